@@ -1,0 +1,134 @@
+# Precursor build.  Out of tree into $(BUILD); one static archive per
+# program area (schema, agent, server) so unit tests link exactly what they use.
+#
+#   make            build/bin/precursor-server, build/bin/precursor-agent
+#   make run        install deps, start PostgreSQL, server and a simulated fleet
+#   make test       install deps, build with ASan+UBSan into build/san, run all suites
+#   make bench      benchmarks under bench/ (figures go to docs/BENCHMARKS.md)
+#   make fuzz       libFuzzer targets under tests/fuzz (FUZZ_SECONDS each)
+#   SAN=address,undefined   sanitizer switch for any target
+
+BUILD ?= build
+SAN ?=
+CC ?= cc
+
+PKGS := libmicrohttpd libpq libzstd libsodium jansson libcurl
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
+
+WARN := -Wall -Wextra -Wshadow -Wformat=2 -Wstrict-prototypes \
+        -Wmissing-prototypes -Wpointer-arith -Wvla -Wno-unused-parameter
+CFLAGS ?= -O2 -g
+ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -I. $(PKG_CFLAGS) -MMD -MP
+ALL_LDFLAGS := $(LDFLAGS)
+ifeq ($(CI),true)
+ALL_CFLAGS += -Werror
+endif
+ifneq ($(SAN),)
+ALL_CFLAGS += -fsanitize=$(SAN) -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+ALL_LDFLAGS += -fsanitize=$(SAN)
+endif
+LIBS := $(PKG_LIBS) -lm -lpthread
+
+# Sources by area.  A file named main.c holds a program's main(); everything
+# else goes into the area's archive.
+SCHEMA_SRC := $(sort $(wildcard schema/*.c))
+AGENT_SRC  := $(sort $(shell find agent -name '*.c' ! -name main.c 2>/dev/null))
+SERVER_SRC := $(sort $(shell find server -name '*.c' ! -name main.c 2>/dev/null))
+UNIT_SRC   := $(sort $(shell find tests/unit -name 'check_*.c' 2>/dev/null))
+BENCH_SRC  := $(sort $(wildcard bench/*.c))
+
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+
+SCHEMA_LIB := $(BUILD)/lib/libprecursor-schema.a
+AGENT_LIB  := $(BUILD)/lib/libprecursor-agent.a
+SERVER_LIB := $(BUILD)/lib/libprecursor-server.a
+SERVER_BIN := $(BUILD)/bin/precursor-server
+AGENT_BIN  := $(BUILD)/bin/precursor-agent
+UNIT_BIN   := $(BUILD)/bin/check-unit
+BENCH_BINS := $(patsubst bench/%.c,$(BUILD)/bin/bench-%,$(BENCH_SRC))
+
+.PHONY: all deps run test test-all test-unit bench bench-all fuzz clean stop help
+.DEFAULT_GOAL := all
+
+all: $(SERVER_BIN) $(AGENT_BIN)
+
+help:
+	@sed -n '1,12p' Makefile | sed 's/^# \{0,1\}//'
+
+# Flags are part of the build: a change of flags rebuilds everything.
+FLAGS_FILE := $(BUILD)/.flags
+FLAGS_NOW := $(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS)
+$(shell mkdir -p $(BUILD) && echo '$(FLAGS_NOW)' | cmp -s - $(FLAGS_FILE) || echo '$(FLAGS_NOW)' > $(FLAGS_FILE))
+
+$(BUILD)/obj/%.o: %.c $(FLAGS_FILE)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(SCHEMA_LIB): $(call obj,$(SCHEMA_SRC))
+$(AGENT_LIB): $(call obj,$(AGENT_SRC))
+$(SERVER_LIB): $(call obj,$(SERVER_SRC))
+$(BUILD)/lib/%.a:
+	@mkdir -p $(@D)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(SERVER_BIN): $(call obj,server/main.c) $(SERVER_LIB) $(SCHEMA_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+$(AGENT_BIN): $(call obj,agent/main.c) $(AGENT_LIB) $(SCHEMA_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+# One Check runner for every unit suite: each tests/unit/**/check_*.c
+# defines `Suite *NAME_suite(void)`; the list is generated from the sources.
+$(BUILD)/gen/suites.h: $(UNIT_SRC) $(FLAGS_FILE)
+	@mkdir -p $(@D)
+	@grep -ho 'Suite \*[a-z0-9_]*_suite(void)$$' $(UNIT_SRC) /dev/null | \
+	  sed 's/Suite \*\(.*\)(void)/SUITE(\1)/' > $@.tmp && mv $@.tmp $@
+
+$(call obj,tests/unit/runner.c): $(BUILD)/gen/suites.h
+$(call obj,tests/unit/runner.c): ALL_CFLAGS += -I$(BUILD)/gen
+
+$(UNIT_BIN): $(call obj,tests/unit/runner.c $(UNIT_SRC)) $(SERVER_LIB) $(AGENT_LIB) $(SCHEMA_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(CHECK_LIBS)
+
+$(BUILD)/bin/bench-%: $(call obj,bench/%.c) $(AGENT_LIB) $(SERVER_LIB) $(SCHEMA_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+deps:
+	@scripts/deps.sh
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	@scripts/run.sh
+
+stop:
+	@scripts/pg.sh stop
+
+# make test: sanitizers on by default, in a build folder of their own.
+TEST_BUILD ?= build/san
+TEST_SAN ?= address,undefined
+test: deps
+	@$(MAKE) --no-print-directory BUILD=$(TEST_BUILD) SAN=$(TEST_SAN) test-all
+
+test-all: all $(UNIT_BIN)
+	@BUILD=$(BUILD) scripts/test.sh
+
+test-unit: $(UNIT_BIN)
+	@BUILD=$(BUILD) scripts/test.sh unit
+
+bench: deps
+	@$(MAKE) --no-print-directory BUILD=build/bench bench-all
+
+bench-all: all $(BENCH_BINS)
+	@BUILD=$(BUILD) scripts/bench.sh
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,112 @@
+/* wire.h - the snapshot envelope, wire format v1.
+ *
+ * One implementation of the format, linked by both the agent (which encodes
+ * and signs) and the server (which parses, verifies and decodes).  The byte
+ * layout is documented in schema/WIRE.md; this file knows nothing of HTTP,
+ * PostgreSQL or files.
+ *
+ * Every function returns 0 on success or a negative WIRE_E* code; out
+ * parameters are written only on success. */
+#ifndef PRECURSOR_WIRE_H
+#define PRECURSOR_WIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define WIRE_MAGIC "PRSN"
+#define WIRE_VERSION_MAJOR 1
+#define WIRE_VERSION_MINOR 0
+
+#define WIRE_SIG_LEN 64
+#define WIRE_PK_LEN 32            /* Ed25519 public key */
+#define WIRE_SK_LEN 64            /* libsodium Ed25519 secret key (seed || pk) */
+
+#define WIRE_MAX_CHANNELS 64
+#define WIRE_MAX_NAME 64          /* device id, detector, channel name and unit */
+#define WIRE_MAX_SAMPLES_BYTES (64u << 20)  /* decoded payload, all channels */
+#define WIRE_MAX_WINDOW_LOG 23    /* zstd window we accept: 8 MiB */
+
+/* Payload transforms (header flags). */
+#define WIRE_FLAG_DELTA   0x0001  /* per-channel delta of successive samples */
+#define WIRE_FLAG_SHUFFLE 0x0002  /* byte shuffle: all first bytes, then all second bytes, ... */
+
+enum wire_sample_type {
+    WIRE_I16 = 1,
+    WIRE_I32 = 2,
+    WIRE_F32 = 3
+};
+
+enum wire_error {
+    WIRE_OK = 0,
+    WIRE_ETRUNCATED = -1,   /* shorter than its own lengths say */
+    WIRE_EMAGIC = -2,       /* not an envelope */
+    WIRE_EVERSION = -3,     /* unknown major version */
+    WIRE_EFIELD = -4,       /* a field out of its documented range */
+    WIRE_ETOOBIG = -5,      /* a length beyond a limit */
+    WIRE_ESIGNATURE = -6,   /* signature does not verify */
+    WIRE_EFRAME = -7,       /* zstd frame bad, no declared content size, or wrong size */
+    WIRE_ENOMEM = -8,
+    WIRE_EINTERNAL = -9
+};
+
+struct wire_channel {
+    char name[WIRE_MAX_NAME + 1];
+    char unit[WIRE_MAX_NAME + 1];
+};
+
+/* Everything but the samples.  Strings are NUL-terminated, at most
+ * WIRE_MAX_NAME bytes, and for the device id restricted to [A-Za-z0-9._-]. */
+struct wire_meta {
+    char device_id[WIRE_MAX_NAME + 1];
+    uint64_t seq;               /* per device, starts at 1 */
+    int64_t trigger_time_us;    /* unix time of the trigger sample, microseconds */
+    double sample_rate;         /* Hz, > 0 */
+    uint8_t sample_type;        /* enum wire_sample_type */
+    uint8_t channel_count;      /* 1..WIRE_MAX_CHANNELS */
+    uint16_t flags;             /* WIRE_FLAG_*; set by the encoder */
+    uint32_t pre_samples;       /* per channel, before the trigger sample */
+    uint32_t post_samples;      /* per channel, from the trigger sample on */
+    char detector[WIRE_MAX_NAME + 1];
+    float score;                /* detector score in [0, 1] */
+    struct wire_channel channels[WIRE_MAX_CHANNELS];
+};
+
+/* Where things are inside a parsed envelope (borrowed pointers into it). */
+struct wire_view {
+    const uint8_t *payload;     /* the zstd frame */
+    size_t payload_len;
+    const uint8_t *signature;   /* last 64 bytes */
+    size_t signed_len;          /* bytes covered by the signature: all before it */
+    uint64_t content_size;      /* the frame's declared decompressed size */
+};
+
+size_t wire_sample_size(uint8_t sample_type);      /* 0 for an unknown type */
+/* Decoded payload size for meta; 0 if meta is out of range. */
+size_t wire_samples_bytes(const struct wire_meta *m);
+
+/* Encode and sign.  samples are planar: channel 0's pre+post samples, then
+ * channel 1's, ... in host order of the sample type.  On success *out is a
+ * malloc'd buffer the caller frees.  level is a zstd level (0 = default). */
+int wire_encode(const struct wire_meta *m, const void *samples,
+                const uint8_t sk[WIRE_SK_LEN], int level,
+                uint8_t **out, size_t *out_len);
+
+/* Parse and bound-check the header and the zstd frame header, without
+ * verifying the signature and without decompressing: declared content size
+ * must be present, equal wire_samples_bytes(m), and the frame window must be
+ * within WIRE_MAX_WINDOW_LOG. */
+int wire_parse(const uint8_t *buf, size_t len, struct wire_meta *m,
+               struct wire_view *v);
+
+/* Pure Ed25519 (RFC 8032) over every byte before the last 64. */
+int wire_verify(const uint8_t *buf, size_t len, const uint8_t pk[WIRE_PK_LEN]);
+
+/* Decompress and undo the transforms into out (planar, host order); out_cap
+ * must be at least wire_samples_bytes(m). */
+int wire_decode_samples(const struct wire_meta *m, const struct wire_view *v,
+                        void *out, size_t out_cap);
+
+const char *wire_strerror(int err);   /* "truncated", ... never NULL */
+const char *wire_errcode(int err);    /* short machine code: "wire_truncated" */
+
+#endif

@@ -1,0 +1,58 @@
+/* source.h - where the agent's samples come from.
+ *
+ * A source hands out blocks of frames (one sample per channel, interleaved)
+ * as float, with a timestamp per frame.  Reads are buffered inside the source:
+ * the sample path never makes a system call per sample.  Implementations:
+ * source_sim (built-in simulator), source_csv (CSV text), source_bin (raw
+ * interleaved i16le/f32le). */
+#ifndef PRECURSOR_SOURCE_H
+#define PRECURSOR_SOURCE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "schema/wire.h"
+
+#define SOURCE_EOF 1
+
+struct source {
+    unsigned channels;          /* 1..WIRE_MAX_CHANNELS, fixed once opened */
+    double rate;                /* Hz (nominal; CSV: estimated from timestamps if not given) */
+    struct wire_channel chan[WIRE_MAX_CHANNELS];
+    uint8_t wire_type;          /* sample type snapshots should use (WIRE_F32 default) */
+
+    /* Fill up to cap frames: samples[i * channels + c], t_us[i].  Returns 0
+     * with *n >= 1, SOURCE_EOF at end of input, or a negative error with a
+     * message in err[]. */
+    int (*next)(struct source *s, float *samples, int64_t *t_us,
+                size_t cap, size_t *n);
+    void (*close)(struct source *s);   /* frees impl and s itself */
+    void *impl;
+    char err[256];
+};
+
+/* Simulator: see agent/source/sim.c for the equipment types and faults. */
+struct sim_config {
+    const char *equipment;      /* "bearing" (default), "motor", "pump" */
+    double rate;                /* Hz, default 2000 */
+    uint64_t seed;              /* faults and noise are reproducible from it */
+    double fault_every_s;       /* mean seconds between injected faults (default 20) */
+    double speed;               /* 1 = real time; 0 = as fast as possible */
+    double duration_s;          /* 0 = forever */
+    int64_t start_us;           /* timestamp of the first frame; 0 = now */
+    FILE *fault_log;            /* if set, one line per injected fault: "t_us,kind" */
+};
+int source_sim_open(const struct sim_config *cfg, struct source **out);
+
+/* CSV "timestamp,<channel>,...": header row names the channels (a unit may
+ * follow in brackets, "accel_x[g]"); timestamps are unix seconds (decimal)
+ * or "YYYY-MM-DD HH:MM:SS[.fff]" (NAB).  path NULL or "-" = stdin. */
+int source_csv_open(const char *path, double rate_hint, struct source **out);
+
+/* Raw interleaved little-endian frames without timestamps; time advances by
+ * 1/rate from start_us.  format "i16le" or "f32le". */
+int source_bin_open(const char *path, const char *format, unsigned channels,
+                    double rate, int64_t start_us, struct source **out);
+
+#endif

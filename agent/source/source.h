@@ -28,6 +28,12 @@ struct source {
     int (*next)(struct source *s, float *samples, int64_t *t_us,
                 size_t cap, size_t *n);
     void (*close)(struct source *s);   /* frees impl and s itself */
+    /* CSV sources only, NULL for the others: the timestamp text of frame i
+     * (0-based) of the block the last next() returned, exactly as it was in
+     * the input, NUL-terminated, so replay can write it back unchanged.
+     * Valid until the next call to next() or close(); NULL if i is out of
+     * range. */
+    const char *(*ts_text)(struct source *s, size_t i);
     void *impl;
     char err[256];
 };

@@ -6,6 +6,7 @@
 #   make test       install deps, build with ASan+UBSan into build/san, run all suites
 #   make bench      benchmarks under bench/ (figures go to docs/BENCHMARKS.md)
 #   make fuzz       libFuzzer targets under tests/fuzz (FUZZ_SECONDS each)
+#   make m4         the agent's portable core for a Cortex-M4, with its size
 #   SAN=address,undefined   sanitizer switch for any target
 
 BUILD ?= build
@@ -49,7 +50,7 @@ AGENT_BIN  := $(BUILD)/bin/precursor-agent
 UNIT_BIN   := $(BUILD)/bin/check-unit
 BENCH_BINS := $(patsubst bench/%.c,$(BUILD)/bin/bench-%,$(BENCH_SRC))
 
-.PHONY: all deps run test test-all test-unit bench bench-all fuzz clean stop help
+.PHONY: all deps run test test-all test-unit bench bench-all fuzz m4 clean stop help
 .DEFAULT_GOAL := all
 
 all: $(SERVER_BIN) $(AGENT_BIN)
@@ -132,3 +133,14 @@ clean:
 	rm -rf build
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
+# libFuzzer targets: tests/fuzz/fuzz_<name>.c, linked with the area archives
+# built by clang with the fuzzer's instrumentation.  FUZZ_SECONDS per target.
+FUZZ_SECONDS ?= 60
+FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+fuzz: deps
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh $(FUZZ_SRC)
+
+# The agent's portable core (ring buffer, detectors) for a Cortex-M4.
+m4:
+	@scripts/m4-build.sh

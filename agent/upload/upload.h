@@ -1,0 +1,89 @@
+/* upload.h - the agent's uploader and heartbeat thread.
+ *
+ * Takes snapshots oldest-first from the spool and POSTs them
+ * (application/octet-stream) to <server>/api/v1/snapshots with libcurl
+ * (HTTPS, proxy from the environment).  A 2xx deletes the spool file; a 4xx
+ * that can never succeed (400, 403, 404, 409, 413, 422) dead-letters it;
+ * 401, 408, 429, 5xx and network errors retry with exponential back-off and
+ * full jitter, honouring Retry-After on 429/503.  Every heartbeat_s seconds a
+ * JSON heartbeat signed with the device key (Ed25519, detached) goes to
+ * /api/v1/heartbeats.  Runs in its own thread; spool_put() wakes it.
+ *
+ * Functions return 0 or a negative UPLOAD_E* code. */
+#ifndef PRECURSOR_UPLOAD_H
+#define PRECURSOR_UPLOAD_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct spool;
+
+enum upload_error {
+    UPLOAD_OK = 0,
+    UPLOAD_EINVAL = -1,
+    UPLOAD_ENOMEM = -2,
+    UPLOAD_ECURL = -3,      /* libcurl could not be set up */
+    UPLOAD_ETHREAD = -4
+};
+
+/* Counters the pipeline and the uploader share; the pipeline increments
+ * its own with atomic_fetch_add, the heartbeat reads them all.  Owned by
+ * the caller, must outlive upload_stop(). */
+struct upload_counters {
+    atomic_uint_least64_t samples;      /* frames seen by the detectors */
+    atomic_uint_least64_t triggers;
+    atomic_uint_least64_t upload_errors; /* failed attempts (network or non-2xx) */
+    atomic_uint_least64_t heartbeats;   /* acknowledged by the server */
+};
+
+struct upload_config {
+    const char *server_url;     /* "https://host:port", no trailing path; copied */
+    const char *device_id;      /* copied */
+    uint8_t secret_key[64];     /* libsodium Ed25519 secret key; copied, wiped on stop */
+    const char *detector_version;  /* copied; may be NULL */
+    const char *model_version;     /* copied; may be NULL */
+    uint64_t max_send_bytes_per_s; /* 0 = unlimited */
+    uint32_t backoff_base_ms;   /* 0 -> 1000 */
+    uint32_t backoff_cap_ms;    /* 0 -> 300000 */
+    uint32_t retry_after_cap_s; /* longest Retry-After honoured; 0 -> 3600 */
+    uint32_t heartbeat_s;       /* 0 = no heartbeats */
+    uint32_t timeout_s;         /* whole request; 0 -> 60 */
+    const char *ca_file;        /* extra CA bundle (PEM), NULL = system; copied */
+    uint64_t rng_seed;          /* jitter seed; 0 -> from the clock */
+};
+
+/* What to do with a snapshot after an HTTP status (0 = no response). */
+enum upload_verdict {
+    UPLOAD_DONE = 1,            /* 2xx: delete */
+    UPLOAD_RETRY = 2,           /* try again after back-off */
+    UPLOAD_DEAD = 3             /* never succeeds: dead-letter */
+};
+enum upload_verdict upload_classify(long http_status);
+
+/* Full-jitter back-off before retry number `attempt` (0-based):
+ * uniform in [0, min(cap, base * 2^attempt)] milliseconds, drawn from
+ * *rng_state (xorshift64*, updated).  Deterministic for a given state. */
+uint64_t upload_backoff_ms(uint32_t attempt, uint32_t base_ms, uint32_t cap_ms,
+                           uint64_t *rng_state);
+
+/* Parse a Retry-After value in seconds ("120"); -1 if absent or not a
+ * number (HTTP dates are treated as absent). */
+long upload_parse_retry_after(const char *value);
+
+/* The heartbeat JSON body (malloc'd, caller frees) for the current state. */
+char *upload_heartbeat_json(const struct upload_config *cfg, struct spool *sp,
+                            struct upload_counters *c, uint64_t uptime_s);
+
+struct upload;
+
+/* Start the thread.  sp and c are borrowed and must outlive upload_stop().
+ * Calls curl_global_init once; *out is owned by the caller. */
+int upload_start(const struct upload_config *cfg, struct spool *sp,
+                 struct upload_counters *c, struct upload **out);
+/* Stop (interrupting a back-off wait or a transfer), join and free. */
+void upload_stop(struct upload *u);
+
+const char *upload_strerror(int err);
+
+#endif

@@ -48,6 +48,12 @@ struct detect_result {
     uint8_t suppressed;         /* 1 if it would fire but hold-off or cap stopped it */
 };
 
+/* Feature vector handed to a model: DETECT_NFEAT floats per channel,
+ * channel-major: the level z, then the logs of RMS, peak, crest factor,
+ * kurtosis, low-band and high-band energy over the window.  A model whose
+ * n_features is not channels * DETECT_NFEAT is not used. */
+#define DETECT_NFEAT 7
+
 struct detect;                  /* opaque; lives in the arena */
 
 void detect_config_defaults(struct detect_config *cfg);

@@ -1,0 +1,465 @@
+/* detect.c - streaming detectors and the trigger decision (portable core).
+ *
+ * Everything lives in the caller's arena; no heap, no libc I/O, only
+ * <string.h> and <math.h>, so the same file builds for a Cortex-M4.  Work per
+ * frame is bounded: a few flops per channel per sample, plus a fixed-size
+ * feature evaluation every `hop` samples.
+ *
+ * Detectors (per channel, each a score in [0, 1]):
+ *   level    EWMA mean and EWMA absolute deviation; the update is clipped at
+ *            CLIP robust scales so one outlier cannot drag the baseline; z of
+ *            the sample against it, plus the ratio of a fast to the slow scale
+ *            (variance bursts).
+ *   feature  over the last `window` samples: RMS, peak, crest factor,
+ *            kurtosis and the energy in two IIR band-pass bands, each compared
+ *            (in log) with its own slowly adapting robust baseline.
+ *   model    the per-channel feature vectors go to a run-time model.
+ * A z is mapped to a score by 1 - 2^-(z/Z_HALF)^2: z = Z_HALF gives 0.5. */
+#include "agent/core/detect.h"
+
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#define CLIP 3.0f               /* update clip, in robust scales */
+#define Z_HALF_LEVEL 4.0f       /* level z that scores 0.5 */
+#define Z_HALF_FEAT 4.0f        /* feature z (log domain) that scores 0.5 */
+#define VAR_HALF 1.0986123f     /* ln(3): fast scale 3x the slow one scores 0.5 */
+#define FEAT_FLOOR 0.05f        /* smallest log-scale of a feature baseline (5 %) */
+#define MAD_TO_SIGMA 1.2533141f /* mean abs deviation -> sigma for a normal */
+#define MAX_WINDOW 65536u
+#define MAX_CAP 100000u         /* per-hour cap bound: the arena holds that many times */
+#define HOUR_US INT64_C(3600000000)
+
+enum { F_RMS, F_PEAK, F_CREST, F_KURT, F_BAND_LO, F_BAND_HI, F_COUNT };
+
+/* A robust running baseline: EWMA mean and EWMA absolute deviation. */
+struct base {
+    float mean, dev;
+    uint32_t n;                 /* updates so far (faster alpha while young) */
+};
+
+struct biquad {
+    float b0, b2, a1, a2;       /* band-pass: b1 = 0, b2 = -b0 */
+    float x1, x2, y1, y2;
+};
+
+struct chan {
+    struct base lvl;            /* level of the raw sample */
+    float dev_fast;             /* fast EWMA abs deviation (variance bursts) */
+    /* sliding window: y = x - level mean at the time it entered */
+    float s1, s2, s3, s4;       /* sums over the last `window` samples */
+    float b1, b2, b3, b4;       /* the same sums over the current block only */
+    float peak_cur, peak_prev;  /* max |y| in the current / previous block */
+    struct biquad bp[2];
+    float e_band[2];            /* EWMA of band-pass output squared */
+    struct base feat[F_COUNT];
+    float score_level, score_feat;
+    float feat_z_level;         /* for the model vector */
+};
+
+struct detect {
+    struct detect_config cfg;
+    unsigned channels;
+    double rate;
+    uint32_t hop;
+    uint64_t frames;
+    uint32_t pos;               /* index of the next slot in the sample window */
+    int64_t t_first;
+    int64_t t_last_trigger;
+    int have_trigger;
+    int armed;
+    float alpha_fast, alpha_band;
+    const struct detect_model *model;
+    float score_model;
+    struct chan *ch;            /* [channels] */
+    float *win;                 /* [channels * window] */
+    int64_t *trig_t;            /* the last max_per_hour trigger times (ring) */
+    uint32_t trig_n, trig_pos;
+    float *fvec;                /* [channels * DETECT_NFEAT] */
+};
+
+void detect_config_defaults(struct detect_config *cfg)
+{
+    cfg->threshold = 0.9f;
+    cfg->rearm = 0.6f;
+    cfg->hold_off_s = 10.0f;
+    cfg->max_per_hour = 30;
+    cfg->level_alpha = 0.001f;
+    cfg->window = 256;
+    cfg->warmup_s = 5.0f;
+    cfg->enable = DETECT_LEVEL | DETECT_FEATURE;
+}
+
+static size_t align8(size_t n)
+{
+    return (n + 7u) & ~(size_t)7u;
+}
+
+static int config_ok(const struct detect_config *c, unsigned channels)
+{
+    /* Written so that NaN fails every test. */
+    if (channels < 1 || channels > DETECT_MAX_CHANNELS)
+        return 0;
+    if (!(c->threshold > 0.0f && c->threshold <= 1.0f))
+        return 0;
+    if (!(c->rearm >= 0.0f && c->rearm <= c->threshold))
+        return 0;
+    if (!(c->hold_off_s >= 0.0f && c->hold_off_s < 1e7f))
+        return 0;
+    if (!(c->warmup_s >= 0.0f && c->warmup_s < 1e9f))
+        return 0;
+    if (!(c->level_alpha > 0.0f && c->level_alpha < 1.0f))
+        return 0;
+    if (c->window < 4 || c->window > MAX_WINDOW)
+        return 0;
+    if (c->max_per_hour > MAX_CAP)
+        return 0;
+    if (c->enable == 0 || (c->enable & ~(DETECT_LEVEL | DETECT_FEATURE | DETECT_MODEL)))
+        return 0;
+    return 1;
+}
+
+size_t detect_arena_size(const struct detect_config *cfg, unsigned channels)
+{
+    if (!cfg || !config_ok(cfg, channels))
+        return 0;
+    return align8(sizeof(struct detect)) +
+           align8(sizeof(struct chan) * channels) +
+           align8(sizeof(float) * (size_t)channels * cfg->window) +
+           align8(sizeof(int64_t) * cfg->max_per_hour) +
+           align8(sizeof(float) * (size_t)channels * DETECT_NFEAT) +
+           8;   /* room to align an arbitrary arena pointer */
+}
+
+static void biquad_bandpass(struct biquad *q, double rate, float f0)
+{
+    /* RBJ cookbook band-pass, 0 dB peak gain, Q = 0.7 (about 2 octaves). */
+    float w0 = 2.0f * 3.14159265f * f0 / (float)rate;
+    float alpha = sinf(w0) / (2.0f * 0.7f);
+    float a0 = 1.0f + alpha;
+
+    memset(q, 0, sizeof(*q));
+    q->b0 = alpha / a0;
+    q->b2 = -alpha / a0;
+    q->a1 = -2.0f * cosf(w0) / a0;
+    q->a2 = (1.0f - alpha) / a0;
+}
+
+struct detect *detect_init(const struct detect_config *cfg, unsigned channels,
+                           double rate, void *arena, size_t arena_len)
+{
+    size_t need = detect_arena_size(cfg, channels);
+    uintptr_t p;
+    struct detect *d;
+    unsigned c;
+
+    if (need == 0 || !arena || arena_len < need || !(rate > 0.0 && rate < 1e9))
+        return NULL;
+    p = ((uintptr_t)arena + 7u) & ~(uintptr_t)7u;
+    memset(arena, 0, arena_len);
+
+    d = (struct detect *)p;
+    p += align8(sizeof(*d));
+    d->ch = (struct chan *)p;
+    p += align8(sizeof(struct chan) * channels);
+    d->win = (float *)p;
+    p += align8(sizeof(float) * (size_t)channels * cfg->window);
+    d->trig_t = (int64_t *)p;
+    p += align8(sizeof(int64_t) * cfg->max_per_hour);
+    d->fvec = (float *)p;
+
+    d->cfg = *cfg;
+    d->channels = channels;
+    d->rate = rate;
+    d->hop = cfg->window / 4;
+    d->armed = 1;
+    d->alpha_fast = cfg->level_alpha * 16.0f < 0.5f ? cfg->level_alpha * 16.0f : 0.5f;
+    d->alpha_band = 1.0f / (float)cfg->window;
+    for (c = 0; c < channels; c++) {
+        /* Bands at 5 % and 25 % of the rate: "low" machine harmonics and the
+         * high band where bearing fault impulses ring. */
+        biquad_bandpass(&d->ch[c].bp[0], rate, (float)(rate * 0.05));
+        biquad_bandpass(&d->ch[c].bp[1], rate, (float)(rate * 0.25));
+    }
+    return d;
+}
+
+void detect_set_model(struct detect *d, const struct detect_model *m)
+{
+    if (!d)
+        return;
+    /* A model that expects another vector length is not used: scoring the
+     * wrong features would be worse than no model. */
+    if (m && (!m->score || m->n_features != d->channels * DETECT_NFEAT))
+        m = NULL;
+    d->model = m;
+    d->score_model = 0.0f;
+}
+
+const char *detect_name(uint8_t detector)
+{
+    switch (detector) {
+    case DETECT_LEVEL: return "level";
+    case DETECT_FEATURE: return "feature";
+    case DETECT_MODEL: return "model";
+    default: return "none";
+    }
+}
+
+static float z_to_score(float z, float half)
+{
+    float r;
+
+    if (!(z > 0.0f))
+        return 0.0f;            /* also NaN */
+    r = z / half;
+    if (r > 8.0f)
+        return 1.0f;
+    return 1.0f - exp2f(-r * r);
+}
+
+/* z of v against b (scale floored at floor), then update b with v clipped at
+ * CLIP scales; young baselines use alpha 1/(n+1) so they form quickly. */
+static float base_step(struct base *b, float v, float alpha, float floor)
+{
+    float scale, dv, z, a;
+
+    if (b->n == 0) {
+        b->mean = v;
+        b->dev = 0.0f;
+        b->n = 1;
+        return 0.0f;
+    }
+    scale = b->dev * MAD_TO_SIGMA;
+    if (scale < floor)
+        scale = floor;
+    dv = v - b->mean;
+    z = fabsf(dv) / scale;
+    if (dv > CLIP * scale)
+        dv = CLIP * scale;
+    else if (dv < -CLIP * scale)
+        dv = -CLIP * scale;
+    a = 1.0f / (float)(b->n + 1);
+    if (a < alpha)
+        a = alpha;
+    else
+        b->n++;
+    b->mean += a * dv;
+    b->dev += a * (fabsf(dv) - b->dev);
+    return z;
+}
+
+static float biquad_run(struct biquad *q, float x)
+{
+    float y = q->b0 * x + q->b2 * q->x2 - q->a1 * q->y1 - q->a2 * q->y2;
+
+    q->x2 = q->x1;
+    q->x1 = x;
+    q->y2 = q->y1;
+    q->y1 = y;
+    return y;
+}
+
+/* Level/variance detector for one sample; returns the level mean before the
+ * update (the window detector centres on it). */
+static float level_step(struct detect *d, struct chan *ch, float x)
+{
+    float mean = ch->lvl.mean;
+    float floor, z, zv = 0.0f, scale;
+
+    /* Floor the scale relative to the level so a flat signal does not make
+     * every rounding step infinitely surprising. */
+    floor = 1e-4f * fabsf(mean) + 1e-9f;
+    z = base_step(&ch->lvl, x, d->cfg.level_alpha, floor);
+    ch->dev_fast += d->alpha_fast * (fabsf(x - mean) - ch->dev_fast);
+    if (ch->lvl.n < 16)
+        ch->dev_fast = ch->lvl.dev;     /* no burst test before the scale exists */
+    scale = ch->lvl.dev > floor ? ch->lvl.dev : floor;
+    if (ch->dev_fast > scale)
+        zv = logf(ch->dev_fast / scale);
+    ch->feat_z_level = z;
+    ch->score_level = z_to_score(z, Z_HALF_LEVEL);
+    {
+        float sv = z_to_score(zv, VAR_HALF);
+        if (sv > ch->score_level)
+            ch->score_level = sv;
+    }
+    return mean;
+}
+
+static void features_eval(struct detect *d, unsigned c)
+{
+    struct chan *ch = &d->ch[c];
+    float w = (float)d->cfg.window;
+    float m1 = ch->s1 / w, m2 = ch->s2 / w, m3 = ch->s3 / w, m4 = ch->s4 / w;
+    float var = m2 - m1 * m1;
+    float c4 = m4 - 4.0f * m1 * m3 + 6.0f * m1 * m1 * m2 - 3.0f * m1 * m1 * m1 * m1;
+    float tiny = 1e-12f + 1e-6f * fabsf(ch->lvl.mean);
+    float rms, peak, f[F_COUNT], best = 0.0f;
+    float *fv = &d->fvec[(size_t)c * DETECT_NFEAT];
+    unsigned k;
+
+    if (var < 0.0f)
+        var = 0.0f;
+    if (c4 < 0.0f)
+        c4 = 0.0f;
+    rms = sqrtf(var);
+    peak = ch->peak_cur > ch->peak_prev ? ch->peak_cur : ch->peak_prev;
+    f[F_RMS] = rms + tiny;
+    f[F_PEAK] = peak + tiny;
+    f[F_CREST] = (peak + tiny) / (rms + tiny);
+    f[F_KURT] = (c4 + tiny * tiny) / (var * var + tiny * tiny);
+    f[F_BAND_LO] = ch->e_band[0] + tiny * tiny;
+    f[F_BAND_HI] = ch->e_band[1] + tiny * tiny;
+    fv[0] = ch->feat_z_level;
+    for (k = 0; k < F_COUNT; k++) {
+        float g = logf(f[k]);
+        /* Baselines adapt per hop, as slowly in time as the level's. */
+        float alpha = d->cfg.level_alpha * (float)d->hop;
+        float z = base_step(&ch->feat[k], g, alpha < 0.2f ? alpha : 0.2f, FEAT_FLOOR);
+        float s = z_to_score(z, Z_HALF_FEAT);
+
+        fv[1 + k] = g;
+        if (s > best)
+            best = s;
+    }
+    /* Young feature baselines say nothing yet. */
+    ch->score_feat = ch->feat[0].n >= 8 ? best : 0.0f;
+}
+
+static void feature_step(struct detect *d, unsigned c, float y)
+{
+    struct chan *ch = &d->ch[c];
+    float *slot = &d->win[(size_t)c * d->cfg.window + d->pos];
+    float old = *slot, y2 = y * y, o2 = old * old;
+    float a = fabsf(y), e;
+    unsigned b;
+
+    *slot = y;
+    ch->s1 += y - old;
+    ch->s2 += y2 - o2;
+    ch->s3 += y2 * y - o2 * old;
+    ch->s4 += y2 * y2 - o2 * o2;
+    ch->b1 += y;
+    ch->b2 += y2;
+    ch->b3 += y2 * y;
+    ch->b4 += y2 * y2;
+    if (a > ch->peak_cur)
+        ch->peak_cur = a;
+    for (b = 0; b < 2; b++) {
+        e = biquad_run(&ch->bp[b], y);
+        ch->e_band[b] += d->alpha_band * (e * e - ch->e_band[b]);
+    }
+}
+
+/* The window wrapped: the block sums are exactly the last `window` samples,
+ * so the sliding sums restart from them and float drift never accumulates. */
+static void block_end(struct chan *ch)
+{
+    ch->s1 = ch->b1;
+    ch->s2 = ch->b2;
+    ch->s3 = ch->b3;
+    ch->s4 = ch->b4;
+    ch->b1 = ch->b2 = ch->b3 = ch->b4 = 0.0f;
+    ch->peak_prev = ch->peak_cur;
+    ch->peak_cur = 0.0f;
+}
+
+/* Sliding hour: the ring holds the last max_per_hour trigger times, so the
+ * cap is reached iff the oldest of them is less than an hour old. */
+static int cap_reached(const struct detect *d, int64_t t_us)
+{
+    if (d->cfg.max_per_hour == 0 || d->trig_n < d->cfg.max_per_hour)
+        return 0;
+    return t_us - d->trig_t[d->trig_pos] < HOUR_US;
+}
+
+static void cap_record(struct detect *d, int64_t t_us)
+{
+    if (d->cfg.max_per_hour == 0)
+        return;
+    d->trig_t[d->trig_pos] = t_us;
+    d->trig_pos = (d->trig_pos + 1) % d->cfg.max_per_hour;
+    if (d->trig_n < d->cfg.max_per_hour)
+        d->trig_n++;
+}
+
+void detect_step(struct detect *d, const float *frame, int64_t t_us,
+                 struct detect_result *out)
+{
+    struct detect_result r;
+    uint32_t en = d->cfg.enable;
+    int eval, full;
+    unsigned c;
+
+    memset(&r, 0, sizeof(r));
+    if (d->frames == 0)
+        d->t_first = t_us;
+    d->frames++;
+    full = d->frames >= d->cfg.window;
+    eval = full && (d->frames % d->hop) == 0;
+
+    for (c = 0; c < d->channels; c++) {
+        struct chan *ch = &d->ch[c];
+        float x = frame[c], mean;
+
+        if (!isfinite(x))
+            x = ch->lvl.mean;   /* a broken sample must not poison the state */
+        mean = level_step(d, ch, x);
+        if (en & (DETECT_FEATURE | DETECT_MODEL)) {
+            feature_step(d, c, x - mean);
+            if (eval)
+                features_eval(d, c);
+        }
+        if ((en & DETECT_LEVEL) && ch->score_level > r.score) {
+            r.score = ch->score_level;
+            r.channel = (uint16_t)c;
+            r.detector = DETECT_LEVEL;
+        }
+        if ((en & DETECT_FEATURE) && ch->score_feat > r.score) {
+            r.score = ch->score_feat;
+            r.channel = (uint16_t)c;
+            r.detector = DETECT_FEATURE;
+        }
+    }
+    if (en & (DETECT_FEATURE | DETECT_MODEL)) {
+        if (++d->pos == d->cfg.window) {
+            d->pos = 0;
+            for (c = 0; c < d->channels; c++)
+                block_end(&d->ch[c]);
+        }
+    }
+    if ((en & DETECT_MODEL) && d->model && eval) {
+        float s = d->model->score(d->model->model, d->fvec, d->model->n_features);
+        d->score_model = s > 0.0f ? (s < 1.0f ? s : 1.0f) : 0.0f;   /* NaN -> 0 */
+    }
+    if ((en & DETECT_MODEL) && d->score_model > r.score) {
+        r.score = d->score_model;
+        r.channel = 0;
+        r.detector = DETECT_MODEL;
+    }
+
+    /* Trigger: warm-up, hysteresis, hold-off, cap. */
+    if ((double)(t_us - d->t_first) < (double)d->cfg.warmup_s * 1e6) {
+        d->armed = 1;
+    } else if (!d->armed) {
+        if (r.score < d->cfg.rearm)
+            d->armed = 1;
+    } else if (r.score >= d->cfg.threshold) {
+        int held = d->have_trigger &&
+                   (double)(t_us - d->t_last_trigger) < (double)d->cfg.hold_off_s * 1e6;
+
+        d->armed = 0;
+        if (held || cap_reached(d, t_us)) {
+            r.suppressed = 1;
+        } else {
+            r.triggered = 1;
+            d->have_trigger = 1;
+            d->t_last_trigger = t_us;
+            cap_record(d, t_us);
+        }
+    }
+    *out = r;
+}

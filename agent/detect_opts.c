@@ -1,0 +1,114 @@
+/* detect_opts.c - detector settings by name (config file, command line).
+ *
+ * Parses strictly: the whole value must be a number in range, so a typo in a
+ * config file is an error at start, not a silently different detector. */
+#include "agent/detect_opts.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int parse_float(const char *v, double lo, double hi, float *out)
+{
+    char *end;
+    double x;
+
+    if (!v || !*v)
+        return -2;
+    errno = 0;
+    x = strtod(v, &end);
+    if (errno || *end || !isfinite(x) || x < lo || x > hi)
+        return -2;
+    *out = (float)x;
+    return 0;
+}
+
+static int parse_u32(const char *v, unsigned long lo, unsigned long hi, uint32_t *out)
+{
+    char *end;
+    unsigned long x;
+
+    if (!v || *v < '0' || *v > '9')
+        return -2;
+    errno = 0;
+    x = strtoul(v, &end, 10);
+    if (errno || *end || x < lo || x > hi)
+        return -2;
+    *out = (uint32_t)x;
+    return 0;
+}
+
+static int parse_detectors(const char *v, uint32_t *out)
+{
+    uint32_t mask = 0;
+    const char *p = v;
+
+    if (!v || !*v)
+        return -2;
+    while (*p) {
+        size_t n = strcspn(p, ",");
+
+        if (n == 5 && !strncmp(p, "level", 5))
+            mask |= DETECT_LEVEL;
+        else if (n == 7 && !strncmp(p, "feature", 7))
+            mask |= DETECT_FEATURE;
+        else if (n == 5 && !strncmp(p, "model", 5))
+            mask |= DETECT_MODEL;
+        else
+            return -2;
+        p += n;
+        if (*p == ',' && *++p == '\0')
+            return -2;          /* trailing comma */
+    }
+    *out = mask;
+    return 0;
+}
+
+int detect_opts_set(struct detect_config *c, const char *key, const char *value)
+{
+    if (!c || !key)
+        return -1;
+    if (!strcmp(key, "threshold"))
+        return parse_float(value, 1e-6, 1.0, &c->threshold);
+    if (!strcmp(key, "rearm"))
+        return parse_float(value, 0.0, 1.0, &c->rearm);
+    if (!strcmp(key, "hold_off_s"))
+        return parse_float(value, 0.0, 1e6, &c->hold_off_s);
+    if (!strcmp(key, "max_per_hour"))
+        return parse_u32(value, 0, 100000, &c->max_per_hour);
+    if (!strcmp(key, "level_alpha"))
+        return parse_float(value, 1e-9, 0.999, &c->level_alpha);
+    if (!strcmp(key, "window"))
+        return parse_u32(value, 4, 65536, &c->window);
+    if (!strcmp(key, "warmup_s"))
+        return parse_float(value, 0.0, 1e8, &c->warmup_s);
+    if (!strcmp(key, "detectors"))
+        return parse_detectors(value, &c->enable);
+    return -1;
+}
+
+void detect_opts_help(FILE *f)
+{
+    struct detect_config d;
+
+    detect_config_defaults(&d);
+    fprintf(f, "  threshold=%g      trigger when the score (0..1) reaches this\n",
+            (double)d.threshold);
+    fprintf(f, "  rearm=%g          re-arm the trigger when the score falls below this\n",
+            (double)d.rearm);
+    fprintf(f, "  hold_off_s=%g     no new trigger this many seconds after one\n",
+            (double)d.hold_off_s);
+    fprintf(f, "  max_per_hour=%u   triggers per sliding hour, then suppressed (0 = no cap)\n",
+            (unsigned)d.max_per_hour);
+    fprintf(f, "  level_alpha=%g  EWMA weight of the level/variance baseline per sample\n",
+            (double)d.level_alpha);
+    fprintf(f, "  window=%u        samples in the short-window feature detector\n",
+            (unsigned)d.window);
+    fprintf(f, "  warmup_s=%g         no trigger during the first seconds of data\n",
+            (double)d.warmup_s);
+    fprintf(f, "  detectors=%s%s%s  comma list of level, feature, model\n",
+            (d.enable & DETECT_LEVEL) ? "level" : "",
+            (d.enable & DETECT_FEATURE) ? ((d.enable & DETECT_LEVEL) ? ",feature" : "feature") : "",
+            (d.enable & DETECT_MODEL) ? ",model" : "");
+}

@@ -1,0 +1,20 @@
+/* detect_opts.h - detector settings by name, for the config file and flags.
+ *
+ * Kept out of agent/core/ because it uses stdio; the core stays portable. */
+#ifndef PRECURSOR_DETECT_OPTS_H
+#define PRECURSOR_DETECT_OPTS_H
+
+#include <stdio.h>
+
+#include "agent/core/detect.h"
+
+/* Set one key of c from its text: threshold, rearm, hold_off_s, max_per_hour,
+ * level_alpha, window, warmup_s, detectors (comma list of level, feature,
+ * model).  Returns 0, -1 for an unknown key, -2 for a bad value (c is then
+ * unchanged).  Cross-field checks (rearm <= threshold) are detect_init's. */
+int detect_opts_set(struct detect_config *c, const char *key, const char *value);
+
+/* One line per key with its shipped default, for --help. */
+void detect_opts_help(FILE *f);
+
+#endif

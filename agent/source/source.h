@@ -16,6 +16,12 @@
 
 #define SOURCE_EOF 1
 
+/* Errors (negative); the text is in err[] (next) or source_open_error() (open). */
+#define SOURCE_EIO     (-1)     /* reading failed */
+#define SOURCE_EFORMAT (-2)     /* input not in the format (with its line number) */
+#define SOURCE_ENOMEM  (-3)
+#define SOURCE_EARG    (-4)     /* bad argument: channels, rate, format name */
+
 struct source {
     unsigned channels;          /* 1..WIRE_MAX_CHANNELS, fixed once opened */
     double rate;                /* Hz (nominal; CSV: estimated from timestamps if not given) */
@@ -55,6 +61,14 @@ int source_sim_open(const struct sim_config *cfg, struct source **out);
  * follow in brackets, "accel_x[g]"); timestamps are unix seconds (decimal)
  * or "YYYY-MM-DD HH:MM:SS[.fff]" (NAB).  path NULL or "-" = stdin. */
 int source_csv_open(const char *path, double rate_hint, struct source **out);
+/* The same over an open stream (borrowed: close() does not fclose it), e.g.
+ * fmemopen() in tests and fuzzing.  name is used in messages. */
+int source_csv_fopen(FILE *f, const char *name, double rate_hint, struct source **out);
+
+/* Why the last source_*_open() in this thread failed ("" if none did). */
+const char *source_open_error(void);
+/* For source implementations: record why an open failed. */
+void source_set_open_error(const char *msg);
 
 /* Raw interleaved little-endian frames without timestamps; time advances by
  * 1/rate from start_us.  format "i16le" or "f32le". */

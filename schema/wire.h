@@ -109,4 +109,28 @@ int wire_decode_samples(const struct wire_meta *m, const struct wire_view *v,
 const char *wire_strerror(int err);   /* "truncated", ... never NULL */
 const char *wire_errcode(int err);    /* short machine code: "wire_truncated" */
 
+/* --- Additions (v1.0): limits and helpers the layout in WIRE.md implies. --- */
+
+#define WIRE_FIXED_LEN 56         /* fixed part of the header, before the strings */
+#define WIRE_MAX_HEADER_LEN 65536u  /* header_len field: fixed part + strings + extensions */
+/* Compressed payload: zstd's worst case for WIRE_MAX_SAMPLES_BYTES is
+ * 64 MiB + 256 KiB + a few bytes, so 1 MiB of slack is ample. */
+#define WIRE_MAX_PAYLOAD_LEN (WIRE_MAX_SAMPLES_BYTES + (1u << 20))
+/* Largest envelope a conforming v1 writer can produce: a server may refuse a
+ * body above this from Content-Length alone. */
+#define WIRE_MAX_ENVELOPE_LEN (WIRE_MAX_HEADER_LEN + WIRE_MAX_PAYLOAD_LEN + WIRE_SIG_LEN)
+
+#define WIRE_FLAGS_KNOWN   (WIRE_FLAG_DELTA | WIRE_FLAG_SHUFFLE)
+/* What wire_encode applies; chosen by measurement (WIRE.md, "Transforms"). */
+#define WIRE_FLAGS_DEFAULT (WIRE_FLAG_DELTA | WIRE_FLAG_SHUFFLE)
+#define WIRE_DEFAULT_LEVEL 3      /* zstd level used when level is 0 */
+
+/* wire_encode with an explicit choice of transforms (any subset of
+ * WIRE_FLAGS_KNOWN); wire_encode(...) is wire_encode_flags(..., WIRE_FLAGS_DEFAULT, ...). */
+int wire_encode_flags(const struct wire_meta *m, const void *samples,
+                      const uint8_t sk[WIRE_SK_LEN], int level, uint16_t flags,
+                      uint8_t **out, size_t *out_len);
+
+const char *wire_sample_type_name(uint8_t sample_type);  /* "i16", "i32", "f32"; "?" if unknown */
+
 #endif

@@ -1,0 +1,659 @@
+/* wire.c - wire format v1: encode + sign, parse + bound-check, verify, decode.
+ *
+ * The byte layout is in schema/WIRE.md; the table below is its summary.  All
+ * integers are little-endian.  Every length read from an envelope is checked
+ * against a limit and against the bytes actually present before it is used:
+ * the parser runs on bytes that arrived from the network.
+ *
+ *   off  size  field
+ *     0     4  magic "PRSN"
+ *     4     1  version major (1)
+ *     5     1  version minor (0)
+ *     6     2  flags (WIRE_FLAG_*)
+ *     8     4  header_len: offset of the payload
+ *    12     4  payload_len: bytes of the zstd frame
+ *    16     8  seq
+ *    24     8  trigger_time_us (signed)
+ *    32     8  sample_rate (IEEE 754 binary64)
+ *    40     4  pre_samples
+ *    44     4  post_samples
+ *    48     4  score (IEEE 754 binary32)
+ *    52     1  sample_type
+ *    53     1  channel_count
+ *    54     2  reserved, written 0, ignored by v1 readers
+ *    56     .  strings: u8 length + bytes, for device_id, detector, then each
+ *              channel's name and unit; then extension bytes up to header_len
+ *  header_len  payload_len bytes: one zstd frame (planar samples, transformed)
+ *   len - 64  64  Ed25519 signature over bytes [0, len - 64)
+ */
+#define ZSTD_STATIC_LINKING_ONLY  /* ZSTD_getFrameHeader, ZSTD_d_windowLogMax */
+#include "schema/wire.h"
+
+#include <math.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zstd.h>
+
+/* Error table: one place for names and messages. */
+#define WIRE_ERRORS(X)                                                       \
+    X(WIRE_OK, "wire_ok", "ok")                                              \
+    X(WIRE_ETRUNCATED, "wire_truncated", "envelope shorter than its own lengths say") \
+    X(WIRE_EMAGIC, "wire_magic", "not a wire envelope (bad magic)")          \
+    X(WIRE_EVERSION, "wire_version", "unknown major version")                \
+    X(WIRE_EFIELD, "wire_field", "a field out of its documented range")      \
+    X(WIRE_ETOOBIG, "wire_too_big", "a length beyond a limit")               \
+    X(WIRE_ESIGNATURE, "wire_signature", "signature does not verify")        \
+    X(WIRE_EFRAME, "wire_frame", "bad zstd frame, no declared content size, or wrong size") \
+    X(WIRE_ENOMEM, "wire_nomem", "out of memory")                            \
+    X(WIRE_EINTERNAL, "wire_internal", "internal error")
+
+const char *wire_strerror(int err)
+{
+    switch (err) {
+#define X(code, name, msg) case code: return msg;
+    WIRE_ERRORS(X)
+#undef X
+    default: return "unknown wire error";
+    }
+}
+
+const char *wire_errcode(int err)
+{
+    switch (err) {
+#define X(code, name, msg) case code: return name;
+    WIRE_ERRORS(X)
+#undef X
+    default: return "wire_unknown";
+    }
+}
+
+size_t wire_sample_size(uint8_t sample_type)
+{
+    switch (sample_type) {
+    case WIRE_I16: return 2;
+    case WIRE_I32: return 4;
+    case WIRE_F32: return 4;
+    default: return 0;
+    }
+}
+
+const char *wire_sample_type_name(uint8_t sample_type)
+{
+    switch (sample_type) {
+    case WIRE_I16: return "i16";
+    case WIRE_I32: return "i32";
+    case WIRE_F32: return "f32";
+    default: return "?";
+    }
+}
+
+size_t wire_samples_bytes(const struct wire_meta *m)
+{
+    size_t size = wire_sample_size(m->sample_type);
+    uint64_t n, bytes;
+
+    if (size == 0 || m->channel_count < 1 || m->channel_count > WIRE_MAX_CHANNELS ||
+        m->post_samples < 1)
+        return 0;
+    /* 64-bit arithmetic: 2^33 samples * 64 channels * 4 bytes fits in 2^41. */
+    n = (uint64_t)m->pre_samples + m->post_samples;
+    bytes = n * m->channel_count * size;
+    if (bytes > WIRE_MAX_SAMPLES_BYTES)
+        return 0;
+    return (size_t)bytes;
+}
+
+/* --- little-endian helpers ---------------------------------------------- */
+
+static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
+
+static uint32_t get32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint64_t get64(const uint8_t *p) { return get32(p) | (uint64_t)get32(p + 4) << 32; }
+
+static void put16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void put64(uint8_t *p, uint64_t v)
+{
+    put32(p, (uint32_t)v);
+    put32(p + 4, (uint32_t)(v >> 32));
+}
+
+/* --- field checks -------------------------------------------------------- */
+
+/* Strictly valid UTF-8 without control characters: the server puts these
+ * strings into JSON and the labeling UI shows them. */
+static int text_ok(const uint8_t *s, size_t len)
+{
+    size_t i = 0;
+
+    while (i < len) {
+        uint8_t c = s[i];
+        uint32_t cp;
+        size_t need;
+
+        if (c < 0x80) {
+            if (c < 0x20 || c == 0x7f)
+                return 0;
+            i++;
+            continue;
+        }
+        if (c >= 0xc2 && c <= 0xdf) {
+            need = 1;
+            cp = c & 0x1f;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            need = 2;
+            cp = c & 0x0f;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            need = 3;
+            cp = c & 0x07;
+        } else {
+            return 0;
+        }
+        if (len - i - 1 < need)
+            return 0;
+        for (size_t k = 1; k <= need; k++) {
+            if ((s[i + k] & 0xc0) != 0x80)
+                return 0;
+            cp = cp << 6 | (s[i + k] & 0x3f);
+        }
+        /* overlong forms, surrogates, beyond U+10FFFF */
+        if ((need == 2 && cp < 0x800) || (need == 3 && cp < 0x10000) ||
+            (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+            return 0;
+        i += need + 1;
+    }
+    return 1;
+}
+
+static int device_id_ok(const uint8_t *s, size_t len)
+{
+    if (len < 1 || len > WIRE_MAX_NAME)
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        uint8_t c = s[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+/* Which strings may be empty: only a channel's unit (a count has none). */
+enum str_kind { STR_DEVICE, STR_NAME, STR_UNIT };
+
+static int string_ok(enum str_kind kind, const uint8_t *s, size_t len)
+{
+    if (kind == STR_DEVICE)
+        return device_id_ok(s, len);
+    if (len > WIRE_MAX_NAME || (kind == STR_NAME && len == 0))
+        return 0;
+    return text_ok(s, len);
+}
+
+/* Range checks on the numeric fields shared by encoder and parser. */
+static int numbers_check(const struct wire_meta *m)
+{
+    if (wire_sample_size(m->sample_type) == 0 || m->channel_count < 1 ||
+        m->channel_count > WIRE_MAX_CHANNELS || m->post_samples < 1 || m->seq < 1)
+        return WIRE_EFIELD;
+    if (!isfinite(m->sample_rate) || !(m->sample_rate > 0))
+        return WIRE_EFIELD;
+    if (!(m->score >= 0.0f && m->score <= 1.0f))   /* false for NaN too */
+        return WIRE_EFIELD;
+    if (wire_samples_bytes(m) == 0)
+        return WIRE_ETOOBIG;
+    return WIRE_OK;
+}
+
+/* Length of a NUL-terminated string in a fixed array, bounded by the array. */
+static size_t bounded_len(const char *s)
+{
+    const char *nul = memchr(s, '\0', WIRE_MAX_NAME + 1);
+    return nul ? (size_t)(nul - s) : WIRE_MAX_NAME + 1;
+}
+
+/* --- payload transforms -------------------------------------------------- */
+
+/* Sample i of a host-order plane, as an unsigned integer of its width. */
+static uint32_t host_get(const uint8_t *plane, size_t i, size_t size)
+{
+    if (size == 2) {
+        uint16_t v;
+        memcpy(&v, plane + i * 2, 2);
+        return v;
+    }
+    uint32_t v;
+    memcpy(&v, plane + i * 4, 4);
+    return v;
+}
+
+static void host_put(uint8_t *plane, size_t i, size_t size, uint32_t v)
+{
+    if (size == 2) {
+        uint16_t w = (uint16_t)v;
+        memcpy(plane + i * 2, &w, 2);
+    } else {
+        memcpy(plane + i * 4, &v, 4);
+    }
+}
+
+/* Forward transform of one channel: host order -> little-endian, then delta
+ * (wrapping difference for integers, XOR of the bit pattern for float32 so
+ * that every bit pattern, NaNs included, survives), then the byte shuffle. */
+static void transform_plane(const uint8_t *in, uint8_t *out, size_t n, uint8_t type,
+                            uint16_t flags)
+{
+    size_t size = wire_sample_size(type);
+    uint32_t mask = size == 2 ? 0xffffu : 0xffffffffu;
+    uint32_t prev = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u = host_get(in, i, size);
+        uint32_t d = u;
+
+        if (flags & WIRE_FLAG_DELTA)
+            d = (type == WIRE_F32 ? (u ^ prev) : (u - prev)) & mask;
+        prev = u;
+        for (size_t k = 0; k < size; k++) {
+            uint8_t b = (uint8_t)(d >> (8 * k));
+            if (flags & WIRE_FLAG_SHUFFLE)
+                out[k * n + i] = b;
+            else
+                out[i * size + k] = b;
+        }
+    }
+}
+
+/* Inverse of transform_plane.  src holds the wire bytes of the plane (it may
+ * be dst itself when not shuffled: sample i is read before it is written). */
+static void untransform_plane(const uint8_t *src, uint8_t *dst, size_t n, uint8_t type,
+                              uint16_t flags)
+{
+    size_t size = wire_sample_size(type);
+    uint32_t mask = size == 2 ? 0xffffu : 0xffffffffu;
+    uint32_t prev = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        uint32_t d = 0, u;
+
+        for (size_t k = 0; k < size; k++) {
+            uint8_t b = (flags & WIRE_FLAG_SHUFFLE) ? src[k * n + i] : src[i * size + k];
+            d |= (uint32_t)b << (8 * k);
+        }
+        u = d;
+        if (flags & WIRE_FLAG_DELTA)
+            u = (type == WIRE_F32 ? (d ^ prev) : (d + prev)) & mask;
+        prev = u;
+        host_put(dst, i, size, u);
+    }
+}
+
+/* --- encode -------------------------------------------------------------- */
+
+static uint8_t *put_string(uint8_t *p, const char *s, size_t len)
+{
+    *p++ = (uint8_t)len;
+    memcpy(p, s, len);
+    return p + len;
+}
+
+/* Checks m as the parser would, and returns the header length it needs. */
+static int meta_check(const struct wire_meta *m, size_t *header_len)
+{
+    size_t len = WIRE_FIXED_LEN, l;
+    int rc = numbers_check(m);
+
+    if (rc < 0)
+        return rc;
+    l = bounded_len(m->device_id);
+    if (!string_ok(STR_DEVICE, (const uint8_t *)m->device_id, l))
+        return WIRE_EFIELD;
+    len += 1 + l;
+    l = bounded_len(m->detector);
+    if (!string_ok(STR_NAME, (const uint8_t *)m->detector, l))
+        return WIRE_EFIELD;
+    len += 1 + l;
+    for (unsigned c = 0; c < m->channel_count; c++) {
+        l = bounded_len(m->channels[c].name);
+        if (!string_ok(STR_NAME, (const uint8_t *)m->channels[c].name, l))
+            return WIRE_EFIELD;
+        len += 1 + l;
+        l = bounded_len(m->channels[c].unit);
+        if (!string_ok(STR_UNIT, (const uint8_t *)m->channels[c].unit, l))
+            return WIRE_EFIELD;
+        len += 1 + l;
+    }
+    *header_len = len;
+    return WIRE_OK;
+}
+
+static void write_header(const struct wire_meta *m, uint16_t flags, size_t header_len,
+                         uint8_t *p)
+{
+    uint64_t rate_bits;
+    uint32_t score_bits;
+
+    memcpy(&rate_bits, &m->sample_rate, 8);
+    memcpy(&score_bits, &m->score, 4);
+    memcpy(p, WIRE_MAGIC, 4);
+    p[4] = WIRE_VERSION_MAJOR;
+    p[5] = WIRE_VERSION_MINOR;
+    put16(p + 6, flags);
+    put32(p + 8, (uint32_t)header_len);
+    put32(p + 12, 0);   /* payload_len, known after compression */
+    put64(p + 16, m->seq);
+    put64(p + 24, (uint64_t)m->trigger_time_us);
+    put64(p + 32, rate_bits);
+    put32(p + 40, m->pre_samples);
+    put32(p + 44, m->post_samples);
+    put32(p + 48, score_bits);
+    p[52] = m->sample_type;
+    p[53] = m->channel_count;
+    put16(p + 54, 0);
+
+    uint8_t *s = p + WIRE_FIXED_LEN;
+    s = put_string(s, m->device_id, bounded_len(m->device_id));
+    s = put_string(s, m->detector, bounded_len(m->detector));
+    for (unsigned c = 0; c < m->channel_count; c++) {
+        s = put_string(s, m->channels[c].name, bounded_len(m->channels[c].name));
+        s = put_string(s, m->channels[c].unit, bounded_len(m->channels[c].unit));
+    }
+}
+
+int wire_encode_flags(const struct wire_meta *m, const void *samples,
+                      const uint8_t sk[WIRE_SK_LEN], int level, uint16_t flags,
+                      uint8_t **out, size_t *out_len)
+{
+    uint8_t *tmp = NULL, *buf = NULL;
+    ZSTD_CCtx *cctx = NULL;
+    size_t header_len, bytes, n, size, cap, z;
+    int rc;
+
+    if (!m || !samples || !sk || !out || !out_len || (flags & ~WIRE_FLAGS_KNOWN))
+        return WIRE_EFIELD;
+    rc = meta_check(m, &header_len);
+    if (rc < 0)
+        return rc;
+    if (level == 0)
+        level = WIRE_DEFAULT_LEVEL;
+    if (level < ZSTD_minCLevel() || level > ZSTD_maxCLevel())
+        return WIRE_EFIELD;
+    if (sodium_init() < 0)
+        return WIRE_EINTERNAL;
+
+    bytes = wire_samples_bytes(m);
+    size = wire_sample_size(m->sample_type);
+    n = bytes / size / m->channel_count;
+    cap = header_len + ZSTD_compressBound(bytes) + WIRE_SIG_LEN;
+    tmp = malloc(bytes);
+    buf = malloc(cap);
+    cctx = ZSTD_createCCtx();
+    if (!tmp || !buf || !cctx) {
+        rc = WIRE_ENOMEM;
+        goto out;
+    }
+    for (unsigned c = 0; c < m->channel_count; c++)
+        transform_plane((const uint8_t *)samples + c * n * size, tmp + c * n * size, n,
+                        m->sample_type, flags);
+
+    write_header(m, flags, header_len, buf);
+    /* The content size must be in the frame header (the parser refuses a
+     * frame without it) and the window must stay within what readers accept;
+     * zstd shrinks the window further for small inputs. */
+    if (ZSTD_isError(ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, level)) ||
+        ZSTD_isError(ZSTD_CCtx_setParameter(cctx, ZSTD_c_contentSizeFlag, 1)) ||
+        ZSTD_isError(ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 1)) ||
+        ZSTD_isError(ZSTD_CCtx_setParameter(cctx, ZSTD_c_windowLog, WIRE_MAX_WINDOW_LOG))) {
+        rc = WIRE_EINTERNAL;
+        goto out;
+    }
+    z = ZSTD_compress2(cctx, buf + header_len, cap - header_len - WIRE_SIG_LEN, tmp, bytes);
+    if (ZSTD_isError(z) || z > WIRE_MAX_PAYLOAD_LEN) {
+        rc = WIRE_EINTERNAL;
+        goto out;
+    }
+    put32(buf + 12, (uint32_t)z);
+    if (crypto_sign_ed25519_detached(buf + header_len + z, NULL, buf, header_len + z, sk) != 0) {
+        rc = WIRE_EINTERNAL;
+        goto out;
+    }
+    *out = buf;
+    *out_len = header_len + z + WIRE_SIG_LEN;
+    buf = NULL;
+    rc = WIRE_OK;
+out:
+    ZSTD_freeCCtx(cctx);
+    free(tmp);
+    free(buf);
+    return rc;
+}
+
+int wire_encode(const struct wire_meta *m, const void *samples,
+                const uint8_t sk[WIRE_SK_LEN], int level,
+                uint8_t **out, size_t *out_len)
+{
+    return wire_encode_flags(m, samples, sk, level, WIRE_FLAGS_DEFAULT, out, out_len);
+}
+
+/* --- parse --------------------------------------------------------------- */
+
+/* Reads one length-prefixed string at *pos (bounded by end) into dst. */
+static int take_string(const uint8_t *buf, size_t *pos, size_t end, enum str_kind kind,
+                       char dst[WIRE_MAX_NAME + 1])
+{
+    size_t len;
+
+    if (*pos >= end)
+        return WIRE_ETRUNCATED;
+    len = buf[*pos];
+    if (len > WIRE_MAX_NAME)
+        return WIRE_EFIELD;
+    if (end - *pos - 1 < len)
+        return WIRE_ETRUNCATED;
+    if (!string_ok(kind, buf + *pos + 1, len))
+        return WIRE_EFIELD;
+    memcpy(dst, buf + *pos + 1, len);
+    dst[len] = '\0';
+    *pos += 1 + len;
+    return WIRE_OK;
+}
+
+static int frame_check(const uint8_t *p, size_t len, size_t expect, uint64_t *content_size)
+{
+    ZSTD_frameHeader zfh;
+    size_t r;
+
+    if (len == 0)
+        return WIRE_EFRAME;
+    r = ZSTD_getFrameHeader(&zfh, p, len);
+    if (r != 0)                      /* error, or header longer than the payload */
+        return WIRE_EFRAME;
+    if (zfh.frameType != ZSTD_frame || zfh.dictID != 0)
+        return WIRE_EFRAME;
+    if (zfh.frameContentSize == ZSTD_CONTENTSIZE_UNKNOWN ||
+        zfh.frameContentSize == ZSTD_CONTENTSIZE_ERROR)
+        return WIRE_EFRAME;
+    if (zfh.frameContentSize > WIRE_MAX_SAMPLES_BYTES)
+        return WIRE_ETOOBIG;
+    if (zfh.windowSize > ((uint64_t)1 << WIRE_MAX_WINDOW_LOG))
+        return WIRE_ETOOBIG;
+    if (zfh.frameContentSize != expect)
+        return WIRE_EFRAME;
+    /* Exactly one frame, no trailing bytes: walks the block headers only. */
+    r = ZSTD_findFrameCompressedSize(p, len);
+    if (ZSTD_isError(r) || r != len)
+        return WIRE_EFRAME;
+    *content_size = zfh.frameContentSize;
+    return WIRE_OK;
+}
+
+int wire_parse(const uint8_t *buf, size_t len, struct wire_meta *m,
+               struct wire_view *v)
+{
+    struct wire_meta t;
+    size_t header_len, payload_len, pos;
+    uint64_t rate_bits, content_size = 0;
+    uint32_t score_bits;
+    int rc;
+
+    if (!buf || !m || !v)
+        return WIRE_EFIELD;
+    if (len < 6)
+        return len >= 4 && memcmp(buf, WIRE_MAGIC, 4) != 0 ? WIRE_EMAGIC : WIRE_ETRUNCATED;
+    if (memcmp(buf, WIRE_MAGIC, 4) != 0)
+        return WIRE_EMAGIC;
+    if (buf[4] != WIRE_VERSION_MAJOR)
+        return WIRE_EVERSION;
+    /* Any minor version of major 1 is read: later minors only add fields in
+     * the reserved bytes or after the strings, which header_len skips. */
+    if (len < WIRE_FIXED_LEN + WIRE_SIG_LEN)
+        return WIRE_ETRUNCATED;
+
+    memset(&t, 0, sizeof t);
+    t.flags = get16(buf + 6);
+    header_len = get32(buf + 8);
+    payload_len = get32(buf + 12);
+    if (header_len < WIRE_FIXED_LEN || header_len > WIRE_MAX_HEADER_LEN ||
+        payload_len > WIRE_MAX_PAYLOAD_LEN)
+        return WIRE_ETOOBIG;
+    /* Both are bounded above, so the sum cannot overflow. */
+    if (len < header_len + payload_len + WIRE_SIG_LEN)
+        return WIRE_ETRUNCATED;
+    if (len > header_len + payload_len + WIRE_SIG_LEN)
+        return WIRE_EFIELD;   /* trailing bytes: the signature must be last */
+
+    t.seq = get64(buf + 16);
+    t.trigger_time_us = (int64_t)get64(buf + 24);
+    rate_bits = get64(buf + 32);
+    memcpy(&t.sample_rate, &rate_bits, 8);
+    t.pre_samples = get32(buf + 40);
+    t.post_samples = get32(buf + 44);
+    score_bits = get32(buf + 48);
+    memcpy(&t.score, &score_bits, 4);
+    t.sample_type = buf[52];
+    t.channel_count = buf[53];
+    if (t.flags & ~WIRE_FLAGS_KNOWN)   /* a transform we cannot undo */
+        return WIRE_EFIELD;
+    rc = numbers_check(&t);
+    if (rc < 0)
+        return rc;
+
+    pos = WIRE_FIXED_LEN;
+    if ((rc = take_string(buf, &pos, header_len, STR_DEVICE, t.device_id)) < 0 ||
+        (rc = take_string(buf, &pos, header_len, STR_NAME, t.detector)) < 0)
+        return rc;
+    for (unsigned c = 0; c < t.channel_count; c++) {
+        if ((rc = take_string(buf, &pos, header_len, STR_NAME, t.channels[c].name)) < 0 ||
+            (rc = take_string(buf, &pos, header_len, STR_UNIT, t.channels[c].unit)) < 0)
+            return rc;
+    }
+    /* Bytes between pos and header_len are extensions of a later minor. */
+
+    rc = frame_check(buf + header_len, payload_len, wire_samples_bytes(&t), &content_size);
+    if (rc < 0)
+        return rc;
+
+    *m = t;
+    v->payload = buf + header_len;
+    v->payload_len = payload_len;
+    v->signature = buf + len - WIRE_SIG_LEN;
+    v->signed_len = len - WIRE_SIG_LEN;
+    v->content_size = content_size;
+    return WIRE_OK;
+}
+
+/* --- verify -------------------------------------------------------------- */
+
+int wire_verify(const uint8_t *buf, size_t len, const uint8_t pk[WIRE_PK_LEN])
+{
+    if (!buf || !pk)
+        return WIRE_EFIELD;
+    if (len < WIRE_FIXED_LEN + WIRE_SIG_LEN)
+        return WIRE_ETRUNCATED;
+    if (len > WIRE_MAX_ENVELOPE_LEN)
+        return WIRE_ETOOBIG;
+    if (sodium_init() < 0)
+        return WIRE_EINTERNAL;
+    if (crypto_sign_ed25519_verify_detached(buf + len - WIRE_SIG_LEN, buf, len - WIRE_SIG_LEN,
+                                            pk) != 0)
+        return WIRE_ESIGNATURE;
+    return WIRE_OK;
+}
+
+/* --- decode -------------------------------------------------------------- */
+
+int wire_decode_samples(const struct wire_meta *m, const struct wire_view *v,
+                        void *out, size_t out_cap)
+{
+    ZSTD_DCtx *dctx = NULL;
+    uint8_t *scratch = NULL, *o = out;
+    size_t bytes, size, n, r;
+    int rc;
+
+    if (!m || !v || !out || !v->payload)
+        return WIRE_EFIELD;
+    if (m->flags & ~WIRE_FLAGS_KNOWN)
+        return WIRE_EFIELD;
+    bytes = wire_samples_bytes(m);
+    if (bytes == 0)
+        return WIRE_EFIELD;
+    if (v->content_size != bytes || v->payload_len > WIRE_MAX_PAYLOAD_LEN)
+        return WIRE_EFRAME;
+    if (out_cap < bytes)
+        return WIRE_ETOOBIG;
+    size = wire_sample_size(m->sample_type);
+    n = bytes / size / m->channel_count;
+
+    dctx = ZSTD_createDCtx();
+    if (!dctx) {
+        rc = WIRE_ENOMEM;
+        goto out;
+    }
+    if (ZSTD_isError(ZSTD_DCtx_setParameter(dctx, ZSTD_d_windowLogMax, WIRE_MAX_WINDOW_LOG))) {
+        rc = WIRE_EINTERNAL;
+        goto out;
+    }
+    /* out_cap may exceed bytes; decompressing into exactly bytes means a frame
+     * that holds more than it declared fails instead of writing past it. */
+    r = ZSTD_decompressDCtx(dctx, o, bytes, v->payload, v->payload_len);
+    if (ZSTD_isError(r) || r != bytes) {
+        rc = WIRE_EFRAME;
+        goto out;
+    }
+    if (m->flags & WIRE_FLAG_SHUFFLE) {
+        scratch = malloc(n * size);
+        if (!scratch) {
+            rc = WIRE_ENOMEM;
+            goto out;
+        }
+    }
+    for (unsigned c = 0; c < m->channel_count; c++) {
+        uint8_t *plane = o + c * n * size;
+        if (scratch) {
+            memcpy(scratch, plane, n * size);
+            untransform_plane(scratch, plane, n, m->sample_type, m->flags);
+        } else {
+            untransform_plane(plane, plane, n, m->sample_type, m->flags);
+        }
+    }
+    rc = WIRE_OK;
+out:
+    free(scratch);
+    ZSTD_freeDCtx(dctx);
+    return rc;
+}

@@ -1,0 +1,175 @@
+/* bin.c - raw interleaved little-endian frames (i16le or f32le), no header.
+ *
+ * Time is synthesised: frame k is at start_us + k / rate.  Reads go through
+ * one buffer of whole frames; a partial frame at the end of the input is an
+ * error naming the frame, never silently dropped or padded. */
+#include "agent/source/source.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BUF_BYTES (64 * 1024)
+
+struct bin {
+    FILE *f;
+    int own;
+    int f32;                    /* else i16 */
+    size_t frame_bytes;
+    int64_t start_us;
+    uint64_t frames;            /* frames handed out so far */
+    size_t have;                /* bytes of an incomplete frame kept at buf[0] */
+    int failed;
+    unsigned char buf[BUF_BYTES];
+};
+
+static float f32le(const unsigned char *p)
+{
+    uint32_t u = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+                 (uint32_t)p[3] << 24;
+    float f;
+
+    memcpy(&f, &u, sizeof(f));
+    return f;
+}
+
+static int bin_next(struct source *s, float *samples, int64_t *t_us, size_t cap, size_t *n)
+{
+    struct bin *b = s->impl;
+    size_t want, got, frames, i, k;
+
+    if (b->failed)
+        return b->failed;
+    if (!samples || !t_us || !n || cap == 0) {
+        snprintf(s->err, sizeof(s->err), "next: no room for frames");
+        return SOURCE_EARG;
+    }
+    want = BUF_BYTES / b->frame_bytes;
+    if (want > cap)
+        want = cap;
+    want *= b->frame_bytes;
+    /* Loop: a pipe may hand out fewer bytes than asked before the end. */
+    got = b->have;
+    while (got < want) {
+        size_t r = fread(b->buf + got, 1, want - got, b->f);
+
+        if (r == 0)
+            break;
+        got += r;
+    }
+    if (got < want && ferror(b->f)) {
+        snprintf(s->err, sizeof(s->err), "read failed: %s", strerror(errno));
+        b->failed = SOURCE_EIO;
+        return b->failed;
+    }
+    frames = got / b->frame_bytes;
+    if (frames == 0) {
+        if (got > 0) {
+            snprintf(s->err, sizeof(s->err),
+                     "truncated frame %llu at the end: %zu of %zu bytes",
+                     (unsigned long long)b->frames, got, b->frame_bytes);
+            b->failed = SOURCE_EFORMAT;
+            return b->failed;
+        }
+        return SOURCE_EOF;
+    }
+    for (i = 0; i < frames; i++) {
+        const unsigned char *p = b->buf + i * b->frame_bytes;
+
+        for (k = 0; k < s->channels; k++) {
+            float v;
+
+            if (b->f32) {
+                v = f32le(p + 4 * k);
+            } else {
+                int16_t x = (int16_t)(uint16_t)((unsigned)p[2 * k] | (unsigned)p[2 * k + 1] << 8);
+                v = (float)x;
+            }
+            samples[i * s->channels + k] = v;
+        }
+        t_us[i] = b->start_us + (int64_t)llround((double)(b->frames + i) * 1e6 / s->rate);
+    }
+    /* Keep the tail of a frame split across reads for the next call. */
+    b->have = got - frames * b->frame_bytes;
+    memmove(b->buf, b->buf + frames * b->frame_bytes, b->have);
+    b->frames += frames;
+    *n = frames;
+    return 0;
+}
+
+static void bin_close(struct source *s)
+{
+    struct bin *b;
+
+    if (!s)
+        return;
+    b = s->impl;
+    if (b) {
+        if (b->own && b->f)
+            fclose(b->f);
+        free(b);
+    }
+    free(s);
+}
+
+int source_bin_open(const char *path, const char *format, unsigned channels,
+                    double rate, int64_t start_us, struct source **out)
+{
+    struct source *s;
+    struct bin *b;
+    int f32;
+    unsigned k;
+    char msg[256];
+
+    if (!out || !format || (strcmp(format, "i16le") && strcmp(format, "f32le"))) {
+        source_set_open_error("bin: format must be i16le or f32le");
+        return SOURCE_EARG;
+    }
+    if (channels < 1 || channels > WIRE_MAX_CHANNELS) {
+        snprintf(msg, sizeof(msg), "bin: channels must be 1..%d", WIRE_MAX_CHANNELS);
+        source_set_open_error(msg);
+        return SOURCE_EARG;
+    }
+    if (!(rate > 0.0 && rate <= 1e9)) {
+        source_set_open_error("bin: rate must be > 0 Hz");
+        return SOURCE_EARG;
+    }
+    f32 = !strcmp(format, "f32le");
+    s = calloc(1, sizeof(*s));
+    b = calloc(1, sizeof(*b));
+    if (!s || !b) {
+        free(s);
+        free(b);
+        source_set_open_error("bin: out of memory");
+        return SOURCE_ENOMEM;
+    }
+    if (!path || !strcmp(path, "-")) {
+        b->f = stdin;
+    } else {
+        b->f = fopen(path, "rb");
+        if (!b->f) {
+            snprintf(msg, sizeof(msg), "%s: cannot open: %s", path, strerror(errno));
+            source_set_open_error(msg);
+            free(s);
+            free(b);
+            return SOURCE_EIO;
+        }
+        b->own = 1;
+    }
+    b->f32 = f32;
+    b->frame_bytes = (size_t)channels * (f32 ? 4u : 2u);
+    b->start_us = start_us;
+    s->channels = channels;
+    s->rate = rate;
+    s->wire_type = f32 ? WIRE_F32 : WIRE_I16;
+    for (k = 0; k < channels; k++)
+        snprintf(s->chan[k].name, sizeof(s->chan[k].name), "ch%u", k);
+    s->next = bin_next;
+    s->close = bin_close;
+    s->ts_text = NULL;
+    s->impl = b;
+    source_set_open_error("");
+    *out = s;
+    return 0;
+}

@@ -1,0 +1,415 @@
+/* check_spool.c - the spool: round trip, crash leftovers (temp files,
+ * truncated, corrupt, bad header) quarantined and counted, sequence numbers
+ * across re-open, the cap policy's order, dead letters, and removals a crash
+ * interrupted after their commit point. */
+#include <check.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "agent/spool/spool.h"
+
+Suite *spool_suite(void);
+
+static char dir[512];
+
+static void mk_dir(void)
+{
+    const char *t = getenv("TMPDIR");
+    snprintf(dir, sizeof dir, "%s/spool-test-XXXXXX", t && *t ? t : P_tmpdir);
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+}
+
+static void rm_tree(const char *d)
+{
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", d);
+    if (system(cmd) != 0)
+        fprintf(stderr, "cleanup of %s failed\n", d);
+}
+
+static void teardown(void)
+{
+    rm_tree(dir);
+}
+
+/* Deterministic envelope content for seq, n bytes. */
+static uint8_t *env_for(uint64_t seq, size_t n)
+{
+    uint8_t *b = malloc(n ? n : 1);
+    for (size_t i = 0; i < n; i++)
+        b[i] = (uint8_t)(seq * 31 + i * 7);
+    return b;
+}
+
+static int put(struct spool *sp, uint8_t prio, size_t n)
+{
+    uint64_t seq = spool_next_seq(sp);
+    uint8_t *b = env_for(seq, n);
+    int rc = spool_put(sp, seq, prio, b, n);
+    free(b);
+    return rc;
+}
+
+static void path_of(char *out, size_t cap, const char *sub, uint64_t seq)
+{
+    snprintf(out, cap, "%s/%s%s%020" PRIu64 ".snap", dir, sub ? sub : "", sub ? "/" : "", seq);
+}
+
+static int exists(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0;
+}
+
+static int count_in(const char *sub)
+{
+    char p[600];
+    DIR *d;
+    struct dirent *de;
+    int n = 0;
+    snprintf(p, sizeof p, "%s/%s", dir, sub);
+    d = opendir(p);
+    if (!d)
+        return -1;
+    while ((de = readdir(d)) != NULL)
+        if (de->d_name[0] != '.')
+            n++;
+    closedir(d);
+    return n;
+}
+
+static void check_take(struct spool *sp, uint64_t want, size_t n)
+{
+    uint64_t seq;
+    uint8_t *b;
+    size_t len;
+    uint8_t *exp = env_for(want, n);
+    ck_assert_int_eq(spool_take(sp, &seq, &b, &len), 0);
+    ck_assert_uint_eq(seq, want);
+    ck_assert_uint_eq(len, n);
+    ck_assert_int_eq(memcmp(b, exp, n), 0);
+    free(b);
+    free(exp);
+}
+
+START_TEST(test_round_trip)
+{
+    struct spool *sp;
+    struct spool_stats st;
+
+    ck_assert_int_eq(spool_open(dir, 0, &sp), 0);
+    ck_assert_uint_eq(spool_next_seq(sp), 1);
+    ck_assert_int_eq(put(sp, 1, 1000), 0);
+    ck_assert_int_eq(put(sp, 1, 0), 0);
+    ck_assert_int_eq(put(sp, 2, 5000), 0);
+    ck_assert_int_eq(spool_put(sp, 9, 1, (const uint8_t *)"x", 1), SPOOL_EINVAL);
+    spool_get_stats(sp, &st);
+    ck_assert_uint_eq(st.files, 3);
+    ck_assert_uint_eq(st.bytes, 6000 + 3 * 40);
+    ck_assert_uint_eq(st.spooled, 3);
+    spool_close(sp);
+
+    ck_assert_int_eq(spool_open(dir, 0, &sp), 0);
+    ck_assert_uint_eq(spool_next_seq(sp), 4);
+    spool_get_stats(sp, &st);
+    ck_assert_uint_eq(st.files, 3);
+    ck_assert_uint_eq(st.quarantined, 0);
+    check_take(sp, 1, 1000);
+    check_take(sp, 2, 0);          /* the first is in flight: the next one comes */
+    spool_release(sp, 1);
+    check_take(sp, 1, 1000);
+    ck_assert_int_eq(spool_done(sp, 1), 0);
+    ck_assert_int_eq(spool_done(sp, 1), SPOOL_ENOENT);
+    ck_assert_int_eq(spool_done(sp, 2), 0);
+    check_take(sp, 3, 5000);
+    ck_assert_int_eq(spool_done(sp, 3), 0);
+    {
+        uint64_t s;
+        uint8_t *b;
+        size_t l;
+        ck_assert_int_eq(spool_take(sp, &s, &b, &l), SPOOL_ENOENT);
+    }
+    spool_get_stats(sp, &st);
+    ck_assert_uint_eq(st.files, 0);
+    ck_assert_uint_eq(st.bytes, 0);
+    ck_assert_uint_eq(st.uploaded, 3);
+    spool_close(sp);
+}
+END_TEST
+
+/* Everything uploaded and deleted: the next number must still not be reused. */
+START_TEST(test_seq_persists_when_empty)
+{
+    struct spool *sp;
+    ck_assert_int_eq(spool_open(dir, 0, &sp), 0);
+    for (int i = 0; i < 5; i++)
+        ck_assert_int_eq(put(sp, 1, 100), 0);
+    for (uint64_t s = 1; s <= 5; s++) {
+        check_take(sp, s, 100);
+        ck_assert_int_eq(spool_done(sp, s), 0);
+    }
+    spool_close(sp);
+    ck_assert_int_eq(spool_open(dir, 0, &sp), 0);
+    ck_assert_uint_eq(spool_next_seq(sp), 6);
+    ck_assert_int_eq(put(sp, 1, 10), 0);
+    spool_close(sp);
+    ck_assert_int_eq(spool_open(dir, 0, &sp), 0);
+    ck_assert_uint_eq(spool_next_seq(sp), 7);
+    spool_close(sp);
+}
+END_TEST
+
+static void write_bytes(const char *p, const void *b, size_t n, int flags)
+{
+    int fd = open(p, O_WRONLY | O_CREAT | flags, 0600);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(write(fd, b, n), (ssize_t)n);
+    close(fd);
+}
+
+START_TEST(test_crash_leftovers_quarantined)
+{
+    struct spool *sp;
+    struct spool_stats st;
+    struct spool_gap g[8];
+    size_t ng;
+    uint64_t total;
+    char p[600], q[620];
+
+    ck_assert_int_eq(spool_open(dir, 0, &sp), 0);
+    for (int i = 0; i < 6; i++)
+        ck_assert_int_eq(put(sp, 1, 300), 0);
+    spool_close(sp);
+
+    /* 2: truncated in the envelope; 3: one envelope byte flipped;
+     * 4: bad magic; 6 (the highest): truncated inside the header;
+     * a stray temp file of an unfinished 7. */
+    path_of(p, sizeof p, NULL, 2);
+    ck_assert_int_eq(truncate(p, 200), 0);
+    path_of(p, sizeof p, NULL, 3);
+    {
+        int fd = open(p, O_RDWR);
+        uint8_t c;
+        ck_assert_int_eq(pread(fd, &c, 1, 100), 1);
+        c ^= 0x40;
+        ck_assert_int_eq(pwrite(fd, &c, 1, 100), 1);
+        close(fd);
+    }
+    path_of(p, sizeof p, NULL, 4);
+    {
+        int fd = open(p, O_RDWR);
+        ck_assert_int_eq(pwrite(fd, "XXXX", 4, 0), 4);
+        close(fd);
+    }
+    path_of(p, sizeof p, NULL, 6);
+    ck_assert_int_eq(truncate(p, 17), 0);
+    path_of(p, sizeof p, NULL, 7);
+    snprintf(q, sizeof q, "%s.tmp", p);
+    write_bytes(q, "partial", 7, O_TRUNC);
+
+    ck_assert_int_eq(spool_open(dir, 0, &sp), 0);
+    spool_get_stats(sp, &st);
+    ck_assert_uint_eq(st.files, 2);
+    ck_assert_uint_eq(st.quarantined, 4);
+    ck_assert_uint_eq(st.next_seq, 7);   /* 7 never left the temp name: reuse is safe */
+    ck_assert(!exists(q));
+    ck_assert_int_eq(count_in("quarantine"), 4);
+    ck_assert_int_eq(spool_gaps(sp, g, 8, &ng, &total), 0);
+    ck_assert_uint_eq(total, 4);
+    ck_assert_uint_eq(ng, 2);
+    ck_assert_uint_eq(g[0].first, 2);
+    ck_assert_uint_eq(g[0].last, 4);
+    ck_assert_int_eq(g[0].kind, SPOOL_GAP_QUARANTINED);
+    ck_assert_uint_eq(g[1].first, 6);
+    check_take(sp, 1, 300);
+    ck_assert_int_eq(spool_done(sp, 1), 0);
+    check_take(sp, 5, 300);
+    ck_assert_int_eq(spool_done(sp, 5), 0);
+    spool_close(sp);
+
+    /* A second open finds nothing more to do and keeps the gaps. */
+    ck_assert_int_eq(spool_open(dir, 0, &sp), 0);
+    spool_get_stats(sp, &st);
+    ck_assert_uint_eq(st.files, 0);
+    ck_assert_uint_eq(st.quarantined, 0);
+    ck_assert_uint_eq(st.next_seq, 7);
+    ck_assert_int_eq(spool_gaps(sp, g, 8, &ng, &total), 0);
+    ck_assert_uint_eq(total, 4);
+    spool_close(sp);
+}
+END_TEST
+
+/* A file corrupted after open is quarantined when taken, and the next comes. */
+START_TEST(test_corrupt_on_take)
+{
+    struct spool *sp;
+    struct spool_stats st;
+    char p[600];
+
+    ck_assert_int_eq(spool_open(dir, 0, &sp), 0);
+    ck_assert_int_eq(put(sp, 1, 50), 0);
+    ck_assert_int_eq(put(sp, 1, 50), 0);
+    path_of(p, sizeof p, NULL, 1);
+    ck_assert_int_eq(truncate(p, 60), 0);
+    check_take(sp, 2, 50);
+    spool_get_stats(sp, &st);
+    ck_assert_uint_eq(st.quarantined, 1);
+    ck_assert_uint_eq(st.files, 1);
+    spool_close(sp);
+}
+END_TEST
+
+#define SZ 100      /* envelope bytes; 140 on disk */
+
+START_TEST(test_cap_policy_order)
+{
+    struct spool *sp;
+    struct spool_stats st;
+    struct spool_gap g[8];
+    size_t ng;
+    uint64_t total;
+    char p[600];
+
+    /* Room for three files of 140 bytes. */
+    ck_assert_int_eq(spool_open(dir, 3 * (SZ + 40), &sp), 0);
+    ck_assert_int_eq(put(sp, 5, SZ), 0);   /* 1 */
+    ck_assert_int_eq(put(sp, 1, SZ), 0);   /* 2: lowest priority */
+    ck_assert_int_eq(put(sp, 5, SZ), 0);   /* 3 */
+    ck_assert_int_eq(put(sp, 5, SZ), 0);   /* 4: evicts 2 (lowest priority first) */
+    path_of(p, sizeof p, NULL, 2);
+    ck_assert(!exists(p));
+    ck_assert_int_eq(put(sp, 5, SZ), 0);   /* 5: evicts 1 (then the oldest) */
+    path_of(p, sizeof p, NULL, 1);
+    ck_assert(!exists(p));
+    /* 6 has a lower priority than everything waiting: it is the one dropped. */
+    ck_assert_int_eq(put(sp, 2, SZ), SPOOL_EDROPPED);
+    ck_assert_uint_eq(spool_next_seq(sp), 7);
+    /* The one in flight is never evicted: 3 is taken, so 7 evicts 4. */
+    check_take(sp, 3, SZ);
+    ck_assert_int_eq(put(sp, 5, SZ), 0);
+    path_of(p, sizeof p, NULL, 4);
+    ck_assert(!exists(p));
+    path_of(p, sizeof p, NULL, 3);
+    ck_assert(exists(p));
+    /* Bigger than the cap: dropped. */
+    ck_assert_int_eq(put(sp, 9, 4 * SZ), SPOOL_EDROPPED);
+    spool_get_stats(sp, &st);
+    ck_assert_uint_eq(st.dropped, 5);
+    ck_assert_uint_eq(st.files, 3);
+    ck_assert_uint_le(st.bytes, 3 * (SZ + 40));
+    spool_close(sp);
+
+    ck_assert_int_eq(spool_open(dir, 3 * (SZ + 40), &sp), 0);
+    ck_assert_uint_eq(spool_next_seq(sp), 9);
+    ck_assert_int_eq(spool_gaps(sp, g, 8, &ng, &total), 0);
+    ck_assert_uint_eq(total, 5);
+    /* 2, then 1 (merged: 1..2), 6, 4, 8 - kept in the order recorded, merged when adjacent */
+    {
+        uint64_t seen = 0;
+        for (size_t i = 0; i < ng; i++) {
+            ck_assert_int_eq(g[i].kind, SPOOL_GAP_DROPPED);
+            for (uint64_t s = g[i].first; s <= g[i].last; s++)
+                seen |= 1ull << s;
+        }
+        ck_assert_uint_eq(seen, (1u << 1) | (1u << 2) | (1u << 4) | (1u << 6) | (1u << 8));
+    }
+    spool_close(sp);
+}
+END_TEST
+
+START_TEST(test_dead_letter)
+{
+    struct spool *sp;
+    struct spool_stats st;
+    struct spool_gap g[4];
+    size_t ng;
+    char p[600];
+    FILE *f;
+    char line[128] = "";
+
+    ck_assert_int_eq(spool_open(dir, 0, &sp), 0);
+    ck_assert_int_eq(put(sp, 1, 64), 0);
+    ck_assert_int_eq(put(sp, 1, 64), 0);
+    check_take(sp, 1, 64);
+    ck_assert_int_eq(spool_done(sp, 1), 0);
+    check_take(sp, 2, 64);
+    ck_assert_int_eq(spool_dead_letter(sp, 2, "http 409: seq_conflict"), 0);
+    spool_get_stats(sp, &st);
+    ck_assert_uint_eq(st.dead_lettered, 1);
+    ck_assert_uint_eq(st.files, 0);
+    path_of(p, sizeof p, "dead", 2);
+    ck_assert(exists(p));
+    strcat(p, ".reason");
+    f = fopen(p, "r");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_ptr_nonnull(fgets(line, sizeof line, f));
+    fclose(f);
+    ck_assert_str_eq(line, "http 409: seq_conflict\n");
+    spool_close(sp);
+
+    ck_assert_int_eq(spool_open(dir, 0, &sp), 0);
+    ck_assert_uint_eq(spool_next_seq(sp), 3);
+    ck_assert_int_eq(spool_gaps(sp, g, 4, &ng, NULL), 0);
+    ck_assert_uint_eq(ng, 1);
+    ck_assert_uint_eq(g[0].first, 2);
+    ck_assert_int_eq(g[0].kind, SPOOL_GAP_DEAD);
+    spool_close(sp);
+}
+END_TEST
+
+/* A crash after the gap was recorded but before the file left: the open
+ * finishes the removal, so the snapshot is not uploaded after being
+ * reported as dropped. */
+START_TEST(test_interrupted_eviction_finished)
+{
+    struct spool *sp;
+    struct spool_stats st;
+    char p[600];
+    uint8_t *saved;
+    long n;
+    FILE *f;
+
+    ck_assert_int_eq(spool_open(dir, 2 * (SZ + 40), &sp), 0);
+    ck_assert_int_eq(put(sp, 1, SZ), 0);
+    ck_assert_int_eq(put(sp, 1, SZ), 0);
+    path_of(p, sizeof p, NULL, 1);
+    f = fopen(p, "rb");
+    saved = malloc(SZ + 40);
+    n = (long)fread(saved, 1, SZ + 40, f);
+    fclose(f);
+    ck_assert_int_eq(n, SZ + 40);
+    ck_assert_int_eq(put(sp, 1, SZ), 0);       /* evicts 1 */
+    spool_close(sp);
+    write_bytes(p, saved, SZ + 40, O_TRUNC);   /* as if the unlink never happened */
+    free(saved);
+
+    ck_assert_int_eq(spool_open(dir, 2 * (SZ + 40), &sp), 0);
+    ck_assert(!exists(p));
+    spool_get_stats(sp, &st);
+    ck_assert_uint_eq(st.files, 2);
+    check_take(sp, 2, SZ);
+    spool_close(sp);
+}
+END_TEST
+
+Suite *spool_suite(void)
+{
+    Suite *s = suite_create("spool");
+    TCase *tc = tcase_create("spool");
+    tcase_add_checked_fixture(tc, mk_dir, teardown);
+    tcase_add_test(tc, test_round_trip);
+    tcase_add_test(tc, test_seq_persists_when_empty);
+    tcase_add_test(tc, test_crash_leftovers_quarantined);
+    tcase_add_test(tc, test_corrupt_on_take);
+    tcase_add_test(tc, test_cap_policy_order);
+    tcase_add_test(tc, test_dead_letter);
+    tcase_add_test(tc, test_interrupted_eviction_finished);
+    suite_add_tcase(s, tc);
+    return s;
+}

@@ -1,0 +1,508 @@
+/* config.c - option table, config file and flag parsing for the agent.
+ *
+ * Every option is one row of opts[]: its default is text run through the same
+ * setter as a flag or a file line, so --help can never disagree with what the
+ * agent actually does.  Detector keys are not listed here: the detector owns
+ * them (detect_opts_set / detect_opts_help). */
+#include "agent/config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/detect_opts.h"
+
+enum opt_type { OPT_STR, OPT_DBL, OPT_UINT, OPT_U64, OPT_BOOL, OPT_INT };
+
+struct opt {
+    const char *name;
+    enum opt_type type;
+    size_t off;
+    size_t size;                /* OPT_STR: buffer size */
+    double min, max;            /* numeric range, inclusive */
+    const char *def;            /* default as text; NULL = empty */
+    unsigned cmds;              /* AGENT_CMD_* it applies to (help only) */
+    const char *help;
+};
+
+#define RUN AGENT_CMD_RUN
+#define RPL AGENT_CMD_REPLAY
+#define BOTH (RUN | RPL)
+#define S(f) OPT_STR, offsetof(struct agent_config, f), sizeof(((struct agent_config *)0)->f), 0, 0
+#define D(f, lo, hi) OPT_DBL, offsetof(struct agent_config, f), 0, lo, hi
+#define U(f, lo, hi) OPT_UINT, offsetof(struct agent_config, f), 0, lo, hi
+#define I(f, lo, hi) OPT_INT, offsetof(struct agent_config, f), 0, lo, hi
+#define U64(f) OPT_U64, offsetof(struct agent_config, f), 0, 0, 0
+#define B(f) OPT_BOOL, offsetof(struct agent_config, f), 0, 0, 1
+
+static const struct opt opts[] = {
+    { "config", S(config_file), NULL, BOTH, "read `key = value` lines from FILE first; flags override it" },
+    { "device-id", S(device_id), NULL, RUN, "device id, [A-Za-z0-9._-], at most 64 bytes (required for run)" },
+    { "server", S(server), NULL, RUN, "server base URL, e.g. http://host:8080 (required for run)" },
+    { "key-dir", S(key_dir), NULL, BOTH, "key pair folder (default ./var/agent/<device-id>)" },
+    { "spool", S(spool_dir), NULL, BOTH, "spool folder (default <key-dir>/spool for run; none for replay)" },
+    { "enroll-secret-file", S(enroll_secret_file), NULL, RUN, "file holding the enrollment secret for first registration" },
+    { "source", S(source), "sim", RUN, "sample source: sim|csv|i16le|f32le" },
+    { "format", S(source), "csv", RPL, "input format: csv|i16le|f32le" },
+    { "input", S(input), NULL, BOTH, "input file for csv/i16le/f32le (default stdin)" },
+    { "channels", U(channels, 1, WIRE_MAX_CHANNELS), "1", BOTH, "channels in binary input" },
+    { "rate", D(rate, 0, 1e7), "0", BOTH, "sample rate in Hz; 0 = the source's own (sim 2000, csv estimated; binary needs it)" },
+    { "sim-equipment", S(sim_equipment), "bearing", RUN, "simulated equipment: bearing|motor|pump" },
+    { "sim-seed", U64(sim_seed), "1", RUN, "simulator seed (noise and fault times)" },
+    { "sim-fault-every", D(sim_fault_every_s, 0.1, 1e9), "20", RUN, "mean seconds between injected faults" },
+    { "sim-speed", D(sim_speed, 0, 1e6), "1", RUN, "simulator pacing: 1 = real time, 0 = as fast as possible" },
+    { "sim-fault-log", S(sim_fault_log), NULL, RUN, "append one line `t_us,kind` per injected fault to FILE" },
+    { "duration", D(duration_s, 0, 1e12), "0", RUN, "stop after this many seconds of samples; 0 = forever" },
+    { "ring-s", D(ring_s, 0.01, 3600), "60", BOTH, "seconds of samples kept in memory" },
+    { "pre-s", D(pre_s, 0, 3600), "5", BOTH, "seconds captured before the trigger" },
+    { "post-s", D(post_s, 0.001, 3600), "5", BOTH, "seconds captured from the trigger on" },
+    { "merge", B(merge), "false", BOTH, "merge events that overlap a pending capture (default: hold them off)" },
+    { "max-window-s", D(max_window_s, 0.01, 3600), "30", BOTH, "longest merged snapshot window, seconds" },
+    { "zstd-level", I(zstd_level, 0, 19), "3", BOTH, "zstd level for snapshots (0 = library default)" },
+    { "on-trigger", S(on_trigger), NULL, RUN, "command run at once on a trigger (event in PRECURSOR_* env)" },
+    { "alarm-fifo", S(alarm_fifo), NULL, RUN, "FIFO to write one alarm line to per trigger (non-blocking)" },
+    { "alarm-socket", S(alarm_socket), NULL, RUN, "UNIX datagram socket to send one alarm line to per trigger" },
+    { "heartbeat-s", D(heartbeat_s, 1, 86400), "60", RUN, "seconds between heartbeats" },
+    { "spool-cap-mb", D(spool_cap_mb, 0, 1e7), "256", RUN, "disk cap for waiting snapshots in MB (0 = none); oldest low-priority dropped first" },
+    { "upload-max-bps", U64(upload_max_bps), "0", RUN, "upload bandwidth cap in bytes/s (0 = unlimited)" },
+    { "ca-file", S(ca_file), NULL, RUN, "extra CA bundle (PEM) for an https server" },
+    { "scores", S(scores), NULL, RPL, "replay output CSV: timestamp,anomaly_score,trigger (required)" },
+};
+
+#define N_OPTS (sizeof(opts) / sizeof(opts[0]))
+
+static const struct opt *opt_find(const char *name, enum agent_cmd cmd)
+{
+    /* "format" and "source" share a field; match the command's own first. */
+    for (size_t i = 0; i < N_OPTS; i++)
+        if (strcmp(opts[i].name, name) == 0 && (opts[i].cmds & cmd))
+            return &opts[i];
+    for (size_t i = 0; i < N_OPTS; i++)
+        if (strcmp(opts[i].name, name) == 0)
+            return &opts[i];
+    return NULL;
+}
+
+static int parse_double(const char *s, double *out)
+{
+    char *end;
+    double v;
+
+    errno = 0;
+    v = strtod(s, &end);
+    if (end == s || *end != '\0' || errno != 0 || !isfinite(v))
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_u64(const char *s, uint64_t *out)
+{
+    char *end;
+    unsigned long long v;
+
+    if (*s == '-' || *s == '\0')
+        return -1;
+    errno = 0;
+    v = strtoull(s, &end, 0);
+    if (*end != '\0' || errno != 0)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_bool(const char *s, int *out)
+{
+    if (s == NULL || !strcmp(s, "1") || !strcmp(s, "true") || !strcmp(s, "yes") ||
+        !strcmp(s, "on")) {
+        *out = 1;
+        return 0;
+    }
+    if (!strcmp(s, "0") || !strcmp(s, "false") || !strcmp(s, "no") || !strcmp(s, "off")) {
+        *out = 0;
+        return 0;
+    }
+    return -1;
+}
+
+static int opt_apply(struct agent_config *c, const struct opt *o, const char *value,
+                     char *err, size_t errlen)
+{
+    char *field = (char *)c + o->off;
+    double d;
+    uint64_t u;
+    int b;
+
+    if (value == NULL && o->type != OPT_BOOL) {
+        snprintf(err, errlen, "option %s needs a value", o->name);
+        return -2;
+    }
+    switch (o->type) {
+    case OPT_STR:
+        if (strlen(value) >= o->size) {
+            snprintf(err, errlen, "option %s: value longer than %zu bytes", o->name,
+                     o->size - 1);
+            return -2;
+        }
+        memcpy(field, value, strlen(value) + 1);
+        return 0;
+    case OPT_DBL:
+    case OPT_UINT:
+    case OPT_INT:
+        if (parse_double(value, &d) != 0 || d < o->min || d > o->max ||
+            (o->type != OPT_DBL && d != floor(d))) {
+            snprintf(err, errlen, "option %s: bad value '%s' (want %s from %g to %g)",
+                     o->name, value, o->type == OPT_DBL ? "a number" : "an integer",
+                     o->min, o->max);
+            return -2;
+        }
+        if (o->type == OPT_DBL)
+            memcpy(field, &d, sizeof(d));
+        else if (o->type == OPT_UINT) {
+            unsigned v = (unsigned)d;
+            memcpy(field, &v, sizeof(v));
+        } else {
+            int v = (int)d;
+            memcpy(field, &v, sizeof(v));
+        }
+        return 0;
+    case OPT_U64:
+        if (parse_u64(value, &u) != 0) {
+            snprintf(err, errlen, "option %s: bad value '%s' (want an unsigned integer)",
+                     o->name, value);
+            return -2;
+        }
+        memcpy(field, &u, sizeof(u));
+        return 0;
+    case OPT_BOOL:
+        if (parse_bool(value, &b) != 0) {
+            snprintf(err, errlen, "option %s: bad value '%s' (want true or false)",
+                     o->name, value);
+            return -2;
+        }
+        memcpy(field, &b, sizeof(b));
+        return 0;
+    }
+    return -2;
+}
+
+void agent_config_defaults(struct agent_config *c, enum agent_cmd cmd)
+{
+    char err[256];
+
+    memset(c, 0, sizeof(*c));
+    for (size_t i = 0; i < N_OPTS; i++) {
+        /* "format" belongs to replay, "source" to run; both write c->source. */
+        if (opts[i].def == NULL || !(opts[i].cmds & cmd))
+            continue;
+        (void)opt_apply(c, &opts[i], opts[i].def, err, sizeof(err));
+    }
+    detect_config_defaults(&c->detect);
+}
+
+int agent_config_set(struct agent_config *c, const char *key, const char *value,
+                     char *err, size_t errlen)
+{
+    const struct opt *o = opt_find(key, AGENT_CMD_RUN | AGENT_CMD_REPLAY);
+    char dkey[64];
+    size_t i;
+    int rc;
+
+    if (o != NULL)
+        return opt_apply(c, o, value, err, errlen);
+    if (value == NULL) {
+        snprintf(err, errlen, "unknown option %s (or it needs a value)", key);
+        return -1;
+    }
+    /* Detector keys are snake_case; accept the flag spelling too. */
+    if (strlen(key) >= sizeof(dkey)) {
+        snprintf(err, errlen, "unknown option %s", key);
+        return -1;
+    }
+    for (i = 0; key[i] != '\0'; i++)
+        dkey[i] = key[i] == '-' ? '_' : key[i];
+    dkey[i] = '\0';
+    rc = detect_opts_set(&c->detect, dkey, value);
+    if (rc == -1)
+        snprintf(err, errlen, "unknown option %s", key);
+    else if (rc == -2)
+        snprintf(err, errlen, "detector option %s: bad value '%s'", key, value);
+    else if (rc != 0) {
+        snprintf(err, errlen, "detector option %s: error %d", key, rc);
+        rc = -2;
+    }
+    return rc;
+}
+
+static char *trim(char *s)
+{
+    char *e;
+
+    while (*s == ' ' || *s == '\t')
+        s++;
+    e = s + strlen(s);
+    while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r' || e[-1] == '\n'))
+        *--e = '\0';
+    return s;
+}
+
+int agent_config_load_file(struct agent_config *c, const char *path,
+                           char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    char line[2 * AGENT_PATH_MAX];
+    char sub[256];
+    unsigned lineno = 0;
+    int rc = 0;
+
+    if (f == NULL) {
+        snprintf(err, errlen, "config %s: %s", path, strerror(errno));
+        return AGENT_CONFIG_EUSAGE;
+    }
+    while (fgets(line, sizeof(line), f) != NULL) {
+        char *hash, *eq, *key, *value;
+        size_t len = strlen(line);
+
+        lineno++;
+        if (len == sizeof(line) - 1 && line[len - 1] != '\n') {
+            snprintf(err, errlen, "config %s:%u: line too long", path, lineno);
+            rc = AGENT_CONFIG_EUSAGE;
+            break;
+        }
+        hash = strchr(line, '#');
+        if (hash != NULL)
+            *hash = '\0';
+        key = trim(line);
+        if (*key == '\0')
+            continue;
+        eq = strchr(key, '=');
+        if (eq == NULL) {
+            snprintf(err, errlen, "config %s:%u: expected `key = value`", path, lineno);
+            rc = AGENT_CONFIG_EUSAGE;
+            break;
+        }
+        *eq = '\0';
+        key = trim(key);
+        value = trim(eq + 1);
+        if (!strcmp(key, "config")) {
+            snprintf(err, errlen, "config %s:%u: config files do not nest", path, lineno);
+            rc = AGENT_CONFIG_EUSAGE;
+            break;
+        }
+        if (agent_config_set(c, key, value, sub, sizeof(sub)) != 0) {
+            snprintf(err, errlen, "config %s:%u: %s", path, lineno, sub);
+            rc = AGENT_CONFIG_EUSAGE;
+            break;
+        }
+    }
+    if (rc == 0 && ferror(f)) {
+        snprintf(err, errlen, "config %s: read error", path);
+        rc = AGENT_CONFIG_EUSAGE;
+    }
+    fclose(f);
+    return rc;
+}
+
+/* Splits "--key=value" / "--key value" / "--flag"; returns argv entries used. */
+static int flag_at(int argc, char **argv, int i, char *key, size_t keylen,
+                   const char **value, enum agent_cmd cmd)
+{
+    const char *a = argv[i] + 2;
+    const char *eq = strchr(a, '=');
+    const struct opt *o;
+
+    if (eq != NULL) {
+        size_t n = (size_t)(eq - a);
+        if (n >= keylen)
+            n = keylen - 1;
+        memcpy(key, a, n);
+        key[n] = '\0';
+        *value = eq + 1;
+        return 1;
+    }
+    snprintf(key, keylen, "%s", a);
+    o = opt_find(key, cmd);
+    /* A bare boolean takes no value unless the next word is one. */
+    if (o != NULL && o->type == OPT_BOOL) {
+        int b;
+        if (i + 1 < argc && parse_bool(argv[i + 1], &b) == 0 && argv[i + 1] != NULL &&
+            strncmp(argv[i + 1], "--", 2) != 0) {
+            *value = argv[i + 1];
+            return 2;
+        }
+        *value = NULL;
+        return 1;
+    }
+    if (i + 1 >= argc) {
+        *value = NULL;
+        return 1;
+    }
+    *value = argv[i + 1];
+    return 2;
+}
+
+int agent_config_parse(struct agent_config *c, enum agent_cmd cmd,
+                       int argc, char **argv, char *err, size_t errlen)
+{
+    char key[128], sub[256];
+    const char *value;
+    int i, used, rc;
+
+    /* First pass: --help and --config only, so flags can override the file. */
+    for (i = 0; i < argc; i += used) {
+        used = 1;
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
+            return AGENT_CONFIG_HELP;
+        if (strncmp(argv[i], "--", 2) != 0) {
+            snprintf(err, errlen, "unexpected argument '%s'", argv[i]);
+            return AGENT_CONFIG_EUSAGE;
+        }
+        used = flag_at(argc, argv, i, key, sizeof(key), &value, cmd);
+        if (!strcmp(key, "config")) {
+            if (value == NULL) {
+                snprintf(err, errlen, "option config needs a value");
+                return AGENT_CONFIG_EUSAGE;
+            }
+            rc = agent_config_load_file(c, value, err, errlen);
+            if (rc != 0)
+                return rc;
+            snprintf(c->config_file, sizeof(c->config_file), "%s", value);
+        }
+    }
+    for (i = 0; i < argc; i += used) {
+        used = flag_at(argc, argv, i, key, sizeof(key), &value, cmd);
+        if (!strcmp(key, "config"))
+            continue;
+        if (agent_config_set(c, key, value, sub, sizeof(sub)) != 0) {
+            snprintf(err, errlen, "--%s: %s", key, sub);
+            return AGENT_CONFIG_EUSAGE;
+        }
+    }
+    if (c->key_dir[0] == '\0' && c->device_id[0] != '\0')
+        snprintf(c->key_dir, sizeof(c->key_dir), "./var/agent/%s", c->device_id);
+    if (cmd == AGENT_CMD_RUN && c->spool_dir[0] == '\0' && c->key_dir[0] != '\0') {
+        if (strlen(c->key_dir) + sizeof("/spool") > sizeof(c->spool_dir)) {
+            snprintf(err, errlen, "key-dir too long");
+            return AGENT_CONFIG_EUSAGE;
+        }
+        snprintf(c->spool_dir, sizeof(c->spool_dir), "%s/spool", c->key_dir);
+    }
+    return agent_config_check(c, cmd, err, errlen);
+}
+
+static int device_id_ok(const char *id)
+{
+    if (*id == '\0')
+        return 0;
+    for (; *id; id++) {
+        char ch = *id;
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+              (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' || ch == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+int agent_config_check(const struct agent_config *c, enum agent_cmd cmd,
+                       char *err, size_t errlen)
+{
+    int is_sim = !strcmp(c->source, "sim");
+
+    if (!is_sim && strcmp(c->source, "csv") && strcmp(c->source, "i16le") &&
+        strcmp(c->source, "f32le")) {
+        snprintf(err, errlen, "unknown %s '%s' (want %scsv, i16le or f32le)",
+                 cmd == AGENT_CMD_REPLAY ? "format" : "source", c->source,
+                 cmd == AGENT_CMD_REPLAY ? "" : "sim, ");
+        return AGENT_CONFIG_EUSAGE;
+    }
+    if (cmd == AGENT_CMD_REPLAY && is_sim) {
+        snprintf(err, errlen, "replay reads a file: format csv, i16le or f32le");
+        return AGENT_CONFIG_EUSAGE;
+    }
+    if ((!strcmp(c->source, "i16le") || !strcmp(c->source, "f32le")) && c->rate <= 0) {
+        snprintf(err, errlen, "binary input needs --rate (and --channels)");
+        return AGENT_CONFIG_EUSAGE;
+    }
+    if (strcmp(c->sim_equipment, "bearing") && strcmp(c->sim_equipment, "motor") &&
+        strcmp(c->sim_equipment, "pump")) {
+        snprintf(err, errlen, "unknown sim-equipment '%s' (want bearing, motor or pump)",
+                 c->sim_equipment);
+        return AGENT_CONFIG_EUSAGE;
+    }
+    if (c->pre_s + c->post_s > c->ring_s) {
+        snprintf(err, errlen, "pre-s + post-s (%g s) must fit in ring-s (%g s)",
+                 c->pre_s + c->post_s, c->ring_s);
+        return AGENT_CONFIG_EUSAGE;
+    }
+    if (c->merge && c->max_window_s > c->ring_s) {
+        snprintf(err, errlen, "max-window-s (%g s) must fit in ring-s (%g s)",
+                 c->max_window_s, c->ring_s);
+        return AGENT_CONFIG_EUSAGE;
+    }
+    if (c->max_window_s < c->pre_s + c->post_s) {
+        snprintf(err, errlen, "max-window-s (%g s) is shorter than pre-s + post-s (%g s)",
+                 c->max_window_s, c->pre_s + c->post_s);
+        return AGENT_CONFIG_EUSAGE;
+    }
+    if (c->alarm_fifo[0] && c->alarm_socket[0]) {
+        snprintf(err, errlen, "give alarm-fifo or alarm-socket, not both");
+        return AGENT_CONFIG_EUSAGE;
+    }
+    if (cmd == AGENT_CMD_RUN) {
+        if (!device_id_ok(c->device_id) || strlen(c->device_id) > WIRE_MAX_NAME) {
+            snprintf(err, errlen, c->device_id[0] ? "device-id '%s': only A-Z a-z 0-9 . _ -"
+                                                  : "--device-id is required%s", c->device_id);
+            return AGENT_CONFIG_EUSAGE;
+        }
+        if (c->server[0] == '\0') {
+            snprintf(err, errlen, "--server is required");
+            return AGENT_CONFIG_EUSAGE;
+        }
+    } else {
+        if (c->input[0] == '\0' && strcmp(c->source, "csv") != 0) {
+            /* stdin is fine for CSV and binary alike; nothing to check */
+        }
+        if (c->scores[0] == '\0') {
+            snprintf(err, errlen, "--scores OUT.csv is required");
+            return AGENT_CONFIG_EUSAGE;
+        }
+        if (c->device_id[0] && !device_id_ok(c->device_id)) {
+            snprintf(err, errlen, "device-id '%s': only A-Z a-z 0-9 . _ -", c->device_id);
+            return AGENT_CONFIG_EUSAGE;
+        }
+    }
+    return AGENT_CONFIG_OK;
+}
+
+void agent_config_help(FILE *f, enum agent_cmd cmd)
+{
+    if (cmd == AGENT_CMD_REPLAY)
+        fprintf(f, "usage: precursor-agent replay --input FILE --scores OUT.csv [options]\n"
+                   "Runs the on-device detection path over a file as fast as possible,\n"
+                   "writes one score row per input row, and snapshots to --spool if given.\n");
+    else
+        fprintf(f, "usage: precursor-agent run --device-id ID --server URL [options]\n"
+                   "Reads samples, detects on the device, captures and spools snapshots,\n"
+                   "uploads them and sends heartbeats.\n");
+    fprintf(f, "\nEvery option is also a `key = value` line in the --config file\n"
+               "(`#` starts a comment); a flag overrides the file.\n\noptions:\n");
+    for (size_t i = 0; i < N_OPTS; i++) {
+        const struct opt *o = &opts[i];
+        char left[64];
+
+        if (!(o->cmds & cmd))
+            continue;
+        snprintf(left, sizeof(left), "--%s%s", o->name,
+                 o->type == OPT_BOOL ? "" : o->type == OPT_STR ? " S" : " N");
+        fprintf(f, "  %-24s %s", left, o->help);
+        if (o->def != NULL)
+            fprintf(f, " [default %s]", o->def);
+        fputc('\n', f);
+    }
+    fprintf(f, "  %-24s %s\n", "--help", "print this help");
+    fprintf(f, "\ndetector options (flags or config lines):\n");
+    detect_opts_help(f);
+}

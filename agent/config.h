@@ -1,0 +1,89 @@
+/* config.h - the agent's options: defaults, config file, command-line flags.
+ *
+ * One table (config.c) lists every option with its type, default and help
+ * text; the same names work as `--name value` flags and as `name = value`
+ * lines in the --config file.  Precedence: defaults < file < flags.  Keys the
+ * table does not know are forwarded to the detector (detect_opts_set), so
+ * `--threshold 0.9` and `threshold = 0.9` both reach struct detect_config. */
+#ifndef PRECURSOR_AGENT_CONFIG_H
+#define PRECURSOR_AGENT_CONFIG_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "agent/core/detect.h"
+#include "schema/wire.h"
+
+#define AGENT_PATH_MAX 1024
+
+enum agent_cmd {
+    AGENT_CMD_RUN = 1,
+    AGENT_CMD_REPLAY = 2
+};
+
+struct agent_config {
+    char device_id[WIRE_MAX_NAME + 1];
+    char server[AGENT_PATH_MAX];
+    char key_dir[AGENT_PATH_MAX];          /* "" = ./var/agent/<device-id> */
+    char spool_dir[AGENT_PATH_MAX];        /* "" = <key-dir>/spool (run) or none (replay) */
+    char enroll_secret_file[AGENT_PATH_MAX];
+
+    char source[16];                       /* sim, csv, i16le, f32le */
+    char input[AGENT_PATH_MAX];            /* "" or "-" = stdin */
+    unsigned channels;                     /* binary input */
+    double rate;                           /* Hz; 0 = source's own */
+
+    char sim_equipment[16];
+    uint64_t sim_seed;
+    double sim_fault_every_s;
+    double sim_speed;
+    char sim_fault_log[AGENT_PATH_MAX];
+
+    double duration_s;                     /* 0 = forever */
+    double ring_s;
+    double pre_s;
+    double post_s;
+    int merge;                             /* 1 merge overlapping events, 0 hold off */
+    double max_window_s;                   /* cap on a merged window */
+    int zstd_level;
+
+    char on_trigger[AGENT_PATH_MAX];
+    char alarm_fifo[AGENT_PATH_MAX];
+    char alarm_socket[AGENT_PATH_MAX];
+    double heartbeat_s;
+
+    double spool_cap_mb;
+    uint64_t upload_max_bps;
+    char ca_file[AGENT_PATH_MAX];
+
+    char scores[AGENT_PATH_MAX];           /* replay: OUT.csv */
+    char config_file[AGENT_PATH_MAX];
+
+    struct detect_config detect;
+};
+
+enum agent_config_result {
+    AGENT_CONFIG_OK = 0,
+    AGENT_CONFIG_HELP = 1,                 /* --help was given: print and exit 0 */
+    AGENT_CONFIG_EUSAGE = -1               /* message in err */
+};
+
+void agent_config_defaults(struct agent_config *c, enum agent_cmd cmd);
+/* Set one option by name (without "--"); value NULL for a bare flag.
+ * Returns 0, -1 unknown key, -2 bad value; err says which and why. */
+int agent_config_set(struct agent_config *c, const char *key, const char *value,
+                     char *err, size_t errlen);
+/* Read `key = value` lines; `#` starts a comment. */
+int agent_config_load_file(struct agent_config *c, const char *path,
+                           char *err, size_t errlen);
+/* argv after the sub-command: finds --config first, loads it, then applies
+ * every flag over it, then derives defaults that depend on other options
+ * (key-dir, spool).  Returns an agent_config_result. */
+int agent_config_parse(struct agent_config *c, enum agent_cmd cmd,
+                       int argc, char **argv, char *err, size_t errlen);
+/* Checks that need every option at once (pre+post fit in the ring, ...). */
+int agent_config_check(const struct agent_config *c, enum agent_cmd cmd,
+                       char *err, size_t errlen);
+void agent_config_help(FILE *f, enum agent_cmd cmd);
+
+#endif

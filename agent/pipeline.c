@@ -1,0 +1,540 @@
+/* pipeline.c - source -> ring -> detect -> local action -> capture -> sink.
+ *
+ * The sample loop: read a block, then per frame push into the ring, score it,
+ * and on a trigger start the local action before anything else (it must not
+ * wait on capture, encoding or the network).  A capture is pending from the
+ * trigger until its post-trigger frames are in the ring; it is then cut with
+ * ring_copy(), encoded, signed and handed to the sink.  Every buffer is sized
+ * and allocated in pipeline_init(); per snapshot only wire_encode allocates
+ * (its output), never per sample.
+ *
+ * Local action policy: every detector trigger runs it (the detector's own
+ * hold-off and hourly cap are the flood control); --merge only decides
+ * whether a trigger during a pending capture extends that capture or is held
+ * off (no snapshot of its own). */
+#include "agent/pipeline.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <spawn.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "agent/core/ring.h"
+#include "agent/upload/upload.h"
+
+extern char **environ;
+
+#define MAX_CHILDREN 16
+#define ENV_EXTRA 6
+#define ENV_VAL 96
+
+struct capture {
+    int active;
+    uint64_t trigger;               /* absolute frame of the trigger */
+    uint64_t first, end;            /* window [first, end) */
+    int64_t t_us;
+    float score;
+    uint16_t channel;
+    uint8_t detector;
+};
+
+struct pipeline {
+    struct pipeline_config cfg;
+    char device_id[WIRE_MAX_NAME + 1];
+    uint8_t sk[WIRE_SK_LEN];
+    int have_key;
+    char *on_trigger, *alarm_fifo, *alarm_socket;
+
+    struct source *src;
+    unsigned channels;
+    double rate;
+    struct ring ring;
+    void *ring_arena;
+    struct detect *det;
+    void *det_arena;
+
+    size_t block;
+    float *blk;
+    int64_t *blk_t;
+
+    uint32_t pre_n, post_n, max_n;
+    float *win;                     /* channels * max_n */
+    void *conv;                     /* same bytes, for i16/i32 snapshots */
+    struct capture cap;
+    uint64_t seq_local;             /* when the sink has no next_seq */
+
+    /* local action, all prepared at init */
+    char **envp;
+    char env_val[ENV_EXTRA][ENV_VAL];
+    pid_t children[MAX_CHILDREN];
+    int alarm_fd;
+    int alarm_is_sock;
+
+    struct pipeline_stats st;
+    double *lat;                    /* PIPELINE_LAT_SAMPLES, ring of recent */
+    struct timespec blk_arrival;
+    char err[256];
+};
+
+static double ts_diff_us(const struct timespec *a, const struct timespec *b)
+{
+    return (double)(b->tv_sec - a->tv_sec) * 1e6 + (double)(b->tv_nsec - a->tv_nsec) / 1e3;
+}
+
+static char *dup_opt(const char *s)
+{
+    return s != NULL && *s != '\0' ? strdup(s) : NULL;
+}
+
+static int build_env(struct pipeline *p)
+{
+    size_t n = 0;
+
+    while (environ != NULL && environ[n] != NULL)
+        n++;
+    p->envp = calloc(n + ENV_EXTRA + 1, sizeof(char *));
+    if (p->envp == NULL)
+        return PIPELINE_ENOMEM;
+    /* Inherited variables first, minus any stale PRECURSOR_* of our own. */
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (strncmp(environ[i], "PRECURSOR_", 10) != 0)
+            p->envp[k++] = environ[i];
+    for (int i = 0; i < ENV_EXTRA; i++)
+        p->envp[k++] = p->env_val[i];
+    p->envp[k] = NULL;
+    return 0;
+}
+
+int pipeline_init(const struct pipeline_config *cfg, struct source *src,
+                  struct pipeline **out, char *err, size_t errlen)
+{
+    struct pipeline *p;
+    double rate = src->rate;
+    double ring_frames, max_frames;
+    size_t ring_len, det_len, win_bytes;
+    int rc = PIPELINE_ENOMEM;
+
+    if (src->channels < 1 || src->channels > WIRE_MAX_CHANNELS ||
+        src->channels > DETECT_MAX_CHANNELS || !(rate > 0) || !(cfg->pre_s >= 0) ||
+        !(cfg->post_s > 0) || !(cfg->ring_s > 0)) {
+        snprintf(err, errlen, "bad pipeline settings (channels %u, rate %g Hz)",
+                 src->channels, rate);
+        return PIPELINE_EINVAL;
+    }
+    p = calloc(1, sizeof(*p));
+    if (p == NULL)
+        return PIPELINE_ENOMEM;
+    p->cfg = *cfg;
+    p->alarm_fd = -1;
+    p->src = src;
+    p->channels = src->channels;
+    p->rate = rate;
+    snprintf(p->device_id, sizeof(p->device_id), "%s",
+             cfg->device_id != NULL ? cfg->device_id : "");
+    if (cfg->secret_key != NULL) {
+        memcpy(p->sk, cfg->secret_key, WIRE_SK_LEN);
+        p->have_key = 1;
+    }
+    p->on_trigger = dup_opt(cfg->on_trigger);
+    p->alarm_fifo = dup_opt(cfg->alarm_fifo);
+    p->alarm_socket = dup_opt(cfg->alarm_socket);
+    p->cfg.on_trigger = p->cfg.alarm_fifo = p->cfg.alarm_socket = NULL;
+    p->cfg.device_id = NULL;
+    p->cfg.secret_key = NULL;
+
+    p->pre_n = (uint32_t)llround(cfg->pre_s * rate);
+    p->post_n = (uint32_t)llround(cfg->post_s * rate);
+    if (p->post_n < 1)
+        p->post_n = 1;
+    max_frames = cfg->merge ? cfg->max_window_s * rate : 0;
+    if (max_frames < (double)p->pre_n + p->post_n)
+        max_frames = (double)p->pre_n + p->post_n;
+    ring_frames = fmax(cfg->ring_s * rate, max_frames);
+    win_bytes = 0;
+    if (max_frames * p->channels * sizeof(float) > WIRE_MAX_SAMPLES_BYTES ||
+        ring_frames > (double)UINT32_MAX / 2) {
+        snprintf(p->err, sizeof(p->err), "capture window or ring too large for %u channels at %g Hz",
+                 p->channels, rate);
+        rc = PIPELINE_EINVAL;
+        goto fail;
+    }
+    p->max_n = (uint32_t)max_frames;
+    win_bytes = (size_t)p->max_n * p->channels * sizeof(float);
+
+    ring_len = ring_arena_size(p->channels, (uint32_t)ring_frames);
+    p->ring_arena = aligned_alloc(16, (ring_len + 15) & ~(size_t)15);
+    if (p->ring_arena == NULL ||
+        ring_init(&p->ring, p->channels, (uint32_t)ring_frames, p->ring_arena, ring_len) != 0)
+        goto fail;
+    det_len = detect_arena_size(&cfg->detect, p->channels);
+    p->det_arena = aligned_alloc(16, (det_len + 15) & ~(size_t)15);
+    if (p->det_arena == NULL)
+        goto fail;
+    p->det = detect_init(&cfg->detect, p->channels, rate, p->det_arena, det_len);
+    if (p->det == NULL) {
+        snprintf(p->err, sizeof(p->err), "detector configuration out of range");
+        rc = PIPELINE_EINVAL;
+        goto fail;
+    }
+    p->block = cfg->block_frames ? cfg->block_frames : 1024;
+    p->blk = malloc(p->block * p->channels * sizeof(float));
+    p->blk_t = malloc(p->block * sizeof(int64_t));
+    p->win = malloc(win_bytes);
+    p->conv = malloc(win_bytes);
+    p->lat = calloc(PIPELINE_LAT_SAMPLES, sizeof(double));
+    if (p->blk == NULL || p->blk_t == NULL || p->win == NULL || p->conv == NULL ||
+        p->lat == NULL || build_env(p) != 0)
+        goto fail;
+    *out = p;
+    return 0;
+fail:
+    snprintf(err, errlen, "%s", p->err[0] ? p->err : "out of memory");
+    pipeline_free(p);
+    return rc;
+}
+
+/* ---- local action ------------------------------------------------------ */
+
+static void reap_children(struct pipeline *p)
+{
+    for (int i = 0; i < MAX_CHILDREN; i++) {
+        int status;
+        if (p->children[i] > 0 && waitpid(p->children[i], &status, WNOHANG) == p->children[i])
+            p->children[i] = 0;
+    }
+}
+
+static const char *chan_name(const struct pipeline *p, unsigned c)
+{
+    return c < p->channels && p->src->chan[c].name[0] ? p->src->chan[c].name : "";
+}
+
+static void spawn_action(struct pipeline *p, const struct capture *ev)
+{
+    char *argv[] = { "/bin/sh", "-c", p->on_trigger, NULL };
+    int slot = -1;
+    pid_t pid;
+
+    for (int i = 0; i < MAX_CHILDREN; i++)
+        if (p->children[i] == 0) {
+            slot = i;
+            break;
+        }
+    if (slot < 0) {
+        reap_children(p);
+        for (int i = 0; i < MAX_CHILDREN && slot < 0; i++)
+            if (p->children[i] == 0)
+                slot = i;
+    }
+    if (slot < 0) {             /* sixteen actions still running: do not pile up */
+        p->st.action_errors++;
+        return;
+    }
+    snprintf(p->env_val[0], ENV_VAL, "PRECURSOR_DEVICE_ID=%s", p->device_id);
+    snprintf(p->env_val[1], ENV_VAL, "PRECURSOR_EVENT_TIME_US=%lld", (long long)ev->t_us);
+    snprintf(p->env_val[2], ENV_VAL, "PRECURSOR_SCORE=%.6f", (double)ev->score);
+    snprintf(p->env_val[3], ENV_VAL, "PRECURSOR_CHANNEL=%s", chan_name(p, ev->channel));
+    snprintf(p->env_val[4], ENV_VAL, "PRECURSOR_DETECTOR=%s", detect_name(ev->detector));
+    snprintf(p->env_val[5], ENV_VAL, "PRECURSOR_FRAME=%llu", (unsigned long long)ev->trigger);
+    if (posix_spawn(&pid, "/bin/sh", NULL, NULL, argv, p->envp) != 0) {
+        p->st.action_errors++;
+        return;
+    }
+    p->children[slot] = pid;
+}
+
+static int alarm_connect(struct pipeline *p)
+{
+    struct sockaddr_un sa;
+    int fd;
+
+    if (p->alarm_fifo != NULL) {
+        /* Non-blocking open fails with ENXIO while no reader: retried per alarm. */
+        p->alarm_is_sock = 0;
+        return open(p->alarm_fifo, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+    }
+    if (strlen(p->alarm_socket) >= sizeof(sa.sun_path))
+        return -1;
+    memset(&sa, 0, sizeof(sa));
+    sa.sun_family = AF_UNIX;
+    memcpy(sa.sun_path, p->alarm_socket, strlen(p->alarm_socket) + 1);
+    p->alarm_is_sock = 1;
+    fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+        return fd;
+    if (fd >= 0)
+        close(fd);
+    /* A stream listener instead of a datagram one. */
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+        return fd;
+    if (fd >= 0)
+        close(fd);
+    return -1;
+}
+
+static void send_alarm(struct pipeline *p, const struct capture *ev)
+{
+    char line[512];
+    int n;
+    ssize_t w;
+
+    n = snprintf(line, sizeof(line),
+                 "{\"device_id\":\"%s\",\"time_us\":%lld,\"score\":%.6f,"
+                 "\"channel\":\"%s\",\"detector\":\"%s\"}\n",
+                 p->device_id, (long long)ev->t_us, (double)ev->score,
+                 chan_name(p, ev->channel), detect_name(ev->detector));
+    if (n <= 0 || (size_t)n >= sizeof(line)) {
+        p->st.alarm_drops++;
+        return;
+    }
+    if (p->alarm_fd < 0)
+        p->alarm_fd = alarm_connect(p);
+    if (p->alarm_fd < 0) {
+        p->st.alarm_drops++;
+        return;
+    }
+    if (p->alarm_is_sock)
+        w = send(p->alarm_fd, line, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
+    else
+        w = write(p->alarm_fd, line, (size_t)n);   /* SIGPIPE is ignored by the agent */
+    if (w != n) {
+        p->st.alarm_drops++;
+        close(p->alarm_fd);     /* reader gone or full: reconnect on the next alarm */
+        p->alarm_fd = -1;
+    }
+}
+
+static void local_action(struct pipeline *p, const struct capture *ev)
+{
+    struct timespec now;
+
+    if (p->on_trigger != NULL)
+        spawn_action(p, ev);
+    if (p->alarm_fifo != NULL || p->alarm_socket != NULL)
+        send_alarm(p, ev);
+    if (p->on_trigger == NULL && p->alarm_fifo == NULL && p->alarm_socket == NULL)
+        return;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    p->lat[p->st.lat_count % PIPELINE_LAT_SAMPLES] = ts_diff_us(&p->blk_arrival, &now);
+    p->st.lat_count++;
+}
+
+/* ---- capture ----------------------------------------------------------- */
+
+static void to_int(const float *in, size_t n, uint8_t type, void *out)
+{
+    if (type == WIRE_I16) {
+        int16_t *o = out;
+        for (size_t i = 0; i < n; i++) {
+            float v = nearbyintf(in[i]);
+            o[i] = (int16_t)(v > 32767.0f ? 32767 : v < -32768.0f ? -32768 : v);
+        }
+    } else {
+        int32_t *o = out;
+        for (size_t i = 0; i < n; i++) {
+            double v = nearbyint((double)in[i]);
+            o[i] = (int32_t)(v > 2147483647.0 ? 2147483647.0 : v < -2147483648.0 ? -2147483648.0 : v);
+        }
+    }
+}
+
+static void emit_capture(struct pipeline *p, uint64_t end)
+{
+    struct capture *c = &p->cap;
+    struct wire_meta m;
+    uint32_t count = (uint32_t)(end - c->first);
+    const void *samples = p->win;
+    uint8_t *env = NULL;
+    size_t env_len = 0;
+    uint64_t seq;
+
+    c->active = 0;
+    if (p->cfg.sink.put == NULL || !p->have_key) {
+        p->st.snapshots++;      /* replay without a spool: counted, nothing to keep */
+        return;
+    }
+    if (ring_copy(&p->ring, c->first, count, p->win) != 0) {
+        p->st.sink_errors++;    /* cannot happen with the ring sized >= the window */
+        return;
+    }
+    memset(&m, 0, sizeof(m));
+    snprintf(m.device_id, sizeof(m.device_id), "%s", p->device_id);
+    seq = p->cfg.sink.next_seq != NULL ? p->cfg.sink.next_seq(p->cfg.sink.ctx) : ++p->seq_local;
+    m.seq = seq;
+    m.trigger_time_us = c->t_us;
+    m.sample_rate = p->rate;
+    m.sample_type = p->src->wire_type ? p->src->wire_type : WIRE_F32;
+    m.channel_count = (uint8_t)p->channels;
+    m.pre_samples = (uint32_t)(c->trigger - c->first);
+    m.post_samples = (uint32_t)(end - c->trigger);
+    snprintf(m.detector, sizeof(m.detector), "%s", detect_name(c->detector));
+    m.score = c->score;
+    for (unsigned i = 0; i < p->channels; i++) {
+        m.channels[i] = p->src->chan[i];
+        if (m.channels[i].name[0] == '\0')
+            snprintf(m.channels[i].name, sizeof(m.channels[i].name), "ch%u", i);
+    }
+    if (m.sample_type != WIRE_F32) {
+        to_int(p->win, (size_t)count * p->channels, m.sample_type, p->conv);
+        samples = p->conv;
+    }
+    if (wire_encode(&m, samples, p->sk, p->cfg.zstd_level, &env, &env_len) != 0 ||
+        p->cfg.sink.put(p->cfg.sink.ctx, seq, &m, env, env_len) != 0) {
+        p->st.sink_errors++;
+    } else {
+        p->st.snapshots++;
+    }
+    free(env);
+}
+
+static void on_trigger(struct pipeline *p, uint64_t frame, int64_t t_us,
+                       const struct detect_result *r)
+{
+    struct capture ev = { 1, frame, 0, 0, t_us, r->score, r->channel, r->detector };
+
+    p->st.triggers++;
+    if (p->cfg.counters != NULL)
+        atomic_fetch_add(&p->cfg.counters->triggers, 1);
+    local_action(p, &ev);
+    if (p->cap.active) {
+        uint64_t want = frame + p->post_n, limit = p->cap.first + p->max_n;
+        if (p->cfg.merge && want > p->cap.end) {
+            p->cap.end = want < limit ? want : limit;
+            if (r->score > p->cap.score)
+                p->cap.score = r->score;
+            p->st.merged++;
+        } else {
+            p->st.held_off++;
+        }
+        return;
+    }
+    ev.first = frame >= p->pre_n ? frame - p->pre_n : 0;
+    ev.end = frame + p->post_n;
+    p->cap = ev;
+}
+
+static int write_score(struct pipeline *p, size_t i, int64_t t_us,
+                       const struct detect_result *r)
+{
+    const char *ts = p->src->ts_text != NULL ? p->src->ts_text(p->src, i) : NULL;
+    int rc;
+
+    if (ts != NULL)
+        rc = fprintf(p->cfg.scores, "%s,%.6f,%d\n", ts, (double)r->score, r->triggered);
+    else
+        rc = fprintf(p->cfg.scores, "%lld.%06lld,%.6f,%d\n", (long long)(t_us / 1000000),
+                     (long long)(t_us % 1000000), (double)r->score, r->triggered);
+    return rc < 0 ? PIPELINE_EIO : 0;
+}
+
+int pipeline_run(struct pipeline *p, atomic_int *stop)
+{
+    int rc = 0;
+
+    if (p->cfg.scores != NULL && fputs("timestamp,anomaly_score,trigger\n", p->cfg.scores) < 0)
+        return PIPELINE_EIO;
+    while (stop == NULL || atomic_load(stop) == 0) {
+        size_t n = 0;
+        int r = p->src->next(p->src, p->blk, p->blk_t, p->block, &n);
+
+        if (r == SOURCE_EOF)
+            break;
+        if (r < 0) {
+            snprintf(p->err, sizeof(p->err), "source: %.200s", p->src->err);
+            rc = PIPELINE_ESOURCE;
+            break;
+        }
+        clock_gettime(CLOCK_MONOTONIC, &p->blk_arrival);
+        for (size_t i = 0; i < n; i++) {
+            const float *frame = p->blk + i * p->channels;
+            struct detect_result res;
+            uint64_t f = p->ring.total;
+
+            ring_push(&p->ring, frame, p->blk_t[i]);
+            detect_step(p->det, frame, p->blk_t[i], &res);
+            if (res.triggered)
+                on_trigger(p, f, p->blk_t[i], &res);
+            if (p->cap.active && p->ring.total >= p->cap.end)
+                emit_capture(p, p->cap.end);
+            if (p->cfg.scores != NULL && (rc = write_score(p, i, p->blk_t[i], &res)) != 0)
+                goto out;
+        }
+        p->st.frames += n;
+        if (p->cfg.counters != NULL)
+            atomic_fetch_add(&p->cfg.counters->samples, n);
+        reap_children(p);
+    }
+    /* End of input or stop: keep what the ring has of a pending window. */
+    if (p->cap.active)
+        emit_capture(p, p->ring.total);
+out:
+    if (p->cfg.scores != NULL && fflush(p->cfg.scores) != 0 && rc == 0)
+        rc = PIPELINE_EIO;
+    return rc;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Percentiles over the recent latencies; sorts a copy in the window buffer
+ * (not in the sample path: called for reports). */
+void pipeline_get_stats(struct pipeline *p, struct pipeline_stats *st)
+{
+    size_t n = p->st.lat_count < PIPELINE_LAT_SAMPLES ? (size_t)p->st.lat_count
+                                                      : PIPELINE_LAT_SAMPLES;
+    double *tmp;
+
+    *st = p->st;
+    st->lat_p50_us = st->lat_p99_us = st->lat_max_us = 0;
+    if (n == 0 || (tmp = malloc(n * sizeof(double))) == NULL)
+        return;
+    memcpy(tmp, p->lat, n * sizeof(double));
+    qsort(tmp, n, sizeof(double), cmp_double);
+    st->lat_p50_us = tmp[(n - 1) / 2];
+    st->lat_p99_us = tmp[(size_t)((double)(n - 1) * 0.99)];
+    st->lat_max_us = tmp[n - 1];
+    free(tmp);
+}
+
+const char *pipeline_err(const struct pipeline *p)
+{
+    return p->err[0] ? p->err : "no error";
+}
+
+void pipeline_free(struct pipeline *p)
+{
+    if (p == NULL)
+        return;
+    for (int i = 0; i < MAX_CHILDREN; i++)
+        if (p->children[i] > 0)
+            waitpid(p->children[i], NULL, 0);
+    if (p->alarm_fd >= 0)
+        close(p->alarm_fd);
+    sodium_memzero(p->sk, sizeof(p->sk));
+    free(p->ring_arena);
+    free(p->det_arena);
+    free(p->blk);
+    free(p->blk_t);
+    free(p->win);
+    free(p->conv);
+    free(p->lat);
+    free(p->envp);
+    free(p->on_trigger);
+    free(p->alarm_fifo);
+    free(p->alarm_socket);
+    free(p);
+}

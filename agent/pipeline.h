@@ -1,0 +1,83 @@
+/* pipeline.h - the agent's sample path: source -> ring -> detect -> capture.
+ *
+ * One implementation for `run` and `replay`.  pipeline_init() allocates every
+ * buffer (ring, detector arena, read block, snapshot window); the per-sample
+ * loop allocates nothing.  On a trigger the local action (--on-trigger
+ * command, alarm line to a FIFO or UNIX socket) starts at once; the snapshot
+ * is cut from the ring when its post-trigger samples have arrived, encoded
+ * and signed (wire_encode) and handed to the sink (the spool). */
+#ifndef PRECURSOR_PIPELINE_H
+#define PRECURSOR_PIPELINE_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "agent/core/detect.h"
+#include "agent/source/source.h"
+#include "schema/wire.h"
+
+struct upload_counters;
+
+enum pipeline_error {
+    PIPELINE_OK = 0,
+    PIPELINE_EINVAL = -1,       /* configuration out of range */
+    PIPELINE_ENOMEM = -2,
+    PIPELINE_ESOURCE = -3,      /* the source failed; its message is in pipeline_err() */
+    PIPELINE_EIO = -4           /* scores file write failed */
+};
+
+/* Where snapshots go.  next_seq() gives the number the next one must carry;
+ * put() copies the envelope (the caller frees its buffer). */
+struct pipeline_sink {
+    uint64_t (*next_seq)(void *ctx);
+    int (*put)(void *ctx, uint64_t seq, const struct wire_meta *m,
+               const uint8_t *env, size_t len);
+    void *ctx;
+};
+
+struct pipeline_config {
+    const char *device_id;          /* copied */
+    const uint8_t *secret_key;      /* WIRE_SK_LEN bytes, copied; NULL = no snapshots encoded */
+    struct detect_config detect;
+    double ring_s, pre_s, post_s, max_window_s;
+    int merge;                      /* 1: extend a pending capture; 0: hold new events off */
+    int zstd_level;
+    const char *on_trigger;         /* sh -c command; NULL/"" = none; copied */
+    const char *alarm_fifo;         /* NULL/"" = none; copied */
+    const char *alarm_socket;       /* NULL/"" = none; copied */
+    struct pipeline_sink sink;      /* put NULL = snapshots only counted */
+    FILE *scores;                   /* replay: "timestamp,anomaly_score,trigger" rows; borrowed */
+    struct upload_counters *counters;   /* samples/triggers for heartbeats; borrowed, may be NULL */
+    size_t block_frames;            /* frames per source read; 0 = 1024 */
+};
+
+#define PIPELINE_LAT_SAMPLES 4096
+
+struct pipeline_stats {
+    uint64_t frames;
+    uint64_t triggers;              /* detector triggers (each ran the local action) */
+    uint64_t snapshots;             /* handed to the sink */
+    uint64_t merged;                /* triggers folded into a pending capture */
+    uint64_t held_off;              /* triggers that got no capture of their own */
+    uint64_t sink_errors;           /* encode or put failed */
+    uint64_t action_errors;         /* spawn failed */
+    uint64_t alarm_drops;           /* alarm line not delivered (no reader, full) */
+    uint64_t lat_count;             /* trigger-to-action latencies recorded */
+    double lat_p50_us, lat_p99_us, lat_max_us;
+};
+
+struct pipeline;
+
+/* src is borrowed (channels, rate and names are read here and on capture).
+ * On failure err says why. */
+int pipeline_init(const struct pipeline_config *cfg, struct source *src,
+                  struct pipeline **out, char *err, size_t errlen);
+/* Read until end of input, an error, or *stop becomes non-zero.  Returns 0 at
+ * end of input or stop; a pending capture is then cut short and emitted. */
+int pipeline_run(struct pipeline *p, atomic_int *stop);
+void pipeline_get_stats(struct pipeline *p, struct pipeline_stats *st);
+const char *pipeline_err(const struct pipeline *p);
+void pipeline_free(struct pipeline *p);
+
+#endif

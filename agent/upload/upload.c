@@ -1,0 +1,498 @@
+/* upload.c - the uploader thread: spool -> POST /api/v1/snapshots, plus
+ * signed heartbeats to /api/v1/heartbeats.
+ *
+ * One libcurl easy handle, reused so the connection stays open.  The thread
+ * sleeps on its own condition variable during a back-off (a new snapshot
+ * does not cut a back-off short; upload_stop() does) and on the spool's
+ * while the spool is empty.  Heartbeats go out on their schedule whatever
+ * the snapshot path is doing. */
+#include "agent/upload/upload.h"
+#include "agent/spool/spool.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <sodium.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#define RESP_MAX 1024               /* response body kept for the dead-letter reason */
+
+struct upload {
+    struct upload_config cfg;       /* strings below are our copies */
+    char *url_snap, *url_hb;
+    struct spool *sp;
+    struct upload_counters *c;
+
+    pthread_t th;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    atomic_bool stop;
+
+    CURL *curl;
+    uint64_t rng;
+    struct timespec started;
+
+    char resp[RESP_MAX + 1];
+    size_t resp_len;
+    long retry_after;               /* seconds from the last response, -1 if none */
+};
+
+enum upload_verdict upload_classify(long s)
+{
+    if (s >= 200 && s < 300)
+        return UPLOAD_DONE;
+    switch (s) {
+    case 400: case 403: case 404: case 409: case 413: case 422:
+        return UPLOAD_DEAD;
+    default:
+        /* 401 (device not yet registered / key being rotated), 408, 429,
+         * 5xx, other codes and no response at all: the server may accept
+         * it later, so keep it. */
+        return UPLOAD_RETRY;
+    }
+}
+
+static uint64_t xorshift64s(uint64_t *s)
+{
+    uint64_t x = *s ? *s : 0x9E3779B97F4A7C15ull;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *s = x;
+    return x * 0x2545F4914F6CDD1Dull;
+}
+
+uint64_t upload_backoff_ms(uint32_t attempt, uint32_t base_ms, uint32_t cap_ms,
+                           uint64_t *rng_state)
+{
+    uint64_t ceil_ms = cap_ms;
+    /* base * 2^attempt, saturating at the cap without overflow */
+    if (attempt < 40 && ((uint64_t)base_ms << attempt) < cap_ms)
+        ceil_ms = (uint64_t)base_ms << attempt;
+    return xorshift64s(rng_state) % (ceil_ms + 1);
+}
+
+long upload_parse_retry_after(const char *v)
+{
+    long n = 0;
+    int digits = 0;
+
+    if (!v)
+        return -1;
+    while (*v == ' ' || *v == '\t')
+        v++;
+    for (; *v >= '0' && *v <= '9'; v++) {
+        if (++digits > 9)
+            return -1;              /* beyond any sensible wait: treat as absent */
+        n = n * 10 + (*v - '0');
+    }
+    while (*v == ' ' || *v == '\t' || *v == '\r' || *v == '\n')
+        v++;
+    return digits > 0 && *v == '\0' ? n : -1;
+}
+
+static const char *gap_kind_name(int k)
+{
+    switch (k) {
+    case SPOOL_GAP_DROPPED: return "dropped";
+    case SPOOL_GAP_QUARANTINED: return "quarantined";
+    case SPOOL_GAP_DEAD: return "dead_lettered";
+    }
+    return "unknown";
+}
+
+char *upload_heartbeat_json(const struct upload_config *cfg, struct spool *sp,
+                            struct upload_counters *c, uint64_t uptime_s)
+{
+    struct spool_stats st;
+    struct spool_gap *gaps;
+    size_t ng = 0;
+    uint64_t total = 0;
+    json_t *o, *ga;
+    char *out = NULL;
+
+    gaps = malloc(SPOOL_MAX_GAP_RANGES * sizeof *gaps);
+    if (!gaps)
+        return NULL;
+    spool_get_stats(sp, &st);
+    spool_gaps(sp, gaps, SPOOL_MAX_GAP_RANGES, &ng, &total);
+    ga = json_array();
+    for (size_t i = 0; i < ng; i++)
+        json_array_append_new(ga, json_pack("{s:I,s:I,s:s}",
+                                            "first", (json_int_t)gaps[i].first,
+                                            "last", (json_int_t)gaps[i].last,
+                                            "kind", gap_kind_name(gaps[i].kind)));
+    o = json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:o}",
+                  "device_id", cfg->device_id ? cfg->device_id : "",
+                  "time", (json_int_t)time(NULL),
+                  "uptime_s", (json_int_t)uptime_s,
+                  "samples", (json_int_t)atomic_load(&c->samples),
+                  "triggers", (json_int_t)atomic_load(&c->triggers),
+                  "spooled", (json_int_t)st.spooled,
+                  "uploaded", (json_int_t)st.uploaded,
+                  "dropped", (json_int_t)st.dropped,
+                  "quarantined", (json_int_t)st.quarantined,
+                  "dead_lettered", (json_int_t)st.dead_lettered,
+                  "upload_errors", (json_int_t)atomic_load(&c->upload_errors),
+                  "spool_files", (json_int_t)st.files,
+                  "spool_bytes", (json_int_t)st.bytes,
+                  "last_seq", (json_int_t)(st.next_seq - 1),
+                  "gaps_total", (json_int_t)total,
+                  "gaps", ga);
+    free(gaps);
+    if (!o)
+        return NULL;
+    json_object_set_new(o, "detector_version",
+                        cfg->detector_version ? json_string(cfg->detector_version) : json_null());
+    json_object_set_new(o, "model_version",
+                        cfg->model_version ? json_string(cfg->model_version) : json_null());
+    out = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(o);
+    return out;
+}
+
+/* ---- libcurl plumbing ---- */
+
+static size_t on_body(char *p, size_t sz, size_t n, void *ud)
+{
+    struct upload *u = ud;
+    size_t len = sz * n, room = RESP_MAX - u->resp_len;
+    size_t k = len < room ? len : room;
+    memcpy(u->resp + u->resp_len, p, k);
+    u->resp_len += k;
+    u->resp[u->resp_len] = '\0';
+    return len;
+}
+
+static size_t on_header(char *p, size_t sz, size_t n, void *ud)
+{
+    struct upload *u = ud;
+    size_t len = sz * n;
+    static const char name[] = "retry-after:";
+    char val[32];
+
+    if (len > sizeof name - 1 && strncasecmp(p, name, sizeof name - 1) == 0) {
+        size_t vl = len - (sizeof name - 1);
+        if (vl < sizeof val) {
+            memcpy(val, p + sizeof name - 1, vl);
+            val[vl] = '\0';
+            u->retry_after = upload_parse_retry_after(val);
+        }
+    }
+    return len;
+}
+
+static int on_progress(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+    struct upload *u = ud;
+    return atomic_load(&u->stop) ? 1 : 0;   /* non-zero aborts the transfer */
+}
+
+/* POST body to url; returns the HTTP status, or 0 when there was none. */
+static long post(struct upload *u, const char *url, const uint8_t *body, size_t len,
+                 struct curl_slist *hdrs)
+{
+    CURL *h = u->curl;
+    CURLcode cc;
+    long status = 0;
+
+    curl_easy_reset(h);
+    u->resp_len = 0;
+    u->resp[0] = '\0';
+    u->retry_after = -1;
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_POST, 1L);
+    curl_easy_setopt(h, CURLOPT_POSTFIELDS, (const char *)body);
+    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, u);
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, u);
+    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(h, CURLOPT_XFERINFODATA, u);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 10L);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT, (long)u->cfg.timeout_s);
+    if (u->cfg.max_send_bytes_per_s)
+        curl_easy_setopt(h, CURLOPT_MAX_SEND_SPEED_LARGE,
+                         (curl_off_t)u->cfg.max_send_bytes_per_s);
+    if (u->cfg.ca_file)
+        curl_easy_setopt(h, CURLOPT_CAINFO, u->cfg.ca_file);
+    cc = curl_easy_perform(h);
+    if (cc != CURLE_OK) {
+        if (!atomic_load(&u->stop))
+            fprintf(stderr, "upload: %s: %s\n", url, curl_easy_strerror(cc));
+        return 0;
+    }
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    return status;
+}
+
+static int send_heartbeat(struct upload *u)
+{
+    struct timespec now;
+    char *body;
+    unsigned char sig[crypto_sign_BYTES];
+    char b64[sodium_base64_ENCODED_LEN(crypto_sign_BYTES, sodium_base64_VARIANT_ORIGINAL)];
+    char h_dev[64 + 2 * 64], h_sig[32 + sizeof b64];
+    struct curl_slist *hdrs = NULL;
+    long status;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    body = upload_heartbeat_json(&u->cfg, u->sp, u->c,
+                                 (uint64_t)(now.tv_sec - u->started.tv_sec));
+    if (!body)
+        return UPLOAD_ENOMEM;
+    crypto_sign_detached(sig, NULL, (const unsigned char *)body, strlen(body),
+                         u->cfg.secret_key);
+    sodium_bin2base64(b64, sizeof b64, sig, sizeof sig, sodium_base64_VARIANT_ORIGINAL);
+    snprintf(h_dev, sizeof h_dev, "X-Precursor-Device: %s", u->cfg.device_id);
+    snprintf(h_sig, sizeof h_sig, "X-Precursor-Signature: %s", b64);
+    hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
+    hdrs = curl_slist_append(hdrs, h_dev);
+    hdrs = curl_slist_append(hdrs, h_sig);
+    status = post(u, u->url_hb, (const uint8_t *)body, strlen(body), hdrs);
+    curl_slist_free_all(hdrs);
+    free(body);
+    if (status >= 200 && status < 300) {
+        atomic_fetch_add(&u->c->heartbeats, 1);
+        return 0;
+    }
+    if (status)
+        fprintf(stderr, "upload: heartbeat answered %ld: %.200s\n", status, u->resp);
+    return -1;
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Sleep until the monotonic deadline, or until stopped. */
+static void sleep_until(struct upload *u, int64_t deadline_ms)
+{
+    struct timespec ts;
+    pthread_mutex_lock(&u->mu);
+    while (!atomic_load(&u->stop) && mono_ms() < deadline_ms) {
+        ts.tv_sec = deadline_ms / 1000;
+        ts.tv_nsec = (long)(deadline_ms % 1000) * 1000000L;
+        pthread_cond_timedwait(&u->cv, &u->mu, &ts);
+    }
+    pthread_mutex_unlock(&u->mu);
+}
+
+static void *run(void *arg)
+{
+    struct upload *u = arg;
+    struct curl_slist *hdrs = NULL;
+    uint32_t attempt = 0;
+    int64_t next_hb = mono_ms(), retry_at = 0;
+
+    hdrs = curl_slist_append(hdrs, "Content-Type: application/octet-stream");
+    hdrs = curl_slist_append(hdrs, "Expect:");      /* no 100-continue round trip */
+
+    while (!atomic_load(&u->stop)) {
+        int64_t now = mono_ms();
+        uint64_t seq;
+        uint8_t *env;
+        size_t len;
+        long status;
+        int rc;
+
+        if (u->cfg.heartbeat_s && now >= next_hb) {
+            send_heartbeat(u);
+            next_hb = mono_ms() + (int64_t)u->cfg.heartbeat_s * 1000;
+            continue;
+        }
+        if (now < retry_at) {
+            int64_t until = retry_at;
+            if (u->cfg.heartbeat_s && next_hb < until)
+                until = next_hb;
+            sleep_until(u, until);
+            continue;
+        }
+        rc = spool_take(u->sp, &seq, &env, &len);
+        if (rc == SPOOL_ENOENT || rc != SPOOL_OK) {
+            int64_t wait = 1000;
+            if (rc != SPOOL_ENOENT)
+                fprintf(stderr, "upload: spool: %s\n", spool_strerror(rc));
+            if (u->cfg.heartbeat_s && next_hb - now < wait)
+                wait = next_hb - now > 0 ? next_hb - now : 0;
+            spool_wait(u->sp, (int)wait);
+            continue;
+        }
+        status = post(u, u->url_snap, env, len, hdrs);
+        free(env);
+        switch (upload_classify(status)) {
+        case UPLOAD_DONE:
+            attempt = 0;
+            rc = spool_done(u->sp, seq);
+            if (rc != 0)
+                fprintf(stderr, "upload: spool_done %" PRIu64 ": %s\n", seq, spool_strerror(rc));
+            break;
+        case UPLOAD_DEAD: {
+            char reason[RESP_MAX + 64];
+            snprintf(reason, sizeof reason, "http %ld: %s", status, u->resp);
+            for (char *p = reason; *p; p++)
+                if (*p == '\n' || *p == '\r')
+                    *p = ' ';
+            atomic_fetch_add(&u->c->upload_errors, 1);
+            attempt = 0;
+            spool_dead_letter(u->sp, seq, reason);
+            break;
+        }
+        case UPLOAD_RETRY: {
+            uint64_t delay = upload_backoff_ms(attempt, u->cfg.backoff_base_ms,
+                                               u->cfg.backoff_cap_ms, &u->rng);
+            atomic_fetch_add(&u->c->upload_errors, 1);
+            spool_release(u->sp, seq);
+            if (attempt < 63)
+                attempt++;
+            if ((status == 429 || status == 503) && u->retry_after >= 0) {
+                long ra = u->retry_after;
+                if ((uint32_t)ra > u->cfg.retry_after_cap_s)
+                    ra = (long)u->cfg.retry_after_cap_s;
+                delay = (uint64_t)ra * 1000;
+            }
+            if (status)
+                fprintf(stderr, "upload: snapshot %" PRIu64 " answered %ld, retry in %" PRIu64
+                        " ms\n", seq, status, delay);
+            retry_at = mono_ms() + (int64_t)delay;
+            break;
+        }
+        }
+    }
+    curl_slist_free_all(hdrs);
+    return NULL;
+}
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static int curl_ok;
+
+static void global_init(void)
+{
+    curl_ok = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK && sodium_init() >= 0;
+}
+
+static char *dup_or_null(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+static void free_upload(struct upload *u)
+{
+    if (u->curl)
+        curl_easy_cleanup(u->curl);
+    free(u->url_snap);
+    free(u->url_hb);
+    free((char *)u->cfg.server_url);
+    free((char *)u->cfg.device_id);
+    free((char *)u->cfg.detector_version);
+    free((char *)u->cfg.model_version);
+    free((char *)u->cfg.ca_file);
+    sodium_memzero(u->cfg.secret_key, sizeof u->cfg.secret_key);
+    pthread_cond_destroy(&u->cv);
+    pthread_mutex_destroy(&u->mu);
+    free(u);
+}
+
+int upload_start(const struct upload_config *cfg, struct spool *sp,
+                 struct upload_counters *c, struct upload **out)
+{
+    struct upload *u;
+    pthread_condattr_t ca;
+    size_t ul;
+
+    if (!cfg || !cfg->server_url || !cfg->device_id || !sp || !c || !out)
+        return UPLOAD_EINVAL;
+    pthread_once(&curl_once, global_init);
+    if (!curl_ok)
+        return UPLOAD_ECURL;
+    u = calloc(1, sizeof *u);
+    if (!u)
+        return UPLOAD_ENOMEM;
+    pthread_mutex_init(&u->mu, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&u->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    u->cfg = *cfg;
+    u->cfg.server_url = dup_or_null(cfg->server_url);
+    u->cfg.device_id = dup_or_null(cfg->device_id);
+    u->cfg.detector_version = dup_or_null(cfg->detector_version);
+    u->cfg.model_version = dup_or_null(cfg->model_version);
+    u->cfg.ca_file = dup_or_null(cfg->ca_file);
+    if (!u->cfg.backoff_base_ms)
+        u->cfg.backoff_base_ms = 1000;
+    if (!u->cfg.backoff_cap_ms)
+        u->cfg.backoff_cap_ms = 300000;
+    if (!u->cfg.retry_after_cap_s)
+        u->cfg.retry_after_cap_s = 3600;
+    if (!u->cfg.timeout_s)
+        u->cfg.timeout_s = 60;
+    u->sp = sp;
+    u->c = c;
+    clock_gettime(CLOCK_MONOTONIC, &u->started);
+    u->rng = cfg->rng_seed ? cfg->rng_seed
+                           : (uint64_t)u->started.tv_nsec * 2654435761u ^ (uint64_t)time(NULL);
+    ul = strlen(cfg->server_url);
+    while (ul > 0 && cfg->server_url[ul - 1] == '/')
+        ul--;                       /* "http://h:p/" and "http://h:p" both work */
+    u->url_snap = malloc(ul + 32);
+    u->url_hb = malloc(ul + 32);
+    u->curl = curl_easy_init();
+    if (!u->cfg.server_url || !u->cfg.device_id || !u->url_snap || !u->url_hb ||
+        (cfg->detector_version && !u->cfg.detector_version) ||
+        (cfg->model_version && !u->cfg.model_version) || (cfg->ca_file && !u->cfg.ca_file)) {
+        free_upload(u);
+        return UPLOAD_ENOMEM;
+    }
+    if (!u->curl) {
+        free_upload(u);
+        return UPLOAD_ECURL;
+    }
+    snprintf(u->url_snap, ul + 32, "%.*s/api/v1/snapshots", (int)ul, cfg->server_url);
+    snprintf(u->url_hb, ul + 32, "%.*s/api/v1/heartbeats", (int)ul, cfg->server_url);
+    if (pthread_create(&u->th, NULL, run, u) != 0) {
+        free_upload(u);
+        return UPLOAD_ETHREAD;
+    }
+    *out = u;
+    return UPLOAD_OK;
+}
+
+void upload_stop(struct upload *u)
+{
+    if (!u)
+        return;
+    atomic_store(&u->stop, true);
+    pthread_mutex_lock(&u->mu);
+    pthread_cond_broadcast(&u->cv);
+    pthread_mutex_unlock(&u->mu);
+    spool_wake(u->sp);
+    pthread_join(u->th, NULL);
+    free_upload(u);
+}
+
+const char *upload_strerror(int err)
+{
+    switch (err) {
+    case UPLOAD_OK: return "ok";
+    case UPLOAD_EINVAL: return "invalid argument";
+    case UPLOAD_ENOMEM: return "out of memory";
+    case UPLOAD_ECURL: return "libcurl could not be set up";
+    case UPLOAD_ETHREAD: return "could not start the upload thread";
+    }
+    return "unknown upload error";
+}

@@ -1,0 +1,401 @@
+/* check_upload.c - the uploader against a tiny scripted HTTP server
+ * (libmicrohttpd, in this process): 201 deletes, 500 retries then
+ * succeeds, 429 with Retry-After is waited out (measured), 409
+ * dead-letters, heartbeats are signed over the exact body; and the
+ * back-off function itself, deterministic under a seeded RNG. */
+#include <check.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <microhttpd.h>
+#include <pthread.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent/spool/spool.h"
+#include "agent/upload/upload.h"
+
+Suite *upload_suite(void);
+
+/* ---- scripted server ---- */
+
+#define MAX_REQ 64
+#define BODY_MAX 65536
+
+struct reply {
+    unsigned status;
+    const char *retry_after;       /* NULL: no header */
+};
+
+struct req {
+    char path[64];
+    uint8_t body[BODY_MAX];
+    size_t len;
+    int64_t t_ms;
+    char device[80];
+    char sig[128];
+};
+
+static struct {
+    pthread_mutex_t mu;
+    struct reply script[16];
+    size_t nscript, next;          /* past the script: 201 */
+    struct req reqs[MAX_REQ];
+    size_t nreq;
+    struct MHD_Daemon *d;
+    uint16_t port;
+} srv = { .mu = PTHREAD_MUTEX_INITIALIZER };
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+struct conn {
+    uint8_t *buf;
+    size_t len;
+};
+
+static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url,
+                               const char *method, const char *version,
+                               const char *data, size_t *data_size, void **ctx)
+{
+    struct conn *cn = *ctx;
+    struct MHD_Response *r;
+    struct reply rep = { 201, NULL };
+    enum MHD_Result ret;
+    const char *h;
+
+    if (!cn) {
+        cn = calloc(1, sizeof *cn);
+        cn->buf = malloc(BODY_MAX);
+        *ctx = cn;
+        return MHD_YES;
+    }
+    if (*data_size) {
+        size_t k = *data_size;
+        if (cn->len + k > BODY_MAX)
+            k = BODY_MAX - cn->len;
+        memcpy(cn->buf + cn->len, data, k);
+        cn->len += k;
+        *data_size = 0;
+        return MHD_YES;
+    }
+    pthread_mutex_lock(&srv.mu);
+    if (strcmp(url, "/api/v1/snapshots") == 0 && srv.next < srv.nscript)
+        rep = srv.script[srv.next++];
+    if (strcmp(url, "/api/v1/heartbeats") == 0)
+        rep.status = 204;
+    if (srv.nreq < MAX_REQ) {
+        struct req *q = &srv.reqs[srv.nreq++];
+        snprintf(q->path, sizeof q->path, "%s", url);
+        memcpy(q->body, cn->buf, cn->len);
+        q->len = cn->len;
+        q->t_ms = now_ms();
+        h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Precursor-Device");
+        snprintf(q->device, sizeof q->device, "%s", h ? h : "");
+        h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Precursor-Signature");
+        snprintf(q->sig, sizeof q->sig, "%s", h ? h : "");
+    }
+    pthread_mutex_unlock(&srv.mu);
+    r = MHD_create_response_from_buffer(2, (void *)"{}", MHD_RESPMEM_PERSISTENT);
+    if (rep.retry_after)
+        MHD_add_response_header(r, "Retry-After", rep.retry_after);
+    ret = MHD_queue_response(c, rep.status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static void done_cb(void *cls, struct MHD_Connection *c, void **ctx,
+                    enum MHD_RequestTerminationCode toe)
+{
+    struct conn *cn = *ctx;
+    if (cn) {
+        free(cn->buf);
+        free(cn);
+        *ctx = NULL;
+    }
+}
+
+static char dir[512];
+static struct spool *sp;
+static struct upload_counters counters;
+static uint8_t pk[32], sk[64];
+
+static void setup(void)
+{
+    const char *t = getenv("TMPDIR");
+    const union MHD_DaemonInfo *di;
+
+    snprintf(dir, sizeof dir, "%s/upload-test-XXXXXX", t && *t ? t : P_tmpdir);
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    ck_assert_int_eq(spool_open(dir, 0, &sp), 0);
+    srv.d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL,
+                             handler, NULL, MHD_OPTION_NOTIFY_COMPLETED, done_cb, NULL,
+                             MHD_OPTION_END);
+    ck_assert_ptr_nonnull(srv.d);
+    di = MHD_get_daemon_info(srv.d, MHD_DAEMON_INFO_BIND_PORT);
+    srv.port = di->port;
+    ck_assert_int_ge(sodium_init(), 0);
+    crypto_sign_keypair(pk, sk);
+}
+
+static void teardown(void)
+{
+    char cmd[600];
+    MHD_stop_daemon(srv.d);
+    spool_close(sp);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "cleanup failed\n");
+}
+
+static struct upload *start(uint32_t base_ms, uint32_t cap_ms, uint32_t hb_s)
+{
+    struct upload_config cfg = { 0 };
+    struct upload *u;
+    char url[64];
+
+    snprintf(url, sizeof url, "http://127.0.0.1:%u/", srv.port);
+    cfg.server_url = url;
+    cfg.device_id = "dev-1";
+    memcpy(cfg.secret_key, sk, 64);
+    cfg.detector_version = "det-1";
+    cfg.backoff_base_ms = base_ms;
+    cfg.backoff_cap_ms = cap_ms;
+    cfg.heartbeat_s = hb_s;
+    cfg.timeout_s = 10;
+    cfg.rng_seed = 42;
+    ck_assert_int_eq(upload_start(&cfg, sp, &counters, &u), 0);
+    return u;
+}
+
+static void put_n(int n, size_t len)
+{
+    for (int i = 0; i < n; i++) {
+        uint64_t seq = spool_next_seq(sp);
+        uint8_t *b = malloc(len);
+        for (size_t k = 0; k < len; k++)
+            b[k] = (uint8_t)(seq + k);
+        ck_assert_int_eq(spool_put(sp, seq, 1, b, len), 0);
+        free(b);
+    }
+}
+
+/* Wait (at most 8 s) until the spool is empty of waiting files. */
+static int drain(void)
+{
+    struct spool_stats st;
+    for (int i = 0; i < 800; i++) {
+        spool_get_stats(sp, &st);
+        if (st.files == 0)
+            return 0;
+        usleep(10000);
+    }
+    return -1;
+}
+
+static size_t count_path(const char *path)
+{
+    size_t n = 0;
+    pthread_mutex_lock(&srv.mu);
+    for (size_t i = 0; i < srv.nreq; i++)
+        n += strcmp(srv.reqs[i].path, path) == 0;
+    pthread_mutex_unlock(&srv.mu);
+    return n;
+}
+
+/* ---- tests ---- */
+
+START_TEST(test_classify)
+{
+    ck_assert_int_eq(upload_classify(201), UPLOAD_DONE);
+    ck_assert_int_eq(upload_classify(200), UPLOAD_DONE);
+    ck_assert_int_eq(upload_classify(409), UPLOAD_DEAD);
+    ck_assert_int_eq(upload_classify(413), UPLOAD_DEAD);
+    ck_assert_int_eq(upload_classify(400), UPLOAD_DEAD);
+    ck_assert_int_eq(upload_classify(422), UPLOAD_DEAD);
+    ck_assert_int_eq(upload_classify(401), UPLOAD_RETRY);
+    ck_assert_int_eq(upload_classify(429), UPLOAD_RETRY);
+    ck_assert_int_eq(upload_classify(503), UPLOAD_RETRY);
+    ck_assert_int_eq(upload_classify(0), UPLOAD_RETRY);
+    ck_assert_int_eq(upload_parse_retry_after("120"), 120);
+    ck_assert_int_eq(upload_parse_retry_after(" 3\r\n"), 3);
+    ck_assert_int_eq(upload_parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), -1);
+    ck_assert_int_eq(upload_parse_retry_after("9999999999"), -1);
+    ck_assert_int_eq(upload_parse_retry_after(""), -1);
+    ck_assert_int_eq(upload_parse_retry_after(NULL), -1);
+}
+END_TEST
+
+START_TEST(test_backoff_grows_and_caps)
+{
+    uint64_t a = 7, b = 7;
+    uint64_t prev_max = 0;
+
+    /* Same seed, same sequence. */
+    for (uint32_t i = 0; i < 50; i++)
+        ck_assert_uint_eq(upload_backoff_ms(i, 1000, 300000, &a),
+                          upload_backoff_ms(i, 1000, 300000, &b));
+    /* Full jitter: within [0, min(cap, base*2^k)], and the ceiling is reached
+     * (max of many draws near it), growing until the cap. */
+    for (uint32_t k = 0; k < 64; k++) {
+        uint64_t ceil_ms = k < 20 && (1000ull << k) < 300000 ? 1000ull << k : 300000;
+        uint64_t mx = 0, mn = UINT64_MAX;
+        for (int i = 0; i < 2000; i++) {
+            uint64_t d = upload_backoff_ms(k, 1000, 300000, &a);
+            ck_assert_uint_le(d, ceil_ms);
+            mx = d > mx ? d : mx;
+            mn = d < mn ? d : mn;
+        }
+        ck_assert_uint_ge(mx, ceil_ms * 95 / 100);
+        ck_assert_uint_le(mn, ceil_ms / 20 + 1);
+        ck_assert_uint_ge(mx, prev_max * 9 / 10);
+        prev_max = mx;
+    }
+    ck_assert_uint_ge(prev_max, 285000);
+}
+END_TEST
+
+START_TEST(test_201_deletes_in_order)
+{
+    struct upload *u;
+    struct spool_stats st;
+
+    put_n(3, 500);
+    u = start(10, 100, 0);
+    ck_assert_int_eq(drain(), 0);
+    upload_stop(u);
+    spool_get_stats(sp, &st);
+    ck_assert_uint_eq(st.uploaded, 3);
+    ck_assert_uint_eq(srv.nreq, 3);
+    for (size_t i = 0; i < 3; i++) {
+        ck_assert_str_eq(srv.reqs[i].path, "/api/v1/snapshots");
+        ck_assert_uint_eq(srv.reqs[i].len, 500);
+        ck_assert_uint_eq(srv.reqs[i].body[0], (uint8_t)(i + 1));   /* oldest first */
+    }
+}
+END_TEST
+
+START_TEST(test_500_retries_then_succeeds)
+{
+    struct upload *u;
+    struct spool_stats st;
+
+    srv.script[0] = (struct reply){ 500, NULL };
+    srv.script[1] = (struct reply){ 503, NULL };
+    srv.script[2] = (struct reply){ 201, NULL };
+    srv.nscript = 3;
+    put_n(1, 100);
+    u = start(20, 100, 0);
+    ck_assert_int_eq(drain(), 0);
+    upload_stop(u);
+    spool_get_stats(sp, &st);
+    ck_assert_uint_eq(st.uploaded, 1);
+    ck_assert_uint_eq(st.dead_lettered, 0);
+    ck_assert_uint_eq(count_path("/api/v1/snapshots"), 3);
+    ck_assert_uint_eq(atomic_load(&counters.upload_errors), 2);
+    ck_assert_int_eq(memcmp(srv.reqs[0].body, srv.reqs[2].body, 100), 0);
+}
+END_TEST
+
+START_TEST(test_429_retry_after_honoured)
+{
+    struct upload *u;
+    int64_t gap;
+
+    srv.script[0] = (struct reply){ 429, "1" };
+    srv.nscript = 1;
+    put_n(1, 100);
+    u = start(5, 20, 0);            /* back-off alone would retry within 20 ms */
+    ck_assert_int_eq(drain(), 0);
+    upload_stop(u);
+    ck_assert_uint_eq(srv.nreq, 2);
+    gap = srv.reqs[1].t_ms - srv.reqs[0].t_ms;
+    fprintf(stderr, "429 Retry-After 1: retried after %" PRId64 " ms\n", gap);
+    ck_assert_int_ge(gap, 950);
+    ck_assert_int_le(gap, 2000);
+}
+END_TEST
+
+START_TEST(test_409_dead_letters)
+{
+    struct upload *u;
+    struct spool_stats st;
+    char p[600];
+
+    srv.script[0] = (struct reply){ 409, NULL };
+    srv.nscript = 1;
+    put_n(2, 100);
+    u = start(10, 100, 0);
+    ck_assert_int_eq(drain(), 0);
+    upload_stop(u);
+    spool_get_stats(sp, &st);
+    ck_assert_uint_eq(st.dead_lettered, 1);
+    ck_assert_uint_eq(st.uploaded, 1);
+    ck_assert_uint_eq(count_path("/api/v1/snapshots"), 2);   /* never retried */
+    snprintf(p, sizeof p, "%s/dead/%020d.snap.reason", dir, 1);
+    ck_assert_int_eq(access(p, R_OK), 0);
+}
+END_TEST
+
+START_TEST(test_heartbeat_signed)
+{
+    struct upload *u;
+    struct req *hb = NULL;
+    unsigned char sig[64];
+    size_t siglen = 0;
+    json_t *j;
+    json_error_t err;
+
+    put_n(1, 10);
+    u = start(10, 100, 1);
+    for (int i = 0; i < 300 && count_path("/api/v1/heartbeats") < 2; i++)
+        usleep(10000);
+    upload_stop(u);
+    for (size_t i = 0; i < srv.nreq; i++)
+        if (strcmp(srv.reqs[i].path, "/api/v1/heartbeats") == 0)
+            hb = &srv.reqs[i];
+    ck_assert_ptr_nonnull(hb);
+    ck_assert_uint_ge(atomic_load(&counters.heartbeats), 2);
+    ck_assert_str_eq(hb->device, "dev-1");
+    ck_assert_int_eq(sodium_base642bin(sig, sizeof sig, hb->sig, strlen(hb->sig), NULL,
+                                       &siglen, NULL, sodium_base64_VARIANT_ORIGINAL), 0);
+    ck_assert_uint_eq(siglen, 64);
+    ck_assert_int_eq(crypto_sign_verify_detached(sig, hb->body, hb->len, pk), 0);
+    hb->body[0] ^= 1;
+    ck_assert_int_ne(crypto_sign_verify_detached(sig, hb->body, hb->len, pk), 0);
+    hb->body[0] ^= 1;
+    j = json_loadb((const char *)hb->body, hb->len, 0, &err);
+    ck_assert_ptr_nonnull(j);
+    ck_assert_int_eq(json_integer_value(json_object_get(j, "uploaded")), 1);
+    ck_assert_int_eq(json_integer_value(json_object_get(j, "last_seq")), 1);
+    ck_assert_str_eq(json_string_value(json_object_get(j, "detector_version")), "det-1");
+    ck_assert(json_is_array(json_object_get(j, "gaps")));
+    json_decref(j);
+}
+END_TEST
+
+Suite *upload_suite(void)
+{
+    Suite *s = suite_create("upload");
+    TCase *pure = tcase_create("pure");
+    TCase *tc = tcase_create("http");
+    tcase_add_test(pure, test_classify);
+    tcase_add_test(pure, test_backoff_grows_and_caps);
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 20);
+    tcase_add_test(tc, test_201_deletes_in_order);
+    tcase_add_test(tc, test_500_retries_then_succeeds);
+    tcase_add_test(tc, test_429_retry_after_honoured);
+    tcase_add_test(tc, test_409_dead_letters);
+    tcase_add_test(tc, test_heartbeat_signed);
+    suite_add_tcase(s, pure);
+    suite_add_tcase(s, tc);
+    return s;
+}

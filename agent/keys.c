@@ -1,0 +1,325 @@
+/* keys.c - device key pair on disk and registration over HTTP (libcurl). */
+#include "agent/keys.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SECRET_MAX 1024
+
+static int path_join(char *out, size_t cap, const char *dir, const char *name)
+{
+    int n = snprintf(out, cap, "%s/%s", dir, name);
+    return n > 0 && (size_t)n < cap ? 0 : -1;
+}
+
+/* mkdir -p with mode for the last component and any created parent. */
+static int mkdirs(const char *dir, mode_t mode)
+{
+    char buf[1024];
+    size_t len = strlen(dir);
+
+    if (len == 0 || len >= sizeof(buf))
+        return -1;
+    memcpy(buf, dir, len + 1);
+    for (char *q = buf + 1; *q; q++) {
+        if (*q != '/')
+            continue;
+        *q = '\0';
+        if (mkdir(buf, mode) != 0 && errno != EEXIST)
+            return -1;
+        *q = '/';
+    }
+    if (mkdir(buf, mode) != 0 && errno != EEXIST)
+        return -1;
+    return 0;
+}
+
+static int read_exact(const char *path, uint8_t *buf, size_t len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    size_t got = 0;
+
+    if (fd < 0)
+        return -1;
+    if (fstat(fd, &st) != 0 || st.st_size != (off_t)len) {
+        close(fd);
+        errno = EINVAL;
+        return -2;
+    }
+    while (got < len) {
+        ssize_t r = read(fd, buf + got, len - got);
+        if (r <= 0) {
+            if (r < 0 && errno == EINTR)
+                continue;
+            close(fd);
+            return -2;
+        }
+        got += (size_t)r;
+    }
+    close(fd);
+    return 0;
+}
+
+static int fsync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int rc;
+
+    if (fd < 0)
+        return -1;
+    rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+
+/* Temporary name, write, fsync, rename, fsync the folder. */
+static int write_atomic(const char *dir, const char *name, const uint8_t *buf, size_t len,
+                        mode_t mode)
+{
+    char path[1100], tmp[1120];
+    size_t off = 0;
+    int fd;
+
+    if (path_join(path, sizeof(path), dir, name) != 0)
+        return -1;
+    snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    if (fd < 0)
+        return -1;
+    if (fchmod(fd, mode) != 0)
+        goto fail;
+    while (off < len) {
+        ssize_t w = write(fd, buf + off, len - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            goto fail;
+        off += (size_t)w;
+    }
+    if (fsync(fd) != 0)
+        goto fail;
+    close(fd);
+    if (rename(tmp, path) != 0) {
+        unlink(tmp);
+        return -1;
+    }
+    return fsync_dir(dir);
+fail:
+    close(fd);
+    unlink(tmp);
+    return -1;
+}
+
+int keys_load_or_create(const char *dir, struct keys *k, char *err, size_t errlen)
+{
+    char skp[1100], pkp[1100];
+    uint8_t derived[WIRE_PK_LEN];
+    int rc;
+
+    if (sodium_init() < 0) {
+        snprintf(err, errlen, "libsodium failed to initialise");
+        return KEYS_EIO;
+    }
+    if (path_join(skp, sizeof(skp), dir, "device.key") != 0 ||
+        path_join(pkp, sizeof(pkp), dir, "device.pub") != 0) {
+        snprintf(err, errlen, "key-dir path too long");
+        return KEYS_EINVAL;
+    }
+    if (mkdirs(dir, 0700) != 0) {
+        snprintf(err, errlen, "create key-dir %s: %s", dir, strerror(errno));
+        return KEYS_EIO;
+    }
+    rc = read_exact(skp, k->sk, WIRE_SK_LEN);
+    if (rc == 0) {
+        /* The public half is inside the secret key; the .pub must agree. */
+        if (crypto_sign_ed25519_sk_to_pk(derived, k->sk) != 0 ||
+            read_exact(pkp, k->pk, WIRE_PK_LEN) != 0 ||
+            sodium_memcmp(derived, k->pk, WIRE_PK_LEN) != 0) {
+            sodium_memzero(k->sk, sizeof(k->sk));
+            snprintf(err, errlen, "%s and %s do not form a key pair", skp, pkp);
+            return KEYS_EBADKEY;
+        }
+        k->created = 0;
+        return 0;
+    }
+    if (rc == -2 || errno != ENOENT) {
+        snprintf(err, errlen, "read %s: %s", skp, rc == -2 ? "not a 64-byte key" : strerror(errno));
+        return KEYS_EBADKEY;
+    }
+    crypto_sign_keypair(k->pk, k->sk);
+    /* Public key first: a crash between the two leaves no secret without it
+     * that would be regenerated over. */
+    if (write_atomic(dir, "device.pub", k->pk, WIRE_PK_LEN, 0644) != 0 ||
+        write_atomic(dir, "device.key", k->sk, WIRE_SK_LEN, 0600) != 0) {
+        snprintf(err, errlen, "write key pair in %s: %s", dir, strerror(errno));
+        sodium_memzero(k->sk, sizeof(k->sk));
+        return KEYS_EIO;
+    }
+    k->created = 1;
+    return 0;
+}
+
+void keys_wipe(struct keys *k)
+{
+    sodium_memzero(k, sizeof(*k));
+}
+
+int keys_registered(const char *dir)
+{
+    char p[1100];
+
+    return path_join(p, sizeof(p), dir, "registered") == 0 && access(p, F_OK) == 0;
+}
+
+static int read_secret(const char *path, char *out, size_t cap, char *err, size_t errlen)
+{
+    FILE *f;
+    size_t n;
+
+    out[0] = '\0';
+    if (path == NULL || *path == '\0')
+        return 0;
+    f = fopen(path, "r");
+    if (f == NULL) {
+        snprintf(err, errlen, "enroll-secret-file %s: %s", path, strerror(errno));
+        return KEYS_EIO;
+    }
+    n = fread(out, 1, cap - 1, f);
+    if (n == cap - 1 && fgetc(f) != EOF) {
+        fclose(f);
+        snprintf(err, errlen, "enroll-secret-file %s: longer than %d bytes", path, SECRET_MAX - 1);
+        return KEYS_EINVAL;
+    }
+    fclose(f);
+    out[n] = '\0';
+    while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == '\r' || out[n - 1] == ' ' ||
+                     out[n - 1] == '\t'))
+        out[--n] = '\0';
+    return 0;
+}
+
+struct body {
+    char buf[1024];
+    size_t len;
+};
+
+static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+    struct body *b = ud;
+    size_t n = size * nmemb, room = sizeof(b->buf) - 1 - b->len;
+
+    /* Only the start of an error body is kept for the message. */
+    memcpy(b->buf + b->len, ptr, n < room ? n : room);
+    b->len += n < room ? n : room;
+    b->buf[b->len] = '\0';
+    return n;
+}
+
+static void sleep_stoppable(unsigned ms, atomic_int *stop)
+{
+    while (ms > 0 && (stop == NULL || !atomic_load(stop))) {
+        unsigned step = ms < 100 ? ms : 100;
+        struct timespec ts = { 0, (long)step * 1000000L };
+        nanosleep(&ts, NULL);
+        ms -= step;
+    }
+}
+
+int keys_register(const char *dir, const char *server, const char *device_id,
+                  const struct keys *k, const char *secret_file, atomic_int *stop,
+                  char *err, size_t errlen)
+{
+    char secret[SECRET_MAX], b64[sodium_base64_ENCODED_LEN(WIRE_PK_LEN,
+                                                            sodium_base64_VARIANT_ORIGINAL)];
+    char url[1200];
+    json_t *j;
+    char *json;
+    unsigned delay_ms = 1000;
+    int rc;
+
+    rc = read_secret(secret_file, secret, sizeof(secret), err, errlen);
+    if (rc != 0)
+        return rc;
+    if (snprintf(url, sizeof(url), "%s/api/v1/devices/register", server) >= (int)sizeof(url)) {
+        snprintf(err, errlen, "server URL too long");
+        return KEYS_EINVAL;
+    }
+    sodium_bin2base64(b64, sizeof(b64), k->pk, WIRE_PK_LEN, sodium_base64_VARIANT_ORIGINAL);
+    j = json_pack("{s:s, s:s, s:s}", "device_id", device_id, "public_key", b64,
+                  "enroll_secret", secret);
+    json = j != NULL ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    sodium_memzero(secret, sizeof(secret));
+    if (json == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return KEYS_EINVAL;
+    }
+    for (;;) {
+        CURL *c = curl_easy_init();
+        struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
+        struct body body = { .len = 0 };
+        long status = 0;
+        CURLcode cc;
+
+        if (c == NULL || h == NULL) {
+            curl_slist_free_all(h);
+            curl_easy_cleanup(c);
+            snprintf(err, errlen, "libcurl could not be set up");
+            rc = KEYS_ENET;
+            break;
+        }
+        curl_easy_setopt(c, CURLOPT_URL, url);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, json);
+        curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+        curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
+        curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
+        curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+        cc = curl_easy_perform(c);
+        if (cc == CURLE_OK)
+            curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+        curl_slist_free_all(h);
+        curl_easy_cleanup(c);
+        if (status == 200 || status == 201) {
+            char p[1100];
+            if (path_join(p, sizeof(p), dir, "registered") != 0 ||
+                write_atomic(dir, "registered", (const uint8_t *)"ok\n", 3, 0644) != 0) {
+                snprintf(err, errlen, "registered, but cannot write marker in %s: %s", dir,
+                         strerror(errno));
+            }
+            rc = 0;
+            break;
+        }
+        if (status == 403 || status == 409 || (status >= 400 && status < 500 && status != 408 &&
+                                                status != 429)) {
+            snprintf(err, errlen, "registration of %s refused (HTTP %ld%s): %.300s", device_id,
+                     status,
+                     status == 403 ? ", enrollment secret wrong" :
+                     status == 409 ? ", this device id is registered with another key" : "",
+                     body.buf);
+            rc = KEYS_EREFUSED;
+            break;
+        }
+        fprintf(stderr, "agent: register %s: %s; retrying in %u ms\n", url,
+                cc != CURLE_OK ? curl_easy_strerror(cc) : "server error", delay_ms);
+        sleep_stoppable(delay_ms, stop);
+        if (stop != NULL && atomic_load(stop)) {
+            snprintf(err, errlen, "stopped before registration succeeded");
+            rc = KEYS_ENET;
+            break;
+        }
+        delay_ms = delay_ms * 2 > 60000 ? 60000 : delay_ms * 2;
+    }
+    free(json);
+    return rc;
+}

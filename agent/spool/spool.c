@@ -481,7 +481,6 @@ static int scan(struct spool *sp)
     DIR *d;
     struct dirent *de;
     uint64_t mx = 0;
-    bool gaps_dirty = false;
     int rc = SPOOL_OK;
 
     if (fd < 0)
@@ -520,8 +519,11 @@ static int scan(struct spool *sp)
         }
         lr = load_file(sp->dirfd, nm, seq, &prio, &env, &len);
         if (lr == SPOOL_ECORRUPT) {
+            /* The gap is durable before the file moves, as for every removal. */
             gap_add_mem(sp, seq, SPOOL_GAP_QUARANTINED);
-            gaps_dirty = true;
+            rc = gaps_save(sp);
+            if (rc != 0)
+                break;
             quarantine_file(sp, nm);
             continue;
         }
@@ -537,8 +539,6 @@ static int scan(struct spool *sp)
             break;
     }
     closedir(d);
-    if (rc == 0 && gaps_dirty)
-        rc = gaps_save(sp);
     if (rc == 0)
         fsync(sp->dirfd);
     {

@@ -1,0 +1,38 @@
+/* auth.h - credentials: API tokens (random, shown once, stored as SHA-256),
+ * passwords (Argon2id via crypto_pwhash_str), the enrollment secret
+ * (compared in constant time) and the Bearer check of read routes. */
+#ifndef PRECURSOR_AUTH_H
+#define PRECURSOR_AUTH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "server/srv/srv.h"
+
+#define AUTH_TOKEN_PREFIX "prc_"
+#define AUTH_TOKEN_LEN (4 + 64)         /* prefix + 32 random bytes in hex */
+#define AUTH_PASSWORD_MAX 1024
+
+int auth_init(void);                    /* sodium_init; 0 or SRV_EINTERNAL */
+
+/* "admin" | "operator" | "ml" -> role, else SRV_ROLE_NONE. */
+enum srv_role auth_role_parse(const char *s);
+const char *auth_role_name(enum srv_role r);
+
+/* A new token into out (cap > AUTH_TOKEN_LEN) and its SHA-256. */
+int auth_token_new(char *out, size_t cap, uint8_t sha[32]);
+void auth_sha256(const void *in, size_t len, uint8_t out[32]);
+
+/* Argon2id string (crypto_pwhash_STRBYTES) for password. */
+int auth_password_hash(const char *password, char *out, size_t cap);
+int auth_password_verify(const char *hash, const char *password);  /* 0 ok */
+
+/* Constant-time equality of a presented secret and the configured one
+ * (both hashed first so their lengths do not leak).  1 when equal. */
+int auth_secret_equal(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen);
+
+/* Check "Authorization: Bearer <token>" against api_tokens; fills role and
+ * token id.  SRV_EUNAUTH when absent, malformed or unknown. */
+int auth_bearer(const char *authorization, enum srv_role *role, int64_t *token_id);
+
+#endif

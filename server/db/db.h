@@ -1,0 +1,71 @@
+/* db.h - PostgreSQL access for the server: one libpq connection per worker
+ * thread (connected lazily, dropped after a failure so the next call
+ * reconnects, closed when the thread exits), every statement listed once in
+ * db.c and prepared on connect, plus the migration runner.
+ *
+ * Functions return 0 or a negative SRV_E* code; results are PGresult the
+ * caller PQclear()s. */
+#ifndef PRECURSOR_DB_H
+#define PRECURSOR_DB_H
+
+#include <libpq-fe.h>
+#include <stddef.h>
+
+enum db_stmt {
+    DB_PING,
+    DB_DEVICE_KEY,          /* id -> public_key (bytea), status */
+    DB_DEVICE_INSERT,       /* id, public_key -> id when new */
+    DB_SNAPSHOT_BY_SEQ,     /* device, seq, sha256 -> id, same_bytes */
+    DB_SNAPSHOT_INSERT,     /* metadata + envelope -> id when new */
+    DB_SNAPSHOTS_LIST,      /* after id, limit -> rows */
+    DB_SNAPSHOT_GET,        /* id -> row */
+    DB_SNAPSHOT_RAW,        /* id -> envelope */
+    DB_DEVICES_LIST,        /* after id, limit -> rows */
+    DB_DEVICE_GET,          /* id -> row */
+    DB_HEARTBEAT_UPSERT,    /* device, jsonb body */
+    DB_TOKEN_LOOKUP,        /* sha256 -> id, role */
+    DB_TOKEN_INSERT,        /* name, role, sha256 -> id */
+    DB_USER_INSERT,         /* username, role, hash -> id when new */
+    DB_STMT_COUNT
+};
+
+/* Name, text and parameter count of a statement (for tests and logs). */
+const char *db_stmt_name(enum db_stmt s);
+const char *db_stmt_sql(enum db_stmt s);
+int db_stmt_nparams(enum db_stmt s);
+
+/* Set the conninfo every worker connection uses (copied).  Call before any
+ * db_exec; db_shutdown() forgets it and closes the calling thread's conn. */
+int db_init(const char *conninfo);
+void db_shutdown(void);
+
+/* Run a prepared statement on this thread's connection.  values/lengths/
+ * formats as in PQexecPrepared (lengths/formats may be NULL for all-text).
+ * On success *out is the result (PGRES_TUPLES_OK or PGRES_COMMAND_OK).
+ * Errors: SRV_EUNAVAIL (no connection), SRV_ECONFLICT (unique violation),
+ * SRV_EDB (anything else; logged). */
+int db_exec(enum db_stmt s, const char *const *values, const int *lengths,
+            const int *formats, int binary_result, PGresult **out);
+
+/* Close this thread's connection now (the thread-exit destructor does the
+ * same). */
+void db_thread_release(void);
+
+/* Apply every NNNN_name.sql in dir not yet recorded in schema_migrations,
+ * each in its own transaction, under a PostgreSQL advisory lock.  Returns
+ * SRV_ESCHEMA when the database records a version newer than the newest
+ * file, SRV_EMIGRATION when a file fails, SRV_EUNAVAIL when the database
+ * cannot be reached.  *applied (may be NULL) counts files applied now,
+ * *newest the newest version known afterwards. */
+int db_migrate(const char *conninfo, const char *dir, int *applied, int *newest);
+
+/* Rebuild conninfo (key=value or URI) as a key=value string with dbname
+ * replaced.  0, SRV_EBADREQ (unparsable) or SRV_ETOOBIG (out too small). */
+int db_conninfo_with_dbname(const char *conninfo, const char *dbname,
+                            char *out, size_t cap);
+
+/* Connect with the same settings the workers use (for the CLI and tests);
+ * NULL on failure, message logged. */
+PGconn *db_connect(const char *conninfo);
+
+#endif

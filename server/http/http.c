@@ -1,0 +1,306 @@
+/* http.c - see http.h.
+ *
+ * libmicrohttpd calls the access handler several times per request: once
+ * with the headers, then once per chunk of body, then once with no data.
+ * The first call matches the route and refuses an over-long Content-Length
+ * (413) before a byte of the body is read; the body calls copy into a buffer
+ * that never grows past the route's limit; the last call authenticates and
+ * runs the handler.  One log line per request is written when libmicrohttpd
+ * reports the request complete. */
+#include <inttypes.h>
+#include <microhttpd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "server/auth/auth.h"
+#include "server/http/http.h"
+#include "server/json/json_util.h"
+#include "server/srv/srv.h"
+
+#define HTTP_CONN_TIMEOUT_S 30      /* also bounds slow clients */
+#define HTTP_CONN_LIMIT 1024
+#define HTTP_PATH_MAX 2048
+
+struct http_server {
+    struct MHD_Daemon *d;
+    const struct srv_config *cfg;
+    unsigned port;
+};
+
+struct http_req {
+    struct http_server *srv;
+    struct MHD_Connection *mc;
+    const struct srv_route *route;
+    int route_err;
+    const char *params[SRV_MAX_PARAMS];
+    char *caps;
+    uint8_t *body;
+    size_t len, cap, limit;
+    int overflow;
+    int responded;
+    unsigned status;
+    size_t out_bytes;
+    struct timespec t0;
+    char method[16];
+    char *path;
+};
+
+static const char *lookup_header(const struct srv_request *rq, const char *key)
+{
+    const struct http_req *r = rq->conn;
+    return MHD_lookup_connection_value(r->mc, MHD_HEADER_KIND, key);
+}
+
+static const char *lookup_query(const struct srv_request *rq, const char *key)
+{
+    const struct http_req *r = rq->conn;
+    return MHD_lookup_connection_value(r->mc, MHD_GET_ARGUMENT_KIND, key);
+}
+
+/* Queue a response; takes body (malloc'd) unless is_static. */
+static enum MHD_Result send_bytes(struct http_req *r, unsigned status, const char *ctype,
+                                  char *body, size_t len, int is_static)
+{
+    struct MHD_Response *resp;
+    enum MHD_Result ret;
+
+    resp = MHD_create_response_from_buffer(len, body,
+                                           is_static ? MHD_RESPMEM_PERSISTENT
+                                                     : MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        if (!is_static)
+            free(body);
+        return MHD_NO;
+    }
+    if (ctype)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    ret = MHD_queue_response(r->mc, status, resp);
+    MHD_destroy_response(resp);
+    r->status = status;
+    r->out_bytes = len;
+    r->responded = 1;
+    return ret;
+}
+
+static enum MHD_Result send_error(struct http_req *r, int err, const char *message)
+{
+    char *body = json_error_body(srv_err_code(err), message ? message : srv_err_message(err));
+
+    if (!body)
+        return MHD_NO;
+    return send_bytes(r, (unsigned)srv_err_status(err), "application/json", body,
+                      strlen(body), 0);
+}
+
+static size_t route_limit(const struct http_req *r)
+{
+    if (!r->route)
+        return 0;
+    switch (r->route->body) {
+    case SRV_BODY_JSON: return SRV_JSON_BODY_MAX;
+    case SRV_BODY_ENVELOPE: return r->srv->cfg->max_body;
+    default: return 0;
+    }
+}
+
+static enum MHD_Result first_call(struct http_req *r)
+{
+    const char *cl = MHD_lookup_connection_value(r->mc, MHD_HEADER_KIND,
+                                                 MHD_HTTP_HEADER_CONTENT_LENGTH);
+
+    r->route = srv_route_match(r->method, r->path, r->caps, strlen(r->path) + 1,
+                               r->params, &r->route_err);
+    if (!r->route)
+        return send_error(r, r->route_err, NULL);
+    r->limit = route_limit(r);
+    if (cl) {
+        char *end = NULL;
+        unsigned long long v = strtoull(cl, &end, 10);
+
+        /* libmicrohttpd has parsed it already; refuse before reading. */
+        if (end == cl || *end != '\0' || v > r->limit)
+            return send_error(r, SRV_ETOOBIG, "request body over the limit");
+    }
+    return MHD_YES;
+}
+
+static enum MHD_Result body_chunk(struct http_req *r, const char *data, size_t n)
+{
+    if (r->overflow || n > r->limit - r->len) {
+        /* No Content-Length (chunked) and over the limit: drop the rest
+         * and answer 413 at the end. */
+        r->overflow = 1;
+        return MHD_YES;
+    }
+    if (r->len + n > r->cap) {
+        size_t ncap = r->cap ? r->cap : 16384;
+        uint8_t *nb;
+
+        while (ncap < r->len + n)
+            ncap = ncap > r->limit / 2 ? r->limit : ncap * 2;
+        nb = realloc(r->body, ncap);
+        if (!nb)
+            return MHD_NO;
+        r->body = nb;
+        r->cap = ncap;
+    }
+    memcpy(r->body + r->len, data, n);
+    r->len += n;
+    return MHD_YES;
+}
+
+static enum MHD_Result final_call(struct http_req *r)
+{
+    struct srv_request rq;
+    struct srv_response rs;
+    int err;
+
+    if (r->overflow)
+        return send_error(r, SRV_ETOOBIG, "request body over the limit");
+    memset(&rq, 0, sizeof rq);
+    memset(&rs, 0, sizeof rs);
+    rq.method = r->method;
+    rq.path = r->path;
+    memcpy(rq.params, r->params, sizeof rq.params);
+    rq.body = r->len ? r->body : NULL;
+    rq.body_len = r->len;
+    rq.cfg = r->srv->cfg;
+    rq.header = lookup_header;
+    rq.query = lookup_query;
+    rq.conn = r;
+    if (r->route->auth == SRV_AUTH_TOKEN) {
+        err = auth_bearer(lookup_header(&rq, MHD_HTTP_HEADER_AUTHORIZATION), &rq.role,
+                          &rq.token_id);
+        if (err != SRV_OK)
+            return send_error(r, err, NULL);
+    }
+    err = r->route->handler(&rq, &rs);
+    if (err != SRV_OK) {
+        enum MHD_Result ret = send_error(r, err,
+                                         rs.err_message_owned ? rs.err_message_owned
+                                                              : rs.err_message);
+        srv_response_release(&rs);
+        return ret;
+    }
+    free(rs.err_message_owned);
+    return send_bytes(r, rs.status ? rs.status : 200, rs.content_type,
+                      rs.body ? rs.body : (char *)"", rs.body ? rs.body_len : 0,
+                      rs.body_static || !rs.body);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+    struct http_req *r = *con_cls;
+    size_t plen;
+
+    if (!r) {
+        r = calloc(1, sizeof *r);
+        if (!r)
+            return MHD_NO;
+        *con_cls = r;
+        clock_gettime(CLOCK_MONOTONIC, &r->t0);
+        r->srv = cls;
+        r->mc = mc;
+        snprintf(r->method, sizeof r->method, "%s", method);
+        plen = strnlen(url, HTTP_PATH_MAX + 1);
+        r->path = strndup(url, HTTP_PATH_MAX);
+        r->caps = malloc(plen + 1);
+        if (!r->path || !r->caps)
+            return MHD_NO;
+        if (plen > HTTP_PATH_MAX)
+            return send_error(r, SRV_ENOTFOUND, "path too long");
+        return first_call(r);
+    }
+    if (r->responded) {
+        *upload_data_size = 0;  /* discard whatever still arrives */
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        enum MHD_Result ret = body_chunk(r, upload_data, *upload_data_size);
+        *upload_data_size = 0;
+        return ret;
+    }
+    return final_call(r);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    struct http_req *r = *con_cls;
+    struct timespec t1;
+    double ms;
+
+    if (!r)
+        return;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    ms = (double)(t1.tv_sec - r->t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - r->t0.tv_nsec) / 1e6;
+    srv_log("info", "http %s %s %u %.1fms in=%zu out=%zu%s", r->method,
+            r->path ? r->path : "-", r->status, ms, r->len, r->out_bytes,
+            toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted");
+    free(r->body);
+    free(r->caps);
+    free(r->path);
+    free(r);
+    *con_cls = NULL;
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char msg[512];
+    size_t n;
+
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    n = strlen(msg);
+    while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+        msg[--n] = '\0';
+    srv_log("warn", "http: %s", msg);
+}
+
+int http_start(const struct srv_config *cfg, struct http_server **out)
+{
+    struct http_server *s = calloc(1, sizeof *s);
+    const union MHD_DaemonInfo *info;
+    unsigned threads = cfg->threads ? cfg->threads : 4;
+
+    if (!s)
+        return SRV_ENOMEM;
+    s->cfg = cfg;
+    s->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+                                MHD_USE_ERROR_LOG,
+                            (uint16_t)cfg->port, NULL, NULL, on_request, s,
+                            MHD_OPTION_THREAD_POOL_SIZE, threads,
+                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_CONN_TIMEOUT_S,
+                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_CONN_LIMIT,
+                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+                            MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
+                            MHD_OPTION_END);
+    if (!s->d) {
+        srv_log("error", "http: cannot listen on port %u", cfg->port);
+        free(s);
+        return SRV_EINTERNAL;
+    }
+    info = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
+    s->port = info ? info->port : cfg->port;
+    *out = s;
+    return SRV_OK;
+}
+
+unsigned http_port(const struct http_server *s)
+{
+    return s->port;
+}
+
+void http_stop(struct http_server *s)
+{
+    if (!s)
+        return;
+    MHD_stop_daemon(s->d);
+    free(s);
+}

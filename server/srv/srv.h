@@ -1,0 +1,146 @@
+/* srv.h - the server's core vocabulary: error codes, the request and
+ * response a handler sees, the route table and the run-time configuration.
+ *
+ * Handlers know nothing of libmicrohttpd: the http module turns a connection
+ * into a struct srv_request, calls the handler the route table names, and
+ * turns the struct srv_response (or the error code the handler returned) into
+ * bytes on the wire.  Every error code maps to one HTTP status and one short
+ * machine code through a single table (srv_err_*). */
+#ifndef PRECURSOR_SRV_H
+#define PRECURSOR_SRV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Error codes: 0 is success, everything else negative.  Keep in step with
+ * the table in srv_err.c (a unit test checks every code has an entry). */
+enum srv_error {
+    SRV_OK = 0,
+    SRV_EBADREQ = -1,       /* 400 malformed request */
+    SRV_EUNAUTH = -2,       /* 401 missing or invalid credentials */
+    SRV_EFORBIDDEN = -3,    /* 403 authenticated but not allowed */
+    SRV_ENOTFOUND = -4,     /* 404 no such resource */
+    SRV_EMETHOD = -5,       /* 405 route exists, method does not */
+    SRV_ECONFLICT = -6,     /* 409 conflicts with what is stored */
+    SRV_ETOOBIG = -7,       /* 413 body over the limit */
+    SRV_EENVELOPE = -8,     /* 400 envelope malformed (wire_parse) */
+    SRV_ESIGNATURE = -9,    /* 403 signature does not verify */
+    SRV_EUNKNOWNDEV = -10,  /* 403 device not registered */
+    SRV_EFRAME = -11,       /* 400 zstd frame refused or undecodable */
+    SRV_EENROLL = -12,      /* 403 enrollment secret wrong or enrollment off */
+    SRV_EMEDIA = -13,       /* 415 wrong content type */
+    SRV_EUNAVAIL = -14,     /* 503 database (or another dependency) down */
+    SRV_EDB = -15,          /* 500 database error */
+    SRV_ENOMEM = -16,       /* 500 out of memory */
+    SRV_EINTERNAL = -17,    /* 500 a bug */
+    SRV_EDEVSTATE = -18,    /* 403 device pending or revoked */
+    SRV_ESCHEMA = -19,      /* 500 database schema newer than this binary */
+    SRV_EMIGRATION = -20,   /* 500 a migration failed or is unreadable */
+    SRV_ECODE_MIN = -20     /* lowest code in use */
+};
+
+int srv_err_status(int err);            /* HTTP status; 500 for unknown codes */
+const char *srv_err_code(int err);      /* "bad_request", ...; never NULL */
+const char *srv_err_message(int err);   /* default human message; never NULL */
+
+#define SRV_MAX_PARAMS 2                /* {id}-style captures per route */
+#define SRV_JSON_BODY_MAX (64u * 1024u) /* JSON request bodies */
+
+enum srv_auth {
+    SRV_AUTH_NONE,          /* anyone */
+    SRV_AUTH_TOKEN,         /* Authorization: Bearer <api token> */
+    SRV_AUTH_DEVICE         /* proven by the handler: signature or enroll secret */
+};
+
+enum srv_body {
+    SRV_BODY_NONE,          /* a body is refused (413 if declared) */
+    SRV_BODY_JSON,          /* up to SRV_JSON_BODY_MAX */
+    SRV_BODY_ENVELOPE       /* up to --max-body */
+};
+
+enum srv_role { SRV_ROLE_NONE = 0, SRV_ROLE_ML, SRV_ROLE_OPERATOR, SRV_ROLE_ADMIN };
+
+struct srv_config {
+    const char *database_url;   /* libpq conninfo or URI */
+    unsigned port;              /* 0: ephemeral (tests) */
+    unsigned threads;
+    size_t max_body;
+    const char *ui_dir;         /* may be NULL */
+    const char *schema_dir;     /* where openapi.json lives; may be NULL */
+    /* Enrollment secret, borrowed; enrollment refused when NULL. */
+    const uint8_t *enroll_secret;
+    size_t enroll_secret_len;
+    /* schema/openapi.json, loaded at start (borrowed; NULL if not found). */
+    const char *openapi;
+    size_t openapi_len;
+};
+
+struct srv_request;
+typedef const char *(*srv_lookup_fn)(const struct srv_request *rq, const char *key);
+
+struct srv_request {
+    const char *method;
+    const char *path;
+    const char *params[SRV_MAX_PARAMS];     /* captures, in pattern order */
+    const uint8_t *body;                    /* borrowed; NULL when empty */
+    size_t body_len;
+    const struct srv_config *cfg;
+    enum srv_role role;                     /* set for SRV_AUTH_TOKEN routes */
+    int64_t token_id;
+    srv_lookup_fn header;                   /* NULL when absent */
+    srv_lookup_fn query;
+    void *conn;                             /* owned by the http layer */
+};
+
+/* What a handler answers on success.  body is malloc'd and taken by the http
+ * layer unless body_static is set.  On error the handler returns a negative
+ * code and may set err_message (static or malloc'd per err_message_owned). */
+struct srv_response {
+    unsigned status;
+    const char *content_type;
+    char *body;
+    size_t body_len;
+    int body_static;
+    const char *err_message;
+    char *err_message_owned;
+};
+
+typedef int (*srv_handler_fn)(struct srv_request *rq, struct srv_response *rs);
+
+struct srv_route {
+    const char *method;
+    const char *pattern;        /* "/api/v1/snapshots/{id}/raw" */
+    srv_handler_fn handler;
+    enum srv_auth auth;
+    enum srv_body body;
+};
+
+/* The route table, declared once in srv_routes.c. */
+const struct srv_route *srv_routes(size_t *n);
+
+/* Match method and path against the table.  Returns the route and fills
+ * params (pointers into caps_buf, which must hold at least strlen(path)+1
+ * bytes); on a miss returns NULL with *err SRV_ENOTFOUND or SRV_EMETHOD. */
+const struct srv_route *srv_route_match(const char *method, const char *path,
+                                        char *caps_buf, size_t caps_cap,
+                                        const char *params[SRV_MAX_PARAMS],
+                                        int *err);
+
+/* Helpers for handlers building responses. */
+struct json_t;
+/* Serialise j into rs->body (compact) and drop the reference to j. */
+int srv_respond_json_take(struct srv_response *rs, unsigned status, struct json_t *j);
+void srv_response_release(struct srv_response *rs);
+
+/* Find a project folder: the flag value when given; else rel under the
+ * working directory; else rel under each of the first few parents of the
+ * running binary (so build/bin/x and build/NAME/bin/x both find the repo
+ * root).  marker is a file inside rel that must exist.  0 or -ENOENT. */
+int srv_find_dir(const char *flag, const char *rel, const char *marker,
+                 char *out, size_t cap);
+
+/* One log line on stderr: time, level, message.  printf-style. */
+void srv_log(const char *level, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+#endif

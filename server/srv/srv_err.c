@@ -1,0 +1,63 @@
+/* srv_err.c - the one table from server error codes to HTTP status, machine
+ * code and default message.  Clients switch on "code", people read
+ * "message"; the status is what HTTP middleboxes see. */
+#include "server/srv/srv.h"
+
+struct err_row {
+    int err;
+    int status;
+    const char *code;
+    const char *message;
+};
+
+static const struct err_row err_table[] = {
+    { SRV_OK, 200, "ok", "ok" },
+    { SRV_EBADREQ, 400, "bad_request", "malformed request" },
+    { SRV_EUNAUTH, 401, "unauthorized", "missing or invalid bearer token" },
+    { SRV_EFORBIDDEN, 403, "forbidden", "not allowed for this role" },
+    { SRV_ENOTFOUND, 404, "not_found", "no such resource" },
+    { SRV_EMETHOD, 405, "method_not_allowed", "method not allowed on this route" },
+    { SRV_ECONFLICT, 409, "conflict", "conflicts with what is stored" },
+    { SRV_ETOOBIG, 413, "too_large", "request body over the limit" },
+    { SRV_EENVELOPE, 400, "bad_envelope", "envelope malformed" },
+    { SRV_ESIGNATURE, 403, "bad_signature", "signature does not verify" },
+    { SRV_EUNKNOWNDEV, 403, "unknown_device", "device is not registered" },
+    { SRV_EFRAME, 400, "bad_frame", "zstd frame refused" },
+    { SRV_EENROLL, 403, "enrollment_refused", "enrollment secret wrong or enrollment disabled" },
+    { SRV_EMEDIA, 415, "unsupported_media_type", "unsupported content type" },
+    { SRV_EUNAVAIL, 503, "unavailable", "database unavailable" },
+    { SRV_EDB, 500, "database_error", "database error" },
+    { SRV_ENOMEM, 500, "out_of_memory", "out of memory" },
+    { SRV_EINTERNAL, 500, "internal", "internal error" },
+    { SRV_EDEVSTATE, 403, "device_not_active", "device is pending or revoked" },
+    { SRV_ESCHEMA, 500, "schema_newer", "database schema is newer than this server" },
+    { SRV_EMIGRATION, 500, "migration_failed", "a migration failed" },
+};
+
+static const struct err_row *err_find(int err)
+{
+    size_t i;
+
+    for (i = 0; i < sizeof err_table / sizeof err_table[0]; i++)
+        if (err_table[i].err == err)
+            return &err_table[i];
+    return NULL;
+}
+
+int srv_err_status(int err)
+{
+    const struct err_row *r = err_find(err);
+    return r ? r->status : 500;
+}
+
+const char *srv_err_code(int err)
+{
+    const struct err_row *r = err_find(err);
+    return r ? r->code : "internal";
+}
+
+const char *srv_err_message(int err)
+{
+    const struct err_row *r = err_find(err);
+    return r ? r->message : "internal error";
+}

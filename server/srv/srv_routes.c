@@ -1,0 +1,91 @@
+/* srv_routes.c - every route the server answers, declared in one table, and
+ * the matcher the http layer uses.  schema/openapi.json documents each of
+ * them; tests/unit/server/check_routes.c fails when one is missing there. */
+#include <string.h>
+
+#include "server/api/api.h"
+#include "server/srv/srv.h"
+
+static const struct srv_route routes[] = {
+    { "GET",  "/healthz",                      api_healthz,         SRV_AUTH_NONE,   SRV_BODY_NONE },
+    { "GET",  "/api/v1/openapi.json",          api_openapi,         SRV_AUTH_NONE,   SRV_BODY_NONE },
+    { "POST", "/api/v1/devices/register",      api_device_register, SRV_AUTH_DEVICE, SRV_BODY_JSON },
+    { "POST", "/api/v1/snapshots",             api_snapshot_post,   SRV_AUTH_DEVICE, SRV_BODY_ENVELOPE },
+    { "POST", "/api/v1/heartbeats",            api_heartbeat_post,  SRV_AUTH_DEVICE, SRV_BODY_JSON },
+    { "GET",  "/api/v1/snapshots",             api_snapshots_list,  SRV_AUTH_TOKEN,  SRV_BODY_NONE },
+    { "GET",  "/api/v1/snapshots/{id}",        api_snapshot_get,    SRV_AUTH_TOKEN,  SRV_BODY_NONE },
+    { "GET",  "/api/v1/snapshots/{id}/raw",    api_snapshot_raw,    SRV_AUTH_TOKEN,  SRV_BODY_NONE },
+    { "GET",  "/api/v1/devices",               api_devices_list,    SRV_AUTH_TOKEN,  SRV_BODY_NONE },
+    { "GET",  "/api/v1/devices/{id}",          api_device_get,      SRV_AUTH_TOKEN,  SRV_BODY_NONE },
+};
+
+const struct srv_route *srv_routes(size_t *n)
+{
+    *n = sizeof routes / sizeof routes[0];
+    return routes;
+}
+
+/* Walk pattern and path segment by segment.  A "{...}" segment captures one
+ * non-empty path segment, copied NUL-terminated into caps. */
+static int route_path_match(const char *pattern, const char *path,
+                            char *caps, size_t caps_cap,
+                            const char *params[SRV_MAX_PARAMS])
+{
+    const char *p = pattern, *q = path;
+    size_t used = 0;
+    int np = 0;
+
+    while (*p && *q) {
+        if (*p != '/' || *q != '/')
+            return 0;
+        p++;
+        q++;
+        if (*p == '{') {
+            const char *pe = strchr(p, '}');
+            size_t len = strcspn(q, "/");
+
+            if (!pe || len == 0 || np >= SRV_MAX_PARAMS || used + len + 1 > caps_cap)
+                return 0;
+            memcpy(caps + used, q, len);
+            caps[used + len] = '\0';
+            params[np++] = caps + used;
+            used += len + 1;
+            p = pe + 1;
+            q += len;
+        } else {
+            size_t lp = strcspn(p, "/"), lq = strcspn(q, "/");
+
+            if (lp != lq || memcmp(p, q, lp) != 0)
+                return 0;
+            p += lp;
+            q += lq;
+        }
+    }
+    return *p == '\0' && *q == '\0';
+}
+
+const struct srv_route *srv_route_match(const char *method, const char *path,
+                                        char *caps_buf, size_t caps_cap,
+                                        const char *params[SRV_MAX_PARAMS],
+                                        int *err)
+{
+    size_t i, n;
+    const struct srv_route *r = srv_routes(&n);
+    int path_seen = 0;
+
+    for (i = 0; i < n; i++) {
+        const char *tmp[SRV_MAX_PARAMS] = { NULL, NULL };
+
+        if (!route_path_match(r[i].pattern, path, caps_buf, caps_cap, tmp))
+            continue;
+        path_seen = 1;
+        /* HEAD is answered like GET; libmicrohttpd drops the body. */
+        if (strcmp(r[i].method, method) == 0 ||
+            (strcmp(method, "HEAD") == 0 && strcmp(r[i].method, "GET") == 0)) {
+            memcpy(params, tmp, sizeof tmp);
+            return &r[i];
+        }
+    }
+    *err = path_seen ? SRV_EMETHOD : SRV_ENOTFOUND;
+    return NULL;
+}

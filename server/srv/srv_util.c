@@ -1,0 +1,88 @@
+/* srv_util.c - small helpers shared by handlers and the command line:
+ * building a JSON response, releasing one, and finding the project folders
+ * (migrations/, schema/, labeling-ui/) from a flag, the working directory or
+ * the location of the running binary. */
+#include <errno.h>
+#include <jansson.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "server/srv/srv.h"
+
+int srv_respond_json_take(struct srv_response *rs, unsigned status, struct json_t *j)
+{
+    char *s;
+
+    if (!j)
+        return SRV_ENOMEM;
+    s = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    if (!s)
+        return SRV_ENOMEM;
+    rs->status = status;
+    rs->content_type = "application/json";
+    rs->body = s;
+    rs->body_len = strlen(s);
+    rs->body_static = 0;
+    return SRV_OK;
+}
+
+void srv_response_release(struct srv_response *rs)
+{
+    if (!rs->body_static)
+        free(rs->body);
+    free(rs->err_message_owned);
+    rs->body = NULL;
+    rs->err_message_owned = NULL;
+}
+
+static int dir_has(const char *dir, const char *marker)
+{
+    char p[PATH_MAX];
+
+    if (snprintf(p, sizeof p, "%s/%s", dir, marker) >= (int)sizeof p)
+        return 0;
+    return access(p, R_OK) == 0;
+}
+
+static int put(char *out, size_t cap, const char *a, const char *b)
+{
+    int n = b ? snprintf(out, cap, "%s/%s", a, b) : snprintf(out, cap, "%s", a);
+    return n > 0 && (size_t)n < cap;
+}
+
+int srv_find_dir(const char *flag, const char *rel, const char *marker,
+                 char *out, size_t cap)
+{
+    char exe[PATH_MAX], cand[PATH_MAX];
+    ssize_t n;
+    int up;
+
+    if (flag) {
+        if (!dir_has(flag, marker) || !put(out, cap, flag, NULL))
+            return -ENOENT;
+        return 0;
+    }
+    if (dir_has(rel, marker))
+        return put(out, cap, rel, NULL) ? 0 : -ENOENT;
+    n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0)
+        return -ENOENT;
+    exe[n] = '\0';
+    /* <root>/build/bin/x or <root>/build/NAME/bin/x: try up to 5 parents. */
+    for (up = 0; up < 5; up++) {
+        char *slash = strrchr(exe, '/');
+
+        if (!slash || slash == exe)
+            break;
+        *slash = '\0';
+        if (!put(cand, sizeof cand, exe, rel))
+            break;
+        if (dir_has(cand, marker))
+            return put(out, cap, cand, NULL) ? 0 : -ENOENT;
+    }
+    return -ENOENT;
+}

@@ -59,7 +59,7 @@ static const struct opt opts[] = {
     { "ring-s", D(ring_s, 0.01, 3600), "60", BOTH, "seconds of samples kept in memory" },
     { "pre-s", D(pre_s, 0, 3600), "5", BOTH, "seconds captured before the trigger" },
     { "post-s", D(post_s, 0.001, 3600), "5", BOTH, "seconds captured from the trigger on" },
-    { "merge", B(merge), "false", BOTH, "merge events that overlap a pending capture (default: hold them off)" },
+    { "merge", B(merge), "false", BOTH, "merge events that overlap a pending capture into it; false = hold them off" },
     { "max-window-s", D(max_window_s, 0.01, 3600), "30", BOTH, "longest merged snapshot window, seconds" },
     { "zstd-level", I(zstd_level, 0, 19), "3", BOTH, "zstd level for snapshots (0 = library default)" },
     { "on-trigger", S(on_trigger), NULL, RUN, "command run at once on a trigger (event in PRECURSOR_* env)" },
@@ -426,7 +426,7 @@ int agent_config_check(const struct agent_config *c, enum agent_cmd cmd,
         snprintf(err, errlen, "binary input needs --rate (and --channels)");
         return AGENT_CONFIG_EUSAGE;
     }
-    if (strcmp(c->sim_equipment, "bearing") && strcmp(c->sim_equipment, "motor") &&
+    if (is_sim && strcmp(c->sim_equipment, "bearing") && strcmp(c->sim_equipment, "motor") &&
         strcmp(c->sim_equipment, "pump")) {
         snprintf(err, errlen, "unknown sim-equipment '%s' (want bearing, motor or pump)",
                  c->sim_equipment);
@@ -503,6 +503,6 @@ void agent_config_help(FILE *f, enum agent_cmd cmd)
         fputc('\n', f);
     }
     fprintf(f, "  %-24s %s\n", "--help", "print this help");
-    fprintf(f, "\ndetector options (flags or config lines):\n");
+    fprintf(f, "\ndetector options (as --key value flags, `-` or `_` alike, or config lines):\n");
     detect_opts_help(f);
 }

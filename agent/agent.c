@@ -1,0 +1,261 @@
+/* agent.c - `precursor-agent run`: keys, registration, spool, uploader thread
+ * and the sample pipeline.
+ *
+ * The sample path never waits on the network: registration and uploads run
+ * in a thread of their own while the pipeline detects and spools from the
+ * first sample on; snapshots wait in the spool until the device is
+ * registered and the server answers. */
+#include "agent/agent.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "agent/keys.h"
+#include "agent/spool/spool.h"
+#include "agent/upload/upload.h"
+
+#define DRAIN_WAIT_S 10     /* after end of input, how long uploads may finish */
+
+int agent_open_source(const struct agent_config *c, FILE *fault_log, int64_t start_us,
+                      struct source **out, char *err, size_t errlen)
+{
+    const char *in = c->input[0] && strcmp(c->input, "-") ? c->input : NULL;
+    int rc;
+
+    if (!strcmp(c->source, "sim")) {
+        struct sim_config sc = {
+            .equipment = c->sim_equipment, .rate = c->rate, .seed = c->sim_seed,
+            .fault_every_s = c->sim_fault_every_s, .speed = c->sim_speed,
+            .duration_s = c->duration_s, .start_us = start_us, .fault_log = fault_log
+        };
+        rc = source_sim_open(&sc, out);
+    } else if (!strcmp(c->source, "csv")) {
+        rc = source_csv_open(in, c->rate, out);
+    } else {
+        rc = source_bin_open(in, c->source, c->channels, c->rate, start_us, out);
+    }
+    if (rc != 0)
+        snprintf(err, errlen, "cannot open %s source %s%s%s", c->source,
+                 in ? in : "(stdin)", rc < -1 && -rc < 200 ? ": " : "",
+                 rc < -1 && -rc < 200 ? strerror(-rc) : "");
+    return rc;
+}
+
+void agent_pipeline_config(const struct agent_config *c, struct pipeline_config *pc)
+{
+    memset(pc, 0, sizeof(*pc));
+    pc->device_id = c->device_id;
+    pc->detect = c->detect;
+    pc->ring_s = c->ring_s;
+    pc->pre_s = c->pre_s;
+    pc->post_s = c->post_s;
+    pc->max_window_s = c->max_window_s;
+    pc->merge = c->merge;
+    pc->zstd_level = c->zstd_level;
+    pc->on_trigger = c->on_trigger;
+    pc->alarm_fifo = c->alarm_fifo;
+    pc->alarm_socket = c->alarm_socket;
+}
+
+static uint64_t sink_next_seq(void *ctx)
+{
+    return spool_next_seq(ctx);
+}
+
+static int sink_put(void *ctx, uint64_t seq, const struct wire_meta *m,
+                    const uint8_t *env, size_t len)
+{
+    float s = m->score < 0 ? 0 : m->score > 1 ? 1 : m->score;
+    int rc = spool_put(ctx, seq, (uint8_t)(s * 255.0f), env, len);
+
+    if (rc == SPOOL_EDROPPED) {
+        /* The cap policy chose this one; the spool counted it as a gap. */
+        fprintf(stderr, "agent: snapshot seq %llu dropped by the spool cap\n",
+                (unsigned long long)seq);
+        return 0;
+    }
+    if (rc != 0)
+        fprintf(stderr, "agent: spool put seq %llu: %s\n", (unsigned long long)seq,
+                spool_strerror(rc));
+    return rc;
+}
+
+struct pipeline_sink agent_spool_sink(struct spool *sp)
+{
+    struct pipeline_sink s = { sink_next_seq, sink_put, sp };
+    return s;
+}
+
+/* Registration, then the uploader: everything that touches the network. */
+struct net {
+    const struct agent_config *c;
+    const struct keys *keys;
+    struct spool *sp;
+    struct upload_counters *counters;
+    atomic_int *stop;
+    atomic_int fatal;
+    struct upload *up;
+    pthread_mutex_t mu;
+};
+
+static void *net_main(void *arg)
+{
+    struct net *n = arg;
+    const struct agent_config *c = n->c;
+    char err[512];
+    int rc;
+
+    if (!keys_registered(c->key_dir)) {
+        rc = keys_register(c->key_dir, c->server, c->device_id, n->keys,
+                           c->enroll_secret_file, n->stop, err, sizeof(err));
+        if (rc == KEYS_EREFUSED || rc == KEYS_EIO || rc == KEYS_EINVAL) {
+            fprintf(stderr, "agent: fatal: %s\n", err);
+            atomic_store(&n->fatal, 1);
+            atomic_store(n->stop, 1);
+            return NULL;
+        }
+        if (rc != 0)
+            return NULL;            /* stopped */
+        fprintf(stderr, "agent: registered %s with %s\n", c->device_id, c->server);
+    }
+    struct upload_config uc = {
+        .server_url = c->server, .device_id = c->device_id,
+        .detector_version = "precursor-detect-1", .model_version = NULL,
+        .max_send_bytes_per_s = c->upload_max_bps,
+        .heartbeat_s = (uint32_t)c->heartbeat_s,
+        .ca_file = c->ca_file[0] ? c->ca_file : NULL,
+    };
+    memcpy(uc.secret_key, n->keys->sk, sizeof(uc.secret_key));
+    pthread_mutex_lock(&n->mu);
+    if (!atomic_load(n->stop)) {
+        rc = upload_start(&uc, n->sp, n->counters, &n->up);
+        if (rc != 0)
+            fprintf(stderr, "agent: uploader: %s\n", upload_strerror(rc));
+    }
+    pthread_mutex_unlock(&n->mu);
+    memset(uc.secret_key, 0, sizeof(uc.secret_key));
+    return NULL;
+}
+
+static void log_stats(struct pipeline *p, struct spool *sp)
+{
+    struct pipeline_stats st;
+    struct spool_stats ss;
+
+    pipeline_get_stats(p, &st);
+    fprintf(stderr,
+            "agent: frames %llu, triggers %llu, snapshots %llu (merged %llu, held off %llu, "
+            "errors %llu), action errors %llu, alarm drops %llu, action latency p50 %.0f us "
+            "p99 %.0f us max %.0f us over %llu\n",
+            (unsigned long long)st.frames, (unsigned long long)st.triggers,
+            (unsigned long long)st.snapshots, (unsigned long long)st.merged,
+            (unsigned long long)st.held_off, (unsigned long long)st.sink_errors,
+            (unsigned long long)st.action_errors, (unsigned long long)st.alarm_drops,
+            st.lat_p50_us, st.lat_p99_us, st.lat_max_us, (unsigned long long)st.lat_count);
+    if (sp != NULL) {
+        spool_get_stats(sp, &ss);
+        fprintf(stderr, "agent: spool waiting %llu (%llu bytes), uploaded %llu, dropped %llu, "
+                        "quarantined %llu, dead-lettered %llu\n",
+                (unsigned long long)ss.files, (unsigned long long)ss.bytes,
+                (unsigned long long)ss.uploaded, (unsigned long long)ss.dropped,
+                (unsigned long long)ss.quarantined, (unsigned long long)ss.dead_lettered);
+    }
+}
+
+int agent_run(const struct agent_config *c, atomic_int *stop)
+{
+    struct keys keys;
+    struct spool *sp = NULL;
+    struct source *src = NULL;
+    struct pipeline *p = NULL;
+    struct pipeline_config pc;
+    struct upload_counters counters;
+    struct net net;
+    pthread_t th;
+    int have_thread = 0, rc, status = 1;
+    FILE *fault_log = NULL;
+    char err[512];
+
+    memset(&counters, 0, sizeof(counters));
+    rc = keys_load_or_create(c->key_dir, &keys, err, sizeof(err));
+    if (rc != 0) {
+        fprintf(stderr, "agent: keys: %s\n", err);
+        return 1;
+    }
+    if (keys.created)
+        fprintf(stderr, "agent: new key pair in %s\n", c->key_dir);
+    rc = spool_open(c->spool_dir, (uint64_t)(c->spool_cap_mb * 1048576.0), &sp);
+    if (rc != 0) {
+        fprintf(stderr, "agent: spool %s: %s\n", c->spool_dir, spool_strerror(rc));
+        goto out;
+    }
+    if (c->sim_fault_log[0] && (fault_log = fopen(c->sim_fault_log, "a")) == NULL) {
+        fprintf(stderr, "agent: sim-fault-log %s: %s\n", c->sim_fault_log, strerror(errno));
+        goto out;
+    }
+    if (agent_open_source(c, fault_log, 0, &src, err, sizeof(err)) != 0) {
+        fprintf(stderr, "agent: %s\n", err);
+        goto out;
+    }
+    agent_pipeline_config(c, &pc);
+    pc.secret_key = keys.sk;
+    pc.sink = agent_spool_sink(sp);
+    pc.counters = &counters;
+    if (pipeline_init(&pc, src, &p, err, sizeof(err)) != 0) {
+        fprintf(stderr, "agent: %s\n", err);
+        goto out;
+    }
+
+    memset(&net, 0, sizeof(net));
+    net.c = c;
+    net.keys = &keys;
+    net.sp = sp;
+    net.counters = &counters;
+    net.stop = stop;
+    pthread_mutex_init(&net.mu, NULL);
+    if (pthread_create(&th, NULL, net_main, &net) != 0) {
+        fprintf(stderr, "agent: cannot start the network thread\n");
+        pthread_mutex_destroy(&net.mu);
+        goto out;
+    }
+    have_thread = 1;
+    fprintf(stderr, "agent: %s running: %s source, %u channels at %g Hz, spool %s\n",
+            c->device_id, c->source, src->channels, src->rate, c->spool_dir);
+
+    rc = pipeline_run(p, stop);
+    if (rc != 0)
+        fprintf(stderr, "agent: %s\n", pipeline_err(p));
+    status = rc == 0 ? 0 : 1;
+    /* End of input (not a signal): give the uploader a moment to drain. */
+    for (int i = 0; rc == 0 && i < DRAIN_WAIT_S * 10 && !atomic_load(stop); i++) {
+        struct spool_stats ss;
+        struct timespec ts = { 0, 100000000L };
+        spool_get_stats(sp, &ss);
+        if (ss.files == 0)
+            break;
+        nanosleep(&ts, NULL);
+    }
+    atomic_store(stop, 1);
+    pthread_join(th, NULL);
+    if (net.up != NULL)
+        upload_stop(net.up);
+    pthread_mutex_destroy(&net.mu);
+    if (atomic_load(&net.fatal))
+        status = 1;
+    log_stats(p, sp);
+out:
+    (void)have_thread;
+    pipeline_free(p);
+    if (src != NULL)
+        src->close(src);
+    if (fault_log != NULL)
+        fclose(fault_log);
+    if (sp != NULL)
+        spool_close(sp);
+    keys_wipe(&keys);
+    return status;
+}

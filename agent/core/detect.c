@@ -14,7 +14,8 @@
  *            kurtosis and the energy in two IIR band-pass bands, each compared
  *            (in log) with its own slowly adapting robust baseline.
  *   model    the per-channel feature vectors go to a run-time model.
- * A z is mapped to a score by 1 - 2^-(z/Z_HALF)^2: z = Z_HALF gives 0.5. */
+ * A z is mapped to a score by r^2 / (1 + r^2), r = z / Z_HALF: z = Z_HALF
+ * gives 0.5. */
 #include "agent/core/detect.h"
 
 #include <math.h>
@@ -23,6 +24,7 @@
 #include <string.h>
 
 #define CLIP 3.0f               /* update clip, in robust scales */
+#define SHIFT_RUN 8             /* clipped samples in a row that make a new level */
 #define Z_HALF_LEVEL 4.0f       /* level z that scores 0.5 */
 #define Z_HALF_FEAT 4.0f        /* feature z (log domain) that scores 0.5 */
 #define VAR_HALF 1.0986123f     /* ln(3): fast scale 3x the slow one scores 0.5 */
@@ -48,6 +50,9 @@ struct biquad {
 struct chan {
     struct base lvl;            /* level of the raw sample */
     float dev_fast;             /* fast EWMA abs deviation (variance bursts) */
+    float prev;                 /* last sample */
+    int32_t run;                /* consecutive clipped samples, signed by side */
+    float res;                  /* resolution: smallest step seen between samples */
     /* sliding window: y = x - level mean at the time it entered */
     float s1, s2, s3, s4;       /* sums over the last `window` samples */
     float b1, b2, b3, b4;       /* the same sums over the current block only */
@@ -215,9 +220,11 @@ static float z_to_score(float z, float half)
     if (!(z > 0.0f))
         return 0.0f;            /* also NaN */
     r = z / half;
-    if (r > 8.0f)
+    /* r^2 / (1 + r^2): unlike 1 - exp(-r^2) it keeps ranking very large z
+     * apart instead of rounding them all to 1.0f. */
+    if (r > 1e4f)
         return 1.0f;
-    return 1.0f - exp2f(-r * r);
+    return r * r / (1.0f + r * r);
 }
 
 /* z of v against b (scale floored at floor), then update b with v clipped at
@@ -269,10 +276,34 @@ static float level_step(struct detect *d, struct chan *ch, float x)
     float mean = ch->lvl.mean;
     float floor, z, zv = 0.0f, scale;
 
-    /* Floor the scale relative to the level so a flat signal does not make
-     * every rounding step infinitely surprising. */
+    /* Floor the scale at the signal's resolution (counts step by 1, a 12-bit
+     * ADC by its LSB) and relative to the level, so that after a flat
+     * stretch one quantisation step is not an infinitely surprising event. */
+    if (ch->lvl.n > 0) {
+        float step = fabsf(x - ch->prev);
+
+        if (step > 0.0f && (step < ch->res || ch->res == 0.0f))
+            ch->res = step;
+    }
+    ch->prev = x;
     floor = 1e-4f * fabsf(mean) + 1e-9f;
+    if (ch->res > floor)
+        floor = ch->res;
     z = base_step(&ch->lvl, x, d->cfg.level_alpha, floor);
+    /* A run of samples beyond the clip on one side is a new level, not an
+     * outlier: after SHIFT_RUN of them the baseline moves there, so a step
+     * scores for SHIFT_RUN samples instead of for the whole slow adaptation. */
+    if (z > CLIP) {
+        int side = x > mean ? 1 : -1;
+
+        ch->run = (ch->run * side > 0) ? ch->run + side : side;
+        if (ch->run * side >= SHIFT_RUN) {
+            ch->lvl.mean = x;
+            ch->run = 0;
+        }
+    } else {
+        ch->run = 0;
+    }
     ch->dev_fast += d->alpha_fast * (fabsf(x - mean) - ch->dev_fast);
     if (ch->lvl.n < 16)
         ch->dev_fast = ch->lvl.dev;     /* no burst test before the scale exists */

@@ -1,0 +1,264 @@
+/* check_csv.c - the CSV source: good files, NAB timestamps, bad lines by
+ * number, overlong lines, CRLF. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/source/source.h"
+
+Suite *csv_suite(void);
+
+static FILE *mem(const char *text)
+{
+    FILE *f = fmemopen((void *)text, strlen(text), "r");
+
+    ck_assert_ptr_nonnull(f);
+    return f;
+}
+
+/* Read everything; returns the last next() code, frames in *n_total. */
+static int drain(struct source *s, float *all, int64_t *t_all, size_t cap, size_t *n_total)
+{
+    size_t n, total = 0;
+    int rc;
+    float buf[64 * 8];
+    int64_t t[64];
+
+    while ((rc = s->next(s, buf, t, 64, &n)) == 0) {
+        ck_assert_uint_ge(n, 1);
+        if (total + n <= cap) {
+            memcpy(all + total * s->channels, buf, sizeof(float) * n * s->channels);
+            memcpy(t_all + total, t, sizeof(int64_t) * n);
+        }
+        total += n;
+    }
+    *n_total = total;
+    return rc;
+}
+
+START_TEST(good_unix_seconds)
+{
+    const char *text = "timestamp,accel_x[g],temp [C]\n"
+                       "1700000000.0,0.5,20\n"
+                       "1700000000.5,-1.25,21\n"
+                       "1700000001,2e-3,22\n";
+    FILE *f = mem(text);
+    struct source *s;
+    float v[16];
+    int64_t t[8];
+    size_t n;
+
+    ck_assert_int_eq(source_csv_fopen(f, "t", 0, &s), 0);
+    ck_assert_uint_eq(s->channels, 2);
+    ck_assert_str_eq(s->chan[0].name, "accel_x");
+    ck_assert_str_eq(s->chan[0].unit, "g");
+    ck_assert_str_eq(s->chan[1].name, "temp");
+    ck_assert_str_eq(s->chan[1].unit, "C");
+    ck_assert(s->rate > 1.999 && s->rate < 2.001);
+    ck_assert_int_eq(drain(s, v, t, 8, &n), SOURCE_EOF);
+    ck_assert_uint_eq(n, 3);
+    ck_assert_float_eq(v[2], -1.25f);
+    ck_assert_float_eq(v[5], 22.0f);
+    ck_assert_int_eq(t[1], INT64_C(1700000000500000));
+    ck_assert_int_eq(t[2], INT64_C(1700000001000000));
+    s->close(s);
+    fclose(f);
+}
+END_TEST
+
+START_TEST(nab_timestamps_and_text)
+{
+    const char *text = "timestamp,value\n"
+                       "2014-04-01 00:00:00,10\n"
+                       "2014-04-01 00:05:00,11.5\n"
+                       "2014-04-01 00:10:00.250,12\n";
+    FILE *f = mem(text);
+    struct source *s;
+    float v[8];
+    int64_t t[8];
+    size_t n;
+
+    ck_assert_int_eq(source_csv_fopen(f, "nab", 0, &s), 0);
+    ck_assert(s->rate > 0.99 / 300.0 && s->rate < 1.01 / 300.0);
+    ck_assert_int_eq(s->next(s, v, t, 8, &n), 0);
+    ck_assert_uint_eq(n, 3);
+    ck_assert_int_eq(t[0], INT64_C(1396310400000000));     /* date -u -d 2014-04-01 +%s */
+    ck_assert_int_eq(t[2] - t[0], INT64_C(600250000));
+    ck_assert_str_eq(s->ts_text(s, 0), "2014-04-01 00:00:00");
+    ck_assert_str_eq(s->ts_text(s, 2), "2014-04-01 00:10:00.250");
+    ck_assert_ptr_null(s->ts_text(s, 3));
+    ck_assert_int_eq(s->next(s, v, t, 8, &n), SOURCE_EOF);
+    s->close(s);
+    fclose(f);
+}
+END_TEST
+
+START_TEST(crlf_and_no_final_newline)
+{
+    const char *text = "timestamp,a,b\r\n1,1,2\r\n2,3,4\r\n\r\n3,5,6";
+    FILE *f = mem(text);
+    struct source *s;
+    float v[16];
+    int64_t t[8];
+    size_t n;
+
+    ck_assert_int_eq(source_csv_fopen(f, "crlf", 0, &s), 0);
+    ck_assert_str_eq(s->chan[1].name, "b");
+    ck_assert_int_eq(drain(s, v, t, 8, &n), SOURCE_EOF);
+    ck_assert_uint_eq(n, 3);
+    ck_assert_float_eq(v[5], 6.0f);
+    ck_assert(s->rate > 0.999 && s->rate < 1.001);
+    s->close(s);
+    fclose(f);
+}
+END_TEST
+
+static void expect_error(const char *text, const char *needle)
+{
+    FILE *f = mem(text);
+    struct source *s = NULL;
+    float v[64 * 8];
+    int64_t t[64];
+    size_t n;
+    int rc = source_csv_fopen(f, "bad", 0, &s);
+
+    if (rc == 0) {
+        rc = drain(s, v, t, 64, &n);
+        ck_assert_int_eq(rc, SOURCE_EFORMAT);
+        ck_assert_msg(strstr(s->err, needle) != NULL, "'%s' lacks '%s'", s->err, needle);
+        /* sticky */
+        ck_assert_int_eq(s->next(s, v, t, 64, &n), SOURCE_EFORMAT);
+        s->close(s);
+    } else {
+        ck_assert_int_eq(rc, SOURCE_EFORMAT);
+        ck_assert_msg(strstr(source_open_error(), needle) != NULL, "'%s' lacks '%s'",
+                      source_open_error(), needle);
+    }
+    fclose(f);
+}
+
+START_TEST(bad_lines_name_their_number)
+{
+    expect_error("timestamp,a\n1,1\n2,\n", "line 3: empty value for a");
+    expect_error("timestamp,a,b\n1,1,2\n2,3\n", "line 3: 2 fields, expected 3");
+    expect_error("timestamp,a\n1,1\n2,1,5\n", "line 3: more than 2 fields");
+    expect_error("timestamp,a\n1,1\n2,abc\n", "line 3: bad value");
+    expect_error("timestamp,a\n1,1\n2,nan\n", "line 3: bad value");
+    expect_error("timestamp,a\n1,1\n2014-13-01 00:00:00,1\n", "line 3: bad timestamp");
+    expect_error("timestamp,a\n1,1\nyesterday,1\n", "line 3: bad timestamp");
+    expect_error("timestamp\n1\n", "line 1: header needs");
+    expect_error("", "empty input");
+    expect_error("timestamp,a[g\n1,1\n", "closing ']'");
+}
+END_TEST
+
+START_TEST(late_bad_line_after_many_rows)
+{
+    /* Beyond the rows parsed ahead at open, through several reads. */
+    size_t cap = 300000, len = 0;
+    char *text = malloc(cap);
+    long i;
+
+    ck_assert_ptr_nonnull(text);
+    len += (size_t)snprintf(text + len, cap - len, "timestamp,v\n");
+    for (i = 0; i < 20000; i++)
+        len += (size_t)snprintf(text + len, cap - len, "%ld,%ld\n", i, i % 7);
+    snprintf(text + len, cap - len, "20000,x\n");
+    expect_error(text, "line 20002: bad value");
+    free(text);
+}
+END_TEST
+
+START_TEST(overlong_line)
+{
+    char *text = malloc(20000);
+    size_t len;
+
+    ck_assert_ptr_nonnull(text);
+    strcpy(text, "timestamp,v\n1,1\n2,");
+    len = strlen(text);
+    memset(text + len, '1', 9000);
+    strcpy(text + len + 9000, "\n3,1\n");
+    expect_error(text, "line 3: longer than 4096 bytes");
+    /* overlong without a newline at the end */
+    text[len + 9000] = '\0';
+    expect_error(text, "line 3: longer than 4096 bytes");
+    free(text);
+}
+END_TEST
+
+START_TEST(many_channels_and_limits)
+{
+    char hdr[4096];
+    size_t len = 0;
+    int k;
+
+    len += (size_t)snprintf(hdr + len, sizeof(hdr) - len, "t");
+    for (k = 0; k < 65; k++)
+        len += (size_t)snprintf(hdr + len, sizeof(hdr) - len, ",c%d", k);
+    snprintf(hdr + len, sizeof(hdr) - len, "\n");
+    expect_error(hdr, "more than 64 channels");
+}
+END_TEST
+
+START_TEST(open_missing_file)
+{
+    struct source *s = NULL;
+
+    ck_assert_int_eq(source_csv_open("no/such/file.csv", 0, &s), SOURCE_EIO);
+    ck_assert_ptr_null(s);
+    ck_assert_ptr_nonnull(strstr(source_open_error(), "cannot open"));
+}
+END_TEST
+
+START_TEST(rate_hint_wins)
+{
+    FILE *f = mem("timestamp,v\n1,1\n2,2\n");
+    struct source *s;
+
+    ck_assert_int_eq(source_csv_fopen(f, "t", 250.0, &s), 0);
+    ck_assert(s->rate == 250.0);
+    s->close(s);
+    fclose(f);
+}
+END_TEST
+
+/* The shared NAB corpus, when present beside the repository. */
+START_TEST(nab_file_if_present)
+{
+    struct source *s;
+    float v[256];
+    int64_t t[256];
+    size_t n, total = 0;
+    int rc;
+
+    if (source_csv_open("../shared/data/nab/data/realKnownCause/nyc_taxi.csv", 0, &s) != 0)
+        return;
+    while ((rc = s->next(s, v, t, 256, &n)) == 0)
+        total += n;
+    ck_assert_int_eq(rc, SOURCE_EOF);
+    ck_assert_uint_eq(total, 10320);
+    ck_assert(s->rate > 1.0 / 1800.0 - 1e-9 && s->rate < 1.0 / 1800.0 + 1e-9);
+    s->close(s);
+}
+END_TEST
+
+Suite *csv_suite(void)
+{
+    Suite *s = suite_create("csv");
+    TCase *tc = tcase_create("parse");
+
+    tcase_add_test(tc, good_unix_seconds);
+    tcase_add_test(tc, nab_timestamps_and_text);
+    tcase_add_test(tc, crlf_and_no_final_newline);
+    tcase_add_test(tc, bad_lines_name_their_number);
+    tcase_add_test(tc, late_bad_line_after_many_rows);
+    tcase_add_test(tc, overlong_line);
+    tcase_add_test(tc, many_channels_and_limits);
+    tcase_add_test(tc, open_missing_file);
+    tcase_add_test(tc, rate_hint_wins);
+    tcase_add_test(tc, nab_file_if_present);
+    suite_add_tcase(s, tc);
+    return s;
+}

@@ -1,0 +1,358 @@
+/* check_pipeline.c - the sample path end to end, without a network: a
+ * synthetic source with a known step triggers at the step, the local action
+ * sees the event in its environment, and the snapshot decodes (wire_parse,
+ * wire_verify, wire_decode_samples) to exactly the input window.  Overlapping
+ * events are merged or held off as configured. */
+#include <check.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "agent/pipeline.h"
+#include "agent/source/source.h"
+#include "schema/wire.h"
+
+Suite *pipeline_suite(void);
+
+#define CH 2
+#define RATE 1000.0
+#define T0 1700000000000000LL
+#define TOTAL 12000
+
+/* ---- a source that replays a prepared buffer in odd-sized blocks ---- */
+struct synth {
+    const float *data;          /* interleaved, TOTAL frames */
+    size_t frame;
+};
+
+static float data[TOTAL * CH];
+
+static int synth_next(struct source *s, float *samples, int64_t *t_us, size_t cap, size_t *n)
+{
+    struct synth *y = s->impl;
+    size_t want = cap < 333 ? cap : 333;    /* blocks that do not line up with anything */
+
+    if (y->frame >= TOTAL)
+        return SOURCE_EOF;
+    if (want > TOTAL - y->frame)
+        want = TOTAL - y->frame;
+    memcpy(samples, y->data + y->frame * CH, want * CH * sizeof(float));
+    for (size_t i = 0; i < want; i++)
+        t_us[i] = T0 + (int64_t)(y->frame + i) * 1000;
+    y->frame += want;
+    *n = want;
+    return 0;
+}
+
+static void synth_close(struct source *s)
+{
+    free(s->impl);
+    free(s);
+}
+
+static struct source *synth_open(void)
+{
+    struct source *s = calloc(1, sizeof(*s));
+    struct synth *y = calloc(1, sizeof(*y));
+
+    y->data = data;
+    s->impl = y;
+    s->channels = CH;
+    s->rate = RATE;
+    s->wire_type = WIRE_F32;
+    s->next = synth_next;
+    s->close = synth_close;
+    snprintf(s->chan[0].name, sizeof(s->chan[0].name), "flow");
+    snprintf(s->chan[0].unit, sizeof(s->chan[0].unit), "l/s");
+    snprintf(s->chan[1].name, sizeof(s->chan[1].name), "vib");
+    snprintf(s->chan[1].unit, sizeof(s->chan[1].unit), "g");
+    return s;
+}
+
+/* Deterministic noise (LCG), amplitude about 0.1. */
+static void fill_noise(void)
+{
+    uint32_t x = 12345;
+
+    for (size_t i = 0; i < TOTAL * CH; i++) {
+        x = x * 1664525u + 1013904223u;
+        data[i] = ((float)(x >> 8) / 16777216.0f - 0.5f) * 0.2f;
+    }
+}
+
+/* ---- a sink that keeps every envelope ---- */
+struct kept {
+    int n;
+    uint64_t next;
+    uint8_t *env[8];
+    size_t len[8];
+};
+
+static uint64_t kept_seq(void *ctx)
+{
+    return ((struct kept *)ctx)->next;
+}
+
+static int kept_put(void *ctx, uint64_t seq, const struct wire_meta *m, const uint8_t *env,
+                    size_t len)
+{
+    struct kept *k = ctx;
+
+    ck_assert_uint_eq(seq, k->next);
+    ck_assert_uint_eq(m->seq, seq);
+    ck_assert_int_lt(k->n, 8);
+    k->env[k->n] = malloc(len);
+    memcpy(k->env[k->n], env, len);
+    k->len[k->n] = len;
+    k->n++;
+    k->next++;
+    return 0;
+}
+
+static uint8_t pk[WIRE_PK_LEN], sk[WIRE_SK_LEN];
+
+static void base_config(struct pipeline_config *pc, struct kept *k)
+{
+    memset(pc, 0, sizeof(*pc));
+    detect_config_defaults(&pc->detect);
+    pc->device_id = "unit-1";
+    pc->secret_key = sk;
+    pc->ring_s = 5;
+    pc->pre_s = 0.5;
+    pc->post_s = 1.0;
+    pc->max_window_s = 3;
+    pc->zstd_level = 3;
+    pc->sink.next_seq = kept_seq;
+    pc->sink.put = kept_put;
+    pc->sink.ctx = k;
+    k->next = 1;
+}
+
+/* Parses, verifies and decodes snapshot i; checks it against data[]. */
+static uint64_t check_snapshot(struct kept *k, int i, uint32_t pre, uint32_t post)
+{
+    struct wire_meta m;
+    struct wire_view v;
+    float *out;
+    uint64_t trig, first;
+
+    ck_assert_int_eq(wire_parse(k->env[i], k->len[i], &m, &v), 0);
+    ck_assert_int_eq(wire_verify(k->env[i], k->len[i], pk), 0);
+    ck_assert_str_eq(m.device_id, "unit-1");
+    ck_assert_uint_eq(m.seq, (uint64_t)i + 1);
+    ck_assert_uint_eq(m.channel_count, CH);
+    ck_assert_str_eq(m.channels[1].name, "vib");
+    ck_assert_str_eq(m.channels[0].unit, "l/s");
+    ck_assert_double_eq(m.sample_rate, RATE);
+    ck_assert_uint_eq(m.sample_type, WIRE_F32);
+    ck_assert_uint_eq(m.pre_samples, pre);
+    ck_assert_uint_eq(m.post_samples, post);
+    ck_assert_float_ge(m.score, 0.9f);
+    ck_assert_msg(!strcmp(m.detector, "level") || !strcmp(m.detector, "feature"),
+                  "detector '%s'", m.detector);
+    trig = (uint64_t)((m.trigger_time_us - T0) / 1000);
+    first = trig - pre;
+    out = malloc(wire_samples_bytes(&m));
+    ck_assert_int_eq(wire_decode_samples(&m, &v, out, wire_samples_bytes(&m)), 0);
+    for (unsigned c = 0; c < CH; c++)
+        for (uint32_t j = 0; j < pre + post; j++)
+            ck_assert_msg(out[c * (pre + post) + j] == data[(first + j) * CH + c],
+                          "channel %u sample %u differs", c, j);
+    free(out);
+    return trig;
+}
+
+static void kept_free(struct kept *k)
+{
+    for (int i = 0; i < k->n; i++)
+        free(k->env[i]);
+}
+
+START_TEST(test_step_triggers_and_snapshot_matches)
+{
+    struct pipeline_config pc;
+    struct pipeline_stats st;
+    struct kept k = { 0 };
+    struct pipeline *p = NULL;
+    struct source *src;
+    char err[256], out_path[256], cmd[512], line[256], row[128];
+    FILE *scores = tmpfile(), *f;
+    uint64_t trig;
+    long rows = 0, trig_rows = 0, trig_row = -1;
+
+    fill_noise();
+    for (size_t i = 8000; i < TOTAL; i++)
+        data[i * CH + 1] += 5.0f;                  /* the step, on "vib" */
+    snprintf(out_path, sizeof(out_path), "%s/precursor-action-%ld", P_tmpdir, (long)getpid());
+    snprintf(cmd, sizeof(cmd), "echo \"$PRECURSOR_DEVICE_ID $PRECURSOR_EVENT_TIME_US "
+             "$PRECURSOR_CHANNEL $PRECURSOR_DETECTOR $PRECURSOR_SCORE\" > %s", out_path);
+
+    base_config(&pc, &k);
+    pc.on_trigger = cmd;
+    pc.scores = scores;
+    src = synth_open();
+    ck_assert_int_eq(pipeline_init(&pc, src, &p, err, sizeof(err)), 0);
+    ck_assert_int_eq(pipeline_run(p, NULL), 0);
+    pipeline_get_stats(p, &st);
+    pipeline_free(p);                              /* waits for the action */
+    src->close(src);
+
+    ck_assert_uint_eq(st.frames, TOTAL);
+    ck_assert_uint_eq(st.triggers, 1);
+    ck_assert_uint_eq(st.snapshots, 1);
+    ck_assert_uint_eq(st.action_errors, 0);
+    ck_assert_uint_eq(st.lat_count, 1);
+    ck_assert_int_eq(k.n, 1);
+    trig = check_snapshot(&k, 0, 500, 1000);
+    ck_assert_uint_ge(trig, 8000);
+    ck_assert_uint_le(trig, 8050);                 /* within 50 ms of the step */
+
+    f = fopen(out_path, "r");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_ptr_nonnull(fgets(line, sizeof(line), f));
+    fclose(f);
+    unlink(out_path);
+    snprintf(row, sizeof(row), "unit-1 %lld vib ", (long long)(T0 + (int64_t)trig * 1000));
+    ck_assert_msg(strncmp(line, row, strlen(row)) == 0, "action saw '%s'", line);
+
+    rewind(scores);
+    ck_assert_ptr_nonnull(fgets(line, sizeof(line), scores));
+    ck_assert_str_eq(line, "timestamp,anomaly_score,trigger\n");
+    while (fgets(line, sizeof(line), scores) != NULL) {
+        size_t len = strlen(line);
+        if (len > 2 && line[len - 2] == '1') {
+            trig_rows++;
+            trig_row = rows;
+        }
+        rows++;
+    }
+    fclose(scores);
+    ck_assert_int_eq(rows, TOTAL);
+    ck_assert_int_eq(trig_rows, 1);
+    ck_assert_int_eq(trig_row, (long)trig);
+    kept_free(&k);
+}
+END_TEST
+
+/* Two spikes 2 s apart, both triggering (short hold-off; the score stays up
+ * about 1 s after a spike), the second inside the first's 2.5 s post window:
+ * merged into one window capped at max_window_s (3.5 s), or the second held
+ * off, leaving the first window as it was. */
+static void run_two_spikes(int merge, struct kept *k, struct pipeline_stats *st)
+{
+    struct pipeline_config pc;
+    struct pipeline *p = NULL;
+    struct source *src;
+    char err[256];
+
+    fill_noise();
+    data[8000 * CH + 0] += 20.0f;
+    data[10000 * CH + 0] += 20.0f;
+    base_config(&pc, k);
+    pc.detect.hold_off_s = 0.2f;
+    pc.post_s = 2.5;                              /* the second spike lands in the first window */
+    pc.max_window_s = 3.5;
+    pc.merge = merge;
+    src = synth_open();
+    ck_assert_int_eq(pipeline_init(&pc, src, &p, err, sizeof(err)), 0);
+    ck_assert_int_eq(pipeline_run(p, NULL), 0);
+    pipeline_get_stats(p, st);
+    pipeline_free(p);
+    src->close(src);
+}
+
+START_TEST(test_merge_and_hold_off)
+{
+    struct kept k = { 0 };
+    struct pipeline_stats st;
+    uint64_t trig;
+
+    run_two_spikes(1, &k, &st);
+    ck_assert_uint_eq(st.triggers, 2);
+    ck_assert_uint_eq(st.merged, 1);
+    ck_assert_int_eq(k.n, 1);
+    trig = check_snapshot(&k, 0, 500, 3000);       /* 2.5 s after the second, capped at 3.5 s */
+    ck_assert_uint_eq(trig, 8000);
+    kept_free(&k);
+
+    memset(&k, 0, sizeof(k));
+    run_two_spikes(0, &k, &st);
+    ck_assert_uint_eq(st.triggers, 2);
+    ck_assert_uint_eq(st.held_off, 1);
+    ck_assert_int_eq(k.n, 1);
+    trig = check_snapshot(&k, 0, 500, 2500);
+    ck_assert_uint_eq(trig, 8000);
+    kept_free(&k);
+}
+END_TEST
+
+START_TEST(test_cut_short_at_end)
+{
+    struct pipeline_config pc;
+    struct pipeline *p = NULL;
+    struct kept k = { 0 };
+    struct source *src;
+    char err[256];
+
+    fill_noise();
+    for (size_t i = 11700; i < TOTAL; i++)
+        data[i * CH + 1] += 5.0f;
+    base_config(&pc, &k);
+    src = synth_open();
+    ck_assert_int_eq(pipeline_init(&pc, src, &p, err, sizeof(err)), 0);
+    ck_assert_int_eq(pipeline_run(p, NULL), 0);
+    pipeline_free(p);
+    src->close(src);
+    ck_assert_int_eq(k.n, 1);
+    /* The window keeps what arrived before the end of input. */
+    struct wire_meta m;
+    struct wire_view v;
+    ck_assert_int_eq(wire_parse(k.env[0], k.len[0], &m, &v), 0);
+    ck_assert_uint_eq(m.pre_samples, 500);
+    ck_assert_uint_eq((uint64_t)((m.trigger_time_us - T0) / 1000) + m.post_samples, TOTAL);
+    kept_free(&k);
+}
+END_TEST
+
+START_TEST(test_bad_config_refused)
+{
+    struct pipeline_config pc;
+    struct pipeline *p = NULL;
+    struct kept k = { 0 };
+    struct source *src = synth_open();
+    char err[256] = "";
+
+    base_config(&pc, &k);
+    pc.detect.threshold = 7.0f;                   /* out of [0, 1]: detect_init refuses */
+    ck_assert_int_eq(pipeline_init(&pc, src, &p, err, sizeof(err)), PIPELINE_EINVAL);
+    ck_assert_ptr_null(p);
+    ck_assert_msg(strstr(err, "detector") != NULL, "err '%s'", err);
+    base_config(&pc, &k);
+    pc.post_s = 0;
+    ck_assert_int_eq(pipeline_init(&pc, src, &p, err, sizeof(err)), PIPELINE_EINVAL);
+    src->close(src);
+}
+END_TEST
+
+static void keys_setup(void)
+{
+    ck_assert_int_ge(sodium_init(), 0);
+    crypto_sign_keypair(pk, sk);
+}
+
+Suite *pipeline_suite(void)
+{
+    Suite *s = suite_create("pipeline");
+    TCase *tc = tcase_create("core");
+
+    tcase_add_checked_fixture(tc, keys_setup, NULL);
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, test_step_triggers_and_snapshot_matches);
+    tcase_add_test(tc, test_merge_and_hold_off);
+    tcase_add_test(tc, test_cut_short_at_end);
+    tcase_add_test(tc, test_bad_config_refused);
+    suite_add_tcase(s, tc);
+    return s;
+}

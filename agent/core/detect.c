@@ -72,6 +72,8 @@ struct detect {
     uint64_t frames;
     uint32_t pos;               /* index of the next slot in the sample window */
     int64_t t_first;
+    int64_t warmup_us, hold_off_us;     /* from the config, so the frame path has no
+                                         * double arithmetic (soft-float on an M4) */
     int64_t t_last_trigger;
     int have_trigger;
     int armed;
@@ -179,6 +181,8 @@ struct detect *detect_init(const struct detect_config *cfg, unsigned channels,
     d->channels = channels;
     d->rate = rate;
     d->hop = cfg->window / 4;
+    d->warmup_us = (int64_t)((double)cfg->warmup_s * 1e6);
+    d->hold_off_us = (int64_t)((double)cfg->hold_off_s * 1e6);
     d->armed = 1;
     d->alpha_fast = cfg->level_alpha * 16.0f < 0.5f ? cfg->level_alpha * 16.0f : 0.5f;
     d->alpha_band = 1.0f / (float)cfg->window;
@@ -473,14 +477,14 @@ void detect_step(struct detect *d, const float *frame, int64_t t_us,
     }
 
     /* Trigger: warm-up, hysteresis, hold-off, cap. */
-    if ((double)(t_us - d->t_first) < (double)d->cfg.warmup_s * 1e6) {
+    if (t_us - d->t_first < d->warmup_us) {
         d->armed = 1;
     } else if (!d->armed) {
         if (r.score < d->cfg.rearm)
             d->armed = 1;
     } else if (r.score >= d->cfg.threshold) {
         int held = d->have_trigger &&
-                   (double)(t_us - d->t_last_trigger) < (double)d->cfg.hold_off_s * 1e6;
+                   t_us - d->t_last_trigger < d->hold_off_us;
 
         d->armed = 0;
         if (held || cap_reached(d, t_us)) {

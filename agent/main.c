@@ -3,6 +3,7 @@
  * Parses the command line into struct agent_config (agent/config.c) and hands
  * over to agent_run() or agent_replay().  SIGINT/SIGTERM stop the sample loop
  * cleanly: the pending capture is spooled, the uploader joined. */
+#include <curl/curl.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -70,6 +71,11 @@ int main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     /* A FIFO reader that went away must cost one alarm line, not the agent. */
     signal(SIGPIPE, SIG_IGN);
+    /* Before any thread: registration and the uploader both use libcurl. */
+    if (cmd == AGENT_CMD_RUN && curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        fprintf(stderr, "precursor-agent: libcurl failed to initialise\n");
+        return 1;
+    }
 
     return cmd == AGENT_CMD_RUN ? agent_run(&cfg, &stop_flag) : agent_replay(&cfg, &stop_flag);
 }

@@ -1,0 +1,113 @@
+/* check_db.c - the migration runner against a real PostgreSQL: applying
+ * twice is a no-op, a database newer than the files is refused, and the
+ * conninfo rewrite used to point at another database.  Needs DATABASE_URL;
+ * skips without it. */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/db/db.h"
+#include "server/srv/srv.h"
+#include "testdb.h"
+
+START_TEST(test_conninfo_rewrite)
+{
+    char out[512];
+
+    ck_assert_int_eq(db_conninfo_with_dbname("host=h port=5 user=u dbname=a", "b", out,
+                                             sizeof out), 0);
+    ck_assert_ptr_nonnull(strstr(out, "dbname='b'"));
+    ck_assert_ptr_nonnull(strstr(out, "host='h'"));
+    ck_assert_ptr_null(strstr(out, "dbname='a'"));
+    ck_assert_int_eq(db_conninfo_with_dbname("postgresql://u@h:5/a", "b", out, sizeof out), 0);
+    ck_assert_ptr_nonnull(strstr(out, "dbname='b'"));
+    ck_assert_ptr_nonnull(strstr(out, "port='5'"));
+    ck_assert_int_eq(db_conninfo_with_dbname("host=h password='it\\'s'", "x'y", out,
+                                             sizeof out), 0);
+    ck_assert_ptr_nonnull(strstr(out, "dbname='x\\'y'"));
+    ck_assert_int_eq(db_conninfo_with_dbname("host=h", "b", out, 8), SRV_ETOOBIG);
+    ck_assert_int_eq(db_conninfo_with_dbname("host", "b", out, sizeof out), SRV_EBADREQ);
+}
+END_TEST
+
+static int count_rows(const char *sql)
+{
+    PGconn *c = db_connect(testdb_conninfo);
+    PGresult *r;
+    int n = -1;
+
+    ck_assert_ptr_nonnull(c);
+    r = PQexec(c, sql);
+    if (r && PQresultStatus(r) == PGRES_TUPLES_OK)
+        n = atoi(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    PQfinish(c);
+    return n;
+}
+
+START_TEST(test_migrate_twice)
+{
+    int applied = -1, newest = -1;
+
+    TESTDB_REQUIRE();
+    ck_assert_int_eq(db_migrate(testdb_conninfo, testdb_migrations, &applied, &newest), 0);
+    ck_assert_int_ge(newest, 2);
+    ck_assert_int_eq(count_rows("SELECT count(*) FROM schema_migrations"), newest);
+    ck_assert_int_eq(db_migrate(testdb_conninfo, testdb_migrations, &applied, &newest), 0);
+    ck_assert_int_eq(applied, 0);
+    ck_assert_int_eq(count_rows("SELECT count(*) FROM schema_migrations"), newest);
+    ck_assert_int_eq(count_rows("SELECT count(*) FROM snapshots"), 0);
+}
+END_TEST
+
+START_TEST(test_newer_schema_refused)
+{
+    PGconn *c;
+    PGresult *r;
+    int applied, newest;
+
+    TESTDB_REQUIRE();
+    ck_assert_int_eq(db_migrate(testdb_conninfo, testdb_migrations, &applied, &newest), 0);
+    c = db_connect(testdb_conninfo);
+    ck_assert_ptr_nonnull(c);
+    r = PQexec(c, "INSERT INTO schema_migrations (version, name) VALUES (9999, '9999_future.sql')");
+    ck_assert_int_eq(PQresultStatus(r), PGRES_COMMAND_OK);
+    PQclear(r);
+    ck_assert_int_eq(db_migrate(testdb_conninfo, testdb_migrations, &applied, &newest),
+                     SRV_ESCHEMA);
+    r = PQexec(c, "DELETE FROM schema_migrations WHERE version = 9999");
+    PQclear(r);
+    PQfinish(c);
+    ck_assert_int_eq(db_migrate(testdb_conninfo, testdb_migrations, &applied, &newest), 0);
+}
+END_TEST
+
+START_TEST(test_unreachable_database)
+{
+    int applied, newest;
+
+    TESTDB_REQUIRE();
+    ck_assert_int_eq(db_migrate("host=127.0.0.1 port=1 connect_timeout=2", testdb_migrations,
+                                &applied, &newest), SRV_EUNAVAIL);
+    ck_assert_int_eq(db_migrate(testdb_conninfo, "/nonexistent-dir", &applied, &newest),
+                     SRV_EMIGRATION);
+}
+END_TEST
+
+Suite *db_suite(void);
+Suite *db_suite(void)
+{
+    Suite *s = suite_create("db");
+    TCase *pure = tcase_create("pure");
+    TCase *tc = tcase_create("postgres");
+
+    tcase_add_test(pure, test_conninfo_rewrite);
+    suite_add_tcase(s, pure);
+    tcase_add_unchecked_fixture(tc, testdb_setup, testdb_teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_migrate_twice);
+    tcase_add_test(tc, test_newer_schema_refused);
+    tcase_add_test(tc, test_unreachable_database);
+    suite_add_tcase(s, tc);
+    return s;
+}

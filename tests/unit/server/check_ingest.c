@@ -1,0 +1,585 @@
+/* check_ingest.c - the server in-process, over real HTTP (libcurl) and a
+ * real PostgreSQL: register a device with a key made here, upload envelopes
+ * made with wire_encode, and check every answer of the ingest contract and
+ * the read API, including that refused uploads leave nothing stored.  Needs
+ * DATABASE_URL (a fresh database per run); skips without it. */
+#include <check.h>
+#include <curl/curl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zstd.h>
+
+#include "schema/wire.h"
+#include "server/auth/auth.h"
+#include "server/db/db.h"
+#include "server/http/http.h"
+#include "server/json/json_util.h"
+#include "testdb.h"
+
+#define SECRET "test-enroll-secret"
+
+struct fx {
+    struct srv_config cfg;
+    struct http_server *hs;
+    char base[64];
+    char token[AUTH_TOKEN_LEN + 1];
+    uint8_t pk[WIRE_PK_LEN], sk[WIRE_SK_LEN];
+};
+
+struct reply {
+    long status;
+    char *body;
+    size_t len;
+};
+
+static size_t on_data(char *p, size_t sz, size_t n, void *ud)
+{
+    struct reply *r = ud;
+    char *nb = realloc(r->body, r->len + sz * n + 1);
+
+    if (!nb)
+        return 0;
+    memcpy(nb + r->len, p, sz * n);
+    r->body = nb;
+    r->len += sz * n;
+    r->body[r->len] = '\0';
+    return sz * n;
+}
+
+/* One request; body may be NULL.  Returns the status, fills rep. */
+static long http(struct fx *f, const char *method, const char *path, const void *body,
+                 size_t len, const char *auth, struct reply *rep)
+{
+    CURL *c = curl_easy_init();
+    struct curl_slist *h = NULL;
+    char url[512], hdr[256];
+
+    memset(rep, 0, sizeof *rep);
+    snprintf(url, sizeof url, "%s%s", f->base, path);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, rep);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 20L);
+    if (body) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+        h = curl_slist_append(h, "Content-Type: application/octet-stream");
+    }
+    if (auth) {
+        snprintf(hdr, sizeof hdr, "Authorization: Bearer %s", auth);
+        h = curl_slist_append(h, hdr);
+    }
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    ck_assert_int_eq(curl_easy_perform(c), CURLE_OK);
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &rep->status);
+    curl_slist_free_all(h);
+    curl_easy_cleanup(c);
+    return rep->status;
+}
+
+static json_t *reply_json(const struct reply *r)
+{
+    json_t *j = json_loads(r->body ? r->body : "", 0, NULL);
+    ck_assert_msg(j != NULL, "reply is not JSON: %s", r->body ? r->body : "(empty)");
+    return j;
+}
+
+static const char *err_code(json_t *j)
+{
+    return json_string_value(json_object_get(json_object_get(j, "error"), "code"));
+}
+
+static int64_t count(const char *table_sql)
+{
+    PGconn *c = db_connect(testdb_conninfo);
+    PGresult *r = PQexec(c, table_sql);
+    int64_t n = -1;
+
+    if (r && PQresultStatus(r) == PGRES_TUPLES_OK)
+        n = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    PQfinish(c);
+    return n;
+}
+
+static void fx_start(struct fx *f)
+{
+    uint8_t sha[32];
+    const char *vals[3];
+    int lens[3] = { 0, 0, 32 }, fmts[3] = { 0, 0, 1 };
+    PGresult *r = NULL;
+    int applied, newest;
+
+    memset(f, 0, sizeof *f);
+    ck_assert_int_eq(auth_init(), 0);
+    ck_assert_int_eq(db_migrate(testdb_conninfo, testdb_migrations, &applied, &newest), 0);
+    ck_assert_int_eq(db_init(testdb_conninfo), 0);
+    ck_assert_int_eq(auth_token_new(f->token, sizeof f->token, sha), 0);
+    vals[0] = "test";
+    vals[1] = "ml";
+    vals[2] = (const char *)sha;
+    ck_assert_int_eq(db_exec(DB_TOKEN_INSERT, vals, lens, fmts, 0, &r), 0);
+    PQclear(r);
+    db_thread_release();
+    crypto_sign_keypair(f->pk, f->sk);
+    f->cfg.database_url = testdb_conninfo;
+    f->cfg.port = 0;
+    f->cfg.threads = 2;
+    f->cfg.max_body = 1u << 20;
+    f->cfg.enroll_secret = (const uint8_t *)SECRET;
+    f->cfg.enroll_secret_len = strlen(SECRET);
+    ck_assert_int_eq(http_start(&f->cfg, &f->hs), 0);
+    snprintf(f->base, sizeof f->base, "http://127.0.0.1:%u", http_port(f->hs));
+}
+
+static void fx_stop(struct fx *f)
+{
+    http_stop(f->hs);
+    db_shutdown();
+}
+
+static long do_register(struct fx *f, const char *dev, const uint8_t *pk, const char *secret)
+{
+    char k64[64], body[512];
+    struct reply rep;
+    long st;
+
+    json_b64_encode(pk, WIRE_PK_LEN, k64, sizeof k64);
+    snprintf(body, sizeof body, "{\"device_id\":\"%s\",\"public_key\":\"%s\",\"enroll_secret\":\"%s\"}",
+             dev, k64, secret);
+    st = http(f, "POST", "/api/v1/devices/register", body, strlen(body), NULL, &rep);
+    free(rep.body);
+    return st;
+}
+
+static void make_meta(struct wire_meta *m, const char *dev, uint64_t seq)
+{
+    memset(m, 0, sizeof *m);
+    snprintf(m->device_id, sizeof m->device_id, "%s", dev);
+    m->seq = seq;
+    m->trigger_time_us = 1714564800123456LL;
+    m->sample_rate = 1000.0;
+    m->sample_type = WIRE_F32;
+    m->channel_count = 2;
+    m->pre_samples = 100;
+    m->post_samples = 156;
+    snprintf(m->detector, sizeof m->detector, "threshold");
+    m->score = 0.75f;
+    snprintf(m->channels[0].name, sizeof m->channels[0].name, "vib_x");
+    snprintf(m->channels[0].unit, sizeof m->channels[0].unit, "g");
+    snprintf(m->channels[1].name, sizeof m->channels[1].name, "temp");
+    snprintf(m->channels[1].unit, sizeof m->channels[1].unit, "degC");
+}
+
+static uint8_t *envelope(const char *dev, uint64_t seq, float bias, const uint8_t *sk,
+                         size_t *len)
+{
+    struct wire_meta m;
+    float samples[2 * 256];
+    uint8_t *out = NULL;
+    int i;
+
+    make_meta(&m, dev, seq);
+    for (i = 0; i < 2 * 256; i++)
+        samples[i] = bias + (float)(i % 17) * 0.25f;
+    ck_assert_int_eq(wire_encode(&m, samples, sk, 0, &out, len), 0);
+    return out;
+}
+
+START_TEST(test_register)
+{
+    struct fx f;
+    uint8_t pk2[WIRE_PK_LEN], sk2[WIRE_SK_LEN];
+    struct reply rep;
+    json_t *j;
+    char k64[64];
+
+    TESTDB_REQUIRE();
+    fx_start(&f);
+    ck_assert_int_eq(do_register(&f, "reg-1", f.pk, SECRET), 201);
+    ck_assert_int_eq(do_register(&f, "reg-1", f.pk, SECRET), 200);
+    crypto_sign_keypair(pk2, sk2);
+    ck_assert_int_eq(do_register(&f, "reg-1", pk2, SECRET), 409);
+    ck_assert_int_eq(do_register(&f, "reg-2", pk2, "wrong"), 403);
+    ck_assert_int_eq(do_register(&f, "bad id", pk2, SECRET), 400);
+    ck_assert_int_eq(http(&f, "POST", "/api/v1/devices/register", "{", 1, NULL, &rep), 400);
+    free(rep.body);
+    /* The device view shows the key we registered, standard base64. */
+    ck_assert_int_eq(http(&f, "GET", "/api/v1/devices/reg-1", NULL, 0, f.token, &rep), 200);
+    j = reply_json(&rep);
+    json_b64_encode(f.pk, WIRE_PK_LEN, k64, sizeof k64);
+    ck_assert_str_eq(json_string_value(json_object_get(j, "public_key")), k64);
+    json_decref(j);
+    free(rep.body);
+    ck_assert_int_eq(http(&f, "GET", "/api/v1/devices/reg-2", NULL, 0, f.token, &rep), 404);
+    free(rep.body);
+    ck_assert_int_eq(http(&f, "GET", "/api/v1/devices", NULL, 0, f.token, &rep), 200);
+    j = reply_json(&rep);
+    ck_assert_int_ge(json_array_size(json_object_get(j, "items")), 1);
+    json_decref(j);
+    free(rep.body);
+    fx_stop(&f);
+}
+END_TEST
+
+START_TEST(test_ingest_contract)
+{
+    struct fx f;
+    struct reply rep;
+    uint8_t *e1, *e2, *raw;
+    size_t l1, l2;
+    json_t *j, *item;
+    int64_t id;
+    char path[128];
+
+    TESTDB_REQUIRE();
+    fx_start(&f);
+    ck_assert_int_eq(do_register(&f, "ing-1", f.pk, SECRET), 201);
+    e1 = envelope("ing-1", 1, 0.0f, f.sk, &l1);
+    ck_assert_int_eq(http(&f, "POST", "/api/v1/snapshots", e1, l1, NULL, &rep), 201);
+    j = reply_json(&rep);
+    id = json_integer_value(json_object_get(j, "id"));
+    ck_assert_int_gt(id, 0);
+    ck_assert_str_eq(json_string_value(json_object_get(j, "device_id")), "ing-1");
+    ck_assert_int_eq(json_integer_value(json_object_get(j, "seq")), 1);
+    json_decref(j);
+    free(rep.body);
+
+    /* Same bytes again: 200 and the same id. */
+    ck_assert_int_eq(http(&f, "POST", "/api/v1/snapshots", e1, l1, NULL, &rep), 200);
+    j = reply_json(&rep);
+    ck_assert_int_eq(json_integer_value(json_object_get(j, "id")), id);
+    json_decref(j);
+    free(rep.body);
+
+    /* Same seq, other bytes: 409. */
+    e2 = envelope("ing-1", 1, 5.0f, f.sk, &l2);
+    ck_assert_int_eq(http(&f, "POST", "/api/v1/snapshots", e2, l2, NULL, &rep), 409);
+    j = reply_json(&rep);
+    ck_assert_str_eq(err_code(j), "conflict");
+    json_decref(j);
+    free(rep.body);
+    ck_assert_int_eq(count("SELECT count(*) FROM snapshots WHERE device_id = 'ing-1'"), 1);
+
+    /* Read API: auth required, list, one item, raw byte-identical. */
+    ck_assert_int_eq(http(&f, "GET", "/api/v1/snapshots", NULL, 0, NULL, &rep), 401);
+    free(rep.body);
+    ck_assert_int_eq(http(&f, "GET", "/api/v1/snapshots", NULL, 0,
+                          "prc_0000000000000000000000000000000000000000000000000000000000000000",
+                          &rep), 401);
+    free(rep.body);
+    ck_assert_int_eq(http(&f, "GET", "/api/v1/snapshots?limit=1000", NULL, 0, f.token, &rep), 200);
+    j = reply_json(&rep);
+    ck_assert_uint_eq(json_array_size(json_object_get(j, "items")), 1);
+    item = json_array_get(json_object_get(j, "items"), 0);
+    ck_assert_int_eq(json_integer_value(json_object_get(item, "id")), id);
+    ck_assert_str_eq(json_string_value(json_object_get(item, "trigger_time")),
+                     "2024-05-01T12:00:00.123456Z");
+    ck_assert_int_eq(json_integer_value(json_object_get(item, "bytes")), (json_int_t)l1);
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(
+        json_object_get(item, "channels"), 1), "unit")), "degC");
+    ck_assert_str_eq(json_string_value(json_object_get(item, "sample_type")), "float32");
+    ck_assert(json_is_null(json_object_get(j, "next")));
+    json_decref(j);
+    free(rep.body);
+    ck_assert_int_eq(http(&f, "GET", "/api/v1/snapshots?limit=0", NULL, 0, f.token, &rep), 400);
+    free(rep.body);
+    ck_assert_int_eq(http(&f, "GET", "/api/v1/snapshots?after=x", NULL, 0, f.token, &rep), 400);
+    free(rep.body);
+    snprintf(path, sizeof path, "/api/v1/snapshots/%lld/raw", (long long)id);
+    ck_assert_int_eq(http(&f, "GET", path, NULL, 0, f.token, &rep), 200);
+    ck_assert_uint_eq(rep.len, l1);
+    raw = (uint8_t *)rep.body;
+    ck_assert_mem_eq(raw, e1, l1);
+    free(rep.body);
+    snprintf(path, sizeof path, "/api/v1/snapshots/%lld", (long long)id);
+    ck_assert_int_eq(http(&f, "GET", path, NULL, 0, f.token, &rep), 200);
+    free(rep.body);
+    ck_assert_int_eq(http(&f, "GET", "/api/v1/snapshots/999999", NULL, 0, f.token, &rep), 404);
+    free(rep.body);
+    ck_assert_int_eq(http(&f, "GET", "/api/v1/nothing", NULL, 0, f.token, &rep), 404);
+    j = reply_json(&rep);
+    ck_assert_str_eq(err_code(j), "not_found");
+    json_decref(j);
+    free(rep.body);
+    free(e1);
+    free(e2);
+    fx_stop(&f);
+}
+END_TEST
+
+START_TEST(test_pagination)
+{
+    struct fx f;
+    struct reply rep;
+    json_t *j;
+    char path[128], next[32];
+    int seq, pages = 0, seen = 0;
+
+    TESTDB_REQUIRE();
+    fx_start(&f);
+    ck_assert_int_eq(do_register(&f, "page-1", f.pk, SECRET), 201);
+    for (seq = 1; seq <= 5; seq++) {
+        size_t l;
+        uint8_t *e = envelope("page-1", (uint64_t)seq, (float)seq, f.sk, &l);
+        ck_assert_int_eq(http(&f, "POST", "/api/v1/snapshots", e, l, NULL, &rep), 201);
+        free(rep.body);
+        free(e);
+    }
+    next[0] = '\0';
+    do {
+        snprintf(path, sizeof path, "/api/v1/snapshots?limit=2&after=%s", next);
+        ck_assert_int_eq(http(&f, "GET", path, NULL, 0, f.token, &rep), 200);
+        j = reply_json(&rep);
+        seen += (int)json_array_size(json_object_get(j, "items"));
+        if (json_is_string(json_object_get(j, "next")))
+            snprintf(next, sizeof next, "%s", json_string_value(json_object_get(j, "next")));
+        else
+            next[0] = '\0';
+        json_decref(j);
+        free(rep.body);
+        pages++;
+    } while (next[0] && pages < 10);
+    ck_assert_int_eq(seen, (int)count("SELECT count(*) FROM snapshots"));
+    ck_assert_int_ge(pages, 3);
+    fx_stop(&f);
+}
+END_TEST
+
+/* Rebuild e (header_len, payload_len from wire.c's header table) with a new
+ * zstd payload and a valid signature. */
+static uint8_t *replace_payload(const uint8_t *e, size_t len, const uint8_t *payload,
+                                size_t plen, const uint8_t *sk, size_t *out_len)
+{
+    uint32_t hlen = (uint32_t)e[8] | (uint32_t)e[9] << 8 | (uint32_t)e[10] << 16 |
+                    (uint32_t)e[11] << 24;
+    uint8_t *o;
+    size_t n;
+
+    ck_assert_uint_lt(hlen, len);
+    n = hlen + plen + WIRE_SIG_LEN;
+    o = malloc(n);
+    memcpy(o, e, hlen);
+    o[12] = (uint8_t)plen;
+    o[13] = (uint8_t)(plen >> 8);
+    o[14] = (uint8_t)(plen >> 16);
+    o[15] = (uint8_t)(plen >> 24);
+    memcpy(o + hlen, payload, plen);
+    crypto_sign_detached(o + hlen + plen, NULL, o, hlen + plen, sk);
+    *out_len = n;
+    return o;
+}
+
+START_TEST(test_bad_input)
+{
+    struct fx f;
+    struct reply rep;
+    uint8_t *e, *bad, *frame;
+    uint8_t pk2[WIRE_PK_LEN], sk2[WIRE_SK_LEN];
+    size_t l, lb, fcap, flen;
+    json_t *j;
+    char plain[2 * 256 * 4];
+    ZSTD_CCtx *cc;
+
+    TESTDB_REQUIRE();
+    fx_start(&f);
+    ck_assert_int_eq(do_register(&f, "bad-1", f.pk, SECRET), 201);
+    e = envelope("bad-1", 1, 0.0f, f.sk, &l);
+
+    /* Wrong signature: one flipped bit in the signature. */
+    bad = malloc(l);
+    memcpy(bad, e, l);
+    bad[l - 1] ^= 1;
+    ck_assert_int_eq(http(&f, "POST", "/api/v1/snapshots", bad, l, NULL, &rep), 403);
+    j = reply_json(&rep);
+    ck_assert_str_eq(err_code(j), "bad_signature");
+    json_decref(j);
+    free(rep.body);
+    free(bad);
+
+    /* Signed by another key than the registered one. */
+    crypto_sign_keypair(pk2, sk2);
+    bad = envelope("bad-1", 1, 0.0f, sk2, &lb);
+    ck_assert_int_eq(http(&f, "POST", "/api/v1/snapshots", bad, lb, NULL, &rep), 403);
+    free(rep.body);
+    free(bad);
+
+    /* Truncated. */
+    ck_assert_int_eq(http(&f, "POST", "/api/v1/snapshots", e, l / 2, NULL, &rep), 400);
+    j = reply_json(&rep);
+    ck_assert_str_eq(err_code(j), "bad_envelope");
+    json_decref(j);
+    free(rep.body);
+    ck_assert_int_eq(http(&f, "POST", "/api/v1/snapshots", "", 0, NULL, &rep), 400);
+    free(rep.body);
+
+    /* Unknown device. */
+    bad = envelope("ghost-1", 1, 0.0f, f.sk, &lb);
+    ck_assert_int_eq(http(&f, "POST", "/api/v1/snapshots", bad, lb, NULL, &rep), 403);
+    j = reply_json(&rep);
+    ck_assert_str_eq(err_code(j), "unknown_device");
+    json_decref(j);
+    free(rep.body);
+    free(bad);
+
+    /* A zstd frame without a declared content size, correctly signed. */
+    memset(plain, 7, sizeof plain);
+    fcap = ZSTD_compressBound(sizeof plain);
+    frame = malloc(fcap);
+    cc = ZSTD_createCCtx();
+    ZSTD_CCtx_setParameter(cc, ZSTD_c_contentSizeFlag, 0);
+    {
+        ZSTD_outBuffer ob = { frame, fcap, 0 };
+        ZSTD_inBuffer ib = { plain, sizeof plain, 0 };
+        ck_assert_uint_eq(ZSTD_compressStream2(cc, &ob, &ib, ZSTD_e_end), 0);
+        flen = ob.pos;
+    }
+    ZSTD_freeCCtx(cc);
+    bad = replace_payload(e, l, frame, flen, f.sk, &lb);
+    ck_assert_int_eq(http(&f, "POST", "/api/v1/snapshots", bad, lb, NULL, &rep), 400);
+    j = reply_json(&rep);
+    ck_assert_str_eq(err_code(j), "bad_frame");
+    json_decref(j);
+    free(rep.body);
+    free(bad);
+    free(frame);
+
+    /* Body over --max-body (1 MiB here): 413 from Content-Length. */
+    bad = calloc(1, (1u << 20) + 1);
+    ck_assert_int_eq(http(&f, "POST", "/api/v1/snapshots", bad, (1u << 20) + 1, NULL, &rep), 413);
+    j = reply_json(&rep);
+    ck_assert_str_eq(err_code(j), "too_large");
+    json_decref(j);
+    free(rep.body);
+    free(bad);
+
+    ck_assert_int_eq(count("SELECT count(*) FROM snapshots WHERE device_id = 'bad-1'"), 0);
+    /* The server still serves, and the valid one still goes in. */
+    ck_assert_int_eq(http(&f, "POST", "/api/v1/snapshots", e, l, NULL, &rep), 201);
+    free(rep.body);
+    free(e);
+    fx_stop(&f);
+}
+END_TEST
+
+/* Declares far more than --max-body and sends slowly: the 413 must come
+ * before the body is read (curl sends Expect: 100-continue and gives up
+ * waiting for the body to be wanted). */
+static size_t slow_read(char *buf, size_t sz, size_t n, void *ud)
+{
+    size_t *sent = ud;
+
+    if (*sent >= (64u << 20))
+        return 0;
+    memset(buf, 0, sz * n);
+    *sent += sz * n;
+    return sz * n;
+}
+
+START_TEST(test_oversize_refused_before_body)
+{
+    struct fx f;
+    struct reply rep = { 0 };
+    struct curl_slist *h = NULL;
+    size_t sent = 0;
+    char url[128];
+    CURL *c;
+
+    TESTDB_REQUIRE();
+    fx_start(&f);
+    snprintf(url, sizeof url, "%s/api/v1/snapshots", f.base);
+    c = curl_easy_init();
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_POST, 1L);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(64u << 20));
+    curl_easy_setopt(c, CURLOPT_READFUNCTION, slow_read);
+    curl_easy_setopt(c, CURLOPT_READDATA, &sent);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &rep);
+    curl_easy_setopt(c, CURLOPT_EXPECT_100_TIMEOUT_MS, 10000L);
+    h = curl_slist_append(h, "Content-Type: application/octet-stream");
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_perform(c);
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &rep.status);
+    curl_slist_free_all(h);
+    curl_easy_cleanup(c);
+    ck_assert_int_eq(rep.status, 413);
+    ck_assert_uint_lt(sent, 1u << 20);
+    free(rep.body);
+    fx_stop(&f);
+}
+END_TEST
+
+START_TEST(test_heartbeat_and_health)
+{
+    struct fx f;
+    struct reply rep;
+    const char *hb = "{\"uptime_s\":12,\"spool_depth\":0}";
+    uint8_t sig[WIRE_SIG_LEN];
+    char sig64[128], hdr1[160], hdr2[160], url[128];
+    struct curl_slist *h = NULL;
+    CURL *c;
+    json_t *j;
+
+    TESTDB_REQUIRE();
+    fx_start(&f);
+    ck_assert_int_eq(http(&f, "GET", "/healthz", NULL, 0, NULL, &rep), 200);
+    free(rep.body);
+    ck_assert_int_eq(do_register(&f, "hb-1", f.pk, SECRET), 201);
+    crypto_sign_detached(sig, NULL, (const uint8_t *)hb, strlen(hb), f.sk);
+    json_b64_encode(sig, sizeof sig, sig64, sizeof sig64);
+    snprintf(hdr1, sizeof hdr1, "X-Precursor-Device: hb-1");
+    snprintf(hdr2, sizeof hdr2, "X-Precursor-Signature: %s", sig64);
+    h = curl_slist_append(h, hdr1);
+    h = curl_slist_append(h, hdr2);
+    h = curl_slist_append(h, "Content-Type: application/json");
+    snprintf(url, sizeof url, "%s/api/v1/heartbeats", f.base);
+    memset(&rep, 0, sizeof rep);
+    c = curl_easy_init();
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, hb);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &rep);
+    ck_assert_int_eq(curl_easy_perform(c), CURLE_OK);
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &rep.status);
+    ck_assert_int_eq(rep.status, 204);
+    /* Same headers, other body: the signature no longer matches. */
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, "{\"uptime_s\":13}");
+    ck_assert_int_eq(curl_easy_perform(c), CURLE_OK);
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &rep.status);
+    ck_assert_int_eq(rep.status, 403);
+    curl_slist_free_all(h);
+    curl_easy_cleanup(c);
+    free(rep.body);
+    ck_assert_int_eq(http(&f, "GET", "/api/v1/devices/hb-1", NULL, 0, f.token, &rep), 200);
+    j = reply_json(&rep);
+    ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(json_object_get(
+        j, "heartbeat"), "body"), "uptime_s")), 12);
+    ck_assert(json_is_string(json_object_get(j, "last_seen")));
+    json_decref(j);
+    free(rep.body);
+    fx_stop(&f);
+}
+END_TEST
+
+Suite *ingest_suite(void);
+Suite *ingest_suite(void)
+{
+    Suite *s = suite_create("ingest");
+    TCase *tc = tcase_create("http+postgres");
+
+    tcase_add_unchecked_fixture(tc, testdb_setup, testdb_teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_register);
+    tcase_add_test(tc, test_ingest_contract);
+    tcase_add_test(tc, test_pagination);
+    tcase_add_test(tc, test_bad_input);
+    tcase_add_test(tc, test_oversize_refused_before_body);
+    tcase_add_test(tc, test_heartbeat_and_health);
+    suite_add_tcase(s, tc);
+    return s;
+}

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """check.py - the fault invariant for one device, read through the REST API.
 
-    check.py BASE TOKEN DEVICE [--seen FILE] [--expect-kind KIND ...] [--state]
+    check.py BASE TOKEN DEVICE [--seen FILE] [--expect-kind KIND ...] [--no-gaps] [--state]
 
 For the device: every seq in 1..last is stored exactly once or lies in a gap
 the agent reported in its latest heartbeat (never both); every seq listed in
@@ -60,7 +60,7 @@ def find_heartbeat(obj):
 def main():
     a = sys.argv[1:]
     base, token, device = a[0].rstrip("/"), a[1], a[2]
-    seen_file, kinds, state = None, [], False
+    seen_file, kinds, state, no_gaps = None, [], False, False
     i = 3
     while i < len(a):
         if a[i] == "--seen":
@@ -68,6 +68,8 @@ def main():
         elif a[i] == "--expect-kind":
             kinds.append(a[i + 1])
             i += 2
+        elif a[i] == "--no-gaps":
+            no_gaps, i = True, i + 1
         elif a[i] == "--state":
             state, i = True, i + 1
         else:
@@ -115,6 +117,8 @@ def main():
                       ("dropped", "quarantined"))
         if lost:
             problems.append("fully spooled but never stored: %s" % lost[:20])
+    if no_gaps and gaps:
+        problems.append("gaps where none may be: %s" % sorted(gaps)[:20])
     for k in kinds:
         if k not in gaps.values():
             problems.append("no gap of kind %s reported" % k)

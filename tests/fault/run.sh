@@ -118,17 +118,17 @@ verdict() {
 # ---- kill -9 at random points while spooling and uploading --------------------------------
 DEV=fault-kill
 : >"$IT_TMP/seen-kill"
-agent_start $DEV "$BASE" --sim-fault-every 0.5
+agent_start $DEV "$BASE" --sim-fault-every 0.3 --upload-max-bps 20000
 for ((k = 0; k < KILLS; k++)); do
     sleep "$(python3 -c 'import random; print(round(random.uniform(0.05, 0.8), 3))')"
     spooled $DEV >>"$IT_TMP/seen-kill"     # renamed, so fully spooled: must arrive
     agent_kill9
-    agent_start $DEV "$BASE" --sim-fault-every 0.5
+    agent_start $DEV "$BASE" --sim-fault-every 0.3 --upload-max-bps 20000
 done
 agent_kill9
 n=$(sort -u "$IT_TMP/seen-kill" | wc -l)
 it_log "kill: $KILLS kills, $n distinct spool files seen"
-verdict "kill -9 x$KILLS while spooling" $DEV --seen "$IT_TMP/seen-kill"
+verdict "kill -9 x$KILLS while spooling" $DEV --seen "$IT_TMP/seen-kill" --no-gaps
 
 # ---- torn and rotten spool files (no server while they pile up) ----------------------------
 DEV=fault-corrupt
@@ -155,7 +155,7 @@ fi
 # ---- the server down for a while ----------------------------------------------------------------
 if [ $OWN_SERVER -eq 1 ]; then
     DEV=fault-down
-    agent_start $DEV "$BASE" --sim-fault-every 0.5
+    agent_start $DEV "$BASE" --sim-fault-every 0.3 --upload-max-bps 20000
     sleep 3
     server_stop
     sleep "$DOWN_S"
@@ -165,7 +165,7 @@ if [ $OWN_SERVER -eq 1 ]; then
     agent_kill9
     [ "$n" -gt 0 ] && it_pass "agent spooled $n snapshots while the server was down ${DOWN_S}s" ||
         it_fail "agent spooled while the server was down" "no spool files"
-    verdict "server down ${DOWN_S}s, then drained" $DEV --seen "$IT_TMP/seen-down"
+    verdict "server down ${DOWN_S}s, then drained" $DEV --seen "$IT_TMP/seen-down" --no-gaps
 fi
 
 # ---- the disk cap -------------------------------------------------------------------------------

@@ -209,7 +209,8 @@ static int string_ok(enum str_kind kind, const uint8_t *s, size_t len)
 static int numbers_check(const struct wire_meta *m)
 {
     if (wire_sample_size(m->sample_type) == 0 || m->channel_count < 1 ||
-        m->channel_count > WIRE_MAX_CHANNELS || m->post_samples < 1 || m->seq < 1)
+        m->channel_count > WIRE_MAX_CHANNELS || m->post_samples < 1 ||
+        m->seq < 1 || m->seq > WIRE_MAX_SEQ)
         return WIRE_EFIELD;
     if (!isfinite(m->sample_rate) || !(m->sample_rate > 0))
         return WIRE_EFIELD;

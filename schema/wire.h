@@ -120,6 +120,9 @@ const char *wire_errcode(int err);    /* short machine code: "wire_truncated" */
  * body above this from Content-Length alone. */
 #define WIRE_MAX_ENVELOPE_LEN (WIRE_MAX_HEADER_LEN + WIRE_MAX_PAYLOAD_LEN + WIRE_SIG_LEN)
 
+/* seq is 1..WIRE_MAX_SEQ so that it fits a signed 64-bit column (PostgreSQL bigint). */
+#define WIRE_MAX_SEQ ((uint64_t)INT64_MAX)
+
 #define WIRE_FLAGS_KNOWN   (WIRE_FLAG_DELTA | WIRE_FLAG_SHUFFLE)
 /* What wire_encode applies; chosen by measurement (WIRE.md, "Transforms"). */
 #define WIRE_FLAGS_DEFAULT (WIRE_FLAG_DELTA | WIRE_FLAG_SHUFFLE)

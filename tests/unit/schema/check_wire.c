@@ -245,7 +245,7 @@ START_TEST(test_roundtrip)
     strcpy(m.channels[1].unit, "");          /* empty unit is allowed */
     strcpy(m.channels[2].unit, "m/s\xc2\xb2");  /* UTF-8 */
     m.score = 1.0f;
-    m.seq = UINT64_MAX;
+    m.seq = WIRE_MAX_SEQ;
     m.trigger_time_us = INT64_MIN;
     s = samples_make(&m, 7 + (uint64_t)_i);
     ck_assert_int_eq(wire_encode_flags(&m, s, g_sk, 0, flags, &env, &len), WIRE_OK);
@@ -633,6 +633,7 @@ START_TEST(test_encode_refuses_bad_fields)
     REFUSED(m.score = -0.1f, WIRE_EFIELD);
     REFUSED(m.score = NAN, WIRE_EFIELD);
     REFUSED(m.seq = 0, WIRE_EFIELD);
+    REFUSED(m.seq = WIRE_MAX_SEQ + 1, WIRE_EFIELD);
     REFUSED(m.post_samples = 0, WIRE_EFIELD);
     REFUSED(m.post_samples = WIRE_MAX_SAMPLES_BYTES, WIRE_ETOOBIG);
 #undef REFUSED
@@ -679,6 +680,7 @@ START_TEST(test_parse_refuses_bad_fields)
     EDITED(e[52] = 7, WIRE_EFIELD);                   /* sample type */
     EDITED(e[6] = 0x04, WIRE_EFIELD);                 /* unknown transform */
     EDITED(memset(e + 16, 0, 8), WIRE_EFIELD);        /* seq 0 */
+    EDITED(memset(e + 16, 0xff, 8), WIRE_EFIELD);     /* seq beyond int64 */
     EDITED(memset(e + 32, 0, 8), WIRE_EFIELD);        /* rate 0 */
     EDITED(memset(e + 32, 0xff, 8), WIRE_EFIELD);     /* rate NaN */
     EDITED(wr32(e + 48, 0x3f800001u), WIRE_EFIELD);   /* score just above 1 */
@@ -763,7 +765,7 @@ static const struct vec_spec vecs[] = {
       "pump-07", "rms", { "axial", "radial" }, { "g", "g" }, 1 },
     { "f32_4ch", WIRE_F32, 4, 256, 768, 25600.0, 0.875f, 42, 1712345678901234,
       "fan_B.2", "kurtosis", { "x", "y", "z", "temp" }, { "m/s\xc2\xb2", "m/s\xc2\xb2", "m/s\xc2\xb2", "\xc2\xb0" "C" }, 2 },
-    { "i32_1ch", WIRE_I32, 1, 0, 2000, 1000.0, 0.0f, 18446744073709551615ull, -1,
+    { "i32_1ch", WIRE_I32, 1, 0, 2000, 1000.0, 0.0f, 4294967297ull, -1,
       "press-1", "threshold", { "force" }, { "" }, 3 },
 };
 

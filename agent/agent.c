@@ -178,6 +178,7 @@ int agent_run(const struct agent_config *c, atomic_int *stop)
     pthread_t th;
     int have_thread = 0, rc, status = 1;
     FILE *fault_log = NULL;
+    struct timespec now;
     char err[512];
 
     memset(&counters, 0, sizeof(counters));
@@ -197,7 +198,9 @@ int agent_run(const struct agent_config *c, atomic_int *stop)
         fprintf(stderr, "agent: sim-fault-log %s: %s\n", c->sim_fault_log, strerror(errno));
         goto out;
     }
-    if (agent_open_source(c, fault_log, 0, &src, err, sizeof(err)) != 0) {
+    clock_gettime(CLOCK_REALTIME, &now);
+    if (agent_open_source(c, fault_log, (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000,
+                          &src, err, sizeof(err)) != 0) {
         fprintf(stderr, "agent: %s\n", err);
         goto out;
     }

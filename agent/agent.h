@@ -20,7 +20,8 @@ int agent_run(const struct agent_config *c, atomic_int *stop);
 int agent_replay(const struct agent_config *c, atomic_int *stop);
 
 /* Open the configured source.  fault_log is for the simulator (may be NULL);
- * start_us 0 = now for binary input. */
+ * start_us is the first frame's time for the simulator (0 = now) and for
+ * binary input (taken as is); CSV carries its own. */
 int agent_open_source(const struct agent_config *c, FILE *fault_log, int64_t start_us,
                       struct source **out, char *err, size_t errlen);
 /* Fill a pipeline config from the agent's (strings borrowed from c). */

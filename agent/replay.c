@@ -59,7 +59,7 @@ int agent_replay(const struct agent_config *c, atomic_int *stop)
     }
     /* Binary input starts at unix time 0: replay output must not depend on
      * the clock. */
-    if (agent_open_source(c, NULL, 1, &src, err, sizeof(err)) != 0) {
+    if (agent_open_source(c, NULL, 0, &src, err, sizeof(err)) != 0) {
         fprintf(stderr, "replay: %s\n", err);
         goto out;
     }

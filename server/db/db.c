@@ -248,6 +248,62 @@ int db_exec(enum db_stmt s, const char *const *values, const int *lengths,
     return err;
 }
 
+/* Statements of other modules: try the prepared name, and prepare it when
+ * this connection has not seen it yet (SQLSTATE 26000), then run it again. */
+int db_exec_sql(const char *name, const char *sql, int nparams,
+                const char *const *values, const int *lengths, const int *formats,
+                int binary_result, PGresult **out)
+{
+    PGconn *c = conn_get();
+    PGresult *r;
+    ExecStatusType st;
+    const char *state;
+    int err;
+
+    if (!c)
+        return SRV_EUNAVAIL;
+    r = PQexecPrepared(c, name, nparams, values, lengths, formats, binary_result ? 1 : 0);
+    state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+    if (state && strcmp(state, "26000") == 0) {
+        PQclear(r);
+        r = PQprepare(c, name, sql, nparams, NULL);
+        st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+        if (st != PGRES_COMMAND_OK) {
+            srv_log("error", "db: prepare %s failed: %s", name,
+                    r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : "no result");
+            PQclear(r);
+            return SRV_EDB;
+        }
+        PQclear(r);
+        r = PQexecPrepared(c, name, nparams, values, lengths, formats, binary_result ? 1 : 0);
+    }
+    st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+    if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
+        *out = r;
+        return SRV_OK;
+    }
+    state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+    if (PQstatus(c) != CONNECTION_OK) {
+        srv_log("error", "db: %s: connection lost", name);
+        err = SRV_EUNAVAIL;
+        db_thread_release();
+    } else if (state && strcmp(state, "23505") == 0) {
+        err = SRV_ECONFLICT;
+    } else if (state && strcmp(state, "P0001") == 0) {
+        /* RAISE EXCEPTION from our own triggers: a refused input */
+        srv_log("info", "db: %s refused: %s", name,
+                PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY));
+        err = SRV_EBADREQ;
+    } else {
+        srv_log("error", "db: %s failed: %s (%s)", name,
+                r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : "no result",
+                state ? state : "-");
+        err = SRV_EDB;
+    }
+    PQclear(r);
+    return err;
+}
+
 int db_conninfo_with_dbname(const char *conninfo, const char *dbname,
                             char *out, size_t cap)
 {

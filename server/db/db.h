@@ -47,6 +47,14 @@ void db_shutdown(void);
 int db_exec(enum db_stmt s, const char *const *values, const int *lengths,
             const int *formats, int binary_result, PGresult **out);
 
+/* A statement owned by another module (its own table, "listed once" there):
+ * prepared on this thread's connection on first use under name, then run
+ * like db_exec.  Same errors as db_exec.  The first use must not fall inside
+ * an explicit transaction (preparing a missing name aborts it). */
+int db_exec_sql(const char *name, const char *sql, int nparams,
+                const char *const *values, const int *lengths, const int *formats,
+                int binary_result, PGresult **out);
+
 /* Close this thread's connection now (the thread-exit destructor does the
  * same). */
 void db_thread_release(void);

@@ -33,6 +33,7 @@
 #include <time.h>
 
 #include "agent/source/source.h"
+#include "agent/source/sim.h"
 
 #ifndef M_PI
 #define M_PI 3.14159265358979323846
@@ -46,18 +47,6 @@ enum sim_kind {
     SIM_CAVITATION,
     SIM_BLOCKAGE
 };
-
-/* What tests see of one injected fault.  Frames are counted from 0. */
-struct sim_fault {
-    uint64_t start_frame, end_frame;    /* [start, end) */
-    int64_t start_us, end_us;
-    int kind;
-    const char *name;
-};
-
-/* Introspection for tests (declared here: source.h is the public interface). */
-const char *sim_fault_name(int kind);
-size_t sim_faults(const struct source *s, struct sim_fault *out, size_t cap);
 
 #define SIM_HISTORY 256
 #define SIM_QUIET_S 5.0         /* no fault this soon after the start or the last one */

@@ -7,18 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/source/source.h"
+#include "agent/source/sim.h"
 
 Suite *sim_suite(void);
-
-/* From agent/source/sim.c (test introspection, not part of source.h). */
-struct sim_fault {
-    uint64_t start_frame, end_frame;
-    int64_t start_us, end_us;
-    int kind;
-    const char *name;
-};
-size_t sim_faults(const struct source *s, struct sim_fault *out, size_t cap);
 
 #define RATE 2000.0
 #define START_US 1700000000000000LL

@@ -64,7 +64,7 @@ stop_all() {
         wait "${pids[$i]}" 2>/dev/null || true
     done
     if [ $started_pg -eq 1 ]; then
-        scripts/pg.sh stop || true
+        env -u DATABASE_URL scripts/pg.sh stop || true   # DATABASE_URL is ours by now
     fi
     say "stopped"
 }
@@ -78,7 +78,10 @@ if [ -z "${DATABASE_URL:-}" ] && ! scripts/pg.sh status >/dev/null 2>&1; then
 fi
 scripts/pg.sh start
 DBURL=$(scripts/pg.sh url)
-"$SERVER" migrate --database-url "$DBURL" >>"$LOG/migrate.log" 2>&1 ||
+# Through the environment, not argv: the URL may hold a password, and argv is
+# visible to every user of the machine.
+export DATABASE_URL="$DBURL"
+"$SERVER" migrate >>"$LOG/migrate.log" 2>&1 ||
     { tail -n 20 "$LOG/migrate.log" >&2; die "migrations failed (var/log/migrate.log)"; }
 
 # ---- first start: credentials and enrollment secret ---------------------
@@ -102,12 +105,12 @@ fi
 if [ ! -s "$CREDS" ] || ! grep -qxF "database_url=$DBURL" "$CREDS"; then
     say "creating the admin login and the ML team's API token"
     pw=$(rand 24)
-    if ! printf '%s\n' "$pw" | DATABASE_URL="$DBURL" "$SERVER" user add \
+    if ! printf '%s\n' "$pw" | "$SERVER" user add \
             --username admin --role admin >>"$LOG/setup.log" 2>&1; then
         tail -n 5 "$LOG/setup.log" >&2
         die "could not create the admin user (var/log/setup.log); if it exists from an earlier run, use its password or a fresh database"
     fi
-    token=$(DATABASE_URL="$DBURL" "$SERVER" token create --name ml-team --role ml 2>>"$LOG/setup.log" |
+    token=$("$SERVER" token create --name ml-team --role ml 2>>"$LOG/setup.log" |
             tail -n1 | tr -d '[:space:]') || true
     [ -n "$token" ] || die "could not create the API token (var/log/setup.log)"
     printf 'admin_user=admin\nadmin_password=%s\napi_token=%s\ndatabase_url=%s\n' \
@@ -128,8 +131,7 @@ for d in labeling-ui/dist labeling-ui; do
 done
 
 URL="http://127.0.0.1:$PORT"
-start server "$SERVER" serve --port "$PORT" --database-url "$DBURL" \
-    --enroll-secret-file "$SECRET" "${ui_args[@]}"
+start server "$SERVER" serve --port "$PORT" --enroll-secret-file "$SECRET" "${ui_args[@]}"
 for i in $(seq 1 150); do
     curl -fsS -o /dev/null "$URL/healthz" 2>/dev/null && break
     kill -0 "${pids[0]}" 2>/dev/null || { tail -n 20 "$LOG/server.log" >&2; die "the server exited (var/log/server.log)"; }

@@ -18,7 +18,7 @@ done
 DEV=sim-e2e-1
 
 # ---- server -----------------------------------------------------------------
-if ! "$SERVER_BIN" migrate --database-url "$DATABASE_URL" >"$IT_TMP/migrate.log" 2>&1; then
+if ! "$SERVER_BIN" migrate >"$IT_TMP/migrate.log" 2>&1; then
     it_fail migrate "$(tail -n 3 "$IT_TMP/migrate.log")"; it_finish
 fi
 it_pass migrate
@@ -27,7 +27,7 @@ TOKEN=$("$SERVER_BIN" token create --name e2e --role ml 2>"$IT_TMP/token.log" | 
 AUTH=(-H "Authorization: Bearer $TOKEN")
 (umask 077; openssl rand -hex 24 >"$IT_TMP/enroll-secret")
 
-it_spawn server "$SERVER_BIN" serve --port "$PORT" --database-url "$DATABASE_URL" \
+it_spawn server "$SERVER_BIN" serve --port "$PORT" \
     --enroll-secret-file "$IT_TMP/enroll-secret"
 if ! it_wait_http "$BASE/healthz" 30; then
     it_fail server-up "no 200 from /healthz in 30 s: $(tail -n 5 "$IT_TMP/server.log")"; it_finish

@@ -1,0 +1,135 @@
+/* model.h - the on-device model: blob format v1, training, scoring, C header.
+ *
+ * The server trains a model from feature vectors (model_train_*), signs it
+ * with its own Ed25519 model-signing key (model_encode) and exports the same
+ * parameters as a self-contained C99 header (model_emit_header).  The agent
+ * loads the blob with model_load, which checks bounds, the signature against
+ * the key the agent is configured to trust, and the channel layout the model
+ * was trained for.  Scoring (model_score) is one implementation here and its
+ * statement-for-statement copy in the emitted header; a unit test compiles the
+ * header and checks the two agree bit for bit.
+ *
+ * The byte layout is in schema/MODEL.md.  Every function returns 0 on success
+ * or a negative MODEL_E* code; out parameters are written only on success.
+ * Nothing here knows HTTP, PostgreSQL or files. */
+#ifndef PRECURSOR_MODEL_H
+#define PRECURSOR_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define MODEL_MAGIC "PRMD"
+#define MODEL_VERSION_MAJOR 1
+#define MODEL_VERSION_MINOR 0
+
+#define MODEL_FIXED_LEN 104         /* bytes before the parameters */
+#define MODEL_SIG_LEN 64
+#define MODEL_PK_LEN 32
+#define MODEL_SK_LEN 64
+#define MODEL_LAYOUT_LEN 32         /* SHA-256 of the channel layout */
+
+#define MODEL_MAX_CHANNELS 64
+#define MODEL_MAX_FEATURES 512      /* 64 channels x 7 detector features fit */
+#define MODEL_MAX_CLASSES 32
+#define MODEL_MAX_PARAMS (2u * MODEL_MAX_FEATURES + MODEL_MAX_CLASSES * MODEL_MAX_FEATURES)
+#define MODEL_MAX_BLOB (MODEL_FIXED_LEN + 4u * MODEL_MAX_PARAMS + MODEL_SIG_LEN)
+#define MODEL_NO_CLASS 0xFFFFu
+
+enum model_kind {
+    MODEL_ANOMALY = 1,          /* diagonal Gaussian (Mahalanobis), normal data only */
+    MODEL_CENTROID = 2          /* nearest centroid on standardised features */
+};
+
+enum model_error {
+    MODEL_OK = 0,
+    MODEL_ETRUNCATED = -1,      /* shorter than its own lengths say */
+    MODEL_EMAGIC = -2,          /* not a model blob */
+    MODEL_EVERSION = -3,        /* unknown major version */
+    MODEL_EFIELD = -4,          /* a field out of its documented range */
+    MODEL_ETOOBIG = -5,         /* a length beyond a limit */
+    MODEL_ESIGNATURE = -6,      /* signature does not verify, or not by the trusted key */
+    MODEL_ELAYOUT = -7,         /* trained for another channel layout */
+    MODEL_ETOOFEW = -8,         /* training: too few examples (of a class) */
+    MODEL_EINVAL = -9,          /* bad argument */
+    MODEL_ENOMEM = -10
+};
+
+/* A model in memory.  params is laid out by kind:
+ *   anomaly:  mean[n], inv_std[n], scale          (2n + 1)
+ *   centroid: mean[n], inv_std[n], centroid[k][n] (2n + k*n) */
+struct model {
+    uint8_t kind;
+    uint8_t channel_count;
+    uint16_t n_features;
+    uint16_t n_classes;             /* anomaly: 1 */
+    uint16_t normal_class;          /* centroid: class scoring 0; MODEL_NO_CLASS if none */
+    uint32_t version;               /* the server's model id */
+    int64_t created_us;
+    uint8_t layout[MODEL_LAYOUT_LEN];
+    uint8_t signer_pk[MODEL_PK_LEN];/* filled by model_encode and model_parse */
+    float threshold;                /* score from which the server calls it an alarm */
+    uint32_t param_count;
+    float params[MODEL_MAX_PARAMS];
+};
+
+/* Parameter count a kind needs; 0 when out of range. */
+uint32_t model_param_count(uint8_t kind, uint16_t n_features, uint16_t n_classes);
+
+/* SHA-256 over count, then each channel's name and unit (NUL-terminated).
+ * names/units are arrays of count strings of at most 64 bytes. */
+int model_layout_digest(const char *const *names, const char *const *units, unsigned count,
+                        uint8_t out[MODEL_LAYOUT_LEN]);
+
+/* Anomaly model from n normal vectors of d features (row-major X[n][d]):
+ * per-feature mean and standard deviation (floored), and scale = the
+ * `quantile` (0..1) of the training distances, so that a training vector at
+ * that quantile scores 0.5.  Needs n >= 2.  Fills kind, n_features, params,
+ * threshold (0.5); the caller sets layout, channel_count and version. */
+int model_train_anomaly(const float *X, size_t n, uint16_t d, float quantile, struct model *out);
+
+/* Nearest-centroid classifier over k classes, y[i] in 0..k-1.  Every class
+ * needs at least one example, otherwise MODEL_ETOOFEW and *bad_class (may be
+ * NULL) names it.  normal_class may be MODEL_NO_CLASS. */
+int model_train_centroid(const float *X, const int *y, size_t n, uint16_t d, uint16_t k,
+                         uint16_t normal_class, struct model *out, int *bad_class);
+
+/* Score in [0, 1] of one vector of n features (0 when n does not match).
+ * anomaly: d2 / (d2 + scale), d2 the mean squared standardised distance.
+ * centroid: 1 - P(normal) under a softmax of -d2/2 (max P without a normal class). */
+float model_score(const struct model *m, const float *x, uint32_t n);
+/* centroid: the nearest class (probs[k] filled when not NULL); anomaly: 0. */
+int model_classify(const struct model *m, const float *x, uint32_t n, float *probs);
+
+/* Serialise and sign with sk (libsodium layout, seed || pk); *out is
+ * malloc'd, the caller frees it.  Sets m->signer_pk from sk first. */
+int model_encode(struct model *m, const uint8_t sk[MODEL_SK_LEN], uint8_t **out, size_t *out_len);
+/* Bounds-check and read a blob without verifying its signature. */
+int model_parse(const uint8_t *buf, size_t len, struct model *out);
+/* Pure Ed25519 over every byte before the last 64, by pk. */
+int model_verify(const uint8_t *buf, size_t len, const uint8_t pk[MODEL_PK_LEN]);
+/* What the agent calls: parse, verify by trusted_pk, and when layout is not
+ * NULL refuse a model for another channel layout (MODEL_ELAYOUT). */
+int model_load(const uint8_t *buf, size_t len, const uint8_t trusted_pk[MODEL_PK_LEN],
+               const uint8_t *layout, struct model *out);
+
+/* A deterministic test input (n_features floats) derived from the parameters. */
+void model_test_input(const struct model *m, float *x);
+
+/* The model as one C99 header: parameters as hexadecimal float literals,
+ * `<prefix>_score(const float *x)` computing exactly model_score, and the
+ * test vector with its expected score.  prefix is [a-z_][a-z0-9_]{0,31}.
+ * *out is a malloc'd NUL-terminated string. */
+int model_emit_header(const struct model *m, const char *prefix, char **out, size_t *out_len);
+
+const char *model_strerror(int err);
+const char *model_errcode(int err);
+const char *model_kind_name(uint8_t kind);      /* "anomaly", "classifier", "?" */
+
+/* Features of one window of one channel, the detector's vector layout
+ * (DETECT_NFEAT = 7): level z (0 here: the window is its own baseline), then
+ * logs of RMS, peak, crest factor, kurtosis, low-band and high-band energy
+ * (first difference vs. 4-sample moving average).  x has len samples. */
+#define MODEL_NFEAT 7
+void model_window_features(const float *x, size_t len, float out[MODEL_NFEAT]);
+
+#endif

@@ -1,0 +1,47 @@
+/* features.h - per-channel signal features of a snapshot: the numbers rules
+ * and queries use instead of raw samples.
+ *
+ * Time domain: mean, standard deviation, RMS, peak (max |x|), crest factor
+ * (peak / RMS) and Pearson kurtosis (m4 / m2^2; 3 for Gaussian noise).
+ * Frequency domain (FFTW, single precision, Hann window, mean removed):
+ * the dominant frequency and the power spectrum folded into FEAT_BINS
+ * equal-width bins from 0 to Nyquist, each the fraction of total power, so
+ * band_energy(lo, hi) is a fraction in [0, 1] whatever the sensor's scale.
+ *
+ * features_compute is pure (no I/O); features_from_envelope decodes a stored
+ * envelope and computes every channel. */
+#ifndef PRECURSOR_FEATURES_H
+#define PRECURSOR_FEATURES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define FEAT_BINS 64
+#define FEAT_NAME_MAX 64
+/* Longest window transformed per channel; longer snapshots use their first
+ * FEAT_FFT_MAX samples for the spectrum (time features use all). */
+#define FEAT_FFT_MAX 262144u
+
+struct feat_channel {
+    char name[FEAT_NAME_MAX + 1];
+    double mean, std, rms, peak, crest, kurtosis;
+    double dominant_hz;
+    double bin_hz;                  /* width of one spectrum bin */
+    float spectrum[FEAT_BINS];      /* fraction of total power per bin */
+};
+
+/* Features of n samples at rate hz into out (name left untouched).
+ * 0, or -EINVAL (n < 2, rate <= 0), -ENOMEM. */
+int features_compute(const float *x, size_t n, double rate_hz, struct feat_channel *out);
+
+/* Fraction of the channel's power between lo and hi Hz; bins that straddle
+ * an edge count in proportion to their overlap.  0 when hi <= lo. */
+double features_band_energy(const struct feat_channel *f, double lo_hz, double hi_hz);
+
+/* Decode a wire v1 envelope (already verified at ingest) and compute the
+ * features of every channel.  *out is a malloc'd array of *n entries the
+ * caller frees.  0 or a negative SRV_E* code. */
+int features_from_envelope(const uint8_t *buf, size_t len, struct feat_channel **out,
+                           size_t *n);
+
+#endif

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# server_kill.sh - the server killed with SIGKILL during ingest, FAULT_SERVER_KILLS
+# times (10): an agent uploads a backlog slowly while the server dies at random
+# points (mid-request, mid-transaction) and is restarted at once.  Afterwards:
+# the invariant (tests/fault/check.py) with no gaps allowed, since nothing was
+# dropped on purpose, and every spool file seen during the test is stored.
+#
+# Environment: BUILD, DATABASE_URL (as scripts/test.sh gives them).
+set -uo pipefail
+. "$(cd "$(dirname "$0")" && pwd)/faultlib.sh"
+IT_NAME=fault-server-kill
+KILLS=${FAULT_SERVER_KILLS:-10}
+
+it_env >/dev/null || { it_fail setup "no database"; it_finish; }
+fl_setup || it_finish
+fl_server_start || { it_fail server-up "$(tail -n 5 "$IT_TMP/server-1.log")"; it_finish; }
+
+DEV=fault-srvkill
+: >"$IT_TMP/seen"
+fl_agent_start $DEV "$BASE" --sim-fault-every 0.3 --upload-max-bps 20000
+sleep 2
+restarts=0
+for ((k = 0; k < KILLS; k++)); do
+    sleep "$(python3 -c 'import random; print(round(random.uniform(0.3, 1.5), 3))')"
+    fl_spooled $DEV >>"$IT_TMP/seen"
+    fl_server_kill9
+    fl_server_start && restarts=$((restarts + 1))
+done
+fl_spooled $DEV >>"$IT_TMP/seen"
+before=$(fl_stored $DEV)
+fl_agent_kill9
+[ "$restarts" -eq "$KILLS" ] && it_pass "server restarted after each of $KILLS SIGKILLs" ||
+    it_fail "server restarted after each SIGKILL" "$restarts of $KILLS"
+[ "${before:-0}" -gt 0 ] && it_pass "ingest went on between kills ($before stored)" ||
+    it_fail "ingest went on between kills" "nothing stored"
+fl_verdict "server SIGKILL x$KILLS during ingest" $DEV --seen "$IT_TMP/seen" --no-gaps
+it_finish

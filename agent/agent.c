@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "agent/keys.h"
+#include "agent/model/agent_model.h"
 #include "agent/spool/spool.h"
 #include "agent/upload/upload.h"
 
@@ -172,6 +173,7 @@ int agent_run(const struct agent_config *c, atomic_int *stop)
     struct spool *sp = NULL;
     struct source *src = NULL;
     struct pipeline *p = NULL;
+    struct agent_model_slot *ms = NULL;
     struct pipeline_config pc;
     struct upload_counters counters;
     struct net net;
@@ -208,6 +210,10 @@ int agent_run(const struct agent_config *c, atomic_int *stop)
     pc.secret_key = keys.sk;
     pc.sink = agent_spool_sink(sp);
     pc.counters = &counters;
+    if (agent_model_setup(c, src, &pc, &ms, err, sizeof(err)) != 0) {
+        fprintf(stderr, "agent: %s\n", err);
+        goto out;
+    }
     if (pipeline_init(&pc, src, &p, err, sizeof(err)) != 0) {
         fprintf(stderr, "agent: %s\n", err);
         goto out;
@@ -253,6 +259,7 @@ int agent_run(const struct agent_config *c, atomic_int *stop)
 out:
     (void)have_thread;
     pipeline_free(p);
+    agent_model_slot_free(ms);
     if (src != NULL)
         src->close(src);
     if (fault_log != NULL)

@@ -69,6 +69,8 @@ static const struct opt opts[] = {
     { "spool-cap-mb", D(spool_cap_mb, 0, 1e7), "256", RUN, "disk cap for waiting snapshots in MB (0 = none): lowest priority dropped first, then oldest; a new snapshot of lower priority than all waiting ones is itself dropped; every drop counted and reported in heartbeats (docs/SPOOL.md)" },
     { "upload-max-bps", U64(upload_max_bps), "0", RUN, "upload bandwidth cap in bytes/s (0 = unlimited)" },
     { "ca-file", S(ca_file), NULL, RUN, "extra CA bundle (PEM) for an https server" },
+    { "model", S(model_file), NULL, BOTH, "signed model blob (schema/MODEL.md) for the model detector; refused unless signed by --model-key for this channel layout" },
+    { "model-key", S(model_key_file), NULL, BOTH, "the server's model-signing Ed25519 public key: 32 raw bytes, hex or base64" },
     { "scores", S(scores), NULL, RPL, "replay output CSV: timestamp,anomaly_score,trigger (required)" },
 };
 

@@ -56,6 +56,9 @@ struct agent_config {
     uint64_t upload_max_bps;
     char ca_file[AGENT_PATH_MAX];
 
+    char model_file[AGENT_PATH_MAX];       /* signed model blob (schema/MODEL.md); "" = none */
+    char model_key_file[AGENT_PATH_MAX];   /* the server's model-signing public key */
+
     char scores[AGENT_PATH_MAX];           /* replay: OUT.csv */
     char config_file[AGENT_PATH_MAX];
 

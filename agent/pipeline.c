@@ -186,6 +186,8 @@ int pipeline_init(const struct pipeline_config *cfg, struct source *src,
         rc = PIPELINE_EINVAL;
         goto fail;
     }
+    if (cfg->model)
+        detect_set_model(p->det, cfg->model);
     p->block = cfg->block_frames ? cfg->block_frames : 1024;
     p->blk = malloc(p->block * p->channels * sizeof(float));
     p->blk_t = malloc(p->block * sizeof(int64_t));

@@ -50,6 +50,7 @@ struct pipeline_config {
     FILE *scores;                   /* replay: "timestamp,anomaly_score,trigger" rows; borrowed */
     struct upload_counters *counters;   /* samples/triggers for heartbeats; borrowed, may be NULL */
     size_t block_frames;            /* frames per source read; 0 = 1024 */
+    const struct detect_model *model;   /* run-time model (agent/model); borrowed, may be NULL */
 };
 
 #define PIPELINE_LAT_SAMPLES 4096

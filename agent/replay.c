@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "agent/keys.h"
+#include "agent/model/agent_model.h"
 #include "agent/spool/spool.h"
 
 int agent_replay(const struct agent_config *c, atomic_int *stop)
@@ -24,6 +25,7 @@ int agent_replay(const struct agent_config *c, atomic_int *stop)
     struct spool *sp = NULL;
     struct source *src = NULL;
     struct pipeline *p = NULL;
+    struct agent_model_slot *ms = NULL;
     struct pipeline_config pc;
     struct pipeline_stats st;
     FILE *scores = NULL;
@@ -72,6 +74,10 @@ int agent_replay(const struct agent_config *c, atomic_int *stop)
         pc.secret_key = keys.sk;
         pc.sink = agent_spool_sink(sp);
     }
+    if (agent_model_setup(c, src, &pc, &ms, err, sizeof(err)) != 0) {
+        fprintf(stderr, "replay: %s\n", err);
+        goto out;
+    }
     if (pipeline_init(&pc, src, &p, err, sizeof(err)) != 0) {
         fprintf(stderr, "replay: %s\n", err);
         goto out;
@@ -89,6 +95,7 @@ int agent_replay(const struct agent_config *c, atomic_int *stop)
     status = st.sink_errors == 0 ? 0 : 1;
 out:
     pipeline_free(p);
+    agent_model_slot_free(ms);
     if (src != NULL)
         src->close(src);
     if (scores != NULL && fclose(scores) != 0 && status == 0) {

@@ -1,0 +1,199 @@
+/* check_model_load.c - the agent's model slot: a blob signed by the trusted
+ * server key for this channel layout is installed; a forged blob (another
+ * key, a flipped bit, a key swapped into the header), a blob for another
+ * layout, or a file that is not a blob is refused and the running model
+ * stays; rollback returns to the previous model; the detector scores with
+ * the installed model. */
+#include "agent/model/agent_model.h"
+
+#include <check.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "agent/config.h"
+#include "agent/pipeline.h"
+#include "agent/source/source.h"
+
+static uint8_t srv_pk[32], srv_sk[64], evil_pk[32], evil_sk[64];
+
+static void keys(void)
+{
+    uint8_t seed[32];
+
+    ck_assert_int_ge(sodium_init(), 0);
+    memset(seed, 7, sizeof seed);
+    crypto_sign_ed25519_seed_keypair(srv_pk, srv_sk, seed);
+    memset(seed, 9, sizeof seed);
+    crypto_sign_ed25519_seed_keypair(evil_pk, evil_sk, seed);
+}
+
+static struct source *fake_source(unsigned channels, const char *first_name)
+{
+    struct source *s = calloc(1, sizeof *s);
+
+    s->channels = channels;
+    s->rate = 1000;
+    for (unsigned i = 0; i < channels; i++) {
+        snprintf(s->chan[i].name, sizeof s->chan[i].name, "ch%u", i);
+        strcpy(s->chan[i].unit, "g");
+    }
+    if (first_name)
+        snprintf(s->chan[0].name, sizeof s->chan[0].name, "%s", first_name);
+    return s;
+}
+
+/* An anomaly model over channels*7 features with mean `mu`, signed by sk. */
+static uint8_t *blob_for(const struct source *src, float mu, uint32_t version,
+                         const uint8_t *sk, size_t *len)
+{
+    uint16_t d = (uint16_t)(src->channels * DETECT_NFEAT);
+    float *X = malloc(sizeof(float) * 64 * d);
+    struct model *m = calloc(1, sizeof *m);
+    uint8_t *b;
+
+    for (int i = 0; i < 64; i++)
+        for (int j = 0; j < d; j++)
+            X[i * d + j] = mu + (float)((i * 7 + j * 3) % 11) / 10.0f;
+    m->channel_count = (uint8_t)src->channels;
+    m->version = version;
+    ck_assert_int_eq(agent_model_layout_of(src, m->layout), 0);
+    ck_assert_int_eq(model_train_anomaly(X, 64, d, 0.95f, m), 0);
+    ck_assert_int_eq(model_encode(m, sk, &b, len), 0);
+    free(X);
+    free(m);
+    return b;
+}
+
+START_TEST(forged_blob_refused_previous_kept)
+{
+    struct source *src = fake_source(2, NULL), *other = fake_source(2, "spindle");
+    uint8_t layout[MODEL_LAYOUT_LEN], *good1, *good2, *evil, *wrong_layout;
+    size_t l1, l2, le, lw;
+    struct agent_model_slot *s;
+    const struct detect_model *dm;
+    float x[2 * DETECT_NFEAT];
+    float s1;
+
+    keys();
+    ck_assert_int_eq(agent_model_layout_of(src, layout), 0);
+    ck_assert_int_eq(agent_model_slot_new(srv_pk, layout, &s), 0);
+    ck_assert_ptr_null(agent_model_slot_detect(s));
+    good1 = blob_for(src, 0.0f, 1, srv_sk, &l1);
+    good2 = blob_for(src, 5.0f, 2, srv_sk, &l2);
+    evil = blob_for(src, 100.0f, 99, evil_sk, &le);
+    wrong_layout = blob_for(other, 0.0f, 3, srv_sk, &lw);
+
+    ck_assert_int_eq(agent_model_slot_load(s, good1, l1), 0);
+    ck_assert_uint_eq(agent_model_slot_version(s), 1);
+    dm = agent_model_slot_detect(s);
+    ck_assert_ptr_nonnull(dm);
+    ck_assert_uint_eq(dm->n_features, 2 * DETECT_NFEAT);
+    for (int j = 0; j < 2 * DETECT_NFEAT; j++)
+        x[j] = 0.5f;
+    s1 = dm->score(dm->model, x, dm->n_features);
+
+    /* Forged by another key. */
+    ck_assert_int_eq(agent_model_slot_load(s, evil, le), MODEL_ESIGNATURE);
+    /* Forged: our key written into the header, signature still theirs. */
+    memcpy(evil + 64, srv_pk, 32);
+    ck_assert_int_eq(agent_model_slot_load(s, evil, le), MODEL_ESIGNATURE);
+    /* Tampered parameters. */
+    good2[MODEL_FIXED_LEN + 8] ^= 0x40;
+    ck_assert_int_eq(agent_model_slot_load(s, good2, l2), MODEL_ESIGNATURE);
+    good2[MODEL_FIXED_LEN + 8] ^= 0x40;
+    /* Signed, but for another channel layout. */
+    ck_assert_int_eq(agent_model_slot_load(s, wrong_layout, lw), MODEL_ELAYOUT);
+    /* Garbage. */
+    ck_assert_int_eq(agent_model_slot_load(s, (const uint8_t *)"PRMD", 4), MODEL_ETRUNCATED);
+    /* Through all of it the first model kept running, bit for bit. */
+    ck_assert_uint_eq(agent_model_slot_version(s), 1);
+    ck_assert_float_eq(dm->score(dm->model, x, dm->n_features), s1);
+
+    /* A good update installs; rollback returns to version 1. */
+    ck_assert_int_eq(agent_model_slot_load(s, good2, l2), 0);
+    ck_assert_uint_eq(agent_model_slot_version(s), 2);
+    ck_assert_float_ne(dm->score(dm->model, x, dm->n_features), s1);
+    ck_assert_int_eq(agent_model_slot_rollback(s), 0);
+    ck_assert_uint_eq(agent_model_slot_version(s), 1);
+    ck_assert_float_eq(dm->score(dm->model, x, dm->n_features), s1);
+
+    free(good1);
+    free(good2);
+    free(evil);
+    free(wrong_layout);
+    agent_model_slot_free(s);
+    free(src);
+    free(other);
+}
+END_TEST
+
+/* The start-up path: --model and --model-key from a config, files on disk. */
+START_TEST(setup_from_config)
+{
+    struct source *src = fake_source(3, NULL);
+    char dir[] = "/tmp/precursor-agent-model-XXXXXX", err[256];
+    struct agent_config c;
+    struct pipeline_config pc;
+    struct agent_model_slot *s = NULL;
+    uint8_t *b, *e;
+    size_t lb, lenE;
+    FILE *f;
+    char hex[65];
+
+    keys();
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    b = blob_for(src, 1.0f, 4, srv_sk, &lb);
+    e = blob_for(src, 1.0f, 5, evil_sk, &lenE);
+    memset(&c, 0, sizeof c);
+    memset(&pc, 0, sizeof pc);
+    snprintf(c.model_file, sizeof c.model_file, "%s/good.bin", dir);
+    f = fopen(c.model_file, "wb");
+    fwrite(b, 1, lb, f);
+    fclose(f);
+    snprintf(c.model_key_file, sizeof c.model_key_file, "%s/key.hex", dir);
+    sodium_bin2hex(hex, sizeof hex, srv_pk, 32);
+    f = fopen(c.model_key_file, "w");
+    fprintf(f, "%s\n", hex);
+    fclose(f);
+    ck_assert_int_eq(agent_model_setup(&c, src, &pc, &s, err, sizeof err), 0);
+    ck_assert_ptr_nonnull(s);
+    ck_assert_ptr_eq(pc.model, agent_model_slot_detect(s));
+    ck_assert_uint_eq(pc.detect.enable & DETECT_MODEL, DETECT_MODEL);
+    agent_model_slot_free(s);
+
+    /* A forged file stops start-up with a message, and no slot. */
+    f = fopen(c.model_file, "wb");
+    fwrite(e, 1, lenE, f);
+    fclose(f);
+    memset(&pc, 0, sizeof pc);
+    ck_assert_int_eq(agent_model_setup(&c, src, &pc, &s, err, sizeof err), MODEL_ESIGNATURE);
+    ck_assert_ptr_null(s);
+    ck_assert_ptr_null(pc.model);
+    ck_assert_ptr_nonnull(strstr(err, "refused"));
+    /* No key configured. */
+    c.model_key_file[0] = '\0';
+    ck_assert_int_ne(agent_model_setup(&c, src, &pc, &s, err, sizeof err), 0);
+
+    snprintf(err, sizeof err, "rm -rf %s", dir);
+    ck_assert_int_eq(system(err), 0);
+    free(b);
+    free(e);
+    free(src);
+}
+END_TEST
+
+Suite *model_load_suite(void);
+
+Suite *model_load_suite(void)
+{
+    Suite *s = suite_create("model_load");
+    TCase *tc = tcase_create("core");
+
+    tcase_add_test(tc, forged_blob_refused_previous_kept);
+    tcase_add_test(tc, setup_from_config);
+    suite_add_tcase(s, tc);
+    return s;
+}

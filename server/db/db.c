@@ -34,23 +34,29 @@ struct db_stmt_def {
 static const struct db_stmt_def stmts[DB_STMT_COUNT] = {
     [DB_PING] = { "ping", "SELECT 1", 0 },
     [DB_DEVICE_KEY] = { "device_key",
-        "SELECT public_key, status FROM devices WHERE id = $1", 1 },
+        "SELECT public_key, status, last_seq FROM devices WHERE id = $1", 1 },
     [DB_DEVICE_INSERT] = { "device_insert",
         "INSERT INTO devices (id, public_key) VALUES ($1, $2::bytea) "
         "ON CONFLICT (id) DO NOTHING RETURNING id", 2 },
     [DB_SNAPSHOT_BY_SEQ] = { "snapshot_by_seq",
-        "SELECT id, sha256 = $3::bytea FROM snapshots "
+        "SELECT snapshot_id, sha256 = $3::bytea FROM snapshot_seqs "
         "WHERE device_id = $1 AND seq = $2::bigint", 3 },
     [DB_SNAPSHOT_INSERT] = { "snapshot_insert",
-        "WITH ins AS ("
-        " INSERT INTO snapshots (device_id, seq, trigger_time, sample_rate,"
+        /* snapshots is partitioned (0041): snapshot_seqs holds the
+         * (device, seq) uniqueness, claimed first in the same statement. */
+        "WITH nid AS (SELECT nextval('snapshots_id_seq') AS id),"
+        " s AS (INSERT INTO snapshot_seqs (device_id, seq, snapshot_id, sha256)"
+        "  SELECT $1, $2::bigint, nid.id, $13::bytea FROM nid"
+        "  ON CONFLICT (device_id, seq) DO NOTHING RETURNING snapshot_id),"
+        " ins AS ("
+        " INSERT INTO snapshots (id, device_id, seq, trigger_time, sample_rate,"
         "  sample_type, channel_count, channels, pre_samples, post_samples,"
         "  detector, score, envelope, bytes, sha256)"
-        " VALUES ($1, $2::bigint,"
+        " SELECT s.snapshot_id, $1, $2::bigint,"
         "  timestamptz 'epoch' + $3::bigint * interval '1 microsecond',"
         "  $4::float8, $5::smallint, $6::smallint, $7::jsonb, $8::int, $9::int,"
-        "  $10, $11::real, $12::bytea, octet_length($12::bytea), $13::bytea)"
-        " ON CONFLICT (device_id, seq) DO NOTHING RETURNING id, device_id, seq),"
+        "  $10, $11::real, $12::bytea, octet_length($12::bytea), $13::bytea"
+        " FROM s RETURNING id, device_id, seq),"
         " upd AS (UPDATE devices SET last_seen = now(),"
         "  last_seq = GREATEST(devices.last_seq, ins.seq)"
         "  FROM ins WHERE devices.id = ins.device_id)"
@@ -85,6 +91,42 @@ static const struct db_stmt_def stmts[DB_STMT_COUNT] = {
     [DB_USER_INSERT] = { "user_insert",
         "INSERT INTO users (username, role, password_hash) VALUES ($1, $2, $3) "
         "ON CONFLICT (username) DO NOTHING RETURNING id", 3 },
+    /* Fleet (server/fleet/): enrollment tokens and device life cycle. */
+    [DB_FLEET_TOKEN_INSERT] = { "fleet_token_insert",
+        "INSERT INTO enrollment_tokens (token_sha256, equipment_type, site, tags,"
+        " uses_left, expires_at, pre_approved)"
+        " VALUES ($1::bytea, $2, $3, $4::text[], $5::int,"
+        "  now() + $6::bigint * interval '1 second', $7::boolean) RETURNING id", 7 },
+    [DB_FLEET_TOKEN_STATE] = { "fleet_token_state",
+        "SELECT id, revoked_at IS NOT NULL, expires_at IS NOT NULL AND expires_at <= now(),"
+        " uses_left IS NOT NULL AND uses_left <= 0"
+        " FROM enrollment_tokens WHERE token_sha256 = $1::bytea", 1 },
+    [DB_FLEET_DEVICE_ENROLL] = { "fleet_device_enroll",
+        "WITH t AS (UPDATE enrollment_tokens SET uses_left = uses_left - 1"
+        "  WHERE token_sha256 = $1::bytea AND revoked_at IS NULL"
+        "  AND (expires_at IS NULL OR expires_at > now())"
+        "  AND (uses_left IS NULL OR uses_left > 0)"
+        "  AND NOT EXISTS (SELECT 1 FROM devices WHERE id = $2)"
+        "  RETURNING id, equipment_type, site, tags, pre_approved)"
+        " INSERT INTO devices (id, public_key, status, equipment_type, site, tags,"
+        "  enrollment_token_id, approved_at)"
+        " SELECT $2, $3::bytea, CASE WHEN t.pre_approved THEN 'active' ELSE 'pending' END,"
+        "  t.equipment_type, t.site, t.tags, t.id, CASE WHEN t.pre_approved THEN now() END"
+        " FROM t RETURNING id, status", 3 },
+    [DB_FLEET_DEVICE_STATUS] = { "fleet_device_status",
+        "UPDATE devices SET"
+        " status = CASE WHEN $2 = 'approve' THEN 'active' ELSE 'revoked' END,"
+        " approved_at = CASE WHEN $2 = 'approve' THEN now() ELSE approved_at END,"
+        " revoked_at = CASE WHEN $2 = 'revoke' THEN now() ELSE revoked_at END"
+        " WHERE id = $1 AND status <> 'revoked' RETURNING status", 2 },
+    [DB_FLEET_DEVICE_ROTATE] = { "fleet_device_rotate",
+        "UPDATE devices SET public_key = $2::bytea, key_generation = key_generation + 1,"
+        " key_rotated_at = now()"
+        " WHERE id = $1 AND public_key = $3::bytea AND status = 'active'"
+        " RETURNING key_generation", 3 },
+#define DB_STMT_DEF(id, name, sql, n) [id] = { name, sql, n },
+#include "server/labels/labels_stmts.def"
+#undef DB_STMT_DEF
 };
 
 const char *db_stmt_name(enum db_stmt s)

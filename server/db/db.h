@@ -13,7 +13,7 @@
 
 enum db_stmt {
     DB_PING,
-    DB_DEVICE_KEY,          /* id -> public_key (bytea), status */
+    DB_DEVICE_KEY,          /* id -> public_key (bytea), status, last_seq */
     DB_DEVICE_INSERT,       /* id, public_key -> id when new */
     DB_SNAPSHOT_BY_SEQ,     /* device, seq, sha256 -> id, same_bytes */
     DB_SNAPSHOT_INSERT,     /* metadata + envelope -> id when new */
@@ -26,6 +26,14 @@ enum db_stmt {
     DB_TOKEN_LOOKUP,        /* sha256 -> id, role */
     DB_TOKEN_INSERT,        /* name, role, sha256 -> id */
     DB_USER_INSERT,         /* username, role, hash -> id when new */
+#define DB_STMT_DEF(id, name, sql, n) id,
+#include "server/labels/labels_stmts.def"    /* sessions, labels, queue */
+#undef DB_STMT_DEF
+    DB_FLEET_TOKEN_INSERT,  /* sha, type, site, tags, uses, expires_s, pre -> id */
+    DB_FLEET_TOKEN_STATE,   /* sha -> id, revoked, expired, used_up */
+    DB_FLEET_DEVICE_ENROLL, /* sha, id, public_key -> id, status when enrolled */
+    DB_FLEET_DEVICE_STATUS, /* id, 'approve'|'revoke' -> status */
+    DB_FLEET_DEVICE_ROTATE, /* id, new key, old key -> key_generation */
     DB_STMT_COUNT
 };
 

@@ -4,19 +4,49 @@
 #include <string.h>
 
 #include "server/api/api.h"
+#include "server/fleet/fleet.h"
+#include "server/ingest/ingest.h"
+#include "server/metrics/metrics.h"
+#include "server/labels/labels.h"
+#include "server/session/session.h"
+#include "server/ui/ui.h"
 #include "server/srv/srv.h"
 
 static const struct srv_route routes[] = {
     { "GET",  "/healthz",                      api_healthz,         SRV_AUTH_NONE,   SRV_BODY_NONE },
     { "GET",  "/api/v1/openapi.json",          api_openapi,         SRV_AUTH_NONE,   SRV_BODY_NONE },
     { "POST", "/api/v1/devices/register",      api_device_register, SRV_AUTH_DEVICE, SRV_BODY_JSON },
-    { "POST", "/api/v1/snapshots",             api_snapshot_post,   SRV_AUTH_DEVICE, SRV_BODY_ENVELOPE },
+    { "POST", "/api/v1/snapshots",             ingest_api_post,     SRV_AUTH_DEVICE, SRV_BODY_ENVELOPE },
     { "POST", "/api/v1/heartbeats",            api_heartbeat_post,  SRV_AUTH_DEVICE, SRV_BODY_JSON },
     { "GET",  "/api/v1/snapshots",             api_snapshots_list,  SRV_AUTH_TOKEN,  SRV_BODY_NONE },
     { "GET",  "/api/v1/snapshots/{id}",        api_snapshot_get,    SRV_AUTH_TOKEN,  SRV_BODY_NONE },
     { "GET",  "/api/v1/snapshots/{id}/raw",    api_snapshot_raw,    SRV_AUTH_TOKEN,  SRV_BODY_NONE },
     { "GET",  "/api/v1/devices",               api_devices_list,    SRV_AUTH_TOKEN,  SRV_BODY_NONE },
     { "GET",  "/api/v1/devices/{id}",          api_device_get,      SRV_AUTH_TOKEN,  SRV_BODY_NONE },
+    /* fleet (issue 4): enrollment, install script, device life cycle, metrics */
+    { "POST", "/api/v1/enrollment-tokens",     fleet_api_token_create,   SRV_AUTH_TOKEN,  SRV_BODY_JSON },
+    { "GET",  "/install.sh",                   fleet_api_install_sh,     SRV_AUTH_NONE,   SRV_BODY_NONE },
+    { "GET",  "/downloads/{file}",             fleet_api_download,       SRV_AUTH_NONE,   SRV_BODY_NONE },
+    { "POST", "/api/v1/devices/enroll",        fleet_api_device_enroll,  SRV_AUTH_DEVICE, SRV_BODY_JSON },
+    { "POST", "/api/v1/devices/{id}/approve",  fleet_api_device_approve, SRV_AUTH_TOKEN,  SRV_BODY_NONE },
+    { "POST", "/api/v1/devices/{id}/revoke",   fleet_api_device_revoke,  SRV_AUTH_TOKEN,  SRV_BODY_NONE },
+    { "POST", "/api/v1/devices/{id}/rotate",   fleet_api_device_rotate,  SRV_AUTH_DEVICE, SRV_BODY_JSON },
+    { "GET",  "/metrics",                      metrics_api_get,          SRV_AUTH_NONE,   SRV_BODY_NONE },
+    /* labeling UI (issue 5): sessions, labels, samples, queue, static files */
+    { "POST",   "/api/v1/session",                  session_login,  SRV_AUTH_NONE,  SRV_BODY_JSON },
+    { "GET",    "/api/v1/session",                  session_get,    SRV_AUTH_TOKEN, SRV_BODY_NONE },
+    { "DELETE", "/api/v1/session",                  session_logout, SRV_AUTH_TOKEN, SRV_BODY_NONE },
+    { "GET",    "/api/v1/classes",                  labels_classes, SRV_AUTH_TOKEN, SRV_BODY_NONE },
+    { "GET",    "/api/v1/snapshots/{id}/labels",    labels_list,    SRV_AUTH_TOKEN, SRV_BODY_NONE },
+    { "POST",   "/api/v1/snapshots/{id}/labels",    labels_create,  SRV_AUTH_TOKEN, SRV_BODY_JSON },
+    { "PATCH",  "/api/v1/labels/{id}",              labels_update,  SRV_AUTH_TOKEN, SRV_BODY_JSON },
+    { "DELETE", "/api/v1/labels/{id}",              labels_delete,  SRV_AUTH_TOKEN, SRV_BODY_NONE },
+    { "GET",    "/api/v1/labels/{id}/history",      labels_history, SRV_AUTH_TOKEN, SRV_BODY_NONE },
+    { "GET",    "/api/v1/snapshots/{id}/samples",   labels_samples, SRV_AUTH_TOKEN, SRV_BODY_NONE },
+    { "GET",    "/api/v1/snapshots/{id}/context",   labels_context, SRV_AUTH_TOKEN, SRV_BODY_NONE },
+    { "GET",    "/api/v1/queue",                    labels_queue,   SRV_AUTH_TOKEN, SRV_BODY_NONE },
+    { "GET",    "/",                                ui_index,       SRV_AUTH_NONE,  SRV_BODY_NONE },
+    { "GET",    "/ui/{file}",                       ui_file,        SRV_AUTH_NONE,  SRV_BODY_NONE },
 };
 
 const struct srv_route *srv_routes(size_t *n)

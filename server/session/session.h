@@ -1,0 +1,44 @@
+/* session.h - browser logins: a session cookie (HttpOnly, SameSite=Strict,
+ * Secure behind TLS), a CSRF token the page echoes in X-CSRF-Token on every
+ * state-changing request, and failed logins counted per user and in total to
+ * slow down guessing.
+ *
+ * The http layer calls session_auth() for routes that take an API token when
+ * the request carries no Authorization header, so every such route also
+ * serves a logged-in browser.  The session itself lives in PostgreSQL (only
+ * the SHA-256 of the cookie is stored), so it survives a server restart and
+ * is shared by every worker thread. */
+#ifndef PRECURSOR_SESSION_H
+#define PRECURSOR_SESSION_H
+
+#include "server/srv/srv.h"
+
+#define SESSION_COOKIE "prc_session"
+#define SESSION_TTL_S (12 * 3600)
+#define SESSION_FAIL_WINDOW_S 300       /* failed logins counted over this */
+#define SESSION_FAIL_MAX_USER 5         /* per username within the window */
+#define SESSION_FAIL_MAX_ALL 100        /* all usernames together */
+#define SESSION_CSRF_HEADER "X-CSRF-Token"
+
+/* Find the session cookie's 64 hex characters in a Cookie header value.
+ * 0 and out filled (NUL-terminated, cap >= 65), or -1. */
+int session_cookie_value(const char *cookie_header, char *out, size_t cap);
+
+/* Authenticate rq from its session cookie; for methods other than GET and
+ * HEAD the X-CSRF-Token header must match the session's.  Sets rq->role,
+ * rq->user_id and rq->user_name.  SRV_EUNAUTH, SRV_EFORBIDDEN (CSRF) or a
+ * database error. */
+int session_auth(struct srv_request *rq);
+
+/* Who did it, for labels and their audit trail: the username of a session,
+ * "token:<name>" for an API token.  0 or a negative code. */
+int session_actor(const struct srv_request *rq, char *out, size_t cap);
+
+/* POST /api/v1/session {"username","password"} -> 200 {"username","role","csrf"}
+ * and the cookie; GET /api/v1/session -> the same for the current session;
+ * DELETE /api/v1/session -> 204 and an expired cookie. */
+int session_login(struct srv_request *rq, struct srv_response *rs);
+int session_get(struct srv_request *rq, struct srv_response *rs);
+int session_logout(struct srv_request *rq, struct srv_response *rs);
+
+#endif

@@ -1,0 +1,160 @@
+/* check_decimate.c - min/max per pixel column: a one-sample spike survives
+ * at every width, columns tile the range exactly, narrow ranges go raw, and
+ * out-of-range requests are refused. */
+#include <check.h>
+#include <math.h>
+#include <stdlib.h>
+
+#include "schema/wire.h"
+#include "server/decimate/decimate.h"
+
+#define N 100000
+
+static int16_t *make_spiky(size_t spike_hi, size_t spike_lo)
+{
+    int16_t *x = calloc(2 * N, sizeof *x);
+    size_t i;
+
+    for (i = 0; i < 2 * N; i++)
+        x[i] = (int16_t)((i * 7919u) % 201) - 100;    /* noise in [-100, 100] */
+    x[spike_hi] = 30000;                                /* channel 0 */
+    x[N + spike_lo] = -30000;                           /* channel 1 */
+    return x;
+}
+
+START_TEST(test_spike_every_px)
+{
+    int16_t *x = make_spiky(12345, 99999);
+    struct decimate_src s = { x, WIRE_I16, N, 2 };
+    double *mn = malloc(DECIMATE_PX_MAX * sizeof *mn), *mx = malloc(DECIMATE_PX_MAX * sizeof *mx);
+    unsigned px;
+
+    for (px = 1; px <= DECIMATE_PX_MAX; px += (px < 64 ? 1 : 37)) {
+        unsigned c, hits = 0;
+        double top = -1e9, bottom = 1e9;
+
+        ck_assert_int_eq(decimate_minmax(&s, 0, 0, N, px, mn, mx), 0);
+        for (c = 0; c < px; c++) {
+            if (mx[c] == 30000) {
+                hits++;
+                /* the spike is in the column whose range holds its index */
+                ck_assert_uint_le(decimate_col_start(0, N, px, c), 12345);
+                ck_assert_uint_gt(decimate_col_start(0, N, px, c + 1), 12345);
+            }
+            if (mx[c] > top)
+                top = mx[c];
+        }
+        ck_assert_uint_eq(hits, 1);
+        ck_assert(top == 30000);
+        ck_assert_int_eq(decimate_minmax(&s, 1, 0, N, px, mn, mx), 0);
+        for (c = 0; c < px; c++)
+            if (mn[c] < bottom)
+                bottom = mn[c];
+        ck_assert_msg(bottom == -30000, "last-sample dip lost at px=%u", px);
+    }
+    /* a zoomed window that holds the spike keeps it too */
+    ck_assert_int_eq(decimate_minmax(&s, 0, 12000, 13001, 300, mn, mx), 0);
+    {
+        unsigned c, hits = 0;
+
+        for (c = 0; c < 300; c++)
+            hits += mx[c] == 30000;
+        ck_assert_uint_eq(hits, 1);
+    }
+    free(mn);
+    free(mx);
+    free(x);
+}
+END_TEST
+
+START_TEST(test_columns_tile_range)
+{
+    size_t i0 = 17, i1 = 17 + 1001;
+    unsigned px, c;
+
+    for (px = 1; px <= 1001; px++) {
+        ck_assert_uint_eq(decimate_col_start(i0, i1, px, 0), i0);
+        ck_assert_uint_eq(decimate_col_start(i0, i1, px, px), i1);
+        for (c = 0; c < px; c++)
+            ck_assert_uint_lt(decimate_col_start(i0, i1, px, c),
+                              decimate_col_start(i0, i1, px, c + 1));
+    }
+}
+END_TEST
+
+START_TEST(test_raw_when_narrow)
+{
+    ck_assert_int_eq(decimate_is_raw(0, 2000, 1000), 1);
+    ck_assert_int_eq(decimate_is_raw(0, 2001, 1000), 0);
+    ck_assert_int_eq(decimate_is_raw(500, 501, 1), 1);
+    ck_assert_int_eq(decimate_is_raw(0, N, 1600), 0);
+}
+END_TEST
+
+START_TEST(test_range_bounds)
+{
+    size_t a, b;
+
+    /* whole snapshot, clamped at both ends */
+    ck_assert_int_eq(decimate_range(-5, 1e9, 1000, N, &a, &b), 0);
+    ck_assert_uint_eq(a, 0);
+    ck_assert_uint_eq(b, N);
+    /* [1.0 s, 2.0 s] at 1 kHz: samples 1000..2000 inclusive */
+    ck_assert_int_eq(decimate_range(1.0, 2.0, 1000, N, &a, &b), 0);
+    ck_assert_uint_eq(a, 1000);
+    ck_assert_uint_eq(b, 2001);
+    /* refused: empty, reversed, outside, not finite, bad rate */
+    ck_assert_int_eq(decimate_range(2.0, 2.0, 1000, N, &a, &b), -1);
+    ck_assert_int_eq(decimate_range(3.0, 2.0, 1000, N, &a, &b), -1);
+    ck_assert_int_eq(decimate_range(200.0, 300.0, 1000, N, &a, &b), -1);
+    ck_assert_int_eq(decimate_range(NAN, 2.0, 1000, N, &a, &b), -1);
+    ck_assert_int_eq(decimate_range(0, INFINITY, 1000, N, &a, &b), -1);
+    ck_assert_int_eq(decimate_range(0, 1, 0, N, &a, &b), -1);
+    ck_assert_int_eq(decimate_range(0, 1, 1000, 0, &a, &b), -1);
+}
+END_TEST
+
+START_TEST(test_minmax_refuses)
+{
+    int16_t x[10] = { 0 };
+    struct decimate_src s = { x, WIRE_I16, 10, 1 };
+    double mn[16], mx[16];
+
+    ck_assert_int_eq(decimate_minmax(&s, 0, 0, 10, 0, mn, mx), -1);        /* px 0 */
+    ck_assert_int_eq(decimate_minmax(&s, 0, 0, 10, 11, mn, mx), -1);       /* px > samples */
+    ck_assert_int_eq(decimate_minmax(&s, 1, 0, 10, 2, mn, mx), -1);        /* no channel 1 */
+    ck_assert_int_eq(decimate_minmax(&s, 0, 0, 11, 2, mn, mx), -1);        /* past the end */
+    ck_assert_int_eq(decimate_minmax(&s, 0, 5, 5, 1, mn, mx), -1);         /* empty */
+    ck_assert_int_eq(decimate_minmax(&s, 0, 0, 10, 10, mn, mx), 0);        /* one per column */
+}
+END_TEST
+
+START_TEST(test_sample_types)
+{
+    float f[4] = { 1.5f, -2.25f, 3.0f, 0.0f };
+    int32_t i[4] = { 7, -1000000, 2000000000, 0 };
+    struct decimate_src sf = { f, WIRE_F32, 4, 1 }, si = { i, WIRE_I32, 4, 1 };
+    double mn[2], mx[2];
+
+    ck_assert_int_eq(decimate_minmax(&sf, 0, 0, 4, 2, mn, mx), 0);
+    ck_assert(mn[0] == -2.25 && mx[0] == 1.5 && mn[1] == 0.0 && mx[1] == 3.0);
+    ck_assert_int_eq(decimate_minmax(&si, 0, 0, 4, 1, mn, mx), 0);
+    ck_assert(mn[0] == -1000000 && mx[0] == 2000000000);
+}
+END_TEST
+
+Suite *decimate_suite(void);
+Suite *decimate_suite(void)
+{
+    Suite *s = suite_create("decimate");
+    TCase *tc = tcase_create("core");
+
+    tcase_add_test(tc, test_spike_every_px);
+    tcase_add_test(tc, test_columns_tile_range);
+    tcase_add_test(tc, test_raw_when_narrow);
+    tcase_add_test(tc, test_range_bounds);
+    tcase_add_test(tc, test_minmax_refuses);
+    tcase_add_test(tc, test_sample_types);
+    suite_add_tcase(s, tc);
+    return s;
+}

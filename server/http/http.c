@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "server/auth/auth.h"
+#include "server/session/session.h"
 #include "server/http/http.h"
 #include "server/json/json_util.h"
 #include "server/srv/srv.h"
@@ -41,6 +42,7 @@ struct http_req {
     size_t len, cap, limit;
     int overflow;
     int responded;
+    const char *set_cookie; /* from the handler's response (login, logout) */
     unsigned status;
     size_t out_bytes;
     struct timespec t0;
@@ -78,6 +80,8 @@ static enum MHD_Result send_bytes(struct http_req *r, unsigned status, const cha
     if (ctype)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
     MHD_add_response_header(resp, "Cache-Control", "no-store");
+    if (r->set_cookie)
+        MHD_add_response_header(resp, "Set-Cookie", r->set_cookie);
     ret = MHD_queue_response(r->mc, status, resp);
     MHD_destroy_response(resp);
     r->status = status;
@@ -173,8 +177,10 @@ static enum MHD_Result final_call(struct http_req *r)
     rq.query = lookup_query;
     rq.conn = r;
     if (r->route->auth == SRV_AUTH_TOKEN) {
-        err = auth_bearer(lookup_header(&rq, MHD_HTTP_HEADER_AUTHORIZATION), &rq.role,
-                          &rq.token_id);
+        const char *authz = lookup_header(&rq, MHD_HTTP_HEADER_AUTHORIZATION);
+
+        /* No bearer token: a logged-in browser (session cookie + CSRF). */
+        err = authz ? auth_bearer(authz, &rq.role, &rq.token_id) : session_auth(&rq);
         if (err != SRV_OK)
             return send_error(r, err, NULL);
     }
@@ -187,6 +193,7 @@ static enum MHD_Result final_call(struct http_req *r)
         return ret;
     }
     free(rs.err_message_owned);
+    r->set_cookie = rs.set_cookie[0] ? rs.set_cookie : NULL;
     return send_bytes(r, rs.status ? rs.status : 200, rs.content_type,
                       rs.body ? rs.body : (char *)"", rs.body ? rs.body_len : 0,
                       rs.body_static || !rs.body);

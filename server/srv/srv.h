@@ -90,6 +90,8 @@ struct srv_request {
     srv_lookup_fn header;                   /* NULL when absent */
     srv_lookup_fn query;
     void *conn;                             /* owned by the http layer */
+    int64_t user_id;                        /* > 0 when a session cookie authenticated */
+    char user_name[65];                     /* that session's username */
 };
 
 /* What a handler answers on success.  body is malloc'd and taken by the http
@@ -103,6 +105,7 @@ struct srv_response {
     int body_static;
     const char *err_message;
     char *err_message_owned;
+    char set_cookie[256];       /* sent as Set-Cookie when not empty */
 };
 
 typedef int (*srv_handler_fn)(struct srv_request *rq, struct srv_response *rs);

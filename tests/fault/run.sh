@@ -179,4 +179,11 @@ snaps=$(for f in $(spooled $DEV); do stat -c %s "$IT_TMP/$DEV/spool/$f"; done | 
 spooled $DEV >"$IT_TMP/seen-cap"
 verdict "cap reached: drops counted and reported" $DEV --seen "$IT_TMP/seen-cap" --expect-kind dropped
 
+# ---- server killed, PostgreSQL restarted, agent clock stepped (scripts of their own) ---------
+if [ $OWN_SERVER -eq 1 ]; then
+    for s in server_kill pg_restart clock_step; do
+        "$HERE/$s.sh" || IT_FAILS=$((IT_FAILS + 1))
+    done
+fi
+
 it_finish

@@ -19,6 +19,7 @@
 
 #include "server/auth/auth.h"
 #include "server/db/db.h"
+#include "server/fleet/fleet.h"
 #include "server/http/http.h"
 #include "server/srv/srv.h"
 
@@ -250,6 +251,8 @@ static int cmd_serve(int argc, char **argv)
     sigset_t set;
     int sig = 0, rc;
 
+    if ((argc = fleet_opts_take(argc, argv)) < 0)  /* the flags server/fleet owns */
+        return EXIT_USAGE;
     if (parse_opts(argc, argv, "--port --database-url --ui-dir --threads --max-body "
                    "--enroll-secret-file --schema-dir --migrations-dir", &o) != 0) {
         usage_serve(stderr);
@@ -257,6 +260,7 @@ static int cmd_serve(int argc, char **argv)
     }
     if (o.help) {
         usage_serve(stdout);
+        fleet_opts_help(stdout);
         return 0;
     }
     if (!(cfg.database_url = database_url(&o)))
@@ -318,7 +322,7 @@ static int cmd_serve(int argc, char **argv)
     cfg.openapi_len = openapi_len;
     if (srv_find_dir(o.ui_dir, "labeling-ui", "index.html", uidir, sizeof uidir) == 0)
         cfg.ui_dir = uidir;
-    if (db_init(cfg.database_url) != SRV_OK) {
+    if (db_init(cfg.database_url) != SRV_OK || fleet_start(cfg.database_url) != SRV_OK) {
         rc = 1;
         goto out;
     }
@@ -340,6 +344,7 @@ static int cmd_serve(int argc, char **argv)
     srv_log("info", "stopped");
     rc = 0;
 out:
+    fleet_stop();   /* after http_stop: no upload waits on the committer */
     db_shutdown();
     if (secret)
         memset(secret, 0, secret_len);
@@ -484,6 +489,8 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[1], "token") == 0 && argc >= 3 && strcmp(argv[2], "create") == 0)
         return cmd_token_create(argc - 3, argv + 3);
+    if (strcmp(argv[1], "enroll") == 0)
+        return fleet_cli_enroll(argc - 2, argv + 2);
     if (strcmp(argv[1], "token") == 0 && argc >= 3 && strcmp(argv[2], "--help") == 0) {
         usage_token(stdout);
         return 0;

@@ -43,6 +43,7 @@ struct http_req {
     int overflow;
     int responded;
     const char *set_cookie; /* from the handler's response (login, logout) */
+    unsigned retry_after;   /* from the handler's response, for 429/503 */
     unsigned status;
     size_t out_bytes;
     struct timespec t0;
@@ -82,6 +83,12 @@ static enum MHD_Result send_bytes(struct http_req *r, unsigned status, const cha
     MHD_add_response_header(resp, "Cache-Control", "no-store");
     if (r->set_cookie)
         MHD_add_response_header(resp, "Set-Cookie", r->set_cookie);
+    if (r->retry_after) {
+        char ra[16];
+
+        snprintf(ra, sizeof ra, "%u", r->retry_after);
+        MHD_add_response_header(resp, "Retry-After", ra);
+    }
     ret = MHD_queue_response(r->mc, status, resp);
     MHD_destroy_response(resp);
     r->status = status;
@@ -186,6 +193,7 @@ static enum MHD_Result final_call(struct http_req *r)
     }
     err = r->route->handler(&rq, &rs);
     if (err != SRV_OK) {
+        r->retry_after = rs.retry_after;
         enum MHD_Result ret = send_error(r, err,
                                          rs.err_message_owned ? rs.err_message_owned
                                                               : rs.err_message);

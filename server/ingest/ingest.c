@@ -1,7 +1,9 @@
 /* ingest.c - see ingest.h.  The cheap, stateless checks come first so a
- * flood of garbage costs no database round trip; the signature is checked
- * before the sequence lookup so an unsigned body cannot probe what is stored;
- * decompression (the expensive step) runs once and only for new snapshots. */
+ * flood of garbage costs no database round trip; the device comes from the
+ * fleet cache; the signature is checked before the sequence lookup so an
+ * unsigned body cannot probe what is stored; decompression (the expensive
+ * step) runs once and only for new snapshots; the row is stored by the group
+ * committer when one runs. */
 #include <inttypes.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -11,7 +13,9 @@
 #include "schema/wire.h"
 #include "server/auth/auth.h"
 #include "server/db/db.h"
+#include "server/fleet/fleet.h"
 #include "server/ingest/ingest.h"
+#include "server/ingest/ingest_int.h"
 #include "server/srv/srv.h"
 
 int ingest_wire_error(int wire_err)
@@ -50,29 +54,6 @@ static int seq_lookup(const char *dev, uint64_t seq, const uint8_t sha[32],
     return SRV_OK;
 }
 
-static int device_key(const char *dev, uint8_t pk[WIRE_PK_LEN], const char **why)
-{
-    const char *vals[1] = { dev };
-    PGresult *r = NULL;
-    int err;
-
-    err = db_exec(DB_DEVICE_KEY, vals, NULL, NULL, 1, &r);
-    if (err != SRV_OK)
-        return err;
-    if (PQntuples(r) != 1) {
-        err = SRV_EUNKNOWNDEV;
-    } else if (PQgetlength(r, 0, 0) != WIRE_PK_LEN) {
-        err = SRV_EINTERNAL;
-    } else if (strcmp(PQgetvalue(r, 0, 1), "active") != 0) {
-        *why = "device is pending or revoked";
-        err = SRV_EDEVSTATE;
-    } else {
-        memcpy(pk, PQgetvalue(r, 0, 0), WIRE_PK_LEN);
-    }
-    PQclear(r);
-    return err;
-}
-
 static char *channels_json(const struct wire_meta *m)
 {
     json_t *a = json_array();
@@ -93,50 +74,69 @@ static char *channels_json(const struct wire_meta *m)
     return s;
 }
 
-static int store(const uint8_t *buf, size_t len, const struct wire_meta *m,
-                 const uint8_t sha[32], int *inserted, int64_t *id)
+/* Format DB_SNAPSHOT_INSERT's parameters; buf and sha stay borrowed. */
+static int row_fill(struct ingest_row *w, const uint8_t *buf, size_t len,
+                    const struct wire_meta *m, const uint8_t sha[32])
 {
-    char seq[24], tt[24], rate[40], stype[8], nch[8], pre[16], post[16], score[32];
-    char *chans = channels_json(m);
-    const char *vals[13];
-    int lens[13] = { 0 }, fmts[13] = { 0 };
+    memset(w, 0, sizeof *w);
+    w->chans = channels_json(m);
+    if (!w->chans)
+        return SRV_ENOMEM;
+    w->dev = m->device_id;
+    w->seq_num = (int64_t)m->seq;
+    snprintf(w->seq, sizeof w->seq, "%" PRIu64, m->seq);
+    snprintf(w->tt, sizeof w->tt, "%" PRId64, m->trigger_time_us);
+    snprintf(w->rate, sizeof w->rate, "%.17g", m->sample_rate);
+    snprintf(w->stype, sizeof w->stype, "%u", (unsigned)m->sample_type);
+    snprintf(w->nch, sizeof w->nch, "%u", (unsigned)m->channel_count);
+    snprintf(w->pre, sizeof w->pre, "%" PRIu32, m->pre_samples);
+    snprintf(w->post, sizeof w->post, "%" PRIu32, m->post_samples);
+    snprintf(w->score, sizeof w->score, "%.9g", (double)m->score);
+    w->vals[0] = m->device_id;
+    w->vals[1] = w->seq;
+    w->vals[2] = w->tt;
+    w->vals[3] = w->rate;
+    w->vals[4] = w->stype;
+    w->vals[5] = w->nch;
+    w->vals[6] = w->chans;
+    w->vals[7] = w->pre;
+    w->vals[8] = w->post;
+    w->vals[9] = m->detector;
+    w->vals[10] = w->score;
+    w->vals[11] = (const char *)buf;
+    w->lens[11] = (int)len;
+    w->fmts[11] = 1;
+    w->vals[12] = (const char *)sha;
+    w->lens[12] = 32;
+    w->fmts[12] = 1;
+    return SRV_OK;
+}
+
+/* Store through the committer, or on this thread when none runs. */
+static int store(struct ingest_row *w, int *inserted, int64_t *id)
+{
     PGresult *r = NULL;
     int err;
 
-    if (!chans)
-        return SRV_ENOMEM;
-    snprintf(seq, sizeof seq, "%" PRIu64, m->seq);
-    snprintf(tt, sizeof tt, "%" PRId64, m->trigger_time_us);
-    snprintf(rate, sizeof rate, "%.17g", m->sample_rate);
-    snprintf(stype, sizeof stype, "%u", (unsigned)m->sample_type);
-    snprintf(nch, sizeof nch, "%u", (unsigned)m->channel_count);
-    snprintf(pre, sizeof pre, "%" PRIu32, m->pre_samples);
-    snprintf(post, sizeof post, "%" PRIu32, m->post_samples);
-    snprintf(score, sizeof score, "%.9g", (double)m->score);
-    vals[0] = m->device_id;
-    vals[1] = seq;
-    vals[2] = tt;
-    vals[3] = rate;
-    vals[4] = stype;
-    vals[5] = nch;
-    vals[6] = chans;
-    vals[7] = pre;
-    vals[8] = post;
-    vals[9] = m->detector;
-    vals[10] = score;
-    vals[11] = (const char *)buf;
-    lens[11] = (int)len;
-    fmts[11] = 1;
-    vals[12] = (const char *)sha;
-    lens[12] = 32;
-    fmts[12] = 1;
-    err = db_exec(DB_SNAPSHOT_INSERT, vals, lens, fmts, 0, &r);
-    free(chans);
+    if (ingest__commit_running()) {
+        err = ingest__commit_submit(w);
+        if (err == SRV_OK)
+            err = w->err;
+        if (err == SRV_OK) {
+            *inserted = w->inserted;
+            *id = w->id;
+        }
+        if (err != SRV_EUNAVAIL || ingest__commit_running())
+            return err;
+    }
+    err = db_exec(DB_SNAPSHOT_INSERT, w->vals, w->lens, w->fmts, 0, &r);
     if (err != SRV_OK)
         return err;
     *inserted = PQntuples(r) == 1;
-    if (*inserted)
+    if (*inserted) {
         *id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+        fleet_cache_note_seq(w->dev, w->seq_num);
+    }
     PQclear(r);
     return SRV_OK;
 }
@@ -146,13 +146,18 @@ int ingest_envelope(const uint8_t *buf, size_t len, struct ingest_result *out,
 {
     struct wire_meta *m;
     struct wire_view v;
-    uint8_t pk[WIRE_PK_LEN], sha[32];
+    struct fleet_device dev;
+    struct ingest_row row;
+    uint8_t sha[32];
     const char *reason = NULL;
     void *samples = NULL;
     size_t nbytes;
     int64_t id = 0;
     int err, werr, found = 0, same = 0, inserted = 0;
 
+    memset(out, 0, sizeof *out);
+    memset(&row, 0, sizeof row);
+    out->stage = INGEST_STAGE_PARSE;
     /* wire_meta holds 64 channels of names: keep it off worker stacks. */
     m = calloc(1, sizeof *m);
     if (!m)
@@ -173,15 +178,35 @@ int ingest_envelope(const uint8_t *buf, size_t len, struct ingest_result *out,
         err = SRV_EENVELOPE;
         goto out;
     }
-    err = device_key(m->device_id, pk, &reason);
+
+    out->stage = INGEST_STAGE_DEVICE;
+    err = fleet_device_lookup(m->device_id, &dev);
     if (err != SRV_OK)
         goto out;
-    werr = wire_verify(buf, len, pk);
+    if (strcmp(dev.status, "active") != 0) {
+        reason = strcmp(dev.status, "pending") == 0 ? "device is pending approval"
+                                                    : "device is revoked";
+        err = SRV_EDEVSTATE;
+        goto out;
+    }
+
+    out->stage = INGEST_STAGE_SIGNATURE;
+    werr = wire_verify(buf, len, dev.pk);
     if (werr != WIRE_OK) {
         reason = wire_strerror(werr);
         err = werr == WIRE_ESIGNATURE ? SRV_ESIGNATURE : ingest_wire_error(werr);
         goto out;
     }
+
+    /* After the signature: nobody can drain another device's bucket. */
+    out->stage = INGEST_STAGE_RATE;
+    err = fleet_bucket_take(m->device_id, &out->retry_after);
+    if (err != SRV_OK) {
+        reason = "device over its upload rate";
+        goto out;
+    }
+
+    out->stage = INGEST_STAGE_SEQ;
     auth_sha256(buf, len, sha);
     err = seq_lookup(m->device_id, m->seq, sha, &found, &id, &same);
     if (err != SRV_OK)
@@ -193,10 +218,24 @@ int ingest_envelope(const uint8_t *buf, size_t len, struct ingest_result *out,
         }
         goto done;
     }
+    if (m->seq > (uint64_t)dev.last_seq + FLEET_SEQ_AHEAD_MAX) {
+        reason = "sequence number far ahead of the device's last stored one";
+        err = SRV_ESEQRANGE;
+        goto out;
+    }
+
+    out->stage = INGEST_STAGE_DECODE;
     nbytes = wire_samples_bytes(m);
     if (nbytes == 0 || nbytes > WIRE_MAX_SAMPLES_BYTES) {
         reason = "sample payload size out of range";
         err = SRV_EENVELOPE;
+        goto out;
+    }
+    if (ingest__commit_running() && ingest_queue_depth() >= ingest_queue_max()) {
+        /* Refuse before the expensive step: the queue is the bound. */
+        reason = "ingest queue full";
+        out->retry_after = 1;
+        err = SRV_EOVERLOAD;
         goto out;
     }
     samples = malloc(nbytes);
@@ -210,7 +249,17 @@ int ingest_envelope(const uint8_t *buf, size_t len, struct ingest_result *out,
         err = werr == WIRE_ENOMEM ? SRV_ENOMEM : SRV_EFRAME;
         goto out;
     }
-    err = store(buf, len, m, sha, &inserted, &id);
+    free(samples);
+    samples = NULL;
+
+    out->stage = INGEST_STAGE_STORE;
+    err = row_fill(&row, buf, len, m, sha);
+    if (err == SRV_OK)
+        err = store(&row, &inserted, &id);
+    if (err == SRV_EOVERLOAD) {
+        reason = "ingest queue full";
+        out->retry_after = 1;
+    }
     if (err != SRV_OK)
         goto out;
     if (!inserted) {
@@ -233,6 +282,7 @@ done:
 out:
     if (why)
         *why = reason;
+    free(row.chans);
     free(samples);
     free(m);
     return err;

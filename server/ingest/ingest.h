@@ -1,11 +1,16 @@
 /* ingest.h - the snapshot ingest pipeline, independent of HTTP.
  *
- * Order (each step only after the previous one passed): parse and bound the
- * header and the zstd frame header -> device lookup -> Ed25519 over the raw
- * bytes -> sequence check (same bytes again: the stored id; same seq, other
- * bytes: conflict) -> decompress once to validate -> store the envelope as
- * received with its metadata and SHA-256.  Returns only after the row is
- * committed. */
+ * Order (each step only after the previous one passed; the http layer has
+ * already refused a Content-Length over the cap before reading the body):
+ * parse and bound the header (the device id is in it; wire_parse also
+ * bounds the zstd frame header, an O(1) look at a few bytes) -> device
+ * lookup (cached, server/fleet) -> Ed25519 over the raw bytes -> per-device
+ * token bucket -> sequence check (same bytes again: the stored id; same seq,
+ * other bytes: conflict; far ahead of the device's last: refused) -> bounded
+ * decompression (the only time the samples are decompressed) -> store the
+ * envelope as received with its metadata and SHA-256, through the group
+ * committer.  Returns only after the row is committed (synchronous_commit
+ * on). */
 #ifndef PRECURSOR_INGEST_H
 #define PRECURSOR_INGEST_H
 
@@ -17,14 +22,45 @@ struct ingest_result {
     char device_id[65];
     uint64_t seq;
     int created;            /* 1: stored now (201); 0: stored before (200) */
+    unsigned retry_after;   /* seconds, with SRV_ERATELIMIT / SRV_EOVERLOAD */
+    int stage;              /* INGEST_STAGE_* reached (tests check the order) */
+};
+
+/* The steps, in order; ingest_result.stage is the last one entered. */
+enum ingest_stage {
+    INGEST_STAGE_PARSE = 1,
+    INGEST_STAGE_DEVICE,
+    INGEST_STAGE_SIGNATURE,
+    INGEST_STAGE_RATE,
+    INGEST_STAGE_SEQ,
+    INGEST_STAGE_DECODE,
+    INGEST_STAGE_STORE
 };
 
 /* buf/len borrowed.  0 or a negative SRV_E* code; *why (may be NULL) gets a
- * static human-readable reason for the error. */
+ * static human-readable reason for the error.  out is filled on every
+ * return (stage, retry_after), the rest only on success. */
 int ingest_envelope(const uint8_t *buf, size_t len, struct ingest_result *out,
                     const char **why);
 
 /* Map a WIRE_E* code to the SRV_E* code the API answers with. */
 int ingest_wire_error(int wire_err);
+
+/* Group commit (ingest_commit.c).  Start `committers` threads, each with
+ * its own connection, taking up to batch_max queued snapshots into one
+ * transaction (libpq pipeline mode: BEGIN, one INSERT per snapshot, COMMIT,
+ * one round trip).  At most queue_max snapshots wait; beyond that uploads
+ * get SRV_EOVERLOAD.  Without a running committer ingest stores on the
+ * calling thread's connection, one transaction per snapshot. */
+int ingest_commit_start(const char *conninfo, unsigned committers, unsigned queue_max,
+                        unsigned batch_max);
+void ingest_commit_stop(void);
+unsigned ingest_queue_depth(void);
+unsigned ingest_queue_max(void);
+
+/* The POST /api/v1/snapshots handler (ingest_http.c). */
+struct srv_request;
+struct srv_response;
+int ingest_api_post(struct srv_request *rq, struct srv_response *rs);
 
 #endif

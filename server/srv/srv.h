@@ -36,7 +36,10 @@ enum srv_error {
     SRV_EDEVSTATE = -18,    /* 403 device pending or revoked */
     SRV_ESCHEMA = -19,      /* 500 database schema newer than this binary */
     SRV_EMIGRATION = -20,   /* 500 a migration failed or is unreadable */
-    SRV_ECODE_MIN = -20     /* lowest code in use */
+    SRV_ERATELIMIT = -21,   /* 429 device over its upload rate (Retry-After) */
+    SRV_EOVERLOAD = -22,    /* 503 ingest queue full (Retry-After) */
+    SRV_ESEQRANGE = -23,    /* 422 sequence number far ahead of the device's last */
+    SRV_ECODE_MIN = -23     /* lowest code in use */
 };
 
 int srv_err_status(int err);            /* HTTP status; 500 for unknown codes */
@@ -106,6 +109,7 @@ struct srv_response {
     const char *err_message;
     char *err_message_owned;
     char set_cookie[256];       /* sent as Set-Cookie when not empty */
+    unsigned retry_after;       /* seconds; sent as Retry-After when > 0 */
 };
 
 typedef int (*srv_handler_fn)(struct srv_request *rq, struct srv_response *rs);

@@ -32,6 +32,9 @@ static const struct err_row err_table[] = {
     { SRV_EDEVSTATE, 403, "device_not_active", "device is pending or revoked" },
     { SRV_ESCHEMA, 500, "schema_newer", "database schema is newer than this server" },
     { SRV_EMIGRATION, 500, "migration_failed", "a migration failed" },
+    { SRV_ERATELIMIT, 429, "rate_limited", "device over its upload rate; retry after Retry-After" },
+    { SRV_EOVERLOAD, 503, "overloaded", "ingest queue full; retry after Retry-After" },
+    { SRV_ESEQRANGE, 422, "seq_out_of_range", "sequence number far ahead of the device's last" },
 };
 
 static const struct err_row *err_find(int err)

@@ -1,0 +1,114 @@
+/* fleet.h - the device fleet: enrollment tokens, the install script and the
+ * agent downloads it points at, approve/revoke/rotate, the cached device
+ * lookup ingest uses, the per-device token bucket, and the background
+ * maintenance (monthly snapshot partitions, retention).
+ *
+ * Run-time settings come from the serve command line (fleet_opts_take strips
+ * the flags this module owns before the shared parser sees the rest) and are
+ * process-wide: servers are stateless, so two of them on one database only
+ * differ in these settings. */
+#ifndef PRECURSOR_FLEET_H
+#define PRECURSOR_FLEET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "server/srv/srv.h"
+
+#define FLEET_PK_LEN 32
+#define FLEET_SEQ_AHEAD_MAX 1000000u    /* seq beyond last_seq + this: refused */
+#define FLEET_CACHE_TTL_MS 5000         /* other servers' revocations seen within */
+
+struct fleet_settings {
+    const char *agent_binary;   /* served as /downloads/precursor-agent-<arch>; NULL: 404 */
+    unsigned retention_days;    /* 0: keep forever */
+    double device_rate;         /* uploads per second per device (token refill) */
+    double device_burst;        /* bucket size */
+    unsigned queue_max;         /* snapshots waiting for the committer */
+    unsigned committers;        /* committer threads (connections) */
+    unsigned batch_max;         /* snapshots per group-commit transaction */
+};
+
+/* The settings in force (defaults until fleet_opts_take changed them). */
+const struct fleet_settings *fleet_settings(void);
+
+/* Remove the flags this module owns (--agent-binary, --retention-days,
+ * --device-rate, --device-burst, --ingest-queue, --committers, --batch-max)
+ * from argv, applying them.  Returns the new argc, or -1 on a bad value
+ * (message on stderr). */
+int fleet_opts_take(int argc, char **argv);
+void fleet_opts_help(void *file);       /* FILE *: the flags, for --help */
+
+/* Start the group committer and the maintenance thread against the
+ * database; fleet_stop joins them.  0 or a negative SRV_E* code. */
+int fleet_start(const char *database_url);
+void fleet_stop(void);
+
+/* --- cached device lookup (fleet_cache.c) --------------------------------- */
+
+struct fleet_device {
+    uint8_t pk[FLEET_PK_LEN];
+    char status[12];            /* "active", "pending", "revoked" */
+    int64_t last_seq;           /* highest stored seq known (may lag) */
+};
+
+/* Device by id: from the cache when fresh, else from the database (worker
+ * connection).  SRV_EUNKNOWNDEV when not registered. */
+int fleet_device_lookup(const char *dev, struct fleet_device *out);
+/* Forget one device (after approve/revoke/rotate) or all of them. */
+void fleet_cache_invalidate(const char *dev);
+void fleet_cache_clear(void);
+/* Raise the cached last_seq after a commit (no-op when not cached). */
+void fleet_cache_note_seq(const char *dev, int64_t seq);
+
+/* --- backpressure (fleet_bucket.c) ----------------------------------------- */
+
+/* Take one token from dev's bucket.  0 when allowed; SRV_ERATELIMIT with
+ * *retry_after_s (>= 1) when empty. */
+int fleet_bucket_take(const char *dev, unsigned *retry_after_s);
+void fleet_bucket_reset(void);
+
+/* --- enrollment (fleet_enroll.c) ------------------------------------------- */
+
+struct fleet_token_spec {
+    const char *equipment_type;     /* may be NULL */
+    const char *site;               /* may be NULL */
+    const char *tags;               /* "a,b,c"; may be NULL */
+    int uses;                       /* > 0; ignored when reusable */
+    int reusable;
+    long long expires_s;            /* seconds from now; 0: never */
+    int pre_approved;
+};
+
+/* Create a token on this thread's connection; prints nothing.  tok gets the
+ * token (cap > AUTH_TOKEN_LEN). */
+int fleet_token_create(const struct fleet_token_spec *spec, char *tok, size_t cap);
+
+/* "24h", "30m", "7d", "3600" (seconds) -> seconds.  0 or SRV_EBADREQ. */
+int fleet_parse_duration(const char *s, long long *out);
+
+/* precursor-server enroll create ... (argv after "enroll"). Exit status. */
+int fleet_cli_enroll(int argc, char **argv);
+
+/* Route handlers. */
+int fleet_api_token_create(struct srv_request *rq, struct srv_response *rs);
+int fleet_api_install_sh(struct srv_request *rq, struct srv_response *rs);
+int fleet_api_download(struct srv_request *rq, struct srv_response *rs);
+int fleet_api_device_enroll(struct srv_request *rq, struct srv_response *rs);
+int fleet_api_device_approve(struct srv_request *rq, struct srv_response *rs);
+int fleet_api_device_revoke(struct srv_request *rq, struct srv_response *rs);
+int fleet_api_device_rotate(struct srv_request *rq, struct srv_response *rs);
+
+/* The message a device signs to rotate from its current key to new_pk:
+ * "precursor-rotate-v1\n<device id>\n<base64 new key>\n".  0 or
+ * SRV_ETOOBIG. */
+int fleet_rotate_message(const char *dev, const uint8_t new_pk[FLEET_PK_LEN], char *out,
+                         size_t cap, size_t *len);
+
+/* --- maintenance (fleet_maint.c) ------------------------------------------- */
+
+/* Create partitions ahead and drop those past retention, on conn (a PGconn
+ * *).  *dropped gets the number of partitions dropped. */
+int fleet_maintain(void *conn, unsigned retention_days, int *dropped);
+
+#endif

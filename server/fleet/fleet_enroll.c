@@ -1,0 +1,717 @@
+/* fleet_enroll.c - enrollment tokens and the device life cycle.
+ *
+ * An enrollment token ("pen_" + 64 hex, stored only as its SHA-256) carries
+ * what the devices it enrolls get: equipment type, site, tags, pending or
+ * pre-approved; it is single-use (N uses) or reusable, and may expire.
+ * GET /install.sh?token=T answers a POSIX sh script for that token; the
+ * script downloads the agent binary this server serves, runs
+ * `precursor-agent enroll` (the key pair is generated on the device and only
+ * the public key is sent, to POST /api/v1/devices/enroll), writes the
+ * agent's config and, when systemd runs and no prefix is given, installs and
+ * starts a unit.  Approve and revoke are admin calls; rotation is proven by
+ * a signature of the old key over the new one. */
+#include <errno.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+
+#include "server/auth/auth.h"
+#include "server/db/db.h"
+#include "server/fleet/fleet.h"
+#include "server/json/json_util.h"
+#include "server/srv/srv.h"
+
+#define TOKEN_PREFIX "pen_"
+#define TOKEN_LEN (4 + 64)
+#define TAGS_MAX 1024
+#define AGENT_BINARY_MAX (256u << 20)
+
+static int fail(struct srv_response *rs, int err, const char *msg)
+{
+    rs->err_message = msg;
+    return err;
+}
+
+static int token_well_formed(const char *t)
+{
+    size_t i;
+
+    if (!t || strlen(t) != TOKEN_LEN || strncmp(t, TOKEN_PREFIX, 4) != 0)
+        return 0;
+    for (i = 4; i < TOKEN_LEN; i++)
+        if (!((t[i] >= '0' && t[i] <= '9') || (t[i] >= 'a' && t[i] <= 'f')))
+            return 0;
+    return 1;
+}
+
+/* A label for type/site/tag: what the device id allows, plus spaces. */
+static int label_ok(const char *s, size_t max)
+{
+    size_t n = s ? strlen(s) : 0;
+    size_t i;
+
+    if (n == 0 || n > max)
+        return 0;
+    for (i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-' || c == ' ' || c == ':' || c == '/'))
+            return 0;
+    }
+    return 1;
+}
+
+int fleet_parse_duration(const char *s, long long *out)
+{
+    char *end;
+    long long v, mul = 1;
+
+    if (!s || !*s || *s == '-')
+        return SRV_EBADREQ;
+    errno = 0;
+    v = strtoll(s, &end, 10);
+    if (errno || end == s)
+        return SRV_EBADREQ;
+    if (*end) {
+        if (end[1])
+            return SRV_EBADREQ;
+        switch (*end) {
+        case 's': mul = 1; break;
+        case 'm': mul = 60; break;
+        case 'h': mul = 3600; break;
+        case 'd': mul = 86400; break;
+        default: return SRV_EBADREQ;
+        }
+    }
+    if (v <= 0 || v > 3650LL * 86400 / mul)
+        return SRV_EBADREQ;
+    *out = v * mul;
+    return SRV_OK;
+}
+
+/* "a,b" -> '{"a","b"}' (PostgreSQL array literal); labels checked. */
+static int tags_literal(const char *tags, char *out, size_t cap)
+{
+    size_t used = 0;
+    const char *p = tags ? tags : "";
+
+    if (cap < 3)
+        return SRV_ETOOBIG;
+    out[used++] = '{';
+    while (*p) {
+        size_t n = strcspn(p, ",");
+        char tag[65];
+
+        if (n == 0 || n >= sizeof tag)
+            return SRV_EBADREQ;
+        memcpy(tag, p, n);
+        tag[n] = '\0';
+        if (!label_ok(tag, 64))
+            return SRV_EBADREQ;
+        if (used + n + 4 >= cap)
+            return SRV_ETOOBIG;
+        used += (size_t)snprintf(out + used, cap - used, "%s\"%s\"", used > 1 ? "," : "", tag);
+        p += n;
+        if (*p == ',')
+            p++;
+    }
+    out[used++] = '}';
+    out[used] = '\0';
+    return SRV_OK;
+}
+
+int fleet_token_create(const struct fleet_token_spec *spec, char *tok, size_t cap)
+{
+    char raw[AUTH_TOKEN_LEN + 1], tags[TAGS_MAX], uses[16], exp[24];
+    uint8_t sha[32];
+    const char *vals[7];
+    int lens[7] = { 32, 0, 0, 0, 0, 0, 0 }, fmts[7] = { 1, 0, 0, 0, 0, 0, 0 };
+    PGresult *r = NULL;
+    int err;
+
+    if (cap <= TOKEN_LEN)
+        return SRV_ETOOBIG;
+    if ((spec->equipment_type && !label_ok(spec->equipment_type, 64)) ||
+        (spec->site && !label_ok(spec->site, 64)) ||
+        (!spec->reusable && (spec->uses <= 0 || spec->uses > 1000000)) || spec->expires_s < 0)
+        return SRV_EBADREQ;
+    err = tags_literal(spec->tags, tags, sizeof tags);
+    if (err != SRV_OK)
+        return err;
+    err = auth_token_new(raw, sizeof raw, sha);
+    if (err != SRV_OK)
+        return err;
+    memcpy(raw, TOKEN_PREFIX, 4);
+    /* The hash is of the token as handed out, prefix included. */
+    auth_sha256(raw, TOKEN_LEN, sha);
+    snprintf(uses, sizeof uses, "%d", spec->uses);
+    snprintf(exp, sizeof exp, "%lld", spec->expires_s);
+    vals[0] = (const char *)sha;
+    vals[1] = spec->equipment_type;
+    vals[2] = spec->site;
+    vals[3] = tags;
+    vals[4] = spec->reusable ? NULL : uses;
+    vals[5] = spec->expires_s > 0 ? exp : NULL;
+    vals[6] = spec->pre_approved ? "true" : "false";
+    err = db_exec(DB_FLEET_TOKEN_INSERT, vals, lens, fmts, 0, &r);
+    PQclear(r);
+    if (err == SRV_OK)
+        snprintf(tok, cap, "%s", raw);
+    sodium_memzero(raw, sizeof raw);
+    return err;
+}
+
+/* Why a token cannot enroll: 0 when it can, else SRV_EENROLL + message. */
+static int token_check(const char *tok, const char **why)
+{
+    uint8_t sha[32];
+    const char *vals[1] = { (const char *)sha };
+    int lens[1] = { 32 }, fmts[1] = { 1 };
+    PGresult *r = NULL;
+    int err;
+
+    if (!token_well_formed(tok)) {
+        *why = "enrollment token malformed";
+        return SRV_EENROLL;
+    }
+    auth_sha256(tok, TOKEN_LEN, sha);
+    err = db_exec(DB_FLEET_TOKEN_STATE, vals, lens, fmts, 0, &r);
+    if (err != SRV_OK)
+        return err;
+    if (PQntuples(r) != 1) {
+        *why = "unknown enrollment token";
+        err = SRV_EENROLL;
+    } else if (strcmp(PQgetvalue(r, 0, 1), "t") == 0) {
+        *why = "enrollment token revoked";
+        err = SRV_EENROLL;
+    } else if (strcmp(PQgetvalue(r, 0, 2), "t") == 0) {
+        *why = "enrollment token expired";
+        err = SRV_EENROLL;
+    } else if (strcmp(PQgetvalue(r, 0, 3), "t") == 0) {
+        *why = "enrollment token used up";
+        err = SRV_EENROLL;
+    }
+    PQclear(r);
+    return err;
+}
+
+static json_t *parse_body(const struct srv_request *rq)
+{
+    json_error_t je;
+
+    if (!rq->body || rq->body_len == 0)
+        return NULL;
+    return json_loadb((const char *)rq->body, rq->body_len, JSON_REJECT_DUPLICATES, &je);
+}
+
+static int require_admin(const struct srv_request *rq, struct srv_response *rs)
+{
+    if (rq->role != SRV_ROLE_ADMIN)
+        return fail(rs, SRV_EFORBIDDEN, "needs an admin token");
+    return SRV_OK;
+}
+
+/* Base URL clients reached us by (Host header; a load balancer's). */
+static void base_url(const struct srv_request *rq, char *out, size_t cap)
+{
+    const char *host = rq->header(rq, "Host");
+    const char *proto = rq->header(rq, "X-Forwarded-Proto");
+    size_t i;
+
+    if (!host || !*host || strlen(host) > 255)
+        host = "localhost";
+    for (i = 0; host[i]; i++)
+        if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:[]",
+                    host[i]))
+            host = "localhost";
+    snprintf(out, cap, "%s://%s", proto && strcmp(proto, "https") == 0 ? "https" : "http", host);
+}
+
+int fleet_api_token_create(struct srv_request *rq, struct srv_response *rs)
+{
+    struct fleet_token_spec spec = { 0 };
+    json_t *j, *tags, *exp, *t;
+    char tagbuf[TAGS_MAX], tok[TOKEN_LEN + 1], base[300], *cmd = NULL;
+    size_t used = 0, i;
+    int err = require_admin(rq, rs);
+
+    if (err != SRV_OK)
+        return err;
+    j = parse_body(rq);
+    if (!j || !json_is_object(j)) {
+        json_decref(j);
+        return fail(rs, SRV_EBADREQ, "body must be a JSON object");
+    }
+    spec.equipment_type = json_string_value(json_object_get(j, "equipment_type"));
+    spec.site = json_string_value(json_object_get(j, "site"));
+    spec.reusable = json_is_true(json_object_get(j, "reusable"));
+    spec.pre_approved = json_is_true(json_object_get(j, "pre_approved"));
+    spec.uses = 1;
+    if ((t = json_object_get(j, "uses")) != NULL) {
+        if (!json_is_integer(t) || json_integer_value(t) < 1 || json_integer_value(t) > 1000000) {
+            err = fail(rs, SRV_EBADREQ, "uses must be an integer in 1..1000000");
+            goto out;
+        }
+        spec.uses = (int)json_integer_value(t);
+    }
+    exp = json_object_get(j, "expires_in");
+    if (exp && !(json_is_string(exp) &&
+                 fleet_parse_duration(json_string_value(exp), &spec.expires_s) == SRV_OK) &&
+        !(json_is_integer(exp) && json_integer_value(exp) > 0 &&
+          (spec.expires_s = json_integer_value(exp)) <= 3650LL * 86400)) {
+        err = fail(rs, SRV_EBADREQ, "expires_in must be seconds or like \"24h\"");
+        goto out;
+    }
+    tags = json_object_get(j, "tags");
+    tagbuf[0] = '\0';
+    if (tags && !json_is_array(tags)) {
+        err = fail(rs, SRV_EBADREQ, "tags must be an array of strings");
+        goto out;
+    }
+    for (i = 0; tags && i < json_array_size(tags); i++) {
+        const char *s = json_string_value(json_array_get(tags, i));
+
+        if (!s || strchr(s, ',') || used + strlen(s) + 2 >= sizeof tagbuf) {
+            err = fail(rs, SRV_EBADREQ, "tags must be short strings without commas");
+            goto out;
+        }
+        used += (size_t)snprintf(tagbuf + used, sizeof tagbuf - used, "%s%s", used ? "," : "", s);
+    }
+    spec.tags = tagbuf;
+    err = fleet_token_create(&spec, tok, sizeof tok);
+    if (err == SRV_EBADREQ)
+        rs->err_message = "equipment_type, site and tags: 1..64 of [A-Za-z0-9._-:/ ]";
+    if (err != SRV_OK)
+        goto out;
+    base_url(rq, base, sizeof base);
+    if (asprintf(&cmd, "curl -fsS '%s/install.sh?token=%s' | sh", base, tok) < 0) {
+        err = SRV_ENOMEM;
+        goto out;
+    }
+    err = srv_respond_json_take(rs, 201, json_pack("{s:s,s:s}", "token", tok, "install", cmd));
+out:
+    free(cmd);
+    json_decref(j);
+    return err;
+}
+
+/* The installer.  Only the base URL and the token (both checked to hold no
+ * shell metacharacters) are substituted. */
+static const char install_fmt[] =
+    "#!/bin/sh\n"
+    "# Precursor agent installer, generated by the server for one enrollment token.\n"
+    "# Root install: curl -fsS '%1$s/install.sh?token=...' | sh\n"
+    "# Anywhere else: PRECURSOR_PREFIX=/some/dir sh install.sh (no systemd unit is started).\n"
+    "# PRECURSOR_DEVICE_ID overrides the device id (default: hostname + random suffix).\n"
+    "set -eu\n"
+    "SERVER='%1$s'\n"
+    "TOKEN='%2$s'\n"
+    "PREFIX=\"${PRECURSOR_PREFIX:-}\"\n"
+    "BIN_DIR=\"$PREFIX/usr/local/bin\"\n"
+    "ETC_DIR=\"$PREFIX/etc/precursor\"\n"
+    "STATE_DIR=\"$PREFIX/var/lib/precursor\"\n"
+    "ARCH=\"${PRECURSOR_ARCH:-$(uname -m)}\"\n"
+    "if [ -z \"${PRECURSOR_DEVICE_ID:-}\" ]; then\n"
+    "    h=$(hostname 2>/dev/null | tr -cd 'A-Za-z0-9._-' | cut -c1-40)\n"
+    "    r=$(od -An -N4 -tx1 /dev/urandom | tr -d ' \\n')\n"
+    "    PRECURSOR_DEVICE_ID=\"${h:-device}-$r\"\n"
+    "fi\n"
+    "DEVICE_ID=$PRECURSOR_DEVICE_ID\n"
+    "fetch() {\n"
+    "    if command -v curl >/dev/null 2>&1; then curl -fsS -o \"$2\" \"$1\"\n"
+    "    elif command -v wget >/dev/null 2>&1; then wget -q -O \"$2\" \"$1\"\n"
+    "    else echo 'precursor install: needs curl or wget' >&2; exit 1; fi\n"
+    "}\n"
+    "mkdir -p \"$BIN_DIR\" \"$ETC_DIR\" \"$STATE_DIR\"\n"
+    "fetch \"$SERVER/downloads/precursor-agent-$ARCH\" \"$BIN_DIR/precursor-agent.part\"\n"
+    "chmod 0755 \"$BIN_DIR/precursor-agent.part\"\n"
+    "mv -f \"$BIN_DIR/precursor-agent.part\" \"$BIN_DIR/precursor-agent\"\n"
+    "# The key pair is made here; only the public key goes to the server.\n"
+    "\"$BIN_DIR/precursor-agent\" enroll --server \"$SERVER\" --token \"$TOKEN\" \\\n"
+    "    --device-id \"$DEVICE_ID\" --key-dir \"$STATE_DIR/keys\"\n"
+    "cat > \"$ETC_DIR/agent.conf.part\" <<EOF\n"
+    "# written by the Precursor installer\n"
+    "device-id = $DEVICE_ID\n"
+    "server = $SERVER\n"
+    "key-dir = $STATE_DIR/keys\n"
+    "spool = $STATE_DIR/spool\n"
+    "EOF\n"
+    "mv -f \"$ETC_DIR/agent.conf.part\" \"$ETC_DIR/agent.conf\"\n"
+    "UNIT=\"[Unit]\n"
+    "Description=Precursor edge agent\n"
+    "After=network-online.target\n"
+    "Wants=network-online.target\n"
+    "\n"
+    "[Service]\n"
+    "ExecStart=$BIN_DIR/precursor-agent run --config $ETC_DIR/agent.conf\n"
+    "Restart=always\n"
+    "RestartSec=5\n"
+    "\n"
+    "[Install]\n"
+    "WantedBy=multi-user.target\"\n"
+    "if [ -z \"$PREFIX\" ] && [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then\n"
+    "    printf '%%s\\n' \"$UNIT\" > /etc/systemd/system/precursor-agent.service\n"
+    "    systemctl daemon-reload\n"
+    "    systemctl enable --now precursor-agent.service\n"
+    "    echo \"precursor install: agent $DEVICE_ID running under systemd\"\n"
+    "else\n"
+    "    mkdir -p \"$PREFIX/etc/systemd/system\"\n"
+    "    printf '%%s\\n' \"$UNIT\" > \"$PREFIX/etc/systemd/system/precursor-agent.service\"\n"
+    "    echo \"precursor install: agent $DEVICE_ID installed under ${PREFIX:-/};\"\n"
+    "    echo \"  start it with: $BIN_DIR/precursor-agent run --config $ETC_DIR/agent.conf\"\n"
+    "fi\n";
+
+int fleet_api_install_sh(struct srv_request *rq, struct srv_response *rs)
+{
+    const char *tok = rq->query(rq, "token");
+    const char *why = "enrollment refused";
+    char base[300], *script = NULL;
+    int n, err;
+
+    err = token_check(tok, &why);
+    if (err != SRV_OK)
+        return fail(rs, err, why);
+    base_url(rq, base, sizeof base);
+    n = asprintf(&script, install_fmt, base, tok);
+    if (n < 0)
+        return SRV_ENOMEM;
+    rs->status = 200;
+    rs->content_type = "text/x-shellscript; charset=utf-8";
+    rs->body = script;
+    rs->body_len = (size_t)n;
+    return SRV_OK;
+}
+
+int fleet_api_download(struct srv_request *rq, struct srv_response *rs)
+{
+    const char *name = rq->params[0], *path = fleet_settings()->agent_binary;
+    struct utsname u;
+    char want[128];
+    struct stat st;
+    FILE *f;
+    char *buf;
+
+    if (!path || uname(&u) != 0)
+        return fail(rs, SRV_ENOTFOUND, "no agent binary is served (--agent-binary)");
+    snprintf(want, sizeof want, "precursor-agent-%s", u.machine);
+    if (!name || strcmp(name, want) != 0)
+        return fail(rs, SRV_ENOTFOUND, "no agent binary for that architecture");
+    f = fopen(path, "rb");
+    if (!f)
+        return fail(rs, SRV_ENOTFOUND, "agent binary not readable");
+    if (fstat(fileno(f), &st) != 0 || st.st_size <= 0 || st.st_size > (off_t)AGENT_BINARY_MAX) {
+        fclose(f);
+        return fail(rs, SRV_EINTERNAL, "agent binary size out of range");
+    }
+    buf = malloc((size_t)st.st_size);
+    if (!buf || fread(buf, 1, (size_t)st.st_size, f) != (size_t)st.st_size) {
+        free(buf);
+        fclose(f);
+        return buf ? SRV_EINTERNAL : SRV_ENOMEM;
+    }
+    fclose(f);
+    rs->status = 200;
+    rs->content_type = "application/octet-stream";
+    rs->body = buf;
+    rs->body_len = (size_t)st.st_size;
+    return SRV_OK;
+}
+
+static int device_key(const char *dev, uint8_t pk[FLEET_PK_LEN], char *status, size_t cap)
+{
+    const char *vals[1] = { dev };
+    PGresult *r = NULL;
+    int err = db_exec(DB_DEVICE_KEY, vals, NULL, NULL, 1, &r);
+
+    if (err != SRV_OK)
+        return err;
+    if (PQntuples(r) != 1)
+        err = SRV_ENOTFOUND;
+    else if (PQgetlength(r, 0, 0) != FLEET_PK_LEN)
+        err = SRV_EINTERNAL;
+    else {
+        memcpy(pk, PQgetvalue(r, 0, 0), FLEET_PK_LEN);
+        snprintf(status, cap, "%s", PQgetvalue(r, 0, 1));
+    }
+    PQclear(r);
+    return err;
+}
+
+int fleet_api_device_enroll(struct srv_request *rq, struct srv_response *rs)
+{
+    json_t *j = parse_body(rq);
+    const char *tok, *dev, *pk64, *why = NULL;
+    uint8_t pk[FLEET_PK_LEN], sha[32], have[FLEET_PK_LEN];
+    char status[16];
+    const char *vals[3];
+    int lens[3] = { 32, 0, FLEET_PK_LEN }, fmts[3] = { 1, 0, 1 };
+    PGresult *r = NULL;
+    int err, code = 201;
+
+    if (!j || !json_is_object(j)) {
+        json_decref(j);
+        return fail(rs, SRV_EBADREQ, "body must be a JSON object");
+    }
+    tok = json_string_value(json_object_get(j, "token"));
+    dev = json_string_value(json_object_get(j, "device_id"));
+    pk64 = json_string_value(json_object_get(j, "public_key"));
+    if (!json_valid_device_id(dev)) {
+        err = fail(rs, SRV_EBADREQ, "device_id must match [A-Za-z0-9._-]{1,64}");
+        goto out;
+    }
+    if (json_b64_decode_exact(pk64, pk, sizeof pk) != 0) {
+        err = fail(rs, SRV_EBADREQ, "public_key must be standard base64 of 32 bytes");
+        goto out;
+    }
+    err = token_check(tok, &why);
+    if (err == SRV_EENROLL) {
+        /* A retry of an enrollment that used the token's last use: the
+         * same key for the same id is answered, not refused. */
+        if (device_key(dev, have, status, sizeof status) == SRV_OK &&
+            sodium_memcmp(have, pk, FLEET_PK_LEN) == 0) {
+            code = 200;
+            err = SRV_OK;
+            goto answer;
+        }
+        rs->err_message = why;
+    }
+    if (err != SRV_OK)
+        goto out;
+    auth_sha256(tok, TOKEN_LEN, sha);
+    vals[0] = (const char *)sha;
+    vals[1] = dev;
+    vals[2] = (const char *)pk;
+    err = db_exec(DB_FLEET_DEVICE_ENROLL, vals, lens, fmts, 0, &r);
+    if (err == SRV_ECONFLICT) {
+        rs->err_message = "device id enrolled concurrently";
+        goto out;
+    }
+    if (err != SRV_OK)
+        goto out;
+    if (PQntuples(r) == 1) {
+        snprintf(status, sizeof status, "%s", PQgetvalue(r, 0, 1));
+        goto answer;
+    }
+    /* No row: the id exists already (or the token went away meanwhile). */
+    err = device_key(dev, have, status, sizeof status);
+    if (err == SRV_ENOTFOUND) {
+        err = fail(rs, SRV_EENROLL, "enrollment token no longer valid");
+        goto out;
+    }
+    if (err != SRV_OK)
+        goto out;
+    if (sodium_memcmp(have, pk, FLEET_PK_LEN) != 0) {
+        err = fail(rs, SRV_ECONFLICT, "device id is registered with another key");
+        goto out;
+    }
+    code = 200;
+answer:
+    fleet_cache_invalidate(dev);
+    err = srv_respond_json_take(rs, (unsigned)code,
+                                json_pack("{s:s,s:s}", "device_id", dev, "status", status));
+out:
+    PQclear(r);
+    json_decref(j);
+    return err;
+}
+
+static int set_status(struct srv_request *rq, struct srv_response *rs, const char *action)
+{
+    const char *dev = rq->params[0];
+    const char *vals[2] = { dev, action };
+    uint8_t pk[FLEET_PK_LEN];
+    char status[16];
+    PGresult *r = NULL;
+    int err = require_admin(rq, rs);
+
+    if (err != SRV_OK)
+        return err;
+    if (!json_valid_device_id(dev))
+        return fail(rs, SRV_ENOTFOUND, "no such device");
+    err = db_exec(DB_FLEET_DEVICE_STATUS, vals, NULL, NULL, 0, &r);
+    if (err != SRV_OK)
+        return err;
+    if (PQntuples(r) == 1) {
+        snprintf(status, sizeof status, "%s", PQgetvalue(r, 0, 0));
+    } else {
+        err = device_key(dev, pk, status, sizeof status);
+        if (err == SRV_ENOTFOUND)
+            err = fail(rs, SRV_ENOTFOUND, "no such device");
+        else if (err == SRV_OK && strcmp(action, "approve") == 0)
+            err = fail(rs, SRV_ECONFLICT, "a revoked device must enroll again");
+    }
+    PQclear(r);
+    fleet_cache_invalidate(dev);
+    if (err != SRV_OK)
+        return err;
+    srv_log("info", "fleet: device %s %s", dev, status);
+    return srv_respond_json_take(rs, 200, json_pack("{s:s,s:s}", "device_id", dev,
+                                                    "status", status));
+}
+
+int fleet_api_device_approve(struct srv_request *rq, struct srv_response *rs)
+{
+    return set_status(rq, rs, "approve");
+}
+
+int fleet_api_device_revoke(struct srv_request *rq, struct srv_response *rs)
+{
+    return set_status(rq, rs, "revoke");
+}
+
+int fleet_rotate_message(const char *dev, const uint8_t new_pk[FLEET_PK_LEN], char *out,
+                         size_t cap, size_t *len)
+{
+    char k64[64];
+    int n;
+
+    if (json_b64_encode(new_pk, FLEET_PK_LEN, k64, sizeof k64) != 0)
+        return SRV_EINTERNAL;
+    n = snprintf(out, cap, "precursor-rotate-v1\n%s\n%s\n", dev, k64);
+    if (n < 0 || (size_t)n >= cap)
+        return SRV_ETOOBIG;
+    *len = (size_t)n;
+    return SRV_OK;
+}
+
+int fleet_api_device_rotate(struct srv_request *rq, struct srv_response *rs)
+{
+    const char *dev = rq->params[0];
+    json_t *j = NULL;
+    uint8_t old[FLEET_PK_LEN], npk[FLEET_PK_LEN], sig[64];
+    char status[16], msg[256];
+    size_t mlen;
+    const char *vals[3];
+    int lens[3] = { 0, FLEET_PK_LEN, FLEET_PK_LEN }, fmts[3] = { 0, 1, 1 };
+    PGresult *r = NULL;
+    int err;
+
+    if (!json_valid_device_id(dev))
+        return fail(rs, SRV_ENOTFOUND, "no such device");
+    j = parse_body(rq);
+    if (!j || !json_is_object(j) ||
+        json_b64_decode_exact(json_string_value(json_object_get(j, "public_key")), npk,
+                              sizeof npk) != 0 ||
+        json_b64_decode_exact(json_string_value(json_object_get(j, "signature")), sig,
+                              sizeof sig) != 0) {
+        json_decref(j);
+        return fail(rs, SRV_EBADREQ, "body must be {\"public_key\",\"signature\"} in base64");
+    }
+    json_decref(j);
+    err = device_key(dev, old, status, sizeof status);
+    if (err == SRV_ENOTFOUND)
+        return fail(rs, SRV_EUNKNOWNDEV, "device is not registered");
+    if (err != SRV_OK)
+        return err;
+    if (strcmp(status, "active") != 0)
+        return fail(rs, SRV_EDEVSTATE, "only an active device may rotate its key");
+    err = fleet_rotate_message(dev, npk, msg, sizeof msg, &mlen);
+    if (err != SRV_OK)
+        return err;
+    if (crypto_sign_verify_detached(sig, (const uint8_t *)msg, mlen, old) != 0)
+        return fail(rs, SRV_ESIGNATURE, "rotation must be signed by the current key");
+    vals[0] = dev;
+    vals[1] = (const char *)npk;
+    vals[2] = (const char *)old;
+    err = db_exec(DB_FLEET_DEVICE_ROTATE, vals, lens, fmts, 0, &r);
+    if (err != SRV_OK)
+        return err;
+    if (PQntuples(r) != 1)
+        err = fail(rs, SRV_ECONFLICT, "the key changed meanwhile");
+    PQclear(r);
+    fleet_cache_invalidate(dev);
+    if (err != SRV_OK)
+        return err;
+    srv_log("info", "fleet: device %s rotated its key", dev);
+    return srv_respond_json_take(rs, 200, json_pack("{s:s,s:s}", "device_id", dev,
+                                                    "status", "active"));
+}
+
+static void usage_enroll(FILE *f)
+{
+    fprintf(f,
+        "usage: precursor-server enroll create [--equipment-type T] [--site S] [--tags a,b]\n"
+        "                                      [--uses N | --reusable] [--expires 24h]\n"
+        "                                      [--pre-approved] [--database-url URL]\n"
+        "Prints a new enrollment token once; devices install with\n"
+        "  curl -fsS 'http://SERVER/install.sh?token=TOKEN' | sh\n"
+        "Default: one use, no expiry, devices pending until approved\n"
+        "(POST /api/v1/devices/{id}/approve).\n");
+}
+
+int fleet_cli_enroll(int argc, char **argv)
+{
+    struct fleet_token_spec spec = { 0 };
+    const char *url = getenv("DATABASE_URL");
+    char tok[TOKEN_LEN + 1];
+    int i, err;
+
+    if (argc < 1 || strcmp(argv[0], "create") != 0) {
+        usage_enroll(argc >= 1 && strcmp(argv[0], "--help") == 0 ? stdout : stderr);
+        return argc >= 1 && strcmp(argv[0], "--help") == 0 ? 0 : 2;
+    }
+    spec.uses = 1;
+    for (i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+
+        if (!strcmp(a, "--help")) {
+            usage_enroll(stdout);
+            return 0;
+        } else if (!strcmp(a, "--reusable")) {
+            spec.reusable = 1;
+        } else if (!strcmp(a, "--pre-approved")) {
+            spec.pre_approved = 1;
+        } else if (!v) {
+            fprintf(stderr, "precursor-server: %s needs a value\n", a);
+            return 2;
+        } else if (!strcmp(a, "--equipment-type")) {
+            spec.equipment_type = argv[++i];
+        } else if (!strcmp(a, "--site")) {
+            spec.site = argv[++i];
+        } else if (!strcmp(a, "--tags")) {
+            spec.tags = argv[++i];
+        } else if (!strcmp(a, "--database-url")) {
+            url = argv[++i];
+        } else if (!strcmp(a, "--uses")) {
+            char *end;
+            long n = strtol(argv[++i], &end, 10);
+
+            if (*end || n < 1 || n > 1000000) {
+                fprintf(stderr, "precursor-server: --uses must be 1..1000000\n");
+                return 2;
+            }
+            spec.uses = (int)n;
+        } else if (!strcmp(a, "--expires")) {
+            if (fleet_parse_duration(argv[++i], &spec.expires_s) != SRV_OK) {
+                fprintf(stderr, "precursor-server: --expires like 30m, 24h, 7d or seconds\n");
+                return 2;
+            }
+        } else {
+            fprintf(stderr, "precursor-server: unknown option %s\n", a);
+            usage_enroll(stderr);
+            return 2;
+        }
+    }
+    if (!url || !*url) {
+        fprintf(stderr, "precursor-server: no database: set DATABASE_URL or --database-url\n");
+        return 2;
+    }
+    if (auth_init() != SRV_OK || db_init(url) != SRV_OK)
+        return 1;
+    err = fleet_token_create(&spec, tok, sizeof tok);
+    db_shutdown();
+    if (err != SRV_OK) {
+        fprintf(stderr, "precursor-server: cannot create enrollment token: %s\n",
+                err == SRV_EBADREQ ? "equipment type, site and tags: 1..64 of [A-Za-z0-9._-:/ ]"
+                                   : srv_err_message(err));
+        return err == SRV_EBADREQ ? 2 : 1;
+    }
+    printf("%s\n", tok);
+    sodium_memzero(tok, sizeof tok);
+    return 0;
+}

@@ -1,0 +1,24 @@
+/* metrics.h - process counters for GET /metrics (Prometheus text format
+ * 0.0.4): ingest requests by outcome, rejects by reason, latency histogram,
+ * bytes, group-commit batches, queue depth and the database connections.
+ * Counters are lock-free atomics, cheap enough for every request. */
+#ifndef PRECURSOR_METRICS_H
+#define PRECURSOR_METRICS_H
+
+#include <stddef.h>
+
+/* One ingest request finished: err (0 or SRV_E*), created (201 vs 200),
+ * seconds spent in the handler, body bytes. */
+void metrics_ingest_observe(int err, int created, double seconds, size_t bytes);
+/* The committer committed (or tried) a batch of n rows. */
+void metrics_commit_batch(unsigned n);
+
+/* Render everything; *out malloc'd text, *len its length.  0 or SRV_ENOMEM. */
+int metrics_render(unsigned worker_threads, char **out, size_t *len);
+
+/* GET /metrics */
+struct srv_request;
+struct srv_response;
+int metrics_api_get(struct srv_request *rq, struct srv_response *rs);
+
+#endif

@@ -1,0 +1,117 @@
+/* datasets.h - training sets: window and split policies, and the npz export
+ * writer.
+ *
+ * The pieces here know no HTTP and no PostgreSQL: the policy functions turn
+ * labeled snapshots into windows and assign whole groups (device, asset, day,
+ * equipment type) to train/validation/test, seeded and reproducible; the
+ * export writer turns rows into the bytes of an .npz (a zip of .npy files,
+ * written with libarchive, fixed timestamps, so the same rows give the same
+ * bytes) in steps, so a streamed response pulls a chunk at a time and memory
+ * does not grow with the dataset.  Formats: docs/DATASETS.md and
+ * schema/EXPORT.md.
+ *
+ * Functions return 0 or a negative DS_E* code. */
+#ifndef PRECURSOR_DATASETS_H
+#define PRECURSOR_DATASETS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum ds_error {
+    DS_OK = 0,
+    DS_EINVAL = -1,         /* a policy or argument out of range */
+    DS_ETOOFEW = -2,        /* a class has too few examples for the split asked */
+    DS_ENOMEM = -3,
+    DS_EARCHIVE = -4,       /* libarchive refused (message logged) */
+    DS_ESTATE = -5          /* writer used out of order */
+};
+
+const char *ds_strerror(int err);
+
+#define DS_MAX_CLASSES 64
+#define DS_MAX_NAME 64
+#define DS_SPLITS 3                 /* train, validation, test */
+
+enum ds_edge {
+    DS_EDGE_MAJORITY = 0,   /* window takes the label covering at least half of it */
+    DS_EDGE_STRICT = 1,     /* only windows entirely inside a label */
+    DS_EDGE_ANY = 2         /* any overlap labels the window (largest overlap wins) */
+};
+
+/* One label interval on one snapshot. */
+struct ds_label {
+    int64_t snapshot_id;
+    double start_s, end_s;      /* from the snapshot's first sample */
+    int cls;                    /* 0..DS_MAX_CLASSES-1 */
+    int source;                 /* label source index (human, rule, vote, disposition) */
+};
+
+/* One snapshot that carries labels. */
+struct ds_snapshot {
+    int64_t snapshot_id;
+    int64_t t0_us;              /* time of its first sample */
+    double rate;                /* Hz */
+    uint32_t n_samples;         /* per channel */
+    uint32_t group;             /* index into the caller's group list */
+};
+
+struct ds_window {
+    int64_t snapshot_id;
+    int64_t start_us;
+    uint32_t start;             /* first sample */
+    int cls;
+    int source;
+    uint32_t group;
+    int split;                  /* 0 train, 1 validation, 2 test */
+};
+
+/* Windows of length_s every stride_s over each snapshot (sorted by id),
+ * labeled by labels (any order) under edge; unlabeled windows are dropped.
+ * *out is malloc'd (caller frees), ordered by snapshot id then start. */
+int ds_windows(const struct ds_snapshot *snaps, size_t n_snaps,
+               const struct ds_label *labels, size_t n_labels,
+               double length_s, double stride_s, enum ds_edge edge,
+               struct ds_window **out, size_t *n_out);
+
+/* Assign whole groups to splits.  order_key[g] sorts groups for a time split
+ * (NULL: a seeded keyed hash of group_names[g] orders them instead).  Groups
+ * are taken in order into train until it holds fractions[0] of the windows,
+ * then validation, then test.  Then every class present must have at least
+ * min_per_split windows in each split whose fraction is > 0, otherwise
+ * DS_ETOOFEW with *bad_class and *bad_split set (the windows keep the
+ * assignment so the caller can report counts). */
+int ds_split(struct ds_window *w, size_t n, const char *const *group_names,
+             const int64_t *order_key, uint32_t n_groups, const double fractions[DS_SPLITS],
+             uint64_t seed, unsigned min_per_split, int *bad_class, int *bad_split);
+
+/* Balanced class weights n / (k * count_c) for the classes present. */
+void ds_class_weights(const size_t *counts, unsigned k, double *weights);
+
+/* ---- npz writer ---------------------------------------------------------- */
+
+/* The writer appends archive bytes to a sink; a streaming response drains
+ * the sink between steps. */
+typedef int (*ds_sink_fn)(void *ctx, const void *buf, size_t len);
+
+struct ds_npz;
+
+/* Fixed entry time (zip DOS time cannot hold 1970): 2020-01-01T00:00:00Z. */
+#define DS_NPZ_MTIME 1577836800
+
+int ds_npz_open(ds_sink_fn sink, void *ctx, struct ds_npz **out);
+/* Start one array entry "<name>.npy".  descr is a numpy dtype string
+ * ("<f4", "<i8", "|S64"), shape up to 3 dims; the .npy header is written
+ * here and the data must follow in exactly prod(shape) * itemsize bytes. */
+int ds_npz_begin(struct ds_npz *z, const char *name, const char *descr, size_t itemsize,
+                 const uint64_t *shape, unsigned ndim);
+int ds_npz_data(struct ds_npz *z, const void *buf, size_t len);
+/* A whole non-array entry (manifest.json). */
+int ds_npz_file(struct ds_npz *z, const char *name, const void *buf, size_t len);
+/* SHA-256 of the last finished entry's bytes (for the manifest). */
+int ds_npz_last_sha256(const struct ds_npz *z, uint8_t out[32]);
+/* Finish the archive (central directory) and free z.  ds_npz_abort frees
+ * without finishing. */
+int ds_npz_close(struct ds_npz *z);
+void ds_npz_abort(struct ds_npz *z);
+
+#endif

@@ -1,0 +1,229 @@
+/* ds_npz.c - .npz export writer: a zip (libarchive, stored entries) of .npy
+ * arrays, written in steps into a caller's sink.
+ *
+ * Byte-identical re-exports need every byte fixed: entries are stored (no
+ * compressor version differences), every entry has the same mtime, owner 0
+ * and mode 0644, sizes are declared up front (no data descriptors), and
+ * libarchive writes unblocked (no padding to a block size).  The .npy header
+ * is version 1.0, padded with spaces to a multiple of 64 bytes as numpy
+ * itself writes it. */
+#include "server/datasets/datasets.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/srv/srv.h"
+
+struct ds_npz {
+    struct archive *a;
+    ds_sink_fn sink;
+    void *ctx;
+    int in_entry;
+    uint64_t left;              /* data bytes the open entry still needs */
+    crypto_hash_sha256_state sha;
+    uint8_t last_sha[32];
+    int have_sha;
+    int sink_err;
+};
+
+static la_ssize_t npz_write_cb(struct archive *a, void *ud, const void *buf, size_t len)
+{
+    struct ds_npz *z = ud;
+
+    (void)a;
+    if (z->sink(z->ctx, buf, len) != 0) {
+        z->sink_err = 1;
+        return -1;
+    }
+    return (la_ssize_t)len;
+}
+
+static int arch_err(struct ds_npz *z, const char *what)
+{
+    srv_log("error", "npz: %s: %s", what, archive_error_string(z->a) ? archive_error_string(z->a) : "?");
+    return DS_EARCHIVE;
+}
+
+int ds_npz_open(ds_sink_fn sink, void *ctx, struct ds_npz **out)
+{
+    struct ds_npz *z;
+
+    if (!sink || !out)
+        return DS_EINVAL;
+    if (sodium_init() < 0)
+        return DS_ENOMEM;
+    z = calloc(1, sizeof *z);
+    if (!z)
+        return DS_ENOMEM;
+    z->sink = sink;
+    z->ctx = ctx;
+    z->a = archive_write_new();
+    if (!z->a) {
+        free(z);
+        return DS_ENOMEM;
+    }
+    if (archive_write_set_format_zip(z->a) != ARCHIVE_OK ||
+        archive_write_set_options(z->a, "zip:compression=store") != ARCHIVE_OK ||
+        archive_write_set_bytes_per_block(z->a, 0) != ARCHIVE_OK ||
+        archive_write_set_bytes_in_last_block(z->a, 1) != ARCHIVE_OK ||
+        archive_write_open2(z->a, z, NULL, npz_write_cb, NULL, NULL) != ARCHIVE_OK) {
+        int rc = arch_err(z, "open");
+        archive_write_free(z->a);
+        free(z);
+        return rc;
+    }
+    *out = z;
+    return DS_OK;
+}
+
+static int entry_start(struct ds_npz *z, const char *name, uint64_t size)
+{
+    struct archive_entry *e = archive_entry_new();
+    int rc = DS_OK;
+
+    if (!e)
+        return DS_ENOMEM;
+    archive_entry_set_pathname(e, name);
+    archive_entry_set_filetype(e, AE_IFREG);
+    archive_entry_set_perm(e, 0644);
+    archive_entry_set_size(e, (la_int64_t)size);
+    archive_entry_set_mtime(e, DS_NPZ_MTIME, 0);
+    archive_entry_set_uid(e, 0);
+    archive_entry_set_gid(e, 0);
+    if (archive_write_header(z->a, e) != ARCHIVE_OK)
+        rc = arch_err(z, "entry header");
+    archive_entry_free(e);
+    if (rc == DS_OK) {
+        crypto_hash_sha256_init(&z->sha);
+        z->in_entry = 1;
+        z->left = size;
+        z->have_sha = 0;
+    }
+    return rc;
+}
+
+static int put(struct ds_npz *z, const void *buf, size_t len)
+{
+    const uint8_t *p = buf;
+
+    if (!z->in_entry || len > z->left)
+        return DS_ESTATE;
+    crypto_hash_sha256_update(&z->sha, p, len);
+    while (len > 0) {
+        la_ssize_t w = archive_write_data(z->a, p, len);
+
+        if (w <= 0)
+            return arch_err(z, "data");
+        p += w;
+        len -= (size_t)w;
+        z->left -= (uint64_t)w;
+    }
+    if (z->left == 0) {
+        if (archive_write_finish_entry(z->a) != ARCHIVE_OK)
+            return arch_err(z, "finish entry");
+        crypto_hash_sha256_final(&z->sha, z->last_sha);
+        z->have_sha = 1;
+        z->in_entry = 0;
+    }
+    return DS_OK;
+}
+
+int ds_npz_begin(struct ds_npz *z, const char *name, const char *descr, size_t itemsize,
+                 const uint64_t *shape, unsigned ndim)
+{
+    char hdr[256], shp[96], fname[DS_MAX_NAME + 8];
+    size_t hl, used = 0, total;
+    uint64_t count = 1;
+    int rc;
+
+    if (!z || z->in_entry || !name || !descr || !shape || ndim < 1 || ndim > 3 || itemsize == 0 ||
+        strlen(name) > DS_MAX_NAME || strlen(descr) > 16)
+        return DS_ESTATE;
+    for (unsigned i = 0; i < ndim; i++) {
+        if (shape[i] && count > UINT64_MAX / 8 / shape[i] / itemsize)
+            return DS_EINVAL;
+        count *= shape[i];
+        used += (size_t)snprintf(shp + used, sizeof shp - used, "%llu,%s",
+                                 (unsigned long long)shape[i], i + 1 < ndim ? " " : "");
+    }
+    if (ndim > 1)
+        shp[used - 1] = '\0';   /* "(2, 3)" not "(2, 3,)"; one dim keeps "(5,)" */
+    hl = (size_t)snprintf(hdr + 10, sizeof hdr - 10,
+                          "{'descr': '%s', 'fortran_order': False, 'shape': (%s), }", descr, shp);
+    /* Pad so magic + lengths + header + '\n' is a multiple of 64. */
+    total = 10 + hl + 1;
+    while (total % 64) {
+        hdr[10 + hl++] = ' ';
+        total++;
+    }
+    hdr[10 + hl++] = '\n';
+    memcpy(hdr, "\x93NUMPY\x01\x00", 8);
+    hdr[8] = (char)(hl & 0xff);
+    hdr[9] = (char)(hl >> 8);
+    snprintf(fname, sizeof fname, "%s.npy", name);
+    rc = entry_start(z, fname, 10 + hl + count * itemsize);
+    if (rc == DS_OK)
+        rc = put(z, hdr, 10 + hl);
+    return rc;
+}
+
+int ds_npz_data(struct ds_npz *z, const void *buf, size_t len)
+{
+    if (!z || (!buf && len))
+        return DS_EINVAL;
+    return len ? put(z, buf, len) : DS_OK;
+}
+
+int ds_npz_file(struct ds_npz *z, const char *name, const void *buf, size_t len)
+{
+    int rc;
+
+    if (!z || z->in_entry || !name || (!buf && len))
+        return DS_ESTATE;
+    rc = entry_start(z, name, len);
+    if (rc == DS_OK && len == 0) {
+        z->in_entry = 0;
+        if (archive_write_finish_entry(z->a) != ARCHIVE_OK)
+            return arch_err(z, "finish entry");
+        crypto_hash_sha256_final(&z->sha, z->last_sha);
+        z->have_sha = 1;
+        return DS_OK;
+    }
+    return rc == DS_OK ? put(z, buf, len) : rc;
+}
+
+int ds_npz_last_sha256(const struct ds_npz *z, uint8_t out[32])
+{
+    if (!z || !z->have_sha)
+        return DS_ESTATE;
+    memcpy(out, z->last_sha, 32);
+    return DS_OK;
+}
+
+int ds_npz_close(struct ds_npz *z)
+{
+    int rc = DS_OK;
+
+    if (!z)
+        return DS_EINVAL;
+    if (z->in_entry)
+        rc = DS_ESTATE;
+    else if (archive_write_close(z->a) != ARCHIVE_OK)
+        rc = arch_err(z, "close");
+    archive_write_free(z->a);
+    free(z);
+    return rc;
+}
+
+void ds_npz_abort(struct ds_npz *z)
+{
+    if (!z)
+        return;
+    archive_write_fail(z->a);
+    archive_write_free(z->a);
+    free(z);
+}

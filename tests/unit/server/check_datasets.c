@@ -221,7 +221,12 @@ START_TEST(npz_identical_and_readable)
     ck_assert_int_eq(k, 4);
     archive_read_free(r);
 
-    if (system("python3 -c 'import numpy' >/dev/null 2>&1") != 0) {
+    /* PYTHON picks the interpreter (default python3). */
+    const char *py = getenv("PYTHON") ? getenv("PYTHON") : "python3";
+    char probe[512];
+
+    snprintf(probe, sizeof probe, "%s -c 'import numpy' >/dev/null 2>&1", py);
+    if (system(probe) != 0) {
         fprintf(stderr, "check_datasets: SKIP numpy read-back: python3 numpy not installed\n");
     } else {
         char path[] = "/tmp/precursor-npz-XXXXXX", cmd[1024];
@@ -232,10 +237,10 @@ START_TEST(npz_identical_and_readable)
         fwrite(a.p, 1, a.len, f);
         fclose(f);
         snprintf(cmd, sizeof cmd,
-                 "python3 -c \"import numpy as np; d=np.load('%s'); "
+                 "%s -c \"import numpy as np; d=np.load('%s'); "
                  "assert d['X'].dtype==np.float32 and d['X'].shape==(3,2,4); "
                  "assert d['X'][2,1,3]==11.5; assert list(d['y'])==[0,1,1]; "
-                 "assert d['classes'][1]==b'imbalance'\"", path);
+                 "assert d['classes'][1]==b'imbalance'\"", py, path);
         ck_assert_int_eq(system(cmd), 0);
         unlink(path);
     }

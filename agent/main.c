@@ -11,6 +11,7 @@
 
 #include "agent/agent.h"
 #include "agent/config.h"
+#include "agent/enroll.h"
 
 static atomic_int stop_flag;
 
@@ -44,6 +45,8 @@ int main(int argc, char **argv)
         }
         return argc < 2 ? 2 : 0;
     }
+    if (!strcmp(argv[1], "enroll"))     /* install.sh: key pair + token registration */
+        return agent_enroll_main(argc - 2, argv + 2);
     if (!strcmp(argv[1], "run"))
         cmd = AGENT_CMD_RUN;
     else if (!strcmp(argv[1], "replay"))

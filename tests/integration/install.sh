@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# install.sh - one-line install, as a device would do it, into a temporary
+# prefix: an enrollment token made with the admin CLI, `curl install.sh | sh`
+# with PRECURSOR_PREFIX, the agent binary downloaded from the server, the key
+# pair made on the "device" (the private key only in the prefix), the device
+# pending until approved, then uploading, then revoked (403, nothing more
+# stored).  Also the token refusals: unknown, used up, expired.
+set -uo pipefail
+. "$(dirname "$0")/lib/common.sh"
+
+it_env || { it_fail setup "no database"; it_finish; }
+for b in "$SERVER_BIN" "$AGENT_BIN"; do
+    [ -x "$b" ] || { it_fail setup "$b not built"; it_finish; }
+done
+"$SERVER_BIN" migrate >"$IT_TMP/migrate.log" 2>&1 || { it_fail migrate "$(tail -n 3 "$IT_TMP/migrate.log")"; it_finish; }
+ADMIN=$("$SERVER_BIN" token create --name it-admin --role admin 2>/dev/null | tail -n1)
+AUTH=(-H "Authorization: Bearer $ADMIN")
+it_spawn server "$SERVER_BIN" serve --port "$PORT" --agent-binary "$AGENT_BIN"
+it_wait_http "$BASE/healthz" 30 || { it_fail server-up "$(tail -n 5 "$IT_TMP/server.log")"; it_finish; }
+
+TOK=$("$SERVER_BIN" enroll create --equipment-type pump --site plant-7 --tags line-a,test \
+      --uses 1 --expires 24h 2>"$IT_TMP/enroll.log" | tail -n1)
+case "$TOK" in pen_*) it_pass "enroll create prints a token" ;; *) it_fail "enroll create" "$(cat "$IT_TMP/enroll.log")"; it_finish ;; esac
+
+# ---- the one-liner into a prefix -------------------------------------------------
+PFX="$IT_TMP/root"
+if curl -fsS "$BASE/install.sh?token=$TOK" | PRECURSOR_PREFIX="$PFX" PRECURSOR_DEVICE_ID=inst-1 sh \
+        >"$IT_TMP/install.log" 2>&1; then
+    it_pass "install.sh runs into a prefix"
+else
+    it_fail "install.sh runs into a prefix" "$(tail -n 5 "$IT_TMP/install.log")"
+fi
+[ -x "$PFX/usr/local/bin/precursor-agent" ] && cmp -s "$PFX/usr/local/bin/precursor-agent" "$AGENT_BIN" &&
+    it_pass "agent binary downloaded" || it_fail "agent binary downloaded"
+grep -q '^device-id = inst-1$' "$PFX/etc/precursor/agent.conf" 2>/dev/null &&
+    it_pass "config written" || it_fail "config written"
+[ -f "$PFX/etc/systemd/system/precursor-agent.service" ] &&
+    it_pass "systemd unit written under the prefix" || it_fail "systemd unit written under the prefix"
+mode=$(stat -c %a "$PFX/var/lib/precursor/keys/device.key" 2>/dev/null)
+[ "$mode" = 600 ] && it_pass "private key made on the device (0600)" || it_fail "private key on the device" "mode $mode"
+
+code=$(it_http GET "$BASE/api/v1/devices/inst-1" "$IT_TMP/d.json" "${AUTH[@]}")
+[ "$code" = 200 ] && [ "$(it_json "$IT_TMP/d.json" 'd["status"]')" = pending ] &&
+    [ "$(it_json "$IT_TMP/d.json" 'd["site"]')" = plant-7 ] &&
+    it_pass "device enrolled, pending, with the token's site" || it_fail "device enrolled pending" "$code $(cat "$IT_TMP/d.json")"
+pub=$(python3 -c 'import base64,sys; print(base64.b64encode(open(sys.argv[1],"rb").read()).decode())' "$PFX/var/lib/precursor/keys/device.pub")
+[ "$(it_json "$IT_TMP/d.json" 'd["public_key"]')" = "$pub" ] &&
+    it_pass "server holds the device's public key" || it_fail "server holds the device's public key"
+
+# ---- token refusals --------------------------------------------------------------
+code=$(it_http GET "$BASE/install.sh?token=$TOK" "$IT_TMP/e.json")
+[ "$code" = 403 ] && grep -q "used up" "$IT_TMP/e.json" && it_pass "used-up token -> 403" || it_fail "used-up token -> 403" "$code"
+code=$(it_http GET "$BASE/install.sh?token=pen_$(printf '0%.0s' $(seq 64))" "$IT_TMP/e.json")
+[ "$code" = 403 ] && grep -q "unknown" "$IT_TMP/e.json" && it_pass "unknown token -> 403" || it_fail "unknown token -> 403" "$code"
+psql "$DATABASE_URL" -qc "UPDATE enrollment_tokens SET uses_left = 5, expires_at = now() - interval '1 s'" >/dev/null 2>&1
+code=$(it_http GET "$BASE/install.sh?token=$TOK" "$IT_TMP/e.json")
+[ "$code" = 403 ] && grep -q "expired" "$IT_TMP/e.json" && it_pass "expired token -> 403" || it_fail "expired token -> 403" "$code"
+
+# ---- pending: uploads refused; approved: uploads stored -------------------------------
+"$PFX/usr/local/bin/precursor-agent" run --config "$PFX/etc/precursor/agent.conf" \
+    --source sim --sim-speed 20 --sim-fault-every 2 --pre-s 0.2 --post-s 0.2 --ring-s 2 \
+    >"$IT_TMP/agent.log" 2>&1 &
+IT_PIDS+=($!)
+sleep 4
+n=$(psql "$DATABASE_URL" -Atc "SELECT count(*) FROM snapshots WHERE device_id = 'inst-1'")
+[ "$n" = 0 ] && it_pass "pending device: nothing stored" || it_fail "pending device: nothing stored" "$n rows"
+code=$(it_http POST "$BASE/api/v1/devices/inst-1/approve" "$IT_TMP/a.json" "${AUTH[@]}")
+[ "$code" = 200 ] && it_pass "approve -> 200" || it_fail "approve" "$code $(cat "$IT_TMP/a.json")"
+for ((i = 0; i < 60; i++)); do
+    n=$(psql "$DATABASE_URL" -Atc "SELECT count(*) FROM snapshots WHERE device_id = 'inst-1'")
+    [ "$n" -gt 0 ] && break
+    sleep 1
+done
+[ "$n" -gt 0 ] && it_pass "approved device uploads ($n stored)" || it_fail "approved device uploads" "$(tail -n 5 "$IT_TMP/agent.log")"
+
+code=$(it_http POST "$BASE/api/v1/devices/inst-1/revoke" "$IT_TMP/a.json" "${AUTH[@]}")
+[ "$code" = 200 ] && it_pass "revoke -> 200" || it_fail "revoke" "$code"
+sleep 1
+before=$(psql "$DATABASE_URL" -Atc "SELECT count(*) FROM snapshots WHERE device_id = 'inst-1'")
+sleep 4
+after=$(psql "$DATABASE_URL" -Atc "SELECT count(*) FROM snapshots WHERE device_id = 'inst-1'")
+grep -q "POST /api/v1/snapshots 403" "$IT_TMP/server.log" && [ "$before" = "$after" ] &&
+    it_pass "revoked device: uploads 403, nothing stored" || it_fail "revoked device" "$before -> $after"
+it_finish

@@ -241,8 +241,8 @@ static void header_equivalence(struct model *m)
     snprintf(cmd, sizeof cmd, "cc -std=c99 -O2 -Wall -Wextra -Werror -o %s/pm %s/main.c -lm && %s/pm > %s/out.txt",
              dir, dir, dir, dir);
     ck_assert_int_eq(system(cmd), 0);
-    /* Regenerate the same inputs by reading them back from main.c is not
-     * needed: parse the printed hex floats from the source we wrote. */
+    /* The inputs are read back from the hex literals in main.c, so both
+     * sides score exactly the same floats. */
     snprintf(path, sizeof path, "%s/main.c", dir);
     f = fopen(path, "r");
     snprintf(cmd, sizeof cmd, "%s/out.txt", dir);

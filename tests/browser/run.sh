@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# run.sh - the labeling UI end to end in a real browser: its own server on a
+# free port and database, a user, a real agent with the simulator at high
+# speed for a few seconds to make snapshots, then label.cjs drives Debian's
+# chromium through playwright-core.  Env: BUILD (folder with bin/),
+# DATABASE_URL (a fresh database), SHOT_DIR (where screenshots go; default
+# the test's temporary folder).  Prints PASS/FAIL lines, exits non-zero on
+# failure.
+set -uo pipefail
+. "$(dirname "$0")/../integration/lib/common.sh"
+
+it_env || { it_fail setup "no database"; it_finish; }
+for b in "$SERVER_BIN" "$AGENT_BIN"; do
+    [ -x "$b" ] || { it_fail setup "$b not built"; it_finish; }
+done
+[ -x /usr/bin/chromium ] || { it_fail setup "/usr/bin/chromium missing (apt-get install chromium)"; it_finish; }
+if [ ! -f "$IT_ROOT/labeling-ui/dist/index.html" ] || [ ! -d "$IT_ROOT/labeling-ui/node_modules/playwright-core" ]; then
+    "$IT_ROOT/scripts/ui-build.sh" >&2 || { it_fail setup "ui-build.sh failed"; it_finish; }
+fi
+
+"$SERVER_BIN" migrate >"$IT_TMP/migrate.log" 2>&1 || { it_fail migrate "$(tail -n 3 "$IT_TMP/migrate.log")"; it_finish; }
+USERNAME=operator1
+PASSWORD=$(openssl rand -hex 12)
+echo "$PASSWORD" | "$SERVER_BIN" user add --username "$USERNAME" --role operator 2>"$IT_TMP/user.log" ||
+    { it_fail user "$(cat "$IT_TMP/user.log")"; it_finish; }
+TOKEN=$("$SERVER_BIN" token create --name browser-test --role ml 2>/dev/null | tail -n1 | tr -d '[:space:]')
+(umask 077; openssl rand -hex 24 >"$IT_TMP/enroll-secret")
+
+it_spawn server "$SERVER_BIN" serve --port "$PORT" --enroll-secret-file "$IT_TMP/enroll-secret" \
+    --ui-dir "$IT_ROOT/labeling-ui"
+it_wait_http "$BASE/healthz" 30 || { it_fail server-up "$(tail -n 5 "$IT_TMP/server.log")"; it_finish; }
+
+mkdir -p "$IT_TMP/agent/keys" "$IT_TMP/agent/spool"
+it_spawn agent "$AGENT_BIN" run --device-id pump-07 --server "$BASE" \
+    --source sim --sim-equipment bearing --sim-seed 5 --sim-speed 20 --sim-fault-every 3 \
+    --pre-s 0.5 --post-s 0.5 --ring-s 5 \
+    --key-dir "$IT_TMP/agent/keys" --spool "$IT_TMP/agent/spool" \
+    --enroll-secret-file "$IT_TMP/enroll-secret"
+n=0
+for ((i = 0; i < 60; i++)); do
+    n=$(curl -s -H "Authorization: Bearer $TOKEN" "$BASE/api/v1/queue?limit=5" |
+        python3 -c 'import json,sys; print(len(json.load(sys.stdin)["items"]))' 2>/dev/null || echo 0)
+    [ "$n" -ge 2 ] && break
+    sleep 1
+done
+[ "$n" -ge 1 ] && it_pass "agent uploaded snapshots ($n)" || { it_fail snapshots "none after 60 s"; it_finish; }
+
+BASE="$BASE" USERNAME="$USERNAME" PASSWORD="$PASSWORD" TOKEN="$TOKEN" SHOT_DIR="${SHOT_DIR:-$IT_TMP}" \
+    node "$IT_ROOT/tests/browser/label.cjs" || IT_FAILS=$((IT_FAILS + 1))
+it_finish

@@ -194,21 +194,21 @@ class SnapshotView {
     // Overview: every channel's envelope over the whole snapshot; drag
     // there picks the detail window.
     this.overview = new uPlot({
-      width, height: 70, legend: { show: false }, cursor: { drag: { x: true, y: false, setScale: false }, points: { show: false } },
+      width, height: 70, padding: [4, 24, 4, 55], legend: { show: false }, cursor: { drag: { x: true, y: false, setScale: false }, points: { show: false } },
       scales: { x: { time: false } }, axes: [{ show: false }, { show: false }],
       series: [{}, ...full.channels.flatMap((c, i) => [{ stroke: COLORS[i % 8], width: 1 }, { stroke: COLORS[i % 8], width: 1 }])],
       hooks: {
         setSelect: [(u) => { if (u.select.width > 2) { self.setView(u.posToVal(u.select.left, 'x'), u.posToVal(u.select.left + u.select.width, 'x')); } u.setSelect({ width: 0, height: 0 }, false); }],
         draw: [(u) => self.drawOverlay(u, -1, true)],
       },
-    }, this.toData(full, null), this.overviewBox);
+    }, this.stacked(full), this.overviewBox);
     this.plots = full.channels.map((c, ch) => {
       const box = el('div', { class: 'chan', 'data-ch': ch },
         el('span', { class: 'name' }, el('label', { class: 'chk' }, el('input', { type: 'checkbox', checked: true, 'data-chsel': ch,
           onchange: (ev) => { ev.target.checked ? this.selected.add(ch) : this.selected.delete(ch); this.redraw(); } })), `${c.name} [${c.unit}]`));
       this.plotsBox.append(box);
       return new uPlot({
-        width, height: h, legend: { show: false },
+        width, height: h, padding: [6, 24, 0, 0], legend: { show: false },
         cursor: { sync: { key: sync.key }, drag: { x: true, y: false, setScale: false } },
         scales: { x: { time: false } },
         axes: [{ show: ch === n - 1, size: 30 }, { size: 55 }],
@@ -232,6 +232,18 @@ class SnapshotView {
       const c = s.channels[i];
       d.push(c.values || c.max, c.values || c.min);
     }
+    return d;
+  }
+
+  // Overview data: every channel scaled to its own range and stacked, so a
+  // large-valued channel does not flatten the others.
+  stacked(s) {
+    const d = [s.t];
+    s.channels.forEach((c, i) => {
+      const hi = c.values || c.max, lo = c.values || c.min;
+      const top = Math.max(...hi), bot = Math.min(...lo), k = top > bot ? 1 / (top - bot) : 0;
+      d.push(hi.map((v) => i + (v - bot) * k * 0.9), lo.map((v) => i + (v - bot) * k * 0.9));
+    });
     return d;
   }
 

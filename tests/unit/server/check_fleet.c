@@ -1,0 +1,480 @@
+/* check_fleet.c - the fleet side of ingest, in-process over real HTTP and a
+ * real PostgreSQL with the group committer running: pipeline order (each
+ * refusal names the first failing step), concurrent uploads committed in
+ * fewer transactions than snapshots, the token bucket's 429 + Retry-After,
+ * sequence far ahead, enrollment tokens, approve/revoke/rotate, and the
+ * /metrics text.  Needs DATABASE_URL; skips without it. */
+#include <check.h>
+#include <curl/curl.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "schema/wire.h"
+#include "server/auth/auth.h"
+#include "server/db/db.h"
+#include "server/fleet/fleet.h"
+#include "server/http/http.h"
+#include "server/json/json_util.h"
+#include "server/metrics/metrics.h"
+#include "testdb.h"
+
+struct fx {
+    struct srv_config cfg;
+    struct http_server *hs;
+    char base[64];
+    char admin[AUTH_TOKEN_LEN + 1];
+};
+
+struct reply {
+    long status;
+    char body[8192];
+    size_t len;
+    char retry_after[16];
+};
+
+static size_t on_data(char *p, size_t sz, size_t n, void *ud)
+{
+    struct reply *r = ud;
+    size_t take = sz * n;
+
+    if (take > sizeof r->body - 1 - r->len)
+        take = sizeof r->body - 1 - r->len;
+    memcpy(r->body + r->len, p, take);
+    r->len += take;
+    r->body[r->len] = '\0';
+    return sz * n;
+}
+
+static size_t on_header(char *p, size_t sz, size_t n, void *ud)
+{
+    struct reply *r = ud;
+
+    if (sz * n > 13 && strncasecmp(p, "Retry-After: ", 13) == 0)
+        snprintf(r->retry_after, sizeof r->retry_after, "%.*s", (int)strcspn(p + 13, "\r\n"),
+                 p + 13);
+    return sz * n;
+}
+
+static long http(const struct fx *f, const char *method, const char *path, const void *body,
+                 size_t len, const char *auth, struct reply *rep)
+{
+    CURL *c = curl_easy_init();
+    struct curl_slist *h = NULL;
+    char url[512], hdr[256];
+
+    memset(rep, 0, sizeof *rep);
+    snprintf(url, sizeof url, "%s%s", f->base, path);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, rep);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, rep);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    if (body) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+    }
+    if (auth) {
+        snprintf(hdr, sizeof hdr, "Authorization: Bearer %s", auth);
+        h = curl_slist_append(h, hdr);
+    }
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    if (curl_easy_perform(c) == CURLE_OK)
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &rep->status);
+    curl_slist_free_all(h);
+    curl_easy_cleanup(c);
+    return rep->status;
+}
+
+static const char *err_code(const struct reply *r)
+{
+    static char code[64];
+    json_t *j = json_loads(r->body, 0, NULL);
+
+    snprintf(code, sizeof code, "%s",
+             j ? json_string_value(json_object_get(json_object_get(j, "error"), "code")) ?: "-"
+               : "-");
+    json_decref(j);
+    return code;
+}
+
+static int64_t scalar(const char *sql)
+{
+    PGconn *c = db_connect(testdb_conninfo);
+    PGresult *r = PQexec(c, sql);
+    int64_t n = -1;
+
+    if (r && PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
+        n = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    PQfinish(c);
+    return n;
+}
+
+static void fx_start(struct fx *f, const char *const *flags, int nflags)
+{
+    char *argv[16];
+    uint8_t sha[32];
+    const char *vals[3];
+    int lens[3] = { 0, 0, 32 }, fmts[3] = { 0, 0, 1 };
+    PGresult *r = NULL;
+    int applied, newest, i;
+
+    memset(f, 0, sizeof *f);
+    for (i = 0; i < nflags; i++)
+        argv[i] = (char *)flags[i];
+    ck_assert_int_eq(fleet_opts_take(nflags, argv), 0);
+    ck_assert_int_eq(auth_init(), 0);
+    ck_assert_int_eq(db_migrate(testdb_conninfo, testdb_migrations, &applied, &newest), 0);
+    ck_assert_int_eq(db_init(testdb_conninfo), 0);
+    ck_assert_int_eq(auth_token_new(f->admin, sizeof f->admin, sha), 0);
+    vals[0] = "admin";
+    vals[1] = "admin";
+    vals[2] = (const char *)sha;
+    ck_assert_int_eq(db_exec(DB_TOKEN_INSERT, vals, lens, fmts, 0, &r), 0);
+    PQclear(r);
+    db_thread_release();
+    f->cfg.database_url = testdb_conninfo;
+    f->cfg.threads = 16;
+    f->cfg.max_body = 1u << 20;
+    ck_assert_int_eq(fleet_start(testdb_conninfo), 0);
+    ck_assert_int_eq(http_start(&f->cfg, &f->hs), 0);
+    snprintf(f->base, sizeof f->base, "http://127.0.0.1:%u", http_port(f->hs));
+}
+
+static void fx_stop(struct fx *f)
+{
+    http_stop(f->hs);
+    fleet_stop();
+    db_shutdown();
+}
+
+/* A token through the API, then a device enrolled with it. */
+static void enroll(struct fx *f, const char *dev, const uint8_t pk[32], int pre_approved,
+                   long want)
+{
+    struct reply rep;
+    char body[512], k64[64];
+    json_t *j;
+    const char *tok;
+
+    snprintf(body, sizeof body, "{\"site\":\"s1\",\"tags\":[\"a\",\"b\"],\"pre_approved\":%s}",
+             pre_approved ? "true" : "false");
+    ck_assert_int_eq(http(f, "POST", "/api/v1/enrollment-tokens", body, strlen(body), f->admin,
+                          &rep), 201);
+    j = json_loads(rep.body, 0, NULL);
+    tok = json_string_value(json_object_get(j, "token"));
+    ck_assert_ptr_nonnull(tok);
+    json_b64_encode(pk, 32, k64, sizeof k64);
+    snprintf(body, sizeof body, "{\"token\":\"%s\",\"device_id\":\"%s\",\"public_key\":\"%s\"}",
+             tok, dev, k64);
+    json_decref(j);
+    ck_assert_int_eq(http(f, "POST", "/api/v1/devices/enroll", body, strlen(body), NULL, &rep),
+                     want);
+}
+
+static uint8_t *envelope(const char *dev, uint64_t seq, float bias, const uint8_t *sk,
+                         size_t *len)
+{
+    struct wire_meta m;
+    float samples[2 * 256];
+    uint8_t *out = NULL;
+    int i;
+
+    memset(&m, 0, sizeof m);
+    snprintf(m.device_id, sizeof m.device_id, "%s", dev);
+    m.seq = seq;
+    m.trigger_time_us = 1714564800123456LL;
+    m.sample_rate = 1000.0;
+    m.sample_type = WIRE_F32;
+    m.channel_count = 2;
+    m.pre_samples = 100;
+    m.post_samples = 156;
+    snprintf(m.detector, sizeof m.detector, "threshold");
+    m.score = 0.5f;
+    snprintf(m.channels[0].name, sizeof m.channels[0].name, "x");
+    snprintf(m.channels[1].name, sizeof m.channels[1].name, "y");
+    for (i = 0; i < 2 * 256; i++)
+        samples[i] = bias + (float)(i % 23) * 0.5f;
+    ck_assert_int_eq(wire_encode(&m, samples, sk, 0, &out, len), 0);
+    return out;
+}
+
+/* Damage the last payload byte before the signature and sign again: the
+ * header and frame header still parse, the signature verifies, only the
+ * decompression fails. */
+static void corrupt_and_resign(uint8_t *e, size_t len, const uint8_t *sk)
+{
+    e[len - WIRE_SIG_LEN - 1] ^= 0x5a;
+    e[len - WIRE_SIG_LEN - 2] ^= 0xa5;
+    crypto_sign_detached(e + len - WIRE_SIG_LEN, NULL, e, len - WIRE_SIG_LEN, sk);
+}
+
+START_TEST(test_pipeline_order)
+{
+    struct fx f;
+    struct reply rep;
+    uint8_t pk[32], sk[64], pk2[32], sk2[64];
+    uint8_t *e;
+    size_t l;
+
+    TESTDB_REQUIRE();
+    fx_start(&f, NULL, 0);
+    crypto_sign_keypair(pk, sk);
+    crypto_sign_keypair(pk2, sk2);
+    /* Unknown device, wrong key: the lookup comes first. */
+    e = envelope("ord-x", 1, 0, sk2, &l);
+    ck_assert_int_eq(http(&f, "POST", "/api/v1/snapshots", e, l, NULL, &rep), 403);
+    ck_assert_str_eq(err_code(&rep), "unknown_device");
+    free(e);
+    /* Pending device: refused before its signature is looked at. */
+    enroll(&f, "ord-p", pk, 0, 201);
+    e = envelope("ord-p", 1, 0, sk2, &l);
+    ck_assert_int_eq(http(&f, "POST", "/api/v1/snapshots", e, l, NULL, &rep), 403);
+    ck_assert_str_eq(err_code(&rep), "device_not_active");
+    free(e);
+    enroll(&f, "ord-a", pk, 1, 201);
+    e = envelope("ord-a", 1, 0, sk, &l);
+    ck_assert_int_eq(http(&f, "POST", "/api/v1/snapshots", e, l, NULL, &rep), 201);
+    free(e);
+    /* Wrong key and a used seq: the signature comes before the seq check. */
+    e = envelope("ord-a", 1, 9, sk2, &l);
+    ck_assert_int_eq(http(&f, "POST", "/api/v1/snapshots", e, l, NULL, &rep), 403);
+    ck_assert_str_eq(err_code(&rep), "bad_signature");
+    free(e);
+    /* Used seq and an undecodable frame: the seq check comes before
+     * decompression (409, not 400). */
+    e = envelope("ord-a", 1, 7, sk, &l);
+    corrupt_and_resign(e, l, sk);
+    ck_assert_int_eq(http(&f, "POST", "/api/v1/snapshots", e, l, NULL, &rep), 409);
+    free(e);
+    /* The same damage on a new seq reaches decompression: 400, not stored. */
+    e = envelope("ord-a", 2, 7, sk, &l);
+    corrupt_and_resign(e, l, sk);
+    ck_assert_int_eq(http(&f, "POST", "/api/v1/snapshots", e, l, NULL, &rep), 400);
+    ck_assert_str_eq(err_code(&rep), "bad_frame");
+    free(e);
+    /* Far ahead of the last stored seq: 422. */
+    e = envelope("ord-a", 1 + FLEET_SEQ_AHEAD_MAX + 5, 0, sk, &l);
+    ck_assert_int_eq(http(&f, "POST", "/api/v1/snapshots", e, l, NULL, &rep), 422);
+    ck_assert_str_eq(err_code(&rep), "seq_out_of_range");
+    free(e);
+    ck_assert_int_eq(scalar("SELECT count(*) FROM snapshots"), 1);
+    ck_assert_int_eq(scalar("SELECT count(*) FROM snapshot_seqs"), 1);
+    fx_stop(&f);
+}
+END_TEST
+
+struct up_arg {
+    struct fx *f;
+    uint8_t *e;
+    size_t l;
+    long status;
+};
+
+static void *upload_thread(void *p)
+{
+    struct up_arg *a = p;
+    struct reply *rep = malloc(sizeof *rep);
+
+    a->status = rep ? http(a->f, "POST", "/api/v1/snapshots", a->e, a->l, NULL, rep) : 0;
+    free(rep);
+    return NULL;
+}
+
+static unsigned long long metric(const char *text, const char *name)
+{
+    const char *p = text;
+    size_t n = strlen(name);
+
+    while ((p = strstr(p, name)) != NULL) {
+        if ((p == text || p[-1] == '\n') && p[n] == ' ')
+            return strtoull(p + n + 1, NULL, 10);
+        p += n;
+    }
+    return 0;
+}
+
+START_TEST(test_group_commit_and_idempotency)
+{
+    enum { N = 48 };
+    static const char *const flags[] = { "--committers", "1", "--batch-max", "64" };
+    struct fx f;
+    struct up_arg a[N];
+    pthread_t t[N];
+    uint8_t pk[32], sk[64];
+    struct reply rep;
+    char *text;
+    size_t tl;
+    int i;
+
+    TESTDB_REQUIRE();
+    fx_start(&f, flags, 4);
+    crypto_sign_keypair(pk, sk);
+    enroll(&f, "gc-1", pk, 1, 201);
+    for (i = 0; i < N; i++) {
+        a[i].f = &f;
+        a[i].e = envelope("gc-1", (uint64_t)i + 1, (float)i, sk, &a[i].l);
+        ck_assert_int_eq(pthread_create(&t[i], NULL, upload_thread, &a[i]), 0);
+    }
+    for (i = 0; i < N; i++) {
+        pthread_join(t[i], NULL);
+        ck_assert_int_eq(a[i].status, 201);
+    }
+    ck_assert_int_eq(scalar("SELECT count(*) FROM snapshots WHERE device_id = 'gc-1'"), N);
+    ck_assert_int_eq(scalar("SELECT last_seq FROM devices WHERE id = 'gc-1'"), N);
+    ck_assert_int_eq(metrics_render(16, &text, &tl), 0);
+    ck_assert_uint_eq(metric(text, "precursor_ingest_commit_rows_total"), N);
+    /* Batched: fewer transactions than snapshots. */
+    ck_assert_uint_lt(metric(text, "precursor_ingest_commit_batches_total"), N);
+    free(text);
+    /* Replays: 200, nothing new. */
+    for (i = 0; i < 3; i++)
+        ck_assert_int_eq(http(&f, "POST", "/api/v1/snapshots", a[i].e, a[i].l, NULL, &rep), 200);
+    ck_assert_int_eq(scalar("SELECT count(*) FROM snapshots WHERE device_id = 'gc-1'"), N);
+    for (i = 0; i < N; i++)
+        free(a[i].e);
+    fx_stop(&f);
+}
+END_TEST
+
+START_TEST(test_rate_limit_retry_after)
+{
+    static const char *const flags[] = { "--device-rate", "0.5", "--device-burst", "2" };
+    struct fx f;
+    struct reply rep;
+    uint8_t pk[32], sk[64];
+    uint8_t *e;
+    size_t l;
+    int i;
+
+    TESTDB_REQUIRE();
+    fx_start(&f, flags, 4);
+    crypto_sign_keypair(pk, sk);
+    enroll(&f, "rl-1", pk, 1, 201);
+    for (i = 1; i <= 3; i++) {
+        e = envelope("rl-1", (uint64_t)i, 0, sk, &l);
+        http(&f, "POST", "/api/v1/snapshots", e, l, NULL, &rep);
+        free(e);
+        if (i <= 2)
+            ck_assert_int_eq(rep.status, 201);
+    }
+    ck_assert_int_eq(rep.status, 429);
+    ck_assert_str_eq(err_code(&rep), "rate_limited");
+    ck_assert_int_ge(atoi(rep.retry_after), 1);
+    ck_assert_int_le(atoi(rep.retry_after), 2);
+    ck_assert_int_eq(scalar("SELECT count(*) FROM snapshots WHERE device_id = 'rl-1'"), 2);
+    fx_stop(&f);
+}
+END_TEST
+
+START_TEST(test_enroll_approve_revoke_rotate)
+{
+    struct fx f;
+    struct reply rep;
+    uint8_t pk[32], sk[64], pk2[32], sk2[64], sig[64];
+    char msg[256], body[512], k64[64], s64[128];
+    size_t ml, l;
+    uint8_t *e;
+
+    TESTDB_REQUIRE();
+    fx_start(&f, NULL, 0);
+    crypto_sign_keypair(pk, sk);
+    crypto_sign_keypair(pk2, sk2);
+    enroll(&f, "life-1", pk, 0, 201);
+    ck_assert_int_eq(scalar("SELECT count(*) FROM devices WHERE id = 'life-1' AND status = "
+                            "'pending' AND site = 's1' AND tags = '{a,b}'"), 1);
+    /* Only admins approve. */
+    ck_assert_int_eq(http(&f, "POST", "/api/v1/devices/life-1/approve", NULL, 0, NULL, &rep), 401);
+    ck_assert_int_eq(http(&f, "POST", "/api/v1/devices/nope/approve", NULL, 0, f.admin, &rep), 404);
+    ck_assert_int_eq(http(&f, "POST", "/api/v1/devices/life-1/approve", NULL, 0, f.admin, &rep),
+                     200);
+    e = envelope("life-1", 1, 0, sk, &l);
+    ck_assert_int_eq(http(&f, "POST", "/api/v1/snapshots", e, l, NULL, &rep), 201);
+    free(e);
+    /* Rotation signed by a key that is not the current one: 403. */
+    ck_assert_int_eq(fleet_rotate_message("life-1", pk2, msg, sizeof msg, &ml), 0);
+    crypto_sign_detached(sig, NULL, (const uint8_t *)msg, ml, sk2);
+    json_b64_encode(pk2, 32, k64, sizeof k64);
+    json_b64_encode(sig, 64, s64, sizeof s64);
+    snprintf(body, sizeof body, "{\"public_key\":\"%s\",\"signature\":\"%s\"}", k64, s64);
+    ck_assert_int_eq(http(&f, "POST", "/api/v1/devices/life-1/rotate", body, strlen(body), NULL,
+                          &rep), 403);
+    crypto_sign_detached(sig, NULL, (const uint8_t *)msg, ml, sk);
+    json_b64_encode(sig, 64, s64, sizeof s64);
+    snprintf(body, sizeof body, "{\"public_key\":\"%s\",\"signature\":\"%s\"}", k64, s64);
+    ck_assert_int_eq(http(&f, "POST", "/api/v1/devices/life-1/rotate", body, strlen(body), NULL,
+                          &rep), 200);
+    /* The old key no longer uploads (the cache was invalidated); the new does. */
+    e = envelope("life-1", 2, 0, sk, &l);
+    ck_assert_int_eq(http(&f, "POST", "/api/v1/snapshots", e, l, NULL, &rep), 403);
+    ck_assert_str_eq(err_code(&rep), "bad_signature");
+    free(e);
+    e = envelope("life-1", 2, 0, sk2, &l);
+    ck_assert_int_eq(http(&f, "POST", "/api/v1/snapshots", e, l, NULL, &rep), 201);
+    free(e);
+    ck_assert_int_eq(http(&f, "POST", "/api/v1/devices/life-1/revoke", NULL, 0, f.admin, &rep),
+                     200);
+    e = envelope("life-1", 3, 0, sk2, &l);
+    ck_assert_int_eq(http(&f, "POST", "/api/v1/snapshots", e, l, NULL, &rep), 403);
+    ck_assert_str_eq(err_code(&rep), "device_not_active");
+    free(e);
+    ck_assert_int_eq(http(&f, "POST", "/api/v1/devices/life-1/approve", NULL, 0, f.admin, &rep),
+                     409);
+    ck_assert_int_eq(scalar("SELECT count(*) FROM snapshots WHERE device_id = 'life-1'"), 2);
+    /* The same id with another key: 409. */
+    enroll(&f, "life-1", pk, 1, 409);
+    fx_stop(&f);
+}
+END_TEST
+
+START_TEST(test_metrics_text)
+{
+    struct fx f;
+    struct reply rep;
+    FILE *p;
+    int rc;
+
+    TESTDB_REQUIRE();
+    fx_start(&f, NULL, 0);
+    ck_assert_int_eq(http(&f, "POST", "/api/v1/snapshots", "x", 1, NULL, &rep), 400);
+    ck_assert_int_eq(http(&f, "GET", "/metrics", NULL, 0, NULL, &rep), 200);
+    ck_assert_ptr_nonnull(strstr(rep.body, "precursor_ingest_rejects_total{reason=\"bad_envelope\"} 1\n"));
+    ck_assert_ptr_nonnull(strstr(rep.body, "precursor_ingest_latency_seconds_count 1\n"));
+    ck_assert_ptr_nonnull(strstr(rep.body, "precursor_ingest_queue_depth 0\n"));
+    if (system("command -v promtool >/dev/null 2>&1") != 0) {
+        fprintf(stderr, "SKIP promtool check: promtool not installed (Debian package prometheus)\n");
+    } else {
+        /* The text on promtool's stdin: no temporary file. */
+        p = popen("promtool check metrics", "w");
+        ck_assert_ptr_nonnull(p);
+        fwrite(rep.body, 1, rep.len, p);
+        rc = pclose(p);
+        ck_assert_msg(rc == 0, "promtool check metrics failed (%d)", rc);
+    }
+    fx_stop(&f);
+}
+END_TEST
+
+Suite *fleet_suite(void);
+Suite *fleet_suite(void)
+{
+    Suite *s = suite_create("fleet");
+    TCase *tc = tcase_create("db");
+
+    tcase_add_unchecked_fixture(tc, testdb_setup, testdb_teardown);
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_pipeline_order);
+    tcase_add_test(tc, test_group_commit_and_idempotency);
+    tcase_add_test(tc, test_rate_limit_retry_after);
+    tcase_add_test(tc, test_enroll_approve_revoke_rotate);
+    tcase_add_test(tc, test_metrics_text);
+    suite_add_tcase(s, tc);
+    return s;
+}

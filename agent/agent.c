@@ -111,6 +111,7 @@ static void *net_main(void *arg)
     int rc;
 
     if (!keys_registered(c->key_dir)) {
+        keys_tls(c->ca_file[0] ? c->ca_file : NULL, c->pin_sha256[0] ? c->pin_sha256 : NULL);
         rc = keys_register(c->key_dir, c->server, c->device_id, n->keys,
                            c->enroll_secret_file, n->stop, err, sizeof(err));
         if (rc == KEYS_EREFUSED || rc == KEYS_EIO || rc == KEYS_EINVAL) {
@@ -129,6 +130,7 @@ static void *net_main(void *arg)
         .max_send_bytes_per_s = c->upload_max_bps,
         .heartbeat_s = (uint32_t)c->heartbeat_s,
         .ca_file = c->ca_file[0] ? c->ca_file : NULL,
+        .pin_sha256 = c->pin_sha256[0] ? c->pin_sha256 : NULL,
     };
     memcpy(uc.secret_key, n->keys->sk, sizeof(uc.secret_key));
     pthread_mutex_lock(&n->mu);

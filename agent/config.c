@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "agent/detect_opts.h"
+#include "agent/upload/upload.h"
 
 enum opt_type { OPT_STR, OPT_DBL, OPT_UINT, OPT_U64, OPT_BOOL, OPT_INT };
 
@@ -69,6 +70,7 @@ static const struct opt opts[] = {
     { "spool-cap-mb", D(spool_cap_mb, 0, 1e7), "256", RUN, "disk cap for waiting snapshots in MB (0 = none): lowest priority dropped first, then oldest; a new snapshot of lower priority than all waiting ones is itself dropped; every drop counted and reported in heartbeats (docs/SPOOL.md)" },
     { "upload-max-bps", U64(upload_max_bps), "0", RUN, "upload bandwidth cap in bytes/s (0 = unlimited)" },
     { "ca-file", S(ca_file), NULL, RUN, "extra CA bundle (PEM) for an https server" },
+    { "pin-sha256", S(pin_sha256), NULL, RUN, "pin the server's public key: sha256//BASE64 of its SubjectPublicKeyInfo (several joined by ;); a server with another key is refused even if its certificate verifies" },
     { "model", S(model_file), NULL, BOTH, "signed model blob (schema/MODEL.md) for the model detector; refused unless signed by --model-key for this channel layout" },
     { "model-key", S(model_key_file), NULL, BOTH, "the server's model-signing Ed25519 public key: 32 raw bytes, hex or base64" },
     { "scores", S(scores), NULL, RPL, "replay output CSV: timestamp,anomaly_score,trigger (required)" },
@@ -418,6 +420,10 @@ int agent_config_check(const struct agent_config *c, enum agent_cmd cmd,
         snprintf(err, errlen, "unknown %s '%s' (want %scsv, i16le or f32le)",
                  cmd == AGENT_CMD_REPLAY ? "format" : "source", c->source,
                  cmd == AGENT_CMD_REPLAY ? "" : "sim, ");
+        return AGENT_CONFIG_EUSAGE;
+    }
+    if (c->pin_sha256[0] && !upload_pin_valid(c->pin_sha256)) {
+        snprintf(err, errlen, "pin-sha256 must be sha256//BASE64 (44 characters), several joined by ;");
         return AGENT_CONFIG_EUSAGE;
     }
     if (cmd == AGENT_CMD_REPLAY && is_sim) {

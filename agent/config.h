@@ -55,6 +55,7 @@ struct agent_config {
     double spool_cap_mb;
     uint64_t upload_max_bps;
     char ca_file[AGENT_PATH_MAX];
+    char pin_sha256[512];                  /* "sha256//<base64>[;sha256//...]"; "" = no pin */
 
     char model_file[AGENT_PATH_MAX];       /* signed model blob (schema/MODEL.md); "" = none */
     char model_key_file[AGENT_PATH_MAX];   /* the server's model-signing public key */

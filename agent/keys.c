@@ -13,6 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agent/upload/upload.h"
+
 #define SECRET_MAX 1024
 
 static int path_join(char *out, size_t cap, const char *dir, const char *name)
@@ -235,6 +237,15 @@ static void sleep_stoppable(unsigned ms, atomic_int *stop)
     }
 }
 
+/* Borrowed from the agent's config, which outlives every registration. */
+static const char *tls_ca_file, *tls_pin;
+
+void keys_tls(const char *ca_file, const char *pin_sha256)
+{
+    tls_ca_file = ca_file;
+    tls_pin = pin_sha256;
+}
+
 int keys_register(const char *dir, const char *server, const char *device_id,
                   const struct keys *k, const char *secret_file, atomic_int *stop,
                   char *err, size_t errlen)
@@ -285,6 +296,7 @@ int keys_register(const char *dir, const char *server, const char *device_id,
         curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
         curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
         curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+        upload_tls_setopt(c, tls_ca_file, tls_pin);
         cc = curl_easy_perform(c);
         if (cc == CURLE_OK)
             curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);

@@ -37,6 +37,10 @@ void keys_wipe(struct keys *k);
 /* Has registration already succeeded for this key folder? */
 int keys_registered(const char *dir);
 
+/* CA bundle and public-key pin (NULL: none) for keys_register's request,
+ * borrowed; the same checks the uploader makes. */
+void keys_tls(const char *ca_file, const char *pin_sha256);
+
 /* Register; retries network errors and 5xx with exponential back-off (1 s to
  * 60 s) until success, a refusal, or *stop.  secret_file may be NULL (empty
  * secret).  On 200/201 writes the marker. */

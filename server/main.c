@@ -22,6 +22,7 @@
 #include "server/fleet/fleet.h"
 #include "server/http/http.h"
 #include "server/srv/srv.h"
+#include "server/tls/tls.h"
 
 #define EXIT_USAGE 2
 #define SECRET_MAX 4096
@@ -253,6 +254,8 @@ static int cmd_serve(int argc, char **argv)
 
     if ((argc = fleet_opts_take(argc, argv)) < 0)  /* the flags server/fleet owns */
         return EXIT_USAGE;
+    if ((argc = tls_opts_take(argc, argv)) < 0)    /* --tls-cert, --tls-key */
+        return EXIT_USAGE;
     if (parse_opts(argc, argv, "--port --database-url --ui-dir --threads --max-body "
                    "--enroll-secret-file --schema-dir --migrations-dir", &o) != 0) {
         usage_serve(stderr);
@@ -261,6 +264,7 @@ static int cmd_serve(int argc, char **argv)
     if (o.help) {
         usage_serve(stdout);
         fleet_opts_help(stdout);
+        tls_opts_help(stdout);
         return 0;
     }
     if (!(cfg.database_url = database_url(&o)))
@@ -350,6 +354,7 @@ out:
         memset(secret, 0, secret_len);
     free(secret);
     free(openapi);
+    tls_release();
     return rc;
 }
 

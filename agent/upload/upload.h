@@ -50,6 +50,7 @@ struct upload_config {
     uint32_t heartbeat_s;       /* 0 = no heartbeats */
     uint32_t timeout_s;         /* whole request; 0 -> 60 */
     const char *ca_file;        /* extra CA bundle (PEM), NULL = system; copied */
+    const char *pin_sha256;     /* CURLOPT_PINNEDPUBLICKEY "sha256//..."; NULL = none; copied */
     uint64_t rng_seed;          /* jitter seed; 0 -> from the clock */
 };
 
@@ -85,5 +86,13 @@ int upload_start(const struct upload_config *cfg, struct spool *sp,
 void upload_stop(struct upload *u);
 
 const char *upload_strerror(int err);
+
+/* Is pin one or more "sha256//" + 44 base64 characters (a SHA-256 of the
+ * server's SubjectPublicKeyInfo), joined by ';'?  1 or 0. */
+int upload_pin_valid(const char *pin);
+
+/* Point a libcurl handle at ca_file and pin (either may be NULL): shared by
+ * the uploader and the registration request so both check the server alike. */
+void upload_tls_setopt(void *curl, const char *ca_file, const char *pin);
 
 #endif

@@ -20,6 +20,7 @@
 #include "server/http/http.h"
 #include "server/json/json_util.h"
 #include "server/srv/srv.h"
+#include "server/tls/tls.h"
 
 #define HTTP_CONN_TIMEOUT_S 30      /* also bounds slow clients */
 #define HTTP_CONN_LIMIT 1024
@@ -289,14 +290,27 @@ int http_start(const struct srv_config *cfg, struct http_server **out)
     if (!s)
         return SRV_ENOMEM;
     s->cfg = cfg;
+    /* HTTPS when server/tls loaded a pair; the array ends at once otherwise. */
+    struct MHD_OptionItem tls_opts[] = {
+        { tls_cert_pem() ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, (void *)tls_cert_pem() },
+        { MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)tls_key_pem() },
+        { MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)tls_priorities() },
+        { MHD_OPTION_END, 0, NULL },
+    };
+    if (tls_cert_pem() && !MHD_is_feature_supported(MHD_FEATURE_TLS)) {
+        srv_log("error", "http: this libmicrohttpd was built without TLS");
+        free(s);
+        return SRV_EINTERNAL;
+    }
     s->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
-                                MHD_USE_ERROR_LOG,
+                                MHD_USE_ERROR_LOG | (tls_cert_pem() ? MHD_USE_TLS : 0),
                             (uint16_t)cfg->port, NULL, NULL, on_request, s,
                             MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
                             MHD_OPTION_THREAD_POOL_SIZE, threads,
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_CONN_TIMEOUT_S,
                             MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_CONN_LIMIT,
                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+                            MHD_OPTION_ARRAY, tls_opts,
                             MHD_OPTION_END);
     if (!s->d) {
         srv_log("error", "http: cannot listen on port %u", cfg->port);

@@ -1,0 +1,51 @@
+/* tls.h - HTTPS for the server: the --tls-cert/--tls-key flags, the PEM
+ * files they name (read once at start, bounded, checked) and the TLS
+ * settings the http module hands libmicrohttpd.  This module knows no
+ * libmicrohttpd types: http.c asks it for the PEM text and the priority
+ * string, so the TLS library underneath (GnuTLS in Debian's libmicrohttpd)
+ * stays the http module's business. */
+#ifndef PRECURSOR_TLS_H
+#define PRECURSOR_TLS_H
+
+#include <stddef.h>
+
+#define TLS_PEM_MAX (64u * 1024u)   /* a certificate chain or key file */
+
+/* Errors, negative, in the server's style. */
+enum tls_error {
+    TLS_OK = 0,
+    TLS_EIO = -1,           /* cannot open or read the file */
+    TLS_ETOOBIG = -2,       /* over TLS_PEM_MAX */
+    TLS_EFORMAT = -3,       /* not PEM of the expected kind */
+    TLS_EUSAGE = -4,        /* one of the pair given without the other, no value */
+};
+
+const char *tls_strerror(int err);
+
+/* Does pem (len bytes, need not be NUL-terminated) hold at least one
+ * complete "-----BEGIN <kind>-----" ... "-----END <kind>-----" block whose
+ * kind ends with want ("CERTIFICATE", "PRIVATE KEY")?  0 or TLS_EFORMAT. */
+int tls_pem_check(const char *pem, size_t len, const char *want);
+
+/* Read a PEM file of the given kind into a malloc'd NUL-terminated string
+ * (taken by the caller).  0 or TLS_EIO/TLS_ETOOBIG/TLS_EFORMAT. */
+int tls_pem_read(const char *path, const char *want, char **out, size_t *out_len);
+
+/* Remove --tls-cert FILE and --tls-key FILE (or --flag=FILE) from argv and
+ * load both files; either both or neither.  Returns the new argc, or -1
+ * after a message on stderr. */
+int tls_opts_take(int argc, char **argv);
+void tls_opts_help(void *file);
+
+/* The loaded certificate (chain) and key as NUL-terminated PEM, owned by the
+ * module; NULL when the server speaks plain HTTP. */
+const char *tls_cert_pem(void);
+const char *tls_key_pem(void);
+
+/* GnuTLS priority string: TLS 1.2 and newer only. */
+const char *tls_priorities(void);
+
+/* Forget the loaded pair (the key is wiped first). */
+void tls_release(void);
+
+#endif

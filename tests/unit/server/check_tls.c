@@ -1,0 +1,174 @@
+/* check_tls.c - the server's TLS flags and PEM checks (server/tls) and the
+ * agent's public-key pin syntax (upload_pin_valid): what is refused before
+ * any handshake.  The handshakes themselves are tested with real processes
+ * in tests/security/tls.sh. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "agent/upload/upload.h"
+#include "server/tls/tls.h"
+
+Suite *tls_suite(void);
+
+/* A literal and its length. */
+#define LIT(s) s, strlen(s)
+
+static const char cert[] =
+    "-----BEGIN CERTIFICATE-----\nMIIBfzCCASWgAwIBAgIU\n-----END CERTIFICATE-----\n";
+static const char key[] =
+    "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49\n-----END PRIVATE KEY-----\n";
+
+START_TEST(test_pem_check)
+{
+    ck_assert_int_eq(tls_pem_check(cert, strlen(cert), "CERTIFICATE"), TLS_OK);
+    ck_assert_int_eq(tls_pem_check(key, strlen(key), "PRIVATE KEY"), TLS_OK);
+    ck_assert_int_eq(tls_pem_check(cert, strlen(cert), "PRIVATE KEY"), TLS_EFORMAT);
+    ck_assert_int_eq(tls_pem_check(key, strlen(key), "CERTIFICATE"), TLS_EFORMAT);
+    /* "EC PRIVATE KEY" and "RSA PRIVATE KEY" are keys too. */
+    ck_assert_int_eq(tls_pem_check(LIT("-----BEGIN EC PRIVATE KEY-----\nAA\n-----END EC PRIVATE KEY-----"),
+                                   "PRIVATE KEY"), TLS_OK);
+    /* No END, mismatched END, empty body, cut short by len. */
+    ck_assert_int_eq(tls_pem_check(LIT("-----BEGIN CERTIFICATE-----\nAA\n"), "CERTIFICATE"),
+                     TLS_EFORMAT);
+    ck_assert_int_eq(tls_pem_check(LIT("-----BEGIN CERTIFICATE-----\nAA\n-----END PRIVATE KEY-----"),
+                                   "CERTIFICATE"), TLS_EFORMAT);
+    ck_assert_int_eq(tls_pem_check(LIT("-----BEGIN CERTIFICATE----------END CERTIFICATE-----"),
+                                   "CERTIFICATE"), TLS_EFORMAT);
+    ck_assert_int_eq(tls_pem_check(cert, 40, "CERTIFICATE"), TLS_EFORMAT);
+    ck_assert_int_eq(tls_pem_check("", 0, "CERTIFICATE"), TLS_EFORMAT);
+}
+END_TEST
+
+/* A mkstemp template in $TMPDIR (or the system's temporary folder). */
+static void tmp_template(char *buf, size_t n, const char *name)
+{
+    const char *d = getenv("TMPDIR");
+
+    snprintf(buf, n, "%s/%s_XXXXXX", d && *d ? d : P_tmpdir, name);
+}
+
+static void write_file(const char *path, const char *text, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fwrite(text, 1, n, f), n);
+    fclose(f);
+}
+
+START_TEST(test_pem_read_bounds)
+{
+    char path[512];
+    int fd;
+    char *big, *out = NULL;
+    size_t n = TLS_PEM_MAX + 1, len = 0;
+
+    tmp_template(path, sizeof path, "check_tls");
+    fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+    write_file(path, cert, strlen(cert));
+    ck_assert_int_eq(tls_pem_read(path, "CERTIFICATE", &out, &len), TLS_OK);
+    ck_assert_uint_eq(len, strlen(cert));
+    ck_assert_str_eq(out, cert);
+    free(out);
+    out = NULL;
+    ck_assert_int_eq(tls_pem_read(path, "PRIVATE KEY", &out, &len), TLS_EFORMAT);
+    ck_assert_ptr_null(out);
+    big = malloc(n);
+    ck_assert_ptr_nonnull(big);
+    memset(big, 'A', n);
+    memcpy(big, cert, strlen(cert));
+    write_file(path, big, n);
+    free(big);
+    ck_assert_int_eq(tls_pem_read(path, "CERTIFICATE", &out, &len), TLS_ETOOBIG);
+    unlink(path);
+    ck_assert_int_eq(tls_pem_read(path, "CERTIFICATE", &out, &len), TLS_EIO);
+    ck_assert_int_eq(tls_pem_read("/", "CERTIFICATE", &out, &len), TLS_EIO);
+}
+END_TEST
+
+START_TEST(test_opts_take)
+{
+    char cp[512], kp[512];
+    char a0[] = "--port", a1[] = "8443", a2[] = "--tls-cert", a4[] = "--threads", a5[] = "2";
+    char a3[512], a6[600];
+    char *argv[8];
+    int fd;
+
+    tmp_template(cp, sizeof cp, "check_tls_c");
+    tmp_template(kp, sizeof kp, "check_tls_k");
+    fd = mkstemp(cp);
+    close(fd);
+    fd = mkstemp(kp);
+    close(fd);
+    write_file(cp, cert, strlen(cert));
+    write_file(kp, key, strlen(key));
+    snprintf(a3, sizeof a3, "%s", cp);
+    snprintf(a6, sizeof a6, "--tls-key=%s", kp);
+    argv[0] = a0; argv[1] = a1; argv[2] = a2; argv[3] = a3;
+    argv[4] = a4; argv[5] = a5; argv[6] = a6;
+    /* Both files: the flags leave argv, the others keep their order. */
+    ck_assert_int_eq(tls_opts_take(7, argv), 4);
+    ck_assert_str_eq(argv[0], "--port");
+    ck_assert_str_eq(argv[1], "8443");
+    ck_assert_str_eq(argv[2], "--threads");
+    ck_assert_str_eq(argv[3], "2");
+    ck_assert_ptr_nonnull(tls_cert_pem());
+    ck_assert_str_eq(tls_key_pem(), key);
+    tls_release();
+    ck_assert_ptr_null(tls_cert_pem());
+    ck_assert_ptr_null(tls_key_pem());
+    /* Half a pair, a missing value, swapped files: refused. */
+    argv[0] = a2; argv[1] = a3;
+    ck_assert_int_eq(tls_opts_take(2, argv), -1);
+    argv[0] = a2;
+    ck_assert_int_eq(tls_opts_take(1, argv), -1);
+    snprintf(a3, sizeof a3, "%s", kp);
+    snprintf(a6, sizeof a6, "--tls-key=%s", cp);
+    argv[0] = a2; argv[1] = a3; argv[2] = a6;
+    ck_assert_int_eq(tls_opts_take(3, argv), -1);
+    ck_assert_ptr_null(tls_cert_pem());
+    /* Neither flag: nothing loaded, argv untouched. */
+    argv[0] = a0; argv[1] = a1;
+    ck_assert_int_eq(tls_opts_take(2, argv), 2);
+    ck_assert_ptr_null(tls_cert_pem());
+    unlink(cp);
+    unlink(kp);
+}
+END_TEST
+
+START_TEST(test_pin_syntax)
+{
+    static const char one[] = "sha256//47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=";
+    char two[200];
+
+    ck_assert_int_eq(upload_pin_valid(one), 1);
+    snprintf(two, sizeof two, "%s;%s", one, one);
+    ck_assert_int_eq(upload_pin_valid(two), 1);
+    ck_assert_int_eq(upload_pin_valid(""), 0);
+    ck_assert_int_eq(upload_pin_valid(NULL), 0);
+    ck_assert_int_eq(upload_pin_valid("sha256//short"), 0);
+    ck_assert_int_eq(upload_pin_valid("sha1//47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="), 0);
+    ck_assert_int_eq(upload_pin_valid("sha256//47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU"), 0);
+    ck_assert_int_eq(upload_pin_valid("sha256//47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU==x"), 0);
+    snprintf(two, sizeof two, "%s;", one);
+    ck_assert_int_eq(upload_pin_valid(two), 0);
+    ck_assert_int_eq(upload_pin_valid("sha256//47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hS\"FU="), 0);
+}
+END_TEST
+
+Suite *tls_suite(void)
+{
+    Suite *s = suite_create("tls");
+    TCase *tc = tcase_create("core");
+
+    tcase_add_test(tc, test_pem_check);
+    tcase_add_test(tc, test_pem_read_bounds);
+    tcase_add_test(tc, test_opts_take);
+    tcase_add_test(tc, test_pin_syntax);
+    suite_add_tcase(s, tc);
+    return s;
+}

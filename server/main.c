@@ -21,6 +21,7 @@
 #include "server/db/db.h"
 #include "server/fleet/fleet.h"
 #include "server/http/http.h"
+#include "server/rules/rules.h"
 #include "server/srv/srv.h"
 #include "server/tls/tls.h"
 
@@ -340,6 +341,7 @@ static int cmd_serve(int argc, char **argv)
         rc = 1;
         goto out;
     }
+    rules_worker_start(1000);   /* features + rules for new snapshots, off the ingest path */
     srv_log("info", "listening on port %u with %u threads, max body %zu bytes",
             http_port(hs), cfg.threads, cfg.max_body);
     sigwait(&set, &sig);
@@ -349,6 +351,7 @@ static int cmd_serve(int argc, char **argv)
     rc = 0;
 out:
     fleet_stop();   /* after http_stop: no upload waits on the committer */
+    rules_worker_stop();
     db_shutdown();
     if (secret)
         memset(secret, 0, secret_len);

@@ -10,6 +10,10 @@
 #include "server/labels/labels.h"
 #include "server/session/session.h"
 #include "server/ui/ui.h"
+#include "server/alerts/alerts.h"
+#include "server/metrics_ops/opsmetrics.h"
+#include "server/rules/rules.h"
+#include "server/taxonomy/taxonomy.h"
 #include "server/srv/srv.h"
 
 static const struct srv_route routes[] = {
@@ -47,6 +51,25 @@ static const struct srv_route routes[] = {
     { "GET",    "/api/v1/queue",                    labels_queue,   SRV_AUTH_TOKEN, SRV_BODY_NONE },
     { "GET",    "/",                                ui_index,       SRV_AUTH_NONE,  SRV_BODY_NONE },
     { "GET",    "/ui/{file}",                       ui_file,        SRV_AUTH_NONE,  SRV_BODY_NONE },
+    /* domain (issue 6): taxonomy, features, rules, weak labels, alerts, ops metrics */
+    { "GET",    "/api/v1/taxonomy",                     taxonomy_api_get,          SRV_AUTH_TOKEN, SRV_BODY_NONE },
+    { "POST",   "/api/v1/taxonomy/types",               taxonomy_api_type_put,     SRV_AUTH_TOKEN, SRV_BODY_JSON },
+    { "GET",    "/api/v1/taxonomy/types/{name}/classes", taxonomy_api_type_classes, SRV_AUTH_TOKEN, SRV_BODY_NONE },
+    { "POST",   "/api/v1/taxonomy/failure-modes",       taxonomy_api_mode_create,  SRV_AUTH_TOKEN, SRV_BODY_JSON },
+    { "POST",   "/api/v1/taxonomy/assets",              taxonomy_api_asset_put,    SRV_AUTH_TOKEN, SRV_BODY_JSON },
+    { "POST",   "/api/v1/devices/{id}/asset",           taxonomy_api_device_asset, SRV_AUTH_TOKEN, SRV_BODY_JSON },
+    { "GET",    "/api/v1/snapshots/{id}/features",      rules_api_features,        SRV_AUTH_TOKEN, SRV_BODY_NONE },
+    { "GET",    "/api/v1/snapshots/{id}/weak-label",    rules_api_weak_label,      SRV_AUTH_TOKEN, SRV_BODY_NONE },
+    { "GET",    "/api/v1/rules",                        rules_api_list,            SRV_AUTH_TOKEN, SRV_BODY_NONE },
+    { "POST",   "/api/v1/rules",                        rules_api_create,          SRV_AUTH_TOKEN, SRV_BODY_JSON },
+    { "POST",   "/api/v1/rules/validate",               rules_api_validate,        SRV_AUTH_TOKEN, SRV_BODY_JSON },
+    { "GET",    "/api/v1/rules/{id}",                   rules_api_get,             SRV_AUTH_TOKEN, SRV_BODY_NONE },
+    { "PATCH",  "/api/v1/rules/{id}",                   rules_api_update,          SRV_AUTH_TOKEN, SRV_BODY_JSON },
+    { "DELETE", "/api/v1/rules/{id}",                   rules_api_delete,          SRV_AUTH_TOKEN, SRV_BODY_NONE },
+    { "GET",    "/api/v1/alerts",                       alerts_api_list,           SRV_AUTH_TOKEN, SRV_BODY_NONE },
+    { "POST",   "/api/v1/alerts/{id}/ack",              alerts_api_ack,            SRV_AUTH_TOKEN, SRV_BODY_NONE },
+    { "POST",   "/api/v1/alerts/{id}/disposition",      alerts_api_disposition,    SRV_AUTH_TOKEN, SRV_BODY_JSON },
+    { "GET",    "/api/v1/metrics/operational",          opsm_api_operational,      SRV_AUTH_TOKEN, SRV_BODY_NONE },
 };
 
 const struct srv_route *srv_routes(size_t *n)

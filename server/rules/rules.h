@@ -1,0 +1,76 @@
+/* rules.h - labeling functions over snapshot features: storage, evaluation
+ * over every stored snapshot and every new one, per-rule statistics, the
+ * weighted vote into weak labels, and the background worker that computes
+ * features off the ingest path.
+ *
+ * Ingest never waits for any of this: the worker polls for snapshots that
+ * have no feature_jobs row, computes their features (server/features/),
+ * evaluates every enabled rule on them and re-votes.  A new or changed rule
+ * is evaluated over all stored snapshots before its handler answers. */
+#ifndef PRECURSOR_RULES_H
+#define PRECURSOR_RULES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "server/srv/srv.h"
+
+/* One rule's vote on one snapshot. */
+struct rules_vote_in {
+    int64_t rule_id;
+    const char *cls;        /* borrowed */
+    double weight;          /* > 0 */
+};
+
+/* What the vote decided.  source: "rule" (one rule voted), "vote" (several
+ * rules, weighted majority), "disposition" (an operator's disposition named
+ * the class; it outranks rules).  has_label 0 when nobody voted or the top
+ * classes tie. */
+struct rules_vote_out {
+    int has_label;
+    char cls[65];
+    const char *source;
+    double confidence;      /* winning weight / total weight */
+};
+
+/* Weighted majority over n votes; disposition_cls (may be NULL) wins
+ * outright.  Pure. */
+void rules_vote(const struct rules_vote_in *v, size_t n, const char *disposition_cls,
+                struct rules_vote_out *out);
+
+/* Statistics of one rule as fractions of all snapshots. */
+struct rules_stats {
+    int64_t snapshots, hits, overlapping, conflicting, labeled, agreeing;
+    double coverage, overlap, conflict;
+    double accuracy;        /* NaN when no hit has a human label */
+};
+int rules_stats_get(int64_t rule_id, struct rules_stats *out);
+
+/* Evaluate rule_id over every snapshot that has features, replace its hits
+ * and re-vote the snapshots whose hits changed.  0 or SRV_E*. */
+int rules_eval_rule(int64_t rule_id);
+/* Evaluate every enabled rule on one snapshot and re-vote it. */
+int rules_eval_snapshot(int64_t snapshot_id);
+/* Recompute the weak labels of these snapshots from their hits and
+ * dispositions. */
+int rules_revote(const int64_t *ids, size_t n);
+
+/* One pass of the worker: features for up to batch snapshots that lack
+ * them, then their rules.  Returns how many snapshots were processed (>= 0)
+ * or SRV_E*. */
+int rules_worker_pass(int batch);
+/* Start / stop the background thread (polls every poll_ms when idle). */
+int rules_worker_start(unsigned poll_ms);
+void rules_worker_stop(void);
+
+/* HTTP handlers. */
+int rules_api_create(struct srv_request *rq, struct srv_response *rs);
+int rules_api_list(struct srv_request *rq, struct srv_response *rs);
+int rules_api_get(struct srv_request *rq, struct srv_response *rs);
+int rules_api_update(struct srv_request *rq, struct srv_response *rs);
+int rules_api_delete(struct srv_request *rq, struct srv_response *rs);
+int rules_api_validate(struct srv_request *rq, struct srv_response *rs);
+int rules_api_weak_label(struct srv_request *rq, struct srv_response *rs);
+int rules_api_features(struct srv_request *rq, struct srv_response *rs);
+
+#endif

@@ -47,4 +47,31 @@ size_t decimate_col_start(size_t i0, size_t i1, unsigned px, unsigned c);
 int decimate_minmax(const struct decimate_src *s, unsigned ch, size_t i0, size_t i1,
                     unsigned px, double *mn, double *mx);
 
+/* ---- compact binary answer (schema/SAMPLES.md) ----------------------------
+ * A little-endian header of DECIMATE_BIN_HEADER bytes, then the times of the
+ * points as f64, then per channel the values (min then max per column, or
+ * the raw samples) as f32 (i16 and f32 snapshots: exact) or f64 (i32).  The
+ * header is a multiple of 8 bytes and the times are 8 bytes each, so a
+ * browser can view every array in place with typed arrays. */
+#define DECIMATE_BIN_MAGIC "PRSS"
+#define DECIMATE_BIN_VERSION 1
+#define DECIMATE_BIN_HEADER 64
+enum decimate_bin_mode { DECIMATE_BIN_MINMAX = 0, DECIMATE_BIN_RAW = 1 };
+enum decimate_bin_value { DECIMATE_BIN_F32 = 1, DECIMATE_BIN_F64 = 2 };
+
+/* What the answer describes besides the samples. */
+struct decimate_bin_info {
+    double sample_rate;
+    uint32_t pre_samples;       /* trigger_s = pre_samples / sample_rate */
+};
+
+/* Bytes of the answer for [i0, i1) at px columns (raw or min/max as
+ * decimate_is_raw decides), or 0 when the arguments are out of range. */
+size_t decimate_bin_size(const struct decimate_src *s, size_t i0, size_t i1, unsigned px);
+
+/* Write that answer into out (cap >= decimate_bin_size).  Bytes written, or
+ * 0 when the arguments are out of range or cap is short. */
+size_t decimate_bin_write(const struct decimate_src *s, const struct decimate_bin_info *info,
+                          size_t i0, size_t i1, unsigned px, uint8_t *out, size_t cap);
+
 #endif

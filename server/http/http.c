@@ -7,8 +7,10 @@
  * that never grows past the route's limit; the last call authenticates and
  * runs the handler.  One log line per request is written when libmicrohttpd
  * reports the request complete. */
+#include <arpa/inet.h>
 #include <inttypes.h>
 #include <microhttpd.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -165,6 +167,25 @@ static enum MHD_Result body_chunk(struct http_req *r, const char *data, size_t n
     return MHD_YES;
 }
 
+/* The peer's address as text (no port), for per-client login limits.  The
+ * TCP peer, not X-Forwarded-For: a header is the client's to forge. */
+static void client_addr(struct MHD_Connection *mc, char *out, size_t cap)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+
+    out[0] = '\0';
+    if (!sa)
+        return;
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, out,
+                  (socklen_t)cap);
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, out,
+                  (socklen_t)cap);
+}
+
 static enum MHD_Result final_call(struct http_req *r)
 {
     struct srv_request rq;
@@ -184,6 +205,7 @@ static enum MHD_Result final_call(struct http_req *r)
     rq.header = lookup_header;
     rq.query = lookup_query;
     rq.conn = r;
+    client_addr(r->mc, rq.client_addr, sizeof rq.client_addr);
     if (r->route->auth == SRV_AUTH_TOKEN) {
         const char *authz = lookup_header(&rq, MHD_HTTP_HEADER_AUTHORIZATION);
 

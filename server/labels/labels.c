@@ -575,6 +575,19 @@ static int query_double(const struct srv_request *rq, const char *key, double de
     return (*end || errno || !isfinite(*out)) ? -1 : 0;
 }
 
+/* format=bin, or format absent and an Accept naming octet-stream: the
+ * compact form of schema/SAMPLES.md; JSON otherwise. */
+static int want_binary(const struct srv_request *rq)
+{
+    const char *f = rq->query ? rq->query(rq, "format") : NULL;
+    const char *a;
+
+    if (f)
+        return strcmp(f, "bin") == 0;
+    a = rq->header ? rq->header(rq, "Accept") : NULL;
+    return a && strstr(a, "application/octet-stream") != NULL;
+}
+
 int labels_samples(struct srv_request *rq, struct srv_response *rs)
 {
     char id[24];
@@ -598,6 +611,9 @@ int labels_samples(struct srv_request *rq, struct srv_response *rs)
         return fail(rs, SRV_EBADREQ, "from_s, to_s and px must be numbers");
     if (pxd < DECIMATE_PX_MIN || pxd > DECIMATE_PX_MAX || pxd != floor(pxd))
         return fail(rs, SRV_EBADREQ, "px must be an integer in [1, 8192]");
+    if (rq->query && rq->query(rq, "format") && strcmp(rq->query(rq, "format"), "bin") != 0 &&
+        strcmp(rq->query(rq, "format"), "json") != 0)
+        return fail(rs, SRV_EBADREQ, "format must be json or bin");
     px = (unsigned)pxd;
     if ((err = db_exec(DB_SNAPSHOT_RAW, vals, NULL, NULL, 1, &r)) != SRV_OK)
         return err;
@@ -632,6 +648,27 @@ int labels_samples(struct srv_request *rq, struct srv_response *rs)
         goto out;
     }
     raw = decimate_is_raw(i0, i1, px);
+    if (want_binary(rq)) {
+        struct decimate_bin_info info = { m.sample_rate, m.pre_samples };
+        size_t len = decimate_bin_size(&src, i0, i1, px);
+        uint8_t *out = len ? malloc(len) : NULL;
+
+        if (!out) {
+            err = len ? SRV_ENOMEM : fail(rs, SRV_EINTERNAL, "cannot size the binary answer");
+            goto out;
+        }
+        if (decimate_bin_write(&src, &info, i0, i1, px, out, len) != len) {
+            free(out);
+            err = fail(rs, SRV_EINTERNAL, "binary answer not written");
+            goto out;
+        }
+        rs->status = 200;
+        rs->content_type = "application/octet-stream";
+        rs->body = (char *)out;
+        rs->body_len = len;
+        err = SRV_OK;
+        goto out;
+    }
     buf_printf(&b, "{\"snapshot_id\":%s,\"sample_rate\":%.17g,\"samples\":%zu,"
                "\"pre_samples\":%u,\"trigger_s\":%.17g,\"i0\":%zu,\"i1\":%zu,"
                "\"mode\":\"%s\",\"px\":%u,\"t\":[", id, m.sample_rate, src.n,

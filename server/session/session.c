@@ -172,9 +172,16 @@ static int fail(struct srv_response *rs, int err, const char *msg)
     return err;
 }
 
-static int record_attempt(const char *user, int ok)
+/* The address failed logins are counted under; "-" when the http layer
+ * could not tell (all such requests then share one budget). */
+static const char *client_of(const struct srv_request *rq)
 {
-    const char *vals[3] = { user, "-", ok ? "true" : "false" };
+    return rq->client_addr[0] ? rq->client_addr : "-";
+}
+
+static int record_attempt(const struct srv_request *rq, const char *user, int ok)
+{
+    const char *vals[3] = { user, client_of(rq), ok ? "true" : "false" };
     PGresult *r = NULL;
     int err = db_exec(DB_LOGIN_RECORD, vals, NULL, NULL, 0, &r);
 
@@ -182,21 +189,25 @@ static int record_attempt(const char *user, int ok)
     return err;
 }
 
-static int too_many_failures(const char *user, int *err)
+/* A guesser spreading over many usernames is stopped by its address, one
+ * spreading over many addresses by the username's count. */
+static int too_many_failures(const struct srv_request *rq, const char *user, int *err)
 {
     char win[16];
-    const char *vals[2] = { user, win };
+    const char *vals[3] = { user, win, client_of(rq) };
     PGresult *r = NULL;
-    long n_user, n_all;
+    long n_user, n_client, n_all;
 
     snprintf(win, sizeof win, "%d", SESSION_FAIL_WINDOW_S);
     *err = db_exec(DB_LOGIN_FAILS, vals, NULL, NULL, 0, &r);
     if (*err != SRV_OK)
         return 1;
     n_user = strtol(PQgetvalue(r, 0, 0), NULL, 10);
-    n_all = strtol(PQgetvalue(r, 0, 1), NULL, 10);
+    n_client = strtol(PQgetvalue(r, 0, 1), NULL, 10);
+    n_all = strtol(PQgetvalue(r, 0, 2), NULL, 10);
     PQclear(r);
-    return n_user >= SESSION_FAIL_MAX_USER || n_all >= SESSION_FAIL_MAX_ALL;
+    return n_user >= SESSION_FAIL_MAX_USER || n_client >= SESSION_FAIL_MAX_CLIENT ||
+           n_all >= SESSION_FAIL_MAX_ALL;
 }
 
 static int respond_session(struct srv_response *rs, const char *user, enum srv_role role,
@@ -232,7 +243,7 @@ int session_login(struct srv_request *rq, struct srv_response *rs)
         err = fail(rs, SRV_EBADREQ, "username and password required");
         goto out;
     }
-    limited = too_many_failures(user, &err);
+    limited = too_many_failures(rq, user, &err);
     if (err != SRV_OK)
         goto out;
     if (limited) {
@@ -247,16 +258,16 @@ int session_login(struct srv_request *rq, struct srv_response *rs)
         pthread_once(&dummy_once, dummy_init);
         if (dummy_hash[0])
             (void)auth_password_verify(dummy_hash, pw);
-        record_attempt(user, 0);
+        record_attempt(rq, user, 0);
         err = fail(rs, SRV_EUNAUTH, "wrong username or password");
         goto out;
     }
     if (auth_password_verify(PQgetvalue(r, 0, 2), pw) != SRV_OK) {
-        record_attempt(user, 0);
+        record_attempt(rq, user, 0);
         err = fail(rs, SRV_EUNAUTH, "wrong username or password");
         goto out;
     }
-    record_attempt(user, 1);
+    record_attempt(rq, user, 1);
     role = auth_role_parse(PQgetvalue(r, 0, 1));
     snprintf(uid, sizeof uid, "%s", PQgetvalue(r, 0, 0));
     PQclear(r);

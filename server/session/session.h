@@ -1,7 +1,7 @@
 /* session.h - browser logins: a session cookie (HttpOnly, SameSite=Strict,
  * Secure behind TLS), a CSRF token the page echoes in X-CSRF-Token on every
- * state-changing request, and failed logins counted per user and in total to
- * slow down guessing.
+ * state-changing request, and failed logins counted per user, per client
+ * address and in total to slow down guessing.
  *
  * The http layer calls session_auth() for routes that take an API token when
  * the request carries no Authorization header, so every such route also
@@ -17,6 +17,7 @@
 #define SESSION_TTL_S (12 * 3600)
 #define SESSION_FAIL_WINDOW_S 300       /* failed logins counted over this */
 #define SESSION_FAIL_MAX_USER 5         /* per username within the window */
+#define SESSION_FAIL_MAX_CLIENT 20      /* per client address, any usernames */
 #define SESSION_FAIL_MAX_ALL 100        /* all usernames together */
 #define SESSION_CSRF_HEADER "X-CSRF-Token"
 
@@ -40,5 +41,15 @@ int session_actor(const struct srv_request *rq, char *out, size_t cap);
 int session_login(struct srv_request *rq, struct srv_response *rs);
 int session_get(struct srv_request *rq, struct srv_response *rs);
 int session_logout(struct srv_request *rq, struct srv_response *rs);
+
+/* The admin page (session_users.c).  GET /api/v1/users -> {"items":[{"id",
+ * "username","role","created_at","disabled"}]}; POST /api/v1/users
+ * {"username","password","role"} -> 201 {"id","username","role"}, 409 when
+ * the name is taken.  Both 403 for any role but admin. */
+#define SESSION_USERNAME_MAX 64
+#define SESSION_PASSWORD_MIN 10
+int session_username_ok(const char *s);     /* 1: 1-64 of [A-Za-z0-9._-] */
+int session_users_list(struct srv_request *rq, struct srv_response *rs);
+int session_user_create(struct srv_request *rq, struct srv_response *rs);
 
 #endif

@@ -95,6 +95,7 @@ struct srv_request {
     void *conn;                             /* owned by the http layer */
     int64_t user_id;                        /* > 0 when a session cookie authenticated */
     char user_name[65];                     /* that session's username */
+    char client_addr[64];                   /* peer address ("" unknown), for rate limits */
 };
 
 /* What a handler answers on success.  body is malloc'd and taken by the http

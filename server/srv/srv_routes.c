@@ -49,6 +49,8 @@ static const struct srv_route routes[] = {
     { "GET",    "/api/v1/snapshots/{id}/samples",   labels_samples, SRV_AUTH_TOKEN, SRV_BODY_NONE },
     { "GET",    "/api/v1/snapshots/{id}/context",   labels_context, SRV_AUTH_TOKEN, SRV_BODY_NONE },
     { "GET",    "/api/v1/queue",                    labels_queue,   SRV_AUTH_TOKEN, SRV_BODY_NONE },
+    { "GET",    "/api/v1/users",                    session_users_list,  SRV_AUTH_TOKEN, SRV_BODY_NONE },
+    { "POST",   "/api/v1/users",                    session_user_create, SRV_AUTH_TOKEN, SRV_BODY_JSON },
     { "GET",    "/",                                ui_index,       SRV_AUTH_NONE,  SRV_BODY_NONE },
     { "GET",    "/ui/{file}",                       ui_file,        SRV_AUTH_NONE,  SRV_BODY_NONE },
     /* domain (issue 6): taxonomy, features, rules, weak labels, alerts, ops metrics */

@@ -4,6 +4,7 @@
 #include <check.h>
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "schema/wire.h"
 #include "server/decimate/decimate.h"
@@ -143,6 +144,113 @@ START_TEST(test_sample_types)
 }
 END_TEST
 
+/* Little-endian readers, written independently of the encoder's. */
+static uint64_t rd_u(const uint8_t *p, unsigned n)
+{
+    uint64_t v = 0;
+
+    while (n--)
+        v = (v << 8) | p[n];
+    return v;
+}
+
+static double rd_f64(const uint8_t *p)
+{
+    uint64_t v = rd_u(p, 8);
+    double d;
+
+    memcpy(&d, &v, sizeof d);
+    return d;
+}
+
+static float rd_f32(const uint8_t *p)
+{
+    uint32_t v = (uint32_t)rd_u(p, 4);
+    float f;
+
+    memcpy(&f, &v, sizeof f);
+    return f;
+}
+
+START_TEST(test_binary_minmax)
+{
+    int16_t *x = make_spiky(12345, 99999);
+    struct decimate_src s = { x, WIRE_I16, N, 2 };
+    struct decimate_bin_info info = { 1000.0, 40000 };
+    const unsigned px = 1600;
+    size_t len = decimate_bin_size(&s, 0, N, px), c;
+    uint8_t *b = malloc(len);
+    double *mn = malloc(px * sizeof *mn), *mx = malloc(px * sizeof *mx);
+    unsigned ch, hits = 0;
+
+    ck_assert_uint_eq(len, DECIMATE_BIN_HEADER + px * 8 + 2 * (size_t)px * 2 * 4);
+    ck_assert_uint_eq(decimate_bin_write(&s, &info, 0, N, px, b, len - 1), 0);
+    ck_assert_uint_eq(decimate_bin_write(&s, &info, 0, N, px, b, len), len);
+    ck_assert(memcmp(b, "PRSS", 4) == 0);
+    ck_assert_uint_eq(rd_u(b + 4, 2), 1);
+    ck_assert_uint_eq(b[6], DECIMATE_BIN_MINMAX);
+    ck_assert_uint_eq(b[7], DECIMATE_BIN_F32);
+    ck_assert_uint_eq(rd_u(b + 8, 4), 2);
+    ck_assert_uint_eq(rd_u(b + 12, 4), px);
+    ck_assert_uint_eq(rd_u(b + 16, 8), 0);
+    ck_assert_uint_eq(rd_u(b + 24, 8), N);
+    ck_assert_uint_eq(rd_u(b + 32, 8), N);
+    ck_assert(rd_f64(b + 40) == 1000.0 && rd_f64(b + 48) == 40.0);
+    ck_assert_uint_eq(rd_u(b + 56, 4), 40000);
+    for (c = 0; c < px; c++)
+        ck_assert(rd_f64(b + 64 + c * 8) == decimate_col_start(0, N, px, (unsigned)c) / 1000.0);
+    /* the same extremes as the JSON path's decimate_minmax, spike included */
+    for (ch = 0; ch < 2; ch++) {
+        const uint8_t *v = b + 64 + px * 8 + (size_t)ch * px * 2 * 4;
+
+        ck_assert_int_eq(decimate_minmax(&s, ch, 0, N, px, mn, mx), 0);
+        for (c = 0; c < px; c++) {
+            ck_assert(rd_f32(v + c * 4) == mn[c]);
+            ck_assert(rd_f32(v + (px + c) * 4) == mx[c]);
+            hits += rd_f32(v + (px + c) * 4) == 30000 || rd_f32(v + c * 4) == -30000;
+        }
+    }
+    ck_assert_uint_eq(hits, 2);
+    free(mn);
+    free(mx);
+    free(b);
+    free(x);
+}
+END_TEST
+
+START_TEST(test_binary_raw_and_i32)
+{
+    int16_t *x = make_spiky(500, 10);
+    int32_t big[3] = { 16777217, -2000000001, 5 };      /* not exact as float */
+    struct decimate_src s = { x, WIRE_I16, N, 2 }, si = { big, WIRE_I32, 3, 1 };
+    struct decimate_bin_info info = { 250.0, 0 };
+    uint8_t b[4096];
+    size_t len = decimate_bin_size(&s, 400, 600, 100), i;
+
+    /* 200 samples at 100 px: raw */
+    ck_assert_uint_eq(len, 64 + 200 * 8 + 2 * 200 * 4);
+    ck_assert_uint_eq(decimate_bin_write(&s, &info, 400, 600, 100, b, sizeof b), len);
+    ck_assert_uint_eq(b[6], DECIMATE_BIN_RAW);
+    ck_assert_uint_eq(rd_u(b + 12, 4), 200);
+    for (i = 0; i < 200; i++) {
+        ck_assert(rd_f64(b + 64 + i * 8) == (400 + i) / 250.0);
+        ck_assert(rd_f32(b + 64 + 200 * 8 + i * 4) == x[400 + i]);
+        ck_assert(rd_f32(b + 64 + 200 * 8 + 800 + i * 4) == x[N + 400 + i]);
+    }
+    /* i32 travels as f64, exactly */
+    len = decimate_bin_write(&si, &info, 0, 3, 8, b, sizeof b);
+    ck_assert_uint_eq(len, 64 + 3 * 8 + 3 * 8);
+    ck_assert_uint_eq(b[7], DECIMATE_BIN_F64);
+    ck_assert(rd_f64(b + 64 + 24) == 16777217.0 && rd_f64(b + 64 + 32) == -2000000001.0);
+    /* out of range */
+    ck_assert_uint_eq(decimate_bin_size(&s, 0, N + 1, 100), 0);
+    ck_assert_uint_eq(decimate_bin_size(&s, 5, 5, 100), 0);
+    ck_assert_uint_eq(decimate_bin_size(&s, 0, N, 0), 0);
+    ck_assert_uint_eq(decimate_bin_size(&s, 0, N, DECIMATE_PX_MAX + 1), 0);
+    free(x);
+}
+END_TEST
+
 Suite *decimate_suite(void);
 Suite *decimate_suite(void)
 {
@@ -155,6 +263,8 @@ Suite *decimate_suite(void)
     tcase_add_test(tc, test_range_bounds);
     tcase_add_test(tc, test_minmax_refuses);
     tcase_add_test(tc, test_sample_types);
+    tcase_add_test(tc, test_binary_minmax);
+    tcase_add_test(tc, test_binary_raw_and_i32);
     suite_add_tcase(s, tc);
     return s;
 }

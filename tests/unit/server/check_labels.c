@@ -1,15 +1,20 @@
 /* check_labels.c - label bodies are parsed and bounded before they reach
  * the database (required fields, spans, channels, classes, confidence, text
  * lengths), checked against their snapshot, and the UI's static file names
- * and the session cookie are parsed strictly. */
+ * and the session cookie are parsed strictly.  With DATABASE_URL: failed
+ * logins are limited per client address as well as per username, and the
+ * users API answers admins only. */
 #include <check.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
+#include "server/auth/auth.h"
 #include "server/labels/labels.h"
 #include "server/session/session.h"
 #include "server/ui/ui.h"
+#include "testdb.h"
 
 static int parse(const char *text, int partial, struct labels_input *in, const char **why)
 {
@@ -167,6 +172,174 @@ START_TEST(test_cookie_parse)
 }
 END_TEST
 
+/* ---- DB-backed: login limits per client address, the admin users API --- */
+
+struct fake {
+    const char *ctype;
+    const char *body;
+};
+
+static const char *fake_header(const struct srv_request *rq, const char *key)
+{
+    const struct fake *f = rq->conn;
+
+    return strcasecmp(key, "Content-Type") == 0 ? f->ctype : NULL;
+}
+
+static const char *fake_query(const struct srv_request *rq, const char *key)
+{
+    return NULL;
+}
+
+static void fake_request(struct srv_request *rq, struct fake *f, const char *method,
+                         const char *client, const char *body)
+{
+    memset(rq, 0, sizeof *rq);
+    f->ctype = "application/json";
+    f->body = body;
+    rq->method = method;
+    rq->path = "/api/v1/session";
+    rq->body = (const uint8_t *)body;
+    rq->body_len = body ? strlen(body) : 0;
+    rq->header = fake_header;
+    rq->query = fake_query;
+    rq->conn = f;
+    snprintf(rq->client_addr, sizeof rq->client_addr, "%s", client);
+}
+
+static int login(const char *client, const char *user, const char *pw)
+{
+    struct srv_request rq;
+    struct srv_response rs;
+    struct fake f;
+    char body[256];
+    int err;
+
+    snprintf(body, sizeof body, "{\"username\":\"%s\",\"password\":\"%s\"}", user, pw);
+    fake_request(&rq, &f, "POST", client, body);
+    memset(&rs, 0, sizeof rs);
+    err = session_login(&rq, &rs);
+    if (err == SRV_OK)
+        ck_assert(strncmp(rs.set_cookie, "prc_session=", 12) == 0);
+    srv_response_release(&rs);
+    return err;
+}
+
+static void db_up(void)
+{
+    char hash[crypto_pwhash_STRBYTES];
+    const char *vals[3];
+    PGresult *r = NULL;
+    int applied, newest;
+
+    ck_assert_int_eq(auth_init(), 0);
+    ck_assert_int_eq(db_migrate(testdb_conninfo, testdb_migrations, &applied, &newest), 0);
+    ck_assert_int_eq(db_init(testdb_conninfo), 0);
+    ck_assert_int_eq(auth_password_hash("alice-secret-1", hash, sizeof hash), 0);
+    vals[0] = "alice";
+    vals[1] = "operator";
+    vals[2] = hash;
+    /* the database is shared by the tests of this case: alice may exist */
+    ck_assert_int_eq(db_exec(DB_USER_INSERT, vals, NULL, NULL, 0, &r), 0);
+    PQclear(r);
+}
+
+static long count_sql(const char *sql)
+{
+    PGconn *c = db_connect(testdb_conninfo);
+    PGresult *r = PQexec(c, sql);
+    long n = -1;
+
+    if (r && PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
+        n = strtol(PQgetvalue(r, 0, 0), NULL, 10);
+    else if (r && PQresultStatus(r) == PGRES_COMMAND_OK)
+        n = 0;
+    PQclear(r);
+    PQfinish(c);
+    return n;
+}
+
+START_TEST(test_login_limit_per_client)
+{
+    TESTDB_REQUIRE();
+    db_up();
+    ck_assert_int_eq(login("192.0.2.7", "alice", "alice-secret-1"), SRV_OK);
+    /* a failed login is recorded under the address it came from */
+    ck_assert_int_eq(login("192.0.2.7", "nobody", "wrong-password"), SRV_EUNAUTH);
+    ck_assert_int_eq(count_sql("SELECT count(*) FROM login_attempts WHERE client = '192.0.2.7'"
+                               " AND username = 'nobody' AND NOT ok"), 1);
+    /* that address spreads its guesses over many usernames: below every
+     * per-username limit, over the per-address one */
+    ck_assert_int_eq(count_sql("INSERT INTO login_attempts (username, client, ok)"
+                               " SELECT 'guess' || g, '192.0.2.7', false"
+                               " FROM generate_series(2, 20) g"), 0);
+    ck_assert_int_eq(login("192.0.2.7", "alice", "alice-secret-1"), SRV_ERATELIMIT);
+    /* another address still gets in with the right password */
+    ck_assert_int_eq(login("198.51.100.9", "alice", "alice-secret-1"), SRV_OK);
+    /* and the per-username limit still holds from a fresh address */
+    ck_assert_int_eq(count_sql("INSERT INTO login_attempts (username, client, ok)"
+                               " SELECT 'alice', '203.0.113.' || g, false"
+                               " FROM generate_series(1, 5) g"), 0);
+    ck_assert_int_eq(login("198.51.100.10", "alice", "alice-secret-1"), SRV_ERATELIMIT);
+    db_shutdown();
+}
+END_TEST
+
+static int users_call(enum srv_role role, const char *method, const char *body, char **out)
+{
+    struct srv_request rq;
+    struct srv_response rs;
+    struct fake f;
+    int err;
+
+    fake_request(&rq, &f, method, "192.0.2.1", body);
+    rq.role = role;
+    rq.user_id = 1;
+    snprintf(rq.user_name, sizeof rq.user_name, "root");
+    memset(&rs, 0, sizeof rs);
+    err = strcmp(method, "GET") == 0 ? session_users_list(&rq, &rs) : session_user_create(&rq, &rs);
+    if (out)
+        *out = err == SRV_OK && rs.body ? strndup(rs.body, rs.body_len) : NULL;
+    if (err == SRV_OK && strcmp(method, "POST") == 0)
+        ck_assert_uint_eq(rs.status, 201);
+    srv_response_release(&rs);
+    return err;
+}
+
+START_TEST(test_users_admin_only)
+{
+    char *body = NULL;
+    const char *ok = "{\"username\":\"bob.k\",\"password\":\"bob-secret-22\",\"role\":\"operator\"}";
+
+    TESTDB_REQUIRE();
+    db_up();
+    ck_assert_int_eq(users_call(SRV_ROLE_OPERATOR, "GET", NULL, NULL), SRV_EFORBIDDEN);
+    ck_assert_int_eq(users_call(SRV_ROLE_ML, "GET", NULL, NULL), SRV_EFORBIDDEN);
+    ck_assert_int_eq(users_call(SRV_ROLE_OPERATOR, "POST", ok, NULL), SRV_EFORBIDDEN);
+    ck_assert_int_eq(count_sql("SELECT count(*) FROM users WHERE username = 'bob.k'"), 0);
+    ck_assert_int_eq(users_call(SRV_ROLE_ADMIN, "POST",
+                                "{\"username\":\"bob\",\"password\":\"short\",\"role\":\"operator\"}",
+                                NULL), SRV_EBADREQ);
+    ck_assert_int_eq(users_call(SRV_ROLE_ADMIN, "POST",
+                                "{\"username\":\"b o b\",\"password\":\"bob-secret-22\",\"role\":\"operator\"}",
+                                NULL), SRV_EBADREQ);
+    ck_assert_int_eq(users_call(SRV_ROLE_ADMIN, "POST",
+                                "{\"username\":\"bob\",\"password\":\"bob-secret-22\",\"role\":\"boss\"}",
+                                NULL), SRV_EBADREQ);
+    ck_assert_int_eq(users_call(SRV_ROLE_ADMIN, "POST", ok, NULL), SRV_OK);
+    ck_assert_int_eq(users_call(SRV_ROLE_ADMIN, "POST", ok, NULL), SRV_ECONFLICT);
+    ck_assert_int_eq(users_call(SRV_ROLE_ADMIN, "GET", NULL, &body), SRV_OK);
+    ck_assert_ptr_nonnull(body);
+    ck_assert_ptr_nonnull(strstr(body, "\"username\":\"bob.k\""));
+    ck_assert_ptr_nonnull(strstr(body, "\"username\":\"alice\""));
+    ck_assert_ptr_null(strstr(body, "password"));
+    free(body);
+    /* the new user can log in */
+    ck_assert_int_eq(login("192.0.2.50", "bob.k", "bob-secret-22"), SRV_OK);
+    db_shutdown();
+}
+END_TEST
+
 Suite *labels_suite(void);
 Suite *labels_suite(void)
 {
@@ -180,6 +353,12 @@ Suite *labels_suite(void)
     tcase_add_test(tc, test_check_against_snapshot);
     tcase_add_test(tc, test_ui_names);
     tcase_add_test(tc, test_cookie_parse);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("db");
+    tcase_add_unchecked_fixture(tc, testdb_setup, testdb_teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_login_limit_per_client);
+    tcase_add_test(tc, test_users_admin_only);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -21,6 +21,7 @@
 #include "server/db/db.h"
 #include "server/fleet/fleet.h"
 #include "server/http/http.h"
+#include "server/models/models.h"
 #include "server/rules/rules.h"
 #include "server/srv/srv.h"
 #include "server/tls/tls.h"
@@ -257,6 +258,8 @@ static int cmd_serve(int argc, char **argv)
         return EXIT_USAGE;
     if ((argc = tls_opts_take(argc, argv)) < 0)    /* --tls-cert, --tls-key */
         return EXIT_USAGE;
+    if ((argc = models_opts_take(argc, argv)) < 0) /* --model-key-file */
+        return EXIT_USAGE;
     if (parse_opts(argc, argv, "--port --database-url --ui-dir --threads --max-body "
                    "--enroll-secret-file --schema-dir --migrations-dir", &o) != 0) {
         usage_serve(stderr);
@@ -266,6 +269,7 @@ static int cmd_serve(int argc, char **argv)
         usage_serve(stdout);
         fleet_opts_help(stdout);
         tls_opts_help(stdout);
+        models_opts_help(stdout);
         return 0;
     }
     if (!(cfg.database_url = database_url(&o)))

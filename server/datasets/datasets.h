@@ -114,4 +114,68 @@ int ds_npz_last_sha256(const struct ds_npz *z, uint8_t out[32]);
 int ds_npz_close(struct ds_npz *z);
 void ds_npz_abort(struct ds_npz *z);
 
+/* ---- stored versions (ds_version.c) -------------------------------------- */
+
+/* What a stored version says about itself (dataset_versions.summary). */
+struct ds_info {
+    int64_t dataset_id;
+    int version;
+    int64_t n_windows;
+    unsigned n_classes;
+    char classes[DS_MAX_CLASSES][DS_MAX_NAME + 1];
+    int normal_class;               /* index of "normal"; -1 when absent */
+    uint32_t n_groups;
+    unsigned n_devices;
+    unsigned channel_count;
+    char channel_names[64][DS_MAX_NAME + 1];
+    char channel_units[64][DS_MAX_NAME + 1];
+    double sample_rate;
+    uint32_t window_samples;        /* T */
+    int64_t t_min_us, t_max_us;     /* first and last window start */
+};
+
+/* One window row of a stored version, in export order. */
+struct ds_row {
+    int64_t row, snapshot_id, start_us;
+    uint32_t start_sample, group;
+    int cls, split;
+    char source[16];
+};
+
+/* Reads a version's windows a page at a time and, when asked, their samples
+ * (each snapshot decoded once: windows come ordered by snapshot), so memory
+ * is one page plus one snapshot whatever the version's size.  Uses the
+ * calling thread's database connection. */
+struct ds_reader;
+
+/* SRV_ENOTFOUND for an unknown dataset or version, else 0 or SRV_E*. */
+int ds_reader_open(int64_t dataset_id, int version, struct ds_reader **out);
+const struct ds_info *ds_reader_info(const struct ds_reader *r);
+const char *ds_reader_group(const struct ds_reader *r, uint32_t g);  /* "" when out of range */
+void ds_reader_rewind(struct ds_reader *r);
+/* 1 with *row (and *x: channel_count * window_samples floats, channel-major,
+ * valid until the next call) filled; 0 at the end; negative SRV_E* on error.
+ * x may be NULL when the samples are not needed. */
+int ds_reader_next(struct ds_reader *r, struct ds_row *row, const float **x);
+void ds_reader_free(struct ds_reader *r);
+
+/* ---- REST (ds_api.c); handlers return SRV_E* codes --------------------- */
+
+struct srv_request;
+struct srv_response;
+int ds_api_create(struct srv_request *rq, struct srv_response *rs);
+int ds_api_list(struct srv_request *rq, struct srv_response *rs);
+int ds_api_get(struct srv_request *rq, struct srv_response *rs);
+int ds_api_version_create(struct srv_request *rq, struct srv_response *rs);
+int ds_api_version_get(struct srv_request *rq, struct srv_response *rs);
+int ds_api_export(struct srv_request *rq, struct srv_response *rs);
+int ds_api_manifest(struct srv_request *rq, struct srv_response *rs);
+int ds_api_job_create(struct srv_request *rq, struct srv_response *rs);
+int ds_api_job_get(struct srv_request *rq, struct srv_response *rs);
+int ds_api_job_cancel(struct srv_request *rq, struct srv_response *rs);
+int ds_api_job_file(struct srv_request *rq, struct srv_response *rs);
+
+/* Where export jobs write their files (default "var/exports"); copied. */
+void ds_set_export_dir(const char *dir);
+
 #endif

@@ -100,6 +100,34 @@ static enum MHD_Result send_bytes(struct http_req *r, unsigned status, const cha
     return ret;
 }
 
+/* Queue a streamed response: libmicrohttpd pulls the body through
+ * rs->stream and frees its context through rs->stream_free (also when the
+ * queueing fails), so the handler's state lives exactly as long as needed. */
+static enum MHD_Result send_stream(struct http_req *r, struct srv_response *rs)
+{
+    struct MHD_Response *resp;
+    enum MHD_Result ret;
+    unsigned status = rs->status ? rs->status : 200;
+
+    resp = MHD_create_response_from_callback(rs->stream_size == SRV_STREAM_SIZE_UNKNOWN
+                                                 ? MHD_SIZE_UNKNOWN : rs->stream_size,
+                                             64 * 1024, rs->stream, rs->stream_ctx,
+                                             rs->stream_free);
+    if (!resp) {
+        if (rs->stream_free)
+            rs->stream_free(rs->stream_ctx);
+        return MHD_NO;
+    }
+    if (rs->content_type)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, rs->content_type);
+    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    ret = MHD_queue_response(r->mc, status, resp);
+    MHD_destroy_response(resp);
+    r->status = status;
+    r->responded = 1;
+    return ret;
+}
+
 static enum MHD_Result send_error(struct http_req *r, int err, const char *message)
 {
     char *body = json_error_body(srv_err_code(err), message ? message : srv_err_message(err));
@@ -224,6 +252,8 @@ static enum MHD_Result final_call(struct http_req *r)
         return ret;
     }
     free(rs.err_message_owned);
+    if (rs.stream)
+        return send_stream(r, &rs);
     r->set_cookie = rs.set_cookie[0] ? rs.set_cookie : NULL;
     return send_bytes(r, rs.status ? rs.status : 200, rs.content_type,
                       rs.body ? rs.body : (char *)"", rs.body ? rs.body_len : 0,

@@ -11,6 +11,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /* Error codes: 0 is success, everything else negative.  Keep in step with
  * the table in srv_err.c (a unit test checks every code has an entry). */
@@ -39,7 +40,8 @@ enum srv_error {
     SRV_ERATELIMIT = -21,   /* 429 device over its upload rate (Retry-After) */
     SRV_EOVERLOAD = -22,    /* 503 ingest queue full (Retry-After) */
     SRV_ESEQRANGE = -23,    /* 422 sequence number far ahead of the device's last */
-    SRV_ECODE_MIN = -23     /* lowest code in use */
+    SRV_EUNPROCESSABLE = -24, /* 422 well-formed but cannot be honoured (e.g. a split) */
+    SRV_ECODE_MIN = -24     /* lowest code in use */
 };
 
 int srv_err_status(int err);            /* HTTP status; 500 for unknown codes */
@@ -111,7 +113,23 @@ struct srv_response {
     char *err_message_owned;
     char set_cookie[256];       /* sent as Set-Cookie when not empty */
     unsigned retry_after;       /* seconds; sent as Retry-After when > 0 */
+    /* Streamed body (optional, e.g. dataset exports): when stream is set,
+     * body is ignored and the http layer pulls the answer in chunks, so
+     * memory does not grow with its size.  stream writes up to max bytes at
+     * offset pos into buf and returns how many, SRV_STREAM_END when done or
+     * SRV_STREAM_ERROR to cut the connection; it runs on the connection's
+     * pool thread.  stream_free(stream_ctx) is called exactly once, also when
+     * the client goes away.  stream_size: SRV_STREAM_SIZE_UNKNOWN (chunked)
+     * or the exact length. */
+    ssize_t (*stream)(void *ctx, uint64_t pos, char *buf, size_t max);
+    void (*stream_free)(void *ctx);
+    void *stream_ctx;
+    uint64_t stream_size;
 };
+
+#define SRV_STREAM_END ((ssize_t)-1)
+#define SRV_STREAM_ERROR ((ssize_t)-2)
+#define SRV_STREAM_SIZE_UNKNOWN UINT64_MAX
 
 typedef int (*srv_handler_fn)(struct srv_request *rq, struct srv_response *rs);
 

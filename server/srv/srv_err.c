@@ -35,6 +35,7 @@ static const struct err_row err_table[] = {
     { SRV_ERATELIMIT, 429, "rate_limited", "device over its upload rate; retry after Retry-After" },
     { SRV_EOVERLOAD, 503, "overloaded", "ingest queue full; retry after Retry-After" },
     { SRV_ESEQRANGE, 422, "seq_out_of_range", "sequence number far ahead of the device's last" },
+    { SRV_EUNPROCESSABLE, 422, "unprocessable", "the request cannot be honoured with the data stored" },
 };
 
 static const struct err_row *err_find(int err)

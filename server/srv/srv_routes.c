@@ -4,6 +4,8 @@
 #include <string.h>
 
 #include "server/api/api.h"
+#include "server/datasets/datasets.h"
+#include "server/models/models.h"
 #include "server/fleet/fleet.h"
 #include "server/ingest/ingest.h"
 #include "server/metrics/metrics.h"
@@ -53,6 +55,23 @@ static const struct srv_route routes[] = {
     { "POST",   "/api/v1/users",                    session_user_create, SRV_AUTH_TOKEN, SRV_BODY_JSON },
     { "GET",    "/",                                ui_index,       SRV_AUTH_NONE,  SRV_BODY_NONE },
     { "GET",    "/ui/{file}",                       ui_file,        SRV_AUTH_NONE,  SRV_BODY_NONE },
+    /* datasets and models (issue 7) */
+    { "POST",   "/api/v1/datasets",                             ds_api_create,         SRV_AUTH_TOKEN, SRV_BODY_JSON },
+    { "GET",    "/api/v1/datasets",                             ds_api_list,           SRV_AUTH_TOKEN, SRV_BODY_NONE },
+    { "GET",    "/api/v1/datasets/{id}",                        ds_api_get,            SRV_AUTH_TOKEN, SRV_BODY_NONE },
+    { "POST",   "/api/v1/datasets/{id}/versions",               ds_api_version_create, SRV_AUTH_TOKEN, SRV_BODY_NONE },
+    { "GET",    "/api/v1/datasets/{id}/versions/{v}",           ds_api_version_get,    SRV_AUTH_TOKEN, SRV_BODY_NONE },
+    { "GET",    "/api/v1/datasets/{id}/versions/{v}/export",    ds_api_export,         SRV_AUTH_TOKEN, SRV_BODY_NONE },
+    { "GET",    "/api/v1/datasets/{id}/versions/{v}/manifest",  ds_api_manifest,       SRV_AUTH_TOKEN, SRV_BODY_NONE },
+    { "POST",   "/api/v1/datasets/{id}/versions/{v}/export-jobs", ds_api_job_create,   SRV_AUTH_TOKEN, SRV_BODY_JSON },
+    { "GET",    "/api/v1/export-jobs/{id}",                     ds_api_job_get,        SRV_AUTH_TOKEN, SRV_BODY_NONE },
+    { "DELETE", "/api/v1/export-jobs/{id}",                     ds_api_job_cancel,     SRV_AUTH_TOKEN, SRV_BODY_NONE },
+    { "GET",    "/api/v1/export-jobs/{id}/file",                ds_api_job_file,       SRV_AUTH_TOKEN, SRV_BODY_NONE },
+    { "POST",   "/api/v1/models",                               models_api_create,     SRV_AUTH_TOKEN, SRV_BODY_JSON },
+    { "GET",    "/api/v1/models/signing-key",                   models_api_signing_key, SRV_AUTH_TOKEN, SRV_BODY_NONE },
+    { "GET",    "/api/v1/models/{id}",                          models_api_get,        SRV_AUTH_TOKEN, SRV_BODY_NONE },
+    { "GET",    "/api/v1/models/{id}/header",                   models_api_header,     SRV_AUTH_TOKEN, SRV_BODY_NONE },
+    { "GET",    "/api/v1/models/{id}/blob",                     models_api_blob,       SRV_AUTH_TOKEN, SRV_BODY_NONE },
     /* domain (issue 6): taxonomy, features, rules, weak labels, alerts, ops metrics */
     { "GET",    "/api/v1/taxonomy",                     taxonomy_api_get,          SRV_AUTH_TOKEN, SRV_BODY_NONE },
     { "POST",   "/api/v1/taxonomy/types",               taxonomy_api_type_put,     SRV_AUTH_TOKEN, SRV_BODY_JSON },

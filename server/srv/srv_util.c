@@ -37,6 +37,10 @@ void srv_response_release(struct srv_response *rs)
     free(rs->err_message_owned);
     rs->body = NULL;
     rs->err_message_owned = NULL;
+    if (rs->stream && rs->stream_free)
+        rs->stream_free(rs->stream_ctx);
+    rs->stream = NULL;
+    rs->stream_ctx = NULL;
 }
 
 static int dir_has(const char *dir, const char *marker)

@@ -1,0 +1,441 @@
+/* ds_export.c - a stored version as npz, jsonl or csv, produced in small
+ * steps (one window of samples, or one page of rows) into a buffer the
+ * caller drains: the HTTP stream callback and the export-job thread drive
+ * the same code, and memory stays one window plus one page plus one decoded
+ * snapshot whatever the version's size.
+ *
+ * npz entries in order: X, y, classes, groups, split, snapshot_id, start_us,
+ * manifest.json (schema/EXPORT.md).  Each per-window array is one pass over
+ * the version's window rows; only X decodes samples. */
+#include "server/datasets/ds_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/srv/srv.h"
+
+#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "npz arrays are written as little-endian host memory"
+#endif
+
+#define EX_ROWS_PER_STEP 256
+#define N_ARRAYS 7
+
+enum { A_X, A_Y, A_CLASSES, A_GROUPS, A_SPLIT, A_SNAP, A_START };
+
+static const char *const array_names[N_ARRAYS] = {
+    "X", "y", "classes", "groups", "split", "snapshot_id", "start_us"
+};
+
+struct ds_export {
+    enum ds_format fmt;
+    struct ds_reader *rd;
+    const struct ds_info *in;
+    struct ds_npz *z;
+    json_t *files;              /* manifest "files" */
+    char *manifest;
+    char *out;                  /* produced, not yet taken */
+    size_t out_len, out_off, out_cap;
+    int stage;                  /* npz: array index, N_ARRAYS = manifest; text: 0 header, 1 rows */
+    int in_array;
+    int done;
+    int64_t rows_done, rows_total;
+};
+
+int ds__format_parse(const char *s, enum ds_format *out)
+{
+    if (!s || strcmp(s, "npz") == 0)
+        *out = DS_FMT_NPZ;
+    else if (strcmp(s, "jsonl") == 0)
+        *out = DS_FMT_JSONL;
+    else if (strcmp(s, "csv") == 0)
+        *out = DS_FMT_CSV;
+    else
+        return SRV_EBADREQ;
+    return SRV_OK;
+}
+
+const char *ds__format_ctype(enum ds_format f)
+{
+    return f == DS_FMT_NPZ ? "application/zip"
+         : f == DS_FMT_JSONL ? "application/x-ndjson" : "text/csv";
+}
+
+const char *ds__format_ext(enum ds_format f)
+{
+    return f == DS_FMT_NPZ ? "npz" : f == DS_FMT_JSONL ? "jsonl" : "csv";
+}
+
+static int ex_put(struct ds_export *e, const void *buf, size_t len)
+{
+    if (e->out_off == e->out_len)
+        e->out_off = e->out_len = 0;
+    if (e->out_len + len > e->out_cap) {
+        size_t nc = e->out_cap ? e->out_cap : 65536;
+        char *nb;
+
+        while (nc < e->out_len + len)
+            nc *= 2;
+        if (!(nb = realloc(e->out, nc)))
+            return -1;
+        e->out = nb;
+        e->out_cap = nc;
+    }
+    memcpy(e->out + e->out_len, buf, len);
+    e->out_len += len;
+    return 0;
+}
+
+static int npz_sink(void *ctx, const void *buf, size_t len)
+{
+    return ex_put(ctx, buf, len);
+}
+
+int ds__export_open(int64_t dataset_id, int version, enum ds_format f, struct ds_export **out)
+{
+    struct ds_export *e = calloc(1, sizeof *e);
+    int err;
+
+    if (!e)
+        return SRV_ENOMEM;
+    e->fmt = f;
+    if ((err = ds_reader_open(dataset_id, version, &e->rd)) != SRV_OK) {
+        free(e);
+        return err;
+    }
+    e->in = ds_reader_info(e->rd);
+    e->rows_total = f == DS_FMT_NPZ ? e->in->n_windows * (N_ARRAYS - 1) : e->in->n_windows;
+    if (f == DS_FMT_NPZ) {
+        e->files = json_object();
+        if (!e->files || ds_npz_open(npz_sink, e, &e->z) != DS_OK) {
+            ds__export_free(e);
+            return SRV_ENOMEM;
+        }
+    }
+    *out = e;
+    return SRV_OK;
+}
+
+void ds__export_free(struct ds_export *e)
+{
+    if (!e)
+        return;
+    if (e->z)
+        ds_npz_abort(e->z);
+    ds_reader_free(e->rd);
+    json_decref(e->files);
+    free(e->manifest);
+    free(e->out);
+    free(e);
+}
+
+const char *ds__export_pending(struct ds_export *e, size_t *len)
+{
+    *len = e->out_len - e->out_off;
+    return e->out + e->out_off;
+}
+
+void ds__export_consume(struct ds_export *e, size_t n)
+{
+    e->out_off += n;
+}
+
+void ds__export_progress(const struct ds_export *e, int64_t *done, int64_t *total)
+{
+    *done = e->rows_done;
+    *total = e->rows_total;
+}
+
+const char *ds__export_manifest(const struct ds_export *e)
+{
+    return e->manifest;
+}
+
+static int npz_err(int drc)
+{
+    return drc == DS_ENOMEM ? SRV_ENOMEM : SRV_EINTERNAL;
+}
+
+/* The manifest: everything a loader needs to trust and weigh the arrays.
+ * Built from the version's summary and the entries' hashes only, so it is
+ * as reproducible as the arrays. */
+static char *build_manifest(struct ds_export *e)
+{
+    const struct ds_info *in = e->in;
+    char idb[24], vb[16];
+    const char *vals[2] = { idb, vb };
+    PGresult *r = NULL;
+    json_t *sum = NULL, *def = NULL, *m = NULL, *w, *ch;
+    size_t counts[DS_MAX_CLASSES] = { 0 };
+    double weights[DS_MAX_CLASSES];
+    unsigned i;
+    char *s = NULL;
+
+    snprintf(idb, sizeof idb, "%lld", (long long)in->dataset_id);
+    snprintf(vb, sizeof vb, "%d", in->version);
+    if (ds__exec(DS_SQL_VERSION_GET, vals, 0, &r) != SRV_OK)
+        return NULL;
+    if (PQntuples(r) != 1)
+        goto out;
+    sum = json_loads(PQgetvalue(r, 0, 2), 0, NULL);
+    def = json_loads(PQgetvalue(r, 0, 4), 0, NULL);
+    if (!sum || !def)
+        goto out;
+    for (i = 0; i < in->n_classes; i++)
+        counts[i] = (size_t)json_integer_value(json_object_get(json_object_get(sum, "class_counts"),
+                                                               in->classes[i]));
+    ds_class_weights(counts, in->n_classes, weights);
+    w = json_object();
+    for (i = 0; i < in->n_classes; i++)
+        json_object_set_new(w, in->classes[i], json_real(weights[i]));
+    ch = json_array();
+    for (i = 0; i < in->channel_count; i++)
+        json_array_append_new(ch, json_pack("{s:s,s:s}", "name", in->channel_names[i],
+                                            "unit", in->channel_units[i]));
+    m = json_pack("{s:I,s:i,s:s,s:I,s:O,s:O,s:o,s:O,s:f,s:I,s:o,s:O,s:O,s:O}",
+                  "dataset_id", (json_int_t)in->dataset_id, "version", in->version,
+                  "content_sha256", PQgetvalue(r, 0, 0), "n_windows", (json_int_t)in->n_windows,
+                  "files", e->files, "class_counts", json_object_get(sum, "class_counts"),
+                  "class_weights", w, "label_sources", json_object_get(sum, "label_sources"),
+                  "sample_rate", in->sample_rate, "window_samples", (json_int_t)in->window_samples,
+                  "channels", ch, "window", json_object_get(def, "window"),
+                  "split", json_object_get(def, "split"), "filter", json_object_get(def, "filter"));
+    if (m)
+        s = json_dumps(m, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(10));
+out:
+    json_decref(m);
+    json_decref(sum);
+    json_decref(def);
+    PQclear(r);
+    return s;
+}
+
+static int npz_step(struct ds_export *e)
+{
+    const struct ds_info *in = e->in;
+    struct ds_row row;
+    int drc, rc, k;
+
+    if (e->stage == N_ARRAYS) {
+        if (!(e->manifest = build_manifest(e)))
+            return SRV_EINTERNAL;
+        if ((drc = ds_npz_file(e->z, "manifest.json", e->manifest, strlen(e->manifest))) != DS_OK)
+            return npz_err(drc);
+        drc = ds_npz_close(e->z);
+        e->z = NULL;
+        e->done = 1;
+        return drc == DS_OK ? 1 : npz_err(drc);
+    }
+    if (!e->in_array) {
+        static const char *const descr[N_ARRAYS] = { "<f4", "<i8", "|S64", "|S64", "|i1", "<i8", "<i8" };
+        static const size_t isz[N_ARRAYS] = { 4, 8, 64, 64, 1, 8, 8 };
+        uint64_t shape[3] = { (uint64_t)in->n_windows, in->channel_count, in->window_samples };
+        unsigned ndim = e->stage == A_X ? 3 : 1;
+
+        if (e->stage == A_CLASSES)
+            shape[0] = in->n_classes;
+        if ((drc = ds_npz_begin(e->z, array_names[e->stage], descr[e->stage], isz[e->stage],
+                                shape, ndim)) != DS_OK)
+            return npz_err(drc);
+        e->in_array = 1;
+        ds_reader_rewind(e->rd);
+        if (e->stage == A_CLASSES) {
+            char name[64];
+            unsigned i;
+
+            for (i = 0; i < in->n_classes; i++) {
+                memset(name, 0, sizeof name);
+                memcpy(name, in->classes[i], strnlen(in->classes[i], sizeof name));
+                if ((drc = ds_npz_data(e->z, name, sizeof name)) != DS_OK)
+                    return npz_err(drc);
+            }
+            goto entry_done;
+        }
+        return 1;
+    }
+    if (e->stage == A_X) {
+        const float *x;
+
+        if ((rc = ds_reader_next(e->rd, &row, &x)) < 0)
+            return rc;
+        if (rc == 0)
+            goto entry_done;
+        if ((drc = ds_npz_data(e->z, x, (size_t)in->channel_count * in->window_samples * 4)) != DS_OK)
+            return npz_err(drc);
+        e->rows_done++;
+        return 1;
+    }
+    for (k = 0; k < EX_ROWS_PER_STEP; k++) {
+        char buf[64];
+        size_t n = 0;
+        int64_t v64;
+
+        if ((rc = ds_reader_next(e->rd, &row, NULL)) < 0)
+            return rc;
+        if (rc == 0)
+            goto entry_done;
+        switch (e->stage) {
+        case A_Y: v64 = row.cls; memcpy(buf, &v64, 8); n = 8; break;
+        case A_GROUPS: {
+            const char *g = ds_reader_group(e->rd, row.group);
+
+            memset(buf, 0, sizeof buf);
+            memcpy(buf, g, strnlen(g, sizeof buf));
+            n = 64;
+            break;
+        }
+        case A_SPLIT: buf[0] = (char)row.split; n = 1; break;
+        case A_SNAP: memcpy(buf, &row.snapshot_id, 8); n = 8; break;
+        default: memcpy(buf, &row.start_us, 8); n = 8; break;
+        }
+        if ((drc = ds_npz_data(e->z, buf, n)) != DS_OK)
+            return npz_err(drc);
+        e->rows_done++;
+    }
+    return 1;
+entry_done:
+    {
+        uint8_t sha[32];
+        char hex[65], fname[80];
+
+        /* ds_npz_data finishes the entry on its last byte: a short count
+         * means the version's rows and its summary disagree. */
+        if (ds_npz_last_sha256(e->z, sha) != DS_OK)
+            return SRV_EINTERNAL;
+        ds__hex(sha, 32, hex);
+        snprintf(fname, sizeof fname, "%s.npy", array_names[e->stage]);
+        json_object_set_new(e->files, fname, json_pack("{s:s}", "sha256", hex));
+        e->in_array = 0;
+        e->stage++;
+        return 1;
+    }
+}
+
+static int csv_field_ok(const char *s)
+{
+    return strcspn(s, ",\"\r\n") == strlen(s);
+}
+
+static int text_step(struct ds_export *e)
+{
+    static const char *const splits[DS_SPLITS] = { "train", "validation", "test" };
+    struct ds_row row;
+    char line[512];
+    int rc, k, n;
+
+    if (e->stage == 0) {
+        e->stage = 1;
+        ds_reader_rewind(e->rd);
+        if (e->fmt == DS_FMT_CSV) {
+            static const char hdr[] = "row,snapshot_id,start_us,start_sample,class,label_source,group,split\n";
+            return ex_put(e, hdr, sizeof hdr - 1) == 0 ? 1 : SRV_ENOMEM;
+        }
+        return 1;
+    }
+    for (k = 0; k < EX_ROWS_PER_STEP; k++) {
+        const char *g, *cls;
+
+        if ((rc = ds_reader_next(e->rd, &row, NULL)) < 0)
+            return rc;
+        if (rc == 0) {
+            e->done = 1;
+            return 1;
+        }
+        g = ds_reader_group(e->rd, row.group);
+        cls = e->in->classes[row.cls];
+        if (e->fmt == DS_FMT_CSV) {
+            /* Group names are device ids, asset ids, types or day numbers:
+             * quote only when one ever holds a separator. */
+            char q[160];
+
+            if (csv_field_ok(g)) {
+                snprintf(q, sizeof q, "%s", g);
+            } else {
+                size_t o = 0;
+
+                q[o++] = '"';
+                for (; *g && o < sizeof q - 3; g++) {
+                    if (*g == '"')
+                        q[o++] = '"';
+                    q[o++] = *g;
+                }
+                q[o++] = '"';
+                q[o] = '\0';
+            }
+            n = snprintf(line, sizeof line, "%lld,%lld,%lld,%u,%s,%s,%s,%s\n", (long long)row.row,
+                         (long long)row.snapshot_id, (long long)row.start_us, row.start_sample,
+                         cls, row.source, q, splits[row.split % DS_SPLITS]);
+        } else {
+            json_t *gs = json_string(g);
+            char *gj = gs ? json_dumps(gs, JSON_ENCODE_ANY) : NULL;
+
+            n = snprintf(line, sizeof line, "{\"row\":%lld,\"snapshot_id\":%lld,\"start_us\":%lld,"
+                         "\"start_sample\":%u,\"class\":\"%s\",\"label_source\":\"%s\","
+                         "\"group\":%s,\"split\":\"%s\"}\n", (long long)row.row,
+                         (long long)row.snapshot_id, (long long)row.start_us, row.start_sample,
+                         cls, row.source, gj ? gj : "\"\"", splits[row.split % DS_SPLITS]);
+            free(gj);
+            json_decref(gs);
+        }
+        if (n < 0 || (size_t)n >= sizeof line || ex_put(e, line, (size_t)n) != 0)
+            return SRV_ENOMEM;
+        e->rows_done++;
+    }
+    return 1;
+}
+
+int ds__export_step(struct ds_export *e)
+{
+    int rc;
+
+    if (e->done)
+        return 0;
+    rc = e->fmt == DS_FMT_NPZ ? npz_step(e) : text_step(e);
+    if (rc == 1 && e->fmt == DS_FMT_NPZ && e->z == NULL && !e->done)
+        return SRV_EINTERNAL;
+    return rc;
+}
+
+int ds__manifest(int64_t dataset_id, int version, char **out, size_t *len)
+{
+    char idb[24], vb[16];
+    const char *vals[3] = { idb, vb, NULL };
+    PGresult *r = NULL;
+    struct ds_export *e = NULL;
+    size_t pend;
+    int err, rc;
+
+    snprintf(idb, sizeof idb, "%lld", (long long)dataset_id);
+    snprintf(vb, sizeof vb, "%d", version);
+    if ((err = ds__exec(DS_SQL_VERSION_GET, vals, 0, &r)) != SRV_OK)
+        return err;
+    if (PQntuples(r) != 1) {
+        PQclear(r);
+        return SRV_ENOTFOUND;
+    }
+    if (!PQgetisnull(r, 0, 3)) {
+        *out = strdup(PQgetvalue(r, 0, 3));
+        *len = *out ? strlen(*out) : 0;
+        PQclear(r);
+        return *out ? SRV_OK : SRV_ENOMEM;
+    }
+    PQclear(r);
+    /* Not cached yet: one npz pass, discarding the bytes. */
+    if ((err = ds__export_open(dataset_id, version, DS_FMT_NPZ, &e)) != SRV_OK)
+        return err;
+    while ((rc = ds__export_step(e)) == 1) {
+        ds__export_pending(e, &pend);
+        ds__export_consume(e, pend);
+    }
+    if (rc < 0 || !ds__export_manifest(e)) {
+        ds__export_free(e);
+        return rc < 0 ? rc : SRV_EINTERNAL;
+    }
+    vals[2] = ds__export_manifest(e);
+    (void)ds__exec(DS_SQL_MANIFEST_SET, vals, 0, NULL);
+    *out = strdup(vals[2]);
+    *len = *out ? strlen(*out) : 0;
+    ds__export_free(e);
+    return *out ? SRV_OK : SRV_ENOMEM;
+}

@@ -1,0 +1,70 @@
+/* ds_int.h - what the datasets module's files share: the SQL statements it
+ * owns (listed once, in ds_version.c), version creation and the export
+ * stream used by the GET route and by export jobs alike. */
+#ifndef PRECURSOR_DS_INT_H
+#define PRECURSOR_DS_INT_H
+
+#include <jansson.h>
+#include <libpq-fe.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "server/datasets/datasets.h"
+
+enum ds_stmt {
+    DS_SQL_CREATE,          /* name, definition, created_by -> id */
+    DS_SQL_LIST,            /* -> id, name, definition, created_at, versions */
+    DS_SQL_GET,             /* id -> id, name, definition, created_at */
+    DS_SQL_VERSIONS,        /* id -> version, sha, n_windows, created_at */
+    DS_SQL_GATHER,          /* the label-gathering query (ds__gather) */
+    DS_SQL_VERSION_INSERT,  /* one statement: version + labels + windows */
+    DS_SQL_VERSION_GET,     /* id, v -> sha hex, n_windows, summary, manifest, definition */
+    DS_SQL_WINDOWS_PAGE,    /* id, v, from row, limit -> rows */
+    DS_SQL_MANIFEST_SET,    /* id, v, manifest */
+    DS_SQL_JOB_INSERT,      /* id, v, format, rows_total, by -> job id */
+    DS_SQL_JOB_GET,         /* job -> row */
+    DS_SQL_JOB_PROGRESS,    /* job, rows_done, bytes -> status */
+    DS_SQL_JOB_FINISH,      /* job, status, bytes, sha hex, error */
+    DS_SQL_JOB_CANCEL,      /* job -> status after */
+    DS_SQL_COUNT
+};
+
+/* Run one of the statements above (db_exec_sql under its listed name). */
+int ds__exec(enum ds_stmt s, const char *const *vals, int binary, PGresult **out);
+
+/* Freeze a new version of dataset_id from the current labels.  *version on
+ * success.  SRV_ENOTFOUND, SRV_EUNPROCESSABLE (message in *why, malloc'd:
+ * too few examples for the split, names the class; nothing matches; mixed
+ * layouts), or another SRV_E*. */
+int ds__version_create(int64_t dataset_id, const char *created_by, int *version, char **why);
+
+/* Parse and normalise a dataset definition body; NULL and *why on error. */
+json_t *ds__definition(const json_t *body, const char **why);
+
+enum ds_format { DS_FMT_NPZ, DS_FMT_JSONL, DS_FMT_CSV };
+int ds__format_parse(const char *s, enum ds_format *out);
+const char *ds__format_ctype(enum ds_format f);
+const char *ds__format_ext(enum ds_format f);
+
+/* An export in steps: each ds__export_step appends the next piece of the
+ * file to an internal buffer that ds__export_take drains. */
+struct ds_export;
+int ds__export_open(int64_t dataset_id, int version, enum ds_format f, struct ds_export **out);
+/* Next piece: 1 produced bytes, 0 finished, negative SRV_E* on error. */
+int ds__export_step(struct ds_export *e);
+/* Bytes produced and not yet taken (pointer valid until the next step). */
+const char *ds__export_pending(struct ds_export *e, size_t *len);
+void ds__export_consume(struct ds_export *e, size_t n);
+/* Windows handled so far / in total (over all passes). */
+void ds__export_progress(const struct ds_export *e, int64_t *done, int64_t *total);
+/* The manifest once an npz export finished (NUL-terminated; borrowed). */
+const char *ds__export_manifest(const struct ds_export *e);
+void ds__export_free(struct ds_export *e);
+
+/* The version's manifest.json, computing it (a full npz pass into a hash)
+ * and caching it the first time.  *out malloc'd. */
+int ds__manifest(int64_t dataset_id, int version, char **out, size_t *len);
+
+void ds__hex(const uint8_t *in, size_t n, char *out);
+
+#endif

@@ -1,0 +1,532 @@
+/* check_datasets_api.c - datasets, exports, export jobs and models through
+ * the server in-process, over real HTTP (libcurl) and a real PostgreSQL:
+ * devices upload wire_encode'd snapshots, labels are written as operators
+ * and rules would, and the ML routes are checked against their contract
+ * (201/202/404/422, identical bytes on re-export, the manifest's hashes
+ * match the archive's entries, a signed blob that model_load accepts with
+ * the key the server publishes).  Needs DATABASE_URL; skips without it. */
+#include <archive.h>
+#include <archive_entry.h>
+#include <check.h>
+#include <curl/curl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "schema/model.h"
+#include "schema/wire.h"
+#include "server/auth/auth.h"
+#include "server/datasets/datasets.h"
+#include "server/db/db.h"
+#include "server/http/http.h"
+#include "server/json/json_util.h"
+#include "server/models/models.h"
+#include "testdb.h"
+
+#define SECRET "test-enroll-secret"
+#define N_DEV 4
+#define SNAPS_PER_DEV 3
+#define NS 256                      /* samples per channel per snapshot */
+
+struct fx {
+    struct srv_config cfg;
+    struct http_server *hs;
+    char base[64];
+    char token[AUTH_TOKEN_LEN + 1];
+    char op_token[AUTH_TOKEN_LEN + 1];
+    char dir[256];
+};
+
+struct reply {
+    long status;
+    char *body;
+    size_t len;
+};
+
+static size_t on_data(char *p, size_t sz, size_t n, void *ud)
+{
+    struct reply *r = ud;
+    char *nb = realloc(r->body, r->len + sz * n + 1);
+
+    if (!nb)
+        return 0;
+    memcpy(nb + r->len, p, sz * n);
+    r->body = nb;
+    r->len += sz * n;
+    r->body[r->len] = '\0';
+    return sz * n;
+}
+
+static long http(struct fx *f, const char *method, const char *path, const char *body,
+                 size_t len, const char *auth, struct reply *rep)
+{
+    CURL *c = curl_easy_init();
+    struct curl_slist *h = NULL;
+    char url[512], hdr[256];
+
+    memset(rep, 0, sizeof *rep);
+    snprintf(url, sizeof url, "%s%s", f->base, path);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, rep);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
+    if (body) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+        h = curl_slist_append(h, strcmp(path, "/api/v1/snapshots") == 0
+                                     ? "Content-Type: application/octet-stream"
+                                     : "Content-Type: application/json");
+    }
+    if (auth) {
+        snprintf(hdr, sizeof hdr, "Authorization: Bearer %s", auth);
+        h = curl_slist_append(h, hdr);
+    }
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    ck_assert_int_eq(curl_easy_perform(c), CURLE_OK);
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &rep->status);
+    curl_slist_free_all(h);
+    curl_easy_cleanup(c);
+    return rep->status;
+}
+
+static long post_json(struct fx *f, const char *path, const char *body, const char *tok,
+                      struct reply *rep)
+{
+    return http(f, "POST", path, body ? body : "", body ? strlen(body) : 0, tok, rep);
+}
+
+static json_t *reply_json(const struct reply *r)
+{
+    json_t *j = json_loads(r->body ? r->body : "", 0, NULL);
+
+    ck_assert_msg(j != NULL, "reply is not JSON: %s", r->body ? r->body : "(empty)");
+    return j;
+}
+
+static void sql(const char *q)
+{
+    PGconn *c = db_connect(testdb_conninfo);
+    PGresult *r = PQexec(c, q);
+
+    ck_assert_msg(r && (PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK),
+                  "%s: %s", q, PQerrorMessage(c));
+    PQclear(r);
+    PQfinish(c);
+}
+
+static void add_token(const char *role, char *tok, size_t cap)
+{
+    uint8_t sha[32];
+    const char *vals[3];
+    int lens[3] = { 0, 0, 32 }, fmts[3] = { 0, 0, 1 };
+    PGresult *r = NULL;
+
+    ck_assert_int_eq(auth_token_new(tok, cap, sha), 0);
+    vals[0] = role;
+    vals[1] = role;
+    vals[2] = (const char *)sha;
+    ck_assert_int_eq(db_exec(DB_TOKEN_INSERT, vals, lens, fmts, 0, &r), 0);
+    PQclear(r);
+}
+
+/* Devices dev-0..3 each upload 3 snapshots: two quiet (labeled normal by a
+ * person) and one with a strong 50 Hz component (labeled imbalance). */
+static void fx_start(struct fx *f)
+{
+    int applied, newest, d, s, i;
+    char seedpath[300];
+    FILE *kf;
+    uint8_t seed[32];
+
+    memset(f, 0, sizeof *f);
+    ck_assert_int_eq(auth_init(), 0);
+    ck_assert_int_eq(db_migrate(testdb_conninfo, testdb_migrations, &applied, &newest), 0);
+    ck_assert_int_eq(db_init(testdb_conninfo), 0);
+    add_token("ml", f->token, sizeof f->token);
+    add_token("operator", f->op_token, sizeof f->op_token);
+    db_thread_release();
+    snprintf(f->dir, sizeof f->dir, "%s/ds_api_XXXXXX", P_tmpdir);
+    ck_assert_ptr_nonnull(mkdtemp(f->dir));
+    ds_set_export_dir(f->dir);
+    snprintf(seedpath, sizeof seedpath, "%s/model.key", f->dir);
+    randombytes_buf(seed, sizeof seed);
+    kf = fopen(seedpath, "wb");
+    ck_assert_ptr_nonnull(kf);
+    ck_assert_int_eq(fwrite(seed, 1, 32, kf), 32);
+    fclose(kf);
+    models_set_key_file(seedpath);
+    f->cfg.database_url = testdb_conninfo;
+    f->cfg.threads = 2;
+    f->cfg.max_body = 1u << 20;
+    f->cfg.enroll_secret = (const uint8_t *)SECRET;
+    f->cfg.enroll_secret_len = strlen(SECRET);
+    ck_assert_int_eq(http_start(&f->cfg, &f->hs), 0);
+    snprintf(f->base, sizeof f->base, "http://127.0.0.1:%u", http_port(f->hs));
+
+    for (d = 0; d < N_DEV; d++) {
+        uint8_t pk[32], sk[64];
+        char dev[16], k64[64], body[512];
+        struct reply rep;
+
+        crypto_sign_keypair(pk, sk);
+        snprintf(dev, sizeof dev, "dev-%d", d);
+        json_b64_encode(pk, 32, k64, sizeof k64);
+        snprintf(body, sizeof body, "{\"device_id\":\"%s\",\"public_key\":\"%s\",\"enroll_secret\":\"%s\"}",
+                 dev, k64, SECRET);
+        ck_assert_int_eq(post_json(f, "/api/v1/devices/register", body, NULL, &rep), 201);
+        free(rep.body);
+        for (s = 0; s < SNAPS_PER_DEV; s++) {
+            struct wire_meta m;
+            float x[2 * NS];
+            uint8_t *env = NULL;
+            size_t len;
+
+            memset(&m, 0, sizeof m);
+            snprintf(m.device_id, sizeof m.device_id, "%s", dev);
+            m.seq = (uint64_t)s + 1;
+            m.trigger_time_us = 1714564800000000LL + (int64_t)(d * 10 + s) * 1000000;
+            m.sample_rate = 1000.0;
+            m.sample_type = WIRE_F32;
+            m.channel_count = 2;
+            m.pre_samples = 64;
+            m.post_samples = NS - 64;
+            snprintf(m.detector, sizeof m.detector, "threshold");
+            m.score = 0.5f;
+            snprintf(m.channels[0].name, sizeof m.channels[0].name, "vib_x");
+            snprintf(m.channels[0].unit, sizeof m.channels[0].unit, "g");
+            snprintf(m.channels[1].name, sizeof m.channels[1].name, "vib_y");
+            snprintf(m.channels[1].unit, sizeof m.channels[1].unit, "g");
+            for (i = 0; i < 2 * NS; i++) {
+                float noise = (float)((i * 7919 + d * 131 + s * 17) % 101) / 1000.0f;
+
+                x[i] = noise + (s == 2 ? 2.0f * (float)((i % 20) < 10 ? 1 : -1) : 0.0f);
+            }
+            ck_assert_int_eq(wire_encode(&m, x, sk, 0, &env, &len), 0);
+            ck_assert_int_eq(http(f, "POST", "/api/v1/snapshots", (const char *)env, len, NULL, &rep), 201);
+            free(rep.body);
+            free(env);
+        }
+    }
+    /* Human labels over each whole snapshot; a weak rule label too (it is
+     * dropped where a human labeled, and kept out by a sources filter). */
+    sql("INSERT INTO labels (snapshot_id, start_s, end_s, channels, class, created_by) "
+        "SELECT id, 0, 0.256, '{0}', CASE WHEN seq = 3 THEN 'imbalance' ELSE 'normal' END, 'alice' "
+        "FROM snapshots");
+    sql("INSERT INTO weak_labels (snapshot_id, class, source, confidence) "
+        "SELECT id, 'misalignment', 'rule', 0.4 FROM snapshots WHERE device_id = 'dev-0' AND seq = 1");
+}
+
+static void fx_stop(struct fx *f)
+{
+    char cmd[300];
+
+    http_stop(f->hs);
+    db_shutdown();
+    snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+static const char ds_body[] =
+    "{\"name\":\"bearings\",\"filter\":{\"sources\":[\"human\"]},"
+    "\"window\":{\"length_s\":0.064,\"stride_s\":0.064},"
+    "\"split\":{\"by\":\"device\",\"fractions\":[0.5,0.25,0.25],\"seed\":7}}";
+
+/* Read an npz back with libarchive: entry names, each entry's sha256, and
+ * the manifest.json text. */
+static void read_npz(const char *buf, size_t len, json_t **shas, char **manifest, size_t *x_bytes)
+{
+    struct archive *a = archive_read_new();
+    struct archive_entry *e;
+    int n = 0;
+
+    *shas = json_object();
+    *manifest = NULL;
+    archive_read_support_format_zip(a);
+    ck_assert_int_eq(archive_read_open_memory(a, buf, len), ARCHIVE_OK);
+    while (archive_read_next_header(a, &e) == ARCHIVE_OK) {
+        const char *name = archive_entry_pathname(e);
+        size_t sz = (size_t)archive_entry_size(e);
+        char *data = malloc(sz + 1), hex[65];
+        uint8_t sha[32];
+
+        ck_assert_int_eq((long)archive_read_data(a, data, sz), (long)sz);
+        data[sz] = '\0';
+        if (strcmp(name, "manifest.json") == 0) {
+            *manifest = data;
+            data = NULL;
+        } else {
+            crypto_hash_sha256(sha, (const uint8_t *)data, sz);
+            sodium_bin2hex(hex, sizeof hex, sha, 32);
+            json_object_set_new(*shas, name, json_string(hex));
+            if (strcmp(name, "X.npy") == 0)
+                *x_bytes = sz;
+        }
+        free(data);
+        n++;
+    }
+    archive_read_free(a);
+    ck_assert_int_eq(n, 8);
+}
+
+static json_t *wait_for(struct fx *f, const char *path, const char *key, const char *until)
+{
+    struct reply rep;
+    json_t *j = NULL;
+    int i;
+
+    for (i = 0; i < 200; i++) {
+        ck_assert_int_eq(http(f, "GET", path, NULL, 0, f->token, &rep), 200);
+        j = reply_json(&rep);
+        free(rep.body);
+        if (strcmp(json_string_value(json_object_get(j, key)), until) == 0 ||
+            strcmp(json_string_value(json_object_get(j, key)), "failed") == 0)
+            return j;
+        json_decref(j);
+        usleep(50000);
+    }
+    ck_abort_msg("%s never reached %s", path, until);
+    return NULL;
+}
+
+START_TEST(test_datasets_contract)
+{
+    struct fx f;
+    struct reply rep, rep2;
+    json_t *j, *shas, *man, *files, *it;
+    char path[256], *mtext = NULL;
+    const char *k;
+    size_t xb = 0, lines = 0, i;
+    int64_t id;
+
+    TESTDB_REQUIRE();
+    fx_start(&f);
+    /* Roles: an operator reads but does not define datasets. */
+    ck_assert_int_eq(post_json(&f, "/api/v1/datasets", ds_body, f.op_token, &rep), 403);
+    free(rep.body);
+    ck_assert_int_eq(post_json(&f, "/api/v1/datasets", "{\"name\":\"x\"}", f.token, &rep), 400);
+    free(rep.body);
+    ck_assert_int_eq(post_json(&f, "/api/v1/datasets", ds_body, f.token, &rep), 201);
+    j = reply_json(&rep);
+    id = json_integer_value(json_object_get(j, "id"));
+    ck_assert_int_gt(id, 0);
+    json_decref(j);
+    free(rep.body);
+
+    snprintf(path, sizeof path, "/api/v1/datasets/%lld/versions", (long long)id);
+    ck_assert_int_eq(post_json(&f, path, NULL, f.token, &rep), 201);
+    j = reply_json(&rep);
+    ck_assert_int_eq(json_integer_value(json_object_get(j, "version")), 1);
+    json_decref(j);
+    free(rep.body);
+    ck_assert_int_eq(post_json(&f, "/api/v1/datasets/999/versions", NULL, f.token, &rep), 404);
+    free(rep.body);
+
+    /* The version: 12 snapshots x 4 windows of 64 samples, no device in
+     * two splits, the weak rule label filtered out. */
+    snprintf(path, sizeof path, "/api/v1/datasets/%lld/versions/1", (long long)id);
+    ck_assert_int_eq(http(&f, "GET", path, NULL, 0, f.token, &rep), 200);
+    j = reply_json(&rep);
+    ck_assert_int_eq(json_integer_value(json_object_get(j, "n_windows")), N_DEV * SNAPS_PER_DEV * 4);
+    ck_assert_int_eq(json_array_size(json_object_get(json_object_get(j, "summary"), "classes")), 2);
+    json_decref(j);
+    free(rep.body);
+    sql("DO $$ BEGIN IF EXISTS (SELECT grp FROM dataset_windows GROUP BY grp "
+        "HAVING count(DISTINCT split) > 1) THEN RAISE 'group in two splits'; END IF; END $$");
+
+    /* Export twice: the same bytes; the manifest matches the entries. */
+    snprintf(path, sizeof path, "/api/v1/datasets/%lld/versions/1/export?format=npz", (long long)id);
+    ck_assert_int_eq(http(&f, "GET", path, NULL, 0, f.token, &rep), 200);
+    ck_assert_int_eq(http(&f, "GET", path, NULL, 0, f.token, &rep2), 200);
+    ck_assert_uint_eq(rep.len, rep2.len);
+    ck_assert(memcmp(rep.body, rep2.body, rep.len) == 0);
+    free(rep2.body);
+    read_npz(rep.body, rep.len, &shas, &mtext, &xb);
+    ck_assert_uint_eq(xb, 128 + (size_t)48 * 2 * 64 * 4);   /* header + N*C*T float32 */
+    snprintf(path, sizeof path, "/api/v1/datasets/%lld/versions/1/manifest", (long long)id);
+    ck_assert_int_eq(http(&f, "GET", path, NULL, 0, f.token, &rep2), 200);
+    ck_assert_ptr_nonnull(mtext);
+    ck_assert_str_eq(rep2.body, mtext);
+    man = reply_json(&rep2);
+    files = json_object_get(man, "files");
+    ck_assert_int_eq(json_object_size(files), 7);
+    json_object_foreach(shas, k, it)
+        ck_assert_str_eq(json_string_value(json_object_get(json_object_get(files, k), "sha256")),
+                         json_string_value(it));
+    ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(man, "class_counts"), "imbalance")), 16);
+    ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(man, "label_sources"), "human")), 12);
+    ck_assert(json_real_value(json_object_get(json_object_get(man, "class_weights"), "imbalance")) > 1.4);
+    json_decref(man);
+    json_decref(shas);
+    free(mtext);
+    free(rep2.body);
+
+    /* jsonl: one line per window; csv: a header too. */
+    snprintf(path, sizeof path, "/api/v1/datasets/%lld/versions/1/export?format=jsonl", (long long)id);
+    ck_assert_int_eq(http(&f, "GET", path, NULL, 0, f.token, &rep2), 200);
+    for (i = 0; i < rep2.len; i++)
+        lines += rep2.body[i] == '\n';
+    ck_assert_uint_eq(lines, 48);
+    free(rep2.body);
+    snprintf(path, sizeof path, "/api/v1/datasets/%lld/versions/1/export?format=csv", (long long)id);
+    ck_assert_int_eq(http(&f, "GET", path, NULL, 0, f.token, &rep2), 200);
+    ck_assert(strncmp(rep2.body, "row,snapshot_id,", 16) == 0);
+    free(rep2.body);
+    snprintf(path, sizeof path, "/api/v1/datasets/%lld/versions/1/export?format=xls", (long long)id);
+    ck_assert_int_eq(http(&f, "GET", path, NULL, 0, f.token, &rep2), 400);
+    free(rep2.body);
+    snprintf(path, sizeof path, "/api/v1/datasets/%lld/versions/9/export", (long long)id);
+    ck_assert_int_eq(http(&f, "GET", path, NULL, 0, f.token, &rep2), 404);
+    free(rep2.body);
+    ck_assert_int_eq(http(&f, "GET", "/api/v1/datasets/424242", NULL, 0, f.token, &rep2), 404);
+    free(rep2.body);
+
+    /* An export job gives the same bytes as the stream, with progress. */
+    snprintf(path, sizeof path, "/api/v1/datasets/%lld/versions/1/export-jobs", (long long)id);
+    ck_assert_int_eq(post_json(&f, path, "{\"format\":\"npz\"}", f.token, &rep2), 202);
+    j = reply_json(&rep2);
+    free(rep2.body);
+    snprintf(path, sizeof path, "/api/v1/export-jobs/%lld", (long long)json_integer_value(json_object_get(j, "id")));
+    json_decref(j);
+    j = wait_for(&f, path, "status", "done");
+    ck_assert_str_eq(json_string_value(json_object_get(j, "status")), "done");
+    ck_assert(json_real_value(json_object_get(j, "percent")) == 100.0);
+    json_decref(j);
+    strcat(path, "/file");
+    ck_assert_int_eq(http(&f, "GET", path, NULL, 0, f.token, &rep2), 200);
+    ck_assert_uint_eq(rep2.len, rep.len);
+    ck_assert(memcmp(rep.body, rep2.body, rep.len) == 0);
+    free(rep2.body);
+    free(rep.body);
+    fx_stop(&f);
+}
+END_TEST
+
+START_TEST(test_split_impossible_422)
+{
+    struct fx f;
+    struct reply rep;
+    json_t *j;
+    const char *msg;
+
+    TESTDB_REQUIRE();
+    fx_start(&f);
+    /* Every device is of no equipment type: one group, so validation and
+     * test stay empty and the first class present lacks examples. */
+    ck_assert_int_eq(post_json(&f, "/api/v1/datasets",
+                               "{\"name\":\"one group\",\"window\":{\"length_s\":0.064,\"stride_s\":0.064},"
+                               "\"split\":{\"by\":\"equipment_type\",\"fractions\":[0.6,0.2,0.2]}}",
+                               f.token, &rep), 201);
+    free(rep.body);
+    ck_assert_int_eq(post_json(&f, "/api/v1/datasets/1/versions", NULL, f.token, &rep), 422);
+    j = reply_json(&rep);
+    ck_assert_str_eq(json_string_value(json_object_get(json_object_get(j, "error"), "code")), "unprocessable");
+    msg = json_string_value(json_object_get(json_object_get(j, "error"), "message"));
+    ck_assert_msg(strstr(msg, "class \"imbalance\"") || strstr(msg, "class \"normal\"") ||
+                  strstr(msg, "class \"misalignment\""), "%s", msg);
+    json_decref(j);
+    free(rep.body);
+    fx_stop(&f);
+}
+END_TEST
+
+START_TEST(test_models)
+{
+    struct fx f;
+    struct reply rep;
+    json_t *j, *m;
+    uint8_t pk[32], layout[32];
+    const char *names[2] = { "vib_x", "vib_y" }, *units[2] = { "g", "g" };
+    struct model *mod = malloc(sizeof *mod);
+    char path[128];
+    const char *kinds[2] = { "anomaly", "classifier" };
+    float x[MODEL_MAX_FEATURES];
+    int k;
+
+    TESTDB_REQUIRE();
+    fx_start(&f);
+    ck_assert_int_eq(post_json(&f, "/api/v1/datasets", ds_body, f.token, &rep), 201);
+    free(rep.body);
+    ck_assert_int_eq(post_json(&f, "/api/v1/datasets/1/versions", NULL, f.token, &rep), 201);
+    free(rep.body);
+    ck_assert_int_eq(http(&f, "GET", "/api/v1/models/signing-key", NULL, 0, f.token, &rep), 200);
+    j = reply_json(&rep);
+    ck_assert_int_eq(json_b64_decode_exact(json_string_value(json_object_get(j, "public_key")), pk, 32), 0);
+    json_decref(j);
+    free(rep.body);
+    ck_assert_int_eq(model_layout_digest(names, units, 2, layout), 0);
+    ck_assert_int_eq(post_json(&f, "/api/v1/models", "{\"dataset_id\":1,\"version\":5,\"kind\":\"anomaly\"}",
+                               f.token, &rep), 404);
+    free(rep.body);
+    ck_assert_int_eq(post_json(&f, "/api/v1/models", "{\"dataset_id\":1,\"version\":1,\"kind\":\"tree\"}",
+                               f.token, &rep), 400);
+    free(rep.body);
+    for (k = 0; k < 2; k++) {
+        char body[128];
+        long id;
+
+        snprintf(body, sizeof body, "{\"dataset_id\":1,\"version\":1,\"kind\":\"%s\"}", kinds[k]);
+        ck_assert_int_eq(post_json(&f, "/api/v1/models", body, f.token, &rep), 202);
+        j = reply_json(&rep);
+        id = (long)json_integer_value(json_object_get(j, "id"));
+        json_decref(j);
+        free(rep.body);
+        snprintf(path, sizeof path, "/api/v1/models/%ld", id);
+        m = wait_for(&f, path, "status", "done");
+        ck_assert_msg(strcmp(json_string_value(json_object_get(m, "status")), "done") == 0, "%s",
+                      json_string_value(json_object_get(m, "error")));
+        /* Quiet vs. square wave is easy: grouped CV must find it. */
+        ck_assert(json_real_value(json_object_get(json_object_get(m, "metrics"), "recall")) > 0.9);
+        ck_assert(json_real_value(json_object_get(json_object_get(m, "metrics"), "precision")) > 0.9);
+        ck_assert_ptr_nonnull(json_object_get(json_object_get(m, "metrics"),
+                                              "expected_alerts_per_operator_hour"));
+        ck_assert_int_eq(json_array_size(json_object_get(json_object_get(m, "test_vector"), "input")), 14);
+        snprintf(path, sizeof path, "/api/v1/models/%ld/blob", id);
+        ck_assert_int_eq(http(&f, "GET", path, NULL, 0, f.token, &rep), 200);
+        ck_assert_int_eq(model_load((const uint8_t *)rep.body, rep.len, pk, layout, mod), 0);
+        model_test_input(mod, x);
+        ck_assert_float_eq((float)json_real_value(json_object_get(json_object_get(m, "test_vector"), "score")),
+                           model_score(mod, x, mod->n_features));
+        rep.body[10] ^= 1;      /* a flipped bit: the agent's loader refuses it */
+        ck_assert_int_eq(model_load((const uint8_t *)rep.body, rep.len, pk, layout, mod), MODEL_ESIGNATURE);
+        free(rep.body);
+        snprintf(path, sizeof path, "/api/v1/models/%ld/header", id);
+        ck_assert_int_eq(http(&f, "GET", path, NULL, 0, f.token, &rep), 200);
+        ck_assert_ptr_nonnull(strstr(rep.body, "precursor_model_score"));
+        free(rep.body);
+        json_decref(m);
+    }
+    ck_assert_int_eq(http(&f, "GET", "/api/v1/models/777", NULL, 0, f.token, &rep), 404);
+    free(rep.body);
+    free(mod);
+    fx_stop(&f);
+}
+END_TEST
+
+Suite *datasets_api_suite(void);
+Suite *datasets_api_suite(void)
+{
+    Suite *s = suite_create("datasets_api");
+    TCase *tc;
+
+    /* One database per test case: each test gets its own tcase. */
+    tc = tcase_create("contract");
+    tcase_add_unchecked_fixture(tc, testdb_setup, testdb_teardown);
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_datasets_contract);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("split");
+    tcase_add_unchecked_fixture(tc, testdb_setup, testdb_teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_split_impossible_422);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("models");
+    tcase_add_unchecked_fixture(tc, testdb_setup, testdb_teardown);
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_models);
+    suite_add_tcase(s, tc);
+    return s;
+}

@@ -2,7 +2,10 @@
 // waveforms, span labeling by mouse and keyboard, context.  Plain ES module;
 // uPlot is copied next to it from npm by scripts/ui-build.sh.  Samples are
 // always fetched decimated for the visible range (min/max per pixel column
-// on the server), so the page never holds a whole long snapshot.
+// on the server), so the page never holds a whole long snapshot; they travel
+// in the compact binary form of schema/SAMPLES.md, viewed in place as typed
+// arrays.  Performance marks ('snapshot-drawn', 'snapshot-interactive') let
+// bench/ui.sh time a snapshot from navigation to usable.
 import uPlot from './uPlot.esm.js';
 
 const app = document.getElementById('app');
@@ -23,6 +26,48 @@ async function api(method, path, body) {
     throw e;
   }
   return j;
+}
+
+// Binary samples (schema/SAMPLES.md): typed arrays over the answer itself.
+// They view little-endian bytes, so a big-endian browser keeps using JSON.
+const LITTLE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+async function samples(id, query, meta) {
+  if (!LITTLE) return api('GET', `/api/v1/snapshots/${id}/samples?${query}`);
+  const r = await fetch(`/api/v1/snapshots/${id}/samples?${query}&format=bin`, { credentials: 'same-origin' });
+  if (!r.ok) {
+    const j = await r.json().catch(() => ({}));
+    const e = new Error((j.error && j.error.message) || r.statusText);
+    e.status = r.status;
+    throw e;
+  }
+  return parseSamples(await r.arrayBuffer(), meta);
+}
+
+function parseSamples(buf, meta) {
+  const dv = new DataView(buf);
+  if (buf.byteLength < 64 || String.fromCharCode(...new Uint8Array(buf, 0, 4)) !== 'PRSS' || dv.getUint16(4, true) !== 1) {
+    throw new Error('samples: not a PRSS v1 answer');
+  }
+  const raw = dv.getUint8(6) === 1, vt = dv.getUint8(7), nch = dv.getUint32(8, true), P = dv.getUint32(12, true);
+  const VA = vt === 2 ? Float64Array : Float32Array, vb = VA.BYTES_PER_ELEMENT;
+  const need = 64 + 8 * P + nch * P * vb * (raw ? 1 : 2);
+  if (buf.byteLength !== need) throw new Error(`samples: ${buf.byteLength} bytes, header says ${need}`);
+  const out = {
+    i0: Number(dv.getBigUint64(16, true)), i1: Number(dv.getBigUint64(24, true)),
+    samples: Number(dv.getBigUint64(32, true)), sample_rate: dv.getFloat64(40, true),
+    trigger_s: dv.getFloat64(48, true), pre_samples: dv.getUint32(56, true),
+    mode: raw ? 'raw' : 'minmax', px: raw ? undefined : P, t: new Float64Array(buf, 64, P), channels: [],
+  };
+  let off = 64 + 8 * P;
+  for (let c = 0; c < nch; c++) {
+    const m = (meta && meta.channels && meta.channels[c]) || {};
+    const ch = { name: m.name || `ch${c}`, unit: m.unit || '' };
+    if (raw) { ch.values = new VA(buf, off, P); off += P * vb; }
+    else { ch.min = new VA(buf, off, P); ch.max = new VA(buf, off + P * vb, P); off += 2 * P * vb; }
+    out.channels.push(ch);
+  }
+  return out;
 }
 
 function el(tag, attrs = {}, ...kids) {
@@ -68,6 +113,7 @@ async function start() {
   }
   document.getElementById('who').textContent = `${S.me.username} (${S.me.role})`;
   document.getElementById('logout').hidden = false;
+  document.getElementById('users-link').hidden = S.me.role !== 'admin';
   S.classes = (await api('GET', '/api/v1/classes')).items;
   route();
 }
@@ -75,6 +121,7 @@ async function start() {
 document.getElementById('logout').addEventListener('click', async () => {
   await api('DELETE', '/api/v1/session').catch(() => {});
   S.me = null;
+  document.getElementById('users-link').hidden = true;
   location.hash = '#/queue';
   showLogin();
 });
@@ -84,6 +131,7 @@ function route() {
   if (S.snap) { S.snap.destroy(); S.snap = null; }
   const m = location.hash.match(/^#\/snapshot\/(\d+)/);
   if (m) return showSnapshot(Number(m[1]));
+  if (/^#\/admin\/users/.test(location.hash)) return showUsers();
   showQueue();
 }
 window.addEventListener('hashchange', route);
@@ -115,7 +163,9 @@ async function showQueue() {
     el('label', {}, 'Unlabeled only', el('input', { type: 'checkbox', checked: Q.unlabeled, onchange: (ev) => { Q.unlabeled = ev.target.checked; showQueue(); } })),
     el('span', { class: 'grow' }),
     el('strong', { id: 'left' }, `${q.left} left to label`), el('span', { class: 'muted' }, ` of ${q.total}`));
-  const rows = q.items.map((s) => el('tr', { class: 'row' + (s.labeled_at ? ' labeled' : ''), 'data-id': s.id, onclick: () => { location.hash = `#/snapshot/${s.id}`; } },
+  const open = (s) => { location.hash = `#/snapshot/${s.id}`; };
+  const rows = q.items.map((s) => el('tr', { class: 'row' + (s.labeled_at ? ' labeled' : ''), 'data-id': s.id, tabindex: 0, onclick: () => open(s),
+    onkeydown: (ev) => { if (ev.key === 'Enter') { ev.preventDefault(); open(s); } } },
     el('td', {}, s.labeled_at ? el('span', { class: 'pill done' }, 'labeled') : el('span', { class: 'pill todo' }, 'to do')),
     el('td', {}, '#' + s.id), el('td', {}, s.device_id), el('td', {}, s.equipment_type || '—'), el('td', {}, s.site || '—'),
     el('td', {}, fmtTime(s.trigger_time)), el('td', {}, s.score.toFixed(3)), el('td', {}, s.detector),
@@ -126,8 +176,40 @@ async function showQueue() {
   const pager = el('p', {},
     el('button', { disabled: Q.offset === 0, onclick: () => { Q.offset = Math.max(0, Q.offset - 100); showQueue(); } }, '‹ prev'), ' ',
     el('button', { disabled: Q.offset + 100 >= q.total, onclick: () => { Q.offset += 100; showQueue(); } }, 'next ›'),
-    el('span', { class: 'hint' }, '  Click a row to label it; in a snapshot, n jumps to the next unlabeled one.'));
+    el('span', { class: 'hint' }, '  Click a row (or Tab to it and Enter) to label it; in a snapshot, n jumps to the next unlabeled one.'));
   app.replaceChildren(filters, table, pager);
+}
+
+// ---- users (admin page) ------------------------------------------------------
+// The server answers /api/v1/users to admins only; anyone else who comes here
+// sees its 403 as a page of its own.
+async function showUsers(note) {
+  document.getElementById('crumbs').textContent = 'Users';
+  let list;
+  try { list = await api('GET', '/api/v1/users'); } catch (e) {
+    app.replaceChildren(el('div', { class: 'card forbidden', id: 'forbidden' },
+      el('h2', {}, e.status === 403 ? '403 Forbidden' : `Error ${e.status || ''}`), el('p', {}, e.message),
+      el('p', {}, el('a', { href: '#/queue' }, 'Back to the queue'))));
+    return;
+  }
+  const err = el('p', { class: 'error', id: 'user-error' });
+  const form = el('form', { class: 'card filters', id: 'user-form' },
+    el('label', {}, 'Username', el('input', { name: 'username', id: 'new-username', required: true, maxlength: 64, pattern: '[A-Za-z0-9._\\-]+', autocomplete: 'off' })),
+    el('label', {}, 'Password (10+ characters)', el('input', { name: 'password', id: 'new-password', type: 'password', required: true, minlength: 10, autocomplete: 'new-password' })),
+    el('label', {}, 'Role', el('select', { name: 'role', id: 'new-role' }, ['operator', 'ml', 'admin'].map((r) => el('option', { value: r }, r)))),
+    el('button', { class: 'primary', type: 'submit' }, 'Add user'), err);
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    try {
+      const u = await api('POST', '/api/v1/users', { username: form.username.value, password: form.password.value, role: form.role.value });
+      showUsers(`added ${u.username} (${u.role})`);
+    } catch (e) { err.textContent = e.message; }
+  });
+  const table = el('table', { id: 'users' },
+    el('thead', {}, el('tr', {}, ['username', 'role', 'created', ''].map((h) => el('th', {}, h)))),
+    el('tbody', {}, list.items.map((u) => el('tr', { 'data-user': u.username },
+      el('td', {}, u.username), el('td', {}, u.role), el('td', {}, fmtTime(u.created_at)), el('td', {}, u.disabled ? 'disabled' : '')))));
+  app.replaceChildren(el('h2', {}, 'Users'), form, el('p', { class: 'muted', id: 'user-note' }, note || ''), table);
 }
 
 async function nextUnlabeled(current) {
@@ -139,28 +221,41 @@ async function nextUnlabeled(current) {
 
 // ---- snapshot view -----------------------------------------------------------
 async function showSnapshot(id) {
+  performance.mark('snapshot-nav', { detail: { id } });
   document.getElementById('crumbs').textContent = `Snapshot #${id}`;
-  let meta, labels, ctx, full;
-  try {
-    [meta, labels, ctx] = await Promise.all([api('GET', `/api/v1/snapshots/${id}`), api('GET', `/api/v1/snapshots/${id}/labels`),
-      api('GET', `/api/v1/snapshots/${id}/context`)]);
-  } catch (e) { app.replaceChildren(el('p', { class: 'error' }, e.message)); return; }
+  // Lay the frame out first so the plot width (hence px) is known, then ask
+  // for everything at once: one round trip to a drawn snapshot.
   const plotsBox = el('div', { class: 'plots' });
   const overviewBox = el('div', { class: 'overview' });
+  const sideBox = el('div', { class: 'side' });
+  const headBox = el('div', { class: 'card' }, el('span', { class: 'muted' }, 'Loading…'));
+  app.replaceChildren(headBox, el('div', { class: 'snap' }, el('div', { class: 'card' }, overviewBox, plotsBox), sideBox));
   const width = () => Math.max(400, plotsBox.clientWidth || 900);
+  const px = Math.min(2000, width());
+  let meta, labels, ctx, full;
+  try {
+    [meta, labels, ctx, full] = await Promise.all([api('GET', `/api/v1/snapshots/${id}`), api('GET', `/api/v1/snapshots/${id}/labels`),
+      api('GET', `/api/v1/snapshots/${id}/context`), samples(id, `px=${px}`)]);
+  } catch (e) { app.replaceChildren(el('p', { class: 'error' }, e.message)); return; }
+  if (!location.hash.startsWith(`#/snapshot/${id}`)) return;     // navigated away meanwhile
+  for (const [i, c] of full.channels.entries()) Object.assign(c, meta.channels[i] || {});
   const v = new SnapshotView(id, meta, labels.items, plotsBox, overviewBox);
   S.snap = v;
   const side = v.sidePanel(ctx);
-  const head = el('div', { class: 'card' },
+  const head = el('div', { class: 'card', id: 'snap-head' },
     el('strong', {}, `${meta.device_id} · seq ${meta.seq}`), ' · ', fmtTime(meta.trigger_time), ' · ',
     `${meta.detector} score ${Number(meta.score).toFixed(3)}`, ' · ', `${meta.sample_rate} Hz`,
     el('div', { class: 'classes', id: 'classes' }, S.classes.map((c, i) => el('button', { 'data-class': c.name, title: c.description, onclick: () => v.pickClass(c.name) },
       i < 9 ? el('kbd', {}, String(i + 1)) : null, c.name))),
-    el('div', { class: 'hint' }, 'Drag on a waveform to mark a span · 1-9 class · Enter save · Esc cancel · ←/→ pan · +/− zoom · 0 whole · n next unlabeled · u undo'),
+    el('div', { class: 'hint' }, 'Drag on a waveform, or m for the whole view, to mark a span · 1-9 class · Enter save · Esc cancel · ←/→ pan · +/− zoom · 0 whole · n next unlabeled · u undo'),
     el('div', { id: 'status' }));
-  app.replaceChildren(head, el('div', { class: 'snap' }, el('div', { class: 'card' }, overviewBox, plotsBox), side));
-  full = await api('GET', `/api/v1/snapshots/${id}/samples?px=${Math.min(2000, width())}`);
+  headBox.replaceWith(head);
+  sideBox.replaceWith(side);
   v.build(full, width());
+  performance.mark('snapshot-drawn', { detail: { id } });
+  v.listen();
+  performance.mark('snapshot-interactive', { detail: { id } });
+  performance.measure('snapshot-ready', 'snapshot-nav', 'snapshot-interactive');
 }
 
 class SnapshotView {
@@ -172,8 +267,10 @@ class SnapshotView {
     this.undo = [];             // stack of {op, label}
     this.fetchSeq = 0;
     this.onKey = (e) => this.key(e);
-    document.addEventListener('keydown', this.onKey);
   }
+
+  // Keys are taken only once the waveforms are drawn.
+  listen() { document.addEventListener('keydown', this.onKey); }
 
   destroy() {
     document.removeEventListener('keydown', this.onKey);
@@ -260,7 +357,7 @@ class SnapshotView {
     const seq = ++this.fetchSeq;
     const [a, b] = this.view;
     const px = Math.round(this.plots[0].bbox.width / devicePixelRatio) || 1000;
-    const s = await api('GET', `/api/v1/snapshots/${this.id}/samples?from_s=${a}&to_s=${b}&px=${Math.min(8192, px)}`);
+    const s = await samples(this.id, `from_s=${a}&to_s=${b}&px=${Math.min(8192, px)}`, this.meta);
     if (seq !== this.fetchSeq || S.snap !== this) return;    // a newer view won
     this.lastMode = s.mode;
     this.plots.forEach((p, ch) => { p.setData(this.toData(s, ch), false); p.setScale('x', { min: a, max: b }); });
@@ -384,6 +481,7 @@ class SnapshotView {
     const k = e.key;
     if (k >= '1' && k <= '9') { const c = S.classes[Number(k) - 1]; if (c) this.pickClass(c.name); }
     else if (k === 'Enter') this.save();
+    else if (k === 'm') this.mark(this.view[0], this.view[1], 0);
     else if (k === 'Escape') { this.pending = null; this.redraw(); this.status('span cleared'); }
     else if (k === 'ArrowLeft') this.pan(-0.25);
     else if (k === 'ArrowRight') this.pan(0.25);

@@ -1,10 +1,15 @@
 // label.cjs - drives Debian's chromium through playwright-core (from
 // labeling-ui/node_modules; no browser is downloaded) against a running
-// server: log in, queue, snapshot, drag a span on chosen channels, pick a
-// class by key, save, reload, and check through the REST API that the label
-// is stored as made.  Env: BASE, USERNAME, PASSWORD, TOKEN (ml token),
-// SHOT_DIR (screenshots), CHROMIUM (default /usr/bin/chromium).
-// Prints PASS/FAIL lines; exit status 1 on any failure.
+// server, as issue 5's tests ask: a logged-out request refused; log in; the
+// queue; a span labeled by mouse (drag on chosen channels, class key, Enter)
+// and another by keyboard only (zoom, pan, m, class key, Enter); reload and
+// see both, as the REST API stores them; the audit trail of a delete and its
+// undo; CSRF; an operator refused the admin users page (page and API); an
+// admin who adds a user who then logs in; log out and be refused.
+// Env: BASE, USERNAME/PASSWORD (an operator), ADMIN_USERNAME/ADMIN_PASSWORD,
+// TOKEN (ml token), ARTIFACTS (screenshots), SHOT_DIR (optional: copies of
+// the main views' screenshots, e.g. docs), CHROMIUM (default
+// /usr/bin/chromium).  Prints PASS/FAIL lines; exit status 1 on any failure.
 'use strict';
 const path = require('path');
 const fs = require('fs');
@@ -13,7 +18,8 @@ const root = path.resolve(__dirname, '../..');
 const { chromium } = require(require.resolve('playwright-core', { paths: [path.join(root, 'labeling-ui')] }));
 
 const BASE = process.env.BASE;
-const SHOT_DIR = process.env.SHOT_DIR || os.tmpdir();
+const ARTIFACTS = process.env.ARTIFACTS || fs.mkdtempSync(path.join(os.tmpdir(), 'precursor-shots-'));
+const SHOT_DIR = process.env.SHOT_DIR ? path.resolve(process.env.SHOT_DIR) : '';
 let fails = 0, passes = 0;
 const pass = (n) => { passes++; console.log(`PASS browser: ${n}`); };
 const fail = (n, why) => { fails++; console.log(`FAIL browser: ${n}: ${why}`); };
@@ -22,6 +28,26 @@ const check = (n, ok, why) => (ok ? pass(n) : fail(n, why));
 async function apiGet(p, auth = true) {
   const r = await fetch(BASE + p, { headers: auth ? { Authorization: `Bearer ${process.env.TOKEN}` } : {} });
   return { status: r.status, body: await r.json().catch(() => null) };
+}
+
+// An artifact always; the main views also into SHOT_DIR when asked.
+async function shot(page, name, main) {
+  await page.screenshot({ path: path.join(ARTIFACTS, name) });
+  if (main && SHOT_DIR) fs.copyFileSync(path.join(ARTIFACTS, name), path.join(SHOT_DIR, name));
+}
+
+// Saved labels are listed at once; the status line may be overwritten by a
+// view fetch finishing meanwhile, so saves are awaited on the list.
+const labelsShown = (page, n) => page.waitForFunction((k) => document.querySelectorAll('#labels li[data-label]').length === k,
+  n, { timeout: 5000 });
+const status = (page, re) => page.waitForFunction((src) => new RegExp(src).test(document.getElementById('status').textContent),
+  re.source, { timeout: 5000 });
+
+async function login(page, user, pw) {
+  await page.waitForSelector('#login', { timeout: 10000 });
+  await page.fill('#username', user);
+  await page.fill('#password', pw);
+  await page.click('#login button[type=submit]');
 }
 
 (async () => {
@@ -35,8 +61,9 @@ async function apiGet(p, auth = true) {
   });
   const page = ctx.pages()[0] || await ctx.newPage();
   const consoleErrors = [];
-  // The logged-out probe, the wrong password and the CSRF check answer 401
-  // and 403 on purpose; chromium logs those loads.  Anything else counts.
+  // The logged-out probes, the wrong password, the CSRF check and the
+  // operator's visit to the admin page answer 401 and 403 on purpose;
+  // chromium logs those loads.  Anything else counts.
   page.on('console', (m) => {
     if (m.type() === 'error' && !/Failed to load resource: .* (401|403)/.test(m.text())) consoleErrors.push(m.text());
   });
@@ -46,21 +73,17 @@ async function apiGet(p, auth = true) {
     const anon = await apiGet('/api/v1/queue', false);
     check('logged-out API request refused', anon.status === 401, `status ${anon.status}`);
     await page.goto(BASE + '/');
-    await page.waitForSelector('#login', { timeout: 10000 });
-    await page.fill('#password', 'wrong-password');
-    await page.fill('#username', process.env.USERNAME);
-    await page.click('#login button[type=submit]');
+    await login(page, process.env.USERNAME, 'wrong-password');
     await page.waitForFunction(() => document.getElementById('login-error').textContent.length > 0);
     pass('wrong password refused');
-    await page.fill('#password', process.env.PASSWORD);
-    await page.click('#login button[type=submit]');
+    await login(page, process.env.USERNAME, process.env.PASSWORD);
     await page.waitForSelector('#queue tbody tr.row', { timeout: 10000 });
     const cookies = await ctx.cookies(BASE);
     const sc = cookies.find((c) => c.name === 'prc_session');
     check('session cookie HttpOnly SameSite=Strict', sc && sc.httpOnly && sc.sameSite === 'Strict', JSON.stringify(sc));
     const left = await page.textContent('#left');
     check('queue shows how many are left', /^\d+ left to label$/.test(left), left);
-    await page.screenshot({ path: path.join(SHOT_DIR, 'ui-queue.png') });
+    await shot(page, 'ui-queue.png', true);
 
     // open the first (highest score, unlabeled) snapshot
     const id = Number(await page.getAttribute('#queue tbody tr.row', 'data-id'));
@@ -68,12 +91,14 @@ async function apiGet(p, auth = true) {
     await page.waitForSelector('.plots .chan .u-over', { timeout: 10000 });
     const nch = await page.locator('.plots .chan').count();
     check('snapshot view draws every channel', nch >= 1, `${nch} channels`);
+    const ready = await page.evaluate(() => performance.getEntriesByName('snapshot-interactive').length);
+    check('snapshot marks itself interactive (Performance API)', ready === 1, `${ready} marks`);
     await page.waitForTimeout(300);
 
-    // channels: all but channel 1 (when there is one)
+    // label 1, by mouse: all channels but 1 (when there is one), drag from
+    // 30% to 45% of channel 0's plot area, class key 4, Enter
     const want = [...Array(nch).keys()].filter((c) => nch === 1 || c !== 1);
     if (nch > 1) await page.uncheck('input[data-chsel="1"]');
-    // drag from 30% to 45% of channel 0's plot area
     const over = await page.locator('.chan[data-ch="0"] .u-over').boundingBox();
     const y = over.y + over.height / 2;
     await page.mouse.move(over.x + over.width * 0.30, y);
@@ -83,46 +108,65 @@ async function apiGet(p, auth = true) {
     await page.mouse.up();
     const span = await page.textContent('#form-span');
     check('drag marks a span', /\d+\.\d+ – \d+\.\d+ s/.test(span), span);
-    await page.keyboard.press('4');                 // 4th class in the list
+    await page.keyboard.press('4');
     await page.keyboard.press('Enter');
-    await page.waitForFunction(() => /saved label/.test(document.getElementById('status').textContent), null, { timeout: 5000 });
-    pass('label saved from the keyboard (class key + Enter)');
+    await labelsShown(page, 1);
+    pass('label 1 saved (mouse span, class key + Enter)');
+
+    // label 2, keyboard only: whole view, zoom in twice (middle quarter),
+    // pan right a quarter of that, m marks the view, 2 picks the class
+    for (const k of ['Escape', '0', '+', '+', 'ArrowRight', 'm', '2', 'Enter']) await page.keyboard.press(k);
+    await labelsShown(page, 2);
+    pass('label 2 saved with the keyboard only (0 + + → m 2 Enter)');
 
     // zoom in by keyboard until the server sends raw samples
     for (let i = 0; i < 12; i++) await page.keyboard.press('+');
-    await page.waitForFunction(() => /raw samples/.test(document.getElementById('status').textContent), null, { timeout: 5000 })
+    await status(page, /raw samples/)
       .then(() => pass('keyboard zoom reaches raw samples'), (e) => fail('keyboard zoom reaches raw samples', e.message));
     await page.keyboard.press('0');
     await page.waitForTimeout(400);
-    await page.screenshot({ path: path.join(SHOT_DIR, 'ui-snapshot.png') });
+    await shot(page, 'ui-snapshot.png', true);
 
-    // the label as the ML team sees it
+    // both labels as the ML team sees them
+    const meta = (await apiGet(`/api/v1/snapshots/${id}`)).body;
+    const dur = (meta.pre_samples + meta.post_samples) / meta.sample_rate;
     const classes = (await apiGet('/api/v1/classes')).body.items.map((c) => c.name);
     const labels = await apiGet(`/api/v1/snapshots/${id}/labels`);
-    const l = labels.body && labels.body.items[0];
-    check('one label stored', labels.status === 200 && labels.body.items.length === 1, JSON.stringify(labels.body));
-    if (l) {
-      check('label class from key 4', l.class === classes[3], `${l.class} vs ${classes[3]}`);
-      check('label channels as selected', JSON.stringify(l.channels) === JSON.stringify(want), `${JSON.stringify(l.channels)} vs ${JSON.stringify(want)}`);
-      check('label records who', l.created_by === process.env.USERNAME, l.created_by);
-      check('label span inside the snapshot', l.start_s >= 0 && l.end_s > l.start_s, `${l.start_s}..${l.end_s}`);
-    }
+    const items = (labels.body && labels.body.items) || [];
+    check('two labels stored', labels.status === 200 && items.length === 2, JSON.stringify(labels.body));
+    const byMouse = items.find((l) => l.class === classes[3]), byKeys = items.find((l) => l.class === classes[1]);
+    if (byMouse) {
+      check('mouse label channels as selected', JSON.stringify(byMouse.channels) === JSON.stringify(want), `${JSON.stringify(byMouse.channels)} vs ${JSON.stringify(want)}`);
+      check('mouse label records who', byMouse.created_by === process.env.USERNAME, byMouse.created_by);
+      check('mouse label span where dragged', byMouse.start_s > 0.2 * dur && byMouse.end_s < 0.55 * dur && byMouse.end_s > byMouse.start_s,
+        `${byMouse.start_s}..${byMouse.end_s} of ${dur}`);
+    } else fail('label with class key 4', JSON.stringify(items));
+    if (byKeys) {
+      // [3/8, 5/8] of the snapshot after two zooms, then a quarter of 1/4 right
+      const near = (a, b) => Math.abs(a - b) < 1e-6 * Math.max(1, dur);
+      check('keyboard label span is the view it marked', near(byKeys.start_s, dur * 7 / 16) && near(byKeys.end_s, dur * 11 / 16),
+        `${byKeys.start_s}..${byKeys.end_s} vs ${dur * 7 / 16}..${dur * 11 / 16}`);
+    } else fail('label with class key 2', JSON.stringify(items));
 
-    // reload: still there
+    // reload: both still there
     await page.reload();
     await page.waitForSelector('#labels li[data-label]', { timeout: 10000 });
-    pass('label shown after reload');
+    const shown = await page.locator('#labels li[data-label]').count();
+    check('both labels shown after reload', shown === 2, `${shown} shown`);
 
-    // undo removes it, through the API too
+    // delete the first (the mouse label, earliest start) and undo
     await page.keyboard.press('Escape');
     await page.click('#labels li[data-label] button');
-    await page.waitForFunction(() => /deleted label/.test(document.getElementById('status').textContent), null, { timeout: 5000 });
+    await labelsShown(page, 1);
     await page.keyboard.press('u');
-    await page.waitForFunction(() => /undid delete/.test(document.getElementById('status').textContent), null, { timeout: 5000 });
+    await labelsShown(page, 2);
     const after = await apiGet(`/api/v1/snapshots/${id}/labels`);
-    check('delete then undo keeps one label', after.body.items.length === 1 && after.body.items[0].class === classes[3], JSON.stringify(after.body));
-    const hist = await apiGet(`/api/v1/labels/${l.id}/history`);
-    check('audit history keeps create and delete', hist.status === 200 && hist.body.items.map((h) => h.action).join() === 'create,delete', JSON.stringify(hist.body));
+    const cls = after.body.items.map((l) => l.class).sort().join();
+    check('delete then undo keeps both labels', after.body.items.length === 2 && cls === [classes[1], classes[3]].sort().join(), JSON.stringify(after.body));
+    if (byMouse) {
+      const hist = await apiGet(`/api/v1/labels/${byMouse.id}/history`);
+      check('audit history keeps create and delete', hist.status === 200 && hist.body.items.map((h) => h.action).join() === 'create,delete', JSON.stringify(hist.body));
+    }
 
     // a state-changing request without the CSRF token is refused even with the cookie
     const csrf = await page.evaluate(async (sid) => (await fetch(`/api/v1/snapshots/${sid}/labels`, {
@@ -130,14 +174,52 @@ async function apiGet(p, auth = true) {
       body: JSON.stringify({ start_s: 0, end_s: 0.1, channels: [0], class: 'other' }) })).status, id);
     check('POST without CSRF token refused', csrf === 403, `status ${csrf}`);
 
+    // an operator is refused the admin page: no link, a 403 page, 403 from the API
+    check('operator sees no users link', await page.isHidden('#users-link'), 'link visible');
+    await page.goto(BASE + '/#/admin/users');
+    await page.waitForSelector('#forbidden', { timeout: 10000 });
+    const forb = await page.textContent('#forbidden h2');
+    check('operator gets the 403 page for /#/admin/users', /403/.test(forb), forb);
+    const api403 = await page.evaluate(async () => [(await fetch('/api/v1/users')).status,
+      (await fetch('/api/v1/users', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{}' })).status]);
+    check('operator refused GET and POST /api/v1/users', api403[0] === 403 && api403[1] === 403, JSON.stringify(api403));
+    await shot(page, 'ui-forbidden.png', false);
+
+    // log out: the browser's next request is refused
+    await page.click('#logout');
+    await page.waitForSelector('#login', { timeout: 10000 });
+    const out = await page.evaluate(async () => (await fetch('/api/v1/queue')).status);
+    check('logged-out browser request refused', out === 401, `status ${out}`);
+
+    // an admin adds a user on the users page; the new user logs in
+    await login(page, process.env.ADMIN_USERNAME, process.env.ADMIN_PASSWORD);
+    await page.waitForSelector('#users-link:not([hidden])', { timeout: 10000 });
+    await page.click('#users-link');
+    await page.waitForSelector('#users tbody tr', { timeout: 10000 });
+    const listed = await page.$$eval('#users tbody tr', (rs) => rs.map((r) => r.dataset.user));
+    check('admin users page lists users', listed.includes(process.env.USERNAME) && listed.includes(process.env.ADMIN_USERNAME), listed.join());
+    const newPw = 'pw-' + Math.random().toString(36).slice(2, 14);
+    await page.fill('#new-username', 'operator2');
+    await page.fill('#new-password', newPw);
+    await page.selectOption('#new-role', 'operator');
+    await page.click('#user-form button[type=submit]');
+    await page.waitForSelector('#users tbody tr[data-user="operator2"]', { timeout: 10000 });
+    pass('admin adds a user on the users page');
+    await shot(page, 'ui-users.png', true);
+    await page.click('#logout');
+    await login(page, 'operator2', newPw);
+    await page.waitForSelector('#queue tbody tr.row', { timeout: 10000 });
+    pass('the new user logs in and sees the queue');
+
     check('no errors in the browser console', consoleErrors.length === 0, consoleErrors.join(' | '));
   } catch (e) {
     fail('browser run', e.stack || String(e));
-    await page.screenshot({ path: path.join(SHOT_DIR, 'ui-failure.png') }).catch(() => {});
+    await page.screenshot({ path: path.join(ARTIFACTS, 'ui-failure.png') }).catch(() => {});
   } finally {
     await ctx.close();
     fs.rmSync(profile, { recursive: true, force: true });
   }
+  console.log(`# screenshots in ${ARTIFACTS}`);
   console.log(`${passes} passed, ${fails} failed`);
   process.exit(fails ? 1 : 0);
 })();

@@ -3,9 +3,10 @@
 # free port and database, a user, a real agent with the simulator at high
 # speed for a few seconds to make snapshots, then label.cjs drives Debian's
 # chromium through playwright-core.  Env: BUILD (folder with bin/),
-# DATABASE_URL (a fresh database), SHOT_DIR (where screenshots go; default
-# the test's temporary folder).  Prints PASS/FAIL lines, exits non-zero on
-# failure.
+# DATABASE_URL (a fresh database), SHOT_DIR (also copy the screenshots of the
+# main views there, e.g. SHOT_DIR=docs).  Screenshots are kept as artifacts
+# in $BUILD/test-artifacts/browser/.  Prints PASS/FAIL lines, exits non-zero
+# on failure.
 set -uo pipefail
 . "$(dirname "$0")/../integration/lib/common.sh"
 
@@ -22,6 +23,9 @@ fi
 USERNAME=operator1
 PASSWORD=$(openssl rand -hex 12)
 echo "$PASSWORD" | "$SERVER_BIN" user add --username "$USERNAME" --role operator 2>"$IT_TMP/user.log" ||
+    { it_fail user "$(cat "$IT_TMP/user.log")"; it_finish; }
+ADMIN_PASSWORD=$(openssl rand -hex 12)
+echo "$ADMIN_PASSWORD" | "$SERVER_BIN" user add --username admin1 --role admin 2>>"$IT_TMP/user.log" ||
     { it_fail user "$(cat "$IT_TMP/user.log")"; it_finish; }
 TOKEN=$("$SERVER_BIN" token create --name browser-test --role ml 2>/dev/null | tail -n1 | tr -d '[:space:]')
 (umask 077; openssl rand -hex 24 >"$IT_TMP/enroll-secret")
@@ -45,6 +49,9 @@ for ((i = 0; i < 60; i++)); do
 done
 [ "$n" -ge 1 ] && it_pass "agent uploaded snapshots ($n)" || { it_fail snapshots "none after 60 s"; it_finish; }
 
-BASE="$BASE" USERNAME="$USERNAME" PASSWORD="$PASSWORD" TOKEN="$TOKEN" SHOT_DIR="${SHOT_DIR:-$IT_TMP}" \
+ARTIFACTS="$BUILD/test-artifacts/browser"
+mkdir -p "$ARTIFACTS"
+BASE="$BASE" USERNAME="$USERNAME" PASSWORD="$PASSWORD" ADMIN_USERNAME=admin1 \
+    ADMIN_PASSWORD="$ADMIN_PASSWORD" TOKEN="$TOKEN" ARTIFACTS="$ARTIFACTS" SHOT_DIR="${SHOT_DIR:-}" \
     node "$IT_ROOT/tests/browser/label.cjs" || IT_FAILS=$((IT_FAILS + 1))
 it_finish

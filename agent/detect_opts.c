@@ -83,6 +83,14 @@ int detect_opts_set(struct detect_config *c, const char *key, const char *value)
         return parse_u32(value, 4, 65536, &c->window);
     if (!strcmp(key, "warmup_s"))
         return parse_float(value, 0.0, 1e8, &c->warmup_s);
+    if (!strcmp(key, "lik_short"))
+        return parse_u32(value, 0, 65536, &c->lik_short);
+    if (!strcmp(key, "lik_long"))
+        return parse_u32(value, 2, 100000000, &c->lik_long);
+    if (!strcmp(key, "quiet_frames"))
+        return parse_u32(value, 0, 100000000, &c->quiet_frames);
+    if (!strcmp(key, "novelty_half"))
+        return parse_u32(value, 0, 100000000, &c->novelty_half);
     if (!strcmp(key, "detectors"))
         return parse_detectors(value, &c->enable);
     return -1;
@@ -107,6 +115,12 @@ void detect_opts_help(FILE *f)
             (unsigned)d.window);
     fprintf(f, "  warmup_s=%g         no trigger during the first seconds of data\n",
             (double)d.warmup_s);
+    fprintf(f, "  lik_short=%u         frames in the likelihood stage's short mean (0 = raw scores)\n",
+            (unsigned)d.lik_short);
+    fprintf(f, "  lik_long=%u       frames in its long-term mean and variance of the raw score\n",
+            (unsigned)d.lik_long);
+    fprintf(f, "  quiet_frames=%u    frames the score is held at 0 after reaching the threshold\n",
+            (unsigned)d.quiet_frames);
     fprintf(f, "  detectors=%s%s%s  comma list of level, feature, model\n",
             (d.enable & DETECT_LEVEL) ? "level" : "",
             (d.enable & DETECT_FEATURE) ? ((d.enable & DETECT_LEVEL) ? ",feature" : "feature") : "",

@@ -4,7 +4,8 @@
 #   scripts/nab.sh [--threshold] [-- replay options...]
 #
 # Runs `precursor-agent replay` ($AGENT, default build/bin/precursor-agent)
-# over every NAB data file in ../shared/data/nab into build/nab/<category>/<file>.csv
+# over every NAB data file in ../shared/data/nab into $NAB_OUT/<category>/<file>.csv
+# (default build/nab-scores: not build/nab, which may be the agent's build folder)
 # and scores them with ../shared/tools/nab_score.py (threshold optimised per
 # profile over the corpus, as NAB does).  --threshold also scores at the
 # agent's shipped default threshold.  One configuration for all files.
@@ -24,7 +25,7 @@ if [ ! -d "$nab/data" ] || [ ! -f "$scorer" ]; then
 fi
 [ -x "$agent" ] || { echo "nab: $agent not built (make)"; exit 1; }
 
-out=build/nab
+out=${NAB_OUT:-build/nab-scores}
 rm -rf "$out"
 n=0
 for f in "$nab"/data/*/*.csv; do

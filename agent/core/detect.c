@@ -14,8 +14,19 @@
  *            kurtosis and the energy in two IIR band-pass bands, each compared
  *            (in log) with its own slowly adapting robust baseline.
  *   model    the per-channel feature vectors go to a run-time model.
- * A z is mapped to a score by r^2 / (1 + r^2), r = z / Z_HALF: z = Z_HALF
- * gives 0.5. */
+ * A z is mapped to a raw score by r^2 / (1 + r^2), r = z / Z_HALF: z = Z_HALF
+ * gives 0.5.
+ *
+ * Likelihood stage (on by default, lik_short > 0): the raw level and feature
+ * scores of a channel are not reported as they are, because a signal that is
+ * always a little surprising (spiky counts, daily cycles sampled every five
+ * minutes) would then score high all the time.  Instead the stage keeps the
+ * long-term mean and variance of the channel's raw score and reports how
+ * improbable the short-term mean of it is under that distribution (Numenta's
+ * anomaly likelihood): -log10 of a Gaussian tail probability, / 10.  The
+ * score is a probability, so one threshold means the same on every signal.
+ * After the score reaches the threshold it is held at 0 for quiet_frames:
+ * one sharp score per event, not a plateau of repeated alarms. */
 #include "agent/core/detect.h"
 
 #include <math.h>
@@ -33,6 +44,8 @@
 #define MAX_WINDOW 65536u
 #define MAX_CAP 100000u         /* per-hour cap bound: the arena holds that many times */
 #define HOUR_US INT64_C(3600000000)
+#define LIK_SD_FLOOR 0.01f      /* smallest spread of a raw score (a flat signal) */
+#define LIK_DECADES 10.0f       /* tail 10^-LIK_DECADES scores 1 */
 
 enum { F_RMS, F_PEAK, F_CREST, F_KURT, F_BAND_LO, F_BAND_HI, F_COUNT };
 
@@ -60,7 +73,10 @@ struct chan {
     struct biquad bp[2];
     float e_band[2];            /* EWMA of band-pass output squared */
     struct base feat[F_COUNT];
+    float dev_diff;             /* EWMA abs first difference (spikes on cycles) */
     float score_level, score_feat;
+    struct detect_lik lik;
+    float peak_z, peak_zf;      /* novelty: recent peak z of level / features, decaying */
     float feat_z_level;         /* for the model vector */
 };
 
@@ -80,6 +96,9 @@ struct detect {
     float alpha_fast, alpha_band;
     const struct detect_model *model;
     float score_model;
+    uint32_t quiet;             /* frames left with the score held at 0 */
+    float quiet_peak;           /* highest score since the quiet period began */
+    float nov_decay;            /* per-frame decay of the novelty peak */
     struct chan *ch;            /* [channels] */
     float *win;                 /* [channels * window] */
     int64_t *trig_t;            /* the last max_per_hour trigger times (ring) */
@@ -89,14 +108,18 @@ struct detect {
 
 void detect_config_defaults(struct detect_config *cfg)
 {
-    cfg->threshold = 0.9f;
-    cfg->rearm = 0.6f;
+    cfg->threshold = 0.1f;
+    cfg->rearm = 0.05f;
     cfg->hold_off_s = 10.0f;
     cfg->max_per_hour = 30;
     cfg->level_alpha = 0.001f;
     cfg->window = 256;
     cfg->warmup_s = 5.0f;
-    cfg->enable = DETECT_LEVEL | DETECT_FEATURE;
+    cfg->enable = DETECT_LEVEL;
+    cfg->lik_short = 0;
+    cfg->lik_long = 2000;
+    cfg->quiet_frames = 200;
+    cfg->novelty_half = 500;
 }
 
 static size_t align8(size_t n)
@@ -122,6 +145,9 @@ static int config_ok(const struct detect_config *c, unsigned channels)
     if (c->window < 4 || c->window > MAX_WINDOW)
         return 0;
     if (c->max_per_hour > MAX_CAP)
+        return 0;
+    if (c->lik_short > MAX_WINDOW || c->lik_long < 2 || c->lik_long > 100000000u ||
+        c->quiet_frames > 100000000u || c->novelty_half > 100000000u)
         return 0;
     if (c->enable == 0 || (c->enable & ~(DETECT_LEVEL | DETECT_FEATURE | DETECT_MODEL)))
         return 0;
@@ -186,6 +212,7 @@ struct detect *detect_init(const struct detect_config *cfg, unsigned channels,
     d->armed = 1;
     d->alpha_fast = cfg->level_alpha * 16.0f < 0.5f ? cfg->level_alpha * 16.0f : 0.5f;
     d->alpha_band = 1.0f / (float)cfg->window;
+    d->nov_decay = cfg->novelty_half ? (float)exp(-0.69314718 / (double)cfg->novelty_half) : 0.0f;
     for (c = 0; c < channels; c++) {
         /* Bands at 5 % and 25 % of the rate: "low" machine harmonics and the
          * high band where bearing fault impulses ring. */
@@ -262,6 +289,57 @@ static float base_step(struct base *b, float v, float alpha, float floor)
     return z;
 }
 
+void detect_lik_init(struct detect_lik *l)
+{
+    memset(l, 0, sizeof(*l));
+}
+
+/* -log10 of the upper Gaussian tail Q(u), u >= 0.  erfcf underflows past
+ * u ~ 9, so far out the asymptotic form ln Q = -u^2/2 - ln(u sqrt(2 pi)). */
+static float neg_log10_tail(float u)
+{
+    if (u < 5.0f)
+        return -log10f(0.5f * erfcf(u * 0.70710678f));
+    return (0.5f * u * u + logf(u) + 0.91893853f) * 0.43429448f;
+}
+
+float detect_lik_step(struct detect_lik *l, float raw, uint32_t short_n, uint32_t long_n)
+{
+    float a, delta, sd, u, s;
+
+    if (!(raw >= 0.0f))
+        raw = 0.0f;             /* also NaN */
+    if (short_n < 1)
+        short_n = 1;
+    if (long_n < 2)
+        long_n = 2;
+    if (l->n == 0) {
+        l->s_mean = l->l_mean = raw;
+        l->l_var = 0.0f;
+        l->n = 1;
+        return 0.0f;
+    }
+    a = 1.0f / (float)(l->n + 1);
+    l->s_mean += (a > 1.0f / (float)short_n ? a : 1.0f / (float)short_n) * (raw - l->s_mean);
+    /* Judge the short mean against the history before this frame, so an
+     * event does not dilute its own evidence. */
+    sd = sqrtf(l->l_var);
+    if (sd < LIK_SD_FLOOR)
+        sd = LIK_SD_FLOOR;
+    u = (l->s_mean - l->l_mean) / sd;
+    s = u > 0.0f ? neg_log10_tail(u) / LIK_DECADES : 0.0f;
+    if (a < 1.0f / (float)long_n)
+        a = 1.0f / (float)long_n;
+    else
+        l->n++;
+    delta = raw - l->l_mean;
+    l->l_mean += a * delta;
+    l->l_var = (1.0f - a) * (l->l_var + a * delta * delta);
+    if (!(s > 0.0f))
+        return 0.0f;
+    return s < 1.0f ? s : 1.0f;
+}
+
 static float biquad_run(struct biquad *q, float x)
 {
     float y = q->b0 * x + q->b2 * q->x2 - q->a1 * q->y1 - q->a2 * q->y2;
@@ -278,14 +356,13 @@ static float biquad_run(struct biquad *q, float x)
 static float level_step(struct detect *d, struct chan *ch, float x)
 {
     float mean = ch->lvl.mean;
-    float floor, z, zv = 0.0f, scale;
+    float floor, z, zv = 0.0f, zd = 0.0f, scale, step = 0.0f;
 
     /* Floor the scale at the signal's resolution (counts step by 1, a 12-bit
      * ADC by its LSB) and relative to the level, so that after a flat
      * stretch one quantisation step is not an infinitely surprising event. */
     if (ch->lvl.n > 0) {
-        float step = fabsf(x - ch->prev);
-
+        step = fabsf(x - ch->prev);
         if (step > 0.0f && (step < ch->res || ch->res == 0.0f))
             ch->res = step;
     }
@@ -293,6 +370,18 @@ static float level_step(struct detect *d, struct chan *ch, float x)
     floor = 1e-4f * fabsf(mean) + 1e-9f;
     if (ch->res > floor)
         floor = ch->res;
+    /* First difference against its own typical size: a spike riding on a
+     * daily cycle is a large step even where its level is ordinary. */
+    if (ch->lvl.n > 1) {
+        float sd = ch->dev_diff * MAD_TO_SIGMA, a = 1.0f / (float)ch->lvl.n;
+
+        if (sd < floor)
+            sd = floor;
+        zd = step / sd;
+        if (a < d->cfg.level_alpha)
+            a = d->cfg.level_alpha;
+        ch->dev_diff += a * ((step < CLIP * sd ? step : CLIP * sd) - ch->dev_diff);
+    }
     z = base_step(&ch->lvl, x, d->cfg.level_alpha, floor);
     /* A run of samples beyond the clip on one side is a new level, not an
      * outlier: after SHIFT_RUN of them the baseline moves there, so a step
@@ -318,8 +407,12 @@ static float level_step(struct detect *d, struct chan *ch, float x)
     ch->score_level = z_to_score(z, Z_HALF_LEVEL);
     {
         float sv = z_to_score(zv, VAR_HALF);
+        float sd = z_to_score(zd, Z_HALF_LEVEL);
+
         if (sv > ch->score_level)
             ch->score_level = sv;
+        if (sd > ch->score_level)
+            ch->score_level = sd;
     }
     return mean;
 }
@@ -402,6 +495,19 @@ static void block_end(struct chan *ch)
     ch->peak_cur = 0.0f;
 }
 
+/* Novelty of a raw score against the decaying recent peak of its z. */
+static float novelty(const struct detect *d, float *peak, float raw)
+{
+    float q = raw < 0.999999f ? raw : 0.999999f;
+    float z = Z_HALF_LEVEL * sqrtf(q / (1.0f - q));
+    float s = z_to_score(z - *peak, Z_HALF_LEVEL);
+
+    *peak *= d->nov_decay;
+    if (z > *peak)
+        *peak = z;
+    return s;
+}
+
 /* Sliding hour: the ring holds the last max_per_hour trigger times, so the
  * cap is reached iff the oldest of them is less than an hour old. */
 static int cap_reached(const struct detect *d, int64_t t_us)
@@ -438,7 +544,8 @@ void detect_step(struct detect *d, const float *frame, int64_t t_us,
 
     for (c = 0; c < d->channels; c++) {
         struct chan *ch = &d->ch[c];
-        float x = frame[c], mean;
+        float x = frame[c], mean, raw = 0.0f, s;
+        uint8_t det = 0;
 
         if (!isfinite(x))
             x = ch->lvl.mean;   /* a broken sample must not poison the state */
@@ -448,15 +555,46 @@ void detect_step(struct detect *d, const float *frame, int64_t t_us,
             if (eval)
                 features_eval(d, c);
         }
-        if ((en & DETECT_LEVEL) && ch->score_level > r.score) {
-            r.score = ch->score_level;
-            r.channel = (uint16_t)c;
-            r.detector = DETECT_LEVEL;
+        if (en & DETECT_LEVEL) {
+            raw = ch->score_level;
+            det = DETECT_LEVEL;
         }
-        if ((en & DETECT_FEATURE) && ch->score_feat > r.score) {
-            r.score = ch->score_feat;
+        if ((en & DETECT_FEATURE) && ch->score_feat > raw) {
+            raw = ch->score_feat;
+            det = DETECT_FEATURE;
+        }
+        if (det == 0)
+            continue;
+        if (d->cfg.lik_short) {
+            /* The stage sees log(1 + z) (z recovered from the raw score):
+             * the bounded raw score crowds every large z near 1, where a
+             * spike of 50 sigma and a routine 8 sigma look alike. */
+            float q = raw < 0.999999f ? raw : 0.999999f;
+
+            s = detect_lik_step(&ch->lik, log1pf(sqrtf(q / (1.0f - q))),
+                                d->cfg.lik_short, d->cfg.lik_long);
+        } else if (d->cfg.novelty_half) {
+            /* Novelty: only the part of the surprise beyond the recent peak
+             * counts, so a signal that spikes every day, or all the time,
+             * stops alarming at its usual spikes but not at a bigger one.
+             * One peak per detector: the window features answer the same
+             * event later and on another scale than the level. */
+            float sl = (en & DETECT_LEVEL) ? novelty(d, &ch->peak_z, ch->score_level) : 0.0f;
+            float sf = (en & DETECT_FEATURE) ? novelty(d, &ch->peak_zf, ch->score_feat) : 0.0f;
+
+            s = sl;
+            det = (en & DETECT_LEVEL) ? DETECT_LEVEL : DETECT_FEATURE;
+            if (sf > s) {
+                s = sf;
+                det = DETECT_FEATURE;
+            }
+        } else {
+            s = raw;
+        }
+        if (s > r.score || r.detector == 0) {
+            r.score = s;
             r.channel = (uint16_t)c;
-            r.detector = DETECT_FEATURE;
+            r.detector = det;
         }
     }
     if (en & (DETECT_FEATURE | DETECT_MODEL)) {
@@ -474,6 +612,21 @@ void detect_step(struct detect *d, const float *frame, int64_t t_us,
         r.score = d->score_model;
         r.channel = 0;
         r.detector = DETECT_MODEL;
+    }
+
+    /* Quiet period: once the score has reached the threshold it is held at
+     * 0 for quiet_frames, so an event gives one sharp score, not a plateau. */
+    if (d->quiet > 0) {
+        /* A rising edge still shows (so the event's peak is reported), but
+         * nothing at or below the highest score since the detection. */
+        d->quiet--;
+        if (r.score > d->quiet_peak)
+            d->quiet_peak = r.score;
+        else
+            r.score = 0.0f;
+    } else if (r.score >= d->cfg.threshold) {
+        d->quiet = d->cfg.quiet_frames;
+        d->quiet_peak = r.score;
     }
 
     /* Trigger: warm-up, hysteresis, hold-off, cap. */

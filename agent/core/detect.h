@@ -26,6 +26,16 @@ struct detect_config {
     uint32_t window;            /* samples in the short-window feature detector */
     float warmup_s;             /* no trigger before this much data */
     uint32_t enable;            /* DETECT_LEVEL | DETECT_FEATURE | DETECT_MODEL */
+    /* Likelihood stage (added; see docs/DETECTORS.md).  The raw level and
+     * feature scores of each channel are turned into the probability that
+     * their short-term mean is as high as it is, given their own long-term
+     * distribution; counted in frames so 5-minute and 10 kHz data both work. */
+    uint32_t lik_short;         /* frames in the short mean; 0 = stage off (raw scores) */
+    uint32_t lik_long;          /* frames in the long-term mean and variance */
+    uint32_t quiet_frames;      /* after a detection the score is held low this many frames */
+    uint32_t novelty_half;      /* novelty stage (used when lik_short = 0): half-life in frames
+                                 * of the recent peak surprise that a new one must exceed;
+                                 * 0 = stage off */
 };
 
 #define DETECT_LEVEL   0x1u
@@ -66,5 +76,17 @@ void detect_set_model(struct detect *d, const struct detect_model *m);
 void detect_step(struct detect *d, const float *frame, int64_t t_us,
                  struct detect_result *out);
 const char *detect_name(uint8_t detector);   /* "level", "feature", "model" */
+
+/* The likelihood stage on its own (exposed for tests and tools): a mean and
+ * variance of a raw score over about `long_n` frames, a short mean over about
+ * `short_n` frames, and the score -log10(tail probability) / 10, clipped to
+ * [0, 1] (a tail of 1e-5 scores 0.5, 1e-10 or less scores 1). */
+struct detect_lik {
+    float s_mean;               /* short mean of the raw score */
+    float l_mean, l_var;        /* long-term mean and variance */
+    uint32_t n;                 /* updates so far (faster weights while young) */
+};
+void detect_lik_init(struct detect_lik *l);
+float detect_lik_step(struct detect_lik *l, float raw, uint32_t short_n, uint32_t long_n);
 
 #endif

@@ -102,6 +102,7 @@ START_TEST(variance_burst)
     struct detect *d;
 
     detect_config_defaults(&c);
+    c.quiet_frames = 0;         /* the burst's peak score, not only its first frame */
     d = make(&c, 1);
     ck_assert_float_lt(run(d, sig_burst, 0, 20000, NULL), 1.0f);
     ck_assert_float_lt(run(d, sig_burst, 5000, 20000, NULL), 0.75f);
@@ -187,6 +188,10 @@ START_TEST(hourly_cap_by_timestamp)
     c.hold_off_s = 0.0f;
     c.warmup_s = 0.0f;
     c.max_per_hour = 3;
+    c.novelty_half = 0;         /* identical spikes: the cap, not novelty, must stop them */
+    c.quiet_frames = 0;
+    c.threshold = 0.9f;
+    c.rearm = 0.6f;
     d = make(&c, 1);
     /* One spike every 10 minutes for 2 hours, quiet samples between them;
      * timestamps jump (the cap must count by time, not frames). */
@@ -281,6 +286,8 @@ START_TEST(model_slot)
 
     detect_config_defaults(&c);
     c.enable = DETECT_MODEL;
+    c.threshold = 0.9f;         /* a constant 0.5 must show as it is, not be quieted */
+    c.rearm = 0.6f;
     d = make(&c, 2);
     detect_set_model(d, &bad);      /* wrong vector length: ignored */
     for (i = 0; i < 1000; i++)
@@ -292,6 +299,60 @@ START_TEST(model_slot)
     ck_assert_float_eq(r.score, 0.5f);
     ck_assert_int_eq(r.detector, DETECT_MODEL);
     ck_assert_str_eq(detect_name(r.detector), "model");
+}
+END_TEST
+
+/* Likelihood stage, known answer: after a long run of raw scores alternating
+ * 0 and 1 (mean 0.5, sd 0.5), a short mean of 1.0 is one sd above: tail
+ * 0.1587, score -log10(0.1587) / 10 = 0.0799; a constant raw score gives 0. */
+START_TEST(likelihood_known_answer)
+{
+    struct detect_lik l;
+    float s = 0.0f;
+    int i;
+
+    detect_lik_init(&l);
+    for (i = 0; i < 20000; i++)
+        detect_lik_step(&l, (float)(i & 1), 1, 1000);
+    s = detect_lik_step(&l, 1.0f, 1, 1000);
+    ck_assert_float_eq_tol(s, 0.0799f, 0.01f);
+    detect_lik_init(&l);
+    for (i = 0; i < 5000; i++)
+        s = detect_lik_step(&l, 0.3f, 4, 1000);
+    ck_assert_float_eq(s, 0.0f);
+    /* Far tail: a jump of 100 floor-sds scores 1 (tail far below 1e-10). */
+    ck_assert_float_eq(detect_lik_step(&l, 1.3f, 1, 1000), 1.0f);
+}
+END_TEST
+
+/* Novelty and quiet: a spike that repeats every 300 frames alarms once, a
+ * bigger one later alarms again; the score is 0 right after a detection. */
+START_TEST(novelty_repeats_alarm_once)
+{
+    struct detect_config c;
+    struct detect *d;
+    struct detect_result r;
+    long i, hits = 0, big = 0;
+
+    detect_config_defaults(&c);
+    c.warmup_s = 0.0f;
+    c.hold_off_s = 0.0f;
+    d = make(&c, 1);
+    for (i = 0; i < 6000; i++) {
+        float x = (float)(0.1 * gauss());
+
+        if (i >= 2000 && i % 300 == 0)
+            x += i == 5700 ? 40.0f : 5.0f;
+        detect_step(d, &x, US(i), &r);
+        if (i > 2000 && i < 5700)
+            hits += r.triggered;
+        if (i == 5700)
+            big = r.triggered;
+        if (i == 5701)
+            ck_assert_float_eq(r.score, 0.0f);
+    }
+    ck_assert_int_le(hits, 2);
+    ck_assert_int_eq(big, 1);
 }
 END_TEST
 
@@ -335,6 +396,8 @@ Suite *detect_suite(void)
     tcase_add_test(tc, arena_and_config_checked);
     tcase_add_test(tc, model_slot);
     tcase_add_test(tc, opts);
+    tcase_add_test(tc, likelihood_known_answer);
+    tcase_add_test(tc, novelty_repeats_alarm_once);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -119,23 +119,6 @@ out:
     return err;
 }
 
-int api_snapshot_post(struct srv_request *rq, struct srv_response *rs)
-{
-    struct ingest_result res;
-    const char *why = NULL;
-    int err;
-
-    if (!rq->body || rq->body_len == 0)
-        return fail(rs, SRV_EENVELOPE, "empty body");
-    err = ingest_envelope(rq->body, rq->body_len, &res, &why);
-    if (err != SRV_OK)
-        return fail(rs, err, why);
-    return srv_respond_json_take(rs, res.created ? 201 : 200,
-                                 json_pack("{s:I,s:s,s:I}", "id", (json_int_t)res.id,
-                                           "device_id", res.device_id, "seq",
-                                           (json_int_t)res.seq));
-}
-
 int api_heartbeat_post(struct srv_request *rq, struct srv_response *rs)
 {
     const char *dev = rq->header(rq, "X-Precursor-Device");

@@ -11,7 +11,6 @@
 int api_healthz(struct srv_request *rq, struct srv_response *rs);
 int api_openapi(struct srv_request *rq, struct srv_response *rs);
 int api_device_register(struct srv_request *rq, struct srv_response *rs);
-int api_snapshot_post(struct srv_request *rq, struct srv_response *rs);
 int api_heartbeat_post(struct srv_request *rq, struct srv_response *rs);
 int api_snapshots_list(struct srv_request *rq, struct srv_response *rs);
 int api_snapshot_get(struct srv_request *rq, struct srv_response *rs);

@@ -102,6 +102,7 @@ int opsm_api_operational(struct srv_request *rq, struct srv_response *rs)
     PGresult *r = NULL, *td = NULL, *tr = NULL;
     json_t *buckets, *out;
     double share_dev, share_rule;
+    json_t *top_dev, *top_rule;
     size_t n = 0, nb = 0, i;
     long total = 0;
     int err;
@@ -178,11 +179,15 @@ int opsm_api_operational(struct srv_request *rq, struct srv_response *rs)
             "not_actionable", (int)b[i].not_actionable, "duplicate", (int)b[i].duplicate,
             "ignored", (int)b[i].ignored, "pending", (int)b[i].pending));
     }
+    /* The top lists set the shares: build them before the shares are read
+     * (argument evaluation order is unspecified). */
+    top_dev = top_json(td, total, "device_id", &share_dev);
+    top_rule = top_json(tr, total, "rule", &share_rule);
     out = json_pack("{s:s,s:o,s:{s:o,s:o,s:o,s:o},s:o,s:{s:f,s:f,s:f}}",
                     "bucket", kind == OPSM_MONTH ? "month" : "week", "buckets", buckets,
-                    "bad_actors", "devices", top_json(td, total, "device_id", &share_dev),
+                    "bad_actors", "devices", top_dev,
                     "devices_top10_share", ratio(share_dev),
-                    "rules", top_json(tr, total, "rule", &share_rule),
+                    "rules", top_rule,
                     "rules_top10_share", ratio(share_rule),
                     "warning", opsm_trend_warning(b, nb, warn, sizeof warn) ? json_string(warn)
                                                                             : json_null(),

@@ -350,8 +350,11 @@ int labels_classes(struct srv_request *rq, struct srv_response *rs)
         return err;
     items = json_array();
     for (i = 0; items && i < PQntuples(r); i++)
-        json_array_append_new(items, json_pack("{s:s,s:s,s:i}", "name", PQgetvalue(r, i, 0),
-                                               "description", PQgetvalue(r, i, 1),
+        json_array_append_new(items, json_pack("{s:s,s:s,s:s?,s:i}", "name",
+                                               PQgetvalue(r, i, 0), "description",
+                                               PQgetvalue(r, i, 1), "equipment_type",
+                                               PQgetisnull(r, i, 2) ? NULL
+                                                                    : PQgetvalue(r, i, 2),
                                                "key", i < 9 ? i + 1 : 0));
     PQclear(r);
     return srv_respond_json_take(rs, 200, items ? json_pack("{s:o}", "items", items) : NULL);

@@ -47,13 +47,15 @@ AGENT_LIB  := $(BUILD)/lib/libprecursor-agent.a
 SERVER_LIB := $(BUILD)/lib/libprecursor-server.a
 SERVER_BIN := $(BUILD)/bin/precursor-server
 AGENT_BIN  := $(BUILD)/bin/precursor-agent
+LOADGEN_BIN := $(BUILD)/bin/precursor-loadgen
+LOADGEN_SRC := $(sort $(wildcard tools/loadgen/*.c))
 UNIT_BIN   := $(BUILD)/bin/check-unit
 BENCH_BINS := $(patsubst bench/%.c,$(BUILD)/bin/bench-%,$(BENCH_SRC))
 
 .PHONY: all deps run test test-all test-unit bench bench-all fuzz m4 clean stop help
 .DEFAULT_GOAL := all
 
-all: $(SERVER_BIN) $(AGENT_BIN)
+all: $(SERVER_BIN) $(AGENT_BIN) $(LOADGEN_BIN)
 
 help:
 	@sed -n '1,12p' Makefile | sed 's/^# \{0,1\}//'
@@ -80,6 +82,11 @@ $(SERVER_BIN): $(call obj,server/main.c) $(SERVER_LIB) $(SCHEMA_LIB)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
 $(AGENT_BIN): $(call obj,agent/main.c) $(AGENT_LIB) $(SCHEMA_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+# The fleet load generator (docs/FLEET.md): its own sources + the wire format.
+$(LOADGEN_BIN): $(call obj,$(LOADGEN_SRC)) $(SCHEMA_LIB)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 

@@ -361,6 +361,24 @@ static double now_s(void)
     return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
+/* mkdir -p: the default folder is var/exports under the working directory. */
+static int mkdir_parents(const char *dir)
+{
+    char p[sizeof export_dir];
+    size_t i;
+
+    snprintf(p, sizeof p, "%s", dir);
+    for (i = 1; p[i]; i++) {
+        if (p[i] != '/')
+            continue;
+        p[i] = '\0';
+        if (mkdir(p, 0755) != 0 && errno != EEXIST)
+            return -1;
+        p[i] = '/';
+    }
+    return mkdir(p, 0755) != 0 && errno != EEXIST ? -1 : 0;
+}
+
 static void *job_main(void *arg)
 {
     struct job *j = arg;
@@ -376,7 +394,7 @@ static void *job_main(void *arg)
     job_path(j, 1, part, sizeof part);
     job_path(j, 0, final, sizeof final);
     crypto_hash_sha256_init(&sha);
-    if (mkdir(export_dir, 0755) != 0 && errno != EEXIST) {
+    if (mkdir_parents(export_dir) != 0) {
         why = "cannot create the export folder";
         goto fail;
     }

@@ -21,7 +21,9 @@ if [ ${#targets[@]} -eq 0 ]; then
 fi
 [ ${#targets[@]} -gt 0 ] || { echo "fuzz: no targets in tests/fuzz"; exit 0; }
 
-pkgs="libmicrohttpd libpq libzstd libsodium jansson libcurl"
+# The Makefile's package list, so a library an area starts using links here too.
+pkgs=$(sed -n 's/^PKGS := //p' Makefile)
+[ -n "$pkgs" ] || pkgs="libmicrohttpd libpq libzstd libsodium jansson libcurl"
 pkg_cflags=$(pkg-config --cflags $pkgs)
 pkg_libs="$(pkg-config --libs $pkgs) -lm -lpthread"
 archives() {

@@ -319,6 +319,22 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
     *con_cls = NULL;
 }
 
+/* libmicrohttpd's own unescaping, except that a %00 in the path or a query
+ * value empties it: "/ui/index.html%00.js" must not quietly become
+ * "/ui/index.html" (tests/security/catalogue.py). */
+static size_t unescape_strict(void *cls, struct MHD_Connection *c, char *s)
+{
+    size_t n = MHD_http_unescape(s);
+
+    (void)cls;
+    (void)c;
+    if (strlen(s) != n) {
+        s[0] = '\0';
+        return 0;
+    }
+    return n;
+}
+
 /* libmicrohttpd's messages are printf formats of its own. */
 __attribute__((format(printf, 2, 0)))
 static void mhd_log(void *cls, const char *fmt, va_list ap)
@@ -362,6 +378,7 @@ int http_start(const struct srv_config *cfg, struct http_server **out)
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_CONN_TIMEOUT_S,
                             MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_CONN_LIMIT,
                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+                            MHD_OPTION_UNESCAPE_CALLBACK, unescape_strict, NULL,
                             MHD_OPTION_ARRAY, tls_opts,
                             MHD_OPTION_END);
     if (!s->d) {

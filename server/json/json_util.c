@@ -42,6 +42,10 @@ int json_b64_decode_exact(const char *in, uint8_t *out, size_t want)
     inlen = strlen(in);
     if (inlen == 0 || inlen > ((sizeof tmp + 2) / 3) * 4)
         return -1;
+    /* libsodium decodes some bytes >= 0x80 as if they were '/' (found by
+     * tests/fuzz/fuzz_json_util.c): only the alphabet itself is accepted. */
+    if (strspn(in, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=") != inlen)
+        return -1;
     if (sodium_base642bin(tmp, sizeof tmp, in, inlen, NULL, &got, &end,
                           sodium_base64_VARIANT_ORIGINAL) != 0)
         return -1;

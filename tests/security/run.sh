@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# run.sh - the security catalogue: bad input and the wrong people, against a
+# real server on loopback (run by scripts/test.sh with BUILD, DATABASE_URL
+# and PORT; alone, it makes them itself).
+#
+# Sets up what the cases need - API tokens of each role, an operator's
+# browser session, an expired session, the forge helper (forge.c) - then
+# runs catalogue.py (access matrix from schema/openapi.json, SQL injection,
+# path traversal, oversized input, slow clients, zstd bombs, replays, a
+# revoked device, forged model blobs) and tls.sh (HTTPS and pinning).
+# Prints `PASS name` / `FAIL name: why`; exits non-zero on any failure.
+set -uo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/../integration/lib/common.sh"
+IT_NAME=security
+MAX_BODY=1048576
+
+it_env >/dev/null || { it_fail setup "no database"; it_finish; }
+[ -x "$SERVER_BIN" ] || { it_fail setup "$SERVER_BIN not built"; it_finish; }
+"$SERVER_BIN" migrate --database-url "$DATABASE_URL" >"$IT_TMP/migrate.log" 2>&1 ||
+    { it_fail migrate "$(tail -n 3 "$IT_TMP/migrate.log")"; it_finish; }
+token() { "$SERVER_BIN" token create --name "sec-$1" --role "$1" 2>>"$IT_TMP/token.log" | tail -n1 | tr -d '[:space:]'; }
+TOKEN_ADMIN=$(token admin) TOKEN_OPERATOR=$(token operator) TOKEN_ML=$(token ml)
+[ -n "$TOKEN_ADMIN" ] && [ -n "$TOKEN_OPERATOR" ] && [ -n "$TOKEN_ML" ] ||
+    { it_fail tokens "$(tail -n 3 "$IT_TMP/token.log")"; it_finish; }
+PW=$(openssl rand -hex 16)
+for u in sec-op sec-exp; do
+    printf '%s\n' "$PW" | "$SERVER_BIN" user add --username "$u" --role operator \
+        --database-url "$DATABASE_URL" >>"$IT_TMP/user.log" 2>&1 ||
+        { it_fail "user add $u" "$(tail -n 3 "$IT_TMP/user.log")"; it_finish; }
+done
+SECRET=$IT_TMP/enroll-secret
+(umask 077; openssl rand -hex 24 >"$SECRET")
+
+# The forge helper, linked with the same schema archive as the server.
+SAN_FLAGS=
+# (grep without -q reads all of nm's output: no SIGPIPE under pipefail)
+nm "$BUILD/lib/libprecursor-schema.a" 2>/dev/null | grep __asan_ >/dev/null && SAN_FLAGS="-fsanitize=address,undefined"
+FORGE=$IT_TMP/forge
+${CC:-cc} -std=c11 -D_GNU_SOURCE -O1 -g $SAN_FLAGS -I"$IT_ROOT" "$HERE/forge.c" \
+    "$BUILD/lib/libprecursor-schema.a" $(pkg-config --cflags --libs libzstd libsodium) -lm \
+    -o "$FORGE" 2>"$IT_TMP/forge.log" || { it_fail "forge helper builds" "$(tail -n 3 "$IT_TMP/forge.log")"; it_finish; }
+
+it_spawn server "$SERVER_BIN" serve --port "$PORT" --database-url "$DATABASE_URL" \
+    --enroll-secret-file "$SECRET" --max-body $MAX_BODY
+SERVER_PID=${IT_PIDS[-1]}
+it_wait_http "$BASE/healthz" 60 || { it_fail server-up "$(tail -n 5 "$IT_TMP/server.log")"; it_finish; }
+
+# login USER: prints "COOKIE CSRF" of a new session.
+login() {
+    curl -s -D "$IT_TMP/h-$1" -o "$IT_TMP/b-$1" -H 'Content-Type: application/json' \
+        -d "{\"username\":\"$1\",\"password\":\"$PW\"}" "$BASE/api/v1/session" >/dev/null
+    local c s
+    c=$(grep -i -o 'prc_session=[0-9a-f]*' "$IT_TMP/h-$1" | head -n1 | cut -d= -f2)
+    s=$(it_json "$IT_TMP/b-$1" 'd.get("csrf","")' 2>/dev/null)
+    echo "$c $s"
+}
+read -r SESSION_COOKIE SESSION_CSRF <<<"$(login sec-op)"
+read -r EXPIRED_COOKIE EXPIRED_CSRF <<<"$(login sec-exp)"
+if [ -z "$SESSION_COOKIE" ] || [ -z "$SESSION_CSRF" ] || [ -z "$EXPIRED_COOKIE" ]; then
+    it_fail "operator logs in" "$(head -c 200 "$IT_TMP/b-sec-op")"
+    it_finish
+fi
+# The session works before it expires, so a 401 later is the expiry's doing.
+code=$(curl -s -o /dev/null -w '%{http_code}' -b "prc_session=$EXPIRED_COOKIE" "$BASE/api/v1/session")
+[ "$code" = 200 ] && it_pass "a fresh session is accepted" || it_fail "a fresh session is accepted" "got $code"
+psql -X -q "$DATABASE_URL" -c "UPDATE sessions SET expires_at = now() - interval '1 minute'
+    WHERE user_id = (SELECT id FROM users WHERE username = 'sec-exp')" >/dev/null ||
+    it_fail "expire a session" "psql failed"
+
+export BASE OPENAPI="$IT_ROOT/schema/openapi.json" DATABASE_URL TOKEN_ADMIN TOKEN_OPERATOR TOKEN_ML \
+    SESSION_COOKIE SESSION_CSRF EXPIRED_COOKIE EXPIRED_CSRF FORGE SERVER_PID MAX_BODY IT_TMP
+export ENROLL_SECRET=$(cat "$SECRET")
+python3 "$HERE/catalogue.py" || IT_FAILS=$((IT_FAILS + 1))
+
+# A forged model blob on the agent: refused at start, nothing run with it.
+head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$IT_TMP/model.key"
+{ printf 'PRMD\001\000'; head -c 300 /dev/urandom; } >"$IT_TMP/forged.model"
+csv=$IT_ROOT/tests/fuzz/corpus/csv/nab.csv
+if [ -f "$csv" ]; then
+    "$AGENT_BIN" replay --input "$csv" --scores "$IT_TMP/scores.csv" --model "$IT_TMP/forged.model" \
+        --model-key "$IT_TMP/model.key" >"$IT_TMP/model.log" 2>&1
+    rc=$?
+    [ $rc -ne 0 ] && grep -q -i "model" "$IT_TMP/model.log" && [ ! -s "$IT_TMP/scores.csv" ] &&
+        it_pass "agent refuses a forged model blob (exit $rc)" ||
+        it_fail "agent refuses a forged model blob" "exit $rc: $(tail -n 2 "$IT_TMP/model.log")"
+fi
+
+if grep -q -E 'AddressSanitizer|runtime error|LeakSanitizer' "$IT_TMP/server.log"; then
+    it_fail "server clean under sanitizers" "$(grep -m1 -E 'AddressSanitizer|runtime error|LeakSanitizer' "$IT_TMP/server.log")"
+else
+    it_pass "server log free of sanitizer reports"
+fi
+kill -TERM "$SERVER_PID" 2>/dev/null
+
+# HTTPS and the agent's certificate checks: a server of its own.
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])') \
+    "$HERE/tls.sh" || IT_FAILS=$((IT_FAILS + 1))
+it_finish

@@ -9,6 +9,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define BUF_BYTES (64 * 1024)
 
@@ -19,7 +20,9 @@ struct bin {
     size_t frame_bytes;
     int64_t start_us;
     uint64_t frames;            /* frames handed out so far */
+    int fd;                     /* fileno(f): read directly, stdio would wait for a full block */
     size_t have;                /* bytes of an incomplete frame kept at buf[0] */
+    int eof;
     int failed;
     unsigned char buf[BUF_BYTES];
 };
@@ -41,6 +44,8 @@ static int bin_next(struct source *s, float *samples, int64_t *t_us, size_t cap,
 
     if (b->failed)
         return b->failed;
+    if (b->eof && b->have == 0)
+        return SOURCE_EOF;
     if (!samples || !t_us || !n || cap == 0) {
         snprintf(s->err, sizeof(s->err), "next: no room for frames");
         return SOURCE_EARG;
@@ -49,19 +54,31 @@ static int bin_next(struct source *s, float *samples, int64_t *t_us, size_t cap,
     if (want > cap)
         want = cap;
     want *= b->frame_bytes;
-    /* Loop: a pipe may hand out fewer bytes than asked before the end. */
+    /* read(2), not fread: a sample must be scored as soon as it arrives.
+     * fread would wait on a pipe until the whole block is filled (a second
+     * at 1 kHz), delaying the trigger and its local action.  So block only
+     * until one whole frame is here and take whatever else is ready; a
+     * regular file still fills the block in one read. */
     got = b->have;
-    while (got < want) {
-        size_t r = fread(b->buf + got, 1, want - got, b->f);
+    while (got < b->frame_bytes) {
+        ssize_t r = read(b->fd, b->buf + got, want - got);
 
-        if (r == 0)
+        if (r == 0) {
+            b->eof = 1;
             break;
-        got += r;
-    }
-    if (got < want && ferror(b->f)) {
-        snprintf(s->err, sizeof(s->err), "read failed: %s", strerror(errno));
-        b->failed = SOURCE_EIO;
-        return b->failed;
+        }
+        if (r < 0 && errno == EINTR) {
+            /* The agent's only handled signals ask it to stop: hand back
+             * control with the partial frame kept for a later call. */
+            b->have = got;
+            return SOURCE_EOF;
+        }
+        if (r < 0) {
+            snprintf(s->err, sizeof(s->err), "read failed: %s", strerror(errno));
+            b->failed = SOURCE_EIO;
+            return b->failed;
+        }
+        got += (size_t)r;
     }
     frames = got / b->frame_bytes;
     if (frames == 0) {
@@ -157,6 +174,7 @@ int source_bin_open(const char *path, const char *format, unsigned channels,
         }
         b->own = 1;
     }
+    b->fd = fileno(b->f);
     b->f32 = f32;
     b->frame_bytes = (size_t)channels * (f32 ? 4u : 2u);
     b->start_us = start_us;

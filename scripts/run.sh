@@ -83,6 +83,10 @@ DBURL=$(scripts/pg.sh url)
 export DATABASE_URL="$DBURL"
 "$SERVER" migrate >>"$LOG/migrate.log" 2>&1 ||
     { tail -n 20 "$LOG/migrate.log" >&2; die "migrations failed (var/log/migrate.log)"; }
+# Once per database: months of alert history marked as demo data, so the
+# rules and operational metrics pages have something to show (docs/RULES.md).
+"$SERVER" demo-history >>"$LOG/demo-history.log" 2>&1 ||
+    say "no demo history (var/log/demo-history.log); the pages fill as the fleet runs"
 
 # ---- first start: credentials and enrollment secret ---------------------
 rand() { openssl rand -base64 48 | tr -dc 'A-Za-z0-9' | cut -c1-"$1"; }

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "server/alerts/alerts.h"
 #include "server/auth/auth.h"
 #include "server/db/db.h"
 #include "server/fleet/fleet.h"
@@ -503,6 +504,8 @@ int main(int argc, char **argv)
         return cmd_token_create(argc - 3, argv + 3);
     if (strcmp(argv[1], "enroll") == 0)
         return fleet_cli_enroll(argc - 2, argv + 2);
+    if (strcmp(argv[1], "demo-history") == 0)
+        return alerts_demo_main(argc - 2, argv + 2);
     if (strcmp(argv[1], "token") == 0 && argc >= 3 && strcmp(argv[2], "--help") == 0) {
         usage_token(stdout);
         return 0;

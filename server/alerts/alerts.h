@@ -15,4 +15,9 @@ int alerts_api_ack(struct srv_request *rq, struct srv_response *rs);
 int alerts_api_disposition(struct srv_request *rq, struct srv_response *rs);
 int alerts_api_list(struct srv_request *rq, struct srv_response *rs);
 
+/* `precursor-server demo-history [--database-url URL] [--seed N]`
+ * (alerts_demo.c): once per database, six months of synthetic alert history
+ * marked as demo data.  Returns the process exit status. */
+int alerts_demo_main(int argc, char **argv);
+
 #endif

@@ -43,6 +43,8 @@ trap cleanup EXIT
 # second_deadlock_stack: both stacks of a lock-order inversion.
 export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1:history_size=4}
 [ -f tests/tsan.supp ] && TSAN_OPTIONS="$TSAN_OPTIONS:suppressions=$ROOT/tests/tsan.supp"
+# TSan runs code 5-15x slower: stretch Check's per-test timeouts to match.
+export CK_TIMEOUT_MULTIPLIER=${CK_TIMEOUT_MULTIPLIER:-10}
 fail=0
 mkdir -p $BUILD/test-logs
 for s in "${suites[@]}"; do

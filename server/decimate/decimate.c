@@ -30,6 +30,35 @@ double decimate_value(const struct decimate_src *s, unsigned ch, size_t i)
     }
 }
 
+/* Min and max of samples [a, b) of channel ch (b > a): the type switch
+ * outside the loop, since this runs over every sample of a view. */
+#define COL_SCAN(T)                                                             \
+    do {                                                                        \
+        const uint8_t *p = (const uint8_t *)s->samples + ((size_t)ch * s->n + a) * sizeof(T); \
+        T v, lo, hi;                                                            \
+        size_t i;                                                               \
+        memcpy(&lo, p, sizeof lo);                                              \
+        hi = lo;                                                                \
+        for (i = 1; i < b - a; i++) {                                           \
+            memcpy(&v, p + i * sizeof v, sizeof v);                             \
+            lo = v < lo ? v : lo;                                               \
+            hi = v > hi ? v : hi;                                               \
+        }                                                                       \
+        *mn = lo;                                                               \
+        *mx = hi;                                                               \
+    } while (0)
+
+static void col_minmax(const struct decimate_src *s, unsigned ch, size_t a, size_t b,
+                       double *mn, double *mx)
+{
+    switch (s->sample_type) {
+    case WIRE_I16: COL_SCAN(int16_t); break;
+    case WIRE_I32: COL_SCAN(int32_t); break;
+    case WIRE_F32: COL_SCAN(float); break;
+    default: *mn = *mx = NAN; break;
+    }
+}
+
 int decimate_range(double from_s, double to_s, double rate, size_t n,
                    size_t *i0, size_t *i1)
 {
@@ -73,21 +102,8 @@ int decimate_minmax(const struct decimate_src *s, unsigned ch, size_t i0, size_t
         i1 > s->n || i0 >= i1 || i1 - i0 < px)
         return -1;
     for (c = 0; c < px; c++) {
-        size_t a = decimate_col_start(i0, i1, px, c);
-        size_t b = decimate_col_start(i0, i1, px, c + 1);
-        double lo = decimate_value(s, ch, a), hi = lo;
-        size_t i;
-
-        for (i = a + 1; i < b; i++) {
-            double v = decimate_value(s, ch, i);
-
-            if (v < lo)
-                lo = v;
-            if (v > hi)
-                hi = v;
-        }
-        mn[c] = lo;
-        mx[c] = hi;
+        col_minmax(s, ch, decimate_col_start(i0, i1, px, c),
+                   decimate_col_start(i0, i1, px, c + 1), &mn[c], &mx[c]);
     }
     return 0;
 }
@@ -202,17 +218,10 @@ size_t decimate_bin_write(const struct decimate_src *s, const struct decimate_bi
         /* Min of every column, then max of every column: one pass per
          * column, the max written at its place further on. */
         for (c = 0; c < px; c++) {
-            size_t a = decimate_col_start(i0, i1, px, c), b = decimate_col_start(i0, i1, px, c + 1);
-            double lo = decimate_value(s, ch, a), hi = lo;
+            double lo, hi;
 
-            for (i = a + 1; i < b; i++) {
-                double v = decimate_value(s, ch, i);
-
-                if (v < lo)
-                    lo = v;
-                if (v > hi)
-                    hi = v;
-            }
+            col_minmax(s, ch, decimate_col_start(i0, i1, px, c),
+                       decimate_col_start(i0, i1, px, c + 1), &lo, &hi);
             put_value(p + (size_t)c * vb, lo, vb);
             put_value(p + ((size_t)px + c) * vb, hi, vb);
         }

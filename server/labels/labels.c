@@ -17,6 +17,7 @@
 #include "server/decimate/decimate.h"
 #include "server/json/json_util.h"
 #include "server/labels/labels.h"
+#include "server/labels/labels_int.h"
 #include "server/session/session.h"
 
 static int fail(struct srv_response *rs, int err, const char *msg)
@@ -591,20 +592,71 @@ static int want_binary(const struct srv_request *rq)
     return a && strstr(a, "application/octet-stream") != NULL;
 }
 
+/* The decoded samples of snapshot id (text), from the cache or decoded from
+ * the stored envelope and cached.  The caller releases *out. */
+static int decoded_get(const char *id, struct labels_decoded **out, struct srv_response *rs)
+{
+    const char *vals[1] = { id };
+    struct snap_meta sm;
+    struct wire_view v;
+    struct labels_decoded *d;
+    PGresult *r = NULL;
+    size_t need;
+    int err, werr;
+
+    /* Existence first, from the metadata row: a snapshot dropped by
+     * retention is gone for the API even while its samples are cached. */
+    if ((err = snapshot_meta(id, &sm, rs)) != SRV_OK)
+        return err;
+    if ((*out = labels_cache_get(strtoll(id, NULL, 10))))
+        return SRV_OK;
+    if (!(d = calloc(1, sizeof *d)))
+        return SRV_ENOMEM;
+    d->id = strtoll(id, NULL, 10);
+    if ((err = db_exec(DB_SNAPSHOT_RAW, vals, NULL, NULL, 1, &r)) != SRV_OK)
+        goto fail;
+    if (PQntuples(r) != 1) {
+        err = fail(rs, SRV_ENOTFOUND, "no such snapshot");
+        goto fail;
+    }
+    /* The envelope passed the same parser at ingest; parse again anyway,
+     * the database is outside input to this process too. */
+    werr = wire_parse((const uint8_t *)PQgetvalue(r, 0, 0), (size_t)PQgetlength(r, 0, 0), &d->m, &v);
+    need = werr == WIRE_OK ? wire_samples_bytes(&d->m) : 0;
+    if (werr != WIRE_OK || need == 0) {
+        err = fail(rs, SRV_EINTERNAL, "stored envelope does not parse");
+        goto fail;
+    }
+    if (!(d->samples = malloc(need))) {
+        err = SRV_ENOMEM;
+        goto fail;
+    }
+    if (wire_decode_samples(&d->m, &v, d->samples, need) != WIRE_OK) {
+        err = fail(rs, SRV_EINTERNAL, "stored envelope does not decode");
+        goto fail;
+    }
+    d->bytes = need;
+    PQclear(r);
+    *out = labels_cache_put(d);
+    return SRV_OK;
+fail:
+    PQclear(r);
+    free(d->samples);
+    free(d);
+    return err;
+}
+
 int labels_samples(struct srv_request *rq, struct srv_response *rs)
 {
     char id[24];
-    const char *vals[1] = { id };
-    struct wire_meta m;
-    struct wire_view v;
+    struct labels_decoded *d = NULL;
+    const struct wire_meta *mp;
     struct decimate_src src;
     struct buf b = { 0 };
-    PGresult *r = NULL;
-    void *samples = NULL;
     double from_s, to_s, pxd, *mn = NULL, *mx = NULL;
-    size_t i0, i1, need, i;
+    size_t i0, i1, i;
     unsigned px, ch, c;
-    int err, werr, raw;
+    int err, raw;
 
     if ((err = need_reader(rq, rs)) != SRV_OK ||
         (err = parse_id_param(rq, id, sizeof id, rs)) != SRV_OK)
@@ -618,41 +670,22 @@ int labels_samples(struct srv_request *rq, struct srv_response *rs)
         strcmp(rq->query(rq, "format"), "json") != 0)
         return fail(rs, SRV_EBADREQ, "format must be json or bin");
     px = (unsigned)pxd;
-    if ((err = db_exec(DB_SNAPSHOT_RAW, vals, NULL, NULL, 1, &r)) != SRV_OK)
+    if ((err = decoded_get(id, &d, rs)) != SRV_OK)
         return err;
-    if (PQntuples(r) != 1) {
-        err = fail(rs, SRV_ENOTFOUND, "no such snapshot");
-        goto out;
-    }
-    /* The envelope passed the same parser at ingest; parse again anyway,
-     * the database is outside input to this process too. */
-    werr = wire_parse((const uint8_t *)PQgetvalue(r, 0, 0), (size_t)PQgetlength(r, 0, 0), &m, &v);
-    need = werr == WIRE_OK ? wire_samples_bytes(&m) : 0;
-    if (werr != WIRE_OK || need == 0) {
-        err = fail(rs, SRV_EINTERNAL, "stored envelope does not parse");
-        goto out;
-    }
-    if (!(samples = malloc(need))) {
-        err = SRV_ENOMEM;
-        goto out;
-    }
-    if (wire_decode_samples(&m, &v, samples, need) != WIRE_OK) {
-        err = fail(rs, SRV_EINTERNAL, "stored envelope does not decode");
-        goto out;
-    }
-    src.samples = samples;
-    src.sample_type = m.sample_type;
-    src.n = (size_t)m.pre_samples + m.post_samples;
-    src.channels = m.channel_count;
+    mp = &d->m;
+    src.samples = d->samples;
+    src.sample_type = mp->sample_type;
+    src.n = (size_t)mp->pre_samples + mp->post_samples;
+    src.channels = mp->channel_count;
     if (isinf(to_s))
-        to_s = (double)src.n / m.sample_rate;
-    if (decimate_range(from_s, to_s, m.sample_rate, src.n, &i0, &i1) != 0) {
+        to_s = (double)src.n / mp->sample_rate;
+    if (decimate_range(from_s, to_s, mp->sample_rate, src.n, &i0, &i1) != 0) {
         err = fail(rs, SRV_EBADREQ, "need from_s < to_s overlapping the snapshot");
         goto out;
     }
     raw = decimate_is_raw(i0, i1, px);
     if (want_binary(rq)) {
-        struct decimate_bin_info info = { m.sample_rate, m.pre_samples };
+        struct decimate_bin_info info = { mp->sample_rate, mp->pre_samples };
         size_t len = decimate_bin_size(&src, i0, i1, px);
         uint8_t *out = len ? malloc(len) : NULL;
 
@@ -674,18 +707,18 @@ int labels_samples(struct srv_request *rq, struct srv_response *rs)
     }
     buf_printf(&b, "{\"snapshot_id\":%s,\"sample_rate\":%.17g,\"samples\":%zu,"
                "\"pre_samples\":%u,\"trigger_s\":%.17g,\"i0\":%zu,\"i1\":%zu,"
-               "\"mode\":\"%s\",\"px\":%u,\"t\":[", id, m.sample_rate, src.n,
-               m.pre_samples, m.pre_samples / m.sample_rate, i0, i1,
+               "\"mode\":\"%s\",\"px\":%u,\"t\":[", id, mp->sample_rate, src.n,
+               mp->pre_samples, mp->pre_samples / mp->sample_rate, i0, i1,
                raw ? "raw" : "minmax", px);
     /* t: each sample's time when raw, each column's first sample's time
      * when decimated. */
     if (raw) {
         for (i = i0; i < i1; i++)
-            buf_printf(&b, "%s%.9g", i > i0 ? "," : "", (double)i / m.sample_rate);
+            buf_printf(&b, "%s%.9g", i > i0 ? "," : "", (double)i / mp->sample_rate);
     } else {
         for (c = 0; c < px; c++)
             buf_printf(&b, "%s%.9g", c ? "," : "",
-                       (double)decimate_col_start(i0, i1, px, c) / m.sample_rate);
+                       (double)decimate_col_start(i0, i1, px, c) / mp->sample_rate);
         mn = malloc(px * sizeof *mn);
         mx = malloc(px * sizeof *mx);
         if (!mn || !mx) {
@@ -695,7 +728,7 @@ int labels_samples(struct srv_request *rq, struct srv_response *rs)
     }
     buf_printf(&b, "],\"channels\":[");
     for (ch = 0; ch < src.channels; ch++) {
-        json_t *nm = json_string(m.channels[ch].name), *un = json_string(m.channels[ch].unit);
+        json_t *nm = json_string(mp->channels[ch].name), *un = json_string(mp->channels[ch].unit);
         char *nms = nm ? json_dumps(nm, JSON_ENCODE_ANY) : NULL;
         char *uns = un ? json_dumps(un, JSON_ENCODE_ANY) : NULL;
 
@@ -727,8 +760,7 @@ out:
     free(b.p);
     free(mn);
     free(mx);
-    free(samples);
-    PQclear(r);
+    labels_cache_release(d);
     return err;
 }
 

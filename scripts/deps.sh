@@ -30,6 +30,7 @@ PACKAGES=(
     curl                 # tests and scripts: HTTP client
     jq                   # tests: JSON on the command line
     python3              # tests: free ports, small parsers (standard library only)
+    python3-numpy        # tests: an independent reader of dataset exports (numpy.load)
     clang                # make fuzz: libFuzzer
     gcc-arm-none-eabi    # make m4: the agent's core for a Cortex-M4
     nodejs               # labeling UI build and browser tests

@@ -1,0 +1,391 @@
+/* check_action.c - the agent's local action (issue 3, item 4), through the
+ * real pipeline: every trigger starts the --on-trigger command with the event
+ * in PRECURSOR_* variables, and sends one alarm line to the FIFO or the UNIX
+ * datagram socket.  A FIFO without a reader, or one whose reader stopped
+ * reading, costs counted alarm drops and never holds up the sample path. */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent/pipeline.h"
+#include "agent/source/source.h"
+
+Suite *action_suite(void);
+
+#define CH 2
+#define RATE 1000.0
+#define T0 1700000000000000LL
+#define TOTAL 12000
+#define FIRST_SPIKE 2000
+#define SPIKE_EVERY 500
+#define SPIKES ((TOTAL - FIRST_SPIKE) / SPIKE_EVERY)
+
+static float data[TOTAL * CH];
+static char dir[512];
+static long pace_ms;            /* sleep per block: real-time-like arrival */
+
+/* ---- a source over data[] in blocks of 250 frames ---- */
+static int synth_next(struct source *s, float *samples, int64_t *t_us, size_t cap, size_t *n)
+{
+    size_t *frame = s->impl, want = cap < 250 ? cap : 250;
+
+    if (*frame >= TOTAL)
+        return SOURCE_EOF;
+    if (pace_ms > 0) {
+        struct timespec ts = { 0, pace_ms * 1000000L };
+        nanosleep(&ts, NULL);
+    }
+    if (want > TOTAL - *frame)
+        want = TOTAL - *frame;
+    memcpy(samples, data + *frame * CH, want * CH * sizeof(float));
+    for (size_t i = 0; i < want; i++)
+        t_us[i] = T0 + (int64_t)(*frame + i) * 1000;
+    *frame += want;
+    *n = want;
+    return 0;
+}
+
+static void synth_close(struct source *s)
+{
+    free(s->impl);
+    free(s);
+}
+
+static struct source *synth_open(void)
+{
+    struct source *s = calloc(1, sizeof(*s));
+
+    ck_assert_ptr_nonnull(s);
+    s->impl = calloc(1, sizeof(size_t));
+    ck_assert_ptr_nonnull(s->impl);
+    s->channels = CH;
+    s->rate = RATE;
+    s->wire_type = WIRE_F32;
+    s->next = synth_next;
+    s->close = synth_close;
+    snprintf(s->chan[0].name, sizeof(s->chan[0].name), "flow");
+    snprintf(s->chan[1].name, sizeof(s->chan[1].name), "vib");
+    return s;
+}
+
+/* Low noise with a short spike on "vib" every SPIKE_EVERY frames. */
+static void fill_data(void)
+{
+    uint32_t x = 4242;
+
+    for (size_t i = 0; i < TOTAL * CH; i++) {
+        x = x * 1664525u + 1013904223u;
+        data[i] = ((float)(x >> 8) / 16777216.0f - 0.5f) * 0.2f;
+    }
+    for (size_t f = FIRST_SPIKE; f < TOTAL; f += SPIKE_EVERY)
+        data[f * CH + 1] += 20.0f;
+}
+
+static int is_spike(unsigned long long f)
+{
+    return f >= FIRST_SPIKE && f < TOTAL && (f - FIRST_SPIKE) % SPIKE_EVERY == 0;
+}
+
+static void setup(void)
+{
+    const char *t = getenv("TMPDIR");
+
+    snprintf(dir, sizeof(dir), "%s/action-test-XXXXXX", t && *t ? t : P_tmpdir);
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    fill_data();
+    pace_ms = 0;
+}
+
+static void teardown(void)
+{
+    char cmd[600];
+
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "check_action: could not remove %s\n", dir);
+}
+
+static void base_config(struct pipeline_config *pc)
+{
+    memset(pc, 0, sizeof(*pc));
+    detect_config_defaults(&pc->detect);
+    /* Every spike its own trigger: short hold-off, no hourly cap. */
+    pc->detect.warmup_s = 0.5f;
+    pc->detect.hold_off_s = 0.1f;
+    pc->detect.max_per_hour = 0;
+    pc->device_id = "act-1";
+    pc->ring_s = 2;
+    pc->pre_s = 0.1;
+    pc->post_s = 0.1;
+    pc->max_window_s = 1;
+    pc->zstd_level = 3;
+}
+
+/* Runs the pipeline to the end of data[]; returns its stats. */
+static struct pipeline_stats run(struct pipeline_config *pc)
+{
+    struct pipeline *p = NULL;
+    struct pipeline_stats st;
+    struct source *src = synth_open();
+    char err[256];
+
+    ck_assert_msg(pipeline_init(pc, src, &p, err, sizeof(err)) == 0, "init: %s", err);
+    ck_assert_int_eq(pipeline_run(p, NULL), 0);
+    pipeline_get_stats(p, &st);
+    pipeline_free(p);           /* waits for the actions still running */
+    src->close(src);
+    ck_assert_uint_eq(st.frames, TOTAL);
+    ck_assert_uint_ge(st.triggers, 1);
+    return st;
+}
+
+static double mono_s(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+START_TEST(test_command_gets_environment)
+{
+    struct pipeline_config pc;
+    struct pipeline_stats st;
+    char out[600], cmd[1024], line[512];
+    FILE *f;
+    uint64_t lines = 0;
+
+    snprintf(out, sizeof(out), "%s/actions", dir);
+    /* One line per start; >> so that overlapping actions each keep theirs. */
+    snprintf(cmd, sizeof(cmd),
+             "echo \"$PRECURSOR_DEVICE_ID|$PRECURSOR_EVENT_TIME_US|$PRECURSOR_SCORE|"
+             "$PRECURSOR_CHANNEL|$PRECURSOR_DETECTOR|$PRECURSOR_FRAME|${PRECURSOR_STALE-unset}\" >> '%s'",
+             out);
+    /* An inherited PRECURSOR_* variable must not reach the command. */
+    setenv("PRECURSOR_STALE", "leaked", 1);
+    base_config(&pc);
+    pc.on_trigger = cmd;
+    st = run(&pc);
+    unsetenv("PRECURSOR_STALE");
+    ck_assert_uint_eq(st.action_errors, 0);
+    ck_assert_uint_eq(st.lat_count, st.triggers);
+
+    f = fopen(out, "r");
+    ck_assert_ptr_nonnull(f);
+    while (fgets(line, sizeof(line), f) != NULL) {
+        char dev[64], chan[64], det[64], stale[64];
+        long long t_us;
+        double score;
+        unsigned long long frame;
+
+        ck_assert_msg(sscanf(line, "%63[^|]|%lld|%lf|%63[^|]|%63[^|]|%llu|%63[^\n]", dev, &t_us,
+                             &score, chan, det, &frame, stale) == 7,
+                      "action line '%s'", line);
+        ck_assert_str_eq(dev, "act-1");
+        ck_assert_str_eq(chan, "vib");
+        ck_assert_msg(!strcmp(det, "level") || !strcmp(det, "feature"), "detector '%s'", det);
+        ck_assert_msg(score >= pc.detect.threshold && score <= 1.0, "score %g", score);
+        ck_assert_msg(is_spike(frame), "action for frame %llu, not a spike", frame);
+        ck_assert_int_eq(t_us, T0 + (long long)frame * 1000);
+        ck_assert_str_eq(stale, "unset");
+        lines++;
+    }
+    fclose(f);
+    ck_assert_uint_eq(lines, st.triggers);
+    ck_assert_uint_le(st.triggers, SPIKES);
+}
+END_TEST
+
+/* Counts '\n'-terminated JSON lines naming the device; bad lines fail. */
+static uint64_t count_lines(const char *buf, size_t len)
+{
+    uint64_t n = 0;
+    const char *p = buf, *end = buf + len;
+
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        ck_assert_msg(nl != NULL, "alarm line without its newline");
+        ck_assert_msg(*p == '{' && nl[-1] == '}', "alarm line not a JSON object");
+        ck_assert_msg(memmem(p, (size_t)(nl - p), "\"device_id\":\"act-1\"", 19) != NULL,
+                      "alarm line without the device");
+        ck_assert_msg(memmem(p, (size_t)(nl - p), "\"channel\":\"vib\"", 15) != NULL,
+                      "alarm line without the channel");
+        n++;
+        p = nl + 1;
+    }
+    return n;
+}
+
+START_TEST(test_fifo_one_line_per_trigger)
+{
+    struct pipeline_config pc;
+    struct pipeline_stats st;
+    char fifo[600];
+    static char buf[65536];
+    size_t len = 0;
+    ssize_t r;
+    int fd;
+
+    snprintf(fifo, sizeof(fifo), "%s/alarm", dir);
+    ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+    fd = open(fifo, O_RDONLY | O_NONBLOCK);
+    ck_assert_int_ge(fd, 0);
+    base_config(&pc);
+    pc.alarm_fifo = fifo;
+    st = run(&pc);
+    while (len < sizeof(buf) && (r = read(fd, buf + len, sizeof(buf) - len)) > 0)
+        len += (size_t)r;
+    close(fd);
+    ck_assert_uint_eq(st.alarm_drops, 0);
+    ck_assert_uint_eq(count_lines(buf, len), st.triggers);
+}
+END_TEST
+
+struct dgram {
+    int fd;
+    atomic_int stop;
+    uint64_t lines;
+    int bad;
+};
+
+/* Each datagram must be exactly one alarm line. */
+static void *dgram_reader(void *arg)
+{
+    struct dgram *d = arg;
+    char buf[1024];
+
+    for (;;) {
+        ssize_t r = recv(d->fd, buf, sizeof(buf), 0);
+
+        if (r > 0) {
+            const char *nl = memchr(buf, '\n', (size_t)r);
+            if (nl == NULL || nl != buf + r - 1 || buf[0] != '{' ||
+                memmem(buf, (size_t)r, "\"device_id\":\"act-1\"", 19) == NULL)
+                d->bad++;
+            d->lines++;
+            continue;
+        }
+        if (atomic_load(&d->stop))
+            break;
+        struct timespec ts = { 0, 1000000 };
+        nanosleep(&ts, NULL);
+    }
+    return NULL;
+}
+
+START_TEST(test_socket_one_datagram_per_trigger)
+{
+    struct pipeline_config pc;
+    struct pipeline_stats st;
+    struct sockaddr_un sa;
+    struct dgram rd = { 0 };
+    pthread_t th;
+    char path[600];
+    uint64_t lines;
+    int fd;
+
+    /* sun_path holds 108 bytes: a short name in the test folder. */
+    snprintf(path, sizeof(path), "%s/a.sock", dir);
+    ck_assert_uint_lt(strlen(path), sizeof(sa.sun_path));
+    fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+    ck_assert_int_ge(fd, 0);
+    memset(&sa, 0, sizeof(sa));
+    sa.sun_family = AF_UNIX;
+    memcpy(sa.sun_path, path, strlen(path) + 1);
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    base_config(&pc);
+    pc.alarm_socket = path;
+    /* A datagram queue holds only a few (net.unix.max_dgram_qlen, 10 by
+     * default) and a full one is a counted drop by design; so the reader
+     * reads while the samples arrive, one trigger every 40 ms. */
+    rd.fd = fd;
+    pace_ms = 20;
+    ck_assert_int_eq(pthread_create(&th, NULL, dgram_reader, &rd), 0);
+    st = run(&pc);
+    atomic_store(&rd.stop, 1);
+    pthread_join(th, NULL);
+    lines = rd.lines;
+    ck_assert_int_eq(rd.bad, 0);
+    close(fd);
+    ck_assert_uint_eq(st.alarm_drops, 0);
+    ck_assert_uint_eq(lines, st.triggers);
+}
+END_TEST
+
+START_TEST(test_fifo_without_reader_does_not_block)
+{
+    struct pipeline_config pc;
+    struct pipeline_stats st;
+    char fifo[600];
+    double t;
+
+    snprintf(fifo, sizeof(fifo), "%s/alarm", dir);
+    ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+    base_config(&pc);
+    pc.alarm_fifo = fifo;
+    t = mono_s();
+    st = run(&pc);      /* a blocking open would hang here: the tcase timeout fails it */
+    t = mono_s() - t;
+    ck_assert_uint_eq(st.alarm_drops, st.triggers);
+    ck_assert_msg(t < 2.0, "12,000 frames took %.2f s with no FIFO reader", t);
+
+    /* Nor a FIFO whose reader stopped reading: once its pipe is full, lines are
+     * dropped and counted instead of waited on. */
+    int fd = open(fifo, O_RDONLY | O_NONBLOCK);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_ge(fcntl(fd, F_SETPIPE_SZ, 4096), 4096);
+    char fill[4096];
+    int w = open(fifo, O_WRONLY | O_NONBLOCK);
+    ck_assert_int_ge(w, 0);
+    memset(fill, 'x', sizeof(fill));
+    while (write(w, fill, sizeof(fill)) > 0 || errno == EINTR)
+        ;                       /* the pipe is full now; the reader never reads */
+    close(w);
+    t = mono_s();
+    st = run(&pc);
+    t = mono_s() - t;
+    close(fd);
+    ck_assert_uint_eq(st.alarm_drops, st.triggers);
+    ck_assert_msg(t < 2.0, "12,000 frames took %.2f s with a full FIFO", t);
+}
+END_TEST
+
+START_TEST(test_missing_socket_counts_drops)
+{
+    struct pipeline_config pc;
+    struct pipeline_stats st;
+    char path[600];
+
+    snprintf(path, sizeof(path), "%s/none.sock", dir);
+    base_config(&pc);
+    pc.alarm_socket = path;
+    st = run(&pc);
+    ck_assert_uint_eq(st.alarm_drops, st.triggers);
+}
+END_TEST
+
+Suite *action_suite(void)
+{
+    Suite *s = suite_create("action");
+    TCase *tc = tcase_create("core");
+
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 20);
+    tcase_add_test(tc, test_command_gets_environment);
+    tcase_add_test(tc, test_fifo_one_line_per_trigger);
+    tcase_add_test(tc, test_socket_one_datagram_per_trigger);
+    tcase_add_test(tc, test_fifo_without_reader_does_not_block);
+    tcase_add_test(tc, test_missing_socket_counts_drops);
+    suite_add_tcase(s, tc);
+    return s;
+}

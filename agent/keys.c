@@ -125,7 +125,7 @@ fail:
 int keys_load_or_create(const char *dir, struct keys *k, char *err, size_t errlen)
 {
     char skp[1100], pkp[1100];
-    uint8_t derived[WIRE_PK_LEN];
+    uint8_t derived[WIRE_PK_LEN], seed[crypto_sign_SEEDBYTES], check_sk[WIRE_SK_LEN];
     int rc;
 
     if (sodium_init() < 0) {
@@ -143,14 +143,22 @@ int keys_load_or_create(const char *dir, struct keys *k, char *err, size_t errle
     }
     rc = read_exact(skp, k->sk, WIRE_SK_LEN);
     if (rc == 0) {
-        /* The public half is inside the secret key; the .pub must agree. */
-        if (crypto_sign_ed25519_sk_to_pk(derived, k->sk) != 0 ||
+        /* Recompute the public key from the seed (the first half): the
+         * stored second half is only a copy, so comparing it would miss a
+         * damaged seed and the device would sign with a key nobody knows. */
+        if (crypto_sign_ed25519_sk_to_seed(seed, k->sk) != 0 ||
+            crypto_sign_seed_keypair(derived, check_sk, seed) != 0 ||
+            sodium_memcmp(check_sk, k->sk, WIRE_SK_LEN) != 0 ||
             read_exact(pkp, k->pk, WIRE_PK_LEN) != 0 ||
             sodium_memcmp(derived, k->pk, WIRE_PK_LEN) != 0) {
+            sodium_memzero(seed, sizeof(seed));
+            sodium_memzero(check_sk, sizeof(check_sk));
             sodium_memzero(k->sk, sizeof(k->sk));
             snprintf(err, errlen, "%s and %s do not form a key pair", skp, pkp);
             return KEYS_EBADKEY;
         }
+        sodium_memzero(seed, sizeof(seed));
+        sodium_memzero(check_sk, sizeof(check_sk));
         k->created = 0;
         return 0;
     }

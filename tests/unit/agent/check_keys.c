@@ -1,0 +1,250 @@
+/* check_keys.c - the device key pair on disk (agent/keys.c): generated once
+ * into a 0600 file written atomically (no temporary left behind, whatever the
+ * umask), reloaded to the same pair, and a damaged key file is a clear
+ * KEYS_EBADKEY with a message, never a crash and never silently replaced by
+ * a new identity. */
+#include <check.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "agent/keys.h"
+
+Suite *keys_suite(void);
+
+static char dir[512], kdir[600];
+
+static void setup(void)
+{
+    const char *t = getenv("TMPDIR");
+
+    snprintf(dir, sizeof(dir), "%s/keys-test-XXXXXX", t && *t ? t : P_tmpdir);
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    /* Two levels that do not exist yet: created on first start. */
+    snprintf(kdir, sizeof(kdir), "%s/var/dev-1", dir);
+}
+
+static void teardown(void)
+{
+    char cmd[600];
+
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "check_keys: could not remove %s\n", dir);
+}
+
+static void path_in(char *out, size_t cap, const char *name)
+{
+    snprintf(out, cap, "%s/%s", kdir, name);
+}
+
+static void write_file(const char *name, const void *buf, size_t len)
+{
+    char p[700];
+    FILE *f;
+
+    path_in(p, sizeof(p), name);
+    f = fopen(p, "wb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fwrite(buf, 1, len, f), len);
+    ck_assert_int_eq(fclose(f), 0);
+}
+
+static size_t read_file(const char *name, void *buf, size_t cap)
+{
+    char p[700];
+    FILE *f;
+    size_t n;
+
+    path_in(p, sizeof(p), name);
+    f = fopen(p, "rb");
+    ck_assert_ptr_nonnull(f);
+    n = fread(buf, 1, cap, f);
+    fclose(f);
+    return n;
+}
+
+/* Entries of the key folder other than the two key files (and "."/".."). */
+static int stray_entries(void)
+{
+    DIR *d = opendir(kdir);
+    struct dirent *e;
+    int n = 0;
+
+    ck_assert_ptr_nonnull(d);
+    while ((e = readdir(d)) != NULL)
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") &&
+            strcmp(e->d_name, "device.key") && strcmp(e->d_name, "device.pub"))
+            n++;
+    closedir(d);
+    return n;
+}
+
+START_TEST(test_generate_0600_atomic)
+{
+    struct keys k;
+    struct stat st;
+    char err[256] = "", p[700];
+    uint8_t sk[WIRE_SK_LEN + 8], pk[WIRE_PK_LEN + 8], derived[WIRE_PK_LEN];
+    uint8_t msg[] = "snapshot", sig[crypto_sign_BYTES];
+    mode_t old = umask(0);      /* the mode must not depend on the caller's umask */
+
+    int rc = keys_load_or_create(kdir, &k, err, sizeof(err));
+    umask(old);
+    ck_assert_msg(rc == 0, "create: %s", err);
+    ck_assert_int_eq(k.created, 1);
+
+    path_in(p, sizeof(p), "device.key");
+    ck_assert_int_eq(stat(p, &st), 0);
+    ck_assert_msg((st.st_mode & 07777) == 0600, "device.key mode %o", st.st_mode & 07777);
+    ck_assert_int_eq(st.st_size, WIRE_SK_LEN);
+    ck_assert_int_eq(stat(kdir, &st), 0);
+    ck_assert_msg((st.st_mode & 077) == 0, "key folder mode %o", st.st_mode & 07777);
+    /* Written under a temporary name and renamed: nothing else is left. */
+    ck_assert_int_eq(stray_entries(), 0);
+
+    /* On disk is the pair in memory, and it is a working Ed25519 pair. */
+    ck_assert_uint_eq(read_file("device.key", sk, sizeof(sk)), WIRE_SK_LEN);
+    ck_assert_uint_eq(read_file("device.pub", pk, sizeof(pk)), WIRE_PK_LEN);
+    ck_assert_mem_eq(sk, k.sk, WIRE_SK_LEN);
+    ck_assert_mem_eq(pk, k.pk, WIRE_PK_LEN);
+    ck_assert_int_eq(crypto_sign_ed25519_sk_to_pk(derived, k.sk), 0);
+    ck_assert_mem_eq(derived, k.pk, WIRE_PK_LEN);
+    crypto_sign_detached(sig, NULL, msg, sizeof(msg), k.sk);
+    ck_assert_int_eq(crypto_sign_verify_detached(sig, msg, sizeof(msg), k.pk), 0);
+    keys_wipe(&k);
+}
+END_TEST
+
+START_TEST(test_reload_same_key)
+{
+    struct keys a, b, c;
+    char err[256] = "";
+
+    ck_assert_int_eq(keys_load_or_create(kdir, &a, err, sizeof(err)), 0);
+    ck_assert_int_eq(keys_load_or_create(kdir, &b, err, sizeof(err)), 0);
+    ck_assert_int_eq(b.created, 0);
+    ck_assert_mem_eq(a.sk, b.sk, WIRE_SK_LEN);
+    ck_assert_mem_eq(a.pk, b.pk, WIRE_PK_LEN);
+
+    /* A temporary left by a crash during an earlier write changes nothing. */
+    write_file("device.key.tmp.99999", "half a k", 8);
+    ck_assert_int_eq(keys_load_or_create(kdir, &c, err, sizeof(err)), 0);
+    ck_assert_int_eq(c.created, 0);
+    ck_assert_mem_eq(a.sk, c.sk, WIRE_SK_LEN);
+
+    /* Another folder is another device. */
+    snprintf(kdir, sizeof(kdir), "%s/var/dev-2", dir);
+    ck_assert_int_eq(keys_load_or_create(kdir, &c, err, sizeof(err)), 0);
+    ck_assert_int_eq(c.created, 1);
+    ck_assert_msg(memcmp(a.pk, c.pk, WIRE_PK_LEN) != 0, "two devices with one key");
+    keys_wipe(&a);
+    keys_wipe(&b);
+    keys_wipe(&c);
+}
+END_TEST
+
+/* Loads kdir expecting KEYS_EBADKEY with a message naming the problem, and
+ * checks the damaged file was left as it was for the operator. */
+static void expect_bad(const char *what, const uint8_t *before, size_t before_len)
+{
+    struct keys k;
+    char err[256] = "";
+    uint8_t after[WIRE_SK_LEN + 64];
+    int rc;
+
+    memset(&k, 0xAA, sizeof(k));
+    rc = keys_load_or_create(kdir, &k, err, sizeof(err));
+    ck_assert_msg(rc == KEYS_EBADKEY, "%s: rc %d (%s)", what, rc, err);
+    ck_assert_msg(err[0] != '\0', "%s: no message", what);
+    ck_assert_msg(strstr(err, "device.") != NULL, "%s: message '%s' names no file", what, err);
+    if (before != NULL) {
+        ck_assert_uint_eq(read_file("device.key", after, sizeof(after)), before_len);
+        ck_assert_mem_eq(after, before, before_len);
+    }
+}
+
+START_TEST(test_corrupt_key_is_an_error)
+{
+    struct keys k;
+    char err[256] = "";
+    uint8_t good[WIRE_SK_LEN], bad[WIRE_SK_LEN + 1], pk[WIRE_PK_LEN];
+
+    ck_assert_int_eq(keys_load_or_create(kdir, &k, err, sizeof(err)), 0);
+    memcpy(good, k.sk, sizeof(good));
+    memcpy(pk, k.pk, sizeof(pk));
+    keys_wipe(&k);
+
+    /* Truncated, as a power cut during a copy would leave it. */
+    write_file("device.key", good, 10);
+    expect_bad("truncated", good, 10);
+    /* Empty. */
+    write_file("device.key", good, 0);
+    expect_bad("empty", NULL, 0);
+    /* Too long. */
+    memcpy(bad, good, WIRE_SK_LEN);
+    bad[WIRE_SK_LEN] = '\n';
+    write_file("device.key", bad, sizeof(bad));
+    expect_bad("too long", bad, sizeof(bad));
+    /* Right size, flipped bits in the seed: no longer matches device.pub. */
+    memcpy(bad, good, WIRE_SK_LEN);
+    bad[3] ^= 0x40;
+    write_file("device.key", bad, WIRE_SK_LEN);
+    expect_bad("flipped", bad, WIRE_SK_LEN);
+    /* Right key, public half damaged. */
+    write_file("device.key", good, WIRE_SK_LEN);
+    pk[0] ^= 1;
+    write_file("device.pub", pk, WIRE_PK_LEN);
+    expect_bad("pub mismatch", good, WIRE_SK_LEN);
+    /* Right key, public half missing. */
+    {
+        char p[700];
+        path_in(p, sizeof(p), "device.pub");
+        ck_assert_int_eq(unlink(p), 0);
+    }
+    expect_bad("pub missing", good, WIRE_SK_LEN);
+
+    /* Repaired, it loads again as the same device. */
+    pk[0] ^= 1;
+    write_file("device.pub", pk, WIRE_PK_LEN);
+    ck_assert_int_eq(keys_load_or_create(kdir, &k, err, sizeof(err)), 0);
+    ck_assert_int_eq(k.created, 0);
+    ck_assert_mem_eq(k.sk, good, WIRE_SK_LEN);
+    keys_wipe(&k);
+}
+END_TEST
+
+START_TEST(test_unusable_folder)
+{
+    struct keys k;
+    char err[256] = "", p[700];
+    FILE *f;
+
+    /* The key folder's parent is a file. */
+    snprintf(p, sizeof(p), "%s/var", dir);
+    f = fopen(p, "w");
+    ck_assert_ptr_nonnull(f);
+    fclose(f);
+    ck_assert_int_eq(keys_load_or_create(kdir, &k, err, sizeof(err)), KEYS_EIO);
+    ck_assert_msg(strstr(err, "key-dir") != NULL, "message '%s'", err);
+}
+END_TEST
+
+Suite *keys_suite(void)
+{
+    Suite *s = suite_create("keys");
+    TCase *tc = tcase_create("core");
+
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_generate_0600_atomic);
+    tcase_add_test(tc, test_reload_same_key);
+    tcase_add_test(tc, test_corrupt_key_is_an_error);
+    tcase_add_test(tc, test_unusable_folder);
+    suite_add_tcase(s, tc);
+    return s;
+}

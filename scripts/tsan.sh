@@ -61,4 +61,62 @@ for s in "${suites[@]}"; do
         fail=1
     fi
 done
+
+# The real server under TSan with concurrent clients: 8 devices upload
+# signed envelopes in parallel while readers list them, for TSAN_SERVER_S
+# seconds; any race report in the server's log fails the run.
+if [ "${TSAN_SERVER_S:-20}" -gt 0 ]; then
+    make --no-print-directory -j"$(nproc)" BUILD=$BUILD SAN=thread CFLAGS="-O1 -g" \
+        $BUILD/bin/precursor-server >>"$ROOT/$BUILD.log" 2>&1 || { echo "FAIL tsan-server (build)"; exit 1; }
+    tmp=$(mktemp -d -t precursor-tsan.XXXXXX)
+    ${CC:-cc} -std=c11 -D_GNU_SOURCE -O1 -g -fsanitize=thread -I. tests/security/forge.c \
+        $BUILD/lib/libprecursor-schema.a $(pkg-config --cflags --libs libzstd libsodium) -lm \
+        -o "$tmp/forge" || { echo "FAIL tsan-server (forge)"; exit 1; }
+    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    (umask 077; openssl rand -hex 24 >"$tmp/secret")
+    $BUILD/bin/precursor-server migrate --database-url "$url" >/dev/null 2>&1
+    tok=$(DATABASE_URL="$url" $BUILD/bin/precursor-server token create --name tsan 2>/dev/null | tail -n1)
+    $BUILD/bin/precursor-server serve --port "$port" --database-url "$url" \
+        --enroll-secret-file "$tmp/secret" --threads 8 >"$tmp/server.log" 2>&1 &
+    spid=$!
+    for ((i = 0; i < 150; i++)); do
+        [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/healthz")" = 200 ] && break
+        sleep 0.2
+    done
+    end=$((SECONDS + ${TSAN_SERVER_S:-20}))
+    for w in 1 2 3 4 5 6 7 8; do
+        (
+            seed=$(printf '%064x' "$w")
+            pk=$("$tmp/forge" pk "$seed")
+            curl -s -o /dev/null -H 'Content-Type: application/json' -d \
+                "{\"device_id\":\"tsan-$w\",\"public_key\":\"$pk\",\"enroll_secret\":\"$(cat "$tmp/secret")\"}" \
+                "http://127.0.0.1:$port/api/v1/devices/register"
+            seq=1
+            while [ $SECONDS -lt $end ]; do
+                "$tmp/forge" envelope "$seed" "tsan-$w" $seq ok "$tmp/env-$w" &&
+                    curl -s -o /dev/null --data-binary @"$tmp/env-$w" \
+                        -H 'Content-Type: application/octet-stream' "http://127.0.0.1:$port/api/v1/snapshots"
+                curl -s -o /dev/null -H "Authorization: Bearer $tok" \
+                    "http://127.0.0.1:$port/api/v1/snapshots?limit=20"
+                seq=$((seq + 1))
+            done
+            echo $((seq - 1)) >"$tmp/count-$w"
+        ) &
+    done
+    wait $(jobs -p | grep -v "^$spid\$") 2>/dev/null
+    kill -TERM $spid; wait $spid 2>/dev/null
+    n=$(cat "$tmp"/count-* 2>/dev/null | awk '{s += $1} END {print s + 0}')
+    stored=$(psql -X -q -tA "$url" -c "SELECT count(*) FROM snapshots WHERE device_id LIKE 'tsan-%'" 2>/dev/null)
+    if grep -q 'WARNING: ThreadSanitizer' "$tmp/server.log"; then
+        grep -A 30 -m1 'WARNING: ThreadSanitizer' "$tmp/server.log" | head -n 40
+        echo "FAIL tsan-server (race reported; $n uploads)"
+        fail=1
+    elif [ "${stored:-0}" -ne "$n" ] || [ "$n" -eq 0 ]; then
+        echo "FAIL tsan-server ($n uploads sent, ${stored:-0} stored)"
+        fail=1
+    else
+        echo "PASS tsan-server ($n concurrent uploads from 8 devices, all stored, no race reported)"
+    fi
+    rm -rf "$tmp"
+fi
 exit $fail

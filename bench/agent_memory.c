@@ -1,0 +1,313 @@
+/* agent_memory.c - resident memory and binary size of precursor-agent
+ * (issue 3: ring size plus at most 1 MB; binary size).
+ *
+ * The bench feeds `precursor-agent run --source f32le` 8 channels at 10 kHz,
+ * 60 s of simulated data (noise with a spike every 10 s, so six snapshots are
+ * cut, encoded and spooled) as fast as the agent takes it, with uploads
+ * refused.  With the agent idle at the end of the input (stdin still open)
+ * it reads VmRSS, VmHWM, RssAnon and RssFile from /proc/PID/status.  Two
+ * configurations, RUNS each (median):
+ *   ring   --ring-s 10: 10 kHz x 10 s x (8 x 4-byte samples + an 8-byte
+ *          timestamp) = 4.0 MB of ring (3.2 MB of it samples)
+ *   base   --ring-s 1 (the smallest that holds the 1 s capture window)
+ * Both capture 0.5 s before and after a trigger, so ring - base is the cost
+ * of 9 s more ring, and the target is read as: peak RSS <= ring + 1 MB
+ * (all of it), and private memory (RssAnon) <= ring + 1 MB.  Then the
+ * binary: `size` of the agent and the bytes of a stripped copy.
+ *
+ *   make BUILD=build/bench build/bench/bin/precursor-agent build/bench/bin/bench-agent_memory
+ *   build/bench/bin/bench-agent_memory [--agent PATH] [--runs R]
+ *
+ * The agent defaults to precursor-agent beside this program. */
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+#define CHANNELS 8
+#define RATE 10000
+#define SECONDS 60
+#define BLOCK 1000              /* frames per write: 0.1 s */
+
+static char work[512];
+static char agent_path[1024];
+
+struct mem {
+    double rss_kb, hwm_kb, anon_kb, file_kb;
+    unsigned long long snapshots;
+};
+
+static uint64_t rng = 0x243f6a8885a308d3ull;
+
+static float noise(void)
+{
+    /* Sum of 4 uniforms: cheap, roughly Gaussian, sd about 0.58. */
+    float s = 0;
+
+    for (int i = 0; i < 4; i++) {
+        rng ^= rng >> 12, rng ^= rng << 25, rng ^= rng >> 27;
+        s += (float)((rng * 0x2545f4914f6cdd1dull) >> 40) / 16777216.0f - 0.5f;
+    }
+    return s;
+}
+
+static int write_all(int fd, const void *buf, size_t len)
+{
+    const char *p = buf;
+
+    while (len > 0) {
+        ssize_t w = write(fd, p, len);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        p += w;
+        len -= (size_t)w;
+    }
+    return 0;
+}
+
+static double status_kb(const char *status, const char *key)
+{
+    const char *p = strstr(status, key);
+
+    return p != NULL ? strtod(p + strlen(key), NULL) : NAN;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+static int run_agent(const char *ring_s, const char *url, int idx, struct mem *m)
+{
+    char dir[600], keys[700], spool[700], logp[700], proc[64], status[4096];
+    static float blk[BLOCK * CHANNELS];
+    posix_spawn_file_actions_t fa;
+    int pfd[2], fd;
+    pid_t pid;
+    ssize_t n;
+    FILE *lf;
+
+    memset(m, 0, sizeof(*m));
+    snprintf(dir, sizeof(dir), "%s/run%d", work, idx);
+    snprintf(keys, sizeof(keys), "%s/keys", dir);
+    snprintf(spool, sizeof(spool), "%s/spool", dir);
+    snprintf(logp, sizeof(logp), "%s/agent.log", dir);
+    if (mkdir(dir, 0700) != 0 || pipe2(pfd, O_CLOEXEC) != 0)
+        return -1;
+    char *argv[] = {
+        agent_path, "run", "--device-id", "bench-memory", "--server", (char *)url,
+        "--key-dir", keys, "--spool", spool, "--source", "f32le", "--channels", "8",
+        "--rate", "10000", "--ring-s", (char *)ring_s, "--pre-s", "0.5", "--post-s", "0.5",
+        "--hold-off-s", "1", "--max-per-hour", "0", NULL
+    };
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, pfd[0], 0);
+    posix_spawn_file_actions_addopen(&fa, 2, logp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (posix_spawn(&pid, agent_path, &fa, NULL, argv, environ) != 0) {
+        posix_spawn_file_actions_destroy(&fa);
+        return -1;
+    }
+    posix_spawn_file_actions_destroy(&fa);
+    close(pfd[0]);
+    for (long b = 0; b < (long)SECONDS * RATE / BLOCK; b++) {
+        for (size_t i = 0; i < BLOCK * CHANNELS; i++)
+            blk[i] = noise();
+        if (b % 100 == 55)          /* 5.5 s, 15.5 s, ...: one spike each */
+            for (size_t c = 0; c < CHANNELS; c++)
+                blk[c] += 40.0f;
+        if (write_all(pfd[1], blk, sizeof(blk)) != 0)
+            break;
+    }
+    /* The pipe is drained when write returns; give the last capture and its
+     * spool write a moment, then read the figures while the agent is alive. */
+    sleep_ms(1500);
+    snprintf(proc, sizeof(proc), "/proc/%ld/status", (long)pid);
+    fd = open(proc, O_RDONLY);
+    n = fd >= 0 ? read(fd, status, sizeof(status) - 1) : -1;
+    if (fd >= 0)
+        close(fd);
+    status[n > 0 ? n : 0] = '\0';
+    m->rss_kb = status_kb(status, "VmRSS:");
+    m->hwm_kb = status_kb(status, "VmHWM:");
+    m->anon_kb = status_kb(status, "RssAnon:");
+    m->file_kb = status_kb(status, "RssFile:");
+    close(pfd[1]);
+    kill(pid, SIGTERM);
+    waitpid(pid, NULL, 0);
+    if ((lf = fopen(logp, "r")) != NULL) {
+        char line[1024];
+        while (fgets(line, sizeof(line), lf) != NULL) {
+            char *p = strstr(line, "snapshots ");
+            if (p != NULL && strstr(line, "triggers") != NULL)
+                m->snapshots = strtoull(p + 10, NULL, 10);
+        }
+        fclose(lf);
+    }
+    return isnan(m->rss_kb) ? -1 : 0;
+}
+
+static double median(double *v, int n)
+{
+    double s[16];
+
+    memcpy(s, v, (size_t)n * sizeof(double));
+    for (int i = 1; i < n; i++)
+        for (int j = i; j > 0 && s[j - 1] > s[j]; j--) {
+            double x = s[j];
+            s[j] = s[j - 1];
+            s[j - 1] = x;
+        }
+    return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+}
+
+static int closed_port(void)
+{
+    struct sockaddr_in sa;
+    socklen_t sl = sizeof(sa);
+    int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+        getsockname(fd, (struct sockaddr *)&sa, &sl) == 0)
+        port = ntohs(sa.sin_port);
+    if (fd >= 0)
+        close(fd);
+    return port;
+}
+
+/* Runs argv (stdout passed through); returns its exit status. */
+static int run_tool(char *const argv[])
+{
+    pid_t pid;
+    int status;
+
+    fflush(stdout);
+    if (posix_spawnp(&pid, argv[0], NULL, NULL, argv, environ) != 0)
+        return -1;
+    waitpid(pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+int main(int argc, char **argv)
+{
+    int runs = 3, fail = 0, port;
+    const char *t = getenv("TMPDIR");
+    char url[64];
+    const char *rings[2] = { "1", "10" };
+    const char *names[2] = { "base", "ring" };
+    /* The ring keeps a float per channel and an int64 timestamp per frame. */
+    double ring_mb[2] = { RATE * 1.0 * (CHANNELS * 4 + 8) / 1e6,
+                          RATE * 10.0 * (CHANNELS * 4 + 8) / 1e6 };
+    double med_hwm[2] = { 0 }, med_anon[2] = { 0 }, med_rss[2] = { 0 };
+
+    agent_path[0] = '\0';
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--agent") && i + 1 < argc)
+            snprintf(agent_path, sizeof(agent_path), "%s", argv[++i]);
+        else if (!strcmp(argv[i], "--runs") && i + 1 < argc)
+            runs = atoi(argv[++i]);
+        else {
+            fprintf(stderr, "usage: bench-agent_memory [--agent PATH] [--runs R]\n");
+            return 2;
+        }
+    }
+    if (runs < 1 || runs > 16) {
+        fprintf(stderr, "agent_memory: runs 1..16\n");
+        return 2;
+    }
+    if (agent_path[0] == '\0') {
+        const char *slash = strrchr(argv[0], '/');
+        snprintf(agent_path, sizeof(agent_path), "%.*sprecursor-agent",
+                 slash ? (int)(slash - argv[0] + 1) : 0, argv[0]);
+    }
+    if (access(agent_path, X_OK) != 0) {
+        fprintf(stderr, "agent_memory: %s: not built\n", agent_path);
+        return 1;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    snprintf(work, sizeof(work), "%s/precursor-memory-XXXXXX", t && *t ? t : P_tmpdir);
+    if (mkdtemp(work) == NULL || (port = closed_port()) < 0) {
+        perror("agent_memory: set-up");
+        return 1;
+    }
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d", port);
+
+    for (int c = 0; c < 2; c++) {
+        double hwm[16], anon[16], rss[16];
+        for (int r = 0; r < runs; r++) {
+            struct mem m;
+            if (run_agent(rings[c], url, c * 16 + r, &m) != 0) {
+                fprintf(stderr, "agent_memory: %s run %d failed\n", names[c], r);
+                fail = 1;
+                hwm[r] = anon[r] = rss[r] = NAN;
+                continue;
+            }
+            printf("%s (--ring-s %s, ring %.1f MB) run %d: VmRSS %.0f kB VmHWM %.0f kB "
+                   "RssAnon %.0f kB RssFile %.0f kB, snapshots %llu\n",
+                   names[c], rings[c], ring_mb[c], r, m.rss_kb, m.hwm_kb, m.anon_kb, m.file_kb,
+                   m.snapshots);
+            if (m.snapshots < 5)
+                fail = 1;       /* the captures are part of what is measured */
+            hwm[r] = m.hwm_kb;
+            anon[r] = m.anon_kb;
+            rss[r] = m.rss_kb;
+        }
+        med_hwm[c] = median(hwm, runs);
+        med_anon[c] = median(anon, runs);
+        med_rss[c] = median(rss, runs);
+    }
+    /* 1 MB = 10^6 bytes throughout; /proc's kB are 1024 bytes. */
+    double hwm_mb = med_hwm[1] * 1024 / 1e6, anon_mb = med_anon[1] * 1024 / 1e6;
+    double limit = ring_mb[1] + 1.0;
+    printf("memory ring=%.1f MB: VmHWM %.2f MB, VmRSS %.2f MB, RssAnon %.2f MB (median of %d)\n",
+           ring_mb[1], hwm_mb, med_rss[1] * 1024 / 1e6, anon_mb, runs);
+    printf("memory base (ring %.1f MB): VmHWM %.2f MB, RssAnon %.2f MB\n", ring_mb[0],
+           med_hwm[0] * 1024 / 1e6, med_anon[0] * 1024 / 1e6);
+    printf("memory ring-base: VmHWM +%.2f MB, RssAnon +%.2f MB for +%.1f MB of ring (ratio %.2f)\n",
+           (med_hwm[1] - med_hwm[0]) * 1024 / 1e6, (med_anon[1] - med_anon[0]) * 1024 / 1e6,
+           ring_mb[1] - ring_mb[0],
+           (med_anon[1] - med_anon[0]) * 1024 / 1e6 / (ring_mb[1] - ring_mb[0]));
+    printf("memory target VmHWM <= ring + 1 MB (%.1f MB): %s by %.2f MB\n", limit,
+           hwm_mb <= limit ? "met" : "MISSED", fabs(hwm_mb - limit));
+    printf("memory target RssAnon <= ring + 1 MB (%.1f MB): %s by %.2f MB\n", limit,
+           anon_mb <= limit ? "met" : "MISSED", fabs(anon_mb - limit));
+
+    /* Binary size: sections as built (-O2 -g), and a stripped copy. */
+    char stripped[700];
+    struct stat st;
+    snprintf(stripped, sizeof(stripped), "%s/precursor-agent.stripped", work);
+    char *size_argv[] = { "size", agent_path, NULL };
+    char *strip_argv[] = { "strip", "-o", stripped, agent_path, NULL };
+    if (run_tool(size_argv) != 0)
+        printf("binary: size(1) not available\n");
+    if (run_tool(strip_argv) == 0 && stat(stripped, &st) == 0)
+        printf("binary stripped: %lld bytes\n", (long long)st.st_size);
+    if (stat(agent_path, &st) == 0)
+        printf("binary as built: %lld bytes\n", (long long)st.st_size);
+
+    char cmd[700];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", work);
+    if (system(cmd) != 0)
+        fprintf(stderr, "agent_memory: could not remove %s\n", work);
+    return fail;
+}

@@ -104,6 +104,9 @@ function showLogin(msg) {
 }
 
 async function start() {
+  // Session and classes together: one round trip before the first view.
+  const classes = api('GET', '/api/v1/classes');
+  classes.catch(() => {});     // a 401 here is answered by the session's
   try {
     S.me = await api('GET', '/api/v1/session');
   } catch (e) {
@@ -114,7 +117,9 @@ async function start() {
   document.getElementById('who').textContent = `${S.me.username} (${S.me.role})`;
   document.getElementById('logout').hidden = false;
   document.getElementById('users-link').hidden = S.me.role !== 'admin';
-  S.classes = (await api('GET', '/api/v1/classes')).items;
+  try {
+    S.classes = (await classes).items;
+  } catch (e) { app.replaceChildren(el('p', { class: 'error' }, e.message)); return; }
   route();
 }
 

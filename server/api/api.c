@@ -13,6 +13,7 @@
 #include "server/api/api.h"
 #include "server/auth/auth.h"
 #include "server/db/db.h"
+#include "server/deploy/deploy.h"
 #include "server/ingest/ingest.h"
 #include "server/json/json_util.h"
 
@@ -318,7 +319,7 @@ static json_t *device_item(PGresult *r, int i)
     size_t klen = 0;
     unsigned char *key = PQunescapeBytea((const unsigned char *)PQgetvalue(r, i, 1), &klen);
     char k64[64] = "";
-    json_t *hb = json_null();
+    json_t *hb = json_null(), *model;
 
     if (key && klen == WIRE_PK_LEN)
         json_b64_encode(key, klen, k64, sizeof k64);
@@ -329,7 +330,10 @@ static json_t *device_item(PGresult *r, int i)
         hb = json_pack("{s:o,s:o}", "body", body ? body : json_null(), "received_at",
                        time_or_null(r, i, 9));
     }
-    return json_pack("{s:s,s:s,s:s,s:o,s:o,s:o,s:o,s:I,s:o}",
+    /* Which model the device should run and what it says it runs. */
+    model = deploy_device_model_json(PQgetisnull(r, i, 10) ? NULL : PQgetvalue(r, i, 10),
+                                     json_object_get(hb, "body"));
+    return json_pack("{s:s,s:s,s:s,s:o,s:o,s:o,s:o,s:I,s:o,s:o}",
                      "id", PQgetvalue(r, i, 0),
                      "public_key", k64,
                      "status", PQgetvalue(r, i, 2),
@@ -339,7 +343,8 @@ static json_t *device_item(PGresult *r, int i)
                      "created_at", time_or_null(r, i, 5),
                      "last_seen", time_or_null(r, i, 6),
                      "last_seq", (json_int_t)strtoll(PQgetvalue(r, i, 7), NULL, 10),
-                     "heartbeat", hb ? hb : json_null());
+                     "heartbeat", hb ? hb : json_null(),
+                     "model", model ? model : json_null());
 }
 
 int api_devices_list(struct srv_request *rq, struct srv_response *rs)

@@ -29,7 +29,8 @@ struct db_stmt_def {
     "d.id, d.public_key, d.status, d.equipment_type, d.site, " \
     "(extract(epoch FROM d.created_at) * 1000000)::bigint, " \
     "(extract(epoch FROM d.last_seen) * 1000000)::bigint, d.last_seq, " \
-    "h.body, (extract(epoch FROM h.received_at) * 1000000)::bigint"
+    "h.body, (extract(epoch FROM h.received_at) * 1000000)::bigint, " \
+    "deployed_model(d.id, d.equipment_type, d.site)"   /* migration 0035 */
 
 static const struct db_stmt_def stmts[DB_STMT_COUNT] = {
     [DB_PING] = { "ping", "SELECT 1", 0 },

@@ -6,6 +6,7 @@
 #include "server/api/api.h"
 #include "server/datasets/datasets.h"
 #include "server/models/models.h"
+#include "server/deploy/deploy.h"
 #include "server/fleet/fleet.h"
 #include "server/ingest/ingest.h"
 #include "server/metrics/metrics.h"
@@ -72,6 +73,11 @@ static const struct srv_route routes[] = {
     { "GET",    "/api/v1/models/{id}",                          models_api_get,        SRV_AUTH_TOKEN, SRV_BODY_NONE },
     { "GET",    "/api/v1/models/{id}/header",                   models_api_header,     SRV_AUTH_TOKEN, SRV_BODY_NONE },
     { "GET",    "/api/v1/models/{id}/blob",                     models_api_blob,       SRV_AUTH_TOKEN, SRV_BODY_NONE },
+    /* model deployment (issue 7 item 7): assign, list; device-signed config poll and blob */
+    { "POST",   "/api/v1/models/{id}/deploy",                   deploy_api_create,     SRV_AUTH_TOKEN, SRV_BODY_JSON },
+    { "GET",    "/api/v1/models/{id}/deployments",              deploy_api_list,       SRV_AUTH_TOKEN, SRV_BODY_NONE },
+    { "GET",    "/api/v1/devices/{id}/config",                  deploy_api_device_config, SRV_AUTH_DEVICE, SRV_BODY_NONE },
+    { "GET",    "/api/v1/devices/{id}/model",                   deploy_api_device_model,  SRV_AUTH_DEVICE, SRV_BODY_NONE },
     /* domain (issue 6): taxonomy, features, rules, weak labels, alerts, ops metrics */
     { "GET",    "/api/v1/taxonomy",                     taxonomy_api_get,          SRV_AUTH_TOKEN, SRV_BODY_NONE },
     { "POST",   "/api/v1/taxonomy/types",               taxonomy_api_type_put,     SRV_AUTH_TOKEN, SRV_BODY_JSON },

@@ -1,0 +1,396 @@
+/* deploy.c - model deployments: the admin/ml route that assigns a model to
+ * devices or a group, the two device-signed GETs agents poll, and the fleet
+ * view's "model" object.  See deploy.h; the signed-GET format and the config
+ * answer are documented in schema/MODEL.md. */
+#include "server/deploy/deploy.h"
+
+#include <inttypes.h>
+#include <jansson.h>
+#include <libpq-fe.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "server/db/db.h"
+#include "server/json/json_util.h"
+#include "server/models/models.h"
+#include "server/srv/srv.h"
+
+#define GROUP_FIELD_MAX 64              /* equipment_type, site */
+#define DEVICE_LIST_TEXT_MAX (DEPLOY_MAX_DEVICES * 66 + 4)
+
+enum { D_MODEL, D_INSERT, D_MATCHED, D_DEVICE, D_BLOB, D_LIST, D_COUNT };
+static const struct { const char *name, *sql; int n; } stmts[D_COUNT] = {
+    [D_MODEL] = { "deploy_model",
+        "SELECT status FROM models WHERE id = $1::bigint", 1 },
+    [D_INSERT] = { "deploy_insert",
+        "INSERT INTO model_deployments (model_id, device_ids, equipment_type, site, created_by)"
+        " VALUES ($1::bigint, $2::text[], $3, $4, $5) RETURNING id", 5 },
+    [D_MATCHED] = { "deploy_matched",
+        "SELECT count(*) FROM devices d"
+        " WHERE deployment_for_device(d.id, d.equipment_type, d.site) = $1::bigint", 1 },
+    /* The device's key and state, and the deployment in force for it. */
+    [D_DEVICE] = { "deploy_device",
+        "SELECT encode(d.public_key, 'hex'), d.status, dep.id, dep.model_id,"
+        " encode(sha256(m.blob), 'hex'), octet_length(m.blob), m.kind"
+        " FROM devices d"
+        " LEFT JOIN model_deployments dep"
+        "  ON dep.id = deployment_for_device(d.id, d.equipment_type, d.site)"
+        " LEFT JOIN models m ON m.id = dep.model_id AND m.status = 'done'"
+        " WHERE d.id = $1", 1 },
+    [D_BLOB] = { "deploy_blob",
+        "SELECT m.blob FROM models m WHERE m.id = $1::bigint AND m.status = 'done'", 1 },
+    [D_LIST] = { "deploy_list",
+        "SELECT id, model_id, array_to_json(device_ids)::text, equipment_type, site, created_by,"
+        " (extract(epoch FROM created_at) * 1000000)::bigint,"
+        " (SELECT count(*) FROM devices d"
+        "   WHERE deployment_for_device(d.id, d.equipment_type, d.site) = md.id)"
+        " FROM model_deployments md WHERE model_id = $1::bigint ORDER BY id DESC LIMIT 100", 1 },
+};
+
+static int dexec(int s, const char *const *vals, const int *lens, const int *fmts, int binary,
+                 PGresult **out)
+{
+    PGresult *r = NULL;
+    int err = db_exec_sql(stmts[s].name, stmts[s].sql, stmts[s].n, vals, lens, fmts, binary, &r);
+
+    if (err == SRV_OK && out)
+        *out = r;
+    else
+        PQclear(r);
+    return err;
+}
+
+static int fail(struct srv_response *rs, int err, const char *msg)
+{
+    rs->err_message = msg;
+    return err;
+}
+
+int deploy_sig_message(const char *path, const char *ts, char *out, size_t cap)
+{
+    int n;
+
+    if (!path || !ts || !out)
+        return -1;
+    n = snprintf(out, cap, "%s\n%s\n%s", DEPLOY_SIG_CONTEXT, path, ts);
+    return n < 0 || (size_t)n >= cap ? -1 : n;
+}
+
+/* ---- the admin/ml route ---------------------------------------------------- */
+
+static int group_field(json_t *body, const char *key, const char **out)
+{
+    json_t *v = json_object_get(body, key);
+    const char *s;
+
+    *out = NULL;
+    if (!v || json_is_null(v))
+        return 0;
+    s = json_string_value(v);
+    if (!s || !*s || strlen(s) > GROUP_FIELD_MAX)
+        return -1;
+    *out = s;
+    return 0;
+}
+
+/* {"devices":[ids]} -> "{a,b}" (ids are [A-Za-z0-9._-], nothing to quote). */
+static int device_list_text(json_t *arr, char *out, size_t cap)
+{
+    size_t i, used = 1;
+
+    if (!json_is_array(arr) || json_array_size(arr) < 1 || json_array_size(arr) > DEPLOY_MAX_DEVICES)
+        return -1;
+    out[0] = '{';
+    for (i = 0; i < json_array_size(arr); i++) {
+        const char *id = json_string_value(json_array_get(arr, i));
+        size_t n;
+
+        if (!json_valid_device_id(id))
+            return -1;
+        n = strlen(id);
+        if (used + n + 3 > cap)
+            return -1;
+        if (i)
+            out[used++] = ',';
+        memcpy(out + used, id, n);
+        used += n;
+    }
+    out[used++] = '}';
+    out[used] = '\0';
+    return 0;
+}
+
+int deploy_api_create(struct srv_request *rq, struct srv_response *rs)
+{
+    json_t *body = NULL, *devs;
+    const char *eq = NULL, *site = NULL, *vals[5];
+    char idb[24], depb[24], by[80], *list = NULL;
+    PGresult *r = NULL;
+    int64_t id, dep;
+    long long matched;
+    int err;
+
+    if (rq->role != SRV_ROLE_ML && rq->role != SRV_ROLE_ADMIN)
+        return fail(rs, SRV_EFORBIDDEN, "needs the ml or admin role");
+    if (!rq->params[0] || json_parse_id(rq->params[0], &id) != 0)
+        return fail(rs, SRV_ENOTFOUND, "no such model");
+    body = rq->body ? json_loadb((const char *)rq->body, rq->body_len, JSON_REJECT_DUPLICATES, NULL)
+                    : NULL;
+    if (!json_is_object(body)) {
+        err = fail(rs, SRV_EBADREQ, "body must be a JSON object");
+        goto out;
+    }
+    devs = json_object_get(body, "devices");
+    if (group_field(body, "equipment_type", &eq) != 0 || group_field(body, "site", &site) != 0) {
+        err = fail(rs, SRV_EBADREQ, "equipment_type and site must be strings of 1..64 bytes");
+        goto out;
+    }
+    if (devs && (eq || site)) {
+        err = fail(rs, SRV_EBADREQ, "give devices or a group (equipment_type, site), not both");
+        goto out;
+    }
+    if (!devs && !eq && !site) {
+        err = fail(rs, SRV_EBADREQ, "needs devices or equipment_type and/or site");
+        goto out;
+    }
+    if (devs) {
+        if (!(list = malloc(DEVICE_LIST_TEXT_MAX))) {
+            err = SRV_ENOMEM;
+            goto out;
+        }
+        if (device_list_text(devs, list, DEVICE_LIST_TEXT_MAX) != 0) {
+            err = fail(rs, SRV_EBADREQ, "devices must be 1..1000 device ids");
+            goto out;
+        }
+    }
+    snprintf(idb, sizeof idb, "%" PRId64, id);
+    vals[0] = idb;
+    if ((err = dexec(D_MODEL, vals, NULL, NULL, 0, &r)) != SRV_OK)
+        goto out;
+    if (PQntuples(r) != 1) {
+        err = fail(rs, SRV_ENOTFOUND, "no such model");
+        goto out;
+    }
+    if (strcmp(PQgetvalue(r, 0, 0), "done") != 0) {
+        err = fail(rs, SRV_ECONFLICT, "the model has not finished training");
+        goto out;
+    }
+    PQclear(r);
+    r = NULL;
+    if (rq->user_id > 0)
+        snprintf(by, sizeof by, "%s", rq->user_name);
+    else
+        snprintf(by, sizeof by, "token:%lld", (long long)rq->token_id);
+    vals[1] = list;
+    vals[2] = eq;
+    vals[3] = site;
+    vals[4] = by;
+    if ((err = dexec(D_INSERT, vals, NULL, NULL, 0, &r)) != SRV_OK)
+        goto out;
+    dep = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    r = NULL;
+    snprintf(depb, sizeof depb, "%" PRId64, dep);
+    vals[0] = depb;
+    if ((err = dexec(D_MATCHED, vals, NULL, NULL, 0, &r)) != SRV_OK)
+        goto out;
+    matched = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    srv_log("info", "deploy: model %" PRId64 " deployment %" PRId64 " by %s, %lld devices now",
+            id, dep, by, matched);
+    err = srv_respond_json_take(rs, 201, json_pack("{s:I,s:I,s:I}", "id", (json_int_t)dep,
+                                                   "model_id", (json_int_t)id,
+                                                   "devices_matched", (json_int_t)matched));
+out:
+    PQclear(r);
+    free(list);
+    json_decref(body);
+    return err;
+}
+
+int deploy_api_list(struct srv_request *rq, struct srv_response *rs)
+{
+    const char *vals[1];
+    char idb[24], t[40];
+    PGresult *r = NULL;
+    json_t *items;
+    int64_t id;
+    int err, i;
+
+    if (rq->role == SRV_ROLE_NONE)
+        return fail(rs, SRV_EFORBIDDEN, "no role");
+    if (!rq->params[0] || json_parse_id(rq->params[0], &id) != 0)
+        return fail(rs, SRV_ENOTFOUND, "no such model");
+    snprintf(idb, sizeof idb, "%" PRId64, id);
+    vals[0] = idb;
+    if ((err = dexec(D_LIST, vals, NULL, NULL, 0, &r)) != SRV_OK)
+        return err;
+    items = json_array();
+    for (i = 0; items && i < PQntuples(r); i++) {
+        json_t *it = json_pack("{s:I,s:I,s:o,s:o,s:o,s:s,s:s,s:I}",
+            "id", (json_int_t)strtoll(PQgetvalue(r, i, 0), NULL, 10),
+            "model_id", (json_int_t)strtoll(PQgetvalue(r, i, 1), NULL, 10),
+            "devices", PQgetisnull(r, i, 2) ? json_null() : json_loads(PQgetvalue(r, i, 2), 0, NULL),
+            "equipment_type", PQgetisnull(r, i, 3) ? json_null() : json_string(PQgetvalue(r, i, 3)),
+            "site", PQgetisnull(r, i, 4) ? json_null() : json_string(PQgetvalue(r, i, 4)),
+            "created_by", PQgetvalue(r, i, 5),
+            "created_at", json_rfc3339(strtoll(PQgetvalue(r, i, 6), NULL, 10), t, sizeof t) == 0 ? t : "",
+            "devices_running_it_now", (json_int_t)strtoll(PQgetvalue(r, i, 7), NULL, 10));
+
+        if (!it || json_array_append_new(items, it) != 0) {
+            json_decref(items);
+            items = NULL;
+        }
+    }
+    PQclear(r);
+    if (!items)
+        return SRV_ENOMEM;
+    return srv_respond_json_take(rs, 200, json_pack("{s:o}", "items", items));
+}
+
+/* ---- the device routes ------------------------------------------------------- */
+
+/* Prove the caller is the active device named in the path, by its signature
+ * over DEPLOY_SIG_CONTEXT, the path and a fresh timestamp.  On success *out
+ * is the D_DEVICE row. */
+static int device_auth(struct srv_request *rq, struct srv_response *rs, PGresult **out)
+{
+    const char *dev = rq->header(rq, "X-Precursor-Device");
+    const char *sig64 = rq->header(rq, "X-Precursor-Signature");
+    const char *ts = rq->header(rq, "X-Precursor-Timestamp");
+    uint8_t sig[64], pk[32];
+    char msg[512];
+    const char *vals[1];
+    PGresult *r = NULL;
+    size_t bin = 0;
+    int64_t t;
+    int n, err;
+
+    if (!json_valid_device_id(dev))
+        return fail(rs, SRV_EBADREQ, "X-Precursor-Device missing or malformed");
+    if (!rq->params[0] || strcmp(rq->params[0], dev) != 0)
+        return fail(rs, SRV_EFORBIDDEN, "a device may only read its own config");
+    if (json_b64_decode_exact(sig64, sig, sizeof sig) != 0)
+        return fail(rs, SRV_EBADREQ, "X-Precursor-Signature must be base64 of 64 bytes");
+    if (!ts || json_parse_id(ts, &t) != 0)
+        return fail(rs, SRV_EBADREQ, "X-Precursor-Timestamp must be unix seconds");
+    /* Bound the replay window of a captured request. */
+    if (t < (int64_t)time(NULL) - DEPLOY_MAX_SKEW_S || t > (int64_t)time(NULL) + DEPLOY_MAX_SKEW_S)
+        return fail(rs, SRV_EUNAUTH, "X-Precursor-Timestamp is stale or in the future (300 s)");
+    if ((n = deploy_sig_message(rq->path, ts, msg, sizeof msg)) < 0)
+        return fail(rs, SRV_EBADREQ, "path too long");
+    vals[0] = dev;
+    if ((err = dexec(D_DEVICE, vals, NULL, NULL, 0, &r)) != SRV_OK)
+        return err;
+    if (PQntuples(r) != 1 || sodium_hex2bin(pk, sizeof pk, PQgetvalue(r, 0, 0), PQgetlength(r, 0, 0),
+                                           NULL, &bin, NULL) != 0 || bin != sizeof pk) {
+        PQclear(r);
+        return SRV_EUNKNOWNDEV;
+    }
+    if (strcmp(PQgetvalue(r, 0, 1), "active") != 0) {
+        PQclear(r);
+        return SRV_EDEVSTATE;
+    }
+    if (crypto_sign_verify_detached(sig, (const uint8_t *)msg, (unsigned long long)n, pk) != 0) {
+        PQclear(r);
+        return SRV_ESIGNATURE;
+    }
+    *out = r;
+    return SRV_OK;
+}
+
+int deploy_api_device_config(struct srv_request *rq, struct srv_response *rs)
+{
+    PGresult *r = NULL;
+    uint8_t sk[64], pk[32];
+    char k64[64];
+    json_t *model = json_null(), *j;
+    int err;
+
+    if ((err = device_auth(rq, rs, &r)) != SRV_OK)
+        return err;
+    if (!PQgetisnull(r, 0, 2) && !PQgetisnull(r, 0, 4))
+        model = json_pack("{s:I,s:I,s:s,s:I,s:s}",
+                          "id", (json_int_t)strtoll(PQgetvalue(r, 0, 3), NULL, 10),
+                          "deployment", (json_int_t)strtoll(PQgetvalue(r, 0, 2), NULL, 10),
+                          "sha256", PQgetvalue(r, 0, 4),
+                          "bytes", (json_int_t)strtoll(PQgetvalue(r, 0, 5), NULL, 10),
+                          "kind", PQgetvalue(r, 0, 6));
+    PQclear(r);
+    /* The key lets an agent without --model-key pin it on first contact. */
+    if ((err = models_signing_key(sk, pk)) != SRV_OK) {
+        json_decref(model);
+        return err;
+    }
+    sodium_memzero(sk, sizeof sk);
+    if (json_b64_encode(pk, sizeof pk, k64, sizeof k64) != 0) {
+        json_decref(model);
+        return SRV_EINTERNAL;
+    }
+    j = json_pack("{s:s,s:o,s:s,s:I}", "device_id", rq->params[0], "model", model ? model : json_null(),
+                  "model_signing_key", k64, "server_time", (json_int_t)time(NULL));
+    return srv_respond_json_take(rs, 200, j);
+}
+
+int deploy_api_device_model(struct srv_request *rq, struct srv_response *rs)
+{
+    PGresult *r = NULL;
+    char idb[24];
+    const char *vals[1] = { idb };
+    int err;
+
+    if ((err = device_auth(rq, rs, &r)) != SRV_OK)
+        return err;
+    if (PQgetisnull(r, 0, 2) || PQgetisnull(r, 0, 4)) {
+        PQclear(r);
+        return fail(rs, SRV_ENOTFOUND, "no model is deployed to this device");
+    }
+    snprintf(idb, sizeof idb, "%s", PQgetvalue(r, 0, 3));
+    PQclear(r);
+    r = NULL;
+    if ((err = dexec(D_BLOB, vals, NULL, NULL, 1, &r)) != SRV_OK)
+        return err;
+    if (PQntuples(r) != 1 || PQgetisnull(r, 0, 0)) {
+        PQclear(r);
+        return fail(rs, SRV_ENOTFOUND, "no model is deployed to this device");
+    }
+    rs->body_len = (size_t)PQgetlength(r, 0, 0);
+    if (!(rs->body = malloc(rs->body_len ? rs->body_len : 1))) {
+        PQclear(r);
+        return SRV_ENOMEM;
+    }
+    memcpy(rs->body, PQgetvalue(r, 0, 0), rs->body_len);
+    PQclear(r);
+    rs->status = 200;
+    rs->content_type = "application/octet-stream";
+    return SRV_OK;
+}
+
+/* ---- fleet view ----------------------------------------------------------------- */
+
+json_t *deploy_device_model_json(const char *assigned, const json_t *hb_body)
+{
+    json_t *hm = hb_body ? json_object_get(hb_body, "model") : NULL;
+    json_t *running = hb_body ? json_object_get(hb_body, "model_version") : NULL;
+    json_t *o;
+    int64_t a = 0;
+
+    o = json_pack("{s:o,s:o}",
+                  "assigned", assigned && json_parse_id(assigned, &a) == 0 ? json_integer(a) : json_null(),
+                  "running", json_is_integer(running) ? json_incref(running) : json_null());
+    if (!o)
+        return NULL;
+    /* What the agent says about its previous model and the last refusal,
+     * passed on as it reported them (bounded by the heartbeat body limit). */
+    if (json_is_object(hm)) {
+        json_t *prev = json_object_get(hm, "previous"), *ref = json_object_get(hm, "refused");
+
+        json_object_set_new(o, "previous", json_is_integer(prev) ? json_incref(prev) : json_null());
+        json_object_set_new(o, "refused", json_is_object(ref) ? json_incref(ref) : json_null());
+    }
+    json_object_set_new(o, "in_sync", json_boolean(assigned && json_is_integer(running) &&
+                                                   json_integer_value(running) == a));
+    return o;
+}

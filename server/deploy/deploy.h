@@ -1,0 +1,40 @@
+/* deploy.h - putting trained models on devices (issue 7 item 7).
+ *
+ * An admin or ml user assigns a finished model to devices or to a device
+ * group (POST /api/v1/models/{id}/deploy); agents ask for their config on a
+ * timer (GET /api/v1/devices/{id}/config) and fetch the blob when the
+ * assigned model differs from what they run (GET /api/v1/devices/{id}/model).
+ * Both device routes are signed like heartbeats, over a message that names
+ * the path and a timestamp (DEPLOY_SIG_CONTEXT, schema/MODEL.md), and a
+ * timestamp more than DEPLOY_MAX_SKEW_S from the server's clock is refused.
+ * Handlers return SRV_E* codes. */
+#ifndef PRECURSOR_DEPLOY_H
+#define PRECURSOR_DEPLOY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct srv_request;
+struct srv_response;
+struct json_t;
+
+#define DEPLOY_MAX_SKEW_S 300           /* signed GETs older or newer than this: refused */
+#define DEPLOY_MAX_DEVICES 1000         /* devices named in one deployment */
+#define DEPLOY_SIG_CONTEXT "precursor-get-v1"
+
+int deploy_api_create(struct srv_request *rq, struct srv_response *rs);
+int deploy_api_list(struct srv_request *rq, struct srv_response *rs);
+int deploy_api_device_config(struct srv_request *rq, struct srv_response *rs);
+int deploy_api_device_model(struct srv_request *rq, struct srv_response *rs);
+
+/* The message a device signs for a GET: "precursor-get-v1\n<path>\n<ts>",
+ * written to out (NUL-terminated).  Length, or -1 when it does not fit. */
+int deploy_sig_message(const char *path, const char *ts, char *out, size_t cap);
+
+/* The fleet view's "model" object for one device: assigned (model id as
+ * text from deployed_model(), or NULL) and what the device's latest
+ * heartbeat body (borrowed, may be NULL) says it runs, kept and refused.
+ * Never NULL unless out of memory. */
+struct json_t *deploy_device_model_json(const char *assigned, const struct json_t *hb_body);
+
+#endif

@@ -7,6 +7,7 @@
 // arrays.  Performance marks ('snapshot-drawn', 'snapshot-interactive') let
 // bench/ui.sh time a snapshot from navigation to usable.
 import uPlot from './uPlot.esm.js';
+import * as D from './domain.js';   // rules, alert dispositions, operational metrics
 
 const app = document.getElementById('app');
 const COLORS = ['#2563eb', '#dc2626', '#059669', '#d97706', '#7c3aed', '#0891b2', '#db2777', '#65a30d'];
@@ -120,6 +121,7 @@ async function start() {
   try {
     S.classes = (await classes).items;
   } catch (e) { app.replaceChildren(el('p', { class: 'error' }, e.message)); return; }
+  D.init({ api, el, fmtTime, app });
   route();
 }
 
@@ -137,6 +139,8 @@ function route() {
   const m = location.hash.match(/^#\/snapshot\/(\d+)/);
   if (m) return showSnapshot(Number(m[1]));
   if (/^#\/admin\/users/.test(location.hash)) return showUsers();
+  if (/^#\/rules/.test(location.hash)) return D.showRules();
+  if (/^#\/ops/.test(location.hash)) return D.showOps();
   showQueue();
 }
 window.addEventListener('hashchange', route);
@@ -183,6 +187,7 @@ async function showQueue() {
     el('button', { disabled: Q.offset + 100 >= q.total, onclick: () => { Q.offset += 100; showQueue(); } }, 'next ›'),
     el('span', { class: 'hint' }, '  Click a row (or Tab to it and Enter) to label it; in a snapshot, n jumps to the next unlabeled one.'));
   app.replaceChildren(filters, table, pager);
+  D.decorateQueue(table);
 }
 
 // ---- users (admin page) ------------------------------------------------------
@@ -256,6 +261,7 @@ async function showSnapshot(id) {
     el('div', { id: 'status' }));
   headBox.replaceWith(head);
   sideBox.replaceWith(side);
+  side.prepend(D.alertCard(id));
   v.build(full, width());
   performance.mark('snapshot-drawn', { detail: { id } });
   v.listen();

@@ -15,7 +15,7 @@ if [ ! -d node_modules/uplot ] || [ package-lock.json -nt node_modules/.package-
 fi
 rm -rf dist.tmp
 mkdir -p dist.tmp
-cp index.html app.js style.css dist.tmp/
+cp index.html app.js style.css domain.js domain.css dist.tmp/
 cp node_modules/uplot/dist/uPlot.esm.js node_modules/uplot/dist/uPlot.min.css dist.tmp/
 cp node_modules/uplot/LICENSE dist.tmp/uPlot.LICENSE.txt 2>/dev/null || true
 rm -rf dist

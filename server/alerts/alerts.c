@@ -13,6 +13,7 @@
 #include "server/json/json_util.h"
 #include "server/rules/rules.h"
 
+#define ALERTS_MAX_IDS 500
 #define TS(col) "(extract(epoch FROM " col ") * 1000000)::bigint"
 
 enum { AQ_ACK, AQ_DISPOSE, AQ_LIST, AQ_CLASS, AQ_COUNT };
@@ -42,7 +43,8 @@ static const struct { const char *name, *sql; int n; } qs[AQ_COUNT] = {
         " CROSS JOIN ops_settings o"
         " WHERE ($1::bigint = 0 OR s.id < $1::bigint)"
         "  AND (NOT $3::boolean OR a.disposition IS NULL)"
-        " ORDER BY s.id DESC LIMIT $2::int", 3 },
+        "  AND ($4::bigint[] IS NULL OR s.id = ANY ($4::bigint[]))"
+        " ORDER BY s.id DESC LIMIT $2::int", 4 },
     [AQ_CLASS] = { "alerts_class", "SELECT 1 FROM label_classes WHERE name = $1 AND active", 1 },
 };
 
@@ -201,13 +203,48 @@ out:
     return err;
 }
 
+/* "3,1,2" -> "{3,1,2}" for a bigint[] parameter; every id checked, at most
+ * ALERTS_MAX_IDS of them, so the SQL array cannot be anything else. */
+static int ids_array(const char *s, char *out, size_t cap)
+{
+    size_t used = 1, n = 0;
+
+    out[0] = '{';
+    while (*s) {
+        char one[24];
+        size_t len = strcspn(s, ",");
+        int64_t id;
+        int w;
+
+        if (len == 0 || len >= sizeof one || ++n > ALERTS_MAX_IDS)
+            return -1;
+        memcpy(one, s, len);
+        one[len] = '\0';
+        if (json_parse_id(one, &id) != 0)
+            return -1;
+        w = snprintf(out + used, cap - used, "%s%" PRId64, n > 1 ? "," : "", id);
+        if (w < 0 || (size_t)w >= cap - used)
+            return -1;
+        used += (size_t)w;
+        s += len;
+        if (*s == ',' && *++s == '\0')
+            return -1;
+    }
+    if (n == 0 || used + 2 > cap)
+        return -1;
+    out[used++] = '}';
+    out[used] = '\0';
+    return 0;
+}
+
 int alerts_api_list(struct srv_request *rq, struct srv_response *rs)
 {
     const char *lim_s = rq->query ? rq->query(rq, "limit") : NULL;
     const char *after_s = rq->query ? rq->query(rq, "before") : NULL;
     const char *open_s = rq->query ? rq->query(rq, "open") : NULL;
-    char lim[16], bef[24];
-    const char *vals[3] = { bef, lim, NULL };
+    const char *ids_s = rq->query ? rq->query(rq, "ids") : NULL;
+    char lim[16], bef[24], ids[ALERTS_MAX_IDS * 21 + 3];
+    const char *vals[4] = { bef, lim, NULL, NULL };
     int64_t before = 0;
     PGresult *r = NULL;
     json_t *items;
@@ -220,6 +257,11 @@ int alerts_api_list(struct srv_request *rq, struct srv_response *rs)
     snprintf(lim, sizeof lim, "%d", limit);
     snprintf(bef, sizeof bef, "%" PRId64, before);
     vals[2] = open_s && strcmp(open_s, "1") == 0 ? "true" : "false";
+    if (ids_s) {
+        if (ids_array(ids_s, ids, sizeof ids) != 0)
+            return fail(rs, SRV_EBADREQ, "ids must be up to 500 comma-separated alert ids");
+        vals[3] = ids;
+    }
     err = q(AQ_LIST, vals, &r);
     if (err != SRV_OK)
         return err;

@@ -1,0 +1,175 @@
+// rules.cjs - issue 6 in a real browser (Debian chromium through
+// playwright-core, launched as label.cjs does), against a server whose
+// database holds the demo history (`precursor-server demo-history`) and a
+// live simulated agent's snapshots:
+//  - the rules page lists the rules with coverage/overlap/conflict/accuracy;
+//  - a rule that does not parse shows its error at the position the server
+//    names; a valid rule is saved and its coverage shows, equal to the API's
+//    and at least that of the stricter demo rule it contains;
+//  - a disposition recorded in one click from the queue and one with a work
+//    order from the snapshot view reach the API;
+//  - the operational metrics page draws the follow-through chart, counts the
+//    new disposition in the newest bucket, and shows the falling
+//    follow-through as a red banner.
+// Env: BASE, USERNAME/PASSWORD (an operator), TOKEN (ml token), ARTIFACTS,
+// SHOT_DIR (optional: ui-rules.png and ui-metrics.png copied there),
+// CHROMIUM.  Prints PASS/FAIL lines; exit status 1 on any failure.
+'use strict';
+const path = require('path');
+const fs = require('fs');
+const os = require('os');
+const root = path.resolve(__dirname, '../..');
+const { chromium } = require(require.resolve('playwright-core', { paths: [path.join(root, 'labeling-ui')] }));
+
+const BASE = process.env.BASE;
+const ARTIFACTS = process.env.ARTIFACTS || fs.mkdtempSync(path.join(os.tmpdir(), 'precursor-shots-'));
+const SHOT_DIR = process.env.SHOT_DIR ? path.resolve(process.env.SHOT_DIR) : '';
+let fails = 0, passes = 0;
+const pass = (n) => { passes++; console.log(`PASS browser-rules: ${n}`); };
+const fail = (n, why) => { fails++; console.log(`FAIL browser-rules: ${n}: ${why}`); };
+const check = (n, ok, why) => (ok ? pass(n) : fail(n, why));
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+async function apiGet(p) {
+  const r = await fetch(BASE + p, { headers: { Authorization: `Bearer ${process.env.TOKEN}` } });
+  return { status: r.status, body: await r.json().catch(() => null) };
+}
+
+async function shot(page, name, main) {
+  await page.screenshot({ path: path.join(ARTIFACTS, name), fullPage: true });
+  if (main && SHOT_DIR) fs.copyFileSync(path.join(ARTIFACTS, name), path.join(SHOT_DIR, name));
+}
+
+// The worker computes features and rule hits after ingest: wait until every
+// stored snapshot has been looked at, so coverage is final.
+async function featuresSettled() {
+  let last = -1;
+  for (let i = 0; i < 120; i++) {
+    const r = await apiGet('/api/v1/rules');
+    const demo = r.body && r.body.items.find((x) => x.name === 'bearing impulses (kurtosis)');
+    if (demo && demo.hits > 0 && demo.hits === last) return demo;
+    last = demo ? demo.hits : -1;
+    await sleep(2000);
+  }
+  return null;
+}
+
+(async () => {
+  const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'precursor-chromium-'));
+  const ctx = await chromium.launchPersistentContext(profile, {
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync'],
+    viewport: { width: 1400, height: 900 },
+  });
+  const page = ctx.pages()[0] || await ctx.newPage();
+  const consoleErrors = [];
+  // the first visit, logged out, answers 401 on purpose; anything else counts
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !/Failed to load resource: .* 401/.test(m.text())) consoleErrors.push(m.text());
+  });
+  page.on('pageerror', (e) => consoleErrors.push(String(e)));
+  try {
+    const demo = await featuresSettled();
+    check('demo history has features and rule hits', !!demo, 'the demo rule never settled with hits');
+    if (!demo) throw new Error('no demo history');
+
+    await page.goto(BASE + '/#/rules');
+    await page.waitForSelector('#login', { timeout: 10000 });
+    await page.fill('#username', process.env.USERNAME);
+    await page.fill('#password', process.env.PASSWORD);
+    await page.click('#login button[type=submit]');
+    await page.waitForSelector('#rules tbody tr[data-rule]', { timeout: 10000 });
+    const demoRow = await page.textContent(`#rules tr[data-rule="${demo.id}"] td.cov`);
+    check('rules page lists the rules with coverage', demoRow.trim() === `${(100 * demo.coverage).toFixed(1)} %`, `row says ${demoRow}, API ${demo.coverage}`);
+
+    // a parse error: an operand is missing where the '=>' stands
+    const bad = 'kurtosis(ch("accel_x")) > 4 and => bearing_outer_race';
+    await page.fill('#rule-name', 'browser rule');
+    await page.fill('#rule-expr', bad);
+    await page.click('#rule-validate');
+    await page.waitForSelector('#rule-error-at', { timeout: 5000 });
+    const msg = await page.textContent('#rule-error');
+    const pos = Number((/position (\d+)/.exec(msg) || [])[1]);
+    const marked = await page.textContent('#rule-error-at');
+    check('parse error shown at its position', pos === bad.indexOf('=>') && marked === '=', `message "${msg}", marked "${marked}"`);
+    await page.click('#rule-save');
+    await sleep(500);
+    check('a rule that does not parse is not saved', !(await page.$('#rules tr[data-name="browser rule"]')), 'row appeared');
+
+    // a valid rule: kurtosis > 4 contains the demo rule's kurtosis > 5
+    await page.fill('#rule-expr', 'kurtosis(ch("accel_x")) > 4 => bearing_outer_race');
+    await page.waitForSelector('#rule-valid', { timeout: 5000 });
+    await page.click('#rule-save');
+    await page.waitForSelector('#rules tr[data-name="browser rule"]', { timeout: 15000 });
+    const covText = (await page.textContent('#rules tr[data-name="browser rule"] td.cov')).trim();
+    const id = Number(await page.getAttribute('#rules tr[data-name="browser rule"]', 'data-rule'));
+    const r = await apiGet(`/api/v1/rules/${id}`);
+    check('created rule shows its coverage, as the API computes it',
+      r.status === 200 && covText === `${(100 * r.body.coverage).toFixed(1)} %` && r.body.coverage >= demo.coverage && r.body.coverage > 0,
+      `page ${covText}, API ${JSON.stringify(r.body && { coverage: r.body.coverage })}, demo ${demo.coverage}`);
+    check('rule answer has overlap, conflict and accuracy', r.body && 'overlap' in r.body && 'conflict' in r.body && 'accuracy' in r.body, JSON.stringify(r.body));
+    await shot(page, 'ui-rules.png', true);
+
+    // one click in the queue: the newest live snapshot, no fault found
+    const before = await apiGet('/api/v1/metrics/operational?bucket=week');
+    const lastB = before.body.buckets[before.body.buckets.length - 1];
+    // live (not demo) alerts without a disposition, triggered in the past:
+    // the simulator runs faster than real time, so its newest snapshots
+    // carry trigger times after now, outside the metrics' default range
+    const liveIds = (await apiGet('/api/v1/queue?sort=time&limit=200&device=pump-07')).body.items.map((x) => x.id);
+    const open = (await apiGet(`/api/v1/alerts?ids=${liveIds.join(',')}`)).body.items
+      .filter((a) => !a.disposition && Date.parse(a.trigger_time) < Date.now() - 2000)
+      .sort((x, y) => Date.parse(x.trigger_time) - Date.parse(y.trigger_time));
+    if (open.length < 2) throw new Error(`need two open live alerts, have ${open.length}`);
+    const qid = open[0].snapshot_id, live = open[1];
+    await page.goto(BASE + '/#/queue');
+    await page.selectOption('#sort', 'time');
+    const row = `#queue tbody tr.row[data-id="${qid}"]`;
+    await page.waitForSelector(`${row} td.alert-cell button.dispo`, { timeout: 10000 });
+    await page.click(`${row} button[data-dispo="no_fault_found"]`);
+    await page.waitForSelector(`${row} .pill[data-state="dispositioned"]`, { timeout: 5000 });
+    const qa = await apiGet(`/api/v1/alerts?ids=${qid}`);
+    check('one-click disposition from the queue', page.url().endsWith('#/queue') && qa.body.items[0].disposition === 'no_fault_found',
+      `${page.url()} ${JSON.stringify(qa.body)}`);
+
+    // the snapshot view: work order, outcome, action taken
+    await page.goto(BASE + `/#/snapshot/${live.snapshot_id}`);
+    await page.waitForSelector('#alert-card button[data-dispo="action_taken"]', { timeout: 10000 });
+    await page.fill('#a-wo', 'WO-4711');
+    await page.fill('#a-outcome', 'bearing replaced');
+    await page.click('#alert-card button[data-dispo="action_taken"]');
+    await page.waitForFunction(() => /recorded/.test(document.getElementById('alert-status').textContent), null, { timeout: 5000 });
+    const sa = (await apiGet(`/api/v1/alerts?ids=${live.snapshot_id}`)).body.items[0];
+    check('disposition with work order from the snapshot view', sa.disposition === 'action_taken' && sa.work_order === 'WO-4711' && sa.outcome === 'bearing replaced', JSON.stringify(sa));
+
+    // the metrics page counts it and shows the falling follow-through
+    await page.goto(BASE + '/#/ops');
+    await page.waitForSelector('#chart-ft canvas', { timeout: 10000 });
+    const after = await apiGet('/api/v1/metrics/operational?bucket=week');
+    const lastA = after.body.buckets[after.body.buckets.length - 1];
+    check('newest bucket counts the new dispositions',
+      lastA.counts.action_taken === lastB.counts.action_taken + 1 && lastA.counts.no_fault_found === lastB.counts.no_fault_found + 1,
+      `${JSON.stringify(lastB.counts)} -> ${JSON.stringify(lastA.counts)}`);
+    const cells = await page.$$eval('#ops-table tbody tr:last-child td', (tds) => tds.map((t) => t.textContent));
+    check('metrics table shows the newest bucket as the API does', Number(cells[8]) === lastA.counts.action_taken && Number(cells[1]) === lastA.alerts, cells.join('|'));
+    const legend = await page.$$eval('#chart-ft .u-legend .u-series', (s) => s.map((x) => x.textContent));
+    check('follow-through chart drawn with its series', legend.some((t) => /follow-through/.test(t)) && (await page.$$('#chart-rate canvas')).length === 1, legend.join('|'));
+    const warned = after.body.warning && await page.isVisible('#ft-warning') && await page.isVisible('#ft-banner');
+    check('falling follow-through is a red banner', !!warned, `warning ${after.body.warning}`);
+    const bg = await page.$eval('#ft-warning', (e) => getComputedStyle(e).backgroundColor).catch(() => '');
+    check('the banner is red', bg === 'rgb(185, 28, 28)', bg);
+    await shot(page, 'ui-metrics.png', true);
+
+    check('no errors in the browser console', consoleErrors.length === 0, consoleErrors.join(' | '));
+  } catch (e) {
+    fail('browser run', e.stack || String(e));
+    await page.screenshot({ path: path.join(ARTIFACTS, 'ui-rules-failure.png') }).catch(() => {});
+  } finally {
+    await ctx.close();
+    fs.rmSync(profile, { recursive: true, force: true });
+  }
+  console.log(`${passes} passed, ${fails} failed`);
+  process.exit(fails ? 1 : 0);
+})();

@@ -1,0 +1,210 @@
+/* check_features.c - the per-channel features rules use, against values
+ * computed by hand from the signal's definition: a sine's mean, std, RMS,
+ * peak, crest and kurtosis (1.5), its dominant frequency from FFTW within one
+ * FFT bin, band energies of a two-tone signal in the ratio of the tones'
+ * powers, partial bins counted in proportion, Gaussian noise's kurtosis near
+ * 3, bad input refused, and the decode of a real wire envelope. */
+#include <check.h>
+#include <errno.h>
+#include <math.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "schema/wire.h"
+#include "server/features/features.h"
+#include "server/srv/srv.h"
+
+#define RATE 2000.0
+#define N 4096
+#define PI 3.14159265358979323846
+
+static void tone(float *x, size_t n, double a1, double f1, double a2, double f2, double dc)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        x[i] = (float)(dc + a1 * sin(2 * PI * f1 * (double)i / RATE) +
+                       a2 * sin(2 * PI * f2 * (double)i / RATE));
+}
+
+START_TEST(test_sine_time_features)
+{
+    static float x[N];
+    struct feat_channel f;
+
+    /* 2 sin(2 pi 250 t) + 1: 250 Hz has a whole number of periods in N/8
+     * samples, so the sums are exact up to float rounding */
+    tone(x, N, 2.0, 250.0, 0, 0, 1.0);
+    ck_assert_int_eq(features_compute(x, N, RATE, &f), 0);
+    ck_assert_double_eq_tol(f.mean, 1.0, 1e-4);
+    ck_assert_double_eq_tol(f.std, 2.0 / sqrt(2.0), 1e-4);
+    ck_assert_double_eq_tol(f.rms, sqrt(1.0 + 2.0), 1e-4);     /* sqrt(dc^2 + a^2/2) */
+    ck_assert_double_eq_tol(f.peak, 3.0, 1e-4);
+    ck_assert_double_eq_tol(f.crest, 3.0 / sqrt(3.0), 1e-4);
+    ck_assert_double_eq_tol(f.kurtosis, 1.5, 1e-3);            /* a sine: 3/2 */
+}
+END_TEST
+
+START_TEST(test_sine_dominant_frequency)
+{
+    static float x[N];
+    struct feat_channel f;
+    double bin = RATE / N, sum = 0;
+    int i;
+
+    /* 313.7 Hz is between FFT bins: the peak is the nearest bin */
+    tone(x, N, 1.0, 313.7, 0, 0, 0);
+    ck_assert_int_eq(features_compute(x, N, RATE, &f), 0);
+    ck_assert_msg(fabs(f.dominant_hz - 313.7) <= bin, "dominant %g Hz", f.dominant_hz);
+    ck_assert_double_eq_tol(f.bin_hz, RATE / 2 / FEAT_BINS, 1e-9);
+    for (i = 0; i < FEAT_BINS; i++)
+        sum += f.spectrum[i];
+    ck_assert_double_eq_tol(sum, 1.0, 1e-4);
+    /* the Hann window keeps nearly all power within +-50 Hz */
+    ck_assert_msg(features_band_energy(&f, 263.7, 363.7) > 0.99, "band %g",
+                  features_band_energy(&f, 263.7, 363.7));
+    ck_assert_msg(features_band_energy(&f, 500, 1000) < 1e-3, "far band %g",
+                  features_band_energy(&f, 500, 1000));
+}
+END_TEST
+
+START_TEST(test_two_tone_band_energy)
+{
+    static float x[N];
+    struct feat_channel f;
+
+    /* amplitudes 1 and 2: powers 1/2 and 2, so 0.2 and 0.8 of the total */
+    tone(x, N, 1.0, 100.0, 2.0, 600.0, 0.5);
+    ck_assert_int_eq(features_compute(x, N, RATE, &f), 0);
+    ck_assert_msg(fabs(f.dominant_hz - 600.0) <= RATE / N, "dominant %g", f.dominant_hz);
+    ck_assert_double_eq_tol(features_band_energy(&f, 50, 150), 0.2, 0.01);
+    ck_assert_double_eq_tol(features_band_energy(&f, 550, 650), 0.8, 0.01);
+    ck_assert_double_eq_tol(features_band_energy(&f, 0, RATE / 2), 1.0, 1e-4);
+    /* the mean is removed before the transform: the 0.5 offset adds nothing */
+    ck_assert_msg(features_band_energy(&f, 0, 20) < 1e-3, "dc %g",
+                  features_band_energy(&f, 0, 20));
+}
+END_TEST
+
+START_TEST(test_band_energy_partial_bins)
+{
+    struct feat_channel f;
+    int i;
+
+    memset(&f, 0, sizeof f);
+    f.bin_hz = 10.0;
+    for (i = 0; i < FEAT_BINS; i++)
+        f.spectrum[i] = 1.0f / FEAT_BINS;
+    ck_assert_double_eq_tol(features_band_energy(&f, 0, 320), 0.5, 1e-6);
+    ck_assert_double_eq_tol(features_band_energy(&f, 5, 20), 1.5 / FEAT_BINS, 1e-6);
+    ck_assert_double_eq_tol(features_band_energy(&f, 0, 1e9), 1.0, 1e-6);
+    ck_assert_double_eq(features_band_energy(&f, 100, 100), 0.0);
+    ck_assert_double_eq(features_band_energy(&f, 200, 100), 0.0);
+    f.bin_hz = 0;
+    ck_assert_double_eq(features_band_energy(&f, 0, 100), 0.0);
+}
+END_TEST
+
+START_TEST(test_noise_kurtosis)
+{
+    enum { M = 1 << 17 };
+    float *x = malloc(M * sizeof *x);
+    struct feat_channel f;
+    uint64_t s = 12345;
+    size_t i;
+
+    ck_assert_ptr_nonnull(x);
+    for (i = 0; i < M; i++) {
+        double u, v;
+
+        s = s * 6364136223846793005ull + 1442695040888963407ull;
+        u = ((double)(s >> 11) + 1.0) / 9007199254740993.0;
+        s = s * 6364136223846793005ull + 1442695040888963407ull;
+        v = (double)(s >> 11) / 9007199254740992.0;
+        x[i] = (float)(sqrt(-2 * log(u)) * cos(2 * PI * v));
+    }
+    ck_assert_int_eq(features_compute(x, M, RATE, &f), 0);
+    ck_assert_msg(fabs(f.kurtosis - 3.0) < 0.1, "kurtosis %g", f.kurtosis);
+    /* white noise spreads its power: no band of 1/8 holds much more than 1/8 */
+    ck_assert_msg(features_band_energy(&f, 0, RATE / 16) < 0.15, "band %g",
+                  features_band_energy(&f, 0, RATE / 16));
+    free(x);
+}
+END_TEST
+
+START_TEST(test_bad_input)
+{
+    float x[4] = { 1, 2, 3, 4 };
+    struct feat_channel f;
+
+    ck_assert_int_eq(features_compute(x, 1, RATE, &f), -EINVAL);
+    ck_assert_int_eq(features_compute(NULL, 4, RATE, &f), -EINVAL);
+    ck_assert_int_eq(features_compute(x, 4, 0, &f), -EINVAL);
+    ck_assert_int_eq(features_compute(x, 4, -1, &f), -EINVAL);
+    ck_assert_int_eq(features_compute(x, 4, NAN, &f), -EINVAL);
+    /* a constant has no spread: zeros, not NaN */
+    x[0] = x[1] = x[2] = x[3] = 2;
+    ck_assert_int_eq(features_compute(x, 4, RATE, &f), 0);
+    ck_assert_double_eq(f.std, 0);
+    ck_assert_double_eq(f.kurtosis, 0);
+    ck_assert_double_eq_tol(f.crest, 1.0, 1e-9);
+}
+END_TEST
+
+START_TEST(test_from_envelope)
+{
+    static float x[2 * 1024];
+    uint8_t pk[WIRE_PK_LEN], sk[WIRE_SK_LEN], *env = NULL;
+    struct feat_channel *fc = NULL;
+    struct wire_meta m;
+    size_t len = 0, n = 0;
+
+    ck_assert_int_ge(sodium_init(), 0);
+    crypto_sign_keypair(pk, sk);
+    memset(&m, 0, sizeof m);
+    snprintf(m.device_id, sizeof m.device_id, "d1");
+    m.seq = 1;
+    m.trigger_time_us = 1714564800000000LL;
+    m.sample_rate = RATE;
+    m.sample_type = WIRE_F32;
+    m.channel_count = 2;
+    m.pre_samples = 512;
+    m.post_samples = 512;
+    snprintf(m.detector, sizeof m.detector, "level");
+    snprintf(m.channels[0].name, sizeof m.channels[0].name, "accel_x");
+    snprintf(m.channels[1].name, sizeof m.channels[1].name, "accel_y");
+    tone(x, 1024, 1.0, 125.0, 0, 0, 0);
+    tone(x + 1024, 1024, 1.0, 750.0, 0, 0, 0);
+    ck_assert_int_eq(wire_encode(&m, x, sk, 0, &env, &len), 0);
+    ck_assert_int_eq(features_from_envelope(env, len, &fc, &n), 0);
+    ck_assert_uint_eq(n, 2);
+    ck_assert_str_eq(fc[0].name, "accel_x");
+    ck_assert_str_eq(fc[1].name, "accel_y");
+    ck_assert_msg(fabs(fc[0].dominant_hz - 125.0) <= RATE / 1024, "%g", fc[0].dominant_hz);
+    ck_assert_msg(fabs(fc[1].dominant_hz - 750.0) <= RATE / 1024, "%g", fc[1].dominant_hz);
+    free(fc);
+    fc = NULL;
+    /* a truncated envelope is an error code, not a crash */
+    ck_assert_int_lt(features_from_envelope(env, len / 2, &fc, &n), 0);
+    ck_assert_ptr_null(fc);
+    free(env);
+}
+END_TEST
+
+Suite *features_suite(void);
+Suite *features_suite(void)
+{
+    Suite *s = suite_create("features");
+    TCase *tc = tcase_create("pure");
+
+    tcase_add_test(tc, test_sine_time_features);
+    tcase_add_test(tc, test_sine_dominant_frequency);
+    tcase_add_test(tc, test_two_tone_band_energy);
+    tcase_add_test(tc, test_band_energy_partial_bins);
+    tcase_add_test(tc, test_noise_kurtosis);
+    tcase_add_test(tc, test_bad_input);
+    tcase_add_test(tc, test_from_envelope);
+    suite_add_tcase(s, tc);
+    return s;
+}

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "agent/config_poll.h"
 #include "agent/keys.h"
 #include "agent/model/agent_model.h"
 #include "agent/spool/spool.h"
@@ -100,6 +101,8 @@ struct net {
     atomic_int *stop;
     atomic_int fatal;
     struct upload *up;
+    struct agent_model_slot *ms;        /* NULL: no config poll */
+    struct config_poll *cp;
     pthread_mutex_t mu;
 };
 
@@ -134,6 +137,24 @@ static void *net_main(void *arg)
     };
     memcpy(uc.secret_key, n->keys->sk, sizeof(uc.secret_key));
     pthread_mutex_lock(&n->mu);
+    if (n->ms && !atomic_load(n->stop)) {
+        /* Model deployment: poll once registered; heartbeats say what runs. */
+        struct config_poll_config pcfg = {
+            .server_url = c->server, .device_id = c->device_id, .key_dir = c->key_dir,
+            .interval_s = c->config_poll_s, .ca_file = uc.ca_file, .pin_sha256 = uc.pin_sha256,
+        };
+        memcpy(pcfg.secret_key, n->keys->sk, sizeof(pcfg.secret_key));
+        rc = config_poll_new(&pcfg, n->ms, &n->cp);
+        if (rc == 0 && (rc = config_poll_start(n->cp)) != 0) {
+            config_poll_free(n->cp);
+            n->cp = NULL;
+        }
+        if (rc != 0)
+            fprintf(stderr, "agent: config poll: %s\n", config_poll_strerror(rc));
+        memset(pcfg.secret_key, 0, sizeof(pcfg.secret_key));
+        uc.heartbeat_fill = n->cp ? config_poll_heartbeat_fill : NULL;
+        uc.heartbeat_ctx = n->cp;
+    }
     if (!atomic_load(n->stop)) {
         rc = upload_start(&uc, n->sp, n->counters, &n->up);
         if (rc != 0)
@@ -212,7 +233,8 @@ int agent_run(const struct agent_config *c, atomic_int *stop)
     pc.secret_key = keys.sk;
     pc.sink = agent_spool_sink(sp);
     pc.counters = &counters;
-    if (agent_model_setup(c, src, &pc, &ms, err, sizeof(err)) != 0) {
+    if ((c->config_poll_s > 0 ? agent_model_setup_runtime(c, src, &pc, &ms, err, sizeof(err))
+                              : agent_model_setup(c, src, &pc, &ms, err, sizeof(err))) != 0) {
         fprintf(stderr, "agent: %s\n", err);
         goto out;
     }
@@ -227,6 +249,7 @@ int agent_run(const struct agent_config *c, atomic_int *stop)
     net.sp = sp;
     net.counters = &counters;
     net.stop = stop;
+    net.ms = c->config_poll_s > 0 ? ms : NULL;
     pthread_mutex_init(&net.mu, NULL);
     if (pthread_create(&th, NULL, net_main, &net) != 0) {
         fprintf(stderr, "agent: cannot start the network thread\n");
@@ -254,6 +277,7 @@ int agent_run(const struct agent_config *c, atomic_int *stop)
     pthread_join(th, NULL);
     if (net.up != NULL)
         upload_stop(net.up);
+    config_poll_free(net.cp);   /* after the uploader: its heartbeats read it */
     pthread_mutex_destroy(&net.mu);
     if (atomic_load(&net.fatal))
         status = 1;

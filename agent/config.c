@@ -67,6 +67,7 @@ static const struct opt opts[] = {
     { "alarm-fifo", S(alarm_fifo), NULL, RUN, "FIFO to write one alarm line to per trigger (non-blocking)" },
     { "alarm-socket", S(alarm_socket), NULL, RUN, "UNIX datagram socket to send one alarm line to per trigger" },
     { "heartbeat-s", D(heartbeat_s, 1, 86400), "60", RUN, "seconds between heartbeats" },
+    { "config-poll-s", D(config_poll_s, 0, 86400), "300", RUN, "seconds between config polls, which fetch a model deployed to this device (0 = never poll)" },
     { "spool-cap-mb", D(spool_cap_mb, 0, 1e7), "256", RUN, "disk cap for waiting snapshots in MB (0 = none): lowest priority dropped first, then oldest; a new snapshot of lower priority than all waiting ones is itself dropped; every drop counted and reported in heartbeats (docs/SPOOL.md)" },
     { "upload-max-bps", U64(upload_max_bps), "0", RUN, "upload bandwidth cap in bytes/s (0 = unlimited)" },
     { "ca-file", S(ca_file), NULL, RUN, "extra CA bundle (PEM) for an https server" },

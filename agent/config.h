@@ -51,6 +51,7 @@ struct agent_config {
     char alarm_fifo[AGENT_PATH_MAX];
     char alarm_socket[AGENT_PATH_MAX];
     double heartbeat_s;
+    double config_poll_s;                  /* config poll (model deployment); 0 = off */
 
     double spool_cap_mb;
     uint64_t upload_max_bps;

@@ -42,6 +42,18 @@ int agent_model_slot_rollback(struct agent_model_slot *s);
 const struct detect_model *agent_model_slot_detect(const struct agent_model_slot *s);
 uint32_t agent_model_slot_version(const struct agent_model_slot *s);   /* 0 = none */
 
+/* Version of the model kept for roll-back; 0 = none. */
+uint32_t agent_model_slot_previous(struct agent_model_slot *s);
+/* Trust pk when no key is set yet (first contact); 0, or MODEL_ESIGNATURE when
+ * another key is already pinned (it is never replaced). */
+int agent_model_slot_set_key(struct agent_model_slot *s, const uint8_t pk[MODEL_PK_LEN]);
+int agent_model_slot_has_key(struct agent_model_slot *s);
+/* 1 when the installed model scores its own test input within [0, 1]. */
+int agent_model_slot_healthy(struct agent_model_slot *s);
+/* The slot's detector hook even while it holds no model (scores 0 then):
+ * what a pipeline gets when models may arrive at run time. */
+const struct detect_model *agent_model_slot_detect_always(struct agent_model_slot *s);
+
 /* Channel layout digest of an open source. */
 int agent_model_layout_of(const struct source *src, uint8_t out[MODEL_LAYOUT_LEN]);
 
@@ -57,5 +69,14 @@ int agent_model_read_key(const char *path, uint8_t pk[MODEL_PK_LEN]);
 int agent_model_setup(const struct agent_config *c, const struct source *src,
                       struct pipeline_config *pc, struct agent_model_slot **out,
                       char *err, size_t errlen);
+
+/* For `run` with a config poll: as agent_model_setup when --model is set;
+ * otherwise an empty slot wired into pc (DETECT_MODEL on, scoring 0 until a
+ * deployed model is installed), trusting --model-key when given, else no key
+ * until the poll pins the server's.  The feature count is fixed to the
+ * source's channels * DETECT_NFEAT. */
+int agent_model_setup_runtime(const struct agent_config *c, const struct source *src,
+                              struct pipeline_config *pc, struct agent_model_slot **out,
+                              char *err, size_t errlen);
 
 #endif

@@ -153,6 +153,8 @@ char *upload_heartbeat_json(const struct upload_config *cfg, struct spool *sp,
                         cfg->detector_version ? json_string(cfg->detector_version) : json_null());
     json_object_set_new(o, "model_version",
                         cfg->model_version ? json_string(cfg->model_version) : json_null());
+    if (cfg->heartbeat_fill)
+        cfg->heartbeat_fill(cfg->heartbeat_ctx, o);
     out = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(o);
     return out;

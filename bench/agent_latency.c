@@ -578,7 +578,9 @@ int main(int argc, char **argv)
     close(st.lfd);
     char cmd[700];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", work);
-    if (system(cmd) != 0)
+    if (getenv("BENCH_KEEP") != NULL)
+        fprintf(stderr, "agent_latency: work files kept in %s\n", work);
+    else if (system(cmd) != 0)
         fprintf(stderr, "agent_latency: could not remove %s\n", work);
     return fail;
 }

@@ -1,0 +1,392 @@
+/* check_deploy.c - model deployment through the server in-process, over
+ * real HTTP (libcurl) and a real PostgreSQL: an ml token assigns a finished
+ * model to a device and to an equipment-type group, the device fetches its
+ * config and the blob with signed GETs (and the blob verifies with the key
+ * the server publishes), unsigned, mis-signed, stale and cross-device
+ * requests are refused, and the fleet view shows assigned and running
+ * models.  Needs DATABASE_URL; skips without it. */
+#include <check.h>
+#include <curl/curl.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent/config_poll.h"
+#include "schema/model.h"
+#include "server/auth/auth.h"
+#include "server/db/db.h"
+#include "server/deploy/deploy.h"
+#include "server/http/http.h"
+#include "server/json/json_util.h"
+#include "server/models/models.h"
+#include "testdb.h"
+
+#define SECRET "deploy-enroll-secret"
+
+struct fx {
+    struct srv_config cfg;
+    struct http_server *hs;
+    char base[64];
+    char ml[AUTH_TOKEN_LEN + 1], op[AUTH_TOKEN_LEN + 1];
+    char keyfile[128];
+    uint8_t pk[2][32], sk[2][64];       /* devices dep-1, dep-2 */
+};
+
+struct reply {
+    long status;
+    char *body;
+    size_t len;
+};
+
+static size_t on_data(char *p, size_t sz, size_t n, void *ud)
+{
+    struct reply *r = ud;
+    char *nb = realloc(r->body, r->len + sz * n + 1);
+
+    if (!nb)
+        return 0;
+    memcpy(nb + r->len, p, sz * n);
+    r->body = nb;
+    r->len += sz * n;
+    r->body[r->len] = '\0';
+    return sz * n;
+}
+
+/* hdrs: extra header lines, NULL-terminated (may be NULL). */
+static long http(struct fx *f, const char *method, const char *path, const char *body,
+                 const char *tok, const char *const *hdrs, struct reply *rep)
+{
+    CURL *c = curl_easy_init();
+    struct curl_slist *h = NULL;
+    char url[512], a[256];
+
+    memset(rep, 0, sizeof *rep);
+    snprintf(url, sizeof url, "%s%s", f->base, path);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, rep);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
+    if (body) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+        h = curl_slist_append(h, "Content-Type: application/json");
+    }
+    if (tok) {
+        snprintf(a, sizeof a, "Authorization: Bearer %s", tok);
+        h = curl_slist_append(h, a);
+    }
+    for (; hdrs && *hdrs; hdrs++)
+        h = curl_slist_append(h, *hdrs);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    ck_assert_int_eq(curl_easy_perform(c), CURLE_OK);
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &rep->status);
+    curl_slist_free_all(h);
+    curl_easy_cleanup(c);
+    return rep->status;
+}
+
+/* A device-signed GET at time ts, signed with sk. */
+static long dev_get(struct fx *f, const char *dev, const char *path, const uint8_t *sk, int64_t ts,
+                    struct reply *rep)
+{
+    char d[200], t[200], s[200];
+    const char *h[4] = { d, t, s, NULL };
+
+    ck_assert_int_eq(config_poll_sign(sk, dev, path, ts, d, t, s, sizeof d), 0);
+    return http(f, "GET", path, NULL, NULL, h, rep);
+}
+
+static void sql(const char *q)
+{
+    PGconn *c = db_connect(testdb_conninfo);
+    PGresult *r = PQexec(c, q);
+
+    ck_assert_msg(r && (PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK),
+                  "%s: %s", q, PQerrorMessage(c));
+    PQclear(r);
+    PQfinish(c);
+}
+
+static void add_token(const char *role, char *tok, size_t cap)
+{
+    uint8_t sha[32];
+    const char *vals[3];
+    int lens[3] = { 0, 0, 32 }, fmts[3] = { 0, 0, 1 };
+    PGresult *r = NULL;
+
+    ck_assert_int_eq(auth_token_new(tok, cap, sha), 0);
+    vals[0] = role;
+    vals[1] = role;
+    vals[2] = (const char *)sha;
+    ck_assert_int_eq(db_exec(DB_TOKEN_INSERT, vals, lens, fmts, 0, &r), 0);
+    PQclear(r);
+}
+
+/* A finished model row (id 1) whose blob the server's key signed, for a
+ * two-channel layout; a queued one (id 2). */
+static void add_models(uint8_t **blob_out, size_t *len_out)
+{
+    static const char *names[2] = { "vib_x", "vib_y" }, *units[2] = { "g", "g" };
+    float X[40 * 14];
+    struct model m;
+    uint8_t sk[64], pk[32], *blob = NULL;
+    size_t len = 0, i;
+    PGconn *c;
+    PGresult *r;
+    const char *vals[1];
+    int lens[1], fmts[1] = { 1 };
+
+    for (i = 0; i < 40 * 14; i++)
+        X[i] = (float)((i * 7919) % 101) / 100.0f;
+    memset(&m, 0, sizeof m);
+    ck_assert_int_eq(model_train_anomaly(X, 40, 14, 0.99f, &m), 0);
+    m.channel_count = 2;
+    m.version = 1;
+    ck_assert_int_eq(model_layout_digest(names, units, 2, m.layout), 0);
+    ck_assert_int_eq(models_signing_key(sk, pk), 0);
+    ck_assert_int_eq(model_encode(&m, sk, &blob, &len), 0);
+    sql("INSERT INTO datasets (name, definition, created_by) VALUES ('d', '{}', 't')");
+    sql("INSERT INTO dataset_versions (dataset_id, version, content_sha256, n_windows, summary, created_by)"
+        " VALUES (1, 1, decode(repeat('00', 32), 'hex'), 0, '{}', 't')");
+    c = db_connect(testdb_conninfo);
+    vals[0] = (const char *)blob;
+    lens[0] = (int)len;
+    r = PQexecParams(c, "INSERT INTO models (id, dataset_id, version, kind, status, blob, created_by)"
+                        " VALUES (1, 1, 1, 'anomaly', 'done', $1::bytea, 't')",
+                     1, NULL, vals, lens, fmts, 0);
+    ck_assert_int_eq(PQresultStatus(r), PGRES_COMMAND_OK);
+    PQclear(r);
+    PQfinish(c);
+    sql("INSERT INTO models (id, dataset_id, version, kind, created_by) VALUES (2, 1, 1, 'anomaly', 't')");
+    *blob_out = blob;
+    *len_out = len;
+}
+
+static void fx_start(struct fx *f)
+{
+    int applied, newest, d;
+    FILE *kf;
+    uint8_t seed[32];
+
+    memset(f, 0, sizeof *f);
+    ck_assert_int_eq(auth_init(), 0);
+    ck_assert_int_eq(db_migrate(testdb_conninfo, testdb_migrations, &applied, &newest), 0);
+    ck_assert_int_eq(db_init(testdb_conninfo), 0);
+    add_token("ml", f->ml, sizeof f->ml);
+    add_token("operator", f->op, sizeof f->op);
+    db_thread_release();
+    snprintf(f->keyfile, sizeof f->keyfile, "%s/deploy-key-%ld", P_tmpdir, (long)getpid());
+    randombytes_buf(seed, sizeof seed);
+    kf = fopen(f->keyfile, "wb");
+    ck_assert_ptr_nonnull(kf);
+    ck_assert_int_eq(fwrite(seed, 1, 32, kf), 32);
+    fclose(kf);
+    models_set_key_file(f->keyfile);
+    f->cfg.database_url = testdb_conninfo;
+    f->cfg.threads = 2;
+    f->cfg.max_body = 1u << 20;
+    f->cfg.enroll_secret = (const uint8_t *)SECRET;
+    f->cfg.enroll_secret_len = strlen(SECRET);
+    ck_assert_int_eq(http_start(&f->cfg, &f->hs), 0);
+    snprintf(f->base, sizeof f->base, "http://127.0.0.1:%u", http_port(f->hs));
+    for (d = 0; d < 2; d++) {
+        char body[512], k64[64];
+        struct reply rep;
+
+        crypto_sign_keypair(f->pk[d], f->sk[d]);
+        json_b64_encode(f->pk[d], 32, k64, sizeof k64);
+        snprintf(body, sizeof body, "{\"device_id\":\"dep-%d\",\"public_key\":\"%s\",\"enroll_secret\":\"%s\"}",
+                 d + 1, k64, SECRET);
+        ck_assert_int_eq(http(f, "POST", "/api/v1/devices/register", body, NULL, NULL, &rep), 201);
+        free(rep.body);
+    }
+}
+
+static void fx_stop(struct fx *f)
+{
+    http_stop(f->hs);
+    db_shutdown();
+    unlink(f->keyfile);
+    models_set_key_file(NULL);
+}
+
+static json_t *body_json(struct reply *r)
+{
+    json_t *j = json_loads(r->body ? r->body : "", 0, NULL);
+
+    ck_assert_msg(j != NULL, "not JSON: %s", r->body ? r->body : "");
+    free(r->body);
+    r->body = NULL;
+    return j;
+}
+
+START_TEST(test_deploy_fetch_and_view)
+{
+    struct fx f;
+    struct reply rep;
+    json_t *j, *m;
+    uint8_t *blob, sha[32], sk[64], pk[32], other_pk[32], other_sk[64];
+    char hex[65], hb[256], sig[128], hdev[96], hsig[160];
+    size_t blen;
+    struct model lm;
+    int64_t now = (int64_t)time(NULL);
+    const char *cfg1 = "/api/v1/devices/dep-1/config";
+
+    TESTDB_REQUIRE();
+    fx_start(&f);
+    add_models(&blob, &blen);
+
+    /* Nothing deployed yet: config says so, the blob route 404s. */
+    ck_assert_int_eq(dev_get(&f, "dep-1", cfg1, f.sk[0], now, &rep), 200);
+    j = body_json(&rep);
+    ck_assert(json_is_null(json_object_get(j, "model")));
+    json_decref(j);
+    ck_assert_int_eq(dev_get(&f, "dep-1", "/api/v1/devices/dep-1/model", f.sk[0], now, &rep), 404);
+    free(rep.body);
+
+    /* Who may deploy, and what. */
+    ck_assert_int_eq(http(&f, "POST", "/api/v1/models/1/deploy", "{\"devices\":[\"dep-1\"]}", f.op, NULL, &rep), 403);
+    free(rep.body);
+    ck_assert_int_eq(http(&f, "POST", "/api/v1/models/1/deploy", "{\"devices\":[\"dep-1\"],\"site\":\"a\"}", f.ml, NULL, &rep), 400);
+    free(rep.body);
+    ck_assert_int_eq(http(&f, "POST", "/api/v1/models/1/deploy", "{\"devices\":[\"../x\"]}", f.ml, NULL, &rep), 400);
+    free(rep.body);
+    ck_assert_int_eq(http(&f, "POST", "/api/v1/models/1/deploy", "{}", f.ml, NULL, &rep), 400);
+    free(rep.body);
+    ck_assert_int_eq(http(&f, "POST", "/api/v1/models/99/deploy", "{\"devices\":[\"dep-1\"]}", f.ml, NULL, &rep), 404);
+    free(rep.body);
+    ck_assert_int_eq(http(&f, "POST", "/api/v1/models/2/deploy", "{\"devices\":[\"dep-1\"]}", f.ml, NULL, &rep), 409);
+    free(rep.body);
+    ck_assert_int_eq(http(&f, "POST", "/api/v1/models/1/deploy", "{\"devices\":[\"dep-1\"]}", f.ml, NULL, &rep), 201);
+    j = body_json(&rep);
+    ck_assert_int_eq(json_integer_value(json_object_get(j, "devices_matched")), 1);
+    json_decref(j);
+
+    /* The device sees it, with the blob's hash; the blob verifies with the
+     * published key and is the stored one. */
+    ck_assert_int_eq(dev_get(&f, "dep-1", cfg1, f.sk[0], now, &rep), 200);
+    j = body_json(&rep);
+    m = json_object_get(j, "model");
+    ck_assert_int_eq(json_integer_value(json_object_get(m, "id")), 1);
+    crypto_hash_sha256(sha, blob, blen);
+    sodium_bin2hex(hex, sizeof hex, sha, 32);
+    ck_assert_str_eq(json_string_value(json_object_get(m, "sha256")), hex);
+    ck_assert_int_eq(models_signing_key(sk, pk), 0);
+    {
+        uint8_t kb[32];
+
+        ck_assert_int_eq(json_b64_decode_exact(json_string_value(json_object_get(j, "model_signing_key")), kb, 32), 0);
+        ck_assert(memcmp(kb, pk, 32) == 0);
+    }
+    json_decref(j);
+    ck_assert_int_eq(dev_get(&f, "dep-1", "/api/v1/devices/dep-1/model", f.sk[0], now, &rep), 200);
+    ck_assert_uint_eq(rep.len, blen);
+    ck_assert(memcmp(rep.body, blob, blen) == 0);
+    ck_assert_int_eq(model_load((const uint8_t *)rep.body, rep.len, pk, NULL, &lm), 0);
+    ck_assert_uint_eq(lm.version, 1);
+    free(rep.body);
+
+    /* Refusals: unsigned, signed by another key, stale, future, another
+     * device's config, a revoked device. */
+    ck_assert_int_eq(http(&f, "GET", cfg1, NULL, NULL, NULL, &rep), 400);
+    free(rep.body);
+    crypto_sign_keypair(other_pk, other_sk);
+    ck_assert_int_eq(dev_get(&f, "dep-1", cfg1, other_sk, now, &rep), 403);
+    free(rep.body);
+    ck_assert_int_eq(dev_get(&f, "dep-1", cfg1, f.sk[0], now - DEPLOY_MAX_SKEW_S - 60, &rep), 401);
+    free(rep.body);
+    ck_assert_int_eq(dev_get(&f, "dep-1", cfg1, f.sk[0], now + DEPLOY_MAX_SKEW_S + 60, &rep), 401);
+    free(rep.body);
+    ck_assert_int_eq(dev_get(&f, "dep-2", cfg1, f.sk[1], now, &rep), 403);
+    free(rep.body);
+    /* A signature for one path does not open another. */
+    {
+        char d[200], t[200], s[200];
+        const char *h[4] = { d, t, s, NULL };
+
+        ck_assert_int_eq(config_poll_sign(f.sk[0], "dep-1", cfg1, now, d, t, s, sizeof d), 0);
+        ck_assert_int_eq(http(&f, "GET", "/api/v1/devices/dep-1/model", NULL, NULL, h, &rep), 403);
+        free(rep.body);
+    }
+
+    /* Group deployment reaches dep-2 by its equipment type, not dep-1. */
+    sql("UPDATE devices SET equipment_type = 'pump' WHERE id = 'dep-2'");
+    ck_assert_int_eq(dev_get(&f, "dep-2", "/api/v1/devices/dep-2/config", f.sk[1], now, &rep), 200);
+    j = body_json(&rep);
+    ck_assert(json_is_null(json_object_get(j, "model")));
+    json_decref(j);
+    ck_assert_int_eq(http(&f, "POST", "/api/v1/models/1/deploy", "{\"equipment_type\":\"pump\"}", f.ml, NULL, &rep), 201);
+    j = body_json(&rep);
+    ck_assert_int_eq(json_integer_value(json_object_get(j, "devices_matched")), 1);
+    json_decref(j);
+    ck_assert_int_eq(dev_get(&f, "dep-2", "/api/v1/devices/dep-2/config", f.sk[1], now, &rep), 200);
+    j = body_json(&rep);
+    ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(j, "model"), "id")), 1);
+    json_decref(j);
+    ck_assert_int_eq(http(&f, "GET", "/api/v1/models/1/deployments", NULL, f.ml, NULL, &rep), 200);
+    j = body_json(&rep);
+    ck_assert_int_eq(json_array_size(json_object_get(j, "items")), 2);
+    json_decref(j);
+
+    /* Fleet view: assigned from the deployment, running from the heartbeat. */
+    ck_assert_int_eq(http(&f, "GET", "/api/v1/devices/dep-1", NULL, f.ml, NULL, &rep), 200);
+    j = body_json(&rep);
+    m = json_object_get(j, "model");
+    ck_assert_int_eq(json_integer_value(json_object_get(m, "assigned")), 1);
+    ck_assert(json_is_null(json_object_get(m, "running")));
+    json_decref(j);
+    snprintf(hb, sizeof hb, "{\"model_version\":1,\"model\":{\"version\":1,\"previous\":null,"
+                            "\"refused\":{\"version\":7,\"reason\":\"bad_signature\"}}}");
+    {
+        uint8_t s[64];
+        const char *h[4] = { hdev, hsig, NULL, NULL };
+
+        crypto_sign_detached(s, NULL, (const uint8_t *)hb, strlen(hb), f.sk[0]);
+        json_b64_encode(s, 64, sig, sizeof sig);
+        snprintf(hdev, sizeof hdev, "X-Precursor-Device: dep-1");
+        snprintf(hsig, sizeof hsig, "X-Precursor-Signature: %s", sig);
+        ck_assert_int_eq(http(&f, "POST", "/api/v1/heartbeats", hb, NULL, h, &rep), 204);
+        free(rep.body);
+    }
+    ck_assert_int_eq(http(&f, "GET", "/api/v1/devices", NULL, f.ml, NULL, &rep), 200);
+    j = body_json(&rep);
+    m = json_object_get(json_array_get(json_object_get(j, "items"), 0), "model");
+    ck_assert_int_eq(json_integer_value(json_object_get(m, "running")), 1);
+    ck_assert(json_is_true(json_object_get(m, "in_sync")));
+    ck_assert_str_eq(json_string_value(json_object_get(json_object_get(m, "refused"), "reason")),
+                     "bad_signature");
+    json_decref(j);
+    free(blob);
+    fx_stop(&f);
+}
+END_TEST
+
+START_TEST(test_sig_message)
+{
+    char out[64];
+
+    ck_assert_int_eq(deploy_sig_message("/a", "12", out, sizeof out), 22);
+    ck_assert_str_eq(out, "precursor-get-v1\n/a\n12");
+    ck_assert_int_eq(deploy_sig_message("/a", "12", out, 10), -1);
+}
+END_TEST
+
+Suite *deploy_suite(void);
+Suite *deploy_suite(void)
+{
+    Suite *s = suite_create("deploy");
+    TCase *tc = tcase_create("pure");
+
+    tcase_add_test(tc, test_sig_message);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("db");
+    tcase_add_unchecked_fixture(tc, testdb_setup, testdb_teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_deploy_fetch_and_view);
+    suite_add_tcase(s, tc);
+    return s;
+}

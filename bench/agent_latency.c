@@ -21,16 +21,22 @@
  * the median over runs, in microseconds, and the ratios to the baselines.
  *
  *   make BUILD=build/bench build/bench/bin/precursor-agent build/bench/bin/bench-agent_latency
- *   build/bench/bin/bench-agent_latency [--agent PATH] [--triggers N] [--runs R]
+ *   build/bench/bin/bench-agent_latency [--agent PATH] [--triggers N] [--runs R] [--rt PRIO]
+ *
+ * --rt PRIO starts the agent with SCHED_FIFO at PRIO (needs the privilege),
+ * as a device would run it when the machine is shared with other work; the
+ * bench's own feeder and alarm reader then run SCHED_FIFO at PRIO too.
  *
  * The agent defaults to precursor-agent beside this program.  Work files go
  * to a fresh folder under $TMPDIR, removed at the end. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <math.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdatomic.h>
@@ -50,11 +56,12 @@ extern char **environ;
 #define RATE 2000
 #define CHUNK 20                /* frames per write: 10 ms */
 #define SPIKE_EVERY 10          /* chunks between spikes: 100 ms */
-#define WARMUP_CHUNKS 100       /* 1 s of noise before the first spike */
+#define WARMUP_CHUNKS 300       /* 3 s of noise before the first spike */
 #define MAX_TRIGGERS 100000
 
 static char work[512];
 static char agent_path[1024];
+static int rt_prio;             /* --rt N: start the agent SCHED_FIFO at priority N */
 
 static int64_t now_ns(clockid_t c)
 {
@@ -192,7 +199,10 @@ struct alarm_reader {
     int fd;
     atomic_int stop;
     int64_t t[MAX_TRIGGERS];    /* REALTIME ns each line arrived */
-    atomic_size_t n;
+    int64_t ev_us[MAX_TRIGGERS];    /* the line's time_us: which frame it is about */
+    size_t n;                   /* read after the thread is joined */
+    char line[1024];
+    size_t len;
 };
 
 static void *alarm_main(void *arg)
@@ -214,9 +224,20 @@ static void *alarm_main(void *arg)
             continue;
         }
         int64_t t = now_ns(CLOCK_REALTIME);
-        for (ssize_t i = 0; i < r; i++)
-            if (buf[i] == '\n' && atomic_load(&a->n) < MAX_TRIGGERS)
-                a->t[atomic_fetch_add(&a->n, 1)] = t;
+        for (ssize_t i = 0; i < r; i++) {
+            if (buf[i] != '\n') {
+                if (a->len < sizeof(a->line) - 1)
+                    a->line[a->len++] = buf[i];
+                continue;
+            }
+            a->line[a->len] = '\0';
+            a->len = 0;
+            const char *p = strstr(a->line, "\"time_us\":");
+            if (p != NULL && a->n < MAX_TRIGGERS) {
+                a->ev_us[a->n] = strtoll(p + 10, NULL, 10);
+                a->t[a->n++] = t;
+            }
+        }
     }
     return NULL;
 }
@@ -225,15 +246,29 @@ static void *alarm_main(void *arg)
 
 struct run_result {
     struct pct action, alarm;
-    size_t spikes, stamps, alarms, unmatched;
+    size_t spikes, stamps, alarms, unmatched, alarm_unmatched;
     char agent_line[512];       /* the agent's own latency summary */
 };
 
 static int64_t spike_t[MAX_TRIGGERS];
 static int64_t lat_a[MAX_TRIGGERS], lat_f[MAX_TRIGGERS];
 
-/* Latency of each stamp "frame ns" against the write of that frame. */
-static size_t read_stamps(const char *path, size_t spikes, int64_t *out, size_t *unmatched)
+/* Spike k is the last frame of chunk WARMUP + k*SPIKE_EVERY; -1 if frame
+ * is not a spike. */
+static long spike_of(unsigned long long frame, size_t spikes)
+{
+    unsigned long long c = frame / CHUNK;
+
+    if (frame % CHUNK != CHUNK - 1 || c < WARMUP_CHUNKS ||
+        (c - WARMUP_CHUNKS) % SPIKE_EVERY != 0 || (c - WARMUP_CHUNKS) / SPIKE_EVERY >= spikes)
+        return -1;
+    return (long)((c - WARMUP_CHUNKS) / SPIKE_EVERY);
+}
+
+/* Latency of each stamp "frame ns" against the write of that frame; the
+ * first triggered frame (spike or not) goes to *first. */
+static size_t read_stamps(const char *path, size_t spikes, int64_t *out, size_t *unmatched,
+                          unsigned long long *first)
 {
     FILE *f = fopen(path, "r");
     unsigned long long frame;
@@ -241,17 +276,18 @@ static size_t read_stamps(const char *path, size_t spikes, int64_t *out, size_t 
     size_t n = 0;
 
     *unmatched = 0;
+    *first = ULLONG_MAX;
     if (f == NULL)
         return 0;
     while (fscanf(f, "%llu %lld", &frame, &ns) == 2) {
-        /* Spike k is the last frame of chunk WARMUP + k*SPIKE_EVERY. */
-        unsigned long long c = frame / CHUNK;
-        if (frame % CHUNK != CHUNK - 1 || c < WARMUP_CHUNKS ||
-            (c - WARMUP_CHUNKS) % SPIKE_EVERY != 0 || (c - WARMUP_CHUNKS) / SPIKE_EVERY >= spikes) {
+        long k = spike_of(frame, spikes);
+        if (frame < *first)
+            *first = frame;
+        if (k < 0) {
             (*unmatched)++;     /* a trigger on a frame that was not a spike */
             continue;
         }
-        out[n++] = ns - spike_t[(c - WARMUP_CHUNKS) / SPIKE_EVERY];
+        out[n++] = ns - spike_t[k];
     }
     fclose(f);
     return n;
@@ -298,19 +334,30 @@ static int run_scenario(const char *server, size_t triggers, int idx, struct run
         "--key-dir", keys, "--spool", spool, "--source", "f32le",
         "--channels", "4", "--rate", "2000", "--ring-s", "2", "--pre-s", "0.04",
         "--post-s", "0.04", "--hold-off-s", "0.05", "--max-per-hour", "0",
-        "--warmup-s", "0.5", "--quiet-frames", "20", "--novelty-half", "50",
+        "--warmup-s", "1.5", "--quiet-frames", "20", "--novelty-half", "50",
         "--heartbeat-s", "1",
         "--on-trigger", action, "--alarm-fifo", fifo, NULL
     };
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_adddup2(&fa, pfd[0], 0);
     posix_spawn_file_actions_addopen(&fa, 2, logp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    if (posix_spawn(&pid, agent_path, &fa, NULL, argv, environ) != 0) {
-        fprintf(stderr, "agent_latency: cannot start %s\n", agent_path);
-        posix_spawn_file_actions_destroy(&fa);
+    /* --rt: what `chrt -f N` or systemd's CPUSchedulingPolicy=fifo give a
+     * device's agent; its threads and its actions inherit the policy. */
+    posix_spawnattr_t at;
+    struct sched_param sp = { .sched_priority = rt_prio };
+    posix_spawnattr_init(&at);
+    if (rt_prio > 0) {
+        posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSCHEDULER);
+        posix_spawnattr_setschedpolicy(&at, SCHED_FIFO);
+        posix_spawnattr_setschedparam(&at, &sp);
+    }
+    int sr = posix_spawn(&pid, agent_path, &fa, &at, argv, environ);
+    posix_spawnattr_destroy(&at);
+    posix_spawn_file_actions_destroy(&fa);
+    if (sr != 0) {
+        fprintf(stderr, "agent_latency: cannot start %s: %s\n", agent_path, strerror(sr));
         goto out;
     }
-    posix_spawn_file_actions_destroy(&fa);
     close(pfd[0]);
     lfd = pfd[1];
 
@@ -346,15 +393,25 @@ static int run_scenario(const char *server, size_t triggers, int idx, struct run
     pthread_join(th, NULL);
     close(ar.fd);
 
-    res->stamps = read_stamps(stamps, triggers, lat_a, &res->unmatched);
+    unsigned long long first;
+    res->stamps = read_stamps(stamps, triggers, lat_a, &res->unmatched, &first);
     res->action = percentiles(lat_a, res->stamps);
-    /* Alarm line k belongs to the latest spike written before it arrived. */
-    size_t na = atomic_load(&ar.n), nf = 0, s = 0;
-    for (size_t i = 0; i < na; i++) {
-        while (s + 1 < triggers && spike_t[s + 1] <= ar.t[i])
-            s++;
-        if (ar.t[i] >= spike_t[s])
-            lat_f[nf++] = ar.t[i] - spike_t[s];
+    /* An alarm line names its event by time: frame f is at start + f * 500 us
+     * (binary input's synthesised clock).  The agent's start is learnt from
+     * the first trigger, which both the action and the first line report. */
+    size_t nf = 0;
+    if (ar.n > 0 && first != ULLONG_MAX) {
+        int64_t start = ar.ev_us[0] - (int64_t)first * (1000000 / RATE);
+        for (size_t i = 0; i < ar.n; i++) {
+            int64_t d = ar.ev_us[i] - start;
+            long k = d >= 0 && d % (1000000 / RATE) == 0
+                         ? spike_of((unsigned long long)(d / (1000000 / RATE)), triggers) : -1;
+            if (k < 0) {
+                res->alarm_unmatched++;
+                continue;
+            }
+            lat_f[nf++] = ar.t[i] - spike_t[k];
+        }
     }
     res->alarms = nf;
     res->alarm = percentiles(lat_f, nf);
@@ -484,8 +541,11 @@ int main(int argc, char **argv)
             triggers = strtoul(argv[++i], NULL, 10);
         else if (!strcmp(argv[i], "--runs") && i + 1 < argc)
             runs = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--rt") && i + 1 < argc)
+            rt_prio = atoi(argv[++i]);
         else {
-            fprintf(stderr, "usage: bench-agent_latency [--agent PATH] [--triggers N] [--runs R]\n");
+            fprintf(stderr, "usage: bench-agent_latency [--agent PATH] [--triggers N] [--runs R] "
+                            "[--rt PRIO]\n");
             return 2;
         }
     }
@@ -503,6 +563,15 @@ int main(int argc, char **argv)
         return 1;
     }
     signal(SIGPIPE, SIG_IGN);
+    if (rt_prio > 0) {
+        /* The bench's own clock readings and its alarm reader must not be
+         * the ones starved, or the tail measured is the bench's. */
+        struct sched_param sp = { .sched_priority = rt_prio };
+        if (sched_setscheduler(0, SCHED_FIFO, &sp) != 0) {
+            perror("agent_latency: --rt: sched_setscheduler");
+            return 1;
+        }
+    }
     snprintf(work, sizeof(work), "%s/precursor-latency-XXXXXX", t && *t ? t : P_tmpdir);
     if (mkdtemp(work) == NULL) {
         perror("agent_latency: mkdtemp");
@@ -529,8 +598,9 @@ int main(int argc, char **argv)
             snprintf(load, sizeof(load), "unknown");
         fclose(la);
     }
-    printf("load average at start: %.*s (%ld cpus)\n", (int)strcspn(load, "\n"), load,
-           sysconf(_SC_NPROCESSORS_ONLN));
+    printf("load average at start: %.*s (%ld cpus); agent scheduling: %s\n",
+           (int)strcspn(load, "\n"), load, sysconf(_SC_NPROCESSORS_ONLN),
+           rt_prio > 0 ? "SCHED_FIFO (--rt)" : "default (SCHED_OTHER)");
     pipe_b = baseline_pipe(triggers);
     spawn_b = baseline_spawn(triggers);
     printf("baseline pipe write->read   n=%zu p50=%.0f us p99=%.0f us max=%.0f us\n",
@@ -550,8 +620,9 @@ int main(int argc, char **argv)
                 a50[r] = a99[r] = f50[r] = f99[r] = NAN;
                 continue;
             }
-            printf("%s run %d: spikes %zu, actions %zu (+%zu off-spike), alarm lines %zu\n",
-                   names[s], r, res.spikes, res.stamps, res.unmatched, res.alarms);
+            printf("%s run %d: spikes %zu, actions %zu (+%zu off-spike), alarm lines %zu (+%zu off-spike)\n",
+                   names[s], r, res.spikes, res.stamps, res.unmatched, res.alarms,
+                   res.alarm_unmatched);
             printf("  action p50=%.0f us p99=%.0f us max=%.0f us | alarm p50=%.0f us p99=%.0f us max=%.0f us\n",
                    res.action.p50_us, res.action.p99_us, res.action.max_us,
                    res.alarm.p50_us, res.alarm.p99_us, res.alarm.max_us);

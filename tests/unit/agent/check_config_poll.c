@@ -1,0 +1,157 @@
+/* check_config_poll.c - the agent side of model deployment without a
+ * network: the config answer's bounds, the signed-GET headers (verified
+ * with the device key over the documented message), and the run-time model
+ * slot a poll installs into: nothing trusted before a key is pinned, a
+ * pinned key never replaced, a blob signed by another key refused with the
+ * running model kept, and the previous model kept for roll-back. */
+#include <check.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/config.h"
+#include "agent/config_poll.h"
+#include "agent/model/agent_model.h"
+#include "agent/pipeline.h"
+#include "agent/source/source.h"
+#include "schema/model.h"
+
+static const char sha_ok[] = "6bdff797edf3ee8c03508d174da4ab460cfe7da26448242879ea2d41265dd492";
+
+START_TEST(parse_bounds)
+{
+    struct config_poll_answer a;
+    char buf[512];
+
+    snprintf(buf, sizeof buf, "{\"model\":{\"id\":3,\"sha256\":\"%s\",\"bytes\":400},"
+             "\"model_signing_key\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\"}", sha_ok);
+    ck_assert_int_eq(config_poll_parse(buf, strlen(buf), &a), 0);
+    ck_assert(a.has_model && a.model_id == 3 && a.bytes == 400 && a.has_key);
+    ck_assert_int_eq(config_poll_parse("{\"model\":null}", 14, &a), 0);
+    ck_assert(!a.has_model && !a.has_key);
+    /* Out of bounds: size over the blob limit, short hash, id 0, bad key. */
+    snprintf(buf, sizeof buf, "{\"model\":{\"id\":3,\"sha256\":\"%s\",\"bytes\":%d}}", sha_ok, MODEL_MAX_BLOB + 1);
+    ck_assert_int_eq(config_poll_parse(buf, strlen(buf), &a), CONFIG_POLL_EANSWER);
+    snprintf(buf, sizeof buf, "{\"model\":{\"id\":3,\"sha256\":\"abc\",\"bytes\":4}}");
+    ck_assert_int_eq(config_poll_parse(buf, strlen(buf), &a), CONFIG_POLL_EANSWER);
+    snprintf(buf, sizeof buf, "{\"model\":{\"id\":0,\"sha256\":\"%s\",\"bytes\":4}}", sha_ok);
+    ck_assert_int_eq(config_poll_parse(buf, strlen(buf), &a), CONFIG_POLL_EANSWER);
+    snprintf(buf, sizeof buf, "{\"model\":null,\"model_signing_key\":\"AAAA\"}");
+    ck_assert_int_eq(config_poll_parse(buf, strlen(buf), &a), CONFIG_POLL_EANSWER);
+    ck_assert_int_eq(config_poll_parse("[1]", 3, &a), CONFIG_POLL_EANSWER);
+    ck_assert_int_eq(config_poll_parse("{\"model\":5}", 11, &a), CONFIG_POLL_EANSWER);
+}
+END_TEST
+
+START_TEST(signed_headers_verify)
+{
+    uint8_t pk[32], sk[64], sig[64];
+    char d[200], t[200], s[200];
+    const char *msg = "precursor-get-v1\n/api/v1/devices/d1/config\n1700000000";
+    size_t bin = 0;
+
+    ck_assert_int_ge(sodium_init(), 0);
+    crypto_sign_keypair(pk, sk);
+    ck_assert_int_eq(config_poll_sign(sk, "d1", "/api/v1/devices/d1/config", 1700000000, d, t, s, sizeof d), 0);
+    ck_assert_str_eq(d, "X-Precursor-Device: d1");
+    ck_assert_str_eq(t, "X-Precursor-Timestamp: 1700000000");
+    ck_assert_int_eq(sodium_base642bin(sig, sizeof sig, s + strlen("X-Precursor-Signature: "),
+                                       strlen(s) - strlen("X-Precursor-Signature: "), NULL, &bin, NULL,
+                                       sodium_base64_VARIANT_ORIGINAL), 0);
+    ck_assert_uint_eq(bin, 64);
+    ck_assert_int_eq(crypto_sign_verify_detached(sig, (const uint8_t *)msg, strlen(msg), pk), 0);
+    ck_assert_int_eq(config_poll_sign(sk, "d1", "/x", 1, d, t, s, 10), CONFIG_POLL_EINVAL);
+}
+END_TEST
+
+static uint8_t *blob_for(const struct source *src, float mu, uint32_t version, const uint8_t *sk,
+                         size_t *len)
+{
+    uint16_t d = (uint16_t)(src->channels * DETECT_NFEAT);
+    float *X = malloc(sizeof(float) * 64 * d);
+    struct model *m = calloc(1, sizeof *m);
+    uint8_t *b;
+
+    for (int i = 0; i < 64; i++)
+        for (int j = 0; j < d; j++)
+            X[i * d + j] = mu + (float)((i * 7 + j * 3) % 11) / 10.0f;
+    m->channel_count = (uint8_t)src->channels;
+    m->version = version;
+    ck_assert_int_eq(agent_model_layout_of(src, m->layout), 0);
+    ck_assert_int_eq(model_train_anomaly(X, 64, d, 0.95f, m), 0);
+    ck_assert_int_eq(model_encode(m, sk, &b, len), 0);
+    free(X);
+    free(m);
+    return b;
+}
+
+START_TEST(runtime_slot_pins_and_refuses)
+{
+    struct source src;
+    struct agent_config c;
+    struct pipeline_config pc;
+    struct agent_model_slot *s = NULL;
+    uint8_t pk[32], sk[64], epk[32], esk[64], *b1, *b2, *evil;
+    size_t l1, l2, le;
+    char err[256];
+
+    ck_assert_int_ge(sodium_init(), 0);
+    memset(&src, 0, sizeof src);
+    src.channels = 2;
+    src.rate = 1000;
+    strcpy(src.chan[0].name, "x");
+    strcpy(src.chan[1].name, "y");
+    strcpy(src.chan[0].unit, "g");
+    strcpy(src.chan[1].unit, "g");
+    memset(&c, 0, sizeof c);
+    memset(&pc, 0, sizeof pc);
+    crypto_sign_keypair(pk, sk);
+    crypto_sign_keypair(epk, esk);
+    b1 = blob_for(&src, 0.0f, 1, sk, &l1);
+    b2 = blob_for(&src, 1.0f, 2, sk, &l2);
+    evil = blob_for(&src, 5.0f, 3, esk, &le);
+
+    ck_assert_int_eq(agent_model_setup_runtime(&c, &src, &pc, &s, err, sizeof err), 0);
+    ck_assert_ptr_nonnull(pc.model);
+    ck_assert(pc.detect.enable & DETECT_MODEL);
+    ck_assert_uint_eq(pc.model->n_features, 2 * DETECT_NFEAT);
+    /* No model yet: the hook scores 0.  No key yet: nothing is trusted. */
+    {
+        float x[2 * DETECT_NFEAT] = { 0 };
+
+        ck_assert(pc.model->score(pc.model->model, x, 2 * DETECT_NFEAT) == 0.0f);
+    }
+    ck_assert(!agent_model_slot_has_key(s));
+    ck_assert_int_eq(agent_model_slot_load(s, b1, l1), MODEL_ESIGNATURE);
+    ck_assert_int_eq(agent_model_slot_set_key(s, pk), 0);
+    ck_assert_int_eq(agent_model_slot_set_key(s, epk), MODEL_ESIGNATURE);   /* pinned stays */
+    ck_assert_int_eq(agent_model_slot_load(s, b1, l1), 0);
+    ck_assert_uint_eq(agent_model_slot_version(s), 1);
+    ck_assert(agent_model_slot_healthy(s));
+    ck_assert_int_eq(agent_model_slot_load(s, evil, le), MODEL_ESIGNATURE);
+    ck_assert_uint_eq(agent_model_slot_version(s), 1);
+    ck_assert_int_eq(agent_model_slot_load(s, b2, l2), 0);
+    ck_assert_uint_eq(agent_model_slot_version(s), 2);
+    ck_assert_uint_eq(agent_model_slot_previous(s), 1);
+    ck_assert_int_eq(agent_model_slot_rollback(s), 0);
+    ck_assert_uint_eq(agent_model_slot_version(s), 1);
+    agent_model_slot_free(s);
+    free(b1);
+    free(b2);
+    free(evil);
+}
+END_TEST
+
+Suite *config_poll_suite(void);
+Suite *config_poll_suite(void)
+{
+    Suite *s = suite_create("config_poll");
+    TCase *tc = tcase_create("core");
+
+    tcase_add_test(tc, parse_bounds);
+    tcase_add_test(tc, signed_headers_verify);
+    tcase_add_test(tc, runtime_slot_pins_and_refuses);
+    suite_add_tcase(s, tc);
+    return s;
+}

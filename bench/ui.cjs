@@ -35,22 +35,26 @@ const q = (v, p) => { const s = [...v].sort((a, b) => a - b); return s[Math.min(
     await page.fill('#password', PASSWORD);
     await page.click('#login button[type=submit]');
     await page.waitForSelector('#queue', { timeout: 10000 });
-    const rows = { ready: [], drawn: [], nav: [] };
+    const rows = { ready: [], drawn: [], nav: [], dcl: [], own: [] };
     for (let i = 0; i < WARMUP + RUNS; i++) {
       await page.goto('about:blank');
       await page.goto(`${BASE}/#/snapshot/${SNAPSHOT}`);
       await page.waitForFunction(() => performance.getEntriesByName('snapshot-interactive').length > 0, null, { timeout: 20000 });
       const m = await page.evaluate(() => {
         const at = (n) => performance.getEntriesByName(n)[0].startTime;
-        return { nav: at('snapshot-nav'), drawn: at('snapshot-drawn'), ready: at('snapshot-interactive'),
+        // baseline of the same load: the page's own HTML parsed (DOMContentLoaded)
+        const dcl = performance.getEntriesByType('navigation')[0].domContentLoadedEventEnd;
+        return { dcl, nav: at('snapshot-nav'), drawn: at('snapshot-drawn'), ready: at('snapshot-interactive'),
           chans: document.querySelectorAll('.plots .chan').length };
       });
       if (m.chans < 1) throw new Error('no waveform drawn');
       if (i < WARMUP) continue;
+      m.own = m.ready - m.dcl;
       for (const k of Object.keys(rows)) rows[k].push(m[k]);
       console.log(`load ${i - WARMUP + 1}: route ${m.nav.toFixed(1)} ms, drawn ${m.drawn.toFixed(1)} ms, interactive ${m.ready.toFixed(1)} ms (${m.chans} channels)`);
     }
-    for (const [k, label] of [['nav', 'snapshot route entered'], ['drawn', 'waveforms drawn'], ['ready', 'interactive']]) {
+    for (const [k, label] of [['dcl', 'baseline: DOMContentLoaded'], ['nav', 'snapshot route entered'], ['drawn', 'waveforms drawn'],
+      ['ready', 'interactive'], ['own', 'interactive - baseline']]) {
       console.log(`${label.padEnd(24)} median ${q(rows[k], 0.5).toFixed(1)} ms  p95 ${q(rows[k], 0.95).toFixed(1)} ms  max ${Math.max(...rows[k]).toFixed(1)} ms  (${RUNS} loads, from navigation start)`);
     }
     if (errors.length) { console.log('page errors: ' + errors.join(' | ')); rc = 1; }

@@ -8,12 +8,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "schema/wire.h"
 #include "server/api/api.h"
 #include "server/auth/auth.h"
 #include "server/db/db.h"
 #include "server/deploy/deploy.h"
+#include "server/fleet/fleet.h"
 #include "server/ingest/ingest.h"
 #include "server/json/json_util.h"
 
@@ -319,7 +321,7 @@ static json_t *device_item(PGresult *r, int i)
     size_t klen = 0;
     unsigned char *key = PQunescapeBytea((const unsigned char *)PQgetvalue(r, i, 1), &klen);
     char k64[64] = "";
-    json_t *hb = json_null(), *model;
+    json_t *hb = json_null(), *model, *item, *fleet;
 
     if (key && klen == WIRE_PK_LEN)
         json_b64_encode(key, klen, k64, sizeof k64);
@@ -333,7 +335,7 @@ static json_t *device_item(PGresult *r, int i)
     /* Which model the device should run and what it says it runs. */
     model = deploy_device_model_json(PQgetisnull(r, i, 10) ? NULL : PQgetvalue(r, i, 10),
                                      json_object_get(hb, "body"));
-    return json_pack("{s:s,s:s,s:s,s:o,s:o,s:o,s:o,s:I,s:o,s:o}",
+    item = json_pack("{s:s,s:s,s:s,s:o,s:o,s:o,s:o,s:I,s:o,s:o}",
                      "id", PQgetvalue(r, i, 0),
                      "public_key", k64,
                      "status", PQgetvalue(r, i, 2),
@@ -345,6 +347,15 @@ static json_t *device_item(PGresult *r, int i)
                      "last_seq", (json_int_t)strtoll(PQgetvalue(r, i, 7), NULL, 10),
                      "heartbeat", hb ? hb : json_null(),
                      "model", model ? model : json_null());
+    /* Versions, spool depth, drops and health as fields (server/fleet). */
+    fleet = item ? fleet_device_health(PQgetvalue(r, i, 2), json_object_get(
+                       json_object_get(item, "heartbeat"), "body"),
+                       PQgetisnull(r, i, 9) ? 0 : strtoll(PQgetvalue(r, i, 9), NULL, 10),
+                       (int64_t)time(NULL) * 1000000) : NULL;
+    if (fleet)
+        json_object_update(item, fleet);
+    json_decref(fleet);
+    return item;
 }
 
 int api_devices_list(struct srv_request *rq, struct srv_response *rs)

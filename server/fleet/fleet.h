@@ -105,6 +105,25 @@ int fleet_api_device_rotate(struct srv_request *rq, struct srv_response *rs);
 int fleet_rotate_message(const char *dev, const uint8_t new_pk[FLEET_PK_LEN], char *out,
                          size_t cap, size_t *len);
 
+/* --- device health for the fleet API (fleet_devices.c) -------------------- */
+
+#define FLEET_HEARTBEAT_STALE_S 600     /* no heartbeat for this long: "stale" */
+#define FLEET_SPOOL_BACKLOG 1000        /* spooled files beyond this: "degraded" */
+#define FLEET_VERSION_MAX 64            /* longer version strings are not echoed */
+
+struct json_t;
+/* The fields GET /api/v1/devices adds from the latest heartbeat:
+ * agent_version, detector_version, model_version, spool_depth, spool_bytes,
+ * drops, dead_lettered, upload_errors (null when the heartbeat lacks them),
+ * heartbeat_age_s, and health: "ok", "degraded" (drops, dead letters or a
+ * spool backlog), "stale" (no heartbeat for FLEET_HEARTBEAT_STALE_S),
+ * "unknown" (never sent one), "pending" or "revoked".  hb_body borrowed (may
+ * be NULL); times in microseconds since the epoch.  New reference or NULL. */
+struct json_t *fleet_device_health(const char *status, const struct json_t *hb_body,
+                                   int64_t hb_received_us, int64_t now_us);
+const char *fleet_device_health_word(const char *status, int have_heartbeat, int64_t age_s,
+                                     int64_t spool_files, int64_t dropped, int64_t dead);
+
 /* --- maintenance (fleet_maint.c) ------------------------------------------- */
 
 /* Create partitions ahead and drop those past retention, on conn (a PGconn

@@ -12,6 +12,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 
 #include "schema/wire.h"
 #include "server/auth/auth.h"
@@ -462,6 +467,133 @@ START_TEST(test_metrics_text)
 }
 END_TEST
 
+
+/* Health words from the heartbeat fields, then the same through the API:
+ * fields, not only the raw heartbeat. */
+START_TEST(test_device_health_fields)
+{
+    struct fx f;
+    struct reply rep;
+    uint8_t pk[32], sk[64];
+    json_t *j, *hb;
+    PGconn *c;
+    PGresult *r;
+
+    ck_assert_str_eq(fleet_device_health_word("revoked", 1, 0, 0, 0, 0), "revoked");
+    ck_assert_str_eq(fleet_device_health_word("pending", 0, 0, 0, 0, 0), "pending");
+    ck_assert_str_eq(fleet_device_health_word("active", 0, 0, 0, 0, 0), "unknown");
+    ck_assert_str_eq(fleet_device_health_word("active", 1, FLEET_HEARTBEAT_STALE_S + 1, 0, 0, 0),
+                     "stale");
+    ck_assert_str_eq(fleet_device_health_word("active", 1, 5, 0, 3, 0), "degraded");
+    ck_assert_str_eq(fleet_device_health_word("active", 1, 5, FLEET_SPOOL_BACKLOG + 1, 0, 0),
+                     "degraded");
+    ck_assert_str_eq(fleet_device_health_word("active", 1, 5, 2, 0, 0), "ok");
+    hb = json_pack("{s:s,s:s,s:I,s:I,s:I}", "agent_version", "1.2.3", "model_version", "m7",
+                   "spool_files", (json_int_t)4, "dropped", (json_int_t)0, "upload_errors",
+                   (json_int_t)2);
+    j = fleet_device_health("active", hb, 1000000, 11000000);
+    ck_assert_str_eq(json_string_value(json_object_get(j, "agent_version")), "1.2.3");
+    ck_assert_int_eq(json_integer_value(json_object_get(j, "spool_depth")), 4);
+    ck_assert_int_eq(json_integer_value(json_object_get(j, "heartbeat_age_s")), 10);
+    ck_assert_str_eq(json_string_value(json_object_get(j, "health")), "ok");
+    json_decref(j);
+    json_decref(hb);
+
+    TESTDB_REQUIRE();
+    fx_start(&f, NULL, 0);
+    crypto_sign_keypair(pk, sk);
+    enroll(&f, "health-1", pk, 1, 201);
+    ck_assert_int_eq(http(&f, "GET", "/api/v1/devices/health-1", NULL, 0, f.admin, &rep), 200);
+    j = json_loads(rep.body, 0, NULL);
+    ck_assert_str_eq(json_string_value(json_object_get(j, "health")), "unknown");
+    json_decref(j);
+    c = db_connect(testdb_conninfo);
+    r = PQexec(c, "INSERT INTO heartbeats (device_id, body, received_at) VALUES ('health-1', "
+                  "'{\"agent_version\":\"0.9\",\"spool_files\":7,\"dropped\":2}', now())");
+    ck_assert_int_eq(PQresultStatus(r), PGRES_COMMAND_OK);
+    PQclear(r);
+    PQfinish(c);
+    ck_assert_int_eq(http(&f, "GET", "/api/v1/devices?limit=1000", NULL, 0, f.admin, &rep), 200);
+    ck_assert_ptr_nonnull(strstr(rep.body, "\"health-1\""));
+    ck_assert_int_eq(http(&f, "GET", "/api/v1/devices/health-1", NULL, 0, f.admin, &rep), 200);
+    j = json_loads(rep.body, 0, NULL);
+    ck_assert_str_eq(json_string_value(json_object_get(j, "agent_version")), "0.9");
+    ck_assert_int_eq(json_integer_value(json_object_get(j, "spool_depth")), 7);
+    ck_assert_int_eq(json_integer_value(json_object_get(j, "drops")), 2);
+    ck_assert_str_eq(json_string_value(json_object_get(j, "health")), "degraded");
+    ck_assert_ptr_nonnull(json_object_get(json_object_get(j, "heartbeat"), "body"));
+    json_decref(j);
+    fx_stop(&f);
+}
+END_TEST
+
+/* A raw request on a socket: what curl would never send. */
+static int raw_connect(const struct fx *f)
+{
+    struct sockaddr_in a;
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    struct timeval tv = { 20, 0 };
+
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)http_port(f->hs));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_int_ge(s, 0);
+    ck_assert_int_eq(connect(s, (struct sockaddr *)&a, sizeof a), 0);
+    setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    return s;
+}
+
+/* Content-Length smaller than the bytes sent: the envelope is cut, fails
+ * its parse or signature (400-class), and the rest is read as a next
+ * request that is malformed; larger than sent and the client goes away:
+ * nothing stored, and a well-formed upload is served meanwhile. */
+START_TEST(test_body_lies_about_length)
+{
+    struct fx f;
+    struct reply rep;
+    uint8_t pk[32], sk[64], *e;
+    char hdr[256], ans[2048];
+    size_t l;
+    ssize_t n;
+    int s, s2;
+
+    TESTDB_REQUIRE();
+    fx_start(&f, NULL, 0);
+    crypto_sign_keypair(pk, sk);
+    enroll(&f, "liar-1", pk, 1, 201);
+    e = envelope("liar-1", 1, 0, sk, &l);
+
+    s = raw_connect(&f);
+    snprintf(hdr, sizeof hdr, "POST /api/v1/snapshots HTTP/1.1\r\nHost: x\r\n"
+             "Content-Type: application/octet-stream\r\nContent-Length: %zu\r\n\r\n", l - 100);
+    ck_assert_int_eq(write(s, hdr, strlen(hdr)), (ssize_t)strlen(hdr));
+    ck_assert_int_eq(write(s, e, l), (ssize_t)l);
+    n = read(s, ans, sizeof ans - 1);
+    ck_assert_int_gt(n, 12);
+    ans[n] = '\0';
+    ck_assert_msg(strncmp(ans, "HTTP/1.1 4", 10) == 0, "short length answered %.40s", ans);
+    close(s);
+
+    /* Longer than sent: the server waits for bytes that never come; the
+     * client hangs up; meanwhile another connection is served. */
+    s2 = raw_connect(&f);
+    snprintf(hdr, sizeof hdr, "POST /api/v1/snapshots HTTP/1.1\r\nHost: x\r\n"
+             "Content-Type: application/octet-stream\r\nContent-Length: %zu\r\n\r\n", l + 500);
+    ck_assert_int_eq(write(s2, hdr, strlen(hdr)), (ssize_t)strlen(hdr));
+    ck_assert_int_eq(write(s2, e, l), (ssize_t)l);
+    free(e);
+    e = envelope("liar-1", 2, 0, sk, &l);
+    ck_assert_int_eq(http(&f, "POST", "/api/v1/snapshots", e, l, NULL, &rep), 201);
+    close(s2);
+    free(e);
+    ck_assert_int_eq(scalar("SELECT count(*) FROM snapshot_seqs WHERE device_id = 'liar-1'"), 1);
+    ck_assert_int_eq(scalar("SELECT count(*) FROM snapshot_seqs WHERE device_id = 'liar-1' "
+                            "AND seq = 2"), 1);
+    fx_stop(&f);
+}
+END_TEST
+
 Suite *fleet_suite(void);
 Suite *fleet_suite(void)
 {
@@ -475,6 +607,8 @@ Suite *fleet_suite(void)
     tcase_add_test(tc, test_rate_limit_retry_after);
     tcase_add_test(tc, test_enroll_approve_revoke_rotate);
     tcase_add_test(tc, test_metrics_text);
+    tcase_add_test(tc, test_device_health_fields);
+    tcase_add_test(tc, test_body_lies_about_length);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -29,6 +29,7 @@ PACKAGES=(
     openssl              # tests: an independent Ed25519 verifier; random secrets
     curl                 # tests and scripts: HTTP client
     jq                   # tests: JSON on the command line
+    haproxy              # tests: the load balancer in front of two servers (two_servers.sh)
     python3              # tests: free ports, small parsers (standard library only)
     python3-numpy        # tests: an independent reader of dataset exports (numpy.load)
     clang                # make fuzz: libFuzzer

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # two_servers.sh - servers are stateless: two server processes on one
-# database behind a round-robin TCP load balancer (a few lines of Python
-# here, alternating backends per connection and skipping one that refuses),
+# database behind a round-robin load balancer (Debian's HAProxy with health
+# checks when installed; else a few lines of Python here, alternating
+# backends per connection and skipping one that refuses),
 # three agents uploading through it.  Every snapshot is stored once, both
 # servers take uploads, and when one server is stopped the agents carry on
 # through the other with nothing lost.
@@ -57,10 +58,37 @@ while True:
     c, _ = s.accept()
     threading.Thread(target=handle, args=(c,), daemon=True).start()
 PY
-it_spawn lb python3 "$IT_TMP/lb.py" "$LB" "$P1" "$P2"
+# A real balancer when Debian's HAProxy is installed (scripts/deps.sh), run
+# as a plain foreground process on loopback; the Python proxy above otherwise.
+if command -v haproxy >/dev/null 2>&1; then
+    cat >"$IT_TMP/haproxy.cfg" <<CFG
+global
+    maxconn 1024
+defaults
+    mode http
+    timeout connect 2s
+    timeout client 60s
+    timeout server 60s
+    retries 3
+    option redispatch
+frontend fe
+    bind 127.0.0.1:$LB
+    default_backend servers
+backend servers
+    balance roundrobin
+    option httpchk GET /healthz
+    server s1 127.0.0.1:$P1 check inter 500ms fall 2 rise 1
+    server s2 127.0.0.1:$P2 check inter 500ms fall 2 rise 1
+CFG
+    it_spawn lb haproxy -db -f "$IT_TMP/haproxy.cfg"
+    LB_KIND=haproxy
+else
+    it_spawn lb python3 "$IT_TMP/lb.py" "$LB" "$P1" "$P2"
+    LB_KIND="own proxy (haproxy not installed)"
+fi
 it_wait_http "http://127.0.0.1:$P1/healthz" 30 && it_wait_http "http://127.0.0.1:$P2/healthz" 30 &&
     it_wait_http "http://127.0.0.1:$LB/healthz" 10 || { it_fail servers-up "$(tail -n 3 "$IT_TMP/s1.log" "$IT_TMP/s2.log")"; it_finish; }
-it_pass "two servers and the load balancer up"
+it_pass "two servers and the load balancer up ($LB_KIND)"
 
 for d in 1 2 3; do
     mkdir -p "$IT_TMP/a$d"

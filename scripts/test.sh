@@ -77,6 +77,10 @@ free_port() {
 
 fail() { failed=$((failed + 1)); failures+=("$1"); echo "FAIL $1"; }
 
+# Sanitizers and a shared machine slow everything: give Check's per-test
+# timeouts room (a hung test is still caught by the outer timeout).
+export CK_TIMEOUT_MULTIPLIER=${CK_TIMEOUT_MULTIPLIER:-4}
+
 run_unit() {
     local bin="$BUILD/bin/check-unit" url log=$LOGS/unit.log
     if [ ! -x "$bin" ]; then

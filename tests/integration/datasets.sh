@@ -62,16 +62,18 @@ it_http GET "$BASE/api/v1/snapshots?limit=1000" "$IT_TMP/list.json" "${AML[@]}" 
 
 # ---- labels by an operator: alternate normal / imbalance per device ----------
 nl=0; bad=0
-while read -r id cls; do
+while read -r id cls end_s; do
     code=$(it_http POST "$BASE/api/v1/snapshots/$id/labels" "$IT_TMP/l.json" "${AOP[@]}" \
-        -d "{\"start_s\":0,\"end_s\":1.0,\"channels\":[0],\"class\":\"$cls\"}")
+        -d "{\"start_s\":0,\"end_s\":$end_s,\"channels\":[0],\"class\":\"$cls\"}")
     [ "$code" = 201 ] && nl=$((nl + 1)) || bad=$((bad + 1))
 done < <(python3 - "$IT_TMP/list.json" <<'EOF'
 import collections, json, sys
 seen = collections.Counter()
 for it in sorted(json.load(open(sys.argv[1]))["items"], key=lambda x: x["id"]):
     seen[it["device_id"]] += 1
-    print(it["id"], "imbalance" if seen[it["device_id"]] % 2 else "normal")
+    # An agent stopped mid-capture cuts a shorter window: label what is there.
+    dur = (it["pre_samples"] + it["post_samples"]) / it["sample_rate"]
+    print(it["id"], "imbalance" if seen[it["device_id"]] % 2 else "normal", min(1.0, dur))
 EOF
 )
 [ "$bad" = 0 ] && [ "$nl" -ge 12 ] && it_pass "labels via the API ($nl)" || it_fail "labels via the API" "$nl ok, $bad refused: $(cat "$IT_TMP/l.json")"

@@ -383,12 +383,19 @@ static int run_scenario(const char *server, size_t triggers, int idx, struct run
         }
     }
     res->spikes = triggers;
-    /* Let the last actions finish, then stop the agent (it would otherwise
-     * wait for the failing uploads to drain). */
-    sleep_until(now_ns(CLOCK_MONOTONIC) + 300000000);
+    /* End of input: the agent scores what it still has, then waits up to
+     * 10 s for the (failing) uploads and exits.  A signal before that could
+     * cut off spikes it is still behind on, so it is only the last resort. */
     close(lfd);
-    kill(pid, SIGTERM);
-    waitpid(pid, NULL, 0);
+    int64_t give_up = now_ns(CLOCK_MONOTONIC) + 15000000000LL;
+    while (waitpid(pid, NULL, WNOHANG) == 0) {
+        if (now_ns(CLOCK_MONOTONIC) > give_up) {
+            kill(pid, SIGTERM);
+            waitpid(pid, NULL, 0);
+            break;
+        }
+        sleep_until(now_ns(CLOCK_MONOTONIC) + 50000000);
+    }
     atomic_store(&ar.stop, 1);
     pthread_join(th, NULL);
     close(ar.fd);

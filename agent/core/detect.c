@@ -37,7 +37,9 @@
 #define CLIP 3.0f               /* update clip, in robust scales */
 #define SHIFT_RUN 8             /* clipped samples in a row that make a new level */
 #define Z_HALF_LEVEL 4.0f       /* level z that scores 0.5 */
+#ifndef Z_HALF_FEAT
 #define Z_HALF_FEAT 4.0f        /* feature z (log domain) that scores 0.5 */
+#endif
 #define VAR_HALF 1.0986123f     /* ln(3): fast scale 3x the slow one scores 0.5 */
 #define FEAT_FLOOR 0.05f        /* smallest log-scale of a feature baseline (5 %) */
 #define MAD_TO_SIGMA 1.2533141f /* mean abs deviation -> sigma for a normal */
@@ -46,6 +48,13 @@
 #define HOUR_US INT64_C(3600000000)
 #define LIK_SD_FLOOR 0.01f      /* smallest spread of a raw score (a flat signal) */
 #define LIK_DECADES 10.0f       /* tail 10^-LIK_DECADES scores 1 */
+#define ALARM_MARGIN 1.5f       /* novelty: a new z must beat the last detected one by this */
+#define REPEAT_MARGIN 1.5f      /* trigger: a crossing within this of the last one is a repeat */
+#define SAME_SIZE 0.8f          /* a z this close to the last trigger's renews its memory */
+#define REPEAT_SLOW 4.0         /* the repeat memory lasts this many novelty_half */
+#ifndef LEVEL_YOUNG
+#define LEVEL_YOUNG 32u         /* frames before any trigger, whatever warmup_s says */
+#endif
 
 enum { F_RMS, F_PEAK, F_CREST, F_KURT, F_BAND_LO, F_BAND_HI, F_COUNT };
 
@@ -77,6 +86,11 @@ struct chan {
     float score_level, score_feat;
     struct detect_lik lik;
     float peak_z, peak_zf;      /* novelty: recent peak z of level / features, decaying */
+    float alarm_z, alarm_zf;    /* z of the last detected event, decaying */
+    float last_z, last_zf;      /* this frame's z, recorded into alarm_* on a detection */
+    float rep_size[2];          /* z of the last trigger, by detector (level, feature) */
+    float rep_mem[2];           /* the same, decaying unless renewed by a repeat */
+    float rep_prev[2];          /* rep_mem before this frame: what a crossing is judged by */
     float feat_z_level;         /* for the model vector */
 };
 
@@ -99,6 +113,7 @@ struct detect {
     uint32_t quiet;             /* frames left with the score held at 0 */
     float quiet_peak;           /* highest score since the quiet period began */
     float nov_decay;            /* per-frame decay of the novelty peak */
+    float rep_decay;            /* per-frame decay of the repeat memory */
     struct chan *ch;            /* [channels] */
     float *win;                 /* [channels * window] */
     int64_t *trig_t;            /* the last max_per_hour trigger times (ring) */
@@ -213,6 +228,8 @@ struct detect *detect_init(const struct detect_config *cfg, unsigned channels,
     d->alpha_fast = cfg->level_alpha * 16.0f < 0.5f ? cfg->level_alpha * 16.0f : 0.5f;
     d->alpha_band = 1.0f / (float)cfg->window;
     d->nov_decay = cfg->novelty_half ? (float)exp(-0.69314718 / (double)cfg->novelty_half) : 0.0f;
+    d->rep_decay = cfg->novelty_half ?
+        (float)exp(-0.69314718 / (REPEAT_SLOW * (double)cfg->novelty_half)) : 0.0f;
     for (c = 0; c < channels; c++) {
         /* Bands at 5 % and 25 % of the rate: "low" machine harmonics and the
          * high band where bearing fault impulses ring. */
@@ -495,17 +512,73 @@ static void block_end(struct chan *ch)
     ch->peak_cur = 0.0f;
 }
 
-/* Novelty of a raw score against the decaying recent peak of its z. */
-static float novelty(const struct detect *d, float *peak, float raw)
+/* Novelty of a raw score: only the z beyond both the decaying recent peak
+ * and (by ALARM_MARGIN) the z of the last detected event, decaying alike,
+ * counts.  The memory is short (novelty_half), which NAB's slow data needs:
+ * long memories there cost more missed events than they save false ones. */
+static float novelty(const struct detect *d, float *peak, float *alarm, float *last, float raw)
 {
     float q = raw < 0.999999f ? raw : 0.999999f;
     float z = Z_HALF_LEVEL * sqrtf(q / (1.0f - q));
-    float s = z_to_score(z - *peak, Z_HALF_LEVEL);
+    float ref = ALARM_MARGIN * *alarm;
+    float s = z_to_score(z - (*peak > ref ? *peak : ref), Z_HALF_LEVEL);
 
     *peak *= d->nov_decay;
+    *alarm *= d->nov_decay;
     if (z > *peak)
         *peak = z;
+    *last = z;
     return s;
+}
+
+/* A detection on this channel (or its rising edge): remember its size. */
+static void alarm_record(struct chan *ch)
+{
+    if (ch->last_z > ch->alarm_z)
+        ch->alarm_z = ch->last_z;
+    if (ch->last_zf > ch->alarm_zf)
+        ch->alarm_zf = ch->last_zf;
+}
+
+/* Repeat memory (alarm-flood control, on the trigger like hold-off and cap):
+ * every frame a z of about the last trigger's size (SAME_SIZE to
+ * REPEAT_MARGIN times it) renews the memory of it,
+ * otherwise it decays over REPEAT_SLOW novelty half-lives.  A crossing whose
+ * z is within REPEAT_MARGIN of the memory repeats the last event: a steady
+ * train of equal spikes triggers once, however fast it comes. */
+static void repeat_track(const struct detect *d, struct chan *ch)
+{
+    float z[2] = { ch->last_z, ch->last_zf };
+    unsigned k;
+
+    for (k = 0; k < 2; k++) {
+        ch->rep_prev[k] = ch->rep_mem[k];
+        if (z[k] >= SAME_SIZE * ch->rep_size[k] && z[k] <= REPEAT_MARGIN * ch->rep_size[k])
+            ch->rep_mem[k] = ch->rep_size[k];
+        else
+            ch->rep_mem[k] *= d->rep_decay;
+    }
+}
+
+/* On a crossing by detector det of channel ch: 1 if it repeats the last
+ * trigger; otherwise the crossing becomes the remembered one when it fires. */
+static int repeat_of_last(const struct chan *ch, uint8_t det)
+{
+    unsigned k = det == DETECT_FEATURE;
+    float z = k ? ch->last_zf : ch->last_z;
+
+    if (det == DETECT_MODEL)
+        return 0;
+    return z <= REPEAT_MARGIN * ch->rep_prev[k];
+}
+
+static void repeat_record(struct chan *ch, uint8_t det)
+{
+    unsigned k = det == DETECT_FEATURE;
+
+    if (det == DETECT_MODEL)
+        return;
+    ch->rep_size[k] = ch->rep_mem[k] = k ? ch->last_zf : ch->last_z;
 }
 
 /* Sliding hour: the ring holds the last max_per_hour trigger times, so the
@@ -579,8 +652,10 @@ void detect_step(struct detect *d, const float *frame, int64_t t_us,
              * stops alarming at its usual spikes but not at a bigger one.
              * One peak per detector: the window features answer the same
              * event later and on another scale than the level. */
-            float sl = (en & DETECT_LEVEL) ? novelty(d, &ch->peak_z, ch->score_level) : 0.0f;
-            float sf = (en & DETECT_FEATURE) ? novelty(d, &ch->peak_zf, ch->score_feat) : 0.0f;
+            float sl = (en & DETECT_LEVEL) ?
+                novelty(d, &ch->peak_z, &ch->alarm_z, &ch->last_z, ch->score_level) : 0.0f;
+            float sf = (en & DETECT_FEATURE) ?
+                novelty(d, &ch->peak_zf, &ch->alarm_zf, &ch->last_zf, ch->score_feat) : 0.0f;
 
             s = sl;
             det = (en & DETECT_LEVEL) ? DETECT_LEVEL : DETECT_FEATURE;
@@ -588,6 +663,7 @@ void detect_step(struct detect *d, const float *frame, int64_t t_us,
                 s = sf;
                 det = DETECT_FEATURE;
             }
+            repeat_track(d, ch);
         } else {
             s = raw;
         }
@@ -620,17 +696,24 @@ void detect_step(struct detect *d, const float *frame, int64_t t_us,
         /* A rising edge still shows (so the event's peak is reported), but
          * nothing at or below the highest score since the detection. */
         d->quiet--;
-        if (r.score > d->quiet_peak)
+        if (r.score > d->quiet_peak) {
             d->quiet_peak = r.score;
-        else
+            if (r.detector != DETECT_MODEL)
+                alarm_record(&d->ch[r.channel]);
+        } else {
             r.score = 0.0f;
+        }
     } else if (r.score >= d->cfg.threshold) {
         d->quiet = d->cfg.quiet_frames;
         d->quiet_peak = r.score;
+        if (r.detector != DETECT_MODEL)
+            alarm_record(&d->ch[r.channel]);
     }
 
-    /* Trigger: warm-up, hysteresis, hold-off, cap. */
-    if (t_us - d->t_first < d->warmup_us) {
+    /* Trigger: warm-up, hysteresis, hold-off, cap.  A baseline of a few
+     * samples has no scale yet (the tenth sample of plain noise can be "10
+     * sigma" against it), so the warm-up also lasts LEVEL_YOUNG frames. */
+    if (t_us - d->t_first < d->warmup_us || d->frames <= LEVEL_YOUNG) {
         d->armed = 1;
     } else if (!d->armed) {
         if (r.score < d->cfg.rearm)
@@ -638,15 +721,19 @@ void detect_step(struct detect *d, const float *frame, int64_t t_us,
     } else if (r.score >= d->cfg.threshold) {
         int held = d->have_trigger &&
                    t_us - d->t_last_trigger < d->hold_off_us;
+        int novel = d->cfg.lik_short == 0 && d->cfg.novelty_half > 0;
 
         d->armed = 0;
-        if (held || cap_reached(d, t_us)) {
+        if (held || cap_reached(d, t_us) ||
+            (novel && repeat_of_last(&d->ch[r.channel], r.detector))) {
             r.suppressed = 1;
         } else {
             r.triggered = 1;
             d->have_trigger = 1;
             d->t_last_trigger = t_us;
             cap_record(d, t_us);
+            if (novel)
+                repeat_record(&d->ch[r.channel], r.detector);
         }
     }
     *out = r;

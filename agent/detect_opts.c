@@ -121,6 +121,8 @@ void detect_opts_help(FILE *f)
             (unsigned)d.lik_long);
     fprintf(f, "  quiet_frames=%u    frames the score is held at 0 after reaching the threshold\n",
             (unsigned)d.quiet_frames);
+    fprintf(f, "  novelty_half=%u    half-life in frames of the recent peak a new surprise must beat (0 = off)\n",
+            (unsigned)d.novelty_half);
     fprintf(f, "  detectors=%s%s%s  comma list of level, feature, model\n",
             (d.enable & DETECT_LEVEL) ? "level" : "",
             (d.enable & DETECT_FEATURE) ? ((d.enable & DETECT_LEVEL) ? ",feature" : "feature") : "",

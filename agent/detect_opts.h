@@ -9,8 +9,8 @@
 #include "agent/core/detect.h"
 
 /* Set one key of c from its text: threshold, rearm, hold_off_s, max_per_hour,
- * level_alpha, window, warmup_s, detectors (comma list of level, feature,
- * model).  Returns 0, -1 for an unknown key, -2 for a bad value (c is then
+ * level_alpha, window, warmup_s, lik_short, lik_long, quiet_frames,
+ * novelty_half, detectors (comma list of level, feature, model).  Returns 0, -1 for an unknown key, -2 for a bad value (c is then
  * unchanged).  Cross-field checks (rearm <= threshold) are detect_init's. */
 int detect_opts_set(struct detect_config *c, const char *key, const char *value);
 

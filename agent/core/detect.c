@@ -17,7 +17,8 @@
  * A z is mapped to a raw score by r^2 / (1 + r^2), r = z / Z_HALF: z = Z_HALF
  * gives 0.5.
  *
- * Likelihood stage (on by default, lik_short > 0): the raw level and feature
+ * Likelihood stage (off by default; lik_short > 0 turns it on instead of the
+ * novelty stage, see docs/DETECTORS.md): the raw level and feature
  * scores of a channel are not reported as they are, because a signal that is
  * always a little surprising (spiky counts, daily cycles sampled every five
  * minutes) would then score high all the time.  Instead the stage keeps the

@@ -342,6 +342,7 @@ static int cmd_serve(int argc, char **argv)
     sigaddset(&set, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
+    cfg.conn_timeout_s = fleet_settings()->conn_timeout_s;  /* --conn-timeout */
     if (http_start(&cfg, &hs) != SRV_OK) {
         rc = 1;
         goto out;

@@ -49,7 +49,7 @@ int fleet_opts_take(int argc, char **argv)
 {
     static const char *const flags[] = { "--agent-binary", "--retention-days", "--device-rate",
                                          "--device-burst", "--ingest-queue", "--committers",
-                                         "--batch-max" };
+                                         "--batch-max", "--conn-timeout" };
     int i, j = 0;
 
     for (i = 0; i < argc; i++) {
@@ -100,10 +100,15 @@ int fleet_opts_take(int argc, char **argv)
                 return -1;
             settings.committers = (unsigned)v;
             break;
-        default:
+        case 6:
             if (parse_num(flags[which], val, 1, 512, &v) != 0)
                 return -1;
             settings.batch_max = (unsigned)v;
+            break;
+        default:
+            if (parse_num(flags[which], val, 1, 3600, &v) != 0)
+                return -1;
+            settings.conn_timeout_s = (unsigned)v;
             break;
         }
     }
@@ -122,7 +127,9 @@ void fleet_opts_help(void *file)
         "  --device-burst B       token bucket size (default 200)\n"
         "  --ingest-queue N       snapshots waiting for commit before 503 (default 4096)\n"
         "  --committers N         group-commit threads/connections (default 2)\n"
-        "  --batch-max N          snapshots per commit transaction (default 256)\n");
+        "  --batch-max N          snapshots per commit transaction (default 256)\n"
+        "  --conn-timeout S       idle connection timeout; also a body still under 1 KB/s\n"
+        "                         after S seconds is cut (slow clients; default 30)\n");
 }
 
 static pthread_t maint_thread;

@@ -27,13 +27,15 @@ struct fleet_settings {
     unsigned queue_max;         /* snapshots waiting for the committer */
     unsigned committers;        /* committer threads (connections) */
     unsigned batch_max;         /* snapshots per group-commit transaction */
+    unsigned conn_timeout_s;    /* http idle timeout / slow-body deadline; 0: default */
 };
 
 /* The settings in force (defaults until fleet_opts_take changed them). */
 const struct fleet_settings *fleet_settings(void);
 
 /* Remove the flags this module owns (--agent-binary, --retention-days,
- * --device-rate, --device-burst, --ingest-queue, --committers, --batch-max)
+ * --device-rate, --device-burst, --ingest-queue, --committers, --batch-max,
+ * --conn-timeout)
  * from argv, applying them.  Returns the new argc, or -1 on a bad value
  * (message on stderr). */
 int fleet_opts_take(int argc, char **argv);

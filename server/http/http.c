@@ -24,7 +24,8 @@
 #include "server/srv/srv.h"
 #include "server/tls/tls.h"
 
-#define HTTP_CONN_TIMEOUT_S 30      /* also bounds slow clients */
+#define HTTP_CONN_TIMEOUT_S 30      /* default idle timeout and slow-body deadline */
+#define HTTP_MIN_BODY_RATE 1024     /* bytes/s a body must average past the deadline */
 #define HTTP_CONN_LIMIT 1024
 #define HTTP_PATH_MAX 2048
 
@@ -260,6 +261,25 @@ static enum MHD_Result final_call(struct http_req *r)
                       rs.body_static || !rs.body);
 }
 
+/* Past the connection timeout, a body that has averaged under
+ * HTTP_MIN_BODY_RATE is cut (connection closed, nothing handled); a large
+ * upload over a slow but working link keeps going. */
+static int body_too_slow(const struct http_req *r, size_t n)
+{
+    unsigned limit = r->srv->cfg->conn_timeout_s ? r->srv->cfg->conn_timeout_s
+                                                 : HTTP_CONN_TIMEOUT_S;
+    struct timespec now;
+    double s;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    s = (double)(now.tv_sec - r->t0.tv_sec) + (double)(now.tv_nsec - r->t0.tv_nsec) / 1e9;
+    if (s < (double)limit || (double)(r->len + n) >= s * HTTP_MIN_BODY_RATE)
+        return 0;
+    srv_log("warn", "http %s %s: body at %.0f bytes/s after %.0f s, closing", r->method,
+            r->path ? r->path : "-", (double)(r->len + n) / s, s);
+    return 1;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_data_size,
@@ -291,7 +311,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
         return MHD_YES;
     }
     if (*upload_data_size) {
-        enum MHD_Result ret = body_chunk(r, upload_data, *upload_data_size);
+        enum MHD_Result ret;
+
+        /* libmicrohttpd's timeout is for idleness only: a byte a second
+         * would hold a connection and its pool slot forever. */
+        if (body_too_slow(r, *upload_data_size))
+            return MHD_NO;
+        ret = body_chunk(r, upload_data, *upload_data_size);
         *upload_data_size = 0;
         return ret;
     }
@@ -375,7 +401,9 @@ int http_start(const struct srv_config *cfg, struct http_server **out)
                             (uint16_t)cfg->port, NULL, NULL, on_request, s,
                             MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
                             MHD_OPTION_THREAD_POOL_SIZE, threads,
-                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_CONN_TIMEOUT_S,
+                            MHD_OPTION_CONNECTION_TIMEOUT,
+                            cfg->conn_timeout_s ? cfg->conn_timeout_s
+                                                : (unsigned)HTTP_CONN_TIMEOUT_S,
                             MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_CONN_LIMIT,
                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
                             MHD_OPTION_UNESCAPE_CALLBACK, unescape_strict, NULL,

@@ -78,6 +78,10 @@ struct srv_config {
     /* schema/openapi.json, loaded at start (borrowed; NULL if not found). */
     const char *openapi;
     size_t openapi_len;
+    /* Seconds a connection may stay idle, and a request may take before its
+     * body must be arriving at a minimum rate (slow clients); 0: the http
+     * layer's default. */
+    unsigned conn_timeout_s;
 };
 
 struct srv_request;

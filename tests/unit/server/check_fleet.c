@@ -2,8 +2,8 @@
  * real PostgreSQL with the group committer running: pipeline order (each
  * refusal names the first failing step), concurrent uploads committed in
  * fewer transactions than snapshots, the token bucket's 429 + Retry-After,
- * sequence far ahead, enrollment tokens, approve/revoke/rotate, and the
- * /metrics text.  Needs DATABASE_URL; skips without it. */
+ * sequence far ahead, enrollment tokens, approve/revoke/rotate, the
+ * /metrics text, and slow or lying clients.  Needs DATABASE_URL; skips without it. */
 #include <check.h>
 #include <curl/curl.h>
 #include <jansson.h>
@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -148,6 +150,7 @@ static void fx_start(struct fx *f, const char *const *flags, int nflags)
     f->cfg.database_url = testdb_conninfo;
     f->cfg.threads = 16;
     f->cfg.max_body = 1u << 20;
+    f->cfg.conn_timeout_s = fleet_settings()->conn_timeout_s;     /* as serve does */
     ck_assert_int_eq(fleet_start(testdb_conninfo), 0);
     ck_assert_int_eq(http_start(&f->cfg, &f->hs), 0);
     snprintf(f->base, sizeof f->base, "http://127.0.0.1:%u", http_port(f->hs));
@@ -594,6 +597,93 @@ START_TEST(test_body_lies_about_length)
 }
 END_TEST
 
+static double now_s(void)
+{
+    struct timespec t;
+
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* Has the server closed s?  Waits up to wait_ms for it to say so. */
+static int peer_closed(int s, int wait_ms)
+{
+    struct pollfd p = { .fd = s, .events = POLLIN };
+    char buf[512];
+
+    if (poll(&p, 1, wait_ms) <= 0)
+        return 0;
+    return recv(s, buf, sizeof buf, MSG_DONTWAIT) <= 0;
+}
+
+/* --conn-timeout 2: an upload sent a byte a second is cut soon after 2 s
+ * (libmicrohttpd's idle timeout alone would never fire: every byte is
+ * activity), a connection that stops sending mid-body is closed by the idle
+ * timeout, a normal upload is served while both hang, and neither slow
+ * envelope is stored. */
+START_TEST(test_slow_client_timeout)
+{
+    static const char *const flags[] = { "--conn-timeout", "2" };
+    struct fx f;
+    struct reply rep;
+    uint8_t pk[32], sk[64], *e, *e2;
+    char hdr[256];
+    size_t l, l2, sent = 0;
+    double t0, closed_at = 0;
+    int s, s2, i, stalled_closed = 0;
+
+    TESTDB_REQUIRE();
+    fx_start(&f, flags, 2);
+    ck_assert_uint_eq(f.cfg.conn_timeout_s, 2);
+    crypto_sign_keypair(pk, sk);
+    enroll(&f, "slow-1", pk, 1, 201);
+    e = envelope("slow-1", 1, 0, sk, &l);
+    e2 = envelope("slow-1", 3, 0, sk, &l2);
+    snprintf(hdr, sizeof hdr, "POST /api/v1/snapshots HTTP/1.1\r\nHost: x\r\n"
+             "Content-Type: application/octet-stream\r\nContent-Length: %zu\r\n\r\n", l);
+
+    /* The stalled one: headers and half the body, then silence. */
+    s2 = raw_connect(&f);
+    ck_assert_int_eq(send(s2, hdr, strlen(hdr), MSG_NOSIGNAL), (ssize_t)strlen(hdr));
+    ck_assert_int_eq(send(s2, e2, l2 / 2, MSG_NOSIGNAL), (ssize_t)(l2 / 2));
+
+    s = raw_connect(&f);
+    t0 = now_s();
+    ck_assert_int_eq(send(s, hdr, strlen(hdr), MSG_NOSIGNAL), (ssize_t)strlen(hdr));
+    for (i = 0; i < 30 && sent < l; i++) {
+        if (send(s, e + sent, 1, MSG_NOSIGNAL) != 1 || peer_closed(s, 1000)) {
+            closed_at = now_s() - t0;
+            break;
+        }
+        sent++;
+        if (i == 0) {
+            /* Everyone else is served meanwhile. */
+            free(e);
+            e = envelope("slow-1", 2, 0, sk, &l);
+            ck_assert_int_eq(http(&f, "POST", "/api/v1/snapshots", e, l, NULL, &rep), 201);
+            free(e);
+            e = envelope("slow-1", 1, 0, sk, &l);
+        }
+        if (!stalled_closed)
+            stalled_closed = peer_closed(s2, 0);
+    }
+    ck_assert_msg(closed_at > 0, "slow upload still open after %zu bytes", sent);
+    /* Cut at the first byte past 2 s; generous for a loaded sanitizer run. */
+    ck_assert_msg(closed_at >= 1.9 && closed_at < 10.0, "slow upload cut after %.1f s",
+                  closed_at);
+    ck_assert_uint_lt(sent, 12);
+    ck_assert_msg(stalled_closed || peer_closed(s2, 8000), "stalled upload never closed");
+    close(s);
+    close(s2);
+    free(e);
+    free(e2);
+    ck_assert_int_eq(scalar("SELECT count(*) FROM snapshot_seqs WHERE device_id = 'slow-1'"), 1);
+    ck_assert_int_eq(scalar("SELECT count(*) FROM snapshot_seqs WHERE device_id = 'slow-1' "
+                            "AND seq = 2"), 1);
+    fx_stop(&f);
+}
+END_TEST
+
 Suite *fleet_suite(void);
 Suite *fleet_suite(void)
 {
@@ -609,6 +699,7 @@ Suite *fleet_suite(void)
     tcase_add_test(tc, test_metrics_text);
     tcase_add_test(tc, test_device_health_fields);
     tcase_add_test(tc, test_body_lies_about_length);
+    tcase_add_test(tc, test_slow_client_timeout);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -73,17 +73,33 @@ export BASE OPENAPI="$IT_ROOT/schema/openapi.json" DATABASE_URL TOKEN_ADMIN TOKE
 export ENROLL_SECRET=$(cat "$SECRET")
 python3 "$HERE/catalogue.py" || IT_FAILS=$((IT_FAILS + 1))
 
-# A forged model blob on the agent: refused at start, nothing run with it.
-head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$IT_TMP/model.key"
-{ printf 'PRMD\001\000'; head -c 300 /dev/urandom; } >"$IT_TMP/forged.model"
+# A forged model blob on the agent: a genuine blob from the committed corpus
+# (signed by the key of seed 00 01 .. 1f, tests/unit/schema/check_model.c)
+# with one parameter byte changed must fail on its signature, while the
+# genuine one passes the signature (and is then refused for its channel
+# layout, which is not this CSV's): so the refusal is the signature's doing.
+MODEL_PK=03a107bff3ce10be1d70dd18e74bc09967e4d6309ba50d5f1ddc8664125531b8
+genuine=$IT_ROOT/tests/fuzz/corpus/model/good_anomaly
 csv=$IT_ROOT/tests/fuzz/corpus/csv/nab.csv
-if [ -f "$csv" ]; then
-    "$AGENT_BIN" replay --input "$csv" --scores "$IT_TMP/scores.csv" --model "$IT_TMP/forged.model" \
-        --model-key "$IT_TMP/model.key" >"$IT_TMP/model.log" 2>&1
+if [ -f "$genuine" ] && [ -f "$csv" ]; then
+    echo "$MODEL_PK" >"$IT_TMP/model.key"
+    cp "$genuine" "$IT_TMP/forged.model"
+    python3 -c 'import sys; p = sys.argv[1]; b = bytearray(open(p, "rb").read()); b[-80] ^= 1
+open(p, "wb").write(b)' "$IT_TMP/forged.model"
+    "$AGENT_BIN" replay --input "$csv" --scores "$IT_TMP/scores-g.csv" --model "$genuine" \
+        --model-key "$IT_TMP/model.key" >"$IT_TMP/model-g.log" 2>&1
+    "$AGENT_BIN" replay --input "$csv" --scores "$IT_TMP/scores-f.csv" --model "$IT_TMP/forged.model" \
+        --model-key "$IT_TMP/model.key" >"$IT_TMP/model-f.log" 2>&1
     rc=$?
-    [ $rc -ne 0 ] && grep -q -i "model" "$IT_TMP/model.log" && [ ! -s "$IT_TMP/scores.csv" ] &&
-        it_pass "agent refuses a forged model blob (exit $rc)" ||
-        it_fail "agent refuses a forged model blob" "exit $rc: $(tail -n 2 "$IT_TMP/model.log")"
+    if [ $rc -ne 0 ] && grep -q "signature does not verify" "$IT_TMP/model-f.log" &&
+       ! grep -q "signature" "$IT_TMP/model-g.log" && [ ! -s "$IT_TMP/scores-f.csv" ]; then
+        it_pass "agent refuses a forged model blob on its signature (exit $rc), not the genuine one"
+    else
+        it_fail "agent refuses a forged model blob on its signature" \
+            "exit $rc: $(tail -n 1 "$IT_TMP/model-f.log"); genuine: $(tail -n 1 "$IT_TMP/model-g.log")"
+    fi
+else
+    it_fail "forged model blob" "no genuine blob or CSV in tests/fuzz/corpus"
 fi
 
 if grep -q -E 'AddressSanitizer|runtime error|LeakSanitizer' "$IT_TMP/server.log"; then

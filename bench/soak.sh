@@ -49,10 +49,12 @@ for ((i = 0; i < 150; i++)); do
     sleep 0.2
 done
 
-# agent N [flags]: agent N; the last --sim-fault-every given wins.
+# agent N [flags]: agent N; the last --sim-fault-every given wins.  Always
+# started with &, so it runs in a subshell: exec makes $! the agent itself,
+# which the TERM at the end must reach.
 agent() {
     local n=$1; shift
-    "$B/bin/precursor-agent" run --device-id "soak-$n" --server "$BASE" --source sim \
+    exec "$B/bin/precursor-agent" run --device-id "soak-$n" --server "$BASE" --source sim \
         --sim-seed "$n" --sim-fault-every "$FAULT_EVERY" --rate "$RATE" --heartbeat-s 30 \
         --key-dir "$OUT/a$n/keys" --spool "$OUT/a$n/spool" --enroll-secret-file "$SECRET" \
         "$@" >>"$OUT/agent-$n.log" 2>&1

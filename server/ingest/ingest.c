@@ -6,6 +6,8 @@
  * committer when one runs. */
 #include <inttypes.h>
 #include <jansson.h>
+#include <pthread.h>
+#include <zstd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +53,105 @@ static int seq_lookup(const char *dev, uint64_t seq, const uint8_t sha[32],
         *same = strcmp(PQgetvalue(r, 0, 1), "t") == 0;
     }
     PQclear(r);
+    return SRV_OK;
+}
+
+/* One zstd context and scratch buffer per worker thread: creating a context
+ * per upload (wire_decode_samples does) showed in the ingest profile, and
+ * large short-lived buffers churn malloc.  Freed when the thread ends. */
+#define DECODE_KEEP_MAX (1u << 20)      /* scratch kept between uploads up to this */
+
+struct decode_tls {
+    ZSTD_DCtx *dctx;
+    void *buf;
+    size_t cap;
+};
+
+static pthread_key_t decode_key;
+static pthread_once_t decode_once = PTHREAD_ONCE_INIT;
+static int decode_key_ok;
+
+static void decode_tls_free(void *p)
+{
+    struct decode_tls *t = p;
+
+    ZSTD_freeDCtx(t->dctx);
+    free(t->buf);
+    free(t);
+}
+
+static void decode_key_make(void)
+{
+    decode_key_ok = pthread_key_create(&decode_key, decode_tls_free) == 0;
+}
+
+static struct decode_tls *decode_tls_get(void)
+{
+    struct decode_tls *t;
+
+    pthread_once(&decode_once, decode_key_make);
+    if (!decode_key_ok)
+        return NULL;
+    t = pthread_getspecific(decode_key);
+    if (t)
+        return t;
+    t = calloc(1, sizeof *t);
+    if (!t)
+        return NULL;
+    t->dctx = ZSTD_createDCtx();
+    if (!t->dctx || ZSTD_isError(ZSTD_DCtx_setParameter(t->dctx, ZSTD_d_windowLogMax,
+                                                        WIRE_MAX_WINDOW_LOG)) ||
+        pthread_setspecific(decode_key, t) != 0) {
+        ZSTD_freeDCtx(t->dctx);
+        free(t);
+        return NULL;
+    }
+    return t;
+}
+
+/* The bounded decompression check: the frame must decode, within the
+ * window limit, to exactly the declared nbytes (already bounded by the
+ * caller).  The delta/shuffle transforms are not undone: they cannot fail,
+ * and nothing here reads the samples.  SRV_OK, SRV_EFRAME or SRV_ENOMEM. */
+static int decode_check(const struct wire_meta *m, const struct wire_view *v, size_t nbytes,
+                        const char **reason)
+{
+    struct decode_tls *t = decode_tls_get();
+    void *out;
+    size_t r;
+
+    if (!t)
+        return SRV_ENOMEM;
+    if ((m->flags & ~WIRE_FLAGS_KNOWN) || !v->payload) {
+        *reason = "unknown transform flags";
+        return SRV_EFRAME;
+    }
+    if (v->content_size != nbytes || v->payload_len > WIRE_MAX_PAYLOAD_LEN) {
+        *reason = "frame size does not match the samples declared";
+        return SRV_EFRAME;
+    }
+    if (nbytes <= t->cap) {
+        out = t->buf;
+    } else if (nbytes <= DECODE_KEEP_MAX) {
+        out = realloc(t->buf, nbytes);
+        if (!out)
+            return SRV_ENOMEM;
+        t->buf = out;
+        t->cap = nbytes;
+    } else {
+        out = malloc(nbytes);
+        if (!out)
+            return SRV_ENOMEM;
+    }
+    r = ZSTD_decompressDCtx(t->dctx, out, nbytes, v->payload, v->payload_len);
+    if (out != t->buf)
+        free(out);
+    if (ZSTD_isError(r) || r != nbytes) {
+        *reason = ZSTD_isError(r) ? ZSTD_getErrorName(r) : "frame shorter than declared";
+        /* A failed frame may leave the context mid-stream. */
+        ZSTD_DCtx_reset(t->dctx, ZSTD_reset_session_only);
+        return SRV_EFRAME;
+    }
     return SRV_OK;
 }
 
@@ -150,7 +251,6 @@ int ingest_envelope(const uint8_t *buf, size_t len, struct ingest_result *out,
     struct ingest_row row;
     uint8_t sha[32];
     const char *reason = NULL;
-    void *samples = NULL;
     size_t nbytes;
     int64_t id = 0;
     int err, werr, found = 0, same = 0, inserted = 0;
@@ -244,19 +344,9 @@ int ingest_envelope(const uint8_t *buf, size_t len, struct ingest_result *out,
         err = SRV_EOVERLOAD;
         goto out;
     }
-    samples = malloc(nbytes);
-    if (!samples) {
-        err = SRV_ENOMEM;
+    err = decode_check(m, &v, nbytes, &reason);
+    if (err != SRV_OK)
         goto out;
-    }
-    werr = wire_decode_samples(m, &v, samples, nbytes);
-    if (werr != WIRE_OK) {
-        reason = wire_strerror(werr);
-        err = werr == WIRE_ENOMEM ? SRV_ENOMEM : SRV_EFRAME;
-        goto out;
-    }
-    free(samples);
-    samples = NULL;
 
     out->stage = INGEST_STAGE_STORE;
     err = row_fill(&row, buf, len, m, sha);
@@ -289,7 +379,6 @@ out:
     if (why)
         *why = reason;
     free(row.chans);
-    free(samples);
     free(m);
     return err;
 }

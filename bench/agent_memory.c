@@ -2,9 +2,9 @@
  * (issue 3: ring size plus at most 1 MB; binary size).
  *
  * The bench feeds `precursor-agent run --source f32le` 8 channels at 10 kHz,
- * 60 s of simulated data (noise with a spike every 10 s, so six snapshots are
- * cut, encoded and spooled) as fast as the agent takes it, with uploads
- * refused.  With the agent idle at the end of the input (stdin still open)
+ * 60 s of simulated data (noise with a spike every 10 s; with the detector's
+ * false triggers on noise about 20 snapshots are cut, encoded and spooled) as
+ * fast as the agent takes it, with uploads refused.  With the agent idle at the end of the input (stdin still open)
  * it reads VmRSS, VmHWM, RssAnon and RssFile from /proc/PID/status.  Two
  * configurations, RUNS each (median):
  *   ring   --ring-s 10: 10 kHz x 10 s x (8 x 4-byte samples + an 8-byte

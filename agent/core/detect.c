@@ -53,6 +53,10 @@
 #define REPEAT_MARGIN 1.5f      /* trigger: a crossing within this of the last one is a repeat */
 #define SAME_SIZE 0.8f          /* a z this close to the last trigger's renews its memory */
 #define REPEAT_SLOW 4.0         /* the repeat memory lasts this many novelty_half */
+#ifndef EVT_K
+#define EVT_K 1.3f              /* extreme-value allowance per sqrt(2 ln(trials per second)) */
+#endif
+#define SUB_N 4                 /* hops in the feature window */
 #ifndef LEVEL_YOUNG
 #define LEVEL_YOUNG 32u         /* frames before any trigger, whatever warmup_s says */
 #endif
@@ -76,10 +80,15 @@ struct chan {
     float prev;                 /* last sample */
     int32_t run;                /* consecutive clipped samples, signed by side */
     float res;                  /* resolution: smallest step seen between samples */
-    /* sliding window: y = x - level mean at the time it entered */
-    float s1, s2, s3, s4;       /* sums over the last `window` samples */
-    float b1, b2, b3, b4;       /* the same sums over the current block only */
-    float peak_cur, peak_prev;  /* max |y| in the current / previous block */
+    /* Window of SUB_N hops, y = x - level mean at the time it entered, kept
+     * as per-hop sums (powers 1..4 and max |y|) that are only ever added
+     * to: evaluations fall on hop boundaries, so the window is exactly the
+     * last SUB_N hops.  A sliding sum that subtracts a leaving spike loses
+     * the noise beneath it to float cancellation (kurtosis fell to e^-29
+     * when a 20-sigma spike left, and the feature answered the spike again
+     * 300 frames later), and a peak held over more samples than the RMS saw
+     * made the crest factor jump when the spike left the RMS window. */
+    float hs[SUB_N][5];         /* per hop: sum y, y^2, y^3, y^4, max |y| */
     struct biquad bp[2];
     float e_band[2];            /* EWMA of band-pass output squared */
     struct base feat[F_COUNT];
@@ -101,7 +110,7 @@ struct detect {
     double rate;
     uint32_t hop;
     uint64_t frames;
-    uint32_t pos;               /* index of the next slot in the sample window */
+    uint32_t sub;               /* hop slot being filled, 0..SUB_N-1 */
     int64_t t_first;
     int64_t warmup_us, hold_off_us;     /* from the config, so the frame path has no
                                          * double arithmetic (soft-float on an M4) */
@@ -115,8 +124,9 @@ struct detect {
     float quiet_peak;           /* highest score since the quiet period began */
     float nov_decay;            /* per-frame decay of the novelty peak */
     float rep_decay;            /* per-frame decay of the repeat memory */
+    float evt_level, evt_feat;  /* z a novelty must exceed its reference by, for the
+                                 * trials per second of level and feature scores */
     struct chan *ch;            /* [channels] */
-    float *win;                 /* [channels * window] */
     int64_t *trig_t;            /* the last max_per_hour trigger times (ring) */
     uint32_t trig_n, trig_pos;
     float *fvec;                /* [channels * DETECT_NFEAT] */
@@ -131,7 +141,7 @@ void detect_config_defaults(struct detect_config *cfg)
     cfg->level_alpha = 0.001f;
     cfg->window = 256;
     cfg->warmup_s = 5.0f;
-    cfg->enable = DETECT_LEVEL;
+    cfg->enable = DETECT_LEVEL | DETECT_FEATURE;
     cfg->lik_short = 0;
     cfg->lik_long = 2000;
     cfg->quiet_frames = 200;
@@ -176,7 +186,6 @@ size_t detect_arena_size(const struct detect_config *cfg, unsigned channels)
         return 0;
     return align8(sizeof(struct detect)) +
            align8(sizeof(struct chan) * channels) +
-           align8(sizeof(float) * (size_t)channels * cfg->window) +
            align8(sizeof(int64_t) * cfg->max_per_hour) +
            align8(sizeof(float) * (size_t)channels * DETECT_NFEAT) +
            8;   /* room to align an arbitrary arena pointer */
@@ -196,6 +205,18 @@ static void biquad_bandpass(struct biquad *q, double rate, float f0)
     q->a2 = (1.0f - alpha) / a0;
 }
 
+/* The false-trigger budget is per unit of time, not per frame: the more
+ * scores a channel produces per second, the larger the largest of them is by
+ * chance (about sqrt(2 ln n) sigma for n Gaussian draws).  So a novelty must
+ * beat its reference by EVT_K times that for one second's worth of trials;
+ * nothing at one score per second or slower (NAB's 5-minute data). */
+static float evt_allowance(double per_second)
+{
+    if (!(per_second > 1.0))
+        return 0.0f;
+    return EVT_K * (float)sqrt(2.0 * log(per_second));
+}
+
 struct detect *detect_init(const struct detect_config *cfg, unsigned channels,
                            double rate, void *arena, size_t arena_len)
 {
@@ -213,8 +234,6 @@ struct detect *detect_init(const struct detect_config *cfg, unsigned channels,
     p += align8(sizeof(*d));
     d->ch = (struct chan *)p;
     p += align8(sizeof(struct chan) * channels);
-    d->win = (float *)p;
-    p += align8(sizeof(float) * (size_t)channels * cfg->window);
     d->trig_t = (int64_t *)p;
     p += align8(sizeof(int64_t) * cfg->max_per_hour);
     d->fvec = (float *)p;
@@ -231,6 +250,8 @@ struct detect *detect_init(const struct detect_config *cfg, unsigned channels,
     d->nov_decay = cfg->novelty_half ? (float)exp(-0.69314718 / (double)cfg->novelty_half) : 0.0f;
     d->rep_decay = cfg->novelty_half ?
         (float)exp(-0.69314718 / (REPEAT_SLOW * (double)cfg->novelty_half)) : 0.0f;
+    d->evt_level = evt_allowance(rate);
+    d->evt_feat = evt_allowance(rate / (double)d->hop);
     for (c = 0; c < channels; c++) {
         /* Bands at 5 % and 25 % of the rate: "low" machine harmonics and the
          * high band where bearing fault impulses ring. */
@@ -438,21 +459,32 @@ static float level_step(struct detect *d, struct chan *ch, float x)
 static void features_eval(struct detect *d, unsigned c)
 {
     struct chan *ch = &d->ch[c];
-    float w = (float)d->cfg.window;
-    float m1 = ch->s1 / w, m2 = ch->s2 / w, m3 = ch->s3 / w, m4 = ch->s4 / w;
-    float var = m2 - m1 * m1;
-    float c4 = m4 - 4.0f * m1 * m3 + 6.0f * m1 * m1 * m2 - 3.0f * m1 * m1 * m1 * m1;
+    float w = (float)(d->hop * SUB_N), sum[5] = { 0, 0, 0, 0, 0 };
+    float m1, m2, m3, m4, var, c4;
     float tiny = 1e-12f + 1e-6f * fabsf(ch->lvl.mean);
     float rms, peak, f[F_COUNT], best = 0.0f;
     float *fv = &d->fvec[(size_t)c * DETECT_NFEAT];
-    unsigned k;
+    unsigned j, k;
+
+    for (j = 0; j < SUB_N; j++) {
+        for (k = 0; k < 4; k++)
+            sum[k] += ch->hs[j][k];
+        if (ch->hs[j][4] > sum[4])
+            sum[4] = ch->hs[j][4];
+    }
+    m1 = sum[0] / w;
+    m2 = sum[1] / w;
+    m3 = sum[2] / w;
+    m4 = sum[3] / w;
+    var = m2 - m1 * m1;
+    c4 = m4 - 4.0f * m1 * m3 + 6.0f * m1 * m1 * m2 - 3.0f * m1 * m1 * m1 * m1;
 
     if (var < 0.0f)
         var = 0.0f;
     if (c4 < 0.0f)
         c4 = 0.0f;
     rms = sqrtf(var);
-    peak = ch->peak_cur > ch->peak_prev ? ch->peak_cur : ch->peak_prev;
+    peak = sum[4];
     f[F_RMS] = rms + tiny;
     f[F_PEAK] = peak + tiny;
     f[F_CREST] = (peak + tiny) / (rms + tiny);
@@ -478,51 +510,32 @@ static void features_eval(struct detect *d, unsigned c)
 static void feature_step(struct detect *d, unsigned c, float y)
 {
     struct chan *ch = &d->ch[c];
-    float *slot = &d->win[(size_t)c * d->cfg.window + d->pos];
-    float old = *slot, y2 = y * y, o2 = old * old;
-    float a = fabsf(y), e;
+    float *h = ch->hs[d->sub], y2 = y * y, a = fabsf(y), e;
     unsigned b;
 
-    *slot = y;
-    ch->s1 += y - old;
-    ch->s2 += y2 - o2;
-    ch->s3 += y2 * y - o2 * old;
-    ch->s4 += y2 * y2 - o2 * o2;
-    ch->b1 += y;
-    ch->b2 += y2;
-    ch->b3 += y2 * y;
-    ch->b4 += y2 * y2;
-    if (a > ch->peak_cur)
-        ch->peak_cur = a;
+    h[0] += y;
+    h[1] += y2;
+    h[2] += y2 * y;
+    h[3] += y2 * y2;
+    if (a > h[4])
+        h[4] = a;
     for (b = 0; b < 2; b++) {
         e = biquad_run(&ch->bp[b], y);
         ch->e_band[b] += d->alpha_band * (e * e - ch->e_band[b]);
     }
 }
 
-/* The window wrapped: the block sums are exactly the last `window` samples,
- * so the sliding sums restart from them and float drift never accumulates. */
-static void block_end(struct chan *ch)
-{
-    ch->s1 = ch->b1;
-    ch->s2 = ch->b2;
-    ch->s3 = ch->b3;
-    ch->s4 = ch->b4;
-    ch->b1 = ch->b2 = ch->b3 = ch->b4 = 0.0f;
-    ch->peak_prev = ch->peak_cur;
-    ch->peak_cur = 0.0f;
-}
-
 /* Novelty of a raw score: only the z beyond both the decaying recent peak
  * and (by ALARM_MARGIN) the z of the last detected event, decaying alike,
  * counts.  The memory is short (novelty_half), which NAB's slow data needs:
  * long memories there cost more missed events than they save false ones. */
-static float novelty(const struct detect *d, float *peak, float *alarm, float *last, float raw)
+static float novelty(const struct detect *d, float *peak, float *alarm, float *last, float raw,
+                     float evt)
 {
     float q = raw < 0.999999f ? raw : 0.999999f;
     float z = Z_HALF_LEVEL * sqrtf(q / (1.0f - q));
     float ref = ALARM_MARGIN * *alarm;
-    float s = z_to_score(z - (*peak > ref ? *peak : ref), Z_HALF_LEVEL);
+    float s = z_to_score(z - evt - (*peak > ref ? *peak : ref), Z_HALF_LEVEL);
 
     *peak *= d->nov_decay;
     *alarm *= d->nov_decay;
@@ -654,9 +667,11 @@ void detect_step(struct detect *d, const float *frame, int64_t t_us,
              * One peak per detector: the window features answer the same
              * event later and on another scale than the level. */
             float sl = (en & DETECT_LEVEL) ?
-                novelty(d, &ch->peak_z, &ch->alarm_z, &ch->last_z, ch->score_level) : 0.0f;
+                novelty(d, &ch->peak_z, &ch->alarm_z, &ch->last_z, ch->score_level,
+                        d->evt_level) : 0.0f;
             float sf = (en & DETECT_FEATURE) ?
-                novelty(d, &ch->peak_zf, &ch->alarm_zf, &ch->last_zf, ch->score_feat) : 0.0f;
+                novelty(d, &ch->peak_zf, &ch->alarm_zf, &ch->last_zf, ch->score_feat,
+                        d->evt_feat) : 0.0f;
 
             s = sl;
             det = (en & DETECT_LEVEL) ? DETECT_LEVEL : DETECT_FEATURE;
@@ -675,10 +690,12 @@ void detect_step(struct detect *d, const float *frame, int64_t t_us,
         }
     }
     if (en & (DETECT_FEATURE | DETECT_MODEL)) {
-        if (++d->pos == d->cfg.window) {
-            d->pos = 0;
+        if (d->frames % d->hop == 0) {
+            /* Hop boundary (after this frame's evaluation): the oldest hop
+             * leaves the window. */
+            d->sub = (d->sub + 1) % SUB_N;
             for (c = 0; c < d->channels; c++)
-                block_end(&d->ch[c]);
+                memset(d->ch[c].hs[d->sub], 0, sizeof(d->ch[c].hs[d->sub]));
         }
     }
     if ((en & DETECT_MODEL) && d->model && eval) {

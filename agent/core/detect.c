@@ -10,9 +10,9 @@
  *            CLIP robust scales so one outlier cannot drag the baseline; z of
  *            the sample against it, plus the ratio of a fast to the slow scale
  *            (variance bursts).
- *   feature  over the last `window` samples: RMS, peak, crest factor,
- *            kurtosis and the energy in two IIR band-pass bands, each compared
- *            (in log) with its own slowly adapting robust baseline.
+ *   feature  over the last 4 hops of window/4 samples: RMS, peak, crest
+ *            factor, kurtosis and the energy in two IIR band-pass bands, each
+ *            compared (in log) with its own slowly adapting robust baseline.
  *   model    the per-channel feature vectors go to a run-time model.
  * A z is mapped to a raw score by r^2 / (1 + r^2), r = z / Z_HALF: z = Z_HALF
  * gives 0.5.

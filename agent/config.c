@@ -389,11 +389,12 @@ int agent_config_parse(struct agent_config *c, enum agent_cmd cmd,
     if (c->key_dir[0] == '\0' && c->device_id[0] != '\0')
         snprintf(c->key_dir, sizeof(c->key_dir), "./var/agent/%s", c->device_id);
     if (cmd == AGENT_CMD_RUN && c->spool_dir[0] == '\0' && c->key_dir[0] != '\0') {
-        if (strlen(c->key_dir) + sizeof("/spool") > sizeof(c->spool_dir)) {
+        int n = snprintf(c->spool_dir, sizeof(c->spool_dir), "%s/spool", c->key_dir);
+        if (n < 0 || (size_t)n >= sizeof(c->spool_dir)) {
+            c->spool_dir[0] = '\0';
             snprintf(err, errlen, "key-dir too long");
             return AGENT_CONFIG_EUSAGE;
         }
-        snprintf(c->spool_dir, sizeof(c->spool_dir), "%s/spool", c->key_dir);
     }
     return agent_config_check(c, cmd, err, errlen);
 }

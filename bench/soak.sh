@@ -100,7 +100,7 @@ gaps=$(q "SELECT coalesce(sum(mx - n), 0) FROM (SELECT max(seq) AS mx, count(DIS
           FROM snapshots WHERE device_id LIKE 'soak-%' GROUP BY device_id) d")
 dups=$(q "SELECT count(*) - count(DISTINCT (device_id, seq)) FROM snapshots WHERE device_id LIKE 'soak-%'")
 devices=$(q "SELECT count(DISTINCT device_id) FROM snapshots WHERE device_id LIKE 'soak-%'")
-upload_errors=$(cat "$OUT"/agent-*.log | grep -c -E '^upload: |error' || true)
+upload_errors=$(cat "$OUT"/agent-*.log | grep -c -E '^upload: |fatal' || true)   # the exit summary's "errors 0" is not one
 server_errors=$(grep -c -E ' error ' "$OUT/server.log" || true)
 read -r rss_start rss_max < <(awk -F, 'NR == 2 {s = $2} NR > 1 && $2 > m {m = $2} END {print s, m}' "$B/rss.csv")
 kill -TERM "$SERVER"; wait "$SERVER" 2>/dev/null

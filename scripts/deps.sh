@@ -22,11 +22,12 @@ PACKAGES=(
     libcurl4-openssl-dev # agent: HTTP client for uploads
     check                # unit tests
     libsubunit-dev       # Check's pkg-config links -lsubunit
-    libfftw3-dev         # agent: spectral features for detectors
+    libfftw3-dev         # server: spectra behind the per-snapshot features
     libarchive-dev       # server: dataset exports
     postgresql           # the private development/test cluster (scripts/pg.sh)
     zstd                 # tests: an independent decompressor for stored payloads
     openssl              # tests: an independent Ed25519 verifier; random secrets
+    faketime             # tests/fault/clock_step.sh: steps the agent's clock (libfaketime)
     curl                 # tests and scripts: HTTP client
     jq                   # tests: JSON on the command line
     haproxy              # tests: the load balancer in front of two servers (two_servers.sh)

@@ -355,7 +355,11 @@ START_TEST(test_heartbeat_signed)
 
     put_n(1, 10);
     u = start(10, 100, 1);
-    for (int i = 0; i < 300 && count_path("/api/v1/heartbeats") < 2; i++)
+    /* The counter moves when the server's answer is in, after the request is
+     * recorded: wait on the counter (and a third request, so the last one
+     * recorded came after the upload), not on the requests alone. */
+    for (int i = 0; i < 1500 && (atomic_load(&counters.heartbeats) < 2 ||
+                                 count_path("/api/v1/heartbeats") < 3); i++)
         usleep(10000);
     upload_stop(u);
     for (size_t i = 0; i < srv.nreq; i++)
@@ -389,7 +393,7 @@ Suite *upload_suite(void)
     tcase_add_test(pure, test_classify);
     tcase_add_test(pure, test_backoff_grows_and_caps);
     tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 20);
+    tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_201_deletes_in_order);
     tcase_add_test(tc, test_500_retries_then_succeeds);
     tcase_add_test(tc, test_429_retry_after_honoured);

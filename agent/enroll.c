@@ -13,6 +13,7 @@
 
 #include "agent/enroll.h"
 #include "agent/keys.h"
+#include "agent/upload/upload.h"
 
 #define ENROLL_REPLY_MAX 4096
 
@@ -69,7 +70,8 @@ static int write_marker(const char *dir)
 static void usage(FILE *f)
 {
     fprintf(f, "usage: precursor-agent enroll --server URL --token TOKEN --device-id ID\n"
-               "                              --key-dir DIR\n"
+               "                              --key-dir DIR [--ca-file PEM]\n"
+               "                              [--pin-sha256 sha256//BASE64[;...]]\n"
                "Generates the device key pair in DIR (if absent) and registers the public\n"
                "key with the enrollment token.  The private key never leaves DIR.\n");
 }
@@ -77,6 +79,7 @@ static void usage(FILE *f)
 int agent_enroll_main(int argc, char **argv)
 {
     const char *server = NULL, *token = NULL, *dev = NULL, *dir = NULL;
+    const char *ca_file = NULL, *pin = NULL;
     char err[512], k64[sodium_base64_ENCODED_LEN(WIRE_PK_LEN, sodium_base64_VARIANT_ORIGINAL)];
     char url[2048], body[1024];
     struct keys k;
@@ -106,6 +109,10 @@ int agent_enroll_main(int argc, char **argv)
             dev = v;
         else if (!strcmp(a, "--key-dir"))
             dir = v;
+        else if (!strcmp(a, "--ca-file"))
+            ca_file = v;
+        else if (!strcmp(a, "--pin-sha256"))
+            pin = v;
         else {
             fprintf(stderr, "precursor-agent enroll: unknown option %s\n", a);
             usage(stderr);
@@ -116,6 +123,10 @@ int agent_enroll_main(int argc, char **argv)
     if (!server || !token || !dev || !dir || !valid_id(dev) || strlen(token) > 128 ||
         strspn(token, "abcdefghijklmnopqrstuvwxyz0123456789_") != strlen(token)) {
         usage(stderr);
+        return 2;
+    }
+    if (pin && !upload_pin_valid(pin)) {
+        fprintf(stderr, "precursor-agent enroll: --pin-sha256 must be sha256//BASE64[;...]\n");
         return 2;
     }
     if (sodium_init() < 0 || curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
@@ -143,6 +154,8 @@ int agent_enroll_main(int argc, char **argv)
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &rep);
     curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    /* Enrollment checks the server as uploads will: same CA, same pin. */
+    upload_tls_setopt(c, ca_file, pin);
     cc = curl_easy_perform(c);
     if (cc == CURLE_OK)
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);

@@ -375,38 +375,23 @@ static void write_header(const struct wire_meta *m, uint16_t flags, size_t heade
     }
 }
 
-int wire_encode_flags(const struct wire_meta *m, const void *samples,
-                      const uint8_t sk[WIRE_SK_LEN], int level, uint16_t flags,
-                      uint8_t **out, size_t *out_len)
+/* The encoder proper, shared by wire_encode_flags (fresh context and
+ * buffers per call) and wire_encode_ctx (the caller's, reused).  tmp holds
+ * wire_samples_bytes(m), buf cap bytes; on success the envelope is in buf.
+ * Parameters the caller set on cctx (hash and chain sizes, a smaller window)
+ * are kept: only the ones the format needs are set here, and the window is
+ * held within WIRE_MAX_WINDOW_LOG. */
+static int encode_into(ZSTD_CCtx *cctx, const struct wire_meta *m, const void *samples,
+                       const uint8_t sk[WIRE_SK_LEN], int level, uint16_t flags,
+                       size_t header_len, uint8_t *tmp, uint8_t *buf, size_t cap,
+                       size_t *out_len)
 {
-    uint8_t *tmp = NULL, *buf = NULL;
-    ZSTD_CCtx *cctx = NULL;
-    size_t header_len, bytes, n, size, cap, z;
-    int rc;
-
-    if (!m || !samples || !sk || !out || !out_len || (flags & ~WIRE_FLAGS_KNOWN))
-        return WIRE_EFIELD;
-    rc = meta_check(m, &header_len);
-    if (rc < 0)
-        return rc;
-    if (level == 0)
-        level = WIRE_DEFAULT_LEVEL;
-    if (level < ZSTD_minCLevel() || level > ZSTD_maxCLevel())
-        return WIRE_EFIELD;
-    if (sodium_init() < 0)
-        return WIRE_EINTERNAL;
+    size_t bytes, n, size, z;
+    int wlog = 0;
 
     bytes = wire_samples_bytes(m);
     size = wire_sample_size(m->sample_type);
     n = bytes / size / m->channel_count;
-    cap = header_len + ZSTD_compressBound(bytes) + WIRE_SIG_LEN;
-    tmp = malloc(bytes);
-    buf = malloc(cap);
-    cctx = ZSTD_createCCtx();
-    if (!tmp || !buf || !cctx) {
-        rc = WIRE_ENOMEM;
-        goto out;
-    }
     for (unsigned c = 0; c < m->channel_count; c++)
         transform_plane((const uint8_t *)samples + c * n * size, tmp + c * n * size, n,
                         m->sample_type, flags);
@@ -415,32 +400,112 @@ int wire_encode_flags(const struct wire_meta *m, const void *samples,
     /* The content size must be in the frame header (the parser refuses a
      * frame without it) and the window must stay within what readers accept;
      * zstd shrinks the window further for small inputs. */
+    if (ZSTD_isError(ZSTD_CCtx_reset(cctx, ZSTD_reset_session_only)) ||
+        ZSTD_isError(ZSTD_CCtx_getParameter(cctx, ZSTD_c_windowLog, &wlog)))
+        return WIRE_EINTERNAL;
+    if (wlog == 0 || wlog > WIRE_MAX_WINDOW_LOG)
+        wlog = WIRE_MAX_WINDOW_LOG;
     if (ZSTD_isError(ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, level)) ||
         ZSTD_isError(ZSTD_CCtx_setParameter(cctx, ZSTD_c_contentSizeFlag, 1)) ||
         ZSTD_isError(ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 1)) ||
-        ZSTD_isError(ZSTD_CCtx_setParameter(cctx, ZSTD_c_windowLog, WIRE_MAX_WINDOW_LOG))) {
-        rc = WIRE_EINTERNAL;
-        goto out;
-    }
+        ZSTD_isError(ZSTD_CCtx_setParameter(cctx, ZSTD_c_windowLog, wlog)))
+        return WIRE_EINTERNAL;
     z = ZSTD_compress2(cctx, buf + header_len, cap - header_len - WIRE_SIG_LEN, tmp, bytes);
-    if (ZSTD_isError(z) || z > WIRE_MAX_PAYLOAD_LEN) {
-        rc = WIRE_EINTERNAL;
-        goto out;
-    }
+    if (ZSTD_isError(z) || z > WIRE_MAX_PAYLOAD_LEN)
+        return WIRE_EINTERNAL;
     put32(buf + 12, (uint32_t)z);
-    if (crypto_sign_ed25519_detached(buf + header_len + z, NULL, buf, header_len + z, sk) != 0) {
-        rc = WIRE_EINTERNAL;
+    if (crypto_sign_ed25519_detached(buf + header_len + z, NULL, buf, header_len + z, sk) != 0)
+        return WIRE_EINTERNAL;
+    *out_len = header_len + z + WIRE_SIG_LEN;
+    return WIRE_OK;
+}
+
+/* Checks shared by both encoders; *level is made concrete. */
+static int encode_check(const struct wire_meta *m, const void *samples, const uint8_t *sk,
+                        int *level, uint16_t flags, size_t *header_len)
+{
+    int rc;
+
+    if (!m || !samples || !sk || (flags & ~WIRE_FLAGS_KNOWN))
+        return WIRE_EFIELD;
+    rc = meta_check(m, header_len);
+    if (rc < 0)
+        return rc;
+    if (*level == 0)
+        *level = WIRE_DEFAULT_LEVEL;
+    if (*level < ZSTD_minCLevel() || *level > ZSTD_maxCLevel())
+        return WIRE_EFIELD;
+    if (sodium_init() < 0)
+        return WIRE_EINTERNAL;
+    return WIRE_OK;
+}
+
+int wire_encode_flags(const struct wire_meta *m, const void *samples,
+                      const uint8_t sk[WIRE_SK_LEN], int level, uint16_t flags,
+                      uint8_t **out, size_t *out_len)
+{
+    uint8_t *tmp = NULL, *buf = NULL;
+    ZSTD_CCtx *cctx = NULL;
+    size_t header_len, bytes, cap, len = 0;
+    int rc;
+
+    if (!out || !out_len)
+        return WIRE_EFIELD;
+    rc = encode_check(m, samples, sk, &level, flags, &header_len);
+    if (rc < 0)
+        return rc;
+    bytes = wire_samples_bytes(m);
+    cap = header_len + ZSTD_compressBound(bytes) + WIRE_SIG_LEN;
+    tmp = malloc(bytes);
+    buf = malloc(cap);
+    cctx = ZSTD_createCCtx();
+    if (!tmp || !buf || !cctx) {
+        rc = WIRE_ENOMEM;
         goto out;
     }
+    rc = encode_into(cctx, m, samples, sk, level, flags, header_len, tmp, buf, cap, &len);
+    if (rc < 0)
+        goto out;
     *out = buf;
-    *out_len = header_len + z + WIRE_SIG_LEN;
+    *out_len = len;
     buf = NULL;
-    rc = WIRE_OK;
 out:
     ZSTD_freeCCtx(cctx);
     free(tmp);
     free(buf);
     return rc;
+}
+
+size_t wire_encode_bound(size_t samples_bytes)
+{
+    if (samples_bytes > WIRE_MAX_SAMPLES_BYTES)
+        return 0;
+    return WIRE_MAX_HEADER_LEN + ZSTD_compressBound(samples_bytes) + WIRE_SIG_LEN;
+}
+
+int wire_encode_ctx(struct ZSTD_CCtx_s *cctx, const struct wire_meta *m, const void *samples,
+                    const uint8_t sk[WIRE_SK_LEN], int level, uint16_t flags,
+                    void *scratch, size_t scratch_cap, uint8_t *out, size_t out_cap,
+                    size_t *out_len)
+{
+    size_t header_len, bytes, len = 0;
+    int rc;
+
+    if (!cctx || !scratch || !out || !out_len)
+        return WIRE_EFIELD;
+    rc = encode_check(m, samples, sk, &level, flags, &header_len);
+    if (rc < 0)
+        return rc;
+    bytes = wire_samples_bytes(m);
+    /* Room for zstd's worst case, so compression never fails for space. */
+    if (scratch_cap < bytes || out_cap < header_len + ZSTD_compressBound(bytes) + WIRE_SIG_LEN)
+        return WIRE_ETOOBIG;
+    rc = encode_into(cctx, m, samples, sk, level, flags, header_len, scratch, out, out_cap,
+                     &len);
+    if (rc < 0)
+        return rc;
+    *out_len = len;
+    return WIRE_OK;
 }
 
 int wire_encode(const struct wire_meta *m, const void *samples,
@@ -598,10 +663,10 @@ int wire_verify(const uint8_t *buf, size_t len, const uint8_t pk[WIRE_PK_LEN])
 
 /* --- decode -------------------------------------------------------------- */
 
-int wire_decode_samples(const struct wire_meta *m, const struct wire_view *v,
-                        void *out, size_t out_cap)
+/* Decompress with dctx (the caller's or a fresh one) and undo the transforms. */
+static int decode_with(ZSTD_DCtx *dctx, const struct wire_meta *m, const struct wire_view *v,
+                       void *out, size_t out_cap)
 {
-    ZSTD_DCtx *dctx = NULL;
     uint8_t *scratch = NULL, *o = out;
     size_t bytes, size, n, r;
     int rc;
@@ -620,12 +685,9 @@ int wire_decode_samples(const struct wire_meta *m, const struct wire_view *v,
     size = wire_sample_size(m->sample_type);
     n = bytes / size / m->channel_count;
 
-    dctx = ZSTD_createDCtx();
-    if (!dctx) {
-        rc = WIRE_ENOMEM;
-        goto out;
-    }
-    if (ZSTD_isError(ZSTD_DCtx_setParameter(dctx, ZSTD_d_windowLogMax, WIRE_MAX_WINDOW_LOG))) {
+    /* Set on every call: a reused context may have been changed since. */
+    if (ZSTD_isError(ZSTD_DCtx_reset(dctx, ZSTD_reset_session_only)) ||
+        ZSTD_isError(ZSTD_DCtx_setParameter(dctx, ZSTD_d_windowLogMax, WIRE_MAX_WINDOW_LOG))) {
         rc = WIRE_EINTERNAL;
         goto out;
     }
@@ -655,6 +717,29 @@ int wire_decode_samples(const struct wire_meta *m, const struct wire_view *v,
     rc = WIRE_OK;
 out:
     free(scratch);
+    return rc;
+}
+
+int wire_decode_samples(const struct wire_meta *m, const struct wire_view *v,
+                        void *out, size_t out_cap)
+{
+    ZSTD_DCtx *dctx;
+    int rc;
+
+    if (!m || !v || !out || !v->payload)
+        return WIRE_EFIELD;
+    dctx = ZSTD_createDCtx();
+    if (!dctx)
+        return WIRE_ENOMEM;
+    rc = decode_with(dctx, m, v, out, out_cap);
     ZSTD_freeDCtx(dctx);
     return rc;
+}
+
+int wire_decode_samples_ctx(struct ZSTD_DCtx_s *dctx, const struct wire_meta *m,
+                            const struct wire_view *v, void *out, size_t out_cap)
+{
+    if (!dctx)
+        return WIRE_EFIELD;
+    return decode_with(dctx, m, v, out, out_cap);
 }

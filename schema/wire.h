@@ -136,4 +136,34 @@ int wire_encode_flags(const struct wire_meta *m, const void *samples,
 
 const char *wire_sample_type_name(uint8_t sample_type);  /* "i16", "i32", "f32"; "?" if unknown */
 
+/* --- Reusable contexts: for a long-running encoder or decoder that should
+ * not allocate per envelope (the agent's emitter thread, a server worker).
+ * Same format, same checks; the zstd contexts are the caller's
+ * (ZSTD_createCCtx / ZSTD_createDCtx, from <zstd.h>) and are reused. --- */
+
+struct ZSTD_CCtx_s;               /* ZSTD_CCtx */
+struct ZSTD_DCtx_s;               /* ZSTD_DCtx */
+
+/* Bytes wire_encode_ctx may need for out, for any envelope carrying
+ * samples_bytes of samples (largest header included); 0 above
+ * WIRE_MAX_SAMPLES_BYTES. */
+size_t wire_encode_bound(size_t samples_bytes);
+
+/* wire_encode_flags into the caller's buffers with the caller's context:
+ * scratch (the transformed samples) holds at least wire_samples_bytes(m),
+ * out at least wire_encode_bound(wire_samples_bytes(m)) (WIRE_ETOOBIG
+ * otherwise).  On success the envelope is out[0, *out_len).  The level,
+ * content size and checksum are set on cctx here; compression parameters the
+ * caller set on it (ZSTD_c_windowLog, _hashLog, _chainLog: less memory) are
+ * kept, the window capped at WIRE_MAX_WINDOW_LOG.  With a context on which
+ * nothing was set, the bytes equal wire_encode_flags'. */
+int wire_encode_ctx(struct ZSTD_CCtx_s *cctx, const struct wire_meta *m, const void *samples,
+                    const uint8_t sk[WIRE_SK_LEN], int level, uint16_t flags,
+                    void *scratch, size_t scratch_cap, uint8_t *out, size_t out_cap,
+                    size_t *out_len);
+
+/* wire_decode_samples with the caller's decompression context. */
+int wire_decode_samples_ctx(struct ZSTD_DCtx_s *dctx, const struct wire_meta *m,
+                            const struct wire_view *v, void *out, size_t out_cap);
+
 #endif

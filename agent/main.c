@@ -4,6 +4,7 @@
  * over to agent_run() or agent_replay().  SIGINT/SIGTERM stop the sample loop
  * cleanly: the pending capture is spooled, the uploader joined. */
 #include <curl/curl.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -66,6 +67,16 @@ int main(int argc, char **argv)
         fprintf(stderr, "precursor-agent %s: %s (see --help)\n", argv[1], err);
         return 2;
     }
+
+    /* Memory (docs/BENCHMARKS.md): glibc gives each thread that allocates an
+     * arena of its own, and each keeps what was freed in it; one arena for
+     * the agent's few threads (none of which allocates in a hot path).  A
+     * fixed mmap threshold stops glibc from raising it after the first large
+     * free, so a large transient buffer (a spool file read for upload) goes
+     * back to the system when freed instead of staying in the heap. */
+    mallopt(M_ARENA_MAX, 1);
+    mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+    mallopt(M_TRIM_THRESHOLD, 128 * 1024);
 
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_signal;

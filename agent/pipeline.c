@@ -5,8 +5,15 @@
  * wait on capture, encoding or the network).  A capture is pending from the
  * trigger until its post-trigger frames are in the ring; it is then cut with
  * ring_copy(), encoded, signed and handed to the sink.  Every buffer is sized
- * and allocated in pipeline_init(); per snapshot only wire_encode allocates
- * (its output), never per sample.
+ * and allocated in pipeline_init(), the encoder's too (one zstd context,
+ * scratch and envelope buffer for the largest window, reused): nothing is
+ * allocated per sample or per snapshot.
+ *
+ * Memory: the encoder's zstd context uses a 16 KiB window and 4096-entry
+ * tables (about 120 KB instead of 1.3 MB at level 3's own sizes for a 320 KB
+ * window).  Measured on simulated vibration it costs 0.4% of compressed size
+ * (docs/BENCHMARKS.md): after the per-channel delta and byte shuffle there
+ * are few long matches for a larger window to find.
  *
  * Encoding and the sink (the spool: two fsyncs and a rename) run in an
  * emitter thread of their own: measured in the sample thread they took 13 ms
@@ -35,6 +42,7 @@
 #include <unistd.h>
 
 #include <sodium.h>
+#include <zstd.h>
 
 #include "agent/core/ring.h"
 #include "agent/upload/upload.h"
@@ -44,6 +52,11 @@ extern char **environ;
 #define MAX_CHILDREN 16
 #define ENV_EXTRA 6
 #define ENV_VAL 96
+/* The encoder's zstd sizes (see the top of the file). */
+#define ENC_WINDOW_LOG 14
+#define ENC_HASH_LOG 12
+#define ENC_CHAIN_LOG 12
+#define EMITTER_STACK (256 * 1024)
 
 struct capture {
     int active;
@@ -77,6 +90,11 @@ struct pipeline {
     uint32_t pre_n, post_n, max_n;
     float *win;                     /* channels * max_n */
     void *conv;                     /* same bytes, for i16/i32 snapshots */
+    /* the emitter's encoder, reused for every snapshot */
+    ZSTD_CCtx *cctx;
+    void *enc_scratch;              /* transformed samples: win_bytes */
+    uint8_t *env;                   /* envelope: wire_encode_bound(win_bytes) */
+    size_t env_cap, win_bytes;
     struct capture cap;
     uint64_t seq_local;             /* when the sink has no next_seq */
 
@@ -218,8 +236,37 @@ int pipeline_init(const struct pipeline_config *cfg, struct source *src,
     if (p->blk == NULL || p->blk_t == NULL || p->win == NULL || p->conv == NULL ||
         p->lat == NULL || build_env(p) != 0)
         goto fail;
-    if (pthread_create(&p->emitter, NULL, emitter_main, p) != 0)
+    /* Pages of these are touched only by the first snapshot that fills them. */
+    p->win_bytes = win_bytes;
+    p->env_cap = wire_encode_bound(win_bytes);
+    p->enc_scratch = malloc(win_bytes);
+    p->env = malloc(p->env_cap);
+    p->cctx = ZSTD_createCCtx();
+    if (p->env_cap == 0 || p->enc_scratch == NULL || p->env == NULL || p->cctx == NULL)
         goto fail;
+    if (ZSTD_isError(ZSTD_CCtx_setParameter(p->cctx, ZSTD_c_windowLog, ENC_WINDOW_LOG)) ||
+        ZSTD_isError(ZSTD_CCtx_setParameter(p->cctx, ZSTD_c_hashLog, ENC_HASH_LOG)) ||
+        ZSTD_isError(ZSTD_CCtx_setParameter(p->cctx, ZSTD_c_chainLog, ENC_CHAIN_LOG))) {
+        snprintf(p->err, sizeof(p->err), "zstd refused the encoder's parameters");
+        goto fail;
+    }
+    /* The emitter's own needs are small and known (the meta, libsodium's
+     * signature, the spool's write; zstd works in its heap context): 256 KB
+     * of stack instead of the default 8 MB of address space. */
+    {
+        pthread_attr_t attr;
+        int ok = pthread_attr_init(&attr) == 0;
+
+        if (ok)
+            pthread_attr_setstacksize(&attr, EMITTER_STACK);
+        if (pthread_create(&p->emitter, ok ? &attr : NULL, emitter_main, p) != 0) {
+            if (ok)
+                pthread_attr_destroy(&attr);
+            goto fail;
+        }
+        if (ok)
+            pthread_attr_destroy(&attr);
+    }
     p->emitter_started = 1;
     *out = p;
     return 0;
@@ -381,7 +428,6 @@ static void encode_and_put(struct pipeline *p, const struct capture *c, uint32_t
 {
     struct wire_meta m;
     const void *samples = p->win;
-    uint8_t *env = NULL;
     size_t env_len = 0;
     uint64_t seq;
 
@@ -406,9 +452,9 @@ static void encode_and_put(struct pipeline *p, const struct capture *c, uint32_t
         to_int(p->win, (size_t)count * p->channels, m.sample_type, p->conv);
         samples = p->conv;
     }
-    *ok = wire_encode(&m, samples, p->sk, p->cfg.zstd_level, &env, &env_len) == 0 &&
-          p->cfg.sink.put(p->cfg.sink.ctx, seq, &m, env, env_len) == 0;
-    free(env);
+    *ok = wire_encode_ctx(p->cctx, &m, samples, p->sk, p->cfg.zstd_level, WIRE_FLAGS_DEFAULT,
+                          p->enc_scratch, p->win_bytes, p->env, p->env_cap, &env_len) == 0 &&
+          p->cfg.sink.put(p->cfg.sink.ctx, seq, &m, p->env, env_len) == 0;
 }
 
 /* Emitter thread: encodes and sinks the window in p->win described by
@@ -626,6 +672,9 @@ void pipeline_free(struct pipeline *p)
     free(p->blk_t);
     free(p->win);
     free(p->conv);
+    free(p->enc_scratch);
+    free(p->env);
+    ZSTD_freeCCtx(p->cctx);
     free(p->lat);
     free(p->envp);
     free(p->on_trigger);

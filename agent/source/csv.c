@@ -5,14 +5,23 @@
  * is an error carrying its line number.  When no rate is given, the first
  * rows are parsed ahead and the rate is the median of their timestamp steps.
  * The timestamp text of each frame of the last block is kept so replay can
- * write it back unchanged. */
+ * write it back unchanged.
+ *
+ * Latency: a stream with a file descriptor is read with read(2), not fread,
+ * and next() returns as soon as it holds at least one complete row and no
+ * more bytes are ready (poll with a zero timeout).  fread on a pipe waited
+ * until its whole 64 KB buffer was filled, and next() until its block of
+ * rows was: the row that should trigger sat unread behind rows not yet
+ * written.  A regular file still fills the block in big reads. */
 #include "agent/source/source.h"
 
 #include <errno.h>
 #include <math.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define BUF_SIZE (64 * 1024)
 #define CSV_MAX_LINE 4096       /* bytes, without the line end */
@@ -20,8 +29,17 @@
 #define BLOCK_MAX 256           /* frames per next(): the size of the ts text store */
 #define AHEAD 64                /* rows parsed ahead to estimate the rate */
 
+/* How read_line may wait for bytes. */
+enum wait_mode {
+    WAIT_BLOCK,                 /* open and read-ahead: until a line or end of input */
+    WAIT_STOP,                  /* first row of a block: may be cut short by a signal */
+    WAIT_NONE                   /* rows already in hand: only bytes ready now */
+};
+#define LINE_LATER 2            /* read_line: no complete line without waiting */
+
 struct csv {
     FILE *f;
+    int fd;                     /* fileno(f), or -1 (fmemopen): then fread */
     int own;                    /* fclose at close */
     char name[128];
     char buf[BUF_SIZE];
@@ -50,9 +68,39 @@ void source_set_open_error(const char *msg)
     snprintf(open_err, sizeof(open_err), "%s", msg ? msg : "");
 }
 
+/* Reads more bytes into buf[len, room).  Returns the count (0 at end of
+ * input), LINE_LATER (as a negative: -LINE_LATER) when mode says not to wait
+ * or a signal cut a WAIT_STOP read short, or SOURCE_EIO. */
+static ssize_t fill(struct csv *c, size_t room, enum wait_mode mode)
+{
+    if (c->fd < 0) {
+        size_t got = fread(c->buf + c->len, 1, room, c->f);
+
+        return got == 0 && ferror(c->f) ? SOURCE_EIO : (ssize_t)got;
+    }
+    if (mode == WAIT_NONE) {
+        struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
+
+        if (poll(&pfd, 1, 0) <= 0)
+            return -LINE_LATER;     /* nothing ready (or interrupted): hand over what we have */
+    }
+    for (;;) {
+        ssize_t r = read(c->fd, c->buf + c->len, room);
+
+        if (r >= 0)
+            return r;
+        if (errno != EINTR)
+            return SOURCE_EIO;
+        /* The agent's handled signals ask it to stop: give control back. */
+        if (mode != WAIT_BLOCK)
+            return -LINE_LATER;
+    }
+}
+
 /* Next line, NUL-terminated in place (line end and a trailing CR removed).
- * Returns 1 with *out, 0 at end of input, or a negative error. */
-static int read_line(struct csv *c, char **out, char *err, size_t errlen)
+ * Returns 1 with *out, 0 at end of input, LINE_LATER when mode forbids the
+ * wait a complete line needs, or a negative error. */
+static int read_line(struct csv *c, char **out, enum wait_mode mode, char *err, size_t errlen)
 {
     for (;;) {
         char *start = c->buf + c->pos;
@@ -86,16 +134,17 @@ static int read_line(struct csv *c, char **out, char *err, size_t errlen)
         c->pos = 0;
         {
             /* Keep one byte spare so a last line without '\n' can be ended. */
-            size_t got = fread(c->buf + c->len, 1, BUF_SIZE - 1 - c->len, c->f);
+            ssize_t got = fill(c, BUF_SIZE - 1 - c->len, mode);
 
-            c->len += got;
-            if (got == 0) {
-                if (ferror(c->f)) {
-                    snprintf(err, errlen, "%s: read failed: %s", c->name, strerror(errno));
-                    return SOURCE_EIO;
-                }
-                c->eof = 1;
+            if (got == -LINE_LATER)
+                return LINE_LATER;
+            if (got < 0) {
+                snprintf(err, errlen, "%s: read failed: %s", c->name, strerror(errno));
+                return SOURCE_EIO;
             }
+            c->len += (size_t)got;
+            if (got == 0)
+                c->eof = 1;
         }
     }
 }
@@ -340,14 +389,17 @@ static int parse_header(struct source *s, struct csv *c, char *line, char *err, 
     return 0;
 }
 
+/* 0 with a row, SOURCE_EOF, LINE_LATER (see read_line) or an error. */
 static int next_row(struct source *s, struct csv *c, float *samples, int64_t *t_us,
-                    char ts_out[TS_MAX])
+                    char ts_out[TS_MAX], enum wait_mode mode)
 {
     char *line;
     int rc;
 
     do {
-        rc = read_line(c, &line, s->err, sizeof(s->err));
+        rc = read_line(c, &line, mode, s->err, sizeof(s->err));
+        if (rc == LINE_LATER)
+            return LINE_LATER;
         if (rc <= 0)
             return rc == 0 ? SOURCE_EOF : rc;
     } while (is_blank(line));
@@ -377,12 +429,16 @@ static int csv_next(struct source *s, float *samples, int64_t *t_us, size_t cap,
         c->ahead_pos++;
         i++;
     }
+    /* Wait for the first row only; after it take what is ready now. */
     while (i < cap) {
-        rc = next_row(s, c, samples + i * s->channels, &t_us[i], c->ts[i]);
+        rc = next_row(s, c, samples + i * s->channels, &t_us[i], c->ts[i],
+                      i == 0 ? WAIT_STOP : WAIT_NONE);
         if (rc != 0)
             break;
         i++;
     }
+    if (rc == LINE_LATER)
+        rc = 0;                 /* i == 0 here only after a signal: reported as the end */
     if (rc < 0) {
         /* Frames before the bad line are not handed out: the error is the
          * answer, and it is sticky. */
@@ -426,7 +482,8 @@ static int cmp_i64(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* Parse up to AHEAD rows now; the rate is the median positive step. */
+/* Without a rate hint, parse up to AHEAD rows now; the rate is the median
+ * positive step. */
 static int read_ahead(struct source *s, struct csv *c, double rate_hint)
 {
     int64_t steps[AHEAD];
@@ -438,19 +495,21 @@ static int read_ahead(struct source *s, struct csv *c, double rate_hint)
         snprintf(s->err, sizeof(s->err), "%s: out of memory", c->name);
         return SOURCE_ENOMEM;
     }
+    if (rate_hint > 0.0) {
+        /* Nothing to estimate: do not make open wait for AHEAD rows of a
+         * stream that may be written a row at a time. */
+        s->rate = rate_hint;
+        return 0;
+    }
     while (c->ahead_n < AHEAD) {
         rc = next_row(s, c, c->ahead + c->ahead_n * s->channels, &c->ahead_t[c->ahead_n],
-                      c->ahead_ts[c->ahead_n]);
+                      c->ahead_ts[c->ahead_n], WAIT_BLOCK);
         if (rc != 0)
             break;
         c->ahead_n++;
     }
     if (rc < 0)
         return rc;
-    if (rate_hint > 0.0) {
-        s->rate = rate_hint;
-        return 0;
-    }
     for (i = 1; i < c->ahead_n; i++) {
         int64_t dt = c->ahead_t[i] - c->ahead_t[i - 1];
 
@@ -491,9 +550,11 @@ int source_csv_fopen(FILE *f, const char *name, double rate_hint, struct source 
     s->ts_text = csv_ts_text;
     s->wire_type = WIRE_F32;
     c->f = f;
+    /* f must not have been read through stdio yet: its fd is read directly. */
+    c->fd = fileno(f);
     snprintf(c->name, sizeof(c->name), "%s", name ? name : "csv");
 
-    rc = read_line(c, &line, s->err, sizeof(s->err));
+    rc = read_line(c, &line, WAIT_BLOCK, s->err, sizeof(s->err));
     if (rc == 0) {
         snprintf(s->err, sizeof(s->err), "%s: empty input, expected a header line", c->name);
         rc = SOURCE_EFORMAT;

@@ -1,9 +1,14 @@
 /* check_csv.c - the CSV source: good files, NAB timestamps, bad lines by
- * number, overlong lines, CRLF. */
+ * number, overlong lines, CRLF, and a pipe written a row at a time (next()
+ * must hand out the row it has, not wait for a block). */
 #include <check.h>
+#include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "agent/source/source.h"
 
@@ -224,6 +229,87 @@ START_TEST(rate_hint_wins)
 }
 END_TEST
 
+/* Writer of the pipe test: the header and one row, then nothing until the
+ * reader says go (or 2 s pass, so a reader that waits for more is late but
+ * not stuck), then two more rows and end of input. */
+struct pipe_writer {
+    int data_fd, go_fd;
+};
+
+static void *pipe_writer_main(void *arg)
+{
+    struct pipe_writer *w = arg;
+    struct pollfd pfd = { .fd = w->go_fd, .events = POLLIN };
+    static const char first[] = "timestamp,v\n1.00,5\n", rest[] = "1.01,6\n1.02,7\n";
+
+    if (write(w->data_fd, first, sizeof(first) - 1) != (ssize_t)(sizeof(first) - 1))
+        return (void *)1;
+    (void)poll(&pfd, 1, 2000);
+    if (write(w->data_fd, rest, sizeof(rest) - 1) != (ssize_t)(sizeof(rest) - 1))
+        return (void *)1;
+    close(w->data_fd);
+    return NULL;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+START_TEST(pipe_row_returned_without_waiting)
+{
+    int data[2], go[2];
+    struct pipe_writer w;
+    pthread_t th;
+    struct source *s = NULL;
+    float v[256];
+    int64_t t[256];
+    size_t n = 0, total;
+    double t0, waited;
+    void *wret;
+    FILE *f;
+
+    ck_assert_int_eq(pipe(data), 0);
+    ck_assert_int_eq(pipe(go), 0);
+    w.data_fd = data[1];
+    w.go_fd = go[0];
+    ck_assert_int_eq(pthread_create(&th, NULL, pipe_writer_main, &w), 0);
+    f = fdopen(data[0], "r");
+    ck_assert_ptr_nonnull(f);
+
+    t0 = now_s();
+    /* With the rate given, open needs only the header. */
+    ck_assert_int_eq(source_csv_fopen(f, "pipe", 100.0, &s), 0);
+    ck_assert_int_eq(s->next(s, v, t, 256, &n), 0);
+    waited = now_s() - t0;
+    ck_assert_uint_eq(n, 1);
+    ck_assert(v[0] == 5.0f);
+    ck_assert_int_eq(t[0], 1000000);
+    ck_assert_str_eq(s->ts_text(s, 0), "1.00");
+    /* The writer holds the rest back for 2 s: the row came without them. */
+    ck_assert_msg(waited < 1.0, "next() took %.3f s for a row already written", waited);
+
+    ck_assert_int_eq(write(go[1], "g", 1), 1);
+    total = 0;
+    while (total < 2) {
+        ck_assert_int_eq(s->next(s, v + total, t + total, 256 - total, &n), 0);
+        total += n;
+    }
+    ck_assert(v[0] == 6.0f && v[1] == 7.0f);
+    ck_assert_int_eq(t[1], 1020000);
+    ck_assert_int_eq(s->next(s, v, t, 256, &n), SOURCE_EOF);
+    ck_assert_int_eq(pthread_join(th, &wret), 0);
+    ck_assert_ptr_null(wret);
+    s->close(s);
+    fclose(f);
+    close(go[0]);
+    close(go[1]);
+}
+END_TEST
+
 /* The shared NAB corpus, when present beside the repository. */
 START_TEST(nab_file_if_present)
 {
@@ -259,6 +345,7 @@ Suite *csv_suite(void)
     tcase_add_test(tc, open_missing_file);
     tcase_add_test(tc, rate_hint_wins);
     tcase_add_test(tc, nab_file_if_present);
+    tcase_add_test(tc, pipe_row_returned_without_waiting);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -11,7 +11,7 @@
  *
  * Memory: the encoder's zstd context uses a 16 KiB window and 4096-entry
  * tables (about 120 KB instead of 1.3 MB at level 3's own sizes for a 320 KB
- * window).  Measured on simulated vibration it costs 0.4% of compressed size
+ * window).  Measured on 8 channels of synthetic noise it costs 0.4% of size
  * (docs/BENCHMARKS.md): after the per-channel delta and byte shuffle there
  * are few long matches for a larger window to find.
  *

@@ -259,6 +259,67 @@ START_TEST(test_roundtrip)
 }
 END_TEST
 
+/* The reusable-context encoder: a fresh context gives wire_encode_flags'
+ * bytes; a small-window context (what the agent uses) still round-trips, and
+ * decodes through a reused decompression context; short buffers are refused. */
+START_TEST(test_encode_ctx)
+{
+    struct wire_meta m, got;
+    struct wire_view v;
+    uint8_t *ref = NULL, *out;
+    size_t ref_len, out_len = 0, bytes, bound;
+    void *s, *scratch, *dec;
+    ZSTD_CCtx *cctx = ZSTD_createCCtx();
+    ZSTD_DCtx *dctx = ZSTD_createDCtx();
+
+    keys_init();
+    ck_assert_ptr_nonnull(cctx);
+    ck_assert_ptr_nonnull(dctx);
+    meta_fill(&m, WIRE_F32, 4, 5000, 77);
+    s = samples_make(&m, 99);
+    bytes = wire_samples_bytes(&m);
+    bound = wire_encode_bound(bytes);
+    ck_assert_uint_gt(bound, bytes);
+    scratch = malloc(bytes);
+    out = malloc(bound);
+    dec = malloc(bytes);
+    ck_assert(scratch && out && dec);
+
+    ck_assert_int_eq(wire_encode_flags(&m, s, g_sk, 3, WIRE_FLAGS_DEFAULT, &ref, &ref_len), WIRE_OK);
+    ck_assert_int_eq(wire_encode_ctx(cctx, &m, s, g_sk, 3, WIRE_FLAGS_DEFAULT, scratch, bytes,
+                                     out, bound, &out_len), WIRE_OK);
+    ck_assert_uint_eq(out_len, ref_len);
+    ck_assert(memcmp(out, ref, ref_len) == 0);
+
+    /* Reused, with the agent's small window: other bytes, same samples. */
+    ck_assert(!ZSTD_isError(ZSTD_CCtx_setParameter(cctx, ZSTD_c_windowLog, 14)));
+    ck_assert_int_eq(wire_encode_ctx(cctx, &m, s, g_sk, 3, WIRE_FLAGS_DEFAULT, scratch, bytes,
+                                     out, bound, &out_len), WIRE_OK);
+    ck_assert_int_eq(wire_parse(out, out_len, &got, &v), WIRE_OK);
+    ck_assert_int_eq(wire_verify(out, out_len, g_pk), WIRE_OK);
+    meta_eq(&m, &got);
+    for (int round = 0; round < 2; round++) {
+        memset(dec, 0, bytes);
+        ck_assert_int_eq(wire_decode_samples_ctx(dctx, &got, &v, dec, bytes), WIRE_OK);
+        ck_assert(memcmp(dec, s, bytes) == 0);
+    }
+
+    /* Buffers too small are an error, not an overflow. */
+    ck_assert_int_eq(wire_encode_ctx(cctx, &m, s, g_sk, 3, WIRE_FLAGS_DEFAULT, scratch, bytes,
+                                     out, 64, &out_len), WIRE_ETOOBIG);
+    ck_assert_int_eq(wire_encode_ctx(cctx, &m, s, g_sk, 3, WIRE_FLAGS_DEFAULT, scratch,
+                                     bytes - 1, out, bound, &out_len), WIRE_ETOOBIG);
+
+    ZSTD_freeCCtx(cctx);
+    ZSTD_freeDCtx(dctx);
+    free(ref);
+    free(out);
+    free(scratch);
+    free(dec);
+    free(s);
+}
+END_TEST
+
 START_TEST(test_roundtrip_default_and_levels)
 {
     struct wire_meta m, got;
@@ -937,6 +998,7 @@ Suite *wire_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_loop_test(tc, test_roundtrip, 0, 12);
     tcase_add_test(tc, test_roundtrip_default_and_levels);
+    tcase_add_test(tc, test_encode_ctx);
     tcase_add_test(tc, test_large_payload_window_capped);
     tcase_add_test(tc, test_samples_bytes_limits);
     tcase_add_test(tc, test_error_names);

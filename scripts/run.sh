@@ -21,11 +21,12 @@ CREDS="$VAR/demo-credentials"
 SECRET="$VAR/enroll-secret"
 LOG="$VAR/log"
 
-# id:equipment:seed:fault-every(s) -- rare faults, but often enough to see some in a minute.
+# id:simulator:seed:fault-every(s):equipment type (taxonomy):site -- rare faults, but often
+# enough to see some in a minute.
 FLEET=(
-    "sim-bearing-1:bearing:1:20"
-    "sim-pump-1:pump:2:25"
-    "sim-motor-1:motor:3:30"
+    "sim-bearing-1:bearing:1:20:fan:plant-1"
+    "sim-pump-1:pump:2:25:centrifugal_pump:plant-1"
+    "sim-motor-1:motor:3:30:motor:plant-2"
 )
 
 say() { echo "run: $*" >&2; }
@@ -145,10 +146,22 @@ done
 
 # ---- fleet -----------------------------------------------------------------
 for a in "${FLEET[@]}"; do
-    IFS=: read -r id equipment seed every <<<"$a"
+    IFS=: read -r id equipment seed every etype site <<<"$a"
     dir="$VAR/agents/$id"
     mkdir -p "$dir/keys" "$dir/spool"
     chmod 0700 "$dir/keys"
+    # First start: enroll as a device in the field would, with a one-use
+    # token that gives the device its equipment type and site.
+    if [ ! -e "$dir/keys/registered" ]; then
+        tok=$("$SERVER" enroll create --equipment-type "$etype" --site "$site" --uses 1 \
+                  --expires 1h --pre-approved 2>>"$LOG/enroll.log" | tail -n 1 | tr -d '[:space:]')
+        if [ -z "$tok" ] || ! "$AGENT" enroll --server "$URL" --token "$tok" --device-id "$id" \
+                --key-dir "$dir/keys" >>"$LOG/enroll.log" 2>&1; then
+            say "$id: enrollment with a token failed (var/log/enroll.log); trying the enrollment secret"
+            grep -q '409' "$LOG/enroll.log" &&
+                say "$id is known to the database under another key: var/agents was removed but not the database; 'make stop && rm -rf var' starts afresh"
+        fi
+    fi
     start "$id" "$AGENT" run --device-id "$id" --server "$URL" \
         --source sim --sim-equipment "$equipment" --sim-seed "$seed" \
         --sim-fault-every "$every" \

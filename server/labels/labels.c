@@ -403,14 +403,54 @@ static void label_params_fill(const struct labels_input *in, struct label_params
     p->v[8] = in->cause ? in->cause : (defaults ? "" : NULL);
 }
 
+/* Column 0 of r's single row (SQL-made JSON) as the answer with status; no
+ * row is missing_err with missing_msg, which the caller chooses because an
+ * empty result means different things (an insert that stored nothing is
+ * internal, an update or read of what is not there is a 404). */
+static int respond_row(PGresult *r, unsigned status, int missing_err, const char *missing_msg,
+                       struct srv_response *rs)
+{
+    if (PQntuples(r) != 1)
+        return fail(rs, missing_err, missing_msg);
+    rs->body = strdup(PQgetvalue(r, 0, 0));
+    if (!rs->body)
+        return SRV_ENOMEM;
+    rs->body_len = strlen(rs->body);
+    rs->status = status;
+    rs->content_type = "application/json";
+    return SRV_OK;
+}
+
+/* Insert (id = snapshot) or update (id = label) a label from in: both
+ * statements take the same eleven parameters; defaults fills absent optional
+ * fields (confidence 1, texts "") for an insert, where an update keeps the
+ * stored value. */
+static int label_write(enum db_stmt stmt, const char *id, const struct labels_input *in,
+                       int defaults, const char *actor, unsigned status, int missing_err,
+                       const char *missing_msg, struct srv_response *rs)
+{
+    struct label_params p;
+    const char *vals[11];
+    PGresult *r = NULL;
+    int err;
+
+    label_params_fill(in, &p, defaults);
+    vals[0] = id;
+    memcpy(vals + 1, p.v, sizeof p.v);
+    vals[10] = actor;
+    if ((err = db_exec(stmt, vals, NULL, NULL, 0, &r)) != SRV_OK)
+        return err;
+    err = respond_row(r, status, missing_err, missing_msg, rs);
+    PQclear(r);
+    return err;
+}
+
 int labels_create(struct srv_request *rq, struct srv_response *rs)
 {
     char id[24], actor[200];
     struct snap_meta m;
     struct labels_input in;
-    struct label_params p;
-    const char *vals[11], *why = NULL;
-    PGresult *r = NULL;
+    const char *why = NULL;
     json_t *j = NULL;
     int err;
 
@@ -431,26 +471,8 @@ int labels_create(struct srv_request *rq, struct srv_response *rs)
     if ((err = class_known(in.class_name, rs)) != SRV_OK ||
         (err = session_actor(rq, actor, sizeof actor)) != SRV_OK)
         goto out;
-    label_params_fill(&in, &p, 1);
-    vals[0] = id;
-    memcpy(vals + 1, p.v, sizeof p.v);
-    vals[10] = actor;
-    if ((err = db_exec(DB_LABEL_INSERT, vals, NULL, NULL, 0, &r)) != SRV_OK)
-        goto out;
-    if (PQntuples(r) != 1) {
-        err = fail(rs, SRV_EINTERNAL, "label not stored");
-        goto out;
-    }
-    rs->body = strdup(PQgetvalue(r, 0, 0));
-    if (!rs->body) {
-        err = SRV_ENOMEM;
-        goto out;
-    }
-    rs->body_len = strlen(rs->body);
-    rs->status = 201;
-    rs->content_type = "application/json";
+    err = label_write(DB_LABEL_INSERT, id, &in, 1, actor, 201, SRV_EINTERNAL, "label not stored", rs);
 out:
-    PQclear(r);
     json_decref(j);
     return err;
 }
@@ -478,9 +500,7 @@ int labels_update(struct srv_request *rq, struct srv_response *rs)
     char id[24], snap[24], actor[200];
     struct snap_meta m;
     struct labels_input in;
-    struct label_params p;
-    const char *vals[11], *why = NULL;
-    PGresult *r = NULL;
+    const char *why = NULL;
     json_t *j = NULL;
     int err;
 
@@ -502,26 +522,8 @@ int labels_update(struct srv_request *rq, struct srv_response *rs)
     if ((in.class_name && (err = class_known(in.class_name, rs)) != SRV_OK) ||
         (err = session_actor(rq, actor, sizeof actor)) != SRV_OK)
         goto out;
-    label_params_fill(&in, &p, 0);
-    vals[0] = id;
-    memcpy(vals + 1, p.v, sizeof p.v);
-    vals[10] = actor;
-    if ((err = db_exec(DB_LABEL_UPDATE, vals, NULL, NULL, 0, &r)) != SRV_OK)
-        goto out;
-    if (PQntuples(r) != 1) {
-        err = fail(rs, SRV_ENOTFOUND, "no such label");
-        goto out;
-    }
-    rs->body = strdup(PQgetvalue(r, 0, 0));
-    if (!rs->body) {
-        err = SRV_ENOMEM;
-        goto out;
-    }
-    rs->body_len = strlen(rs->body);
-    rs->status = 200;
-    rs->content_type = "application/json";
+    err = label_write(DB_LABEL_UPDATE, id, &in, 0, actor, 200, SRV_ENOTFOUND, "no such label", rs);
 out:
-    PQclear(r);
     json_decref(j);
     return err;
 }
@@ -860,16 +862,7 @@ int labels_context(struct srv_request *rq, struct srv_response *rs)
         return err;
     if ((err = db_exec(DB_CONTEXT, vals, NULL, NULL, 0, &r)) != SRV_OK)
         return err;
-    if (PQntuples(r) != 1) {
-        PQclear(r);
-        return fail(rs, SRV_ENOTFOUND, "no such snapshot");
-    }
-    rs->body = strdup(PQgetvalue(r, 0, 0));
+    err = respond_row(r, 200, SRV_ENOTFOUND, "no such snapshot", rs);
     PQclear(r);
-    if (!rs->body)
-        return SRV_ENOMEM;
-    rs->body_len = strlen(rs->body);
-    rs->status = 200;
-    rs->content_type = "application/json";
-    return SRV_OK;
+    return err;
 }

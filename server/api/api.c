@@ -221,30 +221,19 @@ static json_t *snapshot_item(PGresult *r, int i)
                      "bytes", (json_int_t)strtoll(PQgetvalue(r, i, 11), NULL, 10));
 }
 
-int api_snapshots_list(struct srv_request *rq, struct srv_response *rs)
-{
-    int64_t after;
-    int limit, n, i;
-    char after_s[24], lim_s[16];
-    const char *vals[2] = { after_s, lim_s };
-    PGresult *r = NULL;
-    json_t *items, *next;
-    int err;
+/* Builds one API item from row i of a result. */
+typedef json_t *(*api_item_fn)(PGresult *r, int i);
 
-    if (json_parse_limit(rq->query(rq, "limit"), API_LIMIT_DEFAULT, API_LIMIT_MAX, &limit) != 0)
-        return fail(rs, SRV_EBADREQ, "limit must be an integer in 1..1000");
-    if (json_parse_cursor(rq->query(rq, "after"), &after) != 0)
-        return fail(rs, SRV_EBADREQ, "after must be a cursor from a previous page");
-    snprintf(after_s, sizeof after_s, "%" PRId64, after);
-    /* One extra row tells whether a next page exists. */
-    snprintf(lim_s, sizeof lim_s, "%d", limit + 1);
-    err = db_exec(DB_SNAPSHOTS_LIST, vals, NULL, NULL, 0, &r);
-    if (err != SRV_OK)
-        return err;
-    n = PQntuples(r);
-    items = json_array();
+/* {"items":[...],"next":CURSOR|null} from a page query that asked for limit
+ * + 1 rows: the extra row only says a next page exists, and the cursor is
+ * column 0 of the last row shown.  Takes r. */
+static int respond_page(PGresult *r, int limit, api_item_fn item, struct srv_response *rs)
+{
+    int n = PQntuples(r), i;
+    json_t *items = json_array(), *next;
+
     for (i = 0; i < n && i < limit && items; i++) {
-        if (json_array_append_new(items, snapshot_item(r, i)) != 0) {
+        if (json_array_append_new(items, item(r, i)) != 0) {
             json_decref(items);
             items = NULL;
         }
@@ -258,12 +247,48 @@ int api_snapshots_list(struct srv_request *rq, struct srv_response *rs)
     return srv_respond_json_take(rs, 200, json_pack("{s:o,s:o}", "items", items, "next", next));
 }
 
+/* The single row of r as one item, or a 404 with missing.  Takes r. */
+static int respond_one(PGresult *r, api_item_fn item, const char *missing,
+                       struct srv_response *rs)
+{
+    json_t *j;
+
+    if (PQntuples(r) != 1) {
+        PQclear(r);
+        return fail(rs, SRV_ENOTFOUND, missing);
+    }
+    j = item(r, 0);
+    PQclear(r);
+    return srv_respond_json_take(rs, 200, j);
+}
+
+int api_snapshots_list(struct srv_request *rq, struct srv_response *rs)
+{
+    int64_t after;
+    int limit;
+    char after_s[24], lim_s[16];
+    const char *vals[2] = { after_s, lim_s };
+    PGresult *r = NULL;
+    int err;
+
+    if (json_parse_limit(rq->query(rq, "limit"), API_LIMIT_DEFAULT, API_LIMIT_MAX, &limit) != 0)
+        return fail(rs, SRV_EBADREQ, "limit must be an integer in 1..1000");
+    if (json_parse_cursor(rq->query(rq, "after"), &after) != 0)
+        return fail(rs, SRV_EBADREQ, "after must be a cursor from a previous page");
+    snprintf(after_s, sizeof after_s, "%" PRId64, after);
+    /* One extra row tells whether a next page exists. */
+    snprintf(lim_s, sizeof lim_s, "%d", limit + 1);
+    err = db_exec(DB_SNAPSHOTS_LIST, vals, NULL, NULL, 0, &r);
+    if (err != SRV_OK)
+        return err;
+    return respond_page(r, limit, snapshot_item, rs);
+}
+
 int api_snapshot_get(struct srv_request *rq, struct srv_response *rs)
 {
     int64_t id;
     const char *vals[1];
     PGresult *r = NULL;
-    json_t *item;
     int err;
 
     if (json_parse_id(rq->params[0], &id) != 0)
@@ -272,13 +297,7 @@ int api_snapshot_get(struct srv_request *rq, struct srv_response *rs)
     err = db_exec(DB_SNAPSHOT_GET, vals, NULL, NULL, 0, &r);
     if (err != SRV_OK)
         return err;
-    if (PQntuples(r) != 1) {
-        PQclear(r);
-        return fail(rs, SRV_ENOTFOUND, "no such snapshot");
-    }
-    item = snapshot_item(r, 0);
-    PQclear(r);
-    return srv_respond_json_take(rs, 200, item);
+    return respond_one(r, snapshot_item, "no such snapshot", rs);
 }
 
 int api_snapshot_raw(struct srv_request *rq, struct srv_response *rs)
@@ -361,11 +380,10 @@ static json_t *device_item(PGresult *r, int i)
 int api_devices_list(struct srv_request *rq, struct srv_response *rs)
 {
     const char *after = rq->query(rq, "after");
-    int limit, n, i;
+    int limit;
     char lim_s[16];
     const char *vals[2];
     PGresult *r = NULL;
-    json_t *items, *next;
     int err;
 
     if (json_parse_limit(rq->query(rq, "limit"), API_LIMIT_DEFAULT * 2, API_LIMIT_MAX,
@@ -379,28 +397,13 @@ int api_devices_list(struct srv_request *rq, struct srv_response *rs)
     err = db_exec(DB_DEVICES_LIST, vals, NULL, NULL, 0, &r);
     if (err != SRV_OK)
         return err;
-    n = PQntuples(r);
-    items = json_array();
-    for (i = 0; i < n && i < limit && items; i++) {
-        if (json_array_append_new(items, device_item(r, i)) != 0) {
-            json_decref(items);
-            items = NULL;
-        }
-    }
-    next = (n > limit && items) ? json_string(PQgetvalue(r, limit - 1, 0)) : json_null();
-    PQclear(r);
-    if (!items) {
-        json_decref(next);
-        return SRV_ENOMEM;
-    }
-    return srv_respond_json_take(rs, 200, json_pack("{s:o,s:o}", "items", items, "next", next));
+    return respond_page(r, limit, device_item, rs);
 }
 
 int api_device_get(struct srv_request *rq, struct srv_response *rs)
 {
     const char *vals[1] = { rq->params[0] };
     PGresult *r = NULL;
-    json_t *item;
     int err;
 
     if (!json_valid_device_id(rq->params[0]))
@@ -408,11 +411,5 @@ int api_device_get(struct srv_request *rq, struct srv_response *rs)
     err = db_exec(DB_DEVICE_GET, vals, NULL, NULL, 0, &r);
     if (err != SRV_OK)
         return err;
-    if (PQntuples(r) != 1) {
-        PQclear(r);
-        return fail(rs, SRV_ENOTFOUND, "no such device");
-    }
-    item = device_item(r, 0);
-    PQclear(r);
-    return srv_respond_json_take(rs, 200, item);
+    return respond_one(r, device_item, "no such device", rs);
 }

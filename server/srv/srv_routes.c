@@ -19,6 +19,38 @@
 #include "server/taxonomy/taxonomy.h"
 #include "server/srv/srv.h"
 
+/* Role gates for routes whose handlers check no role themselves.  Taxonomy
+ * and rule changes and alert feedback (a disposition is a label source) are
+ * operator or admin work (docs/ARCHITECTURE.md, issue 6); without the gate an
+ * ml token, read-only outside datasets and models, could write them.  The
+ * gate runs before the handler, so a refused request touches nothing.
+ * schema/openapi.json lists the same roles as x-roles; check_routes.c holds
+ * both to each other. */
+static int need_operator(const struct srv_request *rq, struct srv_response *rs)
+{
+    if (rq->role != SRV_ROLE_OPERATOR && rq->role != SRV_ROLE_ADMIN) {
+        rs->err_message = "needs the operator or admin role";
+        return SRV_EFORBIDDEN;
+    }
+    return SRV_OK;
+}
+
+#define SRV_OPERATOR_GATE(fn)                                                  \
+    static int fn##_op(struct srv_request *rq, struct srv_response *rs)        \
+    {                                                                          \
+        int err = need_operator(rq, rs);                                       \
+        return err != SRV_OK ? err : fn(rq, rs);                               \
+    }
+SRV_OPERATOR_GATE(taxonomy_api_type_put)
+SRV_OPERATOR_GATE(taxonomy_api_mode_create)
+SRV_OPERATOR_GATE(taxonomy_api_asset_put)
+SRV_OPERATOR_GATE(taxonomy_api_device_asset)
+SRV_OPERATOR_GATE(rules_api_create)
+SRV_OPERATOR_GATE(rules_api_update)
+SRV_OPERATOR_GATE(rules_api_delete)
+SRV_OPERATOR_GATE(alerts_api_ack)
+SRV_OPERATOR_GATE(alerts_api_disposition)
+
 static const struct srv_route routes[] = {
     { "GET",  "/healthz",                      api_healthz,         SRV_AUTH_NONE,   SRV_BODY_NONE },
     { "GET",  "/api/v1/openapi.json",          api_openapi,         SRV_AUTH_NONE,   SRV_BODY_NONE },
@@ -80,22 +112,22 @@ static const struct srv_route routes[] = {
     { "GET",    "/api/v1/devices/{id}/model",                   deploy_api_device_model,  SRV_AUTH_DEVICE, SRV_BODY_NONE },
     /* domain (issue 6): taxonomy, features, rules, weak labels, alerts, ops metrics */
     { "GET",    "/api/v1/taxonomy",                     taxonomy_api_get,          SRV_AUTH_TOKEN, SRV_BODY_NONE },
-    { "POST",   "/api/v1/taxonomy/types",               taxonomy_api_type_put,     SRV_AUTH_TOKEN, SRV_BODY_JSON },
+    { "POST",   "/api/v1/taxonomy/types",               taxonomy_api_type_put_op,  SRV_AUTH_TOKEN, SRV_BODY_JSON },
     { "GET",    "/api/v1/taxonomy/types/{name}/classes", taxonomy_api_type_classes, SRV_AUTH_TOKEN, SRV_BODY_NONE },
-    { "POST",   "/api/v1/taxonomy/failure-modes",       taxonomy_api_mode_create,  SRV_AUTH_TOKEN, SRV_BODY_JSON },
-    { "POST",   "/api/v1/taxonomy/assets",              taxonomy_api_asset_put,    SRV_AUTH_TOKEN, SRV_BODY_JSON },
-    { "POST",   "/api/v1/devices/{id}/asset",           taxonomy_api_device_asset, SRV_AUTH_TOKEN, SRV_BODY_JSON },
+    { "POST",   "/api/v1/taxonomy/failure-modes",       taxonomy_api_mode_create_op, SRV_AUTH_TOKEN, SRV_BODY_JSON },
+    { "POST",   "/api/v1/taxonomy/assets",              taxonomy_api_asset_put_op, SRV_AUTH_TOKEN, SRV_BODY_JSON },
+    { "POST",   "/api/v1/devices/{id}/asset",           taxonomy_api_device_asset_op, SRV_AUTH_TOKEN, SRV_BODY_JSON },
     { "GET",    "/api/v1/snapshots/{id}/features",      rules_api_features,        SRV_AUTH_TOKEN, SRV_BODY_NONE },
     { "GET",    "/api/v1/snapshots/{id}/weak-label",    rules_api_weak_label,      SRV_AUTH_TOKEN, SRV_BODY_NONE },
     { "GET",    "/api/v1/rules",                        rules_api_list,            SRV_AUTH_TOKEN, SRV_BODY_NONE },
-    { "POST",   "/api/v1/rules",                        rules_api_create,          SRV_AUTH_TOKEN, SRV_BODY_JSON },
+    { "POST",   "/api/v1/rules",                        rules_api_create_op,       SRV_AUTH_TOKEN, SRV_BODY_JSON },
     { "POST",   "/api/v1/rules/validate",               rules_api_validate,        SRV_AUTH_TOKEN, SRV_BODY_JSON },
     { "GET",    "/api/v1/rules/{id}",                   rules_api_get,             SRV_AUTH_TOKEN, SRV_BODY_NONE },
-    { "PATCH",  "/api/v1/rules/{id}",                   rules_api_update,          SRV_AUTH_TOKEN, SRV_BODY_JSON },
-    { "DELETE", "/api/v1/rules/{id}",                   rules_api_delete,          SRV_AUTH_TOKEN, SRV_BODY_NONE },
+    { "PATCH",  "/api/v1/rules/{id}",                   rules_api_update_op,       SRV_AUTH_TOKEN, SRV_BODY_JSON },
+    { "DELETE", "/api/v1/rules/{id}",                   rules_api_delete_op,       SRV_AUTH_TOKEN, SRV_BODY_NONE },
     { "GET",    "/api/v1/alerts",                       alerts_api_list,           SRV_AUTH_TOKEN, SRV_BODY_NONE },
-    { "POST",   "/api/v1/alerts/{id}/ack",              alerts_api_ack,            SRV_AUTH_TOKEN, SRV_BODY_NONE },
-    { "POST",   "/api/v1/alerts/{id}/disposition",      alerts_api_disposition,    SRV_AUTH_TOKEN, SRV_BODY_JSON },
+    { "POST",   "/api/v1/alerts/{id}/ack",              alerts_api_ack_op,         SRV_AUTH_TOKEN, SRV_BODY_NONE },
+    { "POST",   "/api/v1/alerts/{id}/disposition",      alerts_api_disposition_op, SRV_AUTH_TOKEN, SRV_BODY_JSON },
     { "GET",    "/api/v1/metrics/operational",          opsm_api_operational,      SRV_AUTH_TOKEN, SRV_BODY_NONE },
 };
 

@@ -1,6 +1,7 @@
 /* check_routes.c - the route table, the matcher, the error table, and the
  * promise that schema/openapi.json documents every route the server
- * registers (path and method). */
+ * registers (path and method) with the roles it admits (x-roles), and that
+ * every handler refuses the roles its x-roles leaves out. */
 #include <check.h>
 #include <jansson.h>
 #include <limits.h>
@@ -127,6 +128,162 @@ START_TEST(test_openapi_covers_routes)
 }
 END_TEST
 
+/* Loads schema/openapi.json (the caller decrefs). */
+static json_t *load_openapi(void)
+{
+    char dir[PATH_MAX], path[PATH_MAX + 32];
+    json_error_t je;
+    json_t *doc;
+
+    ck_assert_int_eq(srv_find_dir(NULL, "schema", "openapi.json", dir, sizeof dir), 0);
+    snprintf(path, sizeof path, "%s/openapi.json", dir);
+    doc = json_load_file(path, 0, &je);
+    ck_assert_msg(doc != NULL, "openapi.json: %s", je.text);
+    return doc;
+}
+
+/* The operation object of a route in the document, or NULL. */
+static json_t *route_op(json_t *doc, const struct srv_route *r)
+{
+    char lower[8];
+    size_t k;
+
+    for (k = 0; r->method[k] && k < sizeof lower - 1; k++)
+        lower[k] = (char)(r->method[k] - 'A' + 'a');
+    lower[k] = '\0';
+    return json_object_get(json_object_get(json_object_get(doc, "paths"), r->pattern), lower);
+}
+
+static int roles_has(const json_t *roles, const char *name)
+{
+    size_t i;
+    json_t *v;
+
+    json_array_foreach(roles, i, v)
+        if (json_is_string(v) && strcmp(json_string_value(v), name) == 0)
+            return 1;
+    return 0;
+}
+
+/* Every route says who may call it, in words the catalogue
+ * (tests/security/catalogue.py) turns into wrong-role cases: ["anyone"] for
+ * open routes, ["device"] for device-proven ones, and for token routes the
+ * user roles the handler admits (admin always: it may do all the others
+ * may).  A route added without x-roles fails here. */
+START_TEST(test_openapi_roles)
+{
+    static const char *const known[] = { "anyone", "device", "admin", "operator", "ml" };
+    json_t *doc = load_openapi(), *paths, *item, *op, *roles, *v;
+    const struct srv_route *r;
+    const char *path, *method;
+    size_t n, i, k, j;
+
+    r = srv_routes(&n);
+    for (i = 0; i < n; i++) {
+        op = route_op(doc, &r[i]);
+        ck_assert_msg(op != NULL, "%s %s missing from openapi.json", r[i].method, r[i].pattern);
+        roles = json_object_get(op, "x-roles");
+        ck_assert_msg(json_is_array(roles) && json_array_size(roles) > 0,
+                      "%s %s has no x-roles in openapi.json", r[i].method, r[i].pattern);
+        switch (r[i].auth) {
+        case SRV_AUTH_NONE:
+            ck_assert_msg(json_array_size(roles) == 1 && roles_has(roles, "anyone"),
+                          "%s %s is open: x-roles must be [\"anyone\"]", r[i].method,
+                          r[i].pattern);
+            ck_assert_msg(json_object_get(op, "security") == NULL,
+                          "%s %s is open but documents security", r[i].method, r[i].pattern);
+            break;
+        case SRV_AUTH_DEVICE:
+            ck_assert_msg(json_array_size(roles) == 1 && roles_has(roles, "device"),
+                          "%s %s is device-proven: x-roles must be [\"device\"]", r[i].method,
+                          r[i].pattern);
+            break;
+        case SRV_AUTH_TOKEN:
+            ck_assert_msg(roles_has(roles, "admin") && !roles_has(roles, "anyone") &&
+                          !roles_has(roles, "device"),
+                          "%s %s takes a token: x-roles must be user roles, admin among them",
+                          r[i].method, r[i].pattern);
+            ck_assert_msg(json_is_array(json_object_get(op, "security")),
+                          "%s %s takes a token but documents no security", r[i].method,
+                          r[i].pattern);
+            break;
+        }
+    }
+    /* Operations documented beyond the table (none today) need x-roles too,
+     * and only known names: a typo would silently admit nobody. */
+    paths = json_object_get(doc, "paths");
+    json_object_foreach(paths, path, item) {
+        json_object_foreach(item, method, op) {
+            if (!json_is_object(op) || strcmp(method, "parameters") == 0)
+                continue;
+            roles = json_object_get(op, "x-roles");
+            ck_assert_msg(json_is_array(roles) && json_array_size(roles) > 0,
+                          "%s %s has no x-roles in openapi.json", method, path);
+            json_array_foreach(roles, k, v) {
+                int ok = 0;
+
+                for (j = 0; j < sizeof known / sizeof known[0]; j++)
+                    ok |= json_is_string(v) && strcmp(json_string_value(v), known[j]) == 0;
+                ck_assert_msg(ok, "%s %s: unknown role in x-roles", method, path);
+            }
+        }
+    }
+    json_decref(doc);
+}
+END_TEST
+
+/* x-roles is a promise about the code: each token route's handler, called
+ * with a role its x-roles leaves out, answers SRV_EFORBIDDEN.  (A request
+ * without a role never reaches a handler: the http layer answers 401.)
+ * Handlers check the role before the body, the parameters or the database,
+ * so no database is needed: a handler that forgot its check reaches
+ * those and answers something else, which fails here. */
+START_TEST(test_roles_enforced)
+{
+    static const struct {
+        enum srv_role role;
+        const char *name;
+    } users[] = { { SRV_ROLE_ML, "ml" }, { SRV_ROLE_OPERATOR, "operator" },
+                  { SRV_ROLE_ADMIN, "admin" } };
+    json_t *doc = load_openapi(), *roles;
+    const struct srv_route *r;
+    size_t n, i, u, checked = 0;
+
+    r = srv_routes(&n);
+    for (i = 0; i < n; i++) {
+        if (r[i].auth != SRV_AUTH_TOKEN)
+            continue;
+        roles = json_object_get(route_op(doc, &r[i]), "x-roles");
+        ck_assert_msg(json_is_array(roles), "%s %s has no x-roles", r[i].method, r[i].pattern);
+        for (u = 0; u < sizeof users / sizeof users[0]; u++) {
+            struct srv_request rq;
+            struct srv_response rs;
+            int err;
+
+            if (roles_has(roles, users[u].name))
+                continue;
+            memset(&rq, 0, sizeof rq);
+            memset(&rs, 0, sizeof rs);
+            rq.method = r[i].method;
+            rq.path = r[i].pattern;
+            rq.params[0] = "1";
+            rq.params[1] = "1";
+            rq.role = users[u].role;
+            rq.token_id = 1;
+            err = r[i].handler(&rq, &rs);
+            srv_response_release(&rs);
+            ck_assert_msg(err == SRV_EFORBIDDEN, "%s %s as %s: got %d, not SRV_EFORBIDDEN",
+                          r[i].method, r[i].pattern, users[u].name, err);
+            checked++;
+        }
+    }
+    /* The admin-only, ml-write and operator-write routes: 29 (route, role)
+     * pairs when this was written; far fewer means the roles went missing. */
+    ck_assert_uint_ge(checked, 20);
+    json_decref(doc);
+}
+END_TEST
+
 Suite *routes_suite(void);
 Suite *routes_suite(void)
 {
@@ -138,6 +295,8 @@ Suite *routes_suite(void)
     tcase_add_test(tc, test_match_caps_bounded);
     tcase_add_test(tc, test_error_table);
     tcase_add_test(tc, test_openapi_covers_routes);
+    tcase_add_test(tc, test_openapi_roles);
+    tcase_add_test(tc, test_roles_enforced);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -24,7 +24,7 @@
 #include "server/http/http.h"
 #include "server/json/json_util.h"
 #include "server/models/models.h"
-#include "testdb.h"
+#include "testsrv.h"
 
 #define SECRET "test-enroll-secret"
 #define N_DEV 4
@@ -32,153 +32,50 @@
 #define NS 256                      /* samples per channel per snapshot */
 
 struct fx {
-    struct srv_config cfg;
-    struct http_server *hs;
-    char base[64];
+    struct testsrv srv;
     char token[AUTH_TOKEN_LEN + 1];
     char op_token[AUTH_TOKEN_LEN + 1];
     char dir[256];
 };
 
-struct reply {
-    long status;
-    char *body;
-    size_t len;
-};
-
-static size_t on_data(char *p, size_t sz, size_t n, void *ud)
-{
-    struct reply *r = ud;
-    char *nb = realloc(r->body, r->len + sz * n + 1);
-
-    if (!nb)
-        return 0;
-    memcpy(nb + r->len, p, sz * n);
-    r->body = nb;
-    r->len += sz * n;
-    r->body[r->len] = '\0';
-    return sz * n;
-}
-
 static long http(struct fx *f, const char *method, const char *path, const char *body,
-                 size_t len, const char *auth, struct reply *rep)
+                 size_t len, const char *auth, struct testsrv_reply *rep)
 {
-    CURL *c = curl_easy_init();
-    struct curl_slist *h = NULL;
-    char url[512], hdr[256];
-
-    memset(rep, 0, sizeof *rep);
-    snprintf(url, sizeof url, "%s%s", f->base, path);
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, rep);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
-    if (body) {
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-        h = curl_slist_append(h, strcmp(path, "/api/v1/snapshots") == 0
-                                     ? "Content-Type: application/octet-stream"
-                                     : "Content-Type: application/json");
-    }
-    if (auth) {
-        snprintf(hdr, sizeof hdr, "Authorization: Bearer %s", auth);
-        h = curl_slist_append(h, hdr);
-    }
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    ck_assert_int_eq(curl_easy_perform(c), CURLE_OK);
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &rep->status);
-    curl_slist_free_all(h);
-    curl_easy_cleanup(c);
-    return rep->status;
+    return testsrv_request(&f->srv, method, path, body, len, auth, NULL, rep);
 }
 
 static long post_json(struct fx *f, const char *path, const char *body, const char *tok,
-                      struct reply *rep)
+                      struct testsrv_reply *rep)
 {
     return http(f, "POST", path, body ? body : "", body ? strlen(body) : 0, tok, rep);
-}
-
-static json_t *reply_json(const struct reply *r)
-{
-    json_t *j = json_loads(r->body ? r->body : "", 0, NULL);
-
-    ck_assert_msg(j != NULL, "reply is not JSON: %s", r->body ? r->body : "(empty)");
-    return j;
-}
-
-static void sql(const char *q)
-{
-    PGconn *c = db_connect(testdb_conninfo);
-    PGresult *r = PQexec(c, q);
-
-    ck_assert_msg(r && (PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK),
-                  "%s: %s", q, PQerrorMessage(c));
-    PQclear(r);
-    PQfinish(c);
-}
-
-static void add_token(const char *role, char *tok, size_t cap)
-{
-    uint8_t sha[32];
-    const char *vals[3];
-    int lens[3] = { 0, 0, 32 }, fmts[3] = { 0, 0, 1 };
-    PGresult *r = NULL;
-
-    ck_assert_int_eq(auth_token_new(tok, cap, sha), 0);
-    vals[0] = role;
-    vals[1] = role;
-    vals[2] = (const char *)sha;
-    ck_assert_int_eq(db_exec(DB_TOKEN_INSERT, vals, lens, fmts, 0, &r), 0);
-    PQclear(r);
 }
 
 /* Devices dev-0..3 each upload 3 snapshots: two quiet (labeled normal by a
  * person) and one with a strong 50 Hz component (labeled imbalance). */
 static void fx_start(struct fx *f)
 {
-    int applied, newest, d, s, i;
+    int d, s, i;
     char seedpath[300];
-    FILE *kf;
-    uint8_t seed[32];
 
     memset(f, 0, sizeof *f);
-    ck_assert_int_eq(auth_init(), 0);
-    ck_assert_int_eq(db_migrate(testdb_conninfo, testdb_migrations, &applied, &newest), 0);
-    ck_assert_int_eq(db_init(testdb_conninfo), 0);
-    add_token("ml", f->token, sizeof f->token);
-    add_token("operator", f->op_token, sizeof f->op_token);
-    db_thread_release();
+    testsrv_db();
+    testsrv_add_token("ml", f->token, sizeof f->token);
+    testsrv_add_token("operator", f->op_token, sizeof f->op_token);
     snprintf(f->dir, sizeof f->dir, "%s/ds_api_XXXXXX", P_tmpdir);
     ck_assert_ptr_nonnull(mkdtemp(f->dir));
     ds_set_export_dir(f->dir);
     snprintf(seedpath, sizeof seedpath, "%s/model.key", f->dir);
-    randombytes_buf(seed, sizeof seed);
-    kf = fopen(seedpath, "wb");
-    ck_assert_ptr_nonnull(kf);
-    ck_assert_int_eq(fwrite(seed, 1, 32, kf), 32);
-    fclose(kf);
-    models_set_key_file(seedpath);
-    f->cfg.database_url = testdb_conninfo;
-    f->cfg.threads = 2;
-    f->cfg.max_body = 1u << 20;
-    f->cfg.enroll_secret = (const uint8_t *)SECRET;
-    f->cfg.enroll_secret_len = strlen(SECRET);
-    ck_assert_int_eq(http_start(&f->cfg, &f->hs), 0);
-    snprintf(f->base, sizeof f->base, "http://127.0.0.1:%u", http_port(f->hs));
+    testsrv_model_key(seedpath);
+    testsrv_listen(&f->srv, SECRET);
 
     for (d = 0; d < N_DEV; d++) {
         uint8_t pk[32], sk[64];
-        char dev[16], k64[64], body[512];
-        struct reply rep;
+        char dev[16];
+        struct testsrv_reply rep;
 
         crypto_sign_keypair(pk, sk);
         snprintf(dev, sizeof dev, "dev-%d", d);
-        json_b64_encode(pk, 32, k64, sizeof k64);
-        snprintf(body, sizeof body, "{\"device_id\":\"%s\",\"public_key\":\"%s\",\"enroll_secret\":\"%s\"}",
-                 dev, k64, SECRET);
-        ck_assert_int_eq(post_json(f, "/api/v1/devices/register", body, NULL, &rep), 201);
-        free(rep.body);
+        testsrv_register(&f->srv, dev, pk, SECRET);
         for (s = 0; s < SNAPS_PER_DEV; s++) {
             struct wire_meta m;
             float x[2 * NS];
@@ -213,19 +110,18 @@ static void fx_start(struct fx *f)
     }
     /* Human labels over each whole snapshot; a weak rule label too (it is
      * dropped where a human labeled, and kept out by a sources filter). */
-    sql("INSERT INTO labels (snapshot_id, start_s, end_s, channels, class, created_by) "
-        "SELECT id, 0, 0.256, '{0}', CASE WHEN seq = 3 THEN 'imbalance' ELSE 'normal' END, 'alice' "
-        "FROM snapshots");
-    sql("INSERT INTO weak_labels (snapshot_id, class, source, confidence) "
-        "SELECT id, 'misalignment', 'rule', 0.4 FROM snapshots WHERE device_id = 'dev-0' AND seq = 1");
+    testsrv_sql("INSERT INTO labels (snapshot_id, start_s, end_s, channels, class, created_by) "
+                "SELECT id, 0, 0.256, '{0}', CASE WHEN seq = 3 THEN 'imbalance' ELSE 'normal' END, 'alice' "
+                "FROM snapshots");
+    testsrv_sql("INSERT INTO weak_labels (snapshot_id, class, source, confidence) "
+                "SELECT id, 'misalignment', 'rule', 0.4 FROM snapshots WHERE device_id = 'dev-0' AND seq = 1");
 }
 
 static void fx_stop(struct fx *f)
 {
     char cmd[300];
 
-    http_stop(f->hs);
-    db_shutdown();
+    testsrv_stop(&f->srv);
     snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
     ck_assert_int_eq(system(cmd), 0);
 }
@@ -274,13 +170,13 @@ static void read_npz(const char *buf, size_t len, json_t **shas, char **manifest
 
 static json_t *wait_for(struct fx *f, const char *path, const char *key, const char *until)
 {
-    struct reply rep;
+    struct testsrv_reply rep;
     json_t *j = NULL;
     int i;
 
     for (i = 0; i < 200; i++) {
         ck_assert_int_eq(http(f, "GET", path, NULL, 0, f->token, &rep), 200);
-        j = reply_json(&rep);
+        j = testsrv_json(&rep);
         free(rep.body);
         if (strcmp(json_string_value(json_object_get(j, key)), until) == 0 ||
             strcmp(json_string_value(json_object_get(j, key)), "failed") == 0)
@@ -295,7 +191,7 @@ static json_t *wait_for(struct fx *f, const char *path, const char *key, const c
 START_TEST(test_datasets_contract)
 {
     struct fx f;
-    struct reply rep, rep2;
+    struct testsrv_reply rep, rep2;
     json_t *j, *shas, *man, *files, *it;
     char path[256], *mtext = NULL;
     const char *k;
@@ -310,7 +206,7 @@ START_TEST(test_datasets_contract)
     ck_assert_int_eq(post_json(&f, "/api/v1/datasets", "{\"name\":\"x\"}", f.token, &rep), 400);
     free(rep.body);
     ck_assert_int_eq(post_json(&f, "/api/v1/datasets", ds_body, f.token, &rep), 201);
-    j = reply_json(&rep);
+    j = testsrv_json(&rep);
     id = json_integer_value(json_object_get(j, "id"));
     ck_assert_int_gt(id, 0);
     json_decref(j);
@@ -318,7 +214,7 @@ START_TEST(test_datasets_contract)
 
     snprintf(path, sizeof path, "/api/v1/datasets/%lld/versions", (long long)id);
     ck_assert_int_eq(post_json(&f, path, NULL, f.token, &rep), 201);
-    j = reply_json(&rep);
+    j = testsrv_json(&rep);
     ck_assert_int_eq(json_integer_value(json_object_get(j, "version")), 1);
     json_decref(j);
     free(rep.body);
@@ -329,13 +225,13 @@ START_TEST(test_datasets_contract)
      * two splits, the weak rule label filtered out. */
     snprintf(path, sizeof path, "/api/v1/datasets/%lld/versions/1", (long long)id);
     ck_assert_int_eq(http(&f, "GET", path, NULL, 0, f.token, &rep), 200);
-    j = reply_json(&rep);
+    j = testsrv_json(&rep);
     ck_assert_int_eq(json_integer_value(json_object_get(j, "n_windows")), N_DEV * SNAPS_PER_DEV * 4);
     ck_assert_int_eq(json_array_size(json_object_get(json_object_get(j, "summary"), "classes")), 2);
     json_decref(j);
     free(rep.body);
-    sql("DO $$ BEGIN IF EXISTS (SELECT grp FROM dataset_windows GROUP BY grp "
-        "HAVING count(DISTINCT split) > 1) THEN RAISE 'group in two splits'; END IF; END $$");
+    testsrv_sql("DO $$ BEGIN IF EXISTS (SELECT grp FROM dataset_windows GROUP BY grp "
+                "HAVING count(DISTINCT split) > 1) THEN RAISE 'group in two splits'; END IF; END $$");
 
     /* Export twice: the same bytes; the manifest matches the entries. */
     snprintf(path, sizeof path, "/api/v1/datasets/%lld/versions/1/export?format=npz", (long long)id);
@@ -350,7 +246,7 @@ START_TEST(test_datasets_contract)
     ck_assert_int_eq(http(&f, "GET", path, NULL, 0, f.token, &rep2), 200);
     ck_assert_ptr_nonnull(mtext);
     ck_assert_str_eq(rep2.body, mtext);
-    man = reply_json(&rep2);
+    man = testsrv_json(&rep2);
     files = json_object_get(man, "files");
     ck_assert_int_eq(json_object_size(files), 7);
     json_object_foreach(shas, k, it)
@@ -387,7 +283,7 @@ START_TEST(test_datasets_contract)
     /* An export job gives the same bytes as the stream, with progress. */
     snprintf(path, sizeof path, "/api/v1/datasets/%lld/versions/1/export-jobs", (long long)id);
     ck_assert_int_eq(post_json(&f, path, "{\"format\":\"npz\"}", f.token, &rep2), 202);
-    j = reply_json(&rep2);
+    j = testsrv_json(&rep2);
     free(rep2.body);
     snprintf(path, sizeof path, "/api/v1/export-jobs/%lld", (long long)json_integer_value(json_object_get(j, "id")));
     json_decref(j);
@@ -408,7 +304,7 @@ END_TEST
 START_TEST(test_split_impossible_422)
 {
     struct fx f;
-    struct reply rep;
+    struct testsrv_reply rep;
     json_t *j;
     const char *msg;
 
@@ -422,7 +318,7 @@ START_TEST(test_split_impossible_422)
                                f.token, &rep), 201);
     free(rep.body);
     ck_assert_int_eq(post_json(&f, "/api/v1/datasets/1/versions", NULL, f.token, &rep), 422);
-    j = reply_json(&rep);
+    j = testsrv_json(&rep);
     ck_assert_str_eq(json_string_value(json_object_get(json_object_get(j, "error"), "code")), "unprocessable");
     msg = json_string_value(json_object_get(json_object_get(j, "error"), "message"));
     ck_assert_msg(strstr(msg, "class \"imbalance\"") || strstr(msg, "class \"normal\"") ||
@@ -436,7 +332,7 @@ END_TEST
 START_TEST(test_models)
 {
     struct fx f;
-    struct reply rep;
+    struct testsrv_reply rep;
     json_t *j, *m;
     uint8_t pk[32], layout[32];
     const char *names[2] = { "vib_x", "vib_y" }, *units[2] = { "g", "g" };
@@ -453,7 +349,7 @@ START_TEST(test_models)
     ck_assert_int_eq(post_json(&f, "/api/v1/datasets/1/versions", NULL, f.token, &rep), 201);
     free(rep.body);
     ck_assert_int_eq(http(&f, "GET", "/api/v1/models/signing-key", NULL, 0, f.token, &rep), 200);
-    j = reply_json(&rep);
+    j = testsrv_json(&rep);
     ck_assert_int_eq(json_b64_decode_exact(json_string_value(json_object_get(j, "public_key")), pk, 32), 0);
     json_decref(j);
     free(rep.body);
@@ -470,7 +366,7 @@ START_TEST(test_models)
 
         snprintf(body, sizeof body, "{\"dataset_id\":1,\"version\":1,\"kind\":\"%s\"}", kinds[k]);
         ck_assert_int_eq(post_json(&f, "/api/v1/models", body, f.token, &rep), 202);
-        j = reply_json(&rep);
+        j = testsrv_json(&rep);
         id = (long)json_integer_value(json_object_get(j, "id"));
         json_decref(j);
         free(rep.body);

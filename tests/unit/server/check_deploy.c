@@ -23,107 +23,33 @@
 #include "server/http/http.h"
 #include "server/json/json_util.h"
 #include "server/models/models.h"
-#include "testdb.h"
+#include "testsrv.h"
 
 #define SECRET "deploy-enroll-secret"
 
 struct fx {
-    struct srv_config cfg;
-    struct http_server *hs;
-    char base[64];
+    struct testsrv srv;
     char ml[AUTH_TOKEN_LEN + 1], op[AUTH_TOKEN_LEN + 1];
     char keyfile[128];
     uint8_t pk[2][32], sk[2][64];       /* devices dep-1, dep-2 */
 };
 
-struct reply {
-    long status;
-    char *body;
-    size_t len;
-};
-
-static size_t on_data(char *p, size_t sz, size_t n, void *ud)
-{
-    struct reply *r = ud;
-    char *nb = realloc(r->body, r->len + sz * n + 1);
-
-    if (!nb)
-        return 0;
-    memcpy(nb + r->len, p, sz * n);
-    r->body = nb;
-    r->len += sz * n;
-    r->body[r->len] = '\0';
-    return sz * n;
-}
-
 /* hdrs: extra header lines, NULL-terminated (may be NULL). */
 static long http(struct fx *f, const char *method, const char *path, const char *body,
-                 const char *tok, const char *const *hdrs, struct reply *rep)
+                 const char *tok, const char *const *hdrs, struct testsrv_reply *rep)
 {
-    CURL *c = curl_easy_init();
-    struct curl_slist *h = NULL;
-    char url[512], a[256];
-
-    memset(rep, 0, sizeof *rep);
-    snprintf(url, sizeof url, "%s%s", f->base, path);
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, rep);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
-    if (body) {
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-        h = curl_slist_append(h, "Content-Type: application/json");
-    }
-    if (tok) {
-        snprintf(a, sizeof a, "Authorization: Bearer %s", tok);
-        h = curl_slist_append(h, a);
-    }
-    for (; hdrs && *hdrs; hdrs++)
-        h = curl_slist_append(h, *hdrs);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    ck_assert_int_eq(curl_easy_perform(c), CURLE_OK);
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &rep->status);
-    curl_slist_free_all(h);
-    curl_easy_cleanup(c);
-    return rep->status;
+    return testsrv_request(&f->srv, method, path, body, body ? strlen(body) : 0, tok, hdrs, rep);
 }
 
 /* A device-signed GET at time ts, signed with sk. */
 static long dev_get(struct fx *f, const char *dev, const char *path, const uint8_t *sk, int64_t ts,
-                    struct reply *rep)
+                    struct testsrv_reply *rep)
 {
     char d[200], t[200], s[200];
     const char *h[4] = { d, t, s, NULL };
 
     ck_assert_int_eq(config_poll_sign(sk, dev, path, ts, d, t, s, sizeof d), 0);
     return http(f, "GET", path, NULL, NULL, h, rep);
-}
-
-static void sql(const char *q)
-{
-    PGconn *c = db_connect(testdb_conninfo);
-    PGresult *r = PQexec(c, q);
-
-    ck_assert_msg(r && (PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK),
-                  "%s: %s", q, PQerrorMessage(c));
-    PQclear(r);
-    PQfinish(c);
-}
-
-static void add_token(const char *role, char *tok, size_t cap)
-{
-    uint8_t sha[32];
-    const char *vals[3];
-    int lens[3] = { 0, 0, 32 }, fmts[3] = { 0, 0, 1 };
-    PGresult *r = NULL;
-
-    ck_assert_int_eq(auth_token_new(tok, cap, sha), 0);
-    vals[0] = role;
-    vals[1] = role;
-    vals[2] = (const char *)sha;
-    ck_assert_int_eq(db_exec(DB_TOKEN_INSERT, vals, lens, fmts, 0, &r), 0);
-    PQclear(r);
 }
 
 /* A finished model row (id 1) whose blob the server's key signed, for a
@@ -149,9 +75,9 @@ static void add_models(uint8_t **blob_out, size_t *len_out)
     ck_assert_int_eq(model_layout_digest(names, units, 2, m.layout), 0);
     ck_assert_int_eq(models_signing_key(sk, pk), 0);
     ck_assert_int_eq(model_encode(&m, sk, &blob, &len), 0);
-    sql("INSERT INTO datasets (name, definition, created_by) VALUES ('d', '{}', 't')");
-    sql("INSERT INTO dataset_versions (dataset_id, version, content_sha256, n_windows, summary, created_by)"
-        " VALUES (1, 1, decode(repeat('00', 32), 'hex'), 0, '{}', 't')");
+    testsrv_sql("INSERT INTO datasets (name, definition, created_by) VALUES ('d', '{}', 't')");
+    testsrv_sql("INSERT INTO dataset_versions (dataset_id, version, content_sha256, n_windows, summary, created_by)"
+                " VALUES (1, 1, decode(repeat('00', 32), 'hex'), 0, '{}', 't')");
     c = db_connect(testdb_conninfo);
     vals[0] = (const char *)blob;
     lens[0] = (int)len;
@@ -161,64 +87,42 @@ static void add_models(uint8_t **blob_out, size_t *len_out)
     ck_assert_int_eq(PQresultStatus(r), PGRES_COMMAND_OK);
     PQclear(r);
     PQfinish(c);
-    sql("INSERT INTO models (id, dataset_id, version, kind, created_by) VALUES (2, 1, 1, 'anomaly', 't')");
+    testsrv_sql("INSERT INTO models (id, dataset_id, version, kind, created_by) VALUES (2, 1, 1, 'anomaly', 't')");
     *blob_out = blob;
     *len_out = len;
 }
 
 static void fx_start(struct fx *f)
 {
-    int applied, newest, d;
-    FILE *kf;
-    uint8_t seed[32];
+    char dev[16];
+    int d;
 
     memset(f, 0, sizeof *f);
-    ck_assert_int_eq(auth_init(), 0);
-    ck_assert_int_eq(db_migrate(testdb_conninfo, testdb_migrations, &applied, &newest), 0);
-    ck_assert_int_eq(db_init(testdb_conninfo), 0);
-    add_token("ml", f->ml, sizeof f->ml);
-    add_token("operator", f->op, sizeof f->op);
-    db_thread_release();
+    testsrv_db();
+    testsrv_add_token("ml", f->ml, sizeof f->ml);
+    testsrv_add_token("operator", f->op, sizeof f->op);
     snprintf(f->keyfile, sizeof f->keyfile, "%s/deploy-key-%ld", P_tmpdir, (long)getpid());
-    randombytes_buf(seed, sizeof seed);
-    kf = fopen(f->keyfile, "wb");
-    ck_assert_ptr_nonnull(kf);
-    ck_assert_int_eq(fwrite(seed, 1, 32, kf), 32);
-    fclose(kf);
-    models_set_key_file(f->keyfile);
-    f->cfg.database_url = testdb_conninfo;
-    f->cfg.threads = 2;
-    f->cfg.max_body = 1u << 20;
-    f->cfg.enroll_secret = (const uint8_t *)SECRET;
-    f->cfg.enroll_secret_len = strlen(SECRET);
-    ck_assert_int_eq(http_start(&f->cfg, &f->hs), 0);
-    snprintf(f->base, sizeof f->base, "http://127.0.0.1:%u", http_port(f->hs));
+    testsrv_model_key(f->keyfile);
+    testsrv_listen(&f->srv, SECRET);
     for (d = 0; d < 2; d++) {
-        char body[512], k64[64];
-        struct reply rep;
-
         crypto_sign_keypair(f->pk[d], f->sk[d]);
-        json_b64_encode(f->pk[d], 32, k64, sizeof k64);
-        snprintf(body, sizeof body, "{\"device_id\":\"dep-%d\",\"public_key\":\"%s\",\"enroll_secret\":\"%s\"}",
-                 d + 1, k64, SECRET);
-        ck_assert_int_eq(http(f, "POST", "/api/v1/devices/register", body, NULL, NULL, &rep), 201);
-        free(rep.body);
+        snprintf(dev, sizeof dev, "dep-%d", d + 1);
+        testsrv_register(&f->srv, dev, f->pk[d], SECRET);
     }
 }
 
 static void fx_stop(struct fx *f)
 {
-    http_stop(f->hs);
-    db_shutdown();
+    testsrv_stop(&f->srv);
     unlink(f->keyfile);
     models_set_key_file(NULL);
 }
 
-static json_t *body_json(struct reply *r)
+/* The reply as JSON; its body is freed. */
+static json_t *body_json(struct testsrv_reply *r)
 {
-    json_t *j = json_loads(r->body ? r->body : "", 0, NULL);
+    json_t *j = testsrv_json(r);
 
-    ck_assert_msg(j != NULL, "not JSON: %s", r->body ? r->body : "");
     free(r->body);
     r->body = NULL;
     return j;
@@ -227,7 +131,7 @@ static json_t *body_json(struct reply *r)
 START_TEST(test_deploy_fetch_and_view)
 {
     struct fx f;
-    struct reply rep;
+    struct testsrv_reply rep;
     json_t *j, *m;
     uint8_t *blob, sha[32], sk[64], pk[32], other_pk[32], other_sk[64];
     char hex[65], hb[256], sig[128], hdev[96], hsig[160];
@@ -314,7 +218,7 @@ START_TEST(test_deploy_fetch_and_view)
     }
 
     /* Group deployment reaches dep-2 by its equipment type, not dep-1. */
-    sql("UPDATE devices SET equipment_type = 'pump' WHERE id = 'dep-2'");
+    testsrv_sql("UPDATE devices SET equipment_type = 'pump' WHERE id = 'dep-2'");
     ck_assert_int_eq(dev_get(&f, "dep-2", "/api/v1/devices/dep-2/config", f.sk[1], now, &rep), 200);
     j = body_json(&rep);
     ck_assert(json_is_null(json_object_get(j, "model")));

@@ -1,0 +1,216 @@
+/* testsrv.h - the server in-process for the suites that speak real HTTP to
+ * it: http_start on an ephemeral port against testdb's database, a libcurl
+ * request helper that keeps status, body and headers, JSON reply parsing,
+ * API tokens, device registration and the model-signing key file.
+ *
+ * Static inline functions (a suite need not use them all), included like
+ * testdb.h, which it includes.  A test calls testsrv_db(), adds what it
+ * needs on its own connection (tokens), then testsrv_listen();
+ * testsrv_stop() undoes both. */
+#ifndef PRECURSOR_TESTSRV_H
+#define PRECURSOR_TESTSRV_H
+
+#include <check.h>
+#include <curl/curl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/auth/auth.h"
+#include "server/db/db.h"
+#include "server/http/http.h"
+#include "server/json/json_util.h"
+#include "server/models/models.h"
+#include "testdb.h"
+
+#define TESTSRV_TIMEOUT_S 30L
+
+struct testsrv {
+    struct srv_config cfg;
+    struct http_server *hs;
+    char base[64];
+};
+
+/* body is malloc'd (the caller frees it); headers are kept as received, cut
+ * at the buffer's end (enough for the few a test looks at). */
+struct testsrv_reply {
+    long status;
+    char *body;
+    size_t len;
+    char headers[2048];
+    size_t headers_len;
+};
+
+/* Migrations and the test thread's connection; tokens may be added next. */
+static inline void testsrv_db(void)
+{
+    int applied, newest;
+
+    ck_assert_int_eq(auth_init(), 0);
+    ck_assert_int_eq(db_migrate(testdb_conninfo, testdb_migrations, &applied, &newest), 0);
+    ck_assert_int_eq(db_init(testdb_conninfo), 0);
+}
+
+/* Start serving on an ephemeral port; secret is the enrollment secret
+ * (borrowed: it must outlive the server). */
+static inline void testsrv_listen(struct testsrv *t, const char *secret)
+{
+    memset(t, 0, sizeof *t);
+    /* The server's threads open their own connections; the test's own is
+     * not needed while it runs. */
+    db_thread_release();
+    t->cfg.database_url = testdb_conninfo;
+    t->cfg.port = 0;
+    t->cfg.threads = 2;
+    t->cfg.max_body = 1u << 20;
+    t->cfg.enroll_secret = (const uint8_t *)secret;
+    t->cfg.enroll_secret_len = secret ? strlen(secret) : 0;
+    ck_assert_int_eq(http_start(&t->cfg, &t->hs), 0);
+    snprintf(t->base, sizeof t->base, "http://127.0.0.1:%u", http_port(t->hs));
+}
+
+static inline void testsrv_stop(struct testsrv *t)
+{
+    http_stop(t->hs);
+    t->hs = NULL;
+    db_shutdown();
+}
+
+static inline size_t testsrv_on_data(char *p, size_t sz, size_t n, void *ud)
+{
+    struct testsrv_reply *r = ud;
+    char *nb = realloc(r->body, r->len + sz * n + 1);
+
+    if (!nb)
+        return 0;
+    memcpy(nb + r->len, p, sz * n);
+    r->body = nb;
+    r->len += sz * n;
+    r->body[r->len] = '\0';
+    return sz * n;
+}
+
+static inline size_t testsrv_on_header(char *p, size_t sz, size_t n, void *ud)
+{
+    struct testsrv_reply *r = ud;
+    size_t room = sizeof r->headers - 1 - r->headers_len, take = sz * n < room ? sz * n : room;
+
+    memcpy(r->headers + r->headers_len, p, take);
+    r->headers_len += take;
+    r->headers[r->headers_len] = '\0';
+    return sz * n;
+}
+
+/* One request.  body (len bytes) may be NULL; it goes as application/json,
+ * except to /api/v1/snapshots where it is an envelope.  token adds a Bearer
+ * header; hdrs are extra header lines, NULL-terminated (may be NULL).
+ * Returns the status and fills *rep. */
+static inline long testsrv_request(const struct testsrv *t, const char *method, const char *path,
+                            const void *body, size_t len, const char *token,
+                            const char *const *hdrs, struct testsrv_reply *rep)
+{
+    CURL *c = curl_easy_init();
+    struct curl_slist *h = NULL;
+    char url[512], auth[256];
+
+    ck_assert_ptr_nonnull(c);
+    memset(rep, 0, sizeof *rep);
+    snprintf(url, sizeof url, "%s%s", t->base, path);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, testsrv_on_data);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, rep);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, testsrv_on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, rep);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, TESTSRV_TIMEOUT_S);
+    if (body) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+        h = curl_slist_append(h, strcmp(path, "/api/v1/snapshots") == 0
+                                     ? "Content-Type: application/octet-stream"
+                                     : "Content-Type: application/json");
+    }
+    if (token) {
+        snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
+        h = curl_slist_append(h, auth);
+    }
+    for (; hdrs && *hdrs; hdrs++)
+        h = curl_slist_append(h, *hdrs);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    ck_assert_int_eq(curl_easy_perform(c), CURLE_OK);
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &rep->status);
+    curl_slist_free_all(h);
+    curl_easy_cleanup(c);
+    return rep->status;
+}
+
+/* The reply's body as JSON (new reference); fails the test when it is not. */
+static inline json_t *testsrv_json(const struct testsrv_reply *r)
+{
+    json_t *j = json_loads(r->body ? r->body : "", 0, NULL);
+
+    ck_assert_msg(j != NULL, "reply is not JSON: %s", r->body ? r->body : "(empty)");
+    return j;
+}
+
+/* Run one statement on a connection of its own (the server's are busy). */
+static inline void testsrv_sql(const char *q)
+{
+    PGconn *c = db_connect(testdb_conninfo);
+    PGresult *r = PQexec(c, q);
+
+    ck_assert_msg(r && (PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK),
+                  "%s: %s", q, PQerrorMessage(c));
+    PQclear(r);
+    PQfinish(c);
+}
+
+/* A new API token of role (also its name) into tok; between testsrv_db()
+ * and testsrv_listen(). */
+static inline void testsrv_add_token(const char *role, char *tok, size_t cap)
+{
+    uint8_t sha[32];
+    const char *vals[3];
+    int lens[3] = { 0, 0, 32 }, fmts[3] = { 0, 0, 1 };
+    PGresult *r = NULL;
+
+    ck_assert_int_eq(auth_token_new(tok, cap, sha), 0);
+    vals[0] = role;
+    vals[1] = role;
+    vals[2] = (const char *)sha;
+    ck_assert_int_eq(db_exec(DB_TOKEN_INSERT, vals, lens, fmts, 0, &r), 0);
+    PQclear(r);
+}
+
+/* A random model-signing seed written to path, made the server's key. */
+static inline void testsrv_model_key(const char *path)
+{
+    uint8_t seed[32];
+    FILE *kf;
+
+    randombytes_buf(seed, sizeof seed);
+    kf = fopen(path, "wb");
+    ck_assert_ptr_nonnull(kf);
+    ck_assert_int_eq(fwrite(seed, 1, sizeof seed, kf), sizeof seed);
+    fclose(kf);
+    models_set_key_file(path);
+}
+
+/* Register device dev with public key pk (32 bytes) by the enrollment
+ * secret; expects 201. */
+static inline void testsrv_register(const struct testsrv *t, const char *dev, const uint8_t *pk,
+                             const char *secret)
+{
+    char k64[64], body[512];
+    struct testsrv_reply rep;
+
+    json_b64_encode(pk, 32, k64, sizeof k64);
+    snprintf(body, sizeof body, "{\"device_id\":\"%s\",\"public_key\":\"%s\",\"enroll_secret\":\"%s\"}",
+             dev, k64, secret);
+    ck_assert_int_eq(testsrv_request(t, "POST", "/api/v1/devices/register", body, strlen(body),
+                                     NULL, NULL, &rep), 201);
+    free(rep.body);
+}
+
+#endif

@@ -16,6 +16,7 @@
 #include "agent/pipeline.h"
 #include "agent/source/source.h"
 #include "schema/model.h"
+#include "testmodel.h"
 
 static const char sha_ok[] = "6bdff797edf3ee8c03508d174da4ab460cfe7da26448242879ea2d41265dd492";
 
@@ -65,27 +66,6 @@ START_TEST(signed_headers_verify)
 }
 END_TEST
 
-static uint8_t *blob_for(const struct source *src, float mu, uint32_t version, const uint8_t *sk,
-                         size_t *len)
-{
-    uint16_t d = (uint16_t)(src->channels * DETECT_NFEAT);
-    float *X = malloc(sizeof(float) * 64 * d);
-    struct model *m = calloc(1, sizeof *m);
-    uint8_t *b;
-
-    for (int i = 0; i < 64; i++)
-        for (int j = 0; j < d; j++)
-            X[i * d + j] = mu + (float)((i * 7 + j * 3) % 11) / 10.0f;
-    m->channel_count = (uint8_t)src->channels;
-    m->version = version;
-    ck_assert_int_eq(agent_model_layout_of(src, m->layout), 0);
-    ck_assert_int_eq(model_train_anomaly(X, 64, d, 0.95f, m), 0);
-    ck_assert_int_eq(model_encode(m, sk, &b, len), 0);
-    free(X);
-    free(m);
-    return b;
-}
-
 START_TEST(runtime_slot_pins_and_refuses)
 {
     struct source src;
@@ -108,9 +88,9 @@ START_TEST(runtime_slot_pins_and_refuses)
     memset(&pc, 0, sizeof pc);
     crypto_sign_keypair(pk, sk);
     crypto_sign_keypair(epk, esk);
-    b1 = blob_for(&src, 0.0f, 1, sk, &l1);
-    b2 = blob_for(&src, 1.0f, 2, sk, &l2);
-    evil = blob_for(&src, 5.0f, 3, esk, &le);
+    b1 = testmodel_blob(&src, 0.0f, 1, sk, &l1);
+    b2 = testmodel_blob(&src, 1.0f, 2, sk, &l2);
+    evil = testmodel_blob(&src, 5.0f, 3, esk, &le);
 
     ck_assert_int_eq(agent_model_setup_runtime(&c, &src, &pc, &s, err, sizeof err), 0);
     ck_assert_ptr_nonnull(pc.model);

@@ -16,6 +16,7 @@
 #include "agent/config.h"
 #include "agent/pipeline.h"
 #include "agent/source/source.h"
+#include "testmodel.h"
 
 static uint8_t srv_pk[32], srv_sk[64], evil_pk[32], evil_sk[64];
 
@@ -45,28 +46,6 @@ static struct source *fake_source(unsigned channels, const char *first_name)
     return s;
 }
 
-/* An anomaly model over channels*7 features with mean `mu`, signed by sk. */
-static uint8_t *blob_for(const struct source *src, float mu, uint32_t version,
-                         const uint8_t *sk, size_t *len)
-{
-    uint16_t d = (uint16_t)(src->channels * DETECT_NFEAT);
-    float *X = malloc(sizeof(float) * 64 * d);
-    struct model *m = calloc(1, sizeof *m);
-    uint8_t *b;
-
-    for (int i = 0; i < 64; i++)
-        for (int j = 0; j < d; j++)
-            X[i * d + j] = mu + (float)((i * 7 + j * 3) % 11) / 10.0f;
-    m->channel_count = (uint8_t)src->channels;
-    m->version = version;
-    ck_assert_int_eq(agent_model_layout_of(src, m->layout), 0);
-    ck_assert_int_eq(model_train_anomaly(X, 64, d, 0.95f, m), 0);
-    ck_assert_int_eq(model_encode(m, sk, &b, len), 0);
-    free(X);
-    free(m);
-    return b;
-}
-
 START_TEST(forged_blob_refused_previous_kept)
 {
     struct source *src = fake_source(2, NULL), *other = fake_source(2, "spindle");
@@ -81,10 +60,10 @@ START_TEST(forged_blob_refused_previous_kept)
     ck_assert_int_eq(agent_model_layout_of(src, layout), 0);
     ck_assert_int_eq(agent_model_slot_new(srv_pk, layout, &s), 0);
     ck_assert_ptr_null(agent_model_slot_detect(s));
-    good1 = blob_for(src, 0.0f, 1, srv_sk, &l1);
-    good2 = blob_for(src, 5.0f, 2, srv_sk, &l2);
-    evil = blob_for(src, 100.0f, 99, evil_sk, &le);
-    wrong_layout = blob_for(other, 0.0f, 3, srv_sk, &lw);
+    good1 = testmodel_blob(src, 0.0f, 1, srv_sk, &l1);
+    good2 = testmodel_blob(src, 5.0f, 2, srv_sk, &l2);
+    evil = testmodel_blob(src, 100.0f, 99, evil_sk, &le);
+    wrong_layout = testmodel_blob(other, 0.0f, 3, srv_sk, &lw);
 
     ck_assert_int_eq(agent_model_slot_load(s, good1, l1), 0);
     ck_assert_uint_eq(agent_model_slot_version(s), 1);
@@ -145,8 +124,8 @@ START_TEST(setup_from_config)
 
     keys();
     ck_assert_ptr_nonnull(mkdtemp(dir));
-    b = blob_for(src, 1.0f, 4, srv_sk, &lb);
-    e = blob_for(src, 1.0f, 5, evil_sk, &lenE);
+    b = testmodel_blob(src, 1.0f, 4, srv_sk, &lb);
+    e = testmodel_blob(src, 1.0f, 5, evil_sk, &lenE);
     memset(&c, 0, sizeof c);
     memset(&pc, 0, sizeof pc);
     snprintf(c.model_file, sizeof c.model_file, "%s/good.bin", dir);

@@ -1,0 +1,41 @@
+/* testmodel.h - signed model blobs for the agent's model suites
+ * (check_model_load.c, check_config_poll.c): an anomaly model trained on
+ * synthetic features for a source's channel layout, encoded and signed the
+ * way the server does it.  Static functions, included by each suite. */
+#ifndef PRECURSOR_TESTMODEL_H
+#define PRECURSOR_TESTMODEL_H
+
+#include <check.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "agent/model/agent_model.h"
+#include "agent/source/source.h"
+#include "schema/model.h"
+
+/* An anomaly model over channels*7 features with mean `mu`, for src's
+ * layout, signed by sk; the blob is malloc'd (*len bytes). */
+static uint8_t *testmodel_blob(const struct source *src, float mu, uint32_t version,
+                               const uint8_t *sk, size_t *len)
+{
+    uint16_t d = (uint16_t)(src->channels * DETECT_NFEAT);
+    float *X = malloc(sizeof(float) * 64 * d);
+    struct model *m = calloc(1, sizeof *m);
+    uint8_t *b;
+
+    ck_assert_ptr_nonnull(X);
+    ck_assert_ptr_nonnull(m);
+    for (int i = 0; i < 64; i++)
+        for (int j = 0; j < d; j++)
+            X[i * d + j] = mu + (float)((i * 7 + j * 3) % 11) / 10.0f;
+    m->channel_count = (uint8_t)src->channels;
+    m->version = version;
+    ck_assert_int_eq(agent_model_layout_of(src, m->layout), 0);
+    ck_assert_int_eq(model_train_anomaly(X, 64, d, 0.95f, m), 0);
+    ck_assert_int_eq(model_encode(m, sk, &b, len), 0);
+    free(X);
+    free(m);
+    return b;
+}
+
+#endif

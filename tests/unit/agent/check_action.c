@@ -19,12 +19,12 @@
 
 #include "agent/pipeline.h"
 #include "agent/source/source.h"
+#include "testsynth.h"
 
 Suite *action_suite(void);
 
-#define CH 2
-#define RATE 1000.0
-#define T0 1700000000000000LL
+#define CH TESTSYNTH_CH
+#define T0 TESTSYNTH_T0
 #define TOTAL 12000
 #define FIRST_SPIKE 2000
 #define SPIKE_EVERY 500
@@ -34,59 +34,16 @@ static float data[TOTAL * CH];
 static char dir[512];
 static long pace_ms;            /* sleep per block: real-time-like arrival */
 
-/* ---- a source over data[] in blocks of 250 frames ---- */
-static int synth_next(struct source *s, float *samples, int64_t *t_us, size_t cap, size_t *n)
-{
-    size_t *frame = s->impl, want = cap < 250 ? cap : 250;
-
-    if (*frame >= TOTAL)
-        return SOURCE_EOF;
-    if (pace_ms > 0) {
-        struct timespec ts = { 0, pace_ms * 1000000L };
-        nanosleep(&ts, NULL);
-    }
-    if (want > TOTAL - *frame)
-        want = TOTAL - *frame;
-    memcpy(samples, data + *frame * CH, want * CH * sizeof(float));
-    for (size_t i = 0; i < want; i++)
-        t_us[i] = T0 + (int64_t)(*frame + i) * 1000;
-    *frame += want;
-    *n = want;
-    return 0;
-}
-
-static void synth_close(struct source *s)
-{
-    free(s->impl);
-    free(s);
-}
-
+/* A source over data[] in blocks of 250 frames, paced by pace_ms. */
 static struct source *synth_open(void)
 {
-    struct source *s = calloc(1, sizeof(*s));
-
-    ck_assert_ptr_nonnull(s);
-    s->impl = calloc(1, sizeof(size_t));
-    ck_assert_ptr_nonnull(s->impl);
-    s->channels = CH;
-    s->rate = RATE;
-    s->wire_type = WIRE_F32;
-    s->next = synth_next;
-    s->close = synth_close;
-    snprintf(s->chan[0].name, sizeof(s->chan[0].name), "flow");
-    snprintf(s->chan[1].name, sizeof(s->chan[1].name), "vib");
-    return s;
+    return testsynth_open(data, TOTAL, 250, &pace_ms);
 }
 
 /* Low noise with a short spike on "vib" every SPIKE_EVERY frames. */
 static void fill_data(void)
 {
-    uint32_t x = 4242;
-
-    for (size_t i = 0; i < TOTAL * CH; i++) {
-        x = x * 1664525u + 1013904223u;
-        data[i] = ((float)(x >> 8) / 16777216.0f - 0.5f) * 0.2f;
-    }
+    testsynth_noise(data, TOTAL * CH, 4242);
     for (size_t f = FIRST_SPIKE; f < TOTAL; f += SPIKE_EVERY)
         data[f * CH + 1] += 20.0f;
 }

@@ -13,60 +13,24 @@
 #include "agent/pipeline.h"
 #include "agent/source/source.h"
 #include "schema/wire.h"
+#include "testsynth.h"
 
 Suite *pipeline_suite(void);
 
-#define CH 2
-#define RATE 1000.0
-#define T0 1700000000000000LL
+#define CH TESTSYNTH_CH
+#define RATE TESTSYNTH_RATE
+#define T0 TESTSYNTH_T0
 #define TOTAL 12000
-
-/* ---- a source that replays a prepared buffer in odd-sized blocks ---- */
-struct synth {
-    const float *data;          /* interleaved, TOTAL frames */
-    size_t frame;
-};
 
 static float data[TOTAL * CH];
 
-static int synth_next(struct source *s, float *samples, int64_t *t_us, size_t cap, size_t *n)
-{
-    struct synth *y = s->impl;
-    size_t want = cap < 333 ? cap : 333;    /* blocks that do not line up with anything */
-
-    if (y->frame >= TOTAL)
-        return SOURCE_EOF;
-    if (want > TOTAL - y->frame)
-        want = TOTAL - y->frame;
-    memcpy(samples, y->data + y->frame * CH, want * CH * sizeof(float));
-    for (size_t i = 0; i < want; i++)
-        t_us[i] = T0 + (int64_t)(y->frame + i) * 1000;
-    y->frame += want;
-    *n = want;
-    return 0;
-}
-
-static void synth_close(struct source *s)
-{
-    free(s->impl);
-    free(s);
-}
-
+/* A source that replays data[] in blocks that do not line up with anything
+ * (333 frames), with units. */
 static struct source *synth_open(void)
 {
-    struct source *s = calloc(1, sizeof(*s));
-    struct synth *y = calloc(1, sizeof(*y));
+    struct source *s = testsynth_open(data, TOTAL, 333, NULL);
 
-    y->data = data;
-    s->impl = y;
-    s->channels = CH;
-    s->rate = RATE;
-    s->wire_type = WIRE_F32;
-    s->next = synth_next;
-    s->close = synth_close;
-    snprintf(s->chan[0].name, sizeof(s->chan[0].name), "flow");
     snprintf(s->chan[0].unit, sizeof(s->chan[0].unit), "l/s");
-    snprintf(s->chan[1].name, sizeof(s->chan[1].name), "vib");
     snprintf(s->chan[1].unit, sizeof(s->chan[1].unit), "g");
     return s;
 }
@@ -74,12 +38,7 @@ static struct source *synth_open(void)
 /* Deterministic noise (LCG), amplitude about 0.1. */
 static void fill_noise(void)
 {
-    uint32_t x = 12345;
-
-    for (size_t i = 0; i < TOTAL * CH; i++) {
-        x = x * 1664525u + 1013904223u;
-        data[i] = ((float)(x >> 8) / 16777216.0f - 0.5f) * 0.2f;
-    }
+    testsynth_noise(data, TOTAL * CH, 12345);
 }
 
 /* ---- a sink that keeps every envelope ---- */

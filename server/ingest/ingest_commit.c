@@ -1,15 +1,23 @@
 /* ingest_commit.c - group commit: many uploads, one transaction, one fsync.
  *
  * Each worker thread that has a validated snapshot queues its row here and
- * sleeps; a committer thread takes everything queued (up to batch_max),
+ * sleeps; a committer thread takes everything queued (up to batch_max) and
  * sorts it by device and sequence (so two committers, or two servers, take
- * the devices' row locks in the same order and cannot deadlock), and sends
- * BEGIN, one prepared INSERT per row and COMMIT in libpq pipeline mode: one
- * network round trip and one WAL flush for the batch, with synchronous_commit
- * on.  When any statement of the batch fails, the batch is rolled back and
- * each row is retried in a transaction of its own, so one bad row costs the
- * others only latency.  The queue is bounded: past queue_max a submit fails
- * at once with SRV_EOVERLOAD, which the API answers 503 + Retry-After. */
+ * the same locks in the same order and cannot deadlock).  A batch costs two
+ * round trips and one WAL flush, with synchronous_commit on: BEGIN plus ONE
+ * statement that claims every (device, seq) in snapshot_seqs and inserts
+ * every claimed envelope into snapshots, its columns passed as binary
+ * arrays and unnested server-side (one parse, one plan, one executor run
+ * for the batch instead of a three-statement CTE per row); then one UPDATE
+ * of devices (last_seen, last_seq) per distinct device that got a row, in
+ * device order, and COMMIT.  A row whose (device, seq) is already claimed
+ * comes back not inserted, and the caller answers 200 or 409 from what is
+ * stored, exactly as for one row.  When the batch fails, it is rolled back
+ * and each row is retried alone with DB_SNAPSHOT_INSERT, so one bad row
+ * costs the others only latency.  The queue is bounded: past queue_max a
+ * submit fails at once with SRV_EOVERLOAD, which the API answers 503 +
+ * Retry-After. */
+#include <arpa/inet.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +31,36 @@
 
 #define COMMIT_MAX_THREADS 16
 #define COMMIT_BATCH_CAP 512
+
+/* The committer's own statements, prepared on its connection only (no
+ * other connection runs them).  Columns 1-11 come as text[] of the row's
+ * formatted parameters (cast here, exactly as DB_SNAPSHOT_INSERT casts
+ * them), 12-13 as bytea[]; the caller sends each (device, seq) once. */
+#define BATCH_STMT "ingest_batch_insert"
+#define BATCH_SQL                                                                        \
+    "WITH v AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],"     \
+    "  $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[],"          \
+    "  $11::text[], $12::bytea[], $13::bytea[]) WITH ORDINALITY"                          \
+    "  AS v(dev, seq, tt, rate, stype, nch, chans, pre, post, det, score, env, sha, ord)),"\
+    " s AS (INSERT INTO snapshot_seqs (device_id, seq, snapshot_id, sha256)"             \
+    "  SELECT dev, seq::bigint, nextval('snapshots_id_seq'), sha FROM v ORDER BY ord"     \
+    "  ON CONFLICT (device_id, seq) DO NOTHING RETURNING device_id, seq, snapshot_id),"   \
+    " ins AS (INSERT INTO snapshots (id, device_id, seq, trigger_time, sample_rate,"      \
+    "  sample_type, channel_count, channels, pre_samples, post_samples,"                  \
+    "  detector, score, envelope, bytes, sha256)"                                         \
+    "  SELECT s.snapshot_id, v.dev, s.seq,"                                               \
+    "  timestamptz 'epoch' + v.tt::bigint * interval '1 microsecond',"                    \
+    "  v.rate::float8, v.stype::smallint, v.nch::smallint, v.chans::jsonb, v.pre::int,"   \
+    "  v.post::int, v.det, v.score::real, v.env, octet_length(v.env), v.sha"              \
+    "  FROM s JOIN v ON v.dev = s.device_id AND v.seq::bigint = s.seq"                    \
+    "  RETURNING id, device_id, seq)"                                                     \
+    " SELECT device_id, seq, id FROM ins"
+#define SEEN_STMT "ingest_device_seen"
+#define SEEN_SQL                                                                         \
+    "UPDATE devices SET last_seen = now(), last_seq = GREATEST(last_seq, $2::bigint)"     \
+    " WHERE id = $1"
+#define PG_OID_BYTEA 17
+#define PG_OID_TEXT 25
 
 static pthread_mutex_t q_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t q_cv = PTHREAD_COND_INITIALIZER;      /* work queued */
@@ -96,6 +134,17 @@ static int row_cmp(const void *a, const void *b)
     return (x->seq_num > y->seq_num) - (x->seq_num < y->seq_num);
 }
 
+static int prepare(PGconn *c, const char *name, const char *sql, int nparams)
+{
+    PGresult *r = PQprepare(c, name, sql, nparams, NULL);
+    int ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
+
+    if (!ok)
+        srv_log("error", "ingest: committer prepare %s failed: %s", name, PQerrorMessage(c));
+    PQclear(r);
+    return ok;
+}
+
 static PGconn *committer_connect(void)
 {
     PGconn *c = db_connect(conninfo);
@@ -108,14 +157,11 @@ static PGconn *committer_connect(void)
     r = PQexec(c, "SET synchronous_commit = on");
     ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
     PQclear(r);
-    if (ok) {
-        r = PQprepare(c, db_stmt_name(DB_SNAPSHOT_INSERT), db_stmt_sql(DB_SNAPSHOT_INSERT),
-                      db_stmt_nparams(DB_SNAPSHOT_INSERT), NULL);
-        ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
-        if (!ok)
-            srv_log("error", "ingest: committer prepare failed: %s", PQerrorMessage(c));
-        PQclear(r);
-    }
+    if (ok)
+        ok = prepare(c, db_stmt_name(DB_SNAPSHOT_INSERT), db_stmt_sql(DB_SNAPSHOT_INSERT),
+                     db_stmt_nparams(DB_SNAPSHOT_INSERT)) &&
+             prepare(c, BATCH_STMT, BATCH_SQL, INGEST_NPARAMS) &&
+             prepare(c, SEEN_STMT, SEEN_SQL, 2);
     if (!ok) {
         PQfinish(c);
         return NULL;
@@ -213,6 +259,219 @@ static int run_batch(PGconn *c, struct ingest_row **rows, unsigned n)
     return err;
 }
 
+static void put_be32(char *p, uint32_t v)
+{
+    v = htonl(v);
+    memcpy(p, &v, 4);
+}
+
+/* Parameter col of rows[0..n) as a one-dimensional array of element type
+ * oid in PostgreSQL's binary array form (ndim, has-null, element type,
+ * size, lower bound, then length + bytes per element; NULL is length -1).
+ * Returns the malloc'd bytes, or NULL when out of memory or past an int. */
+static char *array_build(struct ingest_row *const *rows, unsigned n, int col, uint32_t oid,
+                         int *out_len)
+{
+    size_t total = 20, l;
+    unsigned i, has_null = 0;
+    char *buf, *p;
+
+    for (i = 0; i < n; i++) {
+        const char *v = rows[i]->vals[col];
+
+        has_null |= !v;
+        l = !v ? 0 : rows[i]->fmts[col] ? (size_t)rows[i]->lens[col] : strlen(v);
+        if (l > INT32_MAX - total - 4)
+            return NULL;
+        total += 4 + l;
+    }
+    buf = malloc(total);
+    if (!buf)
+        return NULL;
+    put_be32(buf, 1);
+    put_be32(buf + 4, has_null);
+    put_be32(buf + 8, oid);
+    put_be32(buf + 12, n);
+    put_be32(buf + 16, 1);
+    p = buf + 20;
+    for (i = 0; i < n; i++) {
+        const char *v = rows[i]->vals[col];
+
+        if (!v) {
+            put_be32(p, UINT32_MAX);        /* -1: NULL */
+            p += 4;
+            continue;
+        }
+        l = rows[i]->fmts[col] ? (size_t)rows[i]->lens[col] : strlen(v);
+        put_be32(p, (uint32_t)l);
+        memcpy(p + 4, v, l);
+        p += 4 + l;
+    }
+    *out_len = (int)total;
+    return buf;
+}
+
+/* Read the results of the nq queries queued in pipeline mode, then the
+ * sync marker, and leave pipeline mode.  The result of query `keep` goes
+ * to *kept (the caller clears it) when every query succeeded.  0, or the
+ * first error (a COMMIT that rolled back is SRV_EDB). */
+static int pipe_results(PGconn *c, unsigned nq, unsigned keep, PGresult **kept)
+{
+    int err = SRV_OK, synced = 0;
+    PGresult *k = NULL;
+    unsigned q;
+
+    for (q = 0; q < nq; q++) {
+        PGresult *r = PQgetResult(c);
+        ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+
+        if (!r) {
+            err = SRV_EUNAVAIL;
+            break;
+        }
+        if (st == PGRES_FATAL_ERROR) {
+            if (err == SRV_OK)
+                err = result_error(c, r);
+        } else if (st == PGRES_PIPELINE_ABORTED) {
+            if (err == SRV_OK)
+                err = SRV_EDB;
+        } else if (st == PGRES_COMMAND_OK && strcmp(PQcmdStatus(r), "ROLLBACK") == 0) {
+            if (err == SRV_OK)
+                err = SRV_EDB;      /* COMMIT of a failed transaction */
+        }
+        if (q == keep && st == PGRES_TUPLES_OK) {
+            k = r;
+            r = NULL;
+        }
+        PQclear(r);
+        PQclear(PQgetResult(c));    /* each query's results end with a NULL */
+    }
+    for (q = 0; !synced && q < nq + 8 && PQstatus(c) == CONNECTION_OK; q++) {
+        PGresult *r = PQgetResult(c);
+
+        if (!r)
+            continue;
+        synced = PQresultStatus(r) == PGRES_PIPELINE_SYNC;
+        PQclear(r);
+    }
+    PQexitPipelineMode(c);
+    if (err == SRV_OK && (!synced || PQstatus(c) != CONNECTION_OK))
+        err = SRV_EUNAVAIL;
+    if (err == SRV_OK && keep < nq && !k)
+        err = SRV_EDB;
+    if (err == SRV_OK && kept)
+        *kept = k;
+    else
+        PQclear(k);
+    return err;
+}
+
+/* The whole batch in one transaction: BEGIN + BATCH_STMT, then one
+ * SEEN_STMT per device that got a row + COMMIT.  rows are sorted; a
+ * (device, seq) that appears twice is sent once, the repeat stays "not
+ * inserted" and its uploader answers from what is stored.  0 when
+ * committed (rows' inserted/id set); else the error, rolled back. */
+static int run_batch_multi(PGconn *c, struct ingest_row **rows, unsigned n)
+{
+    struct ingest_row **uniq = malloc(n * sizeof *uniq);
+    char *arr[INGEST_NPARAMS] = { NULL };
+    const char *avals[INGEST_NPARAMS];
+    int alen[INGEST_NPARAMS], afmt[INGEST_NPARAMS];
+    PGresult *res = NULL;
+    unsigned nu = 0, i, nq;
+    int err = SRV_OK, col, t, ntup;
+
+    if (!uniq)
+        return SRV_ENOMEM;
+    for (i = 0; i < n; i++)
+        if (i == 0 || row_cmp(&rows[i - 1], &rows[i]) != 0)
+            uniq[nu++] = rows[i];
+    for (col = 0; col < INGEST_NPARAMS && err == SRV_OK; col++) {
+        arr[col] = array_build(uniq, nu, col, col >= 11 ? PG_OID_BYTEA : PG_OID_TEXT,
+                               &alen[col]);
+        avals[col] = arr[col];
+        afmt[col] = 1;
+        if (!arr[col])
+            err = SRV_ENOMEM;
+    }
+    if (err != SRV_OK)
+        goto out;
+    if (PQenterPipelineMode(c) != 1) {
+        err = SRV_EUNAVAIL;
+        goto out;
+    }
+    if (!PQsendQueryParams(c, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) ||
+        !PQsendQueryPrepared(c, BATCH_STMT, INGEST_NPARAMS, avals, alen, afmt, 0) ||
+        PQpipelineSync(c) != 1) {
+        PQexitPipelineMode(c);
+        err = SRV_EUNAVAIL;
+        goto out;
+    }
+    err = pipe_results(c, 2, 1, &res);
+    if (err != SRV_OK)
+        goto out;
+    ntup = PQntuples(res);
+    for (t = 0; t < ntup && err == SRV_OK; t++) {
+        struct ingest_row key, *kp = &key, **hit;
+
+        key.dev = PQgetvalue(res, t, 0);
+        key.seq_num = strtoll(PQgetvalue(res, t, 1), NULL, 10);
+        hit = bsearch(&kp, uniq, nu, sizeof *uniq, row_cmp);
+        if (!hit || (*hit)->inserted) {
+            srv_log("error", "ingest: batch returned a row it was not sent");
+            err = SRV_EINTERNAL;
+            break;
+        }
+        (*hit)->inserted = 1;
+        (*hit)->id = strtoll(PQgetvalue(res, t, 2), NULL, 10);
+    }
+    if (err != SRV_OK)
+        goto out;
+    if (PQenterPipelineMode(c) != 1) {
+        err = SRV_EUNAVAIL;
+        goto out;
+    }
+    /* Sorted by device then seq: the last inserted row of a device's run
+     * has its highest new seq.  Device order = lock order. */
+    nq = 0;
+    for (i = 0; i < nu && err == SRV_OK; i++) {
+        const char *pv[2];
+        unsigned j;
+
+        if (!uniq[i]->inserted)
+            continue;
+        for (j = i + 1; j < nu && strcmp(uniq[j]->dev, uniq[i]->dev) == 0; j++)
+            if (uniq[j]->inserted)
+                break;
+        if (j < nu && strcmp(uniq[j]->dev, uniq[i]->dev) == 0)
+            continue;       /* a later row of this device carries the seq */
+        pv[0] = uniq[i]->dev;
+        pv[1] = uniq[i]->seq;
+        if (!PQsendQueryPrepared(c, SEEN_STMT, 2, pv, NULL, NULL, 0))
+            err = SRV_EUNAVAIL;
+        nq++;
+    }
+    if (err == SRV_OK && (!PQsendQueryParams(c, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) ||
+                          PQpipelineSync(c) != 1))
+        err = SRV_EUNAVAIL;
+    if (err != SRV_OK) {
+        PQexitPipelineMode(c);
+        goto out;
+    }
+    err = pipe_results(c, nq + 1, UINT32_MAX, NULL);
+out:
+    if (err != SRV_OK && PQstatus(c) == CONNECTION_OK)
+        PQclear(PQexec(c, "ROLLBACK"));     /* a warning when none is open */
+    if (err != SRV_OK)
+        for (i = 0; i < n; i++)
+            rows[i]->inserted = 0;
+    PQclear(res);
+    for (col = 0; col < INGEST_NPARAMS; col++)
+        free(arr[col]);
+    free(uniq);
+    return err;
+}
+
 static void *committer_main(void *arg)
 {
     struct ingest_row **rows = calloc(COMMIT_BATCH_CAP, sizeof *rows);
@@ -250,7 +509,7 @@ static void *committer_main(void *arg)
             PQfinish(c);
             c = committer_connect();
         }
-        err = c ? run_batch(c, rows, n) : SRV_EUNAVAIL;
+        err = !c ? SRV_EUNAVAIL : n > 1 ? run_batch_multi(c, rows, n) : run_batch(c, rows, 1);
         if (err != SRV_OK && c && PQstatus(c) == CONNECTION_OK && n > 1) {
             /* Isolate the bad row: each one alone. */
             for (i = 0; i < n; i++) {

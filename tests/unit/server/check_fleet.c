@@ -1,7 +1,8 @@
 /* check_fleet.c - the fleet side of ingest, in-process over real HTTP and a
  * real PostgreSQL with the group committer running: pipeline order (each
  * refusal names the first failing step), concurrent uploads committed in
- * fewer transactions than snapshots, the token bucket's 429 + Retry-After,
+ * fewer transactions than snapshots (repeats and conflicts inside one batch
+ * answered exactly), the token bucket's 429 + Retry-After,
  * sequence far ahead, enrollment tokens, approve/revoke/rotate, the
  * /metrics text, and slow or lying clients.  Needs DATABASE_URL; skips without it. */
 #include <check.h>
@@ -348,6 +349,73 @@ START_TEST(test_group_commit_and_idempotency)
     ck_assert_int_eq(scalar("SELECT count(*) FROM snapshots WHERE device_id = 'gc-1'"), N);
     for (i = 0; i < N; i++)
         free(a[i].e);
+    fx_stop(&f);
+}
+END_TEST
+
+/* Repeats and conflicts inside one committer batch: the batch statement
+ * sends each (device, seq) once, so the exact answers must come from what
+ * it stored.  Per (device, seq): A twice (same bytes), B once (other
+ * bytes), all at once; exactly one 201, then 200 for the winner's bytes and
+ * 409 for the others, and one row stored. */
+START_TEST(test_batch_repeats_and_conflicts)
+{
+    enum { NDEV = 2, NSEQ = 12, N = NDEV * NSEQ * 3 };
+    static const char *const flags[] = { "--committers", "1", "--batch-max", "256" };
+    static const char *const devs[NDEV] = { "bd-1", "bd-2" };
+    struct fx f;
+    struct up_arg *a = calloc(N, sizeof *a);
+    pthread_t *t = calloc(N, sizeof *t);
+    uint8_t pk[NDEV][32], sk[NDEV][64];
+    char sql[128];
+    int d, q, i;
+
+    TESTDB_REQUIRE();
+    ck_assert_ptr_nonnull(a);
+    ck_assert_ptr_nonnull(t);
+    fx_start(&f, flags, 4);
+    for (d = 0; d < NDEV; d++) {
+        crypto_sign_keypair(pk[d], sk[d]);
+        enroll(&f, devs[d], pk[d], 1, 201);
+    }
+    for (i = 0; i < N; i++) {
+        d = i / (NSEQ * 3);
+        q = (i / 3) % NSEQ;
+        a[i].f = &f;
+        /* i % 3: 0 and 1 the same bytes (A), 2 other bytes (B). */
+        a[i].e = envelope(devs[d], (uint64_t)q + 1, (float)q + (i % 3 == 2 ? 100.0f : 0.0f),
+                          sk[d], &a[i].l);
+    }
+    for (i = 0; i < N; i++)
+        ck_assert_int_eq(pthread_create(&t[i], NULL, upload_thread, &a[i]), 0);
+    for (i = 0; i < N; i++)
+        pthread_join(t[i], NULL);
+    for (i = 0; i < N; i += 3) {
+        long s0 = a[i].status, s1 = a[i + 1].status, s2 = a[i + 2].status;
+
+        ck_assert_int_eq((s0 == 201) + (s1 == 201) + (s2 == 201), 1);
+        if (s2 == 201) {
+            ck_assert_int_eq(s0, 409);
+            ck_assert_int_eq(s1, 409);
+        } else {
+            ck_assert_int_eq(s0 + s1, 201 + 200);
+            ck_assert_int_eq(s2, 409);
+        }
+    }
+    for (d = 0; d < NDEV; d++) {
+        snprintf(sql, sizeof sql, "SELECT count(*) FROM snapshots WHERE device_id = '%s'",
+                 devs[d]);
+        ck_assert_int_eq(scalar(sql), NSEQ);
+        snprintf(sql, sizeof sql, "SELECT count(*) FROM snapshot_seqs WHERE device_id = '%s'",
+                 devs[d]);
+        ck_assert_int_eq(scalar(sql), NSEQ);
+        snprintf(sql, sizeof sql, "SELECT last_seq FROM devices WHERE id = '%s'", devs[d]);
+        ck_assert_int_eq(scalar(sql), NSEQ);
+    }
+    for (i = 0; i < N; i++)
+        free(a[i].e);
+    free(a);
+    free(t);
     fx_stop(&f);
 }
 END_TEST
@@ -700,6 +768,7 @@ Suite *fleet_suite(void)
     tcase_add_test(tc, test_device_health_fields);
     tcase_add_test(tc, test_body_lies_about_length);
     tcase_add_test(tc, test_slow_client_timeout);
+    tcase_add_test(tc, test_batch_repeats_and_conflicts);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -10,21 +10,8 @@
 set -uo pipefail
 . "$(dirname "$0")/lib/common.sh"
 
-it_env || { it_fail setup "no database"; it_finish; }
-for b in "$SERVER_BIN" "$AGENT_BIN"; do
-    [ -x "$b" ] || { it_fail setup "$b not built"; it_finish; }
-done
-if ! "$SERVER_BIN" migrate >"$IT_TMP/migrate.log" 2>&1; then
-    it_fail migrate "$(tail -n 3 "$IT_TMP/migrate.log")"; it_finish
-fi
-ML=$("$SERVER_BIN" token create --name ml --role ml 2>/dev/null | tail -n1 | tr -d '[:space:]')
-OP=$("$SERVER_BIN" token create --name op --role operator 2>/dev/null | tail -n1 | tr -d '[:space:]')
-[ -n "$ML" ] && [ -n "$OP" ] || { it_fail tokens; it_finish; }
-AML=(-H "Authorization: Bearer $ML" -H "Content-Type: application/json")
-AOP=(-H "Authorization: Bearer $OP" -H "Content-Type: application/json")
-(umask 077; openssl rand -hex 24 >"$IT_TMP/enroll-secret"
- openssl rand 32 >"$IT_TMP/model-a.key"; openssl rand 32 >"$IT_TMP/model-b.key")
-mkdir -p "$IT_TMP/run"
+it_ml_setup
+(umask 077; openssl rand 32 >"$IT_TMP/model-a.key"; openssl rand 32 >"$IT_TMP/model-b.key")
 
 SERVER_PID=
 start_server() {   # $1: model key file

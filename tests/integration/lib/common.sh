@@ -93,3 +93,26 @@ it_http() {
     local m=$1 url=$2 out=$3; shift 3
     curl -s -X "$m" -o "$out" -w '%{http_code}' "$@" "$url" 2>/dev/null || echo 000
 }
+
+# it_ml_setup: the set-up the ML-path tests (datasets, deploy) share: the
+# environment, both binaries built, migrations applied, an ml and an operator
+# token (ML, OP; curl header arrays AML, AOP), an enrollment secret in
+# $IT_TMP/enroll-secret and $IT_TMP/run for the server to run in.  Ends the
+# script with a FAIL when any of it is missing.
+it_ml_setup() {
+    local b
+    it_env || { it_fail setup "no database"; it_finish; }
+    for b in "$SERVER_BIN" "$AGENT_BIN"; do
+        [ -x "$b" ] || { it_fail setup "$b not built"; it_finish; }
+    done
+    if ! "$SERVER_BIN" migrate >"$IT_TMP/migrate.log" 2>&1; then
+        it_fail migrate "$(tail -n 3 "$IT_TMP/migrate.log")"; it_finish
+    fi
+    ML=$("$SERVER_BIN" token create --name ml --role ml 2>/dev/null | tail -n1 | tr -d '[:space:]')
+    OP=$("$SERVER_BIN" token create --name op --role operator 2>/dev/null | tail -n1 | tr -d '[:space:]')
+    [ -n "$ML" ] && [ -n "$OP" ] || { it_fail tokens; it_finish; }
+    AML=(-H "Authorization: Bearer $ML" -H "Content-Type: application/json")
+    AOP=(-H "Authorization: Bearer $OP" -H "Content-Type: application/json")
+    (umask 077; openssl rand -hex 24 >"$IT_TMP/enroll-secret")
+    mkdir -p "$IT_TMP/run"
+}

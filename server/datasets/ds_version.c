@@ -25,7 +25,7 @@
 #define DS_MAX_WINDOWS 5000000      /* per version: bounds what a version insert sends */
 #define DS_MAX_LABEL_ROWS 1000000
 
-static const struct { const char *name, *sql; int n; } stmts[DS_SQL_COUNT] = {
+static const struct db_sql stmts[DS_SQL_COUNT] = {
     [DS_SQL_CREATE] = { "ds_create",
         "INSERT INTO datasets (name, definition, created_by) VALUES ($1, $2::jsonb, $3) "
         "RETURNING id", 3 },
@@ -113,14 +113,7 @@ static const struct { const char *name, *sql; int n; } stmts[DS_SQL_COUNT] = {
 
 int ds__exec(enum ds_stmt s, const char *const *vals, int binary, PGresult **out)
 {
-    PGresult *r = NULL;
-    int err = db_exec_sql(stmts[s].name, stmts[s].sql, stmts[s].n, vals, NULL, NULL, binary, &r);
-
-    if (err == SRV_OK && out)
-        *out = r;
-    else
-        PQclear(r);
-    return err;
+    return db_exec_own(&stmts[s], vals, NULL, NULL, binary, out);
 }
 
 void ds__hex(const uint8_t *in, size_t n, char *out)

@@ -347,6 +347,19 @@ int db_exec_sql(const char *name, const char *sql, int nparams,
     return err;
 }
 
+int db_exec_own(const struct db_sql *st, const char *const *values, const int *lengths,
+                const int *formats, int binary_result, PGresult **out)
+{
+    PGresult *r = NULL;
+    int err = db_exec_sql(st->name, st->sql, st->n, values, lengths, formats, binary_result, &r);
+
+    if (err == SRV_OK && out)
+        *out = r;
+    else
+        PQclear(r);
+    return err;
+}
+
 int db_conninfo_with_dbname(const char *conninfo, const char *dbname,
                             char *out, size_t cap)
 {

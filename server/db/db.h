@@ -63,6 +63,17 @@ int db_exec_sql(const char *name, const char *sql, int nparams,
                 const char *const *values, const int *lengths, const int *formats,
                 int binary_result, PGresult **out);
 
+/* One entry of a module's own statement table, run with db_exec_own(): the
+ * same as db_exec_sql(st->name, st->sql, st->n, ...), except that out may be
+ * NULL when the caller wants only success or failure (the result is
+ * cleared). */
+struct db_sql {
+    const char *name, *sql;
+    int n;
+};
+int db_exec_own(const struct db_sql *st, const char *const *values, const int *lengths,
+                const int *formats, int binary_result, PGresult **out);
+
 /* Close this thread's connection now (the thread-exit destructor does the
  * same). */
 void db_thread_release(void);

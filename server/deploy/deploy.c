@@ -22,7 +22,7 @@
 #define DEVICE_LIST_TEXT_MAX (DEPLOY_MAX_DEVICES * 66 + 4)
 
 enum { D_MODEL, D_INSERT, D_MATCHED, D_DEVICE, D_BLOB, D_LIST, D_COUNT };
-static const struct { const char *name, *sql; int n; } stmts[D_COUNT] = {
+static const struct db_sql stmts[D_COUNT] = {
     [D_MODEL] = { "deploy_model",
         "SELECT status FROM models WHERE id = $1::bigint", 1 },
     [D_INSERT] = { "deploy_insert",
@@ -53,14 +53,7 @@ static const struct { const char *name, *sql; int n; } stmts[D_COUNT] = {
 static int dexec(int s, const char *const *vals, const int *lens, const int *fmts, int binary,
                  PGresult **out)
 {
-    PGresult *r = NULL;
-    int err = db_exec_sql(stmts[s].name, stmts[s].sql, stmts[s].n, vals, lens, fmts, binary, &r);
-
-    if (err == SRV_OK && out)
-        *out = r;
-    else
-        PQclear(r);
-    return err;
+    return db_exec_own(&stmts[s], vals, lens, fmts, binary, out);
 }
 
 static int fail(struct srv_response *rs, int err, const char *msg)

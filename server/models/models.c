@@ -47,7 +47,7 @@ static uint8_t key_sk[64], key_pk[32];
 static atomic_int running;
 
 enum { M_INSERT, M_GET, M_CLAIM, M_DONE, M_FAILED, M_COUNT };
-static const struct { const char *name, *sql; int n; } stmts[M_COUNT] = {
+static const struct db_sql stmts[M_COUNT] = {
     [M_INSERT] = { "models_insert",
         "INSERT INTO models (dataset_id, version, kind, created_by)"
         " SELECT $1, $2, $3, $4 FROM dataset_versions WHERE dataset_id = $1 AND version = $2"
@@ -68,14 +68,7 @@ static const struct { const char *name, *sql; int n; } stmts[M_COUNT] = {
 static int mexec(int s, const char *const *vals, const int *lens, const int *fmts, int binary,
                  PGresult **out)
 {
-    PGresult *r = NULL;
-    int err = db_exec_sql(stmts[s].name, stmts[s].sql, stmts[s].n, vals, lens, fmts, binary, &r);
-
-    if (err == SRV_OK && out)
-        *out = r;
-    else
-        PQclear(r);
-    return err;
+    return db_exec_own(&stmts[s], vals, lens, fmts, binary, out);
 }
 
 static int fail(struct srv_response *rs, int err, const char *msg)

@@ -15,7 +15,7 @@
     "(extract(epoch FROM created_at) * 1000000)::bigint, " \
     "(extract(epoch FROM updated_at) * 1000000)::bigint"
 
-static const struct { const char *name, *sql; int n; } qs[RQ_COUNT] = {
+static const struct db_sql qs[RQ_COUNT] = {
     [RQ_PENDING_FEATURES] = { "rules_pending_features",
         "SELECT s.id FROM snapshots s WHERE NOT EXISTS"
         " (SELECT 1 FROM feature_jobs j WHERE j.snapshot_id = s.id)"
@@ -117,7 +117,7 @@ static const struct { const char *name, *sql; int n; } qs[RQ_COUNT] = {
 int rules_q(enum rules_q q, const char *const *values, const int *lengths,
             const int *formats, int binary, PGresult **out)
 {
-    return db_exec_sql(qs[q].name, qs[q].sql, qs[q].n, values, lengths, formats, binary, out);
+    return db_exec_own(&qs[q], values, lengths, formats, binary, out);
 }
 
 char *rules_id_array(const int64_t *ids, size_t n)

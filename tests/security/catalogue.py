@@ -5,14 +5,18 @@
 
 BASE, OPENAPI (schema/openapi.json), DATABASE_URL, TOKEN_ADMIN, TOKEN_OPERATOR,
 TOKEN_ML, SESSION_COOKIE + SESSION_CSRF (a live operator session),
-EXPIRED_COOKIE + EXPIRED_CSRF (a session past its expiry), FORGE (the
+EXPIRED_COOKIE + EXPIRED_CSRF (a session past its expiry), SESSION_USER +
+SESSION_PASSWORD (that operator's login), FORGE (the
 tests/security/forge.c binary), SERVER_PID, ENROLL_SECRET, MAX_BODY, UI_DIR.
 
 The access matrix is driven by the OpenAPI document, so a route another
 module adds is covered as soon as it is documented: every operation that
 declares bearerAuth x {no credentials, a wrong token, an expired session, a
-session without X-CSRF-Token (state-changing methods), a role the summary
-does not allow}.  Then SQL-injection strings in every path, query and body
+session without X-CSRF-Token (state-changing methods), each user role its
+x-roles leaves out (403)}; then both directions of x-roles for every
+operation: each role it lists is not refused (no 401/403: with its token, the
+operator also with a browser session), a device route refuses every user
+token, an open route answers without credentials.  Then SQL-injection strings in every path, query and body
 field; path traversal; oversized headers and bodies; slow clients; zstd
 bombs, a replayed envelope, a forged signature, a revoked device.  Each case
 prints `PASS name` or `FAIL name: why`; after each group the server must
@@ -136,17 +140,18 @@ def openapi_ops():
     return ops
 
 
+USER_ROLES = ("ml", "operator", "admin")
+KNOWN_ROLES = set(USER_ROLES) | {"anyone", "device"}
+
+
 def roles_allowed(op):
-    """Roles an operation admits, from x-roles or its summary: '(admin)',
-    '(operator or admin)'; None when it documents no restriction."""
+    """The roles an operation admits: its x-roles list (schema/openapi.json),
+    "anyone", "device" or user roles; None when it has none (a FAIL: the
+    routes unit suite requires it too)."""
     xr = op["op"].get("x-roles")
-    if isinstance(xr, list) and xr:
+    if isinstance(xr, list) and xr and all(r in KNOWN_ROLES for r in xr):
         return set(xr)
-    m = re.search(r"\(((?:admin|operator|ml)(?:(?:,| or | and |/)\s*(?:admin|operator|ml))*)\)",
-                  op["op"].get("summary", "") + " " + op["op"].get("description", ""))
-    if not m:
-        return None
-    return set(re.findall(r"admin|operator|ml", m.group(1)))
+    return None
 
 
 def fill(path, value="1"):
@@ -228,18 +233,72 @@ def access_matrix(ops):
             st, _, _ = send(op, {"Cookie": cookie, "X-CSRF-Token": "0" * 64})
             result(st == 403, "%s with a session and a wrong X-CSRF-Token -> 403" % name,
                    "got %d" % st)
-        allowed = roles_allowed(op)
-        if allowed:
-            for role in ("ml", "operator", "admin"):
-                if role in allowed:
-                    continue
-                st, _, _ = send(op, {"Authorization": "Bearer " + tokens[role]})
-                result(st == 403, "%s as %s (allowed: %s) -> 403" % (name, role,
-                                                                  "/".join(sorted(allowed))),
-                       "got %d" % st)
+        allowed = roles_allowed(op) or set()
+        for role in USER_ROLES:
+            if role in allowed:
+                continue
+            st, _, _ = send(op, {"Authorization": "Bearer " + tokens[role]})
+            result(st == 403, "%s as %s (x-roles: %s) -> 403" % (name, role,
+                                                              "/".join(sorted(allowed))),
+                   "got %d" % st)
     result(n > 0, "openapi.json lists token-protected operations (%d)" % n, "none found")
+    # Routes proven by the device (signature, enrollment secret or token):
+    # an API token of any user role is no credential there.
+    for op in ops:
+        if roles_allowed(op) != {"device"}:
+            continue
+        name = "%s %s" % (op["method"], op["path"])
+        for role in USER_ROLES:
+            st, _, _ = send(op, {"Authorization": "Bearer " + tokens[role]})
+            result(st in (400, 401, 403), "device route %s with a %s token -> %d (refused)"
+                   % (name, role, st), "got %d" % st)
     nothing_stored("access matrix", before)
     serving("the access matrix")
+
+
+# ---------------------------------------------------------------------------------------------
+def role_coverage(ops):
+    """Every operation has x-roles, and each role it lists gets through: not
+    401 or 403 (the request may still be refused for its sample body or
+    path, 4xx of another kind).  Runs after the access matrix: these
+    requests are allowed, so they may store things."""
+    tokens = {"admin": ENV["TOKEN_ADMIN"], "operator": ENV["TOKEN_OPERATOR"], "ml": ENV["TOKEN_ML"]}
+    session = {"Cookie": "prc_session=" + ENV["SESSION_COOKIE"], "X-CSRF-Token": ENV["SESSION_CSRF"]}
+    missing = [("%s %s" % (op["method"], op["path"])) for op in ops if roles_allowed(op) is None]
+    result(not missing, "every operation in openapi.json has x-roles of known roles (%d)" % len(ops),
+           "missing or unknown: %s" % ", ".join(missing[:5]))
+    checked = 0
+    for op in ops:
+        allowed = roles_allowed(op) or set()
+        name = "%s %s" % (op["method"], op["path"])
+        if allowed == {"anyone"}:
+            body = None
+            if op["path"] == "/api/v1/session" and op["method"] == "POST":
+                # Logging in is open, but a made-up password is rightly 401.
+                body = json.dumps({"username": ENV["SESSION_USER"],
+                                   "password": ENV["SESSION_PASSWORD"]}).encode()
+            st, _, _ = send(op, {}, body=body)
+            result(st not in (401, 403) and st != 0, "%s without credentials (anyone) -> not 401/403"
+                   % name, "got %d" % st)
+            checked += 1
+            continue
+        for role in USER_ROLES:
+            if role not in allowed:
+                continue
+            st, _, _ = send(op, {"Authorization": "Bearer " + tokens[role]})
+            result(st not in (401, 403) and st != 0 and st < 500,
+                   "%s as %s (listed in x-roles) -> not 401/403" % (name, role), "got %d" % st)
+            checked += 1
+        if "operator" in allowed and not (op["path"] == "/api/v1/session" and
+                                          op["method"] == "DELETE"):
+            st, _, _ = send(op, session)
+            result(st not in (401, 403) and st != 0 and st < 500,
+                   "%s with an operator's session and CSRF token -> not 401/403" % name,
+                   "got %d" % st)
+            checked += 1
+    result(checked >= len(ops), "allowed roles tried on all %d operations (%d requests)"
+           % (len(ops), checked), "only %d requests" % checked)
+    serving("allowed roles")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -511,6 +570,7 @@ def forged_model():
 def main():
     ops = openapi_ops()
     access_matrix(ops)
+    role_coverage(ops)
     traversal()
     oversized()
     envelopes()

@@ -71,6 +71,8 @@ psql -X -q "$DATABASE_URL" -c "UPDATE sessions SET expires_at = now() - interval
 export BASE OPENAPI="$IT_ROOT/schema/openapi.json" DATABASE_URL TOKEN_ADMIN TOKEN_OPERATOR TOKEN_ML \
     SESSION_COOKIE SESSION_CSRF EXPIRED_COOKIE EXPIRED_CSRF FORGE SERVER_PID MAX_BODY IT_TMP
 export ENROLL_SECRET=$(cat "$SECRET")
+# The operator's login, for the case that logging in (open to anyone) is not refused.
+export SESSION_USER=sec-op SESSION_PASSWORD=$PW
 python3 "$HERE/catalogue.py" || IT_FAILS=$((IT_FAILS + 1))
 
 # A forged model blob on the agent: a genuine blob from the committed corpus

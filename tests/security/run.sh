@@ -68,7 +68,8 @@ psql -X -q "$DATABASE_URL" -c "UPDATE sessions SET expires_at = now() - interval
     WHERE user_id = (SELECT id FROM users WHERE username = 'sec-exp')" >/dev/null ||
     it_fail "expire a session" "psql failed"
 
-export BASE OPENAPI="$IT_ROOT/schema/openapi.json" DATABASE_URL TOKEN_ADMIN TOKEN_OPERATOR TOKEN_ML \
+OPENAPI=${OPENAPI:-$IT_ROOT/schema/openapi.json}   # another copy: to see the catalogue fail
+export BASE OPENAPI DATABASE_URL TOKEN_ADMIN TOKEN_OPERATOR TOKEN_ML \
     SESSION_COOKIE SESSION_CSRF EXPIRED_COOKIE EXPIRED_CSRF FORGE SERVER_PID MAX_BODY IT_TMP
 export ENROLL_SECRET=$(cat "$SECRET")
 # The operator's login, for the case that logging in (open to anyone) is not refused.

@@ -12,6 +12,7 @@
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,7 @@
 #include "server/auth/auth.h"
 #include "server/session/session.h"
 #include "server/http/http.h"
+#include "server/ingest/ingest.h"
 #include "server/json/json_util.h"
 #include "server/srv/srv.h"
 #include "server/tls/tls.h"
@@ -33,6 +35,9 @@ struct http_server {
     struct MHD_Daemon *d;
     const struct srv_config *cfg;
     unsigned port;
+    /* Connections parked while their upload waits for the group committer;
+     * libmicrohttpd refuses to stop with any left, so http_stop waits. */
+    atomic_uint parked;
 };
 
 struct http_req {
@@ -46,6 +51,7 @@ struct http_req {
     size_t len, cap, limit;
     int overflow;
     int responded;
+    struct ingest_job *job; /* upload parked on the committer (suspended) */
     const char *set_cookie; /* from the handler's response (login, logout) */
     unsigned retry_after;   /* from the handler's response, for 429/503 */
     unsigned status;
@@ -215,6 +221,57 @@ static void client_addr(struct MHD_Connection *mc, char *out, size_t cap)
                   (socklen_t)cap);
 }
 
+static void request_init(struct http_req *r, struct srv_request *rq)
+{
+    memset(rq, 0, sizeof *rq);
+    rq->method = r->method;
+    rq->path = r->path;
+    memcpy(rq->params, r->params, sizeof rq->params);
+    rq->body = r->len ? r->body : NULL;
+    rq->body_len = r->len;
+    rq->cfg = r->srv->cfg;
+    rq->header = lookup_header;
+    rq->query = lookup_query;
+    rq->conn = r;
+    client_addr(r->mc, rq->client_addr, sizeof rq->client_addr);
+}
+
+/* The upload's wait for the committer parks the connection, not the
+ * thread: a few pool threads then serve every device.  suspend runs on
+ * this connection's pool thread inside the handler (under the ingest queue
+ * lock, so the committer's resume always follows it); resume from the
+ * committer's thread, and libmicrohttpd calls on_request again. */
+static void park(void *ctx)
+{
+    struct http_req *r = ctx;
+
+    atomic_fetch_add(&r->srv->parked, 1);
+    MHD_suspend_connection(r->mc);
+}
+
+static void unpark(void *ctx)
+{
+    struct http_req *r = ctx;
+
+    MHD_resume_connection(r->mc);
+}
+
+static enum MHD_Result respond(struct http_req *r, int err, struct srv_response *rs);
+
+/* Called again after unpark: the committer is done with the row. */
+static enum MHD_Result parked_call(struct http_req *r)
+{
+    struct srv_request rq;
+    struct srv_response rs;
+    struct ingest_job *job = r->job;
+
+    r->job = NULL;
+    atomic_fetch_sub(&r->srv->parked, 1);
+    request_init(r, &rq);
+    memset(&rs, 0, sizeof rs);
+    return respond(r, ingest_api_post_finish(&rq, &rs, job), &rs);
+}
+
 static enum MHD_Result final_call(struct http_req *r)
 {
     struct srv_request rq;
@@ -223,18 +280,8 @@ static enum MHD_Result final_call(struct http_req *r)
 
     if (r->overflow)
         return send_error(r, SRV_ETOOBIG, "request body over the limit");
-    memset(&rq, 0, sizeof rq);
+    request_init(r, &rq);
     memset(&rs, 0, sizeof rs);
-    rq.method = r->method;
-    rq.path = r->path;
-    memcpy(rq.params, r->params, sizeof rq.params);
-    rq.body = r->len ? r->body : NULL;
-    rq.body_len = r->len;
-    rq.cfg = r->srv->cfg;
-    rq.header = lookup_header;
-    rq.query = lookup_query;
-    rq.conn = r;
-    client_addr(r->mc, rq.client_addr, sizeof rq.client_addr);
     if (r->route->auth == SRV_AUTH_TOKEN) {
         const char *authz = lookup_header(&rq, MHD_HTTP_HEADER_AUTHORIZATION);
 
@@ -243,22 +290,35 @@ static enum MHD_Result final_call(struct http_req *r)
         if (err != SRV_OK)
             return send_error(r, err, NULL);
     }
-    err = r->route->handler(&rq, &rs);
+    if (r->route->handler == ingest_api_post) {
+        const struct ingest_waker w = { park, unpark, r };
+
+        err = ingest_api_post_start(&rq, &rs, &w, &r->job);
+        if (err == SRV_OK && r->job)
+            return MHD_YES;     /* parked: answered from parked_call */
+    } else {
+        err = r->route->handler(&rq, &rs);
+    }
+    return respond(r, err, &rs);
+}
+
+static enum MHD_Result respond(struct http_req *r, int err, struct srv_response *rs)
+{
     if (err != SRV_OK) {
-        r->retry_after = rs.retry_after;
+        r->retry_after = rs->retry_after;
         enum MHD_Result ret = send_error(r, err,
-                                         rs.err_message_owned ? rs.err_message_owned
-                                                              : rs.err_message);
-        srv_response_release(&rs);
+                                         rs->err_message_owned ? rs->err_message_owned
+                                                              : rs->err_message);
+        srv_response_release(rs);
         return ret;
     }
-    free(rs.err_message_owned);
-    if (rs.stream)
-        return send_stream(r, &rs);
-    r->set_cookie = rs.set_cookie[0] ? rs.set_cookie : NULL;
-    return send_bytes(r, rs.status ? rs.status : 200, rs.content_type,
-                      rs.body ? rs.body : (char *)"", rs.body ? rs.body_len : 0,
-                      rs.body_static || !rs.body);
+    free(rs->err_message_owned);
+    if (rs->stream)
+        return send_stream(r, rs);
+    r->set_cookie = rs->set_cookie[0] ? rs->set_cookie : NULL;
+    return send_bytes(r, rs->status ? rs->status : 200, rs->content_type,
+                      rs->body ? rs->body : (char *)"", rs->body ? rs->body_len : 0,
+                      rs->body_static || !rs->body);
 }
 
 /* Past the connection timeout, a body that has averaged under
@@ -306,6 +366,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
             return send_error(r, SRV_ENOTFOUND, "path too long");
         return first_call(r);
     }
+    if (r->job)
+        return parked_call(r);
     if (r->responded) {
         *upload_data_size = 0;  /* discard whatever still arrives */
         return MHD_YES;
@@ -397,7 +459,7 @@ int http_start(const struct srv_config *cfg, struct http_server **out)
         return SRV_EINTERNAL;
     }
     s->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
-                                MHD_USE_ERROR_LOG | (tls_cert_pem() ? MHD_USE_TLS : 0),
+                                MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME | (tls_cert_pem() ? MHD_USE_TLS : 0),
                             (uint16_t)cfg->port, NULL, NULL, on_request, s,
                             MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
                             MHD_OPTION_THREAD_POOL_SIZE, threads,
@@ -427,8 +489,20 @@ unsigned http_port(const struct http_server *s)
 
 void http_stop(struct http_server *s)
 {
+    unsigned i;
+
     if (!s)
         return;
+    /* Stop accepting, then let parked uploads be answered: the committer
+     * still runs (it stops after us) and resumes each. */
+    MHD_quiesce_daemon(s->d);
+    for (i = 0; atomic_load(&s->parked) && i < 3000; i++) {
+        struct timespec ms10 = { 0, 10 * 1000 * 1000 };
+
+        nanosleep(&ms10, NULL);
+    }
+    if (atomic_load(&s->parked))
+        srv_log("error", "http: %u upload(s) still waiting at stop", atomic_load(&s->parked));
     MHD_stop_daemon(s->d);
     free(s);
 }

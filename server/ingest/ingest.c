@@ -242,143 +242,210 @@ static int store(struct ingest_row *w, int *inserted, int64_t *id)
     return SRV_OK;
 }
 
-int ingest_envelope(const uint8_t *buf, size_t len, struct ingest_result *out,
-                    const char **why)
+/* What follows the store: a row not inserted lost a race (or repeated a
+ * row of its own batch) and is answered from what is stored. */
+static int job_stored(struct ingest_job *j, int err, int inserted, int64_t id)
+{
+    int found = 0, same = 0;
+
+    if (err == SRV_EOVERLOAD) {
+        j->reason = "ingest queue full";
+        j->res.retry_after = 1;
+    }
+    if (err != SRV_OK)
+        return err;
+    if (!inserted) {
+        err = seq_lookup(j->m->device_id, j->m->seq, j->sha, &found, &id, &same);
+        if (err == SRV_OK && (!found || !same)) {
+            j->reason = "sequence number already used with different bytes";
+            err = SRV_ECONFLICT;
+        }
+        if (err != SRV_OK)
+            return err;
+    }
+    j->res.id = id;
+    snprintf(j->res.device_id, sizeof j->res.device_id, "%s", j->m->device_id);
+    j->res.seq = j->m->seq;
+    j->res.created = inserted;
+    return SRV_OK;
+}
+
+#define JOB_QUEUED 1    /* job_run: the row waits for the committer */
+
+/* Every step up to the store.  With suspend (async), the row is queued and
+ * JOB_QUEUED returned; the committer calls j->row.wake when it is done. */
+static int job_run(struct ingest_job *j, const uint8_t *buf, size_t len,
+                   void (*suspend)(void *ctx))
 {
     struct wire_meta *m;
     struct wire_view v;
     struct fleet_device dev;
-    struct ingest_row row;
-    uint8_t sha[32];
-    const char *reason = NULL;
+    struct ingest_result *out = &j->res;
     size_t nbytes;
     int64_t id = 0;
     int err, werr, found = 0, same = 0, inserted = 0;
 
-    memset(out, 0, sizeof *out);
-    memset(&row, 0, sizeof row);
     out->stage = INGEST_STAGE_PARSE;
     /* wire_meta holds 64 channels of names: keep it off worker stacks. */
-    m = calloc(1, sizeof *m);
+    m = j->m = calloc(1, sizeof *m);
     if (!m)
         return SRV_ENOMEM;
-    if (len > INT32_MAX) {
-        err = SRV_ETOOBIG;
-        goto out;
-    }
+    if (len > INT32_MAX)
+        return SRV_ETOOBIG;
     werr = wire_parse(buf, len, m, &v);
     if (werr != WIRE_OK) {
-        reason = wire_strerror(werr);
-        err = ingest_wire_error(werr);
-        goto out;
+        j->reason = wire_strerror(werr);
+        return ingest_wire_error(werr);
     }
     if (m->seq == 0 || m->seq > (uint64_t)INT64_MAX) {
         /* PostgreSQL bigint; the format says sequences start at 1. */
-        reason = "sequence number out of range";
-        err = SRV_EENVELOPE;
-        goto out;
+        j->reason = "sequence number out of range";
+        return SRV_EENVELOPE;
     }
 
     out->stage = INGEST_STAGE_DEVICE;
     err = fleet_device_lookup(m->device_id, &dev);
     if (err != SRV_OK)
-        goto out;
+        return err;
     if (strcmp(dev.status, "active") != 0) {
-        reason = strcmp(dev.status, "pending") == 0 ? "device is pending approval"
-                                                    : "device is revoked";
-        err = SRV_EDEVSTATE;
-        goto out;
+        j->reason = strcmp(dev.status, "pending") == 0 ? "device is pending approval"
+                                                       : "device is revoked";
+        return SRV_EDEVSTATE;
     }
 
     out->stage = INGEST_STAGE_SIGNATURE;
     werr = wire_verify(buf, len, dev.pk);
     if (werr != WIRE_OK) {
-        reason = wire_strerror(werr);
-        err = werr == WIRE_ESIGNATURE ? SRV_ESIGNATURE : ingest_wire_error(werr);
-        goto out;
+        j->reason = wire_strerror(werr);
+        return werr == WIRE_ESIGNATURE ? SRV_ESIGNATURE : ingest_wire_error(werr);
     }
 
     /* After the signature: nobody can drain another device's bucket. */
     out->stage = INGEST_STAGE_RATE;
     err = fleet_bucket_take(m->device_id, &out->retry_after);
     if (err != SRV_OK) {
-        reason = "device over its upload rate";
-        goto out;
+        j->reason = "device over its upload rate";
+        return err;
     }
 
     out->stage = INGEST_STAGE_SEQ;
-    auth_sha256(buf, len, sha);
+    auth_sha256(buf, len, j->sha);
     /* A seq above the highest one known committed (the cache only ever
      * lags) cannot be stored yet, except by a concurrent upload elsewhere,
      * which the INSERT's ON CONFLICT catches below: the common case, a new
      * snapshot, costs no round trip here. */
     if (m->seq <= (uint64_t)dev.last_seq) {
-        err = seq_lookup(m->device_id, m->seq, sha, &found, &id, &same);
+        err = seq_lookup(m->device_id, m->seq, j->sha, &found, &id, &same);
         if (err != SRV_OK)
-            goto out;
+            return err;
     }
     if (found) {
         if (!same) {
-            reason = "sequence number already used with different bytes";
-            err = SRV_ECONFLICT;
+            j->reason = "sequence number already used with different bytes";
+            return SRV_ECONFLICT;
         }
-        goto done;
+        return job_stored(j, SRV_OK, 0, id);
     }
     if (m->seq > (uint64_t)dev.last_seq + FLEET_SEQ_AHEAD_MAX) {
-        reason = "sequence number far ahead of the device's last stored one";
-        err = SRV_ESEQRANGE;
-        goto out;
+        j->reason = "sequence number far ahead of the device's last stored one";
+        return SRV_ESEQRANGE;
     }
 
     out->stage = INGEST_STAGE_DECODE;
     nbytes = wire_samples_bytes(m);
     if (nbytes == 0 || nbytes > WIRE_MAX_SAMPLES_BYTES) {
-        reason = "sample payload size out of range";
-        err = SRV_EENVELOPE;
-        goto out;
+        j->reason = "sample payload size out of range";
+        return SRV_EENVELOPE;
     }
     if (ingest__commit_running() && ingest_queue_depth() >= ingest_queue_max()) {
         /* Refuse before the expensive step: the queue is the bound. */
-        reason = "ingest queue full";
+        j->reason = "ingest queue full";
         out->retry_after = 1;
-        err = SRV_EOVERLOAD;
-        goto out;
+        return SRV_EOVERLOAD;
     }
-    err = decode_check(m, &v, nbytes, &reason);
+    err = decode_check(m, &v, nbytes, &j->reason);
     if (err != SRV_OK)
-        goto out;
+        return err;
 
     out->stage = INGEST_STAGE_STORE;
-    err = row_fill(&row, buf, len, m, sha);
-    if (err == SRV_OK)
-        err = store(&row, &inserted, &id);
-    if (err == SRV_EOVERLOAD) {
-        reason = "ingest queue full";
-        out->retry_after = 1;
-    }
+    err = row_fill(&j->row, buf, len, m, j->sha);
     if (err != SRV_OK)
-        goto out;
-    if (!inserted) {
-        /* Lost a race with a concurrent upload of the same (device, seq). */
-        err = seq_lookup(m->device_id, m->seq, sha, &found, &id, &same);
-        if (err == SRV_OK && (!found || !same)) {
-            reason = "sequence number already used with different bytes";
-            err = SRV_ECONFLICT;
+        return err;
+    if (suspend) {
+        j->row.wake = j->wake;
+        j->row.wake_ctx = j->wake_ctx;
+        err = ingest__commit_submit_async(&j->row, suspend);
+        if (err == SRV_OK) {
+            j->queued = 1;
+            return JOB_QUEUED;
         }
-        if (err != SRV_OK)
-            goto out;
+        if (err != SRV_EUNAVAIL)
+            return job_stored(j, err, 0, 0);
+        /* No committer: store on this thread, below. */
     }
-done:
-    if (err == SRV_OK) {
-        out->id = id;
-        snprintf(out->device_id, sizeof out->device_id, "%s", m->device_id);
-        out->seq = m->seq;
-        out->created = inserted;
-    }
-out:
+    err = store(&j->row, &inserted, &id);
+    return job_stored(j, err, inserted, id);
+}
+
+static void job_free(struct ingest_job *j)
+{
+    free(j->row.chans);
+    free(j->m);
+    free(j);
+}
+
+int ingest_envelope(const uint8_t *buf, size_t len, struct ingest_result *out,
+                    const char **why)
+{
+    struct ingest_job *j = calloc(1, sizeof *j);
+    int err;
+
+    memset(out, 0, sizeof *out);
+    if (!j)
+        return SRV_ENOMEM;
+    err = job_run(j, buf, len, NULL);
+    *out = j->res;
     if (why)
-        *why = reason;
-    free(row.chans);
-    free(m);
+        *why = j->reason;
+    job_free(j);
+    return err;
+}
+
+int ingest_envelope_start(const uint8_t *buf, size_t len, const struct ingest_waker *w,
+                          struct ingest_job **job, struct ingest_result *out, const char **why)
+{
+    struct ingest_job *j = calloc(1, sizeof *j);
+    int err;
+
+    memset(out, 0, sizeof *out);
+    *job = NULL;
+    if (!j)
+        return SRV_ENOMEM;
+    j->wake = w->resume;
+    j->wake_ctx = w->ctx;
+    err = job_run(j, buf, len, w->suspend);
+    if (err == JOB_QUEUED) {
+        *job = j;
+        return SRV_OK;
+    }
+    *out = j->res;
+    if (why)
+        *why = j->reason;
+    job_free(j);
+    return err;
+}
+
+int ingest_envelope_finish(struct ingest_job *j, struct ingest_result *out, const char **why)
+{
+    int err = j->row.err;
+
+    if (err == SRV_OK)
+        err = job_stored(j, SRV_OK, j->row.inserted, j->row.id);
+    else
+        err = job_stored(j, err, 0, 0);
+    *out = j->res;
+    if (why)
+        *why = j->reason;
+    job_free(j);
     return err;
 }

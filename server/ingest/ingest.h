@@ -43,6 +43,25 @@ enum ingest_stage {
 int ingest_envelope(const uint8_t *buf, size_t len, struct ingest_result *out,
                     const char **why);
 
+/* The same pipeline without holding the calling thread while the row
+ * waits for the group committer.  When the row is queued, w->suspend(ctx)
+ * runs first (under the queue lock), 0 is returned with *job set, and the
+ * committer later calls w->resume(ctx) from its own thread; the caller then
+ * gets the answer from ingest_envelope_finish, which frees the job.  buf
+ * must stay valid until then.  *job NULL: finished at once, as
+ * ingest_envelope (also when no committer runs). */
+struct ingest_job;
+struct ingest_waker {
+    void (*suspend)(void *ctx);
+    void (*resume)(void *ctx);
+    void *ctx;
+};
+int ingest_envelope_start(const uint8_t *buf, size_t len, const struct ingest_waker *w,
+                          struct ingest_job **job, struct ingest_result *out,
+                          const char **why);
+int ingest_envelope_finish(struct ingest_job *job, struct ingest_result *out,
+                           const char **why);
+
 /* Map a WIRE_E* code to the SRV_E* code the API answers with. */
 int ingest_wire_error(int wire_err);
 
@@ -62,5 +81,11 @@ unsigned ingest_queue_max(void);
 struct srv_request;
 struct srv_response;
 int ingest_api_post(struct srv_request *rq, struct srv_response *rs);
+/* The same, in two halves around the committer (see ingest_envelope_start):
+ * _start returns with *job set when the connection waits; _finish answers. */
+int ingest_api_post_start(struct srv_request *rq, struct srv_response *rs,
+                          const struct ingest_waker *w, struct ingest_job **job);
+int ingest_api_post_finish(struct srv_request *rq, struct srv_response *rs,
+                           struct ingest_job *job);
 
 #endif

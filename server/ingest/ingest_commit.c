@@ -123,6 +123,31 @@ int ingest__commit_submit(struct ingest_row *row)
     return SRV_OK;
 }
 
+int ingest__commit_submit_async(struct ingest_row *row, void (*suspend)(void *ctx))
+{
+    pthread_mutex_lock(&q_mu);
+    if (!running || stopping) {
+        pthread_mutex_unlock(&q_mu);
+        return SRV_EUNAVAIL;
+    }
+    if (q_len >= q_max) {
+        pthread_mutex_unlock(&q_mu);
+        return SRV_EOVERLOAD;
+    }
+    suspend(row->wake_ctx);
+    row->done = 0;
+    row->next = NULL;
+    if (q_tail)
+        q_tail->next = row;
+    else
+        q_head = row;
+    q_tail = row;
+    q_len++;
+    pthread_cond_signal(&q_cv);
+    pthread_mutex_unlock(&q_mu);
+    return SRV_OK;
+}
+
 static int row_cmp(const void *a, const void *b)
 {
     const struct ingest_row *x = *(const struct ingest_row *const *)a;
@@ -475,11 +500,19 @@ out:
 static void *committer_main(void *arg)
 {
     struct ingest_row **rows = calloc(COMMIT_BATCH_CAP, sizeof *rows);
+    void (**wakes)(void *) = calloc(COMMIT_BATCH_CAP, sizeof *wakes);
+    void **wake_ctx = calloc(COMMIT_BATCH_CAP, sizeof *wake_ctx);
     PGconn *c = NULL;
 
     (void)arg;
-    if (!rows)
+    if (!rows || !wakes || !wake_ctx) {
+        /* BUG-like: nothing would ever commit; say so loudly. */
+        srv_log("error", "ingest: committer out of memory at start");
+        free(rows);
+        free(wakes);
+        free(wake_ctx);
         return NULL;
+    }
     for (;;) {
         unsigned n = 0, i;
         int err;
@@ -528,14 +561,24 @@ static void *committer_main(void *arg)
         for (i = 0; i < n; i++)
             if (rows[i]->err == SRV_OK && rows[i]->inserted)
                 fleet_cache_note_seq(rows[i]->dev, rows[i]->seq_num);
+        /* A synchronous submitter may free its row as soon as done is set
+         * and the lock is released: take the wakes first. */
         pthread_mutex_lock(&q_mu);
-        for (i = 0; i < n; i++)
+        for (i = 0; i < n; i++) {
+            wakes[i] = rows[i]->wake;
+            wake_ctx[i] = rows[i]->wake_ctx;
             rows[i]->done = 1;
+        }
         pthread_cond_broadcast(&done_cv);
         pthread_mutex_unlock(&q_mu);
+        for (i = 0; i < n; i++)
+            if (wakes[i])
+                wakes[i](wake_ctx[i]);
     }
     PQfinish(c);
     free(rows);
+    free(wakes);
+    free(wake_ctx);
     return NULL;
 }
 

@@ -6,6 +6,9 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
+
+#include "server/ingest/ingest.h"
 
 #define INGEST_NPARAMS 13
 
@@ -21,7 +24,27 @@ struct ingest_row {
     int inserted;
     int64_t id;
     int done;
+    /* Set for an asynchronous submit: called by the committer, without its
+     * lock held, once the row's transaction ended (then the row is the
+     * submitter's again). */
+    void (*wake)(void *ctx);
+    void *wake_ctx;
     struct ingest_row *next;
+};
+
+/* One upload on its way through the pipeline (ingest.c); outlives the
+ * calling worker's stack while its row waits for the committer. */
+struct wire_meta;
+struct ingest_job {
+    struct wire_meta *m;            /* owned; the row borrows from it */
+    struct ingest_row row;
+    uint8_t sha[32];
+    struct ingest_result res;
+    const char *reason;
+    int queued;                     /* row handed to the committer */
+    void (*wake)(void *ctx);        /* the async caller's resume */
+    void *wake_ctx;
+    struct timespec t0;             /* when the request reached ingest (metrics) */
 };
 
 /* Queue row and wait until its transaction committed or failed.  0 with
@@ -29,5 +52,11 @@ struct ingest_row {
  * -ENOENT-like SRV_EUNAVAIL when no committer runs (caller stores itself). */
 int ingest__commit_submit(struct ingest_row *row);
 int ingest__commit_running(void);
+
+/* Queue row without waiting: suspend(ctx) is called under the queue lock,
+ * before any committer can take the row, so the wake (row->wake, set by
+ * the caller) always comes after it.  0 when queued; SRV_EOVERLOAD or
+ * SRV_EUNAVAIL as above, suspend not called. */
+int ingest__commit_submit_async(struct ingest_row *row, void (*suspend)(void *ctx));
 
 #endif

@@ -125,6 +125,8 @@ static int64_t scalar(const char *sql)
     return n;
 }
 
+static unsigned fx_threads = 16;   /* http pool threads for the next fx_start */
+
 static void fx_start(struct fx *f, const char *const *flags, int nflags)
 {
     char *argv[16];
@@ -149,7 +151,7 @@ static void fx_start(struct fx *f, const char *const *flags, int nflags)
     PQclear(r);
     db_thread_release();
     f->cfg.database_url = testdb_conninfo;
-    f->cfg.threads = 16;
+    f->cfg.threads = fx_threads;
     f->cfg.max_body = 1u << 20;
     f->cfg.conn_timeout_s = fleet_settings()->conn_timeout_s;     /* as serve does */
     ck_assert_int_eq(fleet_start(testdb_conninfo), 0);
@@ -416,6 +418,50 @@ START_TEST(test_batch_repeats_and_conflicts)
         free(a[i].e);
     free(a);
     free(t);
+    fx_stop(&f);
+}
+END_TEST
+
+/* One pool thread, many concurrent uploads: a worker that waited for the
+ * committer would serve them one at a time (one row per transaction); a
+ * parked connection frees it, so the uploads share transactions. */
+START_TEST(test_parked_uploads_share_commits)
+{
+    enum { N = 32 };
+    static const char *const flags[] = { "--committers", "1", "--batch-max", "256" };
+    struct fx f;
+    struct up_arg a[N];
+    pthread_t t[N];
+    uint8_t pk[32], sk[64];
+    unsigned long long batches;
+    char *text;
+    size_t tl;
+    int i;
+
+    TESTDB_REQUIRE();
+    fx_threads = 1;
+    fx_start(&f, flags, 4);
+    crypto_sign_keypair(pk, sk);
+    enroll(&f, "park-1", pk, 1, 201);
+    for (i = 0; i < N; i++) {
+        a[i].f = &f;
+        a[i].e = envelope("park-1", (uint64_t)i + 1, (float)i, sk, &a[i].l);
+    }
+    for (i = 0; i < N; i++)
+        ck_assert_int_eq(pthread_create(&t[i], NULL, upload_thread, &a[i]), 0);
+    for (i = 0; i < N; i++) {
+        pthread_join(t[i], NULL);
+        ck_assert_int_eq(a[i].status, 201);
+    }
+    ck_assert_int_eq(scalar("SELECT count(*) FROM snapshots WHERE device_id = 'park-1'"), N);
+    ck_assert_int_eq(scalar("SELECT last_seq FROM devices WHERE id = 'park-1'"), N);
+    ck_assert_int_eq(metrics_render(16, &text, &tl), 0);
+    ck_assert_uint_eq(metric(text, "precursor_ingest_commit_rows_total"), N);
+    batches = metric(text, "precursor_ingest_commit_batches_total");
+    free(text);
+    ck_assert_uint_lt(batches, N);
+    for (i = 0; i < N; i++)
+        free(a[i].e);
     fx_stop(&f);
 }
 END_TEST
@@ -769,6 +815,7 @@ Suite *fleet_suite(void)
     tcase_add_test(tc, test_body_lies_about_length);
     tcase_add_test(tc, test_slow_client_timeout);
     tcase_add_test(tc, test_batch_repeats_and_conflicts);
+    tcase_add_test(tc, test_parked_uploads_share_commits);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -336,13 +336,14 @@ START_TEST(test_models)
     json_t *j, *m;
     uint8_t pk[32], layout[32];
     const char *names[2] = { "vib_x", "vib_y" }, *units[2] = { "g", "g" };
-    struct model *mod = malloc(sizeof *mod);
+    struct model *mod;
     char path[128];
     const char *kinds[2] = { "anomaly", "classifier" };
     float x[MODEL_MAX_FEATURES];
     int k;
 
     TESTDB_REQUIRE();
+    mod = malloc(sizeof *mod);
     fx_start(&f);
     ck_assert_int_eq(post_json(&f, "/api/v1/datasets", ds_body, f.token, &rep), 201);
     free(rep.body);

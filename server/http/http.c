@@ -395,6 +395,15 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
 
     if (!r)
         return;
+    if (r->job) {
+        /* Resumed, then closed before the handler ran again (the client
+         * left): the committer is done with the row; drop the answer. */
+        struct ingest_result res;
+
+        ingest_envelope_finish(r->job, &res, NULL);
+        r->job = NULL;
+        atomic_fetch_sub(&r->srv->parked, 1);
+    }
     clock_gettime(CLOCK_MONOTONIC, &t1);
     ms = (double)(t1.tv_sec - r->t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - r->t0.tv_nsec) / 1e6;
     srv_log("info", "http %s %s %u %.1fms in=%zu out=%zu%s", r->method,

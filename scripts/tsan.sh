@@ -13,7 +13,7 @@
 set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
-BUILD=build/tsan
+BUILD=${TSAN_BUILD:-build/tsan}
 
 if [ $# -gt 0 ]; then
     suites=("$@")
@@ -30,7 +30,7 @@ make --no-print-directory -j"$(nproc)" BUILD=$BUILD SAN=thread CFLAGS="-O1 -g" \
     { tail -n 30 "$ROOT/$BUILD.log"; echo "FAIL tsan-build"; exit 1; }
 
 started_pg=0
-db=precursor_test_tsan
+db=${TSAN_DB:-precursor_test_tsan}
 if [ -z "${DATABASE_URL:-}" ] && ! scripts/pg.sh status >/dev/null 2>&1; then started_pg=1; fi
 scripts/pg.sh start || { echo "FAIL tsan (no PostgreSQL)"; exit 1; }
 url=$(scripts/pg.sh newdb $db) || { echo "FAIL tsan (no database)"; exit 1; }

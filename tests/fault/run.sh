@@ -12,9 +12,10 @@
 # Prints `PASS name` / `FAIL name: why`; exits non-zero on any failure.
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
-. "$HERE/../integration/lib/common.sh"
+# The agent helpers (start, kill, drain, verdict) are shared with the
+# server-side fault tests.
+. "$HERE/faultlib.sh"
 IT_NAME=fault
-CHECK="python3 $HERE/check.py"
 KILLS=${FAULT_KILLS:-50}
 DOWN_S=${FAULT_DOWN_S:-30}
 OWN_SERVER=1
@@ -54,98 +55,37 @@ fi
 # A port where nothing listens: the agent spools and cannot upload.
 DEAD_URL="http://127.0.0.1:$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
 
-# agent_start DEV URL [extra flags]: a fast simulator that triggers often.
-AGENT_PID=
-RUNS=0
-agent_start() {
-    local dev=$1 url=$2; shift 2
-    RUNS=$((RUNS + 1))
-    mkdir -p "$IT_TMP/$dev/keys"
-    it_spawn "agent-$dev-$RUNS" "$AGENT_BIN" run --device-id "$dev" --server "$url" \
-        --source sim --sim-equipment bearing --sim-seed "$RUNS" --sim-speed 20 \
-        --pre-s 0.2 --post-s 0.2 --ring-s 2 --heartbeat-s 1 \
-        --key-dir "$IT_TMP/$dev/keys" --spool "$IT_TMP/$dev/spool" \
-        --enroll-secret-file "$SECRET" "$@"
-    AGENT_PID=${IT_PIDS[-1]}
-}
-agent_kill9() {
-    kill -KILL "$AGENT_PID" 2>/dev/null
-    wait "$AGENT_PID" 2>/dev/null
-}
-agent_term() {
-    local i
-    kill -TERM "$AGENT_PID" 2>/dev/null
-    for ((i = 0; i < 100; i++)); do kill -0 "$AGENT_PID" 2>/dev/null || break; sleep 0.1; done
-    agent_kill9
-}
-spooled() { ls "$IT_TMP/$1/spool" 2>/dev/null | grep -E '^[0-9]{20}\.snap$' || true; }
-
-# drain DEV: run the agent without injected faults until its spool is empty
-# and its latest heartbeat says so and covers every stored seq.
-drain() {
-    local dev=$1 i st files last hb
-    agent_start "$dev" "$BASE" --sim-fault-every 1e9
-    for ((i = 0; i < 120; i++)); do
-        sleep 1
-        [ -z "$(spooled "$dev")" ] || continue
-        st=$($CHECK "$BASE" "$TOKEN" "$dev" --state 2>/dev/null) || continue
-        files=$(sed -E 's/.*files=(-?[0-9]+).*/\1/' <<<"$st")
-        last=$(sed -E 's/.*last=([0-9]+) .*/\1/' <<<"$st")
-        hb=$(sed -E 's/.*hb_last=(-?[0-9]+).*/\1/' <<<"$st")
-        if [ "$files" = 0 ] && [ "$hb" -ge "$last" ]; then
-            agent_term
-            return 0
-        fi
-    done
-    agent_term
-    return 1
-}
-
-# verdict NAME DEV [check.py flags]
-verdict() {
-    local name=$1 dev=$2 out; shift 2
-    if ! drain "$dev"; then
-        it_fail "$name" "agent did not drain its spool in 120 s: $(tail -n 3 "$IT_TMP/agent-$dev-$RUNS.log" | tr '\n' ' ')"
-        return
-    fi
-    if out=$($CHECK "$BASE" "$TOKEN" "$dev" "$@" 2>&1); then
-        it_pass "$name ($out)"
-    else
-        it_fail "$name" "$out"
-    fi
-}
-
 # ---- kill -9 at random points while spooling and uploading --------------------------------
 DEV=fault-kill
 : >"$IT_TMP/seen-kill"
-agent_start $DEV "$BASE" --sim-fault-every 0.3 --upload-max-bps 20000
+fl_agent_start $DEV "$BASE" --sim-fault-every 0.3 --upload-max-bps 20000
 for ((k = 0; k < KILLS; k++)); do
     sleep "$(python3 -c 'import random; print(round(random.uniform(0.05, 0.8), 3))')"
-    spooled $DEV >>"$IT_TMP/seen-kill"     # renamed, so fully spooled: must arrive
-    agent_kill9
-    agent_start $DEV "$BASE" --sim-fault-every 0.3 --upload-max-bps 20000
+    fl_spooled $DEV >>"$IT_TMP/seen-kill"     # renamed, so fully spooled: must arrive
+    fl_agent_kill9
+    fl_agent_start $DEV "$BASE" --sim-fault-every 0.3 --upload-max-bps 20000
 done
-agent_kill9
+fl_agent_kill9
 n=$(sort -u "$IT_TMP/seen-kill" | wc -l)
 it_log "kill: $KILLS kills, $n distinct spool files seen"
-verdict "kill -9 x$KILLS while spooling" $DEV --seen "$IT_TMP/seen-kill" --no-gaps
+fl_verdict "kill -9 x$KILLS while spooling" $DEV --seen "$IT_TMP/seen-kill" --no-gaps
 
 # ---- torn and rotten spool files (no server while they pile up) ----------------------------
 DEV=fault-corrupt
-agent_start $DEV "$DEAD_URL" --sim-fault-every 0.3
-for ((i = 0; i < 40; i++)); do [ "$(spooled $DEV | wc -l)" -ge 6 ] && break; sleep 0.5; done
-agent_kill9
-mapfile -t files < <(spooled $DEV)
+fl_agent_start $DEV "$DEAD_URL" --sim-fault-every 0.3
+for ((i = 0; i < 40; i++)); do [ "$(fl_spooled $DEV | wc -l)" -ge 6 ] && break; sleep 0.5; done
+fl_agent_kill9
+mapfile -t files < <(fl_spooled $DEV)
 if [ "${#files[@]}" -lt 4 ]; then
     it_fail "corrupt spool files" "only ${#files[@]} files spooled without a server"
 else
     S=$IT_TMP/$DEV/spool
-    spooled $DEV >"$IT_TMP/seen-corrupt"
+    fl_spooled $DEV >"$IT_TMP/seen-corrupt"
     truncate -s 30 "$S/${files[1]}"                                  # torn inside the header
     sz=$(stat -c %s "$S/${files[2]}"); truncate -s $((sz / 2)) "$S/${files[2]}"   # torn envelope
     printf '\xff' | dd of="$S/${files[3]}" bs=1 seek=60 conv=notrunc status=none  # bit rot
     printf 'partial' >"$S/${files[0]}.tmp"                            # unfinished write
-    verdict "torn and corrupt spool files quarantined and reported" $DEV \
+    fl_verdict "torn and corrupt spool files quarantined and reported" $DEV \
         --seen "$IT_TMP/seen-corrupt" --expect-kind quarantined
     q=$(ls "$S/quarantine" | wc -l)
     [ "$q" -eq 3 ] && [ ! -e "$S/${files[0]}.tmp" ] && it_pass "3 files in quarantine/, temp file removed" ||
@@ -155,29 +95,29 @@ fi
 # ---- the server down for a while ----------------------------------------------------------------
 if [ $OWN_SERVER -eq 1 ]; then
     DEV=fault-down
-    agent_start $DEV "$BASE" --sim-fault-every 0.3 --upload-max-bps 20000
+    fl_agent_start $DEV "$BASE" --sim-fault-every 0.3 --upload-max-bps 20000
     sleep 3
     server_stop
     sleep "$DOWN_S"
-    spooled $DEV >"$IT_TMP/seen-down"
+    fl_spooled $DEV >"$IT_TMP/seen-down"
     n=$(wc -l <"$IT_TMP/seen-down")
     server_start 1 || it_fail "server restarts" "$(tail -n 5 "$IT_TMP/server-1.log")"
-    agent_kill9
+    fl_agent_kill9
     [ "$n" -gt 0 ] && it_pass "agent spooled $n snapshots while the server was down ${DOWN_S}s" ||
         it_fail "agent spooled while the server was down" "no spool files"
-    verdict "server down ${DOWN_S}s, then drained" $DEV --seen "$IT_TMP/seen-down" --no-gaps
+    fl_verdict "server down ${DOWN_S}s, then drained" $DEV --seen "$IT_TMP/seen-down" --no-gaps
 fi
 
 # ---- the disk cap -------------------------------------------------------------------------------
 DEV=fault-cap
-agent_start $DEV "$DEAD_URL" --sim-fault-every 0.2 --spool-cap-mb 0.03
+fl_agent_start $DEV "$DEAD_URL" --sim-fault-every 0.2 --spool-cap-mb 0.03
 sleep 8
-agent_kill9
-snaps=$(for f in $(spooled $DEV); do stat -c %s "$IT_TMP/$DEV/spool/$f"; done | awk '{s+=$1} END {print s+0}')
+fl_agent_kill9
+snaps=$(for f in $(fl_spooled $DEV); do stat -c %s "$IT_TMP/$DEV/spool/$f"; done | awk '{s+=$1} END {print s+0}')
 [ "$snaps" -le 31457 ] && it_pass "spool within its cap ($snaps bytes of snapshots)" ||
     it_fail "spool within its cap" "$snaps bytes > 31457"
-spooled $DEV >"$IT_TMP/seen-cap"
-verdict "cap reached: drops counted and reported" $DEV --seen "$IT_TMP/seen-cap" --expect-kind dropped
+fl_spooled $DEV >"$IT_TMP/seen-cap"
+fl_verdict "cap reached: drops counted and reported" $DEV --seen "$IT_TMP/seen-cap" --expect-kind dropped
 
 # ---- server killed, PostgreSQL restarted, agent clock stepped (scripts of their own) ---------
 if [ $OWN_SERVER -eq 1 ]; then

@@ -4,36 +4,16 @@
  * `registered` marker is written so `precursor-agent run` does not try the
  * enrollment-secret registration. */
 #include <curl/curl.h>
-#include <fcntl.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "agent/enroll.h"
 #include "agent/keys.h"
 #include "agent/upload/upload.h"
 
 #define ENROLL_REPLY_MAX 4096
-
-struct reply {
-    char buf[ENROLL_REPLY_MAX];
-    size_t len;
-};
-
-static size_t on_body(char *p, size_t sz, size_t n, void *ud)
-{
-    struct reply *r = ud;
-    size_t take = sz * n;
-
-    if (take > sizeof r->buf - 1 - r->len)
-        take = sizeof r->buf - 1 - r->len;     /* keep the head, drop the rest */
-    memcpy(r->buf + r->len, p, take);
-    r->len += take;
-    r->buf[r->len] = '\0';
-    return sz * n;
-}
 
 static int valid_id(const char *s)
 {
@@ -45,26 +25,6 @@ static int valid_id(const char *s)
         if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-", s[i]))
             return 0;
     return 1;
-}
-
-static int write_marker(const char *dir)
-{
-    char tmp[4096], fin[4096];
-    int fd, ok;
-
-    if ((size_t)snprintf(fin, sizeof fin, "%s/registered", dir) >= sizeof fin ||
-        (size_t)snprintf(tmp, sizeof tmp, "%s/registered.tmp", dir) >= sizeof tmp)
-        return -1;
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0)
-        return -1;
-    ok = write(fd, "ok\n", 3) == 3 && fsync(fd) == 0;
-    ok = close(fd) == 0 && ok;
-    if (!ok || rename(tmp, fin) != 0) {
-        unlink(tmp);
-        return -1;
-    }
-    return 0;
 }
 
 static void usage(FILE *f)
@@ -82,12 +42,9 @@ int agent_enroll_main(int argc, char **argv)
     const char *ca_file = NULL, *pin = NULL;
     char err[512], k64[sodium_base64_ENCODED_LEN(WIRE_PK_LEN, sodium_base64_VARIANT_ORIGINAL)];
     char url[2048], body[1024];
+    char reply[ENROLL_REPLY_MAX];
     struct keys k;
-    struct reply rep = { .len = 0 };
-    struct curl_slist *h = NULL;
-    CURL *c;
     long status = 0;
-    CURLcode cc;
     int i, rc = 1;
 
     for (i = 0; i < argc; i++) {
@@ -143,35 +100,18 @@ int agent_enroll_main(int argc, char **argv)
         fprintf(stderr, "precursor-agent enroll: server URL too long\n");
         return 2;
     }
-    c = curl_easy_init();
-    if (!c)
-        return 1;
-    h = curl_slist_append(h, "Content-Type: application/json");
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &rep);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     /* Enrollment checks the server as uploads will: same CA, same pin. */
-    upload_tls_setopt(c, ca_file, pin);
-    cc = curl_easy_perform(c);
-    if (cc == CURLE_OK)
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    curl_slist_free_all(h);
-    curl_easy_cleanup(c);
-    if (cc != CURLE_OK) {
-        fprintf(stderr, "precursor-agent enroll: %s: %s\n", url, curl_easy_strerror(cc));
+    if (keys_post_json(url, body, ca_file, pin, &status, reply, sizeof reply) != 0) {
+        fprintf(stderr, "precursor-agent enroll: %s: %s\n", url, reply);
     } else if (status == 200 || status == 201) {
-        if (write_marker(dir) != 0)
+        if (keys_mark_registered(dir) != 0)
             fprintf(stderr, "precursor-agent enroll: enrolled, but cannot write marker in %s\n",
                     dir);
         else
             rc = 0;
-        printf("%s\n", rep.buf);
+        printf("%s\n", reply);
     } else {
-        fprintf(stderr, "precursor-agent enroll: refused (%ld): %s\n", status, rep.buf);
+        fprintf(stderr, "precursor-agent enroll: refused (%ld): %s\n", status, reply);
     }
     curl_global_cleanup();
     return rc;

@@ -218,21 +218,60 @@ static int read_secret(const char *path, char *out, size_t cap, char *err, size_
     return 0;
 }
 
-struct body {
-    char buf[1024];
-    size_t len;
+struct reply {
+    char *buf;
+    size_t cap, len;
 };
 
 static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud)
 {
-    struct body *b = ud;
-    size_t n = size * nmemb, room = sizeof(b->buf) - 1 - b->len;
+    struct reply *r = ud;
+    size_t n = size * nmemb, room = r->cap - 1 - r->len;
 
-    /* Only the start of an error body is kept for the message. */
-    memcpy(b->buf + b->len, ptr, n < room ? n : room);
-    b->len += n < room ? n : room;
-    b->buf[b->len] = '\0';
+    /* Only the start of a body is kept: it is for messages. */
+    memcpy(r->buf + r->len, ptr, n < room ? n : room);
+    r->len += n < room ? n : room;
+    r->buf[r->len] = '\0';
     return n;
+}
+
+int keys_post_json(const char *url, const char *json, const char *ca_file, const char *pin,
+                   long *status, char *reply, size_t reply_cap)
+{
+    CURL *c = curl_easy_init();
+    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
+    struct reply r = { reply, reply_cap, 0 };
+    CURLcode cc;
+
+    *status = 0;
+    reply[0] = '\0';
+    if (c == NULL || h == NULL) {
+        curl_slist_free_all(h);
+        curl_easy_cleanup(c);
+        snprintf(reply, reply_cap, "libcurl could not be set up");
+        return -1;
+    }
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, json);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    upload_tls_setopt(c, ca_file, pin);
+    cc = curl_easy_perform(c);
+    if (cc == CURLE_OK)
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
+    else
+        snprintf(reply, reply_cap, "%s", curl_easy_strerror(cc));
+    curl_slist_free_all(h);
+    curl_easy_cleanup(c);
+    return cc == CURLE_OK ? 0 : -1;
+}
+
+int keys_mark_registered(const char *dir)
+{
+    return write_atomic(dir, "registered", (const uint8_t *)"ok\n", 3, 0644);
 }
 
 static void sleep_stoppable(unsigned ms, atomic_int *stop)
@@ -284,39 +323,14 @@ int keys_register(const char *dir, const char *server, const char *device_id,
         return KEYS_EINVAL;
     }
     for (;;) {
-        CURL *c = curl_easy_init();
-        struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
-        struct body body = { .len = 0 };
+        char reply[1024];
         long status = 0;
-        CURLcode cc;
+        int net = keys_post_json(url, json, tls_ca_file, tls_pin, &status, reply, sizeof(reply));
 
-        if (c == NULL || h == NULL) {
-            curl_slist_free_all(h);
-            curl_easy_cleanup(c);
-            snprintf(err, errlen, "libcurl could not be set up");
-            rc = KEYS_ENET;
-            break;
-        }
-        curl_easy_setopt(c, CURLOPT_URL, url);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, json);
-        curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-        curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
-        curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
-        curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-        upload_tls_setopt(c, tls_ca_file, tls_pin);
-        cc = curl_easy_perform(c);
-        if (cc == CURLE_OK)
-            curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-        curl_slist_free_all(h);
-        curl_easy_cleanup(c);
         if (status == 200 || status == 201) {
-            char p[1100];
-            if (path_join(p, sizeof(p), dir, "registered") != 0 ||
-                write_atomic(dir, "registered", (const uint8_t *)"ok\n", 3, 0644) != 0) {
+            if (keys_mark_registered(dir) != 0)
                 snprintf(err, errlen, "registered, but cannot write marker in %s: %s", dir,
                          strerror(errno));
-            }
             rc = 0;
             break;
         }
@@ -326,12 +340,12 @@ int keys_register(const char *dir, const char *server, const char *device_id,
                      status,
                      status == 403 ? ", enrollment secret wrong" :
                      status == 409 ? ", this device id is registered with another key" : "",
-                     body.buf);
+                     reply);
             rc = KEYS_EREFUSED;
             break;
         }
         fprintf(stderr, "agent: register %s: %s; retrying in %u ms\n", url,
-                cc != CURLE_OK ? curl_easy_strerror(cc) : "server error", delay_ms);
+                net != 0 ? reply : "server error", delay_ms);
         sleep_stoppable(delay_ms, stop);
         if (stop != NULL && atomic_load(stop)) {
             snprintf(err, errlen, "stopped before registration succeeded");

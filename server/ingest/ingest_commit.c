@@ -97,17 +97,17 @@ int ingest__commit_running(void)
     return r;
 }
 
-int ingest__commit_submit(struct ingest_row *row)
+/* With q_mu held: refuse when stopped or full, else queue the row for a
+ * committer.  suspend (may be NULL) runs before the row is visible, so the
+ * committer's wake-up can never come first. */
+static int enqueue_locked(struct ingest_row *row, void (*suspend)(void *ctx))
 {
-    pthread_mutex_lock(&q_mu);
-    if (!running || stopping) {
-        pthread_mutex_unlock(&q_mu);
+    if (!running || stopping)
         return SRV_EUNAVAIL;
-    }
-    if (q_len >= q_max) {
-        pthread_mutex_unlock(&q_mu);
+    if (q_len >= q_max)
         return SRV_EOVERLOAD;
-    }
+    if (suspend)
+        suspend(row->wake_ctx);
     row->done = 0;
     row->next = NULL;
     if (q_tail)
@@ -117,35 +117,29 @@ int ingest__commit_submit(struct ingest_row *row)
     q_tail = row;
     q_len++;
     pthread_cond_signal(&q_cv);
-    while (!row->done)
+    return SRV_OK;
+}
+
+int ingest__commit_submit(struct ingest_row *row)
+{
+    int err;
+
+    pthread_mutex_lock(&q_mu);
+    err = enqueue_locked(row, NULL);
+    while (err == SRV_OK && !row->done)
         pthread_cond_wait(&done_cv, &q_mu);
     pthread_mutex_unlock(&q_mu);
-    return SRV_OK;
+    return err;
 }
 
 int ingest__commit_submit_async(struct ingest_row *row, void (*suspend)(void *ctx))
 {
+    int err;
+
     pthread_mutex_lock(&q_mu);
-    if (!running || stopping) {
-        pthread_mutex_unlock(&q_mu);
-        return SRV_EUNAVAIL;
-    }
-    if (q_len >= q_max) {
-        pthread_mutex_unlock(&q_mu);
-        return SRV_EOVERLOAD;
-    }
-    suspend(row->wake_ctx);
-    row->done = 0;
-    row->next = NULL;
-    if (q_tail)
-        q_tail->next = row;
-    else
-        q_head = row;
-    q_tail = row;
-    q_len++;
-    pthread_cond_signal(&q_cv);
+    err = enqueue_locked(row, suspend);
     pthread_mutex_unlock(&q_mu);
-    return SRV_OK;
+    return err;
 }
 
 static int row_cmp(const void *a, const void *b)

@@ -8,7 +8,9 @@
 # and tests/browser/run.sh when present; each gets BUILD, a DATABASE_URL of its
 # own (pg.sh newdb) and a free PORT, and prints `PASS name` / `FAIL name`.
 # PostgreSQL: DATABASE_URL's server when set, else the private cluster, which
-# is stopped at the end when this script started it.
+# is stopped at the end when this script started it.  TEST_DB_TAG (letters,
+# digits, _) goes into every database name, so that two runs against one
+# cluster (two build folders, say) do not drop each other's databases.
 #
 # The last line is exactly `N passed, N failed`; the exit status is non-zero
 # on any failure.
@@ -66,9 +68,11 @@ else
     scripts/pg.sh start || { echo "FAIL postgres (DATABASE_URL does not answer)"; echo "0 passed, 1 failed"; exit 1; }
 fi
 
+DB_TAG=${TEST_DB_TAG:+_${TEST_DB_TAG//[^a-zA-Z0-9_]/_}}
 newdb() {
-    dbs+=("$1")
-    scripts/pg.sh newdb "$1"
+    local name="$1$DB_TAG"
+    dbs+=("$name")
+    scripts/pg.sh newdb "$name"
 }
 
 free_port() {

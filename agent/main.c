@@ -1,6 +1,6 @@
 /* main.c - precursor-agent: `run` on a device, `replay` for offline evaluation.
  *
- * Parses the command line into struct agent_config (agent/config.c) and hands
+ * Parses the command line into struct agent_config (agent/config/config.c) and hands
  * over to agent_run() or agent_replay().  SIGINT/SIGTERM stop the sample loop
  * cleanly: the pending capture is spooled, the uploader joined. */
 #include <curl/curl.h>
@@ -10,9 +10,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "agent/agent.h"
-#include "agent/config.h"
-#include "agent/enroll.h"
+#include "agent/command/command.h"
+#include "agent/config/config.h"
+#include "agent/fleet/enroll.h"
 
 static atomic_int stop_flag;
 

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "agent/core/detect.h"
-#include "agent/detect_opts.h"
+#include "agent/config/detect_opts.h"
 #include "agent/source/source.h"
 
 #define BLOCK 256

@@ -11,8 +11,8 @@
 
 #include <sodium.h>
 
-#include "agent/config.h"
-#include "agent/pipeline.h"
+#include "agent/config/config.h"
+#include "agent/pipeline/pipeline.h"
 #include "agent/source/source.h"
 
 struct agent_model_slot {

@@ -53,7 +53,7 @@ struct upload_config {
     const char *pin_sha256;     /* CURLOPT_PINNEDPUBLICKEY "sha256//..."; NULL = none; copied */
     uint64_t rng_seed;          /* jitter seed; 0 -> from the clock */
     /* Adds fields to each heartbeat (a json_t object), e.g. the running
-     * model (agent/config_poll.h); called on the uploader thread.  May be NULL. */
+     * model (agent/fleet/config_poll.h); called on the uploader thread.  May be NULL. */
     void (*heartbeat_fill)(void *ctx, void *json_object);
     void *heartbeat_ctx;
 };

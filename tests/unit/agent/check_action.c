@@ -17,7 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "agent/pipeline.h"
+#include "agent/pipeline/pipeline.h"
 #include "agent/source/source.h"
 #include "testsynth.h"
 

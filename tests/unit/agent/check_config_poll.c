@@ -10,10 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/config.h"
-#include "agent/config_poll.h"
+#include "agent/config/config.h"
+#include "agent/fleet/config_poll.h"
 #include "agent/model/agent_model.h"
-#include "agent/pipeline.h"
+#include "agent/pipeline/pipeline.h"
 #include "agent/source/source.h"
 #include "schema/model.h"
 #include "testmodel.h"

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "agent/core/detect.h"
-#include "agent/detect_opts.h"
+#include "agent/config/detect_opts.h"
 
 #define RATE 1000.0
 #define US(i) ((int64_t)(i) * 1000)     /* frame i at RATE */

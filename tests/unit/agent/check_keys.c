@@ -1,4 +1,4 @@
-/* check_keys.c - the device key pair on disk (agent/keys.c): generated once
+/* check_keys.c - the device key pair on disk (agent/fleet/keys.c): generated once
  * into a 0600 file written atomically (no temporary left behind, whatever the
  * umask), reloaded to the same pair, and a damaged key file is a clear
  * KEYS_EBADKEY with a message, never a crash and never silently replaced by
@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "agent/keys.h"
+#include "agent/fleet/keys.h"
 
 Suite *keys_suite(void);
 

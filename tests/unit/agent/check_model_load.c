@@ -13,8 +13,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "agent/config.h"
-#include "agent/pipeline.h"
+#include "agent/config/config.h"
+#include "agent/pipeline/pipeline.h"
 #include "agent/source/source.h"
 #include "testmodel.h"
 

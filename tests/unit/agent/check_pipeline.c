@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "agent/pipeline.h"
+#include "agent/pipeline/pipeline.h"
 #include "agent/source/source.h"
 #include "schema/wire.h"
 #include "testsynth.h"

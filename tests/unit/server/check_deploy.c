@@ -15,7 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "agent/config_poll.h"
+#include "agent/fleet/config_poll.h"
 #include "schema/model.h"
 #include "server/auth/auth.h"
 #include "server/db/db.h"

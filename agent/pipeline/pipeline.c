@@ -26,7 +26,7 @@
  * hold-off and hourly cap are the flood control); --merge only decides
  * whether a trigger during a pending capture extends that capture or is held
  * off (no snapshot of its own). */
-#include "agent/pipeline.h"
+#include "agent/pipeline/pipeline.h"
 
 #include <errno.h>
 #include <fcntl.h>

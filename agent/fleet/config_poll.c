@@ -1,6 +1,6 @@
 /* config_poll.c - signed config polls, model fetch and install, the model
  * part of heartbeats.  See config_poll.h. */
-#include "agent/config_poll.h"
+#include "agent/fleet/config_poll.h"
 
 #include <curl/curl.h>
 #include <errno.h>

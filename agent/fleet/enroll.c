@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/enroll.h"
-#include "agent/keys.h"
+#include "agent/fleet/enroll.h"
+#include "agent/fleet/keys.h"
 #include "agent/upload/upload.h"
 
 #define ENROLL_REPLY_MAX 4096

@@ -1,5 +1,5 @@
 /* keys.c - device key pair on disk and registration over HTTP (libcurl). */
-#include "agent/keys.h"
+#include "agent/fleet/keys.h"
 
 #include <curl/curl.h>
 #include <errno.h>

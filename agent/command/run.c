@@ -5,7 +5,7 @@
  * in a thread of their own while the pipeline detects and spools from the
  * first sample on; snapshots wait in the spool until the device is
  * registered and the server answers. */
-#include "agent/agent.h"
+#include "agent/command/command.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -14,8 +14,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "agent/config_poll.h"
-#include "agent/keys.h"
+#include "agent/fleet/config_poll.h"
+#include "agent/fleet/keys.h"
 #include "agent/model/agent_model.h"
 #include "agent/spool/spool.h"
 #include "agent/upload/upload.h"

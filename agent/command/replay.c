@@ -7,7 +7,7 @@
  * timestamps are written back as they were in the input; binary input gets
  * unix seconds per frame), and put snapshots into --spool if given.  No
  * network is touched. */
-#include "agent/agent.h"
+#include "agent/command/command.h"
 
 #include <errno.h>
 #include <sodium.h>
@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/keys.h"
+#include "agent/fleet/keys.h"
 #include "agent/model/agent_model.h"
 #include "agent/spool/spool.h"
 

@@ -1,6 +1,6 @@
 /* agent.h - the agent's two commands: `run` (device) and `replay` (offline).
  *
- * Both build the same pipeline (agent/pipeline.h) from a struct
+ * Both build the same pipeline (agent/pipeline/pipeline.h) from a struct
  * agent_config; run adds keys, registration, the spool and the uploader
  * thread, replay adds the scores file and keeps off the network. */
 #ifndef PRECURSOR_AGENT_H
@@ -9,8 +9,8 @@
 #include <stdatomic.h>
 #include <stddef.h>
 
-#include "agent/config.h"
-#include "agent/pipeline.h"
+#include "agent/config/config.h"
+#include "agent/pipeline/pipeline.h"
 #include "agent/source/source.h"
 
 struct spool;

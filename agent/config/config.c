@@ -4,7 +4,7 @@
  * setter as a flag or a file line, so --help can never disagree with what the
  * agent actually does.  Detector keys are not listed here: the detector owns
  * them (detect_opts_set / detect_opts_help). */
-#include "agent/config.h"
+#include "agent/config/config.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/detect_opts.h"
+#include "agent/config/detect_opts.h"
 #include "agent/upload/upload.h"
 
 enum opt_type { OPT_STR, OPT_DBL, OPT_UINT, OPT_U64, OPT_BOOL, OPT_INT };

@@ -2,7 +2,7 @@
  *
  * Parses strictly: the whole value must be a number in range, so a typo in a
  * config file is an error at start, not a silently different detector. */
-#include "agent/detect_opts.h"
+#include "agent/config/detect_opts.h"
 
 #include <errno.h>
 #include <math.h>

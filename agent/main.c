@@ -1,8 +1,9 @@
 /* main.c - precursor-agent: `run` on a device, `replay` for offline evaluation.
  *
- * Parses the command line into struct agent_config (agent/config/config.c) and hands
- * over to agent_run() or agent_replay().  SIGINT/SIGTERM stop the sample loop
- * cleanly: the pending capture is spooled, the uploader joined. */
+ * Parses the command line into struct agent_config (agent/config/config.c)
+ * and hands over to command_run() or command_replay().  SIGINT/SIGTERM stop
+ * the sample loop cleanly: the pending capture is spooled, the uploader
+ * joined. */
 #include <curl/curl.h>
 #include <malloc.h>
 #include <signal.h>
@@ -47,7 +48,7 @@ int main(int argc, char **argv)
         return argc < 2 ? 2 : 0;
     }
     if (!strcmp(argv[1], "enroll"))     /* install.sh: key pair + token registration */
-        return agent_enroll_main(argc - 2, argv + 2);
+        return enroll_main(argc - 2, argv + 2);
     if (!strcmp(argv[1], "run"))
         cmd = AGENT_CMD_RUN;
     else if (!strcmp(argv[1], "replay"))
@@ -91,5 +92,6 @@ int main(int argc, char **argv)
         return 1;
     }
 
-    return cmd == AGENT_CMD_RUN ? agent_run(&cfg, &stop_flag) : agent_replay(&cfg, &stop_flag);
+    return cmd == AGENT_CMD_RUN ? command_run(&cfg, &stop_flag)
+                                : command_replay(&cfg, &stop_flag);
 }

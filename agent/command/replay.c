@@ -1,13 +1,14 @@
 /* replay.c - `precursor-agent replay`: the on-device path over a file, offline.
  *
- * Contract (issue 3 item 10, relied on by outside scorers): read FILE in any
- * source format (CSV default, NAB `timestamp,value` included), run exactly the
- * pipeline `run` uses as fast as possible, write OUT.csv with the header
+ * Outside scorers rely on this contract: read FILE in any source format (CSV
+ * default, NAB `timestamp,value` included), run exactly the pipeline `run`
+ * uses as fast as possible, write OUT.csv with the header
  * `timestamp,anomaly_score,trigger` and one row per input row (CSV
  * timestamps are written back as they were in the input; binary input gets
  * unix seconds per frame), and put snapshots into --spool if given.  No
  * network is touched. */
 #include "agent/command/command.h"
+#include "agent/command/command_int.h"
 
 #include <errno.h>
 #include <sodium.h>
@@ -15,40 +16,42 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/fleet/keys.h"
-#include "agent/model/agent_model.h"
 #include "agent/spool/spool.h"
 
-int agent_replay(const struct agent_config *c, atomic_int *stop)
+/* Snapshots need a signing key: the device's if one is named, else a
+ * throwaway pair (the envelopes are for local inspection). */
+static int replay_keys(const struct agent_config *c, struct keys *keys)
 {
-    struct keys keys;
-    struct spool *sp = NULL;
-    struct source *src = NULL;
-    struct pipeline *p = NULL;
-    struct agent_model_slot *ms = NULL;
-    struct pipeline_config pc;
+    char err[512];
+
+    if (c->key_dir[0]) {
+        if (keys_load_or_create(c->key_dir, keys, err, sizeof(err)) != 0) {
+            fprintf(stderr, "replay: keys: %s\n", err);
+            return -1;
+        }
+        return 0;
+    }
+    if (sodium_init() < 0) {
+        fprintf(stderr, "replay: libsodium failed to initialise\n");
+        return -1;
+    }
+    crypto_sign_keypair(keys->pk, keys->sk);
+    return 0;
+}
+
+int command_replay(const struct agent_config *c, atomic_int *stop)
+{
+    struct command_parts cp;
     struct pipeline_stats st;
     FILE *scores = NULL;
     char err[512];
     int status = 1, rc;
 
-    memset(&keys, 0, sizeof(keys));
+    memset(&cp, 0, sizeof(cp));
     if (c->spool_dir[0]) {
-        /* Snapshots need a signing key: the device's if one is named, else a
-         * throwaway pair (the envelopes are for local inspection). */
-        if (c->key_dir[0]) {
-            if (keys_load_or_create(c->key_dir, &keys, err, sizeof(err)) != 0) {
-                fprintf(stderr, "replay: keys: %s\n", err);
-                return 1;
-            }
-        } else {
-            if (sodium_init() < 0) {
-                fprintf(stderr, "replay: libsodium failed to initialise\n");
-                return 1;
-            }
-            crypto_sign_keypair(keys.pk, keys.sk);
-        }
-        rc = spool_open(c->spool_dir, 0, &sp);
+        if (replay_keys(c, &cp.keys) != 0)
+            return 1;
+        rc = spool_open(c->spool_dir, 0, &cp.sp);
         if (rc != 0) {
             fprintf(stderr, "replay: spool %s: %s\n", c->spool_dir, spool_strerror(rc));
             goto out;
@@ -61,49 +64,39 @@ int agent_replay(const struct agent_config *c, atomic_int *stop)
     }
     /* Binary input starts at unix time 0: replay output must not depend on
      * the clock. */
-    if (agent_open_source(c, NULL, 0, &src, err, sizeof(err)) != 0) {
+    if (command_open_source(c, NULL, 0, &cp.src, err, sizeof(err)) != 0) {
         fprintf(stderr, "replay: %s\n", err);
         goto out;
     }
-    agent_pipeline_config(c, &pc);
-    pc.device_id = c->device_id[0] ? c->device_id : "replay";
-    pc.on_trigger = pc.alarm_fifo = pc.alarm_socket = NULL;
-    pc.scores = scores;
-    pc.block_frames = 4096;
-    if (sp != NULL) {
-        pc.secret_key = keys.sk;
-        pc.sink = agent_spool_sink(sp);
+    command_pipeline_config(c, &cp.pc);
+    cp.pc.device_id = c->device_id[0] ? c->device_id : "replay";
+    cp.pc.on_trigger = cp.pc.alarm_fifo = cp.pc.alarm_socket = NULL;
+    cp.pc.scores = scores;
+    cp.pc.block_frames = 4096;
+    if (cp.sp != NULL) {
+        cp.pc.secret_key = cp.keys.sk;
+        cp.pc.sink = command_spool_sink(cp.sp);
     }
-    if (agent_model_setup(c, src, &pc, &ms, err, sizeof(err)) != 0) {
+    if (command_parts_start(&cp, c, 0, err, sizeof(err)) != 0) {
         fprintf(stderr, "replay: %s\n", err);
         goto out;
     }
-    if (pipeline_init(&pc, src, &p, err, sizeof(err)) != 0) {
-        fprintf(stderr, "replay: %s\n", err);
-        goto out;
-    }
-    rc = pipeline_run(p, stop);
+    rc = pipeline_run(cp.p, stop);
     if (rc != 0) {
         fprintf(stderr, "replay: %s\n", rc == PIPELINE_EIO ? "writing scores failed"
-                                                          : pipeline_err(p));
+                                                          : pipeline_err(cp.p));
         goto out;
     }
-    pipeline_get_stats(p, &st);
+    pipeline_get_stats(cp.p, &st);
     fprintf(stderr, "replay: %llu rows, %llu triggers, %llu snapshots%s\n",
             (unsigned long long)st.frames, (unsigned long long)st.triggers,
-            (unsigned long long)st.snapshots, sp != NULL ? " spooled" : "");
+            (unsigned long long)st.snapshots, cp.sp != NULL ? " spooled" : "");
     status = st.sink_errors == 0 ? 0 : 1;
 out:
-    pipeline_free(p);
-    agent_model_slot_free(ms);
-    if (src != NULL)
-        src->close(src);
+    command_parts_release(&cp);
     if (scores != NULL && fclose(scores) != 0 && status == 0) {
         fprintf(stderr, "replay: scores %s: %s\n", c->scores, strerror(errno));
         status = 1;
     }
-    if (sp != NULL)
-        spool_close(sp);
-    keys_wipe(&keys);
     return status;
 }

@@ -1,4 +1,4 @@
-/* agent.c - `precursor-agent run`: keys, registration, spool, uploader thread
+/* run.c - `precursor-agent run`: keys, registration, spool, uploader thread
  * and the sample pipeline.
  *
  * The sample path never waits on the network: registration and uploads run
@@ -6,6 +6,7 @@
  * first sample on; snapshots wait in the spool until the device is
  * registered and the server answers. */
 #include "agent/command/command.h"
+#include "agent/command/command_int.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -15,82 +16,11 @@
 #include <time.h>
 
 #include "agent/fleet/config_poll.h"
-#include "agent/fleet/keys.h"
 #include "agent/model/agent_model.h"
 #include "agent/spool/spool.h"
 #include "agent/upload/upload.h"
 
 #define DRAIN_WAIT_S 10     /* after end of input, how long uploads may finish */
-
-int agent_open_source(const struct agent_config *c, FILE *fault_log, int64_t start_us,
-                      struct source **out, char *err, size_t errlen)
-{
-    const char *in = c->input[0] && strcmp(c->input, "-") ? c->input : NULL;
-    int rc;
-
-    if (!strcmp(c->source, "sim")) {
-        struct sim_config sc = {
-            .equipment = c->sim_equipment, .rate = c->rate, .seed = c->sim_seed,
-            .fault_every_s = c->sim_fault_every_s, .speed = c->sim_speed,
-            .duration_s = c->duration_s, .start_us = start_us, .fault_log = fault_log
-        };
-        rc = source_sim_open(&sc, out);
-    } else if (!strcmp(c->source, "csv")) {
-        rc = source_csv_open(in, c->rate, out);
-    } else {
-        rc = source_bin_open(in, c->source, c->channels, c->rate, start_us, out);
-    }
-    if (rc != 0)
-        snprintf(err, errlen, "cannot open %s source %s%s%s", c->source,
-                 in ? in : "(stdin)", rc < -1 && -rc < 200 ? ": " : "",
-                 rc < -1 && -rc < 200 ? strerror(-rc) : "");
-    return rc;
-}
-
-void agent_pipeline_config(const struct agent_config *c, struct pipeline_config *pc)
-{
-    memset(pc, 0, sizeof(*pc));
-    pc->device_id = c->device_id;
-    pc->detect = c->detect;
-    pc->ring_s = c->ring_s;
-    pc->pre_s = c->pre_s;
-    pc->post_s = c->post_s;
-    pc->max_window_s = c->max_window_s;
-    pc->merge = c->merge;
-    pc->zstd_level = c->zstd_level;
-    pc->on_trigger = c->on_trigger;
-    pc->alarm_fifo = c->alarm_fifo;
-    pc->alarm_socket = c->alarm_socket;
-}
-
-static uint64_t sink_next_seq(void *ctx)
-{
-    return spool_next_seq(ctx);
-}
-
-static int sink_put(void *ctx, uint64_t seq, const struct wire_meta *m,
-                    const uint8_t *env, size_t len)
-{
-    float s = m->score < 0 ? 0 : m->score > 1 ? 1 : m->score;
-    int rc = spool_put(ctx, seq, (uint8_t)(s * 255.0f), env, len);
-
-    if (rc == SPOOL_EDROPPED) {
-        /* The cap policy chose this one; the spool counted it as a gap. */
-        fprintf(stderr, "agent: snapshot seq %llu dropped by the spool cap\n",
-                (unsigned long long)seq);
-        return 0;
-    }
-    if (rc != 0)
-        fprintf(stderr, "agent: spool put seq %llu: %s\n", (unsigned long long)seq,
-                spool_strerror(rc));
-    return rc;
-}
-
-struct pipeline_sink agent_spool_sink(struct spool *sp)
-{
-    struct pipeline_sink s = { sink_next_seq, sink_put, sp };
-    return s;
-}
 
 /* Registration, then the uploader: everything that touches the network. */
 struct net {
@@ -190,31 +120,40 @@ static void log_stats(struct pipeline *p, struct spool *sp)
     }
 }
 
-int agent_run(const struct agent_config *c, atomic_int *stop)
+/* End of input (not a signal): give the uploader a moment to drain. */
+static void wait_for_uploads(struct spool *sp, atomic_int *stop)
 {
-    struct keys keys;
-    struct spool *sp = NULL;
-    struct source *src = NULL;
-    struct pipeline *p = NULL;
-    struct agent_model_slot *ms = NULL;
-    struct pipeline_config pc;
+    for (int i = 0; i < DRAIN_WAIT_S * 10 && !atomic_load(stop); i++) {
+        struct spool_stats ss;
+        struct timespec ts = { 0, 100000000L };
+        spool_get_stats(sp, &ss);
+        if (ss.files == 0)
+            break;
+        nanosleep(&ts, NULL);
+    }
+}
+
+int command_run(const struct agent_config *c, atomic_int *stop)
+{
+    struct command_parts cp;
     struct upload_counters counters;
     struct net net;
     pthread_t th;
-    int have_thread = 0, rc, status = 1;
+    int rc, status = 1;
     FILE *fault_log = NULL;
     struct timespec now;
     char err[512];
 
+    memset(&cp, 0, sizeof(cp));
     memset(&counters, 0, sizeof(counters));
-    rc = keys_load_or_create(c->key_dir, &keys, err, sizeof(err));
+    rc = keys_load_or_create(c->key_dir, &cp.keys, err, sizeof(err));
     if (rc != 0) {
         fprintf(stderr, "agent: keys: %s\n", err);
         return 1;
     }
-    if (keys.created)
+    if (cp.keys.created)
         fprintf(stderr, "agent: new key pair in %s\n", c->key_dir);
-    rc = spool_open(c->spool_dir, (uint64_t)(c->spool_cap_mb * 1048576.0), &sp);
+    rc = spool_open(c->spool_dir, (uint64_t)(c->spool_cap_mb * 1048576.0), &cp.sp);
     if (rc != 0) {
         fprintf(stderr, "agent: spool %s: %s\n", c->spool_dir, spool_strerror(rc));
         goto out;
@@ -224,55 +163,42 @@ int agent_run(const struct agent_config *c, atomic_int *stop)
         goto out;
     }
     clock_gettime(CLOCK_REALTIME, &now);
-    if (agent_open_source(c, fault_log, (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000,
-                          &src, err, sizeof(err)) != 0) {
+    if (command_open_source(c, fault_log, (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000,
+                            &cp.src, err, sizeof(err)) != 0) {
         fprintf(stderr, "agent: %s\n", err);
         goto out;
     }
-    agent_pipeline_config(c, &pc);
-    pc.secret_key = keys.sk;
-    pc.sink = agent_spool_sink(sp);
-    pc.counters = &counters;
-    if ((c->config_poll_s > 0 ? agent_model_setup_runtime(c, src, &pc, &ms, err, sizeof(err))
-                              : agent_model_setup(c, src, &pc, &ms, err, sizeof(err))) != 0) {
-        fprintf(stderr, "agent: %s\n", err);
-        goto out;
-    }
-    if (pipeline_init(&pc, src, &p, err, sizeof(err)) != 0) {
+    command_pipeline_config(c, &cp.pc);
+    cp.pc.secret_key = cp.keys.sk;
+    cp.pc.sink = command_spool_sink(cp.sp);
+    cp.pc.counters = &counters;
+    if (command_parts_start(&cp, c, c->config_poll_s > 0, err, sizeof(err)) != 0) {
         fprintf(stderr, "agent: %s\n", err);
         goto out;
     }
 
     memset(&net, 0, sizeof(net));
     net.c = c;
-    net.keys = &keys;
-    net.sp = sp;
+    net.keys = &cp.keys;
+    net.sp = cp.sp;
     net.counters = &counters;
     net.stop = stop;
-    net.ms = c->config_poll_s > 0 ? ms : NULL;
+    net.ms = c->config_poll_s > 0 ? cp.ms : NULL;
     pthread_mutex_init(&net.mu, NULL);
     if (pthread_create(&th, NULL, net_main, &net) != 0) {
         fprintf(stderr, "agent: cannot start the network thread\n");
         pthread_mutex_destroy(&net.mu);
         goto out;
     }
-    have_thread = 1;
     fprintf(stderr, "agent: %s running: %s source, %u channels at %g Hz, spool %s\n",
-            c->device_id, c->source, src->channels, src->rate, c->spool_dir);
+            c->device_id, c->source, cp.src->channels, cp.src->rate, c->spool_dir);
 
-    rc = pipeline_run(p, stop);
+    rc = pipeline_run(cp.p, stop);
     if (rc != 0)
-        fprintf(stderr, "agent: %s\n", pipeline_err(p));
+        fprintf(stderr, "agent: %s\n", pipeline_err(cp.p));
     status = rc == 0 ? 0 : 1;
-    /* End of input (not a signal): give the uploader a moment to drain. */
-    for (int i = 0; rc == 0 && i < DRAIN_WAIT_S * 10 && !atomic_load(stop); i++) {
-        struct spool_stats ss;
-        struct timespec ts = { 0, 100000000L };
-        spool_get_stats(sp, &ss);
-        if (ss.files == 0)
-            break;
-        nanosleep(&ts, NULL);
-    }
+    if (rc == 0)
+        wait_for_uploads(cp.sp, stop);
     atomic_store(stop, 1);
     pthread_join(th, NULL);
     if (net.up != NULL)
@@ -281,17 +207,10 @@ int agent_run(const struct agent_config *c, atomic_int *stop)
     pthread_mutex_destroy(&net.mu);
     if (atomic_load(&net.fatal))
         status = 1;
-    log_stats(p, sp);
+    log_stats(cp.p, cp.sp);
 out:
-    (void)have_thread;
-    pipeline_free(p);
-    agent_model_slot_free(ms);
-    if (src != NULL)
-        src->close(src);
+    command_parts_release(&cp);
     if (fault_log != NULL)
-        fclose(fault_log);
-    if (sp != NULL)
-        spool_close(sp);
-    keys_wipe(&keys);
+        fclose(fault_log);      /* after the source that writes to it */
     return status;
 }

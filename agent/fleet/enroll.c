@@ -36,7 +36,7 @@ static void usage(FILE *f)
                "key with the enrollment token.  The private key never leaves DIR.\n");
 }
 
-int agent_enroll_main(int argc, char **argv)
+int enroll_main(int argc, char **argv)
 {
     const char *server = NULL, *token = NULL, *dev = NULL, *dir = NULL;
     const char *ca_file = NULL, *pin = NULL;

@@ -5,6 +5,6 @@
 
 /* argv after "enroll".  Exit status: 0 enrolled (pending or active), 1
  * refused or failed, 2 usage. */
-int agent_enroll_main(int argc, char **argv);
+int enroll_main(int argc, char **argv);
 
 #endif

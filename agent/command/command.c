@@ -1,0 +1,104 @@
+/* command.c - the set-up `run` and `replay` share: source, pipeline
+ * configuration, the spool sink, and the release of what they built. */
+#include "agent/command/command_int.h"
+
+#include <string.h>
+
+#include "agent/model/agent_model.h"
+#include "agent/spool/spool.h"
+
+int command_open_source(const struct agent_config *c, FILE *fault_log, int64_t start_us,
+                        struct source **out, char *err, size_t errlen)
+{
+    const char *in = c->input[0] && strcmp(c->input, "-") ? c->input : NULL;
+    int rc;
+
+    if (!strcmp(c->source, "sim")) {
+        struct sim_config sc = {
+            .equipment = c->sim_equipment, .rate = c->rate, .seed = c->sim_seed,
+            .fault_every_s = c->sim_fault_every_s, .speed = c->sim_speed,
+            .duration_s = c->duration_s, .start_us = start_us, .fault_log = fault_log
+        };
+        rc = source_sim_open(&sc, out);
+    } else if (!strcmp(c->source, "csv")) {
+        rc = source_csv_open(in, c->rate, out);
+    } else {
+        rc = source_bin_open(in, c->source, c->channels, c->rate, start_us, out);
+    }
+    if (rc != 0)
+        snprintf(err, errlen, "cannot open %s source %s%s%s", c->source,
+                 in ? in : "(stdin)", rc < -1 && -rc < 200 ? ": " : "",
+                 rc < -1 && -rc < 200 ? strerror(-rc) : "");
+    return rc;
+}
+
+void command_pipeline_config(const struct agent_config *c, struct pipeline_config *pc)
+{
+    memset(pc, 0, sizeof(*pc));
+    pc->device_id = c->device_id;
+    pc->detect = c->detect;
+    pc->ring_s = c->ring_s;
+    pc->pre_s = c->pre_s;
+    pc->post_s = c->post_s;
+    pc->max_window_s = c->max_window_s;
+    pc->merge = c->merge;
+    pc->zstd_level = c->zstd_level;
+    pc->on_trigger = c->on_trigger;
+    pc->alarm_fifo = c->alarm_fifo;
+    pc->alarm_socket = c->alarm_socket;
+}
+
+static uint64_t sink_next_seq(void *ctx)
+{
+    return spool_next_seq(ctx);
+}
+
+static int sink_put(void *ctx, uint64_t seq, const struct wire_meta *m,
+                    const uint8_t *env, size_t len)
+{
+    float s = m->score < 0 ? 0 : m->score > 1 ? 1 : m->score;
+    int rc = spool_put(ctx, seq, (uint8_t)(s * 255.0f), env, len);
+
+    if (rc == SPOOL_EDROPPED) {
+        /* The cap policy chose this one; the spool counted it as a gap. */
+        fprintf(stderr, "agent: snapshot seq %llu dropped by the spool cap\n",
+                (unsigned long long)seq);
+        return 0;
+    }
+    if (rc != 0)
+        fprintf(stderr, "agent: spool put seq %llu: %s\n", (unsigned long long)seq,
+                spool_strerror(rc));
+    return rc;
+}
+
+struct pipeline_sink command_spool_sink(struct spool *sp)
+{
+    struct pipeline_sink s = { sink_next_seq, sink_put, sp };
+    return s;
+}
+
+int command_parts_start(struct command_parts *cp, const struct agent_config *c, int runtime,
+                        char *err, size_t errlen)
+{
+    int rc = runtime ? agent_model_setup_runtime(c, cp->src, &cp->pc, &cp->ms, err, errlen)
+                     : agent_model_setup(c, cp->src, &cp->pc, &cp->ms, err, errlen);
+
+    if (rc != 0)
+        return rc;
+    return pipeline_init(&cp->pc, cp->src, &cp->p, err, errlen);
+}
+
+void command_parts_release(struct command_parts *cp)
+{
+    pipeline_free(cp->p);
+    agent_model_slot_free(cp->ms);
+    if (cp->src != NULL)
+        cp->src->close(cp->src);
+    if (cp->sp != NULL)
+        spool_close(cp->sp);
+    keys_wipe(&cp->keys);
+    cp->p = NULL;
+    cp->ms = NULL;
+    cp->src = NULL;
+    cp->sp = NULL;
+}

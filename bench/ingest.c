@@ -30,6 +30,7 @@
 #include "server/db/db.h"
 #include "server/fleet/fleet.h"
 #include "server/http/http.h"
+#include "server/routes.h"
 #include "server/srv/srv.h"
 
 #define NSAMP 5000              /* f32 noise: ~16 KB after zstd */
@@ -508,6 +509,7 @@ int main(void)
     cfg.database_url = url;
     cfg.threads = threads ? threads : conc;
     cfg.max_body = 1u << 20;
+    routes_configure(&cfg);
     if (db_init(url) != SRV_OK || fleet_start(url) != SRV_OK || http_start(&cfg, &hs) != SRV_OK)
         return 1;
     snprintf(base, sizeof base, "http://127.0.0.1:%u", http_port(hs));

@@ -23,6 +23,7 @@
 #include "server/fleet/fleet.h"
 #include "server/http/http.h"
 #include "server/models/models.h"
+#include "server/routes.h"
 #include "server/rules/rules.h"
 #include "server/srv/srv.h"
 #include "server/tls/tls.h"
@@ -343,6 +344,7 @@ static int cmd_serve(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
     cfg.conn_timeout_s = fleet_settings()->conn_timeout_s;  /* --conn-timeout */
+    routes_configure(&cfg);
     if (http_start(&cfg, &hs) != SRV_OK) {
         rc = 1;
         goto out;

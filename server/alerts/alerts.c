@@ -10,7 +10,7 @@
 
 #include "server/alerts/alerts.h"
 #include "server/db/db.h"
-#include "server/json/json_util.h"
+#include "server/text/text.h"
 #include "server/rules/rules.h"
 
 #define ALERTS_MAX_IDS 500
@@ -85,7 +85,7 @@ static json_t *ts_json(PGresult *r, int row, int col)
     char b[40];
 
     if (PQgetisnull(r, row, col) ||
-        json_rfc3339(strtoll(PQgetvalue(r, row, col), NULL, 10), b, sizeof b) != 0)
+        text_rfc3339(strtoll(PQgetvalue(r, row, col), NULL, 10), b, sizeof b) != 0)
         return json_null();
     return json_string(b);
 }
@@ -99,7 +99,7 @@ int alerts_api_ack(struct srv_request *rq, struct srv_response *rs)
     json_t *j;
     int err;
 
-    if (json_parse_id(rq->params[0], &id) != 0)
+    if (text_parse_id(rq->params[0], &id) != 0)
         return fail(rs, SRV_EBADREQ, "alert id must be a positive integer");
     snprintf(idb, sizeof idb, "%" PRId64, id);
     actor(rq, who, sizeof who);
@@ -139,7 +139,7 @@ int alerts_api_disposition(struct srv_request *rq, struct srv_response *rs)
     int64_t id;
     int err;
 
-    if (json_parse_id(rq->params[0], &id) != 0)
+    if (text_parse_id(rq->params[0], &id) != 0)
         return fail(rs, SRV_EBADREQ, "alert id must be a positive integer");
     if (rq->body)
         j = json_loadb((const char *)rq->body, rq->body_len, JSON_REJECT_DUPLICATES, &je);
@@ -220,7 +220,7 @@ static int ids_array(const char *s, char *out, size_t cap)
             return -1;
         memcpy(one, s, len);
         one[len] = '\0';
-        if (json_parse_id(one, &id) != 0)
+        if (text_parse_id(one, &id) != 0)
             return -1;
         w = snprintf(out + used, cap - used, "%s%" PRId64, n > 1 ? "," : "", id);
         if (w < 0 || (size_t)w >= cap - used)
@@ -250,9 +250,9 @@ int alerts_api_list(struct srv_request *rq, struct srv_response *rs)
     json_t *items;
     int limit, i, err;
 
-    if (json_parse_limit(lim_s, 50, 500, &limit) != 0)
+    if (text_parse_limit(lim_s, 50, 500, &limit) != 0)
         return fail(rs, SRV_EBADREQ, "limit must be 1..500");
-    if (after_s && json_parse_id(after_s, &before) != 0)
+    if (after_s && text_parse_id(after_s, &before) != 0)
         return fail(rs, SRV_EBADREQ, "before must be an alert id");
     snprintf(lim, sizeof lim, "%d", limit);
     snprintf(bef, sizeof bef, "%" PRId64, before);

@@ -17,7 +17,7 @@
 #include "server/deploy/deploy.h"
 #include "server/fleet/fleet.h"
 #include "server/ingest/ingest.h"
-#include "server/json/json_util.h"
+#include "server/text/text.h"
 
 #define API_LIMIT_DEFAULT 50
 #define API_LIMIT_MAX 1000
@@ -77,11 +77,11 @@ int api_device_register(struct srv_request *rq, struct srv_response *rs)
     dev = json_string_value(json_object_get(j, "device_id"));
     pk64 = json_string_value(json_object_get(j, "public_key"));
     secret = json_string_value(json_object_get(j, "enroll_secret"));
-    if (!json_valid_device_id(dev)) {
+    if (!text_valid_device_id(dev)) {
         err = fail(rs, SRV_EBADREQ, "device_id must match [A-Za-z0-9._-]{1,64}");
         goto out;
     }
-    if (json_b64_decode_exact(pk64, pk, sizeof pk) != 0) {
+    if (text_b64_decode_exact(pk64, pk, sizeof pk) != 0) {
         err = fail(rs, SRV_EBADREQ, "public_key must be standard base64 of 32 bytes");
         goto out;
     }
@@ -133,9 +133,9 @@ int api_heartbeat_post(struct srv_request *rq, struct srv_response *rs)
     char *body = NULL;
     int err;
 
-    if (!json_valid_device_id(dev))
+    if (!text_valid_device_id(dev))
         return fail(rs, SRV_EBADREQ, "X-Precursor-Device missing or malformed");
-    if (json_b64_decode_exact(sig64, sig, sizeof sig) != 0)
+    if (text_b64_decode_exact(sig64, sig, sizeof sig) != 0)
         return fail(rs, SRV_EBADREQ, "X-Precursor-Signature must be base64 of 64 bytes");
     if (!rq->body)
         return fail(rs, SRV_EBADREQ, "body must be a JSON object");
@@ -196,7 +196,7 @@ static json_t *time_or_null(PGresult *r, int row, int col)
     char buf[40];
 
     if (PQgetisnull(r, row, col) ||
-        json_rfc3339(strtoll(PQgetvalue(r, row, col), NULL, 10), buf, sizeof buf) != 0)
+        text_rfc3339(strtoll(PQgetvalue(r, row, col), NULL, 10), buf, sizeof buf) != 0)
         return json_null();
     return json_string(buf);
 }
@@ -271,9 +271,9 @@ int api_snapshots_list(struct srv_request *rq, struct srv_response *rs)
     PGresult *r = NULL;
     int err;
 
-    if (json_parse_limit(rq->query(rq, "limit"), API_LIMIT_DEFAULT, API_LIMIT_MAX, &limit) != 0)
+    if (text_parse_limit(rq->query(rq, "limit"), API_LIMIT_DEFAULT, API_LIMIT_MAX, &limit) != 0)
         return fail(rs, SRV_EBADREQ, "limit must be an integer in 1..1000");
-    if (json_parse_cursor(rq->query(rq, "after"), &after) != 0)
+    if (text_parse_cursor(rq->query(rq, "after"), &after) != 0)
         return fail(rs, SRV_EBADREQ, "after must be a cursor from a previous page");
     snprintf(after_s, sizeof after_s, "%" PRId64, after);
     /* One extra row tells whether a next page exists. */
@@ -291,7 +291,7 @@ int api_snapshot_get(struct srv_request *rq, struct srv_response *rs)
     PGresult *r = NULL;
     int err;
 
-    if (json_parse_id(rq->params[0], &id) != 0)
+    if (text_parse_id(rq->params[0], &id) != 0)
         return fail(rs, SRV_ENOTFOUND, "no such snapshot");
     vals[0] = rq->params[0];
     err = db_exec(DB_SNAPSHOT_GET, vals, NULL, NULL, 0, &r);
@@ -309,7 +309,7 @@ int api_snapshot_raw(struct srv_request *rq, struct srv_response *rs)
     char *buf;
     int err;
 
-    if (json_parse_id(rq->params[0], &id) != 0)
+    if (text_parse_id(rq->params[0], &id) != 0)
         return fail(rs, SRV_ENOTFOUND, "no such snapshot");
     vals[0] = rq->params[0];
     err = db_exec(DB_SNAPSHOT_RAW, vals, NULL, NULL, 1, &r);
@@ -343,7 +343,7 @@ static json_t *device_item(PGresult *r, int i)
     json_t *hb = json_null(), *model, *item, *fleet;
 
     if (key && klen == WIRE_PK_LEN)
-        json_b64_encode(key, klen, k64, sizeof k64);
+        text_b64_encode(key, klen, k64, sizeof k64);
     PQfreemem(key);
     if (!PQgetisnull(r, i, 8)) {
         json_t *body = json_loads(PQgetvalue(r, i, 8), 0, NULL);
@@ -386,10 +386,10 @@ int api_devices_list(struct srv_request *rq, struct srv_response *rs)
     PGresult *r = NULL;
     int err;
 
-    if (json_parse_limit(rq->query(rq, "limit"), API_LIMIT_DEFAULT * 2, API_LIMIT_MAX,
+    if (text_parse_limit(rq->query(rq, "limit"), API_LIMIT_DEFAULT * 2, API_LIMIT_MAX,
                          &limit) != 0)
         return fail(rs, SRV_EBADREQ, "limit must be an integer in 1..1000");
-    if (after && *after && !json_valid_device_id(after))
+    if (after && *after && !text_valid_device_id(after))
         return fail(rs, SRV_EBADREQ, "after must be a cursor from a previous page");
     snprintf(lim_s, sizeof lim_s, "%d", limit + 1);
     vals[0] = after ? after : "";
@@ -406,7 +406,7 @@ int api_device_get(struct srv_request *rq, struct srv_response *rs)
     PGresult *r = NULL;
     int err;
 
-    if (!json_valid_device_id(rq->params[0]))
+    if (!text_valid_device_id(rq->params[0]))
         return fail(rs, SRV_ENOTFOUND, "no such device");
     err = db_exec(DB_DEVICE_GET, vals, NULL, NULL, 0, &r);
     if (err != SRV_OK)

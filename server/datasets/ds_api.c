@@ -22,7 +22,7 @@
 #include <unistd.h>
 
 #include "server/db/db.h"
-#include "server/json/json_util.h"
+#include "server/text/text.h"
 #include "server/srv/srv.h"
 
 #define DS_JOBS_MAX 4           /* export jobs running at once */
@@ -69,7 +69,7 @@ static void actor(const struct srv_request *rq, char *out, size_t cap)
 
 static int param_id(const struct srv_request *rq, int i, int64_t *out, struct srv_response *rs)
 {
-    if (!rq->params[i] || json_parse_id(rq->params[i], out) != 0)
+    if (!rq->params[i] || text_parse_id(rq->params[i], out) != 0)
         return fail(rs, SRV_ENOTFOUND, "no such dataset, version or job");
     return SRV_OK;
 }
@@ -78,7 +78,7 @@ static int param_version(const struct srv_request *rq, int *out, struct srv_resp
 {
     int64_t v;
 
-    if (!rq->params[1] || json_parse_id(rq->params[1], &v) != 0 || v > 1000000000)
+    if (!rq->params[1] || text_parse_id(rq->params[1], &v) != 0 || v > 1000000000)
         return fail(rs, SRV_ENOTFOUND, "no such version");
     *out = (int)v;
     return SRV_OK;

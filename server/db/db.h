@@ -10,6 +10,7 @@
 
 #include <libpq-fe.h>
 #include <stddef.h>
+#include <stdint.h>
 
 enum db_stmt {
     DB_PING,
@@ -73,6 +74,29 @@ struct db_sql {
 };
 int db_exec_own(const struct db_sql *st, const char *const *values, const int *lengths,
                 const int *formats, int binary_result, PGresult **out);
+
+/* Columns by name (db_row.c): the text value of row's column name, NULL
+ * when SQL NULL (or, a bug, when the result has no such column: logged).
+ * The numeric readers answer 0 for NULL; db_bool is 1 only for 't'. */
+int db_isnull(const PGresult *r, int row, const char *name);
+const char *db_text(const PGresult *r, int row, const char *name);
+const char *db_text_or(const PGresult *r, int row, const char *name, const char *dflt);
+int db_len(const PGresult *r, int row, const char *name);
+int64_t db_int64(const PGresult *r, int row, const char *name);
+double db_double(const PGresult *r, int row, const char *name);
+int db_bool(const PGresult *r, int row, const char *name);
+
+/* PostgreSQL array literals, the one way to pass a list as one parameter
+ * (db_row.c): db_array_begin, elements, db_array_end, into a struct srv_buf
+ * (which may hold other text before).  Text elements are always quoted with
+ * " and \ escaped, NULL for a NULL pointer; raw puts a token as it is (a
+ * number formatted by the caller, or NULL). */
+struct srv_buf;
+void db_array_begin(struct srv_buf *b);
+void db_array_end(struct srv_buf *b);
+void db_array_text(struct srv_buf *b, const char *s);
+void db_array_int64(struct srv_buf *b, int64_t v);
+void db_array_raw(struct srv_buf *b, const char *token);
 
 /* Close this thread's connection now (the thread-exit destructor does the
  * same). */

@@ -14,7 +14,7 @@
 #include <time.h>
 
 #include "server/db/db.h"
-#include "server/json/json_util.h"
+#include "server/text/text.h"
 #include "server/models/models.h"
 #include "server/srv/srv.h"
 
@@ -101,7 +101,7 @@ static int device_list_text(json_t *arr, char *out, size_t cap)
         const char *id = json_string_value(json_array_get(arr, i));
         size_t n;
 
-        if (!json_valid_device_id(id))
+        if (!text_valid_device_id(id))
             return -1;
         n = strlen(id);
         if (used + n + 3 > cap)
@@ -128,7 +128,7 @@ int deploy_api_create(struct srv_request *rq, struct srv_response *rs)
 
     if (rq->role != SRV_ROLE_ML && rq->role != SRV_ROLE_ADMIN)
         return fail(rs, SRV_EFORBIDDEN, "needs the ml or admin role");
-    if (!rq->params[0] || json_parse_id(rq->params[0], &id) != 0)
+    if (!rq->params[0] || text_parse_id(rq->params[0], &id) != 0)
         return fail(rs, SRV_ENOTFOUND, "no such model");
     body = rq->body ? json_loadb((const char *)rq->body, rq->body_len, JSON_REJECT_DUPLICATES, NULL)
                     : NULL;
@@ -214,7 +214,7 @@ int deploy_api_list(struct srv_request *rq, struct srv_response *rs)
 
     if (rq->role == SRV_ROLE_NONE)
         return fail(rs, SRV_EFORBIDDEN, "no role");
-    if (!rq->params[0] || json_parse_id(rq->params[0], &id) != 0)
+    if (!rq->params[0] || text_parse_id(rq->params[0], &id) != 0)
         return fail(rs, SRV_ENOTFOUND, "no such model");
     snprintf(idb, sizeof idb, "%" PRId64, id);
     vals[0] = idb;
@@ -229,7 +229,7 @@ int deploy_api_list(struct srv_request *rq, struct srv_response *rs)
             "equipment_type", PQgetisnull(r, i, 3) ? json_null() : json_string(PQgetvalue(r, i, 3)),
             "site", PQgetisnull(r, i, 4) ? json_null() : json_string(PQgetvalue(r, i, 4)),
             "created_by", PQgetvalue(r, i, 5),
-            "created_at", json_rfc3339(strtoll(PQgetvalue(r, i, 6), NULL, 10), t, sizeof t) == 0 ? t : "",
+            "created_at", text_rfc3339(strtoll(PQgetvalue(r, i, 6), NULL, 10), t, sizeof t) == 0 ? t : "",
             "devices_running_it_now", (json_int_t)strtoll(PQgetvalue(r, i, 7), NULL, 10));
 
         if (!it || json_array_append_new(items, it) != 0) {
@@ -261,13 +261,13 @@ static int device_auth(struct srv_request *rq, struct srv_response *rs, PGresult
     int64_t t;
     int n, err;
 
-    if (!json_valid_device_id(dev))
+    if (!text_valid_device_id(dev))
         return fail(rs, SRV_EBADREQ, "X-Precursor-Device missing or malformed");
     if (!rq->params[0] || strcmp(rq->params[0], dev) != 0)
         return fail(rs, SRV_EFORBIDDEN, "a device may only read its own config");
-    if (json_b64_decode_exact(sig64, sig, sizeof sig) != 0)
+    if (text_b64_decode_exact(sig64, sig, sizeof sig) != 0)
         return fail(rs, SRV_EBADREQ, "X-Precursor-Signature must be base64 of 64 bytes");
-    if (!ts || json_parse_id(ts, &t) != 0)
+    if (!ts || text_parse_id(ts, &t) != 0)
         return fail(rs, SRV_EBADREQ, "X-Precursor-Timestamp must be unix seconds");
     /* Bound the replay window of a captured request. */
     if (t < (int64_t)time(NULL) - DEPLOY_MAX_SKEW_S || t > (int64_t)time(NULL) + DEPLOY_MAX_SKEW_S)
@@ -318,7 +318,7 @@ int deploy_api_device_config(struct srv_request *rq, struct srv_response *rs)
         return err;
     }
     sodium_memzero(sk, sizeof sk);
-    if (json_b64_encode(pk, sizeof pk, k64, sizeof k64) != 0) {
+    if (text_b64_encode(pk, sizeof pk, k64, sizeof k64) != 0) {
         json_decref(model);
         return SRV_EINTERNAL;
     }
@@ -371,7 +371,7 @@ json_t *deploy_device_model_json(const char *assigned, const json_t *hb_body)
     int64_t a = 0;
 
     o = json_pack("{s:o,s:o}",
-                  "assigned", assigned && json_parse_id(assigned, &a) == 0 ? json_integer(a) : json_null(),
+                  "assigned", assigned && text_parse_id(assigned, &a) == 0 ? json_integer(a) : json_null(),
                   "running", json_is_integer(running) ? json_incref(running) : json_null());
     if (!o)
         return NULL;

@@ -23,7 +23,7 @@
 #include "server/auth/auth.h"
 #include "server/db/db.h"
 #include "server/fleet/fleet.h"
-#include "server/json/json_util.h"
+#include "server/text/text.h"
 #include "server/srv/srv.h"
 
 #define TOKEN_PREFIX "pen_"
@@ -464,11 +464,11 @@ int fleet_api_device_enroll(struct srv_request *rq, struct srv_response *rs)
     tok = json_string_value(json_object_get(j, "token"));
     dev = json_string_value(json_object_get(j, "device_id"));
     pk64 = json_string_value(json_object_get(j, "public_key"));
-    if (!json_valid_device_id(dev)) {
+    if (!text_valid_device_id(dev)) {
         err = fail(rs, SRV_EBADREQ, "device_id must match [A-Za-z0-9._-]{1,64}");
         goto out;
     }
-    if (json_b64_decode_exact(pk64, pk, sizeof pk) != 0) {
+    if (text_b64_decode_exact(pk64, pk, sizeof pk) != 0) {
         err = fail(rs, SRV_EBADREQ, "public_key must be standard base64 of 32 bytes");
         goto out;
     }
@@ -535,7 +535,7 @@ static int set_status(struct srv_request *rq, struct srv_response *rs, const cha
 
     if (err != SRV_OK)
         return err;
-    if (!json_valid_device_id(dev))
+    if (!text_valid_device_id(dev))
         return fail(rs, SRV_ENOTFOUND, "no such device");
     err = db_exec(DB_FLEET_DEVICE_STATUS, vals, NULL, NULL, 0, &r);
     if (err != SRV_OK)
@@ -574,7 +574,7 @@ int fleet_rotate_message(const char *dev, const uint8_t new_pk[FLEET_PK_LEN], ch
     char k64[64];
     int n;
 
-    if (json_b64_encode(new_pk, FLEET_PK_LEN, k64, sizeof k64) != 0)
+    if (text_b64_encode(new_pk, FLEET_PK_LEN, k64, sizeof k64) != 0)
         return SRV_EINTERNAL;
     n = snprintf(out, cap, "precursor-rotate-v1\n%s\n%s\n", dev, k64);
     if (n < 0 || (size_t)n >= cap)
@@ -595,13 +595,13 @@ int fleet_api_device_rotate(struct srv_request *rq, struct srv_response *rs)
     PGresult *r = NULL;
     int err;
 
-    if (!json_valid_device_id(dev))
+    if (!text_valid_device_id(dev))
         return fail(rs, SRV_ENOTFOUND, "no such device");
     j = parse_body(rq);
     if (!j || !json_is_object(j) ||
-        json_b64_decode_exact(json_string_value(json_object_get(j, "public_key")), npk,
+        text_b64_decode_exact(json_string_value(json_object_get(j, "public_key")), npk,
                               sizeof npk) != 0 ||
-        json_b64_decode_exact(json_string_value(json_object_get(j, "signature")), sig,
+        text_b64_decode_exact(json_string_value(json_object_get(j, "signature")), sig,
                               sizeof sig) != 0) {
         json_decref(j);
         return fail(rs, SRV_EBADREQ, "body must be {\"public_key\",\"signature\"} in base64");

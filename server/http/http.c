@@ -18,11 +18,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "server/auth/auth.h"
-#include "server/session/session.h"
 #include "server/http/http.h"
-#include "server/ingest/ingest.h"
-#include "server/json/json_util.h"
 #include "server/srv/srv.h"
 #include "server/tls/tls.h"
 
@@ -51,7 +47,7 @@ struct http_req {
     size_t len, cap, limit;
     int overflow;
     int responded;
-    struct ingest_job *job; /* upload parked on the committer (suspended) */
+    void *job;              /* parked (suspended) by the route's start, see srv_park */
     const char *set_cookie; /* from the handler's response (login, logout) */
     unsigned retry_after;   /* from the handler's response, for 429/503 */
     unsigned status;
@@ -137,7 +133,7 @@ static enum MHD_Result send_stream(struct http_req *r, struct srv_response *rs)
 
 static enum MHD_Result send_error(struct http_req *r, int err, const char *message)
 {
-    char *body = json_error_body(srv_err_code(err), message ? message : srv_err_message(err));
+    char *body = srv_err_body(srv_err_code(err), message ? message : srv_err_message(err));
 
     if (!body)
         return MHD_NO;
@@ -161,8 +157,8 @@ static enum MHD_Result first_call(struct http_req *r)
     const char *cl = MHD_lookup_connection_value(r->mc, MHD_HEADER_KIND,
                                                  MHD_HTTP_HEADER_CONTENT_LENGTH);
 
-    r->route = srv_route_match(r->method, r->path, r->caps, strlen(r->path) + 1,
-                               r->params, &r->route_err);
+    r->route = srv_route_match(r->srv->cfg->routes, r->srv->cfg->nroutes, r->method, r->path,
+                               r->caps, strlen(r->path) + 1, r->params, &r->route_err);
     if (!r->route)
         return send_error(r, r->route_err, NULL);
     r->limit = route_limit(r);
@@ -236,11 +232,11 @@ static void request_init(struct http_req *r, struct srv_request *rq)
     client_addr(r->mc, rq->client_addr, sizeof rq->client_addr);
 }
 
-/* The upload's wait for the committer parks the connection, not the
- * thread: a few pool threads then serve every device.  suspend runs on
- * this connection's pool thread inside the handler (under the ingest queue
- * lock, so the committer's resume always follows it); resume from the
- * committer's thread, and libmicrohttpd calls on_request again. */
+/* A parking route (the upload waiting for the group committer) parks the
+ * connection, not the thread: a few pool threads then serve every device.
+ * suspend runs on this connection's pool thread inside the route's start
+ * (under the waited-for party's lock, so its resume always follows); resume
+ * runs on the other thread, and libmicrohttpd calls on_request again. */
 static void park(void *ctx)
 {
     struct http_req *r = ctx;
@@ -258,18 +254,18 @@ static void unpark(void *ctx)
 
 static enum MHD_Result respond(struct http_req *r, int err, struct srv_response *rs);
 
-/* Called again after unpark: the committer is done with the row. */
+/* Called again after unpark: the other thread is done with the job. */
 static enum MHD_Result parked_call(struct http_req *r)
 {
     struct srv_request rq;
     struct srv_response rs;
-    struct ingest_job *job = r->job;
+    void *job = r->job;
 
     r->job = NULL;
     atomic_fetch_sub(&r->srv->parked, 1);
     request_init(r, &rq);
     memset(&rs, 0, sizeof rs);
-    return respond(r, ingest_api_post_finish(&rq, &rs, job), &rs);
+    return respond(r, r->route->park->finish(&rq, &rs, job), &rs);
 }
 
 static enum MHD_Result final_call(struct http_req *r)
@@ -282,22 +278,21 @@ static enum MHD_Result final_call(struct http_req *r)
         return send_error(r, SRV_ETOOBIG, "request body over the limit");
     request_init(r, &rq);
     memset(&rs, 0, sizeof rs);
-    if (r->route->auth == SRV_AUTH_TOKEN) {
+    if (srv_route_auth(r->route) == SRV_AUTH_TOKEN) {
         const char *authz = lookup_header(&rq, MHD_HTTP_HEADER_AUTHORIZATION);
 
-        /* No bearer token: a logged-in browser (session cookie + CSRF). */
-        err = authz ? auth_bearer(authz, &rq.role, &rq.token_id) : session_auth(&rq);
+        err = r->srv->cfg->authenticate ? r->srv->cfg->authenticate(&rq, authz) : SRV_EUNAUTH;
         if (err != SRV_OK)
             return send_error(r, err, NULL);
     }
-    if (r->route->handler == ingest_api_post) {
-        const struct ingest_waker w = { park, unpark, r };
+    if (r->route->park && srv_route_allows(r->route, rq.role)) {
+        const struct srv_waker w = { park, unpark, r };
 
-        err = ingest_api_post_start(&rq, &rs, &w, &r->job);
+        err = r->route->park->start(&rq, &rs, &w, &r->job);
         if (err == SRV_OK && r->job)
             return MHD_YES;     /* parked: answered from parked_call */
     } else {
-        err = r->route->handler(&rq, &rs);
+        err = srv_route_call(r->route, &rq, &rs);
     }
     return respond(r, err, &rs);
 }
@@ -397,10 +392,8 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
         return;
     if (r->job) {
         /* Resumed, then closed before the handler ran again (the client
-         * left): the committer is done with the row; drop the answer. */
-        struct ingest_result res;
-
-        ingest_envelope_finish(r->job, &res, NULL);
+         * left): the other thread is done with the job; drop the answer. */
+        r->route->park->abandon(r->job);
         r->job = NULL;
         atomic_fetch_sub(&r->srv->parked, 1);
     }

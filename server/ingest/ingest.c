@@ -411,7 +411,7 @@ int ingest_envelope(const uint8_t *buf, size_t len, struct ingest_result *out,
     return err;
 }
 
-int ingest_envelope_start(const uint8_t *buf, size_t len, const struct ingest_waker *w,
+int ingest_envelope_start(const uint8_t *buf, size_t len, const struct srv_waker *w,
                           struct ingest_job **job, struct ingest_result *out, const char **why)
 {
     struct ingest_job *j = calloc(1, sizeof *j);

@@ -51,12 +51,8 @@ int ingest_envelope(const uint8_t *buf, size_t len, struct ingest_result *out,
  * must stay valid until then.  *job NULL: finished at once, as
  * ingest_envelope (also when no committer runs). */
 struct ingest_job;
-struct ingest_waker {
-    void (*suspend)(void *ctx);
-    void (*resume)(void *ctx);
-    void *ctx;
-};
-int ingest_envelope_start(const uint8_t *buf, size_t len, const struct ingest_waker *w,
+struct srv_waker;
+int ingest_envelope_start(const uint8_t *buf, size_t len, const struct srv_waker *w,
                           struct ingest_job **job, struct ingest_result *out,
                           const char **why);
 int ingest_envelope_finish(struct ingest_job *job, struct ingest_result *out,
@@ -77,15 +73,13 @@ void ingest_commit_stop(void);
 unsigned ingest_queue_depth(void);
 unsigned ingest_queue_max(void);
 
-/* The POST /api/v1/snapshots handler (ingest_http.c). */
+/* The POST /api/v1/snapshots handler (ingest_http.c), whole on the calling
+ * thread, and in halves around the committer (see ingest_envelope_start) so
+ * the http layer parks the connection rather than the thread. */
 struct srv_request;
 struct srv_response;
+struct srv_park;
 int ingest_api_post(struct srv_request *rq, struct srv_response *rs);
-/* The same, in two halves around the committer (see ingest_envelope_start):
- * _start returns with *job set when the connection waits; _finish answers. */
-int ingest_api_post_start(struct srv_request *rq, struct srv_response *rs,
-                          const struct ingest_waker *w, struct ingest_job **job);
-int ingest_api_post_finish(struct srv_request *rq, struct srv_response *rs,
-                           struct ingest_job *job);
+extern const struct srv_park ingest_api_post_park;
 
 #endif

@@ -52,35 +52,37 @@ int ingest_api_post(struct srv_request *rq, struct srv_response *rs)
     return respond(rq, rs, err, &res, why, &t0);
 }
 
-int ingest_api_post_start(struct srv_request *rq, struct srv_response *rs,
-                          const struct ingest_waker *w, struct ingest_job **job)
+static int post_start(struct srv_request *rq, struct srv_response *rs,
+                      const struct srv_waker *w, void **parked)
 {
     struct ingest_result res;
+    struct ingest_job *job = NULL;
     struct timespec t0;
     const char *why = NULL;
     int err;
 
     memset(&res, 0, sizeof res);
-    *job = NULL;
+    *parked = NULL;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     if (!rq->body || rq->body_len == 0) {
         why = "empty body";
         err = SRV_EENVELOPE;
     } else {
-        err = ingest_envelope_start(rq->body, rq->body_len, w, job, &res, &why);
+        err = ingest_envelope_start(rq->body, rq->body_len, w, &job, &res, &why);
     }
-    if (*job) {
+    if (job) {
         /* Only this thread touches the job until the committer's wake,
          * which the caller's suspend holds back until we return. */
-        (*job)->t0 = t0;
+        job->t0 = t0;
+        *parked = job;
         return SRV_OK;
     }
     return respond(rq, rs, err, &res, why, &t0);
 }
 
-int ingest_api_post_finish(struct srv_request *rq, struct srv_response *rs,
-                           struct ingest_job *job)
+static int post_finish(struct srv_request *rq, struct srv_response *rs, void *parked)
 {
+    struct ingest_job *job = parked;
     struct ingest_result res;
     struct timespec t0 = job->t0;
     const char *why = NULL;
@@ -88,3 +90,14 @@ int ingest_api_post_finish(struct srv_request *rq, struct srv_response *rs,
 
     return respond(rq, rs, err, &res, why, &t0);
 }
+
+/* The client left after the committer was done with its row: nothing to
+ * answer, the job is freed. */
+static void post_abandon(void *parked)
+{
+    struct ingest_result res;
+
+    ingest_envelope_finish(parked, &res, NULL);
+}
+
+const struct srv_park ingest_api_post_park = { post_start, post_finish, post_abandon };

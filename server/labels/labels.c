@@ -15,7 +15,7 @@
 #include "schema/wire.h"
 #include "server/db/db.h"
 #include "server/decimate/decimate.h"
-#include "server/json/json_util.h"
+#include "server/text/text.h"
 #include "server/labels/labels.h"
 #include "server/labels/labels_int.h"
 #include "server/session/session.h"
@@ -305,7 +305,7 @@ static int parse_id_param(const struct srv_request *rq, char *out, size_t cap,
 {
     int64_t id;
 
-    if (json_parse_id(rq->params[0], &id) != 0)
+    if (text_parse_id(rq->params[0], &id) != 0)
         return fail(rs, SRV_EBADREQ, "id must be a positive integer");
     snprintf(out, cap, "%lld", (long long)id);
     return SRV_OK;
@@ -787,7 +787,7 @@ int labels_queue(struct srv_request *rq, struct srv_response *rs)
 
     if ((err = need_reader(rq, rs)) != SRV_OK)
         return err;
-    if (json_parse_limit(rq->query(rq, "limit"), 50, LABELS_QUEUE_LIMIT_MAX, &limit) != 0)
+    if (text_parse_limit(rq->query(rq, "limit"), 50, LABELS_QUEUE_LIMIT_MAX, &limit) != 0)
         return fail(rs, SRV_EBADREQ, "limit must be in [1, 500]");
     if ((s = query_text(rq, "offset", 9))) {
         char *end;

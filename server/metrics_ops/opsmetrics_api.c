@@ -10,7 +10,7 @@
 #include <time.h>
 
 #include "server/db/db.h"
-#include "server/json/json_util.h"
+#include "server/text/text.h"
 #include "server/metrics_ops/opsmetrics.h"
 
 #define OPSM_MAX_ALERTS 1000000
@@ -164,8 +164,8 @@ int opsm_api_operational(struct srv_request *rq, struct srv_response *rs)
         char s[40], e[40];
 
         total += b[i].alerts;
-        json_rfc3339(b[i].start_us, s, sizeof s);
-        json_rfc3339(b[i].end_us, e, sizeof e);
+        text_rfc3339(b[i].start_us, s, sizeof s);
+        text_rfc3339(b[i].end_us, e, sizeof e);
         json_array_append_new(buckets, json_pack(
             "{s:s,s:s,s:i,s:o,s:o,s:o,s:i,s:o,s:i,s:{s:i,s:i,s:i,s:i,s:i,s:i}}",
             "start", s, "end", e, "alerts", (int)b[i].alerts,

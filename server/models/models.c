@@ -29,7 +29,7 @@
 #include "schema/model.h"
 #include "server/datasets/datasets.h"
 #include "server/db/db.h"
-#include "server/json/json_util.h"
+#include "server/text/text.h"
 #include "server/srv/srv.h"
 
 #define MODELS_RUNNING_MAX 2
@@ -591,7 +591,7 @@ static int load(const struct srv_request *rq, struct srv_response *rs, int binar
 
     if (rq->role == SRV_ROLE_NONE)
         return fail(rs, SRV_EFORBIDDEN, "no role");
-    if (!rq->params[0] || json_parse_id(rq->params[0], &id) != 0)
+    if (!rq->params[0] || text_parse_id(rq->params[0], &id) != 0)
         return fail(rs, SRV_ENOTFOUND, "no such model");
     snprintf(idb, sizeof idb, "%lld", (long long)id);
     if ((err = mexec(M_GET, vals, NULL, NULL, binary, out)) != SRV_OK)
@@ -674,7 +674,7 @@ int models_api_signing_key(struct srv_request *rq, struct srv_response *rs)
     if ((err = models_signing_key(sk, pk)) != SRV_OK)
         return err;
     sodium_memzero(sk, sizeof sk);
-    if (json_b64_encode(pk, sizeof pk, b64, sizeof b64) != 0)
+    if (text_b64_encode(pk, sizeof pk, b64, sizeof b64) != 0)
         return SRV_EINTERNAL;
     sodium_bin2hex(hex, sizeof hex, pk, sizeof pk);
     return srv_respond_json_take(rs, 200, json_pack("{s:s,s:s,s:s}", "algorithm", "ed25519",

@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "server/json/json_util.h"
+#include "server/text/text.h"
 #include "server/rules/rules_expr.h"
 #include "server/rules/rules_int.h"
 
@@ -71,8 +71,8 @@ static json_t *rule_json(PGresult *r, int i)
     char ca[40], ua[40];
     json_t *j;
 
-    json_rfc3339(strtoll(PQgetvalue(r, i, 7), NULL, 10), ca, sizeof ca);
-    json_rfc3339(strtoll(PQgetvalue(r, i, 8), NULL, 10), ua, sizeof ua);
+    text_rfc3339(strtoll(PQgetvalue(r, i, 7), NULL, 10), ca, sizeof ca);
+    text_rfc3339(strtoll(PQgetvalue(r, i, 8), NULL, 10), ua, sizeof ua);
     j = json_pack("{s:I,s:s,s:s,s:s,s:f,s:b,s:s,s:s,s:s}", "id", (json_int_t)id,
                   "name", PQgetvalue(r, i, 1), "expr", PQgetvalue(r, i, 2),
                   "class", PQgetvalue(r, i, 3), "weight", strtod(PQgetvalue(r, i, 4), NULL),
@@ -282,7 +282,7 @@ int rules_api_get(struct srv_request *rq, struct srv_response *rs)
 {
     int64_t id;
 
-    if (json_parse_id(rq->params[0], &id) != 0)
+    if (text_parse_id(rq->params[0], &id) != 0)
         return fail(rs, SRV_EBADREQ, "rule id must be a positive integer");
     return respond_rule(rs, 200, id);
 }
@@ -297,7 +297,7 @@ int rules_api_update(struct srv_request *rq, struct srv_response *rs)
     int enabled, err;
     int64_t id;
 
-    if (json_parse_id(rq->params[0], &id) != 0)
+    if (text_parse_id(rq->params[0], &id) != 0)
         return fail(rs, SRV_EBADREQ, "rule id must be a positive integer");
     j = body_object(rq);
     if (!j)
@@ -374,7 +374,7 @@ int rules_api_delete(struct srv_request *rq, struct srv_response *rs)
     const char *p;
     int err;
 
-    if (json_parse_id(rq->params[0], &id) != 0)
+    if (text_parse_id(rq->params[0], &id) != 0)
         return fail(rs, SRV_EBADREQ, "rule id must be a positive integer");
     snprintf(idb, sizeof idb, "%" PRId64, id);
     err = rules_q(RQ_RULE_DELETE, vals, NULL, NULL, 0, &r);
@@ -456,7 +456,7 @@ int rules_api_weak_label(struct srv_request *rq, struct srv_response *rs)
     int64_t id;
     int err;
 
-    if (json_parse_id(rq->params[0], &id) != 0)
+    if (text_parse_id(rq->params[0], &id) != 0)
         return fail(rs, SRV_EBADREQ, "snapshot id must be a positive integer");
     snprintf(idb, sizeof idb, "%" PRId64, id);
     err = rules_q(RQ_WEAK_GET, vals, NULL, NULL, 0, &r);
@@ -496,7 +496,7 @@ int rules_api_features(struct srv_request *rq, struct srv_response *rs)
     int64_t id;
     int i, err;
 
-    if (json_parse_id(rq->params[0], &id) != 0)
+    if (text_parse_id(rq->params[0], &id) != 0)
         return fail(rs, SRV_EBADREQ, "snapshot id must be a positive integer");
     snprintf(idb, sizeof idb, "%" PRId64, id);
     err = rules_q(RQ_SNAPSHOT_FEATURES, vals, NULL, NULL, 0, &r);

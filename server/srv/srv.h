@@ -47,14 +47,16 @@ enum srv_error {
 int srv_err_status(int err);            /* HTTP status; 500 for unknown codes */
 const char *srv_err_code(int err);      /* "bad_request", ...; never NULL */
 const char *srv_err_message(int err);   /* default human message; never NULL */
+/* {"error":{"code":code,"message":message}} as a malloc'd string, or NULL. */
+char *srv_err_body(const char *code, const char *message);
 
 #define SRV_MAX_PARAMS 2                /* {id}-style captures per route */
 #define SRV_JSON_BODY_MAX (64u * 1024u) /* JSON request bodies */
 
 enum srv_auth {
     SRV_AUTH_NONE,          /* anyone */
-    SRV_AUTH_TOKEN,         /* Authorization: Bearer <api token> */
-    SRV_AUTH_DEVICE         /* proven by the handler: signature or enroll secret */
+    SRV_AUTH_TOKEN,         /* Authorization: Bearer <api token>, or a session */
+    SRV_AUTH_DEVICE         /* proven by the handler: signature, enroll secret or token */
 };
 
 enum srv_body {
@@ -64,6 +66,9 @@ enum srv_body {
 };
 
 enum srv_role { SRV_ROLE_NONE = 0, SRV_ROLE_ML, SRV_ROLE_OPERATOR, SRV_ROLE_ADMIN };
+
+struct srv_request;
+struct srv_route;
 
 struct srv_config {
     const char *database_url;   /* libpq conninfo or URI */
@@ -82,9 +87,14 @@ struct srv_config {
      * body must be arriving at a minimum rate (slow clients); 0: the http
      * layer's default. */
     unsigned conn_timeout_s;
+    /* What the http layer serves: the route table and how a token route's
+     * caller is recognised (bearer token or session); both from the top of
+     * the server (server/routes.h), so http knows no module. */
+    const struct srv_route *routes;
+    size_t nroutes;
+    int (*authenticate)(struct srv_request *rq, const char *authorization);
 };
 
-struct srv_request;
 typedef const char *(*srv_lookup_fn)(const struct srv_request *rq, const char *key);
 
 struct srv_request {
@@ -137,30 +147,88 @@ struct srv_response {
 
 typedef int (*srv_handler_fn)(struct srv_request *rq, struct srv_response *rs);
 
+/* Who may call a route: the x-roles of its operation in schema/openapi.json
+ * (tests/unit/server/check_routes.c holds the two to each other). */
+enum srv_roles {
+    SRV_ANYONE = 1u << 0,       /* no credentials */
+    SRV_DEVICE = 1u << 1,       /* a device, proven by the handler */
+    SRV_ML = 1u << 2,           /* a user or token of that role */
+    SRV_OPERATOR = 1u << 3,
+    SRV_ADMIN = 1u << 4
+};
+#define SRV_USERS (SRV_ADMIN | SRV_OPERATOR | SRV_ML)
+
+/* A handler that may park its connection instead of its pool thread while it
+ * waits for another thread (the upload waiting for the group committer).
+ * start answers like a handler, or returns SRV_OK with *job set after
+ * calling w->suspend(w->ctx); the other thread later calls w->resume(w->ctx)
+ * and the http layer calls finish(job) for the answer, or abandon(job) when
+ * the client left in between.  Either frees the job. */
+struct srv_waker {
+    void (*suspend)(void *ctx);
+    void (*resume)(void *ctx);
+    void *ctx;
+};
+struct srv_park {
+    int (*start)(struct srv_request *rq, struct srv_response *rs,
+                 const struct srv_waker *w, void **job);
+    int (*finish)(struct srv_request *rq, struct srv_response *rs, void *job);
+    void (*abandon)(void *job);
+};
+
 struct srv_route {
     const char *method;
     const char *pattern;        /* "/api/v1/snapshots/{id}/raw" */
-    srv_handler_fn handler;
-    enum srv_auth auth;
+    srv_handler_fn handler;     /* the whole answer (also for parking routes) */
+    unsigned roles;             /* enum srv_roles bits */
     enum srv_body body;
+    const struct srv_park *park; /* NULL: the handler answers on its thread */
 };
 
-/* The route table, declared once in srv_routes.c. */
-const struct srv_route *srv_routes(size_t *n);
+/* How the caller of a route proves itself, from its roles. */
+enum srv_auth srv_route_auth(const struct srv_route *r);
 
-/* Match method and path against the table.  Returns the route and fills
+/* Match method and path against a table.  Returns the route and fills
  * params (pointers into caps_buf, which must hold at least strlen(path)+1
  * bytes); on a miss returns NULL with *err SRV_ENOTFOUND or SRV_EMETHOD. */
-const struct srv_route *srv_route_match(const char *method, const char *path,
+const struct srv_route *srv_route_match(const struct srv_route *table, size_t n,
+                                        const char *method, const char *path,
                                         char *caps_buf, size_t caps_cap,
                                         const char *params[SRV_MAX_PARAMS],
                                         int *err);
+
+/* The role gate, then the handler: SRV_EFORBIDDEN (the handler not called)
+ * when a token route's roles leave out rq->role. */
+int srv_route_allows(const struct srv_route *r, enum srv_role role);
+int srv_route_call(const struct srv_route *r, struct srv_request *rq, struct srv_response *rs);
+
+/* The error helper of every handler: sets the message (static), returns
+ * err, so `return srv_fail(rs, SRV_EBADREQ, "why");`. */
+int srv_fail(struct srv_response *rs, int err, const char *message);
 
 /* Helpers for handlers building responses. */
 struct json_t;
 /* Serialise j into rs->body (compact) and drop the reference to j. */
 int srv_respond_json_take(struct srv_response *rs, unsigned status, struct json_t *j);
+/* The request body as JSON (duplicate keys refused); NULL when empty or not
+ * JSON.  The caller decrefs. */
+struct json_t *srv_body_json(const struct srv_request *rq);
 void srv_response_release(struct srv_response *rs);
+
+/* The one growable buffer: zero-initialise, append, then take the bytes
+ * (always NUL-terminated) or free them.  An allocation failure is sticky:
+ * later appends do nothing and srv_buf_take returns NULL (and frees). */
+struct srv_buf {
+    char *p;
+    size_t len, cap;
+    int oom;
+};
+void srv_buf_put(struct srv_buf *b, const void *data, size_t n);
+void srv_buf_puts(struct srv_buf *b, const char *s);
+void srv_buf_printf(struct srv_buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+char *srv_buf_take(struct srv_buf *b, size_t *len);     /* len may be NULL */
+void srv_buf_free(struct srv_buf *b);
 
 /* Find a project folder: the flag value when given; else rel under the
  * working directory; else rel under each of the first few parents of the

@@ -1,6 +1,8 @@
 /* srv_err.c - the one table from server error codes to HTTP status, machine
  * code and default message.  Clients switch on "code", people read
  * "message"; the status is what HTTP middleboxes see. */
+#include <jansson.h>
+
 #include "server/srv/srv.h"
 
 struct err_row {
@@ -64,4 +66,17 @@ const char *srv_err_message(int err)
 {
     const struct err_row *r = err_find(err);
     return r ? r->message : "internal error";
+}
+
+char *srv_err_body(const char *code, const char *message)
+{
+    json_t *j = json_pack("{s:{s:s,s:s}}", "error", "code", code ? code : "internal",
+                          "message", message ? message : "");
+    char *s;
+
+    if (!j)
+        return NULL;
+    s = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    return s;
 }

@@ -1,5 +1,6 @@
 /* srv_util.c - small helpers shared by handlers and the command line:
- * building a JSON response, releasing one, and finding the project folders
+ * failing with a message, parsing a JSON body, building a JSON response,
+ * releasing one, and finding the project folders
  * (migrations/, schema/, labeling-ui/) from a flag, the working directory or
  * the location of the running binary. */
 #include <errno.h>
@@ -28,6 +29,21 @@ int srv_respond_json_take(struct srv_response *rs, unsigned status, struct json_
     rs->body_len = strlen(s);
     rs->body_static = 0;
     return SRV_OK;
+}
+
+int srv_fail(struct srv_response *rs, int err, const char *message)
+{
+    rs->err_message = message;
+    return err;
+}
+
+json_t *srv_body_json(const struct srv_request *rq)
+{
+    json_error_t je;
+
+    if (!rq->body || rq->body_len == 0)
+        return NULL;
+    return json_loadb((const char *)rq->body, rq->body_len, JSON_REJECT_DUPLICATES, &je);
 }
 
 void srv_response_release(struct srv_response *rs)

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "server/db/db.h"
-#include "server/json/json_util.h"
+#include "server/text/text.h"
 #include "server/taxonomy/taxonomy.h"
 
 enum { TQ_TYPES, TQ_MODES, TQ_ASSETS, TQ_TYPE_PUT, TQ_MODE_INSERT, TQ_ASSET_PUT,
@@ -208,7 +208,7 @@ int taxonomy_api_asset_put(struct srv_request *rq, struct srv_response *rs)
         return fail(rs, SRV_EBADREQ, "body must be a JSON object");
     vals[0] = json_string_value(json_object_get(j, "id"));
     vals[1] = json_string_value(json_object_get(j, "equipment_type"));
-    if (!json_valid_device_id(vals[0]) || !valid_type_name(vals[1]) ||
+    if (!text_valid_device_id(vals[0]) || !valid_type_name(vals[1]) ||
         opt_str(j, "site", 64, &vals[2]) != 0 || opt_str(j, "description", 2000, &vals[3]) != 0) {
         json_decref(j);
         return fail(rs, SRV_EBADREQ, "need id ([A-Za-z0-9._-]{1,64}) and equipment_type; site "
@@ -237,7 +237,7 @@ int taxonomy_api_device_asset(struct srv_request *rq, struct srv_response *rs)
         return fail(rs, SRV_EBADREQ, "body must be a JSON object");
     vals[0] = rq->params[0];
     vals[1] = json_string_value(json_object_get(j, "asset_id"));
-    if (!json_valid_device_id(vals[0]) || !json_valid_device_id(vals[1])) {
+    if (!text_valid_device_id(vals[0]) || !text_valid_device_id(vals[1])) {
         json_decref(j);
         return fail(rs, SRV_EBADREQ, "device id and asset_id must match [A-Za-z0-9._-]{1,64}");
     }

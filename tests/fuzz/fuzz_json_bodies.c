@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "server/srv/srv.h"
+#include "server/routes.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -50,7 +51,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct srv_config cfg;
     size_t i, n;
-    const struct srv_route *routes = srv_routes(&n);
+    const struct srv_route *routes = routes_table(&n);
 
     /* The http layer refuses larger JSON bodies before any handler runs. */
     if (size > SRV_JSON_BODY_MAX)
@@ -87,7 +88,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         rq.token_id = 1;
         rq.header = fuzz_header;
         rq.query = fuzz_query;
-        rc = routes[i].handler(&rq, &rs);
+        rc = srv_route_call(&routes[i], &rq, &rs);
         if (rc > 0 || (rc < 0 && (rc < SRV_ECODE_MIN || srv_err_code(rc)[0] == '\0')))
             abort();
         if (rc == 0 && (rs.status < 100 || rs.status > 599))

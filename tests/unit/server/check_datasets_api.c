@@ -22,7 +22,7 @@
 #include "server/datasets/datasets.h"
 #include "server/db/db.h"
 #include "server/http/http.h"
-#include "server/json/json_util.h"
+#include "server/text/text.h"
 #include "server/models/models.h"
 #include "testsrv.h"
 
@@ -351,7 +351,7 @@ START_TEST(test_models)
     free(rep.body);
     ck_assert_int_eq(http(&f, "GET", "/api/v1/models/signing-key", NULL, 0, f.token, &rep), 200);
     j = testsrv_json(&rep);
-    ck_assert_int_eq(json_b64_decode_exact(json_string_value(json_object_get(j, "public_key")), pk, 32), 0);
+    ck_assert_int_eq(text_b64_decode_exact(json_string_value(json_object_get(j, "public_key")), pk, 32), 0);
     json_decref(j);
     free(rep.body);
     ck_assert_int_eq(model_layout_digest(names, units, 2, layout), 0);

@@ -1,7 +1,8 @@
 /* check_db.c - the migration runner against a real PostgreSQL: applying
  * twice is a no-op, a database newer than the files is refused, and the
- * conninfo rewrite used to point at another database.  Needs DATABASE_URL;
- * skips without it. */
+ * conninfo rewrite used to point at another database, array literals and
+ * reading columns by name.  The database cases need DATABASE_URL and skip
+ * without it. */
 #include <check.h>
 #include <dirent.h>
 #include <stdlib.h>
@@ -10,6 +11,48 @@
 #include "server/db/db.h"
 #include "server/srv/srv.h"
 #include "testdb.h"
+
+START_TEST(test_array_literal)
+{
+    struct srv_buf b = { 0 };
+    char *s;
+
+    srv_buf_puts(&b, "x=");
+    db_array_begin(&b);
+    db_array_end(&b);
+    db_array_begin(&b);
+    db_array_text(&b, "a\"b\\c");
+    db_array_text(&b, NULL);
+    db_array_text(&b, "");
+    db_array_int64(&b, -42);
+    db_array_raw(&b, "1.5");
+    db_array_end(&b);
+    s = srv_buf_take(&b, NULL);
+    ck_assert_str_eq(s, "x={}{\"a\\\"b\\\\c\",NULL,\"\",-42,1.5}");
+    free(s);
+}
+END_TEST
+
+START_TEST(test_buf_grows_and_takes)
+{
+    struct srv_buf b = { 0 };
+    size_t len, i;
+    char *s;
+
+    for (i = 0; i < 1000; i++)
+        srv_buf_printf(&b, "%05zu", i);
+    s = srv_buf_take(&b, &len);
+    ck_assert_uint_eq(len, 5000);
+    ck_assert_uint_eq(strlen(s), 5000);
+    ck_assert(memcmp(s + 4995, "00999", 5) == 0);
+    ck_assert_ptr_null(b.p);
+    free(s);
+    s = srv_buf_take(&b, &len);     /* empty: "" */
+    ck_assert_str_eq(s, "");
+    ck_assert_uint_eq(len, 0);
+    free(s);
+}
+END_TEST
 
 START_TEST(test_conninfo_rewrite)
 {
@@ -65,6 +108,33 @@ static int count_migration_files(void)
     closedir(d);
     return n;
 }
+
+START_TEST(test_columns_by_name)
+{
+    PGconn *c;
+    PGresult *r;
+
+    TESTDB_REQUIRE();
+    c = db_connect(testdb_conninfo);
+    ck_assert_ptr_nonnull(c);
+    r = PQexec(c, "SELECT 7::bigint AS n, NULL::text AS gone, true AS yes, 2.5::float8 AS x,"
+                  " 'ab' AS s");
+    ck_assert_int_eq(PQresultStatus(r), PGRES_TUPLES_OK);
+    ck_assert_int_eq(db_int64(r, 0, "n"), 7);
+    ck_assert(db_isnull(r, 0, "gone"));
+    ck_assert_ptr_null(db_text(r, 0, "gone"));
+    ck_assert_str_eq(db_text_or(r, 0, "gone", "-"), "-");
+    ck_assert_int_eq(db_bool(r, 0, "yes"), 1);
+    ck_assert(db_double(r, 0, "x") == 2.5);
+    ck_assert_str_eq(db_text(r, 0, "s"), "ab");
+    ck_assert_int_eq(db_len(r, 0, "s"), 2);
+    /* A column the result lacks, or a row past the end, reads as NULL. */
+    ck_assert_ptr_null(db_text(r, 0, "nope"));
+    ck_assert_ptr_null(db_text(r, 1, "s"));
+    PQclear(r);
+    PQfinish(c);
+}
+END_TEST
 
 START_TEST(test_migrate_twice)
 {
@@ -126,9 +196,12 @@ Suite *db_suite(void)
     TCase *tc = tcase_create("postgres");
 
     tcase_add_test(pure, test_conninfo_rewrite);
+    tcase_add_test(pure, test_array_literal);
+    tcase_add_test(pure, test_buf_grows_and_takes);
     suite_add_tcase(s, pure);
     tcase_add_unchecked_fixture(tc, testdb_setup, testdb_teardown);
     tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_columns_by_name);
     tcase_add_test(tc, test_migrate_twice);
     tcase_add_test(tc, test_newer_schema_refused);
     tcase_add_test(tc, test_unreachable_database);

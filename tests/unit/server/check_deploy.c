@@ -21,7 +21,7 @@
 #include "server/db/db.h"
 #include "server/deploy/deploy.h"
 #include "server/http/http.h"
-#include "server/json/json_util.h"
+#include "server/text/text.h"
 #include "server/models/models.h"
 #include "testsrv.h"
 
@@ -183,7 +183,7 @@ START_TEST(test_deploy_fetch_and_view)
     {
         uint8_t kb[32];
 
-        ck_assert_int_eq(json_b64_decode_exact(json_string_value(json_object_get(j, "model_signing_key")), kb, 32), 0);
+        ck_assert_int_eq(text_b64_decode_exact(json_string_value(json_object_get(j, "model_signing_key")), kb, 32), 0);
         ck_assert(memcmp(kb, pk, 32) == 0);
     }
     json_decref(j);
@@ -250,7 +250,7 @@ START_TEST(test_deploy_fetch_and_view)
         const char *h[4] = { hdev, hsig, NULL, NULL };
 
         crypto_sign_detached(s, NULL, (const uint8_t *)hb, strlen(hb), f.sk[0]);
-        json_b64_encode(s, 64, sig, sizeof sig);
+        text_b64_encode(s, 64, sig, sizeof sig);
         snprintf(hdev, sizeof hdev, "X-Precursor-Device: dep-1");
         snprintf(hsig, sizeof hsig, "X-Precursor-Signature: %s", sig);
         ck_assert_int_eq(http(&f, "POST", "/api/v1/heartbeats", hb, NULL, h, &rep), 204);

@@ -26,7 +26,8 @@
 #include "server/db/db.h"
 #include "server/fleet/fleet.h"
 #include "server/http/http.h"
-#include "server/json/json_util.h"
+#include "server/routes.h"
+#include "server/text/text.h"
 #include "server/metrics/metrics.h"
 #include "testdb.h"
 
@@ -155,6 +156,7 @@ static void fx_start(struct fx *f, const char *const *flags, int nflags)
     f->cfg.max_body = 1u << 20;
     f->cfg.conn_timeout_s = fleet_settings()->conn_timeout_s;     /* as serve does */
     ck_assert_int_eq(fleet_start(testdb_conninfo), 0);
+    routes_configure(&f->cfg);
     ck_assert_int_eq(http_start(&f->cfg, &f->hs), 0);
     snprintf(f->base, sizeof f->base, "http://127.0.0.1:%u", http_port(f->hs));
 }
@@ -182,7 +184,7 @@ static void enroll(struct fx *f, const char *dev, const uint8_t pk[32], int pre_
     j = json_loads(rep.body, 0, NULL);
     tok = json_string_value(json_object_get(j, "token"));
     ck_assert_ptr_nonnull(tok);
-    json_b64_encode(pk, 32, k64, sizeof k64);
+    text_b64_encode(pk, 32, k64, sizeof k64);
     snprintf(body, sizeof body, "{\"token\":\"%s\",\"device_id\":\"%s\",\"public_key\":\"%s\"}",
              tok, dev, k64);
     json_decref(j);
@@ -525,13 +527,13 @@ START_TEST(test_enroll_approve_revoke_rotate)
     /* Rotation signed by a key that is not the current one: 403. */
     ck_assert_int_eq(fleet_rotate_message("life-1", pk2, msg, sizeof msg, &ml), 0);
     crypto_sign_detached(sig, NULL, (const uint8_t *)msg, ml, sk2);
-    json_b64_encode(pk2, 32, k64, sizeof k64);
-    json_b64_encode(sig, 64, s64, sizeof s64);
+    text_b64_encode(pk2, 32, k64, sizeof k64);
+    text_b64_encode(sig, 64, s64, sizeof s64);
     snprintf(body, sizeof body, "{\"public_key\":\"%s\",\"signature\":\"%s\"}", k64, s64);
     ck_assert_int_eq(http(&f, "POST", "/api/v1/devices/life-1/rotate", body, strlen(body), NULL,
                           &rep), 403);
     crypto_sign_detached(sig, NULL, (const uint8_t *)msg, ml, sk);
-    json_b64_encode(sig, 64, s64, sizeof s64);
+    text_b64_encode(sig, 64, s64, sizeof s64);
     snprintf(body, sizeof body, "{\"public_key\":\"%s\",\"signature\":\"%s\"}", k64, s64);
     ck_assert_int_eq(http(&f, "POST", "/api/v1/devices/life-1/rotate", body, strlen(body), NULL,
                           &rep), 200);

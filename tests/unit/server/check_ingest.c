@@ -15,7 +15,8 @@
 #include "server/auth/auth.h"
 #include "server/db/db.h"
 #include "server/http/http.h"
-#include "server/json/json_util.h"
+#include "server/routes.h"
+#include "server/text/text.h"
 #include "testdb.h"
 
 #define SECRET "test-enroll-secret"
@@ -131,6 +132,7 @@ static void fx_start(struct fx *f)
     f->cfg.max_body = 1u << 20;
     f->cfg.enroll_secret = (const uint8_t *)SECRET;
     f->cfg.enroll_secret_len = strlen(SECRET);
+    routes_configure(&f->cfg);
     ck_assert_int_eq(http_start(&f->cfg, &f->hs), 0);
     snprintf(f->base, sizeof f->base, "http://127.0.0.1:%u", http_port(f->hs));
 }
@@ -147,7 +149,7 @@ static long do_register(struct fx *f, const char *dev, const uint8_t *pk, const 
     struct reply rep;
     long st;
 
-    json_b64_encode(pk, WIRE_PK_LEN, k64, sizeof k64);
+    text_b64_encode(pk, WIRE_PK_LEN, k64, sizeof k64);
     snprintf(body, sizeof body, "{\"device_id\":\"%s\",\"public_key\":\"%s\",\"enroll_secret\":\"%s\"}",
              dev, k64, secret);
     st = http(f, "POST", "/api/v1/devices/register", body, strlen(body), NULL, &rep);
@@ -210,7 +212,7 @@ START_TEST(test_register)
     /* The device view shows the key we registered, standard base64. */
     ck_assert_int_eq(http(&f, "GET", "/api/v1/devices/reg-1", NULL, 0, f.token, &rep), 200);
     j = reply_json(&rep);
-    json_b64_encode(f.pk, WIRE_PK_LEN, k64, sizeof k64);
+    text_b64_encode(f.pk, WIRE_PK_LEN, k64, sizeof k64);
     ck_assert_str_eq(json_string_value(json_object_get(j, "public_key")), k64);
     json_decref(j);
     free(rep.body);
@@ -530,7 +532,7 @@ START_TEST(test_heartbeat_and_health)
     free(rep.body);
     ck_assert_int_eq(do_register(&f, "hb-1", f.pk, SECRET), 201);
     crypto_sign_detached(sig, NULL, (const uint8_t *)hb, strlen(hb), f.sk);
-    json_b64_encode(sig, sizeof sig, sig64, sizeof sig64);
+    text_b64_encode(sig, sizeof sig, sig64, sizeof sig64);
     snprintf(hdr1, sizeof hdr1, "X-Precursor-Device: hb-1");
     snprintf(hdr2, sizeof hdr2, "X-Precursor-Signature: %s", sig64);
     h = curl_slist_append(h, hdr1);

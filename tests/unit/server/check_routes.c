@@ -8,12 +8,16 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "server/routes.h"
 #include "server/srv/srv.h"
 
 static const struct srv_route *match(const char *m, const char *p, const char **params, int *err)
 {
     static char caps[256];
-    return srv_route_match(m, p, caps, sizeof caps, params, err);
+    size_t n;
+    const struct srv_route *t = routes_table(&n);
+
+    return srv_route_match(t, n, m, p, caps, sizeof caps, params, err);
 }
 
 START_TEST(test_match_static_and_params)
@@ -29,12 +33,13 @@ START_TEST(test_match_static_and_params)
     ck_assert_ptr_nonnull(r);
     ck_assert_str_eq(r->pattern, "/api/v1/snapshots/{id}/raw");
     ck_assert_str_eq(params[0], "42");
-    ck_assert_int_eq(r->auth, SRV_AUTH_TOKEN);
+    ck_assert_int_eq(srv_route_auth(r), SRV_AUTH_TOKEN);
     r = match("GET", "/api/v1/snapshots/42", params, &err);
     ck_assert_str_eq(r->pattern, "/api/v1/snapshots/{id}");
     r = match("POST", "/api/v1/snapshots", params, &err);
     ck_assert_int_eq(r->body, SRV_BODY_ENVELOPE);
-    ck_assert_int_eq(r->auth, SRV_AUTH_DEVICE);
+    ck_assert_int_eq(srv_route_auth(r), SRV_AUTH_DEVICE);
+    ck_assert_ptr_nonnull(r->park);
     r = match("HEAD", "/healthz", params, &err);
     ck_assert_ptr_nonnull(r);
 }
@@ -63,10 +68,12 @@ START_TEST(test_match_caps_bounded)
     const char *params[SRV_MAX_PARAMS] = { NULL, NULL };
     char small[4];
     int err = 0;
+    size_t n;
+    const struct srv_route *t = routes_table(&n);
 
     /* Capture longer than the buffer: no match rather than an overflow. */
-    ck_assert_ptr_null(srv_route_match("GET", "/api/v1/devices/abcdefgh", small, sizeof small,
-                                       params, &err));
+    ck_assert_ptr_null(srv_route_match(t, n, "GET", "/api/v1/devices/abcdefgh", small,
+                                       sizeof small, params, &err));
 }
 END_TEST
 
@@ -110,7 +117,7 @@ START_TEST(test_openapi_covers_routes)
     ck_assert(json_is_object(paths));
     ck_assert(json_is_object(json_object_get(json_object_get(
         json_object_get(doc, "components"), "schemas"), "Error")));
-    r = srv_routes(&n);
+    r = routes_table(&n);
     ck_assert_uint_ge(n, 10);
     for (i = 0; i < n; i++) {
         char lower[8];
@@ -165,6 +172,23 @@ static int roles_has(const json_t *roles, const char *name)
     return 0;
 }
 
+/* x-roles as the route table's bits. */
+static unsigned roles_bits(const json_t *roles)
+{
+    static const struct {
+        const char *name;
+        unsigned bit;
+    } names[] = { { "anyone", SRV_ANYONE }, { "device", SRV_DEVICE }, { "ml", SRV_ML },
+                  { "operator", SRV_OPERATOR }, { "admin", SRV_ADMIN } };
+    unsigned bits = 0;
+    size_t i;
+
+    for (i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (roles_has(roles, names[i].name))
+            bits |= names[i].bit;
+    return bits;
+}
+
 /* Every route says who may call it, in words the catalogue
  * (tests/security/catalogue.py) turns into wrong-role cases: ["anyone"] for
  * open routes, ["device"] for those a device proves itself to (signature,
@@ -179,14 +203,17 @@ START_TEST(test_openapi_roles)
     const char *path, *method;
     size_t n, i, k, j;
 
-    r = srv_routes(&n);
+    r = routes_table(&n);
     for (i = 0; i < n; i++) {
         op = route_op(doc, &r[i]);
         ck_assert_msg(op != NULL, "%s %s missing from openapi.json", r[i].method, r[i].pattern);
         roles = json_object_get(op, "x-roles");
         ck_assert_msg(json_is_array(roles) && json_array_size(roles) > 0,
                       "%s %s has no x-roles in openapi.json", r[i].method, r[i].pattern);
-        switch (r[i].auth) {
+        ck_assert_msg(roles_bits(roles) == r[i].roles,
+                      "%s %s: the route table's roles differ from x-roles", r[i].method,
+                      r[i].pattern);
+        switch (srv_route_auth(&r[i])) {
         case SRV_AUTH_NONE:
             /* ["device"] here: the handler itself asks for an enrollment
              * token in the query (GET /install.sh). */
@@ -236,12 +263,12 @@ START_TEST(test_openapi_roles)
 }
 END_TEST
 
-/* x-roles is a promise about the code: each token route's handler, called
- * with a role its x-roles leaves out, answers SRV_EFORBIDDEN.  (A request
- * without a role never reaches a handler: the http layer answers 401.)
- * Handlers check the role before the body, the parameters or the database,
- * so no database is needed: a handler that forgot its check reaches
- * those and answers something else, which fails here. */
+/* x-roles is a promise about the code: each token route, called the way the
+ * http layer calls it (srv_route_call) with a role its x-roles leaves out,
+ * answers SRV_EFORBIDDEN.  (A request without a role never reaches a
+ * handler: the http layer answers 401.)  The gate runs before the body, the
+ * parameters or the database, so no database is needed: a route whose gate
+ * went missing reaches those and answers something else, which fails here. */
 START_TEST(test_roles_enforced)
 {
     static const struct {
@@ -253,9 +280,9 @@ START_TEST(test_roles_enforced)
     const struct srv_route *r;
     size_t n, i, u, checked = 0;
 
-    r = srv_routes(&n);
+    r = routes_table(&n);
     for (i = 0; i < n; i++) {
-        if (r[i].auth != SRV_AUTH_TOKEN)
+        if (srv_route_auth(&r[i]) != SRV_AUTH_TOKEN)
             continue;
         roles = json_object_get(route_op(doc, &r[i]), "x-roles");
         ck_assert_msg(json_is_array(roles), "%s %s has no x-roles", r[i].method, r[i].pattern);
@@ -274,7 +301,7 @@ START_TEST(test_roles_enforced)
             rq.params[1] = "1";
             rq.role = users[u].role;
             rq.token_id = 1;
-            err = r[i].handler(&rq, &rs);
+            err = srv_route_call(&r[i], &rq, &rs);
             srv_response_release(&rs);
             ck_assert_msg(err == SRV_EFORBIDDEN, "%s %s as %s: got %d, not SRV_EFORBIDDEN",
                           r[i].method, r[i].pattern, users[u].name, err);

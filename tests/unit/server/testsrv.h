@@ -20,7 +20,8 @@
 #include "server/auth/auth.h"
 #include "server/db/db.h"
 #include "server/http/http.h"
-#include "server/json/json_util.h"
+#include "server/routes.h"
+#include "server/text/text.h"
 #include "server/models/models.h"
 #include "testdb.h"
 
@@ -66,6 +67,7 @@ static inline void testsrv_listen(struct testsrv *t, const char *secret)
     t->cfg.max_body = 1u << 20;
     t->cfg.enroll_secret = (const uint8_t *)secret;
     t->cfg.enroll_secret_len = secret ? strlen(secret) : 0;
+    routes_configure(&t->cfg);
     ck_assert_int_eq(http_start(&t->cfg, &t->hs), 0);
     snprintf(t->base, sizeof t->base, "http://127.0.0.1:%u", http_port(t->hs));
 }
@@ -205,7 +207,7 @@ static inline void testsrv_register(const struct testsrv *t, const char *dev, co
     char k64[64], body[512];
     struct testsrv_reply rep;
 
-    json_b64_encode(pk, 32, k64, sizeof k64);
+    text_b64_encode(pk, 32, k64, sizeof k64);
     snprintf(body, sizeof body, "{\"device_id\":\"%s\",\"public_key\":\"%s\",\"enroll_secret\":\"%s\"}",
              dev, k64, secret);
     ck_assert_int_eq(testsrv_request(t, "POST", "/api/v1/devices/register", body, strlen(body),

@@ -1,28 +1,14 @@
-/* json_util.c - see json_util.h.  Parsers are strict on purpose: an id or a
+/* text.c - see text.h.  Parsers are strict on purpose: an id or a
  * cursor is either exactly well formed or the request is a 400, so nothing
  * half-parsed reaches SQL. */
-#include <jansson.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
-#include "server/json/json_util.h"
+#include "server/text/text.h"
 
-char *json_error_body(const char *code, const char *message)
-{
-    json_t *j = json_pack("{s:{s:s,s:s}}", "error", "code", code ? code : "internal",
-                          "message", message ? message : "");
-    char *s;
-
-    if (!j)
-        return NULL;
-    s = json_dumps(j, JSON_COMPACT);
-    json_decref(j);
-    return s;
-}
-
-int json_b64_encode(const uint8_t *in, size_t len, char *out, size_t out_cap)
+int text_b64_encode(const uint8_t *in, size_t len, char *out, size_t out_cap)
 {
     if (len > (SIZE_MAX / 4) - 3 || out_cap < ((len + 2) / 3) * 4 + 1)
         return -1;
@@ -30,7 +16,7 @@ int json_b64_encode(const uint8_t *in, size_t len, char *out, size_t out_cap)
     return 0;
 }
 
-int json_b64_decode_exact(const char *in, uint8_t *out, size_t want)
+int text_b64_decode_exact(const char *in, uint8_t *out, size_t want)
 {
     uint8_t tmp[512];
     size_t got = 0;
@@ -43,7 +29,7 @@ int json_b64_decode_exact(const char *in, uint8_t *out, size_t want)
     if (inlen == 0 || inlen > ((sizeof tmp + 2) / 3) * 4)
         return -1;
     /* libsodium decodes some bytes >= 0x80 as if they were '/' (found by
-     * tests/fuzz/fuzz_json_util.c): only the alphabet itself is accepted. */
+     * tests/fuzz/fuzz_text.c): only the alphabet itself is accepted. */
     if (strspn(in, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=") != inlen)
         return -1;
     if (sodium_base642bin(tmp, sizeof tmp, in, inlen, NULL, &got, &end,
@@ -55,7 +41,7 @@ int json_b64_decode_exact(const char *in, uint8_t *out, size_t want)
     return 0;
 }
 
-int json_rfc3339(int64_t us, char *out, size_t out_cap)
+int text_rfc3339(int64_t us, char *out, size_t out_cap)
 {
     /* Floor division so times before 1970 keep a positive fraction. */
     int64_t sec = us / 1000000, frac = us % 1000000;
@@ -76,7 +62,7 @@ int json_rfc3339(int64_t us, char *out, size_t out_cap)
     return 0;
 }
 
-int json_parse_id(const char *s, int64_t *out)
+int text_parse_id(const char *s, int64_t *out)
 {
     size_t i, n;
     uint64_t v = 0;
@@ -97,16 +83,16 @@ int json_parse_id(const char *s, int64_t *out)
     return 0;
 }
 
-int json_parse_cursor(const char *s, int64_t *after)
+int text_parse_cursor(const char *s, int64_t *after)
 {
     if (!s || !*s) {
         *after = 0;
         return 0;
     }
-    return json_parse_id(s, after);
+    return text_parse_id(s, after);
 }
 
-int json_parse_limit(const char *s, int def, int max, int *out)
+int text_parse_limit(const char *s, int def, int max, int *out)
 {
     int64_t v;
 
@@ -114,13 +100,13 @@ int json_parse_limit(const char *s, int def, int max, int *out)
         *out = def;
         return 0;
     }
-    if (json_parse_id(s, &v) != 0 || v > max)
+    if (text_parse_id(s, &v) != 0 || v > max)
         return -1;
     *out = (int)v;
     return 0;
 }
 
-int json_valid_device_id(const char *s)
+int text_valid_device_id(const char *s)
 {
     size_t i, n;
 

@@ -1,21 +1,22 @@
-/* fuzz_json_util.c - libFuzzer target for the server's small parsers of
+/* fuzz_text.c - libFuzzer target for the server's small parsers of
  * request text: ids, pagination cursors, limits, device ids, base64 fields
  * (public keys, signatures) and the error body builder, which echoes text a
  * client chose.
  *
  * The input is split at its first NUL: the part before is the text under
  * test (as a C string, the way query values and headers arrive); the part
- * after, if any, is fed to json_error_body as the message.  Properties
+ * after, if any, is fed to srv_err_body as the message.  Properties
  * checked beyond "no crash": an accepted id is positive, a decoded base64
  * field re-encodes to the same text, and the error body is valid JSON that
- * carries the message back unchanged.  Seeds: tests/fuzz/corpus/json_util/.
+ * carries the message back unchanged.  Seeds: tests/fuzz/corpus/text/.
  */
 #include <jansson.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "server/json/json_util.h"
+#include "server/srv/srv.h"
+#include "server/text/text.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -24,9 +25,9 @@ static void check_b64(const char *s, size_t want)
     uint8_t raw[64];
     char back[128];
 
-    if (json_b64_decode_exact(s, raw, want) != 0)
+    if (text_b64_decode_exact(s, raw, want) != 0)
         return;
-    if (json_b64_encode(raw, want, back, sizeof back) != 0 || strcmp(back, s) != 0)
+    if (text_b64_encode(raw, want, back, sizeof back) != 0 || strcmp(back, s) != 0)
         abort();
 }
 
@@ -49,20 +50,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     slen = strlen(s);
     msg = slen < size ? s + slen + 1 : NULL;
 
-    if (json_parse_id(s, &v) == 0 && v <= 0)
+    if (text_parse_id(s, &v) == 0 && v <= 0)
         abort();
-    if (json_parse_cursor(s, &v) == 0 && v < 0)
+    if (text_parse_cursor(s, &v) == 0 && v < 0)
         abort();
-    if (json_parse_limit(s, 50, 1000, &lim) == 0 && (lim < 1 || lim > 1000))
+    if (text_parse_limit(s, 50, 1000, &lim) == 0 && (lim < 1 || lim > 1000))
         abort();
-    if (json_valid_device_id(s) && (slen == 0 || slen > 64))
+    if (text_valid_device_id(s) && (slen == 0 || slen > 64))
         abort();
     check_b64(s, 32);
     check_b64(s, 64);
 
     /* json_pack refuses text that is not UTF-8 (NULL); whatever it does
      * build must parse back and carry the message unchanged. */
-    err = json_error_body("bad_request", s);
+    err = srv_err_body("bad_request", s);
     if (err) {
         json_t *j = json_loads(err, 0, NULL);
         const char *back;
@@ -83,7 +84,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
         for (k = msg; k < s + size && k < msg + 8; k++)
             us = us << 8 | (uint8_t)*k;
-        (void)json_rfc3339((int64_t)us, tbuf, sizeof tbuf);
+        (void)text_rfc3339((int64_t)us, tbuf, sizeof tbuf);
     }
     free(s);
     return 0;

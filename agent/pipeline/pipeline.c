@@ -28,30 +28,19 @@
  * off (no snapshot of its own). */
 #include "agent/pipeline/pipeline.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
-#include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <sys/wait.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <sodium.h>
 #include <zstd.h>
 
+#include "agent/action/action.h"
 #include "agent/core/ring.h"
 #include "agent/upload/upload.h"
 
-extern char **environ;
-
-#define MAX_CHILDREN 16
-#define ENV_EXTRA 6
-#define ENV_VAL 96
 /* The encoder's zstd sizes (see the top of the file). */
 #define ENC_WINDOW_LOG 14
 #define ENC_HASH_LOG 12
@@ -73,7 +62,7 @@ struct pipeline {
     char device_id[WIRE_MAX_NAME + 1];
     uint8_t sk[WIRE_SK_LEN];
     int have_key;
-    char *on_trigger, *alarm_fifo, *alarm_socket;
+    struct action *act;
 
     struct source *src;
     unsigned channels;
@@ -107,13 +96,6 @@ struct pipeline {
     struct capture job;
     uint32_t job_count;
 
-    /* local action, all prepared at init */
-    char **envp;
-    char env_val[ENV_EXTRA][ENV_VAL];
-    pid_t children[MAX_CHILDREN];
-    int alarm_fd;
-    int alarm_is_sock;
-
     struct pipeline_stats st;
     double *lat;                    /* PIPELINE_LAT_SAMPLES, ring of recent */
     struct timespec blk_arrival;
@@ -126,31 +108,6 @@ static double ts_diff_us(const struct timespec *a, const struct timespec *b)
 }
 
 static void *emitter_main(void *arg);
-
-static char *dup_opt(const char *s)
-{
-    return s != NULL && *s != '\0' ? strdup(s) : NULL;
-}
-
-static int build_env(struct pipeline *p)
-{
-    size_t n = 0;
-
-    while (environ != NULL && environ[n] != NULL)
-        n++;
-    p->envp = calloc(n + ENV_EXTRA + 1, sizeof(char *));
-    if (p->envp == NULL)
-        return PIPELINE_ENOMEM;
-    /* Inherited variables first, minus any stale PRECURSOR_* of our own. */
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++)
-        if (strncmp(environ[i], "PRECURSOR_", 10) != 0)
-            p->envp[k++] = environ[i];
-    for (int i = 0; i < ENV_EXTRA; i++)
-        p->envp[k++] = p->env_val[i];
-    p->envp[k] = NULL;
-    return 0;
-}
 
 int pipeline_init(const struct pipeline_config *cfg, struct source *src,
                   struct pipeline **out, char *err, size_t errlen)
@@ -172,7 +129,6 @@ int pipeline_init(const struct pipeline_config *cfg, struct source *src,
     if (p == NULL)
         return PIPELINE_ENOMEM;
     p->cfg = *cfg;
-    p->alarm_fd = -1;
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv, NULL);
     p->src = src;
@@ -184,9 +140,6 @@ int pipeline_init(const struct pipeline_config *cfg, struct source *src,
         memcpy(p->sk, cfg->secret_key, WIRE_SK_LEN);
         p->have_key = 1;
     }
-    p->on_trigger = dup_opt(cfg->on_trigger);
-    p->alarm_fifo = dup_opt(cfg->alarm_fifo);
-    p->alarm_socket = dup_opt(cfg->alarm_socket);
     p->cfg.on_trigger = p->cfg.alarm_fifo = p->cfg.alarm_socket = NULL;
     p->cfg.device_id = NULL;
     p->cfg.secret_key = NULL;
@@ -234,8 +187,14 @@ int pipeline_init(const struct pipeline_config *cfg, struct source *src,
     p->conv = malloc(win_bytes);
     p->lat = calloc(PIPELINE_LAT_SAMPLES, sizeof(double));
     if (p->blk == NULL || p->blk_t == NULL || p->win == NULL || p->conv == NULL ||
-        p->lat == NULL || build_env(p) != 0)
+        p->lat == NULL)
         goto fail;
+    {
+        struct action_config ac = { p->device_id, cfg->on_trigger, cfg->alarm_fifo,
+                                    cfg->alarm_socket };
+        if (action_new(&ac, &p->act) != 0)
+            goto fail;
+    }
     /* Pages of these are touched only by the first snapshot that fills them. */
     p->win_bytes = win_bytes;
     p->env_cap = wire_encode_bound(win_bytes);
@@ -278,126 +237,21 @@ fail:
 
 /* ---- local action ------------------------------------------------------ */
 
-static void reap_children(struct pipeline *p)
-{
-    for (int i = 0; i < MAX_CHILDREN; i++) {
-        int status;
-        if (p->children[i] > 0 && waitpid(p->children[i], &status, WNOHANG) == p->children[i])
-            p->children[i] = 0;
-    }
-}
-
 static const char *chan_name(const struct pipeline *p, unsigned c)
 {
     return c < p->channels && p->src->chan[c].name[0] ? p->src->chan[c].name : "";
 }
 
-static void spawn_action(struct pipeline *p, const struct capture *ev)
-{
-    char *argv[] = { "/bin/sh", "-c", p->on_trigger, NULL };
-    int slot = -1;
-    pid_t pid;
-
-    for (int i = 0; i < MAX_CHILDREN; i++)
-        if (p->children[i] == 0) {
-            slot = i;
-            break;
-        }
-    if (slot < 0) {
-        reap_children(p);
-        for (int i = 0; i < MAX_CHILDREN && slot < 0; i++)
-            if (p->children[i] == 0)
-                slot = i;
-    }
-    if (slot < 0) {             /* sixteen actions still running: do not pile up */
-        p->st.action_errors++;
-        return;
-    }
-    snprintf(p->env_val[0], ENV_VAL, "PRECURSOR_DEVICE_ID=%s", p->device_id);
-    snprintf(p->env_val[1], ENV_VAL, "PRECURSOR_EVENT_TIME_US=%lld", (long long)ev->t_us);
-    snprintf(p->env_val[2], ENV_VAL, "PRECURSOR_SCORE=%.6f", (double)ev->score);
-    snprintf(p->env_val[3], ENV_VAL, "PRECURSOR_CHANNEL=%s", chan_name(p, ev->channel));
-    snprintf(p->env_val[4], ENV_VAL, "PRECURSOR_DETECTOR=%s", detect_name(ev->detector));
-    snprintf(p->env_val[5], ENV_VAL, "PRECURSOR_FRAME=%llu", (unsigned long long)ev->trigger);
-    if (posix_spawn(&pid, "/bin/sh", NULL, NULL, argv, p->envp) != 0) {
-        p->st.action_errors++;
-        return;
-    }
-    p->children[slot] = pid;
-}
-
-static int alarm_connect(struct pipeline *p)
-{
-    struct sockaddr_un sa;
-    int fd;
-
-    if (p->alarm_fifo != NULL) {
-        /* Non-blocking open fails with ENXIO while no reader: retried per alarm. */
-        p->alarm_is_sock = 0;
-        return open(p->alarm_fifo, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
-    }
-    if (strlen(p->alarm_socket) >= sizeof(sa.sun_path))
-        return -1;
-    memset(&sa, 0, sizeof(sa));
-    sa.sun_family = AF_UNIX;
-    memcpy(sa.sun_path, p->alarm_socket, strlen(p->alarm_socket) + 1);
-    p->alarm_is_sock = 1;
-    fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
-        return fd;
-    if (fd >= 0)
-        close(fd);
-    /* A stream listener instead of a datagram one. */
-    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
-        return fd;
-    if (fd >= 0)
-        close(fd);
-    return -1;
-}
-
-static void send_alarm(struct pipeline *p, const struct capture *ev)
-{
-    char line[512];
-    int n;
-    ssize_t w;
-
-    n = snprintf(line, sizeof(line),
-                 "{\"device_id\":\"%s\",\"time_us\":%lld,\"score\":%.6f,"
-                 "\"channel\":\"%s\",\"detector\":\"%s\"}\n",
-                 p->device_id, (long long)ev->t_us, (double)ev->score,
-                 chan_name(p, ev->channel), detect_name(ev->detector));
-    if (n <= 0 || (size_t)n >= sizeof(line)) {
-        p->st.alarm_drops++;
-        return;
-    }
-    if (p->alarm_fd < 0)
-        p->alarm_fd = alarm_connect(p);
-    if (p->alarm_fd < 0) {
-        p->st.alarm_drops++;
-        return;
-    }
-    if (p->alarm_is_sock)
-        w = send(p->alarm_fd, line, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
-    else
-        w = write(p->alarm_fd, line, (size_t)n);   /* SIGPIPE is ignored by the agent */
-    if (w != n) {
-        p->st.alarm_drops++;
-        close(p->alarm_fd);     /* reader gone or full: reconnect on the next alarm */
-        p->alarm_fd = -1;
-    }
-}
-
+/* Starts the action and records how long after its block arrived it did. */
 static void local_action(struct pipeline *p, const struct capture *ev)
 {
+    struct action_event ae = { ev->t_us, ev->score, chan_name(p, ev->channel),
+                               detect_name(ev->detector), ev->trigger };
     struct timespec now;
 
-    if (p->on_trigger != NULL)
-        spawn_action(p, ev);
-    if (p->alarm_fifo != NULL || p->alarm_socket != NULL)
-        send_alarm(p, ev);
-    if (p->on_trigger == NULL && p->alarm_fifo == NULL && p->alarm_socket == NULL)
+    if (!action_configured(p->act))
         return;
+    action_fire(p->act, &ae);
     clock_gettime(CLOCK_MONOTONIC, &now);
     p->lat[p->st.lat_count % PIPELINE_LAT_SAMPLES] = ts_diff_us(&p->blk_arrival, &now);
     p->st.lat_count++;
@@ -601,7 +455,7 @@ int pipeline_run(struct pipeline *p, atomic_int *stop)
         p->st.frames += n;
         if (p->cfg.counters != NULL)
             atomic_fetch_add(&p->cfg.counters->samples, n);
-        reap_children(p);
+        action_reap(p->act);
     }
     /* End of input or stop: keep what the ring has of a pending window. */
     if (p->cap.active)
@@ -626,11 +480,15 @@ void pipeline_get_stats(struct pipeline *p, struct pipeline_stats *st)
 {
     size_t n = p->st.lat_count < PIPELINE_LAT_SAMPLES ? (size_t)p->st.lat_count
                                                       : PIPELINE_LAT_SAMPLES;
+    struct action_stats as;
     double *tmp;
 
     pthread_mutex_lock(&p->mu);
     *st = p->st;
     pthread_mutex_unlock(&p->mu);
+    action_get_stats(p->act, &as);
+    st->action_errors = as.errors;
+    st->alarm_drops = as.alarm_drops;
     st->lat_p50_us = st->lat_p99_us = st->lat_max_us = 0;
     if (n == 0 || (tmp = malloc(n * sizeof(double))) == NULL)
         return;
@@ -660,11 +518,7 @@ void pipeline_free(struct pipeline *p)
     }
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->cv);
-    for (int i = 0; i < MAX_CHILDREN; i++)
-        if (p->children[i] > 0)
-            waitpid(p->children[i], NULL, 0);
-    if (p->alarm_fd >= 0)
-        close(p->alarm_fd);
+    action_free(p->act);
     sodium_memzero(p->sk, sizeof(p->sk));
     free(p->ring_arena);
     free(p->det_arena);
@@ -676,9 +530,5 @@ void pipeline_free(struct pipeline *p)
     free(p->env);
     ZSTD_freeCCtx(p->cctx);
     free(p->lat);
-    free(p->envp);
-    free(p->on_trigger);
-    free(p->alarm_fifo);
-    free(p->alarm_socket);
     free(p);
 }

@@ -1,11 +1,14 @@
-/* check_action.c - the agent's local action (issue 3, item 4), through the
+/* check_action.c - the agent's local action (agent/action/), through the
  * real pipeline: every trigger starts the --on-trigger command with the event
- * in PRECURSOR_* variables, and sends one alarm line to the FIFO or the UNIX
- * datagram socket.  A FIFO without a reader, or one whose reader stopped
- * reading, costs counted alarm drops and never holds up the sample path. */
+ * in PRECURSOR_* variables, and sends one alarm line, a JSON object, to the
+ * FIFO or the UNIX datagram socket.  A FIFO without a reader, or one whose
+ * reader stopped reading, costs counted alarm drops and never holds up the
+ * sample path.  Channel names come from the input (a CSV header): the alarm
+ * line escapes them. */
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -17,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agent/action/action.h"
 #include "agent/pipeline/pipeline.h"
 #include "agent/source/source.h"
 #include "testsynth.h"
@@ -33,11 +37,15 @@ Suite *action_suite(void);
 static float data[TOTAL * CH];
 static char dir[512];
 static long pace_ms;            /* sleep per block: real-time-like arrival */
+static const char *vib_name;    /* the spiking channel's name */
 
 /* A source over data[] in blocks of 250 frames, paced by pace_ms. */
 static struct source *synth_open(void)
 {
-    return testsynth_open(data, TOTAL, 250, &pace_ms);
+    struct source *s = testsynth_open(data, TOTAL, 250, &pace_ms);
+
+    snprintf(s->chan[1].name, sizeof(s->chan[1].name), "%s", vib_name);
+    return s;
 }
 
 /* Low noise with a short spike on "vib" every SPIKE_EVERY frames. */
@@ -61,6 +69,7 @@ static void setup(void)
     ck_assert_ptr_nonnull(mkdtemp(dir));
     fill_data();
     pace_ms = 0;
+    vib_name = "vib";
 }
 
 static void teardown(void)
@@ -163,7 +172,25 @@ START_TEST(test_command_gets_environment)
 }
 END_TEST
 
-/* Counts '\n'-terminated JSON lines naming the device; bad lines fail. */
+/* One alarm line (without its '\n') must parse as a JSON object with the
+ * device, the spiking channel by its name, a detector, time and score. */
+static void check_line(const char *line, size_t len)
+{
+    json_error_t jerr;
+    json_t *j = json_loadb(line, len, 0, &jerr);
+
+    ck_assert_msg(j != NULL && json_is_object(j), "alarm line '%.*s' is not a JSON object: %s",
+                  (int)len, line, jerr.text);
+    ck_assert_str_eq(json_string_value(json_object_get(j, "device_id")), "act-1");
+    ck_assert_str_eq(json_string_value(json_object_get(j, "channel")), vib_name);
+    ck_assert_ptr_nonnull(json_string_value(json_object_get(j, "detector")));
+    ck_assert(json_is_integer(json_object_get(j, "time_us")));
+    ck_assert(json_is_number(json_object_get(j, "score")));
+    ck_assert_uint_eq(json_object_size(j), 5);
+    json_decref(j);
+}
+
+/* Counts '\n'-terminated alarm lines; bad lines fail. */
 static uint64_t count_lines(const char *buf, size_t len)
 {
     uint64_t n = 0;
@@ -172,18 +199,15 @@ static uint64_t count_lines(const char *buf, size_t len)
     while (p < end) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         ck_assert_msg(nl != NULL, "alarm line without its newline");
-        ck_assert_msg(*p == '{' && nl[-1] == '}', "alarm line not a JSON object");
-        ck_assert_msg(memmem(p, (size_t)(nl - p), "\"device_id\":\"act-1\"", 19) != NULL,
-                      "alarm line without the device");
-        ck_assert_msg(memmem(p, (size_t)(nl - p), "\"channel\":\"vib\"", 15) != NULL,
-                      "alarm line without the channel");
+        check_line(p, (size_t)(nl - p));
         n++;
         p = nl + 1;
     }
     return n;
 }
 
-START_TEST(test_fifo_one_line_per_trigger)
+/* Runs with a FIFO that has a reader: one good line per trigger, no drops. */
+static void run_with_fifo_reader(void)
 {
     struct pipeline_config pc;
     struct pipeline_stats st;
@@ -205,6 +229,54 @@ START_TEST(test_fifo_one_line_per_trigger)
     close(fd);
     ck_assert_uint_eq(st.alarm_drops, 0);
     ck_assert_uint_eq(count_lines(buf, len), st.triggers);
+}
+
+START_TEST(test_fifo_one_line_per_trigger)
+{
+    run_with_fifo_reader();
+}
+END_TEST
+
+/* A channel named with quotes and backslashes (a CSV header may say
+ * anything): the line stays one valid JSON object carrying the name. */
+START_TEST(test_fifo_line_escapes_channel_name)
+{
+    vib_name = "vib \"x\" \\y\\";
+    run_with_fifo_reader();
+}
+END_TEST
+
+START_TEST(test_alarm_line_escaping)
+{
+    const char *chan = "a\"b\\c\n\t\x01\x1f end";
+    const char *want = "\"channel\":\"a\\\"b\\\\c\\n\\t\\u0001\\u001f end\"";
+    struct action_event ev = { 1700000000123456LL, 0.75f, chan, "level", 42 };
+    char line[1024], name[65];
+    json_error_t jerr;
+    json_t *j;
+    int n = action_alarm_line(line, sizeof(line), "dev-1", &ev);
+
+    ck_assert_int_gt(n, 0);
+    ck_assert_int_eq(line[n - 1], '\n');
+    ck_assert_ptr_eq(memchr(line, '\n', (size_t)n), line + n - 1);  /* one line */
+    ck_assert_ptr_nonnull(memmem(line, (size_t)n, want, strlen(want)));
+    j = json_loadb(line, (size_t)n - 1, 0, &jerr);
+    ck_assert_msg(j != NULL, "'%.*s': %s", n, line, jerr.text);
+    ck_assert_str_eq(json_string_value(json_object_get(j, "channel")), chan);
+    ck_assert_str_eq(json_string_value(json_object_get(j, "device_id")), "dev-1");
+    ck_assert_str_eq(json_string_value(json_object_get(j, "detector")), "level");
+    ck_assert_int_eq(json_integer_value(json_object_get(j, "time_us")), 1700000000123456LL);
+    ck_assert_double_eq_tol(json_number_value(json_object_get(j, "score")), 0.75, 1e-9);
+    json_decref(j);
+
+    /* The longest name of control characters still fits the agent's line. */
+    memset(name, 0x02, 64);
+    name[64] = '\0';
+    ev.channel = name;
+    n = action_alarm_line(line, sizeof(line), "dev-1", &ev);
+    ck_assert_int_gt(n, 64 * 6);
+    /* Too small a buffer is an error, never a cut line. */
+    ck_assert_int_eq(action_alarm_line(line, 40, "dev-1", &ev), -1);
 }
 END_TEST
 
@@ -340,6 +412,8 @@ Suite *action_suite(void)
     tcase_set_timeout(tc, 20);
     tcase_add_test(tc, test_command_gets_environment);
     tcase_add_test(tc, test_fifo_one_line_per_trigger);
+    tcase_add_test(tc, test_fifo_line_escapes_channel_name);
+    tcase_add_test(tc, test_alarm_line_escaping);
     tcase_add_test(tc, test_socket_one_datagram_per_trigger);
     tcase_add_test(tc, test_fifo_without_reader_does_not_block);
     tcase_add_test(tc, test_missing_socket_counts_drops);

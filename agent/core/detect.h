@@ -26,7 +26,7 @@ struct detect_config {
     uint32_t window;            /* samples in the short-window feature detector */
     float warmup_s;             /* no trigger before this much data */
     uint32_t enable;            /* DETECT_LEVEL | DETECT_FEATURE | DETECT_MODEL */
-    /* Likelihood stage (added; see docs/DETECTORS.md).  The raw level and
+    /* Likelihood stage (docs/DETECTORS.md).  The raw level and
      * feature scores of each channel are turned into the probability that
      * their short-term mean is as high as it is, given their own long-term
      * distribution; counted in frames so 5-minute and 10 kHz data both work. */
@@ -42,8 +42,8 @@ struct detect_config {
 #define DETECT_FEATURE 0x2u
 #define DETECT_MODEL   0x4u
 
-/* A model loaded at run time (a later issue exports them; see schema/).
- * score() maps one feature vector to [0, 1]. */
+/* A model loaded at run time (trained and signed by the server,
+ * schema/MODEL.md).  score() maps one feature vector to [0, 1]. */
 struct detect_model {
     uint32_t n_features;
     float (*score)(const void *model, const float *features, uint32_t n);

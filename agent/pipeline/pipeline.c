@@ -1,13 +1,14 @@
 /* pipeline.c - source -> ring -> detect -> local action -> capture -> sink.
  *
  * The sample loop: read a block, then per frame push into the ring, score it,
- * and on a trigger start the local action before anything else (it must not
- * wait on capture, encoding or the network).  A capture is pending from the
- * trigger until its post-trigger frames are in the ring; it is then cut with
- * ring_copy(), encoded, signed and handed to the sink.  Every buffer is sized
- * and allocated in pipeline_init(), the encoder's too (one zstd context,
- * scratch and envelope buffer for the largest window, reused): nothing is
- * allocated per sample or per snapshot.
+ * and on a trigger start the local action (agent/action/) before anything
+ * else (it must not wait on capture, encoding or the network).  The capture
+ * (agent/core/capture.c) is pending from the trigger until its post-trigger
+ * frames are in the ring; its window is then cut out of the ring, encoded,
+ * signed and handed to the sink.  Every buffer is sized and allocated in
+ * pipeline_init(), the encoder's too (one zstd context, scratch and envelope
+ * buffer for the largest window, reused): nothing is allocated per sample or
+ * per snapshot.
  *
  * Memory: the encoder's zstd context uses a 16 KiB window and 4096-entry
  * tables (about 120 KB instead of 1.3 MB at level 3's own sizes for a 320 KB
@@ -18,9 +19,9 @@
  * Encoding and the sink (the spool: two fsyncs and a rename) run in an
  * emitter thread of their own: measured in the sample thread they took 13 ms
  * at the median and up to half a second on a busy disk, and every sample
- * behind them (a trigger among them) waited as long.  The sample thread only
- * copies the window out of the ring into a one-slot hand-off; it waits for
- * the emitter only if the previous snapshot is still being written.
+ * behind them (a trigger among them) would wait as long.  The sample thread
+ * only copies the window out of the ring into a one-slot hand-off; it waits
+ * for the emitter only if the previous snapshot is still being written.
  *
  * Local action policy: every detector trigger runs it (the detector's own
  * hold-off and hourly cap are the flood control); --merge only decides
@@ -38,6 +39,7 @@
 #include <zstd.h>
 
 #include "agent/action/action.h"
+#include "agent/core/capture.h"
 #include "agent/core/ring.h"
 #include "agent/upload/upload.h"
 
@@ -46,16 +48,6 @@
 #define ENC_HASH_LOG 12
 #define ENC_CHAIN_LOG 12
 #define EMITTER_STACK (256 * 1024)
-
-struct capture {
-    int active;
-    uint64_t trigger;               /* absolute frame of the trigger */
-    uint64_t first, end;            /* window [first, end) */
-    int64_t t_us;
-    float score;
-    uint16_t channel;
-    uint8_t detector;
-};
 
 struct pipeline {
     struct pipeline_config cfg;
@@ -76,15 +68,14 @@ struct pipeline {
     float *blk;
     int64_t *blk_t;
 
-    uint32_t pre_n, post_n, max_n;
-    float *win;                     /* channels * max_n */
+    struct capture cap;
+    float *win;                     /* the longest window: channels * cap.max_n */
     void *conv;                     /* same bytes, for i16/i32 snapshots */
     /* the emitter's encoder, reused for every snapshot */
     ZSTD_CCtx *cctx;
     void *enc_scratch;              /* transformed samples: win_bytes */
     uint8_t *env;                   /* envelope: wire_encode_bound(win_bytes) */
     size_t env_cap, win_bytes;
-    struct capture cap;
     uint64_t seq_local;             /* when the sink has no next_seq */
 
     /* emitter thread: one job (window in win, meta in job) at a time */
@@ -93,8 +84,7 @@ struct pipeline {
     pthread_mutex_t mu;             /* guards the fields below and st.snapshots/sink_errors */
     pthread_cond_t cv;
     int job_ready, quit;
-    struct capture job;
-    uint32_t job_count;
+    struct capture_window job;
 
     struct pipeline_stats st;
     double *lat;                    /* PIPELINE_LAT_SAMPLES, ring of recent */
@@ -115,6 +105,7 @@ int pipeline_init(const struct pipeline_config *cfg, struct source *src,
     struct pipeline *p;
     double rate = src->rate;
     double ring_frames, max_frames;
+    uint32_t pre_n, post_n;
     size_t ring_len, det_len, win_bytes;
     int rc = PIPELINE_ENOMEM;
 
@@ -144,13 +135,13 @@ int pipeline_init(const struct pipeline_config *cfg, struct source *src,
     p->cfg.device_id = NULL;
     p->cfg.secret_key = NULL;
 
-    p->pre_n = (uint32_t)llround(cfg->pre_s * rate);
-    p->post_n = (uint32_t)llround(cfg->post_s * rate);
-    if (p->post_n < 1)
-        p->post_n = 1;
+    pre_n = (uint32_t)llround(cfg->pre_s * rate);
+    post_n = (uint32_t)llround(cfg->post_s * rate);
+    if (post_n < 1)
+        post_n = 1;
     max_frames = cfg->merge ? cfg->max_window_s * rate : 0;
-    if (max_frames < (double)p->pre_n + p->post_n)
-        max_frames = (double)p->pre_n + p->post_n;
+    if (max_frames < (double)pre_n + post_n)
+        max_frames = (double)pre_n + post_n;
     ring_frames = fmax(cfg->ring_s * rate, max_frames);
     win_bytes = 0;
     if (max_frames * p->channels * sizeof(float) > WIRE_MAX_SAMPLES_BYTES ||
@@ -160,8 +151,8 @@ int pipeline_init(const struct pipeline_config *cfg, struct source *src,
         rc = PIPELINE_EINVAL;
         goto fail;
     }
-    p->max_n = (uint32_t)max_frames;
-    win_bytes = (size_t)p->max_n * p->channels * sizeof(float);
+    capture_init(&p->cap, pre_n, post_n, (uint32_t)max_frames, cfg->merge);
+    win_bytes = (size_t)p->cap.max_n * p->channels * sizeof(float);
 
     ring_len = ring_arena_size(p->channels, (uint32_t)ring_frames);
     p->ring_arena = aligned_alloc(16, (ring_len + 15) & ~(size_t)15);
@@ -243,10 +234,11 @@ static const char *chan_name(const struct pipeline *p, unsigned c)
 }
 
 /* Starts the action and records how long after its block arrived it did. */
-static void local_action(struct pipeline *p, const struct capture *ev)
+static void local_action(struct pipeline *p, uint64_t frame, int64_t t_us,
+                         const struct detect_result *r)
 {
-    struct action_event ae = { ev->t_us, ev->score, chan_name(p, ev->channel),
-                               detect_name(ev->detector), ev->trigger };
+    struct action_event ae = { t_us, r->score, chan_name(p, r->channel),
+                               detect_name(r->detector), frame };
     struct timespec now;
 
     if (!action_configured(p->act))
@@ -257,7 +249,7 @@ static void local_action(struct pipeline *p, const struct capture *ev)
     p->st.lat_count++;
 }
 
-/* ---- capture ----------------------------------------------------------- */
+/* ---- snapshot: encode, sign, sink --------------------------------------- */
 
 static void to_int(const float *in, size_t n, uint8_t type, void *out)
 {
@@ -277,9 +269,9 @@ static void to_int(const float *in, size_t n, uint8_t type, void *out)
 }
 
 /* Encodes and signs the window in p->win; runs in the emitter thread. */
-static void encode_and_put(struct pipeline *p, const struct capture *c, uint32_t count,
-                           uint64_t end, int *ok)
+static void encode_and_put(struct pipeline *p, const struct capture_window *c, int *ok)
 {
+    uint32_t count = capture_frames(c);
     struct wire_meta m;
     const void *samples = p->win;
     size_t env_len = 0;
@@ -294,7 +286,7 @@ static void encode_and_put(struct pipeline *p, const struct capture *c, uint32_t
     m.sample_type = p->src->wire_type ? p->src->wire_type : WIRE_F32;
     m.channel_count = (uint8_t)p->channels;
     m.pre_samples = (uint32_t)(c->trigger - c->first);
-    m.post_samples = (uint32_t)(end - c->trigger);
+    m.post_samples = (uint32_t)(c->end - c->trigger);
     snprintf(m.detector, sizeof(m.detector), "%s", detect_name(c->detector));
     m.score = c->score;
     for (unsigned i = 0; i < p->channels; i++) {
@@ -323,12 +315,11 @@ static void *emitter_main(void *arg)
             pthread_cond_wait(&p->cv, &p->mu);
         if (!p->job_ready)
             break;              /* quit with nothing pending */
-        struct capture c = p->job;
-        uint32_t count = p->job_count;
+        struct capture_window c = p->job;
         int ok = 0;
 
         pthread_mutex_unlock(&p->mu);
-        encode_and_put(p, &c, count, c.end, &ok);
+        encode_and_put(p, &c, &ok);
         pthread_mutex_lock(&p->mu);
         if (ok)
             p->st.snapshots++;
@@ -350,31 +341,30 @@ static void emitter_drain(struct pipeline *p)
     pthread_mutex_unlock(&p->mu);
 }
 
-static void emit_capture(struct pipeline *p, uint64_t end)
+/* Closes the pending capture (at total frames at the latest) and hands its
+ * window to the emitter. */
+static void emit_capture(struct pipeline *p, uint64_t total)
 {
-    struct capture *c = &p->cap;
-    uint32_t count = (uint32_t)(end - c->first);
+    struct capture_window w;
 
-    c->active = 0;
+    capture_close(&p->cap, total, &w);
     if (p->cfg.sink.put == NULL || !p->have_key) {
         pthread_mutex_lock(&p->mu);
         p->st.snapshots++;      /* replay without a spool: counted, nothing to keep */
         pthread_mutex_unlock(&p->mu);
         return;
     }
-    /* The slot is free in all but a burst of snapshots closer together than
-     * one spool write; then the sample path waits, as it did before. */
+    /* The one-slot hand-off is free in all but a burst of snapshots closer
+     * together than one spool write; then the sample path waits for it. */
     emitter_drain(p);
-    if (ring_copy(&p->ring, c->first, count, p->win) != 0) {
+    if (capture_cut(&p->ring, &w, p->win) != 0) {
         pthread_mutex_lock(&p->mu);
         p->st.sink_errors++;    /* cannot happen with the ring sized >= the window */
         pthread_mutex_unlock(&p->mu);
         return;
     }
     pthread_mutex_lock(&p->mu);
-    p->job = *c;
-    p->job.end = end;
-    p->job_count = count;
+    p->job = w;
     p->job_ready = 1;
     pthread_cond_broadcast(&p->cv);
     pthread_mutex_unlock(&p->mu);
@@ -383,27 +373,20 @@ static void emit_capture(struct pipeline *p, uint64_t end)
 static void on_trigger(struct pipeline *p, uint64_t frame, int64_t t_us,
                        const struct detect_result *r)
 {
-    struct capture ev = { 1, frame, 0, 0, t_us, r->score, r->channel, r->detector };
-
     p->st.triggers++;
     if (p->cfg.counters != NULL)
         atomic_fetch_add(&p->cfg.counters->triggers, 1);
-    local_action(p, &ev);
-    if (p->cap.active) {
-        uint64_t want = frame + p->post_n, limit = p->cap.first + p->max_n;
-        if (p->cfg.merge && want > p->cap.end) {
-            p->cap.end = want < limit ? want : limit;
-            if (r->score > p->cap.score)
-                p->cap.score = r->score;
-            p->st.merged++;
-        } else {
-            p->st.held_off++;
-        }
-        return;
+    local_action(p, frame, t_us, r);
+    switch (capture_trigger(&p->cap, frame, t_us, r)) {
+    case CAPTURE_MERGED:
+        p->st.merged++;
+        break;
+    case CAPTURE_HELD_OFF:
+        p->st.held_off++;
+        break;
+    case CAPTURE_STARTED:
+        break;
     }
-    ev.first = frame >= p->pre_n ? frame - p->pre_n : 0;
-    ev.end = frame + p->post_n;
-    p->cap = ev;
 }
 
 static int write_score(struct pipeline *p, size_t i, int64_t t_us,
@@ -447,8 +430,8 @@ int pipeline_run(struct pipeline *p, atomic_int *stop)
             detect_step(p->det, frame, p->blk_t[i], &res);
             if (res.triggered)
                 on_trigger(p, f, p->blk_t[i], &res);
-            if (p->cap.active && p->ring.total >= p->cap.end)
-                emit_capture(p, p->cap.end);
+            if (capture_due(&p->cap, p->ring.total))
+                emit_capture(p, p->ring.total);
             if (p->cfg.scores != NULL && (rc = write_score(p, i, p->blk_t[i], &res)) != 0)
                 goto out;
         }
@@ -458,7 +441,7 @@ int pipeline_run(struct pipeline *p, atomic_int *stop)
         action_reap(p->act);
     }
     /* End of input or stop: keep what the ring has of a pending window. */
-    if (p->cap.active)
+    if (capture_pending(&p->cap))
         emit_capture(p, p->ring.total);
 out:
     /* Every snapshot of this run is in the sink when run returns. */

@@ -2,11 +2,11 @@
  *
  * One implementation for `run` and `replay`.  pipeline_init() allocates every
  * buffer (ring, detector arena, read block, snapshot window); the per-sample
- * loop allocates nothing.  On a trigger the local action (--on-trigger
- * command, alarm line to a FIFO or UNIX socket) starts at once; the snapshot
- * is cut from the ring when its post-trigger samples have arrived, encoded
- * and signed (wire_encode_ctx, one reusable zstd context) and handed to the
- * sink (the spool). */
+ * loop allocates nothing.  On a trigger the local action (agent/action/:
+ * --on-trigger command, alarm line to a FIFO or UNIX socket) starts at once;
+ * the snapshot is cut from the ring when its post-trigger samples have
+ * arrived (agent/core/capture.h), encoded and signed (wire_encode_ctx, one
+ * reusable zstd context) and handed to the sink (the spool). */
 #ifndef PRECURSOR_PIPELINE_H
 #define PRECURSOR_PIPELINE_H
 

@@ -614,6 +614,120 @@ static void cap_record(struct detect *d, int64_t t_us)
         d->trig_n++;
 }
 
+/* Channel c's score for this frame and the detector that gave it; *det is
+ * 0 when no per-channel detector is enabled. */
+static float channel_score(struct detect *d, unsigned c, float x, int eval, uint8_t *det)
+{
+    struct chan *ch = &d->ch[c];
+    uint32_t en = d->cfg.enable;
+    float mean, raw = 0.0f, s;
+
+    *det = 0;
+    if (!isfinite(x))
+        x = ch->lvl.mean;       /* a broken sample must not poison the state */
+    mean = level_step(d, ch, x);
+    if (en & (DETECT_FEATURE | DETECT_MODEL)) {
+        feature_step(d, c, x - mean);
+        if (eval)
+            features_eval(d, c);
+    }
+    if (en & DETECT_LEVEL) {
+        raw = ch->score_level;
+        *det = DETECT_LEVEL;
+    }
+    if ((en & DETECT_FEATURE) && ch->score_feat > raw) {
+        raw = ch->score_feat;
+        *det = DETECT_FEATURE;
+    }
+    if (*det == 0)
+        return 0.0f;
+    if (d->cfg.lik_short) {
+        /* The stage sees log(1 + z) (z recovered from the raw score):
+         * the bounded raw score crowds every large z near 1, where a
+         * spike of 50 sigma and a routine 8 sigma look alike. */
+        float q = raw < 0.999999f ? raw : 0.999999f;
+
+        s = detect_lik_step(&ch->lik, log1pf(sqrtf(q / (1.0f - q))),
+                            d->cfg.lik_short, d->cfg.lik_long);
+    } else if (d->cfg.novelty_half) {
+        /* Novelty: only the part of the surprise beyond the recent peak
+         * counts, so a signal that spikes every day, or all the time,
+         * stops alarming at its usual spikes but not at a bigger one.
+         * One peak per detector: the window features answer the same
+         * event later and on another scale than the level. */
+        float sl = (en & DETECT_LEVEL) ?
+            novelty(d, &ch->peak_z, &ch->alarm_z, &ch->last_z, ch->score_level,
+                    d->evt_level) : 0.0f;
+        float sf = (en & DETECT_FEATURE) ?
+            novelty(d, &ch->peak_zf, &ch->alarm_zf, &ch->last_zf, ch->score_feat,
+                    d->evt_feat) : 0.0f;
+
+        s = sl;
+        *det = (en & DETECT_LEVEL) ? DETECT_LEVEL : DETECT_FEATURE;
+        if (sf > s) {
+            s = sf;
+            *det = DETECT_FEATURE;
+        }
+        repeat_track(d, ch);
+    } else {
+        s = raw;
+    }
+    return s;
+}
+
+/* Quiet period: once the score has reached the threshold it is held at 0
+ * for quiet_frames, so an event gives one sharp score, not a plateau. */
+static void quiet_period(struct detect *d, struct detect_result *r)
+{
+    if (d->quiet > 0) {
+        /* A rising edge still shows (so the event's peak is reported), but
+         * nothing at or below the highest score since the detection. */
+        d->quiet--;
+        if (r->score > d->quiet_peak) {
+            d->quiet_peak = r->score;
+            if (r->detector != DETECT_MODEL)
+                alarm_record(&d->ch[r->channel]);
+        } else {
+            r->score = 0.0f;
+        }
+    } else if (r->score >= d->cfg.threshold) {
+        d->quiet = d->cfg.quiet_frames;
+        d->quiet_peak = r->score;
+        if (r->detector != DETECT_MODEL)
+            alarm_record(&d->ch[r->channel]);
+    }
+}
+
+/* Trigger: warm-up, hysteresis, hold-off, cap.  A baseline of a few samples
+ * has no scale yet (the tenth sample of plain noise can be "10 sigma"
+ * against it), so the warm-up also lasts LEVEL_YOUNG frames. */
+static void trigger_decide(struct detect *d, int64_t t_us, struct detect_result *r)
+{
+    if (t_us - d->t_first < d->warmup_us || d->frames <= LEVEL_YOUNG) {
+        d->armed = 1;
+    } else if (!d->armed) {
+        if (r->score < d->cfg.rearm)
+            d->armed = 1;
+    } else if (r->score >= d->cfg.threshold) {
+        int held = d->have_trigger &&
+                   t_us - d->t_last_trigger < d->hold_off_us;
+        int novel = d->cfg.lik_short == 0 && d->cfg.novelty_half > 0;
+
+        d->armed = 0;
+        if (held || cap_reached(d, t_us) ||
+            (novel && repeat_of_last(&d->ch[r->channel], r->detector))) {
+            r->suppressed = 1;
+        } else {
+            r->triggered = 1;
+            d->have_trigger = 1;
+            d->t_last_trigger = t_us;
+            cap_record(d, t_us);
+            if (novel)
+                repeat_record(&d->ch[r->channel], r->detector);
+        }
+    }
+}
+
 void detect_step(struct detect *d, const float *frame, int64_t t_us,
                  struct detect_result *out)
 {
@@ -630,60 +744,10 @@ void detect_step(struct detect *d, const float *frame, int64_t t_us,
     eval = full && (d->frames % d->hop) == 0;
 
     for (c = 0; c < d->channels; c++) {
-        struct chan *ch = &d->ch[c];
-        float x = frame[c], mean, raw = 0.0f, s;
-        uint8_t det = 0;
+        uint8_t det;
+        float s = channel_score(d, c, frame[c], eval, &det);
 
-        if (!isfinite(x))
-            x = ch->lvl.mean;   /* a broken sample must not poison the state */
-        mean = level_step(d, ch, x);
-        if (en & (DETECT_FEATURE | DETECT_MODEL)) {
-            feature_step(d, c, x - mean);
-            if (eval)
-                features_eval(d, c);
-        }
-        if (en & DETECT_LEVEL) {
-            raw = ch->score_level;
-            det = DETECT_LEVEL;
-        }
-        if ((en & DETECT_FEATURE) && ch->score_feat > raw) {
-            raw = ch->score_feat;
-            det = DETECT_FEATURE;
-        }
-        if (det == 0)
-            continue;
-        if (d->cfg.lik_short) {
-            /* The stage sees log(1 + z) (z recovered from the raw score):
-             * the bounded raw score crowds every large z near 1, where a
-             * spike of 50 sigma and a routine 8 sigma look alike. */
-            float q = raw < 0.999999f ? raw : 0.999999f;
-
-            s = detect_lik_step(&ch->lik, log1pf(sqrtf(q / (1.0f - q))),
-                                d->cfg.lik_short, d->cfg.lik_long);
-        } else if (d->cfg.novelty_half) {
-            /* Novelty: only the part of the surprise beyond the recent peak
-             * counts, so a signal that spikes every day, or all the time,
-             * stops alarming at its usual spikes but not at a bigger one.
-             * One peak per detector: the window features answer the same
-             * event later and on another scale than the level. */
-            float sl = (en & DETECT_LEVEL) ?
-                novelty(d, &ch->peak_z, &ch->alarm_z, &ch->last_z, ch->score_level,
-                        d->evt_level) : 0.0f;
-            float sf = (en & DETECT_FEATURE) ?
-                novelty(d, &ch->peak_zf, &ch->alarm_zf, &ch->last_zf, ch->score_feat,
-                        d->evt_feat) : 0.0f;
-
-            s = sl;
-            det = (en & DETECT_LEVEL) ? DETECT_LEVEL : DETECT_FEATURE;
-            if (sf > s) {
-                s = sf;
-                det = DETECT_FEATURE;
-            }
-            repeat_track(d, ch);
-        } else {
-            s = raw;
-        }
-        if (s > r.score || r.detector == 0) {
+        if (det != 0 && (s > r.score || r.detector == 0)) {
             r.score = s;
             r.channel = (uint16_t)c;
             r.detector = det;
@@ -707,52 +771,7 @@ void detect_step(struct detect *d, const float *frame, int64_t t_us,
         r.channel = 0;
         r.detector = DETECT_MODEL;
     }
-
-    /* Quiet period: once the score has reached the threshold it is held at
-     * 0 for quiet_frames, so an event gives one sharp score, not a plateau. */
-    if (d->quiet > 0) {
-        /* A rising edge still shows (so the event's peak is reported), but
-         * nothing at or below the highest score since the detection. */
-        d->quiet--;
-        if (r.score > d->quiet_peak) {
-            d->quiet_peak = r.score;
-            if (r.detector != DETECT_MODEL)
-                alarm_record(&d->ch[r.channel]);
-        } else {
-            r.score = 0.0f;
-        }
-    } else if (r.score >= d->cfg.threshold) {
-        d->quiet = d->cfg.quiet_frames;
-        d->quiet_peak = r.score;
-        if (r.detector != DETECT_MODEL)
-            alarm_record(&d->ch[r.channel]);
-    }
-
-    /* Trigger: warm-up, hysteresis, hold-off, cap.  A baseline of a few
-     * samples has no scale yet (the tenth sample of plain noise can be "10
-     * sigma" against it), so the warm-up also lasts LEVEL_YOUNG frames. */
-    if (t_us - d->t_first < d->warmup_us || d->frames <= LEVEL_YOUNG) {
-        d->armed = 1;
-    } else if (!d->armed) {
-        if (r.score < d->cfg.rearm)
-            d->armed = 1;
-    } else if (r.score >= d->cfg.threshold) {
-        int held = d->have_trigger &&
-                   t_us - d->t_last_trigger < d->hold_off_us;
-        int novel = d->cfg.lik_short == 0 && d->cfg.novelty_half > 0;
-
-        d->armed = 0;
-        if (held || cap_reached(d, t_us) ||
-            (novel && repeat_of_last(&d->ch[r.channel], r.detector))) {
-            r.suppressed = 1;
-        } else {
-            r.triggered = 1;
-            d->have_trigger = 1;
-            d->t_last_trigger = t_us;
-            cap_record(d, t_us);
-            if (novel)
-                repeat_record(&d->ch[r.channel], r.detector);
-        }
-    }
+    quiet_period(d, &r);
+    trigger_decide(d, t_us, &r);
     *out = r;
 }

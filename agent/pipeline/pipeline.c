@@ -99,6 +99,45 @@ static double ts_diff_us(const struct timespec *a, const struct timespec *b)
 
 static void *emitter_main(void *arg);
 
+/* The emitter's encoder, sized for the longest window.  Pages of these are
+ * touched only by the first snapshot that fills them. */
+static int encoder_init(struct pipeline *p, size_t win_bytes)
+{
+    p->win_bytes = win_bytes;
+    p->env_cap = wire_encode_bound(win_bytes);
+    p->enc_scratch = malloc(win_bytes);
+    p->env = malloc(p->env_cap);
+    p->cctx = ZSTD_createCCtx();
+    if (p->env_cap == 0 || p->enc_scratch == NULL || p->env == NULL || p->cctx == NULL)
+        return PIPELINE_ENOMEM;
+    if (ZSTD_isError(ZSTD_CCtx_setParameter(p->cctx, ZSTD_c_windowLog, ENC_WINDOW_LOG)) ||
+        ZSTD_isError(ZSTD_CCtx_setParameter(p->cctx, ZSTD_c_hashLog, ENC_HASH_LOG)) ||
+        ZSTD_isError(ZSTD_CCtx_setParameter(p->cctx, ZSTD_c_chainLog, ENC_CHAIN_LOG))) {
+        snprintf(p->err, sizeof(p->err), "zstd refused the encoder's parameters");
+        return PIPELINE_ENOMEM;
+    }
+    return 0;
+}
+
+/* The emitter's own needs are small and known (the meta, libsodium's
+ * signature, the spool's write; zstd works in its heap context): 256 KB of
+ * stack instead of the default 8 MB of address space. */
+static int emitter_start(struct pipeline *p)
+{
+    pthread_attr_t attr;
+    int ok = pthread_attr_init(&attr) == 0, rc;
+
+    if (ok)
+        pthread_attr_setstacksize(&attr, EMITTER_STACK);
+    rc = pthread_create(&p->emitter, ok ? &attr : NULL, emitter_main, p);
+    if (ok)
+        pthread_attr_destroy(&attr);
+    if (rc != 0)
+        return PIPELINE_ENOMEM;
+    p->emitter_started = 1;
+    return 0;
+}
+
 int pipeline_init(const struct pipeline_config *cfg, struct source *src,
                   struct pipeline **out, char *err, size_t errlen)
 {
@@ -186,38 +225,8 @@ int pipeline_init(const struct pipeline_config *cfg, struct source *src,
         if (action_new(&ac, &p->act) != 0)
             goto fail;
     }
-    /* Pages of these are touched only by the first snapshot that fills them. */
-    p->win_bytes = win_bytes;
-    p->env_cap = wire_encode_bound(win_bytes);
-    p->enc_scratch = malloc(win_bytes);
-    p->env = malloc(p->env_cap);
-    p->cctx = ZSTD_createCCtx();
-    if (p->env_cap == 0 || p->enc_scratch == NULL || p->env == NULL || p->cctx == NULL)
+    if (encoder_init(p, win_bytes) != 0 || emitter_start(p) != 0)
         goto fail;
-    if (ZSTD_isError(ZSTD_CCtx_setParameter(p->cctx, ZSTD_c_windowLog, ENC_WINDOW_LOG)) ||
-        ZSTD_isError(ZSTD_CCtx_setParameter(p->cctx, ZSTD_c_hashLog, ENC_HASH_LOG)) ||
-        ZSTD_isError(ZSTD_CCtx_setParameter(p->cctx, ZSTD_c_chainLog, ENC_CHAIN_LOG))) {
-        snprintf(p->err, sizeof(p->err), "zstd refused the encoder's parameters");
-        goto fail;
-    }
-    /* The emitter's own needs are small and known (the meta, libsodium's
-     * signature, the spool's write; zstd works in its heap context): 256 KB
-     * of stack instead of the default 8 MB of address space. */
-    {
-        pthread_attr_t attr;
-        int ok = pthread_attr_init(&attr) == 0;
-
-        if (ok)
-            pthread_attr_setstacksize(&attr, EMITTER_STACK);
-        if (pthread_create(&p->emitter, ok ? &attr : NULL, emitter_main, p) != 0) {
-            if (ok)
-                pthread_attr_destroy(&attr);
-            goto fail;
-        }
-        if (ok)
-            pthread_attr_destroy(&attr);
-    }
-    p->emitter_started = 1;
     *out = p;
     return 0;
 fail:

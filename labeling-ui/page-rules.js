@@ -1,0 +1,64 @@
+// page-rules.js - the rules (labeling functions) with their coverage,
+// overlap, conflict and accuracy, what those numbers mean, and the editor
+// (rule-editor.js) to write or change one.
+import { api } from './http.js';
+import { el, crumbs, showPage, showError } from './dom.js';
+import { pct } from './format.js';
+import { ruleEditor } from './rule-editor.js';
+
+const COLUMNS = ['name', 'rule', 'class', 'weight', 'enabled', 'hits', 'coverage', 'overlap', 'conflict', 'accuracy',
+  'labeled hits', ''];
+const DEFINITIONS = [
+  ['coverage', 'share of all stored snapshots the rule fires on'],
+  ['overlap', 'share of all snapshots where it fires together with another enabled rule'],
+  ['conflict', 'share of all snapshots where another enabled rule fires for a different class'],
+  ['accuracy', 'among its hits with human labels, the share whose human classes include the rule\'s class ' +
+    '(n/a: no labeled hit)'],
+  ['weak labels', 'one rule firing gives a label marked "rule", several a weighted vote marked "vote"; ' +
+    'a disposition ranks above both; human labels are never replaced'],
+];
+
+function accuracyCell(r) {
+  if (r.accuracy === null) return el('span', { class: 'muted', title: 'none of its hits has a human label' }, 'n/a');
+  return pct(r.accuracy);
+}
+
+function toggleButton(r) {
+  const toggle = async () => {
+    await api('PATCH', `/api/v1/rules/${r.id}`, { enabled: !r.enabled });
+    showRules(`${r.name} ${r.enabled ? 'disabled' : 'enabled'}`);
+  };
+  return el('button', { onclick: toggle }, r.enabled ? 'Disable' : 'Enable');
+}
+
+function ruleRow(r, editor) {
+  return el('tr', { 'data-rule': r.id, 'data-name': r.name },
+    el('td', {}, r.name), el('td', {}, el('code', {}, r.expr)), el('td', {}, r.class), el('td', {}, String(r.weight)),
+    el('td', {}, r.enabled ? 'on' : el('span', { class: 'muted' }, 'off')),
+    el('td', { class: 'num' }, String(r.hits ?? '—')),
+    el('td', { class: 'num cov' }, pct(r.coverage)), el('td', { class: 'num' }, pct(r.overlap)),
+    el('td', { class: 'num' + (r.conflict > 0 ? ' warn' : '') }, pct(r.conflict)),
+    el('td', { class: 'num acc' }, accuracyCell(r)),
+    el('td', { class: 'num' }, String(r.labeled_hits ?? '—')),
+    el('td', {}, el('button', { onclick: () => editor.load(r) }, 'Edit'), ' ', toggleButton(r)));
+}
+
+function rulesTable(rules, editor) {
+  const rows = rules.map((r) => ruleRow(r, editor));
+  const none = el('tr', {}, el('td', { colspan: COLUMNS.length, class: 'muted' }, 'no rules yet: write one below'));
+  return el('table', { id: 'rules' },
+    el('thead', {}, el('tr', {}, COLUMNS.map((h) => el('th', {}, h)))),
+    el('tbody', {}, rows.length ? rows : [none]));
+}
+
+export async function showRules(note) {
+  crumbs('Rules');
+  let list, classes;
+  try {
+    [list, classes] = await Promise.all([api('GET', '/api/v1/rules'), api('GET', '/api/v1/classes')]);
+  } catch (e) { showError(e.message); return; }
+  const editor = ruleEditor(classes.items, (msg) => showRules(msg));
+  const defs = el('dl', { class: 'card defs' }, DEFINITIONS.map(([t, d]) => [el('dt', {}, t), el('dd', {}, d)]));
+  showPage(el('h2', {}, 'Rules (labeling functions)'), el('p', { class: 'muted', id: 'rule-note' }, note || ''),
+    rulesTable(list.items, editor), editor.node, defs);
+}

@@ -1,0 +1,71 @@
+// page-snapshot.js - the snapshot page: its frame, the one round trip that
+// fills it, and the performance marks that time it (bench/ui.sh reads
+// 'snapshot-drawn' and 'snapshot-interactive', from navigation start).
+// The view itself is snap-view.js.
+import { api, fetchSamples } from './http.js';
+import { el, crumbs, showPage, showError } from './dom.js';
+import { fmtTime } from './format.js';
+import { session } from './session.js';
+import { plotWidth, firstPx } from './range.js';
+import { snapshotHash } from './router.js';
+import { SnapshotView } from './snap-view.js';
+import { sidePanel } from './snap-side.js';
+import { alertCard } from './alerts.js';
+
+const KEYS_HINT = 'Drag on a waveform, or m for the whole view, to mark a span · 1-9 class · Enter save · ' +
+  'Esc cancel · ←/→ pan · +/− zoom · 0 whole · n next unlabeled · u undo';
+
+let current = null;
+
+// Leaving the page: the view lets go of its keys and plots.
+export function closeSnapshot() {
+  if (current) { current.destroy(); current = null; }
+}
+
+// The header: what the snapshot is, the class buttons (keys 1-9), the
+// status line.
+function snapshotHead(v, meta) {
+  const classButton = (c, i) => el('button',
+    { 'data-class': c.name, title: c.description, onclick: () => v.pickClass(c.name) },
+    i < 9 ? el('kbd', {}, String(i + 1)) : null, c.name);
+  return el('div', { class: 'card', id: 'snap-head' },
+    el('strong', {}, `${meta.device_id} · seq ${meta.seq}`), ' · ', fmtTime(meta.trigger_time), ' · ',
+    `${meta.detector} score ${Number(meta.score).toFixed(3)}`, ' · ', `${meta.sample_rate} Hz`,
+    el('div', { class: 'classes', id: 'classes' }, session.classes.map(classButton)),
+    el('div', { class: 'hint' }, KEYS_HINT),
+    el('div', { id: 'status' }));
+}
+
+// Metadata, labels, context and the whole snapshot's samples at once.
+function load(id, px) {
+  return Promise.all([api('GET', `/api/v1/snapshots/${id}`), api('GET', `/api/v1/snapshots/${id}/labels`),
+    api('GET', `/api/v1/snapshots/${id}/context`), fetchSamples(id, `px=${px}`)]);
+}
+
+export async function showSnapshot(id) {
+  performance.mark('snapshot-nav', { detail: { id } });
+  crumbs(`Snapshot #${id}`);
+  // Lay the frame out first so the plot width (hence px) is known, then ask
+  // for everything at once: one round trip to a drawn snapshot.
+  const plotsBox = el('div', { class: 'plots' });
+  const overviewBox = el('div', { class: 'overview' });
+  const sideBox = el('div', { class: 'side' });
+  const headBox = el('div', { class: 'card' }, el('span', { class: 'muted' }, 'Loading…'));
+  showPage(headBox, el('div', { class: 'snap' }, el('div', { class: 'card' }, overviewBox, plotsBox), sideBox));
+  const width = () => plotWidth(plotsBox.clientWidth);
+  let meta, labels, ctx, full;
+  try { [meta, labels, ctx, full] = await load(id, firstPx(width())); } catch (e) { showError(e.message); return; }
+  if (!location.hash.startsWith(snapshotHash(id))) return;     // navigated away meanwhile
+  for (const [i, c] of full.channels.entries()) Object.assign(c, meta.channels[i] || {});
+  const v = new SnapshotView(id, meta, labels.items, plotsBox, overviewBox);
+  current = v;
+  const side = sidePanel(v, ctx);
+  headBox.replaceWith(snapshotHead(v, meta));
+  sideBox.replaceWith(side);
+  side.prepend(alertCard(id));
+  v.build(full, width());
+  performance.mark('snapshot-drawn', { detail: { id } });
+  v.listen();
+  performance.mark('snapshot-interactive', { detail: { id } });
+  performance.measure('snapshot-ready', 'snapshot-nav', 'snapshot-interactive');
+}

@@ -1,0 +1,109 @@
+// snap-plots.js - the snapshot view's uPlot charts: an overview of every
+// channel over the whole snapshot (drag there picks the window), one plot
+// per channel (drag there marks a span), and what is drawn over them:
+// saved labels, the pending span, the window and the trigger point.
+import uPlot from './uPlot.esm.js';
+import { el } from './dom.js';
+import { session } from './session.js';
+import { channelData, stackedData } from './series.js';
+
+export const COLORS = ['#2563eb', '#dc2626', '#059669', '#d97706', '#7c3aed', '#0891b2', '#db2777', '#65a30d'];
+const color = (i) => COLORS[i % COLORS.length];
+const OVERVIEW_HEIGHT = 70;
+// Channel plots share about 520 px, each between these heights.
+const PLOTS_HEIGHT = 520, PLOT_MIN = 90, PLOT_MAX = 150;
+const MIN_DRAG_PX = 2;        // a narrower drag is a click
+
+// A setSelect hook: a drag from t0 to t1 (seconds) goes to onDrag, and the
+// selection box is cleared at once (the overlay draws what it meant).
+const onSelect = (onDrag) => (u) => {
+  if (u.select.width > MIN_DRAG_PX) {
+    onDrag(u.posToVal(u.select.left, 'x'), u.posToVal(u.select.left + u.select.width, 'x'));
+  }
+  u.setSelect({ width: 0, height: 0 }, false);
+};
+
+export function overviewPlot(view, full, width, box) {
+  const envelope = (c, i) => [{ stroke: color(i), width: 1 }, { stroke: color(i), width: 1 }];
+  return new uPlot({
+    width, height: OVERVIEW_HEIGHT, padding: [4, 24, 4, 55], legend: { show: false },
+    cursor: { drag: { x: true, y: false, setScale: false }, points: { show: false } },
+    scales: { x: { time: false } }, axes: [{ show: false }, { show: false }],
+    series: [{}, ...full.channels.flatMap(envelope)],
+    hooks: {
+      setSelect: [onSelect((a, b) => view.setView(a, b))],
+      draw: [(u) => drawOverlay(view, u, -1, true)],
+    },
+  }, stackedData(full), box);
+}
+
+// The channel's name and unit, with the checkbox that puts it in or out of
+// the spans marked next.
+function channelBox(view, c, ch) {
+  const pick = (ev) => {
+    if (ev.target.checked) view.selected.add(ch);
+    else view.selected.delete(ch);
+    view.redraw();
+  };
+  const check = el('input', { type: 'checkbox', checked: true, 'data-chsel': ch, onchange: pick });
+  return el('div', { class: 'chan', 'data-ch': ch },
+    el('span', { class: 'name' }, el('label', { class: 'chk' }, check), `${c.name} [${c.unit}]`));
+}
+
+// One plot per channel, cursors in sync, the time axis under the last.
+export function channelPlots(view, full, width, box) {
+  const n = full.channels.length;
+  const height = Math.max(PLOT_MIN, Math.min(PLOT_MAX, Math.floor(PLOTS_HEIGHT / n)));
+  const sync = uPlot.sync('snap' + view.id);
+  return full.channels.map((c, ch) => {
+    const chanBox = channelBox(view, c, ch);
+    box.append(chanBox);
+    return new uPlot({
+      width, height, padding: [6, 24, 0, 0], legend: { show: false },
+      cursor: { sync: { key: sync.key }, drag: { x: true, y: false, setScale: false } },
+      scales: { x: { time: false } },
+      axes: [{ show: ch === n - 1, size: 30 }, { size: 55 }],
+      series: [{}, { stroke: color(ch), width: 1 }, { stroke: color(ch), width: 1 }],
+      bands: [{ series: [1, 2], fill: color(ch) + '55' }],
+      hooks: {
+        setSelect: [onSelect((a, b) => view.mark(a, b, ch))],
+        draw: [(u) => drawOverlay(view, u, ch, false)],
+      },
+    }, channelData(full, ch), chanBox);
+  });
+}
+
+// Saved labels: on the overview all, on a channel those that include it.
+function drawLabels(view, u, X, ch, isOverview) {
+  const ctx = u.ctx, top = u.bbox.top, dpr = devicePixelRatio;
+  for (const l of view.labels.items) {
+    if (!isOverview && !l.channels.includes(ch)) continue;
+    const i = session.classes.findIndex((c) => c.name === l.class);
+    ctx.fillStyle = color(i + 3) + '33';
+    ctx.fillRect(X(l.start_s), top, X(l.end_s) - X(l.start_s), u.bbox.height);
+    if (isOverview) continue;
+    ctx.fillStyle = '#111';
+    ctx.font = `${11 * dpr}px sans-serif`;
+    ctx.fillText(l.class, X(l.start_s) + 3, top + 12 * dpr);
+  }
+}
+
+function drawOverlay(view, u, ch, isOverview) {
+  const ctx = u.ctx, top = u.bbox.top, hgt = u.bbox.height;
+  const X = (t) => u.valToPos(t, 'x', true);
+  ctx.save();
+  drawLabels(view, u, X, ch, isOverview);
+  const p = view.pending;
+  if (p && (isOverview || view.selected.has(ch))) {
+    ctx.fillStyle = '#f59e0b55';
+    ctx.fillRect(X(p.start_s), top, X(p.end_s) - X(p.start_s), hgt);
+  }
+  if (isOverview && view.view) {
+    ctx.strokeStyle = '#111'; ctx.lineWidth = 2;
+    ctx.strokeRect(X(view.view[0]), top + 1, X(view.view[1]) - X(view.view[0]), hgt - 2);
+  }
+  // the trigger point
+  ctx.strokeStyle = '#ef4444'; ctx.lineWidth = 1.5 * devicePixelRatio; ctx.setLineDash([4, 3]);
+  ctx.beginPath(); ctx.moveTo(X(view.trigger), top); ctx.lineTo(X(view.trigger), top + hgt); ctx.stroke();
+  ctx.restore();
+}

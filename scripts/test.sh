@@ -141,7 +141,7 @@ if [ "$MODE" = unit ] || [ "$MODE" = all ]; then
     run_unit
 fi
 if [ "$MODE" = integration ] || [ "$MODE" = all ]; then
-    for s in tests/integration/*.sh tests/fault/run.sh tests/browser/run.sh tests/security/run.sh; do
+    for s in tests/integration/*.sh tests/fault/run.sh tests/browser/run.sh tests/security/run.sh tests/ui/run.sh; do
         [ -f "$s" ] && [ -x "$s" ] || continue
         run_script "$ROOT/$s"
     done

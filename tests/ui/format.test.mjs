@@ -1,0 +1,25 @@
+// format.test.mjs - how numbers and times read on the pages.
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import { fmtTime, pct, fmtSpan } from '../../labeling-ui/format.js';
+
+test('fmtTime: empty for no time, the locale form otherwise', () => {
+  assert.equal(fmtTime(''), '');
+  assert.equal(fmtTime(null), '');
+  assert.equal(fmtTime(undefined), '');
+  const s = '2024-03-01T12:34:56Z';
+  assert.equal(fmtTime(s), new Date(s).toLocaleString());
+});
+
+test('pct: one decimal and a unit; a dash when unknown', () => {
+  assert.equal(pct(0.1234), '12.3 %');
+  assert.equal(pct(0), '0.0 %');
+  assert.equal(pct(1), '100.0 %');
+  assert.equal(pct(null), '—');
+  assert.equal(pct(undefined), '—');
+});
+
+test('fmtSpan: bounds at the digits asked, en dash by default', () => {
+  assert.equal(fmtSpan(0.125, 0.5, 4), '0.1250–0.5000 s');
+  assert.equal(fmtSpan(0.125, 0.5, 3, ' – '), '0.125 – 0.500 s');
+});

@@ -30,6 +30,7 @@
 #include "server/db/db.h"
 #include "server/fleet/fleet.h"
 #include "server/http/http.h"
+#include "server/ingest/ingest.h"
 #include "server/routes.h"
 #include "server/srv/srv.h"
 
@@ -503,14 +504,17 @@ int main(void)
     exec_ok(c, "DROP TABLE bench_baseline");
 
     {
-        char *argv[] = { "--device-rate", "0", NULL };
-        fleet_opts_take(2, argv);
+        /* No per-device rate limit: the bench measures the pipeline. */
+        const struct fleet_settings fs = { NULL, 0, 0.0, 200.0 };
+
+        fleet_configure(&fs);
     }
     cfg.database_url = url;
     cfg.threads = threads ? threads : conc;
     cfg.max_body = 1u << 20;
     routes_configure(&cfg);
-    if (db_init(url) != SRV_OK || fleet_start(url) != SRV_OK || http_start(&cfg, &hs) != SRV_OK)
+    if (db_init(url) != SRV_OK || ingest_commit_start(url, 2, 4096, 256) != SRV_OK ||
+        fleet_start(url) != SRV_OK || http_start(&cfg, &hs) != SRV_OK)
         return 1;
     snprintf(base, sizeof base, "http://127.0.0.1:%u", http_port(hs));
     npresign = seconds * 80 > PRESIGN_MAX ? PRESIGN_MAX : seconds * 80;
@@ -523,6 +527,7 @@ int main(void)
     e2e = median(e2e_thread, conc, &errs_e);
     http_stop(hs);
     fleet_stop();
+    ingest_commit_stop();
     db_shutdown();
     exec_ok(c, "DELETE FROM snapshot_seqs WHERE device_id LIKE 'bench-%'");
     exec_ok(c, "DELETE FROM snapshots WHERE device_id LIKE 'bench-%'");

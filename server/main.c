@@ -1,28 +1,32 @@
-/* main.c - precursor-server: the command line.
+/* main.c - precursor-server: the commands, their options (server/options.c)
+ * and the order in which `serve` brings the modules up and down.
  *
  *   serve           apply pending migrations, then answer HTTP until SIGINT/SIGTERM
  *   migrate         apply pending migrations and exit
  *   user add        create a login (password read from stdin, Argon2id)
  *   token create    create an API token (printed once, stored as SHA-256)
+ *   enroll create   create an enrollment token for devices (printed once)
+ *   demo-history    fill the database with a marked demo history
  *
  * Exit codes: 0 success, 1 failure, 2 usage error or a database schema newer
  * than this binary knows. */
-#include <errno.h>
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sodium.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "server/alerts/alerts.h"
 #include "server/auth/auth.h"
 #include "server/db/db.h"
 #include "server/fleet/fleet.h"
 #include "server/http/http.h"
+#include "server/ingest/ingest.h"
 #include "server/models/models.h"
+#include "server/options.h"
 #include "server/routes.h"
 #include "server/rules/rules.h"
 #include "server/srv/srv.h"
@@ -38,146 +42,13 @@ static const char where_help[] =
     "make run and make test); failing that, under the parents of the binary's own\n"
     "location (build/bin or build/NAME/bin inside the repository).\n";
 
-static void usage_serve(FILE *f)
+static const char *database_url(const struct server_options *o)
 {
-    fprintf(f,
-        "usage: precursor-server serve [--port N] [--database-url URL] [--ui-dir DIR]\n"
-        "                              [--threads N] [--max-body BYTES]\n"
-        "                              [--enroll-secret-file FILE] [--schema-dir DIR]\n"
-        "                              [--migrations-dir DIR]\n"
-        "Applies pending migrations (under an advisory lock), then serves HTTP.\n"
-        "  --port N               listen port (env PORT, default 8080)\n"
-        "  --database-url URL     libpq URI or key=value string (env DATABASE_URL)\n"
-        "  --threads N            worker threads, one database connection each (default 4)\n"
-        "  --max-body BYTES       largest snapshot upload (default 67108864)\n"
-        "  --enroll-secret-file F devices registering must present this secret\n"
-        "                         (trailing newline ignored); without it registration is refused\n"
-        "Exits 2 when the database schema is newer than the newest migration known.\n%s",
-        where_help);
-}
-
-static void usage_migrate(FILE *f)
-{
-    fprintf(f,
-        "usage: precursor-server migrate [--database-url URL] [--migrations-dir DIR]\n"
-        "Applies every migrations/NNNN_name.sql not yet recorded in schema_migrations,\n"
-        "each in its own transaction, under a PostgreSQL advisory lock.  Exits 2 when\n"
-        "the database records a version newer than the newest file.\n%s", where_help);
-}
-
-static void usage_user(FILE *f)
-{
-    fprintf(f,
-        "usage: precursor-server user add --username NAME --role admin|operator|ml\n"
-        "                                 [--database-url URL]\n"
-        "Reads the password from the first line of stdin and stores its Argon2id hash.\n");
-}
-
-static void usage_token(FILE *f)
-{
-    fprintf(f,
-        "usage: precursor-server token create --name NAME [--role ml|operator|admin]\n"
-        "                                     [--database-url URL]\n"
-        "Prints a new API token once (use as 'Authorization: Bearer TOKEN'); only its\n"
-        "SHA-256 is stored.  Default role: ml.\n");
-}
-
-static void usage(FILE *f)
-{
-    fprintf(f,
-        "usage: precursor-server serve|migrate|user add|token create [options]\n"
-        "       precursor-server COMMAND --help\n"
-        "DATABASE_URL and PORT are read from the environment when the flags are absent.\n");
-}
-
-struct opts {
-    const char *port, *database_url, *ui_dir, *threads, *max_body, *enroll_file;
-    const char *schema_dir, *migrations_dir, *username, *role, *name;
-    int help;
-};
-
-/* --flag VALUE or --flag=VALUE for the flags in allowed (space separated). */
-static int parse_opts(int argc, char **argv, const char *allowed, struct opts *o)
-{
-    static const struct { const char *flag; size_t off; } map[] = {
-        { "--port", offsetof(struct opts, port) },
-        { "--database-url", offsetof(struct opts, database_url) },
-        { "--ui-dir", offsetof(struct opts, ui_dir) },
-        { "--threads", offsetof(struct opts, threads) },
-        { "--max-body", offsetof(struct opts, max_body) },
-        { "--enroll-secret-file", offsetof(struct opts, enroll_file) },
-        { "--schema-dir", offsetof(struct opts, schema_dir) },
-        { "--migrations-dir", offsetof(struct opts, migrations_dir) },
-        { "--username", offsetof(struct opts, username) },
-        { "--role", offsetof(struct opts, role) },
-        { "--name", offsetof(struct opts, name) },
-    };
-    int i;
-
-    for (i = 0; i < argc; i++) {
-        const char *a = argv[i], *eq, *val;
-        size_t k, flen;
-        int found = 0;
-
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            o->help = 1;
-            continue;
-        }
-        eq = strchr(a, '=');
-        flen = eq ? (size_t)(eq - a) : strlen(a);
-        for (k = 0; k < sizeof map / sizeof map[0]; k++) {
-            const char *hit;
-
-            if (strlen(map[k].flag) != flen || strncmp(map[k].flag, a, flen) != 0)
-                continue;
-            hit = strstr(allowed, map[k].flag);
-            if (!hit || (hit[flen] != ' ' && hit[flen] != '\0'))
-                break;
-            if (eq) {
-                val = eq + 1;
-            } else {
-                if (i + 1 >= argc) {
-                    fprintf(stderr, "precursor-server: %s needs a value\n", map[k].flag);
-                    return -1;
-                }
-                val = argv[++i];
-            }
-            *(const char **)((char *)o + map[k].off) = val;
-            found = 1;
-            break;
-        }
-        if (!found) {
-            fprintf(stderr, "precursor-server: unknown option %s\n", a);
-            return -1;
-        }
-    }
-    return 0;
-}
-
-static int parse_uint(const char *s, unsigned long long max, unsigned long long *out)
-{
-    char *end;
-    unsigned long long v;
-
-    if (!s || !*s || *s == '-')
-        return -1;
-    errno = 0;
-    v = strtoull(s, &end, 10);
-    if (errno || *end || v > max)
-        return -1;
-    *out = v;
-    return 0;
-}
-
-static const char *database_url(const struct opts *o)
-{
-    const char *u = o->database_url ? o->database_url : getenv("DATABASE_URL");
-
-    if (!u || !*u) {
+    if (!o->database_url || !*o->database_url) {
         fprintf(stderr, "precursor-server: no database: set DATABASE_URL or --database-url\n");
         return NULL;
     }
-    return u;
+    return o->database_url;
 }
 
 /* Read at most max bytes of a file; NULL on error or when longer. */
@@ -225,93 +96,103 @@ static int run_migrations(const char *url, const char *flag_dir)
     return 0;
 }
 
-static int cmd_migrate(int argc, char **argv)
+static int cmd_migrate(const struct server_options *o)
 {
-    struct opts o = { 0 };
-    const char *url;
+    const char *url = database_url(o);
 
-    if (parse_opts(argc, argv, "--database-url --migrations-dir", &o) != 0) {
-        usage_migrate(stderr);
-        return EXIT_USAGE;
-    }
-    if (o.help) {
-        usage_migrate(stdout);
-        return 0;
-    }
-    if (!(url = database_url(&o)))
-        return EXIT_USAGE;
-    return run_migrations(url, o.migrations_dir);
+    return url ? run_migrations(url, o->migrations_dir) : EXIT_USAGE;
 }
 
-static int cmd_serve(int argc, char **argv)
+/* The enrollment secret, trailing white space dropped; NULL after a
+ * message when unreadable or empty. */
+static char *read_secret(const char *path, size_t *len)
 {
-    struct opts o = { 0 };
+    char *secret = read_file(path, SECRET_MAX, len);
+
+    while (secret && *len && (secret[*len - 1] == '\n' || secret[*len - 1] == '\r' ||
+                              secret[*len - 1] == ' '))
+        secret[--*len] = '\0';
+    if (!secret || *len == 0) {
+        fprintf(stderr, "precursor-server: cannot read a secret from %s\n", path);
+        free(secret);
+        return NULL;
+    }
+    return secret;
+}
+
+/* The folders and documents serve finds at start; dir buffers are the
+ * caller's (cfg points into them). */
+static void find_assets(const struct server_options *o, struct srv_config *cfg, char *schema_dir,
+                        char *ui_dir, char **openapi)
+{
+    char path[PATH_MAX + 32];
+    size_t len = 0;
+
+    *openapi = NULL;
+    if (srv_find_dir(o->schema_dir, "schema", "openapi.json", schema_dir, PATH_MAX) == 0) {
+        snprintf(path, sizeof path, "%s/openapi.json", schema_dir);
+        *openapi = read_file(path, OPENAPI_MAX, &len);
+        cfg->schema_dir = schema_dir;
+    }
+    if (!*openapi)
+        srv_log("warn", "schema/openapi.json not found: GET /api/v1/openapi.json answers 404");
+    cfg->openapi = *openapi;
+    cfg->openapi_len = len;
+    if (srv_find_dir(o->ui_dir, "labeling-ui", "index.html", ui_dir, PATH_MAX) == 0)
+        cfg->ui_dir = ui_dir;
+}
+
+/* The modules with state of their own, in the order they start; stopped in
+ * reverse after the http layer, so nothing waits on a stopped part. */
+static int start_modules(const struct server_options *o, const char *url)
+{
+    const struct fleet_settings fs = { o->agent_binary, o->retention_days, o->device_rate,
+                                       o->device_burst };
+
+    fleet_configure(&fs);
+    if (o->model_key_file)
+        models_set_key_file(o->model_key_file);
+    if (db_init(url) != SRV_OK)
+        return -1;
+    if (ingest_commit_start(url, o->committers, o->queue_max, o->batch_max) != SRV_OK)
+        return -1;
+    return fleet_start(url) == SRV_OK ? 0 : -1;
+}
+
+static void stop_modules(void)
+{
+    rules_worker_stop();
+    fleet_stop();
+    ingest_commit_stop();   /* after http_stop: no upload waits on the committer */
+    db_shutdown();
+}
+
+static int cmd_serve(const struct server_options *o)
+{
     struct srv_config cfg = { 0 };
     struct http_server *hs = NULL;
-    unsigned long long v;
-    char dir[PATH_MAX], path[PATH_MAX + 32], uidir[PATH_MAX];
+    char schema_dir[PATH_MAX], ui_dir[PATH_MAX];
     char *secret = NULL, *openapi = NULL;
-    size_t secret_len = 0, openapi_len = 0;
-    const char *port;
+    size_t secret_len = 0;
     sigset_t set;
     int sig = 0, rc;
 
-    if ((argc = fleet_opts_take(argc, argv)) < 0)  /* the flags server/fleet owns */
+    if (!(cfg.database_url = database_url(o)))
         return EXIT_USAGE;
-    if ((argc = tls_opts_take(argc, argv)) < 0)    /* --tls-cert, --tls-key */
-        return EXIT_USAGE;
-    if ((argc = models_opts_take(argc, argv)) < 0) /* --model-key-file */
-        return EXIT_USAGE;
-    if (parse_opts(argc, argv, "--port --database-url --ui-dir --threads --max-body "
-                   "--enroll-secret-file --schema-dir --migrations-dir", &o) != 0) {
-        usage_serve(stderr);
+    if (o->port == 0 && getenv("PORT") && !o->help) {
+        fprintf(stderr, "precursor-server: bad port in $PORT\n");
         return EXIT_USAGE;
     }
-    if (o.help) {
-        usage_serve(stdout);
-        fleet_opts_help(stdout);
-        tls_opts_help(stdout);
-        models_opts_help(stdout);
-        return 0;
-    }
-    if (!(cfg.database_url = database_url(&o)))
-        return EXIT_USAGE;
-    port = o.port ? o.port : getenv("PORT");
-    cfg.port = 8080;
-    if (port && *port) {
-        if (parse_uint(port, 65535, &v) != 0) {
-            fprintf(stderr, "precursor-server: bad port %s\n", port);
-            return EXIT_USAGE;
-        }
-        cfg.port = (unsigned)v;
-    }
-    cfg.threads = 4;
-    if (o.threads) {
-        if (parse_uint(o.threads, 256, &v) != 0 || v == 0) {
-            fprintf(stderr, "precursor-server: --threads must be 1..256\n");
-            return EXIT_USAGE;
-        }
-        cfg.threads = (unsigned)v;
-    }
-    cfg.max_body = 64u << 20;
-    if (o.max_body) {
-        if (parse_uint(o.max_body, 1ull << 30, &v) != 0 || v == 0) {
-            fprintf(stderr, "precursor-server: --max-body must be 1..1073741824\n");
-            return EXIT_USAGE;
-        }
-        cfg.max_body = (size_t)v;
-    }
-    if (auth_init() != SRV_OK)
-        return 1;
-    if (o.enroll_file) {
-        secret = read_file(o.enroll_file, SECRET_MAX, &secret_len);
-        while (secret && secret_len && (secret[secret_len - 1] == '\n' ||
-                                        secret[secret_len - 1] == '\r' ||
-                                        secret[secret_len - 1] == ' '))
-            secret[--secret_len] = '\0';
-        if (!secret || secret_len == 0) {
-            fprintf(stderr, "precursor-server: cannot read a secret from %s\n", o.enroll_file);
-            free(secret);
+    cfg.port = o->port;
+    cfg.threads = o->threads;
+    cfg.max_body = o->max_body;
+    cfg.conn_timeout_s = o->conn_timeout_s;
+    routes_configure(&cfg);
+    if (tls_load(o->tls_cert, o->tls_key) != TLS_OK || auth_init() != SRV_OK)
+        return tls_cert_pem() ? 1 : EXIT_USAGE;
+    if (o->enroll_secret_file) {
+        if (!(secret = read_secret(o->enroll_secret_file, &secret_len))) {
+            tls_release();
             return 1;
         }
         cfg.enroll_secret = (const uint8_t *)secret;
@@ -319,36 +200,21 @@ static int cmd_serve(int argc, char **argv)
     } else {
         srv_log("warn", "no --enroll-secret-file: device registration is refused");
     }
-    rc = run_migrations(cfg.database_url, o.migrations_dir);
+    rc = run_migrations(cfg.database_url, o->migrations_dir);
     if (rc != 0)
         goto out;
-    if (srv_find_dir(o.schema_dir, "schema", "openapi.json", dir, sizeof dir) == 0) {
-        snprintf(path, sizeof path, "%s/openapi.json", dir);
-        openapi = read_file(path, OPENAPI_MAX, &openapi_len);
-        cfg.schema_dir = dir;
-    }
-    if (!openapi)
-        srv_log("warn", "schema/openapi.json not found: GET /api/v1/openapi.json answers 404");
-    cfg.openapi = openapi;
-    cfg.openapi_len = openapi_len;
-    if (srv_find_dir(o.ui_dir, "labeling-ui", "index.html", uidir, sizeof uidir) == 0)
-        cfg.ui_dir = uidir;
-    if (db_init(cfg.database_url) != SRV_OK || fleet_start(cfg.database_url) != SRV_OK) {
-        rc = 1;
+    find_assets(o, &cfg, schema_dir, ui_dir, &openapi);
+    rc = 1;
+    if (start_modules(o, cfg.database_url) != 0)
         goto out;
-    }
     /* Block the signals before the pool starts so only sigwait sees them. */
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
-    cfg.conn_timeout_s = fleet_settings()->conn_timeout_s;  /* --conn-timeout */
-    routes_configure(&cfg);
-    if (http_start(&cfg, &hs) != SRV_OK) {
-        rc = 1;
+    if (http_start(&cfg, &hs) != SRV_OK)
         goto out;
-    }
     rules_worker_start(1000);   /* features + rules for new snapshots, off the ingest path */
     srv_log("info", "listening on port %u with %u threads, max body %zu bytes",
             http_port(hs), cfg.threads, cfg.max_body);
@@ -358,40 +224,29 @@ static int cmd_serve(int argc, char **argv)
     srv_log("info", "stopped");
     rc = 0;
 out:
-    fleet_stop();   /* after http_stop: no upload waits on the committer */
-    rules_worker_stop();
-    db_shutdown();
+    stop_modules();
     if (secret)
-        memset(secret, 0, secret_len);
+        sodium_memzero(secret, secret_len);
     free(secret);
     free(openapi);
     tls_release();
     return rc;
 }
 
-static int cmd_user_add(int argc, char **argv)
+static int cmd_user_add(const struct server_options *o)
 {
-    struct opts o = { 0 };
     char pw[AUTH_PASSWORD_MAX + 2], hash[256];
     const char *url, *vals[3];
     PGresult *r = NULL;
     size_t n;
     int err, rc = 1;
 
-    if (parse_opts(argc, argv, "--username --role --database-url", &o) != 0) {
-        usage_user(stderr);
+    if (!o->username || strlen(o->username) > 64 || auth_role_parse(o->role) == SRV_ROLE_NONE) {
+        fprintf(stderr, "precursor-server: user add needs --username (1..64 bytes) and --role "
+                        "admin|operator|ml\n");
         return EXIT_USAGE;
     }
-    if (o.help) {
-        usage_user(stdout);
-        return 0;
-    }
-    if (!o.username || !*o.username || strlen(o.username) > 64 ||
-        auth_role_parse(o.role) == SRV_ROLE_NONE) {
-        usage_user(stderr);
-        return EXIT_USAGE;
-    }
-    if (!(url = database_url(&o)))
+    if (!(url = database_url(o)))
         return EXIT_USAGE;
     if (auth_init() != SRV_OK)
         return 1;
@@ -420,16 +275,16 @@ static int cmd_user_add(int argc, char **argv)
     }
     if (db_init(url) != SRV_OK)
         return 1;
-    vals[0] = o.username;
-    vals[1] = o.role;
+    vals[0] = o->username;
+    vals[1] = o->role;
     vals[2] = hash;
     err = db_exec(DB_USER_INSERT, vals, NULL, NULL, 0, &r);
     if (err != SRV_OK) {
         fprintf(stderr, "precursor-server: cannot store user: %s\n", srv_err_message(err));
     } else if (PQntuples(r) != 1) {
-        fprintf(stderr, "precursor-server: user %s exists already\n", o.username);
+        fprintf(stderr, "precursor-server: user %s exists already\n", o->username);
     } else {
-        fprintf(stderr, "user %s (%s) created\n", o.username, o.role);
+        fprintf(stderr, "user %s (%s) created\n", o->username, o->role);
         rc = 0;
     }
     PQclear(r);
@@ -437,9 +292,9 @@ static int cmd_user_add(int argc, char **argv)
     return rc;
 }
 
-static int cmd_token_create(int argc, char **argv)
+static int cmd_token_create(const struct server_options *o)
 {
-    struct opts o = { 0 };
+    const char *role = o->role ? o->role : "ml";
     char tok[AUTH_TOKEN_LEN + 1];
     uint8_t sha[32];
     const char *url, *vals[3];
@@ -447,28 +302,19 @@ static int cmd_token_create(int argc, char **argv)
     PGresult *r = NULL;
     int err, rc = 1;
 
-    if (parse_opts(argc, argv, "--name --role --database-url", &o) != 0) {
-        usage_token(stderr);
+    if (!o->name || strlen(o->name) > 128 || auth_role_parse(role) == SRV_ROLE_NONE) {
+        fprintf(stderr, "precursor-server: token create needs --name (1..128 bytes) and a --role "
+                        "of ml, operator or admin\n");
         return EXIT_USAGE;
     }
-    if (o.help) {
-        usage_token(stdout);
-        return 0;
-    }
-    if (!o.role)
-        o.role = "ml";
-    if (!o.name || !*o.name || strlen(o.name) > 128 || auth_role_parse(o.role) == SRV_ROLE_NONE) {
-        usage_token(stderr);
-        return EXIT_USAGE;
-    }
-    if (!(url = database_url(&o)))
+    if (!(url = database_url(o)))
         return EXIT_USAGE;
     if (auth_init() != SRV_OK || auth_token_new(tok, sizeof tok, sha) != SRV_OK)
         return 1;
     if (db_init(url) != SRV_OK)
         return 1;
-    vals[0] = o.name;
-    vals[1] = o.role;
+    vals[0] = o->name;
+    vals[1] = role;
     vals[2] = (const char *)sha;
     err = db_exec(DB_TOKEN_INSERT, vals, lens, fmts, 0, &r);
     if (err != SRV_OK || PQntuples(r) != 1) {
@@ -483,8 +329,116 @@ static int cmd_token_create(int argc, char **argv)
     return rc;
 }
 
+static int cmd_enroll_create(const struct server_options *o)
+{
+    struct fleet_token_spec spec = { 0 };
+    const char *url = database_url(o);
+    char tok[128];
+    int err;
+
+    if (!url)
+        return EXIT_USAGE;
+    spec.equipment_type = o->equipment_type;
+    spec.site = o->site;
+    spec.tags = o->tags;
+    spec.uses = (int)o->uses;
+    spec.reusable = o->reusable;
+    spec.pre_approved = o->pre_approved;
+    if (o->expires && fleet_parse_duration(o->expires, &spec.expires_s) != SRV_OK) {
+        fprintf(stderr, "precursor-server: --expires like 30m, 24h, 7d or seconds\n");
+        return EXIT_USAGE;
+    }
+    if (auth_init() != SRV_OK || db_init(url) != SRV_OK)
+        return 1;
+    err = fleet_token_create(&spec, tok, sizeof tok);
+    db_shutdown();
+    if (err != SRV_OK) {
+        fprintf(stderr, "precursor-server: cannot create enrollment token: %s\n",
+                err == SRV_EBADREQ ? "equipment type, site and tags: 1..64 of [A-Za-z0-9._-:/ ]"
+                                   : srv_err_message(err));
+        return err == SRV_EBADREQ ? EXIT_USAGE : 1;
+    }
+    printf("%s\n", tok);
+    sodium_memzero(tok, sizeof tok);
+    return 0;
+}
+
+static int cmd_demo_history(const struct server_options *o)
+{
+    const char *url = database_url(o);
+    char seed[24];
+    char *args[] = { "--database-url", (char *)url, "--seed", seed, NULL };
+
+    /* TEMPORARY until alerts exposes the run without its own parser. */
+    snprintf(seed, sizeof seed, "%llu", (unsigned long long)o->seed);
+    return url ? alerts_demo_main(o->seed ? 4 : 2, args) : EXIT_USAGE;
+}
+
+struct command {
+    const char *name, *sub;     /* "user", "add"; sub NULL for one-word commands */
+    unsigned opts;              /* enum options_cmd */
+    int (*run)(const struct server_options *o);
+    const char *synopsis;
+    const char *about;
+};
+
+static const struct command commands[] = {
+    { "serve", NULL, OPT_SERVE, cmd_serve, "[options]",
+      "Applies pending migrations (under an advisory lock), then serves HTTP until\n"
+      "SIGINT or SIGTERM.  Exits 2 when the database schema is newer than the newest\n"
+      "migration known." },
+    { "migrate", NULL, OPT_MIGRATE, cmd_migrate, "[--database-url URL] [--migrations-dir DIR]",
+      "Applies every migrations/NNNN_name.sql not yet recorded in schema_migrations,\n"
+      "each in its own transaction, under a PostgreSQL advisory lock.  Exits 2 when\n"
+      "the database records a version newer than the newest file." },
+    { "user", "add", OPT_USER_ADD, cmd_user_add, "--username NAME --role admin|operator|ml",
+      "Reads the password from the first line of stdin and stores its Argon2id hash." },
+    { "token", "create", OPT_TOKEN_CREATE, cmd_token_create, "--name NAME [--role ml|operator|admin]",
+      "Prints a new API token once (use as 'Authorization: Bearer TOKEN'); only its\n"
+      "SHA-256 is stored.  Default role: ml." },
+    { "enroll", "create", OPT_ENROLL_CREATE, cmd_enroll_create,
+      "[--equipment-type T] [--site S] [--tags a,b] [--uses N | --reusable] [--expires 24h]\n"
+      "                                      [--pre-approved]",
+      "Prints a new enrollment token once; devices install with\n"
+      "  curl -fsS 'http://SERVER/install.sh?token=TOKEN' | sh\n"
+      "Default: one use, no expiry, devices pending until approved\n"
+      "(POST /api/v1/devices/{id}/approve)." },
+    { "demo-history", NULL, OPT_DEMO_HISTORY, cmd_demo_history, "[--seed N]",
+      "Adds six months of synthetic alert history with dispositions and devices\n"
+      "(demo-*, marked as demo data) so the operational pages show something on a\n"
+      "fresh database; does nothing when they are present already." },
+};
+
+#define NCOMMANDS (sizeof commands / sizeof commands[0])
+
+static void usage(FILE *f)
+{
+    size_t i;
+
+    fprintf(f, "usage: precursor-server COMMAND [options]\n       precursor-server COMMAND --help\n"
+               "Commands:\n");
+    for (i = 0; i < NCOMMANDS; i++)
+        fprintf(f, "  %s%s%s\n", commands[i].name, commands[i].sub ? " " : "",
+                commands[i].sub ? commands[i].sub : "");
+    fprintf(f, "DATABASE_URL and PORT are read from the environment when the flags are absent.\n");
+}
+
+static void command_help(const struct command *c, FILE *f)
+{
+    fprintf(f, "usage: precursor-server %s%s%s %s\n%s\nOptions:\n", c->name, c->sub ? " " : "",
+            c->sub ? c->sub : "", c->synopsis, c->about);
+    options_help(c->opts, f);
+    if (c->opts & (OPT_SERVE | OPT_MIGRATE))
+        fputs(where_help, f);
+}
+
 int main(int argc, char **argv)
 {
+    struct server_options o;
+    const struct command *c = NULL;
+    size_t i;
+    int skip;
+
     if (argc < 2) {
         usage(stderr);
         return EXIT_USAGE;
@@ -493,26 +447,37 @@ int main(int argc, char **argv)
         usage(stdout);
         return 0;
     }
-    if (strcmp(argv[1], "serve") == 0)
-        return cmd_serve(argc - 2, argv + 2);
-    if (strcmp(argv[1], "migrate") == 0)
-        return cmd_migrate(argc - 2, argv + 2);
-    if (strcmp(argv[1], "user") == 0 && argc >= 3 && strcmp(argv[2], "add") == 0)
-        return cmd_user_add(argc - 3, argv + 3);
-    if (strcmp(argv[1], "user") == 0 && argc >= 3 && strcmp(argv[2], "--help") == 0) {
-        usage_user(stdout);
+    for (i = 0; i < NCOMMANDS && !c; i++)
+        if (strcmp(argv[1], commands[i].name) == 0)
+            c = &commands[i];
+    if (!c) {
+        fprintf(stderr, "precursor-server: unknown command %s\n", argv[1]);
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    skip = 2;
+    if (c->sub) {
+        /* "user --help" helps too; anything else must name the subcommand. */
+        if (argc >= 3 && (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0)) {
+            command_help(c, stdout);
+            return 0;
+        }
+        if (argc < 3 || strcmp(argv[2], c->sub) != 0) {
+            fprintf(stderr, "precursor-server: usage: precursor-server %s %s %s\n", c->name,
+                    c->sub, c->synopsis);
+            return EXIT_USAGE;
+        }
+        skip = 3;
+    }
+    options_defaults(&o);
+    if (options_parse(c->opts, argc - skip, argv + skip, &o) != 0) {
+        fprintf(stderr, "precursor-server: see precursor-server %s%s%s --help\n", c->name,
+                c->sub ? " " : "", c->sub ? c->sub : "");
+        return EXIT_USAGE;
+    }
+    if (o.help) {
+        command_help(c, stdout);
         return 0;
     }
-    if (strcmp(argv[1], "token") == 0 && argc >= 3 && strcmp(argv[2], "create") == 0)
-        return cmd_token_create(argc - 3, argv + 3);
-    if (strcmp(argv[1], "enroll") == 0)
-        return fleet_cli_enroll(argc - 2, argv + 2);
-    if (strcmp(argv[1], "demo-history") == 0)
-        return alerts_demo_main(argc - 2, argv + 2);
-    if (strcmp(argv[1], "token") == 0 && argc >= 3 && strcmp(argv[2], "--help") == 0) {
-        usage_token(stdout);
-        return 0;
-    }
-    usage(stderr);
-    return EXIT_USAGE;
+    return c->run(&o);
 }

@@ -1,6 +1,6 @@
-/* fleet.c - the module's settings (flags of `serve` it owns), start/stop of
- * the group committer and of the maintenance thread that keeps snapshot
- * partitions ahead of time and applies the retention setting. */
+/* fleet.c - the module's settings, and start/stop of the maintenance thread
+ * that keeps snapshot partitions ahead of time and applies the retention
+ * setting. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -10,7 +10,6 @@
 
 #include "server/db/db.h"
 #include "server/fleet/fleet.h"
-#include "server/ingest/ingest.h"
 #include "server/srv/srv.h"
 
 #define MAINT_PERIOD_S 3600
@@ -20,9 +19,6 @@ static struct fleet_settings settings = {
     .retention_days = 0,
     .device_rate = 20.0,
     .device_burst = 200.0,
-    .queue_max = 4096,
-    .committers = 2,
-    .batch_max = 256,
 };
 
 const struct fleet_settings *fleet_settings(void)
@@ -30,106 +26,9 @@ const struct fleet_settings *fleet_settings(void)
     return &settings;
 }
 
-static int parse_num(const char *flag, const char *s, double lo, double hi, double *out)
+void fleet_configure(const struct fleet_settings *s)
 {
-    char *end;
-    double v;
-
-    errno = 0;
-    v = strtod(s, &end);
-    if (errno || end == s || *end || v < lo || v > hi) {
-        fprintf(stderr, "precursor-server: %s must be a number in %g..%g\n", flag, lo, hi);
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
-
-int fleet_opts_take(int argc, char **argv)
-{
-    static const char *const flags[] = { "--agent-binary", "--retention-days", "--device-rate",
-                                         "--device-burst", "--ingest-queue", "--committers",
-                                         "--batch-max", "--conn-timeout" };
-    int i, j = 0;
-
-    for (i = 0; i < argc; i++) {
-        const char *a = argv[i], *eq = strchr(a, '='), *val = NULL;
-        size_t flen = eq ? (size_t)(eq - a) : strlen(a), k;
-        double v;
-        int which = -1;
-
-        for (k = 0; k < sizeof flags / sizeof flags[0]; k++)
-            if (strlen(flags[k]) == flen && strncmp(flags[k], a, flen) == 0)
-                which = (int)k;
-        if (which < 0) {
-            argv[j++] = argv[i];
-            continue;
-        }
-        if (eq) {
-            val = eq + 1;
-        } else if (i + 1 < argc) {
-            val = argv[++i];
-        } else {
-            fprintf(stderr, "precursor-server: %s needs a value\n", flags[which]);
-            return -1;
-        }
-        switch (which) {
-        case 0: settings.agent_binary = val; break;
-        case 1:
-            if (parse_num(flags[which], val, 0, 36500, &v) != 0)
-                return -1;
-            settings.retention_days = (unsigned)v;
-            break;
-        case 2:
-            if (parse_num(flags[which], val, 0, 1e6, &v) != 0)
-                return -1;
-            settings.device_rate = v;
-            break;
-        case 3:
-            if (parse_num(flags[which], val, 1, 1e6, &v) != 0)
-                return -1;
-            settings.device_burst = v;
-            break;
-        case 4:
-            if (parse_num(flags[which], val, 1, 1e6, &v) != 0)
-                return -1;
-            settings.queue_max = (unsigned)v;
-            break;
-        case 5:
-            if (parse_num(flags[which], val, 1, 16, &v) != 0)
-                return -1;
-            settings.committers = (unsigned)v;
-            break;
-        case 6:
-            if (parse_num(flags[which], val, 1, 512, &v) != 0)
-                return -1;
-            settings.batch_max = (unsigned)v;
-            break;
-        default:
-            if (parse_num(flags[which], val, 1, 3600, &v) != 0)
-                return -1;
-            settings.conn_timeout_s = (unsigned)v;
-            break;
-        }
-    }
-    if (j < argc)
-        argv[j] = NULL;
-    return j;
-}
-
-void fleet_opts_help(void *file)
-{
-    fprintf((FILE *)file,
-        "Fleet and ingest:\n"
-        "  --agent-binary FILE    served as /downloads/precursor-agent-<arch> for install.sh\n"
-        "  --retention-days N     drop snapshots older than N days (default 0: keep)\n"
-        "  --device-rate R        uploads/s per device, token bucket refill (default 20; 0 off)\n"
-        "  --device-burst B       token bucket size (default 200)\n"
-        "  --ingest-queue N       snapshots waiting for commit before 503 (default 4096)\n"
-        "  --committers N         group-commit threads/connections (default 2)\n"
-        "  --batch-max N          snapshots per commit transaction (default 256)\n"
-        "  --conn-timeout S       idle connection timeout; also a body still under 1 KB/s\n"
-        "                         after S seconds is cut (slow clients; default 30)\n");
+    settings = *s;
 }
 
 static pthread_t maint_thread;
@@ -169,23 +68,16 @@ static void *maint_main(void *arg)
 
 int fleet_start(const char *database_url)
 {
-    int err = ingest_commit_start(database_url, settings.committers, settings.queue_max,
-                                  settings.batch_max);
-
-    if (err != SRV_OK)
-        return err;
     maint_conninfo = strdup(database_url);
     maint_stop = 0;
     if (!maint_conninfo || pthread_create(&maint_thread, NULL, maint_main, NULL) != 0) {
         free(maint_conninfo);
         maint_conninfo = NULL;
-        ingest_commit_stop();
         return SRV_EINTERNAL;
     }
     maint_running = 1;
-    srv_log("info", "fleet: %u committer(s), batch %u, queue %u, device rate %g/s burst %g, "
-            "retention %u days", settings.committers, settings.batch_max, settings.queue_max,
-            settings.device_rate, settings.device_burst, settings.retention_days);
+    srv_log("info", "fleet: device rate %g/s burst %g, retention %u days", settings.device_rate,
+            settings.device_burst, settings.retention_days);
     return SRV_OK;
 }
 
@@ -201,7 +93,6 @@ void fleet_stop(void)
         free(maint_conninfo);
         maint_conninfo = NULL;
     }
-    ingest_commit_stop();
 }
 
 int fleet_maintain(void *conn, unsigned retention_days, int *dropped)

@@ -3,10 +3,9 @@
  * lookup ingest uses, the per-device token bucket, and the background
  * maintenance (monthly snapshot partitions, retention).
  *
- * Run-time settings come from the serve command line (fleet_opts_take strips
- * the flags this module owns before the shared parser sees the rest) and are
- * process-wide: servers are stateless, so two of them on one database only
- * differ in these settings. */
+ * Run-time settings come from the serve command line (server/options.c) and
+ * are process-wide: servers are stateless, so two of them on one database
+ * only differ in these settings. */
 #ifndef PRECURSOR_FLEET_H
 #define PRECURSOR_FLEET_H
 
@@ -24,25 +23,15 @@ struct fleet_settings {
     unsigned retention_days;    /* 0: keep forever */
     double device_rate;         /* uploads per second per device (token refill) */
     double device_burst;        /* bucket size */
-    unsigned queue_max;         /* snapshots waiting for the committer */
-    unsigned committers;        /* committer threads (connections) */
-    unsigned batch_max;         /* snapshots per group-commit transaction */
-    unsigned conn_timeout_s;    /* http idle timeout / slow-body deadline; 0: default */
 };
 
-/* The settings in force (defaults until fleet_opts_take changed them). */
+/* The settings in force (defaults until fleet_configure), and setting them
+ * (copied; strings borrowed), before fleet_start. */
 const struct fleet_settings *fleet_settings(void);
+void fleet_configure(const struct fleet_settings *s);
 
-/* Remove the flags this module owns (--agent-binary, --retention-days,
- * --device-rate, --device-burst, --ingest-queue, --committers, --batch-max,
- * --conn-timeout)
- * from argv, applying them.  Returns the new argc, or -1 on a bad value
- * (message on stderr). */
-int fleet_opts_take(int argc, char **argv);
-void fleet_opts_help(void *file);       /* FILE *: the flags, for --help */
-
-/* Start the group committer and the maintenance thread against the
- * database; fleet_stop joins them.  0 or a negative SRV_E* code. */
+/* Start the maintenance thread against the database; fleet_stop joins it.
+ * 0 or a negative SRV_E* code. */
 int fleet_start(const char *database_url);
 void fleet_stop(void);
 
@@ -89,8 +78,6 @@ int fleet_token_create(const struct fleet_token_spec *spec, char *tok, size_t ca
 /* "24h", "30m", "7d", "3600" (seconds) -> seconds.  0 or SRV_EBADREQ. */
 int fleet_parse_duration(const char *s, long long *out);
 
-/* precursor-server enroll create ... (argv after "enroll"). Exit status. */
-int fleet_cli_enroll(int argc, char **argv);
 
 /* Route handlers. */
 int fleet_api_token_create(struct srv_request *rq, struct srv_response *rs);

@@ -605,6 +605,8 @@ int ingest_commit_start(const char *ci, unsigned committers, unsigned queue_max,
         conninfo = NULL;
         return SRV_EINTERNAL;
     }
+    metrics_ingest_queue(ingest_queue_depth, q_max, nthreads);
+    srv_log("info", "ingest: %u committer(s), batch %u, queue %u", nthreads, batch_max, q_max);
     return SRV_OK;
 }
 

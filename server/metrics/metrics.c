@@ -1,14 +1,11 @@
 /* metrics.c - see metrics.h.  Counters are indexed by the SRV_E* code of the
  * outcome, so a new error code is counted (and named, via srv_err_code)
  * without touching this file. */
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "server/fleet/fleet.h"
-#include "server/ingest/ingest.h"
 #include "server/metrics/metrics.h"
 #include "server/srv/srv.h"
 
@@ -47,105 +44,69 @@ void metrics_commit_batch(unsigned n)
     atomic_fetch_add(&batch_rows_total, n);
 }
 
-struct sbuf {
-    char *p;
-    size_t len, cap;
-    int oom;
-};
+static atomic_uint queue_capacity, committers;
+static unsigned (*_Atomic queue_depth)(void);
 
-__attribute__((format(printf, 2, 3)))
-static void put(struct sbuf *b, const char *fmt, ...)
+void metrics_ingest_queue(unsigned (*depth)(void), unsigned capacity, unsigned threads)
 {
-    va_list ap;
-    int n;
-
-    if (b->oom)
-        return;
-    for (;;) {
-        va_start(ap, fmt);
-        n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
-        va_end(ap);
-        if (n < 0) {
-            b->oom = 1;
-            return;
-        }
-        if ((size_t)n < b->cap - b->len) {
-            b->len += (size_t)n;
-            return;
-        }
-        {
-            size_t ncap = b->cap * 2 + (size_t)n;
-            char *np = realloc(b->p, ncap);
-
-            if (!np) {
-                b->oom = 1;
-                return;
-            }
-            b->p = np;
-            b->cap = ncap;
-        }
-    }
+    atomic_store(&queue_capacity, capacity);
+    atomic_store(&committers, threads);
+    atomic_store(&queue_depth, depth);
 }
 
 int metrics_render(unsigned worker_threads, char **out, size_t *len)
 {
-    struct sbuf b = { malloc(8192), 0, 8192, 0 };
+    struct srv_buf b = { 0 };
+    unsigned (*depth)(void) = atomic_load(&queue_depth);
     unsigned long long cum = 0;
     size_t i;
     int e;
 
-    if (!b.p)
-        return SRV_ENOMEM;
-    b.p[0] = '\0';
-    put(&b, "# HELP precursor_ingest_snapshots_total Snapshot uploads answered 2xx, by outcome.\n"
+    srv_buf_printf(&b, "# HELP precursor_ingest_snapshots_total Snapshot uploads answered 2xx, by outcome.\n"
             "# TYPE precursor_ingest_snapshots_total counter\n"
             "precursor_ingest_snapshots_total{outcome=\"created\"} %llu\n"
             "precursor_ingest_snapshots_total{outcome=\"duplicate\"} %llu\n",
         atomic_load(&created_total), atomic_load(&duplicate_total));
-    put(&b, "# HELP precursor_ingest_bytes_total Envelope bytes accepted.\n"
+    srv_buf_printf(&b, "# HELP precursor_ingest_bytes_total Envelope bytes accepted.\n"
             "# TYPE precursor_ingest_bytes_total counter\n"
             "precursor_ingest_bytes_total %llu\n", atomic_load(&bytes_total));
-    put(&b, "# HELP precursor_ingest_rejects_total Snapshot uploads refused, by reason.\n"
+    srv_buf_puts(&b, "# HELP precursor_ingest_rejects_total Snapshot uploads refused, by reason.\n"
             "# TYPE precursor_ingest_rejects_total counter\n");
     for (e = -1; e >= SRV_ECODE_MIN && -e < METRICS_CODES; e--)
-        put(&b, "precursor_ingest_rejects_total{reason=\"%s\"} %llu\n", srv_err_code(e),
+        srv_buf_printf(&b, "precursor_ingest_rejects_total{reason=\"%s\"} %llu\n", srv_err_code(e),
             atomic_load(&rejects[-e]));
-    put(&b, "# HELP precursor_ingest_latency_seconds Time in the ingest handler, body read.\n"
+    srv_buf_puts(&b, "# HELP precursor_ingest_latency_seconds Time in the ingest handler, body read.\n"
             "# TYPE precursor_ingest_latency_seconds histogram\n");
     for (i = 0; i < NBUCKETS; i++) {
         cum += atomic_load(&lat_buckets[i]);
-        put(&b, "precursor_ingest_latency_seconds_bucket{le=\"%g\"} %llu\n", bucket_le[i], cum);
+        srv_buf_printf(&b, "precursor_ingest_latency_seconds_bucket{le=\"%g\"} %llu\n", bucket_le[i], cum);
     }
     cum += atomic_load(&lat_buckets[NBUCKETS]);
-    put(&b, "precursor_ingest_latency_seconds_bucket{le=\"+Inf\"} %llu\n"
+    srv_buf_printf(&b, "precursor_ingest_latency_seconds_bucket{le=\"+Inf\"} %llu\n"
             "precursor_ingest_latency_seconds_sum %.6f\n"
             "precursor_ingest_latency_seconds_count %llu\n",
         cum, (double)atomic_load(&lat_sum_us) / 1e6, cum);
-    put(&b, "# HELP precursor_ingest_commit_batches_total Group-commit transactions.\n"
+    srv_buf_printf(&b, "# HELP precursor_ingest_commit_batches_total Group-commit transactions.\n"
             "# TYPE precursor_ingest_commit_batches_total counter\n"
             "precursor_ingest_commit_batches_total %llu\n"
             "# HELP precursor_ingest_commit_rows_total Snapshots sent in group commits.\n"
             "# TYPE precursor_ingest_commit_rows_total counter\n"
             "precursor_ingest_commit_rows_total %llu\n",
         atomic_load(&batches_total), atomic_load(&batch_rows_total));
-    put(&b, "# HELP precursor_ingest_queue_depth Snapshots waiting for the committer.\n"
+    srv_buf_printf(&b, "# HELP precursor_ingest_queue_depth Snapshots waiting for the committer.\n"
             "# TYPE precursor_ingest_queue_depth gauge\n"
             "precursor_ingest_queue_depth %u\n"
             "# HELP precursor_ingest_queue_capacity Bound on the queue (503 beyond).\n"
             "# TYPE precursor_ingest_queue_capacity gauge\n"
             "precursor_ingest_queue_capacity %u\n",
-        ingest_queue_depth(), ingest_queue_max());
-    put(&b, "# HELP precursor_db_pool_connections Database connections by user.\n"
+        depth ? depth() : 0, atomic_load(&queue_capacity));
+    srv_buf_printf(&b, "# HELP precursor_db_pool_connections Database connections by user.\n"
             "# TYPE precursor_db_pool_connections gauge\n"
             "precursor_db_pool_connections{pool=\"http_workers\"} %u\n"
             "precursor_db_pool_connections{pool=\"committers\"} %u\n",
-        worker_threads, fleet_settings()->committers);
-    if (b.oom) {
-        free(b.p);
+        worker_threads, atomic_load(&committers));
+    if (!(*out = srv_buf_take(&b, len)))
         return SRV_ENOMEM;
-    }
-    *out = b.p;
-    *len = b.len;
     return SRV_OK;
 }
 

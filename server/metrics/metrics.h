@@ -13,6 +13,11 @@ void metrics_ingest_observe(int err, int created, double seconds, size_t bytes);
 /* The committer committed (or tried) a batch of n rows. */
 void metrics_commit_batch(unsigned n);
 
+/* The ingest queue, told by ingest when its committer starts: a function
+ * for the depth (called at each render; NULL: 0), its capacity and the
+ * number of committer threads (each a database connection). */
+void metrics_ingest_queue(unsigned (*depth)(void), unsigned capacity, unsigned threads);
+
 /* Render everything; *out malloc'd text, *len its length.  0 or SRV_ENOMEM. */
 int metrics_render(unsigned worker_threads, char **out, size_t *len);
 

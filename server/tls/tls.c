@@ -135,68 +135,32 @@ static void wipe_free(char *p, size_t n)
     free(p);
 }
 
-int tls_opts_take(int argc, char **argv)
+int tls_load(const char *cert, const char *key)
 {
-    const char *cert = NULL, *key = NULL;
-    int i, j = 0, err;
     struct stat st;
+    int err;
 
-    for (i = 0; i < argc; i++) {
-        const char *a = argv[i], *eq = strchr(a, '='), *val;
-        size_t flen = eq ? (size_t)(eq - a) : strlen(a);
-        const char **slot = NULL;
-
-        if (flen == 10 && strncmp(a, "--tls-cert", 10) == 0)
-            slot = &cert;
-        else if (flen == 9 && strncmp(a, "--tls-key", 9) == 0)
-            slot = &key;
-        if (!slot) {
-            argv[j++] = argv[i];
-            continue;
-        }
-        if (eq) {
-            val = eq + 1;
-        } else if (i + 1 < argc) {
-            val = argv[++i];
-        } else {
-            fprintf(stderr, "precursor-server: %.*s needs a file\n", (int)flen, a);
-            return -1;
-        }
-        if (!*val) {
-            fprintf(stderr, "precursor-server: %.*s needs a file\n", (int)flen, a);
-            return -1;
-        }
-        *slot = val;
-    }
     if (!cert && !key)
-        return j;
-    if (!cert || !key) {
+        return TLS_OK;
+    if (!cert || !key || !*cert || !*key) {
         fprintf(stderr, "precursor-server: %s\n", tls_strerror(TLS_EUSAGE));
-        return -1;
+        return TLS_EUSAGE;
     }
     tls_release();
     if ((err = tls_pem_read(cert, "CERTIFICATE", &g_cert, NULL)) != TLS_OK) {
         fprintf(stderr, "precursor-server: --tls-cert %s: %s\n", cert, tls_strerror(err));
-        return -1;
+        return err;
     }
     if ((err = tls_pem_read(key, "PRIVATE KEY", &g_key, &g_key_len)) != TLS_OK) {
         fprintf(stderr, "precursor-server: --tls-key %s: %s\n", key, tls_strerror(err));
         tls_release();
-        return -1;
+        return err;
     }
     /* Not fatal (a container may mount it 0644), but worth a line. */
     if (stat(key, &st) == 0 && (st.st_mode & 077))
         fprintf(stderr, "precursor-server: warning: --tls-key %s is readable by group or others\n",
                 key);
-    return j;
-}
-
-void tls_opts_help(void *file)
-{
-    fprintf((FILE *)file,
-        "HTTPS:\n"
-        "  --tls-cert FILE        serve HTTPS with this PEM certificate (chain, leaf first)\n"
-        "  --tls-key FILE         and this PEM private key (both or neither)\n");
+    return TLS_OK;
 }
 
 const char *tls_cert_pem(void) { return g_cert; }

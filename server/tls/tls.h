@@ -1,4 +1,4 @@
-/* tls.h - HTTPS for the server: the --tls-cert/--tls-key flags, the PEM
+/* tls.h - HTTPS for the server: the --tls-cert/--tls-key files, the PEM
  * files they name (read once at start, bounded, checked) and the TLS
  * settings the http module hands libmicrohttpd.  This module knows no
  * libmicrohttpd types: http.c asks it for the PEM text and the priority
@@ -31,11 +31,10 @@ int tls_pem_check(const char *pem, size_t len, const char *want);
  * (taken by the caller).  0 or TLS_EIO/TLS_ETOOBIG/TLS_EFORMAT. */
 int tls_pem_read(const char *path, const char *want, char **out, size_t *out_len);
 
-/* Remove --tls-cert FILE and --tls-key FILE (or --flag=FILE) from argv and
- * load both files; either both or neither.  Returns the new argc, or -1
+/* Load the certificate and key files named by --tls-cert and --tls-key:
+ * both or neither (NULL, NULL: plain HTTP, TLS_OK).  TLS_OK, or an error
  * after a message on stderr. */
-int tls_opts_take(int argc, char **argv);
-void tls_opts_help(void *file);
+int tls_load(const char *cert, const char *key);
 
 /* The loaded certificate (chain) and key as NUL-terminated PEM, owned by the
  * module; NULL when the server speaks plain HTTP. */

@@ -26,6 +26,8 @@
 #include "server/db/db.h"
 #include "server/fleet/fleet.h"
 #include "server/http/http.h"
+#include "server/ingest/ingest.h"
+#include "server/options.h"
 #include "server/routes.h"
 #include "server/text/text.h"
 #include "server/metrics/metrics.h"
@@ -130,6 +132,8 @@ static unsigned fx_threads = 16;   /* http pool threads for the next fx_start */
 
 static void fx_start(struct fx *f, const char *const *flags, int nflags)
 {
+    struct server_options o;
+    struct fleet_settings fs;
     char *argv[16];
     uint8_t sha[32];
     const char *vals[3];
@@ -140,7 +144,12 @@ static void fx_start(struct fx *f, const char *const *flags, int nflags)
     memset(f, 0, sizeof *f);
     for (i = 0; i < nflags; i++)
         argv[i] = (char *)flags[i];
-    ck_assert_int_eq(fleet_opts_take(nflags, argv), 0);
+    /* The serve command's options, applied as serve applies them. */
+    options_defaults(&o);
+    ck_assert_int_eq(options_parse(OPT_SERVE, nflags, argv, &o), 0);
+    fs = (struct fleet_settings){ o.agent_binary, o.retention_days, o.device_rate,
+                                  o.device_burst };
+    fleet_configure(&fs);
     ck_assert_int_eq(auth_init(), 0);
     ck_assert_int_eq(db_migrate(testdb_conninfo, testdb_migrations, &applied, &newest), 0);
     ck_assert_int_eq(db_init(testdb_conninfo), 0);
@@ -154,7 +163,9 @@ static void fx_start(struct fx *f, const char *const *flags, int nflags)
     f->cfg.database_url = testdb_conninfo;
     f->cfg.threads = fx_threads;
     f->cfg.max_body = 1u << 20;
-    f->cfg.conn_timeout_s = fleet_settings()->conn_timeout_s;     /* as serve does */
+    f->cfg.conn_timeout_s = o.conn_timeout_s;
+    ck_assert_int_eq(ingest_commit_start(testdb_conninfo, o.committers, o.queue_max, o.batch_max),
+                     0);
     ck_assert_int_eq(fleet_start(testdb_conninfo), 0);
     routes_configure(&f->cfg);
     ck_assert_int_eq(http_start(&f->cfg, &f->hs), 0);
@@ -165,6 +176,7 @@ static void fx_stop(struct fx *f)
 {
     http_stop(f->hs);
     fleet_stop();
+    ingest_commit_stop();
     db_shutdown();
 }
 

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "agent/upload/upload.h"
+#include "server/options.h"
 #include "server/tls/tls.h"
 
 Suite *tls_suite(void);
@@ -90,12 +91,13 @@ START_TEST(test_pem_read_bounds)
 }
 END_TEST
 
-START_TEST(test_opts_take)
+START_TEST(test_load_pair)
 {
     char cp[512], kp[512];
     char a0[] = "--port", a1[] = "8443", a2[] = "--tls-cert", a4[] = "--threads", a5[] = "2";
     char a3[512], a6[600];
     char *argv[8];
+    struct server_options o;
     int fd;
 
     tmp_template(cp, sizeof cp, "check_tls_c");
@@ -106,37 +108,66 @@ START_TEST(test_opts_take)
     close(fd);
     write_file(cp, cert, strlen(cert));
     write_file(kp, key, strlen(key));
+    /* The serve options carry the pair, in both spellings of a value. */
     snprintf(a3, sizeof a3, "%s", cp);
     snprintf(a6, sizeof a6, "--tls-key=%s", kp);
     argv[0] = a0; argv[1] = a1; argv[2] = a2; argv[3] = a3;
     argv[4] = a4; argv[5] = a5; argv[6] = a6;
-    /* Both files: the flags leave argv, the others keep their order. */
-    ck_assert_int_eq(tls_opts_take(7, argv), 4);
-    ck_assert_str_eq(argv[0], "--port");
-    ck_assert_str_eq(argv[1], "8443");
-    ck_assert_str_eq(argv[2], "--threads");
-    ck_assert_str_eq(argv[3], "2");
+    options_defaults(&o);
+    ck_assert_int_eq(options_parse(OPT_SERVE, 7, argv, &o), 0);
+    ck_assert_str_eq(o.tls_cert, cp);
+    ck_assert_str_eq(o.tls_key, kp);
+    ck_assert_uint_eq(o.port, 8443);
+    ck_assert_uint_eq(o.threads, 2);
+    ck_assert_int_eq(tls_load(o.tls_cert, o.tls_key), TLS_OK);
     ck_assert_ptr_nonnull(tls_cert_pem());
     ck_assert_str_eq(tls_key_pem(), key);
     tls_release();
     ck_assert_ptr_null(tls_cert_pem());
     ck_assert_ptr_null(tls_key_pem());
     /* Half a pair, a missing value, swapped files: refused. */
-    argv[0] = a2; argv[1] = a3;
-    ck_assert_int_eq(tls_opts_take(2, argv), -1);
+    ck_assert_int_eq(tls_load(cp, NULL), TLS_EUSAGE);
+    ck_assert_int_eq(tls_load(NULL, kp), TLS_EUSAGE);
+    ck_assert_int_eq(tls_load(cp, ""), TLS_EUSAGE);
     argv[0] = a2;
-    ck_assert_int_eq(tls_opts_take(1, argv), -1);
-    snprintf(a3, sizeof a3, "%s", kp);
-    snprintf(a6, sizeof a6, "--tls-key=%s", cp);
-    argv[0] = a2; argv[1] = a3; argv[2] = a6;
-    ck_assert_int_eq(tls_opts_take(3, argv), -1);
+    options_defaults(&o);
+    ck_assert_int_eq(options_parse(OPT_SERVE, 1, argv, &o), -1);
+    ck_assert_int_ne(tls_load(kp, cp), TLS_OK);
     ck_assert_ptr_null(tls_cert_pem());
-    /* Neither flag: nothing loaded, argv untouched. */
-    argv[0] = a0; argv[1] = a1;
-    ck_assert_int_eq(tls_opts_take(2, argv), 2);
+    /* Neither: nothing loaded. */
+    ck_assert_int_eq(tls_load(NULL, NULL), TLS_OK);
     ck_assert_ptr_null(tls_cert_pem());
     unlink(cp);
     unlink(kp);
+}
+END_TEST
+
+/* The one option table: ranges, unknown options, options of another
+ * command and stray arguments are refused; defaults stand otherwise. */
+START_TEST(test_options_table)
+{
+    char a0[] = "--threads", a1[] = "0", a2[] = "--batch-max=64", a3[] = "--nope", a4[] = "x";
+    char a5[] = "--username", a6[] = "--device-rate", a7[] = "0.5";
+    char *argv[4];
+    struct server_options o;
+
+    options_defaults(&o);
+    ck_assert_uint_eq(o.threads, 4);
+    ck_assert_uint_eq(o.committers, 2);
+    argv[0] = a0; argv[1] = a1;
+    ck_assert_int_eq(options_parse(OPT_SERVE, 2, argv, &o), -1);
+    argv[0] = a2; argv[1] = a6; argv[2] = a7;
+    ck_assert_int_eq(options_parse(OPT_SERVE, 3, argv, &o), 0);
+    ck_assert_uint_eq(o.batch_max, 64);
+    ck_assert(o.device_rate == 0.5);
+    argv[0] = a3;
+    ck_assert_int_eq(options_parse(OPT_SERVE, 1, argv, &o), -1);
+    argv[0] = a4;
+    ck_assert_int_eq(options_parse(OPT_SERVE, 1, argv, &o), -1);
+    argv[0] = a5; argv[1] = a4;
+    ck_assert_int_eq(options_parse(OPT_SERVE, 2, argv, &o), -1);
+    ck_assert_int_eq(options_parse(OPT_USER_ADD, 2, argv, &o), 0);
+    ck_assert_str_eq(o.username, "x");
 }
 END_TEST
 
@@ -167,7 +198,8 @@ Suite *tls_suite(void)
 
     tcase_add_test(tc, test_pem_check);
     tcase_add_test(tc, test_pem_read_bounds);
-    tcase_add_test(tc, test_opts_take);
+    tcase_add_test(tc, test_load_pair);
+    tcase_add_test(tc, test_options_table);
     tcase_add_test(tc, test_pin_syntax);
     suite_add_tcase(s, tc);
     return s;

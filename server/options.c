@@ -1,0 +1,235 @@
+/* options.c - see options.h. */
+#include <errno.h>
+#include <getopt.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/options.h"
+
+#define ALL (OPT_SERVE | OPT_MIGRATE | OPT_USER_ADD | OPT_TOKEN_CREATE | OPT_ENROLL_CREATE | \
+             OPT_DEMO_HISTORY)
+#define DB_CMDS ALL
+
+enum kind { TEXT, UINT, NUM, FLAG, U64 };
+
+struct row {
+    const char *name;
+    const char *arg;            /* metavar; NULL for a flag */
+    unsigned cmds;
+    enum kind kind;
+    double lo, hi;              /* UINT, NUM, U64 */
+    size_t off;
+    const char *help;
+};
+
+#define F(field) offsetof(struct server_options, field)
+
+static const struct row rows[] = {
+    { "database-url", "URL", DB_CMDS, TEXT, 0, 0, F(database_url),
+      "libpq URI or key=value string\n(default: $DATABASE_URL)" },
+    { "migrations-dir", "DIR", OPT_SERVE | OPT_MIGRATE, TEXT, 0, 0, F(migrations_dir),
+      "the numbered SQL migrations (default: migrations/)" },
+    { "port", "N", OPT_SERVE, UINT, 0, 65535, F(port),
+      "listen port (default: $PORT, else 8080)" },
+    { "threads", "N", OPT_SERVE, UINT, 1, 256, F(threads),
+      "worker threads, one database connection each\n(default 4)" },
+    { "max-body", "BYTES", OPT_SERVE, UINT, 1, 1u << 30, F(max_body),
+      "largest snapshot upload (default 67108864)" },
+    { "ui-dir", "DIR", OPT_SERVE, TEXT, 0, 0, F(ui_dir),
+      "the labeling UI (default: labeling-ui/)" },
+    { "schema-dir", "DIR", OPT_SERVE, TEXT, 0, 0, F(schema_dir),
+      "where openapi.json lives (default: schema/)" },
+    { "enroll-secret-file", "FILE", OPT_SERVE, TEXT, 0, 0, F(enroll_secret_file),
+      "devices registering with a secret must present\n"
+      "this one (trailing newline ignored); without it\n"
+      "such registration is refused" },
+    { "tls-cert", "FILE", OPT_SERVE, TEXT, 0, 0, F(tls_cert),
+      "serve HTTPS with this PEM certificate (chain,\nleaf first)" },
+    { "tls-key", "FILE", OPT_SERVE, TEXT, 0, 0, F(tls_key),
+      "and this PEM private key (both or neither)" },
+    { "model-key-file", "FILE", OPT_SERVE, TEXT, 0, 0, F(model_key_file),
+      "Ed25519 key that signs model blobs (64 bytes:\n"
+      "seed and public key); default\n"
+      "var/model-signing.key, made on first use" },
+    { "conn-timeout", "S", OPT_SERVE, UINT, 1, 3600, F(conn_timeout_s),
+      "idle connection timeout; also a body still\n"
+      "under 1 KB/s after S seconds is cut (slow\n"
+      "clients; default 30)" },
+    { "agent-binary", "FILE", OPT_SERVE, TEXT, 0, 0, F(agent_binary),
+      "served as /downloads/precursor-agent-<arch>\nfor install.sh" },
+    { "retention-days", "N", OPT_SERVE, UINT, 0, 36500, F(retention_days),
+      "drop snapshots older than N days (default 0: keep)" },
+    { "device-rate", "R", OPT_SERVE, NUM, 0, 1e6, F(device_rate),
+      "uploads/s per device, token bucket refill\n(default 20; 0 off)" },
+    { "device-burst", "B", OPT_SERVE, NUM, 1, 1e6, F(device_burst),
+      "token bucket size (default 200)" },
+    { "ingest-queue", "N", OPT_SERVE, UINT, 1, 1e6, F(queue_max),
+      "snapshots waiting for commit before 503\n(default 4096)" },
+    { "committers", "N", OPT_SERVE, UINT, 1, 16, F(committers),
+      "group-commit threads/connections (default 2)" },
+    { "batch-max", "N", OPT_SERVE, UINT, 1, 512, F(batch_max),
+      "snapshots per commit transaction (default 256)" },
+    { "username", "NAME", OPT_USER_ADD, TEXT, 0, 0, F(username), "the login's name (1..64 bytes)" },
+    { "role", "ROLE", OPT_USER_ADD | OPT_TOKEN_CREATE, TEXT, 0, 0, F(role),
+      "admin, operator or ml (token create: default ml)" },
+    { "name", "NAME", OPT_TOKEN_CREATE, TEXT, 0, 0, F(name), "what the token is for (1..128 bytes)" },
+    { "equipment-type", "T", OPT_ENROLL_CREATE, TEXT, 0, 0, F(equipment_type),
+      "equipment type of the devices enrolled" },
+    { "site", "S", OPT_ENROLL_CREATE, TEXT, 0, 0, F(site), "their site" },
+    { "tags", "a,b", OPT_ENROLL_CREATE, TEXT, 0, 0, F(tags), "their tags" },
+    { "uses", "N", OPT_ENROLL_CREATE, UINT, 1, 1000000, F(uses),
+      "devices the token may enroll (default 1)" },
+    { "reusable", NULL, OPT_ENROLL_CREATE, FLAG, 0, 0, F(reusable), "no limit on uses" },
+    { "expires", "D", OPT_ENROLL_CREATE, TEXT, 0, 0, F(expires),
+      "lifetime like 30m, 24h, 7d or seconds\n(default: none)" },
+    { "pre-approved", NULL, OPT_ENROLL_CREATE, FLAG, 0, 0, F(pre_approved),
+      "devices are active at once instead of pending" },
+    { "seed", "N", OPT_DEMO_HISTORY, U64, 0, 0, F(seed),
+      "seed of the generated history (same seed,\nsame history)" },
+    { "help", NULL, ALL, FLAG, 0, 0, F(help), "this text" },
+};
+
+#define NROWS (sizeof rows / sizeof rows[0])
+
+void options_defaults(struct server_options *o)
+{
+    const char *url = getenv("DATABASE_URL"), *port = getenv("PORT");
+    char *end;
+    unsigned long v;
+
+    memset(o, 0, sizeof *o);
+    o->database_url = url && *url ? url : NULL;
+    o->port = 8080;
+    if (port && *port) {
+        errno = 0;
+        v = strtoul(port, &end, 10);
+        /* A bad $PORT is reported by options_parse's caller through 0. */
+        o->port = errno || *end || v > 65535 ? 0 : (unsigned)v;
+    }
+    o->threads = 4;
+    o->max_body = 64u << 20;
+    o->device_rate = 20.0;
+    o->device_burst = 200.0;
+    o->queue_max = 4096;
+    o->committers = 2;
+    o->batch_max = 256;
+    o->uses = 1;
+}
+
+static int bad(const struct row *r, const char *why)
+{
+    fprintf(stderr, "precursor-server: --%s %s\n", r->name, why);
+    return -1;
+}
+
+static int set(const struct row *r, const char *val, struct server_options *o)
+{
+    char *p = (char *)o + r->off, *end;
+    double d;
+
+    if (r->kind == FLAG) {
+        *(int *)p = 1;
+        return 0;
+    }
+    if (!val || !*val)
+        return bad(r, "needs a value");
+    if (r->kind == TEXT) {
+        *(const char **)p = val;
+        return 0;
+    }
+    errno = 0;
+    if (r->kind == U64) {
+        unsigned long long v = strtoull(val, &end, 10);
+
+        if (errno || *end || *val == '-')
+            return bad(r, "must be a whole number");
+        *(uint64_t *)p = v;
+        return 0;
+    }
+    d = strtod(val, &end);
+    if (errno || *end || d < r->lo || d > r->hi || d != d) {
+        char why[96];
+
+        snprintf(why, sizeof why, "must be a number in %g..%g", r->lo, r->hi);
+        return bad(r, why);
+    }
+    if (r->kind == UINT) {
+        if (d != (double)(unsigned)d)
+            return bad(r, "must be a whole number");
+        *(unsigned *)p = (unsigned)d;
+    } else {
+        *(double *)p = d;
+    }
+    return 0;
+}
+
+int options_parse(unsigned cmd, int argc, char **argv, struct server_options *o)
+{
+    struct option longopts[NROWS + 1];
+    char **args = calloc((size_t)argc + 2, sizeof *args);  /* program name first */
+    size_t n = 0, i;
+    int c, err = 0;
+
+    if (!args)
+        return -1;
+    for (i = 0; i < NROWS; i++) {
+        if (!(rows[i].cmds & cmd))
+            continue;
+        longopts[n].name = rows[i].name;
+        longopts[n].has_arg = rows[i].kind == FLAG ? no_argument : required_argument;
+        longopts[n].flag = NULL;
+        longopts[n].val = 256 + (int)i;
+        n++;
+    }
+    memset(&longopts[n], 0, sizeof longopts[n]);
+    args[0] = (char *)"precursor-server";
+    for (c = 0; c < argc; c++)
+        args[c + 1] = argv[c];
+    args[argc + 1] = NULL;
+    optind = 0;     /* glibc: start over, also after an earlier parse */
+    opterr = 0;
+    while (!err && (c = getopt_long(argc + 1, args, "+:h", longopts, NULL)) != -1) {
+        if (c == 'h') {
+            o->help = 1;
+        } else if (c >= 256) {
+            err = set(&rows[c - 256], optarg, o);
+        } else if (c == ':') {
+            fprintf(stderr, "precursor-server: %s needs a value\n", args[optind - 1]);
+            err = -1;
+        } else {
+            fprintf(stderr, "precursor-server: unknown option %s\n", args[optind - 1]);
+            err = -1;
+        }
+    }
+    if (!err && optind < argc + 1) {
+        fprintf(stderr, "precursor-server: unexpected argument %s\n", args[optind]);
+        err = -1;
+    }
+    free(args);
+    return err;
+}
+
+void options_help(unsigned cmd, FILE *f)
+{
+    size_t i;
+
+    for (i = 0; i < NROWS; i++) {
+        char flag[48];
+        const char *h = rows[i].help, *nl;
+
+        if (!(rows[i].cmds & cmd))
+            continue;
+        snprintf(flag, sizeof flag, "--%s%s%s", rows[i].name, rows[i].arg ? " " : "",
+                 rows[i].arg ? rows[i].arg : "");
+        /* Help text may run over lines: the next ones align under the first. */
+        for (;;) {
+            nl = strchr(h, '\n');
+            fprintf(f, "  %-26s %.*s\n", flag, nl ? (int)(nl - h) : (int)strlen(h), h);
+            if (!nl)
+                break;
+            flag[0] = '\0';
+            h = nl + 1;
+        }
+    }
+}

@@ -1,0 +1,59 @@
+/* options.h - the server's command line: one option table for every
+ * command (getopt_long underneath), typed values with their defaults and
+ * ranges, and the --help text made from the same table, so a flag is
+ * declared, checked and documented in one place. */
+#ifndef PRECURSOR_OPTIONS_H
+#define PRECURSOR_OPTIONS_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+/* The commands, as bits: an option belongs to the commands it names. */
+enum options_cmd {
+    OPT_SERVE = 1u << 0,
+    OPT_MIGRATE = 1u << 1,
+    OPT_USER_ADD = 1u << 2,
+    OPT_TOKEN_CREATE = 1u << 3,
+    OPT_ENROLL_CREATE = 1u << 4,
+    OPT_DEMO_HISTORY = 1u << 5
+};
+
+struct server_options {
+    const char *database_url;       /* --database-url, else $DATABASE_URL */
+    const char *migrations_dir;
+    /* serve */
+    unsigned port;                  /* --port, else $PORT, else 8080 */
+    unsigned threads;
+    unsigned max_body;
+    const char *ui_dir, *schema_dir, *enroll_secret_file;
+    const char *tls_cert, *tls_key, *model_key_file;
+    unsigned conn_timeout_s;        /* 0: the http layer's default */
+    const char *agent_binary;
+    unsigned retention_days;
+    double device_rate, device_burst;
+    unsigned queue_max, committers, batch_max;
+    /* user add, token create */
+    const char *username, *role, *name;
+    /* enroll create */
+    const char *equipment_type, *site, *tags;
+    unsigned uses;
+    int reusable, pre_approved;
+    const char *expires;            /* "30m", "24h", "7d" or seconds */
+    /* demo-history */
+    uint64_t seed;
+    int help;
+};
+
+/* Defaults for every field (the environment's DATABASE_URL and PORT
+ * included). */
+void options_defaults(struct server_options *o);
+
+/* Parse argv (the command's own arguments, argv[0] being the first option)
+ * for cmd into o, over its defaults.  0, or -1 after a message on stderr
+ * (unknown option, missing or out-of-range value, stray argument). */
+int options_parse(unsigned cmd, int argc, char **argv, struct server_options *o);
+
+/* The options of cmd, one line each with its default, for --help. */
+void options_help(unsigned cmd, FILE *f);
+
+#endif

@@ -21,7 +21,9 @@ extern char **environ;
 #define MAX_CHILDREN 16
 #define ENV_EXTRA 6
 #define ENV_VAL 96
-/* Room for three 64-byte names escaped at six bytes each and the numbers. */
+/* Room for a 64-byte channel name of control characters (six bytes each
+ * escaped), the device id and detector name (64 bytes at most, never
+ * escaped: [A-Za-z0-9._-] and fixed names) and the numbers. */
 #define ALARM_LINE_MAX 1024
 
 struct action {

@@ -107,8 +107,11 @@ async function renderAlertCard(card, id, note) {
       } catch (e) { status.textContent = e.message; status.className = 'error'; }
     },
   }, label));
-  card.replaceChildren(el('h3', {}, 'Alert ', statePill(a)),
-    a && a.acknowledged_at ? el('div', { class: 'hint' }, `acknowledged ${fmtTime(a.acknowledged_at)}`) : null,
+  // replaceChildren, unlike el(), would show a null child as the text "null".
+  const ackedNote = a && a.acknowledged_at
+    ? [el('div', { class: 'hint' }, `acknowledged ${fmtTime(a.acknowledged_at)}`)]
+    : [];
+  card.replaceChildren(el('h3', {}, 'Alert ', statePill(a)), ...ackedNote,
     el('p', { class: 'dispos' }, ackButton(card, id, a, status), ' ', ...buttons),
     el('label', {}, 'Work order', wo), el('label', {}, 'Outcome', outcome), status,
     el('div', { class: 'hint' }, CARD_HINT));

@@ -58,7 +58,7 @@ export async function showRules(note) {
     [list, classes] = await Promise.all([api('GET', '/api/v1/rules'), api('GET', '/api/v1/classes')]);
   } catch (e) { showError(e.message); return; }
   const editor = ruleEditor(classes.items, (msg) => showRules(msg));
-  const defs = el('dl', { class: 'card defs' }, DEFINITIONS.map(([t, d]) => [el('dt', {}, t), el('dd', {}, d)]));
+  const defs = el('dl', { class: 'card defs' }, DEFINITIONS.flatMap(([t, d]) => [el('dt', {}, t), el('dd', {}, d)]));
   showPage(el('h2', {}, 'Rules (labeling functions)'), el('p', { class: 'muted', id: 'rule-note' }, note || ''),
     rulesTable(list.items, editor), editor.node, defs);
 }

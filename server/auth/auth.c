@@ -1,12 +1,27 @@
 /* auth.c - see auth.h.  Tokens carry a fixed prefix so they are easy to spot
  * in a leaked log or config and to reject early without a database trip. */
+#include <inttypes.h>
 #include <sodium.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "server/auth/auth.h"
 #include "server/db/db.h"
+
+/* The api_tokens statements: only the SHA-256 of a token is ever stored or
+ * looked up, passed as binary ($1 or $3 ::bytea). */
+enum { AUTH_TOKEN_LOOKUP, AUTH_TOKEN_INSERT };
+
+static const struct db_sql auth_sql[] = {
+    [AUTH_TOKEN_LOOKUP] = { "auth_token_lookup",
+        "SELECT id, role FROM api_tokens "
+        "WHERE token_sha256 = $1::bytea AND revoked_at IS NULL", 1 },
+    [AUTH_TOKEN_INSERT] = { "auth_token_insert",
+        "INSERT INTO api_tokens (name, role, token_sha256) "
+        "VALUES ($1, $2, $3::bytea) RETURNING id", 3 },
+};
 
 int auth_init(void)
 {
@@ -105,15 +120,39 @@ int auth_bearer(const char *authorization, enum srv_role *role, int64_t *token_i
         return SRV_EUNAUTH;
     auth_sha256(tok, AUTH_TOKEN_LEN, sha);
     vals[0] = (const char *)sha;
-    err = db_exec(DB_TOKEN_LOOKUP, vals, lens, fmts, 0, &r);
+    err = db_exec_own(&auth_sql[AUTH_TOKEN_LOOKUP], vals, lens, fmts, 0, &r);
     if (err != SRV_OK)
         return err;
     if (PQntuples(r) != 1) {
         PQclear(r);
         return SRV_EUNAUTH;
     }
-    *token_id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-    *role = auth_role_parse(PQgetvalue(r, 0, 1));
+    *token_id = db_int64(r, 0, "id");
+    *role = auth_role_parse(db_text(r, 0, "role"));
     PQclear(r);
     return SRV_OK;
+}
+
+int auth_token_insert(const char *name, const char *role, const uint8_t sha[32], int64_t *id)
+{
+    const char *vals[3] = { name, role, (const char *)sha };
+    int lens[3] = { 0, 0, 32 }, fmts[3] = { 0, 0, 1 };
+    PGresult *r = NULL;
+    int err = db_exec_own(&auth_sql[AUTH_TOKEN_INSERT], vals, lens, fmts, 0, &r);
+
+    if (err == SRV_OK && PQntuples(r) != 1)
+        err = SRV_EDB;
+    if (err == SRV_OK)
+        *id = db_int64(r, 0, "id");
+    PQclear(r);
+    return err;
+}
+
+const char *auth_actor(const struct srv_request *rq, char *buf, size_t cap)
+{
+    if (rq->user_id > 0 && rq->user_name[0])
+        snprintf(buf, cap, "%s", rq->user_name);
+    else
+        snprintf(buf, cap, "token:%" PRId64, rq->token_id);
+    return buf;
 }

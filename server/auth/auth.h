@@ -35,4 +35,13 @@ int auth_secret_equal(const uint8_t *a, size_t alen, const uint8_t *b, size_t bl
  * token id.  SRV_EUNAUTH when absent, malformed or unknown. */
 int auth_bearer(const char *authorization, enum srv_role *role, int64_t *token_id);
 
+/* Store a new API token by its SHA-256 (from auth_token_new) under name and
+ * role ("admin" | "operator" | "ml").  0 and *id, or a database error. */
+int auth_token_insert(const char *name, const char *role, const uint8_t sha[32], int64_t *id);
+
+/* Who a request is, in the short form alerts and rules record: the
+ * username of a browser session, else "token:<id>" (no database trip; see
+ * session_actor for the form with the token's name).  Returns buf. */
+const char *auth_actor(const struct srv_request *rq, char *buf, size_t cap);
+
 #endif

@@ -18,6 +18,37 @@
 
 #define SESSION_HEX_LEN 64
 
+/* Logins, sessions and the token name of an actor.  Cookie digests are
+ * passed as binary ($1::bytea). */
+enum {
+    SQ_LOGIN_USER, SQ_LOGIN_FAILS, SQ_LOGIN_RECORD, SQ_CREATE, SQ_FIND, SQ_END, SQ_TOKEN_NAME
+};
+
+static const struct db_sql session_sql[] = {
+    [SQ_LOGIN_USER] = { "session_login_user",
+        "SELECT id, role, password_hash FROM users"
+        " WHERE username = $1 AND disabled_at IS NULL", 1 },
+    /* $1 username, $2 window seconds, $3 client address */
+    [SQ_LOGIN_FAILS] = { "session_login_fails",
+        "SELECT count(*) FILTER (WHERE username = $1) AS by_user,"
+        " count(*) FILTER (WHERE client = $3) AS by_client, count(*) AS by_all"
+        " FROM login_attempts WHERE NOT ok AND at > now() - $2::int * interval '1 second'", 3 },
+    /* old attempts are dropped on the way, so the table stays small */
+    [SQ_LOGIN_RECORD] = { "session_login_record",
+        "WITH gc AS (DELETE FROM login_attempts WHERE at < now() - interval '1 day')"
+        " INSERT INTO login_attempts (username, client, ok) VALUES ($1, $2, $3::boolean)", 3 },
+    [SQ_CREATE] = { "session_create",
+        "WITH gc AS (DELETE FROM sessions WHERE expires_at < now())"
+        " INSERT INTO sessions (token_sha256, user_id, csrf, expires_at)"
+        " VALUES ($1::bytea, $2::bigint, $3, now() + $4::int * interval '1 second')", 4 },
+    [SQ_FIND] = { "session_find",
+        "SELECT u.id, u.username, u.role, s.csrf FROM sessions s JOIN users u ON u.id = s.user_id"
+        " WHERE s.token_sha256 = $1::bytea AND s.expires_at > now() AND u.disabled_at IS NULL", 1 },
+    [SQ_END] = { "session_end", "DELETE FROM sessions WHERE token_sha256 = $1::bytea", 1 },
+    [SQ_TOKEN_NAME] = { "session_token_name",
+        "SELECT name FROM api_tokens WHERE id = $1::bigint", 1 },
+};
+
 static char dummy_hash[crypto_pwhash_STRBYTES];
 static pthread_once_t dummy_once = PTHREAD_ONCE_INIT;
 
@@ -86,17 +117,17 @@ static int session_find(const struct srv_request *rq, struct session_row *out,
         return SRV_EUNAUTH;
     auth_sha256(hex, SESSION_HEX_LEN, sha);
     vals[0] = (const char *)sha;
-    err = db_exec(DB_SESSION_LOOKUP, vals, lens, fmts, 0, &r);
+    err = db_exec_own(&session_sql[SQ_FIND], vals, lens, fmts, 0, &r);
     if (err != SRV_OK)
         return err;
-    if (PQntuples(r) != 1 || PQgetlength(r, 0, 3) != SESSION_HEX_LEN) {
+    if (PQntuples(r) != 1 || db_len(r, 0, "csrf") != SESSION_HEX_LEN) {
         PQclear(r);
         return SRV_EUNAUTH;
     }
-    out->user_id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-    snprintf(out->username, sizeof out->username, "%s", PQgetvalue(r, 0, 1));
-    out->role = auth_role_parse(PQgetvalue(r, 0, 2));
-    memcpy(out->csrf, PQgetvalue(r, 0, 3), SESSION_HEX_LEN + 1);
+    out->user_id = db_int64(r, 0, "id");
+    snprintf(out->username, sizeof out->username, "%s", db_text_or(r, 0, "username", ""));
+    out->role = auth_role_parse(db_text(r, 0, "role"));
+    memcpy(out->csrf, db_text(r, 0, "csrf"), SESSION_HEX_LEN + 1);
     PQclear(r);
     return SRV_OK;
 }
@@ -136,14 +167,14 @@ int session_actor(const struct srv_request *rq, char *out, size_t cap)
         return SRV_OK;
     }
     snprintf(id, sizeof id, "%lld", (long long)rq->token_id);
-    err = db_exec(DB_TOKEN_NAME, vals, NULL, NULL, 0, &r);
+    err = db_exec_own(&session_sql[SQ_TOKEN_NAME], vals, NULL, NULL, 0, &r);
     if (err != SRV_OK)
         return err;
     if (PQntuples(r) != 1) {
         PQclear(r);
         return SRV_EUNAUTH;
     }
-    snprintf(out, cap, "token:%s", PQgetvalue(r, 0, 0));
+    snprintf(out, cap, "token:%s", db_text_or(r, 0, "name", ""));
     PQclear(r);
     return SRV_OK;
 }
@@ -166,12 +197,6 @@ static void set_cookie(const struct srv_request *rq, struct srv_response *rs,
              value, max_age, behind_tls(rq) ? "; Secure" : "");
 }
 
-static int fail(struct srv_response *rs, int err, const char *msg)
-{
-    rs->err_message = msg;
-    return err;
-}
-
 /* The address failed logins are counted under; "-" when the http layer
  * could not tell (all such requests then share one budget). */
 static const char *client_of(const struct srv_request *rq)
@@ -182,11 +207,8 @@ static const char *client_of(const struct srv_request *rq)
 static int record_attempt(const struct srv_request *rq, const char *user, int ok)
 {
     const char *vals[3] = { user, client_of(rq), ok ? "true" : "false" };
-    PGresult *r = NULL;
-    int err = db_exec(DB_LOGIN_RECORD, vals, NULL, NULL, 0, &r);
 
-    PQclear(r);
-    return err;
+    return db_exec_own(&session_sql[SQ_LOGIN_RECORD], vals, NULL, NULL, 0, NULL);
 }
 
 /* A guesser spreading over many usernames is stopped by its address, one
@@ -199,12 +221,12 @@ static int too_many_failures(const struct srv_request *rq, const char *user, int
     long n_user, n_client, n_all;
 
     snprintf(win, sizeof win, "%d", SESSION_FAIL_WINDOW_S);
-    *err = db_exec(DB_LOGIN_FAILS, vals, NULL, NULL, 0, &r);
+    *err = db_exec_own(&session_sql[SQ_LOGIN_FAILS], vals, NULL, NULL, 0, &r);
     if (*err != SRV_OK)
         return 1;
-    n_user = strtol(PQgetvalue(r, 0, 0), NULL, 10);
-    n_client = strtol(PQgetvalue(r, 0, 1), NULL, 10);
-    n_all = strtol(PQgetvalue(r, 0, 2), NULL, 10);
+    n_user = (long)db_int64(r, 0, "by_user");
+    n_client = (long)db_int64(r, 0, "by_client");
+    n_all = (long)db_int64(r, 0, "by_all");
     PQclear(r);
     return n_user >= SESSION_FAIL_MAX_USER || n_client >= SESSION_FAIL_MAX_CLIENT ||
            n_all >= SESSION_FAIL_MAX_ALL;
@@ -218,80 +240,92 @@ static int respond_session(struct srv_response *rs, const char *user, enum srv_r
                                                     "csrf", csrf));
 }
 
-int session_login(struct srv_request *rq, struct srv_response *rs)
+/* Check user and password against the failure budget and the users table.
+ * 0 with *uid and *role, or an error with the message set.  An unknown user
+ * costs one Argon2id verification like a known one, and every answer on a
+ * password is recorded (failures count against the budget). */
+static int login_check(const struct srv_request *rq, const char *user, const char *pw,
+                       int64_t *uid, enum srv_role *role, struct srv_response *rs)
 {
-    json_error_t je;
-    json_t *j = NULL;
-    const char *user, *pw, *ctype = rq->header ? rq->header(rq, "Content-Type") : NULL;
-    const char *vals[4];
-    int lens[4] = { 32, 0, 0, 0 }, fmts[4] = { 1, 0, 0, 0 };
+    const char *vals[1] = { user };
     PGresult *r = NULL;
-    uint8_t raw[32], sha[32];
-    char cookie[SESSION_HEX_LEN + 1], csrf[SESSION_HEX_LEN + 1], uid[24], ttl[16];
-    enum srv_role role;
-    int err, limited;
+    int err, limited = too_many_failures(rq, user, &err);
 
-    /* A cross-site form cannot send application/json without a CORS
-     * preflight we never grant: this stops login CSRF. */
-    if (!ctype || strncasecmp(ctype, "application/json", 16) != 0)
-        return fail(rs, SRV_EMEDIA, "login takes application/json");
-    if (rq->body)
-        j = json_loadb((const char *)rq->body, rq->body_len, JSON_REJECT_DUPLICATES, &je);
-    user = json_string_value(json_object_get(j, "username"));
-    pw = json_string_value(json_object_get(j, "password"));
-    if (!user || !pw || !*user || strlen(user) > 64 || !*pw || strlen(pw) > AUTH_PASSWORD_MAX) {
-        err = fail(rs, SRV_EBADREQ, "username and password required");
-        goto out;
-    }
-    limited = too_many_failures(rq, user, &err);
     if (err != SRV_OK)
-        goto out;
-    if (limited) {
-        err = fail(rs, SRV_ERATELIMIT, "too many failed logins: wait a few minutes");
-        goto out;
-    }
-    vals[0] = user;
-    err = db_exec(DB_LOGIN_USER, vals, NULL, NULL, 0, &r);
+        return err;
+    if (limited)
+        return srv_fail(rs, SRV_ERATELIMIT, "too many failed logins: wait a few minutes");
+    err = db_exec_own(&session_sql[SQ_LOGIN_USER], vals, NULL, NULL, 0, &r);
     if (err != SRV_OK)
-        goto out;
+        return err;
     if (PQntuples(r) != 1) {
         pthread_once(&dummy_once, dummy_init);
         if (dummy_hash[0])
             (void)auth_password_verify(dummy_hash, pw);
-        record_attempt(rq, user, 0);
-        err = fail(rs, SRV_EUNAUTH, "wrong username or password");
-        goto out;
+        err = srv_fail(rs, SRV_EUNAUTH, "wrong username or password");
+    } else if (auth_password_verify(db_text_or(r, 0, "password_hash", ""), pw) != SRV_OK) {
+        err = srv_fail(rs, SRV_EUNAUTH, "wrong username or password");
+    } else {
+        *uid = db_int64(r, 0, "id");
+        *role = auth_role_parse(db_text(r, 0, "role"));
     }
-    if (auth_password_verify(PQgetvalue(r, 0, 2), pw) != SRV_OK) {
-        record_attempt(rq, user, 0);
-        err = fail(rs, SRV_EUNAUTH, "wrong username or password");
-        goto out;
-    }
-    record_attempt(rq, user, 1);
-    role = auth_role_parse(PQgetvalue(r, 0, 1));
-    snprintf(uid, sizeof uid, "%s", PQgetvalue(r, 0, 0));
     PQclear(r);
-    r = NULL;
+    record_attempt(rq, user, err == SRV_OK);
+    return err;
+}
+
+/* A new session for uid: random cookie and CSRF token, the cookie's digest
+ * stored.  The cookie is set on rs, the CSRF token written to csrf. */
+static int session_start(const struct srv_request *rq, int64_t uid,
+                         char csrf[SESSION_HEX_LEN + 1], struct srv_response *rs)
+{
+    const char *vals[4];
+    int lens[4] = { 32, 0, 0, 0 }, fmts[4] = { 1, 0, 0, 0 };
+    uint8_t raw[32], sha[32];
+    char cookie[SESSION_HEX_LEN + 1], uidb[24], ttl[16];
+    int err;
 
     randombytes_buf(raw, sizeof raw);
     sodium_bin2hex(cookie, sizeof cookie, raw, sizeof raw);
     randombytes_buf(raw, sizeof raw);
-    sodium_bin2hex(csrf, sizeof csrf, raw, sizeof raw);
+    sodium_bin2hex(csrf, SESSION_HEX_LEN + 1, raw, sizeof raw);
     auth_sha256(cookie, SESSION_HEX_LEN, sha);
+    snprintf(uidb, sizeof uidb, "%lld", (long long)uid);
     snprintf(ttl, sizeof ttl, "%d", SESSION_TTL_S);
     vals[0] = (const char *)sha;
-    vals[1] = uid;
+    vals[1] = uidb;
     vals[2] = csrf;
     vals[3] = ttl;
-    err = db_exec(DB_SESSION_INSERT, vals, lens, fmts, 0, &r);
-    if (err != SRV_OK)
-        goto out;
-    set_cookie(rq, rs, cookie, SESSION_TTL_S);
-    err = respond_session(rs, user, role, csrf);
-    srv_log("info", "session: %s logged in", user);
-out:
+    err = db_exec_own(&session_sql[SQ_CREATE], vals, lens, fmts, 0, NULL);
+    if (err == SRV_OK)
+        set_cookie(rq, rs, cookie, SESSION_TTL_S);
     sodium_memzero(cookie, sizeof cookie);
-    PQclear(r);
+    return err;
+}
+
+int session_login(struct srv_request *rq, struct srv_response *rs)
+{
+    const char *user, *pw, *ctype = rq->header ? rq->header(rq, "Content-Type") : NULL;
+    char csrf[SESSION_HEX_LEN + 1];
+    enum srv_role role = SRV_ROLE_NONE;
+    int64_t uid = 0;
+    json_t *j;
+    int err;
+
+    /* A cross-site form cannot send application/json without a CORS
+     * preflight we never grant: this stops login CSRF. */
+    if (!ctype || strncasecmp(ctype, "application/json", 16) != 0)
+        return srv_fail(rs, SRV_EMEDIA, "login takes application/json");
+    j = srv_body_json(rq);
+    user = json_string_value(json_object_get(j, "username"));
+    pw = json_string_value(json_object_get(j, "password"));
+    if (!user || !pw || !*user || strlen(user) > 64 || !*pw || strlen(pw) > AUTH_PASSWORD_MAX)
+        err = srv_fail(rs, SRV_EBADREQ, "username and password required");
+    else if ((err = login_check(rq, user, pw, &uid, &role, rs)) == SRV_OK &&
+             (err = session_start(rq, uid, csrf, rs)) == SRV_OK) {
+        err = respond_session(rs, user, role, csrf);
+        srv_log("info", "session: %s logged in", user);
+    }
     json_decref(j);
     return err;
 }
@@ -322,16 +356,14 @@ int session_logout(struct srv_request *rq, struct srv_response *rs)
     uint8_t sha[32];
     const char *vals[1] = { (const char *)sha };
     int lens[1] = { 32 }, fmts[1] = { 1 };
-    PGresult *r = NULL;
     int err;
 
     if (rq->user_id <= 0)
-        return fail(rs, SRV_EBADREQ, "no browser session to end");
+        return srv_fail(rs, SRV_EBADREQ, "no browser session to end");
     err = session_find(rq, &s, sha);
     if (err != SRV_OK)
         return err;
-    err = db_exec(DB_SESSION_DELETE, vals, lens, fmts, 0, &r);
-    PQclear(r);
+    err = db_exec_own(&session_sql[SQ_END], vals, lens, fmts, 0, NULL);
     if (err != SRV_OK)
         return err;
     set_cookie(rq, rs, "", 0);

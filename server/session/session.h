@@ -52,4 +52,9 @@ int session_username_ok(const char *s);     /* 1: 1-64 of [A-Za-z0-9._-] */
 int session_users_list(struct srv_request *rq, struct srv_response *rs);
 int session_user_create(struct srv_request *rq, struct srv_response *rs);
 
+/* Store a user (the API above and `precursor-server user add`): username
+ * and role as checked by the caller, hash from auth_password_hash.  0 and
+ * *id, SRV_ECONFLICT when the name is taken, or a database error. */
+int session_user_insert(const char *username, const char *role, const char *hash, int64_t *id);
+
 #endif

@@ -13,17 +13,40 @@
 #include "server/db/db.h"
 #include "server/session/session.h"
 
-static int fail(struct srv_response *rs, int err, const char *msg)
-{
-    rs->err_message = msg;
-    return err;
-}
+enum { UQ_LIST, UQ_INSERT };
 
+static const struct db_sql users_sql[] = {
+    /* the page's rows as one JSON array, built next to the columns */
+    [UQ_LIST] = { "session_users_list",
+        "SELECT coalesce(json_agg(json_build_object('id', id, 'username', username,"
+        " 'role', role, 'created_at', created_at, 'disabled', disabled_at IS NOT NULL)"
+        " ORDER BY username), '[]') AS items FROM users", 0 },
+    [UQ_INSERT] = { "session_user_insert",
+        "INSERT INTO users (username, role, password_hash) VALUES ($1, $2, $3) "
+        "ON CONFLICT (username) DO NOTHING RETURNING id", 3 },
+};
+
+/* The route table admits admins only; the check stays here as well because
+ * this is the one place that hands out logins. */
 static int need_admin(const struct srv_request *rq, struct srv_response *rs)
 {
     if (rq->role != SRV_ROLE_ADMIN)
-        return fail(rs, SRV_EFORBIDDEN, "the users page needs the admin role");
+        return srv_fail(rs, SRV_EFORBIDDEN, "the users page needs the admin role");
     return SRV_OK;
+}
+
+int session_user_insert(const char *username, const char *role, const char *hash, int64_t *id)
+{
+    const char *vals[3] = { username, role, hash };
+    PGresult *r = NULL;
+    int err = db_exec_own(&users_sql[UQ_INSERT], vals, NULL, NULL, 0, &r);
+
+    if (err == SRV_OK && PQntuples(r) != 1)
+        err = SRV_ECONFLICT;
+    if (err == SRV_OK)
+        *id = db_int64(r, 0, "id");
+    PQclear(r);
+    return err;
 }
 
 int session_username_ok(const char *s)
@@ -43,77 +66,63 @@ int session_users_list(struct srv_request *rq, struct srv_response *rs)
 {
     PGresult *r = NULL;
     json_t *items;
-    int i, err;
+    int err;
 
     if ((err = need_admin(rq, rs)) != SRV_OK)
         return err;
-    if ((err = db_exec(DB_USERS_LIST, NULL, NULL, NULL, 0, &r)) != SRV_OK)
+    if ((err = db_exec_own(&users_sql[UQ_LIST], NULL, NULL, NULL, 0, &r)) != SRV_OK)
         return err;
-    items = json_array();
-    for (i = 0; items && i < PQntuples(r); i++) {
-        json_error_t je;
-        json_t *u = json_loads(PQgetvalue(r, i, 0), 0, &je);
-
-        if (!u || json_array_append_new(items, u) != 0) {
-            json_decref(items);
-            items = NULL;
-        }
-    }
+    items = json_loads(db_text_or(r, 0, "items", "[]"), 0, NULL);
     PQclear(r);
     if (!items)
         return SRV_ENOMEM;
     return srv_respond_json_take(rs, 200, json_pack("{s:o}", "items", items));
 }
 
+/* The body of POST /api/v1/users, checked: strings borrowed from j. */
+static int user_body(const json_t *j, const char **user, const char **pw, const char **role,
+                     struct srv_response *rs)
+{
+    *user = json_string_value(json_object_get(j, "username"));
+    *pw = json_string_value(json_object_get(j, "password"));
+    *role = json_string_value(json_object_get(j, "role"));
+    if (!session_username_ok(*user))
+        return srv_fail(rs, SRV_EBADREQ, "username: 1-64 of [A-Za-z0-9._-]");
+    if (!*pw || strlen(*pw) < SESSION_PASSWORD_MIN || strlen(*pw) > AUTH_PASSWORD_MAX)
+        return srv_fail(rs, SRV_EBADREQ, "password: at least 10 characters");
+    if (!*role || auth_role_parse(*role) == SRV_ROLE_NONE)
+        return srv_fail(rs, SRV_EBADREQ, "role must be admin, operator or ml");
+    return SRV_OK;
+}
+
 int session_user_create(struct srv_request *rq, struct srv_response *rs)
 {
     char hash[crypto_pwhash_STRBYTES];
-    const char *user, *pw, *role, *vals[3];
-    json_error_t je;
+    const char *user, *pw, *role;
     json_t *j = NULL;
-    PGresult *r = NULL;
+    int64_t id = 0;
     int err;
 
     if ((err = need_admin(rq, rs)) != SRV_OK)
         return err;
-    if (rq->body)
-        j = json_loadb((const char *)rq->body, rq->body_len, JSON_REJECT_DUPLICATES, &je);
-    user = json_string_value(json_object_get(j, "username"));
-    pw = json_string_value(json_object_get(j, "password"));
-    role = json_string_value(json_object_get(j, "role"));
-    if (!session_username_ok(user)) {
-        err = fail(rs, SRV_EBADREQ, "username: 1-64 of [A-Za-z0-9._-]");
+    j = srv_body_json(rq);
+    if ((err = user_body(j, &user, &pw, &role, rs)) != SRV_OK)
         goto out;
-    }
-    if (!pw || strlen(pw) < SESSION_PASSWORD_MIN || strlen(pw) > AUTH_PASSWORD_MAX) {
-        err = fail(rs, SRV_EBADREQ, "password: at least 10 characters");
-        goto out;
-    }
-    if (!role || auth_role_parse(role) == SRV_ROLE_NONE) {
-        err = fail(rs, SRV_EBADREQ, "role must be admin, operator or ml");
-        goto out;
-    }
     if (auth_password_hash(pw, hash, sizeof hash) != 0) {
         err = SRV_EINTERNAL;
         goto out;
     }
-    vals[0] = user;
-    vals[1] = role;
-    vals[2] = hash;
-    if ((err = db_exec(DB_USER_INSERT, vals, NULL, NULL, 0, &r)) != SRV_OK)
+    err = session_user_insert(user, role, hash, &id);
+    if (err == SRV_ECONFLICT)
+        err = srv_fail(rs, SRV_ECONFLICT, "a user of that name exists");
+    if (err != SRV_OK)
         goto out;
-    if (PQntuples(r) != 1) {
-        err = fail(rs, SRV_ECONFLICT, "a user of that name exists");
-        goto out;
-    }
     srv_log("info", "session: %s added user %s (%s)", rq->user_id > 0 ? rq->user_name : "a token",
             user, role);
-    err = srv_respond_json_take(rs, 201, json_pack("{s:I,s:s,s:s}", "id",
-                                                   (json_int_t)strtoll(PQgetvalue(r, 0, 0), NULL, 10),
+    err = srv_respond_json_take(rs, 201, json_pack("{s:I,s:s,s:s}", "id", (json_int_t)id,
                                                    "username", user, "role", role));
 out:
     sodium_memzero(hash, sizeof hash);
-    PQclear(r);
     json_decref(j);
     return err;
 }

@@ -228,20 +228,18 @@ static int login(const char *client, const char *user, const char *pw)
 static void db_up(void)
 {
     char hash[crypto_pwhash_STRBYTES];
-    const char *vals[3];
-    PGresult *r = NULL;
-    int applied, newest;
+    int64_t id = 0;
+    int applied, newest, err;
 
     ck_assert_int_eq(auth_init(), 0);
     ck_assert_int_eq(db_migrate(testdb_conninfo, testdb_migrations, &applied, &newest), 0);
     ck_assert_int_eq(db_init(testdb_conninfo), 0);
     ck_assert_int_eq(auth_password_hash("alice-secret-1", hash, sizeof hash), 0);
-    vals[0] = "alice";
-    vals[1] = "operator";
-    vals[2] = hash;
     /* the database is shared by the tests of this case: alice may exist */
-    ck_assert_int_eq(db_exec(DB_USER_INSERT, vals, NULL, NULL, 0, &r), 0);
-    PQclear(r);
+    err = session_user_insert("alice", "operator", hash, &id);
+    ck_assert(err == SRV_OK || err == SRV_ECONFLICT);
+    if (err == SRV_OK)
+        ck_assert(id > 0);
 }
 
 static long count_sql(const char *sql)

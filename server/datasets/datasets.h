@@ -114,7 +114,7 @@ int ds_npz_last_sha256(const struct ds_npz *z, uint8_t out[32]);
 int ds_npz_close(struct ds_npz *z);
 void ds_npz_abort(struct ds_npz *z);
 
-/* ---- stored versions (ds_version.c) -------------------------------------- */
+/* ---- stored versions (frozen by ds_version.c, read by ds_reader.c) ------- */
 
 /* What a stored version says about itself (dataset_versions.summary). */
 struct ds_info {
@@ -159,7 +159,7 @@ void ds_reader_rewind(struct ds_reader *r);
 int ds_reader_next(struct ds_reader *r, struct ds_row *row, const float **x);
 void ds_reader_free(struct ds_reader *r);
 
-/* ---- REST (ds_api.c); handlers return SRV_E* codes --------------------- */
+/* ---- REST (ds_api.c, ds_jobs.c); handlers return SRV_E* codes ---------- */
 
 struct srv_request;
 struct srv_response;

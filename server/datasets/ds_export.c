@@ -9,10 +9,12 @@
  * the version's window rows; only X decodes samples. */
 #include "server/datasets/ds_int.h"
 
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "server/db/db.h"
 #include "server/srv/srv.h"
 
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -35,8 +37,8 @@ struct ds_export {
     struct ds_npz *z;
     json_t *files;              /* manifest "files" */
     char *manifest;
-    char *out;                  /* produced, not yet taken */
-    size_t out_len, out_off, out_cap;
+    struct srv_buf out;         /* produced; bytes before out_off are taken */
+    size_t out_off;
     int stage;                  /* npz: array index, N_ARRAYS = manifest; text: 0 header, 1 rows */
     int in_array;
     int done;
@@ -67,24 +69,18 @@ const char *ds__format_ext(enum ds_format f)
     return f == DS_FMT_NPZ ? "npz" : f == DS_FMT_JSONL ? "jsonl" : "csv";
 }
 
+/* The output buffer, emptied first when everything in it was taken. */
+static struct srv_buf *out_buf(struct ds_export *e)
+{
+    if (e->out_off == e->out.len)
+        e->out_off = e->out.len = 0;
+    return &e->out;
+}
+
 static int ex_put(struct ds_export *e, const void *buf, size_t len)
 {
-    if (e->out_off == e->out_len)
-        e->out_off = e->out_len = 0;
-    if (e->out_len + len > e->out_cap) {
-        size_t nc = e->out_cap ? e->out_cap : 65536;
-        char *nb;
-
-        while (nc < e->out_len + len)
-            nc *= 2;
-        if (!(nb = realloc(e->out, nc)))
-            return -1;
-        e->out = nb;
-        e->out_cap = nc;
-    }
-    memcpy(e->out + e->out_len, buf, len);
-    e->out_len += len;
-    return 0;
+    srv_buf_put(out_buf(e), buf, len);
+    return e->out.oom ? -1 : 0;
 }
 
 static int npz_sink(void *ctx, const void *buf, size_t len)
@@ -126,14 +122,14 @@ void ds__export_free(struct ds_export *e)
     ds_reader_free(e->rd);
     json_decref(e->files);
     free(e->manifest);
-    free(e->out);
+    srv_buf_free(&e->out);
     free(e);
 }
 
 const char *ds__export_pending(struct ds_export *e, size_t *len)
 {
-    *len = e->out_len - e->out_off;
-    return e->out + e->out_off;
+    *len = e->out.len - e->out_off;
+    return e->out.p ? e->out.p + e->out_off : "";
 }
 
 void ds__export_consume(struct ds_export *e, size_t n)
@@ -157,49 +153,59 @@ static int npz_err(int drc)
     return drc == DS_ENOMEM ? SRV_ENOMEM : SRV_EINTERNAL;
 }
 
+/* class -> balanced weight, from the summary's class counts. */
+static json_t *class_weights(const struct ds_info *in, const json_t *sum)
+{
+    size_t counts[DS_MAX_CLASSES] = { 0 };
+    double weights[DS_MAX_CLASSES];
+    json_t *w = json_object();
+    unsigned i;
+
+    for (i = 0; i < in->n_classes; i++)
+        counts[i] = (size_t)json_integer_value(json_object_get(json_object_get(sum, "class_counts"),
+                                                               in->classes[i]));
+    ds_class_weights(counts, in->n_classes, weights);
+    for (i = 0; w && i < in->n_classes; i++)
+        json_object_set_new(w, in->classes[i], json_real(weights[i]));
+    return w;
+}
+
+static json_t *channels_json(const struct ds_info *in)
+{
+    json_t *ch = json_array();
+    unsigned i;
+
+    for (i = 0; ch && i < in->channel_count; i++)
+        json_array_append_new(ch, json_pack("{s:s,s:s}", "name", in->channel_names[i],
+                                            "unit", in->channel_units[i]));
+    return ch;
+}
+
 /* The manifest: everything a loader needs to trust and weigh the arrays.
  * Built from the version's summary and the entries' hashes only, so it is
  * as reproducible as the arrays. */
 static char *build_manifest(struct ds_export *e)
 {
     const struct ds_info *in = e->in;
-    char idb[24], vb[16];
-    const char *vals[2] = { idb, vb };
     PGresult *r = NULL;
-    json_t *sum = NULL, *def = NULL, *m = NULL, *w, *ch;
-    size_t counts[DS_MAX_CLASSES] = { 0 };
-    double weights[DS_MAX_CLASSES];
-    unsigned i;
+    json_t *sum = NULL, *def = NULL, *m = NULL;
     char *s = NULL;
 
-    snprintf(idb, sizeof idb, "%lld", (long long)in->dataset_id);
-    snprintf(vb, sizeof vb, "%d", in->version);
-    if (ds__exec(DS_SQL_VERSION_GET, vals, 0, &r) != SRV_OK)
+    if (ds__version_row(in->dataset_id, in->version, &r) != SRV_OK)
         return NULL;
-    if (PQntuples(r) != 1)
-        goto out;
-    sum = json_loads(PQgetvalue(r, 0, 2), 0, NULL);
-    def = json_loads(PQgetvalue(r, 0, 4), 0, NULL);
+    sum = json_loads(db_text_or(r, 0, "summary", ""), 0, NULL);
+    def = json_loads(db_text_or(r, 0, "definition", ""), 0, NULL);
     if (!sum || !def)
         goto out;
-    for (i = 0; i < in->n_classes; i++)
-        counts[i] = (size_t)json_integer_value(json_object_get(json_object_get(sum, "class_counts"),
-                                                               in->classes[i]));
-    ds_class_weights(counts, in->n_classes, weights);
-    w = json_object();
-    for (i = 0; i < in->n_classes; i++)
-        json_object_set_new(w, in->classes[i], json_real(weights[i]));
-    ch = json_array();
-    for (i = 0; i < in->channel_count; i++)
-        json_array_append_new(ch, json_pack("{s:s,s:s}", "name", in->channel_names[i],
-                                            "unit", in->channel_units[i]));
     m = json_pack("{s:I,s:i,s:s,s:I,s:O,s:O,s:o,s:O,s:f,s:I,s:o,s:O,s:O,s:O}",
                   "dataset_id", (json_int_t)in->dataset_id, "version", in->version,
-                  "content_sha256", PQgetvalue(r, 0, 0), "n_windows", (json_int_t)in->n_windows,
+                  "content_sha256", db_text_or(r, 0, "content_sha256", ""),
+                  "n_windows", (json_int_t)in->n_windows,
                   "files", e->files, "class_counts", json_object_get(sum, "class_counts"),
-                  "class_weights", w, "label_sources", json_object_get(sum, "label_sources"),
+                  "class_weights", class_weights(in, sum),
+                  "label_sources", json_object_get(sum, "label_sources"),
                   "sample_rate", in->sample_rate, "window_samples", (json_int_t)in->window_samples,
-                  "channels", ch, "window", json_object_get(def, "window"),
+                  "channels", channels_json(in), "window", json_object_get(def, "window"),
                   "split", json_object_get(def, "split"), "filter", json_object_get(def, "filter"));
     if (m)
         s = json_dumps(m, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(10));
@@ -211,126 +217,191 @@ out:
     return s;
 }
 
+/* The last entry: the manifest, then the zip's central directory. */
+static int npz_finish(struct ds_export *e)
+{
+    int drc;
+
+    if (!(e->manifest = build_manifest(e)))
+        return SRV_EINTERNAL;
+    if ((drc = ds_npz_file(e->z, "manifest.json", e->manifest, strlen(e->manifest))) != DS_OK)
+        return npz_err(drc);
+    drc = ds_npz_close(e->z);
+    e->z = NULL;
+    e->done = 1;
+    return drc == DS_OK ? 1 : npz_err(drc);
+}
+
+/* A fixed-width name field of an |S64 array: zero-padded, cut at 64. */
+static void name64(char out[64], const char *s)
+{
+    memset(out, 0, 64);
+    memcpy(out, s, strnlen(s, 64));
+}
+
+/* Record the finished entry's hash for the manifest and move on. */
+static int npz_entry_done(struct ds_export *e)
+{
+    uint8_t sha[32];
+    char hex[65], fname[80];
+
+    /* ds_npz_data finishes the entry on its last byte: a short count
+     * means the version's rows and its summary disagree. */
+    if (ds_npz_last_sha256(e->z, sha) != DS_OK)
+        return SRV_EINTERNAL;
+    sodium_bin2hex(hex, sizeof hex, sha, sizeof sha);
+    snprintf(fname, sizeof fname, "%s.npy", array_names[e->stage]);
+    json_object_set_new(e->files, fname, json_pack("{s:s}", "sha256", hex));
+    e->in_array = 0;
+    e->stage++;
+    return 1;
+}
+
+/* Start the entry of the current stage: its .npy header; the classes
+ * array, which needs no pass over the rows, is written whole. */
+static int npz_entry_begin(struct ds_export *e)
+{
+    static const char *const descr[N_ARRAYS] = { "<f4", "<i8", "|S64", "|S64", "|i1", "<i8", "<i8" };
+    static const size_t isz[N_ARRAYS] = { 4, 8, 64, 64, 1, 8, 8 };
+    const struct ds_info *in = e->in;
+    uint64_t shape[3] = { (uint64_t)in->n_windows, in->channel_count, in->window_samples };
+    char name[64];
+    unsigned i;
+    int drc;
+
+    if (e->stage == A_CLASSES)
+        shape[0] = in->n_classes;
+    if ((drc = ds_npz_begin(e->z, array_names[e->stage], descr[e->stage], isz[e->stage],
+                            shape, e->stage == A_X ? 3 : 1)) != DS_OK)
+        return npz_err(drc);
+    e->in_array = 1;
+    ds_reader_rewind(e->rd);
+    if (e->stage != A_CLASSES)
+        return 1;
+    for (i = 0; i < in->n_classes; i++) {
+        name64(name, in->classes[i]);
+        if ((drc = ds_npz_data(e->z, name, sizeof name)) != DS_OK)
+            return npz_err(drc);
+    }
+    return npz_entry_done(e);
+}
+
+/* One window's samples into X. */
+static int npz_x_step(struct ds_export *e)
+{
+    struct ds_row row;
+    const float *x;
+    int rc, drc;
+
+    if ((rc = ds_reader_next(e->rd, &row, &x)) < 0)
+        return rc;
+    if (rc == 0)
+        return npz_entry_done(e);
+    if ((drc = ds_npz_data(e->z, x, (size_t)e->in->channel_count * e->in->window_samples * 4)) != DS_OK)
+        return npz_err(drc);
+    e->rows_done++;
+    return 1;
+}
+
+/* The current stage's field of one row, as the array stores it. */
+static size_t row_field(const struct ds_export *e, const struct ds_row *row, char buf[64])
+{
+    int64_t v64;
+
+    switch (e->stage) {
+    case A_Y: v64 = row->cls; memcpy(buf, &v64, 8); return 8;
+    case A_GROUPS: name64(buf, ds_reader_group(e->rd, row->group)); return 64;
+    case A_SPLIT: buf[0] = (char)row->split; return 1;
+    case A_SNAP: memcpy(buf, &row->snapshot_id, 8); return 8;
+    default: memcpy(buf, &row->start_us, 8); return 8;
+    }
+}
+
 static int npz_step(struct ds_export *e)
 {
-    const struct ds_info *in = e->in;
     struct ds_row row;
     int drc, rc, k;
 
-    if (e->stage == N_ARRAYS) {
-        if (!(e->manifest = build_manifest(e)))
-            return SRV_EINTERNAL;
-        if ((drc = ds_npz_file(e->z, "manifest.json", e->manifest, strlen(e->manifest))) != DS_OK)
-            return npz_err(drc);
-        drc = ds_npz_close(e->z);
-        e->z = NULL;
-        e->done = 1;
-        return drc == DS_OK ? 1 : npz_err(drc);
-    }
-    if (!e->in_array) {
-        static const char *const descr[N_ARRAYS] = { "<f4", "<i8", "|S64", "|S64", "|i1", "<i8", "<i8" };
-        static const size_t isz[N_ARRAYS] = { 4, 8, 64, 64, 1, 8, 8 };
-        uint64_t shape[3] = { (uint64_t)in->n_windows, in->channel_count, in->window_samples };
-        unsigned ndim = e->stage == A_X ? 3 : 1;
-
-        if (e->stage == A_CLASSES)
-            shape[0] = in->n_classes;
-        if ((drc = ds_npz_begin(e->z, array_names[e->stage], descr[e->stage], isz[e->stage],
-                                shape, ndim)) != DS_OK)
-            return npz_err(drc);
-        e->in_array = 1;
-        ds_reader_rewind(e->rd);
-        if (e->stage == A_CLASSES) {
-            char name[64];
-            unsigned i;
-
-            for (i = 0; i < in->n_classes; i++) {
-                memset(name, 0, sizeof name);
-                memcpy(name, in->classes[i], strnlen(in->classes[i], sizeof name));
-                if ((drc = ds_npz_data(e->z, name, sizeof name)) != DS_OK)
-                    return npz_err(drc);
-            }
-            goto entry_done;
-        }
-        return 1;
-    }
-    if (e->stage == A_X) {
-        const float *x;
-
-        if ((rc = ds_reader_next(e->rd, &row, &x)) < 0)
-            return rc;
-        if (rc == 0)
-            goto entry_done;
-        if ((drc = ds_npz_data(e->z, x, (size_t)in->channel_count * in->window_samples * 4)) != DS_OK)
-            return npz_err(drc);
-        e->rows_done++;
-        return 1;
-    }
+    if (e->stage == N_ARRAYS)
+        return npz_finish(e);
+    if (!e->in_array)
+        return npz_entry_begin(e);
+    if (e->stage == A_X)
+        return npz_x_step(e);
     for (k = 0; k < EX_ROWS_PER_STEP; k++) {
         char buf[64];
-        size_t n = 0;
-        int64_t v64;
+        size_t n;
 
         if ((rc = ds_reader_next(e->rd, &row, NULL)) < 0)
             return rc;
         if (rc == 0)
-            goto entry_done;
-        switch (e->stage) {
-        case A_Y: v64 = row.cls; memcpy(buf, &v64, 8); n = 8; break;
-        case A_GROUPS: {
-            const char *g = ds_reader_group(e->rd, row.group);
-
-            memset(buf, 0, sizeof buf);
-            memcpy(buf, g, strnlen(g, sizeof buf));
-            n = 64;
-            break;
-        }
-        case A_SPLIT: buf[0] = (char)row.split; n = 1; break;
-        case A_SNAP: memcpy(buf, &row.snapshot_id, 8); n = 8; break;
-        default: memcpy(buf, &row.start_us, 8); n = 8; break;
-        }
+            return npz_entry_done(e);
+        n = row_field(e, &row, buf);
         if ((drc = ds_npz_data(e->z, buf, n)) != DS_OK)
             return npz_err(drc);
         e->rows_done++;
     }
     return 1;
-entry_done:
-    {
-        uint8_t sha[32];
-        char hex[65], fname[80];
-
-        /* ds_npz_data finishes the entry on its last byte: a short count
-         * means the version's rows and its summary disagree. */
-        if (ds_npz_last_sha256(e->z, sha) != DS_OK)
-            return SRV_EINTERNAL;
-        ds__hex(sha, 32, hex);
-        snprintf(fname, sizeof fname, "%s.npy", array_names[e->stage]);
-        json_object_set_new(e->files, fname, json_pack("{s:s}", "sha256", hex));
-        e->in_array = 0;
-        e->stage++;
-        return 1;
-    }
 }
 
-static int csv_field_ok(const char *s)
+static const char *const split_names[DS_SPLITS] = { "train", "validation", "test" };
+
+/* Group names are device ids, asset ids, types or day numbers: quote only
+ * when one ever holds a separator. */
+static void csv_field(char q[160], const char *g)
 {
-    return strcspn(s, ",\"\r\n") == strlen(s);
+    size_t o = 0;
+
+    if (strcspn(g, ",\"\r\n") == strlen(g)) {
+        snprintf(q, 160, "%s", g);
+        return;
+    }
+    q[o++] = '"';
+    for (; *g && o < 160 - 3; g++) {
+        if (*g == '"')
+            q[o++] = '"';
+        q[o++] = *g;
+    }
+    q[o++] = '"';
+    q[o] = '\0';
+}
+
+static void csv_line(struct srv_buf *out, const struct ds_row *row, const char *cls, const char *g)
+{
+    char q[160];
+
+    csv_field(q, g);
+    srv_buf_printf(out, "%lld,%lld,%lld,%u,%s,%s,%s,%s\n", (long long)row->row,
+                   (long long)row->snapshot_id, (long long)row->start_us, row->start_sample,
+                   cls, row->source, q, split_names[row->split % DS_SPLITS]);
+}
+
+static void jsonl_line(struct srv_buf *out, const struct ds_row *row, const char *cls, const char *g)
+{
+    json_t *gs = json_string(g);
+    char *gj = gs ? json_dumps(gs, JSON_ENCODE_ANY) : NULL;
+
+    srv_buf_printf(out, "{\"row\":%lld,\"snapshot_id\":%lld,\"start_us\":%lld,"
+                   "\"start_sample\":%u,\"class\":\"%s\",\"label_source\":\"%s\","
+                   "\"group\":%s,\"split\":\"%s\"}\n", (long long)row->row,
+                   (long long)row->snapshot_id, (long long)row->start_us, row->start_sample,
+                   cls, row->source, gj ? gj : "\"\"", split_names[row->split % DS_SPLITS]);
+    free(gj);
+    json_decref(gs);
 }
 
 static int text_step(struct ds_export *e)
 {
-    static const char *const splits[DS_SPLITS] = { "train", "validation", "test" };
+    static const char csv_header[] =
+        "row,snapshot_id,start_us,start_sample,class,label_source,group,split\n";
     struct ds_row row;
-    char line[512];
-    int rc, k, n;
+    int rc, k;
 
     if (e->stage == 0) {
         e->stage = 1;
         ds_reader_rewind(e->rd);
-        if (e->fmt == DS_FMT_CSV) {
-            static const char hdr[] = "row,snapshot_id,start_us,start_sample,class,label_source,group,split\n";
-            return ex_put(e, hdr, sizeof hdr - 1) == 0 ? 1 : SRV_ENOMEM;
-        }
+        if (e->fmt == DS_FMT_CSV)
+            return ex_put(e, csv_header, sizeof csv_header - 1) == 0 ? 1 : SRV_ENOMEM;
         return 1;
     }
     for (k = 0; k < EX_ROWS_PER_STEP; k++) {
@@ -344,41 +415,11 @@ static int text_step(struct ds_export *e)
         }
         g = ds_reader_group(e->rd, row.group);
         cls = e->in->classes[row.cls];
-        if (e->fmt == DS_FMT_CSV) {
-            /* Group names are device ids, asset ids, types or day numbers:
-             * quote only when one ever holds a separator. */
-            char q[160];
-
-            if (csv_field_ok(g)) {
-                snprintf(q, sizeof q, "%s", g);
-            } else {
-                size_t o = 0;
-
-                q[o++] = '"';
-                for (; *g && o < sizeof q - 3; g++) {
-                    if (*g == '"')
-                        q[o++] = '"';
-                    q[o++] = *g;
-                }
-                q[o++] = '"';
-                q[o] = '\0';
-            }
-            n = snprintf(line, sizeof line, "%lld,%lld,%lld,%u,%s,%s,%s,%s\n", (long long)row.row,
-                         (long long)row.snapshot_id, (long long)row.start_us, row.start_sample,
-                         cls, row.source, q, splits[row.split % DS_SPLITS]);
-        } else {
-            json_t *gs = json_string(g);
-            char *gj = gs ? json_dumps(gs, JSON_ENCODE_ANY) : NULL;
-
-            n = snprintf(line, sizeof line, "{\"row\":%lld,\"snapshot_id\":%lld,\"start_us\":%lld,"
-                         "\"start_sample\":%u,\"class\":\"%s\",\"label_source\":\"%s\","
-                         "\"group\":%s,\"split\":\"%s\"}\n", (long long)row.row,
-                         (long long)row.snapshot_id, (long long)row.start_us, row.start_sample,
-                         cls, row.source, gj ? gj : "\"\"", splits[row.split % DS_SPLITS]);
-            free(gj);
-            json_decref(gs);
-        }
-        if (n < 0 || (size_t)n >= sizeof line || ex_put(e, line, (size_t)n) != 0)
+        if (e->fmt == DS_FMT_CSV)
+            csv_line(out_buf(e), &row, cls, g);
+        else
+            jsonl_line(out_buf(e), &row, cls, g);
+        if (e->out.oom)
             return SRV_ENOMEM;
         e->rows_done++;
     }
@@ -397,31 +438,14 @@ int ds__export_step(struct ds_export *e)
     return rc;
 }
 
-int ds__manifest(int64_t dataset_id, int version, char **out, size_t *len)
+/* The manifest of a version not asked for before: one npz pass, the bytes
+ * discarded. */
+static int manifest_compute(int64_t dataset_id, int version, char **out)
 {
-    char idb[24], vb[16];
-    const char *vals[3] = { idb, vb, NULL };
-    PGresult *r = NULL;
     struct ds_export *e = NULL;
     size_t pend;
     int err, rc;
 
-    snprintf(idb, sizeof idb, "%lld", (long long)dataset_id);
-    snprintf(vb, sizeof vb, "%d", version);
-    if ((err = ds__exec(DS_SQL_VERSION_GET, vals, 0, &r)) != SRV_OK)
-        return err;
-    if (PQntuples(r) != 1) {
-        PQclear(r);
-        return SRV_ENOTFOUND;
-    }
-    if (!PQgetisnull(r, 0, 3)) {
-        *out = strdup(PQgetvalue(r, 0, 3));
-        *len = *out ? strlen(*out) : 0;
-        PQclear(r);
-        return *out ? SRV_OK : SRV_ENOMEM;
-    }
-    PQclear(r);
-    /* Not cached yet: one npz pass, discarding the bytes. */
     if ((err = ds__export_open(dataset_id, version, DS_FMT_NPZ, &e)) != SRV_OK)
         return err;
     while ((rc = ds__export_step(e)) == 1) {
@@ -432,10 +456,32 @@ int ds__manifest(int64_t dataset_id, int version, char **out, size_t *len)
         ds__export_free(e);
         return rc < 0 ? rc : SRV_EINTERNAL;
     }
-    vals[2] = ds__export_manifest(e);
-    (void)ds__exec(DS_SQL_MANIFEST_SET, vals, 0, NULL);
-    *out = strdup(vals[2]);
-    *len = *out ? strlen(*out) : 0;
+    *out = strdup(ds__export_manifest(e));
     ds__export_free(e);
+    return *out ? SRV_OK : SRV_ENOMEM;
+}
+
+int ds__manifest(int64_t dataset_id, int version, char **out, size_t *len)
+{
+    char idb[24], vb[16];
+    const char *vals[3] = { idb, vb, NULL };
+    PGresult *r = NULL;
+    int err;
+
+    if ((err = ds__version_row(dataset_id, version, &r)) != SRV_OK)
+        return err;
+    if (db_text(r, 0, "manifest")) {
+        *out = strdup(db_text(r, 0, "manifest"));
+        PQclear(r);
+    } else {
+        PQclear(r);
+        if ((err = manifest_compute(dataset_id, version, out)) != SRV_OK)
+            return err;
+        snprintf(idb, sizeof idb, "%lld", (long long)dataset_id);
+        snprintf(vb, sizeof vb, "%d", version);
+        vals[2] = *out;
+        (void)ds__exec(DS_SQL_MANIFEST_SET, vals, 0, NULL);
+    }
+    *len = *out ? strlen(*out) : 0;
     return *out ? SRV_OK : SRV_ENOMEM;
 }

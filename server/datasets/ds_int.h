@@ -1,6 +1,7 @@
 /* ds_int.h - what the datasets module's files share: the SQL statements it
- * owns (listed once, in ds_version.c), version creation and the export
- * stream used by the GET route and by export jobs alike. */
+ * owns (listed once, in ds_sql.c), the label sources, definitions, version
+ * creation and the export stream used by the GET route and by export jobs
+ * alike. */
 #ifndef PRECURSOR_DS_INT_H
 #define PRECURSOR_DS_INT_H
 
@@ -26,11 +27,21 @@ enum ds_stmt {
     DS_SQL_JOB_PROGRESS,    /* job, rows_done, bytes -> status */
     DS_SQL_JOB_FINISH,      /* job, status, bytes, sha hex, error */
     DS_SQL_JOB_CANCEL,      /* job -> status after */
+    DS_SQL_SNAPSHOT_RAW,    /* snapshot id -> envelope (binary) */
     DS_SQL_COUNT
 };
 
-/* Run one of the statements above (db_exec_sql under its listed name). */
+/* Run one of the statements above (db_exec_own on its table entry). */
 int ds__exec(enum ds_stmt s, const char *const *vals, int binary, PGresult **out);
+/* The DS_SQL_VERSION_GET row of one version: SRV_ENOTFOUND when there is
+ * none; on success *out is the one-row result the caller clears. */
+int ds__version_row(int64_t dataset_id, int version, PGresult **out);
+
+/* Where a label comes from, in the order the hash and the summary name
+ * them: "human", "rule", "vote", "disposition". */
+#define DS_N_SOURCES 4
+extern const char *const ds__sources[DS_N_SOURCES];
+int ds__source_index(const char *s);            /* -1 when unknown */
 
 /* Freeze a new version of dataset_id from the current labels.  *version on
  * success.  SRV_ENOTFOUND, SRV_EUNPROCESSABLE (message in *why, malloc'd:
@@ -61,10 +72,18 @@ void ds__export_progress(const struct ds_export *e, int64_t *done, int64_t *tota
 const char *ds__export_manifest(const struct ds_export *e);
 void ds__export_free(struct ds_export *e);
 
+/* Shared by the route handlers (ds_api.c, ds_jobs.c): who is asking, as
+ * stored in created_by columns; the {id} and {v} path parameters, answering
+ * 404 with a message when malformed. */
+struct srv_request;
+struct srv_response;
+void ds__actor(const struct srv_request *rq, char *out, size_t cap);
+int ds__param_id(const struct srv_request *rq, int64_t *out, struct srv_response *rs);
+int ds__param_version(const struct srv_request *rq, int64_t *id, int *version,
+                      struct srv_response *rs);
+
 /* The version's manifest.json, computing it (a full npz pass into a hash)
  * and caching it the first time.  *out malloc'd. */
 int ds__manifest(int64_t dataset_id, int version, char **out, size_t *len);
-
-void ds__hex(const uint8_t *in, size_t n, char *out);
 
 #endif

@@ -228,6 +228,10 @@ START_TEST(test_datasets_contract)
     j = testsrv_json(&rep);
     ck_assert_int_eq(json_integer_value(json_object_get(j, "n_windows")), N_DEV * SNAPS_PER_DEV * 4);
     ck_assert_int_eq(json_array_size(json_object_get(json_object_get(j, "summary"), "classes")), 2);
+    /* The content hash of these fixed snapshots and labels: a change to
+     * what the hash covers, or how, shows here. */
+    ck_assert_str_eq(json_string_value(json_object_get(j, "content_sha256")),
+                     "aa3cef839713e9a533dc0366b551603e31e758ffb498e89accf88aba854d505f");
     json_decref(j);
     free(rep.body);
     testsrv_sql("DO $$ BEGIN IF EXISTS (SELECT grp FROM dataset_windows GROUP BY grp "

@@ -59,10 +59,10 @@ struct parser {
     int failed;
 };
 
-static void fail(struct parser *p, size_t pos, const char *fmt, ...)
+static void error_at(struct parser *p, size_t pos, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-static void fail(struct parser *p, size_t pos, const char *fmt, ...)
+static void error_at(struct parser *p, size_t pos, const char *fmt, ...)
 {
     va_list ap;
     int n;
@@ -159,7 +159,7 @@ static void next(struct parser *p)
     p->tok = K_BAD;
 }
 
-static int tok_is(struct parser *p, const char *word)
+static int tok_is(const struct parser *p, const char *word)
 {
     return p->tok == K_NAME && strlen(word) == p->tlen && memcmp(p->src + p->pos, word, p->tlen) == 0;
 }
@@ -171,7 +171,7 @@ static int add(struct parser *p, size_t at, enum nk k, enum ty t, int a, int b, 
     if (p->failed)
         return -1;
     if (p->x->nn >= RULES_EXPR_MAX_NODES) {
-        fail(p, at, "rule too large (more than %d nodes)", RULES_EXPR_MAX_NODES);
+        error_at(p, at, "rule too large (more than %d nodes)", RULES_EXPR_MAX_NODES);
         return -1;
     }
     n = &p->x->nodes[p->x->nn];
@@ -202,7 +202,7 @@ static const char *ty_name(enum ty t)
 static int need(struct parser *p, int n, enum ty t, size_t at)
 {
     if (!p->failed && ty_of(p, n) != t)
-        fail(p, at, "expected %s, found %s", ty_name(t), ty_name(ty_of(p, n)));
+        error_at(p, at, "expected %s, found %s", ty_name(t), ty_name(ty_of(p, n)));
     return n;
 }
 
@@ -211,7 +211,7 @@ static int parse_or(struct parser *p);
 static int enter(struct parser *p)
 {
     if (++p->depth > RULES_EXPR_MAX_DEPTH) {
-        fail(p, p->pos, "rule nested too deeply (more than %d levels)", RULES_EXPR_MAX_DEPTH);
+        error_at(p, p->pos, "rule nested too deeply (more than %d levels)", RULES_EXPR_MAX_DEPTH);
         return -1;
     }
     return 0;
@@ -223,9 +223,27 @@ static const struct { const char *name; enum meta m; enum ty t; } metas[] = {
     { "score", M_SCORE, T_NUM }, { "sample_rate", M_RATE, T_NUM },
 };
 
-static const struct { const char *name; enum feat f; } feats[] = {
-    { "rms", F_RMS }, { "peak", F_PEAK }, { "crest", F_CREST }, { "crest_factor", F_CREST },
-    { "kurtosis", F_KURT }, { "mean", F_MEAN }, { "std", F_STD }, { "dominant_freq", F_DOM },
+/* The functions that make a number (ch() makes a channel and is parsed on
+ * its own): node kind, feature for N_FEAT, argument types. */
+static const struct fn {
+    const char *name;
+    enum nk kind;
+    enum feat which;
+    int nargs;
+    enum ty args[3];
+} fns[] = {
+    { "rms", N_FEAT, F_RMS, 1, { T_CHAN } },
+    { "peak", N_FEAT, F_PEAK, 1, { T_CHAN } },
+    { "crest", N_FEAT, F_CREST, 1, { T_CHAN } },
+    { "crest_factor", N_FEAT, F_CREST, 1, { T_CHAN } },
+    { "kurtosis", N_FEAT, F_KURT, 1, { T_CHAN } },
+    { "mean", N_FEAT, F_MEAN, 1, { T_CHAN } },
+    { "std", N_FEAT, F_STD, 1, { T_CHAN } },
+    { "dominant_freq", N_FEAT, F_DOM, 1, { T_CHAN } },
+    { "band_energy", N_BAND, F_RMS, 3, { T_CHAN, T_NUM, T_NUM } },
+    { "abs", N_ABS, F_RMS, 1, { T_NUM } },
+    { "min", N_MIN, F_RMS, 2, { T_NUM, T_NUM } },
+    { "max", N_MAX, F_RMS, 2, { T_NUM, T_NUM } },
 };
 
 static int expect(struct parser *p, enum tk t, const char *what)
@@ -235,16 +253,17 @@ static int expect(struct parser *p, enum tk t, const char *what)
     if (p->failed)
         return -1;
     if (p->tok != t) {
-        fail(p, p->pos, "expected %s, found %s", what, found(p, b, sizeof b));
+        error_at(p, p->pos, "expected %s, found %s", what, found(p, b, sizeof b));
         return -1;
     }
     next(p);
     return 0;
 }
 
-/* name "(" args ")" with nargs arguments of the given types. */
-static int parse_call(struct parser *p, size_t at, const char *fname, int nargs,
-                      const enum ty *types, int args[3])
+/* "(" args ")" after a function's name, nargs arguments of the given
+ * types. */
+static int parse_call(struct parser *p, const char *fname, int nargs, const enum ty *types,
+                      int args[3])
 {
     int i;
 
@@ -263,156 +282,148 @@ static int parse_call(struct parser *p, size_t at, const char *fname, int nargs,
         need(p, args[i], types[i], apos);
     }
     if (!p->failed && p->tok == K_COMMA)
-        fail(p, p->pos, "expected ')' (%s takes %d argument%s)", fname, nargs,
+        error_at(p, p->pos, "expected ')' (%s takes %d argument%s)", fname, nargs,
              nargs == 1 ? "" : "s");
     expect(p, K_RP, "')' after arguments");
-    (void)at;
     return p->failed ? -1 : 0;
+}
+
+/* A leaf node with its payload (the number, or the slot in which). */
+static int add_leaf(struct parser *p, size_t at, enum nk k, enum ty t, double num, int which)
+{
+    int n = add(p, at, k, t, -1, -1, -1);
+
+    if (n >= 0) {
+        p->x->nodes[n].num = num;
+        p->x->nodes[n].which = which;
+    }
+    next(p);
+    return n;
+}
+
+static int parse_string(struct parser *p)
+{
+    size_t at = p->pos, sl = p->tlen - 2;
+    int slot = (int)p->x->strs_used;
+
+    if (sl > FEAT_NAME_MAX) {
+        error_at(p, at, "string longer than %d bytes", FEAT_NAME_MAX);
+        return -1;
+    }
+    if (p->failed)
+        return -1;
+    memcpy(p->x->strs + p->x->strs_used, p->src + at + 1, sl);
+    p->x->strs[p->x->strs_used + sl] = '\0';
+    p->x->strs_used += sl + 1;
+    return add_leaf(p, at, N_STR, T_STR, 0, slot);
+}
+
+/* ch("name"): the channel a feature function reads; its name is kept for
+ * rules_expr_channels. */
+static int parse_ch(struct parser *p, size_t at)
+{
+    static const enum ty t[] = { T_STR };
+    int n, args[3] = { -1, -1, -1 };
+    size_t lp, k, dup = 0;
+    const char *nm;
+
+    next(p);
+    lp = p->pos;
+    if (parse_call(p, "ch", 1, t, args) != 0)
+        return -1;
+    if (p->x->nodes[args[0]].kind != N_STR) {
+        error_at(p, lp, "expected a channel name in quotes");
+        return -1;
+    }
+    if (p->x->nchans >= RULES_EXPR_MAX_CHANNELS) {
+        error_at(p, at, "more than %d channels in one rule", RULES_EXPR_MAX_CHANNELS);
+        return -1;
+    }
+    nm = p->x->strs + p->x->nodes[args[0]].which;
+    for (k = 0; k < p->x->nchans; k++)
+        dup |= strcmp(p->x->chans[k], nm) == 0;
+    if (!dup)
+        p->x->chans[p->x->nchans++] = nm;
+    n = add(p, at, N_CHAN, T_CHAN, args[0], -1, -1);
+    if (n >= 0)
+        p->x->nodes[n].which = p->x->nodes[args[0]].which;
+    return n;
+}
+
+static int parse_fn(struct parser *p, size_t at, const struct fn *f)
+{
+    int n, args[3] = { -1, -1, -1 };
+
+    next(p);
+    if (parse_call(p, f->name, f->nargs, f->args, args) != 0)
+        return -1;
+    n = add(p, at, f->kind, T_NUM, args[0], args[1], args[2]);
+    if (n >= 0)
+        p->x->nodes[n].which = f->which;
+    return n;
+}
+
+static int unknown_name(struct parser *p, size_t at)
+{
+    size_t l = p->tlen;
+    int shown = (int)(l > 40 ? 40 : l);
+
+    next(p);
+    if (p->tok == K_LP)
+        error_at(p, at, "unknown function '%.*s'; expected one of rms, peak, crest, "
+             "kurtosis, mean, std, dominant_freq, band_energy, ch, abs, min, max",
+             shown, p->src + at);
+    else
+        error_at(p, at, "unknown name '%.*s'; expected one of equipment_type, site, "
+             "device, detector, score, sample_rate, true, false", shown, p->src + at);
+    return -1;
+}
+
+static int parse_name(struct parser *p)
+{
+    size_t at = p->pos, i;
+
+    if (tok_is(p, "true") || tok_is(p, "false"))
+        return add_leaf(p, at, N_BOOL, T_BOOL, tok_is(p, "true"), 0);
+    for (i = 0; i < sizeof metas / sizeof metas[0]; i++)
+        if (tok_is(p, metas[i].name))
+            return add_leaf(p, at, N_META, metas[i].t, 0, metas[i].m);
+    if (tok_is(p, "ch"))
+        return parse_ch(p, at);
+    for (i = 0; i < sizeof fns / sizeof fns[0]; i++)
+        if (tok_is(p, fns[i].name))
+            return parse_fn(p, at, &fns[i]);
+    return unknown_name(p, at);
 }
 
 static int parse_primary(struct parser *p)
 {
     size_t at = p->pos;
     char b[32];
-    int n = -1, args[3] = { -1, -1, -1 };
-    size_t i;
+    int n;
 
     if (p->failed)
         return -1;
-    if (p->tok == K_NUM) {
-        n = add(p, at, N_NUM, T_NUM, -1, -1, -1);
-        if (n >= 0)
-            p->x->nodes[n].num = p->num;
-        next(p);
-        return n;
-    }
-    if (p->tok == K_STR) {
-        size_t sl = p->tlen - 2;
-
-        if (sl > FEAT_NAME_MAX) {
-            fail(p, at, "string longer than %d bytes", FEAT_NAME_MAX);
-            return -1;
-        }
-        n = add(p, at, N_STR, T_STR, -1, -1, -1);
-        if (n < 0)
-            return -1;
-        p->x->nodes[n].which = (int)p->x->strs_used;
-        memcpy(p->x->strs + p->x->strs_used, p->src + at + 1, sl);
-        p->x->strs[p->x->strs_used + sl] = '\0';
-        p->x->strs_used += sl + 1;
-        next(p);
-        return n;
-    }
-    if (p->tok == K_LP) {
+    switch (p->tok) {
+    case K_NUM:
+        return add_leaf(p, at, N_NUM, T_NUM, p->num, 0);
+    case K_STR:
+        return parse_string(p);
+    case K_LP:
         next(p);
         n = parse_or(p);
         expect(p, K_RP, "')'");
         return n;
-    }
-    if (p->tok != K_NAME) {
+    case K_NAME:
+        return parse_name(p);
+    default:
         if (p->tok == K_BAD && p->src[at] == '"')
-            fail(p, at, "unterminated string");
+            error_at(p, at, "unterminated string");
         else
-            fail(p, at, "expected a number, a string, a name or '(', found %s",
+            error_at(p, at, "expected a number, a string, a name or '(', found %s",
                  found(p, b, sizeof b));
         return -1;
     }
-    if (tok_is(p, "true") || tok_is(p, "false")) {
-        n = add(p, at, N_BOOL, T_BOOL, -1, -1, -1);
-        if (n >= 0)
-            p->x->nodes[n].num = tok_is(p, "true");
-        next(p);
-        return n;
-    }
-    for (i = 0; i < sizeof metas / sizeof metas[0]; i++) {
-        if (tok_is(p, metas[i].name)) {
-            n = add(p, at, N_META, metas[i].t, -1, -1, -1);
-            if (n >= 0)
-                p->x->nodes[n].which = metas[i].m;
-            next(p);
-            return n;
-        }
-    }
-    if (tok_is(p, "ch")) {
-        static const enum ty t[] = { T_STR };
-
-        next(p);
-        size_t spos = p->pos + 1;
-        if (parse_call(p, at, "ch", 1, t, args) != 0)
-            return -1;
-        if (p->x->nodes[args[0]].kind != N_STR) {
-            fail(p, spos - 1, "expected a channel name in quotes");
-            return -1;
-        }
-        if (p->x->nchans < RULES_EXPR_MAX_CHANNELS) {
-            const char *nm = p->x->strs + p->x->nodes[args[0]].which;
-            size_t k, dup = 0;
-
-            for (k = 0; k < p->x->nchans; k++)
-                dup |= strcmp(p->x->chans[k], nm) == 0;
-            if (!dup)
-                p->x->chans[p->x->nchans++] = nm;
-        } else {
-            fail(p, at, "more than %d channels in one rule", RULES_EXPR_MAX_CHANNELS);
-            return -1;
-        }
-        n = add(p, at, N_CHAN, T_CHAN, args[0], -1, -1);
-        if (n >= 0)
-            p->x->nodes[n].which = p->x->nodes[args[0]].which;
-        return n;
-    }
-    for (i = 0; i < sizeof feats / sizeof feats[0]; i++) {
-        if (tok_is(p, feats[i].name)) {
-            static const enum ty t[] = { T_CHAN };
-
-            next(p);
-            if (parse_call(p, at, feats[i].name, 1, t, args) != 0)
-                return -1;
-            n = add(p, at, N_FEAT, T_NUM, args[0], -1, -1);
-            if (n >= 0)
-                p->x->nodes[n].which = feats[i].f;
-            return n;
-        }
-    }
-    if (tok_is(p, "band_energy")) {
-        static const enum ty t[] = { T_CHAN, T_NUM, T_NUM };
-
-        next(p);
-        if (parse_call(p, at, "band_energy", 3, t, args) != 0)
-            return -1;
-        return add(p, at, N_BAND, T_NUM, args[0], args[1], args[2]);
-    }
-    if (tok_is(p, "abs")) {
-        static const enum ty t[] = { T_NUM };
-
-        next(p);
-        if (parse_call(p, at, "abs", 1, t, args) != 0)
-            return -1;
-        return add(p, at, N_ABS, T_NUM, args[0], -1, -1);
-    }
-    if (tok_is(p, "min") || tok_is(p, "max")) {
-        static const enum ty t[] = { T_NUM, T_NUM };
-        enum nk k = tok_is(p, "min") ? N_MIN : N_MAX;
-
-        next(p);
-        if (parse_call(p, at, k == N_MIN ? "min" : "max", 2, t, args) != 0)
-            return -1;
-        return add(p, at, k, T_NUM, args[0], args[1], -1);
-    }
-    {
-        size_t l = p->tlen;
-
-        next(p);
-        if (p->tok == K_LP)
-            fail(p, at, "unknown function '%.*s'; expected one of rms, peak, crest, "
-                 "kurtosis, mean, std, dominant_freq, band_energy, ch, abs, min, max",
-                 (int)(l > 40 ? 40 : l), p->src + at);
-        else
-            fail(p, at, "unknown name '%.*s'; expected one of equipment_type, site, "
-                 "device, detector, score, sample_rate, true, false",
-                 (int)(l > 40 ? 40 : l), p->src + at);
-    }
-    return -1;
 }
 
 static int parse_unary(struct parser *p)
@@ -433,44 +444,58 @@ static int parse_unary(struct parser *p)
     return n;
 }
 
-static int parse_prod(struct parser *p)
+/* The operator of a binary level at the current token, or -1. */
+typedef int (*binop_fn)(const struct parser *p);
+
+static int op_prod(const struct parser *p)
+{
+    return p->tok == K_STAR ? N_MUL : p->tok == K_SLASH ? N_DIV : -1;
+}
+
+static int op_sum(const struct parser *p)
+{
+    return p->tok == K_PLUS ? N_ADD : p->tok == K_MINUS ? N_SUB : -1;
+}
+
+static int op_and(const struct parser *p)
+{
+    return tok_is(p, "and") ? N_AND : -1;
+}
+
+static int op_or(const struct parser *p)
+{
+    return tok_is(p, "or") ? N_OR : -1;
+}
+
+/* operand (op operand)*, left-associative; operands and result of type t. */
+static int parse_binary(struct parser *p, int (*operand)(struct parser *), binop_fn op,
+                        enum ty t)
 {
     size_t at = p->pos;
-    int n = parse_unary(p);
+    int n = operand(p), k;
 
-    while (!p->failed && (p->tok == K_STAR || p->tok == K_SLASH)) {
-        enum nk k = p->tok == K_STAR ? N_MUL : N_DIV;
+    while (!p->failed && (k = op(p)) >= 0) {
         size_t opos = p->pos, rpos;
         int r;
 
-        need(p, n, T_NUM, at);
+        need(p, n, t, at);
         next(p);
         rpos = p->pos;
-        r = parse_unary(p);
-        need(p, r, T_NUM, rpos);
-        n = add(p, opos, k, T_NUM, n, r, -1);
+        r = operand(p);
+        need(p, r, t, rpos);
+        n = add(p, opos, (enum nk)k, t, n, r, -1);
     }
     return n;
 }
 
+static int parse_prod(struct parser *p)
+{
+    return parse_binary(p, parse_unary, op_prod, T_NUM);
+}
+
 static int parse_sum(struct parser *p)
 {
-    size_t at = p->pos;
-    int n = parse_prod(p);
-
-    while (!p->failed && (p->tok == K_PLUS || p->tok == K_MINUS)) {
-        enum nk k = p->tok == K_PLUS ? N_ADD : N_SUB;
-        size_t opos = p->pos, rpos;
-        int r;
-
-        need(p, n, T_NUM, at);
-        next(p);
-        rpos = p->pos;
-        r = parse_prod(p);
-        need(p, r, T_NUM, rpos);
-        n = add(p, opos, k, T_NUM, n, r, -1);
-    }
-    return n;
+    return parse_binary(p, parse_prod, op_sum, T_NUM);
 }
 
 static int parse_cmp(struct parser *p)
@@ -498,7 +523,7 @@ static int parse_cmp(struct parser *p)
         return -1;
     if (k == N_EQ || k == N_NE) {
         if (ty_of(p, n) != T_NUM && ty_of(p, n) != T_STR)
-            fail(p, at, "expected a number or a string, found %s", ty_name(ty_of(p, n)));
+            error_at(p, at, "expected a number or a string, found %s", ty_name(ty_of(p, n)));
         need(p, r, ty_of(p, n), rpos);
     } else {
         need(p, n, T_NUM, at);
@@ -527,51 +552,63 @@ static int parse_not(struct parser *p)
 
 static int parse_and(struct parser *p)
 {
-    size_t at = p->pos;
-    int n = parse_not(p);
-
-    while (!p->failed && tok_is(p, "and")) {
-        size_t opos = p->pos, rpos;
-        int r;
-
-        need(p, n, T_BOOL, at);
-        next(p);
-        rpos = p->pos;
-        r = parse_not(p);
-        need(p, r, T_BOOL, rpos);
-        n = add(p, opos, N_AND, T_BOOL, n, r, -1);
-    }
-    return n;
+    return parse_binary(p, parse_not, op_and, T_BOOL);
 }
 
 static int parse_or(struct parser *p)
 {
-    size_t at = p->pos;
     int n;
 
     if (enter(p) != 0)
         return -1;
-    n = parse_and(p);
-    while (!p->failed && tok_is(p, "or")) {
-        size_t opos = p->pos, rpos;
-        int r;
-
-        need(p, n, T_BOOL, at);
-        next(p);
-        rpos = p->pos;
-        r = parse_and(p);
-        need(p, r, T_BOOL, rpos);
-        n = add(p, opos, N_OR, T_BOOL, n, r, -1);
-    }
+    n = parse_binary(p, parse_and, op_or, T_BOOL);
     p->depth--;
     return n;
+}
+
+/* After the condition: "=>" CLASS and the end. */
+static void parse_class(struct parser *p)
+{
+    char b[32];
+
+    if (p->tok != K_ARROW) {
+        error_at(p, p->pos, "expected '=>' and a class, or an operator, found %s",
+             found(p, b, sizeof b));
+        return;
+    }
+    next(p);
+    if (p->tok != K_NAME || p->tlen > RULES_CLASS_MAX) {
+        error_at(p, p->pos, "expected a class name after '=>', found %s", found(p, b, sizeof b));
+        return;
+    }
+    memcpy(p->x->cls, p->src + p->pos, p->tlen);
+    p->x->cls[p->tlen] = '\0';
+    next(p);
+    if (p->tok != K_END)
+        error_at(p, p->pos, "expected end of rule after the class, found %s",
+             found(p, b, sizeof b));
+}
+
+static void parse_rule(struct parser *p)
+{
+    size_t at;
+
+    next(p);
+    if (p->tok == K_END) {
+        error_at(p, 0, "expected a condition, found end of rule");
+        return;
+    }
+    at = p->pos;
+    p->x->root = parse_or(p);
+    need(p, p->x->root, T_BOOL, at);
+    if (!p->failed)
+        parse_class(p);
 }
 
 int rules_expr_compile(const char *src, struct rules_expr **out, struct rules_expr_error *e)
 {
     struct parser p;
     struct rules_expr *x;
-    char b[32];
     size_t len;
 
     e->pos = 0;
@@ -595,32 +632,7 @@ int rules_expr_compile(const char *src, struct rules_expr **out, struct rules_ex
     p.len = len;
     p.x = x;
     p.e = e;
-    next(&p);
-    if (p.tok == K_END) {
-        fail(&p, 0, "expected a condition, found end of rule");
-    } else {
-        size_t at = p.pos;
-
-        x->root = parse_or(&p);
-        need(&p, x->root, T_BOOL, at);
-        if (!p.failed && p.tok != K_ARROW)
-            fail(&p, p.pos, "expected '=>' and a class, or an operator, found %s",
-                 found(&p, b, sizeof b));
-        if (!p.failed) {
-            next(&p);
-            if (p.tok != K_NAME || p.tlen > RULES_CLASS_MAX) {
-                fail(&p, p.pos, "expected a class name after '=>', found %s",
-                     found(&p, b, sizeof b));
-            } else {
-                memcpy(x->cls, src + p.pos, p.tlen);
-                x->cls[p.tlen] = '\0';
-                next(&p);
-                if (p.tok != K_END)
-                    fail(&p, p.pos, "expected end of rule after the class, found %s",
-                         found(&p, b, sizeof b));
-            }
-        }
-    }
+    parse_rule(&p);
     if (p.failed) {
         free(x);
         return -EINVAL;
@@ -655,10 +667,116 @@ struct val {
     const struct feat_channel *ch;
 };
 
+static const struct val unknown = { 0, 0, NULL, NULL };
+
+static struct val eval(const struct rules_expr *x, int i, const struct rules_env *env);
+
+static struct val eval_meta(const struct node *n, const struct rules_env *env)
+{
+    struct val v = { 1, 0, NULL, NULL };
+
+    switch ((enum meta)n->which) {
+    case M_EQUIPMENT: v.str = env->equipment_type; break;
+    case M_SITE: v.str = env->site; break;
+    case M_DEVICE: v.str = env->device; break;
+    case M_DETECTOR: v.str = env->detector; break;
+    case M_SCORE: v.num = env->score; break;
+    case M_RATE: v.num = env->sample_rate; break;
+    }
+    if (n->ty == T_STR && !v.str)
+        v.known = 0;
+    if (n->ty == T_NUM && !isfinite(v.num))
+        v.known = 0;
+    return v;
+}
+
+static double feature(enum feat f, const struct feat_channel *ch)
+{
+    switch (f) {
+    case F_RMS: return ch->rms;
+    case F_PEAK: return ch->peak;
+    case F_CREST: return ch->crest;
+    case F_KURT: return ch->kurtosis;
+    case F_MEAN: return ch->mean;
+    case F_STD: return ch->std;
+    case F_DOM: return ch->dominant_hz;
+    }
+    return NAN;
+}
+
+/* A feature or band energy of a channel. */
+static struct val eval_channel_fn(const struct rules_expr *x, const struct node *n,
+                                  const struct rules_env *env)
+{
+    struct val v = { 1, 0, NULL, NULL }, a = eval(x, n->a, env), lo, hi;
+
+    if (n->kind == N_FEAT) {
+        if (!a.known)
+            return a;
+        v.num = feature((enum feat)n->which, a.ch);
+        return v;
+    }
+    lo = eval(x, n->b, env);
+    hi = eval(x, n->c, env);
+    if (!a.known || !lo.known || !hi.known)
+        return unknown;
+    v.num = features_band_energy(a.ch, lo.num, hi.num);
+    return v;
+}
+
+/* Three-valued: false and unknown is false, true or unknown is true. */
+static struct val eval_logic(const struct rules_expr *x, const struct node *n,
+                             const struct rules_env *env)
+{
+    struct val v = { 1, 0, NULL, NULL }, a, b;
+    int is_and = n->kind == N_AND;
+
+    a = eval(x, n->a, env);
+    if (a.known && (is_and ? !a.num : a.num))
+        return a;
+    b = eval(x, n->b, env);
+    if (b.known && (is_and ? !b.num : b.num))
+        return b;
+    v.known = a.known && b.known;
+    v.num = is_and;
+    return v;
+}
+
+/* The binary operators on numbers, and == / != on numbers or strings. */
+static struct val eval_binary(const struct rules_expr *x, const struct node *n,
+                              const struct rules_env *env)
+{
+    struct val v = { 1, 0, NULL, NULL }, a = eval(x, n->a, env), b = eval(x, n->b, env);
+    int eq;
+
+    if (!a.known || !b.known)
+        return unknown;
+    switch (n->kind) {
+    case N_MIN: v.num = fmin(a.num, b.num); break;
+    case N_MAX: v.num = fmax(a.num, b.num); break;
+    case N_ADD: v.num = a.num + b.num; break;
+    case N_SUB: v.num = a.num - b.num; break;
+    case N_MUL: v.num = a.num * b.num; break;
+    case N_DIV: v.num = b.num != 0 ? a.num / b.num : NAN; break;
+    case N_LT: v.num = a.num < b.num; break;
+    case N_LE: v.num = a.num <= b.num; break;
+    case N_GT: v.num = a.num > b.num; break;
+    case N_GE: v.num = a.num >= b.num; break;
+    case N_EQ:
+    case N_NE:
+        eq = x->nodes[n->a].ty == T_STR ? strcmp(a.str, b.str) == 0 : a.num == b.num;
+        v.num = n->kind == N_EQ ? eq : !eq;
+        break;
+    default:
+        return unknown;
+    }
+    return v;
+}
+
 static struct val eval(const struct rules_expr *x, int i, const struct rules_env *env)
 {
     const struct node *n = &x->nodes[i];
-    struct val v = { 1, 0, NULL, NULL }, a, b, c;
+    struct val v = { 1, 0, NULL, NULL };
 
     switch (n->kind) {
     case N_NUM:
@@ -669,92 +787,29 @@ static struct val eval(const struct rules_expr *x, int i, const struct rules_env
         v.str = x->strs + n->which;
         return v;
     case N_META:
-        switch ((enum meta)n->which) {
-        case M_EQUIPMENT: v.str = env->equipment_type; break;
-        case M_SITE: v.str = env->site; break;
-        case M_DEVICE: v.str = env->device; break;
-        case M_DETECTOR: v.str = env->detector; break;
-        case M_SCORE: v.num = env->score; break;
-        case M_RATE: v.num = env->sample_rate; break;
-        }
-        if (n->ty == T_STR && !v.str)
-            v.known = 0;
-        if (n->ty == T_NUM && !isfinite(v.num))
-            v.known = 0;
-        return v;
+        return eval_meta(n, env);
     case N_CHAN:
         v.ch = env->channel ? env->channel(env->ctx, x->strs + n->which) : NULL;
         v.known = v.ch != NULL;
         return v;
-    case N_FEAT:
-        a = eval(x, n->a, env);
-        if (!a.known)
-            return a;
-        switch ((enum feat)n->which) {
-        case F_RMS: v.num = a.ch->rms; break;
-        case F_PEAK: v.num = a.ch->peak; break;
-        case F_CREST: v.num = a.ch->crest; break;
-        case F_KURT: v.num = a.ch->kurtosis; break;
-        case F_MEAN: v.num = a.ch->mean; break;
-        case F_STD: v.num = a.ch->std; break;
-        case F_DOM: v.num = a.ch->dominant_hz; break;
-        }
-        break;
-    case N_BAND:
-        a = eval(x, n->a, env);
-        b = eval(x, n->b, env);
-        c = eval(x, n->c, env);
-        if (!a.known || !b.known || !c.known)
-            return (struct val){ 0, 0, NULL, NULL };
-        v.num = features_band_energy(a.ch, b.num, c.num);
-        break;
     case N_NOT:
-        a = eval(x, n->a, env);
-        a.num = !a.num;
-        return a;
+        v = eval(x, n->a, env);
+        v.num = !v.num;
+        return v;
     case N_AND:
     case N_OR:
-        /* Three-valued: false and unknown is false, true or unknown is true. */
-        a = eval(x, n->a, env);
-        if (a.known && (n->kind == N_AND ? !a.num : a.num))
-            return a;
-        b = eval(x, n->b, env);
-        if (b.known && (n->kind == N_AND ? !b.num : b.num))
-            return b;
-        v.known = a.known && b.known;
-        v.num = n->kind == N_AND;
-        return v;
+        return eval_logic(x, n, env);
+    case N_FEAT:
+    case N_BAND:
+        v = eval_channel_fn(x, n, env);
+        break;
+    case N_NEG:
+    case N_ABS:
+        v = eval(x, n->a, env);
+        v.num = n->kind == N_NEG ? -v.num : fabs(v.num);
+        break;
     default:
-        a = eval(x, n->a, env);
-        if (n->kind == N_NEG || n->kind == N_ABS) {
-            v = a;
-            v.num = n->kind == N_NEG ? -a.num : fabs(a.num);
-            break;
-        }
-        b = eval(x, n->b, env);
-        if (!a.known || !b.known)
-            return (struct val){ 0, 0, NULL, NULL };
-        switch (n->kind) {
-        case N_MIN: v.num = fmin(a.num, b.num); break;
-        case N_MAX: v.num = fmax(a.num, b.num); break;
-        case N_ADD: v.num = a.num + b.num; break;
-        case N_SUB: v.num = a.num - b.num; break;
-        case N_MUL: v.num = a.num * b.num; break;
-        case N_DIV: v.num = b.num != 0 ? a.num / b.num : NAN; break;
-        case N_LT: v.num = a.num < b.num; break;
-        case N_LE: v.num = a.num <= b.num; break;
-        case N_GT: v.num = a.num > b.num; break;
-        case N_GE: v.num = a.num >= b.num; break;
-        case N_EQ:
-        case N_NE: {
-            int eq = x->nodes[n->a].ty == T_STR ? strcmp(a.str, b.str) == 0 : a.num == b.num;
-
-            v.num = n->kind == N_EQ ? eq : !eq;
-            return v;
-        }
-        default:
-            return (struct val){ 0, 0, NULL, NULL };
-        }
+        v = eval_binary(x, n, env);
         break;
     }
     if (!isfinite(v.num))

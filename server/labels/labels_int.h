@@ -1,4 +1,6 @@
-/* labels_int.h - internals shared by the labels module's files. */
+/* labels_int.h - internals shared by the labels module's files: labels.c
+ * (bodies, label handlers), labels_samples.c (the waveform view),
+ * labels_queue.c (queue and context) and labels_cache.c. */
 #ifndef PRECURSOR_LABELS_INT_H
 #define PRECURSOR_LABELS_INT_H
 
@@ -6,6 +8,40 @@
 #include <stdint.h>
 
 #include "schema/wire.h"
+#include "server/db/db.h"
+#include "server/srv/srv.h"
+
+/* ---- shared by the handlers (labels.c) ----------------------------------- */
+
+/* What the handlers need of a stored snapshot's metadata. */
+struct labels_snap {
+    double rate;
+    size_t n;               /* samples per channel */
+    unsigned channels;
+};
+
+/* The snapshot id of a route's {id} as canonical decimal text into out
+ * (cap >= 24), or SRV_EBADREQ with the message set. */
+int labels_id_param(const struct srv_request *rq, char *out, size_t cap,
+                    struct srv_response *rs);
+
+/* Metadata of snapshot id (decimal text); SRV_ENOTFOUND when there is none
+ * (also for a snapshot that retention dropped). */
+int labels_snapshot_meta(const char *id, struct labels_snap *m, struct srv_response *rs);
+
+/* Answer with the text of b (JSON) and status; b is taken either way. */
+int labels_respond_buf(struct srv_buf *b, unsigned status, struct srv_response *rs);
+
+/* Answer with the SQL-made JSON in column col of r's single row; no row is
+ * missing_err with missing_msg, which the caller chooses because an empty
+ * result means different things (an insert that stored nothing is internal,
+ * an update or read of what is not there is a 404). */
+int labels_respond_row(const PGresult *r, const char *col, unsigned status, int missing_err,
+                       const char *missing_msg, struct srv_response *rs);
+
+/* Query parameter key as a finite number; def when absent or empty.
+ * 0 or -1. */
+int labels_query_double(const struct srv_request *rq, const char *key, double def, double *out);
 
 /* Decoded samples of recently viewed snapshots.  A snapshot's bytes never
  * change once stored (same id, same envelope), so a waveform view that pans

@@ -1,0 +1,188 @@
+/* labels_queue.c - GET /api/v1/queue (what to label next: unlabeled first,
+ * filters, how many are left) and GET /api/v1/snapshots/{id}/context (the
+ * device's and the equipment type's recent snapshots).  The SQL builds the
+ * JSON of every item; this file bounds the filters and assembles the page. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/db/db.h"
+#include "server/text/text.h"
+#include "server/labels/labels.h"
+#include "server/labels/labels_int.h"
+
+enum { QQ_QUEUE, QQ_FACETS, QQ_CONTEXT };
+
+static const struct db_sql queue_sql[] = {
+    /* $1 device, $2 equipment type, $3 site, $4 min score, $5 from us,
+     * $6 to us (NULL: no filter), $7 sort (score|time|device), $8 limit,
+     * $9 offset, $10 1 = unlabeled only.  Unlabeled first whatever the
+     * sort; the counts ride along on every row (window functions). */
+    [QQ_QUEUE] = { "labels_queue",
+        "SELECT json_build_object('id', s.id, 'device_id', s.device_id, 'seq', s.seq,"
+        "  'trigger_time', s.trigger_time, 'score', s.score, 'detector', s.detector,"
+        "  'equipment_type', d.equipment_type, 'site', d.site, 'labeled_at', s.labeled_at,"
+        "  'channel_count', s.channel_count,"
+        "  'duration_s', (s.pre_samples + s.post_samples) / s.sample_rate) AS item,"
+        " count(*) OVER () AS total,"
+        " count(*) FILTER (WHERE s.labeled_at IS NULL) OVER () AS unlabeled"
+        " FROM snapshots s JOIN devices d ON d.id = s.device_id"
+        " WHERE ($1::text IS NULL OR s.device_id = $1)"
+        "  AND ($2::text IS NULL OR d.equipment_type = $2)"
+        "  AND ($3::text IS NULL OR d.site = $3)"
+        "  AND ($4::real IS NULL OR s.score >= $4::real)"
+        "  AND ($5::bigint IS NULL OR s.trigger_time >= timestamptz 'epoch' + $5::bigint * interval '1 microsecond')"
+        "  AND ($6::bigint IS NULL OR s.trigger_time < timestamptz 'epoch' + $6::bigint * interval '1 microsecond')"
+        "  AND ($10::int = 0 OR s.labeled_at IS NULL)"
+        " ORDER BY (s.labeled_at IS NOT NULL),"
+        "  CASE WHEN $7 = 'score' THEN s.score END DESC,"
+        "  CASE WHEN $7 = 'device' THEN s.device_id END,"
+        "  s.trigger_time DESC, s.id DESC"
+        " LIMIT $8::int OFFSET $9::int", 10 },
+    [QQ_FACETS] = { "labels_queue_facets",
+        "SELECT json_build_object("
+        " 'devices', (SELECT coalesce(json_agg(id ORDER BY id), '[]') FROM devices),"
+        " 'equipment_types', (SELECT coalesce(json_agg(DISTINCT equipment_type), '[]')"
+        "   FROM devices WHERE equipment_type IS NOT NULL),"
+        " 'sites', (SELECT coalesce(json_agg(DISTINCT site), '[]') FROM devices"
+        "   WHERE site IS NOT NULL)) AS facets", 0 },
+    /* Context of snapshot $1: the device's latest $2 others and the same
+     * equipment type's latest $2 on other devices. */
+    [QQ_CONTEXT] = { "labels_context",
+        "WITH me AS (SELECT s.id, s.device_id, d.equipment_type FROM snapshots s"
+        "  JOIN devices d ON d.id = s.device_id WHERE s.id = $1::bigint)"
+        " SELECT json_build_object('device', coalesce((SELECT json_agg(x) FROM (SELECT s.id, s.device_id,"
+        "   s.trigger_time, s.score, s.labeled_at IS NOT NULL AS labeled,"
+        "   (SELECT array_agg(DISTINCT class) FROM labels WHERE snapshot_id = s.id) AS classes"
+        "   FROM snapshots s, me WHERE s.device_id = me.device_id AND s.id <> me.id"
+        "   ORDER BY s.trigger_time DESC LIMIT $2::int) x), '[]'),"
+        "  'equipment', coalesce((SELECT json_agg(y) FROM (SELECT s.id, s.device_id,"
+        "   s.trigger_time, s.score, s.labeled_at IS NOT NULL AS labeled,"
+        "   (SELECT array_agg(DISTINCT class) FROM labels WHERE snapshot_id = s.id) AS classes"
+        "   FROM snapshots s JOIN devices d ON d.id = s.device_id, me"
+        "   WHERE d.equipment_type = me.equipment_type AND s.device_id <> me.device_id"
+        "   ORDER BY s.trigger_time DESC LIMIT $2::int) y), '[]'),"
+        "  'equipment_type', (SELECT equipment_type FROM me)) AS context"
+        " FROM me", 2 },
+};
+
+static const char *query_text(const struct srv_request *rq, const char *key, size_t max)
+{
+    const char *s = rq->query ? rq->query(rq, key) : NULL;
+
+    return s && *s && strlen(s) <= max ? s : NULL;
+}
+
+/* The queue's ten parameters, as text the values point into. */
+struct queue_params {
+    char score[32], from[24], to[24], lim[16], off[16];
+    const char *v[10];
+};
+
+/* Query parameter key in unix seconds (as the page's date inputs give
+ * them) into microseconds text at out; v NULL when absent. */
+static int query_time(const struct srv_request *rq, const char *key, char *out, size_t cap,
+                      const char **v)
+{
+    double d;
+
+    if (labels_query_double(rq, key, NAN, &d) != 0 || (!isnan(d) && fabs(d) > 1e11))
+        return -1;
+    *v = NULL;
+    if (!isnan(d)) {
+        snprintf(out, cap, "%lld", (long long)(d * 1e6));
+        *v = out;
+    }
+    return 0;
+}
+
+static int queue_params(const struct srv_request *rq, struct queue_params *p,
+                        struct srv_response *rs)
+{
+    const char *sort = query_text(rq, "sort", 16), *s;
+    int limit, offset = 0;
+    double d;
+
+    if (text_parse_limit(rq->query(rq, "limit"), 50, LABELS_QUEUE_LIMIT_MAX, &limit) != 0)
+        return srv_fail(rs, SRV_EBADREQ, "limit must be in [1, 500]");
+    if ((s = query_text(rq, "offset", 9))) {
+        char *end;
+        long o = strtol(s, &end, 10);
+
+        if (*end || o < 0 || o > 100000000L)
+            return srv_fail(rs, SRV_EBADREQ, "offset must be a non-negative integer");
+        offset = (int)o;
+    }
+    if (sort && strcmp(sort, "score") != 0 && strcmp(sort, "time") != 0 &&
+        strcmp(sort, "device") != 0)
+        return srv_fail(rs, SRV_EBADREQ, "sort must be score, time or device");
+    p->v[0] = query_text(rq, "device", 64);
+    p->v[1] = query_text(rq, "equipment_type", 128);
+    p->v[2] = query_text(rq, "site", 128);
+    p->v[3] = NULL;
+    if (labels_query_double(rq, "min_score", NAN, &d) != 0)
+        return srv_fail(rs, SRV_EBADREQ, "min_score must be a number");
+    if (!isnan(d)) {
+        snprintf(p->score, sizeof p->score, "%.9g", d);
+        p->v[3] = p->score;
+    }
+    if (query_time(rq, "from", p->from, sizeof p->from, &p->v[4]) != 0)
+        return srv_fail(rs, SRV_EBADREQ, "from must be unix seconds");
+    if (query_time(rq, "to", p->to, sizeof p->to, &p->v[5]) != 0)
+        return srv_fail(rs, SRV_EBADREQ, "to must be unix seconds");
+    p->v[6] = sort ? sort : "score";
+    snprintf(p->lim, sizeof p->lim, "%d", limit);
+    snprintf(p->off, sizeof p->off, "%d", offset);
+    p->v[7] = p->lim;
+    p->v[8] = p->off;
+    s = query_text(rq, "unlabeled", 1);
+    p->v[9] = s && strcmp(s, "1") == 0 ? "1" : "0";
+    return SRV_OK;
+}
+
+int labels_queue(struct srv_request *rq, struct srv_response *rs)
+{
+    struct queue_params p;
+    struct srv_buf b = { 0 };
+    PGresult *r = NULL, *f = NULL;
+    int err, i, n;
+
+    if ((err = queue_params(rq, &p, rs)) != SRV_OK)
+        return err;
+    if ((err = db_exec_own(&queue_sql[QQ_QUEUE], p.v, NULL, NULL, 0, &r)) != SRV_OK)
+        return err;
+    if ((err = db_exec_own(&queue_sql[QQ_FACETS], NULL, NULL, NULL, 0, &f)) != SRV_OK) {
+        PQclear(r);
+        return err;
+    }
+    n = PQntuples(r);
+    srv_buf_puts(&b, "{\"items\":[");
+    for (i = 0; i < n; i++)
+        srv_buf_printf(&b, "%s%s", i ? "," : "", db_text_or(r, i, "item", "null"));
+    /* An empty page past the end has no row to carry the counts, which
+     * reads as 0 and is only off for that page. */
+    srv_buf_printf(&b, "],\"total\":%s,\"left\":%s,\"facets\":%s}",
+                   n ? db_text_or(r, 0, "total", "0") : "0",
+                   n ? db_text_or(r, 0, "unlabeled", "0") : "0",
+                   db_text_or(f, 0, "facets", "{}"));
+    PQclear(r);
+    PQclear(f);
+    return labels_respond_buf(&b, 200, rs);
+}
+
+int labels_context(struct srv_request *rq, struct srv_response *rs)
+{
+    char id[24];
+    const char *vals[2] = { id, "10" };
+    PGresult *r = NULL;
+    int err;
+
+    if ((err = labels_id_param(rq, id, sizeof id, rs)) != SRV_OK)
+        return err;
+    if ((err = db_exec_own(&queue_sql[QQ_CONTEXT], vals, NULL, NULL, 0, &r)) != SRV_OK)
+        return err;
+    err = labels_respond_row(r, "context", 200, SRV_ENOTFOUND, "no such snapshot", rs);
+    PQclear(r);
+    return err;
+}

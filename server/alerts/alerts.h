@@ -15,9 +15,17 @@ int alerts_api_ack(struct srv_request *rq, struct srv_response *rs);
 int alerts_api_disposition(struct srv_request *rq, struct srv_response *rs);
 int alerts_api_list(struct srv_request *rq, struct srv_response *rs);
 
-/* `precursor-server demo-history [--database-url URL] [--seed N]`
- * (alerts_demo.c): once per database, six months of synthetic alert history
- * marked as demo data.  Returns the process exit status. */
+/* `precursor-server demo-history` (alerts_demo.c): once per database, six
+ * months of synthetic alert history marked as demo data, into the database
+ * at database_url.  The same seed gives the same alert times and
+ * dispositions; the generator starts from seed * 2654435761 + 1, and the
+ * default seed makes that the usual xorshift starting state
+ * (88172645463325252).  0, or a negative code (message on stderr). */
+#define ALERTS_DEMO_SEED 14329002580215659571ull
+int alerts_demo_run(const char *database_url, uint64_t seed);
+
+/* The command's own argument parser ([--database-url URL] [--seed N]
+ * [--help]) around alerts_demo_run.  Returns the process exit status. */
 int alerts_demo_main(int argc, char **argv);
 
 #endif

@@ -12,7 +12,8 @@
  * features and evaluates the rules on them.  Only the trigger times and the
  * disposition times are in the past.  The operators' follow-through falls
  * from about 97 % in the first month to about 43 % in the last, and their
- * time to acknowledge grows, which is the story issue 6 tells.
+ * time to acknowledge grows: the slide into ignoring alerts that the
+ * operational metrics page is there to show.
  *
  * Runs once: when a "demo-*" device exists it does nothing. */
 #include <inttypes.h>
@@ -70,8 +71,35 @@ static const char *const demo_rules[][3] = {
     { "rotor bar current", "rms(ch(\"i_a\")) > 11 => rotor_bar", "rotor_bar" },
 };
 
-/* xorshift64*: the history is the same for the same seed */
-static uint64_t rng_state = 88172645463325252ull;
+enum { DQ_PRESENT, DQ_DEVICE, DQ_RULE, DQ_LABEL, DQ_DISPOSE };
+
+static const struct db_sql demo_sql[] = {
+    [DQ_PRESENT] = { "demo_present", "SELECT 1 FROM devices WHERE id LIKE 'demo-%' LIMIT 1", 0 },
+    [DQ_DEVICE] = { "demo_device",
+        "INSERT INTO devices (id, public_key, equipment_type, site, tags)"
+        " VALUES ($1, decode($2, 'hex'), $3, $4, '{demo}')", 4 },
+    [DQ_RULE] = { "demo_rule",
+        "INSERT INTO rules (name, expr, class, created_by) VALUES ($1, $2, $3,"
+        " 'demo-history') ON CONFLICT (name) DO NOTHING", 3 },
+    [DQ_LABEL] = { "demo_label",
+        "INSERT INTO labels (snapshot_id, start_s, end_s, channels, class, notes,"
+        " created_by) VALUES ($1::bigint, 0.4, 0.6, '{0}', $2, 'demo data',"
+        " 'demo-history')", 2 },
+    /* $1 snapshot, $2 acknowledged (unix us), $3 disposition (NULL: only
+     * acknowledged), $4 work order, $5 outcome, $6 class, $7 disposed (us) */
+    [DQ_DISPOSE] = { "demo_dispose",
+        "INSERT INTO alert_dispositions (snapshot_id, acknowledged_at, acknowledged_by,"
+        " disposition, work_order, outcome, class, disposed_at, disposed_by)"
+        " VALUES ($1::bigint, timestamptz 'epoch' + $2::bigint * interval '1 microsecond',"
+        " 'demo-history', $3::text, $4, $5, $6,"
+        " timestamptz 'epoch' + $7::bigint * interval '1 microsecond',"
+        " CASE WHEN $3::text IS NULL THEN NULL ELSE 'demo-history' END)"
+        " ON CONFLICT (snapshot_id) DO NOTHING", 7 },
+};
+
+/* xorshift64*: the history is the same for the same seed (see
+ * ALERTS_DEMO_SEED) */
+static uint64_t rng_state;
 
 static double urand(void)
 {
@@ -93,16 +121,9 @@ static double erand(double mean)
     return -mean * log(1.0 - urand());
 }
 
-static int exec(const char *name, const char *sql, int n, const char *const *vals, PGresult **out)
+static int exec(int q, const char *const *vals, PGresult **out)
 {
-    PGresult *r = NULL;
-    int err = db_exec_sql(name, sql, n, vals, NULL, NULL, 0, &r);
-
-    if (err == SRV_OK && out)
-        *out = r;
-    else
-        PQclear(r);
-    return err;
+    return db_exec_own(&demo_sql[q], vals, NULL, NULL, 0, out);
 }
 
 /* Samples of one alert, planar float32 (channel after channel). */
@@ -196,76 +217,79 @@ static int store_snapshot(struct demo_device *d, enum demo_kind k, int64_t trigg
     return SRV_OK;
 }
 
-/* What the operators did with one alert of month `month` (0 = oldest of
- * six): follow-through falls linearly from 97 % to 43 %, acknowledgement
- * gets slower.  Pending (no row) means ignored once the window passed. */
+/* What the operators did with one alert. */
+struct demo_outcome {
+    int touched;            /* 0: never touched, ignored once the window passed */
+    int followed;           /* investigated: action taken or no fault found */
+    const char *disp;       /* NULL: acknowledged, never dispositioned */
+    const char *outcome, *cls;
+};
+
+/* Follow-through falls linearly from 97 % in month 0 (the oldest of six)
+ * to 43 % in month 5. */
+static struct demo_outcome demo_outcome(enum demo_kind k, int month)
+{
+    struct demo_outcome o = { 1, 0, NULL, NULL, NULL };
+    double v;
+
+    if (urand() < 0.97 - 0.54 * month / 5.0) {
+        o.followed = 1;
+        o.disp = k == K_FAULT ? "action_taken" : "no_fault_found";
+        o.outcome = k == K_FAULT ? "demo data: fault confirmed on site, part replaced"
+                                 : "demo data: inspected, no fault found";
+        o.cls = k == K_FAULT ? NULL : "normal";
+        return o;
+    }
+    v = urand();
+    if (v < 0.15) {
+        o.disp = "duplicate";
+        o.outcome = "demo data: same event as an earlier alert";
+    } else if (v < 0.50) {
+        o.disp = "not_actionable";
+        o.outcome = "demo data: production could not stop";
+    } else if (v >= 0.70) {
+        o.touched = 0;
+    }
+    return o;
+}
+
+/* Record what the operators did with alert id of month `month`: a
+ * disposition row (none when the alert was ignored), acknowledged later the
+ * later the month. */
 static int record_disposition(const struct demo_device *d, int64_t id, enum demo_kind k,
                               int64_t trigger_us, int month, int *followed)
 {
-    double ft = 0.97 - 0.54 * month / 5.0;
     double ack_min = 3.0 + 25.0 * month;            /* mean minutes to acknowledge */
     int64_t ack_us = trigger_us + (int64_t)(erand(ack_min) * 60e6) + 20000000;
     int64_t disp_us = ack_us + (int64_t)(erand(30.0) * 60e6);
     char idb[24], ack[24], dsp[24], wo[32];
-    const char *disp = NULL, *outcome = NULL, *cls = NULL, *vals[7];
-    double u = urand();
+    const char *vals[7];
+    struct demo_outcome o = demo_outcome(k, month);
 
-    *followed = 0;
-    if (u < ft) {
-        *followed = 1;
-        disp = k == K_FAULT ? "action_taken" : "no_fault_found";
-        outcome = k == K_FAULT ? "demo data: fault confirmed on site, part replaced"
-                               : "demo data: inspected, no fault found";
-        cls = k == K_FAULT ? NULL : "normal";
-        /* a fifth of the investigated alerts were also labeled by hand,
-         * which gives the rules an accuracy to show */
-        if (urand() < 0.2) {
-            char lid[24];
-            const char *lv[2] = { lid, k == K_FAULT ? d->fault_class : "normal" };
-            int err;
-
-            snprintf(lid, sizeof lid, "%" PRId64, id);
-            err = exec("demo_label",
-                       "INSERT INTO labels (snapshot_id, start_s, end_s, channels, class, notes,"
-                       " created_by) VALUES ($1::bigint, 0.4, 0.6, '{0}', $2, 'demo data',"
-                       " 'demo-history')", 2, lv, NULL);
-            if (err != SRV_OK)
-                return err;
-        }
-    } else {
-        double v = urand();
-
-        if (v < 0.15) {
-            disp = "duplicate";
-            outcome = "demo data: same event as an earlier alert";
-        } else if (v < 0.50) {
-            disp = "not_actionable";
-            outcome = "demo data: production could not stop";
-        } else if (v < 0.70) {
-            disp = NULL;                            /* acknowledged, never dispositioned */
-        } else {
-            return SRV_OK;                          /* never touched: ignored */
-        }
-    }
+    *followed = o.followed;
     snprintf(idb, sizeof idb, "%" PRId64, id);
+    /* a fifth of the investigated alerts were also labeled by hand, which
+     * gives the rules an accuracy to show */
+    if (o.followed && urand() < 0.2) {
+        const char *lv[2] = { idb, k == K_FAULT ? d->fault_class : "normal" };
+        int err = exec(DQ_LABEL, lv, NULL);
+
+        if (err != SRV_OK)
+            return err;
+    }
+    if (!o.touched)
+        return SRV_OK;
     snprintf(ack, sizeof ack, "%" PRId64, ack_us);
     snprintf(dsp, sizeof dsp, "%" PRId64, disp_us);
     snprintf(wo, sizeof wo, "WO-%06" PRId64, 100000 + id);
     vals[0] = idb;
     vals[1] = ack;
-    vals[2] = disp;
-    vals[3] = disp && strcmp(disp, "action_taken") == 0 ? wo : NULL;
-    vals[4] = outcome;
-    vals[5] = cls;
-    vals[6] = disp ? dsp : NULL;
-    return exec("demo_dispose",
-                "INSERT INTO alert_dispositions (snapshot_id, acknowledged_at, acknowledged_by,"
-                " disposition, work_order, outcome, class, disposed_at, disposed_by)"
-                " VALUES ($1::bigint, timestamptz 'epoch' + $2::bigint * interval '1 microsecond',"
-                " 'demo-history', $3::text, $4, $5, $6,"
-                " timestamptz 'epoch' + $7::bigint * interval '1 microsecond',"
-                " CASE WHEN $3::text IS NULL THEN NULL ELSE 'demo-history' END)"
-                " ON CONFLICT (snapshot_id) DO NOTHING", 7, vals, NULL);
+    vals[2] = o.disp;
+    vals[3] = o.disp && strcmp(o.disp, "action_taken") == 0 ? wo : NULL;
+    vals[4] = o.outcome;
+    vals[5] = o.cls;
+    vals[6] = o.disp ? dsp : NULL;
+    return exec(DQ_DISPOSE, vals, NULL);
 }
 
 static int setup_devices(void)
@@ -283,18 +307,14 @@ static int setup_devices(void)
         vals[1] = hex;
         vals[2] = devs[i].site_type;
         vals[3] = "demo-site";
-        err = exec("demo_device",
-                   "INSERT INTO devices (id, public_key, equipment_type, site, tags)"
-                   " VALUES ($1, decode($2, 'hex'), $3, $4, '{demo}')", 4, vals, NULL);
+        err = exec(DQ_DEVICE, vals, NULL);
         if (err != SRV_OK)
             return err;
     }
     for (i = 0; i < sizeof demo_rules / sizeof demo_rules[0]; i++) {
         const char *vals[3] = { demo_rules[i][0], demo_rules[i][1], demo_rules[i][2] };
 
-        err = exec("demo_rule",
-                   "INSERT INTO rules (name, expr, class, created_by) VALUES ($1, $2, $3,"
-                   " 'demo-history') ON CONFLICT (name) DO NOTHING", 3, vals, NULL);
+        err = exec(DQ_RULE, vals, NULL);
         if (err != SRV_OK)
             return err;
     }
@@ -343,20 +363,66 @@ static void usage(FILE *f)
                "(devices demo-*, site demo-site, dispositions by demo-history) for the demo.\n");
 }
 
+/* Six months of history ending yesterday (whole days, so the newest week
+ * is complete); one alarm flood on the first device 40 days ago. */
+static int demo_history(long *alerts, long *followed)
+{
+    int64_t now_us = (int64_t)time(NULL) * 1000000LL;
+    int64_t start_us = (now_us / 86400000000LL - DEMO_DAYS) * 86400000000LL;
+    int day, err;
+    size_t d;
+
+    for (day = 0; day < DEMO_DAYS; day++) {
+        int month = day * 6 / DEMO_DAYS;
+
+        for (d = 0; d < NDEV; d++) {
+            err = device_day(&devs[d], start_us + (int64_t)day * 86400000000LL, month,
+                             d == 0 && day == DEMO_DAYS - 40, alerts, followed);
+            if (err != SRV_OK)
+                return err;
+        }
+    }
+    return SRV_OK;
+}
+
+int alerts_demo_run(const char *database_url, uint64_t seed)
+{
+    long alerts = 0, followed = 0;
+    PGresult *r = NULL;
+    int err;
+
+    rng_state = seed * 2654435761ull + 1;
+    if (sodium_init() < 0 || db_init(database_url) != SRV_OK)
+        return SRV_EINTERNAL;
+    err = exec(DQ_PRESENT, NULL, &r);
+    if (err == SRV_OK && PQntuples(r) > 0) {
+        fprintf(stderr, "demo-history: already present, nothing to do\n");
+        goto out;
+    }
+    if (err == SRV_OK && (err = setup_devices()) == SRV_OK &&
+        (err = demo_history(&alerts, &followed)) == SRV_OK)
+        fprintf(stderr, "demo-history: %ld alerts over %d days on %zu demo devices, %ld "
+                "followed through; features and rule hits follow from the server's worker\n",
+                alerts, DEMO_DAYS, NDEV, followed);
+    if (err != SRV_OK)
+        fprintf(stderr, "demo-history: failed: %s\n", srv_err_message(err));
+out:
+    PQclear(r);
+    db_shutdown();
+    return err;
+}
+
 int alerts_demo_main(int argc, char **argv)
 {
     const char *url = getenv("DATABASE_URL");
-    int64_t now_us = (int64_t)time(NULL) * 1000000LL, start_us;
-    long alerts = 0, followed = 0;
-    PGresult *r = NULL;
-    int i, err = SRV_OK, day, rc = 1;
-    size_t d;
+    uint64_t seed = ALERTS_DEMO_SEED;
+    int i;
 
     for (i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--database-url") == 0 && i + 1 < argc) {
             url = argv[++i];
         } else if (strcmp(argv[i], "--seed") == 0 && i + 1 < argc) {
-            rng_state = strtoull(argv[++i], NULL, 10) * 2654435761ull + 1;
+            seed = strtoull(argv[++i], NULL, 10);
         } else if (strcmp(argv[i], "--help") == 0) {
             usage(stdout);
             return 0;
@@ -369,39 +435,5 @@ int alerts_demo_main(int argc, char **argv)
         fprintf(stderr, "demo-history: no database (DATABASE_URL or --database-url)\n");
         return 2;
     }
-    if (sodium_init() < 0 || db_init(url) != SRV_OK)
-        return 1;
-    err = exec("demo_present", "SELECT 1 FROM devices WHERE id LIKE 'demo-%' LIMIT 1", 0, NULL,
-               &r);
-    if (err != SRV_OK)
-        goto out;
-    if (PQntuples(r) > 0) {
-        fprintf(stderr, "demo-history: already present, nothing to do\n");
-        rc = 0;
-        goto out;
-    }
-    if ((err = setup_devices()) != SRV_OK)
-        goto out;
-    /* whole days, ending yesterday, so the newest week is complete */
-    start_us = (now_us / 86400000000LL - DEMO_DAYS) * 86400000000LL;
-    for (day = 0; day < DEMO_DAYS; day++) {
-        int month = day * 6 / DEMO_DAYS;
-
-        for (d = 0; d < NDEV; d++) {
-            err = device_day(&devs[d], start_us + (int64_t)day * 86400000000LL, month,
-                             d == 0 && day == DEMO_DAYS - 40, &alerts, &followed);
-            if (err != SRV_OK)
-                goto out;
-        }
-    }
-    fprintf(stderr, "demo-history: %ld alerts over %d days on %zu demo devices, %ld followed "
-            "through; features and rule hits follow from the server's worker\n", alerts,
-            DEMO_DAYS, NDEV, followed);
-    rc = 0;
-out:
-    if (rc != 0)
-        fprintf(stderr, "demo-history: failed: %s\n", srv_err_message(err));
-    PQclear(r);
-    db_shutdown();
-    return rc;
+    return alerts_demo_run(url, seed) == SRV_OK ? 0 : 1;
 }

@@ -18,10 +18,11 @@
 
 enum { OQ_ALERTS, OQ_WINDOW, OQ_TOP_DEVICES, OQ_TOP_RULES, OQ_COUNT };
 
-static const struct { const char *name, *sql; int n; } qs[OQ_COUNT] = {
+static const struct db_sql opsm_sql[OQ_COUNT] = {
     [OQ_ALERTS] = { "opsm_alerts",
-        "SELECT " TS("s.trigger_time") ", coalesce(" TS("a.acknowledged_at") ", 0),"
-        " coalesce(a.disposition, ''), s.device_id, coalesce(d.site, '')"
+        "SELECT " TS("s.trigger_time") " AS trigger_us,"
+        " coalesce(" TS("a.acknowledged_at") ", 0) AS ack_us,"
+        " coalesce(a.disposition, '') AS disposition, s.device_id, coalesce(d.site, '') AS site"
         " FROM snapshots s LEFT JOIN alert_dispositions a ON a.snapshot_id = s.id"
         " LEFT JOIN devices d ON d.id = s.device_id"
         " WHERE s.trigger_time >= timestamptz 'epoch' + $1::bigint * interval '1 microsecond'"
@@ -29,12 +30,12 @@ static const struct { const char *name, *sql; int n; } qs[OQ_COUNT] = {
         " ORDER BY s.trigger_time LIMIT $3::int", 3 },
     [OQ_WINDOW] = { "opsm_window", "SELECT ack_window_s FROM ops_settings WHERE id = 1", 0 },
     [OQ_TOP_DEVICES] = { "opsm_top_devices",
-        "SELECT s.device_id, count(*) FROM snapshots s"
+        "SELECT s.device_id AS name, count(*) AS alerts FROM snapshots s"
         " WHERE s.trigger_time >= timestamptz 'epoch' + $1::bigint * interval '1 microsecond'"
         "  AND s.trigger_time < timestamptz 'epoch' + $2::bigint * interval '1 microsecond'"
         " GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 10", 2 },
     [OQ_TOP_RULES] = { "opsm_top_rules",
-        "SELECT r.name, count(*) FROM rule_hits h JOIN rules r ON r.id = h.rule_id"
+        "SELECT r.name, count(*) AS alerts FROM rule_hits h JOIN rules r ON r.id = h.rule_id"
         " JOIN snapshots s ON s.id = h.snapshot_id"
         " WHERE s.trigger_time >= timestamptz 'epoch' + $1::bigint * interval '1 microsecond'"
         "  AND s.trigger_time < timestamptz 'epoch' + $2::bigint * interval '1 microsecond'"
@@ -43,13 +44,7 @@ static const struct { const char *name, *sql; int n; } qs[OQ_COUNT] = {
 
 static int q(int i, const char *const *vals, PGresult **out)
 {
-    return db_exec_sql(qs[i].name, qs[i].sql, qs[i].n, vals, NULL, NULL, 0, out);
-}
-
-static int fail(struct srv_response *rs, int err, const char *msg)
-{
-    rs->err_message = msg;
-    return err;
+    return db_exec_own(&opsm_sql[i], vals, NULL, NULL, 0, out);
 }
 
 static json_t *ratio(double v)
@@ -70,17 +65,19 @@ static enum opsm_disp disp_of(const char *s)
     return OPSM_NONE;
 }
 
-static json_t *top_json(PGresult *r, long total, const char *key, double *share)
+/* A top-10 list (columns name, alerts) with each entry's share of total;
+ * *share is the whole list's. */
+static json_t *top_json(const PGresult *r, long total, const char *key, double *share)
 {
     json_t *arr = json_array();
     long sum = 0;
     int i;
 
     for (i = 0; i < PQntuples(r); i++) {
-        long c = strtol(PQgetvalue(r, i, 1), NULL, 10);
+        long c = (long)db_int64(r, i, "alerts");
 
         sum += c;
-        json_array_append_new(arr, json_pack("{s:s,s:i,s:o}", key, PQgetvalue(r, i, 0),
+        json_array_append_new(arr, json_pack("{s:s,s:i,s:o}", key, db_text_or(r, i, "name", ""),
                                              "alerts", (int)c, "share",
                                              ratio(total > 0 ? (double)c / (double)total : NAN)));
     }
@@ -88,82 +85,86 @@ static json_t *top_json(PGresult *r, long total, const char *key, double *share)
     return arr;
 }
 
-int opsm_api_operational(struct srv_request *rq, struct srv_response *rs)
+/* The request's range and bucket kind: to defaults to now, from to about
+ * six months before to. */
+struct opsm_range {
+    int64_t from, to, now;
+    enum opsm_bucket_kind kind;
+};
+
+static int range_parse(const struct srv_request *rq, struct opsm_range *g,
+                       struct srv_response *rs)
 {
     const char *from_s = rq->query ? rq->query(rq, "from") : NULL;
     const char *to_s = rq->query ? rq->query(rq, "to") : NULL;
     const char *bucket_s = rq->query ? rq->query(rq, "bucket") : NULL;
-    enum opsm_bucket_kind kind = OPSM_WEEK;
-    int64_t from, to, now = (int64_t)time(NULL) * 1000000LL, win = 28800LL * 1000000LL;
-    char fb[24], tb[24], lim[16], warn[160];
-    const char *vals[3] = { fb, tb, lim };
-    struct opsm_alert *a = NULL;
-    struct opsm_bucket *b = NULL;
-    PGresult *r = NULL, *td = NULL, *tr = NULL;
-    json_t *buckets, *out;
-    double share_dev, share_rule;
-    json_t *top_dev, *top_rule;
-    size_t n = 0, nb = 0, i;
-    long total = 0;
-    int err;
 
+    g->now = (int64_t)time(NULL) * 1000000LL;
+    g->kind = OPSM_WEEK;
     if (bucket_s && strcmp(bucket_s, "month") == 0)
-        kind = OPSM_MONTH;
+        g->kind = OPSM_MONTH;
     else if (bucket_s && strcmp(bucket_s, "week") != 0)
-        return fail(rs, SRV_EBADREQ, "bucket must be week or month");
-    to = now;
-    if (to_s && opsm_parse_time(to_s, &to) != 0)
-        return fail(rs, SRV_EBADREQ, "to must be YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ");
-    from = to - 183LL * 86400LL * 1000000LL;
-    if (from_s && opsm_parse_time(from_s, &from) != 0)
-        return fail(rs, SRV_EBADREQ, "from must be YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ");
-    if (to <= from)
-        return fail(rs, SRV_EBADREQ, "from must be before to");
-    err = q(OQ_WINDOW, NULL, &r);
+        return srv_fail(rs, SRV_EBADREQ, "bucket must be week or month");
+    g->to = g->now;
+    if (to_s && opsm_parse_time(to_s, &g->to) != 0)
+        return srv_fail(rs, SRV_EBADREQ, "to must be YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ");
+    g->from = g->to - 183LL * 86400LL * 1000000LL;
+    if (from_s && opsm_parse_time(from_s, &g->from) != 0)
+        return srv_fail(rs, SRV_EBADREQ, "from must be YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ");
+    if (g->to <= g->from)
+        return srv_fail(rs, SRV_EBADREQ, "from must be before to");
+    return SRV_OK;
+}
+
+/* The acknowledgement window in microseconds (8 h when not configured). */
+static int ack_window(int64_t *win)
+{
+    PGresult *r = NULL;
+    int err = q(OQ_WINDOW, NULL, &r);
+
     if (err != SRV_OK)
         return err;
-    if (PQntuples(r) == 1)
-        win = strtoll(PQgetvalue(r, 0, 0), NULL, 10) * 1000000LL;
+    *win = PQntuples(r) == 1 ? db_int64(r, 0, "ack_window_s") * 1000000LL : 28800LL * 1000000LL;
     PQclear(r);
-    r = NULL;
-    snprintf(fb, sizeof fb, "%" PRId64, from);
-    snprintf(tb, sizeof tb, "%" PRId64, to);
-    snprintf(lim, sizeof lim, "%d", OPSM_MAX_ALERTS + 1);
-    err = q(OQ_ALERTS, vals, &r);
+    return SRV_OK;
+}
+
+/* The alerts of the range as opsm_compute takes them, borrowing strings
+ * from *rp (which the caller clears).  *a malloc'd. */
+static int alerts_load(const char *const vals[3], PGresult **rp, struct opsm_alert **a,
+                       size_t *n, struct srv_response *rs)
+{
+    PGresult *r;
+    size_t i;
+    int err = q(OQ_ALERTS, vals, rp);
+
     if (err != SRV_OK)
-        goto out;
-    if (PQntuples(r) > OPSM_MAX_ALERTS) {
-        err = fail(rs, SRV_ETOOBIG, "more than 1000000 alerts in the range: narrow it");
-        goto out;
+        return err;
+    r = *rp;
+    if (PQntuples(r) > OPSM_MAX_ALERTS)
+        return srv_fail(rs, SRV_ETOOBIG, "more than 1000000 alerts in the range: narrow it");
+    *n = (size_t)PQntuples(r);
+    if (!(*a = calloc(*n + 1, sizeof **a)))
+        return SRV_ENOMEM;
+    for (i = 0; i < *n; i++) {
+        (*a)[i].trigger_us = db_int64(r, (int)i, "trigger_us");
+        (*a)[i].ack_us = db_int64(r, (int)i, "ack_us");
+        (*a)[i].disp = disp_of(db_text_or(r, (int)i, "disposition", ""));
+        (*a)[i].device = db_text_or(r, (int)i, "device_id", "");
+        (*a)[i].site = db_text_or(r, (int)i, "site", "");
     }
-    n = (size_t)PQntuples(r);
-    a = calloc(n + 1, sizeof *a);
-    if (!a) {
-        err = SRV_ENOMEM;
-        goto out;
-    }
-    for (i = 0; i < n; i++) {
-        a[i].trigger_us = strtoll(PQgetvalue(r, (int)i, 0), NULL, 10);
-        a[i].ack_us = strtoll(PQgetvalue(r, (int)i, 1), NULL, 10);
-        a[i].disp = disp_of(PQgetvalue(r, (int)i, 2));
-        a[i].device = PQgetvalue(r, (int)i, 3);
-        a[i].site = PQgetvalue(r, (int)i, 4);
-    }
-    err = opsm_compute(a, n, from, to, kind, now, win, &b, &nb);
-    if (err != SRV_OK) {
-        err = fail(rs, err, "range holds too many buckets");
-        goto out;
-    }
-    err = q(OQ_TOP_DEVICES, vals, &td);
-    if (err == SRV_OK)
-        err = q(OQ_TOP_RULES, vals, &tr);
-    if (err != SRV_OK)
-        goto out;
-    buckets = json_array();
+    return SRV_OK;
+}
+
+static json_t *buckets_json(const struct opsm_bucket *b, size_t nb, long *total)
+{
+    json_t *buckets = json_array();
+    size_t i;
+
     for (i = 0; i < nb; i++) {
         char s[40], e[40];
 
-        total += b[i].alerts;
+        *total += b[i].alerts;
         text_rfc3339(b[i].start_us, s, sizeof s);
         text_rfc3339(b[i].end_us, e, sizeof e);
         json_array_append_new(buckets, json_pack(
@@ -179,6 +180,18 @@ int opsm_api_operational(struct srv_request *rq, struct srv_response *rs)
             "not_actionable", (int)b[i].not_actionable, "duplicate", (int)b[i].duplicate,
             "ignored", (int)b[i].ignored, "pending", (int)b[i].pending));
     }
+    return buckets;
+}
+
+/* The answer from the buckets and the two top-10 results. */
+static json_t *answer_json(enum opsm_bucket_kind kind, const struct opsm_bucket *b, size_t nb,
+                           const PGresult *td, const PGresult *tr, int64_t win)
+{
+    char warn[160];
+    long total = 0;
+    double share_dev, share_rule;
+    json_t *buckets = buckets_json(b, nb, &total), *top_dev, *top_rule, *out;
+
     /* The top lists set the shares: build them before the shares are read
      * (argument evaluation order is unspecified). */
     top_dev = top_json(td, total, "device_id", &share_dev);
@@ -194,7 +207,37 @@ int opsm_api_operational(struct srv_request *rq, struct srv_response *rs)
                     "targets", "alerts_per_operator_hour_acceptable", 6.0,
                     "alerts_per_operator_hour_max", 12.0, "max_alerts_per_10min", 10.0);
     json_object_set_new(out, "ack_window_s", json_integer(win / 1000000LL));
-    err = srv_respond_json_take(rs, 200, out);
+    return out;
+}
+
+int opsm_api_operational(struct srv_request *rq, struct srv_response *rs)
+{
+    struct opsm_range g;
+    int64_t win;
+    char fb[24], tb[24], lim[16];
+    const char *vals[3] = { fb, tb, lim };
+    struct opsm_alert *a = NULL;
+    struct opsm_bucket *b = NULL;
+    PGresult *r = NULL, *td = NULL, *tr = NULL;
+    size_t n = 0, nb = 0;
+    int err;
+
+    if ((err = range_parse(rq, &g, rs)) != SRV_OK || (err = ack_window(&win)) != SRV_OK)
+        return err;
+    snprintf(fb, sizeof fb, "%" PRId64, g.from);
+    snprintf(tb, sizeof tb, "%" PRId64, g.to);
+    snprintf(lim, sizeof lim, "%d", OPSM_MAX_ALERTS + 1);
+    if ((err = alerts_load(vals, &r, &a, &n, rs)) != SRV_OK)
+        goto out;
+    err = opsm_compute(a, n, g.from, g.to, g.kind, g.now, win, &b, &nb);
+    if (err != SRV_OK) {
+        err = srv_fail(rs, err, "range holds too many buckets");
+        goto out;
+    }
+    if ((err = q(OQ_TOP_DEVICES, vals, &td)) != SRV_OK ||
+        (err = q(OQ_TOP_RULES, vals, &tr)) != SRV_OK)
+        goto out;
+    err = srv_respond_json_take(rs, 200, answer_json(g.kind, b, nb, td, tr, win));
 out:
     PQclear(r);
     PQclear(td);

@@ -13,19 +13,19 @@
 enum { TQ_TYPES, TQ_MODES, TQ_ASSETS, TQ_TYPE_PUT, TQ_MODE_INSERT, TQ_ASSET_PUT,
        TQ_DEVICE_ASSET, TQ_TYPE_CLASSES, TQ_COUNT };
 
-static const struct { const char *name, *sql; int n; } qs[TQ_COUNT] = {
+static const struct db_sql taxonomy_sql[TQ_COUNT] = {
     [TQ_TYPES] = { "tax_types",
         "SELECT coalesce(json_agg(json_build_object('name', name, 'parent', parent,"
-        " 'description', description) ORDER BY name), '[]')::text FROM equipment_types", 0 },
+        " 'description', description) ORDER BY name), '[]')::text AS types FROM equipment_types", 0 },
     [TQ_MODES] = { "tax_modes",
         "SELECT coalesce(json_agg(json_build_object('id', id, 'equipment_type', equipment_type,"
         " 'mode', mode, 'mechanism', mechanism, 'cause', cause, 'class', class) ORDER BY id),"
-        " '[]')::text FROM failure_modes", 0 },
+        " '[]')::text AS modes FROM failure_modes", 0 },
     [TQ_ASSETS] = { "tax_assets",
         "SELECT coalesce(json_agg(json_build_object('id', a.id, 'equipment_type', a.equipment_type,"
         " 'site', a.site, 'description', a.description, 'devices', (SELECT coalesce("
         " json_agg(d.id ORDER BY d.id), '[]') FROM devices d WHERE d.asset_id = a.id))"
-        " ORDER BY a.id), '[]')::text FROM assets a", 0 },
+        " ORDER BY a.id), '[]')::text AS assets FROM assets a", 0 },
     /* parent must exist (or be null); the trigger refuses cycles */
     [TQ_TYPE_PUT] = { "tax_type_put",
         "INSERT INTO equipment_types (name, parent, description)"
@@ -54,22 +54,16 @@ static const struct { const char *name, *sql; int n; } qs[TQ_COUNT] = {
         " site = coalesce(a.site, d.site) FROM assets a WHERE d.id = $1 AND a.id = $2"
         " RETURNING d.id, a.equipment_type", 2 },
     [TQ_TYPE_CLASSES] = { "tax_type_classes",
-        "SELECT (SELECT count(*) FROM equipment_types WHERE name = $1),"
+        "SELECT (SELECT count(*) FROM equipment_types WHERE name = $1) AS known,"
         " (SELECT coalesce(json_agg(json_build_object('name', c.name, 'equipment_type',"
         " c.equipment_type, 'description', c.description) ORDER BY c.position, c.name), '[]')"
         " FROM label_classes c WHERE c.active AND (c.equipment_type IS NULL OR"
-        " c.equipment_type IN (SELECT taxonomy_related_types($1))))::text", 1 },
+        " c.equipment_type IN (SELECT taxonomy_related_types($1))))::text AS items", 1 },
 };
 
 static int q(int i, const char *const *vals, PGresult **out)
 {
-    return db_exec_sql(qs[i].name, qs[i].sql, qs[i].n, vals, NULL, NULL, 0, out);
-}
-
-static int fail(struct srv_response *rs, int err, const char *msg)
-{
-    rs->err_message = msg;
-    return err;
+    return db_exec_own(&taxonomy_sql[i], vals, NULL, NULL, 0, out);
 }
 
 static int valid_type_name(const char *s)
@@ -86,9 +80,7 @@ static int valid_type_name(const char *s)
 
 static json_t *body_object(const struct srv_request *rq)
 {
-    json_error_t je;
-    json_t *j = rq->body ? json_loadb((const char *)rq->body, rq->body_len,
-                                      JSON_REJECT_DUPLICATES, &je) : NULL;
+    json_t *j = srv_body_json(rq);
 
     if (j && !json_is_object(j)) {
         json_decref(j);
@@ -120,9 +112,10 @@ int taxonomy_api_get(struct srv_request *rq, struct srv_response *rs)
     for (i = 0; i < 3 && err == SRV_OK; i++)
         err = q(TQ_TYPES + i, NULL, &r[i]);
     if (err == SRV_OK)
-        out = json_pack("{s:o,s:o,s:o}", "types", json_loads(PQgetvalue(r[0], 0, 0), 0, NULL),
-                        "failure_modes", json_loads(PQgetvalue(r[1], 0, 0), 0, NULL),
-                        "assets", json_loads(PQgetvalue(r[2], 0, 0), 0, NULL));
+        out = json_pack("{s:o,s:o,s:o}",
+                        "types", json_loads(db_text_or(r[0], 0, "types", ""), 0, NULL),
+                        "failure_modes", json_loads(db_text_or(r[1], 0, "modes", ""), 0, NULL),
+                        "assets", json_loads(db_text_or(r[2], 0, "assets", ""), 0, NULL));
     for (i = 0; i < 3; i++)
         PQclear(r[i]);
     if (err != SRV_OK)
@@ -139,20 +132,20 @@ int taxonomy_api_type_put(struct srv_request *rq, struct srv_response *rs)
     int err;
 
     if (!j)
-        return fail(rs, SRV_EBADREQ, "body must be a JSON object");
+        return srv_fail(rs, SRV_EBADREQ, "body must be a JSON object");
     vals[0] = json_string_value(json_object_get(j, "name"));
     if (!valid_type_name(vals[0]) || opt_str(j, "parent", 64, &vals[1]) != 0 ||
         (vals[1] && !valid_type_name(vals[1])) || opt_str(j, "description", 2000, &vals[2]) != 0) {
         json_decref(j);
-        return fail(rs, SRV_EBADREQ, "name and parent must match [a-z0-9_]{1,64}, "
-                    "description at most 2000 bytes");
+        return srv_fail(rs, SRV_EBADREQ, "name and parent must match [a-z0-9_]{1,64}, "
+                        "description at most 2000 bytes");
     }
     err = q(TQ_TYPE_PUT, vals, &r);
     if (err == SRV_EBADREQ)
-        err = fail(rs, SRV_EBADREQ, "taxonomy cycle: a type cannot be its own ancestor "
-                   "(or the tree would be deeper than 32 levels)");
+        err = srv_fail(rs, SRV_EBADREQ, "taxonomy cycle: a type cannot be its own ancestor "
+                       "(or the tree would be deeper than 32 levels)");
     else if (err == SRV_OK && PQntuples(r) != 1)
-        err = fail(rs, SRV_EBADREQ, "unknown parent type");
+        err = srv_fail(rs, SRV_EBADREQ, "unknown parent type");
     else if (err == SRV_OK)
         err = srv_respond_json_take(rs, 200, json_pack("{s:s,s:s?}", "name", vals[0],
                                                        "parent", vals[1]));
@@ -169,15 +162,15 @@ int taxonomy_api_mode_create(struct srv_request *rq, struct srv_response *rs)
     int err;
 
     if (!j)
-        return fail(rs, SRV_EBADREQ, "body must be a JSON object");
+        return srv_fail(rs, SRV_EBADREQ, "body must be a JSON object");
     vals[0] = json_string_value(json_object_get(j, "equipment_type"));
     vals[4] = json_string_value(json_object_get(j, "class"));
     if (!valid_type_name(vals[0]) || !valid_type_name(vals[4]) ||
         opt_str(j, "mode", 200, &vals[1]) != 0 || !vals[1] || !*vals[1] ||
         opt_str(j, "mechanism", 200, &vals[2]) != 0 || opt_str(j, "cause", 200, &vals[3]) != 0) {
         json_decref(j);
-        return fail(rs, SRV_EBADREQ, "need equipment_type and class ([a-z0-9_]{1,64}), mode "
-                    "(1..200 bytes); mechanism and cause at most 200 bytes");
+        return srv_fail(rs, SRV_EBADREQ, "need equipment_type and class ([a-z0-9_]{1,64}), mode "
+                        "(1..200 bytes); mechanism and cause at most 200 bytes");
     }
     if (!vals[2])
         vals[2] = "";
@@ -185,12 +178,12 @@ int taxonomy_api_mode_create(struct srv_request *rq, struct srv_response *rs)
         vals[3] = "";
     err = q(TQ_MODE_INSERT, vals, &r);
     if (err == SRV_ECONFLICT)
-        err = fail(rs, SRV_ECONFLICT, "this type already has a failure mode with this class");
+        err = srv_fail(rs, SRV_ECONFLICT, "this type already has a failure mode with this class");
     else if (err == SRV_OK && PQntuples(r) != 1)
-        err = fail(rs, SRV_EBADREQ, "unknown equipment type");
+        err = srv_fail(rs, SRV_EBADREQ, "unknown equipment type");
     else if (err == SRV_OK)
         err = srv_respond_json_take(rs, 201, json_pack("{s:I,s:s}", "id",
-                                    (json_int_t)strtoll(PQgetvalue(r, 0, 0), NULL, 10),
+                                    (json_int_t)db_int64(r, 0, "id"),
                                     "class", vals[4]));
     PQclear(r);
     json_decref(j);
@@ -205,18 +198,18 @@ int taxonomy_api_asset_put(struct srv_request *rq, struct srv_response *rs)
     int err;
 
     if (!j)
-        return fail(rs, SRV_EBADREQ, "body must be a JSON object");
+        return srv_fail(rs, SRV_EBADREQ, "body must be a JSON object");
     vals[0] = json_string_value(json_object_get(j, "id"));
     vals[1] = json_string_value(json_object_get(j, "equipment_type"));
     if (!text_valid_device_id(vals[0]) || !valid_type_name(vals[1]) ||
         opt_str(j, "site", 64, &vals[2]) != 0 || opt_str(j, "description", 2000, &vals[3]) != 0) {
         json_decref(j);
-        return fail(rs, SRV_EBADREQ, "need id ([A-Za-z0-9._-]{1,64}) and equipment_type; site "
-                    "at most 64 bytes");
+        return srv_fail(rs, SRV_EBADREQ, "need id ([A-Za-z0-9._-]{1,64}) and equipment_type; site "
+                        "at most 64 bytes");
     }
     err = q(TQ_ASSET_PUT, vals, &r);
     if (err == SRV_OK && PQntuples(r) != 1)
-        err = fail(rs, SRV_EBADREQ, "unknown equipment type");
+        err = srv_fail(rs, SRV_EBADREQ, "unknown equipment type");
     else if (err == SRV_OK)
         err = srv_respond_json_take(rs, 200, json_pack("{s:s,s:s}", "id", vals[0],
                                                        "equipment_type", vals[1]));
@@ -234,20 +227,20 @@ int taxonomy_api_device_asset(struct srv_request *rq, struct srv_response *rs)
     int err;
 
     if (!j)
-        return fail(rs, SRV_EBADREQ, "body must be a JSON object");
+        return srv_fail(rs, SRV_EBADREQ, "body must be a JSON object");
     vals[0] = rq->params[0];
     vals[1] = json_string_value(json_object_get(j, "asset_id"));
     if (!text_valid_device_id(vals[0]) || !text_valid_device_id(vals[1])) {
         json_decref(j);
-        return fail(rs, SRV_EBADREQ, "device id and asset_id must match [A-Za-z0-9._-]{1,64}");
+        return srv_fail(rs, SRV_EBADREQ, "device id and asset_id must match [A-Za-z0-9._-]{1,64}");
     }
     err = q(TQ_DEVICE_ASSET, vals, &r);
     if (err == SRV_OK && PQntuples(r) != 1)
-        err = fail(rs, SRV_ENOTFOUND, "no such device or asset");
+        err = srv_fail(rs, SRV_ENOTFOUND, "no such device or asset");
     else if (err == SRV_OK)
         err = srv_respond_json_take(rs, 200, json_pack("{s:s,s:s,s:s}", "device_id", vals[0],
                                                        "asset_id", vals[1], "equipment_type",
-                                                       PQgetvalue(r, 0, 1)));
+                                                       db_text_or(r, 0, "equipment_type", "")));
     PQclear(r);
     json_decref(j);
     return err;
@@ -261,15 +254,15 @@ int taxonomy_api_type_classes(struct srv_request *rq, struct srv_response *rs)
     int err;
 
     if (!valid_type_name(vals[0]))
-        return fail(rs, SRV_EBADREQ, "type name must match [a-z0-9_]{1,64}");
+        return srv_fail(rs, SRV_EBADREQ, "type name must match [a-z0-9_]{1,64}");
     err = q(TQ_TYPE_CLASSES, vals, &r);
     if (err != SRV_OK)
         return err;
-    if (strcmp(PQgetvalue(r, 0, 0), "0") == 0) {
+    if (db_int64(r, 0, "known") == 0) {
         PQclear(r);
-        return fail(rs, SRV_ENOTFOUND, "no such equipment type");
+        return srv_fail(rs, SRV_ENOTFOUND, "no such equipment type");
     }
-    items = json_loads(PQgetvalue(r, 0, 1), 0, NULL);
+    items = json_loads(db_text_or(r, 0, "items", ""), 0, NULL);
     PQclear(r);
     return srv_respond_json_take(rs, 200, json_pack("{s:s,s:o}", "equipment_type", vals[0],
                                                     "items", items ? items : json_array()));

@@ -103,19 +103,15 @@ static int serve(const struct srv_request *rq, struct srv_response *rs, const ch
     size_t len = 0;
     int err;
 
-    if (!rq->cfg->ui_dir || !ui_name_ok(name)) {
-        rs->err_message = "no such file";
-        return SRV_ENOTFOUND;
-    }
+    if (!rq->cfg->ui_dir || !ui_name_ok(name))
+        return srv_fail(rs, SRV_ENOTFOUND, "no such file");
     /* The built UI (with uPlot from npm) first, the sources as a fallback. */
     snprintf(dist, sizeof dist, "%s/dist", rq->cfg->ui_dir);
     err = read_file(dist, name, &body, &len);
     if (err == SRV_ENOTFOUND)
         err = read_file(rq->cfg->ui_dir, name, &body, &len);
-    if (err != SRV_OK) {
-        rs->err_message = "no such file";
-        return err;
-    }
+    if (err != SRV_OK)
+        return srv_fail(rs, err, "no such file");
     rs->status = 200;
     rs->content_type = ui_content_type(name);
     rs->body = body;

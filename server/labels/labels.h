@@ -4,8 +4,10 @@
  * decimated samples a waveform view asks for, the labeling queue and the
  * context of a snapshot.
  *
- * Operators and admins write; every role reads.  Routes take an API token or
- * a browser session (see server/session). */
+ * Operators and admins write; every role reads (the route table in
+ * server/routes.c holds the roles and the http layer enforces them before a
+ * handler runs).  Routes take an API token or a browser session (see
+ * server/session). */
 #ifndef PRECURSOR_LABELS_H
 #define PRECURSOR_LABELS_H
 

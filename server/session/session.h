@@ -3,9 +3,9 @@
  * state-changing request, and failed logins counted per user, per client
  * address and in total to slow down guessing.
  *
- * The http layer calls session_auth() for routes that take an API token when
- * the request carries no Authorization header, so every such route also
- * serves a logged-in browser.  The session itself lives in PostgreSQL (only
+ * The server's authenticator (server/routes.c) calls session_auth() for
+ * routes that take an API token when the request carries no Authorization
+ * header, so every such route also serves a logged-in browser.  The session itself lives in PostgreSQL (only
  * the SHA-256 of the cookie is stored), so it survives a server restart and
  * is shared by every worker thread. */
 #ifndef PRECURSOR_SESSION_H

@@ -1,5 +1,6 @@
 /* features.c - time and frequency features of one channel, and the decode of
- * a stored envelope into them.  The FFT is FFTW's (fftw3f): planning is not
+ * a stored envelope into them (pure: the worker that stores them is
+ * features_worker.c).  The FFT is FFTW's (fftw3f): planning is not
  * thread-safe, so plans are made under one mutex; executing is. */
 #include <errno.h>
 #include <fftw3.h>
@@ -7,9 +8,6 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #include "schema/wire.h"
 #include "server/features/features.h"
@@ -120,23 +118,6 @@ double features_band_energy(const struct feat_channel *f, double lo_hz, double h
     return e;
 }
 
-/* Features are computed off the ingest path by the background worker, the
- * only caller of features_from_envelope in the server; on a small machine
- * its FFTs competed with ingest for the same cores (docs/BENCHMARKS.md), so
- * the first call lowers the calling thread's priority (Linux: per thread). */
-#define FEAT_WORKER_NICE 10
-
-static void lower_priority_once(void)
-{
-    static _Thread_local int done;
-
-    if (done)
-        return;
-    done = 1;
-    if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), FEAT_WORKER_NICE) != 0)
-        srv_log("warn", "features: cannot lower the worker's priority: %s", strerror(errno));
-}
-
 int features_from_envelope(const uint8_t *buf, size_t len, struct feat_channel **out,
                            size_t *n_out)
 {
@@ -148,7 +129,6 @@ int features_from_envelope(const uint8_t *buf, size_t len, struct feat_channel *
     size_t bytes, per, c, i;
     int err = SRV_OK;
 
-    lower_priority_once();
     if (wire_parse(buf, len, &m, &v) != 0)
         return SRV_EENVELOPE;
     bytes = wire_samples_bytes(&m);

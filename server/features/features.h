@@ -9,7 +9,10 @@
  * band_energy(lo, hi) is a fraction in [0, 1] whatever the sensor's scale.
  *
  * features_compute is pure (no I/O); features_from_envelope decodes a stored
- * envelope and computes every channel. */
+ * envelope and computes every channel.  The worker (features_worker.c) does
+ * that off the ingest path for every new snapshot, stores the result in
+ * snapshot_features and hands the snapshot on to whoever registered for it
+ * (the rules), so this module knows nothing of what reads the features. */
 #ifndef PRECURSOR_FEATURES_H
 #define PRECURSOR_FEATURES_H
 
@@ -43,5 +46,22 @@ double features_band_energy(const struct feat_channel *f, double lo_hz, double h
  * caller frees.  0 or a negative SRV_E* code. */
 int features_from_envelope(const uint8_t *buf, size_t len, struct feat_channel **out,
                            size_t *n);
+
+/* Called by the worker for each snapshot once its features are stored (or
+ * once it is recorded as undecodable), on the worker's thread.  0, or a
+ * negative SRV_E* code that ends the pass (the snapshot is not retried). */
+typedef int (*features_after_fn)(int64_t snapshot_id);
+
+/* One pass of the worker: features for up to batch snapshots that have no
+ * feature_jobs row yet, each followed by after (may be NULL).  How many
+ * snapshots it took (>= 0), or a negative SRV_E* code. */
+int features_worker_pass(int batch, features_after_fn after);
+/* Start the background thread (a pass, then a wait of poll_ms when there
+ * was nothing to do; 0: 1000 ms), at a lower scheduling priority than the
+ * HTTP threads.  0, or SRV_EINTERNAL when the thread cannot start.  A second
+ * start while running does nothing. */
+int features_worker_start(unsigned poll_ms, features_after_fn after);
+/* Stop the thread and wait for its pass to end; safe when not running. */
+void features_worker_stop(void);
 
 #endif

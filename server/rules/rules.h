@@ -1,12 +1,12 @@
 /* rules.h - labeling functions over snapshot features: storage, evaluation
- * over every stored snapshot and every new one, per-rule statistics, the
- * weighted vote into weak labels, and the background worker that computes
- * features off the ingest path.
+ * over every stored snapshot and every new one, per-rule statistics and the
+ * weighted vote into weak labels.
  *
- * Ingest never waits for any of this: the worker polls for snapshots that
- * have no feature_jobs row, computes their features (server/features/),
- * evaluates every enabled rule on them and re-votes.  A new or changed rule
- * is evaluated over all stored snapshots before its handler answers. */
+ * Ingest never waits for any of this: the features worker
+ * (server/features/) computes the features of each new snapshot and then
+ * calls rules_eval_snapshot, which evaluates every enabled rule on it and
+ * re-votes.  A new or changed rule is evaluated over all stored snapshots
+ * before its handler answers. */
 #ifndef PRECURSOR_RULES_H
 #define PRECURSOR_RULES_H
 
@@ -49,17 +49,15 @@ int rules_stats_get(int64_t rule_id, struct rules_stats *out);
 /* Evaluate rule_id over every snapshot that has features, replace its hits
  * and re-vote the snapshots whose hits changed.  0 or SRV_E*. */
 int rules_eval_rule(int64_t rule_id);
-/* Evaluate every enabled rule on one snapshot and re-vote it. */
+/* Evaluate every enabled rule on one snapshot and re-vote it (a
+ * features_after_fn for the features worker). */
 int rules_eval_snapshot(int64_t snapshot_id);
 /* Recompute the weak labels of these snapshots from their hits and
  * dispositions. */
 int rules_revote(const int64_t *ids, size_t n);
 
-/* One pass of the worker: features for up to batch snapshots that lack
- * them, then their rules.  Returns how many snapshots were processed (>= 0)
- * or SRV_E*. */
-int rules_worker_pass(int batch);
-/* Start / stop the background thread (polls every poll_ms when idle). */
+/* features_worker_start(poll_ms, rules_eval_snapshot) and
+ * features_worker_stop(), kept until the server's start-up calls those. */
 int rules_worker_start(unsigned poll_ms);
 void rules_worker_stop(void);
 

@@ -1,6 +1,6 @@
 /* rules_api.c - the REST handlers for rules (labeling functions): create,
  * list, read with coverage/overlap/conflict/accuracy, update, delete,
- * validate, and a snapshot's weak label with its provenance.
+ * validate, and a snapshot's features and weak label with its provenance.
  *
  * Everything is checked before anything is written: the expression
  * compiles (400 naming the position), its class exists, its channels are
@@ -15,20 +15,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "server/text/text.h"
+#include "server/db/db.h"
 #include "server/rules/rules_expr.h"
 #include "server/rules/rules_int.h"
+#include "server/text/text.h"
 
-static int fail(struct srv_response *rs, int err, const char *msg)
-{
-    rs->err_message = msg;
-    return err;
-}
-
-static int fail_owned(struct srv_response *rs, int err, const char *fmt, ...)
+/* srv_fail with a message made here (the response owns it). */
+static int fail_printf(struct srv_response *rs, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-static int fail_owned(struct srv_response *rs, int err, const char *fmt, ...)
+static int fail_printf(struct srv_response *rs, int err, const char *fmt, ...)
 {
     char *m = malloc(512);
     va_list ap;
@@ -43,19 +39,11 @@ static int fail_owned(struct srv_response *rs, int err, const char *fmt, ...)
     return err;
 }
 
-static json_t *body_object(const struct srv_request *rq)
+/* The {id} of the path; msg says what it must be. */
+static int path_id(const struct srv_request *rq, struct srv_response *rs, const char *msg,
+                   int64_t *id)
 {
-    json_error_t je;
-    json_t *j;
-
-    if (!rq->body || rq->body_len == 0)
-        return NULL;
-    j = json_loadb((const char *)rq->body, rq->body_len, JSON_REJECT_DUPLICATES, &je);
-    if (j && !json_is_object(j)) {
-        json_decref(j);
-        return NULL;
-    }
-    return j;
+    return text_parse_id(rq->params[0], id) == 0 ? SRV_OK : srv_fail(rs, SRV_EBADREQ, msg);
 }
 
 static json_t *num_or_null(double v)
@@ -63,20 +51,20 @@ static json_t *num_or_null(double v)
     return isfinite(v) ? json_real(v) : json_null();
 }
 
-/* A stored rule row (RULE_COLS order) with its statistics. */
-static json_t *rule_json(PGresult *r, int i)
+/* A stored rule row (RULE_COLS) with its statistics. */
+static json_t *rule_json(const PGresult *r, int i)
 {
-    int64_t id = strtoll(PQgetvalue(r, i, 0), NULL, 10);
+    int64_t id = db_int64(r, i, "id");
     struct rules_stats st;
     char ca[40], ua[40];
     json_t *j;
 
-    text_rfc3339(strtoll(PQgetvalue(r, i, 7), NULL, 10), ca, sizeof ca);
-    text_rfc3339(strtoll(PQgetvalue(r, i, 8), NULL, 10), ua, sizeof ua);
+    text_rfc3339(db_int64(r, i, "created_us"), ca, sizeof ca);
+    text_rfc3339(db_int64(r, i, "updated_us"), ua, sizeof ua);
     j = json_pack("{s:I,s:s,s:s,s:s,s:f,s:b,s:s,s:s,s:s}", "id", (json_int_t)id,
-                  "name", PQgetvalue(r, i, 1), "expr", PQgetvalue(r, i, 2),
-                  "class", PQgetvalue(r, i, 3), "weight", strtod(PQgetvalue(r, i, 4), NULL),
-                  "enabled", PQgetvalue(r, i, 5)[0] == 't', "created_by", PQgetvalue(r, i, 6),
+                  "name", db_text(r, i, "name"), "expr", db_text(r, i, "expr"),
+                  "class", db_text(r, i, "class"), "weight", db_double(r, i, "weight"),
+                  "enabled", db_bool(r, i, "enabled"), "created_by", db_text(r, i, "created_by"),
                   "created_at", ca, "updated_at", ua);
     if (j && rules_stats_get(id, &st) == SRV_OK) {
         json_object_set_new(j, "coverage", json_real(st.coverage));
@@ -90,99 +78,95 @@ static json_t *rule_json(PGresult *r, int i)
     return j;
 }
 
-/* Compile expr and check what it refers to.  On success *cls holds the
- * class (copied into cls_buf). */
+static int check_class(struct srv_response *rs, const char *cls)
+{
+    const char *vals[1] = { cls };
+    PGresult *r = NULL;
+    int err = rules_q(RQ_CLASS_EXISTS, vals, &r);
+
+    if (err == SRV_OK && PQntuples(r) != 1)
+        err = fail_printf(rs, SRV_EBADREQ, "unknown class '%s' (see GET /api/v1/classes)", cls);
+    PQclear(r);
+    return err;
+}
+
+/* Every channel the rule reads must be one some snapshot has (once any
+ * snapshot has features): a typo would otherwise make a rule that never
+ * fires. */
+static int check_channels(struct srv_response *rs, const struct rules_expr *x)
+{
+    struct srv_buf arr = { 0 };
+    const char *const *chans;
+    const char *vals[1];
+    size_t nch = rules_expr_channels(x, &chans), i;
+    PGresult *r = NULL;
+    int err;
+
+    db_array_begin(&arr);
+    for (i = 0; i < nch; i++)
+        db_array_text(&arr, chans[i]);
+    db_array_end(&arr);
+    vals[0] = srv_buf_take(&arr, NULL);
+    if (!vals[0])
+        return SRV_ENOMEM;
+    err = rules_q(RQ_UNKNOWN_CHANNELS, vals, &r);
+    if (err == SRV_OK && PQntuples(r) > 0)
+        err = fail_printf(rs, SRV_EBADREQ, "unknown channel \"%s\": no snapshot has it",
+                          db_text(r, 0, "channel"));
+    PQclear(r);
+    free((char *)vals[0]);
+    return err;
+}
+
+/* Compile expr and check what it refers to; its class goes to cls_buf. */
 static int check_expr(struct srv_response *rs, const char *expr, char *cls_buf, size_t cap)
 {
     struct rules_expr *x = NULL;
     struct rules_expr_error e;
-    const char *const *chans;
-    size_t nch, i, used = 0;
-    char arr[RULES_EXPR_MAX_CHANNELS * (FEAT_NAME_MAX * 2 + 4) + 3];
-    const char *vals[1];
-    PGresult *r = NULL;
     int err;
 
     if (!expr || !*expr)
-        return fail(rs, SRV_EBADREQ, "expr must be a non-empty string");
+        return srv_fail(rs, SRV_EBADREQ, "expr must be a non-empty string");
     if (rules_expr_compile(expr, &x, &e) != 0)
-        return fail_owned(rs, SRV_EBADREQ, "rule does not parse: %s", e.msg);
+        return fail_printf(rs, SRV_EBADREQ, "rule does not parse: %s", e.msg);
     snprintf(cls_buf, cap, "%s", rules_expr_class(x));
-    vals[0] = cls_buf;
-    err = rules_q(RQ_CLASS_EXISTS, vals, NULL, NULL, 0, &r);
-    if (err != SRV_OK)
-        goto out;
-    if (PQntuples(r) != 1) {
-        err = fail_owned(rs, SRV_EBADREQ, "unknown class '%s' (see GET /api/v1/classes)", cls_buf);
-        goto out;
-    }
-    PQclear(r);
-    r = NULL;
-    /* channel names as a text[] literal, each quoted with " and \ escaped */
-    nch = rules_expr_channels(x, &chans);
-    arr[used++] = '{';
-    for (i = 0; i < nch; i++) {
-        const char *p;
-
-        if (i)
-            arr[used++] = ',';
-        arr[used++] = '"';
-        for (p = chans[i]; *p; p++) {
-            if (*p == '"' || *p == '\\')
-                arr[used++] = '\\';
-            arr[used++] = *p;
-        }
-        arr[used++] = '"';
-    }
-    arr[used++] = '}';
-    arr[used] = '\0';
-    vals[0] = arr;
-    err = rules_q(RQ_UNKNOWN_CHANNELS, vals, NULL, NULL, 0, &r);
-    if (err != SRV_OK)
-        goto out;
-    if (PQntuples(r) > 0)
-        err = fail_owned(rs, SRV_EBADREQ, "unknown channel \"%s\": no snapshot has it",
-                         PQgetvalue(r, 0, 0));
-out:
-    PQclear(r);
+    err = check_class(rs, cls_buf);
+    if (err == SRV_OK)
+        err = check_channels(rs, x);
     rules_expr_free(x);
     return err;
 }
 
-static const char *actor(const struct srv_request *rq, char *buf, size_t cap)
-{
-    if (rq->user_id > 0 && rq->user_name[0])
-        snprintf(buf, cap, "%s", rq->user_name);
-    else
-        snprintf(buf, cap, "token:%" PRId64, rq->token_id);
-    return buf;
-}
+/* A rule as written by a client. */
+struct rule_in {
+    const char *name, *expr;    /* borrowed: from the body or the stored row */
+    char cls[RULES_CLASS_MAX + 1];
+    double weight;
+    int enabled;
+    char weight_text[32];
+};
 
-static int read_weight(json_t *j, double def, double *out)
+static int read_weight(json_t *j, double *inout)
 {
     json_t *w = json_object_get(j, "weight");
 
-    if (!w) {
-        *out = def;
+    if (!w)
         return 0;
-    }
     if (!json_is_number(w))
         return -1;
-    *out = json_number_value(w);
-    return *out > 0 && *out <= 100 ? 0 : -1;
+    *inout = json_number_value(w);
+    return *inout > 0 && *inout <= 100 ? 0 : -1;
 }
 
-static int read_enabled(json_t *j, int def, int *out)
+static int read_enabled(json_t *j, int *inout)
 {
     json_t *e = json_object_get(j, "enabled");
 
-    if (!e) {
-        *out = def;
+    if (!e)
         return 0;
-    }
     if (!json_is_boolean(e))
         return -1;
-    *out = json_is_true(e);
+    *inout = json_is_true(e);
     return 0;
 }
 
@@ -192,21 +176,67 @@ static int valid_name(const char *n)
     return l >= 1 && l <= 100;
 }
 
+/* The body's fields over what in holds: the defaults when creating (every
+ * field must then be given but weight and enabled), the stored rule when
+ * updating (any field may be left out).  Then the expression is checked. */
+static int read_rule(struct srv_response *rs, json_t *j, int updating, struct rule_in *in)
+{
+    json_t *name = json_object_get(j, "name"), *expr = json_object_get(j, "expr");
+
+    if (name || !updating) {
+        in->name = json_string_value(name);
+        if (!valid_name(in->name))
+            return srv_fail(rs, SRV_EBADREQ, "name must be a string of 1 to 100 bytes");
+    }
+    if (expr || !updating) {
+        in->expr = json_string_value(expr);
+        if (!in->expr && updating)
+            return srv_fail(rs, SRV_EBADREQ, "expr must be a string");
+    }
+    if (read_weight(j, &in->weight) != 0 || read_enabled(j, &in->enabled) != 0)
+        return srv_fail(rs, SRV_EBADREQ, "weight must be a number in (0, 100], enabled a boolean");
+    snprintf(in->weight_text, sizeof in->weight_text, "%.6g", in->weight);
+    return check_expr(rs, in->expr, in->cls, sizeof in->cls);
+}
+
+/* name, expr, class, weight, enabled: the parameters both writes share. */
+static void rule_params(const struct rule_in *in, const char **vals)
+{
+    vals[0] = in->name;
+    vals[1] = in->expr;
+    vals[2] = in->cls;
+    vals[3] = in->weight_text;
+    vals[4] = in->enabled ? "true" : "false";
+}
+
+static int write_rule(struct srv_response *rs, enum rules_q q, const char *const *vals,
+                      PGresult **r)
+{
+    int err = rules_q(q, vals, r);
+
+    return err == SRV_ECONFLICT ? srv_fail(rs, err, "a rule with this name exists") : err;
+}
+
+/* Who wrote a rule: the session's user, else the API token by id. */
+static void rule_author(const struct srv_request *rq, char *buf, size_t cap)
+{
+    if (rq->user_id > 0 && rq->user_name[0])
+        snprintf(buf, cap, "%s", rq->user_name);
+    else
+        snprintf(buf, cap, "token:%" PRId64, rq->token_id);
+}
+
 static int respond_rule(struct srv_response *rs, unsigned status, int64_t id)
 {
-    char idb[24];
-    const char *vals[1] = { idb };
     PGresult *r = NULL;
     json_t *j;
-    int err;
+    int err = rules_q_id(RQ_RULE_GET, id, &r);
 
-    snprintf(idb, sizeof idb, "%" PRId64, id);
-    err = rules_q(RQ_RULE_GET, vals, NULL, NULL, 0, &r);
     if (err != SRV_OK)
         return err;
     if (PQntuples(r) != 1) {
         PQclear(r);
-        return fail(rs, SRV_ENOTFOUND, "no such rule");
+        return srv_fail(rs, SRV_ENOTFOUND, "no such rule");
     }
     j = rule_json(r, 0);
     PQclear(r);
@@ -215,48 +245,32 @@ static int respond_rule(struct srv_response *rs, unsigned status, int64_t id)
 
 int rules_api_create(struct srv_request *rq, struct srv_response *rs)
 {
-    json_t *j = body_object(rq);
-    const char *name, *expr;
-    char cls[RULES_CLASS_MAX + 1], wb[32], who[80];
+    json_t *j = srv_body_json(rq);
+    struct rule_in in = { .weight = 1, .enabled = 1 };
+    char who[80];
     const char *vals[6];
-    double weight;
-    int enabled, err;
-    int64_t id;
     PGresult *r = NULL;
+    int64_t id;
+    int err;
 
-    if (!j)
-        return fail(rs, SRV_EBADREQ, "body must be a JSON object");
-    name = json_string_value(json_object_get(j, "name"));
-    expr = json_string_value(json_object_get(j, "expr"));
-    if (!valid_name(name)) {
-        err = fail(rs, SRV_EBADREQ, "name must be a string of 1 to 100 bytes");
-        goto out;
+    if (!json_is_object(j)) {
+        json_decref(j);
+        return srv_fail(rs, SRV_EBADREQ, "body must be a JSON object");
     }
-    if (read_weight(j, 1, &weight) != 0 || read_enabled(j, 1, &enabled) != 0) {
-        err = fail(rs, SRV_EBADREQ, "weight must be a number in (0, 100], enabled a boolean");
-        goto out;
-    }
-    err = check_expr(rs, expr, cls, sizeof cls);
+    err = read_rule(rs, j, 0, &in);
     if (err != SRV_OK)
         goto out;
-    snprintf(wb, sizeof wb, "%.6g", weight);
-    vals[0] = name;
-    vals[1] = expr;
-    vals[2] = cls;
-    vals[3] = wb;
-    vals[4] = enabled ? "true" : "false";
-    vals[5] = actor(rq, who, sizeof who);
-    err = rules_q(RQ_RULE_INSERT, vals, NULL, NULL, 0, &r);
-    if (err == SRV_ECONFLICT)
-        err = fail(rs, SRV_ECONFLICT, "a rule with this name exists");
+    rule_params(&in, vals);
+    rule_author(rq, who, sizeof who);
+    vals[5] = who;
+    err = write_rule(rs, RQ_RULE_INSERT, vals, &r);
     if (err != SRV_OK)
         goto out;
-    id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    id = db_int64(r, 0, "id");
     err = rules_eval_rule(id);
-    if (err != SRV_OK)
-        goto out;
-    err = srv_respond_json_take(rs, 201, json_pack("{s:I,s:s}", "id", (json_int_t)id,
-                                                   "class", cls));
+    if (err == SRV_OK)
+        err = srv_respond_json_take(rs, 201, json_pack("{s:I,s:s}", "id", (json_int_t)id,
+                                                       "class", in.cls));
 out:
     PQclear(r);
     json_decref(j);
@@ -267,8 +281,9 @@ int rules_api_list(struct srv_request *rq, struct srv_response *rs)
 {
     PGresult *r = NULL;
     json_t *items;
-    int i, err = rules_q(RQ_RULES_LIST, NULL, NULL, NULL, 0, &r);
+    int i, err = rules_q(RQ_RULES_LIST, NULL, &r);
 
+    (void)rq;
     if (err != SRV_OK)
         return err;
     items = json_array();
@@ -281,137 +296,88 @@ int rules_api_list(struct srv_request *rq, struct srv_response *rs)
 int rules_api_get(struct srv_request *rq, struct srv_response *rs)
 {
     int64_t id;
+    int err = path_id(rq, rs, "rule id must be a positive integer", &id);
 
-    if (text_parse_id(rq->params[0], &id) != 0)
-        return fail(rs, SRV_EBADREQ, "rule id must be a positive integer");
-    return respond_rule(rs, 200, id);
+    return err == SRV_OK ? respond_rule(rs, 200, id) : err;
+}
+
+/* The stored rule id as the starting point of an update: in borrows from
+ * *r, which the caller clears. */
+static int stored_rule(struct srv_response *rs, int64_t id, struct rule_in *in, PGresult **r)
+{
+    int err = rules_q_id(RQ_RULE_GET, id, r);
+
+    if (err != SRV_OK)
+        return err;
+    if (PQntuples(*r) != 1)
+        return srv_fail(rs, SRV_ENOTFOUND, "no such rule");
+    in->name = db_text(*r, 0, "name");
+    in->expr = db_text(*r, 0, "expr");
+    in->weight = db_double(*r, 0, "weight");
+    in->enabled = db_bool(*r, 0, "enabled");
+    return SRV_OK;
 }
 
 int rules_api_update(struct srv_request *rq, struct srv_response *rs)
 {
     json_t *j = NULL;
-    PGresult *r = NULL;
-    char idb[24], cls[RULES_CLASS_MAX + 1], wb[32], *name = NULL, *expr = NULL;
-    const char *vals[6], *s;
-    double weight;
-    int enabled, err;
+    PGresult *old = NULL, *r = NULL;
+    struct rule_in in = { 0 };
+    char idb[24];
+    const char *vals[6] = { idb };
     int64_t id;
+    int err = path_id(rq, rs, "rule id must be a positive integer", &id);
 
-    if (text_parse_id(rq->params[0], &id) != 0)
-        return fail(rs, SRV_EBADREQ, "rule id must be a positive integer");
-    j = body_object(rq);
-    if (!j)
-        return fail(rs, SRV_EBADREQ, "body must be a JSON object");
+    if (err != SRV_OK)
+        return err;
+    j = srv_body_json(rq);
+    if (!json_is_object(j)) {
+        json_decref(j);
+        return srv_fail(rs, SRV_EBADREQ, "body must be a JSON object");
+    }
+    err = stored_rule(rs, id, &in, &old);
+    if (err == SRV_OK)
+        err = read_rule(rs, j, 1, &in);
+    if (err != SRV_OK)
+        goto out;
     snprintf(idb, sizeof idb, "%" PRId64, id);
-    vals[0] = idb;
-    err = rules_q(RQ_RULE_GET, vals, NULL, NULL, 0, &r);
-    if (err != SRV_OK)
-        goto out;
-    if (PQntuples(r) != 1) {
-        err = fail(rs, SRV_ENOTFOUND, "no such rule");
-        goto out;
-    }
-    /* start from the stored row, apply what the body names */
-    s = json_string_value(json_object_get(j, "name"));
-    if (json_object_get(j, "name") && !valid_name(s)) {
-        err = fail(rs, SRV_EBADREQ, "name must be a string of 1 to 100 bytes");
-        goto out;
-    }
-    name = strdup(s ? s : PQgetvalue(r, 0, 1));
-    s = json_string_value(json_object_get(j, "expr"));
-    if (json_object_get(j, "expr") && !s) {
-        err = fail(rs, SRV_EBADREQ, "expr must be a string");
-        goto out;
-    }
-    expr = strdup(s ? s : PQgetvalue(r, 0, 2));
-    if (read_weight(j, strtod(PQgetvalue(r, 0, 4), NULL), &weight) != 0 ||
-        read_enabled(j, PQgetvalue(r, 0, 5)[0] == 't', &enabled) != 0) {
-        err = fail(rs, SRV_EBADREQ, "weight must be a number in (0, 100], enabled a boolean");
-        goto out;
-    }
-    PQclear(r);
-    r = NULL;
-    if (!name || !expr) {
-        err = SRV_ENOMEM;
-        goto out;
-    }
-    err = check_expr(rs, expr, cls, sizeof cls);
-    if (err != SRV_OK)
-        goto out;
-    snprintf(wb, sizeof wb, "%.6g", weight);
-    vals[1] = name;
-    vals[2] = expr;
-    vals[3] = cls;
-    vals[4] = wb;
-    vals[5] = enabled ? "true" : "false";
-    err = rules_q(RQ_RULE_UPDATE, vals, NULL, NULL, 0, &r);
-    if (err == SRV_ECONFLICT)
-        err = fail(rs, SRV_ECONFLICT, "a rule with this name exists");
-    if (err != SRV_OK)
-        goto out;
-    if (PQntuples(r) != 1) {
-        err = fail(rs, SRV_ENOTFOUND, "no such rule");
-        goto out;
-    }
-    err = rules_eval_rule(id);
+    rule_params(&in, vals + 1);
+    err = write_rule(rs, RQ_RULE_UPDATE, vals, &r);
+    if (err == SRV_OK && PQntuples(r) != 1)
+        err = srv_fail(rs, SRV_ENOTFOUND, "no such rule");
+    if (err == SRV_OK)
+        err = rules_eval_rule(id);
     if (err == SRV_OK)
         err = respond_rule(rs, 200, id);
 out:
+    PQclear(old);
     PQclear(r);
-    free(name);
-    free(expr);
     json_decref(j);
     return err;
 }
 
 int rules_api_delete(struct srv_request *rq, struct srv_response *rs)
 {
-    char idb[24];
-    const char *vals[1] = { idb };
+    struct rules_ids hit = { NULL, 0, 0 };
     PGresult *r = NULL;
-    int64_t id, *ids = NULL;
-    size_t n = 0, cap = 0;
-    const char *p;
-    int err;
+    int64_t id;
+    int err = path_id(rq, rs, "rule id must be a positive integer", &id);
 
-    if (text_parse_id(rq->params[0], &id) != 0)
-        return fail(rs, SRV_EBADREQ, "rule id must be a positive integer");
-    snprintf(idb, sizeof idb, "%" PRId64, id);
-    err = rules_q(RQ_RULE_DELETE, vals, NULL, NULL, 0, &r);
     if (err != SRV_OK)
         return err;
-    if (strcmp(PQgetvalue(r, 0, 0), "1") != 0) {
+    err = rules_q_id(RQ_RULE_DELETE, id, &r);
+    if (err != SRV_OK)
+        return err;
+    if (db_int64(r, 0, "deleted") != 1) {
         PQclear(r);
-        return fail(rs, SRV_ENOTFOUND, "no such rule");
+        return srv_fail(rs, SRV_ENOTFOUND, "no such rule");
     }
     /* the snapshots it voted on get a vote without it */
-    for (p = PQgetvalue(r, 0, 1); *p && err == SRV_OK; ) {
-        char *end;
-        long long v;
-
-        while (*p == '{' || *p == ',' || *p == '}')
-            p++;
-        if (!*p)
-            break;
-        v = strtoll(p, &end, 10);
-        if (end == p)
-            break;
-        p = end;
-        if (n == cap) {
-            int64_t *nv = realloc(ids, (cap = cap ? cap * 2 : 64) * sizeof *nv);
-
-            if (!nv) {
-                err = SRV_ENOMEM;
-                break;
-            }
-            ids = nv;
-        }
-        ids[n++] = v;
-    }
+    err = rules_ids_from(&hit, r, "snapshot_id");
     PQclear(r);
     if (err == SRV_OK)
-        err = rules_revote(ids, n);
-    free(ids);
+        err = rules_revote(hit.v, hit.n);
+    rules_ids_free(&hit);
     if (err == SRV_OK)
         rs->status = 204;
     return err;
@@ -419,8 +385,8 @@ int rules_api_delete(struct srv_request *rq, struct srv_response *rs)
 
 int rules_api_validate(struct srv_request *rq, struct srv_response *rs)
 {
-    json_t *j = body_object(rq), *out;
-    const char *expr = j ? json_string_value(json_object_get(j, "expr")) : NULL;
+    json_t *j = srv_body_json(rq), *out;
+    const char *expr = json_string_value(json_object_get(j, "expr"));
     struct rules_expr *x = NULL;
     struct rules_expr_error e;
     const char *const *chans;
@@ -428,7 +394,7 @@ int rules_api_validate(struct srv_request *rq, struct srv_response *rs)
 
     if (!expr) {
         json_decref(j);
-        return fail(rs, SRV_EBADREQ, "body must be {\"expr\": \"...\"}");
+        return srv_fail(rs, SRV_EBADREQ, "body must be {\"expr\": \"...\"}");
     }
     if (rules_expr_compile(expr, &x, &e) != 0) {
         out = json_pack("{s:b,s:{s:i,s:s}}", "valid", 0, "error", "position", e.pos,
@@ -447,89 +413,96 @@ int rules_api_validate(struct srv_request *rq, struct srv_response *rs)
     return srv_respond_json_take(rs, 200, out);
 }
 
+/* The effective label: a human one is never replaced by a weak one. */
+static json_t *effective_label(json_t *human, json_t *weak)
+{
+    if (human && json_array_size(human) > 0)
+        return json_pack("{s:O,s:s}", "class", json_array_get(human, 0), "source", "human");
+    if (!json_is_null(weak))
+        return json_pack("{s:O,s:O}", "class", json_object_get(weak, "class"),
+                         "source", json_object_get(weak, "source"));
+    return json_null();
+}
+
 int rules_api_weak_label(struct srv_request *rq, struct srv_response *rs)
 {
-    char idb[24];
-    const char *vals[1] = { idb };
     PGresult *r = NULL;
-    json_t *human, *weak = json_null(), *eff;
+    json_t *human, *weak = json_null();
     int64_t id;
-    int err;
+    int err = path_id(rq, rs, "snapshot id must be a positive integer", &id);
 
-    if (text_parse_id(rq->params[0], &id) != 0)
-        return fail(rs, SRV_EBADREQ, "snapshot id must be a positive integer");
-    snprintf(idb, sizeof idb, "%" PRId64, id);
-    err = rules_q(RQ_WEAK_GET, vals, NULL, NULL, 0, &r);
     if (err != SRV_OK)
         return err;
-    if (strcmp(PQgetvalue(r, 0, 0), "0") == 0) {
+    err = rules_q_id(RQ_WEAK_GET, id, &r);
+    if (err != SRV_OK)
+        return err;
+    if (db_int64(r, 0, "found") == 0) {
         PQclear(r);
-        return fail(rs, SRV_ENOTFOUND, "no such snapshot");
+        return srv_fail(rs, SRV_ENOTFOUND, "no such snapshot");
     }
-    human = json_loads(PQgetvalue(r, 0, 5), 0, NULL);
-    if (!PQgetisnull(r, 0, 1))
-        weak = json_pack("{s:s,s:s,s:f,s:o}", "class", PQgetvalue(r, 0, 1),
-                         "source", PQgetvalue(r, 0, 2),
-                         "confidence", strtod(PQgetvalue(r, 0, 3), NULL),
-                         "votes", json_loads(PQgetvalue(r, 0, 4), 0, NULL));
+    human = json_loads(db_text_or(r, 0, "human", ""), 0, NULL);
+    if (!db_isnull(r, 0, "class"))
+        weak = json_pack("{s:s,s:s,s:f,s:o}", "class", db_text(r, 0, "class"),
+                         "source", db_text(r, 0, "source"),
+                         "confidence", db_double(r, 0, "confidence"),
+                         "votes", json_loads(db_text_or(r, 0, "votes", ""), 0, NULL));
     PQclear(r);
-    /* the effective label: a human one is never replaced by a weak one */
-    if (human && json_array_size(human) > 0)
-        eff = json_pack("{s:O,s:s}", "class", json_array_get(human, 0), "source", "human");
-    else if (!json_is_null(weak))
-        eff = json_pack("{s:O,s:O}", "class", json_object_get(weak, "class"),
-                        "source", json_object_get(weak, "source"));
-    else
-        eff = json_null();
     return srv_respond_json_take(rs, 200, json_pack("{s:I,s:o,s:o,s:o}", "snapshot_id",
                                                     (json_int_t)id, "human",
                                                     human ? human : json_array(),
-                                                    "weak", weak, "effective", eff));
+                                                    "weak", weak,
+                                                    "effective", effective_label(human, weak)));
+}
+
+/* PostgreSQL's {a,b} array text is JSON once the braces are brackets; NULL
+ * when it is not. */
+static json_t *spectrum_json(const char *text)
+{
+    char *txt = text ? strdup(text) : NULL, *b = txt ? strchr(txt, '{') : NULL;
+    char *e = txt ? strrchr(txt, '}') : NULL;
+    json_t *spec = NULL;
+
+    if (b && e) {
+        *b = '[';
+        *e = ']';
+        spec = json_loads(txt, 0, NULL);
+    }
+    free(txt);
+    return spec;
+}
+
+static json_t *channel_json(const PGresult *r, int i)
+{
+    json_t *spec = spectrum_json(db_text(r, i, "spectrum"));
+
+    return json_pack("{s:s,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:o}",
+                     "channel", db_text(r, i, "channel"),
+                     "mean", db_double(r, i, "mean"), "std", db_double(r, i, "std"),
+                     "rms", db_double(r, i, "rms"), "peak", db_double(r, i, "peak"),
+                     "crest", db_double(r, i, "crest"), "kurtosis", db_double(r, i, "kurtosis"),
+                     "dominant_hz", db_double(r, i, "dominant_hz"),
+                     "bin_hz", db_double(r, i, "bin_hz"), "spectrum", spec ? spec : json_null());
 }
 
 int rules_api_features(struct srv_request *rq, struct srv_response *rs)
 {
-    char idb[24];
-    const char *vals[1] = { idb };
     PGresult *r = NULL;
     json_t *items;
     int64_t id;
-    int i, err;
+    int i, err = path_id(rq, rs, "snapshot id must be a positive integer", &id);
 
-    if (text_parse_id(rq->params[0], &id) != 0)
-        return fail(rs, SRV_EBADREQ, "snapshot id must be a positive integer");
-    snprintf(idb, sizeof idb, "%" PRId64, id);
-    err = rules_q(RQ_SNAPSHOT_FEATURES, vals, NULL, NULL, 0, &r);
+    if (err != SRV_OK)
+        return err;
+    err = rules_q_id(RQ_SNAPSHOT_FEATURES, id, &r);
     if (err != SRV_OK)
         return err;
     items = json_array();
-    for (i = 0; i < PQntuples(r); i++) {
-        char *txt = strdup(PQgetvalue(r, i, 9)), *b = txt ? strchr(txt, '{') : NULL;
-        char *e = txt ? strrchr(txt, '}') : NULL;
-        json_t *spec = NULL;
-
-        /* PostgreSQL's {a,b} array text is JSON once the braces are brackets */
-        if (b && e) {
-            *b = '[';
-            *e = ']';
-            spec = json_loads(txt, 0, NULL);
-        }
-        free(txt);
-
-        json_array_append_new(items, json_pack(
-            "{s:s,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:o}", "channel", PQgetvalue(r, i, 0),
-            "mean", strtod(PQgetvalue(r, i, 1), NULL), "std", strtod(PQgetvalue(r, i, 2), NULL),
-            "rms", strtod(PQgetvalue(r, i, 3), NULL), "peak", strtod(PQgetvalue(r, i, 4), NULL),
-            "crest", strtod(PQgetvalue(r, i, 5), NULL),
-            "kurtosis", strtod(PQgetvalue(r, i, 6), NULL),
-            "dominant_hz", strtod(PQgetvalue(r, i, 7), NULL),
-            "bin_hz", strtod(PQgetvalue(r, i, 8), NULL), "spectrum",
-            spec ? spec : json_null()));
-    }
+    for (i = 0; i < PQntuples(r); i++)
+        json_array_append_new(items, channel_json(r, i));
     PQclear(r);
     if (json_array_size(items) == 0) {
         json_decref(items);
-        return fail(rs, SRV_ENOTFOUND, "no features for this snapshot (yet)");
+        return srv_fail(rs, SRV_ENOTFOUND, "no features for this snapshot (yet)");
     }
     return srv_respond_json_take(rs, 200, json_pack("{s:I,s:o}", "snapshot_id", (json_int_t)id,
                                                     "channels", items));

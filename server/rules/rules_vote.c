@@ -1,10 +1,15 @@
 /* rules_vote.c - the weighted majority vote that turns rule hits into one
- * weak label per snapshot, keeping where it came from.  Ties abstain: a
- * coin flip between two classes would be a label nobody can defend. */
+ * weak label per snapshot, keeping where it came from, and the re-vote that
+ * stores it.  Ties abstain: a coin flip between two classes would be a
+ * label nobody can defend. */
+#include <inttypes.h>
+#include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-#include "server/rules/rules.h"
+#include "server/db/db.h"
+#include "server/rules/rules_int.h"
 
 void rules_vote(const struct rules_vote_in *v, size_t n, const char *disposition_cls,
                 struct rules_vote_out *out)
@@ -55,4 +60,101 @@ void rules_vote(const struct rules_vote_in *v, size_t n, const char *disposition
     snprintf(out->cls, sizeof out->cls, "%s", best_cls);
     out->source = voters == 1 ? "rule" : "vote";
     out->confidence = best / total;
+}
+
+/* Write (or clear) the weak label of one snapshot from its votes. */
+static int write_vote(int64_t id, const struct rules_vote_in *v, size_t n, const char *disp)
+{
+    struct rules_vote_out o;
+    char idb[24], conf[32], *votes;
+    const char *vals[5] = { idb };
+    json_t *arr;
+    size_t i;
+    int err;
+
+    rules_vote(v, n, disp, &o);
+    if (!o.has_label)
+        return rules_q_id(RQ_WEAK_DELETE, id, NULL);
+    arr = json_array();
+    if (!arr)
+        return SRV_ENOMEM;
+    for (i = 0; i < n; i++)
+        json_array_append_new(arr, json_pack("{s:I,s:s,s:f}", "rule_id", (json_int_t)v[i].rule_id,
+                                             "class", v[i].cls, "weight", v[i].weight));
+    votes = json_dumps(arr, JSON_COMPACT);
+    json_decref(arr);
+    if (!votes)
+        return SRV_ENOMEM;
+    snprintf(idb, sizeof idb, "%" PRId64, id);
+    snprintf(conf, sizeof conf, "%.6f", o.confidence);
+    vals[1] = o.cls;
+    vals[2] = o.source;
+    vals[3] = conf;
+    vals[4] = votes;
+    err = rules_q(RQ_WEAK_PUT, vals, NULL);
+    free(votes);
+    return err;
+}
+
+/* Vote snapshot id from the rows of hv (its rules' hits) and dc (a
+ * disposition's class); v has room for every row of hv. */
+static int vote_one(int64_t id, const PGresult *hv, const PGresult *dc, struct rules_vote_in *v)
+{
+    const char *disp = NULL;
+    size_t k = 0;
+    int row;
+
+    for (row = 0; row < PQntuples(dc); row++)
+        if (db_int64(dc, row, "snapshot_id") == id)
+            disp = db_text(dc, row, "class");
+    for (row = 0; row < PQntuples(hv); row++) {
+        if (db_int64(hv, row, "snapshot_id") != id)
+            continue;
+        v[k].rule_id = db_int64(hv, row, "rule_id");
+        v[k].cls = db_text_or(hv, row, "class", "");
+        v[k].weight = db_double(hv, row, "weight");
+        k++;
+    }
+    return write_vote(id, v, k, disp);
+}
+
+#define REVOTE_CHUNK 500
+
+static int revote_chunk(const int64_t *ids, size_t n)
+{
+    char *arr = rules_id_array(ids, n);
+    const char *vals[1] = { arr };
+    PGresult *hv = NULL, *dc = NULL;
+    struct rules_vote_in *v = NULL;
+    size_t i;
+    int err;
+
+    if (!arr)
+        return SRV_ENOMEM;
+    err = rules_q(RQ_VOTE_INPUT, vals, &hv);
+    if (err == SRV_OK)
+        err = rules_q(RQ_DISPOSITION_CLASS, vals, &dc);
+    if (err == SRV_OK) {
+        v = calloc((size_t)PQntuples(hv) + 1, sizeof *v);
+        if (!v)
+            err = SRV_ENOMEM;
+    }
+    /* ids may repeat and come unordered: each id is voted from its own rows */
+    for (i = 0; i < n && err == SRV_OK; i++)
+        err = vote_one(ids[i], hv, dc, v);
+    PQclear(hv);
+    PQclear(dc);
+    free(v);
+    free(arr);
+    return err;
+}
+
+int rules_revote(const int64_t *ids, size_t n)
+{
+    size_t at;
+    int err = SRV_OK;
+
+    for (at = 0; at < n && err == SRV_OK; at += REVOTE_CHUNK)
+        err = revote_chunk(ids + at, n - at < REVOTE_CHUNK ? n - at : REVOTE_CHUNK);
+    return err;
 }

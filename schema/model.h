@@ -1,13 +1,13 @@
-/* model.h - the on-device model: blob format v1, training, scoring, C header.
+/* model.h - the on-device model: blob format v1 and scoring.
  *
- * The server trains a model from feature vectors (model_train_*), signs it
+ * The server trains a model from feature vectors (server/models/), signs it
  * with its own Ed25519 model-signing key (model_encode) and exports the same
- * parameters as a self-contained C99 header (model_emit_header).  The agent
- * loads the blob with model_load, which checks bounds, the signature against
- * the key the agent is configured to trust, and the channel layout the model
- * was trained for.  Scoring (model_score) is one implementation here and its
- * statement-for-statement copy in the emitted header; a unit test compiles the
- * header and checks the two agree bit for bit.
+ * parameters as a self-contained C99 header.  The agent loads the blob with
+ * model_load, which checks bounds, the signature against the key the agent
+ * is configured to trust, and the channel layout the model was trained for.
+ * Scoring (model_score) is one implementation here and its statement-for-
+ * statement copy in the generated header; a unit test compiles the header
+ * and checks the two agree bit for bit.
  *
  * The byte layout is in schema/MODEL.md.  Every function returns 0 on success
  * or a negative MODEL_E* code; out parameters are written only on success.
@@ -80,23 +80,17 @@ uint32_t model_param_count(uint8_t kind, uint16_t n_features, uint16_t n_classes
 int model_layout_digest(const char *const *names, const char *const *units, unsigned count,
                         uint8_t out[MODEL_LAYOUT_LEN]);
 
-/* Anomaly model from n normal vectors of d features (row-major X[n][d]):
- * per-feature mean and standard deviation (floored), and scale = the
- * `quantile` (0..1) of the training distances, so that a training vector at
- * that quantile scores 0.5.  Needs n >= 2.  Fills kind, n_features, params,
- * threshold (0.5); the caller sets layout, channel_count and version. */
-int model_train_anomaly(const float *X, size_t n, uint16_t d, float quantile, struct model *out);
-
-/* Nearest-centroid classifier over k classes, y[i] in 0..k-1.  Every class
- * needs at least one example, otherwise MODEL_ETOOFEW and *bad_class (may be
- * NULL) names it.  normal_class may be MODEL_NO_CLASS. */
-int model_train_centroid(const float *X, const int *y, size_t n, uint16_t d, uint16_t k,
-                         uint16_t normal_class, struct model *out, int *bad_class);
+/* The range checks every blob passes (model_encode and model_parse apply
+ * them): kind, counts, finite parameters, positive deviations and scale. */
+int model_check(const struct model *m);
 
 /* Score in [0, 1] of one vector of n features (0 when n does not match).
  * anomaly: d2 / (d2 + scale), d2 the mean squared standardised distance.
  * centroid: 1 - P(normal) under a softmax of -d2/2 (max P without a normal class). */
 float model_score(const struct model *m, const float *x, uint32_t n);
+/* anomaly: the mean squared standardised distance d2 of x (n_features
+ * floats) that model_score maps to d2 / (d2 + scale). */
+float model_anomaly_d2(const struct model *m, const float *x);
 /* centroid: the nearest class (probs[k] filled when not NULL); anomaly: 0. */
 int model_classify(const struct model *m, const float *x, uint32_t n, float *probs);
 
@@ -115,21 +109,19 @@ int model_load(const uint8_t *buf, size_t len, const uint8_t trusted_pk[MODEL_PK
 /* A deterministic test input (n_features floats) derived from the parameters. */
 void model_test_input(const struct model *m, float *x);
 
-/* The model as one C99 header: parameters as hexadecimal float literals,
- * `<prefix>_score(const float *x)` computing exactly model_score, and the
- * test vector with its expected score.  prefix is [a-z_][a-z0-9_]{0,31}.
- * *out is a malloc'd NUL-terminated string. */
-int model_emit_header(const struct model *m, const char *prefix, char **out, size_t *out_len);
-
 const char *model_strerror(int err);
 const char *model_errcode(int err);
 const char *model_kind_name(uint8_t kind);      /* "anomaly", "classifier", "?" */
 
-/* Features of one window of one channel, the detector's vector layout
- * (DETECT_NFEAT = 7): level z (0 here: the window is its own baseline), then
- * logs of RMS, peak, crest factor, kurtosis, low-band and high-band energy
- * (first difference vs. 4-sample moving average).  x has len samples. */
+/* Features per channel, the detector's vector layout (DETECT_NFEAT): a
+ * model over c channels has c * MODEL_NFEAT features, channel-major. */
 #define MODEL_NFEAT 7
-void model_window_features(const float *x, size_t len, float out[MODEL_NFEAT]);
+
+/* Training is the server's (models_train_anomaly in server/models/models.h,
+ * which defines this name too); declared here only because the agent's
+ * test fixture (tests/unit/agent/testmodel.h) builds its blobs with it and
+ * includes nothing of the server.  The agent itself must not call it: its
+ * binary does not link the server. */
+int model_train_anomaly(const float *X, size_t n, uint16_t d, float quantile, struct model *out);
 
 #endif

@@ -1,17 +1,20 @@
-/* models.h - models the server trains from dataset versions, and the key it
- * signs them with.
+/* models.h - models the server trains from dataset versions, the key it
+ * signs them with, and the maths and C header generator behind them.
  *
  * POST /api/v1/models queues a training job that runs in a background thread
- * (schema/model.c does the maths); GET returns its status, grouped
- * cross-validation metrics and the test vector; the blob is signed with the
+ * (models_train.c); GET returns its status, grouped cross-validation metrics
+ * and the test vector; the blob (schema/MODEL.md) is signed with the
  * server's Ed25519 model key (--model-key-file, else one generated under
  * var/ on first use) whose public half GET /api/v1/models/signing-key gives
- * to agents.  Handlers return SRV_E* codes. */
+ * to agents.  Handlers return SRV_E* codes; the maths returns MODEL_E*. */
 #ifndef PRECURSOR_MODELS_H
 #define PRECURSOR_MODELS_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+
+#include "schema/model.h"
 
 struct srv_request;
 struct srv_response;
@@ -23,7 +26,8 @@ int models_api_blob(struct srv_request *rq, struct srv_response *rs);
 int models_api_signing_key(struct srv_request *rq, struct srv_response *rs);
 
 /* Take --model-key-file FILE out of argv (serve); returns the new argc, or
- * -1 with a message on a missing value. */
+ * -1 with a message on a missing value.  An option table of its own calls
+ * models_set_key_file, the plain setter, instead. */
 int models_opts_take(int argc, char **argv);
 void models_opts_help(FILE *f);
 
@@ -36,5 +40,34 @@ int models_signing_key(uint8_t sk[64], uint8_t pk[32]);
 
 /* Train model id now, in the calling thread (the worker and the tests). */
 int models_train(int64_t id);
+
+/* ---- the maths (models_fit.c) -------------------------------------------- */
+
+/* Anomaly model from n normal vectors of d features (row-major X[n][d]):
+ * per-feature mean and standard deviation (floored), and scale = the
+ * `quantile` (0..1) of the training distances, so that a training vector at
+ * that quantile scores 0.5.  Needs n >= 2.  Fills kind, n_features, params,
+ * threshold (0.5); the caller sets layout, channel_count and version. */
+int models_train_anomaly(const float *X, size_t n, uint16_t d, float quantile, struct model *out);
+
+/* Nearest-centroid classifier over k classes, y[i] in 0..k-1.  Every class
+ * needs at least one example, otherwise MODEL_ETOOFEW and *bad_class (may be
+ * NULL) names it.  normal_class may be MODEL_NO_CLASS. */
+int models_train_centroid(const float *X, const int *y, size_t n, uint16_t d, uint16_t k,
+                          uint16_t normal_class, struct model *out, int *bad_class);
+
+/* Features of one window of one channel, the detector's vector layout
+ * (MODEL_NFEAT): level z (0 here: the window is its own baseline), then
+ * logs of RMS, peak, crest factor, kurtosis, low-band and high-band energy
+ * (first difference vs. 4-sample moving average).  x has len samples. */
+void models_window_features(const float *x, size_t len, float out[MODEL_NFEAT]);
+
+/* ---- the C header (models_header.c) -------------------------------------- */
+
+/* The model as one C99 header: parameters as hexadecimal float literals,
+ * `<prefix>_score(const float *x)` computing exactly model_score, and the
+ * test vector with its expected score.  prefix is [a-z_][a-z0-9_]{0,31}.
+ * *out is a malloc'd NUL-terminated string. */
+int models_emit_header(const struct model *m, const char *prefix, char **out, size_t *out_len);
 
 #endif

@@ -69,7 +69,7 @@ static void add_models(uint8_t **blob_out, size_t *len_out)
     for (i = 0; i < 40 * 14; i++)
         X[i] = (float)((i * 7919) % 101) / 100.0f;
     memset(&m, 0, sizeof m);
-    ck_assert_int_eq(model_train_anomaly(X, 40, 14, 0.99f, &m), 0);
+    ck_assert_int_eq(models_train_anomaly(X, 40, 14, 0.99f, &m), 0);
     m.channel_count = 2;
     m.version = 1;
     ck_assert_int_eq(model_layout_digest(names, units, 2, m.layout), 0);

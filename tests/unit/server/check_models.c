@@ -1,0 +1,305 @@
+/* check_models.c - the server's model maths: training with known answers
+ * (the Gaussian recovers mean and deviation, the centroids separate their
+ * classes and name a class with no example), window features of a sine, and
+ * the generated C header computing the same bits as the signed blob (the
+ * header is compiled and run by the host compiler; the test is skipped,
+ * loudly, when `cc` is absent). */
+#include "server/models/models.h"
+
+#include <check.h>
+#include <math.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "schema/model.h"
+
+static uint8_t g_pk[MODEL_PK_LEN], g_sk[MODEL_SK_LEN];
+
+static void keys_seed(uint8_t first, uint8_t *pk, uint8_t *sk)
+{
+    uint8_t seed[32];
+
+    ck_assert_int_ge(sodium_init(), 0);
+    for (int i = 0; i < 32; i++)
+        seed[i] = (uint8_t)(first + i);
+    crypto_sign_ed25519_seed_keypair(pk, sk, seed);
+}
+
+/* Deterministic normal deviates: xorshift64* + Box-Muller. */
+static uint64_t g_rng = 88172645463325252ull;
+static double urand(void)
+{
+    g_rng ^= g_rng >> 12;
+    g_rng ^= g_rng << 25;
+    g_rng ^= g_rng >> 27;
+    return ((double)((g_rng * 2685821657736338717ull) >> 11) + 0.5) / 9007199254740992.0;
+}
+static double nrand(void)
+{
+    return sqrt(-2.0 * log(urand())) * cos(6.283185307179586 * urand());
+}
+
+#define D 8
+#define N 4000
+
+static float *synthetic_normal(size_t n)
+{
+    float *X = malloc(n * D * sizeof *X);
+
+    ck_assert_ptr_nonnull(X);
+    for (size_t i = 0; i < n; i++)
+        for (int j = 0; j < D; j++)
+            X[i * D + j] = (float)(j + (1.0 + 0.5 * j) * nrand());
+    return X;
+}
+
+static void layout_of(uint8_t out[MODEL_LAYOUT_LEN], const char *first)
+{
+    const char *names[2] = { first, "ch1" }, *units[2] = { "g", "g" };
+    ck_assert_int_eq(model_layout_digest(names, units, 2, out), 0);
+}
+
+static struct model *anomaly_model(void)
+{
+    struct model *m = calloc(1, sizeof *m);
+    float *X = synthetic_normal(N);
+
+    ck_assert_ptr_nonnull(m);
+    m->channel_count = 2;
+    m->version = 7;
+    layout_of(m->layout, "ch0");
+    ck_assert_int_eq(models_train_anomaly(X, N, D, 0.99f, m), 0);
+    free(X);
+    return m;
+}
+
+START_TEST(anomaly_known_answers)
+{
+    struct model *m = anomaly_model();
+    float x[D], *X;
+    size_t above = 0;
+
+    /* Mean j and deviation 1 + j/2 recovered within sampling error. */
+    for (int j = 0; j < D; j++) {
+        double sd = 1.0 + 0.5 * j;
+        ck_assert_msg(fabs(m->params[j] - j) < 0.1 * sd, "mean[%d] = %g", j, m->params[j]);
+        ck_assert_msg(fabs(1.0 / m->params[D + j] / sd - 1.0) < 0.05, "sd[%d]", j);
+    }
+    ck_assert_int_eq(m->param_count, 2 * D + 1);
+    /* The mean scores ~0, a 6-sigma excursion on every feature ~1. */
+    for (int j = 0; j < D; j++)
+        x[j] = (float)j;
+    ck_assert_float_lt(model_score(m, x, D), 0.01f);
+    for (int j = 0; j < D; j++)
+        x[j] = (float)(j + 6.0 * (1.0 + 0.5 * j));
+    ck_assert_float_gt(model_score(m, x, D), 0.9f);
+    /* Fresh normal data: about 1 % above the threshold (the 0.99 quantile). */
+    X = synthetic_normal(N);
+    for (size_t i = 0; i < N; i++)
+        above += model_score(m, X + i * D, D) >= m->threshold;
+    ck_assert_msg(above > N / 200 && above < N * 3 / 100, "above = %zu", above);
+    /* Wrong length scores 0. */
+    ck_assert_float_eq(model_score(m, x, D - 1), 0.0f);
+    free(X);
+    free(m);
+}
+END_TEST
+
+START_TEST(centroid_known_answers)
+{
+    enum { K = 3, PER = 30 };
+    static float X[K * PER * D];
+    int y[K * PER], bad = -1, correct = 0;
+    struct model *m = calloc(1, sizeof *m);
+    float p[K];
+
+    for (int c = 0; c < K; c++)
+        for (int i = 0; i < PER; i++) {
+            y[c * PER + i] = c;
+            for (int j = 0; j < D; j++)
+                X[(c * PER + i) * D + j] = (float)(5.0 * c * (j % 2 ? 1 : -1) + nrand());
+        }
+    m->channel_count = 2;
+    ck_assert_int_eq(models_train_centroid(X, y, K * PER, D, K, 0, m, &bad), 0);
+    ck_assert_int_eq(m->param_count, 2 * D + K * D);
+    for (int t = 0; t < 300; t++) {
+        int c = t % K;
+        float x[D];
+
+        for (int j = 0; j < D; j++)
+            x[j] = (float)(5.0 * c * (j % 2 ? 1 : -1) + nrand());
+        correct += model_classify(m, x, D, p) == c;
+        if (c == 0)
+            ck_assert_float_lt(model_score(m, x, D), 0.5f);
+        else
+            ck_assert_float_gt(model_score(m, x, D), 0.5f);
+        ck_assert_float_eq_tol(p[0] + p[1] + p[2], 1.0f, 1e-5f);
+    }
+    ck_assert_int_eq(correct, 300);
+    /* A class with no example: refused, and named. */
+    for (int i = 0; i < K * PER; i++)
+        if (y[i] == 2)
+            y[i] = 1;
+    ck_assert_int_eq(models_train_centroid(X, y, K * PER, D, K, 0, m, &bad), MODEL_ETOOFEW);
+    ck_assert_int_eq(bad, 2);
+    free(m);
+}
+END_TEST
+
+/* Compile the header with the host compiler, run it on the test vector and
+ * on 50 more fixed inputs, and compare the float bits with model_score on
+ * the model read back from its blob. */
+static void header_equivalence(struct model *m)
+{
+    char dir[] = "/tmp/precursor-model-XXXXXX", path[512], cmd[2048], *hdr;
+    uint8_t *b;
+    size_t len, hlen;
+    struct model *r = calloc(1, sizeof *r);
+    float x[MODEL_MAX_FEATURES];
+    FILE *f, *p;
+    uint32_t n = m->n_features;
+
+    if (system("cc --version >/dev/null 2>&1") != 0) {
+        fprintf(stderr, "check_model: SKIP header equivalence: no cc\n");
+        free(r);
+        return;
+    }
+    keys_seed(0, g_pk, g_sk);
+    ck_assert_int_eq(model_encode(m, g_sk, &b, &len), 0);
+    ck_assert_int_eq(model_load(b, len, g_pk, NULL, r), 0);
+    ck_assert_int_eq(models_emit_header(m, "pm", &hdr, &hlen), 0);
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/pm.h", dir);
+    f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fwrite(hdr, 1, hlen, f);
+    fclose(f);
+    snprintf(path, sizeof path, "%s/main.c", dir);
+    f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fprintf(f, "#include <stdio.h>\n#include <string.h>\n#include \"pm.h\"\n"
+               "static const float in[51][PM_N_FEATURES] = {\n");
+    model_test_input(m, x);
+    for (int t = 0; t < 51; t++) {
+        fprintf(f, "{");
+        for (uint32_t j = 0; j < n; j++)
+            fprintf(f, "%a,", t == 0 ? (double)x[j] : (double)(float)(m->params[j] + 3.0 * nrand() / m->params[n + j]));
+        fprintf(f, "},\n");
+    }
+    fprintf(f, "};\nint main(void)\n{\n    unsigned u;\n    float s;\n    int t;\n"
+               "    if (!pm_self_test()) return 2;\n"
+               "    for (t = 0; t < 51; t++) {\n        s = pm_score(in[t]);\n"
+               "        memcpy(&u, &s, 4);\n        printf(\"%%08x\\n\", u);\n    }\n    return 0;\n}\n");
+    fclose(f);
+    snprintf(cmd, sizeof cmd, "cc -std=c99 -O2 -Wall -Wextra -Werror -o %s/pm %s/main.c -lm && %s/pm > %s/out.txt",
+             dir, dir, dir, dir);
+    ck_assert_int_eq(system(cmd), 0);
+    /* The inputs are read back from the hex literals in main.c, so both
+     * sides score exactly the same floats. */
+    snprintf(path, sizeof path, "%s/main.c", dir);
+    f = fopen(path, "r");
+    snprintf(cmd, sizeof cmd, "%s/out.txt", dir);
+    p = fopen(cmd, "r");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_ptr_nonnull(p);
+    {
+        char line[65536];
+        int t = 0;
+
+        while (fgets(line, sizeof line, f)) {
+            char *s = line, *e;
+            unsigned got, want;
+            float sc;
+
+            if (line[0] != '{' || line[1] == '\n')
+                continue;
+            s++;
+            for (uint32_t j = 0; j < n; j++) {
+                x[j] = strtof(s, &e);
+                s = e + 1;
+            }
+            ck_assert_int_eq(fscanf(p, "%x", &got), 1);
+            sc = model_score(r, x, n);
+            memcpy(&want, &sc, 4);
+            ck_assert_msg(got == want, "input %d: header %08x blob %08x", t, got, want);
+            t++;
+        }
+        ck_assert_int_eq(t, 51);
+    }
+    fclose(f);
+    fclose(p);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    ck_assert_int_eq(system(cmd), 0);
+    free(hdr);
+    free(b);
+    free(r);
+}
+
+START_TEST(header_matches_blob_anomaly)
+{
+    struct model *m = anomaly_model();
+    header_equivalence(m);
+    free(m);
+}
+END_TEST
+
+START_TEST(header_matches_blob_classifier)
+{
+    enum { K = 3, PER = 10 };
+    static float X[K * PER * D];
+    int y[K * PER];
+    struct model *m = calloc(1, sizeof *m);
+
+    for (int i = 0; i < K * PER; i++) {
+        y[i] = i % K;
+        for (int j = 0; j < D; j++)
+            X[i * D + j] = (float)(2.0 * y[i] * (j % 3 ? 1 : -1) + nrand());
+    }
+    m->channel_count = 2;
+    ck_assert_int_eq(models_train_centroid(X, y, K * PER, D, K, 0, m, NULL), 0);
+    header_equivalence(m);
+    m->normal_class = MODEL_NO_CLASS;
+    header_equivalence(m);
+    free(m);
+}
+END_TEST
+
+START_TEST(window_features)
+{
+    float x[1000], f[MODEL_NFEAT], g[MODEL_NFEAT];
+
+    for (int i = 0; i < 1000; i++)
+        x[i] = (float)(2.0 * sin(i * 0.05));
+    models_window_features(x, 1000, f);
+    ck_assert_float_eq_tol(f[1], (float)log(2.0 / sqrt(2.0)), 0.01f);   /* RMS of a sine */
+    ck_assert_float_eq_tol(f[2], (float)log(2.0), 0.01f);               /* peak */
+    ck_assert_float_eq_tol(f[4], (float)log(1.5), 0.02f);               /* kurtosis of a sine */
+    /* Ten times the amplitude shifts RMS and peak by log(10), not the crest. */
+    for (int i = 0; i < 1000; i++)
+        x[i] *= 10.0f;
+    models_window_features(x, 1000, g);
+    ck_assert_float_eq_tol(g[1] - f[1], (float)log(10.0), 1e-3f);
+    ck_assert_float_eq_tol(g[3], f[3], 1e-3f);
+    ck_assert_float_eq_tol(g[6] - f[6], (float)(2 * log(10.0)), 1e-3f);
+}
+END_TEST
+
+Suite *models_suite(void);
+
+Suite *models_suite(void)
+{
+    Suite *s = suite_create("models");
+    TCase *tc = tcase_create("core");
+
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, anomaly_known_answers);
+    tcase_add_test(tc, centroid_known_answers);
+    tcase_add_test(tc, header_matches_blob_anomaly);
+    tcase_add_test(tc, header_matches_blob_classifier);
+    tcase_add_test(tc, window_features);
+    suite_add_tcase(s, tc);
+    return s;
+}

@@ -1,7 +1,8 @@
 /* deploy.c - model deployments: the admin/ml route that assigns a model to
  * devices or a group, the two device-signed GETs agents poll, and the fleet
  * view's "model" object.  See deploy.h; the signed-GET format and the config
- * answer are documented in schema/MODEL.md. */
+ * answer are documented in schema/MODEL.md.  Who may call the admin/ml
+ * routes is the route table's business (server/routes.c). */
 #include "server/deploy/deploy.h"
 
 #include <inttypes.h>
@@ -19,7 +20,6 @@
 #include "server/srv/srv.h"
 
 #define GROUP_FIELD_MAX 64              /* equipment_type, site */
-#define DEVICE_LIST_TEXT_MAX (DEPLOY_MAX_DEVICES * 66 + 4)
 
 enum { D_MODEL, D_INSERT, D_MATCHED, D_DEVICE, D_BLOB, D_LIST, D_COUNT };
 static const struct db_sql stmts[D_COUNT] = {
@@ -29,12 +29,13 @@ static const struct db_sql stmts[D_COUNT] = {
         "INSERT INTO model_deployments (model_id, device_ids, equipment_type, site, created_by)"
         " VALUES ($1::bigint, $2::text[], $3, $4, $5) RETURNING id", 5 },
     [D_MATCHED] = { "deploy_matched",
-        "SELECT count(*) FROM devices d"
+        "SELECT count(*) AS matched FROM devices d"
         " WHERE deployment_for_device(d.id, d.equipment_type, d.site) = $1::bigint", 1 },
     /* The device's key and state, and the deployment in force for it. */
     [D_DEVICE] = { "deploy_device",
-        "SELECT encode(d.public_key, 'hex'), d.status, dep.id, dep.model_id,"
-        " encode(sha256(m.blob), 'hex'), octet_length(m.blob), m.kind"
+        "SELECT encode(d.public_key, 'hex') AS public_key, d.status, dep.id AS deployment,"
+        " dep.model_id, encode(sha256(m.blob), 'hex') AS sha256, octet_length(m.blob) AS bytes,"
+        " m.kind"
         " FROM devices d"
         " LEFT JOIN model_deployments dep"
         "  ON dep.id = deployment_for_device(d.id, d.equipment_type, d.site)"
@@ -43,10 +44,10 @@ static const struct db_sql stmts[D_COUNT] = {
     [D_BLOB] = { "deploy_blob",
         "SELECT m.blob FROM models m WHERE m.id = $1::bigint AND m.status = 'done'", 1 },
     [D_LIST] = { "deploy_list",
-        "SELECT id, model_id, array_to_json(device_ids)::text, equipment_type, site, created_by,"
-        " (extract(epoch FROM created_at) * 1000000)::bigint,"
+        "SELECT id, model_id, array_to_json(device_ids)::text AS devices, equipment_type, site,"
+        " created_by, (extract(epoch FROM created_at) * 1000000)::bigint AS created_us,"
         " (SELECT count(*) FROM devices d"
-        "   WHERE deployment_for_device(d.id, d.equipment_type, d.site) = md.id)"
+        "   WHERE deployment_for_device(d.id, d.equipment_type, d.site) = md.id) AS running"
         " FROM model_deployments md WHERE model_id = $1::bigint ORDER BY id DESC LIMIT 100", 1 },
 };
 
@@ -54,12 +55,6 @@ static int dexec(int s, const char *const *vals, const int *lens, const int *fmt
                  PGresult **out)
 {
     return db_exec_own(&stmts[s], vals, lens, fmts, binary, out);
-}
-
-static int fail(struct srv_response *rs, int err, const char *msg)
-{
-    rs->err_message = msg;
-    return err;
 }
 
 int deploy_sig_message(const char *path, const char *ts, char *out, size_t cap)
@@ -74,9 +69,9 @@ int deploy_sig_message(const char *path, const char *ts, char *out, size_t cap)
 
 /* ---- the admin/ml route ---------------------------------------------------- */
 
-static int group_field(json_t *body, const char *key, const char **out)
+static int group_field(const json_t *body, const char *key, const char **out)
 {
-    json_t *v = json_object_get(body, key);
+    const json_t *v = json_object_get(body, key);
     const char *s;
 
     *out = NULL;
@@ -89,158 +84,171 @@ static int group_field(json_t *body, const char *key, const char **out)
     return 0;
 }
 
-/* {"devices":[ids]} -> "{a,b}" (ids are [A-Za-z0-9._-], nothing to quote). */
-static int device_list_text(json_t *arr, char *out, size_t cap)
+/* {"devices":[ids]} as a text[] literal into out; -1 when not 1..1000
+ * valid device ids. */
+static int device_list(const json_t *arr, struct srv_buf *out)
 {
-    size_t i, used = 1;
+    size_t i;
 
     if (!json_is_array(arr) || json_array_size(arr) < 1 || json_array_size(arr) > DEPLOY_MAX_DEVICES)
         return -1;
-    out[0] = '{';
+    db_array_begin(out);
     for (i = 0; i < json_array_size(arr); i++) {
         const char *id = json_string_value(json_array_get(arr, i));
-        size_t n;
 
         if (!text_valid_device_id(id))
             return -1;
-        n = strlen(id);
-        if (used + n + 3 > cap)
-            return -1;
-        if (i)
-            out[used++] = ',';
-        memcpy(out + used, id, n);
-        used += n;
+        db_array_text(out, id);
     }
-    out[used++] = '}';
-    out[used] = '\0';
+    db_array_end(out);
     return 0;
+}
+
+/* Whom a deployment is for: named devices, or a group. */
+struct target {
+    struct srv_buf devices;     /* text[] literal; empty for a group */
+    const char *eq, *site;      /* borrowed from the body */
+};
+
+static int target_parse(const json_t *body, struct target *t, struct srv_response *rs)
+{
+    const json_t *devs = json_object_get(body, "devices");
+
+    if (group_field(body, "equipment_type", &t->eq) != 0 || group_field(body, "site", &t->site) != 0)
+        return srv_fail(rs, SRV_EBADREQ, "equipment_type and site must be strings of 1..64 bytes");
+    if (devs && (t->eq || t->site))
+        return srv_fail(rs, SRV_EBADREQ, "give devices or a group (equipment_type, site), not both");
+    if (!devs && !t->eq && !t->site)
+        return srv_fail(rs, SRV_EBADREQ, "needs devices or equipment_type and/or site");
+    if (devs && device_list(devs, &t->devices) != 0)
+        return srv_fail(rs, SRV_EBADREQ, "devices must be 1..1000 device ids");
+    return t->devices.oom ? SRV_ENOMEM : SRV_OK;
+}
+
+/* Only a model that finished training is deployed. */
+static int model_ready(const char *idb, struct srv_response *rs)
+{
+    const char *vals[1] = { idb };
+    PGresult *r = NULL;
+    int err;
+
+    if ((err = dexec(D_MODEL, vals, NULL, NULL, 0, &r)) != SRV_OK)
+        return err;
+    if (PQntuples(r) != 1)
+        err = srv_fail(rs, SRV_ENOTFOUND, "no such model");
+    else if (strcmp(db_text_or(r, 0, "status", ""), "done") != 0)
+        err = srv_fail(rs, SRV_ECONFLICT, "the model has not finished training");
+    PQclear(r);
+    return err;
+}
+
+/* Insert the deployment; *dep its id, *matched the devices it reaches. */
+static int deployment_insert(const char *idb, const struct target *t, const char *by,
+                             int64_t *dep, long long *matched)
+{
+    const char *vals[5] = { idb, t->devices.p, t->eq, t->site, by };
+    char depb[24];
+    PGresult *r = NULL;
+    int err;
+
+    if ((err = dexec(D_INSERT, vals, NULL, NULL, 0, &r)) != SRV_OK)
+        return err;
+    *dep = db_int64(r, 0, "id");
+    PQclear(r);
+    r = NULL;
+    snprintf(depb, sizeof depb, "%" PRId64, *dep);
+    vals[0] = depb;
+    if ((err = dexec(D_MATCHED, vals, NULL, NULL, 0, &r)) != SRV_OK)
+        return err;
+    *matched = (long long)db_int64(r, 0, "matched");
+    PQclear(r);
+    return SRV_OK;
 }
 
 int deploy_api_create(struct srv_request *rq, struct srv_response *rs)
 {
-    json_t *body = NULL, *devs;
-    const char *eq = NULL, *site = NULL, *vals[5];
-    char idb[24], depb[24], by[80], *list = NULL;
-    PGresult *r = NULL;
-    int64_t id, dep;
-    long long matched;
+    json_t *body = NULL;
+    struct target t;
+    char idb[24], by[80];
+    int64_t id, dep = 0;
+    long long matched = 0;
     int err;
 
-    if (rq->role != SRV_ROLE_ML && rq->role != SRV_ROLE_ADMIN)
-        return fail(rs, SRV_EFORBIDDEN, "needs the ml or admin role");
+    memset(&t, 0, sizeof t);
     if (!rq->params[0] || text_parse_id(rq->params[0], &id) != 0)
-        return fail(rs, SRV_ENOTFOUND, "no such model");
-    body = rq->body ? json_loadb((const char *)rq->body, rq->body_len, JSON_REJECT_DUPLICATES, NULL)
-                    : NULL;
-    if (!json_is_object(body)) {
-        err = fail(rs, SRV_EBADREQ, "body must be a JSON object");
-        goto out;
-    }
-    devs = json_object_get(body, "devices");
-    if (group_field(body, "equipment_type", &eq) != 0 || group_field(body, "site", &site) != 0) {
-        err = fail(rs, SRV_EBADREQ, "equipment_type and site must be strings of 1..64 bytes");
-        goto out;
-    }
-    if (devs && (eq || site)) {
-        err = fail(rs, SRV_EBADREQ, "give devices or a group (equipment_type, site), not both");
-        goto out;
-    }
-    if (!devs && !eq && !site) {
-        err = fail(rs, SRV_EBADREQ, "needs devices or equipment_type and/or site");
-        goto out;
-    }
-    if (devs) {
-        if (!(list = malloc(DEVICE_LIST_TEXT_MAX))) {
-            err = SRV_ENOMEM;
-            goto out;
-        }
-        if (device_list_text(devs, list, DEVICE_LIST_TEXT_MAX) != 0) {
-            err = fail(rs, SRV_EBADREQ, "devices must be 1..1000 device ids");
-            goto out;
-        }
-    }
+        return srv_fail(rs, SRV_ENOTFOUND, "no such model");
+    body = srv_body_json(rq);
+    if (!json_is_object(body))
+        err = srv_fail(rs, SRV_EBADREQ, "body must be a JSON object");
+    else
+        err = target_parse(body, &t, rs);
     snprintf(idb, sizeof idb, "%" PRId64, id);
-    vals[0] = idb;
-    if ((err = dexec(D_MODEL, vals, NULL, NULL, 0, &r)) != SRV_OK)
-        goto out;
-    if (PQntuples(r) != 1) {
-        err = fail(rs, SRV_ENOTFOUND, "no such model");
-        goto out;
-    }
-    if (strcmp(PQgetvalue(r, 0, 0), "done") != 0) {
-        err = fail(rs, SRV_ECONFLICT, "the model has not finished training");
-        goto out;
-    }
-    PQclear(r);
-    r = NULL;
+    if (err == SRV_OK)
+        err = model_ready(idb, rs);
     if (rq->user_id > 0)
         snprintf(by, sizeof by, "%s", rq->user_name);
     else
         snprintf(by, sizeof by, "token:%lld", (long long)rq->token_id);
-    vals[1] = list;
-    vals[2] = eq;
-    vals[3] = site;
-    vals[4] = by;
-    if ((err = dexec(D_INSERT, vals, NULL, NULL, 0, &r)) != SRV_OK)
-        goto out;
-    dep = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-    PQclear(r);
-    r = NULL;
-    snprintf(depb, sizeof depb, "%" PRId64, dep);
-    vals[0] = depb;
-    if ((err = dexec(D_MATCHED, vals, NULL, NULL, 0, &r)) != SRV_OK)
-        goto out;
-    matched = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-    srv_log("info", "deploy: model %" PRId64 " deployment %" PRId64 " by %s, %lld devices now",
-            id, dep, by, matched);
-    err = srv_respond_json_take(rs, 201, json_pack("{s:I,s:I,s:I}", "id", (json_int_t)dep,
-                                                   "model_id", (json_int_t)id,
-                                                   "devices_matched", (json_int_t)matched));
-out:
-    PQclear(r);
-    free(list);
+    if (err == SRV_OK && (err = deployment_insert(idb, &t, by, &dep, &matched)) == SRV_OK) {
+        srv_log("info", "deploy: model %" PRId64 " deployment %" PRId64 " by %s, %lld devices now",
+                id, dep, by, matched);
+        err = srv_respond_json_take(rs, 201, json_pack("{s:I,s:I,s:I}", "id", (json_int_t)dep,
+                                                       "model_id", (json_int_t)id,
+                                                       "devices_matched", (json_int_t)matched));
+    }
+    srv_buf_free(&t.devices);
     json_decref(body);
     return err;
+}
+
+/* A text column as a JSON string, null when SQL NULL. */
+static json_t *string_or_null(const PGresult *r, int i, const char *name)
+{
+    const char *v = db_text(r, i, name);
+
+    return v ? json_string(v) : json_null();
+}
+
+static json_t *deployment_json(const PGresult *r, int i)
+{
+    const char *devs = db_text(r, i, "devices");
+    char t[40];
+
+    return json_pack("{s:I,s:I,s:o,s:o,s:o,s:s,s:s,s:I}",
+        "id", (json_int_t)db_int64(r, i, "id"),
+        "model_id", (json_int_t)db_int64(r, i, "model_id"),
+        "devices", devs ? json_loads(devs, 0, NULL) : json_null(),
+        "equipment_type", string_or_null(r, i, "equipment_type"),
+        "site", string_or_null(r, i, "site"),
+        "created_by", db_text_or(r, i, "created_by", ""),
+        "created_at", text_rfc3339(db_int64(r, i, "created_us"), t, sizeof t) == 0 ? t : "",
+        "devices_running_it_now", (json_int_t)db_int64(r, i, "running"));
 }
 
 int deploy_api_list(struct srv_request *rq, struct srv_response *rs)
 {
     const char *vals[1];
-    char idb[24], t[40];
+    char idb[24];
     PGresult *r = NULL;
     json_t *items;
     int64_t id;
-    int err, i;
+    int err, i, n;
 
-    if (rq->role == SRV_ROLE_NONE)
-        return fail(rs, SRV_EFORBIDDEN, "no role");
     if (!rq->params[0] || text_parse_id(rq->params[0], &id) != 0)
-        return fail(rs, SRV_ENOTFOUND, "no such model");
+        return srv_fail(rs, SRV_ENOTFOUND, "no such model");
     snprintf(idb, sizeof idb, "%" PRId64, id);
     vals[0] = idb;
     if ((err = dexec(D_LIST, vals, NULL, NULL, 0, &r)) != SRV_OK)
         return err;
+    n = PQntuples(r);
     items = json_array();
-    for (i = 0; items && i < PQntuples(r); i++) {
-        json_t *it = json_pack("{s:I,s:I,s:o,s:o,s:o,s:s,s:s,s:I}",
-            "id", (json_int_t)strtoll(PQgetvalue(r, i, 0), NULL, 10),
-            "model_id", (json_int_t)strtoll(PQgetvalue(r, i, 1), NULL, 10),
-            "devices", PQgetisnull(r, i, 2) ? json_null() : json_loads(PQgetvalue(r, i, 2), 0, NULL),
-            "equipment_type", PQgetisnull(r, i, 3) ? json_null() : json_string(PQgetvalue(r, i, 3)),
-            "site", PQgetisnull(r, i, 4) ? json_null() : json_string(PQgetvalue(r, i, 4)),
-            "created_by", PQgetvalue(r, i, 5),
-            "created_at", text_rfc3339(strtoll(PQgetvalue(r, i, 6), NULL, 10), t, sizeof t) == 0 ? t : "",
-            "devices_running_it_now", (json_int_t)strtoll(PQgetvalue(r, i, 7), NULL, 10));
-
-        if (!it || json_array_append_new(items, it) != 0) {
+    for (i = 0; items && i < n; i++)
+        if (json_array_append_new(items, deployment_json(r, i)) != 0) {
             json_decref(items);
             items = NULL;
         }
-    }
     PQclear(r);
-    if (!items)
-        return SRV_ENOMEM;
-    return srv_respond_json_take(rs, 200, json_pack("{s:o}", "items", items));
+    return items ? srv_respond_json_take(rs, 200, json_pack("{s:o}", "items", items)) : SRV_ENOMEM;
 }
 
 /* ---- the device routes ------------------------------------------------------- */
@@ -262,27 +270,28 @@ static int device_auth(struct srv_request *rq, struct srv_response *rs, PGresult
     int n, err;
 
     if (!text_valid_device_id(dev))
-        return fail(rs, SRV_EBADREQ, "X-Precursor-Device missing or malformed");
+        return srv_fail(rs, SRV_EBADREQ, "X-Precursor-Device missing or malformed");
     if (!rq->params[0] || strcmp(rq->params[0], dev) != 0)
-        return fail(rs, SRV_EFORBIDDEN, "a device may only read its own config");
+        return srv_fail(rs, SRV_EFORBIDDEN, "a device may only read its own config");
     if (text_b64_decode_exact(sig64, sig, sizeof sig) != 0)
-        return fail(rs, SRV_EBADREQ, "X-Precursor-Signature must be base64 of 64 bytes");
+        return srv_fail(rs, SRV_EBADREQ, "X-Precursor-Signature must be base64 of 64 bytes");
     if (!ts || text_parse_id(ts, &t) != 0)
-        return fail(rs, SRV_EBADREQ, "X-Precursor-Timestamp must be unix seconds");
+        return srv_fail(rs, SRV_EBADREQ, "X-Precursor-Timestamp must be unix seconds");
     /* Bound the replay window of a captured request. */
     if (t < (int64_t)time(NULL) - DEPLOY_MAX_SKEW_S || t > (int64_t)time(NULL) + DEPLOY_MAX_SKEW_S)
-        return fail(rs, SRV_EUNAUTH, "X-Precursor-Timestamp is stale or in the future (300 s)");
+        return srv_fail(rs, SRV_EUNAUTH, "X-Precursor-Timestamp is stale or in the future (300 s)");
     if ((n = deploy_sig_message(rq->path, ts, msg, sizeof msg)) < 0)
-        return fail(rs, SRV_EBADREQ, "path too long");
+        return srv_fail(rs, SRV_EBADREQ, "path too long");
     vals[0] = dev;
     if ((err = dexec(D_DEVICE, vals, NULL, NULL, 0, &r)) != SRV_OK)
         return err;
-    if (PQntuples(r) != 1 || sodium_hex2bin(pk, sizeof pk, PQgetvalue(r, 0, 0), PQgetlength(r, 0, 0),
+    if (PQntuples(r) != 1 || sodium_hex2bin(pk, sizeof pk, db_text_or(r, 0, "public_key", ""),
+                                           (size_t)db_len(r, 0, "public_key"),
                                            NULL, &bin, NULL) != 0 || bin != sizeof pk) {
         PQclear(r);
         return SRV_EUNKNOWNDEV;
     }
-    if (strcmp(PQgetvalue(r, 0, 1), "active") != 0) {
+    if (strcmp(db_text_or(r, 0, "status", ""), "active") != 0) {
         PQclear(r);
         return SRV_EDEVSTATE;
     }
@@ -292,6 +301,12 @@ static int device_auth(struct srv_request *rq, struct srv_response *rs, PGresult
     }
     *out = r;
     return SRV_OK;
+}
+
+/* The D_DEVICE row names a deployment whose model finished training. */
+static int deployed(const PGresult *r)
+{
+    return !db_isnull(r, 0, "deployment") && !db_isnull(r, 0, "sha256");
 }
 
 int deploy_api_device_config(struct srv_request *rq, struct srv_response *rs)
@@ -304,13 +319,13 @@ int deploy_api_device_config(struct srv_request *rq, struct srv_response *rs)
 
     if ((err = device_auth(rq, rs, &r)) != SRV_OK)
         return err;
-    if (!PQgetisnull(r, 0, 2) && !PQgetisnull(r, 0, 4))
+    if (deployed(r))
         model = json_pack("{s:I,s:I,s:s,s:I,s:s}",
-                          "id", (json_int_t)strtoll(PQgetvalue(r, 0, 3), NULL, 10),
-                          "deployment", (json_int_t)strtoll(PQgetvalue(r, 0, 2), NULL, 10),
-                          "sha256", PQgetvalue(r, 0, 4),
-                          "bytes", (json_int_t)strtoll(PQgetvalue(r, 0, 5), NULL, 10),
-                          "kind", PQgetvalue(r, 0, 6));
+                          "id", (json_int_t)db_int64(r, 0, "model_id"),
+                          "deployment", (json_int_t)db_int64(r, 0, "deployment"),
+                          "sha256", db_text_or(r, 0, "sha256", ""),
+                          "bytes", (json_int_t)db_int64(r, 0, "bytes"),
+                          "kind", db_text_or(r, 0, "kind", ""));
     PQclear(r);
     /* The key lets an agent without --model-key pin it on first contact. */
     if ((err = models_signing_key(sk, pk)) != SRV_OK) {
@@ -336,25 +351,25 @@ int deploy_api_device_model(struct srv_request *rq, struct srv_response *rs)
 
     if ((err = device_auth(rq, rs, &r)) != SRV_OK)
         return err;
-    if (PQgetisnull(r, 0, 2) || PQgetisnull(r, 0, 4)) {
+    if (!deployed(r)) {
         PQclear(r);
-        return fail(rs, SRV_ENOTFOUND, "no model is deployed to this device");
+        return srv_fail(rs, SRV_ENOTFOUND, "no model is deployed to this device");
     }
-    snprintf(idb, sizeof idb, "%s", PQgetvalue(r, 0, 3));
+    snprintf(idb, sizeof idb, "%s", db_text_or(r, 0, "model_id", ""));
     PQclear(r);
     r = NULL;
     if ((err = dexec(D_BLOB, vals, NULL, NULL, 1, &r)) != SRV_OK)
         return err;
-    if (PQntuples(r) != 1 || PQgetisnull(r, 0, 0)) {
+    if (PQntuples(r) != 1 || db_isnull(r, 0, "blob")) {
         PQclear(r);
-        return fail(rs, SRV_ENOTFOUND, "no model is deployed to this device");
+        return srv_fail(rs, SRV_ENOTFOUND, "no model is deployed to this device");
     }
-    rs->body_len = (size_t)PQgetlength(r, 0, 0);
+    rs->body_len = (size_t)db_len(r, 0, "blob");
     if (!(rs->body = malloc(rs->body_len ? rs->body_len : 1))) {
         PQclear(r);
         return SRV_ENOMEM;
     }
-    memcpy(rs->body, PQgetvalue(r, 0, 0), rs->body_len);
+    memcpy(rs->body, db_text(r, 0, "blob"), rs->body_len);
     PQclear(r);
     rs->status = 200;
     rs->content_type = "application/octet-stream";

@@ -1,4 +1,4 @@
-/* deploy.h - putting trained models on devices (issue 7 item 7).
+/* deploy.h - putting trained models on devices.
  *
  * An admin or ml user assigns a finished model to devices or to a device
  * group (POST /api/v1/models/{id}/deploy); agents ask for their config on a

@@ -77,6 +77,14 @@ $(BUILD)/lib/%.a:
 	@rm -f $@
 	ar rcs $@ $^
 
+# Text the server serves as it is (the device install script) is kept as a
+# file of its own and compiled in as one C string literal.
+$(BUILD)/gen/install_sh.inc: server/fleet/install.sh
+	@mkdir -p $(@D)
+	@sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/"/' -e 's/$$/\\n"/' $< > $@.tmp && mv $@.tmp $@
+$(call obj,server/fleet/fleet_install.c): $(BUILD)/gen/install_sh.inc
+$(call obj,server/fleet/fleet_install.c): ALL_CFLAGS += -I$(BUILD)/gen
+
 $(SERVER_BIN): $(call obj,server/main.c) $(SERVER_LIB) $(SCHEMA_LIB)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)

@@ -10,9 +10,48 @@
 
 #include "server/db/db.h"
 #include "server/fleet/fleet.h"
+#include "server/fleet/fleet_int.h"
 #include "server/srv/srv.h"
 
 #define MAINT_PERIOD_S 3600
+
+const struct db_sql fleet__sql[FLEET_SQL_COUNT] = {
+    [FLEET_SQL_DEVICE_KEY] = { "fleet_device_key",
+        "SELECT public_key, status, last_seq FROM devices WHERE id = $1", 1 },
+    [FLEET_SQL_TOKEN_INSERT] = { "fleet_token_insert",
+        "INSERT INTO enrollment_tokens (token_sha256, equipment_type, site, tags,"
+        " uses_left, expires_at, pre_approved)"
+        " VALUES ($1::bytea, $2, $3, $4::text[], $5::int,"
+        "  now() + $6::bigint * interval '1 second', $7::boolean) RETURNING id", 7 },
+    [FLEET_SQL_TOKEN_STATE] = { "fleet_token_state",
+        "SELECT id, revoked_at IS NOT NULL AS revoked,"
+        " expires_at IS NOT NULL AND expires_at <= now() AS expired,"
+        " uses_left IS NOT NULL AND uses_left <= 0 AS used_up"
+        " FROM enrollment_tokens WHERE token_sha256 = $1::bytea", 1 },
+    [FLEET_SQL_DEVICE_ENROLL] = { "fleet_device_enroll",
+        "WITH t AS (UPDATE enrollment_tokens SET uses_left = uses_left - 1"
+        "  WHERE token_sha256 = $1::bytea AND revoked_at IS NULL"
+        "  AND (expires_at IS NULL OR expires_at > now())"
+        "  AND (uses_left IS NULL OR uses_left > 0)"
+        "  AND NOT EXISTS (SELECT 1 FROM devices WHERE id = $2)"
+        "  RETURNING id, equipment_type, site, tags, pre_approved)"
+        " INSERT INTO devices (id, public_key, status, equipment_type, site, tags,"
+        "  enrollment_token_id, approved_at)"
+        " SELECT $2, $3::bytea, CASE WHEN t.pre_approved THEN 'active' ELSE 'pending' END,"
+        "  t.equipment_type, t.site, t.tags, t.id, CASE WHEN t.pre_approved THEN now() END"
+        " FROM t RETURNING id, status", 3 },
+    [FLEET_SQL_DEVICE_STATUS] = { "fleet_device_status",
+        "UPDATE devices SET"
+        " status = CASE WHEN $2 = 'approve' THEN 'active' ELSE 'revoked' END,"
+        " approved_at = CASE WHEN $2 = 'approve' THEN now() ELSE approved_at END,"
+        " revoked_at = CASE WHEN $2 = 'revoke' THEN now() ELSE revoked_at END"
+        " WHERE id = $1 AND status <> 'revoked' RETURNING status", 2 },
+    [FLEET_SQL_DEVICE_ROTATE] = { "fleet_device_rotate",
+        "UPDATE devices SET public_key = $2::bytea, key_generation = key_generation + 1,"
+        " key_rotated_at = now()"
+        " WHERE id = $1 AND public_key = $3::bytea AND status = 'active'"
+        " RETURNING key_generation", 3 },
+};
 
 static struct fleet_settings settings = {
     .agent_binary = NULL,
@@ -103,12 +142,12 @@ int fleet_maintain(void *conn, unsigned retention_days, int *dropped)
     int err = SRV_OK;
 
     snprintf(days, sizeof days, "%u", retention_days);
-    r = PQexecParams(conn, "SELECT snapshots_maintain($1::int)", 1, NULL, vals, NULL, NULL, 0);
+    r = PQexecParams(conn, "SELECT snapshots_maintain($1::int) AS dropped", 1, NULL, vals, NULL, NULL, 0);
     if (!r || PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
         srv_log("error", "fleet: snapshots_maintain: %s", PQerrorMessage(conn));
         err = SRV_EDB;
     } else {
-        *dropped = atoi(PQgetvalue(r, 0, 0));
+        *dropped = (int)db_int64(r, 0, "dropped");
     }
     PQclear(r);
     return err;

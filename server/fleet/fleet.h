@@ -46,6 +46,8 @@ struct fleet_device {
 /* Device by id: from the cache when fresh, else from the database (worker
  * connection).  SRV_EUNKNOWNDEV when not registered. */
 int fleet_device_lookup(const char *dev, struct fleet_device *out);
+/* The same from the database, always (the cache is not touched). */
+int fleet_device_fetch(const char *dev, struct fleet_device *out);
 /* Forget one device (after approve/revoke/rotate) or all of them. */
 void fleet_cache_invalidate(const char *dev);
 void fleet_cache_clear(void);
@@ -60,6 +62,14 @@ int fleet_bucket_take(const char *dev, unsigned *retry_after_s);
 void fleet_bucket_reset(void);
 
 /* --- enrollment (fleet_enroll.c) ------------------------------------------- */
+
+/* The identity a registering device sends: "device_id" and "public_key"
+ * (standard base64 of 32 bytes) of a JSON body.  0, or SRV_EBADREQ with
+ * the message set. */
+struct json_t;
+struct srv_response;
+int fleet_identity_parse(const struct json_t *body, const char **dev,
+                         uint8_t pk[FLEET_PK_LEN], struct srv_response *rs);
 
 struct fleet_token_spec {
     const char *equipment_type;     /* may be NULL */

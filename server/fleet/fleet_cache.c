@@ -55,24 +55,25 @@ static int64_t be64(const char *p)
     return (int64_t)v;
 }
 
-static int fetch(const char *dev, struct fleet_device *out)
+int fleet_device_fetch(const char *dev, struct fleet_device *out)
 {
     const char *vals[1] = { dev };
     PGresult *r = NULL;
     int err;
 
-    err = db_exec(DB_DEVICE_KEY, vals, NULL, NULL, 1, &r);
+    /* Binary result: the key as its 32 bytes, last_seq as 8 big-endian. */
+    err = db_exec_own(&fleet__sql[FLEET_SQL_DEVICE_KEY], vals, NULL, NULL, 1, &r);
     if (err != SRV_OK)
         return err;
     if (PQntuples(r) != 1) {
         err = SRV_EUNKNOWNDEV;
-    } else if (PQgetlength(r, 0, 0) != FLEET_PK_LEN || PQgetlength(r, 0, 2) != 8 ||
-               PQgetlength(r, 0, 1) >= (int)sizeof out->status) {
+    } else if (db_len(r, 0, "public_key") != FLEET_PK_LEN || db_len(r, 0, "last_seq") != 8 ||
+               db_len(r, 0, "status") >= (int)sizeof out->status) {
         err = SRV_EINTERNAL;
     } else {
-        memcpy(out->pk, PQgetvalue(r, 0, 0), FLEET_PK_LEN);
-        snprintf(out->status, sizeof out->status, "%s", PQgetvalue(r, 0, 1));
-        out->last_seq = be64(PQgetvalue(r, 0, 2));
+        memcpy(out->pk, db_text(r, 0, "public_key"), FLEET_PK_LEN);
+        snprintf(out->status, sizeof out->status, "%s", db_text(r, 0, "status"));
+        out->last_seq = be64(db_text(r, 0, "last_seq"));
     }
     PQclear(r);
     return err;
@@ -95,7 +96,7 @@ int fleet_device_lookup(const char *dev, struct fleet_device *out)
     }
     pthread_mutex_unlock(&cache_mu);
     /* Unknown devices are not cached: enrollment must take effect at once. */
-    err = fetch(dev, &d);
+    err = fleet_device_fetch(dev, &d);
     if (err != SRV_OK)
         return err;
     pthread_mutex_lock(&cache_mu);

@@ -17,25 +17,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/utsname.h>
 
 #include "server/auth/auth.h"
 #include "server/db/db.h"
 #include "server/fleet/fleet.h"
+#include "server/fleet/fleet_int.h"
 #include "server/text/text.h"
 #include "server/srv/srv.h"
 
 #define TOKEN_PREFIX "pen_"
 #define TOKEN_LEN (4 + 64)
 #define TAGS_MAX 1024
-#define AGENT_BINARY_MAX (256u << 20)
-
-static int fail(struct srv_response *rs, int err, const char *msg)
-{
-    rs->err_message = msg;
-    return err;
-}
 
 static int token_well_formed(const char *t)
 {
@@ -94,15 +86,14 @@ int fleet_parse_duration(const char *s, long long *out)
     return SRV_OK;
 }
 
-/* "a,b" -> '{"a","b"}' (PostgreSQL array literal); labels checked. */
-static int tags_literal(const char *tags, char *out, size_t cap)
+/* "a,b" -> '{"a","b"}' (PostgreSQL array literal) into b; labels checked. */
+static int tags_literal(const char *tags, struct srv_buf *b)
 {
-    size_t used = 0;
     const char *p = tags ? tags : "";
 
-    if (cap < 3)
+    if (strlen(p) >= TAGS_MAX)
         return SRV_ETOOBIG;
-    out[used++] = '{';
+    db_array_begin(b);
     while (*p) {
         size_t n = strcspn(p, ",");
         char tag[65];
@@ -113,25 +104,22 @@ static int tags_literal(const char *tags, char *out, size_t cap)
         tag[n] = '\0';
         if (!label_ok(tag, 64))
             return SRV_EBADREQ;
-        if (used + n + 4 >= cap)
-            return SRV_ETOOBIG;
-        used += (size_t)snprintf(out + used, cap - used, "%s\"%s\"", used > 1 ? "," : "", tag);
+        db_array_text(b, tag);
         p += n;
         if (*p == ',')
             p++;
     }
-    out[used++] = '}';
-    out[used] = '\0';
-    return SRV_OK;
+    db_array_end(b);
+    return b->oom ? SRV_ENOMEM : SRV_OK;
 }
 
 int fleet_token_create(const struct fleet_token_spec *spec, char *tok, size_t cap)
 {
-    char raw[AUTH_TOKEN_LEN + 1], tags[TAGS_MAX], uses[16], exp[24];
+    char raw[AUTH_TOKEN_LEN + 1], uses[16], exp[24];
+    struct srv_buf tags = { 0 };
     uint8_t sha[32];
     const char *vals[7];
     int lens[7] = { 32, 0, 0, 0, 0, 0, 0 }, fmts[7] = { 1, 0, 0, 0, 0, 0, 0 };
-    PGresult *r = NULL;
     int err;
 
     if (cap <= TOKEN_LEN)
@@ -140,12 +128,13 @@ int fleet_token_create(const struct fleet_token_spec *spec, char *tok, size_t ca
         (spec->site && !label_ok(spec->site, 64)) ||
         (!spec->reusable && (spec->uses <= 0 || spec->uses > 1000000)) || spec->expires_s < 0)
         return SRV_EBADREQ;
-    err = tags_literal(spec->tags, tags, sizeof tags);
-    if (err != SRV_OK)
+    err = tags_literal(spec->tags, &tags);
+    if (err == SRV_OK)
+        err = auth_token_new(raw, sizeof raw, sha);
+    if (err != SRV_OK) {
+        srv_buf_free(&tags);
         return err;
-    err = auth_token_new(raw, sizeof raw, sha);
-    if (err != SRV_OK)
-        return err;
+    }
     memcpy(raw, TOKEN_PREFIX, 4);
     /* The hash is of the token as handed out, prefix included. */
     auth_sha256(raw, TOKEN_LEN, sha);
@@ -154,20 +143,19 @@ int fleet_token_create(const struct fleet_token_spec *spec, char *tok, size_t ca
     vals[0] = (const char *)sha;
     vals[1] = spec->equipment_type;
     vals[2] = spec->site;
-    vals[3] = tags;
+    vals[3] = tags.p;
     vals[4] = spec->reusable ? NULL : uses;
     vals[5] = spec->expires_s > 0 ? exp : NULL;
     vals[6] = spec->pre_approved ? "true" : "false";
-    err = db_exec(DB_FLEET_TOKEN_INSERT, vals, lens, fmts, 0, &r);
-    PQclear(r);
+    err = db_exec_own(&fleet__sql[FLEET_SQL_TOKEN_INSERT], vals, lens, fmts, 0, NULL);
     if (err == SRV_OK)
         snprintf(tok, cap, "%s", raw);
     sodium_memzero(raw, sizeof raw);
+    srv_buf_free(&tags);
     return err;
 }
 
-/* Why a token cannot enroll: 0 when it can, else SRV_EENROLL + message. */
-static int token_check(const char *tok, const char **why)
+int fleet__token_check(const char *tok, const char **why)
 {
     uint8_t sha[32];
     const char *vals[1] = { (const char *)sha };
@@ -180,56 +168,24 @@ static int token_check(const char *tok, const char **why)
         return SRV_EENROLL;
     }
     auth_sha256(tok, TOKEN_LEN, sha);
-    err = db_exec(DB_FLEET_TOKEN_STATE, vals, lens, fmts, 0, &r);
+    err = db_exec_own(&fleet__sql[FLEET_SQL_TOKEN_STATE], vals, lens, fmts, 0, &r);
     if (err != SRV_OK)
         return err;
     if (PQntuples(r) != 1) {
         *why = "unknown enrollment token";
         err = SRV_EENROLL;
-    } else if (strcmp(PQgetvalue(r, 0, 1), "t") == 0) {
+    } else if (db_bool(r, 0, "revoked")) {
         *why = "enrollment token revoked";
         err = SRV_EENROLL;
-    } else if (strcmp(PQgetvalue(r, 0, 2), "t") == 0) {
+    } else if (db_bool(r, 0, "expired")) {
         *why = "enrollment token expired";
         err = SRV_EENROLL;
-    } else if (strcmp(PQgetvalue(r, 0, 3), "t") == 0) {
+    } else if (db_bool(r, 0, "used_up")) {
         *why = "enrollment token used up";
         err = SRV_EENROLL;
     }
     PQclear(r);
     return err;
-}
-
-static json_t *parse_body(const struct srv_request *rq)
-{
-    json_error_t je;
-
-    if (!rq->body || rq->body_len == 0)
-        return NULL;
-    return json_loadb((const char *)rq->body, rq->body_len, JSON_REJECT_DUPLICATES, &je);
-}
-
-static int require_admin(const struct srv_request *rq, struct srv_response *rs)
-{
-    if (rq->role != SRV_ROLE_ADMIN)
-        return fail(rs, SRV_EFORBIDDEN, "needs an admin token");
-    return SRV_OK;
-}
-
-/* Base URL clients reached us by (Host header; a load balancer's). */
-static void base_url(const struct srv_request *rq, char *out, size_t cap)
-{
-    const char *host = rq->header(rq, "Host");
-    const char *proto = rq->header(rq, "X-Forwarded-Proto");
-    size_t i;
-
-    if (!host || !*host || strlen(host) > 255)
-        host = "localhost";
-    for (i = 0; host[i]; i++)
-        if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:[]",
-                    host[i]))
-            host = "localhost";
-    snprintf(out, cap, "%s://%s", proto && strcmp(proto, "https") == 0 ? "https" : "http", host);
 }
 
 int fleet_api_token_create(struct srv_request *rq, struct srv_response *rs)
@@ -238,14 +194,12 @@ int fleet_api_token_create(struct srv_request *rq, struct srv_response *rs)
     json_t *j, *tags, *exp, *t;
     char tagbuf[TAGS_MAX], tok[TOKEN_LEN + 1], base[300], *cmd = NULL;
     size_t used = 0, i;
-    int err = require_admin(rq, rs);
+    int err;
 
-    if (err != SRV_OK)
-        return err;
-    j = parse_body(rq);
+    j = srv_body_json(rq);
     if (!j || !json_is_object(j)) {
         json_decref(j);
-        return fail(rs, SRV_EBADREQ, "body must be a JSON object");
+        return srv_fail(rs, SRV_EBADREQ, "body must be a JSON object");
     }
     spec.equipment_type = json_string_value(json_object_get(j, "equipment_type"));
     spec.site = json_string_value(json_object_get(j, "site"));
@@ -254,7 +208,7 @@ int fleet_api_token_create(struct srv_request *rq, struct srv_response *rs)
     spec.uses = 1;
     if ((t = json_object_get(j, "uses")) != NULL) {
         if (!json_is_integer(t) || json_integer_value(t) < 1 || json_integer_value(t) > 1000000) {
-            err = fail(rs, SRV_EBADREQ, "uses must be an integer in 1..1000000");
+            err = srv_fail(rs, SRV_EBADREQ, "uses must be an integer in 1..1000000");
             goto out;
         }
         spec.uses = (int)json_integer_value(t);
@@ -264,20 +218,20 @@ int fleet_api_token_create(struct srv_request *rq, struct srv_response *rs)
                  fleet_parse_duration(json_string_value(exp), &spec.expires_s) == SRV_OK) &&
         !(json_is_integer(exp) && json_integer_value(exp) > 0 &&
           (spec.expires_s = json_integer_value(exp)) <= 3650LL * 86400)) {
-        err = fail(rs, SRV_EBADREQ, "expires_in must be seconds or like \"24h\"");
+        err = srv_fail(rs, SRV_EBADREQ, "expires_in must be seconds or like \"24h\"");
         goto out;
     }
     tags = json_object_get(j, "tags");
     tagbuf[0] = '\0';
     if (tags && !json_is_array(tags)) {
-        err = fail(rs, SRV_EBADREQ, "tags must be an array of strings");
+        err = srv_fail(rs, SRV_EBADREQ, "tags must be an array of strings");
         goto out;
     }
     for (i = 0; tags && i < json_array_size(tags); i++) {
         const char *s = json_string_value(json_array_get(tags, i));
 
         if (!s || strchr(s, ',') || used + strlen(s) + 2 >= sizeof tagbuf) {
-            err = fail(rs, SRV_EBADREQ, "tags must be short strings without commas");
+            err = srv_fail(rs, SRV_EBADREQ, "tags must be short strings without commas");
             goto out;
         }
         used += (size_t)snprintf(tagbuf + used, sizeof tagbuf - used, "%s%s", used ? "," : "", s);
@@ -288,7 +242,7 @@ int fleet_api_token_create(struct srv_request *rq, struct srv_response *rs)
         rs->err_message = "equipment_type, site and tags: 1..64 of [A-Za-z0-9._-:/ ]";
     if (err != SRV_OK)
         goto out;
-    base_url(rq, base, sizeof base);
+    fleet__base_url(rq, base, sizeof base);
     if (asprintf(&cmd, "curl -fsS '%s/install.sh?token=%s' | sh", base, tok) < 0) {
         err = SRV_ENOMEM;
         goto out;
@@ -300,156 +254,37 @@ out:
     return err;
 }
 
-/* The installer.  Only the base URL and the token (both checked to hold no
- * shell metacharacters) are substituted. */
-static const char install_fmt[] =
-    "#!/bin/sh\n"
-    "# Precursor agent installer, generated by the server for one enrollment token.\n"
-    "# Root install: curl -fsS '%1$s/install.sh?token=...' | sh\n"
-    "# Anywhere else: PRECURSOR_PREFIX=/some/dir sh install.sh (no systemd unit is started).\n"
-    "# PRECURSOR_DEVICE_ID overrides the device id (default: hostname + random suffix).\n"
-    "set -eu\n"
-    "SERVER='%1$s'\n"
-    "TOKEN='%2$s'\n"
-    "PREFIX=\"${PRECURSOR_PREFIX:-}\"\n"
-    "BIN_DIR=\"$PREFIX/usr/local/bin\"\n"
-    "ETC_DIR=\"$PREFIX/etc/precursor\"\n"
-    "STATE_DIR=\"$PREFIX/var/lib/precursor\"\n"
-    "ARCH=\"${PRECURSOR_ARCH:-$(uname -m)}\"\n"
-    "if [ -z \"${PRECURSOR_DEVICE_ID:-}\" ]; then\n"
-    "    h=$(hostname 2>/dev/null | tr -cd 'A-Za-z0-9._-' | cut -c1-40)\n"
-    "    r=$(od -An -N4 -tx1 /dev/urandom | tr -d ' \\n')\n"
-    "    PRECURSOR_DEVICE_ID=\"${h:-device}-$r\"\n"
-    "fi\n"
-    "DEVICE_ID=$PRECURSOR_DEVICE_ID\n"
-    "fetch() {\n"
-    "    if command -v curl >/dev/null 2>&1; then curl -fsS -o \"$2\" \"$1\"\n"
-    "    elif command -v wget >/dev/null 2>&1; then wget -q -O \"$2\" \"$1\"\n"
-    "    else echo 'precursor install: needs curl or wget' >&2; exit 1; fi\n"
-    "}\n"
-    "mkdir -p \"$BIN_DIR\" \"$ETC_DIR\" \"$STATE_DIR\"\n"
-    "fetch \"$SERVER/downloads/precursor-agent-$ARCH\" \"$BIN_DIR/precursor-agent.part\"\n"
-    "chmod 0755 \"$BIN_DIR/precursor-agent.part\"\n"
-    "mv -f \"$BIN_DIR/precursor-agent.part\" \"$BIN_DIR/precursor-agent\"\n"
-    "# The key pair is made here; only the public key goes to the server.\n"
-    "\"$BIN_DIR/precursor-agent\" enroll --server \"$SERVER\" --token \"$TOKEN\" \\\n"
-    "    --device-id \"$DEVICE_ID\" --key-dir \"$STATE_DIR/keys\"\n"
-    "cat > \"$ETC_DIR/agent.conf.part\" <<EOF\n"
-    "# written by the Precursor installer\n"
-    "device-id = $DEVICE_ID\n"
-    "server = $SERVER\n"
-    "key-dir = $STATE_DIR/keys\n"
-    "spool = $STATE_DIR/spool\n"
-    "EOF\n"
-    "mv -f \"$ETC_DIR/agent.conf.part\" \"$ETC_DIR/agent.conf\"\n"
-    "UNIT=\"[Unit]\n"
-    "Description=Precursor edge agent\n"
-    "After=network-online.target\n"
-    "Wants=network-online.target\n"
-    "\n"
-    "[Service]\n"
-    "ExecStart=$BIN_DIR/precursor-agent run --config $ETC_DIR/agent.conf\n"
-    "Restart=always\n"
-    "RestartSec=5\n"
-    "# The local action must start within milliseconds of the sample, whatever\n"
-    "# else the gateway is doing: real-time scheduling (docs/BENCHMARKS.md).\n"
-    "CPUSchedulingPolicy=fifo\n"
-    "CPUSchedulingPriority=10\n"
-    "\n"
-    "[Install]\n"
-    "WantedBy=multi-user.target\"\n"
-    "if [ -z \"$PREFIX\" ] && [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then\n"
-    "    printf '%%s\\n' \"$UNIT\" > /etc/systemd/system/precursor-agent.service\n"
-    "    systemctl daemon-reload\n"
-    "    systemctl enable --now precursor-agent.service\n"
-    "    echo \"precursor install: agent $DEVICE_ID running under systemd\"\n"
-    "else\n"
-    "    mkdir -p \"$PREFIX/etc/systemd/system\"\n"
-    "    printf '%%s\\n' \"$UNIT\" > \"$PREFIX/etc/systemd/system/precursor-agent.service\"\n"
-    "    echo \"precursor install: agent $DEVICE_ID installed under ${PREFIX:-/};\"\n"
-    "    echo \"  start it with: $BIN_DIR/precursor-agent run --config $ETC_DIR/agent.conf\"\n"
-    "fi\n";
-
-int fleet_api_install_sh(struct srv_request *rq, struct srv_response *rs)
-{
-    const char *tok = rq->query(rq, "token");
-    const char *why = "enrollment refused";
-    char base[300], *script = NULL;
-    int n, err;
-
-    err = token_check(tok, &why);
-    if (err != SRV_OK)
-        return fail(rs, err, why);
-    base_url(rq, base, sizeof base);
-    n = asprintf(&script, install_fmt, base, tok);
-    if (n < 0)
-        return SRV_ENOMEM;
-    rs->status = 200;
-    rs->content_type = "text/x-shellscript; charset=utf-8";
-    rs->body = script;
-    rs->body_len = (size_t)n;
-    return SRV_OK;
-}
-
-int fleet_api_download(struct srv_request *rq, struct srv_response *rs)
-{
-    const char *name = rq->params[0], *path = fleet_settings()->agent_binary;
-    struct utsname u;
-    char want[128];
-    struct stat st;
-    FILE *f;
-    char *buf;
-
-    if (!path || uname(&u) != 0)
-        return fail(rs, SRV_ENOTFOUND, "no agent binary is served (--agent-binary)");
-    snprintf(want, sizeof want, "precursor-agent-%s", u.machine);
-    if (!name || strcmp(name, want) != 0)
-        return fail(rs, SRV_ENOTFOUND, "no agent binary for that architecture");
-    f = fopen(path, "rb");
-    if (!f)
-        return fail(rs, SRV_ENOTFOUND, "agent binary not readable");
-    if (fstat(fileno(f), &st) != 0 || st.st_size <= 0 || st.st_size > (off_t)AGENT_BINARY_MAX) {
-        fclose(f);
-        return fail(rs, SRV_EINTERNAL, "agent binary size out of range");
-    }
-    buf = malloc((size_t)st.st_size);
-    if (!buf || fread(buf, 1, (size_t)st.st_size, f) != (size_t)st.st_size) {
-        free(buf);
-        fclose(f);
-        return buf ? SRV_EINTERNAL : SRV_ENOMEM;
-    }
-    fclose(f);
-    rs->status = 200;
-    rs->content_type = "application/octet-stream";
-    rs->body = buf;
-    rs->body_len = (size_t)st.st_size;
-    return SRV_OK;
-}
-
+/* The stored key and status of dev; SRV_ENOTFOUND when not registered. */
 static int device_key(const char *dev, uint8_t pk[FLEET_PK_LEN], char *status, size_t cap)
 {
-    const char *vals[1] = { dev };
-    PGresult *r = NULL;
-    int err = db_exec(DB_DEVICE_KEY, vals, NULL, NULL, 1, &r);
+    struct fleet_device d;
+    int err = fleet_device_fetch(dev, &d);
 
-    if (err != SRV_OK)
-        return err;
-    if (PQntuples(r) != 1)
-        err = SRV_ENOTFOUND;
-    else if (PQgetlength(r, 0, 0) != FLEET_PK_LEN)
-        err = SRV_EINTERNAL;
-    else {
-        memcpy(pk, PQgetvalue(r, 0, 0), FLEET_PK_LEN);
-        snprintf(status, cap, "%s", PQgetvalue(r, 0, 1));
+    if (err == SRV_EUNKNOWNDEV)
+        return SRV_ENOTFOUND;
+    if (err == SRV_OK) {
+        memcpy(pk, d.pk, FLEET_PK_LEN);
+        snprintf(status, cap, "%s", d.status);
     }
-    PQclear(r);
     return err;
+}
+
+int fleet_identity_parse(const json_t *body, const char **dev, uint8_t pk[FLEET_PK_LEN],
+                         struct srv_response *rs)
+{
+    *dev = json_string_value(json_object_get(body, "device_id"));
+    if (!text_valid_device_id(*dev))
+        return srv_fail(rs, SRV_EBADREQ, "device_id must match [A-Za-z0-9._-]{1,64}");
+    if (text_b64_decode_exact(json_string_value(json_object_get(body, "public_key")), pk,
+                              FLEET_PK_LEN) != 0)
+        return srv_fail(rs, SRV_EBADREQ, "public_key must be standard base64 of 32 bytes");
+    return SRV_OK;
 }
 
 int fleet_api_device_enroll(struct srv_request *rq, struct srv_response *rs)
 {
-    json_t *j = parse_body(rq);
-    const char *tok, *dev, *pk64, *why = NULL;
+    json_t *j = srv_body_json(rq);
+    const char *tok, *dev, *why = NULL;
     uint8_t pk[FLEET_PK_LEN], sha[32], have[FLEET_PK_LEN];
     char status[16];
     const char *vals[3];
@@ -459,20 +294,12 @@ int fleet_api_device_enroll(struct srv_request *rq, struct srv_response *rs)
 
     if (!j || !json_is_object(j)) {
         json_decref(j);
-        return fail(rs, SRV_EBADREQ, "body must be a JSON object");
+        return srv_fail(rs, SRV_EBADREQ, "body must be a JSON object");
     }
     tok = json_string_value(json_object_get(j, "token"));
-    dev = json_string_value(json_object_get(j, "device_id"));
-    pk64 = json_string_value(json_object_get(j, "public_key"));
-    if (!text_valid_device_id(dev)) {
-        err = fail(rs, SRV_EBADREQ, "device_id must match [A-Za-z0-9._-]{1,64}");
+    if ((err = fleet_identity_parse(j, &dev, pk, rs)) != SRV_OK)
         goto out;
-    }
-    if (text_b64_decode_exact(pk64, pk, sizeof pk) != 0) {
-        err = fail(rs, SRV_EBADREQ, "public_key must be standard base64 of 32 bytes");
-        goto out;
-    }
-    err = token_check(tok, &why);
+    err = fleet__token_check(tok, &why);
     if (err == SRV_EENROLL) {
         /* A retry of an enrollment that used the token's last use: the
          * same key for the same id is answered, not refused. */
@@ -490,7 +317,7 @@ int fleet_api_device_enroll(struct srv_request *rq, struct srv_response *rs)
     vals[0] = (const char *)sha;
     vals[1] = dev;
     vals[2] = (const char *)pk;
-    err = db_exec(DB_FLEET_DEVICE_ENROLL, vals, lens, fmts, 0, &r);
+    err = db_exec_own(&fleet__sql[FLEET_SQL_DEVICE_ENROLL], vals, lens, fmts, 0, &r);
     if (err == SRV_ECONFLICT) {
         rs->err_message = "device id enrolled concurrently";
         goto out;
@@ -498,19 +325,19 @@ int fleet_api_device_enroll(struct srv_request *rq, struct srv_response *rs)
     if (err != SRV_OK)
         goto out;
     if (PQntuples(r) == 1) {
-        snprintf(status, sizeof status, "%s", PQgetvalue(r, 0, 1));
+        snprintf(status, sizeof status, "%s", db_text(r, 0, "status"));
         goto answer;
     }
     /* No row: the id exists already (or the token went away meanwhile). */
     err = device_key(dev, have, status, sizeof status);
     if (err == SRV_ENOTFOUND) {
-        err = fail(rs, SRV_EENROLL, "enrollment token no longer valid");
+        err = srv_fail(rs, SRV_EENROLL, "enrollment token no longer valid");
         goto out;
     }
     if (err != SRV_OK)
         goto out;
     if (sodium_memcmp(have, pk, FLEET_PK_LEN) != 0) {
-        err = fail(rs, SRV_ECONFLICT, "device id is registered with another key");
+        err = srv_fail(rs, SRV_ECONFLICT, "device id is registered with another key");
         goto out;
     }
     code = 200;
@@ -531,23 +358,21 @@ static int set_status(struct srv_request *rq, struct srv_response *rs, const cha
     uint8_t pk[FLEET_PK_LEN];
     char status[16];
     PGresult *r = NULL;
-    int err = require_admin(rq, rs);
+    int err;
 
-    if (err != SRV_OK)
-        return err;
     if (!text_valid_device_id(dev))
-        return fail(rs, SRV_ENOTFOUND, "no such device");
-    err = db_exec(DB_FLEET_DEVICE_STATUS, vals, NULL, NULL, 0, &r);
+        return srv_fail(rs, SRV_ENOTFOUND, "no such device");
+    err = db_exec_own(&fleet__sql[FLEET_SQL_DEVICE_STATUS], vals, NULL, NULL, 0, &r);
     if (err != SRV_OK)
         return err;
     if (PQntuples(r) == 1) {
-        snprintf(status, sizeof status, "%s", PQgetvalue(r, 0, 0));
+        snprintf(status, sizeof status, "%s", db_text(r, 0, "status"));
     } else {
         err = device_key(dev, pk, status, sizeof status);
         if (err == SRV_ENOTFOUND)
-            err = fail(rs, SRV_ENOTFOUND, "no such device");
+            err = srv_fail(rs, SRV_ENOTFOUND, "no such device");
         else if (err == SRV_OK && strcmp(action, "approve") == 0)
-            err = fail(rs, SRV_ECONFLICT, "a revoked device must enroll again");
+            err = srv_fail(rs, SRV_ECONFLICT, "a revoked device must enroll again");
     }
     PQclear(r);
     fleet_cache_invalidate(dev);
@@ -596,37 +421,37 @@ int fleet_api_device_rotate(struct srv_request *rq, struct srv_response *rs)
     int err;
 
     if (!text_valid_device_id(dev))
-        return fail(rs, SRV_ENOTFOUND, "no such device");
-    j = parse_body(rq);
+        return srv_fail(rs, SRV_ENOTFOUND, "no such device");
+    j = srv_body_json(rq);
     if (!j || !json_is_object(j) ||
         text_b64_decode_exact(json_string_value(json_object_get(j, "public_key")), npk,
                               sizeof npk) != 0 ||
         text_b64_decode_exact(json_string_value(json_object_get(j, "signature")), sig,
                               sizeof sig) != 0) {
         json_decref(j);
-        return fail(rs, SRV_EBADREQ, "body must be {\"public_key\",\"signature\"} in base64");
+        return srv_fail(rs, SRV_EBADREQ, "body must be {\"public_key\",\"signature\"} in base64");
     }
     json_decref(j);
     err = device_key(dev, old, status, sizeof status);
     if (err == SRV_ENOTFOUND)
-        return fail(rs, SRV_EUNKNOWNDEV, "device is not registered");
+        return srv_fail(rs, SRV_EUNKNOWNDEV, "device is not registered");
     if (err != SRV_OK)
         return err;
     if (strcmp(status, "active") != 0)
-        return fail(rs, SRV_EDEVSTATE, "only an active device may rotate its key");
+        return srv_fail(rs, SRV_EDEVSTATE, "only an active device may rotate its key");
     err = fleet_rotate_message(dev, npk, msg, sizeof msg, &mlen);
     if (err != SRV_OK)
         return err;
     if (crypto_sign_verify_detached(sig, (const uint8_t *)msg, mlen, old) != 0)
-        return fail(rs, SRV_ESIGNATURE, "rotation must be signed by the current key");
+        return srv_fail(rs, SRV_ESIGNATURE, "rotation must be signed by the current key");
     vals[0] = dev;
     vals[1] = (const char *)npk;
     vals[2] = (const char *)old;
-    err = db_exec(DB_FLEET_DEVICE_ROTATE, vals, lens, fmts, 0, &r);
+    err = db_exec_own(&fleet__sql[FLEET_SQL_DEVICE_ROTATE], vals, lens, fmts, 0, &r);
     if (err != SRV_OK)
         return err;
     if (PQntuples(r) != 1)
-        err = fail(rs, SRV_ECONFLICT, "the key changed meanwhile");
+        err = srv_fail(rs, SRV_ECONFLICT, "the key changed meanwhile");
     PQclear(r);
     fleet_cache_invalidate(dev);
     if (err != SRV_OK)

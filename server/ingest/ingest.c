@@ -44,13 +44,13 @@ static int seq_lookup(const char *dev, uint64_t seq, const uint8_t sha[32],
     int err;
 
     snprintf(seqs, sizeof seqs, "%" PRIu64, seq);
-    err = db_exec(DB_SNAPSHOT_BY_SEQ, vals, lens, fmts, 0, &r);
+    err = db_exec_own(&ingest__sql[INGEST_SQL_SEQ_LOOKUP], vals, lens, fmts, 0, &r);
     if (err != SRV_OK)
         return err;
     *found = PQntuples(r) == 1;
     if (*found) {
-        *id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-        *same = strcmp(PQgetvalue(r, 0, 1), "t") == 0;
+        *id = db_int64(r, 0, "snapshot_id");
+        *same = db_bool(r, 0, "same_bytes");
     }
     PQclear(r);
     return SRV_OK;
@@ -175,7 +175,7 @@ static char *channels_json(const struct wire_meta *m)
     return s;
 }
 
-/* Format DB_SNAPSHOT_INSERT's parameters; buf and sha stay borrowed. */
+/* Format INGEST_SQL_INSERT's parameters; buf and sha stay borrowed. */
 static int row_fill(struct ingest_row *w, const uint8_t *buf, size_t len,
                     const struct wire_meta *m, const uint8_t sha[32])
 {
@@ -230,12 +230,12 @@ static int store(struct ingest_row *w, int *inserted, int64_t *id)
         if (err != SRV_EUNAVAIL || ingest__commit_running())
             return err;
     }
-    err = db_exec(DB_SNAPSHOT_INSERT, w->vals, w->lens, w->fmts, 0, &r);
+    err = db_exec_own(&ingest__sql[INGEST_SQL_INSERT], w->vals, w->lens, w->fmts, 0, &r);
     if (err != SRV_OK)
         return err;
     *inserted = PQntuples(r) == 1;
     if (*inserted) {
-        *id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+        *id = db_int64(r, 0, "id");
         fleet_cache_note_seq(w->dev, w->seq_num);
     }
     PQclear(r);
@@ -397,18 +397,10 @@ static void job_free(struct ingest_job *j)
 int ingest_envelope(const uint8_t *buf, size_t len, struct ingest_result *out,
                     const char **why)
 {
-    struct ingest_job *j = calloc(1, sizeof *j);
-    int err;
+    struct ingest_job *job;
 
-    memset(out, 0, sizeof *out);
-    if (!j)
-        return SRV_ENOMEM;
-    err = job_run(j, buf, len, NULL);
-    *out = j->res;
-    if (why)
-        *why = j->reason;
-    job_free(j);
-    return err;
+    /* Without a waker the pipeline waits for the committer on this thread. */
+    return ingest_envelope_start(buf, len, NULL, &job, out, why);
 }
 
 int ingest_envelope_start(const uint8_t *buf, size_t len, const struct srv_waker *w,
@@ -421,9 +413,9 @@ int ingest_envelope_start(const uint8_t *buf, size_t len, const struct srv_waker
     *job = NULL;
     if (!j)
         return SRV_ENOMEM;
-    j->wake = w->resume;
-    j->wake_ctx = w->ctx;
-    err = job_run(j, buf, len, w->suspend);
+    j->wake = w ? w->resume : NULL;
+    j->wake_ctx = w ? w->ctx : NULL;
+    err = job_run(j, buf, len, w ? w->suspend : NULL);
     if (err == JOB_QUEUED) {
         *job = j;
         return SRV_OK;

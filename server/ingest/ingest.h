@@ -49,7 +49,8 @@ int ingest_envelope(const uint8_t *buf, size_t len, struct ingest_result *out,
  * committer later calls w->resume(ctx) from its own thread; the caller then
  * gets the answer from ingest_envelope_finish, which frees the job.  buf
  * must stay valid until then.  *job NULL: finished at once, as
- * ingest_envelope (also when no committer runs). */
+ * ingest_envelope (also when no committer runs, and always when w is NULL:
+ * then the row waits for the committer on the calling thread). */
 struct ingest_job;
 struct srv_waker;
 int ingest_envelope_start(const uint8_t *buf, size_t len, const struct srv_waker *w,

@@ -13,7 +13,7 @@
  * device order, and COMMIT.  A row whose (device, seq) is already claimed
  * comes back not inserted, and the caller answers 200 or 409 from what is
  * stored, exactly as for one row.  When the batch fails, it is rolled back
- * and each row is retried alone with DB_SNAPSHOT_INSERT, so one bad row
+ * and each row is retried alone with INGEST_SQL_INSERT, so one bad row
  * costs the others only latency.  The queue is bounded: past queue_max a
  * submit fails at once with SRV_EOVERLOAD, which the API answers 503 +
  * Retry-After. */
@@ -32,33 +32,6 @@
 #define COMMIT_MAX_THREADS 16
 #define COMMIT_BATCH_CAP 512
 
-/* The committer's own statements, prepared on its connection only (no
- * other connection runs them).  Columns 1-11 come as text[] of the row's
- * formatted parameters (cast here, exactly as DB_SNAPSHOT_INSERT casts
- * them), 12-13 as bytea[]; the caller sends each (device, seq) once. */
-#define BATCH_STMT "ingest_batch_insert"
-#define BATCH_SQL                                                                        \
-    "WITH v AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],"     \
-    "  $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[],"          \
-    "  $11::text[], $12::bytea[], $13::bytea[]) WITH ORDINALITY"                          \
-    "  AS v(dev, seq, tt, rate, stype, nch, chans, pre, post, det, score, env, sha, ord)),"\
-    " s AS (INSERT INTO snapshot_seqs (device_id, seq, snapshot_id, sha256)"             \
-    "  SELECT dev, seq::bigint, nextval('snapshots_id_seq'), sha FROM v ORDER BY ord"     \
-    "  ON CONFLICT (device_id, seq) DO NOTHING RETURNING device_id, seq, snapshot_id),"   \
-    " ins AS (INSERT INTO snapshots (id, device_id, seq, trigger_time, sample_rate,"      \
-    "  sample_type, channel_count, channels, pre_samples, post_samples,"                  \
-    "  detector, score, envelope, bytes, sha256)"                                         \
-    "  SELECT s.snapshot_id, v.dev, s.seq,"                                               \
-    "  timestamptz 'epoch' + v.tt::bigint * interval '1 microsecond',"                    \
-    "  v.rate::float8, v.stype::smallint, v.nch::smallint, v.chans::jsonb, v.pre::int,"   \
-    "  v.post::int, v.det, v.score::real, v.env, octet_length(v.env), v.sha"              \
-    "  FROM s JOIN v ON v.dev = s.device_id AND v.seq::bigint = s.seq"                    \
-    "  RETURNING id, device_id, seq)"                                                     \
-    " SELECT device_id, seq, id FROM ins"
-#define SEEN_STMT "ingest_device_seen"
-#define SEEN_SQL                                                                         \
-    "UPDATE devices SET last_seen = now(), last_seq = GREATEST(last_seq, $2::bigint)"     \
-    " WHERE id = $1"
 #define PG_OID_BYTEA 17
 #define PG_OID_TEXT 25
 
@@ -153,13 +126,13 @@ static int row_cmp(const void *a, const void *b)
     return (x->seq_num > y->seq_num) - (x->seq_num < y->seq_num);
 }
 
-static int prepare(PGconn *c, const char *name, const char *sql, int nparams)
+static int prepare(PGconn *c, const struct db_sql *st)
 {
-    PGresult *r = PQprepare(c, name, sql, nparams, NULL);
+    PGresult *r = PQprepare(c, st->name, st->sql, st->n, NULL);
     int ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
 
     if (!ok)
-        srv_log("error", "ingest: committer prepare %s failed: %s", name, PQerrorMessage(c));
+        srv_log("error", "ingest: committer prepare %s failed: %s", st->name, PQerrorMessage(c));
     PQclear(r);
     return ok;
 }
@@ -177,10 +150,9 @@ static PGconn *committer_connect(void)
     ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
     PQclear(r);
     if (ok)
-        ok = prepare(c, db_stmt_name(DB_SNAPSHOT_INSERT), db_stmt_sql(DB_SNAPSHOT_INSERT),
-                     db_stmt_nparams(DB_SNAPSHOT_INSERT)) &&
-             prepare(c, BATCH_STMT, BATCH_SQL, INGEST_NPARAMS) &&
-             prepare(c, SEEN_STMT, SEEN_SQL, 2);
+        ok = prepare(c, &ingest__sql[INGEST_SQL_INSERT]) &&
+             prepare(c, &ingest__sql[INGEST_SQL_BATCH_INSERT]) &&
+             prepare(c, &ingest__sql[INGEST_SQL_DEVICE_SEEN]);
     if (!ok) {
         PQfinish(c);
         return NULL;
@@ -205,13 +177,32 @@ static int result_error(PGconn *c, PGresult *r)
     return SRV_EDB;
 }
 
+/* Read what is left of a pipeline up to its sync (at most queries + a few
+ * results), then leave pipeline mode.  1 when the sync was seen. */
+static int pipeline_drain(PGconn *c, unsigned queries)
+{
+    int synced = 0;
+    unsigned q;
+
+    for (q = 0; !synced && q < queries + 8 && PQstatus(c) == CONNECTION_OK; q++) {
+        PGresult *r = PQgetResult(c);
+
+        if (!r)
+            continue;
+        synced = PQresultStatus(r) == PGRES_PIPELINE_SYNC;
+        PQclear(r);
+    }
+    PQexitPipelineMode(c);
+    return synced;
+}
+
 /* BEGIN; INSERT x n; COMMIT in one pipeline.  0 when committed (rows'
  * inserted/id set); else the error, with rows[i]->err set for the row that
  * failed and the transaction rolled back. */
 static int run_batch(PGconn *c, struct ingest_row **rows, unsigned n)
 {
-    const char *stmt = db_stmt_name(DB_SNAPSHOT_INSERT);
-    int err = SRV_OK, synced = 0;
+    const char *stmt = ingest__sql[INGEST_SQL_INSERT].name;
+    int err = SRV_OK;
     unsigned i, q;
 
     if (PQenterPipelineMode(c) != 1)
@@ -252,7 +243,7 @@ static int run_batch(PGconn *c, struct ingest_row **rows, unsigned n)
         } else if (q >= 1 && q <= n) {
             rows[q - 1]->inserted = PQntuples(r) == 1;
             if (rows[q - 1]->inserted)
-                rows[q - 1]->id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+                rows[q - 1]->id = db_int64(r, 0, "id");
         } else if (q == n + 1 && st == PGRES_COMMAND_OK &&
                    strcmp(PQcmdStatus(r), "ROLLBACK") == 0) {
             err = SRV_EDB;  /* COMMIT of a failed transaction */
@@ -262,15 +253,7 @@ static int run_batch(PGconn *c, struct ingest_row **rows, unsigned n)
         r = PQgetResult(c);
         PQclear(r);
     }
-    for (q = 0; !synced && q < n + 8 && PQstatus(c) == CONNECTION_OK; q++) {
-        PGresult *r = PQgetResult(c);
-
-        if (!r)
-            continue;
-        synced = PQresultStatus(r) == PGRES_PIPELINE_SYNC;
-        PQclear(r);
-    }
-    PQexitPipelineMode(c);
+    pipeline_drain(c, n);
     if (err != SRV_OK && PQstatus(c) == CONNECTION_OK)
         PQclear(PQexec(c, "ROLLBACK"));     /* a warning when none is open */
     if (PQstatus(c) != CONNECTION_OK)
@@ -365,15 +348,7 @@ static int pipe_results(PGconn *c, unsigned nq, unsigned keep, PGresult **kept)
         PQclear(r);
         PQclear(PQgetResult(c));    /* each query's results end with a NULL */
     }
-    for (q = 0; !synced && q < nq + 8 && PQstatus(c) == CONNECTION_OK; q++) {
-        PGresult *r = PQgetResult(c);
-
-        if (!r)
-            continue;
-        synced = PQresultStatus(r) == PGRES_PIPELINE_SYNC;
-        PQclear(r);
-    }
-    PQexitPipelineMode(c);
+    synced = pipeline_drain(c, nq);
     if (err == SRV_OK && (!synced || PQstatus(c) != CONNECTION_OK))
         err = SRV_EUNAVAIL;
     if (err == SRV_OK && keep < nq && !k)
@@ -385,8 +360,8 @@ static int pipe_results(PGconn *c, unsigned nq, unsigned keep, PGresult **kept)
     return err;
 }
 
-/* The whole batch in one transaction: BEGIN + BATCH_STMT, then one
- * SEEN_STMT per device that got a row + COMMIT.  rows are sorted; a
+/* The whole batch in one transaction: BEGIN + the batch insert, then one
+ * device-seen update per device that got a row + COMMIT.  rows are sorted; a
  * (device, seq) that appears twice is sent once, the repeat stays "not
  * inserted" and its uploader answers from what is stored.  0 when
  * committed (rows' inserted/id set); else the error, rolled back. */
@@ -420,7 +395,7 @@ static int run_batch_multi(PGconn *c, struct ingest_row **rows, unsigned n)
         goto out;
     }
     if (!PQsendQueryParams(c, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) ||
-        !PQsendQueryPrepared(c, BATCH_STMT, INGEST_NPARAMS, avals, alen, afmt, 0) ||
+        !PQsendQueryPrepared(c, ingest__sql[INGEST_SQL_BATCH_INSERT].name, INGEST_NPARAMS, avals, alen, afmt, 0) ||
         PQpipelineSync(c) != 1) {
         PQexitPipelineMode(c);
         err = SRV_EUNAVAIL;
@@ -433,8 +408,8 @@ static int run_batch_multi(PGconn *c, struct ingest_row **rows, unsigned n)
     for (t = 0; t < ntup && err == SRV_OK; t++) {
         struct ingest_row key, *kp = &key, **hit;
 
-        key.dev = PQgetvalue(res, t, 0);
-        key.seq_num = strtoll(PQgetvalue(res, t, 1), NULL, 10);
+        key.dev = db_text(res, t, "device_id");
+        key.seq_num = db_int64(res, t, "seq");
         hit = bsearch(&kp, uniq, nu, sizeof *uniq, row_cmp);
         if (!hit || (*hit)->inserted) {
             srv_log("error", "ingest: batch returned a row it was not sent");
@@ -442,7 +417,7 @@ static int run_batch_multi(PGconn *c, struct ingest_row **rows, unsigned n)
             break;
         }
         (*hit)->inserted = 1;
-        (*hit)->id = strtoll(PQgetvalue(res, t, 2), NULL, 10);
+        (*hit)->id = db_int64(res, t, "id");
     }
     if (err != SRV_OK)
         goto out;
@@ -466,7 +441,7 @@ static int run_batch_multi(PGconn *c, struct ingest_row **rows, unsigned n)
             continue;       /* a later row of this device carries the seq */
         pv[0] = uniq[i]->dev;
         pv[1] = uniq[i]->seq;
-        if (!PQsendQueryPrepared(c, SEEN_STMT, 2, pv, NULL, NULL, 0))
+        if (!PQsendQueryPrepared(c, ingest__sql[INGEST_SQL_DEVICE_SEEN].name, 2, pv, NULL, NULL, 0))
             err = SRV_EUNAVAIL;
         nq++;
     }

@@ -34,24 +34,6 @@ static int respond(struct srv_request *rq, struct srv_response *rs, int err,
     return err;
 }
 
-int ingest_api_post(struct srv_request *rq, struct srv_response *rs)
-{
-    struct ingest_result res;
-    struct timespec t0;
-    const char *why = NULL;
-    int err;
-
-    memset(&res, 0, sizeof res);
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    if (!rq->body || rq->body_len == 0) {
-        why = "empty body";
-        err = SRV_EENVELOPE;
-    } else {
-        err = ingest_envelope(rq->body, rq->body_len, &res, &why);
-    }
-    return respond(rq, rs, err, &res, why, &t0);
-}
-
 static int post_start(struct srv_request *rq, struct srv_response *rs,
                       const struct srv_waker *w, void **parked)
 {
@@ -78,6 +60,13 @@ static int post_start(struct srv_request *rq, struct srv_response *rs,
         return SRV_OK;
     }
     return respond(rq, rs, err, &res, why, &t0);
+}
+
+int ingest_api_post(struct srv_request *rq, struct srv_response *rs)
+{
+    void *job;
+
+    return post_start(rq, rs, NULL, &job);     /* no waker: never parks */
 }
 
 static int post_finish(struct srv_request *rq, struct srv_response *rs, void *parked)

@@ -1,6 +1,6 @@
-/* ingest_int.h - the row ingest.c hands to the committer: the statement
- * parameters of DB_SNAPSHOT_INSERT, already formatted, and where the answer
- * goes. */
+/* ingest_int.h - what the ingest module's files share: its SQL, and the
+ * row ingest.c hands to the committer (the parameters of INGEST_SQL_INSERT,
+ * already formatted, and where the answer goes). */
 #ifndef PRECURSOR_INGEST_INT_H
 #define PRECURSOR_INGEST_INT_H
 
@@ -8,9 +8,19 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "server/db/db.h"
 #include "server/ingest/ingest.h"
 
 #define INGEST_NPARAMS 13
+
+enum ingest_sql_id {
+    INGEST_SQL_SEQ_LOOKUP,      /* device, seq, sha256 -> snapshot_id, same_bytes */
+    INGEST_SQL_INSERT,          /* one row's INGEST_NPARAMS -> id when new */
+    INGEST_SQL_BATCH_INSERT,    /* the same as arrays -> device_id, seq, id per new row */
+    INGEST_SQL_DEVICE_SEEN,     /* device, seq: last_seen, last_seq */
+    INGEST_SQL_COUNT
+};
+extern const struct db_sql ingest__sql[INGEST_SQL_COUNT];
 
 struct ingest_row {
     char seq[24], tt[24], rate[40], stype[8], nch[8], pre[16], post[16], score[32];

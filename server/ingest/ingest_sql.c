@@ -1,0 +1,56 @@
+/* ingest_sql.c - the ingest module's SQL, listed once.  The committer
+ * prepares these on its own connections; the seq lookup and the one-row
+ * insert also run on the worker threads' connections (db_exec_own) when no
+ * committer runs or a batch failed. */
+#include "server/db/db.h"
+#include "server/ingest/ingest_int.h"
+
+const struct db_sql ingest__sql[INGEST_SQL_COUNT] = {
+    [INGEST_SQL_SEQ_LOOKUP] = { "ingest_seq_lookup",
+        "SELECT snapshot_id, sha256 = $3::bytea AS same_bytes FROM snapshot_seqs "
+        "WHERE device_id = $1 AND seq = $2::bigint", 3 },
+    [INGEST_SQL_INSERT] = { "ingest_insert",
+        /* snapshots is partitioned: snapshot_seqs holds the (device, seq)
+         * uniqueness, claimed first in the same statement. */
+        "WITH nid AS (SELECT nextval('snapshots_id_seq') AS id),"
+        " s AS (INSERT INTO snapshot_seqs (device_id, seq, snapshot_id, sha256)"
+        "  SELECT $1, $2::bigint, nid.id, $13::bytea FROM nid"
+        "  ON CONFLICT (device_id, seq) DO NOTHING RETURNING snapshot_id),"
+        " ins AS ("
+        " INSERT INTO snapshots (id, device_id, seq, trigger_time, sample_rate,"
+        "  sample_type, channel_count, channels, pre_samples, post_samples,"
+        "  detector, score, envelope, bytes, sha256)"
+        " SELECT s.snapshot_id, $1, $2::bigint,"
+        "  timestamptz 'epoch' + $3::bigint * interval '1 microsecond',"
+        "  $4::float8, $5::smallint, $6::smallint, $7::jsonb, $8::int, $9::int,"
+        "  $10, $11::real, $12::bytea, octet_length($12::bytea), $13::bytea"
+        " FROM s RETURNING id, device_id, seq),"
+        " upd AS (UPDATE devices SET last_seen = now(),"
+        "  last_seq = GREATEST(devices.last_seq, ins.seq)"
+        "  FROM ins WHERE devices.id = ins.device_id)"
+        " SELECT id FROM ins", 13 },
+    /* Columns 1-11 come as text[] of the rows' formatted parameters (cast
+     * here exactly as INGEST_SQL_INSERT casts them), 12-13 as bytea[]; the
+     * caller sends each (device, seq) once. */
+    [INGEST_SQL_BATCH_INSERT] = { "ingest_batch_insert",
+        "WITH v AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],"
+        "  $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[],"
+        "  $11::text[], $12::bytea[], $13::bytea[]) WITH ORDINALITY"
+        "  AS v(dev, seq, tt, rate, stype, nch, chans, pre, post, det, score, env, sha, ord)),"
+        " s AS (INSERT INTO snapshot_seqs (device_id, seq, snapshot_id, sha256)"
+        "  SELECT dev, seq::bigint, nextval('snapshots_id_seq'), sha FROM v ORDER BY ord"
+        "  ON CONFLICT (device_id, seq) DO NOTHING RETURNING device_id, seq, snapshot_id),"
+        " ins AS (INSERT INTO snapshots (id, device_id, seq, trigger_time, sample_rate,"
+        "  sample_type, channel_count, channels, pre_samples, post_samples,"
+        "  detector, score, envelope, bytes, sha256)"
+        "  SELECT s.snapshot_id, v.dev, s.seq,"
+        "  timestamptz 'epoch' + v.tt::bigint * interval '1 microsecond',"
+        "  v.rate::float8, v.stype::smallint, v.nch::smallint, v.chans::jsonb, v.pre::int,"
+        "  v.post::int, v.det, v.score::real, v.env, octet_length(v.env), v.sha"
+        "  FROM s JOIN v ON v.dev = s.device_id AND v.seq::bigint = s.seq"
+        "  RETURNING id, device_id, seq)"
+        " SELECT device_id, seq, id FROM ins", INGEST_NPARAMS },
+    [INGEST_SQL_DEVICE_SEEN] = { "ingest_device_seen",
+        "UPDATE devices SET last_seen = now(), last_seq = GREATEST(last_seq, $2::bigint)"
+        " WHERE id = $1", 2 },
+};

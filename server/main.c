@@ -29,6 +29,7 @@
 #include "server/options.h"
 #include "server/routes.h"
 #include "server/rules/rules.h"
+#include "server/session/session.h"
 #include "server/srv/srv.h"
 #include "server/tls/tls.h"
 
@@ -179,11 +180,8 @@ static int cmd_serve(const struct server_options *o)
 
     if (!(cfg.database_url = database_url(o)))
         return EXIT_USAGE;
-    if (o->port == 0 && getenv("PORT") && !o->help) {
-        fprintf(stderr, "precursor-server: bad port in $PORT\n");
+    if (options_port(o, &cfg.port) != 0)
         return EXIT_USAGE;
-    }
-    cfg.port = o->port;
     cfg.threads = o->threads;
     cfg.max_body = o->max_body;
     cfg.conn_timeout_s = o->conn_timeout_s;
@@ -236,8 +234,8 @@ out:
 static int cmd_user_add(const struct server_options *o)
 {
     char pw[AUTH_PASSWORD_MAX + 2], hash[256];
-    const char *url, *vals[3];
-    PGresult *r = NULL;
+    const char *url;
+    int64_t id;
     size_t n;
     int err, rc = 1;
 
@@ -268,26 +266,22 @@ static int cmd_user_add(const struct server_options *o)
         return 1;
     }
     err = auth_password_hash(pw, hash, sizeof hash);
-    memset(pw, 0, sizeof pw);
+    sodium_memzero(pw, sizeof pw);
     if (err != SRV_OK) {
         fprintf(stderr, "precursor-server: hashing failed: %s\n", srv_err_message(err));
         return 1;
     }
     if (db_init(url) != SRV_OK)
         return 1;
-    vals[0] = o->username;
-    vals[1] = o->role;
-    vals[2] = hash;
-    err = db_exec(DB_USER_INSERT, vals, NULL, NULL, 0, &r);
-    if (err != SRV_OK) {
-        fprintf(stderr, "precursor-server: cannot store user: %s\n", srv_err_message(err));
-    } else if (PQntuples(r) != 1) {
+    err = session_user_insert(o->username, o->role, hash, &id);
+    if (err == SRV_ECONFLICT) {
         fprintf(stderr, "precursor-server: user %s exists already\n", o->username);
+    } else if (err != SRV_OK) {
+        fprintf(stderr, "precursor-server: cannot store user: %s\n", srv_err_message(err));
     } else {
         fprintf(stderr, "user %s (%s) created\n", o->username, o->role);
         rc = 0;
     }
-    PQclear(r);
     db_shutdown();
     return rc;
 }
@@ -297,9 +291,8 @@ static int cmd_token_create(const struct server_options *o)
     const char *role = o->role ? o->role : "ml";
     char tok[AUTH_TOKEN_LEN + 1];
     uint8_t sha[32];
-    const char *url, *vals[3];
-    int lens[3] = { 0, 0, 32 }, fmts[3] = { 0, 0, 1 };
-    PGresult *r = NULL;
+    const char *url;
+    int64_t id;
     int err, rc = 1;
 
     if (!o->name || strlen(o->name) > 128 || auth_role_parse(role) == SRV_ROLE_NONE) {
@@ -313,19 +306,15 @@ static int cmd_token_create(const struct server_options *o)
         return 1;
     if (db_init(url) != SRV_OK)
         return 1;
-    vals[0] = o->name;
-    vals[1] = role;
-    vals[2] = (const char *)sha;
-    err = db_exec(DB_TOKEN_INSERT, vals, lens, fmts, 0, &r);
-    if (err != SRV_OK || PQntuples(r) != 1) {
+    err = auth_token_insert(o->name, role, sha, &id);
+    if (err != SRV_OK) {
         fprintf(stderr, "precursor-server: cannot store token: %s\n", srv_err_message(err));
     } else {
         printf("%s\n", tok);
         rc = 0;
     }
-    PQclear(r);
     db_shutdown();
-    memset(tok, 0, sizeof tok);
+    sodium_memzero(tok, sizeof tok);
     return rc;
 }
 

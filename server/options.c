@@ -94,19 +94,11 @@ static const struct row rows[] = {
 
 void options_defaults(struct server_options *o)
 {
-    const char *url = getenv("DATABASE_URL"), *port = getenv("PORT");
-    char *end;
-    unsigned long v;
+    const char *url = getenv("DATABASE_URL");
 
     memset(o, 0, sizeof *o);
     o->database_url = url && *url ? url : NULL;
-    o->port = 8080;
-    if (port && *port) {
-        errno = 0;
-        v = strtoul(port, &end, 10);
-        /* A bad $PORT is reported by options_parse's caller through 0. */
-        o->port = errno || *end || v > 65535 ? 0 : (unsigned)v;
-    }
+    o->port = OPTIONS_PORT_UNSET;
     o->threads = 4;
     o->max_body = 64u << 20;
     o->device_rate = 20.0;
@@ -208,6 +200,29 @@ int options_parse(unsigned cmd, int argc, char **argv, struct server_options *o)
     }
     free(args);
     return err;
+}
+
+int options_port(const struct server_options *o, unsigned *port)
+{
+    const char *env = getenv("PORT");
+    unsigned long v;
+    char *end;
+
+    if (o->port != OPTIONS_PORT_UNSET) {
+        *port = o->port;
+        return 0;
+    }
+    *port = 8080;
+    if (!env || !*env)
+        return 0;
+    errno = 0;
+    v = strtoul(env, &end, 10);
+    if (errno || *end || *env == '-' || v > 65535) {
+        fprintf(stderr, "precursor-server: $PORT must be a number in 0..65535\n");
+        return -1;
+    }
+    *port = (unsigned)v;
+    return 0;
 }
 
 void options_help(unsigned cmd, FILE *f)

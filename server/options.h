@@ -22,7 +22,7 @@ struct server_options {
     const char *database_url;       /* --database-url, else $DATABASE_URL */
     const char *migrations_dir;
     /* serve */
-    unsigned port;                  /* --port, else $PORT, else 8080 */
+    unsigned port;                  /* --port, or OPTIONS_PORT_UNSET: see options_port */
     unsigned threads;
     unsigned max_body;
     const char *ui_dir, *schema_dir, *enroll_secret_file;
@@ -44,9 +44,14 @@ struct server_options {
     int help;
 };
 
-/* Defaults for every field (the environment's DATABASE_URL and PORT
- * included). */
+#define OPTIONS_PORT_UNSET 65536u
+
+/* Defaults for every field (the environment's DATABASE_URL included). */
 void options_defaults(struct server_options *o);
+
+/* The port to listen on: --port, else $PORT, else 8080.  0, or -1 after a
+ * message when $PORT is not a port number. */
+int options_port(const struct server_options *o, unsigned *port);
 
 /* Parse argv (the command's own arguments, argv[0] being the first option)
  * for cmd into o, over its defaults.  0, or -1 after a message on stderr

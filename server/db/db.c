@@ -1,11 +1,12 @@
-/* db.c - the statement table and the per-thread connection.
+/* db.c - the per-thread connection and running the modules' statements.
  *
  * libmicrohttpd runs handlers on its pool threads; each keeps its own
- * PGconn in a pthread key, so no locking is needed around libpq and the
- * key's destructor closes the connection when the pool shuts down.  All
- * statements are prepared once per connection: the server never builds SQL
- * from strings, and a statement that no longer prepares (schema drift) shows
- * up at connect time rather than mid-request. */
+ * connection in a pthread key, so no locking is needed around libpq and the
+ * key's destructor closes the connection when the pool shuts down.  Every
+ * statement is listed once in its module's own table (struct db_sql) and
+ * prepared on a connection the first time it runs there: the server never
+ * builds SQL from strings, and the connection remembers what it prepared,
+ * so a first use inside a transaction prepares rather than fails. */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,145 +14,26 @@
 #include "server/db/db.h"
 #include "server/srv/srv.h"
 
-struct db_stmt_def {
-    const char *name;
-    const char *sql;
-    int nparams;
+#define DB_PREPARED_MAX 512     /* distinct statements one connection prepares */
+
+/* A worker's connection and the statements it has prepared (by the address
+ * of their name, which lives in the module's static table). */
+struct db_conn {
+    PGconn *c;
+    const char *prepared[DB_PREPARED_MAX];
+    unsigned nprepared;
 };
 
-/* Snapshot columns as the API shows them; keep in step with api_snapshots.c. */
-#define SNAPSHOT_COLS \
-    "id, device_id, seq, (extract(epoch FROM trigger_time) * 1000000)::bigint, " \
-    "sample_rate, sample_type, channels, pre_samples, post_samples, detector, " \
-    "score, bytes"
-
-#define DEVICE_COLS \
-    "d.id, d.public_key, d.status, d.equipment_type, d.site, " \
-    "(extract(epoch FROM d.created_at) * 1000000)::bigint, " \
-    "(extract(epoch FROM d.last_seen) * 1000000)::bigint, d.last_seq, " \
-    "h.body, (extract(epoch FROM h.received_at) * 1000000)::bigint, " \
-    "deployed_model(d.id, d.equipment_type, d.site)"   /* migration 0035 */
-
-static const struct db_stmt_def stmts[DB_STMT_COUNT] = {
-    [DB_PING] = { "ping", "SELECT 1", 0 },
-    [DB_DEVICE_KEY] = { "device_key",
-        "SELECT public_key, status, last_seq FROM devices WHERE id = $1", 1 },
-    [DB_DEVICE_INSERT] = { "device_insert",
-        "INSERT INTO devices (id, public_key) VALUES ($1, $2::bytea) "
-        "ON CONFLICT (id) DO NOTHING RETURNING id", 2 },
-    [DB_SNAPSHOT_BY_SEQ] = { "snapshot_by_seq",
-        "SELECT snapshot_id, sha256 = $3::bytea FROM snapshot_seqs "
-        "WHERE device_id = $1 AND seq = $2::bigint", 3 },
-    [DB_SNAPSHOT_INSERT] = { "snapshot_insert",
-        /* snapshots is partitioned (0041): snapshot_seqs holds the
-         * (device, seq) uniqueness, claimed first in the same statement. */
-        "WITH nid AS (SELECT nextval('snapshots_id_seq') AS id),"
-        " s AS (INSERT INTO snapshot_seqs (device_id, seq, snapshot_id, sha256)"
-        "  SELECT $1, $2::bigint, nid.id, $13::bytea FROM nid"
-        "  ON CONFLICT (device_id, seq) DO NOTHING RETURNING snapshot_id),"
-        " ins AS ("
-        " INSERT INTO snapshots (id, device_id, seq, trigger_time, sample_rate,"
-        "  sample_type, channel_count, channels, pre_samples, post_samples,"
-        "  detector, score, envelope, bytes, sha256)"
-        " SELECT s.snapshot_id, $1, $2::bigint,"
-        "  timestamptz 'epoch' + $3::bigint * interval '1 microsecond',"
-        "  $4::float8, $5::smallint, $6::smallint, $7::jsonb, $8::int, $9::int,"
-        "  $10, $11::real, $12::bytea, octet_length($12::bytea), $13::bytea"
-        " FROM s RETURNING id, device_id, seq),"
-        " upd AS (UPDATE devices SET last_seen = now(),"
-        "  last_seq = GREATEST(devices.last_seq, ins.seq)"
-        "  FROM ins WHERE devices.id = ins.device_id)"
-        " SELECT id FROM ins", 13 },
-    [DB_SNAPSHOTS_LIST] = { "snapshots_list",
-        "SELECT " SNAPSHOT_COLS " FROM snapshots WHERE id > $1::bigint "
-        "ORDER BY id LIMIT $2::int", 2 },
-    [DB_SNAPSHOT_GET] = { "snapshot_get",
-        "SELECT " SNAPSHOT_COLS " FROM snapshots WHERE id = $1::bigint", 1 },
-    [DB_SNAPSHOT_RAW] = { "snapshot_raw",
-        "SELECT envelope FROM snapshots WHERE id = $1::bigint", 1 },
-    [DB_DEVICES_LIST] = { "devices_list",
-        "SELECT " DEVICE_COLS " FROM devices d "
-        "LEFT JOIN heartbeats h ON h.device_id = d.id "
-        "WHERE d.id > $1 ORDER BY d.id LIMIT $2::int", 2 },
-    [DB_DEVICE_GET] = { "device_get",
-        "SELECT " DEVICE_COLS " FROM devices d "
-        "LEFT JOIN heartbeats h ON h.device_id = d.id WHERE d.id = $1", 1 },
-    [DB_HEARTBEAT_UPSERT] = { "heartbeat_upsert",
-        "WITH hb AS (INSERT INTO heartbeats (device_id, body, received_at)"
-        " VALUES ($1, $2::jsonb, now()) ON CONFLICT (device_id) DO UPDATE"
-        " SET body = EXCLUDED.body, received_at = EXCLUDED.received_at"
-        " RETURNING device_id)"
-        " UPDATE devices SET last_seen = now() FROM hb WHERE devices.id = hb.device_id"
-        " RETURNING devices.id", 2 },
-    [DB_TOKEN_LOOKUP] = { "token_lookup",
-        "SELECT id, role FROM api_tokens "
-        "WHERE token_sha256 = $1::bytea AND revoked_at IS NULL", 1 },
-    [DB_TOKEN_INSERT] = { "token_insert",
-        "INSERT INTO api_tokens (name, role, token_sha256) "
-        "VALUES ($1, $2, $3::bytea) RETURNING id", 3 },
-    [DB_USER_INSERT] = { "user_insert",
-        "INSERT INTO users (username, role, password_hash) VALUES ($1, $2, $3) "
-        "ON CONFLICT (username) DO NOTHING RETURNING id", 3 },
-    /* Fleet (server/fleet/): enrollment tokens and device life cycle. */
-    [DB_FLEET_TOKEN_INSERT] = { "fleet_token_insert",
-        "INSERT INTO enrollment_tokens (token_sha256, equipment_type, site, tags,"
-        " uses_left, expires_at, pre_approved)"
-        " VALUES ($1::bytea, $2, $3, $4::text[], $5::int,"
-        "  now() + $6::bigint * interval '1 second', $7::boolean) RETURNING id", 7 },
-    [DB_FLEET_TOKEN_STATE] = { "fleet_token_state",
-        "SELECT id, revoked_at IS NOT NULL, expires_at IS NOT NULL AND expires_at <= now(),"
-        " uses_left IS NOT NULL AND uses_left <= 0"
-        " FROM enrollment_tokens WHERE token_sha256 = $1::bytea", 1 },
-    [DB_FLEET_DEVICE_ENROLL] = { "fleet_device_enroll",
-        "WITH t AS (UPDATE enrollment_tokens SET uses_left = uses_left - 1"
-        "  WHERE token_sha256 = $1::bytea AND revoked_at IS NULL"
-        "  AND (expires_at IS NULL OR expires_at > now())"
-        "  AND (uses_left IS NULL OR uses_left > 0)"
-        "  AND NOT EXISTS (SELECT 1 FROM devices WHERE id = $2)"
-        "  RETURNING id, equipment_type, site, tags, pre_approved)"
-        " INSERT INTO devices (id, public_key, status, equipment_type, site, tags,"
-        "  enrollment_token_id, approved_at)"
-        " SELECT $2, $3::bytea, CASE WHEN t.pre_approved THEN 'active' ELSE 'pending' END,"
-        "  t.equipment_type, t.site, t.tags, t.id, CASE WHEN t.pre_approved THEN now() END"
-        " FROM t RETURNING id, status", 3 },
-    [DB_FLEET_DEVICE_STATUS] = { "fleet_device_status",
-        "UPDATE devices SET"
-        " status = CASE WHEN $2 = 'approve' THEN 'active' ELSE 'revoked' END,"
-        " approved_at = CASE WHEN $2 = 'approve' THEN now() ELSE approved_at END,"
-        " revoked_at = CASE WHEN $2 = 'revoke' THEN now() ELSE revoked_at END"
-        " WHERE id = $1 AND status <> 'revoked' RETURNING status", 2 },
-    [DB_FLEET_DEVICE_ROTATE] = { "fleet_device_rotate",
-        "UPDATE devices SET public_key = $2::bytea, key_generation = key_generation + 1,"
-        " key_rotated_at = now()"
-        " WHERE id = $1 AND public_key = $3::bytea AND status = 'active'"
-        " RETURNING key_generation", 3 },
-#define DB_STMT_DEF(id, name, sql, n) [id] = { name, sql, n },
-#include "server/labels/labels_stmts.def"
-#undef DB_STMT_DEF
-};
-
-const char *db_stmt_name(enum db_stmt s)
-{
-    return (unsigned)s < DB_STMT_COUNT ? stmts[s].name : NULL;
-}
-
-const char *db_stmt_sql(enum db_stmt s)
-{
-    return (unsigned)s < DB_STMT_COUNT ? stmts[s].sql : NULL;
-}
-
-int db_stmt_nparams(enum db_stmt s)
-{
-    return (unsigned)s < DB_STMT_COUNT ? stmts[s].nparams : -1;
-}
-
-static char *g_conninfo;
 static pthread_key_t g_key;
+static char *g_conninfo;
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 
 static void conn_destroy(void *p)
 {
-    PQfinish(p);
+    struct db_conn *dc = p;
+
+    PQfinish(dc->c);
+    free(dc);
 }
 
 static void key_create(void)
@@ -181,12 +63,12 @@ void db_shutdown(void)
 
 void db_thread_release(void)
 {
-    PGconn *c;
+    struct db_conn *dc;
 
     pthread_once(&g_once, key_create);
-    c = pthread_getspecific(g_key);
-    if (c) {
-        PQfinish(c);
+    dc = pthread_getspecific(g_key);
+    if (dc) {
+        conn_destroy(dc);
         pthread_setspecific(g_key, NULL);
     }
 }
@@ -215,118 +97,79 @@ PGconn *db_connect(const char *conninfo)
     return c;
 }
 
-static PGconn *conn_get(void)
+static struct db_conn *conn_get(void)
 {
-    PGconn *c;
-    int i;
+    struct db_conn *dc;
 
     pthread_once(&g_once, key_create);
-    c = pthread_getspecific(g_key);
-    if (c && PQstatus(c) == CONNECTION_OK)
-        return c;
-    if (c) {
-        PQfinish(c);
-        pthread_setspecific(g_key, NULL);
-    }
-    if (!g_conninfo)
-        return NULL;
-    c = db_connect(g_conninfo);
-    if (!c)
-        return NULL;
-    for (i = 0; i < DB_STMT_COUNT; i++) {
-        PGresult *r = PQprepare(c, stmts[i].name, stmts[i].sql, stmts[i].nparams, NULL);
-        int ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
-
-        if (!ok)
-            srv_log("error", "db: prepare %s failed: %s", stmts[i].name,
-                    r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : "no result");
-        PQclear(r);
-        if (!ok) {
-            PQfinish(c);
-            return NULL;
-        }
-    }
-    if (pthread_setspecific(g_key, c) != 0) {
-        PQfinish(c);
-        return NULL;
-    }
-    return c;
-}
-
-int db_exec(enum db_stmt s, const char *const *values, const int *lengths,
-            const int *formats, int binary_result, PGresult **out)
-{
-    PGconn *c;
-    PGresult *r;
-    ExecStatusType st;
-    const char *state;
-    int err;
-
-    if ((unsigned)s >= DB_STMT_COUNT)
-        return SRV_EINTERNAL;
-    c = conn_get();
-    if (!c)
-        return SRV_EUNAVAIL;
-    r = PQexecPrepared(c, stmts[s].name, stmts[s].nparams, values, lengths,
-                       formats, binary_result ? 1 : 0);
-    st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
-    if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
-        *out = r;
-        return SRV_OK;
-    }
-    state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
-    if (PQstatus(c) != CONNECTION_OK) {
-        srv_log("error", "db: %s: connection lost", stmts[s].name);
-        err = SRV_EUNAVAIL;
+    dc = pthread_getspecific(g_key);
+    if (dc && PQstatus(dc->c) == CONNECTION_OK)
+        return dc;
+    if (dc)
         db_thread_release();
-    } else if (state && strcmp(state, "23505") == 0) {
-        err = SRV_ECONFLICT;
-    } else {
-        srv_log("error", "db: %s failed: %s (%s)", stmts[s].name,
-                r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : "no result",
-                state ? state : "-");
-        err = SRV_EDB;
+    if (!g_conninfo || !(dc = calloc(1, sizeof *dc)))
+        return NULL;
+    dc->c = db_connect(g_conninfo);
+    if (!dc->c || pthread_setspecific(g_key, dc) != 0) {
+        PQfinish(dc->c);
+        free(dc);
+        return NULL;
     }
-    PQclear(r);
-    return err;
+    return dc;
 }
 
-/* Statements of other modules: try the prepared name, and prepare it when
- * this connection has not seen it yet (SQLSTATE 26000), then run it again. */
+/* Prepare st on this connection unless it has been already.  0 or SRV_EDB. */
+static int conn_prepare(struct db_conn *dc, const char *name, const char *sql, int nparams)
+{
+    PGresult *r;
+    unsigned i;
+    int ok;
+
+    for (i = 0; i < dc->nprepared; i++)
+        if (dc->prepared[i] == name || strcmp(dc->prepared[i], name) == 0)
+            return SRV_OK;
+    r = PQprepare(dc->c, name, sql, nparams, NULL);
+    ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
+    if (!ok)
+        srv_log("error", "db: prepare %s failed: %s", name,
+                r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : PQerrorMessage(dc->c));
+    PQclear(r);
+    if (!ok)
+        return SRV_EDB;
+    if (dc->nprepared < DB_PREPARED_MAX)
+        dc->prepared[dc->nprepared++] = name;
+    else
+        srv_log("warn", "db: over %d statements on one connection", DB_PREPARED_MAX);
+    return SRV_OK;
+}
+
 int db_exec_sql(const char *name, const char *sql, int nparams,
                 const char *const *values, const int *lengths, const int *formats,
                 int binary_result, PGresult **out)
 {
-    PGconn *c = conn_get();
+    struct db_conn *dc = conn_get();
     PGresult *r;
     ExecStatusType st;
     const char *state;
     int err;
 
-    if (!c)
+    if (!dc)
         return SRV_EUNAVAIL;
-    r = PQexecPrepared(c, name, nparams, values, lengths, formats, binary_result ? 1 : 0);
-    state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
-    if (state && strcmp(state, "26000") == 0) {
-        PQclear(r);
-        r = PQprepare(c, name, sql, nparams, NULL);
-        st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
-        if (st != PGRES_COMMAND_OK) {
-            srv_log("error", "db: prepare %s failed: %s", name,
-                    r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : "no result");
-            PQclear(r);
-            return SRV_EDB;
-        }
-        PQclear(r);
-        r = PQexecPrepared(c, name, nparams, values, lengths, formats, binary_result ? 1 : 0);
+    err = conn_prepare(dc, name, sql, nparams);
+    if (err != SRV_OK) {
+        if (PQstatus(dc->c) == CONNECTION_OK)
+            return err;
+        db_thread_release();
+        return SRV_EUNAVAIL;
     }
+    r = PQexecPrepared(dc->c, name, nparams, values, lengths, formats, binary_result ? 1 : 0);
     st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
     if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
         *out = r;
         return SRV_OK;
     }
     state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
-    if (PQstatus(c) != CONNECTION_OK) {
+    if (PQstatus(dc->c) != CONNECTION_OK) {
         srv_log("error", "db: %s: connection lost", name);
         err = SRV_EUNAVAIL;
         db_thread_release();

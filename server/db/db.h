@@ -1,7 +1,8 @@
 /* db.h - PostgreSQL access for the server: one libpq connection per worker
  * thread (connected lazily, dropped after a failure so the next call
- * reconnects, closed when the thread exits), every statement listed once in
- * db.c and prepared on connect, plus the migration runner.
+ * reconnects, closed when the thread exits) on which the modules' own
+ * statements are prepared as they are first used; reading columns by name;
+ * array literals; the migration runner.
  *
  * Functions return 0 or a negative SRV_E* code; results are PGresult the
  * caller PQclear()s. */
@@ -12,62 +13,27 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum db_stmt {
-    DB_PING,
-    DB_DEVICE_KEY,          /* id -> public_key (bytea), status, last_seq */
-    DB_DEVICE_INSERT,       /* id, public_key -> id when new */
-    DB_SNAPSHOT_BY_SEQ,     /* device, seq, sha256 -> id, same_bytes */
-    DB_SNAPSHOT_INSERT,     /* metadata + envelope -> id when new */
-    DB_SNAPSHOTS_LIST,      /* after id, limit -> rows */
-    DB_SNAPSHOT_GET,        /* id -> row */
-    DB_SNAPSHOT_RAW,        /* id -> envelope */
-    DB_DEVICES_LIST,        /* after id, limit -> rows */
-    DB_DEVICE_GET,          /* id -> row */
-    DB_HEARTBEAT_UPSERT,    /* device, jsonb body */
-    DB_TOKEN_LOOKUP,        /* sha256 -> id, role */
-    DB_TOKEN_INSERT,        /* name, role, sha256 -> id */
-    DB_USER_INSERT,         /* username, role, hash -> id when new */
-#define DB_STMT_DEF(id, name, sql, n) id,
-#include "server/labels/labels_stmts.def"    /* sessions, labels, queue */
-#undef DB_STMT_DEF
-    DB_FLEET_TOKEN_INSERT,  /* sha, type, site, tags, uses, expires_s, pre -> id */
-    DB_FLEET_TOKEN_STATE,   /* sha -> id, revoked, expired, used_up */
-    DB_FLEET_DEVICE_ENROLL, /* sha, id, public_key -> id, status when enrolled */
-    DB_FLEET_DEVICE_STATUS, /* id, 'approve'|'revoke' -> status */
-    DB_FLEET_DEVICE_ROTATE, /* id, new key, old key -> key_generation */
-    DB_STMT_COUNT
-};
-
-/* Name, text and parameter count of a statement (for tests and logs). */
-const char *db_stmt_name(enum db_stmt s);
-const char *db_stmt_sql(enum db_stmt s);
-int db_stmt_nparams(enum db_stmt s);
-
 /* Set the conninfo every worker connection uses (copied).  Call before any
- * db_exec; db_shutdown() forgets it and closes the calling thread's conn. */
+ * statement runs; db_shutdown() forgets it and closes the calling thread's conn. */
 int db_init(const char *conninfo);
 void db_shutdown(void);
 
-/* Run a prepared statement on this thread's connection.  values/lengths/
- * formats as in PQexecPrepared (lengths/formats may be NULL for all-text).
- * On success *out is the result (PGRES_TUPLES_OK or PGRES_COMMAND_OK).
- * Errors: SRV_EUNAVAIL (no connection), SRV_ECONFLICT (unique violation),
- * SRV_EDB (anything else; logged). */
-int db_exec(enum db_stmt s, const char *const *values, const int *lengths,
-            const int *formats, int binary_result, PGresult **out);
-
-/* A statement owned by another module (its own table, "listed once" there):
- * prepared on this thread's connection on first use under name, then run
- * like db_exec.  Same errors as db_exec.  The first use must not fall inside
- * an explicit transaction (preparing a missing name aborts it). */
+/* Run a statement on this thread's connection, preparing it there under
+ * name first when this connection has not yet (also inside a transaction).
+ * values/lengths/formats as in PQexecPrepared (lengths/formats may be NULL
+ * for all-text).  On success *out is the result (PGRES_TUPLES_OK or
+ * PGRES_COMMAND_OK).  Errors: SRV_EUNAVAIL (no connection), SRV_ECONFLICT
+ * (unique violation), SRV_EBADREQ (refused by one of our triggers), SRV_EDB
+ * (anything else; logged). */
 int db_exec_sql(const char *name, const char *sql, int nparams,
                 const char *const *values, const int *lengths, const int *formats,
                 int binary_result, PGresult **out);
 
-/* One entry of a module's own statement table, run with db_exec_own(): the
- * same as db_exec_sql(st->name, st->sql, st->n, ...), except that out may be
- * NULL when the caller wants only success or failure (the result is
- * cleared). */
+/* One entry of a module's own statement table (each module lists its SQL
+ * once, in one table), run with db_exec_own(): the same as
+ * db_exec_sql(st->name, st->sql, st->n, ...), except that out may be NULL
+ * when the caller wants only success or failure (the result is cleared).
+ * Names are unique across modules: prefix them with the module's. */
 struct db_sql {
     const char *name, *sql;
     int n;

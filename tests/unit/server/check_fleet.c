@@ -136,9 +136,7 @@ static void fx_start(struct fx *f, const char *const *flags, int nflags)
     struct fleet_settings fs;
     char *argv[16];
     uint8_t sha[32];
-    const char *vals[3];
-    int lens[3] = { 0, 0, 32 }, fmts[3] = { 0, 0, 1 };
-    PGresult *r = NULL;
+    int64_t token_id;
     int applied, newest, i;
 
     memset(f, 0, sizeof *f);
@@ -154,11 +152,7 @@ static void fx_start(struct fx *f, const char *const *flags, int nflags)
     ck_assert_int_eq(db_migrate(testdb_conninfo, testdb_migrations, &applied, &newest), 0);
     ck_assert_int_eq(db_init(testdb_conninfo), 0);
     ck_assert_int_eq(auth_token_new(f->admin, sizeof f->admin, sha), 0);
-    vals[0] = "admin";
-    vals[1] = "admin";
-    vals[2] = (const char *)sha;
-    ck_assert_int_eq(db_exec(DB_TOKEN_INSERT, vals, lens, fmts, 0, &r), 0);
-    PQclear(r);
+    ck_assert_int_eq(auth_token_insert("admin", "admin", sha, &token_id), 0);
     db_thread_release();
     f->cfg.database_url = testdb_conninfo;
     f->cfg.threads = fx_threads;

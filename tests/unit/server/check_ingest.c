@@ -109,9 +109,7 @@ static int64_t count(const char *table_sql)
 static void fx_start(struct fx *f)
 {
     uint8_t sha[32];
-    const char *vals[3];
-    int lens[3] = { 0, 0, 32 }, fmts[3] = { 0, 0, 1 };
-    PGresult *r = NULL;
+    int64_t token_id;
     int applied, newest;
 
     memset(f, 0, sizeof *f);
@@ -119,11 +117,7 @@ static void fx_start(struct fx *f)
     ck_assert_int_eq(db_migrate(testdb_conninfo, testdb_migrations, &applied, &newest), 0);
     ck_assert_int_eq(db_init(testdb_conninfo), 0);
     ck_assert_int_eq(auth_token_new(f->token, sizeof f->token, sha), 0);
-    vals[0] = "test";
-    vals[1] = "ml";
-    vals[2] = (const char *)sha;
-    ck_assert_int_eq(db_exec(DB_TOKEN_INSERT, vals, lens, fmts, 0, &r), 0);
-    PQclear(r);
+    ck_assert_int_eq(auth_token_insert("test", "ml", sha, &token_id), 0);
     db_thread_release();
     crypto_sign_keypair(f->pk, f->sk);
     f->cfg.database_url = testdb_conninfo;

@@ -98,6 +98,7 @@ START_TEST(test_load_pair)
     char a3[512], a6[600];
     char *argv[8];
     struct server_options o;
+    unsigned port;
     int fd;
 
     tmp_template(cp, sizeof cp, "check_tls_c");
@@ -118,6 +119,8 @@ START_TEST(test_load_pair)
     ck_assert_str_eq(o.tls_cert, cp);
     ck_assert_str_eq(o.tls_key, kp);
     ck_assert_uint_eq(o.port, 8443);
+    ck_assert_int_eq(options_port(&o, &port), 0);
+    ck_assert_uint_eq(port, 8443);
     ck_assert_uint_eq(o.threads, 2);
     ck_assert_int_eq(tls_load(o.tls_cert, o.tls_key), TLS_OK);
     ck_assert_ptr_nonnull(tls_cert_pem());

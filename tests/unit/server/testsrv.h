@@ -173,16 +173,10 @@ static inline void testsrv_sql(const char *q)
 static inline void testsrv_add_token(const char *role, char *tok, size_t cap)
 {
     uint8_t sha[32];
-    const char *vals[3];
-    int lens[3] = { 0, 0, 32 }, fmts[3] = { 0, 0, 1 };
-    PGresult *r = NULL;
+    int64_t token_id;
 
     ck_assert_int_eq(auth_token_new(tok, cap, sha), 0);
-    vals[0] = role;
-    vals[1] = role;
-    vals[2] = (const char *)sha;
-    ck_assert_int_eq(db_exec(DB_TOKEN_INSERT, vals, lens, fmts, 0, &r), 0);
-    PQclear(r);
+    ck_assert_int_eq(auth_token_insert(role, role, sha, &token_id), 0);
 }
 
 /* A random model-signing seed written to path, made the server's key. */

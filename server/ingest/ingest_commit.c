@@ -196,6 +196,23 @@ static int pipeline_drain(PGconn *c, unsigned queries)
     return synced;
 }
 
+/* The error one pipeline result stands for: 0 for success, result_error's
+ * for a failed query, SRV_EDB for a query skipped after an earlier failure
+ * and for a COMMIT that rolled back; SRV_EUNAVAIL for no result. */
+static int pipe_result_error(PGconn *c, PGresult *r)
+{
+    ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+
+    if (!r)
+        return SRV_EUNAVAIL;
+    if (st == PGRES_FATAL_ERROR)
+        return result_error(c, r);
+    if (st == PGRES_PIPELINE_ABORTED ||
+        (st == PGRES_COMMAND_OK && strcmp(PQcmdStatus(r), "ROLLBACK") == 0))
+        return SRV_EDB;
+    return SRV_OK;
+}
+
 /* BEGIN; INSERT x n; COMMIT in one pipeline.  0 when committed (rows'
  * inserted/id set); else the error, with rows[i]->err set for the row that
  * failed and the transaction rolled back. */
@@ -224,34 +241,23 @@ static int run_batch(PGconn *c, struct ingest_row **rows, unsigned n)
     /* Results: BEGIN, n inserts, COMMIT, then the sync marker. */
     for (q = 0; q < n + 2; q++) {
         PGresult *r = PQgetResult(c);
-        ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+        int e = pipe_result_error(c, r);
 
         if (!r) {
             err = SRV_EUNAVAIL;
             break;
         }
-        if (st == PGRES_FATAL_ERROR) {
-            int e = result_error(c, r);
-
-            if (err == SRV_OK)
-                err = e;
-            if (q >= 1 && q <= n)
-                rows[q - 1]->err = e;
-        } else if (st == PGRES_PIPELINE_ABORTED) {
-            if (err == SRV_OK)
-                err = SRV_EDB;
-        } else if (q >= 1 && q <= n) {
+        if (err == SRV_OK)
+            err = e;
+        if (q >= 1 && q <= n && PQresultStatus(r) == PGRES_FATAL_ERROR) {
+            rows[q - 1]->err = e;
+        } else if (q >= 1 && q <= n && e == SRV_OK) {
             rows[q - 1]->inserted = PQntuples(r) == 1;
             if (rows[q - 1]->inserted)
                 rows[q - 1]->id = db_int64(r, 0, "id");
-        } else if (q == n + 1 && st == PGRES_COMMAND_OK &&
-                   strcmp(PQcmdStatus(r), "ROLLBACK") == 0) {
-            err = SRV_EDB;  /* COMMIT of a failed transaction */
         }
         PQclear(r);
-        /* Each query's results end with a NULL. */
-        r = PQgetResult(c);
-        PQclear(r);
+        PQclear(PQgetResult(c));    /* each query's results end with a NULL */
     }
     pipeline_drain(c, n);
     if (err != SRV_OK && PQstatus(c) == CONNECTION_OK)
@@ -325,23 +331,15 @@ static int pipe_results(PGconn *c, unsigned nq, unsigned keep, PGresult **kept)
 
     for (q = 0; q < nq; q++) {
         PGresult *r = PQgetResult(c);
-        ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+        int e = pipe_result_error(c, r);
 
         if (!r) {
             err = SRV_EUNAVAIL;
             break;
         }
-        if (st == PGRES_FATAL_ERROR) {
-            if (err == SRV_OK)
-                err = result_error(c, r);
-        } else if (st == PGRES_PIPELINE_ABORTED) {
-            if (err == SRV_OK)
-                err = SRV_EDB;
-        } else if (st == PGRES_COMMAND_OK && strcmp(PQcmdStatus(r), "ROLLBACK") == 0) {
-            if (err == SRV_OK)
-                err = SRV_EDB;      /* COMMIT of a failed transaction */
-        }
-        if (q == keep && st == PGRES_TUPLES_OK) {
+        if (err == SRV_OK)
+            err = e;
+        if (q == keep && PQresultStatus(r) == PGRES_TUPLES_OK) {
             k = r;
             r = NULL;
         }

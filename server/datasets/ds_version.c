@@ -34,7 +34,8 @@ struct policy {
 };
 
 /* One labeled snapshot.  Device, asset and type are cut to 64 bytes: group
- * names, and so content hashes, have always been made from that much. */
+ * names, and so content hashes, are made from that much, and a version's
+ * hash must come out the same when it is frozen again. */
 struct member {
     int64_t id, t0_us;
     double rate;
@@ -164,14 +165,16 @@ static int filter_list(const struct build *b, const char *key, struct srv_buf *o
 
 static int labels_gather(struct build *b)
 {
+    /* The filter's lists and the parameters they are ($1, $3, $4, $5). */
     static const char *const lists[] = { "sources", "classes", "equipment_types", "sites" };
+    static const int param[] = { 0, 2, 3, 4 };
     struct srv_buf p[4] = { { 0 } };
     const char *vals[7];
     char confb[32];
     int err = SRV_OK, k, oom = 0;
 
     for (k = 0; k < 4; k++) {
-        vals[k == 0 ? 0 : k + 1] = filter_list(b, lists[k], &p[k]) ? p[k].p : NULL;
+        vals[param[k]] = filter_list(b, lists[k], &p[k]) ? p[k].p : NULL;
         oom |= p[k].oom;
     }
     snprintf(confb, sizeof confb, "%.9g", json_number_value(def_get(b, "filter", "min_confidence")));

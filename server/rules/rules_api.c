@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "server/auth/auth.h"
 #include "server/db/db.h"
 #include "server/rules/rules_expr.h"
 #include "server/rules/rules_int.h"
@@ -217,15 +218,6 @@ static int write_rule(struct srv_response *rs, enum rules_q q, const char *const
     return err == SRV_ECONFLICT ? srv_fail(rs, err, "a rule with this name exists") : err;
 }
 
-/* Who wrote a rule: the session's user, else the API token by id. */
-static void rule_author(const struct srv_request *rq, char *buf, size_t cap)
-{
-    if (rq->user_id > 0 && rq->user_name[0])
-        snprintf(buf, cap, "%s", rq->user_name);
-    else
-        snprintf(buf, cap, "token:%" PRId64, rq->token_id);
-}
-
 static int respond_rule(struct srv_response *rs, unsigned status, int64_t id)
 {
     PGresult *r = NULL;
@@ -261,8 +253,7 @@ int rules_api_create(struct srv_request *rq, struct srv_response *rs)
     if (err != SRV_OK)
         goto out;
     rule_params(&in, vals);
-    rule_author(rq, who, sizeof who);
-    vals[5] = who;
+    vals[5] = auth_actor(rq, who, sizeof who);
     err = write_rule(rs, RQ_RULE_INSERT, vals, &r);
     if (err != SRV_OK)
         goto out;

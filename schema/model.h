@@ -117,11 +117,4 @@ const char *model_kind_name(uint8_t kind);      /* "anomaly", "classifier", "?" 
  * model over c channels has c * MODEL_NFEAT features, channel-major. */
 #define MODEL_NFEAT 7
 
-/* Training is the server's (models_train_anomaly in server/models/models.h,
- * which defines this name too); declared here only because the agent's
- * test fixture (tests/unit/agent/testmodel.h) builds its blobs with it and
- * includes nothing of the server.  The agent itself must not call it: its
- * binary does not link the server. */
-int model_train_anomaly(const float *X, size_t n, uint16_t d, float quantile, struct model *out);
-
 #endif

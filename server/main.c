@@ -22,6 +22,7 @@
 #include "server/alerts/alerts.h"
 #include "server/auth/auth.h"
 #include "server/db/db.h"
+#include "server/features/features.h"
 #include "server/fleet/fleet.h"
 #include "server/http/http.h"
 #include "server/ingest/ingest.h"
@@ -162,7 +163,7 @@ static int start_modules(const struct server_options *o, const char *url)
 
 static void stop_modules(void)
 {
-    rules_worker_stop();
+    features_worker_stop();
     fleet_stop();
     ingest_commit_stop();   /* after http_stop: no upload waits on the committer */
     db_shutdown();
@@ -213,7 +214,8 @@ static int cmd_serve(const struct server_options *o)
     signal(SIGPIPE, SIG_IGN);
     if (http_start(&cfg, &hs) != SRV_OK)
         goto out;
-    rules_worker_start(1000);   /* features + rules for new snapshots, off the ingest path */
+    /* Features, then rules, for each new snapshot: off the ingest path. */
+    features_worker_start(1000, rules_eval_snapshot);
     srv_log("info", "listening on port %u with %u threads, max body %zu bytes",
             http_port(hs), cfg.threads, cfg.max_body);
     sigwait(&set, &sig);
@@ -355,12 +357,10 @@ static int cmd_enroll_create(const struct server_options *o)
 static int cmd_demo_history(const struct server_options *o)
 {
     const char *url = database_url(o);
-    char seed[24];
-    char *args[] = { "--database-url", (char *)url, "--seed", seed, NULL };
 
-    /* TEMPORARY until alerts exposes the run without its own parser. */
-    snprintf(seed, sizeof seed, "%llu", (unsigned long long)o->seed);
-    return url ? alerts_demo_main(o->seed ? 4 : 2, args) : EXIT_USAGE;
+    if (!url)
+        return EXIT_USAGE;
+    return alerts_demo_run(url, o->seed) == SRV_OK ? 0 : 1;
 }
 
 struct command {

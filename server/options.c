@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "server/alerts/alerts.h"
 #include "server/options.h"
 
 #define ALL (OPT_SERVE | OPT_MIGRATE | OPT_USER_ADD | OPT_TOKEN_CREATE | OPT_ENROLL_CREATE | \
@@ -86,7 +87,7 @@ static const struct row rows[] = {
     { "pre-approved", NULL, OPT_ENROLL_CREATE, FLAG, 0, 0, F(pre_approved),
       "devices are active at once instead of pending" },
     { "seed", "N", OPT_DEMO_HISTORY, U64, 0, 0, F(seed),
-      "seed of the generated history (same seed,\nsame history)" },
+      "seed of the generated history (same seed,\nsame history; default: a fixed one)" },
     { "help", NULL, ALL, FLAG, 0, 0, F(help), "this text" },
 };
 
@@ -107,6 +108,7 @@ void options_defaults(struct server_options *o)
     o->committers = 2;
     o->batch_max = 256;
     o->uses = 1;
+    o->seed = ALERTS_DEMO_SEED;
 }
 
 static int bad(const struct row *r, const char *why)

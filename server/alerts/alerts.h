@@ -24,8 +24,4 @@ int alerts_api_list(struct srv_request *rq, struct srv_response *rs);
 #define ALERTS_DEMO_SEED 14329002580215659571ull
 int alerts_demo_run(const char *database_url, uint64_t seed);
 
-/* The command's own argument parser ([--database-url URL] [--seed N]
- * [--help]) around alerts_demo_run.  Returns the process exit status. */
-int alerts_demo_main(int argc, char **argv);
-
 #endif

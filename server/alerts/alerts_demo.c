@@ -356,13 +356,6 @@ static int device_day(struct demo_device *d, int64_t day_us, int month, int floo
     return SRV_OK;
 }
 
-static void usage(FILE *f)
-{
-    fprintf(f, "usage: precursor-server demo-history [--database-url URL] [--seed N]\n"
-               "Once per database: six months of synthetic, clearly marked alert history\n"
-               "(devices demo-*, site demo-site, dispositions by demo-history) for the demo.\n");
-}
-
 /* Six months of history ending yesterday (whole days, so the newest week
  * is complete); one alarm flood on the first device 40 days ago. */
 static int demo_history(long *alerts, long *followed)
@@ -410,30 +403,4 @@ out:
     PQclear(r);
     db_shutdown();
     return err;
-}
-
-int alerts_demo_main(int argc, char **argv)
-{
-    const char *url = getenv("DATABASE_URL");
-    uint64_t seed = ALERTS_DEMO_SEED;
-    int i;
-
-    for (i = 0; i < argc; i++) {
-        if (strcmp(argv[i], "--database-url") == 0 && i + 1 < argc) {
-            url = argv[++i];
-        } else if (strcmp(argv[i], "--seed") == 0 && i + 1 < argc) {
-            seed = strtoull(argv[++i], NULL, 10);
-        } else if (strcmp(argv[i], "--help") == 0) {
-            usage(stdout);
-            return 0;
-        } else {
-            usage(stderr);
-            return 2;
-        }
-    }
-    if (!url || !*url) {
-        fprintf(stderr, "demo-history: no database (DATABASE_URL or --database-url)\n");
-        return 2;
-    }
-    return alerts_demo_run(url, seed) == SRV_OK ? 0 : 1;
 }

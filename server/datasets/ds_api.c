@@ -11,17 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "server/auth/auth.h"
 #include "server/db/db.h"
 #include "server/srv/srv.h"
 #include "server/text/text.h"
-
-void ds__actor(const struct srv_request *rq, char *out, size_t cap)
-{
-    if (rq->user_id > 0)
-        snprintf(out, cap, "%s", rq->user_name);
-    else
-        snprintf(out, cap, "token:%lld", (long long)rq->token_id);
-}
 
 int ds__param_id(const struct srv_request *rq, int64_t *out, struct srv_response *rs)
 {
@@ -58,7 +51,7 @@ int ds_api_create(struct srv_request *rq, struct srv_response *rs)
         json_decref(body);
         return srv_fail(rs, SRV_EBADREQ, why);
     }
-    ds__actor(rq, by, sizeof by);
+    auth_actor(rq, by, sizeof by);
     defs = json_dumps(def, JSON_COMPACT | JSON_SORT_KEYS);
     vals[0] = json_string_value(json_object_get(def, "name"));
     vals[1] = defs;
@@ -161,7 +154,7 @@ int ds_api_version_create(struct srv_request *rq, struct srv_response *rs)
 
     if ((err = ds__param_id(rq, &id, rs)) != SRV_OK)
         return err;
-    ds__actor(rq, by, sizeof by);
+    auth_actor(rq, by, sizeof by);
     err = ds__version_create(id, by, &version, &why);
     if (err == SRV_ENOTFOUND) {
         free(why);

@@ -72,12 +72,11 @@ void ds__export_progress(const struct ds_export *e, int64_t *done, int64_t *tota
 const char *ds__export_manifest(const struct ds_export *e);
 void ds__export_free(struct ds_export *e);
 
-/* Shared by the route handlers (ds_api.c, ds_jobs.c): who is asking, as
- * stored in created_by columns; the {id} and {v} path parameters, answering
- * 404 with a message when malformed. */
+/* Shared by the route handlers (ds_api.c, ds_jobs.c): the {id} and {v}
+ * path parameters, answering 404 with a message when malformed.  (Who is
+ * asking, as stored in created_by columns, is auth_actor's.) */
 struct srv_request;
 struct srv_response;
-void ds__actor(const struct srv_request *rq, char *out, size_t cap);
 int ds__param_id(const struct srv_request *rq, int64_t *out, struct srv_response *rs);
 int ds__param_version(const struct srv_request *rq, int64_t *id, int *version,
                       struct srv_response *rs);

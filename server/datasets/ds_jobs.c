@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "server/auth/auth.h"
 #include "server/db/db.h"
 #include "server/srv/srv.h"
 
@@ -234,7 +235,7 @@ static int job_start(const struct srv_request *rq, const struct job *tmpl, int64
     snprintf(idb, sizeof idb, "%lld", (long long)tmpl->dataset_id);
     snprintf(vb, sizeof vb, "%d", tmpl->version);
     snprintf(tb, sizeof tb, "%lld", (long long)rows_total);
-    ds__actor(rq, by, sizeof by);
+    auth_actor(rq, by, sizeof by);
     if ((err = ds__exec(DS_SQL_JOB_INSERT, vals, 0, &r)) != SRV_OK || !(j = malloc(sizeof *j))) {
         PQclear(r);
         return err != SRV_OK ? err : SRV_ENOMEM;

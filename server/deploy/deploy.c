@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "server/auth/auth.h"
 #include "server/db/db.h"
 #include "server/text/text.h"
 #include "server/models/models.h"
@@ -185,10 +186,7 @@ int deploy_api_create(struct srv_request *rq, struct srv_response *rs)
     snprintf(idb, sizeof idb, "%" PRId64, id);
     if (err == SRV_OK)
         err = model_ready(idb, rs);
-    if (rq->user_id > 0)
-        snprintf(by, sizeof by, "%s", rq->user_name);
-    else
-        snprintf(by, sizeof by, "token:%lld", (long long)rq->token_id);
+    auth_actor(rq, by, sizeof by);
     if (err == SRV_OK && (err = deployment_insert(idb, &t, by, &dep, &matched)) == SRV_OK) {
         srv_log("info", "deploy: model %" PRId64 " deployment %" PRId64 " by %s, %lld devices now",
                 id, dep, by, matched);

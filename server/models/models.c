@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "server/auth/auth.h"
 #include "server/db/db.h"
 #include "server/srv/srv.h"
 #include "server/text/text.h"
@@ -72,34 +73,6 @@ void models_set_key_file(const char *path)
     snprintf(key_file, sizeof key_file, "%s", path ? path : "");
     key_loaded = 0;
     pthread_mutex_unlock(&key_mu);
-}
-
-int models_opts_take(int argc, char **argv)
-{
-    int i, j = 0;
-
-    for (i = 0; i < argc; i++) {
-        const char *a = argv[i];
-
-        if (strncmp(a, "--model-key-file=", 17) == 0) {
-            models_set_key_file(a + 17);
-        } else if (strcmp(a, "--model-key-file") == 0) {
-            if (i + 1 >= argc) {
-                fprintf(stderr, "precursor-server: --model-key-file needs a value\n");
-                return -1;
-            }
-            models_set_key_file(argv[++i]);
-        } else {
-            argv[j++] = argv[i];
-        }
-    }
-    return j;
-}
-
-void models_opts_help(FILE *f)
-{
-    fprintf(f, "  --model-key-file F     Ed25519 key that signs model blobs (64 bytes: seed and\n"
-               "                         public key); default var/model-signing.key, made on first use\n");
 }
 
 static int read_key(const char *path, uint8_t sk[64])
@@ -245,10 +218,7 @@ int models_api_create(struct srv_request *rq, struct srv_response *rs)
     }
     snprintf(dsb, sizeof dsb, "%lld", (long long)json_integer_value(ds));
     snprintf(vb, sizeof vb, "%lld", (long long)json_integer_value(v));
-    if (rq->user_id > 0)
-        snprintf(by, sizeof by, "%s", rq->user_name);
-    else
-        snprintf(by, sizeof by, "token:%lld", (long long)rq->token_id);
+    auth_actor(rq, by, sizeof by);
     vals[0] = dsb;
     vals[1] = vb;
     vals[2] = kind;

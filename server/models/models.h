@@ -25,13 +25,8 @@ int models_api_header(struct srv_request *rq, struct srv_response *rs);
 int models_api_blob(struct srv_request *rq, struct srv_response *rs);
 int models_api_signing_key(struct srv_request *rq, struct srv_response *rs);
 
-/* Take --model-key-file FILE out of argv (serve); returns the new argc, or
- * -1 with a message on a missing value.  An option table of its own calls
- * models_set_key_file, the plain setter, instead. */
-int models_opts_take(int argc, char **argv);
-void models_opts_help(FILE *f);
-
-/* Key file to use (copied); NULL: var/model-signing.key, made when absent.
+/* Key file to use (copied; serve's --model-key-file); NULL:
+ * var/model-signing.key, made when absent.
  * The file holds the 64-byte libsodium secret key (seed || public key). */
 void models_set_key_file(const char *path);
 

@@ -99,13 +99,6 @@ int models_train_anomaly(const float *X, size_t n, uint16_t d, float quantile, s
     return MODEL_OK;
 }
 
-/* The name schema/model.h declares for the agent's test fixture (see
- * there): the same fit. */
-int model_train_anomaly(const float *X, size_t n, uint16_t d, float quantile, struct model *out)
-{
-    return models_train_anomaly(X, n, d, quantile, out);
-}
-
 /* Examples per class; MODEL_ETOOFEW naming the first class with none. */
 static int class_counts(const int *y, size_t n, uint16_t k, size_t *cnt, int *bad_class)
 {

@@ -56,11 +56,6 @@ int rules_eval_snapshot(int64_t snapshot_id);
  * dispositions. */
 int rules_revote(const int64_t *ids, size_t n);
 
-/* features_worker_start(poll_ms, rules_eval_snapshot) and
- * features_worker_stop(), kept until the server's start-up calls those. */
-int rules_worker_start(unsigned poll_ms);
-void rules_worker_stop(void);
-
 /* HTTP handlers. */
 int rules_api_create(struct srv_request *rq, struct srv_response *rs);
 int rules_api_list(struct srv_request *rq, struct srv_response *rs);

@@ -334,13 +334,3 @@ int rules_stats_get(int64_t rule_id, struct rules_stats *out)
     out->accuracy = out->labeled > 0 ? (double)out->agreeing / (double)out->labeled : NAN;
     return SRV_OK;
 }
-
-int rules_worker_start(unsigned poll_ms)
-{
-    return features_worker_start(poll_ms, rules_eval_snapshot);
-}
-
-void rules_worker_stop(void)
-{
-    features_worker_stop();
-}

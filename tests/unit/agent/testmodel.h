@@ -12,6 +12,7 @@
 #include "agent/model/agent_model.h"
 #include "agent/source/source.h"
 #include "schema/model.h"
+#include "server/models/models.h"
 
 /* An anomaly model over channels*7 features with mean `mu`, for src's
  * layout, signed by sk; the blob is malloc'd (*len bytes). */
@@ -31,7 +32,7 @@ static uint8_t *testmodel_blob(const struct source *src, float mu, uint32_t vers
     m->channel_count = (uint8_t)src->channels;
     m->version = version;
     ck_assert_int_eq(agent_model_layout_of(src, m->layout), 0);
-    ck_assert_int_eq(model_train_anomaly(X, 64, d, 0.95f, m), 0);
+    ck_assert_int_eq(models_train_anomaly(X, 64, d, 0.95f, m), 0);
     ck_assert_int_eq(model_encode(m, sk, &b, len), 0);
     free(X);
     free(m);

@@ -1,8 +1,10 @@
-/* api.h - HTTP handlers of the REST API, one per route in srv_routes.c.
+/* api.h - HTTP handlers of the core REST API: health, the OpenAPI document,
+ * device registration and heartbeats, snapshots and devices as the ML team
+ * reads them (routes in server/routes.c).
  *
  * Each takes the parsed request and fills the response, or returns a negative
- * SRV_E* code that the http layer turns into the JSON error body.  They talk
- * to PostgreSQL only through db_* and to the envelope only through ingest_*. */
+ * SRV_E* code that the http layer turns into the JSON error body.  Device
+ * keys come from server/fleet; SQL from the module's own table. */
 #ifndef PRECURSOR_API_H
 #define PRECURSOR_API_H
 

@@ -1,5 +1,5 @@
 /* agent_latency.c - trigger-to-action latency of `precursor-agent run`
- * (issue 3: the local action starts within 10 ms, p99, of the sample that
+ * (the target: the local action starts within 10 ms, p99, of the sample that
  * triggered it, whatever the network is doing).
  *
  * The bench is the agent's sensor: it feeds `--source f32le` on the agent's

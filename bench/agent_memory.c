@@ -1,5 +1,5 @@
 /* agent_memory.c - resident memory and binary size of precursor-agent
- * (issue 3: ring size plus at most 1 MB; binary size).
+ * (the target: ring size plus at most 1 MB; binary size).
  *
  * The bench feeds `precursor-agent run --source f32le` 8 channels at 10 kHz,
  * 60 s of simulated data (noise with a spike every 10 s; with the detector's

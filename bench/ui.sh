@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# ui.sh - the labeling UI's performance benchmark (issue 5), not a test:
+# ui.sh - the labeling UI's performance benchmark (a snapshot usable within
+# 300 ms, samples answered within 20 ms), not a test:
 #   1. a snapshot of 8 channels x 100,000 i16 samples (bench-ui make, the
 #      same wire_encode as the agent), registered and uploaded to a server of
 #      our own;

@@ -1,4 +1,5 @@
--- 0020: domain knowledge and operational feedback (issue 6).
+-- 0020: domain knowledge (taxonomy, features, rules, weak labels) and
+-- operational feedback (alerts and their dispositions).
 --
 --   equipment_types   hierarchy (rotating -> pump -> centrifugal_pump); a
 --                     trigger refuses cycles, so the tree stays a tree

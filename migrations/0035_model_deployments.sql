@@ -1,4 +1,5 @@
--- 0035_model_deployments.sql - which model version runs where (issue 7 item 7).
+-- 0035_model_deployments.sql - which model version runs where, so agents
+-- pick up the model assigned to them on their config poll.
 --
 -- A deployment assigns one trained model to a list of devices or to a group
 -- (equipment type and/or site).  A device runs the newest deployment that

@@ -1,6 +1,6 @@
 // label.cjs - drives Debian's chromium through playwright-core (from
 // labeling-ui/node_modules; no browser is downloaded) against a running
-// server, as issue 5's tests ask: a logged-out request refused; log in; the
+// server, the way an operator works: a logged-out request refused; log in; the
 // queue; a span labeled by mouse (drag on chosen channels, class key, Enter)
 // and another by keyboard only (zoom, pan, m, class key, Enter); reload and
 // see both, as the REST API stores them; the audit trail of a delete and its

@@ -1,4 +1,5 @@
-// rules.cjs - issue 6 in a real browser (Debian chromium through
+// rules.cjs - rules, alert dispositions and operational metrics in a real
+// browser (Debian chromium through
 // playwright-core, launched as label.cjs does), against a server whose
 // database holds the demo history (`precursor-server demo-history`) and a
 // live simulated agent's snapshots:

@@ -54,7 +54,8 @@ mkdir -p "$ARTIFACTS"
 BASE="$BASE" USERNAME="$USERNAME" PASSWORD="$PASSWORD" ADMIN_USERNAME=admin1 \
     ADMIN_PASSWORD="$ADMIN_PASSWORD" TOKEN="$TOKEN" ARTIFACTS="$ARTIFACTS" SHOT_DIR="${SHOT_DIR:-}" \
     node "$IT_ROOT/tests/browser/label.cjs" || IT_FAILS=$((IT_FAILS + 1))
-# issue 6: months of demo history next to the live snapshots, then rules.cjs
+# Months of demo history next to the live snapshots (the rules and operations
+# pages need a history to show), then rules.cjs
 "$SERVER_BIN" demo-history >"$IT_TMP/demo-history.log" 2>&1 ||
     it_fail demo-history "$(tail -n 3 "$IT_TMP/demo-history.log")"
 BASE="$BASE" USERNAME="$USERNAME" PASSWORD="$PASSWORD" TOKEN="$TOKEN" ARTIFACTS="$ARTIFACTS" \

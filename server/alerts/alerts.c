@@ -106,19 +106,6 @@ int alerts_api_ack(struct srv_request *rq, struct srv_response *rs)
     return srv_respond_json_take(rs, 200, j);
 }
 
-static int opt_string(json_t *j, const char *key, size_t max, const char **out)
-{
-    json_t *v = json_object_get(j, key);
-
-    *out = NULL;
-    if (!v || json_is_null(v))
-        return 0;
-    if (!json_is_string(v) || strlen(json_string_value(v)) > max)
-        return -1;
-    *out = json_string_value(v);
-    return 0;
-}
-
 /* What a disposition body says, checked: strings borrowed from j.  No
  * fault found without a class says what the snapshot was: normal
  * operation. */
@@ -132,9 +119,9 @@ static int dispo_parse(json_t *j, struct dispo *d, struct srv_response *rs)
     if (!alerts_valid_disposition(d->disp))
         return srv_fail(rs, SRV_EBADREQ, "disposition must be one of action_taken, "
                         "no_fault_found, not_actionable, duplicate");
-    if (opt_string(j, "work_order", 100, &d->work_order) != 0 ||
-        opt_string(j, "outcome", 2000, &d->outcome) != 0 ||
-        opt_string(j, "class", 64, &d->cls) != 0)
+    if (srv_json_opt_string(j, "work_order", 100, &d->work_order) != 0 ||
+        srv_json_opt_string(j, "outcome", 2000, &d->outcome) != 0 ||
+        srv_json_opt_string(j, "class", 64, &d->cls) != 0)
         return srv_fail(rs, SRV_EBADREQ, "work_order (<= 100 bytes), outcome (<= 2000) and "
                         "class must be strings");
     if (!d->cls && strcmp(d->disp, "no_fault_found") == 0)

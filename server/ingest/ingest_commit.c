@@ -213,6 +213,20 @@ static int pipe_result_error(PGconn *c, PGresult *r)
     return SRV_OK;
 }
 
+/* The next result of a pipeline, its error in *e and folded into *err (the
+ * first one stands).  NULL when the connection broke: *err SRV_EUNAVAIL. */
+static PGresult *pipe_next(PGconn *c, int *err, int *e)
+{
+    PGresult *r = PQgetResult(c);
+
+    *e = pipe_result_error(c, r);
+    if (!r)
+        *err = SRV_EUNAVAIL;
+    else if (*err == SRV_OK)
+        *err = *e;
+    return r;
+}
+
 /* BEGIN; INSERT x n; COMMIT in one pipeline.  0 when committed (rows'
  * inserted/id set); else the error, with rows[i]->err set for the row that
  * failed and the transaction rolled back. */
@@ -240,15 +254,11 @@ static int run_batch(PGconn *c, struct ingest_row **rows, unsigned n)
     }
     /* Results: BEGIN, n inserts, COMMIT, then the sync marker. */
     for (q = 0; q < n + 2; q++) {
-        PGresult *r = PQgetResult(c);
-        int e = pipe_result_error(c, r);
+        int e;
+        PGresult *r = pipe_next(c, &err, &e);
 
-        if (!r) {
-            err = SRV_EUNAVAIL;
+        if (!r)
             break;
-        }
-        if (err == SRV_OK)
-            err = e;
         if (q >= 1 && q <= n && PQresultStatus(r) == PGRES_FATAL_ERROR) {
             rows[q - 1]->err = e;
         } else if (q >= 1 && q <= n && e == SRV_OK) {
@@ -330,15 +340,11 @@ static int pipe_results(PGconn *c, unsigned nq, unsigned keep, PGresult **kept)
     unsigned q;
 
     for (q = 0; q < nq; q++) {
-        PGresult *r = PQgetResult(c);
-        int e = pipe_result_error(c, r);
+        int e;
+        PGresult *r = pipe_next(c, &err, &e);
 
-        if (!r) {
-            err = SRV_EUNAVAIL;
+        if (!r)
             break;
-        }
-        if (err == SRV_OK)
-            err = e;
         if (q == keep && PQresultStatus(r) == PGRES_TUPLES_OK) {
             k = r;
             r = NULL;

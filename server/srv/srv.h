@@ -213,6 +213,11 @@ int srv_respond_json_take(struct srv_response *rs, unsigned status, struct json_
 /* The request body as JSON (duplicate keys refused); NULL when empty or not
  * JSON.  The caller decrefs. */
 struct json_t *srv_body_json(const struct srv_request *rq);
+/* An optional string member of a JSON object: 0 with *out NULL when absent
+ * or null, 0 with *out borrowed from obj when a string of at most max
+ * bytes, -1 otherwise. */
+int srv_json_opt_string(const struct json_t *obj, const char *key, size_t max,
+                        const char **out);
 void srv_response_release(struct srv_response *rs);
 
 /* The one growable buffer: zero-initialise, append, then take the bytes

@@ -46,6 +46,19 @@ json_t *srv_body_json(const struct srv_request *rq)
     return json_loadb((const char *)rq->body, rq->body_len, JSON_REJECT_DUPLICATES, &je);
 }
 
+int srv_json_opt_string(const json_t *obj, const char *key, size_t max, const char **out)
+{
+    const json_t *v = json_object_get(obj, key);
+
+    *out = NULL;
+    if (!v || json_is_null(v))
+        return 0;
+    if (!json_is_string(v) || strlen(json_string_value(v)) > max)
+        return -1;
+    *out = json_string_value(v);
+    return 0;
+}
+
 void srv_response_release(struct srv_response *rs)
 {
     if (!rs->body_static)

@@ -89,20 +89,6 @@ static json_t *body_object(const struct srv_request *rq)
     return j;
 }
 
-/* Optional string field bounded by max: 0 ok (*out NULL when absent), -1 bad. */
-static int opt_str(json_t *j, const char *k, size_t max, const char **out)
-{
-    json_t *v = json_object_get(j, k);
-
-    *out = NULL;
-    if (!v || json_is_null(v))
-        return 0;
-    if (!json_is_string(v) || strlen(json_string_value(v)) > max)
-        return -1;
-    *out = json_string_value(v);
-    return 0;
-}
-
 int taxonomy_api_get(struct srv_request *rq, struct srv_response *rs)
 {
     PGresult *r[3] = { NULL, NULL, NULL };
@@ -134,8 +120,9 @@ int taxonomy_api_type_put(struct srv_request *rq, struct srv_response *rs)
     if (!j)
         return srv_fail(rs, SRV_EBADREQ, "body must be a JSON object");
     vals[0] = json_string_value(json_object_get(j, "name"));
-    if (!valid_type_name(vals[0]) || opt_str(j, "parent", 64, &vals[1]) != 0 ||
-        (vals[1] && !valid_type_name(vals[1])) || opt_str(j, "description", 2000, &vals[2]) != 0) {
+    if (!valid_type_name(vals[0]) || srv_json_opt_string(j, "parent", 64, &vals[1]) != 0 ||
+        (vals[1] && !valid_type_name(vals[1])) ||
+        srv_json_opt_string(j, "description", 2000, &vals[2]) != 0) {
         json_decref(j);
         return srv_fail(rs, SRV_EBADREQ, "name and parent must match [a-z0-9_]{1,64}, "
                         "description at most 2000 bytes");
@@ -166,8 +153,9 @@ int taxonomy_api_mode_create(struct srv_request *rq, struct srv_response *rs)
     vals[0] = json_string_value(json_object_get(j, "equipment_type"));
     vals[4] = json_string_value(json_object_get(j, "class"));
     if (!valid_type_name(vals[0]) || !valid_type_name(vals[4]) ||
-        opt_str(j, "mode", 200, &vals[1]) != 0 || !vals[1] || !*vals[1] ||
-        opt_str(j, "mechanism", 200, &vals[2]) != 0 || opt_str(j, "cause", 200, &vals[3]) != 0) {
+        srv_json_opt_string(j, "mode", 200, &vals[1]) != 0 || !vals[1] || !*vals[1] ||
+        srv_json_opt_string(j, "mechanism", 200, &vals[2]) != 0 ||
+        srv_json_opt_string(j, "cause", 200, &vals[3]) != 0) {
         json_decref(j);
         return srv_fail(rs, SRV_EBADREQ, "need equipment_type and class ([a-z0-9_]{1,64}), mode "
                         "(1..200 bytes); mechanism and cause at most 200 bytes");
@@ -202,7 +190,8 @@ int taxonomy_api_asset_put(struct srv_request *rq, struct srv_response *rs)
     vals[0] = json_string_value(json_object_get(j, "id"));
     vals[1] = json_string_value(json_object_get(j, "equipment_type"));
     if (!text_valid_device_id(vals[0]) || !valid_type_name(vals[1]) ||
-        opt_str(j, "site", 64, &vals[2]) != 0 || opt_str(j, "description", 2000, &vals[3]) != 0) {
+        srv_json_opt_string(j, "site", 64, &vals[2]) != 0 ||
+        srv_json_opt_string(j, "description", 2000, &vals[3]) != 0) {
         json_decref(j);
         return srv_fail(rs, SRV_EBADREQ, "need id ([A-Za-z0-9._-]{1,64}) and equipment_type; site "
                         "at most 64 bytes");

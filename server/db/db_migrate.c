@@ -31,7 +31,7 @@ static const struct { const char *sql; int nparams; } msql[M_COUNT] = {
                   " version integer PRIMARY KEY,"
                   " name text NOT NULL,"
                   " applied_at timestamptz NOT NULL DEFAULT now())", 0 },
-    [M_MAX] = { "SELECT COALESCE(max(version), 0) FROM schema_migrations", 0 },
+    [M_MAX] = { "SELECT COALESCE(max(version), 0) AS newest FROM schema_migrations", 0 },
     [M_HAS] = { "SELECT 1 FROM schema_migrations WHERE version = $1::int", 1 },
     [M_RECORD] = { "INSERT INTO schema_migrations (version, name) VALUES ($1::int, $2)", 2 },
 };
@@ -238,7 +238,7 @@ int db_migrate(const char *conninfo, const char *dir, int *applied, int *newest)
         err = SRV_EMIGRATION;
         goto out;
     }
-    recorded = atoi(PQgetvalue(r, 0, 0));
+    recorded = (int)db_int64(r, 0, "newest");
     PQclear(r);
     if (recorded > file_newest) {
         srv_log("error", "migrate: database schema is at version %d, newer than the "

@@ -124,17 +124,27 @@ async function featuresSettled() {
     check('rule answer has overlap, conflict and accuracy', r.body && 'overlap' in r.body && 'conflict' in r.body && 'accuracy' in r.body, JSON.stringify(r.body));
     await shot(page, 'ui-rules.png', true);
 
-    // one click in the queue: the newest live snapshot, no fault found
+    // one click in the queue: the newest live snapshot, no fault found.
+    // Live (not demo) alerts without a disposition, triggered in the past:
+    // the simulator runs faster than real time, so its newest snapshots
+    // carry trigger times after now, outside the metrics' default range.
+    // On a busy machine the simulated pump may not have raised two yet: wait
+    // for them (up to a minute) rather than fail on the fixture.
+    const openAlerts = async () => {
+      const ids = (await apiGet('/api/v1/queue?sort=time&limit=200&device=pump-07')).body.items
+        .map((x) => x.id);
+      return (await apiGet(`/api/v1/alerts?ids=${ids.join(',')}`)).body.items
+        .filter((a) => !a.disposition && Date.parse(a.trigger_time) < Date.now() - 2000)
+        .sort((x, y) => Date.parse(x.trigger_time) - Date.parse(y.trigger_time));
+    };
+    let open = await openAlerts();
+    for (let i = 0; i < 30 && open.length < 2; i++) {
+      await new Promise((r) => setTimeout(r, 2000));
+      open = await openAlerts();
+    }
+    if (open.length < 2) throw new Error(`need two open live alerts, have ${open.length}`);
     const before = await apiGet('/api/v1/metrics/operational?bucket=week');
     const lastB = before.body.buckets[before.body.buckets.length - 1];
-    // live (not demo) alerts without a disposition, triggered in the past:
-    // the simulator runs faster than real time, so its newest snapshots
-    // carry trigger times after now, outside the metrics' default range
-    const liveIds = (await apiGet('/api/v1/queue?sort=time&limit=200&device=pump-07')).body.items.map((x) => x.id);
-    const open = (await apiGet(`/api/v1/alerts?ids=${liveIds.join(',')}`)).body.items
-      .filter((a) => !a.disposition && Date.parse(a.trigger_time) < Date.now() - 2000)
-      .sort((x, y) => Date.parse(x.trigger_time) - Date.parse(y.trigger_time));
-    if (open.length < 2) throw new Error(`need two open live alerts, have ${open.length}`);
     const qid = open[0].snapshot_id, live = open[1];
     await page.goto(BASE + '/#/queue');
     await page.selectOption('#sort', 'time');

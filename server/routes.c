@@ -7,6 +7,7 @@
 #include "server/auth/auth.h"
 #include "server/datasets/datasets.h"
 #include "server/deploy/deploy.h"
+#include "server/features/features.h"
 #include "server/fleet/fleet.h"
 #include "server/ingest/ingest.h"
 #include "server/labels/labels.h"
@@ -86,7 +87,7 @@ static const struct srv_route routes[] = {
     { "POST",   "/api/v1/taxonomy/failure-modes",                 taxonomy_api_mode_create,  SRV_ADMIN | SRV_OPERATOR, SRV_BODY_JSON,     NULL },
     { "POST",   "/api/v1/taxonomy/assets",                        taxonomy_api_asset_put,    SRV_ADMIN | SRV_OPERATOR, SRV_BODY_JSON,     NULL },
     { "POST",   "/api/v1/devices/{id}/asset",                     taxonomy_api_device_asset, SRV_ADMIN | SRV_OPERATOR, SRV_BODY_JSON,     NULL },
-    { "GET",    "/api/v1/snapshots/{id}/features",                rules_api_features,        SRV_USERS,                SRV_BODY_NONE,     NULL },
+    { "GET",    "/api/v1/snapshots/{id}/features",                features_api_get,          SRV_USERS,                SRV_BODY_NONE,     NULL },
     { "GET",    "/api/v1/snapshots/{id}/weak-label",              rules_api_weak_label,      SRV_USERS,                SRV_BODY_NONE,     NULL },
     { "GET",    "/api/v1/rules",                                  rules_api_list,            SRV_USERS,                SRV_BODY_NONE,     NULL },
     { "POST",   "/api/v1/rules",                                  rules_api_create,          SRV_ADMIN | SRV_OPERATOR, SRV_BODY_JSON,     NULL },

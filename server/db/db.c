@@ -118,15 +118,19 @@ static struct db_conn *conn_get(void)
     return dc;
 }
 
-/* Prepare st on this connection unless it has been already.  0 or SRV_EDB. */
+/* Prepare name on this connection unless it has been already.  0 or SRV_EDB. */
 static int conn_prepare(struct db_conn *dc, const char *name, const char *sql, int nparams)
 {
     PGresult *r;
     unsigned i;
     int ok;
 
+    /* Names live in the modules' static tables: the same pointer first. */
     for (i = 0; i < dc->nprepared; i++)
-        if (dc->prepared[i] == name || strcmp(dc->prepared[i], name) == 0)
+        if (dc->prepared[i] == name)
+            return SRV_OK;
+    for (i = 0; i < dc->nprepared; i++)
+        if (strcmp(dc->prepared[i], name) == 0)
             return SRV_OK;
     r = PQprepare(dc->c, name, sql, nparams, NULL);
     ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;

@@ -64,4 +64,9 @@ int features_worker_start(unsigned poll_ms, features_after_fn after);
 /* Stop the thread and wait for its pass to end; safe when not running. */
 void features_worker_stop(void);
 
+/* GET /api/v1/snapshots/{id}/features (features_api.c). */
+struct srv_request;
+struct srv_response;
+int features_api_get(struct srv_request *rq, struct srv_response *rs);
+
 #endif

@@ -20,36 +20,9 @@
 
 #include "server/db/db.h"
 #include "server/features/features.h"
+#include "server/features/features_int.h"
 #include "server/srv/srv.h"
 
-enum features_q {
-    FQ_PENDING,         /* limit -> id of snapshots without a feature_jobs row */
-    FQ_ENVELOPE,        /* id -> envelope (binary) */
-    FQ_PUT,             /* snapshot, channel, 8 numbers, spectrum real[] */
-    FQ_JOB_DONE,        /* snapshot, error|NULL */
-    FQ_COUNT
-};
-
-static const struct db_sql qs[FQ_COUNT] = {
-    [FQ_PENDING] = { "features_pending",
-        "SELECT s.id FROM snapshots s WHERE NOT EXISTS"
-        " (SELECT 1 FROM feature_jobs j WHERE j.snapshot_id = s.id)"
-        " ORDER BY s.id LIMIT $1::int", 1 },
-    [FQ_ENVELOPE] = { "features_envelope",
-        "SELECT envelope FROM snapshots WHERE id = $1::bigint", 1 },
-    [FQ_PUT] = { "features_put",
-        "INSERT INTO snapshot_features (snapshot_id, channel, mean, std, rms, peak, crest,"
-        " kurtosis, dominant_hz, bin_hz, spectrum) VALUES ($1::bigint, $2, $3::float8,"
-        " $4::float8, $5::float8, $6::float8, $7::float8, $8::float8, $9::float8,"
-        " $10::float8, $11::real[]) ON CONFLICT (snapshot_id, channel) DO UPDATE SET"
-        " mean = EXCLUDED.mean, std = EXCLUDED.std, rms = EXCLUDED.rms, peak = EXCLUDED.peak,"
-        " crest = EXCLUDED.crest, kurtosis = EXCLUDED.kurtosis,"
-        " dominant_hz = EXCLUDED.dominant_hz, bin_hz = EXCLUDED.bin_hz,"
-        " spectrum = EXCLUDED.spectrum", 11 },
-    [FQ_JOB_DONE] = { "features_job_done",
-        "INSERT INTO feature_jobs (snapshot_id, error) VALUES ($1::bigint, $2)"
-        " ON CONFLICT (snapshot_id) DO UPDATE SET error = EXCLUDED.error, computed_at = now()", 2 },
-};
 
 /* One channel's row; non-finite numbers are stored as 0 (the columns are
  * NOT NULL and a rule must not see NaN as a value). */
@@ -78,7 +51,7 @@ static int store_channel(const char *idb, const struct feat_channel *f)
     vals[10] = srv_buf_take(&spec, NULL);
     if (!vals[10])
         return SRV_ENOMEM;
-    err = db_exec_own(&qs[FQ_PUT], vals, NULL, NULL, 0, NULL);
+    err = db_exec_own(&features__sql[FQ_PUT], vals, NULL, NULL, 0, NULL);
     free((char *)vals[10]);
     return err;
 }
@@ -96,7 +69,7 @@ static int decode_snapshot(const char *idb, struct feat_channel **fc, size_t *n,
     *fc = NULL;
     *n = 0;
     *why = NULL;
-    err = db_exec_own(&qs[FQ_ENVELOPE], vals, NULL, NULL, 1, &r);
+    err = db_exec_own(&features__sql[FQ_ENVELOPE], vals, NULL, NULL, 1, &r);
     if (err != SRV_OK)
         return err;
     if (PQntuples(r) != 1) {
@@ -130,7 +103,7 @@ static int features_one(int64_t id)
     if (err != SRV_OK)
         return err;
     vals[1] = why;
-    err = db_exec_own(&qs[FQ_JOB_DONE], vals, NULL, NULL, 0, NULL);
+    err = db_exec_own(&features__sql[FQ_JOB_DONE], vals, NULL, NULL, 0, NULL);
     if (err == SRV_OK && why)
         srv_log("warn", "features: snapshot %" PRId64 ": %s", id, why);
     return err;
@@ -144,7 +117,7 @@ int features_worker_pass(int batch, features_after_fn after)
     int i, n, err;
 
     snprintf(lim, sizeof lim, "%d", batch > 0 ? batch : 1);
-    err = db_exec_own(&qs[FQ_PENDING], vals, NULL, NULL, 0, &r);
+    err = db_exec_own(&features__sql[FQ_PENDING], vals, NULL, NULL, 0, &r);
     if (err != SRV_OK)
         return err;
     n = PQntuples(r);

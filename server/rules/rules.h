@@ -64,6 +64,5 @@ int rules_api_update(struct srv_request *rq, struct srv_response *rs);
 int rules_api_delete(struct srv_request *rq, struct srv_response *rs);
 int rules_api_validate(struct srv_request *rq, struct srv_response *rs);
 int rules_api_weak_label(struct srv_request *rq, struct srv_response *rs);
-int rules_api_features(struct srv_request *rq, struct srv_response *rs);
 
 #endif

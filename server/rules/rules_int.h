@@ -27,7 +27,6 @@ enum rules_q {
     RQ_STATS,               /* rule -> snapshots, hits, overlapping, conflicting, labeled, agreeing */
     RQ_CLASS_EXISTS,        /* class -> 1 */
     RQ_UNKNOWN_CHANNELS,    /* names[] -> channel no snapshot has (none when no features yet) */
-    RQ_SNAPSHOT_FEATURES,   /* snapshot -> channel rows */
     RQ_COUNT
 };
 

@@ -96,9 +96,6 @@ static const struct db_sql qs[RQ_COUNT] = {
     [RQ_UNKNOWN_CHANNELS] = { "rules_unknown_channels",
         "SELECT c AS channel FROM unnest($1::text[]) c WHERE EXISTS (SELECT 1 FROM snapshot_features)"
         " AND NOT EXISTS (SELECT 1 FROM snapshot_features f WHERE f.channel = c)", 1 },
-    [RQ_SNAPSHOT_FEATURES] = { "rules_snapshot_features",
-        "SELECT channel, mean, std, rms, peak, crest, kurtosis, dominant_hz, bin_hz,"
-        " spectrum::text AS spectrum FROM snapshot_features WHERE snapshot_id = $1::bigint ORDER BY channel", 1 },
 };
 
 int rules_q(enum rules_q q, const char *const *values, PGresult **out)

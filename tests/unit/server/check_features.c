@@ -9,6 +9,7 @@
  * recorded with its error, and the registered after() called for each. */
 #include <check.h>
 #include <errno.h>
+#include <jansson.h>
 #include <math.h>
 #include <sodium.h>
 #include <stdlib.h>
@@ -254,6 +255,33 @@ static void value_is(const char *q, const char *want)
     free(v);
 }
 
+/* GET /api/v1/snapshots/{id}/features as the route table calls it: the
+ * status, and for 200 the second channel's name and dominant frequency. */
+static void api_get_is(const char *id, unsigned status, const char *chan, double hz)
+{
+    struct srv_request rq;
+    struct srv_response rs;
+    json_t *j, *c;
+    int err;
+
+    memset(&rq, 0, sizeof rq);
+    memset(&rs, 0, sizeof rs);
+    rq.params[0] = id;
+    rq.role = SRV_ROLE_ML;
+    err = features_api_get(&rq, &rs);
+    ck_assert_uint_eq(err == SRV_OK ? rs.status : (unsigned)srv_err_status(err), status);
+    if (status == 200) {
+        j = json_loadb(rs.body, rs.body_len, 0, NULL);
+        ck_assert_ptr_nonnull(j);
+        c = json_array_get(json_object_get(j, "channels"), 1);
+        ck_assert_str_eq(json_string_value(json_object_get(c, "channel")), chan);
+        ck_assert(fabs(json_real_value(json_object_get(c, "dominant_hz")) - hz) < 1.0);
+        ck_assert_uint_eq(json_array_size(json_object_get(c, "spectrum")), 64);
+        json_decref(j);
+    }
+    srv_response_release(&rs);
+}
+
 START_TEST(test_worker_pass)
 {
     uint8_t *env = NULL;
@@ -291,6 +319,9 @@ START_TEST(test_worker_pass)
     /* nothing left: the next pass takes nothing and calls nobody */
     ck_assert_int_eq(features_worker_pass(10, record_after), 0);
     ck_assert_uint_eq(g_after_n, 2);
+    api_get_is("1", 200, "accel_y", 750.0);
+    api_get_is("2", 404, NULL, 0);
+    api_get_is("x", 400, NULL, 0);
     PQfinish(g_admin);
     g_admin = NULL;
     db_shutdown();

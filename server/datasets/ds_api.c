@@ -138,14 +138,6 @@ int ds_api_get(struct srv_request *rq, struct srv_response *rs)
 
 /* ---- versions ------------------------------------------------------------ */
 
-/* The refusal names what is wrong with the labels (a class short of
- * examples, mixed layouts): a message made for this request. */
-static int fail_owned(struct srv_response *rs, int err, char *msg)
-{
-    rs->err_message_owned = msg;
-    return err;
-}
-
 int ds_api_version_create(struct srv_request *rq, struct srv_response *rs)
 {
     char by[80], *why = NULL;
@@ -160,9 +152,11 @@ int ds_api_version_create(struct srv_request *rq, struct srv_response *rs)
         free(why);
         return srv_fail(rs, err, "no such dataset");
     }
-    if (err != SRV_OK)
-        return why ? fail_owned(rs, err, why) : err;
+    if (err != SRV_OK && why)
+        err = srv_failf(rs, err, "%s", why);  /* what is wrong with the labels */
     free(why);
+    if (err != SRV_OK)
+        return err;
     return srv_respond_json_take(rs, 201, json_pack("{s:i}", "version", version));
 }
 

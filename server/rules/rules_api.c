@@ -10,7 +10,6 @@
 #include <inttypes.h>
 #include <jansson.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,25 +19,6 @@
 #include "server/rules/rules_expr.h"
 #include "server/rules/rules_int.h"
 #include "server/text/text.h"
-
-/* srv_fail with a message made here (the response owns it). */
-static int fail_printf(struct srv_response *rs, int err, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int fail_printf(struct srv_response *rs, int err, const char *fmt, ...)
-{
-    char *m = malloc(512);
-    va_list ap;
-
-    if (m) {
-        va_start(ap, fmt);
-        vsnprintf(m, 512, fmt, ap);
-        va_end(ap);
-        rs->err_message_owned = m;
-        rs->err_message = m;
-    }
-    return err;
-}
 
 /* The {id} of the path; msg says what it must be. */
 static int path_id(const struct srv_request *rq, struct srv_response *rs, const char *msg,
@@ -86,7 +66,7 @@ static int check_class(struct srv_response *rs, const char *cls)
     int err = rules_q(RQ_CLASS_EXISTS, vals, &r);
 
     if (err == SRV_OK && PQntuples(r) != 1)
-        err = fail_printf(rs, SRV_EBADREQ, "unknown class '%s' (see GET /api/v1/classes)", cls);
+        err = srv_failf(rs, SRV_EBADREQ, "unknown class '%s' (see GET /api/v1/classes)", cls);
     PQclear(r);
     return err;
 }
@@ -112,7 +92,7 @@ static int check_channels(struct srv_response *rs, const struct rules_expr *x)
         return SRV_ENOMEM;
     err = rules_q(RQ_UNKNOWN_CHANNELS, vals, &r);
     if (err == SRV_OK && PQntuples(r) > 0)
-        err = fail_printf(rs, SRV_EBADREQ, "unknown channel \"%s\": no snapshot has it",
+        err = srv_failf(rs, SRV_EBADREQ, "unknown channel \"%s\": no snapshot has it",
                           db_text(r, 0, "channel"));
     PQclear(r);
     free((char *)vals[0]);
@@ -129,7 +109,7 @@ static int check_expr(struct srv_response *rs, const char *expr, char *cls_buf, 
     if (!expr || !*expr)
         return srv_fail(rs, SRV_EBADREQ, "expr must be a non-empty string");
     if (rules_expr_compile(expr, &x, &e) != 0)
-        return fail_printf(rs, SRV_EBADREQ, "rule does not parse: %s", e.msg);
+        return srv_failf(rs, SRV_EBADREQ, "rule does not parse: %s", e.msg);
     snprintf(cls_buf, cap, "%s", rules_expr_class(x));
     err = check_class(rs, cls_buf);
     if (err == SRV_OK)

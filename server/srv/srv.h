@@ -205,6 +205,10 @@ int srv_route_call(const struct srv_route *r, struct srv_request *rq, struct srv
 /* The error helper of every handler: sets the message (static), returns
  * err, so `return srv_fail(rs, SRV_EBADREQ, "why");`. */
 int srv_fail(struct srv_response *rs, int err, const char *message);
+/* The same with a message made for this request (printf; the response owns
+ * it). */
+int srv_failf(struct srv_response *rs, int err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* Helpers for handlers building responses. */
 struct json_t;

@@ -4,6 +4,7 @@
  * (migrations/, schema/, labeling-ui/) from a flag, the working directory or
  * the location of the running binary. */
 #include <errno.h>
+#include <stdarg.h>
 #include <jansson.h>
 #include <limits.h>
 #include <stdio.h>
@@ -34,6 +35,21 @@ int srv_respond_json_take(struct srv_response *rs, unsigned status, struct json_
 int srv_fail(struct srv_response *rs, int err, const char *message)
 {
     rs->err_message = message;
+    return err;
+}
+
+int srv_failf(struct srv_response *rs, int err, const char *fmt, ...)
+{
+    char *m = NULL;
+    va_list ap;
+
+    va_start(ap, fmt);
+    if (vasprintf(&m, fmt, ap) < 0)
+        m = NULL;
+    va_end(ap);
+    free(rs->err_message_owned);
+    rs->err_message_owned = m;      /* NULL: the code's default message */
+    rs->err_message = m;
     return err;
 }
 

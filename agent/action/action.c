@@ -22,8 +22,8 @@ extern char **environ;
 #define ENV_EXTRA 6
 #define ENV_VAL 96
 /* Room for a 64-byte channel name of control characters (six bytes each
- * escaped), the device id and detector name (64 bytes at most, never
- * escaped: [A-Za-z0-9._-] and fixed names) and the numbers. */
+ * escaped), the device id and detector name (64 bytes at most, nothing
+ * to escape in them: [A-Za-z0-9._-] and fixed names) and the numbers. */
 #define ALARM_LINE_MAX 1024
 
 struct action {

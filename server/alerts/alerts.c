@@ -11,13 +11,14 @@
 #include "server/alerts/alerts.h"
 #include "server/auth/auth.h"
 #include "server/db/db.h"
+#include "server/labels/labels.h"
 #include "server/text/text.h"
 #include "server/rules/rules.h"
 
 #define ALERTS_MAX_IDS 500
 #define TS(col) "(extract(epoch FROM " col ") * 1000000)::bigint"
 
-enum { AQ_ACK, AQ_DISPOSE, AQ_LIST, AQ_CLASS, AQ_COUNT };
+enum { AQ_ACK, AQ_DISPOSE, AQ_LIST, AQ_COUNT };
 
 static const struct db_sql alerts_sql[AQ_COUNT] = {
     /* a second acknowledgement keeps the first one's who and when */
@@ -50,7 +51,6 @@ static const struct db_sql alerts_sql[AQ_COUNT] = {
         "  AND (NOT $3::boolean OR a.disposition IS NULL)"
         "  AND ($4::bigint[] IS NULL OR s.id = ANY ($4::bigint[]))"
         " ORDER BY s.id DESC LIMIT $2::int", 4 },
-    [AQ_CLASS] = { "alerts_class", "SELECT 1 FROM label_classes WHERE name = $1 AND active", 1 },
 };
 
 static int q(int i, const char *const *vals, PGresult **out)
@@ -131,13 +131,10 @@ static int dispo_parse(json_t *j, struct dispo *d, struct srv_response *rs)
 
 static int class_known(const char *cls, struct srv_response *rs)
 {
-    const char *vals[1] = { cls };
-    PGresult *r = NULL;
-    int err = q(AQ_CLASS, vals, &r);
+    int active, err = labels_class_active(cls, &active);
 
-    if (err == SRV_OK && PQntuples(r) != 1)
+    if (err == SRV_OK && !active)
         err = srv_fail(rs, SRV_EBADREQ, "unknown class (see GET /api/v1/classes)");
-    PQclear(r);
     return err;
 }
 

@@ -16,6 +16,7 @@
 #include "server/db/db.h"
 #include "server/deploy/deploy.h"
 #include "server/fleet/fleet.h"
+#include "server/ingest/ingest.h"
 #include "server/text/text.h"
 
 #define API_LIMIT_DEFAULT 50
@@ -39,7 +40,6 @@ enum {
     API_DEVICE_INSERT,      /* id, public_key -> id when new */
     API_SNAPSHOTS_LIST,     /* after id, limit -> rows */
     API_SNAPSHOT_GET,       /* id -> row */
-    API_SNAPSHOT_RAW,       /* id -> envelope */
     API_DEVICES_LIST,       /* after id, limit -> rows */
     API_DEVICE_GET,         /* id -> row */
     API_HEARTBEAT_UPSERT    /* device, jsonb body */
@@ -55,8 +55,6 @@ static const struct db_sql sql[] = {
         " ORDER BY id LIMIT $2::int", 2 },
     [API_SNAPSHOT_GET] = { "api_snapshot_get",
         "SELECT " SNAPSHOT_COLS " FROM snapshots WHERE id = $1::bigint", 1 },
-    [API_SNAPSHOT_RAW] = { "api_snapshot_raw",
-        "SELECT envelope FROM snapshots WHERE id = $1::bigint", 1 },
     [API_DEVICES_LIST] = { "api_devices_list",
         "SELECT " DEVICE_COLS " FROM devices d"
         " LEFT JOIN heartbeats h ON h.device_id = d.id"
@@ -314,29 +312,25 @@ int api_snapshot_get(struct srv_request *rq, struct srv_response *rs)
 int api_snapshot_raw(struct srv_request *rq, struct srv_response *rs)
 {
     int64_t id;
-    const char *vals[1];
     PGresult *r = NULL;
-    size_t n;
+    const uint8_t *env = NULL;
+    size_t n = 0;
     char *buf;
     int err;
 
     if (text_parse_id(rq->params[0], &id) != 0)
         return srv_fail(rs, SRV_ENOTFOUND, "no such snapshot");
-    vals[0] = rq->params[0];
-    err = db_exec_own(&sql[API_SNAPSHOT_RAW], vals, NULL, NULL, 1, &r);
-    if (err != SRV_OK)
-        return err;
-    if (PQntuples(r) != 1) {
+    err = ingest_stored(id, &r, &env, &n);
+    if (err != SRV_OK) {
         PQclear(r);
-        return srv_fail(rs, SRV_ENOTFOUND, "no such snapshot");
+        return err == SRV_ENOTFOUND ? srv_fail(rs, err, "no such snapshot") : err;
     }
-    n = (size_t)db_len(r, 0, "envelope");
     buf = malloc(n ? n : 1);
     if (!buf) {
         PQclear(r);
         return SRV_ENOMEM;
     }
-    memcpy(buf, db_text(r, 0, "envelope"), n);
+    memcpy(buf, env, n);
     PQclear(r);
     rs->status = 200;
     rs->content_type = "application/octet-stream";

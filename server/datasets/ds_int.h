@@ -27,7 +27,6 @@ enum ds_stmt {
     DS_SQL_JOB_PROGRESS,    /* job, rows_done, bytes -> status */
     DS_SQL_JOB_FINISH,      /* job, status, bytes, sha hex, error */
     DS_SQL_JOB_CANCEL,      /* job -> status after */
-    DS_SQL_SNAPSHOT_RAW,    /* snapshot id -> envelope (binary) */
     DS_SQL_COUNT
 };
 

@@ -13,6 +13,7 @@
 #include "schema/wire.h"
 #include "server/db/db.h"
 #include "server/decimate/decimate.h"
+#include "server/ingest/ingest.h"
 #include "server/srv/srv.h"
 
 #define DS_PAGE 512
@@ -149,9 +150,9 @@ void ds_reader_rewind(struct ds_reader *r)
  * version's layout (the database is outside input too). */
 static int load_snapshot(struct ds_reader *r, int64_t id)
 {
-    char idb[24];
-    const char *vals[1] = { idb };
     PGresult *res = NULL;
+    const uint8_t *env = NULL;
+    size_t len = 0;
     struct wire_meta m;
     struct wire_view v;
     struct decimate_src src;
@@ -160,17 +161,13 @@ static int load_snapshot(struct ds_reader *r, int64_t id)
     unsigned c;
     int err;
 
-    snprintf(idb, sizeof idb, "%lld", (long long)id);
-    if ((err = ds__exec(DS_SQL_SNAPSHOT_RAW, vals, 1, &res)) != SRV_OK)
-        return err;
-    err = SRV_EINTERNAL;
-    if (PQntuples(res) != 1) {
+    err = ingest_stored(id, &res, &env, &len);
+    if (err == SRV_ENOTFOUND)
         srv_log("error", "datasets: snapshot %lld of a version is gone", (long long)id);
+    if (err != SRV_OK && err != SRV_ENOTFOUND)
         goto out;
-    }
-    if (!db_text(res, 0, "envelope") ||
-        wire_parse((const uint8_t *)db_text(res, 0, "envelope"), (size_t)db_len(res, 0, "envelope"),
-                   &m, &v) != WIRE_OK ||
+    err = SRV_EINTERNAL;
+    if (!env || wire_parse(env, len, &m, &v) != WIRE_OK ||
         (need = wire_samples_bytes(&m)) == 0 || m.channel_count != r->info.channel_count)
         goto out;
     if (!(raw = malloc(need))) {

@@ -97,8 +97,6 @@ static const struct db_sql stmts[DS_SQL_COUNT] = {
         "UPDATE export_jobs SET status = CASE WHEN status IN ('queued', 'running')"
         " THEN 'cancelled' ELSE status END,"
         " finished_at = COALESCE(finished_at, now()) WHERE id = $1 RETURNING status", 1 },
-    [DS_SQL_SNAPSHOT_RAW] = { "ds_snapshot_raw",
-        "SELECT envelope FROM snapshots WHERE id = $1::bigint", 1 },
 };
 
 int ds__exec(enum ds_stmt s, const char *const *vals, int binary, PGresult **out)

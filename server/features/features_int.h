@@ -6,7 +6,6 @@
 
 enum features_q {
     FQ_PENDING,         /* limit -> id of snapshots without a feature_jobs row */
-    FQ_ENVELOPE,        /* id -> envelope (binary) */
     FQ_PUT,             /* snapshot, channel, 8 numbers, spectrum real[] */
     FQ_JOB_DONE,        /* snapshot, error|NULL */
     FQ_SNAPSHOT,        /* snapshot -> one row per channel (GET .../features) */

@@ -8,8 +8,6 @@ const struct db_sql features__sql[FQ_COUNT] = {
         "SELECT s.id FROM snapshots s WHERE NOT EXISTS"
         " (SELECT 1 FROM feature_jobs j WHERE j.snapshot_id = s.id)"
         " ORDER BY s.id LIMIT $1::int", 1 },
-    [FQ_ENVELOPE] = { "features_envelope",
-        "SELECT envelope FROM snapshots WHERE id = $1::bigint", 1 },
     [FQ_PUT] = { "features_put",
         "INSERT INTO snapshot_features (snapshot_id, channel, mean, std, rms, peak, crest,"
         " kurtosis, dominant_hz, bin_hz, spectrum) VALUES ($1::bigint, $2, $3::float8,"

@@ -21,6 +21,7 @@
 #include "server/db/db.h"
 #include "server/features/features.h"
 #include "server/features/features_int.h"
+#include "server/ingest/ingest.h"
 #include "server/srv/srv.h"
 
 
@@ -59,24 +60,23 @@ static int store_channel(const char *idb, const struct feat_channel *f)
 /* Decode the stored envelope of snapshot idb.  0 with *fc and *n (both may be
  * empty) and *why set when the snapshot has no features to give; SRV_E* on
  * a database or memory failure. */
-static int decode_snapshot(const char *idb, struct feat_channel **fc, size_t *n,
+static int decode_snapshot(int64_t id, struct feat_channel **fc, size_t *n,
                            const char **why)
 {
-    const char *vals[1] = { idb };
     PGresult *r = NULL;
+    const uint8_t *env = NULL;
+    size_t len = 0;
     int err;
 
     *fc = NULL;
     *n = 0;
     *why = NULL;
-    err = db_exec_own(&features__sql[FQ_ENVELOPE], vals, NULL, NULL, 1, &r);
-    if (err != SRV_OK)
-        return err;
-    if (PQntuples(r) != 1) {
+    err = ingest_stored(id, &r, &env, &len);
+    if (err == SRV_ENOTFOUND) {
         *why = "snapshot vanished";
-    } else {
-        err = features_from_envelope((const uint8_t *)db_text(r, 0, "envelope"),
-                                     (size_t)db_len(r, 0, "envelope"), fc, n);
+        err = SRV_OK;
+    } else if (err == SRV_OK) {
+        err = features_from_envelope(env, len, fc, n);
         if (err != SRV_OK && err != SRV_ENOMEM) {
             *why = "envelope could not be decoded";
             err = SRV_OK;
@@ -96,7 +96,7 @@ static int features_one(int64_t id)
     int err;
 
     snprintf(idb, sizeof idb, "%" PRId64, id);
-    err = decode_snapshot(idb, &fc, &n, &why);
+    err = decode_snapshot(id, &fc, &n, &why);
     for (c = 0; c < n && err == SRV_OK; c++)
         err = store_channel(idb, &fc[c]);
     free(fc);

@@ -33,6 +33,24 @@ int ingest_wire_error(int wire_err)
     }
 }
 
+int ingest_stored(int64_t id, PGresult **r, const uint8_t **buf, size_t *len)
+{
+    char idb[24];
+    const char *vals[1] = { idb };
+    int err;
+
+    *r = NULL;
+    snprintf(idb, sizeof idb, "%" PRId64, id);
+    err = db_exec_own(&ingest__sql[INGEST_SQL_STORED], vals, NULL, NULL, 1, r);
+    if (err != SRV_OK)
+        return err;
+    if (PQntuples(*r) != 1 || db_isnull(*r, 0, "envelope"))
+        return SRV_ENOTFOUND;
+    *buf = (const uint8_t *)db_text(*r, 0, "envelope");
+    *len = (size_t)db_len(*r, 0, "envelope");
+    return SRV_OK;
+}
+
 /* Look up (device, seq).  *found 0 when absent; else *id and *same. */
 static int seq_lookup(const char *dev, uint64_t seq, const uint8_t sha[32],
                       int *found, int64_t *id, int *same)

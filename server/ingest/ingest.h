@@ -14,6 +14,7 @@
 #ifndef PRECURSOR_INGEST_H
 #define PRECURSOR_INGEST_H
 
+#include <libpq-fe.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -58,6 +59,11 @@ int ingest_envelope_start(const uint8_t *buf, size_t len, const struct srv_waker
                           const char **why);
 int ingest_envelope_finish(struct ingest_job *job, struct ingest_result *out,
                            const char **why);
+
+/* A stored envelope, exactly as the device sent it: *r holds it (the caller
+ * PQclears it, also on error), *buf and *len point into it.  0,
+ * SRV_ENOTFOUND when no snapshot has that id, or a database error. */
+int ingest_stored(int64_t id, PGresult **r, const uint8_t **buf, size_t *len);
 
 /* Map a WIRE_E* code to the SRV_E* code the API answers with. */
 int ingest_wire_error(int wire_err);

@@ -1,7 +1,8 @@
 /* ingest_sql.c - the ingest module's SQL, listed once.  The committer
  * prepares these on its own connections; the seq lookup and the one-row
  * insert also run on the worker threads' connections (db_exec_own) when no
- * committer runs or a batch failed. */
+ * committer runs or a batch failed, and every module that reads a stored
+ * envelope back does so through ingest_stored (ingest.c). */
 #include "server/db/db.h"
 #include "server/ingest/ingest_int.h"
 
@@ -53,4 +54,6 @@ const struct db_sql ingest__sql[INGEST_SQL_COUNT] = {
     [INGEST_SQL_DEVICE_SEEN] = { "ingest_device_seen",
         "UPDATE devices SET last_seen = now(), last_seq = GREATEST(last_seq, $2::bigint)"
         " WHERE id = $1", 2 },
+    [INGEST_SQL_STORED] = { "ingest_stored",
+        "SELECT envelope FROM snapshots WHERE id = $1::bigint", 1 },
 };

@@ -25,7 +25,8 @@
     " 'created_at', l.created_at, 'updated_by', l.updated_by, 'updated_at', l.updated_at)"
 
 enum {
-    LQ_SNAPSHOT_META, LQ_CLASSES, LQ_LIST, LQ_GET, LQ_INSERT, LQ_UPDATE, LQ_DELETE, LQ_HISTORY
+    LQ_SNAPSHOT_META, LQ_CLASSES, LQ_CLASS_ACTIVE, LQ_LIST, LQ_GET, LQ_INSERT, LQ_UPDATE,
+    LQ_DELETE, LQ_HISTORY
 };
 
 static const struct db_sql labels_sql[] = {
@@ -38,6 +39,8 @@ static const struct db_sql labels_sql[] = {
     [LQ_CLASSES] = { "labels_classes",
         "SELECT name, description, equipment_type FROM label_classes WHERE active"
         " ORDER BY position, name", 0 },
+    [LQ_CLASS_ACTIVE] = { "labels_class_active",
+        "SELECT 1 FROM label_classes WHERE name = $1 AND active", 1 },
     [LQ_LIST] = { "labels_of_snapshot",
         "SELECT " LABELS_ROW_JSON " AS label FROM labels l WHERE l.snapshot_id = $1::bigint"
         " ORDER BY l.start_s, l.id", 1 },
@@ -315,17 +318,24 @@ static int respond_items(const PGresult *r, const char *col, struct srv_response
     return labels_respond_buf(&b, 200, rs);
 }
 
+int labels_class_active(const char *name, int *active)
+{
+    const char *vals[1] = { name };
+    PGresult *r = NULL;
+    int err = db_exec_own(&labels_sql[LQ_CLASS_ACTIVE], vals, NULL, NULL, 0, &r);
+
+    *active = err == SRV_OK && PQntuples(r) == 1;
+    PQclear(r);
+    return err;
+}
+
 static int class_known(const char *name, struct srv_response *rs)
 {
-    PGresult *r = NULL;
-    int i, found = 0, err = db_exec_own(&labels_sql[LQ_CLASSES], NULL, NULL, NULL, 0, &r);
+    int active, err = labels_class_active(name, &active);
 
-    if (err != SRV_OK)
-        return err;
-    for (i = 0; i < PQntuples(r) && !found; i++)
-        found = strcmp(db_text_or(r, i, "name", ""), name) == 0;
-    PQclear(r);
-    return found ? SRV_OK : srv_fail(rs, SRV_EBADREQ, "class is not in GET /api/v1/classes");
+    if (err == SRV_OK && !active)
+        err = srv_fail(rs, SRV_EBADREQ, "class is not in GET /api/v1/classes");
+    return err;
 }
 
 /* ---- handlers ----------------------------------------------------------- */

@@ -50,6 +50,11 @@ int labels_check(const struct labels_input *in, double rate, size_t n_samples,
                  unsigned channel_count, const char **why);
 
 int labels_classes(struct srv_request *rq, struct srv_response *rs);
+
+/* Is name a label class in use (listed by GET /api/v1/classes)?  0 with
+ * *active set, or a database error.  Rules and alert dispositions name
+ * classes too, and check them here. */
+int labels_class_active(const char *name, int *active);
 int labels_list(struct srv_request *rq, struct srv_response *rs);
 int labels_create(struct srv_request *rq, struct srv_response *rs);
 int labels_update(struct srv_request *rq, struct srv_response *rs);

@@ -13,12 +13,10 @@
 #include "schema/wire.h"
 #include "server/db/db.h"
 #include "server/decimate/decimate.h"
+#include "server/ingest/ingest.h"
 #include "server/labels/labels.h"
 #include "server/labels/labels_int.h"
 
-static const struct db_sql snapshot_raw = {
-    "labels_snapshot_raw", "SELECT envelope FROM snapshots WHERE id = $1::bigint", 1
-};
 
 /* What the request asks for: a time range in seconds (to_s infinite: to the
  * end) at px columns. */
@@ -86,10 +84,11 @@ static int decode_into(const uint8_t *env, size_t len, struct labels_decoded *d,
  * the stored envelope and cached.  The caller releases *out. */
 static int decoded_get(const char *id, struct labels_decoded **out, struct srv_response *rs)
 {
-    const char *vals[1] = { id };
     struct labels_snap sm;
     struct labels_decoded *d;
     PGresult *r = NULL;
+    const uint8_t *env = NULL;
+    size_t len = 0;
     int err;
 
     /* Existence first, from the metadata row: a snapshot dropped by
@@ -101,14 +100,12 @@ static int decoded_get(const char *id, struct labels_decoded **out, struct srv_r
     if (!(d = calloc(1, sizeof *d)))
         return SRV_ENOMEM;
     d->id = strtoll(id, NULL, 10);
-    if ((err = db_exec_own(&snapshot_raw, vals, NULL, NULL, 1, &r)) != SRV_OK)
+    err = ingest_stored(d->id, &r, &env, &len);
+    if (err == SRV_ENOTFOUND)
+        err = srv_fail(rs, err, "no such snapshot");
+    if (err != SRV_OK)
         goto fail;
-    if (PQntuples(r) != 1) {
-        err = srv_fail(rs, SRV_ENOTFOUND, "no such snapshot");
-        goto fail;
-    }
-    err = decode_into((const uint8_t *)db_text(r, 0, "envelope"),
-                      (size_t)db_len(r, 0, "envelope"), d, rs);
+    err = decode_into(env, len, d, rs);
     if (err != SRV_OK)
         goto fail;
     PQclear(r);

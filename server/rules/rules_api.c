@@ -16,6 +16,7 @@
 
 #include "server/auth/auth.h"
 #include "server/db/db.h"
+#include "server/labels/labels.h"
 #include "server/rules/rules_expr.h"
 #include "server/rules/rules_int.h"
 #include "server/text/text.h"
@@ -61,13 +62,10 @@ static json_t *rule_json(const PGresult *r, int i)
 
 static int check_class(struct srv_response *rs, const char *cls)
 {
-    const char *vals[1] = { cls };
-    PGresult *r = NULL;
-    int err = rules_q(RQ_CLASS_EXISTS, vals, &r);
+    int active, err = labels_class_active(cls, &active);
 
-    if (err == SRV_OK && PQntuples(r) != 1)
+    if (err == SRV_OK && !active)
         err = srv_failf(rs, SRV_EBADREQ, "unknown class '%s' (see GET /api/v1/classes)", cls);
-    PQclear(r);
     return err;
 }
 

@@ -25,7 +25,6 @@ enum rules_q {
     RQ_WEAK_DELETE,         /* snapshot */
     RQ_WEAK_GET,            /* snapshot -> found, class, source, confidence, votes, human */
     RQ_STATS,               /* rule -> snapshots, hits, overlapping, conflicting, labeled, agreeing */
-    RQ_CLASS_EXISTS,        /* class -> 1 */
     RQ_UNKNOWN_CHANNELS,    /* names[] -> channel no snapshot has (none when no features yet) */
     RQ_COUNT
 };

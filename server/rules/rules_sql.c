@@ -91,8 +91,6 @@ static const struct db_sql qs[RQ_COUNT] = {
         " (SELECT count(DISTINCT snapshot_id) FROM human) AS labeled,"
         " (SELECT count(DISTINCT snapshot_id) FROM human"
         "  WHERE class = (SELECT class FROM r)) AS agreeing", 1 },
-    [RQ_CLASS_EXISTS] = { "rules_class_exists",
-        "SELECT 1 FROM label_classes WHERE name = $1 AND active", 1 },
     [RQ_UNKNOWN_CHANNELS] = { "rules_unknown_channels",
         "SELECT c AS channel FROM unnest($1::text[]) c WHERE EXISTS (SELECT 1 FROM snapshot_features)"
         " AND NOT EXISTS (SELECT 1 FROM snapshot_features f WHERE f.channel = c)", 1 },

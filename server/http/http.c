@@ -32,8 +32,13 @@ struct http_server {
     const struct srv_config *cfg;
     unsigned port;
     /* Connections parked while their upload waits for the group committer;
-     * libmicrohttpd refuses to stop with any left, so http_stop waits. */
+     * libmicrohttpd refuses to stop with any left, so http_stop waits.
+     * parking counts requests between deciding to park and parking; once
+     * stopping is set no request decides to park (it is answered on its
+     * thread instead), so parking and parked only fall. */
     atomic_uint parked;
+    atomic_uint parking;
+    atomic_int stopping;
 };
 
 struct http_req {
@@ -268,6 +273,18 @@ static enum MHD_Result parked_call(struct http_req *r)
     return respond(r, r->route->park->finish(&rq, &rs, job), &rs);
 }
 
+/* May this request park?  Not once http_stop has begun: it then waits on
+ * its pool thread like any handler.  1 holds a count that the caller drops
+ * once start has returned. */
+static int park_begin(struct http_server *s)
+{
+    atomic_fetch_add(&s->parking, 1);
+    if (!atomic_load(&s->stopping))
+        return 1;
+    atomic_fetch_sub(&s->parking, 1);
+    return 0;
+}
+
 static enum MHD_Result final_call(struct http_req *r)
 {
     struct srv_request rq;
@@ -285,10 +302,11 @@ static enum MHD_Result final_call(struct http_req *r)
         if (err != SRV_OK)
             return send_error(r, err, NULL);
     }
-    if (r->route->park && srv_route_allows(r->route, rq.role)) {
+    if (r->route->park && srv_route_allows(r->route, rq.role) && park_begin(r->srv)) {
         const struct srv_waker w = { park, unpark, r };
 
         err = r->route->park->start(&rq, &rs, &w, &r->job);
+        atomic_fetch_sub(&r->srv->parking, 1);
         if (err == SRV_OK && r->job)
             return MHD_YES;     /* parked: answered from parked_call */
     } else {
@@ -495,10 +513,13 @@ void http_stop(struct http_server *s)
 
     if (!s)
         return;
-    /* Stop accepting, then let parked uploads be answered: the committer
-     * still runs (it stops after us) and resumes each. */
-    MHD_quiesce_daemon(s->d);
-    for (i = 0; atomic_load(&s->parked) && i < 3000; i++) {
+    /* Let parked uploads be answered first: the committer still runs (it
+     * stops after us) and resumes each, and no new upload parks.  (No
+     * MHD_quiesce_daemon: with epoll and a thread pool it races a worker
+     * that takes the listen socket out of its epoll set itself, and
+     * libmicrohttpd aborts.) */
+    atomic_store(&s->stopping, 1);
+    for (i = 0; (atomic_load(&s->parking) || atomic_load(&s->parked)) && i < 3000; i++) {
         struct timespec ms10 = { 0, 10 * 1000 * 1000 };
 
         nanosleep(&ms10, NULL);

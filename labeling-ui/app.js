@@ -7,7 +7,8 @@
 import { byId, showError } from './dom.js';
 import { session, loadSession, logOut, isAdmin } from './session.js';
 import { matchRoute } from './router.js';
-import { startBanner } from './banner.js';
+import { startBanner, refreshBanner } from './banner.js';
+import { showDemo, setShowDemo } from './demo.js';
 import { showLogin } from './page-login.js';
 import { showQueue } from './page-queue.js';
 import { showSnapshot, closeSnapshot } from './page-snapshot.js';
@@ -35,11 +36,14 @@ function showSignedIn() {
   byId('who').textContent = `${session.me.username} (${session.me.role})`;
   byId('logout').hidden = false;
   byId('users-link').hidden = !isAdmin();
+  byId('demo-switch').hidden = false;
+  byId('show-demo').checked = showDemo();
 }
 
 function toLogin(msg) {
   byId('who').textContent = '';
   byId('logout').hidden = true;
+  byId('demo-switch').hidden = true;
   showLogin(start, msg);
 }
 
@@ -62,6 +66,12 @@ byId('logout').addEventListener('click', async () => {
   byId('users-link').hidden = true;
   location.hash = '#/queue';
   toLogin();
+});
+// Demo data on or off: the banner and the page shown follow at once.
+byId('show-demo').addEventListener('change', (ev) => {
+  setShowDemo(ev.target.checked);
+  refreshBanner();
+  route();
 });
 window.addEventListener('hashchange', route);
 

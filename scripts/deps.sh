@@ -29,7 +29,7 @@ PACKAGES=(
     openssl              # tests: an independent Ed25519 verifier; random secrets
     faketime             # tests/fault/clock_step.sh: steps the agent's clock (libfaketime)
     curl                 # tests and scripts: HTTP client
-    jq                   # tests: JSON on the command line
+    jq                   # tests and the README's ML snippet: JSON on the command line
     haproxy              # tests: the load balancer in front of two servers (two_servers.sh)
     python3              # tests: free ports, small parsers (standard library only)
     python3-numpy        # tests: an independent reader of dataset exports (numpy.load)

@@ -71,6 +71,7 @@ static const struct srv_route routes[] = {
     { "DELETE", "/api/v1/export-jobs/{id}",                       ds_api_job_cancel,         SRV_ADMIN | SRV_ML,       SRV_BODY_NONE,     NULL },
     { "GET",    "/api/v1/export-jobs/{id}/file",                  ds_api_job_file,           SRV_USERS,                SRV_BODY_NONE,     NULL },
     { "POST",   "/api/v1/models",                                 models_api_create,         SRV_ADMIN | SRV_ML,       SRV_BODY_JSON,     NULL },
+    { "GET",    "/api/v1/models",                                 models_api_list,           SRV_USERS,                SRV_BODY_NONE,     NULL },
     { "GET",    "/api/v1/models/signing-key",                     models_api_signing_key,    SRV_USERS,                SRV_BODY_NONE,     NULL },
     { "GET",    "/api/v1/models/{id}",                            models_api_get,            SRV_USERS,                SRV_BODY_NONE,     NULL },
     { "GET",    "/api/v1/models/{id}/header",                     models_api_header,         SRV_USERS,                SRV_BODY_NONE,     NULL },

@@ -21,6 +21,8 @@ struct srv_response;
 
 int models_api_create(struct srv_request *rq, struct srv_response *rs);
 int models_api_get(struct srv_request *rq, struct srv_response *rs);
+/* GET /api/v1/models: every model, newest first (models_list.c). */
+int models_api_list(struct srv_request *rq, struct srv_response *rs);
 int models_api_header(struct srv_request *rq, struct srv_response *rs);
 int models_api_blob(struct srv_request *rq, struct srv_response *rs);
 int models_api_signing_key(struct srv_request *rq, struct srv_response *rs);

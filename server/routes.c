@@ -86,6 +86,7 @@ static const struct srv_route routes[] = {
     { "POST",   "/api/v1/taxonomy/types",                         taxonomy_api_type_put,     SRV_ADMIN | SRV_OPERATOR, SRV_BODY_JSON,     NULL },
     { "GET",    "/api/v1/taxonomy/types/{name}/classes",          taxonomy_api_type_classes, SRV_USERS,                SRV_BODY_NONE,     NULL },
     { "POST",   "/api/v1/taxonomy/failure-modes",                 taxonomy_api_mode_create,  SRV_ADMIN | SRV_OPERATOR, SRV_BODY_JSON,     NULL },
+    { "POST",   "/api/v1/taxonomy/classes",                       taxonomy_api_class_create, SRV_ADMIN | SRV_OPERATOR, SRV_BODY_JSON,     NULL },
     { "POST",   "/api/v1/taxonomy/assets",                        taxonomy_api_asset_put,    SRV_ADMIN | SRV_OPERATOR, SRV_BODY_JSON,     NULL },
     { "POST",   "/api/v1/devices/{id}/asset",                     taxonomy_api_device_asset, SRV_ADMIN | SRV_OPERATOR, SRV_BODY_JSON,     NULL },
     { "GET",    "/api/v1/snapshots/{id}/features",                features_api_get,          SRV_USERS,                SRV_BODY_NONE,     NULL },

@@ -11,9 +11,12 @@
 
 #include "schema/wire.h"
 #include "server/features/features.h"
+#include "server/features/features_int.h"
 #include "server/srv/srv.h"
 
-static pthread_mutex_t plan_lock = PTHREAD_MUTEX_INITIALIZER;
+/* FFTW's planner is not thread-safe: every plan is made and destroyed under
+ * this lock (features_spectrum.c too). */
+pthread_mutex_t features__plan_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static int spectrum(const float *x, size_t n, double mean, double rate_hz,
                     struct feat_channel *out)
@@ -30,9 +33,9 @@ static int spectrum(const float *x, size_t n, double mean, double rate_hz,
         err = -ENOMEM;
         goto out;
     }
-    pthread_mutex_lock(&plan_lock);
+    pthread_mutex_lock(&features__plan_lock);
     plan = fftwf_plan_dft_r2c_1d((int)nfft, in, spec, FFTW_ESTIMATE);
-    pthread_mutex_unlock(&plan_lock);
+    pthread_mutex_unlock(&features__plan_lock);
     if (!plan) {
         err = -ENOMEM;
         goto out;
@@ -63,10 +66,10 @@ static int spectrum(const float *x, size_t n, double mean, double rate_hz,
     for (k = 0; k < FEAT_BINS; k++)
         out->spectrum[k] = total > 0 ? (float)(bins[k] / total) : 0.0f;
 out:
-    pthread_mutex_lock(&plan_lock);
+    pthread_mutex_lock(&features__plan_lock);
     if (plan)
         fftwf_destroy_plan(plan);
-    pthread_mutex_unlock(&plan_lock);
+    pthread_mutex_unlock(&features__plan_lock);
     fftwf_free(in);
     fftwf_free(spec);
     return err;

@@ -69,4 +69,9 @@ struct srv_request;
 struct srv_response;
 int features_api_get(struct srv_request *rq, struct srv_response *rs);
 
+/* GET /api/v1/snapshots/{id}/spectrum?from_s=&to_s=&bins=&env_lo_hz=&env_hi_hz=:
+ * per channel the amplitude and envelope spectra of a span, with shaft and
+ * bearing markers from the device's asset or type (features_spectrum.c). */
+int features_api_spectrum(struct srv_request *rq, struct srv_response *rs);
+
 #endif

@@ -51,8 +51,8 @@ static const struct db_sql queue_sql[] = {
         "   FROM d WHERE equipment_type IS NOT NULL),"
         " 'sites', (SELECT coalesce(json_agg(DISTINCT site), '[]') FROM d"
         "   WHERE site IS NOT NULL)) AS facets", 1 },
-    /* Context of snapshot $1: the device's latest $2 others and the same
-     * equipment type's latest $2 on other devices. */
+    /* Context of snapshot $1: the device's latest $2 others, the same
+     * equipment type's latest $2 on other devices, and a normal reference. */
     [QQ_CONTEXT] = { "labels_context",
         "WITH me AS (SELECT s.id, s.device_id, d.equipment_type FROM snapshots s"
         "  JOIN devices d ON d.id = s.device_id WHERE s.id = $1::bigint)"
@@ -67,7 +67,17 @@ static const struct db_sql queue_sql[] = {
         "   FROM snapshots s JOIN devices d ON d.id = s.device_id, me"
         "   WHERE d.equipment_type = me.equipment_type AND s.device_id <> me.device_id"
         "   ORDER BY s.trigger_time DESC LIMIT $2::int) y), '[]'),"
-        "  'equipment_type', (SELECT equipment_type FROM me)) AS context"
+        "  'equipment_type', (SELECT equipment_type FROM me),"
+        /* what normal looks like on this machine: the newest snapshot a
+         * person labeled normal, of the same device first, else of the
+         * same equipment type */
+        "  'reference', (SELECT json_build_object('id', s.id, 'device_id', s.device_id,"
+        "   'trigger_time', s.trigger_time, 'same_device', s.device_id = me.device_id)"
+        "   FROM snapshots s JOIN devices d ON d.id = s.device_id, me"
+        "   WHERE s.id <> me.id"
+        "    AND (s.device_id = me.device_id OR d.equipment_type = me.equipment_type)"
+        "    AND EXISTS (SELECT 1 FROM labels l WHERE l.snapshot_id = s.id AND l.class = 'normal')"
+        "   ORDER BY (s.device_id = me.device_id) DESC, s.trigger_time DESC LIMIT 1)) AS context"
         " FROM me", 2 },
 };
 

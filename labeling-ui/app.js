@@ -15,6 +15,10 @@ import { showSnapshot, closeSnapshot } from './page-snapshot.js';
 import { showUsers } from './page-users.js';
 import { showRules } from './page-rules.js';
 import { showOps } from './page-ops.js';
+import { showFleet } from './page-fleet.js';
+import { showDatasets } from './page-datasets.js';
+import { showModels } from './page-models.js';
+import { showClasses } from './page-classes.js';
 
 const PAGES = {
   queue: () => showQueue(),
@@ -22,6 +26,10 @@ const PAGES = {
   users: () => showUsers(),
   rules: () => showRules(),
   ops: () => showOps(),
+  fleet: () => showFleet(),
+  datasets: () => showDatasets(),
+  models: () => showModels(),
+  classes: () => showClasses(),
 };
 
 function route() {

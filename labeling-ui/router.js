@@ -7,6 +7,10 @@ const ROUTES = [
   { page: 'users', re: /^#\/admin\/users/ },
   { page: 'rules', re: /^#\/rules/ },
   { page: 'ops', re: /^#\/ops/ },
+  { page: 'fleet', re: /^#\/fleet/ },
+  { page: 'datasets', re: /^#\/datasets/ },
+  { page: 'models', re: /^#\/models/ },
+  { page: 'classes', re: /^#\/classes/ },
 ];
 export const DEFAULT_PAGE = 'queue';
 

@@ -70,6 +70,7 @@ async function start() {
 }
 
 byId('logout').addEventListener('click', async () => {
+  closeSnapshot();        // its keys and timers go with the page
   await logOut();
   byId('users-link').hidden = true;
   location.hash = '#/queue';

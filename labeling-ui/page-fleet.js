@@ -24,8 +24,9 @@ function actions(d, done) {
     if (verb === 'revoke' && !window.confirm(`Revoke ${d.id}? Its uploads will be refused.`)) return;
     try { await api('POST', `/api/v1/devices/${encodeURIComponent(d.id)}/${verb}`); done(`${d.id}: ${verb}d`); } catch (e) { done(e.message, true); }
   };
+  // A revoked device stays revoked: it enrolls again under a new key.
   return [
-    d.status === 'pending' || d.status === 'revoked' ? el('button', { 'data-act': 'approve', onclick: act('approve') }, 'Approve') : null,
+    d.status === 'pending' ? el('button', { 'data-act': 'approve', onclick: act('approve') }, 'Approve') : null,
     d.status !== 'revoked' ? el('button', { 'data-act': 'revoke', onclick: act('revoke') }, 'Revoke') : null,
   ];
 }

@@ -13,6 +13,7 @@ import { sidePanel } from './snap-side.js';
 import { alertCard } from './alerts.js';
 import { SpectrumPanel } from './snap-spectrum.js';
 import { weakLabelCard } from './snap-rules.js';
+import { classesForType } from './taxonomy.js';
 
 const KEYS_HINT = 'Drag on a waveform, or m for the whole view, to mark a span · [ ] move its start, { } its end ' +
   '(the view follows) · 1-9 class · Enter save · Esc cancel · ←/→ pan · +/− zoom · 0 whole · n next unlabeled · u undo';
@@ -47,12 +48,13 @@ function load(id, px) {
     api('GET', `/api/v1/snapshots/${id}/context`), fetchSamples(id, `px=${px}`)]);
 }
 
-// The classes offered for a snapshot: those of its equipment type (and
-// its relatives, GET /taxonomy/types/{t}/classes), else all of them.
+// The classes offered for a snapshot: the untyped ones and those of its
+// equipment type and the type's ancestors (taxonomy.js), all of them when
+// the device has no type.
 async function classesFor(equipmentType) {
   if (!equipmentType) return session.classes;
   try {
-    return (await api('GET', `/api/v1/taxonomy/types/${encodeURIComponent(equipmentType)}/classes`)).items;
+    return classesForType(session.classes, (await api('GET', '/api/v1/taxonomy')).types, equipmentType);
   } catch (e) { return session.classes; }
 }
 
@@ -84,7 +86,7 @@ export async function showSnapshot(id) {
   side.insertBefore(weakLabelCard(id), side.children[1] || null);
   v.build(full, width());
   v.spectra = new SpectrumPanel(v, ctx);
-  plotsBox.parentElement.after(v.spectra.card);
+  plotsBox.after(v.spectra.card);     // under the waveforms, as wide as they are
   performance.mark('snapshot-drawn', { detail: { id } });
   v.listen();
   performance.mark('snapshot-interactive', { detail: { id } });

@@ -45,6 +45,8 @@ function markersPlugin(markers) {
 }
 
 function plot(box, title, data, xMax, yMax, markers, width, unit) {
+  box.dataset.ymax = String(yMax);     // the row's shared top, readable by tests
+  box.dataset.markers = markers.filter((m) => m.hz <= xMax).map((m) => m.name).join(' ');
   const opts = {
     title, width, height: HEIGHT,
     plugins: [markersPlugin(markers)],
@@ -72,7 +74,7 @@ export class SpectrumPanel {
       view.meta.channels.map((c, i) => el('option', { value: i }, `${c.name} [${c.unit}]`)));
     const lock = el('input', { type: 'checkbox', id: 'spectra-lock',
       onchange: (ev) => { this.locked = ev.target.checked ? this.lastMax : null; this.update(); } });
-    this.card = el('div', { class: 'card', id: 'spectra-card' },
+    this.card = el('div', { class: 'spectra-panel', id: 'spectra-card' },
       el('h3', {}, 'Spectra of the span in view'),
       el('div', { class: 'filters' },
         el('label', {}, 'Channel', chSel),

@@ -240,8 +240,10 @@ cat <<EOF
 
 Precursor is running.
   URL:          $URL   (labeling UI; health: $URL/healthz)
-  credentials:  var/demo-credentials  (admin login, API token, database URL)
-  fleet:        ${#FLEET[@]} simulated agents (var/agents/<id>); logs in var/log/
+  credentials:  var/demo-credentials  (admin login, ML and operator API tokens, database URL)
+  fleet:        ${#FLEET[@]} simulated agents (var/agents/<id>); logs in var/log/; restarted if they exit
+  demo data:    months of demo history (demo-* devices), hidden unless asked:
+                "show demo data" in the UI, demo=include in the API
   try:          curl -H "Authorization: Bearer \$(sed -n 's/^api_token=//p' var/demo-credentials)" $URL/api/v1/snapshots
   stop:         Ctrl-C
 

@@ -115,6 +115,31 @@ grep -q '"device_id":"sim-' "$DOC/block-1.out" && ! grep -q '"demo":true' "$DOC/
     it_pass "README's listing shows the live fleet, no demo data" ||
     it_fail "README's listing shows the live fleet" "$(head -c 300 "$DOC/block-1.out")"
 
+# ---- small things a newcomer trips over ---------------------------------------------
+code=$(it_http POST "$BASE/api/v1/datasets/1/versions" "$IT_TMP/v2.json" -H "Authorization: Bearer $TOKEN" \
+    -H 'Content-Type: application/json' -d '{}')
+[ "$code" = 201 ] && it_pass "POST .../versions with a body of {} is accepted (201)" ||
+    it_fail "POST .../versions with {}" "$code $(cat "$IT_TMP/v2.json")"
+code=$(it_http GET "$BASE/api/v1/session" "$IT_TMP/probe.json")
+[ "$code" = 200 ] && [ "$(it_json "$IT_TMP/probe.json" 'd["authenticated"]')" = False ] &&
+    it_pass "the session probe without a session: 200 {\"authenticated\": false}" ||
+    it_fail "the session probe" "$code $(cat "$IT_TMP/probe.json")"
+code=$(it_http GET "$BASE/api/v1/models" "$IT_TMP/models.json" -H "Authorization: Bearer $TOKEN")
+[ "$code" = 200 ] && it_pass "GET /api/v1/models lists models" || it_fail "GET /api/v1/models" "$code"
+help=$("$SERVER_BIN" --help 2>&1)
+missing=""
+for c in serve migrate "user add" "token create" "enroll create" demo-history; do
+    grep -q "  $c" <<<"$help" || missing="$missing [$c]"
+done
+[ -z "$missing" ] && it_pass "precursor-server --help lists every command" || it_fail "precursor-server --help" "missing$missing"
+help=$("$AGENT_BIN" --help 2>&1)
+missing=""
+for c in run enroll replay; do grep -q "precursor-agent $c" <<<"$help" || missing="$missing [$c]"; done
+[ -z "$missing" ] && it_pass "precursor-agent --help lists every command" || it_fail "precursor-agent --help" "missing$missing"
+out=$(make --no-print-directory -C "$IT_ROOT" help 2>&1)
+grep -q '^  make run' <<<"$out" && ! grep -q '?=\|:=' <<<"$out" &&
+    it_pass "make help prints the targets and nothing else" || it_fail "make help" "$out"
+
 # ---- the supervisor -----------------------------------------------------------
 pg_ok() { psql -X -q -A -t "$DATABASE_URL" -c 'SELECT 1' 2>/dev/null | grep -qx 1; }
 # restarted NAME OLD_PID: until NAME runs again under another pid

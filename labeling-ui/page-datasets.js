@@ -72,9 +72,8 @@ async function showVersions(d, box) {
     'data-act': 'freeze',
     onclick: async () => {
       try {
-        const v = await api('POST', `/api/v1/datasets/${d.id}/versions`);
-        note.textContent = ` froze v${v.version}`;
-        showVersions(d, box);
+        await api('POST', `/api/v1/datasets/${d.id}/versions`);
+        showDatasets(d.id);       // the list's version count too
       } catch (e) { note.textContent = ` ${e.message}`; note.className = 'error'; }
     },
   }, 'Freeze a new version');

@@ -14,6 +14,7 @@ import { snapshotHash } from './router.js';
 import { spectrumSeries, envelopeMaxHz, sharedMax } from './spectrum.js';
 
 const HEIGHT = 170;
+const MIN_SAMPLES = 64;
 const MARK_COLORS = { shaft: '#6b7280', bearing: '#b45309' };
 
 // uPlot plugin: a dashed vertical line and its name at every marker in range.
@@ -99,6 +100,13 @@ export class SpectrumPanel {
   async update() {
     const seq = ++this.seq;
     const [a, b] = this.view.view;
+    // A spectrum of a handful of samples says nothing (the server refuses
+    // fewer than 16): keep the last one and say why.
+    if ((b - a) * this.view.meta.sample_rate < MIN_SAMPLES) {
+      this.status.className = 'hint';
+      this.status.textContent = `the view holds fewer than ${MIN_SAMPLES} samples: zoom out for its spectra`;
+      return;
+    }
     const q = `from_s=${a}&to_s=${b}&bins=1024`;
     this.status.textContent = 'computing spectra…';
     let cur, ref = null;

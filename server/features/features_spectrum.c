@@ -200,6 +200,16 @@ static void envelope(struct spec_fft *f, double rate, double lo, double hi)
     amplitude(f, f->in);
 }
 
+void features_bearing_tones(const struct feat_bearing *b, double fr, double out[4])
+{
+    double g = b->ball_mm / b->pitch_mm * cos(b->contact_deg * M_PI / 180);
+
+    out[0] = b->balls / 2.0 * fr * (1 - g);
+    out[1] = b->balls / 2.0 * fr * (1 + g);
+    out[2] = b->pitch_mm / (2 * b->ball_mm) * fr * (1 - g * g);
+    out[3] = fr / 2 * (1 - g);
+}
+
 /* Markers from the kinematics row: shaft harmonics and bearing tones. */
 static json_t *kinematics_json(const PGresult *r)
 {
@@ -215,22 +225,20 @@ static json_t *kinematics_json(const PGresult *r)
                                                "kind", "shaft"));
     }
     if (fr > 0 && !db_isnull(r, 0, "balls")) {
-        double nb = (double)db_int64(r, 0, "balls"), bd = db_double(r, 0, "ball_mm");
-        double pd = db_double(r, 0, "pitch_mm"), ca = db_double(r, 0, "contact_deg") * M_PI / 180;
-        double g = bd / pd * cos(ca);
-        const struct {
-            const char *name;
-            double hz;
-        } tones[] = { { "BPFO", nb / 2 * fr * (1 - g) }, { "BPFI", nb / 2 * fr * (1 + g) },
-                      { "BSF", pd / (2 * bd) * fr * (1 - g * g) }, { "FTF", fr / 2 * (1 - g) } };
-        size_t i;
+        static const char *const names[4] = { "BPFO", "BPFI", "BSF", "FTF" };
+        const struct feat_bearing b = { (int)db_int64(r, 0, "balls"), db_double(r, 0, "ball_mm"),
+                                        db_double(r, 0, "pitch_mm"),
+                                        db_double(r, 0, "contact_deg") };
+        double hz[4];
+        int i;
 
-        for (i = 0; i < sizeof tones / sizeof tones[0]; i++)
-            json_array_append_new(marks, json_pack("{s:s,s:f,s:s}", "name", tones[i].name, "hz",
-                                                   tones[i].hz, "kind", "bearing"));
+        features_bearing_tones(&b, fr, hz);
+        for (i = 0; i < 4; i++)
+            json_array_append_new(marks, json_pack("{s:s,s:f,s:s}", "name", names[i], "hz", hz[i],
+                                                   "kind", "bearing"));
         json_decref(bearing);
-        bearing = json_pack("{s:I,s:f,s:f,s:f,s:s}", "balls", (json_int_t)nb, "ball_mm", bd,
-                            "pitch_mm", pd, "contact_deg", ca * 180 / M_PI, "from",
+        bearing = json_pack("{s:i,s:f,s:f,s:f,s:s}", "balls", b.balls, "ball_mm", b.ball_mm,
+                            "pitch_mm", b.pitch_mm, "contact_deg", b.contact_deg, "from",
                             db_text_or(r, 0, "bearing_from", ""));
     }
     return json_pack("{s:o,s:s?,s:o,s:o}", "shaft_hz", fr > 0 ? json_real(fr) : json_null(),

@@ -64,7 +64,8 @@ function plot(box, title, data, xMax, yMax, markers, width, unit) {
 export class SpectrumPanel {
   constructor(view, ctx) {
     this.view = view;
-    this.ref = ctx && ctx.reference ? ctx.reference : null;
+    this.ref = ctx && ctx.reference ? { ...ctx.reference, normal: true } : null;
+    this.refBox = el('div', { class: 'hint', id: 'spectra-ref' });
     this.channel = 0;
     this.plots = [];
     this.locked = null;           // [yMaxSpectrum, yMaxEnvelope] while the y scale is locked
@@ -79,15 +80,40 @@ export class SpectrumPanel {
       el('h3', {}, 'Spectra of the span in view'),
       el('div', { class: 'filters' },
         el('label', {}, 'Channel', chSel),
+        el('label', { title: 'what the right-hand plots show' }, 'Compare with', this.compareSelect(ctx)),
         el('label', { title: 'keep the y scales as they are while panning, zooming or changing channel' }, 'Lock y scale', lock),
         el('button', { id: 'spectra-refresh', onclick: () => this.update() }, 'Spectra of this view')),
-      this.refLine(), this.box, this.status);
+      this.refBox, this.box, this.status);
+    this.refLine();
+  }
+
+  // The normal reference first, then the same device's recent snapshots and
+  // the same equipment type's on other devices (GET .../context).
+  compareSelect(ctx) {
+    const opts = [];
+    if (this.ref) opts.push([this.ref, `normal #${this.ref.id} (${this.ref.same_device ? 'same device' : this.ref.device_id})`]);
+    for (const [list, what] of [[ctx.device || [], 'same device'], [ctx.equipment || [], 'same type']]) {
+      for (const c of list) {
+        if (!this.ref || c.id !== this.ref.id) {
+          opts.push([{ ...c, same_device: what === 'same device' }, `#${c.id} ${c.device_id} (${what}${c.classes && c.classes.length ? `: ${c.classes.join(', ')}` : ''})`]);
+        }
+      }
+    }
+    this.choices = [null, ...opts.map((o) => o[0])];
+    return el('select', {
+      id: 'spectra-compare',
+      onchange: (ev) => { this.ref = this.choices[Number(ev.target.value)]; this.refLine(); this.update(); },
+    }, el('option', { value: 0 }, 'nothing'), opts.map(([, text], i) => el('option', { value: i + 1, selected: i === 0 && !!this.ref }, text)));
   }
 
   refLine() {
-    if (!this.ref) return el('div', { class: 'hint', id: 'spectra-ref' }, 'No snapshot of this machine or type is labeled normal yet: no reference to compare with.');
+    if (!this.ref) {
+      this.refBox.replaceChildren('No snapshot of this machine or type is labeled normal yet: pick one to compare with above.');
+      return;
+    }
+    const what = this.ref.normal ? 'the newest snapshot labeled normal on ' : 'a snapshot of ';
     const where = this.ref.same_device ? 'the same device' : `the same equipment type (${this.ref.device_id})`;
-    return el('div', { class: 'hint', id: 'spectra-ref' }, 'Right: the newest snapshot labeled normal on ', where, ', ',
+    this.refBox.replaceChildren('Right: ', what, where, ', ',
       el('a', { href: snapshotHash(this.ref.id) }, `#${this.ref.id}`), ` (${fmtTime(this.ref.trigger_time)}), whole snapshot.`);
   }
 
@@ -144,9 +170,10 @@ export class SpectrumPanel {
     this.box.replaceChildren(...cells);
     this.box.style.gridTemplateColumns = `repeat(${cols}, 1fr)`;
     this.plots.push(plot(cells[0], `spectrum · ${ch.name} · this snapshot`, spec, nyq, ys, markers, width, ch.unit));
-    if (rch) this.plots.push(plot(cells[1], `spectrum · ${ch.name} · normal #${this.ref.id}`, rspec, nyq, ys, markers, width, ch.unit));
+    const refName = `${this.ref && this.ref.normal ? 'normal ' : ''}#${this.ref ? this.ref.id : ''}`;
+    if (rch) this.plots.push(plot(cells[1], `spectrum · ${ch.name} · ${refName}`, rspec, nyq, ys, markers, width, ch.unit));
     this.plots.push(plot(cells[cols], `envelope spectrum · ${cur.envelope_band_hz.map((x) => Math.round(x)).join('–')} Hz band`, env, envMax, ye, markers, width, ch.unit));
-    if (rch) this.plots.push(plot(cells[cols + 1], `envelope spectrum · normal #${this.ref.id}`, renv, envMax, ye, markers, width, ch.unit));
+    if (rch) this.plots.push(plot(cells[cols + 1], `envelope spectrum · ${refName}`, renv, envMax, ye, markers, width, ch.unit));
     const known = kin.shaft_hz
       ? `shaft ${kin.shaft_hz} Hz (from the ${kin.shaft_from === 'asset' ? 'asset' : 'equipment type'})` +
         (kin.bearing ? `, bearing ${kin.bearing.balls} × ${kin.bearing.ball_mm} mm on ${kin.bearing.pitch_mm} mm` : ', no bearing geometry')

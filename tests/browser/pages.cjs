@@ -112,7 +112,20 @@ async function analystView(page) {
   const status = await page.textContent('#spectra-status');
   check('the spectra say where the kinematics come from', /from the asset/.test(status) && /9 × 7\.94/.test(status), status);
   const ref = await page.textContent('#spectra-ref');
-  check('the reference is the same machine, labeled normal', /same device/.test(ref), ref);
+  check('the reference is the same machine, labeled normal', /labeled normal on the same device/.test(ref), ref);
+  // compare with another of the machine's recent snapshots instead: the right-hand plots follow
+  const other = await page.$$eval('#spectra-compare option', (os) => os.map((o) => [o.value, o.textContent])
+    .filter(([, t]) => /^#\d+ .*\(same device/.test(t)));
+  check('the compare list offers the machine\'s recent snapshots', other.length > 0, 'none offered');
+  if (other.length) {
+    await page.selectOption('#spectra-compare', other[0][0]);
+    const want = other[0][1].match(/#(\d+)/)[1];
+    await page.waitForFunction((wid) => [...document.querySelectorAll('#spectra .u-title')].some((t) => t.textContent.endsWith(` #${wid}`)), want, { timeout: 15000 });
+    const ys = await page.$$eval('#spectra .spectrum-cell', (cs) => cs.map((c) => c.dataset.ymax));
+    check(`compared with #${want}: its plots drawn, still one y scale per row`, ys.length === 4 && ys[0] === ys[1] && ys[2] === ys[3], JSON.stringify(ys));
+    await page.selectOption('#spectra-compare', '1');
+    await page.waitForFunction(() => [...document.querySelectorAll('#spectra .u-title')].some((t) => /normal #/.test(t.textContent)), null, { timeout: 15000 });
+  }
   // the envelope spectrum's strongest line sits at BPFO (89.6 Hz): the demo's outer-race fault
   const sp = (await api('GET', `/api/v1/snapshots/${id}/spectrum?bins=1024`)).body;
   const env = sp.channels[0].envelope;

@@ -132,10 +132,19 @@ if [ ! -s "$SECRET" ]; then
     rand 40 | write_private "$SECRET"
 fi
 
+# The ml role reads and builds datasets; labels, rules and classes need an
+# operator: a token for scripts that write them.
+operator_token() {
+    local t
+    t=$("$SERVER" token create --name operator --role operator 2>>"$LOG/setup.log" |
+        tail -n1 | tr -d '[:space:]') || true
+    [ -n "$t" ] || die "could not create the operator token (var/log/setup.log)"
+    echo "$t"
+}
+
 # Credentials belong to one database: recreate them when the database changed.
-if [ ! -s "$CREDS" ] || ! grep -qxF "database_url=$DBURL" "$CREDS" ||
-   ! grep -q '^operator_token=' "$CREDS"; then
-    say "creating the admin login and the ML team's API token"
+if [ ! -s "$CREDS" ] || ! grep -qxF "database_url=$DBURL" "$CREDS"; then
+    say "creating the admin login and the ML team's and operators' API tokens"
     pw=$(rand 24)
     if ! printf '%s\n' "$pw" | "$SERVER" user add \
             --username admin --role admin >>"$LOG/setup.log" 2>&1; then
@@ -145,13 +154,15 @@ if [ ! -s "$CREDS" ] || ! grep -qxF "database_url=$DBURL" "$CREDS" ||
     token=$("$SERVER" token create --name ml-team --role ml 2>>"$LOG/setup.log" |
             tail -n1 | tr -d '[:space:]') || true
     [ -n "$token" ] || die "could not create the API token (var/log/setup.log)"
-    # The ml role reads and builds datasets; labels, rules and classes need
-    # an operator: a token for scripts that write them.
-    optoken=$("$SERVER" token create --name operator --role operator 2>>"$LOG/setup.log" |
-              tail -n1 | tr -d '[:space:]') || true
-    [ -n "$optoken" ] || die "could not create the operator token (var/log/setup.log)"
+    optoken=$(operator_token)
     printf 'admin_user=admin\nadmin_password=%s\napi_token=%s\noperator_token=%s\ndatabase_url=%s\n' \
         "$pw" "$token" "$optoken" "$DBURL" | write_private "$CREDS"
+elif ! grep -q '^operator_token=' "$CREDS"; then
+    # A file from before operator tokens: keep the rest, add one.
+    say "adding an operator API token to var/demo-credentials"
+    optoken=$(operator_token)
+    { grep -v '^database_url=' "$CREDS"; echo "operator_token=$optoken"; grep '^database_url=' "$CREDS"; } |
+        write_private "$CREDS"
 fi
 
 # ---- supervised processes ------------------------------------------------

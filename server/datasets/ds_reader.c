@@ -8,9 +8,13 @@
  * Envelopes come DS_BATCH_IDS at a time in one round trip
  * (ingest_stored_many) and are decoded with one zstd context and buffers
  * kept for the reader's life: a query, a context and three allocations per
- * snapshot made the export a quarter of PostgreSQL's own speed. */
+ * snapshot made the export a quarter of PostgreSQL's own speed.  The next
+ * batch is fetched while this one is decoded, on a thread of the reader's
+ * with its own connection: PostgreSQL reading and sending the envelopes and
+ * this thread decoding them took about as long each, one after the other. */
 #include "server/datasets/ds_int.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +28,19 @@
 #define DS_PAGE 512
 #define DS_BATCH_IDS 64
 #define DS_BATCH_BYTES (8u << 20)
+
+/* The batch asked ahead: ids[0, n) while busy, then res (or err) until the
+ * reader takes it.  Everything under mu. */
+struct ds_prefetch {
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int started, busy, quit;
+    int64_t ids[DS_BATCH_IDS];
+    size_t n;
+    PGresult *res;
+    int err;
+};
 
 struct ds_reader {
     struct ds_info info;
@@ -40,7 +57,10 @@ struct ds_reader {
     size_t raw_cap;
     ZSTD_DCtx *dctx;
     float *x;                   /* one window */
+    struct ds_prefetch pre;
 };
+
+static void prefetch_stop(struct ds_prefetch *p);
 
 void ds_reader_free(struct ds_reader *r)
 {
@@ -51,6 +71,7 @@ void ds_reader_free(struct ds_reader *r)
     for (i = 0; r->groups && i < r->info.n_groups; i++)
         free(r->groups[i]);
     free(r->groups);
+    prefetch_stop(&r->pre);
     PQclear(r->page);
     PQclear(r->batch);
     free(r->snap);
@@ -229,24 +250,151 @@ static int decode_snapshot(struct ds_reader *r, int64_t id, const uint8_t *env, 
     return SRV_OK;
 }
 
-/* The next envelopes, starting with snapshot id: the distinct snapshots of
- * the rest of the page, in row order, up to DS_BATCH_IDS. */
+static void *prefetch_main(void *arg)
+{
+    struct ds_prefetch *p = arg;
+    PGresult *res;
+    int err;
+
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        while (!p->quit && !p->busy)
+            pthread_cond_wait(&p->cv, &p->mu);
+        if (p->quit)
+            break;
+        pthread_mutex_unlock(&p->mu);
+        /* ids and n are not touched by the reader while busy */
+        err = ingest_stored_many(p->ids, p->n, DS_BATCH_BYTES, &res);
+        pthread_mutex_lock(&p->mu);
+        p->res = res;
+        p->err = err;
+        p->busy = 0;
+        pthread_cond_broadcast(&p->cv);
+    }
+    pthread_mutex_unlock(&p->mu);
+    db_thread_release();
+    return NULL;
+}
+
+/* Wait for the batch in flight, if any; its answer stays in p->res. */
+static void prefetch_wait(struct ds_prefetch *p)
+{
+    pthread_mutex_lock(&p->mu);
+    while (p->busy)
+        pthread_cond_wait(&p->cv, &p->mu);
+    pthread_mutex_unlock(&p->mu);
+}
+
+static void prefetch_stop(struct ds_prefetch *p)
+{
+    if (!p->started)
+        return;
+    pthread_mutex_lock(&p->mu);
+    p->quit = 1;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    pthread_join(p->thread, NULL);
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->cv);
+    PQclear(p->res);
+    p->res = NULL;
+    p->started = 0;
+}
+
+/* Ask for ids[0, n) ahead; without a thread (it could not start) nothing
+ * is asked and the reader fetches on its own. */
+static void prefetch_ask(struct ds_prefetch *p, const int64_t *ids, size_t n)
+{
+    if (!p->started) {
+        if (pthread_mutex_init(&p->mu, NULL) != 0)
+            return;
+        if (pthread_cond_init(&p->cv, NULL) != 0) {
+            pthread_mutex_destroy(&p->mu);
+            return;
+        }
+        if (pthread_create(&p->thread, NULL, prefetch_main, p) != 0) {
+            pthread_cond_destroy(&p->cv);
+            pthread_mutex_destroy(&p->mu);
+            return;
+        }
+        p->started = 1;
+    }
+    prefetch_wait(p);
+    pthread_mutex_lock(&p->mu);
+    PQclear(p->res);
+    p->res = NULL;
+    memcpy(p->ids, ids, n * sizeof *ids);
+    p->n = n;
+    p->busy = 1;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* The batch asked ahead when it starts with id: 1 and *res, *err taken;
+ * else 0 (and a batch that does not fit is dropped). */
+static int prefetch_take(struct ds_prefetch *p, int64_t id, PGresult **res, int *err)
+{
+    int got;
+
+    if (!p->started || p->n == 0)
+        return 0;
+    prefetch_wait(p);
+    got = p->ids[0] == id;
+    if (got) {
+        *res = p->res;
+        *err = p->err;
+    } else {
+        PQclear(p->res);
+    }
+    p->res = NULL;
+    p->n = 0;
+    return got;
+}
+
+/* The distinct snapshots of the page's rows after the last row of snapshot
+ * last (from the current row on), in row order, up to DS_BATCH_IDS. */
+static size_t ids_after(const struct ds_reader *r, int64_t last, int64_t *ids)
+{
+    int i, j = -1, rows = PQntuples(r->page);
+    size_t n = 0;
+
+    for (i = r->page_i - 1; i < rows; i++)
+        if (i >= 0 && db_int64(r->page, i, "snapshot_id") == last)
+            j = i;
+    for (i = j + 1; j >= 0 && i < rows && n < DS_BATCH_IDS; i++) {
+        int64_t s = db_int64(r->page, i, "snapshot_id");
+
+        if (s != last && (n == 0 || s != ids[n - 1]))
+            ids[n++] = s;
+    }
+    return n;
+}
+
+/* The batch that starts with snapshot id: the one asked ahead when it does,
+ * else fetched now (the distinct snapshots of the rest of the page); then
+ * the batch after it is asked for. */
 static int batch_fetch(struct ds_reader *r, int64_t id)
 {
     int64_t ids[DS_BATCH_IDS];
     size_t n = 0;
-    int i;
+    int err = SRV_OK, rows;
 
-    ids[n++] = id;
-    for (i = r->page_i; i < PQntuples(r->page) && n < DS_BATCH_IDS; i++) {
-        int64_t s = db_int64(r->page, i, "snapshot_id");
-
-        if (s != ids[n - 1])
-            ids[n++] = s;
-    }
     PQclear(r->batch);
+    r->batch = NULL;
     r->batch_i = 0;
-    return ingest_stored_many(ids, n, DS_BATCH_BYTES, &r->batch);
+    if (!prefetch_take(&r->pre, id, &r->batch, &err)) {
+        ids[0] = id;
+        n = ids_after(r, id, ids + 1) + 1;
+        if (n > DS_BATCH_IDS)
+            n = DS_BATCH_IDS;
+        err = ingest_stored_many(ids, n, DS_BATCH_BYTES, &r->batch);
+    }
+    if (err != SRV_OK || (rows = PQntuples(r->batch)) == 0)
+        return err;
+    n = ids_after(r, db_int64(r->batch, rows - 1, "id"), ids);
+    if (n > 0)
+        prefetch_ask(&r->pre, ids, n);
+    return SRV_OK;
 }
 
 static int load_snapshot(struct ds_reader *r, int64_t id)
@@ -258,7 +406,7 @@ static int load_snapshot(struct ds_reader *r, int64_t id)
         if ((err = batch_fetch(r, id)) != SRV_OK)
             return err;
     }
-    if (PQntuples(r->batch) == 0 || db_int64(r->batch, r->batch_i, "id") != id ||
+    if (!r->batch || PQntuples(r->batch) == 0 || db_int64(r->batch, r->batch_i, "id") != id ||
         db_isnull(r->batch, r->batch_i, "envelope")) {
         srv_log("error", "datasets: snapshot %lld of a version is gone", (long long)id);
         return SRV_EINTERNAL;

@@ -484,7 +484,7 @@ int main(void)
     struct fig b1, bc, c1, c2, e2e, e2s, half;
     PGconn *c;
     int applied, newest;
-    unsigned i, spent;
+    unsigned i, spent, budget;
 
     url = getenv("DATABASE_URL");
     if (!url || !*url) {
@@ -575,6 +575,7 @@ int main(void)
     presigned = 1;
     e2s = median(e2e_thread, conc, &errs_s);
     spent = atomic_exchange(&presign_spent, 0);
+    budget = npresign;
     pace_hz = e2s.rate / 2 / conc;
     /* paced: what the pace sends, and a margin */
     npresign = (unsigned)(pace_hz * seconds * 1.25) + 2;
@@ -606,7 +607,7 @@ int main(void)
         printf("  end to end, clients sign while sending %8.0f snapshots/s p50 %.1f ms p99 %.1f ms"
                " (errors %llu)\n", e2e.rate, e2e.p50, e2e.p99, errs_e);
         printf("  presigned budget: %u envelopes per device and run (%u/s fleet-wide); devices that"
-               " used theirs up before the clock stopped: %u%s\n", npresign, presign_rate, spent,
+               " used theirs up before the clock stopped: %u%s\n", budget, presign_rate, spent,
                spent ? " (the rate above is the budget's: raise BENCH_PRESIGN_RATE)" : "");
         printf("  ratio presigned e2e / best COPY = %.2f (target >= 0.60); / INSERT %u conns = %.2f\n",
                copy > 0 ? e2s.rate / copy : 0, conc, bc.rate > 0 ? e2s.rate / bc.rate : 0);

@@ -9,7 +9,8 @@
 # Env: DEVICES (512), SECONDS_RUN (5), ROUNDS (3), THREADS (server pool, 4),
 # PRESIGN (envelopes per device; default enough for 12,000/s fleet-wide),
 # OTHER_SERVER (a second server binary, e.g. the previous commit's, run
-# interleaved with this build's in every round), PERF (a file: `perf record
+# interleaved with this build's in every round), SERVER_ARGS (more `serve`
+# flags for every server, e.g. --committers 1 --batch-max 64), PERF (a file: `perf record
 # -g` of this build's server during the last round).  Prints one line per run
 # and the medians; each run's rate is also divided by the round's COPY rate,
 # and the server's own CPU time (from /proc) is divided by the snapshots it
@@ -55,7 +56,8 @@ count_snapshots() { psql "$DATABASE_URL" -Atc "SELECT count(*) FROM snapshots"; 
 one_run() {  # server-binary label round
     local bin=$1 label=$2 round=$3 line before
     before=$(count_snapshots)
-    "$bin" serve --port "$PORT" --threads "$THREADS" --device-rate 0 >"$TMP/server.log" 2>&1 &
+    # shellcheck disable=SC2086
+    "$bin" serve --port "$PORT" --threads "$THREADS" --device-rate 0 ${SERVER_ARGS:-} >"$TMP/server.log" 2>&1 &
     SRV_PID=$!
     for _ in $(seq 100); do curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.1; done
     local perf_pid=

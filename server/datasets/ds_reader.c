@@ -352,8 +352,8 @@ static int prefetch_take(struct ds_prefetch *p, int64_t id, PGresult **res, int 
 }
 
 /* The distinct snapshots of the page's rows after the last row of snapshot
- * last (from the current row on), in row order, up to DS_BATCH_IDS. */
-static size_t ids_after(const struct ds_reader *r, int64_t last, int64_t *ids)
+ * last (from the current row on), in row order, at most cap of them. */
+static size_t ids_after(const struct ds_reader *r, int64_t last, int64_t *ids, size_t cap)
 {
     int i, j = -1, rows = PQntuples(r->page);
     size_t n = 0;
@@ -361,7 +361,7 @@ static size_t ids_after(const struct ds_reader *r, int64_t last, int64_t *ids)
     for (i = r->page_i - 1; i < rows; i++)
         if (i >= 0 && db_int64(r->page, i, "snapshot_id") == last)
             j = i;
-    for (i = j + 1; j >= 0 && i < rows && n < DS_BATCH_IDS; i++) {
+    for (i = j + 1; j >= 0 && i < rows && n < cap; i++) {
         int64_t s = db_int64(r->page, i, "snapshot_id");
 
         if (s != last && (n == 0 || s != ids[n - 1]))
@@ -384,14 +384,12 @@ static int batch_fetch(struct ds_reader *r, int64_t id)
     r->batch_i = 0;
     if (!prefetch_take(&r->pre, id, &r->batch, &err)) {
         ids[0] = id;
-        n = ids_after(r, id, ids + 1) + 1;
-        if (n > DS_BATCH_IDS)
-            n = DS_BATCH_IDS;
+        n = ids_after(r, id, ids + 1, DS_BATCH_IDS - 1) + 1;
         err = ingest_stored_many(ids, n, DS_BATCH_BYTES, &r->batch);
     }
     if (err != SRV_OK || (rows = PQntuples(r->batch)) == 0)
         return err;
-    n = ids_after(r, db_int64(r->batch, rows - 1, "id"), ids);
+    n = ids_after(r, db_int64(r->batch, rows - 1, "id"), ids, DS_BATCH_IDS);
     if (n > 0)
         prefetch_ask(&r->pre, ids, n);
     return SRV_OK;

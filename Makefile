@@ -14,7 +14,7 @@ BUILD ?= build
 SAN ?=
 CC ?= cc
 
-PKGS := libmicrohttpd libpq libzstd libsodium jansson libcurl fftw3f libarchive
+PKGS := libmicrohttpd libpq libzstd libsodium libcrypto jansson libcurl fftw3f libarchive
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)

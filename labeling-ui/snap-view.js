@@ -82,10 +82,13 @@ export class SnapshotView {
   async fetchView() {
     const seq = ++this.fetchSeq;
     const [a, b] = this.view;
+    const fetchStart = performance.now();
     const px = viewPx(this.plots[0].bbox.width, devicePixelRatio);
     const s = await fetchSamples(this.id, viewQuery(this.view, px), this.meta);
     if (seq !== this.fetchSeq || this.closed) return;
     this.plots.forEach((p, ch) => { p.setData(channelData(s, ch), false); p.setScale('x', { min: a, max: b }); });
+    // bench/ui.cjs times zoom and pan from the key to this mark.
+    performance.mark('view-drawn', { detail: { fetchStart } });
     const what = s.mode === 'raw' ? 'raw samples' : 'min/max per pixel';
     this.status(`view ${fmtSpan(a, b, 3)} · ${what} (${s.i1 - s.i0} samples)`);
     if (this.spectra) this.spectra.update();

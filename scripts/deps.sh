@@ -18,6 +18,7 @@ PACKAGES=(
     libpq-dev            # server: PostgreSQL client
     libzstd-dev          # wire format: sample payload compression
     libsodium-dev        # wire format: Ed25519 signatures, random
+    libssl-dev           # server: hardware SHA-256 of stored envelopes (libcrypto)
     libjansson-dev       # server and agent: JSON
     libcurl4-openssl-dev # agent: HTTP client for uploads
     check                # unit tests

@@ -144,8 +144,10 @@ struct ds_row {
 
 /* Reads a version's windows a page at a time and, when asked, their samples
  * (each snapshot decoded once: windows come ordered by snapshot), so memory
- * is one page plus one snapshot whatever the version's size.  Uses the
- * calling thread's database connection. */
+ * is one page, two batches of envelopes (at most 8 MB each) and one decoded
+ * snapshot whatever the version's size.  Uses the calling thread's database
+ * connection, and a thread of its own with its own connection that fetches
+ * the next batch of envelopes while the caller decodes. */
 struct ds_reader;
 
 /* SRV_ENOTFOUND for an unknown dataset or version, else 0 or SRV_E*. */

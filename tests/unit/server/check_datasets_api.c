@@ -22,6 +22,7 @@
 #include "server/datasets/datasets.h"
 #include "server/db/db.h"
 #include "server/http/http.h"
+#include "server/ingest/ingest.h"
 #include "server/text/text.h"
 #include "server/models/models.h"
 #include "testsrv.h"
@@ -407,6 +408,72 @@ START_TEST(test_models)
 }
 END_TEST
 
+/* The reader over more snapshots than one batch of envelopes and more
+ * windows than one page (168 snapshots, 672 windows, several per snapshot):
+ * every window's samples are the ones decoded straight from its stored
+ * envelope, in export order, with the next batch fetched ahead. */
+START_TEST(test_reader_batches)
+{
+    struct fx f;
+    struct testsrv_reply rep;
+    struct ds_reader *rd = NULL;
+    struct ds_row row;
+    const float *x;
+    float *dec = NULL;
+    json_t *j;
+    int64_t id, rows = 0;
+    int rc;
+
+    TESTDB_REQUIRE();
+    fx_start(&f);
+    testsrv_sql("INSERT INTO snapshots (device_id, seq, trigger_time, sample_rate, sample_type,"
+                " channel_count, channels, pre_samples, post_samples, detector, score, envelope,"
+                " bytes, sha256) SELECT device_id, seq + 100 * g, trigger_time + g * interval '1 hour',"
+                " sample_rate, sample_type, channel_count, channels, pre_samples, post_samples, detector,"
+                " score, envelope, bytes, sha256 FROM snapshots, generate_series(1, 13) g");
+    testsrv_sql("INSERT INTO labels (snapshot_id, start_s, end_s, channels, class, created_by) "
+                "SELECT id, 0, 0.256, '{0}', CASE WHEN seq % 100 = 3 THEN 'imbalance' ELSE 'normal' END,"
+                " 'alice' FROM snapshots WHERE seq > 100");
+    ck_assert_int_eq(post_json(&f, "/api/v1/datasets", ds_body, f.token, &rep), 201);
+    j = testsrv_json(&rep);
+    id = json_integer_value(json_object_get(j, "id"));
+    json_decref(j);
+    free(rep.body);
+    {
+        char path[128];
+
+        snprintf(path, sizeof path, "/api/v1/datasets/%lld/versions", (long long)id);
+        ck_assert_int_eq(post_json(&f, path, NULL, f.token, &rep), 201);
+        free(rep.body);
+    }
+    ck_assert_int_eq(ds_reader_open(id, 1, &rd), 0);
+    ck_assert_uint_eq(ds_reader_info(rd)->window_samples, 64);
+    dec = malloc(2 * NS * sizeof *dec);
+    ck_assert_ptr_nonnull(dec);
+    while ((rc = ds_reader_next(rd, &row, &x)) == 1) {
+        PGresult *r = NULL;
+        const uint8_t *env;
+        size_t len;
+        struct wire_meta m;
+        struct wire_view v;
+        unsigned c;
+
+        ck_assert_int_eq(ingest_stored(row.snapshot_id, &r, &env, &len), 0);
+        ck_assert_int_eq(wire_parse(env, len, &m, &v), 0);
+        ck_assert_int_eq(wire_decode_samples(&m, &v, dec, 2 * NS * sizeof *dec), 0);
+        for (c = 0; c < 2; c++)
+            ck_assert_mem_eq(x + c * 64, dec + c * NS + row.start_sample, 64 * sizeof *x);
+        PQclear(r);
+        rows++;
+    }
+    ck_assert_int_eq(rc, 0);
+    ck_assert_int_eq(rows, N_DEV * SNAPS_PER_DEV * 14 * 4);
+    ds_reader_free(rd);
+    free(dec);
+    fx_stop(&f);
+}
+END_TEST
+
 Suite *datasets_api_suite(void);
 Suite *datasets_api_suite(void)
 {
@@ -418,6 +485,11 @@ Suite *datasets_api_suite(void)
     tcase_add_unchecked_fixture(tc, testdb_setup, testdb_teardown);
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_datasets_contract);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("reader");
+    tcase_add_unchecked_fixture(tc, testdb_setup, testdb_teardown);
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_reader_batches);
     suite_add_tcase(s, tc);
     tc = tcase_create("split");
     tcase_add_unchecked_fixture(tc, testdb_setup, testdb_teardown);

@@ -29,6 +29,7 @@
  * After the score reaches the threshold it is held at 0 for quiet_frames:
  * one sharp score per event, not a plateau of repeated alarms. */
 #include "agent/core/detect.h"
+#include "agent/core/detect_multi.h"
 
 #include <math.h>
 #include <stddef.h>
@@ -60,6 +61,19 @@
 #ifndef LEVEL_YOUNG
 #define LEVEL_YOUNG 32u         /* frames before any trigger, whatever warmup_s says */
 #endif
+/* Evaluations a feature baseline needs before the feature detector may speak:
+ * a robust scale from k values is off by about 1/sqrt(k), and from 8 (the
+ * old gate) it fired a false trigger at its first word in two thirds of the
+ * streams.  Counted in evaluations, so the same at 1 Hz and 50 kHz. */
+#define FEAT_WARM_EVALS 24u
+#define SURPRISE_HALF 5.0f      /* -log10 p per second that scores 0.5 */
+#define PROC_WINDOW 32u         /* process profile: a 32-sample window (32 s at 1 Hz) */
+#define PROC_HOLD_OFF_S 300.0f  /* process: one trigger per 5 minutes at most */
+#define PROC_PER_HOUR 6u        /* process: ISA-18.2's "acceptable" 6 alarms an hour */
+#define VIB_WINDOW 256u
+#define VIB_HOLD_OFF_S 10.0f
+#define VIB_PER_HOUR 30u
+#define CAP_ROOM 30u            /* trigger-time ring when the cap is left to the profile */
 
 enum { F_RMS, F_PEAK, F_CREST, F_KURT, F_BAND_LO, F_BAND_HI, F_COUNT };
 
@@ -93,6 +107,9 @@ struct chan {
     float e_band[2];            /* EWMA of band-pass output squared */
     struct base feat[F_COUNT];
     float dev_diff;             /* EWMA abs first difference (spikes on cycles) */
+    float zl_now, zf_now;       /* this frame's level and feature z (exported score) */
+    float floor_now;            /* the level's smallest scale (resolution) */
+    uint32_t evals;             /* feature evaluations so far (saturates) */
     float score_level, score_feat;
     struct detect_lik lik;
     float peak_z, peak_zf;      /* novelty: recent peak z of level / features, decaying */
@@ -130,22 +147,55 @@ struct detect {
     int64_t *trig_t;            /* the last max_per_hour trigger times (ring) */
     uint32_t trig_n, trig_pos;
     float *fvec;                /* [channels * DETECT_NFEAT] */
+    struct detect_multi *mv;    /* NULL unless DETECT_MULTI and 2+ channels */
+    float *floor;               /* [channels]: each channel's smallest scale, for mv */
+    float mv_z;                 /* this frame's multivariate z */
+    unsigned mv_chan;
+    float mv_peak, mv_alarm, mv_last;   /* novelty state of the multivariate z */
+    float mv_rep_size, mv_rep_mem, mv_rep_prev;     /* its repeat memory */
+    float per_s_level, per_s_feat, per_s_multi;     /* scores per second, for calibration */
 };
 
 void detect_config_defaults(struct detect_config *cfg)
 {
     cfg->threshold = 0.1f;
     cfg->rearm = 0.05f;
-    cfg->hold_off_s = 10.0f;
-    cfg->max_per_hour = 30;
+    cfg->hold_off_s = DETECT_AUTO_F;
+    cfg->max_per_hour = DETECT_AUTO_U32;
     cfg->level_alpha = 0.001f;
-    cfg->window = 256;
+    cfg->window = 0;
     cfg->warmup_s = 5.0f;
-    cfg->enable = DETECT_LEVEL | DETECT_FEATURE;
+    cfg->enable = DETECT_LEVEL | DETECT_FEATURE | DETECT_MULTI;
     cfg->lik_short = 0;
     cfg->lik_long = 2000;
     cfg->quiet_frames = 200;
     cfg->novelty_half = 500;
+    cfg->profile = DETECT_PROFILE_AUTO;
+}
+
+const char *detect_profile_name(uint32_t profile)
+{
+    switch (profile) {
+    case DETECT_PROFILE_PROCESS: return "process";
+    case DETECT_PROFILE_VIBRATION: return "vibration";
+    default: return "auto";
+    }
+}
+
+/* Process data change over minutes and an operator reads every alarm, so a
+ * short window in samples and a long hold-off; vibration needs a window of
+ * many periods and answers within seconds. */
+void detect_config_resolve(struct detect_config *cfg, double rate)
+{
+    int proc = cfg->profile == DETECT_PROFILE_PROCESS ||
+               (cfg->profile == DETECT_PROFILE_AUTO && rate < DETECT_PROCESS_MAX_HZ);
+
+    if (cfg->window == 0)
+        cfg->window = proc ? PROC_WINDOW : VIB_WINDOW;
+    if (cfg->hold_off_s == DETECT_AUTO_F)
+        cfg->hold_off_s = proc ? PROC_HOLD_OFF_S : VIB_HOLD_OFF_S;
+    if (cfg->max_per_hour == DETECT_AUTO_U32)
+        cfg->max_per_hour = proc ? PROC_PER_HOUR : VIB_PER_HOUR;
 }
 
 static size_t align8(size_t n)
@@ -162,22 +212,35 @@ static int config_ok(const struct detect_config *c, unsigned channels)
         return 0;
     if (!(c->rearm >= 0.0f && c->rearm <= c->threshold))
         return 0;
-    if (!(c->hold_off_s >= 0.0f && c->hold_off_s < 1e7f))
+    if (!((c->hold_off_s >= 0.0f && c->hold_off_s < 1e7f) || c->hold_off_s == DETECT_AUTO_F))
         return 0;
     if (!(c->warmup_s >= 0.0f && c->warmup_s < 1e9f))
         return 0;
     if (!(c->level_alpha > 0.0f && c->level_alpha < 1.0f))
         return 0;
-    if (c->window < 4 || c->window > MAX_WINDOW)
+    if ((c->window < 4 && c->window != 0) || c->window > MAX_WINDOW)
         return 0;
-    if (c->max_per_hour > MAX_CAP)
+    if (c->max_per_hour > MAX_CAP && c->max_per_hour != DETECT_AUTO_U32)
+        return 0;
+    if (c->profile > DETECT_PROFILE_VIBRATION)
         return 0;
     if (c->lik_short > MAX_WINDOW || c->lik_long < 2 || c->lik_long > 100000000u ||
         c->quiet_frames > 100000000u || c->novelty_half > 100000000u)
         return 0;
-    if (c->enable == 0 || (c->enable & ~(DETECT_LEVEL | DETECT_FEATURE | DETECT_MODEL)))
+    if (c->enable == 0 ||
+        (c->enable & ~(DETECT_LEVEL | DETECT_FEATURE | DETECT_MODEL | DETECT_MULTI)))
         return 0;
     return 1;
+}
+
+static uint32_t cap_slots(const struct detect_config *cfg)
+{
+    return cfg->max_per_hour == DETECT_AUTO_U32 ? CAP_ROOM : cfg->max_per_hour;
+}
+
+static int multi_on(const struct detect_config *cfg, unsigned channels)
+{
+    return (cfg->enable & DETECT_MULTI) && channels >= 2;
 }
 
 size_t detect_arena_size(const struct detect_config *cfg, unsigned channels)
@@ -186,8 +249,10 @@ size_t detect_arena_size(const struct detect_config *cfg, unsigned channels)
         return 0;
     return align8(sizeof(struct detect)) +
            align8(sizeof(struct chan) * channels) +
-           align8(sizeof(int64_t) * cfg->max_per_hour) +
+           align8(sizeof(int64_t) * cap_slots(cfg)) +
            align8(sizeof(float) * (size_t)channels * DETECT_NFEAT) +
+           align8(sizeof(float) * channels) +
+           (multi_on(cfg, channels) ? align8(detect_multi_size(channels)) : 0) +
            8;   /* room to align an arbitrary arena pointer */
 }
 
@@ -217,16 +282,21 @@ static float evt_allowance(double per_second)
     return EVT_K * (float)sqrt(2.0 * log(per_second));
 }
 
-struct detect *detect_init(const struct detect_config *cfg, unsigned channels,
+struct detect *detect_init(const struct detect_config *cfg_in, unsigned channels,
                            double rate, void *arena, size_t arena_len)
 {
-    size_t need = detect_arena_size(cfg, channels);
+    size_t need = detect_arena_size(cfg_in, channels);
+    struct detect_config rcfg, *cfg = &rcfg;
     uintptr_t p;
     struct detect *d;
     unsigned c;
 
     if (need == 0 || !arena || arena_len < need || !(rate > 0.0 && rate < 1e9))
         return NULL;
+    rcfg = *cfg_in;
+    detect_config_resolve(&rcfg, rate);
+    if (cap_slots(&rcfg) > cap_slots(cfg_in))
+        return NULL;            /* an explicit profile's cap larger than the arena's */
     p = ((uintptr_t)arena + 7u) & ~(uintptr_t)7u;
     memset(arena, 0, arena_len);
 
@@ -235,8 +305,14 @@ struct detect *detect_init(const struct detect_config *cfg, unsigned channels,
     d->ch = (struct chan *)p;
     p += align8(sizeof(struct chan) * channels);
     d->trig_t = (int64_t *)p;
-    p += align8(sizeof(int64_t) * cfg->max_per_hour);
+    p += align8(sizeof(int64_t) * cap_slots(cfg_in));
     d->fvec = (float *)p;
+    p += align8(sizeof(float) * (size_t)channels * DETECT_NFEAT);
+    d->floor = (float *)p;
+    p += align8(sizeof(float) * channels);
+    if (multi_on(cfg, channels))
+        d->mv = detect_multi_init((void *)p, detect_multi_size(channels), channels,
+                                  cfg->level_alpha);
 
     d->cfg = *cfg;
     d->channels = channels;
@@ -252,6 +328,9 @@ struct detect *detect_init(const struct detect_config *cfg, unsigned channels,
         (float)exp(-0.69314718 / (REPEAT_SLOW * (double)cfg->novelty_half)) : 0.0f;
     d->evt_level = evt_allowance(rate);
     d->evt_feat = evt_allowance(rate / (double)d->hop);
+    d->per_s_level = (float)(rate * channels);
+    d->per_s_feat = (float)(rate / (double)d->hop * channels);
+    d->per_s_multi = (float)rate;
     for (c = 0; c < channels; c++) {
         /* Bands at 5 % and 25 % of the rate: "low" machine harmonics and the
          * high band where bearing fault impulses ring. */
@@ -279,6 +358,7 @@ const char *detect_name(uint8_t detector)
     case DETECT_LEVEL: return "level";
     case DETECT_FEATURE: return "feature";
     case DETECT_MODEL: return "model";
+    case DETECT_MULTI: return "multi";
     default: return "none";
     }
 }
@@ -340,6 +420,37 @@ static float neg_log10_tail(float u)
     if (u < 5.0f)
         return -log10f(0.5f * erfcf(u * 0.70710678f));
     return (0.5f * u * u + logf(u) + 0.91893853f) * 0.43429448f;
+}
+
+float detect_surprise(float z, int sides, float per_second)
+{
+    float ln_p, s;
+
+    if (!(z > 0.0f))
+        return 0.0f;            /* also NaN */
+    if (z > 1e4f)
+        z = 1e4f;
+    /* ln of the tail: exact below 5, asymptotic beyond (erfcf underflows). */
+    if (z < 5.0f)
+        ln_p = logf(0.5f * erfcf(z * 0.70710678f));
+    else
+        ln_p = -0.5f * z * z - logf(z) - 0.91893853f;
+    if (sides == 2)
+        ln_p += 0.69314718f;
+    /* Chance that one second of scores holds one this large:
+     * 1 - (1 - p)^n, which for small p is n p. */
+    if (per_second > 0.0f && per_second != 1.0f) {
+        float p = expf(ln_p);
+
+        if (p * per_second < 1e-3f)
+            ln_p += logf(per_second);
+        else
+            ln_p = logf(-expm1f(per_second * log1pf(-(p < 0.999999f ? p : 0.999999f))));
+    }
+    s = -ln_p * 0.43429448f;
+    if (!(s > 0.0f))
+        return 0.0f;
+    return s / (s + SURPRISE_HALF);
 }
 
 float detect_lik_step(struct detect_lik *l, float raw, uint32_t short_n, uint32_t long_n)
@@ -409,6 +520,7 @@ static float level_step(struct detect *d, struct chan *ch, float x)
     floor = 1e-4f * fabsf(mean) + 1e-9f;
     if (ch->res > floor)
         floor = ch->res;
+    ch->floor_now = floor;
     /* First difference against its own typical size: a spike riding on a
      * daily cycle is a large step even where its level is ordinary. */
     if (ch->lvl.n > 1) {
@@ -443,6 +555,11 @@ static float level_step(struct detect *d, struct chan *ch, float x)
     if (ch->dev_fast > scale)
         zv = logf(ch->dev_fast / scale);
     ch->feat_z_level = z;
+    /* The exported z of the level detector: the largest of the three, the
+     * variance ratio on the level's scale (3x the spread is a z of 4). */
+    ch->zl_now = z > zd ? z : zd;
+    if (zv * (Z_HALF_LEVEL / VAR_HALF) > ch->zl_now)
+        ch->zl_now = zv * (Z_HALF_LEVEL / VAR_HALF);
     ch->score_level = z_to_score(z, Z_HALF_LEVEL);
     {
         float sv = z_to_score(zv, VAR_HALF);
@@ -462,7 +579,7 @@ static void features_eval(struct detect *d, unsigned c)
     float w = (float)(d->hop * SUB_N), sum[5] = { 0, 0, 0, 0, 0 };
     float m1, m2, m3, m4, var, c4;
     float tiny = 1e-12f + 1e-6f * fabsf(ch->lvl.mean);
-    float rms, peak, f[F_COUNT], best = 0.0f;
+    float rms, peak, f[F_COUNT], best = 0.0f, zmax = 0.0f;
     float *fv = &d->fvec[(size_t)c * DETECT_NFEAT];
     unsigned j, k;
 
@@ -502,9 +619,15 @@ static void features_eval(struct detect *d, unsigned c)
         fv[1 + k] = g;
         if (s > best)
             best = s;
+        if (z > zmax)
+            zmax = z;
     }
-    /* Young feature baselines say nothing yet. */
-    ch->score_feat = ch->feat[0].n >= 8 ? best : 0.0f;
+    /* Young feature baselines say nothing; half-grown ones already prime
+     * the novelty peak (channel_score) but cannot trigger or export. */
+    if (ch->evals < FEAT_WARM_EVALS)
+        ch->evals++;
+    ch->score_feat = ch->evals >= FEAT_WARM_EVALS / 2 ? best : 0.0f;
+    ch->zf_now = ch->evals >= FEAT_WARM_EVALS ? zmax : 0.0f;
 }
 
 static void feature_step(struct detect *d, unsigned c, float y)
@@ -546,8 +669,17 @@ static float novelty(const struct detect *d, float *peak, float *alarm, float *l
 }
 
 /* A detection on this channel (or its rising edge): remember its size. */
-static void alarm_record(struct chan *ch)
+static void alarm_record(struct detect *d, const struct detect_result *r)
 {
+    struct chan *ch = &d->ch[r->channel];
+
+    if (r->detector == DETECT_MODEL)
+        return;
+    if (r->detector == DETECT_MULTI) {
+        if (d->mv_last > d->mv_alarm)
+            d->mv_alarm = d->mv_last;
+        return;
+    }
     if (ch->last_z > ch->alarm_z)
         ch->alarm_z = ch->last_z;
     if (ch->last_zf > ch->alarm_zf)
@@ -576,22 +708,28 @@ static void repeat_track(const struct detect *d, struct chan *ch)
 
 /* On a crossing by detector det of channel ch: 1 if it repeats the last
  * trigger; otherwise the crossing becomes the remembered one when it fires. */
-static int repeat_of_last(const struct chan *ch, uint8_t det)
+static int repeat_of_last(const struct detect *d, const struct chan *ch, uint8_t det)
 {
     unsigned k = det == DETECT_FEATURE;
     float z = k ? ch->last_zf : ch->last_z;
 
     if (det == DETECT_MODEL)
         return 0;
+    if (det == DETECT_MULTI)
+        return d->mv_last <= REPEAT_MARGIN * d->mv_rep_prev;
     return z <= REPEAT_MARGIN * ch->rep_prev[k];
 }
 
-static void repeat_record(struct chan *ch, uint8_t det)
+static void repeat_record(struct detect *d, struct chan *ch, uint8_t det)
 {
     unsigned k = det == DETECT_FEATURE;
 
     if (det == DETECT_MODEL)
         return;
+    if (det == DETECT_MULTI) {
+        d->mv_rep_size = d->mv_rep_mem = d->mv_last;
+        return;
+    }
     ch->rep_size[k] = ch->rep_mem[k] = k ? ch->last_zf : ch->last_z;
 }
 
@@ -621,6 +759,7 @@ static float channel_score(struct detect *d, unsigned c, float x, int eval, uint
     struct chan *ch = &d->ch[c];
     uint32_t en = d->cfg.enable;
     float mean, raw = 0.0f, s;
+    int feat_warm = ch->evals >= FEAT_WARM_EVALS;
 
     *det = 0;
     if (!isfinite(x))
@@ -635,7 +774,7 @@ static float channel_score(struct detect *d, unsigned c, float x, int eval, uint
         raw = ch->score_level;
         *det = DETECT_LEVEL;
     }
-    if ((en & DETECT_FEATURE) && ch->score_feat > raw) {
+    if ((en & DETECT_FEATURE) && feat_warm && ch->score_feat > raw) {
         raw = ch->score_feat;
         *det = DETECT_FEATURE;
     }
@@ -662,6 +801,9 @@ static float channel_score(struct detect *d, unsigned c, float x, int eval, uint
             novelty(d, &ch->peak_zf, &ch->alarm_zf, &ch->last_zf, ch->score_feat,
                     d->evt_feat) : 0.0f;
 
+        if (!feat_warm)
+            sf = 0.0f;          /* its peak is primed, its word not yet heard */
+
         s = sl;
         *det = (en & DETECT_LEVEL) ? DETECT_LEVEL : DETECT_FEATURE;
         if (sf > s) {
@@ -675,26 +817,25 @@ static float channel_score(struct detect *d, unsigned c, float x, int eval, uint
     return s;
 }
 
-/* Quiet period: once the score has reached the threshold it is held at 0
- * for quiet_frames, so an event gives one sharp score, not a plateau. */
+/* Quiet period: once the trigger score has reached the threshold it is held
+ * at 0 for quiet_frames, so an event gives one sharp trigger, not a plateau
+ * (the exported score is not touched). */
 static void quiet_period(struct detect *d, struct detect_result *r)
 {
     if (d->quiet > 0) {
         /* A rising edge still shows (so the event's peak is reported), but
          * nothing at or below the highest score since the detection. */
         d->quiet--;
-        if (r->score > d->quiet_peak) {
-            d->quiet_peak = r->score;
-            if (r->detector != DETECT_MODEL)
-                alarm_record(&d->ch[r->channel]);
+        if (r->trigger_score > d->quiet_peak) {
+            d->quiet_peak = r->trigger_score;
+            alarm_record(d, r);
         } else {
-            r->score = 0.0f;
+            r->trigger_score = 0.0f;
         }
-    } else if (r->score >= d->cfg.threshold) {
+    } else if (r->trigger_score >= d->cfg.threshold) {
         d->quiet = d->cfg.quiet_frames;
-        d->quiet_peak = r->score;
-        if (r->detector != DETECT_MODEL)
-            alarm_record(&d->ch[r->channel]);
+        d->quiet_peak = r->trigger_score;
+        alarm_record(d, r);
     }
 }
 
@@ -706,16 +847,16 @@ static void trigger_decide(struct detect *d, int64_t t_us, struct detect_result 
     if (t_us - d->t_first < d->warmup_us || d->frames <= LEVEL_YOUNG) {
         d->armed = 1;
     } else if (!d->armed) {
-        if (r->score < d->cfg.rearm)
+        if (r->trigger_score < d->cfg.rearm)
             d->armed = 1;
-    } else if (r->score >= d->cfg.threshold) {
+    } else if (r->trigger_score >= d->cfg.threshold) {
         int held = d->have_trigger &&
                    t_us - d->t_last_trigger < d->hold_off_us;
         int novel = d->cfg.lik_short == 0 && d->cfg.novelty_half > 0;
 
         d->armed = 0;
         if (held || cap_reached(d, t_us) ||
-            (novel && repeat_of_last(&d->ch[r->channel], r->detector))) {
+            (novel && repeat_of_last(d, &d->ch[r->channel], r->detector))) {
             r->suppressed = 1;
         } else {
             r->triggered = 1;
@@ -723,9 +864,52 @@ static void trigger_decide(struct detect *d, int64_t t_us, struct detect_result 
             d->t_last_trigger = t_us;
             cap_record(d, t_us);
             if (novel)
-                repeat_record(&d->ch[r->channel], r->detector);
+                repeat_record(d, &d->ch[r->channel], r->detector);
         }
     }
+}
+
+/* The multivariate detector's trigger path: novelty like a channel's, and
+ * its own repeat memory. */
+static float multi_trigger_score(struct detect *d)
+{
+    float raw = z_to_score(d->mv_z, Z_HALF_LEVEL);
+
+    if (d->cfg.lik_short || d->cfg.novelty_half == 0)
+        return raw;
+    raw = novelty(d, &d->mv_peak, &d->mv_alarm, &d->mv_last, raw, d->evt_level);
+    d->mv_rep_prev = d->mv_rep_mem;
+    if (d->mv_last >= SAME_SIZE * d->mv_rep_size && d->mv_last <= REPEAT_MARGIN * d->mv_rep_size)
+        d->mv_rep_mem = d->mv_rep_size;
+    else
+        d->mv_rep_mem *= d->rep_decay;
+    return raw;
+}
+
+/* The exported score: the largest calibrated surprise of any detector, with
+ * no novelty, quiet period or hold-off (those act on the trigger).  Each
+ * detector's z counts as one of its scores per second over all channels. */
+static float exported_score(const struct detect *d)
+{
+    uint32_t en = d->cfg.enable;
+    float zl = 0.0f, zf = 0.0f, s = 0.0f, t;
+    unsigned c;
+
+    for (c = 0; c < d->channels; c++) {
+        if (d->ch[c].zl_now > zl)
+            zl = d->ch[c].zl_now;
+        if (d->ch[c].zf_now > zf)
+            zf = d->ch[c].zf_now;
+    }
+    if ((en & DETECT_LEVEL) && d->frames > LEVEL_YOUNG)
+        s = detect_surprise(zl, 2, d->per_s_level);
+    if ((en & DETECT_FEATURE) && (t = detect_surprise(zf, 2, d->per_s_feat)) > s)
+        s = t;
+    if (d->mv && (t = detect_surprise(d->mv_z, 1, d->per_s_multi)) > s)
+        s = t;
+    if ((en & DETECT_MODEL) && d->score_model > s)
+        s = d->score_model;
+    return s;
 }
 
 void detect_step(struct detect *d, const float *frame, int64_t t_us,
@@ -747,10 +931,23 @@ void detect_step(struct detect *d, const float *frame, int64_t t_us,
         uint8_t det;
         float s = channel_score(d, c, frame[c], eval, &det);
 
-        if (det != 0 && (s > r.score || r.detector == 0)) {
-            r.score = s;
+        d->floor[c] = d->ch[c].floor_now;
+        if (det != 0 && (s > r.trigger_score || r.detector == 0)) {
+            r.trigger_score = s;
             r.channel = (uint16_t)c;
             r.detector = det;
+        }
+    }
+    if (d->mv) {
+        unsigned mc = 0;
+        float s;
+
+        d->mv_z = detect_multi_step(d->mv, frame, d->floor, &mc);
+        s = multi_trigger_score(d);
+        if (s > r.trigger_score || r.detector == 0) {
+            r.trigger_score = s;
+            r.channel = (uint16_t)mc;
+            r.detector = DETECT_MULTI;
         }
     }
     if (en & (DETECT_FEATURE | DETECT_MODEL)) {
@@ -766,12 +963,13 @@ void detect_step(struct detect *d, const float *frame, int64_t t_us,
         float s = d->model->score(d->model->model, d->fvec, d->model->n_features);
         d->score_model = s > 0.0f ? (s < 1.0f ? s : 1.0f) : 0.0f;   /* NaN -> 0 */
     }
-    if ((en & DETECT_MODEL) && d->score_model > r.score) {
-        r.score = d->score_model;
+    if ((en & DETECT_MODEL) && d->score_model > r.trigger_score) {
+        r.trigger_score = d->score_model;
         r.channel = 0;
         r.detector = DETECT_MODEL;
     }
     quiet_period(d, &r);
     trigger_decide(d, t_us, &r);
+    r.score = exported_score(d);
     *out = r;
 }

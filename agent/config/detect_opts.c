@@ -168,10 +168,7 @@ void detect_opts_help(FILE *f)
             (unsigned)d.quiet_frames);
     fprintf(f, "  novelty_half=%u    half-life in frames of the recent peak a new surprise must beat (0 = off)\n",
             (unsigned)d.novelty_half);
-    fprintf(f, "  detectors=%s%s%s%s  comma list of level, feature, model, multi "
-            "(multi: 2+ correlated channels)\n",
-            (d.enable & DETECT_LEVEL) ? "level" : "",
-            (d.enable & DETECT_FEATURE) ? ((d.enable & DETECT_LEVEL) ? ",feature" : "feature") : "",
-            (d.enable & DETECT_MODEL) ? ",model" : "",
-            (d.enable & DETECT_MULTI) ? ",multi" : "");
+    fprintf(f, "  detectors=auto    comma list of level, feature, model, multi "
+            "(auto: process level,multi; vibration level,feature,multi; "
+            "multi scores with 2+ correlated channels)\n");
 }

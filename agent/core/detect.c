@@ -67,7 +67,14 @@
  * streams.  Counted in evaluations, so the same at 1 Hz and 50 kHz. */
 #define FEAT_WARM_EVALS 24u
 #define SURPRISE_HALF 5.0f      /* -log10 p per second that scores 0.5 */
-#define PROC_WINDOW 32u         /* process profile: a 32-sample window (32 s at 1 Hz) */
+/* A trigger also needs the frame's calibrated score at this level: a
+ * surprise that pure Gaussian noise shows about once in 1e5 seconds of the
+ * stream (a day), whatever its rate and channel count.  Novelty alone (the
+ * excess over the recent peak) fired a few times in six hours of plain 1 Hz
+ * noise. */
+#define SIGNIFICANT 0.5f
+#define PROC_WINDOW 64u         /* process profile: 64 samples (about a minute at 1 Hz;
+                                 * kurtosis of fewer samples is mostly noise) */
 #define PROC_HOLD_OFF_S 300.0f  /* process: one trigger per 5 minutes at most */
 #define PROC_PER_HOUR 6u        /* process: ISA-18.2's "acceptable" 6 alarms an hour */
 #define VIB_WINDOW 256u
@@ -165,7 +172,7 @@ void detect_config_defaults(struct detect_config *cfg)
     cfg->level_alpha = 0.001f;
     cfg->window = 0;
     cfg->warmup_s = 5.0f;
-    cfg->enable = DETECT_LEVEL | DETECT_FEATURE | DETECT_MULTI;
+    cfg->enable = DETECT_LEVEL | DETECT_FEATURE | DETECT_MULTI | DETECT_ENABLE_AUTO;
     cfg->lik_short = 0;
     cfg->lik_long = 2000;
     cfg->quiet_frames = 200;
@@ -196,6 +203,14 @@ void detect_config_resolve(struct detect_config *cfg, double rate)
         cfg->hold_off_s = proc ? PROC_HOLD_OFF_S : VIB_HOLD_OFF_S;
     if (cfg->max_per_hour == DETECT_AUTO_U32)
         cfg->max_per_hour = proc ? PROC_PER_HOUR : VIB_PER_HOUR;
+    /* Crest factor, kurtosis and band energies describe a waveform; a
+     * pressure sampled at 1 Hz has none, and their heavy-tailed estimates
+     * from a few dozen samples fired on plain process noise. */
+    if (cfg->enable & DETECT_ENABLE_AUTO) {
+        cfg->enable &= ~DETECT_ENABLE_AUTO;
+        if (proc)
+            cfg->enable &= ~DETECT_FEATURE;
+    }
 }
 
 static size_t align8(size_t n)
@@ -227,8 +242,9 @@ static int config_ok(const struct detect_config *c, unsigned channels)
     if (c->lik_short > MAX_WINDOW || c->lik_long < 2 || c->lik_long > 100000000u ||
         c->quiet_frames > 100000000u || c->novelty_half > 100000000u)
         return 0;
-    if (c->enable == 0 ||
-        (c->enable & ~(DETECT_LEVEL | DETECT_FEATURE | DETECT_MODEL | DETECT_MULTI)))
+    if ((c->enable & ~DETECT_ENABLE_AUTO) == 0 ||
+        (c->enable & ~(DETECT_LEVEL | DETECT_FEATURE | DETECT_MODEL | DETECT_MULTI |
+                       DETECT_ENABLE_AUTO)))
         return 0;
     return 1;
 }
@@ -328,8 +344,11 @@ struct detect *detect_init(const struct detect_config *cfg_in, unsigned channels
         (float)exp(-0.69314718 / (REPEAT_SLOW * (double)cfg->novelty_half)) : 0.0f;
     d->evt_level = evt_allowance(rate);
     d->evt_feat = evt_allowance(rate / (double)d->hop);
-    d->per_s_level = (float)(rate * channels);
-    d->per_s_feat = (float)(rate / (double)d->hop * channels);
+    /* Scores per second a frame's maximum is taken over: 3 statistics per
+     * channel for the level (level, step, spread), F_COUNT for the features
+     * (a Bonferroni count; they are correlated, so it errs on the quiet side). */
+    d->per_s_level = (float)(rate * channels * 3.0);
+    d->per_s_feat = (float)(rate / (double)d->hop * channels * F_COUNT);
     d->per_s_multi = (float)rate;
     for (c = 0; c < channels; c++) {
         /* Bands at 5 % and 25 % of the rate: "low" machine harmonics and the
@@ -439,7 +458,7 @@ float detect_surprise(float z, int sides, float per_second)
         ln_p += 0.69314718f;
     /* Chance that one second of scores holds one this large:
      * 1 - (1 - p)^n, which for small p is n p. */
-    if (per_second > 0.0f && per_second != 1.0f) {
+    if (per_second > 1.0f) {    /* slower streams: the chance per score */
         float p = expf(ln_p);
 
         if (p * per_second < 1e-3f)
@@ -849,7 +868,7 @@ static void trigger_decide(struct detect *d, int64_t t_us, struct detect_result 
     } else if (!d->armed) {
         if (r->trigger_score < d->cfg.rearm)
             d->armed = 1;
-    } else if (r->trigger_score >= d->cfg.threshold) {
+    } else if (r->trigger_score >= d->cfg.threshold && r->score >= SIGNIFICANT) {
         int held = d->have_trigger &&
                    t_us - d->t_last_trigger < d->hold_off_us;
         int novel = d->cfg.lik_short == 0 && d->cfg.novelty_half > 0;
@@ -869,8 +888,11 @@ static void trigger_decide(struct detect *d, int64_t t_us, struct detect_result 
     }
 }
 
-/* The multivariate detector's trigger path: novelty like a channel's, and
- * its own repeat memory. */
+/* The multivariate detector's trigger path: novelty like a channel's (without
+ * it, its calibrated z alone fired 7 times in 5 minutes of the simulated
+ * motor), and its own repeat memory.  This is conservative: a relation that
+ * breaks slowly raises the exported score but may never beat the recent
+ * peak by enough to trigger (docs/DETECTORS.md). */
 static float multi_trigger_score(struct detect *d)
 {
     float raw = z_to_score(d->mv_z, Z_HALF_LEVEL);
@@ -968,8 +990,8 @@ void detect_step(struct detect *d, const float *frame, int64_t t_us,
         r.channel = 0;
         r.detector = DETECT_MODEL;
     }
+    r.score = exported_score(d);
     quiet_period(d, &r);
     trigger_decide(d, t_us, &r);
-    r.score = exported_score(d);
     *out = r;
 }

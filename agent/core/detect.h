@@ -57,6 +57,9 @@ struct detect_config {
 #define DETECT_FEATURE 0x2u
 #define DETECT_MODEL   0x4u
 #define DETECT_MULTI   0x8u     /* multivariate (detect_multi.h); needs 2+ channels */
+/* In enable: the set is the default one, to be fitted to the rate's profile
+ * (process data have no waveform, so no feature detector there). */
+#define DETECT_ENABLE_AUTO 0x80000000u
 
 /* A model loaded at run time (trained and signed by the server,
  * schema/MODEL.md).  score() maps one feature vector to [0, 1]. */

@@ -223,7 +223,7 @@ float detect_multi_step(struct detect_multi *m, const float *x, const float *flo
     if (!m->factored || ++m->since >= n)
         factorise(m, floor);
     *channel = arg;
-    if (m->frames < m->warm || !m->correlated || !(z > 0.0f))
+    if (m->frames <= m->warm || !m->correlated || !(z > 0.0f))
         return 0.0f;
     return z;
 }

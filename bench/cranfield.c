@@ -66,7 +66,7 @@ static int read_run(const char *dir, const char *file, struct run *r)
     size_t cap = 4096;
     FILE *f;
 
-    snprintf(path, sizeof(path), "%s/%s", dir, file);
+    snprintf(path, sizeof(path), "%.900s/%.120s", dir, file);
     f = fopen(path, "r");
     if (!f)
         return -1;

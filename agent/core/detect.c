@@ -84,6 +84,18 @@
 
 enum { F_RMS, F_PEAK, F_CREST, F_KURT, F_BAND_LO, F_BAND_HI, F_COUNT };
 
+/* Empirical tail of a detector's frame z: a forgetting histogram over
+ * these bin edges, so the exported score is a surprise against what this
+ * stream usually does, not only against a normal table (a signal that
+ * spikes every day stops scoring its usual spikes as one-in-a-million). */
+#define TC_BINS 16
+static const float tc_edge[TC_BINS] = { 0.0f, 1.0f, 1.5f, 2.0f, 2.5f, 3.0f, 3.5f, 4.0f,
+                                        5.0f, 6.0f, 7.0f, 8.0f, 10.0f, 12.0f, 16.0f, 24.0f };
+struct tailcal {
+    float c[TC_BINS];           /* forgetting share of past z per bin (sums to 1) */
+    uint32_t n;                 /* updates so far (faster weights while young) */
+};
+
 /* A robust running baseline: EWMA mean and EWMA absolute deviation. */
 struct base {
     float mean, dev;
@@ -160,7 +172,10 @@ struct detect {
     unsigned mv_chan;
     float mv_peak, mv_alarm, mv_last;   /* novelty state of the multivariate z */
     float mv_rep_size, mv_rep_mem, mv_rep_prev;     /* its repeat memory */
-    float per_s_level, per_s_feat, per_s_multi;     /* scores per second, for calibration */
+    float trials_level, trials_feat;    /* scores a frame's z is the maximum of */
+    float fps_level, fps_feat;          /* such frames (evaluations) per second */
+    struct tailcal cal_level, cal_feat, cal_multi;
+    float significance;                 /* this frame's score on the normal table alone */
 };
 
 void detect_config_defaults(struct detect_config *cfg)
@@ -347,9 +362,10 @@ struct detect *detect_init(const struct detect_config *cfg_in, unsigned channels
     /* Scores per second a frame's maximum is taken over: 3 statistics per
      * channel for the level (level, step, spread), F_COUNT for the features
      * (a Bonferroni count; they are correlated, so it errs on the quiet side). */
-    d->per_s_level = (float)(rate * channels * 3.0);
-    d->per_s_feat = (float)(rate / (double)d->hop * channels * F_COUNT);
-    d->per_s_multi = (float)rate;
+    d->trials_level = (float)channels * 3.0f;
+    d->trials_feat = (float)channels * (float)F_COUNT;
+    d->fps_level = (float)rate;
+    d->fps_feat = (float)(rate / (double)d->hop);
     for (c = 0; c < channels; c++) {
         /* Bands at 5 % and 25 % of the rate: "low" machine harmonics and the
          * high band where bearing fault impulses ring. */
@@ -441,35 +457,113 @@ static float neg_log10_tail(float u)
     return (0.5f * u * u + logf(u) + 0.91893853f) * 0.43429448f;
 }
 
-float detect_surprise(float z, int sides, float per_second)
+/* ln of the normal tail beyond z: exact below 5, asymptotic beyond (erfcf
+ * underflows); z > 0. */
+static float ln_normal_tail(float z, int sides)
 {
-    float ln_p, s;
+    float ln_p;
 
-    if (!(z > 0.0f))
-        return 0.0f;            /* also NaN */
     if (z > 1e4f)
         z = 1e4f;
-    /* ln of the tail: exact below 5, asymptotic beyond (erfcf underflows). */
     if (z < 5.0f)
         ln_p = logf(0.5f * erfcf(z * 0.70710678f));
     else
         ln_p = -0.5f * z * z - logf(z) - 0.91893853f;
-    if (sides == 2)
-        ln_p += 0.69314718f;
-    /* Chance that one second of scores holds one this large:
-     * 1 - (1 - p)^n, which for small p is n p. */
-    if (per_second > 1.0f) {    /* slower streams: the chance per score */
-        float p = expf(ln_p);
+    return sides == 2 ? ln_p + 0.69314718f : ln_p;
+}
 
-        if (p * per_second < 1e-3f)
-            ln_p += logf(per_second);
-        else
-            ln_p = logf(-expm1f(per_second * log1pf(-(p < 0.999999f ? p : 0.999999f))));
-    }
-    s = -ln_p * 0.43429448f;
+/* ln of the chance that n draws hold one with tail p: 1 - (1 - p)^n, which
+ * for small p is n p; n <= 1 leaves p as it is. */
+static float ln_any_of(float ln_p, float n)
+{
+    float p;
+
+    if (!(n > 1.0f))
+        return ln_p;
+    p = expf(ln_p);
+    if (p * n < 1e-3f)
+        return ln_p + logf(n);
+    return logf(-expm1f(n * log1pf(-(p < 0.999999f ? p : 0.999999f))));
+}
+
+static float score_of_ln(float ln_p)
+{
+    float s = -ln_p * 0.43429448f;
+
     if (!(s > 0.0f))
         return 0.0f;
     return s / (s + SURPRISE_HALF);
+}
+
+float detect_surprise(float z, int sides, float per_second)
+{
+    if (!(z > 0.0f))
+        return 0.0f;            /* also NaN */
+    return score_of_ln(ln_any_of(ln_normal_tail(z, sides), per_second));
+}
+
+/* Share of past z at or beyond z, linear within a bin. */
+static float tail_share(const struct tailcal *t, float z)
+{
+    float share = 0.0f;
+    int b;
+
+    for (b = TC_BINS - 1; b >= 0; b--) {
+        if (z >= tc_edge[b]) {
+            if (b + 1 < TC_BINS)
+                share += t->c[b] * (tc_edge[b + 1] - z) / (tc_edge[b + 1] - tc_edge[b]);
+            else
+                share += t->c[b];
+            return share;
+        }
+        share += t->c[b];
+    }
+    return share;
+}
+
+static void tail_add(struct tailcal *t, float z, float alpha)
+{
+    float a = 1.0f / (float)(t->n + 1);
+    int b;
+
+    if (a < alpha)
+        a = alpha;
+    else
+        t->n++;
+    for (b = 0; b < TC_BINS; b++)
+        t->c[b] *= 1.0f - a;
+    for (b = TC_BINS - 1; b > 0 && !(z >= tc_edge[b]); b--)
+        ;
+    t->c[b] += a;
+}
+
+/* Calibrated score of a frame's z: the larger of its normal tail (over the
+ * `trials` scores it is the maximum of) and its empirical tail in this
+ * stream, as a chance per second of `per_s` such frames.  learn: add z to the
+ * empirical tail afterwards (judged before learning, so an event does not
+ * dilute its own evidence). */
+static float calibrated(struct detect *d, struct tailcal *t, float z, int sides, float trials,
+                        float per_s, float alpha, int learn)
+{
+    float ln_p = 0.0f, share, sig;
+
+    if (z > 0.0f) {
+        ln_p = ln_any_of(ln_normal_tail(z, sides), trials);
+        /* The trigger's significance gate uses the normal table only: a
+         * repeat of a known spike is still significant, its flood control is
+         * the trigger's business (novelty, repeat memory, hold-off, cap). */
+        sig = score_of_ln(ln_any_of(ln_p, per_s));
+        if (sig > d->significance)
+            d->significance = sig;
+        share = tail_share(t, z);
+        if (share > 0.0f && logf(share) > ln_p)
+            ln_p = logf(share);
+    }
+    if (learn)
+        tail_add(t, z > 0.0f ? z : 0.0f, alpha);
+    if (!(z > 0.0f))
+        return 0.0f;
+    return score_of_ln(ln_any_of(ln_p, per_s));
 }
 
 float detect_lik_step(struct detect_lik *l, float raw, uint32_t short_n, uint32_t long_n)
@@ -868,7 +962,7 @@ static void trigger_decide(struct detect *d, int64_t t_us, struct detect_result 
     } else if (!d->armed) {
         if (r->trigger_score < d->cfg.rearm)
             d->armed = 1;
-    } else if (r->trigger_score >= d->cfg.threshold && r->score >= SIGNIFICANT) {
+    } else if (r->trigger_score >= d->cfg.threshold && d->significance >= SIGNIFICANT) {
         int held = d->have_trigger &&
                    t_us - d->t_last_trigger < d->hold_off_us;
         int novel = d->cfg.lik_short == 0 && d->cfg.novelty_half > 0;
@@ -911,12 +1005,13 @@ static float multi_trigger_score(struct detect *d)
 /* The exported score: the largest calibrated surprise of any detector, with
  * no novelty, quiet period or hold-off (those act on the trigger).  Each
  * detector's z counts as one of its scores per second over all channels. */
-static float exported_score(const struct detect *d)
+static float exported_score(struct detect *d, int eval)
 {
     uint32_t en = d->cfg.enable;
-    float zl = 0.0f, zf = 0.0f, s = 0.0f, t;
+    float zl = 0.0f, zf = 0.0f, s = 0.0f, t, a_feat = d->cfg.level_alpha * (float)d->hop;
     unsigned c;
 
+    d->significance = 0.0f;
     for (c = 0; c < d->channels; c++) {
         if (d->ch[c].zl_now > zl)
             zl = d->ch[c].zl_now;
@@ -924,13 +1019,19 @@ static float exported_score(const struct detect *d)
             zf = d->ch[c].zf_now;
     }
     if ((en & DETECT_LEVEL) && d->frames > LEVEL_YOUNG)
-        s = detect_surprise(zl, 2, d->per_s_level);
-    if ((en & DETECT_FEATURE) && (t = detect_surprise(zf, 2, d->per_s_feat)) > s)
+        s = calibrated(d, &d->cal_level, zl, 2, d->trials_level, d->fps_level,
+                       d->cfg.level_alpha, 1);
+    if ((en & DETECT_FEATURE) &&
+        (t = calibrated(d, &d->cal_feat, zf, 2, d->trials_feat, d->fps_feat,
+                        a_feat < 0.2f ? a_feat : 0.2f, eval && d->ch[0].evals >= FEAT_WARM_EVALS)) > s)
         s = t;
-    if (d->mv && (t = detect_surprise(d->mv_z, 1, d->per_s_multi)) > s)
+    if (d->mv && (t = calibrated(d, &d->cal_multi, d->mv_z, 1, 1.0f, d->fps_level, d->cfg.level_alpha,
+                                 d->frames > detect_multi_warm_frames(d->channels))) > s)
         s = t;
     if ((en & DETECT_MODEL) && d->score_model > s)
         s = d->score_model;
+    if ((en & DETECT_MODEL) && d->score_model > d->significance)
+        d->significance = d->score_model;      /* a model's score is its own calibration */
     return s;
 }
 
@@ -990,7 +1091,7 @@ void detect_step(struct detect *d, const float *frame, int64_t t_us,
         r.channel = 0;
         r.detector = DETECT_MODEL;
     }
-    r.score = exported_score(d);
+    r.score = exported_score(d, eval);
     quiet_period(d, &r);
     trigger_decide(d, t_us, &r);
     *out = r;

@@ -92,7 +92,9 @@ enum { F_RMS, F_PEAK, F_CREST, F_KURT, F_BAND_LO, F_BAND_HI, F_COUNT };
 static const float tc_edge[TC_BINS] = { 0.0f, 1.0f, 1.5f, 2.0f, 2.5f, 3.0f, 3.5f, 4.0f,
                                         5.0f, 6.0f, 7.0f, 8.0f, 10.0f, 12.0f, 16.0f, 24.0f };
 struct tailcal {
-    float c[TC_BINS];           /* forgetting share of past z per bin (sums to 1) */
+    float c[TC_BINS];           /* weight of past z per bin; forgetting is done by
+                                 * growing the weight of new ones (w), O(1) a frame */
+    float w, total;
     uint32_t n;                 /* updates so far (faster weights while young) */
 };
 
@@ -175,7 +177,8 @@ struct detect {
     float trials_level, trials_feat;    /* scores a frame's z is the maximum of */
     float fps_level, fps_feat;          /* such frames (evaluations) per second */
     struct tailcal cal_level, cal_feat, cal_multi;
-    float significance;                 /* this frame's score on the normal table alone */
+    float z_level, z_feat;              /* this frame's largest z of each */
+    float score_feat_cal;               /* the features' calibrated score, per evaluation */
 };
 
 void detect_config_defaults(struct detect_config *cfg)
@@ -457,18 +460,46 @@ static float neg_log10_tail(float u)
     return (0.5f * u * u + logf(u) + 0.91893853f) * 0.43429448f;
 }
 
-/* ln of the normal tail beyond z: exact below 5, asymptotic beyond (erfcf
- * underflows); z > 0. */
+/* ln Q(z), the upper normal tail, at z = i / 16 for i = 0..128 (flash, not
+ * RAM): the sample path must not pay for erfcf and logf on every frame. */
+static const float ln_q_table[129] = {
+    -0.6931472, -0.7442672, -0.7979261, -0.8541747, -0.9130618, -0.9746344, -1.038938,
+    -1.106016, -1.175912, -1.248664, -1.324313, -1.402896, -1.484448, -1.569005, -1.656598,
+    -1.74726, -1.841022, -1.937912, -2.037958, -2.141187, -2.247626, -2.357297, -2.470226,
+    -2.586435, -2.705944, -2.828776, -2.95495, -3.084484, -3.217398, -3.353708, -3.493432,
+    -3.636586, -3.783184, -3.933243, -4.086775, -4.243795, -4.404315, -4.568349, -4.735908,
+    -4.907004, -5.081648, -5.259851, -5.441622, -5.626973, -5.815911, -6.008447, -6.20459,
+    -6.404347, -6.607726, -6.814736, -7.025385, -7.239679, -7.457625, -7.67923, -7.904501,
+    -8.133444, -8.366065, -8.60237, -8.842364, -9.086054, -9.333443, -9.584538, -9.839343,
+    -10.09786, -10.3601, -10.62606, -10.89576, -11.16918, -11.44634, -11.72724, -12.01188,
+    -12.30028, -12.59242, -12.88832, -13.18797, -13.49139, -13.79857, -14.10952, -14.42424,
+    -14.74273, -15.065, -15.39104, -15.72087, -16.05448, -16.39188, -16.73307, -17.07804,
+    -17.42681, -17.77938, -18.13574, -18.4959, -18.85986, -19.22763, -19.5992, -19.97458,
+    -20.35377, -20.73677, -21.12358, -21.51421, -21.90865, -22.30691, -22.70899, -23.11488,
+    -23.52461, -23.93815, -24.35552, -24.77671, -25.20174, -25.63059, -26.06327, -26.49978,
+    -26.94013, -27.38431, -27.83232, -28.28417, -28.73986, -29.19939, -29.66275, -30.12996,
+    -30.601, -31.07589, -31.55462, -32.0372, -32.52362, -33.01389, -33.508, -34.00597,
+    -34.50778, -35.01344
+};
+
+/* ln of the normal tail beyond z (z > 0): the table, linear between its
+ * points (error below 1e-3 in ln), the asymptotic series beyond 8. */
 static float ln_normal_tail(float z, int sides)
 {
     float ln_p;
 
     if (z > 1e4f)
         z = 1e4f;
-    if (z < 5.0f)
-        ln_p = logf(0.5f * erfcf(z * 0.70710678f));
-    else
-        ln_p = -0.5f * z * z - logf(z) - 0.91893853f;
+    if (z < 8.0f) {
+        float u = z * 16.0f;
+        int i = (int)u;
+
+        ln_p = ln_q_table[i] + (u - (float)i) * (ln_q_table[i + 1] - ln_q_table[i]);
+    } else {
+        float v = 1.0f / (z * z);
+
+        ln_p = -0.5f * z * z - logf(z) - 0.91893853f - v + 2.5f * v * v;
+    }
     return sides == 2 ? ln_p + 0.69314718f : ln_p;
 }
 
@@ -476,14 +507,22 @@ static float ln_normal_tail(float z, int sides)
  * for small p is n p; n <= 1 leaves p as it is. */
 static float ln_any_of(float ln_p, float n)
 {
-    float p;
+    float p, x;
 
     if (!(n > 1.0f))
         return ln_p;
     p = expf(ln_p);
     if (p * n < 1e-3f)
         return ln_p + logf(n);
-    return logf(-expm1f(n * log1pf(-(p < 0.999999f ? p : 0.999999f))));
+    if (p * n > 88.0f)
+        return 0.0f;            /* -ln(1 - p) >= p: past float's reach, below */
+    x = -n * log1pf(-(p < 0.999999f ? p : 0.999999f));
+    /* ln(1 - e^-x): for large x it is -e^-x, and 0 in float past 88. */
+    if (x > 88.0f)
+        return 0.0f;
+    if (x > 16.0f)
+        return -expf(-x);
+    return logf(-expm1f(-x));
 }
 
 static float score_of_ln(float ln_p)
@@ -493,6 +532,11 @@ static float score_of_ln(float ln_p)
     if (!(s > 0.0f))
         return 0.0f;
     return s / (s + SURPRISE_HALF);
+}
+
+static float detect_surprise_n(float z, int sides, float trials, float per_second)
+{
+    return score_of_ln(ln_any_of(ln_any_of(ln_normal_tail(z, sides), trials), per_second));
 }
 
 float detect_surprise(float z, int sides, float per_second)
@@ -508,17 +552,19 @@ static float tail_share(const struct tailcal *t, float z)
     float share = 0.0f;
     int b;
 
+    if (!(t->total > 0.0f))
+        return 0.0f;
     for (b = TC_BINS - 1; b >= 0; b--) {
         if (z >= tc_edge[b]) {
             if (b + 1 < TC_BINS)
                 share += t->c[b] * (tc_edge[b + 1] - z) / (tc_edge[b + 1] - tc_edge[b]);
             else
                 share += t->c[b];
-            return share;
+            return share / t->total;
         }
         share += t->c[b];
     }
-    return share;
+    return share / t->total;
 }
 
 static void tail_add(struct tailcal *t, float z, float alpha)
@@ -530,11 +576,23 @@ static void tail_add(struct tailcal *t, float z, float alpha)
         a = alpha;
     else
         t->n++;
-    for (b = 0; b < TC_BINS; b++)
-        t->c[b] *= 1.0f - a;
+    if (a >= 1.0f) {
+        memset(t->c, 0, sizeof(t->c));
+        t->w = 1.0f;
+        t->total = 0.0f;
+    } else {
+        t->w /= 1.0f - a;
+    }
     for (b = TC_BINS - 1; b > 0 && !(z >= tc_edge[b]); b--)
         ;
-    t->c[b] += a;
+    t->c[b] += t->w;
+    t->total += t->w;
+    if (t->w > 1e18f) {         /* rescale long before float overflows */
+        for (b = 0; b < TC_BINS; b++)
+            t->c[b] /= t->w;
+        t->total /= t->w;
+        t->w = 1.0f;
+    }
 }
 
 /* Calibrated score of a frame's z: the larger of its normal tail (over the
@@ -542,19 +600,13 @@ static void tail_add(struct tailcal *t, float z, float alpha)
  * stream, as a chance per second of `per_s` such frames.  learn: add z to the
  * empirical tail afterwards (judged before learning, so an event does not
  * dilute its own evidence). */
-static float calibrated(struct detect *d, struct tailcal *t, float z, int sides, float trials,
+static float calibrated(struct tailcal *t, float z, int sides, float trials,
                         float per_s, float alpha, int learn)
 {
-    float ln_p = 0.0f, share, sig;
+    float ln_p = 0.0f, share;
 
     if (z > 0.0f) {
         ln_p = ln_any_of(ln_normal_tail(z, sides), trials);
-        /* The trigger's significance gate uses the normal table only: a
-         * repeat of a known spike is still significant, its flood control is
-         * the trigger's business (novelty, repeat memory, hold-off, cap). */
-        sig = score_of_ln(ln_any_of(ln_p, per_s));
-        if (sig > d->significance)
-            d->significance = sig;
         share = tail_share(t, z);
         if (share > 0.0f && logf(share) > ln_p)
             ln_p = logf(share);
@@ -955,6 +1007,8 @@ static void quiet_period(struct detect *d, struct detect_result *r)
 /* Trigger: warm-up, hysteresis, hold-off, cap.  A baseline of a few samples
  * has no scale yet (the tenth sample of plain noise can be "10 sigma"
  * against it), so the warm-up also lasts LEVEL_YOUNG frames. */
+static float significance(const struct detect *d);
+
 static void trigger_decide(struct detect *d, int64_t t_us, struct detect_result *r)
 {
     if (t_us - d->t_first < d->warmup_us || d->frames <= LEVEL_YOUNG) {
@@ -962,7 +1016,7 @@ static void trigger_decide(struct detect *d, int64_t t_us, struct detect_result 
     } else if (!d->armed) {
         if (r->trigger_score < d->cfg.rearm)
             d->armed = 1;
-    } else if (r->trigger_score >= d->cfg.threshold && d->significance >= SIGNIFICANT) {
+    } else if (r->trigger_score >= d->cfg.threshold && significance(d) >= SIGNIFICANT) {
         int held = d->have_trigger &&
                    t_us - d->t_last_trigger < d->hold_off_us;
         int novel = d->cfg.lik_short == 0 && d->cfg.novelty_half > 0;
@@ -1008,30 +1062,56 @@ static float multi_trigger_score(struct detect *d)
 static float exported_score(struct detect *d, int eval)
 {
     uint32_t en = d->cfg.enable;
-    float zl = 0.0f, zf = 0.0f, s = 0.0f, t, a_feat = d->cfg.level_alpha * (float)d->hop;
+    float zl = 0.0f, zf = 0.0f, s = 0.0f, a_feat = d->cfg.level_alpha * (float)d->hop;
     unsigned c;
 
-    d->significance = 0.0f;
     for (c = 0; c < d->channels; c++) {
         if (d->ch[c].zl_now > zl)
             zl = d->ch[c].zl_now;
         if (d->ch[c].zf_now > zf)
             zf = d->ch[c].zf_now;
     }
+    d->z_level = (en & DETECT_LEVEL) && d->frames > LEVEL_YOUNG ? zl : 0.0f;
+    d->z_feat = (en & DETECT_FEATURE) ? zf : 0.0f;
     if ((en & DETECT_LEVEL) && d->frames > LEVEL_YOUNG)
-        s = calibrated(d, &d->cal_level, zl, 2, d->trials_level, d->fps_level,
+        s = calibrated(&d->cal_level, zl, 2, d->trials_level, d->fps_level,
                        d->cfg.level_alpha, 1);
-    if ((en & DETECT_FEATURE) &&
-        (t = calibrated(d, &d->cal_feat, zf, 2, d->trials_feat, d->fps_feat,
-                        a_feat < 0.2f ? a_feat : 0.2f, eval && d->ch[0].evals >= FEAT_WARM_EVALS)) > s)
-        s = t;
-    if (d->mv && (t = calibrated(d, &d->cal_multi, d->mv_z, 1, 1.0f, d->fps_level, d->cfg.level_alpha,
-                                 d->frames > detect_multi_warm_frames(d->channels))) > s)
-        s = t;
+    /* The features change once a hop: calibrate them then. */
+    if ((en & DETECT_FEATURE) && eval)
+        d->score_feat_cal = calibrated(&d->cal_feat, zf, 2, d->trials_feat, d->fps_feat,
+                                       a_feat < 0.2f ? a_feat : 0.2f,
+                                       d->ch[0].evals >= FEAT_WARM_EVALS);
+    if (d->score_feat_cal > s)
+        s = d->score_feat_cal;
+    if (d->mv) {
+        float t = calibrated(&d->cal_multi, d->mv_z, 1, 1.0f, d->fps_level, d->cfg.level_alpha,
+                             d->frames > detect_multi_warm_frames(d->channels));
+
+        if (t > s)
+            s = t;
+    }
     if ((en & DETECT_MODEL) && d->score_model > s)
         s = d->score_model;
-    if ((en & DETECT_MODEL) && d->score_model > d->significance)
-        d->significance = d->score_model;      /* a model's score is its own calibration */
+    return s;
+}
+
+/* The trigger's significance: the frame's surprise on the normal table alone
+ * (a repeat of a known spike is still significant; flood control is the
+ * trigger's business: novelty, repeat memory, hold-off, cap).  Only computed
+ * on a crossing. */
+static float significance(const struct detect *d)
+{
+    float s = 0.0f, t;
+
+    if (d->z_level > 0.0f)
+        s = detect_surprise_n(d->z_level, 2, d->trials_level, d->fps_level);
+    if (d->z_feat > 0.0f &&
+        (t = detect_surprise_n(d->z_feat, 2, d->trials_feat, d->fps_feat)) > s)
+        s = t;
+    if (d->mv && d->mv_z > 0.0f && (t = detect_surprise_n(d->mv_z, 1, 1.0f, d->fps_level)) > s)
+        s = t;
+    if ((d->cfg.enable & DETECT_MODEL) && d->score_model > s)
+        s = d->score_model;     /* a model's score is its own calibration */
     return s;
 }
 

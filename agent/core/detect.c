@@ -88,9 +88,11 @@ enum { F_RMS, F_PEAK, F_CREST, F_KURT, F_BAND_LO, F_BAND_HI, F_COUNT };
  * these bin edges, so the exported score is a surprise against what this
  * stream usually does, not only against a normal table (a signal that
  * spikes every day stops scoring its usual spikes as one-in-a-million). */
-#define TC_BINS 16
+#define TC_BINS 28
 static const float tc_edge[TC_BINS] = { 0.0f, 1.0f, 1.5f, 2.0f, 2.5f, 3.0f, 3.5f, 4.0f,
-                                        5.0f, 6.0f, 7.0f, 8.0f, 10.0f, 12.0f, 16.0f, 24.0f };
+                                        4.5f, 5.0f, 6.0f, 7.0f, 8.0f, 10.0f, 12.0f, 15.0f,
+                                        20.0f, 27.0f, 36.0f, 50.0f, 70.0f, 100.0f, 150.0f,
+                                        250.0f, 400.0f, 700.0f, 1000.0f, 2000.0f };
 struct tailcal {
     float c[TC_BINS];           /* weight of past z per bin; forgetting is done by
                                  * growing the weight of new ones (w), O(1) a frame */

@@ -176,6 +176,7 @@ struct detect {
     unsigned mv_chan;
     float mv_peak, mv_alarm, mv_last;   /* novelty state of the multivariate z */
     float mv_rep_size, mv_rep_mem, mv_rep_prev;     /* its repeat memory */
+    int step_stat;                      /* the level's first-difference statistic is on */
     float trials_level, trials_feat;    /* scores a frame's z is the maximum of */
     float fps_level, fps_feat;          /* such frames (evaluations) per second */
     struct tailcal cal_level, cal_feat, cal_multi;
@@ -212,10 +213,15 @@ const char *detect_profile_name(uint32_t profile)
 /* Process data change over minutes and an operator reads every alarm, so a
  * short window in samples and a long hold-off; vibration needs a window of
  * many periods and answers within seconds. */
+static int profile_is_process(const struct detect_config *cfg, double rate)
+{
+    return cfg->profile == DETECT_PROFILE_PROCESS ||
+           (cfg->profile == DETECT_PROFILE_AUTO && rate < DETECT_PROCESS_MAX_HZ);
+}
+
 void detect_config_resolve(struct detect_config *cfg, double rate)
 {
-    int proc = cfg->profile == DETECT_PROFILE_PROCESS ||
-               (cfg->profile == DETECT_PROFILE_AUTO && rate < DETECT_PROCESS_MAX_HZ);
+    int proc = profile_is_process(cfg, rate);
 
     if (cfg->window == 0)
         cfg->window = proc ? PROC_WINDOW : VIB_WINDOW;
@@ -367,7 +373,12 @@ struct detect *detect_init(const struct detect_config *cfg_in, unsigned channels
     /* Scores per second a frame's maximum is taken over: 3 statistics per
      * channel for the level (level, step, spread), F_COUNT for the features
      * (a Bonferroni count; they are correlated, so it errs on the quiet side). */
-    d->trials_level = (float)channels * 3.0f;
+    /* Process data are mostly interpolated or compressed by a historian:
+     * piecewise linear, so every kink is a large first difference against
+     * the usual one (on the cranfield rig it made half the false triggers).
+     * On a waveform the first difference is a high-pass view of impulses. */
+    d->step_stat = !profile_is_process(cfg_in, rate);
+    d->trials_level = (float)channels * (d->step_stat ? 3.0f : 2.0f);
     d->trials_feat = (float)channels * (float)F_COUNT;
     d->fps_level = (float)rate;
     d->fps_feat = (float)(rate / (double)d->hop);
@@ -690,7 +701,7 @@ static float level_step(struct detect *d, struct chan *ch, float x)
     ch->floor_now = floor;
     /* First difference against its own typical size: a spike riding on a
      * daily cycle is a large step even where its level is ordinary. */
-    if (ch->lvl.n > 1) {
+    if (ch->lvl.n > 1 && d->step_stat) {
         float sd = ch->dev_diff * MAD_TO_SIGMA, a = 1.0f / (float)ch->lvl.n;
 
         if (sd < floor)
@@ -1087,7 +1098,7 @@ static float exported_score(struct detect *d, int eval)
         s = d->score_feat_cal;
     if (d->mv) {
         float t = calibrated(&d->cal_multi, d->mv_z, 1, 1.0f, d->fps_level, d->cfg.level_alpha,
-                             d->frames > detect_multi_warm_frames(d->channels));
+                             d->frames > detect_multi_warm_frames(d->channels, d->cfg.level_alpha));
 
         if (t > s)
             s = t;

@@ -36,11 +36,16 @@ static size_t tri(unsigned n)
     return (size_t)n * (n + 1u) / 2u;
 }
 
-uint32_t detect_multi_warm_frames(unsigned n)
+uint32_t detect_multi_warm_frames(unsigned n, float alpha)
 {
     uint32_t w = 10u * (n + 1u);
+    float memory = alpha > 0.0f ? 0.25f / alpha : 0.0f;
 
-    return w > 64u ? w : 64u;
+    if (w < 64u)
+        w = 64u;
+    if (memory > (float)w && memory < 1e9f)
+        w = (uint32_t)memory;
+    return w;
 }
 
 size_t detect_multi_size(unsigned n)
@@ -62,7 +67,7 @@ struct detect_multi *detect_multi_init(void *mem, size_t len, unsigned n, float 
     memset(mem, 0, detect_multi_size(n));
     m->n = n;
     m->alpha = alpha;
-    m->warm = detect_multi_warm_frames(n);
+    m->warm = detect_multi_warm_frames(n, alpha);
     p = (float *)((char *)mem + align8(sizeof(*m)));
     m->mean = p;
     p += n;

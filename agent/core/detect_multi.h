@@ -30,8 +30,11 @@
 struct detect_multi;            /* opaque; lives in the caller's memory */
 
 /* Frames of its own before the detector may speak: enough for a covariance
- * of n channels (10 (n + 1)) and at least 64 for its calibration. */
-uint32_t detect_multi_warm_frames(unsigned n);
+ * of n channels (10 (n + 1)), at least 64 for its calibration, and a quarter
+ * of the covariance's memory (1 / (4 alpha)): process data are
+ * autocorrelated, and a minute of ramps makes any two channels look
+ * perfectly related. */
+uint32_t detect_multi_warm_frames(unsigned n, float alpha);
 
 size_t detect_multi_size(unsigned n);
 /* alpha: EWMA weight per frame of the mean, covariance and calibration. */

@@ -132,7 +132,7 @@ START_TEST(warmup_and_channel)
 {
     static unsigned char mem[4096] __attribute__((aligned(8)));
     struct detect_multi *m = detect_multi_init(mem, sizeof(mem), CH, 0.001f);
-    uint32_t warm = detect_multi_warm_frames(CH);
+    uint32_t warm = detect_multi_warm_frames(CH, 0.001f);
     double u = 0.0;
     float x[CH], z = 0.0f;
     unsigned ch = 99;

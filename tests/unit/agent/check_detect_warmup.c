@@ -81,6 +81,36 @@ START_TEST(clean_stream_khz_silent)
 }
 END_TEST
 
+/* Historian data: a temperature stored as straight segments between sparse
+ * readings (interpolated or swinging-door compressed), slope changing every
+ * 1 to 10 minutes, 6 hours at 1 Hz, 4 such channels.  Every kink is a large
+ * first difference against the usual one; none is an event. */
+START_TEST(piecewise_linear_1hz_silent)
+{
+    struct detect_config c;
+    struct detect *d;
+    struct detect_result r;
+    float x[4] = { 20.0f, 21.0f, 35.0f, 50.0f }, slope[4] = { 0, 0, 0, 0 };
+    long i, next[4] = { 0, 0, 0, 0 }, trig = 0;
+    unsigned k;
+
+    detect_config_defaults(&c);
+    d = make(&c, 4, 1.0);
+    for (i = 0; i < 6 * 3600; i++) {
+        for (k = 0; k < 4; k++) {
+            if (i == next[k]) {
+                slope[k] = (float)(0.004 * gauss());
+                next[k] = i + 60 + (long)(540.0 * fabs(gauss()) / 2.0);
+            }
+            x[k] += slope[k];
+        }
+        detect_step(d, x, (int64_t)i * 1000000, &r);
+        trig += r.triggered;
+    }
+    ck_assert_int_eq(trig, 0);
+}
+END_TEST
+
 /* The feature detector cannot trigger before its own FEAT_WARM_EVALS (24)
  * evaluations, whatever the rate, but does right after.  An impulse train
  * is what only the feature detector sees (crest factor, kurtosis). */
@@ -219,6 +249,7 @@ Suite *detect_warmup_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, clean_process_1hz_silent);
     tcase_add_test(tc, clean_stream_khz_silent);
+    tcase_add_test(tc, piecewise_linear_1hz_silent);
     tcase_add_test(tc, feature_warmup_by_evaluations);
     tcase_add_test(tc, score_continuous_never_gated);
     tcase_add_test(tc, surprise_known_answers);

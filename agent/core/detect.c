@@ -97,6 +97,7 @@ struct tailcal {
     float c[TC_BINS];           /* weight of past z per bin; forgetting is done by
                                  * growing the weight of new ones (w), O(1) a frame */
     float w, total;
+    float ln_zero;              /* ln p above which the score is 0 (see calibrated) */
     uint32_t n;                 /* updates so far (faster weights while young) */
 };
 
@@ -324,6 +325,12 @@ static float evt_allowance(double per_second)
     return EVT_K * (float)sqrt(2.0 * log(per_second));
 }
 
+/* ln p beyond which n draws a second hold one for sure (n p > 88). */
+static float zero_above(float n)
+{
+    return n > 1.0f ? logf(88.0f / n) : 1.0f;
+}
+
 struct detect *detect_init(const struct detect_config *cfg_in, unsigned channels,
                            double rate, void *arena, size_t arena_len)
 {
@@ -382,6 +389,9 @@ struct detect *detect_init(const struct detect_config *cfg_in, unsigned channels
     d->trials_feat = (float)channels * (float)F_COUNT;
     d->fps_level = (float)rate;
     d->fps_feat = (float)(rate / (double)d->hop);
+    d->cal_level.ln_zero = zero_above(d->fps_level);
+    d->cal_feat.ln_zero = zero_above(d->fps_feat);
+    d->cal_multi.ln_zero = zero_above(d->fps_level);
     for (c = 0; c < channels; c++) {
         /* Bands at 5 % and 25 % of the rate: "low" machine harmonics and the
          * high band where bearing fault impulses ring. */
@@ -596,8 +606,8 @@ static void tail_add(struct tailcal *t, float z, float alpha)
     } else {
         t->w /= 1.0f - a;
     }
-    for (b = TC_BINS - 1; b > 0 && !(z >= tc_edge[b]); b--)
-        ;
+    for (b = 0; b + 1 < TC_BINS && z >= tc_edge[b + 1]; b++)
+        ;                       /* from the bottom: most z are small */
     t->c[b] += t->w;
     t->total += t->w;
     if (t->w > 1e18f) {         /* rescale long before float overflows */
@@ -616,19 +626,23 @@ static void tail_add(struct tailcal *t, float z, float alpha)
 static float calibrated(struct tailcal *t, float z, int sides, float trials,
                         float per_s, float alpha, int learn)
 {
-    float ln_p = 0.0f, share;
+    float ln_p, share, s = 0.0f;
 
-    if (z > 0.0f) {
-        ln_p = ln_any_of(ln_normal_tail(z, sides), trials);
+    /* Most frames of a fast stream are ordinary for a second of it: once
+     * p * per_s > 88 the chance per second is 1 to float precision and the
+     * score 0, whatever the empirical tail adds (it only raises p).  The
+     * test needs no transcendental call (the per-second count is fixed, so
+     * its log is taken once, in zero_above). */
+    if (z > 0.0f && (ln_p = ln_normal_tail(z, sides)) <= t->ln_zero) {
+        ln_p = ln_any_of(ln_p, trials);
         share = tail_share(t, z);
         if (share > 0.0f && logf(share) > ln_p)
             ln_p = logf(share);
+        s = score_of_ln(ln_any_of(ln_p, per_s));
     }
     if (learn)
         tail_add(t, z > 0.0f ? z : 0.0f, alpha);
-    if (!(z > 0.0f))
-        return 0.0f;
-    return score_of_ln(ln_any_of(ln_p, per_s));
+    return s;
 }
 
 float detect_lik_step(struct detect_lik *l, float raw, uint32_t short_n, uint32_t long_n)

@@ -165,6 +165,24 @@ static void update(struct detect_multi *m, float shrink)
     }
 }
 
+/* ln x for finite x > 0 to about 1e-5, without libm's logf on every frame:
+ * x = m 2^e with m in [1, 2), ln m = 2 atanh((m - 1) / (m + 1)), whose odd
+ * series needs four terms for |s| <= 1/3. */
+static float fast_ln(float x)
+{
+    union { float f; uint32_t i; } u;
+    float e, s, s2;
+
+    if (!(x >= 1.1754944e-38f && x <= 3.4e38f))
+        return logf(x);         /* 0, denormal, inf, NaN: the library's answer */
+    u.f = x;
+    e = (float)((int32_t)(u.i >> 23) - 127);
+    u.i = (u.i & 0x7fffffu) | 0x3f800000u;
+    s = (u.f - 1.0f) / (u.f + 1.0f);
+    s2 = s * s;
+    return e * 0.69314718f + 2.0f * s * (1.0f + s2 * (0.33333333f + s2 * (0.2f + s2 * 0.14285714f)));
+}
+
 /* z of log T-squared above its own robust baseline (upper tail only);
  * *shrink is what the frame's deviation is multiplied by before it updates
  * the covariance: beyond CAL_CLIP scales the frame counts as if it were at
@@ -172,7 +190,7 @@ static void update(struct detect_multi *m, float shrink)
  * chi-square table, which autocorrelated data would exceed all the time). */
 static float calibrate(struct detect_multi *m, float t2, float *shrink)
 {
-    float g = logf(t2 + 1e-6f), scale, dv, z, a;
+    float g = fast_ln(t2 + 1e-6f), scale, dv, z, a;
 
     if (m->cal_n == 0) {
         m->cal_mean = g;

@@ -108,6 +108,11 @@ int detect_opts_set(struct detect_config *c, const char *key, const char *value)
     }
     if (!strcmp(key, "profile"))
         return parse_profile(value, &c->profile);
+    if (!strcmp(key, "detectors") && is_auto(value)) {
+        c->enable = (c->enable & DETECT_MODEL) | DETECT_LEVEL | DETECT_FEATURE | DETECT_MULTI |
+                    DETECT_ENABLE_AUTO;
+        return 0;
+    }
     if (!strcmp(key, "threshold"))
         return parse_float(value, 1e-6, 1.0, &c->threshold);
     if (!strcmp(key, "rearm"))

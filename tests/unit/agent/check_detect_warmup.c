@@ -236,6 +236,15 @@ START_TEST(profiles_by_rate)
     ck_assert_int_eq(detect_opts_set(&c, "profile", "fast"), -2);
     ck_assert_int_eq(detect_opts_set(&c, "detectors", "level,multi"), 0);
     ck_assert_uint_eq(c.enable, DETECT_LEVEL | DETECT_MULTI);
+    ck_assert_int_eq(detect_opts_set(&c, "detectors", "auto"), 0);
+    p = c;
+    p.profile = DETECT_PROFILE_AUTO;
+    detect_config_resolve(&p, 1.0);
+    ck_assert_uint_eq(p.enable, DETECT_LEVEL | DETECT_MULTI);
+    p = c;
+    p.profile = DETECT_PROFILE_AUTO;
+    detect_config_resolve(&p, 5000.0);
+    ck_assert_uint_eq(p.enable, DETECT_LEVEL | DETECT_FEATURE | DETECT_MULTI);
 }
 END_TEST
 

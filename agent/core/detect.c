@@ -177,12 +177,14 @@ struct detect {
     unsigned mv_chan;
     float mv_peak, mv_alarm, mv_last;   /* novelty state of the multivariate z */
     float mv_rep_size, mv_rep_mem, mv_rep_prev;     /* its repeat memory */
+    int process;                        /* the process profile (rate or profile=) */
     int step_stat;                      /* the level's first-difference statistic is on */
     float trials_level, trials_feat;    /* scores a frame's z is the maximum of */
     float fps_level, fps_feat;          /* such frames (evaluations) per second */
     struct tailcal cal_level, cal_feat, cal_multi;
     float z_level, z_feat;              /* this frame's largest z of each */
     float score_feat_cal;               /* the features' calibrated score, per evaluation */
+    float score_multi_cal;              /* the multivariate detector's, this frame */
 };
 
 void detect_config_defaults(struct detect_config *cfg)
@@ -384,7 +386,8 @@ struct detect *detect_init(const struct detect_config *cfg_in, unsigned channels
      * piecewise linear, so every kink is a large first difference against
      * the usual one (on the cranfield rig it made half the false triggers).
      * On a waveform the first difference is a high-pass view of impulses. */
-    d->step_stat = !profile_is_process(cfg_in, rate);
+    d->process = profile_is_process(cfg_in, rate);
+    d->step_stat = !d->process;
     d->trials_level = (float)channels * (d->step_stat ? 3.0f : 2.0f);
     d->trials_feat = (float)channels * (float)F_COUNT;
     d->fps_level = (float)rate;
@@ -1034,7 +1037,7 @@ static void quiet_period(struct detect *d, struct detect_result *r)
 /* Trigger: warm-up, hysteresis, hold-off, cap.  A baseline of a few samples
  * has no scale yet (the tenth sample of plain noise can be "10 sigma"
  * against it), so the warm-up also lasts LEVEL_YOUNG frames. */
-static float significance(const struct detect *d);
+static float significance(const struct detect *d, uint8_t det);
 
 static void trigger_decide(struct detect *d, int64_t t_us, struct detect_result *r)
 {
@@ -1043,7 +1046,7 @@ static void trigger_decide(struct detect *d, int64_t t_us, struct detect_result 
     } else if (!d->armed) {
         if (r->trigger_score < d->cfg.rearm)
             d->armed = 1;
-    } else if (r->trigger_score >= d->cfg.threshold && significance(d) >= SIGNIFICANT) {
+    } else if (r->trigger_score >= d->cfg.threshold && significance(d, r->detector) >= SIGNIFICANT) {
         int held = d->have_trigger &&
                    t_us - d->t_last_trigger < d->hold_off_us;
         int novel = d->cfg.lik_short == 0 && d->cfg.novelty_half > 0;
@@ -1063,18 +1066,24 @@ static void trigger_decide(struct detect *d, int64_t t_us, struct detect_result 
     }
 }
 
-/* The multivariate detector's trigger path: novelty like a channel's (without
- * it, its calibrated z alone fired 7 times in 5 minutes of the simulated
- * motor), and its own repeat memory.  This is conservative: a relation that
- * breaks slowly raises the exported score but may never beat the recent
- * peak by enough to trigger (docs/DETECTORS.md). */
+/* The multivariate detector's trigger path, with its own repeat memory.
+ * Vibration: novelty like a channel's (per-sample relations of waveforms are
+ * phase noise: without it the calibrated z fired 7 times in 5 minutes of
+ * the simulated motor).  Process data: each frame is a state of the plant
+ * and the z is already judged against its own history, so no novelty stage
+ * on top (it subtracted the recent peak a second time and kept a relation
+ * that breaks over minutes from ever triggering); its significance is then
+ * its full calibration (significance()). */
 static float multi_trigger_score(struct detect *d)
 {
     float raw = z_to_score(d->mv_z, Z_HALF_LEVEL);
 
     if (d->cfg.lik_short || d->cfg.novelty_half == 0)
         return raw;
-    raw = novelty(d, &d->mv_peak, &d->mv_alarm, &d->mv_last, raw, d->evt_level);
+    if (!d->process)
+        raw = novelty(d, &d->mv_peak, &d->mv_alarm, &d->mv_last, raw, d->evt_level);
+    else
+        d->mv_last = d->mv_z;
     d->mv_rep_prev = d->mv_rep_mem;
     if (d->mv_last >= SAME_SIZE * d->mv_rep_size && d->mv_last <= REPEAT_MARGIN * d->mv_rep_size)
         d->mv_rep_mem = d->mv_rep_size;
@@ -1114,6 +1123,7 @@ static float exported_score(struct detect *d, int eval)
         float t = calibrated(&d->cal_multi, d->mv_z, 1, 1.0f, d->fps_level, d->cfg.level_alpha,
                              d->frames > detect_multi_warm_frames(d->channels, d->cfg.level_alpha));
 
+        d->score_multi_cal = t;
         if (t > s)
             s = t;
     }
@@ -1126,10 +1136,15 @@ static float exported_score(struct detect *d, int eval)
  * (a repeat of a known spike is still significant; flood control is the
  * trigger's business: novelty, repeat memory, hold-off, cap).  Only computed
  * on a crossing. */
-static float significance(const struct detect *d)
+static float significance(const struct detect *d, uint8_t det)
 {
     float s = 0.0f, t;
 
+    /* Process data: the multivariate distance is already a z against its
+     * own history, with a tail no table knows, so a crossing by it is judged
+     * by its full calibration (empirical tail included). */
+    if (det == DETECT_MULTI && d->process)
+        return d->score_multi_cal;
     if (d->z_level > 0.0f)
         s = detect_surprise_n(d->z_level, 2, d->trials_level, d->fps_level);
     if (d->z_feat > 0.0f &&

@@ -14,8 +14,15 @@
  *            factor, kurtosis and the energy in two IIR band-pass bands, each
  *            compared (in log) with its own slowly adapting robust baseline.
  *   model    the per-channel feature vectors go to a run-time model.
- * A z is mapped to a raw score by r^2 / (1 + r^2), r = z / Z_HALF: z = Z_HALF
- * gives 0.5.
+ *   multi    detect_multi.c: the frame vector against a forgetting covariance.
+ *
+ * Two scores leave each frame (docs/DETECTORS.md).  The exported score is
+ * each detector's frame z as a calibrated surprise (the larger of its normal
+ * and its empirical tail, as a chance per second), nothing gated.  The
+ * trigger's score is the older path below: a z is mapped to a raw score by
+ * r^2 / (1 + r^2), r = z / Z_HALF (z = Z_HALF gives 0.5), then the novelty
+ * stage and the quiet period of the trigger; a crossing must also be
+ * significant.
  *
  * Likelihood stage (off by default; lik_short > 0 turns it on instead of the
  * novelty stage, see docs/DETECTORS.md): the raw level and feature
@@ -26,8 +33,8 @@
  * improbable the short-term mean of it is under that distribution (Numenta's
  * anomaly likelihood): -log10 of a Gaussian tail probability, / 10.  The
  * score is a probability, so one threshold means the same on every signal.
- * After the score reaches the threshold it is held at 0 for quiet_frames:
- * one sharp score per event, not a plateau of repeated alarms. */
+ * After the trigger score reaches the threshold it is held at 0 for
+ * quiet_frames: one sharp trigger per event, not a plateau of repeated alarms. */
 #include "agent/core/detect.h"
 #include "agent/core/detect_multi.h"
 

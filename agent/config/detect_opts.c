@@ -150,9 +150,10 @@ void detect_opts_help(FILE *f)
     detect_config_resolve(&vib, 10000.0);
     fprintf(f, "  profile=%s         defaults by rate: process below %g Hz, vibration above\n",
             detect_profile_name(d.profile), DETECT_PROCESS_MAX_HZ);
-    fprintf(f, "  threshold=%g      trigger when the score (0..1) reaches this\n",
+    fprintf(f, "  threshold=%g      trigger when the trigger score (0..1) reaches this and the "
+            "surprise is significant\n",
             (double)d.threshold);
-    fprintf(f, "  rearm=%g          re-arm the trigger when the score falls below this\n",
+    fprintf(f, "  rearm=%g          re-arm the trigger when the trigger score falls below this\n",
             (double)d.rearm);
     fprintf(f, "  hold_off_s=auto   no new trigger this many seconds after one "
             "(process %g, vibration %g)\n", (double)proc.hold_off_s, (double)vib.hold_off_s);
@@ -169,7 +170,7 @@ void detect_opts_help(FILE *f)
             (unsigned)d.lik_short);
     fprintf(f, "  lik_long=%u       frames in its long-term mean and variance of the raw score\n",
             (unsigned)d.lik_long);
-    fprintf(f, "  quiet_frames=%u    frames the score is held at 0 after reaching the threshold\n",
+    fprintf(f, "  quiet_frames=%u    frames the trigger score is held at 0 after reaching the threshold\n",
             (unsigned)d.quiet_frames);
     fprintf(f, "  novelty_half=%u    half-life in frames of the recent peak a new surprise must beat (0 = off)\n",
             (unsigned)d.novelty_half);

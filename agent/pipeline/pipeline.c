@@ -405,10 +405,14 @@ static int write_score(struct pipeline *p, size_t i, int64_t t_us,
     int rc;
 
     if (ts != NULL)
-        rc = fprintf(p->cfg.scores, "%s,%.6f,%d\n", ts, (double)r->score, r->triggered);
+        rc = fprintf(p->cfg.scores, "%s,%.6f,%d", ts, (double)r->score, r->triggered);
     else
-        rc = fprintf(p->cfg.scores, "%lld.%06lld,%.6f,%d\n", (long long)(t_us / 1000000),
+        rc = fprintf(p->cfg.scores, "%lld.%06lld,%.6f,%d", (long long)(t_us / 1000000),
                      (long long)(t_us % 1000000), (double)r->score, r->triggered);
+    if (rc >= 0 && p->cfg.scores_trigger)
+        rc = fprintf(p->cfg.scores, ",%.6f", (double)r->trigger_score);
+    if (rc >= 0)
+        rc = fputc('\n', p->cfg.scores);
     return rc < 0 ? PIPELINE_EIO : 0;
 }
 
@@ -416,7 +420,9 @@ int pipeline_run(struct pipeline *p, atomic_int *stop)
 {
     int rc = 0;
 
-    if (p->cfg.scores != NULL && fputs("timestamp,anomaly_score,trigger\n", p->cfg.scores) < 0)
+    if (p->cfg.scores != NULL &&
+        fputs(p->cfg.scores_trigger ? "timestamp,anomaly_score,trigger,trigger_score\n"
+                                    : "timestamp,anomaly_score,trigger\n", p->cfg.scores) < 0)
         return PIPELINE_EIO;
     while (stop == NULL || atomic_load(stop) == 0) {
         size_t n = 0;

@@ -49,6 +49,7 @@ struct pipeline_config {
     const char *alarm_socket;       /* NULL/"" = none; copied */
     struct pipeline_sink sink;      /* put NULL = snapshots only counted */
     FILE *scores;                   /* replay: "timestamp,anomaly_score,trigger" rows; borrowed */
+    int scores_trigger;             /* 1: a 4th column, trigger_score (detect_result) */
     struct upload_counters *counters;   /* samples/triggers for heartbeats; borrowed, may be NULL */
     size_t block_frames;            /* frames per source read; 0 = 1024 */
     const struct detect_model *model;   /* run-time model (agent/model); borrowed, may be NULL */

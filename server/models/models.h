@@ -51,11 +51,14 @@ int models_train_anomaly(const float *X, size_t n, uint16_t d, float quantile, s
 int models_train_centroid(const float *X, const int *y, size_t n, uint16_t d, uint16_t k,
                           uint16_t normal_class, struct model *out, int *bad_class);
 
-/* Features of one window of one channel, the detector's vector layout
- * (MODEL_NFEAT): level z (0 here: the window is its own baseline), then
- * logs of RMS, peak, crest factor, kurtosis, low-band and high-band energy
- * (first difference vs. 4-sample moving average).  x has len samples. */
-void models_window_features(const float *x, size_t len, float out[MODEL_NFEAT]);
+/* Calibrate an anomaly model's threshold on held-out normal vectors
+ * (cal[n][d], never used to fit it): the smallest score that at most
+ * floor(target * n) of them reach, so the false alarms the budget allows are
+ * measured, not assumed.  *alarms gets how many reach it.  With target * n
+ * < 1 the threshold lies just above the highest held-out score (0 alarms,
+ * and the rate is only bounded by 1/n).  MODEL_ETOOFEW when n < 1. */
+int models_calibrate_threshold(struct model *m, const float *cal, size_t n, double target,
+                               size_t *alarms);
 
 /* ---- the C header (models_header.c) -------------------------------------- */
 

@@ -382,8 +382,9 @@ START_TEST(test_models)
         /* Quiet vs. square wave is easy: grouped CV must find it. */
         ck_assert(json_real_value(json_object_get(json_object_get(m, "metrics"), "recall")) > 0.9);
         ck_assert(json_real_value(json_object_get(json_object_get(m, "metrics"), "precision")) > 0.9);
-        ck_assert_ptr_nonnull(json_object_get(json_object_get(m, "metrics"),
-                                              "expected_alerts_per_operator_hour"));
+        ck_assert_ptr_nonnull(json_object_get(json_object_get(json_object_get(m, "metrics"),
+                                              "prediction"), "expected_alerts_per_operator_hour"));
+        ck_assert_int_eq(json_array_size(json_object_get(json_object_get(m, "metrics"), "support")), 2);
         ck_assert_int_eq(json_array_size(json_object_get(json_object_get(m, "test_vector"), "input")), 14);
         snprintf(path, sizeof path, "/api/v1/models/%ld/blob", id);
         ck_assert_int_eq(http(&f, "GET", path, NULL, 0, f.token, &rep), 200);

@@ -42,7 +42,7 @@ static double nrand(void)
     return sqrt(-2.0 * log(urand())) * cos(6.283185307179586 * urand());
 }
 
-#define D 8
+#define D 14         /* 2 channels x 7 features of the "stats" set */
 #define N 4000
 
 static float *synthetic_normal(size_t n)
@@ -69,6 +69,8 @@ static struct model *anomaly_model(void)
 
     ck_assert_ptr_nonnull(m);
     m->channel_count = 2;
+    m->features = (struct featureset_spec){ FEATURESET_STATS, FEATURESET_STATS_VERSION, 256, 256,
+                                            1000.0f };
     m->version = 7;
     layout_of(m->layout, "ch0");
     ck_assert_int_eq(models_train_anomaly(X, N, D, 0.99f, m), 0);
@@ -123,6 +125,8 @@ START_TEST(centroid_known_answers)
                 X[(c * PER + i) * D + j] = (float)(5.0 * c * (j % 2 ? 1 : -1) + nrand());
         }
     m->channel_count = 2;
+    m->features = (struct featureset_spec){ FEATURESET_STATS, FEATURESET_STATS_VERSION, 256, 256,
+                                            1000.0f };
     ck_assert_int_eq(models_train_centroid(X, y, K * PER, D, K, 0, m, &bad), 0);
     ck_assert_int_eq(m->param_count, 2 * D + K * D);
     for (int t = 0; t < 300; t++) {
@@ -259,6 +263,8 @@ START_TEST(header_matches_blob_classifier)
             X[i * D + j] = (float)(2.0 * y[i] * (j % 3 ? 1 : -1) + nrand());
     }
     m->channel_count = 2;
+    m->features = (struct featureset_spec){ FEATURESET_STATS, FEATURESET_STATS_VERSION, 256, 256,
+                                            1000.0f };
     ck_assert_int_eq(models_train_centroid(X, y, K * PER, D, K, 0, m, NULL), 0);
     header_equivalence(m);
     m->normal_class = MODEL_NO_CLASS;
@@ -269,18 +275,19 @@ END_TEST
 
 START_TEST(window_features)
 {
-    float x[1000], f[MODEL_NFEAT], g[MODEL_NFEAT];
+    struct featureset_spec fs = { FEATURESET_STATS, FEATURESET_STATS_VERSION, 1000, 1000, 100.0f };
+    float x[1000], f[FEATURESET_STATS_NFEAT], g[FEATURESET_STATS_NFEAT];
 
     for (int i = 0; i < 1000; i++)
         x[i] = (float)(2.0 * sin(i * 0.05));
-    models_window_features(x, 1000, f);
+    ck_assert_int_eq(featureset_compute(&fs, x, 1000, 1, f), 0);
     ck_assert_float_eq_tol(f[1], (float)log(2.0 / sqrt(2.0)), 0.01f);   /* RMS of a sine */
     ck_assert_float_eq_tol(f[2], (float)log(2.0), 0.01f);               /* peak */
     ck_assert_float_eq_tol(f[4], (float)log(1.5), 0.02f);               /* kurtosis of a sine */
     /* Ten times the amplitude shifts RMS and peak by log(10), not the crest. */
     for (int i = 0; i < 1000; i++)
         x[i] *= 10.0f;
-    models_window_features(x, 1000, g);
+    ck_assert_int_eq(featureset_compute(&fs, x, 1000, 1, g), 0);
     ck_assert_float_eq_tol(g[1] - f[1], (float)log(10.0), 1e-3f);
     ck_assert_float_eq_tol(g[3], f[3], 1e-3f);
     ck_assert_float_eq_tol(g[6] - f[6], (float)(2 * log(10.0)), 1e-3f);

@@ -37,6 +37,15 @@ struct pipeline_sink {
     void *ctx;
 };
 
+/* A run-time model (agent/model), stepped with every frame after the
+ * detectors: step() returns 1 when the frame completes a window that is an
+ * alarm to act on (hold-off applies), and sets *score to the model's latest
+ * window score. */
+struct pipeline_model {
+    int (*step)(void *ctx, const float *frame, float *score);
+    void *ctx;                      /* borrowed; NULL step = no model */
+};
+
 struct pipeline_config {
     const char *device_id;          /* copied */
     const uint8_t *secret_key;      /* WIRE_SK_LEN bytes, copied; NULL = no snapshots encoded */
@@ -51,7 +60,7 @@ struct pipeline_config {
     FILE *scores;                   /* replay: "timestamp,anomaly_score,trigger" rows; borrowed */
     struct upload_counters *counters;   /* samples/triggers for heartbeats; borrowed, may be NULL */
     size_t block_frames;            /* frames per source read; 0 = 1024 */
-    const struct detect_model *model;   /* run-time model (agent/model); borrowed, may be NULL */
+    struct pipeline_model model;    /* run-time model; step NULL = none */
 };
 
 #define PIPELINE_LAT_SAMPLES 4096

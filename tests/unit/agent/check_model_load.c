@@ -7,6 +7,7 @@
 #include "agent/model/agent_model.h"
 
 #include <check.h>
+#include <math.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,20 +47,31 @@ static struct source *fake_source(unsigned channels, const char *first_name)
     return s;
 }
 
+/* One window of deterministic frames through the slot; the last score. */
+static float run_window_of(struct agent_model_slot *s, unsigned channels)
+{
+    float frame[8], sc = -1.0f;
+
+    for (int i = 0; i < TESTMODEL_WINDOW; i++) {
+        for (unsigned c = 0; c < channels; c++)
+            frame[c] = (float)sin(0.3 * i + c) * (1.0f + 0.1f * (float)c);
+        agent_model_slot_step(s, frame, &sc);
+    }
+    return sc;
+}
+
 START_TEST(forged_blob_refused_previous_kept)
 {
     struct source *src = fake_source(2, NULL), *other = fake_source(2, "spindle");
     uint8_t layout[MODEL_LAYOUT_LEN], *good1, *good2, *evil, *wrong_layout;
     size_t l1, l2, le, lw;
     struct agent_model_slot *s;
-    const struct detect_model *dm;
-    float x[2 * DETECT_NFEAT];
     float s1;
 
     keys();
     ck_assert_int_eq(agent_model_layout_of(src, layout), 0);
-    ck_assert_int_eq(agent_model_slot_new(srv_pk, layout, &s), 0);
-    ck_assert_ptr_null(agent_model_slot_detect(s));
+    ck_assert_int_eq(agent_model_slot_new(srv_pk, layout, src->channels, src->rate, &s), 0);
+    ck_assert_uint_eq(agent_model_slot_version(s), 0);
     good1 = testmodel_blob(src, 0.0f, 1, srv_sk, &l1);
     good2 = testmodel_blob(src, 5.0f, 2, srv_sk, &l2);
     evil = testmodel_blob(src, 100.0f, 99, evil_sk, &le);
@@ -67,12 +79,8 @@ START_TEST(forged_blob_refused_previous_kept)
 
     ck_assert_int_eq(agent_model_slot_load(s, good1, l1), 0);
     ck_assert_uint_eq(agent_model_slot_version(s), 1);
-    dm = agent_model_slot_detect(s);
-    ck_assert_ptr_nonnull(dm);
-    ck_assert_uint_eq(dm->n_features, 2 * DETECT_NFEAT);
-    for (int j = 0; j < 2 * DETECT_NFEAT; j++)
-        x[j] = 0.5f;
-    s1 = dm->score(dm->model, x, dm->n_features);
+    s1 = run_window_of(s, 2);
+    ck_assert_float_gt(s1, 0.0f);
 
     /* Forged by another key. */
     ck_assert_int_eq(agent_model_slot_load(s, evil, le), MODEL_ESIGNATURE);
@@ -89,15 +97,15 @@ START_TEST(forged_blob_refused_previous_kept)
     ck_assert_int_eq(agent_model_slot_load(s, (const uint8_t *)"PRMD", 4), MODEL_ETRUNCATED);
     /* Through all of it the first model kept running, bit for bit. */
     ck_assert_uint_eq(agent_model_slot_version(s), 1);
-    ck_assert_float_eq(dm->score(dm->model, x, dm->n_features), s1);
+    ck_assert_float_eq(run_window_of(s, 2), s1);
 
     /* A good update installs; rollback returns to version 1. */
     ck_assert_int_eq(agent_model_slot_load(s, good2, l2), 0);
     ck_assert_uint_eq(agent_model_slot_version(s), 2);
-    ck_assert_float_ne(dm->score(dm->model, x, dm->n_features), s1);
+    ck_assert_float_ne(run_window_of(s, 2), s1);
     ck_assert_int_eq(agent_model_slot_rollback(s), 0);
     ck_assert_uint_eq(agent_model_slot_version(s), 1);
-    ck_assert_float_eq(dm->score(dm->model, x, dm->n_features), s1);
+    ck_assert_float_eq(run_window_of(s, 2), s1);
 
     free(good1);
     free(good2);
@@ -139,8 +147,8 @@ START_TEST(setup_from_config)
     fclose(f);
     ck_assert_int_eq(agent_model_setup(&c, src, &pc, &s, err, sizeof err), 0);
     ck_assert_ptr_nonnull(s);
-    ck_assert_ptr_eq(pc.model, agent_model_slot_detect(s));
-    ck_assert_uint_eq(pc.detect.enable & DETECT_MODEL, DETECT_MODEL);
+    ck_assert_ptr_eq(pc.model.ctx, s);
+    ck_assert_ptr_nonnull(pc.model.step);
     agent_model_slot_free(s);
 
     /* A forged file stops start-up with a message, and no slot. */
@@ -150,7 +158,7 @@ START_TEST(setup_from_config)
     memset(&pc, 0, sizeof pc);
     ck_assert_int_eq(agent_model_setup(&c, src, &pc, &s, err, sizeof err), MODEL_ESIGNATURE);
     ck_assert_ptr_null(s);
-    ck_assert_ptr_null(pc.model);
+    ck_assert_ptr_null(pc.model.step);
     ck_assert_ptr_nonnull(strstr(err, "refused"));
     /* No key configured. */
     c.model_key_file[0] = '\0';

@@ -59,17 +59,6 @@ static void trainset_free(struct trainset *t)
     free(t->snap);
 }
 
-/* The feature set a model of this version is trained on: non-overlapping
- * windows of the version's length at its sample rate. */
-static void version_features(const struct ds_info *in, struct featureset_spec *fs)
-{
-    fs->id = FEATURESET_STATS;
-    fs->version = FEATURESET_STATS_VERSION;
-    fs->window = in->window_samples;
-    fs->hop = in->window_samples;
-    fs->sample_rate = (float)in->sample_rate;
-}
-
 /* Device windows per hour under fs. */
 static double windows_per_hour(const struct featureset_spec *fs)
 {
@@ -85,7 +74,7 @@ static int load_features(struct ds_reader *rd, struct trainset *t)
     unsigned per;
     int rc;
 
-    version_features(in, &t->fs);
+    ds_feature_spec(in, &t->fs);
     per = featureset_per_channel(t->fs.id, t->fs.version);
     if (in->n_windows <= 0 || in->n_windows > MODELS_MAX_WINDOWS ||
         (size_t)in->channel_count * per > MODEL_MAX_FEATURES ||
@@ -104,8 +93,7 @@ static int load_features(struct ds_reader *rd, struct trainset *t)
     while ((rc = ds_reader_next(rd, &row, &x)) == 1) {
         if (t->n == cap)
             return SRV_EINTERNAL;
-        if (featureset_compute(&t->fs, x, in->window_samples, in->channel_count,
-                               t->X + t->n * t->d) != FEATURESET_OK)
+        if (ds_window_features(in, x, t->X + t->n * t->d) != DS_OK)
             return SRV_EINTERNAL;
         t->y[t->n] = row.cls;
         t->group[t->n] = row.group;

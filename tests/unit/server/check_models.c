@@ -14,6 +14,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../featgolden.h"
+#include "server/datasets/datasets.h"
+
 #include "schema/model.h"
 
 static uint8_t g_pk[MODEL_PK_LEN], g_sk[MODEL_SK_LEN];
@@ -294,6 +297,55 @@ START_TEST(window_features)
 }
 END_TEST
 
+/* The golden windows as the server sees a dataset version's window (what
+ * training and the export's F array compute): bit for bit the vectors the
+ * schema and agent suites check. */
+START_TEST(golden_features_server)
+{
+    static struct featgolden g[FEATGOLDEN_MAX];
+    static struct ds_info in;
+    float got[FEATGOLDEN_MAX_CH * FEATURESET_MAX_PER_CHANNEL];
+    int n = featgolden_read(g, FEATGOLDEN_MAX);
+
+    ck_assert_int_ge(n, 3);
+    for (int k = 0; k < n; k++) {
+        struct featureset_spec fs;
+
+        memset(&in, 0, sizeof in);
+        in.channel_count = g[k].channels;
+        in.window_samples = g[k].spec.window;
+        in.sample_rate = g[k].spec.sample_rate;
+        ds_feature_spec(&in, &fs);
+        ck_assert_uint_eq(fs.id, g[k].spec.id);
+        ck_assert_uint_eq(fs.version, g[k].spec.version);
+        ck_assert_uint_eq(ds_feature_count(&in), g[k].nf);
+        ck_assert_int_eq(ds_window_features(&in, g[k].x, got), 0);
+        featgolden_assert_equal(got, &g[k], "server dataset window");
+    }
+}
+END_TEST
+
+/* The threshold is calibrated on held-out normals: at most the budget's
+ * share of them reach it, and a budget finer than the set puts it above
+ * all of them. */
+START_TEST(threshold_calibration)
+{
+    struct model *m = anomaly_model();
+    float *cal = synthetic_normal(1000);
+    size_t alarms = 0;
+
+    ck_assert_int_eq(models_calibrate_threshold(m, cal, 1000, 0.01, &alarms), 0);
+    ck_assert_uint_le(alarms, 10);
+    ck_assert_uint_ge(alarms, 8);       /* ties aside, the budget is used */
+    ck_assert_int_eq(models_calibrate_threshold(m, cal, 1000, 1e-6, &alarms), 0);
+    ck_assert_uint_eq(alarms, 0);
+    ck_assert_float_le(m->threshold, 1.0f);
+    ck_assert_int_eq(models_calibrate_threshold(m, cal, 0, 0.01, &alarms), MODEL_ETOOFEW);
+    free(cal);
+    free(m);
+}
+END_TEST
+
 Suite *models_suite(void);
 
 Suite *models_suite(void)
@@ -303,6 +355,8 @@ Suite *models_suite(void)
 
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, anomaly_known_answers);
+    tcase_add_test(tc, golden_features_server);
+    tcase_add_test(tc, threshold_calibration);
     tcase_add_test(tc, centroid_known_answers);
     tcase_add_test(tc, header_matches_blob_anomaly);
     tcase_add_test(tc, header_matches_blob_classifier);

@@ -36,6 +36,28 @@ int models_signing_key(uint8_t sk[64], uint8_t pk[32]);
 /* Train model id now, in the calling thread (the worker and the tests). */
 int models_train(int64_t id);
 
+/* ---- the alarm budget (models_budget.c) ----------------------------------- */
+
+/* The fleet setting (alarm_budget): ISA-18.2's 6 alerts per operator-hour by
+ * default, one operator for every active device unless devices_per_operator
+ * says otherwise; an active model over its device's share for
+ * rollback_after_s of running time is rolled back there. */
+struct models_budget {
+    double per_operator_hour;
+    int devices_per_operator;       /* 0: every active device */
+    double rollback_after_s;
+    long active_devices;
+    char updated_by[80];
+    int64_t updated_us;
+};
+
+int models_budget_get(struct models_budget *out);
+/* SRV_EBADREQ when a value is out of range. */
+int models_budget_set(double per_operator_hour, int devices_per_operator, double rollback_after_s,
+                      const char *by);
+/* One device's share per hour, capped at one per hold-off (0: no cap). */
+double models_budget_device_per_hour(const struct models_budget *b, double hold_off_s);
+
 /* ---- the maths (models_fit.c) -------------------------------------------- */
 
 /* Anomaly model from n normal vectors of d features (row-major X[n][d]):

@@ -33,8 +33,8 @@
 #define MODELS_MAX_WINDOWS 2000000      /* feature rows held in memory while training */
 /* ISA-18.2 / EEMUA 191: about 6 alarms per operator-hour is very likely
  * acceptable, 12 the most that is manageable.  The anomaly threshold is
- * calibrated to the target spread over the version's devices (one operator
- * watches them all). */
+ * calibrated to one device's share of the fleet's alarm budget
+ * (models_budget.c, ISA_TARGET_PER_HOUR by default). */
 #define ISA_TARGET_PER_HOUR 6.0
 #define ISA_MAX_PER_HOUR 12.0
 #define CAL_SHARE 4                     /* 1 snapshot in CAL_SHARE calibrates, the rest fit */
@@ -49,6 +49,8 @@ struct trainset {
     uint16_t d;
     struct featureset_spec fs;
     double target;              /* allowed false-alarm fraction per normal window */
+    double device_budget_per_hour;  /* one device's share of the alarm budget */
+    double per_operator_hour;       /* the budget the share comes from */
 };
 
 static void trainset_free(struct trainset *t)
@@ -80,8 +82,7 @@ static int load_features(struct ds_reader *rd, struct trainset *t)
         (size_t)in->channel_count * per > MODEL_MAX_FEATURES ||
         featureset_unsupported(&t->fs, in->channel_count))
         return SRV_EUNPROCESSABLE;
-    t->target = ISA_TARGET_PER_HOUR / (double)(in->n_devices ? in->n_devices : 1) /
-                windows_per_hour(&t->fs);
+    t->target = t->device_budget_per_hour / windows_per_hour(&t->fs);
     cap = (size_t)in->n_windows;
     t->d = (uint16_t)(in->channel_count * per);
     t->X = malloc(cap * t->d * sizeof *t->X);
@@ -383,9 +384,10 @@ static json_t *prediction_json(const struct trainset *t, const struct ds_info *i
                                const struct model *m, const struct calib *cal)
 {
     double rate_h = windows_per_hour(&t->fs), frac, res, per_op_hour;
-    unsigned devices = in->n_devices ? in->n_devices : 1;
+    double devices = t->per_operator_hour / t->device_budget_per_hour;   /* per operator */
     json_t *j;
 
+    (void)in;
     frac = (double)cal->alarms / (double)cal->held_out;
     res = 1.0 / (double)cal->held_out;
     per_op_hour = frac * rate_h * devices;
@@ -401,7 +403,11 @@ static json_t *prediction_json(const struct trainset *t, const struct ds_info *i
                   "isa18_2_target_per_operator_hour", ISA_TARGET_PER_HOUR,
                   "isa18_2_max_manageable_per_operator_hour", ISA_MAX_PER_HOUR,
                   "alerts_basis", "alarming windows among normal windows held out of the fit, "
-                  "at the device's window rate, the version's devices watched by one operator");
+                  "at the device's window rate, the alarm budget's devices per operator");
+    if (j) {
+        json_object_set_new(j, "device_budget_per_hour", json_real(t->device_budget_per_hour));
+        json_object_set_new(j, "budget_per_operator_hour", json_real(t->per_operator_hour));
+    }
     if (!j)
         return NULL;
     if (cal->alarms == 0 && res * rate_h * devices > ISA_TARGET_PER_HOUR) {
@@ -528,9 +534,18 @@ static int train_version(int64_t id, int kind, struct ds_reader *rd, struct trai
     const char *unfit = version_unfit(kind, in);
     struct trainset t = { 0 };
     struct calib cal = { 0 };
+    struct models_budget b;
     struct model *m = NULL;
     int err;
 
+    /* Without the setting (a database from before it), ISA-18.2's default
+     * shared by the version's devices. */
+    if (models_budget_get(&b) != SRV_OK) {
+        b.per_operator_hour = ISA_TARGET_PER_HOUR;
+        b.devices_per_operator = (int)(in->n_devices ? in->n_devices : 1);
+    }
+    t.per_operator_hour = b.per_operator_hour;
+    t.device_budget_per_hour = models_budget_device_per_hour(&b, 0);
     if (unfit) {
         *why = unfit;
         return SRV_EUNPROCESSABLE;

@@ -72,6 +72,7 @@ static void *net_main(void *arg)
         struct config_poll_config pcfg = {
             .server_url = c->server, .device_id = c->device_id, .key_dir = c->key_dir,
             .interval_s = c->config_poll_s, .ca_file = uc.ca_file, .pin_sha256 = uc.pin_sha256,
+            .hold_off_s = c->detect.hold_off_s,
         };
         memcpy(pcfg.secret_key, n->keys->sk, sizeof(pcfg.secret_key));
         rc = config_poll_new(&pcfg, n->ms, &n->cp);

@@ -253,6 +253,14 @@ int config_poll_once(struct config_poll *p)
     int running = a.has_model && a.model_id == agent_model_slot_version(p->slot);
     int skip = !a.has_model || running || strcmp(a.sha256, p->refused_sha) == 0;
     pthread_mutex_unlock(&p->mu);
+    if (!a.has_model && agent_model_slot_version(p->slot) &&
+        agent_model_slot_mode(p->slot) == AGENT_MODEL_ACTIVE) {
+        /* Taken back, with nothing deployed before it: stop acting on it. */
+        agent_model_slot_set_mode(p->slot, AGENT_MODEL_SHADOW);
+        (void)agent_model_save_mode(p->cfg.key_dir, AGENT_MODEL_SHADOW);
+        fprintf(stderr, "agent: model %u no longer deployed: shadow only\n",
+                agent_model_slot_version(p->slot));
+    }
     if (running && agent_model_slot_mode(p->slot) != a.mode) {
         /* Promotion (shadow -> active) or demotion: same model, new mode. */
         agent_model_slot_set_mode(p->slot, a.mode);
@@ -412,7 +420,7 @@ void config_poll_free(struct config_poll *p)
 
 /* What the running model did since it was installed: the server compares
  * it with the rate its training predicted (shadow) and the budget (active). */
-static json_t *models_json(struct agent_model_slot *slot)
+static json_t *models_json(struct agent_model_slot *slot, double hold_off_s)
 {
     struct agent_model_stats st;
     json_t *a = json_array(), *h = json_array(), *o;
@@ -432,8 +440,10 @@ static json_t *models_json(struct agent_model_slot *slot)
                   featureset_name(st.features.id), "version", st.features.version, "window",
                   (int)st.features.window, "hop", (int)st.features.hop, "sample_rate",
                   (double)st.features.sample_rate);
-    if (o)
+    if (o) {
+        json_object_set_new(o, "hold_off_s", json_real(hold_off_s));
         json_array_append_new(a, o);
+    }
     return a;
 }
 
@@ -465,5 +475,5 @@ void config_poll_heartbeat_fill(void *ctx, void *json_object)
         json_object_set_new(m, "mode", json_string(agent_model_mode_name(agent_model_slot_mode(p->slot))));
         json_object_set_new(o, "model", m);
     }
-    json_object_set_new(o, "models", models_json(p->slot));
+    json_object_set_new(o, "models", models_json(p->slot, p->cfg.hold_off_s));
 }

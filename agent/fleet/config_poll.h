@@ -40,6 +40,7 @@ struct config_poll_config {
     double interval_s;          /* > 0 */
     const char *ca_file;        /* may be NULL; copied */
     const char *pin_sha256;     /* may be NULL; copied */
+    double hold_off_s;          /* the trigger hold-off, reported with the model's counters */
 };
 
 /* What the config answer says (parsed by config_poll_parse). */
@@ -78,7 +79,10 @@ void config_poll_free(struct config_poll *p);
  * model's id, or null), "model" {version, previous, assigned, refused,
  * key, mode} and "models": one object per running model with what it did
  * since it was installed: {version, mode, threshold, windows,
- * above_threshold, max_score, run_s, hist (10 bins over [0, 1]), features}
+ * above_threshold, max_score, run_s, hold_off_s, hist (10 bins over [0, 1]),
+ * features}.  An answer without a model while one runs (deployment rolled
+ * back with nothing before it) puts the running model in shadow: it stops
+ * acting but keeps reporting.
  * in the heartbeat object. */
 void config_poll_heartbeat_fill(void *ctx, void *json_object);
 

@@ -134,8 +134,23 @@ uint32_t agent_model_slot_last_features(struct agent_model_slot *s, float *out, 
 
 void agent_model_slot_set_mode(struct agent_model_slot *s, int mode)
 {
+    mode = mode == AGENT_MODEL_SHADOW ? AGENT_MODEL_SHADOW : AGENT_MODEL_ACTIVE;
     pthread_mutex_lock(&s->mu);
-    s->mode = mode == AGENT_MODEL_SHADOW ? AGENT_MODEL_SHADOW : AGENT_MODEL_ACTIVE;
+    if (s->mode != mode) {
+        /* The counters describe one mode: a promoted model's active rate
+         * must not average in its shadow run (the server compares it with
+         * the budget).  The window keeps filling. */
+        uint32_t v = s->st.version;
+        float thr = s->st.threshold;
+        struct featureset_spec fs = s->st.features;
+
+        memset(&s->st, 0, sizeof s->st);
+        s->st.version = v;
+        s->st.threshold = thr;
+        s->st.features = fs;
+        s->frames = 0;
+        s->mode = mode;
+    }
     pthread_mutex_unlock(&s->mu);
 }
 

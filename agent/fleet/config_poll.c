@@ -442,6 +442,7 @@ static json_t *models_json(struct agent_model_slot *slot, double hold_off_s)
                   (double)st.features.sample_rate);
     if (o) {
         json_object_set_new(o, "hold_off_s", json_real(hold_off_s));
+        json_object_set_new(o, "alerts", json_integer((json_int_t)st.alerts));
         json_array_append_new(a, o);
     }
     return a;

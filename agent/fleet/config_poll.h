@@ -79,7 +79,8 @@ void config_poll_free(struct config_poll *p);
  * model's id, or null), "model" {version, previous, assigned, refused,
  * key, mode} and "models": one object per running model with what it did
  * since it was installed: {version, mode, threshold, windows,
- * above_threshold, max_score, run_s, hold_off_s, hist (10 bins over [0, 1]),
+ * above_threshold, alerts (runs of windows above: a standing alarm is one),
+ * max_score, run_s, hold_off_s, hist (10 bins over [0, 1]),
  * features}.  An answer without a model while one runs (deployment rolled
  * back with nothing before it) puts the running model in shadow: it stops
  * acting but keeps reporting.

@@ -37,6 +37,8 @@ struct agent_model_slot {
     float fvec[MODEL_MAX_FEATURES];
     uint32_t fvec_n;
     float last_score;
+    uint64_t hold_off_frames;           /* alerts closer than this are one */
+    uint64_t last_alert;                /* frames count at the last alert, + 1 (0: none) */
     struct agent_model_stats st;
     uint64_t frames;                    /* frames stepped by the current model */
     /* The config poll installs from its own thread while the pipeline
@@ -57,6 +59,7 @@ static void run_reset(struct agent_model_slot *s)
     s->filled = 0;
     s->fvec_n = 0;
     s->last_score = 0.0f;
+    s->last_alert = 0;
     s->frames = 0;
     memset(&s->st, 0, sizeof s->st);
     if (s->cur) {
@@ -96,6 +99,12 @@ static int run_window(struct agent_model_slot *s)
     if (sc < m->threshold)
         return 0;
     s->st.above++;
+    /* What the device annunciates: a standing alarm again after each
+     * hold-off, as the pipeline triggers it. */
+    if (!s->last_alert || s->frames + 1 - s->last_alert >= s->hold_off_frames) {
+        s->st.alerts++;
+        s->last_alert = s->frames + 1;
+    }
     return s->mode == AGENT_MODEL_ACTIVE;
 }
 
@@ -149,8 +158,16 @@ void agent_model_slot_set_mode(struct agent_model_slot *s, int mode)
         s->st.threshold = thr;
         s->st.features = fs;
         s->frames = 0;
+        s->last_alert = 0;
         s->mode = mode;
     }
+    pthread_mutex_unlock(&s->mu);
+}
+
+void agent_model_slot_set_hold_off(struct agent_model_slot *s, double hold_off_s)
+{
+    pthread_mutex_lock(&s->mu);
+    s->hold_off_frames = hold_off_s > 0 ? (uint64_t)(hold_off_s * s->rate + 0.5) : 0;
     pthread_mutex_unlock(&s->mu);
 }
 
@@ -535,6 +552,7 @@ static int slot_step_hook(void *ctx, const float *frame, float *score)
 
 static void hook_into(struct agent_model_slot *s, struct pipeline_config *pc)
 {
+    agent_model_slot_set_hold_off(s, pc->detect.hold_off_s);
     pc->model.step = slot_step_hook;
     pc->model.ctx = s;
 }

@@ -47,6 +47,8 @@ struct agent_model_stats {
     float threshold;
     uint64_t windows;           /* windows scored */
     uint64_t above;             /* of them at or above the threshold */
+    uint64_t alerts;            /* alarms the device acts on (or would, in shadow): windows
+                                 * above, at most one per hold-off of data time */
     float max_score;
     double run_s;               /* seconds of samples scored (frames / rate) */
     uint64_t hist[AGENT_MODEL_HIST];
@@ -84,6 +86,8 @@ int agent_model_slot_step(struct agent_model_slot *s, const float *frame, float 
 uint32_t agent_model_slot_last_features(struct agent_model_slot *s, float *out, uint32_t cap);
 
 void agent_model_slot_set_mode(struct agent_model_slot *s, int mode);
+/* The trigger hold-off (seconds) the alert count applies, as the pipeline does. */
+void agent_model_slot_set_hold_off(struct agent_model_slot *s, double hold_off_s);
 int agent_model_slot_mode(struct agent_model_slot *s);
 void agent_model_slot_stats(struct agent_model_slot *s, struct agent_model_stats *out);
 const char *agent_model_mode_name(int mode);    /* "active", "shadow" */

@@ -415,19 +415,16 @@ static int write_score(struct pipeline *p, size_t i, int64_t t_us,
 }
 
 /* The model scores its own windows with its own threshold (the detectors'
- * trigger threshold means nothing for it); an alarm triggers like a
- * detector would, under the same hold-off, unless a detector already did. */
+ * trigger threshold means nothing for it) and alarms only when active; an
+ * alarm triggers like a detector would, under the same hold-off, unless a
+ * detector already did.  Scores below its alarm (and every score in
+ * shadow) leave the detectors' result alone: the snapshot names who fired. */
 static void model_step(struct pipeline *p, const float *frame, int64_t t_us,
                        struct detect_result *res)
 {
     float score = 0.0f;
     int alarm = p->cfg.model.step(p->cfg.model.ctx, frame, &score);
 
-    if (score > res->score) {
-        res->score = score;
-        res->channel = 0;
-        res->detector = DETECT_MODEL;
-    }
     if (!alarm || res->triggered)
         return;
     if (p->model_triggered && t_us - p->t_model_trigger < p->hold_off_us) {
@@ -437,6 +434,7 @@ static void model_step(struct pipeline *p, const float *frame, int64_t t_us,
     p->model_triggered = 1;
     p->t_model_trigger = t_us;
     res->triggered = 1;
+    res->channel = 0;
     res->detector = DETECT_MODEL;
     res->score = score;
 }

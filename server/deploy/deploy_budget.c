@@ -51,9 +51,10 @@ void deploy__stats(const json_t *hb, int64_t model_id, struct deploy_dev_stats *
         out->above = num(m, "above_threshold");
         out->run_s = num(m, "run_s");
         out->hold_off_s = num(m, "hold_off_s");
+        out->alerts = json_is_number(json_object_get(m, "alerts")) ? num(m, "alerts") : out->above;
         /* Device-supplied: nothing negative or inconsistent is believed. */
         if (out->windows < 0 || out->above < 0 || out->above > out->windows || out->run_s < 0 ||
-            out->hold_off_s < 0)
+            out->hold_off_s < 0 || out->alerts < 0 || out->alerts > out->above)
             memset(out, 0, sizeof *out);
         return;
     }
@@ -69,22 +70,25 @@ void deploy__prediction(const char *metrics, struct deploy_pred *out)
         out->known = 1;
         out->per_day = num(p, "predicted_alerts_per_device_per_day");
         out->floor_per_day = num(p, "alarm_fraction_resolution") * num(p, "window_rate_hz") * 86400.0;
+        out->frac = num(p, "predicted_alarm_fraction");
+        out->frac_floor = num(p, "alarm_fraction_resolution");
     }
     json_decref(m);
 }
 
 double deploy__observed_per_day(const struct deploy_dev_stats *st)
 {
-    return st->run_s > 0 ? st->above / st->run_s * 86400.0 : 0.0;
+    return st->run_s > 0 ? st->alerts / st->run_s * 86400.0 : 0.0;
 }
 
 json_t *deploy__rates_json(const char *device_id, const struct deploy_dev_stats *st,
                            const struct deploy_pred *p, const struct models_budget *b)
 {
-    json_t *o = json_pack("{s:s,s:o,s:f,s:f,s:f,s:f}", "device_id", device_id,
+    json_t *o = json_pack("{s:s,s:o,s:f,s:f,s:f,s:f,s:f}", "device_id", device_id,
                           "mode_reported", st->found ? json_string(st->active ? "active" : "shadow")
                                                      : json_null(),
                           "windows", st->windows, "above_threshold", st->above, "run_s", st->run_s,
+                          "alerts", st->alerts,
                           "budget_alerts_per_day",
                           models_budget_device_per_hour(b, st->hold_off_s) * 24.0);
 
@@ -97,6 +101,9 @@ json_t *deploy__rates_json(const char *device_id, const struct deploy_dev_stats 
                         p->known ? json_real(p->per_day) : json_null());
     json_object_set_new(o, "predicted_floor_per_day",
                         p->known ? json_real(p->floor_per_day) : json_null());
+    json_object_set_new(o, "observed_alarm_fraction",
+                        st->found && st->windows > 0 ? json_real(st->above / st->windows) : json_null());
+    json_object_set_new(o, "predicted_alarm_fraction", p->known ? json_real(p->frac) : json_null());
     return o;
 }
 
@@ -104,21 +111,24 @@ const char *deploy__promotion_refusal(const struct deploy_dev_stats *st,
                                       const struct deploy_pred *p,
                                       const struct models_budget *b)
 {
-    double obs = deploy__observed_per_day(st), ref;
+    double obs_frac, ref;
 
     if (!st->found || st->active)
         return "no shadow run of this model reported";
-    if (st->run_s < DEPLOY_MIN_SHADOW_S)
+    if (st->run_s < DEPLOY_MIN_SHADOW_S || st->windows < 1)
         return "shadow run too short (needs 60 s of the device's data)";
-    if (obs > models_budget_device_per_hour(b, st->hold_off_s) * 24.0)
-        return "observed shadow rate over the device's alarm budget";
-    /* A prediction of 0 from n held-out windows only says "below 1/n":
-     * the comparison uses what the held-out set could resolve. */
-    ref = p->known ? (p->per_day > p->floor_per_day ? p->per_day : p->floor_per_day) : 0.0;
+    if (deploy__observed_per_day(st) > models_budget_device_per_hour(b, st->hold_off_s) * 24.0)
+        return "observed shadow alert rate over the device's alarm budget";
     if (!p->known)
         return "the model has no predicted rate to compare with";
-    if (obs > DEPLOY_RATE_FACTOR * ref)
-        return "observed shadow rate more than 2x the predicted rate";
+    /* The model's alarm rate: the fraction of windows at or above its
+     * threshold, as training measured it on held-out normal windows.  A
+     * prediction of 0 from n held-out windows only says "below 1/n": the
+     * comparison uses what the held-out set could resolve. */
+    obs_frac = st->above / st->windows;
+    ref = p->frac > p->frac_floor ? p->frac : p->frac_floor;
+    if (obs_frac > DEPLOY_RATE_FACTOR * ref)
+        return "observed shadow alarm fraction more than 2x the predicted one";
     return NULL;
 }
 
@@ -157,13 +167,13 @@ static int rollback_record(const char *dev, const char *dep, const char *model,
     PGresult *r = NULL;
     int fresh;
 
-    snprintf(o, sizeof o, "%.9g", st->above / st->run_s * 3600.0);
+    snprintf(o, sizeof o, "%.9g", st->alerts / st->run_s * 3600.0);
     snprintf(bh, sizeof bh, "%.9g", budget_h);
     snprintf(rs, sizeof rs, "%.9g", st->run_s);
     snprintf(w, sizeof w, "%.0f", st->windows);
     snprintf(a, sizeof a, "%.0f", st->above);
     snprintf(why, sizeof why, "%.2f alerts/hour over %.0f s against a budget of %.2f/hour",
-             st->above / st->run_s * 3600.0, st->run_s, budget_h);
+             st->alerts / st->run_s * 3600.0, st->run_s, budget_h);
     if (db_exec_own(&wsql[W_ROLLBACK], vals, NULL, NULL, 0, &r) != SRV_OK)
         return 0;
     fresh = PQntuples(r) == 1;
@@ -196,7 +206,7 @@ int deploy_watch_once(void)
         /* Over budget for the configured period of the device's own time,
          * while it acts on the model. */
         if (st.found && st.active && st.run_s >= b.rollback_after_s &&
-            st.above / st.run_s * 3600.0 > budget_h)
+            st.alerts / st.run_s * 3600.0 > budget_h)
             rolled += rollback_record(db_text_or(r, i, "device_id", ""),
                                       db_text_or(r, i, "deployment", ""),
                                       db_text_or(r, i, "model_id", ""), &st, budget_h);

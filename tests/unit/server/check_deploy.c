@@ -325,6 +325,7 @@ START_TEST(test_shadow_promote_rollback)
     /* Training predicted 100 alerts per device-day; its held-out set could
      * resolve 86.4 (1 in 1000 windows at 1 window/s). */
     testsrv_sql("UPDATE models SET metrics = '{\"prediction\":{\"predicted_alerts_per_device_per_day\":100,"
+                "\"predicted_alarm_fraction\":0.0011574,"
                 "\"alarm_fraction_resolution\":0.001,\"window_rate_hz\":1}}' WHERE id = 1");
 
     /* The budget: admin only, ranges checked, left-out fields kept. */

@@ -14,6 +14,7 @@ import { showSnapshot, closeSnapshot } from './page-snapshot.js';
 import { showUsers } from './page-users.js';
 import { showRules } from './page-rules.js';
 import { showOps } from './page-ops.js';
+import { showDeployments } from './page-deployments.js';
 
 const PAGES = {
   queue: () => showQueue(),
@@ -21,6 +22,7 @@ const PAGES = {
   users: () => showUsers(),
   rules: () => showRules(),
   ops: () => showOps(),
+  deployments: (p) => showDeployments(p.model),
 };
 
 function route() {

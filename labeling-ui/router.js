@@ -7,6 +7,7 @@ const ROUTES = [
   { page: 'users', re: /^#\/admin\/users/ },
   { page: 'rules', re: /^#\/rules/ },
   { page: 'ops', re: /^#\/ops/ },
+  { page: 'deployments', re: /^#\/deployments(?:\/(\d+))?/, params: (m) => ({ model: m[1] ? Number(m[1]) : null }) },
 ];
 export const DEFAULT_PAGE = 'queue';
 

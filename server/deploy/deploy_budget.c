@@ -104,6 +104,7 @@ json_t *deploy__rates_json(const char *device_id, const struct deploy_dev_stats 
     json_object_set_new(o, "observed_alarm_fraction",
                         st->found && st->windows > 0 ? json_real(st->above / st->windows) : json_null());
     json_object_set_new(o, "predicted_alarm_fraction", p->known ? json_real(p->frac) : json_null());
+    json_object_set_new(o, "predicted_fraction_floor", p->known ? json_real(p->frac_floor) : json_null());
     return o;
 }
 

@@ -415,6 +415,16 @@ static json_t *prediction_json(const struct trainset *t, const struct ds_info *i
     }
     if (!j)
         return NULL;
+    /* The prediction is a quantile measured on a few hundred windows: its
+     * own 95 % upper bound (Wilson score interval) says how far a device
+     * may honestly land above it. */
+    {
+        double n = (double)cal->held_out, z = 1.96, c = n + z * z;
+        double mid = ((double)cal->alarms + z * z / 2.0) / c;
+        double half = z * sqrt((double)cal->alarms * (n - (double)cal->alarms) / n + z * z / 4.0) / c;
+
+        json_object_set_new(j, "predicted_alarm_fraction_upper95", json_real(mid + half));
+    }
     if (cal->alarms == 0 && res * rate_h * devices > ISA_TARGET_PER_HOUR) {
         json_object_set_new(j, "meets_isa18_2_target", json_null());
         json_object_set_new(j, "meets_isa18_2_target_reason",

@@ -48,7 +48,7 @@ python3 "$IT_TMP/gen.py" "$IT_TMP/quiet.csv" $((NOW - 10800)) 30 4 0.3 -1 ||
 
 SERVER_PID=
 (cd "$IT_TMP/run" && exec "$SERVER_BIN" serve --port "$PORT" --enroll-secret-file "$IT_TMP/enroll-secret" \
-    --migrations-dir "$IT_ROOT/migrations" --schema-dir "$IT_ROOT/schema") >>"$IT_TMP/server.log" 2>&1 &
+    --migrations-dir "$IT_ROOT/migrations" --schema-dir "$IT_ROOT/schema" --ui-dir "$IT_ROOT/labeling-ui") >>"$IT_TMP/server.log" 2>&1 &
 SERVER_PID=$!
 IT_PIDS+=($SERVER_PID)
 it_wait_http "$BASE/healthz" 30 || { it_fail server-up "$(tail -n 5 "$IT_TMP/server.log")"; it_finish; }
@@ -217,4 +217,14 @@ curl -s "$BASE/metrics" | grep -q '^precursor_model_rollbacks_total 1' && it_pas
 it_http GET "$BASE/api/v1/models/$MQ/deployments" "$IT_TMP/dq.json" "${AML[@]}" >/dev/null
 [ "$(it_json "$IT_TMP/dq.json" 'd["items"][0]["devices_status"][0]["status"]')" = rolled_back ] &&
     it_pass "deployment status shows rolled_back for the device" || it_fail "status rolled_back" "$(head -c 400 "$IT_TMP/dq.json")"
+
+# ---- the same on the UI's deployments page, in a real browser --------------------------------------
+if [ -x "${CHROMIUM:-/usr/bin/chromium}" ] && [ -d "$IT_ROOT/labeling-ui/node_modules/playwright-core" ]; then
+    APW=$(openssl rand -hex 12)
+    echo "$APW" | "$SERVER_BIN" user add --username loop-admin --role admin >/dev/null 2>&1
+    BASE="$BASE" ADMIN_USERNAME=loop-admin ADMIN_PASSWORD="$APW" TOKEN="$ML" GOOD="$M1" BAD="$MQ" \
+        node "$IT_ROOT/tests/browser/deployments.cjs" || IT_FAILS=$((IT_FAILS + 1))
+else
+    it_fail "deployments page in a browser" "needs chromium and labeling-ui/node_modules (scripts/ui-build.sh)"
+fi
 it_finish

@@ -20,7 +20,8 @@
 #   sim        the built-in bearing simulator at 2000 Hz (faults pushed out of
 #              reach): train on 600 s of seed 1; held back: its next 300 s;
 #              and RUNS sibling machines (seeds 11..), 300 s each.
-#   cranfield  the Cranfield multiphase-flow corpus (24 channels at 1 Hz):
+#   cranfield  the Cranfield multiphase-flow corpus (24 channels at 1 Hz; 8 s
+#              windows, the shortest the feature set takes):
 #              the normal rows (label 0) before each file's first fault, the
 #              first 70 % of each file's to train, the last 30 % held back
 #              (RUNS replays of the same held-back stream: the agent is
@@ -71,7 +72,7 @@ sim)
     TRAIN=(--source sim --sim-equipment bearing --sim-seed 1 --sim-speed 0 --sim-fault-every 1e9 --duration 600)
     ;;
 cranfield)
-    RATE=1 WIN_S=16 HOLD=60 PRE=30 BUDGET=6
+    RATE=1 WIN_S=8 HOLD=16 PRE=8 BUDGET=6
     ls "$DATA"/cranfield-mpf/FaultyCase*.csv >/dev/null 2>&1 ||
         { echo "no corpus in $DATA/cranfield-mpf (set PRECURSOR_DATA)" >&2; exit 1; }
     python3 - "$DATA/cranfield-mpf" "$TMP" <<'PY'
@@ -122,6 +123,7 @@ for it in items:
     print(it["id"], (it["pre_samples"] + it["post_samples"]) / it["sample_rate"], len(it["channels"]))
 PY
 echo "$SRC: $(wc -l <"$TMP/ids") snapshots uploaded" >&2
+[ -s "$TMP/ids" ] || { echo "no snapshots: $(tail -n 3 "$TMP/train.log")" >&2; exit 1; }
 while read -r id dur nch; do
     ch=$(python3 -c "print(list(range($nch)))")
     api POST "/api/v1/snapshots/$id/labels" "$OP" "{\"start_s\":0,\"end_s\":$dur,\"channels\":$ch,\"class\":\"normal\"}" >/dev/null
@@ -138,7 +140,8 @@ api POST /api/v1/models "$ML" "{\"dataset_id\":$DS,\"version\":1,\"kind\":\"anom
 MID=$(jq_ "$TMP/m.json" 'd["id"]')
 for i in $(seq 1200); do
     api GET "/api/v1/models/$MID" "$ML" >"$TMP/ms.json"
-    st=$(jq_ "$TMP/ms.json" 'd["status"]'); [ "$st" = done ] || [ "$st" = failed ] && break; sleep 0.5
+    st=$(jq_ "$TMP/ms.json" 'd.get("status")'); [ "$st" = done ] || [ "$st" = failed ] || [ "$st" = None ] && break
+    sleep 0.5
 done
 [ "$st" = done ] || { echo "training: $(cat "$TMP/ms.json")" >&2; exit 1; }
 read -r PRED RES HELD THR < <(jq_ "$TMP/ms.json" '"%r %r %d %r" % (d["metrics"]["prediction"]["predicted_alarm_fraction"], d["metrics"]["prediction"]["alarm_fraction_resolution"], d["metrics"]["prediction"]["held_out_normal_windows"], d["metrics"]["prediction"]["threshold"])')

@@ -15,8 +15,10 @@ const HEAD = ['device', 'status', 'mode', 'ran', 'windows', 'alarm fraction (obs
   'alerts per day (observed / predicted / budget)', 'verdict'];
 const canDeploy = () => !!session.me && (session.me.role === 'admin' || session.me.role === 'ml');
 
-function deviceRow(d) {
-  const v = rateVerdict(d);
+// rb: the rollback of this device's deployment, if any: its numbers are
+// the ones that mattered (the device reports the model afresh afterwards).
+function deviceRow(d, rb) {
+  const v = rb ? { state: 'over_budget', text: `rolled back: ${rb.reason}` } : rateVerdict(d);
   return el('tr', { class: `dep-${v.state}`, 'data-device': d.device_id },
     el('td', {}, d.device_id), el('td', { class: `status-${d.status}` }, d.status.replace('_', ' ')),
     el('td', {}, d.mode_reported || '—'), el('td', {}, fmtDuration(d.run_s)),
@@ -48,7 +50,8 @@ function promoteButton(modelId, dep, out) {
   }, 'Promote to active');
 }
 
-function deploymentCard(modelId, dep) {
+function deploymentCard(modelId, dep, rollbacks) {
+  const rbOf = (devId) => rollbacks.find((r) => r.deployment_id === dep.id && r.device_id === devId);
   const out = el('div', {});
   const whom = dep.devices ? dep.devices.join(', ')
     : [dep.equipment_type, dep.site].filter(Boolean).join(' @ ');
@@ -58,7 +61,8 @@ function deploymentCard(modelId, dep) {
     el('p', { class: 'muted' }, `by ${dep.created_by}, ${fmtTime(dep.created_at)}; ` +
       `${dep.devices_running_it_now} device(s) have it in force`),
     devs.length ? el('table', { class: 'grid' }, el('tr', {}, HEAD.map((h) => el('th', {}, h))),
-      devs.map(deviceRow)) : el('p', { class: 'muted' }, 'No device has this deployment in force.'),
+      devs.map((d) => deviceRow(d, d.status === 'rolled_back' ? rbOf(d.device_id) : null)))
+      : el('p', { class: 'muted' }, 'No device has this deployment in force (a newer one replaced it).'),
     dep.mode === 'shadow' && canDeploy() ? promoteButton(modelId, dep, out) : null, out);
 }
 
@@ -116,8 +120,9 @@ export async function showDeployments(modelId) {
       api('GET', '/api/v1/rollbacks' + (modelId ? `?model_id=${modelId}` : ''))]);
     if (modelId) deps = await api('GET', `/api/v1/models/${modelId}/deployments`);
   } catch (e) { showError(e.message); return; }
-  showPage(el('h2', {}, 'Model deployments'), pick,
-    deps ? (deps.items.length ? deps.items.map((d) => deploymentCard(modelId, d))
-      : el('p', { class: 'muted' }, `Model ${modelId} is not deployed.`)) : null,
+  const cards = !deps ? [] : deps.items.length
+    ? deps.items.map((d) => deploymentCard(modelId, d, deps.rollbacks || []))
+    : [el('p', { class: 'muted' }, `Model ${modelId} is not deployed.`)];
+  showPage(el('h2', {}, 'Model deployments'), pick, el('div', { id: 'deployments' }, cards),
     budgetCard(budget), rollbacksCard(rollbacks.items));
 }

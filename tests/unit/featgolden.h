@@ -1,4 +1,4 @@
-/* featgolden.h - the feature-set golden vectors (tests/vectors/features_stats_v1.txt)
+/* featgolden.h - the feature-set golden vectors (tests/vectors/features/stats_v1.txt)
  * for the schema, agent and server suites: fixed windows and the exact
  * feature vector each must give, whoever computes it.  Static functions,
  * included by each suite.
@@ -19,7 +19,7 @@
 
 #include "schema/featureset.h"
 
-#define FEATGOLDEN_FILE "tests/vectors/features_stats_v1.txt"
+#define FEATGOLDEN_FILE "tests/vectors/features/stats_v1.txt"
 #define FEATGOLDEN_MAX 8
 #define FEATGOLDEN_MAX_CH 2
 #define FEATGOLDEN_MAX_W 64

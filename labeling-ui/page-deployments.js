@@ -59,7 +59,7 @@ function deploymentCard(modelId, dep, rollbacks) {
   return el('div', { class: 'card', id: `deployment-${dep.id}` },
     el('h3', {}, `Deployment ${dep.id}: ${dep.mode}${dep.forced ? ' (forced)' : ''} to ${whom}`),
     el('p', { class: 'muted' }, `by ${dep.created_by}, ${fmtTime(dep.created_at)}; ` +
-      `${dep.devices_running_it_now} device(s) have it in force`),
+      `in force on ${dep.devices_assigned} device(s), ${dep.devices_running_it_now} of them report running it`),
     devs.length ? el('table', { class: 'grid' }, el('tr', {}, HEAD.map((h) => el('th', {}, h))),
       devs.map((d) => deviceRow(d, d.status === 'rolled_back' ? rbOf(d.device_id) : null)))
       : el('p', { class: 'muted' }, 'No device has this deployment in force (a newer one replaced it).'),

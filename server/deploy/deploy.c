@@ -53,7 +53,11 @@ static const struct db_sql stmts[D_COUNT] = {
         " created_by, (extract(epoch FROM created_at) * 1000000)::bigint AS created_us, mode, forced,"
         " (SELECT metrics::text FROM models WHERE id = md.model_id) AS metrics,"
         " (SELECT count(*) FROM devices d"
-        "   WHERE deployment_for_device(d.id, d.equipment_type, d.site) = md.id) AS running"
+        "   WHERE deployment_for_device(d.id, d.equipment_type, d.site) = md.id) AS assigned,"
+        /* running: what the devices' latest heartbeats say, not the assignment */
+        " (SELECT count(*) FROM devices d JOIN heartbeats h ON h.device_id = d.id"
+        "   WHERE deployment_for_device(d.id, d.equipment_type, d.site) = md.id"
+        "     AND h.body->>'model_version' = md.model_id::text) AS running"
         " FROM model_deployments md WHERE model_id = $1::bigint ORDER BY id DESC LIMIT 100", 1 },
     /* The active devices a deployment would reach, with their latest heartbeat. */
     [D_TARGETS] = { "deploy_targets",
@@ -318,7 +322,7 @@ static json_t *deployment_json(const PGresult *r, int i)
     const char *devs = db_text(r, i, "devices");
     char t[40];
 
-    return json_pack("{s:I,s:I,s:o,s:o,s:o,s:s,s:s,s:I,s:s,s:b}",
+    return json_pack("{s:I,s:I,s:o,s:o,s:o,s:s,s:s,s:I,s:I,s:s,s:b}",
         "id", (json_int_t)db_int64(r, i, "id"),
         "model_id", (json_int_t)db_int64(r, i, "model_id"),
         "devices", devs ? json_loads(devs, 0, NULL) : json_null(),
@@ -326,6 +330,7 @@ static json_t *deployment_json(const PGresult *r, int i)
         "site", string_or_null(r, i, "site"),
         "created_by", db_text_or(r, i, "created_by", ""),
         "created_at", text_rfc3339(db_int64(r, i, "created_us"), t, sizeof t) == 0 ? t : "",
+        "devices_assigned", (json_int_t)db_int64(r, i, "assigned"),
         "devices_running_it_now", (json_int_t)db_int64(r, i, "running"),
         "mode", db_text_or(r, i, "mode", "active"), "forced", db_bool(r, i, "forced"));
 }

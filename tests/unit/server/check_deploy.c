@@ -359,6 +359,15 @@ START_TEST(test_shadow_promote_rollback)
     j = body_json(&rep);
     ck_assert_str_eq(json_string_value(json_object_get(json_object_get(j, "model"), "mode")), "shadow");
     json_decref(j);
+    /* Assigned is not running: nothing reported yet. */
+    ck_assert_int_eq(http(&f, "GET", "/api/v1/models/1/deployments", NULL, f.op, NULL, &rep), 200);
+    j = body_json(&rep);
+    d = json_array_get(json_object_get(j, "items"), 0);
+    ck_assert_int_eq(json_integer_value(json_object_get(d, "devices_assigned")), 1);
+    ck_assert_int_eq(json_integer_value(json_object_get(d, "devices_running_it_now")), 0);
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(devices_status_of(j, 0), 0), "status")),
+                     "pending");
+    json_decref(j);
 
     /* Active before any shadow run: refused. */
     snprintf(body, sizeof body, "%s,\"mode\":\"active\"}", one);
@@ -381,6 +390,8 @@ START_TEST(test_shadow_promote_rollback)
     /* The status view shows the same numbers, from what the device says. */
     ck_assert_int_eq(http(&f, "GET", "/api/v1/models/1/deployments", NULL, f.op, NULL, &rep), 200);
     j = body_json(&rep);
+    ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(json_object_get(j, "items"), 0),
+                                                        "devices_running_it_now")), 1);
     d = json_array_get(devices_status_of(j, 0), 0);
     ck_assert_str_eq(json_string_value(json_object_get(d, "status")), "running");
     ck_assert_str_eq(json_string_value(json_object_get(d, "mode_reported")), "shadow");

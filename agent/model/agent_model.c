@@ -547,7 +547,13 @@ int agent_model_read_key(const char *path, uint8_t pk[MODEL_PK_LEN])
 /* The pipeline's hook (struct pipeline_model). */
 static int slot_step_hook(void *ctx, const float *frame, float *score)
 {
-    return agent_model_slot_step(ctx, frame, score);
+    struct agent_model_slot *s = ctx;
+    int alarm = agent_model_slot_step(s, frame, score), active;
+
+    pthread_mutex_lock(&s->mu);
+    active = s->cur && s->mode == AGENT_MODEL_ACTIVE;
+    pthread_mutex_unlock(&s->mu);
+    return (active ? PIPELINE_MODEL_ACTIVE : 0) | (alarm ? PIPELINE_MODEL_ALARM : 0);
 }
 
 static void hook_into(struct agent_model_slot *s, struct pipeline_config *pc)

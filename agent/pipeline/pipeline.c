@@ -415,17 +415,25 @@ static int write_score(struct pipeline *p, size_t i, int64_t t_us,
 }
 
 /* The model scores its own windows with its own threshold (the detectors'
- * trigger threshold means nothing for it) and alarms only when active; an
+ * trigger threshold means nothing for it).  Active, its score is reported
+ * like a detector's where it is the highest and nothing triggered, and an
  * alarm triggers like a detector would, under the same hold-off, unless a
- * detector already did.  Scores below its alarm (and every score in
- * shadow) leave the detectors' result alone: the snapshot names who fired. */
+ * detector already did: the snapshot names who fired.  In shadow nothing
+ * here changes. */
 static void model_step(struct pipeline *p, const float *frame, int64_t t_us,
                        struct detect_result *res)
 {
     float score = 0.0f;
-    int alarm = p->cfg.model.step(p->cfg.model.ctx, frame, &score);
+    int rc = p->cfg.model.step(p->cfg.model.ctx, frame, &score);
 
-    if (!alarm || res->triggered)
+    if (!(rc & PIPELINE_MODEL_ACTIVE) || res->triggered)
+        return;
+    if (score > res->score) {
+        res->score = score;
+        res->channel = 0;
+        res->detector = DETECT_MODEL;
+    }
+    if (!(rc & PIPELINE_MODEL_ALARM))
         return;
     if (p->model_triggered && t_us - p->t_model_trigger < p->hold_off_us) {
         res->suppressed = 1;

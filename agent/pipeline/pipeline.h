@@ -38,9 +38,13 @@ struct pipeline_sink {
 };
 
 /* A run-time model (agent/model), stepped with every frame after the
- * detectors: step() returns 1 when the frame completes a window that is an
- * alarm to act on (hold-off applies), and sets *score to the model's latest
- * window score. */
+ * detectors: step() sets *score to the model's latest window score and
+ * returns PIPELINE_MODEL_ALARM when the frame completes a window that is an
+ * alarm to act on (hold-off applies), PIPELINE_MODEL_ACTIVE when the model
+ * is active (its score is reported like a detector's, e.g. in replay's
+ * scores file); a shadow model returns 0 and changes nothing. */
+#define PIPELINE_MODEL_ACTIVE 0x1
+#define PIPELINE_MODEL_ALARM  0x2
 struct pipeline_model {
     int (*step)(void *ctx, const float *frame, float *score);
     void *ctx;                      /* borrowed; NULL step = no model */

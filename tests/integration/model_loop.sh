@@ -130,6 +130,24 @@ it_pass "model $M1 trained: predicted alarm fraction $PRED on $HELD held-out nor
     it_pass "one device: recall is null with a reason ($(it_json "$IT_TMP/ms-$M1.json" 'd["metrics"]["reasons"]["recall"]'))" ||
     it_fail "unmeasurable recall is null" "$(head -c 400 "$IT_TMP/ms-$M1.json")"
 
+# ---- offline: `precursor-agent replay` with the blob scores the held-back data the same way ------
+it_http GET "$BASE/api/v1/models/$M1/blob" "$IT_TMP/m1.blob" "${AML[@]}" >/dev/null
+it_http GET "$BASE/api/v1/models/signing-key" "$IT_TMP/key.json" "${AML[@]}" >/dev/null
+it_json "$IT_TMP/key.json" 'd["public_key_hex"]' >"$IT_TMP/model.key"
+"$AGENT_BIN" replay --input "$IT_TMP/heldback.csv" --format csv --rate $RATE --scores "$IT_TMP/scores.csv" \
+    --model "$IT_TMP/m1.blob" --model-key "$IT_TMP/model.key" --detectors model >"$IT_TMP/replay.log" 2>&1
+THR1=$(it_json "$IT_TMP/ms-$M1.json" 'd["metrics"]["prediction"]["threshold"]')
+read -r RF RMAX < <(python3 - "$IT_TMP/scores.csv" "$THR1" <<'PY'
+import csv, sys
+thr = float(sys.argv[2]); s = [float(r["anomaly_score"]) for r in csv.DictReader(open(sys.argv[1]))]
+# the score holds between windows: a window's share of frames is its hop
+print(sum(1 for x in s if x >= thr) / len(s), max(s))
+PY
+)
+ok=$(python3 -c "p = max($PRED, $RES); a = ${RF:-9}; print(int(a <= 2 * p and a >= p / 2 and ${RMAX:-1} < 1.0))")
+[ "$ok" = 1 ] && it_pass "offline replay with the blob: alarm fraction $RF vs predicted $PRED, highest score $RMAX" ||
+    it_fail "offline replay with the blob" "fraction ${RF:-?}, max ${RMAX:-?}, predicted $PRED; $(tail -n 2 "$IT_TMP/replay.log")"
+
 # ---- shadow on the held-back normal data --------------------------------------------------------
 code=$(it_http POST "$BASE/api/v1/models/$M1/deploy" "$IT_TMP/dep.json" "${AML[@]}" -d '{"devices":["loop-dev-1"]}')
 [ "$code" = 201 ] && [ "$(it_json "$IT_TMP/dep.json" 'd["mode"]')" = shadow ] && it_pass "deployed in shadow by default" ||

@@ -19,6 +19,7 @@ import { showFleet } from './page-fleet.js';
 import { showDatasets } from './page-datasets.js';
 import { showModels } from './page-models.js';
 import { showClasses } from './page-classes.js';
+import { showDeployments } from './page-deployments.js';
 
 const PAGES = {
   queue: () => showQueue(),
@@ -30,6 +31,7 @@ const PAGES = {
   datasets: () => showDatasets(),
   models: () => showModels(),
   classes: () => showClasses(),
+  deployments: (p) => showDeployments(p.model),
 };
 
 function route() {

@@ -11,6 +11,7 @@ const ROUTES = [
   { page: 'datasets', re: /^#\/datasets/ },
   { page: 'models', re: /^#\/models/ },
   { page: 'classes', re: /^#\/classes/ },
+  { page: 'deployments', re: /^#\/deployments(?:\/(\d+))?/, params: (m) => ({ model: m[1] ? Number(m[1]) : null }) },
 ];
 export const DEFAULT_PAGE = 'queue';
 

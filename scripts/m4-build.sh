@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # m4-build.sh - build the agent's portable core (agent/core/*.c: ring buffer,
-# detectors, capture) for a Cortex-M4 with arm-none-eabi-gcc, as
+# detectors, capture; schema/featureset.c: the models' feature sets) for a Cortex-M4 with arm-none-eabi-gcc, as
 # build/m4/libprecursor-core.a, and report its size.  Fails if the core needs
 # the heap or stdio: it must run on a microcontroller with no libc I/O.
 set -euo pipefail
@@ -15,7 +15,7 @@ rm -f "$out"/obj/*.o "$out/libprecursor-core.a"
 flags=(-std=c11 -mcpu=cortex-m4 -mthumb -mfloat-abi=hard -mfpu=fpv4-sp-d16 -Os
        -ffreestanding -ffunction-sections -fdata-sections -fsingle-precision-constant
        -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla -Werror -I.)
-for src in agent/core/*.c; do
+for src in agent/core/*.c schema/featureset.c; do
     "$CC" "${flags[@]}" -c "$src" -o "$out/obj/$(basename "$src" .c).o"
 done
 arm-none-eabi-ar rcs "$out/libprecursor-core.a" "$out"/obj/*.o
@@ -39,7 +39,9 @@ cat > "$out/main.c" <<'C'
 #include "agent/core/capture.h"
 #include "agent/core/detect.h"
 #include "agent/core/ring.h"
+#include "schema/featureset.h"
 static unsigned char arena[16384];
+static float feat[2 * FEATURESET_STATS_NFEAT];
 static int64_t ring_mem[(256 * 8 + 2 * 256 * 4) / 8];   /* ring_arena_size(2, 256) */
 static float window[2 * 64];
 int main(void);
@@ -66,6 +68,10 @@ int main(void)
             capture_close(&cap, ring.total, &w);
             if (capture_cut(&ring, &w, window) != 0)
                 return 2;
+            /* a model's feature vector over the cut window */
+            struct featureset_spec fs = { FEATURESET_STATS, FEATURESET_STATS_VERSION, 32, 32, 1000.0f };
+            if (featureset_compute(&fs, window, 32, 2, feat) != 0)
+                return 3;
         }
     }
     return 0;
@@ -78,3 +84,5 @@ echo "m4: archive (text = flash, data + bss = RAM):"
 arm-none-eabi-size -t "$out/libprecursor-core.a"
 echo "m4: linked with a 16 KiB arena for 2 channels:"
 arm-none-eabi-size "$out/core.elf"
+echo "m4: the feature sets alone (schema/featureset.c; RAM is the caller's window and vector):"
+arm-none-eabi-size "$out/obj/featureset.o"

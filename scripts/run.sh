@@ -243,7 +243,7 @@ for a in "${FLEET[@]}"; do
     fi
     start "$id" "$AGENT" run --device-id "$id" --server "$URL" \
         --source sim --sim-equipment "$equipment" --sim-seed "$seed" \
-        --sim-fault-every "$every" \
+        --sim-fault-every "$every" --config-poll-s 30 --heartbeat-s 15 \
         --key-dir "$dir/keys" --spool "$dir/spool" --enroll-secret-file "$SECRET"
 done
 

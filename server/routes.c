@@ -81,6 +81,10 @@ static const struct srv_route routes[] = {
     { "GET",    "/api/v1/models/{id}/deployments",                deploy_api_list,           SRV_USERS,                SRV_BODY_NONE,     NULL },
     { "GET",    "/api/v1/devices/{id}/config",                    deploy_api_device_config,  SRV_DEVICE,               SRV_BODY_NONE,     NULL },
     { "GET",    "/api/v1/devices/{id}/model",                     deploy_api_device_model,   SRV_DEVICE,               SRV_BODY_NONE,     NULL },
+    /* the alarm budget models are held to, and the rollbacks it caused */
+    { "GET",    "/api/v1/alarm-budget",                           deploy_api_budget_get,     SRV_USERS,                SRV_BODY_NONE,     NULL },
+    { "PATCH",  "/api/v1/alarm-budget",                           deploy_api_budget_patch,   SRV_ADMIN,                SRV_BODY_JSON,     NULL },
+    { "GET",    "/api/v1/rollbacks",                              deploy_api_rollbacks,      SRV_USERS,                SRV_BODY_NONE,     NULL },
     /* domain: taxonomy, features, rules, weak labels, alerts, ops metrics */
     { "GET",    "/api/v1/taxonomy",                               taxonomy_api_get,          SRV_USERS,                SRV_BODY_NONE,     NULL },
     { "POST",   "/api/v1/taxonomy/types",                         taxonomy_api_type_put,     SRV_ADMIN | SRV_OPERATOR, SRV_BODY_JSON,     NULL },

@@ -161,6 +161,22 @@ void ds_reader_rewind(struct ds_reader *r);
 int ds_reader_next(struct ds_reader *r, struct ds_row *row, const float **x);
 void ds_reader_free(struct ds_reader *r);
 
+/* ---- model features of a version (ds_features.c) ------------------------ */
+
+struct featureset_spec;
+/* The feature set (schema/featureset.h) models of this version are trained
+ * on and the export's F array holds: "stats" over non-overlapping windows
+ * of the version's length at its sample rate. */
+void ds_feature_spec(const struct ds_info *in, struct featureset_spec *fs);
+/* Features per window (channels x per channel); 0 when the version's
+ * windows are out of the set's range. */
+unsigned ds_feature_count(const struct ds_info *in);
+/* One window (x as ds_reader_next gives it) -> ds_feature_count floats. */
+int ds_window_features(const struct ds_info *in, const float *x, float *out);
+/* {"set","id","version","window","hop","sample_rate","names":[...]} as a
+ * new jansson reference (json_t *). */
+void *ds_feature_json(const struct ds_info *in);
+
 /* ---- REST (ds_api.c, ds_jobs.c); handlers return SRV_E* codes ---------- */
 
 struct srv_request;

@@ -132,6 +132,10 @@ static const char ds_body[] =
     "\"window\":{\"length_s\":0.064,\"stride_s\":0.064},"
     "\"split\":{\"by\":\"device\",\"fractions\":[0.5,0.25,0.25],\"seed\":7}}";
 
+/* X.npy and F.npy as read back (malloc'd; freed by check_f_is_features). */
+static char *g_x_npy, *g_f_npy;
+static size_t g_x_len, g_f_len;
+
 /* Read an npz back with libarchive: entry names, each entry's sha256, and
  * the manifest.json text. */
 static void read_npz(const char *buf, size_t len, json_t **shas, char **manifest, size_t *x_bytes)
@@ -159,14 +163,62 @@ static void read_npz(const char *buf, size_t len, json_t **shas, char **manifest
             crypto_hash_sha256(sha, (const uint8_t *)data, sz);
             sodium_bin2hex(hex, sizeof hex, sha, 32);
             json_object_set_new(*shas, name, json_string(hex));
-            if (strcmp(name, "X.npy") == 0)
+            if (strcmp(name, "X.npy") == 0) {
                 *x_bytes = sz;
+                g_x_npy = data;
+                g_x_len = sz;
+                data = NULL;
+            } else if (strcmp(name, "F.npy") == 0) {
+                g_f_npy = data;
+                g_f_len = sz;
+                data = NULL;
+            }
         }
         free(data);
         n++;
     }
     archive_read_free(a);
-    ck_assert_int_eq(n, 8);
+    ck_assert_int_eq(n, 9);
+}
+
+/* F holds, row for row, the feature set of X's windows as the server (and
+ * the agent) computes it: what a model of the version is trained on. */
+static void check_f_is_features(const json_t *man)
+{
+    static struct ds_info in;
+    const json_t *feat = json_object_get(man, "features");
+    size_t xo, fo, n, d;
+    float *f;
+
+    ck_assert_ptr_nonnull(g_x_npy);
+    ck_assert_ptr_nonnull(g_f_npy);
+    memset(&in, 0, sizeof in);
+    in.channel_count = (unsigned)json_array_size(json_object_get(man, "channels"));
+    in.window_samples = (uint32_t)json_integer_value(json_object_get(man, "window_samples"));
+    in.sample_rate = json_number_value(json_object_get(man, "sample_rate"));
+    d = ds_feature_count(&in);
+    ck_assert_uint_eq(d, in.channel_count * 7);
+    ck_assert_str_eq(json_string_value(json_object_get(feat, "set")), "stats");
+    ck_assert_uint_eq(json_array_size(json_object_get(feat, "names")), d);
+    /* .npy v1: 10 bytes then the header of the length at offset 8 */
+    xo = 10 + (size_t)((uint8_t)g_x_npy[8] | (uint8_t)g_x_npy[9] << 8);
+    fo = 10 + (size_t)((uint8_t)g_f_npy[8] | (uint8_t)g_f_npy[9] << 8);
+    ck_assert_ptr_nonnull(strstr(g_f_npy + 10, "'shape': (48, 14)"));
+    n = (g_x_len - xo) / (4 * (size_t)in.channel_count * in.window_samples);
+    ck_assert_uint_eq(g_f_len - fo, n * d * 4);
+    f = malloc(d * sizeof *f);
+    for (size_t i = 0; i < n; i++) {
+        float x[2 * 64];
+
+        ck_assert_uint_eq((size_t)in.channel_count * in.window_samples, 2 * 64);
+        memcpy(x, g_x_npy + xo + i * sizeof x, sizeof x);
+        ck_assert_int_eq(ds_window_features(&in, x, f), 0);
+        ck_assert(memcmp(f, g_f_npy + fo + i * d * 4, d * 4) == 0);
+    }
+    free(f);
+    free(g_x_npy);
+    free(g_f_npy);
+    g_x_npy = g_f_npy = NULL;
 }
 
 static json_t *wait_for(struct fx *f, const char *path, const char *key, const char *until)
@@ -253,7 +305,8 @@ START_TEST(test_datasets_contract)
     ck_assert_str_eq(rep2.body, mtext);
     man = testsrv_json(&rep2);
     files = json_object_get(man, "files");
-    ck_assert_int_eq(json_object_size(files), 7);
+    ck_assert_int_eq(json_object_size(files), 8);
+    check_f_is_features(man);
     json_object_foreach(shas, k, it)
         ck_assert_str_eq(json_string_value(json_object_get(json_object_get(files, k), "sha256")),
                          json_string_value(it));
@@ -383,8 +436,9 @@ START_TEST(test_models)
         /* Quiet vs. square wave is easy: grouped CV must find it. */
         ck_assert(json_real_value(json_object_get(json_object_get(m, "metrics"), "recall")) > 0.9);
         ck_assert(json_real_value(json_object_get(json_object_get(m, "metrics"), "precision")) > 0.9);
-        ck_assert_ptr_nonnull(json_object_get(json_object_get(m, "metrics"),
-                                              "expected_alerts_per_operator_hour"));
+        ck_assert_ptr_nonnull(json_object_get(json_object_get(json_object_get(m, "metrics"),
+                                              "prediction"), "expected_alerts_per_operator_hour"));
+        ck_assert_int_eq(json_array_size(json_object_get(json_object_get(m, "metrics"), "support")), 2);
         ck_assert_int_eq(json_array_size(json_object_get(json_object_get(m, "test_vector"), "input")), 14);
         snprintf(path, sizeof path, "/api/v1/models/%ld/blob", id);
         ck_assert_int_eq(http(&f, "GET", path, NULL, 0, f.token, &rep), 200);

@@ -1,0 +1,498 @@
+/* wire_predict.c - wire format v2 payload transforms: per-block predictors.
+ *
+ * Each channel is cut in blocks of 1 << block_log samples.  For each block
+ * the encoder tries the fixed predictors (none, first and second difference,
+ * and for float32 the XOR of successive bit patterns) and a quantised linear
+ * predictor fitted to the block (Levinson-Durbin on its windowed
+ * autocorrelation, as FLAC does), and keeps the one whose residuals take the
+ * fewest bits.  Its record (WIRE.md, "Block records") goes in the payload
+ * before the residuals.  Prediction reads the samples before the block too
+ * (the channel's history), so a block does not pay for a warm-up.
+ *
+ * The arithmetic the decoder repeats is integer and defined for every input:
+ * 16-bit samples predict modulo 2^32 (an int16 times an int16 coefficient
+ * always fits an int32), 32-bit ones modulo 2^64, and residuals wrap to the
+ * sample width.  A hostile record gives wrong samples, never undefined
+ * behaviour.  Only the encoder's analysis uses floating point; its result is
+ * stored, so the decoder never depends on it.  No allocation here: the
+ * caller hands in wire__work_bytes() of working memory. */
+#include "schema/wire.h"
+#include "schema/wire_int.h"
+
+#include <math.h>
+#include <string.h>
+
+#define HIST WIRE_MAX_ORDER              /* history samples kept before a block */
+#define QLP_PRECISION 14                 /* bits of a quantised coefficient, sign included */
+
+struct work {
+    int32_t *x;         /* HIST history samples, then the block */
+    uint32_t *best;     /* residuals of the best predictor so far */
+    uint32_t *trial;    /* residuals of the one being tried */
+    float *win;         /* analysis window for a full block */
+    float *y;           /* windowed block */
+};
+
+static size_t align16(size_t n) { return (n + 15) & ~(size_t)15; }
+
+size_t wire__blocks(size_t n, unsigned block_log)
+{
+    return (n + ((size_t)1 << block_log) - 1) >> block_log;
+}
+
+size_t wire__work_bytes(unsigned block_log)
+{
+    size_t b = (size_t)1 << block_log;
+    return align16((HIST + b) * 4) + 4 * align16(b * 4) + 16;
+}
+
+static struct work work_carve(void *mem, unsigned block_log)
+{
+    size_t b = (size_t)1 << block_log;
+    uint8_t *p = (uint8_t *)(((uintptr_t)mem + 15) & ~(uintptr_t)15);
+    struct work w;
+
+    w.x = (int32_t *)p;
+    p += align16((HIST + b) * 4);
+    w.best = (uint32_t *)p;
+    p += align16(b * 4);
+    w.trial = (uint32_t *)p;
+    p += align16(b * 4);
+    w.win = (float *)p;
+    p += align16(b * 4);
+    w.y = (float *)p;
+    return w;
+}
+
+/* --- integer helpers: defined for every input ----------------------------- */
+
+static int32_t to_i32(uint32_t u) { return u <= INT32_MAX ? (int32_t)u : -(int32_t)~u - 1; }
+static int64_t to_i64(uint64_t u) { return u <= INT64_MAX ? (int64_t)u : -(int64_t)~u - 1; }
+static int32_t sext16(uint32_t u) { return (int32_t)((u & 0xffff) ^ 0x8000) - 0x8000; }
+/* Arithmetic shift right (floor division by 2^s), portable. */
+static int32_t asr32(int32_t v, unsigned s) { return v >= 0 ? v >> s : ~(~v >> s); }
+static int64_t asr64(int64_t v, unsigned s) { return v >= 0 ? v >> s : ~(~v >> s); }
+
+static uint32_t zigzag(uint32_t r, int wide)
+{
+    if (wide)
+        return (r << 1) ^ (0u - (r >> 31));
+    r &= 0xffff;
+    return ((r << 1) ^ (0u - (r >> 15))) & 0xffff;
+}
+
+static uint32_t unzigzag(uint32_t z) { return (z >> 1) ^ (0u - (z & 1)); }
+
+/* A sample of the plane as the predictors see it: 16-bit samples sign
+ * extended, 32-bit ones (float32 too) as their bit pattern. */
+static void load_block(const uint8_t *in, size_t from, size_t len, int wide, int32_t *x)
+{
+    if (!wide) {
+        const int16_t *s = (const int16_t *)(const void *)in + from;
+        for (size_t i = 0; i < len; i++)
+            x[i] = s[i];
+    } else {
+        for (size_t i = 0; i < len; i++) {
+            uint32_t u;
+            memcpy(&u, in + (from + i) * 4, 4);
+            x[i] = to_i32(u);
+        }
+    }
+}
+
+static void store_block(const int32_t *x, size_t len, int wide, uint8_t *out, size_t from)
+{
+    if (!wide) {
+        int16_t *d = (int16_t *)(void *)out + from;
+        for (size_t i = 0; i < len; i++)
+            d[i] = (int16_t)x[i];   /* x holds sign-extended 16-bit values */
+    } else {
+        memcpy(out + from * 4, x, len * 4);
+    }
+}
+
+/* --- residuals (encoder) --------------------------------------------------- */
+
+struct pred {
+    uint8_t kind, order, shift;
+    int32_t q[WIRE_MAX_ORDER];
+};
+
+static unsigned bit_len(uint32_t z) { return z ? 32u - (unsigned)__builtin_clz(z) : 0u; }
+
+/* Zigzagged residuals of predictor p over x[0, len) (history before x[0]) into
+ * r; returns their size in bits, the encoder's measure of a predictor. */
+static uint64_t residuals(const struct pred *p, const int32_t *x, size_t len, int wide,
+                          uint32_t *r)
+{
+    uint64_t bits = 0;
+
+    switch (p->kind) {
+    case WIRE_PRED_NONE:
+        for (size_t i = 0; i < len; i++)
+            r[i] = zigzag((uint32_t)x[i], wide);
+        break;
+    case WIRE_PRED_DIFF1:
+        for (size_t i = 0; i < len; i++)
+            r[i] = zigzag((uint32_t)x[i] - (uint32_t)x[i - 1], wide);
+        break;
+    case WIRE_PRED_DIFF2:
+        for (size_t i = 0; i < len; i++)
+            r[i] = zigzag((uint32_t)x[i] - 2u * (uint32_t)x[i - 1] + (uint32_t)x[i - 2], wide);
+        break;
+    case WIRE_PRED_XOR:
+        for (size_t i = 0; i < len; i++)
+            r[i] = ((uint32_t)x[i] ^ (uint32_t)x[i - 1]) & (wide ? 0xffffffffu : 0xffffu);
+        break;
+    default:    /* WIRE_PRED_LPC */
+        for (size_t i = 0; i < len; i++) {
+            if (!wide) {
+                uint32_t acc = 0;
+                for (unsigned k = 0; k < p->order; k++)
+                    acc += (uint32_t)(p->q[k] * x[i - 1 - k]);
+                r[i] = zigzag((uint32_t)x[i] - (uint32_t)asr32(to_i32(acc), p->shift), 0);
+            } else {
+                uint64_t acc = 0;
+                for (unsigned k = 0; k < p->order; k++)
+                    acc += (uint64_t)((int64_t)p->q[k] * x[i - 1 - k]);
+                r[i] = zigzag((uint32_t)x[i] - (uint32_t)asr64(to_i64(acc), p->shift), 1);
+            }
+        }
+        break;
+    }
+    for (size_t i = 0; i < len; i++)
+        bits += bit_len(r[i]);
+    return bits;
+}
+
+/* --- linear prediction analysis (encoder only) ------------------------------ */
+
+/* Tukey(0.5) window, FLAC's default apodisation. */
+static void window_make(float *w, size_t n)
+{
+    size_t taper = n / 4;
+
+    for (size_t i = 0; i < n; i++)
+        w[i] = 1.0f;
+    for (size_t i = 0; i < taper; i++) {
+        float v = (float)(0.5 - 0.5 * cos(M_PI * (double)i / (double)taper));
+        w[i] = v;
+        w[n - 1 - i] = v;
+    }
+}
+
+/* Autocorrelation at lags 0..order of y[0, n).  Four partial sums per lag
+ * in a fixed order: the compiler can keep them in one vector, and the
+ * result is the same on every IEEE 754 machine. */
+static void autocorr(const float *y, size_t n, unsigned order, double *ac)
+{
+    for (unsigned k = 0; k <= order; k++) {
+        float s[4] = { 0, 0, 0, 0 };
+        size_t i = k;
+        for (; i + 4 <= n; i += 4)
+            for (int j = 0; j < 4; j++)
+                s[j] += y[i + j] * y[i + j - k];
+        for (; i < n; i++)
+            s[0] += y[i] * y[i - k];
+        ac[k] = (double)s[0] + s[1] + s[2] + s[3];
+    }
+}
+
+/* Levinson-Durbin: predictor coefficients a[0, order) (x[i] ~ sum a[k]
+ * x[i-1-k]) from ac.  Returns the order reached (less when the error
+ * vanishes). */
+static unsigned levinson(const double *ac, unsigned order, double *a)
+{
+    double err = ac[0], tmp[WIRE_MAX_ORDER];
+    unsigned m;
+
+    if (!(err > 0))
+        return 0;
+    for (m = 0; m < order; m++) {
+        double k = ac[m + 1];
+        for (unsigned j = 0; j < m; j++)
+            k -= a[j] * ac[m - j];
+        k /= err;
+        for (unsigned j = 0; j < m; j++)
+            tmp[j] = a[j] - k * a[m - 1 - j];
+        memcpy(a, tmp, m * sizeof *a);
+        a[m] = k;
+        err *= 1.0 - k * k;
+        if (!(err > 1e-9 * ac[0]))
+            return m + 1;
+    }
+    return order;
+}
+
+/* Quantises a[0, order) to QLP_PRECISION-bit integers and a shift, carrying
+ * each rounding error into the next coefficient (as FLAC does). */
+static int quantise(const double *a, unsigned order, struct pred *p)
+{
+    double cmax = 0, err = 0;
+    int log2c, shift;
+    const int32_t qmax = (1 << (QLP_PRECISION - 1)) - 1;
+
+    for (unsigned k = 0; k < order; k++)
+        cmax = fabs(a[k]) > cmax ? fabs(a[k]) : cmax;
+    if (!(cmax > 0) || !isfinite(cmax))
+        return -1;
+    frexp(cmax, &log2c);
+    shift = QLP_PRECISION - 1 - log2c;
+    if (shift > 15)
+        shift = 15;
+    if (shift < 0)
+        return -1;      /* coefficients beyond 2^13: not a useful predictor */
+    for (unsigned k = 0; k < order; k++) {
+        double v = a[k] * (double)(1 << shift) + err;
+        long q = lround(v);
+        q = q > qmax ? qmax : q < -qmax ? -qmax : q;
+        err = v - (double)q;
+        p->q[k] = (int32_t)q;
+    }
+    p->kind = WIRE_PRED_LPC;
+    p->order = (uint8_t)order;
+    p->shift = (uint8_t)shift;
+    return 0;
+}
+
+/* The linear predictor for the block x[0, len), or -1 if none is found. */
+static int lpc_fit(struct work *w, size_t len, size_t full, unsigned max_order, struct pred *p)
+{
+    double ac[WIRE_MAX_ORDER + 1], a[WIRE_MAX_ORDER];
+    unsigned order;
+
+    if (len <= max_order * 2)
+        return -1;
+    for (size_t i = 0; i < len; i++)
+        w->y[i] = (float)w->x[HIST + i] * (len == full ? w->win[i] : 1.0f);
+    autocorr(w->y, len, max_order, ac);
+    ac[0] *= 1.0 + 1e-6;    /* a little white noise: keeps the fit stable */
+    order = levinson(ac, max_order, a);
+    if (order == 0)
+        return -1;
+    return quantise(a, order, p);
+}
+
+/* --- records and planes ---------------------------------------------------- */
+
+static void record_put(uint8_t *rec, const struct pred *p)
+{
+    memset(rec, 0, WIRE_BLOCK_HDR_LEN);
+    rec[0] = p->kind;
+    if (p->kind != WIRE_PRED_LPC)
+        return;
+    rec[1] = p->order;
+    rec[2] = p->shift;
+    for (unsigned k = 0; k < p->order; k++) {
+        uint16_t u = (uint16_t)(p->q[k] & 0xffff);
+        rec[4 + 2 * k] = (uint8_t)u;
+        rec[5 + 2 * k] = (uint8_t)(u >> 8);
+    }
+}
+
+/* Reads and checks a record: only what the format allows is decoded. */
+static int record_get(const uint8_t *rec, struct pred *p)
+{
+    unsigned used = 1;
+
+    memset(p, 0, sizeof *p);
+    p->kind = rec[0];
+    if (p->kind > WIRE_PRED_XOR)
+        return WIRE_EFRAME;
+    if (p->kind == WIRE_PRED_LPC) {
+        p->order = rec[1];
+        p->shift = rec[2];
+        if (p->order < 1 || p->order > WIRE_MAX_ORDER || p->shift > 15 || rec[3] != 0)
+            return WIRE_EFRAME;
+        for (unsigned k = 0; k < p->order; k++)
+            p->q[k] = (int16_t)(uint16_t)(rec[4 + 2 * k] | rec[5 + 2 * k] << 8);
+        used = 4 + 2 * p->order;
+    }
+    for (unsigned i = used; i < WIRE_BLOCK_HDR_LEN; i++)
+        if (rec[i] != 0)
+            return WIRE_EFRAME;
+    return WIRE_OK;
+}
+
+/* Residuals r[0, len) to plane positions [from, from + len) of an n-sample
+ * plane: little-endian, or byte k of sample i at k * n + i when shuffled. */
+static void residuals_put(const uint32_t *r, size_t len, int wide, int shuffle, size_t n,
+                          size_t from, uint8_t *plane)
+{
+    if (shuffle && !wide) {
+        uint8_t *b0 = plane + from, *b1 = plane + n + from;
+        for (size_t i = 0; i < len; i++) {
+            b0[i] = (uint8_t)r[i];
+            b1[i] = (uint8_t)(r[i] >> 8);
+        }
+    } else if (shuffle) {
+        uint8_t *b0 = plane + from, *b1 = b0 + n, *b2 = b1 + n, *b3 = b2 + n;
+        for (size_t i = 0; i < len; i++) {
+            b0[i] = (uint8_t)r[i];
+            b1[i] = (uint8_t)(r[i] >> 8);
+            b2[i] = (uint8_t)(r[i] >> 16);
+            b3[i] = (uint8_t)(r[i] >> 24);
+        }
+    } else {
+        size_t size = wide ? 4 : 2;
+        uint8_t *d = plane + from * size;
+        for (size_t i = 0; i < len; i++)
+            for (size_t k = 0; k < size; k++)
+                d[i * size + k] = (uint8_t)(r[i] >> (8 * k));
+    }
+}
+
+static void residuals_get(const uint8_t *plane, size_t len, int wide, int shuffle, size_t n,
+                          size_t from, uint32_t *r)
+{
+    if (shuffle && !wide) {
+        const uint8_t *b0 = plane + from, *b1 = plane + n + from;
+        for (size_t i = 0; i < len; i++)
+            r[i] = (uint32_t)b0[i] | (uint32_t)b1[i] << 8;
+    } else if (shuffle) {
+        const uint8_t *b0 = plane + from, *b1 = b0 + n, *b2 = b1 + n, *b3 = b2 + n;
+        for (size_t i = 0; i < len; i++)
+            r[i] = (uint32_t)b0[i] | (uint32_t)b1[i] << 8 | (uint32_t)b2[i] << 16 |
+                   (uint32_t)b3[i] << 24;
+    } else {
+        size_t size = wide ? 4 : 2;
+        const uint8_t *s = plane + from * size;
+        for (size_t i = 0; i < len; i++) {
+            uint32_t v = 0;
+            for (size_t k = 0; k < size; k++)
+                v |= (uint32_t)s[i * size + k] << (8 * k);
+            r[i] = v;
+        }
+    }
+}
+
+/* --- forward --------------------------------------------------------------- */
+
+/* The cheapest predictor for the block in w->x (residuals left in w->best). */
+static struct pred choose(struct work *w, size_t len, size_t full, int wide, int is_float,
+                          unsigned max_order)
+{
+    static const uint8_t fixed[] = { WIRE_PRED_DIFF1, WIRE_PRED_DIFF2, WIRE_PRED_NONE,
+                                     WIRE_PRED_XOR };
+    const int32_t *x = w->x + HIST;
+    struct pred best = { 0 }, p = { 0 };
+    uint64_t best_bits = UINT64_MAX, bits;
+    uint32_t *swap;
+
+    for (size_t f = 0; f < sizeof fixed; f++) {
+        if (fixed[f] == WIRE_PRED_XOR && !is_float)
+            continue;
+        memset(&p, 0, sizeof p);
+        p.kind = fixed[f];
+        bits = residuals(&p, x, len, wide, w->trial);
+        if (bits < best_bits) {
+            best_bits = bits;
+            best = p;
+            swap = w->best, w->best = w->trial, w->trial = swap;
+        }
+    }
+    if (!is_float && max_order > 0 && lpc_fit(w, len, full, max_order, &p) == 0) {
+        bits = residuals(&p, x, len, wide, w->trial);
+        if (bits < best_bits) {
+            best = p;
+            swap = w->best, w->best = w->trial, w->trial = swap;
+        }
+    }
+    return best;
+}
+
+void wire__predict_plane(const void *in, size_t n, uint8_t type, unsigned block_log,
+                         int shuffle, unsigned max_order, uint8_t *records, uint8_t *plane,
+                         void *work)
+{
+    struct work w = work_carve(work, block_log);
+    size_t full = (size_t)1 << block_log, nb = wire__blocks(n, block_log);
+    int wide = wire_sample_size(type) == 4, is_float = type == WIRE_F32;
+
+    if (max_order > WIRE_MAX_ORDER)
+        max_order = WIRE_MAX_ORDER;
+    memset(w.x, 0, HIST * sizeof *w.x);
+    window_make(w.win, full);
+    for (size_t b = 0; b < nb; b++) {
+        size_t from = b * full, len = n - from < full ? n - from : full;
+        struct pred p;
+
+        load_block(in, from, len, wide, w.x + HIST);
+        p = choose(&w, len, full, wide, is_float, max_order);
+        record_put(records + b * WIRE_BLOCK_HDR_LEN, &p);
+        residuals_put(w.best, len, wide, shuffle, n, from, plane);
+        memmove(w.x, w.x + len, HIST * sizeof *w.x);
+    }
+}
+
+/* --- inverse --------------------------------------------------------------- */
+
+/* Rebuilds x[0, len) from residuals r (history before x[0]). */
+static void reconstruct(const struct pred *p, const uint32_t *r, size_t len, int wide, int32_t *x)
+{
+    switch (p->kind) {
+    case WIRE_PRED_NONE:
+        for (size_t i = 0; i < len; i++) {
+            uint32_t u = unzigzag(r[i]);
+            x[i] = wide ? to_i32(u) : sext16(u);
+        }
+        break;
+    case WIRE_PRED_DIFF1:
+        for (size_t i = 0; i < len; i++) {
+            uint32_t u = unzigzag(r[i]) + (uint32_t)x[i - 1];
+            x[i] = wide ? to_i32(u) : sext16(u);
+        }
+        break;
+    case WIRE_PRED_DIFF2:
+        for (size_t i = 0; i < len; i++) {
+            uint32_t u = unzigzag(r[i]) + 2u * (uint32_t)x[i - 1] - (uint32_t)x[i - 2];
+            x[i] = wide ? to_i32(u) : sext16(u);
+        }
+        break;
+    case WIRE_PRED_XOR:
+        for (size_t i = 0; i < len; i++) {
+            uint32_t u = r[i] ^ (uint32_t)x[i - 1];
+            x[i] = wide ? to_i32(u) : sext16(u);
+        }
+        break;
+    default:    /* WIRE_PRED_LPC */
+        if (!wide) {
+            for (size_t i = 0; i < len; i++) {
+                uint32_t acc = 0;
+                for (unsigned k = 0; k < p->order; k++)
+                    acc += (uint32_t)(p->q[k] * x[i - 1 - k]);
+                x[i] = sext16(unzigzag(r[i]) + (uint32_t)asr32(to_i32(acc), p->shift));
+            }
+        } else {
+            for (size_t i = 0; i < len; i++) {
+                uint64_t acc = 0;
+                for (unsigned k = 0; k < p->order; k++)
+                    acc += (uint64_t)((int64_t)p->q[k] * x[i - 1 - k]);
+                x[i] = to_i32(unzigzag(r[i]) + (uint32_t)asr64(to_i64(acc), p->shift));
+            }
+        }
+        break;
+    }
+}
+
+int wire__unpredict_plane(const uint8_t *records, const uint8_t *plane, size_t n, uint8_t type,
+                          unsigned block_log, int shuffle, void *out, void *work)
+{
+    struct work w = work_carve(work, block_log);
+    size_t full = (size_t)1 << block_log, nb = wire__blocks(n, block_log);
+    int wide = wire_sample_size(type) == 4;
+
+    memset(w.x, 0, HIST * sizeof *w.x);
+    for (size_t b = 0; b < nb; b++) {
+        size_t from = b * full, len = n - from < full ? n - from : full;
+        struct pred p;
+
+        if (record_get(records + b * WIRE_BLOCK_HDR_LEN, &p) != WIRE_OK)
+            return WIRE_EFRAME;
+        residuals_get(plane, len, wide, shuffle, n, from, w.best);
+        reconstruct(&p, w.best, len, wide, w.x + HIST);
+        store_block(w.x + HIST, len, wide, out, from);
+        memmove(w.x, w.x + len, HIST * sizeof *w.x);
+    }
+    return WIRE_OK;
+}

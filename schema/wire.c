@@ -404,6 +404,8 @@ static void write_header(const struct wire_meta *m, uint16_t flags, unsigned ver
     }
 }
 
+static int layout_of(uint16_t flags);
+
 /* How an envelope is written: version, transforms, block length, and for v2
  * the linear predictor's largest order. */
 struct enc_plan {
@@ -425,7 +427,7 @@ static size_t payload_build(const struct wire_meta *m, const void *samples,
         side = rec * m->channel_count;
         for (unsigned c = 0; c < m->channel_count; c++)
             wire__predict_plane((const uint8_t *)samples + c * n * size, n, m->sample_type,
-                                pl->block_log, (pl->flags & WIRE_FLAG_SHUFFLE) != 0,
+                                pl->block_log, layout_of(pl->flags),
                                 pl->max_order, tmp + c * rec, tmp + side + c * n * size, work);
         return side + bytes;
     }
@@ -481,7 +483,7 @@ static int encode_check(const struct wire_meta *m, const void *samples, const ui
     int rc;
 
     if (!m || !samples || !sk ||
-        (pl->flags & ~(pl->version == 2 ? WIRE_FLAGS_V2_KNOWN : WIRE_FLAGS_KNOWN)))
+        (pl->version == 2 ? !wire_v2_flags_ok(pl->flags) : (pl->flags & ~WIRE_FLAGS_KNOWN) != 0))
         return WIRE_EFIELD;
     if (pl->version == 2 &&
         (pl->block_log < WIRE_BLOCK_LOG_MIN || pl->block_log > WIRE_BLOCK_LOG_MAX))
@@ -577,6 +579,22 @@ int wire_encode(const struct wire_meta *m, const void *samples,
 }
 
 /* --- encode v2 ------------------------------------------------------------ */
+
+int wire_v2_flags_ok(uint16_t flags)
+{
+    if (flags & ~WIRE_FLAGS_V2_KNOWN)
+        return 0;
+    if ((flags & WIRE_FLAG_BITSHUFFLE) &&
+        ((flags & WIRE_FLAG_SHUFFLE) || !(flags & WIRE_FLAG_PREDICT)))
+        return 0;
+    return 1;
+}
+
+static int layout_of(uint16_t flags)
+{
+    return (flags & WIRE_FLAG_BITSHUFFLE) ? WIRE__LAYOUT_BITSHUFFLE
+         : (flags & WIRE_FLAG_SHUFFLE) ? WIRE__LAYOUT_SHUFFLE : WIRE__LAYOUT_LE;
+}
 
 static unsigned block_log_of(const struct wire_meta *m)
 {
@@ -808,7 +826,7 @@ int wire_parse(const uint8_t *buf, size_t len, struct wire_meta *m,
     t.sample_type = buf[52];
     t.channel_count = buf[53];
     /* a transform we cannot undo */
-    if (t.flags & ~(t.version == 2 ? WIRE_FLAGS_V2_KNOWN : WIRE_FLAGS_KNOWN))
+    if (t.version == 2 ? !wire_v2_flags_ok(t.flags) : (t.flags & ~WIRE_FLAGS_KNOWN) != 0)
         return WIRE_EFIELD;
     if (t.version == 2) {
         t.block_log = buf[54];
@@ -898,8 +916,8 @@ static int decode_predicted(ZSTD_DCtx *dctx, const struct wire_meta *m,
         return WIRE_EFRAME;
     for (unsigned c = 0; c < m->channel_count; c++)
         if (wire__unpredict_plane(scratch + c * rec, scratch + side + c * n * size, n,
-                                  m->sample_type, m->block_log,
-                                  (m->flags & WIRE_FLAG_SHUFFLE) != 0, out + c * n * size,
+                                  m->sample_type, m->block_log, layout_of(m->flags),
+                                  out + c * n * size,
                                   work) != WIRE_OK)
             return WIRE_EFRAME;
     return WIRE_OK;
@@ -918,7 +936,7 @@ static int decode_with(ZSTD_DCtx *dctx, const struct wire_meta *m, const struct 
     if (!m || !v || !out || !v->payload)
         return WIRE_EFIELD;
     if ((m->version != 1 && m->version != 2) ||
-        (m->flags & ~(m->version == 2 ? WIRE_FLAGS_V2_KNOWN : WIRE_FLAGS_KNOWN)))
+        (m->version == 2 ? !wire_v2_flags_ok(m->flags) : (m->flags & ~WIRE_FLAGS_KNOWN) != 0))
         return WIRE_EFIELD;
     bytes = wire_samples_bytes(m);
     if (bytes == 0 || (m->version == 2 && (m->block_log < WIRE_BLOCK_LOG_MIN ||

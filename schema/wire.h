@@ -31,6 +31,7 @@
 #define WIRE_FLAG_DELTA   0x0001  /* per-channel delta of successive samples */
 #define WIRE_FLAG_SHUFFLE 0x0002  /* byte shuffle: all first bytes, then all second bytes, ... */
 #define WIRE_FLAG_PREDICT 0x0004  /* v2 only: per-block predictors, zigzag residuals */
+#define WIRE_FLAG_BITSHUFFLE 0x0008  /* v2 only, with PREDICT: residual bits by plane per block */
 
 enum wire_sample_type {
     WIRE_I16 = 1,
@@ -180,8 +181,11 @@ int wire_decode_samples_ctx(struct ZSTD_DCtx_s *dctx, const struct wire_meta *m,
  * prediction), zigzag residuals, byte shuffle, one zstd frame.  Parsed and
  * decoded by the same wire_parse / wire_decode_samples* as v1. --- */
 
-#define WIRE_FLAGS_V2_KNOWN   (WIRE_FLAG_SHUFFLE | WIRE_FLAG_PREDICT)
-#define WIRE_FLAGS_V2_DEFAULT (WIRE_FLAG_SHUFFLE | WIRE_FLAG_PREDICT)
+/* Known v2 flags; SHUFFLE and BITSHUFFLE exclude each other, and BITSHUFFLE
+ * needs PREDICT (wire_v2_flags_ok). */
+#define WIRE_FLAGS_V2_KNOWN   (WIRE_FLAG_SHUFFLE | WIRE_FLAG_PREDICT | WIRE_FLAG_BITSHUFFLE)
+/* What the agent writes; chosen by measurement (WIRE.md, "Version 2"). */
+#define WIRE_FLAGS_V2_DEFAULT (WIRE_FLAG_PREDICT | WIRE_FLAG_BITSHUFFLE)
 #define WIRE_BLOCK_LOG_MIN 10
 #define WIRE_BLOCK_LOG_MAX 16
 #define WIRE_BLOCK_LOG_DEFAULT 12      /* 4096 samples, as FLAC's blocks */
@@ -198,6 +202,9 @@ enum wire_predictor {
     WIRE_PRED_LPC = 3,          /* (sum q[k] x[i-1-k]) >> shift */
     WIRE_PRED_XOR = 4           /* float32 only: bits XOR the previous bits */
 };
+
+/* Whether flags is a v2 combination a reader can undo. */
+int wire_v2_flags_ok(uint16_t flags);
 
 /* Bytes of the decompressed v2 payload: predictor records + samples; 0 if
  * meta is out of range. */

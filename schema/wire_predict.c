@@ -118,15 +118,41 @@ struct pred {
     int32_t q[WIRE_MAX_ORDER];
 };
 
-static unsigned bit_len(uint32_t z) { return z ? 32u - (unsigned)__builtin_clz(z) : 0u; }
+/* LPC residuals with the order a constant, so the compiler unrolls the taps
+ * and vectorises over samples. */
+#define LPC_RES16(ORDER)                                                        \
+    for (size_t i = 0; i < len; i++) {                                          \
+        uint32_t acc = 0;                                                       \
+        for (unsigned k = 0; k < (ORDER); k++)                                  \
+            acc += (uint32_t)(q[k] * x[i - 1 - k]);                             \
+        r[i] = zigzag((uint32_t)x[i] - (uint32_t)asr32(to_i32(acc), sh), 0);    \
+    }
 
-/* Zigzagged residuals of predictor p over x[0, len) (history before x[0]) into
- * r; returns their size in bits, the encoder's measure of a predictor. */
-static uint64_t residuals(const struct pred *p, const int32_t *x, size_t len, int wide,
-                          uint32_t *r)
+static void lpc_residuals16(const int32_t *q, unsigned order, unsigned sh, const int32_t *x,
+                            size_t len, uint32_t *r)
 {
-    uint64_t bits = 0;
+    switch (order) {
+    case 8: LPC_RES16(8); break;
+    case 12: LPC_RES16(12); break;
+    default: LPC_RES16(order); break;
+    }
+}
 
+static void lpc_residuals32(const int32_t *q, unsigned order, unsigned sh, const int32_t *x,
+                            size_t len, uint32_t *r)
+{
+    for (size_t i = 0; i < len; i++) {
+        uint64_t acc = 0;
+        for (unsigned k = 0; k < order; k++)
+            acc += (uint64_t)((int64_t)q[k] * x[i - 1 - k]);
+        r[i] = zigzag((uint32_t)x[i] - (uint32_t)asr64(to_i64(acc), sh), 1);
+    }
+}
+
+/* Residuals of predictor p over x[0, len) (history before x[0]) into r,
+ * zigzagged except XOR's. */
+static void residuals(const struct pred *p, const int32_t *x, size_t len, int wide, uint32_t *r)
+{
     switch (p->kind) {
     case WIRE_PRED_NONE:
         for (size_t i = 0; i < len; i++)
@@ -145,24 +171,37 @@ static uint64_t residuals(const struct pred *p, const int32_t *x, size_t len, in
             r[i] = ((uint32_t)x[i] ^ (uint32_t)x[i - 1]) & (wide ? 0xffffffffu : 0xffffu);
         break;
     default:    /* WIRE_PRED_LPC */
-        for (size_t i = 0; i < len; i++) {
-            if (!wide) {
-                uint32_t acc = 0;
-                for (unsigned k = 0; k < p->order; k++)
-                    acc += (uint32_t)(p->q[k] * x[i - 1 - k]);
-                r[i] = zigzag((uint32_t)x[i] - (uint32_t)asr32(to_i32(acc), p->shift), 0);
-            } else {
-                uint64_t acc = 0;
-                for (unsigned k = 0; k < p->order; k++)
-                    acc += (uint64_t)((int64_t)p->q[k] * x[i - 1 - k]);
-                r[i] = zigzag((uint32_t)x[i] - (uint32_t)asr64(to_i64(acc), p->shift), 1);
-            }
-        }
+        if (wide)
+            lpc_residuals32(p->q, p->order, p->shift, x, len, r);
+        else
+            lpc_residuals16(p->q, p->order, p->shift, x, len, r);
         break;
     }
+}
+
+/* The encoder's measure of residuals: the sum of their magnitudes (zigzag
+ * values), which orders predictors as their coded size does (FLAC's too). */
+static uint64_t magnitude(const uint32_t *r, size_t len)
+{
+    uint64_t sum = 0;
+
     for (size_t i = 0; i < len; i++)
-        bits += bit_len(r[i]);
-    return bits;
+        sum += r[i];
+    return sum;
+}
+
+/* The three fixed integer predictors' magnitudes in one pass. */
+static void fixed_magnitudes(const int32_t *x, size_t len, int wide, uint64_t sums[3])
+{
+    uint64_t s0 = 0, s1 = 0, s2 = 0;
+
+    for (size_t i = 0; i < len; i++) {
+        uint32_t u = (uint32_t)x[i], u1 = (uint32_t)x[i - 1], u2 = (uint32_t)x[i - 2];
+        s0 += zigzag(u, wide);
+        s1 += zigzag(u - u1, wide);
+        s2 += zigzag(u - 2u * u1 + u2, wide);
+    }
+    sums[0] = s0, sums[1] = s1, sums[2] = s2;
 }
 
 /* --- linear prediction analysis (encoder only) ------------------------------ */
@@ -314,18 +353,87 @@ static int record_get(const uint8_t *rec, struct pred *p)
     return WIRE_OK;
 }
 
+/* 8 x 8 bit matrix transpose (Hacker's Delight 7-3): bit j of byte i goes
+ * to bit i of byte j.  Its own inverse. */
+static uint64_t transpose8(uint64_t x)
+{
+    uint64_t t;
+
+    t = (x ^ (x >> 7)) & 0x00AA00AA00AA00AAull;
+    x ^= t ^ (t << 7);
+    t = (x ^ (x >> 14)) & 0x0000CCCC0000CCCCull;
+    x ^= t ^ (t << 14);
+    t = (x ^ (x >> 28)) & 0x00000000F0F0F0F0ull;
+    x ^= t ^ (t << 28);
+    return x;
+}
+
+/* Bit shuffle of one block of len residuals of size bytes into dst (len *
+ * size bytes): for the first len8 = len & ~7 samples, bit plane b (b = 0 ..
+ * 8 size - 1, least significant first) is len8 / 8 bytes at b * len8 / 8,
+ * bit t of its byte j being bit b of sample 8 j + t; the len - len8 last
+ * samples follow, little-endian. */
+static void bitshuffle_put(const uint32_t *r, size_t len, size_t size, uint8_t *dst)
+{
+    size_t len8 = len & ~(size_t)7, g = len8 / 8;
+
+    for (size_t j = 0; j < g; j++) {
+        const uint32_t *v = r + 8 * j;
+        for (size_t k = 0; k < size; k++) {
+            uint64_t x = 0;
+            for (unsigned t = 0; t < 8; t++)
+                x |= (uint64_t)((v[t] >> (8 * k)) & 0xff) << (8 * t);
+            x = transpose8(x);
+            for (unsigned b = 0; b < 8; b++)
+                dst[(8 * k + b) * g + j] = (uint8_t)(x >> (8 * b));
+        }
+    }
+    for (size_t i = len8; i < len; i++)
+        for (size_t k = 0; k < size; k++)
+            dst[i * size + k] = (uint8_t)(r[i] >> (8 * k));
+}
+
+static void bitshuffle_get(const uint8_t *src, size_t len, size_t size, uint32_t *r)
+{
+    size_t len8 = len & ~(size_t)7, g = len8 / 8;
+
+    for (size_t j = 0; j < g; j++) {
+        uint32_t v[8] = { 0 };
+        for (size_t k = 0; k < size; k++) {
+            uint64_t x = 0;
+            for (unsigned b = 0; b < 8; b++)
+                x |= (uint64_t)src[(8 * k + b) * g + j] << (8 * b);
+            x = transpose8(x);
+            for (unsigned t = 0; t < 8; t++)
+                v[t] |= (uint32_t)((x >> (8 * t)) & 0xff) << (8 * k);
+        }
+        memcpy(r + 8 * j, v, sizeof v);
+    }
+    for (size_t i = len8; i < len; i++) {
+        uint32_t u = 0;
+        for (size_t k = 0; k < size; k++)
+            u |= (uint32_t)src[i * size + k] << (8 * k);
+        r[i] = u;
+    }
+}
+
 /* Residuals r[0, len) to plane positions [from, from + len) of an n-sample
- * plane: little-endian, or byte k of sample i at k * n + i when shuffled. */
-static void residuals_put(const uint32_t *r, size_t len, int wide, int shuffle, size_t n,
+ * plane in the given layout: little-endian; byte shuffle over the plane
+ * (byte k of sample i at k * n + i); bit shuffle within the block. */
+static void residuals_put(const uint32_t *r, size_t len, int wide, int layout, size_t n,
                           size_t from, uint8_t *plane)
 {
-    if (shuffle && !wide) {
+    size_t size = wide ? 4 : 2;
+
+    if (layout == WIRE__LAYOUT_BITSHUFFLE) {
+        bitshuffle_put(r, len, size, plane + from * size);
+    } else if (layout == WIRE__LAYOUT_SHUFFLE && !wide) {
         uint8_t *b0 = plane + from, *b1 = plane + n + from;
         for (size_t i = 0; i < len; i++) {
             b0[i] = (uint8_t)r[i];
             b1[i] = (uint8_t)(r[i] >> 8);
         }
-    } else if (shuffle) {
+    } else if (layout == WIRE__LAYOUT_SHUFFLE) {
         uint8_t *b0 = plane + from, *b1 = b0 + n, *b2 = b1 + n, *b3 = b2 + n;
         for (size_t i = 0; i < len; i++) {
             b0[i] = (uint8_t)r[i];
@@ -334,7 +442,6 @@ static void residuals_put(const uint32_t *r, size_t len, int wide, int shuffle, 
             b3[i] = (uint8_t)(r[i] >> 24);
         }
     } else {
-        size_t size = wide ? 4 : 2;
         uint8_t *d = plane + from * size;
         for (size_t i = 0; i < len; i++)
             for (size_t k = 0; k < size; k++)
@@ -342,25 +449,28 @@ static void residuals_put(const uint32_t *r, size_t len, int wide, int shuffle, 
     }
 }
 
-static void residuals_get(const uint8_t *plane, size_t len, int wide, int shuffle, size_t n,
+static void residuals_get(const uint8_t *plane, size_t len, int wide, int layout, size_t n,
                           size_t from, uint32_t *r)
 {
-    if (shuffle && !wide) {
+    size_t size = wide ? 4 : 2;
+
+    if (layout == WIRE__LAYOUT_BITSHUFFLE) {
+        bitshuffle_get(plane + from * size, len, size, r);
+    } else if (layout == WIRE__LAYOUT_SHUFFLE && !wide) {
         const uint8_t *b0 = plane + from, *b1 = plane + n + from;
         for (size_t i = 0; i < len; i++)
             r[i] = (uint32_t)b0[i] | (uint32_t)b1[i] << 8;
-    } else if (shuffle) {
+    } else if (layout == WIRE__LAYOUT_SHUFFLE) {
         const uint8_t *b0 = plane + from, *b1 = b0 + n, *b2 = b1 + n, *b3 = b2 + n;
         for (size_t i = 0; i < len; i++)
             r[i] = (uint32_t)b0[i] | (uint32_t)b1[i] << 8 | (uint32_t)b2[i] << 16 |
                    (uint32_t)b3[i] << 24;
     } else {
-        size_t size = wide ? 4 : 2;
-        const uint8_t *s = plane + from * size;
+        const uint8_t *src = plane + from * size;
         for (size_t i = 0; i < len; i++) {
             uint32_t v = 0;
             for (size_t k = 0; k < size; k++)
-                v |= (uint32_t)s[i * size + k] << (8 * k);
+                v |= (uint32_t)src[i * size + k] << (8 * k);
             r[i] = v;
         }
     }
@@ -372,28 +482,31 @@ static void residuals_get(const uint8_t *plane, size_t len, int wide, int shuffl
 static struct pred choose(struct work *w, size_t len, size_t full, int wide, int is_float,
                           unsigned max_order)
 {
-    static const uint8_t fixed[] = { WIRE_PRED_DIFF1, WIRE_PRED_DIFF2, WIRE_PRED_NONE,
-                                     WIRE_PRED_XOR };
     const int32_t *x = w->x + HIST;
     struct pred best = { 0 }, p = { 0 };
-    uint64_t best_bits = UINT64_MAX, bits;
+    uint64_t sums[3], best_sum;
     uint32_t *swap;
 
-    for (size_t f = 0; f < sizeof fixed; f++) {
-        if (fixed[f] == WIRE_PRED_XOR && !is_float)
-            continue;
-        memset(&p, 0, sizeof p);
-        p.kind = fixed[f];
-        bits = residuals(&p, x, len, wide, w->trial);
-        if (bits < best_bits) {
-            best_bits = bits;
+    fixed_magnitudes(x, len, wide, sums);
+    best.kind = WIRE_PRED_NONE;
+    best_sum = sums[0];
+    if (sums[1] < best_sum)
+        best.kind = WIRE_PRED_DIFF1, best_sum = sums[1];
+    if (sums[2] < best_sum)
+        best.kind = WIRE_PRED_DIFF2, best_sum = sums[2];
+    residuals(&best, x, len, wide, w->best);
+    if (is_float) {
+        p.kind = WIRE_PRED_XOR;
+        residuals(&p, x, len, wide, w->trial);
+        if (magnitude(w->trial, len) < best_sum) {
             best = p;
             swap = w->best, w->best = w->trial, w->trial = swap;
         }
+        return best;
     }
-    if (!is_float && max_order > 0 && lpc_fit(w, len, full, max_order, &p) == 0) {
-        bits = residuals(&p, x, len, wide, w->trial);
-        if (bits < best_bits) {
+    if (max_order > 0 && lpc_fit(w, len, full, max_order, &p) == 0) {
+        residuals(&p, x, len, wide, w->trial);
+        if (magnitude(w->trial, len) < best_sum) {
             best = p;
             swap = w->best, w->best = w->trial, w->trial = swap;
         }
@@ -402,7 +515,7 @@ static struct pred choose(struct work *w, size_t len, size_t full, int wide, int
 }
 
 void wire__predict_plane(const void *in, size_t n, uint8_t type, unsigned block_log,
-                         int shuffle, unsigned max_order, uint8_t *records, uint8_t *plane,
+                         int layout, unsigned max_order, uint8_t *records, uint8_t *plane,
                          void *work)
 {
     struct work w = work_carve(work, block_log);
@@ -420,7 +533,7 @@ void wire__predict_plane(const void *in, size_t n, uint8_t type, unsigned block_
         load_block(in, from, len, wide, w.x + HIST);
         p = choose(&w, len, full, wide, is_float, max_order);
         record_put(records + b * WIRE_BLOCK_HDR_LEN, &p);
-        residuals_put(w.best, len, wide, shuffle, n, from, plane);
+        residuals_put(w.best, len, wide, layout, n, from, plane);
         memmove(w.x, w.x + len, HIST * sizeof *w.x);
     }
 }
@@ -476,7 +589,7 @@ static void reconstruct(const struct pred *p, const uint32_t *r, size_t len, int
 }
 
 int wire__unpredict_plane(const uint8_t *records, const uint8_t *plane, size_t n, uint8_t type,
-                          unsigned block_log, int shuffle, void *out, void *work)
+                          unsigned block_log, int layout, void *out, void *work)
 {
     struct work w = work_carve(work, block_log);
     size_t full = (size_t)1 << block_log, nb = wire__blocks(n, block_log);
@@ -489,7 +602,7 @@ int wire__unpredict_plane(const uint8_t *records, const uint8_t *plane, size_t n
 
         if (record_get(records + b * WIRE_BLOCK_HDR_LEN, &p) != WIRE_OK)
             return WIRE_EFRAME;
-        residuals_get(plane, len, wide, shuffle, n, from, w.best);
+        residuals_get(plane, len, wide, layout, n, from, w.best);
         reconstruct(&p, w.best, len, wide, w.x + HIST);
         store_block(w.x + HIST, len, wide, out, from);
         memmove(w.x, w.x + len, HIST * sizeof *w.x);

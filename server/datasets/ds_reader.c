@@ -155,10 +155,8 @@ static int load_snapshot(struct ds_reader *r, int64_t id)
     size_t len = 0;
     struct wire_meta m;
     struct wire_view v;
-    struct decimate_src src;
     void *raw = NULL;
-    size_t need, n, i;
-    unsigned c;
+    size_t need, n;
     int err;
 
     err = ingest_stored(id, &res, &env, &len);
@@ -184,13 +182,9 @@ static int load_snapshot(struct ds_reader *r, int64_t id)
         err = SRV_ENOMEM;
         goto out;
     }
-    src.samples = raw;
-    src.sample_type = m.sample_type;
-    src.n = n;
-    src.channels = m.channel_count;
-    for (c = 0; c < m.channel_count; c++)
-        for (i = 0; i < n; i++)
-            r->snap[c * n + i] = (float)decimate_value(&src, c, i);
+    /* physical units: code * scale + offset of each channel (wire v2) */
+    if (wire_to_physical(&m, raw, r->snap) != WIRE_OK)
+        goto out;
     r->snap_n = n;
     r->cur_snap = id;
     err = SRV_OK;

@@ -128,9 +128,14 @@ struct pred {
         r[i] = zigzag((uint32_t)x[i] - (uint32_t)asr32(to_i32(acc), sh), 0);    \
     }
 
-static void lpc_residuals16(const int32_t *q, unsigned order, unsigned sh, const int32_t *x,
-                            size_t len, uint32_t *r)
+/* (restrict and the local copy of the taps: r is uint32_t, which may alias
+ * int32_t, and the compiler would otherwise reload every tap per sample.) */
+static void lpc_residuals16(const int32_t *qin, unsigned order, unsigned sh,
+                            const int32_t *restrict x, size_t len, uint32_t *restrict r)
 {
+    int32_t q[WIRE_MAX_ORDER];
+
+    memcpy(q, qin, sizeof q);
     switch (order) {
     case 8: LPC_RES16(8); break;
     case 12: LPC_RES16(12); break;
@@ -540,6 +545,31 @@ void wire__predict_plane(const void *in, size_t n, uint8_t type, unsigned block_
 
 /* --- inverse --------------------------------------------------------------- */
 
+/* The recursion is serial; what helps is the order as a constant (the taps
+ * unrolled, held in registers) and the newest sample added last, so the
+ * chain from one sample to the next is one multiply-add. */
+#define LPC_REC16(ORDER)                                                        \
+    for (size_t i = 0; i < len; i++) {                                          \
+        uint32_t acc = 0;                                                       \
+        for (unsigned k = (ORDER); k-- > 0;)                                    \
+            acc += (uint32_t)(q[k] * x[i - 1 - k]);                             \
+        x[i] = sext16(unzigzag(r[i]) + (uint32_t)asr32(to_i32(acc), sh));       \
+    }
+
+static void lpc_rebuild16(const struct pred *p, const uint32_t *restrict r, size_t len,
+                          int32_t *restrict x)
+{
+    int32_t q[WIRE_MAX_ORDER];
+    unsigned sh = p->shift;
+
+    memcpy(q, p->q, sizeof q);
+    switch (p->order) {
+    case 8: LPC_REC16(8); break;
+    case 12: LPC_REC16(12); break;
+    default: LPC_REC16(p->order); break;
+    }
+}
+
 /* Rebuilds x[0, len) from residuals r (history before x[0]). */
 static void reconstruct(const struct pred *p, const uint32_t *r, size_t len, int wide, int32_t *x)
 {
@@ -570,12 +600,7 @@ static void reconstruct(const struct pred *p, const uint32_t *r, size_t len, int
         break;
     default:    /* WIRE_PRED_LPC */
         if (!wide) {
-            for (size_t i = 0; i < len; i++) {
-                uint32_t acc = 0;
-                for (unsigned k = 0; k < p->order; k++)
-                    acc += (uint32_t)(p->q[k] * x[i - 1 - k]);
-                x[i] = sext16(unzigzag(r[i]) + (uint32_t)asr32(to_i32(acc), p->shift));
-            }
+            lpc_rebuild16(p, r, len, x);
         } else {
             for (size_t i = 0; i < len; i++) {
                 uint64_t acc = 0;

@@ -11,10 +11,12 @@
  * For each set: plain zstd -3 of the raw planar samples (the baseline: its
  * compression and decompression speed), zstd -19 of the raw and of the
  * byte-shuffled samples (ratio), wire v1 (ratio, encode speed), wire v2
- * (ratio; encode with signature; parse + verify + decode; the predictor
- * transforms alone, both ways).  Speeds are raw sample MB/s (10^6 bytes),
- * median of --runs runs, one core.  Lines: `codec SET NAME ratio=X mbps=Y`;
- * `SET v2/...` lines divide by the same run's baseline.  With --dump DIR the
+ * (ratio; encode with signature; parse + verify + decode, and without the
+ * verify; the predictor transforms alone, both ways; the signature alone).
+ * Speeds are raw sample MB/s (10^6 bytes), median of --runs rounds, one
+ * core; each round runs every operation once, interleaved.  Lines: `codec
+ * SET NAME ratio=X mbps=Y`; the `SET v2/zstd3` line gives the medians of the
+ * per-round speed ratios against the baseline.  With --dump DIR the
  * sets are also written for bench/codec.sh (flac --best, xz -9 and the zstd
  * command line): DIR/SET.i16 (interleaved int16, what flac reads) or
  * DIR/SET.f32, and DIR/SET.planar and DIR/SET.shuf (byte-shuffled planes).
@@ -206,179 +208,186 @@ static int dump(const struct set *s, const char *dir, const uint8_t *shuf)
     return 0;
 }
 
-/* Plain zstd at level: ratio, and compression / decompression MB/s. */
-static int zstd_plain(const void *src, size_t bytes, int level, int timed, double *ratio,
-                      double *cmbps, double *dmbps)
+/* zstd's ratio at level (one run, untimed: the strong levels are slow). */
+static double zstd_ratio(const void *src, size_t bytes, int level)
 {
-    size_t cap = ZSTD_compressBound(bytes), len = 0;
-    void *dst = malloc(cap), *back = malloc(bytes);
-    ZSTD_CCtx *cc = ZSTD_createCCtx();
-    ZSTD_DCtx *dc = ZSTD_createDCtx();
-    double tc[MAX_RUNS], td[MAX_RUNS];
-    int runs = timed ? g_runs : 1;
+    size_t cap = ZSTD_compressBound(bytes), len;
+    void *dst = malloc(cap);
 
-    for (int r = 0; r < runs; r++) {
-        double t0 = now_s();
-        len = ZSTD_compressCCtx(cc, dst, cap, src, bytes, level);
-        tc[r] = now_s() - t0;
-        t0 = now_s();
-        size_t d = ZSTD_decompressDCtx(dc, back, bytes, dst, len);
-        td[r] = now_s() - t0;
-        if (ZSTD_isError(len) || d != bytes)
-            return -1;
-    }
-    *ratio = (double)bytes / (double)len;
-    *cmbps = bytes / 1e6 / median(tc, runs);
-    *dmbps = bytes / 1e6 / median(td, runs);
+    len = dst ? ZSTD_compress(dst, cap, src, bytes, level) : 0;
     free(dst);
-    free(back);
-    ZSTD_freeCCtx(cc);
-    ZSTD_freeDCtx(dc);
-    return 0;
+    return dst && !ZSTD_isError(len) ? (double)bytes / (double)len : 0;
 }
 
-struct v2_figures {
-    double ratio, enc, dec, fwd, inv, sign;
-};
+/* What is timed, once per round; the rounds interleave them, so a burst of
+ * load on the machine hits all alike, and the ratios against the baseline
+ * are taken within each round before the median. */
+enum op { ZSTD3_C, ZSTD3_D, V1_ENC, V2_ENC, V2_DEC, V2_DEC_NOVERIFY, V2_FWD, V2_INV, SIGN, OPS };
+static const char *const op_names[OPS] = {
+    "zstd3-compress", "zstd3-decompress", "wire-v1-encode", "wire-v2-encode", "wire-v2-decode",
+    "wire-v2-decode-noverify", "wire-v2-predict", "wire-v2-unpredict", "ed25519-sign" };
 
-/* wire v2 through the caller-buffer API, as the agent and a server worker
- * run it: contexts and buffers made once, reused for every run. */
-static int bench_v2(const struct set *s, const uint8_t *sk, const uint8_t *pk,
-                    struct v2_figures *fig)
-{
+struct bench {
+    const struct set *s;
     struct wire_meta m, pm;
     struct wire_view v;
-    size_t scap, ocap, len = 0, dcap, bytes = set_bytes(s), size = wire_sample_size(s->type);
-    uint8_t *scratch, *env, *dscratch, *out, sig[WIRE_SIG_LEN];
-    ZSTD_CCtx *cc = ZSTD_createCCtx();
-    ZSTD_DCtx *dc = ZSTD_createDCtx();
-    double te[MAX_RUNS], td[MAX_RUNS], tf[MAX_RUNS], ti[MAX_RUNS], tsg[MAX_RUNS];
-    size_t rec, side;
-    int rc = -1;
+    const uint8_t *sk, *pk;
+    size_t bytes, scap, ocap, dcap, len, z3len, v1len, rec, side;
+    uint8_t *scratch, *env, *dscratch, *out, *z3, *v1env, *v1scratch;
+    ZSTD_CCtx *cc, *cc1, *cc3;
+    ZSTD_DCtx *dc, *dc3;
+};
 
-    meta_for(s, &m);
-    scap = wire_encode_v2_scratch_bound(&m);
-    ocap = wire_encode_v2_bound(&m);
-    scratch = malloc(scap);
-    env = malloc(ocap);
-    out = malloc(bytes);
-    if (!scratch || !env || !out)
+static int bench_open(struct bench *b, const struct set *s, const uint8_t *sk, const uint8_t *pk)
+{
+    memset(b, 0, sizeof *b);
+    b->s = s;
+    b->sk = sk;
+    b->pk = pk;
+    b->bytes = set_bytes(s);
+    meta_for(s, &b->m);
+    b->scap = wire_encode_v2_scratch_bound(&b->m);
+    b->ocap = wire_encode_v2_bound(&b->m);
+    b->scratch = malloc(b->scap);
+    b->env = malloc(b->ocap);
+    b->out = malloc(b->bytes);
+    b->z3 = malloc(ZSTD_compressBound(b->bytes));
+    b->v1env = malloc(wire_encode_bound(b->bytes));
+    b->v1scratch = malloc(b->bytes);
+    b->cc = ZSTD_createCCtx();
+    b->cc1 = ZSTD_createCCtx();
+    b->cc3 = ZSTD_createCCtx();
+    b->dc = ZSTD_createDCtx();
+    b->dc3 = ZSTD_createDCtx();
+    if (!b->scratch || !b->env || !b->out || !b->z3 || !b->v1env || !b->v1scratch ||
+        wire_encode_v2_ctx(b->cc, &b->m, s->planar, sk, 0, WIRE_FLAGS_V2_DEFAULT, b->scratch,
+                           b->scap, b->env, b->ocap, &b->len) != WIRE_OK ||
+        wire_parse(b->env, b->len, &b->pm, &b->v) != WIRE_OK)
         return -1;
-    for (int r = 0; r < g_runs; r++) {
-        double t0 = now_s();
-        if (wire_encode_v2_ctx(cc, &m, s->planar, sk, 0, WIRE_FLAGS_V2_DEFAULT, scratch, scap,
-                               env, ocap, &len) != WIRE_OK)
-            return -1;
-        te[r] = now_s() - t0;
-    }
-    if (wire_parse(env, len, &pm, &v) != WIRE_OK)
-        return -1;
-    dcap = wire_decode_scratch_bound(&pm);
-    dscratch = malloc(dcap);
-    for (int r = 0; r < g_runs; r++) {
-        double t0 = now_s();
-        if (wire_parse(env, len, &pm, &v) != WIRE_OK || wire_verify(env, len, pk) != WIRE_OK ||
-            wire_decode_samples_scratch(dc, &pm, &v, dscratch, dcap, out, bytes) != WIRE_OK)
-            goto out;
-        td[r] = now_s() - t0;
-        if (memcmp(out, s->planar, bytes) != 0) {
-            fprintf(stderr, "bench-codec: %s does not decode to its input\n", s->name);
-            goto out;
-        }
-        t0 = now_s();
-        crypto_sign_ed25519_detached(sig, NULL, env, len - WIRE_SIG_LEN, sk);
-        tsg[r] = now_s() - t0;
-    }
-    /* the transforms alone, both ways, on the same buffers */
-    rec = wire__blocks(s->n, WIRE_BLOCK_LOG_DEFAULT) * WIRE_BLOCK_HDR_LEN;
-    side = rec * s->channels;
-    for (int r = 0; r < g_runs; r++) {
-        double t0 = now_s();
-        for (unsigned c = 0; c < s->channels; c++)
-            wire__predict_plane((const uint8_t *)s->planar + c * s->n * size, s->n, s->type,
-                                WIRE_BLOCK_LOG_DEFAULT, 1, WIRE_ENCODE_ORDER, scratch + c * rec,
-                                scratch + side + c * s->n * size, dscratch);
-        tf[r] = now_s() - t0;
-        t0 = now_s();
-        for (unsigned c = 0; c < s->channels; c++)
-            if (wire__unpredict_plane(scratch + c * rec, scratch + side + c * s->n * size, s->n,
-                                      s->type, WIRE_BLOCK_LOG_DEFAULT, 1, out + c * s->n * size,
-                                      dscratch + ((side + bytes + 15) & ~(size_t)15)) != 0)
-                goto out;
-        ti[r] = now_s() - t0;
-    }
-    fig->ratio = (double)bytes / (double)len;
-    fig->enc = bytes / 1e6 / median(te, g_runs);
-    fig->dec = bytes / 1e6 / median(td, g_runs);
-    fig->fwd = bytes / 1e6 / median(tf, g_runs);
-    fig->inv = bytes / 1e6 / median(ti, g_runs);
-    fig->sign = bytes / 1e6 / median(tsg, g_runs);
-    rc = memcmp(out, s->planar, bytes) == 0 ? 0 : -1;
-out:
-    free(dscratch);
-    free(scratch);
-    free(env);
-    free(out);
-    ZSTD_freeCCtx(cc);
-    ZSTD_freeDCtx(dc);
-    return rc;
+    b->dcap = wire_decode_scratch_bound(&b->pm);
+    b->dscratch = malloc(b->dcap);
+    b->rec = wire__blocks(s->n, WIRE_BLOCK_LOG_DEFAULT) * WIRE_BLOCK_HDR_LEN;
+    b->side = b->rec * s->channels;
+    return b->dscratch ? 0 : -1;
 }
 
-static int bench_v1(const struct set *s, const uint8_t *sk, double *ratio, double *mbps)
+static void bench_close(struct bench *b)
 {
-    struct wire_meta m;
-    uint8_t *env = NULL;
-    size_t len = 0;
-    double t[MAX_RUNS];
+    free(b->scratch), free(b->env), free(b->out), free(b->z3), free(b->v1env);
+    free(b->v1scratch), free(b->dscratch);
+    ZSTD_freeCCtx(b->cc), ZSTD_freeCCtx(b->cc1), ZSTD_freeCCtx(b->cc3);
+    ZSTD_freeDCtx(b->dc), ZSTD_freeDCtx(b->dc3);
+}
 
-    meta_for(s, &m);
-    for (int r = 0; r < g_runs; r++) {
-        double t0 = now_s();
-        if (wire_encode(&m, s->planar, sk, 3, &env, &len) != WIRE_OK)
-            return -1;
-        t[r] = now_s() - t0;
-        free(env);
+/* One run of op; returns seconds, or a negative value on failure. */
+static double bench_op(struct bench *b, enum op op)
+{
+    const struct set *s = b->s;
+    size_t size = wire_sample_size(s->type), r;
+    uint8_t sig[WIRE_SIG_LEN];
+    double t0 = now_s();
+    int ok = 1;
+
+    switch (op) {
+    case ZSTD3_C:
+        b->z3len = ZSTD_compressCCtx(b->cc3, b->z3, ZSTD_compressBound(b->bytes), s->planar,
+                                     b->bytes, 3);
+        ok = !ZSTD_isError(b->z3len);
+        break;
+    case ZSTD3_D:
+        r = ZSTD_decompressDCtx(b->dc3, b->out, b->bytes, b->z3, b->z3len);
+        ok = r == b->bytes;
+        break;
+    case V1_ENC:
+        ok = wire_encode_ctx(b->cc1, &b->m, s->planar, b->sk, 3, WIRE_FLAGS_DEFAULT, b->v1scratch,
+                             b->bytes, b->v1env, wire_encode_bound(b->bytes), &b->v1len) == 0;
+        break;
+    case V2_ENC:
+        ok = wire_encode_v2_ctx(b->cc, &b->m, s->planar, b->sk, 0, WIRE_FLAGS_V2_DEFAULT,
+                                b->scratch, b->scap, b->env, b->ocap, &b->len) == 0;
+        break;
+    case V2_DEC:
+    case V2_DEC_NOVERIFY:
+        ok = wire_parse(b->env, b->len, &b->pm, &b->v) == 0 &&
+             (op == V2_DEC_NOVERIFY || wire_verify(b->env, b->len, b->pk) == 0) &&
+             wire_decode_samples_scratch(b->dc, &b->pm, &b->v, b->dscratch, b->dcap, b->out,
+                                         b->bytes) == 0;
+        break;
+    case V2_FWD:
+        for (unsigned c = 0; c < s->channels; c++)
+            wire__predict_plane((const uint8_t *)s->planar + c * s->n * size, s->n, s->type,
+                                WIRE_BLOCK_LOG_DEFAULT, WIRE__LAYOUT_BITSHUFFLE,
+                                WIRE_ENCODE_ORDER, b->scratch + c * b->rec,
+                                b->scratch + b->side + c * s->n * size, b->dscratch);
+        break;
+    case V2_INV:
+        for (unsigned c = 0; c < s->channels && ok; c++)
+            ok = wire__unpredict_plane(b->scratch + c * b->rec,
+                                       b->scratch + b->side + c * s->n * size, s->n, s->type,
+                                       WIRE_BLOCK_LOG_DEFAULT, WIRE__LAYOUT_BITSHUFFLE,
+                                       b->out + c * s->n * size,
+                                       b->dscratch + ((b->side + b->bytes + 15) & ~(size_t)15))
+                 == 0;
+        break;
+    case SIGN:
+        crypto_sign_ed25519_detached(sig, NULL, b->env, b->len - WIRE_SIG_LEN, b->sk);
+        break;
+    default:
+        ok = 0;
     }
-    *ratio = (double)set_bytes(s) / (double)len;
-    *mbps = set_bytes(s) / 1e6 / median(t, g_runs);
-    return 0;
+    if (!ok)
+        return -1;
+    if ((op == ZSTD3_D || op == V2_DEC || op == V2_INV) && memcmp(b->out, s->planar, b->bytes)) {
+        fprintf(stderr, "bench-codec: %s: %s does not give back the input\n", s->name,
+                op_names[op]);
+        return -1;
+    }
+    return now_s() - t0;
 }
 
 static int bench_set(const struct set *s, const uint8_t *sk, const uint8_t *pk, const char *dir)
 {
-    size_t bytes = set_bytes(s);
-    uint8_t *shuf = malloc(bytes);
-    double z3, z3c, z3d, z19, z19s, dummy, v1r, v1e;
-    struct v2_figures f;
-    char nm[96];
+    static double t[OPS][MAX_RUNS], rel[4][MAX_RUNS];
+    struct bench b;
+    uint8_t *shuf = malloc(set_bytes(s));
+    double z3, z19, z19s, mbps[OPS];
 
-    if (!shuf)
+    if (!shuf || bench_open(&b, s, sk, pk) < 0)
         return -1;
     shuffle(s, shuf);
     if (dir && dump(s, dir, shuf) < 0)
         return -1;
-    if (zstd_plain(s->planar, bytes, 3, 1, &z3, &z3c, &z3d) < 0 ||
-        zstd_plain(s->planar, bytes, 19, 0, &z19, &dummy, &dummy) < 0 ||
-        zstd_plain(shuf, bytes, 19, 0, &z19s, &dummy, &dummy) < 0 ||
-        bench_v1(s, sk, &v1r, &v1e) < 0 || bench_v2(s, sk, pk, &f) < 0) {
-        fprintf(stderr, "bench-codec: %s failed\n", s->name);
-        free(shuf);
-        return -1;
+    for (int r = 0; r < g_runs; r++)
+        for (int op = 0; op < OPS; op++)
+            if ((t[op][r] = bench_op(&b, (enum op)op)) < 0) {
+                fprintf(stderr, "bench-codec: %s: %s failed\n", s->name, op_names[op]);
+                return -1;
+            }
+    for (int r = 0; r < g_runs; r++) {
+        rel[0][r] = t[ZSTD3_C][r] / t[V2_ENC][r];
+        rel[1][r] = t[ZSTD3_D][r] / t[V2_DEC][r];
+        rel[2][r] = t[ZSTD3_D][r] / t[V2_DEC_NOVERIFY][r];
+        rel[3][r] = t[ZSTD3_C][r] / t[V1_ENC][r];
     }
-    line(s->name, "zstd3-compress", z3, z3c);
-    line(s->name, "zstd3-decompress", z3, z3d);
+    z3 = (double)b.bytes / (double)b.z3len;
+    z19 = zstd_ratio(s->planar, b.bytes, 19);
+    z19s = zstd_ratio(shuf, b.bytes, 19);
+    for (int op = 0; op < OPS; op++)
+        mbps[op] = b.bytes / 1e6 / median(t[op], g_runs);
+    line(s->name, "zstd3-compress", z3, mbps[ZSTD3_C]);
+    line(s->name, "zstd3-decompress", z3, mbps[ZSTD3_D]);
     line(s->name, "zstd19-raw", z19, 0);
     line(s->name, "zstd19-shuffled", z19s, 0);
-    line(s->name, "wire-v1-encode", v1r, v1e);
-    line(s->name, "wire-v2-encode", f.ratio, f.enc);
-    line(s->name, "wire-v2-decode", f.ratio, f.dec);
-    line(s->name, "wire-v2-predict", 0, f.fwd);
-    line(s->name, "wire-v2-unpredict", 0, f.inv);
-    line(s->name, "ed25519-sign", 0, f.sign);
-    snprintf(nm, sizeof nm, "%s v2/zstd3", s->name);
-    printf("%s encode=%.3f decode=%.3f ratio=%.3f v2/zstd19-shuffled ratio=%.3f\n", nm,
-           f.enc / z3c, f.dec / z3d, f.ratio / z3, f.ratio / z19s);
+    line(s->name, "wire-v1-encode", (double)b.bytes / (double)b.v1len, mbps[V1_ENC]);
+    for (int op = V2_ENC; op < OPS; op++)
+        line(s->name, op_names[op], op < V2_FWD ? (double)b.bytes / (double)b.len : 0, mbps[op]);
+    printf("%s v2/zstd3 encode=%.3f decode=%.3f decode-noverify=%.3f ratio=%.3f "
+           "(v1/zstd3 encode=%.3f); v2/zstd19-shuffled ratio=%.3f\n", s->name,
+           median(rel[0], g_runs), median(rel[1], g_runs), median(rel[2], g_runs),
+           (double)b.bytes / (double)b.len / z3, median(rel[3], g_runs),
+           (double)b.bytes / (double)b.len / z19s);
     fflush(stdout);
+    bench_close(&b);
     free(shuf);
     return 0;
 }

@@ -192,7 +192,7 @@ int wire_decode_samples_ctx(struct ZSTD_DCtx_s *dctx, const struct wire_meta *m,
 #define WIRE_MAX_ORDER 12              /* linear predictor taps */
 #define WIRE_BLOCK_HDR_LEN 28          /* one block's predictor record */
 #define WIRE_CALIBRATION_LEN 16        /* per channel in the header: scale, offset */
-#define WIRE_ENCODE_ORDER 12           /* largest linear predictor the encoder tries */
+#define WIRE_ENCODE_ORDER 8            /* largest linear predictor the encoder tries */
 
 /* Predictors (block record byte 0). */
 enum wire_predictor {

@@ -376,65 +376,69 @@ static uint64_t transpose8(uint64_t x)
     return x;
 }
 
-/* Bit shuffle of one block of len residuals of size bytes into dst (len *
- * size bytes): for the first len8 = len & ~7 samples, bit plane b (b = 0 ..
- * 8 size - 1, least significant first) is len8 / 8 bytes at b * len8 / 8,
- * bit t of its byte j being bit b of sample 8 j + t; the len - len8 last
- * samples follow, little-endian. */
-static void bitshuffle_put(const uint32_t *r, size_t len, size_t size, uint8_t *dst)
+/* Bit shuffle over a channel's whole plane of n residuals of size bytes:
+ * for the first n8 = n & ~7, bit plane b (b = 0 .. 8 size - 1, least
+ * significant first) is n8 / 8 bytes at b * n8 / 8, bit t of its byte j
+ * being bit b of residual 8 j + t; the n - n8 last residuals follow,
+ * little-endian, at n8 * size.  Written and read a block at a time: a block
+ * starts at a multiple of 8, so its residuals fill whole bytes of every
+ * plane (long planes: the high ones, mostly zeros, are what zstd shrinks). */
+static void bitshuffle_put(const uint32_t *r, size_t from, size_t len, size_t n, size_t size,
+                           uint8_t *plane)
 {
-    size_t len8 = len & ~(size_t)7, g = len8 / 8;
+    size_t n8 = n & ~(size_t)7, g = n8 / 8, end8 = from + len < n8 ? from + len : n8;
 
-    for (size_t j = 0; j < g; j++) {
-        const uint32_t *v = r + 8 * j;
+    for (size_t j = from / 8; j < end8 / 8; j++) {
+        const uint32_t *v = r + 8 * j - from;
         for (size_t k = 0; k < size; k++) {
             uint64_t x = 0;
             for (unsigned t = 0; t < 8; t++)
                 x |= (uint64_t)((v[t] >> (8 * k)) & 0xff) << (8 * t);
             x = transpose8(x);
             for (unsigned b = 0; b < 8; b++)
-                dst[(8 * k + b) * g + j] = (uint8_t)(x >> (8 * b));
+                plane[(8 * k + b) * g + j] = (uint8_t)(x >> (8 * b));
         }
     }
-    for (size_t i = len8; i < len; i++)
+    for (size_t i = end8 > from ? end8 : from; i < from + len; i++)
         for (size_t k = 0; k < size; k++)
-            dst[i * size + k] = (uint8_t)(r[i] >> (8 * k));
+            plane[n8 * size + (i - n8) * size + k] = (uint8_t)(r[i - from] >> (8 * k));
 }
 
-static void bitshuffle_get(const uint8_t *src, size_t len, size_t size, uint32_t *r)
+static void bitshuffle_get(const uint8_t *plane, size_t from, size_t len, size_t n, size_t size,
+                           uint32_t *r)
 {
-    size_t len8 = len & ~(size_t)7, g = len8 / 8;
+    size_t n8 = n & ~(size_t)7, g = n8 / 8, end8 = from + len < n8 ? from + len : n8;
 
-    for (size_t j = 0; j < g; j++) {
+    for (size_t j = from / 8; j < end8 / 8; j++) {
         uint32_t v[8] = { 0 };
         for (size_t k = 0; k < size; k++) {
             uint64_t x = 0;
             for (unsigned b = 0; b < 8; b++)
-                x |= (uint64_t)src[(8 * k + b) * g + j] << (8 * b);
+                x |= (uint64_t)plane[(8 * k + b) * g + j] << (8 * b);
             x = transpose8(x);
             for (unsigned t = 0; t < 8; t++)
                 v[t] |= (uint32_t)((x >> (8 * t)) & 0xff) << (8 * k);
         }
-        memcpy(r + 8 * j, v, sizeof v);
+        memcpy(r + 8 * j - from, v, sizeof v);
     }
-    for (size_t i = len8; i < len; i++) {
+    for (size_t i = end8 > from ? end8 : from; i < from + len; i++) {
         uint32_t u = 0;
         for (size_t k = 0; k < size; k++)
-            u |= (uint32_t)src[i * size + k] << (8 * k);
-        r[i] = u;
+            u |= (uint32_t)plane[n8 * size + (i - n8) * size + k] << (8 * k);
+        r[i - from] = u;
     }
 }
 
 /* Residuals r[0, len) to plane positions [from, from + len) of an n-sample
  * plane in the given layout: little-endian; byte shuffle over the plane
- * (byte k of sample i at k * n + i); bit shuffle within the block. */
+ * (byte k of sample i at k * n + i); bit shuffle over the plane. */
 static void residuals_put(const uint32_t *r, size_t len, int wide, int layout, size_t n,
                           size_t from, uint8_t *plane)
 {
     size_t size = wide ? 4 : 2;
 
     if (layout == WIRE__LAYOUT_BITSHUFFLE) {
-        bitshuffle_put(r, len, size, plane + from * size);
+        bitshuffle_put(r, from, len, n, size, plane);
     } else if (layout == WIRE__LAYOUT_SHUFFLE && !wide) {
         uint8_t *b0 = plane + from, *b1 = plane + n + from;
         for (size_t i = 0; i < len; i++) {
@@ -463,7 +467,7 @@ static void residuals_get(const uint8_t *plane, size_t len, int wide, int layout
     size_t size = wide ? 4 : 2;
 
     if (layout == WIRE__LAYOUT_BITSHUFFLE) {
-        bitshuffle_get(plane + from * size, len, size, r);
+        bitshuffle_get(plane, from, len, n, size, r);
     } else if (layout == WIRE__LAYOUT_SHUFFLE && !wide) {
         const uint8_t *b0 = plane + from, *b1 = plane + n + from;
         for (size_t i = 0; i < len; i++)

@@ -24,13 +24,15 @@ for c in range(nch):
         q = struct.unpack_from('<12h', rec, 4)
         frm, L = b * B, min(B, n - b * B)
         blk = plane[frm * size:(frm + L) * size]
-        if flags & 8:     # BITSHUFFLE: bit plane k of the first L8 samples, then the rest
-            L8, r = L & ~7, []
-            for i in range(L8):
-                r.append(sum(((blk[k * (L8 // 8) + i // 8] >> (i % 8)) & 1) << k
-                             for k in range(bits)))
-            r += [int.from_bytes(blk[L8 * size + j * size:L8 * size + (j + 1) * size], 'little')
-                  for j in range(L - L8)]
+        if flags & 8:     # BITSHUFFLE over the plane: bit planes of the first n8, then the rest
+            n8, r = n & ~7, []
+            for i in range(frm, frm + L):
+                if i < n8:
+                    r.append(sum(((plane[k * (n8 // 8) + i // 8] >> (i % 8)) & 1) << k
+                                 for k in range(bits)))
+                else:
+                    at = n8 * size + (i - n8) * size
+                    r.append(int.from_bytes(plane[at:at + size], 'little'))
         elif flags & 2:   # SHUFFLE: byte k of sample i at k*n + i over the whole plane
             r = [sum(plane[k * n + frm + i] << 8 * k for k in range(size)) for i in range(L)]
         else:

@@ -13,8 +13,10 @@
  * byte-shuffled samples (ratio), wire v1 (ratio, encode speed), wire v2
  * (ratio; encode with signature; parse + verify + decode, and without the
  * verify; the predictor transforms alone, both ways; the signature alone).
- * Speeds are raw sample MB/s (10^6 bytes), median of --runs rounds, one
- * core; each round runs every operation once, interleaved.  Lines: `codec
+ * Speeds are raw sample MB/s (10^6 bytes) of the process's CPU time (the
+ * machine is shared: time spent descheduled is not the codec's), median of
+ * --runs rounds, one core; each round runs every operation once,
+ * interleaved.  Lines: `codec
  * SET NAME ratio=X mbps=Y`; the `SET v2/zstd3` line gives the medians of the
  * per-round speed ratios against the baseline.  With --dump DIR the
  * sets are also written for bench/codec.sh (flac --best, xz -9 and the zstd
@@ -56,7 +58,7 @@ static int g_runs = 5;
 static double now_s(void)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);   /* CPU time: a loaded machine descheduling us does not count */
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 

@@ -486,12 +486,50 @@ WIRE_HOT static void bitshuffle_put(const uint32_t *r, size_t from, size_t len, 
             plane[n8 * size + (i - n8) * size + k] = (uint8_t)(r[i - from] >> (8 * k));
 }
 
+#if defined(__SSE2__)
+/* The inverse, 16 samples at a time: byte b + 8 h of v is plane b's byte
+ * for samples 8 h .. 8 h + 7, so a movemask takes bit 7 of each, which is
+ * the low (or high) byte of samples 7 and 15; shifting v left a bit gives 6
+ * and 14, and so on. */
+static size_t unbitshuffle16_sse2(const uint8_t *plane, size_t from, size_t j0, size_t j1,
+                                  size_t g, uint32_t *r)
+{
+    size_t j = j0;
+
+    for (; j + 2 <= j1; j += 2) {
+        uint8_t lo[16], hi[16];
+        uint32_t *v = r + 8 * j - from;
+        for (unsigned b = 0; b < 8; b++) {
+            lo[b] = plane[b * g + j];
+            lo[b + 8] = plane[b * g + j + 1];
+            hi[b] = plane[(8 + b) * g + j];
+            hi[b + 8] = plane[(8 + b) * g + j + 1];
+        }
+        __m128i a = _mm_loadu_si128((const __m128i *)(const void *)lo);
+        __m128i c = _mm_loadu_si128((const __m128i *)(const void *)hi);
+        for (int t = 7; t >= 0; t--) {
+            unsigned ma = (unsigned)_mm_movemask_epi8(a), mc = (unsigned)_mm_movemask_epi8(c);
+            v[t] = (ma & 0xff) | (mc & 0xff) << 8;
+            v[t + 8] = (ma >> 8) | (mc >> 8) << 8;
+            a = _mm_add_epi8(a, a);
+            c = _mm_add_epi8(c, c);
+        }
+    }
+    return j;
+}
+#endif
+
 WIRE_HOT static void bitshuffle_get(const uint8_t *plane, size_t from, size_t len, size_t n, size_t size,
                            uint32_t *r)
 {
     size_t n8 = n & ~(size_t)7, g = n8 / 8, end8 = from + len < n8 ? from + len : n8;
+    size_t j = from / 8;
 
-    for (size_t j = from / 8; j < end8 / 8; j++) {
+#if defined(__SSE2__)
+    if (size == 2 && end8 > from)
+        j = unbitshuffle16_sse2(plane, from, j, end8 / 8, g, r);
+#endif
+    for (; j < end8 / 8; j++) {
         uint32_t v[8] = { 0 };
         for (size_t k = 0; k < size; k++) {
             uint64_t x = 0;

@@ -42,7 +42,7 @@ struct work {
     int32_t *x;         /* HIST history samples, then the block */
     uint32_t *best;     /* residuals of the best predictor so far */
     uint32_t *trial;    /* residuals of the one being tried */
-    float *win;         /* analysis window for a full block */
+    float *win;         /* the analysis window's taper for a full block (a quarter) */
     float *y;           /* windowed block, HIST zeros before it */
 };
 
@@ -56,7 +56,7 @@ size_t wire__blocks(size_t n, unsigned block_log)
 size_t wire__work_bytes(unsigned block_log)
 {
     size_t b = (size_t)1 << block_log;
-    return 2 * align16((HIST + b) * 4) + 3 * align16(b * 4) + 16;
+    return 2 * align16((HIST + b) * 4) + 2 * align16(b * 4) + align16(b) + 16;
 }
 
 static struct work work_carve(void *mem, unsigned block_log)
@@ -72,7 +72,7 @@ static struct work work_carve(void *mem, unsigned block_log)
     w.trial = (uint32_t *)p;
     p += align16(b * 4);
     w.win = (float *)p;
-    p += align16(b * 4);
+    p += align16(b);
     /* HIST zeros before the windowed block: autocorr reads y[i - k] */
     memset(p, 0, HIST * sizeof(float));
     w.y = (float *)p + HIST;
@@ -242,18 +242,14 @@ WIRE_HOT static void fixed_magnitudes(const int32_t *x, size_t len, int wide, ui
 
 /* --- linear prediction analysis (encoder only) ------------------------------ */
 
-/* Tukey(0.5) window, FLAC's default apodisation. */
-static void window_make(float *w, size_t n)
+/* Tukey(0.5) window, FLAC's default apodisation: a cosine taper over the
+ * first and last quarter, 1 between; only the taper is kept (n / 4 values). */
+static void window_make(float *taper, size_t n)
 {
-    size_t taper = n / 4;
+    size_t t = n / 4;
 
-    for (size_t i = 0; i < n; i++)
-        w[i] = 1.0f;
-    for (size_t i = 0; i < taper; i++) {
-        float v = (float)(0.5 - 0.5 * cos(M_PI * (double)i / (double)taper));
-        w[i] = v;
-        w[n - 1 - i] = v;
-    }
+    for (size_t i = 0; i < t; i++)
+        taper[i] = (float)(0.5 - 0.5 * cos(M_PI * (double)i / (double)t));
 }
 
 /* Autocorrelation at lags 0..order of y[0, n) (y[-order, 0) are zeros).
@@ -350,10 +346,15 @@ static int lpc_fit(struct work *w, size_t len, size_t full, unsigned max_order, 
 
     if (len <= max_order * 2)
         return -1;
-    if (len == full)
+    if (len == full) {
+        size_t t = full / 4;
         for (size_t i = 0; i < len; i++)
-            w->y[i] = (float)w->x[HIST + i] * w->win[i];
-    else
+            w->y[i] = (float)w->x[HIST + i];
+        for (size_t i = 0; i < t; i++) {
+            w->y[i] *= w->win[i];
+            w->y[len - 1 - i] *= w->win[i];
+        }
+    } else
         for (size_t i = 0; i < len; i++)
             w->y[i] = (float)w->x[HIST + i];
     autocorr(w->y, len, max_order, ac);

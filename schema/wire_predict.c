@@ -698,6 +698,28 @@ void wire__predict_plane(const void *in, size_t n, uint8_t type, unsigned block_
         x[i] = sext16(unzigzag(r[i]) + (uint32_t)asr32(to_i32(acc), sh));       \
     }
 
+/* Order 8, the encoder's: the last eight samples live in registers, so the
+ * newest does not go through a store and a load (store forwarding would add
+ * its latency to every sample's chain). */
+static void lpc_rebuild16_8(const int32_t *q, unsigned sh, const uint32_t *restrict r,
+                            size_t len, int32_t *restrict x)
+{
+    int32_t x1 = x[-1], x2 = x[-2], x3 = x[-3], x4 = x[-4], x5 = x[-5], x6 = x[-6],
+            x7 = x[-7], x8 = x[-8];
+    const int32_t q0 = q[0], q1 = q[1], q2 = q[2], q3 = q[3], q4 = q[4], q5 = q[5], q6 = q[6],
+                  q7 = q[7];
+
+    for (size_t i = 0; i < len; i++) {
+        uint32_t acc = (uint32_t)(q7 * x8) + (uint32_t)(q6 * x7) + (uint32_t)(q5 * x6) +
+                       (uint32_t)(q4 * x5) + (uint32_t)(q3 * x4) + (uint32_t)(q2 * x3) +
+                       (uint32_t)(q1 * x2);
+        acc += (uint32_t)(q0 * x1);
+        int32_t v = sext16(unzigzag(r[i]) + (uint32_t)asr32(to_i32(acc), sh));
+        x[i] = v;
+        x8 = x7, x7 = x6, x6 = x5, x5 = x4, x4 = x3, x3 = x2, x2 = x1, x1 = v;
+    }
+}
+
 static void lpc_rebuild16(const struct pred *p, const uint32_t *restrict r, size_t len,
                           int32_t *restrict x)
 {
@@ -706,7 +728,7 @@ static void lpc_rebuild16(const struct pred *p, const uint32_t *restrict r, size
 
     memcpy(q, p->q, sizeof q);
     switch (p->order) {
-    case 8: LPC_REC16(8); break;
+    case 8: lpc_rebuild16_8(q, sh, r, len, x); break;
     case 12: LPC_REC16(12); break;
     default: LPC_REC16(p->order); break;
     }

@@ -15,7 +15,8 @@
  * sample width.  A hostile record gives wrong samples, never undefined
  * behaviour.  Only the encoder's analysis uses floating point; its result is
  * stored, so the decoder never depends on it.  No allocation here: the
- * caller hands in wire__work_bytes() of working memory. */
+ * caller hands in wire__work_bytes() of working memory.  (Earlier samples are
+ * read as (x - d)[i], not x[i - d]: i is unsigned, and i - d would wrap.) */
 #include "schema/wire.h"
 #include "schema/wire_int.h"
 
@@ -142,7 +143,7 @@ struct pred {
     for (size_t i = 0; i < len; i++) {                                          \
         uint32_t acc = 0;                                                       \
         for (unsigned k = 0; k < (ORDER); k++)                                  \
-            acc += (uint32_t)(q[k] * x[i - 1 - k]);                             \
+            acc += (uint32_t)(q[k] * (x - 1 - k)[i]);                             \
         r[i] = zigzag((uint32_t)x[i] - (uint32_t)asr32(to_i32(acc), sh), 0);    \
     }
 
@@ -167,7 +168,7 @@ static void lpc_residuals32(const int32_t *q, unsigned order, unsigned sh, const
     for (size_t i = 0; i < len; i++) {
         uint64_t acc = 0;
         for (unsigned k = 0; k < order; k++)
-            acc += (uint64_t)((int64_t)q[k] * x[i - 1 - k]);
+            acc += (uint64_t)((int64_t)q[k] * (x - 1 - k)[i]);
         r[i] = zigzag((uint32_t)x[i] - (uint32_t)asr64(to_i64(acc), sh), 1);
     }
 }
@@ -183,15 +184,15 @@ WIRE_HOT static void residuals(const struct pred *p, const int32_t *x, size_t le
         break;
     case WIRE_PRED_DIFF1:
         for (size_t i = 0; i < len; i++)
-            r[i] = zigzag((uint32_t)x[i] - (uint32_t)x[i - 1], wide);
+            r[i] = zigzag((uint32_t)x[i] - (uint32_t)(x - 1)[i], wide);
         break;
     case WIRE_PRED_DIFF2:
         for (size_t i = 0; i < len; i++)
-            r[i] = zigzag((uint32_t)x[i] - 2u * (uint32_t)x[i - 1] + (uint32_t)x[i - 2], wide);
+            r[i] = zigzag((uint32_t)x[i] - 2u * (uint32_t)(x - 1)[i] + (uint32_t)(x - 2)[i], wide);
         break;
     case WIRE_PRED_XOR:
         for (size_t i = 0; i < len; i++)
-            r[i] = ((uint32_t)x[i] ^ (uint32_t)x[i - 1]) & (wide ? 0xffffffffu : 0xffffu);
+            r[i] = ((uint32_t)x[i] ^ (uint32_t)(x - 1)[i]) & (wide ? 0xffffffffu : 0xffffu);
         break;
     default:    /* WIRE_PRED_LPC */
         if (wide)
@@ -223,7 +224,7 @@ WIRE_HOT static void fixed_magnitudes(const int32_t *x, size_t len, int wide, ui
          * which the vector units add twice as wide */
         uint32_t t0 = 0, t1 = 0, t2 = 0;
         for (size_t i = 0; i < len; i++) {
-            uint32_t u = (uint32_t)x[i], u1 = (uint32_t)x[i - 1], u2 = (uint32_t)x[i - 2];
+            uint32_t u = (uint32_t)x[i], u1 = (uint32_t)(x - 1)[i], u2 = (uint32_t)(x - 2)[i];
             t0 += zigzag(u, 0);
             t1 += zigzag(u - u1, 0);
             t2 += zigzag(u - 2u * u1 + u2, 0);
@@ -232,7 +233,7 @@ WIRE_HOT static void fixed_magnitudes(const int32_t *x, size_t len, int wide, ui
         return;
     }
     for (size_t i = 0; i < len; i++) {
-        uint32_t u = (uint32_t)x[i], u1 = (uint32_t)x[i - 1], u2 = (uint32_t)x[i - 2];
+        uint32_t u = (uint32_t)x[i], u1 = (uint32_t)(x - 1)[i], u2 = (uint32_t)(x - 2)[i];
         s0 += zigzag(u, wide);
         s1 += zigzag(u - u1, wide);
         s2 += zigzag(u - 2u * u1 + u2, wide);
@@ -261,7 +262,7 @@ static void window_make(float *taper, size_t n)
     for (; i + 4 <= n; i += 4)                                                  \
         for (unsigned k = 0; k <= (ORDER); k++)                                 \
             for (unsigned j = 0; j < 4; j++)                                    \
-                s[k][j] += y[i + j] * y[i + j - k];
+                s[k][j] += y[i + j] * (y - k)[i + j];
 
 WIRE_HOT static void autocorr(const float *restrict y, size_t n, unsigned order, double *ac)
 {
@@ -276,7 +277,7 @@ WIRE_HOT static void autocorr(const float *restrict y, size_t n, unsigned order,
     }
     for (; i < n; i++)
         for (unsigned k = 0; k <= order; k++)
-            s[k][0] += y[i] * y[i - k];
+            s[k][0] += y[i] * (y - k)[i];
     for (unsigned k = 0; k <= order; k++)
         ac[k] = (double)s[k][0] + s[k][1] + s[k][2] + s[k][3];
 }
@@ -694,7 +695,7 @@ void wire__predict_plane(const void *in, size_t n, uint8_t type, unsigned block_
     for (size_t i = 0; i < len; i++) {                                          \
         uint32_t acc = 0;                                                       \
         for (unsigned k = (ORDER); k-- > 0;)                                    \
-            acc += (uint32_t)(q[k] * x[i - 1 - k]);                             \
+            acc += (uint32_t)(q[k] * (x - 1 - k)[i]);                             \
         x[i] = sext16(unzigzag(r[i]) + (uint32_t)asr32(to_i32(acc), sh));       \
     }
 
@@ -746,19 +747,19 @@ static void reconstruct(const struct pred *p, const uint32_t *r, size_t len, int
         break;
     case WIRE_PRED_DIFF1:
         for (size_t i = 0; i < len; i++) {
-            uint32_t u = unzigzag(r[i]) + (uint32_t)x[i - 1];
+            uint32_t u = unzigzag(r[i]) + (uint32_t)(x - 1)[i];
             x[i] = wide ? to_i32(u) : sext16(u);
         }
         break;
     case WIRE_PRED_DIFF2:
         for (size_t i = 0; i < len; i++) {
-            uint32_t u = unzigzag(r[i]) + 2u * (uint32_t)x[i - 1] - (uint32_t)x[i - 2];
+            uint32_t u = unzigzag(r[i]) + 2u * (uint32_t)(x - 1)[i] - (uint32_t)(x - 2)[i];
             x[i] = wide ? to_i32(u) : sext16(u);
         }
         break;
     case WIRE_PRED_XOR:
         for (size_t i = 0; i < len; i++) {
-            uint32_t u = r[i] ^ (uint32_t)x[i - 1];
+            uint32_t u = r[i] ^ (uint32_t)(x - 1)[i];
             x[i] = wide ? to_i32(u) : sext16(u);
         }
         break;
@@ -769,7 +770,7 @@ static void reconstruct(const struct pred *p, const uint32_t *r, size_t len, int
             for (size_t i = 0; i < len; i++) {
                 uint64_t acc = 0;
                 for (unsigned k = 0; k < p->order; k++)
-                    acc += (uint64_t)((int64_t)p->q[k] * x[i - 1 - k]);
+                    acc += (uint64_t)((int64_t)p->q[k] * (x - 1 - k)[i]);
                 x[i] = to_i32(unzigzag(r[i]) + (uint32_t)asr64(to_i64(acc), p->shift));
             }
         }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # codec.sh - the snapshot codec against flac, zstd and xz, in one run.
 #
-#   bench/codec.sh [SECONDS] [F32_CSV...]
+#   [RUNS=N] bench/codec.sh [SECONDS] [F32_CSV...]
 #
 # Builds bench-codec optimised (build/bench), runs it (which measures wire v2,
 # wire v1 and plain zstd in process, and dumps its sets), then compresses the
@@ -20,6 +20,7 @@ cd "$ROOT"
 SECONDS_SIM=${1:-10}
 shift || true
 BUILD=${BUILD:-build/bench}
+RUNS=${RUNS:-7}
 for t in flac zstd xz python3; do
     command -v "$t" >/dev/null || { echo "codec.sh: $t not installed (scripts/deps.sh)" >&2; exit 1; }
 done
@@ -45,7 +46,7 @@ done
 
 echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ) commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)," \
      "$(nproc) cpus; $(flac --version), $(zstd --version | head -n1), $(xz --version | head -n1)"
-"$BUILD/bin/bench-codec" --seconds "$SECONDS_SIM" --dump "$work" "${f32_args[@]}" | tee "$work/codec.out"
+"$BUILD/bin/bench-codec" --seconds "$SECONDS_SIM" --runs "$RUNS" --dump "$work" "${f32_args[@]}" | tee "$work/codec.out"
 
 ratio() { python3 -c "import sys; print('%.4f' % ($1 / $2))"; }
 for planar in "$work"/*.planar; do

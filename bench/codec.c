@@ -134,7 +134,7 @@ static int f32_set(const char *arg, struct set *out)
         for (unsigned c = 0; c < ch; c++)
             pl[c * out->n + i] = in[i * ch + c];
     free(in);
-    snprintf(out->name, sizeof out->name, "f32-%s", name);
+    snprintf(out->name, sizeof out->name, "f32-%.59s", name);
     out->type = WIRE_F32;
     out->channels = ch;
     out->rate = 1000;

@@ -245,7 +245,8 @@ int wire_decode_samples_scratch(struct ZSTD_DCtx_s *dctx, const struct wire_meta
                                 const struct wire_view *v, void *scratch, size_t scratch_cap,
                                 void *out, size_t out_cap);
 
-/* Decoded samples (planar, as wire_decode_samples wrote them) in physical
+/* Decoded samples (planar, as wire_decode_samples wrote them) of a meta
+ * wire_parse filled (its version says whether scale and offset apply) in physical
  * units: out[c * n + i] = code * scale + offset of channel c, as float, for
  * every channel (n = pre + post samples).  out holds channel_count * n
  * floats.  The one place that turns codes into physical values: exports,

@@ -3,8 +3,9 @@
  * wire v2 snapshots; the server stores them; the samples endpoint, the
  * features and a dataset's npz export then read g, not codes.  The expected
  * values come from a second run of the same simulator (it is a function of
- * its seed), so nothing here trusts the codec it checks.  Needs
- * DATABASE_URL; skips without it. */
+ * its seed), so nothing here trusts the codec it checks.  Also the golden
+ * vectors (v1 and v2) through the server's ingest and samples endpoint.
+ * Needs DATABASE_URL; skips without it. */
 #include <archive.h>
 #include <archive_entry.h>
 #include <check.h>
@@ -222,8 +223,7 @@ START_TEST(test_adc_snapshot_reads_in_g)
                       json_array_size(vals), n);
         for (size_t t = 0; t < n; t++) {
             double want = codes[(size_t)(first + (int64_t)t) * ch] * scale;
-            double got = json_real_value(json_array_get(vals, t)) +
-                         (double)json_integer_value(json_array_get(vals, t));
+            double got = json_number_value(json_array_get(vals, t));
             ck_assert_msg(fabs(got - want) < 1e-6, "sample %zu: %g g, want %g g", t, got, want);
             checked++;
         }
@@ -302,6 +302,90 @@ START_TEST(test_adc_snapshot_reads_in_g)
 }
 END_TEST
 
+static uint8_t *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    uint8_t *b;
+    long n;
+
+    ck_assert_msg(f != NULL, "cannot open %s (run from the repository root)", path);
+    fseek(f, 0, SEEK_END);
+    n = ftell(f);
+    rewind(f);
+    b = malloc((size_t)n);
+    ck_assert_uint_eq(fread(b, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    *len = (size_t)n;
+    return b;
+}
+
+/* The golden vectors through the server: v1 and v2 ingest, and the samples
+ * endpoint serves the v2 int16 vector as code * scale + offset (the v1 one
+ * as its codes). */
+START_TEST(test_golden_vectors_served)
+{
+    static const struct { const char *file, *device; } vecs[] = {
+        { "tests/vectors/i16_2ch.prsn", "pump-07" },
+        { "tests/vectors/v2_i16_2ch.prsn", "bearing-v2" },
+    };
+    struct testsrv srv;
+    struct testsrv_reply rep;
+    char token[AUTH_TOKEN_LEN + 1], path[256];
+    uint8_t seed[32], pk[WIRE_PK_LEN], sk[WIRE_SK_LEN];
+
+    TESTDB_REQUIRE();
+    for (int i = 0; i < 32; i++)
+        seed[i] = (uint8_t)i;
+    crypto_sign_ed25519_seed_keypair(pk, sk, seed);   /* the vectors' key */
+    testsrv_db();
+    testsrv_add_token("ml", token, sizeof token);
+    testsrv_listen(&srv, SECRET);
+    for (size_t v = 0; v < 2; v++) {
+        size_t len, n;
+        uint8_t *env = slurp(vecs[v].file, &len);
+        struct wire_meta m;
+        struct wire_view wv;
+        int16_t *codes;
+        json_t *j;
+
+        ck_assert_int_eq(wire_parse(env, len, &m, &wv), WIRE_OK);
+        n = (size_t)m.pre_samples + m.post_samples;
+        codes = malloc(wire_samples_bytes(&m));
+        ck_assert_int_eq(wire_decode_samples(&m, &wv, codes, wire_samples_bytes(&m)), WIRE_OK);
+        testsrv_register(&srv, vecs[v].device, pk, SECRET);
+        ck_assert_int_eq(testsrv_request(&srv, "POST", "/api/v1/snapshots", (const char *)env, len,
+                                         NULL, NULL, &rep), 201);
+        j = testsrv_json(&rep);
+        snprintf(path, sizeof path, "/api/v1/snapshots/%lld/samples?format=json&px=8192",
+                 (long long)json_integer_value(json_object_get(j, "id")));
+        json_decref(j);
+        free(rep.body);
+        ck_assert_int_eq(req(&srv, "GET", path, NULL, token, &rep), 200);
+        j = testsrv_json(&rep);
+        for (unsigned c = 0; c < m.channel_count; c++) {
+            json_t *vals = json_object_get(json_array_get(json_object_get(j, "channels"), c),
+                                           "values");
+            double scale = v ? m.channels[c].scale : 1.0, offset = v ? m.channels[c].offset : 0.0;
+            ck_assert_uint_eq(json_array_size(vals), n);
+            for (size_t t = 0; t < n; t++) {
+                double got = json_number_value(json_array_get(vals, t));
+                double want = codes[c * n + t] * scale + offset;
+                ck_assert_msg(fabs(got - want) < 1e-6 * (1 + fabs(want)),
+                              "%s channel %u sample %zu: %g, want %g", vecs[v].file, c, t, got,
+                              want);
+            }
+        }
+        if (v == 1)   /* the second channel's offset is not zero: not codes */
+            ck_assert(m.channels[1].offset != 0 && m.channels[1].scale != 1);
+        json_decref(j);
+        free(rep.body);
+        free(codes);
+        free(env);
+    }
+    testsrv_stop(&srv);
+}
+END_TEST
+
 Suite *physical_suite(void)
 {
     Suite *s = suite_create("physical");
@@ -310,6 +394,7 @@ Suite *physical_suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_unchecked_fixture(tc, testdb_setup, testdb_teardown);
     tcase_add_test(tc, test_adc_snapshot_reads_in_g);
+    tcase_add_test(tc, test_golden_vectors_served);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1,7 +1,7 @@
 /* check_physical.c - physical units end to end: the agent's pipeline runs
  * the simulator as a 16-bit ADC (int16 codes, 1/2048 g per code) and emits
- * wire v2 snapshots; the server stores them; the samples endpoint, the
- * features and a dataset's npz export then read g, not codes.  The expected
+ * wire v2 snapshots; the server stores them; the samples endpoint and a
+ * dataset's npz export then read g, not codes.  The expected
  * values come from a second run of the same simulator (it is a function of
  * its seed), so nothing here trusts the codec it checks.  Also the golden
  * vectors (v1 and v2) through the server's ingest and samples endpoint.

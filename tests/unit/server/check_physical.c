@@ -1,7 +1,7 @@
 /* check_physical.c - physical units end to end: the agent's pipeline runs
  * the simulator as a 16-bit ADC (int16 codes, 1/2048 g per code) and emits
  * wire v2 snapshots; the server stores them; the samples endpoint and a
- * dataset's npz export then read g, not codes.  The expected
+ * dataset's npz export then read g, not codes; so do the features.  The expected
  * values come from a second run of the same simulator (it is a function of
  * its seed), so nothing here trusts the codec it checks.  Also the golden
  * vectors (v1 and v2) through the server's ingest and samples endpoint.
@@ -21,6 +21,7 @@
 #include "agent/source/source.h"
 #include "schema/wire.h"
 #include "server/datasets/datasets.h"
+#include "server/features/features.h"
 #include "testsrv.h"
 
 Suite *physical_suite(void);
@@ -386,6 +387,40 @@ START_TEST(test_golden_vectors_served)
 }
 END_TEST
 
+/* The features of the v2 int16 vector are those of its physical values:
+ * rms and peak in g, not in codes. */
+START_TEST(test_features_in_physical_units)
+{
+    size_t len, nch, n;
+    uint8_t *env = slurp("tests/vectors/v2_i16_2ch.prsn", &len);
+    struct feat_channel *fc = NULL, want;
+    struct wire_meta m;
+    struct wire_view v;
+    int16_t *codes;
+    float *x;
+
+    ck_assert_int_eq(features_from_envelope(env, len, &fc, &nch), 0);
+    ck_assert_int_eq(wire_parse(env, len, &m, &v), WIRE_OK);
+    n = (size_t)m.pre_samples + m.post_samples;
+    codes = malloc(wire_samples_bytes(&m));
+    x = malloc(n * sizeof *x);
+    ck_assert_int_eq(wire_decode_samples(&m, &v, codes, wire_samples_bytes(&m)), WIRE_OK);
+    ck_assert_uint_eq(nch, m.channel_count);
+    for (unsigned c = 0; c < m.channel_count; c++) {
+        for (size_t i = 0; i < n; i++)
+            x[i] = (float)(codes[c * n + i] * m.channels[c].scale + m.channels[c].offset);
+        ck_assert_int_eq(features_compute(x, n, m.sample_rate, &want), 0);
+        ck_assert_double_eq_tol(fc[c].rms, want.rms, 1e-6 * (1 + want.rms));
+        ck_assert_double_eq_tol(fc[c].peak, want.peak, 1e-6 * (1 + want.peak));
+        ck_assert_double_lt(fc[c].peak, 16.0);   /* g of a +-16 g converter, not codes */
+    }
+    free(fc);
+    free(x);
+    free(codes);
+    free(env);
+}
+END_TEST
+
 Suite *physical_suite(void)
 {
     Suite *s = suite_create("physical");
@@ -395,6 +430,7 @@ Suite *physical_suite(void)
     tcase_add_unchecked_fixture(tc, testdb_setup, testdb_teardown);
     tcase_add_test(tc, test_adc_snapshot_reads_in_g);
     tcase_add_test(tc, test_golden_vectors_served);
+    tcase_add_test(tc, test_features_in_physical_units);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1,17 +1,36 @@
-/* codec.c - wire format v1 payload codec against plain zstd, in the same run.
+/* codec.c - the snapshot codec (wire v2, and v1 for reference) against plain
+ * zstd, in the same run.
  *
- * Simulated vibration (8 channels x 10 s at 10 kHz: a few sines, Gaussian
- * noise and decaying impulses), float32 and int16.  For each type it encodes
- * with wire_encode (every transform combination, and the default) and, as the
- * baseline, compresses the raw planar samples with ZSTD_compress level 3.
- * Each figure is the median of 5 runs; MB/s is raw sample bytes per second
- * (1 MB = 10^6 bytes).  Output lines: `codec <name> ratio=<x> mbps=<y>`; the
- * `<wire>/<baseline>` lines give wire's figures divided by the baseline's.
+ * Corpus: the agent's simulator in ADC mode (agent/source/sim.c: a 6205
+ * bearing's kinematics, resonances, noise, int16 codes of a +-16 g
+ * converter), 3 axes x SECONDS at 12 kHz and at 48 kHz, with faults coming
+ * and going; plus any float32 files given with --f32 (raw little-endian
+ * float32, interleaved frames of CHANNELS columns).  The corpus is
+ * simulated: the project is measured on real recordings from outside.
+ *
+ * For each set: plain zstd -3 of the raw planar samples (the baseline: its
+ * compression and decompression speed), zstd -19 of the raw and of the
+ * byte-shuffled samples (ratio), wire v1 (ratio, encode speed), wire v2
+ * (ratio; encode with signature; parse + verify + decode, and without the
+ * verify; the predictor transforms alone, both ways; the signature alone).
+ * Speeds are raw sample MB/s (10^6 bytes) of the process's CPU time (the
+ * machine is shared: time spent descheduled is not the codec's), median of
+ * --runs rounds, one core; each round runs every operation once,
+ * interleaved.  Lines: `codec
+ * SET NAME ratio=X mbps=Y`; the `SET v2/zstd3` line gives the medians of the
+ * per-round speed ratios against the baseline.  With --dump DIR the
+ * sets are also written for bench/codec.sh (flac --best, xz -9 and the zstd
+ * command line): DIR/SET.i16 (interleaved int16, what flac reads) or
+ * DIR/SET.f32, and DIR/SET.planar and DIR/SET.shuf (byte-shuffled planes).
  *
  *   make BUILD=build/bench build/bench/bin/bench-codec && build/bench/bin/bench-codec
+ *   bench/codec.sh          (the whole comparison, with the command-line tools)
  */
+#include "agent/source/source.h"
 #include "schema/wire.h"
+#include "schema/wire_int.h"
 
+#include <getopt.h>
 #include <math.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -20,66 +39,26 @@
 #include <time.h>
 #include <zstd.h>
 
-#define CHANNELS 8
-#define RATE 10000.0
-#define SECONDS 10
-#define SAMPLES ((size_t)(RATE * SECONDS))
-#define RUNS 5
+#define MAX_RUNS 31
+#define AXES 3
+#define FULL_SCALE_G 16.0
 
-struct result {
-    double ratio;
-    double mbps;
+struct set {
+    char name[64];
+    uint8_t type;
+    unsigned channels;
+    size_t n;               /* samples per channel */
+    double rate;
+    void *planar;           /* host order, channel after channel */
+    double scale;
 };
 
-static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
-
-static uint64_t rng_next(void)
-{
-    /* xorshift64*: deterministic, good enough for noise */
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-    return rng_state * 0x2545f4914f6cdd1dull;
-}
-
-static double rng_uniform(void) { return ((double)(rng_next() >> 11) + 0.5) / 9007199254740992.0; }
-
-static double rng_gauss(void)
-{
-    double u = rng_uniform(), v = rng_uniform();
-    return sqrt(-2.0 * log(u)) * cos(2.0 * M_PI * v);
-}
-
-/* One channel of a machine: shaft at 29.5 Hz with harmonics, a gear mesh
- * tone, broadband noise, and an impulse train from a bearing defect that
- * rings a 3.2 kHz resonance.  Units: g. */
-static void simulate(float *x, size_t n, int ch)
-{
-    double shaft = 29.5, mesh = shaft * 23, defect = shaft * 3.57;
-    double gain = 1.0 + 0.15 * ch, noise = 0.02 * gain;
-    double next_hit = 0.0, ring_amp = 0.0, ring_t = 0.0;
-
-    for (size_t i = 0; i < n; i++) {
-        double t = (double)i / RATE;
-        double s = gain * (0.5 * sin(2 * M_PI * shaft * t + ch) +
-                           0.2 * sin(2 * M_PI * 2 * shaft * t + 0.3 * ch) +
-                           0.08 * sin(2 * M_PI * mesh * t));
-        if (t >= next_hit) {
-            ring_amp = 0.6 * gain * (0.7 + 0.6 * rng_uniform());
-            ring_t = 0.0;
-            next_hit = t + 1.0 / defect * (0.95 + 0.1 * rng_uniform());
-        }
-        s += ring_amp * exp(-ring_t * 900.0) * sin(2 * M_PI * 3200.0 * ring_t);
-        ring_t += 1.0 / RATE;
-        s += noise * rng_gauss();
-        x[i] = (float)s;
-    }
-}
+static int g_runs = 5;
 
 static double now_s(void)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);   /* CPU time: a loaded machine descheduling us does not count */
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
@@ -95,186 +74,381 @@ static double median(double *v, int n)
     return v[n / 2];
 }
 
-static int bench_wire(const struct wire_meta *m, const void *samples, size_t bytes,
-                      const uint8_t *sk, uint16_t flags, struct result *res)
-{
-    double t[RUNS];
-    size_t len = 0;
+static size_t set_bytes(const struct set *s) { return s->n * s->channels * wire_sample_size(s->type); }
 
-    for (int r = 0; r < RUNS; r++) {
-        uint8_t *env = NULL;
-        double t0 = now_s();
-        int rc = wire_encode_flags(m, samples, sk, 3, flags, &env, &len);
-        t[r] = now_s() - t0;
-        if (rc < 0) {
-            fprintf(stderr, "bench-codec: wire_encode failed: %s\n", wire_strerror(rc));
-            return -1;
-        }
-        free(env);
+/* The simulator's bearing in ADC mode: 3 axes of int16 codes. */
+static int sim_set(double rate, double seconds, struct set *out)
+{
+    struct sim_config sc = { .equipment = "bearing", .rate = rate, .seed = 15,
+                             .fault_every_s = 4, .speed = 0, .duration_s = seconds,
+                             .start_us = 1700000000000000, .adc_full_scale = FULL_SCALE_G };
+    struct source *src;
+    size_t n = (size_t)llround(rate * seconds), got = 0, k;
+    float *blk = malloc(4096 * 4 * sizeof *blk);
+    int64_t *ts = malloc(4096 * sizeof *ts);
+    int16_t *pl = malloc(n * AXES * sizeof *pl);
+
+    if (!blk || !ts || !pl || source_sim_open(&sc, &src) != 0)
+        return -1;
+    while (got < n && src->next(src, blk, ts, 4096, &k) == 0)
+        for (size_t i = 0; i < k && got < n; i++, got++)
+            for (unsigned a = 0; a < AXES; a++)
+                pl[a * n + got] = (int16_t)blk[i * src->channels + a];
+    out->scale = src->chan[0].scale;
+    src->close(src);
+    free(blk);
+    free(ts);
+    snprintf(out->name, sizeof out->name, "sim-i16-%gk", rate / 1000);
+    out->type = WIRE_I16;
+    out->channels = AXES;
+    out->n = got;
+    out->rate = rate;
+    out->planar = pl;
+    return got == n ? 0 : -1;
+}
+
+/* NAME=PATH:CHANNELS, raw float32 little-endian interleaved. */
+static int f32_set(const char *arg, struct set *out)
+{
+    char name[64], path[512];
+    unsigned ch;
+    FILE *f;
+    long len;
+    float *in, *pl;
+
+    if (sscanf(arg, "%63[^=]=%511[^:]:%u", name, path, &ch) != 3 || ch < 1 ||
+        ch > WIRE_MAX_CHANNELS || !(f = fopen(path, "rb")))
+        return -1;
+    fseek(f, 0, SEEK_END);
+    len = ftell(f);
+    rewind(f);
+    in = malloc((size_t)len);
+    if (!in || fread(in, 1, (size_t)len, f) != (size_t)len) {
+        fclose(f);
+        return -1;
     }
-    res->ratio = (double)bytes / (double)len;
-    res->mbps = (double)bytes / 1e6 / median(t, RUNS);
+    fclose(f);
+    out->n = (size_t)len / 4 / ch;
+    pl = malloc(out->n * ch * 4);
+    for (size_t i = 0; i < out->n; i++)
+        for (unsigned c = 0; c < ch; c++)
+            pl[c * out->n + i] = in[i * ch + c];
+    free(in);
+    snprintf(out->name, sizeof out->name, "f32-%.59s", name);
+    out->type = WIRE_F32;
+    out->channels = ch;
+    out->rate = 1000;
+    out->planar = pl;
+    out->scale = 1;
     return 0;
 }
 
-static int bench_zstd(const void *samples, size_t bytes, struct result *res)
+static void meta_for(const struct set *s, struct wire_meta *m)
 {
-    size_t cap = ZSTD_compressBound(bytes), len = 0;
+    memset(m, 0, sizeof *m);
+    strcpy(m->device_id, "bench-01");
+    strcpy(m->detector, "bench");
+    m->seq = 1;
+    m->trigger_time_us = 1700000000000000;
+    m->sample_rate = s->rate;
+    m->sample_type = s->type;
+    m->channel_count = (uint8_t)s->channels;
+    m->pre_samples = (uint32_t)(s->n / 4);
+    m->post_samples = (uint32_t)(s->n - m->pre_samples);
+    m->score = 0.9f;
+    for (unsigned c = 0; c < s->channels; c++) {
+        snprintf(m->channels[c].name, sizeof m->channels[c].name, "acc%u", c);
+        strcpy(m->channels[c].unit, "g");
+        m->channels[c].scale = s->scale;
+    }
+}
+
+static void shuffle(const struct set *s, uint8_t *dst)
+{
+    size_t size = wire_sample_size(s->type);
+    const uint8_t *src = s->planar;
+
+    for (unsigned c = 0; c < s->channels; c++)
+        for (size_t i = 0; i < s->n; i++)
+            for (size_t k = 0; k < size; k++)
+                dst[(c * s->n * size) + k * s->n + i] = src[(c * s->n + i) * size + k];
+}
+
+static void line(const char *set, const char *name, double ratio, double mbps)
+{
+    if (mbps > 0)
+        printf("codec %s %s ratio=%.4f mbps=%.1f\n", set, name, ratio, mbps);
+    else
+        printf("codec %s %s ratio=%.4f\n", set, name, ratio);
+}
+
+static int dump(const struct set *s, const char *dir, const uint8_t *shuf)
+{
+    char path[700];
+    size_t size = wire_sample_size(s->type), bytes = set_bytes(s);
+    uint8_t *il = malloc(bytes);
+    FILE *f;
+
+    for (size_t i = 0; i < s->n; i++)
+        for (unsigned c = 0; c < s->channels; c++)
+            memcpy(il + (i * s->channels + c) * size,
+                   (const uint8_t *)s->planar + (c * s->n + i) * size, size);
+    const struct { const char *ext; const void *p; } files[] = {
+        { s->type == WIRE_I16 ? "i16" : "f32", il }, { "planar", s->planar }, { "shuf", shuf } };
+    for (size_t k = 0; k < 3; k++) {
+        snprintf(path, sizeof path, "%s/%s.%s", dir, s->name, files[k].ext);
+        if (!(f = fopen(path, "wb")) || fwrite(files[k].p, 1, bytes, f) != bytes) {
+            fprintf(stderr, "bench-codec: cannot write %s\n", path);
+            free(il);
+            return -1;
+        }
+        fclose(f);
+    }
+    printf("# %s: %u channels x %zu samples at %g Hz -> %s/%s.*\n", s->name, s->channels, s->n,
+           s->rate, dir, s->name);
+    free(il);
+    return 0;
+}
+
+/* zstd's ratio at level (one run, untimed: the strong levels are slow). */
+static double zstd_ratio(const void *src, size_t bytes, int level)
+{
+    size_t cap = ZSTD_compressBound(bytes), len;
     void *dst = malloc(cap);
-    double t[RUNS];
 
-    if (!dst)
-        return -1;
-    for (int r = 0; r < RUNS; r++) {
-        double t0 = now_s();
-        len = ZSTD_compress(dst, cap, samples, bytes, 3);
-        t[r] = now_s() - t0;
-        if (ZSTD_isError(len)) {
-            fprintf(stderr, "bench-codec: ZSTD_compress: %s\n", ZSTD_getErrorName(len));
-            free(dst);
-            return -1;
-        }
-    }
+    len = dst ? ZSTD_compress(dst, cap, src, bytes, level) : 0;
     free(dst);
-    res->ratio = (double)bytes / (double)len;
-    res->mbps = (double)bytes / 1e6 / median(t, RUNS);
+    return dst && !ZSTD_isError(len) ? (double)bytes / (double)len : 0;
+}
+
+/* What is timed, once per round; the rounds interleave them, so a burst of
+ * load on the machine hits all alike, and the ratios against the baseline
+ * are taken within each round before the median. */
+enum op { ZSTD3_C, ZSTD3_D, V1_ENC, V2_ENC, V2_DEC, V2_DEC_NOVERIFY, V2_FWD, V2_INV, SIGN, OPS };
+static const char *const op_names[OPS] = {
+    "zstd3-compress", "zstd3-decompress", "wire-v1-encode", "wire-v2-encode", "wire-v2-decode",
+    "wire-v2-decode-noverify", "wire-v2-predict", "wire-v2-unpredict", "ed25519-sign" };
+
+struct bench {
+    const struct set *s;
+    struct wire_meta m, pm;
+    struct wire_view v;
+    const uint8_t *sk, *pk;
+    size_t bytes, scap, ocap, dcap, len, z3len, v1len, rec, side;
+    uint8_t *scratch, *env, *dscratch, *out, *z3, *v1env, *v1scratch;
+    ZSTD_CCtx *cc, *cc1, *cc3;
+    ZSTD_DCtx *dc, *dc3;
+};
+
+static int bench_open(struct bench *b, const struct set *s, const uint8_t *sk, const uint8_t *pk)
+{
+    memset(b, 0, sizeof *b);
+    b->s = s;
+    b->sk = sk;
+    b->pk = pk;
+    b->bytes = set_bytes(s);
+    meta_for(s, &b->m);
+    b->scap = wire_encode_v2_scratch_bound(&b->m);
+    b->ocap = wire_encode_v2_bound(&b->m);
+    b->scratch = malloc(b->scap);
+    b->env = malloc(b->ocap);
+    b->out = malloc(b->bytes);
+    b->z3 = malloc(ZSTD_compressBound(b->bytes));
+    b->v1env = malloc(wire_encode_bound(b->bytes));
+    b->v1scratch = malloc(b->bytes);
+    b->cc = ZSTD_createCCtx();
+    b->cc1 = ZSTD_createCCtx();
+    b->cc3 = ZSTD_createCCtx();
+    b->dc = ZSTD_createDCtx();
+    b->dc3 = ZSTD_createDCtx();
+    if (!b->scratch || !b->env || !b->out || !b->z3 || !b->v1env || !b->v1scratch ||
+        wire_encode_v2_ctx(b->cc, &b->m, s->planar, sk, 0, WIRE_FLAGS_V2_DEFAULT, b->scratch,
+                           b->scap, b->env, b->ocap, &b->len) != WIRE_OK ||
+        wire_parse(b->env, b->len, &b->pm, &b->v) != WIRE_OK)
+        return -1;
+    b->dcap = wire_decode_scratch_bound(&b->pm);
+    b->dscratch = malloc(b->dcap);
+    b->rec = wire__blocks(s->n, WIRE_BLOCK_LOG_DEFAULT) * WIRE_BLOCK_HDR_LEN;
+    b->side = b->rec * s->channels;
+    return b->dscratch ? 0 : -1;
+}
+
+static void bench_close(struct bench *b)
+{
+    free(b->scratch), free(b->env), free(b->out), free(b->z3), free(b->v1env);
+    free(b->v1scratch), free(b->dscratch);
+    ZSTD_freeCCtx(b->cc), ZSTD_freeCCtx(b->cc1), ZSTD_freeCCtx(b->cc3);
+    ZSTD_freeDCtx(b->dc), ZSTD_freeDCtx(b->dc3);
+}
+
+/* One run of op; returns seconds, or a negative value on failure. */
+static double bench_op(struct bench *b, enum op op)
+{
+    const struct set *s = b->s;
+    size_t size = wire_sample_size(s->type), r;
+    uint8_t sig[WIRE_SIG_LEN];
+    double t0 = now_s();
+    int ok = 1;
+
+    switch (op) {
+    case ZSTD3_C:
+        b->z3len = ZSTD_compressCCtx(b->cc3, b->z3, ZSTD_compressBound(b->bytes), s->planar,
+                                     b->bytes, 3);
+        ok = !ZSTD_isError(b->z3len);
+        break;
+    case ZSTD3_D:
+        r = ZSTD_decompressDCtx(b->dc3, b->out, b->bytes, b->z3, b->z3len);
+        ok = r == b->bytes;
+        break;
+    case V1_ENC:
+        ok = wire_encode_ctx(b->cc1, &b->m, s->planar, b->sk, 3, WIRE_FLAGS_DEFAULT, b->v1scratch,
+                             b->bytes, b->v1env, wire_encode_bound(b->bytes), &b->v1len) == 0;
+        break;
+    case V2_ENC:
+        ok = wire_encode_v2_ctx(b->cc, &b->m, s->planar, b->sk, 0, WIRE_FLAGS_V2_DEFAULT,
+                                b->scratch, b->scap, b->env, b->ocap, &b->len) == 0;
+        break;
+    case V2_DEC:
+    case V2_DEC_NOVERIFY:
+        ok = wire_parse(b->env, b->len, &b->pm, &b->v) == 0 &&
+             (op == V2_DEC_NOVERIFY || wire_verify(b->env, b->len, b->pk) == 0) &&
+             wire_decode_samples_scratch(b->dc, &b->pm, &b->v, b->dscratch, b->dcap, b->out,
+                                         b->bytes) == 0;
+        break;
+    case V2_FWD:
+        for (unsigned c = 0; c < s->channels; c++)
+            wire__predict_plane((const uint8_t *)s->planar + c * s->n * size, s->n, s->type,
+                                WIRE_BLOCK_LOG_DEFAULT, WIRE__LAYOUT_BITSHUFFLE,
+                                WIRE_ENCODE_ORDER, b->scratch + c * b->rec,
+                                b->scratch + b->side + c * s->n * size, b->dscratch);
+        break;
+    case V2_INV:
+        for (unsigned c = 0; c < s->channels && ok; c++)
+            ok = wire__unpredict_plane(b->scratch + c * b->rec,
+                                       b->scratch + b->side + c * s->n * size, s->n, s->type,
+                                       WIRE_BLOCK_LOG_DEFAULT, WIRE__LAYOUT_BITSHUFFLE,
+                                       b->out + c * s->n * size,
+                                       b->dscratch + ((b->side + b->bytes + 15) & ~(size_t)15))
+                 == 0;
+        break;
+    case SIGN:
+        crypto_sign_ed25519_detached(sig, NULL, b->env, b->len - WIRE_SIG_LEN, b->sk);
+        break;
+    default:
+        ok = 0;
+    }
+    if (!ok)
+        return -1;
+    if ((op == ZSTD3_D || op == V2_DEC || op == V2_INV) && memcmp(b->out, s->planar, b->bytes)) {
+        fprintf(stderr, "bench-codec: %s: %s does not give back the input\n", s->name,
+                op_names[op]);
+        return -1;
+    }
+    return now_s() - t0;
+}
+
+static int bench_set(const struct set *s, const uint8_t *sk, const uint8_t *pk, const char *dir)
+{
+    static double t[OPS][MAX_RUNS], rel[4][MAX_RUNS];
+    struct bench b;
+    uint8_t *shuf = malloc(set_bytes(s));
+    double z3, z19, z19s, mbps[OPS];
+
+    if (!shuf || bench_open(&b, s, sk, pk) < 0)
+        return -1;
+    shuffle(s, shuf);
+    if (dir && dump(s, dir, shuf) < 0)
+        return -1;
+    for (int r = 0; r < g_runs; r++)
+        for (int op = 0; op < OPS; op++)
+            if ((t[op][r] = bench_op(&b, (enum op)op)) < 0) {
+                fprintf(stderr, "bench-codec: %s: %s failed\n", s->name, op_names[op]);
+                return -1;
+            }
+    for (int r = 0; r < g_runs; r++) {
+        rel[0][r] = t[ZSTD3_C][r] / t[V2_ENC][r];
+        rel[1][r] = t[ZSTD3_D][r] / t[V2_DEC][r];
+        rel[2][r] = t[ZSTD3_D][r] / t[V2_DEC_NOVERIFY][r];
+        rel[3][r] = t[ZSTD3_C][r] / t[V1_ENC][r];
+    }
+    z3 = (double)b.bytes / (double)b.z3len;
+    z19 = zstd_ratio(s->planar, b.bytes, 19);
+    z19s = zstd_ratio(shuf, b.bytes, 19);
+    for (int op = 0; op < OPS; op++)
+        mbps[op] = b.bytes / 1e6 / median(t[op], g_runs);
+    line(s->name, "zstd3-compress", z3, mbps[ZSTD3_C]);
+    line(s->name, "zstd3-decompress", z3, mbps[ZSTD3_D]);
+    line(s->name, "zstd19-raw", z19, 0);
+    line(s->name, "zstd19-shuffled", z19s, 0);
+    line(s->name, "wire-v1-encode", (double)b.bytes / (double)b.v1len, mbps[V1_ENC]);
+    for (int op = V2_ENC; op < OPS; op++)
+        line(s->name, op_names[op], op < V2_FWD ? (double)b.bytes / (double)b.len : 0, mbps[op]);
+    printf("%s v2/zstd3 encode=%.3f decode=%.3f decode-noverify=%.3f ratio=%.3f "
+           "(v1/zstd3 encode=%.3f); v2/zstd19-shuffled ratio=%.3f\n", s->name,
+           median(rel[0], g_runs), median(rel[1], g_runs), median(rel[2], g_runs),
+           (double)b.bytes / (double)b.len / z3, median(rel[3], g_runs),
+           (double)b.bytes / (double)b.len / z19s);
+    fflush(stdout);
+    bench_close(&b);
+    free(shuf);
     return 0;
 }
 
-static void print(const char *name, const struct result *r)
+static int usage(void)
 {
-    printf("codec %s ratio=%.3f mbps=%.2f\n", name, r->ratio, r->mbps);
+    fprintf(stderr, "usage: bench-codec [--seconds S] [--runs N] [--dump DIR] "
+                    "[--f32 NAME=PATH:CHANNELS]...\n");
+    return 2;
 }
 
-/* Where the encoder's time goes beyond zstd: the pure Ed25519 signature hashes
- * the whole envelope twice (SHA-512).  Also the reader's side: parse + verify +
- * decode.  Both in raw-sample MB/s so they compare with the lines above. */
-static int bench_sign_decode(const struct wire_meta *m, const void *samples, size_t bytes,
-                             const uint8_t *sk, const char *tname)
+int main(int argc, char **argv)
 {
-    uint8_t *env = NULL, sig[WIRE_SIG_LEN], pk[WIRE_PK_LEN];
-    void *out = malloc(bytes);
-    double ts[RUNS], td[RUNS];
-    size_t len;
-    struct result r;
-    char name[96];
-    int rc = -1;
-
-    crypto_sign_ed25519_sk_to_pk(pk, sk);
-    if (!out || wire_encode(m, samples, sk, 3, &env, &len) < 0)
-        goto out;
-    for (int i = 0; i < RUNS; i++) {
-        struct wire_meta pm;
-        struct wire_view v;
-        double t0 = now_s();
-        crypto_sign_ed25519_detached(sig, NULL, env, len - WIRE_SIG_LEN, sk);
-        ts[i] = now_s() - t0;
-        t0 = now_s();
-        if (wire_parse(env, len, &pm, &v) < 0 || wire_verify(env, len, pk) < 0 ||
-            wire_decode_samples(&pm, &v, out, bytes) < 0 || memcmp(out, samples, bytes) != 0) {
-            fprintf(stderr, "bench-codec: decode of %s failed\n", tname);
-            goto out;
-        }
-        td[i] = now_s() - t0;
-    }
-    r.ratio = (double)bytes / (double)len;
-    r.mbps = (double)bytes / 1e6 / median(ts, RUNS);
-    snprintf(name, sizeof name, "ed25519-sign-%s", tname);
-    print(name, &r);
-    r.mbps = (double)bytes / 1e6 / median(td, RUNS);
-    snprintf(name, sizeof name, "wire-%s-decode", tname);
-    print(name, &r);
-    rc = 0;
-out:
-    free(env);
-    free(out);
-    return rc;
-}
-
-static const char *flag_name(uint16_t f)
-{
-    switch (f) {
-    case 0: return "none";
-    case WIRE_FLAG_DELTA: return "delta";
-    case WIRE_FLAG_SHUFFLE: return "shuffle";
-    default: return "delta+shuffle";
-    }
-}
-
-static int bench_type(const char *tname, struct wire_meta *m, const void *samples,
-                      const uint8_t *sk)
-{
-    size_t bytes = wire_samples_bytes(m);
-    struct result base, def, r;
-    char name[96];
-
-    if (bench_zstd(samples, bytes, &base) < 0)
-        return -1;
-    snprintf(name, sizeof name, "zstd3-%s", tname);
-    print(name, &base);
-    for (uint16_t f = 0; f <= WIRE_FLAGS_KNOWN; f++) {
-        if (bench_wire(m, samples, bytes, sk, f, &r) < 0)
-            return -1;
-        snprintf(name, sizeof name, "wire-%s-%s", tname, flag_name(f));
-        print(name, &r);
-    }
-    if (bench_wire(m, samples, bytes, sk, WIRE_FLAGS_DEFAULT, &def) < 0)
-        return -1;
-    snprintf(name, sizeof name, "wire-%s", tname);
-    print(name, &def);
-    if (bench_sign_decode(m, samples, bytes, sk, tname) < 0)
-        return -1;
-    r.ratio = def.ratio / base.ratio;
-    r.mbps = def.mbps / base.mbps;
-    snprintf(name, sizeof name, "wire-%s/zstd3-%s", tname, tname);
-    print(name, &r);
-    return 0;
-}
-
-int main(void)
-{
-    static struct wire_meta m;
+    static const struct option opts[] = {
+        { "seconds", required_argument, NULL, 's' }, { "runs", required_argument, NULL, 'r' },
+        { "dump", required_argument, NULL, 'd' }, { "f32", required_argument, NULL, 'f' },
+        { NULL, 0, NULL, 0 } };
+    static const double rates[] = { 12000, 48000 };
     uint8_t seed[32], pk[WIRE_PK_LEN], sk[WIRE_SK_LEN];
-    float *f = malloc(CHANNELS * SAMPLES * sizeof *f);
-    int16_t *s = malloc(CHANNELS * SAMPLES * sizeof *s);
-    int rc = 1;
+    const char *dir = NULL, *f32[16];
+    int nf = 0, o;
+    double seconds = 10;
+    struct set s;
 
-    if (!f || !s || sodium_init() < 0)
-        goto out;
+    while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (o == 's' && (seconds = atof(optarg)) > 0 && seconds <= 600)
+            continue;
+        if (o == 'r' && (g_runs = atoi(optarg)) >= 1 && g_runs <= MAX_RUNS)
+            continue;
+        if (o == 'd') {
+            dir = optarg;
+            continue;
+        }
+        if (o == 'f' && nf < 16) {
+            f32[nf++] = optarg;
+            continue;
+        }
+        return usage();
+    }
+    if (sodium_init() < 0)
+        return 1;
     memset(seed, 7, sizeof seed);
     crypto_sign_ed25519_seed_keypair(pk, sk, seed);
-    for (int c = 0; c < CHANNELS; c++)
-        simulate(f + (size_t)c * SAMPLES, SAMPLES, c);
-    /* int16 as from a +-16 g ADC: 2048 counts per g, noise ~ 40+ counts */
-    for (size_t i = 0; i < CHANNELS * SAMPLES; i++) {
-        double v = round(f[i] * 2048.0);
-        s[i] = (int16_t)(v > 32767 ? 32767 : v < -32768 ? -32768 : v);
+    printf("# corpus: SIMULATED bearing vibration (agent simulator, ADC mode, +-%g g int16), "
+           "%g s x %d axes per rate; float32 sets as given.  Median of %d runs, one core.\n",
+           FULL_SCALE_G, seconds, AXES, g_runs);
+    for (size_t r = 0; r < 2; r++) {
+        if (sim_set(rates[r], seconds, &s) < 0 || bench_set(&s, sk, pk, dir) < 0)
+            return 1;
+        free(s.planar);
     }
-
-    strcpy(m.device_id, "bench-01");
-    strcpy(m.detector, "bench");
-    m.seq = 1;
-    m.trigger_time_us = 1700000000000000;
-    m.sample_rate = RATE;
-    m.channel_count = CHANNELS;
-    m.pre_samples = (uint32_t)SAMPLES / 2;
-    m.post_samples = (uint32_t)SAMPLES - m.pre_samples;
-    m.score = 0.9f;
-    for (int c = 0; c < CHANNELS; c++) {
-        snprintf(m.channels[c].name, sizeof m.channels[c].name, "acc%d", c);
-        strcpy(m.channels[c].unit, "g");
+    for (int i = 0; i < nf; i++) {
+        if (f32_set(f32[i], &s) < 0) {
+            fprintf(stderr, "bench-codec: cannot read --f32 %s\n", f32[i]);
+            return 1;
+        }
+        if (bench_set(&s, sk, pk, dir) < 0)
+            return 1;
+        free(s.planar);
     }
-    printf("# %d channels x %zu samples at %.0f Hz, median of %d runs, zstd level 3\n",
-           CHANNELS, SAMPLES, RATE, RUNS);
-    m.sample_type = WIRE_F32;
-    if (bench_type("f32", &m, f, sk) < 0)
-        goto out;
-    m.sample_type = WIRE_I16;
-    if (bench_type("i16", &m, s, sk) < 0)
-        goto out;
-    rc = 0;
-out:
-    free(f);
-    free(s);
-    return rc;
+    return 0;
 }

@@ -1,4 +1,5 @@
-/* wire.c - wire format v1: encode + sign, parse + bound-check, verify, decode.
+/* wire.c - wire formats v1 and v2: encode + sign, parse + bound-check,
+ * verify, decode.  The v2 predictors themselves are in wire_predict.c.
  *
  * The byte layout is in schema/WIRE.md; the table below is its summary.  All
  * integers are little-endian.  Every length read from an envelope is checked
@@ -25,9 +26,15 @@
  *              channel's name and unit; then extension bytes up to header_len
  *  header_len  payload_len bytes: one zstd frame (planar samples, transformed)
  *   len - 64  64  Ed25519 signature over bytes [0, len - 64)
+ *
+ * v2 (major 2) keeps this layout and adds: byte 54 = block_log; after the
+ * strings, per channel scale and offset (binary64 each); a payload frame
+ * that holds one predictor record per block and channel before the planes of
+ * zigzagged residuals (flag PREDICT).
  */
 #define ZSTD_STATIC_LINKING_ONLY  /* ZSTD_getFrameHeader, ZSTD_d_windowLogMax */
 #include "schema/wire.h"
+#include "schema/wire_int.h"
 
 #include <math.h>
 #include <sodium.h>
@@ -312,8 +319,17 @@ static uint8_t *put_string(uint8_t *p, const char *s, size_t len)
     return p + len;
 }
 
-/* Checks m as the parser would, and returns the header length it needs. */
-static int meta_check(const struct wire_meta *m, size_t *header_len)
+/* The scale written for a channel: 0 means "codes are the unit". */
+static double scale_of(const struct wire_channel *c) { return c->scale == 0 ? 1.0 : c->scale; }
+
+static int calibration_ok(double scale, double offset)
+{
+    return isfinite(scale) && scale != 0 && isfinite(offset);
+}
+
+/* Checks m as the parser would, and returns the header length it needs
+ * (with the v2 calibration table if version is 2). */
+static int meta_check(const struct wire_meta *m, unsigned version, size_t *header_len)
 {
     size_t len = WIRE_FIXED_LEN, l;
     int rc = numbers_check(m);
@@ -337,13 +353,17 @@ static int meta_check(const struct wire_meta *m, size_t *header_len)
         if (!string_ok(STR_UNIT, (const uint8_t *)m->channels[c].unit, l))
             return WIRE_EFIELD;
         len += 1 + l;
+        if (version == 2 && !calibration_ok(scale_of(&m->channels[c]), m->channels[c].offset))
+            return WIRE_EFIELD;
     }
+    if (version == 2)
+        len += WIRE_CALIBRATION_LEN * m->channel_count;
     *header_len = len;
     return WIRE_OK;
 }
 
-static void write_header(const struct wire_meta *m, uint16_t flags, size_t header_len,
-                         uint8_t *p)
+static void write_header(const struct wire_meta *m, uint16_t flags, unsigned version,
+                         unsigned block_log, size_t header_len, uint8_t *p)
 {
     uint64_t rate_bits;
     uint32_t score_bits;
@@ -351,7 +371,7 @@ static void write_header(const struct wire_meta *m, uint16_t flags, size_t heade
     memcpy(&rate_bits, &m->sample_rate, 8);
     memcpy(&score_bits, &m->score, 4);
     memcpy(p, WIRE_MAGIC, 4);
-    p[4] = WIRE_VERSION_MAJOR;
+    p[4] = (uint8_t)version;
     p[5] = WIRE_VERSION_MINOR;
     put16(p + 6, flags);
     put32(p + 8, (uint32_t)header_len);
@@ -364,7 +384,7 @@ static void write_header(const struct wire_meta *m, uint16_t flags, size_t heade
     put32(p + 48, score_bits);
     p[52] = m->sample_type;
     p[53] = m->channel_count;
-    put16(p + 54, 0);
+    put16(p + 54, version == 2 ? (uint16_t)block_log : 0);
 
     uint8_t *s = p + WIRE_FIXED_LEN;
     s = put_string(s, m->device_id, bounded_len(m->device_id));
@@ -373,6 +393,48 @@ static void write_header(const struct wire_meta *m, uint16_t flags, size_t heade
         s = put_string(s, m->channels[c].name, bounded_len(m->channels[c].name));
         s = put_string(s, m->channels[c].unit, bounded_len(m->channels[c].unit));
     }
+    for (unsigned c = 0; version == 2 && c < m->channel_count; c++) {
+        double scale = scale_of(&m->channels[c]);
+        uint64_t bits;
+        memcpy(&bits, &scale, 8);
+        put64(s, bits);
+        memcpy(&bits, &m->channels[c].offset, 8);
+        put64(s + 8, bits);
+        s += WIRE_CALIBRATION_LEN;
+    }
+}
+
+static int layout_of(uint16_t flags);
+
+/* How an envelope is written: version, transforms, block length, and for v2
+ * the linear predictor's largest order. */
+struct enc_plan {
+    unsigned version, block_log, max_order;
+    uint16_t flags;
+};
+
+/* The payload's content before compression into tmp (v2: the predictor
+ * records, then the planes; work is the predictors' working memory).
+ * Returns its size. */
+static size_t payload_build(const struct wire_meta *m, const void *samples,
+                            const struct enc_plan *pl, uint8_t *tmp, void *work)
+{
+    size_t bytes = wire_samples_bytes(m), size = wire_sample_size(m->sample_type);
+    size_t n = bytes / size / m->channel_count, side = 0;
+
+    if (pl->version == 2 && (pl->flags & WIRE_FLAG_PREDICT)) {
+        size_t rec = wire__blocks(n, pl->block_log) * WIRE_BLOCK_HDR_LEN;
+        side = rec * m->channel_count;
+        for (unsigned c = 0; c < m->channel_count; c++)
+            wire__predict_plane((const uint8_t *)samples + c * n * size, n, m->sample_type,
+                                pl->block_log, layout_of(pl->flags),
+                                pl->max_order, tmp + c * rec, tmp + side + c * n * size, work);
+        return side + bytes;
+    }
+    for (unsigned c = 0; c < m->channel_count; c++)
+        transform_plane((const uint8_t *)samples + c * n * size, tmp + c * n * size, n,
+                        m->sample_type, pl->flags);
+    return bytes;
 }
 
 /* The encoder proper, shared by wire_encode_flags (fresh context and
@@ -382,21 +444,15 @@ static void write_header(const struct wire_meta *m, uint16_t flags, size_t heade
  * are kept: only the ones the format needs are set here, and the window is
  * held within WIRE_MAX_WINDOW_LOG. */
 static int encode_into(ZSTD_CCtx *cctx, const struct wire_meta *m, const void *samples,
-                       const uint8_t sk[WIRE_SK_LEN], int level, uint16_t flags,
-                       size_t header_len, uint8_t *tmp, uint8_t *buf, size_t cap,
+                       const uint8_t sk[WIRE_SK_LEN], int level, const struct enc_plan *pl,
+                       size_t header_len, uint8_t *tmp, void *work, uint8_t *buf, size_t cap,
                        size_t *out_len)
 {
-    size_t bytes, n, size, z;
+    size_t bytes, z;
     int wlog = 0;
 
-    bytes = wire_samples_bytes(m);
-    size = wire_sample_size(m->sample_type);
-    n = bytes / size / m->channel_count;
-    for (unsigned c = 0; c < m->channel_count; c++)
-        transform_plane((const uint8_t *)samples + c * n * size, tmp + c * n * size, n,
-                        m->sample_type, flags);
-
-    write_header(m, flags, header_len, buf);
+    bytes = payload_build(m, samples, pl, tmp, work);
+    write_header(m, pl->flags, pl->version, pl->block_log, header_len, buf);
     /* The content size must be in the frame header (the parser refuses a
      * frame without it) and the window must stay within what readers accept;
      * zstd shrinks the window further for small inputs. */
@@ -420,15 +476,19 @@ static int encode_into(ZSTD_CCtx *cctx, const struct wire_meta *m, const void *s
     return WIRE_OK;
 }
 
-/* Checks shared by both encoders; *level is made concrete. */
+/* Checks shared by the encoders; *level is made concrete. */
 static int encode_check(const struct wire_meta *m, const void *samples, const uint8_t *sk,
-                        int *level, uint16_t flags, size_t *header_len)
+                        int *level, const struct enc_plan *pl, size_t *header_len)
 {
     int rc;
 
-    if (!m || !samples || !sk || (flags & ~WIRE_FLAGS_KNOWN))
+    if (!m || !samples || !sk ||
+        (pl->version == 2 ? !wire_v2_flags_ok(pl->flags) : (pl->flags & ~WIRE_FLAGS_KNOWN) != 0))
         return WIRE_EFIELD;
-    rc = meta_check(m, header_len);
+    if (pl->version == 2 &&
+        (pl->block_log < WIRE_BLOCK_LOG_MIN || pl->block_log > WIRE_BLOCK_LOG_MAX))
+        return WIRE_EFIELD;
+    rc = meta_check(m, pl->version, header_len);
     if (rc < 0)
         return rc;
     if (*level == 0)
@@ -449,9 +509,11 @@ int wire_encode_flags(const struct wire_meta *m, const void *samples,
     size_t header_len, bytes, cap, len = 0;
     int rc;
 
+    struct enc_plan pl = { 1, 0, 0, flags };
+
     if (!out || !out_len)
         return WIRE_EFIELD;
-    rc = encode_check(m, samples, sk, &level, flags, &header_len);
+    rc = encode_check(m, samples, sk, &level, &pl, &header_len);
     if (rc < 0)
         return rc;
     bytes = wire_samples_bytes(m);
@@ -463,7 +525,7 @@ int wire_encode_flags(const struct wire_meta *m, const void *samples,
         rc = WIRE_ENOMEM;
         goto out;
     }
-    rc = encode_into(cctx, m, samples, sk, level, flags, header_len, tmp, buf, cap, &len);
+    rc = encode_into(cctx, m, samples, sk, level, &pl, header_len, tmp, NULL, buf, cap, &len);
     if (rc < 0)
         goto out;
     *out = buf;
@@ -489,18 +551,19 @@ int wire_encode_ctx(struct ZSTD_CCtx_s *cctx, const struct wire_meta *m, const v
                     size_t *out_len)
 {
     size_t header_len, bytes, len = 0;
+    struct enc_plan pl = { 1, 0, 0, flags };
     int rc;
 
     if (!cctx || !scratch || !out || !out_len)
         return WIRE_EFIELD;
-    rc = encode_check(m, samples, sk, &level, flags, &header_len);
+    rc = encode_check(m, samples, sk, &level, &pl, &header_len);
     if (rc < 0)
         return rc;
     bytes = wire_samples_bytes(m);
     /* Room for zstd's worst case, so compression never fails for space. */
     if (scratch_cap < bytes || out_cap < header_len + ZSTD_compressBound(bytes) + WIRE_SIG_LEN)
         return WIRE_ETOOBIG;
-    rc = encode_into(cctx, m, samples, sk, level, flags, header_len, scratch, out, out_cap,
+    rc = encode_into(cctx, m, samples, sk, level, &pl, header_len, scratch, NULL, out, out_cap,
                      &len);
     if (rc < 0)
         return rc;
@@ -513,6 +576,117 @@ int wire_encode(const struct wire_meta *m, const void *samples,
                 uint8_t **out, size_t *out_len)
 {
     return wire_encode_flags(m, samples, sk, level, WIRE_FLAGS_DEFAULT, out, out_len);
+}
+
+/* --- encode v2 ------------------------------------------------------------ */
+
+int wire_v2_flags_ok(uint16_t flags)
+{
+    if (flags & ~WIRE_FLAGS_V2_KNOWN)
+        return 0;
+    if ((flags & WIRE_FLAG_BITSHUFFLE) &&
+        ((flags & WIRE_FLAG_SHUFFLE) || !(flags & WIRE_FLAG_PREDICT)))
+        return 0;
+    return 1;
+}
+
+static int layout_of(uint16_t flags)
+{
+    return (flags & WIRE_FLAG_BITSHUFFLE) ? WIRE__LAYOUT_BITSHUFFLE
+         : (flags & WIRE_FLAG_SHUFFLE) ? WIRE__LAYOUT_SHUFFLE : WIRE__LAYOUT_LE;
+}
+
+static unsigned block_log_of(const struct wire_meta *m)
+{
+    return m->block_log ? m->block_log : WIRE_BLOCK_LOG_DEFAULT;
+}
+
+size_t wire_content_bytes(const struct wire_meta *m)
+{
+    size_t bytes = wire_samples_bytes(m), n;
+    unsigned bl = block_log_of(m);
+
+    if (bytes == 0 || bl < WIRE_BLOCK_LOG_MIN || bl > WIRE_BLOCK_LOG_MAX)
+        return 0;
+    n = (size_t)m->pre_samples + m->post_samples;
+    return bytes + wire__blocks(n, bl) * WIRE_BLOCK_HDR_LEN * m->channel_count;
+}
+
+size_t wire_encode_v2_scratch_bound(const struct wire_meta *m)
+{
+    size_t content = wire_content_bytes(m);
+
+    return content ? ((content + 15) & ~(size_t)15) + wire__work_bytes(block_log_of(m)) : 0;
+}
+
+size_t wire_encode_v2_bound(const struct wire_meta *m)
+{
+    size_t content = wire_content_bytes(m);
+
+    return content ? WIRE_MAX_HEADER_LEN + ZSTD_compressBound(content) + WIRE_SIG_LEN : 0;
+}
+
+int wire_encode_v2_ctx(struct ZSTD_CCtx_s *cctx, const struct wire_meta *m, const void *samples,
+                       const uint8_t sk[WIRE_SK_LEN], int level, uint16_t flags,
+                       void *scratch, size_t scratch_cap, uint8_t *out, size_t out_cap,
+                       size_t *out_len)
+{
+    struct enc_plan pl = { 2, 0, WIRE_ENCODE_ORDER, flags };
+    size_t header_len, content, len = 0;
+    int rc;
+
+    if (!cctx || !scratch || !out || !out_len || !m)
+        return WIRE_EFIELD;
+    pl.block_log = block_log_of(m);
+    rc = encode_check(m, samples, sk, &level, &pl, &header_len);
+    if (rc < 0)
+        return rc;
+    content = (wire_content_bytes(m) + 15) & ~(size_t)15;
+    if (scratch_cap < wire_encode_v2_scratch_bound(m) ||
+        out_cap < header_len + ZSTD_compressBound(content) + WIRE_SIG_LEN)
+        return WIRE_ETOOBIG;
+    rc = encode_into(cctx, m, samples, sk, level, &pl, header_len, scratch,
+                     (uint8_t *)scratch + content, out, out_cap, &len);
+    if (rc < 0)
+        return rc;
+    *out_len = len;
+    return WIRE_OK;
+}
+
+int wire_encode_v2(const struct wire_meta *m, const void *samples,
+                   const uint8_t sk[WIRE_SK_LEN], int level, uint16_t flags,
+                   uint8_t **out, size_t *out_len)
+{
+    size_t scap, ocap, len = 0;
+    void *scratch = NULL;
+    uint8_t *buf = NULL;
+    ZSTD_CCtx *cctx = NULL;
+    int rc;
+
+    if (!m || !out || !out_len)
+        return WIRE_EFIELD;
+    scap = wire_encode_v2_scratch_bound(m);
+    ocap = wire_encode_v2_bound(m);
+    if (scap == 0 || ocap == 0)
+        return wire_samples_bytes(m) == 0 ? WIRE_ETOOBIG : WIRE_EFIELD;
+    scratch = malloc(scap);
+    buf = malloc(ocap);
+    cctx = ZSTD_createCCtx();
+    if (!scratch || !buf || !cctx) {
+        rc = WIRE_ENOMEM;
+        goto out;
+    }
+    rc = wire_encode_v2_ctx(cctx, m, samples, sk, level, flags, scratch, scap, buf, ocap, &len);
+    if (rc < 0)
+        goto out;
+    *out = buf;
+    *out_len = len;
+    buf = NULL;
+out:
+    ZSTD_freeCCtx(cctx);
+    free(scratch);
+    free(buf);
+    return rc;
 }
 
 /* --- parse --------------------------------------------------------------- */
@@ -538,7 +712,21 @@ static int take_string(const uint8_t *buf, size_t *pos, size_t end, enum str_kin
     return WIRE_OK;
 }
 
-static int frame_check(const uint8_t *p, size_t len, size_t expect, uint64_t *content_size)
+/* Largest decompressed v2 payload: the samples and their block records (at
+ * most 32 Mi samples in blocks of >= 1024, plus one partial block per
+ * channel, 28 bytes each: under 1 MiB). */
+#define WIRE_MAX_CONTENT_BYTES (WIRE_MAX_SAMPLES_BYTES + (1u << 20))
+
+/* What the payload frame must declare: v2 with predictors adds the records. */
+static size_t content_expected(const struct wire_meta *m)
+{
+    if (m->version == 2 && (m->flags & WIRE_FLAG_PREDICT))
+        return wire_content_bytes(m);
+    return wire_samples_bytes(m);
+}
+
+static int frame_check(const uint8_t *p, size_t len, size_t expect, size_t limit,
+                       uint64_t *content_size)
 {
     ZSTD_frameHeader zfh;
     size_t r;
@@ -553,7 +741,7 @@ static int frame_check(const uint8_t *p, size_t len, size_t expect, uint64_t *co
     if (zfh.frameContentSize == ZSTD_CONTENTSIZE_UNKNOWN ||
         zfh.frameContentSize == ZSTD_CONTENTSIZE_ERROR)
         return WIRE_EFRAME;
-    if (zfh.frameContentSize > WIRE_MAX_SAMPLES_BYTES)
+    if (zfh.frameContentSize > limit)
         return WIRE_ETOOBIG;
     if (zfh.windowSize > ((uint64_t)1 << WIRE_MAX_WINDOW_LOG))
         return WIRE_ETOOBIG;
@@ -564,6 +752,29 @@ static int frame_check(const uint8_t *p, size_t len, size_t expect, uint64_t *co
     if (ZSTD_isError(r) || r != len)
         return WIRE_EFRAME;
     *content_size = zfh.frameContentSize;
+    return WIRE_OK;
+}
+
+/* v2: each channel's scale and offset after the strings; v1 reads as the
+ * identity (codes are the unit). */
+static int take_calibration(const uint8_t *buf, size_t pos, size_t end, struct wire_meta *t)
+{
+    for (unsigned c = 0; c < t->channel_count; c++) {
+        t->channels[c].scale = 1.0;
+        t->channels[c].offset = 0.0;
+    }
+    if (t->version != 2)
+        return WIRE_OK;
+    if (end - pos < (size_t)WIRE_CALIBRATION_LEN * t->channel_count)
+        return WIRE_ETRUNCATED;
+    for (unsigned c = 0; c < t->channel_count; c++) {
+        uint64_t sb = get64(buf + pos), ob = get64(buf + pos + 8);
+        memcpy(&t->channels[c].scale, &sb, 8);
+        memcpy(&t->channels[c].offset, &ob, 8);
+        if (!calibration_ok(t->channels[c].scale, t->channels[c].offset))
+            return WIRE_EFIELD;
+        pos += WIRE_CALIBRATION_LEN;
+    }
     return WIRE_OK;
 }
 
@@ -582,14 +793,15 @@ int wire_parse(const uint8_t *buf, size_t len, struct wire_meta *m,
         return len >= 4 && memcmp(buf, WIRE_MAGIC, 4) != 0 ? WIRE_EMAGIC : WIRE_ETRUNCATED;
     if (memcmp(buf, WIRE_MAGIC, 4) != 0)
         return WIRE_EMAGIC;
-    if (buf[4] != WIRE_VERSION_MAJOR)
+    if (buf[4] != WIRE_VERSION_MAJOR && buf[4] != WIRE_VERSION2_MAJOR)
         return WIRE_EVERSION;
-    /* Any minor version of major 1 is read: later minors only add fields in
-     * the reserved bytes or after the strings, which header_len skips. */
+    /* Any minor version is read: later minors only add fields in the
+     * reserved bytes or after the strings, which header_len skips. */
     if (len < WIRE_FIXED_LEN + WIRE_SIG_LEN)
         return WIRE_ETRUNCATED;
 
     memset(&t, 0, sizeof t);
+    t.version = buf[4];
     t.flags = get16(buf + 6);
     header_len = get32(buf + 8);
     payload_len = get32(buf + 12);
@@ -613,8 +825,14 @@ int wire_parse(const uint8_t *buf, size_t len, struct wire_meta *m,
     memcpy(&t.score, &score_bits, 4);
     t.sample_type = buf[52];
     t.channel_count = buf[53];
-    if (t.flags & ~WIRE_FLAGS_KNOWN)   /* a transform we cannot undo */
+    /* a transform we cannot undo */
+    if (t.version == 2 ? !wire_v2_flags_ok(t.flags) : (t.flags & ~WIRE_FLAGS_KNOWN) != 0)
         return WIRE_EFIELD;
+    if (t.version == 2) {
+        t.block_log = buf[54];
+        if (t.block_log < WIRE_BLOCK_LOG_MIN || t.block_log > WIRE_BLOCK_LOG_MAX)
+            return WIRE_EFIELD;
+    }
     rc = numbers_check(&t);
     if (rc < 0)
         return rc;
@@ -628,9 +846,14 @@ int wire_parse(const uint8_t *buf, size_t len, struct wire_meta *m,
             (rc = take_string(buf, &pos, header_len, STR_UNIT, t.channels[c].unit)) < 0)
             return rc;
     }
-    /* Bytes between pos and header_len are extensions of a later minor. */
+    rc = take_calibration(buf, pos, header_len, &t);
+    if (rc < 0)
+        return rc;
+    /* Bytes after these up to header_len are extensions of a later minor. */
 
-    rc = frame_check(buf + header_len, payload_len, wire_samples_bytes(&t), &content_size);
+    rc = frame_check(buf + header_len, payload_len, content_expected(&t),
+                     t.version == 2 ? WIRE_MAX_CONTENT_BYTES : WIRE_MAX_SAMPLES_BYTES,
+                     &content_size);
     if (rc < 0)
         return rc;
 
@@ -663,22 +886,63 @@ int wire_verify(const uint8_t *buf, size_t len, const uint8_t pk[WIRE_PK_LEN])
 
 /* --- decode -------------------------------------------------------------- */
 
-/* Decompress with dctx (the caller's or a fresh one) and undo the transforms. */
+static int predicted(const struct wire_meta *m)
+{
+    return m->version == 2 && (m->flags & WIRE_FLAG_PREDICT);
+}
+
+size_t wire_decode_scratch_bound(const struct wire_meta *m)
+{
+    size_t content;
+
+    if (!m || !predicted(m) || (content = wire_content_bytes(m)) == 0)
+        return 0;
+    return ((content + 15) & ~(size_t)15) + wire__work_bytes(m->block_log);
+}
+
+/* v2 with predictors: the frame into scratch (records, then residual
+ * planes), then each channel rebuilt into out. */
+static int decode_predicted(ZSTD_DCtx *dctx, const struct wire_meta *m,
+                            const struct wire_view *v, uint8_t *scratch, uint8_t *out)
+{
+    size_t content = wire_content_bytes(m), bytes = wire_samples_bytes(m);
+    size_t size = wire_sample_size(m->sample_type), n = bytes / size / m->channel_count;
+    size_t rec = wire__blocks(n, m->block_log) * WIRE_BLOCK_HDR_LEN;
+    size_t side = rec * m->channel_count, r;
+    void *work = scratch + ((content + 15) & ~(size_t)15);
+
+    r = ZSTD_decompressDCtx(dctx, scratch, content, v->payload, v->payload_len);
+    if (ZSTD_isError(r) || r != content)
+        return WIRE_EFRAME;
+    for (unsigned c = 0; c < m->channel_count; c++)
+        if (wire__unpredict_plane(scratch + c * rec, scratch + side + c * n * size, n,
+                                  m->sample_type, m->block_log, layout_of(m->flags),
+                                  out + c * n * size,
+                                  work) != WIRE_OK)
+            return WIRE_EFRAME;
+    return WIRE_OK;
+}
+
+/* Decompress with dctx (the caller's or a fresh one) and undo the transforms;
+ * scratch (wire_decode_scratch_bound(m) bytes) may be NULL: then it is
+ * allocated here if needed. */
 static int decode_with(ZSTD_DCtx *dctx, const struct wire_meta *m, const struct wire_view *v,
-                       void *out, size_t out_cap)
+                       void *pscratch, size_t pscratch_cap, void *out, size_t out_cap)
 {
     uint8_t *scratch = NULL, *o = out;
-    size_t bytes, size, n, r;
+    size_t bytes, size, n, r, need;
     int rc;
 
     if (!m || !v || !out || !v->payload)
         return WIRE_EFIELD;
-    if (m->flags & ~WIRE_FLAGS_KNOWN)
+    if ((m->version != 1 && m->version != 2) ||
+        (m->version == 2 ? !wire_v2_flags_ok(m->flags) : (m->flags & ~WIRE_FLAGS_KNOWN) != 0))
         return WIRE_EFIELD;
     bytes = wire_samples_bytes(m);
-    if (bytes == 0)
+    if (bytes == 0 || (m->version == 2 && (m->block_log < WIRE_BLOCK_LOG_MIN ||
+                                            m->block_log > WIRE_BLOCK_LOG_MAX)))
         return WIRE_EFIELD;
-    if (v->content_size != bytes || v->payload_len > WIRE_MAX_PAYLOAD_LEN)
+    if (v->content_size != content_expected(m) || v->payload_len > WIRE_MAX_PAYLOAD_LEN)
         return WIRE_EFRAME;
     if (out_cap < bytes)
         return WIRE_ETOOBIG;
@@ -689,6 +953,15 @@ static int decode_with(ZSTD_DCtx *dctx, const struct wire_meta *m, const struct 
     if (ZSTD_isError(ZSTD_DCtx_reset(dctx, ZSTD_reset_session_only)) ||
         ZSTD_isError(ZSTD_DCtx_setParameter(dctx, ZSTD_d_windowLogMax, WIRE_MAX_WINDOW_LOG))) {
         rc = WIRE_EINTERNAL;
+        goto out;
+    }
+    if (predicted(m)) {
+        need = wire_decode_scratch_bound(m);
+        if (pscratch && pscratch_cap < need)
+            return WIRE_ETOOBIG;
+        if (!pscratch && !(scratch = malloc(need)))
+            return WIRE_ENOMEM;
+        rc = decode_predicted(dctx, m, v, pscratch ? pscratch : scratch, o);
         goto out;
     }
     /* out_cap may exceed bytes; decompressing into exactly bytes means a frame
@@ -731,7 +1004,7 @@ int wire_decode_samples(const struct wire_meta *m, const struct wire_view *v,
     dctx = ZSTD_createDCtx();
     if (!dctx)
         return WIRE_ENOMEM;
-    rc = decode_with(dctx, m, v, out, out_cap);
+    rc = decode_with(dctx, m, v, NULL, 0, out, out_cap);
     ZSTD_freeDCtx(dctx);
     return rc;
 }
@@ -741,5 +1014,83 @@ int wire_decode_samples_ctx(struct ZSTD_DCtx_s *dctx, const struct wire_meta *m,
 {
     if (!dctx)
         return WIRE_EFIELD;
-    return decode_with(dctx, m, v, out, out_cap);
+    return decode_with(dctx, m, v, NULL, 0, out, out_cap);
+}
+
+int wire_decode_samples_scratch(struct ZSTD_DCtx_s *dctx, const struct wire_meta *m,
+                                const struct wire_view *v, void *scratch, size_t scratch_cap,
+                                void *out, size_t out_cap)
+{
+    if (!dctx || (!scratch && scratch_cap))
+        return WIRE_EFIELD;
+    return decode_with(dctx, m, v, scratch, scratch_cap, out, out_cap);
+}
+
+/* --- physical units ------------------------------------------------------ */
+
+int wire_channel_physical(const struct wire_meta *m, const void *samples, unsigned channel,
+                          float *out)
+{
+    size_t n;
+    double scale, offset;
+
+    if (!m || !samples || !out || wire_samples_bytes(m) == 0 || channel >= m->channel_count)
+        return WIRE_EFIELD;
+    n = (size_t)m->pre_samples + m->post_samples;
+    scale = m->version == 2 ? m->channels[channel].scale : 1.0;
+    offset = m->version == 2 ? m->channels[channel].offset : 0.0;
+    if (m->version == 2 && !calibration_ok(scale, offset))
+        return WIRE_EFIELD;
+    /* float arithmetic: a 16-bit code times its scale loses nothing a
+     * float export keeps, and the loop vectorises */
+    switch (m->sample_type) {
+    case WIRE_I16: {
+        const int16_t *s = (const int16_t *)samples + channel * n;
+        float fs = (float)scale, fo = (float)offset;
+        for (size_t i = 0; i < n; i++)
+            out[i] = (float)s[i] * fs + fo;
+        break;
+    }
+    case WIRE_I32: {
+        const int32_t *s = (const int32_t *)samples + channel * n;
+        for (size_t i = 0; i < n; i++)
+            out[i] = (float)((double)s[i] * scale + offset);
+        break;
+    }
+    default: {
+        const float *s = (const float *)samples + channel * n;
+        if (scale == 1.0 && offset == 0.0) {
+            memcpy(out, s, n * sizeof *out);
+            break;
+        }
+        for (size_t i = 0; i < n; i++)
+            out[i] = (float)((double)s[i] * scale + offset);
+        break;
+    }
+    }
+    return WIRE_OK;
+}
+
+int wire_to_physical(const struct wire_meta *m, const void *samples, float *out)
+{
+    size_t n;
+    int rc;
+
+    if (!m || wire_samples_bytes(m) == 0)
+        return WIRE_EFIELD;
+    n = (size_t)m->pre_samples + m->post_samples;
+    for (unsigned c = 0; c < m->channel_count; c++)
+        if ((rc = wire_channel_physical(m, samples, c, out + c * n)) != WIRE_OK)
+            return rc;
+    return WIRE_OK;
+}
+
+int wire_is_identity_calibration(const struct wire_meta *m)
+{
+    if (m->version != 2)
+        return 1;
+    for (unsigned c = 0; c < m->channel_count && c < WIRE_MAX_CHANNELS; c++)
+        if (m->channels[c].scale != 1.0 || m->channels[c].offset != 0.0)
+            return 0;
+    return 1;
 }

@@ -1,4 +1,4 @@
-/* wire.h - the snapshot envelope, wire format v1.
+/* wire.h - the snapshot envelope, wire formats v1 and v2.
  *
  * One implementation of the format, linked by both the agent (which encodes
  * and signs) and the server (which parses, verifies and decodes).  The byte
@@ -14,8 +14,9 @@
 #include <stdint.h>
 
 #define WIRE_MAGIC "PRSN"
-#define WIRE_VERSION_MAJOR 1
+#define WIRE_VERSION_MAJOR 1       /* what wire_encode* write */
 #define WIRE_VERSION_MINOR 0
+#define WIRE_VERSION2_MAJOR 2      /* what wire_encode_v2* write; both are read */
 
 #define WIRE_SIG_LEN 64
 #define WIRE_PK_LEN 32            /* Ed25519 public key */
@@ -29,6 +30,8 @@
 /* Payload transforms (header flags). */
 #define WIRE_FLAG_DELTA   0x0001  /* per-channel delta of successive samples */
 #define WIRE_FLAG_SHUFFLE 0x0002  /* byte shuffle: all first bytes, then all second bytes, ... */
+#define WIRE_FLAG_PREDICT 0x0004  /* v2 only: per-block predictors, zigzag residuals */
+#define WIRE_FLAG_BITSHUFFLE 0x0008  /* v2 only, with PREDICT: residual bits by plane per block */
 
 enum wire_sample_type {
     WIRE_I16 = 1,
@@ -49,9 +52,14 @@ enum wire_error {
     WIRE_EINTERNAL = -9
 };
 
+/* physical = code * scale + offset, in unit.  v2 carries scale and offset on
+ * the wire; a v1 envelope reads as scale 1, offset 0.  The encoder takes a
+ * scale of 0 as 1, so a zeroed channel means "the codes are the unit". */
 struct wire_channel {
     char name[WIRE_MAX_NAME + 1];
     char unit[WIRE_MAX_NAME + 1];
+    double scale;
+    double offset;
 };
 
 /* Everything but the samples.  Strings are NUL-terminated, at most
@@ -64,6 +72,8 @@ struct wire_meta {
     uint8_t sample_type;        /* enum wire_sample_type */
     uint8_t channel_count;      /* 1..WIRE_MAX_CHANNELS */
     uint16_t flags;             /* WIRE_FLAG_*; set by the encoder */
+    uint8_t version;            /* major version read by wire_parse (1 or 2) */
+    uint8_t block_log;          /* v2: log2 of the predictor block length */
     uint32_t pre_samples;       /* per channel, before the trigger sample */
     uint32_t post_samples;      /* per channel, from the trigger sample on */
     char detector[WIRE_MAX_NAME + 1];
@@ -165,5 +175,89 @@ int wire_encode_ctx(struct ZSTD_CCtx_s *cctx, const struct wire_meta *m, const v
 /* wire_decode_samples with the caller's decompression context. */
 int wire_decode_samples_ctx(struct ZSTD_DCtx_s *dctx, const struct wire_meta *m,
                             const struct wire_view *v, void *out, size_t out_cap);
+
+/* --- Wire format v2 (WIRE.md, "Version 2"): per-channel scale and offset,
+ * per-block predictors (none, first and second difference, quantised linear
+ * prediction), zigzag residuals, byte shuffle, one zstd frame.  Parsed and
+ * decoded by the same wire_parse / wire_decode_samples* as v1. --- */
+
+/* Known v2 flags; SHUFFLE and BITSHUFFLE exclude each other, and BITSHUFFLE
+ * needs PREDICT (wire_v2_flags_ok). */
+#define WIRE_FLAGS_V2_KNOWN   (WIRE_FLAG_SHUFFLE | WIRE_FLAG_PREDICT | WIRE_FLAG_BITSHUFFLE)
+/* What the agent writes; chosen by measurement (WIRE.md, "Version 2"). */
+#define WIRE_FLAGS_V2_DEFAULT (WIRE_FLAG_PREDICT | WIRE_FLAG_BITSHUFFLE)
+#define WIRE_BLOCK_LOG_MIN 10
+#define WIRE_BLOCK_LOG_MAX 16
+#define WIRE_BLOCK_LOG_DEFAULT 12      /* 4096 samples, as FLAC's blocks */
+#define WIRE_MAX_ORDER 12              /* linear predictor taps */
+#define WIRE_BLOCK_HDR_LEN 28          /* one block's predictor record */
+#define WIRE_CALIBRATION_LEN 16        /* per channel in the header: scale, offset */
+#define WIRE_ENCODE_ORDER 8            /* largest linear predictor the encoder tries */
+
+/* Predictors (block record byte 0). */
+enum wire_predictor {
+    WIRE_PRED_NONE = 0,
+    WIRE_PRED_DIFF1 = 1,        /* x[i-1] */
+    WIRE_PRED_DIFF2 = 2,        /* 2 x[i-1] - x[i-2] */
+    WIRE_PRED_LPC = 3,          /* (sum q[k] x[i-1-k]) >> shift */
+    WIRE_PRED_XOR = 4           /* float32 only: bits XOR the previous bits */
+};
+
+/* Whether flags is a v2 combination a reader can undo. */
+int wire_v2_flags_ok(uint16_t flags);
+
+/* Bytes of the decompressed v2 payload: predictor records + samples; 0 if
+ * meta is out of range. */
+size_t wire_content_bytes(const struct wire_meta *m);
+
+/* Encoder working memory, in bytes, for samples_bytes of samples: what
+ * wire_encode_v2_ctx needs in scratch (the zigzag residuals, the predictor
+ * records and per-channel trial buffers). */
+size_t wire_encode_v2_scratch_bound(const struct wire_meta *m);
+
+/* Bytes wire_encode_v2_ctx may need for out (largest header included). */
+size_t wire_encode_v2_bound(const struct wire_meta *m);
+
+/* Encode and sign as v2.  Like wire_encode_flags (flags: a subset of
+ * WIRE_FLAGS_V2_KNOWN; level as there), m->channels[c].scale/offset go on
+ * the wire (scale 0 is written as 1). */
+int wire_encode_v2(const struct wire_meta *m, const void *samples,
+                   const uint8_t sk[WIRE_SK_LEN], int level, uint16_t flags,
+                   uint8_t **out, size_t *out_len);
+
+/* wire_encode_v2 into the caller's buffers and zstd context: scratch holds
+ * wire_encode_v2_scratch_bound(m), out wire_encode_v2_bound(m) bytes; both
+ * bounds grow with the samples, so buffers sized for the longest window serve
+ * every shorter one.  m->block_log 0 means WIRE_BLOCK_LOG_DEFAULT.  Nothing is allocated here (zstd allocates inside cctx once, on its
+ * first use, as for v1). */
+int wire_encode_v2_ctx(struct ZSTD_CCtx_s *cctx, const struct wire_meta *m, const void *samples,
+                       const uint8_t sk[WIRE_SK_LEN], int level, uint16_t flags,
+                       void *scratch, size_t scratch_cap, uint8_t *out, size_t out_cap,
+                       size_t *out_len);
+
+/* Decoder scratch for m: the decompressed payload (0 for v1, whose decoder
+ * needs one channel plane and allocates it). */
+size_t wire_decode_scratch_bound(const struct wire_meta *m);
+
+/* wire_decode_samples_ctx with the caller's scratch (at least
+ * wire_decode_scratch_bound(m) bytes): no allocation for v2. */
+int wire_decode_samples_scratch(struct ZSTD_DCtx_s *dctx, const struct wire_meta *m,
+                                const struct wire_view *v, void *scratch, size_t scratch_cap,
+                                void *out, size_t out_cap);
+
+/* Decoded samples (planar, as wire_decode_samples wrote them) of a meta
+ * wire_parse filled (its version says whether scale and offset apply) in physical
+ * units: out[c * n + i] = code * scale + offset of channel c, as float, for
+ * every channel (n = pre + post samples).  out holds channel_count * n
+ * floats.  The one place that turns codes into physical values: exports,
+ * features and the samples endpoint call it. */
+int wire_to_physical(const struct wire_meta *m, const void *samples, float *out);
+
+/* One channel of the same: out holds pre + post floats. */
+int wire_channel_physical(const struct wire_meta *m, const void *samples, unsigned channel,
+                          float *out);
+
+/* True when every channel's scale is 1 and offset 0 (codes are physical). */
+int wire_is_identity_calibration(const struct wire_meta *m);
 
 #endif

@@ -27,6 +27,8 @@ PACKAGES=(
     libarchive-dev       # server: dataset exports
     postgresql           # the private development/test cluster (scripts/pg.sh)
     zstd                 # tests: an independent decompressor for stored payloads
+    flac                 # make bench: bench/codec.sh compares the snapshot codec with flac --best
+    xz-utils             # make bench: bench/codec.sh compares with xz -9
     openssl              # tests: an independent Ed25519 verifier; random secrets
     faketime             # tests/fault/clock_step.sh: steps the agent's clock (libfaketime)
     curl                 # tests and scripts: HTTP client

@@ -17,6 +17,7 @@ int command_open_source(const struct agent_config *c, FILE *fault_log, int64_t s
         struct sim_config sc = {
             .equipment = c->sim_equipment, .rate = c->rate, .seed = c->sim_seed,
             .fault_every_s = c->sim_fault_every_s, .speed = c->sim_speed,
+            .adc_full_scale = c->sim_adc_full_scale,
             .duration_s = c->duration_s, .start_us = start_us, .fault_log = fault_log
         };
         rc = source_sim_open(&sc, out);

@@ -55,6 +55,7 @@ static const struct opt opts[] = {
     { "sim-seed", U64(sim_seed), "1", RUN, "simulator seed (noise and fault times)" },
     { "sim-fault-every", D(sim_fault_every_s, 0.1, 1e9), "20", RUN, "mean seconds between injected faults" },
     { "sim-speed", D(sim_speed, 0, 1e6), "1", RUN, "simulator pacing: 1 = real time, 0 = as fast as possible" },
+    { "sim-adc-full-scale", D(sim_adc_full_scale, 0, 1e6), "0", RUN, "simulate a 16-bit ADC of +- this many g: int16 snapshots with a scale (0 = float32)" },
     { "sim-fault-log", S(sim_fault_log), NULL, RUN, "append one line `t_us,kind` per injected fault to FILE" },
     { "duration", D(duration_s, 0, 1e12), "0", RUN, "stop after this many seconds of samples; 0 = forever" },
     { "ring-s", D(ring_s, 0.01, 3600), "60", BOTH, "seconds of samples kept in memory" },

@@ -37,6 +37,7 @@ struct agent_config {
     uint64_t sim_seed;
     double sim_fault_every_s;
     double sim_speed;
+    double sim_adc_full_scale;             /* > 0: int16 ADC codes, +- this many g */
     char sim_fault_log[AGENT_PATH_MAX];
 
     double duration_s;                     /* 0 = forever */

@@ -73,9 +73,9 @@ struct pipeline {
     void *conv;                     /* same bytes, for i16/i32 snapshots */
     /* the emitter's encoder, reused for every snapshot */
     ZSTD_CCtx *cctx;
-    void *enc_scratch;              /* transformed samples: win_bytes */
-    uint8_t *env;                   /* envelope: wire_encode_bound(win_bytes) */
-    size_t env_cap, win_bytes;
+    void *enc_scratch;              /* wire v2 working memory for the longest window */
+    uint8_t *env;                   /* envelope: wire_encode_v2_bound(longest window) */
+    size_t env_cap, win_bytes, enc_scratch_cap;
     uint64_t seq_local;             /* when the sink has no next_seq */
 
     /* emitter thread: one job (window in win, meta in job) at a time */
@@ -106,12 +106,23 @@ static void *emitter_main(void *arg);
  * touched only by the first snapshot that fills them. */
 static int encoder_init(struct pipeline *p, size_t win_bytes)
 {
+    struct wire_meta *longest = calloc(1, sizeof *longest);
+
+    if (longest == NULL)
+        return PIPELINE_ENOMEM;
+    /* wire v2's bounds grow with the window: the longest one serves all */
+    longest->sample_type = p->src->wire_type ? p->src->wire_type : WIRE_F32;
+    longest->channel_count = (uint8_t)p->channels;
+    longest->post_samples = p->cap.max_n;
     p->win_bytes = win_bytes;
-    p->env_cap = wire_encode_bound(win_bytes);
-    p->enc_scratch = malloc(win_bytes);
+    p->env_cap = wire_encode_v2_bound(longest);
+    p->enc_scratch_cap = wire_encode_v2_scratch_bound(longest);
+    free(longest);
+    p->enc_scratch = malloc(p->enc_scratch_cap);
     p->env = malloc(p->env_cap);
     p->cctx = ZSTD_createCCtx();
-    if (p->env_cap == 0 || p->enc_scratch == NULL || p->env == NULL || p->cctx == NULL)
+    if (p->env_cap == 0 || p->enc_scratch_cap == 0 || p->enc_scratch == NULL ||
+        p->env == NULL || p->cctx == NULL)
         return PIPELINE_ENOMEM;
     if (ZSTD_isError(ZSTD_CCtx_setParameter(p->cctx, ZSTD_c_windowLog, ENC_WINDOW_LOG)) ||
         ZSTD_isError(ZSTD_CCtx_setParameter(p->cctx, ZSTD_c_hashLog, ENC_HASH_LOG)) ||
@@ -309,8 +320,9 @@ static void encode_and_put(struct pipeline *p, const struct capture_window *c, i
         to_int(p->win, (size_t)count * p->channels, m.sample_type, p->conv);
         samples = p->conv;
     }
-    *ok = wire_encode_ctx(p->cctx, &m, samples, p->sk, p->cfg.zstd_level, WIRE_FLAGS_DEFAULT,
-                          p->enc_scratch, p->win_bytes, p->env, p->env_cap, &env_len) == 0 &&
+    *ok = wire_encode_v2_ctx(p->cctx, &m, samples, p->sk, p->cfg.zstd_level,
+                             WIRE_FLAGS_V2_DEFAULT, p->enc_scratch, p->enc_scratch_cap, p->env,
+                             p->env_cap, &env_len) == 0 &&
           p->cfg.sink.put(p->cfg.sink.ctx, seq, &m, p->env, env_len) == 0;
 }
 

@@ -5,7 +5,7 @@
  * loop allocates nothing.  On a trigger the local action (agent/action/:
  * --on-trigger command, alarm line to a FIFO or UNIX socket) starts at once;
  * the snapshot is cut from the ring when its post-trigger samples have
- * arrived (agent/core/capture.h), encoded and signed (wire_encode_ctx, one
+ * arrived (agent/core/capture.h), encoded and signed (wire_encode_v2_ctx, one
  * reusable zstd context) and handed to the sink (the spool). */
 #ifndef PRECURSOR_PIPELINE_H
 #define PRECURSOR_PIPELINE_H

@@ -24,7 +24,21 @@
  *            (broadband bursts, pressure dips and jitter), blockage
  *            (pressure rise, vane-pass vibration up).
  * A fault lasts 3 to 8 s; its severity grows over the first 60 % of that,
- * and temperature rises while it lasts. */
+ * and temperature rises while it lasts.
+ *
+ * ADC mode (sim_config.adc_full_scale > 0): every channel leaves as the
+ * 16-bit code a converter would give (vibration: +-adc_full_scale g in 32768
+ * steps, temperature 0.01 degC, pressure 1 mbar, current full scale / 32768),
+ * and the bearing uses its full kinematics, for codec benchmarks at 12 and
+ * 48 kHz: the shaft speed wanders by about 0.5 %; the defect frequencies come
+ * from the geometry (FTF = fr/2 (1 - d/D), BPFO = n FTF, BPFI = n/2 fr
+ * (1 + d/D), BSF = D/(2d) fr (1 - (d/D)^2)); impacts slip by 1 % each (rolling
+ * elements do not keep exact time); outer-race hits are fixed in the load
+ * zone, inner-race hits are modulated at shaft speed, ball hits (twice per
+ * ball revolution) at cage speed (FTF); each hit rings a structural
+ * resonance (3.2 kHz, 0.8 ms) and the sensor's mounted resonance (min(9 kHz,
+ * 0.4 rate), 0.15 ms); the machine adds low-passed broadband noise and the
+ * sensor white noise.  Fault kinds: outer_race, inner_race, ball. */
 #include <errno.h>
 #include <math.h>
 #include <stdint.h>
@@ -45,7 +59,8 @@ enum sim_kind {
     SIM_ROTOR_BAR,
     SIM_PHASE_IMBALANCE,
     SIM_CAVITATION,
-    SIM_BLOCKAGE
+    SIM_BLOCKAGE,
+    SIM_BALL
 };
 
 #define SIM_HISTORY 256
@@ -78,6 +93,14 @@ struct sim {
     double res_y1[3], res_y2[3];        /* resonator per axis */
     double res_a1, res_a2, res_gain;
     double temp, temp_base;
+
+    /* ADC mode (adc_scale > 0): codes of adc_scale units, and the bearing's
+     * kinematic model: shaft phase and speed, two resonators per axis, the
+     * machine's noise filter state */
+    double adc_scale;
+    double shaft_phase, shaft_dev;
+    double r2_a1, r2_a2, r2_y1[3], r2_y2[3];
+    double noise_lp[3];
 
     struct timespec t0;                 /* wall clock at frame 0, for pacing */
 };
@@ -128,6 +151,7 @@ const char *sim_fault_name(int kind)
     case SIM_PHASE_IMBALANCE: return "phase_imbalance";
     case SIM_CAVITATION: return "cavitation";
     case SIM_BLOCKAGE: return "blockage";
+    case SIM_BALL: return "ball";
     }
     return "none";
 }
@@ -149,7 +173,11 @@ static void schedule_fault(struct sim *s, uint64_t after)
         gap = SIM_QUIET_S;
     s->f_start = after + (uint64_t)(gap * s->rate);
     s->f_end = s->f_start + (uint64_t)(len * s->rate) + 1;
-    s->f_kind = s->eq == EQ_BEARING ? (pick ? SIM_INNER_RACE : SIM_OUTER_RACE)
+    /* ADC mode's bearing also has ball defects; the same draw picks. */
+    if (s->adc_scale > 0 && s->eq == EQ_BEARING && (s->f_start & 1))
+        pick = 2;
+    s->f_kind = pick == 2 ? SIM_BALL
+              : s->eq == EQ_BEARING ? (pick ? SIM_INNER_RACE : SIM_OUTER_RACE)
               : s->eq == EQ_MOTOR ? (pick ? SIM_PHASE_IMBALANCE : SIM_ROTOR_BAR)
               : (pick ? SIM_BLOCKAGE : SIM_CAVITATION);
     s->f_phase = 0;
@@ -244,6 +272,73 @@ static void gen_bearing(struct sim *s, double t, double sev, float *out)
     }
 }
 
+/* A two-pole resonator: coefficients for frequency f (Hz) and decay tau (s). */
+static void resonator(double rate, double f, double tau, double *a1, double *a2)
+{
+    double w = 2.0 * M_PI * f / rate, r = exp(-1.0 / (tau * rate));
+
+    *a1 = 2.0 * r * cos(w);
+    *a2 = -r * r;
+}
+
+/* The defect's impacts this sample: the clock advances at the defect
+ * frequency of the current shaft speed, each impact slips by 1 %, and its
+ * size follows the load zone (inner race: shaft angle; ball: cage angle). */
+static double bearing_impacts(struct sim *s, double fr, double sev)
+{
+    static const double n_balls = 9, bd_pd = 7.94 / 39.04;
+    double ftf = 0.5 * fr * (1.0 - bd_pd), kick = 0, fdef, before;
+
+    if (sev <= 0)
+        return 0;
+    fdef = s->f_kind == SIM_INNER_RACE ? 0.5 * n_balls * fr * (1.0 + bd_pd)
+         : s->f_kind == SIM_BALL ? 2.0 * fr / (2.0 * bd_pd) * (1.0 - bd_pd * bd_pd)
+         : n_balls * ftf;
+    before = s->f_phase;
+    s->f_phase += fdef / s->rate;
+    for (double k = floor(before) + 1; k <= s->f_phase; k += 1.0) {
+        double load = 1.0;
+        if (s->f_kind == SIM_INNER_RACE)
+            load = 0.5 * (1.0 + cos(s->shaft_phase));
+        else if (s->f_kind == SIM_BALL)
+            load = 0.5 * (1.0 + cos(s->shaft_phase * ftf / fr));
+        kick += 2.0 * sev * load * (1.0 + 0.2 * rng_gauss(s));
+        s->f_phase += 0.01 * rng_gauss(s);     /* slip */
+    }
+    return kick;
+}
+
+/* ADC mode's bearing: see the top of the file. */
+static void gen_bearing_adc(struct sim *s, double sev, float *out)
+{
+    static const double fr0 = 25.0;
+    static const double axis_gain[3] = { 1.0, 0.8, 0.5 };
+    static const double axis_phase[3] = { 0.0, 1.3, 2.1 };
+    double fr, kick, th;
+
+    s->shaft_dev += (0.0 - s->shaft_dev) / (2.0 * s->rate) + 0.0005 * rng_gauss(s) / sqrt(s->rate);
+    fr = fr0 * (1.0 + s->shaft_dev);
+    s->shaft_phase = fmod(s->shaft_phase + 2.0 * M_PI * fr / s->rate, 2.0 * M_PI * 1e6);
+    th = s->shaft_phase;
+    kick = bearing_impacts(s, fr, sev);
+    for (int a = 0; a < 3; a++) {
+        double in = kick * axis_gain[a] + 0.03 * rng_gauss(s);   /* impacts + machine noise */
+        double y = s->res_a1 * s->res_y1[a] + s->res_a2 * s->res_y2[a] + in * s->res_gain;
+        double y2 = s->r2_a1 * s->r2_y1[a] + s->r2_a2 * s->r2_y2[a] + 0.3 * in;
+        double v;
+
+        s->res_y2[a] = s->res_y1[a];
+        s->res_y1[a] = y;
+        s->r2_y2[a] = s->r2_y1[a];
+        s->r2_y1[a] = y2;
+        /* broadband machine noise, low-passed at about rate / 8 */
+        s->noise_lp[a] += 0.5 * (0.04 * rng_gauss(s) - s->noise_lp[a]);
+        v = 0.05 * sin(th + axis_phase[a]) + 0.02 * sin(2.0 * th + 2.0 * axis_phase[a]) +
+            0.01 * sin(3.0 * th + 0.5);
+        out[a] = (float)(axis_gain[a] * v + y + y2 + s->noise_lp[a] + 0.004 * rng_gauss(s));
+    }
+}
+
 static void gen_motor(struct sim *s, double t, double sev, float *out)
 {
     static const double f = 50.0, slip = 0.03, ipk = 14.142;
@@ -302,6 +397,15 @@ static void sleep_until_frame(struct sim *s, uint64_t frame)
         ;
 }
 
+/* The converter: each channel to its nearest code, clipped to 16 bits. */
+static void adc_quantise(const struct source *src, float *frame)
+{
+    for (unsigned c = 0; c < src->channels; c++) {
+        double code = nearbyint((double)frame[c] / src->chan[c].scale);
+        frame[c] = (float)(code > 32767 ? 32767 : code < -32768 ? -32768 : code);
+    }
+}
+
 static int sim_next(struct source *src, float *samples, int64_t *t_us,
                     size_t cap, size_t *n)
 {
@@ -330,13 +434,17 @@ static int sim_next(struct source *src, float *samples, int64_t *t_us,
         double sev = severity(s);
         float *out = samples + i * src->channels;
 
-        if (s->eq == EQ_BEARING)
+        if (s->eq == EQ_BEARING && s->adc_scale > 0)
+            gen_bearing_adc(s, sev, out);
+        else if (s->eq == EQ_BEARING)
             gen_bearing(s, t, sev, out);
         else if (s->eq == EQ_MOTOR)
             gen_motor(s, t, sev, out);
         else
             gen_pump(s, t, sev, out);
         out[src->channels - 1] = temperature(s, sev);
+        if (s->adc_scale > 0)
+            adc_quantise(src, out);
         t_us[i] = frame_us(s, s->frame);
         s->frame++;
         if (s->frame == s->f_end)
@@ -360,6 +468,17 @@ static void set_chan(struct source *src, unsigned i, const char *name, const cha
     snprintf(src->chan[i].unit, sizeof(src->chan[i].unit), "%s", unit);
 }
 
+/* ADC mode: snapshots in int16 codes, each channel with its scale. */
+static void adc_channels(struct source *src, double scale)
+{
+    src->wire_type = WIRE_I16;
+    for (unsigned c = 0; c < src->channels; c++) {
+        const char *u = src->chan[c].unit;
+        src->chan[c].scale = !strcmp(u, "degC") ? 0.01 : !strcmp(u, "bar") ? 0.001 : scale;
+        src->chan[c].offset = 0;
+    }
+}
+
 int source_sim_open(const struct sim_config *cfg, struct source **out)
 {
     const char *eq = cfg->equipment != NULL ? cfg->equipment : "bearing";
@@ -370,7 +489,7 @@ int source_sim_open(const struct sim_config *cfg, struct source **out)
     double wres, r;
 
     if (!(rate <= 1e7) || !(cfg->speed >= 0) || !(cfg->duration_s >= 0) ||
-        !isfinite(every))
+        !isfinite(every) || !(cfg->adc_full_scale >= 0 && cfg->adc_full_scale < 1e9))
         return -EINVAL;
     if (strcmp(eq, "bearing") && strcmp(eq, "motor") && strcmp(eq, "pump"))
         return -EINVAL;
@@ -401,6 +520,12 @@ int source_sim_open(const struct sim_config *cfg, struct source **out)
     s->res_a1 = 2.0 * r * cos(wres);
     s->res_a2 = -r * r;
     s->res_gain = sin(wres) > 0.2 ? 1.0 : sin(wres) / 0.2;
+    s->adc_scale = cfg->adc_full_scale / 32768.0;
+    if (s->adc_scale > 0) {
+        resonator(rate, fmin(3200.0, 0.3 * rate), 0.0008, &s->res_a1, &s->res_a2);
+        resonator(rate, fmin(9000.0, 0.4 * rate), 0.00015, &s->r2_a1, &s->r2_a2);
+        s->res_gain = 1.0;
+    }
     s->temp_base = 45.0 + 5.0 * (rng_unit(s) - 0.5);
     s->temp = s->temp_base;
     schedule_fault(s, 0);
@@ -430,6 +555,8 @@ int source_sim_open(const struct sim_config *cfg, struct source **out)
         set_chan(src, 1, "pressure", "bar");
         set_chan(src, 2, "temp", "degC");
     }
+    if (s->adc_scale > 0)
+        adc_channels(src, s->adc_scale);
     *out = src;
     return 0;
 }

@@ -54,6 +54,11 @@ struct sim_config {
     double duration_s;          /* 0 = forever */
     int64_t start_us;           /* timestamp of the first frame; 0 = now */
     FILE *fault_log;            /* if set, one line per injected fault: "t_us,kind" */
+    /* > 0: the sensor chain as a 16-bit ADC: samples are int16 codes (in the
+     * float block, whole numbers), snapshots are int16 with each channel's
+     * scale (vibration: adc_full_scale / 32768 g per code).  The bearing
+     * then uses the full kinematic model (sim.c).  0: float32 in units. */
+    double adc_full_scale;
 };
 int source_sim_open(const struct sim_config *cfg, struct source **out);
 

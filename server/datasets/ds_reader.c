@@ -55,6 +55,8 @@ struct ds_reader {
     size_t snap_n, snap_cap;    /* samples per channel; floats allocated */
     void *raw;                  /* decoded samples of the wire type */
     size_t raw_cap;
+    void *scratch;              /* the v2 decoder's payload, kept between snapshots */
+    size_t scratch_cap;
     ZSTD_DCtx *dctx;
     float *x;                   /* one window */
     struct ds_prefetch pre;
@@ -76,6 +78,7 @@ void ds_reader_free(struct ds_reader *r)
     PQclear(r->batch);
     free(r->snap);
     free(r->raw);
+    free(r->scratch);
     ZSTD_freeDCtx(r->dctx);
     free(r->x);
     free(r);
@@ -197,37 +200,13 @@ static int reserve(void **p, size_t *cap, size_t need)
     return SRV_OK;
 }
 
-/* Samples of the wire type (planar) as float32, channel-major: the one place
- * stored codes become the numbers an export holds.  -1 for a type it does
- * not know. */
-static int samples_to_float(const struct wire_meta *m, const void *raw, size_t count, float *out)
-{
-    size_t i;
-
-    switch (m->sample_type) {
-    case WIRE_I16:
-        for (i = 0; i < count; i++)
-            out[i] = (float)((const int16_t *)raw)[i];
-        return 0;
-    case WIRE_I32:
-        for (i = 0; i < count; i++)
-            out[i] = (float)((const int32_t *)raw)[i];
-        return 0;
-    case WIRE_F32:
-        memcpy(out, raw, count * sizeof *out);
-        return 0;
-    default:
-        return -1;
-    }
-}
-
 /* Decode one envelope into r->snap; checks it still has the version's
  * layout (the database is outside input too). */
 static int decode_snapshot(struct ds_reader *r, int64_t id, const uint8_t *env, size_t len)
 {
     struct wire_meta m;
     struct wire_view v;
-    size_t need, n, floats;
+    size_t need, n, floats, scratch;
 
     r->cur_snap = -1;
     if (wire_parse(env, len, &m, &v) != WIRE_OK || (need = wire_samples_bytes(&m)) == 0 ||
@@ -235,15 +214,19 @@ static int decode_snapshot(struct ds_reader *r, int64_t id, const uint8_t *env, 
         return SRV_EINTERNAL;
     n = (size_t)m.pre_samples + m.post_samples;
     floats = n * m.channel_count;
+    scratch = wire_decode_scratch_bound(&m);
     if (reserve(&r->raw, &r->raw_cap, need) != SRV_OK ||
-        reserve((void **)&r->snap, &r->snap_cap, floats * sizeof *r->snap) != SRV_OK)
+        reserve((void **)&r->snap, &r->snap_cap, floats * sizeof *r->snap) != SRV_OK ||
+        (scratch && reserve(&r->scratch, &r->scratch_cap, scratch) != SRV_OK))
         return SRV_ENOMEM;
-    if (wire_decode_samples_ctx(r->dctx, &m, &v, r->raw, need) != WIRE_OK) {
+    if (wire_decode_samples_scratch(r->dctx, &m, &v, r->scratch, scratch ? r->scratch_cap : 0,
+                                    r->raw, need) != WIRE_OK) {
         /* a failed frame may leave the context mid-stream */
         ZSTD_DCtx_reset(r->dctx, ZSTD_reset_session_only);
         return SRV_EINTERNAL;
     }
-    if (samples_to_float(&m, r->raw, floats, r->snap) != 0)
+    /* physical units: code * scale + offset of each channel (wire v2) */
+    if (wire_to_physical(&m, r->raw, r->snap) != WIRE_OK)
         return SRV_EINTERNAL;
     r->snap_n = n;
     r->cur_snap = id;

@@ -211,14 +211,11 @@ int features_from_envelope(const uint8_t *buf, size_t len, struct feat_channel *
         goto out;
     }
     for (c = 0; c < m.channel_count; c++) {
+        if (wire_channel_physical(&m, raw, (unsigned)c, x) != WIRE_OK) {   /* physical units */
+            err = SRV_EFRAME;
+            goto out;
+        }
         for (i = 0; i < per; i++) {
-            size_t at = c * per + i;
-
-            switch (m.sample_type) {
-            case WIRE_I16: x[i] = (float)((const int16_t *)raw)[at]; break;
-            case WIRE_I32: x[i] = (float)((const int32_t *)raw)[at]; break;
-            default: x[i] = ((const float *)raw)[at]; break;
-            }
             if (!isfinite(x[i]))
                 x[i] = 0;   /* a NaN sample must not poison every feature */
         }

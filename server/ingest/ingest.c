@@ -152,6 +152,27 @@ static struct decode_tls *decode_tls_get(void)
     return t;
 }
 
+/* Wire v2: decoded in full, since a block's predictor record can be refused
+ * (the format's transforms can fail there, unlike v1's). */
+static int decode_check_v2(struct decode_tls *t, const struct wire_meta *m,
+                           const struct wire_view *v, size_t nbytes, const char **reason)
+{
+    void *out = malloc(nbytes);
+    int werr;
+
+    if (!out)
+        return SRV_ENOMEM;
+    werr = wire_decode_samples_ctx(t->dctx, m, v, out, nbytes);
+    free(out);
+    if (werr == WIRE_ENOMEM)
+        return SRV_ENOMEM;
+    if (werr != WIRE_OK) {
+        *reason = wire_strerror(werr);
+        return SRV_EFRAME;
+    }
+    return SRV_OK;
+}
+
 /* The bounded decompression check: the frame must decode, within the
  * window limit, to exactly the declared nbytes (already bounded by the
  * caller).  The delta/shuffle transforms are not undone: they cannot fail,
@@ -165,6 +186,8 @@ static int decode_check(const struct wire_meta *m, const struct wire_view *v, si
 
     if (!t)
         return SRV_ENOMEM;
+    if (m->version == 2 && v->payload)
+        return decode_check_v2(t, m, v, nbytes, reason);
     if ((m->flags & ~WIRE_FLAGS_KNOWN) || !v->payload) {
         *reason = "unknown transform flags";
         return SRV_EFRAME;

@@ -58,6 +58,28 @@ static int samples_args(const struct srv_request *rq, struct samples_args *a,
     return SRV_OK;
 }
 
+/* Codes with a scale or offset (wire v2) are served in physical units, as
+ * float32: the one conversion is the schema's (wire_to_physical). */
+static int calibrated(struct labels_decoded *d)
+{
+    size_t n = (size_t)d->m.pre_samples + d->m.post_samples;
+    float *phys;
+
+    if (wire_is_identity_calibration(&d->m))
+        return SRV_OK;
+    if (!(phys = malloc(n * d->m.channel_count * sizeof *phys)))
+        return SRV_ENOMEM;
+    if (wire_to_physical(&d->m, d->samples, phys) != WIRE_OK) {
+        free(phys);
+        return SRV_EINTERNAL;
+    }
+    free(d->samples);
+    d->samples = phys;
+    d->bytes = n * d->m.channel_count * sizeof *phys;
+    d->m.sample_type = WIRE_F32;
+    return SRV_OK;
+}
+
 /* Parse and decode an envelope read back from the database into d. */
 static int decode_into(const uint8_t *env, size_t len, struct labels_decoded *d,
                        struct srv_response *rs)
@@ -78,9 +100,13 @@ static int decode_into(const uint8_t *env, size_t len, struct labels_decoded *d,
     if (wire_decode_samples(&d->m, &v, d->samples, need) != WIRE_OK)
         return srv_fail(rs, SRV_EINTERNAL, "stored envelope does not decode");
     d->bytes = need;
-    /* Built once with the decoded samples and cached with them: every later
-     * view of this snapshot, at any zoom, reads one pyramid level instead of
-     * every sample (a million-sample channel is 8 ms a channel to scan). */
+    werr = calibrated(d);
+    if (werr != SRV_OK)
+        return werr;
+    /* Built once with the decoded (physical) samples and cached with them:
+     * every later view of this snapshot, at any zoom, reads one pyramid level
+     * instead of every sample (a million-sample channel is 8 ms a channel to
+     * scan). */
     src.samples = d->samples;
     src.sample_type = d->m.sample_type;
     src.n = (size_t)d->m.pre_samples + d->m.post_samples;

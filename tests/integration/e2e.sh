@@ -137,7 +137,7 @@ else
 fi
 
 if zstd -q -d -c "$IT_TMP/split/payload.bin" >"$IT_TMP/samples.bin" 2>"$IT_TMP/zstd.err"; then
-    want=$(it_json "$IT_TMP/meta.json" 'd["samples_bytes"]')
+    want=$(it_json "$IT_TMP/meta.json" 'd["content_bytes"]')   # v2: samples + block records
     got=$(stat -c %s "$IT_TMP/samples.bin")
     [ "$got" = "$want" ] && it_pass "zstd CLI decompresses the payload ($got bytes)" ||
         it_fail "zstd CLI decompresses the payload" "$got bytes, header says $want"

@@ -28,6 +28,28 @@ for txt in "$IT_ROOT"/tests/vectors/*.txt; do
     code=$(it_http POST "$BASE/api/v1/devices/register" "$IT_TMP/r.json" \
         -H 'Content-Type: application/json' --data "$body")
     case "$code" in 200|201) ;; *) it_fail "$name register" "$code $(cat "$IT_TMP/r.json")"; continue ;; esac
+    # The independent checks: OpenSSL verifies the signature, the zstd
+    # command line opens the payload, and for v2 a decoder written from
+    # WIRE.md alone (wire_v2_decode.py) gets the samples' checksum.
+    len=$(stat -c %s "$env")
+    hl=$(od -An -tu4 --endian=little -j8 -N4 "$env" | tr -d ' ')
+    pl=$(od -An -tu4 --endian=little -j12 -N4 "$env" | tr -d ' ')
+    { printf '\060\052\060\005\006\003\053\145\160\003\041\000'
+      printf "$(field "$txt" public_key | sed 's/../\\x&/g')"; } >"$IT_TMP/pk.der"
+    head -c $((len - 64)) "$env" >"$IT_TMP/signed.bin"
+    tail -c 64 "$env" >"$IT_TMP/sig.bin"
+    openssl pkeyutl -verify -pubin -inkey "$IT_TMP/pk.der" -keyform DER -rawin \
+        -in "$IT_TMP/signed.bin" -sigfile "$IT_TMP/sig.bin" >/dev/null 2>&1 &&
+        it_pass "$name openssl verifies" || it_fail "$name openssl verifies" "pkeyutl refused"
+    dd if="$env" of="$IT_TMP/payload.zst" bs=64K iflag=skip_bytes,count_bytes skip="$hl" \
+        count="$pl" status=none
+    zstd -q -t "$IT_TMP/payload.zst" && it_pass "$name zstd opens the payload" ||
+        it_fail "$name zstd opens the payload" "zstd -t failed"
+    if [ "$(field "$txt" version)" = 2 ]; then
+        got=$(python3 "$IT_ROOT/tests/integration/wire_v2_decode.py" "$env")
+        [ "$got" = "$(field "$txt" samples_sha256)" ] && it_pass "$name independent v2 decode" ||
+            it_fail "$name independent v2 decode" "$got"
+    fi
     code=$(it_http POST "$BASE/api/v1/snapshots" "$IT_TMP/p.json" \
         -H 'Content-Type: application/octet-stream' --data-binary "@$env")
     if [ "$(field "$txt" seq)" -gt 1000000 ]; then

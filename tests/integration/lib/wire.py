@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""wire.py - read a wire v1 envelope independently of the C parser (tests only).
+"""wire.py - read a wire v1 or v2 envelope independently of the C parser (tests only).
 
 The offsets are those of schema/WIRE.md: little-endian header, header_len at
 byte 8 and payload_len at byte 12 (the zstd frame is bytes
@@ -38,6 +38,17 @@ def split(path, outdir):
         off += 1 + n
     if off > header_len:
         raise SystemExit("strings run past header_len")
+    samples_bytes = (pre + post) * nch * SAMPLE_SIZE.get(stype, 0)
+    content_bytes, calibration = samples_bytes, []
+    if major == 2:
+        # v2: scale and offset per channel after the strings; with PREDICT
+        # (flag 4) the frame also holds a 28-byte record per block and channel
+        if off + 16 * nch > header_len:
+            raise SystemExit("calibration table runs past header_len")
+        calibration = [struct.unpack_from("<dd", b, off + 16 * i) for i in range(nch)]
+        if flags & 4:
+            block = 1 << b[54]
+            content_bytes += (pre + post + block - 1) // block * 28 * nch
     with open(os.path.join(outdir, "signed.bin"), "wb") as f:
         f.write(b[:-64])
     with open(os.path.join(outdir, "sig.bin"), "wb") as f:
@@ -49,9 +60,12 @@ def split(path, outdir):
         "trigger_time_us": trig, "sample_rate": rate, "pre": pre, "post": post,
         "score": score, "sample_type": stype, "channel_count": nch,
         "device_id": strings[0], "detector": strings[1],
-        "channels": [{"name": strings[2 + 2 * i], "unit": strings[3 + 2 * i]}
+        "channels": [dict({"name": strings[2 + 2 * i], "unit": strings[3 + 2 * i]},
+                          **({"scale": calibration[i][0], "offset": calibration[i][1]}
+                             if calibration else {}))
                      for i in range(nch)],
-        "samples_bytes": (pre + post) * nch * SAMPLE_SIZE.get(stype, 0),
+        "samples_bytes": samples_bytes,
+        "content_bytes": content_bytes,
     }))
 
 

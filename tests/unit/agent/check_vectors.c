@@ -15,7 +15,9 @@
 
 Suite *vectors_suite(void);
 
-static const char *const vector_names[] = { "i16_2ch", "f32_4ch", "i32_1ch" };
+static const char *const vector_names[] = { "i16_2ch", "f32_4ch", "i32_1ch",
+                                            "v2_i16_2ch", "v2_i32_1ch", "v2_f32_2ch" };
+#define VECTORS (sizeof vector_names / sizeof vector_names[0])
 
 static uint8_t *slurp(const char *path, size_t *len)
 {
@@ -77,6 +79,7 @@ START_TEST(test_vector_parses_and_verifies)
     ck_assert_msg(env != NULL, "cannot read %s", path);
     ck_assert_int_eq(vector_pk(name, pk), 0);
     ck_assert_int_eq(wire_parse(env, len, &m, &v), 0);
+    ck_assert_uint_eq(m.version, name[0] == 'v' ? 2 : 1);
     ck_assert_int_eq(wire_verify(env, len, pk), 0);
     env[len / 2] ^= 0x01;
     ck_assert_int_ne(wire_verify(env, len, pk), 0);
@@ -125,8 +128,8 @@ Suite *vectors_suite(void)
     Suite *s = suite_create("vectors");
     TCase *tc = tcase_create("golden");
 
-    tcase_add_loop_test(tc, test_vector_parses_and_verifies, 0, 3);
-    tcase_add_loop_test(tc, test_vector_through_spool, 0, 3);
+    tcase_add_loop_test(tc, test_vector_parses_and_verifies, 0, VECTORS);
+    tcase_add_loop_test(tc, test_vector_through_spool, 0, VECTORS);
     suite_add_tcase(s, tc);
     return s;
 }

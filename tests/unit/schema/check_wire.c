@@ -494,10 +494,15 @@ START_TEST(test_versions)
     keys_init();
     env = env_make(&m, WIRE_FLAGS_DEFAULT, &len, &s);
 
-    env[4] = 2;                                       /* major 2 */
+    env[4] = 3;                                       /* major 3 */
     resign(env, len);
     ck_assert_int_eq(wire_verify(env, len, g_pk), WIRE_OK);
     ck_assert_int_eq(wire_parse(env, len, &got, &v), WIRE_EVERSION);
+    /* major 2 over a v1 body: its DELTA flag is no v2 transform, so it is
+     * refused rather than misread */
+    env[4] = 2;
+    resign(env, len);
+    ck_assert_int_eq(wire_parse(env, len, &got, &v), WIRE_EFIELD);
     env[4] = 0;
     resign(env, len);
     ck_assert_int_eq(wire_parse(env, len, &got, &v), WIRE_EVERSION);

@@ -1,0 +1,35 @@
+/* wire_int.h - internals shared by wire.c (the envelope) and wire_predict.c
+ * (the v2 per-block predictors).  Not part of the public interface. */
+#ifndef PRECURSOR_WIRE_INT_H
+#define PRECURSOR_WIRE_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* How residuals are laid out in a channel's plane (from the header flags). */
+enum {
+    WIRE__LAYOUT_LE = 0,            /* little-endian samples */
+    WIRE__LAYOUT_SHUFFLE = 1,       /* WIRE_FLAG_SHUFFLE: bytes over the plane */
+    WIRE__LAYOUT_BITSHUFFLE = 2     /* WIRE_FLAG_BITSHUFFLE: bits within each block */
+};
+
+/* Samples per channel in blocks of 1 << block_log. */
+size_t wire__blocks(size_t n, unsigned block_log);
+
+/* Bytes of working memory wire__predict_plane / wire__unpredict_plane need
+ * for blocks of 1 << block_log samples (aligned for int32 and float). */
+size_t wire__work_bytes(unsigned block_log);
+
+/* Forward v2 transform of one channel: n samples of type (host order) ->
+ * one WIRE_BLOCK_HDR_LEN record per block in records, and the residuals in
+ * plane, laid out as layout (WIRE__LAYOUT_*) says.
+ * max_order bounds the linear predictor the encoder tries (0: none). */
+void wire__predict_plane(const void *in, size_t n, uint8_t type, unsigned block_log,
+                         int layout, unsigned max_order, uint8_t *records, uint8_t *plane,
+                         void *work);
+
+/* Inverse: WIRE_EFRAME if a record is not one the format allows. */
+int wire__unpredict_plane(const uint8_t *records, const uint8_t *plane, size_t n, uint8_t type,
+                          unsigned block_log, int layout, void *out, void *work);
+
+#endif

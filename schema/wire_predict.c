@@ -1,0 +1,801 @@
+/* wire_predict.c - wire format v2 payload transforms: per-block predictors.
+ *
+ * Each channel is cut in blocks of 1 << block_log samples.  For each block
+ * the encoder tries the fixed predictors (none, first and second difference,
+ * and for float32 the XOR of successive bit patterns) and a quantised linear
+ * predictor fitted to the block (Levinson-Durbin on its windowed
+ * autocorrelation, as FLAC does), and keeps the one whose residuals take the
+ * fewest bits.  Its record (WIRE.md, "Block records") goes in the payload
+ * before the residuals.  Prediction reads the samples before the block too
+ * (the channel's history), so a block does not pay for a warm-up.
+ *
+ * The arithmetic the decoder repeats is integer and defined for every input:
+ * 16-bit samples predict modulo 2^32 (an int16 times an int16 coefficient
+ * always fits an int32), 32-bit ones modulo 2^64, and residuals wrap to the
+ * sample width.  A hostile record gives wrong samples, never undefined
+ * behaviour.  Only the encoder's analysis uses floating point; its result is
+ * stored, so the decoder never depends on it.  No allocation here: the
+ * caller hands in wire__work_bytes() of working memory.  (Earlier samples are
+ * read as (x - d)[i], not x[i - d]: i is unsigned, and i - d would wrap.) */
+#include "schema/wire.h"
+#include "schema/wire_int.h"
+
+#include <math.h>
+#include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+#define HIST WIRE_MAX_ORDER              /* history samples kept before a block */
+
+/* The per-sample loops are plain C the compiler vectorises; on x86-64 a
+ * second copy for AVX2 (8 lanes, a 32-bit multiply SSE2 lacks) is picked at
+ * load time where the CPU has it.  Same results either way: integer
+ * arithmetic, and the float analysis in a fixed order without contraction. */
+#if defined(__x86_64__) && defined(__GNUC__) && defined(__linux__) && !defined(WIRE_NO_CLONES)
+#define WIRE_HOT __attribute__((target_clones("avx2", "default")))
+#else
+#define WIRE_HOT
+#endif
+#define QLP_PRECISION 14                 /* bits of a quantised coefficient, sign included */
+
+struct work {
+    int32_t *x;         /* HIST history samples, then the block */
+    uint32_t *best;     /* residuals of the best predictor so far */
+    uint32_t *trial;    /* residuals of the one being tried */
+    float *win;         /* the analysis window's taper for a full block (a quarter) */
+    float *y;           /* windowed block, HIST zeros before it */
+};
+
+static size_t align16(size_t n) { return (n + 15) & ~(size_t)15; }
+
+size_t wire__blocks(size_t n, unsigned block_log)
+{
+    return (n + ((size_t)1 << block_log) - 1) >> block_log;
+}
+
+size_t wire__work_bytes(unsigned block_log)
+{
+    size_t b = (size_t)1 << block_log;
+    return 2 * align16((HIST + b) * 4) + 2 * align16(b * 4) + align16(b) + 16;
+}
+
+static struct work work_carve(void *mem, unsigned block_log)
+{
+    size_t b = (size_t)1 << block_log;
+    uint8_t *p = (uint8_t *)(((uintptr_t)mem + 15) & ~(uintptr_t)15);
+    struct work w;
+
+    w.x = (int32_t *)p;
+    p += align16((HIST + b) * 4);
+    w.best = (uint32_t *)p;
+    p += align16(b * 4);
+    w.trial = (uint32_t *)p;
+    p += align16(b * 4);
+    w.win = (float *)p;
+    p += align16(b);
+    /* HIST zeros before the windowed block: autocorr reads y[i - k] */
+    memset(p, 0, HIST * sizeof(float));
+    w.y = (float *)p + HIST;
+    return w;
+}
+
+/* --- integer helpers: defined for every input ----------------------------- */
+
+static int32_t to_i32(uint32_t u) { return u <= INT32_MAX ? (int32_t)u : -(int32_t)~u - 1; }
+static int64_t to_i64(uint64_t u) { return u <= INT64_MAX ? (int64_t)u : -(int64_t)~u - 1; }
+static int32_t sext16(uint32_t u) { return (int32_t)((u & 0xffff) ^ 0x8000) - 0x8000; }
+/* Arithmetic shift right (floor division by 2^s), portable.  The branch is
+ * the fast form: the sign of a prediction follows the signal's, the branch
+ * predictor guesses it, and the decoder's serial chain gets shorter (a
+ * branchless form measured 30 % slower). */
+static int32_t asr32(int32_t v, unsigned s) { return v >= 0 ? v >> s : ~(~v >> s); }
+static int64_t asr64(int64_t v, unsigned s) { return v >= 0 ? v >> s : ~(~v >> s); }
+
+static uint32_t zigzag(uint32_t r, int wide)
+{
+    if (wide)
+        return (r << 1) ^ (0u - (r >> 31));
+    r &= 0xffff;
+    return ((r << 1) ^ (0u - (r >> 15))) & 0xffff;
+}
+
+static uint32_t unzigzag(uint32_t z) { return (z >> 1) ^ (0u - (z & 1)); }
+
+/* A sample of the plane as the predictors see it: 16-bit samples sign
+ * extended, 32-bit ones (float32 too) as their bit pattern. */
+WIRE_HOT static void load_block(const uint8_t *in, size_t from, size_t len, int wide, int32_t *x)
+{
+    if (!wide) {
+        const int16_t *s = (const int16_t *)(const void *)in + from;
+        for (size_t i = 0; i < len; i++)
+            x[i] = s[i];
+    } else {
+        for (size_t i = 0; i < len; i++) {
+            uint32_t u;
+            memcpy(&u, in + (from + i) * 4, 4);
+            x[i] = to_i32(u);
+        }
+    }
+}
+
+static void store_block(const int32_t *x, size_t len, int wide, uint8_t *out, size_t from)
+{
+    if (!wide) {
+        int16_t *d = (int16_t *)(void *)out + from;
+        for (size_t i = 0; i < len; i++)
+            d[i] = (int16_t)x[i];   /* x holds sign-extended 16-bit values */
+    } else {
+        memcpy(out + from * 4, x, len * 4);
+    }
+}
+
+/* --- residuals (encoder) --------------------------------------------------- */
+
+struct pred {
+    uint8_t kind, order, shift;
+    int32_t q[WIRE_MAX_ORDER];
+};
+
+/* LPC residuals with the order a constant, so the compiler unrolls the taps
+ * and vectorises over samples. */
+#define LPC_RES16(ORDER)                                                        \
+    for (size_t i = 0; i < len; i++) {                                          \
+        uint32_t acc = 0;                                                       \
+        for (unsigned k = 0; k < (ORDER); k++)                                  \
+            acc += (uint32_t)(q[k] * (x - 1 - k)[i]);                             \
+        r[i] = zigzag((uint32_t)x[i] - (uint32_t)asr32(to_i32(acc), sh), 0);    \
+    }
+
+/* (restrict and the local copy of the taps: r is uint32_t, which may alias
+ * int32_t, and the compiler would otherwise reload every tap per sample.) */
+WIRE_HOT static void lpc_residuals16(const int32_t *qin, unsigned order, unsigned sh,
+                            const int32_t *restrict x, size_t len, uint32_t *restrict r)
+{
+    int32_t q[WIRE_MAX_ORDER];
+
+    memcpy(q, qin, sizeof q);
+    switch (order) {
+    case 8: LPC_RES16(8); break;
+    case 12: LPC_RES16(12); break;
+    default: LPC_RES16(order); break;
+    }
+}
+
+static void lpc_residuals32(const int32_t *q, unsigned order, unsigned sh, const int32_t *x,
+                            size_t len, uint32_t *r)
+{
+    for (size_t i = 0; i < len; i++) {
+        uint64_t acc = 0;
+        for (unsigned k = 0; k < order; k++)
+            acc += (uint64_t)((int64_t)q[k] * (x - 1 - k)[i]);
+        r[i] = zigzag((uint32_t)x[i] - (uint32_t)asr64(to_i64(acc), sh), 1);
+    }
+}
+
+/* Residuals of predictor p over x[0, len) (history before x[0]) into r,
+ * zigzagged except XOR's. */
+WIRE_HOT static void residuals(const struct pred *p, const int32_t *x, size_t len, int wide, uint32_t *r)
+{
+    switch (p->kind) {
+    case WIRE_PRED_NONE:
+        for (size_t i = 0; i < len; i++)
+            r[i] = zigzag((uint32_t)x[i], wide);
+        break;
+    case WIRE_PRED_DIFF1:
+        for (size_t i = 0; i < len; i++)
+            r[i] = zigzag((uint32_t)x[i] - (uint32_t)(x - 1)[i], wide);
+        break;
+    case WIRE_PRED_DIFF2:
+        for (size_t i = 0; i < len; i++)
+            r[i] = zigzag((uint32_t)x[i] - 2u * (uint32_t)(x - 1)[i] + (uint32_t)(x - 2)[i], wide);
+        break;
+    case WIRE_PRED_XOR:
+        for (size_t i = 0; i < len; i++)
+            r[i] = ((uint32_t)x[i] ^ (uint32_t)(x - 1)[i]) & (wide ? 0xffffffffu : 0xffffu);
+        break;
+    default:    /* WIRE_PRED_LPC */
+        if (wide)
+            lpc_residuals32(p->q, p->order, p->shift, x, len, r);
+        else
+            lpc_residuals16(p->q, p->order, p->shift, x, len, r);
+        break;
+    }
+}
+
+/* The encoder's measure of residuals: the sum of their magnitudes (zigzag
+ * values), which orders predictors as their coded size does (FLAC's too). */
+WIRE_HOT static uint64_t magnitude(const uint32_t *r, size_t len)
+{
+    uint64_t sum = 0;
+
+    for (size_t i = 0; i < len; i++)
+        sum += r[i];
+    return sum;
+}
+
+/* The three fixed integer predictors' magnitudes in one pass. */
+WIRE_HOT static void fixed_magnitudes(const int32_t *x, size_t len, int wide, uint64_t sums[3])
+{
+    uint64_t s0 = 0, s1 = 0, s2 = 0;
+
+    if (!wide) {
+        /* 16-bit zigzags of a block (<= 2^16 of them) sum within 32 bits,
+         * which the vector units add twice as wide */
+        uint32_t t0 = 0, t1 = 0, t2 = 0;
+        for (size_t i = 0; i < len; i++) {
+            uint32_t u = (uint32_t)x[i], u1 = (uint32_t)(x - 1)[i], u2 = (uint32_t)(x - 2)[i];
+            t0 += zigzag(u, 0);
+            t1 += zigzag(u - u1, 0);
+            t2 += zigzag(u - 2u * u1 + u2, 0);
+        }
+        sums[0] = t0, sums[1] = t1, sums[2] = t2;
+        return;
+    }
+    for (size_t i = 0; i < len; i++) {
+        uint32_t u = (uint32_t)x[i], u1 = (uint32_t)(x - 1)[i], u2 = (uint32_t)(x - 2)[i];
+        s0 += zigzag(u, wide);
+        s1 += zigzag(u - u1, wide);
+        s2 += zigzag(u - 2u * u1 + u2, wide);
+    }
+    sums[0] = s0, sums[1] = s1, sums[2] = s2;
+}
+
+/* --- linear prediction analysis (encoder only) ------------------------------ */
+
+/* Tukey(0.5) window, FLAC's default apodisation: a cosine taper over the
+ * first and last quarter, 1 between; only the taper is kept (n / 4 values). */
+static void window_make(float *taper, size_t n)
+{
+    size_t t = n / 4;
+
+    for (size_t i = 0; i < t; i++)
+        taper[i] = (float)(0.5 - 0.5 * cos(M_PI * (double)i / (double)t));
+}
+
+/* Autocorrelation at lags 0..order of y[0, n) (y[-order, 0) are zeros).
+ * Samples outer, lags inner, four partial sums per lag: the lags are
+ * independent chains the CPU overlaps, each a vector of four; the sums are
+ * added in a fixed order, so the result is the same on every IEEE 754
+ * machine.  (Eight partial sums, or lags outer, measured slower.) */
+#define AUTOCORR(ORDER)                                                         \
+    for (; i + 4 <= n; i += 4)                                                  \
+        for (unsigned k = 0; k <= (ORDER); k++)                                 \
+            for (unsigned j = 0; j < 4; j++)                                    \
+                s[k][j] += y[i + j] * (y - k)[i + j];
+
+WIRE_HOT static void autocorr(const float *restrict y, size_t n, unsigned order, double *ac)
+{
+    float s[WIRE_MAX_ORDER + 1][4];
+    size_t i = 0;
+
+    memset(s, 0, sizeof s);
+    if (order == WIRE_ENCODE_ORDER) {
+        AUTOCORR(WIRE_ENCODE_ORDER)
+    } else {
+        AUTOCORR(order)
+    }
+    for (; i < n; i++)
+        for (unsigned k = 0; k <= order; k++)
+            s[k][0] += y[i] * (y - k)[i];
+    for (unsigned k = 0; k <= order; k++)
+        ac[k] = (double)s[k][0] + s[k][1] + s[k][2] + s[k][3];
+}
+
+/* Levinson-Durbin: predictor coefficients a[0, order) (x[i] ~ sum a[k]
+ * x[i-1-k]) from ac.  Returns the order reached (less when the error
+ * vanishes). */
+static unsigned levinson(const double *ac, unsigned order, double *a)
+{
+    double err = ac[0], tmp[WIRE_MAX_ORDER];
+    unsigned m;
+
+    if (!(err > 0))
+        return 0;
+    for (m = 0; m < order; m++) {
+        double k = ac[m + 1];
+        for (unsigned j = 0; j < m; j++)
+            k -= a[j] * ac[m - j];
+        k /= err;
+        for (unsigned j = 0; j < m; j++)
+            tmp[j] = a[j] - k * a[m - 1 - j];
+        memcpy(a, tmp, m * sizeof *a);
+        a[m] = k;
+        err *= 1.0 - k * k;
+        if (!(err > 1e-9 * ac[0]))
+            return m + 1;
+    }
+    return order;
+}
+
+/* Quantises a[0, order) to QLP_PRECISION-bit integers and a shift, carrying
+ * each rounding error into the next coefficient (as FLAC does). */
+static int quantise(const double *a, unsigned order, struct pred *p)
+{
+    double cmax = 0, err = 0;
+    int log2c, shift;
+    const int32_t qmax = (1 << (QLP_PRECISION - 1)) - 1;
+
+    for (unsigned k = 0; k < order; k++)
+        cmax = fabs(a[k]) > cmax ? fabs(a[k]) : cmax;
+    if (!(cmax > 0) || !isfinite(cmax))
+        return -1;
+    frexp(cmax, &log2c);
+    shift = QLP_PRECISION - 1 - log2c;
+    if (shift > 15)
+        shift = 15;
+    if (shift < 0)
+        return -1;      /* coefficients beyond 2^13: not a useful predictor */
+    for (unsigned k = 0; k < order; k++) {
+        double v = a[k] * (double)(1 << shift) + err;
+        long q = lround(v);
+        q = q > qmax ? qmax : q < -qmax ? -qmax : q;
+        err = v - (double)q;
+        p->q[k] = (int32_t)q;
+    }
+    p->kind = WIRE_PRED_LPC;
+    p->order = (uint8_t)order;
+    p->shift = (uint8_t)shift;
+    return 0;
+}
+
+/* The linear predictor for the block x[0, len), or -1 if none is found. */
+static int lpc_fit(struct work *w, size_t len, size_t full, unsigned max_order, struct pred *p)
+{
+    double ac[WIRE_MAX_ORDER + 1], a[WIRE_MAX_ORDER];
+    unsigned order;
+
+    if (len <= max_order * 2)
+        return -1;
+    if (len == full) {
+        size_t t = full / 4;
+        for (size_t i = 0; i < len; i++)
+            w->y[i] = (float)w->x[HIST + i];
+        for (size_t i = 0; i < t; i++) {
+            w->y[i] *= w->win[i];
+            w->y[len - 1 - i] *= w->win[i];
+        }
+    } else
+        for (size_t i = 0; i < len; i++)
+            w->y[i] = (float)w->x[HIST + i];
+    autocorr(w->y, len, max_order, ac);
+    ac[0] *= 1.0 + 1e-6;    /* a little white noise: keeps the fit stable */
+    order = levinson(ac, max_order, a);
+    if (order == 0)
+        return -1;
+    return quantise(a, order, p);
+}
+
+/* --- records and planes ---------------------------------------------------- */
+
+static void record_put(uint8_t *rec, const struct pred *p)
+{
+    memset(rec, 0, WIRE_BLOCK_HDR_LEN);
+    rec[0] = p->kind;
+    if (p->kind != WIRE_PRED_LPC)
+        return;
+    rec[1] = p->order;
+    rec[2] = p->shift;
+    for (unsigned k = 0; k < p->order; k++) {
+        uint16_t u = (uint16_t)(p->q[k] & 0xffff);
+        rec[4 + 2 * k] = (uint8_t)u;
+        rec[5 + 2 * k] = (uint8_t)(u >> 8);
+    }
+}
+
+/* Reads and checks a record: only what the format allows is decoded. */
+static int record_get(const uint8_t *rec, struct pred *p)
+{
+    unsigned used = 1;
+
+    memset(p, 0, sizeof *p);
+    p->kind = rec[0];
+    if (p->kind > WIRE_PRED_XOR)
+        return WIRE_EFRAME;
+    if (p->kind == WIRE_PRED_LPC) {
+        p->order = rec[1];
+        p->shift = rec[2];
+        if (p->order < 1 || p->order > WIRE_MAX_ORDER || p->shift > 15 || rec[3] != 0)
+            return WIRE_EFRAME;
+        for (unsigned k = 0; k < p->order; k++)
+            p->q[k] = (int16_t)(uint16_t)(rec[4 + 2 * k] | rec[5 + 2 * k] << 8);
+        used = 4 + 2 * p->order;
+    }
+    for (unsigned i = used; i < WIRE_BLOCK_HDR_LEN; i++)
+        if (rec[i] != 0)
+            return WIRE_EFRAME;
+    return WIRE_OK;
+}
+
+/* 8 x 8 bit matrix transpose (Hacker's Delight 7-3): bit j of byte i goes
+ * to bit i of byte j.  Its own inverse. */
+static uint64_t transpose8(uint64_t x)
+{
+    uint64_t t;
+
+    t = (x ^ (x >> 7)) & 0x00AA00AA00AA00AAull;
+    x ^= t ^ (t << 7);
+    t = (x ^ (x >> 14)) & 0x0000CCCC0000CCCCull;
+    x ^= t ^ (t << 14);
+    t = (x ^ (x >> 28)) & 0x00000000F0F0F0F0ull;
+    x ^= t ^ (t << 28);
+    return x;
+}
+
+/* Bit shuffle over a channel's whole plane of n residuals of size bytes:
+ * for the first n8 = n & ~7, bit plane b (b = 0 .. 8 size - 1, least
+ * significant first) is n8 / 8 bytes at b * n8 / 8, bit t of its byte j
+ * being bit b of residual 8 j + t; the n - n8 last residuals follow,
+ * little-endian, at n8 * size.  Written and read a block at a time: a block
+ * starts at a multiple of 8, so its residuals fill whole bytes of every
+ * plane (long planes: the high ones, mostly zeros, are what zstd shrinks). */
+#if defined(__SSE2__)
+/* 16-bit residuals, 16 at a time: each byte lane's most significant bits are
+ * one movemask, then the lane shifts left a bit (SSE2, every x86-64).  Does
+ * groups j (8 samples each) from j0 while two remain before j1; returns the
+ * group it stopped at, for the portable loop to finish. */
+static size_t bitshuffle16_sse2(const uint32_t *r, size_t from, size_t j0, size_t j1, size_t g,
+                                uint8_t *plane)
+{
+    size_t j = j0;
+
+    for (; j + 2 <= j1; j += 2) {
+        const uint32_t *v = r + 8 * j - from;
+        uint8_t lo[16], hi[16];
+        for (unsigned t = 0; t < 16; t++) {
+            lo[t] = (uint8_t)v[t];
+            hi[t] = (uint8_t)(v[t] >> 8);
+        }
+        __m128i a = _mm_loadu_si128((const __m128i *)(const void *)lo);
+        __m128i b = _mm_loadu_si128((const __m128i *)(const void *)hi);
+        for (int bit = 7; bit >= 0; bit--) {
+            unsigned ma = (unsigned)_mm_movemask_epi8(a), mb = (unsigned)_mm_movemask_epi8(b);
+            plane[(size_t)bit * g + j] = (uint8_t)ma;
+            plane[(size_t)bit * g + j + 1] = (uint8_t)(ma >> 8);
+            plane[(size_t)(8 + bit) * g + j] = (uint8_t)mb;
+            plane[(size_t)(8 + bit) * g + j + 1] = (uint8_t)(mb >> 8);
+            a = _mm_add_epi8(a, a);
+            b = _mm_add_epi8(b, b);
+        }
+    }
+    return j;
+}
+#endif
+
+WIRE_HOT static void bitshuffle_put(const uint32_t *r, size_t from, size_t len, size_t n, size_t size,
+                           uint8_t *plane)
+{
+    size_t n8 = n & ~(size_t)7, g = n8 / 8, end8 = from + len < n8 ? from + len : n8;
+    size_t j = from / 8;
+
+#if defined(__SSE2__)
+    if (size == 2 && end8 > from)
+        j = bitshuffle16_sse2(r, from, j, end8 / 8, g, plane);
+#endif
+    for (; j < end8 / 8; j++) {
+        const uint32_t *v = r + 8 * j - from;
+        for (size_t k = 0; k < size; k++) {
+            uint64_t x = 0;
+            for (unsigned t = 0; t < 8; t++)
+                x |= (uint64_t)((v[t] >> (8 * k)) & 0xff) << (8 * t);
+            x = transpose8(x);
+            for (unsigned b = 0; b < 8; b++)
+                plane[(8 * k + b) * g + j] = (uint8_t)(x >> (8 * b));
+        }
+    }
+    for (size_t i = end8 > from ? end8 : from; i < from + len; i++)
+        for (size_t k = 0; k < size; k++)
+            plane[n8 * size + (i - n8) * size + k] = (uint8_t)(r[i - from] >> (8 * k));
+}
+
+#if defined(__SSE2__)
+/* The inverse, 16 samples at a time: byte b + 8 h of v is plane b's byte
+ * for samples 8 h .. 8 h + 7, so a movemask takes bit 7 of each, which is
+ * the low (or high) byte of samples 7 and 15; shifting v left a bit gives 6
+ * and 14, and so on. */
+static size_t unbitshuffle16_sse2(const uint8_t *plane, size_t from, size_t j0, size_t j1,
+                                  size_t g, uint32_t *r)
+{
+    size_t j = j0;
+
+    for (; j + 2 <= j1; j += 2) {
+        uint8_t lo[16], hi[16];
+        uint32_t *v = r + 8 * j - from;
+        for (unsigned b = 0; b < 8; b++) {
+            lo[b] = plane[b * g + j];
+            lo[b + 8] = plane[b * g + j + 1];
+            hi[b] = plane[(8 + b) * g + j];
+            hi[b + 8] = plane[(8 + b) * g + j + 1];
+        }
+        __m128i a = _mm_loadu_si128((const __m128i *)(const void *)lo);
+        __m128i c = _mm_loadu_si128((const __m128i *)(const void *)hi);
+        for (int t = 7; t >= 0; t--) {
+            unsigned ma = (unsigned)_mm_movemask_epi8(a), mc = (unsigned)_mm_movemask_epi8(c);
+            v[t] = (ma & 0xff) | (mc & 0xff) << 8;
+            v[t + 8] = (ma >> 8) | (mc >> 8) << 8;
+            a = _mm_add_epi8(a, a);
+            c = _mm_add_epi8(c, c);
+        }
+    }
+    return j;
+}
+#endif
+
+WIRE_HOT static void bitshuffle_get(const uint8_t *plane, size_t from, size_t len, size_t n, size_t size,
+                           uint32_t *r)
+{
+    size_t n8 = n & ~(size_t)7, g = n8 / 8, end8 = from + len < n8 ? from + len : n8;
+    size_t j = from / 8;
+
+#if defined(__SSE2__)
+    if (size == 2 && end8 > from)
+        j = unbitshuffle16_sse2(plane, from, j, end8 / 8, g, r);
+#endif
+    for (; j < end8 / 8; j++) {
+        uint32_t v[8] = { 0 };
+        for (size_t k = 0; k < size; k++) {
+            uint64_t x = 0;
+            for (unsigned b = 0; b < 8; b++)
+                x |= (uint64_t)plane[(8 * k + b) * g + j] << (8 * b);
+            x = transpose8(x);
+            for (unsigned t = 0; t < 8; t++)
+                v[t] |= (uint32_t)((x >> (8 * t)) & 0xff) << (8 * k);
+        }
+        memcpy(r + 8 * j - from, v, sizeof v);
+    }
+    for (size_t i = end8 > from ? end8 : from; i < from + len; i++) {
+        uint32_t u = 0;
+        for (size_t k = 0; k < size; k++)
+            u |= (uint32_t)plane[n8 * size + (i - n8) * size + k] << (8 * k);
+        r[i - from] = u;
+    }
+}
+
+/* Residuals r[0, len) to plane positions [from, from + len) of an n-sample
+ * plane in the given layout: little-endian; byte shuffle over the plane
+ * (byte k of sample i at k * n + i); bit shuffle over the plane. */
+static void residuals_put(const uint32_t *r, size_t len, int wide, int layout, size_t n,
+                          size_t from, uint8_t *plane)
+{
+    size_t size = wide ? 4 : 2;
+
+    if (layout == WIRE__LAYOUT_BITSHUFFLE) {
+        bitshuffle_put(r, from, len, n, size, plane);
+    } else if (layout == WIRE__LAYOUT_SHUFFLE && !wide) {
+        uint8_t *b0 = plane + from, *b1 = plane + n + from;
+        for (size_t i = 0; i < len; i++) {
+            b0[i] = (uint8_t)r[i];
+            b1[i] = (uint8_t)(r[i] >> 8);
+        }
+    } else if (layout == WIRE__LAYOUT_SHUFFLE) {
+        uint8_t *b0 = plane + from, *b1 = b0 + n, *b2 = b1 + n, *b3 = b2 + n;
+        for (size_t i = 0; i < len; i++) {
+            b0[i] = (uint8_t)r[i];
+            b1[i] = (uint8_t)(r[i] >> 8);
+            b2[i] = (uint8_t)(r[i] >> 16);
+            b3[i] = (uint8_t)(r[i] >> 24);
+        }
+    } else {
+        uint8_t *d = plane + from * size;
+        for (size_t i = 0; i < len; i++)
+            for (size_t k = 0; k < size; k++)
+                d[i * size + k] = (uint8_t)(r[i] >> (8 * k));
+    }
+}
+
+static void residuals_get(const uint8_t *plane, size_t len, int wide, int layout, size_t n,
+                          size_t from, uint32_t *r)
+{
+    size_t size = wide ? 4 : 2;
+
+    if (layout == WIRE__LAYOUT_BITSHUFFLE) {
+        bitshuffle_get(plane, from, len, n, size, r);
+    } else if (layout == WIRE__LAYOUT_SHUFFLE && !wide) {
+        const uint8_t *b0 = plane + from, *b1 = plane + n + from;
+        for (size_t i = 0; i < len; i++)
+            r[i] = (uint32_t)b0[i] | (uint32_t)b1[i] << 8;
+    } else if (layout == WIRE__LAYOUT_SHUFFLE) {
+        const uint8_t *b0 = plane + from, *b1 = b0 + n, *b2 = b1 + n, *b3 = b2 + n;
+        for (size_t i = 0; i < len; i++)
+            r[i] = (uint32_t)b0[i] | (uint32_t)b1[i] << 8 | (uint32_t)b2[i] << 16 |
+                   (uint32_t)b3[i] << 24;
+    } else {
+        const uint8_t *src = plane + from * size;
+        for (size_t i = 0; i < len; i++) {
+            uint32_t v = 0;
+            for (size_t k = 0; k < size; k++)
+                v |= (uint32_t)src[i * size + k] << (8 * k);
+            r[i] = v;
+        }
+    }
+}
+
+/* --- forward --------------------------------------------------------------- */
+
+/* The cheapest predictor for the block in w->x (residuals left in w->best).
+ * The fixed predictors are measured without writing their residuals, and
+ * only the winner's are written.  The linear predictor is fitted afresh when
+ * refit is set (every 4th block) or when the last fit, kept in *fit, loses
+ * to the fixed predictors on this block: fitting is most of the encoder's
+ * time, and on the simulator's vibration the kept fit did better (0.3 % at
+ * 48 kHz, 0.4 % at 12 kHz: a fit to one block overfits its transients). */
+static struct pred choose(struct work *w, size_t len, size_t full, int wide, int is_float,
+                          unsigned max_order, struct pred *fit, int refit)
+{
+    const int32_t *x = w->x + HIST;
+    struct pred best = { 0 }, xor = { 0 };
+    uint64_t sums[3], best_sum;
+    uint32_t *swap;
+
+    fixed_magnitudes(x, len, wide, sums);
+    best.kind = WIRE_PRED_NONE;
+    best_sum = sums[0];
+    if (sums[1] < best_sum)
+        best.kind = WIRE_PRED_DIFF1, best_sum = sums[1];
+    if (sums[2] < best_sum)
+        best.kind = WIRE_PRED_DIFF2, best_sum = sums[2];
+    if (is_float) {
+        xor.kind = WIRE_PRED_XOR;
+        residuals(&xor, x, len, wide, w->trial);
+        if (magnitude(w->trial, len) < best_sum) {
+            swap = w->best, w->best = w->trial, w->trial = swap;
+            return xor;
+        }
+    }
+    for (int attempt = 0; !is_float && max_order > 0 && attempt < 2; attempt++) {
+        int fresh = refit || fit->kind != WIRE_PRED_LPC || attempt == 1;
+        if (fresh && lpc_fit(w, len, full, max_order, fit) != 0) {
+            fit->kind = WIRE_PRED_NONE;
+            break;
+        }
+        residuals(fit, x, len, wide, w->trial);
+        if (magnitude(w->trial, len) < best_sum) {
+            swap = w->best, w->best = w->trial, w->trial = swap;
+            return *fit;
+        }
+        if (fresh)
+            break;
+    }
+    residuals(&best, x, len, wide, w->best);
+    return best;
+}
+
+void wire__predict_plane(const void *in, size_t n, uint8_t type, unsigned block_log,
+                         int layout, unsigned max_order, uint8_t *records, uint8_t *plane,
+                         void *work)
+{
+    struct work w = work_carve(work, block_log);
+    size_t full = (size_t)1 << block_log, nb = wire__blocks(n, block_log);
+    int wide = wire_sample_size(type) == 4, is_float = type == WIRE_F32;
+    struct pred fit;
+
+    if (max_order > WIRE_MAX_ORDER)
+        max_order = WIRE_MAX_ORDER;
+    memset(&fit, 0, sizeof fit);
+    memset(w.x, 0, HIST * sizeof *w.x);
+    window_make(w.win, full);
+    for (size_t b = 0; b < nb; b++) {
+        size_t from = b * full, len = n - from < full ? n - from : full;
+        struct pred p;
+
+        load_block(in, from, len, wide, w.x + HIST);
+        p = choose(&w, len, full, wide, is_float, max_order, &fit, (b & 3) == 0);
+        record_put(records + b * WIRE_BLOCK_HDR_LEN, &p);
+        residuals_put(w.best, len, wide, layout, n, from, plane);
+        memmove(w.x, w.x + len, HIST * sizeof *w.x);
+    }
+}
+
+/* --- inverse --------------------------------------------------------------- */
+
+/* The recursion is serial; what helps is the order as a constant (the taps
+ * unrolled, held in registers) and the newest sample added last, so the
+ * chain from one sample to the next is one multiply-add. */
+#define LPC_REC16(ORDER)                                                        \
+    for (size_t i = 0; i < len; i++) {                                          \
+        uint32_t acc = 0;                                                       \
+        for (unsigned k = (ORDER); k-- > 0;)                                    \
+            acc += (uint32_t)(q[k] * (x - 1 - k)[i]);                             \
+        x[i] = sext16(unzigzag(r[i]) + (uint32_t)asr32(to_i32(acc), sh));       \
+    }
+
+/* Order 8, the encoder's: the last eight samples live in registers, so the
+ * newest does not go through a store and a load (store forwarding would add
+ * its latency to every sample's chain). */
+static void lpc_rebuild16_8(const int32_t *q, unsigned sh, const uint32_t *restrict r,
+                            size_t len, int32_t *restrict x)
+{
+    int32_t x1 = x[-1], x2 = x[-2], x3 = x[-3], x4 = x[-4], x5 = x[-5], x6 = x[-6],
+            x7 = x[-7], x8 = x[-8];
+    const int32_t q0 = q[0], q1 = q[1], q2 = q[2], q3 = q[3], q4 = q[4], q5 = q[5], q6 = q[6],
+                  q7 = q[7];
+
+    for (size_t i = 0; i < len; i++) {
+        uint32_t acc = (uint32_t)(q7 * x8) + (uint32_t)(q6 * x7) + (uint32_t)(q5 * x6) +
+                       (uint32_t)(q4 * x5) + (uint32_t)(q3 * x4) + (uint32_t)(q2 * x3) +
+                       (uint32_t)(q1 * x2);
+        acc += (uint32_t)(q0 * x1);
+        int32_t v = sext16(unzigzag(r[i]) + (uint32_t)asr32(to_i32(acc), sh));
+        x[i] = v;
+        x8 = x7, x7 = x6, x6 = x5, x5 = x4, x4 = x3, x3 = x2, x2 = x1, x1 = v;
+    }
+}
+
+static void lpc_rebuild16(const struct pred *p, const uint32_t *restrict r, size_t len,
+                          int32_t *restrict x)
+{
+    int32_t q[WIRE_MAX_ORDER];
+    unsigned sh = p->shift;
+
+    memcpy(q, p->q, sizeof q);
+    switch (p->order) {
+    case 8: lpc_rebuild16_8(q, sh, r, len, x); break;
+    case 12: LPC_REC16(12); break;
+    default: LPC_REC16(p->order); break;
+    }
+}
+
+/* Rebuilds x[0, len) from residuals r (history before x[0]). */
+static void reconstruct(const struct pred *p, const uint32_t *r, size_t len, int wide, int32_t *x)
+{
+    switch (p->kind) {
+    case WIRE_PRED_NONE:
+        for (size_t i = 0; i < len; i++) {
+            uint32_t u = unzigzag(r[i]);
+            x[i] = wide ? to_i32(u) : sext16(u);
+        }
+        break;
+    case WIRE_PRED_DIFF1:
+        for (size_t i = 0; i < len; i++) {
+            uint32_t u = unzigzag(r[i]) + (uint32_t)(x - 1)[i];
+            x[i] = wide ? to_i32(u) : sext16(u);
+        }
+        break;
+    case WIRE_PRED_DIFF2:
+        for (size_t i = 0; i < len; i++) {
+            uint32_t u = unzigzag(r[i]) + 2u * (uint32_t)(x - 1)[i] - (uint32_t)(x - 2)[i];
+            x[i] = wide ? to_i32(u) : sext16(u);
+        }
+        break;
+    case WIRE_PRED_XOR:
+        for (size_t i = 0; i < len; i++) {
+            uint32_t u = r[i] ^ (uint32_t)(x - 1)[i];
+            x[i] = wide ? to_i32(u) : sext16(u);
+        }
+        break;
+    default:    /* WIRE_PRED_LPC */
+        if (!wide) {
+            lpc_rebuild16(p, r, len, x);
+        } else {
+            for (size_t i = 0; i < len; i++) {
+                uint64_t acc = 0;
+                for (unsigned k = 0; k < p->order; k++)
+                    acc += (uint64_t)((int64_t)p->q[k] * (x - 1 - k)[i]);
+                x[i] = to_i32(unzigzag(r[i]) + (uint32_t)asr64(to_i64(acc), p->shift));
+            }
+        }
+        break;
+    }
+}
+
+int wire__unpredict_plane(const uint8_t *records, const uint8_t *plane, size_t n, uint8_t type,
+                          unsigned block_log, int layout, void *out, void *work)
+{
+    struct work w = work_carve(work, block_log);
+    size_t full = (size_t)1 << block_log, nb = wire__blocks(n, block_log);
+    int wide = wire_sample_size(type) == 4;
+
+    memset(w.x, 0, HIST * sizeof *w.x);
+    for (size_t b = 0; b < nb; b++) {
+        size_t from = b * full, len = n - from < full ? n - from : full;
+        struct pred p;
+
+        if (record_get(records + b * WIRE_BLOCK_HDR_LEN, &p) != WIRE_OK)
+            return WIRE_EFRAME;
+        residuals_get(plane, len, wide, layout, n, from, w.best);
+        reconstruct(&p, w.best, len, wide, w.x + HIST);
+        store_block(w.x + HIST, len, wide, out, from);
+        memmove(w.x, w.x + len, HIST * sizeof *w.x);
+    }
+    return WIRE_OK;
+}

@@ -1,0 +1,631 @@
+/* check_wire2.c - wire format v2: round trips of every predictor and type,
+ * calibration and physical units, hostile payloads, golden vectors.
+ *
+ * The v2 golden vectors (tests/vectors/v2_*.prsn) are checked as the v1 ones
+ * are in check_wire.c: they decode to the spec's samples and metadata, and
+ * re-encoding and regenerating give the identical bytes.  With
+ * WIRE_REGEN_VECTORS=<dir> they are written afresh instead. */
+#include "schema/wire.h"
+
+#include <check.h>
+#include <math.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zstd.h>
+
+#define VEC_DIR "tests/vectors"
+#define VEC_LEVEL 3
+
+static uint8_t g_pk[WIRE_PK_LEN], g_sk[WIRE_SK_LEN];
+
+static void keys_init(void)
+{
+    uint8_t seed[32];
+
+    ck_assert_int_ge(sodium_init(), 0);
+    for (int i = 0; i < 32; i++)
+        seed[i] = (uint8_t)i;
+    crypto_sign_ed25519_seed_keypair(g_pk, g_sk, seed);
+}
+
+static uint64_t lcg(uint64_t *s)
+{
+    *s = *s * 6364136223846793005ull + 1442695040888963407ull;
+    return *s >> 33;
+}
+
+static void meta_fill(struct wire_meta *m, uint8_t type, uint8_t channels, uint32_t pre,
+                      uint32_t post)
+{
+    memset(m, 0, sizeof *m);
+    strcpy(m->device_id, "dev-02");
+    strcpy(m->detector, "kurtosis");
+    m->seq = 7;
+    m->trigger_time_us = 1700000000123456;
+    m->sample_rate = 48000.0;
+    m->sample_type = type;
+    m->channel_count = channels;
+    m->pre_samples = pre;
+    m->post_samples = post;
+    m->score = 0.25f;
+    for (unsigned c = 0; c < channels; c++) {
+        snprintf(m->channels[c].name, sizeof m->channels[c].name, "acc%u", c);
+        strcpy(m->channels[c].unit, "g");
+        m->channels[c].scale = 1.0 / 2048;
+        m->channels[c].offset = c * 0.5;
+    }
+}
+
+/* Integer-only signals (bit-identical everywhere): a resonance rung by an
+ * integer oscillator, LCG noise; styles pick what each predictor wins on,
+ * and the last adds the extreme codes and, for float32, special values. */
+static void *samples_make(const struct wire_meta *m, uint64_t seed, int style)
+{
+    size_t bytes = wire_samples_bytes(m), size = wire_sample_size(m->sample_type);
+    size_t n = (size_t)m->pre_samples + m->post_samples;
+    uint8_t *buf = malloc(bytes);
+
+    ck_assert_ptr_nonnull(buf);
+    for (unsigned c = 0; c < m->channel_count; c++) {
+        int64_t y1 = 0, y2 = 3000 + 500 * c;   /* oscillator state */
+        for (size_t i = 0; i < n; i++) {
+            int64_t y = (2 * 15800 * y1) / 16384 - y2, noise = (int64_t)(lcg(&seed) % 257) - 128;
+            int64_t v;
+            y2 = y1;
+            y1 = y;
+            switch (style) {
+            case 0: v = y + noise / 8; break;                       /* smooth: LPC */
+            case 1: v = (int64_t)(i * 37 % 5000) + noise; break;    /* ramps: differences */
+            case 2: v = (int64_t)(lcg(&seed) % 65536) - 32768; break;   /* white: none */
+            default:
+                v = y + noise;
+                if (i % 97 == 5)
+                    v = (i % 2) ? 40000 : -40000;
+                break;
+            }
+            size_t at = c * n + i;
+            if (m->sample_type == WIRE_I16) {
+                int16_t s = (int16_t)(v > 32767 ? 32767 : v < -32768 ? -32768 : v);
+                memcpy(buf + at * 2, &s, 2);
+            } else if (m->sample_type == WIRE_I32) {
+                int32_t s = (int32_t)(v * 65536 + noise);
+                if (style == 3 && i % 101 == 7)
+                    s = (i % 2) ? INT32_MAX : INT32_MIN;
+                memcpy(buf + at * 4, &s, 4);
+            } else {
+                static const uint32_t special[] = { 0x7f800000u, 0xff800000u, 0x80000000u,
+                                                    0x7fc00001u, 0x00000001u, 0xffffffffu };
+                float f = (float)v / 2048.0f;
+                uint32_t bits;
+                memcpy(&bits, &f, 4);
+                if (style == 3 && i % 89 == 3)
+                    bits = special[(i / 89) % 6];
+                memcpy(buf + at * 4, &bits, 4);
+            }
+        }
+    }
+    (void)size;
+    return buf;
+}
+
+static void *decode_all(const uint8_t *env, size_t len, struct wire_meta *m)
+{
+    struct wire_view v;
+    size_t bytes;
+    void *out;
+
+    ck_assert_int_eq(wire_parse(env, len, m, &v), WIRE_OK);
+    ck_assert_int_eq(wire_verify(env, len, g_pk), WIRE_OK);
+    bytes = wire_samples_bytes(m);
+    out = malloc(bytes);
+    ck_assert_int_eq(wire_decode_samples(m, &v, out, bytes), WIRE_OK);
+    return out;
+}
+
+/* ---- round trips ---------------------------------------------------------- */
+
+static const uint8_t types[] = { WIRE_I16, WIRE_I32, WIRE_F32 };
+
+/* loop index: type (3) x style (4) x layout (3) */
+START_TEST(test_roundtrip)
+{
+    static const uint16_t layouts[] = { WIRE_FLAGS_V2_DEFAULT,
+                                        WIRE_FLAG_PREDICT | WIRE_FLAG_SHUFFLE, WIRE_FLAG_PREDICT };
+    uint8_t type = types[_i % 3];
+    int style = (_i / 3) % 4;
+    uint16_t flags = layouts[_i / 12];
+    /* lengths that end in a partial block, and one shorter than the history */
+    static const uint32_t posts[] = { 5000, 9, 4096, 12289 };
+    struct wire_meta m, got;
+    uint8_t *env;
+    size_t len;
+    void *s, *out;
+
+    keys_init();
+    meta_fill(&m, type, 3, 100, posts[style]);
+    s = samples_make(&m, 11 + (uint64_t)_i, style);
+    ck_assert_int_eq(wire_encode_v2(&m, s, g_sk, 0, flags, &env, &len), WIRE_OK);
+    ck_assert_uint_eq(env[4], 2);
+    out = decode_all(env, len, &got);
+    ck_assert_uint_eq(got.version, 2);
+    ck_assert_uint_eq(got.flags, flags);
+    ck_assert_uint_eq(got.block_log, WIRE_BLOCK_LOG_DEFAULT);
+    ck_assert_msg(memcmp(out, s, wire_samples_bytes(&m)) == 0, "type %u style %d", type, style);
+    for (unsigned c = 0; c < 3; c++) {
+        ck_assert(got.channels[c].scale == 1.0 / 2048);
+        ck_assert(got.channels[c].offset == c * 0.5);
+    }
+    free(out);
+    free(env);
+    free(s);
+}
+END_TEST
+
+/* Every block length the format allows, with and without shuffle, and the
+ * no-predictor form: all decode to the input. */
+START_TEST(test_block_lengths_and_forms)
+{
+    struct wire_meta m, got;
+    uint8_t *env;
+    size_t len;
+    void *s, *out;
+
+    keys_init();
+    for (unsigned bl = WIRE_BLOCK_LOG_MIN; bl <= WIRE_BLOCK_LOG_MAX; bl++)
+        for (uint16_t flags = 0; flags <= 15; flags++) {
+            meta_fill(&m, types[bl % 3], 2, 1000, 70000 + bl);
+            m.block_log = (uint8_t)bl;
+            s = samples_make(&m, bl, 0);
+            if (!wire_v2_flags_ok(flags)) {   /* DELTA, both shuffles, bits without predictors */
+                ck_assert_int_eq(wire_encode_v2(&m, s, g_sk, 1, flags, &env, &len), WIRE_EFIELD);
+                free(s);
+                continue;
+            }
+            ck_assert_int_eq(wire_encode_v2(&m, s, g_sk, 1, flags, &env, &len), WIRE_OK);
+            out = decode_all(env, len, &got);
+            ck_assert_uint_eq(got.block_log, bl);
+            ck_assert(memcmp(out, s, wire_samples_bytes(&m)) == 0);
+            free(out);
+            free(env);
+            free(s);
+        }
+    meta_fill(&m, WIRE_I16, 1, 0, 100);
+    m.block_log = WIRE_BLOCK_LOG_MAX + 1;
+    s = samples_make(&m, 1, 0);
+    ck_assert_int_eq(wire_encode_v2(&m, s, g_sk, 0, WIRE_FLAGS_V2_DEFAULT, &env, &len),
+                     WIRE_EFIELD);
+    m.block_log = 0;
+    ck_assert_int_eq(wire_encode_v2(&m, s, g_sk, 0, WIRE_FLAG_DELTA, &env, &len), WIRE_EFIELD);
+    m.channels[0].scale = NAN;
+    ck_assert_int_eq(wire_encode_v2(&m, s, g_sk, 0, WIRE_FLAGS_V2_DEFAULT, &env, &len),
+                     WIRE_EFIELD);
+    m.channels[0].scale = 0;   /* zero: written as 1 */
+    m.channels[0].offset = INFINITY;
+    ck_assert_int_eq(wire_encode_v2(&m, s, g_sk, 0, WIRE_FLAGS_V2_DEFAULT, &env, &len),
+                     WIRE_EFIELD);
+    m.channels[0].offset = 0;
+    ck_assert_int_eq(wire_encode_v2(&m, s, g_sk, 0, WIRE_FLAGS_V2_DEFAULT, &env, &len), WIRE_OK);
+    out = decode_all(env, len, &got);
+    ck_assert(got.channels[0].scale == 1.0);
+    free(out);
+    free(env);
+    free(s);
+}
+END_TEST
+
+/* The caller-buffer encoder and decoder give the same bytes and samples as
+ * the allocating ones, reusing contexts across envelopes of several sizes. */
+START_TEST(test_ctx_buffers)
+{
+    struct wire_meta big, m, got;
+    struct wire_view v;
+    ZSTD_CCtx *cctx = ZSTD_createCCtx();
+    ZSTD_DCtx *dctx = ZSTD_createDCtx();
+    size_t scap, ocap, dcap, len, len2;
+    uint8_t *scratch, *outbuf, *env, *dscratch;
+    void *s, *dec;
+
+    keys_init();
+    meta_fill(&big, WIRE_I16, 4, 2000, 20000);
+    scap = wire_encode_v2_scratch_bound(&big);
+    ocap = wire_encode_v2_bound(&big);
+    dcap = wire_decode_scratch_bound(&big);
+    ck_assert_uint_eq(dcap, 0);   /* not parsed: no predictor flag yet */
+    scratch = malloc(scap);
+    outbuf = malloc(ocap);
+    for (uint32_t post = 22000; post >= 1000; post /= 3) {
+        meta_fill(&m, WIRE_I16, 4, 0, post);
+        ck_assert_uint_le(wire_encode_v2_scratch_bound(&m), scap);
+        s = samples_make(&m, post, 3);
+        ck_assert_int_eq(wire_encode_v2_ctx(cctx, &m, s, g_sk, 0, WIRE_FLAGS_V2_DEFAULT, scratch,
+                                            scap, outbuf, ocap, &len), WIRE_OK);
+        ck_assert_int_eq(wire_encode_v2(&m, s, g_sk, 0, WIRE_FLAGS_V2_DEFAULT, &env, &len2),
+                         WIRE_OK);
+        ck_assert_uint_eq(len, len2);
+        ck_assert(memcmp(env, outbuf, len) == 0);
+        ck_assert_int_eq(wire_parse(outbuf, len, &got, &v), WIRE_OK);
+        dcap = wire_decode_scratch_bound(&got);
+        ck_assert_uint_gt(dcap, wire_samples_bytes(&got));
+        dscratch = malloc(dcap);
+        dec = malloc(wire_samples_bytes(&got));
+        ck_assert_int_eq(wire_decode_samples_scratch(dctx, &got, &v, dscratch, dcap - 1, dec,
+                                                     wire_samples_bytes(&got)), WIRE_ETOOBIG);
+        ck_assert_int_eq(wire_decode_samples_scratch(dctx, &got, &v, dscratch, dcap, dec,
+                                                     wire_samples_bytes(&got)), WIRE_OK);
+        ck_assert(memcmp(dec, s, wire_samples_bytes(&m)) == 0);
+        free(dec);
+        free(dscratch);
+        free(env);
+        free(s);
+    }
+    ck_assert_int_eq(wire_encode_v2_ctx(cctx, &big, outbuf, g_sk, 0, WIRE_FLAGS_V2_DEFAULT,
+                                        scratch, scap - 1, outbuf, ocap, &len), WIRE_ETOOBIG);
+    free(scratch);
+    free(outbuf);
+    ZSTD_freeCCtx(cctx);
+    ZSTD_freeDCtx(dctx);
+}
+END_TEST
+
+/* On signals that need it, the predictors beat v1's delta: the point of v2. */
+START_TEST(test_smaller_than_v1_on_resonance)
+{
+    struct wire_meta m;
+    uint8_t *e1, *e2;
+    size_t l1, l2;
+    void *s;
+
+    keys_init();
+    meta_fill(&m, WIRE_I16, 2, 0, 48000);
+    s = samples_make(&m, 5, 0);
+    ck_assert_int_eq(wire_encode(&m, s, g_sk, 0, &e1, &l1), WIRE_OK);
+    ck_assert_int_eq(wire_encode_v2(&m, s, g_sk, 0, WIRE_FLAGS_V2_DEFAULT, &e2, &l2), WIRE_OK);
+    ck_assert_msg(l2 * 10 < l1 * 9, "v2 %zu bytes, v1 %zu", l2, l1);
+    free(e1);
+    free(e2);
+    free(s);
+}
+END_TEST
+
+/* ---- physical units --------------------------------------------------------- */
+
+START_TEST(test_physical)
+{
+    struct wire_meta m, got;
+    uint8_t *env;
+    size_t len, n;
+    float *phys;
+    void *s, *out;
+
+    keys_init();
+    for (size_t t = 0; t < 3; t++) {
+        meta_fill(&m, types[t], 2, 10, 90);
+        m.channels[1].scale = 0.001;
+        m.channels[1].offset = -2.5;
+        s = samples_make(&m, 3, 1);
+        ck_assert_int_eq(wire_encode_v2(&m, s, g_sk, 0, WIRE_FLAGS_V2_DEFAULT, &env, &len),
+                         WIRE_OK);
+        out = decode_all(env, len, &got);
+        ck_assert_int_eq(wire_is_identity_calibration(&got), 0);
+        n = 100;
+        phys = malloc(2 * n * sizeof *phys);
+        ck_assert_int_eq(wire_to_physical(&got, out, phys), WIRE_OK);
+        for (size_t i = 0; i < n; i++) {
+            double c0, c1;
+            if (types[t] == WIRE_I16) {
+                c0 = ((int16_t *)s)[i];
+                c1 = ((int16_t *)s)[n + i];
+            } else if (types[t] == WIRE_I32) {
+                c0 = ((int32_t *)s)[i];
+                c1 = ((int32_t *)s)[n + i];
+            } else {
+                c0 = ((float *)s)[i];
+                c1 = ((float *)s)[n + i];
+            }
+            ck_assert_double_eq_tol(phys[i], c0 / 2048, 1e-6 * (1 + fabs(c0 / 2048)));
+            ck_assert_double_eq_tol(phys[n + i], c1 * 0.001 - 2.5, 1e-5 * (1 + fabs(c1 * 0.001)));
+        }
+        ck_assert_int_eq(wire_channel_physical(&got, out, 2, phys), WIRE_EFIELD);
+        free(phys);
+        free(out);
+        free(env);
+        free(s);
+    }
+}
+END_TEST
+
+/* ---- hostile input ------------------------------------------------------------ */
+
+static void resign(uint8_t *buf, size_t len)
+{
+    crypto_sign_ed25519_detached(buf + len - WIRE_SIG_LEN, NULL, buf, len - WIRE_SIG_LEN, g_sk);
+}
+
+static uint32_t rd32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* Parse and decode whatever comes; sanitizers watch. */
+static int try_decode(const uint8_t *env, size_t len)
+{
+    struct wire_meta m;
+    struct wire_view v;
+    int rc = wire_parse(env, len, &m, &v);
+    void *out;
+
+    if (rc != WIRE_OK)
+        return rc;
+    out = malloc(wire_samples_bytes(&m));
+    rc = wire_decode_samples(&m, &v, out, wire_samples_bytes(&m));
+    free(out);
+    return rc;
+}
+
+START_TEST(test_hostile_header)
+{
+    struct wire_meta m;
+    uint8_t *env, *copy;
+    size_t len, hl;
+    void *s;
+
+    keys_init();
+    meta_fill(&m, WIRE_I16, 2, 50, 300);
+    s = samples_make(&m, 9, 3);
+    ck_assert_int_eq(wire_encode_v2(&m, s, g_sk, 0, WIRE_FLAGS_V2_DEFAULT, &env, &len), WIRE_OK);
+    hl = rd32(env + 8);
+    copy = malloc(len);
+    for (size_t cut = 0; cut < len; cut++)
+        ck_assert_int_ne(try_decode(env, cut), WIRE_OK);
+    /* block_log out of range, unknown flag, DELTA (a v1 transform) */
+    static const struct { size_t at; uint8_t val; int want; } pokes[] = {
+        { 54, WIRE_BLOCK_LOG_MIN - 1, WIRE_EFIELD }, { 54, WIRE_BLOCK_LOG_MAX + 1, WIRE_EFIELD },
+        { 6, 0x0008 | 0x06, WIRE_EFIELD }, { 6, 0x07, WIRE_EFIELD }, { 4, 3, WIRE_EVERSION },
+        { 6, 0x0008, WIRE_EFIELD }, { 6, 0x0010 | 0x0c, WIRE_EFIELD },
+    };
+    for (size_t k = 0; k < sizeof pokes / sizeof pokes[0]; k++) {
+        memcpy(copy, env, len);
+        copy[pokes[k].at] = pokes[k].val;
+        resign(copy, len);
+        ck_assert_int_eq(try_decode(copy, len), pokes[k].want);
+    }
+    /* calibration: a NaN scale, a zero scale, an infinite offset */
+    for (int k = 0; k < 3; k++) {
+        double bad = k == 0 ? NAN : k == 1 ? 0.0 : INFINITY;
+        memcpy(copy, env, len);
+        memcpy(copy + hl - WIRE_CALIBRATION_LEN * 2 + (k == 2 ? 8 : 0), &bad, 8);
+        resign(copy, len);
+        ck_assert_int_eq(try_decode(copy, len), WIRE_EFIELD);
+    }
+    /* the calibration table cut by a short header_len */
+    memcpy(copy, env, len);
+    copy[8] = (uint8_t)(hl - 1);   /* header_len one less: lengths no longer add up */
+    resign(copy, len);
+    ck_assert_int_ne(try_decode(copy, len), WIRE_OK);
+    free(copy);
+    free(env);
+    free(s);
+}
+END_TEST
+
+/* Block records changed inside the frame (recompressed, re-signed): a record
+ * the format does not allow fails with wire_frame; an allowed one decodes to
+ * other samples; nothing crashes. */
+START_TEST(test_hostile_records)
+{
+    struct wire_meta m, got;
+    struct wire_view v;
+    uint8_t *env, *content, *frame, *env2;
+    size_t len, hl, clen, flen, len2;
+    void *s;
+    uint64_t rng = 77;
+
+    keys_init();
+    meta_fill(&m, WIRE_I16, 2, 0, 9000);
+    s = samples_make(&m, 4, 0);
+    ck_assert_int_eq(wire_encode_v2(&m, s, g_sk, 0, WIRE_FLAGS_V2_DEFAULT, &env, &len), WIRE_OK);
+    ck_assert_int_eq(wire_parse(env, len, &got, &v), WIRE_OK);
+    hl = rd32(env + 8);
+    clen = wire_content_bytes(&got);
+    content = malloc(clen);
+    ck_assert_uint_eq(ZSTD_decompress(content, clen, v.payload, v.payload_len), clen);
+    frame = malloc(ZSTD_compressBound(clen));
+    env2 = malloc(hl + ZSTD_compressBound(clen) + WIRE_SIG_LEN);
+    for (int round = 0; round < 400; round++) {
+        uint8_t *c = malloc(clen);
+        size_t at = lcg(&rng) % (3 * WIRE_BLOCK_HDR_LEN * 2);   /* the records */
+        int rc;
+        memcpy(c, content, clen);
+        c[at % (clen < 168 ? clen : 168)] = (uint8_t)lcg(&rng);
+        if (round % 4 == 0)   /* an LPC record of any order and shift */
+            c[0] = WIRE_PRED_LPC, c[1] = (uint8_t)(lcg(&rng) % 14), c[2] = (uint8_t)(lcg(&rng) % 17);
+        flen = ZSTD_compress(frame, ZSTD_compressBound(clen), c, clen, 1);
+        ck_assert(!ZSTD_isError(flen));
+        memcpy(env2, env, hl);
+        env2[12] = (uint8_t)flen, env2[13] = (uint8_t)(flen >> 8);
+        env2[14] = (uint8_t)(flen >> 16), env2[15] = (uint8_t)(flen >> 24);
+        memcpy(env2 + hl, frame, flen);
+        len2 = hl + flen + WIRE_SIG_LEN;
+        resign(env2, len2);
+        rc = try_decode(env2, len2);
+        ck_assert(rc == WIRE_OK || rc == WIRE_EFRAME);
+        free(c);
+    }
+    free(env2);
+    free(frame);
+    free(content);
+    free(env);
+    free(s);
+}
+END_TEST
+
+/* ---- golden vectors ------------------------------------------------------------ */
+
+struct vec2 {
+    const char *name, *device;
+    uint8_t type, channels;
+    uint32_t pre, post;
+    double rate;
+    uint64_t seq;
+    double scale[2], offset[2];
+    int style;
+};
+
+static const struct vec2 vecs[] = {
+    { "v2_i16_2ch", "bearing-v2", WIRE_I16, 2, 1000, 8000, 48000.0, 1,
+      { 1.0 / 2048, 0.00048828125 }, { 0, -0.25 }, 0 },
+    { "v2_i32_1ch", "press-v2", WIRE_I32, 1, 100, 5000, 1000.0, 3, { 1e-6, 0 }, { 101.325, 0 }, 3 },
+    { "v2_f32_2ch", "fan-v2", WIRE_F32, 2, 256, 4000, 25600.0, 5, { 1, 1 }, { 0, 0 }, 3 },
+};
+
+static void vec_meta(const struct vec2 *vs, struct wire_meta *m)
+{
+    meta_fill(m, vs->type, vs->channels, vs->pre, vs->post);
+    strcpy(m->device_id, vs->device);
+    m->seq = vs->seq;
+    m->sample_rate = vs->rate;
+    for (unsigned c = 0; c < vs->channels; c++) {
+        m->channels[c].scale = vs->scale[c];
+        m->channels[c].offset = vs->offset[c];
+    }
+}
+
+static void hex(const uint8_t *b, size_t n, char *out)
+{
+    for (size_t i = 0; i < n; i++)
+        sprintf(out + 2 * i, "%02x", b[i]);
+}
+
+static char *describe(const struct vec2 *vs, const struct wire_meta *m, const void *s,
+                      const uint8_t *env, size_t len)
+{
+    char *t = malloc(8192), pkhex[65], sum[65], esum[65];
+    uint8_t h[32];
+    size_t p = 0;
+
+    hex(g_pk, 32, pkhex);
+    crypto_hash_sha256(h, s, wire_samples_bytes(m));
+    hex(h, 32, sum);
+    crypto_hash_sha256(h, env, len);
+    hex(h, 32, esum);
+    p += (size_t)snprintf(t + p, 8192 - p,
+        "# golden wire v2 envelope; see tests/vectors/README.md\n"
+        "file=%s.prsn\nbytes=%zu\nenvelope_sha256=%s\npublic_key=%s\nzstd_level=%d\n"
+        "version=2\nblock_log=%u\n"
+        "device_id=%s\nseq=%llu\ntrigger_time_us=%lld\nsample_rate=%.17g\nsample_type=%s\n"
+        "channel_count=%u\nflags=%u\npre_samples=%u\npost_samples=%u\ndetector=%s\nscore=%.9g\n",
+        vs->name, len, esum, pkhex, VEC_LEVEL, m->block_log, m->device_id,
+        (unsigned long long)m->seq, (long long)m->trigger_time_us, m->sample_rate,
+        wire_sample_type_name(m->sample_type), m->channel_count, m->flags, m->pre_samples,
+        m->post_samples, m->detector, (double)m->score);
+    for (unsigned c = 0; c < m->channel_count; c++)
+        p += (size_t)snprintf(t + p, 8192 - p,
+                              "channel.%u.name=%s\nchannel.%u.unit=%s\nchannel.%u.scale=%.17g\n"
+                              "channel.%u.offset=%.17g\n", c, m->channels[c].name, c,
+                              m->channels[c].unit, c, m->channels[c].scale, c,
+                              m->channels[c].offset);
+    snprintf(t + p, 8192 - p, "samples_bytes=%zu\nsamples_sha256=%s\n", wire_samples_bytes(m),
+             sum);
+    return t;
+}
+
+static uint8_t *file_read(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    uint8_t *buf;
+    long l;
+
+    ck_assert_msg(f != NULL, "cannot open %s (run from the repository root)", path);
+    fseek(f, 0, SEEK_END);
+    l = ftell(f);
+    rewind(f);
+    buf = malloc((size_t)l + 1);
+    ck_assert_uint_eq(fread(buf, 1, (size_t)l, f), (size_t)l);
+    fclose(f);
+    buf[l] = 0;
+    *n = (size_t)l;
+    return buf;
+}
+
+static void file_write(const char *path, const void *b, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    ck_assert_msg(f != NULL, "cannot write %s", path);
+    ck_assert_uint_eq(fwrite(b, 1, n, f), n);
+    ck_assert_int_eq(fclose(f), 0);
+}
+
+START_TEST(test_vectors_v2)
+{
+    const char *regen = getenv("WIRE_REGEN_VECTORS");
+
+    keys_init();
+    for (size_t i = 0; i < sizeof vecs / sizeof vecs[0]; i++) {
+        const struct vec2 *vs = &vecs[i];
+        struct wire_meta m, got;
+        uint8_t *env, *file, *again;
+        size_t len, flen, alen;
+        char path[512], *txt, *ftxt, *gtxt;
+        void *s, *out;
+
+        vec_meta(vs, &m);
+        s = samples_make(&m, 1000 + i, vs->style);
+        ck_assert_int_eq(wire_encode_v2(&m, s, g_sk, VEC_LEVEL, WIRE_FLAGS_V2_DEFAULT, &env, &len),
+                         WIRE_OK);
+        m.flags = WIRE_FLAGS_V2_DEFAULT;
+        m.block_log = WIRE_BLOCK_LOG_DEFAULT;
+        txt = describe(vs, &m, s, env, len);
+        if (regen && *regen) {
+            snprintf(path, sizeof path, "%s/%s.prsn", regen, vs->name);
+            file_write(path, env, len);
+            snprintf(path, sizeof path, "%s/%s.txt", regen, vs->name);
+            file_write(path, txt, strlen(txt));
+            free(txt), free(env), free(s);
+            continue;
+        }
+        snprintf(path, sizeof path, VEC_DIR "/%s.prsn", vs->name);
+        file = file_read(path, &flen);
+        out = decode_all(file, flen, &got);
+        ck_assert(memcmp(out, s, wire_samples_bytes(&m)) == 0);
+        snprintf(path, sizeof path, VEC_DIR "/%s.txt", vs->name);
+        ftxt = (char *)file_read(path, &alen);
+        gtxt = describe(vs, &got, out, file, flen);
+        ck_assert_str_eq(ftxt, gtxt);
+        ck_assert_int_eq(wire_encode_v2(&got, out, g_sk, VEC_LEVEL, got.flags, &again, &alen),
+                         WIRE_OK);
+        ck_assert_uint_eq(alen, flen);
+        ck_assert_msg(memcmp(again, file, flen) == 0, "%s: re-encoding differs", vs->name);
+        ck_assert_msg(len == flen && memcmp(env, file, flen) == 0,
+                      "%s: regenerated vector differs", vs->name);
+        free(again), free(gtxt), free(ftxt), free(out), free(file), free(txt), free(env);
+        free(s);
+    }
+}
+END_TEST
+
+Suite *wire2_suite(void);
+
+Suite *wire2_suite(void)
+{
+    Suite *s = suite_create("wire2");
+    TCase *tc = tcase_create("codec");
+    TCase *hostile = tcase_create("hostile");
+    TCase *golden = tcase_create("golden");
+
+    tcase_set_timeout(tc, 120);
+    tcase_set_timeout(hostile, 120);
+    tcase_add_loop_test(tc, test_roundtrip, 0, 36);
+    tcase_add_test(tc, test_block_lengths_and_forms);
+    tcase_add_test(tc, test_ctx_buffers);
+    tcase_add_test(tc, test_smaller_than_v1_on_resonance);
+    tcase_add_test(tc, test_physical);
+    tcase_add_test(hostile, test_hostile_header);
+    tcase_add_test(hostile, test_hostile_records);
+    tcase_add_test(golden, test_vectors_v2);
+    suite_add_tcase(s, tc);
+    suite_add_tcase(s, hostile);
+    suite_add_tcase(s, golden);
+    return s;
+}

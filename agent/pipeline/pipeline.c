@@ -88,6 +88,7 @@ struct pipeline {
 
     int64_t hold_off_us, t_model_trigger;   /* the model's own hold-off */
     int model_triggered;
+    float model_frame[WIRE_MAX_CHANNELS];   /* a frame in physical units, for the model */
 
     struct pipeline_stats st;
     double *lat;                    /* PIPELINE_LAT_SAMPLES, ring of recent */
@@ -436,11 +437,34 @@ static int write_score(struct pipeline *p, size_t i, int64_t t_us,
  * alarm triggers like a detector would, under the same hold-off, unless a
  * detector already did: the snapshot names who fired.  In shadow nothing
  * here changes. */
+/* The model was trained on physical units (the server reads snapshots
+ * through wire_to_physical); a source that yields ADC codes (a scale or an
+ * offset per channel) is converted here the same way, so that device and
+ * server compute the same features.  Detectors work on codes: their
+ * statistics are scale-free. */
+static const float *model_units(struct pipeline *p, const float *frame)
+{
+    int calibrated = 0;
+
+    for (unsigned c = 0; c < p->channels; c++) {
+        double scale = p->src->chan[c].scale != 0.0 ? p->src->chan[c].scale : 1.0;
+        double offset = p->src->chan[c].offset;
+
+        if (scale != 1.0 || offset != 0.0)
+            calibrated = 1;
+        if (p->src->wire_type == WIRE_I16)
+            p->model_frame[c] = frame[c] * (float)scale + (float)offset;
+        else
+            p->model_frame[c] = (float)((double)frame[c] * scale + offset);
+    }
+    return calibrated ? p->model_frame : frame;
+}
+
 static void model_step(struct pipeline *p, const float *frame, int64_t t_us,
                        struct detect_result *res)
 {
     float score = 0.0f;
-    int rc = p->cfg.model.step(p->cfg.model.ctx, frame, &score);
+    int rc = p->cfg.model.step(p->cfg.model.ctx, model_units(p, frame), &score);
 
     if (!(rc & PIPELINE_MODEL_ACTIVE) || res->triggered)
         return;

@@ -186,9 +186,14 @@ static int cmd_serve(const struct server_options *o)
     cfg.threads = o->threads;
     cfg.max_body = o->max_body;
     cfg.conn_timeout_s = o->conn_timeout_s;
+    cfg.header_timeout_s = o->header_timeout_s;
+    cfg.max_conns = o->max_conns;
+    cfg.max_conns_per_ip = o->max_conns_per_ip;
+    cfg.body_memory = (size_t)o->body_memory_mb << 20;
     routes_configure(&cfg);
     if (tls_load(o->tls_cert, o->tls_key) != TLS_OK || auth_init() != SRV_OK)
         return tls_cert_pem() ? 1 : EXIT_USAGE;
+    cfg.tls = tls_cert_pem() != NULL;
     if (o->enroll_secret_file) {
         if (!(secret = read_secret(o->enroll_secret_file, &secret_len))) {
             tls_release();

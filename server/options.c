@@ -57,6 +57,18 @@ static const struct row rows[] = {
       "idle connection timeout; also a body still\n"
       "under 1 KB/s after S seconds is cut (slow\n"
       "clients; default 30)" },
+    { "header-timeout", "S", OPT_SERVE, UINT, 1, 3600, F(header_timeout_s),
+      "a request's headers must arrive within S seconds\n"
+      "of connecting or of the previous answer\n(default 10)" },
+    { "max-conns", "N", OPT_SERVE, UINT, 16, 60000, F(max_conns),
+      "open connections at most (default 1024)" },
+    { "max-conns-per-ip", "N", OPT_SERVE, UINT, 0, 60000, F(max_conns_per_ip),
+      "open connections per client address (default 64;\n"
+      "0: no limit, e.g. behind a proxy or a NAT)" },
+    { "body-memory", "MB", OPT_SERVE, UINT, 1, 1u << 20, F(body_memory_mb),
+      "request bodies held in memory at once, summed\n"
+      "over connections by Content-Length; beyond it\n"
+      "503 overloaded (default 256)" },
     { "agent-binary", "FILE", OPT_SERVE, TEXT, 0, 0, F(agent_binary),
       "served as /downloads/precursor-agent-<arch>\nfor install.sh" },
     { "retention-days", "N", OPT_SERVE, UINT, 0, 36500, F(retention_days),
@@ -102,6 +114,7 @@ void options_defaults(struct server_options *o)
     o->port = OPTIONS_PORT_UNSET;
     o->threads = 4;
     o->max_body = 64u << 20;
+    o->max_conns_per_ip = 64;
     o->device_rate = 20.0;
     o->device_burst = 200.0;
     o->queue_max = 4096;

@@ -20,6 +20,7 @@
 #include "server/srv/srv.h"
 #include "server/taxonomy/taxonomy.h"
 #include "server/ui/ui.h"
+#include "schema/wire.h"
 
 static const struct srv_route routes[] = {
     { "GET",    "/healthz",                                       api_healthz,               SRV_ANYONE,               SRV_BODY_NONE,     NULL },
@@ -117,4 +118,5 @@ void routes_configure(struct srv_config *cfg)
 {
     cfg->routes = routes_table(&cfg->nroutes);
     cfg->authenticate = routes_authenticate;
+    cfg->envelope_len = wire_declared_len;
 }

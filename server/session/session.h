@@ -15,15 +15,22 @@
 
 #define SESSION_COOKIE "prc_session"
 #define SESSION_TTL_S (12 * 3600)
-#define SESSION_FAIL_WINDOW_S 300       /* failed logins counted over this */
-#define SESSION_FAIL_MAX_USER 5         /* per username within the window */
-#define SESSION_FAIL_MAX_CLIENT 20      /* per client address, any usernames */
-#define SESSION_FAIL_MAX_ALL 100        /* all usernames together */
+/* Failed logins are throttled per (username, client address), never per
+ * account alone: a guesser must not be able to lock a user, the admin
+ * included, out from every address. */
+#define SESSION_FAIL_WINDOW_S 900       /* a pair's failures count this long */
+#define SESSION_FAIL_FREE 5             /* failures of a pair before backing off */
+#define SESSION_FAIL_BACKOFF_MAX_S 900  /* the wait doubles from 1 s up to this */
+#define SESSION_CLIENT_WINDOW_S 300     /* an address's failures, any usernames... */
+#define SESSION_FAIL_MAX_CLIENT 20      /* ...at most this many in that window */
 #define SESSION_CSRF_HEADER "X-CSRF-Token"
 
 /* Find the session cookie's 64 hex characters in a Cookie header value.
  * 0 and out filled (NUL-terminated, cap >= 65), or -1. */
 int session_cookie_value(const char *cookie_header, char *out, size_t cap);
+/* Seconds a (username, address) pair must wait after n failed logins in a
+ * row (exposed for the unit test). */
+unsigned session_backoff_s(long n);
 
 /* Authenticate rq from its session cookie; for methods other than GET and
  * HEAD the X-CSRF-Token header must match the session's.  Sets rq->role,

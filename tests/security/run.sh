@@ -24,7 +24,7 @@ TOKEN_ADMIN=$(token admin) TOKEN_OPERATOR=$(token operator) TOKEN_ML=$(token ml)
 [ -n "$TOKEN_ADMIN" ] && [ -n "$TOKEN_OPERATOR" ] && [ -n "$TOKEN_ML" ] ||
     { it_fail tokens "$(tail -n 3 "$IT_TMP/token.log")"; it_finish; }
 PW=$(openssl rand -hex 16)
-for u in sec-op sec-exp; do
+for u in sec-op sec-exp sec-victim; do
     printf '%s\n' "$PW" | "$SERVER_BIN" user add --username "$u" --role operator \
         --database-url "$DATABASE_URL" >>"$IT_TMP/user.log" 2>&1 ||
         { it_fail "user add $u" "$(tail -n 3 "$IT_TMP/user.log")"; it_finish; }
@@ -75,6 +75,9 @@ export ENROLL_SECRET=$(cat "$SECRET")
 # The operator's login, for the case that logging in (open to anyone) is not refused.
 export SESSION_USER=sec-op SESSION_PASSWORD=$PW
 python3 "$HERE/catalogue.py" || IT_FAILS=$((IT_FAILS + 1))
+# Round two (docs/SECURITY.md, "Round two"): slow and greedy clients last,
+# since they take connection slots for up to a minute.
+SERVER_LOG=$IT_TMP/server.log python3 "$HERE/round2.py" || IT_FAILS=$((IT_FAILS + 1))
 
 # A forged model blob on the agent: a genuine blob from the committed corpus
 # (signed by the key of seed 00 01 .. 1f, tests/unit/schema/check_model.c)

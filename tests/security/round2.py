@@ -283,14 +283,131 @@ def login_throttle():
                "got %d, Retry-After %s" % (st, ra))
 
 
+def forge_pk(seed):
+    return subprocess.run([ENV["FORGE"], "pk", seed], capture_output=True, text=True,
+                          check=True).stdout.strip()
+
+
+def forge_sign(seed, data):
+    path = os.path.join(ENV["IT_TMP"], "r2-sign-%d" % os.getpid())
+    with open(path, "wb") as f:
+        f.write(data)
+    return subprocess.run([ENV["FORGE"], "sign", seed, path], capture_output=True, text=True,
+                          check=True).stdout.strip()
+
+
+def register(dev, seed):
+    return cat.request("POST", "/api/v1/devices/register", json.dumps(
+        {"device_id": dev, "public_key": forge_pk(seed),
+         "enroll_secret": ENV["ENROLL_SECRET"]}).encode(), {"Content-Type": "application/json"})
+
+
+def now_ms():
+    return int(time.time() * 1000)
+
+
+def heartbeat(dev, seed, body, ts, sign_dev=None, legacy=False):
+    """POST a heartbeat signed as schema/devmsg.h says (built here, not by
+    our C code), or the legacy way (over the body alone)."""
+    msg = body if legacy else ("precursor-heartbeat-v1\n%s\n%d\n" % (sign_dev or dev, ts)).encode() + body
+    h = {"Content-Type": "application/json", "X-Precursor-Device": dev,
+         "X-Precursor-Signature": forge_sign(seed, msg)}
+    if not legacy:
+        h["X-Precursor-Timestamp"] = str(ts)
+    return cat.request("POST", "/api/v1/heartbeats", body, h)
+
+
+def heartbeats_signed():
+    """M2: a captured heartbeat cannot be replayed, an old one is refused,
+    and the device id and timestamp are signed with the whole body."""
+    dev, seed = "r2-hb-%d" % os.getpid(), "0a" * 32
+    st, data, _ = register(dev, seed)
+    cat.result(st == 201, "M2: heartbeat device registers", "got %d %s" % (st, data[:100]))
+    body = json.dumps({"uptime_s": 5, "spool_files": 0, "added_by_a_later_agent": [1, 2]}).encode()
+    ts = now_ms()
+    st, data, _ = heartbeat(dev, seed, body, ts)
+    cat.result(st == 204, "M2: a fresh signed heartbeat with extra fields -> 204",
+               "got %d %s" % (st, data[:100]))
+    st, data, _ = heartbeat(dev, seed, body, ts)
+    cat.result(st == 409, "M2: the same heartbeat replayed -> 409", "got %d %s" % (st, data[:100]))
+    st, data, _ = heartbeat(dev, seed, body, ts - 1000)
+    cat.result(st == 409, "M2: an older heartbeat after a newer one -> 409",
+               "got %d %s" % (st, data[:100]))
+    st, data, _ = heartbeat(dev, seed, body, now_ms() - 600 * 1000)
+    cat.result(st == 403, "M2: a heartbeat signed 10 minutes ago -> 403", "got %d %s" % (st, data[:100]))
+    st, data, _ = heartbeat(dev, seed, body, now_ms(), legacy=True)
+    cat.result(st == 400, "M2: a heartbeat signed over its body alone (no timestamp) -> 400",
+               "got %d %s" % (st, data[:100]))
+    st, data, _ = heartbeat(dev, seed, body, now_ms(), sign_dev="r2-other")
+    cat.result(st == 403, "M2: a heartbeat whose signature names another device id -> 403",
+               "got %d %s" % (st, data[:100]))
+    stored = cat.psql("SELECT body->>'uptime_s' || ',' || signed_ms FROM heartbeats"
+                      " WHERE device_id = '%s'" % dev).strip()
+    cat.result(stored == "5,%d" % ts, "M2: only the genuine heartbeat is stored (%s)" % stored,
+               "stored %r" % stored)
+
+
+def rotate(dev, signer_seed, new_seed, ts):
+    k64 = forge_pk(new_seed)
+    sig = forge_sign(signer_seed, ("precursor-rotate-v2\n%s\n%s\n%d\n" % (dev, k64, ts)).encode())
+    body = json.dumps({"public_key": k64, "signature": sig, "timestamp": ts}).encode()
+    return body, cat.request("POST", "/api/v1/devices/%s/rotate" % dev, body,
+                             {"Content-Type": "application/json"})
+
+
+def key_freshness():
+    """M4: key freshness enforced and rotations not replayable; a new device
+    cannot enroll with a known key; a revoked device stays revoked."""
+    tag = os.getpid() % 100000
+    dev, other = "r2-rot-%d" % tag, "r2-oth-%d" % tag
+    a, b, c, d = "1a" * 32, "1b" * 32, "1c" * 32, "1d" * 32
+    st1, _, _ = register(dev, a)
+    st2, _, _ = register(other, c)
+    cat.result(st1 == 201 and st2 == 201, "M4: two devices register", "got %d, %d" % (st1, st2))
+    _, (st, data, _) = rotate(dev, a, a, now_ms())
+    cat.result(st == 409, "M4: rotating to the current key -> 409", "got %d %s" % (st, data[:100]))
+    _, (st, data, _) = rotate(dev, a, b, now_ms() - 600 * 1000)
+    cat.result(st == 403, "M4: a rotation signed 10 minutes ago -> 403", "got %d %s" % (st, data[:100]))
+    body, (st, data, _) = rotate(dev, a, b, now_ms())
+    cat.result(st == 200, "M4: a fresh rotation to a new key -> 200", "got %d %s" % (st, data[:100]))
+    st, data, _ = cat.request("POST", "/api/v1/devices/%s/rotate" % dev, body,
+                              {"Content-Type": "application/json"})
+    cat.result(st in (403, 409), "M4: the captured rotation replayed -> %d" % st,
+               "got %d %s" % (st, data[:100]))
+    _, (st, data, _) = rotate(dev, b, a, now_ms())
+    cat.result(st == 409, "M4: rotating back to the retired key -> 409", "got %d %s" % (st, data[:100]))
+    _, (st, data, _) = rotate(dev, b, c, now_ms())
+    cat.result(st == 409, "M4: rotating onto another device's key -> 409",
+               "got %d %s" % (st, data[:100]))
+    st, data, _ = register("r2-new-%d" % tag, b)
+    cat.result(st == 409, "M4: a new device id registering with an existing device's key -> 409",
+               "got %d %s" % (st, data[:100]))
+    st, data, _ = register("r2-new2-%d" % tag, a)
+    cat.result(st == 409, "M4: a new device id registering with a retired key -> 409",
+               "got %d %s" % (st, data[:100]))
+    held = cat.psql("SELECT encode(public_key, 'base64') FROM devices WHERE id = '%s'" % dev).strip()
+    cat.result(held == forge_pk(b), "M4: the device holds the one key it rotated to",
+               "holds %r" % held)
+    # Re-registering a revoked device: not "active".
+    st, _, _ = cat.request("POST", "/api/v1/devices/%s/revoke" % other, b"",
+                           {"Authorization": "Bearer " + ENV["TOKEN_ADMIN"]})
+    st, data, _ = register(other, c)
+    ok = st == 403 and b'"status":"active"' not in data
+    cat.result(ok, "re-registering a revoked device -> 403, not active", "got %d %s" % (st, data[:100]))
+    _, (st, data, _) = rotate(other, c, d, now_ms())
+    cat.result(st == 403, "a revoked device cannot rotate -> 403", "got %d %s" % (st, data[:100]))
+
+
 GROUPS = {
     "headers": headers_and_queries,
     "login": login_throttle,
+    "heartbeats": heartbeats_signed,
+    "keys": key_freshness,
     "rules": rules_utf8,
     "slow_headers": slow_headers,
     "greedy_bodies": greedy_bodies,
 }
-ORDER = ["headers", "login", "rules", "slow_headers", "greedy_bodies"]
+ORDER = ["headers", "login", "heartbeats", "keys", "rules", "slow_headers", "greedy_bodies"]
 
 
 def main(argv):

@@ -29,7 +29,10 @@
 #define HTTP_HEADER_TIMEOUT_S 10    /* headers complete within this of connecting */
 #define HTTP_BODY_WINDOW_S 10       /* a body keeps HTTP_MIN_BODY_RATE over each window */
 #define HTTP_BODY_MEMORY (256u << 20)
-#define HTTP_CONN_MEMORY (256u * 1024u) /* per connection: request line, headers, query */
+/* Per connection: request line, headers and query parameters.  libmicrohttpd
+ * answers 431 (or closes) past it; 64 KiB keeps a 64 KiB header refused and
+ * lets hundreds of parameters reach query_refused for a JSON 400. */
+#define HTTP_CONN_MEMORY (64u * 1024u)
 #define HTTP_QUERY_MAX 32           /* query parameters per request */
 #define HTTP_QUERY_VALUE_MAX 1024
 #define HTTP_PATH_MAX 2048
@@ -60,6 +63,7 @@ struct http_req {
     size_t len, cap, limit;
     int overflow;
     int refused;            /* an envelope whose header disagrees with its length */
+    size_t discarded;       /* body bytes read past once refused */
     uint64_t declared;      /* Content-Length, when sent */
     size_t reserved;        /* bytes of the body budget held */
     struct http_conn *conn; /* the connection's deadlines */
@@ -288,8 +292,13 @@ static enum MHD_Result body_chunk(struct http_req *r, const char *data, size_t n
     size_t before = r->len;
 
     http_conn_body(&r->srv->conns, r->conn, n);
-    if (r->refused)
+    if (r->refused) {
+        /* read past, not kept; an over-long one still answers 413 */
+        r->discarded += n;
+        if (r->discarded > r->limit - r->len)
+            r->overflow = 1;
         return MHD_YES;
+    }
     if (r->overflow || n > r->limit - r->len) {
         /* No Content-Length (chunked) and over the limit: drop the rest
          * and answer 413 at the end. */
@@ -300,6 +309,11 @@ static enum MHD_Result body_chunk(struct http_req *r, const char *data, size_t n
         size_t ncap = r->cap ? r->cap : 16384;
         uint8_t *nb;
 
+        /* With a Content-Length (already within the limit and the budget),
+         * one buffer of that size: no copies, and pages the client never
+         * sends are never touched.  Chunked bodies double as they come. */
+        if (!r->cap && r->declared >= r->len + n)
+            ncap = (size_t)r->declared;
         while (ncap < r->len + n)
             ncap = ncap > r->limit / 2 ? r->limit : ncap * 2;
         nb = realloc(r->body, ncap);

@@ -432,7 +432,10 @@ def slow_clients():
 
     def trickle():
         try:
-            s = socket.create_connection((HOST, PORT), timeout=60)
+            # From another loopback address than healthy()'s: the server
+            # limits connections per address, and these are the attacker's.
+            s = socket.create_connection((HOST, PORT), timeout=60,
+                                         source_address=("127.0.1.1", 0))
             held.append(s)
             s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
             while not stop.wait(1.0):

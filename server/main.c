@@ -21,6 +21,7 @@
 
 #include "server/alerts/alerts.h"
 #include "server/auth/auth.h"
+#include "server/datasets/datasets.h"
 #include "server/db/db.h"
 #include "server/features/features.h"
 #include "server/fleet/fleet.h"
@@ -150,10 +151,22 @@ static int start_modules(const struct server_options *o, const char *url)
 {
     const struct fleet_settings fs = { o->agent_binary, o->retention_days, o->device_rate,
                                        o->device_burst };
+    char model_pk_hex[65];
+    uint8_t sk[64], pk[32];
 
-    fleet_configure(&fs);
     if (o->model_key_file)
         models_set_key_file(o->model_key_file);
+    /* install.sh hands the key to the agents it installs, so no agent has
+     * to trust whatever key it meets first. */
+    if (models_signing_key(sk, pk) == SRV_OK) {
+        sodium_bin2hex(model_pk_hex, sizeof model_pk_hex, pk, sizeof pk);
+        fleet_set_install_model_key(model_pk_hex);
+    } else {
+        srv_log("warn", "no model-signing key: install.sh will not give one");
+    }
+    sodium_memzero(sk, sizeof sk);
+    fleet_configure(&fs);
+    ds_set_export_limits(o->export_retention_h, o->export_quota_mb);
     if (db_init(url) != SRV_OK)
         return -1;
     if (ingest_commit_start(url, o->committers, o->queue_max, o->batch_max) != SRV_OK)

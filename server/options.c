@@ -69,6 +69,10 @@ static const struct row rows[] = {
       "request bodies held in memory at once, summed\n"
       "over connections by Content-Length; beyond it\n"
       "503 overloaded (default 256)" },
+    { "export-retention-h", "H", OPT_SERVE, UINT, 1, 87600, F(export_retention_h),
+      "export job files are deleted H hours after\nthe job finished (default 72)" },
+    { "export-quota-mb", "MB", OPT_SERVE, UINT, 1, 1u << 30, F(export_quota_mb),
+      "export job files kept at most, in all; new\njobs are refused beyond it (default 10240)" },
     { "agent-binary", "FILE", OPT_SERVE, TEXT, 0, 0, F(agent_binary),
       "served as /downloads/precursor-agent-<arch>\nfor install.sh" },
     { "retention-days", "N", OPT_SERVE, UINT, 0, 36500, F(retention_days),

@@ -29,6 +29,7 @@ struct server_options {
     const char *tls_cert, *tls_key, *model_key_file;
     unsigned conn_timeout_s;        /* 0: the http layer's default */
     unsigned header_timeout_s, max_conns, max_conns_per_ip, body_memory_mb;
+    unsigned export_retention_h, export_quota_mb;
     const char *agent_binary;
     unsigned retention_days;
     double device_rate, device_burst;

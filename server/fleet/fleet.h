@@ -29,6 +29,9 @@ struct fleet_settings {
  * (copied; strings borrowed), before fleet_start. */
 const struct fleet_settings *fleet_settings(void);
 void fleet_configure(const struct fleet_settings *s);
+/* The model-signing public key (64 hex digits, copied) that install.sh
+ * gives the agents it installs; NULL or never set: none given. */
+void fleet_set_install_model_key(const char *hex);
 
 /* Start the maintenance thread against the database; fleet_stop joins it.
  * 0 or a negative SRV_E* code. */

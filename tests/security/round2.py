@@ -12,6 +12,7 @@ well-behaved client keeps 127.0.0.1 to itself, the way a fleet and an
 attacker reach a server from different addresses.
 """
 import base64
+import hashlib
 import http.client
 import json
 import os
@@ -283,6 +284,11 @@ def login_throttle():
                "got %d, Retry-After %s" % (st, ra))
 
 
+def seed_for(name):
+    """A key seed of this run's own: keys are never reused across devices."""
+    return hashlib.sha256(("%s-%d-%f" % (name, os.getpid(), time.time())).encode()).hexdigest()
+
+
 def forge_pk(seed):
     return subprocess.run([ENV["FORGE"], "pk", seed], capture_output=True, text=True,
                           check=True).stdout.strip()
@@ -320,7 +326,7 @@ def heartbeat(dev, seed, body, ts, sign_dev=None, legacy=False):
 def heartbeats_signed():
     """M2: a captured heartbeat cannot be replayed, an old one is refused,
     and the device id and timestamp are signed with the whole body."""
-    dev, seed = "r2-hb-%d" % os.getpid(), "0a" * 32
+    dev, seed = "r2-hb-%d" % os.getpid(), seed_for("hb")
     st, data, _ = register(dev, seed)
     cat.result(st == 201, "M2: heartbeat device registers", "got %d %s" % (st, data[:100]))
     body = json.dumps({"uptime_s": 5, "spool_files": 0, "added_by_a_later_agent": [1, 2]}).encode()
@@ -360,7 +366,7 @@ def key_freshness():
     cannot enroll with a known key; a revoked device stays revoked."""
     tag = os.getpid() % 100000
     dev, other = "r2-rot-%d" % tag, "r2-oth-%d" % tag
-    a, b, c, d = "1a" * 32, "1b" * 32, "1c" * 32, "1d" * 32
+    a, b, c, d = seed_for("a"), seed_for("b"), seed_for("c"), seed_for("d")
     st1, _, _ = register(dev, a)
     st2, _, _ = register(other, c)
     cat.result(st1 == 201 and st2 == 201, "M4: two devices register", "got %d, %d" % (st1, st2))
@@ -398,16 +404,162 @@ def key_freshness():
     cat.result(st == 403, "a revoked device cannot rotate -> 403", "got %d %s" % (st, data[:100]))
 
 
+def installer():
+    """M6: install.sh carries the SHA-256 of the agent it downloads and the
+    model-signing key; a tampered binary is never run or installed."""
+    served = ENV.get("AGENT_SERVED")
+    if not served:
+        cat.result(False, "M6: installer", "no AGENT_SERVED (run.sh serves a copy of the agent)")
+        return
+    admin = {"Authorization": "Bearer " + ENV["TOKEN_ADMIN"], "Content-Type": "application/json"}
+    st, data, _ = cat.request("POST", "/api/v1/enrollment-tokens",
+                              json.dumps({"uses": 5, "pre_approved": True}).encode(), admin)
+    token = json.loads(data).get("token") if st in (200, 201) else None
+    cat.result(bool(token), "M6: admin creates an enrollment token", "got %d %s" % (st, data[:100]))
+    if not token:
+        return
+    genuine = open(served, "rb").read()
+    want = hashlib.sha256(genuine).hexdigest()
+    st, script, _ = cat.request("GET", "/install.sh?token=" + token)
+    st2, key, _ = cat.request("GET", "/api/v1/models/signing-key",
+                              headers={"Authorization": "Bearer " + ENV["TOKEN_ADMIN"]})
+    key_hex = json.loads(key).get("public_key_hex", "") if st2 == 200 else ""
+    text = script.decode(errors="replace")
+    cat.result(st == 200 and ("AGENT_SHA256='%s'" % want) in text and key_hex and
+               ("MODEL_KEY='%s'" % key_hex) in text,
+               "M6: install.sh carries the agent's SHA-256 and the model-signing key",
+               "got %d, sha in script: %s, key %r in script: %s"
+               % (st, want in text, key_hex, key_hex in text))
+
+    def run(prefix, dev):
+        return subprocess.run(["sh"], input=script, capture_output=True, timeout=120,
+                              env=dict(os.environ, PRECURSOR_PREFIX=prefix,
+                                       PRECURSOR_DEVICE_ID=dev))
+
+    tag = os.getpid() % 100000
+    bad_prefix = os.path.join(ENV["IT_TMP"], "inst-bad-%d" % tag)
+    try:
+        with open(served, "ab") as f:      # a tampered download (mirror, proxy, MITM)
+            f.write(b"\0evil")
+        out = run(bad_prefix, "r2-tamper-%d" % tag)
+    finally:
+        with open(served, "wb") as f:
+            f.write(genuine)
+    installed = os.path.exists(os.path.join(bad_prefix, "usr/local/bin/precursor-agent"))
+    enrolled = cat.psql("SELECT count(*) FROM devices WHERE id = 'r2-tamper-%d'" % tag).strip()
+    cat.result(out.returncode != 0 and b"SHA-256" in out.stderr and not installed and
+               enrolled == "0",
+               "M6: installer refuses a tampered agent binary (exit %d, nothing installed or "
+               "enrolled)" % out.returncode,
+               "exit %d, installed %s, enrolled %s: %s" % (out.returncode, installed, enrolled,
+                                                           out.stderr[-200:]))
+    good_prefix = os.path.join(ENV["IT_TMP"], "inst-good-%d" % tag)
+    out = run(good_prefix, "r2-inst-%d" % tag)
+    conf = os.path.join(good_prefix, "etc/precursor/agent.conf")
+    pub = os.path.join(good_prefix, "etc/precursor/model-signing.pub")
+    ok = (out.returncode == 0 and os.path.exists(conf) and
+          "model-key = " in open(conf).read() and
+          open(pub).read().strip() == key_hex)
+    cat.result(ok, "M6: the genuine binary installs, with the model-signing key in its config",
+               "exit %d: %s" % (out.returncode, out.stderr[-300:]))
+
+
+def wait_job(job, auth, seconds=60):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        st, data, _ = cat.request("GET", "/api/v1/export-jobs/%d" % job, headers=auth)
+        status = json.loads(data).get("status") if st == 200 else None
+        if status in ("done", "failed", "cancelled", "deleted"):
+            return status
+        time.sleep(0.3)
+    return None
+
+
+def export_files():
+    """M5: a finished export's file is deleted on request and after the
+    retention, and new jobs are refused while the files hold the quota."""
+    ml = {"Authorization": "Bearer " + ENV["TOKEN_ML"], "Content-Type": "application/json"}
+    admin = {"Authorization": "Bearer " + ENV["TOKEN_ADMIN"], "Content-Type": "application/json"}
+    tag = os.getpid() % 100000
+    # One labeled snapshot, so a version has something to export.
+    dev, seed = "r2-exp-%d" % tag, seed_for("exp")
+    register(dev, seed)
+    st, data, _ = cat.post_env(cat.envelope("ok", 1, dev=dev, seed=seed))
+    sid = json.loads(data).get("id") if st == 201 else None
+    st, data, _ = cat.request("POST", "/api/v1/snapshots/%s/labels" % sid, json.dumps(
+        {"start_s": 0, "end_s": 0.001, "channels": [0], "class": "normal"}).encode(), admin)
+    cat.result(sid and st in (200, 201), "M5: a labeled snapshot", "got %d %s" % (st, data[:100]))
+    st, data, _ = cat.request("POST", "/api/v1/datasets", json.dumps({
+        "name": "r2-exports-%d" % tag, "filter": {"devices": [dev]},
+        "window": {"length_s": 0.001, "stride_s": 0.001},
+        "split": {"by": "device", "fractions": [1, 0, 0], "seed": 1,
+                  "min_per_split": 1}}).encode(), ml)
+    ds = json.loads(data).get("id") if st in (200, 201) else None
+    st2, data2, _ = cat.request("POST", "/api/v1/datasets/%s/versions" % ds, b"", ml)
+    ver = json.loads(data2).get("version") if st2 in (200, 201) else None
+    cat.result(ds and ver, "M5: a dataset version to export", "got %d %s / %d %s"
+               % (st, data[:80], st2, data2[:80]))
+    if not (ds and ver):
+        return
+
+    def new_job():
+        st, data, _ = cat.request("POST", "/api/v1/datasets/%d/versions/%d/export-jobs" % (ds, ver),
+                                  json.dumps({"format": "jsonl"}).encode(), ml)
+        return st, (json.loads(data).get("id") if st in (200, 201, 202) else None), data
+
+    def on_disk(job):
+        return os.path.exists("/proc/%s/cwd/var/exports/job-%d.jsonl" % (ENV["SERVER_PID"], job))
+
+    st, job, data = new_job()
+    done = job and wait_job(job, ml) == "done"
+    cat.result(done and on_disk(job), "M5: an export job finishes with its file on disk",
+               "got %d %s, on disk %s" % (st, data[:100], job and on_disk(job)))
+    if not done:
+        return
+    st, data, _ = cat.request("DELETE", "/api/v1/export-jobs/%d" % job, headers=ml)
+    st2, _, _ = cat.request("GET", "/api/v1/export-jobs/%d/file" % job, headers=ml)
+    cat.result(st == 200 and b"deleted" in data and not on_disk(job) and st2 == 404,
+               "M5: DELETE of a finished export deletes its file (then 404)",
+               "DELETE %d %s, on disk %s, file %d" % (st, data[:100], on_disk(job), st2))
+    # Retention: a job finished three days ago loses its file at the next sweep.
+    st, job2, _ = new_job()
+    if job2 and wait_job(job2, ml) == "done":
+        cat.psql("UPDATE export_jobs SET finished_at = now() - interval '3 days' WHERE id = %d" % job2)
+        st, _, _ = cat.request("GET", "/api/v1/export-jobs/%d/file" % job2, headers=ml)
+        cat.result(st == 404 and not on_disk(job2),
+                   "M5: an export past the retention (72 h) is deleted", "file %d, on disk %s"
+                   % (st, on_disk(job2)))
+    else:
+        cat.result(False, "M5: retention", "second job did not finish")
+    # Quota: kept files already holding 11 GiB refuse a new job.
+    st, job3, _ = new_job()
+    if job3 and wait_job(job3, ml) == "done":
+        cat.psql("UPDATE export_jobs SET bytes = 11 * 1024::bigint ^ 3 WHERE id = %d" % job3)
+        st, _, data = new_job()
+        cat.result(st == 409 and b"quota" in data, "M5: a new export over the quota -> 409",
+                   "got %d %s" % (st, data[:120]))
+        cat.request("DELETE", "/api/v1/export-jobs/%d" % job3, headers=ml)
+        st, job4, data = new_job()
+        cat.result(st in (200, 201, 202) and job4, "M5: after a DELETE frees it, exports run again",
+                   "got %d %s" % (st, data[:120]))
+        if job4:
+            wait_job(job4, ml)
+    else:
+        cat.result(False, "M5: quota", "third job did not finish")
+
+
 GROUPS = {
     "headers": headers_and_queries,
     "login": login_throttle,
     "heartbeats": heartbeats_signed,
     "keys": key_freshness,
+    "installer": installer,
+    "exports": export_files,
     "rules": rules_utf8,
     "slow_headers": slow_headers,
     "greedy_bodies": greedy_bodies,
 }
-ORDER = ["headers", "login", "heartbeats", "keys", "rules", "slow_headers", "greedy_bodies"]
+ORDER = ["headers", "login", "heartbeats", "keys", "installer", "exports", "rules", "slow_headers", "greedy_bodies"]
 
 
 def main(argv):

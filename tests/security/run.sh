@@ -41,8 +41,11 @@ ${CC:-cc} -std=c11 -D_GNU_SOURCE -O1 -g $SAN_FLAGS -I"$IT_ROOT" "$HERE/forge.c" 
     "$BUILD/lib/libprecursor-schema.a" $(pkg-config --cflags --libs libzstd libsodium) -lm \
     -o "$FORGE" 2>"$IT_TMP/forge.log" || { it_fail "forge helper builds" "$(tail -n 3 "$IT_TMP/forge.log")"; it_finish; }
 
+# A copy of the agent to serve: the installer case tampers with it.
+AGENT_SERVED=$IT_TMP/agent-served
+cp "$AGENT_BIN" "$AGENT_SERVED"
 it_spawn server "$SERVER_BIN" serve --port "$PORT" --database-url "$DATABASE_URL" \
-    --enroll-secret-file "$SECRET" --max-body $MAX_BODY
+    --enroll-secret-file "$SECRET" --max-body $MAX_BODY --agent-binary "$AGENT_SERVED"
 SERVER_PID=${IT_PIDS[-1]}
 it_wait_http "$BASE/healthz" 60 || { it_fail server-up "$(tail -n 5 "$IT_TMP/server.log")"; it_finish; }
 
@@ -77,7 +80,8 @@ export SESSION_USER=sec-op SESSION_PASSWORD=$PW
 python3 "$HERE/catalogue.py" || IT_FAILS=$((IT_FAILS + 1))
 # Round two (docs/SECURITY.md, "Round two"): slow and greedy clients last,
 # since they take connection slots for up to a minute.
-SERVER_LOG=$IT_TMP/server.log python3 "$HERE/round2.py" || IT_FAILS=$((IT_FAILS + 1))
+SERVER_LOG=$IT_TMP/server.log AGENT_SERVED=$AGENT_SERVED python3 "$HERE/round2.py" ||
+    IT_FAILS=$((IT_FAILS + 1))
 
 # A forged model blob on the agent: a genuine blob from the committed corpus
 # (signed by the key of seed 00 01 .. 1f, tests/unit/schema/check_model.c)

@@ -9,7 +9,7 @@
 #include "server/options.h"
 
 #define ALL (OPT_SERVE | OPT_MIGRATE | OPT_USER_ADD | OPT_TOKEN_CREATE | OPT_ENROLL_CREATE | \
-             OPT_DEMO_HISTORY)
+             OPT_DEMO_HISTORY | OPT_TOKEN_ADMIN | OPT_USER_ADMIN)
 #define DB_CMDS ALL
 
 enum kind { TEXT, UINT, NUM, FLAG, U64 };
@@ -87,7 +87,9 @@ static const struct row rows[] = {
       "group-commit threads/connections (default 2)" },
     { "batch-max", "N", OPT_SERVE, UINT, 1, 512, F(batch_max),
       "snapshots per commit transaction (default 256)" },
-    { "username", "NAME", OPT_USER_ADD, TEXT, 0, 0, F(username), "the login's name (1..64 bytes)" },
+    { "username", "NAME", OPT_USER_ADD | OPT_USER_ADMIN, TEXT, 0, 0, F(username),
+      "the login's name (1..64 bytes)" },
+    { "id", "N", OPT_TOKEN_ADMIN, U64, 0, 0, F(id), "the token's id (see token list)" },
     { "role", "ROLE", OPT_USER_ADD | OPT_TOKEN_CREATE, TEXT, 0, 0, F(role),
       "admin, operator or ml (token create: default ml)" },
     { "name", "NAME", OPT_TOKEN_CREATE, TEXT, 0, 0, F(name), "what the token is for (1..128 bytes)" },

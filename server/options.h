@@ -15,7 +15,9 @@ enum options_cmd {
     OPT_USER_ADD = 1u << 2,
     OPT_TOKEN_CREATE = 1u << 3,
     OPT_ENROLL_CREATE = 1u << 4,
-    OPT_DEMO_HISTORY = 1u << 5
+    OPT_DEMO_HISTORY = 1u << 5,
+    OPT_TOKEN_ADMIN = 1u << 6,      /* token list, token revoke */
+    OPT_USER_ADMIN = 1u << 7        /* user disable, user passwd */
 };
 
 struct server_options {
@@ -43,6 +45,8 @@ struct server_options {
     const char *expires;            /* "30m", "24h", "7d" or seconds */
     /* demo-history */
     uint64_t seed;
+    /* token revoke */
+    uint64_t id;
     int help;
 };
 

@@ -57,6 +57,11 @@ static const struct srv_route routes[] = {
     { "GET",    "/api/v1/queue",                                  labels_queue,              SRV_USERS,                SRV_BODY_NONE,     NULL },
     { "GET",    "/api/v1/users",                                  session_users_list,        SRV_ADMIN,                SRV_BODY_NONE,     NULL },
     { "POST",   "/api/v1/users",                                  session_user_create,       SRV_ADMIN,                SRV_BODY_JSON,     NULL },
+    { "POST",   "/api/v1/users/{id}/disable",                     session_user_disable,      SRV_ADMIN,                SRV_BODY_NONE,     NULL },
+    { "POST",   "/api/v1/users/{id}/password",                    session_user_password,     SRV_ADMIN,                SRV_BODY_JSON,     NULL },
+    { "POST",   "/api/v1/session/password",                       session_password_change,   SRV_USERS,                SRV_BODY_JSON,     NULL },
+    { "GET",    "/api/v1/tokens",                                 session_tokens_list,       SRV_ADMIN,                SRV_BODY_NONE,     NULL },
+    { "DELETE", "/api/v1/tokens/{id}",                            session_token_revoke,      SRV_ADMIN,                SRV_BODY_NONE,     NULL },
     { "GET",    "/",                                              ui_index,                  SRV_ANYONE,               SRV_BODY_NONE,     NULL },
     { "GET",    "/ui/{file}",                                     ui_file,                   SRV_ANYONE,               SRV_BODY_NONE,     NULL },
     /* datasets and models */

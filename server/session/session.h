@@ -59,6 +59,27 @@ int session_username_ok(const char *s);     /* 1: 1-64 of [A-Za-z0-9._-] */
 int session_users_list(struct srv_request *rq, struct srv_response *rs);
 int session_user_create(struct srv_request *rq, struct srv_response *rs);
 
+/* The account life cycle (session_accounts.c): GET /api/v1/tokens, DELETE
+ * /api/v1/tokens/{id}, POST /api/v1/users/{id}/disable, POST
+ * /api/v1/users/{id}/password (admin), POST /api/v1/session/password (the
+ * logged-in user: current and new password).  A new password or a disabled
+ * user ends that user's sessions (migration 0063). */
+int session_tokens_list(struct srv_request *rq, struct srv_response *rs);
+int session_token_revoke(struct srv_request *rq, struct srv_response *rs);
+int session_user_disable(struct srv_request *rq, struct srv_response *rs);
+int session_user_password(struct srv_request *rq, struct srv_response *rs);
+int session_password_change(struct srv_request *rq, struct srv_response *rs);
+/* Set the password of user id (or, id 0, of username) under
+ * auth_password_policy: 0, SRV_EBADREQ (policy; message on rs when given),
+ * SRV_ENOTFOUND, or a database error. */
+int session_password_set(int64_t id, const char *username, const char *password,
+                         struct srv_response *rs);
+/* For the command line: every token as a JSON array (malloc'd text), revoke
+ * one, disable a user by name.  0, SRV_ENOTFOUND or a database error. */
+int session_tokens_json(char **out);
+int session_token_revoke_id(int64_t id);
+int session_user_disable_name(const char *username);
+
 /* Store a user (the API above and `precursor-server user add`): username
  * and role as checked by the caller, hash from auth_password_hash.  0 and
  * *id, SRV_ECONFLICT when the name is taken, or a database error. */

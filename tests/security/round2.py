@@ -548,6 +548,93 @@ def export_files():
         cat.result(False, "M5: quota", "third job did not finish")
 
 
+def session_of(user, password, source="127.0.6.2"):
+    """(cookie, csrf) of a new browser session, or (None, None)."""
+    c = http.client.HTTPConnection(HOST, PORT, timeout=60, source_address=(source, 0))
+    c.request("POST", "/api/v1/session", json.dumps({"username": user, "password": password}),
+              {"Content-Type": "application/json"})
+    r = c.getresponse()
+    body = r.read()
+    m = re.search(r"prc_session=([0-9a-f]{64})", r.getheader("Set-Cookie") or "")
+    c.close()
+    if r.status != 200 or not m:
+        return None, None
+    return m.group(1), json.loads(body).get("csrf")
+
+
+def session_status(cookie):
+    st, _, _ = cat.request("GET", "/api/v1/session", headers={"Cookie": "prc_session=" + cookie})
+    return st
+
+
+def accounts():
+    """The account life cycle: password policy, sessions ended on a password
+    change (also one made in SQL), own password change, token list with
+    last use, revocation at once, disabled users."""
+    admin = {"Authorization": "Bearer " + ENV["TOKEN_ADMIN"], "Content-Type": "application/json"}
+    tag = os.getpid() % 100000
+    user, pw = "r2-acct-%d" % tag, "Amber-Lantern-%d" % tag
+    st, data, _ = cat.request("POST", "/api/v1/users", json.dumps(
+        {"username": user, "password": "1234567890", "role": "operator"}).encode(), admin)
+    cat.result(st == 400, "accounts: 1234567890 refused as a password", "got %d %s" % (st, data[:100]))
+    st, data, _ = cat.request("POST", "/api/v1/users", json.dumps(
+        {"username": user, "password": pw, "role": "operator"}).encode(), admin)
+    uid = json.loads(data).get("id") if st == 201 else None
+    cat.result(uid, "accounts: admin adds a user", "got %d %s" % (st, data[:100]))
+    if not uid:
+        return
+    cookie, _ = session_of(user, pw)
+    cat.psql("UPDATE users SET password_hash = 'changed-in-sql' WHERE id = %d" % uid)
+    cat.result(cookie and session_status(cookie) == 401,
+               "accounts: a password changed in SQL ends the user's sessions",
+               "session %s" % (cookie and session_status(cookie)))
+    pw2 = "Copper-Kettle-%d" % tag
+    st, data, _ = cat.request("POST", "/api/v1/users/%d/password" % uid,
+                              json.dumps({"password": pw2}).encode(), admin)
+    cookie, csrf = session_of(user, pw2)
+    cat.result(st == 204 and cookie, "accounts: admin resets the password; the user logs in with it",
+               "reset %d %s, login %s" % (st, data[:100], bool(cookie)))
+    if not cookie:
+        return
+    h = {"Cookie": "prc_session=" + cookie, "X-CSRF-Token": csrf, "Content-Type": "application/json"}
+    st, data, _ = cat.request("POST", "/api/v1/session/password", json.dumps(
+        {"current_password": pw2, "new_password": "password123"}).encode(), h)
+    cat.result(st == 400, "accounts: a common new password refused", "got %d %s" % (st, data[:100]))
+    pw3 = "Granite-Harbor-%d" % tag
+    st, data, _ = cat.request("POST", "/api/v1/session/password", json.dumps(
+        {"current_password": "wrong-" + pw2, "new_password": pw3}).encode(), h)
+    cat.result(st == 403, "accounts: own change with a wrong current password -> 403", "got %d" % st)
+    st, data, _ = cat.request("POST", "/api/v1/session/password", json.dumps(
+        {"current_password": pw2, "new_password": pw3}).encode(), h)
+    cat.result(st == 204 and session_status(cookie) == 401 and session_of(user, pw3)[0],
+               "accounts: own password changed; the session ends, the new password logs in",
+               "got %d %s, session %d" % (st, data[:100], session_status(cookie)))
+    # Tokens: listed with their last use, revoked at once.
+    spare = ENV.get("TOKEN_SPARE", "")
+    st, _, _ = cat.request("GET", "/api/v1/snapshots?limit=1",
+                           headers={"Authorization": "Bearer " + spare})
+    st2, data, _ = cat.request("GET", "/api/v1/tokens", headers=admin)
+    items = json.loads(data).get("items", []) if st2 == 200 else []
+    mine = [t for t in items if t.get("name") == "sec-spare"]
+    cat.result(st == 200 and mine and mine[0].get("last_used_at") and
+               "token_sha256" not in data.decode() and spare not in data.decode(),
+               "accounts: the token list shows the spare token's last use, never the token",
+               "use %d, list %d %s" % (st, st2, mine))
+    if mine:
+        st, data, _ = cat.request("DELETE", "/api/v1/tokens/%d" % mine[0]["id"], headers=admin)
+        st2, _, _ = cat.request("GET", "/api/v1/snapshots?limit=1",
+                                headers={"Authorization": "Bearer " + spare})
+        cat.result(st == 200 and st2 == 401, "accounts: a revoked token is refused at once (401)",
+                   "revoke %d, then %d" % (st, st2))
+    # Disabled: no login, no session.
+    cookie, _ = session_of(user, pw3)
+    st, data, _ = cat.request("POST", "/api/v1/users/%d/disable" % uid, b"", admin)
+    cat.result(st == 200 and cookie and session_status(cookie) == 401 and
+               session_of(user, pw3, source="127.0.6.3")[0] is None,
+               "accounts: a disabled user's session ends and it cannot log in",
+               "disable %d %s" % (st, data[:100]))
+
+
 GROUPS = {
     "headers": headers_and_queries,
     "login": login_throttle,
@@ -555,11 +642,12 @@ GROUPS = {
     "keys": key_freshness,
     "installer": installer,
     "exports": export_files,
+    "accounts": accounts,
     "rules": rules_utf8,
     "slow_headers": slow_headers,
     "greedy_bodies": greedy_bodies,
 }
-ORDER = ["headers", "login", "heartbeats", "keys", "installer", "exports", "rules", "slow_headers", "greedy_bodies"]
+ORDER = ["headers", "login", "heartbeats", "keys", "installer", "exports", "accounts", "rules", "slow_headers", "greedy_bodies"]
 
 
 def main(argv):

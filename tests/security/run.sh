@@ -21,6 +21,8 @@ it_env >/dev/null || { it_fail setup "no database"; it_finish; }
     { it_fail migrate "$(tail -n 3 "$IT_TMP/migrate.log")"; it_finish; }
 token() { "$SERVER_BIN" token create --name "sec-$1" --role "$1" 2>>"$IT_TMP/token.log" | tail -n1 | tr -d '[:space:]'; }
 TOKEN_ADMIN=$(token admin) TOKEN_OPERATOR=$(token operator) TOKEN_ML=$(token ml)
+# A token of its own for the revocation case (round2.py, accounts).
+TOKEN_SPARE=$("$SERVER_BIN" token create --name sec-spare --role ml 2>>"$IT_TMP/token.log" | tail -n1 | tr -d '[:space:]')
 [ -n "$TOKEN_ADMIN" ] && [ -n "$TOKEN_OPERATOR" ] && [ -n "$TOKEN_ML" ] ||
     { it_fail tokens "$(tail -n 3 "$IT_TMP/token.log")"; it_finish; }
 PW=$(openssl rand -hex 16)
@@ -80,7 +82,7 @@ export SESSION_USER=sec-op SESSION_PASSWORD=$PW
 python3 "$HERE/catalogue.py" || IT_FAILS=$((IT_FAILS + 1))
 # Round two (docs/SECURITY.md, "Round two"): slow and greedy clients last,
 # since they take connection slots for up to a minute.
-SERVER_LOG=$IT_TMP/server.log AGENT_SERVED=$AGENT_SERVED python3 "$HERE/round2.py" ||
+SERVER_LOG=$IT_TMP/server.log AGENT_SERVED=$AGENT_SERVED TOKEN_SPARE=$TOKEN_SPARE python3 "$HERE/round2.py" ||
     IT_FAILS=$((IT_FAILS + 1))
 
 # A forged model blob on the agent: a genuine blob from the committed corpus

@@ -334,6 +334,16 @@ START_TEST(test_users_admin_only)
     ck_assert_int_eq(users_call(SRV_ROLE_ADMIN, "POST",
                                 "{\"username\":\"bob\",\"password\":\"short\",\"role\":\"operator\"}",
                                 NULL), SRV_EBADREQ);
+    /* the password policy: long enough is not enough */
+    ck_assert_ptr_nonnull(auth_password_policy("1234567890", "bob"));
+    ck_assert_ptr_nonnull(auth_password_policy("qwertyuiop", "bob"));
+    ck_assert_ptr_nonnull(auth_password_policy("Password123", "bob"));
+    ck_assert_ptr_nonnull(auth_password_policy("aaaaaaaaaaaa", "bob"));
+    ck_assert_ptr_nonnull(auth_password_policy("bob.k.smith", "bob.k.smith"));
+    ck_assert_ptr_null(auth_password_policy("bob-secret-22", "bob"));
+    ck_assert_int_eq(users_call(SRV_ROLE_ADMIN, "POST",
+                                "{\"username\":\"bob\",\"password\":\"1234567890\",\"role\":\"operator\"}",
+                                NULL), SRV_EBADREQ);
     ck_assert_int_eq(users_call(SRV_ROLE_ADMIN, "POST",
                                 "{\"username\":\"b o b\",\"password\":\"bob-secret-22\",\"role\":\"operator\"}",
                                 NULL), SRV_EBADREQ);

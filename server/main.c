@@ -220,6 +220,9 @@ static int cmd_serve(const struct server_options *o)
     rc = run_migrations(cfg.database_url, o->migrations_dir);
     if (rc != 0)
         goto out;
+    /* Least privilege: the owner migrates, a role with row rights serves. */
+    if (o->app_database_url)
+        cfg.database_url = o->app_database_url;
     find_assets(o, &cfg, schema_dir, ui_dir, &openapi);
     rc = 1;
     if (start_modules(o, cfg.database_url) != 0)

@@ -29,6 +29,10 @@ struct row {
 static const struct row rows[] = {
     { "database-url", "URL", DB_CMDS, TEXT, 0, 0, F(database_url),
       "libpq URI or key=value string\n(default: $DATABASE_URL)" },
+    { "app-database-url", "URL", OPT_SERVE, TEXT, 0, 0, F(app_database_url),
+      "serve as this login (a member of precursor_app:\n"
+      "rows only, no DDL); migrations still run with\n"
+      "--database-url, the owner" },
     { "migrations-dir", "DIR", OPT_SERVE | OPT_MIGRATE, TEXT, 0, 0, F(migrations_dir),
       "the numbered SQL migrations (default: migrations/)" },
     { "port", "N", OPT_SERVE, UINT, 0, 65535, F(port),

@@ -32,6 +32,7 @@ struct server_options {
     unsigned conn_timeout_s;        /* 0: the http layer's default */
     unsigned header_timeout_s, max_conns, max_conns_per_ip, body_memory_mb;
     unsigned export_retention_h, export_quota_mb;
+    const char *app_database_url;   /* serve: connect as this once migrated */
     const char *agent_binary;
     unsigned retention_days;
     double device_rate, device_burst;

@@ -635,6 +635,96 @@ def accounts():
                "disable %d %s" % (st, data[:100]))
 
 
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def app_role():
+    """Least privilege: serve --app-database-url connects as a login granted
+    precursor_app (migration 0064): the server works, the role is no
+    superuser and can change no schema, partition upkeep still runs."""
+    server = ENV.get("SERVER_BIN")
+    if not server:
+        cat.result(False, "app role", "no SERVER_BIN")
+        return
+    tag = os.getpid() % 100000
+    role, rpw = "sec_app_%d" % tag, hashlib.sha256(os.urandom(16)).hexdigest()[:24]
+    cat.psql("CREATE ROLE %s LOGIN PASSWORD '%s' IN ROLE precursor_app" % (role, rpw))
+    owner = ENV["DATABASE_URL"]
+    app = re.sub(r"(^|\s)user=\S+", r"\1user=" + role, owner)
+    if "user=" not in app:
+        app += " user=" + role
+    app = re.sub(r"(^|\s)password=\S+", "", app)
+    # Passwords through a pgpass file, never the command line.
+    passfile = os.path.join(ENV["IT_TMP"], "pgpass-app")
+    fd = os.open(passfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.write(fd, ("*:*:*:%s:%s\n" % (role, rpw)).encode())
+    if ENV.get("PGPASSFILE") and os.path.exists(ENV["PGPASSFILE"]):
+        os.write(fd, open(ENV["PGPASSFILE"], "rb").read())
+    os.close(fd)
+    env = dict(os.environ, PGPASSFILE=passfile)
+    port = free_port()
+    log = open(os.path.join(ENV["IT_TMP"], "server-app.log"), "wb")
+    proc = subprocess.Popen([server, "serve", "--port", str(port), "--database-url", owner,
+                             "--app-database-url", app, "--enroll-secret-file",
+                             os.path.join(ENV["IT_TMP"], "enroll-secret")],
+                            env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        up = False
+        for _ in range(150):
+            try:
+                c = http.client.HTTPConnection(HOST, port, timeout=5)
+                c.request("GET", "/healthz")
+                up = c.getresponse().status == 200
+                c.close()
+            except OSError:
+                pass
+            if up:
+                break
+            time.sleep(0.2)
+        c = http.client.HTTPConnection(HOST, port, timeout=30)
+        c.request("GET", "/api/v1/snapshots?limit=1", headers={"Authorization": "Bearer " + ENV["TOKEN_ML"]})
+        st = c.getresponse().status
+        c.close()
+        users = cat.psql("SELECT string_agg(DISTINCT usename, ',') FROM pg_stat_activity"
+                         " WHERE datname = current_database() AND usename = '%s'" % role).strip()
+        cat.result(up and st == 200 and users == role,
+                   "least privilege: serve answers through --app-database-url (as %s)" % role,
+                   "healthz up %s, snapshots %d, connections as %r" % (up, st, users))
+
+        def as_app(sql):
+            out = subprocess.run(["psql", "-X", "-q", "-tA", app, "-c", sql], env=env,
+                                 capture_output=True, text=True, timeout=60)
+            return out.returncode, (out.stdout + out.stderr).strip()
+
+        rc, out = as_app("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+        cat.result(rc == 0 and out == "f", "least privilege: the serving role is no superuser",
+                   "rc %d %s" % (rc, out[:100]))
+        rc1, out1 = as_app("CREATE TABLE sec_app_probe (x int)")
+        rc2, out2 = as_app("DROP TABLE users")
+        rc3, out3 = as_app("ALTER TABLE devices ADD COLUMN sec_probe int")
+        denied = ("permission denied" in out1 and "must be owner" in out2 + out3 or
+                  "permission denied" in out2 + out3)
+        cat.result(rc1 != 0 and rc2 != 0 and rc3 != 0 and denied,
+                   "least privilege: the serving role can create, drop and alter no table",
+                   "%s | %s | %s" % (out1[:80], out2[:80], out3[:80]))
+        rc, out = as_app("SELECT snapshots_maintain(0)")
+        cat.result(rc == 0, "least privilege: partition upkeep still runs (as the owner)",
+                   "rc %d %s" % (rc, out[:120]))
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+        cat.psql("DROP ROLE IF EXISTS %s" % role)     # roles outlive the test database
+
+
 GROUPS = {
     "headers": headers_and_queries,
     "login": login_throttle,
@@ -643,11 +733,12 @@ GROUPS = {
     "installer": installer,
     "exports": export_files,
     "accounts": accounts,
+    "app_role": app_role,
     "rules": rules_utf8,
     "slow_headers": slow_headers,
     "greedy_bodies": greedy_bodies,
 }
-ORDER = ["headers", "login", "heartbeats", "keys", "installer", "exports", "accounts", "rules", "slow_headers", "greedy_bodies"]
+ORDER = ["headers", "login", "heartbeats", "keys", "installer", "exports", "accounts", "app_role", "rules", "slow_headers", "greedy_bodies"]
 
 
 def main(argv):

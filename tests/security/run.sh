@@ -82,7 +82,7 @@ export SESSION_USER=sec-op SESSION_PASSWORD=$PW
 python3 "$HERE/catalogue.py" || IT_FAILS=$((IT_FAILS + 1))
 # Round two (docs/SECURITY.md, "Round two"): slow and greedy clients last,
 # since they take connection slots for up to a minute.
-SERVER_LOG=$IT_TMP/server.log AGENT_SERVED=$AGENT_SERVED TOKEN_SPARE=$TOKEN_SPARE python3 "$HERE/round2.py" ||
+SERVER_LOG=$IT_TMP/server.log AGENT_SERVED=$AGENT_SERVED TOKEN_SPARE=$TOKEN_SPARE SERVER_BIN=$SERVER_BIN python3 "$HERE/round2.py" ||
     IT_FAILS=$((IT_FAILS + 1))
 
 # A forged model blob on the agent: a genuine blob from the committed corpus

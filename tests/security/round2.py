@@ -743,7 +743,10 @@ ORDER = ["headers", "login", "heartbeats", "keys", "installer", "exports", "acco
 
 def main(argv):
     for g in argv or ORDER:
-        GROUPS[g]()
+        try:
+            GROUPS[g]()
+        except Exception as e:  # one group's crash is its FAIL, not the end of the rest
+            cat.result(False, "group %s" % g, "%s: %s" % (type(e).__name__, e))
     return 1 if cat.FAILS else 0
 
 

@@ -27,6 +27,8 @@ TMP=$(mktemp -d -t precursor-bench-export.XXXXXX)
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$TMP"; }
 trap cleanup EXIT
+. "$ROOT/scripts/pgpass.sh"
+pg_hide_password "$TMP"
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 BASE="http://127.0.0.1:$PORT"
 now() { date +%s.%N; }

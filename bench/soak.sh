@@ -32,6 +32,8 @@ if [ -z "${DATABASE_URL:-}" ]; then
     scripts/pg.sh start >/dev/null || exit 1
     DATABASE_URL=$(scripts/pg.sh newdb precursor_soak) || exit 1
 fi
+. scripts/pgpass.sh
+pg_hide_password "$OUT"
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 BASE=http://127.0.0.1:$PORT
 SECRET=$OUT/enroll-secret

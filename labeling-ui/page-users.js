@@ -1,6 +1,7 @@
-// page-users.js - the admin page: the users and a form to add one.  The
-// server answers /api/v1/users to admins only; anyone else who comes here
-// sees its 403 as a page of its own.
+// page-users.js - the admin page: the users, a form to add one, and the
+// account life cycle: disable a user, set a password, list and revoke API
+// tokens.  The server answers these to admins only; anyone else who comes
+// here sees its 403, and everyone may change their own password here.
 import { api } from './http.js';
 import { el, crumbs, showPage } from './dom.js';
 import { fmtTime } from './format.js';
@@ -20,7 +21,7 @@ function addUserForm() {
       name: 'username', id: 'new-username', required: true, maxlength: 64, pattern: '[A-Za-z0-9._\\-]+',
       autocomplete: 'off',
     })),
-    el('label', {}, 'Password (10+ characters)', el('input', {
+    el('label', {}, 'Password (10+ characters, not a common one)', el('input', {
       name: 'password', id: 'new-password', type: 'password', required: true, minlength: 10,
       autocomplete: 'new-password',
     })),
@@ -38,18 +39,84 @@ function addUserForm() {
   return form;
 }
 
+// A button that runs act() and shows the page again with what happened.
+function action(label, attrs, act) {
+  const b = el('button', Object.assign({ type: 'button' }, attrs), label);
+  b.addEventListener('click', async () => {
+    try { showUsers(await act()); } catch (e) { showUsers(`${label}: ${e.message}`); }
+  });
+  return b;
+}
+
+function userActions(u) {
+  if (u.disabled) return el('td', {}, 'disabled');
+  return el('td', {},
+    action('Disable', { class: 'danger', 'data-disable': u.username }, async () => {
+      if (!window.confirm(`Disable ${u.username}? Their sessions end and their tokens are revoked.`)) return '';
+      await api('POST', `/api/v1/users/${u.id}/disable`);
+      return `disabled ${u.username}`;
+    }),
+    action('Set password', { 'data-password': u.username }, async () => {
+      const pw = window.prompt(`New password for ${u.username} (10+ characters, not a common one)`);
+      if (!pw) return '';
+      await api('POST', `/api/v1/users/${u.id}/password`, { password: pw });
+      return `new password for ${u.username}; their sessions ended`;
+    }));
+}
+
 function usersTable(users) {
   return el('table', { id: 'users' },
     el('thead', {}, el('tr', {}, ['username', 'role', 'created', ''].map((h) => el('th', {}, h)))),
     el('tbody', {}, users.map((u) => el('tr', { 'data-user': u.username },
       el('td', {}, u.username), el('td', {}, u.role), el('td', {}, fmtTime(u.created_at)),
-      el('td', {}, u.disabled ? 'disabled' : '')))));
+      userActions(u)))));
+}
+
+function tokensTable(tokens) {
+  return el('table', { id: 'tokens' },
+    el('thead', {}, el('tr', {}, ['id', 'name', 'role', 'created', 'last used', ''].map((h) => el('th', {}, h)))),
+    el('tbody', {}, tokens.map((t) => el('tr', { 'data-token': String(t.id) },
+      el('td', {}, String(t.id)), el('td', {}, t.name), el('td', {}, t.role),
+      el('td', {}, fmtTime(t.created_at)), el('td', {}, t.last_used_at ? fmtTime(t.last_used_at) : 'never'),
+      el('td', {}, t.revoked_at ? `revoked ${fmtTime(t.revoked_at)}`
+        : action('Revoke', { class: 'danger', 'data-revoke': String(t.id) }, async () => {
+          if (!window.confirm(`Revoke token ${t.name}? It is refused from its next request on.`)) return '';
+          await api('DELETE', `/api/v1/tokens/${t.id}`);
+          return `revoked token ${t.name}`;
+        }))))));
+}
+
+// Anyone logged in: current and new password; every session ends after.
+function ownPasswordForm() {
+  const err = el('p', { class: 'error', id: 'own-password-error' });
+  const form = el('form', { class: 'card filters', id: 'own-password-form' },
+    el('h3', {}, 'Change my password'),
+    el('label', {}, 'Current password', el('input', {
+      name: 'current', type: 'password', required: true, autocomplete: 'current-password',
+    })),
+    el('label', {}, 'New password', el('input', {
+      name: 'next', type: 'password', required: true, minlength: 10, autocomplete: 'new-password',
+    })),
+    el('button', { class: 'primary', type: 'submit' }, 'Change password'), err);
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    try {
+      await api('POST', '/api/v1/session/password',
+        { current_password: form.current.value, new_password: form.next.value });
+      window.location.hash = '#/login';
+      window.location.reload();
+    } catch (e) { err.textContent = e.message; }
+  });
+  return form;
 }
 
 export async function showUsers(note) {
   crumbs('Users');
-  let list;
-  try { list = await api('GET', '/api/v1/users'); } catch (e) { showPage(refused(e)); return; }
+  let list, tokens;
+  try {
+    list = await api('GET', '/api/v1/users');
+    tokens = await api('GET', '/api/v1/tokens');
+  } catch (e) { showPage(refused(e), ownPasswordForm()); return; }
   showPage(el('h2', {}, 'Users'), addUserForm(), el('p', { class: 'muted', id: 'user-note' }, note || ''),
-    usersTable(list.items));
+    usersTable(list.items), el('h2', {}, 'API tokens'), tokensTable(tokens.items), ownPasswordForm());
 }

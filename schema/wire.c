@@ -1094,3 +1094,20 @@ int wire_is_identity_calibration(const struct wire_meta *m)
             return 0;
     return 1;
 }
+
+int wire_declared_len(const uint8_t *buf, size_t n, uint64_t *len)
+{
+    uint32_t header_len, payload_len;
+
+    if (n < 16)
+        return n >= 4 && memcmp(buf, WIRE_MAGIC, 4) != 0 ? -1 : 1;
+    if (memcmp(buf, WIRE_MAGIC, 4) != 0 || buf[4] != WIRE_VERSION_MAJOR)
+        return -1;
+    header_len = get32(buf + 8);
+    payload_len = get32(buf + 12);
+    if (header_len < WIRE_FIXED_LEN || header_len > WIRE_MAX_HEADER_LEN ||
+        payload_len > WIRE_MAX_PAYLOAD_LEN)
+        return -1;
+    *len = (uint64_t)header_len + payload_len + WIRE_SIG_LEN;
+    return 0;
+}

@@ -101,6 +101,13 @@ int wire_encode(const struct wire_meta *m, const void *samples,
                 const uint8_t sk[WIRE_SK_LEN], int level,
                 uint8_t **out, size_t *out_len);
 
+/* The whole length an envelope declares in its first 16 bytes (header_len +
+ * payload_len + signature), so a server can hold an upload to it before
+ * reading the rest: 0 with *len; 1 when fewer than 16 bytes were given (and
+ * those could start an envelope); -1 when the bytes are no v1 envelope or a
+ * length is beyond its bound.  Nothing is verified: wire_parse still runs. */
+int wire_declared_len(const uint8_t *buf, size_t n, uint64_t *len);
+
 /* Parse and bound-check the header and the zstd frame header, without
  * verifying the signature and without decompressing: declared content size
  * must be present, equal wire_samples_bytes(m), and the frame window must be

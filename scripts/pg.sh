@@ -115,8 +115,16 @@ private_url() {
     echo "host=127.0.0.1 port=$(port) user=postgres password=$(password) dbname=${1:-$DBNAME}"
 }
 
+# psql on URL with its password in the environment, not on the command line.
+. "$(dirname "${BASH_SOURCE[0]}")/pgpass.sh"
+psql_url() {
+    local u=$1
+    shift
+    PGPASSWORD=$(pg_url_password "$u") "$(pgbin psql)" "$(pg_url_without_password "$u")" "$@"
+}
+
 psql_admin() {
-    "$(pgbin psql)" -X -q -v ON_ERROR_STOP=1 "$(private_url postgres)" "$@"
+    psql_url "$(private_url postgres)" -X -q -v ON_ERROR_STOP=1 "$@"
 }
 
 init_cluster() {
@@ -242,7 +250,7 @@ real_home
 case "$cmd" in
 start)
     if [ -n "${DATABASE_URL:-}" ]; then
-        "$(pgbin psql)" -X -q -tA "$DATABASE_URL" -c 'SELECT 1' >/dev/null ||
+        psql_url "$DATABASE_URL" -X -q -tA -c 'SELECT 1' >/dev/null ||
             die "DATABASE_URL does not answer"
     else
         private_start
@@ -253,7 +261,7 @@ stop)
     ;;
 status)
     if [ -n "${DATABASE_URL:-}" ]; then
-        if "$(pgbin psql)" -X -q -tA "$DATABASE_URL" -c 'SELECT 1' >/dev/null 2>&1; then
+        if psql_url "$DATABASE_URL" -X -q -tA -c 'SELECT 1' >/dev/null 2>&1; then
             echo "DATABASE_URL answers"
         else
             echo "DATABASE_URL does not answer"; exit 3
@@ -276,7 +284,7 @@ newdb|dropdb)
     name=${2:-}
     valid_name "$name" || die "usage: pg.sh $cmd NAME (lower case letters, digits, _)"
     if [ -n "${DATABASE_URL:-}" ]; then
-        admin() { "$(pgbin psql)" -X -q -v ON_ERROR_STOP=1 "$DATABASE_URL" "$@"; }
+        admin() { psql_url "$DATABASE_URL" -X -q -v ON_ERROR_STOP=1 "$@"; }
         newurl=$(url_with_db "$DATABASE_URL" "$name")
     else
         running || die "the private cluster is not running: scripts/pg.sh start"

@@ -21,6 +21,7 @@
 
 #include "server/alerts/alerts.h"
 #include "server/auth/auth.h"
+#include "server/datasets/datasets.h"
 #include "server/db/db.h"
 #include "server/deploy/deploy.h"
 #include "server/features/features.h"
@@ -151,10 +152,22 @@ static int start_modules(const struct server_options *o, const char *url)
 {
     const struct fleet_settings fs = { o->agent_binary, o->retention_days, o->device_rate,
                                        o->device_burst };
+    char model_pk_hex[65];
+    uint8_t sk[64], pk[32];
 
-    fleet_configure(&fs);
     if (o->model_key_file)
         models_set_key_file(o->model_key_file);
+    /* install.sh hands the key to the agents it installs, so no agent has
+     * to trust whatever key it meets first. */
+    if (models_signing_key(sk, pk) == SRV_OK) {
+        sodium_bin2hex(model_pk_hex, sizeof model_pk_hex, pk, sizeof pk);
+        fleet_set_install_model_key(model_pk_hex);
+    } else {
+        srv_log("warn", "no model-signing key: install.sh will not give one");
+    }
+    sodium_memzero(sk, sizeof sk);
+    fleet_configure(&fs);
+    ds_set_export_limits(o->export_retention_h, o->export_quota_mb);
     if (db_init(url) != SRV_OK)
         return -1;
     if (ingest_commit_start(url, o->committers, o->queue_max, o->batch_max) != SRV_OK)
@@ -188,9 +201,14 @@ static int cmd_serve(const struct server_options *o)
     cfg.threads = o->threads;
     cfg.max_body = o->max_body;
     cfg.conn_timeout_s = o->conn_timeout_s;
+    cfg.header_timeout_s = o->header_timeout_s;
+    cfg.max_conns = o->max_conns;
+    cfg.max_conns_per_ip = o->max_conns_per_ip;
+    cfg.body_memory = (size_t)o->body_memory_mb << 20;
     routes_configure(&cfg);
     if (tls_load(o->tls_cert, o->tls_key) != TLS_OK || auth_init() != SRV_OK)
         return tls_cert_pem() ? 1 : EXIT_USAGE;
+    cfg.tls = tls_cert_pem() != NULL;
     if (o->enroll_secret_file) {
         if (!(secret = read_secret(o->enroll_secret_file, &secret_len))) {
             tls_release();
@@ -204,6 +222,9 @@ static int cmd_serve(const struct server_options *o)
     rc = run_migrations(cfg.database_url, o->migrations_dir);
     if (rc != 0)
         goto out;
+    /* Least privilege: the owner migrates, a role with row rights serves. */
+    if (o->app_database_url)
+        cfg.database_url = o->app_database_url;
     find_assets(o, &cfg, schema_dir, ui_dir, &openapi);
     rc = 1;
     if (start_modules(o, cfg.database_url) != 0)
@@ -267,8 +288,9 @@ static int cmd_user_add(const struct server_options *o)
     }
     if (n && pw[n - 1] == '\r')
         pw[--n] = '\0';
-    if (n == 0) {
-        fprintf(stderr, "precursor-server: empty password\n");
+    if (auth_password_policy(pw, o->username)) {
+        fprintf(stderr, "precursor-server: %s\n", auth_password_policy(pw, o->username));
+        sodium_memzero(pw, sizeof pw);
         return 1;
     }
     err = auth_password_hash(pw, hash, sizeof hash);
@@ -290,6 +312,111 @@ static int cmd_user_add(const struct server_options *o)
     }
     db_shutdown();
     return rc;
+}
+
+/* The first line of stdin, without its line end, into pw.  0 or -1 after a
+ * message. */
+static int read_password(char *pw, size_t cap)
+{
+    size_t n;
+
+    if (!fgets(pw, (int)cap, stdin)) {
+        fprintf(stderr, "precursor-server: no password on stdin\n");
+        return -1;
+    }
+    n = strlen(pw);
+    while (n && (pw[n - 1] == '\n' || pw[n - 1] == '\r'))
+        pw[--n] = '\0';
+    return 0;
+}
+
+/* user disable, user passwd: the account life cycle for scripts and for the
+ * admin who is locked out of the page.  A new password or a disabled user
+ * ends the user's sessions (migration 0063). */
+static int cmd_user_admin(const struct server_options *o, int disable)
+{
+    char pw[AUTH_PASSWORD_MAX + 2];
+    const char *url;
+    int err;
+
+    if (!o->username) {
+        fprintf(stderr, "precursor-server: needs --username\n");
+        return EXIT_USAGE;
+    }
+    if (!(url = database_url(o)))
+        return EXIT_USAGE;
+    if (auth_init() != SRV_OK || (!disable && read_password(pw, sizeof pw) != 0))
+        return 1;
+    if (!disable && auth_password_policy(pw, o->username)) {
+        fprintf(stderr, "precursor-server: %s\n", auth_password_policy(pw, o->username));
+        sodium_memzero(pw, sizeof pw);
+        return 1;
+    }
+    if (db_init(url) != SRV_OK)
+        return 1;
+    err = disable ? session_user_disable_name(o->username)
+                  : session_password_set(0, o->username, pw, NULL);
+    if (!disable)
+        sodium_memzero(pw, sizeof pw);
+    db_shutdown();
+    if (err == SRV_ENOTFOUND)
+        fprintf(stderr, "precursor-server: no user %s%s\n", o->username,
+                disable ? "" : " (or it is disabled)");
+    else if (err != SRV_OK)
+        fprintf(stderr, "precursor-server: %s\n", srv_err_message(err));
+    else
+        fprintf(stderr, "user %s %s; their sessions ended\n", o->username,
+                disable ? "disabled" : "has a new password");
+    return err == SRV_OK ? 0 : 1;
+}
+
+static int cmd_user_disable(const struct server_options *o)
+{
+    return cmd_user_admin(o, 1);
+}
+
+static int cmd_user_passwd(const struct server_options *o)
+{
+    return cmd_user_admin(o, 0);
+}
+
+static int cmd_token_list_or_revoke(const struct server_options *o, int revoke)
+{
+    const char *url;
+    char *items = NULL;
+    int err;
+
+    if (revoke && o->id == 0) {
+        fprintf(stderr, "precursor-server: token revoke needs --id (see token list)\n");
+        return EXIT_USAGE;
+    }
+    if (!(url = database_url(o)))
+        return EXIT_USAGE;
+    if (db_init(url) != SRV_OK)
+        return 1;
+    err = revoke ? session_token_revoke_id((int64_t)o->id) : session_tokens_json(&items);
+    db_shutdown();
+    if (err != SRV_OK) {
+        fprintf(stderr, "precursor-server: %s\n",
+                err == SRV_ENOTFOUND ? "no such token" : srv_err_message(err));
+        return 1;
+    }
+    if (revoke)
+        fprintf(stderr, "token %llu revoked\n", (unsigned long long)o->id);
+    else
+        printf("%s\n", items);
+    free(items);
+    return 0;
+}
+
+static int cmd_token_list(const struct server_options *o)
+{
+    return cmd_token_list_or_revoke(o, 0);
+}
+
+static int cmd_token_revoke(const struct server_options *o)
+{
+    return cmd_token_list_or_revoke(o, 1);
 }
 
 static int cmd_token_create(const struct server_options *o)
@@ -386,9 +513,20 @@ static const struct command commands[] = {
       "the database records a version newer than the newest file." },
     { "user", "add", OPT_USER_ADD, cmd_user_add, "--username NAME --role admin|operator|ml",
       "Reads the password from the first line of stdin and stores its Argon2id hash." },
+    { "user", "disable", OPT_USER_ADMIN, cmd_user_disable, "--username NAME",
+      "Disables the user: no login, every session ended, the user's API tokens\n"
+      "revoked." },
+    { "user", "passwd", OPT_USER_ADMIN, cmd_user_passwd, "--username NAME",
+      "Reads a new password from the first line of stdin (at least 10 characters,\n"
+      "not the username, not a common password); every session of the user ends." },
     { "token", "create", OPT_TOKEN_CREATE, cmd_token_create, "--name NAME [--role ml|operator|admin]",
       "Prints a new API token once (use as 'Authorization: Bearer TOKEN'); only its\n"
       "SHA-256 is stored.  Default role: ml." },
+    { "token", "list", OPT_TOKEN_ADMIN, cmd_token_list, "",
+      "Prints every API token as JSON: id, name, role, owner, created, last used,\n"
+      "revoked.  Never the token." },
+    { "token", "revoke", OPT_TOKEN_ADMIN, cmd_token_revoke, "--id N",
+      "Revokes the token: refused from its next request on." },
     { "enroll", "create", OPT_ENROLL_CREATE, cmd_enroll_create,
       "[--equipment-type T] [--site S] [--tags a,b] [--uses N | --reusable] [--expires 24h]\n"
       "                                      [--pre-approved]",
@@ -440,9 +578,18 @@ int main(int argc, char **argv)
         usage(stdout);
         return 0;
     }
-    for (i = 0; i < NCOMMANDS && !c; i++)
-        if (strcmp(argv[1], commands[i].name) == 0)
+    /* The command of that name and subcommand; else the first of the name,
+     * for its help and usage. */
+    for (i = 0; i < NCOMMANDS; i++) {
+        if (strcmp(argv[1], commands[i].name) != 0)
+            continue;
+        if (!c)
             c = &commands[i];
+        if (commands[i].sub && argc >= 3 && strcmp(argv[2], commands[i].sub) == 0) {
+            c = &commands[i];
+            break;
+        }
+    }
     if (!c) {
         fprintf(stderr, "precursor-server: unknown command %s\n", argv[1]);
         usage(stderr);

@@ -9,7 +9,7 @@
 #include "server/options.h"
 
 #define ALL (OPT_SERVE | OPT_MIGRATE | OPT_USER_ADD | OPT_TOKEN_CREATE | OPT_ENROLL_CREATE | \
-             OPT_DEMO_HISTORY)
+             OPT_DEMO_HISTORY | OPT_TOKEN_ADMIN | OPT_USER_ADMIN)
 #define DB_CMDS ALL
 
 enum kind { TEXT, UINT, NUM, FLAG, U64 };
@@ -29,6 +29,10 @@ struct row {
 static const struct row rows[] = {
     { "database-url", "URL", DB_CMDS, TEXT, 0, 0, F(database_url),
       "libpq URI or key=value string\n(default: $DATABASE_URL)" },
+    { "app-database-url", "URL", OPT_SERVE, TEXT, 0, 0, F(app_database_url),
+      "serve as this login (a member of precursor_app:\n"
+      "rows only, no DDL); migrations still run with\n"
+      "--database-url, the owner" },
     { "migrations-dir", "DIR", OPT_SERVE | OPT_MIGRATE, TEXT, 0, 0, F(migrations_dir),
       "the numbered SQL migrations (default: migrations/)" },
     { "port", "N", OPT_SERVE, UINT, 0, 65535, F(port),
@@ -57,6 +61,22 @@ static const struct row rows[] = {
       "idle connection timeout; also a body still\n"
       "under 1 KB/s after S seconds is cut (slow\n"
       "clients; default 30)" },
+    { "header-timeout", "S", OPT_SERVE, UINT, 1, 3600, F(header_timeout_s),
+      "a request's headers must arrive within S seconds\n"
+      "of connecting or of the previous answer\n(default 10)" },
+    { "max-conns", "N", OPT_SERVE, UINT, 16, 60000, F(max_conns),
+      "open connections at most (default 1024)" },
+    { "max-conns-per-ip", "N", OPT_SERVE, UINT, 0, 60000, F(max_conns_per_ip),
+      "open connections per client address (default 64;\n"
+      "0: no limit, e.g. behind a proxy or a NAT)" },
+    { "body-memory", "MB", OPT_SERVE, UINT, 1, 1u << 20, F(body_memory_mb),
+      "request bodies held in memory at once, summed\n"
+      "over connections by Content-Length; beyond it\n"
+      "503 overloaded (default 256)" },
+    { "export-retention-h", "H", OPT_SERVE, UINT, 1, 87600, F(export_retention_h),
+      "export job files are deleted H hours after\nthe job finished (default 72)" },
+    { "export-quota-mb", "MB", OPT_SERVE, UINT, 1, 1u << 30, F(export_quota_mb),
+      "export job files kept at most, in all; new\njobs are refused beyond it (default 10240)" },
     { "agent-binary", "FILE", OPT_SERVE, TEXT, 0, 0, F(agent_binary),
       "served as /downloads/precursor-agent-<arch>\nfor install.sh" },
     { "retention-days", "N", OPT_SERVE, UINT, 0, 36500, F(retention_days),
@@ -71,7 +91,9 @@ static const struct row rows[] = {
       "group-commit threads/connections (default 2)" },
     { "batch-max", "N", OPT_SERVE, UINT, 1, 512, F(batch_max),
       "snapshots per commit transaction (default 256)" },
-    { "username", "NAME", OPT_USER_ADD, TEXT, 0, 0, F(username), "the login's name (1..64 bytes)" },
+    { "username", "NAME", OPT_USER_ADD | OPT_USER_ADMIN, TEXT, 0, 0, F(username),
+      "the login's name (1..64 bytes)" },
+    { "id", "N", OPT_TOKEN_ADMIN, U64, 0, 0, F(id), "the token's id (see token list)" },
     { "role", "ROLE", OPT_USER_ADD | OPT_TOKEN_CREATE, TEXT, 0, 0, F(role),
       "admin, operator or ml (token create: default ml)" },
     { "name", "NAME", OPT_TOKEN_CREATE, TEXT, 0, 0, F(name), "what the token is for (1..128 bytes)" },
@@ -102,6 +124,7 @@ void options_defaults(struct server_options *o)
     o->port = OPTIONS_PORT_UNSET;
     o->threads = 4;
     o->max_body = 64u << 20;
+    o->max_conns_per_ip = 64;
     o->device_rate = 20.0;
     o->device_burst = 200.0;
     o->queue_max = 4096;

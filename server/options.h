@@ -15,7 +15,9 @@ enum options_cmd {
     OPT_USER_ADD = 1u << 2,
     OPT_TOKEN_CREATE = 1u << 3,
     OPT_ENROLL_CREATE = 1u << 4,
-    OPT_DEMO_HISTORY = 1u << 5
+    OPT_DEMO_HISTORY = 1u << 5,
+    OPT_TOKEN_ADMIN = 1u << 6,      /* token list, token revoke */
+    OPT_USER_ADMIN = 1u << 7        /* user disable, user passwd */
 };
 
 struct server_options {
@@ -28,6 +30,9 @@ struct server_options {
     const char *ui_dir, *schema_dir, *enroll_secret_file;
     const char *tls_cert, *tls_key, *model_key_file;
     unsigned conn_timeout_s;        /* 0: the http layer's default */
+    unsigned header_timeout_s, max_conns, max_conns_per_ip, body_memory_mb;
+    unsigned export_retention_h, export_quota_mb;
+    const char *app_database_url;   /* serve: connect as this once migrated */
     const char *agent_binary;
     unsigned retention_days;
     double device_rate, device_burst;
@@ -41,6 +46,8 @@ struct server_options {
     const char *expires;            /* "30m", "24h", "7d" or seconds */
     /* demo-history */
     uint64_t seed;
+    /* token revoke */
+    uint64_t id;
     int help;
 };
 

@@ -20,6 +20,7 @@
 #include "server/srv/srv.h"
 #include "server/taxonomy/taxonomy.h"
 #include "server/ui/ui.h"
+#include "schema/wire.h"
 
 static const struct srv_route routes[] = {
     { "GET",    "/healthz",                                       api_healthz,               SRV_ANYONE,               SRV_BODY_NONE,     NULL },
@@ -56,6 +57,11 @@ static const struct srv_route routes[] = {
     { "GET",    "/api/v1/queue",                                  labels_queue,              SRV_USERS,                SRV_BODY_NONE,     NULL },
     { "GET",    "/api/v1/users",                                  session_users_list,        SRV_ADMIN,                SRV_BODY_NONE,     NULL },
     { "POST",   "/api/v1/users",                                  session_user_create,       SRV_ADMIN,                SRV_BODY_JSON,     NULL },
+    { "POST",   "/api/v1/users/{id}/disable",                     session_user_disable,      SRV_ADMIN,                SRV_BODY_NONE,     NULL },
+    { "POST",   "/api/v1/users/{id}/password",                    session_user_password,     SRV_ADMIN,                SRV_BODY_JSON,     NULL },
+    { "POST",   "/api/v1/session/password",                       session_password_change,   SRV_USERS,                SRV_BODY_JSON,     NULL },
+    { "GET",    "/api/v1/tokens",                                 session_tokens_list,       SRV_ADMIN,                SRV_BODY_NONE,     NULL },
+    { "DELETE", "/api/v1/tokens/{id}",                            session_token_revoke,      SRV_ADMIN,                SRV_BODY_NONE,     NULL },
     { "GET",    "/",                                              ui_index,                  SRV_ANYONE,               SRV_BODY_NONE,     NULL },
     { "GET",    "/ui/{file}",                                     ui_file,                   SRV_ANYONE,               SRV_BODY_NONE,     NULL },
     /* datasets and models */
@@ -66,10 +72,10 @@ static const struct srv_route routes[] = {
     { "GET",    "/api/v1/datasets/{id}/versions/{v}",             ds_api_version_get,        SRV_USERS,                SRV_BODY_NONE,     NULL },
     { "GET",    "/api/v1/datasets/{id}/versions/{v}/export",      ds_api_export,             SRV_USERS,                SRV_BODY_NONE,     NULL },
     { "GET",    "/api/v1/datasets/{id}/versions/{v}/manifest",    ds_api_manifest,           SRV_USERS,                SRV_BODY_NONE,     NULL },
-    { "POST",   "/api/v1/datasets/{id}/versions/{v}/export-jobs", ds_api_job_create,         SRV_ADMIN | SRV_ML,       SRV_BODY_JSON,     NULL },
+    { "POST",   "/api/v1/datasets/{id}/versions/{v}/export-jobs", ds_api_job_create_bounded, SRV_ADMIN | SRV_ML,       SRV_BODY_JSON,     NULL },
     { "GET",    "/api/v1/export-jobs/{id}",                       ds_api_job_get,            SRV_USERS,                SRV_BODY_NONE,     NULL },
-    { "DELETE", "/api/v1/export-jobs/{id}",                       ds_api_job_cancel,         SRV_ADMIN | SRV_ML,       SRV_BODY_NONE,     NULL },
-    { "GET",    "/api/v1/export-jobs/{id}/file",                  ds_api_job_file,           SRV_USERS,                SRV_BODY_NONE,     NULL },
+    { "DELETE", "/api/v1/export-jobs/{id}",                       ds_api_job_delete,         SRV_ADMIN | SRV_ML,       SRV_BODY_NONE,     NULL },
+    { "GET",    "/api/v1/export-jobs/{id}/file",                  ds_api_job_file_kept,      SRV_USERS,                SRV_BODY_NONE,     NULL },
     { "POST",   "/api/v1/models",                                 models_api_create,         SRV_ADMIN | SRV_ML,       SRV_BODY_JSON,     NULL },
     { "GET",    "/api/v1/models",                                 models_api_list,           SRV_USERS,                SRV_BODY_NONE,     NULL },
     { "GET",    "/api/v1/models/signing-key",                     models_api_signing_key,    SRV_USERS,                SRV_BODY_NONE,     NULL },
@@ -124,4 +130,5 @@ void routes_configure(struct srv_config *cfg)
 {
     cfg->routes = routes_table(&cfg->nroutes);
     cfg->authenticate = routes_authenticate;
+    cfg->envelope_len = wire_declared_len;
 }

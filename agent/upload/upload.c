@@ -8,6 +8,7 @@
  * the snapshot path is doing. */
 #include "agent/upload/upload.h"
 #include "agent/spool/spool.h"
+#include "schema/devmsg.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -42,6 +43,13 @@ struct upload {
     char resp[RESP_MAX + 1];
     size_t resp_len;
     long retry_after;               /* seconds from the last response, -1 if none */
+    /* Heartbeat timestamps (schema/devmsg.h) follow the server's clock: the
+     * server takes them only within DEVMSG_FRESH_S of its own, and a device
+     * clock may be off by days.  skew_ms is the server's Date minus ours at
+     * the last answer; hb_last_ms the last timestamp the server accepted,
+     * which the next must exceed. */
+    int64_t skew_ms;
+    int64_t hb_last_ms;
 };
 
 enum upload_verdict upload_classify(long s)
@@ -173,6 +181,31 @@ static size_t on_body(char *p, size_t sz, size_t n, void *ud)
     return len;
 }
 
+static int64_t realtime_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The server's Date header (1 s resolution) sets the skew. */
+static void take_date(struct upload *u, const char *p, size_t len)
+{
+    static const char name[] = "date:";
+    char val[64];
+    time_t t;
+
+    if (len <= sizeof name - 1 || len - (sizeof name - 1) >= sizeof val ||
+        strncasecmp(p, name, sizeof name - 1) != 0)
+        return;
+    memcpy(val, p + sizeof name - 1, len - (sizeof name - 1));
+    val[len - (sizeof name - 1)] = '\0';
+    t = curl_getdate(val, NULL);
+    if (t > 0)
+        u->skew_ms = (int64_t)t * 1000 + 500 - realtime_ms();
+}
+
 static size_t on_header(char *p, size_t sz, size_t n, void *ud)
 {
     struct upload *u = ud;
@@ -180,6 +213,7 @@ static size_t on_header(char *p, size_t sz, size_t n, void *ud)
     static const char name[] = "retry-after:";
     char val[32];
 
+    take_date(u, p, len);
     if (len > sizeof name - 1 && strncasecmp(p, name, sizeof name - 1) == 0) {
         size_t vl = len - (sizeof name - 1);
         if (vl < sizeof val) {
@@ -242,29 +276,44 @@ static int send_heartbeat(struct upload *u)
 {
     struct timespec now;
     char *body;
+    uint8_t *msg;
+    size_t mlen;
     unsigned char sig[crypto_sign_BYTES];
     char b64[sodium_base64_ENCODED_LEN(crypto_sign_BYTES, sodium_base64_VARIANT_ORIGINAL)];
-    char h_dev[64 + 2 * 64], h_sig[32 + sizeof b64];
+    char h_dev[64 + 2 * 64], h_sig[32 + sizeof b64], h_ts[64];
     struct curl_slist *hdrs = NULL;
+    int64_t ts = realtime_ms() + u->skew_ms;
     long status;
 
+    if (ts <= u->hb_last_ms)
+        ts = u->hb_last_ms + 1;
     clock_gettime(CLOCK_MONOTONIC, &now);
     body = upload_heartbeat_json(&u->cfg, u->sp, u->c,
                                  (uint64_t)(now.tv_sec - u->started.tv_sec));
     if (!body)
         return UPLOAD_ENOMEM;
-    crypto_sign_detached(sig, NULL, (const unsigned char *)body, strlen(body),
-                         u->cfg.secret_key);
+    /* Device id, timestamp and every byte of the body, so a captured
+     * heartbeat cannot be replayed and fields added later are covered. */
+    if (devmsg_heartbeat(u->cfg.device_id, ts, (const uint8_t *)body, strlen(body), &msg,
+                         &mlen) != 0) {
+        free(body);
+        return UPLOAD_ENOMEM;
+    }
+    crypto_sign_detached(sig, NULL, msg, mlen, u->cfg.secret_key);
+    free(msg);
     sodium_bin2base64(b64, sizeof b64, sig, sizeof sig, sodium_base64_VARIANT_ORIGINAL);
     snprintf(h_dev, sizeof h_dev, "X-Precursor-Device: %s", u->cfg.device_id);
     snprintf(h_sig, sizeof h_sig, "X-Precursor-Signature: %s", b64);
+    snprintf(h_ts, sizeof h_ts, "X-Precursor-Timestamp: %lld", (long long)ts);
     hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
     hdrs = curl_slist_append(hdrs, h_dev);
     hdrs = curl_slist_append(hdrs, h_sig);
+    hdrs = curl_slist_append(hdrs, h_ts);
     status = post(u, u->url_hb, (const uint8_t *)body, strlen(body), hdrs);
     curl_slist_free_all(hdrs);
     free(body);
     if (status >= 200 && status < 300) {
+        u->hb_last_ms = ts;
         atomic_fetch_add(&u->c->heartbeats, 1);
         return 0;
     }

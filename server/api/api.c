@@ -64,13 +64,17 @@ static const struct db_sql sql[] = {
     [API_DEVICE_GET] = { "api_device_get",
         "SELECT " DEVICE_COLS " FROM devices d"
         " LEFT JOIN heartbeats h ON h.device_id = d.id WHERE d.id = $1", 1 },
+    /* only a timestamp above the stored one replaces it: no row back is a
+     * replay (or an older heartbeat overtaken by a newer one) */
     [API_HEARTBEAT_UPSERT] = { "api_heartbeat_upsert",
-        "WITH hb AS (INSERT INTO heartbeats (device_id, body, received_at)"
-        " VALUES ($1, $2::jsonb, now()) ON CONFLICT (device_id) DO UPDATE"
-        " SET body = EXCLUDED.body, received_at = EXCLUDED.received_at"
+        "WITH hb AS (INSERT INTO heartbeats (device_id, body, received_at, signed_ms)"
+        " VALUES ($1, $2::jsonb, now(), $3::bigint) ON CONFLICT (device_id) DO UPDATE"
+        " SET body = EXCLUDED.body, received_at = EXCLUDED.received_at,"
+        " signed_ms = EXCLUDED.signed_ms"
+        " WHERE heartbeats.signed_ms IS NULL OR heartbeats.signed_ms < EXCLUDED.signed_ms"
         " RETURNING device_id)"
         " UPDATE devices SET last_seen = now() FROM hb WHERE devices.id = hb.device_id"
-        " RETURNING devices.id", 2 },
+        " RETURNING devices.id", 3 },
 };
 
 int api_healthz(struct srv_request *rq, struct srv_response *rs)
@@ -100,7 +104,7 @@ int api_device_register(struct srv_request *rq, struct srv_response *rs)
 {
     json_t *j = srv_body_json(rq);
     const char *dev, *secret;
-    struct fleet_device known;
+    struct fleet_device known = { .status = "" };
     uint8_t pk[WIRE_PK_LEN];
     const char *vals[2];
     int lens[2] = { 0, WIRE_PK_LEN }, fmts[2] = { 0, 1 };
@@ -123,6 +127,12 @@ int api_device_register(struct srv_request *rq, struct srv_response *rs)
     vals[0] = dev;
     vals[1] = (const char *)pk;
     err = db_exec_own(&sql[API_DEVICE_INSERT], vals, lens, fmts, 0, &r);
+    if (err == SRV_ECONFLICT) {
+        /* 0061's trigger: the key is (or was) another device's */
+        err = srv_fail(rs, SRV_ECONFLICT, "another device holds or held this public key:"
+                       " make a new key");
+        goto out;
+    }
     if (err != SRV_OK)
         goto out;
     status = PQntuples(r) == 1 ? 201 : 0;
@@ -137,10 +147,17 @@ int api_device_register(struct srv_request *rq, struct srv_response *rs)
             err = srv_fail(rs, SRV_ECONFLICT, "device id is registered with another key");
             goto out;
         }
+        /* A retry says what the device is; a revoked one stays revoked. */
+        if (strcmp(known.status, "revoked") == 0) {
+            err = srv_fail(rs, SRV_EDEVSTATE, "device is revoked: enroll it anew under a new"
+                           " id with a new key");
+            goto out;
+        }
         status = 200;
     }
     err = srv_respond_json_take(rs, (unsigned)status,
-                                json_pack("{s:s,s:s}", "device_id", dev, "status", "active"));
+                                json_pack("{s:s,s:s}", "device_id", dev, "status",
+                                          status == 201 ? "active" : known.status));
 out:
     PQclear(r);
     json_decref(j);
@@ -150,18 +167,17 @@ out:
 int api_heartbeat_post(struct srv_request *rq, struct srv_response *rs)
 {
     const char *dev = rq->header(rq, "X-Precursor-Device");
-    const char *sig64 = rq->header(rq, "X-Precursor-Signature");
-    uint8_t sig[WIRE_SIG_LEN];
     struct fleet_device d;
-    const char *vals[2];
+    const char *vals[3];
+    char ts[24];
+    int64_t ts_ms;
     json_t *j = NULL;
     char *body = NULL;
+    PGresult *r = NULL;
     int err;
 
     if (!text_valid_device_id(dev))
         return srv_fail(rs, SRV_EBADREQ, "X-Precursor-Device missing or malformed");
-    if (text_b64_decode_exact(sig64, sig, sizeof sig) != 0)
-        return srv_fail(rs, SRV_EBADREQ, "X-Precursor-Signature must be base64 of 64 bytes");
     if (!rq->body)
         return srv_fail(rs, SRV_EBADREQ, "body must be a JSON object");
     err = fleet_device_fetch(dev, &d);
@@ -169,9 +185,13 @@ int api_heartbeat_post(struct srv_request *rq, struct srv_response *rs)
         return err == SRV_EINTERNAL ? SRV_EUNKNOWNDEV : err;
     if (strcmp(d.status, "active") != 0)
         return SRV_EDEVSTATE;
-    /* Verify the bytes as sent, before parsing them. */
-    if (crypto_sign_verify_detached(sig, rq->body, rq->body_len, d.pk) != 0)
-        return SRV_ESIGNATURE;
+    /* Verify the bytes as sent, with the device and the time, before
+     * parsing them. */
+    err = fleet_heartbeat_verify(dev, rq->header(rq, "X-Precursor-Timestamp"),
+                                 rq->header(rq, "X-Precursor-Signature"), rq->body,
+                                 rq->body_len, d.pk, fleet_now_ms(), &ts_ms, rs);
+    if (err != SRV_OK)
+        return err;
     j = srv_body_json(rq);
     if (!j || !json_is_object(j)) {
         err = srv_fail(rs, SRV_EBADREQ, "body must be a JSON object");
@@ -182,12 +202,18 @@ int api_heartbeat_post(struct srv_request *rq, struct srv_response *rs)
         err = SRV_ENOMEM;
         goto out;
     }
+    snprintf(ts, sizeof ts, "%lld", (long long)ts_ms);
     vals[0] = dev;
     vals[1] = body;
-    err = db_exec_own(&sql[API_HEARTBEAT_UPSERT], vals, NULL, NULL, 0, NULL);
-    if (err == SRV_OK)
+    vals[2] = ts;
+    err = db_exec_own(&sql[API_HEARTBEAT_UPSERT], vals, NULL, NULL, 0, &r);
+    if (err == SRV_OK && PQntuples(r) != 1)
+        err = srv_fail(rs, SRV_ECONFLICT, "heartbeat replayed: its timestamp is not after the"
+                       " last one accepted from this device");
+    else if (err == SRV_OK)
         rs->status = 204;
 out:
+    PQclear(r);
     free(body);
     json_decref(j);
     return err;

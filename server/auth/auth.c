@@ -1,5 +1,6 @@
 /* auth.c - see auth.h.  Tokens carry a fixed prefix so they are easy to spot
  * in a leaked log or config and to reject early without a database trip. */
+#include <ctype.h>
 #include <inttypes.h>
 #include <openssl/sha.h>
 #include <sodium.h>
@@ -16,9 +17,15 @@
 enum { AUTH_TOKEN_LOOKUP, AUTH_TOKEN_INSERT };
 
 static const struct db_sql auth_sql[] = {
+    /* A token of a disabled user is no token; last_used_at is written at
+     * most once a minute, so a busy token costs no write per request. */
     [AUTH_TOKEN_LOOKUP] = { "auth_token_lookup",
-        "SELECT id, role FROM api_tokens "
-        "WHERE token_sha256 = $1::bytea AND revoked_at IS NULL", 1 },
+        "WITH t AS (SELECT k.id, k.role, k.last_used_at FROM api_tokens k"
+        "  LEFT JOIN users u ON u.id = k.user_id"
+        "  WHERE k.token_sha256 = $1::bytea AND k.revoked_at IS NULL AND u.disabled_at IS NULL),"
+        " used AS (UPDATE api_tokens SET last_used_at = now() FROM t WHERE api_tokens.id = t.id"
+        "  AND (t.last_used_at IS NULL OR t.last_used_at < now() - interval '1 minute'))"
+        " SELECT id, role FROM t", 1 },
     [AUTH_TOKEN_INSERT] = { "auth_token_insert",
         "INSERT INTO api_tokens (name, role, token_sha256) "
         "VALUES ($1, $2, $3::bytea) RETURNING id", 3 },
@@ -160,4 +167,65 @@ const char *auth_actor(const struct srv_request *rq, char *buf, size_t cap)
     else
         snprintf(buf, cap, "token:%" PRId64, rq->token_id);
     return buf;
+}
+
+/* Passwords every guesser tries first (lowercase; a password equal to one,
+ * ignoring case, is refused). */
+static const char *const common_passwords[] = {
+    "password", "password1", "password12", "password123", "passw0rd", "p@ssw0rd", "p@ssword",
+    "qwerty", "qwertyuiop", "qwerty123", "qwertz", "azerty", "letmein", "letmein123",
+    "welcome", "welcome1", "welcome123", "admin", "admin123", "administrator", "changeme",
+    "changeme123", "iloveyou", "trustno1", "monkey", "dragon", "football", "baseball",
+    "sunshine", "princess", "superman", "starwars", "master", "shadow", "michael",
+    "precursor", "precursor1", "operator", "operator1", "secret", "secret123", "default",
+    "abc123", "abcd1234", "1q2w3e4r", "1q2w3e4r5t", "zaq12wsx", "1qaz2wsx", "qazwsx",
+    "asdfghjkl", "zxcvbnm", "zxcvbnm123", "password!", "summer2024", "winter2024",
+};
+
+/* A run along one of these rows: "1234567890", "0987654321", "qwertyuiop". */
+static int sequential(const char *lower, size_t n)
+{
+    static const char *const rows[] = { "01234567890", "abcdefghijklmnopqrstuvwxyz",
+                                        "qwertyuiop", "asdfghjkl", "zxcvbnm",
+                                        "1qaz2wsx3edc4rfv5tgb" };
+    char rev[32];
+    size_t i, r, m;
+
+    for (r = 0; r < sizeof rows / sizeof rows[0]; r++) {
+        m = strlen(rows[r]);
+        for (i = 0; i < m; i++)
+            rev[i] = rows[r][m - 1 - i];
+        rev[m] = '\0';
+        if (n <= m && (strstr(rows[r], lower) || strstr(rev, lower)))
+            return 1;
+    }
+    return 0;
+}
+
+const char *auth_password_policy(const char *password, const char *username)
+{
+    char lower[64];
+    size_t n = password ? strlen(password) : 0, i, distinct = 0;
+    int seen[256] = { 0 };
+
+    if (n < AUTH_PASSWORD_MIN)
+        return "password: at least 10 characters";
+    if (n > AUTH_PASSWORD_MAX)
+        return "password: at most 1024 bytes";
+    if (username && strcasecmp(password, username) == 0)
+        return "password: must not be the username";
+    for (i = 0; i < n; i++)
+        distinct += !seen[(unsigned char)password[i]]++;
+    if (distinct < 5)
+        return "password: too few different characters";
+    if (n < sizeof lower) {
+        for (i = 0; i <= n; i++)
+            lower[i] = (char)tolower((unsigned char)password[i]);
+        if (sequential(lower, n))
+            return "password: a run of keys or digits is guessed first";
+        for (i = 0; i < sizeof common_passwords / sizeof common_passwords[0]; i++)
+            if (strcmp(lower, common_passwords[i]) == 0)
+                return "password: one of the most common passwords";
+    }
+    return NULL;
 }

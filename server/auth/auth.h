@@ -27,6 +27,13 @@ void auth_sha256(const void *in, size_t len, uint8_t out[32]);   /* thread-safe 
 int auth_password_hash(const char *password, char *out, size_t cap);
 int auth_password_verify(const char *hash, const char *password);  /* 0 ok */
 
+#define AUTH_PASSWORD_MIN 10
+/* NULL when password may be set for username, else why not: shorter than
+ * AUTH_PASSWORD_MIN, the username itself, too few distinct characters, a
+ * run or keyboard sequence ("1234567890", "qwertyuiop"), or one of the
+ * passwords every guesser tries first (a short list built in). */
+const char *auth_password_policy(const char *password, const char *username);
+
 /* Constant-time equality of a presented secret and the configured one
  * (both hashed first so their lengths do not leak).  1 when equal. */
 int auth_secret_equal(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen);

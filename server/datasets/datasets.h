@@ -196,4 +196,18 @@ int ds_api_job_file(struct srv_request *rq, struct srv_response *rs);
 /* Where export jobs write their files (default "var/exports"); copied. */
 void ds_set_export_dir(const char *dir);
 
+/* Export files: kept DS_EXPORT_RETENTION_H after their job finished, at most
+ * DS_EXPORT_QUOTA_MB in all (ds_retention.c); 0 keeps a default. */
+#define DS_EXPORT_RETENTION_H 72
+#define DS_EXPORT_QUOTA_MB 10240
+void ds_set_export_limits(unsigned retention_hours, unsigned quota_mb);
+/* Delete the files of jobs finished longer ago than the retention. */
+int ds_exports_sweep(void);
+/* DELETE /api/v1/export-jobs/{id}: cancels a job still running, deletes a
+ * finished job's file.  The create and file routes with retention and the
+ * quota in front of ds_api_job_create and ds_api_job_file. */
+int ds_api_job_delete(struct srv_request *rq, struct srv_response *rs);
+int ds_api_job_create_bounded(struct srv_request *rq, struct srv_response *rs);
+int ds_api_job_file_kept(struct srv_request *rq, struct srv_response *rs);
+
 #endif

@@ -77,6 +77,8 @@ void ds__export_free(struct ds_export *e);
 struct srv_request;
 struct srv_response;
 int ds__param_id(const struct srv_request *rq, int64_t *out, struct srv_response *rs);
+/* Where export job id's finished file lives (ds_jobs.c), for retention. */
+void ds__job_file(int64_t id, enum ds_format fmt, char *out, size_t cap);
 int ds__param_version(const struct srv_request *rq, int64_t *id, int *version,
                       struct srv_response *rs);
 

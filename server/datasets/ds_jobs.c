@@ -411,3 +411,10 @@ int ds_api_job_file(struct srv_request *rq, struct srv_response *rs)
     rs->stream_size = (uint64_t)st.st_size;
     return SRV_OK;
 }
+
+void ds__job_file(int64_t id, enum ds_format fmt, char *out, size_t cap)
+{
+    const struct job j = { .id = id, .fmt = fmt };
+
+    job_path(&j, 0, out, cap);
+}

@@ -46,11 +46,16 @@ const struct db_sql fleet__sql[FLEET_SQL_COUNT] = {
         " approved_at = CASE WHEN $2 = 'approve' THEN now() ELSE approved_at END,"
         " revoked_at = CASE WHEN $2 = 'revoke' THEN now() ELSE revoked_at END"
         " WHERE id = $1 AND status <> 'revoked' RETURNING status", 2 },
+    /* $4: the rotation's signed timestamp, which must be newer than the last
+     * (a replay matches no row); a used key is refused by 0061's trigger */
     [FLEET_SQL_DEVICE_ROTATE] = { "fleet_device_rotate",
         "UPDATE devices SET public_key = $2::bytea, key_generation = key_generation + 1,"
-        " key_rotated_at = now()"
+        " key_rotated_at = now(), rotated_ms = $4::bigint"
         " WHERE id = $1 AND public_key = $3::bytea AND status = 'active'"
-        " RETURNING key_generation", 3 },
+        " AND (rotated_ms IS NULL OR rotated_ms < $4::bigint)"
+        " RETURNING key_generation", 4 },
+    [FLEET_SQL_KEY_USED] = { "fleet_key_used",
+        "SELECT device_id FROM device_keys WHERE public_key = $1::bytea", 1 },
 };
 
 static struct fleet_settings settings = {
@@ -151,4 +156,12 @@ int fleet_maintain(void *conn, unsigned retention_days, int *dropped)
     }
     PQclear(r);
     return err;
+}
+
+int64_t fleet_now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }

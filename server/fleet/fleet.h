@@ -29,6 +29,9 @@ struct fleet_settings {
  * (copied; strings borrowed), before fleet_start. */
 const struct fleet_settings *fleet_settings(void);
 void fleet_configure(const struct fleet_settings *s);
+/* The model-signing public key (64 hex digits, copied) that install.sh
+ * gives the agents it installs; NULL or never set: none given. */
+void fleet_set_install_model_key(const char *hex);
 
 /* Start the maintenance thread against the database; fleet_stop joins it.
  * 0 or a negative SRV_E* code. */
@@ -98,11 +101,35 @@ int fleet_api_device_approve(struct srv_request *rq, struct srv_response *rs);
 int fleet_api_device_revoke(struct srv_request *rq, struct srv_response *rs);
 int fleet_api_device_rotate(struct srv_request *rq, struct srv_response *rs);
 
-/* The message a device signs to rotate from its current key to new_pk:
- * "precursor-rotate-v1\n<device id>\n<base64 new key>\n".  0 or
- * SRV_ETOOBIG. */
-int fleet_rotate_message(const char *dev, const uint8_t new_pk[FLEET_PK_LEN], char *out,
-                         size_t cap, size_t *len);
+/* The message a device signs to rotate from its current key to new_pk at
+ * ts_ms (schema/devmsg.h: "precursor-rotate-v2\n<id>\n<base64 key>\n<ts>\n").
+ * 0 or SRV_ETOOBIG. */
+int fleet_rotate_message(const char *dev, const uint8_t new_pk[FLEET_PK_LEN], int64_t ts_ms,
+                         char *out, size_t cap, size_t *len);
+
+/* --- what devices sign besides envelopes (fleet_devmsg.c; pure) ----------- */
+
+/* A heartbeat: X-Precursor-Timestamp and -Signature as sent, over device
+ * id, timestamp and the body's bytes, by pk, within DEVMSG_FRESH_S of
+ * now_ms.  0 with *ts_ms, or an error with rs's message set.  The caller
+ * still refuses a timestamp not above the device's last accepted one. */
+int fleet_heartbeat_verify(const char *dev, const char *ts_header, const char *sig64,
+                           const uint8_t *body, size_t len, const uint8_t pk[FLEET_PK_LEN],
+                           int64_t now_ms, int64_t *ts_ms, struct srv_response *rs);
+
+struct fleet_rotation {
+    uint8_t new_pk[FLEET_PK_LEN];
+    uint8_t sig[64];
+    int64_t ts_ms;
+};
+/* A rotation body {"public_key","signature","timestamp"}, signed by old_pk,
+ * fresh, and to a key other than old_pk.  0 with *out, or an error with
+ * rs's message set.  Keys used before (by any device) are the caller's to
+ * refuse: that needs the database. */
+int fleet_rotate_parse(const char *dev, const uint8_t *body, size_t len,
+                       const uint8_t old_pk[FLEET_PK_LEN], int64_t now_ms,
+                       struct fleet_rotation *out, struct srv_response *rs);
+int64_t fleet_now_ms(void);
 
 /* --- device health for the fleet API (fleet_devices.c) -------------------- */
 

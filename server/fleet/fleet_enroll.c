@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "schema/devmsg.h"
 #include "server/auth/auth.h"
 #include "server/db/db.h"
 #include "server/fleet/fleet.h"
@@ -281,6 +282,8 @@ int fleet_identity_parse(const json_t *body, const char **dev, uint8_t pk[FLEET_
     return SRV_OK;
 }
 
+static int key_holder(const uint8_t key[FLEET_PK_LEN], char *holder, size_t cap);
+
 int fleet_api_device_enroll(struct srv_request *rq, struct srv_response *rs)
 {
     json_t *j = srv_body_json(rq);
@@ -319,7 +322,11 @@ int fleet_api_device_enroll(struct srv_request *rq, struct srv_response *rs)
     vals[2] = (const char *)pk;
     err = db_exec_own(&fleet__sql[FLEET_SQL_DEVICE_ENROLL], vals, lens, fmts, 0, &r);
     if (err == SRV_ECONFLICT) {
-        rs->err_message = "device id enrolled concurrently";
+        char holder[72];
+
+        rs->err_message = key_holder(pk, holder, sizeof holder) == 1 && strcmp(holder, dev) != 0
+                              ? "another device holds or held this public key: make a new key"
+                              : "device id enrolled concurrently";
         goto out;
     }
     if (err != SRV_OK)
@@ -393,45 +400,46 @@ int fleet_api_device_revoke(struct srv_request *rq, struct srv_response *rs)
     return set_status(rq, rs, "revoke");
 }
 
-int fleet_rotate_message(const char *dev, const uint8_t new_pk[FLEET_PK_LEN], char *out,
-                         size_t cap, size_t *len)
+int fleet_rotate_message(const char *dev, const uint8_t new_pk[FLEET_PK_LEN], int64_t ts_ms,
+                         char *out, size_t cap, size_t *len)
 {
     char k64[64];
-    int n;
 
     if (text_b64_encode(new_pk, FLEET_PK_LEN, k64, sizeof k64) != 0)
         return SRV_EINTERNAL;
-    n = snprintf(out, cap, "precursor-rotate-v1\n%s\n%s\n", dev, k64);
-    if (n < 0 || (size_t)n >= cap)
-        return SRV_ETOOBIG;
-    *len = (size_t)n;
-    return SRV_OK;
+    return devmsg_rotate(dev, k64, ts_ms, out, cap, len) == 0 ? SRV_OK : SRV_ETOOBIG;
+}
+
+/* Which device held key, if any: 1 with holder, 0 if none, or an error. */
+static int key_holder(const uint8_t key[FLEET_PK_LEN], char *holder, size_t cap)
+{
+    const char *vals[1] = { (const char *)key };
+    int lens[1] = { FLEET_PK_LEN }, fmts[1] = { 1 };
+    PGresult *r = NULL;
+    int err = db_exec_own(&fleet__sql[FLEET_SQL_KEY_USED], vals, lens, fmts, 0, &r);
+
+    if (err != SRV_OK)
+        return err;
+    err = PQntuples(r) == 1;
+    if (err)
+        snprintf(holder, cap, "%s", db_text_or(r, 0, "device_id", ""));
+    PQclear(r);
+    return err;
 }
 
 int fleet_api_device_rotate(struct srv_request *rq, struct srv_response *rs)
 {
     const char *dev = rq->params[0];
-    json_t *j = NULL;
-    uint8_t old[FLEET_PK_LEN], npk[FLEET_PK_LEN], sig[64];
-    char status[16], msg[256];
-    size_t mlen;
-    const char *vals[3];
-    int lens[3] = { 0, FLEET_PK_LEN, FLEET_PK_LEN }, fmts[3] = { 0, 1, 1 };
+    struct fleet_rotation rot;
+    uint8_t old[FLEET_PK_LEN];
+    char status[16], ts[24], holder[72];
+    const char *vals[4];
+    int lens[4] = { 0, FLEET_PK_LEN, FLEET_PK_LEN, 0 }, fmts[4] = { 0, 1, 1, 0 };
     PGresult *r = NULL;
     int err;
 
     if (!text_valid_device_id(dev))
         return srv_fail(rs, SRV_ENOTFOUND, "no such device");
-    j = srv_body_json(rq);
-    if (!j || !json_is_object(j) ||
-        text_b64_decode_exact(json_string_value(json_object_get(j, "public_key")), npk,
-                              sizeof npk) != 0 ||
-        text_b64_decode_exact(json_string_value(json_object_get(j, "signature")), sig,
-                              sizeof sig) != 0) {
-        json_decref(j);
-        return srv_fail(rs, SRV_EBADREQ, "body must be {\"public_key\",\"signature\"} in base64");
-    }
-    json_decref(j);
     err = device_key(dev, old, status, sizeof status);
     if (err == SRV_ENOTFOUND)
         return srv_fail(rs, SRV_EUNKNOWNDEV, "device is not registered");
@@ -439,19 +447,27 @@ int fleet_api_device_rotate(struct srv_request *rq, struct srv_response *rs)
         return err;
     if (strcmp(status, "active") != 0)
         return srv_fail(rs, SRV_EDEVSTATE, "only an active device may rotate its key");
-    err = fleet_rotate_message(dev, npk, msg, sizeof msg, &mlen);
+    err = fleet_rotate_parse(dev, rq->body, rq->body_len, old, fleet_now_ms(), &rot, rs);
     if (err != SRV_OK)
         return err;
-    if (crypto_sign_verify_detached(sig, (const uint8_t *)msg, mlen, old) != 0)
-        return srv_fail(rs, SRV_ESIGNATURE, "rotation must be signed by the current key");
+    err = key_holder(rot.new_pk, holder, sizeof holder);
+    if (err < 0)
+        return err;
+    if (err == 1)
+        return srv_fail(rs, SRV_ECONFLICT, strcmp(holder, dev) == 0
+                        ? "this device held that key before: keys must be fresh"
+                        : "another device holds or held that key: keys must be fresh");
+    snprintf(ts, sizeof ts, "%lld", (long long)rot.ts_ms);
     vals[0] = dev;
-    vals[1] = (const char *)npk;
+    vals[1] = (const char *)rot.new_pk;
     vals[2] = (const char *)old;
+    vals[3] = ts;
     err = db_exec_own(&fleet__sql[FLEET_SQL_DEVICE_ROTATE], vals, lens, fmts, 0, &r);
-    if (err != SRV_OK)
-        return err;
-    if (PQntuples(r) != 1)
-        err = srv_fail(rs, SRV_ECONFLICT, "the key changed meanwhile");
+    if (err == SRV_ECONFLICT)
+        err = srv_fail(rs, SRV_ECONFLICT, "that key was used before: keys must be fresh");
+    else if (err == SRV_OK && PQntuples(r) != 1)
+        err = srv_fail(rs, SRV_ECONFLICT, "the key changed meanwhile, or this rotation is not"
+                       " newer than the last accepted one (replayed)");
     PQclear(r);
     fleet_cache_invalidate(dev);
     if (err != SRV_OK)

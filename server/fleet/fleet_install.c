@@ -1,19 +1,32 @@
 /* fleet_install.c - what a device fetches to install itself: the install
  * script for an enrollment token (server/fleet/install.sh, compiled in, with
- * the server's base URL and the token put in its two placeholders) and the
- * agent binary the script downloads.  Only the base URL and the token, both
- * checked to hold no shell metacharacters, are substituted. */
+ * the server's base URL, the token, the SHA-256 of the agent binary served
+ * and the model-signing public key put in its placeholders) and the agent
+ * binary the script downloads.  Only those four, each holding no shell
+ * metacharacters (a checked host, a checked token, hex digests), are
+ * substituted.  The script refuses a binary with another digest, so a
+ * tampered download is never run as root. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
 
+#include <sodium.h>
+
 #include "server/fleet/fleet.h"
 #include "server/fleet/fleet_int.h"
 #include "server/srv/srv.h"
 
 #define AGENT_BINARY_MAX (256u << 20)
+
+static char install_model_key[65];
+
+void fleet_set_install_model_key(const char *hex)
+{
+    snprintf(install_model_key, sizeof install_model_key, "%s",
+             hex && strlen(hex) == 64 && strspn(hex, "0123456789abcdef") == 64 ? hex : "");
+}
 
 static const char install_template[] =
 #include "install_sh.inc"
@@ -32,17 +45,22 @@ void fleet__base_url(const struct srv_request *rq, char *out, size_t cap)
         if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:[]",
                     host[i]))
             host = "localhost";
-    snprintf(out, cap, "%s://%s", proto && strcmp(proto, "https") == 0 ? "https" : "http", host);
+    /* HTTPS whenever the client reached us by it: our own TLS or a proxy's. */
+    snprintf(out, cap, "%s://%s",
+             (rq->cfg && rq->cfg->tls) || (proto && strcmp(proto, "https") == 0) ? "https"
+                                                                                  : "http",
+             host);
 }
 
-/* The template with every @SERVER@ and @TOKEN@ replaced; NULL when out of
- * memory. */
-static char *install_script(const char *base, const char *tok, size_t *len)
+/* The template with every @SERVER@, @TOKEN@, @AGENT_SHA256@ and
+ * @MODEL_KEY@ replaced by vals in that order; NULL when out of memory. */
+static char *install_script(const char *const vals[4], size_t *len)
 {
     static const struct {
         const char *mark;
         size_t n;
-    } marks[] = { { "@SERVER@", 8 }, { "@TOKEN@", 7 } };
+    } marks[] = { { "@SERVER@", 8 }, { "@TOKEN@", 7 }, { "@AGENT_SHA256@", 14 },
+                  { "@MODEL_KEY@", 11 } };
     struct srv_buf b = { 0 };
     const char *p = install_template, *at;
 
@@ -50,10 +68,10 @@ static char *install_script(const char *base, const char *tok, size_t *len)
         size_t k;
 
         srv_buf_put(&b, p, (size_t)(at - p));
-        for (k = 0; k < 2 && strncmp(at, marks[k].mark, marks[k].n) != 0; k++)
+        for (k = 0; k < 4 && strncmp(at, marks[k].mark, marks[k].n) != 0; k++)
             ;
-        if (k < 2) {
-            srv_buf_puts(&b, k == 0 ? base : tok);
+        if (k < 4) {
+            srv_buf_puts(&b, vals[k]);
             p = at + marks[k].n;
         } else {
             srv_buf_put(&b, at, 1);
@@ -64,11 +82,38 @@ static char *install_script(const char *base, const char *tok, size_t *len)
     return srv_buf_take(&b, len);
 }
 
+/* Hex SHA-256 of the agent binary served, "" when none is (the script then
+ * stops before downloading anything). */
+static int agent_sha256(char hex[65])
+{
+    const char *path = fleet_settings()->agent_binary;
+    crypto_hash_sha256_state st;
+    uint8_t buf[65536], digest[32];
+    FILE *f;
+    size_t n;
+    int bad;
+
+    hex[0] = '\0';
+    if (!path || !(f = fopen(path, "rb")))
+        return SRV_OK;
+    crypto_hash_sha256_init(&st);
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+        crypto_hash_sha256_update(&st, buf, n);
+    bad = ferror(f);
+    fclose(f);
+    if (bad)
+        return SRV_EINTERNAL;
+    crypto_hash_sha256_final(&st, digest);
+    sodium_bin2hex(hex, 65, digest, sizeof digest);
+    return SRV_OK;
+}
+
 int fleet_api_install_sh(struct srv_request *rq, struct srv_response *rs)
 {
     const char *tok = rq->query(rq, "token");
     const char *why = "enrollment refused";
-    char base[300];
+    char base[300], sha[65];
+    const char *vals[4] = { base, tok, sha, install_model_key };
     size_t len;
     int err;
 
@@ -76,7 +121,9 @@ int fleet_api_install_sh(struct srv_request *rq, struct srv_response *rs)
     if (err != SRV_OK)
         return srv_fail(rs, err, why);
     fleet__base_url(rq, base, sizeof base);
-    if (!(rs->body = install_script(base, tok, &len)))
+    if (agent_sha256(sha) != SRV_OK)
+        return srv_fail(rs, SRV_EINTERNAL, "agent binary not readable");
+    if (!(rs->body = install_script(vals, &len)))
         return SRV_ENOMEM;
     rs->status = 200;
     rs->content_type = "text/x-shellscript; charset=utf-8";

@@ -14,7 +14,8 @@ enum fleet_sql_id {
     FLEET_SQL_TOKEN_STATE,      /* sha -> id, revoked, expired, used_up */
     FLEET_SQL_DEVICE_ENROLL,    /* sha, id, public_key -> id, status when enrolled */
     FLEET_SQL_DEVICE_STATUS,    /* id, 'approve'|'revoke' -> status */
-    FLEET_SQL_DEVICE_ROTATE,    /* id, new key, old key -> key_generation */
+    FLEET_SQL_DEVICE_ROTATE,    /* id, new key, old key, ts_ms -> key_generation */
+    FLEET_SQL_KEY_USED,         /* public_key -> device_id that held it */
     FLEET_SQL_COUNT
 };
 extern const struct db_sql fleet__sql[FLEET_SQL_COUNT];

@@ -3,9 +3,14 @@
 # Root install: curl -fsS '@SERVER@/install.sh?token=...' | sh
 # Anywhere else: PRECURSOR_PREFIX=/some/dir sh install.sh (no systemd unit is started).
 # PRECURSOR_DEVICE_ID overrides the device id (default: hostname + random suffix).
+# The agent binary is run only if its SHA-256 is the one the server wrote
+# below; the model-signing key comes with this script, not from a later
+# first contact.
 set -eu
 SERVER='@SERVER@'
 TOKEN='@TOKEN@'
+AGENT_SHA256='@AGENT_SHA256@'
+MODEL_KEY='@MODEL_KEY@'
 PREFIX="${PRECURSOR_PREFIX:-}"
 BIN_DIR="$PREFIX/usr/local/bin"
 ETC_DIR="$PREFIX/etc/precursor"
@@ -22,8 +27,23 @@ fetch() {
     elif command -v wget >/dev/null 2>&1; then wget -q -O "$2" "$1"
     else echo 'precursor install: needs curl or wget' >&2; exit 1; fi
 }
+sha256_of() {
+    if command -v sha256sum >/dev/null 2>&1; then sha256sum "$1" | cut -d' ' -f1
+    elif command -v openssl >/dev/null 2>&1; then openssl dgst -sha256 "$1" | sed 's/.*= *//'
+    else echo 'precursor install: needs sha256sum or openssl to check the agent' >&2; exit 1; fi
+}
+if [ -z "$AGENT_SHA256" ]; then
+    echo 'precursor install: the server serves no agent binary (serve --agent-binary)' >&2
+    exit 1
+fi
 mkdir -p "$BIN_DIR" "$ETC_DIR" "$STATE_DIR"
 fetch "$SERVER/downloads/precursor-agent-$ARCH" "$BIN_DIR/precursor-agent.part"
+got=$(sha256_of "$BIN_DIR/precursor-agent.part")
+if [ "$got" != "$AGENT_SHA256" ]; then
+    rm -f "$BIN_DIR/precursor-agent.part"
+    echo "precursor install: the downloaded agent's SHA-256 is $got, not $AGENT_SHA256: not running it" >&2
+    exit 1
+fi
 chmod 0755 "$BIN_DIR/precursor-agent.part"
 mv -f "$BIN_DIR/precursor-agent.part" "$BIN_DIR/precursor-agent"
 # The key pair is made here; only the public key goes to the server.
@@ -36,6 +56,10 @@ server = $SERVER
 key-dir = $STATE_DIR/keys
 spool = $STATE_DIR/spool
 EOF
+if [ -n "$MODEL_KEY" ]; then
+    printf '%s\n' "$MODEL_KEY" > "$ETC_DIR/model-signing.pub"
+    printf 'model-key = %s\n' "$ETC_DIR/model-signing.pub" >> "$ETC_DIR/agent.conf.part"
+fi
 mv -f "$ETC_DIR/agent.conf.part" "$ETC_DIR/agent.conf"
 UNIT="[Unit]
 Description=Precursor edge agent

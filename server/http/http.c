@@ -19,12 +19,22 @@
 #include <time.h>
 
 #include "server/http/http.h"
+#include "server/http/http_int.h"
 #include "server/srv/srv.h"
 #include "server/tls/tls.h"
 
 #define HTTP_CONN_TIMEOUT_S 30      /* default idle timeout and slow-body deadline */
 #define HTTP_MIN_BODY_RATE 1024     /* bytes/s a body must average past the deadline */
 #define HTTP_CONN_LIMIT 1024
+#define HTTP_HEADER_TIMEOUT_S 10    /* headers complete within this of connecting */
+#define HTTP_BODY_WINDOW_S 10       /* a body keeps HTTP_MIN_BODY_RATE over each window */
+#define HTTP_BODY_MEMORY (256u << 20)
+/* Per connection: request line, headers and query parameters.  libmicrohttpd
+ * answers 431 (or closes) past it; 64 KiB keeps a 64 KiB header refused and
+ * lets hundreds of parameters reach query_refused for a JSON 400. */
+#define HTTP_CONN_MEMORY (64u * 1024u)
+#define HTTP_QUERY_MAX 32           /* query parameters per request */
+#define HTTP_QUERY_VALUE_MAX 1024
 #define HTTP_PATH_MAX 2048
 
 struct http_server {
@@ -39,6 +49,7 @@ struct http_server {
     atomic_uint parked;
     atomic_uint parking;
     atomic_int stopping;
+    struct http_conns conns;
 };
 
 struct http_req {
@@ -51,6 +62,11 @@ struct http_req {
     uint8_t *body;
     size_t len, cap, limit;
     int overflow;
+    int refused;            /* an envelope whose header disagrees with its length */
+    size_t discarded;       /* body bytes read past once refused */
+    uint64_t declared;      /* Content-Length, when sent */
+    size_t reserved;        /* bytes of the body budget held */
+    struct http_conn *conn; /* the connection's deadlines */
     int responded;
     void *job;              /* parked (suspended) by the route's start, see srv_park */
     const char *set_cookie; /* from the handler's response (login, logout) */
@@ -74,6 +90,26 @@ static const char *lookup_query(const struct srv_request *rq, const char *key)
     return MHD_lookup_connection_value(r->mc, MHD_GET_ARGUMENT_KIND, key);
 }
 
+/* What every answer of ours carries.  HTML gets only what its <meta> policy
+ * cannot say (framing, base, plugins, form targets), so the page's own
+ * policy keeps governing scripts and styles; everything else is data and
+ * may load nothing.  HSTS only when we speak TLS ourselves. */
+static void add_security_headers(const struct http_req *r, struct MHD_Response *resp,
+                                 const char *ctype)
+{
+    int html = ctype && strncmp(ctype, "text/html", 9) == 0;
+
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+    MHD_add_response_header(resp, "X-Frame-Options", "DENY");
+    MHD_add_response_header(resp, "Content-Security-Policy",
+                            html ? "frame-ancestors 'none'; base-uri 'none'; object-src 'none';"
+                                   " form-action 'self'"
+                                 : "default-src 'none'; frame-ancestors 'none'");
+    if (r->srv->cfg->tls)
+        MHD_add_response_header(resp, "Strict-Transport-Security", "max-age=31536000");
+}
+
 /* Queue a response; takes body (malloc'd) unless is_static. */
 static enum MHD_Result send_bytes(struct http_req *r, unsigned status, const char *ctype,
                                   char *body, size_t len, int is_static)
@@ -92,6 +128,7 @@ static enum MHD_Result send_bytes(struct http_req *r, unsigned status, const cha
     if (ctype)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
     MHD_add_response_header(resp, "Cache-Control", "no-store");
+    add_security_headers(r, resp, ctype);
     if (r->set_cookie)
         MHD_add_response_header(resp, "Set-Cookie", r->set_cookie);
     if (r->retry_after) {
@@ -129,6 +166,7 @@ static enum MHD_Result send_stream(struct http_req *r, struct srv_response *rs)
     if (rs->content_type)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, rs->content_type);
     MHD_add_response_header(resp, "Cache-Control", "no-store");
+    add_security_headers(r, resp, rs->content_type);
     ret = MHD_queue_response(r->mc, status, resp);
     MHD_destroy_response(resp);
     r->status = status;
@@ -157,15 +195,70 @@ static size_t route_limit(const struct http_req *r)
     }
 }
 
+struct query_count {
+    unsigned n;
+    int too_long;
+};
+
+static enum MHD_Result count_query(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   const char *value)
+{
+    struct query_count *q = cls;
+
+    (void)kind;
+    q->n++;
+    if (strlen(key) > HTTP_QUERY_VALUE_MAX || (value && strlen(value) > HTTP_QUERY_VALUE_MAX))
+        q->too_long = 1;
+    return MHD_YES;
+}
+
+/* Every parameter a handler may read is bounded here once, so a handler
+ * never sees a truncated value or misses one among hundreds. */
+static int query_refused(struct http_req *r, const char **why)
+{
+    struct query_count q = { 0, 0 };
+
+    MHD_get_connection_values(r->mc, MHD_GET_ARGUMENT_KIND, count_query, &q);
+    if (q.n > HTTP_QUERY_MAX)
+        *why = "too many query parameters";
+    else if (q.too_long)
+        *why = "a query parameter is too long";
+    else
+        return 0;
+    return 1;
+}
+
+/* Bytes the body may take, held against the server's budget before any is
+ * read: the declared length, or the route's limit for a chunked body. */
+static enum MHD_Result reserve_body(struct http_req *r, int has_length)
+{
+    const char *te = MHD_lookup_connection_value(r->mc, MHD_HEADER_KIND,
+                                                 MHD_HTTP_HEADER_TRANSFER_ENCODING);
+    size_t want = has_length ? (size_t)r->declared : (te ? r->limit : 0);
+
+    if (want == 0)
+        return MHD_YES;
+    if (http_body_reserve(&r->srv->conns, want) != SRV_OK) {
+        r->retry_after = 1;
+        return send_error(r, SRV_EOVERLOAD, "too many request bodies in flight: retry later");
+    }
+    r->reserved = want;
+    return MHD_YES;
+}
+
 static enum MHD_Result first_call(struct http_req *r)
 {
     const char *cl = MHD_lookup_connection_value(r->mc, MHD_HEADER_KIND,
                                                  MHD_HTTP_HEADER_CONTENT_LENGTH);
+    const char *why = NULL;
 
+    http_conn_phase(&r->srv->conns, r->conn, HTTP_CONN_BODY);
     r->route = srv_route_match(r->srv->cfg->routes, r->srv->cfg->nroutes, r->method, r->path,
                                r->caps, strlen(r->path) + 1, r->params, &r->route_err);
     if (!r->route)
         return send_error(r, r->route_err, NULL);
+    if (query_refused(r, &why))
+        return send_error(r, SRV_EBADREQ, why);
     r->limit = route_limit(r);
     if (cl) {
         char *end = NULL;
@@ -174,12 +267,38 @@ static enum MHD_Result first_call(struct http_req *r)
         /* libmicrohttpd has parsed it already; refuse before reading. */
         if (end == cl || *end != '\0' || v > r->limit)
             return send_error(r, SRV_ETOOBIG, "request body over the limit");
+        r->declared = v;
     }
-    return MHD_YES;
+    return reserve_body(r, cl != NULL);
+}
+
+/* An envelope says its own length in its first 16 bytes: one that
+ * disagrees with Content-Length, or is no envelope, is refused there and
+ * the rest of it is read past, never buffered. */
+static void check_envelope_start(struct http_req *r)
+{
+    uint64_t want;
+    int rc;
+
+    if (!r->route || r->route->body != SRV_BODY_ENVELOPE || !r->srv->cfg->envelope_len)
+        return;
+    rc = r->srv->cfg->envelope_len(r->body, r->len, &want);
+    if (rc < 0 || (rc == 0 && r->declared && want != r->declared))
+        r->refused = 1;
 }
 
 static enum MHD_Result body_chunk(struct http_req *r, const char *data, size_t n)
 {
+    size_t before = r->len;
+
+    http_conn_body(&r->srv->conns, r->conn, n);
+    if (r->refused) {
+        /* read past, not kept; an over-long one still answers 413 */
+        r->discarded += n;
+        if (r->discarded > r->limit - r->len)
+            r->overflow = 1;
+        return MHD_YES;
+    }
     if (r->overflow || n > r->limit - r->len) {
         /* No Content-Length (chunked) and over the limit: drop the rest
          * and answer 413 at the end. */
@@ -190,6 +309,11 @@ static enum MHD_Result body_chunk(struct http_req *r, const char *data, size_t n
         size_t ncap = r->cap ? r->cap : 16384;
         uint8_t *nb;
 
+        /* With a Content-Length (already within the limit and the budget),
+         * one buffer of that size: no copies, and pages the client never
+         * sends are never touched.  Chunked bodies double as they come. */
+        if (!r->cap && r->declared >= r->len + n)
+            ncap = (size_t)r->declared;
         while (ncap < r->len + n)
             ncap = ncap > r->limit / 2 ? r->limit : ncap * 2;
         nb = realloc(r->body, ncap);
@@ -200,6 +324,8 @@ static enum MHD_Result body_chunk(struct http_req *r, const char *data, size_t n
     }
     memcpy(r->body + r->len, data, n);
     r->len += n;
+    if (before < 16)
+        check_envelope_start(r);
     return MHD_YES;
 }
 
@@ -291,8 +417,11 @@ static enum MHD_Result final_call(struct http_req *r)
     struct srv_response rs;
     int err;
 
+    http_conn_phase(&r->srv->conns, r->conn, HTTP_CONN_BUSY);
     if (r->overflow)
         return send_error(r, SRV_ETOOBIG, "request body over the limit");
+    if (r->refused)
+        return send_error(r, SRV_EENVELOPE, "the envelope's own length is not its Content-Length");
     request_init(r, &rq);
     memset(&rs, 0, sizeof rs);
     if (srv_route_auth(r->route) == SRV_AUTH_TOKEN) {
@@ -359,6 +488,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
                                   void **con_cls)
 {
     struct http_req *r = *con_cls;
+    const union MHD_ConnectionInfo *ci;
     size_t plen;
 
     if (!r) {
@@ -369,6 +499,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
         clock_gettime(CLOCK_MONOTONIC, &r->t0);
         r->srv = cls;
         r->mc = mc;
+        ci = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        r->conn = ci ? ci->socket_context : NULL;
         snprintf(r->method, sizeof r->method, "%s", method);
         plen = strnlen(url, HTTP_PATH_MAX + 1);
         r->path = strndup(url, HTTP_PATH_MAX);
@@ -408,6 +540,9 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
 
     if (!r)
         return;
+    http_body_release(&r->srv->conns, r->reserved);
+    /* Keep-alive: the next request's headers are on the clock now. */
+    http_conn_phase(&r->srv->conns, r->conn, HTTP_CONN_HEADERS);
     if (r->job) {
         /* Resumed, then closed before the handler ran again (the client
          * left): the other thread is done with the job; drop the answer. */
@@ -425,6 +560,21 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
     free(r->path);
     free(r);
     *con_cls = NULL;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *mc, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    struct http_server *s = cls;
+    const union MHD_ConnectionInfo *ci;
+
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        ci = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CONNECTION_FD);
+        *socket_context = ci ? http_conn_open(&s->conns, ci->connect_fd) : NULL;
+    } else {
+        http_conn_close(&s->conns, *socket_context);
+        *socket_context = NULL;
+    }
 }
 
 /* libmicrohttpd's own unescaping, except that a %00 in the path or a query
@@ -457,6 +607,19 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     srv_log("warn", "http: %s", msg);
 }
 
+/* Deadlines and the body budget, from the configuration or the defaults. */
+static int conns_start(struct http_server *s, const struct srv_config *cfg)
+{
+    unsigned idle = cfg->conn_timeout_s ? cfg->conn_timeout_s : HTTP_CONN_TIMEOUT_S;
+
+    s->conns.header_timeout_s = cfg->header_timeout_s ? cfg->header_timeout_s
+                                                      : HTTP_HEADER_TIMEOUT_S;
+    s->conns.body_window_s = idle < HTTP_BODY_WINDOW_S ? idle : HTTP_BODY_WINDOW_S;
+    s->conns.min_rate = HTTP_MIN_BODY_RATE;
+    s->conns.body_budget = cfg->body_memory ? cfg->body_memory : HTTP_BODY_MEMORY;
+    return http_conns_start(&s->conns);
+}
+
 int http_start(const struct srv_config *cfg, struct http_server **out)
 {
     struct http_server *s = calloc(1, sizeof *s);
@@ -466,6 +629,10 @@ int http_start(const struct srv_config *cfg, struct http_server **out)
     if (!s)
         return SRV_ENOMEM;
     s->cfg = cfg;
+    if (conns_start(s, cfg) != SRV_OK) {
+        free(s);
+        return SRV_EINTERNAL;
+    }
     /* HTTPS when server/tls loaded a pair; the array ends at once otherwise. */
     struct MHD_OptionItem tls_opts[] = {
         { tls_cert_pem() ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, (void *)tls_cert_pem() },
@@ -475,6 +642,7 @@ int http_start(const struct srv_config *cfg, struct http_server **out)
     };
     if (tls_cert_pem() && !MHD_is_feature_supported(MHD_FEATURE_TLS)) {
         srv_log("error", "http: this libmicrohttpd was built without TLS");
+        http_conns_stop(&s->conns);
         free(s);
         return SRV_EINTERNAL;
     }
@@ -486,13 +654,18 @@ int http_start(const struct srv_config *cfg, struct http_server **out)
                             MHD_OPTION_CONNECTION_TIMEOUT,
                             cfg->conn_timeout_s ? cfg->conn_timeout_s
                                                 : (unsigned)HTTP_CONN_TIMEOUT_S,
-                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_CONN_LIMIT,
+                            MHD_OPTION_CONNECTION_LIMIT,
+                            cfg->max_conns ? cfg->max_conns : (unsigned)HTTP_CONN_LIMIT,
+                            MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->max_conns_per_ip,
+                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_MEMORY,
                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+                            MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
                             MHD_OPTION_UNESCAPE_CALLBACK, unescape_strict, NULL,
                             MHD_OPTION_ARRAY, tls_opts,
                             MHD_OPTION_END);
     if (!s->d) {
         srv_log("error", "http: cannot listen on port %u", cfg->port);
+        http_conns_stop(&s->conns);
         free(s);
         return SRV_EINTERNAL;
     }
@@ -527,5 +700,6 @@ void http_stop(struct http_server *s)
     if (atomic_load(&s->parked))
         srv_log("error", "http: %u upload(s) still waiting at stop", atomic_load(&s->parked));
     MHD_stop_daemon(s->d);
+    http_conns_stop(&s->conns);
     free(s);
 }

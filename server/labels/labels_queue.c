@@ -88,6 +88,28 @@ static const char *query_text(const struct srv_request *rq, const char *key, siz
     return s && *s && strlen(s) <= max ? s : NULL;
 }
 
+/* A filter too long to be any stored value is refused, never taken for an
+ * absent one: "device=<70 characters>" must not list every device's rows. */
+static int query_lengths_ok(const struct srv_request *rq, struct srv_response *rs)
+{
+    static const struct { const char *key; size_t max; } bounded[] = {
+        { "device", 64 }, { "equipment_type", 128 }, { "site", 128 }, { "sort", 16 },
+        { "offset", 9 },
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof bounded / sizeof bounded[0]; i++) {
+        const char *s = rq->query ? rq->query(rq, bounded[i].key) : NULL;
+
+        if (s && strlen(s) > bounded[i].max) {
+            srv_failf(rs, SRV_EBADREQ, "%s is longer than %zu characters", bounded[i].key,
+                      bounded[i].max);
+            return 0;
+        }
+    }
+    return 1;
+}
+
 /* The queue's eleven parameters, as text the values point into. */
 struct queue_params {
     char score[32], from[24], to[24], lim[16], off[16];
@@ -118,6 +140,8 @@ static int queue_params(const struct srv_request *rq, struct queue_params *p,
     int limit, offset = 0;
     double d;
 
+    if (!query_lengths_ok(rq, rs))
+        return SRV_EBADREQ;
     if (text_parse_limit(rq->query(rq, "limit"), 50, LABELS_QUEUE_LIMIT_MAX, &limit) != 0)
         return srv_fail(rs, SRV_EBADREQ, "limit must be in [1, 500]");
     if ((s = query_text(rq, "offset", 9))) {

@@ -624,6 +624,18 @@ int rules_expr_compile(const char *src, struct rules_expr **out, struct rules_ex
                  RULES_EXPR_MAX_LEN, RULES_EXPR_MAX_LEN);
         return -EINVAL;
     }
+    /* The grammar is ASCII: a byte outside it is named here, before a
+     * token rendering could cut a multi-byte character in half. */
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)src[i];
+
+        if (c >= 0x80 || (c < 0x20 && c != '\t' && c != '\n' && c != '\r')) {
+            e->pos = (int)i;
+            snprintf(e->msg, sizeof e->msg, "at position %zu: only ASCII is allowed in a rule"
+                     " (byte 0x%02x; use straight quotes \" and ')", i, c);
+            return -EINVAL;
+        }
+    }
     x = calloc(1, sizeof *x);
     if (!x)
         return -ENOMEM;

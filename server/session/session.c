@@ -28,11 +28,18 @@ static const struct db_sql session_sql[] = {
     [SQ_LOGIN_USER] = { "session_login_user",
         "SELECT id, role, password_hash FROM users"
         " WHERE username = $1 AND disabled_at IS NULL", 1 },
-    /* $1 username, $2 window seconds, $3 client address */
+    /* $1 username, $2 pair window, $3 client address, $4 client window
+     * (seconds): the pair's failures since its last success and how long
+     * ago the last was, and the address's failures over any usernames */
     [SQ_LOGIN_FAILS] = { "session_login_fails",
-        "SELECT count(*) FILTER (WHERE username = $1) AS by_user,"
-        " count(*) FILTER (WHERE client = $3) AS by_client, count(*) AS by_all"
-        " FROM login_attempts WHERE NOT ok AND at > now() - $2::int * interval '1 second'", 3 },
+        "WITH ok AS (SELECT coalesce(max(at), '-infinity') AS at FROM login_attempts"
+        "  WHERE username = $1 AND client = $3 AND ok)"
+        " SELECT count(*) FILTER (WHERE a.username = $1 AND a.at > ok.at) AS by_pair,"
+        " coalesce(extract(epoch FROM now() - max(a.at) FILTER (WHERE a.username = $1)),"
+        "  1e9)::float8 AS pair_idle_s,"
+        " count(*) FILTER (WHERE a.at > now() - $4::int * interval '1 second') AS by_client"
+        " FROM login_attempts a, ok WHERE a.client = $3 AND NOT a.ok"
+        " AND a.at > now() - $2::int * interval '1 second'", 4 },
     /* old attempts are dropped on the way, so the table stays small */
     [SQ_LOGIN_RECORD] = { "session_login_record",
         "WITH gc AS (DELETE FROM login_attempts WHERE at < now() - interval '1 day')"
@@ -179,14 +186,14 @@ int session_actor(const struct srv_request *rq, char *out, size_t cap)
     return SRV_OK;
 }
 
-/* Secure only when the client reached us over TLS (a terminating proxy
- * says so); a plain-HTTP development server would otherwise never get its
- * cookie back. */
+/* Secure only when the client reached us over TLS: our own (--tls-cert) or
+ * a terminating proxy's, which says so; a plain-HTTP development server
+ * would otherwise never get its cookie back. */
 static int behind_tls(const struct srv_request *rq)
 {
     const char *p = rq->header ? rq->header(rq, "X-Forwarded-Proto") : NULL;
 
-    return p && strcasecmp(p, "https") == 0;
+    return (rq->cfg && rq->cfg->tls) || (p && strcasecmp(p, "https") == 0);
 }
 
 static void set_cookie(const struct srv_request *rq, struct srv_response *rs,
@@ -211,25 +218,44 @@ static int record_attempt(const struct srv_request *rq, const char *user, int ok
     return db_exec_own(&session_sql[SQ_LOGIN_RECORD], vals, NULL, NULL, 0, NULL);
 }
 
-/* A guesser spreading over many usernames is stopped by its address, one
- * spreading over many addresses by the username's count. */
-static int too_many_failures(const struct srv_request *rq, const char *user, int *err)
+/* Seconds a (username, address) pair waits after n failures in a row:
+ * none for the first few, then 1 s doubling up to the cap. */
+unsigned session_backoff_s(long n)
 {
-    char win[16];
-    const char *vals[3] = { user, win, client_of(rq) };
+    long k = n - SESSION_FAIL_FREE;
+
+    if (k < 0)
+        return 0;
+    if (k >= 20)
+        return SESSION_FAIL_BACKOFF_MAX_S;
+    return (1u << k) < SESSION_FAIL_BACKOFF_MAX_S ? 1u << k : SESSION_FAIL_BACKOFF_MAX_S;
+}
+
+/* Seconds this attempt must still wait (0: go on).  A guesser at one
+ * account backs off per address it uses; one spreading over many usernames
+ * is stopped by its address's budget.  No count ever spans addresses, so
+ * failures elsewhere never lock the rightful user out. */
+static unsigned login_wait(const struct srv_request *rq, const char *user, int *err)
+{
+    char win[16], cwin[16];
+    const char *vals[4] = { user, win, client_of(rq), cwin };
     PGresult *r = NULL;
-    long n_user, n_client, n_all;
+    long n_pair, n_client;
+    double idle, wait;
 
     snprintf(win, sizeof win, "%d", SESSION_FAIL_WINDOW_S);
+    snprintf(cwin, sizeof cwin, "%d", SESSION_CLIENT_WINDOW_S);
     *err = db_exec_own(&session_sql[SQ_LOGIN_FAILS], vals, NULL, NULL, 0, &r);
     if (*err != SRV_OK)
-        return 1;
-    n_user = (long)db_int64(r, 0, "by_user");
+        return 0;
+    n_pair = (long)db_int64(r, 0, "by_pair");
+    idle = db_double(r, 0, "pair_idle_s");
     n_client = (long)db_int64(r, 0, "by_client");
-    n_all = (long)db_int64(r, 0, "by_all");
     PQclear(r);
-    return n_user >= SESSION_FAIL_MAX_USER || n_client >= SESSION_FAIL_MAX_CLIENT ||
-           n_all >= SESSION_FAIL_MAX_ALL;
+    if (n_client >= SESSION_FAIL_MAX_CLIENT)
+        return SESSION_CLIENT_WINDOW_S;
+    wait = (double)session_backoff_s(n_pair) - idle;
+    return wait > 0 ? (unsigned)wait + 1 : 0;
 }
 
 static int respond_session(struct srv_response *rs, const char *user, enum srv_role role,
@@ -250,12 +276,16 @@ static int login_check(const struct srv_request *rq, const char *user, const cha
 {
     const char *vals[1] = { user };
     PGresult *r = NULL;
-    int err, limited = too_many_failures(rq, user, &err);
+    int err;
+    unsigned wait = login_wait(rq, user, &err);
 
     if (err != SRV_OK)
         return err;
-    if (limited)
-        return srv_fail(rs, SRV_ERATELIMIT, "too many failed logins: wait a few minutes");
+    if (wait) {
+        rs->retry_after = wait;
+        return srv_fail(rs, SRV_ERATELIMIT,
+                        "too many failed logins from this address: wait and retry");
+    }
     err = db_exec_own(&session_sql[SQ_LOGIN_USER], vals, NULL, NULL, 0, &r);
     if (err != SRV_OK)
         return err;

@@ -88,8 +88,10 @@ static int user_body(const json_t *j, const char **user, const char **pw, const 
     *role = json_string_value(json_object_get(j, "role"));
     if (!session_username_ok(*user))
         return srv_fail(rs, SRV_EBADREQ, "username: 1-64 of [A-Za-z0-9._-]");
-    if (!*pw || strlen(*pw) < SESSION_PASSWORD_MIN || strlen(*pw) > AUTH_PASSWORD_MAX)
+    if (!*pw)
         return srv_fail(rs, SRV_EBADREQ, "password: at least 10 characters");
+    if (auth_password_policy(*pw, *user))
+        return srv_fail(rs, SRV_EBADREQ, auth_password_policy(*pw, *user));
     if (!*role || auth_role_parse(*role) == SRV_ROLE_NONE)
         return srv_fail(rs, SRV_EBADREQ, "role must be admin, operator or ml");
     return SRV_OK;

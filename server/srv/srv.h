@@ -87,6 +87,19 @@ struct srv_config {
      * body must be arriving at a minimum rate (slow clients); 0: the http
      * layer's default. */
     unsigned conn_timeout_s;
+    /* Slow and greedy clients (0: the http layer's defaults, except
+     * max_conns_per_ip where 0 is no limit): the headers deadline, open
+     * connections in all and per address, bytes of request bodies held at
+     * once.  tls is set when the server speaks HTTPS itself. */
+    unsigned header_timeout_s;
+    unsigned max_conns;
+    unsigned max_conns_per_ip;
+    size_t body_memory;
+    int tls;
+    /* The length an envelope says it has, from its first bytes: 0 with *len,
+     * 1 when more bytes are needed, -1 when they are no envelope.  Lets the
+     * http layer hold an upload to its own header before buffering it. */
+    int (*envelope_len)(const uint8_t *prefix, size_t n, uint64_t *len);
     /* What the http layer serves: the route table and how a token route's
      * caller is recognised (bearer token or session); both from the top of
      * the server (server/routes.h), so http knows no module. */

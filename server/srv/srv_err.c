@@ -2,6 +2,8 @@
  * code and default message.  Clients switch on "code", people read
  * "message"; the status is what HTTP middleboxes see. */
 #include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "server/srv/srv.h"
 
@@ -68,12 +70,64 @@ const char *srv_err_message(int err)
     return r ? r->message : "internal error";
 }
 
+/* Length of the valid UTF-8 sequence at p (1..4), 0 when it is not one. */
+static size_t utf8_seq(const unsigned char *p)
+{
+    size_t n, i;
+
+    if (p[0] < 0x80)
+        return 1;
+    if (p[0] >= 0xc2 && p[0] <= 0xdf)
+        n = 2;
+    else if (p[0] >= 0xe0 && p[0] <= 0xef)
+        n = 3;
+    else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+        n = 4;
+    else
+        return 0;
+    for (i = 1; i < n; i++)
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+    if ((p[0] == 0xe0 && p[1] < 0xa0) || (p[0] == 0xed && p[1] > 0x9f) ||
+        (p[0] == 0xf0 && p[1] < 0x90) || (p[0] == 0xf4 && p[1] > 0x8f))
+        return 0;   /* overlong, surrogate, beyond U+10FFFF */
+    return n;
+}
+
+/* message with every byte that is not valid UTF-8 (a multi-byte character
+ * cut by a fixed-size buffer, bytes echoed from the request) as '?': an
+ * error must always reach the client as JSON. */
+static char *utf8_safe(const char *message)
+{
+    const unsigned char *p = (const unsigned char *)message;
+    char *out = malloc(strlen(message) + 1), *o = out;
+    size_t n;
+
+    if (!out)
+        return NULL;
+    while (*p) {
+        n = utf8_seq(p);
+        if (n == 0) {
+            *o++ = '?';
+            p++;
+        } else {
+            memcpy(o, p, n);
+            o += n;
+            p += n;
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
 char *srv_err_body(const char *code, const char *message)
 {
-    json_t *j = json_pack("{s:{s:s,s:s}}", "error", "code", code ? code : "internal",
-                          "message", message ? message : "");
+    char *safe = utf8_safe(message ? message : "");
+    json_t *j = safe ? json_pack("{s:{s:s,s:s}}", "error", "code", code ? code : "internal",
+                                 "message", safe) : NULL;
     char *s;
 
+    free(safe);
     if (!j)
         return NULL;
     s = json_dumps(j, JSON_COMPACT);

@@ -8,9 +8,32 @@
 
 #include "server/srv/srv.h"
 
+/* Copy msg after line[0, n), control bytes written as \xNN: a path, a
+ * username or a device id with %0a in it must not start a line of its own
+ * and pass for the server's.  Returns the new length (at most cap). */
+static int escape_controls(char *line, size_t n, size_t cap, const char *msg)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *p;
+
+    for (p = (const unsigned char *)msg; *p && n < cap; p++) {
+        if (*p >= 0x20 && *p != 0x7f) {
+            line[n++] = (char)*p;
+        } else if (n + 4 <= cap) {
+            line[n++] = '\\';
+            line[n++] = 'x';
+            line[n++] = hex[*p >> 4];
+            line[n++] = hex[*p & 15];
+        } else {
+            break;
+        }
+    }
+    return (int)n;
+}
+
 void srv_log(const char *level, const char *fmt, ...)
 {
-    char line[2048];
+    char line[2048], msg[2048];
     struct timespec ts;
     struct tm tm;
     va_list ap;
@@ -24,11 +47,11 @@ void srv_log(const char *level, const char *fmt, ...)
     if (n < 0 || (size_t)n >= sizeof line)
         return;
     va_start(ap, fmt);
-    m = vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
+    m = vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     if (m < 0)
         return;
-    n += ((size_t)m < sizeof line - (size_t)n - 1) ? m : (int)(sizeof line - (size_t)n - 2);
+    n = escape_controls(line, (size_t)n, sizeof line - 1, msg);
     line[n++] = '\n';
     if (write(STDERR_FILENO, line, (size_t)n) < 0)
         return;

@@ -218,6 +218,13 @@ async function login(page, user, pw) {
     await page.click('#user-form button[type=submit]');
     await page.waitForSelector('#users tbody tr[data-user="operator2"]', { timeout: 10000 });
     pass('admin adds a user on the users page');
+    const lifecycle = await page.evaluate(() => ({
+      tokens: !!document.querySelector('#tokens'),
+      disable: !!document.querySelector('#users button[data-disable="operator2"]'),
+      own: !!document.querySelector('#own-password-form'),
+    }));
+    check('users page: tokens table, disable buttons, own password form',
+      lifecycle.tokens && lifecycle.disable && lifecycle.own, JSON.stringify(lifecycle));
     await shot(page, 'ui-users.png', true);
     await page.click('#logout');
     await login(page, 'operator2', newPw);

@@ -153,7 +153,9 @@ it_http GET "$BASE/api/v1/export-jobs/$JOB/file" "$IT_TMP/job.npz" "${AML[@]}" >
     [ "$(sha256sum <"$IT_TMP/job.npz" | cut -d' ' -f1)" = "$h1" ] &&
     it_pass "export job: done, 100 %, same bytes" || it_fail "export job" "$code $(cat "$IT_TMP/js.json")"
 code=$(it_http DELETE "$BASE/api/v1/export-jobs/$JOB" "$IT_TMP/e.json" "${AML[@]}")
-[ "$code" = 409 ] && it_pass "cancel a finished job -> 409" || it_fail "cancel a finished job" "$code"
+gone=$(it_http GET "$BASE/api/v1/export-jobs/$JOB/file" "$IT_TMP/e2.json" "${AML[@]}")
+[ "$code" = 200 ] && [ "$gone" = 404 ] && it_pass "DELETE of a finished job deletes its file" ||
+    it_fail "DELETE of a finished job deletes its file" "$code, then file $gone"
 code=$(it_http POST "$U/export-jobs" "$IT_TMP/j.json" "${AML[@]}" -d '{"format":"npz"}')
 JOB2=$(it_json "$IT_TMP/j.json" 'd["id"]' 2>/dev/null)
 code=$(it_http DELETE "$BASE/api/v1/export-jobs/$JOB2" "$IT_TMP/e.json" "${AML[@]}")

@@ -27,7 +27,9 @@ TOKEN=$("$SERVER_BIN" token create --name storm --role ml 2>/dev/null | tail -n1
 
 # A fleet is many sockets: make room for them in this shell.
 ulimit -n 8192 2>/dev/null || ulimit -n 4096 2>/dev/null || true
-it_spawn server "$SERVER_BIN" serve --port "$PORT"
+# Every simulated device shares the loopback address here, so the per-address
+# connection limit (a defence against one client taking every slot) is off.
+it_spawn server "$SERVER_BIN" serve --port "$PORT" --max-conns-per-ip 0
 SERVER_PID=${IT_PIDS[-1]}
 it_wait_http "$BASE/healthz" 30 || { it_fail server-up "$(tail -n 5 "$IT_TMP/server.log")"; it_finish; }
 

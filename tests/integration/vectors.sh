@@ -25,6 +25,10 @@ for txt in "$IT_ROOT"/tests/vectors/*.txt; do
     dev=$(field "$txt" device_id)
     pk=$(python3 -c 'import base64,sys; print(base64.b64encode(bytes.fromhex(sys.argv[1])).decode())' "$(field "$txt" public_key)")
     body=$(printf '{"device_id":"%s","public_key":"%s","enroll_secret":"%s"}' "$dev" "$pk" "$secret")
+    # The golden vectors are all signed by one key under several device ids,
+    # which key freshness refuses in a fleet (docs/FLEET.md): free the key of
+    # the vectors before this one, as no API may.
+    psql -X -q "$DATABASE_URL" -c "DELETE FROM device_keys WHERE device_id <> '$dev'" >/dev/null
     code=$(it_http POST "$BASE/api/v1/devices/register" "$IT_TMP/r.json" \
         -H 'Content-Type: application/json' --data "$body")
     case "$code" in 200|201) ;; *) it_fail "$name register" "$code $(cat "$IT_TMP/r.json")"; continue ;; esac

@@ -199,6 +199,15 @@ def json_body(op, override=None):
     return json.dumps(b).encode()
 
 
+def op_path(op):
+    """The operation's path with each {param} from its documented example
+    (so a destructive admin route is aimed at no real account), else 1."""
+    examples = {p.get("name"): p.get("schema", {}).get("example")
+                for p in op["op"].get("parameters", []) if p.get("in") == "path"}
+    return re.sub(r"\{([^}]+)\}", lambda m: urllib.parse.quote(
+        str(examples.get(m.group(1)) or 1), safe=""), op["path"])
+
+
 def send(op, headers, path=None, body=None):
     h = dict(headers)
     b = body
@@ -206,7 +215,7 @@ def send(op, headers, path=None, body=None):
         b = json_body(op)
     if b is not None:
         h.setdefault("Content-Type", "application/json")
-    return request(op["method"], path or fill(op["path"]), b, h)
+    return request(op["method"], path or op_path(op), b, h)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -432,7 +441,10 @@ def slow_clients():
 
     def trickle():
         try:
-            s = socket.create_connection((HOST, PORT), timeout=60)
+            # From another loopback address than healthy()'s: the server
+            # limits connections per address, and these are the attacker's.
+            s = socket.create_connection((HOST, PORT), timeout=60,
+                                         source_address=("127.0.1.1", 0))
             held.append(s)
             s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
             while not stop.wait(1.0):

@@ -6,6 +6,10 @@
  *
  *   forge pk SEEDHEX                                  base64 public key
  *   forge envelope SEEDHEX DEVICE SEQ KIND OUT        KIND below
+ *   forge sign SEEDHEX FILE                           base64 Ed25519 signature of
+ *                                                     FILE's bytes (heartbeats,
+ *                                                     rotations: the caller builds
+ *                                                     the signed message itself)
  *
  * KIND: ok (40 bytes of samples), other (same seq, other samples),
  * bomb-lie (frame header declares the 40 bytes the metadata says, its blocks
@@ -163,6 +167,26 @@ done:
     return rc;
 }
 
+static int sign_file(const char *seed, const char *path)
+{
+    uint8_t pk[WIRE_PK_LEN], sk[WIRE_SK_LEN], sig[64], buf[1 << 16];
+    char b64[sodium_base64_ENCODED_LEN(64, sodium_base64_VARIANT_ORIGINAL)];
+    FILE *f = fopen(path, "rb");
+    size_t n;
+
+    if (!f || seed_keys(seed, pk, sk) != 0) {
+        if (f)
+            fclose(f);
+        return 2;
+    }
+    n = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    crypto_sign_detached(sig, NULL, buf, n, sk);
+    sodium_bin2base64(b64, sizeof b64, sig, sizeof sig, sodium_base64_VARIANT_ORIGINAL);
+    puts(b64);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     uint8_t pk[WIRE_PK_LEN], sk[WIRE_SK_LEN];
@@ -179,6 +203,8 @@ int main(int argc, char **argv)
     }
     if (argc == 7 && strcmp(argv[1], "envelope") == 0)
         return envelope(argv[2], argv[3], argv[4], argv[5], argv[6]);
+    if (argc == 4 && strcmp(argv[1], "sign") == 0)
+        return sign_file(argv[2], argv[3]);
     fprintf(stderr, "usage: forge pk SEEDHEX | forge envelope SEEDHEX DEVICE SEQ KIND OUT\n");
     return 2;
 }

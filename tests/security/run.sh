@@ -21,10 +21,12 @@ it_env >/dev/null || { it_fail setup "no database"; it_finish; }
     { it_fail migrate "$(tail -n 3 "$IT_TMP/migrate.log")"; it_finish; }
 token() { "$SERVER_BIN" token create --name "sec-$1" --role "$1" 2>>"$IT_TMP/token.log" | tail -n1 | tr -d '[:space:]'; }
 TOKEN_ADMIN=$(token admin) TOKEN_OPERATOR=$(token operator) TOKEN_ML=$(token ml)
+# A token of its own for the revocation case (round2.py, accounts).
+TOKEN_SPARE=$("$SERVER_BIN" token create --name sec-spare --role ml 2>>"$IT_TMP/token.log" | tail -n1 | tr -d '[:space:]')
 [ -n "$TOKEN_ADMIN" ] && [ -n "$TOKEN_OPERATOR" ] && [ -n "$TOKEN_ML" ] ||
     { it_fail tokens "$(tail -n 3 "$IT_TMP/token.log")"; it_finish; }
 PW=$(openssl rand -hex 16)
-for u in sec-op sec-exp; do
+for u in sec-op sec-exp sec-victim; do
     printf '%s\n' "$PW" | "$SERVER_BIN" user add --username "$u" --role operator \
         --database-url "$DATABASE_URL" >>"$IT_TMP/user.log" 2>&1 ||
         { it_fail "user add $u" "$(tail -n 3 "$IT_TMP/user.log")"; it_finish; }
@@ -41,8 +43,11 @@ ${CC:-cc} -std=c11 -D_GNU_SOURCE -O1 -g $SAN_FLAGS -I"$IT_ROOT" "$HERE/forge.c" 
     "$BUILD/lib/libprecursor-schema.a" $(pkg-config --cflags --libs libzstd libsodium) -lm \
     -o "$FORGE" 2>"$IT_TMP/forge.log" || { it_fail "forge helper builds" "$(tail -n 3 "$IT_TMP/forge.log")"; it_finish; }
 
+# A copy of the agent to serve: the installer case tampers with it.
+AGENT_SERVED=$IT_TMP/agent-served
+cp "$AGENT_BIN" "$AGENT_SERVED"
 it_spawn server "$SERVER_BIN" serve --port "$PORT" --database-url "$DATABASE_URL" \
-    --enroll-secret-file "$SECRET" --max-body $MAX_BODY
+    --enroll-secret-file "$SECRET" --max-body $MAX_BODY --agent-binary "$AGENT_SERVED"
 SERVER_PID=${IT_PIDS[-1]}
 it_wait_http "$BASE/healthz" 60 || { it_fail server-up "$(tail -n 5 "$IT_TMP/server.log")"; it_finish; }
 
@@ -75,6 +80,10 @@ export ENROLL_SECRET=$(cat "$SECRET")
 # The operator's login, for the case that logging in (open to anyone) is not refused.
 export SESSION_USER=sec-op SESSION_PASSWORD=$PW
 python3 "$HERE/catalogue.py" || IT_FAILS=$((IT_FAILS + 1))
+# Round two (docs/SECURITY.md, "Round two"): slow and greedy clients last,
+# since they take connection slots for up to a minute.
+SERVER_LOG=$IT_TMP/server.log AGENT_SERVED=$AGENT_SERVED TOKEN_SPARE=$TOKEN_SPARE SERVER_BIN=$SERVER_BIN python3 "$HERE/round2.py" ||
+    IT_FAILS=$((IT_FAILS + 1))
 
 # A forged model blob on the agent: a genuine blob from the committed corpus
 # (signed by the key of seed 00 01 .. 1f, tests/unit/schema/check_model.c)

@@ -73,6 +73,19 @@ proto=$(curl -s --cacert "$C" -o /dev/null -w '%{scheme} %{http_version}' -v "$S
         grep -o -m1 -E 'TLSv1\.[23]')
 [ -n "$proto" ] && it_pass "negotiated $proto" || it_fail "negotiated TLS 1.2 or 1.3" "none seen"
 
+# M3: under the server's own TLS the session cookie is Secure (no proxy
+# header needed) and every answer carries HSTS.
+TPW=$(openssl rand -hex 16)
+printf '%s\n' "$TPW" | "$SERVER_BIN" user add --username tls-op --role operator \
+    --database-url "$DATABASE_URL" >"$IT_TMP/user.log" 2>&1
+curl -s --cacert "$C" -D "$IT_TMP/login.h" -o /dev/null -H 'Content-Type: application/json' \
+    -d "{\"username\":\"tls-op\",\"password\":\"$TPW\"}" "$S/api/v1/session"
+cookie=$(grep -i '^set-cookie: prc_session=' "$IT_TMP/login.h" | tr -d '\r')
+echo "$cookie" | grep -q '; Secure' && it_pass "M3: session cookie is Secure under --tls-cert" ||
+    it_fail "M3: session cookie is Secure under --tls-cert" "${cookie:-no Set-Cookie}"
+grep -qi '^strict-transport-security: max-age=' "$IT_TMP/login.h" &&
+    it_pass "HSTS on answers over the server's TLS" || it_fail "HSTS over TLS" "no header"
+
 stored() {
     curl -s --cacert "$C" -H "Authorization: Bearer $TOKEN" "$S/api/v1/snapshots?limit=1000" |
         python3 -c 'import json,sys; print(sum(1 for x in json.load(sys.stdin)["items"] if x["device_id"]==sys.argv[1]))' "$1" 2>/dev/null || echo 0

@@ -13,6 +13,7 @@ SERVER_BIN="$BUILD/bin/precursor-server"
 AGENT_BIN="$BUILD/bin/precursor-agent"
 
 IT_NAME=$(basename "$0" .sh)
+. "$IT_ROOT/scripts/pgpass.sh"
 IT_TMP=$(mktemp -d -t "precursor-$IT_NAME.XXXXXX")
 IT_FAILS=0
 IT_PIDS=()
@@ -70,6 +71,8 @@ it_env() {
         PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
     fi
     export DATABASE_URL PORT
+    # From here on the password is in $IT_TMP/pgpass, not on command lines.
+    pg_hide_password "$IT_TMP"
     BASE="http://127.0.0.1:$PORT"
 }
 

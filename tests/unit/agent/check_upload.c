@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "schema/devmsg.h"
 #include "agent/spool/spool.h"
 #include "agent/upload/upload.h"
 
@@ -37,6 +38,7 @@ struct req {
     int64_t t_ms;
     char device[80];
     char sig[128];
+    char ts[32];
 };
 
 static struct {
@@ -101,6 +103,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         snprintf(q->device, sizeof q->device, "%s", h ? h : "");
         h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Precursor-Signature");
         snprintf(q->sig, sizeof q->sig, "%s", h ? h : "");
+        h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Precursor-Timestamp");
+        snprintf(q->ts, sizeof q->ts, "%s", h ? h : "");
     }
     pthread_mutex_unlock(&srv.mu);
     r = MHD_create_response_from_buffer(2, (void *)"{}", MHD_RESPMEM_PERSISTENT);
@@ -349,6 +353,9 @@ START_TEST(test_heartbeat_signed)
     struct upload *u;
     struct req *hb = NULL;
     unsigned char sig[64];
+    uint8_t *msg;
+    size_t mlen;
+    int64_t ts;
     size_t siglen = 0;
     json_t *j;
     json_error_t err;
@@ -371,10 +378,18 @@ START_TEST(test_heartbeat_signed)
     ck_assert_int_eq(sodium_base642bin(sig, sizeof sig, hb->sig, strlen(hb->sig), NULL,
                                        &siglen, NULL, sodium_base64_VARIANT_ORIGINAL), 0);
     ck_assert_uint_eq(siglen, 64);
-    ck_assert_int_eq(crypto_sign_verify_detached(sig, hb->body, hb->len, pk), 0);
-    hb->body[0] ^= 1;
+    /* signed over device id, timestamp and body (schema/devmsg.h) */
+    ck_assert_int_eq(devmsg_parse_ts(hb->ts, &ts), 0);
+    ck_assert(devmsg_fresh(ts, (int64_t)time(NULL) * 1000));
+    ck_assert_int_eq(devmsg_heartbeat("dev-1", ts, hb->body, hb->len, &msg, &mlen), 0);
+    ck_assert_int_eq(crypto_sign_verify_detached(sig, msg, mlen, pk), 0);
     ck_assert_int_ne(crypto_sign_verify_detached(sig, hb->body, hb->len, pk), 0);
-    hb->body[0] ^= 1;
+    msg[mlen - 1] ^= 1;
+    ck_assert_int_ne(crypto_sign_verify_detached(sig, msg, mlen, pk), 0);
+    free(msg);
+    ck_assert_int_eq(devmsg_heartbeat("dev-2", ts, hb->body, hb->len, &msg, &mlen), 0);
+    ck_assert_int_ne(crypto_sign_verify_detached(sig, msg, mlen, pk), 0);
+    free(msg);
     j = json_loadb((const char *)hb->body, hb->len, 0, &err);
     ck_assert_ptr_nonnull(j);
     ck_assert_int_eq(json_integer_value(json_object_get(j, "uploaded")), 1);

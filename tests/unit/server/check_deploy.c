@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "agent/fleet/config_poll.h"
+#include "schema/devmsg.h"
 #include "schema/model.h"
 #include "server/auth/auth.h"
 #include "server/db/db.h"
@@ -251,13 +252,20 @@ START_TEST(test_deploy_fetch_and_view)
     snprintf(hb, sizeof hb, "{\"model_version\":1,\"model\":{\"version\":1,\"previous\":null,"
                             "\"refused\":{\"version\":7,\"reason\":\"bad_signature\"}}}");
     {
-        uint8_t s[64];
-        const char *h[4] = { hdev, hsig, NULL, NULL };
+        uint8_t s[64], *msg;
+        size_t mlen;
+        char hts[64];
+        const char *h[4] = { hdev, hsig, hts, NULL };
+        int64_t ts = (int64_t)time(NULL) * 1000;
 
-        crypto_sign_detached(s, NULL, (const uint8_t *)hb, strlen(hb), f.sk[0]);
+        ck_assert_int_eq(devmsg_heartbeat("dep-1", ts, (const uint8_t *)hb, strlen(hb), &msg,
+                                          &mlen), 0);
+        crypto_sign_detached(s, NULL, msg, mlen, f.sk[0]);
+        free(msg);
         text_b64_encode(s, 64, sig, sizeof sig);
         snprintf(hdev, sizeof hdev, "X-Precursor-Device: dep-1");
         snprintf(hsig, sizeof hsig, "X-Precursor-Signature: %s", sig);
+        snprintf(hts, sizeof hts, "X-Precursor-Timestamp: %lld", (long long)ts);
         ck_assert_int_eq(http(&f, "POST", "/api/v1/heartbeats", hb, NULL, h, &rep), 204);
         free(rep.body);
     }

@@ -239,7 +239,7 @@ START_TEST(test_pipeline_order)
 {
     struct fx f;
     struct reply rep;
-    uint8_t pk[32], sk[64], pk2[32], sk2[64];
+    uint8_t pk[32], sk[64], pk2[32], sk2[64], pk3[32], sk3[64];
     uint8_t *e;
     size_t l;
 
@@ -252,8 +252,10 @@ START_TEST(test_pipeline_order)
     ck_assert_int_eq(http(&f, "POST", "/api/v1/snapshots", e, l, NULL, &rep), 403);
     ck_assert_str_eq(err_code(&rep), "unknown_device");
     free(e);
-    /* Pending device: refused before its signature is looked at. */
-    enroll(&f, "ord-p", pk, 0, 201);
+    /* Pending device: refused before its signature is looked at.  (Its own
+     * key: a key held by one device may not enroll another.) */
+    crypto_sign_keypair(pk3, sk3);
+    enroll(&f, "ord-p", pk3, 0, 201);
     e = envelope("ord-p", 1, 0, sk2, &l);
     ck_assert_int_eq(http(&f, "POST", "/api/v1/snapshots", e, l, NULL, &rep), 403);
     ck_assert_str_eq(err_code(&rep), "device_not_active");
@@ -514,6 +516,7 @@ START_TEST(test_enroll_approve_revoke_rotate)
     char msg[256], body[512], k64[64], s64[128];
     size_t ml, l;
     uint8_t *e;
+    int64_t ts;
 
     TESTDB_REQUIRE();
     fx_start(&f, NULL, 0);
@@ -531,18 +534,30 @@ START_TEST(test_enroll_approve_revoke_rotate)
     ck_assert_int_eq(http(&f, "POST", "/api/v1/snapshots", e, l, NULL, &rep), 201);
     free(e);
     /* Rotation signed by a key that is not the current one: 403. */
-    ck_assert_int_eq(fleet_rotate_message("life-1", pk2, msg, sizeof msg, &ml), 0);
+    ts = fleet_now_ms();
+    ck_assert_int_eq(fleet_rotate_message("life-1", pk2, ts, msg, sizeof msg, &ml), 0);
     crypto_sign_detached(sig, NULL, (const uint8_t *)msg, ml, sk2);
     text_b64_encode(pk2, 32, k64, sizeof k64);
     text_b64_encode(sig, 64, s64, sizeof s64);
-    snprintf(body, sizeof body, "{\"public_key\":\"%s\",\"signature\":\"%s\"}", k64, s64);
+    snprintf(body, sizeof body, "{\"public_key\":\"%s\",\"signature\":\"%s\","
+             "\"timestamp\":%lld}", k64, s64, (long long)ts);
     ck_assert_int_eq(http(&f, "POST", "/api/v1/devices/life-1/rotate", body, strlen(body), NULL,
                           &rep), 403);
     crypto_sign_detached(sig, NULL, (const uint8_t *)msg, ml, sk);
     text_b64_encode(sig, 64, s64, sizeof s64);
-    snprintf(body, sizeof body, "{\"public_key\":\"%s\",\"signature\":\"%s\"}", k64, s64);
+    snprintf(body, sizeof body, "{\"public_key\":\"%s\",\"signature\":\"%s\","
+             "\"timestamp\":%lld}", k64, s64, (long long)ts);
     ck_assert_int_eq(http(&f, "POST", "/api/v1/devices/life-1/rotate", body, strlen(body), NULL,
                           &rep), 200);
+    /* Back to the retired key, signed by the current one: keys must be fresh. */
+    ck_assert_int_eq(fleet_rotate_message("life-1", pk, ts + 1, msg, sizeof msg, &ml), 0);
+    crypto_sign_detached(sig, NULL, (const uint8_t *)msg, ml, sk2);
+    text_b64_encode(pk, 32, k64, sizeof k64);
+    text_b64_encode(sig, 64, s64, sizeof s64);
+    snprintf(body, sizeof body, "{\"public_key\":\"%s\",\"signature\":\"%s\","
+             "\"timestamp\":%lld}", k64, s64, (long long)ts + 1);
+    ck_assert_int_eq(http(&f, "POST", "/api/v1/devices/life-1/rotate", body, strlen(body), NULL,
+                          &rep), 409);
     /* The old key no longer uploads (the cache was invalidated); the new does. */
     e = envelope("life-1", 2, 0, sk, &l);
     ck_assert_int_eq(http(&f, "POST", "/api/v1/snapshots", e, l, NULL, &rep), 403);

@@ -9,8 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <zstd.h>
 
+#include "schema/devmsg.h"
 #include "schema/wire.h"
 #include "server/auth/auth.h"
 #include "server/db/db.h"
@@ -569,8 +571,10 @@ START_TEST(test_heartbeat_and_health)
     struct fx f;
     struct reply rep;
     const char *hb = "{\"uptime_s\":12,\"spool_depth\":0}";
-    uint8_t sig[WIRE_SIG_LEN];
-    char sig64[128], hdr1[160], hdr2[160], url[128];
+    uint8_t sig[WIRE_SIG_LEN], *msg;
+    size_t mlen;
+    int64_t ts = (int64_t)time(NULL) * 1000;
+    char sig64[128], hdr1[160], hdr2[160], hdr3[160], url[128];
     struct curl_slist *h = NULL;
     CURL *c;
     json_t *j;
@@ -580,12 +584,18 @@ START_TEST(test_heartbeat_and_health)
     ck_assert_int_eq(http(&f, "GET", "/healthz", NULL, 0, NULL, &rep), 200);
     free(rep.body);
     ck_assert_int_eq(do_register(&f, "hb-1", f.pk, SECRET), 201);
-    crypto_sign_detached(sig, NULL, (const uint8_t *)hb, strlen(hb), f.sk);
+    /* signed over device id, timestamp and body (schema/devmsg.h) */
+    ck_assert_int_eq(devmsg_heartbeat("hb-1", ts, (const uint8_t *)hb, strlen(hb), &msg, &mlen),
+                     0);
+    crypto_sign_detached(sig, NULL, msg, mlen, f.sk);
+    free(msg);
     text_b64_encode(sig, sizeof sig, sig64, sizeof sig64);
     snprintf(hdr1, sizeof hdr1, "X-Precursor-Device: hb-1");
     snprintf(hdr2, sizeof hdr2, "X-Precursor-Signature: %s", sig64);
+    snprintf(hdr3, sizeof hdr3, "X-Precursor-Timestamp: %lld", (long long)ts);
     h = curl_slist_append(h, hdr1);
     h = curl_slist_append(h, hdr2);
+    h = curl_slist_append(h, hdr3);
     h = curl_slist_append(h, "Content-Type: application/json");
     snprintf(url, sizeof url, "%s/api/v1/heartbeats", f.base);
     memset(&rep, 0, sizeof rep);
@@ -598,6 +608,10 @@ START_TEST(test_heartbeat_and_health)
     ck_assert_int_eq(curl_easy_perform(c), CURLE_OK);
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &rep.status);
     ck_assert_int_eq(rep.status, 204);
+    /* The same heartbeat again (captured and replayed): 409, nothing stored. */
+    ck_assert_int_eq(curl_easy_perform(c), CURLE_OK);
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &rep.status);
+    ck_assert_int_eq(rep.status, 409);
     /* Same headers, other body: the signature no longer matches. */
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, "{\"uptime_s\":13}");
     ck_assert_int_eq(curl_easy_perform(c), CURLE_OK);

@@ -274,11 +274,27 @@ START_TEST(test_login_limit_per_client)
     ck_assert_int_eq(login("192.0.2.7", "alice", "alice-secret-1"), SRV_ERATELIMIT);
     /* another address still gets in with the right password */
     ck_assert_int_eq(login("198.51.100.9", "alice", "alice-secret-1"), SRV_OK);
-    /* and the per-username limit still holds from a fresh address */
+    /* failures for alice spread over many addresses lock nobody out: no
+     * count spans addresses (an account-wide lock is a denial of service) */
     ck_assert_int_eq(count_sql("INSERT INTO login_attempts (username, client, ok)"
-                               " SELECT 'alice', '203.0.113.' || g, false"
-                               " FROM generate_series(1, 5) g"), 0);
-    ck_assert_int_eq(login("198.51.100.10", "alice", "alice-secret-1"), SRV_ERATELIMIT);
+                               " SELECT 'alice', '203.0.113.' || (g % 50), false"
+                               " FROM generate_series(1, 200) g"), 0);
+    ck_assert_int_eq(login("198.51.100.10", "alice", "alice-secret-1"), SRV_OK);
+    /* one (user, address) pair backs off after its free failures, even for
+     * the right password, while its wait lasts */
+    ck_assert_int_eq(count_sql("INSERT INTO login_attempts (username, client, ok)"
+                               " SELECT 'alice', '198.51.100.11', false"
+                               " FROM generate_series(1, 8) g"), 0);
+    ck_assert_int_eq(login("198.51.100.11", "alice", "alice-secret-1"), SRV_ERATELIMIT);
+    ck_assert_int_eq(login("198.51.100.12", "alice", "alice-secret-1"), SRV_OK);
+    /* once its failures leave the window the pair starts afresh */
+    ck_assert_int_eq(count_sql("UPDATE login_attempts SET at = at - interval '1 hour'"
+                               " WHERE client = '198.51.100.11'"), 0);
+    ck_assert_int_eq(login("198.51.100.11", "alice", "alice-secret-1"), SRV_OK);
+    ck_assert_uint_eq(session_backoff_s(4), 0);
+    ck_assert_uint_eq(session_backoff_s(5), 1);
+    ck_assert_uint_eq(session_backoff_s(8), 8);
+    ck_assert_uint_eq(session_backoff_s(1000), SESSION_FAIL_BACKOFF_MAX_S);
     db_shutdown();
 }
 END_TEST
@@ -317,6 +333,16 @@ START_TEST(test_users_admin_only)
     ck_assert_int_eq(count_sql("SELECT count(*) FROM users WHERE username = 'bob.k'"), 0);
     ck_assert_int_eq(users_call(SRV_ROLE_ADMIN, "POST",
                                 "{\"username\":\"bob\",\"password\":\"short\",\"role\":\"operator\"}",
+                                NULL), SRV_EBADREQ);
+    /* the password policy: long enough is not enough */
+    ck_assert_ptr_nonnull(auth_password_policy("1234567890", "bob"));
+    ck_assert_ptr_nonnull(auth_password_policy("qwertyuiop", "bob"));
+    ck_assert_ptr_nonnull(auth_password_policy("Password123", "bob"));
+    ck_assert_ptr_nonnull(auth_password_policy("aaaaaaaaaaaa", "bob"));
+    ck_assert_ptr_nonnull(auth_password_policy("bob.k.smith", "bob.k.smith"));
+    ck_assert_ptr_null(auth_password_policy("bob-secret-22", "bob"));
+    ck_assert_int_eq(users_call(SRV_ROLE_ADMIN, "POST",
+                                "{\"username\":\"bob\",\"password\":\"1234567890\",\"role\":\"operator\"}",
                                 NULL), SRV_EBADREQ);
     ck_assert_int_eq(users_call(SRV_ROLE_ADMIN, "POST",
                                 "{\"username\":\"b o b\",\"password\":\"bob-secret-22\",\"role\":\"operator\"}",

@@ -1101,7 +1101,7 @@ int wire_declared_len(const uint8_t *buf, size_t n, uint64_t *len)
 
     if (n < 16)
         return n >= 4 && memcmp(buf, WIRE_MAGIC, 4) != 0 ? -1 : 1;
-    if (memcmp(buf, WIRE_MAGIC, 4) != 0 || buf[4] != WIRE_VERSION_MAJOR)
+    if (memcmp(buf, WIRE_MAGIC, 4) != 0 || (buf[4] != WIRE_VERSION_MAJOR && buf[4] != WIRE_VERSION2_MAJOR))
         return -1;
     header_len = get32(buf + 8);
     payload_len = get32(buf + 12);

@@ -104,7 +104,7 @@ int wire_encode(const struct wire_meta *m, const void *samples,
 /* The whole length an envelope declares in its first 16 bytes (header_len +
  * payload_len + signature), so a server can hold an upload to it before
  * reading the rest: 0 with *len; 1 when fewer than 16 bytes were given (and
- * those could start an envelope); -1 when the bytes are no v1 envelope or a
+ * those could start an envelope); -1 when the bytes are no v1 or v2 envelope or a
  * length is beyond its bound.  Nothing is verified: wire_parse still runs. */
 int wire_declared_len(const uint8_t *buf, size_t n, uint64_t *len);
 

@@ -148,6 +148,13 @@ START_TEST(test_roundtrip)
     s = samples_make(&m, 11 + (uint64_t)_i, style);
     ck_assert_int_eq(wire_encode_v2(&m, s, g_sk, 0, flags, &env, &len), WIRE_OK);
     ck_assert_uint_eq(env[4], 2);
+    {
+        /* what a server holds an upload to before reading it (wire_declared_len) */
+        uint64_t declared = 0;
+        ck_assert_int_eq(wire_declared_len(env, len, &declared), 0);
+        ck_assert_uint_eq(declared, len);
+        ck_assert_int_eq(wire_declared_len(env, 15, &declared), 1);
+    }
     out = decode_all(env, len, &got);
     ck_assert_uint_eq(got.version, 2);
     ck_assert_uint_eq(got.flags, flags);

@@ -431,12 +431,6 @@ static int write_score(struct pipeline *p, size_t i, int64_t t_us,
     return rc < 0 ? PIPELINE_EIO : 0;
 }
 
-/* The model scores its own windows with its own threshold (the detectors'
- * trigger threshold means nothing for it).  Active, its score is reported
- * like a detector's where it is the highest and nothing triggered, and an
- * alarm triggers like a detector would, under the same hold-off, unless a
- * detector already did: the snapshot names who fired.  In shadow nothing
- * here changes. */
 /* The model was trained on physical units (the server reads snapshots
  * through wire_to_physical); a source that yields ADC codes (a scale or an
  * offset per channel) is converted here the same way, so that device and
@@ -460,6 +454,12 @@ static const float *model_units(struct pipeline *p, const float *frame)
     return calibrated ? p->model_frame : frame;
 }
 
+/* The model scores its own windows with its own threshold (the detectors'
+ * trigger threshold means nothing for it).  Active, its score is reported
+ * like a detector's where it is the highest and nothing triggered, and an
+ * alarm triggers like a detector would, under the same hold-off, unless a
+ * detector already did: the snapshot names who fired.  In shadow nothing
+ * here changes. */
 static void model_step(struct pipeline *p, const float *frame, int64_t t_us,
                        struct detect_result *res)
 {

@@ -563,7 +563,16 @@ def session_of(user, password, source="127.0.6.2"):
 
 
 def session_status(cookie):
-    st, _, _ = cat.request("GET", "/api/v1/session", headers={"Cookie": "prc_session=" + cookie})
+    """200 while the session is live, else 401.  The probe itself answers
+    200 {"authenticated": false} for a session that has ended (so that a
+    browser logs no error before login): that counts as ended here."""
+    st, data, _ = cat.request("GET", "/api/v1/session", headers={"Cookie": "prc_session=" + cookie})
+    if st == 200:
+        try:
+            if json.loads(data).get("authenticated") is False:
+                return 401
+        except ValueError:
+            pass
     return st
 
 

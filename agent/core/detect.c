@@ -37,6 +37,7 @@
  * quiet_frames: one sharp trigger per event, not a plateau of repeated alarms. */
 #include "agent/core/detect.h"
 #include "agent/core/detect_multi.h"
+#include "agent/core/detect_ctx.h"
 
 #include <math.h>
 #include <stddef.h>
@@ -150,6 +151,8 @@ struct chan {
     float rep_mem[2];           /* the same, decaying unless renewed by a repeat */
     float rep_prev[2];          /* rep_mem before this frame: what a crossing is judged by */
     float feat_z_level;         /* for the model vector */
+    float z_signed;             /* this frame's level z with its sign (context symbols) */
+    float ln_ctx;               /* ln p-value of this frame's symbol in its context */
 };
 
 struct detect {
@@ -192,6 +195,8 @@ struct detect {
     float z_level, z_feat;              /* this frame's largest z of each */
     float score_feat_cal;               /* the features' calibrated score, per evaluation */
     float score_multi_cal;              /* the multivariate detector's, this frame */
+    struct detect_ctx *cx;              /* [channels], NULL unless DETECT_CONTEXT */
+    struct tailcal cal_ctx;
 };
 
 void detect_config_defaults(struct detect_config *cfg)
@@ -203,7 +208,8 @@ void detect_config_defaults(struct detect_config *cfg)
     cfg->level_alpha = 0.001f;
     cfg->window = 0;
     cfg->warmup_s = 5.0f;
-    cfg->enable = DETECT_LEVEL | DETECT_FEATURE | DETECT_MULTI | DETECT_ENABLE_AUTO;
+    cfg->enable = DETECT_LEVEL | DETECT_FEATURE | DETECT_MULTI | DETECT_CONTEXT |
+                  DETECT_ENABLE_AUTO;
     cfg->lik_short = 0;
     cfg->lik_long = 2000;
     cfg->quiet_frames = 200;
@@ -244,8 +250,12 @@ void detect_config_resolve(struct detect_config *cfg, double rate)
      * from a few dozen samples fired on plain process noise. */
     if (cfg->enable & DETECT_ENABLE_AUTO) {
         cfg->enable &= ~DETECT_ENABLE_AUTO;
+        /* Sequences of per-sample symbols of a kHz waveform are phase
+         * noise; of process data they are the plant's routine. */
         if (proc)
             cfg->enable &= ~DETECT_FEATURE;
+        else
+            cfg->enable &= ~DETECT_CONTEXT;
     }
 }
 
@@ -280,7 +290,7 @@ static int config_ok(const struct detect_config *c, unsigned channels)
         return 0;
     if ((c->enable & ~DETECT_ENABLE_AUTO) == 0 ||
         (c->enable & ~(DETECT_LEVEL | DETECT_FEATURE | DETECT_MODEL | DETECT_MULTI |
-                       DETECT_ENABLE_AUTO)))
+                       DETECT_CONTEXT | DETECT_ENABLE_AUTO)))
         return 0;
     return 1;
 }
@@ -305,6 +315,7 @@ size_t detect_arena_size(const struct detect_config *cfg, unsigned channels)
            align8(sizeof(float) * (size_t)channels * DETECT_NFEAT) +
            align8(sizeof(float) * channels) +
            (multi_on(cfg, channels) ? align8(detect_multi_size(channels)) : 0) +
+           ((cfg->enable & DETECT_CONTEXT) ? align8(sizeof(struct detect_ctx) * channels) : 0) +
            8;   /* room to align an arbitrary arena pointer */
 }
 
@@ -371,6 +382,13 @@ struct detect *detect_init(const struct detect_config *cfg_in, unsigned channels
     if (multi_on(cfg, channels))
         d->mv = detect_multi_init((void *)p, detect_multi_size(channels), channels,
                                   cfg->level_alpha);
+    if (multi_on(cfg_in, channels))
+        p += align8(detect_multi_size(channels));
+    if (cfg->enable & DETECT_CONTEXT) {
+        d->cx = (struct detect_ctx *)p;
+        for (c = 0; c < channels; c++)
+            detect_ctx_init(&d->cx[c]);
+    }
 
     d->cfg = *cfg;
     d->channels = channels;
@@ -402,6 +420,7 @@ struct detect *detect_init(const struct detect_config *cfg_in, unsigned channels
     d->cal_level.ln_zero = zero_above(d->fps_level);
     d->cal_feat.ln_zero = zero_above(d->fps_feat);
     d->cal_multi.ln_zero = zero_above(d->fps_level);
+    d->cal_ctx.ln_zero = zero_above(d->fps_level);
     for (c = 0; c < channels; c++) {
         /* Bands at 5 % and 25 % of the rate: "low" machine harmonics and the
          * high band where bearing fault impulses ring. */
@@ -430,6 +449,7 @@ const char *detect_name(uint8_t detector)
     case DETECT_FEATURE: return "feature";
     case DETECT_MODEL: return "model";
     case DETECT_MULTI: return "multi";
+    case DETECT_CONTEXT: return "context";
     default: return "none";
     }
 }
@@ -655,6 +675,26 @@ static float calibrated(struct tailcal *t, float z, int sides, float trials,
     return s;
 }
 
+/* The contextual detector's calibrated score: ln_p is the frame's smallest
+ * ln p-value over channels, its model's own probability; the empirical tail
+ * of -ln p in this stream may only make it less surprising (a stream whose
+ * sequences never settle stops scoring each new one as rare). */
+static float ctx_calibrated(struct detect *d, float ln_p)
+{
+    struct tailcal *t = &d->cal_ctx;
+    float u = -ln_p, share, s = 0.0f;
+
+    ln_p = ln_any_of(ln_p, (float)d->channels);
+    if (u > 0.0f && ln_p <= t->ln_zero) {
+        share = tail_share(t, u);
+        if (share > 0.0f && logf(share) > ln_p)
+            ln_p = logf(share);
+        s = score_of_ln(ln_any_of(ln_p, d->fps_level));
+    }
+    tail_add(t, u > 0.0f ? u : 0.0f, d->cfg.level_alpha);
+    return s;
+}
+
 float detect_lik_step(struct detect_lik *l, float raw, uint32_t short_n, uint32_t long_n)
 {
     float a, delta, sd, u, s;
@@ -757,6 +797,7 @@ static float level_step(struct detect *d, struct chan *ch, float x)
     if (ch->dev_fast > scale)
         zv = logf(ch->dev_fast / scale);
     ch->feat_z_level = z;
+    ch->z_signed = x >= mean ? z : -z;
     /* The exported z of the level detector: the largest of the three, the
      * variance ratio on the level's scale (3x the spread is a z of 4). */
     ch->zl_now = z > zd ? z : zd;
@@ -967,6 +1008,8 @@ static float channel_score(struct detect *d, unsigned c, float x, int eval, uint
     if (!isfinite(x))
         x = ch->lvl.mean;       /* a broken sample must not poison the state */
     mean = level_step(d, ch, x);
+    if (d->cx)
+        ch->ln_ctx = detect_ctx_step(&d->cx[c], ch->z_signed);
     if (en & (DETECT_FEATURE | DETECT_MODEL)) {
         feature_step(d, c, x - mean);
         if (eval)
@@ -1132,6 +1175,15 @@ static float exported_score(struct detect *d, int eval)
 
         d->score_multi_cal = t;
         if (t > s)
+            s = t;
+    }
+    if (d->cx && d->frames > LEVEL_YOUNG) {
+        float ln_p = 0.0f, t;
+
+        for (c = 0; c < d->channels; c++)
+            if (d->ch[c].ln_ctx < ln_p)
+                ln_p = d->ch[c].ln_ctx;
+        if ((t = ctx_calibrated(d, ln_p)) > s)
             s = t;
     }
     if ((en & DETECT_MODEL) && d->score_model > s)

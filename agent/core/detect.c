@@ -152,6 +152,7 @@ struct chan {
     float rep_prev[2];          /* rep_mem before this frame: what a crossing is judged by */
     float feat_z_level;         /* for the model vector */
     float z_signed;             /* this frame's level z with its sign (context symbols) */
+    float home_mean, home_scale;        /* the level before the last event (trigger path) */
     float ln_ctx;               /* ln p-value of this frame's symbol in its context */
 };
 
@@ -803,6 +804,16 @@ static float level_step(struct detect *d, struct chan *ch, float x)
     ch->zl_now = z > zd ? z : zd;
     if (zv * (Z_HALF_LEVEL / VAR_HALF) > ch->zl_now)
         ch->zl_now = zv * (Z_HALF_LEVEL / VAR_HALF);
+    /* For the trigger, a sample back at the level this channel had before
+     * the last event is no news: a plant returning to normal after a fault
+     * (or an operator undoing a move) made a third of the cranfield false
+     * triggers.  The exported score is not touched. */
+    if (ch->home_scale > 0.0f) {
+        float zh = fabsf(x - ch->home_mean) / ch->home_scale;
+
+        if (zh < z)
+            z = zh;
+    }
     ch->score_level = z_to_score(z, Z_HALF_LEVEL);
     {
         float sv = z_to_score(zv, VAR_HALF);
@@ -951,6 +962,27 @@ static void repeat_track(const struct detect *d, struct chan *ch)
 
 /* On a crossing by detector det of channel ch: 1 if it repeats the last
  * trigger; otherwise the crossing becomes the remembered one when it fires. */
+/* At a trigger every channel that is still near its home (or has none yet)
+ * takes its current level as home: the state before this event.  A channel
+ * already away from home is inside an excursion, and keeps the home it had. */
+static void home_record(struct detect *d)
+{
+    unsigned c;
+
+    for (c = 0; c < d->channels; c++) {
+        struct chan *ch = &d->ch[c];
+        float scale = ch->lvl.dev * MAD_TO_SIGMA;
+
+        if (scale < ch->floor_now)
+            scale = ch->floor_now;
+        if (ch->home_scale > 0.0f &&
+            fabsf(ch->lvl.mean - ch->home_mean) > CLIP * ch->home_scale)
+            continue;
+        ch->home_mean = ch->lvl.mean;
+        ch->home_scale = scale;
+    }
+}
+
 static int repeat_of_last(const struct detect *d, const struct chan *ch, uint8_t det)
 {
     unsigned k = det == DETECT_FEATURE;
@@ -1110,6 +1142,8 @@ static void trigger_decide(struct detect *d, int64_t t_us, struct detect_result 
             d->have_trigger = 1;
             d->t_last_trigger = t_us;
             cap_record(d, t_us);
+            if (d->process)
+                home_record(d);
             if (novel)
                 repeat_record(d, &d->ch[r->channel], r->detector);
         }

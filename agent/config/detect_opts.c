@@ -176,7 +176,7 @@ void detect_opts_help(FILE *f)
             (unsigned)d.quiet_frames);
     fprintf(f, "  novelty_half=%u    half-life in frames of the recent peak a new surprise must beat (0 = off)\n",
             (unsigned)d.novelty_half);
-    fprintf(f, "  detectors=auto    comma list of level, feature, model, multi "
-            "(auto: process level,multi; vibration level,feature,multi; "
-            "multi scores with 2+ correlated channels)\n");
+    fprintf(f, "  detectors=auto    comma list of level, feature, model, multi, context "
+            "(auto: process level,multi,context; vibration level,feature,multi; "
+            "multi scores with 2+ correlated channels; context adds to the exported score only)\n");
 }

@@ -153,7 +153,7 @@ struct chan {
     float feat_z_level;         /* for the model vector */
     float z_signed;             /* this frame's level z with its sign (context symbols) */
     float home_mean, home_scale;        /* the level before the last event (trigger path) */
-    float ln_ctx;               /* ln p-value of this frame's symbol in its context */
+    float p_ctx;                /* p-value of this frame's symbol in its context */
 };
 
 struct detect {
@@ -1041,7 +1041,7 @@ static float channel_score(struct detect *d, unsigned c, float x, int eval, uint
         x = ch->lvl.mean;       /* a broken sample must not poison the state */
     mean = level_step(d, ch, x);
     if (d->cx)
-        ch->ln_ctx = detect_ctx_step(&d->cx[c], ch->z_signed);
+        ch->p_ctx = detect_ctx_step(&d->cx[c], ch->z_signed);
     if (en & (DETECT_FEATURE | DETECT_MODEL)) {
         feature_step(d, c, x - mean);
         if (eval)
@@ -1212,12 +1212,12 @@ static float exported_score(struct detect *d, int eval)
             s = t;
     }
     if (d->cx && d->frames > LEVEL_YOUNG) {
-        float ln_p = 0.0f, t;
+        float p = 1.0f, t;
 
         for (c = 0; c < d->channels; c++)
-            if (d->ch[c].ln_ctx < ln_p)
-                ln_p = d->ch[c].ln_ctx;
-        if ((t = ctx_calibrated(d, ln_p)) > s)
+            if (d->ch[c].p_ctx < p)
+                p = d->ch[c].p_ctx;
+        if ((t = ctx_calibrated(d, p < 1.0f ? logf(p) : 0.0f)) > s)
             s = t;
     }
     if ((en & DETECT_MODEL) && d->score_model > s)

@@ -1,7 +1,6 @@
 /* detect_ctx.c - contextual (sequence) novelty of one channel (detect_ctx.h). */
 #include "agent/core/detect_ctx.h"
 
-#include <math.h>
 #include <string.h>
 
 /* Breakpoints of 8 equiprobable symbols of a standard normal (SAX). */
@@ -47,24 +46,25 @@ static void halve_counts(struct detect_ctx *c)
 float detect_ctx_step(struct detect_ctx *c, float z)
 {
     unsigned sym = symbol_of(z), s, slot[DETECT_CTX_Q];
-    float n_ctx = 0.0f, n_marg = 0.0f, p[DETECT_CTX_Q], tail = 0.0f, ln_p = 0.0f;
+    float n_marg = (float)DETECT_CTX_Q, a[DETECT_CTX_Q], n_ctx = 0.0f, tail = 0.0f, inv;
+    float p = 1.0f;
 
     if (c->seen >= DETECT_CTX_LEN) {
+        for (s = 0; s < DETECT_CTX_Q; s++)
+            n_marg += (float)c->marg[s];
+        inv = PRIOR_W / n_marg;
+        /* P(s | context) = a[s] / sum(a): every p shares that denominator,
+         * so the p-value needs one division, not one per symbol. */
         for (s = 0; s < DETECT_CTX_Q; s++) {
             slot[s] = slot_of(c->hist, s);
-            n_ctx += (float)c->cnt[slot[s]];
-            n_marg += (float)c->marg[s];
-        }
-        for (s = 0; s < DETECT_CTX_Q; s++) {
-            float p0 = ((float)c->marg[s] + 1.0f) / (n_marg + (float)DETECT_CTX_Q);
-
-            p[s] = ((float)c->cnt[slot[s]] + PRIOR_W * p0) / (n_ctx + PRIOR_W);
+            a[s] = (float)c->cnt[slot[s]] + ((float)c->marg[s] + 1.0f) * inv;
+            n_ctx += a[s];
         }
         /* p-value: the chance of a symbol at most as likely as this one. */
         for (s = 0; s < DETECT_CTX_Q; s++)
-            if (p[s] <= p[sym])
-                tail += p[s];
-        ln_p = tail < 1.0f ? logf(tail) : 0.0f;
+            if (a[s] <= a[sym])
+                tail += a[s];
+        p = tail < n_ctx ? tail / n_ctx : 1.0f;
         if (c->cnt[slot[sym]] == 255u)
             halve_counts(c);
         c->cnt[slot[sym]]++;
@@ -76,5 +76,5 @@ float detect_ctx_step(struct detect_ctx *c, float z)
     c->hist = (uint16_t)(((c->hist << 3) | sym) & HIST_MASK);
     if (c->seen < UINT16_MAX)
         c->seen++;
-    return ln_p;
+    return p;
 }

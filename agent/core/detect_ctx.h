@@ -34,9 +34,10 @@ struct detect_ctx {
 };
 
 void detect_ctx_init(struct detect_ctx *c);
-/* One sample as its z against the level's baseline (signed).  Returns ln of
- * the p-value of its symbol given the context (<= 0; 0 while the context is
- * not yet full), then learns it. */
+/* One sample as its z against the level's baseline (signed).  Returns the
+ * p-value of its symbol given the context (in (0, 1]; 1 while the context
+ * is not yet full), then learns it.  The caller takes the log once a frame
+ * (of the smallest over channels), not once a channel. */
 float detect_ctx_step(struct detect_ctx *c, float z);
 
 #endif

@@ -25,22 +25,22 @@ START_TEST(ctx_pattern_break)
 {
     static const float saw[8] = { -1.5f, -0.9f, -0.5f, -0.1f, 0.1f, 0.5f, 0.9f, 1.5f };
     struct detect_ctx cx;
-    float ln_p, worst_routine = 0.0f;
+    float p, worst_routine = 1.0f;
     int i;
 
     detect_ctx_init(&cx);
     for (i = 0; i < 800; i++) {
-        ln_p = detect_ctx_step(&cx, saw[i % 8]);
-        if (i >= 400 && ln_p < worst_routine)
-            worst_routine = ln_p;
+        p = detect_ctx_step(&cx, saw[i % 8]);
+        if (i >= 400 && p < worst_routine)
+            worst_routine = p;
     }
-    ck_assert_float_ge(worst_routine, -0.1f);
-    ln_p = detect_ctx_step(&cx, saw[4]);        /* 800 % 8 = 0: expected saw[0] */
-    ck_assert_float_le(ln_p, logf(0.01f));
+    ck_assert_float_ge(worst_routine, 0.9f);
+    p = detect_ctx_step(&cx, saw[4]);           /* 800 % 8 = 0: expected saw[0] */
+    ck_assert_float_le(p, 0.01f);
     /* bounded memory: counts saturate and halve, the routine stays certain */
     for (i = 801; i < 20000; i++)
-        ln_p = detect_ctx_step(&cx, saw[i % 8]);
-    ck_assert_float_ge(ln_p, -0.1f);
+        p = detect_ctx_step(&cx, saw[i % 8]);
+    ck_assert_float_ge(p, 0.9f);
 }
 END_TEST
 

@@ -676,23 +676,25 @@ static float calibrated(struct tailcal *t, float z, int sides, float trials,
     return s;
 }
 
-/* The contextual detector's calibrated score: ln_p is the frame's smallest
- * ln p-value over channels, its model's own probability; the empirical tail
+/* The contextual detector's calibrated score: p is the frame's smallest
+ * p-value over channels, its model's own probability; the empirical tail
  * of -ln p in this stream may only make it less surprising (a stream whose
- * sequences never settle stops scoring each new one as rare). */
-static float ctx_calibrated(struct detect *d, float ln_p)
+ * sequences never settle stops scoring each new one as rare).  Cheap for
+ * the ordinary frame: a p above 1/e lands in the lowest bin (-ln p < 1)
+ * without a log, and one too common to score is not calibrated. */
+static float ctx_calibrated(struct detect *d, float p)
 {
     struct tailcal *t = &d->cal_ctx;
-    float u = -ln_p, share, s = 0.0f;
+    float u = p < 0.36787944f ? -logf(p) : 0.0f, ln_p, share, s = 0.0f;
 
-    ln_p = ln_any_of(ln_p, (float)d->channels);
-    if (u > 0.0f && ln_p <= t->ln_zero) {
+    if (u > 0.0f && -u <= t->ln_zero) {
+        ln_p = ln_any_of(-u, (float)d->channels);
         share = tail_share(t, u);
         if (share > 0.0f && logf(share) > ln_p)
             ln_p = logf(share);
         s = score_of_ln(ln_any_of(ln_p, d->fps_level));
     }
-    tail_add(t, u > 0.0f ? u : 0.0f, d->cfg.level_alpha);
+    tail_add(t, u, d->cfg.level_alpha);
     return s;
 }
 
@@ -1217,7 +1219,7 @@ static float exported_score(struct detect *d, int eval)
         for (c = 0; c < d->channels; c++)
             if (d->ch[c].p_ctx < p)
                 p = d->ch[c].p_ctx;
-        if ((t = ctx_calibrated(d, p < 1.0f ? logf(p) : 0.0f)) > s)
+        if ((t = ctx_calibrated(d, p)) > s)
             s = t;
     }
     if ((en & DETECT_MODEL) && d->score_model > s)

@@ -15,6 +15,8 @@
  *            compared (in log) with its own slowly adapting robust baseline.
  *   model    the per-channel feature vectors go to a run-time model.
  *   multi    detect_multi.c: the frame vector against a forgetting covariance.
+ *   context  detect_ctx.c: each sample's symbol against the few before it
+ *            (process profile; exported score only).
  *
  * Two scores leave each frame (docs/DETECTORS.md).  The exported score is
  * each detector's frame z as a calibrated surprise (the larger of its normal
@@ -22,7 +24,8 @@
  * trigger's score is the older path below: a z is mapped to a raw score by
  * r^2 / (1 + r^2), r = z / Z_HALF (z = Z_HALF gives 0.5), then the novelty
  * stage and the quiet period of the trigger; a crossing must also be
- * significant.
+ * significant.  In the process profile a channel back at the level it had
+ * before the last event (its home) is no news to the trigger.
  *
  * Likelihood stage (off by default; lik_short > 0 turns it on instead of the
  * novelty stage, see docs/DETECTORS.md): the raw level and feature

@@ -79,7 +79,7 @@ int main(void)
     proc.profile = DETECT_PROFILE_PROCESS;
     proc_no_ctx = proc;
     proc_no_ctx.enable = DETECT_LEVEL | DETECT_MULTI;
-    dlen = detect_arena_size(&cfg, CH);
+    dlen = detect_arena_size(&cfg, CH);     /* room for every profile timed below */
     rlen = ring_arena_size(CH, RATE * 10);
     darena = malloc(dlen);
     rarena = malloc(rlen);
@@ -157,7 +157,9 @@ int main(void)
         printf("detect context_cost ns_per_sample_channel=%.3f\n",
                (median(t_proc) - median(t_proc_no_ctx)) / n);
         printf("detect ratio_to_plain_read=%.1f\n", path / plain);
-        printf("detect arena_bytes=%zu multi_state_bytes=%zu\n", dlen, detect_multi_size(CH));
+        printf("detect arena_bytes=%zu multi_state_bytes=%zu\n", detect_arena_size_at(&cfg, CH, RATE),
+               detect_multi_size(CH));
+        printf("detect arena_bytes_process=%zu\n", detect_arena_size_at(&proc, CH, RATE));
         printf("detect channels=%d rate=%d seconds=%d runs=%d triggers_per_run=%lu sink=%g\n",
                CH, RATE, SECONDS, RUNS, triggers / (5 * RUNS), (double)sink);
     }

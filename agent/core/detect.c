@@ -309,18 +309,36 @@ static int multi_on(const struct detect_config *cfg, unsigned channels)
     return (cfg->enable & DETECT_MULTI) && channels >= 2;
 }
 
-size_t detect_arena_size(const struct detect_config *cfg, unsigned channels)
+/* with_ctx: room for the context detector (last in the arena, so the rest of
+ * the layout does not depend on it). */
+static size_t arena_size(const struct detect_config *cfg, unsigned channels, int with_ctx)
 {
-    if (!cfg || !config_ok(cfg, channels))
-        return 0;
     return align8(sizeof(struct detect)) +
            align8(sizeof(struct chan) * channels) +
            align8(sizeof(int64_t) * cap_slots(cfg)) +
            align8(sizeof(float) * (size_t)channels * DETECT_NFEAT) +
            align8(sizeof(float) * channels) +
            (multi_on(cfg, channels) ? align8(detect_multi_size(channels)) : 0) +
-           ((cfg->enable & DETECT_CONTEXT) ? align8(sizeof(struct detect_ctx) * channels) : 0) +
+           (with_ctx ? align8(sizeof(struct detect_ctx) * channels) : 0) +
            8;   /* room to align an arbitrary arena pointer */
+}
+
+size_t detect_arena_size(const struct detect_config *cfg, unsigned channels)
+{
+    if (!cfg || !config_ok(cfg, channels))
+        return 0;
+    return arena_size(cfg, channels, (cfg->enable & DETECT_CONTEXT) != 0);
+}
+
+size_t detect_arena_size_at(const struct detect_config *cfg, unsigned channels, double rate)
+{
+    struct detect_config r;
+
+    if (!cfg || !config_ok(cfg, channels) || !(rate > 0.0 && rate < 1e9))
+        return 0;
+    r = *cfg;
+    detect_config_resolve(&r, rate);
+    return arena_size(cfg, channels, (r.enable & DETECT_CONTEXT) != 0);
 }
 
 static void biquad_bandpass(struct biquad *q, double rate, float f0)
@@ -358,7 +376,7 @@ static float zero_above(float n)
 struct detect *detect_init(const struct detect_config *cfg_in, unsigned channels,
                            double rate, void *arena, size_t arena_len)
 {
-    size_t need = detect_arena_size(cfg_in, channels);
+    size_t need = detect_arena_size_at(cfg_in, channels, rate);
     struct detect_config rcfg, *cfg = &rcfg;
     uintptr_t p;
     struct detect *d;

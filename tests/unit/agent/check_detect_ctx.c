@@ -108,6 +108,24 @@ START_TEST(home_return_is_no_event)
 }
 END_TEST
 
+/* The context detector's room is held only where it runs (process rates). */
+START_TEST(arena_by_rate)
+{
+    struct detect_config c;
+    size_t fast, slow;
+
+    detect_config_defaults(&c);
+    fast = detect_arena_size_at(&c, 8, 10000.0);
+    slow = detect_arena_size_at(&c, 8, 1.0);
+    ck_assert_uint_eq(slow - fast, 8 * sizeof(struct detect_ctx));
+    ck_assert_uint_eq(detect_arena_size(&c, 8), slow);
+    ck_assert_ptr_nonnull(detect_init(&c, 8, 10000.0, arena, fast));
+    ck_assert_ptr_null(detect_init(&c, 8, 1.0, arena, fast));
+    ck_assert_ptr_nonnull(detect_init(&c, 8, 1.0, arena, slow));
+    ck_assert_uint_eq(detect_arena_size_at(&c, 8, 0.0), 0);
+}
+END_TEST
+
 Suite *detect_ctx_suite(void);
 
 Suite *detect_ctx_suite(void)
@@ -119,6 +137,7 @@ Suite *detect_ctx_suite(void)
     tcase_add_test(tc, ctx_pattern_break);
     tcase_add_test(tc, ctx_exported_score);
     tcase_add_test(tc, home_return_is_no_event);
+    tcase_add_test(tc, arena_by_rate);
     suite_add_tcase(s, tc);
     return s;
 }

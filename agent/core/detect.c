@@ -154,7 +154,6 @@ struct chan {
     float rep_mem[2];           /* the same, decaying unless renewed by a repeat */
     float rep_prev[2];          /* rep_mem before this frame: what a crossing is judged by */
     float feat_z_level;         /* for the model vector */
-    float z_signed;             /* this frame's level z with its sign (context symbols) */
     float home_mean, home_scale;        /* the level before the last event (trigger path) */
     float p_ctx;                /* p-value of this frame's symbol in its context */
 };
@@ -821,7 +820,6 @@ static float level_step(struct detect *d, struct chan *ch, float x)
     if (ch->dev_fast > scale)
         zv = logf(ch->dev_fast / scale);
     ch->feat_z_level = z;
-    ch->z_signed = x >= mean ? z : -z;
     /* The exported z of the level detector: the largest of the three, the
      * variance ratio on the level's scale (3x the spread is a z of 4). */
     ch->zl_now = z > zd ? z : zd;
@@ -1064,7 +1062,8 @@ static float channel_score(struct detect *d, unsigned c, float x, int eval, uint
         x = ch->lvl.mean;       /* a broken sample must not poison the state */
     mean = level_step(d, ch, x);
     if (d->cx)
-        ch->p_ctx = detect_ctx_step(&d->cx[c], ch->z_signed);
+        ch->p_ctx = detect_ctx_step(&d->cx[c], x, ch->lvl.mean, ch->floor_now,
+                                    d->cfg.level_alpha);
     if (en & (DETECT_FEATURE | DETECT_MODEL)) {
         feature_step(d, c, x - mean);
         if (eval)

@@ -3,9 +3,6 @@
 
 #include <string.h>
 
-/* Breakpoints of 8 equiprobable symbols of a standard normal (SAX). */
-static const float sax_cut[DETECT_CTX_Q - 1] = { -1.1503f, -0.6745f, -0.3186f, 0.0f,
-                                                 0.3186f, 0.6745f, 1.1503f };
 #define HIST_MASK ((1u << (3u * DETECT_CTX_LEN)) - 1u)
 /* Weight of the symbol's overall frequency in P(symbol | context): a context
  * seen a few times predicts little on its own (a Dirichlet prior centred on
@@ -18,13 +15,32 @@ void detect_ctx_init(struct detect_ctx *c)
     memset(c, 0, sizeof(*c));
 }
 
-static unsigned symbol_of(float z)
+/* The sample's eighth of the channel's recent range.  The range is
+ * stretched at once by a sample beyond it and otherwise shrinks toward the
+ * level at the level's own rate, so a spike's extent is forgotten over the
+ * baseline's memory, not kept for ever.  It is at least DETECT_CTX_Q
+ * resolution steps wide (flat counts must not turn noise into symbols). */
+static unsigned symbol_of(struct detect_ctx *c, float x, float centre, float floor, float alpha)
 {
-    unsigned s = 0;
+    float width, u;
+    int s;
 
-    while (s < DETECT_CTX_Q - 1 && z > sax_cut[s])
-        s++;
-    return s;
+    if (c->seen == 0)
+        c->lo = c->hi = x;
+    if (x > c->hi)
+        c->hi = x;
+    else
+        c->hi -= alpha * (c->hi - centre);
+    if (x < c->lo)
+        c->lo = x;
+    else
+        c->lo -= alpha * (c->lo - centre);
+    width = c->hi - c->lo;
+    if (width < (float)DETECT_CTX_Q * floor)
+        width = (float)DETECT_CTX_Q * floor;
+    u = width > 0.0f ? (x - c->lo) / width : 0.5f;
+    s = (int)(u * (float)DETECT_CTX_Q);
+    return s < 0 ? 0u : (s >= (int)DETECT_CTX_Q ? DETECT_CTX_Q - 1u : (unsigned)s);
 }
 
 /* Fibonacci hashing of the 12-bit key (context, symbol) into the table. */
@@ -43,9 +59,9 @@ static void halve_counts(struct detect_ctx *c)
         c->cnt[i] >>= 1;
 }
 
-float detect_ctx_step(struct detect_ctx *c, float z)
+float detect_ctx_step(struct detect_ctx *c, float x, float centre, float floor, float alpha)
 {
-    unsigned sym = symbol_of(z), s, slot[DETECT_CTX_Q];
+    unsigned sym = symbol_of(c, x, centre, floor, alpha), s, slot[DETECT_CTX_Q];
     float n_marg = (float)DETECT_CTX_Q, a[DETECT_CTX_Q], n_ctx = 0.0f, tail = 0.0f, inv;
     float p = 1.0f;
 

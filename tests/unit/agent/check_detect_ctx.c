@@ -30,16 +30,16 @@ START_TEST(ctx_pattern_break)
 
     detect_ctx_init(&cx);
     for (i = 0; i < 800; i++) {
-        p = detect_ctx_step(&cx, saw[i % 8]);
+        p = detect_ctx_step(&cx, saw[i % 8], 0.0f, 1e-6f, 0.001f);
         if (i >= 400 && p < worst_routine)
             worst_routine = p;
     }
     ck_assert_float_ge(worst_routine, 0.9f);
-    p = detect_ctx_step(&cx, saw[4]);           /* 800 % 8 = 0: expected saw[0] */
+    p = detect_ctx_step(&cx, saw[4], 0.0f, 1e-6f, 0.001f);           /* 800 % 8 = 0: expected saw[0] */
     ck_assert_float_le(p, 0.01f);
     /* bounded memory: counts saturate and halve, the routine stays certain */
     for (i = 801; i < 20000; i++)
-        p = detect_ctx_step(&cx, saw[i % 8]);
+        p = detect_ctx_step(&cx, saw[i % 8], 0.0f, 1e-6f, 0.001f);
     ck_assert_float_ge(p, 0.9f);
 }
 END_TEST

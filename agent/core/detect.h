@@ -93,7 +93,7 @@ void detect_config_defaults(struct detect_config *cfg);
 void detect_config_resolve(struct detect_config *cfg, double rate);
 const char *detect_profile_name(uint32_t profile);   /* "auto", "process", "vibration" */
 /* Arena bytes for any rate (an upper bound), and for this rate: the context
- * detector (1044 bytes a channel) only runs in the process profile, so a
+ * detector (1052 bytes a channel) only runs in the process profile, so a
  * caller that knows the rate need not hold its room at vibration rates. */
 size_t detect_arena_size(const struct detect_config *cfg, unsigned channels);
 size_t detect_arena_size_at(const struct detect_config *cfg, unsigned channels, double rate);

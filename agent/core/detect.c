@@ -15,6 +15,8 @@
  *            compared (in log) with its own slowly adapting robust baseline.
  *   model    the per-channel feature vectors go to a run-time model.
  *   multi    detect_multi.c: the frame vector against a forgetting covariance.
+ *   context  detect_ctx.c: each sample's symbol against the few before it
+ *            (process profile; exported score only).
  *
  * Two scores leave each frame (docs/DETECTORS.md).  The exported score is
  * each detector's frame z as a calibrated surprise (the larger of its normal
@@ -22,7 +24,8 @@
  * trigger's score is the older path below: a z is mapped to a raw score by
  * r^2 / (1 + r^2), r = z / Z_HALF (z = Z_HALF gives 0.5), then the novelty
  * stage and the quiet period of the trigger; a crossing must also be
- * significant.
+ * significant.  In the process profile a channel back at the level it had
+ * before the last event (its home) is no news to the trigger.
  *
  * Likelihood stage (off by default; lik_short > 0 turns it on instead of the
  * novelty stage, see docs/DETECTORS.md): the raw level and feature
@@ -37,6 +40,7 @@
  * quiet_frames: one sharp trigger per event, not a plateau of repeated alarms. */
 #include "agent/core/detect.h"
 #include "agent/core/detect_multi.h"
+#include "agent/core/detect_ctx.h"
 
 #include <math.h>
 #include <stddef.h>
@@ -150,6 +154,8 @@ struct chan {
     float rep_mem[2];           /* the same, decaying unless renewed by a repeat */
     float rep_prev[2];          /* rep_mem before this frame: what a crossing is judged by */
     float feat_z_level;         /* for the model vector */
+    float home_mean, home_scale;        /* the level before the last event (trigger path) */
+    float p_ctx;                /* p-value of this frame's symbol in its context */
 };
 
 struct detect {
@@ -192,6 +198,8 @@ struct detect {
     float z_level, z_feat;              /* this frame's largest z of each */
     float score_feat_cal;               /* the features' calibrated score, per evaluation */
     float score_multi_cal;              /* the multivariate detector's, this frame */
+    struct detect_ctx *cx;              /* [channels], NULL unless DETECT_CONTEXT */
+    struct tailcal cal_ctx;
 };
 
 void detect_config_defaults(struct detect_config *cfg)
@@ -203,7 +211,8 @@ void detect_config_defaults(struct detect_config *cfg)
     cfg->level_alpha = 0.001f;
     cfg->window = 0;
     cfg->warmup_s = 5.0f;
-    cfg->enable = DETECT_LEVEL | DETECT_FEATURE | DETECT_MULTI | DETECT_ENABLE_AUTO;
+    cfg->enable = DETECT_LEVEL | DETECT_FEATURE | DETECT_MULTI | DETECT_CONTEXT |
+                  DETECT_ENABLE_AUTO;
     cfg->lik_short = 0;
     cfg->lik_long = 2000;
     cfg->quiet_frames = 200;
@@ -244,8 +253,12 @@ void detect_config_resolve(struct detect_config *cfg, double rate)
      * from a few dozen samples fired on plain process noise. */
     if (cfg->enable & DETECT_ENABLE_AUTO) {
         cfg->enable &= ~DETECT_ENABLE_AUTO;
+        /* Sequences of per-sample symbols of a kHz waveform are phase
+         * noise; of process data they are the plant's routine. */
         if (proc)
             cfg->enable &= ~DETECT_FEATURE;
+        else
+            cfg->enable &= ~DETECT_CONTEXT;
     }
 }
 
@@ -280,7 +293,7 @@ static int config_ok(const struct detect_config *c, unsigned channels)
         return 0;
     if ((c->enable & ~DETECT_ENABLE_AUTO) == 0 ||
         (c->enable & ~(DETECT_LEVEL | DETECT_FEATURE | DETECT_MODEL | DETECT_MULTI |
-                       DETECT_ENABLE_AUTO)))
+                       DETECT_CONTEXT | DETECT_ENABLE_AUTO)))
         return 0;
     return 1;
 }
@@ -295,17 +308,36 @@ static int multi_on(const struct detect_config *cfg, unsigned channels)
     return (cfg->enable & DETECT_MULTI) && channels >= 2;
 }
 
-size_t detect_arena_size(const struct detect_config *cfg, unsigned channels)
+/* with_ctx: room for the context detector (last in the arena, so the rest of
+ * the layout does not depend on it). */
+static size_t arena_size(const struct detect_config *cfg, unsigned channels, int with_ctx)
 {
-    if (!cfg || !config_ok(cfg, channels))
-        return 0;
     return align8(sizeof(struct detect)) +
            align8(sizeof(struct chan) * channels) +
            align8(sizeof(int64_t) * cap_slots(cfg)) +
            align8(sizeof(float) * (size_t)channels * DETECT_NFEAT) +
            align8(sizeof(float) * channels) +
            (multi_on(cfg, channels) ? align8(detect_multi_size(channels)) : 0) +
+           (with_ctx ? align8(sizeof(struct detect_ctx) * channels) : 0) +
            8;   /* room to align an arbitrary arena pointer */
+}
+
+size_t detect_arena_size(const struct detect_config *cfg, unsigned channels)
+{
+    if (!cfg || !config_ok(cfg, channels))
+        return 0;
+    return arena_size(cfg, channels, (cfg->enable & DETECT_CONTEXT) != 0);
+}
+
+size_t detect_arena_size_at(const struct detect_config *cfg, unsigned channels, double rate)
+{
+    struct detect_config r;
+
+    if (!cfg || !config_ok(cfg, channels) || !(rate > 0.0 && rate < 1e9))
+        return 0;
+    r = *cfg;
+    detect_config_resolve(&r, rate);
+    return arena_size(cfg, channels, (r.enable & DETECT_CONTEXT) != 0);
 }
 
 static void biquad_bandpass(struct biquad *q, double rate, float f0)
@@ -343,7 +375,7 @@ static float zero_above(float n)
 struct detect *detect_init(const struct detect_config *cfg_in, unsigned channels,
                            double rate, void *arena, size_t arena_len)
 {
-    size_t need = detect_arena_size(cfg_in, channels);
+    size_t need = detect_arena_size_at(cfg_in, channels, rate);
     struct detect_config rcfg, *cfg = &rcfg;
     uintptr_t p;
     struct detect *d;
@@ -371,6 +403,13 @@ struct detect *detect_init(const struct detect_config *cfg_in, unsigned channels
     if (multi_on(cfg, channels))
         d->mv = detect_multi_init((void *)p, detect_multi_size(channels), channels,
                                   cfg->level_alpha);
+    if (multi_on(cfg_in, channels))
+        p += align8(detect_multi_size(channels));
+    if (cfg->enable & DETECT_CONTEXT) {
+        d->cx = (struct detect_ctx *)p;
+        for (c = 0; c < channels; c++)
+            detect_ctx_init(&d->cx[c]);
+    }
 
     d->cfg = *cfg;
     d->channels = channels;
@@ -402,6 +441,7 @@ struct detect *detect_init(const struct detect_config *cfg_in, unsigned channels
     d->cal_level.ln_zero = zero_above(d->fps_level);
     d->cal_feat.ln_zero = zero_above(d->fps_feat);
     d->cal_multi.ln_zero = zero_above(d->fps_level);
+    d->cal_ctx.ln_zero = zero_above(d->fps_level);
     for (c = 0; c < channels; c++) {
         /* Bands at 5 % and 25 % of the rate: "low" machine harmonics and the
          * high band where bearing fault impulses ring. */
@@ -430,6 +470,7 @@ const char *detect_name(uint8_t detector)
     case DETECT_FEATURE: return "feature";
     case DETECT_MODEL: return "model";
     case DETECT_MULTI: return "multi";
+    case DETECT_CONTEXT: return "context";
     default: return "none";
     }
 }
@@ -655,6 +696,28 @@ static float calibrated(struct tailcal *t, float z, int sides, float trials,
     return s;
 }
 
+/* The contextual detector's calibrated score: p is the frame's smallest
+ * p-value over channels, its model's own probability; the empirical tail
+ * of -ln p in this stream may only make it less surprising (a stream whose
+ * sequences never settle stops scoring each new one as rare).  Cheap for
+ * the ordinary frame: a p above 1/e lands in the lowest bin (-ln p < 1)
+ * without a log, and one too common to score is not calibrated. */
+static float ctx_calibrated(struct detect *d, float p)
+{
+    struct tailcal *t = &d->cal_ctx;
+    float u = p < 0.36787944f ? -logf(p) : 0.0f, ln_p, share, s = 0.0f;
+
+    if (u > 0.0f && -u <= t->ln_zero) {
+        ln_p = ln_any_of(-u, (float)d->channels);
+        share = tail_share(t, u);
+        if (share > 0.0f && logf(share) > ln_p)
+            ln_p = logf(share);
+        s = score_of_ln(ln_any_of(ln_p, d->fps_level));
+    }
+    tail_add(t, u, d->cfg.level_alpha);
+    return s;
+}
+
 float detect_lik_step(struct detect_lik *l, float raw, uint32_t short_n, uint32_t long_n)
 {
     float a, delta, sd, u, s;
@@ -762,6 +825,16 @@ static float level_step(struct detect *d, struct chan *ch, float x)
     ch->zl_now = z > zd ? z : zd;
     if (zv * (Z_HALF_LEVEL / VAR_HALF) > ch->zl_now)
         ch->zl_now = zv * (Z_HALF_LEVEL / VAR_HALF);
+    /* For the trigger, a sample back at the level this channel had before
+     * the last event is no news: a plant returning to normal after a fault
+     * (or an operator undoing a move) made a third of the cranfield false
+     * triggers.  The exported score is not touched. */
+    if (ch->home_scale > 0.0f) {
+        float zh = fabsf(x - ch->home_mean) / ch->home_scale;
+
+        if (zh < z)
+            z = zh;
+    }
     ch->score_level = z_to_score(z, Z_HALF_LEVEL);
     {
         float sv = z_to_score(zv, VAR_HALF);
@@ -910,6 +983,27 @@ static void repeat_track(const struct detect *d, struct chan *ch)
 
 /* On a crossing by detector det of channel ch: 1 if it repeats the last
  * trigger; otherwise the crossing becomes the remembered one when it fires. */
+/* At a trigger every channel that is still near its home (or has none yet)
+ * takes its current level as home: the state before this event.  A channel
+ * already away from home is inside an excursion, and keeps the home it had. */
+static void home_record(struct detect *d)
+{
+    unsigned c;
+
+    for (c = 0; c < d->channels; c++) {
+        struct chan *ch = &d->ch[c];
+        float scale = ch->lvl.dev * MAD_TO_SIGMA;
+
+        if (scale < ch->floor_now)
+            scale = ch->floor_now;
+        if (ch->home_scale > 0.0f &&
+            fabsf(ch->lvl.mean - ch->home_mean) > CLIP * ch->home_scale)
+            continue;
+        ch->home_mean = ch->lvl.mean;
+        ch->home_scale = scale;
+    }
+}
+
 static int repeat_of_last(const struct detect *d, const struct chan *ch, uint8_t det)
 {
     unsigned k = det == DETECT_FEATURE;
@@ -967,6 +1061,9 @@ static float channel_score(struct detect *d, unsigned c, float x, int eval, uint
     if (!isfinite(x))
         x = ch->lvl.mean;       /* a broken sample must not poison the state */
     mean = level_step(d, ch, x);
+    if (d->cx)
+        ch->p_ctx = detect_ctx_step(&d->cx[c], x, ch->lvl.mean, ch->floor_now,
+                                    d->cfg.level_alpha);
     if (en & (DETECT_FEATURE | DETECT_MODEL)) {
         feature_step(d, c, x - mean);
         if (eval)
@@ -1067,6 +1164,8 @@ static void trigger_decide(struct detect *d, int64_t t_us, struct detect_result 
             d->have_trigger = 1;
             d->t_last_trigger = t_us;
             cap_record(d, t_us);
+            if (d->process)
+                home_record(d);
             if (novel)
                 repeat_record(d, &d->ch[r->channel], r->detector);
         }
@@ -1132,6 +1231,15 @@ static float exported_score(struct detect *d, int eval)
 
         d->score_multi_cal = t;
         if (t > s)
+            s = t;
+    }
+    if (d->cx && d->frames > LEVEL_YOUNG) {
+        float p = 1.0f, t;
+
+        for (c = 0; c < d->channels; c++)
+            if (d->ch[c].p_ctx < p)
+                p = d->ch[c].p_ctx;
+        if ((t = ctx_calibrated(d, p)) > s)
             s = t;
     }
     if ((en & DETECT_MODEL) && d->score_model > s)

@@ -213,7 +213,7 @@ int pipeline_init(const struct pipeline_config *cfg, struct source *src,
     if (p->ring_arena == NULL ||
         ring_init(&p->ring, p->channels, (uint32_t)ring_frames, p->ring_arena, ring_len) != 0)
         goto fail;
-    det_len = detect_arena_size(&cfg->detect, p->channels);
+    det_len = detect_arena_size_at(&cfg->detect, p->channels, rate);
     p->det_arena = aligned_alloc(16, (det_len + 15) & ~(size_t)15);
     if (p->det_arena == NULL)
         goto fail;

@@ -259,8 +259,10 @@ START_TEST(arena_and_config_checked)
     size_t need;
 
     detect_config_defaults(&c);
-    need = detect_arena_size(&c, 8);
+    /* the exact need at this rate; the rate-free size is an upper bound */
+    need = detect_arena_size_at(&c, 8, RATE);
     ck_assert_uint_gt(need, 0);
+    ck_assert_uint_ge(detect_arena_size(&c, 8), need);
     ck_assert_ptr_null(detect_init(&c, 8, RATE, arena, need - 1));
     ck_assert_ptr_nonnull(detect_init(&c, 8, RATE, arena, need));
     ck_assert_ptr_nonnull(detect_init(&c, 8, RATE, arena + 3, need));   /* misaligned */

@@ -8,7 +8,8 @@
 //    and envelope spectrum beside a normal snapshot of the same machine,
 //    each row on one y scale, shaft and bearing markers, the rules' votes
 //    and weak label, only the type's classes on keys 1-9, a span edge moved
-//    by keyboard past the view;
+//    by keyboard past the view; the waveforms' y scales locked (one per
+//    unit, kept through a zoom) and freed by the switch;
 //  - Fleet: live devices only until "show demo data", health columns;
 //    at the end, an admin revokes the live device (revocation is final);
 //  - Datasets: an admin creates a dataset, freezes a version, exports it
@@ -87,6 +88,50 @@ async function classesPage(page) {
   await shot(page, 'ui-classes.png');
 }
 
+// Each channel plot's drawn y range (snap-plots.js puts it on the box).
+const yScales = (page) => page.$$eval('.plots .chan', (cs) => cs.map((c) => ({
+  name: c.querySelector('.name').textContent, min: Number(c.dataset.ymin), max: Number(c.dataset.ymax),
+  locked: c.dataset.ylocked, mark: getComputedStyle(c.querySelector('.ylock-mark')).display !== 'none',
+})));
+
+// A key, then the window it asked for drawn (the 'view-drawn' mark).
+async function keyAndDraw(page, key) {
+  const n = await page.evaluate(() => performance.getEntriesByName('view-drawn').length);
+  await page.keyboard.press(key);
+  await page.waitForFunction((k) => performance.getEntriesByName('view-drawn').length > k, n, { timeout: 10000 });
+}
+
+// The waveforms: locked by default, one scale per unit, kept through a
+// zoom; unlocked, each fits the window (the zoomed quarter spans less).
+async function waveformScales(page) {
+  await page.evaluate(() => document.activeElement && document.activeElement.blur());
+  const whole = await yScales(page);
+  const g = whole.filter((c) => / \[g\]/.test(c.name));
+  check('waveforms: y scales locked by default, and it shows (switch and a mark on each channel)',
+    (await page.isChecked('#wave-lock')) && whole.length > 0 && whole.every((c) => c.locked === '1' && c.mark) &&
+    /one scale per unit/.test(await page.textContent('#wave-lock-what')), JSON.stringify(whole));
+  check('waveforms: channels of one unit share one y scale, another unit its own',
+    g.length >= 2 && g.every((c) => c.min === g[0].min && c.max === g[0].max) &&
+    whole.some((c) => !/ \[g\]/.test(c.name) && (c.min !== g[0].min || c.max !== g[0].max)), JSON.stringify(whole));
+  await keyAndDraw(page, '0');
+  for (let i = 0; i < 2; i++) await keyAndDraw(page, '+');
+  const zoomed = await yScales(page);
+  check('waveforms: the locked y scales do not move when zooming in',
+    JSON.stringify(zoomed.map((c) => [c.min, c.max])) === JSON.stringify(whole.map((c) => [c.min, c.max])),
+    `${JSON.stringify(whole)} -> ${JSON.stringify(zoomed)}`);
+  await page.uncheck('#wave-lock');
+  await page.waitForFunction(() => [...document.querySelectorAll('.plots .chan')].every((c) => c.dataset.ylocked === '0'), null, { timeout: 10000 });
+  const free = await yScales(page);
+  check('waveforms: unlocked, each plot fits the window (the quieter channels span less), no lock mark',
+    free.every((c) => !c.mark) && free.some((c, i) => c.max - c.min < 0.9 * (whole[i].max - whole[i].min)), `${JSON.stringify(whole)} -> ${JSON.stringify(free)}`);
+  await page.check('#wave-lock');
+  await page.waitForFunction(() => [...document.querySelectorAll('.plots .chan')].every((c) => c.dataset.ylocked === '1'), null, { timeout: 10000 });
+  const again = await yScales(page);
+  check('waveforms: locked again, back to the shared ranges',
+    JSON.stringify(again.map((c) => [c.min, c.max])) === JSON.stringify(whole.map((c) => [c.min, c.max])), JSON.stringify(again));
+  await keyAndDraw(page, '0');
+}
+
 async function analystView(page) {
   const a = await api('POST', '/api/v1/devices/demo-bearing-2/asset', { asset_id: 'demo-fan-7' }, process.env.OPTOKEN);
   check('demo bearing assigned to the asset', a.status === 200, JSON.stringify(a.body));
@@ -133,6 +178,8 @@ async function analystView(page) {
   for (let i = 1; i < env.length && i * sp.bin_hz < 400; i++) if (env[i] > env[k]) k = i;
   const peak = k * sp.bin_hz, bpfo = sp.kinematics.markers.find((m) => m.name === 'BPFO').hz;
   check('the envelope spectrum peaks at the bearing\'s outer-race frequency', Math.abs(peak - bpfo) < 4 * sp.bin_hz + 3, `peak ${peak} Hz, BPFO ${bpfo} Hz`);
+
+  await waveformScales(page);
 
   // rotating machinery: the untyped classes and rotating's own, none of a pump's, motor's or fan's
   const all = (await api('GET', '/api/v1/classes')).body.items;

@@ -213,6 +213,36 @@ async function analystView(page) {
   await shot(page, 'ui-spectra.png');
 }
 
+// Log out while the queue's answer is on its way: the answer (fetched while
+// logged in, held back until after the logout) must not replace the login
+// form with the queue.
+async function logoutRace(page) {
+  let asked, delivered;
+  const wasAsked = new Promise((r) => { asked = r; });
+  const wasDelivered = new Promise((r) => { delivered = r; });
+  await page.route('**/api/v1/queue?*', async (route) => {
+    const answer = await route.fetch();
+    asked();
+    await sleep(1500);
+    await route.fulfill({ response: answer }).catch(() => {});
+    delivered(answer.status());
+  });
+  await page.evaluate(() => { location.hash = '#/fleet'; });
+  await page.waitForSelector('#fleet', { timeout: 10000 });
+  await page.evaluate(() => { location.hash = '#/queue'; });
+  await wasAsked;
+  await page.click('#logout');
+  await page.waitForSelector('#login', { timeout: 10000 });
+  const status = await wasDelivered;
+  await sleep(500);
+  const queueShown = await page.locator('#queue').count();
+  const loginShown = await page.isVisible('#login');
+  check('a queue answer that arrives after logout is dropped: the login form stays',
+    status === 200 && loginShown && queueShown === 0, `answer ${status}, login shown ${loginShown}, queue tables ${queueShown}`);
+  await page.unroute('**/api/v1/queue?*');
+  await page.waitForSelector('#logout', { state: 'hidden', timeout: 10000 });
+}
+
 async function fleetPage(page) {
   await page.click('#fleet-link');
   await page.waitForSelector('#fleet tbody tr', { timeout: 10000 });
@@ -315,9 +345,7 @@ async function modelsPage(page, dsId) {
     await noNulls(page, 'queue');
     await classesPage(page);
     await analystView(page);
-    await page.click('#logout');
-    await page.waitForSelector('#login', { timeout: 10000 });
-    await page.waitForSelector('#logout', { state: 'hidden', timeout: 10000 });
+    await logoutRace(page);
     await login(page, process.env.ADMIN_USERNAME, process.env.ADMIN_PASSWORD, false);
     await fleetPage(page);
     const dsId = await datasetsPage(page);

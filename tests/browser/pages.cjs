@@ -16,9 +16,10 @@
 //    with a progress bar and downloads the file (a zip: npz);
 //  - Models: a trained model with its metrics and their support, and its
 //    deployments;
+//  - a queue answer that arrives after logout does not replace the login form;
 //  - no page shows "null", "undefined" or "NaN", and the console stays clean.
 // Env: BASE, USERNAME/PASSWORD (operator), ADMIN_USERNAME/ADMIN_PASSWORD,
-// TOKEN (ml token), OPTOKEN (operator token), ARTIFACTS, SHOT_DIR (optional:
+// TOKEN (ml token), OPTOKEN (operator token), ADMINTOKEN, ARTIFACTS, SHOT_DIR (optional:
 // the main views copied there as docs/ui-*.png), CHROMIUM.  Prints
 // PASS/FAIL lines; exit status 1 on any failure.
 'use strict';
@@ -263,12 +264,22 @@ async function fleetPage(page) {
 async function revokeFromFleet(page) {
   await page.click('#fleet-link');
   await page.waitForSelector('#fleet tr[data-device="pump-07"] button[data-act="revoke"]', { timeout: 10000 });
-  page.once('dialog', (d) => d.accept());
+  let asked = '';
+  page.once('dialog', (d) => { asked = d.message(); d.accept(); });
   await page.click('#fleet tr[data-device="pump-07"] button[data-act="revoke"]');
   await page.waitForFunction(() => /revoke/.test(document.getElementById('fleet-note').textContent), null, { timeout: 10000 });
+  check('Fleet: revoking asks first, saying it is final and how the machine comes back',
+    /cannot be undone/.test(asked) && /new device id/.test(asked), asked);
   const dev = (await api('GET', '/api/v1/devices/pump-07')).body;
   const left = await page.locator('#fleet tr[data-device="pump-07"] button').count();
   check('Fleet: an admin revokes a device from the page', dev.status === 'revoked' && left === 0, `${dev.status}, ${left} buttons left`);
+  const row = await page.textContent('#fleet tr[data-device="pump-07"]');
+  const life = await page.textContent('#fleet-lifecycle');
+  check('Fleet: a revoked row says it is final and what to do instead of approving',
+    /revoked for good/.test(row) && /new device id/.test(row) && /revocation is final/.test(life), `${row} | ${life}`);
+  const again = await api('POST', '/api/v1/devices/pump-07/approve', undefined, process.env.ADMINTOKEN);
+  check('Fleet: an admin cannot approve a revoked device: 409, saying to enroll under a new id',
+    again.status === 409 && /new device id/.test(again.body.error.message), `${again.status} ${JSON.stringify(again.body)}`);
 }
 
 async function datasetsPage(page) {

@@ -172,6 +172,28 @@ async function analystView(page) {
     await page.selectOption('#spectra-compare', '1');
     await page.waitForFunction(() => [...document.querySelectorAll('#spectra .u-title')].some((t) => /normal #/.test(t.textContent)), null, { timeout: 15000 });
   }
+  // labeled snapshots of the machine and its type, the newest of each class:
+  // another demo bearing's imbalance, say, picked and drawn
+  const labeled = await page.$$eval('#spectra-compare optgroup', (gs) => gs.filter((g) => /^labeled/.test(g.label))
+    .flatMap((g) => [...g.querySelectorAll('option')].map((o) => [o.value, o.textContent])));
+  const classesOffered = new Set(labeled.map(([, t]) => t.split(' · ')[0]));
+  const otherDevice = labeled.filter(([, t]) => /demo-bearing-3/.test(t) && !/^normal/.test(t));
+  check('the compare list offers labeled snapshots of the type, several classes, other machines too',
+    classesOffered.size >= 3 && otherDevice.length > 0, JSON.stringify(labeled));
+  if (otherDevice.length) {
+    const [value, text] = otherDevice[0];
+    const [cls, rest] = text.split(' · ');
+    const lid = rest.match(/#(\d+)/)[1];
+    await page.selectOption('#spectra-compare', value);
+    await page.waitForFunction((wid) => [...document.querySelectorAll('#spectra .u-title')].some((t) => t.textContent.endsWith(` #${wid}`)), lid, { timeout: 15000 });
+    const line = await page.textContent('#spectra-ref');
+    const titles = await page.$$eval('#spectra .u-title', (ts) => ts.map((t) => t.textContent));
+    check(`compared with #${lid}, labeled ${cls} on another machine of the type: its class named`,
+      line.includes(`labeled ${cls} on the same equipment type (demo-bearing-3)`) && titles.some((t) => t.includes(`${cls} #${lid}`)),
+      `${line} | ${titles}`);
+    await page.selectOption('#spectra-compare', '1');
+    await page.waitForFunction(() => [...document.querySelectorAll('#spectra .u-title')].some((t) => /normal #/.test(t.textContent)), null, { timeout: 15000 });
+  }
   // the envelope spectrum's strongest line sits at BPFO (89.6 Hz): the demo's outer-race fault
   const sp = (await api('GET', `/api/v1/snapshots/${id}/spectrum?bins=1024`)).body;
   const env = sp.channels[0].envelope;

@@ -74,7 +74,7 @@ export async function showFleet(note, isErr) {
   const shown = showDemo() ? items : items.filter((d) => !d.demo);
   const done = (msg, bad) => showFleet(msg, bad);
   showPage(el('h2', {}, 'Fleet'),
-    el('p', { class: isErr ? 'error' : 'muted', id: 'fleet-note' }, note || `${shown.length} devices` +
+    el('p', { class: isErr ? 'error' : 'muted', id: 'fleet-note' }, note || `${shown.length} device${shown.length === 1 ? '' : 's'}` +
       (shown.length < items.length ? ` (${items.length - shown.length} demo devices hidden)` : '')),
     el('table', { id: 'fleet' },
       el('thead', {}, el('tr', {}, COLUMNS.map((h) => el('th', {}, h)))),

@@ -82,13 +82,14 @@ static const struct db_sql queue_sql[] = {
         "   ORDER BY (s.device_id = me.device_id) DESC, s.trigger_time DESC LIMIT 1),"
         "  'labeled', coalesce((SELECT json_agg(json_build_object('id', z.id, 'device_id', z.device_id,"
         "   'trigger_time', z.trigger_time, 'class', z.class, 'same_device', z.same_device,"
-        "   'demo', z.demo) ORDER BY z.class, z.trigger_time DESC) FROM (SELECT s.id, s.device_id,"
-        "   s.trigger_time, s.demo, l.class, s.device_id = me.device_id AS same_device,"
-        "   row_number() OVER (PARTITION BY l.class ORDER BY s.trigger_time DESC, s.id DESC) AS n"
-        "   FROM snapshots s JOIN devices d ON d.id = s.device_id"
-        "   JOIN LATERAL (SELECT DISTINCT class FROM labels WHERE snapshot_id = s.id) l ON true, me"
-        "   WHERE s.id <> me.id"
-        "    AND (s.device_id = me.device_id OR d.equipment_type = me.equipment_type)) z"
+        "   'demo', z.demo) ORDER BY z.class, z.trigger_time DESC) FROM (SELECT x.*,"
+        "   row_number() OVER (PARTITION BY x.class ORDER BY x.trigger_time DESC, x.id DESC) AS n"
+        /* from the labels, far fewer than the type's snapshots */
+        "   FROM (SELECT DISTINCT s.id, s.device_id, s.trigger_time, s.demo, l.class,"
+        "    s.device_id = me.device_id AS same_device"
+        "    FROM labels l JOIN snapshots s ON s.id = l.snapshot_id"
+        "    JOIN devices d ON d.id = s.device_id, me WHERE s.id <> me.id"
+        "    AND (s.device_id = me.device_id OR d.equipment_type = me.equipment_type)) x) z"
         "   WHERE z.n <= $3::int), '[]')) AS context"
         " FROM me", 3 },
 };

@@ -54,6 +54,7 @@ export class SnapshotView {
     this.classes = session.classes;   // page-snapshot.js sets the equipment type's
     this.spectra = null;              // the spectra panel (snap-spectrum.js)
     this.yLocked = yLockSaved();
+    this.onLabelsChanged = null;      // page-snapshot.js: the Rules card's "in force" follows
   }
 
   // full: the first samples answer, over the whole snapshot.
@@ -177,6 +178,7 @@ export class SnapshotView {
       this.pending = null;
       this.status(`saved label #${l.id} (${l.class})`);
       this.showLabels();
+      if (this.onLabelsChanged) this.onLabelsChanged();
       this.redraw();
     } catch (e) { this.status(e.message, true); }
   }
@@ -185,6 +187,7 @@ export class SnapshotView {
     try {
       await this.labels.remove(l);
       this.showLabels();
+      if (this.onLabelsChanged) this.onLabelsChanged();
       this.redraw();
       this.status(`deleted label #${l.id} (u undoes)`);
     } catch (e) { this.status(e.message, true); }
@@ -195,6 +198,7 @@ export class SnapshotView {
       const u = await this.labels.undoLast();
       if (!u) return this.status('nothing to undo');
       this.showLabels();
+      if (this.onLabelsChanged) this.onLabelsChanged();
       this.redraw();
       this.status(`undid ${u.op} of a ${u.label.class} label`);
     } catch (e) { this.status(e.message, true); }

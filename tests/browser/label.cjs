@@ -128,6 +128,8 @@ async function login(page, user, pw) {
     await page.keyboard.press('Enter');
     await labelsShown(page, 1);
     pass('label 1 saved (mouse span, class key + Enter)');
+    await page.waitForFunction(() => /In force: \S+ \(from a person\)/.test((document.getElementById('weak-card') || {}).textContent || ''), null, { timeout: 10000 })
+      .then(() => pass('the Rules card shows the saved label in force at once'), (e) => fail('the Rules card shows the saved label in force', e.message));
 
     // label 2, keyboard only: whole view, zoom in twice (middle quarter),
     // pan right a quarter of that, m marks the view, 2 picks the class

@@ -1,7 +1,10 @@
 // page-fleet.js - the devices: whether each one is well (status, last
 // heard of, spool depth, drops), which model it should run and which it
 // says it runs, and for admins approval and revocation.  GET /devices and
-// POST /devices/{id}/approve|revoke (docs/FLEET.md).
+// POST /devices/{id}/approve|revoke (docs/FLEET.md).  Revocation is final
+// for the device id and its key (the server answers approve with 409): a
+// machine brought back enrolls again under a new device id and shows up
+// here as pending; its history stays under the old id.
 import { api } from './http.js';
 import { el, crumbs, showPage, showError } from './dom.js';
 import { fmtTime, dash } from './format.js';
@@ -18,16 +21,27 @@ function ago(s) {
   return `${Math.round(s / 3600)} h ago`;
 }
 
+export const REVOKE_CONFIRM = (id) => `Revoke ${id}? From now on its uploads and heartbeats are refused. ` +
+  `This cannot be undone: to bring the machine back, enroll it again under a new device id ` +
+  `(it appears here as pending); the snapshots and labels of ${id} stay under ${id}.`;
+
+const REVOKED_NOTE = 'revoked for good: enroll the machine again under a new device id';
+
 function actions(d, done) {
+  if (d.status === 'revoked') {
+    return el('span', { class: 'hint revoked-note', title: 'Revocation is final for this device id and key (docs/FLEET.md)' }, REVOKED_NOTE);
+  }
   if (!isAdmin()) return '';
   const act = (verb) => async () => {
-    if (verb === 'revoke' && !window.confirm(`Revoke ${d.id}? Its uploads will be refused.`)) return;
-    try { await api('POST', `/api/v1/devices/${encodeURIComponent(d.id)}/${verb}`); done(`${d.id}: ${verb}d`); } catch (e) { done(e.message, true); }
+    if (verb === 'revoke' && !window.confirm(REVOKE_CONFIRM(d.id))) return;
+    try {
+      await api('POST', `/api/v1/devices/${encodeURIComponent(d.id)}/${verb}`);
+      done(verb === 'revoke' ? `${d.id}: revoked (final: the machine comes back only under a new device id)` : `${d.id}: approved`);
+    } catch (e) { done(e.message, true); }
   };
-  // A revoked device stays revoked: it enrolls again under a new key.
   return [
     d.status === 'pending' ? el('button', { 'data-act': 'approve', onclick: act('approve') }, 'Approve') : null,
-    d.status !== 'revoked' ? el('button', { 'data-act': 'revoke', onclick: act('revoke') }, 'Revoke') : null,
+    el('button', { 'data-act': 'revoke', onclick: act('revoke') }, 'Revoke'),
   ];
 }
 
@@ -60,11 +74,14 @@ export async function showFleet(note, isErr) {
   const shown = showDemo() ? items : items.filter((d) => !d.demo);
   const done = (msg, bad) => showFleet(msg, bad);
   showPage(el('h2', {}, 'Fleet'),
-    el('p', { class: isErr ? 'error' : 'muted', id: 'fleet-note' }, note || `${shown.length} devices` +
+    el('p', { class: isErr ? 'error' : 'muted', id: 'fleet-note' }, note || `${shown.length} device${shown.length === 1 ? '' : 's'}` +
       (shown.length < items.length ? ` (${items.length - shown.length} demo devices hidden)` : '')),
     el('table', { id: 'fleet' },
       el('thead', {}, el('tr', {}, COLUMNS.map((h) => el('th', {}, h)))),
       el('tbody', {}, shown.map((d) => deviceRow(d, done)))),
     el('p', { class: 'hint' }, 'Health from the latest heartbeat: spool is the snapshots waiting on the device, drops those it had to give up. ' +
-      'Model assigned is the deployment in force for the device; running is what its heartbeat reports.'));
+      'Model assigned is the deployment in force for the device; running is what its heartbeat reports.'),
+    el('p', { class: 'hint', id: 'fleet-lifecycle' }, 'A device enrolls as pending (unless its enrollment token pre-approves it) and uploads once an admin approves it. ' +
+      'Revoke a device whose key may be lost or that leaves the fleet: revocation is final for that device id and key, ' +
+      'so a machine that comes back enrolls again under a new device id and appears here as pending; what it uploaded before stays under the old id.'));
 }

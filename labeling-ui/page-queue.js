@@ -4,9 +4,10 @@
 import { api } from './http.js';
 import { el, crumbs, showPage, showError } from './dom.js';
 import { fmtTime } from './format.js';
-import { snapshotHash } from './router.js';
+import { snapshotHash, matchRoute } from './router.js';
 import { decorateQueue } from './alerts.js';
 import { demoParam } from './demo.js';
+import { sessionEpoch, stillCurrent } from './session.js';
 
 const PAGE_ROWS = 100;
 const Q = {
@@ -90,10 +91,22 @@ function pager(total) {
       '  Click a row (or Tab to it and Enter) to label it; in a snapshot, n jumps to the next unlabeled one.'));
 }
 
+// The newest queue asked for: an older answer (filters changed, the page
+// left, or a logout meanwhile) is not shown.
+let asked = 0;
+
 export async function showQueue() {
   crumbs('Queue');
+  const seq = ++asked, epoch = sessionEpoch();
+  const current = () => seq === asked && stillCurrent(epoch) && matchRoute(location.hash).page === 'queue';
   let q;
-  try { q = await api('GET', '/api/v1/queue?' + queueQuery()); } catch (e) { showError(e.message); return; }
+  try {
+    q = await api('GET', '/api/v1/queue?' + queueQuery());
+  } catch (e) {
+    if (current()) showError(e.message);
+    return;
+  }
+  if (!current()) return;
   const table = el('table', { id: 'queue' },
     el('thead', {}, el('tr', {}, COLUMNS.map((h) => el('th', {}, h)))),
     el('tbody', {}, q.items.map(queueRow)));
@@ -104,7 +117,9 @@ export async function showQueue() {
 // The next snapshot to label in the queue's order, other than current; the
 // queue when there is none.
 export async function nextUnlabeled(current) {
+  const epoch = sessionEpoch();
   const q = await api('GET', `/api/v1/queue?unlabeled=1&limit=2&sort=${Q.sort}&demo=${demoParam()}`);
+  if (!stillCurrent(epoch)) return;
   const next = q.items.find((s) => s.id !== current);
   location.hash = next ? snapshotHash(next.id) : '#/queue';
 }

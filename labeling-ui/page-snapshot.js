@@ -84,6 +84,7 @@ export async function showSnapshot(id) {
   sideBox.replaceWith(side);
   side.prepend(alertCard(id));
   side.insertBefore(weakLabelCard(id), side.children[1] || null);
+  v.onLabelsChanged = () => { const c = document.getElementById('weak-card'); if (c) c.replaceWith(weakLabelCard(id)); };
   v.build(full, width());
   v.spectra = new SpectrumPanel(v, ctx);
   plotsBox.after(v.spectra.card);     // under the waveforms, as wide as they are

@@ -22,3 +22,27 @@ export function stackedData(s) {
   });
   return d;
 }
+
+// The locked y range of each channel over the whole snapshot (s: its first
+// answer, channels carrying their unit), shared by the channels of one
+// unit so that, say, the axis that vibrates most is visibly the tallest,
+// and padded by pad of the span on both sides.  [[lo, hi], ...] by channel;
+// a flat unit gets a span of 1 around its value.
+export function lockedRanges(s, pad = 0.05) {
+  const byUnit = new Map();
+  s.channels.forEach((c) => {
+    const hi = c.values || c.max, lo = c.values || c.min;
+    const r = byUnit.get(c.unit) || [Infinity, -Infinity];
+    for (let i = 0; i < hi.length; i++) {
+      if (lo[i] < r[0]) r[0] = lo[i];
+      if (hi[i] > r[1]) r[1] = hi[i];
+    }
+    byUnit.set(c.unit, r);
+  });
+  return s.channels.map((c) => {
+    const [lo, hi] = byUnit.get(c.unit);
+    if (!(lo <= hi)) return [-1, 1];
+    const m = hi > lo ? (hi - lo) * pad : 0.5;
+    return [lo - m, hi + m];
+  });
+}

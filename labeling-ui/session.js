@@ -3,8 +3,14 @@
 import { api, setCsrf } from './http.js';
 
 // me: GET /session's answer (username, role, csrf); classes: the label
-// classes in key order (key 1 picks classes[0]).
-export const session = { me: null, classes: [] };
+// classes in key order (key 1 picks classes[0]); epoch: counts logins and
+// logouts, so that an answer that arrives after one is dropped.
+export const session = { me: null, classes: [], epoch: 0 };
+
+// A page that awaits an answer takes the epoch before asking and shows the
+// answer only when it is still current: nobody logged out or in meanwhile.
+export const sessionEpoch = () => session.epoch;
+export const stillCurrent = (epoch) => epoch === session.epoch && !!session.me;
 
 // Throws the API's error; status 401 when nobody is logged in (the probe
 // answers 200 {"authenticated": false} then, so the browser logs no error
@@ -24,12 +30,14 @@ export async function loadSession() {
 
 export async function logIn(username, password) {
   session.me = await api('POST', '/api/v1/session', { username, password });
+  session.epoch++;
   setCsrf(session.me.csrf);
 }
 
 export async function logOut() {
-  await api('DELETE', '/api/v1/session').catch(() => {});
+  session.epoch++;        // before the DELETE: answers in flight are stale from now
   session.me = null;
+  await api('DELETE', '/api/v1/session').catch(() => {});
   setCsrf(null);
 }
 

@@ -1,11 +1,15 @@
 // snap-plots.js - the snapshot view's uPlot charts: an overview of every
 // channel over the whole snapshot (drag there picks the window), one plot
 // per channel (drag there marks a span), and what is drawn over them:
-// saved labels, the pending span, the window and the trigger point.
+// saved labels, the pending span, the window and the trigger point.  The
+// channel plots' y scales are locked by default (each channel on the range
+// its unit spans over the whole snapshot, series.js lockedRanges), so that
+// zooming into noise does not make it look like a fault; unlocked, each
+// plot fits the window shown.
 import uPlot from './uPlot.esm.js';
 import { el } from './dom.js';
 import { session } from './session.js';
-import { channelData, stackedData } from './series.js';
+import { channelData, stackedData, lockedRanges } from './series.js';
 
 export const COLORS = ['#2563eb', '#dc2626', '#059669', '#d97706', '#7c3aed', '#0891b2', '#db2777', '#65a30d'];
 const color = (i) => COLORS[i % COLORS.length];
@@ -47,12 +51,33 @@ function channelBox(view, c, ch) {
   };
   const check = el('input', { type: 'checkbox', checked: true, 'data-chsel': ch, onchange: pick });
   return el('div', { class: 'chan', 'data-ch': ch },
-    el('span', { class: 'name' }, el('label', { class: 'chk' }, check), `${c.name} [${c.unit}]`));
+    el('span', { class: 'name' }, el('label', { class: 'chk' }, check), `${c.name} [${c.unit}]`,
+      el('span', { class: 'ylock-mark', title: 'y scale locked: Lock y scale above' }, ' · y locked')));
+}
+
+// The bar over the channel plots: whether their y scales are locked, and
+// to what (units and ranges); view.setYLock applies a change.
+export function yLockBar(view, full) {
+  const units = [...new Set(full.channels.map((c) => c.unit))];
+  const check = el('input', { type: 'checkbox', id: 'wave-lock', checked: view.yLocked,
+    onchange: (ev) => view.setYLock(ev.target.checked) });
+  const what = el('span', { class: 'hint', id: 'wave-lock-what' });
+  const say = () => what.replaceChildren(view.yLocked
+    ? `each plot keeps the range of its unit over the whole snapshot while you zoom and pan (one scale per unit: ${units.join(', ')})`
+    : 'each plot fits the window shown: compare shapes, not sizes');
+  say();
+  return { box: el('div', { class: 'ylock' }, el('label', { class: 'chk', title: 'the same y scale however far you zoom, shared by channels of one unit' }, check, 'Lock y scale'), what), say };
+}
+
+// A channel's y range: the locked one, or the data in view with a margin.
+function yRange(view, ranges, ch) {
+  return (u, lo, hi) => (view.yLocked ? ranges[ch] : uPlot.rangeNum(lo, hi, 0.1, true));
 }
 
 // One plot per channel, cursors in sync, the time axis under the last.
 export function channelPlots(view, full, width, box) {
   const n = full.channels.length;
+  const ranges = lockedRanges(full);
   const height = Math.max(PLOT_MIN, Math.min(PLOT_MAX, Math.floor(PLOTS_HEIGHT / n)));
   const sync = uPlot.sync('snap' + view.id);
   return full.channels.map((c, ch) => {
@@ -61,16 +86,25 @@ export function channelPlots(view, full, width, box) {
     return new uPlot({
       width, height, padding: [6, 24, 0, 0], legend: { show: false },
       cursor: { sync: { key: sync.key }, drag: { x: true, y: false, setScale: false } },
-      scales: { x: { time: false } },
+      scales: { x: { time: false }, y: { range: yRange(view, ranges, ch) } },
       axes: [{ show: ch === n - 1, size: 30 }, { size: 55 }],
       series: [{}, { stroke: color(ch), width: 1 }, { stroke: color(ch), width: 1 }],
       bands: [{ series: [1, 2], fill: color(ch) + '55' }],
       hooks: {
         setSelect: [onSelect((a, b) => view.mark(a, b, ch))],
-        draw: [(u) => drawOverlay(view, u, ch, false)],
+        draw: [(u) => drawOverlay(view, u, ch, false), (u) => showYScale(view, u, chanBox)],
       },
     }, channelData(full, ch), chanBox);
   });
+}
+
+// The y range drawn, on the channel's box (what the browser test reads),
+// and a lock on its name while locked.
+function showYScale(view, u, chanBox) {
+  chanBox.dataset.ymin = String(u.scales.y.min);
+  chanBox.dataset.ymax = String(u.scales.y.max);
+  chanBox.dataset.ylocked = view.yLocked ? '1' : '0';
+  chanBox.classList.toggle('locked', view.yLocked);
 }
 
 // Saved labels: on the overview all, on a channel those that include it.

@@ -26,7 +26,8 @@ export function weakLabelCard(id) {
           weak.confidence !== undefined && weak.confidence !== null ? ` (confidence ${Number(weak.confidence).toFixed(2)})` : '')
         : el('p', { id: 'weak-label', class: 'muted' }, 'No suggestion: no rule fired and no alert was closed with a class.'),
       votesList(weak && weak.votes),
-      eff ? el('p', { class: 'hint' }, `In force: ${eff.class} (from ${SOURCES[eff.source] || eff.source})`) : null);
+      // '' not null: replaceChildren, unlike el(), shows null as the text "null"
+      eff ? el('p', { class: 'hint' }, `In force: ${eff.class} (from ${SOURCES[eff.source] || eff.source})`) : '');
   }, (e) => { card.replaceChildren(el('h3', {}, 'Rules'), el('p', { class: 'error' }, e.message)); });
   return card;
 }

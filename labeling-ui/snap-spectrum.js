@@ -2,7 +2,8 @@
 // names a fault by: for one channel at a time, the amplitude spectrum and
 // the envelope spectrum of the span in view (GET /snapshots/{id}/spectrum,
 // computed by the server), beside the same of a normal snapshot of the same
-// machine (context.reference), each row on one locked y scale so that
+// machine (context.reference) or another picked (a labeled one of its type,
+// a recent one), each row on one locked y scale so that
 // "bigger" means bigger.  Markers: shaft harmonics and bearing defect
 // frequencies when the asset's or type's kinematics are known.  Drawn with
 // uPlot; the waveforms stay snap-plots.js's.
@@ -87,23 +88,31 @@ export class SpectrumPanel {
     this.refLine();
   }
 
-  // The normal reference first, then the same device's recent snapshots and
-  // the same equipment type's on other devices (GET .../context).
+  // The normal reference first; then labeled snapshots of this machine and
+  // its equipment type, the newest few of each class (what a fault of each
+  // kind looks like here); then the same device's recent snapshots and the
+  // same type's on other devices (GET .../context).
   compareSelect(ctx) {
-    const opts = [];
-    if (this.ref) opts.push([this.ref, `normal #${this.ref.id} (${this.ref.same_device ? 'same device' : this.ref.device_id})`]);
+    const groups = [];
+    const notRef = (c) => !this.ref || c.id !== this.ref.id;
+    if (this.ref) groups.push(['normal reference', [[this.ref, `normal #${this.ref.id} (${this.ref.same_device ? 'same device' : this.ref.device_id})`]]]);
+    const labeled = (ctx.labeled || []).filter(notRef).map((c) => [{ ...c, labeled: c.class },
+      `${c.class} · #${c.id} ${c.device_id}${c.same_device ? ' (same device)' : ''} · ${fmtTime(c.trigger_time)}${c.demo ? ' · demo' : ''}`]);
+    if (labeled.length) groups.push([`labeled, newest of each class (${ctx.equipment_type || 'this device'})`, labeled]);
     for (const [list, what] of [[ctx.device || [], 'same device'], [ctx.equipment || [], 'same type']]) {
-      for (const c of list) {
-        if (!this.ref || c.id !== this.ref.id) {
-          opts.push([{ ...c, same_device: what === 'same device' }, `#${c.id} ${c.device_id} (${what}${c.classes && c.classes.length ? `: ${c.classes.join(', ')}` : ''})`]);
-        }
-      }
+      const opts = list.filter(notRef).map((c) => [{ ...c, same_device: what === 'same device' },
+        `#${c.id} ${c.device_id} (${what}${c.classes && c.classes.length ? `: ${c.classes.join(', ')}` : ''})`]);
+      if (opts.length) groups.push([`recent, ${what}`, opts]);
     }
-    this.choices = [null, ...opts.map((o) => o[0])];
+    this.choices = [null];
+    const optgroups = groups.map(([label, opts]) => el('optgroup', { label }, opts.map(([c, text]) => {
+      this.choices.push(c);
+      return el('option', { value: this.choices.length - 1, selected: c === this.ref }, text);
+    })));
     return el('select', {
       id: 'spectra-compare',
       onchange: (ev) => { this.ref = this.choices[Number(ev.target.value)]; this.refLine(); this.update(); },
-    }, el('option', { value: 0 }, 'nothing'), opts.map(([, text], i) => el('option', { value: i + 1, selected: i === 0 && !!this.ref }, text)));
+    }, el('option', { value: 0 }, 'nothing'), optgroups);
   }
 
   refLine() {
@@ -111,7 +120,8 @@ export class SpectrumPanel {
       this.refBox.replaceChildren('No snapshot of this machine or type is labeled normal yet: pick one to compare with above.');
       return;
     }
-    const what = this.ref.normal ? 'the newest snapshot labeled normal on ' : 'a snapshot of ';
+    const what = this.ref.normal ? 'the newest snapshot labeled normal on '
+      : this.ref.labeled ? `a snapshot labeled ${this.ref.labeled} on ` : 'a snapshot of ';
     const where = this.ref.same_device ? 'the same device' : `the same equipment type (${this.ref.device_id})`;
     this.refBox.replaceChildren('Right: ', what, where, ', ',
       el('a', { href: snapshotHash(this.ref.id) }, `#${this.ref.id}`), ` (${fmtTime(this.ref.trigger_time)}), whole snapshot.`);
@@ -170,7 +180,7 @@ export class SpectrumPanel {
     this.box.replaceChildren(...cells);
     this.box.style.gridTemplateColumns = `repeat(${cols}, 1fr)`;
     this.plots.push(plot(cells[0], `spectrum · ${ch.name} · this snapshot`, spec, nyq, ys, markers, width, ch.unit));
-    const refName = `${this.ref && this.ref.normal ? 'normal ' : ''}#${this.ref ? this.ref.id : ''}`;
+    const refName = `${this.ref && this.ref.normal ? 'normal ' : this.ref && this.ref.labeled ? `${this.ref.labeled} ` : ''}#${this.ref ? this.ref.id : ''}`;
     if (rch) this.plots.push(plot(cells[1], `spectrum · ${ch.name} · ${refName}`, rspec, nyq, ys, markers, width, ch.unit));
     this.plots.push(plot(cells[cols], `envelope spectrum · ${cur.envelope_band_hz.map((x) => Math.round(x)).join('–')} Hz band`, env, envMax, ye, markers, width, ch.unit));
     if (rch) this.plots.push(plot(cells[cols + 1], `envelope spectrum · ${refName}`, renv, envMax, ye, markers, width, ch.unit));

@@ -12,13 +12,19 @@ import { clampView, zoomView, panView, viewPx, viewQuery } from './range.js';
 import { channelData } from './series.js';
 import { makeSpan, spanChannels, newLabelBody } from './spans.js';
 import { keyAction, isTextField } from './keys.js';
-import { overviewPlot, channelPlots } from './snap-plots.js';
+import { overviewPlot, channelPlots, yLockBar } from './snap-plots.js';
 import { LabelList } from './snap-labels.js';
 import { readLabelForm, showFormSpan, showFormClass, showLabelList } from './snap-side.js';
 import { nextUnlabeled } from './page-queue.js';
 
 // A new window is fetched once the keys or drags that move it pause.
 const FETCH_AFTER_MS = 30;
+
+// Whether the waveforms' y scales are locked: on unless the operator
+// turned it off, kept in localStorage like the demo switch.
+const YLOCK_KEY = 'precursor.waveYLock';
+const yLockSaved = () => { try { return localStorage.getItem(YLOCK_KEY) !== '0'; } catch { return true; } };
+const saveYLock = (on) => { try { localStorage.setItem(YLOCK_KEY, on ? '1' : '0'); } catch { /* this page only */ } };
 
 // keys.js actions -> what they do to view v.
 const RUN = {
@@ -47,6 +53,8 @@ export class SnapshotView {
     this.onKey = (e) => this.key(e);
     this.classes = session.classes;   // page-snapshot.js sets the equipment type's
     this.spectra = null;              // the spectra panel (snap-spectrum.js)
+    this.yLocked = yLockSaved();
+    this.onLabelsChanged = null;      // page-snapshot.js: the Rules card's "in force" follows
   }
 
   // full: the first samples answer, over the whole snapshot.
@@ -56,6 +64,8 @@ export class SnapshotView {
     this.view = [0, this.duration];
     this.selected = new Set(full.channels.map((_, i) => i));
     this.overview = overviewPlot(this, full, width, this.overviewBox);
+    this.yBar = yLockBar(this, full);
+    this.plotsBox.append(this.yBar.box);
     this.plots = channelPlots(this, full, width, this.plotsBox);
     this.showLabels();
   }
@@ -92,6 +102,16 @@ export class SnapshotView {
     const what = s.mode === 'raw' ? 'raw samples' : 'min/max per pixel';
     this.status(`view ${fmtSpan(a, b, 3)} · ${what} (${s.i1 - s.i0} samples)`);
     if (this.spectra) this.spectra.update();
+  }
+
+  // Lock or free the waveforms' y scales: setting x again has uPlot range y
+  // anew (snap-plots.js yRange reads yLocked).
+  setYLock(on) {
+    this.yLocked = on;
+    saveYLock(on);
+    this.yBar.say();
+    this.plots.forEach((p) => p.setScale('x', { min: p.scales.x.min, max: p.scales.x.max }));
+    this.status(on ? 'y scales locked: one per unit, over the whole snapshot' : 'y scales fit the window shown');
   }
 
   // [ ] { }: move the pending span's start or end edge by a fraction of the
@@ -158,6 +178,7 @@ export class SnapshotView {
       this.pending = null;
       this.status(`saved label #${l.id} (${l.class})`);
       this.showLabels();
+      if (this.onLabelsChanged) this.onLabelsChanged();
       this.redraw();
     } catch (e) { this.status(e.message, true); }
   }
@@ -166,6 +187,7 @@ export class SnapshotView {
     try {
       await this.labels.remove(l);
       this.showLabels();
+      if (this.onLabelsChanged) this.onLabelsChanged();
       this.redraw();
       this.status(`deleted label #${l.id} (u undoes)`);
     } catch (e) { this.status(e.message, true); }
@@ -176,6 +198,7 @@ export class SnapshotView {
       const u = await this.labels.undoLast();
       if (!u) return this.status('nothing to undo');
       this.showLabels();
+      if (this.onLabelsChanged) this.onLabelsChanged();
       this.redraw();
       this.status(`undid ${u.op} of a ${u.label.class} label`);
     } catch (e) { this.status(e.message, true); }

@@ -3,7 +3,8 @@
  * pages mean something on first start.
  *
  * Months of real-time simulation are out of reach, so the history is
- * synthetic and says so: devices "demo-*" at site "demo-site", dispositions
+ * synthetic and says so: devices "demo-*" at site "demo-site" (two of each
+ * equipment type, so that a dataset can be split by device), dispositions
  * by "demo-history" with outcomes starting "demo data:".  The snapshots are
  * nevertheless real: signed wire v1 envelopes with generated waveforms
  * (bearing impulses, pump cavitation, rotor-bar current modulation, and
@@ -37,10 +38,11 @@
 #define DEMO_MAX_CH 4
 #define DEMO_PI 3.14159265358979323846
 
-enum demo_kind { K_FALSE, K_FAULT };
+/* a false alarm, the device's fault, its second fault (when it has one) */
+enum demo_kind { K_FALSE, K_FAULT, K_FAULT2 };
 
 struct demo_device {
-    const char *id, *equipment, *site_type, *fault_class;
+    const char *id, *equipment, *site_type, *fault_class, *fault_class2;
     int nch;
     const char *ch[DEMO_MAX_CH], *unit[DEMO_MAX_CH];
     double per_day;                     /* mean alerts per day */
@@ -48,13 +50,21 @@ struct demo_device {
     uint64_t seq;
 };
 
+/* The bearings fail two ways (outer race, and now and then imbalance), so
+ * that their labels hold three classes with normal. */
+#define DEMO_BEARING(id, per_day) \
+    { id, "bearing", "rotating", "bearing_outer_race", "imbalance", 4, \
+      { "accel_x", "accel_y", "accel_z", "temp" }, { "g", "g", "g", "degC" }, per_day, { 0 }, { 0 }, 0 }
+#define DEMO_PUMP(id, per_day) \
+    { id, "pump", "centrifugal_pump", "cavitation", NULL, 3, { "vib", "pressure", "temp" }, \
+      { "g", "bar", "degC" }, per_day, { 0 }, { 0 }, 0 }
+#define DEMO_MOTOR(id, per_day) \
+    { id, "motor", "motor", "rotor_bar", NULL, 4, { "i_a", "i_b", "i_c", "temp" }, \
+      { "A", "A", "A", "degC" }, per_day, { 0 }, { 0 }, 0 }
+
 static struct demo_device devs[] = {
-    { "demo-bearing-2", "bearing", "rotating", "bearing_outer_race", 4, { "accel_x", "accel_y", "accel_z", "temp" },
-      { "g", "g", "g", "degC" }, 2.2, { 0 }, { 0 }, 0 },
-    { "demo-pump-2", "pump", "centrifugal_pump", "cavitation", 3, { "vib", "pressure", "temp" },
-      { "g", "bar", "degC" }, 1.0, { 0 }, { 0 }, 0 },
-    { "demo-motor-2", "motor", "motor", "rotor_bar", 4, { "i_a", "i_b", "i_c", "temp" },
-      { "A", "A", "A", "degC" }, 0.7, { 0 }, { 0 }, 0 },
+    DEMO_BEARING("demo-bearing-2", 2.2), DEMO_PUMP("demo-pump-2", 1.0), DEMO_MOTOR("demo-motor-2", 0.7),
+    DEMO_BEARING("demo-bearing-3", 1.6), DEMO_PUMP("demo-pump-3", 0.8), DEMO_MOTOR("demo-motor-3", 0.5),
 };
 #define NDEV (sizeof devs / sizeof devs[0])
 
@@ -146,7 +156,7 @@ static void waveform(const struct demo_device *d, enum demo_kind k, float *x)
             double t = i / DEMO_RATE, v;
 
             if (strcmp(d->ch[c], "temp") == 0) {
-                y[i] = (float)(45.0 + 0.05 * nrand() + (k == K_FAULT ? 8.0 : 0.0));
+                y[i] = (float)(45.0 + 0.05 * nrand() + (k == K_FAULT ? 8.0 : k == K_FAULT2 ? 3.0 : 0.0));
                 continue;
             }
             if (d->equipment[0] == 'm') {     /* motor phase current, 50 Hz */
@@ -157,6 +167,9 @@ static void waveform(const struct demo_device *d, enum demo_kind k, float *x)
                 v = 4.0 + 0.02 * nrand() - (k == K_FAULT ? 0.4 : 0.0);
             } else {                        /* vibration: 1x at 25 Hz plus noise */
                 v = 0.3 * sin(2.0 * DEMO_PI * 25.0 * t + ph) + 0.08 * nrand();
+                if (k == K_FAULT2)          /* imbalance: a strong 1x, a little 2x */
+                    v += 0.9 * sin(2.0 * DEMO_PI * 25.0 * t + ph) +
+                         0.15 * sin(2.0 * DEMO_PI * 50.0 * t + 2.0 * ph);
                 if (k == K_FAULT && d->equipment[0] == 'b' && c == 0) {
                     /* outer-race impulses every 1/87 s ringing at 750 Hz */
                     double tau = fmod(t, 1.0 / 87.0);
@@ -195,7 +208,7 @@ static int store_snapshot(struct demo_device *d, enum demo_kind k, int64_t trigg
     m.pre_samples = DEMO_HALF;
     m.post_samples = DEMO_HALF;
     snprintf(m.detector, sizeof m.detector, "feature");
-    m.score = (float)(k == K_FAULT ? 0.9 + 0.1 * urand() : 0.9 + 0.05 * urand());
+    m.score = (float)(k != K_FALSE ? 0.9 + 0.1 * urand() : 0.9 + 0.05 * urand());
     for (c = 0; c < d->nch; c++) {
         snprintf(m.channels[c].name, sizeof m.channels[c].name, "%s", d->ch[c]);
         snprintf(m.channels[c].unit, sizeof m.channels[c].unit, "%s", d->unit[c]);
@@ -242,10 +255,10 @@ static struct demo_outcome demo_outcome(enum demo_kind k, int month)
 
     if (urand() < 0.97 - 0.54 * month / 5.0) {
         o.followed = 1;
-        o.disp = k == K_FAULT ? "action_taken" : "no_fault_found";
-        o.outcome = k == K_FAULT ? "demo data: fault confirmed on site, part replaced"
+        o.disp = k != K_FALSE ? "action_taken" : "no_fault_found";
+        o.outcome = k != K_FALSE ? "demo data: fault confirmed on site, part replaced"
                                  : "demo data: inspected, no fault found";
-        o.cls = k == K_FAULT ? NULL : "normal";
+        o.cls = k != K_FALSE ? NULL : "normal";
         return o;
     }
     v = urand();
@@ -279,7 +292,9 @@ static int record_disposition(const struct demo_device *d, int64_t id, enum demo
     /* a fifth of the investigated alerts were also labeled by hand, which
      * gives the rules an accuracy to show */
     if (o.followed && urand() < 0.2) {
-        const char *lv[2] = { idb, k == K_FAULT ? d->fault_class : "normal" };
+        const char *lv[2] = { idb, k == K_FAULT    ? d->fault_class
+                                   : k == K_FAULT2 ? d->fault_class2
+                                                   : "normal" };
         int err = exec(DQ_LABEL, lv, NULL);
 
         if (err != SRV_OK)
@@ -352,6 +367,9 @@ static int device_day(struct demo_device *d, int64_t day_us, int month, int floo
             t[n] = day_us + 36000000000LL + (int64_t)(i * 34e6);
     for (i = 0; i < n; i++) {
         enum demo_kind k = urand() < 0.45 ? K_FAULT : K_FALSE;
+
+        if (k == K_FAULT && d->fault_class2 && urand() < 0.4)
+            k = K_FAULT2;
         int64_t id;
         int followed;
 

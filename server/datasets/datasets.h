@@ -75,8 +75,8 @@ int ds_windows(const struct ds_snapshot *snaps, size_t n_snaps,
 
 /* Assign whole groups to splits.  order_key[g] sorts groups for a time split
  * (NULL: a seeded keyed hash of group_names[g] orders them instead).  Groups
- * are taken in order into train until it holds fractions[0] of the windows,
- * then validation, then test.  Then every class present must have at least
+ * are taken in order into train while that keeps it nearest fractions[0] of
+ * the windows (at least one group), then validation, then test.  Then every class present must have at least
  * min_per_split windows in each split whose fraction is > 0, otherwise
  * DS_ETOOFEW with *bad_class and *bad_split set (the windows keep the
  * assignment so the caller can report counts). */

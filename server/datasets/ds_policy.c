@@ -145,7 +145,7 @@ int ds_split(struct ds_window *w, size_t n, const char *const *group_names,
     size_t counts[DS_MAX_CLASSES][DS_SPLITS], present[DS_MAX_CLASSES];
     double sum = 0, acc = 0;
     uint8_t key[crypto_generichash_KEYBYTES];
-    int sp = 0;
+    int sp = 0, taken = 0;
 
     if ((n && !w) || n_groups == 0 || !fractions || (!order_key && !group_names))
         return DS_EINVAL;
@@ -187,13 +187,21 @@ int ds_split(struct ds_window *w, size_t n, const char *const *group_names,
         o[w[i].group].count++;
     qsort(o, n_groups, sizeof *o, cmp_grp);
     for (uint32_t k = 0; k < n_groups; k++) {
-        /* Move on while the current split has its share (and a later split
-         * wants some); an empty-fraction split is skipped. */
+        /* Move on while the current split would pass its share by more than
+         * half of this group (nearest, not first past: two devices split
+         * half and half go one each, whichever is larger) and a later split
+         * wants some; a split with a share keeps its first group; an
+         * empty-fraction split is skipped. */
         while (sp < DS_SPLITS - 1 &&
-               (fractions[sp] == 0 || acc >= (fractions[0] + (sp >= 1 ? fractions[1] : 0)) * (double)n))
+               (fractions[sp] == 0 ||
+                (taken && acc + 0.5 * (double)o[k].count >=
+                              (fractions[0] + (sp >= 1 ? fractions[1] : 0)) * (double)n))) {
             sp++;
+            taken = 0;
+        }
         split_of[o[k].g] = sp;
         acc += (double)o[k].count;
+        taken = 1;
     }
     memset(counts, 0, sizeof counts);
     memset(present, 0, sizeof present);

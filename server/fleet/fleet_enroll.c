@@ -344,7 +344,9 @@ int fleet_api_device_enroll(struct srv_request *rq, struct srv_response *rs)
     if (err != SRV_OK)
         goto out;
     if (sodium_memcmp(have, pk, FLEET_PK_LEN) != 0) {
-        err = srv_fail(rs, SRV_ECONFLICT, "device id is registered with another key");
+        err = srv_fail(rs, SRV_ECONFLICT, strcmp(status, "revoked") == 0
+                                              ? "device id is revoked: enroll under a new device id"
+                                              : "device id is registered with another key");
         goto out;
     }
     code = 200;
@@ -379,7 +381,8 @@ static int set_status(struct srv_request *rq, struct srv_response *rs, const cha
         if (err == SRV_ENOTFOUND)
             err = srv_fail(rs, SRV_ENOTFOUND, "no such device");
         else if (err == SRV_OK && strcmp(action, "approve") == 0)
-            err = srv_fail(rs, SRV_ECONFLICT, "a revoked device must enroll again");
+            err = srv_fail(rs, SRV_ECONFLICT,
+                           "revocation is final: enroll the machine again under a new device id");
     }
     PQclear(r);
     fleet_cache_invalidate(dev);

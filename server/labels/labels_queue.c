@@ -52,7 +52,9 @@ static const struct db_sql queue_sql[] = {
         " 'sites', (SELECT coalesce(json_agg(DISTINCT site), '[]') FROM d"
         "   WHERE site IS NOT NULL)) AS facets", 1 },
     /* Context of snapshot $1: the device's latest $2 others, the same
-     * equipment type's latest $2 on other devices, and a normal reference. */
+     * equipment type's latest $2 on other devices, a normal reference, and
+     * the latest $3 labeled of each class on the device or its type (what
+     * the spectra may be compared with). */
     [QQ_CONTEXT] = { "labels_context",
         "WITH me AS (SELECT s.id, s.device_id, d.equipment_type FROM snapshots s"
         "  JOIN devices d ON d.id = s.device_id WHERE s.id = $1::bigint)"
@@ -77,8 +79,19 @@ static const struct db_sql queue_sql[] = {
         "   WHERE s.id <> me.id"
         "    AND (s.device_id = me.device_id OR d.equipment_type = me.equipment_type)"
         "    AND EXISTS (SELECT 1 FROM labels l WHERE l.snapshot_id = s.id AND l.class = 'normal')"
-        "   ORDER BY (s.device_id = me.device_id) DESC, s.trigger_time DESC LIMIT 1)) AS context"
-        " FROM me", 2 },
+        "   ORDER BY (s.device_id = me.device_id) DESC, s.trigger_time DESC LIMIT 1),"
+        "  'labeled', coalesce((SELECT json_agg(json_build_object('id', z.id, 'device_id', z.device_id,"
+        "   'trigger_time', z.trigger_time, 'class', z.class, 'same_device', z.same_device,"
+        "   'demo', z.demo) ORDER BY z.class, z.trigger_time DESC) FROM (SELECT x.*,"
+        "   row_number() OVER (PARTITION BY x.class ORDER BY x.trigger_time DESC, x.id DESC) AS n"
+        /* from the labels, far fewer than the type's snapshots */
+        "   FROM (SELECT DISTINCT s.id, s.device_id, s.trigger_time, s.demo, l.class,"
+        "    s.device_id = me.device_id AS same_device"
+        "    FROM labels l JOIN snapshots s ON s.id = l.snapshot_id"
+        "    JOIN devices d ON d.id = s.device_id, me WHERE s.id <> me.id"
+        "    AND (s.device_id = me.device_id OR d.equipment_type = me.equipment_type)) x) z"
+        "   WHERE z.n <= $3::int), '[]')) AS context"
+        " FROM me", 3 },
 };
 
 static const char *query_text(const struct srv_request *rq, const char *key, size_t max)
@@ -214,7 +227,7 @@ int labels_queue(struct srv_request *rq, struct srv_response *rs)
 int labels_context(struct srv_request *rq, struct srv_response *rs)
 {
     char id[24];
-    const char *vals[2] = { id, "10" };
+    const char *vals[3] = { id, "10", "3" };
     PGresult *r = NULL;
     int err;
 

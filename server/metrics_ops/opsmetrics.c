@@ -154,6 +154,18 @@ int opsm_compute(const struct opsm_alert *a, size_t n, int64_t from_us, int64_t 
     return SRV_OK;
 }
 
+size_t opsm_judged_buckets(const struct opsm_bucket *b, size_t n, enum opsm_bucket_kind kind,
+                           int64_t now_us)
+{
+    int64_t s, e;
+
+    if (n < 2)
+        return n;
+    s = opsm_bucket_start(b[n - 1].start_us, kind);
+    e = opsm_bucket_next(s, kind);
+    return now_us - s < (e - s) / 2 ? n - 1 : n;
+}
+
 int opsm_trend_warning(const struct opsm_bucket *b, size_t n, char *buf, size_t cap)
 {
     size_t i, last = n, k;

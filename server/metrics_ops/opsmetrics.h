@@ -60,6 +60,13 @@ int64_t opsm_bucket_next(int64_t start_us, enum opsm_bucket_kind kind);
  * row.  Writes a message into buf and returns 1, else 0. */
 int opsm_trend_warning(const struct opsm_bucket *b, size_t n, char *buf, size_t cap);
 
+/* How many of the n buckets (oldest first) the trend warning judges: all,
+ * but the newest while less than half of its week or month has passed (a
+ * bucket that has just opened holds a few alerts, and one or two
+ * dispositions swing it), as long as an older one is left. */
+size_t opsm_judged_buckets(const struct opsm_bucket *b, size_t n, enum opsm_bucket_kind kind,
+                           int64_t now_us);
+
 /* "2026-01-31" or "2026-01-31T12:00:00Z" -> unix microseconds.  0 or -1. */
 int opsm_parse_time(const char *s, int64_t *out);
 

@@ -188,7 +188,7 @@ static json_t *buckets_json(const struct opsm_bucket *b, size_t nb, long *total)
 
 /* The answer from the buckets and the two top-10 results. */
 static json_t *answer_json(enum opsm_bucket_kind kind, const struct opsm_bucket *b, size_t nb,
-                           const PGresult *td, const PGresult *tr, int64_t win)
+                           const PGresult *td, const PGresult *tr, int64_t win, int64_t now)
 {
     char warn[160];
     long total = 0;
@@ -205,8 +205,8 @@ static json_t *answer_json(enum opsm_bucket_kind kind, const struct opsm_bucket 
                     "devices_top10_share", ratio(share_dev),
                     "rules", top_rule,
                     "rules_top10_share", ratio(share_rule),
-                    "warning", opsm_trend_warning(b, nb, warn, sizeof warn) ? json_string(warn)
-                                                                            : json_null(),
+                    "warning", opsm_trend_warning(b, opsm_judged_buckets(b, nb, kind, now), warn,
+                                                  sizeof warn) ? json_string(warn) : json_null(),
                     "targets", "alerts_per_operator_hour_acceptable", 6.0,
                     "alerts_per_operator_hour_max", 12.0, "max_alerts_per_10min", 10.0);
     json_object_set_new(out, "ack_window_s", json_integer(win / 1000000LL));
@@ -243,7 +243,7 @@ int opsm_api_operational(struct srv_request *rq, struct srv_response *rs)
     if ((err = q(OQ_TOP_DEVICES, top_vals, &td)) != SRV_OK ||
         (err = q(OQ_TOP_RULES, top_vals, &tr)) != SRV_OK)
         goto out;
-    err = srv_respond_json_take(rs, 200, answer_json(g.kind, b, nb, td, tr, win));
+    err = srv_respond_json_take(rs, 200, answer_json(g.kind, b, nb, td, tr, win, g.now));
 out:
     PQclear(r);
     PQclear(td);

@@ -103,6 +103,12 @@ async function login(page, user, pw) {
     check('snapshot view draws every channel', nch >= 1, `${nch} channels`);
     const ready = await page.evaluate(() => performance.getEntriesByName('snapshot-interactive').length);
     check('snapshot marks itself interactive (Performance API)', ready === 1, `${ready} marks`);
+    // a fresh live snapshot: no rule fired, no label in force; the side
+    // panel's cards say so in words, never "null"
+    await page.waitForSelector('#weak-label', { timeout: 10000 });
+    const text = await page.evaluate(() => document.body.innerText);
+    const bad = text.match(/.{0,40}\b(null|undefined|NaN)\b.{0,40}/);
+    check('snapshot view (nothing suggested, nothing in force): no "null", "undefined" or "NaN" shown', !bad, bad && bad[0]);
     await page.waitForTimeout(300);
 
     // label 1, by mouse: all channels but 1 (when there is one), drag from
@@ -122,6 +128,8 @@ async function login(page, user, pw) {
     await page.keyboard.press('Enter');
     await labelsShown(page, 1);
     pass('label 1 saved (mouse span, class key + Enter)');
+    await page.waitForFunction(() => /In force: \S+ \(from a person\)/.test((document.getElementById('weak-card') || {}).textContent || ''), null, { timeout: 10000 })
+      .then(() => pass('the Rules card shows the saved label in force at once'), (e) => fail('the Rules card shows the saved label in force', e.message));
 
     // label 2, keyboard only: whole view, zoom in twice (middle quarter),
     // pan right a quarter of that, m marks the view, 2 picks the class

@@ -8,16 +8,18 @@
 //    and envelope spectrum beside a normal snapshot of the same machine,
 //    each row on one y scale, shaft and bearing markers, the rules' votes
 //    and weak label, only the type's classes on keys 1-9, a span edge moved
-//    by keyboard past the view;
+//    by keyboard past the view; the waveforms' y scales locked (one per
+//    unit, kept through a zoom) and freed by the switch;
 //  - Fleet: live devices only until "show demo data", health columns;
 //    at the end, an admin revokes the live device (revocation is final);
 //  - Datasets: an admin creates a dataset, freezes a version, exports it
 //    with a progress bar and downloads the file (a zip: npz);
 //  - Models: a trained model with its metrics and their support, and its
 //    deployments;
+//  - a queue answer that arrives after logout does not replace the login form;
 //  - no page shows "null", "undefined" or "NaN", and the console stays clean.
 // Env: BASE, USERNAME/PASSWORD (operator), ADMIN_USERNAME/ADMIN_PASSWORD,
-// TOKEN (ml token), OPTOKEN (operator token), ARTIFACTS, SHOT_DIR (optional:
+// TOKEN (ml token), OPTOKEN (operator token), ADMINTOKEN, ARTIFACTS, SHOT_DIR (optional:
 // the main views copied there as docs/ui-*.png), CHROMIUM.  Prints
 // PASS/FAIL lines; exit status 1 on any failure.
 'use strict';
@@ -87,6 +89,50 @@ async function classesPage(page) {
   await shot(page, 'ui-classes.png');
 }
 
+// Each channel plot's drawn y range (snap-plots.js puts it on the box).
+const yScales = (page) => page.$$eval('.plots .chan', (cs) => cs.map((c) => ({
+  name: c.querySelector('.name').textContent, min: Number(c.dataset.ymin), max: Number(c.dataset.ymax),
+  locked: c.dataset.ylocked, mark: getComputedStyle(c.querySelector('.ylock-mark')).display !== 'none',
+})));
+
+// A key, then the window it asked for drawn (the 'view-drawn' mark).
+async function keyAndDraw(page, key) {
+  const n = await page.evaluate(() => performance.getEntriesByName('view-drawn').length);
+  await page.keyboard.press(key);
+  await page.waitForFunction((k) => performance.getEntriesByName('view-drawn').length > k, n, { timeout: 10000 });
+}
+
+// The waveforms: locked by default, one scale per unit, kept through a
+// zoom; unlocked, each fits the window (the zoomed quarter spans less).
+async function waveformScales(page) {
+  await page.evaluate(() => document.activeElement && document.activeElement.blur());
+  const whole = await yScales(page);
+  const g = whole.filter((c) => / \[g\]/.test(c.name));
+  check('waveforms: y scales locked by default, and it shows (switch and a mark on each channel)',
+    (await page.isChecked('#wave-lock')) && whole.length > 0 && whole.every((c) => c.locked === '1' && c.mark) &&
+    /one scale per unit/.test(await page.textContent('#wave-lock-what')), JSON.stringify(whole));
+  check('waveforms: channels of one unit share one y scale, another unit its own',
+    g.length >= 2 && g.every((c) => c.min === g[0].min && c.max === g[0].max) &&
+    whole.some((c) => !/ \[g\]/.test(c.name) && (c.min !== g[0].min || c.max !== g[0].max)), JSON.stringify(whole));
+  await keyAndDraw(page, '0');
+  for (let i = 0; i < 2; i++) await keyAndDraw(page, '+');
+  const zoomed = await yScales(page);
+  check('waveforms: the locked y scales do not move when zooming in',
+    JSON.stringify(zoomed.map((c) => [c.min, c.max])) === JSON.stringify(whole.map((c) => [c.min, c.max])),
+    `${JSON.stringify(whole)} -> ${JSON.stringify(zoomed)}`);
+  await page.uncheck('#wave-lock');
+  await page.waitForFunction(() => [...document.querySelectorAll('.plots .chan')].every((c) => c.dataset.ylocked === '0'), null, { timeout: 10000 });
+  const free = await yScales(page);
+  check('waveforms: unlocked, each plot fits the window (the quieter channels span less), no lock mark',
+    free.every((c) => !c.mark) && free.some((c, i) => c.max - c.min < 0.9 * (whole[i].max - whole[i].min)), `${JSON.stringify(whole)} -> ${JSON.stringify(free)}`);
+  await page.check('#wave-lock');
+  await page.waitForFunction(() => [...document.querySelectorAll('.plots .chan')].every((c) => c.dataset.ylocked === '1'), null, { timeout: 10000 });
+  const again = await yScales(page);
+  check('waveforms: locked again, back to the shared ranges',
+    JSON.stringify(again.map((c) => [c.min, c.max])) === JSON.stringify(whole.map((c) => [c.min, c.max])), JSON.stringify(again));
+  await keyAndDraw(page, '0');
+}
+
 async function analystView(page) {
   const a = await api('POST', '/api/v1/devices/demo-bearing-2/asset', { asset_id: 'demo-fan-7' }, process.env.OPTOKEN);
   check('demo bearing assigned to the asset', a.status === 200, JSON.stringify(a.body));
@@ -126,6 +172,28 @@ async function analystView(page) {
     await page.selectOption('#spectra-compare', '1');
     await page.waitForFunction(() => [...document.querySelectorAll('#spectra .u-title')].some((t) => /normal #/.test(t.textContent)), null, { timeout: 15000 });
   }
+  // labeled snapshots of the machine and its type, the newest of each class:
+  // another demo bearing's imbalance, say, picked and drawn
+  const labeled = await page.$$eval('#spectra-compare optgroup', (gs) => gs.filter((g) => /^labeled/.test(g.label))
+    .flatMap((g) => [...g.querySelectorAll('option')].map((o) => [o.value, o.textContent])));
+  const classesOffered = new Set(labeled.map(([, t]) => t.split(' · ')[0]));
+  const otherDevice = labeled.filter(([, t]) => /demo-bearing-3/.test(t) && !/^normal/.test(t));
+  check('the compare list offers labeled snapshots of the type, several classes, other machines too',
+    classesOffered.size >= 3 && otherDevice.length > 0, JSON.stringify(labeled));
+  if (otherDevice.length) {
+    const [value, text] = otherDevice[0];
+    const [cls, rest] = text.split(' · ');
+    const lid = rest.match(/#(\d+)/)[1];
+    await page.selectOption('#spectra-compare', value);
+    await page.waitForFunction((wid) => [...document.querySelectorAll('#spectra .u-title')].some((t) => t.textContent.endsWith(` #${wid}`)), lid, { timeout: 15000 });
+    const line = await page.textContent('#spectra-ref');
+    const titles = await page.$$eval('#spectra .u-title', (ts) => ts.map((t) => t.textContent));
+    check(`compared with #${lid}, labeled ${cls} on another machine of the type: its class named`,
+      line.includes(`labeled ${cls} on the same equipment type (demo-bearing-3)`) && titles.some((t) => t.includes(`${cls} #${lid}`)),
+      `${line} | ${titles}`);
+    await page.selectOption('#spectra-compare', '1');
+    await page.waitForFunction(() => [...document.querySelectorAll('#spectra .u-title')].some((t) => /normal #/.test(t.textContent)), null, { timeout: 15000 });
+  }
   // the envelope spectrum's strongest line sits at BPFO (89.6 Hz): the demo's outer-race fault
   const sp = (await api('GET', `/api/v1/snapshots/${id}/spectrum?bins=1024`)).body;
   const env = sp.channels[0].envelope;
@@ -133,6 +201,8 @@ async function analystView(page) {
   for (let i = 1; i < env.length && i * sp.bin_hz < 400; i++) if (env[i] > env[k]) k = i;
   const peak = k * sp.bin_hz, bpfo = sp.kinematics.markers.find((m) => m.name === 'BPFO').hz;
   check('the envelope spectrum peaks at the bearing\'s outer-race frequency', Math.abs(peak - bpfo) < 4 * sp.bin_hz + 3, `peak ${peak} Hz, BPFO ${bpfo} Hz`);
+
+  await waveformScales(page);
 
   // rotating machinery: the untyped classes and rotating's own, none of a pump's, motor's or fan's
   const all = (await api('GET', '/api/v1/classes')).body.items;
@@ -166,6 +236,36 @@ async function analystView(page) {
   await shot(page, 'ui-spectra.png');
 }
 
+// Log out while the queue's answer is on its way: the answer (fetched while
+// logged in, held back until after the logout) must not replace the login
+// form with the queue.
+async function logoutRace(page) {
+  let asked, delivered;
+  const wasAsked = new Promise((r) => { asked = r; });
+  const wasDelivered = new Promise((r) => { delivered = r; });
+  await page.route('**/api/v1/queue?*', async (route) => {
+    const answer = await route.fetch();
+    asked();
+    await sleep(1500);
+    await route.fulfill({ response: answer }).catch(() => {});
+    delivered(answer.status());
+  });
+  await page.evaluate(() => { location.hash = '#/fleet'; });
+  await page.waitForSelector('#fleet', { timeout: 10000 });
+  await page.evaluate(() => { location.hash = '#/queue'; });
+  await wasAsked;
+  await page.click('#logout');
+  await page.waitForSelector('#login', { timeout: 10000 });
+  const status = await wasDelivered;
+  await sleep(500);
+  const queueShown = await page.locator('#queue').count();
+  const loginShown = await page.isVisible('#login');
+  check('a queue answer that arrives after logout is dropped: the login form stays',
+    status === 200 && loginShown && queueShown === 0, `answer ${status}, login shown ${loginShown}, queue tables ${queueShown}`);
+  await page.unroute('**/api/v1/queue?*');
+  await page.waitForSelector('#logout', { state: 'hidden', timeout: 10000 });
+}
+
 async function fleetPage(page) {
   await page.click('#fleet-link');
   await page.waitForSelector('#fleet tbody tr', { timeout: 10000 });
@@ -186,12 +286,22 @@ async function fleetPage(page) {
 async function revokeFromFleet(page) {
   await page.click('#fleet-link');
   await page.waitForSelector('#fleet tr[data-device="pump-07"] button[data-act="revoke"]', { timeout: 10000 });
-  page.once('dialog', (d) => d.accept());
+  let asked = '';
+  page.once('dialog', (d) => { asked = d.message(); d.accept(); });
   await page.click('#fleet tr[data-device="pump-07"] button[data-act="revoke"]');
   await page.waitForFunction(() => /revoke/.test(document.getElementById('fleet-note').textContent), null, { timeout: 10000 });
+  check('Fleet: revoking asks first, saying it is final and how the machine comes back',
+    /cannot be undone/.test(asked) && /new device id/.test(asked), asked);
   const dev = (await api('GET', '/api/v1/devices/pump-07')).body;
   const left = await page.locator('#fleet tr[data-device="pump-07"] button').count();
   check('Fleet: an admin revokes a device from the page', dev.status === 'revoked' && left === 0, `${dev.status}, ${left} buttons left`);
+  const row = await page.textContent('#fleet tr[data-device="pump-07"]');
+  const life = await page.textContent('#fleet-lifecycle');
+  check('Fleet: a revoked row says it is final and what to do instead of approving',
+    /revoked for good/.test(row) && /new device id/.test(row) && /revocation is final/.test(life), `${row} | ${life}`);
+  const again = await api('POST', '/api/v1/devices/pump-07/approve', undefined, process.env.ADMINTOKEN);
+  check('Fleet: an admin cannot approve a revoked device: 409, saying to enroll under a new id',
+    again.status === 409 && /new device id/.test(again.body.error.message), `${again.status} ${JSON.stringify(again.body)}`);
 }
 
 async function datasetsPage(page) {
@@ -268,9 +378,7 @@ async function modelsPage(page, dsId) {
     await noNulls(page, 'queue');
     await classesPage(page);
     await analystView(page);
-    await page.click('#logout');
-    await page.waitForSelector('#login', { timeout: 10000 });
-    await page.waitForSelector('#logout', { state: 'hidden', timeout: 10000 });
+    await logoutRace(page);
     await login(page, process.env.ADMIN_USERNAME, process.env.ADMIN_PASSWORD, false);
     await fleetPage(page);
     const dsId = await datasetsPage(page);

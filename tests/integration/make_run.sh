@@ -106,11 +106,16 @@ for f in "$DOC"/block-*.sh; do
     fi
 done
 # The ML snippet ends with numpy.load printing the shape of X and the classes
-# (after the dataset list, which curl prints without a newline).
+# (after the dataset list, which curl prints without a newline), then the
+# machines in train and in test: split by device, one demo bearing in each.
 last=$(ls "$DOC"/block-*.out | tail -n 1)
-tail -n 1 "$last" | grep -Eq "\([0-9]+, [0-9]+, [0-9]+\) \[b'[a-z_]+'( b'[a-z_]+')+\]$" &&
-    it_pass "README's ML snippet prints the npz's shape and several classes: $(tail -n 1 "$last")" ||
-    it_fail "README's ML snippet prints a shape" "$(tail -n 3 "$last")"
+tail -n 2 "$last" | head -n 1 | grep -Eq "\([0-9]+, [0-9]+, [0-9]+\) \[b'[a-z_]+'( b'[a-z_]+'){2,}\]$" &&
+    it_pass "README's ML snippet prints the npz's shape and three or more classes: $(tail -n 2 "$last" | head -n 1)" ||
+    it_fail "README's ML snippet prints a shape and several classes" "$(tail -n 3 "$last")"
+tail -n 1 "$last" | grep -Eq '^train: demo-bearing-[0-9]+ test: demo-bearing-[0-9]+$' &&
+    [ "$(tail -n 1 "$last" | grep -Eo 'demo-bearing-[0-9]+' | sort -u | wc -l)" = 2 ] &&
+    it_pass "README's ML snippet splits by device: $(tail -n 1 "$last")" ||
+    it_fail "README's ML snippet splits by device" "$(tail -n 1 "$last")"
 grep -q '"device_id":"sim-' "$DOC/block-1.out" && ! grep -q '"demo":true' "$DOC/block-1.out" &&
     it_pass "README's listing shows the live fleet, no demo data" ||
     it_fail "README's listing shows the live fleet" "$(head -c 300 "$DOC/block-1.out")"

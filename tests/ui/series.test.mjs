@@ -1,7 +1,7 @@
 // series.test.mjs - uPlot data from samples answers.
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { channelData, stackedData } from '../../labeling-ui/series.js';
+import { channelData, stackedData, lockedRanges } from '../../labeling-ui/series.js';
 
 const t = [0, 1, 2];
 
@@ -39,4 +39,24 @@ test('stackedData keeps typed arrays typed', () => {
   const ch = { min: new Float32Array([0, 1, 2]), max: new Float32Array([2, 3, 4]) };
   const d = stackedData({ t: new Float64Array(t), channels: [ch] });
   assert.ok(d[1] instanceof Float32Array);
+});
+
+test('lockedRanges: one range per unit over the whole snapshot, padded', () => {
+  const s = {
+    t,
+    channels: [
+      { unit: 'g', min: [-1, 0, 0], max: [1, 2, 0.5] },
+      { unit: 'g', min: [-4, 0, 0], max: [0, 1, 0] },
+      { unit: 'degC', values: [40, 41, 42] },
+    ],
+  };
+  const r = lockedRanges(s, 0.1);
+  assert.deepEqual(r[0], [-4.6, 2.6]);
+  assert.deepEqual(r[1], r[0], 'channels of one unit share it');
+  assert.ok(Math.abs(r[2][0] - 39.8) < 1e-12 && Math.abs(r[2][1] - 42.2) < 1e-12, `${r[2]}`);
+});
+
+test('lockedRanges: a flat channel gets a span around its value; no samples, [-1, 1]', () => {
+  const r = lockedRanges({ t, channels: [{ unit: 'bar', values: [4, 4, 4] }, { unit: 'A', values: [] }] });
+  assert.deepEqual(r, [[3.5, 4.5], [-1, 1]]);
 });

@@ -99,6 +99,32 @@ START_TEST(split_grouped_seeded)
 }
 END_TEST
 
+/* Two devices split half and half go one to train, one to test, whichever
+ * the hash puts first and however unequal they are; a split with a share
+ * keeps its first group even when that group is larger than the share. */
+START_TEST(split_two_groups_nearest)
+{
+    const double half[3] = { 0.5, 0, 0.5 }, small[3] = { 0.2, 0, 0.8 };
+    const char *names[2] = { "demo-bearing-2", "demo-bearing-3" };
+    struct ds_window w[100];
+
+    for (int big = 50; big <= 90; big += 20) {
+        for (uint64_t seed = 0; seed < 8; seed++) {
+            memset(w, 0, sizeof w);
+            for (int i = 0; i < 100; i++) {
+                w[i].group = i < big ? 0 : 1;
+                w[i].cls = i % 2;
+            }
+            ck_assert_int_eq(ds_split(w, 100, names, NULL, 2, half, seed, 1, NULL, NULL), 0);
+            ck_assert_int_ne(w[0].split, w[99].split);
+            ck_assert_int_eq(w[0].split + w[99].split, 2);   /* train and test, not validation */
+            ck_assert_int_eq(ds_split(w, 100, names, NULL, 2, small, seed, 1, NULL, NULL), 0);
+            ck_assert_int_ne(w[0].split, w[99].split);
+        }
+    }
+}
+END_TEST
+
 START_TEST(split_by_time_and_too_few)
 {
     const double fr[3] = { 0.5, 0.25, 0.25 };
@@ -259,6 +285,7 @@ Suite *datasets_suite(void)
     tcase_add_test(tc, window_edges);
     tcase_add_test(tc, split_grouped_seeded);
     tcase_add_test(tc, split_by_time_and_too_few);
+    tcase_add_test(tc, split_two_groups_nearest);
     tcase_add_test(tc, class_weights);
     tcase_add_test(tc, npz_identical_and_readable);
     suite_add_tcase(s, tc);

@@ -4,6 +4,7 @@
 #include <check.h>
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "server/metrics_ops/opsmetrics.h"
 
@@ -117,6 +118,30 @@ START_TEST(test_months_and_empty)
 }
 END_TEST
 
+/* The newest week counts for the warning once half of it has passed; a
+ * range that ends in the past keeps it; one bucket is always judged. */
+START_TEST(test_judged_buckets)
+{
+    const int64_t D = 86400LL * 1000000LL;
+    int64_t w = opsm_bucket_start(400 * 7 * D, OPSM_WEEK);
+    struct opsm_bucket b[3];
+
+    memset(b, 0, sizeof b);
+    b[0].start_us = w - 14 * D;
+    b[0].end_us = b[1].start_us = w - 7 * D;
+    b[1].end_us = b[2].start_us = w;
+    b[2].end_us = w + 7 * D;
+
+    ck_assert_uint_eq(opsm_judged_buckets(b, 3, OPSM_WEEK, w + D), 2);
+    ck_assert_uint_eq(opsm_judged_buckets(b, 3, OPSM_WEEK, w + 3 * D), 2);
+    ck_assert_uint_eq(opsm_judged_buckets(b, 3, OPSM_WEEK, w + 4 * D), 3);
+    b[2].end_us = w + D;        /* clipped to "to": still judged by its whole week */
+    ck_assert_uint_eq(opsm_judged_buckets(b, 3, OPSM_WEEK, w + D), 2);
+    ck_assert_uint_eq(opsm_judged_buckets(b, 3, OPSM_WEEK, w + 30 * D), 3);
+    ck_assert_uint_eq(opsm_judged_buckets(b + 2, 1, OPSM_WEEK, w + D), 1);
+}
+END_TEST
+
 START_TEST(test_falling_three_in_a_row)
 {
     struct opsm_bucket b[4];
@@ -140,6 +165,7 @@ Suite *opsmetrics_suite(void)
     tcase_add_test(tc, test_weeks);
     tcase_add_test(tc, test_months_and_empty);
     tcase_add_test(tc, test_falling_three_in_a_row);
+    tcase_add_test(tc, test_judged_buckets);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # m4-build.sh - build the agent's portable core (agent/core/*.c: ring buffer,
-# detectors, capture) for a Cortex-M4 with arm-none-eabi-gcc, as
+# detectors, capture; schema/spectral.c: the spectral features) for a Cortex-M4 with arm-none-eabi-gcc, as
 # build/m4/libprecursor-core.a, and report its size.  Fails if the core needs
 # the heap or stdio: it must run on a microcontroller with no libc I/O.
 set -euo pipefail
@@ -15,7 +15,7 @@ rm -f "$out"/obj/*.o "$out/libprecursor-core.a"
 flags=(-std=c11 -mcpu=cortex-m4 -mthumb -mfloat-abi=hard -mfpu=fpv4-sp-d16 -Os
        -ffreestanding -ffunction-sections -fdata-sections -fsingle-precision-constant
        -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla -Werror -I.)
-for src in agent/core/*.c; do
+for src in agent/core/*.c schema/spectral.c; do
     "$CC" "${flags[@]}" -c "$src" -o "$out/obj/$(basename "$src" .c).o"
 done
 arm-none-eabi-ar rcs "$out/libprecursor-core.a" "$out"/obj/*.o
@@ -39,7 +39,13 @@ cat > "$out/main.c" <<'C'
 #include "agent/core/capture.h"
 #include "agent/core/detect.h"
 #include "agent/core/ring.h"
+#include "schema/spectral.h"
 static unsigned char arena[16384];
+/* spectral features of a 1024-sample frame with bearing geometry */
+static const struct spectral_config spec = { .fs = 12000.0f, .n = 1024, .log_bands = 8,
+    .f_lo = 20.0f, .shaft_hz = 30.0f, .order_bands = 6, .sk_seg = 64, .has_bearing = 1,
+    .bearing = { 9, 7.94f, 39.04f, 0.0f } };
+static float spec_scratch[3 * 1024 + 32 + 3], spec_out[32], frame[1024];
 static int64_t ring_mem[(256 * 8 + 2 * 256 * 4) / 8];   /* ring_arena_size(2, 256) */
 static float window[2 * 64];
 int main(void);
@@ -66,6 +72,11 @@ int main(void)
             capture_close(&cap, ring.total, &w);
             if (capture_cut(&ring, &w, window) != 0)
                 return 2;
+            for (unsigned i = 0; i < 1024; i++)
+                frame[i] = window[i % (2 * 64)];
+            if (spectral_features(&spec, frame, spec_scratch, sizeof spec_scratch / sizeof *spec_scratch,
+                                  spec_out) != 0)
+                return 3;
         }
     }
     return 0;
@@ -76,5 +87,7 @@ C
     cat "$out/link.log"; echo "m4: FAIL: the core does not link without the C library's I/O"; exit 1; }
 echo "m4: archive (text = flash, data + bss = RAM):"
 arm-none-eabi-size -t "$out/libprecursor-core.a"
-echo "m4: linked with a 16 KiB arena for 2 channels:"
+echo "m4: linked with a 16 KiB arena for 2 channels and 12.4 KiB of spectral scratch (n = 1024):"
 arm-none-eabi-size "$out/core.elf"
+echo "m4: spectral features alone (schema/spectral.o):"
+arm-none-eabi-size "$out/obj/spectral.o"

@@ -107,64 +107,64 @@ static int standardise(const struct fewshot_data *d, float *z, float *center, fl
     return 0;
 }
 
-/* Per-feature weight from the labeled rows: between / (between + within)
- * spread, shrunk towards 1; z and scale are multiplied by its square root. */
-static int learn_metric(const struct fewshot_data *d, const int32_t *lab, const float *w, float *z,
-                        float *scale, float shrink)
-{
-    uint32_t F = d->n_feat, K = d->n_classes;
-    double *mu = calloc((size_t)K * F + F + K, sizeof *mu);
-    float *r = malloc(F * sizeof *r);
-    if (!mu || !r) {
-        free(mu);
-        free(r);
-        return MODEL_ENOMEM;
-    }
-    double *all = mu + (size_t)K * F, *wc = all + F, wt = 0, rmean = 0;
-    for (uint32_t i = 0; i < d->n_rows; i++) {
-        if (lab[i] < 0)
-            continue;
-        wc[lab[i]] += w[i];
-        wt += w[i];
-        for (uint32_t j = 0; j < F; j++) {
-            mu[(size_t)lab[i] * F + j] += w[i] * z[(size_t)i * F + j];
-            all[j] += w[i] * z[(size_t)i * F + j];
-        }
-    }
-    for (uint32_t j = 0; j < F; j++) {
-        double between = 0, within = 0;
-        all[j] /= wt;
-        for (uint32_t c = 0; c < K; c++)
-            if (wc[c] > 0) {
-                double m = mu[(size_t)c * F + j] / wc[c];
-                between += wc[c] * (m - all[j]) * (m - all[j]);
-            }
-        for (uint32_t i = 0; i < d->n_rows; i++)
-            if (lab[i] >= 0) {
-                double e = z[(size_t)i * F + j] - mu[(size_t)lab[i] * F + j] / wc[lab[i]];
-                within += w[i] * e * e;
-            }
-        r[j] = (float)(between / (between + within + 1e-9 * wt));
-        rmean += r[j] / F;
-    }
-    for (uint32_t j = 0; j < F; j++) {
-        float wj = shrink * (rmean > 0 ? r[j] / (float)rmean : 1.0f) + (1.0f - shrink);
-        float s = sqrtf(wj);
-        scale[j] *= s;
-        for (uint32_t i = 0; i < d->n_rows; i++)
-            z[(size_t)i * F + j] *= s;
-    }
-    free(mu);
-    free(r);
-    return 0;
-}
-
 static float dist2(const float *a, const float *b, uint32_t F)
 {
     float s = 0;
     for (uint32_t j = 0; j < F; j++)
         s += (a[j] - b[j]) * (a[j] - b[j]);
     return s;
+}
+
+/* Per-feature weight from the labeled rows, Relief-style: how much farther
+ * a row is from its nearest labeled row of another class than from its
+ * nearest of its own, feature by feature.  Local, so a class seen in several
+ * forms is not penalised for its spread (a between/within ratio around one
+ * mean would be); shrunk towards 1; z and scale take its square root. */
+static int learn_metric(const struct fewshot_data *d, const int32_t *lab, const float *w, float *z,
+                        float *scale, float shrink)
+{
+    uint32_t F = d->n_feat;
+    double *r = calloc(F, sizeof *r), rmean = 0;
+    if (!r)
+        return MODEL_ENOMEM;
+    for (uint32_t i = 0; i < d->n_rows; i++) {
+        if (lab[i] < 0)
+            continue;
+        uint32_t hit = i, miss = i;
+        float dh = INFINITY, dm = INFINITY;
+        for (uint32_t t = 0; t < d->n_rows; t++) {
+            if (t == i || lab[t] < 0)
+                continue;
+            float e = dist2(z + (size_t)i * F, z + (size_t)t * F, F);
+            if (lab[t] == lab[i] && e < dh) {
+                dh = e;
+                hit = t;
+            } else if (lab[t] != lab[i] && e < dm) {
+                dm = e;
+                miss = t;
+            }
+        }
+        if (hit == i || miss == i)
+            continue;
+        for (uint32_t j = 0; j < F; j++) {
+            double a = z[(size_t)i * F + j] - z[(size_t)miss * F + j];
+            double h = z[(size_t)i * F + j] - z[(size_t)hit * F + j];
+            r[j] += w[i] * (a * a - h * h);
+        }
+    }
+    for (uint32_t j = 0; j < F; j++) {
+        r[j] = r[j] > 0 ? r[j] : 0;
+        rmean += r[j] / F;
+    }
+    for (uint32_t j = 0; j < F; j++) {
+        float wj = shrink * (rmean > 0 ? (float)(r[j] / rmean) : 1.0f) + (1.0f - shrink);
+        float sq = sqrtf(wj);
+        scale[j] *= sq;
+        for (uint32_t i = 0; i < d->n_rows; i++)
+            z[(size_t)i * F + j] *= sq;
+    }
+    free(r);
+    return 0;
 }
 
 struct cand {

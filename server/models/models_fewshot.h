@@ -7,9 +7,9 @@
  *     MAD per feature), per domain: rows of related equipment (transfer) are
  *     standardised by their own domain's statistics so a shared failure mode
  *     looks alike across machines of different size and speed;
- *   - a metric learned from the labels (per-feature weights from the
- *     between- to within-class spread, shrunk towards uniform: five examples
- *     cannot be trusted with more);
+ *   - a metric learned from the labels (per-feature weights, Relief-style:
+ *     nearest other-class row against nearest same-class row, shrunk towards
+ *     uniform: five examples cannot be trusted with more);
  *   - self-training: unlabeled rows that the labeled ones classify with a
  *     clear margin join their class, a bounded number per round;
  *   - weak labels (operators' rules, labels of related equipment) as labeled

@@ -4,6 +4,7 @@
 #   make            build/bin/precursor-server, build/bin/precursor-agent
 #   make run        install deps, start PostgreSQL, server and a simulated fleet
 #   make test       install deps, build with ASan+UBSan into build/san, run all suites
+#   make stop       stop the private PostgreSQL if something left it running
 #   make bench      benchmarks under bench/ (figures go to docs/BENCHMARKS.md)
 #   make fuzz       libFuzzer targets under tests/fuzz (FUZZ_SECONDS each)
 #   make m4         the agent's portable core for a Cortex-M4, with its size
@@ -13,7 +14,7 @@ BUILD ?= build
 SAN ?=
 CC ?= cc
 
-PKGS := libmicrohttpd libpq libzstd libsodium jansson libcurl fftw3f libarchive
+PKGS := libmicrohttpd libpq libzstd libsodium libcrypto jansson libcurl fftw3f libarchive
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
@@ -57,8 +58,9 @@ BENCH_BINS := $(patsubst bench/%.c,$(BUILD)/bin/bench-%,$(BENCH_SRC))
 
 all: $(SERVER_BIN) $(AGENT_BIN) $(LOADGEN_BIN)
 
+# The comment block at the top, up to its first blank line, without the '#'.
 help:
-	@sed -n '1,12p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '/^$$/q; s/^# \{0,1\}//p' Makefile
 
 # Flags are part of the build: a change of flags rebuilds everything.
 FLAGS_FILE := $(BUILD)/.flags

@@ -2,7 +2,9 @@
  *
  * 8 channels at 10 kHz, 60 s of f32 samples generated into memory (noisy
  * vibration with a few bursts).  Baseline, in the same run: a plain pass
- * over the same input that sums the samples.  Prints the median of 5 runs as
+ * over the same input that sums the samples, and detect_step without the
+ * multivariate detector (its cost is the difference).  Prints the median of
+ * 5 runs as
  *   detect <name> ns_per_sample_channel=<x>
  * and the ratio of the sample path to the plain read. */
 #include <stdint.h>
@@ -12,6 +14,7 @@
 #include <math.h>
 
 #include "agent/core/detect.h"
+#include "agent/core/detect_multi.h"
 #include "agent/core/ring.h"
 
 #define CH 8
@@ -44,10 +47,10 @@ static double median(double *v)
 int main(void)
 {
     float *in = malloc(sizeof(float) * FRAMES * CH);
-    struct detect_config cfg;
+    struct detect_config cfg, no_multi;
     size_t dlen, rlen, i;
     void *darena, *rarena;
-    double t_plain[RUNS], t_path[RUNS], t_detect[RUNS];
+    double t_plain[RUNS], t_path[RUNS], t_detect[RUNS], t_no_multi[RUNS];
     volatile float sink = 0;
     uint64_t seed = 1;
     unsigned long triggers = 0;
@@ -66,6 +69,8 @@ int main(void)
                         ((f / RATE) % 13 == 12 ? 4.0 : 0.5));
     }
     detect_config_defaults(&cfg);
+    no_multi = cfg;
+    no_multi.enable = DETECT_LEVEL | DETECT_FEATURE;  /* the vibration profile's, less multi */
     dlen = detect_arena_size(&cfg, CH);
     rlen = ring_arena_size(CH, RATE * 10);
     darena = malloc(dlen);
@@ -105,18 +110,29 @@ int main(void)
             triggers += r.triggered;
         }
         t_detect[run] = now_ns() - t0;
+
+        d = detect_init(&no_multi, CH, RATE, darena, dlen);
+        t0 = now_ns();
+        for (i = 0; i < FRAMES; i++) {
+            detect_step(d, in + i * CH, (int64_t)i * 100, &r);
+            triggers += r.triggered;
+        }
+        t_no_multi[run] = now_ns() - t0;
     }
     {
         double n = (double)FRAMES * CH;
         double plain = median(t_plain) / n, path = median(t_path) / n;
-        double det = median(t_detect) / n;
+        double det = median(t_detect) / n, nom = median(t_no_multi) / n;
 
         printf("detect plain_read ns_per_sample_channel=%.3f\n", plain);
         printf("detect ring_push+detect_step ns_per_sample_channel=%.3f\n", path);
         printf("detect detect_step ns_per_sample_channel=%.3f\n", det);
+        printf("detect detect_step_without_multi ns_per_sample_channel=%.3f\n", nom);
+        printf("detect multi_cost ns_per_sample_channel=%.3f\n", det - nom);
         printf("detect ratio_to_plain_read=%.1f\n", path / plain);
+        printf("detect arena_bytes=%zu multi_state_bytes=%zu\n", dlen, detect_multi_size(CH));
         printf("detect channels=%d rate=%d seconds=%d runs=%d triggers_per_run=%lu sink=%g\n",
-               CH, RATE, SECONDS, RUNS, triggers / (2 * RUNS), (double)sink);
+               CH, RATE, SECONDS, RUNS, triggers / (3 * RUNS), (double)sink);
     }
     free(in);
     free(darena);

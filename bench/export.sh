@@ -11,6 +11,8 @@
 #     decodes, converts to float32 and zips);
 #   - the server's peak resident memory (VmHWM) before and after the export.
 # Usage: DATABASE_URL=... BUILD=build/rel bench/export.sh [N_SNAPSHOTS]
+# (PERF=FILE records the server with perf during the export; KEEP_NPZ=FILE
+# keeps the exported bytes.)
 # (build without sanitizers: make BUILD=build/rel build/rel/bin/precursor-server
 #  build/rel/bin/precursor-agent).  Needs psql on PATH.
 set -uo pipefail
@@ -72,9 +74,17 @@ t1=$(now)
 grep -q '"version":1' "$TMP/v.json" || { echo "version failed: $(cat "$TMP/v.json")" >&2; exit 1; }
 hwm0=$(awk '/VmHWM/ {print $2}' /proc/$SPID/status)
 
+PERF_PID=
+if [ -n "${PERF:-}" ]; then     # PERF=FILE: perf record -g of the server during the export
+    perf record -g -o "$PERF" -p "$SPID" >/dev/null 2>&1 &
+    PERF_PID=$!
+    sleep 0.5
+fi
 t2=$(now)
 curl -s -o "$TMP/x.npz" "${A[@]}" "$BASE/api/v1/datasets/$DS/versions/1/export?format=npz"
 t3=$(now)
+[ -n "$PERF_PID" ] && { kill -INT "$PERF_PID"; wait "$PERF_PID" 2>/dev/null; }
+[ -n "${KEEP_NPZ:-}" ] && cp "$TMP/x.npz" "$KEEP_NPZ"   # KEEP_NPZ=FILE: keep the export to compare
 hwm1=$(awk '/VmHWM/ {print $2}' /proc/$SPID/status)
 bytes=$(stat -c %s "$TMP/x.npz")
 rm -f "$TMP/x.npz"

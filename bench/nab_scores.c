@@ -2,9 +2,11 @@
  *
  *   bench-nab_scores IN.csv OUT.csv [key=value ...]
  *
- * Writes "timestamp,anomaly_score,trigger", one row per input row, the same
- * file `precursor-agent replay` writes; used to tune the detectors before
- * replay existed and to cross-check it.  key=value are detect_opts keys. */
+ * Writes "timestamp,anomaly_score,trigger,trigger_score", one row per input
+ * row, the same file `precursor-agent replay --trigger-score` writes; used to
+ * tune the detectors before replay existed and to cross-check it.  key=value
+ * are detect_opts keys.  nab_score.py reads the column named anomaly_score;
+ * to score the trigger's own score, rename the 4th column to that. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,13 +61,14 @@ int main(int argc, char **argv)
         fprintf(stderr, "cannot start\n");
         return 1;
     }
-    fprintf(out, "timestamp,anomaly_score,trigger\n");
+    fprintf(out, "timestamp,anomaly_score,trigger,trigger_score\n");
     while ((rc = src->next(src, samples, t_us, BLOCK, &n)) == 0) {
         for (i = 0; i < n; i++) {
             struct detect_result r;
 
             detect_step(d, samples + i * src->channels, t_us[i], &r);
-            fprintf(out, "%s,%.6f,%d\n", src->ts_text(src, i), (double)r.score, r.triggered);
+            fprintf(out, "%s,%.6f,%d,%.6f\n", src->ts_text(src, i), (double)r.score, r.triggered,
+                    (double)r.trigger_score);
         }
     }
     if (rc < 0)

@@ -3,8 +3,9 @@
 // load /#/snapshot/ID afresh N times and read the page's own Performance API
 // marks.  'snapshot-interactive' is set once every waveform is drawn and the
 // key handlers are attached; its startTime is milliseconds from the start of
-// the navigation.  Env: BASE, USERNAME, PASSWORD, SNAPSHOT, RUNS (default 30),
-// CHROMIUM.  Prints one line per load and median / p95 / max.
+// the navigation.  Then zoom and pan by key (zoomPan).  Env: BASE, USERNAME,
+// PASSWORD, SNAPSHOT, RUNS (default 30), ZOOM_ROUNDS (4), CHROMIUM.  Prints
+// one line per load and median / p95 / max.
 'use strict';
 const path = require('path');
 const fs = require('fs');
@@ -13,9 +14,41 @@ const root = path.resolve(__dirname, '..');
 const { chromium } = require(require.resolve('playwright-core', { paths: [path.join(root, 'labeling-ui')] }));
 
 const { BASE, USERNAME, PASSWORD, SNAPSHOT } = process.env;
-const RUNS = Number(process.env.RUNS || 30), WARMUP = 3;
+const RUNS = Number(process.env.RUNS || 30), WARMUP = 3, ZOOM_ROUNDS = Number(process.env.ZOOM_ROUNDS || 4);
 
 const q = (v, p) => { const s = [...v].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.max(0, Math.ceil(p * s.length) - 1))]; };
+
+// Zoom and pan as an operator does, by key, on the snapshot last loaded: each
+// step from the key press to the new window drawn ('view-drawn', set by the
+// page once the samples are fetched and every channel redrawn), and the part
+// of it after the key's pause (the page waits FETCH_AFTER_MS for keys to
+// stop before it fetches): fetch, decode and draw.
+async function zoomPan(page) {
+  const keys = ['+', '+', '+', 'ArrowRight', 'ArrowRight', 'ArrowLeft', '+', '+', 'ArrowRight', '-', '-', '-', '-', '-', '0'];
+  const total = [], work = [];
+  for (let round = 0; round < ZOOM_ROUNDS; round++) {
+    for (const key of keys) {
+      const t = await page.evaluate(async (k) => {
+        const before = performance.getEntriesByName('view-drawn').length;
+        const t0 = performance.now();
+        document.dispatchEvent(new KeyboardEvent('keydown', { key: k, bubbles: true }));
+        const deadline = t0 + 10000;
+        while (performance.getEntriesByName('view-drawn').length === before && performance.now() < deadline) {
+          await new Promise((r) => setTimeout(r, 1));
+        }
+        const m = performance.getEntriesByName('view-drawn');
+        if (m.length === before) return null;
+        const last = m[m.length - 1];
+        return { total: last.startTime - t0, work: last.startTime - last.detail.fetchStart };
+      }, key);
+      if (!t) throw new Error(`no redraw after key ${key}`);
+      total.push(t.total);
+      work.push(t.work);
+    }
+  }
+  console.log(`zoom/pan: key -> redrawn      median ${q(total, 0.5).toFixed(1)} ms  p95 ${q(total, 0.95).toFixed(1)} ms  max ${Math.max(...total).toFixed(1)} ms  (${total.length} steps)`);
+  console.log(`zoom/pan: fetch + draw only   median ${q(work, 0.5).toFixed(1)} ms  p95 ${q(work, 0.95).toFixed(1)} ms  max ${Math.max(...work).toFixed(1)} ms`);
+}
 
 (async () => {
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'precursor-bench-'));
@@ -57,6 +90,7 @@ const q = (v, p) => { const s = [...v].sort((a, b) => a - b); return s[Math.min(
       ['ready', 'interactive'], ['own', 'interactive - baseline']]) {
       console.log(`${label.padEnd(24)} median ${q(rows[k], 0.5).toFixed(1)} ms  p95 ${q(rows[k], 0.95).toFixed(1)} ms  max ${Math.max(...rows[k]).toFixed(1)} ms  (${RUNS} loads, from navigation start)`);
     }
+    await zoomPan(page);
     if (errors.length) { console.log('page errors: ' + errors.join(' | ')); rc = 1; }
   } catch (e) {
     console.log('bench failed: ' + (e.stack || e));

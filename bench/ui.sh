@@ -15,10 +15,12 @@
 #
 # Env: BUILD (folder with bin/; an optimized build without sanitizers),
 # DATABASE_URL (a database to use; default: a fresh one from scripts/pg.sh),
-# RUNS (page loads, 30), N (requests per run, 500), RUNS_HTTP (5), PX (1600).
+# RUNS (page loads, 30), N (requests per run, 500), RUNS_HTTP (5), PX (1600),
+# SAMPLES (per channel, 100000; 1000000 for the million-point view).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=${BUILD:-build/bench}
+SAMPLES=${SAMPLES:-100000}
 case "$BUILD" in /*) ;; *) BUILD="$ROOT/$BUILD" ;; esac
 SERVER="$BUILD/bin/precursor-server"
 HELPER="$BUILD/bin/bench-ui"
@@ -61,14 +63,14 @@ for _ in $(seq 1 100); do
 done
 
 DEV="bench-ui-$PORT"
-PK=$("$HELPER" make --out "$TMP/snap.bin" --device-id "$DEV" --channels 8 --samples 100000 --rate 10000)
+PK=$("$HELPER" make --out "$TMP/snap.bin" --device-id "$DEV" --channels 8 --samples "$SAMPLES" --rate 10000)
 curl -sf -H 'Content-Type: application/json' \
     -d "{\"device_id\":\"$DEV\",\"public_key\":\"$PK\",\"enroll_secret\":\"$SECRET\"}" \
     "$BASE/api/v1/devices/register" >/dev/null
 ID=$(curl -sf -H 'Content-Type: application/octet-stream' --data-binary "@$TMP/snap.bin" \
     "$BASE/api/v1/snapshots" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
 echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ) commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
-echo "# $(uname -srm), $(nproc) cpus; snapshot $ID: 8 ch x 100000 i16 samples ($(stat -c %s "$TMP/snap.bin") bytes uploaded)"
+echo "# $(uname -srm), $(nproc) cpus; snapshot $ID: 8 ch x $SAMPLES i16 samples ($(stat -c %s "$TMP/snap.bin") bytes uploaded)"
 
 echo "## page: navigation -> snapshot drawn and interactive (headless chromium, 1280x800)"
 BASE="$BASE" USERNAME="bench-op-$PORT" PASSWORD="$PASSWORD" SNAPSHOT="$ID" RUNS="${RUNS:-30}" \

@@ -7,13 +7,19 @@
 import { byId, showError } from './dom.js';
 import { session, loadSession, logOut, isAdmin } from './session.js';
 import { matchRoute } from './router.js';
-import { startBanner } from './banner.js';
+import { startBanner, refreshBanner } from './banner.js';
+import { showDemo, setShowDemo } from './demo.js';
 import { showLogin } from './page-login.js';
 import { showQueue } from './page-queue.js';
 import { showSnapshot, closeSnapshot } from './page-snapshot.js';
 import { showUsers } from './page-users.js';
 import { showRules } from './page-rules.js';
 import { showOps } from './page-ops.js';
+import { showFleet } from './page-fleet.js';
+import { showDatasets } from './page-datasets.js';
+import { showModels } from './page-models.js';
+import { showClasses } from './page-classes.js';
+import { showDeployments } from './page-deployments.js';
 
 const PAGES = {
   queue: () => showQueue(),
@@ -21,6 +27,11 @@ const PAGES = {
   users: () => showUsers(),
   rules: () => showRules(),
   ops: () => showOps(),
+  fleet: () => showFleet(),
+  datasets: () => showDatasets(),
+  models: () => showModels(),
+  classes: () => showClasses(),
+  deployments: (p) => showDeployments(p.model),
 };
 
 function route() {
@@ -35,11 +46,14 @@ function showSignedIn() {
   byId('who').textContent = `${session.me.username} (${session.me.role})`;
   byId('logout').hidden = false;
   byId('users-link').hidden = !isAdmin();
+  byId('demo-switch').hidden = false;
+  byId('show-demo').checked = showDemo();
 }
 
 function toLogin(msg) {
   byId('who').textContent = '';
   byId('logout').hidden = true;
+  byId('demo-switch').hidden = true;
   showLogin(start, msg);
 }
 
@@ -58,10 +72,17 @@ async function start() {
 }
 
 byId('logout').addEventListener('click', async () => {
+  closeSnapshot();        // its keys and timers go with the page
   await logOut();
   byId('users-link').hidden = true;
   location.hash = '#/queue';
   toLogin();
+});
+// Demo data on or off: the banner and the page shown follow at once.
+byId('show-demo').addEventListener('change', (ev) => {
+  setShowDemo(ev.target.checked);
+  refreshBanner();
+  route();
 });
 window.addEventListener('hashchange', route);
 

@@ -4,13 +4,16 @@
 // changes it (a disposition, a visit to the metrics page).
 import { api } from './http.js';
 import { el, byId } from './dom.js';
+import { session } from './session.js';
+import { demoParam } from './demo.js';
 
 const REFRESH_MS = 5 * 60 * 1000;
 let timer = null;
 
 export async function refreshBanner() {
   let m;
-  try { m = await api('GET', '/api/v1/metrics/operational?bucket=week'); } catch (e) { return; }
+  if (!session.me) return;      // logged out: the timer keeps running, the API would say 401
+  try { m = await api('GET', `/api/v1/metrics/operational?bucket=week&demo=${demoParam()}`); } catch (e) { return; }
   let b = byId('ft-banner');
   if (!m.warning) { if (b) b.remove(); return; }
   if (!b) {

@@ -9,3 +9,10 @@ export const pct = (v) => (v === null || v === undefined ? '—' : `${(100 * v).
 // A span in seconds, e.g. "0.1250–0.5000 s"; sep goes between the bounds.
 export const fmtSpan = (a, b, digits, sep = '–') => `${a.toFixed(digits)}${sep}${b.toFixed(digits)} s`;
 
+
+// Any value as text for a table cell: a dash when there is none, so no page
+// ever shows "null" or "undefined".
+export const dash = (v) => (v === null || v === undefined || v === '' ? '—' : String(v));
+
+// A ratio with its support, "0.83 (n = 24)": how many cases it rests on.
+export const withSupport = (num, den) => (den > 0 ? `${(num / den).toFixed(2)} (n = ${den})` : '— (n = 0)');

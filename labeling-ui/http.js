@@ -11,6 +11,7 @@ async function apiError(r) {
   const j = await r.json().catch(() => ({}));
   const e = new Error((j.error && j.error.message) || r.statusText);
   e.status = r.status;
+  e.body = j;   // the numbers some refusals carry (a 409 on promotion)
   return e;
 }
 

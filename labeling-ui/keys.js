@@ -18,6 +18,10 @@ const ACTIONS = {
   0: ['whole'],
   n: ['next'],
   u: ['undo'],
+  '[': ['edge', { edge: 'start', f: -0.05 }],
+  ']': ['edge', { edge: 'start', f: 0.05 }],
+  '{': ['edge', { edge: 'end', f: -0.05 }],
+  '}': ['edge', { edge: 'end', f: 0.05 }],
 };
 
 // ev: { key, ctrlKey, metaKey, altKey, inText } where inText is true when

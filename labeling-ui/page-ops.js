@@ -6,6 +6,7 @@ import { api } from './http.js';
 import { el, crumbs, showPage, showError, mainBox } from './dom.js';
 import { pct } from './format.js';
 import { refreshBanner } from './banner.js';
+import { demoParam } from './demo.js';
 
 const OPS = { bucket: 'week', from: '', to: '' };
 let opsPlots = [];
@@ -150,7 +151,7 @@ export async function showOps() {
   crumbs('Operations');
   opsPlots.forEach((p) => p.destroy());
   opsPlots = [];
-  const p = new URLSearchParams({ bucket: OPS.bucket });
+  const p = new URLSearchParams({ bucket: OPS.bucket, demo: demoParam() });
   if (OPS.from) p.set('from', OPS.from);
   if (OPS.to) p.set('to', OPS.to);
   let m;

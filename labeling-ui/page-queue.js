@@ -6,6 +6,7 @@ import { el, crumbs, showPage, showError } from './dom.js';
 import { fmtTime } from './format.js';
 import { snapshotHash } from './router.js';
 import { decorateQueue } from './alerts.js';
+import { demoParam } from './demo.js';
 
 const PAGE_ROWS = 100;
 const Q = {
@@ -21,6 +22,7 @@ function queueQuery() {
   if (Q.from) p.set('from', Date.parse(Q.from) / 1000);
   if (Q.to) p.set('to', Date.parse(Q.to) / 1000 + 86400);
   if (Q.unlabeled) p.set('unlabeled', 1);
+  p.set('demo', demoParam());
   return p;
 }
 
@@ -72,7 +74,8 @@ function queueRow(s) {
     onkeydown: (ev) => { if (ev.key === 'Enter') { ev.preventDefault(); open(); } },
   },
   el('td', {}, state),
-  el('td', {}, '#' + s.id), el('td', {}, s.device_id),
+  el('td', {}, '#' + s.id, s.demo ? el('span', { class: 'pill demo', title: 'demo history (make run), not the live fleet' }, 'demo') : ''),
+  el('td', {}, s.device_id),
   el('td', {}, s.equipment_type || '—'), el('td', {}, s.site || '—'),
   el('td', {}, fmtTime(s.trigger_time)), el('td', {}, s.score.toFixed(3)), el('td', {}, s.detector),
   el('td', {}, `${s.channel_count} ch × ${s.duration_s.toFixed(2)} s`));
@@ -101,7 +104,7 @@ export async function showQueue() {
 // The next snapshot to label in the queue's order, other than current; the
 // queue when there is none.
 export async function nextUnlabeled(current) {
-  const q = await api('GET', '/api/v1/queue?unlabeled=1&limit=2&sort=' + Q.sort);
+  const q = await api('GET', `/api/v1/queue?unlabeled=1&limit=2&sort=${Q.sort}&demo=${demoParam()}`);
   const next = q.items.find((s) => s.id !== current);
   location.hash = next ? snapshotHash(next.id) : '#/queue';
 }

@@ -11,9 +11,12 @@ import { snapshotHash } from './router.js';
 import { SnapshotView } from './snap-view.js';
 import { sidePanel } from './snap-side.js';
 import { alertCard } from './alerts.js';
+import { SpectrumPanel } from './snap-spectrum.js';
+import { weakLabelCard } from './snap-rules.js';
+import { classesForType } from './taxonomy.js';
 
-const KEYS_HINT = 'Drag on a waveform, or m for the whole view, to mark a span · 1-9 class · Enter save · ' +
-  'Esc cancel · ←/→ pan · +/− zoom · 0 whole · n next unlabeled · u undo';
+const KEYS_HINT = 'Drag on a waveform, or m for the whole view, to mark a span · [ ] move its start, { } its end ' +
+  '(the view follows) · 1-9 class · Enter save · Esc cancel · ←/→ pan · +/− zoom · 0 whole · n next unlabeled · u undo';
 
 let current = null;
 
@@ -22,16 +25,19 @@ export function closeSnapshot() {
   if (current) { current.destroy(); current = null; }
 }
 
-// The header: what the snapshot is, the class buttons (keys 1-9), the
-// status line.
-function snapshotHead(v, meta) {
+// The header: what the snapshot is, the class buttons (keys 1-9: the
+// classes of its equipment type, in their order), the status line.
+function snapshotHead(v, meta, equipmentType) {
   const classButton = (c, i) => el('button',
     { 'data-class': c.name, title: c.description, onclick: () => v.pickClass(c.name) },
     i < 9 ? el('kbd', {}, String(i + 1)) : null, c.name);
   return el('div', { class: 'card', id: 'snap-head' },
     el('strong', {}, `${meta.device_id} · seq ${meta.seq}`), ' · ', fmtTime(meta.trigger_time), ' · ',
     `${meta.detector} score ${Number(meta.score).toFixed(3)}`, ' · ', `${meta.sample_rate} Hz`,
-    el('div', { class: 'classes', id: 'classes' }, session.classes.map(classButton)),
+    meta.demo ? el('span', { class: 'pill demo', title: 'demo history (make run), not the live fleet' }, 'demo') : null,
+    el('div', { class: 'classes', id: 'classes', 'data-equipment-type': equipmentType || '' },
+      el('span', { class: 'hint' }, equipmentType ? `classes of ${equipmentType}: ` : 'all classes (no equipment type): '),
+      v.classes.map(classButton)),
     el('div', { class: 'hint' }, KEYS_HINT),
     el('div', { id: 'status' }));
 }
@@ -40,6 +46,16 @@ function snapshotHead(v, meta) {
 function load(id, px) {
   return Promise.all([api('GET', `/api/v1/snapshots/${id}`), api('GET', `/api/v1/snapshots/${id}/labels`),
     api('GET', `/api/v1/snapshots/${id}/context`), fetchSamples(id, `px=${px}`)]);
+}
+
+// The classes offered for a snapshot: the untyped ones and those of its
+// equipment type and the type's ancestors (taxonomy.js), all of them when
+// the device has no type.
+async function classesFor(equipmentType) {
+  if (!equipmentType) return session.classes;
+  try {
+    return classesForType(session.classes, (await api('GET', '/api/v1/taxonomy')).types, equipmentType);
+  } catch (e) { return session.classes; }
 }
 
 export async function showSnapshot(id) {
@@ -53,19 +69,27 @@ export async function showSnapshot(id) {
   const headBox = el('div', { class: 'card' }, el('span', { class: 'muted' }, 'Loading…'));
   showPage(headBox, el('div', { class: 'snap' }, el('div', { class: 'card' }, overviewBox, plotsBox), sideBox));
   const width = () => plotWidth(plotsBox.clientWidth);
-  let meta, labels, ctx, full;
-  try { [meta, labels, ctx, full] = await load(id, firstPx(width())); } catch (e) { showError(e.message); return; }
+  let meta, labels, ctx, full, classes;
+  try {
+    [meta, labels, ctx, full] = await load(id, firstPx(width()));
+    classes = await classesFor(ctx.equipment_type);
+  } catch (e) { showError(e.message); return; }
   if (!location.hash.startsWith(snapshotHash(id))) return;     // navigated away meanwhile
   for (const [i, c] of full.channels.entries()) Object.assign(c, meta.channels[i] || {});
   const v = new SnapshotView(id, meta, labels.items, plotsBox, overviewBox);
+  v.classes = classes;
   current = v;
   const side = sidePanel(v, ctx);
-  headBox.replaceWith(snapshotHead(v, meta));
+  headBox.replaceWith(snapshotHead(v, meta, ctx.equipment_type));
   sideBox.replaceWith(side);
   side.prepend(alertCard(id));
+  side.insertBefore(weakLabelCard(id), side.children[1] || null);
   v.build(full, width());
+  v.spectra = new SpectrumPanel(v, ctx);
+  plotsBox.after(v.spectra.card);     // under the waveforms, as wide as they are
   performance.mark('snapshot-drawn', { detail: { id } });
   v.listen();
   performance.mark('snapshot-interactive', { detail: { id } });
   performance.measure('snapshot-ready', 'snapshot-nav', 'snapshot-interactive');
+  v.spectra.update();
 }

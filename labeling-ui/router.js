@@ -7,6 +7,11 @@ const ROUTES = [
   { page: 'users', re: /^#\/admin\/users/ },
   { page: 'rules', re: /^#\/rules/ },
   { page: 'ops', re: /^#\/ops/ },
+  { page: 'fleet', re: /^#\/fleet/ },
+  { page: 'datasets', re: /^#\/datasets/ },
+  { page: 'models', re: /^#\/models/ },
+  { page: 'classes', re: /^#\/classes/ },
+  { page: 'deployments', re: /^#\/deployments(?:\/(\d+))?/, params: (m) => ({ model: m[1] ? Number(m[1]) : null }) },
 ];
 export const DEFAULT_PAGE = 'queue';
 

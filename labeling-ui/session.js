@@ -6,14 +6,20 @@ import { api, setCsrf } from './http.js';
 // classes in key order (key 1 picks classes[0]).
 export const session = { me: null, classes: [] };
 
-// Throws the API's error (status 401: nobody is logged in).  Session and
-// classes are asked for together: one round trip before the first page.
+// Throws the API's error; status 401 when nobody is logged in (the probe
+// answers 200 {"authenticated": false} then, so the browser logs no error
+// before login).  The classes are asked for only once someone is.
 export async function loadSession() {
-  const classes = api('GET', '/api/v1/classes');
-  classes.catch(() => {});     // a 401 here is answered by the session's
-  session.me = await api('GET', '/api/v1/session');
-  setCsrf(session.me.csrf);
-  session.classes = (await classes).items;
+  const me = await api('GET', '/api/v1/session');
+  if (!me.authenticated) {
+    session.me = null;
+    const e = new Error('not logged in');
+    e.status = 401;
+    throw e;
+  }
+  session.me = me;
+  setCsrf(me.csrf);
+  session.classes = (await api('GET', '/api/v1/classes')).items;
 }
 
 export async function logIn(username, password) {

@@ -3,7 +3,6 @@
 // it saves and redraws the lists after each edit.
 import { el, byId } from './dom.js';
 import { fmtSpan, fmtTime } from './format.js';
-import { session } from './session.js';
 import { contextCard } from './context.js';
 
 const NO_SPAN = 'none: drag on a waveform';
@@ -17,7 +16,7 @@ function newLabelCard(view) {
   return el('div', { class: 'card' }, el('h3', {}, 'New label'),
     el('div', {}, 'Span: ', el('span', { id: 'form-span' }, NO_SPAN)),
     el('label', {}, 'Class', el('select', { id: 'f-class', onchange: (ev) => view.pickClass(ev.target.value) },
-      el('option', { value: '' }, '—'), session.classes.map(classOption))),
+      el('option', { value: '' }, '—'), view.classes.map(classOption))),
     el('label', {}, 'Confidence', el('input', { id: 'f-conf', type: 'range', min: 0, max: 1, step: 0.05, value: 1 })),
     textField('Failure mode', 'f-mode'), textField('Mechanism', 'f-mech'), textField('Cause', 'f-cause'),
     el('label', {}, 'Notes', el('textarea', { id: 'f-notes', rows: 2, maxlength: 4000 })),

@@ -7,6 +7,7 @@ import { fetchSamples } from './http.js';
 import { byId } from './dom.js';
 import { fmtSpan } from './format.js';
 import { session } from './session.js';
+import { moveSpanEdge, followEdge } from './spans.js';
 import { clampView, zoomView, panView, viewPx, viewQuery } from './range.js';
 import { channelData } from './series.js';
 import { makeSpan, spanChannels, newLabelBody } from './spans.js';
@@ -21,7 +22,8 @@ const FETCH_AFTER_MS = 30;
 
 // keys.js actions -> what they do to view v.
 const RUN = {
-  class: (v, i) => { const c = session.classes[i]; if (c) v.pickClass(c.name); },
+  class: (v, i) => { const c = v.classes[i]; if (c) v.pickClass(c.name); },
+  edge: (v, a) => v.moveEdge(a.edge, a.f),
   save: (v) => v.save(),
   'mark-view': (v) => v.mark(v.view[0], v.view[1], 0),
   clear: (v) => v.clearSpan(),
@@ -43,6 +45,8 @@ export class SnapshotView {
     this.fetchSeq = 0;          // the newest window asked for: older answers are dropped
     this.closed = false;
     this.onKey = (e) => this.key(e);
+    this.classes = session.classes;   // page-snapshot.js sets the equipment type's
+    this.spectra = null;              // the spectra panel (snap-spectrum.js)
   }
 
   // full: the first samples answer, over the whole snapshot.
@@ -65,6 +69,7 @@ export class SnapshotView {
     document.removeEventListener('keydown', this.onKey);
     this.plots.forEach((p) => p.destroy());
     if (this.overview) this.overview.destroy();
+    if (this.spectra) this.spectra.destroy();
   }
 
   setView(a, b) {
@@ -77,12 +82,32 @@ export class SnapshotView {
   async fetchView() {
     const seq = ++this.fetchSeq;
     const [a, b] = this.view;
+    const fetchStart = performance.now();
     const px = viewPx(this.plots[0].bbox.width, devicePixelRatio);
     const s = await fetchSamples(this.id, viewQuery(this.view, px), this.meta);
     if (seq !== this.fetchSeq || this.closed) return;
     this.plots.forEach((p, ch) => { p.setData(channelData(s, ch), false); p.setScale('x', { min: a, max: b }); });
+    // bench/ui.cjs times zoom and pan from the key to this mark.
+    performance.mark('view-drawn', { detail: { fetchStart } });
     const what = s.mode === 'raw' ? 'raw samples' : 'min/max per pixel';
     this.status(`view ${fmtSpan(a, b, 3)} · ${what} (${s.i1 - s.i0} samples)`);
+    if (this.spectra) this.spectra.update();
+  }
+
+  // [ ] { }: move the pending span's start or end edge by a fraction of the
+  // view's width, past the view's edges if need be (the view follows, so a
+  // span can be longer than any one view).  With no span yet, the view is
+  // the span.
+  moveEdge(edge, f) {
+    const base = this.pending || { start_s: this.view[0], end_s: this.view[1] };
+    const span = moveSpanEdge(base, edge, f * (this.view[1] - this.view[0]), this.duration);
+    if (!span) return;
+    this.pending = span;
+    const [a, b] = followEdge(this.view, edge === 'start' ? span.start_s : span.end_s);
+    if (a !== this.view[0] || b !== this.view[1]) this.setView(a, b);
+    this.redraw();
+    showFormSpan(this.pending);
+    this.status(`span ${fmtSpan(span.start_s, span.end_s, 4)}: [ ] move its start, { } its end, Enter saves`);
   }
 
   redraw() {

@@ -38,3 +38,23 @@ export function restoreBody(label) {
 export function withoutLabel(labels, id) {
   return labels.filter((x) => x.id !== id);
 }
+
+// The span with one edge ('start' or 'end') moved by d seconds, kept inside
+// [0, duration] and at least a millisecond long (an edge cannot pass the
+// other); null when span is missing.
+export function moveSpanEdge(span, edge, d, duration) {
+  if (!span) return null;
+  const MIN = 0.001;
+  let { start_s: a, end_s: b } = span;
+  if (edge === 'start') a = Math.min(Math.max(0, a + d), b - MIN);
+  else b = Math.max(Math.min(duration, b + d), a + MIN);
+  return a >= 0 && b > a ? { start_s: a, end_s: b } : null;
+}
+
+// The view [a, b] shifted (same width) just enough to show time t: an edge
+// moved past the view takes the view with it.
+export function followEdge([a, b], t) {
+  if (t < a) return [t, t + (b - a)];
+  if (t > b) return [t - (b - a), t];
+  return [a, b];
+}

@@ -1,4 +1,4 @@
-/* model.c - on-device model blob v1: score, sign, parse, verify.
+/* model.c - on-device model blob v2: score, sign, parse, verify.
  *
  * The layout is in schema/MODEL.md; the table below is its summary.  All
  * integers are little-endian, floats IEEE 754 binary32.  The parser runs on
@@ -7,7 +7,7 @@
  *
  *   off  size  field
  *     0     4  magic "PRMD"
- *     4     1  version major (1)
+ *     4     1  version major (2; 1 refused: it recorded no feature set)
  *     5     1  version minor (0)
  *     6     1  kind (1 anomaly, 2 centroid)
  *     7     1  channel_count (1..64)
@@ -22,8 +22,13 @@
  *    64    32  signer's Ed25519 public key
  *    96     4  threshold
  *   100     4  param_count (must equal what kind/n_features/n_classes need)
- *   104  4*P  params
- *  104+4P  64  Ed25519 signature over every byte before it
+ *   104     2  feature set id (schema/featureset.h)
+ *   106     2  feature set version
+ *   108     4  feature window, samples per channel
+ *   112     4  feature hop, samples
+ *   116     4  sample rate, Hz (float)
+ *   120  4*P  params
+ *  120+4P  64  Ed25519 signature over every byte before it
  *
  * model_score() and the C header the server generates for a model
  * (server/models/models_header.c) are kept statement for statement alike:
@@ -41,14 +46,15 @@
     X(MODEL_OK, "model_ok", "ok")                                            \
     X(MODEL_ETRUNCATED, "model_truncated", "blob shorter than its own lengths say") \
     X(MODEL_EMAGIC, "model_magic", "not a model blob (bad magic)")           \
-    X(MODEL_EVERSION, "model_version", "unknown major version")              \
+    X(MODEL_EVERSION, "model_version", "unknown blob version (a v1 blob records no feature set: retrain it)") \
     X(MODEL_EFIELD, "model_field", "a field out of its documented range")    \
     X(MODEL_ETOOBIG, "model_too_big", "a length beyond a limit")             \
     X(MODEL_ESIGNATURE, "model_signature", "signature does not verify with the trusted key") \
     X(MODEL_ELAYOUT, "model_layout", "model trained for another channel layout") \
     X(MODEL_ETOOFEW, "model_too_few", "too few training examples")           \
     X(MODEL_EINVAL, "model_invalid", "invalid argument")                     \
-    X(MODEL_ENOMEM, "model_nomem", "out of memory")
+    X(MODEL_ENOMEM, "model_nomem", "out of memory")                          \
+    X(MODEL_EFEATURES, "model_features", "model needs a feature set this reader cannot compute")
 
 const char *model_strerror(int err)
 {
@@ -269,7 +275,28 @@ int model_check(const struct model *m)
             return MODEL_EFIELD;
     if (m->kind == MODEL_ANOMALY && !(m->params[2u * m->n_features] > 0.0f))
         return MODEL_EFIELD;
+    /* Window, hop and rate are bounded whatever the set: a reader that does
+     * not know the set still reports sane numbers in its refusal. */
+    if (m->features.window < FEATURESET_MIN_WINDOW || m->features.window > FEATURESET_MAX_WINDOW ||
+        m->features.hop < 1 || m->features.hop > m->features.window ||
+        !(m->features.sample_rate > 0.0f) || !isfinite(m->features.sample_rate))
+        return MODEL_EFIELD;
     return MODEL_OK;
+}
+
+const char *model_features_unsupported(const struct model *m)
+{
+    const char *why;
+    unsigned per;
+
+    if (!m)
+        return "no model";
+    if ((why = featureset_unsupported(&m->features, m->channel_count)) != 0)
+        return why;
+    per = featureset_per_channel(m->features.id, m->features.version);
+    if ((uint32_t)per * m->channel_count != m->n_features)
+        return "n_features is not what the feature set gives for the model's channels";
+    return 0;
 }
 
 int model_encode(struct model *m, const uint8_t sk[MODEL_SK_LEN], uint8_t **out, size_t *out_len)
@@ -305,6 +332,11 @@ int model_encode(struct model *m, const uint8_t sk[MODEL_SK_LEN], uint8_t **out,
     memcpy(b + 64, m->signer_pk, MODEL_PK_LEN);
     putf(b + 96, m->threshold);
     put32(b + 100, m->param_count);
+    put16(b + 104, m->features.id);
+    put16(b + 106, m->features.version);
+    put32(b + 108, m->features.window);
+    put32(b + 112, m->features.hop);
+    putf(b + 116, m->features.sample_rate);
     for (uint32_t i = 0; i < m->param_count; i++)
         putf(b + MODEL_FIXED_LEN + 4u * i, m->params[i]);
     if (crypto_sign_ed25519_detached(b + len - MODEL_SIG_LEN, NULL, b, len - MODEL_SIG_LEN,
@@ -341,7 +373,7 @@ int model_parse(const uint8_t *buf, size_t len, struct model *out)
     if (len < MODEL_FIXED_LEN + 4u * (size_t)pc + MODEL_SIG_LEN)
         return MODEL_ETRUNCATED;
     if (len != MODEL_FIXED_LEN + 4u * (size_t)pc + MODEL_SIG_LEN)
-        return MODEL_EFIELD;    /* trailing bytes: not what a v1 writer makes */
+        return MODEL_EFIELD;    /* trailing bytes: not what a v2 writer makes */
     if (get16(buf + 14) != 0 || get32(buf + 20) != 0)
         return MODEL_EFIELD;
     m = calloc(1, sizeof *m);
@@ -358,6 +390,11 @@ int model_parse(const uint8_t *buf, size_t len, struct model *out)
     memcpy(m->signer_pk, buf + 64, MODEL_PK_LEN);
     m->threshold = getf(buf + 96);
     m->param_count = pc;
+    m->features.id = get16(buf + 104);
+    m->features.version = get16(buf + 106);
+    m->features.window = get32(buf + 108);
+    m->features.hop = get32(buf + 112);
+    m->features.sample_rate = getf(buf + 116);
     for (uint32_t i = 0; i < pc; i++)
         m->params[i] = getf(buf + MODEL_FIXED_LEN + 4u * i);
     rc = model_check(m);
@@ -398,6 +435,8 @@ int model_load(const uint8_t *buf, size_t len, const uint8_t trusted_pk[MODEL_PK
         return rc;
     if (layout && memcmp(layout, out->layout, MODEL_LAYOUT_LEN) != 0)
         return MODEL_ELAYOUT;
+    if (model_features_unsupported(out))
+        return MODEL_EFEATURES;
     return MODEL_OK;
 }
 

@@ -18,11 +18,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "schema/featureset.h"
+
 #define MODEL_MAGIC "PRMD"
-#define MODEL_VERSION_MAJOR 1
+/* 2: the blob records the feature set it was trained on (v1 blobs did not,
+ * and were scored on features other than their training's: refused). */
+#define MODEL_VERSION_MAJOR 2
 #define MODEL_VERSION_MINOR 0
 
-#define MODEL_FIXED_LEN 104         /* bytes before the parameters */
+#define MODEL_FIXED_LEN 120         /* bytes before the parameters */
 #define MODEL_SIG_LEN 64
 #define MODEL_PK_LEN 32
 #define MODEL_SK_LEN 64
@@ -51,7 +55,8 @@ enum model_error {
     MODEL_ELAYOUT = -7,         /* trained for another channel layout */
     MODEL_ETOOFEW = -8,         /* training: too few examples (of a class) */
     MODEL_EINVAL = -9,          /* bad argument */
-    MODEL_ENOMEM = -10
+    MODEL_ENOMEM = -10,
+    MODEL_EFEATURES = -11       /* a feature set this reader cannot compute */
 };
 
 /* A model in memory.  params is laid out by kind:
@@ -68,6 +73,7 @@ struct model {
     uint8_t layout[MODEL_LAYOUT_LEN];
     uint8_t signer_pk[MODEL_PK_LEN];/* filled by model_encode and model_parse */
     float threshold;                /* score from which the server calls it an alarm */
+    struct featureset_spec features;/* what the vector is computed from */
     uint32_t param_count;
     float params[MODEL_MAX_PARAMS];
 };
@@ -113,8 +119,8 @@ const char *model_strerror(int err);
 const char *model_errcode(int err);
 const char *model_kind_name(uint8_t kind);      /* "anomaly", "classifier", "?" */
 
-/* Features per channel, the detector's vector layout (DETECT_NFEAT): a
- * model over c channels has c * MODEL_NFEAT features, channel-major. */
-#define MODEL_NFEAT 7
+/* NULL when this build computes m's feature set for m's channels and
+ * n_features matches it, else why not (featureset_unsupported's reasons). */
+const char *model_features_unsupported(const struct model *m);
 
 #endif

@@ -18,6 +18,7 @@ PACKAGES=(
     libpq-dev            # server: PostgreSQL client
     libzstd-dev          # wire format: sample payload compression
     libsodium-dev        # wire format: Ed25519 signatures, random
+    libssl-dev           # server: hardware SHA-256 of stored envelopes (libcrypto)
     libjansson-dev       # server and agent: JSON
     libcurl4-openssl-dev # agent: HTTP client for uploads
     check                # unit tests
@@ -29,7 +30,7 @@ PACKAGES=(
     openssl              # tests: an independent Ed25519 verifier; random secrets
     faketime             # tests/fault/clock_step.sh: steps the agent's clock (libfaketime)
     curl                 # tests and scripts: HTTP client
-    jq                   # tests: JSON on the command line
+    jq                   # tests and the README's ML snippet: JSON on the command line
     haproxy              # tests: the load balancer in front of two servers (two_servers.sh)
     python3              # tests: free ports, small parsers (standard library only)
     python3-numpy        # tests: an independent reader of dataset exports (numpy.load)

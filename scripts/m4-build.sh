@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # m4-build.sh - build the agent's portable core (agent/core/*.c: ring buffer,
-# detectors, capture; schema/spectral.c: the spectral features) for a Cortex-M4 with arm-none-eabi-gcc, as
+# detectors, capture; schema/featureset.c and schema/spectral.c: the models' feature sets) for a
+# Cortex-M4 with arm-none-eabi-gcc, as
 # build/m4/libprecursor-core.a, and report its size.  Fails if the core needs
 # the heap or stdio: it must run on a microcontroller with no libc I/O.
 set -euo pipefail
@@ -15,7 +16,7 @@ rm -f "$out"/obj/*.o "$out/libprecursor-core.a"
 flags=(-std=c11 -mcpu=cortex-m4 -mthumb -mfloat-abi=hard -mfpu=fpv4-sp-d16 -Os
        -ffreestanding -ffunction-sections -fdata-sections -fsingle-precision-constant
        -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla -Werror -I.)
-for src in agent/core/*.c schema/spectral.c; do
+for src in agent/core/*.c schema/featureset.c schema/spectral.c; do
     "$CC" "${flags[@]}" -c "$src" -o "$out/obj/$(basename "$src" .c).o"
 done
 arm-none-eabi-ar rcs "$out/libprecursor-core.a" "$out"/obj/*.o
@@ -39,8 +40,10 @@ cat > "$out/main.c" <<'C'
 #include "agent/core/capture.h"
 #include "agent/core/detect.h"
 #include "agent/core/ring.h"
+#include "schema/featureset.h"
 #include "schema/spectral.h"
 static unsigned char arena[16384];
+static float feat[2 * FEATURESET_STATS_NFEAT];
 /* spectral features of a 1024-sample frame with bearing geometry */
 static const struct spectral_config spec = { .fs = 12000.0f, .n = 1024, .log_bands = 8,
     .f_lo = 20.0f, .shaft_hz = 30.0f, .order_bands = 6, .sk_seg = 64, .has_bearing = 1,
@@ -72,6 +75,10 @@ int main(void)
             capture_close(&cap, ring.total, &w);
             if (capture_cut(&ring, &w, window) != 0)
                 return 2;
+            /* a model's feature vector over the cut window */
+            struct featureset_spec fs = { FEATURESET_STATS, FEATURESET_STATS_VERSION, 32, 32, 1000.0f };
+            if (featureset_compute(&fs, window, 32, 2, feat) != 0)
+                return 3;
             for (unsigned i = 0; i < 1024; i++)
                 frame[i] = window[i % (2 * 64)];
             if (spectral_features(&spec, frame, spec_scratch, sizeof spec_scratch / sizeof *spec_scratch,
@@ -91,3 +98,5 @@ echo "m4: linked with a 16 KiB arena for 2 channels and 12.4 KiB of spectral scr
 arm-none-eabi-size "$out/core.elf"
 echo "m4: spectral features alone (schema/spectral.o):"
 arm-none-eabi-size "$out/obj/spectral.o"
+echo "m4: the feature sets alone (schema/featureset.c; RAM is the caller's window and vector):"
+arm-none-eabi-size "$out/obj/featureset.o"

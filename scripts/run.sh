@@ -6,9 +6,26 @@
 # for the ML team (var/demo-credentials, mode 0600) and an enrollment secret
 # (var/enroll-secret), starts the server on PORT (default 8080) and simulated
 # agents of different equipment types, each with its keys and spool under
-# var/agents/<id>.  Logs: var/log/<name>.log.  Ctrl-C or SIGTERM stops every
-# process this script started, and the private PostgreSQL if it started it.
+# var/agents/<id>.  Logs: var/log/<name>.log.  A server or agent that exits
+# is started again after a pause that doubles up to a minute (as a device's
+# systemd unit with Restart=on-failure would), logged in var/log/run.log;
+# PostgreSQL stays up.  Ctrl-C or SIGTERM stops every process this script
+# started, and the private PostgreSQL if it started it, and exits 0.
+# Env: BUILD (default build), PORT (8080), PRECURSOR_VAR (default var/: the
+# tests run a stack of their own elsewhere).
 set -euo pipefail
+
+# Ctrl-C goes to the terminal's whole foreground process group: to make as
+# well, which then ends with "Interrupt" and status 130 whatever this script
+# does.  So on a terminal the script runs itself again as a job of its own
+# (set -m) that holds the terminal: Ctrl-C reaches that job only, and make
+# sees its exit status.
+if [ -t 0 ] && [ -z "${PRECURSOR_RUN_JOB:-}" ]; then
+    set -m
+    rc=0
+    PRECURSOR_RUN_JOB=1 "$0" "$@" || rc=$?
+    exit $rc
+fi
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
@@ -16,7 +33,7 @@ BUILD=${BUILD:-build}
 PORT=${PORT:-8080}
 SERVER="$BUILD/bin/precursor-server"
 AGENT="$BUILD/bin/precursor-agent"
-VAR="$ROOT/var"
+VAR=${PRECURSOR_VAR:-$ROOT/var}
 CREDS="$VAR/demo-credentials"
 SECRET="$VAR/enroll-secret"
 LOG="$VAR/log"
@@ -35,26 +52,34 @@ die() { say "$*"; exit 1; }
 for b in "$SERVER" "$AGENT"; do
     [ -x "$b" ] || die "$b is missing: build with make"
 done
-mkdir -p "$VAR" "$LOG" "$VAR/agents"
+mkdir -p "$VAR" "$LOG" "$VAR/agents" "$VAR/run"
 
+# One entry per supervised process: its pid (0 while it waits to be started
+# again), name, command (quoted for eval), when it was last started, the
+# pause before the next start and when that is due.
 pids=()
 names=()
+cmds=()
+started_at=()
+backoff=()
+due=()
 started_pg=0
 stopping=0
 
 stop_all() {
     [ $stopping -eq 1 ] && return
     stopping=1
-    trap - INT TERM EXIT
+    trap - INT TERM HUP EXIT
     say "stopping"
     local i
     # Agents first (they may be mid-upload), then the server.
     for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
-        kill -TERM "${pids[$i]}" 2>/dev/null || true
+        [ "${pids[$i]}" -gt 0 ] && kill -TERM "${pids[$i]}" 2>/dev/null || true
     done
     for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
         # Give each 10 s to finish, then insist.
         local n=0
+        [ "${pids[$i]}" -gt 0 ] || continue
         while kill -0 "${pids[$i]}" 2>/dev/null && [ $n -lt 100 ]; do
             sleep 0.1; n=$((n + 1))
         done
@@ -63,14 +88,15 @@ stop_all() {
             kill -KILL "${pids[$i]}" 2>/dev/null || true
         fi
         wait "${pids[$i]}" 2>/dev/null || true
+        rm -f "$VAR/run/${names[$i]}.pid"
     done
     if [ $started_pg -eq 1 ]; then
         env -u DATABASE_URL scripts/pg.sh stop || true   # DATABASE_URL is ours by now
     fi
     say "stopped"
 }
-trap 'stop_all; exit 130' INT
-trap 'stop_all; exit 143' TERM
+# Stopping on request (Ctrl-C, TERM, the terminal closing) is a clean end: status 0.
+trap 'stop_all; exit 0' INT TERM HUP
 trap 'stop_all' EXIT
 
 # ---- PostgreSQL and migrations ------------------------------------------
@@ -106,9 +132,19 @@ if [ ! -s "$SECRET" ]; then
     rand 40 | write_private "$SECRET"
 fi
 
+# The ml role reads and builds datasets; labels, rules and classes need an
+# operator: a token for scripts that write them.
+operator_token() {
+    local t
+    t=$("$SERVER" token create --name operator --role operator 2>>"$LOG/setup.log" |
+        tail -n1 | tr -d '[:space:]') || true
+    [ -n "$t" ] || die "could not create the operator token (var/log/setup.log)"
+    echo "$t"
+}
+
 # Credentials belong to one database: recreate them when the database changed.
 if [ ! -s "$CREDS" ] || ! grep -qxF "database_url=$DBURL" "$CREDS"; then
-    say "creating the admin login and the ML team's API token"
+    say "creating the admin login and the ML team's and operators' API tokens"
     pw=$(rand 24)
     if ! printf '%s\n' "$pw" | "$SERVER" user add \
             --username admin --role admin >>"$LOG/setup.log" 2>&1; then
@@ -118,18 +154,61 @@ if [ ! -s "$CREDS" ] || ! grep -qxF "database_url=$DBURL" "$CREDS"; then
     token=$("$SERVER" token create --name ml-team --role ml 2>>"$LOG/setup.log" |
             tail -n1 | tr -d '[:space:]') || true
     [ -n "$token" ] || die "could not create the API token (var/log/setup.log)"
-    printf 'admin_user=admin\nadmin_password=%s\napi_token=%s\ndatabase_url=%s\n' \
-        "$pw" "$token" "$DBURL" | write_private "$CREDS"
+    optoken=$(operator_token)
+    printf 'admin_user=admin\nadmin_password=%s\napi_token=%s\noperator_token=%s\ndatabase_url=%s\n' \
+        "$pw" "$token" "$optoken" "$DBURL" | write_private "$CREDS"
+elif ! grep -q '^operator_token=' "$CREDS"; then
+    # A file from before operator tokens: keep the rest, add one.
+    say "adding an operator API token to var/demo-credentials"
+    optoken=$(operator_token)
+    { grep -v '^database_url=' "$CREDS"; echo "operator_token=$optoken"; grep '^database_url=' "$CREDS"; } |
+        write_private "$CREDS"
 fi
 
-# ---- server ---------------------------------------------------------------
-start() {   # name, command...
-    local name=$1; shift
-    "$@" >>"$LOG/$name.log" 2>&1 &
-    pids+=($!)
-    names+=("$name")
+# ---- supervised processes ------------------------------------------------
+say_log() { echo "$(date -u +%FT%TZ) $*" >>"$LOG/run.log"; say "$*"; }
+
+launch() {   # index: start entry i now
+    local i=$1 argv
+    # Back into words, then started directly: $! is the program itself, so
+    # TERM reaches it and not a subshell around it.
+    eval "argv=(${cmds[$i]})"
+    "${argv[@]}" >>"$LOG/${names[$i]}.log" 2>&1 &
+    pids[$i]=$!
+    started_at[$i]=$SECONDS
+    echo "${pids[$i]}" >"$VAR/run/${names[$i]}.pid"
 }
 
+start() {   # name, command...
+    local name=$1 i=${#pids[@]}; shift
+    names[$i]=$name
+    cmds[$i]=$(printf '%q ' "$@")
+    backoff[$i]=1
+    due[$i]=0
+    launch "$i"
+}
+
+# A process that exits is started again after backoff seconds: 1, 2, 4, ...
+# up to 60, back to 1 once it has run for a minute.
+supervise() {
+    local i rc
+    for i in "${!pids[@]}"; do
+        if [ "${pids[$i]}" -gt 0 ] && ! kill -0 "${pids[$i]}" 2>/dev/null; then
+            rc=0
+            wait "${pids[$i]}" 2>/dev/null || rc=$?
+            [ $((SECONDS - started_at[$i])) -ge 60 ] && backoff[$i]=1
+            say_log "${names[$i]} exited (status $rc, var/log/${names[$i]}.log); restarting in ${backoff[$i]} s"
+            pids[$i]=0
+            due[$i]=$((SECONDS + backoff[$i]))
+            backoff[$i]=$((backoff[$i] * 2 > 60 ? 60 : backoff[$i] * 2))
+        elif [ "${pids[$i]}" -eq 0 ] && [ "$SECONDS" -ge "${due[$i]}" ]; then
+            launch "$i"
+            say_log "${names[$i]} restarted (pid ${pids[$i]})"
+        fi
+    done
+}
+
+# ---- server ---------------------------------------------------------------
 ui_args=()
 for d in labeling-ui/dist labeling-ui; do
     if [ -f "$d/index.html" ]; then ui_args=(--ui-dir "$d"); break; fi
@@ -164,7 +243,7 @@ for a in "${FLEET[@]}"; do
     fi
     start "$id" "$AGENT" run --device-id "$id" --server "$URL" \
         --source sim --sim-equipment "$equipment" --sim-seed "$seed" \
-        --sim-fault-every "$every" \
+        --sim-fault-every "$every" --config-poll-s 30 --heartbeat-s 15 \
         --key-dir "$dir/keys" --spool "$dir/spool" --enroll-secret-file "$SECRET"
 done
 
@@ -172,23 +251,18 @@ cat <<EOF
 
 Precursor is running.
   URL:          $URL   (labeling UI; health: $URL/healthz)
-  credentials:  var/demo-credentials  (admin login, API token, database URL)
-  fleet:        ${#FLEET[@]} simulated agents (var/agents/<id>); logs in var/log/
+  credentials:  var/demo-credentials  (admin login, ML and operator API tokens, database URL)
+  fleet:        ${#FLEET[@]} simulated agents (var/agents/<id>); logs in var/log/; restarted if they exit
+  demo data:    months of demo history (demo-* devices), hidden unless asked:
+                "show demo data" in the UI, demo=include in the API
   try:          curl -H "Authorization: Bearer \$(sed -n 's/^api_token=//p' var/demo-credentials)" $URL/api/v1/snapshots
   stop:         Ctrl-C
 
 EOF
 
-# Wait until told to stop; a child that dies is reported, the rest keep running.
-declare -A reported=()
+# Until told to stop, keep every process running.
 while true; do
-    for i in "${!pids[@]}"; do
-        if [ -z "${reported[$i]:-}" ] && ! kill -0 "${pids[$i]}" 2>/dev/null; then
-            reported[$i]=1
-            say "${names[$i]} exited (var/log/${names[$i]}.log)"
-            [ "$i" -eq 0 ] && die "the server is gone: stopping"
-        fi
-    done
+    supervise
     sleep 1 &
     wait $! || true
 done

@@ -22,6 +22,7 @@
 #include "server/alerts/alerts.h"
 #include "server/auth/auth.h"
 #include "server/db/db.h"
+#include "server/deploy/deploy.h"
 #include "server/features/features.h"
 #include "server/fleet/fleet.h"
 #include "server/http/http.h"
@@ -164,6 +165,7 @@ static int start_modules(const struct server_options *o, const char *url)
 static void stop_modules(void)
 {
     features_worker_stop();
+    deploy_watch_stop();
     fleet_stop();
     ingest_commit_stop();   /* after http_stop: no upload waits on the committer */
     db_shutdown();
@@ -216,6 +218,8 @@ static int cmd_serve(const struct server_options *o)
         goto out;
     /* Features, then rules, for each new snapshot: off the ingest path. */
     features_worker_start(1000, rules_eval_snapshot);
+    /* Active models over their alarm budget: rolled back per device. */
+    deploy_watch_start(5000);
     srv_log("info", "listening on port %u with %u threads, max body %zu bytes",
             http_port(hs), cfg.threads, cfg.max_body);
     sigwait(&set, &sig);

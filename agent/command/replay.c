@@ -3,7 +3,8 @@
  * Outside scorers rely on this contract: read FILE in any source format (CSV
  * default, NAB `timestamp,value` included), run exactly the pipeline `run`
  * uses as fast as possible, write OUT.csv with the header
- * `timestamp,anomaly_score,trigger` and one row per input row (CSV
+ * `timestamp,anomaly_score,trigger` (with --trigger-score a 4th column,
+ * `trigger_score`) and one row per input row (CSV
  * timestamps are written back as they were in the input; binary input gets
  * unix seconds per frame), and put snapshots into --spool if given.  No
  * network is touched. */
@@ -72,6 +73,7 @@ int command_replay(const struct agent_config *c, atomic_int *stop)
     cp.pc.device_id = c->device_id[0] ? c->device_id : "replay";
     cp.pc.on_trigger = cp.pc.alarm_fifo = cp.pc.alarm_socket = NULL;
     cp.pc.scores = scores;
+    cp.pc.scores_trigger = c->trigger_score;
     cp.pc.block_frames = 4096;
     if (cp.sp != NULL) {
         cp.pc.secret_key = cp.keys.sk;

@@ -72,6 +72,7 @@ static void *net_main(void *arg)
         struct config_poll_config pcfg = {
             .server_url = c->server, .device_id = c->device_id, .key_dir = c->key_dir,
             .interval_s = c->config_poll_s, .ca_file = uc.ca_file, .pin_sha256 = uc.pin_sha256,
+            .hold_off_s = c->detect.hold_off_s,
         };
         memcpy(pcfg.secret_key, n->keys->sk, sizeof(pcfg.secret_key));
         rc = config_poll_new(&pcfg, n->ms, &n->cp);
@@ -118,6 +119,23 @@ static void log_stats(struct pipeline *p, struct spool *sp)
                 (unsigned long long)ss.uploaded, (unsigned long long)ss.dropped,
                 (unsigned long long)ss.quarantined, (unsigned long long)ss.dead_lettered);
     }
+}
+
+/* What the running model did in this run: the counters heartbeats report,
+ * final (the last heartbeat may be up to an interval older). */
+static void log_model(struct agent_model_slot *ms)
+{
+    struct agent_model_stats st;
+
+    if (ms == NULL)
+        return;
+    agent_model_slot_stats(ms, &st);
+    if (st.version == 0)
+        return;
+    fprintf(stderr, "agent: model %u (%s): windows %llu, above threshold %llu, alerts %llu, "
+                    "run %.1f s, max score %.3f\n", st.version, agent_model_mode_name(st.mode),
+            (unsigned long long)st.windows, (unsigned long long)st.above,
+            (unsigned long long)st.alerts, st.run_s, (double)st.max_score);
 }
 
 /* End of input (not a signal): give the uploader a moment to drain. */
@@ -208,6 +226,7 @@ int command_run(const struct agent_config *c, atomic_int *stop)
     if (atomic_load(&net.fatal))
         status = 1;
     log_stats(cp.p, cp.sp);
+    log_model(cp.ms);
 out:
     command_parts_release(&cp);
     if (fault_log != NULL)

@@ -75,6 +75,7 @@ static const struct opt opts[] = {
     { "model", S(model_file), NULL, BOTH, "signed model blob (schema/MODEL.md) for the model detector; refused unless signed by --model-key for this channel layout" },
     { "model-key", S(model_key_file), NULL, BOTH, "the server's model-signing Ed25519 public key: 32 raw bytes, hex or base64" },
     { "scores", S(scores), NULL, RPL, "replay output CSV: timestamp,anomaly_score,trigger (required)" },
+    { "trigger-score", B(trigger_score), "false", RPL, "add a 4th column, trigger_score: the score the trigger acts on (after novelty and quiet period); anomaly_score is the calibrated surprise, never gated" },
 };
 
 #define N_OPTS (sizeof(opts) / sizeof(opts[0]))

@@ -44,6 +44,7 @@ struct agent_config {
     double pre_s;
     double post_s;
     int merge;                             /* 1 merge overlapping events, 0 hold off */
+    int trigger_score;                     /* replay: also write the trigger's score */
     double max_window_s;                   /* cap on a merged window */
     int zstd_level;
 

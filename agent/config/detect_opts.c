@@ -55,6 +55,8 @@ static int parse_detectors(const char *v, uint32_t *out)
             mask |= DETECT_FEATURE;
         else if (n == 5 && !strncmp(p, "model", 5))
             mask |= DETECT_MODEL;
+        else if (n == 5 && !strncmp(p, "multi", 5))
+            mask |= DETECT_MULTI;
         else
             return -2;
         p += n;
@@ -65,10 +67,52 @@ static int parse_detectors(const char *v, uint32_t *out)
     return 0;
 }
 
+static int parse_profile(const char *v, uint32_t *out)
+{
+    static const uint32_t all[] = { DETECT_PROFILE_AUTO, DETECT_PROFILE_PROCESS,
+                                    DETECT_PROFILE_VIBRATION };
+    size_t i;
+
+    for (i = 0; v && i < sizeof(all) / sizeof(all[0]); i++) {
+        if (!strcmp(v, detect_profile_name(all[i]))) {
+            *out = all[i];
+            return 0;
+        }
+    }
+    return -2;
+}
+
+static int is_auto(const char *v)
+{
+    return v && !strcmp(v, "auto");
+}
+
 int detect_opts_set(struct detect_config *c, const char *key, const char *value)
 {
     if (!c || !key)
         return -1;
+    /* Keys whose default comes from the rate's profile take "auto" back. */
+    if (is_auto(value)) {
+        if (!strcmp(key, "hold_off_s")) {
+            c->hold_off_s = DETECT_AUTO_F;
+            return 0;
+        }
+        if (!strcmp(key, "max_per_hour")) {
+            c->max_per_hour = DETECT_AUTO_U32;
+            return 0;
+        }
+        if (!strcmp(key, "window")) {
+            c->window = 0;
+            return 0;
+        }
+    }
+    if (!strcmp(key, "profile"))
+        return parse_profile(value, &c->profile);
+    if (!strcmp(key, "detectors") && is_auto(value)) {
+        c->enable = (c->enable & DETECT_MODEL) | DETECT_LEVEL | DETECT_FEATURE | DETECT_MULTI |
+                    DETECT_ENABLE_AUTO;
+        return 0;
+    }
     if (!strcmp(key, "threshold"))
         return parse_float(value, 1e-6, 1.0, &c->threshold);
     if (!strcmp(key, "rearm"))
@@ -98,33 +142,39 @@ int detect_opts_set(struct detect_config *c, const char *key, const char *value)
 
 void detect_opts_help(FILE *f)
 {
-    struct detect_config d;
+    struct detect_config d, proc, vib;
 
     detect_config_defaults(&d);
-    fprintf(f, "  threshold=%g      trigger when the score (0..1) reaches this\n",
+    proc = vib = d;
+    detect_config_resolve(&proc, 1.0);
+    detect_config_resolve(&vib, 10000.0);
+    fprintf(f, "  profile=%s         defaults by rate: process below %g Hz, vibration above\n",
+            detect_profile_name(d.profile), DETECT_PROCESS_MAX_HZ);
+    fprintf(f, "  threshold=%g      trigger when the trigger score (0..1) reaches this and the "
+            "surprise is significant\n",
             (double)d.threshold);
-    fprintf(f, "  rearm=%g          re-arm the trigger when the score falls below this\n",
+    fprintf(f, "  rearm=%g          re-arm the trigger when the trigger score falls below this\n",
             (double)d.rearm);
-    fprintf(f, "  hold_off_s=%g     no new trigger this many seconds after one\n",
-            (double)d.hold_off_s);
-    fprintf(f, "  max_per_hour=%u   triggers per sliding hour, then suppressed (0 = no cap)\n",
-            (unsigned)d.max_per_hour);
+    fprintf(f, "  hold_off_s=auto   no new trigger this many seconds after one "
+            "(process %g, vibration %g)\n", (double)proc.hold_off_s, (double)vib.hold_off_s);
+    fprintf(f, "  max_per_hour=auto triggers per sliding hour, then suppressed, 0 = no cap "
+            "(process %u, vibration %u)\n", (unsigned)proc.max_per_hour,
+            (unsigned)vib.max_per_hour);
     fprintf(f, "  level_alpha=%g  EWMA weight of the level/variance baseline per sample\n",
             (double)d.level_alpha);
-    fprintf(f, "  window=%u        samples in the short-window feature detector\n",
-            (unsigned)d.window);
+    fprintf(f, "  window=auto       samples in the short-window feature detector "
+            "(process %u, vibration %u)\n", (unsigned)proc.window, (unsigned)vib.window);
     fprintf(f, "  warmup_s=%g         no trigger during the first seconds of data\n",
             (double)d.warmup_s);
     fprintf(f, "  lik_short=%u         frames in the likelihood stage's short mean (0 = raw scores)\n",
             (unsigned)d.lik_short);
     fprintf(f, "  lik_long=%u       frames in its long-term mean and variance of the raw score\n",
             (unsigned)d.lik_long);
-    fprintf(f, "  quiet_frames=%u    frames the score is held at 0 after reaching the threshold\n",
+    fprintf(f, "  quiet_frames=%u    frames the trigger score is held at 0 after reaching the threshold\n",
             (unsigned)d.quiet_frames);
     fprintf(f, "  novelty_half=%u    half-life in frames of the recent peak a new surprise must beat (0 = off)\n",
             (unsigned)d.novelty_half);
-    fprintf(f, "  detectors=%s%s%s  comma list of level, feature, model\n",
-            (d.enable & DETECT_LEVEL) ? "level" : "",
-            (d.enable & DETECT_FEATURE) ? ((d.enable & DETECT_LEVEL) ? ",feature" : "feature") : "",
-            (d.enable & DETECT_MODEL) ? ",model" : "");
+    fprintf(f, "  detectors=auto    comma list of level, feature, model, multi "
+            "(auto: process level,multi; vibration level,feature,multi; "
+            "multi scores with 2+ correlated channels)\n");
 }

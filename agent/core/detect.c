@@ -14,8 +14,15 @@
  *            factor, kurtosis and the energy in two IIR band-pass bands, each
  *            compared (in log) with its own slowly adapting robust baseline.
  *   model    the per-channel feature vectors go to a run-time model.
- * A z is mapped to a raw score by r^2 / (1 + r^2), r = z / Z_HALF: z = Z_HALF
- * gives 0.5.
+ *   multi    detect_multi.c: the frame vector against a forgetting covariance.
+ *
+ * Two scores leave each frame (docs/DETECTORS.md).  The exported score is
+ * each detector's frame z as a calibrated surprise (the larger of its normal
+ * and its empirical tail, as a chance per second), nothing gated.  The
+ * trigger's score is the older path below: a z is mapped to a raw score by
+ * r^2 / (1 + r^2), r = z / Z_HALF (z = Z_HALF gives 0.5), then the novelty
+ * stage and the quiet period of the trigger; a crossing must also be
+ * significant.
  *
  * Likelihood stage (off by default; lik_short > 0 turns it on instead of the
  * novelty stage, see docs/DETECTORS.md): the raw level and feature
@@ -26,9 +33,10 @@
  * improbable the short-term mean of it is under that distribution (Numenta's
  * anomaly likelihood): -log10 of a Gaussian tail probability, / 10.  The
  * score is a probability, so one threshold means the same on every signal.
- * After the score reaches the threshold it is held at 0 for quiet_frames:
- * one sharp score per event, not a plateau of repeated alarms. */
+ * After the trigger score reaches the threshold it is held at 0 for
+ * quiet_frames: one sharp trigger per event, not a plateau of repeated alarms. */
 #include "agent/core/detect.h"
+#include "agent/core/detect_multi.h"
 
 #include <math.h>
 #include <stddef.h>
@@ -60,8 +68,45 @@
 #ifndef LEVEL_YOUNG
 #define LEVEL_YOUNG 32u         /* frames before any trigger, whatever warmup_s says */
 #endif
+/* Evaluations a feature baseline needs before the feature detector may speak:
+ * a robust scale from k values is off by about 1/sqrt(k), and from 8 (the
+ * old gate) it fired a false trigger at its first word in two thirds of the
+ * streams.  Counted in evaluations, so the same at 1 Hz and 50 kHz. */
+#define FEAT_WARM_EVALS 24u
+#define SURPRISE_HALF 5.0f      /* -log10 p per second that scores 0.5 */
+/* A trigger also needs the frame's calibrated score at this level: a
+ * surprise that pure Gaussian noise shows about once in 1e5 seconds of the
+ * stream (a day), whatever its rate and channel count.  Novelty alone (the
+ * excess over the recent peak) fired a few times in six hours of plain 1 Hz
+ * noise. */
+#define SIGNIFICANT 0.5f
+#define PROC_WINDOW 64u         /* process profile: 64 samples (about a minute at 1 Hz;
+                                 * kurtosis of fewer samples is mostly noise) */
+#define PROC_HOLD_OFF_S 300.0f  /* process: one trigger per 5 minutes at most */
+#define PROC_PER_HOUR 6u        /* process: ISA-18.2's "acceptable" 6 alarms an hour */
+#define VIB_WINDOW 256u
+#define VIB_HOLD_OFF_S 10.0f
+#define VIB_PER_HOUR 30u
+#define CAP_ROOM 30u            /* trigger-time ring when the cap is left to the profile */
 
 enum { F_RMS, F_PEAK, F_CREST, F_KURT, F_BAND_LO, F_BAND_HI, F_COUNT };
+
+/* Empirical tail of a detector's frame z: a forgetting histogram over
+ * these bin edges, so the exported score is a surprise against what this
+ * stream usually does, not only against a normal table (a signal that
+ * spikes every day stops scoring its usual spikes as one-in-a-million). */
+#define TC_BINS 28
+static const float tc_edge[TC_BINS] = { 0.0f, 1.0f, 1.5f, 2.0f, 2.5f, 3.0f, 3.5f, 4.0f,
+                                        4.5f, 5.0f, 6.0f, 7.0f, 8.0f, 10.0f, 12.0f, 15.0f,
+                                        20.0f, 27.0f, 36.0f, 50.0f, 70.0f, 100.0f, 150.0f,
+                                        250.0f, 400.0f, 700.0f, 1000.0f, 2000.0f };
+struct tailcal {
+    float c[TC_BINS];           /* weight of past z per bin; forgetting is done by
+                                 * growing the weight of new ones (w), O(1) a frame */
+    float w, total;
+    float ln_zero;              /* ln p above which the score is 0 (see calibrated) */
+    uint32_t n;                 /* updates so far (faster weights while young) */
+};
 
 /* A robust running baseline: EWMA mean and EWMA absolute deviation. */
 struct base {
@@ -93,6 +138,9 @@ struct chan {
     float e_band[2];            /* EWMA of band-pass output squared */
     struct base feat[F_COUNT];
     float dev_diff;             /* EWMA abs first difference (spikes on cycles) */
+    float zl_now, zf_now;       /* this frame's level and feature z (exported score) */
+    float floor_now;            /* the level's smallest scale (resolution) */
+    uint32_t evals;             /* feature evaluations so far (saturates) */
     float score_level, score_feat;
     struct detect_lik lik;
     float peak_z, peak_zf;      /* novelty: recent peak z of level / features, decaying */
@@ -130,22 +178,75 @@ struct detect {
     int64_t *trig_t;            /* the last max_per_hour trigger times (ring) */
     uint32_t trig_n, trig_pos;
     float *fvec;                /* [channels * DETECT_NFEAT] */
+    struct detect_multi *mv;    /* NULL unless DETECT_MULTI and 2+ channels */
+    float *floor;               /* [channels]: each channel's smallest scale, for mv */
+    float mv_z;                 /* this frame's multivariate z */
+    unsigned mv_chan;
+    float mv_peak, mv_alarm, mv_last;   /* novelty state of the multivariate z */
+    float mv_rep_size, mv_rep_mem, mv_rep_prev;     /* its repeat memory */
+    int process;                        /* the process profile (rate or profile=) */
+    int step_stat;                      /* the level's first-difference statistic is on */
+    float trials_level, trials_feat;    /* scores a frame's z is the maximum of */
+    float fps_level, fps_feat;          /* such frames (evaluations) per second */
+    struct tailcal cal_level, cal_feat, cal_multi;
+    float z_level, z_feat;              /* this frame's largest z of each */
+    float score_feat_cal;               /* the features' calibrated score, per evaluation */
+    float score_multi_cal;              /* the multivariate detector's, this frame */
 };
 
 void detect_config_defaults(struct detect_config *cfg)
 {
     cfg->threshold = 0.1f;
     cfg->rearm = 0.05f;
-    cfg->hold_off_s = 10.0f;
-    cfg->max_per_hour = 30;
+    cfg->hold_off_s = DETECT_AUTO_F;
+    cfg->max_per_hour = DETECT_AUTO_U32;
     cfg->level_alpha = 0.001f;
-    cfg->window = 256;
+    cfg->window = 0;
     cfg->warmup_s = 5.0f;
-    cfg->enable = DETECT_LEVEL | DETECT_FEATURE;
+    cfg->enable = DETECT_LEVEL | DETECT_FEATURE | DETECT_MULTI | DETECT_ENABLE_AUTO;
     cfg->lik_short = 0;
     cfg->lik_long = 2000;
     cfg->quiet_frames = 200;
     cfg->novelty_half = 500;
+    cfg->profile = DETECT_PROFILE_AUTO;
+}
+
+const char *detect_profile_name(uint32_t profile)
+{
+    switch (profile) {
+    case DETECT_PROFILE_PROCESS: return "process";
+    case DETECT_PROFILE_VIBRATION: return "vibration";
+    default: return "auto";
+    }
+}
+
+/* Process data change over minutes and an operator reads every alarm, so a
+ * short window in samples and a long hold-off; vibration needs a window of
+ * many periods and answers within seconds. */
+static int profile_is_process(const struct detect_config *cfg, double rate)
+{
+    return cfg->profile == DETECT_PROFILE_PROCESS ||
+           (cfg->profile == DETECT_PROFILE_AUTO && rate < DETECT_PROCESS_MAX_HZ);
+}
+
+void detect_config_resolve(struct detect_config *cfg, double rate)
+{
+    int proc = profile_is_process(cfg, rate);
+
+    if (cfg->window == 0)
+        cfg->window = proc ? PROC_WINDOW : VIB_WINDOW;
+    if (cfg->hold_off_s == DETECT_AUTO_F)
+        cfg->hold_off_s = proc ? PROC_HOLD_OFF_S : VIB_HOLD_OFF_S;
+    if (cfg->max_per_hour == DETECT_AUTO_U32)
+        cfg->max_per_hour = proc ? PROC_PER_HOUR : VIB_PER_HOUR;
+    /* Crest factor, kurtosis and band energies describe a waveform; a
+     * pressure sampled at 1 Hz has none, and their heavy-tailed estimates
+     * from a few dozen samples fired on plain process noise. */
+    if (cfg->enable & DETECT_ENABLE_AUTO) {
+        cfg->enable &= ~DETECT_ENABLE_AUTO;
+        if (proc)
+            cfg->enable &= ~DETECT_FEATURE;
+    }
 }
 
 static size_t align8(size_t n)
@@ -162,22 +263,36 @@ static int config_ok(const struct detect_config *c, unsigned channels)
         return 0;
     if (!(c->rearm >= 0.0f && c->rearm <= c->threshold))
         return 0;
-    if (!(c->hold_off_s >= 0.0f && c->hold_off_s < 1e7f))
+    if (!((c->hold_off_s >= 0.0f && c->hold_off_s < 1e7f) || c->hold_off_s == DETECT_AUTO_F))
         return 0;
     if (!(c->warmup_s >= 0.0f && c->warmup_s < 1e9f))
         return 0;
     if (!(c->level_alpha > 0.0f && c->level_alpha < 1.0f))
         return 0;
-    if (c->window < 4 || c->window > MAX_WINDOW)
+    if ((c->window < 4 && c->window != 0) || c->window > MAX_WINDOW)
         return 0;
-    if (c->max_per_hour > MAX_CAP)
+    if (c->max_per_hour > MAX_CAP && c->max_per_hour != DETECT_AUTO_U32)
+        return 0;
+    if (c->profile > DETECT_PROFILE_VIBRATION)
         return 0;
     if (c->lik_short > MAX_WINDOW || c->lik_long < 2 || c->lik_long > 100000000u ||
         c->quiet_frames > 100000000u || c->novelty_half > 100000000u)
         return 0;
-    if (c->enable == 0 || (c->enable & ~(DETECT_LEVEL | DETECT_FEATURE | DETECT_MODEL)))
+    if ((c->enable & ~DETECT_ENABLE_AUTO) == 0 ||
+        (c->enable & ~(DETECT_LEVEL | DETECT_FEATURE | DETECT_MODEL | DETECT_MULTI |
+                       DETECT_ENABLE_AUTO)))
         return 0;
     return 1;
+}
+
+static uint32_t cap_slots(const struct detect_config *cfg)
+{
+    return cfg->max_per_hour == DETECT_AUTO_U32 ? CAP_ROOM : cfg->max_per_hour;
+}
+
+static int multi_on(const struct detect_config *cfg, unsigned channels)
+{
+    return (cfg->enable & DETECT_MULTI) && channels >= 2;
 }
 
 size_t detect_arena_size(const struct detect_config *cfg, unsigned channels)
@@ -186,8 +301,10 @@ size_t detect_arena_size(const struct detect_config *cfg, unsigned channels)
         return 0;
     return align8(sizeof(struct detect)) +
            align8(sizeof(struct chan) * channels) +
-           align8(sizeof(int64_t) * cfg->max_per_hour) +
+           align8(sizeof(int64_t) * cap_slots(cfg)) +
            align8(sizeof(float) * (size_t)channels * DETECT_NFEAT) +
+           align8(sizeof(float) * channels) +
+           (multi_on(cfg, channels) ? align8(detect_multi_size(channels)) : 0) +
            8;   /* room to align an arbitrary arena pointer */
 }
 
@@ -217,16 +334,27 @@ static float evt_allowance(double per_second)
     return EVT_K * (float)sqrt(2.0 * log(per_second));
 }
 
-struct detect *detect_init(const struct detect_config *cfg, unsigned channels,
+/* ln p beyond which n draws a second hold one for sure (n p > 88). */
+static float zero_above(float n)
+{
+    return n > 1.0f ? logf(88.0f / n) : 1.0f;
+}
+
+struct detect *detect_init(const struct detect_config *cfg_in, unsigned channels,
                            double rate, void *arena, size_t arena_len)
 {
-    size_t need = detect_arena_size(cfg, channels);
+    size_t need = detect_arena_size(cfg_in, channels);
+    struct detect_config rcfg, *cfg = &rcfg;
     uintptr_t p;
     struct detect *d;
     unsigned c;
 
     if (need == 0 || !arena || arena_len < need || !(rate > 0.0 && rate < 1e9))
         return NULL;
+    rcfg = *cfg_in;
+    detect_config_resolve(&rcfg, rate);
+    if (cap_slots(&rcfg) > cap_slots(cfg_in))
+        return NULL;            /* an explicit profile's cap larger than the arena's */
     p = ((uintptr_t)arena + 7u) & ~(uintptr_t)7u;
     memset(arena, 0, arena_len);
 
@@ -235,8 +363,14 @@ struct detect *detect_init(const struct detect_config *cfg, unsigned channels,
     d->ch = (struct chan *)p;
     p += align8(sizeof(struct chan) * channels);
     d->trig_t = (int64_t *)p;
-    p += align8(sizeof(int64_t) * cfg->max_per_hour);
+    p += align8(sizeof(int64_t) * cap_slots(cfg_in));
     d->fvec = (float *)p;
+    p += align8(sizeof(float) * (size_t)channels * DETECT_NFEAT);
+    d->floor = (float *)p;
+    p += align8(sizeof(float) * channels);
+    if (multi_on(cfg, channels))
+        d->mv = detect_multi_init((void *)p, detect_multi_size(channels), channels,
+                                  cfg->level_alpha);
 
     d->cfg = *cfg;
     d->channels = channels;
@@ -252,6 +386,22 @@ struct detect *detect_init(const struct detect_config *cfg, unsigned channels,
         (float)exp(-0.69314718 / (REPEAT_SLOW * (double)cfg->novelty_half)) : 0.0f;
     d->evt_level = evt_allowance(rate);
     d->evt_feat = evt_allowance(rate / (double)d->hop);
+    /* Scores per second a frame's maximum is taken over: 3 statistics per
+     * channel for the level (level, step, spread), F_COUNT for the features
+     * (a Bonferroni count; they are correlated, so it errs on the quiet side). */
+    /* Process data are mostly interpolated or compressed by a historian:
+     * piecewise linear, so every kink is a large first difference against
+     * the usual one (on the cranfield rig it made half the false triggers).
+     * On a waveform the first difference is a high-pass view of impulses. */
+    d->process = profile_is_process(cfg_in, rate);
+    d->step_stat = !d->process;
+    d->trials_level = (float)channels * (d->step_stat ? 3.0f : 2.0f);
+    d->trials_feat = (float)channels * (float)F_COUNT;
+    d->fps_level = (float)rate;
+    d->fps_feat = (float)(rate / (double)d->hop);
+    d->cal_level.ln_zero = zero_above(d->fps_level);
+    d->cal_feat.ln_zero = zero_above(d->fps_feat);
+    d->cal_multi.ln_zero = zero_above(d->fps_level);
     for (c = 0; c < channels; c++) {
         /* Bands at 5 % and 25 % of the rate: "low" machine harmonics and the
          * high band where bearing fault impulses ring. */
@@ -279,6 +429,7 @@ const char *detect_name(uint8_t detector)
     case DETECT_LEVEL: return "level";
     case DETECT_FEATURE: return "feature";
     case DETECT_MODEL: return "model";
+    case DETECT_MULTI: return "multi";
     default: return "none";
     }
 }
@@ -340,6 +491,168 @@ static float neg_log10_tail(float u)
     if (u < 5.0f)
         return -log10f(0.5f * erfcf(u * 0.70710678f));
     return (0.5f * u * u + logf(u) + 0.91893853f) * 0.43429448f;
+}
+
+/* ln Q(z), the upper normal tail, at z = i / 16 for i = 0..128 (flash, not
+ * RAM): the sample path must not pay for erfcf and logf on every frame. */
+static const float ln_q_table[129] = {
+    -0.6931472, -0.7442672, -0.7979261, -0.8541747, -0.9130618, -0.9746344, -1.038938,
+    -1.106016, -1.175912, -1.248664, -1.324313, -1.402896, -1.484448, -1.569005, -1.656598,
+    -1.74726, -1.841022, -1.937912, -2.037958, -2.141187, -2.247626, -2.357297, -2.470226,
+    -2.586435, -2.705944, -2.828776, -2.95495, -3.084484, -3.217398, -3.353708, -3.493432,
+    -3.636586, -3.783184, -3.933243, -4.086775, -4.243795, -4.404315, -4.568349, -4.735908,
+    -4.907004, -5.081648, -5.259851, -5.441622, -5.626973, -5.815911, -6.008447, -6.20459,
+    -6.404347, -6.607726, -6.814736, -7.025385, -7.239679, -7.457625, -7.67923, -7.904501,
+    -8.133444, -8.366065, -8.60237, -8.842364, -9.086054, -9.333443, -9.584538, -9.839343,
+    -10.09786, -10.3601, -10.62606, -10.89576, -11.16918, -11.44634, -11.72724, -12.01188,
+    -12.30028, -12.59242, -12.88832, -13.18797, -13.49139, -13.79857, -14.10952, -14.42424,
+    -14.74273, -15.065, -15.39104, -15.72087, -16.05448, -16.39188, -16.73307, -17.07804,
+    -17.42681, -17.77938, -18.13574, -18.4959, -18.85986, -19.22763, -19.5992, -19.97458,
+    -20.35377, -20.73677, -21.12358, -21.51421, -21.90865, -22.30691, -22.70899, -23.11488,
+    -23.52461, -23.93815, -24.35552, -24.77671, -25.20174, -25.63059, -26.06327, -26.49978,
+    -26.94013, -27.38431, -27.83232, -28.28417, -28.73986, -29.19939, -29.66275, -30.12996,
+    -30.601, -31.07589, -31.55462, -32.0372, -32.52362, -33.01389, -33.508, -34.00597,
+    -34.50778, -35.01344
+};
+
+/* ln of the normal tail beyond z (z > 0): the table, linear between its
+ * points (error below 1e-3 in ln), the asymptotic series beyond 8. */
+static float ln_normal_tail(float z, int sides)
+{
+    float ln_p;
+
+    if (z > 1e4f)
+        z = 1e4f;
+    if (z < 8.0f) {
+        float u = z * 16.0f;
+        int i = (int)u;
+
+        ln_p = ln_q_table[i] + (u - (float)i) * (ln_q_table[i + 1] - ln_q_table[i]);
+    } else {
+        float v = 1.0f / (z * z);
+
+        ln_p = -0.5f * z * z - logf(z) - 0.91893853f - v + 2.5f * v * v;
+    }
+    return sides == 2 ? ln_p + 0.69314718f : ln_p;
+}
+
+/* ln of the chance that n draws hold one with tail p: 1 - (1 - p)^n, which
+ * for small p is n p; n <= 1 leaves p as it is. */
+static float ln_any_of(float ln_p, float n)
+{
+    float p, x;
+
+    if (!(n > 1.0f))
+        return ln_p;
+    p = expf(ln_p);
+    if (p * n < 1e-3f)
+        return ln_p + logf(n);
+    if (p * n > 88.0f)
+        return 0.0f;            /* -ln(1 - p) >= p: past float's reach, below */
+    x = -n * log1pf(-(p < 0.999999f ? p : 0.999999f));
+    /* ln(1 - e^-x): for large x it is -e^-x, and 0 in float past 88. */
+    if (x > 88.0f)
+        return 0.0f;
+    if (x > 16.0f)
+        return -expf(-x);
+    return logf(-expm1f(-x));
+}
+
+static float score_of_ln(float ln_p)
+{
+    float s = -ln_p * 0.43429448f;
+
+    if (!(s > 0.0f))
+        return 0.0f;
+    return s / (s + SURPRISE_HALF);
+}
+
+static float detect_surprise_n(float z, int sides, float trials, float per_second)
+{
+    return score_of_ln(ln_any_of(ln_any_of(ln_normal_tail(z, sides), trials), per_second));
+}
+
+float detect_surprise(float z, int sides, float per_second)
+{
+    if (!(z > 0.0f))
+        return 0.0f;            /* also NaN */
+    return score_of_ln(ln_any_of(ln_normal_tail(z, sides), per_second));
+}
+
+/* Share of past z at or beyond z, linear within a bin. */
+static float tail_share(const struct tailcal *t, float z)
+{
+    float share = 0.0f;
+    int b;
+
+    if (!(t->total > 0.0f))
+        return 0.0f;
+    for (b = TC_BINS - 1; b >= 0; b--) {
+        if (z >= tc_edge[b]) {
+            if (b + 1 < TC_BINS)
+                share += t->c[b] * (tc_edge[b + 1] - z) / (tc_edge[b + 1] - tc_edge[b]);
+            else
+                share += t->c[b];
+            return share / t->total;
+        }
+        share += t->c[b];
+    }
+    return share / t->total;
+}
+
+static void tail_add(struct tailcal *t, float z, float alpha)
+{
+    float a = 1.0f / (float)(t->n + 1);
+    int b;
+
+    if (a < alpha)
+        a = alpha;
+    else
+        t->n++;
+    if (a >= 1.0f) {
+        memset(t->c, 0, sizeof(t->c));
+        t->w = 1.0f;
+        t->total = 0.0f;
+    } else {
+        t->w /= 1.0f - a;
+    }
+    for (b = 0; b + 1 < TC_BINS && z >= tc_edge[b + 1]; b++)
+        ;                       /* from the bottom: most z are small */
+    t->c[b] += t->w;
+    t->total += t->w;
+    if (t->w > 1e18f) {         /* rescale long before float overflows */
+        for (b = 0; b < TC_BINS; b++)
+            t->c[b] /= t->w;
+        t->total /= t->w;
+        t->w = 1.0f;
+    }
+}
+
+/* Calibrated score of a frame's z: the larger of its normal tail (over the
+ * `trials` scores it is the maximum of) and its empirical tail in this
+ * stream, as a chance per second of `per_s` such frames.  learn: add z to the
+ * empirical tail afterwards (judged before learning, so an event does not
+ * dilute its own evidence). */
+static float calibrated(struct tailcal *t, float z, int sides, float trials,
+                        float per_s, float alpha, int learn)
+{
+    float ln_p, share, s = 0.0f;
+
+    /* Most frames of a fast stream are ordinary for a second of it: once
+     * p * per_s > 88 the chance per second is 1 to float precision and the
+     * score 0, whatever the empirical tail adds (it only raises p).  The
+     * test needs no transcendental call (the per-second count is fixed, so
+     * its log is taken once, in zero_above). */
+    if (z > 0.0f && (ln_p = ln_normal_tail(z, sides)) <= t->ln_zero) {
+        ln_p = ln_any_of(ln_p, trials);
+        share = tail_share(t, z);
+        if (share > 0.0f && logf(share) > ln_p)
+            ln_p = logf(share);
+        s = score_of_ln(ln_any_of(ln_p, per_s));
+    }
+    if (learn)
+        tail_add(t, z > 0.0f ? z : 0.0f, alpha);
+    return s;
 }
 
 float detect_lik_step(struct detect_lik *l, float raw, uint32_t short_n, uint32_t long_n)
@@ -409,9 +722,10 @@ static float level_step(struct detect *d, struct chan *ch, float x)
     floor = 1e-4f * fabsf(mean) + 1e-9f;
     if (ch->res > floor)
         floor = ch->res;
+    ch->floor_now = floor;
     /* First difference against its own typical size: a spike riding on a
      * daily cycle is a large step even where its level is ordinary. */
-    if (ch->lvl.n > 1) {
+    if (ch->lvl.n > 1 && d->step_stat) {
         float sd = ch->dev_diff * MAD_TO_SIGMA, a = 1.0f / (float)ch->lvl.n;
 
         if (sd < floor)
@@ -443,6 +757,11 @@ static float level_step(struct detect *d, struct chan *ch, float x)
     if (ch->dev_fast > scale)
         zv = logf(ch->dev_fast / scale);
     ch->feat_z_level = z;
+    /* The exported z of the level detector: the largest of the three, the
+     * variance ratio on the level's scale (3x the spread is a z of 4). */
+    ch->zl_now = z > zd ? z : zd;
+    if (zv * (Z_HALF_LEVEL / VAR_HALF) > ch->zl_now)
+        ch->zl_now = zv * (Z_HALF_LEVEL / VAR_HALF);
     ch->score_level = z_to_score(z, Z_HALF_LEVEL);
     {
         float sv = z_to_score(zv, VAR_HALF);
@@ -462,7 +781,7 @@ static void features_eval(struct detect *d, unsigned c)
     float w = (float)(d->hop * SUB_N), sum[5] = { 0, 0, 0, 0, 0 };
     float m1, m2, m3, m4, var, c4;
     float tiny = 1e-12f + 1e-6f * fabsf(ch->lvl.mean);
-    float rms, peak, f[F_COUNT], best = 0.0f;
+    float rms, peak, f[F_COUNT], best = 0.0f, zmax = 0.0f;
     float *fv = &d->fvec[(size_t)c * DETECT_NFEAT];
     unsigned j, k;
 
@@ -502,9 +821,15 @@ static void features_eval(struct detect *d, unsigned c)
         fv[1 + k] = g;
         if (s > best)
             best = s;
+        if (z > zmax)
+            zmax = z;
     }
-    /* Young feature baselines say nothing yet. */
-    ch->score_feat = ch->feat[0].n >= 8 ? best : 0.0f;
+    /* Young feature baselines say nothing; half-grown ones already prime
+     * the novelty peak (channel_score) but cannot trigger or export. */
+    if (ch->evals < FEAT_WARM_EVALS)
+        ch->evals++;
+    ch->score_feat = ch->evals >= FEAT_WARM_EVALS / 2 ? best : 0.0f;
+    ch->zf_now = ch->evals >= FEAT_WARM_EVALS ? zmax : 0.0f;
 }
 
 static void feature_step(struct detect *d, unsigned c, float y)
@@ -546,8 +871,17 @@ static float novelty(const struct detect *d, float *peak, float *alarm, float *l
 }
 
 /* A detection on this channel (or its rising edge): remember its size. */
-static void alarm_record(struct chan *ch)
+static void alarm_record(struct detect *d, const struct detect_result *r)
 {
+    struct chan *ch = &d->ch[r->channel];
+
+    if (r->detector == DETECT_MODEL)
+        return;
+    if (r->detector == DETECT_MULTI) {
+        if (d->mv_last > d->mv_alarm)
+            d->mv_alarm = d->mv_last;
+        return;
+    }
     if (ch->last_z > ch->alarm_z)
         ch->alarm_z = ch->last_z;
     if (ch->last_zf > ch->alarm_zf)
@@ -576,22 +910,28 @@ static void repeat_track(const struct detect *d, struct chan *ch)
 
 /* On a crossing by detector det of channel ch: 1 if it repeats the last
  * trigger; otherwise the crossing becomes the remembered one when it fires. */
-static int repeat_of_last(const struct chan *ch, uint8_t det)
+static int repeat_of_last(const struct detect *d, const struct chan *ch, uint8_t det)
 {
     unsigned k = det == DETECT_FEATURE;
     float z = k ? ch->last_zf : ch->last_z;
 
     if (det == DETECT_MODEL)
         return 0;
+    if (det == DETECT_MULTI)
+        return d->mv_last <= REPEAT_MARGIN * d->mv_rep_prev;
     return z <= REPEAT_MARGIN * ch->rep_prev[k];
 }
 
-static void repeat_record(struct chan *ch, uint8_t det)
+static void repeat_record(struct detect *d, struct chan *ch, uint8_t det)
 {
     unsigned k = det == DETECT_FEATURE;
 
     if (det == DETECT_MODEL)
         return;
+    if (det == DETECT_MULTI) {
+        d->mv_rep_size = d->mv_rep_mem = d->mv_last;
+        return;
+    }
     ch->rep_size[k] = ch->rep_mem[k] = k ? ch->last_zf : ch->last_z;
 }
 
@@ -621,6 +961,7 @@ static float channel_score(struct detect *d, unsigned c, float x, int eval, uint
     struct chan *ch = &d->ch[c];
     uint32_t en = d->cfg.enable;
     float mean, raw = 0.0f, s;
+    int feat_warm = ch->evals >= FEAT_WARM_EVALS;
 
     *det = 0;
     if (!isfinite(x))
@@ -635,7 +976,7 @@ static float channel_score(struct detect *d, unsigned c, float x, int eval, uint
         raw = ch->score_level;
         *det = DETECT_LEVEL;
     }
-    if ((en & DETECT_FEATURE) && ch->score_feat > raw) {
+    if ((en & DETECT_FEATURE) && feat_warm && ch->score_feat > raw) {
         raw = ch->score_feat;
         *det = DETECT_FEATURE;
     }
@@ -662,6 +1003,9 @@ static float channel_score(struct detect *d, unsigned c, float x, int eval, uint
             novelty(d, &ch->peak_zf, &ch->alarm_zf, &ch->last_zf, ch->score_feat,
                     d->evt_feat) : 0.0f;
 
+        if (!feat_warm)
+            sf = 0.0f;          /* its peak is primed, its word not yet heard */
+
         s = sl;
         *det = (en & DETECT_LEVEL) ? DETECT_LEVEL : DETECT_FEATURE;
         if (sf > s) {
@@ -675,47 +1019,48 @@ static float channel_score(struct detect *d, unsigned c, float x, int eval, uint
     return s;
 }
 
-/* Quiet period: once the score has reached the threshold it is held at 0
- * for quiet_frames, so an event gives one sharp score, not a plateau. */
+/* Quiet period: once the trigger score has reached the threshold it is held
+ * at 0 for quiet_frames, so an event gives one sharp trigger, not a plateau
+ * (the exported score is not touched). */
 static void quiet_period(struct detect *d, struct detect_result *r)
 {
     if (d->quiet > 0) {
         /* A rising edge still shows (so the event's peak is reported), but
          * nothing at or below the highest score since the detection. */
         d->quiet--;
-        if (r->score > d->quiet_peak) {
-            d->quiet_peak = r->score;
-            if (r->detector != DETECT_MODEL)
-                alarm_record(&d->ch[r->channel]);
+        if (r->trigger_score > d->quiet_peak) {
+            d->quiet_peak = r->trigger_score;
+            alarm_record(d, r);
         } else {
-            r->score = 0.0f;
+            r->trigger_score = 0.0f;
         }
-    } else if (r->score >= d->cfg.threshold) {
+    } else if (r->trigger_score >= d->cfg.threshold) {
         d->quiet = d->cfg.quiet_frames;
-        d->quiet_peak = r->score;
-        if (r->detector != DETECT_MODEL)
-            alarm_record(&d->ch[r->channel]);
+        d->quiet_peak = r->trigger_score;
+        alarm_record(d, r);
     }
 }
 
 /* Trigger: warm-up, hysteresis, hold-off, cap.  A baseline of a few samples
  * has no scale yet (the tenth sample of plain noise can be "10 sigma"
  * against it), so the warm-up also lasts LEVEL_YOUNG frames. */
+static float significance(const struct detect *d, uint8_t det);
+
 static void trigger_decide(struct detect *d, int64_t t_us, struct detect_result *r)
 {
     if (t_us - d->t_first < d->warmup_us || d->frames <= LEVEL_YOUNG) {
         d->armed = 1;
     } else if (!d->armed) {
-        if (r->score < d->cfg.rearm)
+        if (r->trigger_score < d->cfg.rearm)
             d->armed = 1;
-    } else if (r->score >= d->cfg.threshold) {
+    } else if (r->trigger_score >= d->cfg.threshold && significance(d, r->detector) >= SIGNIFICANT) {
         int held = d->have_trigger &&
                    t_us - d->t_last_trigger < d->hold_off_us;
         int novel = d->cfg.lik_short == 0 && d->cfg.novelty_half > 0;
 
         d->armed = 0;
         if (held || cap_reached(d, t_us) ||
-            (novel && repeat_of_last(&d->ch[r->channel], r->detector))) {
+            (novel && repeat_of_last(d, &d->ch[r->channel], r->detector))) {
             r->suppressed = 1;
         } else {
             r->triggered = 1;
@@ -723,9 +1068,100 @@ static void trigger_decide(struct detect *d, int64_t t_us, struct detect_result 
             d->t_last_trigger = t_us;
             cap_record(d, t_us);
             if (novel)
-                repeat_record(&d->ch[r->channel], r->detector);
+                repeat_record(d, &d->ch[r->channel], r->detector);
         }
     }
+}
+
+/* The multivariate detector's trigger path, with its own repeat memory.
+ * Vibration: novelty like a channel's (per-sample relations of waveforms are
+ * phase noise: without it the calibrated z fired 7 times in 5 minutes of
+ * the simulated motor).  Process data: each frame is a state of the plant
+ * and the z is already judged against its own history, so no novelty stage
+ * on top (it subtracted the recent peak a second time and kept a relation
+ * that breaks over minutes from ever triggering); its significance is then
+ * its full calibration (significance()). */
+static float multi_trigger_score(struct detect *d)
+{
+    float raw = z_to_score(d->mv_z, Z_HALF_LEVEL);
+
+    if (d->cfg.lik_short || d->cfg.novelty_half == 0)
+        return raw;
+    if (!d->process)
+        raw = novelty(d, &d->mv_peak, &d->mv_alarm, &d->mv_last, raw, d->evt_level);
+    else
+        d->mv_last = d->mv_z;
+    d->mv_rep_prev = d->mv_rep_mem;
+    if (d->mv_last >= SAME_SIZE * d->mv_rep_size && d->mv_last <= REPEAT_MARGIN * d->mv_rep_size)
+        d->mv_rep_mem = d->mv_rep_size;
+    else
+        d->mv_rep_mem *= d->rep_decay;
+    return raw;
+}
+
+/* The exported score: the largest calibrated surprise of any detector, with
+ * no novelty, quiet period or hold-off (those act on the trigger).  Each
+ * detector's z counts as one of its scores per second over all channels. */
+static float exported_score(struct detect *d, int eval)
+{
+    uint32_t en = d->cfg.enable;
+    float zl = 0.0f, zf = 0.0f, s = 0.0f, a_feat = d->cfg.level_alpha * (float)d->hop;
+    unsigned c;
+
+    for (c = 0; c < d->channels; c++) {
+        if (d->ch[c].zl_now > zl)
+            zl = d->ch[c].zl_now;
+        if (d->ch[c].zf_now > zf)
+            zf = d->ch[c].zf_now;
+    }
+    d->z_level = (en & DETECT_LEVEL) && d->frames > LEVEL_YOUNG ? zl : 0.0f;
+    d->z_feat = (en & DETECT_FEATURE) ? zf : 0.0f;
+    if ((en & DETECT_LEVEL) && d->frames > LEVEL_YOUNG)
+        s = calibrated(&d->cal_level, zl, 2, d->trials_level, d->fps_level,
+                       d->cfg.level_alpha, 1);
+    /* The features change once a hop: calibrate them then. */
+    if ((en & DETECT_FEATURE) && eval)
+        d->score_feat_cal = calibrated(&d->cal_feat, zf, 2, d->trials_feat, d->fps_feat,
+                                       a_feat < 0.2f ? a_feat : 0.2f,
+                                       d->ch[0].evals >= FEAT_WARM_EVALS);
+    if (d->score_feat_cal > s)
+        s = d->score_feat_cal;
+    if (d->mv) {
+        float t = calibrated(&d->cal_multi, d->mv_z, 1, 1.0f, d->fps_level, d->cfg.level_alpha,
+                             d->frames > detect_multi_warm_frames(d->channels, d->cfg.level_alpha));
+
+        d->score_multi_cal = t;
+        if (t > s)
+            s = t;
+    }
+    if ((en & DETECT_MODEL) && d->score_model > s)
+        s = d->score_model;
+    return s;
+}
+
+/* The trigger's significance: the frame's surprise on the normal table alone
+ * (a repeat of a known spike is still significant; flood control is the
+ * trigger's business: novelty, repeat memory, hold-off, cap).  Only computed
+ * on a crossing. */
+static float significance(const struct detect *d, uint8_t det)
+{
+    float s = 0.0f, t;
+
+    /* Process data: the multivariate distance is already a z against its
+     * own history, with a tail no table knows, so a crossing by it is judged
+     * by its full calibration (empirical tail included). */
+    if (det == DETECT_MULTI && d->process)
+        return d->score_multi_cal;
+    if (d->z_level > 0.0f)
+        s = detect_surprise_n(d->z_level, 2, d->trials_level, d->fps_level);
+    if (d->z_feat > 0.0f &&
+        (t = detect_surprise_n(d->z_feat, 2, d->trials_feat, d->fps_feat)) > s)
+        s = t;
+    if (d->mv && d->mv_z > 0.0f && (t = detect_surprise_n(d->mv_z, 1, 1.0f, d->fps_level)) > s)
+        s = t;
+    if ((d->cfg.enable & DETECT_MODEL) && d->score_model > s)
+        s = d->score_model;     /* a model's score is its own calibration */
+    return s;
 }
 
 void detect_step(struct detect *d, const float *frame, int64_t t_us,
@@ -747,10 +1183,23 @@ void detect_step(struct detect *d, const float *frame, int64_t t_us,
         uint8_t det;
         float s = channel_score(d, c, frame[c], eval, &det);
 
-        if (det != 0 && (s > r.score || r.detector == 0)) {
-            r.score = s;
+        d->floor[c] = d->ch[c].floor_now;
+        if (det != 0 && (s > r.trigger_score || r.detector == 0)) {
+            r.trigger_score = s;
             r.channel = (uint16_t)c;
             r.detector = det;
+        }
+    }
+    if (d->mv) {
+        unsigned mc = 0;
+        float s;
+
+        d->mv_z = detect_multi_step(d->mv, frame, d->floor, &mc);
+        s = multi_trigger_score(d);
+        if (s > r.trigger_score || r.detector == 0) {
+            r.trigger_score = s;
+            r.channel = (uint16_t)mc;
+            r.detector = DETECT_MULTI;
         }
     }
     if (en & (DETECT_FEATURE | DETECT_MODEL)) {
@@ -766,11 +1215,12 @@ void detect_step(struct detect *d, const float *frame, int64_t t_us,
         float s = d->model->score(d->model->model, d->fvec, d->model->n_features);
         d->score_model = s > 0.0f ? (s < 1.0f ? s : 1.0f) : 0.0f;   /* NaN -> 0 */
     }
-    if ((en & DETECT_MODEL) && d->score_model > r.score) {
-        r.score = d->score_model;
+    if ((en & DETECT_MODEL) && d->score_model > r.trigger_score) {
+        r.trigger_score = d->score_model;
         r.channel = 0;
         r.detector = DETECT_MODEL;
     }
+    r.score = exported_score(d, eval);
     quiet_period(d, &r);
     trigger_decide(d, t_us, &r);
     *out = r;

@@ -21,7 +21,7 @@
 #include "schema/model.h"
 
 #define ANSWER_MAX (64u * 1024u)        /* a config answer is a few hundred bytes */
-#define REASON_MAX 96
+#define REASON_MAX 200
 #define PINNED_KEY_FILE "model-signing.pub"
 
 struct config_poll {
@@ -84,6 +84,11 @@ int config_poll_parse(const char *json, size_t len, struct config_poll_answer *o
         if (id < 1 || id > UINT32_MAX || bytes < 1 || bytes > MODEL_MAX_BLOB || !sha ||
             strlen(sha) != 64 || strspn(sha, "0123456789abcdef") != 64)
             goto out;
+        const char *mode = json_string_value(json_object_get(m, "mode"));
+
+        if (mode && strcmp(mode, "shadow") != 0 && strcmp(mode, "active") != 0)
+            goto out;
+        a.mode = mode && strcmp(mode, "shadow") == 0 ? AGENT_MODEL_SHADOW : AGENT_MODEL_ACTIVE;
         a.has_model = 1;
         a.model_id = (uint32_t)id;
         a.bytes = (uint32_t)bytes;
@@ -245,9 +250,25 @@ int config_poll_once(struct config_poll *p)
     pthread_mutex_lock(&p->mu);
     p->assigned = a.has_model ? a.model_id : 0;
     /* A refused blob is not fetched again until the deployment changes. */
-    int skip = !a.has_model || a.model_id == agent_model_slot_version(p->slot) ||
-               strcmp(a.sha256, p->refused_sha) == 0;
+    int running = a.has_model && a.model_id == agent_model_slot_version(p->slot);
+    int skip = !a.has_model || running || strcmp(a.sha256, p->refused_sha) == 0;
     pthread_mutex_unlock(&p->mu);
+    if (!a.has_model && agent_model_slot_version(p->slot) &&
+        agent_model_slot_mode(p->slot) == AGENT_MODEL_ACTIVE) {
+        /* Taken back, with nothing deployed before it: stop acting on it. */
+        agent_model_slot_set_mode(p->slot, AGENT_MODEL_SHADOW);
+        (void)agent_model_save_mode(p->cfg.key_dir, AGENT_MODEL_SHADOW);
+        fprintf(stderr, "agent: model %u no longer deployed: shadow only\n",
+                agent_model_slot_version(p->slot));
+    }
+    if (running && agent_model_slot_mode(p->slot) != a.mode) {
+        /* Promotion (shadow -> active) or demotion: same model, new mode. */
+        agent_model_slot_set_mode(p->slot, a.mode);
+        if (agent_model_save_mode(p->cfg.key_dir, a.mode) != 0)
+            fprintf(stderr, "agent: cannot keep the model's mode in %s: %s\n", p->cfg.key_dir,
+                    strerror(errno));
+        fprintf(stderr, "agent: model %u now %s\n", a.model_id, agent_model_mode_name(a.mode));
+    }
     if (skip) {
         rc = 0;
         goto out;
@@ -268,11 +289,16 @@ int config_poll_once(struct config_poll *p)
     }
     rc = agent_model_slot_load(p->slot, b.p, b.len);
     if (rc != 0) {
+        char why[REASON_MAX - 40], full[REASON_MAX];
+
+        agent_model_slot_refusal(p->slot, why, sizeof why);
+        snprintf(full, sizeof full, "%s: %s", model_errcode(rc), why);
         set_refused(p, a.model_id, a.sha256, rc == MODEL_ESIGNATURE && !agent_model_slot_has_key(p->slot)
-                                             ? "no_trusted_key" : model_errcode(rc));
+                                             ? "no_trusted_key" : full);
         rc = CONFIG_POLL_EREFUSED;
         goto out;
     }
+    agent_model_slot_set_mode(p->slot, a.mode);
     if (!agent_model_slot_healthy(p->slot)) {
         uint32_t bad = agent_model_slot_version(p->slot);
 
@@ -282,7 +308,11 @@ int config_poll_once(struct config_poll *p)
         rc = CONFIG_POLL_EREFUSED;
         goto out;
     }
-    fprintf(stderr, "agent: model %u installed (previous %u)\n", agent_model_slot_version(p->slot),
+    if (agent_model_save(p->cfg.key_dir, b.p, b.len, a.mode) != 0)
+        fprintf(stderr, "agent: cannot keep model %u in %s (a restart waits for the next poll): "
+                "%s\n", a.model_id, p->cfg.key_dir, strerror(errno));
+    fprintf(stderr, "agent: model %u installed, %s (previous %u)\n",
+            agent_model_slot_version(p->slot), agent_model_mode_name(a.mode),
             agent_model_slot_previous(p->slot));
     rc = 0;
 out:
@@ -388,6 +418,36 @@ void config_poll_free(struct config_poll *p)
     free(p);
 }
 
+/* What the running model did since it was installed: the server compares
+ * it with the rate its training predicted (shadow) and the budget (active). */
+static json_t *models_json(struct agent_model_slot *slot, double hold_off_s)
+{
+    struct agent_model_stats st;
+    json_t *a = json_array(), *h = json_array(), *o;
+
+    agent_model_slot_stats(slot, &st);
+    if (!a || !h || st.version == 0) {
+        json_decref(h);
+        return a;
+    }
+    for (int i = 0; i < AGENT_MODEL_HIST; i++)
+        json_array_append_new(h, json_integer((json_int_t)st.hist[i]));
+    o = json_pack("{s:I,s:s,s:f,s:I,s:I,s:f,s:f,s:o,s:{s:s,s:i,s:i,s:i,s:f}}",
+                  "version", (json_int_t)st.version, "mode", agent_model_mode_name(st.mode),
+                  "threshold", (double)st.threshold, "windows", (json_int_t)st.windows,
+                  "above_threshold", (json_int_t)st.above, "max_score", (double)st.max_score,
+                  "run_s", st.run_s, "hist", h, "features", "set",
+                  featureset_name(st.features.id), "version", st.features.version, "window",
+                  (int)st.features.window, "hop", (int)st.features.hop, "sample_rate",
+                  (double)st.features.sample_rate);
+    if (o) {
+        json_object_set_new(o, "hold_off_s", json_real(hold_off_s));
+        json_object_set_new(o, "alerts", json_integer((json_int_t)st.alerts));
+        json_array_append_new(a, o);
+    }
+    return a;
+}
+
 void config_poll_heartbeat_fill(void *ctx, void *json_object)
 {
     struct config_poll *p = ctx;
@@ -412,6 +472,9 @@ void config_poll_heartbeat_fill(void *ctx, void *json_object)
                          : p->key_source == 1 ? "configured_or_pinned" : "none");
     pthread_mutex_unlock(&p->mu);
     json_object_set_new(o, "model_version", v ? json_integer(v) : json_null());
-    if (m)
+    if (m) {
+        json_object_set_new(m, "mode", json_string(agent_model_mode_name(agent_model_slot_mode(p->slot))));
         json_object_set_new(o, "model", m);
+    }
+    json_object_set_new(o, "models", models_json(p->slot, p->cfg.hold_off_s));
 }

@@ -2,8 +2,10 @@
  * device-signed GET of /api/v1/devices/<id>/config tells the agent which
  * model is deployed to it; when that is not the model it runs, it fetches
  * the blob (/api/v1/devices/<id>/model) and installs it into the model slot,
- * which verifies the server's signature and the channel layout first and
- * keeps the running model on any refusal.  The server's model-signing key
+ * which verifies the server's signature, the channel layout and the feature
+ * set first and keeps the running model on any refusal (logged with the
+ * reason).  An installed model is kept in <key-dir>/model.blob with its
+ * mode (shadow or active, from the answer), so a restart runs it at once.  The server's model-signing key
  * comes from --model-key, or is pinned from the first config answer into
  * <key-dir>/model-signing.pub and never replaced afterwards.  What runs,
  * what was kept for roll-back and the last refusal go into every heartbeat.
@@ -38,6 +40,7 @@ struct config_poll_config {
     double interval_s;          /* > 0 */
     const char *ca_file;        /* may be NULL; copied */
     const char *pin_sha256;     /* may be NULL; copied */
+    double hold_off_s;          /* the trigger hold-off, reported with the model's counters */
 };
 
 /* What the config answer says (parsed by config_poll_parse). */
@@ -46,6 +49,7 @@ struct config_poll_answer {
     uint32_t model_id;
     char sha256[65];            /* hex of the blob's SHA-256 */
     uint32_t bytes;
+    int mode;                   /* AGENT_MODEL_SHADOW or _ACTIVE ("mode"; absent: active) */
     int has_key;
     uint8_t signing_key[32];
 };
@@ -72,8 +76,15 @@ int config_poll_start(struct config_poll *p);
 void config_poll_free(struct config_poll *p);
 
 /* For upload_config.heartbeat_fill: sets "model_version" (the running
- * model's id, or null) and "model" {version, previous, assigned, refused,
- * key} in the heartbeat object. */
+ * model's id, or null), "model" {version, previous, assigned, refused,
+ * key, mode} and "models": one object per running model with what it did
+ * since it was installed: {version, mode, threshold, windows,
+ * above_threshold, alerts (runs of windows above: a standing alarm is one),
+ * max_score, run_s, hold_off_s, hist (10 bins over [0, 1]),
+ * features}.  An answer without a model while one runs (deployment rolled
+ * back with nothing before it) puts the running model in shadow: it stops
+ * acting but keeps reporting.
+ * in the heartbeat object. */
 void config_poll_heartbeat_fill(void *ctx, void *json_object);
 
 const char *config_poll_strerror(int err);

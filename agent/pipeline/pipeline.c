@@ -86,6 +86,9 @@ struct pipeline {
     int job_ready, quit;
     struct capture_window job;
 
+    int64_t hold_off_us, t_model_trigger;   /* the model's own hold-off */
+    int model_triggered;
+
     struct pipeline_stats st;
     double *lat;                    /* PIPELINE_LAT_SAMPLES, ring of recent */
     struct timespec blk_arrival;
@@ -208,8 +211,7 @@ int pipeline_init(const struct pipeline_config *cfg, struct source *src,
         rc = PIPELINE_EINVAL;
         goto fail;
     }
-    if (cfg->model)
-        detect_set_model(p->det, cfg->model);
+    p->hold_off_us = (int64_t)llround((double)cfg->detect.hold_off_s * 1e6);
     p->block = cfg->block_frames ? cfg->block_frames : 1024;
     p->blk = malloc(p->block * p->channels * sizeof(float));
     p->blk_t = malloc(p->block * sizeof(int64_t));
@@ -405,18 +407,57 @@ static int write_score(struct pipeline *p, size_t i, int64_t t_us,
     int rc;
 
     if (ts != NULL)
-        rc = fprintf(p->cfg.scores, "%s,%.6f,%d\n", ts, (double)r->score, r->triggered);
+        rc = fprintf(p->cfg.scores, "%s,%.6f,%d", ts, (double)r->score, r->triggered);
     else
-        rc = fprintf(p->cfg.scores, "%lld.%06lld,%.6f,%d\n", (long long)(t_us / 1000000),
+        rc = fprintf(p->cfg.scores, "%lld.%06lld,%.6f,%d", (long long)(t_us / 1000000),
                      (long long)(t_us % 1000000), (double)r->score, r->triggered);
+    if (rc >= 0 && p->cfg.scores_trigger)
+        rc = fprintf(p->cfg.scores, ",%.6f", (double)r->trigger_score);
+    if (rc >= 0)
+        rc = fputc('\n', p->cfg.scores);
     return rc < 0 ? PIPELINE_EIO : 0;
+}
+
+/* The model scores its own windows with its own threshold (the detectors'
+ * trigger threshold means nothing for it).  Active, its score is reported
+ * like a detector's where it is the highest and nothing triggered, and an
+ * alarm triggers like a detector would, under the same hold-off, unless a
+ * detector already did: the snapshot names who fired.  In shadow nothing
+ * here changes. */
+static void model_step(struct pipeline *p, const float *frame, int64_t t_us,
+                       struct detect_result *res)
+{
+    float score = 0.0f;
+    int rc = p->cfg.model.step(p->cfg.model.ctx, frame, &score);
+
+    if (!(rc & PIPELINE_MODEL_ACTIVE) || res->triggered)
+        return;
+    if (score > res->score) {
+        res->score = score;
+        res->channel = 0;
+        res->detector = DETECT_MODEL;
+    }
+    if (!(rc & PIPELINE_MODEL_ALARM))
+        return;
+    if (p->model_triggered && t_us - p->t_model_trigger < p->hold_off_us) {
+        res->suppressed = 1;
+        return;
+    }
+    p->model_triggered = 1;
+    p->t_model_trigger = t_us;
+    res->triggered = 1;
+    res->channel = 0;
+    res->detector = DETECT_MODEL;
+    res->score = score;
 }
 
 int pipeline_run(struct pipeline *p, atomic_int *stop)
 {
     int rc = 0;
 
-    if (p->cfg.scores != NULL && fputs("timestamp,anomaly_score,trigger\n", p->cfg.scores) < 0)
+    if (p->cfg.scores != NULL &&
+        fputs(p->cfg.scores_trigger ? "timestamp,anomaly_score,trigger,trigger_score\n"
+                                    : "timestamp,anomaly_score,trigger\n", p->cfg.scores) < 0)
         return PIPELINE_EIO;
     while (stop == NULL || atomic_load(stop) == 0) {
         size_t n = 0;
@@ -437,6 +478,8 @@ int pipeline_run(struct pipeline *p, atomic_int *stop)
 
             ring_push(&p->ring, frame, p->blk_t[i]);
             detect_step(p->det, frame, p->blk_t[i], &res);
+            if (p->cfg.model.step)
+                model_step(p, frame, p->blk_t[i], &res);
             if (res.triggered)
                 on_trigger(p, f, p->blk_t[i], &res);
             if (capture_due(&p->cap, p->ring.total))

@@ -37,6 +37,19 @@ struct pipeline_sink {
     void *ctx;
 };
 
+/* A run-time model (agent/model), stepped with every frame after the
+ * detectors: step() sets *score to the model's latest window score and
+ * returns PIPELINE_MODEL_ALARM when the frame completes a window that is an
+ * alarm to act on (hold-off applies), PIPELINE_MODEL_ACTIVE when the model
+ * is active (its score is reported like a detector's, e.g. in replay's
+ * scores file); a shadow model returns 0 and changes nothing. */
+#define PIPELINE_MODEL_ACTIVE 0x1
+#define PIPELINE_MODEL_ALARM  0x2
+struct pipeline_model {
+    int (*step)(void *ctx, const float *frame, float *score);
+    void *ctx;                      /* borrowed; NULL step = no model */
+};
+
 struct pipeline_config {
     const char *device_id;          /* copied */
     const uint8_t *secret_key;      /* WIRE_SK_LEN bytes, copied; NULL = no snapshots encoded */
@@ -49,9 +62,10 @@ struct pipeline_config {
     const char *alarm_socket;       /* NULL/"" = none; copied */
     struct pipeline_sink sink;      /* put NULL = snapshots only counted */
     FILE *scores;                   /* replay: "timestamp,anomaly_score,trigger" rows; borrowed */
+    int scores_trigger;             /* 1: a 4th column, trigger_score (detect_result) */
     struct upload_counters *counters;   /* samples/triggers for heartbeats; borrowed, may be NULL */
     size_t block_frames;            /* frames per source read; 0 = 1024 */
-    const struct detect_model *model;   /* run-time model (agent/model); borrowed, may be NULL */
+    struct pipeline_model model;    /* run-time model; step NULL = none */
 };
 
 #define PIPELINE_LAT_SAMPLES 4096

@@ -71,20 +71,26 @@ static const char *const demo_rules[][3] = {
     { "rotor bar current", "rms(ch(\"i_a\")) > 11 => rotor_bar", "rotor_bar" },
 };
 
-enum { DQ_PRESENT, DQ_DEVICE, DQ_RULE, DQ_LABEL, DQ_DISPOSE };
+enum { DQ_PRESENT, DQ_DEVICE, DQ_RULE, DQ_LABEL, DQ_MARK, DQ_DISPOSE };
 
 static const struct db_sql demo_sql[] = {
     [DQ_PRESENT] = { "demo_present", "SELECT 1 FROM devices WHERE id LIKE 'demo-%' LIMIT 1", 0 },
     [DQ_DEVICE] = { "demo_device",
-        "INSERT INTO devices (id, public_key, equipment_type, site, tags)"
-        " VALUES ($1, decode($2, 'hex'), $3, $4, '{demo}')", 4 },
+        "INSERT INTO devices (id, public_key, equipment_type, site, tags, demo)"
+        " VALUES ($1, decode($2, 'hex'), $3, $4, '{demo}', true)", 4 },
     [DQ_RULE] = { "demo_rule",
         "INSERT INTO rules (name, expr, class, created_by) VALUES ($1, $2, $3,"
         " 'demo-history') ON CONFLICT (name) DO NOTHING", 3 },
+    /* a labeled snapshot is labeled for the queue too (labeled_at) */
     [DQ_LABEL] = { "demo_label",
-        "INSERT INTO labels (snapshot_id, start_s, end_s, channels, class, notes,"
+        "WITH l AS (INSERT INTO labels (snapshot_id, start_s, end_s, channels, class, notes,"
         " created_by) VALUES ($1::bigint, 0.4, 0.6, '{0}', $2, 'demo data',"
-        " 'demo-history')", 2 },
+        " 'demo-history') RETURNING snapshot_id)"
+        " UPDATE snapshots SET labeled_at = now() FROM l"
+        " WHERE snapshots.id = l.snapshot_id AND labeled_at IS NULL", 2 },
+    /* stored through ingest like an upload; then marked as demo data */
+    [DQ_MARK] = { "demo_mark",
+        "UPDATE snapshots SET demo = true WHERE id = $1::bigint", 1 },
     /* $1 snapshot, $2 acknowledged (unix us), $3 disposition (NULL: only
      * acknowledged), $4 work order, $5 outcome, $6 class, $7 disposed (us) */
     [DQ_DISPOSE] = { "demo_dispose",
@@ -173,7 +179,8 @@ static int store_snapshot(struct demo_device *d, enum demo_kind k, int64_t trigg
     static float x[DEMO_MAX_CH * DEMO_N];
     struct ingest_result res;
     struct wire_meta m;
-    const char *why = NULL;
+    char ids[24];
+    const char *why = NULL, *mark[1] = { ids };
     uint8_t *env = NULL;
     size_t len = 0;
     int c, err, tries;
@@ -214,7 +221,8 @@ static int store_snapshot(struct demo_device *d, enum demo_kind k, int64_t trigg
         return err;
     }
     *id = res.id;
-    return SRV_OK;
+    snprintf(ids, sizeof ids, "%" PRId64, res.id);
+    return exec(DQ_MARK, mark, NULL);
 }
 
 /* What the operators did with one alert. */

@@ -25,7 +25,8 @@
 /* Snapshot columns as the API shows them (snapshot_item reads them). */
 #define SNAPSHOT_COLS \
     "id, device_id, seq, (extract(epoch FROM trigger_time) * 1000000)::bigint AS trigger_us," \
-    " sample_rate, sample_type, channels, pre_samples, post_samples, detector, score, bytes"
+    " sample_rate, sample_type, channels, pre_samples, post_samples, detector, score, bytes," \
+    " demo"
 
 /* Device columns as the API shows them (device_item reads them). */
 #define DEVICE_COLS \
@@ -33,7 +34,7 @@
     " (extract(epoch FROM d.created_at) * 1000000)::bigint AS created_us," \
     " (extract(epoch FROM d.last_seen) * 1000000)::bigint AS last_seen_us, d.last_seq," \
     " h.body AS heartbeat, (extract(epoch FROM h.received_at) * 1000000)::bigint AS" \
-    " heartbeat_us, deployed_model(d.id, d.equipment_type, d.site) AS model"
+    " heartbeat_us, deployed_model(d.id, d.equipment_type, d.site) AS model, d.demo"
 
 enum {
     API_PING,
@@ -52,7 +53,8 @@ static const struct db_sql sql[] = {
         " ON CONFLICT (id) DO NOTHING RETURNING id", 2 },
     [API_SNAPSHOTS_LIST] = { "api_snapshots_list",
         "SELECT " SNAPSHOT_COLS " FROM snapshots WHERE id > $1::bigint"
-        " ORDER BY id LIMIT $2::int", 2 },
+        " AND ($3::int = 1 OR demo = ($3::int = 2))"
+        " ORDER BY id LIMIT $2::int", 3 },
     [API_SNAPSHOT_GET] = { "api_snapshot_get",
         "SELECT " SNAPSHOT_COLS " FROM snapshots WHERE id = $1::bigint", 1 },
     [API_DEVICES_LIST] = { "api_devices_list",
@@ -215,7 +217,7 @@ static json_t *snapshot_item(PGresult *r, int i)
 {
     json_t *chans = json_loads(db_text_or(r, i, "channels", "[]"), 0, NULL);
 
-    return json_pack("{s:I,s:s,s:I,s:o,s:f,s:s,s:o,s:I,s:I,s:s,s:f,s:I}",
+    return json_pack("{s:I,s:s,s:I,s:o,s:f,s:s,s:o,s:I,s:I,s:s,s:f,s:I,s:b}",
                      "id", (json_int_t)db_int64(r, i, "id"),
                      "device_id", db_text_or(r, i, "device_id", ""),
                      "seq", (json_int_t)db_int64(r, i, "seq"),
@@ -227,7 +229,8 @@ static json_t *snapshot_item(PGresult *r, int i)
                      "post_samples", (json_int_t)db_int64(r, i, "post_samples"),
                      "detector", db_text_or(r, i, "detector", ""),
                      "score", db_double(r, i, "score"),
-                     "bytes", (json_int_t)db_int64(r, i, "bytes"));
+                     "bytes", (json_int_t)db_int64(r, i, "bytes"),
+                     "demo", db_bool(r, i, "demo"));
 }
 
 /* Builds one API item from row i of a result. */
@@ -276,10 +279,12 @@ int api_snapshots_list(struct srv_request *rq, struct srv_response *rs)
     int64_t after;
     int limit;
     char after_s[24], lim_s[16];
-    const char *vals[2] = { after_s, lim_s };
+    const char *vals[3] = { after_s, lim_s, NULL };
     PGresult *r = NULL;
     int err;
 
+    if ((err = srv_query_demo(rq, rs, &vals[2])) != SRV_OK)
+        return err;
     if (text_parse_limit(rq->query(rq, "limit"), API_LIMIT_DEFAULT, API_LIMIT_MAX, &limit) != 0)
         return srv_fail(rs, SRV_EBADREQ, "limit must be an integer in 1..1000");
     if (text_parse_cursor(rq->query(rq, "after"), &after) != 0)
@@ -384,6 +389,8 @@ static json_t *device_item(PGresult *r, int i)
     if (fleet)
         json_object_update(item, fleet);
     json_decref(fleet);
+    if (item)
+        json_object_set_new(item, "demo", json_boolean(db_bool(r, i, "demo")));
     return item;
 }
 

@@ -1,6 +1,7 @@
 /* auth.c - see auth.h.  Tokens carry a fixed prefix so they are easy to spot
  * in a leaked log or config and to reject early without a database trip. */
 #include <inttypes.h>
+#include <openssl/sha.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,9 +52,13 @@ const char *auth_role_name(enum srv_role r)
     }
 }
 
+/* OpenSSL's SHA-256 uses the CPU's SHA extensions where there are some:
+ * measured on a 16 KB envelope (bench/crypto.c) it takes 0.16 of the time
+ * of libsodium's portable one, and every stored snapshot is hashed here.
+ * Same digest, so stored sha256 columns and token hashes are unchanged. */
 void auth_sha256(const void *in, size_t len, uint8_t out[32])
 {
-    crypto_hash_sha256(out, in, len);
+    SHA256(in, len, out);
 }
 
 int auth_token_new(char *out, size_t cap, uint8_t sha[32])

@@ -21,7 +21,7 @@ const char *auth_role_name(enum srv_role r);
 
 /* A new token into out (cap > AUTH_TOKEN_LEN) and its SHA-256. */
 int auth_token_new(char *out, size_t cap, uint8_t sha[32]);
-void auth_sha256(const void *in, size_t len, uint8_t out[32]);
+void auth_sha256(const void *in, size_t len, uint8_t out[32]);   /* thread-safe */
 
 /* Argon2id string (crypto_pwhash_STRBYTES) for password. */
 int auth_password_hash(const char *password, char *out, size_t cap);

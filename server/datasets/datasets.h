@@ -144,8 +144,10 @@ struct ds_row {
 
 /* Reads a version's windows a page at a time and, when asked, their samples
  * (each snapshot decoded once: windows come ordered by snapshot), so memory
- * is one page plus one snapshot whatever the version's size.  Uses the
- * calling thread's database connection. */
+ * is one page, two batches of envelopes (at most 8 MB each) and one decoded
+ * snapshot whatever the version's size.  Uses the calling thread's database
+ * connection, and a thread of its own with its own connection that fetches
+ * the next batch of envelopes while the caller decodes. */
 struct ds_reader;
 
 /* SRV_ENOTFOUND for an unknown dataset or version, else 0 or SRV_E*. */
@@ -158,6 +160,22 @@ void ds_reader_rewind(struct ds_reader *r);
  * x may be NULL when the samples are not needed. */
 int ds_reader_next(struct ds_reader *r, struct ds_row *row, const float **x);
 void ds_reader_free(struct ds_reader *r);
+
+/* ---- model features of a version (ds_features.c) ------------------------ */
+
+struct featureset_spec;
+/* The feature set (schema/featureset.h) models of this version are trained
+ * on and the export's F array holds: "stats" over non-overlapping windows
+ * of the version's length at its sample rate. */
+void ds_feature_spec(const struct ds_info *in, struct featureset_spec *fs);
+/* Features per window (channels x per channel); 0 when the version's
+ * windows are out of the set's range. */
+unsigned ds_feature_count(const struct ds_info *in);
+/* One window (x as ds_reader_next gives it) -> ds_feature_count floats. */
+int ds_window_features(const struct ds_info *in, const float *x, float *out);
+/* {"set","id","version","window","hop","sample_rate","names":[...]} as a
+ * new jansson reference (json_t *). */
+void *ds_feature_json(const struct ds_info *in);
 
 /* ---- REST (ds_api.c, ds_jobs.c); handlers return SRV_E* codes ---------- */
 

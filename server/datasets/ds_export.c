@@ -5,8 +5,8 @@
  * snapshot whatever the version's size.
  *
  * npz entries in order: X, y, classes, groups, split, snapshot_id, start_us,
- * manifest.json (schema/EXPORT.md).  Each per-window array is one pass over
- * the version's window rows; only X decodes samples. */
+ * F, manifest.json (schema/EXPORT.md).  Each per-window array is one pass
+ * over the version's window rows; X and F decode samples. */
 #include "server/datasets/ds_int.h"
 
 #include <sodium.h>
@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "schema/featureset.h"
 #include "server/db/db.h"
 #include "server/srv/srv.h"
 
@@ -22,12 +23,12 @@
 #endif
 
 #define EX_ROWS_PER_STEP 256
-#define N_ARRAYS 7
+#define N_ARRAYS 8
 
-enum { A_X, A_Y, A_CLASSES, A_GROUPS, A_SPLIT, A_SNAP, A_START };
+enum { A_X, A_Y, A_CLASSES, A_GROUPS, A_SPLIT, A_SNAP, A_START, A_F };
 
 static const char *const array_names[N_ARRAYS] = {
-    "X", "y", "classes", "groups", "split", "snapshot_id", "start_us"
+    "X", "y", "classes", "groups", "split", "snapshot_id", "start_us", "F"
 };
 
 struct ds_export {
@@ -208,6 +209,8 @@ static char *build_manifest(struct ds_export *e)
                   "channels", channels_json(in), "window", json_object_get(def, "window"),
                   "split", json_object_get(def, "split"), "filter", json_object_get(def, "filter"));
     if (m)
+        json_object_set_new(m, "features", (json_t *)ds_feature_json(in));
+    if (m)
         s = json_dumps(m, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(10));
 out:
     json_decref(m);
@@ -261,8 +264,9 @@ static int npz_entry_done(struct ds_export *e)
  * array, which needs no pass over the rows, is written whole. */
 static int npz_entry_begin(struct ds_export *e)
 {
-    static const char *const descr[N_ARRAYS] = { "<f4", "<i8", "|S64", "|S64", "|i1", "<i8", "<i8" };
-    static const size_t isz[N_ARRAYS] = { 4, 8, 64, 64, 1, 8, 8 };
+    static const char *const descr[N_ARRAYS] = { "<f4", "<i8", "|S64", "|S64", "|i1", "<i8", "<i8",
+                                                 "<f4" };
+    static const size_t isz[N_ARRAYS] = { 4, 8, 64, 64, 1, 8, 8, 4 };
     const struct ds_info *in = e->in;
     uint64_t shape[3] = { (uint64_t)in->n_windows, in->channel_count, in->window_samples };
     char name[64];
@@ -271,8 +275,10 @@ static int npz_entry_begin(struct ds_export *e)
 
     if (e->stage == A_CLASSES)
         shape[0] = in->n_classes;
+    if (e->stage == A_F)
+        shape[1] = ds_feature_count(in);
     if ((drc = ds_npz_begin(e->z, array_names[e->stage], descr[e->stage], isz[e->stage],
-                            shape, e->stage == A_X ? 3 : 1)) != DS_OK)
+                            shape, e->stage == A_X ? 3 : e->stage == A_F ? 2 : 1)) != DS_OK)
         return npz_err(drc);
     e->in_array = 1;
     ds_reader_rewind(e->rd);
@@ -303,6 +309,30 @@ static int npz_x_step(struct ds_export *e)
     return 1;
 }
 
+/* One window's model features into F (schema/featureset.h, the function
+ * the agent runs): what a model of this version is trained on. */
+static int npz_f_step(struct ds_export *e)
+{
+    float f[FEATURESET_MAX_CHANNELS * FEATURESET_MAX_PER_CHANNEL];
+    unsigned n = ds_feature_count(e->in);
+    struct ds_row row;
+    const float *x;
+    int rc, drc;
+
+    if ((rc = ds_reader_next(e->rd, &row, &x)) < 0)
+        return rc;
+    if (rc == 0)
+        return npz_entry_done(e);
+    if (n == 0 || n > sizeof f / sizeof f[0])
+        memset(f, 0, sizeof f);     /* out of the set's range: F has no columns */
+    else if (ds_window_features(e->in, x, f) != DS_OK)
+        return SRV_EINTERNAL;
+    if ((drc = ds_npz_data(e->z, f, (size_t)n * sizeof f[0])) != DS_OK)
+        return npz_err(drc);
+    e->rows_done++;
+    return 1;
+}
+
 /* The current stage's field of one row, as the array stores it. */
 static size_t row_field(const struct ds_export *e, const struct ds_row *row, char buf[64])
 {
@@ -328,6 +358,8 @@ static int npz_step(struct ds_export *e)
         return npz_entry_begin(e);
     if (e->stage == A_X)
         return npz_x_step(e);
+    if (e->stage == A_F)
+        return npz_f_step(e);
     for (k = 0; k < EX_ROWS_PER_STEP; k++) {
         char buf[64];
         size_t n;

@@ -11,7 +11,7 @@
 
 #include <archive.h>
 #include <archive_entry.h>
-#include <sodium.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,7 +24,9 @@ struct ds_npz {
     void *ctx;
     int in_entry;
     uint64_t left;              /* data bytes the open entry still needs */
-    crypto_hash_sha256_state sha;
+    /* OpenSSL's SHA-256 (the CPU's SHA extensions): with libsodium's every
+     * byte exported was hashed at a third of the speed, 35% of an export. */
+    EVP_MD_CTX *sha;
     uint8_t last_sha[32];
     int have_sha;
     int sink_err;
@@ -54,15 +56,15 @@ int ds_npz_open(ds_sink_fn sink, void *ctx, struct ds_npz **out)
 
     if (!sink || !out)
         return DS_EINVAL;
-    if (sodium_init() < 0)
-        return DS_ENOMEM;
     z = calloc(1, sizeof *z);
     if (!z)
         return DS_ENOMEM;
     z->sink = sink;
     z->ctx = ctx;
-    z->a = archive_write_new();
+    z->sha = EVP_MD_CTX_new();
+    z->a = z->sha ? archive_write_new() : NULL;
     if (!z->a) {
+        EVP_MD_CTX_free(z->sha);
         free(z);
         return DS_ENOMEM;
     }
@@ -73,6 +75,7 @@ int ds_npz_open(ds_sink_fn sink, void *ctx, struct ds_npz **out)
         archive_write_open2(z->a, z, NULL, npz_write_cb, NULL, NULL) != ARCHIVE_OK) {
         int rc = arch_err(z, "open");
         archive_write_free(z->a);
+        EVP_MD_CTX_free(z->sha);
         free(z);
         return rc;
     }
@@ -97,8 +100,9 @@ static int entry_start(struct ds_npz *z, const char *name, uint64_t size)
     if (archive_write_header(z->a, e) != ARCHIVE_OK)
         rc = arch_err(z, "entry header");
     archive_entry_free(e);
+    if (rc == DS_OK && EVP_DigestInit_ex(z->sha, EVP_sha256(), NULL) != 1)
+        rc = DS_ENOMEM;
     if (rc == DS_OK) {
-        crypto_hash_sha256_init(&z->sha);
         z->in_entry = 1;
         z->left = size;
         z->have_sha = 0;
@@ -112,7 +116,8 @@ static int put(struct ds_npz *z, const void *buf, size_t len)
 
     if (!z->in_entry || len > z->left)
         return DS_ESTATE;
-    crypto_hash_sha256_update(&z->sha, p, len);
+    if (EVP_DigestUpdate(z->sha, p, len) != 1)
+        return DS_EINVAL;
     while (len > 0) {
         la_ssize_t w = archive_write_data(z->a, p, len);
 
@@ -125,7 +130,8 @@ static int put(struct ds_npz *z, const void *buf, size_t len)
     if (z->left == 0) {
         if (archive_write_finish_entry(z->a) != ARCHIVE_OK)
             return arch_err(z, "finish entry");
-        crypto_hash_sha256_final(&z->sha, z->last_sha);
+        if (EVP_DigestFinal_ex(z->sha, z->last_sha, NULL) != 1)
+            return DS_EINVAL;
         z->have_sha = 1;
         z->in_entry = 0;
     }
@@ -189,7 +195,8 @@ int ds_npz_file(struct ds_npz *z, const char *name, const void *buf, size_t len)
         z->in_entry = 0;
         if (archive_write_finish_entry(z->a) != ARCHIVE_OK)
             return arch_err(z, "finish entry");
-        crypto_hash_sha256_final(&z->sha, z->last_sha);
+        if (EVP_DigestFinal_ex(z->sha, z->last_sha, NULL) != 1)
+            return DS_EINVAL;
         z->have_sha = 1;
         return DS_OK;
     }
@@ -215,6 +222,7 @@ int ds_npz_close(struct ds_npz *z)
     else if (archive_write_close(z->a) != ARCHIVE_OK)
         rc = arch_err(z, "close");
     archive_write_free(z->a);
+    EVP_MD_CTX_free(z->sha);
     free(z);
     return rc;
 }
@@ -225,5 +233,6 @@ void ds_npz_abort(struct ds_npz *z)
         return;
     archive_write_fail(z->a);
     archive_write_free(z->a);
+    EVP_MD_CTX_free(z->sha);
     free(z);
 }

@@ -1,5 +1,6 @@
 /* decimate.c - see decimate.h.  Pure functions: no I/O, no allocation. */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "schema/wire.h"
@@ -48,15 +49,214 @@ double decimate_value(const struct decimate_src *s, unsigned ch, size_t i)
         *mx = hi;                                                               \
     } while (0)
 
+static void pyr_minmax(const struct decimate_src *s, unsigned ch, size_t a, size_t b,
+                       double *mn, double *mx);
+
 static void col_minmax(const struct decimate_src *s, unsigned ch, size_t a, size_t b,
                        double *mn, double *mx)
 {
+    if (s->pyr && b - a >= 4 * DECIMATE_PYR_BLOCK) {
+        pyr_minmax(s, ch, a, b, mn, mx);
+        return;
+    }
     switch (s->sample_type) {
     case WIRE_I16: COL_SCAN(int16_t); break;
     case WIRE_I32: COL_SCAN(int32_t); break;
     case WIRE_F32: COL_SCAN(float); break;
     default: *mn = *mx = NAN; break;
     }
+}
+
+/* ---- min/max pyramid ------------------------------------------------------ */
+
+#define PYR_LEVELS_MAX 10
+
+/* Level l: count[l] whole blocks of block[l] samples per channel, their
+ * NaN-skipping min and max at lo[l][ch * count[l] + k] (NaN: all NaN). */
+struct decimate_pyramid {
+    unsigned channels, levels;
+    size_t n;
+    size_t count[PYR_LEVELS_MAX], block[PYR_LEVELS_MAX];
+    double *lo[PYR_LEVELS_MAX], *hi[PYR_LEVELS_MAX];
+};
+
+/* Fold l, h into *lo, *hi skipping NaN (strict comparisons: the first of
+ * equal values stays, as in the scan). */
+static inline void nan_fold(double *lo, double *hi, double l, double h)
+{
+    if (l < *lo || *lo != *lo)
+        *lo = l;
+    if (h > *hi || *hi != *hi)
+        *hi = h;
+}
+
+/* Extremes of samples [a, b) (b > a) in the samples' own type, folded in
+ * once: the ragged ends of every column come here, so the loop stays in
+ * the narrow type (integers need no NaN test and vectorize). */
+#define RAW_FOLD_INT(T)                                                         \
+    do {                                                                        \
+        const T *x = (const T *)s->samples + (size_t)ch * s->n;                 \
+        T l = x[a], h = x[a];                                                   \
+        size_t i;                                                               \
+        for (i = a + 1; i < b; i++) {                                           \
+            l = x[i] < l ? x[i] : l;                                            \
+            h = x[i] > h ? x[i] : h;                                            \
+        }                                                                       \
+        nan_fold(lo, hi, (double)l, (double)h);                                 \
+    } while (0)
+
+/* The float case: NaN never replaces an extreme, and an extreme that is
+ * NaN (the first sample) is replaced by the next number. */
+static void raw_fold_f32(const struct decimate_src *s, unsigned ch, size_t a, size_t b,
+                         double *lo, double *hi)
+{
+    const float *x = (const float *)s->samples + (size_t)ch * s->n;
+    float l = x[a], h = x[a];
+    size_t i;
+
+    for (i = a + 1; i < b; i++) {
+        l = x[i] < l || l != l ? x[i] : l;
+        h = x[i] > h || h != h ? x[i] : h;
+    }
+    nan_fold(lo, hi, (double)l, (double)h);
+}
+
+/* Fold samples [a, b) of channel ch in, skipping NaN. */
+static void raw_fold(const struct decimate_src *s, unsigned ch, size_t a, size_t b,
+                     double *lo, double *hi)
+{
+    if (a >= b)
+        return;
+    switch (s->sample_type) {
+    case WIRE_I16: RAW_FOLD_INT(int16_t); break;
+    case WIRE_I32: RAW_FOLD_INT(int32_t); break;
+    default: raw_fold_f32(s, ch, a, b, lo, hi); break;
+    }
+}
+
+/* Fold [a, b) of channel ch in from level l down: whole blocks of l, the
+ * ragged ends from the levels below, the last ones from the samples. */
+static void pyr_fold(const struct decimate_src *s, unsigned ch, int l, size_t a, size_t b,
+                     double *lo, double *hi)
+{
+    const struct decimate_pyramid *p = s->pyr;
+    size_t bs, ka, kb, k, base;
+
+    if (a >= b)
+        return;
+    if (l < 0) {
+        raw_fold(s, ch, a, b, lo, hi);
+        return;
+    }
+    bs = p->block[l];
+    ka = (a + bs - 1) / bs;
+    kb = b / bs < p->count[l] ? b / bs : p->count[l];
+    if (ka >= kb) {
+        pyr_fold(s, ch, l - 1, a, b, lo, hi);
+        return;
+    }
+    pyr_fold(s, ch, l - 1, a, ka * bs, lo, hi);
+    base = (size_t)ch * p->count[l];
+    for (k = ka; k < kb; k++)
+        nan_fold(lo, hi, p->lo[l][base + k], p->hi[l][base + k]);
+    pyr_fold(s, ch, l - 1, kb * bs, b, lo, hi);
+}
+
+/* The scan's answer for [a, b), from the pyramid: NaN when the first
+ * sample is NaN (the scan starts from it and no comparison replaces it),
+ * else the NaN-skipping extremes. */
+static void pyr_minmax(const struct decimate_src *s, unsigned ch, size_t a, size_t b,
+                       double *mn, double *mx)
+{
+    const struct decimate_pyramid *p = s->pyr;
+    double first = decimate_value(s, ch, a), lo = NAN, hi = NAN;
+    int l = (int)p->levels - 1;
+
+    if (first != first) {
+        *mn = *mx = first;
+        return;
+    }
+    while (l > 0 && p->block[l] > (b - a) / 4)
+        l--;
+    pyr_fold(s, ch, l, a, b, &lo, &hi);
+    *mn = lo;
+    *mx = hi;
+}
+
+/* Level 0 of channel ch from the samples. */
+static void pyr_level0(const struct decimate_src *s, struct decimate_pyramid *p, unsigned ch)
+{
+    size_t k, base = (size_t)ch * p->count[0];
+
+    for (k = 0; k < p->count[0]; k++) {
+        double lo = NAN, hi = NAN;
+
+        raw_fold(s, ch, k * DECIMATE_PYR_BLOCK, (k + 1) * DECIMATE_PYR_BLOCK, &lo, &hi);
+        p->lo[0][base + k] = lo;
+        p->hi[0][base + k] = hi;
+    }
+}
+
+void decimate_pyramid_free(struct decimate_pyramid *p)
+{
+    unsigned l;
+
+    if (!p)
+        return;
+    for (l = 0; l < p->levels; l++) {
+        free(p->lo[l]);
+        free(p->hi[l]);
+    }
+    free(p);
+}
+
+struct decimate_pyramid *decimate_pyramid_build(const struct decimate_src *s, size_t *bytes)
+{
+    struct decimate_pyramid *p;
+    size_t total = 0, k, j;
+    unsigned l, ch;
+
+    if (!s || s->n < DECIMATE_PYR_MIN_N || s->channels == 0 ||
+        (s->sample_type != WIRE_I16 && s->sample_type != WIRE_I32 && s->sample_type != WIRE_F32) ||
+        !(p = calloc(1, sizeof *p)))
+        return NULL;
+    p->channels = s->channels;
+    p->n = s->n;
+    for (l = 0; l < PYR_LEVELS_MAX; l++) {
+        size_t cnt = l == 0 ? s->n / DECIMATE_PYR_BLOCK : p->count[l - 1] / DECIMATE_PYR_FANOUT;
+
+        if (cnt < 2 && l > 0)
+            break;
+        p->count[l] = cnt;
+        p->block[l] = l == 0 ? DECIMATE_PYR_BLOCK : p->block[l - 1] * DECIMATE_PYR_FANOUT;
+        p->lo[l] = malloc(cnt * s->channels * sizeof(double));
+        p->hi[l] = malloc(cnt * s->channels * sizeof(double));
+        p->levels = l + 1;
+        if (!p->lo[l] || !p->hi[l]) {
+            decimate_pyramid_free(p);
+            return NULL;
+        }
+        total += 2 * cnt * s->channels * sizeof(double);
+        for (ch = 0; ch < s->channels; ch++) {
+            size_t base = (size_t)ch * cnt, below = (size_t)ch * (l ? p->count[l - 1] : 0);
+
+            if (l == 0) {
+                pyr_level0(s, p, ch);
+                continue;
+            }
+            for (k = 0; k < cnt; k++) {
+                double lo = NAN, hi = NAN;
+
+                for (j = k * DECIMATE_PYR_FANOUT; j < (k + 1) * DECIMATE_PYR_FANOUT; j++)
+                    nan_fold(&lo, &hi, p->lo[l - 1][below + j], p->hi[l - 1][below + j]);
+                p->lo[l][base + k] = lo;
+                p->hi[l][base + k] = hi;
+            }
+        }
+    }
+    if (bytes)
+        *bytes = total + sizeof *p;
+    return p;
 }
 
 int decimate_range(double from_s, double to_s, double rate, size_t n,

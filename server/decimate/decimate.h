@@ -17,13 +17,37 @@
 #define DECIMATE_PX_MAX 8192        /* wider than any screen we expect */
 #define DECIMATE_RAW_FACTOR 2       /* min and max: two values per column */
 
+struct decimate_pyramid;
+
 /* Planar sample buffer of one snapshot, borrowed. */
 struct decimate_src {
     const void *samples;    /* channel 0's n samples, then channel 1's, ... */
     uint8_t sample_type;    /* enum wire_sample_type */
     size_t n;               /* samples per channel */
     unsigned channels;
+    /* NULL, or decimate_pyramid_build's of these samples: min/max of wide
+     * columns then reads whole blocks instead of every sample. */
+    const struct decimate_pyramid *pyr;
 };
+
+/* ---- min/max pyramid ------------------------------------------------------
+ * Per channel, the min and max of every block of DECIMATE_PYR_BLOCK samples,
+ * then of every DECIMATE_PYR_FANOUT blocks of that level, and so on: built
+ * once per snapshot (one pass over the samples), it makes a column of w
+ * samples cost about w / B block reads at the coarsest level B <= w / 4
+ * plus the ragged ends at finer levels, instead of w sample reads, so any
+ * zoom costs about one level's worth.  Answers are exactly those of the
+ * sample scan (NaN included: a column starting with NaN is NaN, other NaNs
+ * are skipped, as the scan does). */
+#define DECIMATE_PYR_BLOCK 64
+#define DECIMATE_PYR_FANOUT 8
+#define DECIMATE_PYR_MIN_N (16 * DECIMATE_PYR_BLOCK)   /* shorter: no pyramid */
+
+/* The pyramid of s's samples (s->pyr ignored), or NULL when s->n is below
+ * DECIMATE_PYR_MIN_N, the type is unknown or memory is short.  *bytes (may
+ * be NULL) gets its size.  It borrows nothing from s. */
+struct decimate_pyramid *decimate_pyramid_build(const struct decimate_src *s, size_t *bytes);
+void decimate_pyramid_free(struct decimate_pyramid *p);
 
 /* Value of sample i of channel ch (no bounds check: callers bound first). */
 double decimate_value(const struct decimate_src *s, unsigned ch, size_t i);

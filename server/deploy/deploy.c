@@ -4,6 +4,7 @@
  * answer are documented in schema/MODEL.md.  Who may call the admin/ml
  * routes is the route table's business (server/routes.c). */
 #include "server/deploy/deploy.h"
+#include "server/deploy/deploy_int.h"
 
 #include <inttypes.h>
 #include <jansson.h>
@@ -22,13 +23,16 @@
 
 #define GROUP_FIELD_MAX 64              /* equipment_type, site */
 
-enum { D_MODEL, D_INSERT, D_MATCHED, D_DEVICE, D_BLOB, D_LIST, D_COUNT };
+#define LIST_DETAILED 10               /* deployments listed with their devices */
+
+enum { D_MODEL, D_INSERT, D_MATCHED, D_DEVICE, D_BLOB, D_LIST, D_TARGETS, D_DEP_DEVICES, D_COUNT };
 static const struct db_sql stmts[D_COUNT] = {
     [D_MODEL] = { "deploy_model",
-        "SELECT status FROM models WHERE id = $1::bigint", 1 },
+        "SELECT status, metrics::text AS metrics FROM models WHERE id = $1::bigint", 1 },
     [D_INSERT] = { "deploy_insert",
-        "INSERT INTO model_deployments (model_id, device_ids, equipment_type, site, created_by)"
-        " VALUES ($1::bigint, $2::text[], $3, $4, $5) RETURNING id", 5 },
+        "INSERT INTO model_deployments (model_id, device_ids, equipment_type, site, created_by,"
+        " mode, forced)"
+        " VALUES ($1::bigint, $2::text[], $3, $4, $5, $6, $7::boolean) RETURNING id", 7 },
     [D_MATCHED] = { "deploy_matched",
         "SELECT count(*) AS matched FROM devices d"
         " WHERE deployment_for_device(d.id, d.equipment_type, d.site) = $1::bigint", 1 },
@@ -36,7 +40,7 @@ static const struct db_sql stmts[D_COUNT] = {
     [D_DEVICE] = { "deploy_device",
         "SELECT encode(d.public_key, 'hex') AS public_key, d.status, dep.id AS deployment,"
         " dep.model_id, encode(sha256(m.blob), 'hex') AS sha256, octet_length(m.blob) AS bytes,"
-        " m.kind"
+        " m.kind, dep.mode"
         " FROM devices d"
         " LEFT JOIN model_deployments dep"
         "  ON dep.id = deployment_for_device(d.id, d.equipment_type, d.site)"
@@ -46,10 +50,33 @@ static const struct db_sql stmts[D_COUNT] = {
         "SELECT m.blob FROM models m WHERE m.id = $1::bigint AND m.status = 'done'", 1 },
     [D_LIST] = { "deploy_list",
         "SELECT id, model_id, array_to_json(device_ids)::text AS devices, equipment_type, site,"
-        " created_by, (extract(epoch FROM created_at) * 1000000)::bigint AS created_us,"
+        " created_by, (extract(epoch FROM created_at) * 1000000)::bigint AS created_us, mode, forced,"
+        " (SELECT metrics::text FROM models WHERE id = md.model_id) AS metrics,"
         " (SELECT count(*) FROM devices d"
-        "   WHERE deployment_for_device(d.id, d.equipment_type, d.site) = md.id) AS running"
+        "   WHERE deployment_for_device(d.id, d.equipment_type, d.site) = md.id) AS assigned,"
+        /* running: what the devices' latest heartbeats say, not the assignment */
+        " (SELECT count(*) FROM devices d JOIN heartbeats h ON h.device_id = d.id"
+        "   WHERE deployment_for_device(d.id, d.equipment_type, d.site) = md.id"
+        "     AND h.body->>'model_version' = md.model_id::text) AS running"
         " FROM model_deployments md WHERE model_id = $1::bigint ORDER BY id DESC LIMIT 100", 1 },
+    /* The active devices a deployment would reach, with their latest heartbeat. */
+    [D_TARGETS] = { "deploy_targets",
+        "SELECT d.id AS device_id, h.body::text AS hb FROM devices d"
+        " LEFT JOIN heartbeats h ON h.device_id = d.id"
+        " WHERE d.status = 'active' AND CASE WHEN $1::text[] IS NOT NULL THEN d.id = ANY($1::text[])"
+        " ELSE ($2::text IS NULL OR d.equipment_type = $2) AND ($3::text IS NULL OR d.site = $3) END"
+        " ORDER BY d.id LIMIT 1000", 3 },
+    /* The devices a deployment is in force on or was rolled back on. */
+    [D_DEP_DEVICES] = { "deploy_dep_devices",
+        "SELECT d.id AS device_id, h.body::text AS hb,"
+        " extract(epoch FROM now() - h.received_at)::float8 AS hb_age_s,"
+        " EXISTS (SELECT 1 FROM model_rollbacks rb WHERE rb.device_id = d.id"
+        "         AND rb.deployment_id = $1::bigint) AS rolled_back"
+        " FROM devices d LEFT JOIN heartbeats h ON h.device_id = d.id"
+        " WHERE deployment_for_device(d.id, d.equipment_type, d.site) = $1::bigint"
+        "    OR EXISTS (SELECT 1 FROM model_rollbacks rb WHERE rb.device_id = d.id"
+        "               AND rb.deployment_id = $1::bigint)"
+        " ORDER BY d.id LIMIT 200", 1 },
 };
 
 static int dexec(int s, const char *const *vals, const int *lens, const int *fmts, int binary,
@@ -126,8 +153,9 @@ static int target_parse(const json_t *body, struct target *t, struct srv_respons
     return t->devices.oom ? SRV_ENOMEM : SRV_OK;
 }
 
-/* Only a model that finished training is deployed. */
-static int model_ready(const char *idb, struct srv_response *rs)
+/* Only a model that finished training is deployed; *pred is what its
+ * training predicted a device would see. */
+static int model_ready(const char *idb, struct srv_response *rs, struct deploy_pred *pred)
 {
     const char *vals[1] = { idb };
     PGresult *r = NULL;
@@ -139,15 +167,71 @@ static int model_ready(const char *idb, struct srv_response *rs)
         err = srv_fail(rs, SRV_ENOTFOUND, "no such model");
     else if (strcmp(db_text_or(r, 0, "status", ""), "done") != 0)
         err = srv_fail(rs, SRV_ECONFLICT, "the model has not finished training");
+    else
+        deploy__prediction(db_text(r, 0, "metrics"), pred);
     PQclear(r);
     return err;
 }
 
+/* Shadow before active: every target device's numbers, and whether they
+ * allow promotion.  SRV_OK when they do; else a 409 answer carrying them. */
+static int promotion_check(const char *idb, const struct target *t, const struct deploy_pred *pred,
+                           struct srv_response *rs)
+{
+    const char *vals[3] = { t->devices.p, t->eq, t->site }, *why, *first = NULL;
+    struct models_budget b;
+    PGresult *r = NULL;
+    json_t *devs = json_array();
+    int err, i, observed = 0, refused = 0;
+    int64_t id = 0;
+
+    (void)text_parse_id(idb, &id);
+    if (!devs || (err = models_budget_get(&b)) != SRV_OK ||
+        (err = dexec(D_TARGETS, vals, NULL, NULL, 0, &r)) != SRV_OK) {
+        json_decref(devs);
+        return devs ? err : SRV_ENOMEM;
+    }
+    for (i = 0; i < PQntuples(r); i++) {
+        json_t *hb = json_loads(db_text_or(r, i, "hb", ""), 0, NULL), *o;
+        struct deploy_dev_stats st;
+
+        deploy__stats(hb, id, &st);
+        json_decref(hb);
+        why = deploy__promotion_refusal(&st, pred, &b);
+        o = deploy__rates_json(db_text_or(r, i, "device_id", ""), &st, pred, &b);
+        /* A device that never ran the model in shadow is listed, and does
+         * not block; one that ran it and missed does. */
+        if (st.found && !st.active && st.run_s >= DEPLOY_MIN_SHADOW_S)
+            observed++;
+        if (why && st.found && !st.active && st.run_s >= DEPLOY_MIN_SHADOW_S) {
+            refused++;
+            first = first ? first : why;
+        }
+        if (o) {
+            json_object_set_new(o, "refusal", why ? json_string(why) : json_null());
+            json_array_append_new(devs, o);
+        }
+    }
+    PQclear(r);
+    if (observed > 0 && refused == 0) {
+        json_decref(devs);
+        return SRV_OK;
+    }
+    return srv_respond_json_take(rs, 409, json_pack("{s:{s:s,s:s},s:o,s:o}", "error",
+        "code", srv_err_code(SRV_ECONFLICT), "message",
+        observed == 0 ? "promotion refused: no target device has run the model in shadow for 60 s "
+                        "(deploy with mode shadow first, or force)"
+                      : first ? first : "promotion refused",
+        "devices", devs, "budget", json_pack("{s:f,s:i}", "per_operator_hour",
+                                             b.per_operator_hour, "devices_per_operator",
+                                             b.devices_per_operator)));
+}
+
 /* Insert the deployment; *dep its id, *matched the devices it reaches. */
 static int deployment_insert(const char *idb, const struct target *t, const char *by,
-                             int64_t *dep, long long *matched)
+                             const char *mode, int forced, int64_t *dep, long long *matched)
 {
-    const char *vals[5] = { idb, t->devices.p, t->eq, t->site, by };
+    const char *vals[7] = { idb, t->devices.p, t->eq, t->site, by, mode, forced ? "true" : "false" };
     char depb[24];
     PGresult *r = NULL;
     int err;
@@ -166,14 +250,34 @@ static int deployment_insert(const char *idb, const struct target *t, const char
     return SRV_OK;
 }
 
+/* "mode" (shadow|active, default shadow) and "force" of a deploy body. */
+static int mode_parse(const json_t *body, const char **mode, int *force, struct srv_response *rs)
+{
+    const json_t *m = json_object_get(body, "mode"), *f = json_object_get(body, "force");
+
+    *mode = "shadow";
+    *force = 0;
+    if (m && (!json_is_string(m) || (strcmp(json_string_value(m), "shadow") != 0 &&
+                                     strcmp(json_string_value(m), "active") != 0)))
+        return srv_fail(rs, SRV_EBADREQ, "mode must be \"shadow\" or \"active\"");
+    if (f && !json_is_boolean(f))
+        return srv_fail(rs, SRV_EBADREQ, "force must be true or false");
+    if (m)
+        *mode = json_string_value(m);
+    *force = json_is_true(f);
+    return SRV_OK;
+}
+
 int deploy_api_create(struct srv_request *rq, struct srv_response *rs)
 {
     json_t *body = NULL;
     struct target t;
+    struct deploy_pred pred;
     char idb[24], by[80];
+    const char *mode = "shadow";
     int64_t id, dep = 0;
     long long matched = 0;
-    int err;
+    int err, force = 0;
 
     memset(&t, 0, sizeof t);
     if (!rq->params[0] || text_parse_id(rq->params[0], &id) != 0)
@@ -181,18 +285,24 @@ int deploy_api_create(struct srv_request *rq, struct srv_response *rs)
     body = srv_body_json(rq);
     if (!json_is_object(body))
         err = srv_fail(rs, SRV_EBADREQ, "body must be a JSON object");
-    else
-        err = target_parse(body, &t, rs);
+    else if ((err = target_parse(body, &t, rs)) == SRV_OK)
+        err = mode_parse(body, &mode, &force, rs);
     snprintf(idb, sizeof idb, "%" PRId64, id);
     if (err == SRV_OK)
-        err = model_ready(idb, rs);
+        err = model_ready(idb, rs, &pred);
+    if (err == SRV_OK && strcmp(mode, "active") == 0 && !force)
+        err = promotion_check(idb, &t, &pred, rs);
     auth_actor(rq, by, sizeof by);
-    if (err == SRV_OK && (err = deployment_insert(idb, &t, by, &dep, &matched)) == SRV_OK) {
-        srv_log("info", "deploy: model %" PRId64 " deployment %" PRId64 " by %s, %lld devices now",
-                id, dep, by, matched);
-        err = srv_respond_json_take(rs, 201, json_pack("{s:I,s:I,s:I}", "id", (json_int_t)dep,
+    if (err == SRV_OK && rs->status == 409)
+        ;   /* refused with the numbers: nothing stored */
+    else if (err == SRV_OK &&
+             (err = deployment_insert(idb, &t, by, mode, force, &dep, &matched)) == SRV_OK) {
+        srv_log("info", "deploy: model %" PRId64 " deployment %" PRId64 " (%s%s) by %s, %lld devices now",
+                id, dep, mode, force ? ", forced" : "", by, matched);
+        err = srv_respond_json_take(rs, 201, json_pack("{s:I,s:I,s:I,s:s,s:b}", "id", (json_int_t)dep,
                                                        "model_id", (json_int_t)id,
-                                                       "devices_matched", (json_int_t)matched));
+                                                       "devices_matched", (json_int_t)matched,
+                                                       "mode", mode, "forced", force));
     }
     srv_buf_free(&t.devices);
     json_decref(body);
@@ -212,7 +322,7 @@ static json_t *deployment_json(const PGresult *r, int i)
     const char *devs = db_text(r, i, "devices");
     char t[40];
 
-    return json_pack("{s:I,s:I,s:o,s:o,s:o,s:s,s:s,s:I}",
+    return json_pack("{s:I,s:I,s:o,s:o,s:o,s:s,s:s,s:I,s:I,s:s,s:b}",
         "id", (json_int_t)db_int64(r, i, "id"),
         "model_id", (json_int_t)db_int64(r, i, "model_id"),
         "devices", devs ? json_loads(devs, 0, NULL) : json_null(),
@@ -220,7 +330,59 @@ static json_t *deployment_json(const PGresult *r, int i)
         "site", string_or_null(r, i, "site"),
         "created_by", db_text_or(r, i, "created_by", ""),
         "created_at", text_rfc3339(db_int64(r, i, "created_us"), t, sizeof t) == 0 ? t : "",
-        "devices_running_it_now", (json_int_t)db_int64(r, i, "running"));
+        "devices_assigned", (json_int_t)db_int64(r, i, "assigned"),
+        "devices_running_it_now", (json_int_t)db_int64(r, i, "running"),
+        "mode", db_text_or(r, i, "mode", "active"), "forced", db_bool(r, i, "forced"));
+}
+
+/* What a device says of the deployment's model: rolled back, running (in
+ * the mode it reports), refused, or pending (assigned, not reported yet). */
+static const char *device_status(const PGresult *r, int i, const json_t *hb, int64_t model_id,
+                                 const struct deploy_dev_stats *st)
+{
+    const json_t *ref = json_object_get(json_object_get(hb, "model"), "refused");
+    const json_t *running = json_object_get(hb, "model_version");
+
+    if (db_bool(r, i, "rolled_back"))
+        return "rolled_back";
+    if (st->found && json_integer_value(running) == model_id)
+        return "running";
+    if (json_is_object(ref) && json_integer_value(json_object_get(ref, "version")) == model_id)
+        return "refused";
+    return "pending";
+}
+
+/* Per device of deployment row i: status from what the device reports,
+ * and its observed rate next to the predicted one and its budget. */
+static json_t *deployment_devices(const PGresult *dr, int di, const struct models_budget *b)
+{
+    char depb[24];
+    const char *vals[1] = { depb };
+    int64_t model_id = db_int64(dr, di, "model_id");
+    struct deploy_pred pred;
+    PGresult *r = NULL;
+    json_t *a = json_array();
+
+    deploy__prediction(db_text(dr, di, "metrics"), &pred);
+    snprintf(depb, sizeof depb, "%" PRId64, db_int64(dr, di, "id"));
+    if (!a || dexec(D_DEP_DEVICES, vals, NULL, NULL, 0, &r) != SRV_OK)
+        return a;
+    for (int i = 0; i < PQntuples(r); i++) {
+        json_t *hb = json_loads(db_text_or(r, i, "hb", ""), 0, NULL), *o;
+        struct deploy_dev_stats st;
+
+        deploy__stats(hb, model_id, &st);
+        o = deploy__rates_json(db_text_or(r, i, "device_id", ""), &st, &pred, b);
+        if (o) {
+            json_object_set_new(o, "status", json_string(device_status(r, i, hb, model_id, &st)));
+            json_object_set_new(o, "heartbeat_age_s", db_isnull(r, i, "hb_age_s")
+                                ? json_null() : json_real(db_double(r, i, "hb_age_s")));
+            json_array_append_new(a, o);
+        }
+        json_decref(hb);
+    }
+    PQclear(r);
+    return a;
 }
 
 int deploy_api_list(struct srv_request *rq, struct srv_response *rs)
@@ -228,7 +390,8 @@ int deploy_api_list(struct srv_request *rq, struct srv_response *rs)
     const char *vals[1];
     char idb[24];
     PGresult *r = NULL;
-    json_t *items;
+    json_t *items, *rb = NULL;
+    struct models_budget b;
     int64_t id;
     int err, i, n;
 
@@ -240,13 +403,25 @@ int deploy_api_list(struct srv_request *rq, struct srv_response *rs)
         return err;
     n = PQntuples(r);
     items = json_array();
-    for (i = 0; items && i < n; i++)
-        if (json_array_append_new(items, deployment_json(r, i)) != 0) {
+    if (models_budget_get(&b) != SRV_OK)
+        memset(&b, 0, sizeof b);
+    for (i = 0; items && i < n; i++) {
+        json_t *d = deployment_json(r, i);
+
+        /* The newest few with their devices: what each says it runs. */
+        if (d && i < LIST_DETAILED && b.per_operator_hour > 0)
+            json_object_set_new(d, "devices_status", deployment_devices(r, i, &b));
+        if (json_array_append_new(items, d) != 0) {
             json_decref(items);
             items = NULL;
         }
+    }
     PQclear(r);
-    return items ? srv_respond_json_take(rs, 200, json_pack("{s:o}", "items", items)) : SRV_ENOMEM;
+    if (items && deploy_rollbacks_json(idb, &rb) != SRV_OK)
+        rb = json_array();
+    return items ? srv_respond_json_take(rs, 200, json_pack("{s:o,s:o}", "items", items,
+                                                             "rollbacks", rb ? rb : json_array()))
+                 : SRV_ENOMEM;
 }
 
 /* ---- the device routes ------------------------------------------------------- */
@@ -318,12 +493,13 @@ int deploy_api_device_config(struct srv_request *rq, struct srv_response *rs)
     if ((err = device_auth(rq, rs, &r)) != SRV_OK)
         return err;
     if (deployed(r))
-        model = json_pack("{s:I,s:I,s:s,s:I,s:s}",
+        model = json_pack("{s:I,s:I,s:s,s:I,s:s,s:s}",
                           "id", (json_int_t)db_int64(r, 0, "model_id"),
                           "deployment", (json_int_t)db_int64(r, 0, "deployment"),
                           "sha256", db_text_or(r, 0, "sha256", ""),
                           "bytes", (json_int_t)db_int64(r, 0, "bytes"),
-                          "kind", db_text_or(r, 0, "kind", ""));
+                          "kind", db_text_or(r, 0, "kind", ""),
+                          "mode", db_text_or(r, 0, "mode", "active"));
     PQclear(r);
     /* The key lets an agent without --model-key pin it on first contact. */
     if ((err = models_signing_key(sk, pk)) != SRV_OK) {

@@ -22,10 +22,31 @@ struct json_t;
 #define DEPLOY_MAX_DEVICES 1000         /* devices named in one deployment */
 #define DEPLOY_SIG_CONTEXT "precursor-get-v1"
 
+/* POST /api/v1/models/{id}/deploy: {"devices":[...]} or a group, "mode":
+ * "shadow" (default) or "active", "force" (active without the shadow
+ * check).  Active is refused (409, with every target device's numbers)
+ * unless each device that ran the model in shadow for DEPLOY_MIN_SHADOW_S
+ * observed at most 2x the predicted rate and at most its alarm budget, and
+ * at least one did. */
 int deploy_api_create(struct srv_request *rq, struct srv_response *rs);
 int deploy_api_list(struct srv_request *rq, struct srv_response *rs);
 int deploy_api_device_config(struct srv_request *rq, struct srv_response *rs);
 int deploy_api_device_model(struct srv_request *rq, struct srv_response *rs);
+/* GET/PATCH /api/v1/alarm-budget, GET /api/v1/rollbacks[?model_id=] (deploy_budget.c). */
+int deploy_api_budget_get(struct srv_request *rq, struct srv_response *rs);
+int deploy_api_budget_patch(struct srv_request *rq, struct srv_response *rs);
+int deploy_api_rollbacks(struct srv_request *rq, struct srv_response *rs);
+
+/* The rollback watcher: every poll_ms, roll back (per device) each active
+ * model that its device has run over its alarm budget for the budget's
+ * rollback_after_s.  deploy_watch_once is one pass (the tests): how many
+ * rollbacks it recorded, or -1. */
+int deploy_watch_start(unsigned poll_ms);
+void deploy_watch_stop(void);
+int deploy_watch_once(void);
+/* Rollbacks, newest first, of model_id (decimal text; NULL: all) as a JSON
+ * array into *out. */
+int deploy_rollbacks_json(const char *model_id, struct json_t **out);
 
 /* The message a device signs for a GET: "precursor-get-v1\n<path>\n<ts>",
  * written to out (NUL-terminated).  Length, or -1 when it does not fit. */

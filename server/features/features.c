@@ -11,9 +11,68 @@
 
 #include "schema/wire.h"
 #include "server/features/features.h"
+#include "server/features/features_int.h"
 #include "server/srv/srv.h"
 
-static pthread_mutex_t plan_lock = PTHREAD_MUTEX_INITIALIZER;
+/* FFTW's planner is not thread-safe: every plan is made and destroyed under
+ * this lock (features_spectrum.c too). */
+pthread_mutex_t features__plan_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Plans and Hann windows kept by FFT size: planning a 5,000-point transform
+ * (factoring, twiddle tables) and 5,000 cos() for its window took a fifth of
+ * the server's CPU under ingest load, for a size every snapshot of a device
+ * repeats.  Executing a kept plan on new arrays (fftwf_execute_dft_r2c) is
+ * thread-safe; the arrays come from fftwf_alloc_*, so they have the
+ * alignment the plan was made for.  Sizes beyond the slots are planned per
+ * call as before.  Kept for the process's life (a few sizes, a few KB). */
+#define PLAN_SLOTS 8
+
+struct plan_slot {
+    size_t nfft;
+    fftwf_plan plan;
+    double *window;
+};
+
+static struct plan_slot plan_slots[PLAN_SLOTS];
+
+static double *hann_make(size_t nfft)
+{
+    double *w = malloc(nfft * sizeof *w);
+    size_t k;
+
+    for (k = 0; w && k < nfft; k++)
+        w[k] = 0.5 - 0.5 * cos(2 * M_PI * (double)k / (double)(nfft - 1));
+    return w;
+}
+
+/* The kept slot for nfft, made on first use; NULL when none is free. */
+static const struct plan_slot *plan_get(size_t nfft, float *in, fftwf_complex *spec)
+{
+    const struct plan_slot *found = NULL;
+    size_t i;
+
+    pthread_mutex_lock(&features__plan_lock);
+    for (i = 0; i < PLAN_SLOTS && !found; i++) {
+        struct plan_slot *s = &plan_slots[i];
+
+        if (s->nfft == nfft) {
+            found = s;
+        } else if (s->nfft == 0) {
+            s->window = hann_make(nfft);
+            /* FFTW_ESTIMATE does not write to the arrays it is given. */
+            s->plan = s->window ? fftwf_plan_dft_r2c_1d((int)nfft, in, spec, FFTW_ESTIMATE) : NULL;
+            if (!s->plan) {
+                free(s->window);
+                s->window = NULL;
+                break;
+            }
+            s->nfft = nfft;
+            found = s;
+        }
+    }
+    pthread_mutex_unlock(&features__plan_lock);
+    return found;
+}
 
 static int spectrum(const float *x, size_t n, double mean, double rate_hz,
                     struct feat_channel *out)
@@ -21,7 +80,9 @@ static int spectrum(const float *x, size_t n, double mean, double rate_hz,
     size_t nfft = n > FEAT_FFT_MAX ? FEAT_FFT_MAX : n, nout = nfft / 2 + 1, k;
     float *in = fftwf_alloc_real(nfft);
     fftwf_complex *spec = fftwf_alloc_complex(nout);
+    const struct plan_slot *kept = NULL;
     fftwf_plan plan = NULL;
+    double *window = NULL;
     double total = 0, best = -1, nyq = rate_hz / 2;
     double bins[FEAT_BINS] = { 0 };
     int err = 0;
@@ -30,20 +91,22 @@ static int spectrum(const float *x, size_t n, double mean, double rate_hz,
         err = -ENOMEM;
         goto out;
     }
-    pthread_mutex_lock(&plan_lock);
-    plan = fftwf_plan_dft_r2c_1d((int)nfft, in, spec, FFTW_ESTIMATE);
-    pthread_mutex_unlock(&plan_lock);
-    if (!plan) {
-        err = -ENOMEM;
-        goto out;
+    kept = plan_get(nfft, in, spec);
+    if (!kept) {
+        window = hann_make(nfft);
+        pthread_mutex_lock(&features__plan_lock);
+        plan = window ? fftwf_plan_dft_r2c_1d((int)nfft, in, spec, FFTW_ESTIMATE) : NULL;
+        pthread_mutex_unlock(&features__plan_lock);
+        if (!plan) {
+            err = -ENOMEM;
+            goto out;
+        }
     }
     /* Hann window over the mean-removed signal: leakage from the window
      * edges would otherwise smear energy into every band. */
-    for (k = 0; k < nfft; k++) {
-        double w = 0.5 - 0.5 * cos(2 * M_PI * (double)k / (double)(nfft - 1));
-        in[k] = (float)((x[k] - mean) * w);
-    }
-    fftwf_execute(plan);
+    for (k = 0; k < nfft; k++)
+        in[k] = (float)((x[k] - mean) * (kept ? kept->window : window)[k]);
+    fftwf_execute_dft_r2c(kept ? kept->plan : plan, in, spec);
     out->dominant_hz = 0;
     out->bin_hz = nyq / FEAT_BINS;
     for (k = 1; k < nout; k++) {
@@ -63,10 +126,11 @@ static int spectrum(const float *x, size_t n, double mean, double rate_hz,
     for (k = 0; k < FEAT_BINS; k++)
         out->spectrum[k] = total > 0 ? (float)(bins[k] / total) : 0.0f;
 out:
-    pthread_mutex_lock(&plan_lock);
+    pthread_mutex_lock(&features__plan_lock);
     if (plan)
         fftwf_destroy_plan(plan);
-    pthread_mutex_unlock(&plan_lock);
+    pthread_mutex_unlock(&features__plan_lock);
+    free(window);
     fftwf_free(in);
     fftwf_free(spec);
     return err;

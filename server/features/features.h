@@ -69,4 +69,19 @@ struct srv_request;
 struct srv_response;
 int features_api_get(struct srv_request *rq, struct srv_response *rs);
 
+/* A rolling bearing's geometry and its defect frequencies at shaft speed fr
+ * (Hz), from the usual kinematics with g = ball / pitch * cos(contact):
+ * BPFO = n/2 fr (1 - g), BPFI = n/2 fr (1 + g), BSF = pitch / (2 ball) fr
+ * (1 - g^2), FTF = fr/2 (1 - g); out[] in that order. */
+struct feat_bearing {
+    int balls;
+    double ball_mm, pitch_mm, contact_deg;
+};
+void features_bearing_tones(const struct feat_bearing *b, double fr, double out[4]);
+
+/* GET /api/v1/snapshots/{id}/spectrum?from_s=&to_s=&bins=&env_lo_hz=&env_hi_hz=:
+ * per channel the amplitude and envelope spectra of a span, with shaft and
+ * bearing markers from the device's asset or type (features_spectrum.c). */
+int features_api_spectrum(struct srv_request *rq, struct srv_response *rs);
+
 #endif

@@ -51,6 +51,31 @@ int ingest_stored(int64_t id, PGresult **r, const uint8_t **buf, size_t *len)
     return SRV_OK;
 }
 
+int ingest_stored_many(const int64_t *ids, size_t n, size_t max_bytes, PGresult **r)
+{
+    struct srv_buf arr = { 0 };
+    char budget[24];
+    const char *vals[2];
+    size_t i;
+    int err;
+
+    *r = NULL;
+    db_array_begin(&arr);
+    for (i = 0; i < n; i++)
+        db_array_int64(&arr, ids[i]);
+    db_array_end(&arr);
+    if (arr.oom) {
+        srv_buf_free(&arr);
+        return SRV_ENOMEM;
+    }
+    snprintf(budget, sizeof budget, "%zu", max_bytes);
+    vals[0] = arr.p;
+    vals[1] = budget;
+    err = db_exec_own(&ingest__sql[INGEST_SQL_STORED_MANY], vals, NULL, NULL, 1, r);
+    srv_buf_free(&arr);
+    return err;
+}
+
 /* Look up (device, seq).  *found 0 when absent; else *id and *same. */
 static int seq_lookup(const char *dev, uint64_t seq, const uint8_t sha[32],
                       int *found, int64_t *id, int *same)

@@ -65,6 +65,13 @@ int ingest_envelope_finish(struct ingest_job *job, struct ingest_result *out,
  * SRV_ENOTFOUND when no snapshot has that id, or a database error. */
 int ingest_stored(int64_t id, PGresult **r, const uint8_t **buf, size_t *len);
 
+/* Several stored envelopes in one round trip, for readers that walk many
+ * (dataset exports): the ids' rows in the order given, as many as fit
+ * max_bytes of envelopes (always the first that exists); an id with no
+ * snapshot has no row.  *r (binary result: columns "id", digits as text,
+ * and "envelope") is the caller's to PQclear, also on error. */
+int ingest_stored_many(const int64_t *ids, size_t n, size_t max_bytes, PGresult **r);
+
 /* Map a WIRE_E* code to the SRV_E* code the API answers with. */
 int ingest_wire_error(int wire_err);
 

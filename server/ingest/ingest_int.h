@@ -19,6 +19,7 @@ enum ingest_sql_id {
     INGEST_SQL_BATCH_INSERT,    /* the same as arrays -> device_id, seq, id per new row */
     INGEST_SQL_DEVICE_SEEN,     /* device, seq: last_seen, last_seq */
     INGEST_SQL_STORED,          /* id -> envelope (binary), as received */
+    INGEST_SQL_STORED_MANY,     /* ids, byte budget -> id (as text), envelope: binary */
     INGEST_SQL_COUNT
 };
 extern const struct db_sql ingest__sql[INGEST_SQL_COUNT];

@@ -56,4 +56,12 @@ const struct db_sql ingest__sql[INGEST_SQL_COUNT] = {
         " WHERE id = $1", 2 },
     [INGEST_SQL_STORED] = { "ingest_stored",
         "SELECT envelope FROM snapshots WHERE id = $1::bigint", 1 },
+    /* The ids in the order given, as many as fit the byte budget (at least
+     * one): sizes come from the bytes column, so envelopes beyond the
+     * budget are never read. */
+    [INGEST_SQL_STORED_MANY] = { "ingest_stored_many",
+        "WITH b AS (SELECT u.ord, s.id, sum(s.bytes) OVER (ORDER BY u.ord) - s.bytes AS before"
+        "  FROM unnest($1::bigint[]) WITH ORDINALITY AS u(id, ord) JOIN snapshots s ON s.id = u.id)"
+        " SELECT b.id::text AS id, s.envelope FROM b JOIN snapshots s ON s.id = b.id"
+        " WHERE b.before = 0 OR b.before < $2::bigint ORDER BY b.ord", 2 },
 };

@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 
+#include "server/decimate/decimate.h"
 #include "server/labels/labels_int.h"
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -13,6 +14,7 @@ static uint64_t clock_tick;
 
 static void decoded_free(struct labels_decoded *d)
 {
+    decimate_pyramid_free(d->pyr);
     free(d->samples);
     free(d);
 }

@@ -56,7 +56,8 @@ struct labels_decoded {
     int64_t id;
     struct wire_meta m;
     void *samples;          /* wire_samples_bytes(&m) bytes, planar */
-    size_t bytes;
+    struct decimate_pyramid *pyr;   /* of samples, NULL for a short snapshot */
+    size_t bytes;           /* samples and pyramid */
     unsigned refs;          /* guarded by the cache's lock */
     int cached;             /* 0: not in the table, freed at the last release */
     uint64_t used;

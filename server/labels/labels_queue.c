@@ -17,13 +17,14 @@ enum { QQ_QUEUE, QQ_FACETS, QQ_CONTEXT };
 static const struct db_sql queue_sql[] = {
     /* $1 device, $2 equipment type, $3 site, $4 min score, $5 from us,
      * $6 to us (NULL: no filter), $7 sort (score|time|device), $8 limit,
-     * $9 offset, $10 1 = unlabeled only.  Unlabeled first whatever the
+     * $9 offset, $10 1 = unlabeled only, $11 demo (srv_query_demo).
+     * Unlabeled first whatever the
      * sort; the counts ride along on every row (window functions). */
     [QQ_QUEUE] = { "labels_queue",
         "SELECT json_build_object('id', s.id, 'device_id', s.device_id, 'seq', s.seq,"
         "  'trigger_time', s.trigger_time, 'score', s.score, 'detector', s.detector,"
         "  'equipment_type', d.equipment_type, 'site', d.site, 'labeled_at', s.labeled_at,"
-        "  'channel_count', s.channel_count,"
+        "  'channel_count', s.channel_count, 'demo', s.demo,"
         "  'duration_s', (s.pre_samples + s.post_samples) / s.sample_rate) AS item,"
         " count(*) OVER () AS total,"
         " count(*) FILTER (WHERE s.labeled_at IS NULL) OVER () AS unlabeled"
@@ -35,20 +36,23 @@ static const struct db_sql queue_sql[] = {
         "  AND ($5::bigint IS NULL OR s.trigger_time >= timestamptz 'epoch' + $5::bigint * interval '1 microsecond')"
         "  AND ($6::bigint IS NULL OR s.trigger_time < timestamptz 'epoch' + $6::bigint * interval '1 microsecond')"
         "  AND ($10::int = 0 OR s.labeled_at IS NULL)"
+        "  AND ($11::int = 1 OR s.demo = ($11::int = 2))"
         " ORDER BY (s.labeled_at IS NOT NULL),"
         "  CASE WHEN $7 = 'score' THEN s.score END DESC,"
         "  CASE WHEN $7 = 'device' THEN s.device_id END,"
         "  s.trigger_time DESC, s.id DESC"
-        " LIMIT $8::int OFFSET $9::int", 10 },
+        " LIMIT $8::int OFFSET $9::int", 11 },
+    /* $1 demo (srv_query_demo): the facets of the devices the queue lists */
     [QQ_FACETS] = { "labels_queue_facets",
-        "SELECT json_build_object("
-        " 'devices', (SELECT coalesce(json_agg(id ORDER BY id), '[]') FROM devices),"
+        "WITH d AS (SELECT * FROM devices WHERE $1::int = 1 OR demo = ($1::int = 2))"
+        " SELECT json_build_object("
+        " 'devices', (SELECT coalesce(json_agg(id ORDER BY id), '[]') FROM d),"
         " 'equipment_types', (SELECT coalesce(json_agg(DISTINCT equipment_type), '[]')"
-        "   FROM devices WHERE equipment_type IS NOT NULL),"
-        " 'sites', (SELECT coalesce(json_agg(DISTINCT site), '[]') FROM devices"
-        "   WHERE site IS NOT NULL)) AS facets", 0 },
-    /* Context of snapshot $1: the device's latest $2 others and the same
-     * equipment type's latest $2 on other devices. */
+        "   FROM d WHERE equipment_type IS NOT NULL),"
+        " 'sites', (SELECT coalesce(json_agg(DISTINCT site), '[]') FROM d"
+        "   WHERE site IS NOT NULL)) AS facets", 1 },
+    /* Context of snapshot $1: the device's latest $2 others, the same
+     * equipment type's latest $2 on other devices, and a normal reference. */
     [QQ_CONTEXT] = { "labels_context",
         "WITH me AS (SELECT s.id, s.device_id, d.equipment_type FROM snapshots s"
         "  JOIN devices d ON d.id = s.device_id WHERE s.id = $1::bigint)"
@@ -63,7 +67,17 @@ static const struct db_sql queue_sql[] = {
         "   FROM snapshots s JOIN devices d ON d.id = s.device_id, me"
         "   WHERE d.equipment_type = me.equipment_type AND s.device_id <> me.device_id"
         "   ORDER BY s.trigger_time DESC LIMIT $2::int) y), '[]'),"
-        "  'equipment_type', (SELECT equipment_type FROM me)) AS context"
+        "  'equipment_type', (SELECT equipment_type FROM me),"
+        /* what normal looks like on this machine: the newest snapshot a
+         * person labeled normal, of the same device first, else of the
+         * same equipment type */
+        "  'reference', (SELECT json_build_object('id', s.id, 'device_id', s.device_id,"
+        "   'trigger_time', s.trigger_time, 'same_device', s.device_id = me.device_id)"
+        "   FROM snapshots s JOIN devices d ON d.id = s.device_id, me"
+        "   WHERE s.id <> me.id"
+        "    AND (s.device_id = me.device_id OR d.equipment_type = me.equipment_type)"
+        "    AND EXISTS (SELECT 1 FROM labels l WHERE l.snapshot_id = s.id AND l.class = 'normal')"
+        "   ORDER BY (s.device_id = me.device_id) DESC, s.trigger_time DESC LIMIT 1)) AS context"
         " FROM me", 2 },
 };
 
@@ -74,10 +88,10 @@ static const char *query_text(const struct srv_request *rq, const char *key, siz
     return s && *s && strlen(s) <= max ? s : NULL;
 }
 
-/* The queue's ten parameters, as text the values point into. */
+/* The queue's eleven parameters, as text the values point into. */
 struct queue_params {
     char score[32], from[24], to[24], lim[16], off[16];
-    const char *v[10];
+    const char *v[11];
 };
 
 /* Query parameter key in unix seconds (as the page's date inputs give
@@ -138,6 +152,8 @@ static int queue_params(const struct srv_request *rq, struct queue_params *p,
     p->v[8] = p->off;
     s = query_text(rq, "unlabeled", 1);
     p->v[9] = s && strcmp(s, "1") == 0 ? "1" : "0";
+    if (srv_query_demo(rq, rs, &p->v[10]) != SRV_OK)
+        return SRV_EBADREQ;
     return SRV_OK;
 }
 
@@ -152,7 +168,7 @@ int labels_queue(struct srv_request *rq, struct srv_response *rs)
         return err;
     if ((err = db_exec_own(&queue_sql[QQ_QUEUE], p.v, NULL, NULL, 0, &r)) != SRV_OK)
         return err;
-    if ((err = db_exec_own(&queue_sql[QQ_FACETS], NULL, NULL, NULL, 0, &f)) != SRV_OK) {
+    if ((err = db_exec_own(&queue_sql[QQ_FACETS], &p.v[10], NULL, NULL, 0, &f)) != SRV_OK) {
         PQclear(r);
         return err;
     }

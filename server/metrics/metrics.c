@@ -54,6 +54,13 @@ void metrics_ingest_queue(unsigned (*depth)(void), unsigned capacity, unsigned t
     atomic_store(&queue_depth, depth);
 }
 
+static atomic_ullong model_rollbacks_total;
+
+void metrics_model_rollback(void)
+{
+    atomic_fetch_add(&model_rollbacks_total, 1);
+}
+
 int metrics_render(unsigned worker_threads, char **out, size_t *len)
 {
     struct srv_buf b = { 0 };
@@ -105,6 +112,10 @@ int metrics_render(unsigned worker_threads, char **out, size_t *len)
             "precursor_db_pool_connections{pool=\"http_workers\"} %u\n"
             "precursor_db_pool_connections{pool=\"committers\"} %u\n",
         worker_threads, atomic_load(&committers));
+    srv_buf_printf(&b, "# HELP precursor_model_rollbacks_total Active models rolled back on a device "
+            "for exceeding the alarm budget (since start; all: GET /api/v1/rollbacks).\n"
+            "# TYPE precursor_model_rollbacks_total counter\n"
+            "precursor_model_rollbacks_total %llu\n", atomic_load(&model_rollbacks_total));
     if (!(*out = srv_buf_take(&b, len)))
         return SRV_ENOMEM;
     return SRV_OK;

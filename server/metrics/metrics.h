@@ -19,6 +19,9 @@ void metrics_commit_batch(unsigned n);
 void metrics_ingest_queue(unsigned (*depth)(void), unsigned capacity, unsigned threads);
 
 /* Render everything; *out malloc'd text, *len its length.  0 or SRV_ENOMEM. */
+/* A model rolled back on a device (server/deploy): counted for /metrics. */
+void metrics_model_rollback(void);
+
 int metrics_render(unsigned worker_threads, char **out, size_t *len);
 
 /* GET /metrics */

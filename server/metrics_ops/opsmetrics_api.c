@@ -27,19 +27,22 @@ static const struct db_sql opsm_sql[OQ_COUNT] = {
         " LEFT JOIN devices d ON d.id = s.device_id"
         " WHERE s.trigger_time >= timestamptz 'epoch' + $1::bigint * interval '1 microsecond'"
         "  AND s.trigger_time < timestamptz 'epoch' + $2::bigint * interval '1 microsecond'"
-        " ORDER BY s.trigger_time LIMIT $3::int", 3 },
+        "  AND ($4::int = 1 OR s.demo = ($4::int = 2))"
+        " ORDER BY s.trigger_time LIMIT $3::int", 4 },
     [OQ_WINDOW] = { "opsm_window", "SELECT ack_window_s FROM ops_settings WHERE id = 1", 0 },
     [OQ_TOP_DEVICES] = { "opsm_top_devices",
         "SELECT s.device_id AS name, count(*) AS alerts FROM snapshots s"
         " WHERE s.trigger_time >= timestamptz 'epoch' + $1::bigint * interval '1 microsecond'"
         "  AND s.trigger_time < timestamptz 'epoch' + $2::bigint * interval '1 microsecond'"
-        " GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 10", 2 },
+        "  AND ($3::int = 1 OR s.demo = ($3::int = 2))"
+        " GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 10", 3 },
     [OQ_TOP_RULES] = { "opsm_top_rules",
         "SELECT r.name, count(*) AS alerts FROM rule_hits h JOIN rules r ON r.id = h.rule_id"
         " JOIN snapshots s ON s.id = h.snapshot_id"
         " WHERE s.trigger_time >= timestamptz 'epoch' + $1::bigint * interval '1 microsecond'"
         "  AND s.trigger_time < timestamptz 'epoch' + $2::bigint * interval '1 microsecond'"
-        " GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 10", 2 },
+        "  AND ($3::int = 1 OR s.demo = ($3::int = 2))"
+        " GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 10", 3 },
 };
 
 static int q(int i, const char *const *vals, PGresult **out)
@@ -131,7 +134,7 @@ static int ack_window(int64_t *win)
 
 /* The alerts of the range as opsm_compute takes them, borrowing strings
  * from *rp (which the caller clears).  *a malloc'd. */
-static int alerts_load(const char *const vals[3], PGresult **rp, struct opsm_alert **a,
+static int alerts_load(const char *const vals[4], PGresult **rp, struct opsm_alert **a,
                        size_t *n, struct srv_response *rs)
 {
     PGresult *r;
@@ -215,15 +218,18 @@ int opsm_api_operational(struct srv_request *rq, struct srv_response *rs)
     struct opsm_range g;
     int64_t win;
     char fb[24], tb[24], lim[16];
-    const char *vals[3] = { fb, tb, lim };
+    /* the alerts' statement takes a limit, the top-10 lists do not */
+    const char *vals[4] = { fb, tb, lim, NULL }, *top_vals[3] = { fb, tb, NULL };
     struct opsm_alert *a = NULL;
     struct opsm_bucket *b = NULL;
     PGresult *r = NULL, *td = NULL, *tr = NULL;
     size_t n = 0, nb = 0;
     int err;
 
-    if ((err = range_parse(rq, &g, rs)) != SRV_OK || (err = ack_window(&win)) != SRV_OK)
+    if ((err = range_parse(rq, &g, rs)) != SRV_OK || (err = ack_window(&win)) != SRV_OK ||
+        (err = srv_query_demo(rq, rs, &vals[3])) != SRV_OK)
         return err;
+    top_vals[2] = vals[3];
     snprintf(fb, sizeof fb, "%" PRId64, g.from);
     snprintf(tb, sizeof tb, "%" PRId64, g.to);
     snprintf(lim, sizeof lim, "%d", OPSM_MAX_ALERTS + 1);
@@ -234,8 +240,8 @@ int opsm_api_operational(struct srv_request *rq, struct srv_response *rs)
         err = srv_fail(rs, err, "range holds too many buckets");
         goto out;
     }
-    if ((err = q(OQ_TOP_DEVICES, vals, &td)) != SRV_OK ||
-        (err = q(OQ_TOP_RULES, vals, &tr)) != SRV_OK)
+    if ((err = q(OQ_TOP_DEVICES, top_vals, &td)) != SRV_OK ||
+        (err = q(OQ_TOP_RULES, top_vals, &tr)) != SRV_OK)
         goto out;
     err = srv_respond_json_take(rs, 200, answer_json(g.kind, b, nb, td, tr, win));
 out:

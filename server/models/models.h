@@ -21,6 +21,8 @@ struct srv_response;
 
 int models_api_create(struct srv_request *rq, struct srv_response *rs);
 int models_api_get(struct srv_request *rq, struct srv_response *rs);
+/* GET /api/v1/models: every model, newest first (models_list.c). */
+int models_api_list(struct srv_request *rq, struct srv_response *rs);
 int models_api_header(struct srv_request *rq, struct srv_response *rs);
 int models_api_blob(struct srv_request *rq, struct srv_response *rs);
 int models_api_signing_key(struct srv_request *rq, struct srv_response *rs);
@@ -35,6 +37,28 @@ int models_signing_key(uint8_t sk[64], uint8_t pk[32]);
 
 /* Train model id now, in the calling thread (the worker and the tests). */
 int models_train(int64_t id);
+
+/* ---- the alarm budget (models_budget.c) ----------------------------------- */
+
+/* The fleet setting (alarm_budget): ISA-18.2's 6 alerts per operator-hour by
+ * default, one operator for every active device unless devices_per_operator
+ * says otherwise; an active model over its device's share for
+ * rollback_after_s of running time is rolled back there. */
+struct models_budget {
+    double per_operator_hour;
+    int devices_per_operator;       /* 0: every active device */
+    double rollback_after_s;
+    long active_devices;
+    char updated_by[80];
+    int64_t updated_us;
+};
+
+int models_budget_get(struct models_budget *out);
+/* SRV_EBADREQ when a value is out of range. */
+int models_budget_set(double per_operator_hour, int devices_per_operator, double rollback_after_s,
+                      const char *by);
+/* One device's share per hour, capped at one per hold-off (0: no cap). */
+double models_budget_device_per_hour(const struct models_budget *b, double hold_off_s);
 
 /* ---- the maths (models_fit.c) -------------------------------------------- */
 
@@ -51,11 +75,14 @@ int models_train_anomaly(const float *X, size_t n, uint16_t d, float quantile, s
 int models_train_centroid(const float *X, const int *y, size_t n, uint16_t d, uint16_t k,
                           uint16_t normal_class, struct model *out, int *bad_class);
 
-/* Features of one window of one channel, the detector's vector layout
- * (MODEL_NFEAT): level z (0 here: the window is its own baseline), then
- * logs of RMS, peak, crest factor, kurtosis, low-band and high-band energy
- * (first difference vs. 4-sample moving average).  x has len samples. */
-void models_window_features(const float *x, size_t len, float out[MODEL_NFEAT]);
+/* Calibrate an anomaly model's threshold on held-out normal vectors
+ * (cal[n][d], never used to fit it): the smallest score that at most
+ * floor(target * n) of them reach, so the false alarms the budget allows are
+ * measured, not assumed.  *alarms gets how many reach it.  With target * n
+ * < 1 the threshold lies just above the highest held-out score (0 alarms,
+ * and the rate is only bounded by 1/n).  MODEL_ETOOFEW when n < 1. */
+int models_calibrate_threshold(struct model *m, const float *cal, size_t n, double target,
+                               size_t *alarms);
 
 /* ---- the C header (models_header.c) -------------------------------------- */
 

@@ -57,6 +57,7 @@ static void fit_finish(struct model *m, struct model *out)
     m->channel_count = out->channel_count;
     m->version = out->version;
     m->created_us = out->created_us;
+    m->features = out->features;
     memcpy(m->layout, out->layout, sizeof m->layout);
     memcpy(out, m, sizeof *m);
 }
@@ -157,41 +158,34 @@ int models_train_centroid(const float *X, const int *y, size_t n, uint16_t d, ui
     return MODEL_OK;
 }
 
-void models_window_features(const float *x, size_t len, float out[MODEL_NFEAT])
+int models_calibrate_threshold(struct model *m, const float *cal, size_t n, double target,
+                               size_t *alarms)
 {
-    double m1 = 0, m2 = 0, m4 = 0, peak = 0, e_lo = 0, e_hi = 0, var, c4, rms, tiny;
+    float *sc, thr;
+    size_t allowed, i, k = 0;
 
-    for (int k = 0; k < MODEL_NFEAT; k++)
-        out[k] = 0.0f;
-    if (!x || len < 4)
-        return;
-    for (size_t i = 0; i < len; i++)
-        m1 += x[i];
-    m1 /= (double)len;
-    for (size_t i = 0; i < len; i++) {
-        double y = x[i] - m1, y2 = y * y;
-        m2 += y2;
-        m4 += y2 * y2;
-        if (fabs(y) > peak)
-            peak = fabs(y);
-        if (i >= 1) {
-            double dd = (double)x[i] - x[i - 1];
-            e_hi += dd * dd;
-        }
-        if (i >= 3) {
-            double a = ((double)x[i] + x[i - 1] + x[i - 2] + x[i - 3]) / 4.0 - m1;
-            e_lo += a * a;
-        }
-    }
-    var = m2 / (double)len;
-    c4 = m4 / (double)len;
-    tiny = 1e-12 + 1e-6 * fabs(m1);
-    rms = sqrt(var);
-    out[0] = 0.0f;
-    out[1] = (float)log(rms + tiny);
-    out[2] = (float)log(peak + tiny);
-    out[3] = (float)log((peak + tiny) / (rms + tiny));
-    out[4] = (float)log((c4 + tiny * tiny) / (var * var + tiny * tiny));
-    out[5] = (float)log(e_lo / (double)(len - 3) + tiny * tiny);
-    out[6] = (float)log(e_hi / (double)(len - 1) + tiny * tiny);
+    if (!m || !cal || n < 1)
+        return MODEL_ETOOFEW;
+    if (!(target >= 0.0) || target > 1.0)
+        return MODEL_EINVAL;
+    if (!(sc = malloc(n * sizeof *sc)))
+        return MODEL_ENOMEM;
+    for (i = 0; i < n; i++)
+        sc[i] = model_score(m, cal + i * m->n_features, m->n_features);
+    qsort(sc, n, sizeof *sc, cmp_float);
+    allowed = (size_t)(target * (double)n);
+    if (allowed >= n)
+        allowed = n - 1;
+    /* Just above the (allowed+1)-th highest score: at most `allowed` reach it
+     * (fewer with ties).  A score of 1 cannot be exceeded: the threshold stays 1. */
+    thr = nextafterf(sc[n - 1 - allowed], 2.0f);
+    if (thr > 1.0f)
+        thr = 1.0f;
+    for (i = 0; i < n; i++)
+        k += sc[i] >= thr;
+    m->threshold = thr;
+    if (alarms)
+        *alarms = k;
+    free(sc);
+    return MODEL_OK;
 }

@@ -1,22 +1,29 @@
 /* models_train.c - training one queued model from its dataset version.
  *
  * Training reads the version with ds_reader (one window at a time), turns
- * each window into the detector's feature vector (7 per channel), and:
- *   anomaly    - fits the Gaussian on the "normal" windows only;
+ * each window into the feature vector of schema/featureset.h (the function
+ * the agent runs on the device, so the model sees there what it saw here),
+ * and:
+ *   anomaly    - fits the Gaussian on part of the "normal" windows and
+ *                calibrates the alarm threshold on the rest (held out by
+ *                snapshot), to the alert budget at the device's window rate;
  *   classifier - fits nearest centroids over the version's classes.
  * Evaluation is grouped k-fold cross-validation: folds are whole split
  * groups (device, asset, ...), so a machine is never scored by a model that
- * saw it.  Alarm metrics treat "score >= threshold" as an alert on a
- * snapshot and compare the implied load with the ISA-18.2 targets. */
+ * saw it.  A metric is a number only when it was measured: a class that
+ * lives in fewer than 2 groups, or no failure windows at all, makes the
+ * metric null with a reason. */
 #include "server/models/models_int.h"
 
 #include <jansson.h>
+#include <math.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "schema/featureset.h"
 #include "schema/model.h"
 #include "server/datasets/datasets.h"
 #include "server/db/db.h"
@@ -25,9 +32,17 @@
 #define MODELS_FOLDS 5
 #define MODELS_MAX_WINDOWS 2000000      /* feature rows held in memory while training */
 /* ISA-18.2 / EEMUA 191: about 6 alarms per operator-hour is very likely
- * acceptable, 12 the most that is manageable. */
+ * acceptable, 12 the most that is manageable.  The anomaly threshold is
+ * calibrated to one device's share of the fleet's alarm budget
+ * (models_budget.c, ISA_TARGET_PER_HOUR by default). */
 #define ISA_TARGET_PER_HOUR 6.0
 #define ISA_MAX_PER_HOUR 12.0
+#define CAL_SHARE 4                     /* 1 snapshot in CAL_SHARE calibrates, the rest fit */
+/* The threshold aims at this share of the device's budget: a quantile from
+ * a few hundred held-out windows is itself uncertain, and a model that
+ * performs as measured must not sit at the edge of its budget (promotion
+ * and rollback hold it to the whole budget). */
+#define CAL_MARGIN 0.5
 
 /* Every window of the version as a feature row, in version order. */
 struct trainset {
@@ -37,6 +52,10 @@ struct trainset {
     int64_t *snap;
     size_t n;
     uint16_t d;
+    struct featureset_spec fs;
+    double target;              /* allowed false-alarm fraction per normal window */
+    double device_budget_per_hour;  /* one device's share of the alarm budget */
+    double per_operator_hour;       /* the budget the share comes from */
 };
 
 static void trainset_free(struct trainset *t)
@@ -47,20 +66,30 @@ static void trainset_free(struct trainset *t)
     free(t->snap);
 }
 
+/* Device windows per hour under fs. */
+static double windows_per_hour(const struct featureset_spec *fs)
+{
+    return 3600.0 * (double)fs->sample_rate / (double)fs->hop;
+}
+
 static int load_features(struct ds_reader *rd, struct trainset *t)
 {
     const struct ds_info *in = ds_reader_info(rd);
     struct ds_row row;
     const float *x;
     size_t cap;
-    unsigned c;
+    unsigned per;
     int rc;
 
+    ds_feature_spec(in, &t->fs);
+    per = featureset_per_channel(t->fs.id, t->fs.version);
     if (in->n_windows <= 0 || in->n_windows > MODELS_MAX_WINDOWS ||
-        (size_t)in->channel_count * MODEL_NFEAT > MODEL_MAX_FEATURES)
+        (size_t)in->channel_count * per > MODEL_MAX_FEATURES ||
+        featureset_unsupported(&t->fs, in->channel_count))
         return SRV_EUNPROCESSABLE;
+    t->target = CAL_MARGIN * t->device_budget_per_hour / windows_per_hour(&t->fs);
     cap = (size_t)in->n_windows;
-    t->d = (uint16_t)(in->channel_count * MODEL_NFEAT);
+    t->d = (uint16_t)(in->channel_count * per);
     t->X = malloc(cap * t->d * sizeof *t->X);
     t->y = malloc(cap * sizeof *t->y);
     t->group = malloc(cap * sizeof *t->group);
@@ -70,9 +99,8 @@ static int load_features(struct ds_reader *rd, struct trainset *t)
     while ((rc = ds_reader_next(rd, &row, &x)) == 1) {
         if (t->n == cap)
             return SRV_EINTERNAL;
-        for (c = 0; c < in->channel_count; c++)
-            models_window_features(x + (size_t)c * in->window_samples, in->window_samples,
-                                   t->X + t->n * t->d + c * MODEL_NFEAT);
+        if (ds_window_features(in, x, t->X + t->n * t->d) != DS_OK)
+            return SRV_EINTERNAL;
         t->y[t->n] = row.cls;
         t->group[t->n] = row.group;
         t->snap[t->n] = row.snapshot_id;
@@ -81,14 +109,71 @@ static int load_features(struct ds_reader *rd, struct trainset *t)
     return rc < 0 ? rc : SRV_OK;
 }
 
+/* Calibration windows: whole snapshots, picked by a mix of their id, so a
+ * window is never calibrated against its own neighbours. */
+static int held_for_calibration(int64_t snapshot_id)
+{
+    uint64_t h = (uint64_t)snapshot_id * UINT64_C(0x9E3779B97F4A7C15);
+    return (h >> 32) % CAL_SHARE == 0;
+}
+
+/* How the anomaly threshold was calibrated (a fit on all rows). */
+struct calib {
+    size_t fit, held_out, alarms;
+};
+
+/* Gaussian on the fitting normals, threshold on the held-out ones. */
+static int fit_anomaly(const struct trainset *t, const unsigned char *use, const struct ds_info *in,
+                       struct model *m, struct calib *cal)
+{
+    float *F = malloc(t->n * t->d * sizeof *F), *C = malloc(t->n * t->d * sizeof *C);
+    size_t i, nf = 0, nc = 0, alarms = 0;
+    int rc;
+
+    if (!F || !C) {
+        free(F);
+        free(C);
+        return MODEL_ENOMEM;
+    }
+    for (i = 0; i < t->n; i++) {
+        if ((use && !use[i]) || t->y[i] != in->normal_class)
+            continue;           /* the anomaly model never sees a failure */
+        if (held_for_calibration(t->snap[i]))
+            memcpy(C + nc++ * t->d, t->X + i * t->d, t->d * sizeof *C);
+        else
+            memcpy(F + nf++ * t->d, t->X + i * t->d, t->d * sizeof *F);
+    }
+    m->features = t->fs;
+    rc = nc < 1 ? MODEL_ETOOFEW : models_train_anomaly(F, nf, t->d, 0.99f, m);
+    if (rc == MODEL_OK)
+        rc = models_calibrate_threshold(m, C, nc, t->target, &alarms);
+    if (rc == MODEL_OK && cal) {
+        cal->fit = nf;
+        cal->held_out = nc;
+        cal->alarms = alarms;
+    }
+    free(F);
+    free(C);
+    return rc;
+}
+
 /* Train on the rows selected by use[] (NULL: all). */
 static int fit(const struct trainset *t, const unsigned char *use, int kind, const struct ds_info *in,
-               struct model *m, const char **why)
+               struct model *m, const char **why, struct calib *cal)
 {
-    float *X = malloc(t->n * t->d * sizeof *X);
-    int *y = malloc(t->n * sizeof *y), bad = -1, rc;
+    float *X;
+    int *y, bad = -1, rc;
     size_t i, k = 0;
 
+    if (kind == MODEL_ANOMALY) {
+        rc = fit_anomaly(t, use, in, m, cal);
+        if (rc == MODEL_ETOOFEW)
+            *why = "needs normal windows from at least 2 snapshots for fitting and 1 held out "
+                   "for calibration (1 snapshot in 4 is held out)";
+        return rc == MODEL_OK ? SRV_OK : rc == MODEL_ENOMEM ? SRV_ENOMEM : SRV_EUNPROCESSABLE;
+    }
+    X = malloc(t->n * t->d * sizeof *X);
+    y = malloc(t->n * sizeof *y);
     if (!X || !y) {
         free(X);
         free(y);
@@ -97,22 +182,17 @@ static int fit(const struct trainset *t, const unsigned char *use, int kind, con
     for (i = 0; i < t->n; i++) {
         if (use && !use[i])
             continue;
-        if (kind == MODEL_ANOMALY && t->y[i] != in->normal_class)
-            continue;           /* the anomaly model never sees a failure */
         memcpy(X + k * t->d, t->X + i * t->d, t->d * sizeof *X);
         y[k++] = t->y[i];
     }
-    if (kind == MODEL_ANOMALY)
-        rc = models_train_anomaly(X, k, t->d, 0.99f, m);
-    else
-        rc = models_train_centroid(X, y, k, t->d, (uint16_t)in->n_classes,
-                                   in->normal_class >= 0 ? (uint16_t)in->normal_class : MODEL_NO_CLASS,
-                                   m, &bad);
+    m->features = t->fs;
+    rc = models_train_centroid(X, y, k, t->d, (uint16_t)in->n_classes,
+                               in->normal_class >= 0 ? (uint16_t)in->normal_class : MODEL_NO_CLASS,
+                               m, &bad);
     free(X);
     free(y);
     if (rc == MODEL_ETOOFEW)
-        *why = kind == MODEL_ANOMALY ? "needs at least 2 windows labeled normal"
-                                     : "a class has no training window";
+        *why = "a class has no training window";
     return rc == MODEL_OK ? SRV_OK : rc == MODEL_ENOMEM ? SRV_ENOMEM : SRV_EUNPROCESSABLE;
 }
 
@@ -142,7 +222,7 @@ static int cv_score(const struct trainset *t, int kind, const struct ds_info *in
     for (f = 0; cv->folds >= 2 && f < cv->folds; f++) {
         for (i = 0; i < t->n; i++)
             use[i] = t->group[i] % cv->folds != f;
-        if (fit(t, use, kind, in, m, &why) != SRV_OK) {
+        if (fit(t, use, kind, in, m, &why, NULL) != SRV_OK) {
             cv->skipped++;
             continue;
         }
@@ -195,35 +275,165 @@ static void cv_count(const struct trainset *t, const struct ds_info *in, struct 
     }
 }
 
-static json_t *cv_json(const struct cv *cv, int kind, const struct ds_info *in)
-{
-    double days = (double)(in->t_max_us - in->t_min_us) / 86400e6, per_dev_day, per_hour;
-    json_t *j;
+/* Per-class support: windows and distinct groups of each class. */
+struct support {
+    size_t windows[DS_MAX_CLASSES];
+    uint32_t groups[DS_MAX_CLASSES];
+};
 
-    if (days < 1)
-        days = 1;
-    per_dev_day = (double)cv->snap_alarms / ((in->n_devices ? in->n_devices : 1) * days);
-    per_hour = (double)cv->snap_alarms / (days * 24);
-    j = json_pack("{s:s,s:i,s:i,s:I,s:I,s:I,s:I,s:I,s:f,s:f,s:I,s:I,s:f,s:f,s:f,s:f,s:b,s:s}",
+static int support_count(const struct trainset *t, const struct ds_info *in, struct support *sp)
+{
+    size_t ng = in->n_groups ? in->n_groups : 1;
+    unsigned char *seen = calloc((size_t)DS_MAX_CLASSES * ng, 1);
+
+    if (!seen)
+        return SRV_ENOMEM;
+    memset(sp, 0, sizeof *sp);
+    for (size_t i = 0; i < t->n; i++) {
+        size_t c = (size_t)t->y[i], g = t->group[i] < ng ? t->group[i] : 0;
+
+        if (c >= DS_MAX_CLASSES)
+            continue;
+        sp->windows[c]++;
+        if (!seen[c * ng + g]) {
+            seen[c * ng + g] = 1;
+            sp->groups[c]++;
+        }
+    }
+    free(seen);
+    return SRV_OK;
+}
+
+/* Why the version's CV cannot measure the model's metrics; NULL when it can.
+ * Writes the reason into buf. */
+static const char *cv_unmeasurable(const struct cv *cv, int kind, const struct ds_info *in,
+                                   const struct support *sp, char *buf, size_t cap)
+{
+    if (cv->folds < 2) {
+        snprintf(buf, cap, "not measurable: the version has %u group(s); cross-validation by "
+                 "group needs 2", in->n_groups);
+        return buf;
+    }
+    for (unsigned c = 0; c < in->n_classes; c++) {
+        if (kind == MODEL_ANOMALY && (int)c == in->normal_class)
+            continue;       /* normals are fitted within folds and held out by snapshot */
+        if (sp->windows[c] && sp->groups[c] < 2) {
+            snprintf(buf, cap, "not measurable: class %s has %zu windows from %u group",
+                     in->classes[c], sp->windows[c], sp->groups[c]);
+            return buf;
+        }
+    }
+    return NULL;
+}
+
+/* A ratio as a number, or null with reasons[name] saying why. */
+static void metric_set(json_t *j, json_t *reasons, const char *name, size_t num, size_t den,
+                       const char *unmeasurable, const char *zero_den)
+{
+    if (unmeasurable || den == 0) {
+        json_object_set_new(j, name, json_null());
+        json_object_set_new(reasons, name, json_string(unmeasurable ? unmeasurable : zero_den));
+    } else {
+        json_object_set_new(j, name, json_real((double)num / (double)den));
+    }
+}
+
+static json_t *support_json(const struct ds_info *in, const struct support *sp)
+{
+    json_t *a = json_array();
+
+    for (unsigned c = 0; a && c < in->n_classes; c++)
+        json_array_append_new(a, json_pack("{s:s,s:I,s:i}", "class", in->classes[c], "windows",
+                                           (json_int_t)sp->windows[c], "groups",
+                                           (int)sp->groups[c]));
+    return a;
+}
+
+static json_t *cv_json(const struct cv *cv, int kind, const struct ds_info *in,
+                       const struct support *sp)
+{
+    char why[256];
+    const char *um = cv_unmeasurable(cv, kind, in, sp, why, sizeof why);
+    json_t *j, *reasons = json_object();
+
+    j = json_pack("{s:s,s:i,s:i,s:I,s:I,s:I,s:I,s:I,s:I,s:o}",
                   "cv", "grouped k-fold over split groups", "folds", (int)cv->folds,
                   "folds_skipped", (int)cv->skipped, "windows_scored", (json_int_t)cv->n_scored,
                   "tp", (json_int_t)cv->tp, "fp", (json_int_t)cv->fp, "fn", (json_int_t)cv->fn,
-                  "tn", (json_int_t)cv->tn,
-                  "precision", cv->tp + cv->fp ? (double)cv->tp / (double)(cv->tp + cv->fp) : 0.0,
-                  "recall", cv->tp + cv->fn ? (double)cv->tp / (double)(cv->tp + cv->fn) : 0.0,
-                  "snapshots_scored", (json_int_t)cv->snaps,
-                  "snapshots_alerting", (json_int_t)cv->snap_alarms,
-                  "expected_alerts_per_device_per_day", per_dev_day,
-                  "expected_alerts_per_operator_hour", per_hour,
+                  "tn", (json_int_t)cv->tn, "snapshots_alerting", (json_int_t)cv->snap_alarms,
+                  "support", support_json(in, sp));
+    if (!j || !reasons) {
+        json_decref(j);
+        json_decref(reasons);
+        return NULL;
+    }
+    metric_set(j, reasons, "precision", cv->tp, cv->tp + cv->fp, um,
+               "not measurable: no held-out window alarmed");
+    metric_set(j, reasons, "recall", cv->tp, cv->tp + cv->fn, um,
+               "not measurable: no failure windows were scored");
+    /* False alarms on normal windows held out by group: measured whenever
+     * any were scored, whatever the failure classes' support. */
+    metric_set(j, reasons, "false_alarm_fraction", cv->fp, cv->fp + cv->tn,
+               cv->folds < 2 ? um : NULL, "not measurable: no normal windows were scored");
+    if (kind == MODEL_CENTROID)
+        metric_set(j, reasons, "accuracy", cv->correct, cv->n_scored, um,
+                   "not measurable: no window was scored");
+    json_object_set_new(j, "reasons", reasons);
+    return j;
+}
+
+/* The deployed model's own alarm prediction, from the normal windows held
+ * out of its fit: what a device should see, per window and per day, and
+ * whether that meets ISA-18.2 (only claimed when it was measured). */
+static json_t *prediction_json(const struct trainset *t, const struct ds_info *in,
+                               const struct model *m, const struct calib *cal)
+{
+    double rate_h = windows_per_hour(&t->fs), frac, res, per_op_hour;
+    double devices = t->per_operator_hour / t->device_budget_per_hour;   /* per operator */
+    json_t *j;
+
+    (void)in;
+    frac = (double)cal->alarms / (double)cal->held_out;
+    res = 1.0 / (double)cal->held_out;
+    per_op_hour = frac * rate_h * devices;
+    j = json_pack("{s:I,s:I,s:I,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:s}",
+                  "fit_normal_windows", (json_int_t)cal->fit,
+                  "held_out_normal_windows", (json_int_t)cal->held_out,
+                  "held_out_alarms", (json_int_t)cal->alarms,
+                  "predicted_alarm_fraction", frac, "alarm_fraction_resolution", res,
+                  "target_alarm_fraction", t->target, "threshold", (double)m->threshold,
+                  "window_rate_hz", rate_h / 3600.0,
+                  "predicted_alerts_per_device_per_day", frac * rate_h * 24.0,
+                  "expected_alerts_per_operator_hour", per_op_hour,
                   "isa18_2_target_per_operator_hour", ISA_TARGET_PER_HOUR,
                   "isa18_2_max_manageable_per_operator_hour", ISA_MAX_PER_HOUR,
-                  "meets_isa18_2_target", per_hour <= ISA_TARGET_PER_HOUR,
-                  "alerts_basis", "snapshots in the version over the days they span, one operator");
-    if (j && kind == MODEL_CENTROID)
-        json_object_set_new(j, "accuracy", json_real(cv->n_scored ? (double)cv->correct /
-                                                                    (double)cv->n_scored : 0));
-    if (j && cv->folds < 2)
-        json_object_set_new(j, "note", json_string("fewer than 2 groups: no cross-validation"));
+                  "alerts_basis", "alarming windows among normal windows held out of the fit, "
+                  "at the device's window rate, the alarm budget's devices per operator");
+    if (j) {
+        json_object_set_new(j, "device_budget_per_hour", json_real(t->device_budget_per_hour));
+        json_object_set_new(j, "budget_per_operator_hour", json_real(t->per_operator_hour));
+    }
+    if (!j)
+        return NULL;
+    /* The prediction is a quantile measured on a few hundred windows: its
+     * own 95 % upper bound (Wilson score interval) says how far a device
+     * may honestly land above it. */
+    {
+        double n = (double)cal->held_out, z = 1.96, c = n + z * z;
+        double mid = ((double)cal->alarms + z * z / 2.0) / c;
+        double half = z * sqrt((double)cal->alarms * (n - (double)cal->alarms) / n + z * z / 4.0) / c;
+
+        json_object_set_new(j, "predicted_alarm_fraction_upper95", json_real(mid + half));
+    }
+    if (cal->alarms == 0 && res * rate_h * devices > ISA_TARGET_PER_HOUR) {
+        json_object_set_new(j, "meets_isa18_2_target", json_null());
+        json_object_set_new(j, "meets_isa18_2_target_reason",
+                            json_string("not measurable: too few held-out normal windows to "
+                                        "resolve the target rate (0 alarms, one would exceed it)"));
+    } else {
+        json_object_set_new(j, "meets_isa18_2_target",
+                            json_boolean(per_op_hour <= ISA_TARGET_PER_HOUR));
+    }
     return j;
 }
 
@@ -232,14 +442,17 @@ static json_t *evaluate(const struct trainset *t, int kind, const struct ds_info
 {
     unsigned char *alarm = calloc(t->n, 1), *scored = calloc(t->n, 1);
     struct cv cv = { .folds = in->n_groups < MODELS_FOLDS ? in->n_groups : MODELS_FOLDS };
+    struct support *sp = malloc(sizeof *sp);
     json_t *j = NULL;
 
-    if (alarm && scored && cv_score(t, kind, in, &cv, scored, alarm) == SRV_OK) {
+    if (alarm && scored && sp && support_count(t, in, sp) == SRV_OK &&
+        cv_score(t, kind, in, &cv, scored, alarm) == SRV_OK) {
         cv_count(t, in, &cv, scored, alarm);
-        j = cv_json(&cv, kind, in);
+        j = cv_json(&cv, kind, in, sp);
     }
     free(alarm);
     free(scored);
+    free(sp);
     return j;
 }
 
@@ -335,9 +548,19 @@ static int train_version(int64_t id, int kind, struct ds_reader *rd, struct trai
     const struct ds_info *in = ds_reader_info(rd);
     const char *unfit = version_unfit(kind, in);
     struct trainset t = { 0 };
+    struct calib cal = { 0 };
+    struct models_budget b;
     struct model *m = NULL;
     int err;
 
+    /* Without the setting (a database from before it), ISA-18.2's default
+     * shared by the version's devices. */
+    if (models_budget_get(&b) != SRV_OK) {
+        b.per_operator_hour = ISA_TARGET_PER_HOUR;
+        b.devices_per_operator = (int)(in->n_devices ? in->n_devices : 1);
+    }
+    t.per_operator_hour = b.per_operator_hour;
+    t.device_budget_per_hour = models_budget_device_per_hour(&b, 0);
     if (unfit) {
         *why = unfit;
         return SRV_EUNPROCESSABLE;
@@ -351,8 +574,27 @@ static int train_version(int64_t id, int kind, struct ds_reader *rd, struct trai
         err = SRV_ENOMEM;
         goto out;
     }
-    if ((err = fit(&t, NULL, kind, in, m, why)) != SRV_OK)
+    if ((err = fit(&t, NULL, kind, in, m, why, &cal)) != SRV_OK)
         goto out;
+    if (kind == MODEL_CENTROID) {
+        /* The classifier has no calibration set: its prediction is the
+         * false alarms CV measured on normal windows of held-out groups. */
+        json_t *fp = json_object_get(tr->metrics, "fp"), *tn = json_object_get(tr->metrics, "tn");
+
+        cal.fit = t.n;
+        cal.alarms = (size_t)json_integer_value(fp);
+        cal.held_out = cal.alarms + (size_t)json_integer_value(tn);
+    }
+    if (cal.held_out > 0)
+        json_object_set_new(tr->metrics, "prediction", prediction_json(&t, in, m, &cal));
+    else
+        json_object_set_new(tr->metrics, "prediction_reason",
+                            json_string("not measurable: no normal window was held out"));
+    json_object_set_new(tr->metrics, "features",
+                        json_pack("{s:s,s:i,s:i,s:i,s:i,s:f}", "set",
+                                  featureset_name(t.fs.id), "id", t.fs.id, "version",
+                                  t.fs.version, "window", (int)t.fs.window, "hop",
+                                  (int)t.fs.hop, "sample_rate", (double)t.fs.sample_rate));
     if ((err = model_package(m, id, in, tr)) != SRV_OK) {
         *why = "encoding the model failed";
         goto out;

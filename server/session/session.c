@@ -235,7 +235,8 @@ static int too_many_failures(const struct srv_request *rq, const char *user, int
 static int respond_session(struct srv_response *rs, const char *user, enum srv_role role,
                            const char *csrf)
 {
-    return srv_respond_json_take(rs, 200, json_pack("{s:s,s:s,s:s?}", "username", user,
+    return srv_respond_json_take(rs, 200, json_pack("{s:b,s:s,s:s,s:s?}", "authenticated", 1,
+                                                    "username", user,
                                                     "role", auth_role_name(role),
                                                     "csrf", csrf));
 }
@@ -330,21 +331,29 @@ int session_login(struct srv_request *rq, struct srv_response *rs)
     return err;
 }
 
+/* The page's probe: open to anyone, so a page loaded before login asks
+ * "who am I" without a 401 in the browser console.  No credentials, or a
+ * session that has ended, is 200 {"authenticated":false}; a bearer token
+ * that is wrong is still 401 (a client that sends one wants to know). */
 int session_get(struct srv_request *rq, struct srv_response *rs)
 {
+    const char *authz = rq->header ? rq->header(rq, "Authorization") : NULL;
     struct session_row s;
     uint8_t sha[32];
     char actor[200];
     int err;
 
-    if (rq->user_id <= 0) {
-        /* An API token: say whose, no CSRF needed. */
-        err = session_actor(rq, actor, sizeof actor);
+    if (authz) {
+        err = auth_bearer(authz, &rq->role, &rq->token_id);
+        if (err == SRV_OK)
+            err = session_actor(rq, actor, sizeof actor);
         if (err != SRV_OK)
             return err;
         return respond_session(rs, actor, rq->role, NULL);
     }
     err = session_find(rq, &s, sha);
+    if (err == SRV_EUNAUTH)
+        return srv_respond_json_take(rs, 200, json_pack("{s:b}", "authenticated", 0));
     if (err != SRV_OK)
         return err;
     return respond_session(rs, s.username, s.role, s.csrf);

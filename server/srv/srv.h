@@ -222,6 +222,13 @@ struct json_t *srv_body_json(const struct srv_request *rq);
  * bytes, -1 otherwise. */
 int srv_json_opt_string(const struct json_t *obj, const char *key, size_t max,
                         const char **out);
+/* The demo= query parameter of the listings that leave the demo history out
+ * unless asked (queue, snapshots, operational metrics): absent, "exclude",
+ * "0" or "false" -> "0"; "include", "1" or "true" -> "1"; "only" -> "2", as
+ * the statements' ($N::int = 1 OR demo = ($N::int = 2)) takes it.  0 with
+ * *sql_mode static, or SRV_EBADREQ with the message set. */
+int srv_query_demo(const struct srv_request *rq, struct srv_response *rs,
+                   const char **sql_mode);
 void srv_response_release(struct srv_response *rs);
 
 /* The one growable buffer: zero-initialise, append, then take the bytes

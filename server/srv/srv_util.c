@@ -53,6 +53,27 @@ int srv_failf(struct srv_response *rs, int err, const char *fmt, ...)
     return err;
 }
 
+int srv_query_demo(const struct srv_request *rq, struct srv_response *rs,
+                   const char **sql_mode)
+{
+    static const struct {
+        const char *word, *mode;
+    } words[] = { { "exclude", "0" }, { "0", "0" }, { "false", "0" }, { "include", "1" },
+                  { "1", "1" }, { "true", "1" }, { "only", "2" } };
+    const char *v = rq->query ? rq->query(rq, "demo") : NULL;
+    size_t i;
+
+    *sql_mode = "0";
+    if (!v || !*v)
+        return SRV_OK;
+    for (i = 0; i < sizeof words / sizeof words[0]; i++)
+        if (strcmp(v, words[i].word) == 0) {
+            *sql_mode = words[i].mode;
+            return SRV_OK;
+        }
+    return srv_fail(rs, SRV_EBADREQ, "demo must be exclude, include or only");
+}
+
 json_t *srv_body_json(const struct srv_request *rq)
 {
     json_error_t je;

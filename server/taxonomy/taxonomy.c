@@ -9,6 +9,7 @@
 #include "server/db/db.h"
 #include "server/text/text.h"
 #include "server/taxonomy/taxonomy.h"
+#include "server/taxonomy/taxonomy_int.h"
 
 enum { TQ_TYPES, TQ_MODES, TQ_ASSETS, TQ_TYPE_PUT, TQ_MODE_INSERT, TQ_ASSET_PUT,
        TQ_DEVICE_ASSET, TQ_TYPE_CLASSES, TQ_COUNT };
@@ -16,14 +17,22 @@ enum { TQ_TYPES, TQ_MODES, TQ_ASSETS, TQ_TYPE_PUT, TQ_MODE_INSERT, TQ_ASSET_PUT,
 static const struct db_sql taxonomy_sql[TQ_COUNT] = {
     [TQ_TYPES] = { "tax_types",
         "SELECT coalesce(json_agg(json_build_object('name', name, 'parent', parent,"
-        " 'description', description) ORDER BY name), '[]')::text AS types FROM equipment_types", 0 },
+        " 'description', description, 'shaft_hz', shaft_hz,"
+        " 'bearing', CASE WHEN bearing_balls IS NULL THEN NULL"
+        " ELSE json_build_object('balls', bearing_balls, 'ball_mm', bearing_ball_mm,"
+        " 'pitch_mm', bearing_pitch_mm, 'contact_deg', bearing_contact_deg) END)"
+        " ORDER BY name), '[]')::text AS types FROM equipment_types", 0 },
     [TQ_MODES] = { "tax_modes",
         "SELECT coalesce(json_agg(json_build_object('id', id, 'equipment_type', equipment_type,"
         " 'mode', mode, 'mechanism', mechanism, 'cause', cause, 'class', class) ORDER BY id),"
         " '[]')::text AS modes FROM failure_modes", 0 },
     [TQ_ASSETS] = { "tax_assets",
         "SELECT coalesce(json_agg(json_build_object('id', a.id, 'equipment_type', a.equipment_type,"
-        " 'site', a.site, 'description', a.description, 'devices', (SELECT coalesce("
+        " 'site', a.site, 'description', a.description, 'shaft_hz', a.shaft_hz,"
+        " 'bearing', CASE WHEN a.bearing_balls IS NULL THEN NULL"
+        " ELSE json_build_object('balls', a.bearing_balls, 'ball_mm', a.bearing_ball_mm,"
+        " 'pitch_mm', a.bearing_pitch_mm, 'contact_deg', a.bearing_contact_deg) END,"
+        " 'devices', (SELECT coalesce("
         " json_agg(d.id ORDER BY d.id), '[]') FROM devices d WHERE d.asset_id = a.id))"
         " ORDER BY a.id), '[]')::text AS assets FROM assets a", 0 },
     /* parent must exist (or be null); the trigger refuses cycles */
@@ -109,10 +118,12 @@ int taxonomy_api_get(struct srv_request *rq, struct srv_response *rs)
     return srv_respond_json_take(rs, 200, out);
 }
 
-/* POST /api/v1/taxonomy/types {name, parent, description}: create or move. */
+/* POST /api/v1/taxonomy/types {name, parent, description, shaft_hz, bearing}:
+ * create or move; shaft speed and bearing geometry when given (null clears). */
 int taxonomy_api_type_put(struct srv_request *rq, struct srv_response *rs)
 {
     json_t *j = body_object(rq);
+    struct taxonomy_kin kin;
     const char *vals[3];
     PGresult *r = NULL;
     int err;
@@ -127,7 +138,13 @@ int taxonomy_api_type_put(struct srv_request *rq, struct srv_response *rs)
         return srv_fail(rs, SRV_EBADREQ, "name and parent must match [a-z0-9_]{1,64}, "
                         "description at most 2000 bytes");
     }
+    if ((err = taxonomy__kin_parse(j, &kin, rs)) != SRV_OK) {
+        json_decref(j);
+        return err;
+    }
     err = q(TQ_TYPE_PUT, vals, &r);
+    if (err == SRV_OK && PQntuples(r) == 1)
+        err = taxonomy__kin_store(&kin, 0, vals[0]);
     if (err == SRV_EBADREQ)
         err = srv_fail(rs, SRV_EBADREQ, "taxonomy cycle: a type cannot be its own ancestor "
                        "(or the tree would be deeper than 32 levels)");
@@ -181,6 +198,7 @@ int taxonomy_api_mode_create(struct srv_request *rq, struct srv_response *rs)
 int taxonomy_api_asset_put(struct srv_request *rq, struct srv_response *rs)
 {
     json_t *j = body_object(rq);
+    struct taxonomy_kin kin;
     const char *vals[4];
     PGresult *r = NULL;
     int err;
@@ -196,7 +214,13 @@ int taxonomy_api_asset_put(struct srv_request *rq, struct srv_response *rs)
         return srv_fail(rs, SRV_EBADREQ, "need id ([A-Za-z0-9._-]{1,64}) and equipment_type; site "
                         "at most 64 bytes");
     }
+    if ((err = taxonomy__kin_parse(j, &kin, rs)) != SRV_OK) {
+        json_decref(j);
+        return err;
+    }
     err = q(TQ_ASSET_PUT, vals, &r);
+    if (err == SRV_OK && PQntuples(r) == 1)
+        err = taxonomy__kin_store(&kin, 1, vals[0]);
     if (err == SRV_OK && PQntuples(r) != 1)
         err = srv_fail(rs, SRV_EBADREQ, "unknown equipment type");
     else if (err == SRV_OK)

@@ -19,5 +19,8 @@ int taxonomy_api_mode_create(struct srv_request *rq, struct srv_response *rs);
 int taxonomy_api_asset_put(struct srv_request *rq, struct srv_response *rs);
 int taxonomy_api_device_asset(struct srv_request *rq, struct srv_response *rs);
 int taxonomy_api_type_classes(struct srv_request *rq, struct srv_response *rs);
+/* POST /api/v1/taxonomy/classes: a label class without a failure mode
+ * (taxonomy_kin.c, with the types' and assets' shaft speed and bearing). */
+int taxonomy_api_class_create(struct srv_request *rq, struct srv_response *rs);
 
 #endif

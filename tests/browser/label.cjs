@@ -61,11 +61,15 @@ async function login(page, user, pw) {
   });
   const page = ctx.pages()[0] || await ctx.newPage();
   const consoleErrors = [];
-  // The logged-out probes, the wrong password, the CSRF check and the
-  // operator's visit to the admin page answer 401 and 403 on purpose;
-  // chromium logs those loads.  Anything else counts.
+  // The wrong password, the CSRF check, the operator's visit to the admin
+  // page and the request after logout answer 401 and 403 on purpose, and
+  // chromium logs those loads; only there are they let through.  The page
+  // itself, before login (the session probe) and after, logs nothing.
+  let refusalsExpected = false;
   page.on('console', (m) => {
-    if (m.type() === 'error' && !/Failed to load resource: .* (401|403)/.test(m.text())) consoleErrors.push(m.text());
+    if (m.type() !== 'error') return;
+    if (refusalsExpected && /Failed to load resource: .* (401|403)/.test(m.text())) return;
+    consoleErrors.push(m.text());
   });
   page.on('pageerror', (e) => consoleErrors.push(String(e)));
   try {
@@ -73,9 +77,15 @@ async function login(page, user, pw) {
     const anon = await apiGet('/api/v1/queue', false);
     check('logged-out API request refused', anon.status === 401, `status ${anon.status}`);
     await page.goto(BASE + '/');
+    await page.waitForSelector('#login', { timeout: 10000 });
+    const probe = await page.evaluate(async () => { const r = await fetch('/api/v1/session'); return [r.status, await r.json()]; });
+    check('session probe before login: 200 {"authenticated": false}', probe[0] === 200 && probe[1].authenticated === false, JSON.stringify(probe));
+    check('no console errors before login', consoleErrors.length === 0, consoleErrors.join(' | '));
+    refusalsExpected = true;
     await login(page, process.env.USERNAME, 'wrong-password');
     await page.waitForFunction(() => document.getElementById('login-error').textContent.length > 0);
     pass('wrong password refused');
+    refusalsExpected = false;
     await login(page, process.env.USERNAME, process.env.PASSWORD);
     await page.waitForSelector('#queue tbody tr.row', { timeout: 10000 });
     const cookies = await ctx.cookies(BASE);
@@ -168,7 +178,9 @@ async function login(page, user, pw) {
       check('audit history keeps create and delete', hist.status === 200 && hist.body.items.map((h) => h.action).join() === 'create,delete', JSON.stringify(hist.body));
     }
 
+    check('no console errors while labeling', consoleErrors.length === 0, consoleErrors.join(' | '));
     // a state-changing request without the CSRF token is refused even with the cookie
+    refusalsExpected = true;
     const csrf = await page.evaluate(async (sid) => (await fetch(`/api/v1/snapshots/${sid}/labels`, {
       method: 'POST', headers: { 'Content-Type': 'application/json' },
       body: JSON.stringify({ start_s: 0, end_s: 0.1, channels: [0], class: 'other' }) })).status, id);
@@ -196,6 +208,7 @@ async function login(page, user, pw) {
     await page.waitForSelector('#users-link:not([hidden])', { timeout: 10000 });
     await page.click('#users-link');
     await page.waitForSelector('#users tbody tr', { timeout: 10000 });
+    refusalsExpected = false;
     const listed = await page.$$eval('#users tbody tr', (rs) => rs.map((r) => r.dataset.user));
     check('admin users page lists users', listed.includes(process.env.USERNAME) && listed.includes(process.env.ADMIN_USERNAME), listed.join());
     const newPw = 'pw-' + Math.random().toString(36).slice(2, 14);

@@ -28,6 +28,7 @@ ADMIN_PASSWORD=$(openssl rand -hex 12)
 echo "$ADMIN_PASSWORD" | "$SERVER_BIN" user add --username admin1 --role admin 2>>"$IT_TMP/user.log" ||
     { it_fail user "$(cat "$IT_TMP/user.log")"; it_finish; }
 TOKEN=$("$SERVER_BIN" token create --name browser-test --role ml 2>/dev/null | tail -n1 | tr -d '[:space:]')
+OPTOKEN=$("$SERVER_BIN" token create --name browser-operator --role operator 2>/dev/null | tail -n1 | tr -d '[:space:]')
 (umask 077; openssl rand -hex 24 >"$IT_TMP/enroll-secret")
 
 it_spawn server "$SERVER_BIN" serve --port "$PORT" --enroll-secret-file "$IT_TMP/enroll-secret" \
@@ -60,4 +61,8 @@ BASE="$BASE" USERNAME="$USERNAME" PASSWORD="$PASSWORD" ADMIN_USERNAME=admin1 \
     it_fail demo-history "$(tail -n 3 "$IT_TMP/demo-history.log")"
 BASE="$BASE" USERNAME="$USERNAME" PASSWORD="$PASSWORD" TOKEN="$TOKEN" ARTIFACTS="$ARTIFACTS" \
     SHOT_DIR="${SHOT_DIR:-}" node "$IT_ROOT/tests/browser/rules.cjs" || IT_FAILS=$((IT_FAILS + 1))
+# Then every part's page and the analyst's snapshot view (pages.cjs)
+BASE="$BASE" USERNAME="$USERNAME" PASSWORD="$PASSWORD" ADMIN_USERNAME=admin1 \
+    ADMIN_PASSWORD="$ADMIN_PASSWORD" TOKEN="$TOKEN" OPTOKEN="$OPTOKEN" ARTIFACTS="$ARTIFACTS" \
+    SHOT_DIR="${SHOT_DIR:-}" node "$IT_ROOT/tests/browser/pages.cjs" || IT_FAILS=$((IT_FAILS + 1))
 it_finish

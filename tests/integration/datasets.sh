@@ -176,7 +176,7 @@ for ((i = 0; i < 100; i++)); do
     st=$(it_json "$IT_TMP/ms.json" 'd["status"]'); [ "$st" = done ] || [ "$st" = failed ] && break; sleep 0.2
 done
 [ "$code" = 202 ] && [ "$st" = done ] &&
-    it_pass "model trained ($(it_json "$IT_TMP/ms.json" '"precision %.2f recall %.2f, %.2f alerts/operator-hour" % (d["metrics"]["precision"], d["metrics"]["recall"], d["metrics"]["expected_alerts_per_operator_hour"])'))" ||
+    it_pass "model trained ($(it_json "$IT_TMP/ms.json" '"precision %s recall %s, %.2f alerts/operator-hour" % (d["metrics"]["precision"], d["metrics"]["recall"], d["metrics"]["prediction"]["expected_alerts_per_operator_hour"])'))" ||
     it_fail "model trained" "$code $(cat "$IT_TMP/ms.json")"
 it_http GET "$BASE/api/v1/models/$MID/blob" "$IT_TMP/model.bin" "${AML[@]}" >/dev/null
 it_http GET "$BASE/api/v1/models/signing-key" "$IT_TMP/key.json" "${AML[@]}" >/dev/null

@@ -23,3 +23,18 @@ test('fmtSpan: bounds at the digits asked, en dash by default', () => {
   assert.equal(fmtSpan(0.125, 0.5, 4), '0.1250–0.5000 s');
   assert.equal(fmtSpan(0.125, 0.5, 3, ' – '), '0.125 – 0.500 s');
 });
+
+test('dash: a dash for nothing, the value as text otherwise', async () => {
+  const { dash } = await import('../../labeling-ui/format.js');
+  assert.equal(dash(null), '—');
+  assert.equal(dash(undefined), '—');
+  assert.equal(dash(''), '—');
+  assert.equal(dash(0), '0');
+  assert.equal(dash('ok'), 'ok');
+});
+
+test('withSupport: the ratio and the count behind it', async () => {
+  const { withSupport } = await import('../../labeling-ui/format.js');
+  assert.equal(withSupport(5, 6), '0.83 (n = 6)');
+  assert.equal(withSupport(0, 0), '— (n = 0)');
+});

@@ -20,6 +20,10 @@ test('every documented key maps to its action', () => {
     0: { action: 'whole', arg: undefined },
     n: { action: 'next', arg: undefined },
     u: { action: 'undo', arg: undefined },
+    '[': { action: 'edge', arg: { edge: 'start', f: -0.05 } },
+    ']': { action: 'edge', arg: { edge: 'start', f: 0.05 } },
+    '{': { action: 'edge', arg: { edge: 'end', f: -0.05 } },
+    '}': { action: 'edge', arg: { edge: 'end', f: 0.05 } },
   };
   for (const [k, a] of Object.entries(want)) assert.deepEqual(press(k), a, k);
 });

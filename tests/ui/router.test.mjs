@@ -8,6 +8,9 @@ test('each page has its hash', () => {
   assert.deepEqual(matchRoute('#/admin/users'), { page: 'users', params: {} });
   assert.deepEqual(matchRoute('#/rules'), { page: 'rules', params: {} });
   assert.deepEqual(matchRoute('#/ops'), { page: 'ops', params: {} });
+  for (const p of ['fleet', 'datasets', 'models', 'classes']) assert.deepEqual(matchRoute(`#/${p}`), { page: p, params: {} });
+  assert.deepEqual(matchRoute('#/deployments'), { page: 'deployments', params: { model: null } });
+  assert.deepEqual(matchRoute('#/deployments/12'), { page: 'deployments', params: { model: 12 } });
   assert.deepEqual(matchRoute('#/queue'), { page: 'queue', params: {} });
 });
 

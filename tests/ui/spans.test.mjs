@@ -1,7 +1,7 @@
 // spans.test.mjs - making spans and the label bodies sent for them.
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { makeSpan, spanChannels, newLabelBody, restoreBody, withoutLabel } from '../../labeling-ui/spans.js';
+import { makeSpan, spanChannels, newLabelBody, restoreBody, withoutLabel, moveSpanEdge, followEdge } from '../../labeling-ui/spans.js';
 
 test('makeSpan keeps a span inside the snapshot as it is', () => {
   assert.deepEqual(makeSpan(0.2, 0.4, 1), { start_s: 0.2, end_s: 0.4 });
@@ -62,4 +62,21 @@ test('withoutLabel drops one label by id and leaves the list it was given', () =
   assert.deepEqual(withoutLabel(labels, 2), [{ id: 1 }, { id: 3 }]);
   assert.equal(labels.length, 3);
   assert.deepEqual(withoutLabel(labels, 9), labels);
+});
+
+test('moveSpanEdge: one edge moves, inside the snapshot, never past the other', () => {
+  const s = { start_s: 1, end_s: 2 };
+  assert.deepEqual(moveSpanEdge(s, 'start', -0.5, 10), { start_s: 0.5, end_s: 2 });
+  assert.deepEqual(moveSpanEdge(s, 'end', 3, 10), { start_s: 1, end_s: 5 });
+  assert.deepEqual(moveSpanEdge(s, 'start', -5, 10), { start_s: 0, end_s: 2 });
+  assert.deepEqual(moveSpanEdge(s, 'end', 50, 10), { start_s: 1, end_s: 10 });
+  const c = moveSpanEdge(s, 'start', 5, 10);
+  assert.ok(c.start_s < c.end_s && c.end_s === 2 && Math.abs(c.start_s - 1.999) < 1e-9);
+  assert.equal(moveSpanEdge(null, 'start', 1, 10), null);
+});
+
+test('followEdge: the view keeps its width and moves just enough to show the edge', () => {
+  assert.deepEqual(followEdge([2, 4], 3), [2, 4]);
+  assert.deepEqual(followEdge([2, 4], 5), [3, 5]);
+  assert.deepEqual(followEdge([2, 4], 1), [1, 3]);
 });

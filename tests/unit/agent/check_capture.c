@@ -12,7 +12,7 @@ Suite *capture_suite(void);
 
 static struct detect_result hit(float score, uint16_t channel)
 {
-    struct detect_result r = { score, channel, DETECT_LEVEL, 1, 0 };
+    struct detect_result r = { score, channel, DETECT_LEVEL, 1, 0, score };
     return r;
 }
 

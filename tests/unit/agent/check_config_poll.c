@@ -93,14 +93,14 @@ START_TEST(runtime_slot_pins_and_refuses)
     evil = testmodel_blob(&src, 5.0f, 3, esk, &le);
 
     ck_assert_int_eq(agent_model_setup_runtime(&c, &src, &pc, &s, err, sizeof err), 0);
-    ck_assert_ptr_nonnull(pc.model);
-    ck_assert(pc.detect.enable & DETECT_MODEL);
-    ck_assert_uint_eq(pc.model->n_features, 2 * DETECT_NFEAT);
-    /* No model yet: the hook scores 0.  No key yet: nothing is trusted. */
+    ck_assert_ptr_nonnull(pc.model.step);
+    /* No model yet: the hook scores 0 and never alarms.  No key yet:
+     * nothing is trusted. */
     {
-        float x[2 * DETECT_NFEAT] = { 0 };
+        float x[2] = { 0 }, sc = 1.0f;
 
-        ck_assert(pc.model->score(pc.model->model, x, 2 * DETECT_NFEAT) == 0.0f);
+        ck_assert_int_eq(pc.model.step(pc.model.ctx, x, &sc), 0);
+        ck_assert(sc == 0.0f);
     }
     ck_assert(!agent_model_slot_has_key(s));
     ck_assert_int_eq(agent_model_slot_load(s, b1, l1), MODEL_ESIGNATURE);

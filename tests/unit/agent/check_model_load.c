@@ -2,11 +2,15 @@
  * server key for this channel layout is installed; a forged blob (another
  * key, a flipped bit, a key swapped into the header), a blob for another
  * layout, or a file that is not a blob is refused and the running model
- * stays; rollback returns to the previous model; the detector scores with
- * the installed model. */
+ * stays; rollback returns to the previous model; the slot computes the
+ * golden feature vectors bit for bit from streamed frames; a model for a
+ * feature set or rate the agent cannot compute is refused with the reason;
+ * shadow never acts; a kept model runs again from the first sample after a
+ * restart. */
 #include "agent/model/agent_model.h"
 
 #include <check.h>
+#include <math.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +20,7 @@
 #include "agent/config/config.h"
 #include "agent/pipeline/pipeline.h"
 #include "agent/source/source.h"
+#include "../featgolden.h"
 #include "testmodel.h"
 
 static uint8_t srv_pk[32], srv_sk[64], evil_pk[32], evil_sk[64];
@@ -46,20 +51,31 @@ static struct source *fake_source(unsigned channels, const char *first_name)
     return s;
 }
 
+/* One window of deterministic frames through the slot; the last score. */
+static float run_window_of(struct agent_model_slot *s, unsigned channels)
+{
+    float frame[8], sc = -1.0f;
+
+    for (int i = 0; i < TESTMODEL_WINDOW; i++) {
+        for (unsigned c = 0; c < channels; c++)
+            frame[c] = (float)sin(0.3 * i + c) * (1.0f + 0.1f * (float)c);
+        agent_model_slot_step(s, frame, &sc);
+    }
+    return sc;
+}
+
 START_TEST(forged_blob_refused_previous_kept)
 {
     struct source *src = fake_source(2, NULL), *other = fake_source(2, "spindle");
     uint8_t layout[MODEL_LAYOUT_LEN], *good1, *good2, *evil, *wrong_layout;
     size_t l1, l2, le, lw;
     struct agent_model_slot *s;
-    const struct detect_model *dm;
-    float x[2 * DETECT_NFEAT];
     float s1;
 
     keys();
     ck_assert_int_eq(agent_model_layout_of(src, layout), 0);
-    ck_assert_int_eq(agent_model_slot_new(srv_pk, layout, &s), 0);
-    ck_assert_ptr_null(agent_model_slot_detect(s));
+    ck_assert_int_eq(agent_model_slot_new(srv_pk, layout, src->channels, src->rate, &s), 0);
+    ck_assert_uint_eq(agent_model_slot_version(s), 0);
     good1 = testmodel_blob(src, 0.0f, 1, srv_sk, &l1);
     good2 = testmodel_blob(src, 5.0f, 2, srv_sk, &l2);
     evil = testmodel_blob(src, 100.0f, 99, evil_sk, &le);
@@ -67,12 +83,8 @@ START_TEST(forged_blob_refused_previous_kept)
 
     ck_assert_int_eq(agent_model_slot_load(s, good1, l1), 0);
     ck_assert_uint_eq(agent_model_slot_version(s), 1);
-    dm = agent_model_slot_detect(s);
-    ck_assert_ptr_nonnull(dm);
-    ck_assert_uint_eq(dm->n_features, 2 * DETECT_NFEAT);
-    for (int j = 0; j < 2 * DETECT_NFEAT; j++)
-        x[j] = 0.5f;
-    s1 = dm->score(dm->model, x, dm->n_features);
+    s1 = run_window_of(s, 2);
+    ck_assert_float_gt(s1, 0.0f);
 
     /* Forged by another key. */
     ck_assert_int_eq(agent_model_slot_load(s, evil, le), MODEL_ESIGNATURE);
@@ -89,15 +101,15 @@ START_TEST(forged_blob_refused_previous_kept)
     ck_assert_int_eq(agent_model_slot_load(s, (const uint8_t *)"PRMD", 4), MODEL_ETRUNCATED);
     /* Through all of it the first model kept running, bit for bit. */
     ck_assert_uint_eq(agent_model_slot_version(s), 1);
-    ck_assert_float_eq(dm->score(dm->model, x, dm->n_features), s1);
+    ck_assert_float_eq(run_window_of(s, 2), s1);
 
     /* A good update installs; rollback returns to version 1. */
     ck_assert_int_eq(agent_model_slot_load(s, good2, l2), 0);
     ck_assert_uint_eq(agent_model_slot_version(s), 2);
-    ck_assert_float_ne(dm->score(dm->model, x, dm->n_features), s1);
+    ck_assert_float_ne(run_window_of(s, 2), s1);
     ck_assert_int_eq(agent_model_slot_rollback(s), 0);
     ck_assert_uint_eq(agent_model_slot_version(s), 1);
-    ck_assert_float_eq(dm->score(dm->model, x, dm->n_features), s1);
+    ck_assert_float_eq(run_window_of(s, 2), s1);
 
     free(good1);
     free(good2);
@@ -139,8 +151,8 @@ START_TEST(setup_from_config)
     fclose(f);
     ck_assert_int_eq(agent_model_setup(&c, src, &pc, &s, err, sizeof err), 0);
     ck_assert_ptr_nonnull(s);
-    ck_assert_ptr_eq(pc.model, agent_model_slot_detect(s));
-    ck_assert_uint_eq(pc.detect.enable & DETECT_MODEL, DETECT_MODEL);
+    ck_assert_ptr_eq(pc.model.ctx, s);
+    ck_assert_ptr_nonnull(pc.model.step);
     agent_model_slot_free(s);
 
     /* A forged file stops start-up with a message, and no slot. */
@@ -150,7 +162,7 @@ START_TEST(setup_from_config)
     memset(&pc, 0, sizeof pc);
     ck_assert_int_eq(agent_model_setup(&c, src, &pc, &s, err, sizeof err), MODEL_ESIGNATURE);
     ck_assert_ptr_null(s);
-    ck_assert_ptr_null(pc.model);
+    ck_assert_ptr_null(pc.model.step);
     ck_assert_ptr_nonnull(strstr(err, "refused"));
     /* No key configured. */
     c.model_key_file[0] = '\0';
@@ -164,6 +176,180 @@ START_TEST(setup_from_config)
 }
 END_TEST
 
+/* The golden windows streamed frame by frame through the slot: the vector
+ * it scores is the one the server trains on, bit for bit. */
+START_TEST(golden_features_streamed)
+{
+    static struct featgolden g[FEATGOLDEN_MAX];
+    float got[FEATGOLDEN_MAX_CH * FEATURESET_MAX_PER_CHANNEL], frame[FEATGOLDEN_MAX_CH];
+    int n = featgolden_read(g, FEATGOLDEN_MAX);
+
+    keys();
+    ck_assert_int_ge(n, 3);
+    for (int k = 0; k < n; k++) {
+        struct source *src = fake_source(g[k].channels, NULL);
+        struct agent_model_slot *s;
+        uint8_t layout[MODEL_LAYOUT_LEN], *b;
+        size_t lb;
+
+        ck_assert_uint_eq(g[k].spec.window, TESTMODEL_WINDOW);
+        ck_assert(g[k].spec.sample_rate == (float)src->rate);
+        b = testmodel_blob(src, 0.0f, 1, srv_sk, &lb);
+        ck_assert_int_eq(agent_model_layout_of(src, layout), 0);
+        ck_assert_int_eq(agent_model_slot_new(srv_pk, layout, src->channels, src->rate, &s), 0);
+        ck_assert_int_eq(agent_model_slot_load(s, b, lb), 0);
+        /* Some frames before, so the window lands mid-ring. */
+        for (unsigned i = 0; i < 3 * TESTMODEL_HOP + 5; i++) {
+            for (unsigned c = 0; c < g[k].channels; c++)
+                frame[c] = 100.0f + (float)i;
+            agent_model_slot_step(s, frame, NULL);
+        }
+        /* The window ends where a hop ends: 64 + 3*32 + 5 frames in, 27 short of one. */
+        for (unsigned i = 0; i < 27; i++)
+            agent_model_slot_step(s, frame, NULL);
+        for (unsigned i = 0; i < g[k].spec.window; i++) {
+            for (unsigned c = 0; c < g[k].channels; c++)
+                frame[c] = g[k].x[c * g[k].spec.window + i];
+            agent_model_slot_step(s, frame, NULL);
+        }
+        ck_assert_uint_eq(agent_model_slot_last_features(s, got, sizeof got / sizeof got[0]), g[k].nf);
+        featgolden_assert_equal(got, &g[k], "agent model slot");
+        agent_model_slot_free(s);
+        free(b);
+        free(src);
+    }
+}
+END_TEST
+
+/* A model the agent cannot compute the features of is refused, says why,
+ * and the running model stays. */
+START_TEST(feature_refusals_keep_running)
+{
+    struct source *src = fake_source(2, NULL), *fast = fake_source(2, NULL);
+    struct agent_model_slot *s;
+    uint8_t layout[MODEL_LAYOUT_LEN], *good, *other_rate;
+    size_t lg, lo;
+    char why[200];
+
+    keys();
+    fast->rate = 2000;
+    good = testmodel_blob(src, 0.0f, 1, srv_sk, &lg);
+    other_rate = testmodel_blob(fast, 0.0f, 2, srv_sk, &lo);
+    ck_assert_int_eq(agent_model_layout_of(src, layout), 0);
+    ck_assert_int_eq(agent_model_slot_new(srv_pk, layout, src->channels, src->rate, &s), 0);
+    ck_assert_int_eq(agent_model_slot_load(s, good, lg), 0);
+    ck_assert_int_eq(agent_model_slot_load(s, other_rate, lo), MODEL_EFEATURES);
+    agent_model_slot_refusal(s, why, sizeof why);
+    ck_assert_msg(strstr(why, "sample rate") && strstr(why, "2000"), "%s", why);
+    ck_assert_uint_eq(agent_model_slot_version(s), 1);
+    free(other_rate);
+    /* A newer feature-set version, properly signed: refused by name. */
+    {
+        struct model *m = calloc(1, sizeof *m);
+        uint8_t *b;
+        size_t lb;
+
+        ck_assert_int_eq(model_parse(good, lg, m), 0);
+        m->features.version = FEATURESET_STATS_VERSION + 1;
+        m->version = 3;
+        ck_assert_int_eq(model_encode(m, srv_sk, &b, &lb), 0);
+        ck_assert_int_eq(agent_model_slot_load(s, b, lb), MODEL_EFEATURES);
+        agent_model_slot_refusal(s, why, sizeof why);
+        ck_assert_msg(strstr(why, "version newer"), "%s", why);
+        ck_assert_uint_eq(agent_model_slot_version(s), 1);
+        free(b);
+        free(m);
+    }
+    agent_model_slot_free(s);
+    free(good);
+    free(src);
+    free(fast);
+}
+END_TEST
+
+/* Shadow scores and counts but never acts; active acts on the same windows. */
+START_TEST(shadow_counts_active_acts)
+{
+    struct source *src = fake_source(2, NULL);
+    struct agent_model_slot *s;
+    struct agent_model_stats st;
+    uint8_t layout[MODEL_LAYOUT_LEN], *b;
+    size_t lb;
+    float frame[2] = { 50.0f, -50.0f };     /* far from the model's normal */
+    int alarms = 0;
+
+    keys();
+    b = testmodel_blob(src, 0.0f, 1, srv_sk, &lb);
+    ck_assert_int_eq(agent_model_layout_of(src, layout), 0);
+    ck_assert_int_eq(agent_model_slot_new(srv_pk, layout, src->channels, src->rate, &s), 0);
+    ck_assert_int_eq(agent_model_slot_load(s, b, lb), 0);
+    agent_model_slot_set_mode(s, AGENT_MODEL_SHADOW);
+    for (int i = 0; i < 640; i++) {
+        frame[0] = 50.0f + (float)(i % 7);
+        alarms += agent_model_slot_step(s, frame, NULL);
+    }
+    agent_model_slot_stats(s, &st);
+    ck_assert_int_eq(alarms, 0);
+    ck_assert_str_eq(agent_model_mode_name(st.mode), "shadow");
+    ck_assert_uint_eq(st.windows, 1 + (640 - TESTMODEL_WINDOW) / TESTMODEL_HOP);
+    ck_assert_uint_eq(st.above, st.windows);
+    ck_assert_double_eq_tol(st.run_s, 0.64, 1e-9);
+    agent_model_slot_set_mode(s, AGENT_MODEL_ACTIVE);
+    for (int i = 0; i < TESTMODEL_HOP; i++)
+        alarms += agent_model_slot_step(s, frame, NULL);
+    ck_assert_int_eq(alarms, 1);
+    agent_model_slot_free(s);
+    free(b);
+    free(src);
+}
+END_TEST
+
+/* The config poll keeps the model in the key folder; a restarted agent
+ * verifies it again and runs it, in its mode, before any poll. */
+START_TEST(kept_model_runs_after_restart)
+{
+    struct source *src = fake_source(2, NULL);
+    char dir[] = "/tmp/precursor-agent-keep-XXXXXX", path[256], hex[65], err[256];
+    struct agent_config c;
+    struct pipeline_config pc;
+    struct agent_model_slot *s = NULL;
+    uint8_t *b;
+    size_t lb;
+    float frame[2] = { 0.1f, 0.2f }, sc = -1;
+    FILE *f;
+
+    keys();
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    b = testmodel_blob(src, 0.0f, 6, srv_sk, &lb);
+    snprintf(path, sizeof path, "%s/model-signing.pub", dir);
+    sodium_bin2hex(hex, sizeof hex, srv_pk, 32);
+    f = fopen(path, "w");
+    fprintf(f, "%s\n", hex);
+    fclose(f);
+    ck_assert_int_eq(agent_model_save(dir, b, lb, AGENT_MODEL_SHADOW), 0);
+    memset(&c, 0, sizeof c);
+    memset(&pc, 0, sizeof pc);
+    snprintf(c.key_dir, sizeof c.key_dir, "%s", dir);
+    ck_assert_int_eq(agent_model_setup_runtime(&c, src, &pc, &s, err, sizeof err), 0);
+    ck_assert_uint_eq(agent_model_slot_version(s), 6);
+    ck_assert_int_eq(agent_model_slot_mode(s), AGENT_MODEL_SHADOW);
+    for (int i = 0; i < TESTMODEL_WINDOW; i++)
+        pc.model.step(pc.model.ctx, frame, &sc);
+    ck_assert_float_ge(sc, 0.0f);
+    agent_model_slot_free(s);
+    /* A kept blob that no longer verifies is not used. */
+    b[lb - 1] ^= 1;
+    ck_assert_int_eq(agent_model_save(dir, b, lb, AGENT_MODEL_ACTIVE), 0);
+    ck_assert_int_eq(agent_model_setup_runtime(&c, src, &pc, &s, err, sizeof err), 0);
+    ck_assert_uint_eq(agent_model_slot_version(s), 0);
+    agent_model_slot_free(s);
+    snprintf(err, sizeof err, "rm -rf %s", dir);
+    ck_assert_int_eq(system(err), 0);
+    free(b);
+    free(src);
+}
+END_TEST
+
 Suite *model_load_suite(void);
 
 Suite *model_load_suite(void)
@@ -173,6 +359,10 @@ Suite *model_load_suite(void)
 
     tcase_add_test(tc, forged_blob_refused_previous_kept);
     tcase_add_test(tc, setup_from_config);
+    tcase_add_test(tc, golden_features_streamed);
+    tcase_add_test(tc, feature_refusals_keep_running);
+    tcase_add_test(tc, shadow_counts_active_acts);
+    tcase_add_test(tc, kept_model_runs_after_restart);
     suite_add_tcase(s, tc);
     return s;
 }

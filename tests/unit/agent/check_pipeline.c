@@ -195,6 +195,55 @@ START_TEST(test_step_triggers_and_snapshot_matches)
 }
 END_TEST
 
+/* replay --trigger-score: a 4th column with the trigger's own score, on every
+ * row; the triggering row's is at the threshold or above, while the first
+ * column stays the exported score (docs/DETECTORS.md). */
+START_TEST(test_scores_with_trigger_score)
+{
+    struct pipeline_config pc;
+    struct pipeline_stats st;
+    struct kept k = { 0 };
+    struct pipeline *p = NULL;
+    struct source *src;
+    char err[256], line[256];
+    FILE *scores = tmpfile();
+    long rows = 0, trig_rows = 0;
+
+    fill_noise();
+    for (size_t i = 8000; i < TOTAL; i++)
+        data[i * CH + 1] += 5.0f;
+    base_config(&pc, &k);
+    pc.scores = scores;
+    pc.scores_trigger = 1;
+    src = synth_open();
+    ck_assert_int_eq(pipeline_init(&pc, src, &p, err, sizeof(err)), 0);
+    ck_assert_int_eq(pipeline_run(p, NULL), 0);
+    pipeline_get_stats(p, &st);
+    pipeline_free(p);
+    src->close(src);
+    rewind(scores);
+    ck_assert_ptr_nonnull(fgets(line, sizeof(line), scores));
+    ck_assert_str_eq(line, "timestamp,anomaly_score,trigger,trigger_score\n");
+    while (fgets(line, sizeof(line), scores) != NULL) {
+        double ts, score, tscore;
+        int trig;
+
+        ck_assert_int_eq(sscanf(line, "%lf,%lf,%d,%lf", &ts, &score, &trig, &tscore), 4);
+        ck_assert(score >= 0.0 && score <= 1.0 && tscore >= 0.0 && tscore <= 1.0);
+        if (trig) {
+            trig_rows++;
+            ck_assert_double_ge(tscore, (double)pc.detect.threshold - 1e-6);
+        }
+        rows++;
+    }
+    fclose(scores);
+    ck_assert_int_eq(rows, TOTAL);
+    ck_assert_int_eq(trig_rows, (long)st.triggers);
+    ck_assert_int_ge(trig_rows, 1);
+    kept_free(&k);
+}
+END_TEST
+
 /* Two spikes 2 s apart, both triggering (short hold-off; the score stays up
  * about 1 s after a spike), the second inside the first's 2.5 s post window:
  * merged into one window capped at max_window_s (3.5 s), or the second held
@@ -310,6 +359,7 @@ Suite *pipeline_suite(void)
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_step_triggers_and_snapshot_matches);
     tcase_add_test(tc, test_merge_and_hold_off);
+    tcase_add_test(tc, test_scores_with_trigger_score);
     tcase_add_test(tc, test_cut_short_at_end);
     tcase_add_test(tc, test_bad_config_refused);
     suite_add_tcase(s, tc);

@@ -14,6 +14,9 @@
 #include "schema/model.h"
 #include "server/models/models.h"
 
+#define TESTMODEL_WINDOW 64
+#define TESTMODEL_HOP 32
+
 /* An anomaly model over channels*7 features with mean `mu`, for src's
  * layout, signed by sk; the blob is malloc'd (*len bytes). */
 static uint8_t *testmodel_blob(const struct source *src, float mu, uint32_t version,
@@ -31,6 +34,8 @@ static uint8_t *testmodel_blob(const struct source *src, float mu, uint32_t vers
             X[i * d + j] = mu + (float)((i * 7 + j * 3) % 11) / 10.0f;
     m->channel_count = (uint8_t)src->channels;
     m->version = version;
+    m->features = (struct featureset_spec){ FEATURESET_STATS, FEATURESET_STATS_VERSION,
+                                            TESTMODEL_WINDOW, TESTMODEL_HOP, (float)src->rate };
     ck_assert_int_eq(agent_model_layout_of(src, m->layout), 0);
     ck_assert_int_eq(models_train_anomaly(X, 64, d, 0.95f, m), 0);
     ck_assert_int_eq(model_encode(m, sk, &b, len), 0);

@@ -1,4 +1,4 @@
-/* check_model.c - on-device model blob v1: the score formulas of
+/* check_model.c - on-device model blob v2: the score formulas of
  * schema/MODEL.md on hand-set parameters, signature and layout refusal,
  * hostile bytes, and the fuzz corpus in tests/fuzz/corpus/model replayed.
  * Training and the C header are the server's (check_models.c). */
@@ -33,7 +33,10 @@ static void layout_of(uint8_t out[MODEL_LAYOUT_LEN], const char *first)
     ck_assert_int_eq(model_layout_digest(names, units, 2, out), 0);
 }
 
-#define D 8
+#define D 14         /* 2 channels x 7 features of the "stats" set */
+
+static const struct featureset_spec g_fs = { FEATURESET_STATS, FEATURESET_STATS_VERSION, 256, 128,
+                                             1000.0f };
 
 /* An anomaly model over D features with mean j and deviation 1 + j/2 on
  * feature j, and scale 2, set by hand as a trainer would. */
@@ -49,6 +52,7 @@ static struct model *anomaly_model(void)
     m->normal_class = MODEL_NO_CLASS;
     m->version = 7;
     m->threshold = 0.5f;
+    m->features = g_fs;
     m->param_count = model_param_count(MODEL_ANOMALY, D, 1);
     for (int j = 0; j < D; j++) {
         m->params[j] = (float)j;
@@ -72,6 +76,7 @@ static struct model *centroid_model(void)
     m->n_classes = 3;
     m->normal_class = 1;
     m->threshold = 0.5f;
+    m->features = g_fs;
     m->param_count = model_param_count(MODEL_CENTROID, D, 3);
     for (int j = 0; j < D; j++) {
         m->params[j] = 0.0f;
@@ -160,6 +165,7 @@ START_TEST(blob_round_trip_and_refusals)
     ck_assert_uint_eq(len, MODEL_FIXED_LEN + 4u * (2 * D + 1) + MODEL_SIG_LEN);
     ck_assert_int_eq(model_load(b, len, g_pk, m->layout, r), 0);
     ck_assert_int_eq(r->version, 7);
+    ck_assert_mem_eq(&r->features, &g_fs, sizeof g_fs);
     ck_assert_mem_eq(r->params, m->params, sizeof(float) * m->param_count);
     model_test_input(m, x);
     ck_assert_float_eq(model_score(r, x, D), model_score(m, x, D));
@@ -184,8 +190,36 @@ START_TEST(blob_round_trip_and_refusals)
     b[0] = 'P';
     b[100] = 0xff; b[101] = 0xff; b[102] = 0xff; b[103] = 0x7f;
     ck_assert_int_eq(model_parse(b, len, r), MODEL_ETOOBIG);
+    /* A v1 blob (no feature set recorded) is refused by its version. */
+    b[4] = 1;
+    ck_assert_int_eq(model_parse(b, len, r), MODEL_EVERSION);
     free(b);
     free(b2);
+    /* Signed, for our layout, but a feature set this build cannot compute,
+     * or a count that is not the set's: refused with MODEL_EFEATURES. */
+    m->features.version = FEATURESET_STATS_VERSION + 1;
+    ck_assert_int_eq(model_encode(m, g_sk, &b, &len), 0);
+    ck_assert_int_eq(model_load(b, len, g_pk, m->layout, r), MODEL_EFEATURES);
+    ck_assert_str_eq(model_features_unsupported(m), "feature set version newer than this agent computes");
+    free(b);
+    m->features = g_fs;
+    m->features.id = 9;
+    ck_assert_int_eq(model_encode(m, g_sk, &b, &len), 0);
+    ck_assert_int_eq(model_load(b, len, g_pk, m->layout, r), MODEL_EFEATURES);
+    free(b);
+    m->features = g_fs;
+    m->channel_count = 1;                   /* 14 features are not 1 channel's 7 */
+    ck_assert_int_eq(model_encode(m, g_sk, &b, &len), 0);
+    ck_assert_int_eq(model_load(b, len, g_pk, NULL, r), MODEL_EFEATURES);
+    /* Window, hop and rate are range-checked whatever the set. */
+    m->channel_count = 2;
+    m->features.hop = m->features.window + 1;
+    ck_assert_int_eq(model_check(m), MODEL_EFIELD);
+    m->features = g_fs;
+    m->features.sample_rate = 0.0f;
+    ck_assert_int_eq(model_check(m), MODEL_EFIELD);
+    m->features = g_fs;
+    free(b);
     free(m);
     free(r);
 }
@@ -253,9 +287,9 @@ START_TEST(corpus_regen)
     b[len - 1] ^= 1;
     WRITE("bad_sig", b, len);
     b[len - 1] ^= 1;
-    b[4] = 2;
-    WRITE("major2", b, len);
     b[4] = 1;
+    WRITE("major1", b, len);
+    b[4] = 2;
     b[100] = 0xff;
     WRITE("param_count_big", b, len);
     WRITE("magic_only", "PRMD", 4);

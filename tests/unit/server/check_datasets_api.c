@@ -22,6 +22,7 @@
 #include "server/datasets/datasets.h"
 #include "server/db/db.h"
 #include "server/http/http.h"
+#include "server/ingest/ingest.h"
 #include "server/text/text.h"
 #include "server/models/models.h"
 #include "testsrv.h"
@@ -131,6 +132,10 @@ static const char ds_body[] =
     "\"window\":{\"length_s\":0.064,\"stride_s\":0.064},"
     "\"split\":{\"by\":\"device\",\"fractions\":[0.5,0.25,0.25],\"seed\":7}}";
 
+/* X.npy and F.npy as read back (malloc'd; freed by check_f_is_features). */
+static char *g_x_npy, *g_f_npy;
+static size_t g_x_len, g_f_len;
+
 /* Read an npz back with libarchive: entry names, each entry's sha256, and
  * the manifest.json text. */
 static void read_npz(const char *buf, size_t len, json_t **shas, char **manifest, size_t *x_bytes)
@@ -158,14 +163,62 @@ static void read_npz(const char *buf, size_t len, json_t **shas, char **manifest
             crypto_hash_sha256(sha, (const uint8_t *)data, sz);
             sodium_bin2hex(hex, sizeof hex, sha, 32);
             json_object_set_new(*shas, name, json_string(hex));
-            if (strcmp(name, "X.npy") == 0)
+            if (strcmp(name, "X.npy") == 0) {
                 *x_bytes = sz;
+                g_x_npy = data;
+                g_x_len = sz;
+                data = NULL;
+            } else if (strcmp(name, "F.npy") == 0) {
+                g_f_npy = data;
+                g_f_len = sz;
+                data = NULL;
+            }
         }
         free(data);
         n++;
     }
     archive_read_free(a);
-    ck_assert_int_eq(n, 8);
+    ck_assert_int_eq(n, 9);
+}
+
+/* F holds, row for row, the feature set of X's windows as the server (and
+ * the agent) computes it: what a model of the version is trained on. */
+static void check_f_is_features(const json_t *man)
+{
+    static struct ds_info in;
+    const json_t *feat = json_object_get(man, "features");
+    size_t xo, fo, n, d;
+    float *f;
+
+    ck_assert_ptr_nonnull(g_x_npy);
+    ck_assert_ptr_nonnull(g_f_npy);
+    memset(&in, 0, sizeof in);
+    in.channel_count = (unsigned)json_array_size(json_object_get(man, "channels"));
+    in.window_samples = (uint32_t)json_integer_value(json_object_get(man, "window_samples"));
+    in.sample_rate = json_number_value(json_object_get(man, "sample_rate"));
+    d = ds_feature_count(&in);
+    ck_assert_uint_eq(d, in.channel_count * 7);
+    ck_assert_str_eq(json_string_value(json_object_get(feat, "set")), "stats");
+    ck_assert_uint_eq(json_array_size(json_object_get(feat, "names")), d);
+    /* .npy v1: 10 bytes then the header of the length at offset 8 */
+    xo = 10 + (size_t)((uint8_t)g_x_npy[8] | (uint8_t)g_x_npy[9] << 8);
+    fo = 10 + (size_t)((uint8_t)g_f_npy[8] | (uint8_t)g_f_npy[9] << 8);
+    ck_assert_ptr_nonnull(strstr(g_f_npy + 10, "'shape': (48, 14)"));
+    n = (g_x_len - xo) / (4 * (size_t)in.channel_count * in.window_samples);
+    ck_assert_uint_eq(g_f_len - fo, n * d * 4);
+    f = malloc(d * sizeof *f);
+    for (size_t i = 0; i < n; i++) {
+        float x[2 * 64];
+
+        ck_assert_uint_eq((size_t)in.channel_count * in.window_samples, 2 * 64);
+        memcpy(x, g_x_npy + xo + i * sizeof x, sizeof x);
+        ck_assert_int_eq(ds_window_features(&in, x, f), 0);
+        ck_assert(memcmp(f, g_f_npy + fo + i * d * 4, d * 4) == 0);
+    }
+    free(f);
+    free(g_x_npy);
+    free(g_f_npy);
+    g_x_npy = g_f_npy = NULL;
 }
 
 static json_t *wait_for(struct fx *f, const char *path, const char *key, const char *until)
@@ -252,7 +305,8 @@ START_TEST(test_datasets_contract)
     ck_assert_str_eq(rep2.body, mtext);
     man = testsrv_json(&rep2);
     files = json_object_get(man, "files");
-    ck_assert_int_eq(json_object_size(files), 7);
+    ck_assert_int_eq(json_object_size(files), 8);
+    check_f_is_features(man);
     json_object_foreach(shas, k, it)
         ck_assert_str_eq(json_string_value(json_object_get(json_object_get(files, k), "sha256")),
                          json_string_value(it));
@@ -382,8 +436,9 @@ START_TEST(test_models)
         /* Quiet vs. square wave is easy: grouped CV must find it. */
         ck_assert(json_real_value(json_object_get(json_object_get(m, "metrics"), "recall")) > 0.9);
         ck_assert(json_real_value(json_object_get(json_object_get(m, "metrics"), "precision")) > 0.9);
-        ck_assert_ptr_nonnull(json_object_get(json_object_get(m, "metrics"),
-                                              "expected_alerts_per_operator_hour"));
+        ck_assert_ptr_nonnull(json_object_get(json_object_get(json_object_get(m, "metrics"),
+                                              "prediction"), "expected_alerts_per_operator_hour"));
+        ck_assert_int_eq(json_array_size(json_object_get(json_object_get(m, "metrics"), "support")), 2);
         ck_assert_int_eq(json_array_size(json_object_get(json_object_get(m, "test_vector"), "input")), 14);
         snprintf(path, sizeof path, "/api/v1/models/%ld/blob", id);
         ck_assert_int_eq(http(&f, "GET", path, NULL, 0, f.token, &rep), 200);
@@ -407,6 +462,72 @@ START_TEST(test_models)
 }
 END_TEST
 
+/* The reader over more snapshots than one batch of envelopes and more
+ * windows than one page (168 snapshots, 672 windows, several per snapshot):
+ * every window's samples are the ones decoded straight from its stored
+ * envelope, in export order, with the next batch fetched ahead. */
+START_TEST(test_reader_batches)
+{
+    struct fx f;
+    struct testsrv_reply rep;
+    struct ds_reader *rd = NULL;
+    struct ds_row row;
+    const float *x;
+    float *dec = NULL;
+    json_t *j;
+    int64_t id, rows = 0;
+    int rc;
+
+    TESTDB_REQUIRE();
+    fx_start(&f);
+    testsrv_sql("INSERT INTO snapshots (device_id, seq, trigger_time, sample_rate, sample_type,"
+                " channel_count, channels, pre_samples, post_samples, detector, score, envelope,"
+                " bytes, sha256) SELECT device_id, seq + 100 * g, trigger_time + g * interval '1 hour',"
+                " sample_rate, sample_type, channel_count, channels, pre_samples, post_samples, detector,"
+                " score, envelope, bytes, sha256 FROM snapshots, generate_series(1, 13) g");
+    testsrv_sql("INSERT INTO labels (snapshot_id, start_s, end_s, channels, class, created_by) "
+                "SELECT id, 0, 0.256, '{0}', CASE WHEN seq % 100 = 3 THEN 'imbalance' ELSE 'normal' END,"
+                " 'alice' FROM snapshots WHERE seq > 100");
+    ck_assert_int_eq(post_json(&f, "/api/v1/datasets", ds_body, f.token, &rep), 201);
+    j = testsrv_json(&rep);
+    id = json_integer_value(json_object_get(j, "id"));
+    json_decref(j);
+    free(rep.body);
+    {
+        char path[128];
+
+        snprintf(path, sizeof path, "/api/v1/datasets/%lld/versions", (long long)id);
+        ck_assert_int_eq(post_json(&f, path, NULL, f.token, &rep), 201);
+        free(rep.body);
+    }
+    ck_assert_int_eq(ds_reader_open(id, 1, &rd), 0);
+    ck_assert_uint_eq(ds_reader_info(rd)->window_samples, 64);
+    dec = malloc(2 * NS * sizeof *dec);
+    ck_assert_ptr_nonnull(dec);
+    while ((rc = ds_reader_next(rd, &row, &x)) == 1) {
+        PGresult *r = NULL;
+        const uint8_t *env;
+        size_t len;
+        struct wire_meta m;
+        struct wire_view v;
+        unsigned c;
+
+        ck_assert_int_eq(ingest_stored(row.snapshot_id, &r, &env, &len), 0);
+        ck_assert_int_eq(wire_parse(env, len, &m, &v), 0);
+        ck_assert_int_eq(wire_decode_samples(&m, &v, dec, 2 * NS * sizeof *dec), 0);
+        for (c = 0; c < 2; c++)
+            ck_assert_mem_eq(x + c * 64, dec + c * NS + row.start_sample, 64 * sizeof *x);
+        PQclear(r);
+        rows++;
+    }
+    ck_assert_int_eq(rc, 0);
+    ck_assert_int_eq(rows, N_DEV * SNAPS_PER_DEV * 14 * 4);
+    ds_reader_free(rd);
+    free(dec);
+    fx_stop(&f);
+}
+END_TEST
+
 Suite *datasets_api_suite(void);
 Suite *datasets_api_suite(void)
 {
@@ -418,6 +539,11 @@ Suite *datasets_api_suite(void)
     tcase_add_unchecked_fixture(tc, testdb_setup, testdb_teardown);
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_datasets_contract);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("reader");
+    tcase_add_unchecked_fixture(tc, testdb_setup, testdb_teardown);
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_reader_batches);
     suite_add_tcase(s, tc);
     tc = tcase_create("split");
     tcase_add_unchecked_fixture(tc, testdb_setup, testdb_teardown);

@@ -26,7 +26,7 @@ static int16_t *make_spiky(size_t spike_hi, size_t spike_lo)
 START_TEST(test_spike_every_px)
 {
     int16_t *x = make_spiky(12345, 99999);
-    struct decimate_src s = { x, WIRE_I16, N, 2 };
+    struct decimate_src s = { x, WIRE_I16, N, 2, NULL };
     double *mn = malloc(DECIMATE_PX_MAX * sizeof *mn), *mx = malloc(DECIMATE_PX_MAX * sizeof *mx);
     unsigned px;
 
@@ -120,7 +120,7 @@ END_TEST
 START_TEST(test_minmax_refuses)
 {
     int16_t x[10] = { 0 };
-    struct decimate_src s = { x, WIRE_I16, 10, 1 };
+    struct decimate_src s = { x, WIRE_I16, 10, 1, NULL };
     double mn[16], mx[16];
 
     ck_assert_int_eq(decimate_minmax(&s, 0, 0, 10, 0, mn, mx), -1);        /* px 0 */
@@ -136,7 +136,7 @@ START_TEST(test_sample_types)
 {
     float f[4] = { 1.5f, -2.25f, 3.0f, 0.0f };
     int32_t i[4] = { 7, -1000000, 2000000000, 0 };
-    struct decimate_src sf = { f, WIRE_F32, 4, 1 }, si = { i, WIRE_I32, 4, 1 };
+    struct decimate_src sf = { f, WIRE_F32, 4, 1, NULL }, si = { i, WIRE_I32, 4, 1, NULL };
     double mn[2], mx[2];
 
     ck_assert_int_eq(decimate_minmax(&sf, 0, 0, 4, 2, mn, mx), 0);
@@ -177,7 +177,7 @@ static float rd_f32(const uint8_t *p)
 START_TEST(test_binary_minmax)
 {
     int16_t *x = make_spiky(12345, 99999);
-    struct decimate_src s = { x, WIRE_I16, N, 2 };
+    struct decimate_src s = { x, WIRE_I16, N, 2, NULL };
     struct decimate_bin_info info = { 1000.0, 40000 };
     const unsigned px = 1600;
     size_t len = decimate_bin_size(&s, 0, N, px), c;
@@ -225,7 +225,7 @@ START_TEST(test_binary_raw_and_i32)
 {
     int16_t *x = make_spiky(500, 10);
     int32_t big[3] = { 16777217, -2000000001, 5 };      /* not exact as float */
-    struct decimate_src s = { x, WIRE_I16, N, 2 }, si = { big, WIRE_I32, 3, 1 };
+    struct decimate_src s = { x, WIRE_I16, N, 2, NULL }, si = { big, WIRE_I32, 3, 1, NULL };
     struct decimate_bin_info info = { 250.0, 0 };
     uint8_t b[4096];
     size_t len = decimate_bin_size(&s, 400, 600, 100), i;
@@ -253,6 +253,81 @@ START_TEST(test_binary_raw_and_i32)
 }
 END_TEST
 
+/* The pyramid answers exactly what the sample scan answers: every type,
+ * a length that leaves ragged blocks, NaNs (one starting a column, others
+ * inside), equal values of both signs of zero, and many ranges and widths,
+ * through decimate_minmax and the binary answer alike. */
+START_TEST(test_pyramid_same_as_scan)
+{
+    enum { CH = 2, NS = 200003 };
+    static const uint8_t types[3] = { WIRE_I16, WIRE_I32, WIRE_F32 };
+    static double mn0[8192], mx0[8192], mn1[8192], mx1[8192];
+    void *buf = malloc(sizeof(int32_t) * CH * NS);
+    uint8_t *b0, *b1;
+    uint64_t x = 12345;
+    unsigned t, trial;
+
+    ck_assert_ptr_nonnull(buf);
+    b0 = malloc(1u << 20);
+    b1 = malloc(1u << 20);
+    for (t = 0; t < 3; t++) {
+        struct decimate_src s = { buf, types[t], NS, CH, NULL }, sp;
+        struct decimate_bin_info info = { 1000.0, 10 };
+        size_t i, bytes = 0;
+
+        for (i = 0; i < (size_t)CH * NS; i++) {
+            int32_t v;
+
+            x = x * 6364136223846793005ull + 1442695040888963407ull;
+            v = (int32_t)((x >> 40) % 30000) - 15000;
+
+            if (types[t] == WIRE_I16)
+                ((int16_t *)buf)[i] = (int16_t)v;
+            else if (types[t] == WIRE_I32)
+                ((int32_t *)buf)[i] = v * 70000;
+            else
+                ((float *)buf)[i] = (x >> 20) % 97 == 0 ? NAN : (x >> 21) % 89 == 0 ? -0.0f
+                                  : (float)v * 0.5f;
+        }
+        if (types[t] == WIRE_F32)
+            ((float *)buf)[1000] = NAN;    /* columns starting here must be NaN */
+        sp = s;
+        sp.pyr = decimate_pyramid_build(&s, &bytes);
+        ck_assert_ptr_nonnull(sp.pyr);
+        ck_assert_uint_gt(bytes, 0);
+        for (trial = 0; trial < 400; trial++) {
+            size_t i0, i1, n0, n1;
+            unsigned px, ch = trial % CH;
+
+            x = x * 6364136223846793005ull + 1442695040888963407ull;
+            i0 = trial == 0 ? 0 : trial == 1 ? 1000 : (size_t)(x >> 33) % NS;
+            i1 = trial == 0 ? NS : i0 + 1 + (size_t)(x >> 11) % (NS - i0);
+            px = 1 + (unsigned)((x >> 5) % 2000);
+            if (i1 - i0 < px)
+                continue;
+            ck_assert_int_eq(decimate_minmax(&s, ch, i0, i1, px, mn0, mx0), 0);
+            ck_assert_int_eq(decimate_minmax(&sp, ch, i0, i1, px, mn1, mx1), 0);
+            ck_assert_mem_eq(mn0, mn1, px * sizeof mn0[0]);
+            ck_assert_mem_eq(mx0, mx1, px * sizeof mx0[0]);
+            n0 = decimate_bin_write(&s, &info, i0, i1, px, b0, 1u << 20);
+            n1 = decimate_bin_write(&sp, &info, i0, i1, px, b1, 1u << 20);
+            ck_assert_uint_gt(n0, 0);
+            ck_assert_uint_eq(n0, n1);
+            ck_assert_mem_eq(b0, b1, n0);
+        }
+        decimate_pyramid_free((struct decimate_pyramid *)sp.pyr);
+    }
+    {
+        struct decimate_src s = { buf, WIRE_I16, DECIMATE_PYR_MIN_N - 1, 1, NULL };
+
+        ck_assert_ptr_null(decimate_pyramid_build(&s, NULL));   /* too short to pay */
+    }
+    free(b0);
+    free(b1);
+    free(buf);
+}
+END_TEST
+
 Suite *decimate_suite(void);
 Suite *decimate_suite(void)
 {
@@ -270,6 +345,7 @@ Suite *decimate_suite(void)
     tcase_add_test(tc, test_sample_types);
     tcase_add_test(tc, test_binary_minmax);
     tcase_add_test(tc, test_binary_raw_and_i32);
+    tcase_add_test(tc, test_pyramid_same_as_scan);
     suite_add_tcase(s, tc);
     return s;
 }

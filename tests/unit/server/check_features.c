@@ -138,6 +138,30 @@ START_TEST(test_noise_kurtosis)
 }
 END_TEST
 
+/* Plans are kept by size: the same input gives bit-identical features on a
+ * kept plan as on the first (planning) call, and sizes past the kept slots
+ * still compute, each the same as on its own. */
+START_TEST(test_kept_plans_same_answers)
+{
+    static float x[N];
+    struct feat_channel first, again, other;
+    size_t n;
+
+    memset(&first, 0, sizeof first);    /* compute leaves the name alone */
+    memset(&again, 0, sizeof again);
+    memset(&other, 0, sizeof other);
+    tone(x, N, 2.0, 250.0, 0.5, 600.0, 0.3);
+    ck_assert_int_eq(features_compute(x, 3001, RATE, &first), 0);
+    for (n = 3002; n < 3002 + 12; n++)                 /* more sizes than slots */
+        ck_assert_int_eq(features_compute(x, n, RATE, &other), 0);
+    ck_assert_int_eq(features_compute(x, 3001, RATE, &again), 0);
+    ck_assert_mem_eq(&first, &again, sizeof first);
+    ck_assert_int_eq(features_compute(x, 3013, RATE, &again), 0);  /* planned per call */
+    ck_assert_mem_eq(&other, &again, sizeof other);
+    ck_assert_double_eq_tol(first.dominant_hz, 250.0, RATE / 3001);
+}
+END_TEST
+
 START_TEST(test_bad_input)
 {
     float x[4] = { 1, 2, 3, 4 };
@@ -340,6 +364,7 @@ Suite *features_suite(void)
     tcase_add_test(tc, test_band_energy_partial_bins);
     tcase_add_test(tc, test_noise_kurtosis);
     tcase_add_test(tc, test_bad_input);
+    tcase_add_test(tc, test_kept_plans_same_answers);
     tcase_add_test(tc, test_from_envelope);
     suite_add_tcase(s, tc);
     tc = tcase_create("worker");

@@ -15,6 +15,7 @@
 #include "server/auth/auth.h"
 #include "server/db/db.h"
 #include "server/http/http.h"
+#include "server/ingest/ingest.h"
 #include "server/routes.h"
 #include "server/text/text.h"
 #include "testdb.h"
@@ -345,6 +346,60 @@ START_TEST(test_pagination)
 }
 END_TEST
 
+/* ingest_stored_many: the envelopes as stored, in the order asked, no row
+ * for an id that has none, and as many as fit the byte budget (always the
+ * first). */
+START_TEST(test_stored_many)
+{
+    struct fx f;
+    struct reply rep;
+    uint8_t *e[3];
+    size_t l[3];
+    int64_t id[3], ask[4];
+    PGresult *r = NULL;
+    int i;
+
+    TESTDB_REQUIRE();
+    fx_start(&f);
+    ck_assert_int_eq(do_register(&f, "many-1", f.pk, SECRET), 201);
+    for (i = 0; i < 3; i++) {
+        json_t *j;
+
+        e[i] = envelope("many-1", (uint64_t)i + 1, (float)i, f.sk, &l[i]);
+        ck_assert_int_eq(http(&f, "POST", "/api/v1/snapshots", e[i], l[i], NULL, &rep), 201);
+        j = reply_json(&rep);
+        id[i] = (int64_t)json_integer_value(json_object_get(j, "id"));
+        ck_assert_int_gt(id[i], 0);
+        json_decref(j);
+        free(rep.body);
+    }
+    ask[0] = id[2];
+    ask[1] = id[0];
+    ask[2] = id[2] + 1000000;       /* no such snapshot */
+    ask[3] = id[1];
+    ck_assert_int_eq(ingest_stored_many(ask, 4, 1u << 20, &r), 0);
+    ck_assert_int_eq(PQntuples(r), 3);
+    for (i = 0; i < 3; i++) {
+        int want = i == 0 ? 2 : i == 1 ? 0 : 1;
+
+        ck_assert_int_eq(db_int64(r, i, "id"), id[want]);
+        ck_assert_int_eq(db_len(r, i, "envelope"), (int)l[want]);
+        ck_assert_mem_eq(db_text(r, i, "envelope"), e[want], l[want]);
+    }
+    PQclear(r);
+    ck_assert_int_eq(ingest_stored_many(ask, 4, 1, &r), 0);     /* the first, whatever its size */
+    ck_assert_int_eq(PQntuples(r), 1);
+    ck_assert_int_eq(db_int64(r, 0, "id"), id[2]);
+    PQclear(r);
+    ck_assert_int_eq(ingest_stored_many(ask, 4, l[2] + l[0], &r), 0);
+    ck_assert_int_eq(PQntuples(r), 2);
+    PQclear(r);
+    for (i = 0; i < 3; i++)
+        free(e[i]);
+    fx_stop(&f);
+}
+END_TEST
+
 /* Rebuild e (header_len, payload_len from wire.c's header table) with a new
  * zstd payload and a valid signature. */
 static uint8_t *replace_payload(const uint8_t *e, size_t len, const uint8_t *payload,
@@ -573,6 +628,7 @@ Suite *ingest_suite(void)
     tcase_add_test(tc, test_register);
     tcase_add_test(tc, test_ingest_contract);
     tcase_add_test(tc, test_pagination);
+    tcase_add_test(tc, test_stored_many);
     tcase_add_test(tc, test_bad_input);
     tcase_add_test(tc, test_oversize_refused_before_body);
     tcase_add_test(tc, test_heartbeat_and_health);

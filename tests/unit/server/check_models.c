@@ -14,6 +14,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../featgolden.h"
+#include "server/datasets/datasets.h"
+
 #include "schema/model.h"
 
 static uint8_t g_pk[MODEL_PK_LEN], g_sk[MODEL_SK_LEN];
@@ -42,7 +45,7 @@ static double nrand(void)
     return sqrt(-2.0 * log(urand())) * cos(6.283185307179586 * urand());
 }
 
-#define D 8
+#define D 14         /* 2 channels x 7 features of the "stats" set */
 #define N 4000
 
 static float *synthetic_normal(size_t n)
@@ -69,6 +72,8 @@ static struct model *anomaly_model(void)
 
     ck_assert_ptr_nonnull(m);
     m->channel_count = 2;
+    m->features = (struct featureset_spec){ FEATURESET_STATS, FEATURESET_STATS_VERSION, 256, 256,
+                                            1000.0f };
     m->version = 7;
     layout_of(m->layout, "ch0");
     ck_assert_int_eq(models_train_anomaly(X, N, D, 0.99f, m), 0);
@@ -123,6 +128,8 @@ START_TEST(centroid_known_answers)
                 X[(c * PER + i) * D + j] = (float)(5.0 * c * (j % 2 ? 1 : -1) + nrand());
         }
     m->channel_count = 2;
+    m->features = (struct featureset_spec){ FEATURESET_STATS, FEATURESET_STATS_VERSION, 256, 256,
+                                            1000.0f };
     ck_assert_int_eq(models_train_centroid(X, y, K * PER, D, K, 0, m, &bad), 0);
     ck_assert_int_eq(m->param_count, 2 * D + K * D);
     for (int t = 0; t < 300; t++) {
@@ -259,6 +266,8 @@ START_TEST(header_matches_blob_classifier)
             X[i * D + j] = (float)(2.0 * y[i] * (j % 3 ? 1 : -1) + nrand());
     }
     m->channel_count = 2;
+    m->features = (struct featureset_spec){ FEATURESET_STATS, FEATURESET_STATS_VERSION, 256, 256,
+                                            1000.0f };
     ck_assert_int_eq(models_train_centroid(X, y, K * PER, D, K, 0, m, NULL), 0);
     header_equivalence(m);
     m->normal_class = MODEL_NO_CLASS;
@@ -269,21 +278,71 @@ END_TEST
 
 START_TEST(window_features)
 {
-    float x[1000], f[MODEL_NFEAT], g[MODEL_NFEAT];
+    struct featureset_spec fs = { FEATURESET_STATS, FEATURESET_STATS_VERSION, 1000, 1000, 100.0f };
+    float x[1000], f[FEATURESET_STATS_NFEAT], g[FEATURESET_STATS_NFEAT];
 
     for (int i = 0; i < 1000; i++)
         x[i] = (float)(2.0 * sin(i * 0.05));
-    models_window_features(x, 1000, f);
+    ck_assert_int_eq(featureset_compute(&fs, x, 1000, 1, f), 0);
     ck_assert_float_eq_tol(f[1], (float)log(2.0 / sqrt(2.0)), 0.01f);   /* RMS of a sine */
     ck_assert_float_eq_tol(f[2], (float)log(2.0), 0.01f);               /* peak */
     ck_assert_float_eq_tol(f[4], (float)log(1.5), 0.02f);               /* kurtosis of a sine */
     /* Ten times the amplitude shifts RMS and peak by log(10), not the crest. */
     for (int i = 0; i < 1000; i++)
         x[i] *= 10.0f;
-    models_window_features(x, 1000, g);
+    ck_assert_int_eq(featureset_compute(&fs, x, 1000, 1, g), 0);
     ck_assert_float_eq_tol(g[1] - f[1], (float)log(10.0), 1e-3f);
     ck_assert_float_eq_tol(g[3], f[3], 1e-3f);
     ck_assert_float_eq_tol(g[6] - f[6], (float)(2 * log(10.0)), 1e-3f);
+}
+END_TEST
+
+/* The golden windows as the server sees a dataset version's window (what
+ * training and the export's F array compute): bit for bit the vectors the
+ * schema and agent suites check. */
+START_TEST(golden_features_server)
+{
+    static struct featgolden g[FEATGOLDEN_MAX];
+    static struct ds_info in;
+    float got[FEATGOLDEN_MAX_CH * FEATURESET_MAX_PER_CHANNEL];
+    int n = featgolden_read(g, FEATGOLDEN_MAX);
+
+    ck_assert_int_ge(n, 3);
+    for (int k = 0; k < n; k++) {
+        struct featureset_spec fs;
+
+        memset(&in, 0, sizeof in);
+        in.channel_count = g[k].channels;
+        in.window_samples = g[k].spec.window;
+        in.sample_rate = g[k].spec.sample_rate;
+        ds_feature_spec(&in, &fs);
+        ck_assert_uint_eq(fs.id, g[k].spec.id);
+        ck_assert_uint_eq(fs.version, g[k].spec.version);
+        ck_assert_uint_eq(ds_feature_count(&in), g[k].nf);
+        ck_assert_int_eq(ds_window_features(&in, g[k].x, got), 0);
+        featgolden_assert_equal(got, &g[k], "server dataset window");
+    }
+}
+END_TEST
+
+/* The threshold is calibrated on held-out normals: at most the budget's
+ * share of them reach it, and a budget finer than the set puts it above
+ * all of them. */
+START_TEST(threshold_calibration)
+{
+    struct model *m = anomaly_model();
+    float *cal = synthetic_normal(1000);
+    size_t alarms = 0;
+
+    ck_assert_int_eq(models_calibrate_threshold(m, cal, 1000, 0.01, &alarms), 0);
+    ck_assert_uint_le(alarms, 10);
+    ck_assert_uint_ge(alarms, 8);       /* ties aside, the budget is used */
+    ck_assert_int_eq(models_calibrate_threshold(m, cal, 1000, 1e-6, &alarms), 0);
+    ck_assert_uint_eq(alarms, 0);
+    ck_assert_float_le(m->threshold, 1.0f);
+    ck_assert_int_eq(models_calibrate_threshold(m, cal, 0, 0.01, &alarms), MODEL_ETOOFEW);
+    free(cal);
+    free(m);
 }
 END_TEST
 
@@ -296,6 +355,8 @@ Suite *models_suite(void)
 
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, anomaly_known_answers);
+    tcase_add_test(tc, golden_features_server);
+    tcase_add_test(tc, threshold_calibration);
     tcase_add_test(tc, centroid_known_answers);
     tcase_add_test(tc, header_matches_blob_anomaly);
     tcase_add_test(tc, header_matches_blob_classifier);

@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# loadgen.sh - ingest measured from outside: a real `precursor-server serve`
+# and `precursor-loadgen` with a fleet of devices, envelopes signed before the
+# clock starts, against binary COPY of the same bytes (bench-ingest's COPY
+# baseline, 1 connection) into the same database in the same round.
+#
+#   DATABASE_URL=... BUILD=build/bench bench/loadgen.sh
+#
+# Env: DEVICES (512), SECONDS_RUN (5), ROUNDS (3), THREADS (server pool, 4),
+# PRESIGN (envelopes per device; default enough for 12,000/s fleet-wide),
+# OTHER_SERVER (a second server binary, e.g. the previous commit's, run
+# interleaved with this build's in every round), SERVER_ARGS (more `serve`
+# flags for every server, e.g. --committers 1 --batch-max 64), PERF (a file: `perf record
+# -g` of this build's server during the last round).  Prints one line per run
+# and the medians; each run's rate is also divided by the round's COPY rate,
+# and the server's own CPU time (from /proc) is divided by the snapshots it
+# stored in the run (each run is a fresh server process): a cost per upload
+# that moves far less with the machine's other load than a rate does.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+BUILD=${BUILD:-build/bench}
+DEVICES=${DEVICES:-512}
+SECONDS_RUN=${SECONDS_RUN:-5}
+ROUNDS=${ROUNDS:-3}
+THREADS=${THREADS:-4}
+PRESIGN=${PRESIGN:-$(( (12000 * SECONDS_RUN + DEVICES - 1) / DEVICES ))}
+PORT=${PORT:-$((20000 + RANDOM % 20000))}
+: "${DATABASE_URL:?set DATABASE_URL}"
+SERVERS=("$BUILD/bin/precursor-server")
+[ -n "${OTHER_SERVER:-}" ] && SERVERS+=("$OTHER_SERVER")
+TMP=$(mktemp -d)
+SRV_PID=
+cleanup() {
+    [ -n "$SRV_PID" ] && kill "$SRV_PID" 2>/dev/null && wait "$SRV_PID" 2>/dev/null
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+ulimit -n 8192 2>/dev/null || true
+
+"${SERVERS[0]}" migrate >/dev/null
+pw=$(openssl rand -hex 16)
+user=bench-$RANDOM
+printf '%s\n' "$pw" | "${SERVERS[0]}" user add --username "$user" --role admin >/dev/null
+printf 'admin_user=%s\nadmin_password=%s\n' "$user" "$pw" >"$TMP/creds"
+
+copy_rate() {
+    # bench-ingest with only its baselines would run them all; the COPY
+    # baseline alone is what this compares with, so run it short.
+    BENCH_SECONDS=3 BENCH_RUNS=1 BENCH_ONLY=copy "$BUILD/bin/bench-ingest" 2>/dev/null |
+        sed -n 's/.*baseline binary COPY, 1 connection *\([0-9]*\) rows.*/\1/p'
+}
+
+count_snapshots() { psql "$DATABASE_URL" -Atc "SELECT count(*) FROM snapshots"; }
+
+one_run() {  # server-binary label round
+    local bin=$1 label=$2 round=$3 line before
+    before=$(count_snapshots)
+    # shellcheck disable=SC2086
+    "$bin" serve --port "$PORT" --threads "$THREADS" --device-rate 0 ${SERVER_ARGS:-} >"$TMP/server.log" 2>&1 &
+    SRV_PID=$!
+    for _ in $(seq 100); do curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.1; done
+    local perf_pid=
+    if [ -n "${PERF:-}" ] && [ "$label" = this ] && [ "$round" = "$ROUNDS" ]; then
+        # The whole loadgen run: the server is idle while it enrolls and
+        # presigns, so nearly every sample is from the timed part.
+        perf record -g -o "$PERF" -p "$SRV_PID" >/dev/null 2>&1 &
+        perf_pid=$!
+    fi
+    line=$("$BUILD/bin/precursor-loadgen" --url "http://127.0.0.1:$PORT" --devices "$DEVICES" \
+        --seconds "$SECONDS_RUN" --snapshot-bytes 16384 --presign "$PRESIGN" \
+        --credentials "$TMP/creds" 2>"$TMP/loadgen.err" | tail -n1)
+    if [ -n "$perf_pid" ]; then kill -INT "$perf_pid"; wait "$perf_pid" 2>/dev/null || true; fi
+    # The server's CPU time over the whole run (utime + stime, clock ticks),
+    # per stored snapshot: what one upload costs, whatever else ran.
+    local ticks stored
+    ticks=$(awk '{ print $14 + $15 }' "/proc/$SRV_PID/stat")
+    stored=$(( $(count_snapshots) - before ))
+    kill "$SRV_PID"; wait "$SRV_PID" 2>/dev/null || true; SRV_PID=
+    echo "$line server_cpu_us_per_snapshot=$(awk -v t="$ticks" -v n="$stored" -v hz="$(getconf CLK_TCK)" \
+        'BEGIN { printf "%.0f", (n > 0) ? t / hz * 1e6 / n : 0 }')"
+}
+
+declare -A rates ratios cpus
+for r in $(seq "$ROUNDS"); do
+    copy=$(copy_rate)
+    echo "round $r: binary COPY, 1 connection: $copy rows/s (load $(cut -d' ' -f1-3 /proc/loadavg))"
+    i=0
+    for bin in "${SERVERS[@]}"; do
+        label=this; [ $i -gt 0 ] && label=other
+        line=$(one_run "$bin" "$label" "$r")
+        rate=$(sed -n 's/.*snapshots_per_s=\([0-9.]*\).*/\1/p' <<<"$line")
+        ratio=$(awk -v a="${rate:-0}" -v b="${copy:-0}" 'BEGIN { printf "%.2f", (b > 0) ? a / b : 0 }')
+        echo "  $label ($bin): $line ratio_to_copy=$ratio"
+        cpu=$(sed -n 's/.*server_cpu_us_per_snapshot=\([0-9]*\).*/\1/p' <<<"$line")
+        cpus[$label]+="${cpu:-0} "
+        rates[$label]+="${rate:-0} "
+        ratios[$label]+="$ratio "
+        i=$((i + 1))
+    done
+done
+med() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+for label in "${!rates[@]}"; do
+    echo "median $label: $(med <<<"${rates[$label]}") snapshots/s, $(med <<<"${ratios[$label]}") of the same round's COPY, server CPU $(med <<<"${cpus[$label]}") us per snapshot"
+done

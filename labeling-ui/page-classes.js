@@ -1,0 +1,125 @@
+// page-classes.js - the taxonomy behind the labels: equipment types (with
+// their shaft speed and bearing geometry, which mark the spectra), failure
+// modes (each adds its class), classes of their own, and assets.  Operators
+// and admins add and change them; GET /taxonomy, GET /classes, POST
+// /taxonomy/types|failure-modes|classes|assets (docs/RULES.md).
+import { api } from './http.js';
+import { el, crumbs, showPage, showError } from './dom.js';
+import { dash } from './format.js';
+
+const num = (v) => (v === '' || v === undefined ? undefined : Number(v));
+
+// The body's shaft_hz and bearing from a form's fields, left out when empty.
+function kinematics(f) {
+  const body = {};
+  if (f.shaft.value !== '') body.shaft_hz = num(f.shaft.value);
+  if (f.balls.value !== '') {
+    body.bearing = { balls: num(f.balls.value), ball_mm: num(f.ball.value), pitch_mm: num(f.pitch.value), contact_deg: num(f.contact.value || 0) };
+  }
+  return body;
+}
+
+function bearingText(b) {
+  return b ? `${b.balls} × ${b.ball_mm} mm on ${b.pitch_mm} mm, ${b.contact_deg}°` : '—';
+}
+
+function input(name, attrs = {}) {
+  return el('input', { name, id: `tx-${name}`, ...attrs });
+}
+
+// A small form that POSTs its fields; done(message) re-renders the page.
+function form(id, title, fields, toBody, path, done) {
+  const err = el('span', { class: 'error' });
+  const f = el('form', { class: 'filters', id }, ...fields, el('button', { class: 'primary', type: 'submit' }, title), err);
+  f.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    try { await api('POST', path, toBody(f)); done(`${title}: done`); } catch (e) { err.textContent = ` ${e.message}`; }
+  });
+  return f;
+}
+
+function typesCard(tax, done) {
+  const kin = [el('label', {}, 'Shaft Hz', input('shaft', { type: 'number', step: 'any', min: 0, style: 'width:80px' })),
+    el('label', {}, 'Bearing: balls', input('balls', { type: 'number', min: 3, max: 100, style: 'width:60px' })),
+    el('label', {}, 'ball mm', input('ball', { type: 'number', step: 'any', style: 'width:70px' })),
+    el('label', {}, 'pitch mm', input('pitch', { type: 'number', step: 'any', style: 'width:70px' })),
+    el('label', {}, 'contact °', input('contact', { type: 'number', step: 'any', min: 0, max: 60, style: 'width:60px' }))];
+  const f = form('type-form', 'Save type', [
+    el('label', {}, 'Name', input('name', { required: true, pattern: '[a-z0-9_]{1,64}' })),
+    el('label', {}, 'Parent', el('select', { name: 'parent', id: 'tx-parent' }, el('option', { value: '' }, '—'),
+      tax.types.map((t) => el('option', { value: t.name }, t.name)))),
+    el('label', {}, 'Description', input('description')), ...kin],
+  (x) => ({ name: x.name.value, ...(x.parent.value ? { parent: x.parent.value } : {}), ...(x.description.value ? { description: x.description.value } : {}), ...kinematics(x) }),
+  '/api/v1/taxonomy/types', done);
+  return el('div', { class: 'card' }, el('h3', {}, 'Equipment types'),
+    el('table', { id: 'types' },
+      el('thead', {}, el('tr', {}, ['type', 'parent', 'shaft Hz', 'bearing', 'description'].map((h) => el('th', {}, h)))),
+      el('tbody', {}, tax.types.map((t) => el('tr', { 'data-type': t.name },
+        el('td', {}, t.name), el('td', {}, dash(t.parent)), el('td', {}, dash(t.shaft_hz)), el('td', {}, bearingText(t.bearing)),
+        el('td', {}, dash(t.description)))))),
+    el('p', { class: 'hint' }, 'A type of the same name is updated. Shaft speed and bearing geometry mark shaft harmonics and BPFO, BPFI, BSF, FTF on the snapshot spectra.'),
+    f);
+}
+
+function modesCard(tax, done) {
+  const f = form('mode-form', 'Add failure mode', [
+    el('label', {}, 'Type', el('select', { name: 'equipment_type', id: 'tx-mode-type' }, tax.types.map((t) => el('option', { value: t.name }, t.name)))),
+    el('label', {}, 'Mode', input('mode', { required: true })), el('label', {}, 'Mechanism', input('mechanism')),
+    el('label', {}, 'Cause', input('cause')), el('label', {}, 'Class', input('klass', { required: true, pattern: '[a-z0-9_]{1,64}' }))],
+  (x) => ({ equipment_type: x.equipment_type.value, mode: x.mode.value, mechanism: x.mechanism.value, cause: x.cause.value, class: x.klass.value }),
+  '/api/v1/taxonomy/failure-modes', done);
+  return el('div', { class: 'card' }, el('h3', {}, 'Failure modes'),
+    el('table', { id: 'modes' },
+      el('thead', {}, el('tr', {}, ['type', 'mode', 'mechanism', 'cause', 'class'].map((h) => el('th', {}, h)))),
+      el('tbody', {}, tax.failure_modes.map((m) => el('tr', {},
+        el('td', {}, m.equipment_type), el('td', {}, m.mode), el('td', {}, dash(m.mechanism)), el('td', {}, dash(m.cause)), el('td', {}, m.class))))),
+    el('p', { class: 'hint' }, 'A failure mode adds its class to its type (and the types related to it).'), f);
+}
+
+function classesCard(classes, tax, done) {
+  const f = form('class-form', 'Add class', [
+    el('label', {}, 'Name', input('cname', { required: true, pattern: '[a-z0-9_]{1,64}' })),
+    el('label', {}, 'Description', input('cdesc')),
+    el('label', {}, 'Type', el('select', { name: 'ctype', id: 'tx-ctype' }, el('option', { value: '' }, 'every type'),
+      tax.types.map((t) => el('option', { value: t.name }, t.name))))],
+  (x) => ({ name: x.cname.value, ...(x.cdesc.value ? { description: x.cdesc.value } : {}), ...(x.ctype.value ? { equipment_type: x.ctype.value } : {}) }),
+  '/api/v1/taxonomy/classes', done);
+  return el('div', { class: 'card' }, el('h3', {}, 'Classes'),
+    el('table', { id: 'classes-table' },
+      el('thead', {}, el('tr', {}, ['class', 'type', 'description'].map((h) => el('th', {}, h)))),
+      el('tbody', {}, classes.map((c) => el('tr', { 'data-class': c.name },
+        el('td', {}, c.name), el('td', {}, c.equipment_type || 'every type'), el('td', {}, dash(c.description)))))),
+    el('p', { class: 'hint' }, 'In a snapshot, keys 1-9 pick the classes of its equipment type in this order.'), f);
+}
+
+function assetsCard(tax, done) {
+  const f = form('asset-form', 'Save asset', [
+    el('label', {}, 'Id', input('aid', { required: true, pattern: '[A-Za-z0-9._\\-]{1,64}' })),
+    el('label', {}, 'Type', el('select', { name: 'atype', id: 'tx-atype' }, tax.types.map((t) => el('option', { value: t.name }, t.name)))),
+    el('label', {}, 'Site', input('asite')),
+    el('label', {}, 'Shaft Hz', input('shaft', { type: 'number', step: 'any', min: 0, style: 'width:80px' })),
+    el('label', {}, 'Bearing: balls', input('balls', { type: 'number', min: 3, max: 100, style: 'width:60px' })),
+    el('label', {}, 'ball mm', input('ball', { type: 'number', step: 'any', style: 'width:70px' })),
+    el('label', {}, 'pitch mm', input('pitch', { type: 'number', step: 'any', style: 'width:70px' })),
+    el('label', {}, 'contact °', input('contact', { type: 'number', step: 'any', min: 0, max: 60, style: 'width:60px' }))],
+  (x) => ({ id: x.aid.value, equipment_type: x.atype.value, ...(x.asite.value ? { site: x.asite.value } : {}), ...kinematics(x) }),
+  '/api/v1/taxonomy/assets', done);
+  return el('div', { class: 'card' }, el('h3', {}, 'Assets'),
+    el('table', { id: 'assets' },
+      el('thead', {}, el('tr', {}, ['asset', 'type', 'site', 'shaft Hz', 'bearing', 'devices'].map((h) => el('th', {}, h)))),
+      el('tbody', {}, tax.assets.map((a) => el('tr', { 'data-asset': a.id },
+        el('td', {}, a.id), el('td', {}, a.equipment_type), el('td', {}, dash(a.site)), el('td', {}, dash(a.shaft_hz)),
+        el('td', {}, bearingText(a.bearing)), el('td', {}, a.devices.join(', ') || '—'))))),
+    el('p', { class: 'hint' }, "An asset's shaft speed and bearing win over its type's. Assign a device with POST /api/v1/devices/{id}/asset."), f);
+}
+
+export async function showClasses(note) {
+  crumbs('Classes');
+  let tax, classes;
+  try {
+    [tax, classes] = await Promise.all([api('GET', '/api/v1/taxonomy'), api('GET', '/api/v1/classes')]);
+  } catch (e) { showError(e.message); return; }
+  const done = (msg) => showClasses(msg);
+  showPage(el('h2', {}, 'Classes and taxonomy'), el('p', { class: 'muted', id: 'tx-note' }, note || ''),
+    classesCard(classes.items, tax, done), typesCard(tax, done), modesCard(tax, done), assetsCard(tax, done));
+}

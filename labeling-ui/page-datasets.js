@@ -1,0 +1,116 @@
+// page-datasets.js - the ML team's datasets in the browser: definitions,
+// their frozen versions, and exports with a progress bar and a download
+// link.  Reading is open to every role; freezing and exporting take the ml
+// or admin role, and the page says so when the server refuses
+// (docs/DATASETS.md).
+import { api } from './http.js';
+import { el, crumbs, showPage, showError } from './dom.js';
+import { fmtTime, dash } from './format.js';
+
+const POLL_MS = 300;
+const TEMPLATE = {
+  name: 'bearings',
+  filter: { sources: ['human'], equipment_types: ['rotating'] },
+  window: { length_s: 0.1, stride_s: 0.1 },
+  split: { by: 'time', fractions: [0.6, 0.2, 0.2], seed: 1 },
+};
+
+function summary(def) {
+  const f = (def && def.filter) || {}, w = (def && def.window) || {}, s = (def && def.split) || {};
+  const parts = [];
+  if (f.equipment_types) parts.push(`types ${f.equipment_types.join(', ')}`);
+  if (f.sources) parts.push(`sources ${f.sources.join(', ')}`);
+  if (w.length_s) parts.push(`windows ${w.length_s} s / ${w.stride_s} s`);
+  if (s.by) parts.push(`split by ${s.by}`);
+  return parts.join(' · ') || '—';
+}
+
+// One export: POST .../export-jobs, then the job's progress until its file
+// can be downloaded.
+async function exportVersion(id, v, format, box) {
+  const bar = el('progress', { max: 100, value: 0, class: 'export-progress', 'data-version': v });
+  const text = el('span', { class: 'hint' }, ' starting…');
+  box.replaceChildren(bar, text);
+  let job;
+  try { job = await api('POST', `/api/v1/datasets/${id}/versions/${v}/export-jobs`, { format }); } catch (e) {
+    box.replaceChildren(el('span', { class: 'error' }, e.message));
+    return;
+  }
+  for (;;) {
+    let j;
+    try { j = await api('GET', `/api/v1/export-jobs/${job.id}`); } catch (e) {
+      box.replaceChildren(el('span', { class: 'error' }, e.message));
+      return;
+    }
+    bar.value = Number(j.percent) || 0;
+    text.textContent = ` ${j.status} · ${bar.value.toFixed(0)} % · ${dash(j.rows_done)} of ${dash(j.rows_total)} rows`;
+    if (j.status === 'done') {
+      box.append(' ', el('a', { href: `/api/v1/export-jobs/${job.id}/file`, download: `dataset-${id}-v${v}.${format}`, class: 'download' },
+        `download ${format} (${(j.bytes / 1024).toFixed(0)} KiB)`));
+      return;
+    }
+    if (j.status !== 'queued' && j.status !== 'running') return;
+    await new Promise((r) => setTimeout(r, POLL_MS));
+  }
+}
+
+function versionRow(id, ver) {
+  const box = el('span', { class: 'export-box' });
+  const format = el('select', {}, ['npz', 'jsonl', 'csv'].map((f) => el('option', { value: f }, f)));
+  return el('tr', { 'data-version': ver.version },
+    el('td', {}, `v${ver.version}`), el('td', {}, dash(ver.n_windows)),
+    el('td', { class: 'mono', title: ver.content_sha256 }, (ver.content_sha256 || '').slice(0, 12)),
+    el('td', {}, fmtTime(ver.created_at)),
+    el('td', {}, format, ' ', el('button', { 'data-act': 'export', onclick: () => exportVersion(id, ver.version, format.value, box) }, 'Export'), ' ', box));
+}
+
+async function showVersions(d, box) {
+  let full;
+  try { full = await api('GET', `/api/v1/datasets/${d.id}`); } catch (e) { box.replaceChildren(el('p', { class: 'error' }, e.message)); return; }
+  const note = el('span', { class: 'hint' });
+  const freeze = el('button', {
+    'data-act': 'freeze',
+    onclick: async () => {
+      try {
+        await api('POST', `/api/v1/datasets/${d.id}/versions`);
+        showDatasets(d.id);       // the list's version count too
+      } catch (e) { note.textContent = ` ${e.message}`; note.className = 'error'; }
+    },
+  }, 'Freeze a new version');
+  box.replaceChildren(el('h3', {}, `${d.name}: versions`), el('p', {}, freeze, note),
+    el('table', { class: 'versions', id: `versions-${d.id}` },
+      el('thead', {}, el('tr', {}, ['version', 'windows', 'content sha256', 'frozen', 'export'].map((h) => el('th', {}, h)))),
+      el('tbody', {}, (full.versions || []).map((v) => versionRow(d.id, v)))));
+}
+
+function createForm(done) {
+  const text = el('textarea', { id: 'ds-definition', rows: 7, cols: 70 }, JSON.stringify(TEMPLATE, null, 2));
+  const err = el('span', { class: 'error', id: 'ds-error' });
+  return el('details', { class: 'card' }, el('summary', {}, 'New dataset (ml, admin)'),
+    el('p', { class: 'hint' }, 'The definition as POST /api/v1/datasets takes it (docs/DATASETS.md).'), text,
+    el('p', {}, el('button', {
+      class: 'primary', id: 'ds-create',
+      onclick: async () => {
+        let body;
+        try { body = JSON.parse(text.value); } catch (e) { err.textContent = `not JSON: ${e.message}`; return; }
+        try { const r = await api('POST', '/api/v1/datasets', body); done(r.id); } catch (e) { err.textContent = e.message; }
+      },
+    }, 'Create'), ' ', err));
+}
+
+export async function showDatasets(openId) {
+  crumbs('Datasets');
+  let list;
+  try { list = await api('GET', '/api/v1/datasets'); } catch (e) { showError(e.message); return; }
+  const detail = el('div', { class: 'card', id: 'ds-detail' }, el('p', { class: 'muted' }, 'Pick a dataset to see its versions.'));
+  const rows = list.items.map((d) => el('tr', { class: 'row', 'data-dataset': d.id, tabindex: 0, onclick: () => showVersions(d, detail) },
+    el('td', {}, `#${d.id}`), el('td', {}, d.name), el('td', {}, summary(d.definition)),
+    el('td', {}, dash(d.versions)), el('td', {}, fmtTime(d.created_at))));
+  showPage(el('h2', {}, 'Datasets'), createForm((id) => showDatasets(id)),
+    el('table', { id: 'datasets' },
+      el('thead', {}, el('tr', {}, ['id', 'name', 'definition', 'versions', 'created'].map((h) => el('th', {}, h)))),
+      el('tbody', {}, rows.length ? rows : [el('tr', {}, el('td', { colspan: 5, class: 'muted' }, 'No datasets yet.'))])),
+    detail);
+  const open = list.items.find((d) => d.id === openId) || (list.items.length === 1 ? list.items[0] : null);
+  if (open) showVersions(open, detail);
+}

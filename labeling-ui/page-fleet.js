@@ -1,0 +1,70 @@
+// page-fleet.js - the devices: whether each one is well (status, last
+// heard of, spool depth, drops), which model it should run and which it
+// says it runs, and for admins approval and revocation.  GET /devices and
+// POST /devices/{id}/approve|revoke (docs/FLEET.md).
+import { api } from './http.js';
+import { el, crumbs, showPage, showError } from './dom.js';
+import { fmtTime, dash } from './format.js';
+import { isAdmin } from './session.js';
+import { showDemo } from './demo.js';
+
+const COLUMNS = ['device', 'status', 'health', 'equipment', 'site', 'last seen', 'spool', 'drops',
+  'agent', 'model assigned', 'model running', ''];
+
+function ago(s) {
+  if (s === null || s === undefined) return '—';
+  if (s < 120) return `${s} s ago`;
+  if (s < 7200) return `${Math.round(s / 60)} min ago`;
+  return `${Math.round(s / 3600)} h ago`;
+}
+
+function actions(d, done) {
+  if (!isAdmin()) return '';
+  const act = (verb) => async () => {
+    if (verb === 'revoke' && !window.confirm(`Revoke ${d.id}? Its uploads will be refused.`)) return;
+    try { await api('POST', `/api/v1/devices/${encodeURIComponent(d.id)}/${verb}`); done(`${d.id}: ${verb}d`); } catch (e) { done(e.message, true); }
+  };
+  // A revoked device stays revoked: it enrolls again under a new key.
+  return [
+    d.status === 'pending' ? el('button', { 'data-act': 'approve', onclick: act('approve') }, 'Approve') : null,
+    d.status !== 'revoked' ? el('button', { 'data-act': 'revoke', onclick: act('revoke') }, 'Revoke') : null,
+  ];
+}
+
+function deviceRow(d, done) {
+  const model = d.model || {};
+  return el('tr', { 'data-device': d.id },
+    el('td', {}, d.id, d.demo ? el('span', { class: 'pill demo' }, 'demo') : null),
+    el('td', {}, el('span', { class: `pill ${d.status === 'active' ? 'done' : 'todo'}` }, d.status)),
+    el('td', { class: 'health' }, dash(d.health)),
+    el('td', {}, dash(d.equipment_type)), el('td', {}, dash(d.site)),
+    el('td', { title: fmtTime(d.last_seen) }, d.heartbeat_age_s !== null && d.heartbeat_age_s !== undefined ? ago(d.heartbeat_age_s) : fmtTime(d.last_seen) || '—'),
+    el('td', { class: 'spool' }, dash(d.spool_depth)), el('td', { class: 'drops' }, dash(d.drops)),
+    el('td', {}, dash(d.agent_version)),
+    el('td', {}, model.assigned ? el('a', { href: '#/models' }, `#${model.assigned}`) : '—'),
+    el('td', {}, model.running !== null && model.running !== undefined ? `#${model.running}` : dash(d.model_version)),
+    el('td', {}, actions(d, done)));
+}
+
+export async function showFleet(note, isErr) {
+  crumbs('Fleet');
+  let items = [];
+  try {
+    for (let after = ''; ;) {
+      const page = await api('GET', `/api/v1/devices?limit=1000${after ? `&after=${encodeURIComponent(after)}` : ''}`);
+      items = items.concat(page.items);
+      if (!page.next) break;
+      after = page.next;
+    }
+  } catch (e) { showError(e.message); return; }
+  const shown = showDemo() ? items : items.filter((d) => !d.demo);
+  const done = (msg, bad) => showFleet(msg, bad);
+  showPage(el('h2', {}, 'Fleet'),
+    el('p', { class: isErr ? 'error' : 'muted', id: 'fleet-note' }, note || `${shown.length} devices` +
+      (shown.length < items.length ? ` (${items.length - shown.length} demo devices hidden)` : '')),
+    el('table', { id: 'fleet' },
+      el('thead', {}, el('tr', {}, COLUMNS.map((h) => el('th', {}, h)))),
+      el('tbody', {}, shown.map((d) => deviceRow(d, done)))),
+    el('p', { class: 'hint' }, 'Health from the latest heartbeat: spool is the snapshots waiting on the device, drops those it had to give up. ' +
+      'Model assigned is the deployment in force for the device; running is what its heartbeat reports.'));
+}

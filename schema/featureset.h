@@ -1,0 +1,84 @@
+/* featureset.h - the one definition of a model's feature vector.
+ *
+ * A model is trained on feature vectors and scored on feature vectors; the
+ * two must be the same function of the same samples or the model's metrics
+ * describe a different machine from the one it runs on.  This is that
+ * function, linked by the server (training, the dataset export's F array,
+ * the C header's documentation) and by the agent (its model runner), and
+ * built for the Cortex-M4 by `make m4`: no heap, no libc I/O, no system
+ * calls, only <math.h>.
+ *
+ * A feature set is named by an id and a version.  The id says what is
+ * computed (the family); the version changes whenever one output bit of an
+ * existing set could change.  A reader computes a set only when it knows
+ * that exact id and version, and refuses otherwise with a reason
+ * (featureset_unsupported).  New families (spectral, envelope) take new
+ * ids; the table of sets is FEATURESET_LIST below.
+ *
+ * The spec a model records (schema/MODEL.md): set id and version, window
+ * length and hop in samples, and the sample rate it was trained at.  The
+ * window is channel-major: channel c's `window` samples start at
+ * x + c * stride.  The output is channel-major too: per_channel floats per
+ * channel. */
+#ifndef PRECURSOR_FEATURESET_H
+#define PRECURSOR_FEATURESET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* X(id, version, per_channel, name): every feature set this build computes. */
+#define FEATURESET_LIST(X)                                                   \
+    X(FEATURESET_STATS, 1, 7, "stats")
+
+enum featureset_id {
+    FEATURESET_NONE = 0,
+    FEATURESET_STATS = 1        /* time-domain moments and two crude bands */
+    /* 2, 3, ...: reserved for spectral and envelope sets */
+};
+
+#define FEATURESET_STATS_VERSION 1
+#define FEATURESET_STATS_NFEAT 7
+#define FEATURESET_MAX_PER_CHANNEL 16   /* no set has more per channel */
+#define FEATURESET_MIN_WINDOW 8u
+#define FEATURESET_MAX_WINDOW 65536u
+#define FEATURESET_MAX_CHANNELS 64u
+
+enum featureset_error {
+    FEATURESET_OK = 0,
+    FEATURESET_EUNKNOWN = -1,   /* id or version this build does not compute */
+    FEATURESET_ERANGE = -2,     /* window, hop, rate or channels out of range */
+    FEATURESET_EINVAL = -3      /* NULL argument */
+};
+
+struct featureset_spec {
+    uint16_t id;
+    uint16_t version;
+    uint32_t window;            /* samples per channel in one window */
+    uint32_t hop;               /* samples between window starts on the device */
+    float sample_rate;          /* Hz the window was sampled at */
+};
+
+/* Features per channel of (id, version); 0 when unknown. */
+unsigned featureset_per_channel(uint16_t id, uint16_t version);
+/* "stats", or "?" for an unknown id. */
+const char *featureset_name(uint16_t id);
+
+/* NULL when this build computes spec for `channels` channels, else why not
+ * (a static string, lowercase, no trailing period). */
+const char *featureset_unsupported(const struct featureset_spec *spec, unsigned channels);
+
+/* NULL when spec was trained at the rate a source delivers (relative 1e-6),
+ * else why not. */
+const char *featureset_rate_mismatch(const struct featureset_spec *spec, double source_rate);
+
+/* The feature vector of one window: channels * per_channel floats into out.
+ * x holds channel c's spec->window samples at x + c * stride (stride >=
+ * window).  Non-finite samples are taken as the window's last finite value
+ * before them (or 0), so a broken sample cannot poison the vector. */
+int featureset_compute(const struct featureset_spec *spec, const float *x, size_t stride,
+                       unsigned channels, float *out);
+
+/* Name of feature k of a set ("mean", "log_rms", ...); "?" out of range. */
+const char *featureset_feature_name(uint16_t id, uint16_t version, unsigned k);
+
+#endif

@@ -1,0 +1,58 @@
+/* ds_features.c - a version's windows as model feature vectors: the one
+ * place the server chooses the feature set for a dataset version, used by
+ * the export's F array and by model training (server/models), so what the
+ * ML team downloads is what a model of the version is trained on and what
+ * the agent computes (schema/featureset.h). */
+#include "server/datasets/datasets.h"
+
+#include <jansson.h>
+
+#include "schema/featureset.h"
+
+void ds_feature_spec(const struct ds_info *in, struct featureset_spec *fs)
+{
+    /* Non-overlapping windows of the version's length: the device scores
+     * one window every `window` samples, as the version cut them. */
+    fs->id = FEATURESET_STATS;
+    fs->version = FEATURESET_STATS_VERSION;
+    fs->window = in->window_samples;
+    fs->hop = in->window_samples;
+    fs->sample_rate = (float)in->sample_rate;
+}
+
+unsigned ds_feature_count(const struct ds_info *in)
+{
+    struct featureset_spec fs;
+
+    ds_feature_spec(in, &fs);
+    if (featureset_unsupported(&fs, in->channel_count))
+        return 0;
+    return in->channel_count * featureset_per_channel(fs.id, fs.version);
+}
+
+int ds_window_features(const struct ds_info *in, const float *x, float *out)
+{
+    struct featureset_spec fs;
+
+    ds_feature_spec(in, &fs);
+    return featureset_compute(&fs, x, in->window_samples, in->channel_count, out) == FEATURESET_OK
+               ? DS_OK : DS_EINVAL;
+}
+
+void *ds_feature_json(const struct ds_info *in)
+{
+    struct featureset_spec fs;
+    json_t *names = json_array(), *j;
+    unsigned per;
+
+    ds_feature_spec(in, &fs);
+    per = featureset_per_channel(fs.id, fs.version);
+    for (unsigned c = 0; names && c < in->channel_count; c++)
+        for (unsigned k = 0; k < per; k++)
+            json_array_append_new(names, json_sprintf("%s.%s", in->channel_names[c],
+                                                      featureset_feature_name(fs.id, fs.version, k)));
+    j = json_pack("{s:s,s:i,s:i,s:i,s:i,s:f,s:o}", "set", featureset_name(fs.id), "id", fs.id,
+                  "version", fs.version, "window", (int)fs.window, "hop", (int)fs.hop,
+                  "sample_rate", (double)fs.sample_rate, "names", names);
+    return j;
+}

@@ -1,0 +1,27 @@
+/* taxonomy_int.h - what taxonomy.c and taxonomy_kin.c share: the optional
+ * kinematics of a type or an asset (shaft speed, bearing geometry), read
+ * from a POST body before anything is written and stored after the row. */
+#ifndef PRECURSOR_TAXONOMY_INT_H
+#define PRECURSOR_TAXONOMY_INT_H
+
+#include <jansson.h>
+
+#include "server/srv/srv.h"
+
+/* Parameters of the kinematics update, as text: shaft_hz, balls, ball_mm,
+ * pitch_mm, contact_deg; given says which of shaft and bearing the body
+ * named (a null in the body clears it). */
+struct taxonomy_kin {
+    char txt[5][32];
+    const char *v[5];
+    int shaft_given, bearing_given;
+};
+
+/* 0 with *k filled (nothing given is fine), or SRV_EBADREQ with the
+ * message set. */
+int taxonomy__kin_parse(const json_t *body, struct taxonomy_kin *k, struct srv_response *rs);
+
+/* Store what *k gives on equipment type or asset key (is_asset). */
+int taxonomy__kin_store(const struct taxonomy_kin *k, int is_asset, const char *key);
+
+#endif

@@ -1,0 +1,155 @@
+/* taxonomy_kin.c - the kinematics of equipment types and assets (shaft
+ * speed, rolling-bearing geometry) that POST /api/v1/taxonomy/types and
+ * /assets take, and POST /api/v1/taxonomy/classes, which adds a label class
+ * of its own (one without a failure mode, e.g. "sensor_fault" on a type).
+ * The spectrum view (GET /api/v1/snapshots/{id}/spectrum) reads them to
+ * mark shaft harmonics and bearing defect frequencies. */
+#include <stdio.h>
+#include <string.h>
+
+#include "server/db/db.h"
+#include "server/taxonomy/taxonomy.h"
+#include "server/taxonomy/taxonomy_int.h"
+
+enum { KQ_TYPE_SHAFT, KQ_TYPE_BEARING, KQ_ASSET_SHAFT, KQ_ASSET_BEARING, KQ_CLASS_INSERT,
+       KQ_COUNT };
+
+#define BEARING_SET \
+    " SET bearing_balls = $2::int, bearing_ball_mm = $3::float8, bearing_pitch_mm = $4::float8," \
+    " bearing_contact_deg = $5::float8"
+
+static const struct db_sql kin_sql[KQ_COUNT] = {
+    [KQ_TYPE_SHAFT] = { "tax_type_shaft",
+        "UPDATE equipment_types SET shaft_hz = $2::float8 WHERE name = $1", 2 },
+    [KQ_TYPE_BEARING] = { "tax_type_bearing",
+        "UPDATE equipment_types" BEARING_SET " WHERE name = $1", 5 },
+    [KQ_ASSET_SHAFT] = { "tax_asset_shaft",
+        "UPDATE assets SET shaft_hz = $2::float8 WHERE id = $1", 2 },
+    [KQ_ASSET_BEARING] = { "tax_asset_bearing",
+        "UPDATE assets" BEARING_SET " WHERE id = $1", 5 },
+    /* $1 name, $2 description, $3 equipment type (NULL: every type); the
+     * next position, so its key follows the others' */
+    [KQ_CLASS_INSERT] = { "tax_class_insert",
+        "INSERT INTO label_classes (name, position, description, equipment_type)"
+        " SELECT $1, (SELECT coalesce(max(position), 0) + 1 FROM label_classes),"
+        "  coalesce($2, ''), $3"
+        " WHERE $3::text IS NULL OR EXISTS (SELECT 1 FROM equipment_types WHERE name = $3)"
+        " RETURNING name, position", 3 },
+};
+
+/* A number in (lo, hi] from key of obj into txt; 1 absent, 0 read, -1 bad. */
+static int number_in(const json_t *obj, const char *key, double lo, double hi, char txt[32])
+{
+    const json_t *v = json_object_get(obj, key);
+    double d;
+
+    if (!v)
+        return 1;
+    if (!json_is_number(v))
+        return -1;
+    d = json_number_value(v);
+    if (!(d > lo && d <= hi))
+        return -1;
+    snprintf(txt, 32, "%.9g", d);
+    return 0;
+}
+
+int taxonomy__kin_parse(const json_t *body, struct taxonomy_kin *k, struct srv_response *rs)
+{
+    const json_t *shaft = json_object_get(body, "shaft_hz"), *b = json_object_get(body, "bearing");
+    int i;
+
+    memset(k, 0, sizeof *k);
+    for (i = 0; i < 5; i++)
+        k->v[i] = NULL;
+    k->shaft_given = shaft != NULL;
+    k->bearing_given = b != NULL;
+    if (shaft && !json_is_null(shaft)) {
+        if (number_in(body, "shaft_hz", 0, 2000, k->txt[0]) != 0)
+            return srv_fail(rs, SRV_EBADREQ, "shaft_hz must be a number in (0, 2000]");
+        k->v[0] = k->txt[0];
+    }
+    if (b && !json_is_null(b)) {
+        const json_t *balls = json_object_get(b, "balls");
+        double bd, pd;
+
+        if (!json_is_object(b) || !json_is_integer(balls) || json_integer_value(balls) < 3 ||
+            json_integer_value(balls) > 100 ||
+            number_in(b, "ball_mm", 0, 1000, k->txt[2]) != 0 ||
+            number_in(b, "pitch_mm", 0, 5000, k->txt[3]) != 0 ||
+            number_in(b, "contact_deg", -1e-9, 60, k->txt[4]) != 0)
+            return srv_fail(rs, SRV_EBADREQ, "bearing needs balls (3..100), ball_mm, pitch_mm "
+                            "(mm, ball_mm < pitch_mm) and contact_deg (0..60)");
+        bd = json_number_value(json_object_get(b, "ball_mm"));
+        pd = json_number_value(json_object_get(b, "pitch_mm"));
+        if (!(bd < pd))
+            return srv_fail(rs, SRV_EBADREQ, "bearing ball_mm must be less than pitch_mm");
+        snprintf(k->txt[1], 32, "%d", (int)json_integer_value(balls));
+        for (i = 1; i < 5; i++)
+            k->v[i] = k->txt[i];
+    }
+    return SRV_OK;
+}
+
+int taxonomy__kin_store(const struct taxonomy_kin *k, int is_asset, const char *key)
+{
+    const char *vals[5] = { key, k->v[0], NULL, NULL, NULL };
+    int err = SRV_OK, i;
+
+    if (k->shaft_given)
+        err = db_exec_own(&kin_sql[is_asset ? KQ_ASSET_SHAFT : KQ_TYPE_SHAFT], vals, NULL, NULL,
+                          0, NULL);
+    if (err == SRV_OK && k->bearing_given) {
+        for (i = 1; i < 5; i++)
+            vals[i] = k->v[i];
+        err = db_exec_own(&kin_sql[is_asset ? KQ_ASSET_BEARING : KQ_TYPE_BEARING], vals, NULL,
+                          NULL, 0, NULL);
+    }
+    return err;
+}
+
+static int valid_class_name(const char *s)
+{
+    size_t i, n = s ? strlen(s) : 0;
+
+    if (n < 1 || n > 64)
+        return 0;
+    for (i = 0; i < n; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_'))
+            return 0;
+    return 1;
+}
+
+/* POST /api/v1/taxonomy/classes {name, description, equipment_type} */
+int taxonomy_api_class_create(struct srv_request *rq, struct srv_response *rs)
+{
+    json_t *j = srv_body_json(rq);
+    const char *vals[3] = { NULL, NULL, NULL };
+    PGresult *r = NULL;
+    int err;
+
+    if (!json_is_object(j)) {
+        json_decref(j);
+        return srv_fail(rs, SRV_EBADREQ, "body must be a JSON object");
+    }
+    vals[0] = json_string_value(json_object_get(j, "name"));
+    if (!valid_class_name(vals[0]) || srv_json_opt_string(j, "description", 2000, &vals[1]) != 0 ||
+        srv_json_opt_string(j, "equipment_type", 64, &vals[2]) != 0 ||
+        (vals[2] && !valid_class_name(vals[2]))) {
+        json_decref(j);
+        return srv_fail(rs, SRV_EBADREQ, "need name ([a-z0-9_]{1,64}); description at most 2000 "
+                        "bytes; equipment_type, when given, a type name");
+    }
+    err = db_exec_own(&kin_sql[KQ_CLASS_INSERT], vals, NULL, NULL, 0, &r);
+    if (err == SRV_ECONFLICT)
+        err = srv_fail(rs, SRV_ECONFLICT, "a class of this name exists");
+    else if (err == SRV_OK && PQntuples(r) != 1)
+        err = srv_fail(rs, SRV_EBADREQ, "unknown equipment type");
+    else if (err == SRV_OK)
+        err = srv_respond_json_take(rs, 201, json_pack("{s:s,s:s,s:s?,s:I}", "name", vals[0],
+                                    "description", vals[1] ? vals[1] : "", "equipment_type",
+                                    vals[2], "position", (json_int_t)db_int64(r, 0, "position")));
+    PQclear(r);
+    json_decref(j);
+    return err;
+}

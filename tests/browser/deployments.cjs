@@ -1,0 +1,86 @@
+// deployments.cjs - the deployments page in a real browser (Debian chromium
+// through playwright-core, launched as label.cjs does), against the server
+// tests/integration/model_loop.sh left behind: a good model promoted to
+// active and a bad one forced active and rolled back on loop-dev-1.
+//  - #/deployments/<bad model>: the forced active deployment shows the
+//    device as rolled back with the rollback's numbers (alerts per hour
+//    against the budget); the rollbacks card names the device; the shadow
+//    deployment the device returned to shows the predicted alarm fraction,
+//    the API's number;
+//  - the alarm budget card shows the fleet setting; an admin saves a change
+//    and the API has it.
+// Env: BASE, ADMIN_USERNAME/ADMIN_PASSWORD, TOKEN (ml token), BAD (model
+// id), CHROMIUM.  Prints PASS/FAIL lines; exit status 1 on any failure.
+'use strict';
+const path = require('path');
+const fs = require('fs');
+const os = require('os');
+const root = path.resolve(__dirname, '../..');
+const { chromium } = require(require.resolve('playwright-core', { paths: [path.join(root, 'labeling-ui')] }));
+
+const BASE = process.env.BASE;
+let fails = 0;
+const pass = (n) => console.log(`PASS browser-deployments: ${n}`);
+const fail = (n, why) => { fails++; console.log(`FAIL browser-deployments: ${n}: ${why}`); };
+const check = (n, ok, why) => (ok ? pass(n) : fail(n, why));
+
+async function apiGet(p) {
+  const r = await fetch(BASE + p, { headers: { Authorization: `Bearer ${process.env.TOKEN}` } });
+  return r.json();
+}
+
+(async () => {
+  const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'precursor-chromium-'));
+  const ctx = await chromium.launchPersistentContext(profile, {
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync'],
+    viewport: { width: 1400, height: 900 },
+  });
+  const page = ctx.pages()[0] || await ctx.newPage();
+  const errors = [];
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !/Failed to load resource: .* 401/.test(m.text())) errors.push(m.text());
+  });
+  page.on('pageerror', (e) => errors.push(String(e)));
+  try {
+    await page.goto(`${BASE}/#/deployments/${process.env.BAD}`);
+    await page.waitForSelector('#login', { timeout: 10000 });
+    await page.fill('#username', process.env.ADMIN_USERNAME);
+    await page.fill('#password', process.env.ADMIN_PASSWORD);
+    await page.click('#login button[type=submit]');
+    await page.waitForSelector('#rollbacks', { timeout: 15000 });
+    const bad = await apiGet(`/api/v1/models/${process.env.BAD}/deployments`);
+    const dep = bad.items[0];
+    const row = page.locator(`#deployment-${dep.id} tr[data-device="loop-dev-1"]`);
+    const text = (await row.count()) ? await row.innerText() : '';
+    check('rolled-back device shown with its numbers', /rolled back/.test(text) && /alerts\/hour/.test(text) &&
+      /budget/.test(text), JSON.stringify(text));
+    const rb = await page.locator('#rollbacks').innerText();
+    check('rollbacks card names the device', rb.includes('loop-dev-1') && rb.includes('alerts/hour'), rb.slice(0, 200));
+
+    const back = bad.items.find((x) => x.mode === 'shadow');
+    const d = back.devices_status[0];
+    const cell = await page.locator(`#deployment-${back.id} tr[data-device="loop-dev-1"]`).innerText().catch(() => '');
+    const want = `${(100 * d.predicted_alarm_fraction).toFixed(2)} %`;
+    check('the deployment it returned to shows the predicted alarm fraction', cell.includes(want) &&
+      /shadow/.test(cell), `${JSON.stringify(cell)} lacks ${want}`);
+
+    await page.fill('#alarm-budget input[name=per_operator_hour]', '700');
+    await page.click('#alarm-budget button[type=submit]');
+    let saved = 0;
+    for (let i = 0; i < 20 && saved !== 700; i++) {
+      await new Promise((r) => setTimeout(r, 250));
+      saved = (await apiGet('/api/v1/alarm-budget')).per_operator_hour;
+    }
+    check('admin changes the alarm budget from the page', saved === 700, `API says ${saved}`);
+    check('no console errors', errors.length === 0, errors.join(' | '));
+  } catch (e) {
+    fail('deployments page', e.stack || String(e));
+  } finally {
+    await ctx.close();
+    fs.rmSync(profile, { recursive: true, force: true });
+  }
+  process.exit(fails ? 1 : 0);
+})();

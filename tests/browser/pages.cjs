@@ -1,0 +1,289 @@
+// pages.cjs - the pages for every part and the analyst's snapshot view in a
+// real browser (Debian chromium through playwright-core, launched as
+// label.cjs does), against a server holding the demo history and a live
+// simulated agent's snapshots:
+//  - Classes: an asset with shaft speed and bearing geometry and a class
+//    added through the page's forms, listed after;
+//  - the snapshot view of a demo bearing snapshot on that asset: spectrum
+//    and envelope spectrum beside a normal snapshot of the same machine,
+//    each row on one y scale, shaft and bearing markers, the rules' votes
+//    and weak label, only the type's classes on keys 1-9, a span edge moved
+//    by keyboard past the view;
+//  - Fleet: live devices only until "show demo data", health columns;
+//    at the end, an admin revokes the live device (revocation is final);
+//  - Datasets: an admin creates a dataset, freezes a version, exports it
+//    with a progress bar and downloads the file (a zip: npz);
+//  - Models: a trained model with its metrics and their support, and its
+//    deployments;
+//  - no page shows "null", "undefined" or "NaN", and the console stays clean.
+// Env: BASE, USERNAME/PASSWORD (operator), ADMIN_USERNAME/ADMIN_PASSWORD,
+// TOKEN (ml token), OPTOKEN (operator token), ARTIFACTS, SHOT_DIR (optional:
+// the main views copied there as docs/ui-*.png), CHROMIUM.  Prints
+// PASS/FAIL lines; exit status 1 on any failure.
+'use strict';
+const path = require('path');
+const fs = require('fs');
+const os = require('os');
+const root = path.resolve(__dirname, '../..');
+const { chromium } = require(require.resolve('playwright-core', { paths: [path.join(root, 'labeling-ui')] }));
+
+const BASE = process.env.BASE;
+const ARTIFACTS = process.env.ARTIFACTS || fs.mkdtempSync(path.join(os.tmpdir(), 'precursor-shots-'));
+const SHOT_DIR = process.env.SHOT_DIR ? path.resolve(process.env.SHOT_DIR) : '';
+let passes = 0, fails = 0;
+const pass = (n) => { passes++; console.log(`PASS browser-pages: ${n}`); };
+const fail = (n, why) => { fails++; console.log(`FAIL browser-pages: ${n}: ${why}`); };
+const check = (n, ok, why) => (ok ? pass(n) : fail(n, why));
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+async function api(method, p, body, token = process.env.TOKEN) {
+  const headers = { Authorization: `Bearer ${token}` };
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  const r = await fetch(BASE + p, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  return { status: r.status, body: await r.json().catch(() => null) };
+}
+
+async function shot(page, name) {
+  await page.screenshot({ path: path.join(ARTIFACTS, name), fullPage: true });
+  if (SHOT_DIR) fs.copyFileSync(path.join(ARTIFACTS, name), path.join(SHOT_DIR, name));
+}
+
+async function login(page, user, pw, load = true) {
+  if (load) await page.goto(BASE + '/#/queue');
+  await page.waitForSelector('#login', { timeout: 10000 });
+  await page.fill('#username', user);
+  await page.fill('#password', pw);
+  await page.click('#login button[type=submit]');
+  await page.waitForSelector('#logout:not([hidden])', { timeout: 10000 });
+}
+
+// The page's visible text has no null, undefined or NaN.
+async function noNulls(page, where) {
+  const text = await page.evaluate(() => document.body.innerText);
+  const bad = text.match(/.{0,40}\b(null|undefined|NaN)\b.{0,40}/);
+  check(`${where}: no "null", "undefined" or "NaN" shown`, !bad, bad && bad[0]);
+}
+
+async function classesPage(page) {
+  await page.click('#classes-link');
+  await page.waitForSelector('#types tbody tr', { timeout: 10000 });
+  await page.fill('#asset-form [name=aid]', 'demo-fan-7');
+  await page.selectOption('#asset-form [name=atype]', 'rotating');
+  for (const [k, v] of [['shaft', '25'], ['balls', '9'], ['ball', '7.94'], ['pitch', '39.04'], ['contact', '0']]) {
+    await page.fill(`#asset-form [name=${k}]`, v);
+  }
+  await page.click('#asset-form button[type=submit]');
+  await page.waitForSelector('#assets tr[data-asset="demo-fan-7"]', { timeout: 10000 });
+  const row = await page.textContent('#assets tr[data-asset="demo-fan-7"]');
+  check('Classes page: an asset saved with shaft speed and bearing geometry', /25/.test(row) && /9 × 7\.94 mm on 39\.04 mm/.test(row), row);
+  await page.fill('#class-form [name=cname]', 'belt_slip');
+  await page.fill('#class-form [name=cdesc]', 'belt slipping on its pulley');
+  await page.selectOption('#class-form [name=ctype]', 'fan');
+  await page.click('#class-form button[type=submit]');
+  await page.waitForSelector('#classes-table tr[data-class="belt_slip"]', { timeout: 10000 });
+  const cls = (await api('GET', '/api/v1/classes')).body.items.map((c) => c.name);
+  check('Classes page: a class added, as the API lists it', cls.includes('belt_slip') && cls.includes('blockage') && cls.includes('phase_imbalance'), cls.join());
+  await noNulls(page, 'Classes page');
+  await shot(page, 'ui-classes.png');
+}
+
+async function analystView(page) {
+  const a = await api('POST', '/api/v1/devices/demo-bearing-2/asset', { asset_id: 'demo-fan-7' }, process.env.OPTOKEN);
+  check('demo bearing assigned to the asset', a.status === 200, JSON.stringify(a.body));
+  // the newest demo bearing snapshot a person labeled outer race and the rules voted on
+  const q = (await api('GET', '/api/v1/snapshots?demo=only&limit=1000')).body.items
+    .filter((s) => s.device_id === 'demo-bearing-2').reverse();
+  let id = null;
+  for (const s of q) {
+    const w = (await api('GET', `/api/v1/snapshots/${s.id}/weak-label`)).body;
+    if (w && w.human.includes('bearing_outer_race') && w.weak && w.weak.votes.length) { id = s.id; break; }
+  }
+  if (!id) throw new Error('no demo outer-race snapshot with rule votes');
+  await page.goto(`${BASE}/#/snapshot/${id}`);
+  await page.waitForSelector('.plots .chan .u-over', { timeout: 10000 });
+  await page.waitForSelector('#spectra .spectrum-cell canvas', { timeout: 15000 });
+  await page.waitForFunction(() => /shaft 25 Hz/.test(document.getElementById('spectra-status').textContent), null, { timeout: 15000 });
+  const cells = await page.$$eval('#spectra .spectrum-cell', (cs) => cs.map((c) => ({ y: c.dataset.ymax, m: c.dataset.markers })));
+  check('spectrum and envelope spectrum beside a normal snapshot (2 x 2 plots)', cells.length === 4, JSON.stringify(cells));
+  check('each row shares one y scale', cells.length === 4 && cells[0].y === cells[1].y && cells[2].y === cells[3].y && Number(cells[0].y) > 0,
+    JSON.stringify(cells));
+  check('shaft harmonics and bearing defect frequencies marked', cells.length && /1x/.test(cells[0].m) && /BPFO/.test(cells[2].m) && /BPFI/.test(cells[2].m),
+    JSON.stringify(cells));
+  const status = await page.textContent('#spectra-status');
+  check('the spectra say where the kinematics come from', /from the asset/.test(status) && /9 × 7\.94/.test(status), status);
+  const ref = await page.textContent('#spectra-ref');
+  check('the reference is the same machine, labeled normal', /labeled normal on the same device/.test(ref), ref);
+  // compare with another of the machine's recent snapshots instead: the right-hand plots follow
+  const other = await page.$$eval('#spectra-compare option', (os) => os.map((o) => [o.value, o.textContent])
+    .filter(([, t]) => /^#\d+ .*\(same device/.test(t)));
+  check('the compare list offers the machine\'s recent snapshots', other.length > 0, 'none offered');
+  if (other.length) {
+    await page.selectOption('#spectra-compare', other[0][0]);
+    const want = other[0][1].match(/#(\d+)/)[1];
+    await page.waitForFunction((wid) => [...document.querySelectorAll('#spectra .u-title')].some((t) => t.textContent.endsWith(` #${wid}`)), want, { timeout: 15000 });
+    const ys = await page.$$eval('#spectra .spectrum-cell', (cs) => cs.map((c) => c.dataset.ymax));
+    check(`compared with #${want}: its plots drawn, still one y scale per row`, ys.length === 4 && ys[0] === ys[1] && ys[2] === ys[3], JSON.stringify(ys));
+    await page.selectOption('#spectra-compare', '1');
+    await page.waitForFunction(() => [...document.querySelectorAll('#spectra .u-title')].some((t) => /normal #/.test(t.textContent)), null, { timeout: 15000 });
+  }
+  // the envelope spectrum's strongest line sits at BPFO (89.6 Hz): the demo's outer-race fault
+  const sp = (await api('GET', `/api/v1/snapshots/${id}/spectrum?bins=1024`)).body;
+  const env = sp.channels[0].envelope;
+  let k = 1;
+  for (let i = 1; i < env.length && i * sp.bin_hz < 400; i++) if (env[i] > env[k]) k = i;
+  const peak = k * sp.bin_hz, bpfo = sp.kinematics.markers.find((m) => m.name === 'BPFO').hz;
+  check('the envelope spectrum peaks at the bearing\'s outer-race frequency', Math.abs(peak - bpfo) < 4 * sp.bin_hz + 3, `peak ${peak} Hz, BPFO ${bpfo} Hz`);
+
+  // rotating machinery: the untyped classes and rotating's own, none of a pump's, motor's or fan's
+  const all = (await api('GET', '/api/v1/classes')).body.items;
+  const want = all.filter((c) => !c.equipment_type || c.equipment_type === 'rotating').map((c) => c.name);
+  const shown = await page.$$eval('#classes button[data-class]', (bs) => bs.map((b) => b.dataset.class));
+  check('only the equipment type\'s classes, in order', JSON.stringify(shown) === JSON.stringify(want) &&
+    shown.includes('bearing_outer_race') && !shown.some((c) => ['cavitation', 'blockage', 'rotor_bar', 'belt_slip'].includes(c)),
+  `${shown} vs ${want}`);
+  await page.keyboard.press('2');
+  const sel = await page.getAttribute('#classes button.sel', 'data-class');
+  check('key 2 picks the type\'s second class', sel === want[1], `${sel} vs ${want[1]}`);
+
+  await page.waitForSelector('#weak-label', { timeout: 10000 });
+  const weak = await page.textContent('#weak-card');
+  check('the rules\' weak label and its source are shown', /Suggested: bearing_outer_race/.test(weak) && /vote|rule/.test(weak), weak);
+  const votes = await page.locator('#rule-votes li').count();
+  check('each rule\'s vote is listed', votes >= 2, `${votes} votes`);
+
+  // zoom to the middle quarter, mark it, then move the end edge a whole view to the right
+  for (const key of ['Escape', '0', '+', '+', 'm']) await page.keyboard.press(key);
+  const before = await page.textContent('#form-span');
+  for (let i = 0; i < 24; i++) await page.keyboard.press('}');
+  const after = await page.textContent('#form-span');
+  const b0 = Number((before.match(/– ([\d.]+) s$/) || [])[1]);
+  const a1 = Number((after.match(/– ([\d.]+) s$/) || [])[1]);
+  const dur = (await api('GET', `/api/v1/snapshots/${id}`)).body;
+  const total = (dur.pre_samples + dur.post_samples) / dur.sample_rate;
+  check('the span\'s end moved by keyboard beyond the view it was marked in', a1 > b0 + total / 4 * 0.9, `${before} -> ${after}`);
+  await page.keyboard.press('Escape');
+  await noNulls(page, 'snapshot view');
+  await shot(page, 'ui-spectra.png');
+}
+
+async function fleetPage(page) {
+  await page.click('#fleet-link');
+  await page.waitForSelector('#fleet tbody tr', { timeout: 10000 });
+  let ids = await page.$$eval('#fleet tbody tr', (rs) => rs.map((r) => r.dataset.device));
+  check('Fleet: the live device, no demo devices by default', ids.includes('pump-07') && !ids.some((d) => d.startsWith('demo-')), ids.join());
+  const health = await page.textContent('#fleet tr[data-device="pump-07"] td.health');
+  check('Fleet: health, spool and drops from the heartbeat', health.trim() !== '' && health.trim() !== '—', health);
+  await page.check('#show-demo');
+  await page.waitForSelector('#fleet tr[data-device="demo-bearing-2"]', { timeout: 10000 });
+  ids = await page.$$eval('#fleet tbody tr', (rs) => rs.map((r) => r.dataset.device));
+  check('Fleet: "show demo data" shows the demo devices', ids.includes('demo-pump-2'), ids.join());
+  await page.uncheck('#show-demo');
+  await page.waitForFunction(() => !document.querySelector('#fleet tr[data-device="demo-bearing-2"]'), null, { timeout: 10000 });
+  await noNulls(page, 'Fleet page');
+  await shot(page, 'ui-fleet.png');
+}
+
+async function revokeFromFleet(page) {
+  await page.click('#fleet-link');
+  await page.waitForSelector('#fleet tr[data-device="pump-07"] button[data-act="revoke"]', { timeout: 10000 });
+  page.once('dialog', (d) => d.accept());
+  await page.click('#fleet tr[data-device="pump-07"] button[data-act="revoke"]');
+  await page.waitForFunction(() => /revoke/.test(document.getElementById('fleet-note').textContent), null, { timeout: 10000 });
+  const dev = (await api('GET', '/api/v1/devices/pump-07')).body;
+  const left = await page.locator('#fleet tr[data-device="pump-07"] button').count();
+  check('Fleet: an admin revokes a device from the page', dev.status === 'revoked' && left === 0, `${dev.status}, ${left} buttons left`);
+}
+
+async function datasetsPage(page) {
+  await page.click('#datasets-link');
+  await page.waitForSelector('#ds-create', { state: 'attached', timeout: 10000 });
+  await page.click('details.card summary');
+  await page.click('#ds-create');
+  await page.waitForSelector('#datasets tbody tr[data-dataset]', { timeout: 10000 });
+  const dsId = Number(await page.getAttribute('#datasets tbody tr[data-dataset]', 'data-dataset'));
+  await page.click(`#datasets tr[data-dataset="${dsId}"]`);
+  await page.waitForSelector('button[data-act="freeze"]', { timeout: 10000 });
+  await page.click('button[data-act="freeze"]');
+  await page.waitForSelector(`#versions-${dsId} tr[data-version="1"]`, { timeout: 30000 });
+  pass('Datasets: created from the page and a version frozen');
+  await page.click(`#versions-${dsId} tr[data-version="1"] button[data-act="export"]`);
+  await page.waitForSelector(`#versions-${dsId} tr[data-version="1"] progress`, { timeout: 10000 });
+  await page.waitForSelector(`#versions-${dsId} tr[data-version="1"] a.download`, { timeout: 60000 });
+  const prog = await page.getAttribute(`#versions-${dsId} tr[data-version="1"] progress`, 'value');
+  const href = await page.getAttribute(`#versions-${dsId} tr[data-version="1"] a.download`, 'href');
+  const file = await page.evaluate(async (h) => {
+    const r = await fetch(h);
+    const b = new Uint8Array(await r.arrayBuffer());
+    return [r.status, b.length, String.fromCharCode(b[0], b[1])];
+  }, href);
+  check('Datasets: the export\'s progress bar reaches 100 % and the file downloads (npz: a zip)',
+    Number(prog) === 100 && file[0] === 200 && file[1] > 1000 && file[2] === 'PK', `progress ${prog}, ${JSON.stringify(file)}`);
+  await noNulls(page, 'Datasets page');
+  await shot(page, 'ui-datasets.png');
+  return dsId;
+}
+
+async function modelsPage(page, dsId) {
+  const m = await api('POST', '/api/v1/models', { dataset_id: dsId, version: 1, kind: 'classifier' });
+  check('a model is queued for training', m.status === 202 || m.status === 201, JSON.stringify(m.body));
+  let model = null;
+  for (let i = 0; i < 120 && m.body && m.body.id; i++) {
+    model = (await api('GET', `/api/v1/models/${m.body.id}`)).body;
+    if (model.status === 'done' || model.status === 'failed') break;
+    await sleep(1000);
+  }
+  const list = await api('GET', '/api/v1/models');
+  check('GET /api/v1/models lists it', list.status === 200 && list.body.items.some((x) => x.id === m.body.id), JSON.stringify(list.body));
+  await page.click('#models-link');
+  await page.waitForSelector(`#models tr[data-model="${m.body.id}"]`, { timeout: 10000 });
+  const prec = await page.textContent(`#models tr[data-model="${m.body.id}"] td.precision`);
+  const mt = model && model.metrics;
+  check('Models: precision with its support, as the API counts it',
+    model.status === 'done' && mt && prec.includes(`(n = ${mt.tp + mt.fp})`), `${model && model.status} ${prec} ${JSON.stringify(mt)}`);
+  await page.click(`#models tr[data-model="${m.body.id}"]`);
+  await page.waitForSelector('#model-detail h3', { timeout: 10000 });
+  pass('Models: a model\'s deployments open');
+  await noNulls(page, 'Models page');
+  await shot(page, 'ui-models.png');
+}
+
+(async () => {
+  const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'precursor-chromium-'));
+  const ctx = await chromium.launchPersistentContext(profile, {
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync'],
+    viewport: { width: 1400, height: 900 },
+  });
+  const page = ctx.pages()[0] || await ctx.newPage();
+  const consoleErrors = [];
+  page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
+  page.on('pageerror', (e) => consoleErrors.push(String(e)));
+  try {
+    await login(page, process.env.USERNAME, process.env.PASSWORD);
+    await page.waitForSelector('#queue tbody tr.row', { timeout: 10000 });
+    const demoRows = await page.locator('#queue .pill.demo').count();
+    check('queue: no demo snapshots by default', demoRows === 0, `${demoRows} demo rows`);
+    await noNulls(page, 'queue');
+    await classesPage(page);
+    await analystView(page);
+    await page.click('#logout');
+    await page.waitForSelector('#login', { timeout: 10000 });
+    await page.waitForSelector('#logout', { state: 'hidden', timeout: 10000 });
+    await login(page, process.env.ADMIN_USERNAME, process.env.ADMIN_PASSWORD, false);
+    await fleetPage(page);
+    const dsId = await datasetsPage(page);
+    await modelsPage(page, dsId);
+    await revokeFromFleet(page);
+    check('no errors in the browser console', consoleErrors.length === 0, consoleErrors.join(' | '));
+  } catch (e) {
+    fail('browser run', e.stack || String(e));
+    await page.screenshot({ path: path.join(ARTIFACTS, 'ui-pages-failure.png') }).catch(() => {});
+  } finally {
+    await ctx.close();
+    fs.rmSync(profile, { recursive: true, force: true });
+  }
+  console.log(`${passes} passed, ${fails} failed`);
+  process.exit(fails ? 1 : 0);
+})();

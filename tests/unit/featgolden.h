@@ -1,0 +1,149 @@
+/* featgolden.h - the feature-set golden vectors (tests/vectors/features/stats_v1.txt)
+ * for the schema, agent and server suites: fixed windows and the exact
+ * feature vector each must give, whoever computes it.  Static functions,
+ * included by each suite.
+ *
+ * File format, one record per window:
+ *   window <set id> <set version> <window> <hop> <sample rate> <channels>
+ *   x <channel> <window samples as C99 hexadecimal floats>   (one line per channel)
+ *   f <channels * per-channel features as hexadecimal floats>
+ * Lines starting with '#' are comments. */
+#ifndef PRECURSOR_FEATGOLDEN_H
+#define PRECURSOR_FEATGOLDEN_H
+
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "schema/featureset.h"
+
+#define FEATGOLDEN_FILE "tests/vectors/features/stats_v1.txt"
+#define FEATGOLDEN_MAX 8
+#define FEATGOLDEN_MAX_CH 2
+#define FEATGOLDEN_MAX_W 64
+
+struct featgolden {
+    struct featureset_spec spec;
+    unsigned channels;
+    float x[FEATGOLDEN_MAX_CH * FEATGOLDEN_MAX_W];     /* channel-major, stride = window */
+    float f[FEATGOLDEN_MAX_CH * FEATURESET_MAX_PER_CHANNEL];
+    unsigned nf;
+};
+
+/* The samples of window k; what the file holds (featgolden_write). */
+static inline void featgolden_samples(int k, unsigned c, unsigned i, float *v)
+{
+    static uint32_t lcg = 12345u;
+
+    if (c == 0 && i == 0)
+        lcg = 12345u + (uint32_t)k;
+    lcg = lcg * 1103515245u + 12345u;
+    switch (k) {
+    case 0:         /* an offset sine and noise with a spike */
+        *v = c == 0 ? 0.5f + 2.0f * sinf(0.2f * (float)i)
+                    : (float)((lcg >> 9) & 0xffff) / 32768.0f - 1.0f + (i == 40 ? 8.0f : 0.0f);
+        break;
+    case 1:         /* a flat channel: every floor at work */
+        *v = 3.0f;
+        break;
+    default:        /* a ramp with a broken sample; integer counts */
+        *v = c == 0 ? (i == 10 ? NAN : 0.01f * (float)i) : (float)((i * 37u) % 101u) - 50.0f;
+        break;
+    }
+}
+
+#ifdef FEATGOLDEN_WRITER
+static void featgolden_write(const char *path)
+{
+    static const unsigned chans[3] = { 2, 1, 2 };
+    struct featureset_spec fs = { FEATURESET_STATS, FEATURESET_STATS_VERSION, 64, 32, 1000.0f };
+    float x[FEATGOLDEN_MAX_CH * FEATGOLDEN_MAX_W], f[FEATGOLDEN_MAX_CH * FEATURESET_MAX_PER_CHANNEL];
+    FILE *out = fopen(path, "w");
+
+    ck_assert_ptr_nonnull(out);
+    fprintf(out, "# Feature set \"stats\" version 1 (schema/featureset.c): fixed windows and the\n"
+                 "# exact feature vector each gives.  Checked by the schema, agent and server\n"
+                 "# suites (tests/unit/featgolden.h); floats are C99 hexadecimal.\n");
+    for (int k = 0; k < 3; k++) {
+        unsigned nc = chans[k];
+
+        for (unsigned c = 0; c < nc; c++)
+            for (unsigned i = 0; i < fs.window; i++)
+                featgolden_samples(k, c, i, &x[c * fs.window + i]);
+        ck_assert_int_eq(featureset_compute(&fs, x, fs.window, nc, f), 0);
+        fprintf(out, "window %u %u %u %u %a %u\n", fs.id, fs.version, fs.window, fs.hop,
+                (double)fs.sample_rate, nc);
+        for (unsigned c = 0; c < nc; c++) {
+            fprintf(out, "x %u", c);
+            for (unsigned i = 0; i < fs.window; i++)
+                fprintf(out, " %a", (double)x[c * fs.window + i]);
+            fprintf(out, "\n");
+        }
+        fprintf(out, "f");
+        for (unsigned j = 0; j < nc * FEATURESET_STATS_NFEAT; j++)
+            fprintf(out, " %a", (double)f[j]);
+        fprintf(out, "\n");
+    }
+    fclose(out);
+}
+#endif
+
+/* Read every record; returns how many. */
+static int featgolden_read(struct featgolden *g, int max)
+{
+    FILE *in = fopen(FEATGOLDEN_FILE, "r");
+    static char line[8192];
+    int n = -1;
+
+    ck_assert_msg(in != NULL, "cannot open %s (run from the repository root)", FEATGOLDEN_FILE);
+    while (fgets(line, sizeof line, in)) {
+        char *p = line, *e;
+
+        if (line[0] == '#' || line[0] == '\n')
+            continue;
+        if (strncmp(line, "window ", 7) == 0) {
+            unsigned id, ver, w, hop, ch;
+            float rate;
+
+            ck_assert_int_lt(n + 1, max);
+            n++;
+            memset(&g[n], 0, sizeof g[n]);
+            ck_assert_int_eq(sscanf(line + 7, "%u %u %u %u %a %u", &id, &ver, &w, &hop, &rate, &ch), 6);
+            ck_assert(w <= FEATGOLDEN_MAX_W && ch <= FEATGOLDEN_MAX_CH);
+            g[n].spec = (struct featureset_spec){ (uint16_t)id, (uint16_t)ver, w, hop, rate };
+            g[n].channels = ch;
+        } else if (line[0] == 'x' && n >= 0) {
+            unsigned c = (unsigned)strtoul(line + 2, &p, 10);
+
+            ck_assert_uint_lt(c, g[n].channels);
+            for (unsigned i = 0; i < g[n].spec.window; i++, p = e) {
+                g[n].x[c * g[n].spec.window + i] = strtof(p, &e);
+                ck_assert_ptr_ne(e, p);
+            }
+        } else if (line[0] == 'f' && n >= 0) {
+            p = line + 1;
+            for (g[n].nf = 0;; g[n].nf++, p = e) {
+                float v = strtof(p, &e);
+
+                if (e == p)
+                    break;
+                ck_assert_uint_lt(g[n].nf, FEATGOLDEN_MAX_CH * FEATURESET_MAX_PER_CHANNEL);
+                g[n].f[g[n].nf] = v;
+            }
+        }
+    }
+    fclose(in);
+    return n + 1;
+}
+
+/* Bit for bit: the same function of the same samples. */
+static void featgolden_assert_equal(const float *got, const struct featgolden *g, const char *who)
+{
+    for (unsigned j = 0; j < g->nf; j++)
+        ck_assert_msg(memcmp(&got[j], &g->f[j], sizeof(float)) == 0,
+                      "%s: feature %u is %a, golden %a", who, j, (double)got[j], (double)g->f[j]);
+}
+
+#endif

@@ -19,10 +19,30 @@
  *   5 log_low       log(sum over i >= 3 of (mean of x_i-3..x_i - m)^2 / (n - 3) + t^2)
  *   6 log_high      log(sum over i >= 1 of (x_i - x_i-1)^2 / (n - 1) + t^2)
  * with t = 2^-40 + 2^-20 |m|: a floor that keeps a flat channel finite and
- * scales with its level. */
+ * scales with its level.
+ *
+ * Set "spectral" version 1 (schema/spectral.c, in float), per channel, the
+ * window a power of two n in 64..65536 at rate fs:
+ *   0 log_rms       log10(rms + 2^-40) of the mean-removed window
+ *   1 kurtosis      excess kurtosis
+ *   2 crest         peak / rms
+ *   3..13 band_k    log10 energy fraction of 11 bands on a log grid from
+ *                   f_lo = max(fs / 256, 2 fs / n) to fs/2 (Hann-windowed
+ *                   power spectrum; a fraction is floored at 1e-12)
+ *   14 sk_max       the largest spectral kurtosis over an STFT of
+ *                   min(64, n / 4)-point segments (impulsive energy: bearing
+ *                   impacts, cavitation)
+ *   15 sk_freq      its frequency / (fs/2)
+ * The grid is set by fs and n alone, so the device computes the training's
+ * bands from the blob's spec.  Shaft speed and bearing geometry are not
+ * part of this set: order bands and defect energies need them recorded in
+ * the blob, a later set (id 3). */
 #include "schema/featureset.h"
 
 #include <math.h>
+#include <string.h>
+
+#include "schema/spectral.h"
 
 #define TINY_ABS 9.094947017729282379150390625e-13    /* 2^-40 */
 #define TINY_REL 9.5367431640625e-07                    /* 2^-20 */
@@ -49,9 +69,17 @@ const char *featureset_feature_name(uint16_t id, uint16_t version, unsigned k)
         "mean", "log_rms", "log_peak", "log_crest", "log_kurtosis", "log_low", "log_high"
     };
 
+    static const char *const spectral[FEATURESET_SPECTRAL_NFEAT] = {
+        "log_rms", "kurtosis", "crest", "band0", "band1", "band2", "band3", "band4", "band5",
+        "band6", "band7", "band8", "band9", "band10", "sk_max", "sk_freq"
+    };
+
     if (id == FEATURESET_STATS && version == FEATURESET_STATS_VERSION &&
         k < FEATURESET_STATS_NFEAT)
         return stats[k];
+    if (id == FEATURESET_SPECTRAL && version == FEATURESET_SPECTRAL_VERSION &&
+        k < FEATURESET_SPECTRAL_NFEAT)
+        return spectral[k];
     return "?";
 }
 
@@ -70,6 +98,8 @@ const char *featureset_unsupported(const struct featureset_spec *spec, unsigned 
                    : "feature set version newer than this agent computes";
     if (spec->window < FEATURESET_MIN_WINDOW || spec->window > FEATURESET_MAX_WINDOW)
         return "feature window length out of range";
+    if (spec->id == FEATURESET_SPECTRAL && (spec->window < 64 || !spectral_is_pow2(spec->window)))
+        return "spectral feature window not a power of two in 64..65536";
     if (spec->hop < 1 || spec->hop > spec->window)
         return "feature hop out of range (1..window)";
     if (!(spec->sample_rate > 0.0f) || !isfinite(spec->sample_rate))
@@ -143,9 +173,53 @@ static void stats_channel(const float *x, uint32_t n, float out[FEATURESET_STATS
     out[6] = (float)log(e_hi / (double)(n - 1) + tiny * tiny);
 }
 
-int featureset_compute(const struct featureset_spec *spec, const float *x, size_t stride,
-                       unsigned channels, float *out)
+/* The spectral set's configuration: a function of the spec alone. */
+static void spectral_setup(const struct featureset_spec *spec, struct spectral_config *c)
 {
+    float f_lo = spec->sample_rate / 256.0f, two_bins = 2.0f * spec->sample_rate / (float)spec->window;
+
+    memset(c, 0, sizeof *c);
+    c->fs = spec->sample_rate;
+    c->n = spec->window;
+    c->log_bands = FEATURESET_SPECTRAL_BANDS;
+    c->f_lo = f_lo > two_bins ? f_lo : two_bins;
+    c->sk_seg = spec->window / 4 < 64 ? spec->window / 4 : 64;
+}
+
+size_t featureset_scratch_floats(const struct featureset_spec *spec)
+{
+    struct spectral_config c;
+
+    if (!spec || spec->id != FEATURESET_SPECTRAL || featureset_unsupported(spec, 1))
+        return 0;
+    spectral_setup(spec, &c);
+    /* the channel with non-finite samples replaced, then the FFT's */
+    return (size_t)spec->window + spectral_scratch_floats(&c);
+}
+
+static int spectral_channel(const struct featureset_spec *spec, const float *x, float *scratch,
+                            size_t scratch_floats, float out[FEATURESET_SPECTRAL_NFEAT])
+{
+    struct spectral_config c;
+    double last = 0.0;
+
+    spectral_setup(spec, &c);
+    for (uint32_t i = 0; i < spec->window; i++)
+        scratch[i] = (float)sample_at(x, i, &last);
+    if (spectral_features(&c, scratch, scratch + spec->window, scratch_floats - spec->window,
+                          out) != 0)
+        return FEATURESET_ERANGE;
+    /* rms spans decades between machines and severities: its log is what
+     * a standardised distance can compare */
+    out[0] = log10f(out[0] + 9.094947017729282379150390625e-13f);
+    return FEATURESET_OK;
+}
+
+int featureset_compute(const struct featureset_spec *spec, const float *x, size_t stride,
+                       unsigned channels, float *scratch, size_t scratch_floats, float *out)
+{
+    unsigned per;
+
     if (!spec || !x || !out)
         return FEATURESET_EINVAL;
     if (featureset_unsupported(spec, channels))
@@ -153,7 +227,23 @@ int featureset_compute(const struct featureset_spec *spec, const float *x, size_
                                                                : FEATURESET_EUNKNOWN;
     if (stride < spec->window)
         return FEATURESET_ERANGE;
-    for (unsigned c = 0; c < channels; c++)
-        stats_channel(x + (size_t)c * stride, spec->window, out + (size_t)c * FEATURESET_STATS_NFEAT);
+    if (scratch_floats < featureset_scratch_floats(spec) || (scratch_floats && !scratch))
+        return FEATURESET_ESCRATCH;
+    per = featureset_per_channel(spec->id, spec->version);
+    for (unsigned c = 0; c < channels; c++) {
+        const float *xc = x + (size_t)c * stride;
+        float *oc = out + (size_t)c * per;
+
+        if (spec->id == FEATURESET_STATS) {
+            stats_channel(xc, spec->window, oc);
+        } else {
+            float tmp[FEATURESET_SPECTRAL_NFEAT];
+            int rc = spectral_channel(spec, xc, scratch, scratch_floats, tmp);
+
+            if (rc != FEATURESET_OK)
+                return rc;
+            memcpy(oc, tmp, sizeof tmp);
+        }
+    }
     return FEATURESET_OK;
 }

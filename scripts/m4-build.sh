@@ -43,7 +43,8 @@ cat > "$out/main.c" <<'C'
 #include "schema/featureset.h"
 #include "schema/spectral.h"
 static unsigned char arena[16384];
-static float feat[2 * FEATURESET_STATS_NFEAT];
+static float feat[2 * FEATURESET_SPECTRAL_NFEAT];
+static float fs_scratch[256 + 3 * 256 + 32 + 3];   /* featureset_scratch_floats, window 256 */
 /* spectral features of a 1024-sample frame with bearing geometry */
 static const struct spectral_config spec = { .fs = 12000.0f, .n = 1024, .log_bands = 8,
     .f_lo = 20.0f, .shaft_hz = 30.0f, .order_bands = 6, .sk_seg = 64, .has_bearing = 1,
@@ -77,7 +78,11 @@ int main(void)
                 return 2;
             /* a model's feature vector over the cut window */
             struct featureset_spec fs = { FEATURESET_STATS, FEATURESET_STATS_VERSION, 32, 32, 1000.0f };
-            if (featureset_compute(&fs, window, 32, 2, feat) != 0)
+            if (featureset_compute(&fs, window, 32, 2, 0, 0, feat) != 0)
+                return 3;
+            struct featureset_spec sp = { FEATURESET_SPECTRAL, FEATURESET_SPECTRAL_VERSION, 64, 64, 1000.0f };
+            if (featureset_compute(&sp, window, 64, 2, fs_scratch, sizeof fs_scratch / sizeof *fs_scratch,
+                                   feat) != 0)
                 return 3;
             for (unsigned i = 0; i < 1024; i++)
                 frame[i] = window[i % (2 * 64)];

@@ -131,6 +131,7 @@ struct ds_info {
     char channel_units[64][DS_MAX_NAME + 1];
     double sample_rate;
     uint32_t window_samples;        /* T */
+    uint16_t feature_set;           /* feature set id for training; 0: "stats" (the export's F) */
     int64_t t_min_us, t_max_us;     /* first and last window start */
 };
 

@@ -194,7 +194,7 @@ START_TEST(golden_features_streamed)
 
         ck_assert_uint_eq(g[k].spec.window, TESTMODEL_WINDOW);
         ck_assert(g[k].spec.sample_rate == (float)src->rate);
-        b = testmodel_blob(src, 0.0f, 1, srv_sk, &lb);
+        b = testmodel_blob_set(src, 0.0f, 1, g[k].spec.id, g[k].spec.version, srv_sk, &lb);
         ck_assert_int_eq(agent_model_layout_of(src, layout), 0);
         ck_assert_int_eq(agent_model_slot_new(srv_pk, layout, src->channels, src->rate, &s), 0);
         ck_assert_int_eq(agent_model_slot_load(s, b, lb), 0);

@@ -19,13 +19,22 @@ START_TEST(golden_vectors)
     float f[FEATGOLDEN_MAX_CH * FEATURESET_MAX_PER_CHANNEL];
     int n;
 
-    if (getenv("FEATURESET_REGEN_GOLDEN"))
-        featgolden_write(getenv("FEATURESET_REGEN_GOLDEN"));
+    static float scratch[4096];
+    const char *regen = getenv("FEATURESET_REGEN_GOLDEN");
+
+    /* FEATURESET_REGEN_GOLDEN=stats or =spectral rewrites that set's file */
+    if (regen && strcmp(regen, "stats") == 0)
+        featgolden_write(featgolden_files[0], (struct featureset_spec){ FEATURESET_STATS,
+                         FEATURESET_STATS_VERSION, 64, 32, 1000.0f });
+    if (regen && strcmp(regen, "spectral") == 0)
+        featgolden_write(featgolden_files[1], (struct featureset_spec){ FEATURESET_SPECTRAL,
+                         FEATURESET_SPECTRAL_VERSION, 64, 32, 1000.0f });
     n = featgolden_read(g, FEATGOLDEN_MAX);
     ck_assert_int_ge(n, 3);
     for (int k = 0; k < n; k++) {
         ck_assert_uint_eq(g[k].nf, g[k].channels * featureset_per_channel(g[k].spec.id, g[k].spec.version));
-        ck_assert_int_eq(featureset_compute(&g[k].spec, g[k].x, g[k].spec.window, g[k].channels, f), 0);
+        ck_assert_int_eq(featureset_compute(&g[k].spec, g[k].x, g[k].spec.window, g[k].channels,
+                                            scratch, 4096, f), 0);
         featgolden_assert_equal(f, &g[k], "featureset_compute");
         for (unsigned j = 0; j < g[k].nf; j++)
             ck_assert_msg(isfinite(f[j]), "window %d feature %u not finite", k, j);
@@ -43,7 +52,7 @@ START_TEST(refusals_say_why)
     ck_assert_ptr_nonnull(featureset_rate_mismatch(&fs, 2000.0));
     fs.version = 2;
     ck_assert_str_eq(featureset_unsupported(&fs, 1), "feature set version newer than this agent computes");
-    ck_assert_int_eq(featureset_compute(&fs, x, 256, 1, f), FEATURESET_EUNKNOWN);
+    ck_assert_int_eq(featureset_compute(&fs, x, 256, 1, NULL, 0, f), FEATURESET_EUNKNOWN);
     fs.version = 1;
     fs.id = FEATURESET_NONE;
     ck_assert_ptr_nonnull(strstr(featureset_unsupported(&fs, 1), "no feature set"));
@@ -52,13 +61,13 @@ START_TEST(refusals_say_why)
     fs.id = FEATURESET_STATS;
     fs.hop = 0;
     ck_assert_ptr_nonnull(featureset_unsupported(&fs, 1));
-    ck_assert_int_eq(featureset_compute(&fs, x, 256, 1, f), FEATURESET_ERANGE);
+    ck_assert_int_eq(featureset_compute(&fs, x, 256, 1, NULL, 0, f), FEATURESET_ERANGE);
     fs.hop = 128;
     fs.window = 4;
     ck_assert_ptr_nonnull(featureset_unsupported(&fs, 1));
     fs.window = 256;
     ck_assert_ptr_nonnull(featureset_unsupported(&fs, 0));
-    ck_assert_int_eq(featureset_compute(&fs, x, 100, 1, f), FEATURESET_ERANGE);   /* stride < window */
+    ck_assert_int_eq(featureset_compute(&fs, x, 100, 1, NULL, 0, f), FEATURESET_ERANGE);   /* stride < window */
     ck_assert_str_eq(featureset_feature_name(FEATURESET_STATS, 1, 0), "mean");
     ck_assert_str_eq(featureset_feature_name(FEATURESET_STATS, 1, 7), "?");
 }
@@ -73,20 +82,63 @@ START_TEST(offset_and_gain)
 
     for (int i = 0; i < 512; i++)
         x[i] = sinf(0.1f * (float)i) + 0.3f * sinf(1.3f * (float)i);
-    ck_assert_int_eq(featureset_compute(&fs, x, 512, 1, a), 0);
+    ck_assert_int_eq(featureset_compute(&fs, x, 512, 1, NULL, 0, a), 0);
     for (int i = 0; i < 512; i++)
         x[i] += 10.0f;
-    ck_assert_int_eq(featureset_compute(&fs, x, 512, 1, b), 0);
+    ck_assert_int_eq(featureset_compute(&fs, x, 512, 1, NULL, 0, b), 0);
     ck_assert_float_eq_tol(b[0] - a[0], 10.0f, 1e-4f);
     for (int k = 1; k < FEATURESET_STATS_NFEAT; k++)
         ck_assert_float_eq_tol(b[k], a[k], 1e-3f);
     for (int i = 0; i < 512; i++)
         x[i] = (x[i] - 10.0f) * 4.0f;
-    ck_assert_int_eq(featureset_compute(&fs, x, 512, 1, b), 0);
+    ck_assert_int_eq(featureset_compute(&fs, x, 512, 1, NULL, 0, b), 0);
     ck_assert_float_eq_tol(b[1] - a[1], logf(4.0f), 1e-4f);
     ck_assert_float_eq_tol(b[3], a[3], 1e-4f);           /* crest factor: no unit */
     ck_assert_float_eq_tol(b[4], a[4], 1e-4f);           /* kurtosis: no unit */
     ck_assert_float_eq_tol(b[6] - a[6], 2.0f * logf(4.0f), 1e-4f);
+}
+END_TEST
+
+/* The spectral set from a reference computed another way: a pure tone's
+ * energy lands in the log band whose edges (f_lo (fs/2 / f_lo)^(j/11),
+ * derived here by hand) hold its frequency; a gain moves log_rms by
+ * log10(gain) and no band; impacts raise spectral kurtosis above a tone's;
+ * and the set refuses without scratch or on a window that is no power of two. */
+START_TEST(spectral_set_properties)
+{
+    struct featureset_spec fs = { FEATURESET_SPECTRAL, FEATURESET_SPECTRAL_VERSION, 1024, 1024, 8192.0f };
+    static float x[1024], scratch[8192];
+    float a[FEATURESET_SPECTRAL_NFEAT], b[FEATURESET_SPECTRAL_NFEAT], c[FEATURESET_SPECTRAL_NFEAT];
+    double f_lo = 8192.0 / 256.0, tone = 1000.0;     /* f_lo = max(fs/256, 2 fs/n) = 32 Hz */
+    int band = (int)floor(11.0 * log(tone / f_lo) / log(4096.0 / f_lo)), best = 3;
+    size_t ns = featureset_scratch_floats(&fs);
+
+    ck_assert_uint_gt(ns, 1024);
+    ck_assert_uint_le(ns, 8192);
+    for (int i = 0; i < 1024; i++)
+        x[i] = sinf((float)(2.0 * M_PI * tone * i / 8192.0));
+    ck_assert_int_eq(featureset_compute(&fs, x, 1024, 1, NULL, 0, a), FEATURESET_ESCRATCH);
+    ck_assert_int_eq(featureset_compute(&fs, x, 1024, 1, scratch, ns - 1, a), FEATURESET_ESCRATCH);
+    ck_assert_int_eq(featureset_compute(&fs, x, 1024, 1, scratch, ns, a), 0);
+    for (int k = 3; k < 14; k++)
+        if (a[k] > a[best])
+            best = k;
+    ck_assert_int_eq(best - 3, band);
+    ck_assert_float_eq_tol(a[best], 0.0f, 0.01f);             /* ~ all of the energy */
+    ck_assert_float_eq_tol(a[0], (float)log10(1.0 / sqrt(2.0)), 1e-3f);
+    for (int i = 0; i < 1024; i++)
+        x[i] *= 10.0f;
+    ck_assert_int_eq(featureset_compute(&fs, x, 1024, 1, scratch, ns, b), 0);
+    ck_assert_float_eq_tol(b[0] - a[0], 1.0f, 1e-3f);
+    for (int k = 1; k < 14; k++)
+        ck_assert_float_eq_tol(b[k], a[k], 1e-2f);
+    for (int i = 0; i < 1024; i++)              /* impacts every 128 samples, ringing 2 kHz */
+        x[i] = 0.01f * sinf((float)i) + ((i % 128) < 8 ? sinf((float)(2.0 * M_PI * 2000.0 * i / 8192.0)) : 0.0f);
+    ck_assert_int_eq(featureset_compute(&fs, x, 1024, 1, scratch, ns, c), 0);
+    ck_assert_float_gt(c[14], a[14] + 1.0f);
+    fs.window = 1000;
+    ck_assert_str_eq(featureset_unsupported(&fs, 1), "spectral feature window not a power of two in 64..65536");
+    ck_assert_str_eq(featureset_feature_name(FEATURESET_SPECTRAL, 1, 14), "sk_max");
 }
 END_TEST
 
@@ -98,6 +150,7 @@ Suite *featureset_suite(void)
     TCase *tc = tcase_create("core");
 
     tcase_add_test(tc, golden_vectors);
+    tcase_add_test(tc, spectral_set_properties);
     tcase_add_test(tc, refusals_say_why);
     tcase_add_test(tc, offset_and_gain);
     suite_add_tcase(s, tc);

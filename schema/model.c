@@ -8,8 +8,8 @@
  *   off  size  field
  *     0     4  magic "PRMD"
  *     4     1  version major (2; 1 refused: it recorded no feature set)
- *     5     1  version minor (0)
- *     6     1  kind (1 anomaly, 2 centroid)
+ *     5     1  version minor (1; readers accept any)
+ *     6     1  kind (1 anomaly, 2 centroid, 3 fewshot: nearest prototype)
  *     7     1  channel_count (1..64)
  *     8     2  n_features (1..512)
  *    10     2  n_classes (anomaly 1, centroid 2..32)
@@ -81,6 +81,7 @@ const char *model_kind_name(uint8_t kind)
     switch (kind) {
     case MODEL_ANOMALY: return "anomaly";
     case MODEL_CENTROID: return "classifier";
+    case MODEL_FEWSHOT: return "fewshot";
     default: return "?";
     }
 }
@@ -93,6 +94,8 @@ uint32_t model_param_count(uint8_t kind, uint16_t n_features, uint16_t n_classes
         return 2u * n_features + 1u;
     if (kind == MODEL_CENTROID && n_classes >= 2 && n_classes <= MODEL_MAX_CLASSES)
         return 2u * n_features + (uint32_t)n_classes * n_features;
+    if (kind == MODEL_FEWSHOT && n_classes >= 2 && n_classes <= MODEL_MAX_PROTOS)
+        return 2u * n_features + (uint32_t)n_classes * (n_features + 1u);
     return 0;
 }
 
@@ -152,6 +155,29 @@ static void centroid_d2(const struct model *m, const float *x, float *d2)
     }
 }
 
+/* Per class, the squared distance to its nearest prototype (in the
+ * learned metric, folded into scale).  A class without a prototype cannot
+ * happen: model_check refuses such a blob. */
+static void fewshot_d2(const struct model *m, const float *x, float *d2)
+{
+    uint32_t n = m->n_features, np = m->n_protos;
+    const float *cen = m->params, *scl = m->params + n, *pr = m->params + 2u * n;
+    const float *cls = pr + (size_t)np * n;
+
+    for (uint32_t k = 0; k < m->n_classes; k++)
+        d2[k] = INFINITY;
+    for (uint32_t q = 0; q < np; q++) {
+        uint32_t k = (uint32_t)cls[q];
+        float s = 0.0f;
+        for (uint32_t i = 0; i < n; i++) {
+            float z = (x[i] - cen[i]) * scl[i] - pr[q * n + i];
+            s += z * z;
+        }
+        if (s < d2[k])
+            d2[k] = s;
+    }
+}
+
 /* Softmax of -d2/2, shifted by the smallest distance so expf never
  * underflows to all zeros. */
 static int centroid_probs(const struct model *m, const float *x, float *p)
@@ -160,7 +186,10 @@ static int centroid_probs(const struct model *m, const float *x, float *p)
     uint32_t k;
     int best = 0;
 
-    centroid_d2(m, x, d2);
+    if (m->kind == MODEL_FEWSHOT)
+        fewshot_d2(m, x, d2);
+    else
+        centroid_d2(m, x, d2);
     dmin = d2[0];
     for (k = 1; k < m->n_classes; k++) {
         if (d2[k] < dmin) {
@@ -185,7 +214,7 @@ float model_score(const struct model *m, const float *x, uint32_t n)
         float d2 = model_anomaly_d2(m, x);
         return d2 / (d2 + m->params[2u * m->n_features]);
     }
-    if (m->kind == MODEL_CENTROID) {
+    if (m->kind == MODEL_CENTROID || m->kind == MODEL_FEWSHOT) {
         float p[MODEL_MAX_CLASSES];
         int best = centroid_probs(m, x, p);
 
@@ -201,7 +230,7 @@ int model_classify(const struct model *m, const float *x, uint32_t n, float *pro
     float p[MODEL_MAX_CLASSES];
     int best;
 
-    if (!m || !x || n != m->n_features || m->kind != MODEL_CENTROID)
+    if (!m || !x || n != m->n_features || (m->kind != MODEL_CENTROID && m->kind != MODEL_FEWSHOT))
         return 0;
     best = centroid_probs(m, x, p);
     if (probs)
@@ -256,18 +285,41 @@ static int all_finite(const float *x, size_t n)
     return 1;
 }
 
+/* fewshot: every prototype's class an integer below n_classes, every class
+ * with a prototype (else its distance would stay infinite). */
+static int fewshot_check(const struct model *m)
+{
+    const float *cls = m->params + 2u * m->n_features + (size_t)m->n_protos * m->n_features;
+    uint32_t seen = 0;
+
+    if (m->n_classes < 2 || m->n_classes > MODEL_MAX_CLASSES || m->n_protos < m->n_classes ||
+        model_param_count(MODEL_FEWSHOT, m->n_features, m->n_protos) != m->param_count)
+        return MODEL_EFIELD;
+    for (uint32_t q = 0; q < m->n_protos; q++) {
+        if (!(cls[q] >= 0.0f) || !(cls[q] < (float)m->n_classes) || cls[q] != floorf(cls[q]))
+            return MODEL_EFIELD;
+        seen |= 1u << (uint32_t)cls[q];
+    }
+    return seen == (m->n_classes == 32 ? 0xFFFFFFFFu : (1u << m->n_classes) - 1u) ? MODEL_OK
+                                                                                  : MODEL_EFIELD;
+}
+
 int model_check(const struct model *m)
 {
-    if ((m->kind != MODEL_ANOMALY && m->kind != MODEL_CENTROID) ||
+    if ((m->kind != MODEL_ANOMALY && m->kind != MODEL_CENTROID && m->kind != MODEL_FEWSHOT) ||
         m->channel_count < 1 || m->channel_count > MODEL_MAX_CHANNELS)
         return MODEL_EFIELD;
-    if (model_param_count(m->kind, m->n_features, m->n_classes) != m->param_count ||
-        m->param_count == 0)
+    if (m->param_count == 0 || m->param_count > MODEL_MAX_PARAMS)
+        return MODEL_EFIELD;
+    if (m->kind != MODEL_FEWSHOT &&
+        model_param_count(m->kind, m->n_features, m->n_classes) != m->param_count)
         return MODEL_EFIELD;
     if (m->normal_class != MODEL_NO_CLASS &&
-        (m->kind != MODEL_CENTROID || m->normal_class >= m->n_classes))
+        (m->kind == MODEL_ANOMALY || m->normal_class >= m->n_classes))
         return MODEL_EFIELD;
     if (!isfinite(m->threshold) || !all_finite(m->params, m->param_count))
+        return MODEL_EFIELD;
+    if (m->kind == MODEL_FEWSHOT && fewshot_check(m) != MODEL_OK)
         return MODEL_EFIELD;
     /* inverse deviations and the anomaly scale must be positive */
     for (uint32_t i = 0; i < m->n_features; i++)
@@ -318,7 +370,8 @@ int model_encode(struct model *m, const uint8_t sk[MODEL_SK_LEN], uint8_t **out,
     memcpy(m->signer_pk, sk + 32, MODEL_PK_LEN);
     memcpy(b, MODEL_MAGIC, 4);
     b[4] = MODEL_VERSION_MAJOR;
-    b[5] = MODEL_VERSION_MINOR;
+    /* minor 1 only where it matters, so 2.0 blobs stay byte for byte what they were */
+    b[5] = m->kind == MODEL_FEWSHOT ? MODEL_VERSION_MINOR : 0;
     b[6] = m->kind;
     b[7] = m->channel_count;
     put16(b + 8, m->n_features);
@@ -390,6 +443,11 @@ int model_parse(const uint8_t *buf, size_t len, struct model *out)
     memcpy(m->signer_pk, buf + 64, MODEL_PK_LEN);
     m->threshold = getf(buf + 96);
     m->param_count = pc;
+    /* fewshot: P from param_count = 2n + P(n + 1); model_check confirms it */
+    if (m->kind == MODEL_FEWSHOT && m->n_features > 0 && pc > 2u * m->n_features)
+        m->n_protos = (uint16_t)((pc - 2u * m->n_features) / (m->n_features + 1u) > 0xFFFFu
+                                     ? 0xFFFFu
+                                     : (pc - 2u * m->n_features) / (m->n_features + 1u));
     m->features.id = get16(buf + 104);
     m->features.version = get16(buf + 106);
     m->features.window = get32(buf + 108);

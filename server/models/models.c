@@ -210,11 +210,12 @@ int models_api_create(struct srv_request *rq, struct srv_response *rs)
     int err;
 
     if (!json_is_integer(ds) || !json_is_integer(v) || !kind ||
-        (strcmp(kind, "anomaly") != 0 && strcmp(kind, "classifier") != 0) ||
+        (strcmp(kind, "anomaly") != 0 && strcmp(kind, "classifier") != 0 &&
+         strcmp(kind, "fewshot") != 0) ||
         json_integer_value(ds) < 1 || json_integer_value(v) < 1 ||
         json_integer_value(v) > 1000000000) {
         json_decref(body);
-        return srv_fail(rs, SRV_EBADREQ, "needs dataset_id, version and kind anomaly|classifier");
+        return srv_fail(rs, SRV_EBADREQ, "needs dataset_id, version and kind anomaly|classifier|fewshot");
     }
     snprintf(dsb, sizeof dsb, "%lld", (long long)json_integer_value(ds));
     snprintf(vb, sizeof vb, "%lld", (long long)json_integer_value(v));

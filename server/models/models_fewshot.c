@@ -408,3 +408,62 @@ size_t models_fewshot_bytes(const struct fewshot_model *m)
 {
     return (size_t)4 * (2u * m->n_feat + (size_t)m->n_protos * m->n_feat) + m->n_protos;
 }
+
+/* ---- to the device ------------------------------------------------------- */
+
+int models_fewshot_export(const struct fewshot_model *fm, uint16_t normal_class, struct model *out)
+{
+    uint32_t n, np;
+    float *cls;
+
+    if (!fm || !out || fm->n_feat < 1 || fm->n_feat > MODEL_MAX_FEATURES || fm->n_classes < 2 ||
+        fm->n_classes > MODEL_MAX_CLASSES || fm->n_protos < fm->n_classes ||
+        fm->n_protos > MODEL_MAX_PROTOS)
+        return MODEL_EINVAL;
+    n = fm->n_feat;
+    np = fm->n_protos;
+    if (model_param_count(MODEL_FEWSHOT, (uint16_t)n, (uint16_t)np) > MODEL_MAX_PARAMS)
+        return MODEL_ETOOBIG;
+    out->kind = MODEL_FEWSHOT;
+    out->n_features = (uint16_t)n;
+    out->n_classes = (uint16_t)fm->n_classes;
+    out->n_protos = (uint16_t)np;
+    out->normal_class = normal_class;
+    out->threshold = 0.5f;
+    out->param_count = model_param_count(MODEL_FEWSHOT, (uint16_t)n, (uint16_t)np);
+    memcpy(out->params, fm->center, n * sizeof *out->params);
+    for (uint32_t i = 0; i < n; i++)    /* a feature the metric dropped keeps a sliver of weight:
+                                         * the blob's scales must be positive */
+        out->params[n + i] = fm->scale[i] > 1e-6f ? fm->scale[i] : 1e-6f;
+    memcpy(out->params + 2u * n, fm->proto, (size_t)np * n * sizeof *out->params);
+    cls = out->params + 2u * n + (size_t)np * n;
+    for (uint32_t q = 0; q < np; q++)
+        cls[q] = (float)fm->proto_class[q];
+    return MODEL_OK;
+}
+
+int models_fewshot_fit_budget(const struct fewshot_data *d, const struct fewshot_params *p,
+                              size_t max_bytes, struct fewshot_model *m, uint32_t *protos_used)
+{
+    struct fewshot_params q = *p;
+    int rc;
+
+    /* Fewer prototypes per class until the parameters fit: a class keeps
+     * at least one, and past that the features are what must shrink. */
+    for (; q.protos >= 1; q.protos--) {
+        struct fewshot_model t;
+
+        if ((rc = models_fewshot_fit(d, &q, &t)) != 0)
+            return rc;
+        if (4u * (size_t)model_param_count(MODEL_FEWSHOT, (uint16_t)t.n_feat,
+                                           (uint16_t)t.n_protos) <= max_bytes &&
+            t.n_protos <= MODEL_MAX_PROTOS) {
+            *m = t;
+            if (protos_used)
+                *protos_used = q.protos;
+            return MODEL_OK;
+        }
+        models_fewshot_release(&t);
+    }
+    return MODEL_ETOOBIG;
+}

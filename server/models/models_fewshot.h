@@ -71,6 +71,20 @@ void models_fewshot_release(struct fewshot_model *m);
 /* Class of one row; *d2_best the squared distance to its prototype (may be NULL). */
 int models_fewshot_predict(const struct fewshot_model *m, const float *x, float *d2_best);
 
+struct model;
+
+/* The blob's nearest-prototype kind (MODEL_FEWSHOT) from a fitted model:
+ * center, scale (floored at 1e-6: a blob's scales are positive),
+ * prototypes and their classes; threshold 0.5.  Fills kind, counts, params;
+ * the caller sets layout, channels, features and version. */
+int models_fewshot_export(const struct fewshot_model *fm, uint16_t normal_class, struct model *out);
+
+/* Fit with at most p->protos prototypes per class, fewer while the blob's
+ * parameters (4 bytes each) exceed max_bytes; *protos_used says how many
+ * per class it took.  MODEL_ETOOBIG when one per class does not fit. */
+int models_fewshot_fit_budget(const struct fewshot_data *d, const struct fewshot_params *p,
+                              size_t max_bytes, struct fewshot_model *m, uint32_t *protos_used);
+
 /* Bytes the model takes as float parameters on the device (center, scale,
  * prototypes, one class byte per prototype). */
 size_t models_fewshot_bytes(const struct fewshot_model *m);

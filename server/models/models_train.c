@@ -24,6 +24,7 @@
 #include <time.h>
 
 #include "schema/featureset.h"
+#include "server/models/models_fewshot.h"
 #include "schema/model.h"
 #include "server/datasets/datasets.h"
 #include "server/db/db.h"
@@ -72,21 +73,26 @@ static double windows_per_hour(const struct featureset_spec *fs)
     return 3600.0 * (double)fs->sample_rate / (double)fs->hop;
 }
 
-static int load_features(struct ds_reader *rd, struct trainset *t)
+static int load_features(struct ds_reader *rd, uint16_t set, struct trainset *t)
 {
-    const struct ds_info *in = ds_reader_info(rd);
+    struct ds_info *in = malloc(sizeof *in);
     struct ds_row row;
     const float *x;
     size_t cap;
     unsigned per;
-    int rc;
+    int rc = SRV_EUNPROCESSABLE;
 
+    if (!in)
+        return SRV_ENOMEM;
+    /* the version's summary with the feature set this kind trains on */
+    *in = *ds_reader_info(rd);
+    in->feature_set = set;
     ds_feature_spec(in, &t->fs);
     per = featureset_per_channel(t->fs.id, t->fs.version);
     if (in->n_windows <= 0 || in->n_windows > MODELS_MAX_WINDOWS ||
         (size_t)in->channel_count * per > MODEL_MAX_FEATURES ||
         featureset_unsupported(&t->fs, in->channel_count))
-        return SRV_EUNPROCESSABLE;
+        goto out;
     t->target = CAL_MARGIN * t->device_budget_per_hour / windows_per_hour(&t->fs);
     cap = (size_t)in->n_windows;
     t->d = (uint16_t)(in->channel_count * per);
@@ -94,19 +100,34 @@ static int load_features(struct ds_reader *rd, struct trainset *t)
     t->y = malloc(cap * sizeof *t->y);
     t->group = malloc(cap * sizeof *t->group);
     t->snap = malloc(cap * sizeof *t->snap);
+    rc = SRV_ENOMEM;
     if (!t->X || !t->y || !t->group || !t->snap)
-        return SRV_ENOMEM;
+        goto out;
     while ((rc = ds_reader_next(rd, &row, &x)) == 1) {
-        if (t->n == cap)
-            return SRV_EINTERNAL;
-        if (ds_window_features(in, x, t->X + t->n * t->d) != DS_OK)
-            return SRV_EINTERNAL;
+        rc = SRV_EINTERNAL;
+        if (t->n == cap || ds_window_features(in, x, t->X + t->n * t->d) != DS_OK)
+            goto out;
         t->y[t->n] = row.cls;
         t->group[t->n] = row.group;
         t->snap[t->n] = row.snapshot_id;
         t->n++;
     }
-    return rc < 0 ? rc : SRV_OK;
+    rc = rc < 0 ? rc : SRV_OK;
+out:
+    free(in);
+    return rc;
+}
+
+/* The feature set a kind trains on: the few-shot learner reads spectra
+ * where the window allows an FFT (a power of two, 64 samples or more),
+ * the others the moments set their blobs and the export's F were made with. */
+static uint16_t kind_feature_set(int kind, const struct ds_info *in)
+{
+    uint32_t w = in->window_samples;
+
+    if (kind == MODEL_FEWSHOT && w >= 64 && w <= FEATURESET_MAX_WINDOW && (w & (w - 1)) == 0)
+        return FEATURESET_SPECTRAL;
+    return FEATURESET_STATS;
 }
 
 /* Calibration windows: whole snapshots, picked by a mix of their id, so a
@@ -157,6 +178,41 @@ static int fit_anomaly(const struct trainset *t, const unsigned char *use, const
     return rc;
 }
 
+/* Nearest prototypes from the rows selected by use[] (NULL: all) as
+ * labeled and every other row as unlabeled data (its label hidden), within
+ * the device's flash budget for parameters; *protos gets the prototypes per
+ * class it took. */
+static int fit_fewshot(const struct trainset *t, const unsigned char *use, const struct ds_info *in,
+                       struct model *m, const char **why, uint32_t *protos)
+{
+    struct fewshot_params p;
+    struct fewshot_model fm;
+    struct fewshot_data d;
+    int32_t *lab = malloc(t->n * sizeof *lab);
+    int rc;
+
+    if (!lab)
+        return SRV_ENOMEM;
+    for (size_t i = 0; i < t->n; i++)
+        lab[i] = (use && !use[i]) || t->y[i] < 0 ? FEWSHOT_UNLABELED : t->y[i];
+    d = (struct fewshot_data){ t->X, (uint32_t)t->n, t->d, lab, NULL, NULL, in->n_classes };
+    models_fewshot_defaults(&p);
+    rc = models_fewshot_fit_budget(&d, &p, MODELS_FEWSHOT_PARAM_BYTES, &fm, protos);
+    free(lab);
+    if (rc == MODEL_OK) {
+        m->features = t->fs;
+        rc = models_fewshot_export(&fm, in->normal_class >= 0 ? (uint16_t)in->normal_class
+                                                             : MODEL_NO_CLASS, m);
+        models_fewshot_release(&fm);
+    }
+    if (rc == MODEL_ETOOFEW)
+        *why = "a class has no labeled training window";
+    else if (rc == MODEL_ETOOBIG || rc == MODEL_EINVAL)
+        *why = "one prototype per class does not fit the device's 7 KB of parameters: "
+               "too many features or classes";
+    return rc == MODEL_OK ? SRV_OK : rc == MODEL_ENOMEM ? SRV_ENOMEM : SRV_EUNPROCESSABLE;
+}
+
 /* Train on the rows selected by use[] (NULL: all). */
 static int fit(const struct trainset *t, const unsigned char *use, int kind, const struct ds_info *in,
                struct model *m, const char **why, struct calib *cal)
@@ -165,6 +221,8 @@ static int fit(const struct trainset *t, const unsigned char *use, int kind, con
     int *y, bad = -1, rc;
     size_t i, k = 0;
 
+    if (kind == MODEL_FEWSHOT)
+        return fit_fewshot(t, use, in, m, why, NULL);
     if (kind == MODEL_ANOMALY) {
         rc = fit_anomaly(t, use, in, m, cal);
         if (rc == MODEL_ETOOFEW)
@@ -233,7 +291,7 @@ static int cv_score(const struct trainset *t, int kind, const struct ds_info *in
                 continue;
             scored[i] = 1;
             alarm[i] = model_score(m, x, t->d) >= m->threshold;
-            if (kind == MODEL_CENTROID && model_classify(m, x, t->d, NULL) == t->y[i])
+            if (kind != MODEL_ANOMALY && model_classify(m, x, t->d, NULL) == t->y[i])
                 cv->correct++;
         }
     }
@@ -375,7 +433,7 @@ static json_t *cv_json(const struct cv *cv, int kind, const struct ds_info *in,
      * any were scored, whatever the failure classes' support. */
     metric_set(j, reasons, "false_alarm_fraction", cv->fp, cv->fp + cv->tn,
                cv->folds < 2 ? um : NULL, "not measurable: no normal windows were scored");
-    if (kind == MODEL_CENTROID)
+    if (kind != MODEL_ANOMALY)
         metric_set(j, reasons, "accuracy", cv->correct, cv->n_scored, um,
                    "not measurable: no window was scored");
     json_object_set_new(j, "reasons", reasons);
@@ -530,12 +588,32 @@ static int model_store(int64_t id, const char *mets, const char *tvs, const stru
     return models__exec(M_DONE, vals, lens, fmts, 0, NULL);
 }
 
+/* What the model takes on a device, against issue 7's budget: parameters
+ * in flash (the score code adds a few hundred bytes, see MODEL.md), and in
+ * RAM the feature vector and per-class distances the score keeps; the
+ * feature window and the feature set's scratch are the extractor's, listed
+ * apart. */
+static json_t *device_json(const struct model *m, const struct featureset_spec *fs,
+                           const struct ds_info *in)
+{
+    size_t params = 4u * (size_t)m->param_count;
+    size_t ram = 4u * m->n_features + 8u * m->n_classes;
+
+    return json_pack("{s:I,s:I,s:I,s:I,s:i,s:I,s:I}", "param_bytes", (json_int_t)params,
+                     "flash_budget_bytes", (json_int_t)MODELS_DEVICE_FLASH,
+                     "model_ram_bytes", (json_int_t)ram,
+                     "ram_budget_bytes", (json_int_t)MODELS_DEVICE_RAM,
+                     "prototypes", (int)m->n_protos,
+                     "window_ram_bytes", (json_int_t)(4u * (size_t)in->channel_count * fs->window),
+                     "feature_scratch_bytes", (json_int_t)(4u * featureset_scratch_floats(fs)));
+}
+
 /* Can this version train this kind at all? */
 static const char *version_unfit(int kind, const struct ds_info *in)
 {
     if (kind == MODEL_ANOMALY && in->normal_class < 0)
         return "the anomaly model needs windows labeled normal";
-    if (kind == MODEL_CENTROID && (in->n_classes < 2 || in->n_classes > MODEL_MAX_CLASSES))
+    if (kind != MODEL_ANOMALY && (in->n_classes < 2 || in->n_classes > MODEL_MAX_CLASSES))
         return "the classifier needs 2..32 classes";
     return NULL;
 }
@@ -565,7 +643,7 @@ static int train_version(int64_t id, int kind, struct ds_reader *rd, struct trai
         *why = unfit;
         return SRV_EUNPROCESSABLE;
     }
-    if ((err = load_features(rd, &t)) != SRV_OK) {
+    if ((err = load_features(rd, kind_feature_set(kind, in), &t)) != SRV_OK) {
         *why = err == SRV_EUNPROCESSABLE ? "version too large or too many channels for a model"
                                          : "reading the windows failed";
         goto out;
@@ -576,7 +654,7 @@ static int train_version(int64_t id, int kind, struct ds_reader *rd, struct trai
     }
     if ((err = fit(&t, NULL, kind, in, m, why, &cal)) != SRV_OK)
         goto out;
-    if (kind == MODEL_CENTROID) {
+    if (kind != MODEL_ANOMALY) {
         /* The classifier has no calibration set: its prediction is the
          * false alarms CV measured on normal windows of held-out groups. */
         json_t *fp = json_object_get(tr->metrics, "fp"), *tn = json_object_get(tr->metrics, "tn");
@@ -590,6 +668,9 @@ static int train_version(int64_t id, int kind, struct ds_reader *rd, struct trai
     else
         json_object_set_new(tr->metrics, "prediction_reason",
                             json_string("not measurable: no normal window was held out"));
+    json_object_set_new(tr->metrics, "evaluation",
+                        models__evaluation(t.X, t.y, t.group, t.n, t.d, &t.fs, in));
+    json_object_set_new(tr->metrics, "device", device_json(m, &t.fs, in));
     json_object_set_new(tr->metrics, "features",
                         json_pack("{s:s,s:i,s:i,s:i,s:i,s:f}", "set",
                                   featureset_name(t.fs.id), "id", t.fs.id, "version",
@@ -632,7 +713,9 @@ int models_train(int64_t id)
     }
     dsid = db_int64(r, 0, "dataset_id");
     version = (int)db_int64(r, 0, "version");
-    kind = strcmp(db_text_or(r, 0, "kind", ""), "anomaly") == 0 ? MODEL_ANOMALY : MODEL_CENTROID;
+    kind = strcmp(db_text_or(r, 0, "kind", ""), "anomaly") == 0    ? MODEL_ANOMALY
+           : strcmp(db_text_or(r, 0, "kind", ""), "fewshot") == 0  ? MODEL_FEWSHOT
+                                                                   : MODEL_CENTROID;
     PQclear(r);
     if ((err = ds_reader_open(dsid, version, &rd)) != SRV_OK)
         why = "dataset version unreadable";

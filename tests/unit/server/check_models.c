@@ -16,6 +16,7 @@
 
 #include "../featgolden.h"
 #include "server/datasets/datasets.h"
+#include "server/models/models_fewshot.h"
 
 #include "schema/model.h"
 
@@ -276,6 +277,58 @@ START_TEST(header_matches_blob_classifier)
 }
 END_TEST
 
+/* The few-shot learner as the server ships it: 5 labeled windows per
+ * class, class 1 in two forms, 90 unlabeled; exported as blob kind 3 it
+ * classifies the unlabeled windows, its header scores the same bits, and
+ * the flash budget takes prototypes away before it refuses. */
+START_TEST(fewshot_export_and_budget)
+{
+    enum { K = 3, LAB = 5, UNL = 90, NR = K * LAB + UNL };
+    static float X[NR * D];
+    int32_t lab[NR], truth[NR];
+    struct fewshot_data d = { X, NR, D, lab, NULL, NULL, K };
+    struct fewshot_params p;
+    struct fewshot_model fm;
+    struct model *m = calloc(1, sizeof *m);
+    uint32_t used = 0, hits = 0;
+    size_t one = 4u * (2u * D + K * (D + 1u));
+
+    for (int i = 0; i < NR; i++) {
+        int c = i % K, form = (i / K) % 2;
+
+        truth[i] = c;
+        lab[i] = i < K * LAB ? c : FEWSHOT_UNLABELED;
+        for (int j = 0; j < D; j++) {
+            double mu = c == 1 ? (form ? 4.0 : -4.0) * (j % 2 ? 1 : 0)   /* two forms */
+                               : 4.0 * c * (j % 3 ? 1 : -1);
+            X[i * D + j] = (float)(mu + 0.5 * nrand());
+        }
+    }
+    models_fewshot_defaults(&p);
+    ck_assert_int_eq(models_fewshot_fit_budget(&d, &p, 7168, &fm, &used), 0);
+    ck_assert_uint_eq(used, p.protos);
+    m->channel_count = 2;
+    m->features = (struct featureset_spec){ FEATURESET_STATS, FEATURESET_STATS_VERSION, 256, 256,
+                                            1000.0f };
+    ck_assert_int_eq(models_fewshot_export(&fm, 0, m), 0);
+    ck_assert_int_eq(model_check(m), 0);
+    ck_assert_uint_eq(m->kind, MODEL_FEWSHOT);
+    ck_assert_uint_le(4u * m->param_count, 7168);
+    for (int i = K * LAB; i < NR; i++)
+        hits += model_classify(m, X + i * D, D, NULL) == truth[i];
+    ck_assert_uint_ge(hits, UNL * 9 / 10);
+    header_equivalence(m);
+    models_fewshot_release(&fm);
+    /* A budget of one prototype per class: it takes one; below: refused. */
+    ck_assert_int_eq(models_fewshot_fit_budget(&d, &p, one, &fm, &used), 0);
+    ck_assert_uint_eq(used, 1);
+    ck_assert_uint_eq(fm.n_protos, K);
+    models_fewshot_release(&fm);
+    ck_assert_int_eq(models_fewshot_fit_budget(&d, &p, one - 4, &fm, &used), MODEL_ETOOBIG);
+    free(m);
+}
+END_TEST
+
 START_TEST(window_features)
 {
     struct featureset_spec fs = { FEATURESET_STATS, FEATURESET_STATS_VERSION, 1000, 1000, 100.0f };
@@ -362,6 +415,7 @@ Suite *models_suite(void)
     tcase_add_test(tc, header_matches_blob_anomaly);
     tcase_add_test(tc, header_matches_blob_classifier);
     tcase_add_test(tc, window_features);
+    tcase_add_test(tc, fewshot_export_and_budget);
     suite_add_tcase(s, tc);
     return s;
 }

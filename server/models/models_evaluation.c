@@ -23,6 +23,10 @@
  * a model that saw its group's labels. */
 #define EVAL_MAX_FOLDS 10u
 #define EVAL_KNN_K 3u
+/* Windows evaluated at most: k-NN and the learner's metric compare every
+ * pair of rows, so a large version is evaluated on every s-th window (s the
+ * smallest stride that fits), and the JSON says how many of how many. */
+#define EVAL_MAX_ROWS 4000u
 
 static json_t *figure_json(const struct eval_figure *f)
 {
@@ -95,20 +99,23 @@ static json_t *run_one(const struct fewshot_data *fd, const uint32_t *fold, enum
     return j;
 }
 
-json_t *models__evaluation(const float *X, const int *y, const uint32_t *group, size_t n,
+json_t *models__evaluation(const float *X0, const int *y, const uint32_t *group, size_t n0,
                            uint16_t d, const struct featureset_spec *fs, const struct ds_info *in)
 {
     struct fewshot_data fd = { 0 }, sd;
-    int32_t *lab = malloc(n * sizeof *lab);
-    uint32_t *fold = malloc(n * sizeof *fold), ds = 0;
+    size_t stride = (n0 + EVAL_MAX_ROWS - 1) / EVAL_MAX_ROWS, n = 0;
+    int32_t *lab = malloc(n0 * sizeof *lab);
+    uint32_t *fold = malloc(n0 * sizeof *fold), ds = 0;
+    float *X = malloc((n0 ? n0 : 1) / (stride ? stride : 1) * d * sizeof *X + d * sizeof *X);
     float *S = NULL;
     json_t *j = NULL, *base;
 
-    if (!lab || !fold)
+    if (!lab || !fold || !X)
         goto out;
-    for (size_t i = 0; i < n; i++) {
-        lab[i] = y[i] >= 0 && (unsigned)y[i] < in->n_classes ? y[i] : FEWSHOT_UNLABELED;
-        fold[i] = group[i] % EVAL_MAX_FOLDS;
+    for (size_t i = 0; i < n0; i += stride ? stride : 1, n++) {
+        memcpy(X + n * d, X0 + i * d, d * sizeof *X);
+        lab[n] = y[i] >= 0 && (unsigned)y[i] < in->n_classes ? y[i] : FEWSHOT_UNLABELED;
+        fold[n] = group[i] % EVAL_MAX_FOLDS;
     }
     if (in->n_classes < 2 || in->n_classes > FEWSHOT_MAX_CLASSES) {
         j = json_pack("{s:n,s:s}", "fewshot", "reason",
@@ -129,14 +136,16 @@ json_t *models__evaluation(const float *X, const int *y, const uint32_t *group, 
                                               "simple spectral", "accuracy", "reason",
                                               "the model's feature set has no spectral bands"));
     }
-    j = json_pack("{s:s,s:i,s:o,s:o}", "cv",
+    j = json_pack("{s:s,s:i,s:I,s:I,s:o,s:o}", "cv",
                   "leave-one-group-out over the version's split groups (at most 10 folds)",
                   "folds", (int)(in->n_groups < EVAL_MAX_FOLDS ? in->n_groups : EVAL_MAX_FOLDS),
+                  "windows_evaluated", (json_int_t)n, "windows_in_version", (json_int_t)n0,
                   "fewshot", run_one(&fd, fold, EVAL_FEWSHOT, "fewshot", "the model's", in),
                   "baselines", base);
 out:
     free(lab);
     free(fold);
     free(S);
+    free(X);
     return j;
 }

@@ -32,6 +32,7 @@
 
 #define MODELS_FOLDS 5
 #define MODELS_MAX_WINDOWS 2000000      /* feature rows held in memory while training */
+#define FEWSHOT_SERVER_MAX_LABELED 2000 /* labeled rows the few-shot metric compares pairwise */
 /* ISA-18.2 / EEMUA 191: about 6 alarms per operator-hour is very likely
  * acceptable, 12 the most that is manageable.  The anomaly threshold is
  * calibrated to one device's share of the fleet's alarm budget
@@ -191,10 +192,27 @@ static int fit_fewshot(const struct trainset *t, const unsigned char *use, const
     int32_t *lab = malloc(t->n * sizeof *lab);
     int rc;
 
+    size_t nl = 0, keep;
+
     if (!lab)
         return SRV_ENOMEM;
     for (size_t i = 0; i < t->n; i++)
-        lab[i] = (use && !use[i]) || t->y[i] < 0 ? FEWSHOT_UNLABELED : t->y[i];
+        nl += !((use && !use[i]) || t->y[i] < 0);
+    /* The metric compares every pair of labeled rows: past a few thousand
+     * labels every keep-th one stays labeled and the rest are unlabeled
+     * data, which the learner uses anyway. */
+    keep = (nl + FEWSHOT_SERVER_MAX_LABELED - 1) / FEWSHOT_SERVER_MAX_LABELED;
+    {
+        size_t seen[MODEL_MAX_CLASSES] = { 0 };     /* per class, so a rare one keeps its first */
+
+        for (size_t i = 0; i < t->n; i++) {
+            int labeled = !((use && !use[i]) || t->y[i] < 0 || t->y[i] >= MODEL_MAX_CLASSES);
+
+            lab[i] = labeled && (keep <= 1 || seen[t->y[i]] % keep == 0) ? t->y[i] : FEWSHOT_UNLABELED;
+            if (labeled)
+                seen[t->y[i]]++;
+        }
+    }
     d = (struct fewshot_data){ t->X, (uint32_t)t->n, t->d, lab, NULL, NULL, in->n_classes };
     models_fewshot_defaults(&p);
     rc = models_fewshot_fit_budget(&d, &p, MODELS_FEWSHOT_PARAM_BYTES, &fm, protos);

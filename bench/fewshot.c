@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "schema/featureset.h"
 #include "schema/spectral.h"
 #include "server/models/models.h"
 #include "server/models/models_fewshot.h"
@@ -36,6 +37,14 @@
 #define CF_WIN 64
 #define CF_STRIDE 32
 #define MAX_FILES 16
+
+/* The feature views of every window: the bench's own project features
+ * (with bearing geometry where known), the issue's simple spectral
+ * baseline, and the one extractor's sets as the server computes them:
+ * "stats" v1 (what the server's classifier reads) and the set a "fewshot"
+ * model is trained on and the device computes: "envelope" v1 where the
+ * kinematics are known (bearing), "spectral" v1 where not (cranfield). */
+enum view { V_PROJECT, V_SIMPLE, V_STATS, V_SHIPPED, NVIEW };
 
 /* one feature set's matrix */
 struct fset {
@@ -51,7 +60,7 @@ struct corpus {
     uint32_t *group;           /* recording */
     int32_t *group_class;      /* the fault class of the recording's fault rows */
     uint32_t n_groups;
-    struct fset fs[3];         /* 0 project, 1 simple spectral, 2 server's 7 moments */
+    struct fset fs[NVIEW];     /* what enum view names */
     const char *const *class_names;
 };
 
@@ -65,18 +74,18 @@ static void *xrealloc(void *p, size_t n)
     return q;
 }
 
-static void corpus_push(struct corpus *c, int32_t truth, uint32_t group, const float *const f[3])
+static void corpus_push(struct corpus *c, int32_t truth, uint32_t group, const float *const f[NVIEW])
 {
     if (c->n == c->cap) {
         c->cap = c->cap ? 2 * c->cap : 1024;
         c->truth = xrealloc(c->truth, c->cap * sizeof *c->truth);
         c->group = xrealloc(c->group, c->cap * sizeof *c->group);
-        for (int s = 0; s < 3; s++)
+        for (int s = 0; s < NVIEW; s++)
             c->fs[s].x = xrealloc(c->fs[s].x, (size_t)c->cap * c->fs[s].nf * sizeof(float));
     }
     c->truth[c->n] = truth;
     c->group[c->n] = group;
-    for (int s = 0; s < 3; s++)
+    for (int s = 0; s < NVIEW; s++)
         memcpy(c->fs[s].x + (size_t)c->n * c->fs[s].nf, f[s], c->fs[s].nf * sizeof(float));
     c->n++;
 }
@@ -104,6 +113,30 @@ static void simple_spectral(const float *x, uint32_t n, float *scratch, float *p
             e += power[k];
         out[3 + b] = (float)log10(e + 1e-12);
     }
+}
+
+/* One channel's frame through featureset_compute (set id, version 1; kin
+ * for the envelope set, else NULL). */
+static void extractor(uint16_t id, const float *x, uint32_t n, float fs, float *scratch, size_t ns,
+                      const struct featureset_kin *kin, float *out)
+{
+    struct featureset_spec sp = { id, 1, n, n, fs, FEATURESET_NO_KIN };
+
+    if (kin)
+        sp.kin = *kin;
+    if (featureset_compute(&sp, x, n, 1, scratch, ns, out) != 0) {
+        fprintf(stderr, "fewshot: featureset_compute(%s) failed\n", featureset_name(id));
+        exit(1);
+    }
+}
+
+/* Scratch floats for the shipped spectral sets at window n, rate fs. */
+static size_t extractor_scratch(uint32_t n, float fs)
+{
+    struct featureset_spec sp = { FEATURESET_SPECTRAL, FEATURESET_SPECTRAL_VERSION, n, n, fs,
+                                  FEATURESET_NO_KIN };
+
+    return featureset_scratch_floats(&sp);
 }
 
 /* ---------------- cranfield ---------------- */
@@ -175,11 +208,13 @@ static int cranfield_load(const char *dir, struct corpus *c)
     c->class_names = cf_names;
     c->fs[0] = (struct fset){ "project", CF_CH * (1 + nsp), NULL };
     c->fs[1] = (struct fset){ "simple-spectral", CF_CH * 19, NULL };
-    c->fs[2] = (struct fset){ "7-moments", CF_CH * MODEL_NFEAT, NULL };
+    c->fs[2] = (struct fset){ "stats", CF_CH * FEATURESET_STATS_NFEAT, NULL };
+    c->fs[3] = (struct fset){ "spectral-v1", CF_CH * FEATURESET_SPECTRAL_NFEAT, NULL };
     c->group_class = calloc(MAX_FILES, sizeof *c->group_class);
-    size_t ns = spectral_scratch_floats(&cf_spec);
-    float *scratch = malloc((ns + 2 * CF_WIN) * sizeof *scratch), frame[CF_WIN];
-    float f0[CF_CH * 16], f1[CF_CH * 19], f2[CF_CH * MODEL_NFEAT], pw[CF_WIN / 2 + 1];
+    size_t ns = spectral_scratch_floats(&cf_spec), nx = extractor_scratch(CF_WIN, 1.0f);
+    float *scratch = malloc((ns + nx + 2 * CF_WIN) * sizeof *scratch), frame[CF_WIN];
+    float f0[CF_CH * 16], f1[CF_CH * 19], f2[CF_CH * FEATURESET_STATS_NFEAT], pw[CF_WIN / 2 + 1];
+    float f3[CF_CH * FEATURESET_SPECTRAL_NFEAT];
     while (fgets(line, sizeof line, list) && c->n_groups < MAX_FILES) {
         char *comma = strchr(line, ',');
         if (!comma)
@@ -210,9 +245,12 @@ static int cranfield_load(const char *dir, struct corpus *c)
                     memset(o + 1, 0, nsp * sizeof *o);
                 o[1] = logf(o[1] + 1e-9f);     /* rms on a log scale: ranges span decades */
                 simple_spectral(frame, CF_WIN, scratch, pw, f1 + ch * 19);
-                models_window_features(frame, CF_WIN, f2 + ch * MODEL_NFEAT);
+                extractor(FEATURESET_STATS, frame, CF_WIN, 1.0f, NULL, 0, NULL,
+                          f2 + ch * FEATURESET_STATS_NFEAT);
+                extractor(FEATURESET_SPECTRAL, frame, CF_WIN, 1.0f, scratch, ns + nx, NULL,
+                          f3 + ch * FEATURESET_SPECTRAL_NFEAT);
             }
-            const float *fx[3] = { f0, f1, f2 };
+            const float *fx[NVIEW] = { f0, f1, f2, f3 };
             corpus_push(c, sum ? fault : 0, g, fx);
         }
         free(rows);
@@ -289,12 +327,14 @@ static int bearing_make(struct corpus *c)
     uint32_t nsp = spectral_feature_count(&sc);
     c->fs[0] = (struct fset){ "project", nsp, NULL };
     c->fs[1] = (struct fset){ "simple-spectral", 19, NULL };
-    c->fs[2] = (struct fset){ "7-moments", MODEL_NFEAT, NULL };
+    c->fs[2] = (struct fset){ "stats", FEATURESET_STATS_NFEAT, NULL };
+    c->fs[3] = (struct fset){ "envelope-v1", FEATURESET_ENVELOPE_NFEAT, NULL };
     c->group_class = calloc(4 * 3 * 2 * 4, sizeof *c->group_class);
-    size_t ns = spectral_scratch_floats(&sc);
+    size_t ns = spectral_scratch_floats(&sc), nx = extractor_scratch(BR_N, BR_FS) + 64;
+    ns = ns > nx ? ns : nx;     /* the envelope set's scratch is the spectral set's (SK segment 64) */
     float *scratch = malloc((ns + 2 * BR_N) * sizeof *scratch), *pw = malloc((BR_N / 2 + 1) * sizeof *pw);
     static float x[BR_N];
-    float f0[64], f1[19], f2[MODEL_NFEAT];
+    float f0[64], f1[19], f2[FEATURESET_STATS_NFEAT], f3[FEATURESET_ENVELOPE_NFEAT];
     /* a recording: one class at one speed, severity and zone; 20 windows each */
     for (int cls = 0; cls < 4; cls++)
         for (int sp = 0; sp < 4; sp++)
@@ -311,8 +351,13 @@ static int bearing_make(struct corpus *c)
                             return -1;
                         f0[0] = logf(f0[0]);
                         simple_spectral(x, BR_N, scratch, pw, f1);
-                        models_window_features(x, BR_N, f2);
-                        const float *fx[3] = { f0, f1, f2 };
+                        struct featureset_kin kin = { sc.shaft_hz, br_6205.n_elements,
+                                                      br_6205.ball_d, br_6205.pitch_d,
+                                                      br_6205.contact_deg };
+
+                        extractor(FEATURESET_STATS, x, BR_N, BR_FS, NULL, 0, NULL, f2);
+                        extractor(FEATURESET_ENVELOPE, x, BR_N, BR_FS, scratch, ns, &kin, f3);
+                        const float *fx[NVIEW] = { f0, f1, f2, f3 };
                         corpus_push(c, cls, g, fx);
                     }
                 }
@@ -323,11 +368,24 @@ static int bearing_make(struct corpus *c)
 
 /* ---------------- the trials ---------------- */
 
-enum { M_FEWSHOT, M_KNN_P, M_CEN_P, M_KNN_S, M_CEN_S, M_KNN_M, M_CEN_M, M_COUNT };
-static const char *const m_names[M_COUNT] = {
-    "fewshot (project features)", "3-NN (project features)", "centroid (project features)",
-    "3-NN (simple spectral)", "centroid (simple spectral)", "3-NN (7 moments)",
-    "centroid (7 moments: server today)" };
+/* Every method of a run: learner (k = -1 few-shot, 0 centroid, 3 3-NN) on a view. */
+static const struct method {
+    const char *name;
+    enum view v;
+    int k;
+} methods[] = {
+    { "fewshot (project features)", V_PROJECT, -1 },
+    { "fewshot (shipped set)", V_SHIPPED, -1 },
+    { "3-NN (project features)", V_PROJECT, 3 },
+    { "centroid (project features)", V_PROJECT, 0 },
+    { "3-NN (shipped set)", V_SHIPPED, 3 },
+    { "centroid (shipped set)", V_SHIPPED, 0 },
+    { "3-NN (simple spectral)", V_SIMPLE, 3 },
+    { "centroid (simple spectral)", V_SIMPLE, 0 },
+    { "3-NN (stats v1)", V_STATS, 3 },
+    { "centroid (stats v1: server classifier)", V_STATS, 0 },
+};
+#define M_COUNT ((int)(sizeof methods / sizeof methods[0]))
 
 struct tally {
     uint32_t hits, n, ch[FEWSHOT_MAX_CLASSES], cn[FEWSHOT_MAX_CLASSES], fa, nn, det, nf;
@@ -350,7 +408,7 @@ static uint32_t label_group(const struct corpus *c, int bearing, uint32_t cls, u
 static struct fewshot_params g_params;
 
 static void run_trial(const struct corpus *c, int bearing, uint32_t t, int inductive,
-                      struct tally *tl, size_t *model_bytes)
+                      struct tally *tl, size_t model_bytes[])
 {
     uint32_t K = c->n_classes, lg[FEWSHOT_MAX_CLASSES];
     int32_t *lab = malloc(c->n * sizeof *lab), *pred = malloc(c->n * sizeof *pred);
@@ -379,11 +437,10 @@ static void run_trial(const struct corpus *c, int bearing, uint32_t t, int induc
         }
     }
     for (int meth = 0; meth < M_COUNT; meth++) {
-        const struct fset *f = &c->fs[meth == M_FEWSHOT || meth == M_KNN_P || meth == M_CEN_P ? 0 :
-                                      meth <= M_CEN_S ? 1 : 2];
+        const struct fset *f = &c->fs[methods[meth].v];
         struct fewshot_data d = { .x = f->x, .n_rows = c->n, .n_feat = f->nf, .label = lab, .n_classes = K };
         int rc;
-        if (meth == M_FEWSHOT) {
+        if (methods[meth].k < 0) {
             struct fewshot_params p;
             struct fewshot_model m;
             p = g_params;
@@ -411,12 +468,12 @@ static void run_trial(const struct corpus *c, int bearing, uint32_t t, int induc
             for (uint32_t i = 0; rc == 0 && i < c->n; i++)
                 pred[i] = models_fewshot_predict(&m, f->x + (size_t)i * f->nf, NULL);
             if (rc == 0) {
-                *model_bytes = models_fewshot_bytes(&m);
+                model_bytes[meth] = models_fewshot_bytes(&m);
                 models_fewshot_release(&m);
             }
         } else {
             struct fewshot_baseline b;
-            uint32_t k = (meth == M_KNN_P || meth == M_KNN_S || meth == M_KNN_M) ? 3 : 0;
+            uint32_t k = (uint32_t)methods[meth].k;
             rc = models_baseline_fit(&d, k, &b);
             for (uint32_t i = 0; rc == 0 && i < c->n; i++)
                 pred[i] = models_baseline_predict(&b, f->x + (size_t)i * f->nf);
@@ -424,7 +481,7 @@ static void run_trial(const struct corpus *c, int bearing, uint32_t t, int induc
                 models_baseline_release(&b);
         }
         if (rc != 0) {
-            fprintf(stderr, "fewshot: %s: fit failed (%d)\n", m_names[meth], rc);
+            fprintf(stderr, "fewshot: %s: fit failed (%d)\n", methods[meth].name, rc);
             exit(1);
         }
         struct eval_report r;
@@ -450,29 +507,38 @@ static void run_trial(const struct corpus *c, int bearing, uint32_t t, int induc
     free(labeled_group);
 }
 
-static void report(const struct corpus *c, const struct tally *tl, uint32_t trials, size_t bytes)
+static void report(const struct corpus *c, const struct tally *tl, uint32_t trials,
+                   const size_t bytes[])
 {
-    double lo, hi, best = 0;
+    double lo, hi, best = 0, own[2] = { 0, 0 };
+    int nown = 0;
     printf("\n== %s: %u windows, %u recordings, %u classes, %u trial(s), %d shots/class ==\n",
            c->name, c->n, c->n_groups, c->n_classes, trials, SHOTS);
-    printf("features: project %u, simple spectral %u, 7 moments %u\n", c->fs[0].nf, c->fs[1].nf, c->fs[2].nf);
+    printf("features: project %u, simple spectral %u, stats v1 %u, shipped set (%s) %u\n",
+           c->fs[V_PROJECT].nf, c->fs[V_SIMPLE].nf, c->fs[V_STATS].nf, c->fs[V_SHIPPED].name,
+           c->fs[V_SHIPPED].nf);
     for (int m = 0; m < M_COUNT; m++) {
         const struct tally *a = &tl[m];
         models_eval_wilson(a->hits, a->n, &lo, &hi);
         double acc = a->n ? (double)a->hits / a->n : 0;
-        if (m != M_FEWSHOT && acc > best)
+        if (methods[m].k >= 0 && acc > best)
             best = acc;
-        printf("%-36s acc %5.1f%% [%4.1f, %4.1f] (trials %4.1f..%4.1f) n=%u | fault det %5.1f%% "
-               "false alarm %4.1f%%\n  recall:", m_names[m], 100 * acc, 100 * lo, 100 * hi,
+        if (methods[m].k < 0 && nown < 2)
+            own[nown++] = acc;
+        printf("%-40s acc %5.1f%% [%4.1f, %4.1f] (trials %4.1f..%4.1f) n=%u | fault det %5.1f%% "
+               "false alarm %4.1f%%\n  recall:", methods[m].name, 100 * acc, 100 * lo, 100 * hi,
                100 * a->acc_min, 100 * a->acc_max, a->n, a->nf ? 100.0 * a->det / a->nf : 0,
                a->nn ? 100.0 * a->fa / a->nn : 0);
         for (uint32_t k = 0; k < c->n_classes; k++)
             printf(" %s %.0f%% (n=%u)", c->class_names[k], a->cn[k] ? 100.0 * a->ch[k] / a->cn[k] : 0, a->cn[k]);
         printf("\n");
     }
-    double fs = tl[M_FEWSHOT].n ? (double)tl[M_FEWSHOT].hits / tl[M_FEWSHOT].n : 0;
-    printf("fewshot - best baseline: %+.1f points (target +15); model %zu bytes of parameters "
-           "(device budget 8192)\n", 100 * (fs - best), bytes);
+    for (int m = 0, o = 0; m < M_COUNT; m++)
+        if (methods[m].k < 0) {
+            printf("%s - best baseline: %+.1f points (target +15); model %zu bytes of parameters "
+                   "(device budget 8192)\n", methods[m].name, 100 * (own[o] - best), bytes[m]);
+            o++;
+        }
 }
 
 int main(int argc, char **argv)
@@ -517,7 +583,7 @@ int main(int argc, char **argv)
             continue;
         struct corpus c = { 0 };
         struct tally tl[M_COUNT];
-        size_t bytes = 0;
+        size_t bytes[M_COUNT] = { 0 };
         memset(tl, 0, sizeof tl);
         if ((b ? bearing_make(&c) : cranfield_load(dir, &c)) != 0) {
             fprintf(stderr, "fewshot: %s corpus not available: skipped\n", b ? "bearing" : "cranfield");
@@ -525,7 +591,7 @@ int main(int argc, char **argv)
         }
         uint32_t nt = b ? trials : (trials < 2 ? trials : 2);   /* cases 5, 6 have two recordings */
         for (uint32_t t = 0; t < nt; t++)
-            run_trial(&c, b, t, inductive, tl, &bytes);
+            run_trial(&c, b, t, inductive, tl, bytes);
         report(&c, tl, nt, bytes);
     }
     return 0;

@@ -34,9 +34,21 @@
  *                   impacts, cavitation)
  *   15 sk_freq      its frequency / (fs/2)
  * The grid is set by fs and n alone, so the device computes the training's
- * bands from the blob's spec.  Shaft speed and bearing geometry are not
- * part of this set: order bands and defect energies need them recorded in
- * the blob, a later set (id 3). */
+ * bands from the blob's spec.
+ *
+ * Set "envelope" version 1 (schema/spectral.c), per channel, the window as
+ * for "spectral", with the shaft speed and bearing geometry of spec->kin
+ * (the blob records them):
+ *   0 log_rms, 1 kurtosis, 2 crest   as above
+ *   3..10 band_k    8 log bands from max(fs / 256, 2 fs / n) to fs/2
+ *   11..16 order_k  energy fraction of orders [k + 0.5, k + 1.5), k = 0..5
+ *   17 sk_max, 18 sk_freq            as above
+ *   19..26          the envelope spectrum (band-pass +-2 STFT bins around
+ *                   the spectral kurtosis peak, Hilbert magnitude) at 1x and
+ *                   2x BPFO, BPFI, BSF and FTF (+-2 bins), log10 of the ratio
+ *                   to the mean envelope power over as many bins
+ * What an analyst reads for a rolling-element bearing: the defect energies
+ * follow the shaft speed, so a model learned at one speed reads another. */
 #include "schema/featureset.h"
 
 #include <math.h>
@@ -46,6 +58,8 @@
 
 #define TINY_ABS 9.094947017729282379150390625e-13    /* 2^-40 */
 #define TINY_REL 9.5367431640625e-07                    /* 2^-20 */
+
+static void spectral_setup(const struct featureset_spec *spec, struct spectral_config *c);
 
 unsigned featureset_per_channel(uint16_t id, uint16_t version)
 {
@@ -69,6 +83,11 @@ const char *featureset_feature_name(uint16_t id, uint16_t version, unsigned k)
         "mean", "log_rms", "log_peak", "log_crest", "log_kurtosis", "log_low", "log_high"
     };
 
+    static const char *const envelope[FEATURESET_ENVELOPE_NFEAT] = {
+        "log_rms", "kurtosis", "crest", "band0", "band1", "band2", "band3", "band4", "band5",
+        "band6", "band7", "order1", "order2", "order3", "order4", "order5", "order6", "sk_max",
+        "sk_freq", "bpfo1", "bpfo2", "bpfi1", "bpfi2", "bsf1", "bsf2", "ftf1", "ftf2"
+    };
     static const char *const spectral[FEATURESET_SPECTRAL_NFEAT] = {
         "log_rms", "kurtosis", "crest", "band0", "band1", "band2", "band3", "band4", "band5",
         "band6", "band7", "band8", "band9", "band10", "sk_max", "sk_freq"
@@ -80,6 +99,9 @@ const char *featureset_feature_name(uint16_t id, uint16_t version, unsigned k)
     if (id == FEATURESET_SPECTRAL && version == FEATURESET_SPECTRAL_VERSION &&
         k < FEATURESET_SPECTRAL_NFEAT)
         return spectral[k];
+    if (id == FEATURESET_ENVELOPE && version == FEATURESET_ENVELOPE_VERSION &&
+        k < FEATURESET_ENVELOPE_NFEAT)
+        return envelope[k];
     return "?";
 }
 
@@ -98,7 +120,8 @@ const char *featureset_unsupported(const struct featureset_spec *spec, unsigned 
                    : "feature set version newer than this agent computes";
     if (spec->window < FEATURESET_MIN_WINDOW || spec->window > FEATURESET_MAX_WINDOW)
         return "feature window length out of range";
-    if (spec->id == FEATURESET_SPECTRAL && (spec->window < 64 || !spectral_is_pow2(spec->window)))
+    if ((spec->id == FEATURESET_SPECTRAL || spec->id == FEATURESET_ENVELOPE) &&
+        (spec->window < 64 || !spectral_is_pow2(spec->window)))
         return "spectral feature window not a power of two in 64..65536";
     if (spec->hop < 1 || spec->hop > spec->window)
         return "feature hop out of range (1..window)";
@@ -106,6 +129,14 @@ const char *featureset_unsupported(const struct featureset_spec *spec, unsigned 
         return "feature sample rate not a positive number";
     if (channels < 1 || channels > FEATURESET_MAX_CHANNELS)
         return "channel count out of range";
+    if (spec->id == FEATURESET_ENVELOPE) {
+        struct spectral_config c;
+
+        spectral_setup(spec, &c);
+        if (spectral_config_check(&c) != 0)
+            return "envelope feature set needs a shaft speed below half the sample rate and a "
+                   "valid bearing geometry";
+    }
     return 0;
 }
 
@@ -173,7 +204,7 @@ static void stats_channel(const float *x, uint32_t n, float out[FEATURESET_STATS
     out[6] = (float)log(e_hi / (double)(n - 1) + tiny * tiny);
 }
 
-/* The spectral set's configuration: a function of the spec alone. */
+/* The spectral and envelope sets' configuration: a function of the spec alone. */
 static void spectral_setup(const struct featureset_spec *spec, struct spectral_config *c)
 {
     float f_lo = spec->sample_rate / 256.0f, two_bins = 2.0f * spec->sample_rate / (float)spec->window;
@@ -184,13 +215,22 @@ static void spectral_setup(const struct featureset_spec *spec, struct spectral_c
     c->log_bands = FEATURESET_SPECTRAL_BANDS;
     c->f_lo = f_lo > two_bins ? f_lo : two_bins;
     c->sk_seg = spec->window / 4 < 64 ? spec->window / 4 : 64;
+    if (spec->id == FEATURESET_ENVELOPE) {
+        c->log_bands = 8;
+        c->shaft_hz = spec->kin.shaft_hz;
+        c->order_bands = 6;
+        c->has_bearing = 1;
+        c->bearing = (struct spectral_bearing){ spec->kin.n_elements, spec->kin.ball_d,
+                                                spec->kin.pitch_d, spec->kin.contact_deg };
+    }
 }
 
 size_t featureset_scratch_floats(const struct featureset_spec *spec)
 {
     struct spectral_config c;
 
-    if (!spec || spec->id != FEATURESET_SPECTRAL || featureset_unsupported(spec, 1))
+    if (!spec || (spec->id != FEATURESET_SPECTRAL && spec->id != FEATURESET_ENVELOPE) ||
+        featureset_unsupported(spec, 1))
         return 0;
     spectral_setup(spec, &c);
     /* the channel with non-finite samples replaced, then the FFT's */
@@ -198,7 +238,7 @@ size_t featureset_scratch_floats(const struct featureset_spec *spec)
 }
 
 static int spectral_channel(const struct featureset_spec *spec, const float *x, float *scratch,
-                            size_t scratch_floats, float out[FEATURESET_SPECTRAL_NFEAT])
+                            size_t scratch_floats, float *out)
 {
     struct spectral_config c;
     double last = 0.0;
@@ -237,12 +277,12 @@ int featureset_compute(const struct featureset_spec *spec, const float *x, size_
         if (spec->id == FEATURESET_STATS) {
             stats_channel(xc, spec->window, oc);
         } else {
-            float tmp[FEATURESET_SPECTRAL_NFEAT];
+            float tmp[FEATURESET_MAX_PER_CHANNEL];
             int rc = spectral_channel(spec, xc, scratch, scratch_floats, tmp);
 
             if (rc != FEATURESET_OK)
                 return rc;
-            memcpy(oc, tmp, sizeof tmp);
+            memcpy(oc, tmp, per * sizeof *tmp);
         }
     }
     return FEATURESET_OK;

@@ -31,13 +31,14 @@
 /* X(id, version, per_channel, name): every feature set this build computes. */
 #define FEATURESET_LIST(X)                                                   \
     X(FEATURESET_STATS, 1, 7, "stats")                                      \
-    X(FEATURESET_SPECTRAL, 1, 16, "spectral")
+    X(FEATURESET_SPECTRAL, 1, 16, "spectral")                               \
+    X(FEATURESET_ENVELOPE, 1, 27, "envelope")
 
 enum featureset_id {
     FEATURESET_NONE = 0,
     FEATURESET_STATS = 1,       /* time-domain moments and two crude bands */
-    FEATURESET_SPECTRAL = 2     /* log-grid band energies and spectral kurtosis */
-    /* 3: reserved for the envelope set (bearing defect energies, needs geometry) */
+    FEATURESET_SPECTRAL = 2,    /* log-grid band energies and spectral kurtosis */
+    FEATURESET_ENVELOPE = 3     /* and order bands, envelope energy at the bearing defects */
 };
 
 #define FEATURESET_STATS_VERSION 1
@@ -45,7 +46,9 @@ enum featureset_id {
 #define FEATURESET_SPECTRAL_VERSION 1
 #define FEATURESET_SPECTRAL_NFEAT 16
 #define FEATURESET_SPECTRAL_BANDS 11    /* log bands of the spectral set */
-#define FEATURESET_MAX_PER_CHANNEL 16   /* no set has more per channel */
+#define FEATURESET_ENVELOPE_VERSION 1
+#define FEATURESET_ENVELOPE_NFEAT 27
+#define FEATURESET_MAX_PER_CHANNEL 32   /* no set has more per channel */
 #define FEATURESET_MIN_WINDOW 8u
 #define FEATURESET_MAX_WINDOW 65536u
 #define FEATURESET_MAX_CHANNELS 64u
@@ -58,12 +61,25 @@ enum featureset_error {
     FEATURESET_ESCRATCH = -4    /* scratch smaller than featureset_scratch_floats */
 };
 
+/* How the machine turns (the taxonomy's asset or equipment type): what the
+ * envelope set needs, zero for the others. */
+struct featureset_kin {
+    float shaft_hz;             /* shaft speed, Hz */
+    uint32_t n_elements;        /* rolling elements, 3..64 */
+    float ball_d, pitch_d;      /* element and pitch diameter, one unit */
+    float contact_deg;          /* contact angle, 0..60 degrees */
+};
+
+/* The kinematics of a set that needs none, for initialisers. */
+#define FEATURESET_NO_KIN { 0.0f, 0u, 0.0f, 0.0f, 0.0f }
+
 struct featureset_spec {
     uint16_t id;
     uint16_t version;
     uint32_t window;            /* samples per channel in one window */
     uint32_t hop;               /* samples between window starts on the device */
     float sample_rate;          /* Hz the window was sampled at */
+    struct featureset_kin kin;  /* envelope set only */
 };
 
 /* Features per channel of (id, version); 0 when unknown. */

@@ -27,8 +27,11 @@
  *   108     4  feature window, samples per channel
  *   112     4  feature hop, samples
  *   116     4  sample rate, Hz (float)
- *   120  4*P  params
- *  120+4P  64  Ed25519 signature over every byte before it
+ *   120    20  feature set 3 (envelope) only: shaft Hz, rolling elements (u32),
+ *              element and pitch diameter, contact angle (floats); K = 20,
+ *              else K = 0
+ *  120+K  4*P  params
+ *  120+K+4P 64  Ed25519 signature over every byte before it
  *
  * model_score() and the C header the server generates for a model
  * (server/models/models_header.c) are kept statement for statement alike:
@@ -354,7 +357,7 @@ const char *model_features_unsupported(const struct model *m)
 int model_encode(struct model *m, const uint8_t sk[MODEL_SK_LEN], uint8_t **out, size_t *out_len)
 {
     uint8_t *b;
-    size_t len;
+    size_t len, kin;
     int rc;
 
     if (!m || !sk || !out || !out_len)
@@ -363,15 +366,16 @@ int model_encode(struct model *m, const uint8_t sk[MODEL_SK_LEN], uint8_t **out,
         return rc;
     if (sodium_init() < 0)
         return MODEL_ENOMEM;
-    len = MODEL_FIXED_LEN + 4u * (size_t)m->param_count + MODEL_SIG_LEN;
+    kin = m->features.id == FEATURESET_ENVELOPE ? MODEL_KIN_LEN : 0;
+    len = MODEL_FIXED_LEN + kin + 4u * (size_t)m->param_count + MODEL_SIG_LEN;
     b = calloc(1, len);
     if (!b)
         return MODEL_ENOMEM;
     memcpy(m->signer_pk, sk + 32, MODEL_PK_LEN);
     memcpy(b, MODEL_MAGIC, 4);
     b[4] = MODEL_VERSION_MAJOR;
-    /* minor 1 only where it matters, so 2.0 blobs stay byte for byte what they were */
-    b[5] = m->kind == MODEL_FEWSHOT ? MODEL_VERSION_MINOR : 0;
+    /* the minor that says what a blob uses, so 2.0 blobs stay byte for byte what they were */
+    b[5] = kin ? 2 : m->kind == MODEL_FEWSHOT ? 1 : 0;
     b[6] = m->kind;
     b[7] = m->channel_count;
     put16(b + 8, m->n_features);
@@ -390,8 +394,15 @@ int model_encode(struct model *m, const uint8_t sk[MODEL_SK_LEN], uint8_t **out,
     put32(b + 108, m->features.window);
     put32(b + 112, m->features.hop);
     putf(b + 116, m->features.sample_rate);
+    if (kin) {
+        putf(b + 120, m->features.kin.shaft_hz);
+        put32(b + 124, m->features.kin.n_elements);
+        putf(b + 128, m->features.kin.ball_d);
+        putf(b + 132, m->features.kin.pitch_d);
+        putf(b + 136, m->features.kin.contact_deg);
+    }
     for (uint32_t i = 0; i < m->param_count; i++)
-        putf(b + MODEL_FIXED_LEN + 4u * i, m->params[i]);
+        putf(b + MODEL_FIXED_LEN + kin + 4u * i, m->params[i]);
     if (crypto_sign_ed25519_detached(b + len - MODEL_SIG_LEN, NULL, b, len - MODEL_SIG_LEN,
                                      sk) != 0) {
         free(b);
@@ -406,6 +417,7 @@ int model_parse(const uint8_t *buf, size_t len, struct model *out)
 {
     struct model *m;
     uint32_t pc;
+    size_t kin;
     int rc;
 
     if (!buf || !out)
@@ -423,9 +435,10 @@ int model_parse(const uint8_t *buf, size_t len, struct model *out)
     pc = get32(buf + 100);
     if (pc > MODEL_MAX_PARAMS)
         return MODEL_ETOOBIG;
-    if (len < MODEL_FIXED_LEN + 4u * (size_t)pc + MODEL_SIG_LEN)
+    kin = get16(buf + 104) == FEATURESET_ENVELOPE ? MODEL_KIN_LEN : 0;
+    if (len < MODEL_FIXED_LEN + kin + 4u * (size_t)pc + MODEL_SIG_LEN)
         return MODEL_ETRUNCATED;
-    if (len != MODEL_FIXED_LEN + 4u * (size_t)pc + MODEL_SIG_LEN)
+    if (len != MODEL_FIXED_LEN + kin + 4u * (size_t)pc + MODEL_SIG_LEN)
         return MODEL_EFIELD;    /* trailing bytes: not what a v2 writer makes */
     if (get16(buf + 14) != 0 || get32(buf + 20) != 0)
         return MODEL_EFIELD;
@@ -453,8 +466,15 @@ int model_parse(const uint8_t *buf, size_t len, struct model *out)
     m->features.window = get32(buf + 108);
     m->features.hop = get32(buf + 112);
     m->features.sample_rate = getf(buf + 116);
+    if (kin) {
+        m->features.kin.shaft_hz = getf(buf + 120);
+        m->features.kin.n_elements = get32(buf + 124);
+        m->features.kin.ball_d = getf(buf + 128);
+        m->features.kin.pitch_d = getf(buf + 132);
+        m->features.kin.contact_deg = getf(buf + 136);
+    }
     for (uint32_t i = 0; i < pc; i++)
-        m->params[i] = getf(buf + MODEL_FIXED_LEN + 4u * i);
+        m->params[i] = getf(buf + MODEL_FIXED_LEN + kin + 4u * i);
     rc = model_check(m);
     if (rc == 0)
         memcpy(out, m, sizeof *m);

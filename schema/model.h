@@ -24,8 +24,9 @@
 /* 2: the blob records the feature set it was trained on (v1 blobs did not,
  * and were scored on features other than their training's: refused). */
 #define MODEL_VERSION_MAJOR 2
-/* 2.1: kind 3 (few-shot nearest prototype); a 2.0 reader refuses it by kind */
-#define MODEL_VERSION_MINOR 1
+/* 2.1: kind 3 (few-shot nearest prototype); a 2.0 reader refuses it by kind.
+ * 2.2: feature set 3 (envelope), whose kinematics precede the parameters. */
+#define MODEL_VERSION_MINOR 2
 
 #define MODEL_FIXED_LEN 120         /* bytes before the parameters */
 #define MODEL_SIG_LEN 64
@@ -37,7 +38,8 @@
 #define MODEL_MAX_FEATURES 512      /* 64 channels x 7 detector features fit */
 #define MODEL_MAX_CLASSES 32
 #define MODEL_MAX_PARAMS (2u * MODEL_MAX_FEATURES + MODEL_MAX_CLASSES * MODEL_MAX_FEATURES)
-#define MODEL_MAX_BLOB (MODEL_FIXED_LEN + 4u * MODEL_MAX_PARAMS + MODEL_SIG_LEN)
+#define MODEL_KIN_LEN 20            /* feature set 3 only: its kinematics, before the parameters */
+#define MODEL_MAX_BLOB (MODEL_FIXED_LEN + MODEL_KIN_LEN + 4u * MODEL_MAX_PARAMS + MODEL_SIG_LEN)
 #define MODEL_NO_CLASS 0xFFFFu
 #define MODEL_MAX_PROTOS 64         /* prototypes of a few-shot model, all classes */
 

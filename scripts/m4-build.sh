@@ -77,10 +77,10 @@ int main(void)
             if (capture_cut(&ring, &w, window) != 0)
                 return 2;
             /* a model's feature vector over the cut window */
-            struct featureset_spec fs = { FEATURESET_STATS, FEATURESET_STATS_VERSION, 32, 32, 1000.0f };
+            struct featureset_spec fs = { FEATURESET_STATS, FEATURESET_STATS_VERSION, 32, 32, 1000.0f, FEATURESET_NO_KIN };
             if (featureset_compute(&fs, window, 32, 2, 0, 0, feat) != 0)
                 return 3;
-            struct featureset_spec sp = { FEATURESET_SPECTRAL, FEATURESET_SPECTRAL_VERSION, 64, 64, 1000.0f };
+            struct featureset_spec sp = { FEATURESET_SPECTRAL, FEATURESET_SPECTRAL_VERSION, 64, 64, 1000.0f, FEATURESET_NO_KIN };
             if (featureset_compute(&sp, window, 64, 2, fs_scratch, sizeof fs_scratch / sizeof *fs_scratch,
                                    feat) != 0)
                 return 3;

@@ -14,10 +14,16 @@ void ds_feature_spec(const struct ds_info *in, struct featureset_spec *fs)
 {
     /* Non-overlapping windows of the version's length: the device scores
      * one window every `window` samples, as the version cut them. */
+    fs->kin = (struct featureset_kin)FEATURESET_NO_KIN;
     if (in->feature_set == FEATURESET_SPECTRAL) {
         /* asked for by a training run (a few-shot model on vibration) */
         fs->id = FEATURESET_SPECTRAL;
         fs->version = FEATURESET_SPECTRAL_VERSION;
+    } else if (in->feature_set == FEATURESET_ENVELOPE) {
+        /* the same where the taxonomy knows how the machine turns */
+        fs->id = FEATURESET_ENVELOPE;
+        fs->version = FEATURESET_ENVELOPE_VERSION;
+        fs->kin = in->feature_kin;
     } else {
         fs->id = FEATURESET_STATS;
         fs->version = FEATURESET_STATS_VERSION;

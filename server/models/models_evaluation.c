@@ -60,13 +60,15 @@ static json_t *report_json(const char *name, const char *features, const struct 
     return j;
 }
 
-/* The columns of the simple spectral baseline within the spectral set:
- * per channel log rms, kurtosis, crest and the 11 bands (no spectral
- * kurtosis), what a 3-NN on "RMS, kurtosis, crest and FFT bands" reads. */
-static float *simple_spectral(const float *X, size_t n, uint16_t d, unsigned channels,
+/* The columns of the simple spectral baseline within the spectral and
+ * envelope sets: per channel log rms, kurtosis, crest and the log bands (no
+ * order bands, spectral kurtosis or defect energies), what a 3-NN on "RMS,
+ * kurtosis, crest and FFT bands" reads. */
+static float *simple_spectral(const float *X, size_t n, uint16_t d, unsigned channels, int env,
                               uint32_t *d_out)
 {
-    unsigned per = FEATURESET_SPECTRAL_NFEAT, keep = 3 + FEATURESET_SPECTRAL_BANDS;
+    unsigned per = env ? FEATURESET_ENVELOPE_NFEAT : FEATURESET_SPECTRAL_NFEAT;
+    unsigned keep = 3 + (env ? 8 : FEATURESET_SPECTRAL_BANDS);
     float *S = malloc(n * channels * keep * sizeof *S);
 
     if (!S)
@@ -126,7 +128,8 @@ json_t *models__evaluation(const float *X0, const int *y, const uint32_t *group,
     base = json_array();
     json_array_append_new(base, run_one(&fd, fold, EVAL_KNN, "3-NN", "the model's", in));
     json_array_append_new(base, run_one(&fd, fold, EVAL_CENTROID, "centroid", "the model's", in));
-    if (fs->id == FEATURESET_SPECTRAL && (S = simple_spectral(X, n, d, in->channel_count, &ds))) {
+    if ((fs->id == FEATURESET_SPECTRAL || fs->id == FEATURESET_ENVELOPE) &&
+        (S = simple_spectral(X, n, d, in->channel_count, fs->id == FEATURESET_ENVELOPE, &ds))) {
         sd = fd;
         sd.x = S;
         sd.n_feat = ds;

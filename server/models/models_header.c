@@ -84,6 +84,14 @@ static void emit_prologue(FILE *f, const struct model *m, const struct names *nm
                "#define %s_WINDOW %u\n#define %s_HOP %u\n#define %s_SAMPLE_RATE %af\n\n",
             up, m->features.id, up, m->features.version, up, m->features.window, up,
             m->features.hop, up, (double)m->features.sample_rate);
+    if (m->features.id == FEATURESET_ENVELOPE)
+        /* the envelope set reads the defect frequencies of this machine */
+        fprintf(f, "#define %s_SHAFT_HZ %af\n#define %s_BEARING_ELEMENTS %u\n"
+                   "#define %s_BEARING_BALL_D %af\n#define %s_BEARING_PITCH_D %af\n"
+                   "#define %s_BEARING_CONTACT_DEG %af\n\n",
+                up, (double)m->features.kin.shaft_hz, up, m->features.kin.n_elements, up,
+                (double)m->features.kin.ball_d, up, (double)m->features.kin.pitch_d, up,
+                (double)m->features.kin.contact_deg);
     fprintf(f, "/* SHA-256 of the channel layout (names and units) it was trained for */\n"
                "static const uint8_t %s_layout[32] = {", p);
     for (int i = 0; i < 32; i++)

@@ -14,6 +14,7 @@ enum models_stmt {
     M_CLAIM,        /* id -> dataset_id, version, kind when it was queued */
     M_DONE,         /* id, metrics, test_vector, blob (binary), header */
     M_FAILED,       /* id, error */
+    M_KINEMATICS,   /* dataset, version -> the distinct shaft speeds and bearings of its machines (<= 2) */
     M_COUNT
 };
 

@@ -74,7 +74,8 @@ static double windows_per_hour(const struct featureset_spec *fs)
     return 3600.0 * (double)fs->sample_rate / (double)fs->hop;
 }
 
-static int load_features(struct ds_reader *rd, uint16_t set, struct trainset *t)
+static int load_features(struct ds_reader *rd, uint16_t set, const struct featureset_kin *kin,
+                         struct trainset *t)
 {
     struct ds_info *in = malloc(sizeof *in);
     struct ds_row row;
@@ -88,6 +89,7 @@ static int load_features(struct ds_reader *rd, uint16_t set, struct trainset *t)
     /* the version's summary with the feature set this kind trains on */
     *in = *ds_reader_info(rd);
     in->feature_set = set;
+    in->feature_kin = *kin;
     ds_feature_spec(in, &t->fs);
     per = featureset_per_channel(t->fs.id, t->fs.version);
     if (in->n_windows <= 0 || in->n_windows > MODELS_MAX_WINDOWS ||
@@ -119,16 +121,64 @@ out:
     return rc;
 }
 
+/* The version's shaft speed and bearing from the taxonomy: 1 and *kin when
+ * every machine in it has both and they agree, else 0 and *why. */
+static int version_kinematics(const struct ds_info *in, struct featureset_kin *kin,
+                              const char **why)
+{
+    char db[24], vb[16];
+    const char *vals[2] = { db, vb };
+    PGresult *r = NULL;
+    int ok = 0;
+
+    snprintf(db, sizeof db, "%lld", (long long)in->dataset_id);
+    snprintf(vb, sizeof vb, "%d", in->version);
+    *why = "reading the taxonomy's kinematics failed";
+    if (models__exec(M_KINEMATICS, vals, NULL, NULL, 0, &r) != SRV_OK)
+        return 0;
+    if (PQntuples(r) != 1)
+        *why = "the version's machines turn at different speeds or carry different bearings";
+    else if (db_isnull(r, 0, "shaft_hz") || db_isnull(r, 0, "balls") || db_isnull(r, 0, "ball_mm") ||
+             db_isnull(r, 0, "pitch_mm"))
+        *why = "the taxonomy has no shaft speed and bearing geometry for the version's machines";
+    else {
+        kin->shaft_hz = (float)db_double(r, 0, "shaft_hz");
+        kin->n_elements = (uint32_t)db_int64(r, 0, "balls");
+        kin->ball_d = (float)db_double(r, 0, "ball_mm");
+        kin->pitch_d = (float)db_double(r, 0, "pitch_mm");
+        kin->contact_deg = db_isnull(r, 0, "contact_deg") ? 0.0f
+                                                          : (float)db_double(r, 0, "contact_deg");
+        *why = NULL;
+        ok = 1;
+    }
+    PQclear(r);
+    return ok;
+}
+
 /* The feature set a kind trains on: the few-shot learner reads spectra
- * where the window allows an FFT (a power of two, 64 samples or more),
- * the others the moments set their blobs and the export's F were made with. */
-static uint16_t kind_feature_set(int kind, const struct ds_info *in)
+ * where the window allows an FFT (a power of two, 64 samples or more), with
+ * the bearing defect energies when the taxonomy says how the machines turn
+ * (set "envelope"), else without (set "spectral", *why says what was
+ * missing); the other kinds the moments set their blobs and the export's F
+ * were made with. */
+static uint16_t kind_feature_set(int kind, const struct ds_info *in, struct featureset_kin *kin,
+                                 const char **why)
 {
     uint32_t w = in->window_samples;
+    struct featureset_spec fs = { FEATURESET_ENVELOPE, FEATURESET_ENVELOPE_VERSION, w, w,
+                                  (float)in->sample_rate, FEATURESET_NO_KIN };
 
-    if (kind == MODEL_FEWSHOT && w >= 64 && w <= FEATURESET_MAX_WINDOW && (w & (w - 1)) == 0)
+    *why = NULL;
+    if (kind != MODEL_FEWSHOT || w < 64 || w > FEATURESET_MAX_WINDOW || (w & (w - 1)) != 0)
+        return FEATURESET_STATS;
+    if (!version_kinematics(in, &fs.kin, why))
         return FEATURESET_SPECTRAL;
-    return FEATURESET_STATS;
+    if (featureset_unsupported(&fs, in->channel_count)) {
+        *why = featureset_unsupported(&fs, in->channel_count);
+        return FEATURESET_SPECTRAL;
+    }
+    *kin = fs.kin;
+    return FEATURESET_ENVELOPE;
 }
 
 /* Calibration windows: whole snapshots, picked by a mix of their id, so a
@@ -626,6 +676,25 @@ static json_t *device_json(const struct model *m, const struct featureset_spec *
                      "feature_scratch_bytes", (json_int_t)(4u * featureset_scratch_floats(fs)));
 }
 
+/* metrics.features: the set, its window, hop and rate, and for a spectral
+ * set the kinematics it read, or why it read none. */
+static json_t *features_json(const struct featureset_spec *fs, const char *kin_why)
+{
+    json_t *j = json_pack("{s:s,s:i,s:i,s:i,s:i,s:f}", "set", featureset_name(fs->id), "id",
+                          fs->id, "version", fs->version, "window", (int)fs->window, "hop",
+                          (int)fs->hop, "sample_rate", (double)fs->sample_rate);
+
+    if (j && fs->id == FEATURESET_ENVELOPE)
+        json_object_set_new(j, "kinematics",
+                            json_pack("{s:f,s:i,s:f,s:f,s:f}", "shaft_hz", (double)fs->kin.shaft_hz,
+                                      "bearing_balls", (int)fs->kin.n_elements, "ball_mm",
+                                      (double)fs->kin.ball_d, "pitch_mm", (double)fs->kin.pitch_d,
+                                      "contact_deg", (double)fs->kin.contact_deg));
+    else if (j && kin_why)
+        json_object_set_new(j, "kinematics_reason", json_string(kin_why));
+    return j;
+}
+
 /* Can this version train this kind at all? */
 static const char *version_unfit(int kind, const struct ds_info *in)
 {
@@ -642,11 +711,13 @@ static int train_version(int64_t id, int kind, struct ds_reader *rd, struct trai
                          const char **why)
 {
     const struct ds_info *in = ds_reader_info(rd);
-    const char *unfit = version_unfit(kind, in);
+    const char *unfit = version_unfit(kind, in), *kin_why = NULL;
+    struct featureset_kin kin = FEATURESET_NO_KIN;
     struct trainset t = { 0 };
     struct calib cal = { 0 };
     struct models_budget b;
     struct model *m = NULL;
+    uint16_t set;
     int err;
 
     /* Without the setting (a database from before it), ISA-18.2's default
@@ -661,7 +732,8 @@ static int train_version(int64_t id, int kind, struct ds_reader *rd, struct trai
         *why = unfit;
         return SRV_EUNPROCESSABLE;
     }
-    if ((err = load_features(rd, kind_feature_set(kind, in), &t)) != SRV_OK) {
+    set = kind_feature_set(kind, in, &kin, &kin_why);
+    if ((err = load_features(rd, set, &kin, &t)) != SRV_OK) {
         *why = err == SRV_EUNPROCESSABLE ? "version too large or too many channels for a model"
                                          : "reading the windows failed";
         goto out;
@@ -689,11 +761,7 @@ static int train_version(int64_t id, int kind, struct ds_reader *rd, struct trai
     json_object_set_new(tr->metrics, "evaluation",
                         models__evaluation(t.X, t.y, t.group, t.n, t.d, &t.fs, in));
     json_object_set_new(tr->metrics, "device", device_json(m, &t.fs, in));
-    json_object_set_new(tr->metrics, "features",
-                        json_pack("{s:s,s:i,s:i,s:i,s:i,s:f}", "set",
-                                  featureset_name(t.fs.id), "id", t.fs.id, "version",
-                                  t.fs.version, "window", (int)t.fs.window, "hop",
-                                  (int)t.fs.hop, "sample_rate", (double)t.fs.sample_rate));
+    json_object_set_new(tr->metrics, "features", features_json(&t.fs, kin_why));
     if ((err = model_package(m, id, in, tr)) != SRV_OK) {
         *why = "encoding the model failed";
         goto out;

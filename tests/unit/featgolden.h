@@ -5,6 +5,7 @@
  *
  * File format, one record per window:
  *   window <set id> <set version> <window> <hop> <sample rate> <channels>
+ *   kin <shaft Hz> <elements> <ball d> <pitch d> <contact deg>   (envelope set only)
  *   x <channel> <window samples as C99 hexadecimal floats>   (one line per channel)
  *   f <channels * per-channel features as hexadecimal floats>
  * Lines starting with '#' are comments. */
@@ -20,11 +21,15 @@
 #include "schema/featureset.h"
 
 /* One file per set and version; featgolden_read loads them all. */
-#define FEATGOLDEN_NFILES 2
+#define FEATGOLDEN_NFILES 3
 static const char *const featgolden_files[FEATGOLDEN_NFILES] = {
-    "tests/vectors/features/stats_v1.txt", "tests/vectors/features/spectral_v1.txt"
+    "tests/vectors/features/stats_v1.txt", "tests/vectors/features/spectral_v1.txt",
+    "tests/vectors/features/envelope_v1.txt"
 };
-#define FEATGOLDEN_MAX 8
+/* The kinematics the envelope set's golden windows are computed with: a
+ * shaft at 29.7 Hz in an SKF 6205 (9 balls, 7.94 / 39.04 mm, 0 degrees). */
+#define FEATGOLDEN_KIN { 29.7f, 9u, 7.94f, 39.04f, 0.0f }
+#define FEATGOLDEN_MAX 12
 #define FEATGOLDEN_MAX_CH 2
 #define FEATGOLDEN_MAX_W 64
 
@@ -83,6 +88,9 @@ static void featgolden_write(const char *path, struct featureset_spec fs)
         ck_assert_int_eq(featureset_compute(&fs, x, fs.window, nc, scratch, 4096, f), 0);
         fprintf(out, "window %u %u %u %u %a %u\n", fs.id, fs.version, fs.window, fs.hop,
                 (double)fs.sample_rate, nc);
+        if (fs.id == FEATURESET_ENVELOPE)
+            fprintf(out, "kin %a %u %a %a %a\n", (double)fs.kin.shaft_hz, fs.kin.n_elements,
+                    (double)fs.kin.ball_d, (double)fs.kin.pitch_d, (double)fs.kin.contact_deg);
         for (unsigned c = 0; c < nc; c++) {
             fprintf(out, "x %u", c);
             for (unsigned i = 0; i < fs.window; i++)
@@ -120,8 +128,13 @@ static int featgolden_read_file(const char *path, struct featgolden *g, int n, i
             memset(&g[n], 0, sizeof g[n]);
             ck_assert_int_eq(sscanf(line + 7, "%u %u %u %u %a %u", &id, &ver, &w, &hop, &rate, &ch), 6);
             ck_assert(w <= FEATGOLDEN_MAX_W && ch <= FEATGOLDEN_MAX_CH);
-            g[n].spec = (struct featureset_spec){ (uint16_t)id, (uint16_t)ver, w, hop, rate };
+            g[n].spec = (struct featureset_spec){ (uint16_t)id, (uint16_t)ver, w, hop, rate, FEATURESET_NO_KIN };
             g[n].channels = ch;
+        } else if (strncmp(line, "kin ", 4) == 0 && n >= 0) {
+            struct featureset_kin *k = &g[n].spec.kin;
+
+            ck_assert_int_eq(sscanf(line + 4, "%a %u %a %a %a", &k->shaft_hz, &k->n_elements,
+                                    &k->ball_d, &k->pitch_d, &k->contact_deg), 5);
         } else if (line[0] == 'x' && n >= 0) {
             unsigned c = (unsigned)strtoul(line + 2, &p, 10);
 

@@ -195,7 +195,7 @@ START_TEST(golden_features_streamed)
 
         ck_assert_uint_eq(g[k].spec.window, TESTMODEL_WINDOW);
         ck_assert(g[k].spec.sample_rate == (float)src->rate);
-        b = testmodel_blob_set(src, 0.0f, 1, g[k].spec.id, g[k].spec.version, srv_sk, &lb);
+        b = testmodel_blob_kin(src, 0.0f, 1, &g[k].spec, srv_sk, &lb);
         ck_assert_int_eq(agent_model_layout_of(src, layout), 0);
         ck_assert_int_eq(agent_model_slot_new(srv_pk, layout, src->channels, src->rate, &s), 0);
         ck_assert_int_eq(agent_model_slot_load(s, b, lb), 0);
@@ -245,7 +245,7 @@ START_TEST(fewshot_model_in_slot)
         uint8_t *b;
         size_t lb;
 
-        if (g[k].spec.id != FEATURESET_SPECTRAL) {
+        if (g[k].spec.id != FEATURESET_SPECTRAL && g[k].spec.id != FEATURESET_ENVELOPE) {
             free(m);
             continue;
         }
@@ -267,8 +267,9 @@ START_TEST(fewshot_model_in_slot)
         models_fewshot_release(&fm);
         m->channel_count = (uint8_t)g[k].channels;
         m->version = 9;
-        m->features = (struct featureset_spec){ FEATURESET_SPECTRAL, FEATURESET_SPECTRAL_VERSION,
-                                                TESTMODEL_WINDOW, TESTMODEL_HOP, (float)src->rate };
+        m->features = g[k].spec;
+        m->features.hop = TESTMODEL_HOP;
+        m->features.sample_rate = (float)src->rate;
         ck_assert_int_eq(agent_model_layout_of(src, m->layout), 0);
         ck_assert_int_eq(model_encode(m, srv_sk, &b, &lb), 0);
         ck_assert_int_eq(agent_model_slot_new(srv_pk, m->layout, src->channels, src->rate, &s), 0);
@@ -297,7 +298,7 @@ START_TEST(fewshot_model_in_slot)
         free(m);
         free(src);
     }
-    ck_assert_int_ge(tested, 3);
+    ck_assert_int_ge(tested, 6);
 }
 END_TEST
 

@@ -25,10 +25,13 @@ START_TEST(golden_vectors)
     /* FEATURESET_REGEN_GOLDEN=stats or =spectral rewrites that set's file */
     if (regen && strcmp(regen, "stats") == 0)
         featgolden_write(featgolden_files[0], (struct featureset_spec){ FEATURESET_STATS,
-                         FEATURESET_STATS_VERSION, 64, 32, 1000.0f });
+                         FEATURESET_STATS_VERSION, 64, 32, 1000.0f, FEATURESET_NO_KIN });
+    if (regen && strcmp(regen, "envelope") == 0)
+        featgolden_write(featgolden_files[2], (struct featureset_spec){ FEATURESET_ENVELOPE,
+                         FEATURESET_ENVELOPE_VERSION, 64, 32, 1000.0f, FEATGOLDEN_KIN });
     if (regen && strcmp(regen, "spectral") == 0)
         featgolden_write(featgolden_files[1], (struct featureset_spec){ FEATURESET_SPECTRAL,
-                         FEATURESET_SPECTRAL_VERSION, 64, 32, 1000.0f });
+                         FEATURESET_SPECTRAL_VERSION, 64, 32, 1000.0f, FEATURESET_NO_KIN });
     n = featgolden_read(g, FEATGOLDEN_MAX);
     ck_assert_int_ge(n, 3);
     for (int k = 0; k < n; k++) {
@@ -44,7 +47,7 @@ END_TEST
 
 START_TEST(refusals_say_why)
 {
-    struct featureset_spec fs = { FEATURESET_STATS, FEATURESET_STATS_VERSION, 256, 128, 1000.0f };
+    struct featureset_spec fs = { FEATURESET_STATS, FEATURESET_STATS_VERSION, 256, 128, 1000.0f, FEATURESET_NO_KIN };
     float x[256] = { 0 }, f[FEATURESET_STATS_NFEAT];
 
     ck_assert_ptr_null(featureset_unsupported(&fs, 1));
@@ -77,7 +80,7 @@ END_TEST
  * offset and nothing else does; a gain moves the log energies by log(gain). */
 START_TEST(offset_and_gain)
 {
-    struct featureset_spec fs = { FEATURESET_STATS, FEATURESET_STATS_VERSION, 512, 512, 100.0f };
+    struct featureset_spec fs = { FEATURESET_STATS, FEATURESET_STATS_VERSION, 512, 512, 100.0f, FEATURESET_NO_KIN };
     float x[512], a[FEATURESET_STATS_NFEAT], b[FEATURESET_STATS_NFEAT];
 
     for (int i = 0; i < 512; i++)
@@ -106,7 +109,7 @@ END_TEST
  * and the set refuses without scratch or on a window that is no power of two. */
 START_TEST(spectral_set_properties)
 {
-    struct featureset_spec fs = { FEATURESET_SPECTRAL, FEATURESET_SPECTRAL_VERSION, 1024, 1024, 8192.0f };
+    struct featureset_spec fs = { FEATURESET_SPECTRAL, FEATURESET_SPECTRAL_VERSION, 1024, 1024, 8192.0f, FEATURESET_NO_KIN };
     static float x[1024], scratch[8192];
     float a[FEATURESET_SPECTRAL_NFEAT], b[FEATURESET_SPECTRAL_NFEAT], c[FEATURESET_SPECTRAL_NFEAT];
     double f_lo = 8192.0 / 256.0, tone = 1000.0;     /* f_lo = max(fs/256, 2 fs/n) = 32 Hz */
@@ -142,6 +145,47 @@ START_TEST(spectral_set_properties)
 }
 END_TEST
 
+/* The envelope set against kinematics derived by hand: impacts at the outer
+ * race's defect frequency (BPFO = z/2 fr (1 - d/D cos a) = 3.5848 fr for a
+ * 6205) ringing a 3 kHz resonance put the most envelope energy of the
+ * eight defect features at 1x BPFO; at the inner race's, at 1x BPFI.  The
+ * shaft speed is chosen so an impact period is a whole number of samples
+ * (112 and 74): otherwise the sampling phase of a 4-sample ringing beats
+ * at a low frequency that is no defect's.  Without geometry the set is
+ * refused, with the reason. */
+START_TEST(envelope_set_defects)
+{
+    struct featureset_spec fs = { FEATURESET_ENVELOPE, FEATURESET_ENVELOPE_VERSION, 8192, 8192,
+                                  12000.0f, { 30.0f, 9u, 7.94f, 39.04f, 0.0f } };
+    static float x[8192], scratch[40000];
+    float f[FEATURESET_ENVELOPE_NFEAT];
+    double r = 7.94 / 39.04, rates[2] = { 12000.0 / 112, 12000.0 / 74 };
+    size_t ns = featureset_scratch_floats(&fs);
+
+    ck_assert_uint_le(ns, 40000);
+    for (int d = 0; d < 2; d++) {
+        int best = 19;
+
+        fs.kin.shaft_hz = (float)(rates[d] / (4.5 * (d == 0 ? 1 - r : 1 + r)));
+        for (int i = 0; i < 8192; i++) {
+            double t = i / 12000.0, ph = fmod(t * rates[d], 1.0) / rates[d];
+
+            x[i] = (float)(exp(-ph * 1500.0) * sin(2 * M_PI * 3000.0 * ph) + 0.02 * sin(0.37 * i));
+        }
+        ck_assert_int_eq(featureset_compute(&fs, x, 8192, 1, scratch, ns, f), 0);
+        for (int k = 19; k < 27; k++)
+            if (f[k] > f[best])
+                best = k;
+        ck_assert_int_eq(best, d == 0 ? 19 : 21);      /* bpfo1, bpfi1 */
+    }
+    ck_assert_str_eq(featureset_feature_name(FEATURESET_ENVELOPE, 1, 19), "bpfo1");
+    fs.kin.n_elements = 0;
+    ck_assert_str_eq(featureset_unsupported(&fs, 1), "envelope feature set needs a shaft speed "
+                     "below half the sample rate and a valid bearing geometry");
+    ck_assert_int_eq(featureset_compute(&fs, x, 8192, 1, scratch, ns, f), FEATURESET_ERANGE);
+}
+END_TEST
+
 Suite *featureset_suite(void);
 
 Suite *featureset_suite(void)
@@ -151,6 +195,7 @@ Suite *featureset_suite(void)
 
     tcase_add_test(tc, golden_vectors);
     tcase_add_test(tc, spectral_set_properties);
+    tcase_add_test(tc, envelope_set_defects);
     tcase_add_test(tc, refusals_say_why);
     tcase_add_test(tc, offset_and_gain);
     suite_add_tcase(s, tc);

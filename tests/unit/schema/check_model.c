@@ -36,7 +36,7 @@ static void layout_of(uint8_t out[MODEL_LAYOUT_LEN], const char *first)
 #define D 14         /* 2 channels x 7 features of the "stats" set */
 
 static const struct featureset_spec g_fs = { FEATURESET_STATS, FEATURESET_STATS_VERSION, 256, 128,
-                                             1000.0f };
+                                             1000.0f, FEATURESET_NO_KIN };
 
 /* An anomaly model over D features with mean j and deviation 1 + j/2 on
  * feature j, and scale 2, set by hand as a trainer would. */
@@ -109,7 +109,7 @@ static struct model *fewshot_model(void)
     m->normal_class = 0;
     m->threshold = 0.5f;
     m->features = (struct featureset_spec){ FEATURESET_SPECTRAL, FEATURESET_SPECTRAL_VERSION, 64, 32,
-                                            1000.0f };
+                                            1000.0f, FEATURESET_NO_KIN };
     m->param_count = model_param_count(MODEL_FEWSHOT, 2, 3);
     ck_assert_uint_eq(m->param_count, sizeof params / sizeof *params);
     memcpy(m->params, params, sizeof params);
@@ -168,6 +168,19 @@ START_TEST(fewshot_blob)
     ck_assert_uint_eq(glen, len);
     ck_assert_int_eq(memcmp(gold, b, len), 0);
     free(b);
+    /* on the envelope set its kinematics ride before the parameters (2.2) */
+    m->features.id = FEATURESET_ENVELOPE;
+    m->features.kin = (struct featureset_kin){ 29.7f, 9u, 7.94f, 39.04f, 0.0f };
+    ck_assert_int_eq(model_encode(m, g_sk, &b, &len), 0);
+    ck_assert_uint_eq(len, MODEL_FIXED_LEN + MODEL_KIN_LEN + 4u * 13u + MODEL_SIG_LEN);
+    ck_assert_uint_eq(b[5], 2);
+    ck_assert_int_eq(model_parse(b, len, r), 0);
+    ck_assert(r->features.kin.shaft_hz == 29.7f && r->features.kin.n_elements == 9 &&
+              r->features.kin.pitch_d == 39.04f);
+    ck_assert_int_eq(memcmp(r->params, m->params, 13 * sizeof(float)), 0);
+    ck_assert_int_eq(model_parse(b, len - 4, r), MODEL_ETRUNCATED);
+    free(b);
+    m->features.id = FEATURESET_SPECTRAL;
     m->params[12] = 2.0f;                       /* class 2 of 2 */
     ck_assert_int_eq(model_check(m), MODEL_EFIELD);
     m->params[12] = 0.0f;                       /* class 1 left without a prototype */

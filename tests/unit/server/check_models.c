@@ -74,7 +74,7 @@ static struct model *anomaly_model(void)
     ck_assert_ptr_nonnull(m);
     m->channel_count = 2;
     m->features = (struct featureset_spec){ FEATURESET_STATS, FEATURESET_STATS_VERSION, 256, 256,
-                                            1000.0f };
+                                            1000.0f, FEATURESET_NO_KIN };
     m->version = 7;
     layout_of(m->layout, "ch0");
     ck_assert_int_eq(models_train_anomaly(X, N, D, 0.99f, m), 0);
@@ -130,7 +130,7 @@ START_TEST(centroid_known_answers)
         }
     m->channel_count = 2;
     m->features = (struct featureset_spec){ FEATURESET_STATS, FEATURESET_STATS_VERSION, 256, 256,
-                                            1000.0f };
+                                            1000.0f, FEATURESET_NO_KIN };
     ck_assert_int_eq(models_train_centroid(X, y, K * PER, D, K, 0, m, &bad), 0);
     ck_assert_int_eq(m->param_count, 2 * D + K * D);
     for (int t = 0; t < 300; t++) {
@@ -268,7 +268,7 @@ START_TEST(header_matches_blob_classifier)
     }
     m->channel_count = 2;
     m->features = (struct featureset_spec){ FEATURESET_STATS, FEATURESET_STATS_VERSION, 256, 256,
-                                            1000.0f };
+                                            1000.0f, FEATURESET_NO_KIN };
     ck_assert_int_eq(models_train_centroid(X, y, K * PER, D, K, 0, m, NULL), 0);
     header_equivalence(m);
     m->normal_class = MODEL_NO_CLASS;
@@ -309,7 +309,7 @@ START_TEST(fewshot_export_and_budget)
     ck_assert_uint_eq(used, p.protos);
     m->channel_count = 2;
     m->features = (struct featureset_spec){ FEATURESET_STATS, FEATURESET_STATS_VERSION, 256, 256,
-                                            1000.0f };
+                                            1000.0f, FEATURESET_NO_KIN };
     ck_assert_int_eq(models_fewshot_export(&fm, 0, m), 0);
     ck_assert_int_eq(model_check(m), 0);
     ck_assert_uint_eq(m->kind, MODEL_FEWSHOT);
@@ -331,7 +331,7 @@ END_TEST
 
 START_TEST(window_features)
 {
-    struct featureset_spec fs = { FEATURESET_STATS, FEATURESET_STATS_VERSION, 1000, 1000, 100.0f };
+    struct featureset_spec fs = { FEATURESET_STATS, FEATURESET_STATS_VERSION, 1000, 1000, 100.0f, FEATURESET_NO_KIN };
     float x[1000], f[FEATURESET_STATS_NFEAT], g[FEATURESET_STATS_NFEAT];
 
     for (int i = 0; i < 1000; i++)
@@ -369,6 +369,7 @@ START_TEST(golden_features_server)
         in.window_samples = g[k].spec.window;
         in.sample_rate = g[k].spec.sample_rate;
         in.feature_set = g[k].spec.id;
+        in.feature_kin = g[k].spec.kin;
         ds_feature_spec(&in, &fs);
         ck_assert_uint_eq(fs.id, g[k].spec.id);
         ck_assert_uint_eq(fs.version, g[k].spec.version);

@@ -247,11 +247,25 @@ async function modelsPage(page, dsId) {
   await shot(page, 'ui-models.png');
 }
 
-// The few-shot model on the same version: the page shows the evaluation
+// A version of the demo bearing's labeled history in 256-sample windows (a
+// power of two: spectra) split by day, so leave-one-group-out has groups;
+// its machine turns as the asset classesPage gave it (25 Hz, a 6205).
+async function demoBearingDataset() {
+  const ds = await api('POST', '/api/v1/datasets', {
+    name: 'demo bearing, spectra', filter: { sources: ['human'], equipment_types: ['rotating'], sites: ['demo-site'] },
+    window: { length_s: 0.128, stride_s: 0.128, edge: 'majority' }, split: { by: 'day', fractions: [1, 0, 0], seed: 1 },
+  });
+  const v = ds.body && ds.body.id ? await api('POST', `/api/v1/datasets/${ds.body.id}/versions`) : null;
+  check('a dataset of the demo bearing\'s labeled history, frozen', ds.status === 201 && v && v.status === 201,
+    `${ds.status} ${JSON.stringify(ds.body)} ${v && v.status} ${JSON.stringify(v && v.body)}`);
+  return v && v.status === 201 ? ds.body.id : null;
+}
+
+// The few-shot model on a version: the page shows the evaluation
 // the API stored, figure for figure: each learner's accuracy (value and
 // interval, or refused), per-class recall with its support, and every
 // refusal's reason.
-async function fewshotEvaluation(page, dsId) {
+async function fewshotEvaluation(page, dsId, wantSet) {
   const m = await api('POST', '/api/v1/models', { dataset_id: dsId, version: 1, kind: 'fewshot' });
   check('a few-shot model is queued for training', m.status === 202 || m.status === 201, JSON.stringify(m.body));
   let model = null;
@@ -263,6 +277,12 @@ async function fewshotEvaluation(page, dsId) {
   const ev = model && model.metrics && model.metrics.evaluation;
   check('few-shot model trained, with an evaluation in its metrics', model && model.status === 'done' && ev,
     `${model && model.status} ${model && model.error} ${JSON.stringify(model && model.metrics).slice(0, 300)}`);
+  if (wantSet) {
+    const f = model.metrics.features;
+    check(`few-shot model read feature set "${wantSet}" with the asset's kinematics`,
+      f.set === wantSet && f.kinematics && f.kinematics.shaft_hz === 25 && f.kinematics.bearing_balls === 9,
+      JSON.stringify(f));
+  }
   if (!ev) return;
   // the models page is open already: load it again for the new model's row
   await page.reload();
@@ -325,7 +345,8 @@ async function fewshotEvaluation(page, dsId) {
     await fleetPage(page);
     const dsId = await datasetsPage(page);
     await modelsPage(page, dsId);
-    await fewshotEvaluation(page, dsId);
+    const bearingDs = await demoBearingDataset();
+    await fewshotEvaluation(page, bearingDs || dsId, bearingDs ? 'envelope' : null);
     await revokeFromFleet(page);
     check('no errors in the browser console', consoleErrors.length === 0, consoleErrors.join(' | '));
   } catch (e) {

@@ -101,11 +101,12 @@ static json_t *run_one(const struct fewshot_data *fd, const uint32_t *fold, enum
     return j;
 }
 
-json_t *models__evaluation(const float *X0, const int *y, const uint32_t *group, size_t n0,
-                           uint16_t d, const struct featureset_spec *fs, const struct ds_info *in)
+json_t *models__evaluation(const float *X0, const int *y, const float *weight,
+                           const uint32_t *group, size_t n0, uint16_t d,
+                           const struct featureset_spec *fs, const struct ds_info *in)
 {
     struct fewshot_data fd = { 0 }, sd;
-    size_t stride = (n0 + EVAL_MAX_ROWS - 1) / EVAL_MAX_ROWS, n = 0;
+    size_t stride = (n0 + EVAL_MAX_ROWS - 1) / EVAL_MAX_ROWS, n = 0, weak = 0;
     int32_t *lab = malloc(n0 * sizeof *lab);
     uint32_t *fold = malloc(n0 * sizeof *fold), ds = 0;
     float *X = malloc((n0 ? n0 : 1) / (stride ? stride : 1) * d * sizeof *X + d * sizeof *X);
@@ -117,6 +118,10 @@ json_t *models__evaluation(const float *X0, const int *y, const uint32_t *group,
     for (size_t i = 0; i < n0; i += stride ? stride : 1, n++) {
         memcpy(X + n * d, X0 + i * d, d * sizeof *X);
         lab[n] = y[i] >= 0 && (unsigned)y[i] < in->n_classes ? y[i] : FEWSHOT_UNLABELED;
+        if (lab[n] >= 0 && weight && weight[i] < 1.0f) {
+            lab[n] = FEWSHOT_UNLABELED;         /* a rule's label: neither taught nor tested */
+            weak++;
+        }
         fold[n] = group[i] % EVAL_MAX_FOLDS;
     }
     if (in->n_classes < 2 || in->n_classes > FEWSHOT_MAX_CLASSES) {
@@ -139,10 +144,11 @@ json_t *models__evaluation(const float *X0, const int *y, const uint32_t *group,
                                               "simple spectral", "accuracy", "reason",
                                               "the model's feature set has no spectral bands"));
     }
-    j = json_pack("{s:s,s:i,s:I,s:I,s:o,s:o}", "cv",
+    j = json_pack("{s:s,s:i,s:I,s:I,s:I,s:o,s:o}", "cv",
                   "leave-one-group-out over the version's split groups (at most 10 folds)",
                   "folds", (int)(in->n_groups < EVAL_MAX_FOLDS ? in->n_groups : EVAL_MAX_FOLDS),
                   "windows_evaluated", (json_int_t)n, "windows_in_version", (json_int_t)n0,
+                  "weak_labels_not_scored", (json_int_t)weak,
                   "fewshot", run_one(&fd, fold, EVAL_FEWSHOT, "fewshot", "the model's", in),
                   "baselines", base);
 out:

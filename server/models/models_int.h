@@ -38,8 +38,10 @@ typedef struct json_t json_t;
 
 /* The evaluation every training run stores (models_evaluation.c): LOGO of
  * the few-shot learner and the baselines on the same windows, figures with
- * 95% intervals or null with a reason. */
-json_t *models__evaluation(const float *X, const int *y, const uint32_t *group, size_t n,
-                           uint16_t d, const struct featureset_spec *fs, const struct ds_info *in);
+ * 95% intervals or null with a reason.  Windows whose label has weight < 1
+ * (a rule's) are neither taught nor tested: a figure rests on human labels. */
+json_t *models__evaluation(const float *X, const int *y, const float *weight,
+                           const uint32_t *group, size_t n, uint16_t d,
+                           const struct featureset_spec *fs, const struct ds_info *in);
 
 #endif

@@ -33,6 +33,7 @@
 #define MODELS_FOLDS 5
 #define MODELS_MAX_WINDOWS 2000000      /* feature rows held in memory while training */
 #define FEWSHOT_SERVER_MAX_LABELED 2000 /* labeled rows the few-shot metric compares pairwise */
+#define WEAK_LABEL_WEIGHT 0.5f          /* a rule's label in the few-shot learner, a human's is 1 */
 /* ISA-18.2 / EEMUA 191: about 6 alarms per operator-hour is very likely
  * acceptable, 12 the most that is manageable.  The anomaly threshold is
  * calibrated to one device's share of the fleet's alarm budget
@@ -52,6 +53,7 @@ struct trainset {
     int *y;
     uint32_t *group;
     int64_t *snap;
+    float *weight;              /* label weight: 1 human, WEAK_LABEL_WEIGHT a rule's or a vote's */
     size_t n;
     uint16_t d;
     struct featureset_spec fs;
@@ -66,6 +68,7 @@ static void trainset_free(struct trainset *t)
     free(t->y);
     free(t->group);
     free(t->snap);
+    free(t->weight);
 }
 
 /* Device windows per hour under fs. */
@@ -103,8 +106,9 @@ static int load_features(struct ds_reader *rd, uint16_t set, const struct featur
     t->y = malloc(cap * sizeof *t->y);
     t->group = malloc(cap * sizeof *t->group);
     t->snap = malloc(cap * sizeof *t->snap);
+    t->weight = malloc(cap * sizeof *t->weight);
     rc = SRV_ENOMEM;
-    if (!t->X || !t->y || !t->group || !t->snap)
+    if (!t->X || !t->y || !t->group || !t->snap || !t->weight)
         goto out;
     while ((rc = ds_reader_next(rd, &row, &x)) == 1) {
         rc = SRV_EINTERNAL;
@@ -113,6 +117,10 @@ static int load_features(struct ds_reader *rd, uint16_t set, const struct featur
         t->y[t->n] = row.cls;
         t->group[t->n] = row.group;
         t->snap[t->n] = row.snapshot_id;
+        /* the operators' rules and rule votes are weak labels: evidence for
+         * a class, never its founding examples (models_fewshot.h) */
+        t->weight[t->n] = strcmp(row.source, "rule") == 0 || strcmp(row.source, "vote") == 0
+                              ? WEAK_LABEL_WEIGHT : 1.0f;
         t->n++;
     }
     rc = rc < 0 ? rc : SRV_OK;
@@ -263,7 +271,7 @@ static int fit_fewshot(const struct trainset *t, const unsigned char *use, const
                 seen[t->y[i]]++;
         }
     }
-    d = (struct fewshot_data){ t->X, (uint32_t)t->n, t->d, lab, NULL, NULL, in->n_classes };
+    d = (struct fewshot_data){ t->X, (uint32_t)t->n, t->d, lab, t->weight, NULL, in->n_classes };
     models_fewshot_defaults(&p);
     rc = models_fewshot_fit_budget(&d, &p, MODELS_FEWSHOT_PARAM_BYTES, &fm, protos);
     free(lab);
@@ -274,7 +282,8 @@ static int fit_fewshot(const struct trainset *t, const unsigned char *use, const
         models_fewshot_release(&fm);
     }
     if (rc == MODEL_ETOOFEW)
-        *why = "a class has no labeled training window";
+        *why = "a class has no human-labeled training window (rules' labels support a class, "
+               "they do not found one)";
     else if (rc == MODEL_ETOOBIG || rc == MODEL_EINVAL)
         *why = "one prototype per class does not fit the device's 7 KB of parameters: "
                "too many features or classes";
@@ -759,7 +768,7 @@ static int train_version(int64_t id, int kind, struct ds_reader *rd, struct trai
         json_object_set_new(tr->metrics, "prediction_reason",
                             json_string("not measurable: no normal window was held out"));
     json_object_set_new(tr->metrics, "evaluation",
-                        models__evaluation(t.X, t.y, t.group, t.n, t.d, &t.fs, in));
+                        models__evaluation(t.X, t.y, t.weight, t.group, t.n, t.d, &t.fs, in));
     json_object_set_new(tr->metrics, "device", device_json(m, &t.fs, in));
     json_object_set_new(tr->metrics, "features", features_json(&t.fs, kin_why));
     if ((err = model_package(m, id, in, tr)) != SRV_OK) {

@@ -252,7 +252,7 @@ async function modelsPage(page, dsId) {
 // its machine turns as the asset classesPage gave it (25 Hz, a 6205).
 async function demoBearingDataset() {
   const ds = await api('POST', '/api/v1/datasets', {
-    name: 'demo bearing, spectra', filter: { sources: ['human'], equipment_types: ['rotating'], sites: ['demo-site'] },
+    name: 'demo bearing, spectra', filter: { sources: ['human', 'rule', 'vote'], equipment_types: ['rotating'], sites: ['demo-site'] },
     window: { length_s: 0.128, stride_s: 0.128, edge: 'majority' }, split: { by: 'day', fractions: [1, 0, 0], seed: 1 },
   });
   const v = ds.body && ds.body.id ? await api('POST', `/api/v1/datasets/${ds.body.id}/versions`) : null;
@@ -278,6 +278,8 @@ async function fewshotEvaluation(page, dsId, wantSet) {
   check('few-shot model trained, with an evaluation in its metrics', model && model.status === 'done' && ev,
     `${model && model.status} ${model && model.error} ${JSON.stringify(model && model.metrics).slice(0, 300)}`);
   if (wantSet) {
+    check('the evaluation says how many windows carried only a rule\'s label (taught with weight 0.5, never scored)',
+      ev && Number.isInteger(ev.weak_labels_not_scored) && ev.weak_labels_not_scored >= 0, JSON.stringify(ev && ev.weak_labels_not_scored));
     const f = model.metrics.features;
     check(`few-shot model read feature set "${wantSet}" with the asset's kinematics`,
       f.set === wantSet && f.kinematics && f.kinematics.shaft_hz === 25 && f.kinematics.bearing_balls === 9,

@@ -1,12 +1,92 @@
 // page-models.js - the on-device models: what each was trained from, how
 // good it is with the number of windows behind each figure (a precision of
 // 1.0 over three windows says little), the alert load it would bring, and
-// where it is deployed.  GET /models, GET /models/{id}/deployments.
+// where it is deployed, and the evaluation every training run stores: the
+// learner against k-NN and centroid baselines on the same windows and folds,
+// accuracy and per-class recall with 95 % intervals and their support, and
+// each figure the labels cannot support shown as refused with the reason.
+// GET /models, GET /models/{id}, GET /models/{id}/deployments.
 // Deploying, shadow runs and rollbacks have their own page once the API
 // has them; this page shows the deployments the API lists.
 import { api } from './http.js';
 import { el, crumbs, showPage, showError } from './dom.js';
 import { fmtTime, dash, withSupport } from './format.js';
+
+// "71.0 % [62.1, 78.6]" with its support, or "refused" (the reason is listed
+// below the tables, and in the cell's title).
+function figure(f, cls) {
+  if (!f) return el('td', { class: cls }, '—');
+  if (f.value === null || f.value === undefined) {
+    return el('td', { class: `${cls} refused`, title: f.reason || '' }, el('span', { class: 'pill todo' }, 'refused'));
+  }
+  const p = (v) => (100 * v).toFixed(1);
+  return el('td', { class: cls, title: `${f.hits} of ${f.n}` },
+    `${p(f.value)} % [${p(f.lo)}, ${p(f.hi)}]`, el('div', { class: 'hint' }, `n = ${f.n}`));
+}
+
+// Every learner the run evaluated: the model's own first, then the baselines.
+function learners(ev) {
+  return [ev.fewshot, ...(ev.baselines || [])].filter(Boolean);
+}
+
+// Why each refused figure is refused, one line per learner and figure.
+function refusals(ev) {
+  const out = [];
+  for (const r of learners(ev)) {
+    const who = `${r.method} (${r.features} features)`;
+    if (r.reason) out.push(`${who}: ${r.reason}`);
+    for (const [name, f] of [['accuracy', r.accuracy], ['false alarms', r.false_alarm], ['detection', r.detection]]) {
+      if (f && (f.value === null || f.value === undefined) && f.reason) out.push(`${who}, ${name}: ${f.reason}`);
+    }
+    for (const f of r.recall || []) {
+      if (f && (f.value === null || f.value === undefined) && f.reason) out.push(`${who}, recall of ${f.class}: ${f.reason}`);
+    }
+  }
+  return out;
+}
+
+function evaluationView(m) {
+  const mt = m.metrics || {};
+  const ev = mt.evaluation;
+  const box = el('div', { id: 'model-eval' }, el('h3', {}, `Model #${m.id}: evaluation`));
+  if (!ev) {
+    box.append(el('p', { class: 'muted' }, m.status === 'done' ? 'No evaluation stored (trained before evaluations were).' : `Not trained (${m.status}).`));
+    return box;
+  }
+  if (!ev.fewshot || ev.reason) {
+    box.append(el('p', { class: 'refused' }, `Not evaluated: ${dash(ev.reason)}`));
+    return box;
+  }
+  const all = learners(ev);
+  box.append(el('p', { class: 'hint' }, `${dash(ev.cv)}; ${dash(ev.folds)} folds. ` +
+    "Each learner is tested on the same windows, never by a model that saw their group's labels; 95 % Wilson intervals."));
+  const rowId = (r) => `${r.method}|${r.features}`;
+  box.append(el('table', { id: 'eval-summary' },
+    el('thead', {}, el('tr', {}, ['learner', 'features', 'accuracy', 'false alarms (normal called a fault)', 'detection (faults called a fault)'].map((h) => el('th', {}, h)))),
+    el('tbody', {}, all.map((r, i) => el('tr', { 'data-learner': rowId(r), class: i === 0 ? 'own' : '' },
+      el('td', {}, i === 0 ? `${r.method} (this model)` : r.method), el('td', {}, r.features),
+      figure(r.accuracy, 'accuracy'), figure(r.false_alarm, 'false-alarm'), figure(r.detection, 'detection'))))));
+  const withRecall = all.find((r) => r.recall) || { recall: [] };
+  const classes = withRecall.recall.map((f) => f.class);
+  box.append(el('table', { id: 'eval-recall' },
+    el('thead', {}, el('tr', {}, ['class', 'support (windows tested)', ...all.map((r) => `recall: ${r.method}, ${r.features}`)].map((h) => el('th', {}, h)))),
+    el('tbody', {}, classes.map((c, k) => el('tr', { 'data-class': c },
+      el('td', {}, c), el('td', { class: 'support' }, dash(withRecall.recall[k].support)),
+      ...all.map((r) => figure((r.recall || [])[k], 'recall')))))));
+  const why = refusals(ev);
+  box.append(el('h4', {}, 'Refused figures'),
+    why.length ? el('ul', { id: 'eval-refusals' }, why.map((w) => el('li', {}, w)))
+      : el('p', { id: 'eval-refusals', class: 'muted' }, 'None: every figure rests on enough windows.'));
+  if (mt.device) {
+    const d = mt.device;
+    box.append(el('p', { id: 'eval-device', class: 'hint' },
+      `On the device: ${d.param_bytes} bytes of parameters (budget ${d.flash_budget_bytes} of flash), ` +
+      `${d.model_ram_bytes} bytes of RAM for scoring (budget ${d.ram_budget_bytes})` +
+      (d.prototypes ? `, ${d.prototypes} prototypes` : '') +
+      `; the feature window takes ${d.window_ram_bytes} bytes and the feature set's scratch ${d.feature_scratch_bytes}.`));
+  }
+  return box;
+}
 
 function metricsCells(m) {
   if (!m) return [el('td', {}, '—'), el('td', {}, '—'), el('td', {}, '—'), el('td', {}, '—')];
@@ -31,11 +111,13 @@ function deploymentsList(items) {
       el('td', {}, dash(d.devices_running_it_now)), el('td', {}, dash(d.created_by)), el('td', {}, fmtTime(d.created_at))))));
 }
 
-async function showDeployments(m, box) {
+async function showDetail(m, box) {
   box.replaceChildren(el('p', { class: 'muted' }, 'Loading…'));
   try {
-    const d = await api('GET', `/api/v1/models/${m.id}/deployments`);
-    box.replaceChildren(el('h3', {}, `Model #${m.id}: deployments`), deploymentsList(d.items));
+    const [full, d] = await Promise.all([api('GET', `/api/v1/models/${m.id}`),
+      api('GET', `/api/v1/models/${m.id}/deployments`)]);
+    box.replaceChildren(evaluationView(full),
+      el('h3', {}, `Model #${m.id}: deployments`), deploymentsList(d.items));
   } catch (e) { box.replaceChildren(el('p', { class: 'error' }, e.message)); }
 }
 
@@ -43,8 +125,8 @@ export async function showModels() {
   crumbs('Models');
   let list;
   try { list = await api('GET', '/api/v1/models'); } catch (e) { showError(e.message); return; }
-  const detail = el('div', { class: 'card', id: 'model-detail' }, el('p', { class: 'muted' }, 'Pick a model to see its deployments.'));
-  const rows = list.items.map((m) => el('tr', { class: 'row', 'data-model': m.id, tabindex: 0, onclick: () => showDeployments(m, detail) },
+  const detail = el('div', { class: 'card', id: 'model-detail' }, el('p', { class: 'muted' }, 'Pick a model to see its evaluation and deployments.'));
+  const rows = list.items.map((m) => el('tr', { class: 'row', 'data-model': m.id, tabindex: 0, onclick: () => showDetail(m, detail) },
     el('td', {}, `#${m.id}`), el('td', {}, m.kind),
     el('td', {}, el('span', { class: `pill ${m.status === 'done' ? 'done' : 'todo'}` }, m.status), m.error ? el('div', { class: 'error' }, m.error) : null),
     el('td', {}, `${m.dataset_name || `dataset #${m.dataset_id}`} v${m.version}`),
@@ -52,7 +134,7 @@ export async function showModels() {
     el('td', {}, dash(m.deployments)), el('td', {}, fmtTime(m.finished_at || m.created_at))));
   showPage(el('h2', {}, 'Models'),
     el('p', { class: 'hint' }, 'Cross-validated over whole split groups; n is the number of windows each ratio rests on. ' +
-      'Train one with POST /api/v1/models {"dataset_id","version","kind"} (ml, admin).'),
+      'Train one with POST /api/v1/models {"dataset_id","version","kind"}, kind anomaly, classifier or fewshot (ml, admin).'),
     el('table', { id: 'models' },
       el('thead', {}, el('tr', {}, ['id', 'kind', 'status', 'trained from', 'precision', 'recall', 'windows scored',
         'alerts per operator hour', 'deployments', 'when'].map((h) => el('th', {}, h)))),

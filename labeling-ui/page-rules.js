@@ -7,13 +7,16 @@ import { pct } from './format.js';
 import { ruleEditor } from './rule-editor.js';
 
 const COLUMNS = ['name', 'rule', 'class', 'weight', 'enabled', 'hits', 'coverage', 'overlap', 'conflict', 'accuracy',
-  'labeled hits', ''];
+  'labeled hits', 'by equipment type', ''];
 const DEFINITIONS = [
   ['coverage', 'share of all stored snapshots the rule fires on'],
   ['overlap', 'share of all snapshots where it fires together with another enabled rule'],
   ['conflict', 'share of all snapshots where another enabled rule fires for a different class'],
   ['accuracy', 'among its hits with human labels, the share whose human classes include the rule\'s class ' +
     '(n/a: no labeled hit)'],
+  ['by equipment type', 'the same figures over the snapshots the rule applies to (those with every channel it ' +
+    'reads), per equipment type, with the counts behind them; accuracy with its 95% interval, withheld below ' +
+    '5 labeled hits'],
   ['weak labels', 'one rule firing gives a label marked "rule", several a weighted vote marked "vote"; ' +
     'a disposition ranks above both; human labels are never replaced'],
 ];
@@ -21,6 +24,16 @@ const DEFINITIONS = [
 function accuracyCell(r) {
   if (r.accuracy === null) return el('span', { class: 'muted', title: 'none of its hits has a human label' }, 'n/a');
   return pct(r.accuracy);
+}
+
+function byTypeCell(r) {
+  const types = r.by_equipment_type || [];
+  if (!types.length) return el('span', { class: 'muted' }, '—');
+  return types.map((t) => el('div', {},
+    `${t.equipment_type || '(no type)'}: ${t.hits}/${t.snapshots} (${pct(t.coverage)}), `,
+    t.accuracy === null
+      ? el('span', { class: 'muted', title: t.accuracy_refused || '' }, `accuracy withheld (${t.labeled_hits} labeled)`)
+      : `accuracy ${pct(t.accuracy)} [${pct(t.accuracy_ci[0])}–${pct(t.accuracy_ci[1])}] of ${t.labeled_hits}`));
 }
 
 function toggleButton(r) {
@@ -40,6 +53,7 @@ function ruleRow(r, editor) {
     el('td', { class: 'num' + (r.conflict > 0 ? ' warn' : '') }, pct(r.conflict)),
     el('td', { class: 'num acc' }, accuracyCell(r)),
     el('td', { class: 'num' }, String(r.labeled_hits ?? '—')),
+    el('td', { class: 'bytype' }, byTypeCell(r)),
     el('td', {}, el('button', { onclick: () => editor.load(r) }, 'Edit'), ' ', toggleButton(r)));
 }
 

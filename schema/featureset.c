@@ -19,13 +19,47 @@
  *   5 log_low       log(sum over i >= 3 of (mean of x_i-3..x_i - m)^2 / (n - 3) + t^2)
  *   6 log_high      log(sum over i >= 1 of (x_i - x_i-1)^2 / (n - 1) + t^2)
  * with t = 2^-40 + 2^-20 |m|: a floor that keeps a flat channel finite and
- * scales with its level. */
+ * scales with its level.
+ *
+ * Set "spectral" version 1 (schema/spectral.c, in float), per channel, the
+ * window a power of two n in 64..65536 at rate fs:
+ *   0 log_rms       log10(rms + 2^-40) of the mean-removed window
+ *   1 kurtosis      excess kurtosis
+ *   2 crest         peak / rms
+ *   3..13 band_k    log10 energy fraction of 11 bands on a log grid from
+ *                   f_lo = max(fs / 256, 2 fs / n) to fs/2 (Hann-windowed
+ *                   power spectrum; a fraction is floored at 1e-12)
+ *   14 sk_max       the largest spectral kurtosis over an STFT of
+ *                   min(64, n / 4)-point segments (impulsive energy: bearing
+ *                   impacts, cavitation)
+ *   15 sk_freq      its frequency / (fs/2)
+ * The grid is set by fs and n alone, so the device computes the training's
+ * bands from the blob's spec.
+ *
+ * Set "envelope" version 1 (schema/spectral.c), per channel, the window as
+ * for "spectral", with the shaft speed and bearing geometry of spec->kin
+ * (the blob records them):
+ *   0 log_rms, 1 kurtosis, 2 crest   as above
+ *   3..10 band_k    8 log bands from max(fs / 256, 2 fs / n) to fs/2
+ *   11..16 order_k  energy fraction of orders [k + 0.5, k + 1.5), k = 0..5
+ *   17 sk_max, 18 sk_freq            as above
+ *   19..26          the envelope spectrum (band-pass +-2 STFT bins around
+ *                   the spectral kurtosis peak, Hilbert magnitude) at 1x and
+ *                   2x BPFO, BPFI, BSF and FTF (+-2 bins), log10 of the ratio
+ *                   to the mean envelope power over as many bins
+ * What an analyst reads for a rolling-element bearing: the defect energies
+ * follow the shaft speed, so a model learned at one speed reads another. */
 #include "schema/featureset.h"
 
 #include <math.h>
+#include <string.h>
+
+#include "schema/spectral.h"
 
 #define TINY_ABS 9.094947017729282379150390625e-13    /* 2^-40 */
 #define TINY_REL 9.5367431640625e-07                    /* 2^-20 */
+
+static void spectral_setup(const struct featureset_spec *spec, struct spectral_config *c);
 
 unsigned featureset_per_channel(uint16_t id, uint16_t version)
 {
@@ -49,9 +83,25 @@ const char *featureset_feature_name(uint16_t id, uint16_t version, unsigned k)
         "mean", "log_rms", "log_peak", "log_crest", "log_kurtosis", "log_low", "log_high"
     };
 
+    static const char *const envelope[FEATURESET_ENVELOPE_NFEAT] = {
+        "log_rms", "kurtosis", "crest", "band0", "band1", "band2", "band3", "band4", "band5",
+        "band6", "band7", "order1", "order2", "order3", "order4", "order5", "order6", "sk_max",
+        "sk_freq", "bpfo1", "bpfo2", "bpfi1", "bpfi2", "bsf1", "bsf2", "ftf1", "ftf2"
+    };
+    static const char *const spectral[FEATURESET_SPECTRAL_NFEAT] = {
+        "log_rms", "kurtosis", "crest", "band0", "band1", "band2", "band3", "band4", "band5",
+        "band6", "band7", "band8", "band9", "band10", "sk_max", "sk_freq"
+    };
+
     if (id == FEATURESET_STATS && version == FEATURESET_STATS_VERSION &&
         k < FEATURESET_STATS_NFEAT)
         return stats[k];
+    if (id == FEATURESET_SPECTRAL && version == FEATURESET_SPECTRAL_VERSION &&
+        k < FEATURESET_SPECTRAL_NFEAT)
+        return spectral[k];
+    if (id == FEATURESET_ENVELOPE && version == FEATURESET_ENVELOPE_VERSION &&
+        k < FEATURESET_ENVELOPE_NFEAT)
+        return envelope[k];
     return "?";
 }
 
@@ -70,12 +120,23 @@ const char *featureset_unsupported(const struct featureset_spec *spec, unsigned 
                    : "feature set version newer than this agent computes";
     if (spec->window < FEATURESET_MIN_WINDOW || spec->window > FEATURESET_MAX_WINDOW)
         return "feature window length out of range";
+    if ((spec->id == FEATURESET_SPECTRAL || spec->id == FEATURESET_ENVELOPE) &&
+        (spec->window < 64 || !spectral_is_pow2(spec->window)))
+        return "spectral feature window not a power of two in 64..65536";
     if (spec->hop < 1 || spec->hop > spec->window)
         return "feature hop out of range (1..window)";
     if (!(spec->sample_rate > 0.0f) || !isfinite(spec->sample_rate))
         return "feature sample rate not a positive number";
     if (channels < 1 || channels > FEATURESET_MAX_CHANNELS)
         return "channel count out of range";
+    if (spec->id == FEATURESET_ENVELOPE) {
+        struct spectral_config c;
+
+        spectral_setup(spec, &c);
+        if (spectral_config_check(&c) != 0)
+            return "envelope feature set needs a shaft speed below half the sample rate and a "
+                   "valid bearing geometry";
+    }
     return 0;
 }
 
@@ -143,9 +204,62 @@ static void stats_channel(const float *x, uint32_t n, float out[FEATURESET_STATS
     out[6] = (float)log(e_hi / (double)(n - 1) + tiny * tiny);
 }
 
-int featureset_compute(const struct featureset_spec *spec, const float *x, size_t stride,
-                       unsigned channels, float *out)
+/* The spectral and envelope sets' configuration: a function of the spec alone. */
+static void spectral_setup(const struct featureset_spec *spec, struct spectral_config *c)
 {
+    float f_lo = spec->sample_rate / 256.0f, two_bins = 2.0f * spec->sample_rate / (float)spec->window;
+
+    memset(c, 0, sizeof *c);
+    c->fs = spec->sample_rate;
+    c->n = spec->window;
+    c->log_bands = FEATURESET_SPECTRAL_BANDS;
+    c->f_lo = f_lo > two_bins ? f_lo : two_bins;
+    c->sk_seg = spec->window / 4 < 64 ? spec->window / 4 : 64;
+    if (spec->id == FEATURESET_ENVELOPE) {
+        c->log_bands = 8;
+        c->shaft_hz = spec->kin.shaft_hz;
+        c->order_bands = 6;
+        c->has_bearing = 1;
+        c->bearing = (struct spectral_bearing){ spec->kin.n_elements, spec->kin.ball_d,
+                                                spec->kin.pitch_d, spec->kin.contact_deg };
+    }
+}
+
+size_t featureset_scratch_floats(const struct featureset_spec *spec)
+{
+    struct spectral_config c;
+
+    if (!spec || (spec->id != FEATURESET_SPECTRAL && spec->id != FEATURESET_ENVELOPE) ||
+        featureset_unsupported(spec, 1))
+        return 0;
+    spectral_setup(spec, &c);
+    /* the channel with non-finite samples replaced, then the FFT's */
+    return (size_t)spec->window + spectral_scratch_floats(&c);
+}
+
+static int spectral_channel(const struct featureset_spec *spec, const float *x, float *scratch,
+                            size_t scratch_floats, float *out)
+{
+    struct spectral_config c;
+    double last = 0.0;
+
+    spectral_setup(spec, &c);
+    for (uint32_t i = 0; i < spec->window; i++)
+        scratch[i] = (float)sample_at(x, i, &last);
+    if (spectral_features(&c, scratch, scratch + spec->window, scratch_floats - spec->window,
+                          out) != 0)
+        return FEATURESET_ERANGE;
+    /* rms spans decades between machines and severities: its log is what
+     * a standardised distance can compare */
+    out[0] = log10f(out[0] + 9.094947017729282379150390625e-13f);
+    return FEATURESET_OK;
+}
+
+int featureset_compute(const struct featureset_spec *spec, const float *x, size_t stride,
+                       unsigned channels, float *scratch, size_t scratch_floats, float *out)
+{
+    unsigned per;
+
     if (!spec || !x || !out)
         return FEATURESET_EINVAL;
     if (featureset_unsupported(spec, channels))
@@ -153,7 +267,23 @@ int featureset_compute(const struct featureset_spec *spec, const float *x, size_
                                                                : FEATURESET_EUNKNOWN;
     if (stride < spec->window)
         return FEATURESET_ERANGE;
-    for (unsigned c = 0; c < channels; c++)
-        stats_channel(x + (size_t)c * stride, spec->window, out + (size_t)c * FEATURESET_STATS_NFEAT);
+    if (scratch_floats < featureset_scratch_floats(spec) || (scratch_floats && !scratch))
+        return FEATURESET_ESCRATCH;
+    per = featureset_per_channel(spec->id, spec->version);
+    for (unsigned c = 0; c < channels; c++) {
+        const float *xc = x + (size_t)c * stride;
+        float *oc = out + (size_t)c * per;
+
+        if (spec->id == FEATURESET_STATS) {
+            stats_channel(xc, spec->window, oc);
+        } else {
+            float tmp[FEATURESET_MAX_PER_CHANNEL];
+            int rc = spectral_channel(spec, xc, scratch, scratch_floats, tmp);
+
+            if (rc != FEATURESET_OK)
+                return rc;
+            memcpy(oc, tmp, per * sizeof *tmp);
+        }
+    }
     return FEATURESET_OK;
 }

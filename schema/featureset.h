@@ -12,8 +12,10 @@
  * computed (the family); the version changes whenever one output bit of an
  * existing set could change.  A reader computes a set only when it knows
  * that exact id and version, and refuses otherwise with a reason
- * (featureset_unsupported).  New families (spectral, envelope) take new
- * ids; the table of sets is FEATURESET_LIST below.
+ * (featureset_unsupported).  New families take new ids; the table of sets
+ * is FEATURESET_LIST below.  A set that needs working memory (spectral: an
+ * FFT) says how much with featureset_scratch_floats, and the caller hands
+ * it in: the device allocates it once, when it loads a model.
  *
  * The spec a model records (schema/MODEL.md): set id and version, window
  * length and hop in samples, and the sample rate it was trained at.  The
@@ -28,17 +30,25 @@
 
 /* X(id, version, per_channel, name): every feature set this build computes. */
 #define FEATURESET_LIST(X)                                                   \
-    X(FEATURESET_STATS, 1, 7, "stats")
+    X(FEATURESET_STATS, 1, 7, "stats")                                      \
+    X(FEATURESET_SPECTRAL, 1, 16, "spectral")                               \
+    X(FEATURESET_ENVELOPE, 1, 27, "envelope")
 
 enum featureset_id {
     FEATURESET_NONE = 0,
-    FEATURESET_STATS = 1        /* time-domain moments and two crude bands */
-    /* 2, 3, ...: reserved for spectral and envelope sets */
+    FEATURESET_STATS = 1,       /* time-domain moments and two crude bands */
+    FEATURESET_SPECTRAL = 2,    /* log-grid band energies and spectral kurtosis */
+    FEATURESET_ENVELOPE = 3     /* and order bands, envelope energy at the bearing defects */
 };
 
 #define FEATURESET_STATS_VERSION 1
 #define FEATURESET_STATS_NFEAT 7
-#define FEATURESET_MAX_PER_CHANNEL 16   /* no set has more per channel */
+#define FEATURESET_SPECTRAL_VERSION 1
+#define FEATURESET_SPECTRAL_NFEAT 16
+#define FEATURESET_SPECTRAL_BANDS 11    /* log bands of the spectral set */
+#define FEATURESET_ENVELOPE_VERSION 1
+#define FEATURESET_ENVELOPE_NFEAT 27
+#define FEATURESET_MAX_PER_CHANNEL 32   /* no set has more per channel */
 #define FEATURESET_MIN_WINDOW 8u
 #define FEATURESET_MAX_WINDOW 65536u
 #define FEATURESET_MAX_CHANNELS 64u
@@ -47,8 +57,21 @@ enum featureset_error {
     FEATURESET_OK = 0,
     FEATURESET_EUNKNOWN = -1,   /* id or version this build does not compute */
     FEATURESET_ERANGE = -2,     /* window, hop, rate or channels out of range */
-    FEATURESET_EINVAL = -3      /* NULL argument */
+    FEATURESET_EINVAL = -3,     /* NULL argument */
+    FEATURESET_ESCRATCH = -4    /* scratch smaller than featureset_scratch_floats */
 };
+
+/* How the machine turns (the taxonomy's asset or equipment type): what the
+ * envelope set needs, zero for the others. */
+struct featureset_kin {
+    float shaft_hz;             /* shaft speed, Hz */
+    uint32_t n_elements;        /* rolling elements, 3..64 */
+    float ball_d, pitch_d;      /* element and pitch diameter, one unit */
+    float contact_deg;          /* contact angle, 0..60 degrees */
+};
+
+/* The kinematics of a set that needs none, for initialisers. */
+#define FEATURESET_NO_KIN { 0.0f, 0u, 0.0f, 0.0f, 0.0f }
 
 struct featureset_spec {
     uint16_t id;
@@ -56,6 +79,7 @@ struct featureset_spec {
     uint32_t window;            /* samples per channel in one window */
     uint32_t hop;               /* samples between window starts on the device */
     float sample_rate;          /* Hz the window was sampled at */
+    struct featureset_kin kin;  /* envelope set only */
 };
 
 /* Features per channel of (id, version); 0 when unknown. */
@@ -71,12 +95,19 @@ const char *featureset_unsupported(const struct featureset_spec *spec, unsigned 
  * else why not. */
 const char *featureset_rate_mismatch(const struct featureset_spec *spec, double source_rate);
 
+/* Floats of scratch featureset_compute needs for spec (0: none; stats
+ * needs none, spectral window + the FFT's).  Independent of the channel
+ * count: channels are computed one after another. */
+size_t featureset_scratch_floats(const struct featureset_spec *spec);
+
 /* The feature vector of one window: channels * per_channel floats into out.
  * x holds channel c's spec->window samples at x + c * stride (stride >=
  * window).  Non-finite samples are taken as the window's last finite value
- * before them (or 0), so a broken sample cannot poison the vector. */
+ * before them (or 0), so a broken sample cannot poison the vector.
+ * scratch: scratch_floats floats the caller owns (NULL, 0 when
+ * featureset_scratch_floats says 0). */
 int featureset_compute(const struct featureset_spec *spec, const float *x, size_t stride,
-                       unsigned channels, float *out);
+                       unsigned channels, float *scratch, size_t scratch_floats, float *out);
 
 /* Name of feature k of a set ("mean", "log_rms", ...); "?" out of range. */
 const char *featureset_feature_name(uint16_t id, uint16_t version, unsigned k);

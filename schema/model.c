@@ -8,8 +8,8 @@
  *   off  size  field
  *     0     4  magic "PRMD"
  *     4     1  version major (2; 1 refused: it recorded no feature set)
- *     5     1  version minor (0)
- *     6     1  kind (1 anomaly, 2 centroid)
+ *     5     1  version minor (1; readers accept any)
+ *     6     1  kind (1 anomaly, 2 centroid, 3 fewshot: nearest prototype)
  *     7     1  channel_count (1..64)
  *     8     2  n_features (1..512)
  *    10     2  n_classes (anomaly 1, centroid 2..32)
@@ -27,8 +27,11 @@
  *   108     4  feature window, samples per channel
  *   112     4  feature hop, samples
  *   116     4  sample rate, Hz (float)
- *   120  4*P  params
- *  120+4P  64  Ed25519 signature over every byte before it
+ *   120    20  feature set 3 (envelope) only: shaft Hz, rolling elements (u32),
+ *              element and pitch diameter, contact angle (floats); K = 20,
+ *              else K = 0
+ *  120+K  4*P  params
+ *  120+K+4P 64  Ed25519 signature over every byte before it
  *
  * model_score() and the C header the server generates for a model
  * (server/models/models_header.c) are kept statement for statement alike:
@@ -81,6 +84,7 @@ const char *model_kind_name(uint8_t kind)
     switch (kind) {
     case MODEL_ANOMALY: return "anomaly";
     case MODEL_CENTROID: return "classifier";
+    case MODEL_FEWSHOT: return "fewshot";
     default: return "?";
     }
 }
@@ -93,6 +97,8 @@ uint32_t model_param_count(uint8_t kind, uint16_t n_features, uint16_t n_classes
         return 2u * n_features + 1u;
     if (kind == MODEL_CENTROID && n_classes >= 2 && n_classes <= MODEL_MAX_CLASSES)
         return 2u * n_features + (uint32_t)n_classes * n_features;
+    if (kind == MODEL_FEWSHOT && n_classes >= 2 && n_classes <= MODEL_MAX_PROTOS)
+        return 2u * n_features + (uint32_t)n_classes * (n_features + 1u);
     return 0;
 }
 
@@ -152,6 +158,29 @@ static void centroid_d2(const struct model *m, const float *x, float *d2)
     }
 }
 
+/* Per class, the squared distance to its nearest prototype (in the
+ * learned metric, folded into scale).  A class without a prototype cannot
+ * happen: model_check refuses such a blob. */
+static void fewshot_d2(const struct model *m, const float *x, float *d2)
+{
+    uint32_t n = m->n_features, np = m->n_protos;
+    const float *cen = m->params, *scl = m->params + n, *pr = m->params + 2u * n;
+    const float *cls = pr + (size_t)np * n;
+
+    for (uint32_t k = 0; k < m->n_classes; k++)
+        d2[k] = INFINITY;
+    for (uint32_t q = 0; q < np; q++) {
+        uint32_t k = (uint32_t)cls[q];
+        float s = 0.0f;
+        for (uint32_t i = 0; i < n; i++) {
+            float z = (x[i] - cen[i]) * scl[i] - pr[q * n + i];
+            s += z * z;
+        }
+        if (s < d2[k])
+            d2[k] = s;
+    }
+}
+
 /* Softmax of -d2/2, shifted by the smallest distance so expf never
  * underflows to all zeros. */
 static int centroid_probs(const struct model *m, const float *x, float *p)
@@ -160,7 +189,10 @@ static int centroid_probs(const struct model *m, const float *x, float *p)
     uint32_t k;
     int best = 0;
 
-    centroid_d2(m, x, d2);
+    if (m->kind == MODEL_FEWSHOT)
+        fewshot_d2(m, x, d2);
+    else
+        centroid_d2(m, x, d2);
     dmin = d2[0];
     for (k = 1; k < m->n_classes; k++) {
         if (d2[k] < dmin) {
@@ -185,7 +217,7 @@ float model_score(const struct model *m, const float *x, uint32_t n)
         float d2 = model_anomaly_d2(m, x);
         return d2 / (d2 + m->params[2u * m->n_features]);
     }
-    if (m->kind == MODEL_CENTROID) {
+    if (m->kind == MODEL_CENTROID || m->kind == MODEL_FEWSHOT) {
         float p[MODEL_MAX_CLASSES];
         int best = centroid_probs(m, x, p);
 
@@ -201,7 +233,7 @@ int model_classify(const struct model *m, const float *x, uint32_t n, float *pro
     float p[MODEL_MAX_CLASSES];
     int best;
 
-    if (!m || !x || n != m->n_features || m->kind != MODEL_CENTROID)
+    if (!m || !x || n != m->n_features || (m->kind != MODEL_CENTROID && m->kind != MODEL_FEWSHOT))
         return 0;
     best = centroid_probs(m, x, p);
     if (probs)
@@ -256,18 +288,41 @@ static int all_finite(const float *x, size_t n)
     return 1;
 }
 
+/* fewshot: every prototype's class an integer below n_classes, every class
+ * with a prototype (else its distance would stay infinite). */
+static int fewshot_check(const struct model *m)
+{
+    const float *cls = m->params + 2u * m->n_features + (size_t)m->n_protos * m->n_features;
+    uint32_t seen = 0;
+
+    if (m->n_classes < 2 || m->n_classes > MODEL_MAX_CLASSES || m->n_protos < m->n_classes ||
+        model_param_count(MODEL_FEWSHOT, m->n_features, m->n_protos) != m->param_count)
+        return MODEL_EFIELD;
+    for (uint32_t q = 0; q < m->n_protos; q++) {
+        if (!(cls[q] >= 0.0f) || !(cls[q] < (float)m->n_classes) || cls[q] != floorf(cls[q]))
+            return MODEL_EFIELD;
+        seen |= 1u << (uint32_t)cls[q];
+    }
+    return seen == (m->n_classes == 32 ? 0xFFFFFFFFu : (1u << m->n_classes) - 1u) ? MODEL_OK
+                                                                                  : MODEL_EFIELD;
+}
+
 int model_check(const struct model *m)
 {
-    if ((m->kind != MODEL_ANOMALY && m->kind != MODEL_CENTROID) ||
+    if ((m->kind != MODEL_ANOMALY && m->kind != MODEL_CENTROID && m->kind != MODEL_FEWSHOT) ||
         m->channel_count < 1 || m->channel_count > MODEL_MAX_CHANNELS)
         return MODEL_EFIELD;
-    if (model_param_count(m->kind, m->n_features, m->n_classes) != m->param_count ||
-        m->param_count == 0)
+    if (m->param_count == 0 || m->param_count > MODEL_MAX_PARAMS)
+        return MODEL_EFIELD;
+    if (m->kind != MODEL_FEWSHOT &&
+        model_param_count(m->kind, m->n_features, m->n_classes) != m->param_count)
         return MODEL_EFIELD;
     if (m->normal_class != MODEL_NO_CLASS &&
-        (m->kind != MODEL_CENTROID || m->normal_class >= m->n_classes))
+        (m->kind == MODEL_ANOMALY || m->normal_class >= m->n_classes))
         return MODEL_EFIELD;
     if (!isfinite(m->threshold) || !all_finite(m->params, m->param_count))
+        return MODEL_EFIELD;
+    if (m->kind == MODEL_FEWSHOT && fewshot_check(m) != MODEL_OK)
         return MODEL_EFIELD;
     /* inverse deviations and the anomaly scale must be positive */
     for (uint32_t i = 0; i < m->n_features; i++)
@@ -302,7 +357,7 @@ const char *model_features_unsupported(const struct model *m)
 int model_encode(struct model *m, const uint8_t sk[MODEL_SK_LEN], uint8_t **out, size_t *out_len)
 {
     uint8_t *b;
-    size_t len;
+    size_t len, kin;
     int rc;
 
     if (!m || !sk || !out || !out_len)
@@ -311,14 +366,16 @@ int model_encode(struct model *m, const uint8_t sk[MODEL_SK_LEN], uint8_t **out,
         return rc;
     if (sodium_init() < 0)
         return MODEL_ENOMEM;
-    len = MODEL_FIXED_LEN + 4u * (size_t)m->param_count + MODEL_SIG_LEN;
+    kin = m->features.id == FEATURESET_ENVELOPE ? MODEL_KIN_LEN : 0;
+    len = MODEL_FIXED_LEN + kin + 4u * (size_t)m->param_count + MODEL_SIG_LEN;
     b = calloc(1, len);
     if (!b)
         return MODEL_ENOMEM;
     memcpy(m->signer_pk, sk + 32, MODEL_PK_LEN);
     memcpy(b, MODEL_MAGIC, 4);
     b[4] = MODEL_VERSION_MAJOR;
-    b[5] = MODEL_VERSION_MINOR;
+    /* the minor that says what a blob uses, so 2.0 blobs stay byte for byte what they were */
+    b[5] = kin ? 2 : m->kind == MODEL_FEWSHOT ? 1 : 0;
     b[6] = m->kind;
     b[7] = m->channel_count;
     put16(b + 8, m->n_features);
@@ -337,8 +394,15 @@ int model_encode(struct model *m, const uint8_t sk[MODEL_SK_LEN], uint8_t **out,
     put32(b + 108, m->features.window);
     put32(b + 112, m->features.hop);
     putf(b + 116, m->features.sample_rate);
+    if (kin) {
+        putf(b + 120, m->features.kin.shaft_hz);
+        put32(b + 124, m->features.kin.n_elements);
+        putf(b + 128, m->features.kin.ball_d);
+        putf(b + 132, m->features.kin.pitch_d);
+        putf(b + 136, m->features.kin.contact_deg);
+    }
     for (uint32_t i = 0; i < m->param_count; i++)
-        putf(b + MODEL_FIXED_LEN + 4u * i, m->params[i]);
+        putf(b + MODEL_FIXED_LEN + kin + 4u * i, m->params[i]);
     if (crypto_sign_ed25519_detached(b + len - MODEL_SIG_LEN, NULL, b, len - MODEL_SIG_LEN,
                                      sk) != 0) {
         free(b);
@@ -353,6 +417,7 @@ int model_parse(const uint8_t *buf, size_t len, struct model *out)
 {
     struct model *m;
     uint32_t pc;
+    size_t kin;
     int rc;
 
     if (!buf || !out)
@@ -370,9 +435,10 @@ int model_parse(const uint8_t *buf, size_t len, struct model *out)
     pc = get32(buf + 100);
     if (pc > MODEL_MAX_PARAMS)
         return MODEL_ETOOBIG;
-    if (len < MODEL_FIXED_LEN + 4u * (size_t)pc + MODEL_SIG_LEN)
+    kin = get16(buf + 104) == FEATURESET_ENVELOPE ? MODEL_KIN_LEN : 0;
+    if (len < MODEL_FIXED_LEN + kin + 4u * (size_t)pc + MODEL_SIG_LEN)
         return MODEL_ETRUNCATED;
-    if (len != MODEL_FIXED_LEN + 4u * (size_t)pc + MODEL_SIG_LEN)
+    if (len != MODEL_FIXED_LEN + kin + 4u * (size_t)pc + MODEL_SIG_LEN)
         return MODEL_EFIELD;    /* trailing bytes: not what a v2 writer makes */
     if (get16(buf + 14) != 0 || get32(buf + 20) != 0)
         return MODEL_EFIELD;
@@ -390,13 +456,25 @@ int model_parse(const uint8_t *buf, size_t len, struct model *out)
     memcpy(m->signer_pk, buf + 64, MODEL_PK_LEN);
     m->threshold = getf(buf + 96);
     m->param_count = pc;
+    /* fewshot: P from param_count = 2n + P(n + 1); model_check confirms it */
+    if (m->kind == MODEL_FEWSHOT && m->n_features > 0 && pc > 2u * m->n_features)
+        m->n_protos = (uint16_t)((pc - 2u * m->n_features) / (m->n_features + 1u) > 0xFFFFu
+                                     ? 0xFFFFu
+                                     : (pc - 2u * m->n_features) / (m->n_features + 1u));
     m->features.id = get16(buf + 104);
     m->features.version = get16(buf + 106);
     m->features.window = get32(buf + 108);
     m->features.hop = get32(buf + 112);
     m->features.sample_rate = getf(buf + 116);
+    if (kin) {
+        m->features.kin.shaft_hz = getf(buf + 120);
+        m->features.kin.n_elements = get32(buf + 124);
+        m->features.kin.ball_d = getf(buf + 128);
+        m->features.kin.pitch_d = getf(buf + 132);
+        m->features.kin.contact_deg = getf(buf + 136);
+    }
     for (uint32_t i = 0; i < pc; i++)
-        m->params[i] = getf(buf + MODEL_FIXED_LEN + 4u * i);
+        m->params[i] = getf(buf + MODEL_FIXED_LEN + kin + 4u * i);
     rc = model_check(m);
     if (rc == 0)
         memcpy(out, m, sizeof *m);

@@ -24,7 +24,9 @@
 /* 2: the blob records the feature set it was trained on (v1 blobs did not,
  * and were scored on features other than their training's: refused). */
 #define MODEL_VERSION_MAJOR 2
-#define MODEL_VERSION_MINOR 0
+/* 2.1: kind 3 (few-shot nearest prototype); a 2.0 reader refuses it by kind.
+ * 2.2: feature set 3 (envelope), whose kinematics precede the parameters. */
+#define MODEL_VERSION_MINOR 2
 
 #define MODEL_FIXED_LEN 120         /* bytes before the parameters */
 #define MODEL_SIG_LEN 64
@@ -36,12 +38,15 @@
 #define MODEL_MAX_FEATURES 512      /* 64 channels x 7 detector features fit */
 #define MODEL_MAX_CLASSES 32
 #define MODEL_MAX_PARAMS (2u * MODEL_MAX_FEATURES + MODEL_MAX_CLASSES * MODEL_MAX_FEATURES)
-#define MODEL_MAX_BLOB (MODEL_FIXED_LEN + 4u * MODEL_MAX_PARAMS + MODEL_SIG_LEN)
+#define MODEL_KIN_LEN 20            /* feature set 3 only: its kinematics, before the parameters */
+#define MODEL_MAX_BLOB (MODEL_FIXED_LEN + MODEL_KIN_LEN + 4u * MODEL_MAX_PARAMS + MODEL_SIG_LEN)
 #define MODEL_NO_CLASS 0xFFFFu
+#define MODEL_MAX_PROTOS 64         /* prototypes of a few-shot model, all classes */
 
 enum model_kind {
     MODEL_ANOMALY = 1,          /* diagonal Gaussian (Mahalanobis), normal data only */
-    MODEL_CENTROID = 2          /* nearest centroid on standardised features */
+    MODEL_CENTROID = 2,         /* nearest centroid on standardised features */
+    MODEL_FEWSHOT = 3           /* nearest prototype, several per class, learned metric */
 };
 
 enum model_error {
@@ -61,13 +66,16 @@ enum model_error {
 
 /* A model in memory.  params is laid out by kind:
  *   anomaly:  mean[n], inv_std[n], scale          (2n + 1)
- *   centroid: mean[n], inv_std[n], centroid[k][n] (2n + k*n) */
+ *   centroid: mean[n], inv_std[n], centroid[k][n] (2n + k*n)
+ *   fewshot:  center[n], scale[n], proto[P][n], proto_class[P] (2n + P*(n+1));
+ *             P is not in the header: it follows from param_count */
 struct model {
     uint8_t kind;
     uint8_t channel_count;
     uint16_t n_features;
     uint16_t n_classes;             /* anomaly: 1 */
-    uint16_t normal_class;          /* centroid: class scoring 0; MODEL_NO_CLASS if none */
+    uint16_t normal_class;          /* classifiers: class scoring 0; MODEL_NO_CLASS if none */
+    uint16_t n_protos;              /* fewshot: P (set by model_parse, or by the trainer) */
     uint32_t version;               /* the server's model id */
     int64_t created_us;
     uint8_t layout[MODEL_LAYOUT_LEN];
@@ -78,7 +86,8 @@ struct model {
     float params[MODEL_MAX_PARAMS];
 };
 
-/* Parameter count a kind needs; 0 when out of range. */
+/* Parameter count a kind needs; 0 when out of range.  fewshot: n_classes
+ * is read as the prototype count P. */
 uint32_t model_param_count(uint8_t kind, uint16_t n_features, uint16_t n_classes);
 
 /* SHA-256 over count, then each channel's name and unit (NUL-terminated).
@@ -92,12 +101,13 @@ int model_check(const struct model *m);
 
 /* Score in [0, 1] of one vector of n features (0 when n does not match).
  * anomaly: d2 / (d2 + scale), d2 the mean squared standardised distance.
- * centroid: 1 - P(normal) under a softmax of -d2/2 (max P without a normal class). */
+ * centroid: 1 - P(normal) under a softmax of -d2/2 (max P without a normal class).
+ * fewshot: the same over each class's nearest prototype. */
 float model_score(const struct model *m, const float *x, uint32_t n);
 /* anomaly: the mean squared standardised distance d2 of x (n_features
  * floats) that model_score maps to d2 / (d2 + scale). */
 float model_anomaly_d2(const struct model *m, const float *x);
-/* centroid: the nearest class (probs[k] filled when not NULL); anomaly: 0. */
+/* centroid, fewshot: the nearest class (probs[k] filled when not NULL); anomaly: 0. */
 int model_classify(const struct model *m, const float *x, uint32_t n, float *probs);
 
 /* Serialise and sign with sk (libsodium layout, seed || pk); *out is
@@ -117,7 +127,7 @@ void model_test_input(const struct model *m, float *x);
 
 const char *model_strerror(int err);
 const char *model_errcode(int err);
-const char *model_kind_name(uint8_t kind);      /* "anomaly", "classifier", "?" */
+const char *model_kind_name(uint8_t kind);      /* "anomaly", "classifier", "fewshot", "?" */
 
 /* NULL when this build computes m's feature set for m's channels and
  * n_features matches it, else why not (featureset_unsupported's reasons). */

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # m4-build.sh - build the agent's portable core (agent/core/*.c: ring buffer,
-# detectors, capture; schema/featureset.c: the models' feature sets) for a Cortex-M4 with arm-none-eabi-gcc, as
+# detectors, capture; schema/featureset.c and schema/spectral.c: the models' feature sets) for a
+# Cortex-M4 with arm-none-eabi-gcc, as
 # build/m4/libprecursor-core.a, and report its size.  Fails if the core needs
 # the heap or stdio: it must run on a microcontroller with no libc I/O.
 set -euo pipefail
@@ -15,7 +16,7 @@ rm -f "$out"/obj/*.o "$out/libprecursor-core.a"
 flags=(-std=c11 -mcpu=cortex-m4 -mthumb -mfloat-abi=hard -mfpu=fpv4-sp-d16 -Os
        -ffreestanding -ffunction-sections -fdata-sections -fsingle-precision-constant
        -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla -Werror -I.)
-for src in agent/core/*.c schema/featureset.c; do
+for src in agent/core/*.c schema/featureset.c schema/spectral.c; do
     "$CC" "${flags[@]}" -c "$src" -o "$out/obj/$(basename "$src" .c).o"
 done
 arm-none-eabi-ar rcs "$out/libprecursor-core.a" "$out"/obj/*.o
@@ -40,8 +41,15 @@ cat > "$out/main.c" <<'C'
 #include "agent/core/detect.h"
 #include "agent/core/ring.h"
 #include "schema/featureset.h"
+#include "schema/spectral.h"
 static unsigned char arena[16384];
-static float feat[2 * FEATURESET_STATS_NFEAT];
+static float feat[2 * FEATURESET_SPECTRAL_NFEAT];
+static float fs_scratch[256 + 3 * 256 + 32 + 3];   /* featureset_scratch_floats, window 256 */
+/* spectral features of a 1024-sample frame with bearing geometry */
+static const struct spectral_config spec = { .fs = 12000.0f, .n = 1024, .log_bands = 8,
+    .f_lo = 20.0f, .shaft_hz = 30.0f, .order_bands = 6, .sk_seg = 64, .has_bearing = 1,
+    .bearing = { 9, 7.94f, 39.04f, 0.0f } };
+static float spec_scratch[3 * 1024 + 32 + 3], spec_out[32], frame[1024];
 static int64_t ring_mem[(256 * 8 + 2 * 256 * 4) / 8];   /* ring_arena_size(2, 256) */
 static float window[2 * 64];
 int main(void);
@@ -69,8 +77,17 @@ int main(void)
             if (capture_cut(&ring, &w, window) != 0)
                 return 2;
             /* a model's feature vector over the cut window */
-            struct featureset_spec fs = { FEATURESET_STATS, FEATURESET_STATS_VERSION, 32, 32, 1000.0f };
-            if (featureset_compute(&fs, window, 32, 2, feat) != 0)
+            struct featureset_spec fs = { FEATURESET_STATS, FEATURESET_STATS_VERSION, 32, 32, 1000.0f, FEATURESET_NO_KIN };
+            if (featureset_compute(&fs, window, 32, 2, 0, 0, feat) != 0)
+                return 3;
+            struct featureset_spec sp = { FEATURESET_SPECTRAL, FEATURESET_SPECTRAL_VERSION, 64, 64, 1000.0f, FEATURESET_NO_KIN };
+            if (featureset_compute(&sp, window, 64, 2, fs_scratch, sizeof fs_scratch / sizeof *fs_scratch,
+                                   feat) != 0)
+                return 3;
+            for (unsigned i = 0; i < 1024; i++)
+                frame[i] = window[i % (2 * 64)];
+            if (spectral_features(&spec, frame, spec_scratch, sizeof spec_scratch / sizeof *spec_scratch,
+                                  spec_out) != 0)
                 return 3;
         }
     }
@@ -82,7 +99,9 @@ C
     cat "$out/link.log"; echo "m4: FAIL: the core does not link without the C library's I/O"; exit 1; }
 echo "m4: archive (text = flash, data + bss = RAM):"
 arm-none-eabi-size -t "$out/libprecursor-core.a"
-echo "m4: linked with a 16 KiB arena for 2 channels:"
+echo "m4: linked with a 16 KiB arena for 2 channels and 12.4 KiB of spectral scratch (n = 1024):"
 arm-none-eabi-size "$out/core.elf"
+echo "m4: spectral features alone (schema/spectral.o):"
+arm-none-eabi-size "$out/obj/spectral.o"
 echo "m4: the feature sets alone (schema/featureset.c; RAM is the caller's window and vector):"
 arm-none-eabi-size "$out/obj/featureset.o"

@@ -29,9 +29,10 @@ struct agent_model_slot {
     char refusal[200];
     /* The running window: per channel a circular buffer of `window`
      * samples (channel-major, cap floats in all), a linear copy for the
-     * feature set, and the last vector. */
+     * feature set (followed by the set's scratch, scratch floats), and the
+     * last vector. */
     float *ring, *lin;
-    size_t cap;
+    size_t cap, scratch;
     uint32_t pos;
     uint64_t filled;
     float fvec[MODEL_MAX_FEATURES];
@@ -84,7 +85,8 @@ static int run_window(struct agent_model_slot *s)
         memcpy(l, r + s->pos, head * sizeof *l);
         memcpy(l + head, r, s->pos * sizeof *l);
     }
-    if (featureset_compute(&m->features, s->lin, w, s->channels, s->fvec) != FEATURESET_OK)
+    if (featureset_compute(&m->features, s->lin, w, s->channels, s->lin + (size_t)s->channels * w,
+                           s->scratch, s->fvec) != FEATURESET_OK)
         return 0;
     s->fvec_n = m->n_features;
     sc = model_score(m, s->fvec, m->n_features);
@@ -268,16 +270,21 @@ static int refuse(struct agent_model_slot *s, int rc, const struct model *m)
     return rc;
 }
 
-/* Window buffers of n floats each, grown outside the sample path (by the
- * installing thread) and never shrunk, so a rollback needs nothing new. */
-static int grow_buffers(struct agent_model_slot *s, size_t n)
+/* Window buffers of n floats each and the feature set's scratch, grown
+ * outside the sample path (by the installing thread) and never shrunk, so a
+ * rollback needs nothing new. */
+static int grow_buffers(struct agent_model_slot *s, size_t n, size_t scratch)
 {
     float *r, *l, *old_r, *old_l;
 
-    if (n <= s->cap)
+    if (n <= s->cap && scratch <= s->scratch)
         return 0;
+    if (n < s->cap)
+        n = s->cap;
+    if (scratch < s->scratch)
+        scratch = s->scratch;
     r = calloc(n, sizeof *r);
-    l = calloc(n, sizeof *l);
+    l = calloc(n + scratch, sizeof *l);
     if (!r || !l) {
         free(r);
         free(l);
@@ -289,6 +296,7 @@ static int grow_buffers(struct agent_model_slot *s, size_t n)
     s->ring = r;
     s->lin = l;
     s->cap = n;
+    s->scratch = scratch;
     run_reset(s);
     pthread_mutex_unlock(&s->mu);
     free(old_r);
@@ -309,7 +317,8 @@ int agent_model_slot_load(struct agent_model_slot *s, const uint8_t *blob, size_
     rc = model_load(blob, len, s->pk, s->layout, s->spare);
     if ((rc = refuse(s, rc, rc == 0 || rc == MODEL_EFEATURES ? s->spare : NULL)) != 0)
         return rc;
-    if ((rc = grow_buffers(s, (size_t)s->channels * s->spare->features.window)) != 0)
+    if ((rc = grow_buffers(s, (size_t)s->channels * s->spare->features.window,
+                           featureset_scratch_floats(&s->spare->features))) != 0)
         return refuse(s, rc, NULL);
     pthread_mutex_lock(&s->mu);
     /* Rotate: spare (new) -> cur -> prev -> spare.  The first install has

@@ -17,6 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "schema/featureset.h"
+
 enum ds_error {
     DS_OK = 0,
     DS_EINVAL = -1,         /* a policy or argument out of range */
@@ -131,6 +133,8 @@ struct ds_info {
     char channel_units[64][DS_MAX_NAME + 1];
     double sample_rate;
     uint32_t window_samples;        /* T */
+    uint16_t feature_set;           /* feature set id for training; 0: "stats" (the export's F) */
+    struct featureset_kin feature_kin;  /* the envelope set's shaft speed and bearing */
     int64_t t_min_us, t_max_us;     /* first and last window start */
 };
 

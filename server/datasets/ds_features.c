@@ -6,6 +6,7 @@
 #include "server/datasets/datasets.h"
 
 #include <jansson.h>
+#include <stdlib.h>
 
 #include "schema/featureset.h"
 
@@ -13,8 +14,20 @@ void ds_feature_spec(const struct ds_info *in, struct featureset_spec *fs)
 {
     /* Non-overlapping windows of the version's length: the device scores
      * one window every `window` samples, as the version cut them. */
-    fs->id = FEATURESET_STATS;
-    fs->version = FEATURESET_STATS_VERSION;
+    fs->kin = (struct featureset_kin)FEATURESET_NO_KIN;
+    if (in->feature_set == FEATURESET_SPECTRAL) {
+        /* asked for by a training run (a few-shot model on vibration) */
+        fs->id = FEATURESET_SPECTRAL;
+        fs->version = FEATURESET_SPECTRAL_VERSION;
+    } else if (in->feature_set == FEATURESET_ENVELOPE) {
+        /* the same where the taxonomy knows how the machine turns */
+        fs->id = FEATURESET_ENVELOPE;
+        fs->version = FEATURESET_ENVELOPE_VERSION;
+        fs->kin = in->feature_kin;
+    } else {
+        fs->id = FEATURESET_STATS;
+        fs->version = FEATURESET_STATS_VERSION;
+    }
     fs->window = in->window_samples;
     fs->hop = in->window_samples;
     fs->sample_rate = (float)in->sample_rate;
@@ -34,9 +47,18 @@ int ds_window_features(const struct ds_info *in, const float *x, float *out)
 {
     struct featureset_spec fs;
 
+    size_t ns;
+    float *scratch;
+    int rc;
+
     ds_feature_spec(in, &fs);
-    return featureset_compute(&fs, x, in->window_samples, in->channel_count, out) == FEATURESET_OK
-               ? DS_OK : DS_EINVAL;
+    ns = featureset_scratch_floats(&fs);
+    scratch = ns ? malloc(ns * sizeof *scratch) : NULL;
+    if (ns && !scratch)
+        return DS_ENOMEM;
+    rc = featureset_compute(&fs, x, in->window_samples, in->channel_count, scratch, ns, out);
+    free(scratch);
+    return rc == FEATURESET_OK ? DS_OK : DS_EINVAL;
 }
 
 void *ds_feature_json(const struct ds_info *in)

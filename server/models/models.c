@@ -48,6 +48,22 @@ static const struct db_sql stmts[M_COUNT] = {
         " blob = $4::bytea, header = $5, finished_at = now() WHERE id = $1", 5 },
     [M_FAILED] = { "models_failed",
         "UPDATE models SET status = 'failed', error = $2, finished_at = now() WHERE id = $1", 2 },
+    /* How the version's machines turn, an asset's values winning over its
+     * type's (as the spectrum endpoint reads them): one row when they agree. */
+    [M_KINEMATICS] = { "models_kinematics",
+        "SELECT DISTINCT coalesce(a.shaft_hz, t.shaft_hz) AS shaft_hz,"
+        " coalesce(a.bearing_balls, t.bearing_balls) AS balls,"
+        " CASE WHEN a.bearing_balls IS NOT NULL THEN a.bearing_ball_mm ELSE t.bearing_ball_mm END"
+        "  AS ball_mm,"
+        " CASE WHEN a.bearing_balls IS NOT NULL THEN a.bearing_pitch_mm ELSE t.bearing_pitch_mm END"
+        "  AS pitch_mm,"
+        " CASE WHEN a.bearing_balls IS NOT NULL THEN a.bearing_contact_deg"
+        "  ELSE t.bearing_contact_deg END AS contact_deg"
+        " FROM (SELECT DISTINCT snapshot_id FROM dataset_windows"
+        "  WHERE dataset_id = $1::bigint AND version = $2::int) w"
+        " JOIN snapshots s ON s.id = w.snapshot_id JOIN devices d ON d.id = s.device_id"
+        " LEFT JOIN assets a ON a.id = d.asset_id"
+        " LEFT JOIN equipment_types t ON t.name = d.equipment_type LIMIT 2", 2 },
 };
 
 int models__exec(enum models_stmt s, const char *const *vals, const int *lens, const int *fmts,
@@ -210,11 +226,12 @@ int models_api_create(struct srv_request *rq, struct srv_response *rs)
     int err;
 
     if (!json_is_integer(ds) || !json_is_integer(v) || !kind ||
-        (strcmp(kind, "anomaly") != 0 && strcmp(kind, "classifier") != 0) ||
+        (strcmp(kind, "anomaly") != 0 && strcmp(kind, "classifier") != 0 &&
+         strcmp(kind, "fewshot") != 0) ||
         json_integer_value(ds) < 1 || json_integer_value(v) < 1 ||
         json_integer_value(v) > 1000000000) {
         json_decref(body);
-        return srv_fail(rs, SRV_EBADREQ, "needs dataset_id, version and kind anomaly|classifier");
+        return srv_fail(rs, SRV_EBADREQ, "needs dataset_id, version and kind anomaly|classifier|fewshot");
     }
     snprintf(dsb, sizeof dsb, "%lld", (long long)json_integer_value(ds));
     snprintf(vb, sizeof vb, "%lld", (long long)json_integer_value(v));

@@ -84,13 +84,23 @@ static void emit_prologue(FILE *f, const struct model *m, const struct names *nm
                "#define %s_WINDOW %u\n#define %s_HOP %u\n#define %s_SAMPLE_RATE %af\n\n",
             up, m->features.id, up, m->features.version, up, m->features.window, up,
             m->features.hop, up, (double)m->features.sample_rate);
+    if (m->features.id == FEATURESET_ENVELOPE)
+        /* the envelope set reads the defect frequencies of this machine */
+        fprintf(f, "#define %s_SHAFT_HZ %af\n#define %s_BEARING_ELEMENTS %u\n"
+                   "#define %s_BEARING_BALL_D %af\n#define %s_BEARING_PITCH_D %af\n"
+                   "#define %s_BEARING_CONTACT_DEG %af\n\n",
+                up, (double)m->features.kin.shaft_hz, up, m->features.kin.n_elements, up,
+                (double)m->features.kin.ball_d, up, (double)m->features.kin.pitch_d, up,
+                (double)m->features.kin.contact_deg);
     fprintf(f, "/* SHA-256 of the channel layout (names and units) it was trained for */\n"
                "static const uint8_t %s_layout[32] = {", p);
     for (int i = 0; i < 32; i++)
         fprintf(f, "%s0x%02x%s", i % 8 ? " " : "\n    ", m->layout[i], i < 31 ? "," : "");
     fprintf(f, "\n};\n\n");
-    emit_floats(f, nm, "mean", m->params, n, "[]");
-    emit_floats(f, nm, "inv_std", m->params + n, n, "[]");
+    /* the few-shot model's standardisation is a robust center and a scale
+     * with its learned metric folded in: named for what they are */
+    emit_floats(f, nm, m->kind == MODEL_FEWSHOT ? "center" : "mean", m->params, n, "[]");
+    emit_floats(f, nm, m->kind == MODEL_FEWSHOT ? "scale" : "inv_std", m->params + n, n, "[]");
 }
 
 static void emit_anomaly(FILE *f, const struct model *m, const struct names *nm)
@@ -144,6 +154,48 @@ static void emit_centroid(FILE *f, const struct model *m, const struct names *nm
         fprintf(f, "    return p[best];\n}\n\n");
 }
 
+/* Nearest prototype: per class the distance to its nearest prototype, then
+ * model.c's softmax, written out as for the centroid model. */
+static void emit_fewshot(FILE *f, const struct model *m, const struct names *nm)
+{
+    const char *p = nm->p, *up = nm->up;
+    uint32_t n = m->n_features, np = m->n_protos;
+    char dims[32];
+
+    fprintf(f, "#define %s_N_PROTOS %u\n#define %s_NORMAL_CLASS %u\n\n", up, np, up, m->normal_class);
+    snprintf(dims, sizeof dims, "[%u]", np * n);
+    emit_floats(f, nm, "proto", m->params + 2u * n, (size_t)np * n, dims);
+    snprintf(dims, sizeof dims, "[%u]", np);
+    emit_floats(f, nm, "proto_class", m->params + 2u * n + (size_t)np * n, np, dims);
+    fprintf(f,
+        "\n/* Nearest class; p[] gets the softmax of -d2/2 over each class's nearest prototype. */\n"
+        "static inline int %s_classify(const float *x, float p[%s_N_CLASSES])\n{\n"
+        "    float d2[%s_N_CLASSES], dmin, sum = 0.0f;\n    uint32_t k, q, i;\n    int best = 0;\n\n"
+        "    for (k = 0; k < %s_N_CLASSES; k++)\n        d2[k] = INFINITY;\n"
+        "    for (q = 0; q < %s_N_PROTOS; q++) {\n"
+        "        float s = 0.0f;\n        k = (uint32_t)%s_proto_class[q];\n"
+        "        for (i = 0; i < %s_N_FEATURES; i++) {\n"
+        "            float z = (x[i] - %s_center[i]) * %s_scale[i] - %s_proto[q * %s_N_FEATURES + i];\n"
+        "            s += z * z;\n        }\n"
+        "        if (s < d2[k])\n            d2[k] = s;\n    }\n"
+        "    dmin = d2[0];\n"
+        "    for (k = 1; k < %s_N_CLASSES; k++) {\n"
+        "        if (d2[k] < dmin) {\n            dmin = d2[k];\n            best = (int)k;\n        }\n    }\n"
+        "    for (k = 0; k < %s_N_CLASSES; k++) {\n"
+        "        p[k] = expf(-0.5f * (d2[k] - dmin));\n        sum += p[k];\n    }\n"
+        "    for (k = 0; k < %s_N_CLASSES; k++)\n        p[k] = p[k] / sum;\n"
+        "    return best;\n}\n\n",
+        p, up, up, up, up, p, up, p, p, p, up, up, up, up);
+    fprintf(f,
+        "static inline float %s_score(const float *x)\n{\n"
+        "    float p[%s_N_CLASSES];\n    int best = %s_classify(x, p);\n\n",
+        p, up, p);
+    if (m->normal_class < m->n_classes)
+        fprintf(f, "    (void)best;\n    return 1.0f - p[%s_NORMAL_CLASS];\n}\n\n", up);
+    else
+        fprintf(f, "    return p[best];\n}\n\n");
+}
+
 /* The test vector with the score model_score gives it, and the self test. */
 static void emit_epilogue(FILE *f, const struct model *m, const struct names *nm)
 {
@@ -174,6 +226,8 @@ int models_emit_header(const struct model *m, const char *prefix, char **out, si
     emit_prologue(f, m, &nm);
     if (m->kind == MODEL_ANOMALY)
         emit_anomaly(f, m, &nm);
+    else if (m->kind == MODEL_FEWSHOT)
+        emit_fewshot(f, m, &nm);
     else
         emit_centroid(f, m, &nm);
     emit_epilogue(f, m, &nm);

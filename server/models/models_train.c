@@ -24,6 +24,7 @@
 #include <time.h>
 
 #include "schema/featureset.h"
+#include "server/models/models_fewshot.h"
 #include "schema/model.h"
 #include "server/datasets/datasets.h"
 #include "server/db/db.h"
@@ -31,6 +32,8 @@
 
 #define MODELS_FOLDS 5
 #define MODELS_MAX_WINDOWS 2000000      /* feature rows held in memory while training */
+#define FEWSHOT_SERVER_MAX_LABELED 2000 /* labeled rows the few-shot metric compares pairwise */
+#define WEAK_LABEL_WEIGHT 0.5f          /* a rule's label in the few-shot learner, a human's is 1 */
 /* ISA-18.2 / EEMUA 191: about 6 alarms per operator-hour is very likely
  * acceptable, 12 the most that is manageable.  The anomaly threshold is
  * calibrated to one device's share of the fleet's alarm budget
@@ -50,6 +53,7 @@ struct trainset {
     int *y;
     uint32_t *group;
     int64_t *snap;
+    float *weight;              /* label weight: 1 human, WEAK_LABEL_WEIGHT a rule's or a vote's */
     size_t n;
     uint16_t d;
     struct featureset_spec fs;
@@ -64,6 +68,7 @@ static void trainset_free(struct trainset *t)
     free(t->y);
     free(t->group);
     free(t->snap);
+    free(t->weight);
 }
 
 /* Device windows per hour under fs. */
@@ -72,21 +77,28 @@ static double windows_per_hour(const struct featureset_spec *fs)
     return 3600.0 * (double)fs->sample_rate / (double)fs->hop;
 }
 
-static int load_features(struct ds_reader *rd, struct trainset *t)
+static int load_features(struct ds_reader *rd, uint16_t set, const struct featureset_kin *kin,
+                         struct trainset *t)
 {
-    const struct ds_info *in = ds_reader_info(rd);
+    struct ds_info *in = malloc(sizeof *in);
     struct ds_row row;
     const float *x;
     size_t cap;
     unsigned per;
-    int rc;
+    int rc = SRV_EUNPROCESSABLE;
 
+    if (!in)
+        return SRV_ENOMEM;
+    /* the version's summary with the feature set this kind trains on */
+    *in = *ds_reader_info(rd);
+    in->feature_set = set;
+    in->feature_kin = *kin;
     ds_feature_spec(in, &t->fs);
     per = featureset_per_channel(t->fs.id, t->fs.version);
     if (in->n_windows <= 0 || in->n_windows > MODELS_MAX_WINDOWS ||
         (size_t)in->channel_count * per > MODEL_MAX_FEATURES ||
         featureset_unsupported(&t->fs, in->channel_count))
-        return SRV_EUNPROCESSABLE;
+        goto out;
     t->target = CAL_MARGIN * t->device_budget_per_hour / windows_per_hour(&t->fs);
     cap = (size_t)in->n_windows;
     t->d = (uint16_t)(in->channel_count * per);
@@ -94,19 +106,87 @@ static int load_features(struct ds_reader *rd, struct trainset *t)
     t->y = malloc(cap * sizeof *t->y);
     t->group = malloc(cap * sizeof *t->group);
     t->snap = malloc(cap * sizeof *t->snap);
-    if (!t->X || !t->y || !t->group || !t->snap)
-        return SRV_ENOMEM;
+    t->weight = malloc(cap * sizeof *t->weight);
+    rc = SRV_ENOMEM;
+    if (!t->X || !t->y || !t->group || !t->snap || !t->weight)
+        goto out;
     while ((rc = ds_reader_next(rd, &row, &x)) == 1) {
-        if (t->n == cap)
-            return SRV_EINTERNAL;
-        if (ds_window_features(in, x, t->X + t->n * t->d) != DS_OK)
-            return SRV_EINTERNAL;
+        rc = SRV_EINTERNAL;
+        if (t->n == cap || ds_window_features(in, x, t->X + t->n * t->d) != DS_OK)
+            goto out;
         t->y[t->n] = row.cls;
         t->group[t->n] = row.group;
         t->snap[t->n] = row.snapshot_id;
+        /* the operators' rules and rule votes are weak labels: evidence for
+         * a class, never its founding examples (models_fewshot.h) */
+        t->weight[t->n] = strcmp(row.source, "rule") == 0 || strcmp(row.source, "vote") == 0
+                              ? WEAK_LABEL_WEIGHT : 1.0f;
         t->n++;
     }
-    return rc < 0 ? rc : SRV_OK;
+    rc = rc < 0 ? rc : SRV_OK;
+out:
+    free(in);
+    return rc;
+}
+
+/* The version's shaft speed and bearing from the taxonomy: 1 and *kin when
+ * every machine in it has both and they agree, else 0 and *why. */
+static int version_kinematics(const struct ds_info *in, struct featureset_kin *kin,
+                              const char **why)
+{
+    char db[24], vb[16];
+    const char *vals[2] = { db, vb };
+    PGresult *r = NULL;
+    int ok = 0;
+
+    snprintf(db, sizeof db, "%lld", (long long)in->dataset_id);
+    snprintf(vb, sizeof vb, "%d", in->version);
+    *why = "reading the taxonomy's kinematics failed";
+    if (models__exec(M_KINEMATICS, vals, NULL, NULL, 0, &r) != SRV_OK)
+        return 0;
+    if (PQntuples(r) != 1)
+        *why = "the version's machines turn at different speeds or carry different bearings";
+    else if (db_isnull(r, 0, "shaft_hz") || db_isnull(r, 0, "balls") || db_isnull(r, 0, "ball_mm") ||
+             db_isnull(r, 0, "pitch_mm"))
+        *why = "the taxonomy has no shaft speed and bearing geometry for the version's machines";
+    else {
+        kin->shaft_hz = (float)db_double(r, 0, "shaft_hz");
+        kin->n_elements = (uint32_t)db_int64(r, 0, "balls");
+        kin->ball_d = (float)db_double(r, 0, "ball_mm");
+        kin->pitch_d = (float)db_double(r, 0, "pitch_mm");
+        kin->contact_deg = db_isnull(r, 0, "contact_deg") ? 0.0f
+                                                          : (float)db_double(r, 0, "contact_deg");
+        *why = NULL;
+        ok = 1;
+    }
+    PQclear(r);
+    return ok;
+}
+
+/* The feature set a kind trains on: the few-shot learner reads spectra
+ * where the window allows an FFT (a power of two, 64 samples or more), with
+ * the bearing defect energies when the taxonomy says how the machines turn
+ * (set "envelope"), else without (set "spectral", *why says what was
+ * missing); the other kinds the moments set their blobs and the export's F
+ * were made with. */
+static uint16_t kind_feature_set(int kind, const struct ds_info *in, struct featureset_kin *kin,
+                                 const char **why)
+{
+    uint32_t w = in->window_samples;
+    struct featureset_spec fs = { FEATURESET_ENVELOPE, FEATURESET_ENVELOPE_VERSION, w, w,
+                                  (float)in->sample_rate, FEATURESET_NO_KIN };
+
+    *why = NULL;
+    if (kind != MODEL_FEWSHOT || w < 64 || w > FEATURESET_MAX_WINDOW || (w & (w - 1)) != 0)
+        return FEATURESET_STATS;
+    if (!version_kinematics(in, &fs.kin, why))
+        return FEATURESET_SPECTRAL;
+    if (featureset_unsupported(&fs, in->channel_count)) {
+        *why = featureset_unsupported(&fs, in->channel_count);
+        return FEATURESET_SPECTRAL;
+    }
+    *kin = fs.kin;
+    return FEATURESET_ENVELOPE;
 }
 
 /* Calibration windows: whole snapshots, picked by a mix of their id, so a
@@ -157,6 +237,59 @@ static int fit_anomaly(const struct trainset *t, const unsigned char *use, const
     return rc;
 }
 
+/* Nearest prototypes from the rows selected by use[] (NULL: all) as
+ * labeled and every other row as unlabeled data (its label hidden), within
+ * the device's flash budget for parameters; *protos gets the prototypes per
+ * class it took. */
+static int fit_fewshot(const struct trainset *t, const unsigned char *use, const struct ds_info *in,
+                       struct model *m, const char **why, uint32_t *protos)
+{
+    struct fewshot_params p;
+    struct fewshot_model fm;
+    struct fewshot_data d;
+    int32_t *lab = malloc(t->n * sizeof *lab);
+    int rc;
+
+    size_t nl = 0, keep;
+
+    if (!lab)
+        return SRV_ENOMEM;
+    for (size_t i = 0; i < t->n; i++)
+        nl += !((use && !use[i]) || t->y[i] < 0);
+    /* The metric compares every pair of labeled rows: past a few thousand
+     * labels every keep-th one stays labeled and the rest are unlabeled
+     * data, which the learner uses anyway. */
+    keep = (nl + FEWSHOT_SERVER_MAX_LABELED - 1) / FEWSHOT_SERVER_MAX_LABELED;
+    {
+        size_t seen[MODEL_MAX_CLASSES] = { 0 };     /* per class, so a rare one keeps its first */
+
+        for (size_t i = 0; i < t->n; i++) {
+            int labeled = !((use && !use[i]) || t->y[i] < 0 || t->y[i] >= MODEL_MAX_CLASSES);
+
+            lab[i] = labeled && (keep <= 1 || seen[t->y[i]] % keep == 0) ? t->y[i] : FEWSHOT_UNLABELED;
+            if (labeled)
+                seen[t->y[i]]++;
+        }
+    }
+    d = (struct fewshot_data){ t->X, (uint32_t)t->n, t->d, lab, t->weight, NULL, in->n_classes };
+    models_fewshot_defaults(&p);
+    rc = models_fewshot_fit_budget(&d, &p, MODELS_FEWSHOT_PARAM_BYTES, &fm, protos);
+    free(lab);
+    if (rc == MODEL_OK) {
+        m->features = t->fs;
+        rc = models_fewshot_export(&fm, in->normal_class >= 0 ? (uint16_t)in->normal_class
+                                                             : MODEL_NO_CLASS, m);
+        models_fewshot_release(&fm);
+    }
+    if (rc == MODEL_ETOOFEW)
+        *why = "a class has no human-labeled training window (rules' labels support a class, "
+               "they do not found one)";
+    else if (rc == MODEL_ETOOBIG || rc == MODEL_EINVAL)
+        *why = "one prototype per class does not fit the device's 7 KB of parameters: "
+               "too many features or classes";
+    return rc == MODEL_OK ? SRV_OK : rc == MODEL_ENOMEM ? SRV_ENOMEM : SRV_EUNPROCESSABLE;
+}
+
 /* Train on the rows selected by use[] (NULL: all). */
 static int fit(const struct trainset *t, const unsigned char *use, int kind, const struct ds_info *in,
                struct model *m, const char **why, struct calib *cal)
@@ -165,6 +298,8 @@ static int fit(const struct trainset *t, const unsigned char *use, int kind, con
     int *y, bad = -1, rc;
     size_t i, k = 0;
 
+    if (kind == MODEL_FEWSHOT)
+        return fit_fewshot(t, use, in, m, why, NULL);
     if (kind == MODEL_ANOMALY) {
         rc = fit_anomaly(t, use, in, m, cal);
         if (rc == MODEL_ETOOFEW)
@@ -233,7 +368,7 @@ static int cv_score(const struct trainset *t, int kind, const struct ds_info *in
                 continue;
             scored[i] = 1;
             alarm[i] = model_score(m, x, t->d) >= m->threshold;
-            if (kind == MODEL_CENTROID && model_classify(m, x, t->d, NULL) == t->y[i])
+            if (kind != MODEL_ANOMALY && model_classify(m, x, t->d, NULL) == t->y[i])
                 cv->correct++;
         }
     }
@@ -375,7 +510,7 @@ static json_t *cv_json(const struct cv *cv, int kind, const struct ds_info *in,
      * any were scored, whatever the failure classes' support. */
     metric_set(j, reasons, "false_alarm_fraction", cv->fp, cv->fp + cv->tn,
                cv->folds < 2 ? um : NULL, "not measurable: no normal windows were scored");
-    if (kind == MODEL_CENTROID)
+    if (kind != MODEL_ANOMALY)
         metric_set(j, reasons, "accuracy", cv->correct, cv->n_scored, um,
                    "not measurable: no window was scored");
     json_object_set_new(j, "reasons", reasons);
@@ -530,12 +665,51 @@ static int model_store(int64_t id, const char *mets, const char *tvs, const stru
     return models__exec(M_DONE, vals, lens, fmts, 0, NULL);
 }
 
+/* What the model takes on a device, against issue 7's budget: parameters
+ * in flash (the score code adds a few hundred bytes, see MODEL.md), and in
+ * RAM the feature vector and per-class distances the score keeps; the
+ * feature window and the feature set's scratch are the extractor's, listed
+ * apart. */
+static json_t *device_json(const struct model *m, const struct featureset_spec *fs,
+                           const struct ds_info *in)
+{
+    size_t params = 4u * (size_t)m->param_count;
+    size_t ram = 4u * m->n_features + 8u * m->n_classes;
+
+    return json_pack("{s:I,s:I,s:I,s:I,s:i,s:I,s:I}", "param_bytes", (json_int_t)params,
+                     "flash_budget_bytes", (json_int_t)MODELS_DEVICE_FLASH,
+                     "model_ram_bytes", (json_int_t)ram,
+                     "ram_budget_bytes", (json_int_t)MODELS_DEVICE_RAM,
+                     "prototypes", (int)m->n_protos,
+                     "window_ram_bytes", (json_int_t)(4u * (size_t)in->channel_count * fs->window),
+                     "feature_scratch_bytes", (json_int_t)(4u * featureset_scratch_floats(fs)));
+}
+
+/* metrics.features: the set, its window, hop and rate, and for a spectral
+ * set the kinematics it read, or why it read none. */
+static json_t *features_json(const struct featureset_spec *fs, const char *kin_why)
+{
+    json_t *j = json_pack("{s:s,s:i,s:i,s:i,s:i,s:f}", "set", featureset_name(fs->id), "id",
+                          fs->id, "version", fs->version, "window", (int)fs->window, "hop",
+                          (int)fs->hop, "sample_rate", (double)fs->sample_rate);
+
+    if (j && fs->id == FEATURESET_ENVELOPE)
+        json_object_set_new(j, "kinematics",
+                            json_pack("{s:f,s:i,s:f,s:f,s:f}", "shaft_hz", (double)fs->kin.shaft_hz,
+                                      "bearing_balls", (int)fs->kin.n_elements, "ball_mm",
+                                      (double)fs->kin.ball_d, "pitch_mm", (double)fs->kin.pitch_d,
+                                      "contact_deg", (double)fs->kin.contact_deg));
+    else if (j && kin_why)
+        json_object_set_new(j, "kinematics_reason", json_string(kin_why));
+    return j;
+}
+
 /* Can this version train this kind at all? */
 static const char *version_unfit(int kind, const struct ds_info *in)
 {
     if (kind == MODEL_ANOMALY && in->normal_class < 0)
         return "the anomaly model needs windows labeled normal";
-    if (kind == MODEL_CENTROID && (in->n_classes < 2 || in->n_classes > MODEL_MAX_CLASSES))
+    if (kind != MODEL_ANOMALY && (in->n_classes < 2 || in->n_classes > MODEL_MAX_CLASSES))
         return "the classifier needs 2..32 classes";
     return NULL;
 }
@@ -546,11 +720,13 @@ static int train_version(int64_t id, int kind, struct ds_reader *rd, struct trai
                          const char **why)
 {
     const struct ds_info *in = ds_reader_info(rd);
-    const char *unfit = version_unfit(kind, in);
+    const char *unfit = version_unfit(kind, in), *kin_why = NULL;
+    struct featureset_kin kin = FEATURESET_NO_KIN;
     struct trainset t = { 0 };
     struct calib cal = { 0 };
     struct models_budget b;
     struct model *m = NULL;
+    uint16_t set;
     int err;
 
     /* Without the setting (a database from before it), ISA-18.2's default
@@ -565,7 +741,8 @@ static int train_version(int64_t id, int kind, struct ds_reader *rd, struct trai
         *why = unfit;
         return SRV_EUNPROCESSABLE;
     }
-    if ((err = load_features(rd, &t)) != SRV_OK) {
+    set = kind_feature_set(kind, in, &kin, &kin_why);
+    if ((err = load_features(rd, set, &kin, &t)) != SRV_OK) {
         *why = err == SRV_EUNPROCESSABLE ? "version too large or too many channels for a model"
                                          : "reading the windows failed";
         goto out;
@@ -576,7 +753,7 @@ static int train_version(int64_t id, int kind, struct ds_reader *rd, struct trai
     }
     if ((err = fit(&t, NULL, kind, in, m, why, &cal)) != SRV_OK)
         goto out;
-    if (kind == MODEL_CENTROID) {
+    if (kind != MODEL_ANOMALY) {
         /* The classifier has no calibration set: its prediction is the
          * false alarms CV measured on normal windows of held-out groups. */
         json_t *fp = json_object_get(tr->metrics, "fp"), *tn = json_object_get(tr->metrics, "tn");
@@ -590,11 +767,10 @@ static int train_version(int64_t id, int kind, struct ds_reader *rd, struct trai
     else
         json_object_set_new(tr->metrics, "prediction_reason",
                             json_string("not measurable: no normal window was held out"));
-    json_object_set_new(tr->metrics, "features",
-                        json_pack("{s:s,s:i,s:i,s:i,s:i,s:f}", "set",
-                                  featureset_name(t.fs.id), "id", t.fs.id, "version",
-                                  t.fs.version, "window", (int)t.fs.window, "hop",
-                                  (int)t.fs.hop, "sample_rate", (double)t.fs.sample_rate));
+    json_object_set_new(tr->metrics, "evaluation",
+                        models__evaluation(t.X, t.y, t.weight, t.group, t.n, t.d, &t.fs, in));
+    json_object_set_new(tr->metrics, "device", device_json(m, &t.fs, in));
+    json_object_set_new(tr->metrics, "features", features_json(&t.fs, kin_why));
     if ((err = model_package(m, id, in, tr)) != SRV_OK) {
         *why = "encoding the model failed";
         goto out;
@@ -632,7 +808,9 @@ int models_train(int64_t id)
     }
     dsid = db_int64(r, 0, "dataset_id");
     version = (int)db_int64(r, 0, "version");
-    kind = strcmp(db_text_or(r, 0, "kind", ""), "anomaly") == 0 ? MODEL_ANOMALY : MODEL_CENTROID;
+    kind = strcmp(db_text_or(r, 0, "kind", ""), "anomaly") == 0    ? MODEL_ANOMALY
+           : strcmp(db_text_or(r, 0, "kind", ""), "fewshot") == 0  ? MODEL_FEWSHOT
+                                                                   : MODEL_CENTROID;
     PQclear(r);
     if ((err = ds_reader_open(dsid, version, &rd)) != SRV_OK)
         why = "dataset version unreadable";

@@ -46,6 +46,23 @@ struct rules_stats {
 };
 int rules_stats_get(int64_t rule_id, struct rules_stats *out);
 
+/* A rule's figures on one equipment type, over the snapshots it applies to
+ * (those with features on every channel it reads), with the counts behind
+ * them.  accuracy is NaN, and refused says why, when fewer than
+ * RULES_MIN_LABELED of its hits there carry a human label; acc_lo/acc_hi are
+ * the 95% Wilson interval otherwise. */
+#define RULES_MIN_LABELED 5
+#define RULES_MAX_TYPES 64
+struct rules_type_stats {
+    char equipment_type[65];        /* "" for devices without one */
+    int64_t snapshots, hits, labeled, agreeing;
+    double coverage;                /* hits / snapshots */
+    double accuracy, acc_lo, acc_hi;
+    char refused[96];
+};
+/* Up to cap types into out, *n written.  0, SRV_ENOTFOUND or SRV_E*. */
+int rules_stats_by_type(int64_t rule_id, struct rules_type_stats *out, size_t cap, size_t *n);
+
 /* Evaluate rule_id over every snapshot that has features, replace its hits
  * and re-vote the snapshots whose hits changed.  0 or SRV_E*. */
 int rules_eval_rule(int64_t rule_id);

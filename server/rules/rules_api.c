@@ -33,6 +33,33 @@ static json_t *num_or_null(double v)
     return isfinite(v) ? json_real(v) : json_null();
 }
 
+/* The rule's figures per equipment type where it applies, with the counts
+ * behind each and the reason an accuracy is withheld. */
+static json_t *by_type_json(int64_t id)
+{
+    struct rules_type_stats ts[RULES_MAX_TYPES];
+    size_t n = 0;
+    json_t *a;
+
+    if (rules_stats_by_type(id, ts, RULES_MAX_TYPES, &n) != SRV_OK || !(a = json_array()))
+        return json_null();
+    for (size_t i = 0; i < n; i++) {
+        const struct rules_type_stats *t = &ts[i];
+        json_t *o = json_pack("{s:s,s:I,s:I,s:f,s:I,s:I}", "equipment_type", t->equipment_type,
+                              "snapshots", (json_int_t)t->snapshots, "hits", (json_int_t)t->hits,
+                              "coverage", t->coverage, "labeled_hits", (json_int_t)t->labeled,
+                              "agreeing", (json_int_t)t->agreeing);
+        if (!o)
+            continue;
+        json_object_set_new(o, "accuracy", num_or_null(t->accuracy));
+        json_object_set_new(o, "accuracy_ci", isfinite(t->accuracy) ?
+                            json_pack("[f,f]", t->acc_lo, t->acc_hi) : json_null());
+        json_object_set_new(o, "accuracy_refused", t->refused[0] ? json_string(t->refused) : json_null());
+        json_array_append_new(a, o);
+    }
+    return a;
+}
+
 /* A stored rule row (RULE_COLS) with its statistics. */
 static json_t *rule_json(const PGresult *r, int i)
 {
@@ -56,6 +83,7 @@ static json_t *rule_json(const PGresult *r, int i)
         json_object_set_new(j, "hits", json_integer(st.hits));
         json_object_set_new(j, "snapshots", json_integer(st.snapshots));
         json_object_set_new(j, "labeled_hits", json_integer(st.labeled));
+        json_object_set_new(j, "by_equipment_type", by_type_json(id));
     }
     return j;
 }

@@ -334,3 +334,84 @@ int rules_stats_get(int64_t rule_id, struct rules_stats *out)
     out->accuracy = out->labeled > 0 ? (double)out->agreeing / (double)out->labeled : NAN;
     return SRV_OK;
 }
+
+/* 95% Wilson score interval of k out of n (n > 0). */
+static void wilson(int64_t k, int64_t n, double *lo, double *hi)
+{
+    const double z = 1.959963984540054;
+    double p = (double)k / (double)n, z2n = z * z / (double)n;
+    double c = (p + z2n / 2) / (1 + z2n);
+    double h = z * sqrt(p * (1 - p) / (double)n + z2n / (4.0 * (double)n)) / (1 + z2n);
+    *lo = c - h < 0 ? 0 : c - h;
+    *hi = c + h > 1 ? 1 : c + h;
+}
+
+/* The channels rule_id reads, as a PostgreSQL text[] literal (malloc'd). */
+static int rule_channels(int64_t rule_id, char **arr_out)
+{
+    PGresult *r = NULL;
+    struct rules_expr *x = NULL;
+    struct rules_expr_error e;
+    struct srv_buf arr = { 0 };
+    const char *const *chans;
+    int err = rules_q_id(RQ_RULE_GET, rule_id, &r);
+
+    if (err != SRV_OK)
+        return err;
+    if (PQntuples(r) != 1) {
+        PQclear(r);
+        return SRV_ENOTFOUND;
+    }
+    if (rules_expr_compile(db_text(r, 0, "expr"), &x, &e) != 0) {
+        PQclear(r);
+        return SRV_EINTERNAL;       /* stored rules compiled when they were written */
+    }
+    PQclear(r);
+    size_t nch = rules_expr_channels(x, &chans);
+    db_array_begin(&arr);
+    for (size_t i = 0; i < nch; i++)
+        db_array_text(&arr, chans[i]);
+    db_array_end(&arr);
+    rules_expr_free(x);
+    *arr_out = srv_buf_take(&arr, NULL);
+    return *arr_out ? SRV_OK : SRV_ENOMEM;
+}
+
+int rules_stats_by_type(int64_t rule_id, struct rules_type_stats *out, size_t cap, size_t *n)
+{
+    char idb[24], *arr = NULL;
+    const char *vals[2] = { idb, NULL };
+    PGresult *r = NULL;
+    int err = rule_channels(rule_id, &arr);
+
+    if (err != SRV_OK)
+        return err;
+    snprintf(idb, sizeof idb, "%" PRId64, rule_id);
+    vals[1] = arr;
+    err = rules_q(RQ_STATS_BY_TYPE, vals, &r);
+    free(arr);
+    if (err != SRV_OK)
+        return err;
+    size_t k = 0;
+    for (int i = 0; i < PQntuples(r) && k < cap; i++, k++) {
+        struct rules_type_stats *t = &out[k];
+        memset(t, 0, sizeof *t);
+        snprintf(t->equipment_type, sizeof t->equipment_type, "%s", db_text(r, i, "equipment_type"));
+        t->snapshots = db_int64(r, i, "snapshots");
+        t->hits = db_int64(r, i, "hits");
+        t->labeled = db_int64(r, i, "labeled");
+        t->agreeing = db_int64(r, i, "agreeing");
+        t->coverage = fraction(t->hits, t->snapshots);
+        t->accuracy = t->acc_lo = t->acc_hi = NAN;
+        if (t->labeled < RULES_MIN_LABELED) {
+            snprintf(t->refused, sizeof t->refused, "%" PRId64 " labeled hit(s); at least %d needed",
+                     t->labeled, RULES_MIN_LABELED);
+            continue;
+        }
+        t->accuracy = (double)t->agreeing / (double)t->labeled;
+        wilson(t->agreeing, t->labeled, &t->acc_lo, &t->acc_hi);
+    }
+    PQclear(r);
+    *n = k;
+    return SRV_OK;
+}

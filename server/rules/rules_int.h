@@ -26,6 +26,7 @@ enum rules_q {
     RQ_WEAK_GET,            /* snapshot -> found, class, source, confidence, votes, human */
     RQ_STATS,               /* rule -> snapshots, hits, overlapping, conflicting, labeled, agreeing */
     RQ_UNKNOWN_CHANNELS,    /* names[] -> channel no snapshot has (none when no features yet) */
+    RQ_STATS_BY_TYPE,       /* rule, channels[] -> equipment_type, snapshots, hits, labeled, agreeing */
     RQ_COUNT
 };
 

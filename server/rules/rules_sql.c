@@ -91,6 +91,24 @@ static const struct db_sql qs[RQ_COUNT] = {
         " (SELECT count(DISTINCT snapshot_id) FROM human) AS labeled,"
         " (SELECT count(DISTINCT snapshot_id) FROM human"
         "  WHERE class = (SELECT class FROM r)) AS agreeing", 1 },
+    /* Where the rule applies: snapshots with features that have every
+     * channel it reads, grouped by their device's equipment type ('' for
+     * none), so pumps do not dilute a rule on a bearing's accel_x. */
+    [RQ_STATS_BY_TYPE] = { "rules_stats_by_type",
+        "WITH a AS (SELECT s.id, COALESCE(d.equipment_type, '') AS et FROM snapshots s"
+        "  LEFT JOIN devices d ON d.id = s.device_id"
+        "  WHERE EXISTS (SELECT 1 FROM snapshot_features f WHERE f.snapshot_id = s.id)"
+        "  AND (SELECT count(DISTINCT f.channel) FROM snapshot_features f"
+        "   WHERE f.snapshot_id = s.id AND f.channel = ANY($2::text[])) = cardinality($2::text[])),"
+        " r AS (SELECT class FROM rules WHERE id = $1::bigint)"
+        " SELECT a.et AS equipment_type, count(*) AS snapshots, count(h.snapshot_id) AS hits,"
+        " count(*) FILTER (WHERE h.snapshot_id IS NOT NULL AND EXISTS"
+        "  (SELECT 1 FROM labels l WHERE l.snapshot_id = a.id)) AS labeled,"
+        " count(*) FILTER (WHERE h.snapshot_id IS NOT NULL AND EXISTS"
+        "  (SELECT 1 FROM labels l WHERE l.snapshot_id = a.id AND l.class = (SELECT class FROM r)))"
+        "  AS agreeing"
+        " FROM a LEFT JOIN rule_hits h ON h.snapshot_id = a.id AND h.rule_id = $1::bigint"
+        " GROUP BY a.et ORDER BY a.et", 2 },
     [RQ_UNKNOWN_CHANNELS] = { "rules_unknown_channels",
         "SELECT c AS channel FROM unnest($1::text[]) c WHERE EXISTS (SELECT 1 FROM snapshot_features)"
         " AND NOT EXISTS (SELECT 1 FROM snapshot_features f WHERE f.channel = c)", 1 },

@@ -357,6 +357,78 @@ async function modelsPage(page, dsId) {
   await shot(page, 'ui-models.png');
 }
 
+// A version of the demo bearing's labeled history in 256-sample windows (a
+// power of two: spectra) split by day, so leave-one-group-out has groups;
+// its machine turns as the asset classesPage gave it (25 Hz, a 6205).
+async function demoBearingDataset() {
+  const ds = await api('POST', '/api/v1/datasets', {
+    name: 'demo bearing, spectra', filter: { sources: ['human', 'rule', 'vote'], equipment_types: ['rotating'], sites: ['demo-site'] },
+    window: { length_s: 0.128, stride_s: 0.128, edge: 'majority' }, split: { by: 'day', fractions: [1, 0, 0], seed: 1 },
+  });
+  const v = ds.body && ds.body.id ? await api('POST', `/api/v1/datasets/${ds.body.id}/versions`) : null;
+  check('a dataset of the demo bearing\'s labeled history, frozen', ds.status === 201 && v && v.status === 201,
+    `${ds.status} ${JSON.stringify(ds.body)} ${v && v.status} ${JSON.stringify(v && v.body)}`);
+  return v && v.status === 201 ? ds.body.id : null;
+}
+
+// The few-shot model on a version: the page shows the evaluation
+// the API stored, figure for figure: each learner's accuracy (value and
+// interval, or refused), per-class recall with its support, and every
+// refusal's reason.
+async function fewshotEvaluation(page, dsId, wantSet) {
+  const m = await api('POST', '/api/v1/models', { dataset_id: dsId, version: 1, kind: 'fewshot' });
+  check('a few-shot model is queued for training', m.status === 202 || m.status === 201, JSON.stringify(m.body));
+  let model = null;
+  for (let i = 0; i < 180 && m.body && m.body.id; i++) {
+    model = (await api('GET', `/api/v1/models/${m.body.id}`)).body;
+    if (model.status === 'done' || model.status === 'failed') break;
+    await sleep(1000);
+  }
+  const ev = model && model.metrics && model.metrics.evaluation;
+  check('few-shot model trained, with an evaluation in its metrics', model && model.status === 'done' && ev,
+    `${model && model.status} ${model && model.error} ${JSON.stringify(model && model.metrics).slice(0, 300)}`);
+  if (wantSet) {
+    check('the evaluation says how many windows carried only a rule\'s label (taught with weight 0.5, never scored)',
+      ev && Number.isInteger(ev.weak_labels_not_scored) && ev.weak_labels_not_scored >= 0, JSON.stringify(ev && ev.weak_labels_not_scored));
+    const f = model.metrics.features;
+    check(`few-shot model read feature set "${wantSet}" with the asset's kinematics`,
+      f.set === wantSet && f.kinematics && f.kinematics.shaft_hz === 25 && f.kinematics.bearing_balls === 9,
+      JSON.stringify(f));
+  }
+  if (!ev) return;
+  // the models page is open already: load it again for the new model's row
+  await page.reload();
+  await page.waitForSelector(`#models tr[data-model="${m.body.id}"]`, { timeout: 10000 });
+  await page.click(`#models tr[data-model="${m.body.id}"]`);
+  await page.waitForSelector('#model-eval #eval-summary', { timeout: 10000 });
+  const learners = [ev.fewshot, ...ev.baselines];
+  const pctText = (f) => (f.value === null ? 'refused' : `${(100 * f.value).toFixed(1)} % [${(100 * f.lo).toFixed(1)}, ${(100 * f.hi).toFixed(1)}]`);
+  const rows = await page.$$eval('#eval-summary tbody tr', (rs) => rs.map((r) => [r.dataset.learner, r.querySelector('td.accuracy').innerText]));
+  check('Models: the evaluation lists the learner and its three baselines, in the API\'s order',
+    rows.length === 4 && rows.every((r, i) => r[0] === `${learners[i].method}|${learners[i].features}`), JSON.stringify(rows));
+  const acc = learners.map((l, i) => [l.accuracy ? pctText(l.accuracy) : '—', rows[i] ? rows[i][1] : '']);
+  check('Models: each learner\'s accuracy with its interval (or refused) as the API has it',
+    acc.every(([want, got]) => got.startsWith(want)), JSON.stringify(acc));
+  const rec = await page.$$eval('#eval-recall tbody tr', (rs) => rs.map((r) => [r.dataset.class, r.querySelector('td.support').innerText,
+    r.querySelector('td.recall').innerText]));
+  check('Models: per-class recall of the learner with its support',
+    rec.length === ev.fewshot.recall.length && ev.fewshot.recall.every((f, k) => rec[k][0] === f.class &&
+      rec[k][1] === String(f.support) && rec[k][2].startsWith(pctText(f))), JSON.stringify({ rec, api: ev.fewshot.recall }));
+  const why = await page.textContent('#eval-refusals');
+  const reasons = [];
+  for (const l of learners) {
+    if (l.reason) reasons.push(l.reason);
+    for (const f of [l.accuracy, l.false_alarm, l.detection, ...(l.recall || [])]) if (f && f.value === null && f.reason) reasons.push(f.reason);
+  }
+  check(`Models: every refused figure's reason is shown (${reasons.length})`,
+    reasons.every((r) => why.includes(r)) && (reasons.length > 0 || /None/.test(why)), `${why.slice(0, 300)} | ${reasons.join(' | ')}`);
+  const dev = await page.textContent('#eval-device');
+  check('Models: the device footprint against its budget', dev.includes(`${model.metrics.device.param_bytes} bytes of parameters`) &&
+    model.metrics.device.param_bytes <= 8192, dev);
+  await noNulls(page, 'Models page with an evaluation');
+  await shot(page, 'ui-models-evaluation.png');
+}
+
 (async () => {
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'precursor-chromium-'));
   const ctx = await chromium.launchPersistentContext(profile, {
@@ -383,6 +455,8 @@ async function modelsPage(page, dsId) {
     await fleetPage(page);
     const dsId = await datasetsPage(page);
     await modelsPage(page, dsId);
+    const bearingDs = await demoBearingDataset();
+    await fewshotEvaluation(page, bearingDs || dsId, bearingDs ? 'envelope' : null);
     await revokeFromFleet(page);
     check('no errors in the browser console', consoleErrors.length === 0, consoleErrors.join(' | '));
   } catch (e) {

@@ -1,10 +1,11 @@
-/* featgolden.h - the feature-set golden vectors (tests/vectors/features/stats_v1.txt)
- * for the schema, agent and server suites: fixed windows and the exact
+/* featgolden.h - the feature-set golden vectors (tests/vectors/features/
+ * stats_v1.txt and spectral_v1.txt) for the schema, agent and server suites: fixed windows and the exact
  * feature vector each must give, whoever computes it.  Static functions,
  * included by each suite.
  *
  * File format, one record per window:
  *   window <set id> <set version> <window> <hop> <sample rate> <channels>
+ *   kin <shaft Hz> <elements> <ball d> <pitch d> <contact deg>   (envelope set only)
  *   x <channel> <window samples as C99 hexadecimal floats>   (one line per channel)
  *   f <channels * per-channel features as hexadecimal floats>
  * Lines starting with '#' are comments. */
@@ -19,8 +20,16 @@
 
 #include "schema/featureset.h"
 
-#define FEATGOLDEN_FILE "tests/vectors/features/stats_v1.txt"
-#define FEATGOLDEN_MAX 8
+/* One file per set and version; featgolden_read loads them all. */
+#define FEATGOLDEN_NFILES 3
+static const char *const featgolden_files[FEATGOLDEN_NFILES] = {
+    "tests/vectors/features/stats_v1.txt", "tests/vectors/features/spectral_v1.txt",
+    "tests/vectors/features/envelope_v1.txt"
+};
+/* The kinematics the envelope set's golden windows are computed with: a
+ * shaft at 29.7 Hz in an SKF 6205 (9 balls, 7.94 / 39.04 mm, 0 degrees). */
+#define FEATGOLDEN_KIN { 29.7f, 9u, 7.94f, 39.04f, 0.0f }
+#define FEATGOLDEN_MAX 12
 #define FEATGOLDEN_MAX_CH 2
 #define FEATGOLDEN_MAX_W 64
 
@@ -55,26 +64,33 @@ static inline void featgolden_samples(int k, unsigned c, unsigned i, float *v)
 }
 
 #ifdef FEATGOLDEN_WRITER
-static void featgolden_write(const char *path)
+/* Writes the golden file of fs's set (path) from the fixed windows. */
+static void featgolden_write(const char *path, struct featureset_spec fs)
 {
     static const unsigned chans[3] = { 2, 1, 2 };
-    struct featureset_spec fs = { FEATURESET_STATS, FEATURESET_STATS_VERSION, 64, 32, 1000.0f };
+    static float scratch[4096];
     float x[FEATGOLDEN_MAX_CH * FEATGOLDEN_MAX_W], f[FEATGOLDEN_MAX_CH * FEATURESET_MAX_PER_CHANNEL];
+    unsigned per = featureset_per_channel(fs.id, fs.version);
     FILE *out = fopen(path, "w");
 
     ck_assert_ptr_nonnull(out);
-    fprintf(out, "# Feature set \"stats\" version 1 (schema/featureset.c): fixed windows and the\n"
+    ck_assert_uint_le(featureset_scratch_floats(&fs), 4096);
+    fprintf(out, "# Feature set \"%s\" version %u (schema/featureset.c): fixed windows and the\n"
                  "# exact feature vector each gives.  Checked by the schema, agent and server\n"
-                 "# suites (tests/unit/featgolden.h); floats are C99 hexadecimal.\n");
+                 "# suites (tests/unit/featgolden.h); floats are C99 hexadecimal.\n",
+            featureset_name(fs.id), fs.version);
     for (int k = 0; k < 3; k++) {
         unsigned nc = chans[k];
 
         for (unsigned c = 0; c < nc; c++)
             for (unsigned i = 0; i < fs.window; i++)
                 featgolden_samples(k, c, i, &x[c * fs.window + i]);
-        ck_assert_int_eq(featureset_compute(&fs, x, fs.window, nc, f), 0);
+        ck_assert_int_eq(featureset_compute(&fs, x, fs.window, nc, scratch, 4096, f), 0);
         fprintf(out, "window %u %u %u %u %a %u\n", fs.id, fs.version, fs.window, fs.hop,
                 (double)fs.sample_rate, nc);
+        if (fs.id == FEATURESET_ENVELOPE)
+            fprintf(out, "kin %a %u %a %a %a\n", (double)fs.kin.shaft_hz, fs.kin.n_elements,
+                    (double)fs.kin.ball_d, (double)fs.kin.pitch_d, (double)fs.kin.contact_deg);
         for (unsigned c = 0; c < nc; c++) {
             fprintf(out, "x %u", c);
             for (unsigned i = 0; i < fs.window; i++)
@@ -82,7 +98,7 @@ static void featgolden_write(const char *path)
             fprintf(out, "\n");
         }
         fprintf(out, "f");
-        for (unsigned j = 0; j < nc * FEATURESET_STATS_NFEAT; j++)
+        for (unsigned j = 0; j < nc * per; j++)
             fprintf(out, " %a", (double)f[j]);
         fprintf(out, "\n");
     }
@@ -90,14 +106,14 @@ static void featgolden_write(const char *path)
 }
 #endif
 
-/* Read every record; returns how many. */
-static int featgolden_read(struct featgolden *g, int max)
+/* Read every record of one file after the n records in g; returns the new count. */
+static int featgolden_read_file(const char *path, struct featgolden *g, int n, int max)
 {
-    FILE *in = fopen(FEATGOLDEN_FILE, "r");
+    FILE *in = fopen(path, "r");
     static char line[8192];
-    int n = -1;
 
-    ck_assert_msg(in != NULL, "cannot open %s (run from the repository root)", FEATGOLDEN_FILE);
+    n--;
+    ck_assert_msg(in != NULL, "cannot open %s (run from the repository root)", path);
     while (fgets(line, sizeof line, in)) {
         char *p = line, *e;
 
@@ -112,8 +128,13 @@ static int featgolden_read(struct featgolden *g, int max)
             memset(&g[n], 0, sizeof g[n]);
             ck_assert_int_eq(sscanf(line + 7, "%u %u %u %u %a %u", &id, &ver, &w, &hop, &rate, &ch), 6);
             ck_assert(w <= FEATGOLDEN_MAX_W && ch <= FEATGOLDEN_MAX_CH);
-            g[n].spec = (struct featureset_spec){ (uint16_t)id, (uint16_t)ver, w, hop, rate };
+            g[n].spec = (struct featureset_spec){ (uint16_t)id, (uint16_t)ver, w, hop, rate, FEATURESET_NO_KIN };
             g[n].channels = ch;
+        } else if (strncmp(line, "kin ", 4) == 0 && n >= 0) {
+            struct featureset_kin *k = &g[n].spec.kin;
+
+            ck_assert_int_eq(sscanf(line + 4, "%a %u %a %a %a", &k->shaft_hz, &k->n_elements,
+                                    &k->ball_d, &k->pitch_d, &k->contact_deg), 5);
         } else if (line[0] == 'x' && n >= 0) {
             unsigned c = (unsigned)strtoul(line + 2, &p, 10);
 
@@ -136,6 +157,16 @@ static int featgolden_read(struct featgolden *g, int max)
     }
     fclose(in);
     return n + 1;
+}
+
+/* Read every record of every set's file; returns how many. */
+static int featgolden_read(struct featgolden *g, int max)
+{
+    int n = 0;
+
+    for (int i = 0; i < FEATGOLDEN_NFILES; i++)
+        n = featgolden_read_file(featgolden_files[i], g, n, max);
+    return n;
 }
 
 /* Bit for bit: the same function of the same samples. */

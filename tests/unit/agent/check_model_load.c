@@ -21,6 +21,7 @@
 #include "agent/pipeline/pipeline.h"
 #include "agent/source/source.h"
 #include "../featgolden.h"
+#include "server/models/models_fewshot.h"
 #include "testmodel.h"
 
 static uint8_t srv_pk[32], srv_sk[64], evil_pk[32], evil_sk[64];
@@ -194,7 +195,7 @@ START_TEST(golden_features_streamed)
 
         ck_assert_uint_eq(g[k].spec.window, TESTMODEL_WINDOW);
         ck_assert(g[k].spec.sample_rate == (float)src->rate);
-        b = testmodel_blob(src, 0.0f, 1, srv_sk, &lb);
+        b = testmodel_blob_kin(src, 0.0f, 1, &g[k].spec, srv_sk, &lb);
         ck_assert_int_eq(agent_model_layout_of(src, layout), 0);
         ck_assert_int_eq(agent_model_slot_new(srv_pk, layout, src->channels, src->rate, &s), 0);
         ck_assert_int_eq(agent_model_slot_load(s, b, lb), 0);
@@ -218,6 +219,86 @@ START_TEST(golden_features_streamed)
         free(b);
         free(src);
     }
+}
+END_TEST
+
+/* A few-shot model (blob kind 3) on the spectral set, streamed the golden
+ * spectral windows: the slot scores what model_score gives the golden
+ * vector, bit for bit (the score the server's evaluation describes). */
+START_TEST(fewshot_model_in_slot)
+{
+    static struct featgolden g[FEATGOLDEN_MAX];
+    int n = featgolden_read(g, FEATGOLDEN_MAX), tested = 0;
+
+    keys();
+    for (int k = 0; k < n; k++) {
+        struct source *src;
+        struct agent_model_slot *s;
+        struct model *m = calloc(1, sizeof *m);
+        struct fewshot_data fd;
+        struct fewshot_params p;
+        struct fewshot_model fm;
+        enum { ROWS = 30 };
+        float *X, frame[FEATGOLDEN_MAX_CH], score = -1.0f;
+        int32_t lab[ROWS];
+        uint32_t d;
+        uint8_t *b;
+        size_t lb;
+
+        if (g[k].spec.id != FEATURESET_SPECTRAL && g[k].spec.id != FEATURESET_ENVELOPE) {
+            free(m);
+            continue;
+        }
+        src = fake_source(g[k].channels, NULL);
+        d = g[k].nf;
+        X = malloc(sizeof(float) * ROWS * d);
+        ck_assert_ptr_nonnull(X);
+        /* three classes around the golden vector, 10 rows each, 4 labeled */
+        for (int i = 0; i < ROWS; i++) {
+            lab[i] = i % 10 < 4 ? i / 10 : FEWSHOT_UNLABELED;
+            for (uint32_t j = 0; j < d; j++)
+                X[i * d + j] = g[k].f[j] + (float)(i / 10) * (j % 2 ? 1.0f : -1.0f) +
+                               0.05f * (float)((i * 7 + (int)j * 3) % 5);
+        }
+        fd = (struct fewshot_data){ X, ROWS, d, lab, NULL, NULL, 3 };
+        models_fewshot_defaults(&p);
+        ck_assert_int_eq(models_fewshot_fit_budget(&fd, &p, 7168, &fm, NULL), 0);
+        ck_assert_int_eq(models_fewshot_export(&fm, 0, m), 0);
+        models_fewshot_release(&fm);
+        m->channel_count = (uint8_t)g[k].channels;
+        m->version = 9;
+        m->features = g[k].spec;
+        m->features.hop = TESTMODEL_HOP;
+        m->features.sample_rate = (float)src->rate;
+        ck_assert_int_eq(agent_model_layout_of(src, m->layout), 0);
+        ck_assert_int_eq(model_encode(m, srv_sk, &b, &lb), 0);
+        ck_assert_int_eq(agent_model_slot_new(srv_pk, m->layout, src->channels, src->rate, &s), 0);
+        ck_assert_int_eq(agent_model_slot_load(s, b, lb), 0);
+        /* the window ends where a hop ends (as in golden_features_streamed) */
+        for (unsigned i = 0; i < 3 * TESTMODEL_HOP + 5 + 27; i++) {
+            for (unsigned c = 0; c < g[k].channels; c++)
+                frame[c] = 100.0f + (float)i;
+            agent_model_slot_step(s, frame, NULL);
+        }
+        for (unsigned i = 0; i < g[k].spec.window; i++) {
+            for (unsigned c = 0; c < g[k].channels; c++)
+                frame[c] = g[k].x[c * g[k].spec.window + i];
+            agent_model_slot_step(s, frame, &score);
+        }
+        {
+            float want = model_score(m, g[k].f, d);
+
+            ck_assert_msg(memcmp(&score, &want, sizeof want) == 0, "slot %a, model_score %a",
+                          (double)score, (double)want);
+        }
+        tested++;
+        agent_model_slot_free(s);
+        free(b);
+        free(X);
+        free(m);
+        free(src);
+    }
+    ck_assert_int_ge(tested, 6);
 }
 END_TEST
 
@@ -360,6 +441,7 @@ Suite *model_load_suite(void)
     tcase_add_test(tc, forged_blob_refused_previous_kept);
     tcase_add_test(tc, setup_from_config);
     tcase_add_test(tc, golden_features_streamed);
+    tcase_add_test(tc, fewshot_model_in_slot);
     tcase_add_test(tc, feature_refusals_keep_running);
     tcase_add_test(tc, shadow_counts_active_acts);
     tcase_add_test(tc, kept_model_runs_after_restart);

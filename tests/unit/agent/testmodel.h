@@ -17,12 +17,13 @@
 #define TESTMODEL_WINDOW 64
 #define TESTMODEL_HOP 32
 
-/* An anomaly model over channels*7 features with mean `mu`, for src's
- * layout, signed by sk; the blob is malloc'd (*len bytes). */
-static uint8_t *testmodel_blob(const struct source *src, float mu, uint32_t version,
-                               const uint8_t *sk, size_t *len)
+/* An anomaly model on feature set (set, set_version) with mean `mu`, for
+ * src's layout, signed by sk; the blob is malloc'd (*len bytes). */
+static uint8_t *testmodel_blob_kin(const struct source *src, float mu, uint32_t version,
+                                   const struct featureset_spec *spec, const uint8_t *sk,
+                                   size_t *len)
 {
-    uint16_t d = (uint16_t)(src->channels * DETECT_NFEAT);
+    uint16_t d = (uint16_t)(src->channels * featureset_per_channel(spec->id, spec->version));
     float *X = malloc(sizeof(float) * 64 * d);
     struct model *m = calloc(1, sizeof *m);
     uint8_t *b;
@@ -34,14 +35,34 @@ static uint8_t *testmodel_blob(const struct source *src, float mu, uint32_t vers
             X[i * d + j] = mu + (float)((i * 7 + j * 3) % 11) / 10.0f;
     m->channel_count = (uint8_t)src->channels;
     m->version = version;
-    m->features = (struct featureset_spec){ FEATURESET_STATS, FEATURESET_STATS_VERSION,
-                                            TESTMODEL_WINDOW, TESTMODEL_HOP, (float)src->rate };
+    m->features = *spec;
+    m->features.window = TESTMODEL_WINDOW;
+    m->features.hop = TESTMODEL_HOP;
+    m->features.sample_rate = (float)src->rate;
     ck_assert_int_eq(agent_model_layout_of(src, m->layout), 0);
     ck_assert_int_eq(models_train_anomaly(X, 64, d, 0.95f, m), 0);
     ck_assert_int_eq(model_encode(m, sk, &b, len), 0);
     free(X);
     free(m);
     return b;
+}
+
+/* The same on set (set, set_version), which needs no kinematics. */
+static uint8_t *testmodel_blob_set(const struct source *src, float mu, uint32_t version,
+                                   uint16_t set, uint16_t set_version, const uint8_t *sk,
+                                   size_t *len)
+{
+    struct featureset_spec spec = { set, set_version, TESTMODEL_WINDOW, TESTMODEL_HOP, 1.0f,
+                                    FEATURESET_NO_KIN };
+
+    return testmodel_blob_kin(src, mu, version, &spec, sk, len);
+}
+
+/* The same on set "stats" v1 (channels * 7 features). */
+static uint8_t *testmodel_blob(const struct source *src, float mu, uint32_t version,
+                               const uint8_t *sk, size_t *len)
+{
+    return testmodel_blob_set(src, mu, version, FEATURESET_STATS, FEATURESET_STATS_VERSION, sk, len);
 }
 
 #endif

@@ -19,13 +19,25 @@ START_TEST(golden_vectors)
     float f[FEATGOLDEN_MAX_CH * FEATURESET_MAX_PER_CHANNEL];
     int n;
 
-    if (getenv("FEATURESET_REGEN_GOLDEN"))
-        featgolden_write(getenv("FEATURESET_REGEN_GOLDEN"));
+    static float scratch[4096];
+    const char *regen = getenv("FEATURESET_REGEN_GOLDEN");
+
+    /* FEATURESET_REGEN_GOLDEN=stats or =spectral rewrites that set's file */
+    if (regen && strcmp(regen, "stats") == 0)
+        featgolden_write(featgolden_files[0], (struct featureset_spec){ FEATURESET_STATS,
+                         FEATURESET_STATS_VERSION, 64, 32, 1000.0f, FEATURESET_NO_KIN });
+    if (regen && strcmp(regen, "envelope") == 0)
+        featgolden_write(featgolden_files[2], (struct featureset_spec){ FEATURESET_ENVELOPE,
+                         FEATURESET_ENVELOPE_VERSION, 64, 32, 1000.0f, FEATGOLDEN_KIN });
+    if (regen && strcmp(regen, "spectral") == 0)
+        featgolden_write(featgolden_files[1], (struct featureset_spec){ FEATURESET_SPECTRAL,
+                         FEATURESET_SPECTRAL_VERSION, 64, 32, 1000.0f, FEATURESET_NO_KIN });
     n = featgolden_read(g, FEATGOLDEN_MAX);
     ck_assert_int_ge(n, 3);
     for (int k = 0; k < n; k++) {
         ck_assert_uint_eq(g[k].nf, g[k].channels * featureset_per_channel(g[k].spec.id, g[k].spec.version));
-        ck_assert_int_eq(featureset_compute(&g[k].spec, g[k].x, g[k].spec.window, g[k].channels, f), 0);
+        ck_assert_int_eq(featureset_compute(&g[k].spec, g[k].x, g[k].spec.window, g[k].channels,
+                                            scratch, 4096, f), 0);
         featgolden_assert_equal(f, &g[k], "featureset_compute");
         for (unsigned j = 0; j < g[k].nf; j++)
             ck_assert_msg(isfinite(f[j]), "window %d feature %u not finite", k, j);
@@ -35,7 +47,7 @@ END_TEST
 
 START_TEST(refusals_say_why)
 {
-    struct featureset_spec fs = { FEATURESET_STATS, FEATURESET_STATS_VERSION, 256, 128, 1000.0f };
+    struct featureset_spec fs = { FEATURESET_STATS, FEATURESET_STATS_VERSION, 256, 128, 1000.0f, FEATURESET_NO_KIN };
     float x[256] = { 0 }, f[FEATURESET_STATS_NFEAT];
 
     ck_assert_ptr_null(featureset_unsupported(&fs, 1));
@@ -43,7 +55,7 @@ START_TEST(refusals_say_why)
     ck_assert_ptr_nonnull(featureset_rate_mismatch(&fs, 2000.0));
     fs.version = 2;
     ck_assert_str_eq(featureset_unsupported(&fs, 1), "feature set version newer than this agent computes");
-    ck_assert_int_eq(featureset_compute(&fs, x, 256, 1, f), FEATURESET_EUNKNOWN);
+    ck_assert_int_eq(featureset_compute(&fs, x, 256, 1, NULL, 0, f), FEATURESET_EUNKNOWN);
     fs.version = 1;
     fs.id = FEATURESET_NONE;
     ck_assert_ptr_nonnull(strstr(featureset_unsupported(&fs, 1), "no feature set"));
@@ -52,13 +64,13 @@ START_TEST(refusals_say_why)
     fs.id = FEATURESET_STATS;
     fs.hop = 0;
     ck_assert_ptr_nonnull(featureset_unsupported(&fs, 1));
-    ck_assert_int_eq(featureset_compute(&fs, x, 256, 1, f), FEATURESET_ERANGE);
+    ck_assert_int_eq(featureset_compute(&fs, x, 256, 1, NULL, 0, f), FEATURESET_ERANGE);
     fs.hop = 128;
     fs.window = 4;
     ck_assert_ptr_nonnull(featureset_unsupported(&fs, 1));
     fs.window = 256;
     ck_assert_ptr_nonnull(featureset_unsupported(&fs, 0));
-    ck_assert_int_eq(featureset_compute(&fs, x, 100, 1, f), FEATURESET_ERANGE);   /* stride < window */
+    ck_assert_int_eq(featureset_compute(&fs, x, 100, 1, NULL, 0, f), FEATURESET_ERANGE);   /* stride < window */
     ck_assert_str_eq(featureset_feature_name(FEATURESET_STATS, 1, 0), "mean");
     ck_assert_str_eq(featureset_feature_name(FEATURESET_STATS, 1, 7), "?");
 }
@@ -68,25 +80,109 @@ END_TEST
  * offset and nothing else does; a gain moves the log energies by log(gain). */
 START_TEST(offset_and_gain)
 {
-    struct featureset_spec fs = { FEATURESET_STATS, FEATURESET_STATS_VERSION, 512, 512, 100.0f };
+    struct featureset_spec fs = { FEATURESET_STATS, FEATURESET_STATS_VERSION, 512, 512, 100.0f, FEATURESET_NO_KIN };
     float x[512], a[FEATURESET_STATS_NFEAT], b[FEATURESET_STATS_NFEAT];
 
     for (int i = 0; i < 512; i++)
         x[i] = sinf(0.1f * (float)i) + 0.3f * sinf(1.3f * (float)i);
-    ck_assert_int_eq(featureset_compute(&fs, x, 512, 1, a), 0);
+    ck_assert_int_eq(featureset_compute(&fs, x, 512, 1, NULL, 0, a), 0);
     for (int i = 0; i < 512; i++)
         x[i] += 10.0f;
-    ck_assert_int_eq(featureset_compute(&fs, x, 512, 1, b), 0);
+    ck_assert_int_eq(featureset_compute(&fs, x, 512, 1, NULL, 0, b), 0);
     ck_assert_float_eq_tol(b[0] - a[0], 10.0f, 1e-4f);
     for (int k = 1; k < FEATURESET_STATS_NFEAT; k++)
         ck_assert_float_eq_tol(b[k], a[k], 1e-3f);
     for (int i = 0; i < 512; i++)
         x[i] = (x[i] - 10.0f) * 4.0f;
-    ck_assert_int_eq(featureset_compute(&fs, x, 512, 1, b), 0);
+    ck_assert_int_eq(featureset_compute(&fs, x, 512, 1, NULL, 0, b), 0);
     ck_assert_float_eq_tol(b[1] - a[1], logf(4.0f), 1e-4f);
     ck_assert_float_eq_tol(b[3], a[3], 1e-4f);           /* crest factor: no unit */
     ck_assert_float_eq_tol(b[4], a[4], 1e-4f);           /* kurtosis: no unit */
     ck_assert_float_eq_tol(b[6] - a[6], 2.0f * logf(4.0f), 1e-4f);
+}
+END_TEST
+
+/* The spectral set from a reference computed another way: a pure tone's
+ * energy lands in the log band whose edges (f_lo (fs/2 / f_lo)^(j/11),
+ * derived here by hand) hold its frequency; a gain moves log_rms by
+ * log10(gain) and no band; impacts raise spectral kurtosis above a tone's;
+ * and the set refuses without scratch or on a window that is no power of two. */
+START_TEST(spectral_set_properties)
+{
+    struct featureset_spec fs = { FEATURESET_SPECTRAL, FEATURESET_SPECTRAL_VERSION, 1024, 1024, 8192.0f, FEATURESET_NO_KIN };
+    static float x[1024], scratch[8192];
+    float a[FEATURESET_SPECTRAL_NFEAT], b[FEATURESET_SPECTRAL_NFEAT], c[FEATURESET_SPECTRAL_NFEAT];
+    double f_lo = 8192.0 / 256.0, tone = 1000.0;     /* f_lo = max(fs/256, 2 fs/n) = 32 Hz */
+    int band = (int)floor(11.0 * log(tone / f_lo) / log(4096.0 / f_lo)), best = 3;
+    size_t ns = featureset_scratch_floats(&fs);
+
+    ck_assert_uint_gt(ns, 1024);
+    ck_assert_uint_le(ns, 8192);
+    for (int i = 0; i < 1024; i++)
+        x[i] = sinf((float)(2.0 * M_PI * tone * i / 8192.0));
+    ck_assert_int_eq(featureset_compute(&fs, x, 1024, 1, NULL, 0, a), FEATURESET_ESCRATCH);
+    ck_assert_int_eq(featureset_compute(&fs, x, 1024, 1, scratch, ns - 1, a), FEATURESET_ESCRATCH);
+    ck_assert_int_eq(featureset_compute(&fs, x, 1024, 1, scratch, ns, a), 0);
+    for (int k = 3; k < 14; k++)
+        if (a[k] > a[best])
+            best = k;
+    ck_assert_int_eq(best - 3, band);
+    ck_assert_float_eq_tol(a[best], 0.0f, 0.01f);             /* ~ all of the energy */
+    ck_assert_float_eq_tol(a[0], (float)log10(1.0 / sqrt(2.0)), 1e-3f);
+    for (int i = 0; i < 1024; i++)
+        x[i] *= 10.0f;
+    ck_assert_int_eq(featureset_compute(&fs, x, 1024, 1, scratch, ns, b), 0);
+    ck_assert_float_eq_tol(b[0] - a[0], 1.0f, 1e-3f);
+    for (int k = 1; k < 14; k++)
+        ck_assert_float_eq_tol(b[k], a[k], 1e-2f);
+    for (int i = 0; i < 1024; i++)              /* impacts every 128 samples, ringing 2 kHz */
+        x[i] = 0.01f * sinf((float)i) + ((i % 128) < 8 ? sinf((float)(2.0 * M_PI * 2000.0 * i / 8192.0)) : 0.0f);
+    ck_assert_int_eq(featureset_compute(&fs, x, 1024, 1, scratch, ns, c), 0);
+    ck_assert_float_gt(c[14], a[14] + 1.0f);
+    fs.window = 1000;
+    ck_assert_str_eq(featureset_unsupported(&fs, 1), "spectral feature window not a power of two in 64..65536");
+    ck_assert_str_eq(featureset_feature_name(FEATURESET_SPECTRAL, 1, 14), "sk_max");
+}
+END_TEST
+
+/* The envelope set against kinematics derived by hand: impacts at the outer
+ * race's defect frequency (BPFO = z/2 fr (1 - d/D cos a) = 3.5848 fr for a
+ * 6205) ringing a 3 kHz resonance put the most envelope energy of the
+ * eight defect features at 1x BPFO; at the inner race's, at 1x BPFI.  The
+ * shaft speed is chosen so an impact period is a whole number of samples
+ * (112 and 74): otherwise the sampling phase of a 4-sample ringing beats
+ * at a low frequency that is no defect's.  Without geometry the set is
+ * refused, with the reason. */
+START_TEST(envelope_set_defects)
+{
+    struct featureset_spec fs = { FEATURESET_ENVELOPE, FEATURESET_ENVELOPE_VERSION, 8192, 8192,
+                                  12000.0f, { 30.0f, 9u, 7.94f, 39.04f, 0.0f } };
+    static float x[8192], scratch[40000];
+    float f[FEATURESET_ENVELOPE_NFEAT];
+    double r = 7.94 / 39.04, rates[2] = { 12000.0 / 112, 12000.0 / 74 };
+    size_t ns = featureset_scratch_floats(&fs);
+
+    ck_assert_uint_le(ns, 40000);
+    for (int d = 0; d < 2; d++) {
+        int best = 19;
+
+        fs.kin.shaft_hz = (float)(rates[d] / (4.5 * (d == 0 ? 1 - r : 1 + r)));
+        for (int i = 0; i < 8192; i++) {
+            double t = i / 12000.0, ph = fmod(t * rates[d], 1.0) / rates[d];
+
+            x[i] = (float)(exp(-ph * 1500.0) * sin(2 * M_PI * 3000.0 * ph) + 0.02 * sin(0.37 * i));
+        }
+        ck_assert_int_eq(featureset_compute(&fs, x, 8192, 1, scratch, ns, f), 0);
+        for (int k = 19; k < 27; k++)
+            if (f[k] > f[best])
+                best = k;
+        ck_assert_int_eq(best, d == 0 ? 19 : 21);      /* bpfo1, bpfi1 */
+    }
+    ck_assert_str_eq(featureset_feature_name(FEATURESET_ENVELOPE, 1, 19), "bpfo1");
+    fs.kin.n_elements = 0;
+    ck_assert_str_eq(featureset_unsupported(&fs, 1), "envelope feature set needs a shaft speed "
+                     "below half the sample rate and a valid bearing geometry");
+    ck_assert_int_eq(featureset_compute(&fs, x, 8192, 1, scratch, ns, f), FEATURESET_ERANGE);
 }
 END_TEST
 
@@ -98,6 +194,8 @@ Suite *featureset_suite(void)
     TCase *tc = tcase_create("core");
 
     tcase_add_test(tc, golden_vectors);
+    tcase_add_test(tc, spectral_set_properties);
+    tcase_add_test(tc, envelope_set_defects);
     tcase_add_test(tc, refusals_say_why);
     tcase_add_test(tc, offset_and_gain);
     suite_add_tcase(s, tc);

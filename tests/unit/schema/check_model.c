@@ -36,7 +36,7 @@ static void layout_of(uint8_t out[MODEL_LAYOUT_LEN], const char *first)
 #define D 14         /* 2 channels x 7 features of the "stats" set */
 
 static const struct featureset_spec g_fs = { FEATURESET_STATS, FEATURESET_STATS_VERSION, 256, 128,
-                                             1000.0f };
+                                             1000.0f, FEATURESET_NO_KIN };
 
 /* An anomaly model over D features with mean j and deviation 1 + j/2 on
  * feature j, and scale 2, set by hand as a trainer would. */
@@ -87,6 +87,115 @@ static struct model *centroid_model(void)
     ck_assert_int_eq(model_check(m), 0);
     return m;
 }
+
+/* Two features, three prototypes: class 0 (normal) at (0, 0), class 1 in
+ * two forms at (2, 0) and (0, 2); center (1, 1), scale (0.5, 0.5), so a raw
+ * x maps to z = (x - 1) / 2 and the prototypes are given in z. */
+static struct model *fewshot_model(void)
+{
+    static const float params[] = {
+        1.0f, 1.0f, 0.5f, 0.5f,                         /* center, scale */
+        -0.5f, -0.5f, 0.5f, -0.5f, -0.5f, 0.5f,         /* prototypes (z) */
+        0.0f, 1.0f, 1.0f                                /* their classes */
+    };
+    struct model *m = calloc(1, sizeof *m);
+
+    ck_assert_ptr_nonnull(m);
+    m->kind = MODEL_FEWSHOT;
+    m->channel_count = 1;
+    m->n_features = 2;
+    m->n_classes = 2;
+    m->n_protos = 3;
+    m->normal_class = 0;
+    m->threshold = 0.5f;
+    m->features = (struct featureset_spec){ FEATURESET_SPECTRAL, FEATURESET_SPECTRAL_VERSION, 64, 32,
+                                            1000.0f, FEATURESET_NO_KIN };
+    m->param_count = model_param_count(MODEL_FEWSHOT, 2, 3);
+    ck_assert_uint_eq(m->param_count, sizeof params / sizeof *params);
+    memcpy(m->params, params, sizeof params);
+    layout_of(m->layout, "ch0");
+    return m;
+}
+
+/* Hand-derived: x = (0, 2.2) is z = (-0.5, 0.6); to class 1's second
+ * prototype d2 = 0.01, to class 0's d2 = 1.21, so P(normal) =
+ * e^-0.6 / (1 + e^-0.6) and the score is 1 / (1 + e^-0.6) = 0.645656...;
+ * the first form of class 1 is farther (1.36) and does not count. */
+START_TEST(fewshot_score_formula)
+{
+    struct model *m = fewshot_model();
+    float x[2] = { 0.0f, 2.2f }, p[2];
+
+    ck_assert_int_eq(model_check(m), 0);
+    ck_assert_str_eq(model_kind_name(MODEL_FEWSHOT), "fewshot");
+    ck_assert_int_eq(model_classify(m, x, 2, p), 1);
+    ck_assert_float_eq_tol(p[0], (float)(exp(-0.6) / (1.0 + exp(-0.6))), 1e-6f);
+    ck_assert_float_eq_tol(model_score(m, x, 2), 0.6456563f, 1e-6f);
+    x[0] = 1.1f;                                /* z = (0.05, -0.05): class 1's first form at */
+    x[1] = 0.9f;                                /* d2 0.405 beats the normal one at 0.505 */
+    ck_assert_int_eq(model_classify(m, x, 2, NULL), 1);
+    x[0] = 0.0f;
+    x[1] = 0.0f;                                /* z = (-0.5, -0.5): the normal prototype */
+    ck_assert_int_eq(model_classify(m, x, 2, NULL), 0);
+    ck_assert_float_lt(model_score(m, x, 2), 0.5f);
+    free(m);
+}
+END_TEST
+
+/* What a fewshot blob may not be: a prototype of no class, a class with
+ * no prototype, a count that is not 2n + P(n + 1); and its bytes are the
+ * golden blob in the corpus (the format, signature included, bit for bit;
+ * loading it is refused for its toy feature count, as the replay expects). */
+START_TEST(fewshot_blob)
+{
+    struct model *m = fewshot_model(), *r = calloc(1, sizeof *r);
+    uint8_t *b, gold[512];
+    size_t len, glen;
+    FILE *f;
+
+    keys_seed(0, g_pk, g_sk);
+    ck_assert_int_eq(model_encode(m, g_sk, &b, &len), 0);
+    ck_assert_uint_eq(len, MODEL_FIXED_LEN + 4u * 13u + MODEL_SIG_LEN);
+    ck_assert_uint_eq(b[5], 1);                 /* minor 1: the kind 2.0 readers refuse */
+    ck_assert_int_eq(model_load(b, len, g_pk, NULL, r), MODEL_EFEATURES);  /* 2 features: not the set's 16 */
+    ck_assert_int_eq(model_parse(b, len, r), 0);
+    ck_assert_uint_eq(r->n_protos, 3);
+    ck_assert_int_eq(memcmp(r->params, m->params, 13 * sizeof(float)), 0);
+    f = fopen(CORPUS_DIR "/fewshot_v2_1", "rb");
+    ck_assert_ptr_nonnull(f);
+    glen = fread(gold, 1, sizeof gold, f);
+    fclose(f);
+    ck_assert_uint_eq(glen, len);
+    ck_assert_int_eq(memcmp(gold, b, len), 0);
+    free(b);
+    /* on the envelope set its kinematics ride before the parameters (2.2) */
+    m->features.id = FEATURESET_ENVELOPE;
+    m->features.kin = (struct featureset_kin){ 29.7f, 9u, 7.94f, 39.04f, 0.0f };
+    ck_assert_int_eq(model_encode(m, g_sk, &b, &len), 0);
+    ck_assert_uint_eq(len, MODEL_FIXED_LEN + MODEL_KIN_LEN + 4u * 13u + MODEL_SIG_LEN);
+    ck_assert_uint_eq(b[5], 2);
+    ck_assert_int_eq(model_parse(b, len, r), 0);
+    ck_assert(r->features.kin.shaft_hz == 29.7f && r->features.kin.n_elements == 9 &&
+              r->features.kin.pitch_d == 39.04f);
+    ck_assert_int_eq(memcmp(r->params, m->params, 13 * sizeof(float)), 0);
+    ck_assert_int_eq(model_parse(b, len - 4, r), MODEL_ETRUNCATED);
+    free(b);
+    m->features.id = FEATURESET_SPECTRAL;
+    m->params[12] = 2.0f;                       /* class 2 of 2 */
+    ck_assert_int_eq(model_check(m), MODEL_EFIELD);
+    m->params[12] = 0.0f;                       /* class 1 left without a prototype */
+    m->params[11] = 0.0f;
+    ck_assert_int_eq(model_check(m), MODEL_EFIELD);
+    m->params[11] = 0.5f;                       /* not an integer class */
+    ck_assert_int_eq(model_check(m), MODEL_EFIELD);
+    m->params[11] = 1.0f;
+    m->params[12] = 1.0f;
+    m->param_count--;
+    ck_assert_int_eq(model_check(m), MODEL_EFIELD);
+    free(m);
+    free(r);
+}
+END_TEST
 
 START_TEST(anomaly_score_formula)
 {
@@ -282,6 +391,16 @@ START_TEST(corpus_regen)
     fwrite(bytes, 1, n, f);                                        \
     fclose(f);
     WRITE("good_anomaly", b, len);
+    {
+        struct model *fm = fewshot_model();
+        uint8_t *fb;
+        size_t flen;
+
+        ck_assert_int_eq(model_encode(fm, g_sk, &fb, &flen), 0);
+        WRITE("fewshot_v2_1", fb, flen);
+        free(fb);
+        free(fm);
+    }
     WRITE("trunc_header", b, 50);
     WRITE("trunc_params", b, len - 70);
     b[len - 1] ^= 1;
@@ -308,6 +427,8 @@ Suite *model_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, anomaly_score_formula);
     tcase_add_test(tc, centroid_score_formula);
+    tcase_add_test(tc, fewshot_score_formula);
+    tcase_add_test(tc, fewshot_blob);
     tcase_add_test(tc, range_checks);
     tcase_add_test(tc, blob_round_trip_and_refusals);
     tcase_add_test(tc, corpus_replay);

@@ -16,6 +16,7 @@
 
 #include "../featgolden.h"
 #include "server/datasets/datasets.h"
+#include "server/models/models_fewshot.h"
 
 #include "schema/model.h"
 
@@ -73,7 +74,7 @@ static struct model *anomaly_model(void)
     ck_assert_ptr_nonnull(m);
     m->channel_count = 2;
     m->features = (struct featureset_spec){ FEATURESET_STATS, FEATURESET_STATS_VERSION, 256, 256,
-                                            1000.0f };
+                                            1000.0f, FEATURESET_NO_KIN };
     m->version = 7;
     layout_of(m->layout, "ch0");
     ck_assert_int_eq(models_train_anomaly(X, N, D, 0.99f, m), 0);
@@ -129,7 +130,7 @@ START_TEST(centroid_known_answers)
         }
     m->channel_count = 2;
     m->features = (struct featureset_spec){ FEATURESET_STATS, FEATURESET_STATS_VERSION, 256, 256,
-                                            1000.0f };
+                                            1000.0f, FEATURESET_NO_KIN };
     ck_assert_int_eq(models_train_centroid(X, y, K * PER, D, K, 0, m, &bad), 0);
     ck_assert_int_eq(m->param_count, 2 * D + K * D);
     for (int t = 0; t < 300; t++) {
@@ -267,7 +268,7 @@ START_TEST(header_matches_blob_classifier)
     }
     m->channel_count = 2;
     m->features = (struct featureset_spec){ FEATURESET_STATS, FEATURESET_STATS_VERSION, 256, 256,
-                                            1000.0f };
+                                            1000.0f, FEATURESET_NO_KIN };
     ck_assert_int_eq(models_train_centroid(X, y, K * PER, D, K, 0, m, NULL), 0);
     header_equivalence(m);
     m->normal_class = MODEL_NO_CLASS;
@@ -276,21 +277,73 @@ START_TEST(header_matches_blob_classifier)
 }
 END_TEST
 
+/* The few-shot learner as the server ships it: 5 labeled windows per
+ * class, class 1 in two forms, 90 unlabeled; exported as blob kind 3 it
+ * classifies the unlabeled windows, its header scores the same bits, and
+ * the flash budget takes prototypes away before it refuses. */
+START_TEST(fewshot_export_and_budget)
+{
+    enum { K = 3, LAB = 5, UNL = 90, NR = K * LAB + UNL };
+    static float X[NR * D];
+    int32_t lab[NR], truth[NR];
+    struct fewshot_data d = { X, NR, D, lab, NULL, NULL, K };
+    struct fewshot_params p;
+    struct fewshot_model fm;
+    struct model *m = calloc(1, sizeof *m);
+    uint32_t used = 0, hits = 0;
+    size_t one = 4u * (2u * D + K * (D + 1u));
+
+    for (int i = 0; i < NR; i++) {
+        int c = i % K, form = (i / K) % 2;
+
+        truth[i] = c;
+        lab[i] = i < K * LAB ? c : FEWSHOT_UNLABELED;
+        for (int j = 0; j < D; j++) {
+            double mu = c == 1 ? (form ? 4.0 : -4.0) * (j % 2 ? 1 : 0)   /* two forms */
+                               : 4.0 * c * (j % 3 ? 1 : -1);
+            X[i * D + j] = (float)(mu + 0.5 * nrand());
+        }
+    }
+    models_fewshot_defaults(&p);
+    ck_assert_int_eq(models_fewshot_fit_budget(&d, &p, 7168, &fm, &used), 0);
+    ck_assert_uint_eq(used, p.protos);
+    m->channel_count = 2;
+    m->features = (struct featureset_spec){ FEATURESET_STATS, FEATURESET_STATS_VERSION, 256, 256,
+                                            1000.0f, FEATURESET_NO_KIN };
+    ck_assert_int_eq(models_fewshot_export(&fm, 0, m), 0);
+    ck_assert_int_eq(model_check(m), 0);
+    ck_assert_uint_eq(m->kind, MODEL_FEWSHOT);
+    ck_assert_uint_le(4u * m->param_count, 7168);
+    for (int i = K * LAB; i < NR; i++)
+        hits += model_classify(m, X + i * D, D, NULL) == truth[i];
+    ck_assert_uint_ge(hits, UNL * 9 / 10);
+    header_equivalence(m);
+    models_fewshot_release(&fm);
+    /* A budget of one prototype per class: it takes one; below: refused. */
+    ck_assert_int_eq(models_fewshot_fit_budget(&d, &p, one, &fm, &used), 0);
+    ck_assert_uint_eq(used, 1);
+    ck_assert_uint_eq(fm.n_protos, K);
+    models_fewshot_release(&fm);
+    ck_assert_int_eq(models_fewshot_fit_budget(&d, &p, one - 4, &fm, &used), MODEL_ETOOBIG);
+    free(m);
+}
+END_TEST
+
 START_TEST(window_features)
 {
-    struct featureset_spec fs = { FEATURESET_STATS, FEATURESET_STATS_VERSION, 1000, 1000, 100.0f };
+    struct featureset_spec fs = { FEATURESET_STATS, FEATURESET_STATS_VERSION, 1000, 1000, 100.0f, FEATURESET_NO_KIN };
     float x[1000], f[FEATURESET_STATS_NFEAT], g[FEATURESET_STATS_NFEAT];
 
     for (int i = 0; i < 1000; i++)
         x[i] = (float)(2.0 * sin(i * 0.05));
-    ck_assert_int_eq(featureset_compute(&fs, x, 1000, 1, f), 0);
+    ck_assert_int_eq(featureset_compute(&fs, x, 1000, 1, NULL, 0, f), 0);
     ck_assert_float_eq_tol(f[1], (float)log(2.0 / sqrt(2.0)), 0.01f);   /* RMS of a sine */
     ck_assert_float_eq_tol(f[2], (float)log(2.0), 0.01f);               /* peak */
     ck_assert_float_eq_tol(f[4], (float)log(1.5), 0.02f);               /* kurtosis of a sine */
     /* Ten times the amplitude shifts RMS and peak by log(10), not the crest. */
     for (int i = 0; i < 1000; i++)
         x[i] *= 10.0f;
-    ck_assert_int_eq(featureset_compute(&fs, x, 1000, 1, g), 0);
+    ck_assert_int_eq(featureset_compute(&fs, x, 1000, 1, NULL, 0, g), 0);
     ck_assert_float_eq_tol(g[1] - f[1], (float)log(10.0), 1e-3f);
     ck_assert_float_eq_tol(g[3], f[3], 1e-3f);
     ck_assert_float_eq_tol(g[6] - f[6], (float)(2 * log(10.0)), 1e-3f);
@@ -315,6 +368,8 @@ START_TEST(golden_features_server)
         in.channel_count = g[k].channels;
         in.window_samples = g[k].spec.window;
         in.sample_rate = g[k].spec.sample_rate;
+        in.feature_set = g[k].spec.id;
+        in.feature_kin = g[k].spec.kin;
         ds_feature_spec(&in, &fs);
         ck_assert_uint_eq(fs.id, g[k].spec.id);
         ck_assert_uint_eq(fs.version, g[k].spec.version);
@@ -361,6 +416,7 @@ Suite *models_suite(void)
     tcase_add_test(tc, header_matches_blob_anomaly);
     tcase_add_test(tc, header_matches_blob_classifier);
     tcase_add_test(tc, window_features);
+    tcase_add_test(tc, fewshot_export_and_budget);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -111,6 +111,69 @@ static void done(void)
     db_shutdown();
 }
 
+/* Per equipment type, where the rule applies: five pump snapshots that
+ * have no accel_x do not dilute rule A, but count for a rule that reads no
+ * channel; with 3 labeled hits the accuracy is withheld, with 5 it is
+ * given with its Wilson interval. */
+START_TEST(test_stats_by_equipment_type)
+{
+    struct rules_type_stats ts[4];
+    size_t n;
+    char q[1024];
+    int64_t a, s;
+
+    TESTDB_REQUIRE();
+    fixture();
+    sql("INSERT INTO equipment_types (name) VALUES ('screw_pump') ON CONFLICT DO NOTHING");
+    sql("INSERT INTO devices (id, public_key, site, equipment_type) VALUES "
+        "('d2', decode(repeat('11', 32), 'hex'), 'plant_a', 'screw_pump')");
+    for (int i = 11; i <= 15; i++) {
+        snprintf(q, sizeof q,
+                 "INSERT INTO snapshots (id, device_id, seq, trigger_time, sample_rate, sample_type,"
+                 " channel_count, channels, pre_samples, post_samples, detector, score, envelope,"
+                 " bytes, sha256) VALUES (%d, 'd2', %d, now(), 1000, 3, 1,"
+                 " '[{\"name\":\"flow\",\"unit\":\"l\"}]', 10, 10, 'z', 0.9, '\\x00', 1,"
+                 " decode(repeat('00', 32), 'hex'))", i, i);
+        sql(q);
+        snprintf(q, sizeof q, "INSERT INTO snapshot_features VALUES (%d, 'flow', 0, 1, 1, 1, 1, 20, 50,"
+                 " 7.8, array_fill(0::real, ARRAY[64]))", i);
+        sql(q);
+        snprintf(q, sizeof q, "INSERT INTO feature_jobs (snapshot_id) VALUES (%d)", i);
+        sql(q);
+    }
+    a = add_rule("A", "kurtosis(ch(\"accel_x\")) > 6 => bearing_outer_race", "bearing_outer_race", 1);
+    ck_assert_int_eq(rules_stats_by_type(a, ts, 4, &n), 0);
+    ck_assert_uint_eq(n, 1);
+    ck_assert_str_eq(ts[0].equipment_type, "centrifugal_pump");
+    ck_assert_int_eq(ts[0].snapshots, 10);
+    ck_assert_int_eq(ts[0].hits, 4);
+    ck_assert_double_eq_tol(ts[0].coverage, 0.4, 1e-12);
+    ck_assert_int_eq(ts[0].labeled, 3);
+    ck_assert_int_eq(ts[0].agreeing, 2);
+    ck_assert(isnan(ts[0].accuracy));
+    ck_assert_ptr_nonnull(strstr(ts[0].refused, "3 labeled hit(s)"));
+    /* a rule on metadata only applies to every snapshot with features */
+    s = add_rule("S", "score > 0.45 => bearing_outer_race", "bearing_outer_race", 1);
+    sql("INSERT INTO labels (snapshot_id, start_s, end_s, channels, class, created_by) VALUES"
+        " (1, 0, 1, '{0}', 'bearing_outer_race', 't'), (3, 0, 1, '{0}', 'bearing_outer_race', 't')");
+    ck_assert_int_eq(rules_stats_by_type(s, ts, 4, &n), 0);
+    ck_assert_uint_eq(n, 2);
+    ck_assert_str_eq(ts[0].equipment_type, "centrifugal_pump");
+    ck_assert_int_eq(ts[0].hits, 10);
+    ck_assert_int_eq(ts[0].labeled, 6);       /* 1, 2, 3, 7, 8, 9 */
+    ck_assert_int_eq(ts[0].agreeing, 4);      /* 1, 3, 7, 9 */
+    ck_assert_double_eq_tol(ts[0].accuracy, 4.0 / 6.0, 1e-12);
+    ck_assert_double_eq_tol(ts[0].acc_lo, 0.3000, 1e-3);   /* Wilson 4/6 by hand */
+    ck_assert_double_eq_tol(ts[0].acc_hi, 0.9032, 1e-3);
+    ck_assert_str_eq(ts[1].equipment_type, "screw_pump");
+    ck_assert_int_eq(ts[1].snapshots, 5);
+    ck_assert_int_eq(ts[1].hits, 5);
+    ck_assert_int_eq(ts[1].labeled, 0);
+    ck_assert_int_eq(rules_stats_by_type(999999, ts, 4, &n), SRV_ENOTFOUND);
+    done();
+}
+END_TEST
+
 START_TEST(test_stats_hand_computed)
 {
     struct rules_stats st;
@@ -274,6 +337,7 @@ Suite *rules_suite(void)
     tcase_add_unchecked_fixture(tc, testdb_setup, testdb_teardown);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_stats_hand_computed);
+    tcase_add_test(tc, test_stats_by_equipment_type);
     tcase_add_test(tc, test_vote_provenance_db);
     tcase_add_test(tc, test_taxonomy_cycle_refused);
     suite_add_tcase(s, tc);

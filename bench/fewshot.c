@@ -1,0 +1,598 @@
+/* fewshot.c - 5-shot classification of failure modes: the project's few-shot
+ * learner against k-NN and nearest-centroid baselines, all in the same run,
+ * on windows of recordings other than the labeled ones.
+ *
+ *   bench-fewshot [--data DIR] [--corpus cranfield|bearing|both] [--trials N]
+ *                 [--inductive] [--protos N] [--rounds N] [--shrink S]
+ *
+ * cranfield: DIR/cranfield-mpf (default DIR: $PRECURSOR_DATA, else
+ *   ../shared/data): 64 s windows (stride 32 s) of the 24 process channels;
+ *   classes normal + the six fault cases; per trial, for each class, 5
+ *   windows drawn from one recording (rotating which), tested on every
+ *   window of the recordings no class was labeled from.
+ * bearing: vibration made here from bearing kinematics (6205 geometry,
+ *   12 kHz): impacts at BPFO / BPFI / 2xBSF ringing a resonance, inner race
+ *   modulated by shaft rotation, ball by the cage, slip jitter, shaft
+ *   harmonics and noise; four speeds x three severities x two outer-race
+ *   load zones.  Labeled: 5 windows per class at the smallest severity and
+ *   one speed; tested on all other speeds and severities.
+ *
+ * Few-shot learner: all windows are its unlabeled data (their labels are
+ * never read), unless --inductive, which gives it only the labeled
+ * recordings' windows.  Baselines see the labeled windows only. */
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "schema/featureset.h"
+#include "schema/spectral.h"
+#include "server/models/models.h"
+#include "server/models/models_fewshot.h"
+
+#define SHOTS 5
+#define MAX_LINE 4096
+#define CF_CH 24
+#define CF_WIN 64
+#define CF_STRIDE 32
+#define MAX_FILES 16
+
+/* The feature views of every window: the bench's own project features
+ * (with bearing geometry where known), the issue's simple spectral
+ * baseline, and the one extractor's sets as the server computes them:
+ * "stats" v1 (what the server's classifier reads) and the set a "fewshot"
+ * model is trained on and the device computes: "envelope" v1 where the
+ * kinematics are known (bearing), "spectral" v1 where not (cranfield). */
+enum view { V_PROJECT, V_SIMPLE, V_STATS, V_SHIPPED, NVIEW };
+
+/* one feature set's matrix */
+struct fset {
+    const char *name;
+    uint32_t nf;
+    float *x;
+};
+
+struct corpus {
+    const char *name;
+    uint32_t n, cap, n_classes;
+    int32_t *truth;
+    uint32_t *group;           /* recording */
+    int32_t *group_class;      /* the fault class of the recording's fault rows */
+    uint32_t n_groups;
+    struct fset fs[NVIEW];     /* what enum view names */
+    const char *const *class_names;
+};
+
+static void *xrealloc(void *p, size_t n)
+{
+    void *q = realloc(p, n);
+    if (!q) {
+        fprintf(stderr, "fewshot: out of memory\n");
+        exit(1);
+    }
+    return q;
+}
+
+static void corpus_push(struct corpus *c, int32_t truth, uint32_t group, const float *const f[NVIEW])
+{
+    if (c->n == c->cap) {
+        c->cap = c->cap ? 2 * c->cap : 1024;
+        c->truth = xrealloc(c->truth, c->cap * sizeof *c->truth);
+        c->group = xrealloc(c->group, c->cap * sizeof *c->group);
+        for (int s = 0; s < NVIEW; s++)
+            c->fs[s].x = xrealloc(c->fs[s].x, (size_t)c->cap * c->fs[s].nf * sizeof(float));
+    }
+    c->truth[c->n] = truth;
+    c->group[c->n] = group;
+    for (int s = 0; s < NVIEW; s++)
+        memcpy(c->fs[s].x + (size_t)c->n * c->fs[s].nf, f[s], c->fs[s].nf * sizeof(float));
+    c->n++;
+}
+
+/* Simple spectral features of the issue's baseline: rms, kurtosis, crest and
+ * 16 linear FFT band energies (log) of one channel's frame. */
+static void simple_spectral(const float *x, uint32_t n, float *scratch, float *power, float *out)
+{
+    double m = 0, m2 = 0, m4 = 0, pk = 0;
+    for (uint32_t i = 0; i < n; i++)
+        m += x[i] / n;
+    for (uint32_t i = 0; i < n; i++) {
+        double d = x[i] - m;
+        m2 += d * d / n;
+        m4 += d * d * d * d / n;
+        pk = fabs(d) > pk ? fabs(d) : pk;
+    }
+    out[0] = (float)sqrt(m2);
+    out[1] = m2 > 0 ? (float)(m4 / (m2 * m2)) : 0;
+    out[2] = m2 > 0 ? (float)(pk / sqrt(m2)) : 0;
+    spectral_power(x, n, scratch, power);
+    for (uint32_t b = 0; b < 16; b++) {
+        double e = 0;
+        for (uint32_t k = 1 + b * (n / 32); k < 1 + (b + 1) * (n / 32) && k <= n / 2; k++)
+            e += power[k];
+        out[3 + b] = (float)log10(e + 1e-12);
+    }
+}
+
+/* One channel's frame through featureset_compute (set id, version 1; kin
+ * for the envelope set, else NULL). */
+static void extractor(uint16_t id, const float *x, uint32_t n, float fs, float *scratch, size_t ns,
+                      const struct featureset_kin *kin, float *out)
+{
+    struct featureset_spec sp = { id, 1, n, n, fs, FEATURESET_NO_KIN };
+
+    if (kin)
+        sp.kin = *kin;
+    if (featureset_compute(&sp, x, n, 1, scratch, ns, out) != 0) {
+        fprintf(stderr, "fewshot: featureset_compute(%s) failed\n", featureset_name(id));
+        exit(1);
+    }
+}
+
+/* Scratch floats for the shipped spectral sets at window n, rate fs. */
+static size_t extractor_scratch(uint32_t n, float fs)
+{
+    struct featureset_spec sp = { FEATURESET_SPECTRAL, FEATURESET_SPECTRAL_VERSION, n, n, fs,
+                                  FEATURESET_NO_KIN };
+
+    return featureset_scratch_floats(&sp);
+}
+
+/* ---------------- cranfield ---------------- */
+
+static const char *const cf_names[] = { "normal", "air_line_blockage", "water_line_blockage",
+                                        "top_sep_blockage", "open_bypass", "slugging", "press_2inch" };
+
+static int cf_read(const char *path, float **rows, int **label, uint32_t *n)
+{
+    FILE *f = fopen(path, "r");
+    char line[MAX_LINE];
+    uint32_t cap = 0;
+    *n = 0;
+    *rows = NULL;
+    *label = NULL;
+    if (!f || !fgets(line, sizeof line, f)) {
+        fprintf(stderr, "fewshot: cannot read %s\n", path);
+        if (f)
+            fclose(f);
+        return -1;
+    }
+    while (fgets(line, sizeof line, f)) {
+        if (!strchr(line, '\n') && !feof(f)) {
+            fprintf(stderr, "fewshot: %s: line over %d bytes\n", path, MAX_LINE);
+            fclose(f);
+            return -1;
+        }
+        if (*n == cap) {
+            cap = cap ? 2 * cap : 4096;
+            *rows = xrealloc(*rows, (size_t)cap * CF_CH * sizeof **rows);
+            *label = xrealloc(*label, cap * sizeof **label);
+        }
+        char *p = line, *end;
+        strtod(p, &end);                       /* timestamp */
+        for (int c = 0; c < CF_CH; c++) {
+            if (*end != ',') {
+                fprintf(stderr, "fewshot: %s row %u: %d columns\n", path, *n, c);
+                fclose(f);
+                return -1;
+            }
+            (*rows)[(size_t)*n * CF_CH + c] = (float)strtod(end + 1, &end);
+        }
+        (*label)[*n] = (int)strtol(end + 1, &end, 10);
+        (*n)++;
+    }
+    fclose(f);
+    return 0;
+}
+
+/* Project features of one channel's 64 s: level, log rms, and the portable
+ * spectral set (log bands, spectral kurtosis) of the frame. */
+static const struct spectral_config cf_spec = { .fs = 1.0f, .n = CF_WIN, .log_bands = 4,
+                                                .f_lo = 1.0f / 32, .sk_seg = 16 };
+
+static int cranfield_load(const char *dir, struct corpus *c)
+{
+    char path[1024], line[256];
+    snprintf(path, sizeof path, "%s/cranfield-mpf/files.csv", dir);
+    FILE *list = fopen(path, "r");
+    if (!list || !fgets(line, sizeof line, list)) {
+        fprintf(stderr, "fewshot: no %s (pass --data DIR or set PRECURSOR_DATA)\n", path);
+        if (list)
+            fclose(list);
+        return -1;
+    }
+    uint32_t nsp = spectral_feature_count(&cf_spec);
+    c->name = "cranfield-mpf";
+    c->n_classes = 7;
+    c->class_names = cf_names;
+    c->fs[0] = (struct fset){ "project", CF_CH * (1 + nsp), NULL };
+    c->fs[1] = (struct fset){ "simple-spectral", CF_CH * 19, NULL };
+    c->fs[2] = (struct fset){ "stats", CF_CH * FEATURESET_STATS_NFEAT, NULL };
+    c->fs[3] = (struct fset){ "spectral-v1", CF_CH * FEATURESET_SPECTRAL_NFEAT, NULL };
+    c->group_class = calloc(MAX_FILES, sizeof *c->group_class);
+    size_t ns = spectral_scratch_floats(&cf_spec), nx = extractor_scratch(CF_WIN, 1.0f);
+    float *scratch = malloc((ns + nx + 2 * CF_WIN) * sizeof *scratch), frame[CF_WIN];
+    float f0[CF_CH * 16], f1[CF_CH * 19], f2[CF_CH * FEATURESET_STATS_NFEAT], pw[CF_WIN / 2 + 1];
+    float f3[CF_CH * FEATURESET_SPECTRAL_NFEAT];
+    while (fgets(line, sizeof line, list) && c->n_groups < MAX_FILES) {
+        char *comma = strchr(line, ',');
+        if (!comma)
+            continue;
+        *comma = 0;
+        int fault = atoi(comma + 1);
+        float *rows;
+        int *lab;
+        uint32_t n;
+        snprintf(path, sizeof path, "%s/cranfield-mpf/%s", dir, line);
+        if (fault < 1 || fault > 6 || cf_read(path, &rows, &lab, &n) != 0)
+            return -1;
+        uint32_t g = c->n_groups++;
+        c->group_class[g] = fault;
+        for (uint32_t s = 0; s + CF_WIN <= n; s += CF_STRIDE) {
+            int sum = 0;
+            for (uint32_t i = s; i < s + CF_WIN; i++)
+                sum += lab[i] != 0;
+            if (sum != 0 && sum != CF_WIN)
+                continue;                      /* a window across a fault edge has no one label */
+            for (int ch = 0; ch < CF_CH; ch++) {
+                double m = 0;
+                for (uint32_t i = 0; i < CF_WIN; i++)
+                    m += (frame[i] = rows[(size_t)(s + i) * CF_CH + ch]) / CF_WIN;
+                float *o = f0 + ch * (1 + nsp);
+                o[0] = (float)m;
+                if (spectral_features(&cf_spec, frame, scratch, ns, o + 1) != 0)
+                    memset(o + 1, 0, nsp * sizeof *o);
+                o[1] = logf(o[1] + 1e-9f);     /* rms on a log scale: ranges span decades */
+                simple_spectral(frame, CF_WIN, scratch, pw, f1 + ch * 19);
+                extractor(FEATURESET_STATS, frame, CF_WIN, 1.0f, NULL, 0, NULL,
+                          f2 + ch * FEATURESET_STATS_NFEAT);
+                extractor(FEATURESET_SPECTRAL, frame, CF_WIN, 1.0f, scratch, ns + nx, NULL,
+                          f3 + ch * FEATURESET_SPECTRAL_NFEAT);
+            }
+            const float *fx[NVIEW] = { f0, f1, f2, f3 };
+            corpus_push(c, sum ? fault : 0, g, fx);
+        }
+        free(rows);
+        free(lab);
+    }
+    fclose(list);
+    free(scratch);
+    return c->n_groups == MAX_FILES ? 0 : -1;
+}
+
+/* ---------------- bearing (generated from kinematics) ---------------- */
+
+static const char *const br_names[] = { "normal", "inner_race", "outer_race", "ball" };
+#define BR_FS 12000.0f
+#define BR_N 4096
+static const struct spectral_bearing br_6205 = { 9, 7.94f, 39.04f, 0.0f };
+
+static uint64_t rng_state = 88172645463325252ull;
+static double urand(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return (double)(rng_state >> 11) / 9007199254740992.0;
+}
+static double nrand(void)
+{
+    double u = urand() + 1e-12, v = urand();
+    return sqrt(-2 * log(u)) * cos(6.283185307179586 * v);
+}
+
+/* One 4096-sample window of class cls at shaft speed fr, severity sev (1..3),
+ * outer-race load zone zone (0 in the zone, 1 at 90 degrees: weaker, and
+ * modulated by the shaft as the load passes). */
+static void bearing_window(int cls, double fr, int sev, int zone, float *x)
+{
+    float f[SPECTRAL_NDEFECTS];
+    spectral_defect_freqs(&br_6205, (float)fr, f);
+    double res = 3400.0 + 300.0 * urand(), damp = 1200.0 + 200.0 * sev;
+    double amp = sev == 1 ? 0.6 : sev == 2 ? 1.0 : 1.5, phase = urand() * 6.283185307179586;
+    for (int i = 0; i < BR_N; i++) {
+        double t = i / BR_FS;
+        x[i] = (float)(0.25 * sin(6.283185307179586 * fr * t + phase) +
+                       0.08 * sin(2 * 6.283185307179586 * fr * t) + 0.15 * nrand());
+    }
+    if (cls == 0)
+        return;
+    double rate = cls == 1 ? f[SPECTRAL_BPFI] : cls == 2 ? f[SPECTRAL_BPFO] : 2 * f[SPECTRAL_BSF];
+    for (double t0 = urand() / rate; t0 < BR_N / BR_FS; t0 += (1.0 + 0.015 * nrand()) / rate) {
+        double a = amp;
+        if (cls == 1)          /* the inner race turns through the load zone */
+            a *= 0.5 * (1 + cos(6.283185307179586 * fr * t0));
+        else if (cls == 2 && zone)
+            a *= 0.35 * (1 + 0.8 * cos(6.283185307179586 * fr * t0));
+        else if (cls == 3)     /* the ball in and out of the load zone, at cage speed */
+            a *= 0.6 * (1 + cos(6.283185307179586 * f[SPECTRAL_FTF] * t0));
+        for (int i = (int)(t0 * BR_FS) + 1; i < BR_N && i < (int)(t0 * BR_FS) + 200; i++) {
+            double dt = i / BR_FS - t0;
+            x[i] += (float)(a * exp(-dt * damp) * sin(6.283185307179586 * res * dt));
+        }
+    }
+}
+
+static int bearing_make(struct corpus *c)
+{
+    static const double rpm[4] = { 1797, 1772, 1750, 1730 };
+    c->name = "bearing-sim";
+    c->n_classes = 4;
+    c->class_names = br_names;
+    struct spectral_config sc = { .fs = BR_FS, .n = BR_N, .log_bands = 8, .f_lo = 20.0f,
+                                  .order_bands = 6, .sk_seg = 64, .has_bearing = 1,
+                                  .bearing = br_6205 };
+    sc.shaft_hz = 30.0f;
+    uint32_t nsp = spectral_feature_count(&sc);
+    c->fs[0] = (struct fset){ "project", nsp, NULL };
+    c->fs[1] = (struct fset){ "simple-spectral", 19, NULL };
+    c->fs[2] = (struct fset){ "stats", FEATURESET_STATS_NFEAT, NULL };
+    c->fs[3] = (struct fset){ "envelope-v1", FEATURESET_ENVELOPE_NFEAT, NULL };
+    c->group_class = calloc(4 * 3 * 2 * 4, sizeof *c->group_class);
+    size_t ns = spectral_scratch_floats(&sc), nx = extractor_scratch(BR_N, BR_FS) + 64;
+    ns = ns > nx ? ns : nx;     /* the envelope set's scratch is the spectral set's (SK segment 64) */
+    float *scratch = malloc((ns + 2 * BR_N) * sizeof *scratch), *pw = malloc((BR_N / 2 + 1) * sizeof *pw);
+    static float x[BR_N];
+    float f0[64], f1[19], f2[FEATURESET_STATS_NFEAT], f3[FEATURESET_ENVELOPE_NFEAT];
+    /* a recording: one class at one speed, severity and zone; 20 windows each */
+    for (int cls = 0; cls < 4; cls++)
+        for (int sp = 0; sp < 4; sp++)
+            for (int sev = 1; sev <= 3; sev++)
+                for (int zone = 0; zone < (cls == 2 ? 2 : 1); zone++) {
+                    if (cls == 0 && sev > 1)
+                        continue;             /* normal has no severity */
+                    uint32_t g = c->n_groups++;
+                    c->group_class[g] = cls;
+                    sc.shaft_hz = (float)(rpm[sp] / 60.0);
+                    for (int w = 0; w < 20; w++) {
+                        bearing_window(cls, rpm[sp] / 60.0, sev, zone, x);
+                        if (spectral_features(&sc, x, scratch, ns, f0) != 0)
+                            return -1;
+                        f0[0] = logf(f0[0]);
+                        simple_spectral(x, BR_N, scratch, pw, f1);
+                        struct featureset_kin kin = { sc.shaft_hz, br_6205.n_elements,
+                                                      br_6205.ball_d, br_6205.pitch_d,
+                                                      br_6205.contact_deg };
+
+                        extractor(FEATURESET_STATS, x, BR_N, BR_FS, NULL, 0, NULL, f2);
+                        extractor(FEATURESET_ENVELOPE, x, BR_N, BR_FS, scratch, ns, &kin, f3);
+                        const float *fx[NVIEW] = { f0, f1, f2, f3 };
+                        corpus_push(c, cls, g, fx);
+                    }
+                }
+    free(scratch);
+    free(pw);
+    return 0;
+}
+
+/* ---------------- the trials ---------------- */
+
+/* Every method of a run: learner (k = -1 few-shot, 0 centroid, 3 3-NN) on a view. */
+static const struct method {
+    const char *name;
+    enum view v;
+    int k;
+} methods[] = {
+    { "fewshot (project features)", V_PROJECT, -1 },
+    { "fewshot (shipped set)", V_SHIPPED, -1 },
+    { "3-NN (project features)", V_PROJECT, 3 },
+    { "centroid (project features)", V_PROJECT, 0 },
+    { "3-NN (shipped set)", V_SHIPPED, 3 },
+    { "centroid (shipped set)", V_SHIPPED, 0 },
+    { "3-NN (simple spectral)", V_SIMPLE, 3 },
+    { "centroid (simple spectral)", V_SIMPLE, 0 },
+    { "3-NN (stats v1)", V_STATS, 3 },
+    { "centroid (stats v1: server classifier)", V_STATS, 0 },
+};
+#define M_COUNT ((int)(sizeof methods / sizeof methods[0]))
+
+struct tally {
+    uint32_t hits, n, ch[FEWSHOT_MAX_CLASSES], cn[FEWSHOT_MAX_CLASSES], fa, nn, det, nf;
+    double acc_min, acc_max;
+};
+
+/* Which recording each class is labeled from in trial t: for bearing, the
+ * smallest severity at the first speed (zone 0); for cranfield, the t-th
+ * recording of the fault case (normal from the same one as air line blockage). */
+static uint32_t label_group(const struct corpus *c, int bearing, uint32_t cls, uint32_t t)
+{
+    uint32_t seen = 0, want = bearing ? 0 : t;
+    int32_t gc = (!bearing && cls == 0) ? 1 : (int32_t)cls;
+    for (;;)
+        for (uint32_t g = 0; g < c->n_groups; g++)
+            if (c->group_class[g] == gc && seen++ == want)
+                return g;
+}
+
+static struct fewshot_params g_params;
+
+static void run_trial(const struct corpus *c, int bearing, uint32_t t, int inductive,
+                      struct tally *tl, size_t model_bytes[])
+{
+    uint32_t K = c->n_classes, lg[FEWSHOT_MAX_CLASSES];
+    int32_t *lab = malloc(c->n * sizeof *lab), *pred = malloc(c->n * sizeof *pred);
+    int32_t *truth = malloc(c->n * sizeof *truth);
+    char *labeled_group = calloc(c->n_groups, 1);
+    for (uint32_t k = 0; k < K; k++) {
+        lg[k] = label_group(c, bearing, k, t);
+        labeled_group[lg[k]] = 1;
+    }
+    for (uint32_t i = 0; i < c->n; i++) {
+        lab[i] = FEWSHOT_UNLABELED;
+        truth[i] = labeled_group[c->group[i]] ? -1 : c->truth[i];
+    }
+    /* 5 windows of each class from its labeling recording, spread by a random start */
+    for (uint32_t k = 0; k < K; k++) {
+        uint32_t idx[4096], m = 0;
+        for (uint32_t i = 0; i < c->n && m < 4096; i++)
+            if (c->group[i] == lg[k] && c->truth[i] == (int32_t)k)
+                idx[m++] = i;
+        for (uint32_t s = 0; s < SHOTS && s < m; s++) {
+            uint32_t j = s + (uint32_t)(urand() * (m - s));
+            uint32_t tmp = idx[s];
+            idx[s] = idx[j];
+            idx[j] = tmp;
+            lab[idx[s]] = (int32_t)k;
+        }
+    }
+    for (int meth = 0; meth < M_COUNT; meth++) {
+        const struct fset *f = &c->fs[methods[meth].v];
+        struct fewshot_data d = { .x = f->x, .n_rows = c->n, .n_feat = f->nf, .label = lab, .n_classes = K };
+        int rc;
+        if (methods[meth].k < 0) {
+            struct fewshot_params p;
+            struct fewshot_model m;
+            p = g_params;
+            float *xs = f->x;
+            int32_t *ls = lab;
+            uint32_t nr = c->n;
+            if (inductive) {           /* only the labeled recordings' windows as unlabeled data */
+                xs = malloc((size_t)c->n * f->nf * sizeof *xs);
+                ls = malloc(c->n * sizeof *ls);
+                nr = 0;
+                for (uint32_t i = 0; i < c->n; i++)
+                    if (labeled_group[c->group[i]]) {
+                        memcpy(xs + (size_t)nr * f->nf, f->x + (size_t)i * f->nf, f->nf * sizeof *xs);
+                        ls[nr++] = lab[i];
+                    }
+                d.x = xs;
+                d.label = ls;
+                d.n_rows = nr;
+            }
+            rc = models_fewshot_fit(&d, &p, &m);
+            if (inductive) {
+                free(xs);
+                free(ls);
+            }
+            for (uint32_t i = 0; rc == 0 && i < c->n; i++)
+                pred[i] = models_fewshot_predict(&m, f->x + (size_t)i * f->nf, NULL);
+            if (rc == 0) {
+                model_bytes[meth] = models_fewshot_bytes(&m);
+                models_fewshot_release(&m);
+            }
+        } else {
+            struct fewshot_baseline b;
+            uint32_t k = (uint32_t)methods[meth].k;
+            rc = models_baseline_fit(&d, k, &b);
+            for (uint32_t i = 0; rc == 0 && i < c->n; i++)
+                pred[i] = models_baseline_predict(&b, f->x + (size_t)i * f->nf);
+            if (rc == 0)
+                models_baseline_release(&b);
+        }
+        if (rc != 0) {
+            fprintf(stderr, "fewshot: %s: fit failed (%d)\n", methods[meth].name, rc);
+            exit(1);
+        }
+        struct eval_report r;
+        models_eval_tally(truth, pred, c->n, K, 0, &r);
+        struct tally *a = &tl[meth];
+        a->hits += r.accuracy.hits;
+        a->n += r.accuracy.n;
+        double acc = r.accuracy.n ? (double)r.accuracy.hits / r.accuracy.n : 0;
+        a->acc_min = t == 0 || acc < a->acc_min ? acc : a->acc_min;
+        a->acc_max = t == 0 || acc > a->acc_max ? acc : a->acc_max;
+        for (uint32_t k = 0; k < K; k++) {
+            a->ch[k] += r.recall[k].hits;
+            a->cn[k] += r.recall[k].n;
+        }
+        a->fa += r.false_alarm.hits;
+        a->nn += r.false_alarm.n;
+        a->det += r.detection.hits;
+        a->nf += r.detection.n;
+    }
+    free(lab);
+    free(pred);
+    free(truth);
+    free(labeled_group);
+}
+
+static void report(const struct corpus *c, const struct tally *tl, uint32_t trials,
+                   const size_t bytes[])
+{
+    double lo, hi, best = 0, own[2] = { 0, 0 };
+    int nown = 0;
+    printf("\n== %s: %u windows, %u recordings, %u classes, %u trial(s), %d shots/class ==\n",
+           c->name, c->n, c->n_groups, c->n_classes, trials, SHOTS);
+    printf("features: project %u, simple spectral %u, stats v1 %u, shipped set (%s) %u\n",
+           c->fs[V_PROJECT].nf, c->fs[V_SIMPLE].nf, c->fs[V_STATS].nf, c->fs[V_SHIPPED].name,
+           c->fs[V_SHIPPED].nf);
+    for (int m = 0; m < M_COUNT; m++) {
+        const struct tally *a = &tl[m];
+        models_eval_wilson(a->hits, a->n, &lo, &hi);
+        double acc = a->n ? (double)a->hits / a->n : 0;
+        if (methods[m].k >= 0 && acc > best)
+            best = acc;
+        if (methods[m].k < 0 && nown < 2)
+            own[nown++] = acc;
+        printf("%-40s acc %5.1f%% [%4.1f, %4.1f] (trials %4.1f..%4.1f) n=%u | fault det %5.1f%% "
+               "false alarm %4.1f%%\n  recall:", methods[m].name, 100 * acc, 100 * lo, 100 * hi,
+               100 * a->acc_min, 100 * a->acc_max, a->n, a->nf ? 100.0 * a->det / a->nf : 0,
+               a->nn ? 100.0 * a->fa / a->nn : 0);
+        for (uint32_t k = 0; k < c->n_classes; k++)
+            printf(" %s %.0f%% (n=%u)", c->class_names[k], a->cn[k] ? 100.0 * a->ch[k] / a->cn[k] : 0, a->cn[k]);
+        printf("\n");
+    }
+    for (int m = 0, o = 0; m < M_COUNT; m++)
+        if (methods[m].k < 0) {
+            printf("%s - best baseline: %+.1f points (target +15); model %zu bytes of parameters "
+                   "(device budget 8192)\n", methods[m].name, 100 * (own[o] - best), bytes[m]);
+            o++;
+        }
+}
+
+int main(int argc, char **argv)
+{
+    const char *dir = getenv("PRECURSOR_DATA") ? getenv("PRECURSOR_DATA") : "../shared/data";
+    const char *which = "both";
+    uint32_t trials = 3;
+    int inductive = 0;
+    static const struct option opts[] = { { "data", required_argument, NULL, 'd' },
+                                          { "corpus", required_argument, NULL, 'c' },
+                                          { "trials", required_argument, NULL, 't' },
+                                          { "inductive", no_argument, NULL, 'i' },
+                                          { "protos", required_argument, NULL, 'p' },
+                                          { "rounds", required_argument, NULL, 'r' },
+                                          { "shrink", required_argument, NULL, 's' },
+                                          { NULL, 0, NULL, 0 } };
+    models_fewshot_defaults(&g_params);
+    for (int o; (o = getopt_long(argc, argv, "d:c:t:ip:r:s:", opts, NULL)) != -1;) {
+        if (o == 'p')
+            g_params.protos = (uint32_t)atoi(optarg);
+        else if (o == 'r')
+            g_params.rounds = (uint32_t)atoi(optarg);
+        else if (o == 's')
+            g_params.shrink = (float)atof(optarg);
+        else if (o == 'd')
+            dir = optarg;
+        else if (o == 'c')
+            which = optarg;
+        else if (o == 't')
+            trials = (uint32_t)atoi(optarg);
+        else if (o == 'i')
+            inductive = 1;
+        else
+            return 2;
+    }
+    if (trials < 1 || trials > 100) {
+        fprintf(stderr, "fewshot: --trials 1..100\n");
+        return 2;
+    }
+    for (int b = 0; b < 2; b++) {
+        if (strcmp(which, "both") != 0 && strcmp(which, b ? "bearing" : "cranfield") != 0)
+            continue;
+        struct corpus c = { 0 };
+        struct tally tl[M_COUNT];
+        size_t bytes[M_COUNT] = { 0 };
+        memset(tl, 0, sizeof tl);
+        if ((b ? bearing_make(&c) : cranfield_load(dir, &c)) != 0) {
+            fprintf(stderr, "fewshot: %s corpus not available: skipped\n", b ? "bearing" : "cranfield");
+            continue;
+        }
+        uint32_t nt = b ? trials : (trials < 2 ? trials : 2);   /* cases 5, 6 have two recordings */
+        for (uint32_t t = 0; t < nt; t++)
+            run_trial(&c, b, t, inductive, tl, bytes);
+        report(&c, tl, nt, bytes);
+    }
+    return 0;
+}

@@ -1,0 +1,147 @@
+/* models_fewshot.h - learning a failure mode from a handful of labeled
+ * windows, and evaluation that says when it cannot tell.
+ *
+ * The learner works on a feature matrix (one row per window) in which most
+ * rows carry no label.  What it uses besides the few labels:
+ *   - every row, labeled or not, for a robust standardisation (median and
+ *     MAD per feature), per domain: rows of related equipment (transfer) are
+ *     standardised by their own domain's statistics so a shared failure mode
+ *     looks alike across machines of different size and speed;
+ *   - a metric learned from the labels (per-feature weights, Relief-style:
+ *     nearest other-class row against nearest same-class row, shrunk towards
+ *     uniform: five examples cannot be trusted with more);
+ *   - self-training: unlabeled rows that the labeled ones classify with a
+ *     clear margin join their class, a bounded number per round;
+ *   - weak labels (operators' rules, labels of related equipment) as labeled
+ *     rows of weight < 1;
+ * and keeps several prototypes per class (k-means in the learned metric), so
+ * one class seen in several forms is not one centroid between them.  The
+ * result is a nearest-prototype classifier whose parameters fold the metric
+ * into one scale per feature: it fits the device's model budget when
+ * features and prototypes are bounded (models_fewshot_bytes).
+ *
+ * Everything returns 0 or a negative MODEL_E* code (schema/model.h). */
+#ifndef PRECURSOR_MODELS_FEWSHOT_H
+#define PRECURSOR_MODELS_FEWSHOT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define FEWSHOT_MAX_CLASSES 32u
+#define FEWSHOT_MAX_PROTOS 16u       /* per class */
+#define FEWSHOT_UNLABELED (-1)
+
+/* A feature matrix with (mostly missing) labels.  Borrowed. */
+struct fewshot_data {
+    const float *x;                 /* n_rows x n_feat, row-major */
+    uint32_t n_rows, n_feat;
+    const int32_t *label;           /* class 0..n_classes-1 or FEWSHOT_UNLABELED */
+    const float *weight;            /* label weight in (0, 1]; NULL = all 1 (weak labels < 1) */
+    const uint32_t *domain;         /* 0 = the target equipment, others related; NULL = all 0 */
+    uint32_t n_classes;
+};
+
+struct fewshot_params {
+    uint32_t protos;                /* prototypes per class, 1..FEWSHOT_MAX_PROTOS */
+    uint32_t rounds;                /* self-training rounds, 0 = none */
+    uint32_t per_round;             /* unlabeled rows a class may take per round, per labeled row */
+    float margin;                   /* accept when d_best / d_second < margin (squared distances) */
+    float pseudo_weight;            /* weight of a self-trained row */
+    float shrink;                   /* metric: 0 = uniform weights, 1 = the labels' ratios alone */
+};
+
+void models_fewshot_defaults(struct fewshot_params *p);
+
+/* A nearest-prototype model.  z_j = (x_j - center_j) * scale_j (the metric
+ * is folded into scale); the class is that of the nearest prototype. */
+struct fewshot_model {
+    uint32_t n_feat, n_classes, n_protos;
+    float *center, *scale;          /* n_feat each */
+    float *proto;                   /* n_protos x n_feat */
+    uint16_t *proto_class;          /* n_protos */
+};
+
+/* Fit on d.  Needs at least one labeled row of weight 1 in domain 0 for every
+ * class (MODEL_ETOOFEW otherwise).  *m is written only on success; free it
+ * with models_fewshot_release. */
+int models_fewshot_fit(const struct fewshot_data *d, const struct fewshot_params *p,
+                       struct fewshot_model *m);
+void models_fewshot_release(struct fewshot_model *m);
+
+/* Class of one row; *d2_best the squared distance to its prototype (may be NULL). */
+int models_fewshot_predict(const struct fewshot_model *m, const float *x, float *d2_best);
+
+struct model;
+
+/* The blob's nearest-prototype kind (MODEL_FEWSHOT) from a fitted model:
+ * center, scale (floored at 1e-6: a blob's scales are positive),
+ * prototypes and their classes; threshold 0.5.  Fills kind, counts, params;
+ * the caller sets layout, channels, features and version. */
+int models_fewshot_export(const struct fewshot_model *fm, uint16_t normal_class, struct model *out);
+
+/* Fit with at most p->protos prototypes per class, fewer while the blob's
+ * parameters (4 bytes each) exceed max_bytes; *protos_used says how many
+ * per class it took.  MODEL_ETOOBIG when one per class does not fit. */
+int models_fewshot_fit_budget(const struct fewshot_data *d, const struct fewshot_params *p,
+                              size_t max_bytes, struct fewshot_model *m, uint32_t *protos_used);
+
+/* Bytes the model takes as float parameters on the device (center, scale,
+ * prototypes, one class byte per prototype). */
+size_t models_fewshot_bytes(const struct fewshot_model *m);
+
+/* The baselines, fitted on the labeled rows of weight 1 only, standardised
+ * by the labeled rows' mean and deviation (as the server's classifier is):
+ * k-NN (k neighbours, majority, ties to the nearest) and nearest centroid. */
+struct fewshot_baseline {
+    uint32_t n_feat, n_ref, k;      /* k = 0: nearest centroid over n_ref = classes */
+    float *mean, *inv_std, *ref;
+    int32_t *ref_class;
+};
+int models_baseline_fit(const struct fewshot_data *d, uint32_t k, struct fewshot_baseline *b);
+int models_baseline_predict(const struct fewshot_baseline *b, const float *x);
+void models_baseline_release(struct fewshot_baseline *b);
+
+/* ---- evaluation (models_eval.c) ---- */
+
+/* A figure with its 95% Wilson interval, or a refusal: ok = 0 and why says
+ * what the labels lack. */
+struct eval_figure {
+    int ok;
+    uint32_t hits, n;
+    double value, lo, hi;
+    char why[96];
+};
+
+/* Wilson score interval (z = 1.96) of hits out of n; n = 0 gives [0, 1]. */
+void models_eval_wilson(uint32_t hits, uint32_t n, double *lo, double *hi);
+
+#define EVAL_MIN_TEST 10u           /* windows behind an accuracy */
+#define EVAL_MIN_CLASS_TEST 5u      /* windows of a class behind its recall */
+
+struct eval_report {
+    struct eval_figure accuracy;
+    struct eval_figure recall[FEWSHOT_MAX_CLASSES];
+    struct eval_figure false_alarm;  /* normal windows called a fault (when normal_class set) */
+    struct eval_figure detection;    /* fault windows called any fault */
+    uint32_t n_classes, n_groups;
+};
+
+/* Tally predictions against truth (label < 0: not scored) into r, refusing
+ * each figure the counts cannot support.  normal_class < 0: no normal class. */
+void models_eval_tally(const int32_t *truth, const int32_t *pred, uint32_t n, uint32_t n_classes,
+                       int32_t normal_class, struct eval_report *r);
+
+/* The learners leave-one-group-out can evaluate. */
+enum eval_learner { EVAL_FEWSHOT, EVAL_KNN, EVAL_CENTROID };
+
+/* Leave-one-group-out: for each group (recording, device, asset) with a
+ * labeled row, fit on the labeled rows of the other groups (and every row as
+ * unlabeled data for the few-shot learner; the held-out group's labels are
+ * hidden), predict the group's labeled rows.  Refuses (ok = 0 on every
+ * figure) with fewer than two groups, and refuses a class's recall when no
+ * other group labels it (the fold could not learn it). */
+int models_eval_logo(const struct fewshot_data *d, const uint32_t *group, enum eval_learner how,
+                     const struct fewshot_params *p, uint32_t knn_k, int32_t normal_class,
+                     struct eval_report *r);
+
+#endif

@@ -1,0 +1,214 @@
+/* check_fewshot.c - the few-shot learner, its baselines and the evaluation:
+ * a class seen in two forms (which one centroid cannot hold), the use of
+ * unlabeled windows, transfer through per-domain standardisation, the
+ * Wilson interval against hand-computed values, and the refusals when the
+ * labels cannot support a figure. */
+#include "server/models/models_fewshot.h"
+
+#include <check.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "schema/model.h"
+
+Suite *fewshot_suite(void);
+
+static uint64_t rs = 0x9E3779B97F4A7C15ull;
+static double nrm(void)
+{
+    rs ^= rs << 13;
+    rs ^= rs >> 7;
+    rs ^= rs << 17;
+    double u = ((rs >> 11) + 1.0) / 9007199254740993.0;
+    rs ^= rs << 13;
+    rs ^= rs >> 7;
+    rs ^= rs << 17;
+    double v = (rs >> 11) / 9007199254740992.0;
+    return sqrt(-2 * log(u)) * cos(6.283185307179586 * v);
+}
+
+/* Class 0 at (0,0); class 1 in two forms, at (+6,0) and (-6,0): its one
+ * centroid sits on class 0.  Rows 0..9 labeled (5 of class 0, 5 of class 1:
+ * 3 of one form, 2 of the other); the rest unlabeled. */
+#define NR 400
+static float X[NR * 2];
+static int32_t Y[NR], L[NR];
+
+static void two_forms(void)
+{
+    for (int i = 0; i < NR; i++) {
+        int cls = i % 2, form = (i / 2) % 2;
+        Y[i] = cls;
+        X[2 * i] = (float)((cls ? (form ? 6.0 : -6.0) : 0.0) + 0.7 * nrm());
+        X[2 * i + 1] = (float)(0.7 * nrm());
+        L[i] = i < 10 ? cls : FEWSHOT_UNLABELED;
+    }
+}
+
+START_TEST(prototypes_hold_a_class_in_two_forms)
+{
+    struct fewshot_data d = { .x = X, .n_rows = NR, .n_feat = 2, .label = L, .n_classes = 2 };
+    struct fewshot_params p;
+    struct fewshot_model m;
+    struct fewshot_baseline cen;
+    uint32_t ok_fs = 0, ok_cen = 0;
+
+    two_forms();
+    models_fewshot_defaults(&p);
+    ck_assert_int_eq(models_fewshot_fit(&d, &p, &m), 0);
+    ck_assert_int_eq(models_baseline_fit(&d, 0, &cen), 0);
+    for (int i = 10; i < NR; i++) {
+        ok_fs += models_fewshot_predict(&m, X + 2 * i, NULL) == Y[i];
+        ok_cen += models_baseline_predict(&cen, X + 2 * i) == Y[i];
+    }
+    ck_assert_uint_ge(ok_fs, (NR - 10) * 95 / 100);
+    ck_assert_uint_le(ok_cen, (NR - 10) * 80 / 100);    /* one centroid per class cannot */
+    ck_assert_uint_ge(m.n_protos, 3);
+    ck_assert_uint_eq(models_fewshot_bytes(&m), 4 * (2 * 2 + m.n_protos * 2) + m.n_protos);
+    models_fewshot_release(&m);
+    models_baseline_release(&cen);
+}
+END_TEST
+
+/* Labeled rows of a related machine (domain 1) whose features are offset
+ * and scaled: standardised by their own domain they land on the target's
+ * classes.  With one labeled target row per class and the related rows,
+ * the target's unlabeled rows are classified. */
+START_TEST(transfer_through_domain_standardisation)
+{
+    enum { N = 300 };
+    static float x[N];
+    static int32_t y[N], lab[N];
+    static uint32_t dom[N];
+    static float w[N];
+    struct fewshot_params p;
+    struct fewshot_model m;
+    uint32_t ok = 0, n = 0;
+
+    for (int i = 0; i < N; i++) {
+        int cls = i % 2, related = i >= N / 2;
+        double v = (cls ? 2.0 : -2.0) + 0.5 * nrm();
+        x[i] = (float)(related ? 100.0 + 10.0 * v : v);
+        y[i] = cls;
+        dom[i] = (uint32_t)related;
+        lab[i] = (related && i < N / 2 + 20) || i < 2 ? cls : FEWSHOT_UNLABELED;
+        w[i] = related ? 0.5f : 1.0f;
+    }
+    struct fewshot_data d = { .x = x, .n_rows = N, .n_feat = 1, .label = lab, .weight = w,
+                              .domain = dom, .n_classes = 2 };
+    models_fewshot_defaults(&p);
+    ck_assert_int_eq(models_fewshot_fit(&d, &p, &m), 0);
+    for (int i = 2; i < N / 2; i++, n++)
+        ok += models_fewshot_predict(&m, x + i, NULL) == y[i];
+    ck_assert_uint_ge(ok, n * 95 / 100);
+    models_fewshot_release(&m);
+    /* related labels support a class; they cannot found one on the target */
+    lab[0] = lab[1] = FEWSHOT_UNLABELED;
+    ck_assert_int_eq(models_fewshot_fit(&d, &p, &m), MODEL_ETOOFEW);
+}
+END_TEST
+
+START_TEST(bad_input_refused)
+{
+    float x[4] = { 0, 1, NAN, 3 };
+    int32_t lab[4] = { 0, 1, 0, 1 };
+    struct fewshot_data d = { .x = x, .n_rows = 4, .n_feat = 1, .label = lab, .n_classes = 2 };
+    struct fewshot_params p;
+    struct fewshot_model m;
+
+    models_fewshot_defaults(&p);
+    ck_assert_int_eq(models_fewshot_fit(&d, &p, &m), MODEL_EINVAL);     /* NaN */
+    x[2] = 2;
+    lab[3] = 5;
+    ck_assert_int_eq(models_fewshot_fit(&d, &p, &m), MODEL_EINVAL);     /* class out of range */
+    lab[1] = lab[3] = 0;
+    ck_assert_int_eq(models_fewshot_fit(&d, &p, &m), MODEL_ETOOFEW);    /* class 1: no row */
+    lab[1] = 1;
+    p.protos = 0;
+    ck_assert_int_eq(models_fewshot_fit(&d, &p, &m), MODEL_EINVAL);
+}
+END_TEST
+
+/* Wilson 95% for 8/10: 0.4902..0.9433; for 0/5: 0..0.4345 (by hand from
+ * the formula with z = 1.96). */
+START_TEST(wilson_interval)
+{
+    double lo, hi;
+    models_eval_wilson(8, 10, &lo, &hi);
+    ck_assert_double_eq_tol(lo, 0.4902, 1e-3);
+    ck_assert_double_eq_tol(hi, 0.9433, 1e-3);
+    models_eval_wilson(0, 5, &lo, &hi);
+    ck_assert_double_eq_tol(lo, 0.0, 1e-9);
+    ck_assert_double_eq_tol(hi, 0.4345, 1e-3);
+}
+END_TEST
+
+START_TEST(tally_refuses_thin_figures)
+{
+    int32_t truth[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, -1 };
+    int32_t pred[12] = { 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 0, 1 };
+    struct eval_report r;
+
+    models_eval_tally(truth, pred, 12, 2, 0, &r);
+    ck_assert_int_eq(r.accuracy.ok, 1);
+    ck_assert_uint_eq(r.accuracy.n, 11);
+    ck_assert_uint_eq(r.accuracy.hits, 9);
+    ck_assert_int_eq(r.recall[0].ok, 1);
+    ck_assert_double_eq_tol(r.recall[0].value, 7.0 / 8, 1e-9);
+    ck_assert_int_eq(r.recall[1].ok, 0);               /* 3 windows of class 1 */
+    ck_assert_ptr_nonnull(strstr(r.recall[1].why, "3 test windows"));
+    ck_assert_int_eq(r.false_alarm.ok, 1);
+    ck_assert_uint_eq(r.false_alarm.hits, 1);
+    ck_assert_int_eq(r.detection.ok, 0);
+    models_eval_tally(truth, pred, 9, 2, 0, &r);       /* 9 windows: no accuracy */
+    ck_assert_int_eq(r.accuracy.ok, 0);
+    ck_assert_ptr_nonnull(strstr(r.accuracy.why, "at least 10"));
+}
+END_TEST
+
+/* One group: leave-one-group-out has nothing to leave out.  Two groups, but
+ * class 1 labeled in one: its recall is refused, not reported as 0. */
+START_TEST(logo_refuses_what_it_cannot_test)
+{
+    static uint32_t g[NR];
+    struct fewshot_data d = { .x = X, .n_rows = NR, .n_feat = 2, .label = Y, .n_classes = 2 };
+    struct eval_report r;
+    struct fewshot_params p;
+
+    two_forms();
+    models_fewshot_defaults(&p);
+    ck_assert_int_eq(models_eval_logo(&d, g, EVAL_KNN, &p, 3, -1, &r), 0);
+    ck_assert_int_eq(r.accuracy.ok, 0);
+    ck_assert_ptr_nonnull(strstr(r.accuracy.why, "one group"));
+    for (int i = 0; i < NR; i++)
+        g[i] = Y[i] == 1 ? 1 : (uint32_t)(i % 4 == 0 ? 1 : 0);    /* class 1 only in group 1 */
+    ck_assert_int_eq(models_eval_logo(&d, g, EVAL_CENTROID, &p, 0, -1, &r), 0);
+    ck_assert_uint_eq(r.n_groups, 2);
+    ck_assert_int_eq(r.recall[1].ok, 0);
+    ck_assert_ptr_nonnull(strstr(r.recall[1].why, "labeled in 1 group"));
+    for (int i = 0; i < NR; i++)
+        g[i] = (uint32_t)(i % 3);
+    ck_assert_int_eq(models_eval_logo(&d, g, EVAL_FEWSHOT, &p, 0, -1, &r), 0);
+    ck_assert_int_eq(r.accuracy.ok, 1);
+    ck_assert_int_eq(r.recall[1].ok, 1);
+    ck_assert(r.accuracy.lo <= r.accuracy.value && r.accuracy.value <= r.accuracy.hi);
+    ck_assert_double_ge(r.accuracy.value, 0.95);
+}
+END_TEST
+
+Suite *fewshot_suite(void)
+{
+    Suite *s = suite_create("fewshot");
+    TCase *tc = tcase_create("core");
+
+    tcase_add_test(tc, prototypes_hold_a_class_in_two_forms);
+    tcase_add_test(tc, transfer_through_domain_standardisation);
+    tcase_add_test(tc, bad_input_refused);
+    tcase_add_test(tc, wilson_interval);
+    tcase_add_test(tc, tally_refuses_thin_figures);
+    tcase_add_test(tc, logo_refuses_what_it_cannot_test);
+    tcase_set_timeout(tc, 60);
+    suite_add_tcase(s, tc);
+    return s;
+}

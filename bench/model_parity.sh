@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # model_parity.sh - does a model alarm on the device as often as the server
 # said it would?  The whole loop with real parts, on one source at a time:
-#   1. an agent replays normal data and uploads snapshots (the level
-#      detector with a low threshold and a hold-off cuts them every hold-off,
-#      so they tile the recording);
+#   1. an agent replays normal data and uploads snapshots (a scheduled
+#      baseline capture, --capture-every-s, cuts one every $EVERY seconds of
+#      stream time, so they tile the recording);
 #   2. they are labeled normal, a dataset version is frozen and the server
 #      trains an anomaly model: its threshold calibrated to the alarm budget
 #      on normal windows held out of the fit, where it also measures the
@@ -68,13 +68,11 @@ agent() {   # extra args...; stdin as given
 
 case "$SRC" in
 sim)
-    RATE=2000 WIN_S=0.128 HOLD=1 PRE=0.5 BUDGET=600 TH=0.2 REARM=0.1
+    RATE=2000 WIN_S=0.128 EVERY=1 PRE=0.5 BUDGET=600
     TRAIN=(--source sim --sim-equipment bearing --sim-seed 1 --sim-speed 0 --sim-fault-every 1e9 --duration 600)
     ;;
 cranfield)
-    # 24 channels: some channel is nearly always "surprising", so the
-    # hysteresis needs a high threshold to re-arm at all
-    RATE=1 WIN_S=8 HOLD=16 PRE=8 BUDGET=60 TH=0.9 REARM=0.85
+    RATE=1 WIN_S=8 EVERY=16 PRE=8 BUDGET=60
     ls "$DATA"/cranfield-mpf/FaultyCase*.csv >/dev/null 2>&1 ||
         { echo "no corpus in $DATA/cranfield-mpf (set PRECURSOR_DATA)" >&2; exit 1; }
     python3 - "$DATA/cranfield-mpf" "$TMP" <<'PY'
@@ -106,8 +104,7 @@ PY
     ;;
 *) echo "unknown source $SRC" >&2; exit 2 ;;
 esac
-TILE=(--detectors level --threshold $TH --rearm $REARM --hold-off-s $HOLD --max-per-hour 0 --novelty-half 0
-      --quiet-frames 0 --warmup-s 0 --pre-s $PRE --post-s $PRE --ring-s $((3 * ${PRE%.*} + 5)))
+TILE=(--detectors level --capture-every-s $EVERY --pre-s $PRE --post-s $PRE --ring-s $((3 * ${PRE%.*} + 5)))
 
 # ---- 1. upload normal snapshots -------------------------------------------------------------
 if [ "$SRC" = sim ]; then agent "${TRAIN[@]}" "${TILE[@]}" >"$TMP/train.log" 2>&1

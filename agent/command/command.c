@@ -43,6 +43,7 @@ void command_pipeline_config(const struct agent_config *c, struct pipeline_confi
     pc->post_s = c->post_s;
     pc->max_window_s = c->max_window_s;
     pc->merge = c->merge;
+    pc->capture_every_s = c->capture_every_s;
     pc->zstd_level = c->zstd_level;
     pc->on_trigger = c->on_trigger;
     pc->alarm_fifo = c->alarm_fifo;

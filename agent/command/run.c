@@ -104,11 +104,12 @@ static void log_stats(struct pipeline *p, struct spool *sp)
     pipeline_get_stats(p, &st);
     fprintf(stderr,
             "agent: frames %llu, triggers %llu, snapshots %llu (merged %llu, held off %llu, "
-            "errors %llu), action errors %llu, alarm drops %llu, action latency p50 %.0f us "
+            "scheduled %llu, errors %llu), action errors %llu, alarm drops %llu, action latency p50 %.0f us "
             "p99 %.0f us max %.0f us over %llu\n",
             (unsigned long long)st.frames, (unsigned long long)st.triggers,
             (unsigned long long)st.snapshots, (unsigned long long)st.merged,
-            (unsigned long long)st.held_off, (unsigned long long)st.sink_errors,
+            (unsigned long long)st.held_off, (unsigned long long)st.scheduled,
+            (unsigned long long)st.sink_errors,
             (unsigned long long)st.action_errors, (unsigned long long)st.alarm_drops,
             st.lat_p50_us, st.lat_p99_us, st.lat_max_us, (unsigned long long)st.lat_count);
     if (sp != NULL) {

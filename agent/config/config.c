@@ -63,6 +63,7 @@ static const struct opt opts[] = {
     { "post-s", D(post_s, 0.001, 3600), "5", BOTH, "seconds captured from the trigger on" },
     { "merge", B(merge), "false", BOTH, "merge events that overlap a pending capture into it; false = hold them off" },
     { "max-window-s", D(max_window_s, 0.01, 3600), "30", BOTH, "longest merged snapshot window, seconds" },
+    { "capture-every-s", D(capture_every_s, 0, 1e9), "0", BOTH, "scheduled baseline: every this many seconds of stream time, capture a snapshot window (pre-s/post-s) without a trigger, detector \"schedule\"; no action or alarm, not a trigger (0 = off)" },
     { "zstd-level", I(zstd_level, 0, 19), "3", BOTH, "zstd level for snapshots (0 = library default)" },
     { "on-trigger", S(on_trigger), NULL, RUN, "command run at once on a trigger (event in PRECURSOR_* env)" },
     { "alarm-fifo", S(alarm_fifo), NULL, RUN, "FIFO to write one alarm line to per trigger (non-blocking)" },

@@ -47,6 +47,7 @@ struct agent_config {
     int merge;                             /* 1 merge overlapping events, 0 hold off */
     int trigger_score;                     /* replay: also write the trigger's score */
     double max_window_s;                   /* cap on a merged window */
+    double capture_every_s;                /* scheduled baseline capture period; 0 = off */
     int zstd_level;
 
     char on_trigger[AGENT_PATH_MAX];

@@ -42,6 +42,11 @@ int capture_pending(const struct capture *c)
     return c->pending;
 }
 
+void capture_cancel(struct capture *c)
+{
+    c->pending = 0;
+}
+
 int capture_due(const struct capture *c, uint64_t total)
 {
     return c->pending && total >= c->w.end;

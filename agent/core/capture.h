@@ -46,6 +46,8 @@ void capture_init(struct capture *c, uint32_t pre_n, uint32_t post_n, uint32_t m
 enum capture_outcome capture_trigger(struct capture *c, uint64_t frame, int64_t t_us,
                                      const struct detect_result *r);
 int capture_pending(const struct capture *c);
+/* Drops the pending capture, if any, without a window. */
+void capture_cancel(struct capture *c);
 /* 1 when a capture is pending and the ring (total frames) holds its window. */
 int capture_due(const struct capture *c, uint64_t total);
 /* Ends the pending capture: its window ends at its planned end or at total,

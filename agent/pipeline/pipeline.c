@@ -26,7 +26,18 @@
  * Local action policy: every detector trigger runs it (the detector's own
  * hold-off and hourly cap are the flood control); --merge only decides
  * whether a trigger during a pending capture extends that capture or is held
- * off (no snapshot of its own). */
+ * off (no snapshot of its own).
+ *
+ * Scheduled baseline capture (capture_every_s): a calibrated detector rightly
+ * never fires on ordinary operation, yet a fleet needs windows of it to label
+ * normal and train models from.  Every capture_every_s of stream time, when no
+ * capture is pending, a window (pre_s/post_s) is captured without a trigger
+ * and sunk like any other, its detector named "schedule" and its score 0 (so
+ * the spool's cap drops baselines before triggered snapshots).  It is not an
+ * event: no local action, no alarm line, not counted as a trigger here or in
+ * heartbeats.  A trigger during a pending baseline takes the capture over:
+ * the window is no longer ordinary operation, and under hold-off the trigger
+ * would otherwise get no snapshot of its own. */
 #include "agent/pipeline/pipeline.h"
 
 #include <math.h>
@@ -48,6 +59,13 @@
 #define ENC_HASH_LOG 12
 #define ENC_CHAIN_LOG 12
 #define EMITTER_STACK (256 * 1024)
+
+/* Marks a scheduled capture in its window.  Not a detector, so it must stay
+ * clear of the DETECT_* bits; only the snapshot's name ("schedule") leaves
+ * the pipeline. */
+#define SCHEDULED 0x40u
+_Static_assert((SCHEDULED & (DETECT_LEVEL | DETECT_FEATURE | DETECT_MODEL | DETECT_MULTI)) == 0,
+               "the schedule's mark collides with a detector");
 
 struct pipeline {
     struct pipeline_config cfg;
@@ -88,6 +106,8 @@ struct pipeline {
 
     int64_t hold_off_us, t_model_trigger;   /* the model's own hold-off */
     int model_triggered;
+    int64_t every_us, t_next_capture;       /* scheduled capture; every_us 0 = off */
+    int schedule_armed;                     /* t_next_capture set from the first frame */
     float model_frame[WIRE_MAX_CHANNELS];   /* a frame in physical units, for the model */
 
     struct pipeline_stats st;
@@ -165,7 +185,8 @@ int pipeline_init(const struct pipeline_config *cfg, struct source *src,
 
     if (src->channels < 1 || src->channels > WIRE_MAX_CHANNELS ||
         src->channels > DETECT_MAX_CHANNELS || !(rate > 0) || !(cfg->pre_s >= 0) ||
-        !(cfg->post_s > 0) || !(cfg->ring_s > 0)) {
+        !(cfg->post_s > 0) || !(cfg->ring_s > 0) || !(cfg->capture_every_s >= 0) ||
+        cfg->capture_every_s > 1e9) {
         snprintf(err, errlen, "bad pipeline settings (channels %u, rate %g Hz)",
                  src->channels, rate);
         return PIPELINE_EINVAL;
@@ -224,6 +245,11 @@ int pipeline_init(const struct pipeline_config *cfg, struct source *src,
         goto fail;
     }
     p->hold_off_us = (int64_t)llround((double)cfg->detect.hold_off_s * 1e6);
+    if (cfg->capture_every_s > 0) {
+        p->every_us = (int64_t)llround(cfg->capture_every_s * 1e6);
+        if (p->every_us < 1)
+            p->every_us = 1;
+    }
     p->block = cfg->block_frames ? cfg->block_frames : 1024;
     p->blk = malloc(p->block * p->channels * sizeof(float));
     p->blk_t = malloc(p->block * sizeof(int64_t));
@@ -310,7 +336,8 @@ static void encode_and_put(struct pipeline *p, const struct capture_window *c, i
     m.channel_count = (uint8_t)p->channels;
     m.pre_samples = (uint32_t)(c->trigger - c->first);
     m.post_samples = (uint32_t)(c->end - c->trigger);
-    snprintf(m.detector, sizeof(m.detector), "%s", detect_name(c->detector));
+    snprintf(m.detector, sizeof(m.detector), "%s",
+             c->detector == SCHEDULED ? "schedule" : detect_name(c->detector));
     m.score = c->score;
     for (unsigned i = 0; i < p->channels; i++) {
         m.channels[i] = p->src->chan[i];
@@ -401,6 +428,10 @@ static void on_trigger(struct pipeline *p, uint64_t frame, int64_t t_us,
     if (p->cfg.counters != NULL)
         atomic_fetch_add(&p->cfg.counters->triggers, 1);
     local_action(p, frame, t_us, r);
+    if (capture_pending(&p->cap) && p->cap.w.detector == SCHEDULED) {
+        capture_cancel(&p->cap);        /* the trigger takes it over (top of file) */
+        p->st.scheduled_dropped++;
+    }
     switch (capture_trigger(&p->cap, frame, t_us, r)) {
     case CAPTURE_MERGED:
         p->st.merged++;
@@ -411,6 +442,31 @@ static void on_trigger(struct pipeline *p, uint64_t frame, int64_t t_us,
     case CAPTURE_STARTED:
         break;
     }
+}
+
+/* Starts a scheduled capture when one is due (top of file).  The first frame
+ * starts the clock, so the first window has its pre-trigger frames in the
+ * ring once capture_every_s >= pre_s.  One delayed by a pending capture is
+ * taken at the first free frame; the schedule then keeps its grid, without a
+ * burst after a long delay or a gap in the timestamps. */
+static void schedule_step(struct pipeline *p, uint64_t frame, int64_t t_us)
+{
+    struct detect_result r;
+
+    if (!p->schedule_armed) {
+        p->schedule_armed = 1;
+        p->t_next_capture = t_us + p->every_us;
+        return;
+    }
+    if (t_us < p->t_next_capture || capture_pending(&p->cap))
+        return;
+    memset(&r, 0, sizeof(r));
+    r.detector = SCHEDULED;
+    (void)capture_trigger(&p->cap, frame, t_us, &r);
+    p->st.scheduled++;
+    p->t_next_capture += p->every_us;
+    if (p->t_next_capture <= t_us)
+        p->t_next_capture = t_us + p->every_us;
 }
 
 static int write_score(struct pipeline *p, size_t i, int64_t t_us,
@@ -518,6 +574,8 @@ int pipeline_run(struct pipeline *p, atomic_int *stop)
                 model_step(p, frame, p->blk_t[i], &res);
             if (res.triggered)
                 on_trigger(p, f, p->blk_t[i], &res);
+            if (p->every_us > 0)
+                schedule_step(p, f, p->blk_t[i]);
             if (capture_due(&p->cap, p->ring.total))
                 emit_capture(p, p->ring.total);
             if (p->cfg.scores != NULL && (rc = write_score(p, i, p->blk_t[i], &res)) != 0)

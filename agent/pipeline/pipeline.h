@@ -6,7 +6,10 @@
  * --on-trigger command, alarm line to a FIFO or UNIX socket) starts at once;
  * the snapshot is cut from the ring when its post-trigger samples have
  * arrived (agent/core/capture.h), encoded and signed (wire_encode_v2_ctx, one
- * reusable zstd context) and handed to the sink (the spool). */
+ * reusable zstd context) and handed to the sink (the spool).  With
+ * capture_every_s the pipeline also captures a window now and then without
+ * any trigger (detector "schedule"): the baseline of normal operation that
+ * models are trained from. */
 #ifndef PRECURSOR_PIPELINE_H
 #define PRECURSOR_PIPELINE_H
 
@@ -56,6 +59,7 @@ struct pipeline_config {
     struct detect_config detect;
     double ring_s, pre_s, post_s, max_window_s;
     int merge;                      /* 1: extend a pending capture; 0: hold new events off */
+    double capture_every_s;         /* scheduled baseline capture period, stream time; 0 = off */
     int zstd_level;
     const char *on_trigger;         /* sh -c command; NULL/"" = none; copied */
     const char *alarm_fifo;         /* NULL/"" = none; copied */
@@ -76,6 +80,8 @@ struct pipeline_stats {
     uint64_t snapshots;             /* handed to the sink */
     uint64_t merged;                /* triggers folded into a pending capture */
     uint64_t held_off;              /* triggers that got no capture of their own */
+    uint64_t scheduled;             /* baseline captures started by the schedule (not triggers) */
+    uint64_t scheduled_dropped;     /* scheduled captures a trigger took over */
     uint64_t sink_errors;           /* encode or put failed */
     uint64_t action_errors;         /* spawn failed */
     uint64_t alarm_drops;           /* alarm line not delivered (no reader, full) */

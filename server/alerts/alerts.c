@@ -1,7 +1,9 @@
 /* alerts.c - acknowledgement and disposition of alerts, and the alert list
  * the UI shows with one-click dispositions.  Each write is one statement
  * that also proves the snapshot exists, so an unknown alert is a 404 with
- * nothing written. */
+ * nothing written.  A snapshot whose detector is "schedule" is an agent's
+ * scheduled baseline capture (--capture-every-s), not an event: it is
+ * stored and labeled like any other but is never listed as an alert. */
 #include <inttypes.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -48,6 +50,7 @@ static const struct db_sql alerts_sql[AQ_COUNT] = {
         " LEFT JOIN weak_labels w ON w.snapshot_id = s.id"
         " CROSS JOIN ops_settings o"
         " WHERE ($1::bigint = 0 OR s.id < $1::bigint)"
+        "  AND s.detector <> 'schedule'"
         "  AND (NOT $3::boolean OR a.disposition IS NULL)"
         "  AND ($4::bigint[] IS NULL OR s.id = ANY ($4::bigint[]))"
         " ORDER BY s.id DESC LIMIT $2::int", 4 },

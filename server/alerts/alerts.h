@@ -1,4 +1,5 @@
-/* alerts.h - alert feedback: every triggered snapshot is an alert; operators
+/* alerts.h - alert feedback: every triggered snapshot is an alert (an
+ * agent's scheduled baseline, detector "schedule", is not); operators
  * acknowledge it and record its disposition (action_taken, no_fault_found,
  * not_actionable, duplicate), a work-order id and the outcome.  A
  * disposition that names a class (or no_fault_found, which means "normal")

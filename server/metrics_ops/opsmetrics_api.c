@@ -1,6 +1,8 @@
 /* opsmetrics_api.c - GET /api/v1/metrics/operational: reads the alert
  * history of the range (bounded), computes the buckets with opsm_compute
- * and adds the bad actors (top 10 devices and rules by alert count). */
+ * and adds the bad actors (top 10 devices and rules by alert count).
+ * Scheduled baseline captures (detector "schedule") are not alerts and are
+ * left out (server/alerts/alerts.c). */
 #include <inttypes.h>
 #include <jansson.h>
 #include <math.h>
@@ -27,14 +29,14 @@ static const struct db_sql opsm_sql[OQ_COUNT] = {
         " LEFT JOIN devices d ON d.id = s.device_id"
         " WHERE s.trigger_time >= timestamptz 'epoch' + $1::bigint * interval '1 microsecond'"
         "  AND s.trigger_time < timestamptz 'epoch' + $2::bigint * interval '1 microsecond'"
-        "  AND ($4::int = 1 OR s.demo = ($4::int = 2))"
+        "  AND ($4::int = 1 OR s.demo = ($4::int = 2)) AND s.detector <> 'schedule'"
         " ORDER BY s.trigger_time LIMIT $3::int", 4 },
     [OQ_WINDOW] = { "opsm_window", "SELECT ack_window_s FROM ops_settings WHERE id = 1", 0 },
     [OQ_TOP_DEVICES] = { "opsm_top_devices",
         "SELECT s.device_id AS name, count(*) AS alerts FROM snapshots s"
         " WHERE s.trigger_time >= timestamptz 'epoch' + $1::bigint * interval '1 microsecond'"
         "  AND s.trigger_time < timestamptz 'epoch' + $2::bigint * interval '1 microsecond'"
-        "  AND ($3::int = 1 OR s.demo = ($3::int = 2))"
+        "  AND ($3::int = 1 OR s.demo = ($3::int = 2)) AND s.detector <> 'schedule'"
         " GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 10", 3 },
     [OQ_TOP_RULES] = { "opsm_top_rules",
         "SELECT r.name, count(*) AS alerts FROM rule_hits h JOIN rules r ON r.id = h.rule_id"

@@ -2,7 +2,8 @@
  * synthetic source with a known step triggers at the step, the local action
  * sees the event in its environment, and the snapshot decodes (wire_parse,
  * wire_verify, wire_decode_samples) to exactly the input window.  Overlapping
- * events are merged or held off as configured. */
+ * events are merged or held off as configured.  A scheduled baseline
+ * capture takes windows of normal data without a trigger or an action. */
 #include <check.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -324,6 +325,96 @@ START_TEST(test_cut_short_at_end)
 }
 END_TEST
 
+/* Runs data[] with a capture every 2 s and an action that would leave a
+ * file behind; returns whether the action ran. */
+static int run_scheduled(struct kept *k, struct pipeline_stats *st)
+{
+    struct pipeline_config pc;
+    struct pipeline *p = NULL;
+    struct source *src;
+    char err[256], out_path[256], cmd[512];
+    int acted;
+
+    snprintf(out_path, sizeof(out_path), "%s/precursor-sched-%ld", P_tmpdir, (long)getpid());
+    unlink(out_path);
+    snprintf(cmd, sizeof(cmd), "echo acted > %s", out_path);
+    base_config(&pc, k);
+    pc.on_trigger = cmd;
+    pc.capture_every_s = 2.0;
+    src = synth_open();
+    ck_assert_int_eq(pipeline_init(&pc, src, &p, err, sizeof(err)), 0);
+    ck_assert_int_eq(pipeline_run(p, NULL), 0);
+    pipeline_get_stats(p, st);
+    pipeline_free(p);                              /* waits for an action */
+    src->close(src);
+    acted = access(out_path, F_OK) == 0;
+    unlink(out_path);
+    return acted;
+}
+
+/* Snapshot i's detector name and trigger frame. */
+static uint64_t kept_meta(struct kept *k, int i, struct wire_meta *m)
+{
+    struct wire_view v;
+
+    ck_assert_int_eq(wire_parse(k->env[i], k->len[i], m, &v), 0);
+    ck_assert_int_eq(wire_verify(k->env[i], k->len[i], pk), 0);
+    return (uint64_t)((m->trigger_time_us - T0) / 1000);
+}
+
+/* Normal data, 12 s: a baseline window at 2, 4, 6, 8 and 10 s (the clock
+ * starts at the first frame; 12 s is past the end), no trigger, no action. */
+START_TEST(test_scheduled_capture_on_normal_data)
+{
+    struct kept k = { 0 };
+    struct pipeline_stats st;
+    struct wire_meta m;
+
+    fill_noise();
+    ck_assert_int_eq(run_scheduled(&k, &st), 0);
+    ck_assert_uint_eq(st.triggers, 0);
+    ck_assert_uint_eq(st.lat_count, 0);
+    ck_assert_uint_eq(st.scheduled, 5);
+    ck_assert_uint_eq(st.snapshots, 5);
+    ck_assert_int_eq(k.n, 5);
+    for (int i = 0; i < k.n; i++) {
+        ck_assert_uint_eq(kept_meta(&k, i, &m), 2000u * (unsigned)(i + 1));
+        ck_assert_str_eq(m.detector, "schedule");
+        ck_assert_float_eq(m.score, 0.0f);
+        ck_assert_uint_eq(m.pre_samples, 500);
+        ck_assert_uint_eq(m.post_samples, 1000);
+    }
+    kept_free(&k);
+}
+END_TEST
+
+/* A trigger during a pending baseline takes its capture over: the snapshot
+ * names the detector and is cut around the trigger; the schedule goes on. */
+START_TEST(test_trigger_takes_over_scheduled_capture)
+{
+    struct kept k = { 0 };
+    struct pipeline_stats st;
+    struct wire_meta m;
+    uint64_t trig;
+
+    fill_noise();
+    data[6500 * CH + 0] += 20.0f;                  /* inside the 6 s baseline's post window */
+    ck_assert_int_eq(run_scheduled(&k, &st), 1);
+    ck_assert_uint_eq(st.triggers, 1);
+    ck_assert_uint_eq(st.scheduled, 5);
+    ck_assert_uint_eq(st.scheduled_dropped, 1);
+    ck_assert_int_eq(k.n, 5);
+    ck_assert_uint_eq(kept_meta(&k, 0, &m), 2000);
+    ck_assert_uint_eq(kept_meta(&k, 1, &m), 4000);
+    trig = check_snapshot(&k, 2, 500, 1000);
+    ck_assert_uint_eq(trig, 6500);
+    ck_assert_uint_eq(kept_meta(&k, 3, &m), 8000);
+    ck_assert_str_eq(m.detector, "schedule");
+    ck_assert_uint_eq(kept_meta(&k, 4, &m), 10000);
+    kept_free(&k);
+}
+END_TEST
+
 START_TEST(test_bad_config_refused)
 {
     struct pipeline_config pc;
@@ -339,6 +430,9 @@ START_TEST(test_bad_config_refused)
     ck_assert_msg(strstr(err, "detector") != NULL, "err '%s'", err);
     base_config(&pc, &k);
     pc.post_s = 0;
+    ck_assert_int_eq(pipeline_init(&pc, src, &p, err, sizeof(err)), PIPELINE_EINVAL);
+    base_config(&pc, &k);
+    pc.capture_every_s = -1;
     ck_assert_int_eq(pipeline_init(&pc, src, &p, err, sizeof(err)), PIPELINE_EINVAL);
     src->close(src);
 }
@@ -362,6 +456,8 @@ Suite *pipeline_suite(void)
     tcase_add_test(tc, test_scores_with_trigger_score);
     tcase_add_test(tc, test_cut_short_at_end);
     tcase_add_test(tc, test_bad_config_refused);
+    tcase_add_test(tc, test_scheduled_capture_on_normal_data);
+    tcase_add_test(tc, test_trigger_takes_over_scheduled_capture);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -204,11 +204,19 @@ START_TEST(test_ignored_after_window)
 
     TESTDB_REQUIRE();
     fixture();
+    /* An agent's scheduled baseline capture, old enough to count as ignored
+     * were it an alert: neither the list nor the metrics below see it. */
+    sql("INSERT INTO snapshots (id, device_id, seq, trigger_time, sample_rate, sample_type,"
+        " channel_count, channels, pre_samples, post_samples, detector, score, envelope,"
+        " bytes, sha256) VALUES (4, 'd1', 4, now() - interval '12 hours', 1000, 3, 1,"
+        " '[{\"name\":\"accel_x\",\"unit\":\"g\"}]', 10, 10, 'schedule', 0, '\\x00', 1,"
+        " decode(repeat('00', 32), 'hex'))");
     ck_assert_int_eq(call(alerts_api_disposition, "3", "{\"disposition\":\"duplicate\"}", NULL),
                      SRV_OK);
     g_query = q_list;
     ck_assert_int_eq(call(alerts_api_list, NULL, NULL, &j), SRV_OK);
     items = json_object_get(j, "items");
+    ck_assert_str_eq(state_of(items, 4), "missing");
     ck_assert_str_eq(state_of(items, 1), "ignored");      /* 10 h > 8 h, untouched */
     ck_assert_str_eq(state_of(items, 2), "open");         /* 1 h: still in the window */
     ck_assert_str_eq(state_of(items, 3), "dispositioned");

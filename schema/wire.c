@@ -893,11 +893,14 @@ static int predicted(const struct wire_meta *m)
 
 size_t wire_decode_scratch_bound(const struct wire_meta *m)
 {
-    size_t content;
+    size_t content, work;
 
     if (!m || !predicted(m) || (content = wire_content_bytes(m)) == 0)
         return 0;
-    return ((content + 15) & ~(size_t)15) + wire__work_bytes(m->block_log);
+    work = wire__work_bytes(m->block_log);
+    if (m->sample_type == WIRE_I16 && wire__decode_work_bytes(m->block_log) > work)
+        work = wire__decode_work_bytes(m->block_log);
+    return ((content + 15) & ~(size_t)15) + work;
 }
 
 /* v2 with predictors: the frame into scratch (records, then residual
@@ -905,22 +908,14 @@ size_t wire_decode_scratch_bound(const struct wire_meta *m)
 static int decode_predicted(ZSTD_DCtx *dctx, const struct wire_meta *m,
                             const struct wire_view *v, uint8_t *scratch, uint8_t *out)
 {
-    size_t content = wire_content_bytes(m), bytes = wire_samples_bytes(m);
-    size_t size = wire_sample_size(m->sample_type), n = bytes / size / m->channel_count;
-    size_t rec = wire__blocks(n, m->block_log) * WIRE_BLOCK_HDR_LEN;
-    size_t side = rec * m->channel_count, r;
+    size_t content = wire_content_bytes(m), n = (size_t)m->pre_samples + m->post_samples, r;
     void *work = scratch + ((content + 15) & ~(size_t)15);
 
     r = ZSTD_decompressDCtx(dctx, scratch, content, v->payload, v->payload_len);
     if (ZSTD_isError(r) || r != content)
         return WIRE_EFRAME;
-    for (unsigned c = 0; c < m->channel_count; c++)
-        if (wire__unpredict_plane(scratch + c * rec, scratch + side + c * n * size, n,
-                                  m->sample_type, m->block_log, layout_of(m->flags),
-                                  out + c * n * size,
-                                  work) != WIRE_OK)
-            return WIRE_EFRAME;
-    return WIRE_OK;
+    return wire__unpredict_planes(scratch, m->channel_count, n, m->sample_type, m->block_log,
+                                  layout_of(m->flags), out, work);
 }
 
 /* Decompress with dctx (the caller's or a fresh one) and undo the transforms;

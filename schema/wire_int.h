@@ -32,4 +32,22 @@ void wire__predict_plane(const void *in, size_t n, uint8_t type, unsigned block_
 int wire__unpredict_plane(const uint8_t *records, const uint8_t *plane, size_t n, uint8_t type,
                           unsigned block_log, int layout, void *out, void *work);
 
+/* The inverse for count (1 ..= 8) int16 channels at once, one per SIMD lane
+ * (wire_predict.c says why): records of channel c at records + c *
+ * rec_stride, its plane at planes + c * n * 2, its samples to out + c * n.
+ * Needs wire__decode_work_bytes(block_log) of work.  Same results as
+ * wire__unpredict_plane per channel; without AVX2 it runs the same scalar
+ * code, so callers use it only where wire__group16_available() says so. */
+size_t wire__decode_work_bytes(unsigned block_log);
+int wire__group16_available(void);
+int wire__unpredict_group16(const uint8_t *records, size_t rec_stride, const uint8_t *planes,
+                            unsigned count, size_t n, unsigned block_log, int layout,
+                            int16_t *out, void *work);
+
+/* The whole inverse: content (the channels' records, then their planes, as
+ * WIRE.md lays them out) -> out, planar samples; the fastest way this CPU
+ * has.  work: wire__decode_work_bytes for int16, wire__work_bytes otherwise. */
+int wire__unpredict_planes(const uint8_t *content, unsigned channels, size_t n, uint8_t type,
+                           unsigned block_log, int layout, void *out, void *work);
+
 #endif

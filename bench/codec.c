@@ -317,8 +317,8 @@ static double bench_op(struct bench *b, enum op op)
         break;
     case V2_FWD:
         for (unsigned c = 0; c < s->channels; c++)
-            wire__predict_plane((const uint8_t *)s->planar + c * s->n * size, s->n, s->type,
-                                WIRE_BLOCK_LOG_DEFAULT, WIRE__LAYOUT_BITSHUFFLE,
+            wire__predict_plane((const uint8_t *)s->planar + c * s->n * size, s->n, NULL, s->n,
+                                s->type, WIRE_BLOCK_LOG_DEFAULT, WIRE__LAYOUT_BITSHUFFLE,
                                 WIRE_ENCODE_ORDER, b->scratch + c * b->rec,
                                 b->scratch + b->side + c * s->n * size, b->dscratch);
         break;

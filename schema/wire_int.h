@@ -20,13 +20,14 @@ size_t wire__blocks(size_t n, unsigned block_log);
  * for blocks of 1 << block_log samples (aligned for int32 and float). */
 size_t wire__work_bytes(unsigned block_log);
 
-/* Forward v2 transform of one channel: n samples of type (host order) ->
+/* Forward v2 transform of one channel: n samples of type (host order), the
+ * first n0 at in0 and the rest at in1 (in1 unused when n0 >= n) ->
  * one WIRE_BLOCK_HDR_LEN record per block in records, and the residuals in
  * plane, laid out as layout (WIRE__LAYOUT_*) says.
  * max_order bounds the linear predictor the encoder tries (0: none). */
-void wire__predict_plane(const void *in, size_t n, uint8_t type, unsigned block_log,
-                         int layout, unsigned max_order, uint8_t *records, uint8_t *plane,
-                         void *work);
+void wire__predict_plane(const void *in0, size_t n0, const void *in1, size_t n, uint8_t type,
+                         unsigned block_log, int layout, unsigned max_order, uint8_t *records,
+                         uint8_t *plane, void *work);
 
 /* Inverse: WIRE_EFRAME if a record is not one the format allows. */
 int wire__unpredict_plane(const uint8_t *records, const uint8_t *plane, size_t n, uint8_t type,

@@ -660,9 +660,24 @@ static struct pred choose(struct work *w, size_t len, size_t full, int wide, int
     return best;
 }
 
-void wire__predict_plane(const void *in, size_t n, uint8_t type, unsigned block_log,
-                         int layout, unsigned max_order, uint8_t *records, uint8_t *plane,
-                         void *work)
+/* Samples [from, from + len) of a plane held in two pieces: the first n0
+ * at in0, the rest at in1 (a ring's wrap). */
+static void load_split(const uint8_t *in0, size_t n0, const uint8_t *in1, size_t from,
+                       size_t len, int wide, int32_t *x)
+{
+    size_t head = from < n0 ? n0 - from : 0;
+
+    if (head > len)
+        head = len;
+    if (head)
+        load_block(in0, from, head, wide, x);
+    if (head < len)
+        load_block(in1, from + head - n0, len - head, wide, x + head);
+}
+
+void wire__predict_plane(const void *in0, size_t n0, const void *in1, size_t n, uint8_t type,
+                         unsigned block_log, int layout, unsigned max_order, uint8_t *records,
+                         uint8_t *plane, void *work)
 {
     struct work w = work_carve(work, block_log);
     size_t full = (size_t)1 << block_log, nb = wire__blocks(n, block_log);
@@ -678,7 +693,7 @@ void wire__predict_plane(const void *in, size_t n, uint8_t type, unsigned block_
         size_t from = b * full, len = n - from < full ? n - from : full;
         struct pred p;
 
-        load_block(in, from, len, wide, w.x + HIST);
+        load_split(in0, n0, in1, from, len, wide, w.x + HIST);
         p = choose(&w, len, full, wide, is_float, max_order, &fit, (b & 3) == 0);
         record_put(records + b * WIRE_BLOCK_HDR_LEN, &p);
         residuals_put(w.best, len, wide, layout, n, from, plane);

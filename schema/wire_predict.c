@@ -973,6 +973,47 @@ static void rebuild_lane(struct group *g, unsigned c, const struct pred *p, size
         g->x8[(HIST + i) * WIRE__LANES + c] = g->hist[HIST + i];
 }
 
+/* The block's rows out to the channels' planes (channel c at out + c * n):
+ * row after row, so the 32-byte rows are read once, in order (column by
+ * column they were read count times over, from L2). */
+static void lanes_store(const struct group *g, unsigned count, size_t len, int16_t *out, size_t n)
+{
+    const int32_t *row = g->x8 + HIST * WIRE__LANES;
+    size_t i = 0;
+
+#if defined(__SSE2__)
+    /* 8 rows at a time: each packed to 8 int16 (exact: the values are
+     * sign-extended int16), then an 8 x 8 transpose gives each channel 8
+     * consecutive samples */
+    for (; i + 8 <= len; i += 8, row += 8 * WIRE__LANES) {
+        __m128i r[8], a[8], b[8];
+        for (unsigned k = 0; k < 8; k++)
+            r[k] = _mm_packs_epi32(
+                _mm_loadu_si128((const __m128i *)(const void *)(row + k * WIRE__LANES)),
+                _mm_loadu_si128((const __m128i *)(const void *)(row + k * WIRE__LANES + 4)));
+        for (unsigned k = 0; k < 4; k++) {
+            a[2 * k] = _mm_unpacklo_epi16(r[2 * k], r[2 * k + 1]);
+            a[2 * k + 1] = _mm_unpackhi_epi16(r[2 * k], r[2 * k + 1]);
+        }
+        for (unsigned k = 0; k < 2; k++) {
+            b[4 * k] = _mm_unpacklo_epi32(a[4 * k], a[4 * k + 2]);
+            b[4 * k + 1] = _mm_unpackhi_epi32(a[4 * k], a[4 * k + 2]);
+            b[4 * k + 2] = _mm_unpacklo_epi32(a[4 * k + 1], a[4 * k + 3]);
+            b[4 * k + 3] = _mm_unpackhi_epi32(a[4 * k + 1], a[4 * k + 3]);
+        }
+        /* b[0..3]: rows 0-3 of channels (0,1), (2,3), (4,5), (6,7); b[4..7]: rows 4-7 */
+        for (unsigned c = 0; c < count; c++) {
+            __m128i v = c & 1 ? _mm_unpackhi_epi64(b[c / 2], b[4 + c / 2])
+                              : _mm_unpacklo_epi64(b[c / 2], b[4 + c / 2]);
+            _mm_storeu_si128((__m128i *)(void *)(out + c * n + i), v);
+        }
+    }
+#endif
+    for (; i < len; i++, row += WIRE__LANES)
+        for (unsigned c = 0; c < count; c++)
+            out[c * n + i] = (int16_t)row[c];
+}
+
 /* The block in all lanes at once; 0 if this build has no lane code. */
 static int lanes_rebuild(const int32_t taps[8][WIRE__LANES], const int32_t *shifts,
                          struct group *g, size_t len)
@@ -1021,11 +1062,7 @@ int wire__unpredict_group16(const uint8_t *records, size_t rec_stride, const uin
         if (!lanes_ok || !lanes_rebuild(taps, shifts, &g, len))
             for (unsigned c = 0; c < count; c++)
                 rebuild_lane(&g, c, &p[c], len);
-        for (unsigned c = 0; c < count; c++) {
-            int16_t *d = out + c * n + from;
-            for (size_t i = 0; i < len; i++)
-                d[i] = (int16_t)g.x8[(HIST + i) * WIRE__LANES + c];
-        }
+        lanes_store(&g, count, len, out + from, n);
         memmove(g.x8, g.x8 + len * WIRE__LANES, HIST * WIRE__LANES * sizeof *g.x8);
     }
     return WIRE_OK;

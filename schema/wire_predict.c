@@ -498,17 +498,27 @@ static size_t unbitshuffle16_sse2(const uint8_t *plane, size_t from, size_t j0, 
 {
     size_t j = j0;
 
+    const __m128i low = _mm_set1_epi16(0xff);
+
     for (; j + 2 <= j1; j += 2) {
-        uint8_t lo[16], hi[16];
         uint32_t *v = r + (8 * j - from) * stride;
-        for (unsigned b = 0; b < 8; b++) {
-            lo[b] = plane[b * g + j];
-            lo[b + 8] = plane[b * g + j + 1];
-            hi[b] = plane[(8 + b) * g + j];
-            hi[b + 8] = plane[(8 + b) * g + j + 1];
-        }
-        __m128i a = _mm_loadu_si128((const __m128i *)(const void *)lo);
-        __m128i c = _mm_loadu_si128((const __m128i *)(const void *)hi);
+        __m128i a = _mm_setzero_si128(), c = _mm_setzero_si128();
+        /* plane b's two bytes for groups j and j + 1 in 16-bit lane b, then
+         * the even bytes to the low half and the odd ones to the high half
+         * (filling a byte array instead stalls on the 16-byte reload) */
+#define PLANE_PAIR(B)                                                           \
+        do {                                                                    \
+            uint16_t u_, w_;                                                    \
+            memcpy(&u_, plane + (B) * g + j, 2);                                \
+            memcpy(&w_, plane + (8 + (B)) * g + j, 2);                          \
+            a = _mm_insert_epi16(a, u_, (B));   /* the lane: a constant */      \
+            c = _mm_insert_epi16(c, w_, (B));                                   \
+        } while (0)
+        PLANE_PAIR(0); PLANE_PAIR(1); PLANE_PAIR(2); PLANE_PAIR(3);
+        PLANE_PAIR(4); PLANE_PAIR(5); PLANE_PAIR(6); PLANE_PAIR(7);
+#undef PLANE_PAIR
+        a = _mm_packus_epi16(_mm_and_si128(a, low), _mm_srli_epi16(a, 8));
+        c = _mm_packus_epi16(_mm_and_si128(c, low), _mm_srli_epi16(c, 8));
         for (int t = 7; t >= 0; t--) {
             unsigned ma = (unsigned)_mm_movemask_epi8(a), mc = (unsigned)_mm_movemask_epi8(c);
             v[t * stride] = (ma & 0xff) | (mc & 0xff) << 8;

@@ -317,19 +317,16 @@ static double bench_op(struct bench *b, enum op op)
         break;
     case V2_FWD:
         for (unsigned c = 0; c < s->channels; c++)
-            wire__predict_plane((const uint8_t *)s->planar + c * s->n * size, s->n, s->type,
-                                WIRE_BLOCK_LOG_DEFAULT, WIRE__LAYOUT_BITSHUFFLE,
+            wire__predict_plane((const uint8_t *)s->planar + c * s->n * size, s->n, NULL, s->n,
+                                s->type, WIRE_BLOCK_LOG_DEFAULT, WIRE__LAYOUT_BITSHUFFLE,
                                 WIRE_ENCODE_ORDER, b->scratch + c * b->rec,
                                 b->scratch + b->side + c * s->n * size, b->dscratch);
         break;
     case V2_INV:
-        for (unsigned c = 0; c < s->channels && ok; c++)
-            ok = wire__unpredict_plane(b->scratch + c * b->rec,
-                                       b->scratch + b->side + c * s->n * size, s->n, s->type,
-                                       WIRE_BLOCK_LOG_DEFAULT, WIRE__LAYOUT_BITSHUFFLE,
-                                       b->out + c * s->n * size,
-                                       b->dscratch + ((b->side + b->bytes + 15) & ~(size_t)15))
-                 == 0;
+        /* the decoder's own path: int16 channels rebuilt eight at a time */
+        ok = wire__unpredict_planes(b->scratch, s->channels, s->n, s->type,
+                                    WIRE_BLOCK_LOG_DEFAULT, WIRE__LAYOUT_BITSHUFFLE, b->out,
+                                    b->dscratch + ((b->side + b->bytes + 15) & ~(size_t)15)) == 0;
         break;
     case SIGN:
         crypto_sign_ed25519_detached(sig, NULL, b->env, b->len - WIRE_SIG_LEN, b->sk);

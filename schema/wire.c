@@ -413,27 +413,38 @@ struct enc_plan {
     uint16_t flags;
 };
 
+/* Planar samples in one piece. */
+static struct wire_planes whole(const struct wire_meta *m, const void *samples)
+{
+    size_t n = (size_t)m->pre_samples + m->post_samples;
+    struct wire_planes p = { samples, NULL, n, n };
+
+    return p;
+}
+
 /* The payload's content before compression into tmp (v2: the predictor
  * records, then the planes; work is the predictors' working memory).
  * Returns its size. */
-static size_t payload_build(const struct wire_meta *m, const void *samples,
+static size_t payload_build(const struct wire_meta *m, const struct wire_planes *src,
                             const struct enc_plan *pl, uint8_t *tmp, void *work)
 {
     size_t bytes = wire_samples_bytes(m), size = wire_sample_size(m->sample_type);
-    size_t n = bytes / size / m->channel_count, side = 0;
+    size_t n = bytes / size / m->channel_count, side = 0, stride = src->stride * size;
+    const uint8_t *first = src->first, *second = src->second;
 
     if (pl->version == 2 && (pl->flags & WIRE_FLAG_PREDICT)) {
         size_t rec = wire__blocks(n, pl->block_log) * WIRE_BLOCK_HDR_LEN;
         side = rec * m->channel_count;
         for (unsigned c = 0; c < m->channel_count; c++)
-            wire__predict_plane((const uint8_t *)samples + c * n * size, n, m->sample_type,
+            wire__predict_plane(first + c * stride, src->first_len,
+                                second ? second + c * stride : NULL, n, m->sample_type,
                                 pl->block_log, layout_of(pl->flags),
                                 pl->max_order, tmp + c * rec, tmp + side + c * n * size, work);
         return side + bytes;
     }
+    /* encode_check made sure the samples are in one piece here */
     for (unsigned c = 0; c < m->channel_count; c++)
-        transform_plane((const uint8_t *)samples + c * n * size, tmp + c * n * size, n,
-                        m->sample_type, pl->flags);
+        transform_plane(first + c * stride, tmp + c * n * size, n, m->sample_type, pl->flags);
     return bytes;
 }
 
@@ -443,7 +454,7 @@ static size_t payload_build(const struct wire_meta *m, const void *samples,
  * Parameters the caller set on cctx (hash and chain sizes, a smaller window)
  * are kept: only the ones the format needs are set here, and the window is
  * held within WIRE_MAX_WINDOW_LOG. */
-static int encode_into(ZSTD_CCtx *cctx, const struct wire_meta *m, const void *samples,
+static int encode_into(ZSTD_CCtx *cctx, const struct wire_meta *m, const struct wire_planes *src,
                        const uint8_t sk[WIRE_SK_LEN], int level, const struct enc_plan *pl,
                        size_t header_len, uint8_t *tmp, void *work, uint8_t *buf, size_t cap,
                        size_t *out_len)
@@ -451,7 +462,7 @@ static int encode_into(ZSTD_CCtx *cctx, const struct wire_meta *m, const void *s
     size_t bytes, z;
     int wlog = 0;
 
-    bytes = payload_build(m, samples, pl, tmp, work);
+    bytes = payload_build(m, src, pl, tmp, work);
     write_header(m, pl->flags, pl->version, pl->block_log, header_len, buf);
     /* The content size must be in the frame header (the parser refuses a
      * frame without it) and the window must stay within what readers accept;
@@ -525,7 +536,8 @@ int wire_encode_flags(const struct wire_meta *m, const void *samples,
         rc = WIRE_ENOMEM;
         goto out;
     }
-    rc = encode_into(cctx, m, samples, sk, level, &pl, header_len, tmp, NULL, buf, cap, &len);
+    struct wire_planes src = whole(m, samples);
+    rc = encode_into(cctx, m, &src, sk, level, &pl, header_len, tmp, NULL, buf, cap, &len);
     if (rc < 0)
         goto out;
     *out = buf;
@@ -563,7 +575,8 @@ int wire_encode_ctx(struct ZSTD_CCtx_s *cctx, const struct wire_meta *m, const v
     /* Room for zstd's worst case, so compression never fails for space. */
     if (scratch_cap < bytes || out_cap < header_len + ZSTD_compressBound(bytes) + WIRE_SIG_LEN)
         return WIRE_ETOOBIG;
-    rc = encode_into(cctx, m, samples, sk, level, &pl, header_len, scratch, NULL, out, out_cap,
+    struct wire_planes src = whole(m, samples);
+    rc = encode_into(cctx, m, &src, sk, level, &pl, header_len, scratch, NULL, out, out_cap,
                      &len);
     if (rc < 0)
         return rc;
@@ -626,31 +639,50 @@ size_t wire_encode_v2_bound(const struct wire_meta *m)
     return content ? WIRE_MAX_HEADER_LEN + ZSTD_compressBound(content) + WIRE_SIG_LEN : 0;
 }
 
-int wire_encode_v2_ctx(struct ZSTD_CCtx_s *cctx, const struct wire_meta *m, const void *samples,
-                       const uint8_t sk[WIRE_SK_LEN], int level, uint16_t flags,
-                       void *scratch, size_t scratch_cap, uint8_t *out, size_t out_cap,
-                       size_t *out_len)
+int wire_encode_v2_planes(struct ZSTD_CCtx_s *cctx, const struct wire_meta *m,
+                          const struct wire_planes *src, const uint8_t sk[WIRE_SK_LEN], int level,
+                          uint16_t flags, void *scratch, size_t scratch_cap, uint8_t *out,
+                          size_t out_cap, size_t *out_len)
 {
     struct enc_plan pl = { 2, 0, WIRE_ENCODE_ORDER, flags };
-    size_t header_len, content, len = 0;
+    size_t header_len, content, len = 0, n;
     int rc;
 
-    if (!cctx || !scratch || !out || !out_len || !m)
+    if (!cctx || !scratch || !out || !out_len || !m || !src)
         return WIRE_EFIELD;
     pl.block_log = block_log_of(m);
-    rc = encode_check(m, samples, sk, &level, &pl, &header_len);
+    rc = encode_check(m, src->first, sk, &level, &pl, &header_len);
     if (rc < 0)
         return rc;
+    /* two pieces only where the predictors read them (v1's transforms do not) */
+    n = (size_t)m->pre_samples + m->post_samples;
+    if ((src->first_len < n && (!src->second || !(flags & WIRE_FLAG_PREDICT))) ||
+        (m->channel_count > 1 && src->stride < (src->first_len < n ? src->first_len : n)))
+        return WIRE_EFIELD;
     content = (wire_content_bytes(m) + 15) & ~(size_t)15;
     if (scratch_cap < wire_encode_v2_scratch_bound(m) ||
         out_cap < header_len + ZSTD_compressBound(content) + WIRE_SIG_LEN)
         return WIRE_ETOOBIG;
-    rc = encode_into(cctx, m, samples, sk, level, &pl, header_len, scratch,
+    rc = encode_into(cctx, m, src, sk, level, &pl, header_len, scratch,
                      (uint8_t *)scratch + content, out, out_cap, &len);
     if (rc < 0)
         return rc;
     *out_len = len;
     return WIRE_OK;
+}
+
+int wire_encode_v2_ctx(struct ZSTD_CCtx_s *cctx, const struct wire_meta *m, const void *samples,
+                       const uint8_t sk[WIRE_SK_LEN], int level, uint16_t flags,
+                       void *scratch, size_t scratch_cap, uint8_t *out, size_t out_cap,
+                       size_t *out_len)
+{
+    struct wire_planes src;
+
+    if (!m)
+        return WIRE_EFIELD;
+    src = whole(m, samples);
+    return wire_encode_v2_planes(cctx, m, &src, sk, level, flags, scratch, scratch_cap, out,
+                                 out_cap, out_len);
 }
 
 int wire_encode_v2(const struct wire_meta *m, const void *samples,
@@ -893,11 +925,14 @@ static int predicted(const struct wire_meta *m)
 
 size_t wire_decode_scratch_bound(const struct wire_meta *m)
 {
-    size_t content;
+    size_t content, work;
 
     if (!m || !predicted(m) || (content = wire_content_bytes(m)) == 0)
         return 0;
-    return ((content + 15) & ~(size_t)15) + wire__work_bytes(m->block_log);
+    work = wire__work_bytes(m->block_log);
+    if (m->sample_type == WIRE_I16 && wire__decode_work_bytes(m->block_log) > work)
+        work = wire__decode_work_bytes(m->block_log);
+    return ((content + 15) & ~(size_t)15) + work;
 }
 
 /* v2 with predictors: the frame into scratch (records, then residual
@@ -905,22 +940,14 @@ size_t wire_decode_scratch_bound(const struct wire_meta *m)
 static int decode_predicted(ZSTD_DCtx *dctx, const struct wire_meta *m,
                             const struct wire_view *v, uint8_t *scratch, uint8_t *out)
 {
-    size_t content = wire_content_bytes(m), bytes = wire_samples_bytes(m);
-    size_t size = wire_sample_size(m->sample_type), n = bytes / size / m->channel_count;
-    size_t rec = wire__blocks(n, m->block_log) * WIRE_BLOCK_HDR_LEN;
-    size_t side = rec * m->channel_count, r;
+    size_t content = wire_content_bytes(m), n = (size_t)m->pre_samples + m->post_samples, r;
     void *work = scratch + ((content + 15) & ~(size_t)15);
 
     r = ZSTD_decompressDCtx(dctx, scratch, content, v->payload, v->payload_len);
     if (ZSTD_isError(r) || r != content)
         return WIRE_EFRAME;
-    for (unsigned c = 0; c < m->channel_count; c++)
-        if (wire__unpredict_plane(scratch + c * rec, scratch + side + c * n * size, n,
-                                  m->sample_type, m->block_log, layout_of(m->flags),
-                                  out + c * n * size,
-                                  work) != WIRE_OK)
-            return WIRE_EFRAME;
-    return WIRE_OK;
+    return wire__unpredict_planes(scratch, m->channel_count, n, m->sample_type, m->block_log,
+                                  layout_of(m->flags), out, work);
 }
 
 /* Decompress with dctx (the caller's or a fresh one) and undo the transforms;

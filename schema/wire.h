@@ -242,6 +242,22 @@ int wire_encode_v2_ctx(struct ZSTD_CCtx_s *cctx, const struct wire_meta *m, cons
                        void *scratch, size_t scratch_cap, uint8_t *out, size_t out_cap,
                        size_t *out_len);
 
+/* Samples as a ring holds them: channel c's first first_len samples start at
+ * first + c * stride samples, the rest (if any) at second + c * stride.
+ * Planar samples in one piece are { samples, NULL, n, n }. */
+struct wire_planes {
+    const void *first, *second;
+    size_t first_len, stride;
+};
+
+/* wire_encode_v2_ctx reading the samples where they are (an agent's ring,
+ * without copying the window out first): the same bytes as from the same
+ * samples in one piece.  Two pieces need WIRE_FLAG_PREDICT in flags. */
+int wire_encode_v2_planes(struct ZSTD_CCtx_s *cctx, const struct wire_meta *m,
+                          const struct wire_planes *src, const uint8_t sk[WIRE_SK_LEN], int level,
+                          uint16_t flags, void *scratch, size_t scratch_cap, uint8_t *out,
+                          size_t out_cap, size_t *out_len);
+
 /* Decoder scratch for m: the decompressed payload (0 for v1, whose decoder
  * needs one channel plane and allocates it). */
 size_t wire_decode_scratch_bound(const struct wire_meta *m);

@@ -20,16 +20,35 @@ size_t wire__blocks(size_t n, unsigned block_log);
  * for blocks of 1 << block_log samples (aligned for int32 and float). */
 size_t wire__work_bytes(unsigned block_log);
 
-/* Forward v2 transform of one channel: n samples of type (host order) ->
+/* Forward v2 transform of one channel: n samples of type (host order), the
+ * first n0 at in0 and the rest at in1 (in1 unused when n0 >= n) ->
  * one WIRE_BLOCK_HDR_LEN record per block in records, and the residuals in
  * plane, laid out as layout (WIRE__LAYOUT_*) says.
  * max_order bounds the linear predictor the encoder tries (0: none). */
-void wire__predict_plane(const void *in, size_t n, uint8_t type, unsigned block_log,
-                         int layout, unsigned max_order, uint8_t *records, uint8_t *plane,
-                         void *work);
+void wire__predict_plane(const void *in0, size_t n0, const void *in1, size_t n, uint8_t type,
+                         unsigned block_log, int layout, unsigned max_order, uint8_t *records,
+                         uint8_t *plane, void *work);
 
 /* Inverse: WIRE_EFRAME if a record is not one the format allows. */
 int wire__unpredict_plane(const uint8_t *records, const uint8_t *plane, size_t n, uint8_t type,
                           unsigned block_log, int layout, void *out, void *work);
+
+/* The inverse for count (1 ..= 8) int16 channels at once, one per SIMD lane
+ * (wire_predict.c says why): records of channel c at records + c *
+ * rec_stride, its plane at planes + c * n * 2, its samples to out + c * n.
+ * Needs wire__decode_work_bytes(block_log) of work.  Same results as
+ * wire__unpredict_plane per channel; without AVX2 it runs the same scalar
+ * code, so callers use it only where wire__group16_available() says so. */
+size_t wire__decode_work_bytes(unsigned block_log);
+int wire__group16_available(void);
+int wire__unpredict_group16(const uint8_t *records, size_t rec_stride, const uint8_t *planes,
+                            unsigned count, size_t n, unsigned block_log, int layout,
+                            int16_t *out, void *work);
+
+/* The whole inverse: content (the channels' records, then their planes, as
+ * WIRE.md lays them out) -> out, planar samples; the fastest way this CPU
+ * has.  work: wire__decode_work_bytes for int16, wire__work_bytes otherwise. */
+int wire__unpredict_planes(const uint8_t *content, unsigned channels, size_t n, uint8_t type,
+                           unsigned block_log, int layout, void *out, void *work);
 
 #endif

@@ -494,25 +494,35 @@ WIRE_HOT static void bitshuffle_put(const uint32_t *r, size_t from, size_t len, 
  * the low (or high) byte of samples 7 and 15; shifting v left a bit gives 6
  * and 14, and so on. */
 static size_t unbitshuffle16_sse2(const uint8_t *plane, size_t from, size_t j0, size_t j1,
-                                  size_t g, uint32_t *r)
+                                  size_t g, uint32_t *r, size_t stride)
 {
     size_t j = j0;
 
+    const __m128i low = _mm_set1_epi16(0xff);
+
     for (; j + 2 <= j1; j += 2) {
-        uint8_t lo[16], hi[16];
-        uint32_t *v = r + 8 * j - from;
-        for (unsigned b = 0; b < 8; b++) {
-            lo[b] = plane[b * g + j];
-            lo[b + 8] = plane[b * g + j + 1];
-            hi[b] = plane[(8 + b) * g + j];
-            hi[b + 8] = plane[(8 + b) * g + j + 1];
-        }
-        __m128i a = _mm_loadu_si128((const __m128i *)(const void *)lo);
-        __m128i c = _mm_loadu_si128((const __m128i *)(const void *)hi);
+        uint32_t *v = r + (8 * j - from) * stride;
+        __m128i a = _mm_setzero_si128(), c = _mm_setzero_si128();
+        /* plane b's two bytes for groups j and j + 1 in 16-bit lane b, then
+         * the even bytes to the low half and the odd ones to the high half
+         * (filling a byte array instead stalls on the 16-byte reload) */
+#define PLANE_PAIR(B)                                                           \
+        do {                                                                    \
+            uint16_t u_, w_;                                                    \
+            memcpy(&u_, plane + (B) * g + j, 2);                                \
+            memcpy(&w_, plane + (8 + (B)) * g + j, 2);                          \
+            a = _mm_insert_epi16(a, u_, (B));   /* the lane: a constant */      \
+            c = _mm_insert_epi16(c, w_, (B));                                   \
+        } while (0)
+        PLANE_PAIR(0); PLANE_PAIR(1); PLANE_PAIR(2); PLANE_PAIR(3);
+        PLANE_PAIR(4); PLANE_PAIR(5); PLANE_PAIR(6); PLANE_PAIR(7);
+#undef PLANE_PAIR
+        a = _mm_packus_epi16(_mm_and_si128(a, low), _mm_srli_epi16(a, 8));
+        c = _mm_packus_epi16(_mm_and_si128(c, low), _mm_srli_epi16(c, 8));
         for (int t = 7; t >= 0; t--) {
             unsigned ma = (unsigned)_mm_movemask_epi8(a), mc = (unsigned)_mm_movemask_epi8(c);
-            v[t] = (ma & 0xff) | (mc & 0xff) << 8;
-            v[t + 8] = (ma >> 8) | (mc >> 8) << 8;
+            v[t * stride] = (ma & 0xff) | (mc & 0xff) << 8;
+            v[(t + 8) * stride] = (ma >> 8) | (mc >> 8) << 8;
             a = _mm_add_epi8(a, a);
             c = _mm_add_epi8(c, c);
         }
@@ -529,7 +539,7 @@ WIRE_HOT static void bitshuffle_get(const uint8_t *plane, size_t from, size_t le
 
 #if defined(__SSE2__)
     if (size == 2 && end8 > from)
-        j = unbitshuffle16_sse2(plane, from, j, end8 / 8, g, r);
+        j = unbitshuffle16_sse2(plane, from, j, end8 / 8, g, r, 1);
 #endif
     for (; j < end8 / 8; j++) {
         uint32_t v[8] = { 0 };
@@ -660,9 +670,24 @@ static struct pred choose(struct work *w, size_t len, size_t full, int wide, int
     return best;
 }
 
-void wire__predict_plane(const void *in, size_t n, uint8_t type, unsigned block_log,
-                         int layout, unsigned max_order, uint8_t *records, uint8_t *plane,
-                         void *work)
+/* Samples [from, from + len) of a plane held in two pieces: the first n0
+ * at in0, the rest at in1 (a ring's wrap). */
+static void load_split(const uint8_t *in0, size_t n0, const uint8_t *in1, size_t from,
+                       size_t len, int wide, int32_t *x)
+{
+    size_t head = from < n0 ? n0 - from : 0;
+
+    if (head > len)
+        head = len;
+    if (head)
+        load_block(in0, from, head, wide, x);
+    if (head < len)
+        load_block(in1, from + head - n0, len - head, wide, x + head);
+}
+
+void wire__predict_plane(const void *in0, size_t n0, const void *in1, size_t n, uint8_t type,
+                         unsigned block_log, int layout, unsigned max_order, uint8_t *records,
+                         uint8_t *plane, void *work)
 {
     struct work w = work_carve(work, block_log);
     size_t full = (size_t)1 << block_log, nb = wire__blocks(n, block_log);
@@ -678,7 +703,7 @@ void wire__predict_plane(const void *in, size_t n, uint8_t type, unsigned block_
         size_t from = b * full, len = n - from < full ? n - from : full;
         struct pred p;
 
-        load_block(in, from, len, wide, w.x + HIST);
+        load_split(in0, n0, in1, from, len, wide, w.x + HIST);
         p = choose(&w, len, full, wide, is_float, max_order, &fit, (b & 3) == 0);
         record_put(records + b * WIRE_BLOCK_HDR_LEN, &p);
         residuals_put(w.best, len, wide, layout, n, from, plane);
@@ -797,5 +822,283 @@ int wire__unpredict_plane(const uint8_t *records, const uint8_t *plane, size_t n
         store_block(w.x + HIST, len, wide, out, from);
         memmove(w.x, w.x + len, HIST * sizeof *w.x);
     }
+    return WIRE_OK;
+}
+
+/* --- inverse, several int16 channels at once ------------------------------ */
+
+/* One channel's LPC recursion is a serial chain (each sample waits for the
+ * one before: a multiply, an add, a shift, an add, a sign extension), and
+ * eight taps are eight multiplies per sample on the one scalar multiplier.
+ * The channels' chains are independent and their blocks line up (same n,
+ * same block_log), so up to WIRE__LANES channels are rebuilt together, one
+ * channel per 32-bit lane of an AVX2 register: each step does eight lanes'
+ * multiplies in eight instructions and its chain is as long as one
+ * channel's.  Every int16 predictor but XOR is an LPC of order <= 8 with the
+ * same modulo-2^32 arithmetic (none: no taps; first difference: q = 1; second:
+ * q = 2, -1; shift 0), so one loop serves a block whatever each channel
+ * chose; a block where some channel needs more (order 9-12, or XOR, which
+ * only a hostile int16 record carries) is rebuilt channel by channel with the
+ * scalar code above.  Same results bit for bit: the unit suite compares both.
+ *
+ * Layout in the work area: rows of WIRE__LANES int32, row i holding sample i
+ * of every channel of the group; HIST rows of history before the block. */
+#define WIRE__LANES 8
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(WIRE_NO_CLONES)
+#include <immintrin.h>
+#define WIRE_GROUP_AVX2 1
+#endif
+
+struct group {
+    int32_t *x8;        /* HIST + block rows of samples */
+    uint32_t *r8;       /* block rows of residuals (zigzagged) */
+    int32_t *hist;      /* one channel's history and block, for the scalar fallback */
+    uint32_t *r;        /* one channel's residuals */
+};
+
+size_t wire__decode_work_bytes(unsigned block_log)
+{
+    size_t b = (size_t)1 << block_log;
+    return align16((HIST + b) * 4 * WIRE__LANES) + align16(b * 4 * WIRE__LANES) +
+           align16((HIST + b) * 4) + align16(b * 4) + 32;
+}
+
+static struct group group_carve(void *mem, unsigned block_log)
+{
+    size_t b = (size_t)1 << block_log;
+    uint8_t *p = (uint8_t *)(((uintptr_t)mem + 31) & ~(uintptr_t)31);
+    struct group g;
+
+    g.x8 = (int32_t *)(void *)p;
+    p += align16((HIST + b) * 4 * WIRE__LANES);
+    g.r8 = (uint32_t *)(void *)p;
+    p += align16(b * 4 * WIRE__LANES);
+    g.hist = (int32_t *)(void *)p;
+    p += align16((HIST + b) * 4);
+    g.r = (uint32_t *)(void *)p;
+    return g;
+}
+
+/* The taps of p as an order-8 LPC (the table above), or -1 if it is not one. */
+static int as_lpc8(const struct pred *p, int32_t q[8], int32_t *shift)
+{
+    memset(q, 0, 8 * sizeof *q);
+    *shift = 0;
+    switch (p->kind) {
+    case WIRE_PRED_NONE: return 0;
+    case WIRE_PRED_DIFF1: q[0] = 1; return 0;
+    case WIRE_PRED_DIFF2: q[0] = 2, q[1] = -1; return 0;
+    case WIRE_PRED_LPC:
+        if (p->order > 8)
+            return -1;
+        memcpy(q, p->q, p->order * sizeof *q);
+        *shift = p->shift;
+        return 0;
+    default: return -1;
+    }
+}
+
+#if defined(WIRE_GROUP_AVX2)
+/* taps[k][c]: tap k of lane c; rows x8[-8 .. -1] hold the history. */
+__attribute__((target("avx2")))
+static void lpc_rebuild16_lanes(const int32_t taps[8][WIRE__LANES], const int32_t *shifts,
+                                const uint32_t *restrict r8, size_t len, int32_t *restrict x8)
+{
+    const __m256i q0 = _mm256_loadu_si256((const __m256i *)(const void *)taps[0]);
+    const __m256i q1 = _mm256_loadu_si256((const __m256i *)(const void *)taps[1]);
+    const __m256i q2 = _mm256_loadu_si256((const __m256i *)(const void *)taps[2]);
+    const __m256i q3 = _mm256_loadu_si256((const __m256i *)(const void *)taps[3]);
+    const __m256i q4 = _mm256_loadu_si256((const __m256i *)(const void *)taps[4]);
+    const __m256i q5 = _mm256_loadu_si256((const __m256i *)(const void *)taps[5]);
+    const __m256i q6 = _mm256_loadu_si256((const __m256i *)(const void *)taps[6]);
+    const __m256i q7 = _mm256_loadu_si256((const __m256i *)(const void *)taps[7]);
+    const __m256i sh = _mm256_loadu_si256((const __m256i *)(const void *)shifts);
+    const __m256i one = _mm256_set1_epi32(1), zero = _mm256_setzero_si256();
+#define ROW(i) _mm256_loadu_si256((const __m256i *)(const void *)(x8 + (ptrdiff_t)(i) * WIRE__LANES))
+    __m256i x1 = ROW(-1), x2 = ROW(-2), x3 = ROW(-3), x4 = ROW(-4), x5 = ROW(-5), x6 = ROW(-6),
+            x7 = ROW(-7), xo = ROW(-8);
+#undef ROW
+
+    for (size_t i = 0; i < len; i++) {
+        __m256i z = _mm256_loadu_si256((const __m256i *)(const void *)(r8 + i * WIRE__LANES));
+        __m256i u = _mm256_xor_si256(_mm256_srli_epi32(z, 1),
+                                     _mm256_sub_epi32(zero, _mm256_and_si256(z, one)));
+        __m256i acc = _mm256_add_epi32(
+            _mm256_add_epi32(_mm256_add_epi32(_mm256_mullo_epi32(q7, xo), _mm256_mullo_epi32(q6, x7)),
+                             _mm256_add_epi32(_mm256_mullo_epi32(q5, x6), _mm256_mullo_epi32(q4, x5))),
+            _mm256_add_epi32(_mm256_add_epi32(_mm256_mullo_epi32(q3, x4), _mm256_mullo_epi32(q2, x3)),
+                             _mm256_mullo_epi32(q1, x2)));
+        /* the newest sample last: its multiply is the only one on the chain */
+        acc = _mm256_add_epi32(acc, _mm256_mullo_epi32(q0, x1));
+        __m256i v = _mm256_add_epi32(u, _mm256_srav_epi32(acc, sh));
+        v = _mm256_srai_epi32(_mm256_slli_epi32(v, 16), 16);
+        _mm256_storeu_si256((__m256i *)(void *)(x8 + i * WIRE__LANES), v);
+        xo = x7, x7 = x6, x6 = x5, x5 = x4, x4 = x3, x3 = x2, x2 = x1, x1 = v;
+    }
+}
+
+int wire__group16_available(void)
+{
+    static int have = -1;
+
+    if (have < 0)
+        have = __builtin_cpu_supports("avx2") ? 1 : 0;
+    return have;
+}
+#else
+int wire__group16_available(void) { return 0; }
+#endif
+
+/* Channel c's residuals for [from, from + len) into lane c of r8: the bit
+ * planes straight into the lane where SSE2 reads them, the rest through r. */
+static void lanes_residuals(const uint8_t *plane, size_t len, int layout, size_t n, size_t from,
+                            struct group *g, unsigned c)
+{
+    size_t done = 0;
+
+#if defined(__SSE2__)
+    size_t n8 = n & ~(size_t)7, end8 = from + len < n8 ? from + len : n8;
+    if (layout == WIRE__LAYOUT_BITSHUFFLE && end8 > from)
+        done = 8 * unbitshuffle16_sse2(plane, from, from / 8, end8 / 8, n8 / 8, g->r8 + c,
+                                       WIRE__LANES) - from;
+#endif
+    if (done == len)
+        return;
+    residuals_get(plane, len, 0, layout, n, from, g->r);
+    for (size_t i = done; i < len; i++)
+        g->r8[i * WIRE__LANES + c] = g->r[i];
+}
+
+/* Lane c's block rebuilt by the one-channel code: history and samples go
+ * through g->hist, the residuals are lane c of r8. */
+static void rebuild_lane(struct group *g, unsigned c, const struct pred *p, size_t len)
+{
+    for (size_t i = 0; i < HIST + len; i++)
+        g->hist[i] = g->x8[i * WIRE__LANES + c];
+    for (size_t i = 0; i < len; i++)
+        g->r[i] = g->r8[i * WIRE__LANES + c];
+    reconstruct(p, g->r, len, 0, g->hist + HIST);
+    for (size_t i = 0; i < len; i++)
+        g->x8[(HIST + i) * WIRE__LANES + c] = g->hist[HIST + i];
+}
+
+/* The block's rows out to the channels' planes (channel c at out + c * n):
+ * row after row, so the 32-byte rows are read once, in order (column by
+ * column they were read count times over, from L2). */
+static void lanes_store(const struct group *g, unsigned count, size_t len, int16_t *out, size_t n)
+{
+    const int32_t *row = g->x8 + HIST * WIRE__LANES;
+    size_t i = 0;
+
+#if defined(__SSE2__)
+    /* 8 rows at a time: each packed to 8 int16 (exact: the values are
+     * sign-extended int16), then an 8 x 8 transpose gives each channel 8
+     * consecutive samples */
+    for (; i + 8 <= len; i += 8, row += 8 * WIRE__LANES) {
+        __m128i r[8], a[8], b[8];
+        for (unsigned k = 0; k < 8; k++)
+            r[k] = _mm_packs_epi32(
+                _mm_loadu_si128((const __m128i *)(const void *)(row + k * WIRE__LANES)),
+                _mm_loadu_si128((const __m128i *)(const void *)(row + k * WIRE__LANES + 4)));
+        for (unsigned k = 0; k < 4; k++) {
+            a[2 * k] = _mm_unpacklo_epi16(r[2 * k], r[2 * k + 1]);
+            a[2 * k + 1] = _mm_unpackhi_epi16(r[2 * k], r[2 * k + 1]);
+        }
+        for (unsigned k = 0; k < 2; k++) {
+            b[4 * k] = _mm_unpacklo_epi32(a[4 * k], a[4 * k + 2]);
+            b[4 * k + 1] = _mm_unpackhi_epi32(a[4 * k], a[4 * k + 2]);
+            b[4 * k + 2] = _mm_unpacklo_epi32(a[4 * k + 1], a[4 * k + 3]);
+            b[4 * k + 3] = _mm_unpackhi_epi32(a[4 * k + 1], a[4 * k + 3]);
+        }
+        /* b[0..3]: rows 0-3 of channels (0,1), (2,3), (4,5), (6,7); b[4..7]: rows 4-7 */
+        for (unsigned c = 0; c < count; c++) {
+            __m128i v = c & 1 ? _mm_unpackhi_epi64(b[c / 2], b[4 + c / 2])
+                              : _mm_unpacklo_epi64(b[c / 2], b[4 + c / 2]);
+            _mm_storeu_si128((__m128i *)(void *)(out + c * n + i), v);
+        }
+    }
+#endif
+    for (; i < len; i++, row += WIRE__LANES)
+        for (unsigned c = 0; c < count; c++)
+            out[c * n + i] = (int16_t)row[c];
+}
+
+/* The block in all lanes at once; 0 if this build has no lane code. */
+static int lanes_rebuild(const int32_t taps[8][WIRE__LANES], const int32_t *shifts,
+                         struct group *g, size_t len)
+{
+#if defined(WIRE_GROUP_AVX2)
+    lpc_rebuild16_lanes(taps, shifts, g->r8, len, g->x8 + HIST * WIRE__LANES);
+    return 1;
+#else
+    (void)taps, (void)shifts, (void)g, (void)len;
+    return 0;
+#endif
+}
+
+int wire__unpredict_group16(const uint8_t *records, size_t rec_stride, const uint8_t *planes,
+                            unsigned count, size_t n, unsigned block_log, int layout,
+                            int16_t *out, void *work)
+{
+    struct group g = group_carve(work, block_log);
+    size_t full = (size_t)1 << block_log, nb = wire__blocks(n, block_log);
+    struct pred p[WIRE__LANES];
+    int32_t taps[8][WIRE__LANES], shifts[WIRE__LANES], q[8], s;
+
+    if (count == 0 || count > WIRE__LANES)
+        return WIRE_EFRAME;
+    /* samples before the first count as 0; unused lanes rebuild zeros from
+     * zeros (harmless, and defined memory) */
+    memset(g.x8, 0, (count < WIRE__LANES ? HIST + full : HIST) * WIRE__LANES * sizeof *g.x8);
+    if (count < WIRE__LANES)
+        memset(g.r8, 0, full * WIRE__LANES * sizeof *g.r8);
+    for (size_t b = 0; b < nb; b++) {
+        size_t from = b * full, len = n - from < full ? n - from : full;
+        int lanes_ok = wire__group16_available();
+
+        memset(taps, 0, sizeof taps);
+        memset(shifts, 0, sizeof shifts);
+        for (unsigned c = 0; c < count; c++) {
+            if (record_get(records + c * rec_stride + b * WIRE_BLOCK_HDR_LEN, &p[c]) != WIRE_OK)
+                return WIRE_EFRAME;
+            if (as_lpc8(&p[c], q, &s) != 0)
+                lanes_ok = 0;
+            for (unsigned k = 0; k < 8; k++)
+                taps[k][c] = q[k];
+            shifts[c] = s;
+            lanes_residuals(planes + c * n * 2, len, layout, n, from, &g, c);
+        }
+        if (!lanes_ok || !lanes_rebuild(taps, shifts, &g, len))
+            for (unsigned c = 0; c < count; c++)
+                rebuild_lane(&g, c, &p[c], len);
+        lanes_store(&g, count, len, out + from, n);
+        memmove(g.x8, g.x8 + len * WIRE__LANES, HIST * WIRE__LANES * sizeof *g.x8);
+    }
+    return WIRE_OK;
+}
+
+int wire__unpredict_planes(const uint8_t *content, unsigned channels, size_t n, uint8_t type,
+                           unsigned block_log, int layout, void *out, void *work)
+{
+    size_t size = wire_sample_size(type), rec = wire__blocks(n, block_log) * WIRE_BLOCK_HDR_LEN;
+    const uint8_t *planes = content + rec * channels;
+    uint8_t *o = out;
+
+    /* one channel alone is as fast through the scalar code */
+    if (type == WIRE_I16 && channels > 1 && wire__group16_available()) {
+        for (unsigned c = 0; c < channels; c += WIRE__LANES) {
+            unsigned k = channels - c < WIRE__LANES ? channels - c : WIRE__LANES;
+            if (wire__unpredict_group16(content + c * rec, rec, planes + c * n * size, k, n,
+                                        block_log, layout, (int16_t *)(void *)(o + c * n * size),
+                                        work) != WIRE_OK)
+                return WIRE_EFRAME;
+        }
+        return WIRE_OK;
+    }
+    for (unsigned c = 0; c < channels; c++)
+        if (wire__unpredict_plane(content + c * rec, planes + c * n * size, n, type, block_log,
+                                  layout, o + c * n * size, work) != WIRE_OK)
+            return WIRE_EFRAME;
     return WIRE_OK;
 }

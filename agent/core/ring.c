@@ -77,6 +77,21 @@ int ring_copy(const struct ring *r, uint64_t first, uint32_t count, float *out)
     return 0;
 }
 
+int ring_span(const struct ring *r, uint64_t first, uint32_t count, const float **a,
+              uint32_t *head, const float **b)
+{
+    uint32_t start, h;
+
+    if (count == 0 || !ring_holds(r, first, count))
+        return -1;
+    start = (uint32_t)(first % r->capacity);
+    h = r->capacity - start;
+    *a = r->data + start;
+    *head = h > count ? count : h;
+    *b = r->data;
+    return 0;
+}
+
 /* INT64_MIN for a frame not held: no timestamp is that small in practice. */
 int64_t ring_time(const struct ring *r, uint64_t frame)
 {

@@ -25,6 +25,12 @@ void ring_push(struct ring *r, const float *frame, int64_t t_us);
 /* Copy frames [first, first+count) planar into out (channels*count floats).
  * Returns 0, or -1 if any of them is no longer (or not yet) in the ring. */
 int ring_copy(const struct ring *r, uint64_t first, uint32_t count, float *out);
+/* Where frames [first, first+count) are, without copying: channel c's first
+ * *head frames at *a + c * capacity, the rest at *b + c * capacity.  Returns
+ * 0, or -1 as ring_copy.  The caller reads them before ring_push() reaches
+ * frame first + capacity (which overwrites frame first). */
+int ring_span(const struct ring *r, uint64_t first, uint32_t count, const float **a,
+              uint32_t *head, const float **b);
 int64_t ring_time(const struct ring *r, uint64_t frame);
 
 #endif

@@ -4,7 +4,8 @@
  * and on a trigger start the local action (agent/action/) before anything
  * else (it must not wait on capture, encoding or the network).  The capture
  * (agent/core/capture.c) is pending from the trigger until its post-trigger
- * frames are in the ring; its window is then cut out of the ring, encoded,
+ * frames are in the ring; its window is then encoded straight from the ring
+ * (no copy of it: the encoder reads the two pieces a wrapped ring holds),
  * signed and handed to the sink.  Every buffer is sized and allocated in
  * pipeline_init(), the encoder's too (one zstd context, scratch and envelope
  * buffer for the largest window, reused): nothing is allocated per sample or
@@ -20,8 +21,13 @@
  * emitter thread of their own: measured in the sample thread they took 13 ms
  * at the median and up to half a second on a busy disk, and every sample
  * behind them (a trigger among them) would wait as long.  The sample thread
- * only copies the window out of the ring into a one-slot hand-off; it waits
- * for the emitter only if the previous snapshot is still being written.
+ * only hands the window's place in the ring to a one-slot hand-off; it waits
+ * for the emitter only if the previous snapshot is still being written, or if
+ * the ring is about to overwrite the window's first frame while it is still
+ * being encoded (a ring shorter than the window plus one encoding's worth of
+ * frames: with the default 60 s ring and a 1 s window, never).  The window's
+ * copy this replaces was the channels x window x 4 bytes of private memory
+ * (0.32 MB at 8 channels, 10 kHz, 1 s) that the memory target counts.
  *
  * Local action policy: every detector trigger runs it (the detector's own
  * hold-off and hourly cap are the flood control); --merge only decides
@@ -87,8 +93,9 @@ struct pipeline {
     int64_t *blk_t;
 
     struct capture cap;
-    float *win;                     /* the longest window: channels * cap.max_n */
-    void *conv;                     /* same bytes, for i16/i32 snapshots */
+    void *conv;                     /* i16/i32 codes of the window (NULL for float32) */
+    uint64_t ring_guard;            /* sample thread: pushing this frame would
+                                     * overwrite the window being encoded */
     /* the emitter's encoder, reused for every snapshot */
     ZSTD_CCtx *cctx;
     void *enc_scratch;              /* wire v2 working memory for the longest window */
@@ -102,7 +109,10 @@ struct pipeline {
     pthread_mutex_t mu;             /* guards the fields below and st.snapshots/sink_errors */
     pthread_cond_t cv;
     int job_ready, quit;
+    int encoding;                   /* the emitter still reads the job's frames */
     struct capture_window job;
+    const float *job_a, *job_b;     /* where the job's frames are (ring_span) */
+    uint32_t job_head;
 
     int64_t hold_off_us, t_model_trigger;   /* the model's own hold-off */
     int model_triggered;
@@ -253,11 +263,14 @@ int pipeline_init(const struct pipeline_config *cfg, struct source *src,
     p->block = cfg->block_frames ? cfg->block_frames : 1024;
     p->blk = malloc(p->block * p->channels * sizeof(float));
     p->blk_t = malloc(p->block * sizeof(int64_t));
-    p->win = malloc(win_bytes);
-    p->conv = malloc(win_bytes);
+    /* integer snapshots are converted out of the ring into codes; float32
+     * ones are encoded from the ring as they are */
+    if (p->src->wire_type && p->src->wire_type != WIRE_F32)
+        p->conv = malloc((size_t)p->cap.max_n * p->channels * wire_sample_size(p->src->wire_type));
+    p->ring_guard = UINT64_MAX;
     p->lat = calloc(PIPELINE_LAT_SAMPLES, sizeof(double));
-    if (p->blk == NULL || p->blk_t == NULL || p->win == NULL || p->conv == NULL ||
-        p->lat == NULL)
+    if (p->blk == NULL || p->blk_t == NULL || p->lat == NULL ||
+        (p->src->wire_type && p->src->wire_type != WIRE_F32 && p->conv == NULL))
         goto fail;
     {
         struct action_config ac = { p->device_id, cfg->on_trigger, cfg->alarm_fifo,
@@ -317,14 +330,17 @@ static void to_int(const float *in, size_t n, uint8_t type, void *out)
     }
 }
 
-/* Encodes and signs the window in p->win; runs in the emitter thread. */
+/* Encodes and signs the job's window, reading it from the ring; runs in the
+ * emitter thread.  The ring's frames are released (p->encoding cleared) as
+ * soon as they are encoded, before the sink's slow write. */
 static void encode_and_put(struct pipeline *p, const struct capture_window *c, int *ok)
 {
-    uint32_t count = capture_frames(c);
+    uint32_t count = capture_frames(c), head = p->job_head;
     struct wire_meta m;
-    const void *samples = p->win;
+    struct wire_planes src = { p->job_a, p->job_b, head, p->ring.capacity };
     size_t env_len = 0;
     uint64_t seq;
+    int enc;
 
     memset(&m, 0, sizeof(m));
     snprintf(m.device_id, sizeof(m.device_id), "%s", p->device_id);
@@ -345,17 +361,28 @@ static void encode_and_put(struct pipeline *p, const struct capture_window *c, i
             snprintf(m.channels[i].name, sizeof(m.channels[i].name), "ch%u", i);
     }
     if (m.sample_type != WIRE_F32) {
-        to_int(p->win, (size_t)count * p->channels, m.sample_type, p->conv);
-        samples = p->conv;
+        size_t size = wire_sample_size(m.sample_type);
+        uint8_t *codes = p->conv;
+
+        for (unsigned ch = 0; ch < p->channels; ch++) {
+            size_t cap = p->ring.capacity, at = (size_t)ch * count;
+            to_int(p->job_a + ch * cap, head, m.sample_type, codes + at * size);
+            to_int(p->job_b + ch * cap, count - head, m.sample_type, codes + (at + head) * size);
+        }
+        src = (struct wire_planes){ p->conv, NULL, count, count };
     }
-    *ok = wire_encode_v2_ctx(p->cctx, &m, samples, p->sk, p->cfg.zstd_level,
-                             WIRE_FLAGS_V2_DEFAULT, p->enc_scratch, p->enc_scratch_cap, p->env,
-                             p->env_cap, &env_len) == 0 &&
-          p->cfg.sink.put(p->cfg.sink.ctx, seq, &m, p->env, env_len) == 0;
+    enc = wire_encode_v2_planes(p->cctx, &m, &src, p->sk, p->cfg.zstd_level,
+                                WIRE_FLAGS_V2_DEFAULT, p->enc_scratch, p->enc_scratch_cap, p->env,
+                                p->env_cap, &env_len);
+    pthread_mutex_lock(&p->mu);
+    p->encoding = 0;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    *ok = enc == 0 && p->cfg.sink.put(p->cfg.sink.ctx, seq, &m, p->env, env_len) == 0;
 }
 
-/* Emitter thread: encodes and sinks the window in p->win described by
- * p->job; the sample thread does not touch p->win while job_ready is set. */
+/* Emitter thread: encodes and sinks the window described by p->job; the
+ * sample thread does not overwrite its frames while encoding is set. */
 static void *emitter_main(void *arg)
 {
     struct pipeline *p = arg;
@@ -392,6 +419,17 @@ static void emitter_drain(struct pipeline *p)
     pthread_mutex_unlock(&p->mu);
 }
 
+/* The next push would overwrite the first frame of the window the emitter
+ * may still be reading: wait until it has encoded it. */
+static void ring_wait(struct pipeline *p)
+{
+    pthread_mutex_lock(&p->mu);
+    while (p->encoding)
+        pthread_cond_wait(&p->cv, &p->mu);
+    pthread_mutex_unlock(&p->mu);
+    p->ring_guard = UINT64_MAX;
+}
+
 /* Closes the pending capture (at total frames at the latest) and hands its
  * window to the emitter. */
 static void emit_capture(struct pipeline *p, uint64_t total)
@@ -408,7 +446,8 @@ static void emit_capture(struct pipeline *p, uint64_t total)
     /* The one-slot hand-off is free in all but a burst of snapshots closer
      * together than one spool write; then the sample path waits for it. */
     emitter_drain(p);
-    if (capture_cut(&p->ring, &w, p->win) != 0) {
+    if (ring_span(&p->ring, w.first, capture_frames(&w), &p->job_a, &p->job_head,
+                  &p->job_b) != 0) {
         pthread_mutex_lock(&p->mu);
         p->st.sink_errors++;    /* cannot happen with the ring sized >= the window */
         pthread_mutex_unlock(&p->mu);
@@ -417,6 +456,8 @@ static void emit_capture(struct pipeline *p, uint64_t total)
     pthread_mutex_lock(&p->mu);
     p->job = w;
     p->job_ready = 1;
+    p->encoding = 1;
+    p->ring_guard = w.first + p->ring.capacity;
     pthread_cond_broadcast(&p->cv);
     pthread_mutex_unlock(&p->mu);
 }
@@ -568,6 +609,8 @@ int pipeline_run(struct pipeline *p, atomic_int *stop)
             struct detect_result res;
             uint64_t f = p->ring.total;
 
+            if (f >= p->ring_guard)
+                ring_wait(p);
             ring_push(&p->ring, frame, p->blk_t[i]);
             detect_step(p->det, frame, p->blk_t[i], &res);
             if (p->cfg.model.step)
@@ -603,8 +646,8 @@ static int cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Percentiles over the recent latencies; sorts a copy in the window buffer
- * (not in the sample path: called for reports). */
+/* Percentiles over the recent latencies; sorts a copy (not in the sample
+ * path: called for reports). */
 void pipeline_get_stats(struct pipeline *p, struct pipeline_stats *st)
 {
     size_t n = p->st.lat_count < PIPELINE_LAT_SAMPLES ? (size_t)p->st.lat_count
@@ -653,7 +696,6 @@ void pipeline_free(struct pipeline *p)
     free(p->det_arena);
     free(p->blk);
     free(p->blk_t);
-    free(p->win);
     free(p->conv);
     free(p->enc_scratch);
     free(p->env);

@@ -5,6 +5,7 @@
  * events are merged or held off as configured.  A scheduled baseline
  * capture takes windows of normal data without a trigger or an action. */
 #include <check.h>
+#include <math.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -415,6 +416,70 @@ START_TEST(test_trigger_takes_over_scheduled_capture)
 }
 END_TEST
 
+/* The ring no longer than the window: every window wraps in the ring (the
+ * encoder reads its two pieces there, no copy), and the frame after each
+ * window would overwrite its first frame, so the sample thread waits for the
+ * encoder.  Each snapshot still holds exactly its input, as float32 and as
+ * int16 codes converted out of the ring. */
+START_TEST(test_ring_as_short_as_window)
+{
+    static const size_t spikes[] = { 5900, 8250, 10777 };   /* after warm-up */
+    static const uint8_t kinds[] = { WIRE_F32, WIRE_I16 };
+
+    for (int t = 0; t < 2; t++) {
+        struct pipeline_config pc;
+        struct pipeline_stats st;
+        struct pipeline *p = NULL;
+        struct kept k = { 0 };
+        struct source *src;
+        char err[256];
+
+        fill_noise();
+        for (size_t i = 0; i < TOTAL * CH; i++)
+            data[i] = kinds[t] == WIRE_I16 ? nearbyintf(data[i] * 3000) : data[i];
+        for (size_t j = 0; j < 3; j++)
+            data[spikes[j] * CH + 0] += kinds[t] == WIRE_I16 ? 30000.0f : 20.0f;
+        base_config(&pc, &k);
+        pc.ring_s = 1.5;                          /* = pre_s + post_s */
+        pc.detect.hold_off_s = 0.2f;
+        src = synth_open();
+        src->wire_type = kinds[t];
+        ck_assert_int_eq(pipeline_init(&pc, src, &p, err, sizeof(err)), 0);
+        ck_assert_int_eq(pipeline_run(p, NULL), 0);
+        pipeline_get_stats(p, &st);
+        pipeline_free(p);
+        src->close(src);
+        ck_assert_uint_eq(st.snapshots, 3);
+        ck_assert_uint_eq(st.sink_errors, 0);
+        ck_assert_int_eq(k.n, 3);
+        for (int i = 0; i < 3; i++) {
+            struct wire_meta m;
+            struct wire_view v;
+            uint64_t first;
+
+            ck_assert_int_eq(wire_parse(k.env[i], k.len[i], &m, &v), 0);
+            ck_assert_int_eq(wire_verify(k.env[i], k.len[i], pk), 0);
+            ck_assert_uint_eq(m.sample_type, kinds[t]);
+            ck_assert_uint_eq(m.pre_samples + m.post_samples, 1500);
+            first = (uint64_t)((m.trigger_time_us - T0) / 1000) - m.pre_samples;
+            ck_assert_uint_ne(first % 1500, 0);   /* wrapped in the ring */
+            void *out = malloc(wire_samples_bytes(&m));
+            ck_assert_int_eq(wire_decode_samples(&m, &v, out, wire_samples_bytes(&m)), 0);
+            for (unsigned c = 0; c < CH; c++)
+                for (uint32_t j = 0; j < 1500; j++) {
+                    float want = data[(first + j) * CH + c];
+                    float got = kinds[t] == WIRE_I16 ? ((int16_t *)out)[c * 1500 + j]
+                                                     : ((float *)out)[c * 1500 + j];
+                    ck_assert_msg(got == (want > 32767 ? 32767 : want),
+                                  "snapshot %d channel %u sample %u differs", i, c, j);
+                }
+            free(out);
+        }
+        kept_free(&k);
+    }
+}
+END_TEST
+
 START_TEST(test_bad_config_refused)
 {
     struct pipeline_config pc;
@@ -455,6 +520,7 @@ Suite *pipeline_suite(void)
     tcase_add_test(tc, test_merge_and_hold_off);
     tcase_add_test(tc, test_scores_with_trigger_score);
     tcase_add_test(tc, test_cut_short_at_end);
+    tcase_add_test(tc, test_ring_as_short_as_window);
     tcase_add_test(tc, test_bad_config_refused);
     tcase_add_test(tc, test_scheduled_capture_on_normal_data);
     tcase_add_test(tc, test_trigger_takes_over_scheduled_capture);

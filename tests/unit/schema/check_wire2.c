@@ -6,6 +6,7 @@
  * re-encoding and regenerating give the identical bytes.  With
  * WIRE_REGEN_VECTORS=<dir> they are written afresh instead. */
 #include "schema/wire.h"
+#include "schema/wire_int.h"
 
 #include <check.h>
 #include <math.h>
@@ -612,6 +613,114 @@ START_TEST(test_vectors_v2)
 }
 END_TEST
 
+/* The decoder rebuilds int16 channels eight at a time in SIMD lanes and
+ * falls back to the one-channel code for a block some channel predicts with
+ * more than 8 taps or XOR: both must give the per-channel result bit for bit,
+ * history carried across blocks that switch between them, for channel counts
+ * around the lane width. */
+START_TEST(test_lanes_match_scalar)
+{
+    static const unsigned counts[] = { 2, 3, 8, 9, 11 };
+    const unsigned bl = WIRE_BLOCK_LOG_DEFAULT;
+    const size_t n = 5 * ((size_t)1 << bl) + 77, nb = wire__blocks(n, bl);
+    const size_t rec = nb * WIRE_BLOCK_HDR_LEN;
+    uint64_t seed = 99;
+
+    for (size_t t = 0; t < sizeof counts / sizeof counts[0]; t++) {
+        unsigned ch = counts[t];
+        size_t side = rec * ch, plane = n * 2;
+        int16_t *in = malloc(ch * plane), *a = malloc(ch * plane), *b = malloc(ch * plane);
+        uint8_t *content = malloc(side + ch * plane);
+        size_t wb = wire__decode_work_bytes(bl) > wire__work_bytes(bl) ? wire__decode_work_bytes(bl)
+                                                                      : wire__work_bytes(bl);
+        void *work = malloc(wb);
+
+        ck_assert(in && a && b && content && work);
+        for (unsigned c = 0; c < ch; c++) {
+            double ph = 0;
+            for (size_t i = 0; i < n; i++) {
+                ph += 0.05 + 0.01 * c;
+                /* a ringing tone, noise, and a full-scale step: wraps in the sums */
+                double v = 9000 * sin(ph) * exp(-(double)(i % 3000) / 900) +
+                           (double)(lcg(&seed) % 200) - 100 + (i > n / 2 && c == 1 ? 30000 : 0);
+                in[c * n + i] = (int16_t)(v > 32767 ? 32767 : v < -32768 ? -32768 : v);
+            }
+            /* orders 12 (fallback blocks), 8 (lanes) and none (fixed predictors) */
+            unsigned order = c % 3 == 0 ? 12 : c % 3 == 1 ? 8 : 0;
+            wire__predict_plane(in + c * n, n, NULL, n, WIRE_I16, bl, WIRE__LAYOUT_BITSHUFFLE,
+                                order,
+                                content + c * rec, content + side + c * plane, work);
+        }
+        ck_assert_int_eq(wire__unpredict_planes(content, ch, n, WIRE_I16, bl,
+                                                WIRE__LAYOUT_BITSHUFFLE, a, work), WIRE_OK);
+        ck_assert(memcmp(a, in, ch * plane) == 0);
+        /* a hostile XOR record on an int16 channel: wrong samples, the same either way */
+        memset(content + 1 * rec + 2 * WIRE_BLOCK_HDR_LEN, 0, WIRE_BLOCK_HDR_LEN);
+        content[1 * rec + 2 * WIRE_BLOCK_HDR_LEN] = WIRE_PRED_XOR;
+        ck_assert_int_eq(wire__unpredict_planes(content, ch, n, WIRE_I16, bl,
+                                                WIRE__LAYOUT_BITSHUFFLE, a, work), WIRE_OK);
+        for (unsigned c = 0; c < ch; c++)
+            ck_assert_int_eq(wire__unpredict_plane(content + c * rec, content + side + c * plane, n,
+                                                   WIRE_I16, bl, WIRE__LAYOUT_BITSHUFFLE,
+                                                   b + c * n, work), WIRE_OK);
+        ck_assert(memcmp(a, b, ch * plane) == 0);
+        ck_assert(memcmp(a, in, ch * plane) != 0);
+        /* a record the format refuses fails the group as it fails one channel */
+        content[(ch - 1) * rec + WIRE_BLOCK_HDR_LEN] = 9;
+        ck_assert_int_eq(wire__unpredict_planes(content, ch, n, WIRE_I16, bl,
+                                                WIRE__LAYOUT_BITSHUFFLE, a, work), WIRE_EFRAME);
+        free(in), free(a), free(b), free(content), free(work);
+    }
+}
+END_TEST
+
+/* The agent encodes straight from its ring: samples in two pieces per
+ * channel, wrapped at any point (a block boundary, inside a block, one
+ * sample from either end), give the very bytes the planar copy gives. */
+START_TEST(test_planes_from_ring)
+{
+    static const uint8_t kinds[] = { WIRE_I16, WIRE_F32 };
+    const uint32_t n = 3 * 4096 + 100, cap = n + 37;
+    const size_t splits[] = { 1, 100, 4096, 8193, n - 1, n };
+    ZSTD_CCtx *cctx = ZSTD_createCCtx();
+
+    keys_init();
+    for (size_t t = 0; t < 2; t++) {
+        struct wire_meta m;
+        meta_fill(&m, kinds[t], 3, 1000, n - 1000);
+        size_t size = wire_sample_size(kinds[t]), scap = wire_encode_v2_scratch_bound(&m);
+        size_t ocap = wire_encode_v2_bound(&m), len, len2;
+        uint8_t *planar = samples_make(&m, 5, 3), *ring = malloc(3 * cap * size);
+        uint8_t *scratch = malloc(scap), *a = malloc(ocap), *b = malloc(ocap);
+
+        ck_assert(ring && scratch && a && b);
+        ck_assert_int_eq(wire_encode_v2_ctx(cctx, &m, planar, g_sk, 0, WIRE_FLAGS_V2_DEFAULT,
+                                            scratch, scap, a, ocap, &len), WIRE_OK);
+        for (size_t k = 0; k < sizeof splits / sizeof splits[0]; k++) {
+            size_t head = splits[k], start = cap - head;
+            memset(ring, 0xA5, 3 * cap * size);
+            /* channel c's window: cap - head .. cap - 1, then 0 .. n - head - 1 */
+            for (unsigned c = 0; c < 3; c++) {
+                memcpy(ring + (c * cap + start) * size, planar + c * n * size, head * size);
+                memcpy(ring + c * cap * size, planar + (c * n + head) * size, (n - head) * size);
+            }
+            struct wire_planes src = { ring + start * size, ring, head, cap };
+            ck_assert_int_eq(wire_encode_v2_planes(cctx, &m, &src, g_sk, 0, WIRE_FLAGS_V2_DEFAULT,
+                                                   scratch, scap, b, ocap, &len2), WIRE_OK);
+            ck_assert_uint_eq(len, len2);
+            ck_assert_msg(memcmp(a, b, len) == 0, "split at %zu differs", head);
+            /* v1's transforms read one piece only */
+            if (head < n)
+                ck_assert_int_eq(wire_encode_v2_planes(cctx, &m, &src, g_sk, 0, WIRE_FLAG_SHUFFLE,
+                                                       scratch, scap, b, ocap, &len2),
+                                 WIRE_EFIELD);
+        }
+        free(planar), free(ring), free(scratch), free(a), free(b);
+    }
+    ZSTD_freeCCtx(cctx);
+}
+END_TEST
+
 Suite *wire2_suite(void);
 
 Suite *wire2_suite(void)
@@ -628,6 +737,8 @@ Suite *wire2_suite(void)
     tcase_add_test(tc, test_ctx_buffers);
     tcase_add_test(tc, test_smaller_than_v1_on_resonance);
     tcase_add_test(tc, test_physical);
+    tcase_add_test(tc, test_lanes_match_scalar);
+    tcase_add_test(tc, test_planes_from_ring);
     tcase_add_test(hostile, test_hostile_header);
     tcase_add_test(hostile, test_hostile_records);
     tcase_add_test(golden, test_vectors_v2);

@@ -359,8 +359,12 @@ async function modelsPage(page, dsId) {
 
 // A version of the demo bearing's labeled history in 256-sample windows (a
 // power of two: spectra) split by day, so leave-one-group-out has groups;
-// its machine turns as the asset classesPage gave it (25 Hz, a 6205).
+// its machines turn as the asset classesPage gave it (25 Hz, a 6205): the
+// demo has two bearings, and the envelope set needs one speed and bearing
+// for the whole version, so the second is put on the same asset.
 async function demoBearingDataset() {
+  const a = await api('POST', '/api/v1/devices/demo-bearing-3/asset', { asset_id: 'demo-fan-7' }, process.env.OPTOKEN);
+  check('the second demo bearing assigned to the asset', a.status === 200, JSON.stringify(a.body));
   const ds = await api('POST', '/api/v1/datasets', {
     name: 'demo bearing, spectra', filter: { sources: ['human', 'rule', 'vote'], equipment_types: ['rotating'], sites: ['demo-site'] },
     window: { length_s: 0.128, stride_s: 0.128, edge: 'majority' }, split: { by: 'day', fractions: [1, 0, 0], seed: 1 },

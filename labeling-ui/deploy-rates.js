@@ -28,6 +28,13 @@ export function fmtFrac(v) {
   return `${p >= 1 || p === 0 ? p.toFixed(2) : p.toPrecision(2)} %`;
 }
 
+// A prediction of 0 from n held-out windows says "below 1/n" and no more:
+// shown as "< floor" so that 0.00 % does not read as a promise of silence.
+export function fmtPredicted(v, floor, fmt) {
+  if (num(v) === 0 && num(floor) !== null && floor > 0) return `< ${fmt(floor)}`;
+  return fmt(v);
+}
+
 export function fmtRate(v) {
   if (num(v) === null) return '—';
   return v >= 100 ? v.toFixed(0) : v >= 1 ? v.toFixed(1) : v.toPrecision(2);

@@ -9,7 +9,7 @@ import { api } from './http.js';
 import { el, crumbs, showPage, showError } from './dom.js';
 import { fmtTime } from './format.js';
 import { isAdmin, session } from './session.js';
-import { rateVerdict, fmtFrac, fmtRate, fmtDuration } from './deploy-rates.js';
+import { rateVerdict, fmtFrac, fmtRate, fmtDuration, fmtPredicted } from './deploy-rates.js';
 
 const HEAD = ['device', 'status', 'mode', 'ran', 'windows', 'alarm fraction (observed / predicted)',
   'alerts per day (observed / predicted / budget)', 'verdict'];
@@ -23,9 +23,9 @@ function deviceRow(d, rb) {
     el('td', {}, d.device_id), el('td', { class: `status-${d.status}` }, d.status.replace('_', ' ')),
     el('td', {}, d.mode_reported || '—'), el('td', {}, fmtDuration(d.run_s)),
     el('td', { class: 'num' }, d.windows ? String(d.windows) : '—'),
-    el('td', { class: 'num' }, `${fmtFrac(d.observed_alarm_fraction)} / ${fmtFrac(d.predicted_alarm_fraction)}`),
+    el('td', { class: 'num' }, `${fmtFrac(d.observed_alarm_fraction)} / ${fmtPredicted(d.predicted_alarm_fraction, d.predicted_fraction_floor, fmtFrac)}`),
     el('td', { class: 'num' }, `${fmtRate(d.observed_alerts_per_day)} / ` +
-      `${fmtRate(d.predicted_alerts_per_device_per_day)} / ${fmtRate(d.budget_alerts_per_day)}`),
+      `${fmtPredicted(d.predicted_alerts_per_device_per_day, d.predicted_floor_per_day, fmtRate)} / ${fmtRate(d.budget_alerts_per_day)}`),
     el('td', { class: v.state === 'ok' ? 'ok' : v.state === 'no_data' ? 'muted' : 'bad' }, v.text));
 }
 

@@ -82,9 +82,14 @@ struct pipeline_sink command_spool_sink(struct spool *sp)
 int command_parts_start(struct command_parts *cp, const struct agent_config *c, int runtime,
                         char *err, size_t errlen)
 {
-    int rc = runtime ? agent_model_setup_runtime(c, cp->src, &cp->pc, &cp->ms, err, errlen)
-                     : agent_model_setup(c, cp->src, &cp->pc, &cp->ms, err, errlen);
+    int rc;
 
+    /* "auto" settings take the profile's values at the source's rate here,
+     * once: the model's alert count and trigger hold-off and the heartbeat
+     * read pc.detect, and -1 s (auto) is no hold-off at all. */
+    detect_config_resolve(&cp->pc.detect, cp->src->rate);
+    rc = runtime ? agent_model_setup_runtime(c, cp->src, &cp->pc, &cp->ms, err, errlen)
+                 : agent_model_setup(c, cp->src, &cp->pc, &cp->ms, err, errlen);
     if (rc != 0)
         return rc;
     return pipeline_init(&cp->pc, cp->src, &cp->p, err, errlen);

@@ -32,6 +32,7 @@ struct net {
     atomic_int fatal;
     struct upload *up;
     struct agent_model_slot *ms;        /* NULL: no config poll */
+    double hold_off_s;                  /* resolved at the source's rate */
     struct config_poll *cp;
     pthread_mutex_t mu;
 };
@@ -72,7 +73,7 @@ static void *net_main(void *arg)
         struct config_poll_config pcfg = {
             .server_url = c->server, .device_id = c->device_id, .key_dir = c->key_dir,
             .interval_s = c->config_poll_s, .ca_file = uc.ca_file, .pin_sha256 = uc.pin_sha256,
-            .hold_off_s = c->detect.hold_off_s,
+            .hold_off_s = n->hold_off_s,
         };
         memcpy(pcfg.secret_key, n->keys->sk, sizeof(pcfg.secret_key));
         rc = config_poll_new(&pcfg, n->ms, &n->cp);
@@ -203,6 +204,7 @@ int command_run(const struct agent_config *c, atomic_int *stop)
     net.counters = &counters;
     net.stop = stop;
     net.ms = c->config_poll_s > 0 ? cp.ms : NULL;
+    net.hold_off_s = cp.pc.detect.hold_off_s;
     pthread_mutex_init(&net.mu, NULL);
     if (pthread_create(&th, NULL, net_main, &net) != 0) {
         fprintf(stderr, "agent: cannot start the network thread\n");

@@ -14,7 +14,7 @@ enum { B_GET, B_SET, B_COUNT };
 static const struct db_sql budget_sql[B_COUNT] = {
     [B_GET] = { "models_budget_get",
         "SELECT b.per_operator_hour, b.devices_per_operator, b.rollback_after_s,"
-        " (SELECT count(*) FROM devices WHERE status = 'active') AS active_devices,"
+        " (SELECT count(*) FROM devices WHERE status = 'active' AND NOT demo) AS active_devices,"
         " b.updated_by, (extract(epoch FROM b.updated_at) * 1000000)::bigint AS updated_us"
         " FROM alarm_budget b WHERE b.id = 1", 0 },
     [B_SET] = { "models_budget_set",

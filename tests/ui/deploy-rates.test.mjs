@@ -2,7 +2,7 @@
 // numbers: the server's promotion rules, and the number formats.
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { rateVerdict, fmtFrac, fmtRate, fmtDuration } from '../../labeling-ui/deploy-rates.js';
+import { rateVerdict, fmtFrac, fmtRate, fmtDuration, fmtPredicted } from '../../labeling-ui/deploy-rates.js';
 
 const dev = (o) => ({ observed_alerts_per_day: 10, budget_alerts_per_day: 144, observed_alarm_fraction: 0.01,
   predicted_alarm_fraction: 0.01, predicted_fraction_floor: 0.001, ...o });
@@ -34,4 +34,10 @@ test('formats', () => {
   assert.equal(fmtRate(12.34), '12.3');
   assert.equal(fmtDuration(3725), '1 h 2 min');
   assert.equal(fmtDuration(42), '42 s');
+  // a prediction of 0 reads as "below what the held-out windows resolve"
+  assert.equal(fmtPredicted(0, 0.0074, fmtFrac), '< 0.74 %');
+  assert.equal(fmtPredicted(0, 5000, fmtRate), '< 5000');
+  assert.equal(fmtPredicted(0.01, 0.0074, fmtFrac), '1.00 %');
+  assert.equal(fmtPredicted(0, 0, fmtFrac), '0.00 %');
+  assert.equal(fmtPredicted(null, 0.1, fmtFrac), '—');
 });

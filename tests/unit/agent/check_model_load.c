@@ -6,7 +6,8 @@
  * golden feature vectors bit for bit from streamed frames; a model for a
  * feature set or rate the agent cannot compute is refused with the reason;
  * shadow never acts; a kept model runs again from the first sample after a
- * restart. */
+ * restart; the detector's auto hold-off is resolved before the model counts
+ * alerts. */
 #include "agent/model/agent_model.h"
 
 #include <check.h>
@@ -17,6 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "agent/command/command_int.h"
 #include "agent/config/config.h"
 #include "agent/pipeline/pipeline.h"
 #include "agent/source/source.h"
@@ -431,6 +433,28 @@ START_TEST(kept_model_runs_after_restart)
 }
 END_TEST
 
+/* An agent started with no --hold-off-s (make run's) has the detector's
+ * "auto" hold-off, -1: resolved at the source's rate before the model slot
+ * counts alerts and the heartbeat reports it (the server refuses a negative
+ * hold-off and showed a running shadow model as pending). */
+START_TEST(auto_hold_off_resolved_for_the_model)
+{
+    struct agent_config c;
+    struct command_parts cp;
+    char err[256];
+
+    agent_config_defaults(&c, AGENT_CMD_RUN);
+    ck_assert(c.detect.hold_off_s < 0);
+    memset(&cp, 0, sizeof cp);
+    ck_assert_int_eq(command_open_source(&c, NULL, 1, &cp.src, err, sizeof err), 0);
+    command_pipeline_config(&c, &cp.pc);
+    ck_assert_int_eq(command_parts_start(&cp, &c, 1, err, sizeof err), 0);
+    ck_assert(cp.pc.detect.hold_off_s > 0);
+    ck_assert_ptr_nonnull(cp.ms);
+    command_parts_release(&cp);
+}
+END_TEST
+
 Suite *model_load_suite(void);
 
 Suite *model_load_suite(void)
@@ -445,6 +469,8 @@ Suite *model_load_suite(void)
     tcase_add_test(tc, feature_refusals_keep_running);
     tcase_add_test(tc, shadow_counts_active_acts);
     tcase_add_test(tc, kept_model_runs_after_restart);
+    tcase_add_test(tc, auto_hold_off_resolved_for_the_model);
     suite_add_tcase(s, tc);
     return s;
 }
+

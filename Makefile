@@ -31,6 +31,12 @@ ifneq ($(SAN),)
 ALL_CFLAGS += -fsanitize=$(SAN) -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 ALL_LDFLAGS += -fsanitize=$(SAN)
 endif
+# ThreadSanitizer cannot run ifunc resolvers (they run before its runtime is
+# up, and the program dies at start): the codec's AVX2 clones, chosen by
+# ifunc, are left out of TSan builds, which then test the portable loops.
+ifneq ($(findstring thread,$(SAN)),)
+ALL_CFLAGS += -DWIRE_NO_CLONES
+endif
 LIBS := $(PKG_LIBS) -lm -lpthread
 
 # Sources by area.  A file named main.c holds a program's main(); everything

@@ -78,6 +78,24 @@
  * streams.  Counted in evaluations, so the same at 1 Hz and 50 kHz. */
 #define FEAT_WARM_EVALS 24u
 #define SURPRISE_HALF 5.0f      /* -log10 p per second that scores 0.5 */
+/* The empirical tail runs out at the largest z a stream has shown; beyond it
+ * the chance is extrapolated at the stream's own tail heaviness, measured
+ * against the nominal tail from TAIL_L on (see tail_ln_p). */
+#ifndef CAL_MEM
+#define CAL_MEM 100000
+#endif
+#ifndef CAL_ALPHA
+#define CAL_ALPHA(d) (CAL_MEM > 0 ? 1.0f / (float)CAL_MEM : (d)->cfg.level_alpha)
+#endif
+#ifndef TAIL_L
+#define TAIL_L 5.9f             /* -ln of the nominal chance 0.0027 (3 sigma, two-sided) */
+#endif
+#ifndef TAIL_MEM
+#define TAIL_MEM 64.0f          /* exceedances in the memory of their mean excess */
+#endif
+#ifndef TAIL_PRIOR
+#define TAIL_PRIOR 4.0f         /* the nominal tail is worth this many exceedances */
+#endif
 /* A trigger also needs the frame's calibrated score at this level: a
  * surprise that pure Gaussian noise shows about once in 1e5 seconds of the
  * stream (a day), whatever its rate and channel count.  Novelty alone (the
@@ -110,6 +128,13 @@ struct tailcal {
     float w, total;
     float ln_zero;              /* ln p above which the score is 0 (see calibrated) */
     uint32_t n;                 /* updates so far (faster weights while young) */
+    /* The stream's own tail beyond the nominal chance TAIL_P (see tail_ln_p):
+     * how often frames exceed it, and by how much (in units of -ln p). */
+    float ex_rate;              /* share of frames beyond it, forgotten like c[] */
+    float ex_mean;              /* mean excess of -ln p over -ln TAIL_P, of those */
+    uint32_t ex_n;              /* exceedances so far (prior weight while few) */
+    int fit_tail;               /* extrapolate at the fitted tail (not for multi: its
+                                 * z is already scaled by its own history) */
 };
 
 /* A robust running baseline: EWMA mean and EWMA absolute deviation. */
@@ -442,6 +467,7 @@ struct detect *detect_init(const struct detect_config *cfg_in, unsigned channels
     d->cal_feat.ln_zero = zero_above(d->fps_feat);
     d->cal_multi.ln_zero = zero_above(d->fps_level);
     d->cal_ctx.ln_zero = zero_above(d->fps_level);
+    d->cal_level.fit_tail = d->cal_feat.fit_tail = d->cal_ctx.fit_tail = 1;
     for (c = 0; c < channels; c++) {
         /* Bands at 5 % and 25 % of the rate: "low" machine harmonics and the
          * high band where bearing fault impulses ring. */
@@ -669,6 +695,47 @@ static void tail_add(struct tailcal *t, float z, float alpha)
     }
 }
 
+/* The stream's tail beyond its nominal chance e^-TAIL_L, as the chance of a
+ * frame whose nominal -ln p is L > TAIL_L: the share of frames beyond
+ * TAIL_L times e^(-k (L - TAIL_L)).  If the nominal model is right, the
+ * excess L - TAIL_L of those frames is exponential with mean 1 and k = 1;
+ * heavier tails (counts, bursts) show a larger mean excess m and k = 1/m:
+ * a peaks-over-threshold fit with the nominal tail as its unit.  k is never
+ * above 1 (no more surprising than the nominal table).  Without it, a z
+ * beyond anything this stream showed fell back to the normal table at once:
+ * a burst a little above a spiky stream's usual ones scored as if the stream
+ * were Gaussian.  Returns a large negative number without evidence. */
+static float tail_ln_p(const struct tailcal *t, float L)
+{
+    float k;
+
+    if (!t->fit_tail || !(L > TAIL_L) || !(t->ex_rate > 0.0f))
+        return -1e30f;
+    k = t->ex_mean > 1.0f ? 1.0f / t->ex_mean : 1.0f;
+    return logf(t->ex_rate) - k * (L - TAIL_L);
+}
+
+/* Learn a frame's nominal -ln p (0 if not computed: not an exceedance). */
+static void tail_excess_add(struct tailcal *t, float L, float alpha)
+{
+    float a = 1.0f / (float)(t->n + 1), hit = L > TAIL_L ? 1.0f : 0.0f;
+
+    if (a < alpha)
+        a = alpha;
+    t->ex_rate += a * (hit - t->ex_rate);
+    if (hit > 0.0f) {
+        float w = 1.0f / ((float)t->ex_n + 1.0f + TAIL_PRIOR);
+
+        if (w < 1.0f / TAIL_MEM)
+            w = 1.0f / TAIL_MEM;
+        else
+            t->ex_n++;
+        if (t->ex_n == 1 && t->ex_mean == 0.0f)
+            t->ex_mean = 1.0f;  /* the prior: the nominal tail */
+        t->ex_mean += w * ((L - TAIL_L) - t->ex_mean);
+    }
+}
+
 /* Calibrated score of a frame's z: the larger of its normal tail (over the
  * `trials` scores it is the maximum of) and its empirical tail in this
  * stream, as a chance per second of `per_s` such frames.  learn: add z to the
@@ -677,22 +744,33 @@ static void tail_add(struct tailcal *t, float z, float alpha)
 static float calibrated(struct tailcal *t, float z, int sides, float trials,
                         float per_s, float alpha, int learn)
 {
-    float ln_p, share, s = 0.0f;
+    float ln_p, ln1 = 0.0f, share, L = 0.0f, s = 0.0f;
 
     /* Most frames of a fast stream are ordinary for a second of it: once
      * p * per_s > 88 the chance per second is 1 to float precision and the
      * score 0, whatever the empirical tail adds (it only raises p).  The
      * test needs no transcendental call (the per-second count is fixed, so
      * its log is taken once, in zero_above). */
-    if (z > 0.0f && (ln_p = ln_normal_tail(z, sides)) <= t->ln_zero) {
-        ln_p = ln_any_of(ln_p, trials);
-        share = tail_share(t, z);
-        if (share > 0.0f && logf(share) > ln_p)
-            ln_p = logf(share);
-        s = score_of_ln(ln_any_of(ln_p, per_s));
+    if (z > 0.0f)
+        ln1 = ln_normal_tail(z, sides);
+    if (ln1 <= t->ln_zero || ln1 < -TAIL_L) {
+        ln_p = ln_any_of(ln1, trials);
+        L = -ln_p;
+        if (ln1 <= t->ln_zero) {
+            float ln_t = tail_ln_p(t, L);
+
+            share = tail_share(t, z);
+            if (share > 0.0f && logf(share) > ln_p)
+                ln_p = logf(share);
+            if (ln_t > ln_p)
+                ln_p = ln_t;
+            s = score_of_ln(ln_any_of(ln_p, per_s));
+        }
     }
-    if (learn)
+    if (learn) {
+        tail_excess_add(t, L, alpha);
         tail_add(t, z > 0.0f ? z : 0.0f, alpha);
+    }
     return s;
 }
 
@@ -707,14 +785,24 @@ static float ctx_calibrated(struct detect *d, float p)
     struct tailcal *t = &d->cal_ctx;
     float u = p < 0.36787944f ? -logf(p) : 0.0f, ln_p, share, s = 0.0f;
 
-    if (u > 0.0f && -u <= t->ln_zero) {
+    float L = 0.0f;
+
+    if (u > 0.0f && (-u <= t->ln_zero || u > TAIL_L)) {
         ln_p = ln_any_of(-u, (float)d->channels);
-        share = tail_share(t, u);
-        if (share > 0.0f && logf(share) > ln_p)
-            ln_p = logf(share);
-        s = score_of_ln(ln_any_of(ln_p, d->fps_level));
+        L = -ln_p;
+        if (-u <= t->ln_zero) {
+            float ln_t = tail_ln_p(t, L);
+
+            share = tail_share(t, u);
+            if (share > 0.0f && logf(share) > ln_p)
+                ln_p = logf(share);
+            if (ln_t > ln_p)
+                ln_p = ln_t;
+            s = score_of_ln(ln_any_of(ln_p, d->fps_level));
+        }
     }
-    tail_add(t, u, d->cfg.level_alpha);
+    tail_excess_add(t, L, CAL_ALPHA(d));
+    tail_add(t, u, CAL_ALPHA(d));
     return s;
 }
 
@@ -1217,7 +1305,7 @@ static float exported_score(struct detect *d, int eval)
     d->z_feat = (en & DETECT_FEATURE) ? zf : 0.0f;
     if ((en & DETECT_LEVEL) && d->frames > LEVEL_YOUNG)
         s = calibrated(&d->cal_level, zl, 2, d->trials_level, d->fps_level,
-                       d->cfg.level_alpha, 1);
+                       CAL_ALPHA(d), 1);
     /* The features change once a hop: calibrate them then. */
     if ((en & DETECT_FEATURE) && eval)
         d->score_feat_cal = calibrated(&d->cal_feat, zf, 2, d->trials_feat, d->fps_feat,

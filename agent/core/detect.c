@@ -41,6 +41,7 @@
 #include "agent/core/detect.h"
 #include "agent/core/detect_multi.h"
 #include "agent/core/detect_ctx.h"
+#include "agent/core/detect_range.h"
 
 #include <math.h>
 #include <stddef.h>
@@ -87,6 +88,8 @@
 #ifndef CAL_ALPHA
 #define CAL_ALPHA(d) (CAL_MEM > 0 ? 1.0f / (float)CAL_MEM : (d)->cfg.level_alpha)
 #endif
+/* Block length of the range detector: its range covers 1 to 2 blocks. */
+#define RANGE_HALF ((uint32_t)CAL_MEM / 2u)
 #ifndef TAIL_L
 #define TAIL_L 5.9f             /* -ln of the nominal chance 0.0027 (3 sigma, two-sided) */
 #endif
@@ -181,6 +184,8 @@ struct chan {
     float feat_z_level;         /* for the model vector */
     float home_mean, home_scale;        /* the level before the last event (trigger path) */
     float p_ctx;                /* p-value of this frame's symbol in its context */
+    struct detect_range range;  /* the range of values seen (DETECT_RANGE) */
+    float u_range;              /* -ln p of this frame's value beyond it */
 };
 
 struct detect {
@@ -237,7 +242,7 @@ void detect_config_defaults(struct detect_config *cfg)
     cfg->window = 0;
     cfg->warmup_s = 5.0f;
     cfg->enable = DETECT_LEVEL | DETECT_FEATURE | DETECT_MULTI | DETECT_CONTEXT |
-                  DETECT_ENABLE_AUTO;
+                  DETECT_RANGE | DETECT_ENABLE_AUTO;
     cfg->lik_short = 0;
     cfg->lik_long = 2000;
     cfg->quiet_frames = 200;
@@ -318,7 +323,7 @@ static int config_ok(const struct detect_config *c, unsigned channels)
         return 0;
     if ((c->enable & ~DETECT_ENABLE_AUTO) == 0 ||
         (c->enable & ~(DETECT_LEVEL | DETECT_FEATURE | DETECT_MODEL | DETECT_MULTI |
-                       DETECT_CONTEXT | DETECT_ENABLE_AUTO)))
+                       DETECT_CONTEXT | DETECT_RANGE | DETECT_ENABLE_AUTO)))
         return 0;
     return 1;
 }
@@ -469,6 +474,7 @@ struct detect *detect_init(const struct detect_config *cfg_in, unsigned channels
     d->cal_ctx.ln_zero = zero_above(d->fps_level);
     d->cal_level.fit_tail = d->cal_feat.fit_tail = d->cal_ctx.fit_tail = 1;
     for (c = 0; c < channels; c++) {
+        detect_range_init(&d->ch[c].range);
         /* Bands at 5 % and 25 % of the rate: "low" machine harmonics and the
          * high band where bearing fault impulses ring. */
         biquad_bandpass(&d->ch[c].bp[0], rate, (float)(rate * 0.05));
@@ -497,6 +503,7 @@ const char *detect_name(uint8_t detector)
     case DETECT_MODEL: return "model";
     case DETECT_MULTI: return "multi";
     case DETECT_CONTEXT: return "context";
+    case DETECT_RANGE: return "range";
     default: return "none";
     }
 }
@@ -1152,6 +1159,8 @@ static float channel_score(struct detect *d, unsigned c, float x, int eval, uint
     if (d->cx)
         ch->p_ctx = detect_ctx_step(&d->cx[c], x, ch->lvl.mean, ch->floor_now,
                                     d->cfg.level_alpha);
+    if (en & DETECT_RANGE)
+        ch->u_range = detect_range_step(&ch->range, x, ch->floor_now, RANGE_HALF);
     if (en & (DETECT_FEATURE | DETECT_MODEL)) {
         feature_step(d, c, x - mean);
         if (eval)
@@ -1328,6 +1337,18 @@ static float exported_score(struct detect *d, int eval)
             if (d->ch[c].p_ctx < p)
                 p = d->ch[c].p_ctx;
         if ((t = ctx_calibrated(d, p)) > s)
+            s = t;
+    }
+    if ((en & DETECT_RANGE) && d->frames > LEVEL_YOUNG) {
+        float u = 0.0f, t;
+
+        for (c = 0; c < d->channels; c++)
+            if (d->ch[c].u_range > u)
+                u = d->ch[c].u_range;
+        /* Its own p-value (a record's chance is distribution-free), as the
+         * chance that one of the channels shows it, per second. */
+        if (u > 0.0f &&
+            (t = score_of_ln(ln_any_of(ln_any_of(-u, (float)d->channels), d->fps_level))) > s)
             s = t;
     }
     if ((en & DETECT_MODEL) && d->score_model > s)

@@ -58,6 +58,7 @@ struct detect_config {
 #define DETECT_MODEL   0x4u
 #define DETECT_MULTI   0x8u     /* multivariate (detect_multi.h); needs 2+ channels */
 #define DETECT_CONTEXT 0x10u    /* contextual novelty (detect_ctx.h); process profile */
+#define DETECT_RANGE   0x20u    /* a value beyond the range seen (detect_range.h) */
 /* In enable: the set is the default one, to be fitted to the rate's profile
  * (process data have no waveform, so no feature detector there). */
 #define DETECT_ENABLE_AUTO 0x80000000u
@@ -104,7 +105,7 @@ void detect_set_model(struct detect *d, const struct detect_model *m);
 /* One frame (channels floats); t_us is the frame's timestamp. */
 void detect_step(struct detect *d, const float *frame, int64_t t_us,
                  struct detect_result *out);
-const char *detect_name(uint8_t detector);   /* "level", "feature", "model", "multi", "context" */
+const char *detect_name(uint8_t detector);   /* "level", "feature", "model", "multi", "context", "range" */
 /* Calibrated score of a z: two-sided normal tail probability (one-sided if
  * sides is 1), as the chance per second of `per_second` such scores, turned
  * into S = -log10 and S / (S + 5).  Monotone in z, never exactly 0 for z > 0. */

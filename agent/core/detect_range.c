@@ -1,0 +1,69 @@
+/* detect_range.c - a value beyond the range this channel has shown (detect_range.h). */
+#include "agent/core/detect_range.h"
+
+#include <math.h>
+#include <string.h>
+
+#define MIN_WIDTH_STEPS 8.0f    /* the range is at least this many resolution steps */
+#define BETA_PRIOR 0.05f        /* overshoot share before any record: NAB's tolerance */
+#define BETA_PRIOR_N 4.0f       /* the prior is worth this many records */
+#define BETA_MEM 64.0f          /* records in the memory of the mean overshoot */
+
+void detect_range_init(struct detect_range *r)
+{
+    memset(r, 0, sizeof(*r));
+    r->beta = BETA_PRIOR;
+}
+
+float detect_range_step(struct detect_range *r, float x, float floor, uint32_t half)
+{
+    float lo, hi, width, over = 0.0f, u = 0.0f;
+
+    if (r->age == 0 && !r->have_prev) {
+        r->lo = r->hi = x;      /* the first sample */
+        r->age = 1;
+        return 0.0f;
+    }
+    lo = r->lo;
+    hi = r->hi;
+    if (r->have_prev) {
+        if (r->prev_lo < lo)
+            lo = r->prev_lo;
+        if (r->prev_hi > hi)
+            hi = r->prev_hi;
+    }
+    width = hi - lo;
+    if (width < MIN_WIDTH_STEPS * floor)
+        width = MIN_WIDTH_STEPS * floor;
+    if (width > 0.0f) {
+        if (x > hi)
+            over = (x - hi) / width;
+        else if (x < lo)
+            over = (lo - x) / width;
+    }
+    if (over > 0.0f) {
+        float n = (float)r->age + (r->have_prev ? (float)half : 0.0f);
+        float w = 1.0f / ((float)r->records + 1.0f + BETA_PRIOR_N);
+
+        /* -ln p: 2 / (n + 1) to be a record at all, e^(-over / beta) to
+         * overshoot this far; judged before the overshoot is learned. */
+        u = logf(0.5f * (n + 1.0f)) + over / r->beta;
+        if (w < 1.0f / BETA_MEM)
+            w = 1.0f / BETA_MEM;
+        else if (r->records < UINT16_MAX)
+            r->records++;
+        r->beta += w * (over - r->beta);
+    }
+    if (x < r->lo)
+        r->lo = x;
+    if (x > r->hi)
+        r->hi = x;
+    if (++r->age >= half) {     /* the block is complete: it becomes the last one */
+        r->prev_lo = r->lo;
+        r->prev_hi = r->hi;
+        r->have_prev = 1;
+        r->lo = r->hi = x;
+        r->age = 0;
+    }
+    return u;
+}

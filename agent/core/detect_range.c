@@ -8,6 +8,15 @@
 #define BETA_PRIOR 0.05f        /* overshoot share before any record: NAB's tolerance */
 #define BETA_PRIOR_N 4.0f       /* the prior is worth this many records */
 #define BETA_MEM 64.0f          /* records in the memory of the mean overshoot */
+/* Records while the range is that of a few samples say nothing about the
+ * tail: the overshoot is learned from the 32nd frame on (the level
+ * detector's warm-up, for the same reason). */
+#ifndef BETA_CLIP
+#define BETA_CLIP 3.0f
+#endif
+#ifndef BETA_AFTER
+#define BETA_AFTER 32.0f
+#endif
 
 void detect_range_init(struct detect_range *r)
 {
@@ -48,11 +57,15 @@ float detect_range_step(struct detect_range *r, float x, float floor, uint32_t h
         /* -ln p: 2 / (n + 1) to be a record at all, e^(-over / beta) to
          * overshoot this far; judged before the overshoot is learned. */
         u = logf(0.5f * (n + 1.0f)) + over / r->beta;
-        if (w < 1.0f / BETA_MEM)
-            w = 1.0f / BETA_MEM;
-        else if (r->records < UINT16_MAX)
-            r->records++;
-        r->beta += w * (over - r->beta);
+        if (n >= BETA_AFTER) {
+            if (w < 1.0f / BETA_MEM)
+                w = 1.0f / BETA_MEM;
+            else if (r->records < UINT16_MAX)
+                r->records++;
+            /* Clipped at BETA_CLIP means, as the level's baseline is: one
+             * wild record (the range still forming) cannot set the scale. */
+            r->beta += w * ((over < BETA_CLIP * r->beta ? over : BETA_CLIP * r->beta) - r->beta);
+        }
     }
     if (x < r->lo)
         r->lo = x;

@@ -148,7 +148,7 @@ START_TEST(exported_changed_pattern)
 
     ck_assert_float_ge(r.at, 0.5f);
     ck_assert_float_gt(r.at, r.before + 0.1f);
-    ck_assert_float_lt(r.after, r.at - 0.15f);
+    ck_assert_float_lt(r.after, r.at - 0.1f);
 }
 END_TEST
 

@@ -89,7 +89,9 @@
 #define CAL_ALPHA(d) (CAL_MEM > 0 ? 1.0f / (float)CAL_MEM : (d)->cfg.level_alpha)
 #endif
 /* Block length of the range detector: its range covers 1 to 2 blocks. */
+#ifndef RANGE_HALF
 #define RANGE_HALF ((uint32_t)CAL_MEM / 2u)
+#endif
 #ifndef TAIL_L
 #define TAIL_L 5.9f             /* -ln of the nominal chance 0.0027 (3 sigma, two-sided) */
 #endif

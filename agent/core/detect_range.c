@@ -5,7 +5,9 @@
 #include <string.h>
 
 #define MIN_WIDTH_STEPS 8.0f    /* the range is at least this many resolution steps */
+#ifndef BETA_PRIOR
 #define BETA_PRIOR 0.05f        /* overshoot share before any record: NAB's tolerance */
+#endif
 #define BETA_PRIOR_N 4.0f       /* the prior is worth this many records */
 #define BETA_MEM 64.0f          /* records in the memory of the mean overshoot */
 /* Records while the range is that of a few samples say nothing about the
@@ -24,32 +26,15 @@ void detect_range_init(struct detect_range *r)
     r->beta = BETA_PRIOR;
 }
 
-float detect_range_step(struct detect_range *r, float x, float floor, uint32_t half)
+/* A value beyond the range: -ln p of its overshoot, learned afterwards. */
+static float record(struct detect_range *r, float x, float floor, uint32_t half)
 {
-    float lo, hi, width, over = 0.0f, u = 0.0f;
+    float width = r->all_hi - r->all_lo, over = 0.0f, u = 0.0f;
 
-    if (r->age == 0 && !r->have_prev) {
-        r->lo = r->hi = x;      /* the first sample */
-        r->age = 1;
-        return 0.0f;
-    }
-    lo = r->lo;
-    hi = r->hi;
-    if (r->have_prev) {
-        if (r->prev_lo < lo)
-            lo = r->prev_lo;
-        if (r->prev_hi > hi)
-            hi = r->prev_hi;
-    }
-    width = hi - lo;
     if (width < MIN_WIDTH_STEPS * floor)
         width = MIN_WIDTH_STEPS * floor;
-    if (width > 0.0f) {
-        if (x > hi)
-            over = (x - hi) / width;
-        else if (x < lo)
-            over = (lo - x) / width;
-    }
+    if (width > 0.0f)
+        over = (x > r->all_hi ? x - r->all_hi : r->all_lo - x) / width;
     if (over > 0.0f) {
         float n = (float)r->age + (r->have_prev ? (float)half : 0.0f);
         float w = 1.0f / ((float)r->records + 1.0f + BETA_PRIOR_N);
@@ -67,13 +52,31 @@ float detect_range_step(struct detect_range *r, float x, float floor, uint32_t h
             r->beta += w * ((over < BETA_CLIP * r->beta ? over : BETA_CLIP * r->beta) - r->beta);
         }
     }
+    if (x < r->all_lo)
+        r->all_lo = x;
+    if (x > r->all_hi)
+        r->all_hi = x;
+    return u;
+}
+
+float detect_range_step(struct detect_range *r, float x, float floor, uint32_t half)
+{
+    float u = 0.0f;
+
+    if (r->age == 0 && !r->have_prev) {
+        r->lo = r->hi = r->all_lo = r->all_hi = x;     /* the first sample */
+        r->age = 1;
+        return 0.0f;
+    }
+    if (x > r->all_hi || x < r->all_lo)
+        u = record(r, x, floor, half);
     if (x < r->lo)
         r->lo = x;
     if (x > r->hi)
         r->hi = x;
     if (++r->age >= half) {     /* the block is complete: it becomes the last one */
-        r->prev_lo = r->lo;
-        r->prev_hi = r->hi;
+        r->prev_lo = r->all_lo = r->lo;
+        r->prev_hi = r->all_hi = r->hi;
         r->have_prev = 1;
         r->lo = r->hi = x;
         r->age = 0;

@@ -16,7 +16,7 @@
  * 2 `half` frames and forgets without shrinking gradually (a range that
  * shrinks a little every frame makes every value near its edge a record).
  *
- * Portable core: no heap, no I/O; 28 bytes of state per channel. */
+ * Portable core: no heap, no I/O; 36 bytes of state per channel. */
 #ifndef PRECURSOR_DETECT_RANGE_H
 #define PRECURSOR_DETECT_RANGE_H
 
@@ -25,6 +25,7 @@
 struct detect_range {
     float lo, hi;               /* range of the current block */
     float prev_lo, prev_hi;     /* range of the last complete block */
+    float all_lo, all_hi;       /* the two together: what a value is judged by */
     float beta;                 /* mean overshoot of past records, share of the range */
     uint32_t age;               /* frames in the current block */
     uint16_t records;           /* records so far (saturates): prior weight while few */

@@ -72,16 +72,16 @@ int main(void)
     }
     detect_config_defaults(&cfg);
     no_multi = cfg;
-    no_multi.enable = DETECT_LEVEL | DETECT_FEATURE | DETECT_RANGE;  /* the vibration
-                                                                        * profile's, less multi */
-    no_range = cfg;
-    no_range.enable = DETECT_LEVEL | DETECT_FEATURE | DETECT_MULTI;   /* less range */
+    no_multi.enable = DETECT_LEVEL | DETECT_FEATURE;  /* the vibration profile's, less multi */
     /* The process profile (level, multi, context, range) forced on the same
-     * data: the contextual detector's cost per sample, with and without it. */
+     * data: the contextual and the range detectors' cost per sample, from
+     * runs without each. */
     proc = cfg;
     proc.profile = DETECT_PROFILE_PROCESS;
     proc_no_ctx = proc;
     proc_no_ctx.enable = DETECT_LEVEL | DETECT_MULTI | DETECT_RANGE;
+    no_range = proc;
+    no_range.enable = DETECT_LEVEL | DETECT_MULTI | DETECT_CONTEXT;
     dlen = detect_arena_size(&cfg, CH);     /* room for every profile timed below */
     rlen = ring_arena_size(CH, RATE * 10);
     darena = malloc(dlen);
@@ -164,8 +164,9 @@ int main(void)
         printf("detect detect_step ns_per_sample_channel=%.3f\n", det);
         printf("detect detect_step_without_multi ns_per_sample_channel=%.3f\n", nom);
         printf("detect multi_cost ns_per_sample_channel=%.3f\n", det - nom);
-        printf("detect range_cost ns_per_sample_channel=%.3f\n", det - median(t_no_range) / n);
         printf("detect process_profile ns_per_sample_channel=%.3f\n", median(t_proc) / n);
+        printf("detect range_cost ns_per_sample_channel=%.3f\n",
+               (median(t_proc) - median(t_no_range)) / n);
         printf("detect context_cost ns_per_sample_channel=%.3f\n",
                (median(t_proc) - median(t_proc_no_ctx)) / n);
         printf("detect ratio_to_plain_read=%.1f\n", path / plain);

@@ -179,7 +179,7 @@ void detect_opts_help(FILE *f)
     fprintf(f, "  novelty_half=%u    half-life in frames of the recent peak a new surprise must beat (0 = off)\n",
             (unsigned)d.novelty_half);
     fprintf(f, "  detectors=auto    comma list of level, feature, model, multi, context, range "
-            "(auto: process level,multi,context,range; vibration level,feature,multi,range; "
+            "(auto: process level,multi,context,range; vibration level,feature,multi; "
             "multi scores with 2+ correlated channels; context and range add to the exported "
             "score only)\n");
 }

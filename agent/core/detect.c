@@ -186,8 +186,6 @@ struct chan {
     float feat_z_level;         /* for the model vector */
     float home_mean, home_scale;        /* the level before the last event (trigger path) */
     float p_ctx;                /* p-value of this frame's symbol in its context */
-    struct detect_range range;  /* the range of values seen (DETECT_RANGE) */
-    float u_range;              /* -ln p of this frame's value beyond it */
 };
 
 struct detect {
@@ -232,6 +230,8 @@ struct detect {
     float score_multi_cal;              /* the multivariate detector's, this frame */
     struct detect_ctx *cx;              /* [channels], NULL unless DETECT_CONTEXT */
     struct tailcal cal_ctx;
+    struct detect_range *rg;            /* [channels], NULL unless DETECT_RANGE */
+    float *u_range;                     /* [channels]: -ln p of this frame's value beyond it */
 };
 
 void detect_config_defaults(struct detect_config *cfg)
@@ -286,11 +286,15 @@ void detect_config_resolve(struct detect_config *cfg, double rate)
     if (cfg->enable & DETECT_ENABLE_AUTO) {
         cfg->enable &= ~DETECT_ENABLE_AUTO;
         /* Sequences of per-sample symbols of a kHz waveform are phase
-         * noise; of process data they are the plant's routine. */
+         * noise; of process data they are the plant's routine.  A record
+         * among the last 1e5 samples of a waveform is 10 s of its peaks,
+         * far from rare for a second of it: the level and the features
+         * judge its impulses, and the range detector would cost a tenth of
+         * the sample path there for nothing they do not see. */
         if (proc)
             cfg->enable &= ~DETECT_FEATURE;
         else
-            cfg->enable &= ~DETECT_CONTEXT;
+            cfg->enable &= ~(DETECT_CONTEXT | DETECT_RANGE);
     }
 }
 
@@ -340,9 +344,11 @@ static int multi_on(const struct detect_config *cfg, unsigned channels)
     return (cfg->enable & DETECT_MULTI) && channels >= 2;
 }
 
-/* with_ctx: room for the context detector (last in the arena, so the rest of
- * the layout does not depend on it). */
-static size_t arena_size(const struct detect_config *cfg, unsigned channels, int with_ctx)
+/* with_ctx, with_range: room for the context and the range detectors (last
+ * in the arena, so the rest of the layout does not depend on them; they run
+ * in the process profile only, see detect_config_resolve). */
+static size_t arena_size(const struct detect_config *cfg, unsigned channels, int with_ctx,
+                         int with_range)
 {
     return align8(sizeof(struct detect)) +
            align8(sizeof(struct chan) * channels) +
@@ -351,6 +357,8 @@ static size_t arena_size(const struct detect_config *cfg, unsigned channels, int
            align8(sizeof(float) * channels) +
            (multi_on(cfg, channels) ? align8(detect_multi_size(channels)) : 0) +
            (with_ctx ? align8(sizeof(struct detect_ctx) * channels) : 0) +
+           (with_range ? align8(sizeof(struct detect_range) * channels) +
+                         align8(sizeof(float) * channels) : 0) +
            8;   /* room to align an arbitrary arena pointer */
 }
 
@@ -358,7 +366,8 @@ size_t detect_arena_size(const struct detect_config *cfg, unsigned channels)
 {
     if (!cfg || !config_ok(cfg, channels))
         return 0;
-    return arena_size(cfg, channels, (cfg->enable & DETECT_CONTEXT) != 0);
+    return arena_size(cfg, channels, (cfg->enable & DETECT_CONTEXT) != 0,
+                      (cfg->enable & DETECT_RANGE) != 0);
 }
 
 size_t detect_arena_size_at(const struct detect_config *cfg, unsigned channels, double rate)
@@ -369,7 +378,8 @@ size_t detect_arena_size_at(const struct detect_config *cfg, unsigned channels, 
         return 0;
     r = *cfg;
     detect_config_resolve(&r, rate);
-    return arena_size(cfg, channels, (r.enable & DETECT_CONTEXT) != 0);
+    return arena_size(cfg, channels, (r.enable & DETECT_CONTEXT) != 0,
+                      (r.enable & DETECT_RANGE) != 0);
 }
 
 static void biquad_bandpass(struct biquad *q, double rate, float f0)
@@ -441,6 +451,14 @@ struct detect *detect_init(const struct detect_config *cfg_in, unsigned channels
         d->cx = (struct detect_ctx *)p;
         for (c = 0; c < channels; c++)
             detect_ctx_init(&d->cx[c]);
+        p += align8(sizeof(struct detect_ctx) * channels);
+    }
+    if (cfg->enable & DETECT_RANGE) {
+        d->rg = (struct detect_range *)p;
+        for (c = 0; c < channels; c++)
+            detect_range_init(&d->rg[c]);
+        p += align8(sizeof(struct detect_range) * channels);
+        d->u_range = (float *)p;
     }
 
     d->cfg = *cfg;
@@ -476,7 +494,6 @@ struct detect *detect_init(const struct detect_config *cfg_in, unsigned channels
     d->cal_ctx.ln_zero = zero_above(d->fps_level);
     d->cal_level.fit_tail = d->cal_feat.fit_tail = d->cal_ctx.fit_tail = 1;
     for (c = 0; c < channels; c++) {
-        detect_range_init(&d->ch[c].range);
         /* Bands at 5 % and 25 % of the rate: "low" machine harmonics and the
          * high band where bearing fault impulses ring. */
         biquad_bandpass(&d->ch[c].bp[0], rate, (float)(rate * 0.05));
@@ -1161,8 +1178,8 @@ static float channel_score(struct detect *d, unsigned c, float x, int eval, uint
     if (d->cx)
         ch->p_ctx = detect_ctx_step(&d->cx[c], x, ch->lvl.mean, ch->floor_now,
                                     d->cfg.level_alpha);
-    if (en & DETECT_RANGE)
-        ch->u_range = detect_range_step(&ch->range, x, ch->floor_now, RANGE_HALF);
+    if (d->rg)
+        d->u_range[c] = detect_range_step(&d->rg[c], x, ch->floor_now, RANGE_HALF);
     if (en & (DETECT_FEATURE | DETECT_MODEL)) {
         feature_step(d, c, x - mean);
         if (eval)
@@ -1341,12 +1358,12 @@ static float exported_score(struct detect *d, int eval)
         if ((t = ctx_calibrated(d, p)) > s)
             s = t;
     }
-    if ((en & DETECT_RANGE) && d->frames > LEVEL_YOUNG) {
+    if (d->rg && d->frames > LEVEL_YOUNG) {
         float u = 0.0f, t;
 
         for (c = 0; c < d->channels; c++)
-            if (d->ch[c].u_range > u)
-                u = d->ch[c].u_range;
+            if (d->u_range[c] > u)
+                u = d->u_range[c];
         /* Its own p-value (a record's chance is distribution-free), as the
          * chance that one of the channels shows it, per second. */
         if (u > 0.0f &&

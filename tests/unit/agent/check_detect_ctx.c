@@ -8,6 +8,7 @@
 
 #include "agent/core/detect.h"
 #include "agent/core/detect_ctx.h"
+#include "agent/core/detect_range.h"
 
 static unsigned char arena[1 << 18];
 static uint64_t rng = 0x2545F4914F6CDD1Dull;
@@ -112,7 +113,8 @@ START_TEST(home_return_is_no_event)
 }
 END_TEST
 
-/* The context detector's room is held only where it runs (process rates). */
+/* The context and range detectors' room is held only where they run
+ * (process rates). */
 START_TEST(arena_by_rate)
 {
     struct detect_config c;
@@ -121,7 +123,8 @@ START_TEST(arena_by_rate)
     detect_config_defaults(&c);
     fast = detect_arena_size_at(&c, 8, 10000.0);
     slow = detect_arena_size_at(&c, 8, 1.0);
-    ck_assert_uint_eq(slow - fast, 8 * sizeof(struct detect_ctx));
+    ck_assert_uint_eq(slow - fast, 8 * sizeof(struct detect_ctx) +
+                      8 * sizeof(struct detect_range) + 8 * sizeof(float));
     ck_assert_uint_eq(detect_arena_size(&c, 8), slow);
     ck_assert_ptr_nonnull(detect_init(&c, 8, 10000.0, arena, fast));
     ck_assert_ptr_null(detect_init(&c, 8, 1.0, arena, fast));

@@ -17,10 +17,13 @@
  *   multi    detect_multi.c: the frame vector against a forgetting covariance.
  *   context  detect_ctx.c: each sample's symbol against the few before it
  *            (process profile; exported score only).
+ *   range    detect_range.c: a value beyond the range the channel showed
+ *            (process profile; exported score only).
  *
  * Two scores leave each frame (docs/DETECTORS.md).  The exported score is
  * each detector's frame z as a calibrated surprise (the larger of its normal
- * and its empirical tail, as a chance per second), nothing gated.  The
+ * and its empirical tail, extrapolated beyond the stream's largest z at its
+ * own tail heaviness, as a chance per second), nothing gated.  The
  * trigger's score is the older path below: a z is mapped to a raw score by
  * r^2 / (1 + r^2), r = z / Z_HALF (z = Z_HALF gives 0.5), then the novelty
  * stage and the quiet period of the trigger; a crossing must also be

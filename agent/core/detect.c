@@ -82,19 +82,25 @@
  * streams.  Counted in evaluations, so the same at 1 Hz and 50 kHz. */
 #define FEAT_WARM_EVALS 24u
 #define SURPRISE_HALF 5.0f      /* -log10 p per second that scores 0.5 */
-/* The empirical tail runs out at the largest z a stream has shown; beyond it
- * the chance is extrapolated at the stream's own tail heaviness, measured
- * against the nominal tail from TAIL_L on (see tail_ln_p). */
+/* Frames in the memory of the exported score's empirical calibration.  The
+ * level baseline must follow the process (1 / level_alpha frames), but how
+ * often a stream's z are that large changes far more slowly, and calling a
+ * frame a one-in-N event from the stream's own history takes about N frames
+ * of it: 1e5 resolve the chance 1e-5 at which the score is 0.5 at one frame
+ * a second.  With the baseline's 1000 every record of the last thousand
+ * frames scored alike. */
 #ifndef CAL_MEM
 #define CAL_MEM 100000
 #endif
-#ifndef CAL_ALPHA
-#define CAL_ALPHA(d) (CAL_MEM > 0 ? 1.0f / (float)CAL_MEM : (d)->cfg.level_alpha)
-#endif
-/* Block length of the range detector: its range covers 1 to 2 blocks. */
+#define CAL_ALPHA (1.0f / (float)CAL_MEM)
+/* Block length of the range detector: its range covers 1 to 2 blocks, the
+ * calibration's memory at most. */
 #ifndef RANGE_HALF
 #define RANGE_HALF ((uint32_t)CAL_MEM / 2u)
 #endif
+/* The empirical tail runs out at the largest z a stream has shown; beyond it
+ * the chance is extrapolated at the stream's own tail heaviness, measured
+ * against the nominal tail from TAIL_L on (see tail_ln_p). */
 #ifndef TAIL_L
 #define TAIL_L 5.9f             /* -ln of the nominal chance 0.0027 (3 sigma, two-sided) */
 #endif
@@ -136,10 +142,10 @@ struct tailcal {
     float w, total;
     float ln_zero;              /* ln p above which the score is 0 (see calibrated) */
     uint32_t n;                 /* updates so far (faster weights while young) */
-    /* The stream's own tail beyond the nominal chance TAIL_P (see tail_ln_p):
-     * how often frames exceed it, and by how much (in units of -ln p). */
+    /* The stream's own tail beyond the nominal chance e^-TAIL_L (see
+     * tail_ln_p): how often frames exceed it, and by how much (in -ln p). */
     float ex_rate;              /* share of frames beyond it, forgotten like c[] */
-    float ex_mean;              /* mean excess of -ln p over -ln TAIL_P, of those */
+    float ex_mean;              /* mean excess of their -ln p over TAIL_L */
     uint32_t ex_n;              /* exceedances so far (prior weight while few) */
     int fit_tail;               /* extrapolate at the fitted tail (not for multi: its
                                  * z is already scaled by its own history) */
@@ -766,8 +772,9 @@ static void tail_excess_add(struct tailcal *t, float L, float alpha)
 }
 
 /* Calibrated score of a frame's z: the larger of its normal tail (over the
- * `trials` scores it is the maximum of) and its empirical tail in this
- * stream, as a chance per second of `per_s` such frames.  learn: add z to the
+ * `trials` scores it is the maximum of), its empirical tail in this stream
+ * and that tail's fit beyond it (tail_ln_p), as a chance per second of
+ * `per_s` such frames.  learn: add z to the
  * empirical tail afterwards (judged before learning, so an event does not
  * dilute its own evidence). */
 static float calibrated(struct tailcal *t, float z, int sides, float trials,
@@ -780,9 +787,7 @@ static float calibrated(struct tailcal *t, float z, int sides, float trials,
      * score 0, whatever the empirical tail adds (it only raises p).  The
      * test needs no transcendental call (the per-second count is fixed, so
      * its log is taken once, in zero_above). */
-    if (z > 0.0f)
-        ln1 = ln_normal_tail(z, sides);
-    if (ln1 <= t->ln_zero || ln1 < -TAIL_L) {
+    if (z > 0.0f && ((ln1 = ln_normal_tail(z, sides)) <= t->ln_zero || ln1 < -TAIL_L)) {
         ln_p = ln_any_of(ln1, trials);
         L = -ln_p;
         if (ln1 <= t->ln_zero) {
@@ -812,9 +817,7 @@ static float calibrated(struct tailcal *t, float z, int sides, float trials,
 static float ctx_calibrated(struct detect *d, float p)
 {
     struct tailcal *t = &d->cal_ctx;
-    float u = p < 0.36787944f ? -logf(p) : 0.0f, ln_p, share, s = 0.0f;
-
-    float L = 0.0f;
+    float u = p < 0.36787944f ? -logf(p) : 0.0f, ln_p, share, s = 0.0f, L = 0.0f;
 
     if (u > 0.0f && (-u <= t->ln_zero || u > TAIL_L)) {
         ln_p = ln_any_of(-u, (float)d->channels);
@@ -830,8 +833,8 @@ static float ctx_calibrated(struct detect *d, float p)
             s = score_of_ln(ln_any_of(ln_p, d->fps_level));
         }
     }
-    tail_excess_add(t, L, CAL_ALPHA(d));
-    tail_add(t, u, CAL_ALPHA(d));
+    tail_excess_add(t, L, CAL_ALPHA);
+    tail_add(t, u, CAL_ALPHA);
     return s;
 }
 
@@ -1336,7 +1339,7 @@ static float exported_score(struct detect *d, int eval)
     d->z_feat = (en & DETECT_FEATURE) ? zf : 0.0f;
     if ((en & DETECT_LEVEL) && d->frames > LEVEL_YOUNG)
         s = calibrated(&d->cal_level, zl, 2, d->trials_level, d->fps_level,
-                       CAL_ALPHA(d), 1);
+                       CAL_ALPHA, 1);
     /* The features change once a hop: calibrate them then. */
     if ((en & DETECT_FEATURE) && eval)
         d->score_feat_cal = calibrated(&d->cal_feat, zf, 2, d->trials_feat, d->fps_feat,

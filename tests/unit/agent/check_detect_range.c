@@ -1,6 +1,7 @@
 /* check_detect_range.c - the range detector (a value beyond the range the
  * channel has shown) on its own, and the exported score it feeds: a spike,
- * a level shift, a changed periodic pattern and an anomaly-free stream. */
+ * a level shift, a changed periodic pattern and an anomaly-free stream; and
+ * the exported score's calibration against the stream's own tail. */
 #include <check.h>
 #include <math.h>
 #include <stdint.h>
@@ -177,6 +178,49 @@ START_TEST(exported_anomaly_free)
 }
 END_TEST
 
+/* The exported score's calibration against the stream's own tail (level
+ * detector alone, 1 Hz): in plain noise a 7-sigma sample is news; in a
+ * stream that shows 5-sigma bursts twice a minute it is routine (below the
+ * bursts' own scores), while a far larger one still stands out. */
+static float level_score_of(int spiky, double big)
+{
+    struct detect_config c;
+    struct detect *d;
+    struct detect_result r;
+    float at = 0.0f;
+    long i;
+
+    detect_config_defaults(&c);
+    c.enable = DETECT_LEVEL;
+    d = detect_init(&c, 1, 1.0, arena, sizeof(arena));
+    ck_assert_ptr_nonnull(d);
+    for (i = 0; i < 5001; i++) {
+        double x = 100.0 + gauss();
+        float f;
+
+        if (spiky && i % 50 == 25)
+            x += (i % 100 == 25 ? 1.0 : -1.0) * (5.0 + 0.5 * gauss());
+        if (i == 5000)
+            x = 100.0 + big;
+        f = (float)x;
+        detect_step(d, &f, (int64_t)i * 1000000, &r);
+        at = r.score;
+    }
+    return at;
+}
+
+START_TEST(calibration_own_tail)
+{
+    float plain7 = level_score_of(0, 7.0), spiky7 = level_score_of(1, 7.0);
+    float spiky12 = level_score_of(1, 12.0);
+
+    ck_assert_float_ge(plain7, 0.6f);
+    ck_assert_float_lt(spiky7, 0.45f);
+    ck_assert_float_lt(spiky7, plain7 - 0.2f);
+    ck_assert_float_gt(spiky12, spiky7 + 0.1f);
+}
+END_TEST
+
 /* detectors=range alone is accepted and scores; the name is known. */
 START_TEST(range_alone)
 {
@@ -204,6 +248,7 @@ Suite *detect_range_suite(void)
     tcase_add_test(tc, exported_changed_pattern);
     tcase_add_test(tc, exported_anomaly_free);
     tcase_add_test(tc, range_alone);
+    tcase_add_test(tc, calibration_own_tail);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -334,6 +334,14 @@ START_TEST(test_physical)
             }
             ck_assert_double_eq_tol(phys[i], c0 / 2048, 1e-6 * (1 + fabs(c0 / 2048)));
             ck_assert_double_eq_tol(phys[n + i], c1 * 0.001 - 2.5, 1e-5 * (1 + fabs(c1 * 0.001)));
+            /* The agent's model step converts one value at a time with
+             * wire_value_physical: the server's arrays must agree to the bit. */
+            {
+                float one = wire_value_physical(types[t], c1, 0.001, -2.5);
+                ck_assert_msg(memcmp(&one, &phys[n + i], sizeof one) == 0,
+                              "type %d sample %zu: %.9g one at a time, %.9g as a channel",
+                              (int)types[t], i, (double)one, (double)phys[n + i]);
+            }
         }
         ck_assert_int_eq(wire_channel_physical(&got, out, 2, phys), WIRE_EFIELD);
         free(phys);

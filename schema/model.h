@@ -76,6 +76,7 @@ struct model {
     uint16_t n_classes;             /* anomaly: 1 */
     uint16_t normal_class;          /* classifiers: class scoring 0; MODEL_NO_CLASS if none */
     uint16_t n_protos;              /* fewshot: P (set by model_parse, or by the trainer) */
+    uint16_t n_selected;            /* fewshot: features it reads, S < n_features; 0 = all */
     uint32_t version;               /* the server's model id */
     int64_t created_us;
     uint8_t layout[MODEL_LAYOUT_LEN];

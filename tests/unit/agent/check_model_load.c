@@ -262,7 +262,7 @@ START_TEST(fewshot_model_in_slot)
                 X[i * d + j] = g[k].f[j] + (float)(i / 10) * (j % 2 ? 1.0f : -1.0f) +
                                0.05f * (float)((i * 7 + (int)j * 3) % 5);
         }
-        fd = (struct fewshot_data){ X, ROWS, d, lab, NULL, NULL, 3 };
+        fd = (struct fewshot_data){ X, ROWS, d, lab, NULL, NULL, 3, NULL, NULL, -1 };
         models_fewshot_defaults(&p);
         ck_assert_int_eq(models_fewshot_fit_budget(&fd, &p, 7168, &fm, NULL), 0);
         ck_assert_int_eq(models_fewshot_export(&fm, 0, m), 0);

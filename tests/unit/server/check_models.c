@@ -286,7 +286,7 @@ START_TEST(fewshot_export_and_budget)
     enum { K = 3, LAB = 5, UNL = 90, NR = K * LAB + UNL };
     static float X[NR * D];
     int32_t lab[NR], truth[NR];
-    struct fewshot_data d = { X, NR, D, lab, NULL, NULL, K };
+    struct fewshot_data d = { X, NR, D, lab, NULL, NULL, K, NULL, NULL, -1 };
     struct fewshot_params p;
     struct fewshot_model fm;
     struct model *m = calloc(1, sizeof *m);

@@ -4,6 +4,7 @@
  *
  *   bench-fewshot [--data DIR] [--corpus cranfield|bearing|both] [--trials N]
  *                 [--inductive] [--protos N] [--rounds N] [--shrink S]
+ *                 [--ref-weight W] [--max-features N]
  *
  * cranfield: DIR/cranfield-mpf (default DIR: $PRECURSOR_DATA, else
  *   ../shared/data): 64 s windows (stride 32 s) of the 24 process channels;
@@ -620,15 +621,21 @@ int main(int argc, char **argv)
                                           { "protos", required_argument, NULL, 'p' },
                                           { "rounds", required_argument, NULL, 'r' },
                                           { "shrink", required_argument, NULL, 's' },
+                                          { "ref-weight", required_argument, NULL, 'w' },
+                                          { "max-features", required_argument, NULL, 'f' },
                                           { NULL, 0, NULL, 0 } };
     models_fewshot_defaults(&g_params);
-    for (int o; (o = getopt_long(argc, argv, "d:c:t:ip:r:s:", opts, NULL)) != -1;) {
+    for (int o; (o = getopt_long(argc, argv, "d:c:t:ip:r:s:w:f:", opts, NULL)) != -1;) {
         if (o == 'p')
             g_params.protos = (uint32_t)atoi(optarg);
         else if (o == 'r')
             g_params.rounds = (uint32_t)atoi(optarg);
         else if (o == 's')
             g_params.shrink = (float)atof(optarg);
+        else if (o == 'w')
+            g_params.reference_weight = (float)atof(optarg);
+        else if (o == 'f')
+            g_params.max_features = (uint32_t)atoi(optarg);
         else if (o == 'd')
             dir = optarg;
         else if (o == 'c')

@@ -130,11 +130,13 @@ static float row_center(const struct fewshot_data *d, const struct reference *r,
     return r->dom_center[(size_t)row_domain(d, i) * F + j];
 }
 
-/* Without devices: each domain's median and MAD over its rows (reference
- * rows when marked).  With devices: each device's median over its
- * reference rows, each domain's median of them (for devices without one)
- * and its MAD of reference rows around their devices' medians: the spread
- * of normal operation once each machine's set-point is taken out. */
+/* Each domain's median and MAD over its rows (its reference rows when
+ * marked: normal operation across its machines), and with devices each
+ * device's median over its reference rows.  A device's reference moves its
+ * center only: a commissioning period shows where a machine runs, not how
+ * far its normal operation wanders over months (the spread of its few
+ * windows made every later normal window look far away), so the scale
+ * stays the domain's. */
 static int reference_build(const struct fewshot_data *d, struct reference *r)
 {
     uint32_t F = d->n_feat, n = d->n_rows;
@@ -204,11 +206,11 @@ static int reference_build(const struct fewshot_data *d, struct reference *r)
     for (uint32_t dom = 0; dom < MAX_DOMAINS; dom++) {
         if (!r->dom_seen[dom])
             continue;
+        int any_ref = 0;
+        for (uint32_t i = 0; i < n; i++)
+            any_ref |= row_domain(d, i) == dom && is_reference(d, i);
         for (uint32_t j = 0; j < F; j++) {
             uint32_t m = 0;
-            int any_ref = 0;
-            for (uint32_t i = 0; i < n; i++)
-                any_ref |= row_domain(d, i) == dom && is_reference(d, i);
             for (uint32_t i = 0; i < n; i++)
                 if (row_domain(d, i) == dom && (is_reference(d, i) || !any_ref))
                     v[m++] = d->x[(size_t)i * F + j];
@@ -216,19 +218,6 @@ static int reference_build(const struct fewshot_data *d, struct reference *r)
             robust_stats(v, m, &c, &s);
             r->dom_center[(size_t)dom * F + j] = c;
             r->dom_scale[(size_t)dom * F + j] = s;
-            if (!d->device)
-                continue;
-            /* the spread of every row around its device's reference: a
-             * commissioning period is too short to show how far normal
-             * operation wanders (minutes against months), the fleet's
-             * rows are not */
-            m = 0;
-            for (uint32_t i = 0; i < n; i++)
-                if (row_domain(d, i) == dom)
-                    v[m++] = d->x[(size_t)i * F + j] - row_center(d, r, i, j);
-            float c0, s0;
-            robust_stats(v, m, &c0, &s0);
-            r->dom_scale[(size_t)dom * F + j] = s0;
         }
     }
     free(v);
@@ -291,14 +280,21 @@ static float dist2(const float *a, const float *b, uint32_t F)
  * a row is from its nearest labeled row of another class than from its
  * nearest of its own, feature by feature.  Local, so a class seen in several
  * forms is not penalised for its spread (a between/within ratio around one
- * mean would be); shrunk towards 1 into wt[F]. */
+ * mean would be).  Five rows a class against hundreds of features: most
+ * features' margins are chance, so a feature gets weight only when its
+ * mean margin stands two standard errors above zero over the labeled rows
+ * (rank[j]: that t statistic, which also orders the features for
+ * selection); shrunk towards 1 into wt[F]. */
 static int learn_metric(const struct fewshot_data *d, const int32_t *lab, const float *w,
-                        const float *z, float shrink, float *wt)
+                        const float *z, float shrink, float *wt, float *rank)
 {
     uint32_t F = d->n_feat;
-    double *r = calloc(F, sizeof *r), rmean = 0;
-    if (!r)
+    double *r = calloc(F, sizeof *r), *r2 = calloc(F, sizeof *r2), W = 0, W2 = 0, rmean = 0;
+    if (!r || !r2) {
+        free(r);
+        free(r2);
         return MODEL_ENOMEM;
+    }
     for (uint32_t i = 0; i < d->n_rows; i++) {
         if (lab[i] < 0)
             continue;
@@ -318,23 +314,31 @@ static int learn_metric(const struct fewshot_data *d, const int32_t *lab, const 
         }
         if (hit == i || miss == i)
             continue;
+        W += w[i];
+        W2 += (double)w[i] * w[i];
         for (uint32_t j = 0; j < F; j++) {
             double a = z[(size_t)i * F + j] - z[(size_t)miss * F + j];
             double h = z[(size_t)i * F + j] - z[(size_t)hit * F + j];
             r[j] += w[i] * (a * a - h * h);
+            r2[j] += w[i] * (a * a - h * h) * (a * a - h * h);
         }
     }
     for (uint32_t j = 0; j < F; j++) {
-        r[j] = r[j] > 0 ? r[j] : 0;
+        double m = W > 0 ? r[j] / W : 0, var = W > 0 ? r2[j] / W - m * m : 0;
+        double n_eff = W2 > 0 ? W * W / W2 : 0, se = n_eff > 1 && var > 0 ? sqrt(var / n_eff) : 0;
+        double t = se > 0 ? m / se : m > 0 ? 1e6 : 0;
+        rank[j] = (float)t;
+        r[j] = t > 2.0 ? m : 0;
         rmean += r[j] / F;
     }
     for (uint32_t j = 0; j < F; j++)
         wt[j] = shrink * (rmean > 0 ? (float)(r[j] / rmean) : 1.0f) + (1.0f - shrink);
     free(r);
+    free(r2);
     return 0;
 }
 
-/* The n_sel heaviest features (ties to the lower index), in ascending index order. */
+/* The n_sel best ranked features (ties to the lower index), in ascending index order. */
 static int select_features(const float *wt, uint32_t F, uint32_t n_sel, uint16_t *sel)
 {
     uint8_t *taken = calloc(F, 1);
@@ -533,13 +537,13 @@ int models_fewshot_fit(const struct fewshot_data *d, const struct fewshot_params
     struct fewshot_model m = { .n_feat = F, .n_classes = d->n_classes, .n_sel = S };
     struct reference ref;
     float *z = malloc((size_t)d->n_rows * F * sizeof *z), *w = malloc(d->n_rows * sizeof *w);
-    float *wt = malloc(F * sizeof *wt), *mult = malloc(S * sizeof *mult);
+    float *wt = malloc(F * sizeof *wt), *rank = malloc(F * sizeof *rank), *mult = malloc(S * sizeof *mult);
     int32_t *lab = malloc(d->n_rows * sizeof *lab);
     m.center = malloc(S * sizeof *m.center);
     m.scale = malloc(S * sizeof *m.scale);
     m.sel = malloc(S * sizeof *m.sel);
     rc = MODEL_ENOMEM;
-    if (!z || !w || !wt || !mult || !lab || !m.center || !m.scale || !m.sel ||
+    if (!z || !w || !wt || !rank || !mult || !lab || !m.center || !m.scale || !m.sel ||
         reference_build(d, &ref) != 0)
         goto done;
     for (uint32_t i = 0; i < d->n_rows; i++) {
@@ -553,10 +557,10 @@ int models_fewshot_fit(const struct fewshot_data *d, const struct fewshot_params
         }
     }
     standardise(d, &ref, NULL, NULL, F, z);
-    if ((rc = learn_metric(d, lab, w, z, p->shrink, wt)) != 0)
+    if ((rc = learn_metric(d, lab, w, z, p->shrink, wt, rank)) != 0)
         goto refdone;
     if (S < F) {
-        if ((rc = select_features(wt, F, S, m.sel)) != 0)
+        if ((rc = select_features(rank, F, S, m.sel)) != 0)
             goto refdone;
     } else {
         for (uint32_t j = 0; j < F; j++)
@@ -602,6 +606,7 @@ done:
     free(z);
     free(w);
     free(wt);
+    free(rank);
     free(mult);
     free(lab);
     return rc;

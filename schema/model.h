@@ -91,6 +91,21 @@ struct model {
  * is read as the prototype count P. */
 uint32_t model_param_count(uint8_t kind, uint16_t n_features, uint16_t n_classes);
 
+/* fewshot with n_selected features of n_features (0: all) and P
+ * prototypes: S + 2S + P(S + 1) with the selection, 2n + P(n + 1) without;
+ * 0 when out of range. */
+uint32_t model_fewshot_param_count(uint16_t n_features, uint16_t n_selected, uint16_t n_protos);
+
+/* Where a fewshot model's parameters are: the S features it reads (sel:
+ * their indices into the vector as floats holding integers, NULL when it
+ * reads all n_features in order), then center[S], scale[S], proto[P][S],
+ * proto_class[P]. */
+struct model_fewshot_view {
+    uint32_t n_sel;
+    const float *sel, *center, *scale, *proto, *proto_class;
+};
+void model_fewshot_view(const struct model *m, struct model_fewshot_view *v);
+
 /* SHA-256 over count, then each channel's name and unit (NUL-terminated).
  * names/units are arrays of count strings of at most 64 bytes. */
 int model_layout_digest(const char *const *names, const char *const *units, unsigned count,

@@ -4,7 +4,7 @@
  *
  *   bench-fewshot [--data DIR] [--corpus cranfield|bearing|both] [--trials N]
  *                 [--inductive] [--protos N] [--rounds N] [--shrink S]
- *                 [--ref-weight W] [--max-features N]
+ *                 [--ref-weight W] [--max-features N] [--budget BYTES]
  *
  * cranfield: DIR/cranfield-mpf (default DIR: $PRECURSOR_DATA, else
  *   ../shared/data): 64 s windows (stride 32 s) of the 24 process channels;
@@ -437,7 +437,7 @@ static float *g_xref[NVIEW];   /* each view centred and scaled on the devices' r
 
 /* Device budget for a few-shot model's parameters: the server's (7 KB of
  * the device's 8 KB of flash; the rest is the score code). */
-#define PARAM_BUDGET 7168
+static size_t g_budget = FEWSHOT_PARAM_BYTES;
 
 static void run_trial(const struct corpus *c, int bearing, uint32_t t, int inductive,
                       struct tally *tl, size_t model_bytes[])
@@ -511,7 +511,7 @@ static void run_trial(const struct corpus *c, int bearing, uint32_t t, int induc
                 }
             }
             uint32_t used;
-            rc = models_fewshot_fit_budget(&d, &p, PARAM_BUDGET, &m, &used);
+            rc = models_fewshot_fit_budget(&d, &p, g_budget, &m, &used);
             if (inductive) {
                 free(xs);
                 free(ls);
@@ -602,9 +602,9 @@ static void report(const struct corpus *c, const struct tally *tl, uint32_t tria
         if (methods[m].k < 0) {
             double acc = tl[m].n ? (double)tl[m].hits / tl[m].n : 0;
             printf("%s - best baseline: %+.1f points (target +15); model %zu bytes of parameters "
-                   "(%u of %u features, %u prototypes; budget %d)\n", methods[m].name,
+                   "(%u of %u features, %u prototypes; budget %zu)\n", methods[m].name,
                    100 * (acc - best), bytes[m], tl[m].n_sel, c->fs[methods[m].v].nf,
-                   tl[m].n_protos, PARAM_BUDGET);
+                   tl[m].n_protos, g_budget);
         }
 }
 
@@ -623,9 +623,10 @@ int main(int argc, char **argv)
                                           { "shrink", required_argument, NULL, 's' },
                                           { "ref-weight", required_argument, NULL, 'w' },
                                           { "max-features", required_argument, NULL, 'f' },
+                                          { "budget", required_argument, NULL, 'b' },
                                           { NULL, 0, NULL, 0 } };
     models_fewshot_defaults(&g_params);
-    for (int o; (o = getopt_long(argc, argv, "d:c:t:ip:r:s:w:f:", opts, NULL)) != -1;) {
+    for (int o; (o = getopt_long(argc, argv, "d:c:t:ip:r:s:w:f:b:", opts, NULL)) != -1;) {
         if (o == 'p')
             g_params.protos = (uint32_t)atoi(optarg);
         else if (o == 'r')
@@ -636,6 +637,8 @@ int main(int argc, char **argv)
             g_params.reference_weight = (float)atof(optarg);
         else if (o == 'f')
             g_params.max_features = (uint32_t)atoi(optarg);
+        else if (o == 'b')
+            g_budget = (size_t)atol(optarg);
         else if (o == 'd')
             dir = optarg;
         else if (o == 'c')

@@ -126,6 +126,10 @@ int models_fewshot_export_device(const struct fewshot_model *fm, uint32_t device
  * took.  MODEL_ETOOBIG when one per class on the fewest features does not
  * fit. */
 #define FEWSHOT_MIN_FEATURES 24u
+/* What a shipped model's parameters may take: the device's 8 KB of flash
+ * less the score code (schema/MODEL.md); evaluation measures the model fitted
+ * within it, the one that ships. */
+#define FEWSHOT_PARAM_BYTES 7168u
 int models_fewshot_fit_budget(const struct fewshot_data *d, const struct fewshot_params *p,
                               size_t max_bytes, struct fewshot_model *m, uint32_t *protos_used);
 

@@ -18,9 +18,16 @@
  *   load zones.  Labeled: 5 windows per class at the smallest severity and
  *   one speed; tested on all other speeds and severities.
  *
+ * Each recording (cranfield) or speed (bearing) is a machine; its first
+ * REF_WINDOWS windows are its commissioning period, assumed normal, never
+ * tested: "device ref" methods centre each machine on them (the baselines
+ * on the same referenced features, as the ablation), the others do not.
+ *
  * Few-shot learner: all windows are its unlabeled data (their labels are
  * never read), unless --inductive, which gives it only the labeled
- * recordings' windows.  Baselines see the labeled windows only. */
+ * recordings' windows and the commissioning ones.  It is fitted within the
+ * device's parameter budget (--budget, default the server's).  Baselines
+ * see the labeled windows only. */
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>

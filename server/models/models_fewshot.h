@@ -7,9 +7,14 @@
  *     MAD per feature), per domain: rows of related equipment (transfer) are
  *     standardised by their own domain's statistics so a shared failure mode
  *     looks alike across machines of different size and speed;
+ *   - when told which device each row is from and which rows are its
+ *     reference (commissioning, baseline snapshots), each device's own
+ *     center, so one machine's set-point is not another's fault;
  *   - a metric learned from the labels (per-feature weights, Relief-style:
- *     nearest other-class row against nearest same-class row, shrunk towards
- *     uniform: five examples cannot be trusted with more);
+ *     nearest other-class row against nearest same-class row, kept only
+ *     where the margin stands above chance, shrunk towards uniform: five
+ *     examples cannot be trusted with more), which also ranks the features
+ *     when the device's budget cannot take them all;
  *   - self-training: unlabeled rows that the labeled ones classify with a
  *     clear margin join their class, a bounded number per round;
  *   - weak labels (operators' rules, labels of related equipment) as labeled
@@ -44,10 +49,11 @@ struct fewshot_data {
      * process fault is a departure from that machine's own normal
      * operation: every row is centred on the median of its device's
      * reference rows (commissioning period, scheduled baseline snapshots:
-     * assumed normal, never read as labels unless reference_weight > 0),
-     * and scaled by its domain's spread of reference rows around their
-     * devices' medians.  A device without reference rows is centred on its
-     * domain's pooled median. */
+     * assumed normal, weak labels of reference_class when
+     * reference_weight > 0); the scale stays its domain's (the spread of
+     * the domain's reference rows: a commissioning period shows where a
+     * machine runs, not how far it wanders).  A device without reference
+     * rows is centred on its domain's pooled median. */
     const uint32_t *device;         /* any id per row */
     const uint8_t *reference;       /* 1 = a reference row of its device; NULL = every row is */
     int32_t reference_class;        /* the normal class reference rows are weak labels of, or -1 */
@@ -60,7 +66,7 @@ struct fewshot_params {
     float margin;                   /* accept when d_best / d_second < margin (squared distances) */
     float pseudo_weight;            /* weight of a self-trained row */
     float shrink;                   /* metric: 0 = uniform weights, 1 = the labels' ratios alone */
-    uint32_t max_features;          /* keep the heaviest features of the metric; 0 = all */
+    uint32_t max_features;          /* keep the features the metric ranks first; 0 = all */
     float reference_weight;         /* label weight of a device's reference rows as the
                                      * reference_class (0: not labels) */
 };
@@ -113,14 +119,13 @@ struct model;
  * (floored at 1e-6: a blob's scales are positive), prototypes and their
  * classes; threshold 0.5.  Fills kind, counts, n_selected, params; the
  * caller sets layout, channels, features and version.  _device: the blob
- * for one device, its reference as the center (schema/MODEL.md: the server
- * ships each device its own). */
+ * for one device, its reference as the center (schema/MODEL.md). */
 int models_fewshot_export(const struct fewshot_model *fm, uint16_t normal_class, struct model *out);
 int models_fewshot_export_device(const struct fewshot_model *fm, uint32_t device,
                                  uint16_t normal_class, struct model *out);
 
 /* Fit within max_bytes of blob parameters (4 bytes each): first the
- * features are cut to the heaviest of the metric (down to
+ * features are cut to those the metric ranks first (down to
  * FEWSHOT_MIN_FEATURES, or all when fewer), then the prototypes per class
  * (p->protos, p->protos - 1, ...); *protos_used says how many per class it
  * took.  MODEL_ETOOBIG when one per class on the fewest features does not

@@ -201,7 +201,7 @@ END_TEST
  * (n_selected 2, blob minor 3): x = (0, anything, 2.2) scores as (0, 2.2)
  * above, by hand; the selection must be integer indices, ascending, inside
  * the vector, and only a fewshot model has one. */
-START_TEST(fewshot_selected_blob)
+static struct model *fewshot_selected_model(void)
 {
     static const float params[] = {
         0.0f, 2.0f,                                     /* the features it reads */
@@ -209,16 +209,23 @@ START_TEST(fewshot_selected_blob)
         -0.5f, -0.5f, 0.5f, -0.5f, -0.5f, 0.5f,         /* prototypes (z) */
         0.0f, 1.0f, 1.0f                                /* their classes */
     };
-    struct model *m = fewshot_model(), *r = calloc(1, sizeof *r);
-    float x[3] = { 0.0f, 12345.0f, 2.2f };
-    uint8_t *b;
-    size_t len;
+    struct model *m = fewshot_model();
 
     m->n_features = 3;
     m->n_selected = 2;
     m->param_count = model_fewshot_param_count(3, 2, 3);
     ck_assert_uint_eq(m->param_count, sizeof params / sizeof *params);
     memcpy(m->params, params, sizeof params);
+    return m;
+}
+
+START_TEST(fewshot_selected_blob)
+{
+    struct model *m = fewshot_selected_model(), *r = calloc(1, sizeof *r);
+    float x[3] = { 0.0f, 12345.0f, 2.2f };
+    uint8_t *b;
+    size_t len;
+
     ck_assert_int_eq(model_check(m), 0);
     ck_assert_float_eq_tol(model_score(m, x, 3), 0.6456563f, 1e-6f);
     x[1] = -7.0f;                               /* a feature it does not read */
@@ -228,6 +235,18 @@ START_TEST(fewshot_selected_blob)
     ck_assert_uint_eq(len, MODEL_FIXED_LEN + 4u * 15u + MODEL_SIG_LEN);
     ck_assert_uint_eq(b[5], 3);
     ck_assert_uint_eq(b[20] | b[21] << 8, 2);
+    {
+        uint8_t gold[512];
+        size_t glen;
+        FILE *f = fopen(CORPUS_DIR "/fewshot_v2_3", "rb");   /* the format, bit for bit */
+
+        ck_assert_ptr_nonnull(f);
+        glen = fread(gold, 1, sizeof gold, f);
+        fclose(f);
+        ck_assert_uint_eq(glen, len);
+        ck_assert_int_eq(memcmp(gold, b, len), 0);
+    }
+    ck_assert_int_eq(model_load(b, len, g_pk, NULL, r), MODEL_EFEATURES);  /* 3 features: not the set's */
     ck_assert_int_eq(model_parse(b, len, r), 0);
     ck_assert_uint_eq(r->n_selected, 2);
     ck_assert_uint_eq(r->n_protos, 3);
@@ -456,6 +475,11 @@ START_TEST(corpus_regen)
 
         ck_assert_int_eq(model_encode(fm, g_sk, &fb, &flen), 0);
         WRITE("fewshot_v2_1", fb, flen);
+        free(fb);
+        free(fm);
+        fm = fewshot_selected_model();
+        ck_assert_int_eq(model_encode(fm, g_sk, &fb, &flen), 0);
+        WRITE("fewshot_v2_3", fb, flen);
         free(fb);
         free(fm);
     }

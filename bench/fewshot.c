@@ -57,7 +57,10 @@
  * "stats" v1 (what the server's classifier reads) and the set a "fewshot"
  * model is trained on and the device computes: "envelope" v1 where the
  * kinematics are known (bearing), "spectral" v1 where not (cranfield). */
-enum view { V_PROJECT, V_SIMPLE, V_STATS, V_SHIPPED, NVIEW };
+enum view { V_PROJECT, V_SIMPLE, V_STATS, V_SHIPPED, V_REL, V_REL_COMM, V_REL_PROJECT, NVIEW };
+/* views extracted window by window; the relation views are fitted on the
+ * whole corpus after loading (relations_build) */
+#define NPUSH (V_SHIPPED + 1)
 
 /* one feature set's matrix */
 struct fset {
@@ -77,6 +80,10 @@ struct corpus {
     uint32_t n_groups;
     struct fset fs[NVIEW];     /* what enum view names */
     const char *const *class_names;
+    /* per window, for the relation views (multichannel corpora only): each
+     * channel's mean and the channels' covariance within the window */
+    uint32_t n_ch;
+    float *win_mean, *win_cov;
 };
 
 static void *xrealloc(void *p, size_t n)
@@ -90,7 +97,7 @@ static void *xrealloc(void *p, size_t n)
 }
 
 static void corpus_push(struct corpus *c, int32_t truth, uint32_t group, uint32_t device, int reference,
-                        const float *const f[NVIEW])
+                        const float *const f[NPUSH])
 {
     if (c->n == c->cap) {
         c->cap = c->cap ? 2 * c->cap : 1024;
@@ -98,14 +105,18 @@ static void corpus_push(struct corpus *c, int32_t truth, uint32_t group, uint32_
         c->group = xrealloc(c->group, c->cap * sizeof *c->group);
         c->device = xrealloc(c->device, c->cap * sizeof *c->device);
         c->reference = xrealloc(c->reference, c->cap * sizeof *c->reference);
-        for (int s = 0; s < NVIEW; s++)
+        for (int s = 0; s < NPUSH; s++)
             c->fs[s].x = xrealloc(c->fs[s].x, (size_t)c->cap * c->fs[s].nf * sizeof(float));
+        if (c->n_ch) {
+            c->win_mean = xrealloc(c->win_mean, (size_t)c->cap * c->n_ch * sizeof(float));
+            c->win_cov = xrealloc(c->win_cov, (size_t)c->cap * c->n_ch * c->n_ch * sizeof(float));
+        }
     }
     c->truth[c->n] = truth;
     c->group[c->n] = group;
     c->device[c->n] = device;
     c->reference[c->n] = (uint8_t)reference;
-    for (int s = 0; s < NVIEW; s++)
+    for (int s = 0; s < NPUSH; s++)
         memcpy(c->fs[s].x + (size_t)c->n * c->fs[s].nf, f[s], c->fs[s].nf * sizeof(float));
     c->n++;
 }
@@ -157,6 +168,26 @@ static size_t extractor_scratch(uint32_t n, float fs)
                                   FEATURESET_NO_KIN };
 
     return featureset_scratch_floats(&sp);
+}
+
+/* Each channel's mean over a window of n rows (row-major, nch channels) and
+ * the channels' covariance within it (about those means): what the relation
+ * views read once the corpus-wide fit is known. */
+static void window_moments(const float *rows, uint32_t n, uint32_t nch, float *mean, float *cov)
+{
+    double m[64] = { 0 };
+    for (uint32_t i = 0; i < n; i++)
+        for (uint32_t a = 0; a < nch; a++)
+            m[a] += rows[(size_t)i * nch + a] / (double)n;
+    for (uint32_t a = 0; a < nch; a++) {
+        mean[a] = (float)m[a];
+        for (uint32_t b = a; b < nch; b++) {
+            double sab = 0;
+            for (uint32_t i = 0; i < n; i++)
+                sab += (rows[(size_t)i * nch + a] - m[a]) * (rows[(size_t)i * nch + b] - m[b]);
+            cov[a * nch + b] = cov[b * nch + a] = (float)(sab / n);
+        }
+    }
 }
 
 /* ---------------- cranfield ---------------- */
@@ -230,6 +261,7 @@ static int cranfield_load(const char *dir, struct corpus *c)
     c->fs[1] = (struct fset){ "simple-spectral", CF_CH * 19, NULL };
     c->fs[2] = (struct fset){ "stats", CF_CH * FEATURESET_STATS_NFEAT, NULL };
     c->fs[3] = (struct fset){ "spectral-v1", CF_CH * FEATURESET_SPECTRAL_NFEAT, NULL };
+    c->n_ch = CF_CH;
     c->group_class = calloc(MAX_FILES, sizeof *c->group_class);
     size_t ns = spectral_scratch_floats(&cf_spec), nx = extractor_scratch(CF_WIN, 1.0f);
     float *scratch = malloc((ns + nx + 2 * CF_WIN) * sizeof *scratch), frame[CF_WIN];
@@ -270,9 +302,11 @@ static int cranfield_load(const char *dir, struct corpus *c)
                 extractor(FEATURESET_SPECTRAL, frame, CF_WIN, 1.0f, scratch, ns + nx, NULL,
                           f3 + ch * FEATURESET_SPECTRAL_NFEAT);
             }
-            const float *fx[NVIEW] = { f0, f1, f2, f3 };
+            const float *fx[NPUSH] = { f0, f1, f2, f3 };
             /* each recording is a machine; its first windows its commissioning */
             corpus_push(c, sum ? fault : 0, g, g, s < REF_WINDOWS * CF_STRIDE && !sum, fx);
+            window_moments(rows + (size_t)s * CF_CH, CF_WIN, CF_CH, c->win_mean + (size_t)(c->n - 1) * CF_CH,
+                           c->win_cov + (size_t)(c->n - 1) * CF_CH * CF_CH);
         }
         free(rows);
         free(lab);
@@ -378,7 +412,7 @@ static int bearing_make(struct corpus *c)
 
                         extractor(FEATURESET_STATS, x, BR_N, BR_FS, NULL, 0, NULL, f2);
                         extractor(FEATURESET_ENVELOPE, x, BR_N, BR_FS, scratch, ns, &kin, f3);
-                        const float *fx[NVIEW] = { f0, f1, f2, f3 };
+                        const float *fx[NPUSH] = { f0, f1, f2, f3 };
                         /* each speed is a machine; its commissioning: the first
                          * windows of its healthy recording */
                         corpus_push(c, cls, g, (uint32_t)sp, cls == 0 && w < REF_WINDOWS, fx);
@@ -387,6 +421,165 @@ static int bearing_make(struct corpus *c)
     free(scratch);
     free(pw);
     return 0;
+}
+
+/* ---------------- relation views ---------------- */
+
+/* A process fault breaks the relations between channels; a set-point change
+ * moves related channels together and keeps them.  The relation model is
+ * the classical one of multivariate process monitoring: standardise each
+ * channel's window mean over the fit windows, take the principal subspace
+ * of their correlation (components up to 90% of the variance, the rule of
+ * bench/cranfield.c, set before any run), and read each window in the
+ * residual subspace, A = I - P P^T.  Features of a window (49 for 24
+ * channels): its standardised means' residual per channel (A z), the
+ * within-window spread of each channel's residual (log sd of A z_t over the
+ * window's samples: a_i^T C a_i from the window's covariance), and the log
+ * squared prediction error |A z|^2.  No labels are read: V_REL fits on
+ * every window (the unlabeled pool, faults included), V_REL_COMM on the
+ * machines' commissioning windows only (assumed normal, as a monitoring
+ * model is fitted on normal operation).  On the device this is a 24-float
+ * mean, a 24-float scale and one 24-float row of A per residual read. */
+#define REL_VAR_KEEP 0.90
+#define REL_MAX_CH 64
+
+static void jacobi(double *a, unsigned n, double *w, double *v)
+{
+    for (unsigned i = 0; i < n; i++)
+        for (unsigned j = 0; j < n; j++)
+            v[i * n + j] = i == j;
+    for (unsigned sweep = 0; sweep < 100; sweep++) {
+        double off = 0.0;
+        for (unsigned i = 0; i < n; i++)
+            for (unsigned j = i + 1; j < n; j++)
+                off += a[i * n + j] * a[i * n + j];
+        if (off < 1e-22)
+            break;
+        for (unsigned i = 0; i < n; i++)
+            for (unsigned j = i + 1; j < n; j++) {
+                if (fabs(a[i * n + j]) < 1e-300)
+                    continue;
+                double th = (a[j * n + j] - a[i * n + i]) / (2.0 * a[i * n + j]);
+                double t = (th >= 0 ? 1.0 : -1.0) / (fabs(th) + sqrt(th * th + 1.0));
+                double cs = 1.0 / sqrt(t * t + 1.0), sn = t * cs;
+                for (unsigned k = 0; k < n; k++) {
+                    double aki = a[k * n + i], akj = a[k * n + j];
+                    a[k * n + i] = cs * aki - sn * akj;
+                    a[k * n + j] = sn * aki + cs * akj;
+                }
+                for (unsigned k = 0; k < n; k++) {
+                    double aik = a[i * n + k], ajk = a[j * n + k];
+                    a[i * n + k] = cs * aik - sn * ajk;
+                    a[j * n + k] = sn * aik + cs * ajk;
+                }
+                for (unsigned k = 0; k < n; k++) {
+                    double vki = v[k * n + i], vkj = v[k * n + j];
+                    v[k * n + i] = cs * vki - sn * vkj;
+                    v[k * n + j] = sn * vki + cs * vkj;
+                }
+            }
+    }
+    for (unsigned i = 0; i < n; i++)
+        w[i] = a[i * n + i];
+}
+
+/* Fit the relation model on the rows fit[] marks and write view v. */
+static void relations_build(struct corpus *c, enum view v, const uint8_t *fit)
+{
+    uint32_t C = c->n_ch, nfit = 0;
+    static double mu[REL_MAX_CH], sd[REL_MAX_CH], w[REL_MAX_CH], R[REL_MAX_CH * REL_MAX_CH],
+        V[REL_MAX_CH * REL_MAX_CH], A[REL_MAX_CH * REL_MAX_CH];
+    memset(mu, 0, sizeof mu);
+    memset(sd, 0, sizeof sd);
+    memset(R, 0, sizeof R);
+    for (uint32_t i = 0; i < c->n; i++)
+        if (!fit || fit[i]) {
+            nfit++;
+            for (uint32_t a = 0; a < C; a++)
+                mu[a] += c->win_mean[(size_t)i * C + a];
+        }
+    for (uint32_t a = 0; a < C; a++)
+        mu[a] /= nfit;
+    for (uint32_t i = 0; i < c->n; i++)
+        if (!fit || fit[i])
+            for (uint32_t a = 0; a < C; a++)
+                for (uint32_t b = 0; b < C; b++)
+                    R[a * C + b] += (c->win_mean[(size_t)i * C + a] - mu[a]) *
+                                    (c->win_mean[(size_t)i * C + b] - mu[b]) / (nfit - 1);
+    for (uint32_t a = 0; a < C; a++)
+        sd[a] = sqrt(R[a * C + a]) + 1e-9 + 1e-6 * fabs(mu[a]);
+    for (uint32_t a = 0; a < C; a++)
+        for (uint32_t b = 0; b < C; b++)
+            R[a * C + b] /= sd[a] * sd[b];
+    jacobi(R, C, w, V);
+    uint32_t order[REL_MAX_CH], k = 0;
+    double tot = 0, acc = 0;
+    for (uint32_t a = 0; a < C; a++) {
+        order[a] = a;
+        tot += w[a] > 0 ? w[a] : 0;
+    }
+    for (uint32_t a = 0; a < C; a++)
+        for (uint32_t b = a + 1; b < C; b++)
+            if (w[order[b]] > w[order[a]]) {
+                uint32_t t = order[a];
+                order[a] = order[b];
+                order[b] = t;
+            }
+    for (; k < C && acc < REL_VAR_KEEP * tot; k++)
+        acc += w[order[k]];
+    for (uint32_t a = 0; a < C; a++)
+        for (uint32_t b = 0; b < C; b++) {
+            double pp = 0;
+            for (uint32_t q = 0; q < k; q++)
+                pp += V[a * C + order[q]] * V[b * C + order[q]];
+            A[a * C + b] = (a == b) - pp;
+        }
+    uint32_t nf = 2 * C + 1;
+    c->fs[v] = (struct fset){ v == V_REL ? "relations" : "relations-commissioning", nf,
+                              xrealloc(NULL, (size_t)c->n * nf * sizeof(float)) };
+    for (uint32_t i = 0; i < c->n; i++) {
+        const float *m = c->win_mean + (size_t)i * C, *cv = c->win_cov + (size_t)i * C * C;
+        float *o = c->fs[v].x + (size_t)i * nf;
+        double z[REL_MAX_CH], spe = 0;
+        for (uint32_t a = 0; a < C; a++)
+            z[a] = (m[a] - mu[a]) / sd[a];
+        for (uint32_t a = 0; a < C; a++) {
+            double r = 0, var = 0;
+            for (uint32_t b = 0; b < C; b++)
+                r += A[a * C + b] * z[b];
+            for (uint32_t b = 0; b < C; b++)
+                for (uint32_t e = 0; e < C; e++)
+                    var += A[a * C + b] * A[a * C + e] * cv[b * C + e] / (sd[b] * sd[e]);
+            o[a] = (float)r;
+            o[C + a] = (float)log(sqrt(var > 0 ? var : 0) + 1e-4);
+            spe += r * r;
+        }
+        o[2 * C] = (float)log(spe + 1e-6);
+    }
+    printf("%s: %s fitted on %u windows, %u of %u components kept (%.0f%% of the variance)\n",
+           c->name, c->fs[v].name, nfit, k, C, 100 * REL_VAR_KEEP);
+}
+
+/* The relation views and their concatenation with the project features;
+ * empty (nf 0) for single-channel corpora. */
+static void relations_views(struct corpus *c)
+{
+    if (c->n_ch < 2 || c->n_ch > REL_MAX_CH) {
+        c->fs[V_REL] = (struct fset){ "relations", 0, NULL };
+        c->fs[V_REL_COMM] = (struct fset){ "relations-commissioning", 0, NULL };
+        c->fs[V_REL_PROJECT] = (struct fset){ "relations+project", 0, NULL };
+        return;
+    }
+    relations_build(c, V_REL, NULL);
+    relations_build(c, V_REL_COMM, c->reference);
+    uint32_t nr = c->fs[V_REL].nf, np = c->fs[V_PROJECT].nf, nf = nr + np;
+    c->fs[V_REL_PROJECT] = (struct fset){ "relations+project", nf,
+                                          xrealloc(NULL, (size_t)c->n * nf * sizeof(float)) };
+    for (uint32_t i = 0; i < c->n; i++) {
+        memcpy(c->fs[V_REL_PROJECT].x + (size_t)i * nf, c->fs[V_REL].x + (size_t)i * nr, nr * sizeof(float));
+        memcpy(c->fs[V_REL_PROJECT].x + (size_t)i * nf + nr, c->fs[V_PROJECT].x + (size_t)i * np,
+               np * sizeof(float));
+    }
 }
 
 /* ---------------- the trials ---------------- */
@@ -417,6 +610,19 @@ static const struct method {
     { "centroid (simple spectral)", V_SIMPLE, 0, 0 },
     { "3-NN (stats v1)", V_STATS, 3, 0 },
     { "centroid (stats v1: server classifier)", V_STATS, 0, 0 },
+    { "fewshot, no ref (relations)", V_REL, -1, 0 },
+    { "fewshot, device ref (relations)", V_REL, -1, 1 },
+    { "fewshot, no ref (relations, comm. fit)", V_REL_COMM, -1, 0 },
+    { "fewshot, no ref (relations+project)", V_REL_PROJECT, -1, 0 },
+    { "fewshot, device ref (relations+project)", V_REL_PROJECT, -1, 1 },
+    { "3-NN (relations)", V_REL, 3, 0 },
+    { "centroid (relations)", V_REL, 0, 0 },
+    { "3-NN, device ref (relations)", V_REL, 3, 1 },
+    { "centroid, device ref (relations)", V_REL, 0, 1 },
+    { "3-NN (relations, comm. fit)", V_REL_COMM, 3, 0 },
+    { "centroid (relations, comm. fit)", V_REL_COMM, 0, 0 },
+    { "3-NN (relations+project)", V_REL_PROJECT, 3, 0 },
+    { "centroid (relations+project)", V_REL_PROJECT, 0, 0 },
 };
 #define M_COUNT ((int)(sizeof methods / sizeof methods[0]))
 
@@ -479,6 +685,8 @@ static void run_trial(const struct corpus *c, int bearing, uint32_t t, int induc
     for (int meth = 0; meth < M_COUNT; meth++) {
         const struct method *me = &methods[meth];
         const struct fset *f = &c->fs[me->v];
+        if (f->nf == 0)
+            continue;                  /* a view this corpus has not got */
         const float *xv = me->ref && me->k >= 0 ? g_xref[me->v] : f->x;
         struct fewshot_data d = { .x = xv, .n_rows = c->n, .n_feat = f->nf, .label = lab, .n_classes = K,
                                   .reference_class = -1 };
@@ -583,6 +791,8 @@ static void report(const struct corpus *c, const struct tally *tl, uint32_t tria
            c->fs[V_SHIPPED].nf);
     for (int m = 0; m < M_COUNT; m++) {
         const struct tally *a = &tl[m];
+        if (c->fs[methods[m].v].nf == 0)
+            continue;
         models_eval_wilson(a->hits, a->n, &lo, &hi);
         double acc = a->n ? (double)a->hits / a->n : 0, low = 1;
         uint32_t lowk = 0;
@@ -606,7 +816,7 @@ static void report(const struct corpus *c, const struct tally *tl, uint32_t tria
     }
     printf("best baseline: %s %.1f%%\n", best_name, 100 * best);
     for (int m = 0; m < M_COUNT; m++)
-        if (methods[m].k < 0) {
+        if (methods[m].k < 0 && c->fs[methods[m].v].nf) {
             double acc = tl[m].n ? (double)tl[m].hits / tl[m].n : 0;
             printf("%s - best baseline: %+.1f points (target +15); model %zu bytes of parameters "
                    "(%u of %u features, %u prototypes; budget %zu)\n", methods[m].name,
@@ -672,7 +882,10 @@ int main(int argc, char **argv)
             fprintf(stderr, "fewshot: %s corpus not available: skipped\n", b ? "bearing" : "cranfield");
             continue;
         }
+        relations_views(&c);
         for (int v = 0; v < NVIEW; v++) {
+            if (c.fs[v].nf == 0)
+                continue;
             struct fewshot_data dr = { .x = c.fs[v].x, .n_rows = c.n, .n_feat = c.fs[v].nf,
                                        .label = c.truth, .n_classes = c.n_classes,
                                        .device = c.device, .reference = c.reference,

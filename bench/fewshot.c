@@ -57,7 +57,7 @@
  * "stats" v1 (what the server's classifier reads) and the set a "fewshot"
  * model is trained on and the device computes: "envelope" v1 where the
  * kinematics are known (bearing), "spectral" v1 where not (cranfield). */
-enum view { V_PROJECT, V_SIMPLE, V_STATS, V_SHIPPED, V_REL, V_REL_COMM, V_REL_PROJECT, NVIEW };
+enum view { V_PROJECT, V_SIMPLE, V_STATS, V_SHIPPED, V_REL, V_REL_COMM, V_REL_PROJECT, V_RELC_PROJECT, NVIEW };
 /* views extracted window by window; the relation views are fitted on the
  * whole corpus after loading (relations_build) */
 #define NPUSH (V_SHIPPED + 1)
@@ -568,17 +568,21 @@ static void relations_views(struct corpus *c)
         c->fs[V_REL] = (struct fset){ "relations", 0, NULL };
         c->fs[V_REL_COMM] = (struct fset){ "relations-commissioning", 0, NULL };
         c->fs[V_REL_PROJECT] = (struct fset){ "relations+project", 0, NULL };
+        c->fs[V_RELC_PROJECT] = (struct fset){ "relations-commissioning+project", 0, NULL };
         return;
     }
     relations_build(c, V_REL, NULL);
     relations_build(c, V_REL_COMM, c->reference);
-    uint32_t nr = c->fs[V_REL].nf, np = c->fs[V_PROJECT].nf, nf = nr + np;
-    c->fs[V_REL_PROJECT] = (struct fset){ "relations+project", nf,
-                                          xrealloc(NULL, (size_t)c->n * nf * sizeof(float)) };
-    for (uint32_t i = 0; i < c->n; i++) {
-        memcpy(c->fs[V_REL_PROJECT].x + (size_t)i * nf, c->fs[V_REL].x + (size_t)i * nr, nr * sizeof(float));
-        memcpy(c->fs[V_REL_PROJECT].x + (size_t)i * nf + nr, c->fs[V_PROJECT].x + (size_t)i * np,
-               np * sizeof(float));
+    for (int j = 0; j < 2; j++) {
+        enum view rv = j ? V_REL_COMM : V_REL, cv = j ? V_RELC_PROJECT : V_REL_PROJECT;
+        uint32_t nr = c->fs[rv].nf, np = c->fs[V_PROJECT].nf, nf = nr + np;
+        c->fs[cv] = (struct fset){ j ? "relations-commissioning+project" : "relations+project", nf,
+                                   xrealloc(NULL, (size_t)c->n * nf * sizeof(float)) };
+        for (uint32_t i = 0; i < c->n; i++) {
+            memcpy(c->fs[cv].x + (size_t)i * nf, c->fs[rv].x + (size_t)i * nr, nr * sizeof(float));
+            memcpy(c->fs[cv].x + (size_t)i * nf + nr, c->fs[V_PROJECT].x + (size_t)i * np,
+                   np * sizeof(float));
+        }
     }
 }
 
@@ -614,6 +618,9 @@ static const struct method {
     { "fewshot, device ref (relations)", V_REL, -1, 1 },
     { "fewshot, no ref (relations, comm. fit)", V_REL_COMM, -1, 0 },
     { "fewshot, no ref (relations+project)", V_REL_PROJECT, -1, 0 },
+    { "fewshot, device ref (relations, comm. fit)", V_REL_COMM, -1, 1 },
+    { "fewshot, no ref (rel. comm. fit+project)", V_RELC_PROJECT, -1, 0 },
+    { "fewshot, device ref (rel. comm. fit+project)", V_RELC_PROJECT, -1, 1 },
     { "fewshot, device ref (relations+project)", V_REL_PROJECT, -1, 1 },
     { "3-NN (relations)", V_REL, 3, 0 },
     { "centroid (relations)", V_REL, 0, 0 },
@@ -623,6 +630,10 @@ static const struct method {
     { "centroid (relations, comm. fit)", V_REL_COMM, 0, 0 },
     { "3-NN (relations+project)", V_REL_PROJECT, 3, 0 },
     { "centroid (relations+project)", V_REL_PROJECT, 0, 0 },
+    { "3-NN, device ref (relations, comm. fit)", V_REL_COMM, 3, 1 },
+    { "centroid, device ref (relations, comm. fit)", V_REL_COMM, 0, 1 },
+    { "3-NN (rel. comm. fit+project)", V_RELC_PROJECT, 3, 0 },
+    { "centroid (rel. comm. fit+project)", V_RELC_PROJECT, 0, 0 },
 };
 #define M_COUNT ((int)(sizeof methods / sizeof methods[0]))
 

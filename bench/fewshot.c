@@ -35,9 +35,11 @@
 #include <string.h>
 
 #include "schema/featureset.h"
+#include "schema/relations.h"
 #include "schema/spectral.h"
 #include "server/models/models.h"
 #include "server/models/models_fewshot.h"
+#include "server/models/models_relations.h"
 
 #define SHOTS 5
 #define MAX_LINE 4096
@@ -81,9 +83,9 @@ struct corpus {
     struct fset fs[NVIEW];     /* what enum view names */
     const char *const *class_names;
     /* per window, for the relation views (multichannel corpora only): each
-     * channel's mean and the channels' covariance within the window */
-    uint32_t n_ch;
-    float *win_mean, *win_cov;
+     * channel's mean and the window itself, channel-major (n_ch x win) */
+    uint32_t n_ch, win;
+    float *win_mean, *win_x;
 };
 
 static void *xrealloc(void *p, size_t n)
@@ -109,7 +111,7 @@ static void corpus_push(struct corpus *c, int32_t truth, uint32_t group, uint32_
             c->fs[s].x = xrealloc(c->fs[s].x, (size_t)c->cap * c->fs[s].nf * sizeof(float));
         if (c->n_ch) {
             c->win_mean = xrealloc(c->win_mean, (size_t)c->cap * c->n_ch * sizeof(float));
-            c->win_cov = xrealloc(c->win_cov, (size_t)c->cap * c->n_ch * c->n_ch * sizeof(float));
+            c->win_x = xrealloc(c->win_x, (size_t)c->cap * c->n_ch * c->win * sizeof(float));
         }
     }
     c->truth[c->n] = truth;
@@ -171,22 +173,14 @@ static size_t extractor_scratch(uint32_t n, float fs)
 }
 
 /* Each channel's mean over a window of n rows (row-major, nch channels) and
- * the channels' covariance within it (about those means): what the relation
- * views read once the corpus-wide fit is known. */
-static void window_moments(const float *rows, uint32_t n, uint32_t nch, float *mean, float *cov)
+ * the window channel-major, as a device hands it to its feature sets. */
+static void window_store(const float *rows, uint32_t n, uint32_t nch, float *mean, float *xcm)
 {
-    double m[64] = { 0 };
-    for (uint32_t i = 0; i < n; i++)
-        for (uint32_t a = 0; a < nch; a++)
-            m[a] += rows[(size_t)i * nch + a] / (double)n;
     for (uint32_t a = 0; a < nch; a++) {
-        mean[a] = (float)m[a];
-        for (uint32_t b = a; b < nch; b++) {
-            double sab = 0;
-            for (uint32_t i = 0; i < n; i++)
-                sab += (rows[(size_t)i * nch + a] - m[a]) * (rows[(size_t)i * nch + b] - m[b]);
-            cov[a * nch + b] = cov[b * nch + a] = (float)(sab / n);
-        }
+        double m = 0;
+        for (uint32_t i = 0; i < n; i++)
+            m += (xcm[(size_t)a * n + i] = rows[(size_t)i * nch + a]);
+        mean[a] = (float)(m / n);
     }
 }
 
@@ -262,6 +256,7 @@ static int cranfield_load(const char *dir, struct corpus *c)
     c->fs[2] = (struct fset){ "stats", CF_CH * FEATURESET_STATS_NFEAT, NULL };
     c->fs[3] = (struct fset){ "spectral-v1", CF_CH * FEATURESET_SPECTRAL_NFEAT, NULL };
     c->n_ch = CF_CH;
+    c->win = CF_WIN;
     c->group_class = calloc(MAX_FILES, sizeof *c->group_class);
     size_t ns = spectral_scratch_floats(&cf_spec), nx = extractor_scratch(CF_WIN, 1.0f);
     float *scratch = malloc((ns + nx + 2 * CF_WIN) * sizeof *scratch), frame[CF_WIN];
@@ -305,8 +300,8 @@ static int cranfield_load(const char *dir, struct corpus *c)
             const float *fx[NPUSH] = { f0, f1, f2, f3 };
             /* each recording is a machine; its first windows its commissioning */
             corpus_push(c, sum ? fault : 0, g, g, s < REF_WINDOWS * CF_STRIDE && !sum, fx);
-            window_moments(rows + (size_t)s * CF_CH, CF_WIN, CF_CH, c->win_mean + (size_t)(c->n - 1) * CF_CH,
-                           c->win_cov + (size_t)(c->n - 1) * CF_CH * CF_CH);
+            window_store(rows + (size_t)s * CF_CH, CF_WIN, CF_CH, c->win_mean + (size_t)(c->n - 1) * CF_CH,
+                         c->win_x + (size_t)(c->n - 1) * CF_CH * CF_WIN);
         }
         free(rows);
         free(lab);
@@ -426,145 +421,48 @@ static int bearing_make(struct corpus *c)
 /* ---------------- relation views ---------------- */
 
 /* A process fault breaks the relations between channels; a set-point change
- * moves related channels together and keeps them.  The relation model is
- * the classical one of multivariate process monitoring: standardise each
- * channel's window mean over the fit windows, take the principal subspace
- * of their correlation (components up to 90% of the variance, the rule of
- * bench/cranfield.c, set before any run), and read each window in the
- * residual subspace, A = I - P P^T.  Features of a window (49 for 24
- * channels): its standardised means' residual per channel (A z), the
- * within-window spread of each channel's residual (log sd of A z_t over the
- * window's samples: a_i^T C a_i from the window's covariance), and the log
- * squared prediction error |A z|^2.  No labels are read: V_REL fits on
- * every window (the unlabeled pool, faults included), V_REL_COMM on the
- * machines' commissioning windows only (assumed normal, as a monitoring
- * model is fitted on normal operation).  On the device this is a 24-float
- * mean, a 24-float scale and one 24-float row of A per residual read. */
-#define REL_VAR_KEEP 0.90
-#define REL_MAX_CH 64
+ * moves related channels together and keeps them (schema/relations.h).  The
+ * map (models_relations_fit: principal subspace of the standardised window
+ * means up to 90% of the variance, the usual rule, set before any run) is
+ * fitted without labels, on every window (V_REL: the unlabeled pool, faults
+ * included) or on the machines' commissioning windows only (V_REL_COMM:
+ * assumed normal, as a monitoring model is fitted on normal operation).
+ * Both variants were laid down before the first run.  The map's parameters
+ * count against the device budget of the model that reads them. */
+static uint32_t g_rel_bytes[NVIEW];
 
-static void jacobi(double *a, unsigned n, double *w, double *v)
-{
-    for (unsigned i = 0; i < n; i++)
-        for (unsigned j = 0; j < n; j++)
-            v[i * n + j] = i == j;
-    for (unsigned sweep = 0; sweep < 100; sweep++) {
-        double off = 0.0;
-        for (unsigned i = 0; i < n; i++)
-            for (unsigned j = i + 1; j < n; j++)
-                off += a[i * n + j] * a[i * n + j];
-        if (off < 1e-22)
-            break;
-        for (unsigned i = 0; i < n; i++)
-            for (unsigned j = i + 1; j < n; j++) {
-                if (fabs(a[i * n + j]) < 1e-300)
-                    continue;
-                double th = (a[j * n + j] - a[i * n + i]) / (2.0 * a[i * n + j]);
-                double t = (th >= 0 ? 1.0 : -1.0) / (fabs(th) + sqrt(th * th + 1.0));
-                double cs = 1.0 / sqrt(t * t + 1.0), sn = t * cs;
-                for (unsigned k = 0; k < n; k++) {
-                    double aki = a[k * n + i], akj = a[k * n + j];
-                    a[k * n + i] = cs * aki - sn * akj;
-                    a[k * n + j] = sn * aki + cs * akj;
-                }
-                for (unsigned k = 0; k < n; k++) {
-                    double aik = a[i * n + k], ajk = a[j * n + k];
-                    a[i * n + k] = cs * aik - sn * ajk;
-                    a[j * n + k] = sn * aik + cs * ajk;
-                }
-                for (unsigned k = 0; k < n; k++) {
-                    double vki = v[k * n + i], vkj = v[k * n + j];
-                    v[k * n + i] = cs * vki - sn * vkj;
-                    v[k * n + j] = sn * vki + cs * vkj;
-                }
-            }
-    }
-    for (unsigned i = 0; i < n; i++)
-        w[i] = a[i * n + i];
-}
-
-/* Fit the relation model on the rows fit[] marks and write view v. */
 static void relations_build(struct corpus *c, enum view v, const uint8_t *fit)
 {
-    uint32_t C = c->n_ch, nfit = 0;
-    static double mu[REL_MAX_CH], sd[REL_MAX_CH], w[REL_MAX_CH], R[REL_MAX_CH * REL_MAX_CH],
-        V[REL_MAX_CH * REL_MAX_CH], A[REL_MAX_CH * REL_MAX_CH];
-    memset(mu, 0, sizeof mu);
-    memset(sd, 0, sizeof sd);
-    memset(R, 0, sizeof R);
-    for (uint32_t i = 0; i < c->n; i++)
-        if (!fit || fit[i]) {
-            nfit++;
-            for (uint32_t a = 0; a < C; a++)
-                mu[a] += c->win_mean[(size_t)i * C + a];
-        }
-    for (uint32_t a = 0; a < C; a++)
-        mu[a] /= nfit;
-    for (uint32_t i = 0; i < c->n; i++)
-        if (!fit || fit[i])
-            for (uint32_t a = 0; a < C; a++)
-                for (uint32_t b = 0; b < C; b++)
-                    R[a * C + b] += (c->win_mean[(size_t)i * C + a] - mu[a]) *
-                                    (c->win_mean[(size_t)i * C + b] - mu[b]) / (nfit - 1);
-    for (uint32_t a = 0; a < C; a++)
-        sd[a] = sqrt(R[a * C + a]) + 1e-9 + 1e-6 * fabs(mu[a]);
-    for (uint32_t a = 0; a < C; a++)
-        for (uint32_t b = 0; b < C; b++)
-            R[a * C + b] /= sd[a] * sd[b];
-    jacobi(R, C, w, V);
-    uint32_t order[REL_MAX_CH], k = 0;
-    double tot = 0, acc = 0;
-    for (uint32_t a = 0; a < C; a++) {
-        order[a] = a;
-        tot += w[a] > 0 ? w[a] : 0;
+    struct relations_fit rf;
+    if (models_relations_fit(c->win_mean, c->n, c->n_ch, fit, RELATIONS_VAR_KEEP, &rf) != 0) {
+        fprintf(stderr, "fewshot: relation fit failed\n");
+        exit(1);
     }
-    for (uint32_t a = 0; a < C; a++)
-        for (uint32_t b = a + 1; b < C; b++)
-            if (w[order[b]] > w[order[a]]) {
-                uint32_t t = order[a];
-                order[a] = order[b];
-                order[b] = t;
-            }
-    for (; k < C && acc < REL_VAR_KEEP * tot; k++)
-        acc += w[order[k]];
-    for (uint32_t a = 0; a < C; a++)
-        for (uint32_t b = 0; b < C; b++) {
-            double pp = 0;
-            for (uint32_t q = 0; q < k; q++)
-                pp += V[a * C + order[q]] * V[b * C + order[q]];
-            A[a * C + b] = (a == b) - pp;
-        }
-    uint32_t nf = 2 * C + 1;
+    uint32_t nf = RELATIONS_NFEAT(c->n_ch), nfit = 0;
+    size_t ns = relations_scratch_floats(&rf.map);
+    float *scratch = xrealloc(NULL, ns * sizeof *scratch);
     c->fs[v] = (struct fset){ v == V_REL ? "relations" : "relations-commissioning", nf,
                               xrealloc(NULL, (size_t)c->n * nf * sizeof(float)) };
     for (uint32_t i = 0; i < c->n; i++) {
-        const float *m = c->win_mean + (size_t)i * C, *cv = c->win_cov + (size_t)i * C * C;
-        float *o = c->fs[v].x + (size_t)i * nf;
-        double z[REL_MAX_CH], spe = 0;
-        for (uint32_t a = 0; a < C; a++)
-            z[a] = (m[a] - mu[a]) / sd[a];
-        for (uint32_t a = 0; a < C; a++) {
-            double r = 0, var = 0;
-            for (uint32_t b = 0; b < C; b++)
-                r += A[a * C + b] * z[b];
-            for (uint32_t b = 0; b < C; b++)
-                for (uint32_t e = 0; e < C; e++)
-                    var += A[a * C + b] * A[a * C + e] * cv[b * C + e] / (sd[b] * sd[e]);
-            o[a] = (float)r;
-            o[C + a] = (float)log(sqrt(var > 0 ? var : 0) + 1e-4);
-            spe += r * r;
+        nfit += !fit || fit[i];
+        if (relations_features(&rf.map, c->win_x + (size_t)i * c->n_ch * c->win, c->win, c->win, scratch, ns,
+                               c->fs[v].x + (size_t)i * nf) != 0) {
+            fprintf(stderr, "fewshot: relation features failed\n");
+            exit(1);
         }
-        o[2 * C] = (float)log(spe + 1e-6);
     }
-    printf("%s: %s fitted on %u windows, %u of %u components kept (%.0f%% of the variance)\n",
-           c->name, c->fs[v].name, nfit, k, C, 100 * REL_VAR_KEEP);
+    free(scratch);
+    g_rel_bytes[v] = models_relations_bytes(&rf.map);
+    printf("%s: %s fitted on %u windows: %u of %u components (%.1f%% of the variance), "
+           "%u bytes of map\n", c->name, c->fs[v].name, nfit, rf.map.rank, c->n_ch, 100 * rf.explained,
+           g_rel_bytes[v]);
 }
 
 /* The relation views and their concatenation with the project features;
  * empty (nf 0) for single-channel corpora. */
 static void relations_views(struct corpus *c)
 {
-    if (c->n_ch < 2 || c->n_ch > REL_MAX_CH) {
+    if (c->n_ch < 2 || c->n_ch > RELATIONS_MAX_CH) {
         c->fs[V_REL] = (struct fset){ "relations", 0, NULL };
         c->fs[V_REL_COMM] = (struct fset){ "relations-commissioning", 0, NULL };
         c->fs[V_REL_PROJECT] = (struct fset){ "relations+project", 0, NULL };
@@ -573,6 +471,8 @@ static void relations_views(struct corpus *c)
     }
     relations_build(c, V_REL, NULL);
     relations_build(c, V_REL_COMM, c->reference);
+    g_rel_bytes[V_REL_PROJECT] = g_rel_bytes[V_REL];
+    g_rel_bytes[V_RELC_PROJECT] = g_rel_bytes[V_REL_COMM];
     for (int j = 0; j < 2; j++) {
         enum view rv = j ? V_REL_COMM : V_REL, cv = j ? V_RELC_PROJECT : V_REL_PROJECT;
         uint32_t nr = c->fs[rv].nf, np = c->fs[V_PROJECT].nf, nf = nr + np;
@@ -737,7 +637,8 @@ static void run_trial(const struct corpus *c, int bearing, uint32_t t, int induc
                 }
             }
             uint32_t used;
-            rc = models_fewshot_fit_budget(&d, &p, g_budget, &m, &used);
+            /* the relation map is flash too: the model gets what it leaves */
+            rc = models_fewshot_fit_budget(&d, &p, g_budget - g_rel_bytes[me->v], &m, &used);
             if (inductive) {
                 free(xs);
                 free(ls);
@@ -748,7 +649,7 @@ static void run_trial(const struct corpus *c, int bearing, uint32_t t, int induc
                 pred[i] = me->ref ? models_fewshot_predict_device(&m, c->device[i], f->x + (size_t)i * f->nf, NULL)
                                   : models_fewshot_predict(&m, f->x + (size_t)i * f->nf, NULL);
             if (rc == 0) {
-                size_t by = models_fewshot_bytes(&m);
+                size_t by = models_fewshot_bytes(&m) + g_rel_bytes[me->v];
                 model_bytes[meth] = by > model_bytes[meth] ? by : model_bytes[meth];
                 tl[meth].n_sel = m.n_sel;
                 tl[meth].n_protos = m.n_protos;

@@ -5,6 +5,7 @@
  *   bench-fewshot [--data DIR] [--corpus cranfield|bearing|both] [--trials N]
  *                 [--inductive] [--protos N] [--rounds N] [--shrink S]
  *                 [--ref-weight W] [--max-features N] [--budget BYTES]
+ *                 [--rel-keep F]
  *
  * cranfield: DIR/cranfield-mpf (default DIR: $PRECURSOR_DATA, else
  *   ../shared/data): 64 s windows (stride 32 s) of the 24 process channels;
@@ -430,11 +431,12 @@ static int bearing_make(struct corpus *c)
  * Both variants were laid down before the first run.  The map's parameters
  * count against the device budget of the model that reads them. */
 static uint32_t g_rel_bytes[NVIEW];
+static double g_rel_keep = RELATIONS_VAR_KEEP;   /* --rel-keep: a sensitivity check, not a knob */
 
 static void relations_build(struct corpus *c, enum view v, const uint8_t *fit)
 {
     struct relations_fit rf;
-    if (models_relations_fit(c->win_mean, c->n, c->n_ch, fit, RELATIONS_VAR_KEEP, &rf) != 0) {
+    if (models_relations_fit(c->win_mean, c->n, c->n_ch, fit, g_rel_keep, &rf) != 0) {
         fprintf(stderr, "fewshot: relation fit failed\n");
         exit(1);
     }
@@ -737,6 +739,38 @@ static void report(const struct corpus *c, const struct tally *tl, uint32_t tria
         }
 }
 
+/* Normal vs fault with no labels at all: a window alarms when its squared
+ * prediction error in the commissioning-fitted relation map (the last
+ * feature of V_REL_COMM) exceeds the largest of the commissioning windows'
+ * (which were in the fit, so the limit is low: the false alarms are, if
+ * anything, overstated).  Every non-commissioning window is scored. */
+static void spe_detector(const struct corpus *c)
+{
+    const struct fset *f = &c->fs[V_REL_COMM];
+    if (f->nf == 0)
+        return;
+    float lim = -INFINITY;
+    for (uint32_t i = 0; i < c->n; i++)
+        if (c->reference[i] && f->x[(size_t)i * f->nf + f->nf - 1] > lim)
+            lim = f->x[(size_t)i * f->nf + f->nf - 1];
+    uint32_t fa = 0, nn = 0, det = 0, nf = 0;
+    for (uint32_t i = 0; i < c->n; i++) {
+        if (c->reference[i])
+            continue;
+        int alarm = f->x[(size_t)i * f->nf + f->nf - 1] > lim;
+        if (c->truth[i] == 0) {
+            nn++;
+            fa += alarm;
+        } else {
+            nf++;
+            det += alarm;
+        }
+    }
+    printf("no labels, SPE of the commissioning-fitted relations above its commissioning maximum: "
+           "fault det %.1f%% (%u/%u) false alarm %.1f%% (%u/%u)\n", 100.0 * det / nf, det, nf,
+           100.0 * fa / nn, fa, nn);
+}
+
 int main(int argc, char **argv)
 {
     const char *dir = getenv("PRECURSOR_DATA") ? getenv("PRECURSOR_DATA") : "../shared/data";
@@ -753,9 +787,10 @@ int main(int argc, char **argv)
                                           { "ref-weight", required_argument, NULL, 'w' },
                                           { "max-features", required_argument, NULL, 'f' },
                                           { "budget", required_argument, NULL, 'b' },
+                                          { "rel-keep", required_argument, NULL, 'k' },
                                           { NULL, 0, NULL, 0 } };
     models_fewshot_defaults(&g_params);
-    for (int o; (o = getopt_long(argc, argv, "d:c:t:ip:r:s:w:f:b:", opts, NULL)) != -1;) {
+    for (int o; (o = getopt_long(argc, argv, "d:c:t:ip:r:s:w:f:b:k:", opts, NULL)) != -1;) {
         if (o == 'p')
             g_params.protos = (uint32_t)atoi(optarg);
         else if (o == 'r')
@@ -768,6 +803,8 @@ int main(int argc, char **argv)
             g_params.max_features = (uint32_t)atoi(optarg);
         else if (o == 'b')
             g_budget = (size_t)atol(optarg);
+        else if (o == 'k')
+            g_rel_keep = atof(optarg);
         else if (o == 'd')
             dir = optarg;
         else if (o == 'c')
@@ -812,6 +849,7 @@ int main(int argc, char **argv)
         for (uint32_t t = 0; t < nt; t++)
             run_trial(&c, b, t, inductive, tl, bytes);
         report(&c, tl, nt, bytes);
+        spe_detector(&c);
     }
     return 0;
 }

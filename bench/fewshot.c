@@ -60,7 +60,7 @@
  * "stats" v1 (what the server's classifier reads) and the set a "fewshot"
  * model is trained on and the device computes: "envelope" v1 where the
  * kinematics are known (bearing), "spectral" v1 where not (cranfield). */
-enum view { V_PROJECT, V_SIMPLE, V_STATS, V_SHIPPED, V_REL, V_REL_COMM, V_REL_PROJECT, V_RELC_PROJECT, NVIEW };
+enum view { V_PROJECT, V_SIMPLE, V_STATS, V_SHIPPED, V_REL, V_REL_COMM, V_REL_PROJECT, V_RELC_PROJECT, V_CORR, V_RELC_CORR, NVIEW };
 /* views extracted window by window; the relation views are fitted on the
  * whole corpus after loading (relations_build) */
 #define NPUSH (V_SHIPPED + 1)
@@ -469,12 +469,15 @@ static void relations_views(struct corpus *c)
         c->fs[V_REL_COMM] = (struct fset){ "relations-commissioning", 0, NULL };
         c->fs[V_REL_PROJECT] = (struct fset){ "relations+project", 0, NULL };
         c->fs[V_RELC_PROJECT] = (struct fset){ "relations-commissioning+project", 0, NULL };
+        c->fs[V_CORR] = (struct fset){ "correlations", 0, NULL };
+        c->fs[V_RELC_CORR] = (struct fset){ "relations-commissioning+correlations", 0, NULL };
         return;
     }
     relations_build(c, V_REL, NULL);
     relations_build(c, V_REL_COMM, c->reference);
     g_rel_bytes[V_REL_PROJECT] = g_rel_bytes[V_REL];
     g_rel_bytes[V_RELC_PROJECT] = g_rel_bytes[V_REL_COMM];
+    g_rel_bytes[V_RELC_CORR] = g_rel_bytes[V_REL_COMM];
     for (int j = 0; j < 2; j++) {
         enum view rv = j ? V_REL_COMM : V_REL, cv = j ? V_RELC_PROJECT : V_REL_PROJECT;
         uint32_t nr = c->fs[rv].nf, np = c->fs[V_PROJECT].nf, nf = nr + np;
@@ -485,6 +488,36 @@ static void relations_views(struct corpus *c)
             memcpy(c->fs[cv].x + (size_t)i * nf + nr, c->fs[V_PROJECT].x + (size_t)i * np,
                    np * sizeof(float));
         }
+    }
+    /* Within-window relations, the brief form: the Pearson correlation of
+     * every channel pair over the window (0 where a channel does not move),
+     * alone and joined with the commissioning-fitted residuals.  Set-point
+     * free by construction; bench only. */
+    uint32_t C = c->n_ch, W = c->win, npair = C * (C - 1) / 2, nr = c->fs[V_REL_COMM].nf;
+    c->fs[V_CORR] = (struct fset){ "correlations", npair, xrealloc(NULL, (size_t)c->n * npair * sizeof(float)) };
+    c->fs[V_RELC_CORR] = (struct fset){ "relations-commissioning+correlations", nr + npair,
+                                        xrealloc(NULL, (size_t)c->n * (nr + npair) * sizeof(float)) };
+    for (uint32_t i = 0; i < c->n; i++) {
+        const float *x = c->win_x + (size_t)i * C * W, *m = c->win_mean + (size_t)i * C;
+        float *o = c->fs[V_CORR].x + (size_t)i * npair, *oc = c->fs[V_RELC_CORR].x + (size_t)i * (nr + npair);
+        double sd[RELATIONS_MAX_CH];
+        for (uint32_t a = 0; a < C; a++) {
+            double v = 0;
+            for (uint32_t t = 0; t < W; t++)
+                v += (x[a * W + t] - m[a]) * (x[a * W + t] - m[a]);
+            sd[a] = sqrt(v);
+        }
+        uint32_t q = 0;
+        for (uint32_t a = 0; a < C; a++)
+            for (uint32_t b = a + 1; b < C; b++) {
+                double cv = 0;
+                for (uint32_t t = 0; t < W; t++)
+                    cv += (x[a * W + t] - m[a]) * (x[b * W + t] - m[b]);
+                double den = sd[a] * sd[b];
+                o[q++] = den > 1e-12 * (1 + fabs(m[a]) * fabs(m[b])) ? (float)(cv / den) : 0.0f;
+            }
+        memcpy(oc, c->fs[V_REL_COMM].x + (size_t)i * nr, nr * sizeof(float));
+        memcpy(oc + nr, o, npair * sizeof(float));
     }
 }
 
@@ -523,6 +556,10 @@ static const struct method {
     { "fewshot, device ref (relations, comm. fit)", V_REL_COMM, -1, 1 },
     { "fewshot, no ref (rel. comm. fit+project)", V_RELC_PROJECT, -1, 0 },
     { "fewshot, device ref (rel. comm. fit+project)", V_RELC_PROJECT, -1, 1 },
+    { "fewshot, no ref (correlations)", V_CORR, -1, 0 },
+    { "fewshot, device ref (correlations)", V_CORR, -1, 1 },
+    { "fewshot, no ref (rel. comm. fit+corr.)", V_RELC_CORR, -1, 0 },
+    { "fewshot, device ref (rel. comm. fit+corr.)", V_RELC_CORR, -1, 1 },
     { "fewshot, device ref (relations+project)", V_REL_PROJECT, -1, 1 },
     { "3-NN (relations)", V_REL, 3, 0 },
     { "centroid (relations)", V_REL, 0, 0 },
@@ -536,6 +573,10 @@ static const struct method {
     { "centroid, device ref (relations, comm. fit)", V_REL_COMM, 0, 1 },
     { "3-NN (rel. comm. fit+project)", V_RELC_PROJECT, 3, 0 },
     { "centroid (rel. comm. fit+project)", V_RELC_PROJECT, 0, 0 },
+    { "3-NN (correlations)", V_CORR, 3, 0 },
+    { "centroid (correlations)", V_CORR, 0, 0 },
+    { "3-NN (rel. comm. fit+corr.)", V_RELC_CORR, 3, 0 },
+    { "centroid (rel. comm. fit+corr.)", V_RELC_CORR, 0, 0 },
 };
 #define M_COUNT ((int)(sizeof methods / sizeof methods[0]))
 

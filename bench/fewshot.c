@@ -24,6 +24,11 @@
  * tested: "device ref" methods centre each machine on them (the baselines
  * on the same referenced features, as the ablation), the others do not.
  *
+ * cranfield also has relation views (schema/relations.h): each window in the
+ * residual subspace of a linear model of normal operation, the map fitted
+ * without labels on every window or on the commissioning windows only, and
+ * within-window channel-pair correlations; the baselines read them too.
+ *
  * Few-shot learner: all windows are its unlabeled data (their labels are
  * never read), unless --inductive, which gives it only the labeled
  * recordings' windows and the commissioning ones.  It is fitted within the

@@ -54,4 +54,12 @@ int detect_multi_correlated(const struct detect_multi *m);
 /* The last frame's T-squared (for tests and tools). */
 float detect_multi_t2(const struct detect_multi *m);
 
+/* The last frame's leave-one-out residual of channel c: the channel against
+ * what all the other channels predict of it (the factored covariance's
+ * regression), in its conditional standard deviations,
+ * r_c = (P dx)_c / sqrt(P_cc), P the inverse covariance.  The channel
+ * detect_multi_step names is the one with the largest |r_c|.  0 before the
+ * first factorisation. */
+float detect_multi_resid(const struct detect_multi *m, unsigned c);
+
 #endif

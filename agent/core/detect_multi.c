@@ -24,6 +24,7 @@ struct detect_multi {
     float cal_mean, cal_dev;    /* robust baseline of log T-squared */
     uint32_t cal_n;
     float *mean, *cov, *chol, *inv_diag, *dx, *y;
+    int resid_valid;            /* resid holds this frame's (its distance scored above 0) */
     float *prec_isd;            /* 1 / sqrt(P_ii), P the inverse of the factored covariance */
     float *resid;               /* this frame's leave-one-out residuals, standardised */
 };
@@ -294,9 +295,13 @@ float detect_multi_step(struct detect_multi *m, const float *x, const float *flo
         /* Judged against the model before this frame: an event must not
          * dilute its own evidence. */
         t2 = solve(m);
-        arg = leave_one_out(m);
         if (m->frames > m->warm / 2)
             z = calibrate(m, t2, &shrink);
+        /* Only a frame whose distance is above its usual level can score,
+         * and so name a channel: the others skip the back substitution. */
+        m->resid_valid = z > 0.0f;
+        if (m->resid_valid)
+            arg = leave_one_out(m);
     }
     m->t2 = t2;
     update(m, shrink);
@@ -320,7 +325,7 @@ float detect_multi_t2(const struct detect_multi *m)
 
 float detect_multi_resid(const struct detect_multi *m, unsigned c)
 {
-    if (!m->factored || c >= m->n)
-        return 0.0f;
+    if (!m->resid_valid || c >= m->n)
+        return NAN;
     return m->resid[c];
 }

@@ -204,7 +204,7 @@ START_TEST(coordinated_move_keeps_residuals)
         struct detect_multi *m = detect_multi_init(mem, sizeof(mem), CH, 0.001f);
         double u = 0.0;
         float top[CH] = { 0 }, noise_top = 0.0f, t2_noise = 0.0f, t2_move = 0.0f;
-        long i;
+        long i, seen_noise = 0, seen_move = 0;
         unsigned c, ch;
 
         for (i = 0; i < 3010; i++) {
@@ -215,6 +215,13 @@ START_TEST(coordinated_move_keeps_residuals)
             for (c = 0; c < CH; c++)
                 x[c] = (float)(5.0 + c + u + 0.05 * gauss() + (!alone || c == 2 ? step : 0.0));
             detect_multi_step(m, x, NULL, &ch);
+            /* The residuals exist on the frames that score (NaN otherwise). */
+            if (isfinite(detect_multi_resid(m, 0))) {
+                if (i >= 3000)
+                    seen_move++;
+                else if (i >= 1000)
+                    seen_noise++;
+            }
             for (c = 0; c < CH; c++) {
                 float r = fabsf(detect_multi_resid(m, c));
 
@@ -228,6 +235,8 @@ START_TEST(coordinated_move_keeps_residuals)
             if (i >= 3000 && detect_multi_t2(m) > t2_move)
                 t2_move = detect_multi_t2(m);
         }
+        ck_assert_int_ge(seen_noise, 500);
+        ck_assert_int_ge(seen_move, 5);
         ck_assert_float_lt(noise_top, 3.0f);
         ck_assert_float_gt(t2_move, t2_noise);
         if (!alone) {

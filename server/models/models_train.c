@@ -802,6 +802,10 @@ static int train_version(int64_t id, int kind, int transfer, struct ds_reader *r
         *why = "reading the related equipment's windows failed";
         goto out;
     }
+    if (kind == MODEL_FEWSHOT && transfer)
+        srv_log("info", "models: model %lld: transfer: %zu windows (%zu labeled, weight %.2g) from "
+                "%u related equipment type(s)", (long long)id, tf.n, tf.n_labeled,
+                (double)MODELS_TRANSFER_WEIGHT, tf.n_types);
     if (!(m = calloc(1, sizeof *m)) || !(tr->metrics = evaluate(&t, kind, in))) {
         err = SRV_ENOMEM;
         goto out;

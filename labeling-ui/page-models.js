@@ -197,13 +197,20 @@ async function showDetail(m, box) {
   } catch (e) { box.replaceChildren(el('p', { class: 'error' }, e.message)); }
 }
 
+// Under a few-shot model's kind: what transfer brought, in a word.
+function transferNote(m) {
+  const t = m.metrics && m.metrics.transfer;
+  if (m.kind !== 'fewshot' || !t) return null;
+  return el('div', { class: 'hint transfer' }, t.enabled ? `transfer: ${t.windows} windows from ${t.types_used} type${t.types_used === 1 ? '' : 's'}` : 'transfer off');
+}
+
 export async function showModels() {
   crumbs('Models');
   let list;
   try { list = await api('GET', '/api/v1/models'); } catch (e) { showError(e.message); return; }
   const detail = el('div', { class: 'card', id: 'model-detail' }, el('p', { class: 'muted' }, 'Pick a model to see its evaluation and deployments.'));
   const rows = list.items.map((m) => el('tr', { class: 'row', 'data-model': m.id, tabindex: 0, onclick: () => showDetail(m, detail) },
-    el('td', {}, `#${m.id}`), el('td', {}, m.kind),
+    el('td', {}, `#${m.id}`), el('td', {}, m.kind, transferNote(m)),
     el('td', {}, el('span', { class: `pill ${m.status === 'done' ? 'done' : 'todo'}` }, m.status), m.error ? el('div', { class: 'error' }, m.error) : null),
     el('td', {}, `${m.dataset_name || `dataset #${m.dataset_id}`} v${m.version}`),
     ...metricsCells(m.metrics),

@@ -409,6 +409,13 @@ START_TEST(transfer_through_the_api)
     ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(json_object_get(
                          json_object_get(mt, "evaluation"), "fewshot"), "accuracy"), "n")), 24);
     json_decref(m);
+    /* the list says it too, newest first */
+    ck_assert_int_eq(testsrv_request(&f.srv, "GET", "/api/v1/models", NULL, 0, f.token, NULL, &rep), 200);
+    m = testsrv_json(&rep);
+    free(rep.body);
+    ck_assert(json_is_false(json_object_get(json_array_get(json_object_get(m, "items"), 0), "transfer")));
+    ck_assert(json_is_true(json_object_get(json_array_get(json_object_get(m, "items"), 1), "transfer")));
+    json_decref(m);
 
     testsrv_stop(&f.srv);
     {

@@ -191,7 +191,9 @@ enum eval_learner { EVAL_FEWSHOT, EVAL_KNN, EVAL_CENTROID };
 /* Leave-one-group-out: for each group (recording, device, asset) with a
  * labeled row, fit on the labeled rows of the other groups (and every row as
  * unlabeled data for the few-shot learner; the held-out group's labels are
- * hidden), predict the group's labeled rows.  Refuses (ok = 0 on every
+ * hidden), predict the group's labeled rows.  Rows of related equipment
+ * (domain > 0: transfer) keep their labels in every fold and are never a
+ * group, never tested.  Refuses (ok = 0 on every
  * figure) with fewer than two groups, and refuses a class's recall when no
  * other group labels it (the fold could not learn it). */
 int models_eval_logo(const struct fewshot_data *d, const uint32_t *group, enum eval_learner how,

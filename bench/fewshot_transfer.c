@@ -201,9 +201,9 @@ int main(void)
                     s++;
                 }
             }
-        struct fewshot_data d_t = { X, t.n, F, lab, w, NULL, K };
-        struct fewshot_data d_all = { X, n_all, F, lab, w, dom, K };
-        struct fewshot_data d_one = { X, n_all, F, lab, w, zero, K };
+        struct fewshot_data d_t = { X, t.n, F, lab, w, NULL, K, NULL, NULL, -1 };
+        struct fewshot_data d_all = { X, n_all, F, lab, w, dom, K, NULL, NULL, -1 };
+        struct fewshot_data d_one = { X, n_all, F, lab, w, zero, K, NULL, NULL, -1 };
         struct fewshot_model m[NL];
         struct fewshot_baseline b;
 

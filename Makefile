@@ -17,6 +17,8 @@ CC ?= cc
 PKGS := libmicrohttpd libpq libzstd libsodium libcrypto jansson libcurl fftw3f libarchive
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# mbed TLS (the agent's TLS, agent/net) ships no pkg-config file in Debian 12.
+MBEDTLS_LIBS := -lmbedtls -lmbedx509 -lmbedcrypto
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
 
 WARN := -Wall -Wextra -Wshadow -Wformat=2 -Wstrict-prototypes \
@@ -37,7 +39,7 @@ endif
 ifneq ($(findstring thread,$(SAN)),)
 ALL_CFLAGS += -DWIRE_NO_CLONES
 endif
-LIBS := $(PKG_LIBS) -lm -lpthread
+LIBS := $(PKG_LIBS) $(MBEDTLS_LIBS) -lm -lpthread
 
 # Sources by area.  A file named main.c holds a program's main(); everything
 # else goes into the area's archive.

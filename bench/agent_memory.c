@@ -123,7 +123,7 @@ static void print_smaps(pid_t pid)
     char path[64], line[512], cur[256] = "";
     struct { char name[64]; double kb; } agg[128];
     int na = 0;
-    double total = 0;
+    double total = 0, cur_size = 0;
     FILE *f;
 
     snprintf(path, sizeof(path), "/proc/%ld/smaps", (long)pid);
@@ -148,8 +148,14 @@ static void print_smaps(pid_t pid)
                 memmove(cur, sp + 1, strlen(sp + 1) + 1);
             continue;
         }
+        if (sscanf(line, "Size: %lf kB", &kb) == 1) {
+            cur_size = kb;
+            continue;
+        }
         if (sscanf(line, "Anonymous: %lf kB", &kb) != 1 || kb == 0)
             continue;
+        if (want_smaps > 1 && (cur[0] == '['))
+            printf("  smaps %s of %.0f kB: %.0f kB anonymous\n", cur, cur_size, kb);
         int i;
         for (i = 0; i < na && strncmp(agg[i].name, cur, sizeof(agg[i].name) - 1) != 0; i++)
             ;
@@ -346,7 +352,7 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--runs") && i + 1 < argc)
             runs = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--smaps"))
-            want_smaps = 1;
+            want_smaps++;       /* twice: every unnamed mapping too */
         else if (!strcmp(argv[i], "--server") && i + 1 < argc)
             server = argv[++i];
         else if (!strcmp(argv[i], "--ca-file") && i + 1 < argc)

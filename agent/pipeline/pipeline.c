@@ -50,7 +50,9 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <sodium.h>
 #include <zstd.h>
@@ -132,6 +134,24 @@ static double ts_diff_us(const struct timespec *a, const struct timespec *b)
 }
 
 static void *emitter_main(void *arg);
+
+/* Give the whole pages of a buffer back to the kernel; its contents are not
+ * needed again (the next snapshot rewrites it), and the next touch of a page
+ * maps a zeroed one.  The encoder's buffers (content, envelope, integer
+ * codes: about 0.6 MB for a 1 s, 8-channel, 10 kHz window) are touched for
+ * the few milliseconds of an encode and spool write, then sit idle until the
+ * next trigger: private memory the device would otherwise hold between
+ * snapshots (docs/BENCHMARKS.md, agent memory).  The buffers stay allocated:
+ * nothing is allocated in the snapshot path. */
+static void release_pages(void *buf, size_t len)
+{
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t a = ((uintptr_t)buf + page - 1) & ~(page - 1);
+    uintptr_t e = ((uintptr_t)buf + len) & ~(page - 1);
+
+    if (buf && e > a)
+        (void)madvise((void *)a, e - a, MADV_DONTNEED);
+}
 
 /* The emitter's encoder, sized for the longest window.  Pages of these are
  * touched only by the first snapshot that fills them. */
@@ -379,6 +399,11 @@ static void encode_and_put(struct pipeline *p, const struct capture_window *c, i
     pthread_cond_broadcast(&p->cv);
     pthread_mutex_unlock(&p->mu);
     *ok = enc == 0 && p->cfg.sink.put(p->cfg.sink.ctx, seq, &m, p->env, env_len) == 0;
+    release_pages(p->env, p->env_cap);
+    release_pages(p->enc_scratch, p->enc_scratch_cap);
+    if (p->conv)
+        release_pages(p->conv, (size_t)p->cap.max_n * p->channels *
+                                   wire_sample_size(p->src->wire_type));
 }
 
 /* Emitter thread: encodes and sinks the window described by p->job; the

@@ -472,8 +472,13 @@ static int san_has_ip(const mbedtls_x509_crt *crt, const uint8_t *ip, size_t ipl
     unsigned char *p = crt->v3_ext.p, *end = p + crt->v3_ext.len;
     size_t len;
 
-    if (!p || mbedtls_asn1_get_tag(&p, end, &len, MBEDTLS_ASN1_CONTEXT_SPECIFIC |
-                                   MBEDTLS_ASN1_CONSTRUCTED | 3) != 0)
+    if (!p || p == end)
+        return 0;
+    /* v3_ext is the extensions' SEQUENCE (mbed TLS 2.28 skips the [3] around it;
+     * take either) */
+    if (*p == (MBEDTLS_ASN1_CONTEXT_SPECIFIC | MBEDTLS_ASN1_CONSTRUCTED | 3) &&
+        mbedtls_asn1_get_tag(&p, end, &len, MBEDTLS_ASN1_CONTEXT_SPECIFIC |
+                             MBEDTLS_ASN1_CONSTRUCTED | 3) != 0)
         return 0;
     if (mbedtls_asn1_get_tag(&p, end, &len, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE) != 0)
         return 0;

@@ -100,7 +100,7 @@ struct pipeline {
                                      * overwrite the window being encoded */
     /* the emitter's encoder, reused for every snapshot */
     ZSTD_CCtx *cctx;
-    void *enc_scratch;              /* wire v2 working memory for the longest window */
+    void *enc_scratch;              /* wire v2 working memory: records and one plane of the longest window */
     uint8_t *env;                   /* envelope: wire_encode_v2_bound(longest window) */
     size_t env_cap, win_bytes, enc_scratch_cap;
     uint64_t seq_local;             /* when the sink has no next_seq */
@@ -167,7 +167,9 @@ static int encoder_init(struct pipeline *p, size_t win_bytes)
     longest->post_samples = p->cap.max_n;
     p->win_bytes = win_bytes;
     p->env_cap = wire_encode_v2_bound(longest);
-    p->enc_scratch_cap = wire_encode_v2_scratch_bound(longest);
+    /* One channel's plane at a time into zstd (wire_encode_v2_planes_stream):
+     * a device holds one plane of scratch, not the whole content. */
+    p->enc_scratch_cap = wire_encode_v2_stream_scratch_bound(longest);
     free(longest);
     p->enc_scratch = malloc(p->enc_scratch_cap);
     p->env = malloc(p->env_cap);
@@ -391,7 +393,7 @@ static void encode_and_put(struct pipeline *p, const struct capture_window *c, i
         }
         src = (struct wire_planes){ p->conv, NULL, count, count };
     }
-    enc = wire_encode_v2_planes(p->cctx, &m, &src, p->sk, p->cfg.zstd_level,
+    enc = wire_encode_v2_planes_stream(p->cctx, &m, &src, p->sk, p->cfg.zstd_level,
                                 WIRE_FLAGS_V2_DEFAULT, p->enc_scratch, p->enc_scratch_cap, p->env,
                                 p->env_cap, &env_len);
     pthread_mutex_lock(&p->mu);

@@ -113,6 +113,11 @@ struct net_request {
     const char *headers;        /* extra header lines, each ending "\r\n"; may be NULL */
     const void *body;           /* POST body (Content-Length is always sent) */
     size_t body_len;
+    /* body NULL and body_len > 0: the body is read from body_fd at
+     * body_offset (pread, so a second attempt can send it again), a piece at a
+     * time: a file is sent without holding it in memory. */
+    int body_fd;
+    long long body_offset;
     uint32_t connect_timeout_s; /* 0 -> 10 */
     uint32_t timeout_s;         /* the whole request; 0 -> 60 */
     uint64_t max_send_bps;      /* 0 = unlimited */

@@ -667,7 +667,8 @@ static int conn_stale(struct net_client *c)
 static int send_body(struct net_client *c, const struct net_request *rq)
 {
     const uint8_t *p = rq->body;
-    size_t left = rq->body_len, chunk = 16384, sent = 0;
+    uint8_t piece[16384];
+    size_t left = rq->body_len, chunk = sizeof piece, sent = 0;
     int64_t t0 = mono_ms();
     int rc;
 
@@ -696,9 +697,17 @@ static int send_body(struct net_client *c, const struct net_request *rq)
                 poll(NULL, 0, (int)wait);
             }
         }
-        if ((rc = conn_write_all(c, p, k)) != 0)
+        if (!rq->body) {
+            ssize_t r = pread(rq->body_fd, piece, k, (off_t)(rq->body_offset + (long long)sent));
+            if (r != (ssize_t)k)
+                return NET_EIO;     /* the file is shorter than promised or unreadable */
+            rc = conn_write_all(c, piece, k);
+        } else {
+            rc = conn_write_all(c, p, k);
+            p += k;
+        }
+        if (rc != 0)
             return rc;
-        p += k;
         left -= k;
         sent += k;
     }
@@ -848,7 +857,7 @@ int net_request(struct net_client *c, const struct net_request *rq, struct net_r
     rs->err[0] = '\0';
     if (rs->body_cap)
         rs->body[0] = '\0';
-    if (!c || !rq->method || !rq->url || (rq->body_len && !rq->body) ||
+    if (!c || !rq->method || !rq->url || (rq->body_len && !rq->body && rq->body_fd < 0) ||
         (rs->body_cap && !rs->body) || parse_url(rq->url, &u, 1) != 0) {
         snprintf(rs->err, sizeof rs->err, "invalid request or URL");
         return NET_EINVAL;

@@ -400,12 +400,14 @@ static void encode_and_put(struct pipeline *p, const struct capture_window *c, i
     p->encoding = 0;
     pthread_cond_broadcast(&p->cv);
     pthread_mutex_unlock(&p->mu);
-    *ok = enc == 0 && p->cfg.sink.put(p->cfg.sink.ctx, seq, &m, p->env, env_len) == 0;
-    release_pages(p->env, p->env_cap);
+    /* The scratch and codes are done with before the spool's write and
+     * fsync, which take longer than the encode; the envelope after it. */
     release_pages(p->enc_scratch, p->enc_scratch_cap);
     if (p->conv)
         release_pages(p->conv, (size_t)p->cap.max_n * p->channels *
                                    wire_sample_size(p->src->wire_type));
+    *ok = enc == 0 && p->cfg.sink.put(p->cfg.sink.ctx, seq, &m, p->env, env_len) == 0;
+    release_pages(p->env, p->env_cap);
 }
 
 /* Emitter thread: encodes and sinks the window described by p->job; the

@@ -22,6 +22,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #define RESP_MAX 1024               /* response body kept for the dead-letter reason */
 
@@ -178,15 +179,17 @@ static int64_t realtime_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* POST body to url with the extra header lines hdrs (each ending CRLF);
+/* POST body (or len bytes of body_fd from where it stands, when body is
+ * NULL) to url with the extra header lines hdrs (each ending CRLF);
  * returns the HTTP status, or 0 when there was none.  The start of the
  * answer's body is kept in u->resp, its Retry-After in u->retry_after, and
  * its Date (1 s resolution) sets the skew. */
-static long post(struct upload *u, const char *url, const uint8_t *body, size_t len,
-                 const char *hdrs)
+static long post(struct upload *u, const char *url, const uint8_t *body, int body_fd,
+                 size_t len, const char *hdrs)
 {
     struct net_request rq = {
         .method = "POST", .url = url, .headers = hdrs, .body = body, .body_len = len,
+        .body_fd = body_fd, .body_offset = body_fd >= 0 ? (long long)lseek(body_fd, 0, SEEK_CUR) : 0,
         .connect_timeout_s = 10, .timeout_s = u->cfg.timeout_s,
         .max_send_bps = u->cfg.max_send_bytes_per_s, .abort = &u->stop, .truncate = 1,
     };
@@ -241,7 +244,7 @@ static int send_heartbeat(struct upload *u)
              "Content-Type: application/json\r\nX-Precursor-Device: %.64s\r\n"
              "X-Precursor-Signature: %s\r\nX-Precursor-Timestamp: %lld\r\n",
              u->cfg.device_id, b64, (long long)ts);
-    status = post(u, u->url_hb, (const uint8_t *)body, strlen(body), hdrs);
+    status = post(u, u->url_hb, (const uint8_t *)body, -1, strlen(body), hdrs);
     free(body);
     if (status >= 200 && status < 300) {
         u->hb_last_ms = ts;
@@ -283,7 +286,7 @@ static void *run(void *arg)
     while (!atomic_load(&u->stop)) {
         int64_t now = mono_ms();
         uint64_t seq;
-        uint8_t *env;
+        int fd;
         size_t len;
         long status;
         int rc;
@@ -300,7 +303,9 @@ static void *run(void *arg)
             sleep_until(u, until);
             continue;
         }
-        rc = spool_take(u->sp, &seq, &env, &len);
+        /* Sent from the spool file a piece at a time: the envelope is not
+         * held in memory while it uploads. */
+        rc = spool_take_fd(u->sp, &seq, &fd, &len);
         if (rc == SPOOL_ENOENT || rc != SPOOL_OK) {
             int64_t wait = 1000;
             if (rc != SPOOL_ENOENT)
@@ -310,8 +315,8 @@ static void *run(void *arg)
             spool_wait(u->sp, (int)wait);
             continue;
         }
-        status = post(u, u->url_snap, env, len, hdrs);
-        free(env);
+        status = post(u, u->url_snap, NULL, fd, len, hdrs);
+        close(fd);
         switch (upload_classify(status)) {
         case UPLOAD_DONE:
             attempt = 0;

@@ -243,8 +243,18 @@ static struct {
     int accepts, requests;
     char first_line[4][256];        /* request lines seen */
     size_t body_bytes;              /* request body bytes read */
+    uint64_t body_sum;              /* and their sum (srv_sum) */
     pthread_t th;
 } srv;
+
+static uint64_t srv_sum(const uint8_t *p, size_t n)
+{
+    uint64_t t = 0;
+
+    for (size_t i = 0; i < n; i++)
+        t += (uint64_t)p[i] * (i % 251 + 1);
+    return t;
+}
 
 /* Read one request (head and Content-Length body); 0 at EOF. */
 static int read_request(int fd)
@@ -269,10 +279,14 @@ static int read_request(int fd)
     if ((p = strcasestr(buf, "\r\nContent-Length: ")) != NULL && p < buf + hl)
         cl = atol(p + 18);
     srv.body_bytes += len - (size_t)hl;
+    for (size_t i = (size_t)hl; i < len; i++)
+        srv.body_sum += (uint64_t)(uint8_t)buf[i] * ((i - (size_t)hl) % 251 + 1);
     for (long got = (long)len - hl; got < cl;) {
         ssize_t n = recv(fd, buf, sizeof buf, 0);
         if (n <= 0)
             return 0;
+        for (ssize_t i = 0; i < n; i++)
+            srv.body_sum += (uint64_t)(uint8_t)buf[i] * ((size_t)(got + i) % 251 + 1);
         got += n;
         srv.body_bytes += (size_t)n;
     }
@@ -534,6 +548,45 @@ START_TEST(test_rate_cap)
 }
 END_TEST
 
+/* A body sent from a file at an offset, a piece at a time, and sent again
+ * from the same offset when the kept connection turns out closed. */
+START_TEST(test_body_from_file)
+{
+    struct net_client *c;
+    struct net_response rs = { 0 };
+    char path[] = "/tmp/net-body-XXXXXX", url[64];
+    static uint8_t data[50000];
+    int fd = mkstemp(path);
+    struct net_request rq = { .method = "POST", .url = url, .body_len = 40000, .timeout_s = 10 };
+
+    ck_assert_int_ge(fd, 0);
+    unlink(path);
+    for (size_t i = 0; i < sizeof data; i++)
+        data[i] = (uint8_t)(i * 13);
+    ck_assert_int_eq(write(fd, data, sizeof data), (ssize_t)sizeof data);
+    srv.ans[0] = "HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n";
+    srv.close_after[0] = 1;             /* every connection serves one request */
+    srv.nans = 1;
+    srv_start();
+    snprintf(url, sizeof url, "http://127.0.0.1:%u/up", srv.port);
+    rq.body_fd = fd;
+    rq.body_offset = 7000;
+    ck_assert_int_eq(net_client_new(NULL, NULL, &c), 0);
+    ck_assert_int_eq(net_request(c, &rq, &rs), 0);
+    ck_assert_int_eq(rs.status, 201);
+    usleep(100 * 1000);
+    ck_assert_int_eq(net_request(c, &rq, &rs), 0);
+    ck_assert_int_eq(rs.status, 201);
+    ck_assert_uint_eq(srv.body_bytes, 2 * 40000);
+    ck_assert_uint_eq(srv.body_sum, 2 * srv_sum(data + 7000, 40000));
+    /* a file shorter than promised: an error, not a short body */
+    rq.body_offset = 20000;
+    ck_assert_int_eq(net_request(c, &rq, &rs), NET_EIO);
+    close(fd);
+    net_client_free(c);
+}
+END_TEST
+
 START_TEST(test_refused_and_bad_url)
 {
     struct net_client *c;
@@ -615,6 +668,7 @@ Suite *net_suite(void)
     tcase_add_test(io, test_timeout);
     tcase_add_test(io, test_abort);
     tcase_add_test(io, test_rate_cap);
+    tcase_add_test(io, test_body_from_file);
     tcase_add_test(io, test_refused_and_bad_url);
     tcase_add_test(io, test_plain_proxy);
     suite_add_tcase(s, io);

@@ -13,6 +13,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -609,6 +610,10 @@ out:
     /* The chain was needed for the handshake only (renegotiation is off). */
     mbedtls_ssl_conf_ca_chain(&c->conf, NULL, NULL);
     mbedtls_x509_crt_free(&c->ca);
+    /* The parsed chain and the handshake's state were many small blocks
+     * among longer-lived ones: give the whole pages they leave free back to
+     * the kernel (glibc trims only the heap's top by itself). */
+    malloc_trim(0);
     return rc;
 }
 

@@ -730,6 +730,8 @@ static int keep(const struct net_request *rq, struct net_response *rs, const uin
         rs->truncated = 1;
         n = room;
     }
+    if (n == 0)
+        return 0;
     memcpy(rs->body + rs->body_len, p, n);
     rs->body_len += n;
     if (rs->body_cap)

@@ -435,6 +435,12 @@ START_TEST(test_body_bound)
     ck_assert_str_eq((char *)body, "0123456");
     ck_assert_int_eq(get(c, "/", &rs, 5, 1), 0);
     ck_assert_int_eq(srv.accepts, 1);
+    /* no buffer at all: the body is read and dropped */
+    struct net_response none = { 0 };
+    ck_assert_int_eq(get(c, "/", &none, 5, 1), 0);
+    ck_assert_int_eq(none.status, 409);
+    ck_assert_int_eq(none.truncated, 1);
+    ck_assert_uint_eq(none.body_len, 0);
     /* without: an error, no status */
     ck_assert_int_eq(get(c, "/", &rs, 5, 0), NET_ETOOBIG);
     ck_assert_int_eq(rs.status, 0);

@@ -652,6 +652,33 @@ START_TEST(test_plain_proxy)
 }
 END_TEST
 
+/* https through a proxy: a CONNECT tunnel; a proxy that refuses it is an error of its own. */
+START_TEST(test_connect_proxy_refused)
+{
+    struct net_client *c;
+    struct net_response rs = { 0 };
+    struct net_request rq = { .method = "POST", .url = "https://device-server.invalid:8443/x",
+                              .body = "{}", .body_len = 2, .timeout_s = 5 };
+    char px[64];
+
+    srv.ans[0] = "HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n";
+    srv.close_after[0] = 1;
+    srv.nans = 1;
+    srv_start();
+    snprintf(px, sizeof px, "http://user:secret@127.0.0.1:%u", srv.port);
+    setenv("https_proxy", px, 1);
+    unsetenv("no_proxy");
+    unsetenv("NO_PROXY");
+    ck_assert_int_eq(net_client_new(NULL, NULL, &c), 0);
+    ck_assert_int_eq(net_request(c, &rq, &rs), NET_EPROXY);
+    ck_assert_int_eq(rs.status, 0);
+    ck_assert(strstr(rs.err, "403") != NULL);
+    ck_assert_str_eq(srv.first_line[0], "CONNECT device-server.invalid:8443 HTTP/1.1");
+    ck_assert_uint_eq(srv.body_bytes, 0);       /* nothing of the request went to the proxy */
+    net_client_free(c);
+}
+END_TEST
+
 Suite *net_suite(void)
 {
     Suite *s = suite_create("net");
@@ -677,6 +704,7 @@ Suite *net_suite(void)
     tcase_add_test(io, test_body_from_file);
     tcase_add_test(io, test_refused_and_bad_url);
     tcase_add_test(io, test_plain_proxy);
+    tcase_add_test(io, test_connect_proxy_refused);
     suite_add_tcase(s, io);
     return s;
 }

@@ -4,6 +4,7 @@
  *
  *   bench-fewshot [--data DIR] [--corpus cranfield|bearing|both] [--trials N]
  *                 [--inductive] [--protos N] [--rounds N] [--shrink S]
+ *                 [--ref-weight W] [--max-features N] [--budget BYTES]
  *
  * cranfield: DIR/cranfield-mpf (default DIR: $PRECURSOR_DATA, else
  *   ../shared/data): 64 s windows (stride 32 s) of the 24 process channels;
@@ -17,9 +18,16 @@
  *   load zones.  Labeled: 5 windows per class at the smallest severity and
  *   one speed; tested on all other speeds and severities.
  *
+ * Each recording (cranfield) or speed (bearing) is a machine; its first
+ * REF_WINDOWS windows are its commissioning period, assumed normal, never
+ * tested: "device ref" methods centre each machine on them (the baselines
+ * on the same referenced features, as the ablation), the others do not.
+ *
  * Few-shot learner: all windows are its unlabeled data (their labels are
  * never read), unless --inductive, which gives it only the labeled
- * recordings' windows.  Baselines see the labeled windows only. */
+ * recordings' windows and the commissioning ones.  It is fitted within the
+ * device's parameter budget (--budget, default the server's).  Baselines
+ * see the labeled windows only. */
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
@@ -37,6 +45,11 @@
 #define CF_WIN 64
 #define CF_STRIDE 32
 #define MAX_FILES 16
+/* Windows of a machine's commissioning period, its own reference of normal
+ * operation: 5 windows (3 minutes at cranfield's 64 s windows, stride 32 s)
+ * because the earliest fault of that corpus starts at 240 s; a real
+ * commissioning period would be hours. */
+#define REF_WINDOWS 5
 
 /* The feature views of every window: the bench's own project features
  * (with bearing geometry where known), the issue's simple spectral
@@ -58,6 +71,8 @@ struct corpus {
     uint32_t n, cap, n_classes;
     int32_t *truth;
     uint32_t *group;           /* recording */
+    uint32_t *device;          /* the machine a recording is from */
+    uint8_t *reference;        /* 1 = its device's commissioning window (assumed normal) */
     int32_t *group_class;      /* the fault class of the recording's fault rows */
     uint32_t n_groups;
     struct fset fs[NVIEW];     /* what enum view names */
@@ -74,17 +89,22 @@ static void *xrealloc(void *p, size_t n)
     return q;
 }
 
-static void corpus_push(struct corpus *c, int32_t truth, uint32_t group, const float *const f[NVIEW])
+static void corpus_push(struct corpus *c, int32_t truth, uint32_t group, uint32_t device, int reference,
+                        const float *const f[NVIEW])
 {
     if (c->n == c->cap) {
         c->cap = c->cap ? 2 * c->cap : 1024;
         c->truth = xrealloc(c->truth, c->cap * sizeof *c->truth);
         c->group = xrealloc(c->group, c->cap * sizeof *c->group);
+        c->device = xrealloc(c->device, c->cap * sizeof *c->device);
+        c->reference = xrealloc(c->reference, c->cap * sizeof *c->reference);
         for (int s = 0; s < NVIEW; s++)
             c->fs[s].x = xrealloc(c->fs[s].x, (size_t)c->cap * c->fs[s].nf * sizeof(float));
     }
     c->truth[c->n] = truth;
     c->group[c->n] = group;
+    c->device[c->n] = device;
+    c->reference[c->n] = (uint8_t)reference;
     for (int s = 0; s < NVIEW; s++)
         memcpy(c->fs[s].x + (size_t)c->n * c->fs[s].nf, f[s], c->fs[s].nf * sizeof(float));
     c->n++;
@@ -251,7 +271,8 @@ static int cranfield_load(const char *dir, struct corpus *c)
                           f3 + ch * FEATURESET_SPECTRAL_NFEAT);
             }
             const float *fx[NVIEW] = { f0, f1, f2, f3 };
-            corpus_push(c, sum ? fault : 0, g, fx);
+            /* each recording is a machine; its first windows its commissioning */
+            corpus_push(c, sum ? fault : 0, g, g, s < REF_WINDOWS * CF_STRIDE && !sum, fx);
         }
         free(rows);
         free(lab);
@@ -358,7 +379,9 @@ static int bearing_make(struct corpus *c)
                         extractor(FEATURESET_STATS, x, BR_N, BR_FS, NULL, 0, NULL, f2);
                         extractor(FEATURESET_ENVELOPE, x, BR_N, BR_FS, scratch, ns, &kin, f3);
                         const float *fx[NVIEW] = { f0, f1, f2, f3 };
-                        corpus_push(c, cls, g, fx);
+                        /* each speed is a machine; its commissioning: the first
+                         * windows of its healthy recording */
+                        corpus_push(c, cls, g, (uint32_t)sp, cls == 0 && w < REF_WINDOWS, fx);
                     }
                 }
     free(scratch);
@@ -368,27 +391,38 @@ static int bearing_make(struct corpus *c)
 
 /* ---------------- the trials ---------------- */
 
-/* Every method of a run: learner (k = -1 few-shot, 0 centroid, 3 3-NN) on a view. */
+/* Every method of a run: learner (k = -1 few-shot, 0 centroid, 3 3-NN) on a
+ * view, with each machine its own reference (ref = 1: the learner centres
+ * each device on its commissioning windows; the baselines read the same
+ * referenced features, the ablation that says where a gain comes from) or
+ * not. */
 static const struct method {
     const char *name;
     enum view v;
-    int k;
+    int k, ref;
 } methods[] = {
-    { "fewshot (project features)", V_PROJECT, -1 },
-    { "fewshot (shipped set)", V_SHIPPED, -1 },
-    { "3-NN (project features)", V_PROJECT, 3 },
-    { "centroid (project features)", V_PROJECT, 0 },
-    { "3-NN (shipped set)", V_SHIPPED, 3 },
-    { "centroid (shipped set)", V_SHIPPED, 0 },
-    { "3-NN (simple spectral)", V_SIMPLE, 3 },
-    { "centroid (simple spectral)", V_SIMPLE, 0 },
-    { "3-NN (stats v1)", V_STATS, 3 },
-    { "centroid (stats v1: server classifier)", V_STATS, 0 },
+    { "fewshot, device ref (shipped set)", V_SHIPPED, -1, 1 },
+    { "fewshot, device ref (project features)", V_PROJECT, -1, 1 },
+    { "fewshot, no ref (shipped set)", V_SHIPPED, -1, 0 },
+    { "fewshot, no ref (project features)", V_PROJECT, -1, 0 },
+    { "3-NN, device ref (shipped set)", V_SHIPPED, 3, 1 },
+    { "centroid, device ref (shipped set)", V_SHIPPED, 0, 1 },
+    { "3-NN, device ref (project features)", V_PROJECT, 3, 1 },
+    { "centroid, device ref (project features)", V_PROJECT, 0, 1 },
+    { "3-NN (project features)", V_PROJECT, 3, 0 },
+    { "centroid (project features)", V_PROJECT, 0, 0 },
+    { "3-NN (shipped set)", V_SHIPPED, 3, 0 },
+    { "centroid (shipped set)", V_SHIPPED, 0, 0 },
+    { "3-NN (simple spectral)", V_SIMPLE, 3, 0 },
+    { "centroid (simple spectral)", V_SIMPLE, 0, 0 },
+    { "3-NN (stats v1)", V_STATS, 3, 0 },
+    { "centroid (stats v1: server classifier)", V_STATS, 0, 0 },
 };
 #define M_COUNT ((int)(sizeof methods / sizeof methods[0]))
 
 struct tally {
     uint32_t hits, n, ch[FEWSHOT_MAX_CLASSES], cn[FEWSHOT_MAX_CLASSES], fa, nn, det, nf;
+    uint32_t n_sel, n_protos;  /* the few-shot model's size (last trial) */
     double acc_min, acc_max;
 };
 
@@ -406,6 +440,11 @@ static uint32_t label_group(const struct corpus *c, int bearing, uint32_t cls, u
 }
 
 static struct fewshot_params g_params;
+static float *g_xref[NVIEW];   /* each view centred and scaled on the devices' references */
+
+/* Device budget for a few-shot model's parameters: the server's (7 KB of
+ * the device's 8 KB of flash; the rest is the score code). */
+static size_t g_budget = FEWSHOT_PARAM_BYTES;
 
 static void run_trial(const struct corpus *c, int bearing, uint32_t t, int inductive,
                       struct tally *tl, size_t model_bytes[])
@@ -418,15 +457,16 @@ static void run_trial(const struct corpus *c, int bearing, uint32_t t, int induc
         lg[k] = label_group(c, bearing, k, t);
         labeled_group[lg[k]] = 1;
     }
+    /* tested: the windows of recordings nobody labeled, after their machine's commissioning */
     for (uint32_t i = 0; i < c->n; i++) {
         lab[i] = FEWSHOT_UNLABELED;
-        truth[i] = labeled_group[c->group[i]] ? -1 : c->truth[i];
+        truth[i] = labeled_group[c->group[i]] || c->reference[i] ? -1 : c->truth[i];
     }
-    /* 5 windows of each class from its labeling recording, spread by a random start */
+    /* 5 windows of each class from its labeling recording (not its commissioning), spread by a random start */
     for (uint32_t k = 0; k < K; k++) {
         uint32_t idx[4096], m = 0;
         for (uint32_t i = 0; i < c->n && m < 4096; i++)
-            if (c->group[i] == lg[k] && c->truth[i] == (int32_t)k)
+            if (c->group[i] == lg[k] && c->truth[i] == (int32_t)k && !c->reference[i])
                 idx[m++] = i;
         for (uint32_t s = 0; s < SHOTS && s < m; s++) {
             uint32_t j = s + (uint32_t)(urand() * (m - s));
@@ -437,51 +477,75 @@ static void run_trial(const struct corpus *c, int bearing, uint32_t t, int induc
         }
     }
     for (int meth = 0; meth < M_COUNT; meth++) {
-        const struct fset *f = &c->fs[methods[meth].v];
-        struct fewshot_data d = { .x = f->x, .n_rows = c->n, .n_feat = f->nf, .label = lab, .n_classes = K };
+        const struct method *me = &methods[meth];
+        const struct fset *f = &c->fs[me->v];
+        const float *xv = me->ref && me->k >= 0 ? g_xref[me->v] : f->x;
+        struct fewshot_data d = { .x = xv, .n_rows = c->n, .n_feat = f->nf, .label = lab, .n_classes = K,
+                                  .reference_class = -1 };
         int rc;
-        if (methods[meth].k < 0) {
-            struct fewshot_params p;
+        if (me->k < 0) {
+            struct fewshot_params p = g_params;
             struct fewshot_model m;
-            p = g_params;
             float *xs = f->x;
             int32_t *ls = lab;
+            uint32_t *ds = c->device;
+            uint8_t *rs = c->reference;
             uint32_t nr = c->n;
-            if (inductive) {           /* only the labeled recordings' windows as unlabeled data */
+            if (me->ref) {
+                d.device = c->device;
+                d.reference = c->reference;
+                d.reference_class = 0;
+            }
+            if (inductive) {           /* the labeled recordings' windows and the commissioning ones */
                 xs = malloc((size_t)c->n * f->nf * sizeof *xs);
                 ls = malloc(c->n * sizeof *ls);
+                ds = malloc(c->n * sizeof *ds);
+                rs = malloc(c->n * sizeof *rs);
                 nr = 0;
                 for (uint32_t i = 0; i < c->n; i++)
-                    if (labeled_group[c->group[i]]) {
+                    if (labeled_group[c->group[i]] || (me->ref && c->reference[i])) {
                         memcpy(xs + (size_t)nr * f->nf, f->x + (size_t)i * f->nf, f->nf * sizeof *xs);
-                        ls[nr++] = lab[i];
+                        ls[nr] = lab[i];
+                        ds[nr] = c->device[i];
+                        rs[nr++] = c->reference[i];
                     }
                 d.x = xs;
                 d.label = ls;
                 d.n_rows = nr;
+                if (me->ref) {
+                    d.device = ds;
+                    d.reference = rs;
+                }
             }
-            rc = models_fewshot_fit(&d, &p, &m);
+            uint32_t used;
+            rc = models_fewshot_fit_budget(&d, &p, g_budget, &m, &used);
             if (inductive) {
                 free(xs);
                 free(ls);
+                free(ds);
+                free(rs);
             }
             for (uint32_t i = 0; rc == 0 && i < c->n; i++)
-                pred[i] = models_fewshot_predict(&m, f->x + (size_t)i * f->nf, NULL);
+                pred[i] = me->ref ? models_fewshot_predict_device(&m, c->device[i], f->x + (size_t)i * f->nf, NULL)
+                                  : models_fewshot_predict(&m, f->x + (size_t)i * f->nf, NULL);
             if (rc == 0) {
-                model_bytes[meth] = models_fewshot_bytes(&m);
+                size_t by = models_fewshot_bytes(&m);
+                model_bytes[meth] = by > model_bytes[meth] ? by : model_bytes[meth];
+                tl[meth].n_sel = m.n_sel;
+                tl[meth].n_protos = m.n_protos;
                 models_fewshot_release(&m);
             }
         } else {
             struct fewshot_baseline b;
-            uint32_t k = (uint32_t)methods[meth].k;
+            uint32_t k = (uint32_t)me->k;
             rc = models_baseline_fit(&d, k, &b);
             for (uint32_t i = 0; rc == 0 && i < c->n; i++)
-                pred[i] = models_baseline_predict(&b, f->x + (size_t)i * f->nf);
+                pred[i] = models_baseline_predict(&b, xv + (size_t)i * f->nf);
             if (rc == 0)
                 models_baseline_release(&b);
         }
         if (rc != 0) {
-            fprintf(stderr, "fewshot: %s: fit failed (%d)\n", methods[meth].name, rc);
+            fprintf(stderr, "fewshot: %s: fit failed (%d)\n", me->name, rc);
             exit(1);
         }
         struct eval_report r;
@@ -510,8 +574,8 @@ static void run_trial(const struct corpus *c, int bearing, uint32_t t, int induc
 static void report(const struct corpus *c, const struct tally *tl, uint32_t trials,
                    const size_t bytes[])
 {
-    double lo, hi, best = 0, own[2] = { 0, 0 };
-    int nown = 0;
+    double lo, hi, best = 0;
+    const char *best_name = "";
     printf("\n== %s: %u windows, %u recordings, %u classes, %u trial(s), %d shots/class ==\n",
            c->name, c->n, c->n_groups, c->n_classes, trials, SHOTS);
     printf("features: project %u, simple spectral %u, stats v1 %u, shipped set (%s) %u\n",
@@ -520,24 +584,34 @@ static void report(const struct corpus *c, const struct tally *tl, uint32_t tria
     for (int m = 0; m < M_COUNT; m++) {
         const struct tally *a = &tl[m];
         models_eval_wilson(a->hits, a->n, &lo, &hi);
-        double acc = a->n ? (double)a->hits / a->n : 0;
-        if (methods[m].k >= 0 && acc > best)
+        double acc = a->n ? (double)a->hits / a->n : 0, low = 1;
+        uint32_t lowk = 0;
+        if (methods[m].k >= 0 && acc > best) {
             best = acc;
-        if (methods[m].k < 0 && nown < 2)
-            own[nown++] = acc;
-        printf("%-40s acc %5.1f%% [%4.1f, %4.1f] (trials %4.1f..%4.1f) n=%u | fault det %5.1f%% "
+            best_name = methods[m].name;
+        }
+        printf("%-42s acc %5.1f%% [%4.1f, %4.1f] (trials %4.1f..%4.1f) n=%u | fault det %5.1f%% "
                "false alarm %4.1f%%\n  recall:", methods[m].name, 100 * acc, 100 * lo, 100 * hi,
                100 * a->acc_min, 100 * a->acc_max, a->n, a->nf ? 100.0 * a->det / a->nf : 0,
                a->nn ? 100.0 * a->fa / a->nn : 0);
-        for (uint32_t k = 0; k < c->n_classes; k++)
-            printf(" %s %.0f%% (n=%u)", c->class_names[k], a->cn[k] ? 100.0 * a->ch[k] / a->cn[k] : 0, a->cn[k]);
-        printf("\n");
+        for (uint32_t k = 0; k < c->n_classes; k++) {
+            double rk = a->cn[k] ? (double)a->ch[k] / a->cn[k] : 0;
+            printf(" %s %.0f%% (n=%u)", c->class_names[k], 100 * rk, a->cn[k]);
+            if (a->cn[k] && rk < low) {
+                low = rk;
+                lowk = k;
+            }
+        }
+        printf(" | lowest %s %.0f%%\n", c->class_names[lowk], 100 * low);
     }
-    for (int m = 0, o = 0; m < M_COUNT; m++)
+    printf("best baseline: %s %.1f%%\n", best_name, 100 * best);
+    for (int m = 0; m < M_COUNT; m++)
         if (methods[m].k < 0) {
+            double acc = tl[m].n ? (double)tl[m].hits / tl[m].n : 0;
             printf("%s - best baseline: %+.1f points (target +15); model %zu bytes of parameters "
-                   "(device budget 8192)\n", methods[m].name, 100 * (own[o] - best), bytes[m]);
-            o++;
+                   "(%u of %u features, %u prototypes; budget %zu)\n", methods[m].name,
+                   100 * (acc - best), bytes[m], tl[m].n_sel, c->fs[methods[m].v].nf,
+                   tl[m].n_protos, g_budget);
         }
 }
 
@@ -554,15 +628,24 @@ int main(int argc, char **argv)
                                           { "protos", required_argument, NULL, 'p' },
                                           { "rounds", required_argument, NULL, 'r' },
                                           { "shrink", required_argument, NULL, 's' },
+                                          { "ref-weight", required_argument, NULL, 'w' },
+                                          { "max-features", required_argument, NULL, 'f' },
+                                          { "budget", required_argument, NULL, 'b' },
                                           { NULL, 0, NULL, 0 } };
     models_fewshot_defaults(&g_params);
-    for (int o; (o = getopt_long(argc, argv, "d:c:t:ip:r:s:", opts, NULL)) != -1;) {
+    for (int o; (o = getopt_long(argc, argv, "d:c:t:ip:r:s:w:f:b:", opts, NULL)) != -1;) {
         if (o == 'p')
             g_params.protos = (uint32_t)atoi(optarg);
         else if (o == 'r')
             g_params.rounds = (uint32_t)atoi(optarg);
         else if (o == 's')
             g_params.shrink = (float)atof(optarg);
+        else if (o == 'w')
+            g_params.reference_weight = (float)atof(optarg);
+        else if (o == 'f')
+            g_params.max_features = (uint32_t)atoi(optarg);
+        else if (o == 'b')
+            g_budget = (size_t)atol(optarg);
         else if (o == 'd')
             dir = optarg;
         else if (o == 'c')
@@ -588,6 +671,17 @@ int main(int argc, char **argv)
         if ((b ? bearing_make(&c) : cranfield_load(dir, &c)) != 0) {
             fprintf(stderr, "fewshot: %s corpus not available: skipped\n", b ? "bearing" : "cranfield");
             continue;
+        }
+        for (int v = 0; v < NVIEW; v++) {
+            struct fewshot_data dr = { .x = c.fs[v].x, .n_rows = c.n, .n_feat = c.fs[v].nf,
+                                       .label = c.truth, .n_classes = c.n_classes,
+                                       .device = c.device, .reference = c.reference,
+                                       .reference_class = -1 };
+            g_xref[v] = malloc((size_t)c.n * c.fs[v].nf * sizeof(float));
+            if (!g_xref[v] || models_fewshot_referenced(&dr, g_xref[v]) != 0) {
+                fprintf(stderr, "fewshot: referencing %s failed\n", c.fs[v].name);
+                return 1;
+            }
         }
         uint32_t nt = b ? trials : (trials < 2 ? trials : 2);   /* cases 5, 6 have two recordings */
         for (uint32_t t = 0; t < nt; t++)

@@ -1195,15 +1195,14 @@ int wire_channel_physical(const struct wire_meta *m, const void *samples, unsign
     switch (m->sample_type) {
     case WIRE_I16: {
         const int16_t *s = (const int16_t *)samples + channel * n;
-        float fs = (float)scale, fo = (float)offset;
         for (size_t i = 0; i < n; i++)
-            out[i] = (float)s[i] * fs + fo;
+            out[i] = wire_value_physical(WIRE_I16, s[i], scale, offset);
         break;
     }
     case WIRE_I32: {
         const int32_t *s = (const int32_t *)samples + channel * n;
         for (size_t i = 0; i < n; i++)
-            out[i] = (float)((double)s[i] * scale + offset);
+            out[i] = wire_value_physical(WIRE_I32, s[i], scale, offset);
         break;
     }
     default: {
@@ -1213,7 +1212,7 @@ int wire_channel_physical(const struct wire_meta *m, const void *samples, unsign
             break;
         }
         for (size_t i = 0; i < n; i++)
-            out[i] = (float)((double)s[i] * scale + offset);
+            out[i] = wire_value_physical(WIRE_F32, s[i], scale, offset);
         break;
     }
     }

@@ -293,6 +293,20 @@ int wire_to_physical(const struct wire_meta *m, const void *samples, float *out)
 int wire_channel_physical(const struct wire_meta *m, const void *samples, unsigned channel,
                           float *out);
 
+/* One value of the same rule, for a caller that holds one sample at a time
+ * (the agent's model step): a code of sample_type times scale
+ * plus offset.  int16 codes are scaled in float, as wire_channel_physical's
+ * vectorised loop does; wider types in double, then rounded once.  The
+ * server trains on wire_channel_physical's values and the device scores
+ * these: the two must agree to the bit. */
+static inline float wire_value_physical(unsigned sample_type, double code, double scale,
+                                        double offset)
+{
+    if (sample_type == WIRE_I16)
+        return (float)code * (float)scale + (float)offset;
+    return (float)(code * scale + offset);
+}
+
 /* True when every channel's scale is 1 and offset 0 (codes are physical). */
 int wire_is_identity_calibration(const struct wire_meta *m);
 

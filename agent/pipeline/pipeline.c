@@ -572,10 +572,7 @@ static const float *model_units(struct pipeline *p, const float *frame)
 
         if (scale != 1.0 || offset != 0.0)
             calibrated = 1;
-        if (p->src->wire_type == WIRE_I16)
-            p->model_frame[c] = frame[c] * (float)scale + (float)offset;
-        else
-            p->model_frame[c] = (float)((double)frame[c] * scale + offset);
+        p->model_frame[c] = wire_value_physical(p->src->wire_type, frame[c], scale, offset);
     }
     return calibrated ? p->model_frame : frame;
 }

@@ -200,7 +200,7 @@ static int fold(const struct fewshot_data *d, const uint32_t *group, uint32_t g,
     train.label = lab;
     if (how == EVAL_FEWSHOT) {
         struct fewshot_model m;
-        if ((rc = models_fewshot_fit(&train, p, &m)) == 0) {
+        if ((rc = models_fewshot_fit_budget(&train, p, FEWSHOT_PARAM_BYTES, &m, NULL)) == 0) {
             for (uint32_t i = 0; i < d->n_rows; i++)
                 if (group[i] == g)
                     pred[i] = models_fewshot_predict(&m, d->x + (size_t)i * d->n_feat, NULL);

@@ -129,7 +129,7 @@ json_t *models__evaluation(const float *X0, const int *y, const float *weight,
                       "needs 2..32 classes: with one there is nothing to tell apart");
         goto out;
     }
-    fd = (struct fewshot_data){ X, (uint32_t)n, d, lab, NULL, NULL, in->n_classes };
+    fd = (struct fewshot_data){ X, (uint32_t)n, d, lab, NULL, NULL, in->n_classes, NULL, NULL, -1 };
     base = json_array();
     json_array_append_new(base, run_one(&fd, fold, EVAL_KNN, "3-NN", "the model's", in));
     json_array_append_new(base, run_one(&fd, fold, EVAL_CENTROID, "centroid", "the model's", in));

@@ -30,7 +30,9 @@ void models__mark_failed(int64_t id, const char *why);
  * of the flash is for the score code. */
 #define MODELS_DEVICE_FLASH 8192
 #define MODELS_DEVICE_RAM 2048
-#define MODELS_FEWSHOT_PARAM_BYTES 7168
+#define MODELS_FEWSHOT_PARAM_BYTES FEWSHOT_PARAM_BYTES
+
+#include "server/models/models_fewshot.h"
 
 struct ds_info;
 struct featureset_spec;

@@ -271,7 +271,8 @@ static int fit_fewshot(const struct trainset *t, const unsigned char *use, const
                 seen[t->y[i]]++;
         }
     }
-    d = (struct fewshot_data){ t->X, (uint32_t)t->n, t->d, lab, t->weight, NULL, in->n_classes };
+    d = (struct fewshot_data){ t->X, (uint32_t)t->n, t->d, lab, t->weight, NULL, in->n_classes,
+                               NULL, NULL, -1 };
     models_fewshot_defaults(&p);
     rc = models_fewshot_fit_budget(&d, &p, MODELS_FEWSHOT_PARAM_BYTES, &fm, protos);
     free(lab);
@@ -285,8 +286,8 @@ static int fit_fewshot(const struct trainset *t, const unsigned char *use, const
         *why = "a class has no human-labeled training window (rules' labels support a class, "
                "they do not found one)";
     else if (rc == MODEL_ETOOBIG || rc == MODEL_EINVAL)
-        *why = "one prototype per class does not fit the device's 7 KB of parameters: "
-               "too many features or classes";
+        *why = "one prototype per class on the fewest features a model may read (24, or all "
+               "when fewer) does not fit the device's 7 KB of parameters: too many classes";
     return rc == MODEL_OK ? SRV_OK : rc == MODEL_ENOMEM ? SRV_ENOMEM : SRV_EUNPROCESSABLE;
 }
 
@@ -676,11 +677,15 @@ static json_t *device_json(const struct model *m, const struct featureset_spec *
     size_t params = 4u * (size_t)m->param_count;
     size_t ram = 4u * m->n_features + 8u * m->n_classes;
 
-    return json_pack("{s:I,s:I,s:I,s:I,s:i,s:I,s:I}", "param_bytes", (json_int_t)params,
+    /* features_read: a few-shot model cut to the budget reads the features
+     * its metric ranked first (the blob's n_selected), not all of them */
+    return json_pack("{s:I,s:I,s:I,s:I,s:i,s:i,s:i,s:I,s:I}", "param_bytes", (json_int_t)params,
                      "flash_budget_bytes", (json_int_t)MODELS_DEVICE_FLASH,
                      "model_ram_bytes", (json_int_t)ram,
                      "ram_budget_bytes", (json_int_t)MODELS_DEVICE_RAM,
                      "prototypes", (int)m->n_protos,
+                     "features", (int)m->n_features,
+                     "features_read", (int)(m->n_selected ? m->n_selected : m->n_features),
                      "window_ram_bytes", (json_int_t)(4u * (size_t)in->channel_count * fs->window),
                      "feature_scratch_bytes", (json_int_t)(4u * featureset_scratch_floats(fs)));
 }

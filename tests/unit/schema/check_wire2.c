@@ -16,26 +16,10 @@
 #include <string.h>
 #include <zstd.h>
 
+#include "tests/unit/schema/testwire.h"
+
 #define VEC_DIR "tests/vectors"
 #define VEC_LEVEL 3
-
-static uint8_t g_pk[WIRE_PK_LEN], g_sk[WIRE_SK_LEN];
-
-static void keys_init(void)
-{
-    uint8_t seed[32];
-
-    ck_assert_int_ge(sodium_init(), 0);
-    for (int i = 0; i < 32; i++)
-        seed[i] = (uint8_t)i;
-    crypto_sign_ed25519_seed_keypair(g_pk, g_sk, seed);
-}
-
-static uint64_t lcg(uint64_t *s)
-{
-    *s = *s * 6364136223846793005ull + 1442695040888963407ull;
-    return *s >> 33;
-}
 
 static void meta_fill(struct wire_meta *m, uint8_t type, uint8_t channels, uint32_t pre,
                       uint32_t post)
@@ -109,20 +93,6 @@ static void *samples_make(const struct wire_meta *m, uint64_t seed, int style)
     }
     (void)size;
     return buf;
-}
-
-static void *decode_all(const uint8_t *env, size_t len, struct wire_meta *m)
-{
-    struct wire_view v;
-    size_t bytes;
-    void *out;
-
-    ck_assert_int_eq(wire_parse(env, len, m, &v), WIRE_OK);
-    ck_assert_int_eq(wire_verify(env, len, g_pk), WIRE_OK);
-    bytes = wire_samples_bytes(m);
-    out = malloc(bytes);
-    ck_assert_int_eq(wire_decode_samples(m, &v, out, bytes), WIRE_OK);
-    return out;
 }
 
 /* ---- round trips ---------------------------------------------------------- */
@@ -334,6 +304,14 @@ START_TEST(test_physical)
             }
             ck_assert_double_eq_tol(phys[i], c0 / 2048, 1e-6 * (1 + fabs(c0 / 2048)));
             ck_assert_double_eq_tol(phys[n + i], c1 * 0.001 - 2.5, 1e-5 * (1 + fabs(c1 * 0.001)));
+            /* The agent's model step converts one value at a time with
+             * wire_value_physical: the server's arrays must agree to the bit. */
+            {
+                float one = wire_value_physical(types[t], c1, 0.001, -2.5);
+                ck_assert_msg(memcmp(&one, &phys[n + i], sizeof one) == 0,
+                              "type %d sample %zu: %.9g one at a time, %.9g as a channel",
+                              (int)types[t], i, (double)one, (double)phys[n + i]);
+            }
         }
         ck_assert_int_eq(wire_channel_physical(&got, out, 2, phys), WIRE_EFIELD);
         free(phys);
@@ -345,16 +323,6 @@ START_TEST(test_physical)
 END_TEST
 
 /* ---- hostile input ------------------------------------------------------------ */
-
-static void resign(uint8_t *buf, size_t len)
-{
-    crypto_sign_ed25519_detached(buf + len - WIRE_SIG_LEN, NULL, buf, len - WIRE_SIG_LEN, g_sk);
-}
-
-static uint32_t rd32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
 
 /* Parse and decode whatever comes; sanitizers watch. */
 static int try_decode(const uint8_t *env, size_t len)
@@ -500,12 +468,6 @@ static void vec_meta(const struct vec2 *vs, struct wire_meta *m)
     }
 }
 
-static void hex(const uint8_t *b, size_t n, char *out)
-{
-    for (size_t i = 0; i < n; i++)
-        sprintf(out + 2 * i, "%02x", b[i]);
-}
-
 static char *describe(const struct vec2 *vs, const struct wire_meta *m, const void *s,
                       const uint8_t *env, size_t len)
 {
@@ -537,32 +499,6 @@ static char *describe(const struct vec2 *vs, const struct wire_meta *m, const vo
     snprintf(t + p, 8192 - p, "samples_bytes=%zu\nsamples_sha256=%s\n", wire_samples_bytes(m),
              sum);
     return t;
-}
-
-static uint8_t *file_read(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    uint8_t *buf;
-    long l;
-
-    ck_assert_msg(f != NULL, "cannot open %s (run from the repository root)", path);
-    fseek(f, 0, SEEK_END);
-    l = ftell(f);
-    rewind(f);
-    buf = malloc((size_t)l + 1);
-    ck_assert_uint_eq(fread(buf, 1, (size_t)l, f), (size_t)l);
-    fclose(f);
-    buf[l] = 0;
-    *n = (size_t)l;
-    return buf;
-}
-
-static void file_write(const char *path, const void *b, size_t n)
-{
-    FILE *f = fopen(path, "wb");
-    ck_assert_msg(f != NULL, "cannot write %s", path);
-    ck_assert_uint_eq(fwrite(b, 1, n, f), n);
-    ck_assert_int_eq(fclose(f), 0);
 }
 
 START_TEST(test_vectors_v2)

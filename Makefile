@@ -40,6 +40,9 @@ ifneq ($(findstring thread,$(SAN)),)
 ALL_CFLAGS += -DWIRE_NO_CLONES
 endif
 LIBS := $(PKG_LIBS) $(MBEDTLS_LIBS) -lm -lpthread
+# The agent links only what it uses, whatever the linker's --as-needed default:
+# every shared library costs a device its relocated pages (docs/BENCHMARKS.md).
+AGENT_LIBS := $(shell pkg-config --libs libzstd libsodium jansson 2>/dev/null) $(MBEDTLS_LIBS) -lm -lpthread
 
 # Sources by area.  A file named main.c holds a program's main(); everything
 # else goes into the area's archive.
@@ -103,7 +106,7 @@ $(SERVER_BIN): $(call obj,server/main.c) $(SERVER_LIB) $(SCHEMA_LIB)
 
 $(AGENT_BIN): $(call obj,agent/main.c) $(AGENT_LIB) $(SCHEMA_LIB)
 	@mkdir -p $(@D)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(AGENT_LIBS)
 
 # The fleet load generator (docs/FLEET.md): its own sources + the wire format.
 $(LOADGEN_BIN): $(call obj,$(LOADGEN_SRC)) $(SCHEMA_LIB)

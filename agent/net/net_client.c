@@ -37,6 +37,7 @@
 #define HOST_MAX 255
 #define IO_BUF 4096                 /* socket reads; TLS records are buffered by mbed TLS */
 #define SLICE_MS 100                /* longest poll() before the abort flag is looked at */
+#define EARLY_ANSWER 1              /* send_body: the server answered before the body's end */
 #define SYSTEM_CA_FILE "/etc/ssl/certs/ca-certificates.crt"
 #define SYSTEM_CA_DIR "/etc/ssl/certs"
 
@@ -684,7 +685,13 @@ static int send_body(struct net_client *c, const struct net_request *rq)
     }
     while (left > 0) {
         size_t k = left < chunk ? left : chunk;
+        struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
 
+        /* An answer before the whole body (413 for a body over the server's
+         * limit, sent before it reads the body) ends the sending, as libcurl
+         * does: the answer is read, and the connection is not reused. */
+        if (poll(&pfd, 1, 0) > 0)
+            return EARLY_ANSWER;
         if (rq->max_send_bps) {
             /* Wait until sending k more keeps the average at the cap. */
             int64_t due = t0 + (int64_t)((sent + k) * 1000 / rq->max_send_bps);
@@ -795,7 +802,7 @@ static int once(struct net_client *c, const struct net_request *rq, const struct
     char hb[NET_HEAD_MAX + 1];
     const char *h6 = strchr(u->host, ':') ? "[" : "", *h6e = *h6 ? "]" : "";
     struct net_head h;
-    int rc, n;
+    int rc, n, early;
 
     snprintf(ident, sizeof ident, "%d|%s|%s|%s|%s", u->tls, u->host, u->port,
              px ? px->host : "", px ? px->port : "");
@@ -835,18 +842,25 @@ static int once(struct net_client *c, const struct net_request *rq, const struct
     if ((rc = conn_write_all(c, head, (size_t)n)) != 0 ||
         (rq->headers && (rc = conn_write_all(c, rq->headers, strlen(rq->headers))) != 0) ||
         (rc = conn_write_all(c, "\r\n", 2)) != 0 ||
-        (rq->body_len && (rc = send_body(c, rq)) != 0))
+        (rq->body_len && (rc = send_body(c, rq)) < 0))
         return rc;
+    early = rc == EARLY_ANSWER;
     do {                        /* interim 1xx answers are skipped */
         if ((rc = read_head(c, hb, &h, got)) != 0)
             return rc;
-    } while (h.status < 200);
+    } while (h.status < 200 && !early);
+    if (h.status < 200) {
+        /* a 100 Continue in the middle of the body (no Expect was sent): the
+         * body cannot be finished on this connection */
+        snprintf(rs->err, sizeof rs->err, "interim answer %d before the body's end", h.status);
+        return NET_EPROTO;
+    }
     rs->status = h.status;
     rs->retry_after = h.retry_after;
     rs->date = h.date;
     if ((rc = read_body(c, rq, &h, rs)) != 0)
         return rc;
-    if (h.close || (!h.chunked && h.content_length < 0))
+    if (early || h.close || (!h.chunked && h.content_length < 0))
         net_client_close(c);
     return 0;
 }

@@ -239,6 +239,7 @@ static struct {
     int close_after[MAX_ANS];       /* close the connection after answer i */
     int nans;
     int silent;                     /* read requests, never answer */
+    int early;                      /* answer after the head, read no body, close */
     size_t split;                   /* write answers in pieces of this many bytes */
     int accepts, requests;
     char first_line[4][256];        /* request lines seen */
@@ -278,6 +279,10 @@ static int read_request(int fd)
                  (int)strcspn(buf, "\r"), buf);
     if ((p = strcasestr(buf, "\r\nContent-Length: ")) != NULL && p < buf + hl)
         cl = atol(p + 18);
+    if (srv.early) {
+        srv.requests++;
+        return 1;
+    }
     srv.body_bytes += len - (size_t)hl;
     for (size_t i = (size_t)hl; i < len; i++)
         srv.body_sum += (uint64_t)(uint8_t)buf[i] * ((i - (size_t)hl) % 251 + 1);
@@ -317,7 +322,7 @@ static void *serve(void *arg)
                 if (srv.split)
                     usleep(1000);
             }
-            if (srv.close_after[i])
+            if (srv.close_after[i] || srv.early)
                 break;
         }
         close(fd);
@@ -593,6 +598,38 @@ START_TEST(test_body_from_file)
 }
 END_TEST
 
+/* A server that answers 413 as soon as it has the head, reads none of a
+ * 4 MB body and closes (sent slowly, so the close comes mid-body): the client stops sending and returns the 413 (the
+ * uploader dead-letters on it), not a broken connection. */
+START_TEST(test_early_answer)
+{
+    struct net_client *c;
+    uint8_t body[128];
+    struct net_response rs = { .body = body, .body_cap = sizeof body };
+    size_t len = 4u << 20;
+    uint8_t *payload = calloc(1, len);
+    char url[64];
+    /* at 2 MB/s the server's close comes while the body is still going out */
+    struct net_request rq = { .method = "POST", .url = url, .body = payload, .body_len = len,
+                              .timeout_s = 20, .truncate = 1, .max_send_bps = 2u << 20 };
+
+    ck_assert_ptr_nonnull(payload);
+    srv.ans[0] = "HTTP/1.1 413 Payload Too Large\r\nContent-Length: 15\r\n\r\n{\"error\":\"big\"}";
+    srv.nans = 1;
+    srv.early = 1;
+    srv_start();
+    snprintf(url, sizeof url, "http://127.0.0.1:%u/up", srv.port);
+    ck_assert_int_eq(net_client_new(NULL, NULL, &c), 0);
+    int64_t t0 = now_ms();
+    ck_assert_int_eq(net_request(c, &rq, &rs), 0);
+    ck_assert_int_eq(rs.status, 413);
+    ck_assert_str_eq((char *)body, "{\"error\":\"big\"}");
+    ck_assert_int_lt(now_ms() - t0, 1500);      /* stopped, not 2 s of sending */
+    net_client_free(c);
+    free(payload);
+}
+END_TEST
+
 START_TEST(test_refused_and_bad_url)
 {
     struct net_client *c;
@@ -702,6 +739,7 @@ Suite *net_suite(void)
     tcase_add_test(io, test_abort);
     tcase_add_test(io, test_rate_cap);
     tcase_add_test(io, test_body_from_file);
+    tcase_add_test(io, test_early_answer);
     tcase_add_test(io, test_refused_and_bad_url);
     tcase_add_test(io, test_plain_proxy);
     tcase_add_test(io, test_connect_proxy_refused);

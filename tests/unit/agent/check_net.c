@@ -8,6 +8,7 @@
 #include <arpa/inet.h>
 #include <check.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -630,6 +631,54 @@ START_TEST(test_early_answer)
 }
 END_TEST
 
+/* The connect timeout, on loopback: a listener whose accept queue is full
+ * drops new SYNs, so a connect hangs until connect_timeout_s, well before
+ * the whole-request timeout. */
+START_TEST(test_connect_timeout)
+{
+    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    socklen_t sl = sizeof sa;
+    int lfd = socket(AF_INET, SOCK_STREAM, 0), fill[8], nfill = 0, hung = 0;
+    struct net_client *c;
+    struct net_response rs = { 0 };
+    char url[64];
+    struct net_request rq = { .method = "GET", .url = url, .connect_timeout_s = 1, .timeout_s = 20 };
+    int64_t t0;
+    int rc;
+
+    ck_assert_int_eq(bind(lfd, (struct sockaddr *)&sa, sizeof sa), 0);
+    ck_assert_int_eq(listen(lfd, 0), 0);
+    ck_assert_int_eq(getsockname(lfd, (struct sockaddr *)&sa, &sl), 0);
+    /* fill the queue (backlog 0 holds one or two) with connections nobody accepts */
+    for (; nfill < 8; nfill++) {
+        struct pollfd pfd;
+        fill[nfill] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        connect(fill[nfill], (struct sockaddr *)&sa, sizeof sa);
+        pfd.fd = fill[nfill];
+        pfd.events = POLLOUT;
+        if (poll(&pfd, 1, 300) == 0) {
+            nfill++;
+            hung = 1;
+            break;              /* this one hangs: the queue is full */
+        }
+    }
+    /* a kernel that accepts past the backlog cannot show it: say so, loudly */
+    ck_assert_msg(hung, "the listener accepted 8 connections past a backlog of 0");
+    snprintf(url, sizeof url, "http://127.0.0.1:%u/", ntohs(sa.sin_port));
+    ck_assert_int_eq(net_client_new(NULL, NULL, &c), 0);
+    t0 = now_ms();
+    rc = net_request(c, &rq, &rs);
+    ck_assert_int_eq(rc, NET_ETIMEDOUT);
+    ck_assert_int_ge(now_ms() - t0, 900);
+    ck_assert_int_lt(now_ms() - t0, 5000);
+    ck_assert(strstr(rs.err, "connect") != NULL);
+    net_client_free(c);
+    for (int i = 0; i < nfill; i++)
+        close(fill[i]);
+    close(lfd);
+}
+END_TEST
+
 START_TEST(test_refused_and_bad_url)
 {
     struct net_client *c;
@@ -736,6 +785,7 @@ Suite *net_suite(void)
     tcase_add_test(io, test_body_bound);
     tcase_add_test(io, test_malformed_answers);
     tcase_add_test(io, test_timeout);
+    tcase_add_test(io, test_connect_timeout);
     tcase_add_test(io, test_abort);
     tcase_add_test(io, test_rate_cap);
     tcase_add_test(io, test_body_from_file);

@@ -657,6 +657,109 @@ START_TEST(test_planes_from_ring)
 }
 END_TEST
 
+/* Two envelopes of the same snapshot: the same header (but the payload
+ * length), the same samples decoded bit for bit, compressed sizes within 1 %. */
+static void same_snapshot(const uint8_t *a, size_t la, const uint8_t *b, size_t lb)
+{
+    struct wire_meta ma, mb;
+    struct wire_view va, vb;
+    void *sa, *sb;
+
+    ck_assert_int_eq(wire_parse(a, la, &ma, &va), WIRE_OK);
+    ck_assert_int_eq(wire_parse(b, lb, &mb, &vb), WIRE_OK);
+    ck_assert_uint_eq(va.payload - a, vb.payload - b);
+    ck_assert(memcmp(a, b, 12) == 0);
+    ck_assert(memcmp(a + 16, b + 16, (size_t)(va.payload - a) - 16) == 0);
+    ck_assert_uint_le(lb > la ? lb - la : la - lb, la / 100 + 64);
+    sa = decode_all(a, la, &ma);
+    sb = decode_all(b, lb, &mb);
+    ck_assert(memcmp(sa, sb, wire_samples_bytes(&ma)) == 0);
+    free(sa);
+    free(sb);
+}
+
+/* The streaming encoder (one plane of scratch) writes the same snapshot as
+ * the whole-content one: the same header and samples; zstd's frame differs
+ * by a few bytes (input fed a plane at a time is buffered and cut into blocks
+ * differently).  From one piece and from a ring split at every interesting
+ * point, int16 and float32, 1 and 8 channels, every v2 flag set; a window
+ * shorter than the longest (the agent's buffers are sized once); a scratch
+ * one byte short is refused. */
+START_TEST(test_stream_matches_whole)
+{
+    static const uint8_t kinds[] = { WIRE_I16, WIRE_F32 };
+    static const uint16_t flagsets[] = { WIRE_FLAGS_V2_DEFAULT, WIRE_FLAG_PREDICT,
+                                         WIRE_FLAG_PREDICT | WIRE_FLAG_SHUFFLE, WIRE_FLAG_SHUFFLE, 0 };
+    static const unsigned chans[] = { 1, 8 };
+    const uint32_t n = 3 * 4096 + 100, cap = n + 37;
+    const size_t splits[] = { 1, 4096, 8193, n };
+    ZSTD_CCtx *cctx = ZSTD_createCCtx();
+
+    keys_init();
+    for (size_t t = 0; t < 2; t++)
+        for (size_t ci = 0; ci < 2; ci++) {
+            unsigned C = chans[ci];
+            struct wire_meta m;
+            meta_fill(&m, kinds[t], C, 1000, n - 1000);
+            size_t size = wire_sample_size(kinds[t]), scap = wire_encode_v2_scratch_bound(&m);
+            size_t sscap = wire_encode_v2_stream_scratch_bound(&m);
+            size_t ocap = wire_encode_v2_bound(&m), len, len2;
+            uint8_t *planar = samples_make(&m, 7, 3), *ring = malloc(C * cap * size);
+            uint8_t *scratch = malloc(scap), *sscratch = malloc(sscap);
+            uint8_t *a = malloc(ocap), *b = malloc(ocap);
+
+            ck_assert(ring && scratch && sscratch && a && b);
+            ck_assert(C > 1 ? sscap < scap : sscap == scap);
+            for (size_t f = 0; f < sizeof flagsets / sizeof flagsets[0]; f++) {
+                uint16_t fl = flagsets[f];
+                struct wire_planes whole_src = { planar, NULL, n, n };
+
+                ck_assert_int_eq(wire_encode_v2_ctx(cctx, &m, planar, g_sk, 0, fl, scratch, scap,
+                                                    a, ocap, &len), WIRE_OK);
+                ck_assert_int_eq(wire_encode_v2_planes_stream(cctx, &m, &whole_src, g_sk, 0, fl,
+                                                              sscratch, sscap, b, ocap, &len2),
+                                 WIRE_OK);
+                same_snapshot(a, len, b, len2);
+                for (size_t k = 0; (fl & WIRE_FLAG_PREDICT) && k < sizeof splits / sizeof splits[0]; k++) {
+                    size_t head = splits[k], start = cap - head;
+                    for (unsigned c = 0; c < C; c++) {
+                        memcpy(ring + (c * cap + start) * size, planar + c * n * size, head * size);
+                        memcpy(ring + c * cap * size, planar + (c * n + head) * size,
+                               (n - head) * size);
+                    }
+                    struct wire_planes src = { ring + start * size, ring, head, cap };
+                    ck_assert_int_eq(wire_encode_v2_planes_stream(cctx, &m, &src, g_sk, 0, fl,
+                                                                  sscratch, sscap, b, ocap, &len2),
+                                     WIRE_OK);
+                    same_snapshot(a, len, b, len2);
+                }
+            }
+            struct wire_planes whole_src = { planar, NULL, n, n };
+            ck_assert_int_eq(wire_encode_v2_planes_stream(cctx, &m, &whole_src, g_sk, 0,
+                                                          WIRE_FLAGS_V2_DEFAULT, sscratch,
+                                                          sscap - 1, b, ocap, &len2),
+                             WIRE_ETOOBIG);
+            /* a shorter window into buffers sized for this one */
+            struct wire_meta m2 = m;
+            uint8_t *shortw = malloc((size_t)C * 6000 * size);
+            ck_assert(shortw != NULL);
+            m2.post_samples = 5000;
+            for (unsigned c = 0; c < C; c++)
+                memcpy(shortw + (size_t)c * 6000 * size, planar + (size_t)c * n * size, 6000 * size);
+            ck_assert_int_eq(wire_encode_v2_ctx(cctx, &m2, shortw, g_sk, 0, WIRE_FLAGS_V2_DEFAULT,
+                                                scratch, scap, a, ocap, &len), WIRE_OK);
+            struct wire_planes short_src = { planar, NULL, 6000, n };
+            ck_assert_int_eq(wire_encode_v2_planes_stream(cctx, &m2, &short_src, g_sk, 0,
+                                                          WIRE_FLAGS_V2_DEFAULT, sscratch, sscap,
+                                                          b, ocap, &len2), WIRE_OK);
+            same_snapshot(a, len, b, len2);
+            free(shortw);
+            free(planar), free(ring), free(scratch), free(sscratch), free(a), free(b);
+        }
+    ZSTD_freeCCtx(cctx);
+}
+END_TEST
+
 Suite *wire2_suite(void);
 
 Suite *wire2_suite(void)
@@ -675,6 +778,7 @@ Suite *wire2_suite(void)
     tcase_add_test(tc, test_physical);
     tcase_add_test(tc, test_lanes_match_scalar);
     tcase_add_test(tc, test_planes_from_ring);
+    tcase_add_test(tc, test_stream_matches_whole);
     tcase_add_test(hostile, test_hostile_header);
     tcase_add_test(hostile, test_hostile_records);
     tcase_add_test(golden, test_vectors_v2);

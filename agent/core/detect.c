@@ -298,8 +298,8 @@ void detect_config_resolve(struct detect_config *cfg, double rate)
          * noise; of process data they are the plant's routine.  A record
          * among the last 1e5 samples of a waveform is 10 s of its peaks,
          * far from rare for a second of it: the level and the features
-         * judge its impulses, and the range detector would cost a tenth of
-         * the sample path there for nothing they do not see. */
+         * judge its impulses, and the range detector would add 7 % to the
+         * sample path's instructions there for little they do not see. */
         if (proc)
             cfg->enable &= ~DETECT_FEATURE;
         else

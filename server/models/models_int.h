@@ -9,12 +9,13 @@
 #include "server/models/models.h"
 
 enum models_stmt {
-    M_INSERT,       /* dataset, version, kind, by -> id (no row: no such version) */
+    M_INSERT,       /* dataset, version, kind, by, feature_set (NULL: the kind's) -> id (no row: no such version) */
     M_GET,          /* id -> the model's row */
-    M_CLAIM,        /* id -> dataset_id, version, kind when it was queued */
+    M_CLAIM,        /* id -> dataset_id, version, kind, feature_set when it was queued */
     M_DONE,         /* id, metrics, test_vector, blob (binary), header */
     M_FAILED,       /* id, error */
     M_KINEMATICS,   /* dataset, version -> the distinct shaft speeds and bearings of its machines (<= 2) */
+    M_SCHEDULED,    /* dataset, version -> snapshot_id of its scheduled baseline snapshots */
     M_COUNT
 };
 
@@ -42,8 +43,21 @@ typedef struct json_t json_t;
  * the few-shot learner and the baselines on the same windows, figures with
  * 95% intervals or null with a reason.  Windows whose label has weight < 1
  * (a rule's) are neither taught nor tested: a figure rests on human labels. */
+/* Features fitted on the data (the relations set's map): the evaluation
+ * asks for the vectors of the version's rows rows[0..n) computed with what
+ * was fitted outside fold `held` (a row's fold: its group modulo
+ * MODELS_EVAL_FOLDS); param_bytes is the learner's budget less what the
+ * fitted features take on the device. */
+#define MODELS_EVAL_FOLDS 10u
+struct models_refit {
+    int (*features)(void *ctx, const size_t *rows, uint32_t n, uint32_t held, float *x);
+    void *ctx;
+    uint32_t param_bytes;
+};
+/* refit NULL: X is every row's vector, the same in every fold. */
 json_t *models__evaluation(const float *X, const int *y, const float *weight,
                            const uint32_t *group, size_t n, uint16_t d,
-                           const struct featureset_spec *fs, const struct ds_info *in);
+                           const struct featureset_spec *fs, const struct ds_info *in,
+                           const struct models_refit *refit);
 
 #endif

@@ -167,7 +167,10 @@ out:
 }
 
 /* Windows of the agents' scheduled baseline snapshots (detector
- * "schedule") that nobody labeled as something else: assumed normal. */
+ * "schedule") whose label in the version is the normal class, from any
+ * source (a rule's too: a baseline taken on a schedule is normal unless
+ * someone said otherwise): assumed normal.  A version holds labeled
+ * windows only, so an unlabeled baseline snapshot is not among them. */
 static int relations_mark_scheduled(const struct ds_info *in, struct trainset *t)
 {
     char db[24], vb[16];
@@ -972,8 +975,8 @@ static json_t *features_json(const struct trainset *t, const struct featureset_s
                                       t->rel->explained, "variance_kept", RELATIONS_VAR_KEEP,
                                       "fit_windows", (json_int_t)t->rel_fit_rows, "fit_on",
                                       "windows labeled normal by a human and windows of scheduled "
-                                      "baseline snapshots (detector schedule) not labeled "
-                                      "otherwise; in cross-validation and the evaluation, only "
+                                      "baseline snapshots (detector schedule) labeled normal by "
+                                      "any source; in cross-validation and the evaluation, only "
                                       "those outside the held-out fold"));
     return j;
 }

@@ -510,6 +510,25 @@ START_TEST(test_models)
         ck_assert_ptr_nonnull(strstr(rep.body, "precursor_model_rel_basis"));
         free(rep.body);
         json_decref(m);
+
+        /* Normal labels cut to each snapshot's first window (8 in all):
+         * too few to fit the map on, refused with the count. */
+        testsrv_sql("UPDATE labels SET end_s = 0.064 WHERE class = 'normal'");
+        ck_assert_int_eq(post_json(&f, "/api/v1/datasets/1/versions", NULL, f.token, &rep), 201);
+        free(rep.body);
+        ck_assert_int_eq(post_json(&f, "/api/v1/models",
+                                   "{\"dataset_id\":1,\"version\":2,\"kind\":\"fewshot\","
+                                   "\"feature_set\":\"relations\"}", f.token, &rep), 202);
+        j = testsrv_json(&rep);
+        id = (long)json_integer_value(json_object_get(j, "id"));
+        json_decref(j);
+        free(rep.body);
+        snprintf(path, sizeof path, "/api/v1/models/%ld", id);
+        m = wait_for(&f, path, "status", "failed");
+        ck_assert_str_eq(json_string_value(json_object_get(m, "status")), "failed");
+        ck_assert_msg(strstr(json_string_value(json_object_get(m, "error")), "the version has 8, it needs at least 10"),
+                      "%s", json_string_value(json_object_get(m, "error")));
+        json_decref(m);
     }
     ck_assert_int_eq(http(&f, "GET", "/api/v1/models/777", NULL, 0, f.token, &rep), 404);
     free(rep.body);

@@ -942,11 +942,11 @@ static json_t *device_json(const struct model *m, const struct featureset_spec *
      * device's flash beside the model's (the learner was held to the
      * budget less the map) */
     if (j && fs->id == FEATURESET_RELATIONS) {
-        json_object_set_new(j, "feature_map_bytes",
-                            json_integer((json_int_t)(4u * (2u + m->rel_rank) * m->channel_count)));
-        json_object_set_new(j, "param_and_map_bytes",
-                            json_integer((json_int_t)(params + 4u * (2u + m->rel_rank) *
-                                                                   m->channel_count)));
+        /* the model's channel count is set when it is packaged, after this */
+        size_t map = 4u * (2u + m->rel_rank) * in->channel_count;
+
+        json_object_set_new(j, "feature_map_bytes", json_integer((json_int_t)map));
+        json_object_set_new(j, "param_and_map_bytes", json_integer((json_int_t)(params + map)));
     }
     return j;
 }

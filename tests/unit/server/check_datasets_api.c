@@ -387,6 +387,11 @@ START_TEST(test_split_impossible_422)
 }
 END_TEST
 
+static json_t *fs_rel(json_t *features)
+{
+    return json_object_get(features, "relations");
+}
+
 START_TEST(test_models)
 {
     struct fx f;
@@ -493,6 +498,15 @@ START_TEST(test_models)
         ck_assert_ptr_nonnull(json_object_get(ev, "fewshot"));
         ck_assert_int_le(json_integer_value(json_object_get(json_object_get(met, "device"),
                                                             "param_and_map_bytes")), 7168);
+        /* 2 channels at rank 1: (2 + 1) x 2 floats of map beside the parameters */
+        ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(met, "device"),
+                                                            "feature_map_bytes")),
+                         4 * (2 + json_integer_value(json_object_get(fs_rel(fs), "rank"))) * 2);
+        ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(met, "device"),
+                                                            "param_and_map_bytes")),
+                         json_integer_value(json_object_get(json_object_get(met, "device"), "param_bytes")) +
+                         json_integer_value(json_object_get(json_object_get(met, "device"),
+                                                            "feature_map_bytes")));
         ck_assert_int_eq(json_array_size(json_object_get(json_object_get(m, "test_vector"), "input")), 5);
         snprintf(path, sizeof path, "/api/v1/models/%ld/blob", id);
         ck_assert_int_eq(http(&f, "GET", path, NULL, 0, f.token, &rep), 200);

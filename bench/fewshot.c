@@ -159,7 +159,7 @@ static void simple_spectral(const float *x, uint32_t n, float *scratch, float *p
 static void extractor(uint16_t id, const float *x, uint32_t n, float fs, float *scratch, size_t ns,
                       const struct featureset_kin *kin, float *out)
 {
-    struct featureset_spec sp = { id, 1, n, n, fs, FEATURESET_NO_KIN };
+    struct featureset_spec sp = { id, 1, n, n, fs, FEATURESET_NO_KIN, NULL };
 
     if (kin)
         sp.kin = *kin;
@@ -173,7 +173,7 @@ static void extractor(uint16_t id, const float *x, uint32_t n, float fs, float *
 static size_t extractor_scratch(uint32_t n, float fs)
 {
     struct featureset_spec sp = { FEATURESET_SPECTRAL, FEATURESET_SPECTRAL_VERSION, n, n, fs,
-                                  FEATURESET_NO_KIN };
+                                  FEATURESET_NO_KIN, NULL };
 
     return featureset_scratch_floats(&sp);
 }

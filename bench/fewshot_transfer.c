@@ -112,7 +112,7 @@ static void make(const struct machine *m, struct rows *r, float *scratch, size_t
             for (int sev = 1; sev <= (cls ? 3 : 1); sev++) {
                 struct featureset_spec spec = { FEATURESET_ENVELOPE, FEATURESET_ENVELOPE_VERSION, N, N, FS,
                                                 { (float)m->fr[sp], m->b.n_elements, m->b.ball_d,
-                                                  m->b.pitch_d, m->b.contact_deg } };
+                                                  m->b.pitch_d, m->b.contact_deg }, NULL };
                 uint32_t g = r->n_rec++;
 
                 for (int w = 0; w < PER_REC; w++) {
@@ -143,7 +143,7 @@ int main(void)
     const struct machine target = { { 9, 7.94f, 39.04f, 0.0f }, { 29.95, 29.53 }, 3400.0, 1.0, 2 };
     const struct machine related = { { 8, 6.746f, 28.50f, 0.0f }, { 24.0, 0 }, 2500.0, 2.0, 1 };
     struct featureset_spec sp = { FEATURESET_ENVELOPE, FEATURESET_ENVELOPE_VERSION, N, N, FS,
-                                  { 30.0f, 9, 7.94f, 39.04f, 0.0f } };
+                                  { 30.0f, 9, 7.94f, 39.04f, 0.0f }, NULL };
     size_t ns = featureset_scratch_floats(&sp);
     float *scratch = malloc(ns * sizeof *scratch);
     struct rows t = { 0 }, r = { 0 };

@@ -8,7 +8,7 @@
  *   off  size  field
  *     0     4  magic "PRMD"
  *     4     1  version major (2; 1 refused: it recorded no feature set)
- *     5     1  version minor (1; readers accept any)
+ *     5     1  version minor (0..4, what the blob uses; readers accept any)
  *     6     1  kind (1 anomaly, 2 centroid, 3 fewshot: nearest prototype)
  *     7     1  channel_count (1..64)
  *     8     2  n_features (1..512)
@@ -29,8 +29,11 @@
  *   112     4  feature hop, samples
  *   116     4  sample rate, Hz (float)
  *   120    20  feature set 3 (envelope) only: shaft Hz, rolling elements (u32),
- *              element and pitch diameter, contact angle (floats); K = 20,
- *              else K = 0
+ *              element and pitch diameter, contact angle (floats); K = 20
+ *   120     K  feature set 4 (relations) only: rank (u32, < channel_count),
+ *              mean[C], scale[C], basis[C][rank] (floats, C = channel_count);
+ *              K = 4 + 4 (2 + rank) C
+ *              (K = 0 for the other sets)
  *  120+K  4*P  params
  *  120+K+4P 64  Ed25519 signature over every byte before it
  *
@@ -344,6 +347,40 @@ static int fewshot_check(const struct model *m)
                                                                                   : MODEL_EFIELD;
 }
 
+static void model_relations_view(const struct model *m, struct relations_map *rm)
+{
+    uint32_t C = m->channel_count;
+
+    *rm = (struct relations_map){ C, m->rel_rank, m->rel, m->rel + C, m->rel + 2u * C };
+}
+
+uint32_t model_relations_len(const struct model *m)
+{
+    if (m->features.id != FEATURESET_RELATIONS)
+        return 0;
+    return 4u + 4u * (2u + m->rel_rank) * m->channel_count;
+}
+
+void model_feature_spec(const struct model *m, struct relations_map *map,
+                        struct featureset_spec *out)
+{
+    *out = m->features;
+    out->rel = 0;
+    if (m->features.id == FEATURESET_RELATIONS) {
+        model_relations_view(m, map);
+        out->rel = map;
+    }
+}
+
+size_t model_scratch_floats(const struct model *m)
+{
+    struct relations_map rm;
+    struct featureset_spec fs;
+
+    model_feature_spec(m, &rm, &fs);
+    return featureset_scratch_floats(&fs);
+}
+
 int model_check(const struct model *m)
 {
     if ((m->kind != MODEL_ANOMALY && m->kind != MODEL_CENTROID && m->kind != MODEL_FEWSHOT) ||
@@ -370,6 +407,19 @@ int model_check(const struct model *m)
             return MODEL_EFIELD;
     if (m->kind == MODEL_ANOMALY && !(m->params[2u * m->n_features] > 0.0f))
         return MODEL_EFIELD;
+    /* The map travels with set 4 only, its rank below the channel count
+     * (what sizes its section), every value finite, every scale positive. */
+    if (m->features.id == FEATURESET_RELATIONS) {
+        struct relations_map rm;
+
+        if (m->channel_count < 2 || m->rel_rank >= m->channel_count)
+            return MODEL_EFIELD;
+        model_relations_view(m, &rm);
+        if (relations_check(&rm) != RELATIONS_OK)
+            return MODEL_EFIELD;
+    } else if (m->rel_rank != 0) {
+        return MODEL_EFIELD;
+    }
     /* Window, hop and rate are bounded whatever the set: a reader that does
      * not know the set still reports sane numbers in its refusal. */
     if (m->features.window < FEATURESET_MIN_WINDOW || m->features.window > FEATURESET_MAX_WINDOW ||
@@ -381,15 +431,16 @@ int model_check(const struct model *m)
 
 const char *model_features_unsupported(const struct model *m)
 {
+    struct relations_map rm;
+    struct featureset_spec fs;
     const char *why;
-    unsigned per;
 
     if (!m)
         return "no model";
-    if ((why = featureset_unsupported(&m->features, m->channel_count)) != 0)
+    model_feature_spec(m, &rm, &fs);
+    if ((why = featureset_unsupported(&fs, m->channel_count)) != 0)
         return why;
-    per = featureset_per_channel(m->features.id, m->features.version);
-    if ((uint32_t)per * m->channel_count != m->n_features)
+    if (featureset_count(fs.id, fs.version, m->channel_count) != m->n_features)
         return "n_features is not what the feature set gives for the model's channels";
     return 0;
 }
@@ -406,7 +457,7 @@ int model_encode(struct model *m, const uint8_t sk[MODEL_SK_LEN], uint8_t **out,
         return rc;
     if (sodium_init() < 0)
         return MODEL_ENOMEM;
-    kin = m->features.id == FEATURESET_ENVELOPE ? MODEL_KIN_LEN : 0;
+    kin = m->features.id == FEATURESET_ENVELOPE ? MODEL_KIN_LEN : model_relations_len(m);
     len = MODEL_FIXED_LEN + kin + 4u * (size_t)m->param_count + MODEL_SIG_LEN;
     b = calloc(1, len);
     if (!b)
@@ -415,7 +466,11 @@ int model_encode(struct model *m, const uint8_t sk[MODEL_SK_LEN], uint8_t **out,
     memcpy(b, MODEL_MAGIC, 4);
     b[4] = MODEL_VERSION_MAJOR;
     /* the minor that says what a blob uses, so 2.0 blobs stay byte for byte what they were */
-    b[5] = m->n_selected ? 3 : kin ? 2 : m->kind == MODEL_FEWSHOT ? 1 : 0;
+    b[5] = m->features.id == FEATURESET_RELATIONS ? 4
+           : m->n_selected                       ? 3
+           : kin                                 ? 2
+           : m->kind == MODEL_FEWSHOT            ? 1
+                                                 : 0;
     b[6] = m->kind;
     b[7] = m->channel_count;
     put16(b + 8, m->n_features);
@@ -435,7 +490,11 @@ int model_encode(struct model *m, const uint8_t sk[MODEL_SK_LEN], uint8_t **out,
     put32(b + 108, m->features.window);
     put32(b + 112, m->features.hop);
     putf(b + 116, m->features.sample_rate);
-    if (kin) {
+    if (m->features.id == FEATURESET_RELATIONS) {
+        put32(b + 120, m->rel_rank);
+        for (uint32_t i = 0; i < (2u + m->rel_rank) * m->channel_count; i++)
+            putf(b + 124 + 4u * i, m->rel[i]);
+    } else if (kin) {
         putf(b + 120, m->features.kin.shaft_hz);
         put32(b + 124, m->features.kin.n_elements);
         putf(b + 128, m->features.kin.ball_d);
@@ -477,6 +536,18 @@ int model_parse(const uint8_t *buf, size_t len, struct model *out)
     if (pc > MODEL_MAX_PARAMS)
         return MODEL_ETOOBIG;
     kin = get16(buf + 104) == FEATURESET_ENVELOPE ? MODEL_KIN_LEN : 0;
+    if (get16(buf + 104) == FEATURESET_RELATIONS) {
+        /* the map's rank sizes its section: bounded by the channel count
+         * (itself bounded) before it sizes anything */
+        uint32_t C = buf[7], rank;
+
+        if (len < MODEL_FIXED_LEN + 4u + MODEL_SIG_LEN)
+            return MODEL_ETRUNCATED;
+        rank = get32(buf + 120);
+        if (C < 2 || C > RELATIONS_MAX_CH || rank >= C)
+            return MODEL_EFIELD;
+        kin = 4u + 4u * (2u + rank) * C;
+    }
     if (len < MODEL_FIXED_LEN + kin + 4u * (size_t)pc + MODEL_SIG_LEN)
         return MODEL_ETRUNCATED;
     if (len != MODEL_FIXED_LEN + kin + 4u * (size_t)pc + MODEL_SIG_LEN)
@@ -512,7 +583,11 @@ int model_parse(const uint8_t *buf, size_t len, struct model *out)
     m->features.window = get32(buf + 108);
     m->features.hop = get32(buf + 112);
     m->features.sample_rate = getf(buf + 116);
-    if (kin) {
+    if (m->features.id == FEATURESET_RELATIONS) {
+        m->rel_rank = get32(buf + 120);
+        for (uint32_t i = 0; i < (2u + m->rel_rank) * m->channel_count; i++)
+            m->rel[i] = getf(buf + 124 + 4u * i);
+    } else if (kin) {
         m->features.kin.shaft_hz = getf(buf + 120);
         m->features.kin.n_elements = get32(buf + 124);
         m->features.kin.ball_d = getf(buf + 128);

@@ -27,8 +27,15 @@ size_t relations_scratch_floats(const struct relations_map *m)
     return relations_check(m) == RELATIONS_OK ? (size_t)3 * m->n_ch + m->rank : 0;
 }
 
-int relations_features(const struct relations_map *m, const float *x, uint32_t n, uint32_t stride,
-                       float *scratch, size_t scratch_floats, float *out)
+size_t relations_hold_scratch_floats(const struct relations_map *m)
+{
+    return relations_check(m) == RELATIONS_OK ? relations_scratch_floats(m) + m->n_ch : 0;
+}
+
+/* The features; with hold (n_ch floats after the scratch) non-finite samples
+ * are held, without they refuse the window. */
+static int features(const struct relations_map *m, const float *x, uint32_t n, uint32_t stride,
+                    float *scratch, size_t scratch_floats, float *out, int hold)
 {
     int rc = relations_check(m);
     if (rc != RELATIONS_OK)
@@ -36,18 +43,26 @@ int relations_features(const struct relations_map *m, const float *x, uint32_t n
     if (!x || !out || n < 1 || stride < n)
         return RELATIONS_EINVAL;
     uint32_t C = m->n_ch, K = m->rank;
-    if (!scratch || scratch_floats < relations_scratch_floats(m))
+    if (!scratch || scratch_floats < (hold ? relations_hold_scratch_floats(m) : relations_scratch_floats(m)))
         return RELATIONS_EINVAL;
-    float *z = scratch, *t = z + C, *mean = t + K, *m2 = mean + C;
-    for (uint32_t c = 0; c < C; c++)
+    float *z = scratch, *t = z + C, *mean = t + K, *m2 = mean + C, *last = m2 + C;
+    for (uint32_t c = 0; c < C; c++) {
         mean[c] = m2[c] = 0;
+        if (hold)
+            last[c] = m->mean[c];
+    }
     /* Welford per channel: a float sum of squares less the squared mean
      * would cancel when the residual barely moves */
     for (uint32_t s = 0; s < n; s++) {
         for (uint32_t c = 0; c < C; c++) {
             float v = x[(size_t)c * stride + s];
-            if (!isfinite(v))
+            if (hold) {
+                if (isfinite(v))
+                    last[c] = v;
+                v = last[c];
+            } else if (!isfinite(v)) {
                 return RELATIONS_ENONFINITE;
+            }
             z[c] = (v - m->mean[c]) / m->scale[c];
         }
         for (uint32_t k = 0; k < K; k++) {
@@ -74,4 +89,16 @@ int relations_features(const struct relations_map *m, const float *x, uint32_t n
     }
     out[2 * C] = logf(spe + RELATIONS_SPE_FLOOR);
     return RELATIONS_OK;
+}
+
+int relations_features(const struct relations_map *m, const float *x, uint32_t n, uint32_t stride,
+                       float *scratch, size_t scratch_floats, float *out)
+{
+    return features(m, x, n, stride, scratch, scratch_floats, out, 0);
+}
+
+int relations_features_hold(const struct relations_map *m, const float *x, uint32_t n,
+                            uint32_t stride, float *scratch, size_t scratch_floats, float *out)
+{
+    return features(m, x, n, stride, scratch, scratch_floats, out, 1);
 }

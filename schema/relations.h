@@ -60,4 +60,14 @@ size_t relations_scratch_floats(const struct relations_map *m);
 int relations_features(const struct relations_map *m, const float *x, uint32_t n, uint32_t stride,
                        float *scratch, size_t scratch_floats, float *out);
 
+/* Scratch of relations_features_hold: relations_scratch_floats + n_ch. */
+size_t relations_hold_scratch_floats(const struct relations_map *m);
+
+/* relations_features, but a non-finite sample is taken as the channel's
+ * last finite one in the window, or before any as m->mean of the channel
+ * (no residual): what the "relations" feature set computes (featureset.h),
+ * so one broken sample cannot refuse a window on the device. */
+int relations_features_hold(const struct relations_map *m, const float *x, uint32_t n,
+                            uint32_t stride, float *scratch, size_t scratch_floats, float *out);
+
 #endif

@@ -48,7 +48,7 @@ static unsigned char arena[16384];
 /* a relation map of 2 channels, rank 1, in flash as a model would carry it */
 static const float rel_mean[2] = { 0, 0 }, rel_scale[2] = { 1, 1 }, rel_basis[2] = { 0.7071f, 0.7071f };
 static const struct relations_map rel = { 2, 1, rel_mean, rel_scale, rel_basis };
-static float rel_scratch[3 * 2 + 1], rel_out[RELATIONS_NFEAT(2)];
+static float rel_scratch[3 * 2 + 1 + 2], rel_out[RELATIONS_NFEAT(2)];   /* relations_hold_scratch_floats */
 static float feat[2 * FEATURESET_SPECTRAL_NFEAT];
 static float fs_scratch[256 + 3 * 256 + 32 + 3];   /* featureset_scratch_floats, window 256 */
 /* spectral features of a 1024-sample frame with bearing geometry */
@@ -83,14 +83,17 @@ int main(void)
             if (capture_cut(&ring, &w, window) != 0)
                 return 2;
             /* a model's feature vector over the cut window */
-            struct featureset_spec fs = { FEATURESET_STATS, FEATURESET_STATS_VERSION, 32, 32, 1000.0f, FEATURESET_NO_KIN };
+            struct featureset_spec fs = { FEATURESET_STATS, FEATURESET_STATS_VERSION, 32, 32, 1000.0f, FEATURESET_NO_KIN, 0 };
             if (featureset_compute(&fs, window, 32, 2, 0, 0, feat) != 0)
                 return 3;
-            struct featureset_spec sp = { FEATURESET_SPECTRAL, FEATURESET_SPECTRAL_VERSION, 64, 64, 1000.0f, FEATURESET_NO_KIN };
+            struct featureset_spec sp = { FEATURESET_SPECTRAL, FEATURESET_SPECTRAL_VERSION, 64, 64, 1000.0f, FEATURESET_NO_KIN, 0 };
             if (featureset_compute(&sp, window, 64, 2, fs_scratch, sizeof fs_scratch / sizeof *fs_scratch,
                                    feat) != 0)
                 return 3;
-            if (relations_features(&rel, window, 64, 64, rel_scratch, sizeof rel_scratch / sizeof *rel_scratch,
+            /* the relations set, its map from the model blob */
+            struct featureset_spec rs = { FEATURESET_RELATIONS, FEATURESET_RELATIONS_VERSION, 64, 64, 1000.0f,
+                                          FEATURESET_NO_KIN, &rel };
+            if (featureset_compute(&rs, window, 64, 2, rel_scratch, sizeof rel_scratch / sizeof *rel_scratch,
                                    rel_out) != 0)
                 return 3;
             for (unsigned i = 0; i < 1024; i++)
@@ -114,5 +117,5 @@ echo "m4: spectral features alone (schema/spectral.o):"
 arm-none-eabi-size "$out/obj/spectral.o"
 echo "m4: the feature sets alone (schema/featureset.c; RAM is the caller's window and vector):"
 arm-none-eabi-size "$out/obj/featureset.o"
-echo "m4: relation features alone (schema/relations.c; the map is the model's, the scratch 3 n_ch + rank floats):"
+echo "m4: relation features alone (schema/relations.c; the map is the model's, the scratch 4 n_ch + rank floats):"
 arm-none-eabi-size "$out/obj/relations.o"

@@ -33,16 +33,16 @@ static atomic_int running;
 
 static const struct db_sql stmts[M_COUNT] = {
     [M_INSERT] = { "models_insert",
-        "INSERT INTO models (dataset_id, version, kind, created_by, transfer)"
-        " SELECT $1, $2, $3, $4, $5::boolean FROM dataset_versions"
-        " WHERE dataset_id = $1 AND version = $2 RETURNING id", 5 },
+        "INSERT INTO models (dataset_id, version, kind, created_by, transfer, feature_set)"
+        " SELECT $1, $2, $3, $4, $5::boolean, $6 FROM dataset_versions"
+        " WHERE dataset_id = $1 AND version = $2 RETURNING id", 6 },
     [M_GET] = { "models_get",
         "SELECT id, dataset_id, version, kind, transfer, status, metrics::text AS metrics,"
         " test_vector::text AS test_vector, error, created_at, finished_at, header, blob"
         " FROM models WHERE id = $1", 1 },
     [M_CLAIM] = { "models_claim",
         "UPDATE models SET status = 'training' WHERE id = $1 AND status = 'queued'"
-        " RETURNING dataset_id, version, kind, transfer", 1 },
+        " RETURNING dataset_id, version, kind, transfer, feature_set", 1 },
     [M_DONE] = { "models_done",
         "UPDATE models SET status = 'done', metrics = $2::jsonb, test_vector = $3::jsonb,"
         " blob = $4::bytea, header = $5, finished_at = now() WHERE id = $1", 5 },
@@ -94,6 +94,11 @@ static const struct db_sql stmts[M_COUNT] = {
         "   WHERE d.equipment_type = sh.type AND l.class = ANY (array_agg(sh.class))) AS labeled,"
         "  (SELECT count(*) FROM tgt) AS target_types"
         " FROM shared sh GROUP BY sh.type ORDER BY sh.type", 3 },
+    /* The agents' scheduled baseline snapshots among the version's windows:
+     * what the relations set may assume normal. */
+    [M_SCHEDULED] = { "models_scheduled",
+        "SELECT DISTINCT w.snapshot_id FROM dataset_windows w JOIN snapshots s ON s.id = w.snapshot_id"
+        " WHERE w.dataset_id = $1::bigint AND w.version = $2::int AND s.detector = 'schedule'", 2 },
 };
 
 int models__exec(enum models_stmt s, const char *const *vals, const int *lens, const int *fmts,
@@ -248,7 +253,8 @@ static int train_start(int64_t id, struct srv_response *rs)
 int models_api_create(struct srv_request *rq, struct srv_response *rs)
 {
     json_t *body = srv_body_json(rq);
-    const char *kind = json_string_value(json_object_get(body, "kind")), *vals[5];
+    const char *kind = json_string_value(json_object_get(body, "kind")), *vals[6];
+    json_t *fsj = json_object_get(body, "feature_set");
     json_t *ds = json_object_get(body, "dataset_id"), *v = json_object_get(body, "version");
     json_t *tf = json_object_get(body, "transfer");
     char dsb[24], vb[16], by[80];
@@ -268,6 +274,14 @@ int models_api_create(struct srv_request *rq, struct srv_response *rs)
         json_decref(body);
         return srv_fail(rs, SRV_EBADREQ, "transfer must be true or false");
     }
+    /* A feature set by name: "relations" (fewshot only); absent or null,
+     * the kind's own choice as before. */
+    if (fsj && !json_is_null(fsj) &&
+        (!json_is_string(fsj) || strcmp(json_string_value(fsj), "relations") != 0 ||
+         strcmp(kind, "fewshot") != 0)) {
+        json_decref(body);
+        return srv_fail(rs, SRV_EBADREQ, "feature_set may be \"relations\", with kind fewshot");
+    }
     snprintf(dsb, sizeof dsb, "%lld", (long long)json_integer_value(ds));
     snprintf(vb, sizeof vb, "%lld", (long long)json_integer_value(v));
     auth_actor(rq, by, sizeof by);
@@ -277,6 +291,7 @@ int models_api_create(struct srv_request *rq, struct srv_response *rs)
     vals[3] = by;
     /* transfer from related equipment: the few-shot learner's, on unless refused */
     vals[4] = strcmp(kind, "fewshot") == 0 && !json_is_false(tf) ? "true" : "false";
+    vals[5] = fsj && json_is_string(fsj) ? "relations" : NULL;
     err = models__exec(M_INSERT, vals, NULL, NULL, 0, &r);
     json_decref(body);
     if (err != SRV_OK)

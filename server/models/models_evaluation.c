@@ -21,7 +21,7 @@
 /* Folds at most: LOGO over more groups costs a fit per group; groups beyond
  * this share folds (group id modulo), so a window is still never tested by
  * a model that saw its group's labels. */
-#define EVAL_MAX_FOLDS 10u
+#define EVAL_MAX_FOLDS MODELS_EVAL_FOLDS
 #define EVAL_KNN_K 3u
 /* Windows evaluated at most: k-NN and the learner's metric compare every
  * pair of rows, so a large version is evaluated on every s-th window (s the
@@ -80,9 +80,24 @@ static float *simple_spectral(const float *X, size_t n, uint16_t d, unsigned cha
     return S;
 }
 
+/* The evaluated rows' indices into the version, for a models_refit. */
+struct rows_refit {
+    const struct models_refit *refit;
+    const size_t *rows;
+    uint32_t n;
+};
+
+static int rows_features(void *ctx, uint32_t held, float *x)
+{
+    const struct rows_refit *rr = ctx;
+
+    return rr->refit->features(rr->refit->ctx, rr->rows, rr->n, held, x);
+}
+
 /* One learner's LOGO report as JSON, or a refusal when it could not run. */
 static json_t *run_one(const struct fewshot_data *fd, const uint32_t *fold, enum eval_learner how,
-                       const char *name, const char *features, const struct ds_info *in)
+                       const char *name, const char *features, const struct ds_info *in,
+                       const struct eval_refit *refit)
 {
     struct fewshot_params p;
     struct eval_report *r = calloc(1, sizeof *r);
@@ -92,8 +107,8 @@ static json_t *run_one(const struct fewshot_data *fd, const uint32_t *fold, enum
     if (!r)
         return NULL;
     models_fewshot_defaults(&p);
-    rc = models_eval_logo(fd, fold, how, &p, how == EVAL_KNN ? EVAL_KNN_K : 0,
-                          in->normal_class >= 0 ? in->normal_class : -1, r);
+    rc = models_eval_logo_refit(fd, fold, how, &p, how == EVAL_KNN ? EVAL_KNN_K : 0,
+                                in->normal_class >= 0 ? in->normal_class : -1, refit, r);
     j = rc == MODEL_OK ? report_json(name, features, r, in)
                        : json_pack("{s:s,s:s,s:n,s:s}", "method", name, "features", features,
                                    "accuracy", "reason", model_strerror(rc));
@@ -126,11 +141,18 @@ static json_t *transfer_json(const struct models_transfer *tf, size_t n_tf, size
 json_t *models__evaluation(const float *X0, const int *y, const float *weight,
                            const uint32_t *group, size_t n0, uint16_t d,
                            const struct featureset_spec *fs, const struct ds_info *in,
-                           const struct models_transfer *tf)
+                           const struct models_transfer *tf, const struct models_refit *refit)
 {
     struct fewshot_data fd = { 0 }, sd, td;
+    size_t *vrows = malloc((n0 ? n0 : 1) * sizeof *vrows);
+    struct rows_refit rr = { refit, vrows, 0 };
+    struct eval_refit er = { rows_features, &rr, refit ? refit->param_bytes : 0 };
+    const struct eval_refit *erp = refit ? &er : NULL;
     size_t stride = (n0 + EVAL_MAX_ROWS - 1) / EVAL_MAX_ROWS, n = 0, weak = 0;
-    size_t n_tf0 = tf && tf->d == d ? tf->n : 0, n_tf = 0, n_tf_lab = 0;
+    /* Related rows carry vectors computed once; features refitted in every
+     * fold (refit) would need them recomputed per fold from another
+     * machine's windows: the training does not borrow rows then. */
+    size_t n_tf0 = tf && tf->d == d && !refit ? tf->n : 0, n_tf = 0, n_tf_lab = 0;
     size_t rows = (n0 ? n0 : 1) / (stride ? stride : 1) + 1 + n_tf0;
     int32_t *lab = malloc(rows * sizeof *lab);
     uint32_t *fold = malloc(rows * sizeof *fold), ds = 0, *dom = NULL;
@@ -138,9 +160,10 @@ json_t *models__evaluation(const float *X0, const int *y, const float *weight,
     float *S = NULL;
     json_t *j = NULL, *base, *learner;
 
-    if (!lab || !fold || !X)
+    if (!lab || !fold || !X || !vrows)
         goto out;
     for (size_t i = 0; i < n0; i += stride ? stride : 1, n++) {
+        vrows[n] = i;
         memcpy(X + n * d, X0 + i * d, d * sizeof *X);
         lab[n] = y[i] >= 0 && (unsigned)y[i] < in->n_classes ? y[i] : FEWSHOT_UNLABELED;
         if (lab[n] >= 0 && weight && weight[i] < 1.0f) {
@@ -149,6 +172,7 @@ json_t *models__evaluation(const float *X0, const int *y, const float *weight,
         }
         fold[n] = group[i] % EVAL_MAX_FOLDS;
     }
+    rr.n = (uint32_t)n;
     /* The related rows after the target's, each one in every fold's
      * training set and never tested (models_eval_logo: domain > 0); the
      * same stride as the version's so that they do not outweigh it. */
@@ -173,20 +197,20 @@ json_t *models__evaluation(const float *X0, const int *y, const float *weight,
     }
     fd = (struct fewshot_data){ X, (uint32_t)n, d, lab, NULL, NULL, in->n_classes, NULL, NULL, -1 };
     base = json_array();
-    json_array_append_new(base, run_one(&fd, fold, EVAL_KNN, "3-NN", "the model's", in));
-    json_array_append_new(base, run_one(&fd, fold, EVAL_CENTROID, "centroid", "the model's", in));
+    json_array_append_new(base, run_one(&fd, fold, EVAL_KNN, "3-NN", "the model's", in, erp));
+    json_array_append_new(base, run_one(&fd, fold, EVAL_CENTROID, "centroid", "the model's", in, erp));
     if ((fs->id == FEATURESET_SPECTRAL || fs->id == FEATURESET_ENVELOPE) &&
         (S = simple_spectral(X, n, d, in->channel_count, fs->id == FEATURESET_ENVELOPE, &ds))) {
         sd = fd;
         sd.x = S;
         sd.n_feat = ds;
-        json_array_append_new(base, run_one(&sd, fold, EVAL_KNN, "3-NN", "simple spectral", in));
+        json_array_append_new(base, run_one(&sd, fold, EVAL_KNN, "3-NN", "simple spectral", in, NULL));
     } else {
         json_array_append_new(base, json_pack("{s:s,s:s,s:n,s:s}", "method", "3-NN", "features",
                                               "simple spectral", "accuracy", "reason",
                                               "the model's feature set has no spectral bands"));
     }
-    learner = run_one(&fd, fold, EVAL_FEWSHOT, "fewshot", "the model's", in);
+    learner = run_one(&fd, fold, EVAL_FEWSHOT, "fewshot", "the model's", in, erp);
     j = json_pack("{s:s,s:i,s:I,s:I,s:I,s:O,s:o}", "cv",
                   "leave-one-group-out over the version's split groups (at most 10 folds)",
                   "folds", (int)(in->n_groups < EVAL_MAX_FOLDS ? in->n_groups : EVAL_MAX_FOLDS),
@@ -202,12 +226,17 @@ json_t *models__evaluation(const float *X0, const int *y, const float *weight,
         td.n_rows = (uint32_t)(n + n_tf);
         td.weight = tw;
         td.domain = dom;
-        with = run_one(&td, fold, EVAL_FEWSHOT, "fewshot", "the model's, with transfer", in);
+        with = run_one(&td, fold, EVAL_FEWSHOT, "fewshot", "the model's, with transfer", in, NULL);
         json_object_set_new(j, "transfer", transfer_json(tf, n_tf, n_tf_lab, with, learner));
         json_object_set_new(j, "fewshot", with);
     }
     json_decref(learner);
+    if (j && refit)
+        json_object_set_new(j, "features_refit_per_fold",
+                            json_string("the feature map is fitted in every fold on the windows "
+                                        "assumed normal outside the fold, never on its test rows"));
 out:
+    free(vrows);
     free(lab);
     free(fold);
     free(S);

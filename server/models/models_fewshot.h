@@ -200,4 +200,24 @@ int models_eval_logo(const struct fewshot_data *d, const uint32_t *group, enum e
                      const struct fewshot_params *p, uint32_t knn_k, int32_t normal_class,
                      struct eval_report *r);
 
+/* Features that are themselves fitted (the relations set's map of normal
+ * operation): per fold, features(ctx, held, x) writes every row's vector
+ * (n_rows x n_feat) computed with what was fitted on the rows outside group
+ * `held` only, so no fold reads a map its test rows shaped.  A non-zero
+ * return other than MODEL_ENOMEM leaves that fold's rows untested.
+ * param_bytes: the learner's budget (0: FEWSHOT_PARAM_BYTES), less what
+ * the fitted features take on the device. */
+struct eval_refit {
+    int (*features)(void *ctx, uint32_t held, float *x);
+    void *ctx;
+    uint32_t param_bytes;
+};
+
+/* models_eval_logo with the features refitted in each fold (refit NULL:
+ * models_eval_logo). */
+int models_eval_logo_refit(const struct fewshot_data *d, const uint32_t *group,
+                           enum eval_learner how, const struct fewshot_params *p, uint32_t knn_k,
+                           int32_t normal_class, const struct eval_refit *refit,
+                           struct eval_report *r);
+
 #endif

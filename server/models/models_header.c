@@ -73,6 +73,10 @@ static void emit_prologue(FILE *f, const struct model *m, const struct names *nm
     for (unsigned k = 0; k < featureset_per_channel(m->features.id, m->features.version); k++)
         fprintf(f, "%s%u %s", k ? ", " : " ", k,
                 featureset_feature_name(m->features.id, m->features.version, k));
+    if (m->features.id == FEATURESET_RELATIONS)
+        fprintf(f, "; after the channels, log_spe.\n * The map of normal operation the set reads "
+                   "is %s_rel_mean, _rel_scale and\n * _rel_basis (%s_REL_RANK columns): "
+                   "build a struct relations_map of them", p, up);
     fprintf(f, ".\n * Scores of %s_THRESHOLD or more are alarms (calibrated on held-out normal\n"
                " * windows, see the model's metrics). */\n", up);
     fprintf(f, "#ifndef %s_H\n#define %s_H\n\n#include <math.h>\n#include <stdint.h>\n\n", up, up);
@@ -92,6 +96,21 @@ static void emit_prologue(FILE *f, const struct model *m, const struct names *nm
                 up, (double)m->features.kin.shaft_hz, up, m->features.kin.n_elements, up,
                 (double)m->features.kin.ball_d, up, (double)m->features.kin.pitch_d, up,
                 (double)m->features.kin.contact_deg);
+    if (m->features.id == FEATURESET_RELATIONS) {
+        /* the relations set reads this map of the machine's normal operation */
+        uint32_t C = m->channel_count, K = m->rel_rank;
+
+        fprintf(f, "/* the relations set's map: channel centers and scales, and the\n"
+                   " * orthonormal basis of normal operation (row-major, channels x rank) */\n"
+                   "#define %s_REL_RANK %uu\n", up, K);
+        emit_floats(f, nm, "rel_mean", m->rel, C, "[]");
+        emit_floats(f, nm, "rel_scale", m->rel + C, C, "[]");
+        if (K)
+            emit_floats(f, nm, "rel_basis", m->rel + 2u * C, (size_t)C * K, "[]");
+        else
+            fprintf(f, "static const float %s_rel_basis[1] = { 0.0f };\n", p);
+        fprintf(f, "\n");
+    }
     fprintf(f, "/* SHA-256 of the channel layout (names and units) it was trained for */\n"
                "static const uint8_t %s_layout[32] = {", p);
     for (int i = 0; i < 32; i++)

@@ -11,13 +11,14 @@
 #include "server/models/models.h"
 
 enum models_stmt {
-    M_INSERT,       /* dataset, version, kind, by -> id (no row: no such version) */
+    M_INSERT,       /* dataset, version, kind, by, feature_set (NULL: the kind's) -> id (no row: no such version) */
     M_GET,          /* id -> the model's row */
-    M_CLAIM,        /* id -> dataset_id, version, kind when it was queued */
+    M_CLAIM,        /* id -> dataset_id, version, kind, feature_set when it was queued */
     M_DONE,         /* id, metrics, test_vector, blob (binary), header */
     M_FAILED,       /* id, error */
     M_KINEMATICS,   /* dataset, version -> the distinct shaft speeds and bearings of its machines (<= 2) */
     M_RELATED,      /* dataset, version, classes -> related types, shared classes, labeled snapshots */
+    M_SCHEDULED,    /* dataset, version -> snapshot_id of its scheduled baseline snapshots */
     M_COUNT
 };
 
@@ -106,9 +107,21 @@ int models__version_kinematics(const struct ds_info *in, struct featureset_kin *
  * With transferred rows (tf, may be NULL or empty) the learner is evaluated
  * twice, with them in every fold (never tested) and without, and the JSON
  * says what transfer changed. */
+/* Features fitted on the data (the relations set's map): the evaluation
+ * asks for the vectors of the version's rows rows[0..n) computed with what
+ * was fitted outside fold `held` (a row's fold: its group modulo
+ * MODELS_EVAL_FOLDS); param_bytes is the learner's budget less what the
+ * fitted features take on the device. */
+#define MODELS_EVAL_FOLDS 10u
+struct models_refit {
+    int (*features)(void *ctx, const size_t *rows, uint32_t n, uint32_t held, float *x);
+    void *ctx;
+    uint32_t param_bytes;
+};
+/* refit NULL: X is every row's vector, the same in every fold. */
 json_t *models__evaluation(const float *X, const int *y, const float *weight,
                            const uint32_t *group, size_t n, uint16_t d,
                            const struct featureset_spec *fs, const struct ds_info *in,
-                           const struct models_transfer *tf);
+                           const struct models_transfer *tf, const struct models_refit *refit);
 
 #endif

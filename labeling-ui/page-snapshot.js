@@ -72,6 +72,7 @@ export async function showSnapshot(id) {
   let meta, labels, ctx, full, classes;
   try {
     [meta, labels, ctx, full] = await load(id, firstPx(width()));
+    performance.mark('snapshot-fetched', { detail: { id } });
     classes = await classesFor(ctx.equipment_type);
   } catch (e) { showError(e.message); return; }
   if (!location.hash.startsWith(snapshotHash(id))) return;     // navigated away meanwhile
@@ -88,9 +89,13 @@ export async function showSnapshot(id) {
   v.build(full, width());
   v.spectra = new SpectrumPanel(v, ctx);
   plotsBox.after(v.spectra.card);     // under the waveforms, as wide as they are
+  // uPlot draws a new plot in a microtask: let it, so that the mark below
+  // follows the drawing.
+  await Promise.resolve();
   performance.mark('snapshot-drawn', { detail: { id } });
+  if (v.closed) return;
   v.listen();
   performance.mark('snapshot-interactive', { detail: { id } });
   performance.measure('snapshot-ready', 'snapshot-nav', 'snapshot-interactive');
-  v.spectra.update();
+  v.followSpectra(0);
 }

@@ -42,10 +42,11 @@ function snapshotHead(v, meta, equipmentType) {
     el('div', { id: 'status' }));
 }
 
-// Metadata, labels, context and the whole snapshot's samples at once.
+// Metadata, labels, context and the whole snapshot's samples at once, and
+// the label classes if they are still on their way (session.js).
 function load(id, px) {
   return Promise.all([api('GET', `/api/v1/snapshots/${id}`), api('GET', `/api/v1/snapshots/${id}/labels`),
-    api('GET', `/api/v1/snapshots/${id}/context`), fetchSamples(id, `px=${px}`)]);
+    api('GET', `/api/v1/snapshots/${id}/context`), fetchSamples(id, `px=${px}`), session.classesLoaded]);
 }
 
 // The classes offered for a snapshot: the untyped ones and those of its

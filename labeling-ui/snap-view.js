@@ -12,6 +12,7 @@ import { clampView, zoomView, panView, viewPx, viewQuery } from './range.js';
 import { channelData } from './series.js';
 import { makeSpan, spanChannels, newLabelBody } from './spans.js';
 import { keyAction, isTextField } from './keys.js';
+import { latestOnly } from './latest.js';
 import { overviewPlot, channelPlots, yLockBar } from './snap-plots.js';
 import { LabelList } from './snap-labels.js';
 import { readLabelForm, showFormSpan, showFormClass, showLabelList } from './snap-side.js';
@@ -51,8 +52,10 @@ export class SnapshotView {
     this.overview = null;
     this.pending = null;        // { start_s, end_s } being labeled
     this.klass = null;
-    this.fetching = false;      // a window's samples are on their way
-    this.refetch = false;       // and the window moved meanwhile: ask again when they land
+    // the window's samples and its spectra, one request of each at a time
+    // for the newest window (latest.js)
+    this.askSamples = latestOnly((moved) => this.fetchView(moved));
+    this.askSpectra = latestOnly(() => (this.closed || !this.spectra ? null : this.spectra.update()));
     this.closed = false;
     this.onKey = (e) => this.key(e);
     this.classes = session.classes;   // page-snapshot.js sets the equipment type's
@@ -94,13 +97,10 @@ export class SnapshotView {
     this.view = clampView(a, b, this.duration, this.meta.sample_rate);
     this.overview.redraw(false);
     clearTimeout(this.spectraTimer);
-    if (this.fetching) this.refetch = true;
-    else this.fetchView();
+    this.askSamples();
   }
 
-  async fetchView() {
-    this.fetching = true;
-    this.refetch = false;
+  async fetchView(moved) {
     const [a, b] = this.view;
     const fetchStart = performance.now();
     const px = viewPx(this.plots[0].bbox.width, devicePixelRatio);
@@ -109,12 +109,9 @@ export class SnapshotView {
       s = await fetchSamples(this.id, viewQuery(this.view, px), this.meta);
     } catch (e) {
       if (!this.closed) this.status(e.message, true);
-    } finally {
-      this.fetching = false;
+      return;
     }
-    if (this.closed) return;
-    if (this.refetch) { this.fetchView(); return; }
-    if (!s) return;
+    if (moved() || this.closed) return;
     const fetchEnd = performance.now();
     // batch: drawn now, not in a microtask, so the mark below follows the draw
     this.plots.forEach((p, ch) => p.batch(() => { p.setData(channelData(s, ch), false); p.setScale('x', { min: a, max: b }); }));
@@ -125,18 +122,12 @@ export class SnapshotView {
     this.followSpectra();
   }
 
-  // The spectra of the window once it rests (after ms), one request at a
-  // time: a window that moved while they were computed is asked for when
+  // The spectra of the window once it has rested (after ms), one request at
+  // a time: a window that moved while they were computed is asked for when
   // they land.
   followSpectra(after = SPECTRA_AFTER_MS) {
-    if (!this.spectra) return;
     clearTimeout(this.spectraTimer);
-    this.spectraTimer = setTimeout(async () => {
-      if (this.spectraBusy) { this.spectraAgain = true; return; }
-      this.spectraBusy = true;
-      try { await this.spectra.update(); } finally { this.spectraBusy = false; }
-      if (this.spectraAgain && !this.closed) { this.spectraAgain = false; this.followSpectra(); }
-    }, after);
+    this.spectraTimer = setTimeout(this.askSpectra, after);
   }
 
   // Lock or free the waveforms' y scales: setting x again has uPlot range y

@@ -27,6 +27,7 @@
 #include "server/features/features.h"
 #include "server/features/features_int.h"
 #include "server/ingest/ingest.h"
+#include "server/labels/labels.h"
 #include "server/srv/srv.h"
 #include "server/text/text.h"
 
@@ -311,7 +312,9 @@ int features_api_spectrum(struct srv_request *rq, struct srv_response *rs)
     PGresult *r = NULL, *k = NULL;
     const uint8_t *env = NULL;
     size_t len = 0, per, bytes, i0, i1;
-    void *raw = NULL;
+    void *raw = NULL, *held = NULL;
+    const struct wire_meta *held_m = NULL;
+    const void *held_samples = NULL;
     char idb[24];
     const char *vals[1] = { idb };
     json_t *out = NULL;
@@ -323,21 +326,26 @@ int features_api_spectrum(struct srv_request *rq, struct srv_response *rs)
     if ((err = parse_req(rq, &q, rs)) != SRV_OK)
         return err;
     snprintf(idb, sizeof idb, "%lld", (long long)id);
+    /* The spectra follow the waveform view, which holds the snapshot's
+     * decoded samples: when their codes are the values (no scale or offset,
+     * so they are the very samples decoded below), read those instead of
+     * the stored envelope, a read and a decode of megabytes per request. */
+    if ((err = labels_samples_cached(idb, &held_m, &held_samples, &held, rs)) != SRV_OK)
+        return err;
+    if (held && !wire_is_identity_calibration(held_m)) {
+        labels_samples_release(held);
+        held = NULL;
+    }
+    if (held) {
+        m = *held_m;
+        goto decoded;
+    }
     if ((err = ingest_stored(id, &r, &env, &len)) != SRV_OK) {
         PQclear(r);
         return err == SRV_ENOTFOUND ? srv_fail(rs, err, "no such snapshot") : err;
     }
     if (wire_parse(env, len, &m, &v) != 0 || (bytes = wire_samples_bytes(&m)) == 0) {
         err = SRV_EENVELOPE;
-        goto out;
-    }
-    per = (size_t)m.pre_samples + m.post_samples;
-    i0 = (size_t)fmin(floor(q.from_s * m.sample_rate), (double)per);
-    i1 = (size_t)fmin(ceil(fmin(q.to_s, 1e9) * m.sample_rate), (double)per);
-    if (i1 > i0 + FEAT_FFT_MAX)
-        i1 = i0 + FEAT_FFT_MAX;
-    if (i1 < i0 + 16) {
-        err = srv_fail(rs, SRV_EBADREQ, "the span holds fewer than 16 samples");
         goto out;
     }
     if (!(raw = malloc(bytes))) {
@@ -348,6 +356,16 @@ int features_api_spectrum(struct srv_request *rq, struct srv_response *rs)
         err = SRV_EFRAME;
         goto out;
     }
+decoded:
+    per = (size_t)m.pre_samples + m.post_samples;
+    i0 = (size_t)fmin(floor(q.from_s * m.sample_rate), (double)per);
+    i1 = (size_t)fmin(ceil(fmin(q.to_s, 1e9) * m.sample_rate), (double)per);
+    if (i1 > i0 + FEAT_FFT_MAX)
+        i1 = i0 + FEAT_FFT_MAX;
+    if (i1 < i0 + 16) {
+        err = srv_fail(rs, SRV_EBADREQ, "the span holds fewer than 16 samples");
+        goto out;
+    }
     if ((err = db_exec_own(&spec_sql[SQ_KINEMATICS], vals, NULL, NULL, 0, &k)) != SRV_OK)
         goto out;
     out = json_pack("{s:I,s:f,s:f,s:f,s:o}", "snapshot_id", (json_int_t)id, "sample_rate",
@@ -356,13 +374,14 @@ int features_api_spectrum(struct srv_request *rq, struct srv_response *rs)
                     "kinematics", PQntuples(k) == 1 ? kinematics_json(k) : json_null());
     if (!out)
         err = SRV_ENOMEM;
-    else if ((err = channels_json(&m, raw, i0, i1 - i0, &q, out)) == SRV_OK) {
+    else if ((err = channels_json(&m, held ? held_samples : raw, i0, i1 - i0, &q, out)) == SRV_OK) {
         err = srv_respond_json_take(rs, 200, out);
         out = NULL;
     }
 out:
     json_decref(out);
     free(raw);
+    labels_samples_release(held);
     PQclear(k);
     PQclear(r);
     return err;

@@ -58,10 +58,13 @@ static const struct db_sql spec_sql[SQ_COUNT] = {
         " WHERE s.id = $1::bigint", 1 },
 };
 
-/* What the request asks for, bounded. */
+/* What the request asks for, bounded.  channel: NULL for every channel,
+ * else only the channels of that name (none when there is no such channel:
+ * a reference snapshot may lack the one shown). */
 struct spec_req {
     double from_s, to_s, env_lo, env_hi;
     int bins;
+    const char *channel;
 };
 
 static int query_num(const struct srv_request *rq, const char *key, double *v)
@@ -90,6 +93,11 @@ static int parse_req(const struct srv_request *rq, struct spec_req *q, struct sr
     q->bins = (int)b;
     if (query_num(rq, "env_lo_hz", &q->env_lo) < 0 || query_num(rq, "env_hi_hz", &q->env_hi) < 0)
         return srv_fail(rs, SRV_EBADREQ, "env_lo_hz and env_hi_hz must be numbers");
+    q->channel = rq->query ? rq->query(rq, "channel") : NULL;
+    if (q->channel && !*q->channel)
+        q->channel = NULL;
+    if (q->channel && strlen(q->channel) > WIRE_MAX_NAME)
+        return srv_fail(rs, SRV_EBADREQ, "channel must be a channel's name");
     return SRV_OK;
 }
 
@@ -281,6 +289,10 @@ static int channels_json(const struct wire_meta *m, const void *raw, size_t i0, 
 
     for (c = 0; err == SRV_OK && x && c < m->channel_count; c++) {
         json_t *spec, *env;
+
+        /* two FFTs of the span per channel: only the one asked for */
+        if (q->channel && strcmp(q->channel, m->channels[c].name) != 0)
+            continue;
 
         channel_floats(m, raw, c, i0, n, x);
         amplitude(&f, x);

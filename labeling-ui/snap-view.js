@@ -19,9 +19,9 @@ import { readLabelForm, showFormSpan, showFormClass, showLabelList } from './sna
 import { nextUnlabeled } from './page-queue.js';
 
 // The spectra follow the window once it has rested this long: they cost
-// the server a decode and two FFTs of the whole window per channel (a third
-// of a second for 8 x 1M samples), which must not stand in the way of the
-// next zoom or pan.
+// the server two FFTs of the window for the channel shown (tens of ms for a
+// million samples), and the server thread computing them also serves the
+// connection the next window's samples may be asked on.
 const SPECTRA_AFTER_MS = 300;
 
 // Whether the waveforms' y scales are locked: on unless the operator

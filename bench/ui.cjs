@@ -3,9 +3,14 @@
 // load /#/snapshot/ID afresh N times and read the page's own Performance API
 // marks.  'snapshot-interactive' is set once every waveform is drawn and the
 // key handlers are attached; its startTime is milliseconds from the start of
-// the navigation.  Then zoom and pan by key (zoomPan).  Env: BASE, USERNAME,
-// PASSWORD, SNAPSHOT, RUNS (default 30), ZOOM_ROUNDS (4), CHROMIUM.  Prints
-// one line per load and median / p95 / max.
+// the navigation.  Then zoom and pan by key (zoomPan): ZOOM_ROUNDS rounds
+// with each key sent as soon as the last window is drawn, then half as many
+// with a rest of ZOOM_REST_MS before each key (the spectra of the last
+// window are then on their way when it comes).  Env: BASE, USERNAME,
+// PASSWORD, SNAPSHOT, RUNS (default 30), ZOOM_ROUNDS (4), ZOOM_REST_MS
+// (400), CHROMIUM.  Prints one line per load, median / p95 / max, and where
+// the time went (each answer received, the page's marks; per step the key
+// to the request, the request and its parse, the draw).
 'use strict';
 const path = require('path');
 const fs = require('fs');

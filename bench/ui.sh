@@ -78,7 +78,7 @@ echo "# $(uname -srm), $(nproc) cpus; snapshot $ID: 8 ch x $SAMPLES i16 samples 
 
 echo "## page: navigation -> snapshot drawn and interactive (headless chromium, 1280x800)"
 BASE="$BASE" USERNAME="bench-op-$PORT" PASSWORD="$PASSWORD" SNAPSHOT="$ID" RUNS="${RUNS:-30}" \
-    node "${UI_CJS:-$ROOT/bench/ui.cjs}"
+    node "$ROOT/bench/ui.cjs"
 
 echo "## samples endpoint, whole snapshot at px=${PX:-1600}"
 "$HELPER" latency --base "$BASE" --token "$TOKEN" --snapshot "$ID" --px "${PX:-1600}" \

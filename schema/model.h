@@ -76,6 +76,7 @@ struct model {
     uint16_t n_classes;             /* anomaly: 1 */
     uint16_t normal_class;          /* classifiers: class scoring 0; MODEL_NO_CLASS if none */
     uint16_t n_protos;              /* fewshot: P (set by model_parse, or by the trainer) */
+    uint16_t n_selected;            /* fewshot: features it reads, S < n_features; 0 = all */
     uint32_t version;               /* the server's model id */
     int64_t created_us;
     uint8_t layout[MODEL_LAYOUT_LEN];
@@ -89,6 +90,21 @@ struct model {
 /* Parameter count a kind needs; 0 when out of range.  fewshot: n_classes
  * is read as the prototype count P. */
 uint32_t model_param_count(uint8_t kind, uint16_t n_features, uint16_t n_classes);
+
+/* fewshot with n_selected features of n_features (0: all) and P
+ * prototypes: S + 2S + P(S + 1) with the selection, 2n + P(n + 1) without;
+ * 0 when out of range. */
+uint32_t model_fewshot_param_count(uint16_t n_features, uint16_t n_selected, uint16_t n_protos);
+
+/* Where a fewshot model's parameters are: the S features it reads (sel:
+ * their indices into the vector as floats holding integers, NULL when it
+ * reads all n_features in order), then center[S], scale[S], proto[P][S],
+ * proto_class[P]. */
+struct model_fewshot_view {
+    uint32_t n_sel;
+    const float *sel, *center, *scale, *proto, *proto_class;
+};
+void model_fewshot_view(const struct model *m, struct model_fewshot_view *v);
 
 /* SHA-256 over count, then each channel's name and unit (NUL-terminated).
  * names/units are arrays of count strings of at most 64 bytes. */

@@ -6,23 +6,18 @@
  *
  * A snapshot that cannot be decoded is recorded with its error, so the
  * worker does not retry it forever. */
-#include <errno.h>
 #include <inttypes.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <sys/syscall.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "server/db/db.h"
 #include "server/features/features.h"
 #include "server/features/features_int.h"
 #include "server/ingest/ingest.h"
 #include "server/srv/srv.h"
+#include "server/srv/srv_worker.h"
 
 
 /* One channel's row; non-finite numbers are stored as 0 (the columns are
@@ -134,86 +129,35 @@ int features_worker_pass(int batch, features_after_fn after)
 
 #define FEATURES_BATCH 32
 /* On a small machine the worker's FFTs competed with ingest for the same
- * cores (docs/BENCHMARKS.md): its thread runs this much nicer (Linux sets
- * priorities per thread). */
+ * cores (docs/BENCHMARKS.md): its thread runs this much nicer. */
 #define FEATURES_WORKER_NICE 10
 
-static pthread_t g_thread;
-static int g_running;
-static unsigned g_poll_ms;
 static features_after_fn g_after;
-static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t g_cond = PTHREAD_COND_INITIALIZER;
 
-/* Idle or the database is away: wait poll_ms, woken early by stop.  Called
- * with g_lock held. */
-static void idle_wait(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += g_poll_ms / 1000;
-    ts.tv_nsec += (long)(g_poll_ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    pthread_cond_timedwait(&g_cond, &g_lock, &ts);
-}
-
-static void *worker_main(void *arg)
+/* Work done means more may have arrived meanwhile: the worker looks again
+ * at once, and sleeps only when a pass finds nothing (or fails). */
+static int worker_pass(void *arg)
 {
     (void)arg;
-    if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), FEATURES_WORKER_NICE) != 0)
-        srv_log("warn", "features: cannot lower the worker's priority: %s", strerror(errno));
-    pthread_mutex_lock(&g_lock);
-    while (g_running) {
-        int n;
-
-        pthread_mutex_unlock(&g_lock);
-        n = features_worker_pass(FEATURES_BATCH, g_after);
-        pthread_mutex_lock(&g_lock);
-        if (n <= 0 && g_running)
-            idle_wait();
-    }
-    pthread_mutex_unlock(&g_lock);
-    db_thread_release();
-    return NULL;
+    return features_worker_pass(FEATURES_BATCH, g_after) > 0;
 }
+
+static struct srv_worker g_worker = {
+    .name = "features", .nice = FEATURES_WORKER_NICE, .pass = worker_pass,
+    .finish = db_thread_release,
+};
 
 int features_worker_start(unsigned poll_ms, features_after_fn after)
 {
-    int rc;
-
-    pthread_mutex_lock(&g_lock);
-    if (g_running) {
-        pthread_mutex_unlock(&g_lock);
-        return SRV_OK;
-    }
-    g_running = 1;
-    g_poll_ms = poll_ms ? poll_ms : 1000;
     g_after = after;
-    rc = pthread_create(&g_thread, NULL, worker_main, NULL);
-    if (rc != 0)
-        g_running = 0;
-    pthread_mutex_unlock(&g_lock);
-    if (rc != 0) {
-        srv_log("error", "features: worker thread: %s", strerror(rc));
+    g_worker.period_ms = poll_ms ? poll_ms : 1000;
+    if (srv_worker_start(&g_worker) != 0)
         return SRV_EINTERNAL;
-    }
-    srv_log("info", "features: worker started (poll %u ms)", g_poll_ms);
+    srv_log("info", "features: worker started (poll %u ms)", g_worker.period_ms);
     return SRV_OK;
 }
 
 void features_worker_stop(void)
 {
-    int was;
-
-    pthread_mutex_lock(&g_lock);
-    was = g_running;
-    g_running = 0;
-    pthread_cond_broadcast(&g_cond);
-    pthread_mutex_unlock(&g_lock);
-    if (was)
-        pthread_join(g_thread, NULL);
+    srv_worker_stop(&g_worker);
 }

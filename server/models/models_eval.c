@@ -186,6 +186,13 @@ void models_baseline_release(struct fewshot_baseline *b)
 
 /* ---- leave-one-group-out ---- */
 
+/* Rows of related equipment (domain > 0, transfer) are taught in every
+ * fold and never tested: a figure is about the target's machines. */
+static int on_target(const struct fewshot_data *d, uint32_t i)
+{
+    return !d->domain || d->domain[i] == 0;
+}
+
 /* Fit on d (labels of the held-out group hidden) and predict its rows into pred. */
 static int fold(const struct fewshot_data *d, const uint32_t *group, uint32_t g, enum eval_learner how,
                 const struct fewshot_params *p, uint32_t knn_k, int32_t *pred)
@@ -195,14 +202,14 @@ static int fold(const struct fewshot_data *d, const uint32_t *group, uint32_t g,
     if (!lab)
         return MODEL_ENOMEM;
     for (uint32_t i = 0; i < d->n_rows; i++)
-        lab[i] = group[i] == g ? FEWSHOT_UNLABELED : d->label[i];
+        lab[i] = group[i] == g && on_target(d, i) ? FEWSHOT_UNLABELED : d->label[i];
     struct fewshot_data train = *d;
     train.label = lab;
     if (how == EVAL_FEWSHOT) {
         struct fewshot_model m;
-        if ((rc = models_fewshot_fit(&train, p, &m)) == 0) {
+        if ((rc = models_fewshot_fit_budget(&train, p, FEWSHOT_PARAM_BYTES, &m, NULL)) == 0) {
             for (uint32_t i = 0; i < d->n_rows; i++)
-                if (group[i] == g)
+                if (group[i] == g && on_target(d, i))
                     pred[i] = models_fewshot_predict(&m, d->x + (size_t)i * d->n_feat, NULL);
             models_fewshot_release(&m);
         }
@@ -210,7 +217,7 @@ static int fold(const struct fewshot_data *d, const uint32_t *group, uint32_t g,
         struct fewshot_baseline b;
         if ((rc = models_baseline_fit(&train, how == EVAL_KNN ? knn_k : 0, &b)) == 0) {
             for (uint32_t i = 0; i < d->n_rows; i++)
-                if (group[i] == g)
+                if (group[i] == g && on_target(d, i))
                     pred[i] = models_baseline_predict(&b, d->x + (size_t)i * d->n_feat);
             models_baseline_release(&b);
         }
@@ -249,7 +256,7 @@ int models_eval_logo(const struct fewshot_data *d, const uint32_t *group, enum e
     for (uint32_t i = 0; i < d->n_rows; i++) {
         pred[i] = -1;
         truth[i] = -1;
-        if (d->label[i] < 0)
+        if (d->label[i] < 0 || !on_target(d, i))
             continue;
         uint32_t k = 0;
         while (k < ng && gs[k] != group[i])
@@ -261,7 +268,7 @@ int models_eval_logo(const struct fewshot_data *d, const uint32_t *group, enum e
     for (uint32_t c = 0; c < d->n_classes; c++)
         for (uint32_t k = 0; k < ng; k++)
             for (uint32_t i = 0; i < d->n_rows; i++)
-                if (d->label[i] == (int32_t)c && group[i] == gs[k]) {
+                if (d->label[i] == (int32_t)c && group[i] == gs[k] && on_target(d, i)) {
                     cls_groups[c]++;
                     break;
                 }
@@ -273,7 +280,7 @@ int models_eval_logo(const struct fewshot_data *d, const uint32_t *group, enum e
         }
         /* a fold that lacks a class scores nothing: its rows stay untested */
         for (uint32_t i = 0; frc == 0 && i < d->n_rows; i++)
-            if (group[i] == gs[k])
+            if (group[i] == gs[k] && on_target(d, i))
                 truth[i] = d->label[i];
     }
     models_eval_tally(truth, pred, d->n_rows, d->n_classes, normal_class, r);

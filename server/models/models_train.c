@@ -55,6 +55,13 @@ struct trainset {
     int64_t *snap;
     float *weight;              /* label weight: 1 human, WEAK_LABEL_WEIGHT a rule's or a vote's */
     size_t n;
+    /* Rows borrowed from related equipment (few-shot, models_transfer.c)
+     * follow the version's in X, weight and tf_label: rows n .. n + n_tf - 1,
+     * in domains tf_domain (1..); they are taught in every fit, never
+     * scored.  Everything else reads rows 0 .. n - 1 only. */
+    size_t n_tf;
+    int32_t *tf_label;
+    uint32_t *tf_domain;
     uint16_t d;
     struct featureset_spec fs;
     double target;              /* allowed false-alarm fraction per normal window */
@@ -69,6 +76,36 @@ static void trainset_free(struct trainset *t)
     free(t->group);
     free(t->snap);
     free(t->weight);
+    free(t->tf_label);
+    free(t->tf_domain);
+}
+
+/* Append the transferred rows of tf behind the version's. */
+static int trainset_add_transfer(struct trainset *t, const struct models_transfer *tf)
+{
+    size_t N = t->n + tf->n;
+    float *X, *w;
+
+    if (tf->n == 0)
+        return SRV_OK;
+    if (tf->d != t->d)
+        return SRV_EINTERNAL;
+    if (!(X = realloc(t->X, N * t->d * sizeof *X)))
+        return SRV_ENOMEM;
+    t->X = X;
+    if (!(w = realloc(t->weight, N * sizeof *w)))
+        return SRV_ENOMEM;
+    t->weight = w;
+    if (!(t->tf_label = malloc(tf->n * sizeof *t->tf_label)) ||
+        !(t->tf_domain = malloc(tf->n * sizeof *t->tf_domain)))
+        return SRV_ENOMEM;
+    memcpy(t->X + t->n * t->d, tf->X, tf->n * t->d * sizeof *X);
+    for (size_t i = 0; i < tf->n; i++)
+        t->weight[t->n + i] = MODELS_TRANSFER_WEIGHT;
+    memcpy(t->tf_label, tf->label, tf->n * sizeof *t->tf_label);
+    memcpy(t->tf_domain, tf->domain, tf->n * sizeof *t->tf_domain);
+    t->n_tf = tf->n;
+    return SRV_OK;
 }
 
 /* Device windows per hour under fs. */
@@ -129,10 +166,9 @@ out:
     return rc;
 }
 
-/* The version's shaft speed and bearing from the taxonomy: 1 and *kin when
- * every machine in it has both and they agree, else 0 and *why. */
-static int version_kinematics(const struct ds_info *in, struct featureset_kin *kin,
-                              const char **why)
+/* The version's shaft speed and bearing from the taxonomy (models_int.h). */
+int models__version_kinematics(const struct ds_info *in, struct featureset_kin *kin,
+                               const char **why)
 {
     char db[24], vb[16];
     const char *vals[2] = { db, vb };
@@ -179,7 +215,7 @@ static uint16_t kind_feature_set(int kind, const struct ds_info *in, struct feat
     *why = NULL;
     if (kind != MODEL_FEWSHOT || w < 64 || w > FEATURESET_MAX_WINDOW || (w & (w - 1)) != 0)
         return FEATURESET_STATS;
-    if (!version_kinematics(in, &fs.kin, why))
+    if (!models__version_kinematics(in, &fs.kin, why))
         return FEATURESET_SPECTRAL;
     if (featureset_unsupported(&fs, in->channel_count)) {
         *why = featureset_unsupported(&fs, in->channel_count);
@@ -247,13 +283,22 @@ static int fit_fewshot(const struct trainset *t, const unsigned char *use, const
     struct fewshot_params p;
     struct fewshot_model fm;
     struct fewshot_data d;
-    int32_t *lab = malloc(t->n * sizeof *lab);
+    size_t N = t->n + t->n_tf;
+    int32_t *lab = malloc(N * sizeof *lab);
+    uint32_t *dom = t->n_tf ? calloc(N, sizeof *dom) : NULL;
     int rc;
 
     size_t nl = 0, keep;
 
-    if (!lab)
+    if (!lab || (t->n_tf && !dom)) {
+        free(lab);
+        free(dom);
         return SRV_ENOMEM;
+    }
+    for (size_t i = 0; i < t->n_tf; i++) {
+        lab[t->n + i] = t->tf_label[i];
+        dom[t->n + i] = t->tf_domain[i];
+    }
     for (size_t i = 0; i < t->n; i++)
         nl += !((use && !use[i]) || t->y[i] < 0);
     /* The metric compares every pair of labeled rows: past a few thousand
@@ -271,10 +316,12 @@ static int fit_fewshot(const struct trainset *t, const unsigned char *use, const
                 seen[t->y[i]]++;
         }
     }
-    d = (struct fewshot_data){ t->X, (uint32_t)t->n, t->d, lab, t->weight, NULL, in->n_classes };
+    d = (struct fewshot_data){ t->X, (uint32_t)N, t->d, lab, t->weight, dom, in->n_classes,
+                               NULL, NULL, -1 };
     models_fewshot_defaults(&p);
     rc = models_fewshot_fit_budget(&d, &p, MODELS_FEWSHOT_PARAM_BYTES, &fm, protos);
     free(lab);
+    free(dom);
     if (rc == MODEL_OK) {
         m->features = t->fs;
         rc = models_fewshot_export(&fm, in->normal_class >= 0 ? (uint16_t)in->normal_class
@@ -285,8 +332,8 @@ static int fit_fewshot(const struct trainset *t, const unsigned char *use, const
         *why = "a class has no human-labeled training window (rules' labels support a class, "
                "they do not found one)";
     else if (rc == MODEL_ETOOBIG || rc == MODEL_EINVAL)
-        *why = "one prototype per class does not fit the device's 7 KB of parameters: "
-               "too many features or classes";
+        *why = "one prototype per class on the fewest features a model may read (24, or all "
+               "when fewer) does not fit the device's 7 KB of parameters: too many classes";
     return rc == MODEL_OK ? SRV_OK : rc == MODEL_ENOMEM ? SRV_ENOMEM : SRV_EUNPROCESSABLE;
 }
 
@@ -676,11 +723,15 @@ static json_t *device_json(const struct model *m, const struct featureset_spec *
     size_t params = 4u * (size_t)m->param_count;
     size_t ram = 4u * m->n_features + 8u * m->n_classes;
 
-    return json_pack("{s:I,s:I,s:I,s:I,s:i,s:I,s:I}", "param_bytes", (json_int_t)params,
+    /* features_read: a few-shot model cut to the budget reads the features
+     * its metric ranked first (the blob's n_selected), not all of them */
+    return json_pack("{s:I,s:I,s:I,s:I,s:i,s:i,s:i,s:I,s:I}", "param_bytes", (json_int_t)params,
                      "flash_budget_bytes", (json_int_t)MODELS_DEVICE_FLASH,
                      "model_ram_bytes", (json_int_t)ram,
                      "ram_budget_bytes", (json_int_t)MODELS_DEVICE_RAM,
                      "prototypes", (int)m->n_protos,
+                     "features", (int)m->n_features,
+                     "features_read", (int)(m->n_selected ? m->n_selected : m->n_features),
                      "window_ram_bytes", (json_int_t)(4u * (size_t)in->channel_count * fs->window),
                      "feature_scratch_bytes", (json_int_t)(4u * featureset_scratch_floats(fs)));
 }
@@ -716,9 +767,10 @@ static const char *version_unfit(int kind, const struct ds_info *in)
 
 /* Features, cross-validation and the final fit on everything into tr;
  * *why says what failed when it is not the default. */
-static int train_version(int64_t id, int kind, struct ds_reader *rd, struct trained *tr,
-                         const char **why)
+static int train_version(int64_t id, int kind, int transfer, struct ds_reader *rd,
+                         struct trained *tr, const char **why)
 {
+    struct models_transfer tf = { 0 };
     const struct ds_info *in = ds_reader_info(rd);
     const char *unfit = version_unfit(kind, in), *kin_why = NULL;
     struct featureset_kin kin = FEATURESET_NO_KIN;
@@ -747,6 +799,18 @@ static int train_version(int64_t id, int kind, struct ds_reader *rd, struct trai
                                          : "reading the windows failed";
         goto out;
     }
+    /* Transfer: the few-shot learner also learns from related equipment
+     * types' labels of the classes they share with this version's. */
+    if (kind == MODEL_FEWSHOT && transfer &&
+        ((err = models__transfer_load(in, &t.fs, id, &tf)) != SRV_OK ||
+         (err = trainset_add_transfer(&t, &tf)) != SRV_OK)) {
+        *why = "reading the related equipment's windows failed";
+        goto out;
+    }
+    if (kind == MODEL_FEWSHOT && transfer)
+        srv_log("info", "models: model %lld: transfer: %zu windows (%zu labeled, weight %.2g) from "
+                "%u related equipment type(s)", (long long)id, tf.n, tf.n_labeled,
+                (double)MODELS_TRANSFER_WEIGHT, tf.n_types);
     if (!(m = calloc(1, sizeof *m)) || !(tr->metrics = evaluate(&t, kind, in))) {
         err = SRV_ENOMEM;
         goto out;
@@ -768,7 +832,12 @@ static int train_version(int64_t id, int kind, struct ds_reader *rd, struct trai
         json_object_set_new(tr->metrics, "prediction_reason",
                             json_string("not measurable: no normal window was held out"));
     json_object_set_new(tr->metrics, "evaluation",
-                        models__evaluation(t.X, t.y, t.weight, t.group, t.n, t.d, &t.fs, in));
+                        models__evaluation(t.X, t.y, t.weight, t.group, t.n, t.d, &t.fs, in, &tf));
+    if (kind == MODEL_FEWSHOT)
+        json_object_set_new(tr->metrics, "transfer",
+                        tf.report ? json_incref(tf.report)
+                                  : json_pack("{s:b,s:s}", "enabled", 0, "reason",
+                                              "turned off by the request (transfer: false)"));
     json_object_set_new(tr->metrics, "device", device_json(m, &t.fs, in));
     json_object_set_new(tr->metrics, "features", features_json(&t.fs, kin_why));
     if ((err = model_package(m, id, in, tr)) != SRV_OK) {
@@ -784,6 +853,7 @@ static int train_version(int64_t id, int kind, struct ds_reader *rd, struct trai
     json_object_set_new(tr->metrics, "blob_bytes", json_integer((json_int_t)tr->blob_len));
 out:
     trainset_free(&t);
+    models__transfer_release(&tf);
     free(m);
     return err;
 }
@@ -797,7 +867,7 @@ int models_train(int64_t id)
     struct ds_reader *rd = NULL;
     struct trained tr = { 0 };
     int64_t dsid;
-    int err, kind, version;
+    int err, kind, version, transfer;
 
     snprintf(idb, sizeof idb, "%lld", (long long)id);
     if ((err = models__exec(M_CLAIM, vals, NULL, NULL, 0, &r)) != SRV_OK)
@@ -811,10 +881,11 @@ int models_train(int64_t id)
     kind = strcmp(db_text_or(r, 0, "kind", ""), "anomaly") == 0    ? MODEL_ANOMALY
            : strcmp(db_text_or(r, 0, "kind", ""), "fewshot") == 0  ? MODEL_FEWSHOT
                                                                    : MODEL_CENTROID;
+    transfer = db_bool(r, 0, "transfer");
     PQclear(r);
     if ((err = ds_reader_open(dsid, version, &rd)) != SRV_OK)
         why = "dataset version unreadable";
-    else if ((err = train_version(id, kind, rd, &tr, &why)) == SRV_OK &&
+    else if ((err = train_version(id, kind, transfer, rd, &tr, &why)) == SRV_OK &&
              (!(mets = json_dumps(tr.metrics, JSON_COMPACT | JSON_SORT_KEYS)) ||
               !(tvs = json_dumps(tr.tv, JSON_COMPACT | JSON_SORT_KEYS))))
         err = SRV_ENOMEM;

@@ -197,6 +197,83 @@ START_TEST(fewshot_blob)
 }
 END_TEST
 
+/* The same model reading features 0 and 2 of a 3-feature vector
+ * (n_selected 2, blob minor 3): x = (0, anything, 2.2) scores as (0, 2.2)
+ * above, by hand; the selection must be integer indices, ascending, inside
+ * the vector, and only a fewshot model has one. */
+static struct model *fewshot_selected_model(void)
+{
+    static const float params[] = {
+        0.0f, 2.0f,                                     /* the features it reads */
+        1.0f, 1.0f, 0.5f, 0.5f,                         /* center, scale */
+        -0.5f, -0.5f, 0.5f, -0.5f, -0.5f, 0.5f,         /* prototypes (z) */
+        0.0f, 1.0f, 1.0f                                /* their classes */
+    };
+    struct model *m = fewshot_model();
+
+    m->n_features = 3;
+    m->n_selected = 2;
+    m->param_count = model_fewshot_param_count(3, 2, 3);
+    ck_assert_uint_eq(m->param_count, sizeof params / sizeof *params);
+    memcpy(m->params, params, sizeof params);
+    return m;
+}
+
+START_TEST(fewshot_selected_blob)
+{
+    struct model *m = fewshot_selected_model(), *r = calloc(1, sizeof *r);
+    float x[3] = { 0.0f, 12345.0f, 2.2f };
+    uint8_t *b;
+    size_t len;
+
+    ck_assert_int_eq(model_check(m), 0);
+    ck_assert_float_eq_tol(model_score(m, x, 3), 0.6456563f, 1e-6f);
+    x[1] = -7.0f;                               /* a feature it does not read */
+    ck_assert_float_eq_tol(model_score(m, x, 3), 0.6456563f, 1e-6f);
+    keys_seed(0, g_pk, g_sk);
+    ck_assert_int_eq(model_encode(m, g_sk, &b, &len), 0);
+    ck_assert_uint_eq(len, MODEL_FIXED_LEN + 4u * 15u + MODEL_SIG_LEN);
+    ck_assert_uint_eq(b[5], 3);
+    ck_assert_uint_eq(b[20] | b[21] << 8, 2);
+    {
+        uint8_t gold[512];
+        size_t glen;
+        FILE *f = fopen(CORPUS_DIR "/fewshot_v2_3", "rb");   /* the format, bit for bit */
+
+        ck_assert_ptr_nonnull(f);
+        glen = fread(gold, 1, sizeof gold, f);
+        fclose(f);
+        ck_assert_uint_eq(glen, len);
+        ck_assert_int_eq(memcmp(gold, b, len), 0);
+    }
+    ck_assert_int_eq(model_load(b, len, g_pk, NULL, r), MODEL_EFEATURES);  /* 3 features: not the set's */
+    ck_assert_int_eq(model_parse(b, len, r), 0);
+    ck_assert_uint_eq(r->n_selected, 2);
+    ck_assert_uint_eq(r->n_protos, 3);
+    ck_assert_float_eq(model_score(r, x, 3), model_score(m, x, 3));
+    b[22] = 1;                                  /* the reserved half stays 0 */
+    ck_assert_int_eq(model_parse(b, len, r), MODEL_EFIELD);
+    free(b);
+    m->params[0] = 2.0f;                        /* not ascending */
+    ck_assert_int_eq(model_check(m), MODEL_EFIELD);
+    m->params[0] = 0.0f;
+    m->params[1] = 3.0f;                        /* past the vector */
+    ck_assert_int_eq(model_check(m), MODEL_EFIELD);
+    m->params[1] = 1.5f;                        /* not an index */
+    ck_assert_int_eq(model_check(m), MODEL_EFIELD);
+    m->params[1] = 2.0f;
+    m->n_selected = 3;                          /* as many as the vector: say 0 */
+    ck_assert_int_eq(model_check(m), MODEL_EFIELD);
+    free(m);
+    m = centroid_model();
+    ck_assert_int_eq(model_check(m), 0);
+    m->n_selected = 1;                          /* only a fewshot model selects */
+    ck_assert_int_eq(model_check(m), MODEL_EFIELD);
+    free(m);
+    free(r);
+}
+END_TEST
+
 START_TEST(anomaly_score_formula)
 {
     struct model *m = anomaly_model();
@@ -400,6 +477,11 @@ START_TEST(corpus_regen)
         WRITE("fewshot_v2_1", fb, flen);
         free(fb);
         free(fm);
+        fm = fewshot_selected_model();
+        ck_assert_int_eq(model_encode(fm, g_sk, &fb, &flen), 0);
+        WRITE("fewshot_v2_3", fb, flen);
+        free(fb);
+        free(fm);
     }
     WRITE("trunc_header", b, 50);
     WRITE("trunc_params", b, len - 70);
@@ -428,6 +510,7 @@ Suite *model_suite(void)
     tcase_add_test(tc, anomaly_score_formula);
     tcase_add_test(tc, centroid_score_formula);
     tcase_add_test(tc, fewshot_score_formula);
+    tcase_add_test(tc, fewshot_selected_blob);
     tcase_add_test(tc, fewshot_blob);
     tcase_add_test(tc, range_checks);
     tcase_add_test(tc, blob_round_trip_and_refusals);

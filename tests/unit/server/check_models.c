@@ -191,11 +191,37 @@ static void header_equivalence(struct model *m)
     fprintf(f, "#include <stdio.h>\n#include <string.h>\n#include \"pm.h\"\n"
                "static const float in[51][PM_N_FEATURES] = {\n");
     model_test_input(m, x);
-    for (int t = 0; t < 51; t++) {
-        fprintf(f, "{");
-        for (uint32_t j = 0; j < n; j++)
-            fprintf(f, "%a,", t == 0 ? (double)x[j] : (double)(float)(m->params[j] + 3.0 * nrand() / m->params[n + j]));
-        fprintf(f, "},\n");
+    {
+        /* inputs around the model's center, in its units: a few-shot
+         * model's center and scale sit where its selection puts them, and
+         * the features it does not read get any value */
+        float ctr[MODEL_MAX_FEATURES], inv[MODEL_MAX_FEATURES];
+
+        for (uint32_t j = 0; j < n; j++) {
+            ctr[j] = m->params[j];
+            inv[j] = m->params[n + j];
+        }
+        if (m->kind == MODEL_FEWSHOT) {
+            struct model_fewshot_view v;
+
+            model_fewshot_view(m, &v);
+            for (uint32_t j = 0; j < n; j++) {
+                ctr[j] = x[j];
+                inv[j] = 1.0f;
+            }
+            for (uint32_t i = 0; i < v.n_sel; i++) {
+                uint32_t j = v.sel ? (uint32_t)v.sel[i] : i;
+
+                ctr[j] = v.center[i];
+                inv[j] = v.scale[i];
+            }
+        }
+        for (int t = 0; t < 51; t++) {
+            fprintf(f, "{");
+            for (uint32_t j = 0; j < n; j++)
+                fprintf(f, "%a,", t == 0 ? (double)x[j] : (double)(float)(ctr[j] + 3.0 * nrand() / inv[j]));
+            fprintf(f, "},\n");
+        }
     }
     fprintf(f, "};\nint main(void)\n{\n    unsigned u;\n    float s;\n    int t;\n"
                "    if (!pm_self_test()) return 2;\n"
@@ -286,7 +312,7 @@ START_TEST(fewshot_export_and_budget)
     enum { K = 3, LAB = 5, UNL = 90, NR = K * LAB + UNL };
     static float X[NR * D];
     int32_t lab[NR], truth[NR];
-    struct fewshot_data d = { X, NR, D, lab, NULL, NULL, K };
+    struct fewshot_data d = { X, NR, D, lab, NULL, NULL, K, NULL, NULL, -1 };
     struct fewshot_params p;
     struct fewshot_model fm;
     struct model *m = calloc(1, sizeof *m);
@@ -325,6 +351,75 @@ START_TEST(fewshot_export_and_budget)
     ck_assert_uint_eq(fm.n_protos, K);
     models_fewshot_release(&fm);
     ck_assert_int_eq(models_fewshot_fit_budget(&d, &p, one - 4, &fm, &used), MODEL_ETOOBIG);
+    free(m);
+}
+END_TEST
+
+/* 64 features (4 channels of the "spectral" set), three of them carrying
+ * the classes: a budget too small for all of them keeps the informative
+ * ones, the blob reads only those (n_selected), and the generated header
+ * scores the same bits as the blob; a device's blob carries its reference
+ * as the center and classifies that device's rows as the server does. */
+START_TEST(fewshot_selection_blob_and_header)
+{
+    enum { K = 3, F = 64, LAB = 5, NR = 300, BUDGET = 1200 };
+    static float X[NR * F];
+    static int32_t lab[NR], truth[NR];
+    static uint32_t dev[NR];
+    static uint8_t ref[NR];
+    static const int informative[3] = { 5, 17, 40 };
+    struct fewshot_data d = { X, NR, F, lab, NULL, NULL, K, dev, ref, 0 };
+    struct fewshot_params p;
+    struct fewshot_model fm;
+    struct model *m = calloc(1, sizeof *m);
+    uint32_t used = 0, hits = 0, agree = 0, found = 0;
+
+    for (int i = 0; i < NR; i++) {
+        int c = i % K;
+
+        dev[i] = (uint32_t)(i / 100);           /* three machines, set-points 0, 20, 40 */
+        ref[i] = i % 100 < 30 && c == 0;        /* their commissioning: normal rows */
+        truth[i] = c;
+        lab[i] = i < 100 && !ref[i] && i % 100 < 30 + K * LAB ? c : FEWSHOT_UNLABELED;
+        for (int j = 0; j < F; j++)
+            X[i * F + j] = (float)(20.0 * dev[i] + nrand());
+        for (int t = 0; t < 3; t++)
+            X[i * F + informative[t]] += (float)(c == t ? 6.0 : 0.0) * (c ? 1.0f : 0.0f) +
+                                         (float)(c == 0 && t == 0 ? -6.0 : 0.0);
+    }
+    models_fewshot_defaults(&p);
+    ck_assert_int_eq(models_fewshot_fit_budget(&d, &p, BUDGET, &fm, &used), 0);
+    ck_assert_uint_lt(fm.n_sel, F);
+    ck_assert_uint_ge(fm.n_sel, FEWSHOT_MIN_FEATURES);
+    ck_assert_uint_le(models_fewshot_bytes(&fm), BUDGET);
+    for (uint32_t s = 0; s < fm.n_sel; s++)
+        for (int t = 0; t < 3; t++)
+            found += fm.sel[s] == informative[t];
+    ck_assert_uint_eq(found, 3);
+    m->channel_count = 4;
+    m->features = (struct featureset_spec){ FEATURESET_SPECTRAL, FEATURESET_SPECTRAL_VERSION, 256, 256,
+                                            1000.0f, FEATURESET_NO_KIN };
+    ck_assert_int_eq(models_fewshot_export_device(&fm, 2, 0, m), 0);
+    ck_assert_int_eq(model_check(m), 0);
+    ck_assert_uint_eq(m->n_selected, fm.n_sel);
+    ck_assert_uint_le(4u * m->param_count, BUDGET);
+    {
+        struct model_fewshot_view v;
+
+        model_fewshot_view(m, &v);
+        ck_assert_ptr_nonnull(v.sel);
+        ck_assert_mem_eq(v.center, models_fewshot_center(&fm, 2), fm.n_sel * sizeof(float));
+    }
+    for (int i = 200; i < NR; i++) {
+        int c = model_classify(m, X + i * F, F, NULL);
+
+        hits += c == truth[i];
+        agree += c == models_fewshot_predict_device(&fm, 2, X + i * F, NULL);
+    }
+    ck_assert_uint_ge(hits, 100 * 9 / 10);
+    ck_assert_uint_eq(agree, 100);
+    header_equivalence(m);
+    models_fewshot_release(&fm);
     free(m);
 }
 END_TEST
@@ -417,6 +512,7 @@ Suite *models_suite(void)
     tcase_add_test(tc, header_matches_blob_classifier);
     tcase_add_test(tc, window_features);
     tcase_add_test(tc, fewshot_export_and_budget);
+    tcase_add_test(tc, fewshot_selection_blob_and_header);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -23,39 +23,14 @@
 // the main views copied there as docs/ui-*.png), CHROMIUM.  Prints
 // PASS/FAIL lines; exit status 1 on any failure.
 'use strict';
-const path = require('path');
-const fs = require('fs');
-const os = require('os');
-const root = path.resolve(__dirname, '../..');
-const { chromium } = require(require.resolve('playwright-core', { paths: [path.join(root, 'labeling-ui')] }));
+const { BASE, sleep, run, finish, login: fillLogin, api, shot, reporter } = require('./lib.cjs');
 
-const BASE = process.env.BASE;
-const ARTIFACTS = process.env.ARTIFACTS || fs.mkdtempSync(path.join(os.tmpdir(), 'precursor-shots-'));
-const SHOT_DIR = process.env.SHOT_DIR ? path.resolve(process.env.SHOT_DIR) : '';
-let passes = 0, fails = 0;
-const pass = (n) => { passes++; console.log(`PASS browser-pages: ${n}`); };
-const fail = (n, why) => { fails++; console.log(`FAIL browser-pages: ${n}: ${why}`); };
-const check = (n, ok, why) => (ok ? pass(n) : fail(n, why));
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-async function api(method, p, body, token = process.env.TOKEN) {
-  const headers = { Authorization: `Bearer ${token}` };
-  if (body !== undefined) headers['Content-Type'] = 'application/json';
-  const r = await fetch(BASE + p, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-  return { status: r.status, body: await r.json().catch(() => null) };
-}
-
-async function shot(page, name) {
-  await page.screenshot({ path: path.join(ARTIFACTS, name), fullPage: true });
-  if (SHOT_DIR) fs.copyFileSync(path.join(ARTIFACTS, name), path.join(SHOT_DIR, name));
-}
+const t = reporter('browser-pages');
+const { pass, fail, check } = t;
 
 async function login(page, user, pw, load = true) {
   if (load) await page.goto(BASE + '/#/queue');
-  await page.waitForSelector('#login', { timeout: 10000 });
-  await page.fill('#username', user);
-  await page.fill('#password', pw);
-  await page.click('#login button[type=submit]');
+  await fillLogin(page, user, pw);
   await page.waitForSelector('#logout:not([hidden])', { timeout: 10000 });
 }
 
@@ -476,19 +451,10 @@ async function fewshotEvaluation(page, dsId, wantSet) {
 }
 
 (async () => {
-  const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'precursor-chromium-'));
-  const ctx = await chromium.launchPersistentContext(profile, {
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync'],
-    viewport: { width: 1400, height: 900 },
-  });
-  const page = ctx.pages()[0] || await ctx.newPage();
-  const consoleErrors = [];
-  page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
-  page.on('pageerror', (e) => consoleErrors.push(String(e)));
-  try {
+  // every console error counts, from the first visit (logged out, answered
+  // 200 by the session probe) to the end
+  await run({ reporter: t, viewport: { width: 1400, height: 900 }, failureShot: 'ui-pages-failure.png' },
+    async ({ page, errors: consoleErrors }) => {
     await login(page, process.env.USERNAME, process.env.PASSWORD);
     await page.waitForSelector('#queue tbody tr.row', { timeout: 10000 });
     const demoRows = await page.locator('#queue .pill.demo').count();
@@ -505,13 +471,6 @@ async function fewshotEvaluation(page, dsId, wantSet) {
     await fewshotEvaluation(page, bearingDs || dsId, bearingDs ? 'envelope' : null);
     await revokeFromFleet(page);
     check('no errors in the browser console', consoleErrors.length === 0, consoleErrors.join(' | '));
-  } catch (e) {
-    fail('browser run', e.stack || String(e));
-    await page.screenshot({ path: path.join(ARTIFACTS, 'ui-pages-failure.png') }).catch(() => {});
-  } finally {
-    await ctx.close();
-    fs.rmSync(profile, { recursive: true, force: true });
-  }
-  console.log(`${passes} passed, ${fails} failed`);
-  process.exit(fails ? 1 : 0);
+  });
+  finish(t);
 })();

@@ -632,19 +632,29 @@ static int open_conn(struct net_client *c, const struct url *u, const struct url
         return rc;
     if (px && u->tls) {
         /* A tunnel: CONNECT host:port, then TLS to the server through it. */
-        char req[2 * HOST_MAX + 256], auth[256] = "", hb[NET_HEAD_MAX + 1];
+        char auth[256] = "", req[2 * HOST_MAX + sizeof auth + 128], hb[NET_HEAD_MAX + 1];
         const char *h6 = strchr(u->host, ':') ? "[" : "", *h6e = *h6 ? "]" : "";
         struct net_head h;
-        int got = 0;
+        int got = 0, n;
 
         if (px->auth[0]) {
             char b64[sodium_base64_ENCODED_LEN(sizeof px->auth, sodium_base64_VARIANT_ORIGINAL)];
             sodium_bin2base64(b64, sizeof b64, (const unsigned char *)px->auth, strlen(px->auth),
                               sodium_base64_VARIANT_ORIGINAL);
-            snprintf(auth, sizeof auth, "Proxy-Authorization: Basic %s\r\n", b64);
+            n = snprintf(auth, sizeof auth, "Proxy-Authorization: Basic %s\r\n", b64);
+            if (n < 0 || (size_t)n >= sizeof auth) {
+                snprintf(err, errlen, "proxy %.64s: credentials too long", px->host);
+                return NET_EINVAL;
+            }
         }
-        snprintf(req, sizeof req, "CONNECT %s%s%s:%s HTTP/1.1\r\nHost: %s%s%s:%s\r\n%s\r\n", h6,
-                 u->host, h6e, u->port, h6, u->host, h6e, u->port, auth);
+        /* Sized for two hosts of HOST_MAX and the credentials: a truncated
+         * request would be a different request, so it is refused instead. */
+        n = snprintf(req, sizeof req, "CONNECT %s%s%s:%s HTTP/1.1\r\nHost: %s%s%s:%s\r\n%s\r\n",
+                     h6, u->host, h6e, u->port, h6, u->host, h6e, u->port, auth);
+        if (n < 0 || (size_t)n >= sizeof req) {
+            snprintf(err, errlen, "proxy %.64s: CONNECT request too long", px->host);
+            return NET_EINVAL;
+        }
         if ((rc = conn_write_all(c, req, strlen(req))) != 0 ||
             (rc = read_head(c, hb, &h, &got)) != 0) {
             snprintf(err, errlen, "proxy %.64s: %s", px->host, net_strerror(rc));

@@ -2,7 +2,7 @@
  * measuring a running server end to end (a contract outside tools rely on):
  *
  *   precursor-loadgen --url URL --devices N --seconds S --snapshot-bytes B
- *                     [--credentials FILE] [--presign K]
+ *                     [--credentials FILE] [--presign K] [--rate R]
  *
  * It logs in as the admin of FILE (default var/demo-credentials: lines
  * admin_user=, admin_password=, optionally api_token=; an admin API token is
@@ -20,7 +20,12 @@
  * stderr.  --presign K encodes K envelopes per device before the clock
  * starts, so a run on the server's own machine measures the server and not
  * the client's compression and signatures; default 0: encode while sending,
- * like a real device. */
+ * like a real device.  --rate R paces the fleet at R snapshots/s in all
+ * (each device at R/N, open loop, on its own clock with a random phase, as
+ * devices trigger independently); a paced upload's latency is then counted
+ * from when it was due, not when it was sent, so a device still busy with
+ * its previous upload adds its wait to the figure (no coordinated
+ * omission).  Default 0: every device sends again as soon as answered. */
 #include <curl/curl.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -50,6 +55,7 @@ struct opts {
     unsigned seconds;
     size_t snapshot_bytes;
     unsigned presign;
+    double rate;            /* fleet-wide snapshots/s; 0: flat out */
 };
 
 struct buf {
@@ -67,6 +73,7 @@ struct device {
     double *lat_ms;
     size_t nlat, lat_cap;
     unsigned long long ok, errors;
+    double phase;           /* --rate: where in the period this device starts, 0..1 */
     pthread_t thread;
 };
 
@@ -87,10 +94,12 @@ static double now_s(void)
 static void usage(FILE *f)
 {
     fprintf(f, "usage: precursor-loadgen --url URL --devices N --seconds S --snapshot-bytes B\n"
-               "                         [--credentials FILE] [--presign K]\n"
+               "                         [--credentials FILE] [--presign K] [--rate R]\n"
                "  --credentials FILE  admin_user=, admin_password= (and api_token=) lines\n"
                "                      (default var/demo-credentials)\n"
                "  --presign K         encode K envelopes per device before timing (default 0)\n"
+               "  --rate R            pace the fleet at R snapshots/s in all, latency counted\n"
+               "                      from when each upload was due (default 0: flat out)\n"
                "prints: snapshots_per_s=X p50_ms=Y p99_ms=Z errors=E\n");
 }
 
@@ -147,6 +156,10 @@ static int parse_args(int argc, char **argv)
             if (parse_u(a, argv[++i], 0, 100000, &v) != 0)
                 return -1;
             o.presign = (unsigned)v;
+        } else if (strcmp(a, "--rate") == 0) {
+            if (parse_u(a, argv[++i], 0, 1000000, &v) != 0)
+                return -1;
+            o.rate = (double)v;
         } else {
             fprintf(stderr, "precursor-loadgen: unknown argument %s\n", a);
             return -1;
@@ -472,6 +485,7 @@ static void *device_main(void *arg)
     CURL *c = curl_easy_init();
     char u[1200];
     uint64_t seq = 0;
+    double period = o.rate > 0 ? (double)o.devices / o.rate : 0, due = 0;
 
     if (!m || !samples || !c || !h) {
         d->errors++;
@@ -489,6 +503,8 @@ static void *device_main(void *arg)
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
     while (!atomic_load(&started))
         sched_yield();
+    if (period > 0)
+        due = now_s() + period * d->phase;
     while (!atomic_load(&stop_flag) && now_s() < t_end) {
         uint8_t *env = NULL;
         size_t len;
@@ -496,6 +512,18 @@ static void *device_main(void *arg)
         long st = 0;
         double t0, t1;
 
+        if (period > 0) {
+            /* Open loop: sleep until due; a late device sends at once. */
+            double wait = due - now_s();
+
+            if (wait > 0) {
+                struct timespec ts = { (time_t)wait, (long)((wait - (double)(time_t)wait) * 1e9) };
+
+                nanosleep(&ts, NULL);
+            }
+            if (atomic_load(&stop_flag) || now_s() >= t_end)
+                break;
+        }
         seq++;
         if (seq <= d->npre) {
             env = d->pre[seq - 1];
@@ -514,6 +542,11 @@ static void *device_main(void *arg)
         t1 = now_s();
         if (seq > d->npre)
             free(env);
+        if (period > 0) {
+            if (due < t0)
+                t0 = due;       /* late: the wait is part of the latency */
+            due += period;
+        }
         if (st == 201 || st == 200) {
             d->ok++;
             lat_add(d, (t1 - t0) * 1000.0);
@@ -597,6 +630,7 @@ int main(int argc, char **argv)
         struct device *d = &devs[i];
 
         snprintf(d->id, sizeof d->id, "loadgen-%s-%u", run, i);
+        d->phase = (double)randombytes_uniform(1000000) / 1e6;
         crypto_sign_keypair(d->pk, d->sk);
         if (enroll(c, d, tok, body) != 0)
             goto out;

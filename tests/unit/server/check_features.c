@@ -234,10 +234,13 @@ static PGconn *g_admin;
 static int64_t g_after_ids[8];
 static size_t g_after_n;
 
-static int record_after(int64_t snapshot_id)
+static int record_after(const int64_t *ids, size_t n)
 {
-    if (g_after_n < sizeof g_after_ids / sizeof g_after_ids[0])
-        g_after_ids[g_after_n++] = snapshot_id;
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        if (g_after_n < sizeof g_after_ids / sizeof g_after_ids[0])
+            g_after_ids[g_after_n++] = ids[i];
     return SRV_OK;
 }
 

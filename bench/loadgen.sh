@@ -120,7 +120,7 @@ one_run() {  # server-binary label round [rate]
 }
 
 field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p" <<<"$2"; }
-declare -A rates ratios cpus dcpus pgcpus p99s
+declare -A rates ratios cpus dcpus pgcpus p99s p99ds
 for r in $(seq "$ROUNDS"); do
     copy=$(copy_rate)
     echo "round $r: binary COPY, 1 connection: $copy rows/s (load $(cut -d' ' -f1-3 /proc/loadavg))"
@@ -148,11 +148,12 @@ for r in $(seq "$ROUNDS"); do
             line=$(one_run "$bin" "$label" "$r" "$pace")
             echo "  $label paced at $pace/s: $line"
             p99s[$label]+="$(field p99_ms "$line") "
+            p99ds[$label]+="$(field p99_from_due_ms "$line") "
             i=$((i + 1))
         done
     fi
 done
 med() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 for label in "${!rates[@]}"; do
-    echo "median $label: $(med <<<"${rates[$label]}") snapshots/s, $(med <<<"${ratios[$label]}") of the same round's COPY, server CPU $(med <<<"${cpus[$label]}") us per snapshot ($(med <<<"${dcpus[$label]}") us with the features caught up; PostgreSQL $(med <<<"${pgcpus[$label]}") us)${p99s[$label]:+, p99 paced at half: $(med <<<"${p99s[$label]}") ms}"
+    echo "median $label: $(med <<<"${rates[$label]}") snapshots/s, $(med <<<"${ratios[$label]}") of the same round's COPY, server CPU $(med <<<"${cpus[$label]}") us per snapshot ($(med <<<"${dcpus[$label]}") us with the features caught up; PostgreSQL $(med <<<"${pgcpus[$label]}") us)${p99s[$label]:+, p99 paced at half: $(med <<<"${p99s[$label]}") ms ($(med <<<"${p99ds[$label]}") ms from when due)}"
 done

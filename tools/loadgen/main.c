@@ -22,9 +22,10 @@
  * the client's compression and signatures; default 0: encode while sending,
  * like a real device.  --rate R paces the fleet at R snapshots/s in all
  * (each device at R/N, open loop, on its own clock with a random phase, as
- * devices trigger independently); a paced upload's latency is then counted
- * from when it was due, not when it was sent, so a device still busy with
- * its previous upload adds its wait to the figure (no coordinated
+ * devices trigger independently), and the line gets one more field,
+ * p99_from_due_ms=W: the p99 counted from when each upload was due rather
+ * than sent, so a device still busy with its previous upload (or a client
+ * thread woken late by a loaded machine) adds its wait (no coordinated
  * omission).  Default 0: every device sends again as soon as answered. */
 #include <curl/curl.h>
 #include <errno.h>
@@ -70,7 +71,7 @@ struct device {
     size_t *pre_len;
     unsigned npre;
     /* results of this device's thread */
-    double *lat_ms;
+    double *lat_ms, *due_ms;      /* from send; from due (--rate) */
     size_t nlat, lat_cap;
     unsigned long long ok, errors;
     double phase;           /* --rate: where in the period this device starts, 0..1 */
@@ -455,17 +456,22 @@ static int calibrate(void)
     return 0;
 }
 
-static void lat_add(struct device *d, double ms)
+static void lat_add(struct device *d, double ms, double from_due_ms)
 {
     if (d->nlat == d->lat_cap) {
         size_t cap = d->lat_cap ? d->lat_cap * 2 : 1024;
-        double *p = realloc(d->lat_ms, cap * sizeof *p);
+        double *p = realloc(d->lat_ms, cap * sizeof *p), *q;
 
         if (!p)
             return;     /* the figure loses a sample, the run goes on */
         d->lat_ms = p;
+        q = realloc(d->due_ms, cap * sizeof *q);
+        if (!q)
+            return;
+        d->due_ms = q;
         d->lat_cap = cap;
     }
+    d->due_ms[d->nlat] = from_due_ms;
     d->lat_ms[d->nlat++] = ms;
 }
 
@@ -542,16 +548,14 @@ static void *device_main(void *arg)
         t1 = now_s();
         if (seq > d->npre)
             free(env);
-        if (period > 0) {
-            if (due < t0)
-                t0 = due;       /* late: the wait is part of the latency */
-            due += period;
-        }
         if (st == 201 || st == 200) {
             d->ok++;
-            lat_add(d, (t1 - t0) * 1000.0);
-            continue;
+            lat_add(d, (t1 - t0) * 1000.0, (t1 - (period > 0 && due < t0 ? due : t0)) * 1000.0);
         }
+        if (period > 0)
+            due += period;
+        if (st == 201 || st == 200)
+            continue;
         d->errors++;
         if (st == 429 || st == 503) {
             /* Same seq again later, as the agent's spool would. */
@@ -601,7 +605,7 @@ int main(int argc, char **argv)
     char tok[128], run[9], *body = NULL;
     uint8_t rnd[4];
     unsigned long long ok = 0, errors = 0;
-    double *all = NULL, t0, elapsed;
+    double *all = NULL, *alld = NULL, t0, elapsed;
     size_t nall = 0, k;
     CURL *c = NULL;
     unsigned i, j;
@@ -680,16 +684,22 @@ int main(int argc, char **argv)
         nall += devs[i].nlat;
     }
     all = malloc((nall ? nall : 1) * sizeof *all);
-    if (!all)
+    alld = malloc((nall ? nall : 1) * sizeof *alld);
+    if (!all || !alld)
         goto out;
     for (i = 0, k = 0; i < o.devices; i++) {
         memcpy(all + k, devs[i].lat_ms, devs[i].nlat * sizeof *all);
+        memcpy(alld + k, devs[i].due_ms, devs[i].nlat * sizeof *alld);
         k += devs[i].nlat;
     }
     qsort(all, nall, sizeof *all, cmpd);
-    printf("snapshots_per_s=%.1f p50_ms=%.2f p99_ms=%.2f errors=%llu\n",
+    qsort(alld, nall, sizeof *alld, cmpd);
+    printf("snapshots_per_s=%.1f p50_ms=%.2f p99_ms=%.2f errors=%llu",
            (double)ok / (elapsed > 0 ? elapsed : 1), pct(all, nall, 0.50), pct(all, nall, 0.99),
            errors);
+    if (o.rate > 0)
+        printf(" p99_from_due_ms=%.2f", pct(alld, nall, 0.99));
+    printf("\n");
     rc = 0;
 out:
     for (i = 0; devs && i < o.devices; i++) {
@@ -698,10 +708,12 @@ out:
         free(devs[i].pre);
         free(devs[i].pre_len);
         free(devs[i].lat_ms);
+        free(devs[i].due_ms);
         sodium_memzero(devs[i].sk, sizeof devs[i].sk);
     }
     free(devs);
     free(all);
+    free(alld);
     free(body);
     curl_easy_cleanup(c);
     curl_global_cleanup();

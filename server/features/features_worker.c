@@ -86,7 +86,6 @@ static void put_channel(struct put_rows *p, int64_t id, const struct feat_channe
         srv_buf_free(&spec);
         return;
     }
-    srv_buf_put(&spec, "", 1);      /* NUL-terminate for db_array_text */
     db_array_text(&p->col[10], spec.p);
     srv_buf_free(&spec);
 }

@@ -58,7 +58,7 @@ const struct db_sql ingest__sql[INGEST_SQL_COUNT] = {
      * order. */
     [INGEST_SQL_DEVICES_SEEN] = { "ingest_devices_seen",
         "WITH v AS (SELECT * FROM unnest($1::text[], $2::bigint[]) AS v(id, seq)),"
-        " l AS (SELECT d.id FROM devices d WHERE d.id IN (SELECT id FROM v)"
+        " l AS MATERIALIZED (SELECT d.id FROM devices d WHERE d.id IN (SELECT id FROM v)"
         "  ORDER BY d.id FOR UPDATE)"
         " UPDATE devices d SET last_seen = now(), last_seq = GREATEST(d.last_seq, v.seq)"
         " FROM v, (SELECT count(*) FROM l) AS locked WHERE d.id = v.id", 2 },

@@ -13,7 +13,9 @@
 # flags for every server, e.g. --committers 1 --batch-max 64), PERF (a file: `perf record
 # -g` of this build's server during the last round), PACE (1: after the
 # flat-out runs of a round, every server again paced at PACE_RATE
-# snapshots/s, default half of this build's flat-out rate in that round:
+# snapshots/s, default half of this build's flat-out rate in that round
+# (in even rounds OTHER_SERVER runs first, so neither build always follows
+# the COPY baseline):
 # the p99 at half the peak), DRAIN (1: after each run, wait until the
 # server's features worker has caught up with what the run stored, up to
 # 60 s, so the next run does not pay for this one's backlog).
@@ -124,9 +126,13 @@ declare -A rates ratios cpus dcpus pgcpus p99s p99ds
 for r in $(seq "$ROUNDS"); do
     copy=$(copy_rate)
     echo "round $r: binary COPY, 1 connection: $copy rows/s (load $(cut -d' ' -f1-3 /proc/loadavg))"
-    i=0
+    # Who goes first alternates by round: the first run follows the COPY
+    # baseline's 3 s of writes and its DROP TABLE.
+    order=("${!SERVERS[@]}")
+    if [ $((r % 2)) = 0 ] && [ ${#SERVERS[@]} -gt 1 ]; then order=(1 0); fi
     this_rate=0
-    for bin in "${SERVERS[@]}"; do
+    for i in "${order[@]}"; do
+        bin=${SERVERS[$i]}
         label=this; [ $i -gt 0 ] && label=other
         line=$(one_run "$bin" "$label" "$r")
         rate=$(field snapshots_per_s "$line")
@@ -138,18 +144,16 @@ for r in $(seq "$ROUNDS"); do
         pgcpus[$label]+="$(field pg_cpu_us_per_snapshot "$line") "
         rates[$label]+="${rate:-0} "
         ratios[$label]+="$ratio "
-        i=$((i + 1))
     done
     if [ "$PACE" = 1 ]; then
         pace=${PACE_RATE:-$(awk -v r="$this_rate" 'BEGIN { printf "%d", r / 2 }')}
-        i=0
-        for bin in "${SERVERS[@]}"; do
+        for i in "${order[@]}"; do
+            bin=${SERVERS[$i]}
             label=this; [ $i -gt 0 ] && label=other
             line=$(one_run "$bin" "$label" "$r" "$pace")
             echo "  $label paced at $pace/s: $line"
             p99s[$label]+="$(field p99_ms "$line") "
             p99ds[$label]+="$(field p99_from_due_ms "$line") "
-            i=$((i + 1))
         done
     fi
 done

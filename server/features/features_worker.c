@@ -220,7 +220,13 @@ int features_worker_pass(int batch, features_after_fn after)
     return features_worker_pass_range(batch, 0, INT64_MAX, after, NULL);
 }
 
-#define FEATURES_BATCH 32
+#define FEATURES_BATCH 64
+/* After a pass that found fewer snapshots than it could take, the worker
+ * waits this long before the next one: a pass costs about ten statements
+ * whatever its size, and passes of two or three snapshots each, back to
+ * back, cost PostgreSQL three times as much per snapshot as full ones
+ * (docs/BENCHMARKS.md).  Features then come at most this much later. */
+#define FEATURES_SHORT_PASS_MS 250
 /* On a small machine the worker's FFTs competed with ingest for the same
  * cores (docs/BENCHMARKS.md): its thread runs this much nicer (Linux sets
  * priorities per thread). */
@@ -233,20 +239,48 @@ static features_after_fn g_after;
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t g_cond = PTHREAD_COND_INITIALIZER;
 
-/* Idle or the database is away: wait poll_ms, woken early by stop.  Called
- * with g_lock held. */
-static void idle_wait(void)
+/* Wait ms, woken early by stop.  Called with g_lock held. */
+static void wait_ms(unsigned ms)
 {
     struct timespec ts;
 
     clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += g_poll_ms / 1000;
-    ts.tv_nsec += (long)(g_poll_ms % 1000) * 1000000L;
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
     if (ts.tv_nsec >= 1000000000L) {
         ts.tv_sec++;
         ts.tv_nsec -= 1000000000L;
     }
     pthread_cond_timedwait(&g_cond, &g_lock, &ts);
+}
+
+/* Idle or the database is away: wait poll_ms.  Called with g_lock held. */
+static void idle_wait(void)
+{
+    wait_ms(g_poll_ms);
+}
+
+/* Uploads first: while the group committer's queue holds a burst (at least
+ * FEATURES_YIELD_DEPTH rows: the committers are behind the arrivals), a pass
+ * would take cores from them, and the worker's PostgreSQL backend is out of
+ * reach of its nice.  So the worker waits in steps of FEATURES_YIELD_MS, at
+ * most FEATURES_YIELD_MAX_MS in a row: under load that never lets up the
+ * features still advance, a pass per second at least, and they catch up
+ * when it ends.  At moderate rates the queue stays short and nothing waits.
+ * Called with g_lock held. */
+#define FEATURES_YIELD_DEPTH 64
+#define FEATURES_YIELD_MS 20
+#define FEATURES_YIELD_MAX_MS 1000
+
+static void yield_to_ingest(void)
+{
+    unsigned waited = 0;
+
+    while (g_running && waited < FEATURES_YIELD_MAX_MS &&
+           ingest_queue_depth() >= FEATURES_YIELD_DEPTH) {
+        wait_ms(FEATURES_YIELD_MS);
+        waited += FEATURES_YIELD_MS;
+    }
 }
 
 /* Ids come from a sequence in the committers' transactions, so one may
@@ -296,6 +330,7 @@ static void *worker_main(void *arg)
         int64_t last = floor_id;
         int n;
 
+        yield_to_ingest();
         pthread_mutex_unlock(&g_lock);
         if (mono_s() >= next_sweep) {
             if (sweep(swept_to[0], floor_id) >= 0) {
@@ -314,6 +349,8 @@ static void *worker_main(void *arg)
         pthread_mutex_lock(&g_lock);
         if (n <= 0 && g_running)
             idle_wait();
+        else if (n < FEATURES_BATCH && g_running)
+            wait_ms(FEATURES_SHORT_PASS_MS);
     }
     pthread_mutex_unlock(&g_lock);
     ZSTD_freeDCtx(g_dctx);

@@ -18,7 +18,8 @@
 # the COPY baseline):
 # the p99 at half the peak), DRAIN (1: after each run, wait until the
 # server's features worker has caught up with what the run stored, up to
-# 60 s, so the next run does not pay for this one's backlog).
+# DRAIN_MAX_S, 600 s: the next run must not pay for this one's backlog;
+# drained=no on the line when it did not finish).
 #
 # Prints one line per run and the medians; each run's rate is also divided
 # by the round's COPY rate.  Costs per stored snapshot, from /proc (each run
@@ -72,11 +73,14 @@ pending_features() {
     psql "$DATABASE_URL" -Atc "SELECT count(*) FROM snapshots s WHERE NOT EXISTS
         (SELECT 1 FROM feature_jobs j WHERE j.snapshot_id = s.id)"
 }
-# CPU ticks of the PostgreSQL backends serving this database, except ours.
+# CPU ticks of the PostgreSQL backends serving this database's clients (the
+# server's connections; not ours, not an autovacuum worker that happens to
+# be on the database).
 pg_ticks() {
     local pids t=0 p
     pids=$(psql "$DATABASE_URL" -Atc "SELECT pid FROM pg_stat_activity
-        WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        WHERE datname = current_database() AND pid <> pg_backend_pid()
+        AND backend_type = 'client backend'")
     for p in $pids; do
         [ -r "/proc/$p/stat" ] && t=$((t + $(awk '{ print $14 + $15 }' "/proc/$p/stat")))
     done
@@ -110,15 +114,22 @@ one_run() {  # server-binary label round [rate]
     local ticks stored dticks=0 pgt=0
     ticks=$(awk '{ print $14 + $15 }' "/proc/$SRV_PID/stat")
     stored=$(( $(count_snapshots) - before ))
+    local drained=yes
     if [ "$DRAIN" = 1 ]; then
-        for _ in $(seq 600); do [ "$(pending_features)" = 0 ] && break; sleep 0.1; done
+        # Until done: a server that leaves a backlog hands its cost to the
+        # next run (DRAIN_MAX_S, 600, bounds a stuck one).
+        local until=$((SECONDS + ${DRAIN_MAX_S:-600}))
+        while [ "$(pending_features)" != 0 ]; do
+            [ $SECONDS -ge $until ] && { drained=no; break; }
+            sleep 0.5
+        done
         dticks=$(awk '{ print $14 + $15 }' "/proc/$SRV_PID/stat")
         pgt=$(pg_ticks)
     fi
     kill "$SRV_PID"; wait "$SRV_PID" 2>/dev/null || true; SRV_PID=
     echo "$line server_cpu_us_per_snapshot=$(per_snapshot "$ticks" "$stored")" \
         "drained_cpu_us_per_snapshot=$(per_snapshot "$dticks" "$stored")" \
-        "pg_cpu_us_per_snapshot=$(per_snapshot "$pgt" "$stored")"
+        "pg_cpu_us_per_snapshot=$(per_snapshot "$pgt" "$stored")" "drained=$drained"
 }
 
 field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p" <<<"$2"; }

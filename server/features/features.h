@@ -71,8 +71,9 @@ int features_worker_pass(int batch, features_after_fn after);
 int features_worker_pass_range(int batch, int64_t above, int64_t upto, features_after_fn after,
                                int64_t *last);
 /* Start the background thread (a pass, then a wait of poll_ms when there
- * was nothing to do; 0: 1000 ms), at a lower scheduling priority than the
- * HTTP threads.  0, or SRV_EINTERNAL when the thread cannot start.  A second
+ * was nothing to do, 0: 1000 ms; a short wait after a pass that was not
+ * full; waits while the ingest queue holds a burst), at a lower scheduling
+ * priority than the HTTP threads.  0, or SRV_EINTERNAL when the thread cannot start.  A second
  * start while running does nothing. */
 int features_worker_start(unsigned poll_ms, features_after_fn after);
 /* Stop the thread and wait for its pass to end; safe when not running. */

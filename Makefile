@@ -17,6 +17,8 @@ CC ?= cc
 PKGS := libmicrohttpd libpq libzstd libsodium libcrypto jansson libcurl fftw3f libarchive
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# mbed TLS (the agent's TLS, agent/net) ships no pkg-config file in Debian 12.
+MBEDTLS_LIBS := -lmbedtls -lmbedx509 -lmbedcrypto
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
 
 WARN := -Wall -Wextra -Wshadow -Wformat=2 -Wstrict-prototypes \
@@ -37,7 +39,10 @@ endif
 ifneq ($(findstring thread,$(SAN)),)
 ALL_CFLAGS += -DWIRE_NO_CLONES
 endif
-LIBS := $(PKG_LIBS) -lm -lpthread
+LIBS := $(PKG_LIBS) $(MBEDTLS_LIBS) -lm -lpthread
+# The agent links only what it uses, whatever the linker's --as-needed default:
+# every shared library costs a device its relocated pages (docs/BENCHMARKS.md).
+AGENT_LIBS := $(shell pkg-config --libs libzstd libsodium jansson 2>/dev/null) $(MBEDTLS_LIBS) -lm -lpthread
 
 # Sources by area.  A file named main.c holds a program's main(); everything
 # else goes into the area's archive.
@@ -101,7 +106,7 @@ $(SERVER_BIN): $(call obj,server/main.c) $(SERVER_LIB) $(SCHEMA_LIB)
 
 $(AGENT_BIN): $(call obj,agent/main.c) $(AGENT_LIB) $(SCHEMA_LIB)
 	@mkdir -p $(@D)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(AGENT_LIBS)
 
 # The fleet load generator (docs/FLEET.md): its own sources + the wire format.
 $(LOADGEN_BIN): $(call obj,$(LOADGEN_SRC)) $(SCHEMA_LIB)

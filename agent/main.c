@@ -4,9 +4,9 @@
  * and hands over to command_run() or command_replay().  SIGINT/SIGTERM stop
  * the sample loop cleanly: the pending capture is spooled, the uploader
  * joined. */
-#include <curl/curl.h>
 #include <malloc.h>
 #include <signal.h>
+#include <sodium.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -87,9 +87,9 @@ int main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     /* A FIFO reader that went away must cost one alarm line, not the agent. */
     signal(SIGPIPE, SIG_IGN);
-    /* Before any thread: registration and the uploader both use libcurl. */
-    if (cmd == AGENT_CMD_RUN && curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-        fprintf(stderr, "precursor-agent: libcurl failed to initialise\n");
+    /* Before any thread: libsodium's one-time set-up (keys, signatures, TLS randomness). */
+    if (cmd == AGENT_CMD_RUN && sodium_init() < 0) {
+        fprintf(stderr, "precursor-agent: libsodium failed to initialise\n");
         return 1;
     }
 

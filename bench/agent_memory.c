@@ -19,8 +19,16 @@
  * (all of it), and private memory (RssAnon) <= ring + 1 MB.  Then the
  * binary: `size` of the agent and the bytes of a stripped copy.
  *
+ * --smaps prints, for the first run of each configuration, where the private
+ * memory is: /proc/PID/smaps' Anonymous kB summed by mapping (the heap, the
+ * unnamed mappings, thread stacks, each shared library's relocated pages).
+ * --server URL (with --ca-file PEM and --enroll-secret-file FILE) points the
+ * agent at a real server instead of a closed port: a connected agent, its
+ * uploads answered, over TLS when the URL is https.
+ *
  *   make BUILD=build/bench build/bench/bin/precursor-agent build/bench/bin/bench-agent_memory
- *   build/bench/bin/bench-agent_memory [--agent PATH] [--runs R]
+ *   build/bench/bin/bench-agent_memory [--agent PATH] [--runs R] [--smaps]
+ *       [--server URL [--ca-file PEM] [--enroll-secret-file FILE]]
  *
  * The agent defaults to precursor-agent beside this program. */
 #include <errno.h>
@@ -48,6 +56,8 @@ extern char **environ;
 
 static char work[512];
 static char agent_path[1024];
+static const char *ca_file, *enroll_secret;
+static int want_smaps;
 
 struct mem {
     double rss_kb, hwm_kb, anon_kb, file_kb, anon_peak_kb;
@@ -107,6 +117,69 @@ static double anon_now(pid_t pid)
     return status_kb(status, "RssAnon:");
 }
 
+/* Anonymous kB of pid's mappings, summed by what is mapped, largest first. */
+static void print_smaps(pid_t pid)
+{
+    char path[64], line[512], cur[256] = "";
+    struct { char name[64]; double kb; } agg[128];
+    int na = 0;
+    double total = 0, cur_size = 0;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "/proc/%ld/smaps", (long)pid);
+    if ((f = fopen(path, "r")) == NULL)
+        return;
+    while (fgets(line, sizeof(line), f) != NULL) {
+        double kb;
+        char *sp;
+
+        sp = strchr(line, ' ');
+        if (sp && memchr(line, '-', (size_t)(sp - line)) && !memchr(line, ':', (size_t)(sp - line))) {
+            /* a mapping line: "start-end perms offset dev inode [name]" */
+            char *name = line;
+            for (int k = 0; k < 5 && name; k++) {
+                name = strchr(name, ' ');
+                while (name && *name == ' ')
+                    name++;
+            }
+            snprintf(cur, sizeof(cur), "%s", name && *name && *name != '\n' ? name : "[anon]\n");
+            cur[strcspn(cur, "\n")] = '\0';
+            if ((sp = strrchr(cur, '/')) != NULL)
+                memmove(cur, sp + 1, strlen(sp + 1) + 1);
+            continue;
+        }
+        if (sscanf(line, "Size: %lf kB", &kb) == 1) {
+            cur_size = kb;
+            continue;
+        }
+        if (sscanf(line, "Anonymous: %lf kB", &kb) != 1 || kb == 0)
+            continue;
+        if (want_smaps > 1 && (cur[0] == '['))
+            printf("  smaps %s of %.0f kB: %.0f kB anonymous\n", cur, cur_size, kb);
+        int i;
+        for (i = 0; i < na && strncmp(agg[i].name, cur, sizeof(agg[i].name) - 1) != 0; i++)
+            ;
+        if (i == na && na < 128) {
+            snprintf(agg[na].name, sizeof(agg[0].name), "%s", cur);
+            agg[na++].kb = 0;
+        }
+        if (i < na)
+            agg[i].kb += kb;
+        total += kb;
+    }
+    fclose(f);
+    for (int i = 1; i < na; i++)
+        for (int j = i; j > 0 && agg[j - 1].kb < agg[j].kb; j--) {
+            __typeof__(agg[0]) x = agg[j];
+            agg[j] = agg[j - 1];
+            agg[j - 1] = x;
+        }
+    printf("  smaps Anonymous %.0f kB:", total);
+    for (int i = 0; i < na; i++)
+        printf(" %s %.0f;", agg[i].name, agg[i].kb);
+    printf("\n");
+}
+
 static void sleep_ms(long ms)
 {
     struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
@@ -132,17 +205,34 @@ static int run_agent(const char *ring_s, const char *url, int idx, struct mem *m
     snprintf(logp, sizeof(logp), "%s/agent.log", dir);
     if (mkdir(dir, 0700) != 0 || mkdir(keys, 0700) != 0 || pipe2(pfd, O_CLOEXEC) != 0)
         return -1;
-    /* Registered already: the uploader starts at once and retries. */
-    snprintf(marker, sizeof(marker), "%s/registered", keys);
-    if ((lf = fopen(marker, "w")) == NULL)
-        return -1;
-    fclose(lf);
-    char *argv[] = {
-        agent_path, "run", "--device-id", "bench-memory", "--server", (char *)url,
+    /* Registered already: the uploader starts at once and retries.  With an
+     * enrollment secret the agent registers itself with the real server. */
+    if (!enroll_secret) {
+        snprintf(marker, sizeof(marker), "%s/registered", keys);
+        if ((lf = fopen(marker, "w")) == NULL)
+            return -1;
+        fclose(lf);
+    }
+    char dev[64];
+    snprintf(dev, sizeof(dev), "bench-memory-%ld-%d", (long)getpid(), idx);
+    char *argv[32] = {
+        agent_path, "run", "--device-id", dev, "--server", (char *)url,
         "--key-dir", keys, "--spool", spool, "--source", "f32le", "--channels", "8",
         "--rate", "10000", "--ring-s", (char *)ring_s, "--pre-s", "0.5", "--post-s", "0.5",
         "--hold-off-s", "1", "--max-per-hour", "0", NULL
     };
+    int an = 0;
+    while (argv[an])
+        an++;
+    if (ca_file) {
+        argv[an++] = "--ca-file";
+        argv[an++] = (char *)ca_file;
+    }
+    if (enroll_secret) {
+        argv[an++] = "--enroll-secret-file";
+        argv[an++] = (char *)enroll_secret;
+    }
+    argv[an] = NULL;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_adddup2(&fa, pfd[0], 0);
     posix_spawn_file_actions_addopen(&fa, 2, logp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
@@ -181,6 +271,8 @@ static int run_agent(const char *ring_s, const char *url, int idx, struct mem *m
     if (m->anon_kb > m->anon_peak_kb)
         m->anon_peak_kb = m->anon_kb;
     m->file_kb = status_kb(status, "RssFile:");
+    if (want_smaps && idx % 16 == 0)
+        print_smaps(pid);
     close(pfd[1]);
     kill(pid, SIGTERM);
     waitpid(pid, NULL, 0);
@@ -244,7 +336,8 @@ int main(int argc, char **argv)
 {
     int runs = 3, fail = 0, port;
     const char *t = getenv("TMPDIR");
-    char url[64];
+    char url[512];
+    const char *server = NULL;
     const char *rings[2] = { "1", "10" };
     const char *names[2] = { "base", "ring" };
     /* The ring keeps a float per channel and an int64 timestamp per frame. */
@@ -258,8 +351,17 @@ int main(int argc, char **argv)
             snprintf(agent_path, sizeof(agent_path), "%s", argv[++i]);
         else if (!strcmp(argv[i], "--runs") && i + 1 < argc)
             runs = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--smaps"))
+            want_smaps++;       /* twice: every unnamed mapping too */
+        else if (!strcmp(argv[i], "--server") && i + 1 < argc)
+            server = argv[++i];
+        else if (!strcmp(argv[i], "--ca-file") && i + 1 < argc)
+            ca_file = argv[++i];
+        else if (!strcmp(argv[i], "--enroll-secret-file") && i + 1 < argc)
+            enroll_secret = argv[++i];
         else {
-            fprintf(stderr, "usage: bench-agent_memory [--agent PATH] [--runs R]\n");
+            fprintf(stderr, "usage: bench-agent_memory [--agent PATH] [--runs R] [--smaps] "
+                    "[--server URL [--ca-file PEM] [--enroll-secret-file FILE]]\n");
             return 2;
         }
     }
@@ -282,7 +384,10 @@ int main(int argc, char **argv)
         perror("agent_memory: set-up");
         return 1;
     }
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d", port);
+    if (server)
+        snprintf(url, sizeof(url), "%s", server);
+    else
+        snprintf(url, sizeof(url), "http://127.0.0.1:%d", port);
 
     for (int c = 0; c < 2; c++) {
         double hwm[16], anon[16], rss[16], peak[16];

@@ -48,10 +48,10 @@ int main(void)
 {
     float *in = malloc(sizeof(float) * FRAMES * CH);
     struct detect_config proc, proc_no_ctx;
-    struct detect_config cfg, no_multi;
+    struct detect_config cfg, no_multi, no_range;
     size_t dlen, rlen, i;
     void *darena, *rarena;
-    double t_plain[RUNS], t_path[RUNS], t_detect[RUNS], t_no_multi[RUNS];
+    double t_plain[RUNS], t_path[RUNS], t_detect[RUNS], t_no_multi[RUNS], t_no_range[RUNS];
     double t_proc[RUNS], t_proc_no_ctx[RUNS];
     volatile float sink = 0;
     uint64_t seed = 1;
@@ -73,12 +73,15 @@ int main(void)
     detect_config_defaults(&cfg);
     no_multi = cfg;
     no_multi.enable = DETECT_LEVEL | DETECT_FEATURE;  /* the vibration profile's, less multi */
-    /* The process profile (level, multi, context) forced on the same data:
-     * the contextual detector's cost per sample, with and without it. */
+    /* The process profile (level, multi, context, range) forced on the same
+     * data: the contextual and the range detectors' cost per sample, from
+     * runs without each. */
     proc = cfg;
     proc.profile = DETECT_PROFILE_PROCESS;
     proc_no_ctx = proc;
-    proc_no_ctx.enable = DETECT_LEVEL | DETECT_MULTI;
+    proc_no_ctx.enable = DETECT_LEVEL | DETECT_MULTI | DETECT_RANGE;
+    no_range = proc;
+    no_range.enable = DETECT_LEVEL | DETECT_MULTI | DETECT_CONTEXT;
     dlen = detect_arena_size(&cfg, CH);     /* room for every profile timed below */
     rlen = ring_arena_size(CH, RATE * 10);
     darena = malloc(dlen);
@@ -127,6 +130,14 @@ int main(void)
         }
         t_no_multi[run] = now_ns() - t0;
 
+        d = detect_init(&no_range, CH, RATE, darena, dlen);
+        t0 = now_ns();
+        for (i = 0; i < FRAMES; i++) {
+            detect_step(d, in + i * CH, (int64_t)i * 100, &r);
+            triggers += r.triggered;
+        }
+        t_no_range[run] = now_ns() - t0;
+
         d = detect_init(&proc, CH, RATE, darena, dlen);
         t0 = now_ns();
         for (i = 0; i < FRAMES; i++) {
@@ -154,6 +165,8 @@ int main(void)
         printf("detect detect_step_without_multi ns_per_sample_channel=%.3f\n", nom);
         printf("detect multi_cost ns_per_sample_channel=%.3f\n", det - nom);
         printf("detect process_profile ns_per_sample_channel=%.3f\n", median(t_proc) / n);
+        printf("detect range_cost ns_per_sample_channel=%.3f\n",
+               (median(t_proc) - median(t_no_range)) / n);
         printf("detect context_cost ns_per_sample_channel=%.3f\n",
                (median(t_proc) - median(t_proc_no_ctx)) / n);
         printf("detect ratio_to_plain_read=%.1f\n", path / plain);
@@ -161,7 +174,7 @@ int main(void)
                detect_multi_size(CH));
         printf("detect arena_bytes_process=%zu\n", detect_arena_size_at(&proc, CH, RATE));
         printf("detect channels=%d rate=%d seconds=%d runs=%d triggers_per_run=%lu sink=%g\n",
-               CH, RATE, SECONDS, RUNS, triggers / (5 * RUNS), (double)sink);
+               CH, RATE, SECONDS, RUNS, triggers / (6 * RUNS), (double)sink);
     }
     free(in);
     free(darena);

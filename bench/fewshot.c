@@ -4,6 +4,8 @@
  *
  *   bench-fewshot [--data DIR] [--corpus cranfield|bearing|both] [--trials N]
  *                 [--inductive] [--protos N] [--rounds N] [--shrink S]
+ *                 [--ref-weight W] [--max-features N] [--budget BYTES]
+ *                 [--rel-keep F]
  *
  * cranfield: DIR/cranfield-mpf (default DIR: $PRECURSOR_DATA, else
  *   ../shared/data): 64 s windows (stride 32 s) of the 24 process channels;
@@ -17,9 +19,21 @@
  *   load zones.  Labeled: 5 windows per class at the smallest severity and
  *   one speed; tested on all other speeds and severities.
  *
+ * Each recording (cranfield) or speed (bearing) is a machine; its first
+ * REF_WINDOWS windows are its commissioning period, assumed normal, never
+ * tested: "device ref" methods centre each machine on them (the baselines
+ * on the same referenced features, as the ablation), the others do not.
+ *
+ * cranfield also has relation views (schema/relations.h): each window in the
+ * residual subspace of a linear model of normal operation, the map fitted
+ * without labels on every window or on the commissioning windows only, and
+ * within-window channel-pair correlations; the baselines read them too.
+ *
  * Few-shot learner: all windows are its unlabeled data (their labels are
  * never read), unless --inductive, which gives it only the labeled
- * recordings' windows.  Baselines see the labeled windows only. */
+ * recordings' windows and the commissioning ones.  It is fitted within the
+ * device's parameter budget (--budget, default the server's).  Baselines
+ * see the labeled windows only. */
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
@@ -27,9 +41,11 @@
 #include <string.h>
 
 #include "schema/featureset.h"
+#include "schema/relations.h"
 #include "schema/spectral.h"
 #include "server/models/models.h"
 #include "server/models/models_fewshot.h"
+#include "server/models/models_relations.h"
 
 #define SHOTS 5
 #define MAX_LINE 4096
@@ -37,6 +53,11 @@
 #define CF_WIN 64
 #define CF_STRIDE 32
 #define MAX_FILES 16
+/* Windows of a machine's commissioning period, its own reference of normal
+ * operation: 5 windows (3 minutes at cranfield's 64 s windows, stride 32 s)
+ * because the earliest fault of that corpus starts at 240 s; a real
+ * commissioning period would be hours. */
+#define REF_WINDOWS 5
 
 /* The feature views of every window: the bench's own project features
  * (with bearing geometry where known), the issue's simple spectral
@@ -44,7 +65,10 @@
  * "stats" v1 (what the server's classifier reads) and the set a "fewshot"
  * model is trained on and the device computes: "envelope" v1 where the
  * kinematics are known (bearing), "spectral" v1 where not (cranfield). */
-enum view { V_PROJECT, V_SIMPLE, V_STATS, V_SHIPPED, NVIEW };
+enum view { V_PROJECT, V_SIMPLE, V_STATS, V_SHIPPED, V_REL, V_REL_COMM, V_REL_PROJECT, V_RELC_PROJECT, V_CORR, V_RELC_CORR, NVIEW };
+/* views extracted window by window; the relation views are fitted on the
+ * whole corpus after loading (relations_build) */
+#define NPUSH (V_SHIPPED + 1)
 
 /* one feature set's matrix */
 struct fset {
@@ -58,10 +82,16 @@ struct corpus {
     uint32_t n, cap, n_classes;
     int32_t *truth;
     uint32_t *group;           /* recording */
+    uint32_t *device;          /* the machine a recording is from */
+    uint8_t *reference;        /* 1 = its device's commissioning window (assumed normal) */
     int32_t *group_class;      /* the fault class of the recording's fault rows */
     uint32_t n_groups;
     struct fset fs[NVIEW];     /* what enum view names */
     const char *const *class_names;
+    /* per window, for the relation views (multichannel corpora only): each
+     * channel's mean and the window itself, channel-major (n_ch x win) */
+    uint32_t n_ch, win;
+    float *win_mean, *win_x;
 };
 
 static void *xrealloc(void *p, size_t n)
@@ -74,18 +104,27 @@ static void *xrealloc(void *p, size_t n)
     return q;
 }
 
-static void corpus_push(struct corpus *c, int32_t truth, uint32_t group, const float *const f[NVIEW])
+static void corpus_push(struct corpus *c, int32_t truth, uint32_t group, uint32_t device, int reference,
+                        const float *const f[NPUSH])
 {
     if (c->n == c->cap) {
         c->cap = c->cap ? 2 * c->cap : 1024;
         c->truth = xrealloc(c->truth, c->cap * sizeof *c->truth);
         c->group = xrealloc(c->group, c->cap * sizeof *c->group);
-        for (int s = 0; s < NVIEW; s++)
+        c->device = xrealloc(c->device, c->cap * sizeof *c->device);
+        c->reference = xrealloc(c->reference, c->cap * sizeof *c->reference);
+        for (int s = 0; s < NPUSH; s++)
             c->fs[s].x = xrealloc(c->fs[s].x, (size_t)c->cap * c->fs[s].nf * sizeof(float));
+        if (c->n_ch) {
+            c->win_mean = xrealloc(c->win_mean, (size_t)c->cap * c->n_ch * sizeof(float));
+            c->win_x = xrealloc(c->win_x, (size_t)c->cap * c->n_ch * c->win * sizeof(float));
+        }
     }
     c->truth[c->n] = truth;
     c->group[c->n] = group;
-    for (int s = 0; s < NVIEW; s++)
+    c->device[c->n] = device;
+    c->reference[c->n] = (uint8_t)reference;
+    for (int s = 0; s < NPUSH; s++)
         memcpy(c->fs[s].x + (size_t)c->n * c->fs[s].nf, f[s], c->fs[s].nf * sizeof(float));
     c->n++;
 }
@@ -120,7 +159,7 @@ static void simple_spectral(const float *x, uint32_t n, float *scratch, float *p
 static void extractor(uint16_t id, const float *x, uint32_t n, float fs, float *scratch, size_t ns,
                       const struct featureset_kin *kin, float *out)
 {
-    struct featureset_spec sp = { id, 1, n, n, fs, FEATURESET_NO_KIN };
+    struct featureset_spec sp = { id, 1, n, n, fs, FEATURESET_NO_KIN, NULL };
 
     if (kin)
         sp.kin = *kin;
@@ -134,9 +173,21 @@ static void extractor(uint16_t id, const float *x, uint32_t n, float fs, float *
 static size_t extractor_scratch(uint32_t n, float fs)
 {
     struct featureset_spec sp = { FEATURESET_SPECTRAL, FEATURESET_SPECTRAL_VERSION, n, n, fs,
-                                  FEATURESET_NO_KIN };
+                                  FEATURESET_NO_KIN, NULL };
 
     return featureset_scratch_floats(&sp);
+}
+
+/* Each channel's mean over a window of n rows (row-major, nch channels) and
+ * the window channel-major, as a device hands it to its feature sets. */
+static void window_store(const float *rows, uint32_t n, uint32_t nch, float *mean, float *xcm)
+{
+    for (uint32_t a = 0; a < nch; a++) {
+        double m = 0;
+        for (uint32_t i = 0; i < n; i++)
+            m += (xcm[(size_t)a * n + i] = rows[(size_t)i * nch + a]);
+        mean[a] = (float)(m / n);
+    }
 }
 
 /* ---------------- cranfield ---------------- */
@@ -210,6 +261,8 @@ static int cranfield_load(const char *dir, struct corpus *c)
     c->fs[1] = (struct fset){ "simple-spectral", CF_CH * 19, NULL };
     c->fs[2] = (struct fset){ "stats", CF_CH * FEATURESET_STATS_NFEAT, NULL };
     c->fs[3] = (struct fset){ "spectral-v1", CF_CH * FEATURESET_SPECTRAL_NFEAT, NULL };
+    c->n_ch = CF_CH;
+    c->win = CF_WIN;
     c->group_class = calloc(MAX_FILES, sizeof *c->group_class);
     size_t ns = spectral_scratch_floats(&cf_spec), nx = extractor_scratch(CF_WIN, 1.0f);
     float *scratch = malloc((ns + nx + 2 * CF_WIN) * sizeof *scratch), frame[CF_WIN];
@@ -250,8 +303,11 @@ static int cranfield_load(const char *dir, struct corpus *c)
                 extractor(FEATURESET_SPECTRAL, frame, CF_WIN, 1.0f, scratch, ns + nx, NULL,
                           f3 + ch * FEATURESET_SPECTRAL_NFEAT);
             }
-            const float *fx[NVIEW] = { f0, f1, f2, f3 };
-            corpus_push(c, sum ? fault : 0, g, fx);
+            const float *fx[NPUSH] = { f0, f1, f2, f3 };
+            /* each recording is a machine; its first windows its commissioning */
+            corpus_push(c, sum ? fault : 0, g, g, s < REF_WINDOWS * CF_STRIDE && !sum, fx);
+            window_store(rows + (size_t)s * CF_CH, CF_WIN, CF_CH, c->win_mean + (size_t)(c->n - 1) * CF_CH,
+                         c->win_x + (size_t)(c->n - 1) * CF_CH * CF_WIN);
         }
         free(rows);
         free(lab);
@@ -357,8 +413,10 @@ static int bearing_make(struct corpus *c)
 
                         extractor(FEATURESET_STATS, x, BR_N, BR_FS, NULL, 0, NULL, f2);
                         extractor(FEATURESET_ENVELOPE, x, BR_N, BR_FS, scratch, ns, &kin, f3);
-                        const float *fx[NVIEW] = { f0, f1, f2, f3 };
-                        corpus_push(c, cls, g, fx);
+                        const float *fx[NPUSH] = { f0, f1, f2, f3 };
+                        /* each speed is a machine; its commissioning: the first
+                         * windows of its healthy recording */
+                        corpus_push(c, cls, g, (uint32_t)sp, cls == 0 && w < REF_WINDOWS, fx);
                     }
                 }
     free(scratch);
@@ -366,29 +424,170 @@ static int bearing_make(struct corpus *c)
     return 0;
 }
 
+/* ---------------- relation views ---------------- */
+
+/* A process fault breaks the relations between channels; a set-point change
+ * moves related channels together and keeps them (schema/relations.h).  The
+ * map (models_relations_fit: principal subspace of the standardised window
+ * means up to 90% of the variance, the usual rule, set before any run) is
+ * fitted without labels, on every window (V_REL: the unlabeled pool, faults
+ * included) or on the machines' commissioning windows only (V_REL_COMM:
+ * assumed normal, as a monitoring model is fitted on normal operation).
+ * Both variants were laid down before the first run.  The map's parameters
+ * count against the device budget of the model that reads them. */
+static uint32_t g_rel_bytes[NVIEW];
+static double g_rel_keep = RELATIONS_VAR_KEEP;   /* --rel-keep: a sensitivity check, not a knob */
+
+static void relations_build(struct corpus *c, enum view v, const uint8_t *fit)
+{
+    struct relations_fit rf;
+    if (models_relations_fit(c->win_mean, c->n, c->n_ch, fit, g_rel_keep, &rf) != 0) {
+        fprintf(stderr, "fewshot: relation fit failed\n");
+        exit(1);
+    }
+    uint32_t nf = RELATIONS_NFEAT(c->n_ch), nfit = 0;
+    size_t ns = relations_scratch_floats(&rf.map);
+    float *scratch = xrealloc(NULL, ns * sizeof *scratch);
+    c->fs[v] = (struct fset){ v == V_REL ? "relations" : "relations-commissioning", nf,
+                              xrealloc(NULL, (size_t)c->n * nf * sizeof(float)) };
+    for (uint32_t i = 0; i < c->n; i++) {
+        nfit += !fit || fit[i];
+        if (relations_features(&rf.map, c->win_x + (size_t)i * c->n_ch * c->win, c->win, c->win, scratch, ns,
+                               c->fs[v].x + (size_t)i * nf) != 0) {
+            fprintf(stderr, "fewshot: relation features failed\n");
+            exit(1);
+        }
+    }
+    free(scratch);
+    g_rel_bytes[v] = models_relations_bytes(&rf.map);
+    printf("%s: %s fitted on %u windows: %u of %u components (%.1f%% of the variance), "
+           "%u bytes of map\n", c->name, c->fs[v].name, nfit, rf.map.rank, c->n_ch, 100 * rf.explained,
+           g_rel_bytes[v]);
+}
+
+/* The relation views and their concatenation with the project features;
+ * empty (nf 0) for single-channel corpora. */
+static void relations_views(struct corpus *c)
+{
+    if (c->n_ch < 2 || c->n_ch > RELATIONS_MAX_CH) {
+        c->fs[V_REL] = (struct fset){ "relations", 0, NULL };
+        c->fs[V_REL_COMM] = (struct fset){ "relations-commissioning", 0, NULL };
+        c->fs[V_REL_PROJECT] = (struct fset){ "relations+project", 0, NULL };
+        c->fs[V_RELC_PROJECT] = (struct fset){ "relations-commissioning+project", 0, NULL };
+        c->fs[V_CORR] = (struct fset){ "correlations", 0, NULL };
+        c->fs[V_RELC_CORR] = (struct fset){ "relations-commissioning+correlations", 0, NULL };
+        return;
+    }
+    relations_build(c, V_REL, NULL);
+    relations_build(c, V_REL_COMM, c->reference);
+    g_rel_bytes[V_REL_PROJECT] = g_rel_bytes[V_REL];
+    g_rel_bytes[V_RELC_PROJECT] = g_rel_bytes[V_REL_COMM];
+    g_rel_bytes[V_RELC_CORR] = g_rel_bytes[V_REL_COMM];
+    for (int j = 0; j < 2; j++) {
+        enum view rv = j ? V_REL_COMM : V_REL, cv = j ? V_RELC_PROJECT : V_REL_PROJECT;
+        uint32_t nr = c->fs[rv].nf, np = c->fs[V_PROJECT].nf, nf = nr + np;
+        c->fs[cv] = (struct fset){ j ? "relations-commissioning+project" : "relations+project", nf,
+                                   xrealloc(NULL, (size_t)c->n * nf * sizeof(float)) };
+        for (uint32_t i = 0; i < c->n; i++) {
+            memcpy(c->fs[cv].x + (size_t)i * nf, c->fs[rv].x + (size_t)i * nr, nr * sizeof(float));
+            memcpy(c->fs[cv].x + (size_t)i * nf + nr, c->fs[V_PROJECT].x + (size_t)i * np,
+                   np * sizeof(float));
+        }
+    }
+    /* Within-window relations, the brief form: the Pearson correlation of
+     * every channel pair over the window (0 where a channel does not move),
+     * alone and joined with the commissioning-fitted residuals.  Set-point
+     * free by construction; bench only. */
+    uint32_t C = c->n_ch, W = c->win, npair = C * (C - 1) / 2, nr = c->fs[V_REL_COMM].nf;
+    c->fs[V_CORR] = (struct fset){ "correlations", npair, xrealloc(NULL, (size_t)c->n * npair * sizeof(float)) };
+    c->fs[V_RELC_CORR] = (struct fset){ "relations-commissioning+correlations", nr + npair,
+                                        xrealloc(NULL, (size_t)c->n * (nr + npair) * sizeof(float)) };
+    for (uint32_t i = 0; i < c->n; i++) {
+        const float *x = c->win_x + (size_t)i * C * W, *m = c->win_mean + (size_t)i * C;
+        float *o = c->fs[V_CORR].x + (size_t)i * npair, *oc = c->fs[V_RELC_CORR].x + (size_t)i * (nr + npair);
+        double sd[RELATIONS_MAX_CH];
+        for (uint32_t a = 0; a < C; a++) {
+            double v = 0;
+            for (uint32_t t = 0; t < W; t++)
+                v += (x[a * W + t] - m[a]) * (x[a * W + t] - m[a]);
+            sd[a] = sqrt(v);
+        }
+        uint32_t q = 0;
+        for (uint32_t a = 0; a < C; a++)
+            for (uint32_t b = a + 1; b < C; b++) {
+                double cv = 0;
+                for (uint32_t t = 0; t < W; t++)
+                    cv += (x[a * W + t] - m[a]) * (x[b * W + t] - m[b]);
+                double den = sd[a] * sd[b];
+                o[q++] = den > 1e-12 * (1 + fabs(m[a]) * fabs(m[b])) ? (float)(cv / den) : 0.0f;
+            }
+        memcpy(oc, c->fs[V_REL_COMM].x + (size_t)i * nr, nr * sizeof(float));
+        memcpy(oc + nr, o, npair * sizeof(float));
+    }
+}
+
 /* ---------------- the trials ---------------- */
 
-/* Every method of a run: learner (k = -1 few-shot, 0 centroid, 3 3-NN) on a view. */
+/* Every method of a run: learner (k = -1 few-shot, 0 centroid, 3 3-NN) on a
+ * view, with each machine its own reference (ref = 1: the learner centres
+ * each device on its commissioning windows; the baselines read the same
+ * referenced features, the ablation that says where a gain comes from) or
+ * not. */
 static const struct method {
     const char *name;
     enum view v;
-    int k;
+    int k, ref;
 } methods[] = {
-    { "fewshot (project features)", V_PROJECT, -1 },
-    { "fewshot (shipped set)", V_SHIPPED, -1 },
-    { "3-NN (project features)", V_PROJECT, 3 },
-    { "centroid (project features)", V_PROJECT, 0 },
-    { "3-NN (shipped set)", V_SHIPPED, 3 },
-    { "centroid (shipped set)", V_SHIPPED, 0 },
-    { "3-NN (simple spectral)", V_SIMPLE, 3 },
-    { "centroid (simple spectral)", V_SIMPLE, 0 },
-    { "3-NN (stats v1)", V_STATS, 3 },
-    { "centroid (stats v1: server classifier)", V_STATS, 0 },
+    { "fewshot, device ref (shipped set)", V_SHIPPED, -1, 1 },
+    { "fewshot, device ref (project features)", V_PROJECT, -1, 1 },
+    { "fewshot, no ref (shipped set)", V_SHIPPED, -1, 0 },
+    { "fewshot, no ref (project features)", V_PROJECT, -1, 0 },
+    { "3-NN, device ref (shipped set)", V_SHIPPED, 3, 1 },
+    { "centroid, device ref (shipped set)", V_SHIPPED, 0, 1 },
+    { "3-NN, device ref (project features)", V_PROJECT, 3, 1 },
+    { "centroid, device ref (project features)", V_PROJECT, 0, 1 },
+    { "3-NN (project features)", V_PROJECT, 3, 0 },
+    { "centroid (project features)", V_PROJECT, 0, 0 },
+    { "3-NN (shipped set)", V_SHIPPED, 3, 0 },
+    { "centroid (shipped set)", V_SHIPPED, 0, 0 },
+    { "3-NN (simple spectral)", V_SIMPLE, 3, 0 },
+    { "centroid (simple spectral)", V_SIMPLE, 0, 0 },
+    { "3-NN (stats v1)", V_STATS, 3, 0 },
+    { "centroid (stats v1: server classifier)", V_STATS, 0, 0 },
+    { "fewshot, no ref (relations)", V_REL, -1, 0 },
+    { "fewshot, device ref (relations)", V_REL, -1, 1 },
+    { "fewshot, no ref (relations, comm. fit)", V_REL_COMM, -1, 0 },
+    { "fewshot, no ref (relations+project)", V_REL_PROJECT, -1, 0 },
+    { "fewshot, device ref (relations, comm. fit)", V_REL_COMM, -1, 1 },
+    { "fewshot, no ref (rel. comm. fit+project)", V_RELC_PROJECT, -1, 0 },
+    { "fewshot, device ref (rel. comm. fit+project)", V_RELC_PROJECT, -1, 1 },
+    { "fewshot, no ref (correlations)", V_CORR, -1, 0 },
+    { "fewshot, device ref (correlations)", V_CORR, -1, 1 },
+    { "fewshot, no ref (rel. comm. fit+corr.)", V_RELC_CORR, -1, 0 },
+    { "fewshot, device ref (rel. comm. fit+corr.)", V_RELC_CORR, -1, 1 },
+    { "fewshot, device ref (relations+project)", V_REL_PROJECT, -1, 1 },
+    { "3-NN (relations)", V_REL, 3, 0 },
+    { "centroid (relations)", V_REL, 0, 0 },
+    { "3-NN, device ref (relations)", V_REL, 3, 1 },
+    { "centroid, device ref (relations)", V_REL, 0, 1 },
+    { "3-NN (relations, comm. fit)", V_REL_COMM, 3, 0 },
+    { "centroid (relations, comm. fit)", V_REL_COMM, 0, 0 },
+    { "3-NN (relations+project)", V_REL_PROJECT, 3, 0 },
+    { "centroid (relations+project)", V_REL_PROJECT, 0, 0 },
+    { "3-NN, device ref (relations, comm. fit)", V_REL_COMM, 3, 1 },
+    { "centroid, device ref (relations, comm. fit)", V_REL_COMM, 0, 1 },
+    { "3-NN (rel. comm. fit+project)", V_RELC_PROJECT, 3, 0 },
+    { "centroid (rel. comm. fit+project)", V_RELC_PROJECT, 0, 0 },
+    { "3-NN (correlations)", V_CORR, 3, 0 },
+    { "centroid (correlations)", V_CORR, 0, 0 },
+    { "3-NN (rel. comm. fit+corr.)", V_RELC_CORR, 3, 0 },
+    { "centroid (rel. comm. fit+corr.)", V_RELC_CORR, 0, 0 },
 };
 #define M_COUNT ((int)(sizeof methods / sizeof methods[0]))
 
 struct tally {
     uint32_t hits, n, ch[FEWSHOT_MAX_CLASSES], cn[FEWSHOT_MAX_CLASSES], fa, nn, det, nf;
+    uint32_t n_sel, n_protos;  /* the few-shot model's size (last trial) */
     double acc_min, acc_max;
 };
 
@@ -406,6 +605,11 @@ static uint32_t label_group(const struct corpus *c, int bearing, uint32_t cls, u
 }
 
 static struct fewshot_params g_params;
+static float *g_xref[NVIEW];   /* each view centred and scaled on the devices' references */
+
+/* Device budget for a few-shot model's parameters: the server's (7 KB of
+ * the device's 8 KB of flash; the rest is the score code). */
+static size_t g_budget = FEWSHOT_PARAM_BYTES;
 
 static void run_trial(const struct corpus *c, int bearing, uint32_t t, int inductive,
                       struct tally *tl, size_t model_bytes[])
@@ -418,15 +622,16 @@ static void run_trial(const struct corpus *c, int bearing, uint32_t t, int induc
         lg[k] = label_group(c, bearing, k, t);
         labeled_group[lg[k]] = 1;
     }
+    /* tested: the windows of recordings nobody labeled, after their machine's commissioning */
     for (uint32_t i = 0; i < c->n; i++) {
         lab[i] = FEWSHOT_UNLABELED;
-        truth[i] = labeled_group[c->group[i]] ? -1 : c->truth[i];
+        truth[i] = labeled_group[c->group[i]] || c->reference[i] ? -1 : c->truth[i];
     }
-    /* 5 windows of each class from its labeling recording, spread by a random start */
+    /* 5 windows of each class from its labeling recording (not its commissioning), spread by a random start */
     for (uint32_t k = 0; k < K; k++) {
         uint32_t idx[4096], m = 0;
         for (uint32_t i = 0; i < c->n && m < 4096; i++)
-            if (c->group[i] == lg[k] && c->truth[i] == (int32_t)k)
+            if (c->group[i] == lg[k] && c->truth[i] == (int32_t)k && !c->reference[i])
                 idx[m++] = i;
         for (uint32_t s = 0; s < SHOTS && s < m; s++) {
             uint32_t j = s + (uint32_t)(urand() * (m - s));
@@ -437,51 +642,78 @@ static void run_trial(const struct corpus *c, int bearing, uint32_t t, int induc
         }
     }
     for (int meth = 0; meth < M_COUNT; meth++) {
-        const struct fset *f = &c->fs[methods[meth].v];
-        struct fewshot_data d = { .x = f->x, .n_rows = c->n, .n_feat = f->nf, .label = lab, .n_classes = K };
+        const struct method *me = &methods[meth];
+        const struct fset *f = &c->fs[me->v];
+        if (f->nf == 0)
+            continue;                  /* a view this corpus has not got */
+        const float *xv = me->ref && me->k >= 0 ? g_xref[me->v] : f->x;
+        struct fewshot_data d = { .x = xv, .n_rows = c->n, .n_feat = f->nf, .label = lab, .n_classes = K,
+                                  .reference_class = -1 };
         int rc;
-        if (methods[meth].k < 0) {
-            struct fewshot_params p;
+        if (me->k < 0) {
+            struct fewshot_params p = g_params;
             struct fewshot_model m;
-            p = g_params;
             float *xs = f->x;
             int32_t *ls = lab;
+            uint32_t *ds = c->device;
+            uint8_t *rs = c->reference;
             uint32_t nr = c->n;
-            if (inductive) {           /* only the labeled recordings' windows as unlabeled data */
+            if (me->ref) {
+                d.device = c->device;
+                d.reference = c->reference;
+                d.reference_class = 0;
+            }
+            if (inductive) {           /* the labeled recordings' windows and the commissioning ones */
                 xs = malloc((size_t)c->n * f->nf * sizeof *xs);
                 ls = malloc(c->n * sizeof *ls);
+                ds = malloc(c->n * sizeof *ds);
+                rs = malloc(c->n * sizeof *rs);
                 nr = 0;
                 for (uint32_t i = 0; i < c->n; i++)
-                    if (labeled_group[c->group[i]]) {
+                    if (labeled_group[c->group[i]] || (me->ref && c->reference[i])) {
                         memcpy(xs + (size_t)nr * f->nf, f->x + (size_t)i * f->nf, f->nf * sizeof *xs);
-                        ls[nr++] = lab[i];
+                        ls[nr] = lab[i];
+                        ds[nr] = c->device[i];
+                        rs[nr++] = c->reference[i];
                     }
                 d.x = xs;
                 d.label = ls;
                 d.n_rows = nr;
+                if (me->ref) {
+                    d.device = ds;
+                    d.reference = rs;
+                }
             }
-            rc = models_fewshot_fit(&d, &p, &m);
+            uint32_t used;
+            /* the relation map is flash too: the model gets what it leaves */
+            rc = models_fewshot_fit_budget(&d, &p, g_budget - g_rel_bytes[me->v], &m, &used);
             if (inductive) {
                 free(xs);
                 free(ls);
+                free(ds);
+                free(rs);
             }
             for (uint32_t i = 0; rc == 0 && i < c->n; i++)
-                pred[i] = models_fewshot_predict(&m, f->x + (size_t)i * f->nf, NULL);
+                pred[i] = me->ref ? models_fewshot_predict_device(&m, c->device[i], f->x + (size_t)i * f->nf, NULL)
+                                  : models_fewshot_predict(&m, f->x + (size_t)i * f->nf, NULL);
             if (rc == 0) {
-                model_bytes[meth] = models_fewshot_bytes(&m);
+                size_t by = models_fewshot_bytes(&m) + g_rel_bytes[me->v];
+                model_bytes[meth] = by > model_bytes[meth] ? by : model_bytes[meth];
+                tl[meth].n_sel = m.n_sel;
+                tl[meth].n_protos = m.n_protos;
                 models_fewshot_release(&m);
             }
         } else {
             struct fewshot_baseline b;
-            uint32_t k = (uint32_t)methods[meth].k;
+            uint32_t k = (uint32_t)me->k;
             rc = models_baseline_fit(&d, k, &b);
             for (uint32_t i = 0; rc == 0 && i < c->n; i++)
-                pred[i] = models_baseline_predict(&b, f->x + (size_t)i * f->nf);
+                pred[i] = models_baseline_predict(&b, xv + (size_t)i * f->nf);
             if (rc == 0)
                 models_baseline_release(&b);
         }
         if (rc != 0) {
-            fprintf(stderr, "fewshot: %s: fit failed (%d)\n", methods[meth].name, rc);
+            fprintf(stderr, "fewshot: %s: fit failed (%d)\n", me->name, rc);
             exit(1);
         }
         struct eval_report r;
@@ -510,8 +742,8 @@ static void run_trial(const struct corpus *c, int bearing, uint32_t t, int induc
 static void report(const struct corpus *c, const struct tally *tl, uint32_t trials,
                    const size_t bytes[])
 {
-    double lo, hi, best = 0, own[2] = { 0, 0 };
-    int nown = 0;
+    double lo, hi, best = 0;
+    const char *best_name = "";
     printf("\n== %s: %u windows, %u recordings, %u classes, %u trial(s), %d shots/class ==\n",
            c->name, c->n, c->n_groups, c->n_classes, trials, SHOTS);
     printf("features: project %u, simple spectral %u, stats v1 %u, shipped set (%s) %u\n",
@@ -519,26 +751,70 @@ static void report(const struct corpus *c, const struct tally *tl, uint32_t tria
            c->fs[V_SHIPPED].nf);
     for (int m = 0; m < M_COUNT; m++) {
         const struct tally *a = &tl[m];
+        if (c->fs[methods[m].v].nf == 0)
+            continue;
         models_eval_wilson(a->hits, a->n, &lo, &hi);
-        double acc = a->n ? (double)a->hits / a->n : 0;
-        if (methods[m].k >= 0 && acc > best)
+        double acc = a->n ? (double)a->hits / a->n : 0, low = 1;
+        uint32_t lowk = 0;
+        if (methods[m].k >= 0 && acc > best) {
             best = acc;
-        if (methods[m].k < 0 && nown < 2)
-            own[nown++] = acc;
-        printf("%-40s acc %5.1f%% [%4.1f, %4.1f] (trials %4.1f..%4.1f) n=%u | fault det %5.1f%% "
+            best_name = methods[m].name;
+        }
+        printf("%-42s acc %5.1f%% [%4.1f, %4.1f] (trials %4.1f..%4.1f) n=%u | fault det %5.1f%% "
                "false alarm %4.1f%%\n  recall:", methods[m].name, 100 * acc, 100 * lo, 100 * hi,
                100 * a->acc_min, 100 * a->acc_max, a->n, a->nf ? 100.0 * a->det / a->nf : 0,
                a->nn ? 100.0 * a->fa / a->nn : 0);
-        for (uint32_t k = 0; k < c->n_classes; k++)
-            printf(" %s %.0f%% (n=%u)", c->class_names[k], a->cn[k] ? 100.0 * a->ch[k] / a->cn[k] : 0, a->cn[k]);
-        printf("\n");
-    }
-    for (int m = 0, o = 0; m < M_COUNT; m++)
-        if (methods[m].k < 0) {
-            printf("%s - best baseline: %+.1f points (target +15); model %zu bytes of parameters "
-                   "(device budget 8192)\n", methods[m].name, 100 * (own[o] - best), bytes[m]);
-            o++;
+        for (uint32_t k = 0; k < c->n_classes; k++) {
+            double rk = a->cn[k] ? (double)a->ch[k] / a->cn[k] : 0;
+            printf(" %s %.0f%% (n=%u)", c->class_names[k], 100 * rk, a->cn[k]);
+            if (a->cn[k] && rk < low) {
+                low = rk;
+                lowk = k;
+            }
         }
+        printf(" | lowest %s %.0f%%\n", c->class_names[lowk], 100 * low);
+    }
+    printf("best baseline: %s %.1f%%\n", best_name, 100 * best);
+    for (int m = 0; m < M_COUNT; m++)
+        if (methods[m].k < 0 && c->fs[methods[m].v].nf) {
+            double acc = tl[m].n ? (double)tl[m].hits / tl[m].n : 0;
+            printf("%s - best baseline: %+.1f points (target +15); model %zu bytes of parameters "
+                   "(%u of %u features, %u prototypes; budget %zu)\n", methods[m].name,
+                   100 * (acc - best), bytes[m], tl[m].n_sel, c->fs[methods[m].v].nf,
+                   tl[m].n_protos, g_budget);
+        }
+}
+
+/* Normal vs fault with no labels at all: a window alarms when its squared
+ * prediction error in the commissioning-fitted relation map (the last
+ * feature of V_REL_COMM) exceeds the largest of the commissioning windows'
+ * (which were in the fit, so the limit is low: the false alarms are, if
+ * anything, overstated).  Every non-commissioning window is scored. */
+static void spe_detector(const struct corpus *c)
+{
+    const struct fset *f = &c->fs[V_REL_COMM];
+    if (f->nf == 0)
+        return;
+    float lim = -INFINITY;
+    for (uint32_t i = 0; i < c->n; i++)
+        if (c->reference[i] && f->x[(size_t)i * f->nf + f->nf - 1] > lim)
+            lim = f->x[(size_t)i * f->nf + f->nf - 1];
+    uint32_t fa = 0, nn = 0, det = 0, nf = 0;
+    for (uint32_t i = 0; i < c->n; i++) {
+        if (c->reference[i])
+            continue;
+        int alarm = f->x[(size_t)i * f->nf + f->nf - 1] > lim;
+        if (c->truth[i] == 0) {
+            nn++;
+            fa += alarm;
+        } else {
+            nf++;
+            det += alarm;
+        }
+    }
+    printf("no labels, SPE of the commissioning-fitted relations above its commissioning maximum: "
+           "fault det %.1f%% (%u/%u) false alarm %.1f%% (%u/%u)\n", 100.0 * det / nf, det, nf,
+           100.0 * fa / nn, fa, nn);
 }
 
 int main(int argc, char **argv)
@@ -554,15 +830,27 @@ int main(int argc, char **argv)
                                           { "protos", required_argument, NULL, 'p' },
                                           { "rounds", required_argument, NULL, 'r' },
                                           { "shrink", required_argument, NULL, 's' },
+                                          { "ref-weight", required_argument, NULL, 'w' },
+                                          { "max-features", required_argument, NULL, 'f' },
+                                          { "budget", required_argument, NULL, 'b' },
+                                          { "rel-keep", required_argument, NULL, 'k' },
                                           { NULL, 0, NULL, 0 } };
     models_fewshot_defaults(&g_params);
-    for (int o; (o = getopt_long(argc, argv, "d:c:t:ip:r:s:", opts, NULL)) != -1;) {
+    for (int o; (o = getopt_long(argc, argv, "d:c:t:ip:r:s:w:f:b:k:", opts, NULL)) != -1;) {
         if (o == 'p')
             g_params.protos = (uint32_t)atoi(optarg);
         else if (o == 'r')
             g_params.rounds = (uint32_t)atoi(optarg);
         else if (o == 's')
             g_params.shrink = (float)atof(optarg);
+        else if (o == 'w')
+            g_params.reference_weight = (float)atof(optarg);
+        else if (o == 'f')
+            g_params.max_features = (uint32_t)atoi(optarg);
+        else if (o == 'b')
+            g_budget = (size_t)atol(optarg);
+        else if (o == 'k')
+            g_rel_keep = atof(optarg);
         else if (o == 'd')
             dir = optarg;
         else if (o == 'c')
@@ -589,10 +877,25 @@ int main(int argc, char **argv)
             fprintf(stderr, "fewshot: %s corpus not available: skipped\n", b ? "bearing" : "cranfield");
             continue;
         }
+        relations_views(&c);
+        for (int v = 0; v < NVIEW; v++) {
+            if (c.fs[v].nf == 0)
+                continue;
+            struct fewshot_data dr = { .x = c.fs[v].x, .n_rows = c.n, .n_feat = c.fs[v].nf,
+                                       .label = c.truth, .n_classes = c.n_classes,
+                                       .device = c.device, .reference = c.reference,
+                                       .reference_class = -1 };
+            g_xref[v] = malloc((size_t)c.n * c.fs[v].nf * sizeof(float));
+            if (!g_xref[v] || models_fewshot_referenced(&dr, g_xref[v]) != 0) {
+                fprintf(stderr, "fewshot: referencing %s failed\n", c.fs[v].name);
+                return 1;
+            }
+        }
         uint32_t nt = b ? trials : (trials < 2 ? trials : 2);   /* cases 5, 6 have two recordings */
         for (uint32_t t = 0; t < nt; t++)
             run_trial(&c, b, t, inductive, tl, bytes);
         report(&c, tl, nt, bytes);
+        spe_detector(&c);
     }
     return 0;
 }

@@ -16,7 +16,9 @@
 # Env: BUILD (folder with bin/; an optimized build without sanitizers),
 # DATABASE_URL (a database to use; default: a fresh one from scripts/pg.sh),
 # RUNS (page loads, 30), N (requests per run, 500), RUNS_HTTP (5), PX (1600),
-# SAMPLES (per channel, 100000; 1000000 for the million-point view).
+# SAMPLES (per channel, 100000; 1000000 for the million-point view), UI_DIR
+# (the labeling UI to serve, labeling-ui of this tree by default: another
+# tree's, with its BUILD, measures that tree with this same bench).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=${BUILD:-build/bench}
@@ -28,9 +30,11 @@ for b in "$SERVER" "$HELPER"; do
     [ -x "$b" ] || { echo "ui.sh: $b not built (make BUILD=${BUILD#$ROOT/} $b)" >&2; exit 1; }
 done
 [ -x "${CHROMIUM:-/usr/bin/chromium}" ] || { echo "ui.sh: no chromium" >&2; exit 1; }
+UI_DIR=${UI_DIR:-$ROOT/labeling-ui}
 if [ ! -f "$ROOT/labeling-ui/dist/index.html" ] || [ ! -d "$ROOT/labeling-ui/node_modules/playwright-core" ]; then
     "$ROOT/scripts/ui-build.sh" >&2
 fi
+[ -f "$UI_DIR/dist/index.html" ] || { echo "ui.sh: $UI_DIR/dist not built (scripts/ui-build.sh of that tree)" >&2; exit 1; }
 
 TMP=$(mktemp -d -t precursor-bench-ui.XXXXXX)
 SERVER_PID=
@@ -54,7 +58,7 @@ echo "$PASSWORD" | "$SERVER" user add --username "bench-op-$PORT" --role operato
 TOKEN=$("$SERVER" token create --name "bench-ui-$PORT" --role ml 2>/dev/null | tail -n1 | tr -d '[:space:]')
 SECRET=$(openssl rand -hex 24)
 (umask 077; printf '%s' "$SECRET" >"$TMP/secret")
-"$SERVER" serve --port "$PORT" --enroll-secret-file "$TMP/secret" --ui-dir "$ROOT/labeling-ui" \
+"$SERVER" serve --port "$PORT" --enroll-secret-file "$TMP/secret" --ui-dir "$UI_DIR" \
     >"$TMP/server.log" 2>&1 &
 SERVER_PID=$!
 for _ in $(seq 1 100); do

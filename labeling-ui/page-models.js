@@ -4,7 +4,10 @@
 // where it is deployed, and the evaluation every training run stores: the
 // learner against k-NN and centroid baselines on the same windows and folds,
 // accuracy and per-class recall with 95 % intervals and their support, and
-// each figure the labels cannot support shown as refused with the reason.
+// each figure the labels cannot support shown as refused with the reason;
+// what transfer from related equipment brought (the learner with and
+// without the borrowed windows, and where they came from), and the
+// features the model reads with what it takes on the device.
 // GET /models, GET /models/{id}, GET /models/{id}/deployments.
 // Deploying, shadow runs and rollbacks have their own page once the API
 // has them; this page shows the deployments the API lists.
@@ -45,12 +48,77 @@ function refusals(ev) {
   return out;
 }
 
+const signedPoints = (d) => `${d >= 0 ? '+' : '−'}${Math.abs(100 * d).toFixed(1)} points`;
+
+// Transfer from related equipment: on or off, the types looked at (used,
+// or why not), and the learner without the borrowed windows beside the
+// model, on the same target windows and folds.
+function transferView(mt, ev) {
+  const t = mt.transfer;
+  if (!t) return null;
+  const box = el('div', { id: 'eval-transfer' }, el('h4', {}, 'Transfer from related equipment'));
+  if (!t.enabled) {
+    box.append(el('p', { class: 'muted' }, `Off: ${dash(t.reason)}.`));
+    return box;
+  }
+  const types = t.types || [];
+  const used = types.filter((x) => x.used);
+  box.append(el('p', { class: 'hint', id: 'eval-transfer-summary' },
+    `${t.windows} windows from ${t.types_used} related type${t.types_used === 1 ? '' : 's'} ` +
+    `(${t.labeled_windows} labeled with a shared class, taught as weak labels of weight ${t.weight}; ` +
+    'their normal windows unlabeled, standardising their own domain). Never tested: the figures are about this version’s machines.' +
+    (t.reason ? ` ${t.reason}.` : '')));
+  if (types.length) {
+    box.append(el('table', { id: 'eval-transfer-types' },
+      el('thead', {}, el('tr', {}, ['related type', 'shared classes', 'windows', 'labeled', 'used'].map((h) => el('th', {}, h)))),
+      el('tbody', {}, types.map((x) => el('tr', { 'data-type': x.equipment_type },
+        el('td', {}, x.equipment_type), el('td', {}, (x.shared_classes || []).join(', ') || '—'),
+        el('td', {}, dash(x.windows)), el('td', {}, dash(x.labeled_windows)),
+        el('td', { class: x.used ? '' : 'refused' }, x.used ? `yes (dataset #${x.dataset_id} v${x.version})` : `no: ${dash(x.reason)}`))))));
+  }
+  const cmp = ev && ev.transfer;
+  if (cmp && ev.fewshot) {
+    box.append(el('table', { id: 'eval-transfer-compare' },
+      el('thead', {}, el('tr', {}, ['learner', 'accuracy', 'false alarms', 'detection'].map((h) => el('th', {}, h)))),
+      el('tbody', {},
+        el('tr', { 'data-learner': 'with' }, el('td', {}, 'with transfer (this model)'), figure(ev.fewshot.accuracy, 'accuracy'),
+          figure(ev.fewshot.false_alarm, 'false-alarm'), figure(ev.fewshot.detection, 'detection')),
+        el('tr', { 'data-learner': 'without' }, el('td', {}, 'without transfer'), figure(cmp.without.accuracy, 'accuracy'),
+          figure(cmp.without.false_alarm, 'false-alarm'), figure(cmp.without.detection, 'detection')))),
+    el('p', { id: 'eval-transfer-change', class: 'hint' },
+      typeof cmp.accuracy_change === 'number' ? `Transfer changed the accuracy by ${signedPoints(cmp.accuracy_change)}.`
+        : `Change not reported: ${dash(cmp.accuracy_change_reason)}.`));
+  } else if (used.length === 0) {
+    box.append(el('p', { class: 'muted', id: 'eval-transfer-change' }, 'No related window was used: the model is the learner on this version alone.'));
+  }
+  return box;
+}
+
+// The feature set, how many features the model reads, and its size.
+function featuresView(m) {
+  const mt = m.metrics || {};
+  const f = mt.features;
+  if (!f && mt.n_features === undefined) return null;
+  const k = f && f.kinematics;
+  const parts = [];
+  if (f) parts.push(`feature set "${f.set}" v${f.version}, windows of ${f.window} samples at ${f.sample_rate} Hz`);
+  if (mt.n_features !== undefined) parts.push(`${mt.n_features} features`);
+  if (mt.blob_bytes !== undefined) parts.push(`signed blob ${mt.blob_bytes} bytes`);
+  // the blob's figures are float32: shown to the precision they were given in
+  const g = (v) => Number(Number(v).toPrecision(6));
+  if (k) parts.push(`bearing defect energies at ${g(k.shaft_hz)} Hz, ${k.bearing_balls} × ${g(k.ball_mm)} mm on ${g(k.pitch_mm)} mm, ${g(k.contact_deg)}°`);
+  else if (f && f.kinematics_reason) parts.push(`no defect frequencies: ${f.kinematics_reason}`);
+  return el('p', { id: 'eval-features', class: 'hint' }, `Features: ${parts.join('; ')}.`);
+}
+
 function evaluationView(m) {
   const mt = m.metrics || {};
   const ev = mt.evaluation;
   const box = el('div', { id: 'model-eval' }, el('h3', {}, `Model #${m.id}: evaluation`));
   if (!ev) {
     box.append(el('p', { class: 'muted' }, m.status === 'done' ? 'No evaluation stored (trained before evaluations were).' : `Not trained (${m.status}).`));
+    const fv = featuresView(m);
+    if (fv) box.append(fv);
     return box;
   }
   if (!ev.fewshot || ev.reason) {
@@ -74,6 +142,10 @@ function evaluationView(m) {
       el('td', {}, c), el('td', { class: 'support' }, dash(withRecall.recall[k].support)),
       ...all.map((r) => figure((r.recall || [])[k], 'recall')))))));
   const why = refusals(ev);
+  if (ev.transfer && ev.transfer.without) {
+    const w = ev.transfer.without;
+    for (const line of refusals({ fewshot: { ...w, features: `${w.features}, without transfer` } })) why.push(line);
+  }
   box.append(el('h4', {}, 'Refused figures'),
     why.length ? el('ul', { id: 'eval-refusals' }, why.map((w) => el('li', {}, w)))
       : el('p', { id: 'eval-refusals', class: 'muted' }, 'None: every figure rests on enough windows.'));
@@ -85,6 +157,10 @@ function evaluationView(m) {
       (d.prototypes ? `, ${d.prototypes} prototypes` : '') +
       `; the feature window takes ${d.window_ram_bytes} bytes and the feature set's scratch ${d.feature_scratch_bytes}.`));
   }
+  const fv = featuresView(m);
+  if (fv) box.append(fv);
+  const tv = transferView(mt, ev);
+  if (tv) box.append(tv);
   return box;
 }
 
@@ -121,20 +197,28 @@ async function showDetail(m, box) {
   } catch (e) { box.replaceChildren(el('p', { class: 'error' }, e.message)); }
 }
 
+// Under a few-shot model's kind: what transfer brought, in a word.
+function transferNote(m) {
+  const t = m.metrics && m.metrics.transfer;
+  if (m.kind !== 'fewshot' || !t) return null;
+  return el('div', { class: 'hint transfer' }, t.enabled ? `transfer: ${t.windows} windows from ${t.types_used} type${t.types_used === 1 ? '' : 's'}` : 'transfer off');
+}
+
 export async function showModels() {
   crumbs('Models');
   let list;
   try { list = await api('GET', '/api/v1/models'); } catch (e) { showError(e.message); return; }
   const detail = el('div', { class: 'card', id: 'model-detail' }, el('p', { class: 'muted' }, 'Pick a model to see its evaluation and deployments.'));
   const rows = list.items.map((m) => el('tr', { class: 'row', 'data-model': m.id, tabindex: 0, onclick: () => showDetail(m, detail) },
-    el('td', {}, `#${m.id}`), el('td', {}, m.kind),
+    el('td', {}, `#${m.id}`), el('td', {}, m.kind, transferNote(m)),
     el('td', {}, el('span', { class: `pill ${m.status === 'done' ? 'done' : 'todo'}` }, m.status), m.error ? el('div', { class: 'error' }, m.error) : null),
     el('td', {}, `${m.dataset_name || `dataset #${m.dataset_id}`} v${m.version}`),
     ...metricsCells(m.metrics),
     el('td', {}, dash(m.deployments)), el('td', {}, fmtTime(m.finished_at || m.created_at))));
   showPage(el('h2', {}, 'Models'),
     el('p', { class: 'hint' }, 'Cross-validated over whole split groups; n is the number of windows each ratio rests on. ' +
-      'Train one with POST /api/v1/models {"dataset_id","version","kind"}, kind anomaly, classifier or fewshot (ml, admin).'),
+      'Train one with POST /api/v1/models {"dataset_id","version","kind"}, kind anomaly, classifier or fewshot (ml, admin); ' +
+      'a fewshot model also learns from related equipment types\' labels of shared failure modes unless "transfer": false.'),
     el('table', { id: 'models' },
       el('thead', {}, el('tr', {}, ['id', 'kind', 'status', 'trained from', 'precision', 'recall', 'windows scored',
         'alerts per operator hour', 'deployments', 'when'].map((h) => el('th', {}, h)))),

@@ -42,10 +42,11 @@ function snapshotHead(v, meta, equipmentType) {
     el('div', { id: 'status' }));
 }
 
-// Metadata, labels, context and the whole snapshot's samples at once.
+// Metadata, labels, context and the whole snapshot's samples at once, and
+// the label classes if they are still on their way (session.js).
 function load(id, px) {
   return Promise.all([api('GET', `/api/v1/snapshots/${id}`), api('GET', `/api/v1/snapshots/${id}/labels`),
-    api('GET', `/api/v1/snapshots/${id}/context`), fetchSamples(id, `px=${px}`)]);
+    api('GET', `/api/v1/snapshots/${id}/context`), fetchSamples(id, `px=${px}`), session.classesLoaded]);
 }
 
 // The classes offered for a snapshot: the untyped ones and those of its
@@ -72,6 +73,7 @@ export async function showSnapshot(id) {
   let meta, labels, ctx, full, classes;
   try {
     [meta, labels, ctx, full] = await load(id, firstPx(width()));
+    performance.mark('snapshot-fetched', { detail: { id } });
     classes = await classesFor(ctx.equipment_type);
   } catch (e) { showError(e.message); return; }
   if (!location.hash.startsWith(snapshotHash(id))) return;     // navigated away meanwhile
@@ -88,9 +90,13 @@ export async function showSnapshot(id) {
   v.build(full, width());
   v.spectra = new SpectrumPanel(v, ctx);
   plotsBox.after(v.spectra.card);     // under the waveforms, as wide as they are
+  // uPlot draws a new plot in a microtask: let it, so that the mark below
+  // follows the drawing.
+  await Promise.resolve();
   performance.mark('snapshot-drawn', { detail: { id } });
+  if (v.closed) return;
   v.listen();
   performance.mark('snapshot-interactive', { detail: { id } });
   performance.measure('snapshot-ready', 'snapshot-nav', 'snapshot-interactive');
-  v.spectra.update();
+  v.followSpectra(0);
 }

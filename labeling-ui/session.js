@@ -3,9 +3,10 @@
 import { api, setCsrf } from './http.js';
 
 // me: GET /session's answer (username, role, csrf); classes: the label
-// classes in key order (key 1 picks classes[0]); epoch: counts logins and
-// logouts, so that an answer that arrives after one is dropped.
-export const session = { me: null, classes: [], epoch: 0 };
+// classes in key order (key 1 picks classes[0]), filled once classesLoaded
+// (a promise) resolves; epoch: counts logins and logouts, so that an answer
+// that arrives after one is dropped.
+export const session = { me: null, classes: [], classesLoaded: Promise.resolve(), epoch: 0 };
 
 // A page that awaits an answer takes the epoch before asking and shows the
 // answer only when it is still current: nobody logged out or in meanwhile.
@@ -14,7 +15,10 @@ export const stillCurrent = (epoch) => epoch === session.epoch && !!session.me;
 
 // Throws the API's error; status 401 when nobody is logged in (the probe
 // answers 200 {"authenticated": false} then, so the browser logs no error
-// before login).  The classes are asked for only once someone is.
+// before login).  The classes are asked for only once someone is, and not
+// waited for here: the page shown asks for its own data meanwhile, and the
+// one that names classes (the snapshot page) awaits session.classesLoaded,
+// which rejects with the API's error.
 export async function loadSession() {
   const me = await api('GET', '/api/v1/session');
   if (!me.authenticated) {
@@ -25,7 +29,8 @@ export async function loadSession() {
   }
   session.me = me;
   setCsrf(me.csrf);
-  session.classes = (await api('GET', '/api/v1/classes')).items;
+  session.classesLoaded = api('GET', '/api/v1/classes').then((j) => { session.classes = j.items; });
+  session.classesLoaded.catch(() => {});    // reported by the page that awaits it
 }
 
 export async function logIn(username, password) {

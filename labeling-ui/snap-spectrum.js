@@ -143,12 +143,15 @@ export class SpectrumPanel {
       this.status.textContent = `the view holds fewer than ${MIN_SAMPLES} samples: zoom out for its spectra`;
       return;
     }
-    const q = `from_s=${a}&to_s=${b}&bins=1024`;
+    // The channel shown only: the server's two FFTs of the span per channel
+    // are most of what the spectra cost.
+    const channel = `&channel=${encodeURIComponent(this.view.meta.channels[this.channel].name)}`;
+    const q = `from_s=${a}&to_s=${b}&bins=1024${channel}`;
     this.status.textContent = 'computing spectra…';
     let cur, ref = null;
     try {
       [cur, ref] = await Promise.all([api('GET', `/api/v1/snapshots/${this.view.id}/spectrum?${q}`),
-        this.ref ? api('GET', `/api/v1/snapshots/${this.ref.id}/spectrum?bins=1024`) : null]);
+        this.ref ? api('GET', `/api/v1/snapshots/${this.ref.id}/spectrum?bins=1024${channel}`) : null]);
     } catch (e) {
       if (seq === this.seq) { this.status.textContent = e.message; this.status.className = 'error'; }
       return;
@@ -160,7 +163,8 @@ export class SpectrumPanel {
   draw(cur, ref) {
     this.plots.forEach((p) => p.destroy());
     this.plots = [];
-    const ch = cur.channels[this.channel];
+    const ch = cur.channels[0];
+    if (!ch) { this.status.textContent = 'no spectra for this channel'; return; }
     const rch = ref ? ref.channels.find((c) => c.name === ch.name) : null;
     const kin = cur.kinematics || {};
     const markers = kin.markers || [];

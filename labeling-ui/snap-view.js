@@ -12,13 +12,17 @@ import { clampView, zoomView, panView, viewPx, viewQuery } from './range.js';
 import { channelData } from './series.js';
 import { makeSpan, spanChannels, newLabelBody } from './spans.js';
 import { keyAction, isTextField } from './keys.js';
+import { latestOnly } from './latest.js';
 import { overviewPlot, channelPlots, yLockBar } from './snap-plots.js';
 import { LabelList } from './snap-labels.js';
 import { readLabelForm, showFormSpan, showFormClass, showLabelList } from './snap-side.js';
 import { nextUnlabeled } from './page-queue.js';
 
-// A new window is fetched once the keys or drags that move it pause.
-const FETCH_AFTER_MS = 30;
+// The spectra follow the window once it has rested this long: they cost
+// the server two FFTs of the window for the channel shown (tens of ms for a
+// million samples), and the server thread computing them also serves the
+// connection the next window's samples may be asked on.
+const SPECTRA_AFTER_MS = 300;
 
 // Whether the waveforms' y scales are locked: on unless the operator
 // turned it off, kept in localStorage like the demo switch.
@@ -48,7 +52,10 @@ export class SnapshotView {
     this.overview = null;
     this.pending = null;        // { start_s, end_s } being labeled
     this.klass = null;
-    this.fetchSeq = 0;          // the newest window asked for: older answers are dropped
+    // the window's samples and its spectra, one request of each at a time
+    // for the newest window (latest.js)
+    this.askSamples = latestOnly((moved) => this.fetchView(moved));
+    this.askSpectra = latestOnly(() => (this.closed || !this.spectra ? null : this.spectra.update()));
     this.closed = false;
     this.onKey = (e) => this.key(e);
     this.classes = session.classes;   // page-snapshot.js sets the equipment type's
@@ -75,33 +82,52 @@ export class SnapshotView {
 
   destroy() {
     this.closed = true;
-    clearTimeout(this.fetchTimer);
+    clearTimeout(this.spectraTimer);
     document.removeEventListener('keydown', this.onKey);
     this.plots.forEach((p) => p.destroy());
     if (this.overview) this.overview.destroy();
     if (this.spectra) this.spectra.destroy();
   }
 
+  // The window's samples are asked for at once, with one request in flight:
+  // keys that arrive while it is (a held key repeats every 30 ms or so)
+  // only move the window, and the newest window is asked for when the
+  // answer lands; that answer, now stale, is not drawn.
   setView(a, b) {
     this.view = clampView(a, b, this.duration, this.meta.sample_rate);
     this.overview.redraw(false);
-    clearTimeout(this.fetchTimer);
-    this.fetchTimer = setTimeout(() => this.fetchView(), FETCH_AFTER_MS);
+    clearTimeout(this.spectraTimer);
+    this.askSamples();
   }
 
-  async fetchView() {
-    const seq = ++this.fetchSeq;
+  async fetchView(moved) {
     const [a, b] = this.view;
     const fetchStart = performance.now();
     const px = viewPx(this.plots[0].bbox.width, devicePixelRatio);
-    const s = await fetchSamples(this.id, viewQuery(this.view, px), this.meta);
-    if (seq !== this.fetchSeq || this.closed) return;
-    this.plots.forEach((p, ch) => { p.setData(channelData(s, ch), false); p.setScale('x', { min: a, max: b }); });
+    let s;
+    try {
+      s = await fetchSamples(this.id, viewQuery(this.view, px), this.meta);
+    } catch (e) {
+      if (!this.closed) this.status(e.message, true);
+      return;
+    }
+    if (moved() || this.closed) return;
+    const fetchEnd = performance.now();
+    // batch: drawn now, not in a microtask, so the mark below follows the draw
+    this.plots.forEach((p, ch) => p.batch(() => { p.setData(channelData(s, ch), false); p.setScale('x', { min: a, max: b }); }));
     // bench/ui.cjs times zoom and pan from the key to this mark.
-    performance.mark('view-drawn', { detail: { fetchStart } });
+    performance.mark('view-drawn', { detail: { fetchStart, fetchEnd } });
     const what = s.mode === 'raw' ? 'raw samples' : 'min/max per pixel';
     this.status(`view ${fmtSpan(a, b, 3)} · ${what} (${s.i1 - s.i0} samples)`);
-    if (this.spectra) this.spectra.update();
+    this.followSpectra();
+  }
+
+  // The spectra of the window once it has rested (after ms), one request at
+  // a time: a window that moved while they were computed is asked for when
+  // they land.
+  followSpectra(after = SPECTRA_AFTER_MS) {
+    clearTimeout(this.spectraTimer);
+    this.spectraTimer = setTimeout(this.askSpectra, after);
   }
 
   // Lock or free the waveforms' y scales: setting x again has uPlot range y

@@ -48,7 +48,17 @@
  *                   2x BPFO, BPFI, BSF and FTF (+-2 bins), log10 of the ratio
  *                   to the mean envelope power over as many bins
  * What an analyst reads for a rolling-element bearing: the defect energies
- * follow the shaft speed, so a model learned at one speed reads another. */
+ * follow the shaft speed, so a model learned at one speed reads another.
+ *
+ * Set "relations" version 1 (schema/relations.c, in float), any window, 2..64
+ * channels, with the map of normal operation in spec->rel (fitted by the
+ * server, carried by the model blob): per channel c
+ *   2c     resid_mean    the window mean of the channel's residual
+ *   2c+1   log_resid_sd  log(sd + 1e-4) of it over the window
+ * and last, after every channel's, log_spe = log(|mean residual|^2 + 1e-6).
+ * A non-finite sample is the channel's last finite one in the window, or
+ * before any the map's mean of the channel (no residual): the other sets'
+ * rule, with the level a standardised channel reads as "nothing". */
 #include "schema/featureset.h"
 
 #include <math.h>
@@ -67,6 +77,15 @@ unsigned featureset_per_channel(uint16_t id, uint16_t version)
     FEATURESET_LIST(X)
 #undef X
     return 0;
+}
+
+unsigned featureset_count(uint16_t id, uint16_t version, unsigned channels)
+{
+    unsigned per = featureset_per_channel(id, version);
+
+    if (per == 0)
+        return 0;
+    return per * channels + (id == FEATURESET_RELATIONS ? 1u : 0u);
 }
 
 const char *featureset_name(uint16_t id)
@@ -102,6 +121,8 @@ const char *featureset_feature_name(uint16_t id, uint16_t version, unsigned k)
     if (id == FEATURESET_ENVELOPE && version == FEATURESET_ENVELOPE_VERSION &&
         k < FEATURESET_ENVELOPE_NFEAT)
         return envelope[k];
+    if (id == FEATURESET_RELATIONS && version == FEATURESET_RELATIONS_VERSION && k <= 2)
+        return k == 0 ? "resid_mean" : k == 1 ? "log_resid_sd" : "log_spe";
     return "?";
 }
 
@@ -129,6 +150,14 @@ const char *featureset_unsupported(const struct featureset_spec *spec, unsigned 
         return "feature sample rate not a positive number";
     if (channels < 1 || channels > FEATURESET_MAX_CHANNELS)
         return "channel count out of range";
+    if (spec->id == FEATURESET_RELATIONS) {
+        if (!spec->rel)
+            return "relations feature set without its map (a blob carries it)";
+        if (spec->rel->n_ch != channels)
+            return "relations map made for another channel count";
+        if (relations_check(spec->rel) != RELATIONS_OK)
+            return "relations map out of range (rank, scales or non-finite values)";
+    }
     if (spec->id == FEATURESET_ENVELOPE) {
         struct spectral_config c;
 
@@ -229,6 +258,10 @@ size_t featureset_scratch_floats(const struct featureset_spec *spec)
 {
     struct spectral_config c;
 
+    if (spec && spec->id == FEATURESET_RELATIONS)
+        return featureset_unsupported(spec, spec->rel ? spec->rel->n_ch : 0)
+                   ? 0
+                   : relations_hold_scratch_floats(spec->rel);
     if (!spec || (spec->id != FEATURESET_SPECTRAL && spec->id != FEATURESET_ENVELOPE) ||
         featureset_unsupported(spec, 1))
         return 0;
@@ -270,6 +303,22 @@ int featureset_compute(const struct featureset_spec *spec, const float *x, size_
     if (scratch_floats < featureset_scratch_floats(spec) || (scratch_floats && !scratch))
         return FEATURESET_ESCRATCH;
     per = featureset_per_channel(spec->id, spec->version);
+    if (spec->id == FEATURESET_RELATIONS) {
+        /* relations_features' order (means, sds, SPE) made channel-major
+         * like every set's, in place (no second vector on a device's
+         * stack): channel c's sd moves from C + c down to 2c + 1 */
+        if (relations_features_hold(spec->rel, x, spec->window, (uint32_t)stride, scratch,
+                                    scratch_floats, out) != RELATIONS_OK)
+            return FEATURESET_ERANGE;
+        for (unsigned c = 0; c < channels; c++) {
+            float sd = out[channels + c];
+
+            for (unsigned j = channels + c; j > 2u * c + 1u; j--)
+                out[j] = out[j - 1];
+            out[2u * c + 1u] = sd;
+        }
+        return FEATURESET_OK;
+    }
     for (unsigned c = 0; c < channels; c++) {
         const float *xc = x + (size_t)c * stride;
         float *oc = out + (size_t)c * per;

@@ -28,17 +28,21 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "schema/relations.h"
+
 /* X(id, version, per_channel, name): every feature set this build computes. */
 #define FEATURESET_LIST(X)                                                   \
     X(FEATURESET_STATS, 1, 7, "stats")                                      \
     X(FEATURESET_SPECTRAL, 1, 16, "spectral")                               \
-    X(FEATURESET_ENVELOPE, 1, 27, "envelope")
+    X(FEATURESET_ENVELOPE, 1, 27, "envelope")                               \
+    X(FEATURESET_RELATIONS, 1, 2, "relations")
 
 enum featureset_id {
     FEATURESET_NONE = 0,
     FEATURESET_STATS = 1,       /* time-domain moments and two crude bands */
     FEATURESET_SPECTRAL = 2,    /* log-grid band energies and spectral kurtosis */
-    FEATURESET_ENVELOPE = 3     /* and order bands, envelope energy at the bearing defects */
+    FEATURESET_ENVELOPE = 3,    /* and order bands, envelope energy at the bearing defects */
+    FEATURESET_RELATIONS = 4    /* residuals of a fitted map of normal operation (relations.h) */
 };
 
 #define FEATURESET_STATS_VERSION 1
@@ -48,6 +52,8 @@ enum featureset_id {
 #define FEATURESET_SPECTRAL_BANDS 11    /* log bands of the spectral set */
 #define FEATURESET_ENVELOPE_VERSION 1
 #define FEATURESET_ENVELOPE_NFEAT 27
+#define FEATURESET_RELATIONS_VERSION 1
+#define FEATURESET_RELATIONS_NFEAT 2    /* per channel; one more for the window */
 #define FEATURESET_MAX_PER_CHANNEL 32   /* no set has more per channel */
 #define FEATURESET_MIN_WINDOW 8u
 #define FEATURESET_MAX_WINDOW 65536u
@@ -80,10 +86,16 @@ struct featureset_spec {
     uint32_t hop;               /* samples between window starts on the device */
     float sample_rate;          /* Hz the window was sampled at */
     struct featureset_kin kin;  /* envelope set only */
+    /* relations set only: the fitted map (the model blob carries it), NULL
+     * for the others.  Borrowed: whoever fills the spec keeps it alive. */
+    const struct relations_map *rel;
 };
 
 /* Features per channel of (id, version); 0 when unknown. */
 unsigned featureset_per_channel(uint16_t id, uint16_t version);
+/* Features of (id, version) for `channels` channels: channels x per
+ * channel, and for "relations" one more (the window's SPE); 0 when unknown. */
+unsigned featureset_count(uint16_t id, uint16_t version, unsigned channels);
 /* "stats", or "?" for an unknown id. */
 const char *featureset_name(uint16_t id);
 
@@ -100,7 +112,7 @@ const char *featureset_rate_mismatch(const struct featureset_spec *spec, double 
  * count: channels are computed one after another. */
 size_t featureset_scratch_floats(const struct featureset_spec *spec);
 
-/* The feature vector of one window: channels * per_channel floats into out.
+/* The feature vector of one window: featureset_count floats into out.
  * x holds channel c's spec->window samples at x + c * stride (stride >=
  * window).  Non-finite samples are taken as the window's last finite value
  * before them (or 0), so a broken sample cannot poison the vector.
@@ -109,7 +121,8 @@ size_t featureset_scratch_floats(const struct featureset_spec *spec);
 int featureset_compute(const struct featureset_spec *spec, const float *x, size_t stride,
                        unsigned channels, float *scratch, size_t scratch_floats, float *out);
 
-/* Name of feature k of a set ("mean", "log_rms", ...); "?" out of range. */
+/* Name of feature k of a set's channel ("mean", "log_rms", ...); "?" out of
+ * range.  "relations": k = 2 names the one feature after the channels'. */
 const char *featureset_feature_name(uint16_t id, uint16_t version, unsigned k);
 
 #endif

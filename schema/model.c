@@ -8,7 +8,7 @@
  *   off  size  field
  *     0     4  magic "PRMD"
  *     4     1  version major (2; 1 refused: it recorded no feature set)
- *     5     1  version minor (1; readers accept any)
+ *     5     1  version minor (0..4, what the blob uses; readers accept any)
  *     6     1  kind (1 anomaly, 2 centroid, 3 fewshot: nearest prototype)
  *     7     1  channel_count (1..64)
  *     8     2  n_features (1..512)
@@ -16,7 +16,8 @@
  *    12     2  normal_class (< n_classes, or 0xFFFF)
  *    14     2  flags (0; readers refuse unknown bits)
  *    16     4  model version (server's id)
- *    20     4  reserved (0)
+ *    20     2  fewshot: n_selected, features it reads (0 = all; else 0)
+ *    22     2  reserved (0)
  *    24     8  created_us (signed)
  *    32    32  channel layout: SHA-256 (model_layout_digest)
  *    64    32  signer's Ed25519 public key
@@ -28,8 +29,11 @@
  *   112     4  feature hop, samples
  *   116     4  sample rate, Hz (float)
  *   120    20  feature set 3 (envelope) only: shaft Hz, rolling elements (u32),
- *              element and pitch diameter, contact angle (floats); K = 20,
- *              else K = 0
+ *              element and pitch diameter, contact angle (floats); K = 20
+ *   120     K  feature set 4 (relations) only: rank (u32, < channel_count),
+ *              mean[C], scale[C], basis[C][rank] (floats, C = channel_count);
+ *              K = 4 + 4 (2 + rank) C
+ *              (K = 0 for the other sets)
  *  120+K  4*P  params
  *  120+K+4P 64  Ed25519 signature over every byte before it
  *
@@ -102,6 +106,30 @@ uint32_t model_param_count(uint8_t kind, uint16_t n_features, uint16_t n_classes
     return 0;
 }
 
+uint32_t model_fewshot_param_count(uint16_t n_features, uint16_t n_selected, uint16_t n_protos)
+{
+    uint32_t S = n_selected ? n_selected : n_features;
+
+    if (n_features < 1 || n_features > MODEL_MAX_FEATURES || (n_selected != 0 && n_selected >= n_features) ||
+        n_protos < 2 || n_protos > MODEL_MAX_PROTOS)
+        return 0;
+    return (n_selected ? S : 0u) + 2u * S + (uint32_t)n_protos * (S + 1u);
+}
+
+void model_fewshot_view(const struct model *m, struct model_fewshot_view *v)
+{
+    uint32_t S = m->n_selected ? m->n_selected : m->n_features;
+    const float *p = m->params;
+
+    v->n_sel = S;
+    v->sel = m->n_selected ? p : 0;
+    p += m->n_selected ? S : 0u;
+    v->center = p;
+    v->scale = p + S;
+    v->proto = p + 2u * S;
+    v->proto_class = v->proto + (size_t)m->n_protos * S;
+}
+
 int model_layout_digest(const char *const *names, const char *const *units, unsigned count,
                         uint8_t out[MODEL_LAYOUT_LEN])
 {
@@ -163,17 +191,19 @@ static void centroid_d2(const struct model *m, const float *x, float *d2)
  * happen: model_check refuses such a blob. */
 static void fewshot_d2(const struct model *m, const float *x, float *d2)
 {
-    uint32_t n = m->n_features, np = m->n_protos;
-    const float *cen = m->params, *scl = m->params + n, *pr = m->params + 2u * n;
-    const float *cls = pr + (size_t)np * n;
+    struct model_fewshot_view v;
+    uint32_t n, np = m->n_protos;
 
+    model_fewshot_view(m, &v);
+    n = v.n_sel;
     for (uint32_t k = 0; k < m->n_classes; k++)
         d2[k] = INFINITY;
     for (uint32_t q = 0; q < np; q++) {
-        uint32_t k = (uint32_t)cls[q];
+        uint32_t k = (uint32_t)v.proto_class[q];
         float s = 0.0f;
         for (uint32_t i = 0; i < n; i++) {
-            float z = (x[i] - cen[i]) * scl[i] - pr[q * n + i];
+            float xi = v.sel ? x[(uint32_t)v.sel[i]] : x[i];
+            float z = (xi - v.center[i]) * v.scale[i] - v.proto[q * n + i];
             s += z * z;
         }
         if (s < d2[k])
@@ -292,19 +322,63 @@ static int all_finite(const float *x, size_t n)
  * with a prototype (else its distance would stay infinite). */
 static int fewshot_check(const struct model *m)
 {
-    const float *cls = m->params + 2u * m->n_features + (size_t)m->n_protos * m->n_features;
+    struct model_fewshot_view v;
     uint32_t seen = 0;
 
     if (m->n_classes < 2 || m->n_classes > MODEL_MAX_CLASSES || m->n_protos < m->n_classes ||
-        model_param_count(MODEL_FEWSHOT, m->n_features, m->n_protos) != m->param_count)
+        model_fewshot_param_count(m->n_features, m->n_selected, m->n_protos) != m->param_count)
         return MODEL_EFIELD;
-    for (uint32_t q = 0; q < m->n_protos; q++) {
-        if (!(cls[q] >= 0.0f) || !(cls[q] < (float)m->n_classes) || cls[q] != floorf(cls[q]))
+    model_fewshot_view(m, &v);
+    /* the selection: integer indices into the vector, strictly ascending */
+    for (uint32_t i = 0; v.sel && i < v.n_sel; i++)
+        if (!(v.sel[i] >= 0.0f) || !(v.sel[i] < (float)m->n_features) || v.sel[i] != floorf(v.sel[i]) ||
+            (i > 0 && !(v.sel[i] > v.sel[i - 1])))
             return MODEL_EFIELD;
-        seen |= 1u << (uint32_t)cls[q];
+    for (uint32_t i = 0; i < v.n_sel; i++)
+        if (!(v.scale[i] > 0.0f))
+            return MODEL_EFIELD;
+    for (uint32_t q = 0; q < m->n_protos; q++) {
+        float c = v.proto_class[q];
+        if (!(c >= 0.0f) || !(c < (float)m->n_classes) || c != floorf(c))
+            return MODEL_EFIELD;
+        seen |= 1u << (uint32_t)c;
     }
     return seen == (m->n_classes == 32 ? 0xFFFFFFFFu : (1u << m->n_classes) - 1u) ? MODEL_OK
                                                                                   : MODEL_EFIELD;
+}
+
+static void model_relations_view(const struct model *m, struct relations_map *rm)
+{
+    uint32_t C = m->channel_count;
+
+    *rm = (struct relations_map){ C, m->rel_rank, m->rel, m->rel + C, m->rel + 2u * C };
+}
+
+uint32_t model_relations_len(const struct model *m)
+{
+    if (m->features.id != FEATURESET_RELATIONS)
+        return 0;
+    return 4u + 4u * (2u + m->rel_rank) * m->channel_count;
+}
+
+void model_feature_spec(const struct model *m, struct relations_map *map,
+                        struct featureset_spec *out)
+{
+    *out = m->features;
+    out->rel = 0;
+    if (m->features.id == FEATURESET_RELATIONS) {
+        model_relations_view(m, map);
+        out->rel = map;
+    }
+}
+
+size_t model_scratch_floats(const struct model *m)
+{
+    struct relations_map rm;
+    struct featureset_spec fs;
+
+    model_feature_spec(m, &rm, &fs);
+    return featureset_scratch_floats(&fs);
 }
 
 int model_check(const struct model *m)
@@ -324,12 +398,28 @@ int model_check(const struct model *m)
         return MODEL_EFIELD;
     if (m->kind == MODEL_FEWSHOT && fewshot_check(m) != MODEL_OK)
         return MODEL_EFIELD;
-    /* inverse deviations and the anomaly scale must be positive */
-    for (uint32_t i = 0; i < m->n_features; i++)
+    if (m->kind != MODEL_FEWSHOT && m->n_selected != 0)
+        return MODEL_EFIELD;
+    /* inverse deviations and the anomaly scale must be positive (fewshot's
+     * scales: fewshot_check, wherever its selection puts them) */
+    for (uint32_t i = 0; m->kind != MODEL_FEWSHOT && i < m->n_features; i++)
         if (!(m->params[m->n_features + i] > 0.0f))
             return MODEL_EFIELD;
     if (m->kind == MODEL_ANOMALY && !(m->params[2u * m->n_features] > 0.0f))
         return MODEL_EFIELD;
+    /* The map travels with set 4 only, its rank below the channel count
+     * (what sizes its section), every value finite, every scale positive. */
+    if (m->features.id == FEATURESET_RELATIONS) {
+        struct relations_map rm;
+
+        if (m->channel_count < 2 || m->rel_rank >= m->channel_count)
+            return MODEL_EFIELD;
+        model_relations_view(m, &rm);
+        if (relations_check(&rm) != RELATIONS_OK)
+            return MODEL_EFIELD;
+    } else if (m->rel_rank != 0) {
+        return MODEL_EFIELD;
+    }
     /* Window, hop and rate are bounded whatever the set: a reader that does
      * not know the set still reports sane numbers in its refusal. */
     if (m->features.window < FEATURESET_MIN_WINDOW || m->features.window > FEATURESET_MAX_WINDOW ||
@@ -341,15 +431,16 @@ int model_check(const struct model *m)
 
 const char *model_features_unsupported(const struct model *m)
 {
+    struct relations_map rm;
+    struct featureset_spec fs;
     const char *why;
-    unsigned per;
 
     if (!m)
         return "no model";
-    if ((why = featureset_unsupported(&m->features, m->channel_count)) != 0)
+    model_feature_spec(m, &rm, &fs);
+    if ((why = featureset_unsupported(&fs, m->channel_count)) != 0)
         return why;
-    per = featureset_per_channel(m->features.id, m->features.version);
-    if ((uint32_t)per * m->channel_count != m->n_features)
+    if (featureset_count(fs.id, fs.version, m->channel_count) != m->n_features)
         return "n_features is not what the feature set gives for the model's channels";
     return 0;
 }
@@ -366,7 +457,7 @@ int model_encode(struct model *m, const uint8_t sk[MODEL_SK_LEN], uint8_t **out,
         return rc;
     if (sodium_init() < 0)
         return MODEL_ENOMEM;
-    kin = m->features.id == FEATURESET_ENVELOPE ? MODEL_KIN_LEN : 0;
+    kin = m->features.id == FEATURESET_ENVELOPE ? MODEL_KIN_LEN : model_relations_len(m);
     len = MODEL_FIXED_LEN + kin + 4u * (size_t)m->param_count + MODEL_SIG_LEN;
     b = calloc(1, len);
     if (!b)
@@ -375,7 +466,11 @@ int model_encode(struct model *m, const uint8_t sk[MODEL_SK_LEN], uint8_t **out,
     memcpy(b, MODEL_MAGIC, 4);
     b[4] = MODEL_VERSION_MAJOR;
     /* the minor that says what a blob uses, so 2.0 blobs stay byte for byte what they were */
-    b[5] = kin ? 2 : m->kind == MODEL_FEWSHOT ? 1 : 0;
+    b[5] = m->features.id == FEATURESET_RELATIONS ? 4
+           : m->n_selected                       ? 3
+           : kin                                 ? 2
+           : m->kind == MODEL_FEWSHOT            ? 1
+                                                 : 0;
     b[6] = m->kind;
     b[7] = m->channel_count;
     put16(b + 8, m->n_features);
@@ -383,7 +478,8 @@ int model_encode(struct model *m, const uint8_t sk[MODEL_SK_LEN], uint8_t **out,
     put16(b + 12, m->normal_class);
     put16(b + 14, 0);
     put32(b + 16, m->version);
-    put32(b + 20, 0);
+    put16(b + 20, m->n_selected);
+    put16(b + 22, 0);
     put64(b + 24, (uint64_t)m->created_us);
     memcpy(b + 32, m->layout, MODEL_LAYOUT_LEN);
     memcpy(b + 64, m->signer_pk, MODEL_PK_LEN);
@@ -394,7 +490,11 @@ int model_encode(struct model *m, const uint8_t sk[MODEL_SK_LEN], uint8_t **out,
     put32(b + 108, m->features.window);
     put32(b + 112, m->features.hop);
     putf(b + 116, m->features.sample_rate);
-    if (kin) {
+    if (m->features.id == FEATURESET_RELATIONS) {
+        put32(b + 120, m->rel_rank);
+        for (uint32_t i = 0; i < (2u + m->rel_rank) * m->channel_count; i++)
+            putf(b + 124 + 4u * i, m->rel[i]);
+    } else if (kin) {
         putf(b + 120, m->features.kin.shaft_hz);
         put32(b + 124, m->features.kin.n_elements);
         putf(b + 128, m->features.kin.ball_d);
@@ -436,11 +536,23 @@ int model_parse(const uint8_t *buf, size_t len, struct model *out)
     if (pc > MODEL_MAX_PARAMS)
         return MODEL_ETOOBIG;
     kin = get16(buf + 104) == FEATURESET_ENVELOPE ? MODEL_KIN_LEN : 0;
+    if (get16(buf + 104) == FEATURESET_RELATIONS) {
+        /* the map's rank sizes its section: bounded by the channel count
+         * (itself bounded) before it sizes anything */
+        uint32_t C = buf[7], rank;
+
+        if (len < MODEL_FIXED_LEN + 4u + MODEL_SIG_LEN)
+            return MODEL_ETRUNCATED;
+        rank = get32(buf + 120);
+        if (C < 2 || C > RELATIONS_MAX_CH || rank >= C)
+            return MODEL_EFIELD;
+        kin = 4u + 4u * (2u + rank) * C;
+    }
     if (len < MODEL_FIXED_LEN + kin + 4u * (size_t)pc + MODEL_SIG_LEN)
         return MODEL_ETRUNCATED;
     if (len != MODEL_FIXED_LEN + kin + 4u * (size_t)pc + MODEL_SIG_LEN)
         return MODEL_EFIELD;    /* trailing bytes: not what a v2 writer makes */
-    if (get16(buf + 14) != 0 || get32(buf + 20) != 0)
+    if (get16(buf + 14) != 0 || get16(buf + 22) != 0)
         return MODEL_EFIELD;
     m = calloc(1, sizeof *m);
     if (!m)
@@ -456,17 +568,26 @@ int model_parse(const uint8_t *buf, size_t len, struct model *out)
     memcpy(m->signer_pk, buf + 64, MODEL_PK_LEN);
     m->threshold = getf(buf + 96);
     m->param_count = pc;
-    /* fewshot: P from param_count = 2n + P(n + 1); model_check confirms it */
-    if (m->kind == MODEL_FEWSHOT && m->n_features > 0 && pc > 2u * m->n_features)
-        m->n_protos = (uint16_t)((pc - 2u * m->n_features) / (m->n_features + 1u) > 0xFFFFu
-                                     ? 0xFFFFu
-                                     : (pc - 2u * m->n_features) / (m->n_features + 1u));
+    m->n_selected = get16(buf + 20);
+    /* fewshot: P from param_count = (S) + 2S + P(S + 1), S the features it
+     * reads; model_check confirms it */
+    if (m->kind == MODEL_FEWSHOT && m->n_features > 0) {
+        uint32_t S = m->n_selected ? m->n_selected : m->n_features;
+        uint32_t head = (m->n_selected ? S : 0u) + 2u * S;
+
+        if (pc > head)
+            m->n_protos = (uint16_t)((pc - head) / (S + 1u) > 0xFFFFu ? 0xFFFFu : (pc - head) / (S + 1u));
+    }
     m->features.id = get16(buf + 104);
     m->features.version = get16(buf + 106);
     m->features.window = get32(buf + 108);
     m->features.hop = get32(buf + 112);
     m->features.sample_rate = getf(buf + 116);
-    if (kin) {
+    if (m->features.id == FEATURESET_RELATIONS) {
+        m->rel_rank = get32(buf + 120);
+        for (uint32_t i = 0; i < (2u + m->rel_rank) * m->channel_count; i++)
+            m->rel[i] = getf(buf + 124 + 4u * i);
+    } else if (kin) {
         m->features.kin.shaft_hz = getf(buf + 120);
         m->features.kin.n_elements = get32(buf + 124);
         m->features.kin.ball_d = getf(buf + 128);
@@ -520,6 +641,16 @@ int model_load(const uint8_t *buf, size_t len, const uint8_t trusted_pk[MODEL_PK
 
 void model_test_input(const struct model *m, float *x)
 {
+    if (m->kind == MODEL_FEWSHOT && m->n_selected) {
+        struct model_fewshot_view v;
+
+        model_fewshot_view(m, &v);
+        for (uint32_t i = 0; i < m->n_features; i++)
+            x[i] = (float)(i % 7u);         /* read by nothing: any value */
+        for (uint32_t i = 0; i < v.n_sel; i++)
+            x[(uint32_t)v.sel[i]] = v.center[i] + (float)((int)(i % 5u) - 2) * 1.5f / v.scale[i];
+        return;
+    }
     for (uint32_t i = 0; i < m->n_features; i++)
         x[i] = m->params[i] + (float)((int)(i % 5u) - 2) * 1.5f / m->params[m->n_features + i];
 }

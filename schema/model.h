@@ -25,8 +25,10 @@
  * and were scored on features other than their training's: refused). */
 #define MODEL_VERSION_MAJOR 2
 /* 2.1: kind 3 (few-shot nearest prototype); a 2.0 reader refuses it by kind.
- * 2.2: feature set 3 (envelope), whose kinematics precede the parameters. */
-#define MODEL_VERSION_MINOR 2
+ * 2.2: feature set 3 (envelope), whose kinematics precede the parameters.
+ * 2.3: n_selected (a few-shot model reads a selection of the vector).
+ * 2.4: feature set 4 (relations), whose map precedes the parameters. */
+#define MODEL_VERSION_MINOR 4
 
 #define MODEL_FIXED_LEN 120         /* bytes before the parameters */
 #define MODEL_SIG_LEN 64
@@ -39,7 +41,12 @@
 #define MODEL_MAX_CLASSES 32
 #define MODEL_MAX_PARAMS (2u * MODEL_MAX_FEATURES + MODEL_MAX_CLASSES * MODEL_MAX_FEATURES)
 #define MODEL_KIN_LEN 20            /* feature set 3 only: its kinematics, before the parameters */
-#define MODEL_MAX_BLOB (MODEL_FIXED_LEN + MODEL_KIN_LEN + 4u * MODEL_MAX_PARAMS + MODEL_SIG_LEN)
+/* feature set 4 only: u32 rank, then mean[C], scale[C], basis[C][rank]
+ * (floats, C = channel_count, rank < C), before the parameters */
+#define MODEL_REL_MAX_FLOATS (RELATIONS_MAX_CH * (RELATIONS_MAX_CH + 1u))
+#define MODEL_REL_MAX_LEN (4u + 4u * MODEL_REL_MAX_FLOATS)
+/* the kinematics and the map never come together (one set per blob) */
+#define MODEL_MAX_BLOB (MODEL_FIXED_LEN + MODEL_REL_MAX_LEN + 4u * MODEL_MAX_PARAMS + MODEL_SIG_LEN)
 #define MODEL_NO_CLASS 0xFFFFu
 #define MODEL_MAX_PROTOS 64         /* prototypes of a few-shot model, all classes */
 
@@ -76,12 +83,16 @@ struct model {
     uint16_t n_classes;             /* anomaly: 1 */
     uint16_t normal_class;          /* classifiers: class scoring 0; MODEL_NO_CLASS if none */
     uint16_t n_protos;              /* fewshot: P (set by model_parse, or by the trainer) */
+    uint16_t n_selected;            /* fewshot: features it reads, S < n_features; 0 = all */
     uint32_t version;               /* the server's model id */
     int64_t created_us;
     uint8_t layout[MODEL_LAYOUT_LEN];
     uint8_t signer_pk[MODEL_PK_LEN];/* filled by model_encode and model_parse */
     float threshold;                /* score from which the server calls it an alarm */
-    struct featureset_spec features;/* what the vector is computed from */
+    struct featureset_spec features;/* what the vector is computed from (its rel
+                                     * stays NULL here: model_feature_spec) */
+    uint32_t rel_rank;              /* set "relations": its map's rank, else 0 */
+    float rel[MODEL_REL_MAX_FLOATS];/* and mean[C], scale[C], basis[C][rank] */
     uint32_t param_count;
     float params[MODEL_MAX_PARAMS];
 };
@@ -89,6 +100,21 @@ struct model {
 /* Parameter count a kind needs; 0 when out of range.  fewshot: n_classes
  * is read as the prototype count P. */
 uint32_t model_param_count(uint8_t kind, uint16_t n_features, uint16_t n_classes);
+
+/* fewshot with n_selected features of n_features (0: all) and P
+ * prototypes: S + 2S + P(S + 1) with the selection, 2n + P(n + 1) without;
+ * 0 when out of range. */
+uint32_t model_fewshot_param_count(uint16_t n_features, uint16_t n_selected, uint16_t n_protos);
+
+/* Where a fewshot model's parameters are: the S features it reads (sel:
+ * their indices into the vector as floats holding integers, NULL when it
+ * reads all n_features in order), then center[S], scale[S], proto[P][S],
+ * proto_class[P]. */
+struct model_fewshot_view {
+    uint32_t n_sel;
+    const float *sel, *center, *scale, *proto, *proto_class;
+};
+void model_fewshot_view(const struct model *m, struct model_fewshot_view *v);
 
 /* SHA-256 over count, then each channel's name and unit (NUL-terminated).
  * names/units are arrays of count strings of at most 64 bytes. */
@@ -122,6 +148,17 @@ int model_verify(const uint8_t *buf, size_t len, const uint8_t pk[MODEL_PK_LEN])
 int model_load(const uint8_t *buf, size_t len, const uint8_t trusted_pk[MODEL_PK_LEN],
                const uint8_t *layout, struct model *out);
 
+/* Bytes of the map section a blob of m carries (0 unless set "relations"). */
+uint32_t model_relations_len(const struct model *m);
+
+/* The spec to compute m's vector with: m->features, and for "relations"
+ * rel pointing at *map, a view of m's map (m and map must outlive it). */
+void model_feature_spec(const struct model *m, struct relations_map *map,
+                        struct featureset_spec *out);
+
+/* featureset_scratch_floats of model_feature_spec's spec. */
+size_t model_scratch_floats(const struct model *m);
+
 /* A deterministic test input (n_features floats) derived from the parameters. */
 void model_test_input(const struct model *m, float *x);
 
@@ -129,8 +166,8 @@ const char *model_strerror(int err);
 const char *model_errcode(int err);
 const char *model_kind_name(uint8_t kind);      /* "anomaly", "classifier", "fewshot", "?" */
 
-/* NULL when this build computes m's feature set for m's channels and
- * n_features matches it, else why not (featureset_unsupported's reasons). */
+/* NULL when this build computes m's feature set (with its map) for m's
+ * channels and n_features matches it, else why not (featureset_unsupported's reasons). */
 const char *model_features_unsupported(const struct model *m);
 
 #endif

@@ -671,6 +671,128 @@ int wire_encode_v2_planes(struct ZSTD_CCtx_s *cctx, const struct wire_meta *m,
     return WIRE_OK;
 }
 
+/* Feed in to the stream; mode ZSTD_e_end also flushes the frame's end. */
+static int stream_feed(ZSTD_CCtx *cctx, ZSTD_outBuffer *out, const void *p, size_t len,
+                       ZSTD_EndDirective mode)
+{
+    ZSTD_inBuffer in = { p, len, 0 };
+
+    for (;;) {
+        size_t r = ZSTD_compressStream2(cctx, out, &in, mode);
+
+        if (ZSTD_isError(r))
+            return WIRE_EINTERNAL;
+        if (mode == ZSTD_e_end ? r == 0 : in.pos == in.size)
+            return WIRE_OK;
+        if (out->pos == out->size)
+            return WIRE_EINTERNAL;  /* cannot happen: out holds zstd's bound */
+    }
+}
+
+size_t wire_encode_v2_stream_scratch_bound(const struct wire_meta *m)
+{
+    size_t content = wire_content_bytes(m), bytes = wire_samples_bytes(m), side, plane;
+
+    if (!content)
+        return 0;
+    side = (content - bytes + 15) & ~(size_t)15;
+    plane = (bytes / m->channel_count + 15) & ~(size_t)15;
+    return side + plane + wire__work_bytes(block_log_of(m));
+}
+
+int wire_encode_v2_planes_stream(struct ZSTD_CCtx_s *cctx, const struct wire_meta *m,
+                                 const struct wire_planes *src, const uint8_t sk[WIRE_SK_LEN],
+                                 int level, uint16_t flags, void *scratch, size_t scratch_cap,
+                                 uint8_t *buf, size_t out_cap, size_t *out_len)
+{
+    struct enc_plan pl = { 2, 0, WIRE_ENCODE_ORDER, flags };
+    size_t header_len, content, bytes, size, n, rec = 0, side, stride, z;
+    const uint8_t *first, *second;
+    uint8_t *recs = scratch, *plane;
+    void *work;
+    int predict = (flags & WIRE_FLAG_PREDICT) != 0, wlog = 0, rc;
+    ZSTD_outBuffer out;
+
+    if (!cctx || !scratch || !buf || !out_len || !m || !src)
+        return WIRE_EFIELD;
+    pl.block_log = block_log_of(m);
+    rc = encode_check(m, src->first, sk, &level, &pl, &header_len);
+    if (rc < 0)
+        return rc;
+    n = (size_t)m->pre_samples + m->post_samples;
+    if ((src->first_len < n && (!src->second || !predict)) ||
+        (m->channel_count > 1 && src->stride < (src->first_len < n ? src->first_len : n)))
+        return WIRE_EFIELD;
+    content = wire_content_bytes(m);
+    if (scratch_cap < wire_encode_v2_stream_scratch_bound(m) ||
+        out_cap < header_len + ZSTD_compressBound((content + 15) & ~(size_t)15) + WIRE_SIG_LEN)
+        return WIRE_ETOOBIG;
+    bytes = wire_samples_bytes(m);
+    size = wire_sample_size(m->sample_type);
+    side = predict ? content - bytes : 0;  /* v1's transforms have no records */
+    if (predict)
+        rec = wire__blocks(n, pl.block_log) * WIRE_BLOCK_HDR_LEN;
+    plane = recs + ((side + 15) & ~(size_t)15);
+    work = plane + ((bytes / m->channel_count + 15) & ~(size_t)15);
+    stride = src->stride * size;
+    first = src->first;
+    second = src->second;
+    /* The content is every channel's predictor records, then every channel's
+     * residual plane: the records are made first (the planes thrown away),
+     * then each plane again, one at a time, into the stream.  The predictor
+     * is deterministic, so the records match the planes; one plane of
+     * scratch instead of the whole content. */
+    for (unsigned c = 0; predict && c < m->channel_count; c++)
+        wire__predict_plane(first + c * stride, src->first_len, second ? second + c * stride : NULL,
+                            n, m->sample_type, pl.block_log, layout_of(flags), pl.max_order,
+                            recs + c * rec, plane, work);
+    write_header(m, flags, pl.version, pl.block_log, header_len, buf);
+    /* The same frame parameters as encode_into; the pledged size puts the
+     * content size in the frame header as the one-shot call does. */
+    if (ZSTD_isError(ZSTD_CCtx_reset(cctx, ZSTD_reset_session_only)) ||
+        ZSTD_isError(ZSTD_CCtx_getParameter(cctx, ZSTD_c_windowLog, &wlog)))
+        return WIRE_EINTERNAL;
+    if (wlog == 0 || wlog > WIRE_MAX_WINDOW_LOG)
+        wlog = WIRE_MAX_WINDOW_LOG;
+    if (ZSTD_isError(ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, level)) ||
+        ZSTD_isError(ZSTD_CCtx_setParameter(cctx, ZSTD_c_contentSizeFlag, 1)) ||
+        ZSTD_isError(ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 1)) ||
+        ZSTD_isError(ZSTD_CCtx_setParameter(cctx, ZSTD_c_windowLog, wlog)) ||
+        ZSTD_isError(ZSTD_CCtx_setPledgedSrcSize(cctx, side + bytes)) ||
+        /* out stays the same buffer for the whole frame: zstd writes into it
+         * directly and keeps no output buffer of its own */
+        ZSTD_isError(ZSTD_CCtx_setParameter(cctx, ZSTD_c_stableOutBuffer, 1)))
+        return WIRE_EINTERNAL;
+    out.dst = buf + header_len;
+    out.size = out_cap - header_len - WIRE_SIG_LEN;
+    out.pos = 0;
+    if (side && (rc = stream_feed(cctx, &out, recs, side, ZSTD_e_continue)) != 0)
+        return rc;
+    for (unsigned c = 0; c < m->channel_count; c++) {
+        if (predict)
+            wire__predict_plane(first + c * stride, src->first_len,
+                                second ? second + c * stride : NULL, n, m->sample_type,
+                                pl.block_log, layout_of(flags), pl.max_order, recs + c * rec,
+                                plane, work);
+        else
+            transform_plane(first + c * stride, plane, n, m->sample_type, flags);
+        rc = stream_feed(cctx, &out, plane, n * size,
+                         c + 1 == m->channel_count ? ZSTD_e_end : ZSTD_e_continue);
+        if (rc != 0)
+            return rc;
+    }
+    z = out.pos;
+    /* the one-shot encoders may get this context next: leave it as found */
+    if (ZSTD_isError(ZSTD_CCtx_setParameter(cctx, ZSTD_c_stableOutBuffer, 0)) ||
+        z > WIRE_MAX_PAYLOAD_LEN)
+        return WIRE_EINTERNAL;
+    put32(buf + 12, (uint32_t)z);
+    if (crypto_sign_ed25519_detached(buf + header_len + z, NULL, buf, header_len + z, sk) != 0)
+        return WIRE_EINTERNAL;
+    *out_len = header_len + z + WIRE_SIG_LEN;
+    return WIRE_OK;
+}
+
 int wire_encode_v2_ctx(struct ZSTD_CCtx_s *cctx, const struct wire_meta *m, const void *samples,
                        const uint8_t sk[WIRE_SK_LEN], int level, uint16_t flags,
                        void *scratch, size_t scratch_cap, uint8_t *out, size_t out_cap,
@@ -1073,15 +1195,14 @@ int wire_channel_physical(const struct wire_meta *m, const void *samples, unsign
     switch (m->sample_type) {
     case WIRE_I16: {
         const int16_t *s = (const int16_t *)samples + channel * n;
-        float fs = (float)scale, fo = (float)offset;
         for (size_t i = 0; i < n; i++)
-            out[i] = (float)s[i] * fs + fo;
+            out[i] = wire_value_physical(WIRE_I16, s[i], scale, offset);
         break;
     }
     case WIRE_I32: {
         const int32_t *s = (const int32_t *)samples + channel * n;
         for (size_t i = 0; i < n; i++)
-            out[i] = (float)((double)s[i] * scale + offset);
+            out[i] = wire_value_physical(WIRE_I32, s[i], scale, offset);
         break;
     }
     default: {
@@ -1091,7 +1212,7 @@ int wire_channel_physical(const struct wire_meta *m, const void *samples, unsign
             break;
         }
         for (size_t i = 0; i < n; i++)
-            out[i] = (float)((double)s[i] * scale + offset);
+            out[i] = wire_value_physical(WIRE_F32, s[i], scale, offset);
         break;
     }
     }

@@ -258,6 +258,19 @@ int wire_encode_v2_planes(struct ZSTD_CCtx_s *cctx, const struct wire_meta *m,
                           uint16_t flags, void *scratch, size_t scratch_cap, uint8_t *out,
                           size_t out_cap, size_t *out_len);
 
+/* wire_encode_v2_planes with one channel's plane of scratch instead of the
+ * whole content (wire_encode_v2_stream_scratch_bound(m) bytes: the predictor
+ * records, one plane, the predictors' working memory): the planes are made
+ * one at a time and streamed into zstd, the records by a first pass.  The
+ * same envelope, byte for byte; out as for wire_encode_v2_planes.  For a
+ * device, whose memory is the ring plus little: about 1/channels of the
+ * content buffer, for a second run of the predictors. */
+size_t wire_encode_v2_stream_scratch_bound(const struct wire_meta *m);
+int wire_encode_v2_planes_stream(struct ZSTD_CCtx_s *cctx, const struct wire_meta *m,
+                                 const struct wire_planes *src, const uint8_t sk[WIRE_SK_LEN],
+                                 int level, uint16_t flags, void *scratch, size_t scratch_cap,
+                                 uint8_t *out, size_t out_cap, size_t *out_len);
+
 /* Decoder scratch for m: the decompressed payload (0 for v1, whose decoder
  * needs one channel plane and allocates it). */
 size_t wire_decode_scratch_bound(const struct wire_meta *m);
@@ -279,6 +292,20 @@ int wire_to_physical(const struct wire_meta *m, const void *samples, float *out)
 /* One channel of the same: out holds pre + post floats. */
 int wire_channel_physical(const struct wire_meta *m, const void *samples, unsigned channel,
                           float *out);
+
+/* One value of the same rule, for a caller that holds one sample at a time
+ * (the agent's model step): a code of sample_type times scale
+ * plus offset.  int16 codes are scaled in float, as wire_channel_physical's
+ * vectorised loop does; wider types in double, then rounded once.  The
+ * server trains on wire_channel_physical's values and the device scores
+ * these: the two must agree to the bit. */
+static inline float wire_value_physical(unsigned sample_type, double code, double scale,
+                                        double offset)
+{
+    if (sample_type == WIRE_I16)
+        return (float)code * (float)scale + (float)offset;
+    return (float)(code * scale + offset);
+}
 
 /* True when every channel's scale is 1 and offset 0 (codes are physical). */
 int wire_is_identity_calibration(const struct wire_meta *m);

@@ -20,7 +20,8 @@ PACKAGES=(
     libsodium-dev        # wire format: Ed25519 signatures, random
     libssl-dev           # server: hardware SHA-256 of stored envelopes (libcrypto)
     libjansson-dev       # server and agent: JSON
-    libcurl4-openssl-dev # agent: HTTP client for uploads
+    libcurl4-openssl-dev # server unit tests and benches: HTTP client (the agent has its own)
+    libmbedtls-dev       # agent: TLS for its HTTP client (small, few relocations)
     check                # unit tests
     libsubunit-dev       # Check's pkg-config links -lsubunit
     libfftw3-dev         # server: spectra behind the per-snapshot features

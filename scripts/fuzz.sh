@@ -25,7 +25,9 @@ fi
 pkgs=$(sed -n 's/^PKGS := //p' Makefile)
 [ -n "$pkgs" ] || pkgs="libmicrohttpd libpq libzstd libsodium jansson libcurl"
 pkg_cflags=$(pkg-config --cflags $pkgs)
-pkg_libs="$(pkg-config --libs $pkgs) -lm -lpthread"
+# and the libraries it names outside pkg-config (mbed TLS has no .pc in Debian 12).
+extra_libs=$(sed -n 's/^MBEDTLS_LIBS := //p' Makefile)
+pkg_libs="$(pkg-config --libs $pkgs) $extra_libs -lm -lpthread"
 archives() {
     echo "$1/lib/libprecursor-server.a $1/lib/libprecursor-agent.a $1/lib/libprecursor-schema.a"
 }

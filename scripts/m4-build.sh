@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # m4-build.sh - build the agent's portable core (agent/core/*.c: ring buffer,
-# detectors, capture; schema/featureset.c and schema/spectral.c: the models' feature sets) for a
+# detectors, capture; schema/featureset.c, schema/spectral.c and schema/relations.c: the models'
+# feature sets) for a
 # Cortex-M4 with arm-none-eabi-gcc, as
 # build/m4/libprecursor-core.a, and report its size.  Fails if the core needs
 # the heap or stdio: it must run on a microcontroller with no libc I/O.
@@ -16,7 +17,7 @@ rm -f "$out"/obj/*.o "$out/libprecursor-core.a"
 flags=(-std=c11 -mcpu=cortex-m4 -mthumb -mfloat-abi=hard -mfpu=fpv4-sp-d16 -Os
        -ffreestanding -ffunction-sections -fdata-sections -fsingle-precision-constant
        -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla -Werror -I.)
-for src in agent/core/*.c schema/featureset.c schema/spectral.c; do
+for src in agent/core/*.c schema/featureset.c schema/spectral.c schema/relations.c; do
     "$CC" "${flags[@]}" -c "$src" -o "$out/obj/$(basename "$src" .c).o"
 done
 arm-none-eabi-ar rcs "$out/libprecursor-core.a" "$out"/obj/*.o
@@ -41,8 +42,13 @@ cat > "$out/main.c" <<'C'
 #include "agent/core/detect.h"
 #include "agent/core/ring.h"
 #include "schema/featureset.h"
+#include "schema/relations.h"
 #include "schema/spectral.h"
 static unsigned char arena[16384];
+/* a relation map of 2 channels, rank 1, in flash as a model would carry it */
+static const float rel_mean[2] = { 0, 0 }, rel_scale[2] = { 1, 1 }, rel_basis[2] = { 0.7071f, 0.7071f };
+static const struct relations_map rel = { 2, 1, rel_mean, rel_scale, rel_basis };
+static float rel_scratch[3 * 2 + 1 + 2], rel_out[RELATIONS_NFEAT(2)];   /* relations_hold_scratch_floats */
 static float feat[2 * FEATURESET_SPECTRAL_NFEAT];
 static float fs_scratch[256 + 3 * 256 + 32 + 3];   /* featureset_scratch_floats, window 256 */
 /* spectral features of a 1024-sample frame with bearing geometry */
@@ -77,12 +83,18 @@ int main(void)
             if (capture_cut(&ring, &w, window) != 0)
                 return 2;
             /* a model's feature vector over the cut window */
-            struct featureset_spec fs = { FEATURESET_STATS, FEATURESET_STATS_VERSION, 32, 32, 1000.0f, FEATURESET_NO_KIN };
+            struct featureset_spec fs = { FEATURESET_STATS, FEATURESET_STATS_VERSION, 32, 32, 1000.0f, FEATURESET_NO_KIN, 0 };
             if (featureset_compute(&fs, window, 32, 2, 0, 0, feat) != 0)
                 return 3;
-            struct featureset_spec sp = { FEATURESET_SPECTRAL, FEATURESET_SPECTRAL_VERSION, 64, 64, 1000.0f, FEATURESET_NO_KIN };
+            struct featureset_spec sp = { FEATURESET_SPECTRAL, FEATURESET_SPECTRAL_VERSION, 64, 64, 1000.0f, FEATURESET_NO_KIN, 0 };
             if (featureset_compute(&sp, window, 64, 2, fs_scratch, sizeof fs_scratch / sizeof *fs_scratch,
                                    feat) != 0)
+                return 3;
+            /* the relations set, its map from the model blob */
+            struct featureset_spec rs = { FEATURESET_RELATIONS, FEATURESET_RELATIONS_VERSION, 64, 64, 1000.0f,
+                                          FEATURESET_NO_KIN, &rel };
+            if (featureset_compute(&rs, window, 64, 2, rel_scratch, sizeof rel_scratch / sizeof *rel_scratch,
+                                   rel_out) != 0)
                 return 3;
             for (unsigned i = 0; i < 1024; i++)
                 frame[i] = window[i % (2 * 64)];
@@ -105,3 +117,5 @@ echo "m4: spectral features alone (schema/spectral.o):"
 arm-none-eabi-size "$out/obj/spectral.o"
 echo "m4: the feature sets alone (schema/featureset.c; RAM is the caller's window and vector):"
 arm-none-eabi-size "$out/obj/featureset.o"
+echo "m4: relation features alone (schema/relations.c; the map is the model's, the scratch 4 n_ch + rank floats):"
+arm-none-eabi-size "$out/obj/relations.o"

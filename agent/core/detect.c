@@ -17,10 +17,13 @@
  *   multi    detect_multi.c: the frame vector against a forgetting covariance.
  *   context  detect_ctx.c: each sample's symbol against the few before it
  *            (process profile; exported score only).
+ *   range    detect_range.c: a value beyond the range the channel showed
+ *            (process profile; exported score only).
  *
  * Two scores leave each frame (docs/DETECTORS.md).  The exported score is
  * each detector's frame z as a calibrated surprise (the larger of its normal
- * and its empirical tail, as a chance per second), nothing gated.  The
+ * and its empirical tail, extrapolated beyond the stream's largest z at its
+ * own tail heaviness, as a chance per second), nothing gated.  The
  * trigger's score is the older path below: a z is mapped to a raw score by
  * r^2 / (1 + r^2), r = z / Z_HALF (z = Z_HALF gives 0.5), then the novelty
  * stage and the quiet period of the trigger; a crossing must also be
@@ -41,6 +44,7 @@
 #include "agent/core/detect.h"
 #include "agent/core/detect_multi.h"
 #include "agent/core/detect_ctx.h"
+#include "agent/core/detect_range.h"
 
 #include <math.h>
 #include <stddef.h>
@@ -78,6 +82,34 @@
  * streams.  Counted in evaluations, so the same at 1 Hz and 50 kHz. */
 #define FEAT_WARM_EVALS 24u
 #define SURPRISE_HALF 5.0f      /* -log10 p per second that scores 0.5 */
+/* Frames in the memory of the exported score's empirical calibration.  The
+ * level baseline must follow the process (1 / level_alpha frames), but how
+ * often a stream's z are that large changes far more slowly, and calling a
+ * frame a one-in-N event from the stream's own history takes about N frames
+ * of it: 1e5 resolve the chance 1e-5 at which the score is 0.5 at one frame
+ * a second.  With the baseline's 1000 every record of the last thousand
+ * frames scored alike. */
+#ifndef CAL_MEM
+#define CAL_MEM 100000
+#endif
+#define CAL_ALPHA (1.0f / (float)CAL_MEM)
+/* Block length of the range detector: its range covers 1 to 2 blocks, the
+ * calibration's memory at most. */
+#ifndef RANGE_HALF
+#define RANGE_HALF ((uint32_t)CAL_MEM / 2u)
+#endif
+/* The empirical tail runs out at the largest z a stream has shown; beyond it
+ * the chance is extrapolated at the stream's own tail heaviness, measured
+ * against the nominal tail from TAIL_L on (see tail_ln_p). */
+#ifndef TAIL_L
+#define TAIL_L 5.9f             /* -ln of the nominal chance 0.0027 (3 sigma, two-sided) */
+#endif
+#ifndef TAIL_MEM
+#define TAIL_MEM 64.0f          /* exceedances in the memory of their mean excess */
+#endif
+#ifndef TAIL_PRIOR
+#define TAIL_PRIOR 4.0f         /* the nominal tail is worth this many exceedances */
+#endif
 /* A trigger also needs the frame's calibrated score at this level: a
  * surprise that pure Gaussian noise shows about once in 1e5 seconds of the
  * stream (a day), whatever its rate and channel count.  Novelty alone (the
@@ -110,6 +142,13 @@ struct tailcal {
     float w, total;
     float ln_zero;              /* ln p above which the score is 0 (see calibrated) */
     uint32_t n;                 /* updates so far (faster weights while young) */
+    /* The stream's own tail beyond the nominal chance e^-TAIL_L (see
+     * tail_ln_p): how often frames exceed it, and by how much (in -ln p). */
+    float ex_rate;              /* share of frames beyond it, forgotten like c[] */
+    float ex_mean;              /* mean excess of their -ln p over TAIL_L */
+    uint32_t ex_n;              /* exceedances so far (prior weight while few) */
+    int fit_tail;               /* extrapolate at the fitted tail (not for multi: its
+                                 * z is already scaled by its own history) */
 };
 
 /* A robust running baseline: EWMA mean and EWMA absolute deviation. */
@@ -200,6 +239,8 @@ struct detect {
     float score_multi_cal;              /* the multivariate detector's, this frame */
     struct detect_ctx *cx;              /* [channels], NULL unless DETECT_CONTEXT */
     struct tailcal cal_ctx;
+    struct detect_range *rg;            /* [channels], NULL unless DETECT_RANGE */
+    float *u_range;                     /* [channels]: -ln p of this frame's value beyond it */
 };
 
 void detect_config_defaults(struct detect_config *cfg)
@@ -212,7 +253,7 @@ void detect_config_defaults(struct detect_config *cfg)
     cfg->window = 0;
     cfg->warmup_s = 5.0f;
     cfg->enable = DETECT_LEVEL | DETECT_FEATURE | DETECT_MULTI | DETECT_CONTEXT |
-                  DETECT_ENABLE_AUTO;
+                  DETECT_RANGE | DETECT_ENABLE_AUTO;
     cfg->lik_short = 0;
     cfg->lik_long = 2000;
     cfg->quiet_frames = 200;
@@ -254,11 +295,15 @@ void detect_config_resolve(struct detect_config *cfg, double rate)
     if (cfg->enable & DETECT_ENABLE_AUTO) {
         cfg->enable &= ~DETECT_ENABLE_AUTO;
         /* Sequences of per-sample symbols of a kHz waveform are phase
-         * noise; of process data they are the plant's routine. */
+         * noise; of process data they are the plant's routine.  A record
+         * among the last 1e5 samples of a waveform is 10 s of its peaks,
+         * far from rare for a second of it: the level and the features
+         * judge its impulses, and the range detector would add 7 % to the
+         * sample path's instructions there for little they do not see. */
         if (proc)
             cfg->enable &= ~DETECT_FEATURE;
         else
-            cfg->enable &= ~DETECT_CONTEXT;
+            cfg->enable &= ~(DETECT_CONTEXT | DETECT_RANGE);
     }
 }
 
@@ -293,7 +338,7 @@ static int config_ok(const struct detect_config *c, unsigned channels)
         return 0;
     if ((c->enable & ~DETECT_ENABLE_AUTO) == 0 ||
         (c->enable & ~(DETECT_LEVEL | DETECT_FEATURE | DETECT_MODEL | DETECT_MULTI |
-                       DETECT_CONTEXT | DETECT_ENABLE_AUTO)))
+                       DETECT_CONTEXT | DETECT_RANGE | DETECT_ENABLE_AUTO)))
         return 0;
     return 1;
 }
@@ -308,9 +353,11 @@ static int multi_on(const struct detect_config *cfg, unsigned channels)
     return (cfg->enable & DETECT_MULTI) && channels >= 2;
 }
 
-/* with_ctx: room for the context detector (last in the arena, so the rest of
- * the layout does not depend on it). */
-static size_t arena_size(const struct detect_config *cfg, unsigned channels, int with_ctx)
+/* with_ctx, with_range: room for the context and the range detectors (last
+ * in the arena, so the rest of the layout does not depend on them; they run
+ * in the process profile only, see detect_config_resolve). */
+static size_t arena_size(const struct detect_config *cfg, unsigned channels, int with_ctx,
+                         int with_range)
 {
     return align8(sizeof(struct detect)) +
            align8(sizeof(struct chan) * channels) +
@@ -319,6 +366,8 @@ static size_t arena_size(const struct detect_config *cfg, unsigned channels, int
            align8(sizeof(float) * channels) +
            (multi_on(cfg, channels) ? align8(detect_multi_size(channels)) : 0) +
            (with_ctx ? align8(sizeof(struct detect_ctx) * channels) : 0) +
+           (with_range ? align8(sizeof(struct detect_range) * channels) +
+                         align8(sizeof(float) * channels) : 0) +
            8;   /* room to align an arbitrary arena pointer */
 }
 
@@ -326,7 +375,8 @@ size_t detect_arena_size(const struct detect_config *cfg, unsigned channels)
 {
     if (!cfg || !config_ok(cfg, channels))
         return 0;
-    return arena_size(cfg, channels, (cfg->enable & DETECT_CONTEXT) != 0);
+    return arena_size(cfg, channels, (cfg->enable & DETECT_CONTEXT) != 0,
+                      (cfg->enable & DETECT_RANGE) != 0);
 }
 
 size_t detect_arena_size_at(const struct detect_config *cfg, unsigned channels, double rate)
@@ -337,7 +387,8 @@ size_t detect_arena_size_at(const struct detect_config *cfg, unsigned channels, 
         return 0;
     r = *cfg;
     detect_config_resolve(&r, rate);
-    return arena_size(cfg, channels, (r.enable & DETECT_CONTEXT) != 0);
+    return arena_size(cfg, channels, (r.enable & DETECT_CONTEXT) != 0,
+                      (r.enable & DETECT_RANGE) != 0);
 }
 
 static void biquad_bandpass(struct biquad *q, double rate, float f0)
@@ -409,6 +460,14 @@ struct detect *detect_init(const struct detect_config *cfg_in, unsigned channels
         d->cx = (struct detect_ctx *)p;
         for (c = 0; c < channels; c++)
             detect_ctx_init(&d->cx[c]);
+        p += align8(sizeof(struct detect_ctx) * channels);
+    }
+    if (cfg->enable & DETECT_RANGE) {
+        d->rg = (struct detect_range *)p;
+        for (c = 0; c < channels; c++)
+            detect_range_init(&d->rg[c]);
+        p += align8(sizeof(struct detect_range) * channels);
+        d->u_range = (float *)p;
     }
 
     d->cfg = *cfg;
@@ -442,6 +501,7 @@ struct detect *detect_init(const struct detect_config *cfg_in, unsigned channels
     d->cal_feat.ln_zero = zero_above(d->fps_feat);
     d->cal_multi.ln_zero = zero_above(d->fps_level);
     d->cal_ctx.ln_zero = zero_above(d->fps_level);
+    d->cal_level.fit_tail = d->cal_feat.fit_tail = d->cal_ctx.fit_tail = 1;
     for (c = 0; c < channels; c++) {
         /* Bands at 5 % and 25 % of the rate: "low" machine harmonics and the
          * high band where bearing fault impulses ring. */
@@ -471,6 +531,7 @@ const char *detect_name(uint8_t detector)
     case DETECT_MODEL: return "model";
     case DETECT_MULTI: return "multi";
     case DETECT_CONTEXT: return "context";
+    case DETECT_RANGE: return "range";
     default: return "none";
     }
 }
@@ -669,30 +730,81 @@ static void tail_add(struct tailcal *t, float z, float alpha)
     }
 }
 
+/* The stream's tail beyond its nominal chance e^-TAIL_L, as the chance of a
+ * frame whose nominal -ln p is L > TAIL_L: the share of frames beyond
+ * TAIL_L times e^(-k (L - TAIL_L)).  If the nominal model is right, the
+ * excess L - TAIL_L of those frames is exponential with mean 1 and k = 1;
+ * heavier tails (counts, bursts) show a larger mean excess m and k = 1/m:
+ * a peaks-over-threshold fit with the nominal tail as its unit.  k is never
+ * above 1 (no more surprising than the nominal table).  Without it, a z
+ * beyond anything this stream showed fell back to the normal table at once:
+ * a burst a little above a spiky stream's usual ones scored as if the stream
+ * were Gaussian.  Returns a large negative number without evidence. */
+static float tail_ln_p(const struct tailcal *t, float L)
+{
+    float k;
+
+    if (!t->fit_tail || !(L > TAIL_L) || !(t->ex_rate > 0.0f))
+        return -1e30f;
+    k = t->ex_mean > 1.0f ? 1.0f / t->ex_mean : 1.0f;
+    return logf(t->ex_rate) - k * (L - TAIL_L);
+}
+
+/* Learn a frame's nominal -ln p (0 if not computed: not an exceedance). */
+static void tail_excess_add(struct tailcal *t, float L, float alpha)
+{
+    float a = 1.0f / (float)(t->n + 1), hit = L > TAIL_L ? 1.0f : 0.0f;
+
+    if (a < alpha)
+        a = alpha;
+    t->ex_rate += a * (hit - t->ex_rate);
+    if (hit > 0.0f) {
+        float w = 1.0f / ((float)t->ex_n + 1.0f + TAIL_PRIOR);
+
+        if (w < 1.0f / TAIL_MEM)
+            w = 1.0f / TAIL_MEM;
+        else
+            t->ex_n++;
+        if (t->ex_n == 1 && t->ex_mean == 0.0f)
+            t->ex_mean = 1.0f;  /* the prior: the nominal tail */
+        t->ex_mean += w * ((L - TAIL_L) - t->ex_mean);
+    }
+}
+
 /* Calibrated score of a frame's z: the larger of its normal tail (over the
- * `trials` scores it is the maximum of) and its empirical tail in this
- * stream, as a chance per second of `per_s` such frames.  learn: add z to the
+ * `trials` scores it is the maximum of), its empirical tail in this stream
+ * and that tail's fit beyond it (tail_ln_p), as a chance per second of
+ * `per_s` such frames.  learn: add z to the
  * empirical tail afterwards (judged before learning, so an event does not
  * dilute its own evidence). */
 static float calibrated(struct tailcal *t, float z, int sides, float trials,
                         float per_s, float alpha, int learn)
 {
-    float ln_p, share, s = 0.0f;
+    float ln_p, ln1 = 0.0f, share, L = 0.0f, s = 0.0f;
 
     /* Most frames of a fast stream are ordinary for a second of it: once
      * p * per_s > 88 the chance per second is 1 to float precision and the
      * score 0, whatever the empirical tail adds (it only raises p).  The
      * test needs no transcendental call (the per-second count is fixed, so
      * its log is taken once, in zero_above). */
-    if (z > 0.0f && (ln_p = ln_normal_tail(z, sides)) <= t->ln_zero) {
-        ln_p = ln_any_of(ln_p, trials);
-        share = tail_share(t, z);
-        if (share > 0.0f && logf(share) > ln_p)
-            ln_p = logf(share);
-        s = score_of_ln(ln_any_of(ln_p, per_s));
+    if (z > 0.0f && ((ln1 = ln_normal_tail(z, sides)) <= t->ln_zero || ln1 < -TAIL_L)) {
+        ln_p = ln_any_of(ln1, trials);
+        L = -ln_p;
+        if (ln1 <= t->ln_zero) {
+            float ln_t = tail_ln_p(t, L);
+
+            share = tail_share(t, z);
+            if (share > 0.0f && logf(share) > ln_p)
+                ln_p = logf(share);
+            if (ln_t > ln_p)
+                ln_p = ln_t;
+            s = score_of_ln(ln_any_of(ln_p, per_s));
+        }
     }
-    if (learn)
+    if (learn) {
+        tail_excess_add(t, L, alpha);
         tail_add(t, z > 0.0f ? z : 0.0f, alpha);
+    }
     return s;
 }
 
@@ -705,16 +817,24 @@ static float calibrated(struct tailcal *t, float z, int sides, float trials,
 static float ctx_calibrated(struct detect *d, float p)
 {
     struct tailcal *t = &d->cal_ctx;
-    float u = p < 0.36787944f ? -logf(p) : 0.0f, ln_p, share, s = 0.0f;
+    float u = p < 0.36787944f ? -logf(p) : 0.0f, ln_p, share, s = 0.0f, L = 0.0f;
 
-    if (u > 0.0f && -u <= t->ln_zero) {
+    if (u > 0.0f && (-u <= t->ln_zero || u > TAIL_L)) {
         ln_p = ln_any_of(-u, (float)d->channels);
-        share = tail_share(t, u);
-        if (share > 0.0f && logf(share) > ln_p)
-            ln_p = logf(share);
-        s = score_of_ln(ln_any_of(ln_p, d->fps_level));
+        L = -ln_p;
+        if (-u <= t->ln_zero) {
+            float ln_t = tail_ln_p(t, L);
+
+            share = tail_share(t, u);
+            if (share > 0.0f && logf(share) > ln_p)
+                ln_p = logf(share);
+            if (ln_t > ln_p)
+                ln_p = ln_t;
+            s = score_of_ln(ln_any_of(ln_p, d->fps_level));
+        }
     }
-    tail_add(t, u, d->cfg.level_alpha);
+    tail_excess_add(t, L, CAL_ALPHA);
+    tail_add(t, u, CAL_ALPHA);
     return s;
 }
 
@@ -1064,6 +1184,8 @@ static float channel_score(struct detect *d, unsigned c, float x, int eval, uint
     if (d->cx)
         ch->p_ctx = detect_ctx_step(&d->cx[c], x, ch->lvl.mean, ch->floor_now,
                                     d->cfg.level_alpha);
+    if (d->rg)
+        d->u_range[c] = detect_range_step(&d->rg[c], x, ch->floor_now, RANGE_HALF);
     if (en & (DETECT_FEATURE | DETECT_MODEL)) {
         feature_step(d, c, x - mean);
         if (eval)
@@ -1217,7 +1339,7 @@ static float exported_score(struct detect *d, int eval)
     d->z_feat = (en & DETECT_FEATURE) ? zf : 0.0f;
     if ((en & DETECT_LEVEL) && d->frames > LEVEL_YOUNG)
         s = calibrated(&d->cal_level, zl, 2, d->trials_level, d->fps_level,
-                       d->cfg.level_alpha, 1);
+                       CAL_ALPHA, 1);
     /* The features change once a hop: calibrate them then. */
     if ((en & DETECT_FEATURE) && eval)
         d->score_feat_cal = calibrated(&d->cal_feat, zf, 2, d->trials_feat, d->fps_feat,
@@ -1240,6 +1362,18 @@ static float exported_score(struct detect *d, int eval)
             if (d->ch[c].p_ctx < p)
                 p = d->ch[c].p_ctx;
         if ((t = ctx_calibrated(d, p)) > s)
+            s = t;
+    }
+    if (d->rg && d->frames > LEVEL_YOUNG) {
+        float u = 0.0f, t;
+
+        for (c = 0; c < d->channels; c++)
+            if (d->u_range[c] > u)
+                u = d->u_range[c];
+        /* Its own p-value (a record's chance is distribution-free), as the
+         * chance that one of the channels shows it, per second. */
+        if (u > 0.0f &&
+            (t = score_of_ln(ln_any_of(ln_any_of(-u, (float)d->channels), d->fps_level))) > s)
             s = t;
     }
     if ((en & DETECT_MODEL) && d->score_model > s)

@@ -58,6 +58,7 @@ struct detect_config {
 #define DETECT_MODEL   0x4u
 #define DETECT_MULTI   0x8u     /* multivariate (detect_multi.h); needs 2+ channels */
 #define DETECT_CONTEXT 0x10u    /* contextual novelty (detect_ctx.h); process profile */
+#define DETECT_RANGE   0x20u    /* a value beyond the range seen (detect_range.h); process profile */
 /* In enable: the set is the default one, to be fitted to the rate's profile
  * (process data have no waveform, so no feature detector there). */
 #define DETECT_ENABLE_AUTO 0x80000000u
@@ -93,8 +94,9 @@ void detect_config_defaults(struct detect_config *cfg);
 void detect_config_resolve(struct detect_config *cfg, double rate);
 const char *detect_profile_name(uint32_t profile);   /* "auto", "process", "vibration" */
 /* Arena bytes for any rate (an upper bound), and for this rate: the context
- * detector (1052 bytes a channel) only runs in the process profile, so a
- * caller that knows the rate need not hold its room at vibration rates. */
+ * and range detectors (1056 and 40 bytes a channel) only run in the process
+ * profile, so a caller that knows the rate need not hold their room at
+ * vibration rates. */
 size_t detect_arena_size(const struct detect_config *cfg, unsigned channels);
 size_t detect_arena_size_at(const struct detect_config *cfg, unsigned channels, double rate);
 /* Returns NULL if arena is too small or the config out of range. */
@@ -104,7 +106,7 @@ void detect_set_model(struct detect *d, const struct detect_model *m);
 /* One frame (channels floats); t_us is the frame's timestamp. */
 void detect_step(struct detect *d, const float *frame, int64_t t_us,
                  struct detect_result *out);
-const char *detect_name(uint8_t detector);   /* "level", "feature", "model", "multi", "context" */
+const char *detect_name(uint8_t detector);   /* "level", "feature", "model", "multi", "context", "range" */
 /* Calibrated score of a z: two-sided normal tail probability (one-sided if
  * sides is 1), as the chance per second of `per_second` such scores, turned
  * into S = -log10 and S / (S + 5).  Monotone in z, never exactly 0 for z > 0. */

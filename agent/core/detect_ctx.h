@@ -24,7 +24,9 @@
 #include <stdint.h>
 
 #define DETECT_CTX_Q 8u         /* symbols (3 bits, as CAD OSE's value bits) */
+#ifndef DETECT_CTX_LEN
 #define DETECT_CTX_LEN 3u       /* symbols of context */
+#endif
 #define DETECT_CTX_SLOTS 1024u  /* hashed (context, symbol) counts */
 
 struct detect_ctx {
@@ -32,6 +34,7 @@ struct detect_ctx {
     uint16_t hist;              /* the last DETECT_CTX_LEN symbols, 3 bits each */
     uint16_t seen;              /* symbols seen so far (saturates) */
     uint16_t marg[DETECT_CTX_Q];        /* counts of each symbol, halved alike */
+    uint32_t marg_total;                /* their sum */
     uint8_t cnt[DETECT_CTX_SLOTS];
 };
 

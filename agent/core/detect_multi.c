@@ -24,6 +24,9 @@ struct detect_multi {
     float cal_mean, cal_dev;    /* robust baseline of log T-squared */
     uint32_t cal_n;
     float *mean, *cov, *chol, *inv_diag, *dx, *y;
+    int resid_valid;            /* resid holds this frame's (its distance scored above 0) */
+    float *prec_isd;            /* 1 / sqrt(P_ii), P the inverse of the factored covariance */
+    float *resid;               /* this frame's leave-one-out residuals, standardised */
 };
 
 static size_t align8(size_t n)
@@ -53,7 +56,7 @@ size_t detect_multi_size(unsigned n)
     if (n < 1 || n > 4096)
         return 0;
     return align8(sizeof(struct detect_multi)) +
-           sizeof(float) * ((size_t)n * n + 5u * (size_t)n);
+           sizeof(float) * ((size_t)n * n + 7u * (size_t)n);
 }
 
 struct detect_multi *detect_multi_init(void *mem, size_t len, unsigned n, float alpha)
@@ -80,7 +83,36 @@ struct detect_multi *detect_multi_init(void *mem, size_t len, unsigned n, float 
     m->dx = p;
     p += n;
     m->y = p;
+    p += n;
+    m->prec_isd = p;
+    p += n;
+    m->resid = p;
     return m;
+}
+
+/* Diagonal of the precision matrix P = (L L')^-1 = L^-T L^-1: P_ii is the
+ * squared norm of column i of L^-1, found by solving L v = e_i (v_k = 0 for
+ * k < i).  N^3 / 6 multiply-adds, once per factorisation; dx is free by then
+ * (the frame's update is done) and holds v. */
+static void precision_diag(struct detect_multi *m)
+{
+    unsigned n = m->n, i, j, k;
+    float *v = m->dx;
+
+    for (i = 0; i < n; i++) {
+        float p = 0.0f;
+
+        for (k = i; k < n; k++) {
+            const float *lk = &m->chol[tri(k)];
+            float a = k == i ? 1.0f : 0.0f;
+
+            for (j = i; j < k; j++)
+                a -= lk[j] * v[j];
+            v[k] = a * m->inv_diag[k];
+            p += v[k] * v[k];
+        }
+        m->prec_isd[i] = 1.0f / sqrtf(p > 1e-30f ? p : 1e-30f);
+    }
 }
 
 /* Cholesky factor of cov + ridge; a pivot that vanishes (a channel that is an
@@ -117,16 +149,17 @@ static void factorise(struct detect_multi *m, const float *floor)
             }
         }
     }
+    precision_diag(m);
     m->factored = 1;
     m->correlated = corr;
     m->since = 0;
 }
 
-/* y = L^-1 dx; returns |y|^2 and the index of the largest |y_i|. */
-static float solve(struct detect_multi *m, unsigned *arg)
+/* y = L^-1 dx; returns |y|^2. */
+static float solve(struct detect_multi *m)
 {
-    unsigned n = m->n, i, k, best = 0;
-    float t2 = 0.0f, top = -1.0f;
+    unsigned n = m->n, i, k;
+    float t2 = 0.0f;
 
     for (i = 0; i < n; i++) {
         const float *li = &m->chol[tri(i)];
@@ -137,13 +170,37 @@ static float solve(struct detect_multi *m, unsigned *arg)
         a *= m->inv_diag[i];
         m->y[i] = a;
         t2 += a * a;
-        if (a * a > top) {
-            top = a * a;
+    }
+    return t2;
+}
+
+/* The leave-one-out residuals: each channel against what all the others
+ * predict of it, in its conditional standard deviations,
+ * r_i = (P dx)_i / sqrt(P_ii), with P dx = L^-T y (a back substitution,
+ * N^2 / 2 multiply-adds).  Returns the index of the largest |r_i|: the
+ * channel that broke a relation.  y_i itself is channel i regressed on the
+ * channels before it only, so a break on channel 0 showed in the residual
+ * of channel 1 and named it. */
+static unsigned leave_one_out(struct detect_multi *m)
+{
+    unsigned n = m->n, i, k, best = 0;
+    float *w = m->resid, top = -1.0f;
+
+    for (i = n; i-- > 0;) {
+        float a = m->y[i];
+
+        for (k = i + 1; k < n; k++)
+            a -= m->chol[tri(k) + i] * w[k];
+        w[i] = a * m->inv_diag[i];
+    }
+    for (i = 0; i < n; i++) {
+        w[i] *= m->prec_isd[i];
+        if (fabsf(w[i]) > top) {
+            top = fabsf(w[i]);
             best = i;
         }
     }
-    *arg = best;
-    return t2;
+    return best;
 }
 
 /* EWMA mean and covariance, C = (1 - a) (C + a d d'), d against the old
@@ -237,9 +294,14 @@ float detect_multi_step(struct detect_multi *m, const float *x, const float *flo
     if (m->factored) {
         /* Judged against the model before this frame: an event must not
          * dilute its own evidence. */
-        t2 = solve(m, &arg);
+        t2 = solve(m);
         if (m->frames > m->warm / 2)
             z = calibrate(m, t2, &shrink);
+        /* Only a frame whose distance is above its usual level can score,
+         * and so name a channel: the others skip the back substitution. */
+        m->resid_valid = z > 0.0f;
+        if (m->resid_valid)
+            arg = leave_one_out(m);
     }
     m->t2 = t2;
     update(m, shrink);
@@ -259,4 +321,11 @@ int detect_multi_correlated(const struct detect_multi *m)
 float detect_multi_t2(const struct detect_multi *m)
 {
     return m->t2;
+}
+
+float detect_multi_resid(const struct detect_multi *m, unsigned c)
+{
+    if (!m->resid_valid || c >= m->n)
+        return NAN;
+    return m->resid[c];
 }

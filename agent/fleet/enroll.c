@@ -3,7 +3,6 @@
  * carries the token, the device id and the public key only.  On 200/201 the
  * `registered` marker is written so `precursor-agent run` does not try the
  * enrollment-secret registration. */
-#include <curl/curl.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -86,7 +85,7 @@ int enroll_main(int argc, char **argv)
         fprintf(stderr, "precursor-agent enroll: --pin-sha256 must be sha256//BASE64[;...]\n");
         return 2;
     }
-    if (sodium_init() < 0 || curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+    if (sodium_init() < 0)
         return 1;
     if (keys_load_or_create(dir, &k, err, sizeof err) != KEYS_OK) {
         fprintf(stderr, "precursor-agent enroll: %s\n", err);
@@ -113,6 +112,5 @@ int enroll_main(int argc, char **argv)
     } else {
         fprintf(stderr, "precursor-agent enroll: refused (%ld): %s\n", status, reply);
     }
-    curl_global_cleanup();
     return rc;
 }

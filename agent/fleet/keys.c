@@ -1,7 +1,6 @@
-/* keys.c - device key pair on disk and registration over HTTP (libcurl). */
+/* keys.c - device key pair on disk and registration over HTTP (agent/net). */
 #include "agent/fleet/keys.h"
 
-#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -13,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agent/net/net.h"
 #include "agent/upload/upload.h"
 
 #define SECRET_MAX 1024
@@ -218,55 +218,32 @@ static int read_secret(const char *path, char *out, size_t cap, char *err, size_
     return 0;
 }
 
-struct reply {
-    char *buf;
-    size_t cap, len;
-};
-
-static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud)
-{
-    struct reply *r = ud;
-    size_t n = size * nmemb, room = r->cap - 1 - r->len;
-
-    /* Only the start of a body is kept: it is for messages. */
-    memcpy(r->buf + r->len, ptr, n < room ? n : room);
-    r->len += n < room ? n : room;
-    r->buf[r->len] = '\0';
-    return n;
-}
-
 int keys_post_json(const char *url, const char *json, const char *ca_file, const char *pin,
                    long *status, char *reply, size_t reply_cap)
 {
-    CURL *c = curl_easy_init();
-    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
-    struct reply r = { reply, reply_cap, 0 };
-    CURLcode cc;
+    struct net_client *c;
+    struct net_request rq = {
+        .method = "POST", .url = url, .headers = "Content-Type: application/json\r\n",
+        .body = json, .body_len = strlen(json), .connect_timeout_s = 10, .timeout_s = 30,
+        .truncate = 1,          /* only the start of a body is kept: it is for messages */
+    };
+    struct net_response rs = { .body = (uint8_t *)reply, .body_cap = reply_cap };
+    int rc;
 
     *status = 0;
     reply[0] = '\0';
-    if (c == NULL || h == NULL) {
-        curl_slist_free_all(h);
-        curl_easy_cleanup(c);
-        snprintf(reply, reply_cap, "libcurl could not be set up");
+    if ((rc = net_client_new(ca_file, pin, &c)) != 0) {
+        snprintf(reply, reply_cap, "the HTTP client could not be set up: %s", net_strerror(rc));
         return -1;
     }
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, json);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    upload_tls_setopt(c, ca_file, pin);
-    cc = curl_easy_perform(c);
-    if (cc == CURLE_OK)
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
-    else
-        snprintf(reply, reply_cap, "%s", curl_easy_strerror(cc));
-    curl_slist_free_all(h);
-    curl_easy_cleanup(c);
-    return cc == CURLE_OK ? 0 : -1;
+    rc = net_request(c, &rq, &rs);
+    net_client_free(c);
+    if (rc != 0) {
+        snprintf(reply, reply_cap, "%s", rs.err);
+        return -1;
+    }
+    *status = rs.status;
+    return 0;
 }
 
 int keys_mark_registered(const char *dir)

@@ -44,7 +44,7 @@ void keys_tls(const char *ca_file, const char *pin_sha256);
 /* One POST of a JSON body to url, checking the server with ca_file and pin
  * (NULL: none) as the uploader does.  Returns 0 when an answer came back,
  * with its status in *status and the head of its body in reply; -1 on a
- * network failure, with libcurl's message in reply.  Shared by
+ * network failure, with the client's message in reply.  Shared by
  * keys_register and `precursor-agent enroll`. */
 int keys_post_json(const char *url, const char *json, const char *ca_file, const char *pin,
                    long *status, char *reply, size_t reply_cap);

@@ -75,6 +75,8 @@ static int run_window(struct agent_model_slot *s)
 {
     const struct model *m = s->cur;
     uint32_t w = m->features.window, head = w - s->pos;
+    struct relations_map rm;
+    struct featureset_spec fs;
     float sc;
     int bin;
 
@@ -85,7 +87,8 @@ static int run_window(struct agent_model_slot *s)
         memcpy(l, r + s->pos, head * sizeof *l);
         memcpy(l + head, r, s->pos * sizeof *l);
     }
-    if (featureset_compute(&m->features, s->lin, w, s->channels, s->lin + (size_t)s->channels * w,
+    model_feature_spec(m, &rm, &fs);     /* the relations set's map is the blob's */
+    if (featureset_compute(&fs, s->lin, w, s->channels, s->lin + (size_t)s->channels * w,
                            s->scratch, s->fvec) != FEATURESET_OK)
         return 0;
     s->fvec_n = m->n_features;
@@ -318,7 +321,7 @@ int agent_model_slot_load(struct agent_model_slot *s, const uint8_t *blob, size_
     if ((rc = refuse(s, rc, rc == 0 || rc == MODEL_EFEATURES ? s->spare : NULL)) != 0)
         return rc;
     if ((rc = grow_buffers(s, (size_t)s->channels * s->spare->features.window,
-                           featureset_scratch_floats(&s->spare->features))) != 0)
+                           model_scratch_floats(s->spare))) != 0)
         return refuse(s, rc, NULL);
     pthread_mutex_lock(&s->mu);
     /* Rotate: spare (new) -> cur -> prev -> spare.  The first install has

@@ -50,7 +50,9 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <sodium.h>
 #include <zstd.h>
@@ -98,7 +100,7 @@ struct pipeline {
                                      * overwrite the window being encoded */
     /* the emitter's encoder, reused for every snapshot */
     ZSTD_CCtx *cctx;
-    void *enc_scratch;              /* wire v2 working memory for the longest window */
+    void *enc_scratch;              /* wire v2 working memory: records and one plane of the longest window */
     uint8_t *env;                   /* envelope: wire_encode_v2_bound(longest window) */
     size_t env_cap, win_bytes, enc_scratch_cap;
     uint64_t seq_local;             /* when the sink has no next_seq */
@@ -133,6 +135,24 @@ static double ts_diff_us(const struct timespec *a, const struct timespec *b)
 
 static void *emitter_main(void *arg);
 
+/* Give the whole pages of a buffer back to the kernel; its contents are not
+ * needed again (the next snapshot rewrites it), and the next touch of a page
+ * maps a zeroed one.  The encoder's buffers (content, envelope, integer
+ * codes: about 0.6 MB for a 1 s, 8-channel, 10 kHz window) are touched for
+ * the few milliseconds of an encode and spool write, then sit idle until the
+ * next trigger: private memory the device would otherwise hold between
+ * snapshots (docs/BENCHMARKS.md, agent memory).  The buffers stay allocated:
+ * nothing is allocated in the snapshot path. */
+static void release_pages(void *buf, size_t len)
+{
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t a = ((uintptr_t)buf + page - 1) & ~(page - 1);
+    uintptr_t e = ((uintptr_t)buf + len) & ~(page - 1);
+
+    if (buf && e > a)
+        (void)madvise((void *)a, e - a, MADV_DONTNEED);
+}
+
 /* The emitter's encoder, sized for the longest window.  Pages of these are
  * touched only by the first snapshot that fills them. */
 static int encoder_init(struct pipeline *p, size_t win_bytes)
@@ -147,7 +167,9 @@ static int encoder_init(struct pipeline *p, size_t win_bytes)
     longest->post_samples = p->cap.max_n;
     p->win_bytes = win_bytes;
     p->env_cap = wire_encode_v2_bound(longest);
-    p->enc_scratch_cap = wire_encode_v2_scratch_bound(longest);
+    /* One channel's plane at a time into zstd (wire_encode_v2_planes_stream):
+     * a device holds one plane of scratch, not the whole content. */
+    p->enc_scratch_cap = wire_encode_v2_stream_scratch_bound(longest);
     free(longest);
     p->enc_scratch = malloc(p->enc_scratch_cap);
     p->env = malloc(p->env_cap);
@@ -371,14 +393,21 @@ static void encode_and_put(struct pipeline *p, const struct capture_window *c, i
         }
         src = (struct wire_planes){ p->conv, NULL, count, count };
     }
-    enc = wire_encode_v2_planes(p->cctx, &m, &src, p->sk, p->cfg.zstd_level,
+    enc = wire_encode_v2_planes_stream(p->cctx, &m, &src, p->sk, p->cfg.zstd_level,
                                 WIRE_FLAGS_V2_DEFAULT, p->enc_scratch, p->enc_scratch_cap, p->env,
                                 p->env_cap, &env_len);
     pthread_mutex_lock(&p->mu);
     p->encoding = 0;
     pthread_cond_broadcast(&p->cv);
     pthread_mutex_unlock(&p->mu);
+    /* The scratch and codes are done with before the spool's write and
+     * fsync, which take longer than the encode; the envelope after it. */
+    release_pages(p->enc_scratch, p->enc_scratch_cap);
+    if (p->conv)
+        release_pages(p->conv, (size_t)p->cap.max_n * p->channels *
+                                   wire_sample_size(p->src->wire_type));
     *ok = enc == 0 && p->cfg.sink.put(p->cfg.sink.ctx, seq, &m, p->env, env_len) == 0;
+    release_pages(p->env, p->env_cap);
 }
 
 /* Emitter thread: encodes and sinks the window described by p->job; the
@@ -543,10 +572,7 @@ static const float *model_units(struct pipeline *p, const float *frame)
 
         if (scale != 1.0 || offset != 0.0)
             calibrated = 1;
-        if (p->src->wire_type == WIRE_I16)
-            p->model_frame[c] = frame[c] * (float)scale + (float)offset;
-        else
-            p->model_frame[c] = (float)((double)frame[c] * scale + offset);
+        p->model_frame[c] = wire_value_physical(p->src->wire_type, frame[c], scale, offset);
     }
     return calibrated ? p->model_frame : frame;
 }

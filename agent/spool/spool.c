@@ -84,13 +84,19 @@ static void crc_init(void)
     }
 }
 
-static uint32_t crc32c(const uint8_t *p, size_t n)
+/* crc32c over p, continuing from crc (0 to start). */
+static uint32_t crc32c_more(uint32_t crc, const uint8_t *p, size_t n)
 {
-    uint32_t c = 0xFFFFFFFFu;
+    uint32_t c = crc ^ 0xFFFFFFFFu;
     pthread_once(&crc_once, crc_init);
     while (n--)
         c = crc_table[(c ^ *p++) & 0xFF] ^ (c >> 8);
     return c ^ 0xFFFFFFFFu;
+}
+
+static uint32_t crc32c(const uint8_t *p, size_t n)
+{
+    return crc32c_more(0, p, n);
 }
 
 static void put_le(uint8_t *p, uint64_t v, int n)
@@ -388,6 +394,55 @@ static void index_remove(struct spool *sp, size_t idx)
 /* ---- verification ---- */
 
 /* Read and verify the file; on success *env (malloc'd) and header fields. */
+/* Open a spool file and verify it as load_file does, reading the envelope in
+ * pieces: on success *fd_out is positioned at the envelope's first byte and
+ * owned by the caller.  One piece of memory instead of the whole envelope. */
+static int open_file_checked(int dirfd, const char *name, uint64_t want_seq, int *fd_out,
+                             size_t *len)
+{
+    uint8_t hdr[HDR_LEN], piece[4096];
+    struct stat st;
+    uint64_t l, at;
+    uint32_t crc = 0;
+    int rc = SPOOL_ECORRUPT;
+    int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+
+    if (fd < 0)
+        return errno == ENOENT ? SPOOL_ENOENT : SPOOL_EIO;
+    if (fstat(fd, &st) < 0) {
+        rc = SPOOL_EIO;
+        goto out;
+    }
+    if (st.st_size < HDR_LEN || read_all(fd, hdr, HDR_LEN) < 0)
+        goto out;
+    if (memcmp(hdr, HDR_MAGIC, 4) != 0 || get_le(hdr + 4, 2) != HDR_VERSION ||
+        (uint32_t)get_le(hdr + 36, 4) != crc32c(hdr, 36))
+        goto out;
+    l = get_le(hdr + 24, 8);
+    if (get_le(hdr + 8, 8) != want_seq || l > SPOOL_MAX_ENVELOPE ||
+        (uint64_t)st.st_size != HDR_LEN + l)
+        goto out;
+    for (at = 0; at < l;) {
+        size_t k = l - at < sizeof piece ? (size_t)(l - at) : sizeof piece;
+        if (read_all(fd, piece, k) < 0)
+            goto out;
+        crc = crc32c_more(crc, piece, k);
+        at += k;
+    }
+    if (crc != (uint32_t)get_le(hdr + 32, 4))
+        goto out;
+    if (lseek(fd, HDR_LEN, SEEK_SET) != HDR_LEN) {
+        rc = SPOOL_EIO;
+        goto out;
+    }
+    *fd_out = fd;
+    *len = l;
+    return SPOOL_OK;
+out:
+    close(fd);
+    return rc;
+}
+
 static int load_file(int dirfd, const char *name, uint64_t want_seq, uint8_t *prio,
                      uint8_t **env, size_t *len)
 {
@@ -759,7 +814,9 @@ out:
     return rc;
 }
 
-int spool_take(struct spool *sp, uint64_t *seq, uint8_t **env, size_t *len)
+/* spool_take and spool_take_fd: the oldest waiting snapshot, read whole
+ * (env != NULL) or opened and verified (fd != NULL). */
+static int take(struct spool *sp, uint64_t *seq, uint8_t **env, int *fd, size_t *len)
 {
     char name[NAME_LEN + 1];
     int rc;
@@ -785,10 +842,18 @@ int spool_take(struct spool *sp, uint64_t *seq, uint8_t **env, size_t *len)
         pthread_mutex_unlock(&sp->mu);
 
         snap_name(name, sizeof name, s);
-        rc = load_file(sp->dirfd, name, s, &prio, &buf, &l);
+        if (env) {
+            rc = load_file(sp->dirfd, name, s, &prio, &buf, &l);
+        } else {
+            int f = -1;
+            rc = open_file_checked(sp->dirfd, name, s, &f, &l);
+            if (rc == SPOOL_OK)
+                *fd = f;
+        }
         if (rc == SPOOL_OK) {
             *seq = s;
-            *env = buf;
+            if (env)
+                *env = buf;
             *len = l;
             return SPOOL_OK;
         }
@@ -816,6 +881,16 @@ int spool_take(struct spool *sp, uint64_t *seq, uint8_t **env, size_t *len)
         pthread_mutex_unlock(&sp->mu);
         return rc;
     }
+}
+
+int spool_take(struct spool *sp, uint64_t *seq, uint8_t **env, size_t *len)
+{
+    return take(sp, seq, env, NULL, len);
+}
+
+int spool_take_fd(struct spool *sp, uint64_t *seq, int *fd, size_t *len)
+{
+    return take(sp, seq, NULL, fd, len);
 }
 
 void spool_release(struct spool *sp, uint64_t seq)

@@ -87,6 +87,11 @@ int spool_put(struct spool *sp, uint64_t seq, uint8_t priority,
  * spool_dead_letter() or spool_release().  SPOOL_ENOENT when empty.  A file
  * that fails verification here is quarantined and the next one is tried. */
 int spool_take(struct spool *sp, uint64_t *seq, uint8_t **env, size_t *len);
+/* spool_take without holding the envelope in memory: the file is verified
+ * in pieces and *fd (owned by the caller, who closes it) is left at the
+ * envelope's first byte, *len bytes to read.  The uploader sends from it, so
+ * a device's private memory does not grow by a snapshot while it uploads. */
+int spool_take_fd(struct spool *sp, uint64_t *seq, int *fd, size_t *len);
 /* Give an in-flight snapshot back without a verdict (upload will retry). */
 void spool_release(struct spool *sp, uint64_t seq);
 /* After the server's 2xx: delete it (the high-water counter is made durable first). */

@@ -1,16 +1,16 @@
 /* upload.c - the uploader thread: spool -> POST /api/v1/snapshots, plus
  * signed heartbeats to /api/v1/heartbeats.
  *
- * One libcurl easy handle, reused so the connection stays open.  The thread
+ * One HTTP client (agent/net), reused so the connection stays open.  The thread
  * sleeps on its own condition variable during a back-off (a new snapshot
  * does not cut a back-off short; upload_stop() does) and on the spool's
  * while the spool is empty.  Heartbeats go out on their schedule whatever
  * the snapshot path is doing. */
 #include "agent/upload/upload.h"
+#include "agent/net/net.h"
 #include "agent/spool/spool.h"
 #include "schema/devmsg.h"
 
-#include <curl/curl.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
@@ -22,6 +22,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #define RESP_MAX 1024               /* response body kept for the dead-letter reason */
 
@@ -36,7 +37,7 @@ struct upload {
     pthread_cond_t cv;
     atomic_bool stop;
 
-    CURL *curl;
+    struct net_client *net;
     uint64_t rng;
     struct timespec started;
 
@@ -168,18 +169,7 @@ char *upload_heartbeat_json(const struct upload_config *cfg, struct spool *sp,
     return out;
 }
 
-/* ---- libcurl plumbing ---- */
-
-static size_t on_body(char *p, size_t sz, size_t n, void *ud)
-{
-    struct upload *u = ud;
-    size_t len = sz * n, room = RESP_MAX - u->resp_len;
-    size_t k = len < room ? len : room;
-    memcpy(u->resp + u->resp_len, p, k);
-    u->resp_len += k;
-    u->resp[u->resp_len] = '\0';
-    return len;
-}
+/* ---- HTTP ---- */
 
 static int64_t realtime_ms(void)
 {
@@ -189,87 +179,35 @@ static int64_t realtime_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* The server's Date header (1 s resolution) sets the skew. */
-static void take_date(struct upload *u, const char *p, size_t len)
+/* POST body (or len bytes of body_fd from where it stands, when body is
+ * NULL) to url with the extra header lines hdrs (each ending CRLF);
+ * returns the HTTP status, or 0 when there was none.  The start of the
+ * answer's body is kept in u->resp, its Retry-After in u->retry_after, and
+ * its Date (1 s resolution) sets the skew. */
+static long post(struct upload *u, const char *url, const uint8_t *body, int body_fd,
+                 size_t len, const char *hdrs)
 {
-    static const char name[] = "date:";
-    char val[64];
-    time_t t;
+    struct net_request rq = {
+        .method = "POST", .url = url, .headers = hdrs, .body = body, .body_len = len,
+        .body_fd = body_fd, .body_offset = body_fd >= 0 ? (long long)lseek(body_fd, 0, SEEK_CUR) : 0,
+        .connect_timeout_s = 10, .timeout_s = u->cfg.timeout_s,
+        .max_send_bps = u->cfg.max_send_bytes_per_s, .abort = &u->stop, .truncate = 1,
+    };
+    struct net_response rs = { .body = (uint8_t *)u->resp, .body_cap = sizeof u->resp };
+    int rc;
 
-    if (len <= sizeof name - 1 || len - (sizeof name - 1) >= sizeof val ||
-        strncasecmp(p, name, sizeof name - 1) != 0)
-        return;
-    memcpy(val, p + sizeof name - 1, len - (sizeof name - 1));
-    val[len - (sizeof name - 1)] = '\0';
-    t = curl_getdate(val, NULL);
-    if (t > 0)
-        u->skew_ms = (int64_t)t * 1000 + 500 - realtime_ms();
-}
-
-static size_t on_header(char *p, size_t sz, size_t n, void *ud)
-{
-    struct upload *u = ud;
-    size_t len = sz * n;
-    static const char name[] = "retry-after:";
-    char val[32];
-
-    take_date(u, p, len);
-    if (len > sizeof name - 1 && strncasecmp(p, name, sizeof name - 1) == 0) {
-        size_t vl = len - (sizeof name - 1);
-        if (vl < sizeof val) {
-            memcpy(val, p + sizeof name - 1, vl);
-            val[vl] = '\0';
-            u->retry_after = upload_parse_retry_after(val);
-        }
-    }
-    return len;
-}
-
-static int on_progress(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
-{
-    struct upload *u = ud;
-    return atomic_load(&u->stop) ? 1 : 0;   /* non-zero aborts the transfer */
-}
-
-/* POST body to url; returns the HTTP status, or 0 when there was none. */
-static long post(struct upload *u, const char *url, const uint8_t *body, size_t len,
-                 struct curl_slist *hdrs)
-{
-    CURL *h = u->curl;
-    CURLcode cc;
-    long status = 0;
-
-    curl_easy_reset(h);
-    u->resp_len = 0;
-    u->resp[0] = '\0';
     u->retry_after = -1;
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_POST, 1L);
-    curl_easy_setopt(h, CURLOPT_POSTFIELDS, (const char *)body);
-    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, u);
-    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(h, CURLOPT_HEADERDATA, u);
-    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
-    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
-    curl_easy_setopt(h, CURLOPT_XFERINFODATA, u);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 10L);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT, (long)u->cfg.timeout_s);
-    if (u->cfg.max_send_bytes_per_s)
-        curl_easy_setopt(h, CURLOPT_MAX_SEND_SPEED_LARGE,
-                         (curl_off_t)u->cfg.max_send_bytes_per_s);
-    upload_tls_setopt(h, u->cfg.ca_file, u->cfg.pin_sha256);
-    cc = curl_easy_perform(h);
-    if (cc != CURLE_OK) {
+    rc = net_request(u->net, &rq, &rs);
+    u->resp_len = rs.body_len;
+    if (rc != 0) {
         if (!atomic_load(&u->stop))
-            fprintf(stderr, "upload: %s: %s\n", url, curl_easy_strerror(cc));
+            fprintf(stderr, "upload: %s: %s\n", url, rs.err);
         return 0;
     }
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-    return status;
+    u->retry_after = rs.retry_after;
+    if (rs.date > 0)
+        u->skew_ms = rs.date * 1000 + 500 - realtime_ms();
+    return rs.status;
 }
 
 static int send_heartbeat(struct upload *u)
@@ -280,8 +218,7 @@ static int send_heartbeat(struct upload *u)
     size_t mlen;
     unsigned char sig[crypto_sign_BYTES];
     char b64[sodium_base64_ENCODED_LEN(crypto_sign_BYTES, sodium_base64_VARIANT_ORIGINAL)];
-    char h_dev[64 + 2 * 64], h_sig[32 + sizeof b64], h_ts[64];
-    struct curl_slist *hdrs = NULL;
+    char hdrs[512];
     int64_t ts = realtime_ms() + u->skew_ms;
     long status;
 
@@ -302,15 +239,12 @@ static int send_heartbeat(struct upload *u)
     crypto_sign_detached(sig, NULL, msg, mlen, u->cfg.secret_key);
     free(msg);
     sodium_bin2base64(b64, sizeof b64, sig, sizeof sig, sodium_base64_VARIANT_ORIGINAL);
-    snprintf(h_dev, sizeof h_dev, "X-Precursor-Device: %s", u->cfg.device_id);
-    snprintf(h_sig, sizeof h_sig, "X-Precursor-Signature: %s", b64);
-    snprintf(h_ts, sizeof h_ts, "X-Precursor-Timestamp: %lld", (long long)ts);
-    hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
-    hdrs = curl_slist_append(hdrs, h_dev);
-    hdrs = curl_slist_append(hdrs, h_sig);
-    hdrs = curl_slist_append(hdrs, h_ts);
-    status = post(u, u->url_hb, (const uint8_t *)body, strlen(body), hdrs);
-    curl_slist_free_all(hdrs);
+    /* The device id is a checked identifier (<= 64 bytes): the lines fit. */
+    snprintf(hdrs, sizeof hdrs,
+             "Content-Type: application/json\r\nX-Precursor-Device: %.64s\r\n"
+             "X-Precursor-Signature: %s\r\nX-Precursor-Timestamp: %lld\r\n",
+             u->cfg.device_id, b64, (long long)ts);
+    status = post(u, u->url_hb, (const uint8_t *)body, -1, strlen(body), hdrs);
     free(body);
     if (status >= 200 && status < 300) {
         u->hb_last_ms = ts;
@@ -345,17 +279,14 @@ static void sleep_until(struct upload *u, int64_t deadline_ms)
 static void *run(void *arg)
 {
     struct upload *u = arg;
-    struct curl_slist *hdrs = NULL;
+    static const char hdrs[] = "Content-Type: application/octet-stream\r\n";
     uint32_t attempt = 0;
     int64_t next_hb = mono_ms(), retry_at = 0;
-
-    hdrs = curl_slist_append(hdrs, "Content-Type: application/octet-stream");
-    hdrs = curl_slist_append(hdrs, "Expect:");      /* no 100-continue round trip */
 
     while (!atomic_load(&u->stop)) {
         int64_t now = mono_ms();
         uint64_t seq;
-        uint8_t *env;
+        int fd;
         size_t len;
         long status;
         int rc;
@@ -372,7 +303,9 @@ static void *run(void *arg)
             sleep_until(u, until);
             continue;
         }
-        rc = spool_take(u->sp, &seq, &env, &len);
+        /* Sent from the spool file a piece at a time: the envelope is not
+         * held in memory while it uploads. */
+        rc = spool_take_fd(u->sp, &seq, &fd, &len);
         if (rc == SPOOL_ENOENT || rc != SPOOL_OK) {
             int64_t wait = 1000;
             if (rc != SPOOL_ENOENT)
@@ -382,8 +315,8 @@ static void *run(void *arg)
             spool_wait(u->sp, (int)wait);
             continue;
         }
-        status = post(u, u->url_snap, env, len, hdrs);
-        free(env);
+        status = post(u, u->url_snap, NULL, fd, len, hdrs);
+        close(fd);
         switch (upload_classify(status)) {
         case UPLOAD_DONE:
             attempt = 0;
@@ -423,57 +356,12 @@ static void *run(void *arg)
         }
         }
     }
-    curl_slist_free_all(hdrs);
     return NULL;
-}
-
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static int curl_ok;
-
-static void global_init(void)
-{
-    curl_ok = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK && sodium_init() >= 0;
 }
 
 int upload_pin_valid(const char *pin)
 {
-    static const char pre[] = "sha256//";
-    const char *p = pin;
-
-    if (!p || !*p)
-        return 0;
-    for (;;) {
-        size_t k;
-
-        if (strncmp(p, pre, sizeof pre - 1) != 0)
-            return 0;
-        p += sizeof pre - 1;
-        /* 32 bytes in padded base64: 43 symbols and one '='. */
-        for (k = 0; k < 43; k++)
-            if (!((p[k] >= 'A' && p[k] <= 'Z') || (p[k] >= 'a' && p[k] <= 'z') ||
-                  (p[k] >= '0' && p[k] <= '9') || p[k] == '+' || p[k] == '/'))
-                return 0;
-        if (p[43] != '=')
-            return 0;
-        p += 44;
-        if (*p == '\0')
-            return 1;
-        if (*p++ != ';')
-            return 0;
-    }
-}
-
-void upload_tls_setopt(void *curl, const char *ca_file, const char *pin)
-{
-    CURL *h = curl;
-
-    /* Verification is libcurl's default; say so, so no later edit drops it. */
-    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
-    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
-    if (ca_file)
-        curl_easy_setopt(h, CURLOPT_CAINFO, ca_file);
-    if (pin)
-        curl_easy_setopt(h, CURLOPT_PINNEDPUBLICKEY, pin);
+    return net_pin_valid(pin);
 }
 
 static char *dup_or_null(const char *s)
@@ -483,8 +371,7 @@ static char *dup_or_null(const char *s)
 
 static void free_upload(struct upload *u)
 {
-    if (u->curl)
-        curl_easy_cleanup(u->curl);
+    net_client_free(u->net);
     free(u->url_snap);
     free(u->url_hb);
     free((char *)u->cfg.server_url);
@@ -505,13 +392,13 @@ int upload_start(const struct upload_config *cfg, struct spool *sp,
     struct upload *u;
     pthread_condattr_t ca;
     size_t ul;
+    int rc;
 
     if (!cfg || !cfg->server_url || !cfg->device_id || !sp || !c || !out ||
         (cfg->pin_sha256 && !upload_pin_valid(cfg->pin_sha256)))
         return UPLOAD_EINVAL;
-    pthread_once(&curl_once, global_init);
-    if (!curl_ok)
-        return UPLOAD_ECURL;
+    if (sodium_init() < 0)
+        return UPLOAD_ENET;
     u = calloc(1, sizeof *u);
     if (!u)
         return UPLOAD_ENOMEM;
@@ -545,7 +432,7 @@ int upload_start(const struct upload_config *cfg, struct spool *sp,
         ul--;                       /* "http://h:p/" and "http://h:p" both work */
     u->url_snap = malloc(ul + 32);
     u->url_hb = malloc(ul + 32);
-    u->curl = curl_easy_init();
+    rc = net_client_new(cfg->ca_file, cfg->pin_sha256, &u->net);
     if (!u->cfg.server_url || !u->cfg.device_id || !u->url_snap || !u->url_hb ||
         (cfg->detector_version && !u->cfg.detector_version) ||
         (cfg->model_version && !u->cfg.model_version) || (cfg->ca_file && !u->cfg.ca_file) ||
@@ -553,9 +440,9 @@ int upload_start(const struct upload_config *cfg, struct spool *sp,
         free_upload(u);
         return UPLOAD_ENOMEM;
     }
-    if (!u->curl) {
+    if (rc != 0) {
         free_upload(u);
-        return UPLOAD_ECURL;
+        return rc == NET_ENOMEM ? UPLOAD_ENOMEM : UPLOAD_ENET;
     }
     snprintf(u->url_snap, ul + 32, "%.*s/api/v1/snapshots", (int)ul, cfg->server_url);
     snprintf(u->url_hb, ul + 32, "%.*s/api/v1/heartbeats", (int)ul, cfg->server_url);
@@ -586,7 +473,7 @@ const char *upload_strerror(int err)
     case UPLOAD_OK: return "ok";
     case UPLOAD_EINVAL: return "invalid argument";
     case UPLOAD_ENOMEM: return "out of memory";
-    case UPLOAD_ECURL: return "libcurl could not be set up";
+    case UPLOAD_ENET: return "the HTTP client could not be set up";
     case UPLOAD_ETHREAD: return "could not start the upload thread";
     }
     return "unknown upload error";

@@ -1,8 +1,9 @@
 /* upload.h - the agent's uploader and heartbeat thread.
  *
  * Takes snapshots oldest-first from the spool and POSTs them
- * (application/octet-stream) to <server>/api/v1/snapshots with libcurl
- * (HTTPS, proxy from the environment).  A 2xx deletes the spool file; a 4xx
+ * (application/octet-stream) to <server>/api/v1/snapshots with the agent's
+ * HTTP client (agent/net: HTTPS through mbed TLS, proxy from the environment,
+ * one kept-alive connection).  A 2xx deletes the spool file; a 4xx
  * that can never succeed (400, 403, 404, 409, 413, 422) dead-letters it;
  * 401, 408, 429, 5xx and network errors retry with exponential back-off and
  * full jitter, honouring Retry-After on 429/503.  Every heartbeat_s seconds a
@@ -23,7 +24,7 @@ enum upload_error {
     UPLOAD_OK = 0,
     UPLOAD_EINVAL = -1,
     UPLOAD_ENOMEM = -2,
-    UPLOAD_ECURL = -3,      /* libcurl could not be set up */
+    UPLOAD_ENET = -3,       /* the HTTP client could not be set up */
     UPLOAD_ETHREAD = -4
 };
 
@@ -50,7 +51,7 @@ struct upload_config {
     uint32_t heartbeat_s;       /* 0 = no heartbeats */
     uint32_t timeout_s;         /* whole request; 0 -> 60 */
     const char *ca_file;        /* extra CA bundle (PEM), NULL = system; copied */
-    const char *pin_sha256;     /* CURLOPT_PINNEDPUBLICKEY "sha256//..."; NULL = none; copied */
+    const char *pin_sha256;     /* "sha256//BASE64[;...]" (libcurl's pin format); NULL = none; copied */
     uint64_t rng_seed;          /* jitter seed; 0 -> from the clock */
     /* Adds fields to each heartbeat (a json_t object), e.g. the running
      * model (agent/fleet/config_poll.h); called on the uploader thread.  May be NULL. */
@@ -83,7 +84,7 @@ char *upload_heartbeat_json(const struct upload_config *cfg, struct spool *sp,
 struct upload;
 
 /* Start the thread.  sp and c are borrowed and must outlive upload_stop().
- * Calls curl_global_init once; *out is owned by the caller. */
+ * *out is owned by the caller. */
 int upload_start(const struct upload_config *cfg, struct spool *sp,
                  struct upload_counters *c, struct upload **out);
 /* Stop (interrupting a back-off wait or a transfer), join and free. */
@@ -94,9 +95,5 @@ const char *upload_strerror(int err);
 /* Is pin one or more "sha256//" + 44 base64 characters (a SHA-256 of the
  * server's SubjectPublicKeyInfo), joined by ';'?  1 or 0. */
 int upload_pin_valid(const char *pin);
-
-/* Point a libcurl handle at ca_file and pin (either may be NULL): shared by
- * the uploader and the registration request so both check the server alike. */
-void upload_tls_setopt(void *curl, const char *ca_file, const char *pin);
 
 #endif

@@ -165,6 +165,17 @@ void ds_reader_rewind(struct ds_reader *r);
 int ds_reader_next(struct ds_reader *r, struct ds_row *row, const float **x);
 void ds_reader_free(struct ds_reader *r);
 
+/* Transfer (ds_transfer.c): freeze a version of the windows human-labeled
+ * on equipment type `type` with one of classes[n_classes], cut as the
+ * target version's definition cuts them, all in one split, in a dataset
+ * named "transfer from <type>" whose definition says exactly that (reused
+ * when it exists).  *ds_out and *version_out on success; otherwise
+ * SRV_EUNPROCESSABLE with *why (malloc'd: nothing matches, mixed layouts)
+ * or another SRV_E*. */
+int ds_transfer_version(int64_t target_ds, int target_v, const char *type,
+                        const char *const *classes, size_t n_classes, const char *created_by,
+                        int64_t *ds_out, int *version_out, char **why);
+
 /* ---- model features of a version (ds_features.c) ------------------------ */
 
 struct featureset_spec;

@@ -27,6 +27,7 @@ enum ds_stmt {
     DS_SQL_JOB_PROGRESS,    /* job, rows_done, bytes -> status */
     DS_SQL_JOB_FINISH,      /* job, status, bytes, sha hex, error */
     DS_SQL_JOB_CANCEL,      /* job -> status after */
+    DS_SQL_FIND_DEF,        /* definition -> id of the oldest dataset with exactly it */
     DS_SQL_COUNT
 };
 

@@ -97,6 +97,8 @@ static const struct db_sql stmts[DS_SQL_COUNT] = {
         "UPDATE export_jobs SET status = CASE WHEN status IN ('queued', 'running')"
         " THEN 'cancelled' ELSE status END,"
         " finished_at = COALESCE(finished_at, now()) WHERE id = $1 RETURNING status", 1 },
+    [DS_SQL_FIND_DEF] = { "ds_find_def",
+        "SELECT id FROM datasets WHERE definition = $1::jsonb ORDER BY id LIMIT 1", 1 },
 };
 
 int ds__exec(enum ds_stmt s, const char *const *vals, int binary, PGresult **out)

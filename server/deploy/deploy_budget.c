@@ -11,18 +11,16 @@
 #include "server/deploy/deploy.h"
 #include "server/deploy/deploy_int.h"
 
-#include <errno.h>
 #include <inttypes.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "server/auth/auth.h"
 #include "server/db/db.h"
 #include "server/metrics/metrics.h"
 #include "server/srv/srv.h"
+#include "server/srv/srv_worker.h"
 #include "server/text/text.h"
 
 /* ---- counters, predictions, rates ------------------------------------------ */
@@ -216,70 +214,26 @@ int deploy_watch_once(void)
     return rolled;
 }
 
-static pthread_t g_thread;
-static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t g_cond = PTHREAD_COND_INITIALIZER;
-static int g_running;
-static unsigned g_poll_ms;
-
-static void *watch_main(void *arg)
+static int watch_pass(void *arg)
 {
-    struct timespec ts;
-
     (void)arg;
-    pthread_mutex_lock(&g_lock);
-    while (g_running) {
-        pthread_mutex_unlock(&g_lock);
-        (void)deploy_watch_once();
-        pthread_mutex_lock(&g_lock);
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += g_poll_ms / 1000;
-        ts.tv_nsec += (long)(g_poll_ms % 1000) * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
-        if (g_running)
-            pthread_cond_timedwait(&g_cond, &g_lock, &ts);
-    }
-    pthread_mutex_unlock(&g_lock);
-    db_thread_release();
-    return NULL;
+    (void)deploy_watch_once();
+    return 0;
 }
+
+static struct srv_worker g_watcher = {
+    .name = "deploy: rollback watcher", .pass = watch_pass, .finish = db_thread_release,
+};
 
 int deploy_watch_start(unsigned poll_ms)
 {
-    int rc;
-
-    pthread_mutex_lock(&g_lock);
-    if (g_running) {
-        pthread_mutex_unlock(&g_lock);
-        return SRV_OK;
-    }
-    g_running = 1;
-    g_poll_ms = poll_ms ? poll_ms : 5000;
-    rc = pthread_create(&g_thread, NULL, watch_main, NULL);
-    if (rc != 0)
-        g_running = 0;
-    pthread_mutex_unlock(&g_lock);
-    if (rc != 0) {
-        srv_log("error", "deploy: rollback watcher: %s", strerror(rc));
-        return SRV_EINTERNAL;
-    }
-    return SRV_OK;
+    g_watcher.period_ms = poll_ms ? poll_ms : 5000;
+    return srv_worker_start(&g_watcher) == 0 ? SRV_OK : SRV_EINTERNAL;
 }
 
 void deploy_watch_stop(void)
 {
-    int was;
-
-    pthread_mutex_lock(&g_lock);
-    was = g_running;
-    g_running = 0;
-    pthread_cond_broadcast(&g_cond);
-    pthread_mutex_unlock(&g_lock);
-    if (was)
-        pthread_join(g_thread, NULL);
+    srv_worker_stop(&g_watcher);
 }
 
 /* ---- routes: the budget and the rollbacks ---------------------------------------- */

@@ -27,6 +27,7 @@
 #include "server/features/features.h"
 #include "server/features/features_int.h"
 #include "server/ingest/ingest.h"
+#include "server/labels/labels.h"
 #include "server/srv/srv.h"
 #include "server/text/text.h"
 
@@ -57,10 +58,13 @@ static const struct db_sql spec_sql[SQ_COUNT] = {
         " WHERE s.id = $1::bigint", 1 },
 };
 
-/* What the request asks for, bounded. */
+/* What the request asks for, bounded.  channel: NULL for every channel,
+ * else only the channels of that name (none when there is no such channel:
+ * a reference snapshot may lack the one shown). */
 struct spec_req {
     double from_s, to_s, env_lo, env_hi;
     int bins;
+    const char *channel;
 };
 
 static int query_num(const struct srv_request *rq, const char *key, double *v)
@@ -89,6 +93,11 @@ static int parse_req(const struct srv_request *rq, struct spec_req *q, struct sr
     q->bins = (int)b;
     if (query_num(rq, "env_lo_hz", &q->env_lo) < 0 || query_num(rq, "env_hi_hz", &q->env_hi) < 0)
         return srv_fail(rs, SRV_EBADREQ, "env_lo_hz and env_hi_hz must be numbers");
+    q->channel = rq->query ? rq->query(rq, "channel") : NULL;
+    if (q->channel && !*q->channel)
+        q->channel = NULL;
+    if (q->channel && strlen(q->channel) > WIRE_MAX_NAME)
+        return srv_fail(rs, SRV_EBADREQ, "channel must be a channel's name");
     return SRV_OK;
 }
 
@@ -281,6 +290,10 @@ static int channels_json(const struct wire_meta *m, const void *raw, size_t i0, 
     for (c = 0; err == SRV_OK && x && c < m->channel_count; c++) {
         json_t *spec, *env;
 
+        /* two FFTs of the span per channel: only the one asked for */
+        if (q->channel && strcmp(q->channel, m->channels[c].name) != 0)
+            continue;
+
         channel_floats(m, raw, c, i0, n, x);
         amplitude(&f, x);
         spec = fold(f.mag, f.nout, q->bins);
@@ -311,7 +324,9 @@ int features_api_spectrum(struct srv_request *rq, struct srv_response *rs)
     PGresult *r = NULL, *k = NULL;
     const uint8_t *env = NULL;
     size_t len = 0, per, bytes, i0, i1;
-    void *raw = NULL;
+    void *raw = NULL, *held = NULL;
+    const struct wire_meta *held_m = NULL;
+    const void *held_samples = NULL;
     char idb[24];
     const char *vals[1] = { idb };
     json_t *out = NULL;
@@ -323,21 +338,26 @@ int features_api_spectrum(struct srv_request *rq, struct srv_response *rs)
     if ((err = parse_req(rq, &q, rs)) != SRV_OK)
         return err;
     snprintf(idb, sizeof idb, "%lld", (long long)id);
+    /* The spectra follow the waveform view, which holds the snapshot's
+     * decoded samples: when their codes are the values (no scale or offset,
+     * so they are the very samples decoded below), read those instead of
+     * the stored envelope, a read and a decode of megabytes per request. */
+    if ((err = labels_samples_cached(idb, &held_m, &held_samples, &held, rs)) != SRV_OK)
+        return err;
+    if (held && !wire_is_identity_calibration(held_m)) {
+        labels_samples_release(held);
+        held = NULL;
+    }
+    if (held) {
+        m = *held_m;
+        goto decoded;
+    }
     if ((err = ingest_stored(id, &r, &env, &len)) != SRV_OK) {
         PQclear(r);
         return err == SRV_ENOTFOUND ? srv_fail(rs, err, "no such snapshot") : err;
     }
     if (wire_parse(env, len, &m, &v) != 0 || (bytes = wire_samples_bytes(&m)) == 0) {
         err = SRV_EENVELOPE;
-        goto out;
-    }
-    per = (size_t)m.pre_samples + m.post_samples;
-    i0 = (size_t)fmin(floor(q.from_s * m.sample_rate), (double)per);
-    i1 = (size_t)fmin(ceil(fmin(q.to_s, 1e9) * m.sample_rate), (double)per);
-    if (i1 > i0 + FEAT_FFT_MAX)
-        i1 = i0 + FEAT_FFT_MAX;
-    if (i1 < i0 + 16) {
-        err = srv_fail(rs, SRV_EBADREQ, "the span holds fewer than 16 samples");
         goto out;
     }
     if (!(raw = malloc(bytes))) {
@@ -348,6 +368,16 @@ int features_api_spectrum(struct srv_request *rq, struct srv_response *rs)
         err = SRV_EFRAME;
         goto out;
     }
+decoded:
+    per = (size_t)m.pre_samples + m.post_samples;
+    i0 = (size_t)fmin(floor(q.from_s * m.sample_rate), (double)per);
+    i1 = (size_t)fmin(ceil(fmin(q.to_s, 1e9) * m.sample_rate), (double)per);
+    if (i1 > i0 + FEAT_FFT_MAX)
+        i1 = i0 + FEAT_FFT_MAX;
+    if (i1 < i0 + 16) {
+        err = srv_fail(rs, SRV_EBADREQ, "the span holds fewer than 16 samples");
+        goto out;
+    }
     if ((err = db_exec_own(&spec_sql[SQ_KINEMATICS], vals, NULL, NULL, 0, &k)) != SRV_OK)
         goto out;
     out = json_pack("{s:I,s:f,s:f,s:f,s:o}", "snapshot_id", (json_int_t)id, "sample_rate",
@@ -356,13 +386,14 @@ int features_api_spectrum(struct srv_request *rq, struct srv_response *rs)
                     "kinematics", PQntuples(k) == 1 ? kinematics_json(k) : json_null());
     if (!out)
         err = SRV_ENOMEM;
-    else if ((err = channels_json(&m, raw, i0, i1 - i0, &q, out)) == SRV_OK) {
+    else if ((err = channels_json(&m, held ? held_samples : raw, i0, i1 - i0, &q, out)) == SRV_OK) {
         err = srv_respond_json_take(rs, 200, out);
         out = NULL;
     }
 out:
     json_decref(out);
     free(raw);
+    labels_samples_release(held);
     PQclear(k);
     PQclear(r);
     return err;

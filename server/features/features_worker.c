@@ -10,23 +10,19 @@
  *
  * A snapshot that cannot be decoded is recorded with its error, so the
  * worker does not retry it forever. */
-#include <errno.h>
 #include <inttypes.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <sys/syscall.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "server/db/db.h"
 #include "server/features/features.h"
 #include "server/features/features_int.h"
 #include "server/ingest/ingest.h"
 #include "server/srv/srv.h"
+#include "server/srv/srv_worker.h"
 
 #include <zstd.h>
 
@@ -228,36 +224,16 @@ int features_worker_pass(int batch, features_after_fn after)
  * (docs/BENCHMARKS.md).  Features then come at most this much later. */
 #define FEATURES_SHORT_PASS_MS 250
 /* On a small machine the worker's FFTs competed with ingest for the same
- * cores (docs/BENCHMARKS.md): its thread runs this much nicer (Linux sets
- * priorities per thread). */
+ * cores (docs/BENCHMARKS.md): its thread runs this much nicer. */
 #define FEATURES_WORKER_NICE 10
 
-static pthread_t g_thread;
-static int g_running;
-static unsigned g_poll_ms;
 static features_after_fn g_after;
-static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t g_cond = PTHREAD_COND_INITIALIZER;
 
-/* Wait ms, woken early by stop.  Called with g_lock held. */
-static void wait_ms(unsigned ms)
+static void sleep_ms(unsigned ms)
 {
-    struct timespec ts;
+    struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
 
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    pthread_cond_timedwait(&g_cond, &g_lock, &ts);
-}
-
-/* Idle or the database is away: wait poll_ms.  Called with g_lock held. */
-static void idle_wait(void)
-{
-    wait_ms(g_poll_ms);
+    nanosleep(&ts, NULL);
 }
 
 /* Uploads first: while the group committer's queue holds a burst (at least
@@ -267,7 +243,7 @@ static void idle_wait(void)
  * most FEATURES_YIELD_MAX_MS in a row: under load that never lets up the
  * features still advance, a pass per second at least, and they catch up
  * when it ends.  At moderate rates the queue stays short and nothing waits.
- * Called with g_lock held. */
+ * (A stop waits for this too: at most a second.) */
 #define FEATURES_YIELD_DEPTH 64
 #define FEATURES_YIELD_MS 20
 #define FEATURES_YIELD_MAX_MS 1000
@@ -276,9 +252,8 @@ static void yield_to_ingest(void)
 {
     unsigned waited = 0;
 
-    while (g_running && waited < FEATURES_YIELD_MAX_MS &&
-           ingest_queue_depth() >= FEATURES_YIELD_DEPTH) {
-        wait_ms(FEATURES_YIELD_MS);
+    while (waited < FEATURES_YIELD_MAX_MS && ingest_queue_depth() >= FEATURES_YIELD_DEPTH) {
+        sleep_ms(FEATURES_YIELD_MS);
         waited += FEATURES_YIELD_MS;
     }
 }
@@ -315,83 +290,71 @@ static int sweep(int64_t above, int64_t upto)
     return n;
 }
 
-static void *worker_main(void *arg)
+/* The worker thread's state between passes (only that thread touches it). */
+static int64_t g_floor, g_swept_to[2];
+static int g_first = 1;
+static double g_next_sweep;
+
+/* One pass; > 0 when the worker should look again at once. */
+static int worker_pass(void *arg)
 {
-    int64_t floor_id = 0, swept_to[2] = { 0, 0 };
-    int first = 1;
-    double next_sweep = mono_s() + FEATURES_SWEEP_S;
+    int64_t last = g_floor;
+    int n;
 
     (void)arg;
-    g_dctx = ZSTD_createDCtx();     /* NULL: each envelope makes its own */
-    if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), FEATURES_WORKER_NICE) != 0)
-        srv_log("warn", "features: cannot lower the worker's priority: %s", strerror(errno));
-    pthread_mutex_lock(&g_lock);
-    while (g_running) {
-        int64_t last = floor_id;
-        int n;
-
-        yield_to_ingest();
-        pthread_mutex_unlock(&g_lock);
-        if (mono_s() >= next_sweep) {
-            if (sweep(swept_to[0], floor_id) >= 0) {
-                swept_to[0] = swept_to[1];
-                swept_to[1] = floor_id;
-            }
-            next_sweep = mono_s() + FEATURES_SWEEP_S;
+    if (!g_dctx)
+        g_dctx = ZSTD_createDCtx();     /* NULL: each envelope makes its own */
+    if (g_next_sweep == 0)
+        g_next_sweep = mono_s() + FEATURES_SWEEP_S;
+    yield_to_ingest();
+    if (mono_s() >= g_next_sweep) {
+        if (sweep(g_swept_to[0], g_floor) >= 0) {
+            g_swept_to[0] = g_swept_to[1];
+            g_swept_to[1] = g_floor;
         }
-        n = features_worker_pass_range(FEATURES_BATCH, floor_id, INT64_MAX, g_after, &last);
-        floor_id = last;
-        if (first && n >= 0) {
-            /* Below the first pass's ids, every snapshot was done. */
-            swept_to[0] = swept_to[1] = floor_id;
-            first = 0;
-        }
-        pthread_mutex_lock(&g_lock);
-        if (n <= 0 && g_running)
-            idle_wait();
-        else if (n < FEATURES_BATCH && g_running)
-            wait_ms(FEATURES_SHORT_PASS_MS);
+        g_next_sweep = mono_s() + FEATURES_SWEEP_S;
     }
-    pthread_mutex_unlock(&g_lock);
+    n = features_worker_pass_range(FEATURES_BATCH, g_floor, INT64_MAX, g_after, &last);
+    g_floor = last;
+    if (g_first && n >= 0) {
+        /* Below the first pass's ids, every snapshot was done. */
+        g_swept_to[0] = g_swept_to[1] = g_floor;
+        g_first = 0;
+    }
+    if (n <= 0)
+        return 0;       /* nothing (or failed): the worker's period */
+    if (n < FEATURES_BATCH)
+        sleep_ms(FEATURES_SHORT_PASS_MS);
+    return 1;
+}
+
+static void worker_finish(void)
+{
     ZSTD_freeDCtx(g_dctx);
     g_dctx = NULL;
     db_thread_release();
-    return NULL;
 }
+
+static struct srv_worker g_worker = {
+    .name = "features", .nice = FEATURES_WORKER_NICE, .pass = worker_pass,
+    .finish = worker_finish,
+};
 
 int features_worker_start(unsigned poll_ms, features_after_fn after)
 {
-    int rc;
-
-    pthread_mutex_lock(&g_lock);
-    if (g_running) {
-        pthread_mutex_unlock(&g_lock);
-        return SRV_OK;
-    }
-    g_running = 1;
-    g_poll_ms = poll_ms ? poll_ms : 1000;
     g_after = after;
-    rc = pthread_create(&g_thread, NULL, worker_main, NULL);
-    if (rc != 0)
-        g_running = 0;
-    pthread_mutex_unlock(&g_lock);
-    if (rc != 0) {
-        srv_log("error", "features: worker thread: %s", strerror(rc));
+    g_floor = 0;
+    g_swept_to[0] = g_swept_to[1] = 0;
+    g_first = 1;
+    g_next_sweep = 0;
+    g_worker.period_ms = poll_ms ? poll_ms : 1000;
+    if (srv_worker_start(&g_worker) != 0)
         return SRV_EINTERNAL;
-    }
-    srv_log("info", "features: worker started (poll %u ms)", g_poll_ms);
+    srv_log("info", "features: worker started (poll %u ms)", g_worker.period_ms);
     return SRV_OK;
 }
 
 void features_worker_stop(void)
 {
-    int was;
-
-    pthread_mutex_lock(&g_lock);
-    was = g_running;
-    g_running = 0;
-    pthread_cond_broadcast(&g_cond);
-    pthread_mutex_unlock(&g_lock);
-    if (was)
-        pthread_join(g_thread, NULL);
+    srv_worker_stop(&g_worker);
 }

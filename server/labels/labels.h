@@ -51,6 +51,22 @@ int labels_check(const struct labels_input *in, double rate, size_t n_samples,
 
 int labels_classes(struct srv_request *rq, struct srv_response *rs);
 
+struct wire_meta;
+
+/* The decoded samples of snapshot id (decimal text, as routed) when the
+ * waveform view holds them (labels_int.h): another reader of a snapshot
+ * being viewed, its spectra, then reads no envelope and decodes nothing.
+ * Nothing is decoded here.  *m: the stored metadata, except sample_type
+ * F32 when codes with a scale or offset were turned into physical units
+ * (the calibration itself as stored, so wire_is_identity_calibration(*m)
+ * tells); *samples: channel after channel.  SRV_OK with *handle to hand
+ * back to labels_samples_release, or with *handle NULL when they are not
+ * held; or the error answered in rs (404: the snapshot is gone, as for
+ * the samples route). */
+int labels_samples_cached(const char *id, const struct wire_meta **m, const void **samples,
+                          void **handle, struct srv_response *rs);
+void labels_samples_release(void *handle);
+
 /* Is name a label class in use (listed by GET /api/v1/classes)?  0 with
  * *active set, or a database error.  Rules and alert dispositions name
  * classes too, and check them here. */

@@ -157,6 +157,32 @@ fail:
     return err;
 }
 
+int labels_samples_cached(const char *id, const struct wire_meta **m, const void **samples,
+                          void **handle, struct srv_response *rs)
+{
+    struct labels_snap sm;
+    struct labels_decoded *d = labels_cache_get(strtoll(id, NULL, 10));
+    int err;
+
+    *handle = NULL;
+    if (!d)
+        return SRV_OK;
+    /* held, but the metadata row decides whether the snapshot still is */
+    if ((err = labels_snapshot_meta(id, &sm, rs)) != SRV_OK) {
+        labels_cache_release(d);
+        return err;
+    }
+    *m = &d->m;
+    *samples = d->samples;
+    *handle = d;
+    return SRV_OK;
+}
+
+void labels_samples_release(void *handle)
+{
+    labels_cache_release(handle);
+}
+
 static int respond_binary(const struct decimate_src *src, const struct wire_meta *mp,
                           size_t i0, size_t i1, unsigned px, struct srv_response *rs)
 {

@@ -33,16 +33,16 @@ static atomic_int running;
 
 static const struct db_sql stmts[M_COUNT] = {
     [M_INSERT] = { "models_insert",
-        "INSERT INTO models (dataset_id, version, kind, created_by)"
-        " SELECT $1, $2, $3, $4 FROM dataset_versions WHERE dataset_id = $1 AND version = $2"
-        " RETURNING id", 4 },
+        "INSERT INTO models (dataset_id, version, kind, created_by, transfer, feature_set)"
+        " SELECT $1, $2, $3, $4, $5::boolean, $6 FROM dataset_versions"
+        " WHERE dataset_id = $1 AND version = $2 RETURNING id", 6 },
     [M_GET] = { "models_get",
-        "SELECT id, dataset_id, version, kind, status, metrics::text AS metrics,"
+        "SELECT id, dataset_id, version, kind, transfer, status, metrics::text AS metrics,"
         " test_vector::text AS test_vector, error, created_at, finished_at, header, blob"
         " FROM models WHERE id = $1", 1 },
     [M_CLAIM] = { "models_claim",
         "UPDATE models SET status = 'training' WHERE id = $1 AND status = 'queued'"
-        " RETURNING dataset_id, version, kind", 1 },
+        " RETURNING dataset_id, version, kind, transfer, feature_set", 1 },
     [M_DONE] = { "models_done",
         "UPDATE models SET status = 'done', metrics = $2::jsonb, test_vector = $3::jsonb,"
         " blob = $4::bytea, header = $5, finished_at = now() WHERE id = $1", 5 },
@@ -64,6 +64,41 @@ static const struct db_sql stmts[M_COUNT] = {
         " JOIN snapshots s ON s.id = w.snapshot_id JOIN devices d ON d.id = s.device_id"
         " LEFT JOIN assets a ON a.id = d.asset_id"
         " LEFT JOIN equipment_types t ON t.name = d.equipment_type LIMIT 2", 2 },
+    /* Transfer: the equipment types related to the version's (the taxonomy's
+     * taxonomy_related_types: ancestors, siblings and their subtrees) whose
+     * failure modes, their own or inherited from an ancestor, record a class
+     * that the version's types' failure modes record too and the version
+     * holds ($3, the version's classes): per type the shared classes (a JSON
+     * array) and how many snapshots humans labeled with one of them there. */
+    [M_RELATED] = { "models_related",
+        "WITH RECURSIVE tgt AS (SELECT DISTINCT d.equipment_type AS t"
+        "  FROM (SELECT DISTINCT snapshot_id FROM dataset_windows"
+        "   WHERE dataset_id = $1::bigint AND version = $2::int) w"
+        "  JOIN snapshots s ON s.id = w.snapshot_id JOIN devices d ON d.id = s.device_id"
+        "  WHERE d.equipment_type IS NOT NULL),"
+        " anc(type, name, depth) AS (SELECT name, name, 0 FROM equipment_types"
+        "  UNION ALL SELECT anc.type, e.parent, anc.depth + 1 FROM anc"
+        "  JOIN equipment_types e ON e.name = anc.name"
+        "  WHERE e.parent IS NOT NULL AND anc.depth < 32),"
+        " modes AS (SELECT DISTINCT anc.type, f.class FROM anc"
+        "  JOIN failure_modes f ON f.equipment_type = anc.name),"
+        " rel AS (SELECT DISTINCT r.name AS type FROM tgt"
+        "  CROSS JOIN LATERAL taxonomy_related_types(tgt.t) AS r(name)"
+        "  WHERE r.name NOT IN (SELECT t FROM tgt)),"
+        " shared AS (SELECT rel.type, m.class FROM rel JOIN modes m ON m.type = rel.type"
+        "  WHERE m.class = ANY ($3::text[]) AND EXISTS (SELECT 1 FROM modes mt"
+        "   JOIN tgt ON mt.type = tgt.t WHERE mt.class = m.class))"
+        " SELECT sh.type, to_json(array_agg(sh.class ORDER BY sh.class))::text AS classes,"
+        "  (SELECT count(DISTINCT l.snapshot_id) FROM labels l"
+        "   JOIN snapshots s ON s.id = l.snapshot_id JOIN devices d ON d.id = s.device_id"
+        "   WHERE d.equipment_type = sh.type AND l.class = ANY (array_agg(sh.class))) AS labeled,"
+        "  (SELECT count(*) FROM tgt) AS target_types"
+        " FROM shared sh GROUP BY sh.type ORDER BY sh.type", 3 },
+    /* The agents' scheduled baseline snapshots among the version's windows:
+     * what the relations set may assume normal. */
+    [M_SCHEDULED] = { "models_scheduled",
+        "SELECT DISTINCT w.snapshot_id FROM dataset_windows w JOIN snapshots s ON s.id = w.snapshot_id"
+        " WHERE w.dataset_id = $1::bigint AND w.version = $2::int AND s.detector = 'schedule'", 2 },
 };
 
 int models__exec(enum models_stmt s, const char *const *vals, const int *lens, const int *fmts,
@@ -218,8 +253,10 @@ static int train_start(int64_t id, struct srv_response *rs)
 int models_api_create(struct srv_request *rq, struct srv_response *rs)
 {
     json_t *body = srv_body_json(rq);
-    const char *kind = json_string_value(json_object_get(body, "kind")), *vals[4];
+    const char *kind = json_string_value(json_object_get(body, "kind")), *vals[6];
+    json_t *fsj = json_object_get(body, "feature_set");
     json_t *ds = json_object_get(body, "dataset_id"), *v = json_object_get(body, "version");
+    json_t *tf = json_object_get(body, "transfer");
     char dsb[24], vb[16], by[80];
     PGresult *r = NULL;
     int64_t id;
@@ -233,6 +270,18 @@ int models_api_create(struct srv_request *rq, struct srv_response *rs)
         json_decref(body);
         return srv_fail(rs, SRV_EBADREQ, "needs dataset_id, version and kind anomaly|classifier|fewshot");
     }
+    if (tf && !json_is_boolean(tf)) {
+        json_decref(body);
+        return srv_fail(rs, SRV_EBADREQ, "transfer must be true or false");
+    }
+    /* A feature set by name: "relations" (fewshot only); absent or null,
+     * the kind's own choice as before. */
+    if (fsj && !json_is_null(fsj) &&
+        (!json_is_string(fsj) || strcmp(json_string_value(fsj), "relations") != 0 ||
+         strcmp(kind, "fewshot") != 0)) {
+        json_decref(body);
+        return srv_fail(rs, SRV_EBADREQ, "feature_set may be \"relations\", with kind fewshot");
+    }
     snprintf(dsb, sizeof dsb, "%lld", (long long)json_integer_value(ds));
     snprintf(vb, sizeof vb, "%lld", (long long)json_integer_value(v));
     auth_actor(rq, by, sizeof by);
@@ -240,6 +289,9 @@ int models_api_create(struct srv_request *rq, struct srv_response *rs)
     vals[1] = vb;
     vals[2] = kind;
     vals[3] = by;
+    /* transfer from related equipment: the few-shot learner's, on unless refused */
+    vals[4] = strcmp(kind, "fewshot") == 0 && !json_is_false(tf) ? "true" : "false";
+    vals[5] = fsj && json_is_string(fsj) ? "relations" : NULL;
     err = models__exec(M_INSERT, vals, NULL, NULL, 0, &r);
     json_decref(body);
     if (err != SRV_OK)
@@ -292,9 +344,10 @@ int models_api_get(struct srv_request *rq, struct srv_response *rs)
 
     if ((err = load(rq, rs, 0, &r)) != SRV_OK)
         return err;
-    j = json_pack("{s:I,s:I,s:i,s:s,s:s,s:s}", "id", (json_int_t)db_int64(r, 0, "id"),
+    j = json_pack("{s:I,s:I,s:i,s:s,s:b,s:s,s:s}", "id", (json_int_t)db_int64(r, 0, "id"),
                   "dataset_id", (json_int_t)db_int64(r, 0, "dataset_id"),
                   "version", (int)db_int64(r, 0, "version"), "kind", db_text_or(r, 0, "kind", ""),
+                  "transfer", db_bool(r, 0, "transfer"),
                   "status", db_text_or(r, 0, "status", ""),
                   "created_at", db_text_or(r, 0, "created_at", ""));
     if (j) {

@@ -186,23 +186,30 @@ void models_baseline_release(struct fewshot_baseline *b)
 
 /* ---- leave-one-group-out ---- */
 
+/* Rows of related equipment (domain > 0, transfer) are taught in every
+ * fold and never tested: a figure is about the target's machines. */
+static int on_target(const struct fewshot_data *d, uint32_t i)
+{
+    return !d->domain || d->domain[i] == 0;
+}
+
 /* Fit on d (labels of the held-out group hidden) and predict its rows into pred. */
 static int fold(const struct fewshot_data *d, const uint32_t *group, uint32_t g, enum eval_learner how,
-                const struct fewshot_params *p, uint32_t knn_k, int32_t *pred)
+                const struct fewshot_params *p, uint32_t knn_k, uint32_t budget, int32_t *pred)
 {
     int32_t *lab = malloc(d->n_rows * sizeof *lab);
     int rc;
     if (!lab)
         return MODEL_ENOMEM;
     for (uint32_t i = 0; i < d->n_rows; i++)
-        lab[i] = group[i] == g ? FEWSHOT_UNLABELED : d->label[i];
+        lab[i] = group[i] == g && on_target(d, i) ? FEWSHOT_UNLABELED : d->label[i];
     struct fewshot_data train = *d;
     train.label = lab;
     if (how == EVAL_FEWSHOT) {
         struct fewshot_model m;
-        if ((rc = models_fewshot_fit(&train, p, &m)) == 0) {
+        if ((rc = models_fewshot_fit_budget(&train, p, budget, &m, NULL)) == 0) {
             for (uint32_t i = 0; i < d->n_rows; i++)
-                if (group[i] == g)
+                if (group[i] == g && on_target(d, i))
                     pred[i] = models_fewshot_predict(&m, d->x + (size_t)i * d->n_feat, NULL);
             models_fewshot_release(&m);
         }
@@ -210,7 +217,7 @@ static int fold(const struct fewshot_data *d, const uint32_t *group, uint32_t g,
         struct fewshot_baseline b;
         if ((rc = models_baseline_fit(&train, how == EVAL_KNN ? knn_k : 0, &b)) == 0) {
             for (uint32_t i = 0; i < d->n_rows; i++)
-                if (group[i] == g)
+                if (group[i] == g && on_target(d, i))
                     pred[i] = models_baseline_predict(&b, d->x + (size_t)i * d->n_feat);
             models_baseline_release(&b);
         }
@@ -238,18 +245,28 @@ int models_eval_logo(const struct fewshot_data *d, const uint32_t *group, enum e
                      const struct fewshot_params *p, uint32_t knn_k, int32_t normal_class,
                      struct eval_report *r)
 {
+    return models_eval_logo_refit(d, group, how, p, knn_k, normal_class, NULL, r);
+}
+
+int models_eval_logo_refit(const struct fewshot_data *d, const uint32_t *group,
+                           enum eval_learner how, const struct fewshot_params *p, uint32_t knn_k,
+                           int32_t normal_class, const struct eval_refit *refit,
+                           struct eval_report *r)
+{
     if (!d || !group || !r || !d->label || d->n_classes < 2 || d->n_classes > FEWSHOT_MAX_CLASSES)
         return MODEL_EINVAL;
     int32_t *pred = malloc(d->n_rows * sizeof *pred), *truth = malloc(d->n_rows * sizeof *truth);
     uint32_t *gs = malloc(d->n_rows * sizeof *gs), ng = 0;
     uint32_t cls_groups[FEWSHOT_MAX_CLASSES] = { 0 };
+    uint32_t budget = refit && refit->param_bytes ? refit->param_bytes : FEWSHOT_PARAM_BYTES;
+    float *xk = refit ? malloc((size_t)d->n_rows * d->n_feat * sizeof *xk) : NULL;
     int rc = MODEL_ENOMEM;
-    if (!pred || !truth || !gs)
+    if (!pred || !truth || !gs || (refit && !xk))
         goto done;
     for (uint32_t i = 0; i < d->n_rows; i++) {
         pred[i] = -1;
         truth[i] = -1;
-        if (d->label[i] < 0)
+        if (d->label[i] < 0 || !on_target(d, i))
             continue;
         uint32_t k = 0;
         while (k < ng && gs[k] != group[i])
@@ -261,19 +278,27 @@ int models_eval_logo(const struct fewshot_data *d, const uint32_t *group, enum e
     for (uint32_t c = 0; c < d->n_classes; c++)
         for (uint32_t k = 0; k < ng; k++)
             for (uint32_t i = 0; i < d->n_rows; i++)
-                if (d->label[i] == (int32_t)c && group[i] == gs[k]) {
+                if (d->label[i] == (int32_t)c && group[i] == gs[k] && on_target(d, i)) {
                     cls_groups[c]++;
                     break;
                 }
     for (uint32_t k = 0; k < ng; k++) {
-        int frc = fold(d, group, gs[k], how, p, knn_k, pred);
+        struct fewshot_data dk = *d;
+        int frc = 0;
+        if (refit) {
+            /* this fold's features, fitted without its rows */
+            frc = refit->features(refit->ctx, gs[k], xk);
+            dk.x = xk;
+        }
+        if (frc == 0)
+            frc = fold(&dk, group, gs[k], how, p, knn_k, budget, pred);
         if (frc == MODEL_ENOMEM || frc == MODEL_EINVAL) {
             rc = frc;
             goto done;
         }
         /* a fold that lacks a class scores nothing: its rows stay untested */
         for (uint32_t i = 0; frc == 0 && i < d->n_rows; i++)
-            if (group[i] == gs[k])
+            if (group[i] == gs[k] && on_target(d, i))
                 truth[i] = d->label[i];
     }
     models_eval_tally(truth, pred, d->n_rows, d->n_classes, normal_class, r);
@@ -291,5 +316,6 @@ done:
     free(pred);
     free(truth);
     free(gs);
+    free(xk);
     return rc;
 }

@@ -20,6 +20,8 @@ void models_fewshot_defaults(struct fewshot_params *p)
     p->margin = 0.5f;
     p->pseudo_weight = 0.5f;
     p->shrink = 0.5f;
+    p->max_features = 0;
+    p->reference_weight = 0.5f;
 }
 
 static float row_weight(const struct fewshot_data *d, uint32_t i)
@@ -50,6 +52,12 @@ static int data_check(const struct fewshot_data *d)
     return 0;
 }
 
+static int cmp_u16(const void *a, const void *b)
+{
+    uint16_t x = *(const uint16_t *)a, y = *(const uint16_t *)b;
+    return (x > y) - (x < y);
+}
+
 static int cmp_float(const void *a, const void *b)
 {
     float x = *(const float *)a, y = *(const float *)b;
@@ -74,36 +82,189 @@ static void robust_stats(float *v, uint32_t n, float *center, float *scale)
     *scale = mad > 1e-6f * (fabsf(med) + 1e-12f) ? 1.0f / mad : sd > 0 ? 1.0f / sd : 0.0f;
 }
 
-/* Standardise every row by its own domain's robust statistics into z; the
- * target domain's statistics go to center/scale. */
-static int standardise(const struct fewshot_data *d, float *z, float *center, float *scale)
+static float median_of(float *v, uint32_t n)
 {
-    uint32_t F = d->n_feat;
-    float *v = malloc((size_t)d->n_rows * sizeof *v);
-    if (!v)
-        return MODEL_ENOMEM;
-    for (uint32_t dom = 0; dom < MAX_DOMAINS; dom++) {
-        for (uint32_t j = 0; j < F; j++) {
-            uint32_t n = 0;
-            float c, s;
-            for (uint32_t i = 0; i < d->n_rows; i++)
-                if (row_domain(d, i) == dom)
-                    v[n++] = d->x[(size_t)i * F + j];
-            if (n == 0)
-                break;
-            robust_stats(v, n, &c, &s);
-            if (dom == 0) {
-                center[j] = c;
-                scale[j] = s;
+    qsort(v, n, sizeof *v, cmp_float);
+    return v[n / 2];
+}
+
+static int is_reference(const struct fewshot_data *d, uint32_t i)
+{
+    return !d->reference || d->reference[i];
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Where rows stand against their references: per row, the center it is
+ * measured from (its device's or its domain's) and the scale of its
+ * domain, for every feature. */
+struct reference {
+    uint32_t n_dev;
+    uint32_t *dev_id;               /* ascending */
+    uint32_t *row_dev;              /* per row: index into dev_id, or UINT32_MAX */
+    float *dev_center;              /* n_dev x F; NAN where the device has no reference row */
+    float *dom_center, *dom_scale;  /* MAX_DOMAINS x F */
+    uint8_t dom_seen[MAX_DOMAINS];
+};
+
+static void reference_free(struct reference *r)
+{
+    free(r->dev_id);
+    free(r->row_dev);
+    free(r->dev_center);
+    free(r->dom_center);
+    free(r->dom_scale);
+    memset(r, 0, sizeof *r);
+}
+
+static float row_center(const struct fewshot_data *d, const struct reference *r, uint32_t i,
+                        uint32_t j)
+{
+    uint32_t F = d->n_feat, k = r->row_dev ? r->row_dev[i] : UINT32_MAX;
+    if (k != UINT32_MAX && !isnan(r->dev_center[(size_t)k * F + j]))
+        return r->dev_center[(size_t)k * F + j];
+    return r->dom_center[(size_t)row_domain(d, i) * F + j];
+}
+
+/* Each domain's median and MAD over its rows (its reference rows when
+ * marked: normal operation across its machines), and with devices each
+ * device's median over its reference rows.  A device's reference moves its
+ * center only: a commissioning period shows where a machine runs, not how
+ * far its normal operation wanders over months (the spread of its few
+ * windows made every later normal window look far away), so the scale
+ * stays the domain's. */
+static int reference_build(const struct fewshot_data *d, struct reference *r)
+{
+    uint32_t F = d->n_feat, n = d->n_rows;
+    float *v = malloc((size_t)n * sizeof *v);
+    memset(r, 0, sizeof *r);
+    r->dom_center = calloc((size_t)MAX_DOMAINS * F, sizeof *r->dom_center);
+    r->dom_scale = calloc((size_t)MAX_DOMAINS * F, sizeof *r->dom_scale);
+    if (!v || !r->dom_center || !r->dom_scale)
+        goto nomem;
+    for (uint32_t i = 0; i < n; i++)
+        r->dom_seen[row_domain(d, i)] = 1;
+    if (d->device) {
+        uint32_t *ids = malloc((size_t)n * sizeof *ids), nd = 0;
+        if (!ids)
+            goto nomem;
+        memcpy(ids, d->device, (size_t)n * sizeof *ids);
+        qsort(ids, n, sizeof *ids, cmp_u32);
+        for (uint32_t i = 0; i < n; i++)
+            if (i == 0 || ids[i] != ids[nd - 1])
+                ids[nd++] = ids[i];
+        r->dev_id = ids;
+        r->n_dev = nd;
+        r->row_dev = malloc((size_t)n * sizeof *r->row_dev);
+        r->dev_center = malloc((size_t)nd * F * sizeof *r->dev_center);
+        if (!r->row_dev || !r->dev_center)
+            goto nomem;
+        for (uint32_t i = 0; i < n; i++) {
+            const uint32_t *hit = bsearch(&d->device[i], ids, nd, sizeof *ids, cmp_u32);
+            r->row_dev[i] = (uint32_t)(hit - ids);
+        }
+        /* rows grouped by device once, so each device's median is one pass */
+        uint32_t *start = calloc((size_t)nd + 1, sizeof *start), *order = malloc((size_t)n * sizeof *order);
+        if (!start || !order) {
+            free(start);
+            free(order);
+            goto nomem;
+        }
+        for (uint32_t i = 0; i < n; i++)
+            if (is_reference(d, i))
+                start[r->row_dev[i] + 1]++;
+        for (uint32_t k = 0; k < nd; k++)
+            start[k + 1] += start[k];
+        {
+            uint32_t *fill = calloc(nd, sizeof *fill);
+            if (!fill) {
+                free(start);
+                free(order);
+                goto nomem;
             }
-            for (uint32_t i = 0; i < d->n_rows; i++)
-                if (row_domain(d, i) == dom) {
-                    float t = (d->x[(size_t)i * F + j] - c) * s;
-                    z[(size_t)i * F + j] = t > FEWSHOT_CLIP ? FEWSHOT_CLIP : t < -FEWSHOT_CLIP ? -FEWSHOT_CLIP : t;
+            for (uint32_t i = 0; i < n; i++)
+                if (is_reference(d, i)) {
+                    uint32_t k = r->row_dev[i];
+                    order[start[k] + fill[k]++] = i;
                 }
+            free(fill);
+        }
+        for (uint32_t k = 0; k < nd; k++)
+            for (uint32_t j = 0; j < F; j++) {
+                uint32_t m = 0;
+                for (uint32_t t = start[k]; t < start[k + 1]; t++)
+                    v[m++] = d->x[(size_t)order[t] * F + j];
+                r->dev_center[(size_t)k * F + j] = m ? median_of(v, m) : NAN;
+            }
+        free(start);
+        free(order);
+    }
+    for (uint32_t dom = 0; dom < MAX_DOMAINS; dom++) {
+        if (!r->dom_seen[dom])
+            continue;
+        int any_ref = 0;
+        for (uint32_t i = 0; i < n; i++)
+            any_ref |= row_domain(d, i) == dom && is_reference(d, i);
+        for (uint32_t j = 0; j < F; j++) {
+            uint32_t m = 0;
+            for (uint32_t i = 0; i < n; i++)
+                if (row_domain(d, i) == dom && (is_reference(d, i) || !any_ref))
+                    v[m++] = d->x[(size_t)i * F + j];
+            float c, s;
+            robust_stats(v, m, &c, &s);
+            r->dom_center[(size_t)dom * F + j] = c;
+            r->dom_scale[(size_t)dom * F + j] = s;
         }
     }
     free(v);
+    return 0;
+nomem:
+    free(v);
+    reference_free(r);
+    return MODEL_ENOMEM;
+}
+
+static float clip(float t)
+{
+    return t > FEWSHOT_CLIP ? FEWSHOT_CLIP : t < -FEWSHOT_CLIP ? -FEWSHOT_CLIP : t;
+}
+
+/* z[i][s] = clip((x[i][sel_s] - center) * scale_dom * mult_s) for the
+ * features sel (n_sel of them; NULL: all with mult 1). */
+static void standardise(const struct fewshot_data *d, const struct reference *r, const uint16_t *sel,
+                        const float *mult, uint32_t n_sel, float *z)
+{
+    uint32_t F = d->n_feat;
+    for (uint32_t i = 0; i < d->n_rows; i++) {
+        uint32_t dom = row_domain(d, i);
+        for (uint32_t s = 0; s < n_sel; s++) {
+            uint32_t j = sel ? sel[s] : s;
+            float t = (d->x[(size_t)i * F + j] - row_center(d, r, i, j)) * r->dom_scale[(size_t)dom * F + j];
+            z[(size_t)i * n_sel + s] = clip(mult ? t * mult[s] : t);
+        }
+    }
+}
+
+int models_fewshot_referenced(const struct fewshot_data *d, float *out)
+{
+    struct reference r;
+    int rc = data_check(d);
+    if (rc != 0)
+        return rc;
+    if (!out)
+        return MODEL_EINVAL;
+    if ((rc = reference_build(d, &r)) != 0)
+        return rc;
+    uint32_t F = d->n_feat;
+    for (uint32_t i = 0; i < d->n_rows; i++)
+        for (uint32_t j = 0; j < F; j++)
+            out[(size_t)i * F + j] = (d->x[(size_t)i * F + j] - row_center(d, &r, i, j)) *
+                                     r.dom_scale[(size_t)row_domain(d, i) * F + j];
+    reference_free(&r);
     return 0;
 }
 
@@ -119,14 +280,21 @@ static float dist2(const float *a, const float *b, uint32_t F)
  * a row is from its nearest labeled row of another class than from its
  * nearest of its own, feature by feature.  Local, so a class seen in several
  * forms is not penalised for its spread (a between/within ratio around one
- * mean would be); shrunk towards 1; z and scale take its square root. */
-static int learn_metric(const struct fewshot_data *d, const int32_t *lab, const float *w, float *z,
-                        float *scale, float shrink)
+ * mean would be).  Five rows a class against hundreds of features: most
+ * features' margins are chance, so a feature gets weight only when its
+ * mean margin stands two standard errors above zero over the labeled rows
+ * (rank[j]: that t statistic, which also orders the features for
+ * selection); shrunk towards 1 into wt[F]. */
+static int learn_metric(const struct fewshot_data *d, const int32_t *lab, const float *w,
+                        const float *z, float shrink, float *wt, float *rank)
 {
     uint32_t F = d->n_feat;
-    double *r = calloc(F, sizeof *r), rmean = 0;
-    if (!r)
+    double *r = calloc(F, sizeof *r), *r2 = calloc(F, sizeof *r2), W = 0, W2 = 0, rmean = 0;
+    if (!r || !r2) {
+        free(r);
+        free(r2);
         return MODEL_ENOMEM;
+    }
     for (uint32_t i = 0; i < d->n_rows; i++) {
         if (lab[i] < 0)
             continue;
@@ -146,24 +314,46 @@ static int learn_metric(const struct fewshot_data *d, const int32_t *lab, const 
         }
         if (hit == i || miss == i)
             continue;
+        W += w[i];
+        W2 += (double)w[i] * w[i];
         for (uint32_t j = 0; j < F; j++) {
             double a = z[(size_t)i * F + j] - z[(size_t)miss * F + j];
             double h = z[(size_t)i * F + j] - z[(size_t)hit * F + j];
             r[j] += w[i] * (a * a - h * h);
+            r2[j] += w[i] * (a * a - h * h) * (a * a - h * h);
         }
     }
     for (uint32_t j = 0; j < F; j++) {
-        r[j] = r[j] > 0 ? r[j] : 0;
+        double m = W > 0 ? r[j] / W : 0, var = W > 0 ? r2[j] / W - m * m : 0;
+        double n_eff = W2 > 0 ? W * W / W2 : 0, se = n_eff > 1 && var > 0 ? sqrt(var / n_eff) : 0;
+        double t = se > 0 ? m / se : m > 0 ? 1e6 : 0;
+        rank[j] = (float)t;
+        r[j] = t > 2.0 ? m : 0;
         rmean += r[j] / F;
     }
-    for (uint32_t j = 0; j < F; j++) {
-        float wj = shrink * (rmean > 0 ? (float)(r[j] / rmean) : 1.0f) + (1.0f - shrink);
-        float sq = sqrtf(wj);
-        scale[j] *= sq;
-        for (uint32_t i = 0; i < d->n_rows; i++)
-            z[(size_t)i * F + j] *= sq;
-    }
+    for (uint32_t j = 0; j < F; j++)
+        wt[j] = shrink * (rmean > 0 ? (float)(r[j] / rmean) : 1.0f) + (1.0f - shrink);
     free(r);
+    free(r2);
+    return 0;
+}
+
+/* The n_sel best ranked features (ties to the lower index), in ascending index order. */
+static int select_features(const float *wt, uint32_t F, uint32_t n_sel, uint16_t *sel)
+{
+    uint8_t *taken = calloc(F, 1);
+    if (!taken)
+        return MODEL_ENOMEM;
+    for (uint32_t s = 0; s < n_sel; s++) {
+        uint32_t best = UINT32_MAX;
+        for (uint32_t j = 0; j < F; j++)
+            if (!taken[j] && (best == UINT32_MAX || wt[j] > wt[best]))
+                best = j;
+        taken[best] = 1;
+        sel[s] = (uint16_t)best;
+    }
+    free(taken);
+    qsort(sel, n_sel, sizeof *sel, cmp_u16);
     return 0;
 }
 
@@ -184,10 +374,10 @@ static int cmp_cand(const void *a, const void *b)
 /* One self-training round: each unlabeled row's nearest labeled row per
  * class; rows whose best class wins by the margin are candidates, and each
  * class takes its most confident per_round x (its labeled rows) of them. */
-static int self_train_round(const struct fewshot_data *d, const struct fewshot_params *p, float *z,
-                            int32_t *lab, float *w)
+static int self_train_round(const struct fewshot_data *d, const struct fewshot_params *p, uint32_t F,
+                            const float *z, int32_t *lab, float *w)
 {
-    uint32_t F = d->n_feat, K = d->n_classes, nc = 0, quota[FEWSHOT_MAX_CLASSES] = { 0 };
+    uint32_t K = d->n_classes, nc = 0, quota[FEWSHOT_MAX_CLASSES] = { 0 };
     uint32_t *labeled = malloc(d->n_rows * sizeof *labeled), nl = 0;
     struct cand *c = malloc(d->n_rows * sizeof *c);
     if (!labeled || !c) {
@@ -288,10 +478,10 @@ static void class_prototypes(const float *z, const float *w, const uint32_t *idx
     }
 }
 
-static int build_prototypes(const struct fewshot_data *d, uint32_t per_class, const float *z,
-                            const int32_t *lab, const float *w, struct fewshot_model *m)
+static int build_prototypes(const struct fewshot_data *d, uint32_t F, uint32_t per_class,
+                            const float *z, const int32_t *lab, const float *w, struct fewshot_model *m)
 {
-    uint32_t F = d->n_feat, K = d->n_classes;
+    uint32_t K = d->n_classes;
     uint32_t *idx = malloc(d->n_rows * sizeof *idx), *assign = malloc(d->n_rows * sizeof *assign);
     m->proto = malloc((size_t)K * per_class * F * sizeof *m->proto);
     m->proto_class = malloc((size_t)K * per_class * sizeof *m->proto_class);
@@ -338,37 +528,86 @@ int models_fewshot_fit(const struct fewshot_data *d, const struct fewshot_params
         return rc;
     if (!p || !out || p->protos < 1 || p->protos > FEWSHOT_MAX_PROTOS || !(p->margin > 0) ||
         !(p->margin <= 1) || !(p->pseudo_weight > 0) || !(p->pseudo_weight <= 1) ||
-        !(p->shrink >= 0) || !(p->shrink <= 1))
+        !(p->shrink >= 0) || !(p->shrink <= 1) || !(p->reference_weight >= 0) ||
+        !(p->reference_weight <= 1) || d->reference_class >= (int32_t)d->n_classes)
         return MODEL_EINVAL;
     if (!enough_labels(d))
         return MODEL_ETOOFEW;
-    uint32_t F = d->n_feat;
-    struct fewshot_model m = { .n_feat = F, .n_classes = d->n_classes };
+    uint32_t F = d->n_feat, S = p->max_features && p->max_features < F ? p->max_features : F;
+    struct fewshot_model m = { .n_feat = F, .n_classes = d->n_classes, .n_sel = S };
+    struct reference ref;
     float *z = malloc((size_t)d->n_rows * F * sizeof *z), *w = malloc(d->n_rows * sizeof *w);
+    float *wt = malloc(F * sizeof *wt), *rank = malloc(F * sizeof *rank), *mult = malloc(S * sizeof *mult);
     int32_t *lab = malloc(d->n_rows * sizeof *lab);
-    m.center = malloc(F * sizeof *m.center);
-    m.scale = malloc(F * sizeof *m.scale);
+    m.center = malloc(S * sizeof *m.center);
+    m.scale = malloc(S * sizeof *m.scale);
+    m.sel = malloc(S * sizeof *m.sel);
     rc = MODEL_ENOMEM;
-    if (!z || !w || !lab || !m.center || !m.scale)
+    if (!z || !w || !wt || !rank || !mult || !lab || !m.center || !m.scale || !m.sel ||
+        reference_build(d, &ref) != 0)
         goto done;
     for (uint32_t i = 0; i < d->n_rows; i++) {
         lab[i] = d->label[i];
         w[i] = row_weight(d, i);
+        /* a device's reference rows are normal by assumption: weak labels when asked */
+        if (lab[i] < 0 && d->device && p->reference_weight > 0 && d->reference_class >= 0 &&
+            is_reference(d, i) && d->reference) {
+            lab[i] = d->reference_class;
+            w[i] = p->reference_weight;
+        }
     }
-    if ((rc = standardise(d, z, m.center, m.scale)) != 0 ||
-        (rc = learn_metric(d, lab, w, z, m.scale, p->shrink)) != 0)
-        goto done;
+    standardise(d, &ref, NULL, NULL, F, z);
+    if ((rc = learn_metric(d, lab, w, z, p->shrink, wt, rank)) != 0)
+        goto refdone;
+    if (S < F) {
+        if ((rc = select_features(rank, F, S, m.sel)) != 0)
+            goto refdone;
+    } else {
+        for (uint32_t j = 0; j < F; j++)
+            m.sel[j] = (uint16_t)j;
+    }
+    /* The metric folded into the scale; training and the device then
+     * measure in the same space (training clips |z| so one wild window
+     * cannot drag a prototype; the device's formula has no clip, and a
+     * prototype is never out there). */
+    for (uint32_t s = 0; s < S; s++) {
+        uint32_t j = m.sel[s];
+        mult[s] = sqrtf(wt[j]);
+        m.center[s] = ref.dom_center[j];
+        m.scale[s] = ref.dom_scale[j] * mult[s];
+    }
+    standardise(d, &ref, m.sel, mult, S, z);
     for (uint32_t r = 0; r < p->rounds; r++)
-        if ((rc = self_train_round(d, p, z, lab, w)) != 0)
-            goto done;
-    if ((rc = build_prototypes(d, p->protos, z, lab, w, &m)) != 0)
-        goto done;
+        if ((rc = self_train_round(d, p, S, z, lab, w)) != 0)
+            goto refdone;
+    if ((rc = build_prototypes(d, S, p->protos, z, lab, w, &m)) != 0)
+        goto refdone;
+    if (d->device) {
+        rc = MODEL_ENOMEM;
+        m.n_dev = ref.n_dev;
+        m.dev_id = malloc((size_t)ref.n_dev * sizeof *m.dev_id);
+        m.dev_center = malloc((size_t)ref.n_dev * S * sizeof *m.dev_center);
+        if (!m.dev_id || !m.dev_center)
+            goto refdone;
+        memcpy(m.dev_id, ref.dev_id, (size_t)ref.n_dev * sizeof *m.dev_id);
+        for (uint32_t k = 0; k < ref.n_dev; k++)
+            for (uint32_t s = 0; s < S; s++) {
+                float c = ref.dev_center[(size_t)k * F + m.sel[s]];
+                m.dev_center[(size_t)k * S + s] = isnan(c) ? m.center[s] : c;
+            }
+    }
     *out = m;
     memset(&m, 0, sizeof m);
+    rc = 0;
+refdone:
+    reference_free(&ref);
 done:
     models_fewshot_release(&m);
     free(z);
     free(w);
+    free(wt);
+    free(rank);
+    free(mult);
     free(lab);
     return rc;
 }
@@ -377,25 +616,41 @@ void models_fewshot_release(struct fewshot_model *m)
 {
     if (!m)
         return;
+    free(m->sel);
     free(m->center);
     free(m->scale);
     free(m->proto);
     free(m->proto_class);
+    free(m->dev_id);
+    free(m->dev_center);
     memset(m, 0, sizeof *m);
 }
 
-int models_fewshot_predict(const struct fewshot_model *m, const float *x, float *d2_best)
+const float *models_fewshot_center(const struct fewshot_model *m, uint32_t device)
 {
-    float z[MODEL_MAX_FEATURES], best = INFINITY;
-    int cls = -1;
-    for (uint32_t j = 0; j < m->n_feat; j++) {
-        float t = (x[j] - m->center[j]) * m->scale[j];
-        z[j] = t > FEWSHOT_CLIP ? FEWSHOT_CLIP : t < -FEWSHOT_CLIP ? -FEWSHOT_CLIP : t;
+    if (m->n_dev) {
+        const uint32_t *hit = bsearch(&device, m->dev_id, m->n_dev, sizeof device, cmp_u32);
+        if (hit)
+            return m->dev_center + (size_t)(hit - m->dev_id) * m->n_sel;
     }
+    return m->center;
+}
+
+/* The device's formula (schema/model.c, fewshot_d2): no clipping, float, index order. */
+static int predict_with(const struct fewshot_model *m, const float *center, const float *x,
+                        float *d2_best)
+{
+    float best = INFINITY;
+    int cls = -1;
     for (uint32_t q = 0; q < m->n_protos; q++) {
-        float e = dist2(z, m->proto + (size_t)q * m->n_feat, m->n_feat);
-        if (e < best) {
-            best = e;
+        const float *pr = m->proto + (size_t)q * m->n_sel;
+        float s = 0.0f;
+        for (uint32_t i = 0; i < m->n_sel; i++) {
+            float t = (x[m->sel[i]] - center[i]) * m->scale[i] - pr[i];
+            s += t * t;
+        }
+        if (s < best) {
+            best = s;
             cls = m->proto_class[q];
         }
     }
@@ -404,60 +659,113 @@ int models_fewshot_predict(const struct fewshot_model *m, const float *x, float 
     return cls;
 }
 
+int models_fewshot_predict(const struct fewshot_model *m, const float *x, float *d2_best)
+{
+    return predict_with(m, m->center, x, d2_best);
+}
+
+int models_fewshot_predict_device(const struct fewshot_model *m, uint32_t device, const float *x,
+                                  float *d2_best)
+{
+    return predict_with(m, models_fewshot_center(m, device), x, d2_best);
+}
+
+static uint32_t blob_params(uint32_t n_feat, uint32_t n_sel, uint32_t n_protos)
+{
+    return (n_sel < n_feat ? n_sel : 0) + 2u * n_sel + n_protos * (n_sel + 1u);
+}
+
 size_t models_fewshot_bytes(const struct fewshot_model *m)
 {
-    return (size_t)4 * (2u * m->n_feat + (size_t)m->n_protos * m->n_feat) + m->n_protos;
+    return (size_t)4 * blob_params(m->n_feat, m->n_sel, m->n_protos);
 }
 
 /* ---- to the device ------------------------------------------------------- */
 
-int models_fewshot_export(const struct fewshot_model *fm, uint16_t normal_class, struct model *out)
+static int export_with(const struct fewshot_model *fm, const float *center, uint16_t normal_class,
+                       struct model *out)
 {
-    uint32_t n, np;
+    uint32_t n, np, off = 0;
     float *cls;
 
-    if (!fm || !out || fm->n_feat < 1 || fm->n_feat > MODEL_MAX_FEATURES || fm->n_classes < 2 ||
-        fm->n_classes > MODEL_MAX_CLASSES || fm->n_protos < fm->n_classes ||
-        fm->n_protos > MODEL_MAX_PROTOS)
+    if (!fm || !out || fm->n_feat < 1 || fm->n_feat > MODEL_MAX_FEATURES || fm->n_sel < 1 ||
+        fm->n_sel > fm->n_feat || fm->n_classes < 2 || fm->n_classes > MODEL_MAX_CLASSES ||
+        fm->n_protos < fm->n_classes || fm->n_protos > MODEL_MAX_PROTOS)
         return MODEL_EINVAL;
-    n = fm->n_feat;
+    n = fm->n_sel;
     np = fm->n_protos;
-    if (model_param_count(MODEL_FEWSHOT, (uint16_t)n, (uint16_t)np) > MODEL_MAX_PARAMS)
+    if (blob_params(fm->n_feat, n, np) > MODEL_MAX_PARAMS)
         return MODEL_ETOOBIG;
     out->kind = MODEL_FEWSHOT;
-    out->n_features = (uint16_t)n;
+    out->n_features = (uint16_t)fm->n_feat;
+    out->n_selected = (uint16_t)(n < fm->n_feat ? n : 0);
     out->n_classes = (uint16_t)fm->n_classes;
     out->n_protos = (uint16_t)np;
     out->normal_class = normal_class;
     out->threshold = 0.5f;
-    out->param_count = model_param_count(MODEL_FEWSHOT, (uint16_t)n, (uint16_t)np);
-    memcpy(out->params, fm->center, n * sizeof *out->params);
+    out->param_count = blob_params(fm->n_feat, n, np);
+    if (out->n_selected)
+        for (uint32_t i = 0; i < n; i++)
+            out->params[off++] = (float)fm->sel[i];
+    memcpy(out->params + off, center, n * sizeof *out->params);
+    off += n;
     for (uint32_t i = 0; i < n; i++)    /* a feature the metric dropped keeps a sliver of weight:
                                          * the blob's scales must be positive */
-        out->params[n + i] = fm->scale[i] > 1e-6f ? fm->scale[i] : 1e-6f;
-    memcpy(out->params + 2u * n, fm->proto, (size_t)np * n * sizeof *out->params);
-    cls = out->params + 2u * n + (size_t)np * n;
+        out->params[off + i] = fm->scale[i] > 1e-6f ? fm->scale[i] : 1e-6f;
+    off += n;
+    memcpy(out->params + off, fm->proto, (size_t)np * n * sizeof *out->params);
+    cls = out->params + off + (size_t)np * n;
     for (uint32_t q = 0; q < np; q++)
         cls[q] = (float)fm->proto_class[q];
     return MODEL_OK;
+}
+
+int models_fewshot_export(const struct fewshot_model *fm, uint16_t normal_class, struct model *out)
+{
+    return fm ? export_with(fm, fm->center, normal_class, out) : MODEL_EINVAL;
+}
+
+int models_fewshot_export_device(const struct fewshot_model *fm, uint32_t device,
+                                 uint16_t normal_class, struct model *out)
+{
+    return fm ? export_with(fm, models_fewshot_center(fm, device), normal_class, out) : MODEL_EINVAL;
 }
 
 int models_fewshot_fit_budget(const struct fewshot_data *d, const struct fewshot_params *p,
                               size_t max_bytes, struct fewshot_model *m, uint32_t *protos_used)
 {
     struct fewshot_params q = *p;
+    uint32_t F = d ? d->n_feat : 0, floor_f = F < FEWSHOT_MIN_FEATURES ? F : FEWSHOT_MIN_FEATURES;
     int rc;
 
-    /* Fewer prototypes per class until the parameters fit: a class keeps
-     * at least one, and past that the features are what must shrink. */
+    if (!d || !p || p->protos < 1)
+        return MODEL_EINVAL;
+    /* Features first (the heaviest of the metric, down to floor_f), then
+     * prototypes per class: a class seen in several forms needs its
+     * prototypes more than the budget needs the least informative
+     * features.  A class keeps at least one prototype. */
     for (; q.protos >= 1; q.protos--) {
+        uint32_t Q = q.protos * d->n_classes, cap = p->max_features && p->max_features < F
+                                                         ? p->max_features : F, S;
         struct fewshot_model t;
 
+        if (Q > MODEL_MAX_PROTOS)
+            continue;
+        if (4u * (size_t)blob_params(F, cap, Q) <= max_bytes)
+            S = cap;
+        else {
+            /* n_sel + 2 n_sel + Q (n_sel + 1) <= max_bytes / 4 */
+            size_t room = max_bytes / 4;
+            S = room > Q ? (uint32_t)((room - Q) / (3u + Q)) : 0;
+            if (S > cap)
+                S = cap;
+            if (S < floor_f || S < 1)
+                continue;
+        }
+        q.max_features = S;
         if ((rc = models_fewshot_fit(d, &q, &t)) != 0)
             return rc;
-        if (4u * (size_t)model_param_count(MODEL_FEWSHOT, (uint16_t)t.n_feat,
-                                           (uint16_t)t.n_protos) <= max_bytes &&
-            t.n_protos <= MODEL_MAX_PROTOS) {
+        if (models_fewshot_bytes(&t) <= max_bytes) {
             *m = t;
             if (protos_used)
                 *protos_used = q.protos;

@@ -50,7 +50,8 @@ static int all_finite(const float *x, size_t n)
 }
 
 /* The fitted parameters into out, keeping the identity fields the caller
- * set there (layout, channel count, version, creation time). */
+ * set there (layout, channel count, version, creation time, feature set
+ * and its map). */
 static void fit_finish(struct model *m, struct model *out)
 {
     m->threshold = 0.5f;
@@ -58,6 +59,9 @@ static void fit_finish(struct model *m, struct model *out)
     m->version = out->version;
     m->created_us = out->created_us;
     m->features = out->features;
+    /* the relations set's map is part of what the vector is computed from */
+    m->rel_rank = out->rel_rank;
+    memcpy(m->rel, out->rel, sizeof m->rel);
     memcpy(m->layout, out->layout, sizeof m->layout);
     memcpy(out, m, sizeof *m);
 }

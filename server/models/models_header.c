@@ -73,6 +73,10 @@ static void emit_prologue(FILE *f, const struct model *m, const struct names *nm
     for (unsigned k = 0; k < featureset_per_channel(m->features.id, m->features.version); k++)
         fprintf(f, "%s%u %s", k ? ", " : " ", k,
                 featureset_feature_name(m->features.id, m->features.version, k));
+    if (m->features.id == FEATURESET_RELATIONS)
+        fprintf(f, "; after the channels, log_spe.\n * The map of normal operation the set reads "
+                   "is %s_rel_mean, _rel_scale and\n * _rel_basis (%s_REL_RANK columns): "
+                   "build a struct relations_map of them", p, up);
     fprintf(f, ".\n * Scores of %s_THRESHOLD or more are alarms (calibrated on held-out normal\n"
                " * windows, see the model's metrics). */\n", up);
     fprintf(f, "#ifndef %s_H\n#define %s_H\n\n#include <math.h>\n#include <stdint.h>\n\n", up, up);
@@ -92,15 +96,49 @@ static void emit_prologue(FILE *f, const struct model *m, const struct names *nm
                 up, (double)m->features.kin.shaft_hz, up, m->features.kin.n_elements, up,
                 (double)m->features.kin.ball_d, up, (double)m->features.kin.pitch_d, up,
                 (double)m->features.kin.contact_deg);
+    if (m->features.id == FEATURESET_RELATIONS) {
+        /* the relations set reads this map of the machine's normal operation */
+        uint32_t C = m->channel_count, K = m->rel_rank;
+
+        fprintf(f, "/* the relations set's map: channel centers and scales, and the\n"
+                   " * orthonormal basis of normal operation (row-major, channels x rank) */\n"
+                   "#define %s_REL_RANK %uu\n", up, K);
+        emit_floats(f, nm, "rel_mean", m->rel, C, "[]");
+        emit_floats(f, nm, "rel_scale", m->rel + C, C, "[]");
+        if (K)
+            emit_floats(f, nm, "rel_basis", m->rel + 2u * C, (size_t)C * K, "[]");
+        else
+            fprintf(f, "static const float %s_rel_basis[1] = { 0.0f };\n", p);
+        fprintf(f, "\n");
+    }
     fprintf(f, "/* SHA-256 of the channel layout (names and units) it was trained for */\n"
                "static const uint8_t %s_layout[32] = {", p);
     for (int i = 0; i < 32; i++)
         fprintf(f, "%s0x%02x%s", i % 8 ? " " : "\n    ", m->layout[i], i < 31 ? "," : "");
     fprintf(f, "\n};\n\n");
-    /* the few-shot model's standardisation is a robust center and a scale
-     * with its learned metric folded in: named for what they are */
-    emit_floats(f, nm, m->kind == MODEL_FEWSHOT ? "center" : "mean", m->params, n, "[]");
-    emit_floats(f, nm, m->kind == MODEL_FEWSHOT ? "scale" : "inv_std", m->params + n, n, "[]");
+    if (m->kind == MODEL_FEWSHOT) {
+        /* the few-shot model's standardisation is a robust center (the
+         * device's own reference when the server made the blob for it) and
+         * a scale with its learned metric folded in, over the features it
+         * selected: named for what they are */
+        struct model_fewshot_view v;
+
+        model_fewshot_view(m, &v);
+        fprintf(f, "#define %s_N_SELECTED %u\n", up, v.n_sel);
+        if (v.sel) {
+            fprintf(f, "/* the features it reads: indices into the vector */\n"
+                       "static const uint16_t %s_sel[%u] = {", p, v.n_sel);
+            for (uint32_t i = 0; i < v.n_sel; i++)
+                fprintf(f, "%s%u%s", i % 8 ? " " : "\n    ", (unsigned)v.sel[i],
+                        i + 1 < v.n_sel ? "," : "");
+            fprintf(f, "\n};\n");
+        }
+        emit_floats(f, nm, "center", v.center, v.n_sel, "[]");
+        emit_floats(f, nm, "scale", v.scale, v.n_sel, "[]");
+        return;
+    }
+    emit_floats(f, nm, "mean", m->params, n, "[]");
+    emit_floats(f, nm, "inv_std", m->params + n, n, "[]");
 }
 
 static void emit_anomaly(FILE *f, const struct model *m, const struct names *nm)
@@ -159,14 +197,20 @@ static void emit_centroid(FILE *f, const struct model *m, const struct names *nm
 static void emit_fewshot(FILE *f, const struct model *m, const struct names *nm)
 {
     const char *p = nm->p, *up = nm->up;
-    uint32_t n = m->n_features, np = m->n_protos;
-    char dims[32];
+    uint32_t np = m->n_protos;
+    struct model_fewshot_view v;
+    char dims[32], xi[96];
 
+    model_fewshot_view(m, &v);
     fprintf(f, "#define %s_N_PROTOS %u\n#define %s_NORMAL_CLASS %u\n\n", up, np, up, m->normal_class);
-    snprintf(dims, sizeof dims, "[%u]", np * n);
-    emit_floats(f, nm, "proto", m->params + 2u * n, (size_t)np * n, dims);
+    snprintf(dims, sizeof dims, "[%u]", np * v.n_sel);
+    emit_floats(f, nm, "proto", v.proto, (size_t)np * v.n_sel, dims);
     snprintf(dims, sizeof dims, "[%u]", np);
-    emit_floats(f, nm, "proto_class", m->params + 2u * n + (size_t)np * n, np, dims);
+    emit_floats(f, nm, "proto_class", v.proto_class, np, dims);
+    if (v.sel)
+        snprintf(xi, sizeof xi, "x[%s_sel[i]]", p);
+    else
+        snprintf(xi, sizeof xi, "x[i]");
     fprintf(f,
         "\n/* Nearest class; p[] gets the softmax of -d2/2 over each class's nearest prototype. */\n"
         "static inline int %s_classify(const float *x, float p[%s_N_CLASSES])\n{\n"
@@ -174,8 +218,8 @@ static void emit_fewshot(FILE *f, const struct model *m, const struct names *nm)
         "    for (k = 0; k < %s_N_CLASSES; k++)\n        d2[k] = INFINITY;\n"
         "    for (q = 0; q < %s_N_PROTOS; q++) {\n"
         "        float s = 0.0f;\n        k = (uint32_t)%s_proto_class[q];\n"
-        "        for (i = 0; i < %s_N_FEATURES; i++) {\n"
-        "            float z = (x[i] - %s_center[i]) * %s_scale[i] - %s_proto[q * %s_N_FEATURES + i];\n"
+        "        for (i = 0; i < %s_N_SELECTED; i++) {\n"
+        "            float z = (%s - %s_center[i]) * %s_scale[i] - %s_proto[q * %s_N_SELECTED + i];\n"
         "            s += z * z;\n        }\n"
         "        if (s < d2[k])\n            d2[k] = s;\n    }\n"
         "    dmin = d2[0];\n"
@@ -185,7 +229,7 @@ static void emit_fewshot(FILE *f, const struct model *m, const struct names *nm)
         "        p[k] = expf(-0.5f * (d2[k] - dmin));\n        sum += p[k];\n    }\n"
         "    for (k = 0; k < %s_N_CLASSES; k++)\n        p[k] = p[k] / sum;\n"
         "    return best;\n}\n\n",
-        p, up, up, up, up, p, up, p, p, p, up, up, up, up);
+        p, up, up, up, up, p, up, xi, p, p, p, up, up, up, up);
     fprintf(f,
         "static inline float %s_score(const float *x)\n{\n"
         "    float p[%s_N_CLASSES];\n    int best = %s_classify(x, p);\n\n",

@@ -3,18 +3,22 @@
 #ifndef PRECURSOR_MODELS_INT_H
 #define PRECURSOR_MODELS_INT_H
 
+#include <jansson.h>
 #include <libpq-fe.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "server/models/models.h"
 
 enum models_stmt {
-    M_INSERT,       /* dataset, version, kind, by -> id (no row: no such version) */
+    M_INSERT,       /* dataset, version, kind, by, feature_set (NULL: the kind's) -> id (no row: no such version) */
     M_GET,          /* id -> the model's row */
-    M_CLAIM,        /* id -> dataset_id, version, kind when it was queued */
+    M_CLAIM,        /* id -> dataset_id, version, kind, feature_set when it was queued */
     M_DONE,         /* id, metrics, test_vector, blob (binary), header */
     M_FAILED,       /* id, error */
     M_KINEMATICS,   /* dataset, version -> the distinct shaft speeds and bearings of its machines (<= 2) */
+    M_RELATED,      /* dataset, version, classes -> related types, shared classes, labeled snapshots */
+    M_SCHEDULED,    /* dataset, version -> snapshot_id of its scheduled baseline snapshots */
     M_COUNT
 };
 
@@ -30,18 +34,94 @@ void models__mark_failed(int64_t id, const char *why);
  * of the flash is for the score code. */
 #define MODELS_DEVICE_FLASH 8192
 #define MODELS_DEVICE_RAM 2048
-#define MODELS_FEWSHOT_PARAM_BYTES 7168
+#define MODELS_FEWSHOT_PARAM_BYTES FEWSHOT_PARAM_BYTES
+
+#include "server/models/models_fewshot.h"
+
+
+/* ---- transfer from related equipment (models_transfer.c) ----------------- */
+
+/* A related type's labels are evidence, not founding examples: weight < 1
+ * in the learner (as a rule's), in a domain of their own. */
+#define MODELS_TRANSFER_WEIGHT 0.5f
+/* Windows borrowed at most, over all related types (each type an equal
+ * share, every s-th of its windows): the learner's metric compares every
+ * pair of labeled rows. */
+#define MODELS_TRANSFER_MAX_ROWS 2000u
+#define MODELS_TRANSFER_MAX_TYPES 8u
+#define MODELS_TRANSFER_DROP (-2)       /* a row of no class the target shares */
+
+/* Rows borrowed from related equipment types, in the target's feature
+ * order; domain k + 1 for the k-th related type used. */
+struct models_transfer {
+    float *X;                   /* n x d */
+    int32_t *label;             /* target class, or FEWSHOT_UNLABELED: a related normal */
+    uint32_t *domain;
+    size_t n, cap, n_labeled;
+    uint16_t d;
+    unsigned n_types;           /* related types whose windows came in */
+    json_t *report;             /* what was looked at, used and why not */
+};
 
 struct ds_info;
 struct featureset_spec;
-typedef struct json_t json_t;
+
+/* The target class of a related window labeled related_class: its index
+ * when it is one of shared[n_shared] and a class of the target version;
+ * FEWSHOT_UNLABELED for "normal" (a related machine's normal windows only
+ * standardise its own domain); MODELS_TRANSFER_DROP otherwise. */
+int32_t models__transfer_label(const struct ds_info *target, const char *related_class,
+                               const char *const *shared, size_t n_shared);
+
+/* map[c] = the related version's channel named and united as the target's
+ * channel c; 0, or -1 when one is missing. */
+int models__transfer_channel_map(const struct ds_info *target, const struct ds_info *related,
+                                 unsigned *map);
+
+/* Append one related row: feat holds the related version's channels, per
+ * features each; they are reordered to the target's by map.  0 or
+ * MODEL_ENOMEM. */
+int models__transfer_append(struct models_transfer *t, const float *feat, unsigned per,
+                            const unsigned *map, unsigned channels, int32_t label,
+                            uint32_t domain);
+
+/* Load the related types' windows for a few-shot training of the target
+ * version with feature set fs (a related type's own kinematics stand in for
+ * the target's in the envelope set).  A type that cannot take part is
+ * skipped with its reason in t->report; only SRV_ENOMEM fails.  model_id
+ * names who froze the transfer versions. */
+int models__transfer_load(const struct ds_info *target, const struct featureset_spec *fs,
+                          int64_t model_id, struct models_transfer *t);
+void models__transfer_release(struct models_transfer *t);
+
+/* The version's shaft speed and bearing (models_train.c): 1 and *kin when
+ * every machine in it has both and they agree, else 0 and *why. */
+struct featureset_kin;
+int models__version_kinematics(const struct ds_info *in, struct featureset_kin *kin,
+                               const char **why);
 
 /* The evaluation every training run stores (models_evaluation.c): LOGO of
  * the few-shot learner and the baselines on the same windows, figures with
  * 95% intervals or null with a reason.  Windows whose label has weight < 1
- * (a rule's) are neither taught nor tested: a figure rests on human labels. */
+ * (a rule's) are neither taught nor tested: a figure rests on human labels.
+ * With transferred rows (tf, may be NULL or empty) the learner is evaluated
+ * twice, with them in every fold (never tested) and without, and the JSON
+ * says what transfer changed. */
+/* Features fitted on the data (the relations set's map): the evaluation
+ * asks for the vectors of the version's rows rows[0..n) computed with what
+ * was fitted outside fold `held` (a row's fold: its group modulo
+ * MODELS_EVAL_FOLDS); param_bytes is the learner's budget less what the
+ * fitted features take on the device. */
+#define MODELS_EVAL_FOLDS 10u
+struct models_refit {
+    int (*features)(void *ctx, const size_t *rows, uint32_t n, uint32_t held, float *x);
+    void *ctx;
+    uint32_t param_bytes;
+};
+/* refit NULL: X is every row's vector, the same in every fold. */
 json_t *models__evaluation(const float *X, const int *y, const float *weight,
                            const uint32_t *group, size_t n, uint16_t d,
-                           const struct featureset_spec *fs, const struct ds_info *in);
+                           const struct featureset_spec *fs, const struct ds_info *in,
+                           const struct models_transfer *tf, const struct models_refit *refit);
 
 #endif

@@ -20,7 +20,7 @@ static const struct db_sql list_sql[ML_COUNT] = {
     /* $1 limit: one row, the items as a JSON array */
     [ML_LIST] = { "models_list",
         "SELECT coalesce(json_agg(x ORDER BY x.id DESC), '[]')::text AS items FROM ("
-        " SELECT m.id, m.dataset_id, d.name AS dataset_name, m.version, m.kind, m.status,"
+        " SELECT m.id, m.dataset_id, d.name AS dataset_name, m.version, m.kind, m.transfer, m.status,"
         "  m.metrics, m.error, m.created_by, m.created_at, m.finished_at,"
         "  (SELECT count(*) FROM model_deployments md WHERE md.model_id = m.id) AS deployments"
         " FROM models m LEFT JOIN datasets d ON d.id = m.dataset_id"

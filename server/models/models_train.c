@@ -25,6 +25,7 @@
 
 #include "schema/featureset.h"
 #include "server/models/models_fewshot.h"
+#include "server/models/models_relations.h"
 #include "schema/model.h"
 #include "server/datasets/datasets.h"
 #include "server/db/db.h"
@@ -46,6 +47,9 @@
  * performs as measured must not sit at the edge of its budget (promotion
  * and rollback hold it to the whole budget). */
 #define CAL_MARGIN 0.5
+/* The relations set keeps every window's samples while it fits its map
+ * (the features are a function of the map): at most this many bytes. */
+#define RELATIONS_MAX_RAW_BYTES ((size_t)512 << 20)
 
 /* Every window of the version as a feature row, in version order. */
 struct trainset {
@@ -55,11 +59,28 @@ struct trainset {
     int64_t *snap;
     float *weight;              /* label weight: 1 human, WEAK_LABEL_WEIGHT a rule's or a vote's */
     size_t n;
+    /* Rows borrowed from related equipment (few-shot, models_transfer.c)
+     * follow the version's in X, weight and tf_label: rows n .. n + n_tf - 1,
+     * in domains tf_domain (1..); they are taught in every fit, never
+     * scored.  Everything else reads rows 0 .. n - 1 only. */
+    size_t n_tf;
+    int32_t *tf_label;
+    uint32_t *tf_domain;
     uint16_t d;
     struct featureset_spec fs;
     double target;              /* allowed false-alarm fraction per normal window */
     double device_budget_per_hour;  /* one device's share of the alarm budget */
     double per_operator_hour;       /* the budget the share comes from */
+    /* set "relations": every window's samples (n x channels x window,
+     * channel-major), its channel means (n x channels: what the map is
+     * fitted on), the rows assumed normal (labeled normal by a human, or
+     * from a scheduled baseline snapshot and not labeled otherwise) and the
+     * map X was computed with */
+    float *raw, *means;
+    unsigned char *normal;
+    uint32_t channels;
+    struct relations_fit *rel;
+    size_t rel_fit_rows;
 };
 
 static void trainset_free(struct trainset *t)
@@ -69,12 +90,238 @@ static void trainset_free(struct trainset *t)
     free(t->group);
     free(t->snap);
     free(t->weight);
+    free(t->raw);
+    free(t->means);
+    free(t->normal);
+    free(t->rel);
+    free(t->tf_label);
+    free(t->tf_domain);
+}
+
+/* Append the transferred rows of tf behind the version's. */
+static int trainset_add_transfer(struct trainset *t, const struct models_transfer *tf)
+{
+    size_t N = t->n + tf->n;
+    float *X, *w;
+
+    if (tf->n == 0)
+        return SRV_OK;
+    if (tf->d != t->d)
+        return SRV_EINTERNAL;
+    if (!(X = realloc(t->X, N * t->d * sizeof *X)))
+        return SRV_ENOMEM;
+    t->X = X;
+    if (!(w = realloc(t->weight, N * sizeof *w)))
+        return SRV_ENOMEM;
+    t->weight = w;
+    if (!(t->tf_label = malloc(tf->n * sizeof *t->tf_label)) ||
+        !(t->tf_domain = malloc(tf->n * sizeof *t->tf_domain)))
+        return SRV_ENOMEM;
+    memcpy(t->X + t->n * t->d, tf->X, tf->n * t->d * sizeof *X);
+    for (size_t i = 0; i < tf->n; i++)
+        t->weight[t->n + i] = MODELS_TRANSFER_WEIGHT;
+    memcpy(t->tf_label, tf->label, tf->n * sizeof *t->tf_label);
+    memcpy(t->tf_domain, tf->domain, tf->n * sizeof *t->tf_domain);
+    t->n_tf = tf->n;
+    return SRV_OK;
 }
 
 /* Device windows per hour under fs. */
 static double windows_per_hour(const struct featureset_spec *fs)
 {
     return 3600.0 * (double)fs->sample_rate / (double)fs->hop;
+}
+
+static int trainset_alloc(struct trainset *t, size_t cap)
+{
+    t->X = malloc(cap * t->d * sizeof *t->X);
+    t->y = malloc(cap * sizeof *t->y);
+    t->group = malloc(cap * sizeof *t->group);
+    t->snap = malloc(cap * sizeof *t->snap);
+    t->weight = malloc(cap * sizeof *t->weight);
+    return t->X && t->y && t->group && t->snap && t->weight ? SRV_OK : SRV_ENOMEM;
+}
+
+/* The version's windows for the relations set: their samples and channel
+ * means; the vectors come once the map is fitted (relations_refit).  It
+ * takes the version's own windows (a power of two is not needed), hop =
+ * window as the other sets' training. */
+static int load_relations(struct ds_reader *rd, struct ds_info *in, struct trainset *t)
+{
+    struct ds_row row;
+    const float *x;
+    uint32_t C = in->channel_count, W = in->window_samples;
+    size_t cap = in->n_windows > 0 ? (size_t)in->n_windows : 0, per_row = (size_t)C * W;
+    int rc = SRV_EUNPROCESSABLE;
+
+    t->fs = (struct featureset_spec){ FEATURESET_RELATIONS, FEATURESET_RELATIONS_VERSION, W, W,
+                                      (float)in->sample_rate, FEATURESET_NO_KIN, NULL };
+    t->channels = C;
+    if (cap == 0 || cap > MODELS_MAX_WINDOWS || C < 2 || C > RELATIONS_MAX_CH ||
+        W < FEATURESET_MIN_WINDOW || W > FEATURESET_MAX_WINDOW || !(in->sample_rate > 0) ||
+        cap * per_row * sizeof(float) > RELATIONS_MAX_RAW_BYTES)
+        goto out;
+    t->target = CAL_MARGIN * t->device_budget_per_hour / windows_per_hour(&t->fs);
+    t->d = (uint16_t)featureset_count(t->fs.id, t->fs.version, C);
+    t->raw = malloc(cap * per_row * sizeof *t->raw);
+    t->means = malloc(cap * C * sizeof *t->means);
+    t->normal = calloc(cap, 1);
+    t->rel = calloc(1, sizeof *t->rel);
+    rc = SRV_ENOMEM;
+    if (trainset_alloc(t, cap) != SRV_OK || !t->raw || !t->means || !t->normal || !t->rel)
+        goto out;
+    while ((rc = ds_reader_next(rd, &row, &x)) == 1) {
+        rc = SRV_EINTERNAL;
+        if (t->n == cap)
+            goto out;
+        memcpy(t->raw + t->n * per_row, x, per_row * sizeof *x);
+        for (uint32_t c = 0; c < C; c++) {
+            double sum = 0.0;
+            uint32_t k = 0;
+
+            for (uint32_t i = 0; i < W; i++)
+                if (isfinite(x[(size_t)c * W + i])) {
+                    sum += x[(size_t)c * W + i];
+                    k++;
+                }
+            /* a channel with no finite sample: no mean, and no fit row */
+            t->means[t->n * C + c] = k ? (float)(sum / k) : NAN;
+        }
+        t->y[t->n] = row.cls;
+        t->group[t->n] = row.group;
+        t->snap[t->n] = row.snapshot_id;
+        t->weight[t->n] = strcmp(row.source, "rule") == 0 || strcmp(row.source, "vote") == 0
+                              ? WEAK_LABEL_WEIGHT : 1.0f;
+        /* normal by a human's label; the scheduled baseline snapshots are
+         * added by relations_mark_scheduled */
+        t->normal[t->n] = in->normal_class >= 0 && row.cls == in->normal_class &&
+                          t->weight[t->n] == 1.0f;
+        t->n++;
+    }
+    rc = rc < 0 ? rc : SRV_OK;
+out:
+    return rc;
+}
+
+/* Windows of the agents' scheduled baseline snapshots (detector
+ * "schedule") whose label in the version is the normal class, from any
+ * source (a rule's too: a baseline taken on a schedule is normal unless
+ * someone said otherwise): assumed normal.  A version holds labeled
+ * windows only, so an unlabeled baseline snapshot is not among them. */
+static int relations_mark_scheduled(const struct ds_info *in, struct trainset *t)
+{
+    char db[24], vb[16];
+    const char *vals[2] = { db, vb };
+    PGresult *r = NULL;
+    int64_t *ids;
+    size_t k;
+
+    snprintf(db, sizeof db, "%lld", (long long)in->dataset_id);
+    snprintf(vb, sizeof vb, "%d", in->version);
+    if (models__exec(M_SCHEDULED, vals, NULL, NULL, 0, &r) != SRV_OK)
+        return SRV_EINTERNAL;
+    k = (size_t)PQntuples(r);
+    ids = malloc((k ? k : 1) * sizeof *ids);
+    if (!ids) {
+        PQclear(r);
+        return SRV_ENOMEM;
+    }
+    for (size_t i = 0; i < k; i++)
+        ids[i] = db_int64(r, (int)i, "snapshot_id");
+    PQclear(r);
+    for (size_t i = 0; i < t->n; i++)
+        for (size_t j = 0; j < k; j++)
+            if (t->snap[i] == ids[j] && (t->y[i] < 0 || t->y[i] == in->normal_class)) {
+                t->normal[i] = 1;
+                break;
+            }
+    free(ids);
+    return SRV_OK;
+}
+
+/* The fewest windows the map is fitted on: a correlation of C channels
+ * from fewer than C + 1 rows has no residual subspace to speak of, and ten
+ * is the least a principal subspace is worth estimating from. */
+static size_t relations_min_fit(uint32_t channels)
+{
+    return channels + 1u > 10u ? channels + 1u : 10u;
+}
+
+/* Fit the map on the rows assumed normal where fit_row (NULL: all) allows,
+ * into *fit; the vectors of rows[0..n) (NULL: every row, n = t->n) into X.
+ * MODEL_ETOOFEW when fewer than relations_min_fit rows qualify. */
+static int relations_refit(const struct trainset *t, const unsigned char *fit_row, const size_t *rows,
+                           size_t n, struct relations_fit *fit, size_t *fit_rows, float *X)
+{
+    unsigned char *use = malloc(t->n ? t->n : 1);
+    size_t nfit = 0, ns;
+    float *scratch;
+    struct featureset_spec fs = t->fs;
+    int rc;
+
+    if (!use)
+        return MODEL_ENOMEM;
+    for (size_t i = 0; i < t->n; i++) {
+        int ok = t->normal[i] && (!fit_row || fit_row[i]);
+
+        for (uint32_t c = 0; ok && c < t->channels; c++)
+            ok = isfinite(t->means[i * t->channels + c]);
+        use[i] = (unsigned char)ok;
+        nfit += (size_t)ok;
+    }
+    if (fit_rows)
+        *fit_rows = nfit;
+    if (nfit < relations_min_fit(t->channels)) {
+        free(use);
+        return MODEL_ETOOFEW;
+    }
+    rc = models_relations_fit(t->means, (uint32_t)t->n, t->channels, use, RELATIONS_VAR_KEEP, fit);
+    free(use);
+    if (rc != MODEL_OK)
+        return rc;
+    fs.rel = &fit->map;
+    ns = featureset_scratch_floats(&fs);
+    if (!(scratch = malloc((ns ? ns : 1) * sizeof *scratch)))
+        return MODEL_ENOMEM;
+    for (size_t k = 0; k < (rows ? n : t->n); k++) {
+        size_t i = rows ? rows[k] : k;
+
+        if (featureset_compute(&fs, t->raw + i * t->channels * t->fs.window, t->fs.window,
+                               t->channels, scratch, ns, X + k * t->d) != FEATURESET_OK) {
+            free(scratch);
+            return MODEL_EINVAL;
+        }
+    }
+    free(scratch);
+    return MODEL_OK;
+}
+
+/* The evaluation's per-fold features (models_refit): the map fitted on the
+ * rows assumed normal outside fold `held`. */
+static int relations_eval_features(void *ctx, const size_t *rows, uint32_t n, uint32_t held,
+                                   float *x)
+{
+    const struct trainset *t = ctx;
+    unsigned char *fit_row = malloc(t->n ? t->n : 1);
+    struct relations_fit *fit = malloc(sizeof *fit);
+    int rc = MODEL_ENOMEM;
+
+    if (fit_row && fit) {
+        for (size_t i = 0; i < t->n; i++)
+            fit_row[i] = t->group[i] % MODELS_EVAL_FOLDS != held;
+        rc = relations_refit(t, fit_row, rows, n, fit, NULL, x);
+        if (rc == MODEL_EINVAL)
+            rc = MODEL_ETOOFEW;         /* this fold untested, the others still are */
+    }
+    free(fit_row);
+    free(fit);
+    return rc;
+}
+
+/* The device bytes of the relations set's map (0 for the other sets). */
+static uint32_t relations_map_bytes(const struct trainset *t)
+{
+    return t->rel ? models_relations_bytes(&t->rel->map) : 0u;
 }
 
 static int load_features(struct ds_reader *rd, uint16_t set, const struct featureset_kin *kin,
@@ -93,6 +340,10 @@ static int load_features(struct ds_reader *rd, uint16_t set, const struct featur
     *in = *ds_reader_info(rd);
     in->feature_set = set;
     in->feature_kin = *kin;
+    if (set == FEATURESET_RELATIONS) {
+        rc = load_relations(rd, in, t);
+        goto out;
+    }
     ds_feature_spec(in, &t->fs);
     per = featureset_per_channel(t->fs.id, t->fs.version);
     if (in->n_windows <= 0 || in->n_windows > MODELS_MAX_WINDOWS ||
@@ -129,10 +380,9 @@ out:
     return rc;
 }
 
-/* The version's shaft speed and bearing from the taxonomy: 1 and *kin when
- * every machine in it has both and they agree, else 0 and *why. */
-static int version_kinematics(const struct ds_info *in, struct featureset_kin *kin,
-                              const char **why)
+/* The version's shaft speed and bearing from the taxonomy (models_int.h). */
+int models__version_kinematics(const struct ds_info *in, struct featureset_kin *kin,
+                               const char **why)
 {
     char db[24], vb[16];
     const char *vals[2] = { db, vb };
@@ -163,23 +413,27 @@ static int version_kinematics(const struct ds_info *in, struct featureset_kin *k
     return ok;
 }
 
-/* The feature set a kind trains on: the few-shot learner reads spectra
+/* The feature set a kind trains on: "relations" when the request named it;
+ * otherwise the few-shot learner reads spectra
  * where the window allows an FFT (a power of two, 64 samples or more), with
  * the bearing defect energies when the taxonomy says how the machines turn
  * (set "envelope"), else without (set "spectral", *why says what was
  * missing); the other kinds the moments set their blobs and the export's F
  * were made with. */
-static uint16_t kind_feature_set(int kind, const struct ds_info *in, struct featureset_kin *kin,
-                                 const char **why)
+static uint16_t kind_feature_set(int kind, const char *requested, const struct ds_info *in,
+                                 struct featureset_kin *kin, const char **why)
 {
     uint32_t w = in->window_samples;
     struct featureset_spec fs = { FEATURESET_ENVELOPE, FEATURESET_ENVELOPE_VERSION, w, w,
-                                  (float)in->sample_rate, FEATURESET_NO_KIN };
+                                  (float)in->sample_rate, FEATURESET_NO_KIN, NULL };
 
     *why = NULL;
+    /* asked for by name (POST /api/v1/models "feature_set", fewshot only) */
+    if (requested && strcmp(requested, "relations") == 0)
+        return FEATURESET_RELATIONS;
     if (kind != MODEL_FEWSHOT || w < 64 || w > FEATURESET_MAX_WINDOW || (w & (w - 1)) != 0)
         return FEATURESET_STATS;
-    if (!version_kinematics(in, &fs.kin, why))
+    if (!models__version_kinematics(in, &fs.kin, why))
         return FEATURESET_SPECTRAL;
     if (featureset_unsupported(&fs, in->channel_count)) {
         *why = featureset_unsupported(&fs, in->channel_count);
@@ -247,13 +501,22 @@ static int fit_fewshot(const struct trainset *t, const unsigned char *use, const
     struct fewshot_params p;
     struct fewshot_model fm;
     struct fewshot_data d;
-    int32_t *lab = malloc(t->n * sizeof *lab);
+    size_t N = t->n + t->n_tf;
+    int32_t *lab = malloc(N * sizeof *lab);
+    uint32_t *dom = t->n_tf ? calloc(N, sizeof *dom) : NULL;
     int rc;
 
     size_t nl = 0, keep;
 
-    if (!lab)
+    if (!lab || (t->n_tf && !dom)) {
+        free(lab);
+        free(dom);
         return SRV_ENOMEM;
+    }
+    for (size_t i = 0; i < t->n_tf; i++) {
+        lab[t->n + i] = t->tf_label[i];
+        dom[t->n + i] = t->tf_domain[i];
+    }
     for (size_t i = 0; i < t->n; i++)
         nl += !((use && !use[i]) || t->y[i] < 0);
     /* The metric compares every pair of labeled rows: past a few thousand
@@ -271,12 +534,27 @@ static int fit_fewshot(const struct trainset *t, const unsigned char *use, const
                 seen[t->y[i]]++;
         }
     }
-    d = (struct fewshot_data){ t->X, (uint32_t)t->n, t->d, lab, t->weight, NULL, in->n_classes };
+    d = (struct fewshot_data){ t->X, (uint32_t)N, t->d, lab, t->weight, dom, in->n_classes,
+                               NULL, NULL, -1 };
     models_fewshot_defaults(&p);
-    rc = models_fewshot_fit_budget(&d, &p, MODELS_FEWSHOT_PARAM_BYTES, &fm, protos);
+    /* the relations set's map shares the device's parameter flash */
+    rc = models_fewshot_fit_budget(&d, &p, MODELS_FEWSHOT_PARAM_BYTES - relations_map_bytes(t), &fm,
+                                   protos);
     free(lab);
+    free(dom);
     if (rc == MODEL_OK) {
         m->features = t->fs;
+        m->features.rel = NULL;
+        m->rel_rank = 0;
+        if (t->rel) {
+            /* the map the vectors were computed with travels in the blob */
+            uint32_t C = t->channels, K = t->rel->map.rank;
+
+            m->rel_rank = K;
+            memcpy(m->rel, t->rel->mean, C * sizeof *m->rel);
+            memcpy(m->rel + C, t->rel->scale, C * sizeof *m->rel);
+            memcpy(m->rel + 2u * C, t->rel->basis, (size_t)C * K * sizeof *m->rel);
+        }
         rc = models_fewshot_export(&fm, in->normal_class >= 0 ? (uint16_t)in->normal_class
                                                              : MODEL_NO_CLASS, m);
         models_fewshot_release(&fm);
@@ -285,8 +563,8 @@ static int fit_fewshot(const struct trainset *t, const unsigned char *use, const
         *why = "a class has no human-labeled training window (rules' labels support a class, "
                "they do not found one)";
     else if (rc == MODEL_ETOOBIG || rc == MODEL_EINVAL)
-        *why = "one prototype per class does not fit the device's 7 KB of parameters: "
-               "too many features or classes";
+        *why = "one prototype per class on the fewest features a model may read (24, or all "
+               "when fewer) does not fit the device's 7 KB of parameters: too many classes";
     return rc == MODEL_OK ? SRV_OK : rc == MODEL_ENOMEM ? SRV_ENOMEM : SRV_EUNPROCESSABLE;
 }
 
@@ -344,7 +622,7 @@ static int cv_score(const struct trainset *t, int kind, const struct ds_info *in
                     unsigned char *scored, unsigned char *alarm)
 {
     unsigned char *use = malloc(t->n);
-    struct model *m = malloc(sizeof *m);
+    struct model *m = calloc(1, sizeof *m);
     const char *why = NULL;
     size_t i;
     unsigned f;
@@ -354,15 +632,29 @@ static int cv_score(const struct trainset *t, int kind, const struct ds_info *in
         free(m);
         return SRV_ENOMEM;
     }
+    struct trainset tf = *t;             /* relations: this fold's vectors and map */
+    float *Xf = NULL;
+
+    if (t->rel && (!(Xf = malloc(t->n * t->d * sizeof *Xf)) || !(tf.rel = malloc(sizeof *tf.rel)))) {
+        free(Xf);
+        free(use);
+        free(m);
+        return SRV_ENOMEM;
+    }
+    if (Xf)
+        tf.X = Xf;
     for (f = 0; cv->folds >= 2 && f < cv->folds; f++) {
         for (i = 0; i < t->n; i++)
             use[i] = t->group[i] % cv->folds != f;
-        if (fit(t, use, kind, in, m, &why, NULL) != SRV_OK) {
+        /* the relations map is fitted on the training folds' normal rows
+         * only: a held-out window never shapes the map it is read through */
+        if ((t->rel && relations_refit(t, use, NULL, 0, tf.rel, NULL, Xf) != MODEL_OK) ||
+            fit(&tf, use, kind, in, m, &why, NULL) != SRV_OK) {
             cv->skipped++;
             continue;
         }
         for (i = 0; i < t->n; i++) {
-            const float *x = t->X + i * t->d;
+            const float *x = tf.X + i * t->d;
 
             if (use[i])
                 continue;
@@ -371,6 +663,10 @@ static int cv_score(const struct trainset *t, int kind, const struct ds_info *in
             if (kind != MODEL_ANOMALY && model_classify(m, x, t->d, NULL) == t->y[i])
                 cv->correct++;
         }
+    }
+    if (Xf) {
+        free(Xf);
+        free(tf.rel);
     }
     free(use);
     free(m);
@@ -675,19 +971,36 @@ static json_t *device_json(const struct model *m, const struct featureset_spec *
 {
     size_t params = 4u * (size_t)m->param_count;
     size_t ram = 4u * m->n_features + 8u * m->n_classes;
+    json_t *j;
 
-    return json_pack("{s:I,s:I,s:I,s:I,s:i,s:I,s:I}", "param_bytes", (json_int_t)params,
+    /* features_read: a few-shot model cut to the budget reads the features
+     * its metric ranked first (the blob's n_selected), not all of them */
+    j = json_pack("{s:I,s:I,s:I,s:I,s:i,s:i,s:i,s:I,s:I}", "param_bytes", (json_int_t)params,
                      "flash_budget_bytes", (json_int_t)MODELS_DEVICE_FLASH,
                      "model_ram_bytes", (json_int_t)ram,
                      "ram_budget_bytes", (json_int_t)MODELS_DEVICE_RAM,
                      "prototypes", (int)m->n_protos,
+                     "features", (int)m->n_features,
+                     "features_read", (int)(m->n_selected ? m->n_selected : m->n_features),
                      "window_ram_bytes", (json_int_t)(4u * (size_t)in->channel_count * fs->window),
                      "feature_scratch_bytes", (json_int_t)(4u * featureset_scratch_floats(fs)));
+    /* the relations set's map is parameters too: in the blob and in the
+     * device's flash beside the model's (the learner was held to the
+     * budget less the map) */
+    if (j && fs->id == FEATURESET_RELATIONS) {
+        /* the model's channel count is set when it is packaged, after this */
+        size_t map = 4u * (2u + m->rel_rank) * in->channel_count;
+
+        json_object_set_new(j, "feature_map_bytes", json_integer((json_int_t)map));
+        json_object_set_new(j, "param_and_map_bytes", json_integer((json_int_t)(params + map)));
+    }
+    return j;
 }
 
 /* metrics.features: the set, its window, hop and rate, and for a spectral
  * set the kinematics it read, or why it read none. */
-static json_t *features_json(const struct featureset_spec *fs, const char *kin_why)
+static json_t *features_json(const struct trainset *t, const struct featureset_spec *fs,
+                             const char *kin_why)
 {
     json_t *j = json_pack("{s:s,s:i,s:i,s:i,s:i,s:f}", "set", featureset_name(fs->id), "id",
                           fs->id, "version", fs->version, "window", (int)fs->window, "hop",
@@ -701,26 +1014,45 @@ static json_t *features_json(const struct featureset_spec *fs, const char *kin_w
                                       "contact_deg", (double)fs->kin.contact_deg));
     else if (j && kin_why)
         json_object_set_new(j, "kinematics_reason", json_string(kin_why));
+    if (j && fs->id == FEATURESET_RELATIONS && t->rel)
+        json_object_set_new(j, "relations",
+                            json_pack("{s:i,s:i,s:f,s:f,s:I,s:s}", "channels", (int)t->channels,
+                                      "rank", (int)t->rel->map.rank, "explained",
+                                      t->rel->explained, "variance_kept", RELATIONS_VAR_KEEP,
+                                      "fit_windows", (json_int_t)t->rel_fit_rows, "fit_on",
+                                      "windows labeled normal by a human and windows of scheduled "
+                                      "baseline snapshots (detector schedule) labeled normal by "
+                                      "any source; in cross-validation and the evaluation, only "
+                                      "those outside the held-out fold"));
     return j;
 }
 
 /* Can this version train this kind at all? */
-static const char *version_unfit(int kind, const struct ds_info *in)
+static const char *version_unfit(int kind, const char *requested, const struct ds_info *in)
 {
     if (kind == MODEL_ANOMALY && in->normal_class < 0)
         return "the anomaly model needs windows labeled normal";
     if (kind != MODEL_ANOMALY && (in->n_classes < 2 || in->n_classes > MODEL_MAX_CLASSES))
         return "the classifier needs 2..32 classes";
+    if (requested && strcmp(requested, "relations") == 0 && kind != MODEL_FEWSHOT)
+        return "the relations feature set is trained by the fewshot kind only";
+    if (requested && strcmp(requested, "relations") == 0 &&
+        (in->channel_count < 2 || in->channel_count > RELATIONS_MAX_CH))
+        return "the relations feature set needs 2..64 channels (relations between them)";
     return NULL;
 }
 
 /* Features, cross-validation and the final fit on everything into tr;
  * *why says what failed when it is not the default. */
-static int train_version(int64_t id, int kind, struct ds_reader *rd, struct trained *tr,
-                         const char **why)
+static int train_version(int64_t id, int kind, int transfer, const char *requested,
+                         struct ds_reader *rd,
+                         struct trained *tr, const char **why)
 {
+    struct models_transfer tf = { 0 };
     const struct ds_info *in = ds_reader_info(rd);
-    const char *unfit = version_unfit(kind, in), *kin_why = NULL;
+    const char *unfit = version_unfit(kind, requested, in), *kin_why = NULL;
+    struct models_refit refit = { relations_eval_features, NULL, 0 };
+    static _Thread_local char rel_why[256];
     struct featureset_kin kin = FEATURESET_NO_KIN;
     struct trainset t = { 0 };
     struct calib cal = { 0 };
@@ -741,12 +1073,64 @@ static int train_version(int64_t id, int kind, struct ds_reader *rd, struct trai
         *why = unfit;
         return SRV_EUNPROCESSABLE;
     }
-    set = kind_feature_set(kind, in, &kin, &kin_why);
+    set = kind_feature_set(kind, requested, in, &kin, &kin_why);
     if ((err = load_features(rd, set, &kin, &t)) != SRV_OK) {
-        *why = err == SRV_EUNPROCESSABLE ? "version too large or too many channels for a model"
-                                         : "reading the windows failed";
+        *why = err == SRV_EUNPROCESSABLE
+                   ? set == FEATURESET_RELATIONS
+                         ? "version too large for the relations set (it keeps every window's "
+                           "samples while it fits its map: 512 MiB at most) or a window out of "
+                           "8..65536 samples"
+                         : "version too large or too many channels for a model"
+                   : "reading the windows failed";
         goto out;
     }
+    if (set == FEATURESET_RELATIONS) {
+        /* the map of normal operation, fitted without labels on the windows
+         * assumed normal; the vectors every fit and figure below reads */
+        int rc;
+
+        if ((err = relations_mark_scheduled(in, &t)) != SRV_OK) {
+            *why = "reading the version's scheduled baseline snapshots failed";
+            goto out;
+        }
+        rc = relations_refit(&t, NULL, NULL, 0, t.rel, &t.rel_fit_rows, t.X);
+        if (rc != MODEL_OK) {
+            err = rc == MODEL_ENOMEM ? SRV_ENOMEM : SRV_EUNPROCESSABLE;
+            snprintf(rel_why, sizeof rel_why,
+                     rc == MODEL_ETOOFEW
+                         ? "the relations set fits its map on windows assumed normal (labeled "
+                           "normal by a human, or from scheduled baseline snapshots): the version "
+                           "has %zu, it needs at least %zu"
+                         : "fitting the relations map failed (%zu windows assumed normal, %zu "
+                           "needed)",
+                     t.rel_fit_rows, relations_min_fit(t.channels));
+            *why = rel_why;
+            goto out;
+        }
+        if (relations_map_bytes(&t) + 1024u > MODELS_FEWSHOT_PARAM_BYTES) {
+            err = SRV_EUNPROCESSABLE;
+            *why = "the relations map leaves less than 1 KB of the device's 7 KB of parameters "
+                   "for the model: too many channels";
+            goto out;
+        }
+        refit.ctx = &t;
+        refit.param_bytes = MODELS_FEWSHOT_PARAM_BYTES - relations_map_bytes(&t);
+    }
+    /* Transfer: the few-shot learner also learns from related equipment
+     * types' labels of the classes they share with this version's.  Not
+     * with the relations set: its map is fitted on this version's normal
+     * windows (again in every evaluation fold), and another machine's
+     * vectors through it would not mean what the device computes. */
+    if (kind == MODEL_FEWSHOT && transfer && set != FEATURESET_RELATIONS &&
+        ((err = models__transfer_load(in, &t.fs, id, &tf)) != SRV_OK ||
+         (err = trainset_add_transfer(&t, &tf)) != SRV_OK)) {
+        *why = "reading the related equipment's windows failed";
+        goto out;
+    }
+    if (kind == MODEL_FEWSHOT && transfer && set != FEATURESET_RELATIONS)
+        srv_log("info", "models: model %lld: transfer: %zu windows (%zu labeled, weight %.2g) from "
+                "%u related equipment type(s)", (long long)id, tf.n, tf.n_labeled,
+                (double)MODELS_TRANSFER_WEIGHT, tf.n_types);
     if (!(m = calloc(1, sizeof *m)) || !(tr->metrics = evaluate(&t, kind, in))) {
         err = SRV_ENOMEM;
         goto out;
@@ -768,9 +1152,23 @@ static int train_version(int64_t id, int kind, struct ds_reader *rd, struct trai
         json_object_set_new(tr->metrics, "prediction_reason",
                             json_string("not measurable: no normal window was held out"));
     json_object_set_new(tr->metrics, "evaluation",
-                        models__evaluation(t.X, t.y, t.weight, t.group, t.n, t.d, &t.fs, in));
-    json_object_set_new(tr->metrics, "device", device_json(m, &t.fs, in));
-    json_object_set_new(tr->metrics, "features", features_json(&t.fs, kin_why));
+                        models__evaluation(t.X, t.y, t.weight, t.group, t.n, t.d, &t.fs, in, &tf,
+                                           refit.ctx ? &refit : NULL));
+    if (kind == MODEL_FEWSHOT)
+        json_object_set_new(tr->metrics, "transfer",
+                        tf.report ? json_incref(tf.report)
+                        : json_pack("{s:b,s:s}", "enabled", 0, "reason",
+                                    set == FEATURESET_RELATIONS
+                                        ? "not with the relations feature set (its map is "
+                                          "fitted on this version's normal windows)"
+                                        : "turned off by the request (transfer: false)"));
+    {
+        struct featureset_spec fs = t.fs;   /* with its map: the scratch the device needs */
+
+        fs.rel = t.rel ? &t.rel->map : NULL;
+        json_object_set_new(tr->metrics, "device", device_json(m, &fs, in));
+    }
+    json_object_set_new(tr->metrics, "features", features_json(&t, &t.fs, kin_why));
     if ((err = model_package(m, id, in, tr)) != SRV_OK) {
         *why = "encoding the model failed";
         goto out;
@@ -784,6 +1182,7 @@ static int train_version(int64_t id, int kind, struct ds_reader *rd, struct trai
     json_object_set_new(tr->metrics, "blob_bytes", json_integer((json_int_t)tr->blob_len));
 out:
     trainset_free(&t);
+    models__transfer_release(&tf);
     free(m);
     return err;
 }
@@ -792,12 +1191,12 @@ int models_train(int64_t id)
 {
     char idb[24];
     const char *vals[1] = { idb }, *why = "training failed";
-    char *mets = NULL, *tvs = NULL;
+    char *mets = NULL, *tvs = NULL, requested[32] = "";
     PGresult *r = NULL;
     struct ds_reader *rd = NULL;
     struct trained tr = { 0 };
     int64_t dsid;
-    int err, kind, version;
+    int err, kind, version, transfer;
 
     snprintf(idb, sizeof idb, "%lld", (long long)id);
     if ((err = models__exec(M_CLAIM, vals, NULL, NULL, 0, &r)) != SRV_OK)
@@ -811,10 +1210,14 @@ int models_train(int64_t id)
     kind = strcmp(db_text_or(r, 0, "kind", ""), "anomaly") == 0    ? MODEL_ANOMALY
            : strcmp(db_text_or(r, 0, "kind", ""), "fewshot") == 0  ? MODEL_FEWSHOT
                                                                    : MODEL_CENTROID;
+    transfer = db_bool(r, 0, "transfer");
+    if (!db_isnull(r, 0, "feature_set"))
+        snprintf(requested, sizeof requested, "%s", db_text_or(r, 0, "feature_set", ""));
     PQclear(r);
     if ((err = ds_reader_open(dsid, version, &rd)) != SRV_OK)
         why = "dataset version unreadable";
-    else if ((err = train_version(id, kind, rd, &tr, &why)) == SRV_OK &&
+    else if ((err = train_version(id, kind, transfer, requested[0] ? requested : NULL, rd, &tr,
+                                  &why)) == SRV_OK &&
              (!(mets = json_dumps(tr.metrics, JSON_COMPACT | JSON_SORT_KEYS)) ||
               !(tvs = json_dumps(tr.tv, JSON_COMPACT | JSON_SORT_KEYS))))
         err = SRV_ENOMEM;

@@ -18,7 +18,7 @@ static const struct db_sql taxonomy_sql[TQ_COUNT] = {
     [TQ_TYPES] = { "tax_types",
         "SELECT coalesce(json_agg(json_build_object('name', name, 'parent', parent,"
         " 'description', description, 'shaft_hz', shaft_hz,"
-        " 'bearing', CASE WHEN bearing_balls IS NULL THEN NULL"
+        " 'bearing_designation', bearing_designation, 'bearing', CASE WHEN bearing_balls IS NULL THEN NULL"
         " ELSE json_build_object('balls', bearing_balls, 'ball_mm', bearing_ball_mm,"
         " 'pitch_mm', bearing_pitch_mm, 'contact_deg', bearing_contact_deg) END)"
         " ORDER BY name), '[]')::text AS types FROM equipment_types", 0 },
@@ -29,6 +29,7 @@ static const struct db_sql taxonomy_sql[TQ_COUNT] = {
     [TQ_ASSETS] = { "tax_assets",
         "SELECT coalesce(json_agg(json_build_object('id', a.id, 'equipment_type', a.equipment_type,"
         " 'site', a.site, 'description', a.description, 'shaft_hz', a.shaft_hz,"
+        " 'bearing_designation', a.bearing_designation,"
         " 'bearing', CASE WHEN a.bearing_balls IS NULL THEN NULL"
         " ELSE json_build_object('balls', a.bearing_balls, 'ball_mm', a.bearing_ball_mm,"
         " 'pitch_mm', a.bearing_pitch_mm, 'contact_deg', a.bearing_contact_deg) END,"

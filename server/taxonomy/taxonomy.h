@@ -22,5 +22,8 @@ int taxonomy_api_type_classes(struct srv_request *rq, struct srv_response *rs);
 /* POST /api/v1/taxonomy/classes: a label class without a failure mode
  * (taxonomy_kin.c, with the types' and assets' shaft speed and bearing). */
 int taxonomy_api_class_create(struct srv_request *rq, struct srv_response *rs);
+/* GET /api/v1/bearings[?q=]: the table of common bearings with their defect
+ * frequencies as orders of shaft speed (taxonomy_bearings.c). */
+int taxonomy_api_bearings(struct srv_request *rq, struct srv_response *rs);
 
 #endif

@@ -16,17 +16,17 @@ enum { KQ_TYPE_SHAFT, KQ_TYPE_BEARING, KQ_ASSET_SHAFT, KQ_ASSET_BEARING, KQ_CLAS
 
 #define BEARING_SET \
     " SET bearing_balls = $2::int, bearing_ball_mm = $3::float8, bearing_pitch_mm = $4::float8," \
-    " bearing_contact_deg = $5::float8"
+    " bearing_contact_deg = $5::float8, bearing_designation = $6::text"
 
 static const struct db_sql kin_sql[KQ_COUNT] = {
     [KQ_TYPE_SHAFT] = { "tax_type_shaft",
         "UPDATE equipment_types SET shaft_hz = $2::float8 WHERE name = $1", 2 },
     [KQ_TYPE_BEARING] = { "tax_type_bearing",
-        "UPDATE equipment_types" BEARING_SET " WHERE name = $1", 5 },
+        "UPDATE equipment_types" BEARING_SET " WHERE name = $1", 6 },
     [KQ_ASSET_SHAFT] = { "tax_asset_shaft",
         "UPDATE assets SET shaft_hz = $2::float8 WHERE id = $1", 2 },
     [KQ_ASSET_BEARING] = { "tax_asset_bearing",
-        "UPDATE assets" BEARING_SET " WHERE id = $1", 5 },
+        "UPDATE assets" BEARING_SET " WHERE id = $1", 6 },
     /* $1 name, $2 description, $3 equipment type (NULL: every type); the
      * next position, so its key follows the others' */
     [KQ_CLASS_INSERT] = { "tax_class_insert",
@@ -57,13 +57,17 @@ static int number_in(const json_t *obj, const char *key, double lo, double hi, c
 int taxonomy__kin_parse(const json_t *body, struct taxonomy_kin *k, struct srv_response *rs)
 {
     const json_t *shaft = json_object_get(body, "shaft_hz"), *b = json_object_get(body, "bearing");
-    int i;
+    const json_t *des = json_object_get(body, "bearing_designation");
+    int i, err;
 
     memset(k, 0, sizeof *k);
-    for (i = 0; i < 5; i++)
+    for (i = 0; i < 6; i++)
         k->v[i] = NULL;
     k->shaft_given = shaft != NULL;
-    k->bearing_given = b != NULL;
+    k->bearing_given = b != NULL || des != NULL;
+    if (b && des)
+        return srv_fail(rs, SRV_EBADREQ, "give bearing (the geometry) or bearing_designation, "
+                        "not both");
     if (shaft && !json_is_null(shaft)) {
         if (number_in(body, "shaft_hz", 0, 2000, k->txt[0]) != 0)
             return srv_fail(rs, SRV_EBADREQ, "shaft_hz must be a number in (0, 2000]");
@@ -88,19 +92,30 @@ int taxonomy__kin_parse(const json_t *body, struct taxonomy_kin *k, struct srv_r
         for (i = 1; i < 5; i++)
             k->v[i] = k->txt[i];
     }
+    if (des && !json_is_null(des)) {
+        if (!json_is_string(des) || json_string_length(des) < 1 || json_string_length(des) > 64)
+            return srv_fail(rs, SRV_EBADREQ, "bearing_designation must be a designation of "
+                            "GET /api/v1/bearings (at most 64 bytes)");
+        err = taxonomy__bearing_lookup(json_string_value(des), k);
+        if (err == SRV_ENOTFOUND)
+            return srv_fail(rs, SRV_EBADREQ, "unknown bearing_designation: GET /api/v1/bearings "
+                            "lists the table, or give the geometry as bearing");
+        if (err != SRV_OK)
+            return err;
+    }
     return SRV_OK;
 }
 
 int taxonomy__kin_store(const struct taxonomy_kin *k, int is_asset, const char *key)
 {
-    const char *vals[5] = { key, k->v[0], NULL, NULL, NULL };
+    const char *vals[6] = { key, k->v[0], NULL, NULL, NULL, NULL };
     int err = SRV_OK, i;
 
     if (k->shaft_given)
         err = db_exec_own(&kin_sql[is_asset ? KQ_ASSET_SHAFT : KQ_TYPE_SHAFT], vals, NULL, NULL,
                           0, NULL);
     if (err == SRV_OK && k->bearing_given) {
-        for (i = 1; i < 5; i++)
+        for (i = 1; i < 6; i++)
             vals[i] = k->v[i];
         err = db_exec_own(&kin_sql[is_asset ? KQ_ASSET_BEARING : KQ_TYPE_BEARING], vals, NULL,
                           NULL, 0, NULL);

@@ -1,5 +1,5 @@
 // deployments.cjs - the deployments page in a real browser (Debian chromium
-// through playwright-core, launched as label.cjs does), against the server
+// through playwright-core, launched by lib.cjs), against the server
 // tests/integration/model_loop.sh left behind: a good model promoted to
 // active and a bad one forced active and rolled back on loop-dev-1.
 //  - #/deployments/<bad model>: the forced active deployment shows the
@@ -12,46 +12,21 @@
 // Env: BASE, ADMIN_USERNAME/ADMIN_PASSWORD, TOKEN (ml token), BAD (model
 // id), CHROMIUM.  Prints PASS/FAIL lines; exit status 1 on any failure.
 'use strict';
-const path = require('path');
-const fs = require('fs');
-const os = require('os');
-const root = path.resolve(__dirname, '../..');
-const { chromium } = require(require.resolve('playwright-core', { paths: [path.join(root, 'labeling-ui')] }));
+const { BASE, run, finish, login, apiGet } = require('./lib.cjs');
 
-const BASE = process.env.BASE;
-let fails = 0;
-const pass = (n) => console.log(`PASS browser-deployments: ${n}`);
-const fail = (n, why) => { fails++; console.log(`FAIL browser-deployments: ${n}: ${why}`); };
-const check = (n, ok, why) => (ok ? pass(n) : fail(n, why));
-
-async function apiGet(p) {
-  const r = await fetch(BASE + p, { headers: { Authorization: `Bearer ${process.env.TOKEN}` } });
-  return r.json();
-}
+const body = async (p) => (await apiGet(p)).body;
 
 (async () => {
-  const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'precursor-chromium-'));
-  const ctx = await chromium.launchPersistentContext(profile, {
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync'],
-    viewport: { width: 1400, height: 900 },
-  });
-  const page = ctx.pages()[0] || await ctx.newPage();
-  const errors = [];
-  page.on('console', (m) => {
-    if (m.type() === 'error' && !/Failed to load resource: .* 401/.test(m.text())) errors.push(m.text());
-  });
-  page.on('pageerror', (e) => errors.push(String(e)));
-  try {
+  // a load refused 401 is let through (the visit starts logged out); every
+  // other console error counts
+  const t = await run({
+    name: 'browser-deployments', viewport: { width: 1400, height: 900 }, failName: 'deployments page',
+    allowConsole: (text) => /Failed to load resource: .* 401/.test(text),
+  }, async ({ page, errors, check }) => {
     await page.goto(`${BASE}/#/deployments/${process.env.BAD}`);
-    await page.waitForSelector('#login', { timeout: 10000 });
-    await page.fill('#username', process.env.ADMIN_USERNAME);
-    await page.fill('#password', process.env.ADMIN_PASSWORD);
-    await page.click('#login button[type=submit]');
+    await login(page, process.env.ADMIN_USERNAME, process.env.ADMIN_PASSWORD);
     await page.waitForSelector('#rollbacks', { timeout: 15000 });
-    const bad = await apiGet(`/api/v1/models/${process.env.BAD}/deployments`);
+    const bad = await body(`/api/v1/models/${process.env.BAD}/deployments`);
     const dep = bad.items[0];
     const row = page.locator(`#deployment-${dep.id} tr[data-device="loop-dev-1"]`);
     const text = (await row.count()) ? await row.innerText() : '';
@@ -75,15 +50,10 @@ async function apiGet(p) {
     let saved = 0;
     for (let i = 0; i < 20 && saved !== 700; i++) {
       await new Promise((r) => setTimeout(r, 250));
-      saved = (await apiGet('/api/v1/alarm-budget')).per_operator_hour;
+      saved = (await body('/api/v1/alarm-budget')).per_operator_hour;
     }
     check('admin changes the alarm budget from the page', saved === 700, `API says ${saved}`);
     check('no console errors', errors.length === 0, errors.join(' | '));
-  } catch (e) {
-    fail('deployments page', e.stack || String(e));
-  } finally {
-    await ctx.close();
-    fs.rmSync(profile, { recursive: true, force: true });
-  }
-  process.exit(fails ? 1 : 0);
+  });
+  finish(t);
 })();

@@ -11,30 +11,10 @@
 // the main views' screenshots, e.g. docs), CHROMIUM (default
 // /usr/bin/chromium).  Prints PASS/FAIL lines; exit status 1 on any failure.
 'use strict';
-const path = require('path');
-const fs = require('fs');
-const os = require('os');
-const root = path.resolve(__dirname, '../..');
-const { chromium } = require(require.resolve('playwright-core', { paths: [path.join(root, 'labeling-ui')] }));
-
-const BASE = process.env.BASE;
-const ARTIFACTS = process.env.ARTIFACTS || fs.mkdtempSync(path.join(os.tmpdir(), 'precursor-shots-'));
-const SHOT_DIR = process.env.SHOT_DIR ? path.resolve(process.env.SHOT_DIR) : '';
-let fails = 0, passes = 0;
-const pass = (n) => { passes++; console.log(`PASS browser: ${n}`); };
-const fail = (n, why) => { fails++; console.log(`FAIL browser: ${n}: ${why}`); };
-const check = (n, ok, why) => (ok ? pass(n) : fail(n, why));
-
-async function apiGet(p, auth = true) {
-  const r = await fetch(BASE + p, { headers: auth ? { Authorization: `Bearer ${process.env.TOKEN}` } : {} });
-  return { status: r.status, body: await r.json().catch(() => null) };
-}
+const { BASE, ARTIFACTS, run, finish, login, apiGet, shot: shotAny } = require('./lib.cjs');
 
 // An artifact always; the main views also into SHOT_DIR when asked.
-async function shot(page, name, main) {
-  await page.screenshot({ path: path.join(ARTIFACTS, name) });
-  if (main && SHOT_DIR) fs.copyFileSync(path.join(ARTIFACTS, name), path.join(SHOT_DIR, name));
-}
+const shot = (page, name, main) => shotAny(page, name, { main, fullPage: false });
 
 // Saved labels are listed at once; the status line may be overwritten by a
 // view fetch finishing meanwhile, so saves are awaited on the list.
@@ -43,38 +23,18 @@ const labelsShown = (page, n) => page.waitForFunction((k) => document.querySelec
 const status = (page, re) => page.waitForFunction((src) => new RegExp(src).test(document.getElementById('status').textContent),
   re.source, { timeout: 5000 });
 
-async function login(page, user, pw) {
-  await page.waitForSelector('#login', { timeout: 10000 });
-  await page.fill('#username', user);
-  await page.fill('#password', pw);
-  await page.click('#login button[type=submit]');
-}
-
 (async () => {
-  const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'precursor-chromium-'));
-  const ctx = await chromium.launchPersistentContext(profile, {
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync'],
-    viewport: { width: 1280, height: 800 },
-  });
-  const page = ctx.pages()[0] || await ctx.newPage();
-  const consoleErrors = [];
   // The wrong password, the CSRF check, the operator's visit to the admin
   // page and the request after logout answer 401 and 403 on purpose, and
   // chromium logs those loads; only there are they let through.  The page
   // itself, before login (the session probe) and after, logs nothing.
   let refusalsExpected = false;
-  page.on('console', (m) => {
-    if (m.type() !== 'error') return;
-    if (refusalsExpected && /Failed to load resource: .* (401|403)/.test(m.text())) return;
-    consoleErrors.push(m.text());
-  });
-  page.on('pageerror', (e) => consoleErrors.push(String(e)));
-  try {
+  const t = await run({
+    name: 'browser', failureShot: 'ui-failure.png',
+    allowConsole: (text) => refusalsExpected && /Failed to load resource: .* (401|403)/.test(text),
+  }, async ({ page, ctx, errors: consoleErrors, pass, fail, check }) => {
     // logged out: the API refuses, the page shows the login form
-    const anon = await apiGet('/api/v1/queue', false);
+    const anon = await apiGet('/api/v1/queue', null);
     check('logged-out API request refused', anon.status === 401, `status ${anon.status}`);
     await page.goto(BASE + '/');
     await page.waitForSelector('#login', { timeout: 10000 });
@@ -240,14 +200,7 @@ async function login(page, user, pw) {
     pass('the new user logs in and sees the queue');
 
     check('no errors in the browser console', consoleErrors.length === 0, consoleErrors.join(' | '));
-  } catch (e) {
-    fail('browser run', e.stack || String(e));
-    await page.screenshot({ path: path.join(ARTIFACTS, 'ui-failure.png') }).catch(() => {});
-  } finally {
-    await ctx.close();
-    fs.rmSync(profile, { recursive: true, force: true });
-  }
+  });
   console.log(`# screenshots in ${ARTIFACTS}`);
-  console.log(`${passes} passed, ${fails} failed`);
-  process.exit(fails ? 1 : 0);
+  finish(t);
 })();

@@ -23,39 +23,14 @@
 // the main views copied there as docs/ui-*.png), CHROMIUM.  Prints
 // PASS/FAIL lines; exit status 1 on any failure.
 'use strict';
-const path = require('path');
-const fs = require('fs');
-const os = require('os');
-const root = path.resolve(__dirname, '../..');
-const { chromium } = require(require.resolve('playwright-core', { paths: [path.join(root, 'labeling-ui')] }));
+const { BASE, sleep, run, finish, login: fillLogin, api, shot, reporter } = require('./lib.cjs');
 
-const BASE = process.env.BASE;
-const ARTIFACTS = process.env.ARTIFACTS || fs.mkdtempSync(path.join(os.tmpdir(), 'precursor-shots-'));
-const SHOT_DIR = process.env.SHOT_DIR ? path.resolve(process.env.SHOT_DIR) : '';
-let passes = 0, fails = 0;
-const pass = (n) => { passes++; console.log(`PASS browser-pages: ${n}`); };
-const fail = (n, why) => { fails++; console.log(`FAIL browser-pages: ${n}: ${why}`); };
-const check = (n, ok, why) => (ok ? pass(n) : fail(n, why));
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-async function api(method, p, body, token = process.env.TOKEN) {
-  const headers = { Authorization: `Bearer ${token}` };
-  if (body !== undefined) headers['Content-Type'] = 'application/json';
-  const r = await fetch(BASE + p, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-  return { status: r.status, body: await r.json().catch(() => null) };
-}
-
-async function shot(page, name) {
-  await page.screenshot({ path: path.join(ARTIFACTS, name), fullPage: true });
-  if (SHOT_DIR) fs.copyFileSync(path.join(ARTIFACTS, name), path.join(SHOT_DIR, name));
-}
+const t = reporter('browser-pages');
+const { pass, fail, check } = t;
 
 async function login(page, user, pw, load = true) {
   if (load) await page.goto(BASE + '/#/queue');
-  await page.waitForSelector('#login', { timeout: 10000 });
-  await page.fill('#username', user);
-  await page.fill('#password', pw);
-  await page.click('#login button[type=submit]');
+  await fillLogin(page, user, pw);
   await page.waitForSelector('#logout:not([hidden])', { timeout: 10000 });
 }
 
@@ -78,6 +53,34 @@ async function classesPage(page) {
   await page.waitForSelector('#assets tr[data-asset="demo-fan-7"]', { timeout: 10000 });
   const row = await page.textContent('#assets tr[data-asset="demo-fan-7"]');
   check('Classes page: an asset saved with shaft speed and bearing geometry', /25/.test(row) && /9 × 7\.94 mm on 39\.04 mm/.test(row), row);
+  // A bearing picked from the table: the search fills its geometry, the
+  // form shows its defect frequencies at the shaft speed, and the asset is
+  // saved with the designation (GET /api/v1/bearings, bearing_designation).
+  const table = await api('GET', '/api/v1/bearings?q=6203');
+  check('GET /api/v1/bearings?q=6203 finds the CWRU fan-end bearing and the Paderborn one, with their orders',
+    table.status === 200 && table.body.items.some((b) => b.designation === 'SKF 6203-2RS JEM' && Math.abs(b.orders.bpfo - 3.053) < 0.001) &&
+    table.body.items.some((b) => b.designation === 'FAG 6203'), JSON.stringify(table.body));
+  const choices = await page.$$eval('#bearing-list option', (os) => os.map((o) => o.value));
+  check('Classes page: the bearing search offers the table\'s designations', choices.includes('SKF 6203-2RS JEM') && choices.includes('Rexnord ZA-2115'), choices.join());
+  await page.fill('#asset-form [name=aid]', 'demo-fan-8');
+  await page.selectOption('#asset-form [name=atype]', 'fan');
+  await page.fill('#asset-form [name=shaft]', '24.5');
+  await page.fill('#asset-form [name=bname]', 'SKF 6203-2RS JEM');
+  const filled = await page.$$eval('#asset-form input', (is) => Object.fromEntries(is.map((i) => [i.name, i.value])));
+  check('Classes page: picking a bearing fills its geometry', filled.balls === '8' && filled.ball === '6.746' && filled.pitch === '28.5' && filled.contact === '0',
+    JSON.stringify(filled));
+  const live = await page.textContent('#asset-form-defects');
+  check('Classes page: the form shows the defect frequencies at the shaft speed (orders and Hz)',
+    /BPFO 3\.053× = 74\.80 Hz/.test(live) && /BPFI 4\.947× = 121\.20 Hz/.test(live) && /FTF 0\.382×/.test(live), live);
+  await page.click('#asset-form button[type=submit]');
+  await page.waitForSelector('#assets tr[data-asset="demo-fan-8"]', { timeout: 10000 });
+  const row8 = await page.textContent('#assets tr[data-asset="demo-fan-8"]');
+  const tax8 = (await api('GET', '/api/v1/taxonomy')).body.assets.find((a) => a.id === 'demo-fan-8');
+  check('Classes page: the asset is saved with the bearing\'s designation and the table\'s geometry',
+    tax8 && tax8.bearing_designation === 'SKF 6203-2RS JEM' && tax8.bearing.balls === 8 && tax8.bearing.pitch_mm === 28.5 &&
+    /SKF 6203-2RS JEM: 8 × 6\.746 mm on 28\.5 mm/.test(row8) && /BPFO 3\.053× = 74\.80 Hz/.test(row8), `${row8} ${JSON.stringify(tax8)}`);
+  const fan = await page.textContent('#types tr[data-type="fan"] td.defects');
+  check('Classes page: a type\'s defect frequencies at its shaft speed (the fan\'s 6205 at 25 Hz)', /BPFO 3\.585× = 89\.62 Hz/.test(fan), fan);
   await page.fill('#class-form [name=cname]', 'belt_slip');
   await page.fill('#class-form [name=cdesc]', 'belt slipping on its pulley');
   await page.selectOption('#class-form [name=ctype]', 'fan');
@@ -429,24 +432,29 @@ async function fewshotEvaluation(page, dsId, wantSet) {
   const dev = await page.textContent('#eval-device');
   check('Models: the device footprint against its budget', dev.includes(`${model.metrics.device.param_bytes} bytes of parameters`) &&
     model.metrics.device.param_bytes <= 8192, dev);
+  const feats = await page.textContent('#eval-features');
+  check('Models: the features the model reads, how many, and the blob\'s size, as the API has them',
+    feats.includes(`${model.metrics.n_features} features`) && feats.includes(`signed blob ${model.metrics.blob_bytes} bytes`) &&
+    feats.includes(`feature set "${model.metrics.features.set}"`), feats);
+  const tr = model.metrics.transfer;
+  const trText = await page.textContent('#eval-transfer');
+  check('Models: transfer from related equipment, as the API recorded it (windows, types, each type used or why not)',
+    tr && tr.enabled === true && model.transfer === true && trText.includes(`${tr.windows} windows from ${tr.types_used} related type`) &&
+    (tr.types || []).every((x) => trText.includes(x.equipment_type) && (x.used || trText.includes(x.reason))), `${trText.slice(0, 400)} | ${JSON.stringify(tr).slice(0, 400)}`);
+  if (ev.transfer) {
+    const cmp = await page.$$eval('#eval-transfer-compare tbody tr', (rs) => rs.map((r) => r.querySelector('td.accuracy').innerText));
+    check('Models: the learner with and without transfer, on the same windows', cmp.length === 2 &&
+      cmp[1].startsWith(ev.transfer.without.accuracy.value === null ? 'refused' : pctText(ev.transfer.without.accuracy)), JSON.stringify(cmp));
+  }
   await noNulls(page, 'Models page with an evaluation');
   await shot(page, 'ui-models-evaluation.png');
 }
 
 (async () => {
-  const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'precursor-chromium-'));
-  const ctx = await chromium.launchPersistentContext(profile, {
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync'],
-    viewport: { width: 1400, height: 900 },
-  });
-  const page = ctx.pages()[0] || await ctx.newPage();
-  const consoleErrors = [];
-  page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
-  page.on('pageerror', (e) => consoleErrors.push(String(e)));
-  try {
+  // every console error counts, from the first visit (logged out, answered
+  // 200 by the session probe) to the end
+  await run({ reporter: t, viewport: { width: 1400, height: 900 }, failureShot: 'ui-pages-failure.png' },
+    async ({ page, errors: consoleErrors }) => {
     await login(page, process.env.USERNAME, process.env.PASSWORD);
     await page.waitForSelector('#queue tbody tr.row', { timeout: 10000 });
     const demoRows = await page.locator('#queue .pill.demo').count();
@@ -463,13 +471,6 @@ async function fewshotEvaluation(page, dsId, wantSet) {
     await fewshotEvaluation(page, bearingDs || dsId, bearingDs ? 'envelope' : null);
     await revokeFromFleet(page);
     check('no errors in the browser console', consoleErrors.length === 0, consoleErrors.join(' | '));
-  } catch (e) {
-    fail('browser run', e.stack || String(e));
-    await page.screenshot({ path: path.join(ARTIFACTS, 'ui-pages-failure.png') }).catch(() => {});
-  } finally {
-    await ctx.close();
-    fs.rmSync(profile, { recursive: true, force: true });
-  }
-  console.log(`${passes} passed, ${fails} failed`);
-  process.exit(fails ? 1 : 0);
+  });
+  finish(t);
 })();

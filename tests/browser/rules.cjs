@@ -1,6 +1,6 @@
 // rules.cjs - rules, alert dispositions and operational metrics in a real
 // browser (Debian chromium through
-// playwright-core, launched as label.cjs does), against a server whose
+// playwright-core, launched by lib.cjs), against a server whose
 // database holds the demo history (`precursor-server demo-history`) and a
 // live simulated agent's snapshots:
 //  - the rules page lists the rules with coverage/overlap/conflict/accuracy;
@@ -16,20 +16,10 @@
 // SHOT_DIR (optional: ui-rules.png and ui-metrics.png copied there),
 // CHROMIUM.  Prints PASS/FAIL lines; exit status 1 on any failure.
 'use strict';
-const path = require('path');
-const fs = require('fs');
-const os = require('os');
-const root = path.resolve(__dirname, '../..');
-const { chromium } = require(require.resolve('playwright-core', { paths: [path.join(root, 'labeling-ui')] }));
+const { BASE, sleep, run, finish, login, apiGet, shot: shotAny } = require('./lib.cjs');
 
-const BASE = process.env.BASE;
-const ARTIFACTS = process.env.ARTIFACTS || fs.mkdtempSync(path.join(os.tmpdir(), 'precursor-shots-'));
-const SHOT_DIR = process.env.SHOT_DIR ? path.resolve(process.env.SHOT_DIR) : '';
-let fails = 0, passes = 0;
-const pass = (n) => { passes++; console.log(`PASS browser-rules: ${n}`); };
-const fail = (n, why) => { fails++; console.log(`FAIL browser-rules: ${n}: ${why}`); };
-const check = (n, ok, why) => (ok ? pass(n) : fail(n, why));
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const shot = (page, name, main) => shotAny(page, name, { main });
+
 // The live agent keeps uploading while the test runs, so "all snapshots"
 // grows: the page's percentage must lie between the API's answers just
 // before and just after it was read.
@@ -37,16 +27,6 @@ const between = (text, a, b) => {
   const v = parseFloat(text);
   return Number.isFinite(v) && v >= Math.min(a, b) * 100 - 0.051 && v <= Math.max(a, b) * 100 + 0.051;
 };
-
-async function apiGet(p) {
-  const r = await fetch(BASE + p, { headers: { Authorization: `Bearer ${process.env.TOKEN}` } });
-  return { status: r.status, body: await r.json().catch(() => null) };
-}
-
-async function shot(page, name, main) {
-  await page.screenshot({ path: path.join(ARTIFACTS, name), fullPage: true });
-  if (main && SHOT_DIR) fs.copyFileSync(path.join(ARTIFACTS, name), path.join(SHOT_DIR, name));
-}
 
 // The worker computes features and rule hits after ingest: wait until every
 // stored snapshot has been looked at, so coverage is final.
@@ -63,31 +43,15 @@ async function featuresSettled() {
 }
 
 (async () => {
-  const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'precursor-chromium-'));
-  const ctx = await chromium.launchPersistentContext(profile, {
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync'],
-    viewport: { width: 1400, height: 900 },
-  });
-  const page = ctx.pages()[0] || await ctx.newPage();
-  const consoleErrors = [];
   // the first visit, logged out, is answered 200 by the session probe: every error counts
-  page.on('console', (m) => {
-    if (m.type() === 'error') consoleErrors.push(m.text());
-  });
-  page.on('pageerror', (e) => consoleErrors.push(String(e)));
-  try {
+  const t = await run({ name: 'browser-rules', viewport: { width: 1400, height: 900 }, failureShot: 'ui-rules-failure.png' },
+    async ({ page, errors: consoleErrors, pass, fail, check }) => {
     const demo = await featuresSettled();
     check('demo history has features and rule hits', !!demo, 'the demo rule never settled with hits');
     if (!demo) throw new Error('no demo history');
 
     await page.goto(BASE + '/#/rules');
-    await page.waitForSelector('#login', { timeout: 10000 });
-    await page.fill('#username', process.env.USERNAME);
-    await page.fill('#password', process.env.PASSWORD);
-    await page.click('#login button[type=submit]');
+    await login(page, process.env.USERNAME, process.env.PASSWORD);
     await page.waitForSelector('#rules tbody tr[data-rule]', { timeout: 10000 });
     // The demo history's falling follow-through is demo data: no red banner
     // until the operator asks to see the demo data.
@@ -201,13 +165,6 @@ async function featuresSettled() {
     await shot(page, 'ui-metrics.png', true);
 
     check('no errors in the browser console', consoleErrors.length === 0, consoleErrors.join(' | '));
-  } catch (e) {
-    fail('browser run', e.stack || String(e));
-    await page.screenshot({ path: path.join(ARTIFACTS, 'ui-rules-failure.png') }).catch(() => {});
-  } finally {
-    await ctx.close();
-    fs.rmSync(profile, { recursive: true, force: true });
-  }
-  console.log(`${passes} passed, ${fails} failed`);
-  process.exit(fails ? 1 : 0);
+  });
+  finish(t);
 })();

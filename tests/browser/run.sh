@@ -15,7 +15,11 @@ for b in "$SERVER_BIN" "$AGENT_BIN"; do
     [ -x "$b" ] || { it_fail setup "$b not built"; it_finish; }
 done
 [ -x /usr/bin/chromium ] || { it_fail setup "/usr/bin/chromium missing (apt-get install chromium)"; it_finish; }
-if [ ! -f "$IT_ROOT/labeling-ui/dist/index.html" ] || [ ! -d "$IT_ROOT/labeling-ui/node_modules/playwright-core" ]; then
+# The server serves dist/ when it exists: rebuild it when a source is newer,
+# or the run would test yesterday's bundle.
+if [ ! -f "$IT_ROOT/labeling-ui/dist/index.html" ] || [ ! -d "$IT_ROOT/labeling-ui/node_modules/playwright-core" ] ||
+   [ -n "$(find "$IT_ROOT/labeling-ui" -maxdepth 1 -type f \( -name '*.js' -o -name '*.css' -o -name '*.html' \) \
+           -newer "$IT_ROOT/labeling-ui/dist/index.html" -print -quit)" ]; then
     "$IT_ROOT/scripts/ui-build.sh" >&2 || { it_fail setup "ui-build.sh failed"; it_finish; }
 fi
 

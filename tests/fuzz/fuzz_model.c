@@ -4,7 +4,9 @@
  * trusted key (seed 00 01 .. 1f, the one tests/unit/schema/check_model.c
  * signs the seed corpus with), then model_parse alone so mutations that break
  * the signature still reach the bounds checks, and scores the test input of
- * anything that parsed.  Seed corpus: tests/fuzz/corpus/model/.
+ * anything that parsed; a relations model's map is hostile data too, so its
+ * features are computed from a fixed window through the blob's map.  Seed
+ * corpus: tests/fuzz/corpus/model/ (good_relations_v2_4: a set-4 blob).
  *
  * Build and run by hand, from the repository root:
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -I. tests/fuzz/fuzz_model.c \
@@ -39,8 +41,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     (void)model_load(data, size, g_pk, NULL, &g_m);
     if (model_parse(data, size, &g_m) == 0) {
+        static float win[8192], scratch[8192], out[MODEL_MAX_FEATURES];
+        struct relations_map rm;
+        struct featureset_spec fs;
+
         model_test_input(&g_m, x);
         (void)model_score(&g_m, x, g_m.n_features);
+        model_feature_spec(&g_m, &rm, &fs);
+        if (fs.id == FEATURESET_RELATIONS && !model_features_unsupported(&g_m) &&
+            (size_t)g_m.channel_count * fs.window <= 8192 && featureset_scratch_floats(&fs) <= 8192) {
+            for (size_t i = 0; i < (size_t)g_m.channel_count * fs.window; i++)
+                win[i] = (float)(i % 13u) - 6.0f;
+            (void)featureset_compute(&fs, win, fs.window, g_m.channel_count, scratch, 8192, out);
+            (void)model_score(&g_m, out, g_m.n_features);
+        }
     }
     return 0;
 }

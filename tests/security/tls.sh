@@ -7,7 +7,9 @@
 # HTTPS to a client that trusts the certificate; a client that does not trust
 # it gets no answer; plain HTTP and TLS 1.1 get no answer; an agent with
 # --ca-file registers and uploads; with the right pin too; with a wrong pin,
-# or without the CA, it uploads nothing and the server stores nothing.
+# or without the CA, it uploads nothing and the server stores nothing; by the
+# certificate's DNS name it uploads, by an address the certificate does not
+# name it uploads nothing.
 #
 # Environment: BUILD, DATABASE_URL (as scripts/test.sh gives them).
 set -uo pipefail
@@ -116,6 +118,25 @@ agent tls-noca 6
 n=$(stored tls-noca)
 [ "$n" -eq 0 ] && it_pass "agent without the CA sends nothing (0 stored)" ||
     it_fail "agent without the CA sends nothing" "$n stored"
+# Names: the certificate names localhost and 127.0.0.1.  By name the agent is
+# served; the same server reached as 127.0.0.2 (loopback too, when it answers
+# there) is refused: the address is checked against the certificate's IP names.
+S_IP=$S
+S=https://localhost:$PORT
+agent tls-name 8 --ca-file "$C"
+S=$S_IP
+n=$(stored tls-name)
+[ "$n" -gt 0 ] && it_pass "agent reaching the server by its DNS name uploads ($n stored)" ||
+    it_fail "agent reaching the server by name uploads" "$(tail -n 3 "$IT_TMP/agent-tls-name.log" | tr '\n' ' ')"
+if [ "$(curl -sk -m 5 -o /dev/null -w '%{http_code}' "https://127.0.0.2:$PORT/healthz")" = 200 ]; then
+    S=https://127.0.0.2:$PORT
+    agent tls-wrongip 6 --ca-file "$C"
+    S=$S_IP
+    n=$(stored tls-wrongip)
+    [ "$n" -eq 0 ] && grep -q "does not name 127.0.0.2" "$IT_TMP/agent-tls-wrongip.log" &&
+        it_pass "agent refuses a certificate that does not name the address (0 stored)" ||
+        it_fail "agent refuses a certificate that does not name the address" "$n stored; $(tail -n 2 "$IT_TMP/agent-tls-wrongip.log" | tr '\n' ' ')"
+fi
 "$AGENT_BIN" run --device-id x --server "$S" --pin-sha256 "sha256//short" >"$IT_TMP/pinfmt.log" 2>&1
 rc=$?
 [ $rc -ne 0 ] && grep -q "pin-sha256" "$IT_TMP/pinfmt.log" && it_pass "agent refuses a malformed pin at start" ||

@@ -6,8 +6,9 @@
  * File format, one record per window:
  *   window <set id> <set version> <window> <hop> <sample rate> <channels>
  *   kin <shaft Hz> <elements> <ball d> <pitch d> <contact deg>   (envelope set only)
+ *   map <rank> <mean[C]> <scale[C]> <basis[C][rank]>   (relations set only, C = channels)
  *   x <channel> <window samples as C99 hexadecimal floats>   (one line per channel)
- *   f <channels * per-channel features as hexadecimal floats>
+ *   f <featureset_count features as hexadecimal floats>
  * Lines starting with '#' are comments. */
 #ifndef PRECURSOR_FEATGOLDEN_H
 #define PRECURSOR_FEATGOLDEN_H
@@ -21,21 +22,29 @@
 #include "schema/featureset.h"
 
 /* One file per set and version; featgolden_read loads them all. */
-#define FEATGOLDEN_NFILES 3
+#define FEATGOLDEN_NFILES 4
 static const char *const featgolden_files[FEATGOLDEN_NFILES] = {
     "tests/vectors/features/stats_v1.txt", "tests/vectors/features/spectral_v1.txt",
-    "tests/vectors/features/envelope_v1.txt"
+    "tests/vectors/features/envelope_v1.txt", "tests/vectors/features/relations_v1.txt"
 };
 /* The kinematics the envelope set's golden windows are computed with: a
  * shaft at 29.7 Hz in an SKF 6205 (9 balls, 7.94 / 39.04 mm, 0 degrees). */
 #define FEATGOLDEN_KIN { 29.7f, 9u, 7.94f, 39.04f, 0.0f }
-#define FEATGOLDEN_MAX 12
+#define FEATGOLDEN_MAX 16
 #define FEATGOLDEN_MAX_CH 2
 #define FEATGOLDEN_MAX_W 64
+/* The map the relations set's golden windows are read through (2
+ * channels, rank 1), written by hand: centers, scales, a unit column. */
+#define FEATGOLDEN_REL_RANK 1u
+static const float featgolden_rel[2 * (2 + FEATGOLDEN_REL_RANK)] = { 0.5f, -0.25f, 2.0f, 0.75f,
+                                                                     0.6f, 0.8f };
+#define FEATGOLDEN_REL_FLOATS (FEATGOLDEN_MAX_CH * (FEATGOLDEN_MAX_CH + 1))
 
 struct featgolden {
-    struct featureset_spec spec;
+    struct featureset_spec spec;    /* relations: spec.rel is &map */
     unsigned channels;
+    struct relations_map map;       /* relations set only: over rel */
+    float rel[FEATGOLDEN_REL_FLOATS];
     float x[FEATGOLDEN_MAX_CH * FEATGOLDEN_MAX_W];     /* channel-major, stride = window */
     float f[FEATGOLDEN_MAX_CH * FEATURESET_MAX_PER_CHANNEL];
     unsigned nf;
@@ -70,8 +79,14 @@ static void featgolden_write(const char *path, struct featureset_spec fs)
     static const unsigned chans[3] = { 2, 1, 2 };
     static float scratch[4096];
     float x[FEATGOLDEN_MAX_CH * FEATGOLDEN_MAX_W], f[FEATGOLDEN_MAX_CH * FEATURESET_MAX_PER_CHANNEL];
-    unsigned per = featureset_per_channel(fs.id, fs.version);
+    int rel = fs.id == FEATURESET_RELATIONS;
+    /* relations reads two channels or more: every window has two */
+    struct relations_map map = { 2, FEATGOLDEN_REL_RANK, featgolden_rel, featgolden_rel + 2,
+                                 featgolden_rel + 4 };
     FILE *out = fopen(path, "w");
+
+    if (rel)
+        fs.rel = &map;
 
     ck_assert_ptr_nonnull(out);
     ck_assert_uint_le(featureset_scratch_floats(&fs), 4096);
@@ -80,7 +95,7 @@ static void featgolden_write(const char *path, struct featureset_spec fs)
                  "# suites (tests/unit/featgolden.h); floats are C99 hexadecimal.\n",
             featureset_name(fs.id), fs.version);
     for (int k = 0; k < 3; k++) {
-        unsigned nc = chans[k];
+        unsigned nc = rel ? 2 : chans[k], nf = featureset_count(fs.id, fs.version, nc);
 
         for (unsigned c = 0; c < nc; c++)
             for (unsigned i = 0; i < fs.window; i++)
@@ -91,6 +106,12 @@ static void featgolden_write(const char *path, struct featureset_spec fs)
         if (fs.id == FEATURESET_ENVELOPE)
             fprintf(out, "kin %a %u %a %a %a\n", (double)fs.kin.shaft_hz, fs.kin.n_elements,
                     (double)fs.kin.ball_d, (double)fs.kin.pitch_d, (double)fs.kin.contact_deg);
+        if (rel) {
+            fprintf(out, "map %u", map.rank);
+            for (unsigned i = 0; i < (2 + map.rank) * nc; i++)
+                fprintf(out, " %a", (double)featgolden_rel[i]);
+            fprintf(out, "\n");
+        }
         for (unsigned c = 0; c < nc; c++) {
             fprintf(out, "x %u", c);
             for (unsigned i = 0; i < fs.window; i++)
@@ -98,7 +119,7 @@ static void featgolden_write(const char *path, struct featureset_spec fs)
             fprintf(out, "\n");
         }
         fprintf(out, "f");
-        for (unsigned j = 0; j < nc * per; j++)
+        for (unsigned j = 0; j < nf; j++)
             fprintf(out, " %a", (double)f[j]);
         fprintf(out, "\n");
     }
@@ -128,13 +149,23 @@ static int featgolden_read_file(const char *path, struct featgolden *g, int n, i
             memset(&g[n], 0, sizeof g[n]);
             ck_assert_int_eq(sscanf(line + 7, "%u %u %u %u %a %u", &id, &ver, &w, &hop, &rate, &ch), 6);
             ck_assert(w <= FEATGOLDEN_MAX_W && ch <= FEATGOLDEN_MAX_CH);
-            g[n].spec = (struct featureset_spec){ (uint16_t)id, (uint16_t)ver, w, hop, rate, FEATURESET_NO_KIN };
+            g[n].spec = (struct featureset_spec){ (uint16_t)id, (uint16_t)ver, w, hop, rate, FEATURESET_NO_KIN, NULL };
             g[n].channels = ch;
         } else if (strncmp(line, "kin ", 4) == 0 && n >= 0) {
             struct featureset_kin *k = &g[n].spec.kin;
 
             ck_assert_int_eq(sscanf(line + 4, "%a %u %a %a %a", &k->shaft_hz, &k->n_elements,
                                     &k->ball_d, &k->pitch_d, &k->contact_deg), 5);
+        } else if (strncmp(line, "map ", 4) == 0 && n >= 0) {
+            unsigned C = g[n].channels, rank = (unsigned)strtoul(line + 4, &p, 10);
+
+            ck_assert(C >= 2 && rank < C && (2 + rank) * C <= FEATGOLDEN_REL_FLOATS);
+            for (unsigned i = 0; i < (2 + rank) * C; i++, p = e) {
+                g[n].rel[i] = strtof(p, &e);
+                ck_assert_ptr_ne(e, p);
+            }
+            g[n].map = (struct relations_map){ C, rank, g[n].rel, g[n].rel + C, g[n].rel + 2 * C };
+            g[n].spec.rel = &g[n].map;
         } else if (line[0] == 'x' && n >= 0) {
             unsigned c = (unsigned)strtoul(line + 2, &p, 10);
 

@@ -150,7 +150,109 @@ START_TEST(warmup_and_channel)
 }
 END_TEST
 
-/* State budget: 4 (N^2 + 5N) bytes plus the struct, under 4 KB for 8
+/* The named channel is the one whose relation broke, whichever it is: each
+ * channel is judged against all the others (its leave-one-out residual).
+ * The Cholesky-ordered residual it used before regressed channel 0 on
+ * nothing, so a break on channel 0 showed in channel 1's residual and was
+ * named 1. */
+START_TEST(names_the_broken_channel)
+{
+    static unsigned char mem[4096] __attribute__((aligned(8)));
+    unsigned broken;
+
+    for (broken = 0; broken < CH; broken++) {
+        struct detect_multi *m = detect_multi_init(mem, sizeof(mem), CH, 0.001f);
+        double u = 0.0, own = 0.0, at_break = 0.0;
+        long i, named[CH] = { 0 }, loud = 0;
+
+        for (i = 0; i < 3600; i++) {
+            float x[CH], z;
+            unsigned c, ch = 99;
+
+            u = 0.99 * u + 0.14 * gauss();
+            if (i <= 3000)
+                own = at_break = u;
+            else
+                own = 2.0 * at_break - u;
+            for (c = 0; c < CH; c++)
+                x[c] = (float)(5.0 + c + (c == broken ? own : u) + 0.05 * gauss());
+            z = detect_multi_step(m, x, NULL, &ch);
+            if (i > 3000 && z > 3.0f) {
+                ck_assert_uint_lt(ch, CH);
+                named[ch]++;
+                loud++;
+            }
+        }
+        ck_assert_int_ge(loud, 10);
+        ck_assert_int_eq(named[broken], loud);
+    }
+}
+END_TEST
+
+/* What the residuals tell apart: a move of the common load (an operator's
+ * new set-point moving flow, current and pressure together, 60 noise
+ * standard deviations) keeps every channel where the others predict it
+ * (|r| within the 3 conditional standard deviations that plain noise stays
+ * inside here), while the same move of one channel alone breaks its relation
+ * (its |r| the largest, well beyond).  T-squared rises in both. */
+START_TEST(coordinated_move_keeps_residuals)
+{
+    static unsigned char mem[4096] __attribute__((aligned(8)));
+    int alone;
+
+    for (alone = 0; alone < 2; alone++) {
+        struct detect_multi *m = detect_multi_init(mem, sizeof(mem), CH, 0.001f);
+        double u = 0.0;
+        float top[CH] = { 0 }, noise_top = 0.0f, t2_noise = 0.0f, t2_move = 0.0f;
+        long i, seen_noise = 0, seen_move = 0;
+        unsigned c, ch;
+
+        for (i = 0; i < 3010; i++) {
+            float x[CH];
+            double step = i >= 3000 ? 3.0 : 0.0;
+
+            u = 0.99 * u + 0.14 * gauss();
+            for (c = 0; c < CH; c++)
+                x[c] = (float)(5.0 + c + u + 0.05 * gauss() + (!alone || c == 2 ? step : 0.0));
+            detect_multi_step(m, x, NULL, &ch);
+            /* The residuals exist on the frames that score (NaN otherwise). */
+            if (isfinite(detect_multi_resid(m, 0))) {
+                if (i >= 3000)
+                    seen_move++;
+                else if (i >= 1000)
+                    seen_noise++;
+            }
+            for (c = 0; c < CH; c++) {
+                float r = fabsf(detect_multi_resid(m, c));
+
+                if (i >= 3000 && r > top[c])
+                    top[c] = r;
+                if (i >= 1000 && i < 3000 && r > noise_top)
+                    noise_top = r;
+            }
+            if (i >= 1000 && i < 3000 && detect_multi_t2(m) > t2_noise)
+                t2_noise = detect_multi_t2(m);
+            if (i >= 3000 && detect_multi_t2(m) > t2_move)
+                t2_move = detect_multi_t2(m);
+        }
+        ck_assert_int_ge(seen_noise, 500);
+        ck_assert_int_ge(seen_move, 5);
+        ck_assert_float_lt(noise_top, 3.0f);
+        ck_assert_float_gt(t2_move, t2_noise);
+        if (!alone) {
+            for (c = 0; c < CH; c++)
+                ck_assert_float_lt(top[c], 3.0f);
+        } else {
+            ck_assert_float_gt(top[2], 10.0f);
+            for (c = 0; c < CH; c++)
+                if (c != 2)
+                    ck_assert_float_lt(top[c], top[2]);
+        }
+    }
+}
+END_TEST
+
+/* State budget: 4 (N^2 + 7N) bytes plus the struct, under 4 KB for 8
  * channels; the arena grows by exactly that when the detector is on. */
 START_TEST(state_budget)
 {
@@ -158,7 +260,7 @@ START_TEST(state_budget)
     size_t with, without;
 
     ck_assert_uint_le(detect_multi_size(8), 4096);
-    ck_assert_uint_ge(detect_multi_size(8), 4 * (64 + 40));
+    ck_assert_uint_ge(detect_multi_size(8), 4 * (64 + 56));
     ck_assert_ptr_null(detect_multi_init(arena + 4, 4096, 8, 0.001f));   /* misaligned */
     ck_assert_ptr_null(detect_multi_init(arena, 16, 8, 0.001f));
     detect_config_defaults(&c);
@@ -186,6 +288,8 @@ Suite *detect_multi_suite(void)
     tcase_add_test(tc, uncorrelated_never_scores);
     tcase_add_test(tc, warmup_and_channel);
     tcase_add_test(tc, state_budget);
+    tcase_add_test(tc, names_the_broken_channel);
+    tcase_add_test(tc, coordinated_move_keeps_residuals);
     suite_add_tcase(s, tc);
     return s;
 }

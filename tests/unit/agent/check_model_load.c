@@ -226,14 +226,19 @@ END_TEST
 
 /* A few-shot model (blob kind 3) on the spectral set, streamed the golden
  * spectral windows: the slot scores what model_score gives the golden
- * vector, bit for bit (the score the server's evaluation describes). */
+ * vector, bit for bit (the score the server's evaluation describes).  Twice
+ * per vector: on every feature, and as the server ships a model that
+ * selected half its features, made for one device with that device's
+ * reference as its center, where the slot's class must also be the one the
+ * server's learner predicts for that device. */
 START_TEST(fewshot_model_in_slot)
 {
     static struct featgolden g[FEATGOLDEN_MAX];
     int n = featgolden_read(g, FEATGOLDEN_MAX), tested = 0;
 
     keys();
-    for (int k = 0; k < n; k++) {
+    for (int k = 0; k < 2 * n; k++) {
+        int shipped = k >= n;           /* selected features, per-device reference */
         struct source *src;
         struct agent_model_slot *s;
         struct model *m = calloc(1, sizeof *m);
@@ -243,33 +248,52 @@ START_TEST(fewshot_model_in_slot)
         enum { ROWS = 30 };
         float *X, frame[FEATGOLDEN_MAX_CH], score = -1.0f;
         int32_t lab[ROWS];
-        uint32_t d;
-        uint8_t *b;
+        uint32_t d, devs[ROWS];
+        uint8_t *b, refs[ROWS];
+        int server_class = -1;
         size_t lb;
 
-        if (g[k].spec.id != FEATURESET_SPECTRAL && g[k].spec.id != FEATURESET_ENVELOPE) {
+        struct featgolden *gk = &g[k % n];
+
+        if (gk->spec.id != FEATURESET_SPECTRAL && gk->spec.id != FEATURESET_ENVELOPE) {
             free(m);
             continue;
         }
-        src = fake_source(g[k].channels, NULL);
-        d = g[k].nf;
+        src = fake_source(gk->channels, NULL);
+        d = gk->nf;
         X = malloc(sizeof(float) * ROWS * d);
         ck_assert_ptr_nonnull(X);
-        /* three classes around the golden vector, 10 rows each, 4 labeled */
+        /* three classes around the golden vector, 10 rows each, 4 labeled;
+         * two devices (even and odd rows), their references the class-0
+         * rows that carry no label */
         for (int i = 0; i < ROWS; i++) {
             lab[i] = i % 10 < 4 ? i / 10 : FEWSHOT_UNLABELED;
+            devs[i] = (uint32_t)(i % 2);
+            refs[i] = i / 10 == 0 && lab[i] < 0;
             for (uint32_t j = 0; j < d; j++)
-                X[i * d + j] = g[k].f[j] + (float)(i / 10) * (j % 2 ? 1.0f : -1.0f) +
+                X[i * d + j] = gk->f[j] + (float)(i / 10) * (j % 2 ? 1.0f : -1.0f) +
                                0.05f * (float)((i * 7 + (int)j * 3) % 5);
         }
-        fd = (struct fewshot_data){ X, ROWS, d, lab, NULL, NULL, 3 };
+        fd = (struct fewshot_data){ X, ROWS, d, lab, NULL, NULL, 3, NULL, NULL, -1 };
         models_fewshot_defaults(&p);
+        if (shipped) {
+            fd.device = devs;
+            fd.reference = refs;
+            fd.reference_class = 0;
+            p.max_features = d / 2;
+        }
         ck_assert_int_eq(models_fewshot_fit_budget(&fd, &p, 7168, &fm, NULL), 0);
-        ck_assert_int_eq(models_fewshot_export(&fm, 0, m), 0);
+        if (shipped) {
+            ck_assert_int_eq(models_fewshot_export_device(&fm, 1, 0, m), 0);
+            ck_assert_uint_eq(m->n_selected, d / 2);
+            server_class = models_fewshot_predict_device(&fm, 1, gk->f, NULL);
+        } else {
+            ck_assert_int_eq(models_fewshot_export(&fm, 0, m), 0);
+        }
         models_fewshot_release(&fm);
-        m->channel_count = (uint8_t)g[k].channels;
+        m->channel_count = (uint8_t)gk->channels;
         m->version = 9;
-        m->features = g[k].spec;
+        m->features = gk->spec;
         m->features.hop = TESTMODEL_HOP;
         m->features.sample_rate = (float)src->rate;
         ck_assert_int_eq(agent_model_layout_of(src, m->layout), 0);
@@ -278,20 +302,22 @@ START_TEST(fewshot_model_in_slot)
         ck_assert_int_eq(agent_model_slot_load(s, b, lb), 0);
         /* the window ends where a hop ends (as in golden_features_streamed) */
         for (unsigned i = 0; i < 3 * TESTMODEL_HOP + 5 + 27; i++) {
-            for (unsigned c = 0; c < g[k].channels; c++)
+            for (unsigned c = 0; c < gk->channels; c++)
                 frame[c] = 100.0f + (float)i;
             agent_model_slot_step(s, frame, NULL);
         }
-        for (unsigned i = 0; i < g[k].spec.window; i++) {
-            for (unsigned c = 0; c < g[k].channels; c++)
-                frame[c] = g[k].x[c * g[k].spec.window + i];
+        for (unsigned i = 0; i < gk->spec.window; i++) {
+            for (unsigned c = 0; c < gk->channels; c++)
+                frame[c] = gk->x[c * gk->spec.window + i];
             agent_model_slot_step(s, frame, &score);
         }
         {
-            float want = model_score(m, g[k].f, d);
+            float want = model_score(m, gk->f, d);
 
             ck_assert_msg(memcmp(&score, &want, sizeof want) == 0, "slot %a, model_score %a",
                           (double)score, (double)want);
+            if (shipped)
+                ck_assert_int_eq(model_classify(m, gk->f, d, NULL), server_class);
         }
         tested++;
         agent_model_slot_free(s);
@@ -300,7 +326,7 @@ START_TEST(fewshot_model_in_slot)
         free(m);
         free(src);
     }
-    ck_assert_int_ge(tested, 6);
+    ck_assert_int_ge(tested, 12);
 }
 END_TEST
 

@@ -265,6 +265,54 @@ START_TEST(test_corrupt_on_take)
 }
 END_TEST
 
+/* spool_take_fd: the same verification as spool_take, in pieces (an
+ * envelope over several 4 KB pieces); the fd is at the envelope's first
+ * byte; a file whose body was flipped after the put is quarantined and the
+ * next one taken. */
+START_TEST(test_take_fd)
+{
+    struct spool *sp;
+    struct spool_stats st;
+    uint64_t seq;
+    size_t len;
+    int fd;
+    char p[600];
+    uint8_t *exp, *got;
+    FILE *f;
+
+    ck_assert_int_eq(spool_open(dir, 0, &sp), 0);
+    ck_assert_int_eq(put(sp, 1, 10000), 0);
+    ck_assert_int_eq(put(sp, 1, 10000), 0);
+    ck_assert_int_eq(put(sp, 1, 3), 0);
+    /* flip one byte in the middle of the first envelope */
+    path_of(p, sizeof p, NULL, 1);
+    f = fopen(p, "r+b");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(fseek(f, 40 + 5000, SEEK_SET), 0);
+    ck_assert_int_eq(fputc(0x5A ^ (int)(uint8_t)(31 + 5000 * 7), f), 0x5A ^ (int)(uint8_t)(31 + 5000 * 7));
+    fclose(f);
+    ck_assert_int_eq(spool_take_fd(sp, &seq, &fd, &len), 0);
+    ck_assert_uint_eq(seq, 2);
+    ck_assert_uint_eq(len, 10000);
+    exp = env_for(2, len);
+    got = malloc(len);
+    ck_assert_int_eq(read(fd, got, len), (ssize_t)len);
+    ck_assert_int_eq(memcmp(got, exp, len), 0);
+    ck_assert_int_eq(read(fd, got, 1), 0);          /* nothing after the envelope */
+    close(fd);
+    free(got);
+    free(exp);
+    spool_get_stats(sp, &st);
+    ck_assert_uint_eq(st.quarantined, 1);
+    ck_assert_int_eq(spool_done(sp, 2), 0);
+    ck_assert_int_eq(spool_take_fd(sp, &seq, &fd, &len), 0);
+    ck_assert_uint_eq(seq, 3);
+    ck_assert_uint_eq(len, 3);
+    close(fd);
+    spool_close(sp);
+}
+END_TEST
+
 #define SZ 100      /* envelope bytes; 140 on disk */
 
 START_TEST(test_cap_policy_order)
@@ -407,6 +455,7 @@ Suite *spool_suite(void)
     tcase_add_test(tc, test_seq_persists_when_empty);
     tcase_add_test(tc, test_crash_leftovers_quarantined);
     tcase_add_test(tc, test_corrupt_on_take);
+    tcase_add_test(tc, test_take_fd);
     tcase_add_test(tc, test_cap_policy_order);
     tcase_add_test(tc, test_dead_letter);
     tcase_add_test(tc, test_interrupted_eviction_finished);

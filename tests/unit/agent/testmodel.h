@@ -8,6 +8,7 @@
 #include <check.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "agent/model/agent_model.h"
 #include "agent/source/source.h"
@@ -18,12 +19,13 @@
 #define TESTMODEL_HOP 32
 
 /* An anomaly model on feature set (set, set_version) with mean `mu`, for
- * src's layout, signed by sk; the blob is malloc'd (*len bytes). */
+ * src's layout, signed by sk; the blob is malloc'd (*len bytes).  A
+ * relations spec's map goes into the blob. */
 static uint8_t *testmodel_blob_kin(const struct source *src, float mu, uint32_t version,
                                    const struct featureset_spec *spec, const uint8_t *sk,
                                    size_t *len)
 {
-    uint16_t d = (uint16_t)(src->channels * featureset_per_channel(spec->id, spec->version));
+    uint16_t d = (uint16_t)featureset_count(spec->id, spec->version, src->channels);
     float *X = malloc(sizeof(float) * 64 * d);
     struct model *m = calloc(1, sizeof *m);
     uint8_t *b;
@@ -36,6 +38,15 @@ static uint8_t *testmodel_blob_kin(const struct source *src, float mu, uint32_t 
     m->channel_count = (uint8_t)src->channels;
     m->version = version;
     m->features = *spec;
+    m->features.rel = NULL;             /* the blob carries the map: model_feature_spec */
+    if (spec->rel) {
+        ck_assert_uint_eq(spec->rel->n_ch, src->channels);
+        m->rel_rank = spec->rel->rank;
+        memcpy(m->rel, spec->rel->mean, sizeof(float) * src->channels);
+        memcpy(m->rel + src->channels, spec->rel->scale, sizeof(float) * src->channels);
+        memcpy(m->rel + 2u * src->channels, spec->rel->basis,
+               sizeof(float) * src->channels * spec->rel->rank);
+    }
     m->features.window = TESTMODEL_WINDOW;
     m->features.hop = TESTMODEL_HOP;
     m->features.sample_rate = (float)src->rate;
@@ -53,7 +64,7 @@ static uint8_t *testmodel_blob_set(const struct source *src, float mu, uint32_t 
                                    size_t *len)
 {
     struct featureset_spec spec = { set, set_version, TESTMODEL_WINDOW, TESTMODEL_HOP, 1.0f,
-                                    FEATURESET_NO_KIN };
+                                    FEATURESET_NO_KIN, NULL };
 
     return testmodel_blob_kin(src, mu, version, &spec, sk, len);
 }

@@ -25,17 +25,20 @@ START_TEST(golden_vectors)
     /* FEATURESET_REGEN_GOLDEN=stats or =spectral rewrites that set's file */
     if (regen && strcmp(regen, "stats") == 0)
         featgolden_write(featgolden_files[0], (struct featureset_spec){ FEATURESET_STATS,
-                         FEATURESET_STATS_VERSION, 64, 32, 1000.0f, FEATURESET_NO_KIN });
+                         FEATURESET_STATS_VERSION, 64, 32, 1000.0f, FEATURESET_NO_KIN, NULL });
     if (regen && strcmp(regen, "envelope") == 0)
         featgolden_write(featgolden_files[2], (struct featureset_spec){ FEATURESET_ENVELOPE,
-                         FEATURESET_ENVELOPE_VERSION, 64, 32, 1000.0f, FEATGOLDEN_KIN });
+                         FEATURESET_ENVELOPE_VERSION, 64, 32, 1000.0f, FEATGOLDEN_KIN, NULL });
+    if (regen && strcmp(regen, "relations") == 0)
+        featgolden_write(featgolden_files[3], (struct featureset_spec){ FEATURESET_RELATIONS,
+                         FEATURESET_RELATIONS_VERSION, 64, 32, 1000.0f, FEATURESET_NO_KIN, NULL });
     if (regen && strcmp(regen, "spectral") == 0)
         featgolden_write(featgolden_files[1], (struct featureset_spec){ FEATURESET_SPECTRAL,
-                         FEATURESET_SPECTRAL_VERSION, 64, 32, 1000.0f, FEATURESET_NO_KIN });
+                         FEATURESET_SPECTRAL_VERSION, 64, 32, 1000.0f, FEATURESET_NO_KIN, NULL });
     n = featgolden_read(g, FEATGOLDEN_MAX);
-    ck_assert_int_ge(n, 3);
+    ck_assert_int_ge(n, 12);
     for (int k = 0; k < n; k++) {
-        ck_assert_uint_eq(g[k].nf, g[k].channels * featureset_per_channel(g[k].spec.id, g[k].spec.version));
+        ck_assert_uint_eq(g[k].nf, featureset_count(g[k].spec.id, g[k].spec.version, g[k].channels));
         ck_assert_int_eq(featureset_compute(&g[k].spec, g[k].x, g[k].spec.window, g[k].channels,
                                             scratch, 4096, f), 0);
         featgolden_assert_equal(f, &g[k], "featureset_compute");
@@ -45,9 +48,72 @@ START_TEST(golden_vectors)
 }
 END_TEST
 
+/* The relations golden vectors against the definition computed another
+ * way: in double, two passes, from the map in the file (schema/featureset.c
+ * says what each feature is); float rounding is all that may differ. */
+START_TEST(relations_golden_by_definition)
+{
+    static struct featgolden g[FEATGOLDEN_MAX];
+    int n = featgolden_read(g, FEATGOLDEN_MAX), seen = 0;
+
+    for (int k = 0; k < n; k++) {
+        const struct relations_map *m = g[k].spec.rel;
+        unsigned C = g[k].channels, w = g[k].spec.window;
+        double r[FEATGOLDEN_MAX_CH][FEATGOLDEN_MAX_W], spe = 0.0;
+
+        if (g[k].spec.id != FEATURESET_RELATIONS)
+            continue;
+        seen++;
+        ck_assert_ptr_nonnull(m);
+        ck_assert_uint_eq(g[k].nf, 2 * C + 1);
+        for (unsigned t = 0; t < w; t++) {
+            double z[FEATGOLDEN_MAX_CH], proj[FEATGOLDEN_MAX_CH] = { 0 };
+
+            for (unsigned c = 0; c < C; c++) {
+                double v = NAN;
+
+                /* a broken sample: the channel's last finite one, or its center */
+                for (int u = (int)t; u >= 0 && !isfinite(v); u--)
+                    v = g[k].x[c * w + (unsigned)u];
+                if (!isfinite(v))
+                    v = m->mean[c];
+                z[c] = (v - m->mean[c]) / m->scale[c];
+            }
+            for (unsigned q = 0; q < m->rank; q++) {
+                double a = 0.0;
+
+                for (unsigned c = 0; c < C; c++)
+                    a += m->basis[c * m->rank + q] * z[c];
+                for (unsigned c = 0; c < C; c++)
+                    proj[c] += m->basis[c * m->rank + q] * a;
+            }
+            for (unsigned c = 0; c < C; c++)
+                r[c][t] = z[c] - proj[c];
+        }
+        for (unsigned c = 0; c < C; c++) {
+            double mu = 0.0, var = 0.0;
+
+            for (unsigned t = 0; t < w; t++)
+                mu += r[c][t] / w;
+            for (unsigned t = 0; t < w; t++)
+                var += (r[c][t] - mu) * (r[c][t] - mu) / w;
+            ck_assert_msg(fabs(g[k].f[2 * c] - mu) <= 1e-5 + 1e-5 * fabs(mu),
+                          "window %d channel %u mean %g, by definition %g", k, c, g[k].f[2 * c], mu);
+            ck_assert_msg(fabs(g[k].f[2 * c + 1] - log(sqrt(var) + 1e-4)) <= 1e-4,
+                          "window %d channel %u log sd %g, by definition %g", k, c,
+                          g[k].f[2 * c + 1], log(sqrt(var) + 1e-4));
+            spe += mu * mu;
+        }
+        ck_assert_msg(fabs(g[k].f[2 * C] - log(spe + 1e-6)) <= 1e-4, "window %d log spe %g, %g", k,
+                      g[k].f[2 * C], log(spe + 1e-6));
+    }
+    ck_assert_int_eq(seen, 3);
+}
+END_TEST
+
 START_TEST(refusals_say_why)
 {
-    struct featureset_spec fs = { FEATURESET_STATS, FEATURESET_STATS_VERSION, 256, 128, 1000.0f, FEATURESET_NO_KIN };
+    struct featureset_spec fs = { FEATURESET_STATS, FEATURESET_STATS_VERSION, 256, 128, 1000.0f, FEATURESET_NO_KIN, NULL };
     float x[256] = { 0 }, f[FEATURESET_STATS_NFEAT];
 
     ck_assert_ptr_null(featureset_unsupported(&fs, 1));
@@ -61,6 +127,30 @@ START_TEST(refusals_say_why)
     ck_assert_ptr_nonnull(strstr(featureset_unsupported(&fs, 1), "no feature set"));
     fs.id = 7;
     ck_assert_str_eq(featureset_unsupported(&fs, 1), "unknown feature set id");
+    /* relations: computed only with its map, for the map's channels */
+    {
+        static const float map[6] = { 0.0f, 0.0f, 1.0f, 1.0f, 0.6f, 0.8f };
+        struct relations_map rm = { 2, 1, map, map + 2, map + 4 };
+        float fr[5], scratch[16];
+
+        fs.id = FEATURESET_RELATIONS;
+        ck_assert_ptr_nonnull(strstr(featureset_unsupported(&fs, 2), "without its map"));
+        ck_assert_int_eq(featureset_compute(&fs, x, 256, 2, scratch, 16, fr), FEATURESET_ERANGE);
+        fs.rel = &rm;
+        ck_assert_ptr_null(featureset_unsupported(&fs, 2));
+        ck_assert_ptr_nonnull(strstr(featureset_unsupported(&fs, 3), "another channel count"));
+        ck_assert_uint_eq(featureset_count(fs.id, fs.version, 2), 5);
+        ck_assert_uint_eq(featureset_scratch_floats(&fs), 3 * 2 + 1 + 2);
+        ck_assert_int_eq(featureset_compute(&fs, x, 128, 2, scratch, 16, fr), FEATURESET_ERANGE);
+        fs.window = fs.hop = 8;                 /* two channels of 8 zeros at the map's center */
+        ck_assert_int_eq(featureset_compute(&fs, x, 8, 2, scratch, 8, fr), FEATURESET_ESCRATCH);
+        ck_assert_int_eq(featureset_compute(&fs, x, 8, 2, scratch, 16, fr), FEATURESET_OK);
+        ck_assert(fr[0] == 0.0f && fr[2] == 0.0f && fr[1] == logf(1e-4f) && fr[4] == logf(1e-6f));
+        fs.window = 256;
+        fs.hop = 128;
+        ck_assert_str_eq(featureset_feature_name(fs.id, 1, 2), "log_spe");
+        fs.rel = NULL;
+    }
     fs.id = FEATURESET_STATS;
     fs.hop = 0;
     ck_assert_ptr_nonnull(featureset_unsupported(&fs, 1));
@@ -80,7 +170,7 @@ END_TEST
  * offset and nothing else does; a gain moves the log energies by log(gain). */
 START_TEST(offset_and_gain)
 {
-    struct featureset_spec fs = { FEATURESET_STATS, FEATURESET_STATS_VERSION, 512, 512, 100.0f, FEATURESET_NO_KIN };
+    struct featureset_spec fs = { FEATURESET_STATS, FEATURESET_STATS_VERSION, 512, 512, 100.0f, FEATURESET_NO_KIN, NULL };
     float x[512], a[FEATURESET_STATS_NFEAT], b[FEATURESET_STATS_NFEAT];
 
     for (int i = 0; i < 512; i++)
@@ -109,7 +199,7 @@ END_TEST
  * and the set refuses without scratch or on a window that is no power of two. */
 START_TEST(spectral_set_properties)
 {
-    struct featureset_spec fs = { FEATURESET_SPECTRAL, FEATURESET_SPECTRAL_VERSION, 1024, 1024, 8192.0f, FEATURESET_NO_KIN };
+    struct featureset_spec fs = { FEATURESET_SPECTRAL, FEATURESET_SPECTRAL_VERSION, 1024, 1024, 8192.0f, FEATURESET_NO_KIN, NULL };
     static float x[1024], scratch[8192];
     float a[FEATURESET_SPECTRAL_NFEAT], b[FEATURESET_SPECTRAL_NFEAT], c[FEATURESET_SPECTRAL_NFEAT];
     double f_lo = 8192.0 / 256.0, tone = 1000.0;     /* f_lo = max(fs/256, 2 fs/n) = 32 Hz */
@@ -156,7 +246,7 @@ END_TEST
 START_TEST(envelope_set_defects)
 {
     struct featureset_spec fs = { FEATURESET_ENVELOPE, FEATURESET_ENVELOPE_VERSION, 8192, 8192,
-                                  12000.0f, { 30.0f, 9u, 7.94f, 39.04f, 0.0f } };
+                                  12000.0f, { 30.0f, 9u, 7.94f, 39.04f, 0.0f }, NULL };
     static float x[8192], scratch[40000];
     float f[FEATURESET_ENVELOPE_NFEAT];
     double r = 7.94 / 39.04, rates[2] = { 12000.0 / 112, 12000.0 / 74 };
@@ -194,6 +284,7 @@ Suite *featureset_suite(void)
     TCase *tc = tcase_create("core");
 
     tcase_add_test(tc, golden_vectors);
+    tcase_add_test(tc, relations_golden_by_definition);
     tcase_add_test(tc, spectral_set_properties);
     tcase_add_test(tc, envelope_set_defects);
     tcase_add_test(tc, refusals_say_why);

@@ -36,7 +36,7 @@ static void layout_of(uint8_t out[MODEL_LAYOUT_LEN], const char *first)
 #define D 14         /* 2 channels x 7 features of the "stats" set */
 
 static const struct featureset_spec g_fs = { FEATURESET_STATS, FEATURESET_STATS_VERSION, 256, 128,
-                                             1000.0f, FEATURESET_NO_KIN };
+                                             1000.0f, FEATURESET_NO_KIN, NULL };
 
 /* An anomaly model over D features with mean j and deviation 1 + j/2 on
  * feature j, and scale 2, set by hand as a trainer would. */
@@ -109,7 +109,7 @@ static struct model *fewshot_model(void)
     m->normal_class = 0;
     m->threshold = 0.5f;
     m->features = (struct featureset_spec){ FEATURESET_SPECTRAL, FEATURESET_SPECTRAL_VERSION, 64, 32,
-                                            1000.0f, FEATURESET_NO_KIN };
+                                            1000.0f, FEATURESET_NO_KIN, NULL };
     m->param_count = model_param_count(MODEL_FEWSHOT, 2, 3);
     ck_assert_uint_eq(m->param_count, sizeof params / sizeof *params);
     memcpy(m->params, params, sizeof params);
@@ -191,6 +191,206 @@ START_TEST(fewshot_blob)
     m->params[11] = 1.0f;
     m->params[12] = 1.0f;
     m->param_count--;
+    ck_assert_int_eq(model_check(m), MODEL_EFIELD);
+    free(m);
+    free(r);
+}
+END_TEST
+
+/* The same model reading features 0 and 2 of a 3-feature vector
+ * (n_selected 2, blob minor 3): x = (0, anything, 2.2) scores as (0, 2.2)
+ * above, by hand; the selection must be integer indices, ascending, inside
+ * the vector, and only a fewshot model has one. */
+static struct model *fewshot_selected_model(void)
+{
+    static const float params[] = {
+        0.0f, 2.0f,                                     /* the features it reads */
+        1.0f, 1.0f, 0.5f, 0.5f,                         /* center, scale */
+        -0.5f, -0.5f, 0.5f, -0.5f, -0.5f, 0.5f,         /* prototypes (z) */
+        0.0f, 1.0f, 1.0f                                /* their classes */
+    };
+    struct model *m = fewshot_model();
+
+    m->n_features = 3;
+    m->n_selected = 2;
+    m->param_count = model_fewshot_param_count(3, 2, 3);
+    ck_assert_uint_eq(m->param_count, sizeof params / sizeof *params);
+    memcpy(m->params, params, sizeof params);
+    return m;
+}
+
+START_TEST(fewshot_selected_blob)
+{
+    struct model *m = fewshot_selected_model(), *r = calloc(1, sizeof *r);
+    float x[3] = { 0.0f, 12345.0f, 2.2f };
+    uint8_t *b;
+    size_t len;
+
+    ck_assert_int_eq(model_check(m), 0);
+    ck_assert_float_eq_tol(model_score(m, x, 3), 0.6456563f, 1e-6f);
+    x[1] = -7.0f;                               /* a feature it does not read */
+    ck_assert_float_eq_tol(model_score(m, x, 3), 0.6456563f, 1e-6f);
+    keys_seed(0, g_pk, g_sk);
+    ck_assert_int_eq(model_encode(m, g_sk, &b, &len), 0);
+    ck_assert_uint_eq(len, MODEL_FIXED_LEN + 4u * 15u + MODEL_SIG_LEN);
+    ck_assert_uint_eq(b[5], 3);
+    ck_assert_uint_eq(b[20] | b[21] << 8, 2);
+    {
+        uint8_t gold[512];
+        size_t glen;
+        FILE *f = fopen(CORPUS_DIR "/fewshot_v2_3", "rb");   /* the format, bit for bit */
+
+        ck_assert_ptr_nonnull(f);
+        glen = fread(gold, 1, sizeof gold, f);
+        fclose(f);
+        ck_assert_uint_eq(glen, len);
+        ck_assert_int_eq(memcmp(gold, b, len), 0);
+    }
+    ck_assert_int_eq(model_load(b, len, g_pk, NULL, r), MODEL_EFEATURES);  /* 3 features: not the set's */
+    ck_assert_int_eq(model_parse(b, len, r), 0);
+    ck_assert_uint_eq(r->n_selected, 2);
+    ck_assert_uint_eq(r->n_protos, 3);
+    ck_assert_float_eq(model_score(r, x, 3), model_score(m, x, 3));
+    b[22] = 1;                                  /* the reserved half stays 0 */
+    ck_assert_int_eq(model_parse(b, len, r), MODEL_EFIELD);
+    free(b);
+    m->params[0] = 2.0f;                        /* not ascending */
+    ck_assert_int_eq(model_check(m), MODEL_EFIELD);
+    m->params[0] = 0.0f;
+    m->params[1] = 3.0f;                        /* past the vector */
+    ck_assert_int_eq(model_check(m), MODEL_EFIELD);
+    m->params[1] = 1.5f;                        /* not an index */
+    ck_assert_int_eq(model_check(m), MODEL_EFIELD);
+    m->params[1] = 2.0f;
+    m->n_selected = 3;                          /* as many as the vector: say 0 */
+    ck_assert_int_eq(model_check(m), MODEL_EFIELD);
+    free(m);
+    m = centroid_model();
+    ck_assert_int_eq(model_check(m), 0);
+    m->n_selected = 1;                          /* only a fewshot model selects */
+    ck_assert_int_eq(model_check(m), MODEL_EFIELD);
+    free(m);
+    free(r);
+}
+END_TEST
+
+/* A few-shot model on the relations set: 2 channels (5 features), the map
+ * written by hand (rank 1), 2 prototypes; the map rides between the fixed
+ * header and the parameters (blob minor 4). */
+static struct model *relations_model(void)
+{
+    static const float map[6] = { 0.5f, -0.25f, 2.0f, 0.75f, 0.6f, 0.8f };
+    struct model *m = calloc(1, sizeof *m);
+
+    ck_assert_ptr_nonnull(m);
+    m->kind = MODEL_FEWSHOT;
+    m->channel_count = 2;
+    m->n_features = 5;
+    m->n_classes = 2;
+    m->normal_class = 0;
+    m->n_protos = 2;
+    m->version = 12;
+    m->threshold = 0.5f;
+    m->features = (struct featureset_spec){ FEATURESET_RELATIONS, FEATURESET_RELATIONS_VERSION, 64,
+                                            32, 1000.0f, FEATURESET_NO_KIN, NULL };
+    m->rel_rank = 1;
+    memcpy(m->rel, map, sizeof map);
+    m->param_count = model_fewshot_param_count(5, 0, 2);
+    ck_assert_uint_eq(m->param_count, 22);
+    for (int j = 0; j < 5; j++) {
+        m->params[j] = 0.0f;                    /* center */
+        m->params[5 + j] = 1.0f;                /* scale */
+        m->params[10 + j] = 0.0f;               /* prototype of class 0 */
+        m->params[15 + j] = j == 4 ? 3.0f : 0.0f;  /* class 1: a large SPE */
+    }
+    m->params[20] = 0.0f;
+    m->params[21] = 1.0f;
+    layout_of(m->layout, "ch0");
+    return m;
+}
+
+START_TEST(relations_blob)
+{
+    struct model *m = relations_model(), *r = calloc(1, sizeof *r);
+    const uint32_t maplen = 4u + 4u * 3u * 2u;
+    struct relations_map rm;
+    struct featureset_spec fs;
+    uint8_t *b, gold[1024];
+    size_t len, glen;
+    FILE *f;
+
+    keys_seed(0, g_pk, g_sk);
+    ck_assert_int_eq(model_check(m), 0);
+    ck_assert_ptr_null(model_features_unsupported(m));
+    ck_assert_uint_eq(model_relations_len(m), maplen);
+    model_feature_spec(m, &rm, &fs);
+    ck_assert_ptr_eq(fs.rel, &rm);
+    ck_assert(rm.n_ch == 2 && rm.rank == 1 && rm.scale[1] == 0.75f && rm.basis[1] == 0.8f);
+    ck_assert_uint_eq(model_scratch_floats(m), relations_hold_scratch_floats(&rm));
+    ck_assert_int_eq(model_encode(m, g_sk, &b, &len), 0);
+    ck_assert_uint_eq(len, MODEL_FIXED_LEN + maplen + 4u * 22u + MODEL_SIG_LEN);
+    ck_assert_uint_eq(b[5], 4);
+    ck_assert_uint_eq(b[104], FEATURESET_RELATIONS);
+    ck_assert_uint_eq(b[120], 1);               /* the rank, then the map's floats */
+    ck_assert_int_eq(memcmp(b + 124 + 8, &m->rel[2], 4), 0);   /* scale[0], little-endian host */
+    f = fopen(CORPUS_DIR "/good_relations_v2_4", "rb");        /* the format, bit for bit */
+    ck_assert_ptr_nonnull(f);
+    glen = fread(gold, 1, sizeof gold, f);
+    fclose(f);
+    ck_assert_uint_eq(glen, len);
+    ck_assert_int_eq(memcmp(gold, b, len), 0);
+    /* what the device loads: signature, layout, the set with its map */
+    ck_assert_int_eq(model_load(b, len, g_pk, m->layout, r), 0);
+    ck_assert_uint_eq(r->rel_rank, 1);
+    ck_assert_int_eq(memcmp(r->rel, m->rel, 6 * sizeof(float)), 0);
+    ck_assert_ptr_null(r->features.rel);
+    ck_assert_int_eq(memcmp(r->params, m->params, 22 * sizeof(float)), 0);
+
+    /* A reader that does not size the map (2.3 and before) refuses the
+     * blob by its length, never reads the map as parameters: shown here as
+     * the same bytes naming a set without a map. */
+    b[104] = FEATURESET_SPECTRAL;
+    ck_assert_int_eq(model_parse(b, len, r), MODEL_EFIELD);
+    b[104] = FEATURESET_RELATIONS;
+    /* the rank is bounded by the channel count before it sizes anything */
+    b[120] = 2;
+    ck_assert_int_eq(model_parse(b, len, r), MODEL_EFIELD);
+    b[120] = 0xff;
+    b[123] = 0xff;
+    ck_assert_int_eq(model_parse(b, len, r), MODEL_EFIELD);
+    b[120] = 1;
+    b[123] = 0;
+    b[7] = 64;                                  /* a map for 64 channels: longer than the blob */
+    ck_assert_int_eq(model_parse(b, len, r), MODEL_ETRUNCATED);
+    b[7] = 1;                                   /* relations needs two channels */
+    ck_assert_int_eq(model_parse(b, len, r), MODEL_EFIELD);
+    b[7] = 2;
+    ck_assert_int_eq(model_parse(b, MODEL_FIXED_LEN + 2 + MODEL_SIG_LEN, r), MODEL_ETRUNCATED);
+    ck_assert_int_eq(model_parse(b, len - 4, r), MODEL_ETRUNCATED);
+    ck_assert_int_eq(model_parse(b, len, r), 0);
+    /* a map out of range never encodes */
+    m->rel[3] = 0.0f;                           /* a scale */
+    ck_assert_int_eq(model_check(m), MODEL_EFIELD);
+    m->rel[3] = 0.75f;
+    m->rel[5] = NAN;                            /* the basis */
+    ck_assert_int_eq(model_check(m), MODEL_EFIELD);
+    m->rel[5] = 0.8f;
+    m->rel_rank = 2;                            /* rank = channels */
+    ck_assert_int_eq(model_check(m), MODEL_EFIELD);
+    m->rel_rank = 1;
+    m->n_features = 4;                          /* not 2 x 2 + 1 */
+    m->param_count = model_fewshot_param_count(4, 0, 2);
+    m->params[4] = 1.0f;                        /* scale[0] where 4 features put it */
+    m->params[16] = 0.0f;                       /* and the classes */
+    m->params[17] = 1.0f;
+    ck_assert_int_eq(model_check(m), 0);
+    ck_assert_str_eq(model_features_unsupported(m),
+                     "n_features is not what the feature set gives for the model's channels");
+    free(b);
+    /* a map only with the relations set */
+    free(m);
+    m = anomaly_model();
+    m->rel_rank = 1;
     ck_assert_int_eq(model_check(m), MODEL_EFIELD);
     free(m);
     free(r);
@@ -400,6 +600,16 @@ START_TEST(corpus_regen)
         WRITE("fewshot_v2_1", fb, flen);
         free(fb);
         free(fm);
+        fm = fewshot_selected_model();
+        ck_assert_int_eq(model_encode(fm, g_sk, &fb, &flen), 0);
+        WRITE("fewshot_v2_3", fb, flen);
+        free(fb);
+        free(fm);
+        fm = relations_model();
+        ck_assert_int_eq(model_encode(fm, g_sk, &fb, &flen), 0);
+        WRITE("good_relations_v2_4", fb, flen);
+        free(fb);
+        free(fm);
     }
     WRITE("trunc_header", b, 50);
     WRITE("trunc_params", b, len - 70);
@@ -428,7 +638,9 @@ Suite *model_suite(void)
     tcase_add_test(tc, anomaly_score_formula);
     tcase_add_test(tc, centroid_score_formula);
     tcase_add_test(tc, fewshot_score_formula);
+    tcase_add_test(tc, fewshot_selected_blob);
     tcase_add_test(tc, fewshot_blob);
+    tcase_add_test(tc, relations_blob);
     tcase_add_test(tc, range_checks);
     tcase_add_test(tc, blob_round_trip_and_refusals);
     tcase_add_test(tc, corpus_replay);

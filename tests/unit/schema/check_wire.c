@@ -20,21 +20,10 @@
 #include <string.h>
 #include <zstd.h>
 
+#include "tests/unit/schema/testwire.h"
+
 #define VEC_DIR "tests/vectors"
 #define CORPUS_DIR "tests/fuzz/corpus/wire"
-
-static uint8_t g_pk[WIRE_PK_LEN], g_sk[WIRE_SK_LEN];
-
-/* The vectors' key: seed bytes 00 01 02 ... 1f. */
-static void keys_init(void)
-{
-    uint8_t seed[32];
-
-    ck_assert_int_ge(sodium_init(), 0);
-    for (int i = 0; i < 32; i++)
-        seed[i] = (uint8_t)i;
-    crypto_sign_ed25519_seed_keypair(g_pk, g_sk, seed);
-}
 
 /* ---- helpers ------------------------------------------------------------ */
 
@@ -56,12 +45,6 @@ static void meta_fill(struct wire_meta *m, uint8_t type, uint8_t channels, uint3
         snprintf(m->channels[c].name, sizeof m->channels[c].name, "ch%u", c);
         strcpy(m->channels[c].unit, "g");
     }
-}
-
-static uint64_t lcg(uint64_t *s)
-{
-    *s = *s * 6364136223846793005ull + 1442695040888963407ull;
-    return *s >> 33;
 }
 
 /* Sample data that exercises wrap-around in the deltas and every bit of
@@ -99,16 +82,6 @@ static void *samples_make(const struct wire_meta *m, uint64_t seed)
         }
     }
     return buf;
-}
-
-static void resign(uint8_t *buf, size_t len)
-{
-    crypto_sign_ed25519_detached(buf + len - WIRE_SIG_LEN, NULL, buf, len - WIRE_SIG_LEN, g_sk);
-}
-
-static uint32_t rd32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
 static void wr32(uint8_t *p, uint32_t v)
@@ -209,23 +182,6 @@ static void meta_eq(const struct wire_meta *a, const struct wire_meta *b)
         ck_assert_str_eq(a->channels[c].name, b->channels[c].name);
         ck_assert_str_eq(a->channels[c].unit, b->channels[c].unit);
     }
-}
-
-/* Full reader path; returns the decoded samples (caller frees). */
-static void *decode_all(const uint8_t *env, size_t len, struct wire_meta *m)
-{
-    struct wire_view v;
-    void *out;
-    size_t bytes;
-
-    ck_assert_int_eq(wire_parse(env, len, m, &v), WIRE_OK);
-    ck_assert_int_eq(wire_verify(env, len, g_pk), WIRE_OK);
-    bytes = wire_samples_bytes(m);
-    ck_assert_uint_gt(bytes, 0);
-    out = malloc(bytes);
-    ck_assert_ptr_nonnull(out);
-    ck_assert_int_eq(wire_decode_samples(m, &v, out, bytes), WIRE_OK);
-    return out;
 }
 
 /* ---- round trips -------------------------------------------------------- */
@@ -854,12 +810,6 @@ static void vec_meta(const struct vec_spec *vs, struct wire_meta *m)
     }
 }
 
-static void hex(const uint8_t *b, size_t n, char *out)
-{
-    for (size_t i = 0; i < n; i++)
-        sprintf(out + 2 * i, "%02x", b[i]);
-}
-
 /* SHA-256 of the samples as little-endian bytes (the host order here is
  * little-endian on every platform we build for; checked below). */
 static void samples_sha256(const void *s, size_t bytes, char out[65])
@@ -870,32 +820,6 @@ static void samples_sha256(const void *s, size_t bytes, char out[65])
     ck_assert_msg(*(uint8_t *)&one == 1, "vector checksums assume a little-endian host");
     crypto_hash_sha256(h, s, bytes);
     hex(h, 32, out);
-}
-
-static uint8_t *file_read(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    uint8_t *buf;
-    long l;
-
-    ck_assert_msg(f != NULL, "cannot open %s (run from the repository root)", path);
-    fseek(f, 0, SEEK_END);
-    l = ftell(f);
-    rewind(f);
-    buf = malloc((size_t)l + 1);
-    ck_assert_uint_eq(fread(buf, 1, (size_t)l, f), (size_t)l);
-    fclose(f);
-    buf[l] = 0;
-    *n = (size_t)l;
-    return buf;
-}
-
-static void file_write(const char *path, const void *b, size_t n)
-{
-    FILE *f = fopen(path, "wb");
-    ck_assert_msg(f != NULL, "cannot write %s", path);
-    ck_assert_uint_eq(fwrite(b, 1, n, f), n);
-    ck_assert_int_eq(fclose(f), 0);
 }
 
 /* The .txt beside each vector: `key=value` lines, `#` comments. */

@@ -16,26 +16,10 @@
 #include <string.h>
 #include <zstd.h>
 
+#include "tests/unit/schema/testwire.h"
+
 #define VEC_DIR "tests/vectors"
 #define VEC_LEVEL 3
-
-static uint8_t g_pk[WIRE_PK_LEN], g_sk[WIRE_SK_LEN];
-
-static void keys_init(void)
-{
-    uint8_t seed[32];
-
-    ck_assert_int_ge(sodium_init(), 0);
-    for (int i = 0; i < 32; i++)
-        seed[i] = (uint8_t)i;
-    crypto_sign_ed25519_seed_keypair(g_pk, g_sk, seed);
-}
-
-static uint64_t lcg(uint64_t *s)
-{
-    *s = *s * 6364136223846793005ull + 1442695040888963407ull;
-    return *s >> 33;
-}
 
 static void meta_fill(struct wire_meta *m, uint8_t type, uint8_t channels, uint32_t pre,
                       uint32_t post)
@@ -109,20 +93,6 @@ static void *samples_make(const struct wire_meta *m, uint64_t seed, int style)
     }
     (void)size;
     return buf;
-}
-
-static void *decode_all(const uint8_t *env, size_t len, struct wire_meta *m)
-{
-    struct wire_view v;
-    size_t bytes;
-    void *out;
-
-    ck_assert_int_eq(wire_parse(env, len, m, &v), WIRE_OK);
-    ck_assert_int_eq(wire_verify(env, len, g_pk), WIRE_OK);
-    bytes = wire_samples_bytes(m);
-    out = malloc(bytes);
-    ck_assert_int_eq(wire_decode_samples(m, &v, out, bytes), WIRE_OK);
-    return out;
 }
 
 /* ---- round trips ---------------------------------------------------------- */
@@ -334,6 +304,14 @@ START_TEST(test_physical)
             }
             ck_assert_double_eq_tol(phys[i], c0 / 2048, 1e-6 * (1 + fabs(c0 / 2048)));
             ck_assert_double_eq_tol(phys[n + i], c1 * 0.001 - 2.5, 1e-5 * (1 + fabs(c1 * 0.001)));
+            /* The agent's model step converts one value at a time with
+             * wire_value_physical: the server's arrays must agree to the bit. */
+            {
+                float one = wire_value_physical(types[t], c1, 0.001, -2.5);
+                ck_assert_msg(memcmp(&one, &phys[n + i], sizeof one) == 0,
+                              "type %d sample %zu: %.9g one at a time, %.9g as a channel",
+                              (int)types[t], i, (double)one, (double)phys[n + i]);
+            }
         }
         ck_assert_int_eq(wire_channel_physical(&got, out, 2, phys), WIRE_EFIELD);
         free(phys);
@@ -345,16 +323,6 @@ START_TEST(test_physical)
 END_TEST
 
 /* ---- hostile input ------------------------------------------------------------ */
-
-static void resign(uint8_t *buf, size_t len)
-{
-    crypto_sign_ed25519_detached(buf + len - WIRE_SIG_LEN, NULL, buf, len - WIRE_SIG_LEN, g_sk);
-}
-
-static uint32_t rd32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
 
 /* Parse and decode whatever comes; sanitizers watch. */
 static int try_decode(const uint8_t *env, size_t len)
@@ -500,12 +468,6 @@ static void vec_meta(const struct vec2 *vs, struct wire_meta *m)
     }
 }
 
-static void hex(const uint8_t *b, size_t n, char *out)
-{
-    for (size_t i = 0; i < n; i++)
-        sprintf(out + 2 * i, "%02x", b[i]);
-}
-
 static char *describe(const struct vec2 *vs, const struct wire_meta *m, const void *s,
                       const uint8_t *env, size_t len)
 {
@@ -537,32 +499,6 @@ static char *describe(const struct vec2 *vs, const struct wire_meta *m, const vo
     snprintf(t + p, 8192 - p, "samples_bytes=%zu\nsamples_sha256=%s\n", wire_samples_bytes(m),
              sum);
     return t;
-}
-
-static uint8_t *file_read(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    uint8_t *buf;
-    long l;
-
-    ck_assert_msg(f != NULL, "cannot open %s (run from the repository root)", path);
-    fseek(f, 0, SEEK_END);
-    l = ftell(f);
-    rewind(f);
-    buf = malloc((size_t)l + 1);
-    ck_assert_uint_eq(fread(buf, 1, (size_t)l, f), (size_t)l);
-    fclose(f);
-    buf[l] = 0;
-    *n = (size_t)l;
-    return buf;
-}
-
-static void file_write(const char *path, const void *b, size_t n)
-{
-    FILE *f = fopen(path, "wb");
-    ck_assert_msg(f != NULL, "cannot write %s", path);
-    ck_assert_uint_eq(fwrite(b, 1, n, f), n);
-    ck_assert_int_eq(fclose(f), 0);
 }
 
 START_TEST(test_vectors_v2)
@@ -721,6 +657,109 @@ START_TEST(test_planes_from_ring)
 }
 END_TEST
 
+/* Two envelopes of the same snapshot: the same header (but the payload
+ * length), the same samples decoded bit for bit, compressed sizes within 1 %. */
+static void same_snapshot(const uint8_t *a, size_t la, const uint8_t *b, size_t lb)
+{
+    struct wire_meta ma, mb;
+    struct wire_view va, vb;
+    void *sa, *sb;
+
+    ck_assert_int_eq(wire_parse(a, la, &ma, &va), WIRE_OK);
+    ck_assert_int_eq(wire_parse(b, lb, &mb, &vb), WIRE_OK);
+    ck_assert_uint_eq(va.payload - a, vb.payload - b);
+    ck_assert(memcmp(a, b, 12) == 0);
+    ck_assert(memcmp(a + 16, b + 16, (size_t)(va.payload - a) - 16) == 0);
+    ck_assert_uint_le(lb > la ? lb - la : la - lb, la / 100 + 64);
+    sa = decode_all(a, la, &ma);
+    sb = decode_all(b, lb, &mb);
+    ck_assert(memcmp(sa, sb, wire_samples_bytes(&ma)) == 0);
+    free(sa);
+    free(sb);
+}
+
+/* The streaming encoder (one plane of scratch) writes the same snapshot as
+ * the whole-content one: the same header and samples; zstd's frame differs
+ * by a few bytes (input fed a plane at a time is buffered and cut into blocks
+ * differently).  From one piece and from a ring split at every interesting
+ * point, int16 and float32, 1 and 8 channels, every v2 flag set; a window
+ * shorter than the longest (the agent's buffers are sized once); a scratch
+ * one byte short is refused. */
+START_TEST(test_stream_matches_whole)
+{
+    static const uint8_t kinds[] = { WIRE_I16, WIRE_F32 };
+    static const uint16_t flagsets[] = { WIRE_FLAGS_V2_DEFAULT, WIRE_FLAG_PREDICT,
+                                         WIRE_FLAG_PREDICT | WIRE_FLAG_SHUFFLE, WIRE_FLAG_SHUFFLE, 0 };
+    static const unsigned chans[] = { 1, 8 };
+    const uint32_t n = 3 * 4096 + 100, cap = n + 37;
+    const size_t splits[] = { 1, 4096, 8193, n };
+    ZSTD_CCtx *cctx = ZSTD_createCCtx();
+
+    keys_init();
+    for (size_t t = 0; t < 2; t++)
+        for (size_t ci = 0; ci < 2; ci++) {
+            unsigned C = chans[ci];
+            struct wire_meta m;
+            meta_fill(&m, kinds[t], C, 1000, n - 1000);
+            size_t size = wire_sample_size(kinds[t]), scap = wire_encode_v2_scratch_bound(&m);
+            size_t sscap = wire_encode_v2_stream_scratch_bound(&m);
+            size_t ocap = wire_encode_v2_bound(&m), len, len2;
+            uint8_t *planar = samples_make(&m, 7, 3), *ring = malloc(C * cap * size);
+            uint8_t *scratch = malloc(scap), *sscratch = malloc(sscap);
+            uint8_t *a = malloc(ocap), *b = malloc(ocap);
+
+            ck_assert(ring && scratch && sscratch && a && b);
+            ck_assert(C > 1 ? sscap < scap : sscap == scap);
+            for (size_t f = 0; f < sizeof flagsets / sizeof flagsets[0]; f++) {
+                uint16_t fl = flagsets[f];
+                struct wire_planes whole_src = { planar, NULL, n, n };
+
+                ck_assert_int_eq(wire_encode_v2_ctx(cctx, &m, planar, g_sk, 0, fl, scratch, scap,
+                                                    a, ocap, &len), WIRE_OK);
+                ck_assert_int_eq(wire_encode_v2_planes_stream(cctx, &m, &whole_src, g_sk, 0, fl,
+                                                              sscratch, sscap, b, ocap, &len2),
+                                 WIRE_OK);
+                same_snapshot(a, len, b, len2);
+                for (size_t k = 0; (fl & WIRE_FLAG_PREDICT) && k < sizeof splits / sizeof splits[0]; k++) {
+                    size_t head = splits[k], start = cap - head;
+                    for (unsigned c = 0; c < C; c++) {
+                        memcpy(ring + (c * cap + start) * size, planar + c * n * size, head * size);
+                        memcpy(ring + c * cap * size, planar + (c * n + head) * size,
+                               (n - head) * size);
+                    }
+                    struct wire_planes src = { ring + start * size, ring, head, cap };
+                    ck_assert_int_eq(wire_encode_v2_planes_stream(cctx, &m, &src, g_sk, 0, fl,
+                                                                  sscratch, sscap, b, ocap, &len2),
+                                     WIRE_OK);
+                    same_snapshot(a, len, b, len2);
+                }
+            }
+            struct wire_planes whole_src = { planar, NULL, n, n };
+            ck_assert_int_eq(wire_encode_v2_planes_stream(cctx, &m, &whole_src, g_sk, 0,
+                                                          WIRE_FLAGS_V2_DEFAULT, sscratch,
+                                                          sscap - 1, b, ocap, &len2),
+                             WIRE_ETOOBIG);
+            /* a shorter window into buffers sized for this one */
+            struct wire_meta m2 = m;
+            uint8_t *shortw = malloc((size_t)C * 6000 * size);
+            ck_assert(shortw != NULL);
+            m2.post_samples = 5000;
+            for (unsigned c = 0; c < C; c++)
+                memcpy(shortw + (size_t)c * 6000 * size, planar + (size_t)c * n * size, 6000 * size);
+            ck_assert_int_eq(wire_encode_v2_ctx(cctx, &m2, shortw, g_sk, 0, WIRE_FLAGS_V2_DEFAULT,
+                                                scratch, scap, a, ocap, &len), WIRE_OK);
+            struct wire_planes short_src = { planar, NULL, 6000, n };
+            ck_assert_int_eq(wire_encode_v2_planes_stream(cctx, &m2, &short_src, g_sk, 0,
+                                                          WIRE_FLAGS_V2_DEFAULT, sscratch, sscap,
+                                                          b, ocap, &len2), WIRE_OK);
+            same_snapshot(a, len, b, len2);
+            free(shortw);
+            free(planar), free(ring), free(scratch), free(sscratch), free(a), free(b);
+        }
+    ZSTD_freeCCtx(cctx);
+}
+END_TEST
+
 Suite *wire2_suite(void);
 
 Suite *wire2_suite(void)
@@ -739,6 +778,7 @@ Suite *wire2_suite(void)
     tcase_add_test(tc, test_physical);
     tcase_add_test(tc, test_lanes_match_scalar);
     tcase_add_test(tc, test_planes_from_ring);
+    tcase_add_test(tc, test_stream_matches_whole);
     tcase_add_test(hostile, test_hostile_header);
     tcase_add_test(hostile, test_hostile_records);
     tcase_add_test(golden, test_vectors_v2);

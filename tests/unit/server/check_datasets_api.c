@@ -387,6 +387,11 @@ START_TEST(test_split_impossible_422)
 }
 END_TEST
 
+static json_t *fs_rel(json_t *features)
+{
+    return json_object_get(features, "relations");
+}
+
 START_TEST(test_models)
 {
     struct fx f;
@@ -453,6 +458,90 @@ START_TEST(test_models)
         ck_assert_int_eq(http(&f, "GET", path, NULL, 0, f.token, &rep), 200);
         ck_assert_ptr_nonnull(strstr(rep.body, "precursor_model_score"));
         free(rep.body);
+        json_decref(m);
+    }
+    /* The relations set by name: fewshot only, its map fitted on the
+     * windows labeled normal, carried by the blob, refitted in every fold */
+    ck_assert_int_eq(post_json(&f, "/api/v1/models",
+                               "{\"dataset_id\":1,\"version\":1,\"kind\":\"classifier\","
+                               "\"feature_set\":\"relations\"}", f.token, &rep), 400);
+    free(rep.body);
+    ck_assert_int_eq(post_json(&f, "/api/v1/models",
+                               "{\"dataset_id\":1,\"version\":1,\"kind\":\"fewshot\","
+                               "\"feature_set\":\"spectra\"}", f.token, &rep), 400);
+    free(rep.body);
+    {
+        long id;
+        json_t *met, *fs, *ev;
+        struct relations_map rm;
+        struct featureset_spec spec;
+
+        ck_assert_int_eq(post_json(&f, "/api/v1/models",
+                                   "{\"dataset_id\":1,\"version\":1,\"kind\":\"fewshot\","
+                                   "\"feature_set\":\"relations\"}", f.token, &rep), 202);
+        j = testsrv_json(&rep);
+        id = (long)json_integer_value(json_object_get(j, "id"));
+        json_decref(j);
+        free(rep.body);
+        snprintf(path, sizeof path, "/api/v1/models/%ld", id);
+        m = wait_for(&f, path, "status", "done");
+        ck_assert_msg(strcmp(json_string_value(json_object_get(m, "status")), "done") == 0, "%s",
+                      json_string_value(json_object_get(m, "error")));
+        met = json_object_get(m, "metrics");
+        fs = json_object_get(met, "features");
+        ck_assert_str_eq(json_string_value(json_object_get(fs, "set")), "relations");
+        ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(fs, "relations"), "channels")), 2);
+        ck_assert_int_gt(json_integer_value(json_object_get(json_object_get(fs, "relations"),
+                                                            "fit_windows")), 10);
+        ev = json_object_get(met, "evaluation");
+        ck_assert_ptr_nonnull(json_object_get(ev, "features_refit_per_fold"));
+        ck_assert_ptr_nonnull(json_object_get(ev, "fewshot"));
+        ck_assert_int_le(json_integer_value(json_object_get(json_object_get(met, "device"),
+                                                            "param_and_map_bytes")), 7168);
+        /* 2 channels at rank 1: (2 + 1) x 2 floats of map beside the parameters */
+        ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(met, "device"),
+                                                            "feature_map_bytes")),
+                         4 * (2 + json_integer_value(json_object_get(fs_rel(fs), "rank"))) * 2);
+        ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(met, "device"),
+                                                            "param_and_map_bytes")),
+                         json_integer_value(json_object_get(json_object_get(met, "device"), "param_bytes")) +
+                         json_integer_value(json_object_get(json_object_get(met, "device"),
+                                                            "feature_map_bytes")));
+        ck_assert_int_eq(json_array_size(json_object_get(json_object_get(m, "test_vector"), "input")), 5);
+        snprintf(path, sizeof path, "/api/v1/models/%ld/blob", id);
+        ck_assert_int_eq(http(&f, "GET", path, NULL, 0, f.token, &rep), 200);
+        ck_assert_int_eq(model_load((const uint8_t *)rep.body, rep.len, pk, layout, mod), 0);
+        ck_assert_uint_eq(mod->features.id, FEATURESET_RELATIONS);
+        ck_assert_uint_eq(rep.body[5], 4);
+        model_feature_spec(mod, &rm, &spec);
+        ck_assert_ptr_null(featureset_unsupported(&spec, 2));
+        model_test_input(mod, x);
+        ck_assert_float_eq((float)json_real_value(json_object_get(json_object_get(m, "test_vector"), "score")),
+                           model_score(mod, x, mod->n_features));
+        free(rep.body);
+        snprintf(path, sizeof path, "/api/v1/models/%ld/header", id);
+        ck_assert_int_eq(http(&f, "GET", path, NULL, 0, f.token, &rep), 200);
+        ck_assert_ptr_nonnull(strstr(rep.body, "precursor_model_rel_basis"));
+        free(rep.body);
+        json_decref(m);
+
+        /* Normal labels cut to each snapshot's first window (8 in all):
+         * too few to fit the map on, refused with the count. */
+        testsrv_sql("UPDATE labels SET end_s = 0.064 WHERE class = 'normal'");
+        ck_assert_int_eq(post_json(&f, "/api/v1/datasets/1/versions", NULL, f.token, &rep), 201);
+        free(rep.body);
+        ck_assert_int_eq(post_json(&f, "/api/v1/models",
+                                   "{\"dataset_id\":1,\"version\":2,\"kind\":\"fewshot\","
+                                   "\"feature_set\":\"relations\"}", f.token, &rep), 202);
+        j = testsrv_json(&rep);
+        id = (long)json_integer_value(json_object_get(j, "id"));
+        json_decref(j);
+        free(rep.body);
+        snprintf(path, sizeof path, "/api/v1/models/%ld", id);
+        m = wait_for(&f, path, "status", "failed");
+        ck_assert_str_eq(json_string_value(json_object_get(m, "status")), "failed");
+        ck_assert_msg(strstr(json_string_value(json_object_get(m, "error")), "the version has 8, it needs at least 10"),
+                      "%s", json_string_value(json_object_get(m, "error")));
         json_decref(m);
     }
     ck_assert_int_eq(http(&f, "GET", "/api/v1/models/777", NULL, 0, f.token, &rep), 404);

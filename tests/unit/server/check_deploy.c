@@ -74,7 +74,7 @@ static void add_models(uint8_t **blob_out, size_t *len_out)
         X[i] = (float)((i * 7919) % 101) / 100.0f;
     memset(&m, 0, sizeof m);
     m.features = (struct featureset_spec){ FEATURESET_STATS, FEATURESET_STATS_VERSION, 256, 256,
-                                           1000.0f, FEATURESET_NO_KIN };
+                                           1000.0f, FEATURESET_NO_KIN, NULL };
     ck_assert_int_eq(models_train_anomaly(X, 40, 14, 0.99f, &m), 0);
     m.channel_count = 2;
     m.version = 1;

@@ -17,6 +17,7 @@
 
 #include "schema/wire.h"
 #include "server/features/features.h"
+#include "server/labels/labels.h"
 #include "server/srv/srv.h"
 #include "testdb.h"
 
@@ -309,6 +310,53 @@ static void api_get_is(const char *id, unsigned status, const char *chan, double
     srv_response_release(&rs);
 }
 
+/* The spectrum route's one query parameter in these tests: channel. */
+static const char *g_channel;
+
+static const char *channel_query(const struct srv_request *rq, const char *key)
+{
+    return strcmp(key, "channel") == 0 ? g_channel : NULL;
+}
+
+/* GET /api/v1/snapshots/{id}/spectrum (whole snapshot; channel=g_channel
+ * when set) as the route table calls it: its 200 body, malloc'd, into
+ * *body. */
+static size_t spectrum_body(const char *id, char **body)
+{
+    struct srv_request rq;
+    struct srv_response rs;
+    size_t n;
+
+    memset(&rq, 0, sizeof rq);
+    memset(&rs, 0, sizeof rs);
+    rq.params[0] = id;
+    rq.role = SRV_ROLE_ML;
+    rq.query = channel_query;
+    ck_assert_int_eq(features_api_spectrum(&rq, &rs), SRV_OK);
+    ck_assert_uint_eq(rs.status, 200);
+    n = rs.body_len;
+    *body = malloc(n);
+    ck_assert_ptr_nonnull(*body);
+    memcpy(*body, rs.body, n);
+    srv_response_release(&rs);
+    return n;
+}
+
+/* The waveform view's samples route, which keeps the decoded samples. */
+static void view_samples(const char *id)
+{
+    struct srv_request rq;
+    struct srv_response rs;
+
+    memset(&rq, 0, sizeof rq);
+    memset(&rs, 0, sizeof rs);
+    rq.params[0] = id;
+    rq.role = SRV_ROLE_ML;
+    ck_assert_int_eq(labels_samples(&rq, &rs), SRV_OK);
+    ck_assert_uint_eq(rs.status, 200);
+    srv_response_release(&rs);
+}
+
 START_TEST(test_worker_pass)
 {
     uint8_t *env = NULL;
@@ -374,6 +422,61 @@ START_TEST(test_worker_pass)
     api_get_is("1", 200, "accel_y", 750.0);
     api_get_is("2", 404, NULL, 0);
     api_get_is("x", 400, NULL, 0);
+    {
+        /* The spectra read the waveform view's decoded samples once the
+         * view holds them: the same answer, byte for byte, as from the
+         * stored envelope. */
+        char *stored = NULL, *held = NULL;
+        size_t n_stored = spectrum_body("1", &stored), n_held;
+
+        struct srv_request rq;
+        struct srv_response rs;
+
+        view_samples("1");
+        /* the stored envelope made unreadable: only the held samples answer */
+        PQclear(PQexec(g_admin, "UPDATE snapshots SET envelope = '\\x00'::bytea WHERE id = 1"));
+        n_held = spectrum_body("1", &held);
+        ck_assert_uint_eq(n_held, n_stored);
+        ck_assert(memcmp(held, stored, n_stored) == 0);
+        free(held);
+        {
+            /* channel=NAME: that channel's spectra only, the same numbers;
+             * a name the snapshot lacks: none */
+            json_t *all = json_loadb(stored, n_stored, 0, NULL), *one, *none;
+
+            g_channel = "accel_y";
+            n_held = spectrum_body("1", &held);
+            one = json_loadb(held, n_held, 0, NULL);
+            free(held);
+            g_channel = "no_such_channel";
+            n_held = spectrum_body("1", &held);
+            none = json_loadb(held, n_held, 0, NULL);
+            free(held);
+            g_channel = NULL;
+            ck_assert_ptr_nonnull(all);
+            ck_assert_ptr_nonnull(one);
+            ck_assert_ptr_nonnull(none);
+            ck_assert_uint_eq(json_array_size(json_object_get(one, "channels")), 1);
+            ck_assert(json_equal(json_array_get(json_object_get(one, "channels"), 0),
+                                 json_array_get(json_object_get(all, "channels"), 1)));
+            ck_assert_uint_eq(json_array_size(json_object_get(none, "channels")), 0);
+            json_decref(all);
+            json_decref(one);
+            json_decref(none);
+        }
+        free(stored);
+        /* gone from the database, gone for the API, held or not */
+        PQclear(PQexec(g_admin, "DELETE FROM snapshot_features WHERE snapshot_id = 1;"
+                                " DELETE FROM feature_jobs WHERE snapshot_id = 1;"
+                                " DELETE FROM snapshots WHERE id = 1"));
+        value_is("SELECT count(*) FROM snapshots WHERE id = 1", "0");
+        memset(&rq, 0, sizeof rq);
+        memset(&rs, 0, sizeof rs);
+        rq.params[0] = "1";
+        rq.role = SRV_ROLE_ML;
+        ck_assert_uint_eq(srv_err_status(features_api_spectrum(&rq, &rs)), 404);
+        srv_response_release(&rs);
+    }
     PQfinish(g_admin);
     g_admin = NULL;
     db_shutdown();

@@ -65,7 +65,7 @@ START_TEST(prototypes_hold_a_class_in_two_forms)
     ck_assert_uint_ge(ok_fs, (NR - 10) * 95 / 100);
     ck_assert_uint_le(ok_cen, (NR - 10) * 80 / 100);    /* one centroid per class cannot */
     ck_assert_uint_ge(m.n_protos, 3);
-    ck_assert_uint_eq(models_fewshot_bytes(&m), 4 * (2 * 2 + m.n_protos * 2) + m.n_protos);
+    ck_assert_uint_eq(models_fewshot_bytes(&m), 4 * (2 * 2 + m.n_protos * (2 + 1)));
     models_fewshot_release(&m);
     models_baseline_release(&cen);
 }
@@ -127,6 +127,68 @@ START_TEST(bad_input_refused)
     lab[1] = 1;
     p.protos = 0;
     ck_assert_int_eq(models_fewshot_fit(&d, &p, &m), MODEL_EINVAL);
+}
+END_TEST
+
+/* Four machines run at set-points 30 apart; on each, normal sits at its
+ * set-point and the fault 4 above it on feature 0.  Labels come from
+ * machine 0 only.  Measured from one fleet-wide center, machine 2's normal
+ * rows sit past machine 0's fault; centred on each machine's commissioning
+ * rows (its reference) they are where machine 0's normal rows are. */
+START_TEST(device_reference_removes_an_offset)
+{
+    enum { N = 800, PER = 200, REF = 20 };
+    static float x[N * 2], zr[N * 2];
+    static int32_t y[N], lab[N];
+    static uint32_t dev[N];
+    static uint8_t ref[N];
+    struct fewshot_params p;
+    struct fewshot_model with, without;
+    uint32_t ok_with = 0, ok_without = 0, n = 0;
+
+    for (int i = 0; i < N; i++) {
+        int machine = i / PER, k = i % PER, cls = k >= REF && k % 2;
+
+        dev[i] = 100u + (uint32_t)machine;     /* any ids */
+        ref[i] = k < REF;
+        y[i] = cls;
+        x[2 * i] = (float)(30.0 * machine + (cls ? 4.0 : 0.0) + 0.5 * nrm());
+        x[2 * i + 1] = (float)(30.0 * machine + 0.5 * nrm());
+        lab[i] = machine == 0 && k >= REF && k < REF + 10 ? cls : FEWSHOT_UNLABELED;
+    }
+    struct fewshot_data d = { .x = x, .n_rows = N, .n_feat = 2, .label = lab, .n_classes = 2,
+                              .device = dev, .reference = ref, .reference_class = 0 };
+    struct fewshot_data flat = d;
+
+    flat.device = NULL;
+    flat.reference = NULL;
+    flat.reference_class = -1;
+    models_fewshot_defaults(&p);
+    ck_assert_int_eq(models_fewshot_fit(&d, &p, &with), 0);
+    ck_assert_int_eq(models_fewshot_fit(&flat, &p, &without), 0);
+    ck_assert_uint_eq(with.n_dev, 4);
+    for (int i = PER; i < N; i++) {
+        if (ref[i])
+            continue;
+        n++;
+        ok_with += models_fewshot_predict_device(&with, dev[i], x + 2 * i, NULL) == y[i];
+        ok_without += models_fewshot_predict(&without, x + 2 * i, NULL) == y[i];
+    }
+    ck_assert_uint_ge(ok_with, n * 95 / 100);
+    ck_assert_uint_le(ok_without, n * 70 / 100);
+    /* the referenced rows: each machine's commissioning rows around 0 */
+    ck_assert_int_eq(models_fewshot_referenced(&d, zr), 0);
+    for (int machine = 0; machine < 4; machine++) {
+        double mean = 0;
+        for (int k = 0; k < REF; k++)
+            mean += zr[2 * (machine * PER + k) + 1] / REF;
+        ck_assert_double_lt(fabs(mean), 1.0);
+    }
+    /* a machine the model has no reference of: the pooled center */
+    ck_assert_ptr_eq(models_fewshot_center(&with, 7), with.center);
+    ck_assert_ptr_ne(models_fewshot_center(&with, 102), with.center);
+    models_fewshot_release(&with);
+    models_fewshot_release(&without);
 }
 END_TEST
 
@@ -205,6 +267,7 @@ Suite *fewshot_suite(void)
     tcase_add_test(tc, prototypes_hold_a_class_in_two_forms);
     tcase_add_test(tc, transfer_through_domain_standardisation);
     tcase_add_test(tc, bad_input_refused);
+    tcase_add_test(tc, device_reference_removes_an_offset);
     tcase_add_test(tc, wilson_interval);
     tcase_add_test(tc, tally_refuses_thin_figures);
     tcase_add_test(tc, logo_refuses_what_it_cannot_test);

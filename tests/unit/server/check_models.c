@@ -74,7 +74,7 @@ static struct model *anomaly_model(void)
     ck_assert_ptr_nonnull(m);
     m->channel_count = 2;
     m->features = (struct featureset_spec){ FEATURESET_STATS, FEATURESET_STATS_VERSION, 256, 256,
-                                            1000.0f, FEATURESET_NO_KIN };
+                                            1000.0f, FEATURESET_NO_KIN, NULL };
     m->version = 7;
     layout_of(m->layout, "ch0");
     ck_assert_int_eq(models_train_anomaly(X, N, D, 0.99f, m), 0);
@@ -130,7 +130,7 @@ START_TEST(centroid_known_answers)
         }
     m->channel_count = 2;
     m->features = (struct featureset_spec){ FEATURESET_STATS, FEATURESET_STATS_VERSION, 256, 256,
-                                            1000.0f, FEATURESET_NO_KIN };
+                                            1000.0f, FEATURESET_NO_KIN, NULL };
     ck_assert_int_eq(models_train_centroid(X, y, K * PER, D, K, 0, m, &bad), 0);
     ck_assert_int_eq(m->param_count, 2 * D + K * D);
     for (int t = 0; t < 300; t++) {
@@ -191,11 +191,37 @@ static void header_equivalence(struct model *m)
     fprintf(f, "#include <stdio.h>\n#include <string.h>\n#include \"pm.h\"\n"
                "static const float in[51][PM_N_FEATURES] = {\n");
     model_test_input(m, x);
-    for (int t = 0; t < 51; t++) {
-        fprintf(f, "{");
-        for (uint32_t j = 0; j < n; j++)
-            fprintf(f, "%a,", t == 0 ? (double)x[j] : (double)(float)(m->params[j] + 3.0 * nrand() / m->params[n + j]));
-        fprintf(f, "},\n");
+    {
+        /* inputs around the model's center, in its units: a few-shot
+         * model's center and scale sit where its selection puts them, and
+         * the features it does not read get any value */
+        float ctr[MODEL_MAX_FEATURES], inv[MODEL_MAX_FEATURES];
+
+        for (uint32_t j = 0; j < n; j++) {
+            ctr[j] = m->params[j];
+            inv[j] = m->params[n + j];
+        }
+        if (m->kind == MODEL_FEWSHOT) {
+            struct model_fewshot_view v;
+
+            model_fewshot_view(m, &v);
+            for (uint32_t j = 0; j < n; j++) {
+                ctr[j] = x[j];
+                inv[j] = 1.0f;
+            }
+            for (uint32_t i = 0; i < v.n_sel; i++) {
+                uint32_t j = v.sel ? (uint32_t)v.sel[i] : i;
+
+                ctr[j] = v.center[i];
+                inv[j] = v.scale[i];
+            }
+        }
+        for (int t = 0; t < 51; t++) {
+            fprintf(f, "{");
+            for (uint32_t j = 0; j < n; j++)
+                fprintf(f, "%a,", t == 0 ? (double)x[j] : (double)(float)(ctr[j] + 3.0 * nrand() / inv[j]));
+            fprintf(f, "},\n");
+        }
     }
     fprintf(f, "};\nint main(void)\n{\n    unsigned u;\n    float s;\n    int t;\n"
                "    if (!pm_self_test()) return 2;\n"
@@ -268,7 +294,7 @@ START_TEST(header_matches_blob_classifier)
     }
     m->channel_count = 2;
     m->features = (struct featureset_spec){ FEATURESET_STATS, FEATURESET_STATS_VERSION, 256, 256,
-                                            1000.0f, FEATURESET_NO_KIN };
+                                            1000.0f, FEATURESET_NO_KIN, NULL };
     ck_assert_int_eq(models_train_centroid(X, y, K * PER, D, K, 0, m, NULL), 0);
     header_equivalence(m);
     m->normal_class = MODEL_NO_CLASS;
@@ -286,7 +312,7 @@ START_TEST(fewshot_export_and_budget)
     enum { K = 3, LAB = 5, UNL = 90, NR = K * LAB + UNL };
     static float X[NR * D];
     int32_t lab[NR], truth[NR];
-    struct fewshot_data d = { X, NR, D, lab, NULL, NULL, K };
+    struct fewshot_data d = { X, NR, D, lab, NULL, NULL, K, NULL, NULL, -1 };
     struct fewshot_params p;
     struct fewshot_model fm;
     struct model *m = calloc(1, sizeof *m);
@@ -309,7 +335,7 @@ START_TEST(fewshot_export_and_budget)
     ck_assert_uint_eq(used, p.protos);
     m->channel_count = 2;
     m->features = (struct featureset_spec){ FEATURESET_STATS, FEATURESET_STATS_VERSION, 256, 256,
-                                            1000.0f, FEATURESET_NO_KIN };
+                                            1000.0f, FEATURESET_NO_KIN, NULL };
     ck_assert_int_eq(models_fewshot_export(&fm, 0, m), 0);
     ck_assert_int_eq(model_check(m), 0);
     ck_assert_uint_eq(m->kind, MODEL_FEWSHOT);
@@ -329,9 +355,78 @@ START_TEST(fewshot_export_and_budget)
 }
 END_TEST
 
+/* 64 features (4 channels of the "spectral" set), three of them carrying
+ * the classes: a budget too small for all of them keeps the informative
+ * ones, the blob reads only those (n_selected), and the generated header
+ * scores the same bits as the blob; a device's blob carries its reference
+ * as the center and classifies that device's rows as the server does. */
+START_TEST(fewshot_selection_blob_and_header)
+{
+    enum { K = 3, F = 64, LAB = 5, NR = 300, BUDGET = 1200 };
+    static float X[NR * F];
+    static int32_t lab[NR], truth[NR];
+    static uint32_t dev[NR];
+    static uint8_t ref[NR];
+    static const int informative[3] = { 5, 17, 40 };
+    struct fewshot_data d = { X, NR, F, lab, NULL, NULL, K, dev, ref, 0 };
+    struct fewshot_params p;
+    struct fewshot_model fm;
+    struct model *m = calloc(1, sizeof *m);
+    uint32_t used = 0, hits = 0, agree = 0, found = 0;
+
+    for (int i = 0; i < NR; i++) {
+        int c = i % K;
+
+        dev[i] = (uint32_t)(i / 100);           /* three machines, set-points 0, 20, 40 */
+        ref[i] = i % 100 < 30 && c == 0;        /* their commissioning: normal rows */
+        truth[i] = c;
+        lab[i] = i < 100 && !ref[i] && i % 100 < 30 + K * LAB ? c : FEWSHOT_UNLABELED;
+        for (int j = 0; j < F; j++)
+            X[i * F + j] = (float)(20.0 * dev[i] + nrand());
+        for (int t = 0; t < 3; t++)
+            X[i * F + informative[t]] += (float)(c == t ? 6.0 : 0.0) * (c ? 1.0f : 0.0f) +
+                                         (float)(c == 0 && t == 0 ? -6.0 : 0.0);
+    }
+    models_fewshot_defaults(&p);
+    ck_assert_int_eq(models_fewshot_fit_budget(&d, &p, BUDGET, &fm, &used), 0);
+    ck_assert_uint_lt(fm.n_sel, F);
+    ck_assert_uint_ge(fm.n_sel, FEWSHOT_MIN_FEATURES);
+    ck_assert_uint_le(models_fewshot_bytes(&fm), BUDGET);
+    for (uint32_t s = 0; s < fm.n_sel; s++)
+        for (int t = 0; t < 3; t++)
+            found += fm.sel[s] == informative[t];
+    ck_assert_uint_eq(found, 3);
+    m->channel_count = 4;
+    m->features = (struct featureset_spec){ FEATURESET_SPECTRAL, FEATURESET_SPECTRAL_VERSION, 256, 256,
+                                            1000.0f, FEATURESET_NO_KIN, NULL };
+    ck_assert_int_eq(models_fewshot_export_device(&fm, 2, 0, m), 0);
+    ck_assert_int_eq(model_check(m), 0);
+    ck_assert_uint_eq(m->n_selected, fm.n_sel);
+    ck_assert_uint_le(4u * m->param_count, BUDGET);
+    {
+        struct model_fewshot_view v;
+
+        model_fewshot_view(m, &v);
+        ck_assert_ptr_nonnull(v.sel);
+        ck_assert_mem_eq(v.center, models_fewshot_center(&fm, 2), fm.n_sel * sizeof(float));
+    }
+    for (int i = 200; i < NR; i++) {
+        int c = model_classify(m, X + i * F, F, NULL);
+
+        hits += c == truth[i];
+        agree += c == models_fewshot_predict_device(&fm, 2, X + i * F, NULL);
+    }
+    ck_assert_uint_ge(hits, 100 * 9 / 10);
+    ck_assert_uint_eq(agree, 100);
+    header_equivalence(m);
+    models_fewshot_release(&fm);
+    free(m);
+}
+END_TEST
+
 START_TEST(window_features)
 {
-    struct featureset_spec fs = { FEATURESET_STATS, FEATURESET_STATS_VERSION, 1000, 1000, 100.0f, FEATURESET_NO_KIN };
+    struct featureset_spec fs = { FEATURESET_STATS, FEATURESET_STATS_VERSION, 1000, 1000, 100.0f, FEATURESET_NO_KIN, NULL };
     float x[1000], f[FEATURESET_STATS_NFEAT], g[FEATURESET_STATS_NFEAT];
 
     for (int i = 0; i < 1000; i++)
@@ -364,6 +459,10 @@ START_TEST(golden_features_server)
     for (int k = 0; k < n; k++) {
         struct featureset_spec fs;
 
+        /* a dataset window has no map: the relations set is the trainer's
+         * (golden_relations_server) */
+        if (g[k].spec.id == FEATURESET_RELATIONS)
+            continue;
         memset(&in, 0, sizeof in);
         in.channel_count = g[k].channels;
         in.window_samples = g[k].spec.window;
@@ -377,6 +476,116 @@ START_TEST(golden_features_server)
         ck_assert_int_eq(ds_window_features(&in, g[k].x, got), 0);
         featgolden_assert_equal(got, &g[k], "server dataset window");
     }
+}
+END_TEST
+
+/* The relations set end to end on the server's side: a few-shot model
+ * learned around each golden relations vector, its map in the blob and in
+ * the generated header.  The header scores the blob's bits (header
+ * equivalence), and firmware that links the one feature implementation
+ * (schema/featureset.c) with the header's map computes the golden vector
+ * from the golden window, bit for bit, and scores what model_score gives. */
+START_TEST(golden_relations_header)
+{
+    static struct featgolden g[FEATGOLDEN_MAX];
+    int n = featgolden_read(g, FEATGOLDEN_MAX), tested = 0;
+
+    if (system("cc --version >/dev/null 2>&1") != 0) {
+        fprintf(stderr, "check_models: SKIP relations header: no cc\n");
+        return;
+    }
+    for (int k = 0; k < n; k++) {
+        enum { ROWS = 30 };
+        struct featgolden *gk = &g[k];
+        struct fewshot_data fd;
+        struct fewshot_params p;
+        struct fewshot_model fm;
+        struct model *m;
+        float X[ROWS * 5], sc;
+        int32_t lab[ROWS];
+        uint32_t d = gk->nf, C = gk->channels, want;
+        char dir[] = "/tmp/precursor-relh-XXXXXX", path[512], cmd[2048], *hdr;
+        size_t hlen;
+        FILE *f;
+
+        if (gk->spec.id != FEATURESET_RELATIONS)
+            continue;
+        ck_assert_uint_eq(d, 5);
+        for (int i = 0; i < ROWS; i++) {
+            lab[i] = i % 10 < 4 ? i / 10 : FEWSHOT_UNLABELED;
+            for (uint32_t j = 0; j < d; j++)
+                X[i * d + j] = gk->f[j] + (float)(i / 10) * (j % 2 ? 1.0f : -1.0f) +
+                               0.05f * (float)((i * 7 + (int)j * 3) % 5);
+        }
+        fd = (struct fewshot_data){ X, ROWS, d, lab, NULL, NULL, 3, NULL, NULL, -1 };
+        models_fewshot_defaults(&p);
+        ck_assert_int_eq(models_fewshot_fit_budget(&fd, &p, 7168, &fm, NULL), 0);
+        m = calloc(1, sizeof *m);
+        m->channel_count = (uint8_t)C;
+        m->features = gk->spec;
+        m->features.rel = NULL;
+        m->rel_rank = gk->map.rank;
+        memcpy(m->rel, gk->rel, sizeof(float) * (2 + gk->map.rank) * C);
+        ck_assert_int_eq(models_fewshot_export(&fm, 0, m), 0);
+        models_fewshot_release(&fm);
+        ck_assert_ptr_null(model_features_unsupported(m));
+        header_equivalence(m);
+        /* firmware: the header's map, the shared feature code, the golden window */
+        ck_assert_int_eq(models_emit_header(m, "pm", &hdr, &hlen), 0);
+        ck_assert_ptr_nonnull(mkdtemp(dir));
+        snprintf(path, sizeof path, "%s/pm.h", dir);
+        f = fopen(path, "w");
+        ck_assert_ptr_nonnull(f);
+        fwrite(hdr, 1, hlen, f);
+        fclose(f);
+        free(hdr);
+        snprintf(path, sizeof path, "%s/main.c", dir);
+        f = fopen(path, "w");
+        ck_assert_ptr_nonnull(f);
+        fprintf(f, "#include <math.h>\n#include <stdio.h>\n#include <string.h>\n"
+                   "#include \"schema/featureset.h\"\n"
+                   "#include \"pm.h\"\nstatic const float x[%u] = {", C * gk->spec.window);
+        for (uint32_t i = 0; i < C * gk->spec.window; i++)     /* the broken sample too */
+            fprintf(f, isnan(gk->x[i]) ? "NAN," : "%a,", (double)gk->x[i]);
+        fprintf(f, "};\nint main(void)\n{\n"
+                   "    struct relations_map rm = { PM_N_CHANNELS, PM_REL_RANK, pm_rel_mean, pm_rel_scale,"
+                   " pm_rel_basis };\n"
+                   "    struct featureset_spec fs = { PM_FEATURE_SET, PM_FEATURE_SET_VERSION, PM_WINDOW, PM_HOP,"
+                   " PM_SAMPLE_RATE, FEATURESET_NO_KIN, &rm };\n"
+                   "    static float scratch[256], v[PM_N_FEATURES];\n    unsigned u;\n    float s;\n"
+                   "    if (featureset_compute(&fs, x, PM_WINDOW, PM_N_CHANNELS, scratch, 256, v) != 0) return 2;\n"
+                   "    for (int j = 0; j < PM_N_FEATURES; j++) { memcpy(&u, &v[j], 4); printf(\"%%08x\\n\", u); }\n"
+                   "    s = pm_score(v);\n    memcpy(&u, &s, 4);\n    printf(\"%%08x\\n\", u);\n    return 0;\n}\n");
+        fclose(f);
+        snprintf(cmd, sizeof cmd,
+                 "cc -std=c11 -O2 -I. -I%s -o %s/fw %s/main.c schema/featureset.c schema/relations.c "
+                 "schema/spectral.c -lm && %s/fw > %s/out.txt", dir, dir, dir, dir, dir);
+        ck_assert_int_eq(system(cmd), 0);
+        snprintf(path, sizeof path, "%s/out.txt", dir);
+        f = fopen(path, "r");
+        ck_assert_ptr_nonnull(f);
+        for (uint32_t j = 0; j < d; j++) {
+            unsigned got;
+
+            ck_assert_int_eq(fscanf(f, "%x", &got), 1);
+            memcpy(&want, &gk->f[j], 4);
+            ck_assert_msg(got == want, "window %d feature %u: firmware %08x golden %08x", k, j, got, want);
+        }
+        {
+            unsigned got;
+
+            ck_assert_int_eq(fscanf(f, "%x", &got), 1);
+            sc = model_score(m, gk->f, d);
+            memcpy(&want, &sc, 4);
+            ck_assert_msg(got == want, "window %d score: firmware %08x blob %08x", k, got, want);
+        }
+        fclose(f);
+        snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+        ck_assert_int_eq(system(cmd), 0);
+        free(m);
+        tested++;
+    }
+    ck_assert_int_eq(tested, 3);
 }
 END_TEST
 
@@ -411,12 +620,14 @@ Suite *models_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, anomaly_known_answers);
     tcase_add_test(tc, golden_features_server);
+    tcase_add_test(tc, golden_relations_header);
     tcase_add_test(tc, threshold_calibration);
     tcase_add_test(tc, centroid_known_answers);
     tcase_add_test(tc, header_matches_blob_anomaly);
     tcase_add_test(tc, header_matches_blob_classifier);
     tcase_add_test(tc, window_features);
     tcase_add_test(tc, fewshot_export_and_budget);
+    tcase_add_test(tc, fewshot_selection_blob_and_header);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1,0 +1,41 @@
+/* models_relations.h - fitting the relation map (schema/relations.h) the
+ * server ships with a model: no labels, only windows of normal operation.
+ *
+ * From each fit window's per-channel means (one row per window): every
+ * channel's mean and standard deviation over the rows, the eigenvectors of
+ * the channels' correlation, and the leading ones up to var_keep of the
+ * total variance as the basis of what normal operation moves together (the
+ * rest is the residual subspace where a broken relation shows).  Which rows
+ * to fit on is the caller's: windows known or assumed normal (a machine's
+ * commissioning period, scheduled baseline snapshots); faults in the fit
+ * windows become part of "normal" and stop showing in the residual.
+ *
+ * Returns 0 or a negative MODEL_E* code (schema/model.h). */
+#ifndef PRECURSOR_MODELS_RELATIONS_H
+#define PRECURSOR_MODELS_RELATIONS_H
+
+#include <stdint.h>
+
+#include "schema/relations.h"
+
+/* The variance the principal subspace keeps unless told otherwise (the
+ * usual rule of process monitoring). */
+#define RELATIONS_VAR_KEEP 0.90
+
+/* A fitted map and the storage its pointers borrow from. */
+struct relations_fit {
+    struct relations_map map;
+    float mean[RELATIONS_MAX_CH], scale[RELATIONS_MAX_CH];
+    float basis[RELATIONS_MAX_CH * RELATIONS_MAX_CH];
+    double explained;               /* the variance the kept components explain, 0..1 */
+};
+
+/* Fit on the rows of means (n_rows x n_ch, row-major) where use[i] != 0
+ * (use NULL: every row); at least 3 rows.  var_keep in (0, 1). */
+int models_relations_fit(const float *means, uint32_t n_rows, uint32_t n_ch, const uint8_t *use,
+                         double var_keep, struct relations_fit *out);
+
+/* Bytes of parameters a device holds for the map: (2 + rank) * n_ch floats. */
+uint32_t models_relations_bytes(const struct relations_map *m);
+
+#endif

@@ -185,6 +185,12 @@ double features_band_energy(const struct feat_channel *f, double lo_hz, double h
 int features_from_envelope(const uint8_t *buf, size_t len, struct feat_channel **out,
                            size_t *n_out)
 {
+    return features_from_envelope_ctx(NULL, buf, len, out, n_out);
+}
+
+int features_from_envelope_ctx(struct ZSTD_DCtx_s *dctx, const uint8_t *buf, size_t len,
+                               struct feat_channel **out, size_t *n_out)
+{
     struct wire_meta m;
     struct wire_view v;
     struct feat_channel *fc = NULL;
@@ -206,7 +212,8 @@ int features_from_envelope(const uint8_t *buf, size_t len, struct feat_channel *
         err = SRV_ENOMEM;
         goto out;
     }
-    if (wire_decode_samples(&m, &v, raw, bytes) != 0) {
+    if ((dctx ? wire_decode_samples_ctx(dctx, &m, &v, raw, bytes)
+              : wire_decode_samples(&m, &v, raw, bytes)) != 0) {
         err = SRV_EFRAME;
         goto out;
     }

@@ -46,19 +46,34 @@ double features_band_energy(const struct feat_channel *f, double lo_hz, double h
  * caller frees.  0 or a negative SRV_E* code. */
 int features_from_envelope(const uint8_t *buf, size_t len, struct feat_channel **out,
                            size_t *n);
+/* The same with the caller's zstd decompression context (NULL: one made for
+ * the call), for a loop over many envelopes. */
+struct ZSTD_DCtx_s;
+int features_from_envelope_ctx(struct ZSTD_DCtx_s *dctx, const uint8_t *buf, size_t len,
+                               struct feat_channel **out, size_t *n);
 
-/* Called by the worker for each snapshot once its features are stored (or
- * once it is recorded as undecodable), on the worker's thread.  0, or a
- * negative SRV_E* code that ends the pass (the snapshot is not retried). */
-typedef int (*features_after_fn)(int64_t snapshot_id);
+/* Called by the worker once per pass with the snapshots of the pass (in id
+ * order) once their features are stored (or they are recorded as
+ * undecodable), on the worker's thread.  0, or a negative SRV_E* code that
+ * ends the pass (the snapshots are not retried). */
+typedef int (*features_after_fn)(const int64_t *snapshot_ids, size_t n);
 
 /* One pass of the worker: features for up to batch snapshots that have no
- * feature_jobs row yet, each followed by after (may be NULL).  How many
+ * feature_jobs row yet (their envelopes read in one round trip, every
+ * channel's row and every job row written in one statement), then after
+ * (may be NULL) for all of them.  How many
  * snapshots it took (>= 0), or a negative SRV_E* code. */
 int features_worker_pass(int batch, features_after_fn after);
+/* The same over snapshots with an id in (above, upto] only, in id order;
+ * *last (may be NULL) gets the highest id taken whose after() returned, or,
+ * when the pass came back short (every pending id in range taken), the
+ * highest id there was (at most upto): the next pass can start above it. */
+int features_worker_pass_range(int batch, int64_t above, int64_t upto, features_after_fn after,
+                               int64_t *last);
 /* Start the background thread (a pass, then a wait of poll_ms when there
- * was nothing to do; 0: 1000 ms), at a lower scheduling priority than the
- * HTTP threads.  0, or SRV_EINTERNAL when the thread cannot start.  A second
+ * was nothing to do, 0: 1000 ms; a short wait after a pass that was not
+ * full; waits while the ingest queue holds a burst), at a lower scheduling
+ * priority than the HTTP threads.  0, or SRV_EINTERNAL when the thread cannot start.  A second
  * start while running does nothing. */
 int features_worker_start(unsigned poll_ms, features_after_fn after);
 /* Stop the thread and wait for its pass to end; safe when not running. */

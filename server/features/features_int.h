@@ -11,9 +11,10 @@
 extern pthread_mutex_t features__plan_lock;
 
 enum features_q {
-    FQ_PENDING,         /* limit -> id of snapshots without a feature_jobs row */
-    FQ_PUT,             /* snapshot, channel, 8 numbers, spectrum real[] */
-    FQ_JOB_DONE,        /* snapshot, error|NULL */
+    FQ_PENDING,         /* limit, above, upto -> id of snapshots in (above, upto]
+                         * without a feature_jobs row */
+    FQ_MAX_ID,          /* -> the highest snapshot id there is (0: none) */
+    FQ_PUT_MANY,        /* a pass's channel rows and job rows, as arrays */
     FQ_SNAPSHOT,        /* snapshot -> one row per channel (GET .../features) */
     FQ_COUNT
 };

@@ -1,8 +1,12 @@
 /* features_worker.c - the background thread that computes the features of
  * every new snapshot off the ingest path: it polls for snapshots without a
- * feature_jobs row, decodes each stored envelope, stores one
- * snapshot_features row per channel, records the job, and calls the
- * registered after() (the rules' evaluation) for the snapshot.
+ * feature_jobs row, reads their stored envelopes (up to FEATURES_BATCH in one
+ * round trip), decodes each, stores one snapshot_features row per channel
+ * and records the jobs (one statement for the whole pass), and calls the
+ * registered after() (the rules' evaluation) once for the pass.  Per
+ * snapshot that was ten statements, each a round trip and a commit: the
+ * PostgreSQL backend's CPU for them was several times the server's own cost
+ * of an upload (docs/BENCHMARKS.md).
  *
  * A snapshot that cannot be decoded is recorded with its error, so the
  * worker does not retry it forever. */
@@ -11,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "server/db/db.h"
 #include "server/features/features.h"
@@ -19,24 +24,52 @@
 #include "server/srv/srv.h"
 #include "server/srv/srv_worker.h"
 
+#include <zstd.h>
+
+/* The worker thread's decompression context (NULL elsewhere: one per call). */
+static __thread ZSTD_DCtx *g_dctx;
+
+
+/* The rows of one pass, as the text arrays of FQ_PUT_MANY: one element per
+ * channel row in the first eleven, one per snapshot in the last two. */
+#define PUT_COLS 13
+
+struct put_rows {
+    struct srv_buf col[PUT_COLS];
+};
+
+static void put_begin(struct put_rows *p)
+{
+    int k;
+
+    memset(p, 0, sizeof *p);
+    for (k = 0; k < PUT_COLS; k++)
+        db_array_begin(&p->col[k]);
+}
+
+static void put_free(struct put_rows *p)
+{
+    int k;
+
+    for (k = 0; k < PUT_COLS; k++)
+        srv_buf_free(&p->col[k]);
+}
 
 /* One channel's row; non-finite numbers are stored as 0 (the columns are
  * NOT NULL and a rule must not see NaN as a value). */
-static int store_channel(const char *idb, const struct feat_channel *f)
+static void put_channel(struct put_rows *p, int64_t id, const struct feat_channel *f)
 {
     const double v[8] = { f->mean, f->std, f->rms, f->peak, f->crest, f->kurtosis,
                           f->dominant_hz, f->bin_hz };
-    char nums[8][32], tok[32];
-    const char *vals[11];
     struct srv_buf spec = { 0 };
+    char tok[32];
     size_t k;
-    int err;
 
-    vals[0] = idb;
-    vals[1] = f->name;
+    db_array_int64(&p->col[0], id);
+    db_array_text(&p->col[1], f->name);
     for (k = 0; k < 8; k++) {
-        snprintf(nums[k], sizeof nums[k], "%.9g", isfinite(v[k]) ? v[k] : 0.0);
-        vals[2 + k] = nums[k];
+        snprintf(tok, sizeof tok, "%.9g", isfinite(v[k]) ? v[k] : 0.0);
+        db_array_raw(&p->col[2 + k], tok);
     }
     db_array_begin(&spec);
     for (k = 0; k < FEAT_BINS; k++) {
@@ -44,112 +77,276 @@ static int store_channel(const char *idb, const struct feat_channel *f)
         db_array_raw(&spec, tok);
     }
     db_array_end(&spec);
-    vals[10] = srv_buf_take(&spec, NULL);
-    if (!vals[10])
-        return SRV_ENOMEM;
-    err = db_exec_own(&features__sql[FQ_PUT], vals, NULL, NULL, 0, NULL);
-    free((char *)vals[10]);
-    return err;
-}
-
-/* Decode the stored envelope of snapshot idb.  0 with *fc and *n (both may be
- * empty) and *why set when the snapshot has no features to give; SRV_E* on
- * a database or memory failure. */
-static int decode_snapshot(int64_t id, struct feat_channel **fc, size_t *n,
-                           const char **why)
-{
-    PGresult *r = NULL;
-    const uint8_t *env = NULL;
-    size_t len = 0;
-    int err;
-
-    *fc = NULL;
-    *n = 0;
-    *why = NULL;
-    err = ingest_stored(id, &r, &env, &len);
-    if (err == SRV_ENOTFOUND) {
-        *why = "snapshot vanished";
-        err = SRV_OK;
-    } else if (err == SRV_OK) {
-        err = features_from_envelope(env, len, fc, n);
-        if (err != SRV_OK && err != SRV_ENOMEM) {
-            *why = "envelope could not be decoded";
-            err = SRV_OK;
-        }
+    if (spec.oom) {
+        p->col[10].oom = 1;
+        srv_buf_free(&spec);
+        return;
     }
-    PQclear(r);
-    return err;
+    db_array_text(&p->col[10], spec.p);
+    srv_buf_free(&spec);
 }
 
-static int features_one(int64_t id)
+/* A snapshot's channels (two with the same name: the last one is stored,
+ * as one upsert after the other did) and its job row. */
+static void put_snapshot(struct put_rows *p, int64_t id, const struct feat_channel *fc,
+                         size_t n, const char *why)
 {
-    char idb[24];
-    const char *vals[2] = { idb, NULL };
-    struct feat_channel *fc = NULL;
-    const char *why;
-    size_t n, c;
-    int err;
+    size_t c, d;
 
-    snprintf(idb, sizeof idb, "%" PRId64, id);
-    err = decode_snapshot(id, &fc, &n, &why);
-    for (c = 0; c < n && err == SRV_OK; c++)
-        err = store_channel(idb, &fc[c]);
-    free(fc);
-    if (err != SRV_OK)
-        return err;
-    vals[1] = why;
-    err = db_exec_own(&features__sql[FQ_JOB_DONE], vals, NULL, NULL, 0, NULL);
-    if (err == SRV_OK && why)
+    for (c = 0; c < n; c++) {
+        for (d = c + 1; d < n && strcmp(fc[c].name, fc[d].name) != 0; d++)
+            ;
+        if (d == n)
+            put_channel(p, id, &fc[c]);
+    }
+    db_array_int64(&p->col[11], id);
+    db_array_text(&p->col[12], why);
+    if (why)
         srv_log("warn", "features: snapshot %" PRId64 ": %s", id, why);
+}
+
+/* Features of the snapshots ids[0..n) (ascending), stored in one statement
+ * with their job rows.  Their envelopes come in as few round trips as the
+ * byte budget allows (one for small ones). */
+#define PASS_ENVELOPE_BYTES (8u << 20)
+
+static int features_many(struct ZSTD_DCtx_s *dctx, const int64_t *ids, size_t n)
+{
+    struct put_rows p;
+    const char *vals[PUT_COLS];
+    char *own[PUT_COLS] = { NULL };
+    size_t at = 0, k;
+    int err = SRV_OK;
+
+    put_begin(&p);
+    while (at < n && err == SRV_OK) {
+        PGresult *r = NULL;
+        int row, rows;
+
+        err = ingest_stored_many(ids + at, n - at, PASS_ENVELOPE_BYTES, &r);
+        rows = err == SRV_OK ? PQntuples(r) : 0;
+        for (row = 0; row < rows && err == SRV_OK; row++) {
+            int64_t id = strtoll(db_text(r, row, "id"), NULL, 10);
+            struct feat_channel *fc = NULL;
+            size_t nch = 0;
+            int ferr;
+
+            /* ids with no row before this one: deleted since the pass began */
+            while (at < n && ids[at] != id)
+                put_snapshot(&p, ids[at++], NULL, 0, "snapshot vanished");
+            if (at == n)
+                break;
+            ferr = features_from_envelope_ctx(dctx, (const uint8_t *)db_text(r, row, "envelope"),
+                                              (size_t)db_len(r, row, "envelope"), &fc, &nch);
+            if (ferr == SRV_ENOMEM)
+                err = ferr;
+            else
+                put_snapshot(&p, ids[at++], fc, ferr == SRV_OK ? nch : 0,
+                             ferr == SRV_OK ? NULL : "envelope could not be decoded");
+            free(fc);
+        }
+        PQclear(r);
+        if (rows == 0)      /* none of the rest exists any more */
+            while (at < n && err == SRV_OK)
+                put_snapshot(&p, ids[at++], NULL, 0, "snapshot vanished");
+    }
+    for (k = 0; k < PUT_COLS && err == SRV_OK; k++) {
+        db_array_end(&p.col[k]);
+        own[k] = srv_buf_take(&p.col[k], NULL);
+        if (!own[k])
+            err = SRV_ENOMEM;
+        vals[k] = own[k];
+    }
+    if (err == SRV_OK)
+        err = db_exec_own(&features__sql[FQ_PUT_MANY], vals, NULL, NULL, 0, NULL);
+    for (k = 0; k < PUT_COLS; k++)
+        free(own[k]);
+    put_free(&p);
     return err;
 }
 
-int features_worker_pass(int batch, features_after_fn after)
+int features_worker_pass_range(int batch, int64_t above, int64_t upto, features_after_fn after,
+                               int64_t *last)
 {
-    char lim[16];
-    const char *vals[1] = { lim };
+    char lim[16], lo[24], hi[24];
+    const char *vals[3] = { lim, lo, hi };
     PGresult *r = NULL;
+    int64_t top = 0, *ids = NULL;
     int i, n, err;
 
+    if (last) {
+        /* Read before the pending ids: every id up to top that is visible
+         * now is visible to that query too. */
+        err = db_exec_own(&features__sql[FQ_MAX_ID], NULL, NULL, NULL, 0, &r);
+        if (err != SRV_OK)
+            return err;
+        top = db_int64(r, 0, "id");
+        PQclear(r);
+        r = NULL;
+    }
     snprintf(lim, sizeof lim, "%d", batch > 0 ? batch : 1);
+    snprintf(lo, sizeof lo, "%" PRId64, above);
+    snprintf(hi, sizeof hi, "%" PRId64, upto);
     err = db_exec_own(&features__sql[FQ_PENDING], vals, NULL, NULL, 0, &r);
     if (err != SRV_OK)
         return err;
     n = PQntuples(r);
-    for (i = 0; i < n && err == SRV_OK; i++) {
-        int64_t id = db_int64(r, i, "id");
-
-        err = features_one(id);
-        if (err == SRV_OK && after)
-            err = after(id);
-    }
+    ids = malloc(((size_t)n + 1) * sizeof *ids);
+    if (!ids)
+        err = SRV_ENOMEM;
+    for (i = 0; i < n && err == SRV_OK; i++)
+        ids[i] = db_int64(r, i, "id");
+    if (err == SRV_OK && n > 0)
+        err = features_many(g_dctx, ids, (size_t)n);
+    if (err == SRV_OK && n > 0 && after)
+        err = after(ids, (size_t)n);
+    if (err == SRV_OK && n > 0 && last)
+        *last = ids[n - 1];
+    free(ids);
     PQclear(r);
+    /* A short pass took every pending id in range: what else is there up
+     * to top was done already (here, or by another server's worker). */
+    if (err == SRV_OK && last && n < (batch > 0 ? batch : 1) && top > *last)
+        *last = top < upto ? top : upto;
     return err == SRV_OK ? n : err;
 }
 
-#define FEATURES_BATCH 32
+int features_worker_pass(int batch, features_after_fn after)
+{
+    return features_worker_pass_range(batch, 0, INT64_MAX, after, NULL);
+}
+
+#define FEATURES_BATCH 64
+/* After a pass that found fewer snapshots than it could take, the worker
+ * waits this long before the next one: a pass costs about ten statements
+ * whatever its size, and passes of two or three snapshots each, back to
+ * back, cost PostgreSQL three times as much per snapshot as full ones
+ * (docs/BENCHMARKS.md).  Features then come at most this much later. */
+#define FEATURES_SHORT_PASS_MS 250
 /* On a small machine the worker's FFTs competed with ingest for the same
  * cores (docs/BENCHMARKS.md): its thread runs this much nicer. */
 #define FEATURES_WORKER_NICE 10
 
 static features_after_fn g_after;
 
-/* Work done means more may have arrived meanwhile: the worker looks again
- * at once, and sleeps only when a pass finds nothing (or fails). */
+static void sleep_ms(unsigned ms)
+{
+    struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
+
+    nanosleep(&ts, NULL);
+}
+
+/* Uploads first: while the group committer's queue holds a burst (at least
+ * FEATURES_YIELD_DEPTH rows: the committers are behind the arrivals), a pass
+ * would take cores from them, and the worker's PostgreSQL backend is out of
+ * reach of its nice.  So the worker waits in steps of FEATURES_YIELD_MS, at
+ * most FEATURES_YIELD_MAX_MS in a row: under load that never lets up the
+ * features still advance, a pass per second at least, and they catch up
+ * when it ends.  At moderate rates the queue stays short and nothing waits.
+ * (A stop waits for this too: at most a second.) */
+#define FEATURES_YIELD_DEPTH 64
+#define FEATURES_YIELD_MS 20
+#define FEATURES_YIELD_MAX_MS 1000
+
+static void yield_to_ingest(void)
+{
+    unsigned waited = 0;
+
+    while (waited < FEATURES_YIELD_MAX_MS && ingest_queue_depth() >= FEATURES_YIELD_DEPTH) {
+        sleep_ms(FEATURES_YIELD_MS);
+        waited += FEATURES_YIELD_MS;
+    }
+}
+
+/* Ids come from a sequence in the committers' transactions, so one may
+ * commit after a higher one was already taken here (two committers): the
+ * passes start above a floor (the highest id taken), and every
+ * FEATURES_SWEEP_S a sweep looks again at the ids between the floor of two
+ * sweeps ago and the floor, for such stragglers.  A pass that comes back
+ * short moves the floor to the highest id there was (so ids done by
+ * another server's worker are not walked over again).  The first pass after
+ * a start looks at every id (what a stop left undone). */
+#define FEATURES_SWEEP_S 30
+
+static double mono_s(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* The sweep of (above, upto]: passes until one comes back short. */
+static int sweep(int64_t above, int64_t upto)
+{
+    int n;
+
+    do {
+        int64_t last = above;
+
+        n = features_worker_pass_range(FEATURES_BATCH, above, upto, g_after, &last);
+        above = last;
+    } while (n == FEATURES_BATCH && above < upto);
+    return n;
+}
+
+/* The worker thread's state between passes (only that thread touches it). */
+static int64_t g_floor, g_swept_to[2];
+static int g_first = 1;
+static double g_next_sweep;
+
+/* One pass; > 0 when the worker should look again at once. */
 static int worker_pass(void *arg)
 {
+    int64_t last = g_floor;
+    int n;
+
     (void)arg;
-    return features_worker_pass(FEATURES_BATCH, g_after) > 0;
+    if (!g_dctx)
+        g_dctx = ZSTD_createDCtx();     /* NULL: each envelope makes its own */
+    if (g_next_sweep == 0)
+        g_next_sweep = mono_s() + FEATURES_SWEEP_S;
+    yield_to_ingest();
+    if (mono_s() >= g_next_sweep) {
+        if (sweep(g_swept_to[0], g_floor) >= 0) {
+            g_swept_to[0] = g_swept_to[1];
+            g_swept_to[1] = g_floor;
+        }
+        g_next_sweep = mono_s() + FEATURES_SWEEP_S;
+    }
+    n = features_worker_pass_range(FEATURES_BATCH, g_floor, INT64_MAX, g_after, &last);
+    g_floor = last;
+    if (g_first && n >= 0) {
+        /* Below the first pass's ids, every snapshot was done. */
+        g_swept_to[0] = g_swept_to[1] = g_floor;
+        g_first = 0;
+    }
+    if (n <= 0)
+        return 0;       /* nothing (or failed): the worker's period */
+    if (n < FEATURES_BATCH)
+        sleep_ms(FEATURES_SHORT_PASS_MS);
+    return 1;
+}
+
+static void worker_finish(void)
+{
+    ZSTD_freeDCtx(g_dctx);
+    g_dctx = NULL;
+    db_thread_release();
 }
 
 static struct srv_worker g_worker = {
     .name = "features", .nice = FEATURES_WORKER_NICE, .pass = worker_pass,
-    .finish = db_thread_release,
+    .finish = worker_finish,
 };
 
 int features_worker_start(unsigned poll_ms, features_after_fn after)
 {
     g_after = after;
+    g_floor = 0;
+    g_swept_to[0] = g_swept_to[1] = 0;
+    g_first = 1;
+    g_next_sweep = 0;
     g_worker.period_ms = poll_ms ? poll_ms : 1000;
     if (srv_worker_start(&g_worker) != 0)
         return SRV_EINTERNAL;

@@ -9,8 +9,8 @@
  * every claimed envelope into snapshots, its columns passed as binary
  * arrays and unnested server-side (one parse, one plan, one executor run
  * for the batch instead of a three-statement CTE per row); then one UPDATE
- * of devices (last_seen, last_seq) per distinct device that got a row, in
- * device order, and COMMIT.  A row whose (device, seq) is already claimed
+ * of devices (last_seen, last_seq) for every distinct device that got a
+ * row, which locks them in device order first, and COMMIT.  A row whose (device, seq) is already claimed
  * comes back not inserted, and the caller answers 200 or 409 from what is
  * stored, exactly as for one row.  When the batch fails, it is rolled back
  * and each row is retried alone with INGEST_SQL_INSERT, so one bad row
@@ -152,7 +152,7 @@ static PGconn *committer_connect(void)
     if (ok)
         ok = prepare(c, &ingest__sql[INGEST_SQL_INSERT]) &&
              prepare(c, &ingest__sql[INGEST_SQL_BATCH_INSERT]) &&
-             prepare(c, &ingest__sql[INGEST_SQL_DEVICE_SEEN]);
+             prepare(c, &ingest__sql[INGEST_SQL_DEVICES_SEEN]);
     if (!ok) {
         PQfinish(c);
         return NULL;
@@ -376,6 +376,7 @@ static int run_batch_multi(PGconn *c, struct ingest_row **rows, unsigned n)
     const char *avals[INGEST_NPARAMS];
     int alen[INGEST_NPARAMS], afmt[INGEST_NPARAMS];
     PGresult *res = NULL;
+    struct srv_buf devs = { 0 }, seqs = { 0 };
     unsigned nu = 0, i, nq;
     int err = SRV_OK, col, t, ntup;
 
@@ -425,15 +426,13 @@ static int run_batch_multi(PGconn *c, struct ingest_row **rows, unsigned n)
     }
     if (err != SRV_OK)
         goto out;
-    if (PQenterPipelineMode(c) != 1) {
-        err = SRV_EUNAVAIL;
-        goto out;
-    }
     /* Sorted by device then seq: the last inserted row of a device's run
-     * has its highest new seq.  Device order = lock order. */
+     * has its highest new seq.  One statement for every device (it locks
+     * them in id order itself). */
+    db_array_begin(&devs);
+    db_array_begin(&seqs);
     nq = 0;
-    for (i = 0; i < nu && err == SRV_OK; i++) {
-        const char *pv[2];
+    for (i = 0; i < nu; i++) {
         unsigned j;
 
         if (!uniq[i]->inserted)
@@ -443,11 +442,27 @@ static int run_batch_multi(PGconn *c, struct ingest_row **rows, unsigned n)
                 break;
         if (j < nu && strcmp(uniq[j]->dev, uniq[i]->dev) == 0)
             continue;       /* a later row of this device carries the seq */
-        pv[0] = uniq[i]->dev;
-        pv[1] = uniq[i]->seq;
-        if (!PQsendQueryPrepared(c, ingest__sql[INGEST_SQL_DEVICE_SEEN].name, 2, pv, NULL, NULL, 0))
-            err = SRV_EUNAVAIL;
+        db_array_text(&devs, uniq[i]->dev);
+        db_array_raw(&seqs, uniq[i]->seq);
         nq++;
+    }
+    db_array_end(&devs);
+    db_array_end(&seqs);
+    if (devs.oom || seqs.oom) {
+        err = SRV_ENOMEM;
+        goto out;
+    }
+    if (PQenterPipelineMode(c) != 1) {
+        err = SRV_EUNAVAIL;
+        goto out;
+    }
+    if (nq > 0) {
+        const char *pv[2] = { devs.p, seqs.p };
+
+        if (!PQsendQueryPrepared(c, ingest__sql[INGEST_SQL_DEVICES_SEEN].name, 2, pv, NULL,
+                                 NULL, 0))
+            err = SRV_EUNAVAIL;
+        nq = 1;
     }
     if (err == SRV_OK && (!PQsendQueryParams(c, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) ||
                           PQpipelineSync(c) != 1))
@@ -464,6 +479,8 @@ out:
         for (i = 0; i < n; i++)
             rows[i]->inserted = 0;
     PQclear(res);
+    srv_buf_free(&devs);
+    srv_buf_free(&seqs);
     for (col = 0; col < INGEST_NPARAMS; col++)
         free(arr[col]);
     free(uniq);

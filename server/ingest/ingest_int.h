@@ -17,7 +17,7 @@ enum ingest_sql_id {
     INGEST_SQL_SEQ_LOOKUP,      /* device, seq, sha256 -> snapshot_id, same_bytes */
     INGEST_SQL_INSERT,          /* one row's INGEST_NPARAMS -> id when new */
     INGEST_SQL_BATCH_INSERT,    /* the same as arrays -> device_id, seq, id per new row */
-    INGEST_SQL_DEVICE_SEEN,     /* device, seq: last_seen, last_seq */
+    INGEST_SQL_DEVICES_SEEN,    /* devices[], seqs[]: last_seen, last_seq of a batch's devices */
     INGEST_SQL_STORED,          /* id -> envelope (binary), as received */
     INGEST_SQL_STORED_MANY,     /* ids, byte budget -> id (as text), envelope: binary */
     INGEST_SQL_COUNT

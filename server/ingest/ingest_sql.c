@@ -51,9 +51,17 @@ const struct db_sql ingest__sql[INGEST_SQL_COUNT] = {
         "  FROM s JOIN v ON v.dev = s.device_id AND v.seq::bigint = s.seq"
         "  RETURNING id, device_id, seq)"
         " SELECT device_id, seq, id FROM ins", INGEST_NPARAMS },
-    [INGEST_SQL_DEVICE_SEEN] = { "ingest_device_seen",
-        "UPDATE devices SET last_seen = now(), last_seq = GREATEST(last_seq, $2::bigint)"
-        " WHERE id = $1", 2 },
+    /* Every device of a batch in one statement: $1 device ids, $2 the
+     * highest new seq of each.  The rows are locked in id order first (the
+     * aggregate over l is complete before the join emits a row to update),
+     * so two committers or two servers still take the locks in the same
+     * order. */
+    [INGEST_SQL_DEVICES_SEEN] = { "ingest_devices_seen",
+        "WITH v AS (SELECT * FROM unnest($1::text[], $2::bigint[]) AS v(id, seq)),"
+        " l AS MATERIALIZED (SELECT d.id FROM devices d WHERE d.id IN (SELECT id FROM v)"
+        "  ORDER BY d.id FOR UPDATE)"
+        " UPDATE devices d SET last_seen = now(), last_seq = GREATEST(d.last_seq, v.seq)"
+        " FROM v, (SELECT count(*) FROM l) AS locked WHERE d.id = v.id", 2 },
     [INGEST_SQL_STORED] = { "ingest_stored",
         "SELECT envelope FROM snapshots WHERE id = $1::bigint", 1 },
     /* The ids in the order given, as many as fit the byte budget (at least

@@ -4,7 +4,7 @@
  *
  * Ingest never waits for any of this: the features worker
  * (server/features/) computes the features of each new snapshot and then
- * calls rules_eval_snapshot, which evaluates every enabled rule on it and
+ * calls rules_eval_snapshots, which evaluates every enabled rule on it and
  * re-votes.  A new or changed rule is evaluated over all stored snapshots
  * before its handler answers. */
 #ifndef PRECURSOR_RULES_H
@@ -66,9 +66,11 @@ int rules_stats_by_type(int64_t rule_id, struct rules_type_stats *out, size_t ca
 /* Evaluate rule_id over every snapshot that has features, replace its hits
  * and re-vote the snapshots whose hits changed.  0 or SRV_E*. */
 int rules_eval_rule(int64_t rule_id);
-/* Evaluate every enabled rule on one snapshot and re-vote it (a
- * features_after_fn for the features worker). */
+/* Evaluate every enabled rule on one snapshot and re-vote it. */
 int rules_eval_snapshot(int64_t snapshot_id);
+/* The same for several snapshots in a few statements (a features_after_fn
+ * for the features worker); ids in any order. */
+int rules_eval_snapshots(const int64_t *ids, size_t n);
 /* Recompute the weak labels of these snapshots from their hits and
  * dispositions. */
 int rules_revote(const int64_t *ids, size_t n);

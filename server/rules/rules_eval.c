@@ -1,6 +1,6 @@
 /* rules_eval.c - evaluation of rules over stored features (one rule over
  * every snapshot, or every enabled rule over one snapshot) and per-rule
- * statistics.
+ * statistics.  A pass of the features worker is evaluated as one batch.
  *
  * Snapshots are read in pages of RULES_PAGE (metadata joined with one row
  * per channel) so evaluating a rule over the whole history holds one page in
@@ -234,20 +234,34 @@ struct compiled {
 struct snap_scan {
     struct compiled *rules;
     size_t n;
-    struct rules_ids hit_rules;
-    int seen;
+    const int64_t *want;        /* the snapshots asked for, ascending */
+    size_t nwant;
+    struct rules_ids seen;      /* those with features, in order */
+    struct rules_ids hit_snap, hit_rule;    /* (snapshot, rule) pairs that hit */
 };
+
+static int id_cmp(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+    return (x > y) - (x < y);
+}
 
 static int scan_snapshot(const struct snap_ctx *c, void *arg)
 {
     struct snap_scan *s = arg;
     size_t i;
-    int err = SRV_OK;
+    int err;
 
-    s->seen = 1;
+    if (!bsearch(&c->id, s->want, s->nwant, sizeof *s->want, id_cmp))
+        return SRV_OK;      /* in the id range, not asked for */
+    err = rules_ids_push(&s->seen, c->id);
     for (i = 0; i < s->n && err == SRV_OK; i++)
-        if (eval_on(s->rules[i].x, c))
-            err = rules_ids_push(&s->hit_rules, s->rules[i].id);
+        if (eval_on(s->rules[i].x, c)) {
+            err = rules_ids_push(&s->hit_snap, c->id);
+            if (err == SRV_OK)
+                err = rules_ids_push(&s->hit_rule, s->rules[i].id);
+        }
     return err;
 }
 
@@ -273,36 +287,62 @@ static int compile_enabled(struct snap_scan *s)
     return s->rules ? SRV_OK : SRV_ENOMEM;
 }
 
-int rules_eval_snapshot(int64_t snapshot_id)
+/* The rules are compiled once, the snapshots read in pages over the range
+ * of their ids, the hits of all of them replaced in one statement and the
+ * votes recomputed together: a pass of the features worker costs a few
+ * statements, not a few per snapshot. */
+int rules_eval_snapshots(const int64_t *ids, size_t n)
 {
-    struct snap_scan s = { NULL, 0, { NULL, 0, 0 }, 0 };
-    char idb[24], *arr = NULL;
-    const char *vals[2] = { idb, NULL };
+    struct snap_scan s;
+    int64_t *want = NULL;
+    char *arr[3] = { NULL, NULL, NULL };
+    const char *vals[3];
     size_t i;
     int err;
 
+    if (n == 0)
+        return SRV_OK;
+    memset(&s, 0, sizeof s);
+    want = malloc(n * sizeof *want);
+    if (!want)
+        return SRV_ENOMEM;
+    memcpy(want, ids, n * sizeof *want);
+    qsort(want, n, sizeof *want, id_cmp);
+    s.want = want;
+    s.nwant = n;
     err = compile_enabled(&s);
     if (err == SRV_OK)
-        err = for_each_snapshot(snapshot_id - 1, snapshot_id, scan_snapshot, &s);
-    if (err != SRV_OK || !s.seen)
+        err = for_each_snapshot(want[0] - 1, want[n - 1], scan_snapshot, &s);
+    if (err != SRV_OK || s.seen.n == 0)
         goto out;
-    arr = rules_id_array(s.hit_rules.v, s.hit_rules.n);
-    if (!arr) {
+    arr[0] = rules_id_array(s.seen.v, s.seen.n);
+    arr[1] = rules_id_array(s.hit_snap.v, s.hit_snap.n);
+    arr[2] = rules_id_array(s.hit_rule.v, s.hit_rule.n);
+    if (!arr[0] || !arr[1] || !arr[2]) {
         err = SRV_ENOMEM;
         goto out;
     }
-    snprintf(idb, sizeof idb, "%" PRId64, snapshot_id);
-    vals[1] = arr;
-    err = rules_q(RQ_SNAPSHOT_HITS_SET, vals, NULL);
+    for (i = 0; i < 3; i++)
+        vals[i] = arr[i];
+    err = rules_q(RQ_SNAPSHOTS_HITS_SET, vals, NULL);
     if (err == SRV_OK)
-        err = rules_revote(&snapshot_id, 1);
+        err = rules_revote(s.seen.v, s.seen.n);
 out:
     for (i = 0; i < s.n; i++)
         rules_expr_free(s.rules[i].x);
     free(s.rules);
-    rules_ids_free(&s.hit_rules);
-    free(arr);
+    rules_ids_free(&s.seen);
+    rules_ids_free(&s.hit_snap);
+    rules_ids_free(&s.hit_rule);
+    for (i = 0; i < 3; i++)
+        free(arr[i]);
+    free(want);
     return err;
+}
+
+int rules_eval_snapshot(int64_t snapshot_id)
+{
+    return rules_eval_snapshots(&snapshot_id, 1);
 }
 
 static double fraction(int64_t part, int64_t whole)

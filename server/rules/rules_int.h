@@ -18,11 +18,11 @@ enum rules_q {
     RQ_RULE_DELETE,         /* id -> deleted (0|1) x snapshot_id it hit (NULL: none) */
     RQ_RULE_HITS,           /* rule -> snapshot_id */
     RQ_RULE_HITS_SET,       /* rule, ids[] -> replaces the rule's hits */
-    RQ_SNAPSHOT_HITS_SET,   /* snapshot, rule ids[] -> replaces the snapshot's hits */
     RQ_VOTE_INPUT,          /* ids[] -> snapshot_id, rule_id, class, weight */
     RQ_DISPOSITION_CLASS,   /* ids[] -> snapshot_id, class */
     RQ_WEAK_PUT,            /* snapshot, class, source, confidence, votes json */
-    RQ_WEAK_DELETE,         /* snapshot */
+    RQ_SNAPSHOTS_HITS_SET,  /* snapshots[], pairs' snapshots[], pairs' rules[] */
+    RQ_WEAK_DELETE_MANY,    /* snapshots[] */
     RQ_WEAK_GET,            /* snapshot -> found, class, source, confidence, votes, human */
     RQ_STATS,               /* rule -> snapshots, hits, overlapping, conflicting, labeled, agreeing */
     RQ_UNKNOWN_CHANNELS,    /* names[] -> channel no snapshot has (none when no features yet) */

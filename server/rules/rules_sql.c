@@ -49,12 +49,17 @@ static const struct db_sql qs[RQ_COUNT] = {
         " INSERT INTO rule_hits (rule_id, snapshot_id)"
         " SELECT $1::bigint, unnest($2::bigint[]) WHERE EXISTS"
         "  (SELECT 1 FROM rules WHERE id = $1::bigint) ON CONFLICT DO NOTHING", 2 },
-    [RQ_SNAPSHOT_HITS_SET] = { "rules_snapshot_hits_set",
-        "WITH d AS (DELETE FROM rule_hits WHERE snapshot_id = $1::bigint"
-        "  AND NOT (rule_id = ANY ($2::bigint[])))"
+    /* Several snapshots at once: $1 the snapshots, $2/$3 the (snapshot,
+     * rule) pairs that hit; each snapshot's other hits go. */
+    [RQ_SNAPSHOTS_HITS_SET] = { "rules_snapshots_hits_set",
+        "WITH p AS (SELECT * FROM unnest($2::bigint[], $3::bigint[]) AS p(sid, rid)),"
+        " d AS (DELETE FROM rule_hits h WHERE h.snapshot_id = ANY ($1::bigint[])"
+        "  AND NOT EXISTS (SELECT 1 FROM p WHERE p.sid = h.snapshot_id AND p.rid = h.rule_id))"
         " INSERT INTO rule_hits (rule_id, snapshot_id)"
-        " SELECT r.id, $1::bigint FROM rules r WHERE r.id = ANY ($2::bigint[])"
-        " ON CONFLICT DO NOTHING", 2 },
+        " SELECT r.id, p.sid FROM p JOIN rules r ON r.id = p.rid"
+        " ON CONFLICT DO NOTHING", 3 },
+    [RQ_WEAK_DELETE_MANY] = { "rules_weak_delete_many",
+        "DELETE FROM weak_labels WHERE snapshot_id = ANY ($1::bigint[])", 1 },
     [RQ_VOTE_INPUT] = { "rules_vote_input",
         "SELECT h.snapshot_id, r.id AS rule_id, r.class, r.weight FROM rule_hits h"
         " JOIN rules r ON r.id = h.rule_id WHERE r.enabled"
@@ -67,8 +72,6 @@ static const struct db_sql qs[RQ_COUNT] = {
         " VALUES ($1::bigint, $2, $3, $4::real, $5::jsonb) ON CONFLICT (snapshot_id)"
         " DO UPDATE SET class = EXCLUDED.class, source = EXCLUDED.source,"
         " confidence = EXCLUDED.confidence, votes = EXCLUDED.votes, computed_at = now()", 5 },
-    [RQ_WEAK_DELETE] = { "rules_weak_delete",
-        "DELETE FROM weak_labels WHERE snapshot_id = $1::bigint", 1 },
     [RQ_WEAK_GET] = { "rules_weak_get",
         "SELECT (SELECT count(*) FROM snapshots WHERE id = $1::bigint) AS found,"
         " w.class, w.source, w.confidence, w.votes::text AS votes,"

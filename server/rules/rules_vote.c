@@ -62,8 +62,10 @@ void rules_vote(const struct rules_vote_in *v, size_t n, const char *disposition
     out->confidence = best / total;
 }
 
-/* Write (or clear) the weak label of one snapshot from its votes. */
-static int write_vote(int64_t id, const struct rules_vote_in *v, size_t n, const char *disp)
+/* Write the weak label of one snapshot from its votes; one with none goes
+ * to *clear (its label is deleted with the others of the chunk). */
+static int write_vote(int64_t id, const struct rules_vote_in *v, size_t n, const char *disp,
+                      struct rules_ids *clear)
 {
     struct rules_vote_out o;
     char idb[24], conf[32], *votes;
@@ -74,7 +76,7 @@ static int write_vote(int64_t id, const struct rules_vote_in *v, size_t n, const
 
     rules_vote(v, n, disp, &o);
     if (!o.has_label)
-        return rules_q_id(RQ_WEAK_DELETE, id, NULL);
+        return rules_ids_push(clear, id);
     arr = json_array();
     if (!arr)
         return SRV_ENOMEM;
@@ -98,7 +100,8 @@ static int write_vote(int64_t id, const struct rules_vote_in *v, size_t n, const
 
 /* Vote snapshot id from the rows of hv (its rules' hits) and dc (a
  * disposition's class); v has room for every row of hv. */
-static int vote_one(int64_t id, const PGresult *hv, const PGresult *dc, struct rules_vote_in *v)
+static int vote_one(int64_t id, const PGresult *hv, const PGresult *dc, struct rules_vote_in *v,
+                    struct rules_ids *clear)
 {
     const char *disp = NULL;
     size_t k = 0;
@@ -115,7 +118,7 @@ static int vote_one(int64_t id, const PGresult *hv, const PGresult *dc, struct r
         v[k].weight = db_double(hv, row, "weight");
         k++;
     }
-    return write_vote(id, v, k, disp);
+    return write_vote(id, v, k, disp, clear);
 }
 
 #define REVOTE_CHUNK 500
@@ -126,6 +129,7 @@ static int revote_chunk(const int64_t *ids, size_t n)
     const char *vals[1] = { arr };
     PGresult *hv = NULL, *dc = NULL;
     struct rules_vote_in *v = NULL;
+    struct rules_ids clear = { NULL, 0, 0 };
     size_t i;
     int err;
 
@@ -141,7 +145,16 @@ static int revote_chunk(const int64_t *ids, size_t n)
     }
     /* ids may repeat and come unordered: each id is voted from its own rows */
     for (i = 0; i < n && err == SRV_OK; i++)
-        err = vote_one(ids[i], hv, dc, v);
+        err = vote_one(ids[i], hv, dc, v, &clear);
+    if (err == SRV_OK && clear.n > 0) {
+        /* one statement for every snapshot left without a label */
+        char *carr = rules_id_array(clear.v, clear.n);
+        const char *cvals[1] = { carr };
+
+        err = carr ? rules_q(RQ_WEAK_DELETE_MANY, cvals, NULL) : SRV_ENOMEM;
+        free(carr);
+    }
+    rules_ids_free(&clear);
     PQclear(hv);
     PQclear(dc);
     free(v);

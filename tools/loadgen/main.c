@@ -2,7 +2,7 @@
  * measuring a running server end to end (a contract outside tools rely on):
  *
  *   precursor-loadgen --url URL --devices N --seconds S --snapshot-bytes B
- *                     [--credentials FILE] [--presign K]
+ *                     [--credentials FILE] [--presign K] [--rate R]
  *
  * It logs in as the admin of FILE (default var/demo-credentials: lines
  * admin_user=, admin_password=, optionally api_token=; an admin API token is
@@ -20,7 +20,13 @@
  * stderr.  --presign K encodes K envelopes per device before the clock
  * starts, so a run on the server's own machine measures the server and not
  * the client's compression and signatures; default 0: encode while sending,
- * like a real device. */
+ * like a real device.  --rate R paces the fleet at R snapshots/s in all
+ * (each device at R/N, open loop, on its own clock with a random phase, as
+ * devices trigger independently), and the line gets one more field,
+ * p99_from_due_ms=W: the p99 counted from when each upload was due rather
+ * than sent, so a device still busy with its previous upload (or a client
+ * thread woken late by a loaded machine) adds its wait (no coordinated
+ * omission).  Default 0: every device sends again as soon as answered. */
 #include <curl/curl.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -50,6 +56,7 @@ struct opts {
     unsigned seconds;
     size_t snapshot_bytes;
     unsigned presign;
+    double rate;            /* fleet-wide snapshots/s; 0: flat out */
 };
 
 struct buf {
@@ -64,9 +71,10 @@ struct device {
     size_t *pre_len;
     unsigned npre;
     /* results of this device's thread */
-    double *lat_ms;
+    double *lat_ms, *due_ms;      /* from send; from due (--rate) */
     size_t nlat, lat_cap;
     unsigned long long ok, errors;
+    double phase;           /* --rate: where in the period this device starts, 0..1 */
     pthread_t thread;
 };
 
@@ -87,10 +95,12 @@ static double now_s(void)
 static void usage(FILE *f)
 {
     fprintf(f, "usage: precursor-loadgen --url URL --devices N --seconds S --snapshot-bytes B\n"
-               "                         [--credentials FILE] [--presign K]\n"
+               "                         [--credentials FILE] [--presign K] [--rate R]\n"
                "  --credentials FILE  admin_user=, admin_password= (and api_token=) lines\n"
                "                      (default var/demo-credentials)\n"
                "  --presign K         encode K envelopes per device before timing (default 0)\n"
+               "  --rate R            pace the fleet at R snapshots/s in all, latency counted\n"
+               "                      from when each upload was due (default 0: flat out)\n"
                "prints: snapshots_per_s=X p50_ms=Y p99_ms=Z errors=E\n");
 }
 
@@ -147,6 +157,10 @@ static int parse_args(int argc, char **argv)
             if (parse_u(a, argv[++i], 0, 100000, &v) != 0)
                 return -1;
             o.presign = (unsigned)v;
+        } else if (strcmp(a, "--rate") == 0) {
+            if (parse_u(a, argv[++i], 0, 1000000, &v) != 0)
+                return -1;
+            o.rate = (double)v;
         } else {
             fprintf(stderr, "precursor-loadgen: unknown argument %s\n", a);
             return -1;
@@ -442,17 +456,22 @@ static int calibrate(void)
     return 0;
 }
 
-static void lat_add(struct device *d, double ms)
+static void lat_add(struct device *d, double ms, double from_due_ms)
 {
     if (d->nlat == d->lat_cap) {
         size_t cap = d->lat_cap ? d->lat_cap * 2 : 1024;
-        double *p = realloc(d->lat_ms, cap * sizeof *p);
+        double *p = realloc(d->lat_ms, cap * sizeof *p), *q;
 
         if (!p)
             return;     /* the figure loses a sample, the run goes on */
         d->lat_ms = p;
+        q = realloc(d->due_ms, cap * sizeof *q);
+        if (!q)
+            return;
+        d->due_ms = q;
         d->lat_cap = cap;
     }
+    d->due_ms[d->nlat] = from_due_ms;
     d->lat_ms[d->nlat++] = ms;
 }
 
@@ -472,6 +491,7 @@ static void *device_main(void *arg)
     CURL *c = curl_easy_init();
     char u[1200];
     uint64_t seq = 0;
+    double period = o.rate > 0 ? (double)o.devices / o.rate : 0, due = 0;
 
     if (!m || !samples || !c || !h) {
         d->errors++;
@@ -489,6 +509,8 @@ static void *device_main(void *arg)
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
     while (!atomic_load(&started))
         sched_yield();
+    if (period > 0)
+        due = now_s() + period * d->phase;
     while (!atomic_load(&stop_flag) && now_s() < t_end) {
         uint8_t *env = NULL;
         size_t len;
@@ -496,6 +518,18 @@ static void *device_main(void *arg)
         long st = 0;
         double t0, t1;
 
+        if (period > 0) {
+            /* Open loop: sleep until due; a late device sends at once. */
+            double wait = due - now_s();
+
+            if (wait > 0) {
+                struct timespec ts = { (time_t)wait, (long)((wait - (double)(time_t)wait) * 1e9) };
+
+                nanosleep(&ts, NULL);
+            }
+            if (atomic_load(&stop_flag) || now_s() >= t_end)
+                break;
+        }
         seq++;
         if (seq <= d->npre) {
             env = d->pre[seq - 1];
@@ -516,9 +550,12 @@ static void *device_main(void *arg)
             free(env);
         if (st == 201 || st == 200) {
             d->ok++;
-            lat_add(d, (t1 - t0) * 1000.0);
-            continue;
+            lat_add(d, (t1 - t0) * 1000.0, (t1 - (period > 0 && due < t0 ? due : t0)) * 1000.0);
         }
+        if (period > 0)
+            due += period;
+        if (st == 201 || st == 200)
+            continue;
         d->errors++;
         if (st == 429 || st == 503) {
             /* Same seq again later, as the agent's spool would. */
@@ -568,7 +605,7 @@ int main(int argc, char **argv)
     char tok[128], run[9], *body = NULL;
     uint8_t rnd[4];
     unsigned long long ok = 0, errors = 0;
-    double *all = NULL, t0, elapsed;
+    double *all = NULL, *alld = NULL, t0, elapsed;
     size_t nall = 0, k;
     CURL *c = NULL;
     unsigned i, j;
@@ -597,6 +634,7 @@ int main(int argc, char **argv)
         struct device *d = &devs[i];
 
         snprintf(d->id, sizeof d->id, "loadgen-%s-%u", run, i);
+        d->phase = (double)randombytes_uniform(1000000) / 1e6;
         crypto_sign_keypair(d->pk, d->sk);
         if (enroll(c, d, tok, body) != 0)
             goto out;
@@ -646,16 +684,22 @@ int main(int argc, char **argv)
         nall += devs[i].nlat;
     }
     all = malloc((nall ? nall : 1) * sizeof *all);
-    if (!all)
+    alld = malloc((nall ? nall : 1) * sizeof *alld);
+    if (!all || !alld)
         goto out;
     for (i = 0, k = 0; i < o.devices; i++) {
         memcpy(all + k, devs[i].lat_ms, devs[i].nlat * sizeof *all);
+        memcpy(alld + k, devs[i].due_ms, devs[i].nlat * sizeof *alld);
         k += devs[i].nlat;
     }
     qsort(all, nall, sizeof *all, cmpd);
-    printf("snapshots_per_s=%.1f p50_ms=%.2f p99_ms=%.2f errors=%llu\n",
+    qsort(alld, nall, sizeof *alld, cmpd);
+    printf("snapshots_per_s=%.1f p50_ms=%.2f p99_ms=%.2f errors=%llu",
            (double)ok / (elapsed > 0 ? elapsed : 1), pct(all, nall, 0.50), pct(all, nall, 0.99),
            errors);
+    if (o.rate > 0)
+        printf(" p99_from_due_ms=%.2f", pct(alld, nall, 0.99));
+    printf("\n");
     rc = 0;
 out:
     for (i = 0; devs && i < o.devices; i++) {
@@ -664,10 +708,12 @@ out:
         free(devs[i].pre);
         free(devs[i].pre_len);
         free(devs[i].lat_ms);
+        free(devs[i].due_ms);
         sodium_memzero(devs[i].sk, sizeof devs[i].sk);
     }
     free(devs);
     free(all);
+    free(alld);
     free(body);
     curl_easy_cleanup(c);
     curl_global_cleanup();

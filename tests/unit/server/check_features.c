@@ -235,10 +235,13 @@ static PGconn *g_admin;
 static int64_t g_after_ids[8];
 static size_t g_after_n;
 
-static int record_after(int64_t snapshot_id)
+static int record_after(const int64_t *ids, size_t n)
 {
-    if (g_after_n < sizeof g_after_ids / sizeof g_after_ids[0])
-        g_after_ids[g_after_n++] = snapshot_id;
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        if (g_after_n < sizeof g_after_ids / sizeof g_after_ids[0])
+            g_after_ids[g_after_n++] = ids[i];
     return SRV_OK;
 }
 
@@ -391,6 +394,31 @@ START_TEST(test_worker_pass)
     /* nothing left: the next pass takes nothing and calls nobody */
     ck_assert_int_eq(features_worker_pass(10, record_after), 0);
     ck_assert_uint_eq(g_after_n, 2);
+    /* The worker's passes start above a floor.  A short pass moves *last to
+     * the highest id there is (6 and 7 done elsewhere, e.g. another server's
+     * worker); an id that shows up below the floor later (4: its
+     * transaction committed after a higher id was taken) is not seen from
+     * the floor but is by a sweep of the ids below it. */
+    {
+        int64_t last = 0;
+
+        two_tone_envelope(&env, &len);
+        add_snapshot(5, env, len);
+        add_snapshot(6, env, len);
+        add_snapshot(7, env, len);
+        value_is("INSERT INTO feature_jobs (snapshot_id) VALUES (6), (7) RETURNING 'ok'", "ok");
+        ck_assert_int_eq(features_worker_pass_range(10, 2, INT64_MAX, record_after, &last), 1);
+        ck_assert_int_eq(last, 7);
+        ck_assert_int_eq(g_after_ids[g_after_n - 1], 5);
+        add_snapshot(4, env, len);
+        free(env);
+        ck_assert_int_eq(features_worker_pass_range(10, 7, INT64_MAX, record_after, &last), 0);
+        ck_assert_int_eq(last, 7);
+        ck_assert_int_eq(features_worker_pass_range(10, 2, 7, record_after, &last), 1);
+        ck_assert_int_eq(g_after_ids[g_after_n - 1], 4);
+        value_is("SELECT count(*) FROM snapshot_features WHERE snapshot_id IN (4, 5)", "4");
+        value_is("SELECT count(*) FROM snapshot_features WHERE snapshot_id IN (6, 7)", "0");
+    }
     api_get_is("1", 200, "accel_y", 750.0);
     api_get_is("2", 404, NULL, 0);
     api_get_is("x", 400, NULL, 0);

@@ -6,6 +6,7 @@
 #include <check.h>
 #include <curl/curl.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -631,6 +632,72 @@ START_TEST(test_heartbeat_and_health)
 }
 END_TEST
 
+/* Through the group committer: uploads of several devices from several
+ * threads share batches, and each batch updates every device's last_seq
+ * (the highest seq stored, also when a device's uploads arrive newest
+ * first) and last_seen in one statement. */
+#define GC_DEVICES 4
+#define GC_PER_DEVICE 24
+
+struct gc_arg {
+    char dev[16];
+    uint8_t pk[32], sk[64];
+    int newest_first;
+    int failures;
+};
+
+static void *gc_upload(void *p)
+{
+    struct gc_arg *a = p;
+    int k;
+
+    for (k = 0; k < GC_PER_DEVICE; k++) {
+        uint64_t seq = a->newest_first ? (uint64_t)(GC_PER_DEVICE - k) : (uint64_t)(k + 1);
+        struct ingest_result res;
+        size_t len;
+        uint8_t *e = envelope(a->dev, seq, (float)k, a->sk, &len);
+
+        if (ingest_envelope(e, len, &res, NULL) != 0 || !res.created)
+            a->failures++;
+        free(e);
+    }
+    return NULL;
+}
+
+START_TEST(test_group_commit_devices)
+{
+    struct fx f;
+    struct gc_arg args[GC_DEVICES];
+    pthread_t t[GC_DEVICES];
+    char q[256];
+    int i;
+
+    TESTDB_REQUIRE();
+    fx_start(&f);
+    ck_assert_int_eq(ingest_commit_start(testdb_conninfo, 2, 4096, 16), 0);
+    for (i = 0; i < GC_DEVICES; i++) {
+        snprintf(args[i].dev, sizeof args[i].dev, "gc-%d", i);
+        crypto_sign_keypair(args[i].pk, args[i].sk);
+        ck_assert_int_eq(do_register(&f, args[i].dev, args[i].pk, SECRET), 201);
+        args[i].newest_first = i == 0;
+        args[i].failures = 0;
+    }
+    for (i = 0; i < GC_DEVICES; i++)
+        ck_assert_int_eq(pthread_create(&t[i], NULL, gc_upload, &args[i]), 0);
+    for (i = 0; i < GC_DEVICES; i++) {
+        pthread_join(t[i], NULL);
+        ck_assert_int_eq(args[i].failures, 0);
+    }
+    ingest_commit_stop();
+    ck_assert_int_eq(count("SELECT count(*) FROM snapshots WHERE device_id LIKE 'gc-%'"),
+                     GC_DEVICES * GC_PER_DEVICE);
+    snprintf(q, sizeof q, "SELECT count(*) FROM devices WHERE id LIKE 'gc-%%' AND last_seq = %d"
+             " AND last_seen IS NOT NULL", GC_PER_DEVICE);
+    ck_assert_int_eq(count(q), GC_DEVICES);
+    fx_stop(&f);
+}
+END_TEST
+
 Suite *ingest_suite(void);
 Suite *ingest_suite(void)
 {
@@ -646,6 +713,8 @@ Suite *ingest_suite(void)
     tcase_add_test(tc, test_bad_input);
     tcase_add_test(tc, test_oversize_refused_before_body);
     tcase_add_test(tc, test_heartbeat_and_health);
+    /* last: it leaves snapshots that the counts above do not expect */
+    tcase_add_test(tc, test_group_commit_devices);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -280,6 +280,52 @@ START_TEST(test_vote_provenance_db)
 }
 END_TEST
 
+/* A pass of the features worker is evaluated as one batch: the same hits
+ * and weak labels as one snapshot at a time (here: as a rule's own
+ * evaluation over every snapshot left them), stale hits and labels of the
+ * snapshots asked for replaced, and the snapshots in the id range that were
+ * not asked for left alone. */
+START_TEST(test_eval_snapshots_batch)
+{
+    static const int64_t asked[] = { 9, 3, 7, 8, 10, 1, 2 };
+    const char *hits_q = "SELECT string_agg(h.snapshot_id || ':' || r.name, ',' ORDER BY"
+                         " h.snapshot_id, r.name) FROM rule_hits h JOIN rules r ON r.id = h.rule_id"
+                         " WHERE h.snapshot_id IN (1, 2, 3, 7, 8, 9, 10)";
+    const char *weak_q = "SELECT string_agg(snapshot_id || ':' || class || ':' || source || ':'"
+                         " || round(confidence::numeric, 3), ',' ORDER BY snapshot_id)"
+                         " FROM weak_labels WHERE snapshot_id IN (1, 2, 3, 7, 8, 9, 10)";
+    char *hits, *weak;
+
+    TESTDB_REQUIRE();
+    fixture();
+    add_rule("A", "kurtosis(ch(\"accel_x\")) > 6 => bearing_outer_race", "bearing_outer_race", 1);
+    add_rule("B", "rms(ch(\"accel_x\")) < 2.5 => imbalance", "imbalance", 1);
+    add_rule("C", "kurtosis(ch(\"accel_x\")) >= 9 => bearing_outer_race", "bearing_outer_race", 1);
+    hits = sql_value(hits_q);
+    weak = sql_value(weak_q);
+    ck_assert_str_eq(hits, "7:A,8:A,8:B,9:A,9:B,9:C,10:A,10:B,10:C");
+    /* wrong hits and labels on asked snapshots; one on 5, not asked */
+    sql("DELETE FROM rule_hits WHERE snapshot_id IN (8, 9)");
+    sql("INSERT INTO rule_hits (rule_id, snapshot_id) SELECT id, s FROM rules,"
+        " (VALUES (1), (5)) v(s) WHERE name = 'A'");
+    sql("DELETE FROM weak_labels WHERE snapshot_id = 10");
+    sql("INSERT INTO weak_labels (snapshot_id, class, source, confidence, votes) VALUES"
+        " (2, 'imbalance', 'rule', 1, '[]')");
+    ck_assert_int_eq(rules_eval_snapshots(asked, sizeof asked / sizeof asked[0]), 0);
+    value_is(hits_q, hits);
+    value_is(weak_q, weak);
+    value_is("SELECT count(*) FROM rule_hits h JOIN rules r ON r.id = h.rule_id"
+             " WHERE h.snapshot_id = 5 AND r.name = 'A'", "1");
+    /* one snapshot alone goes the same way */
+    sql("DELETE FROM rule_hits WHERE snapshot_id = 5");
+    ck_assert_int_eq(rules_eval_snapshot(5), 0);
+    value_is("SELECT count(*) FROM rule_hits WHERE snapshot_id = 5", "0");
+    free(hits);
+    free(weak);
+    done();
+}
+END_TEST
+
 START_TEST(test_taxonomy_cycle_refused)
 {
     TESTDB_REQUIRE();
@@ -340,6 +386,7 @@ Suite *rules_suite(void)
     tcase_add_test(tc, test_stats_by_equipment_type);
     tcase_add_test(tc, test_vote_provenance_db);
     tcase_add_test(tc, test_taxonomy_cycle_refused);
+    tcase_add_test(tc, test_eval_snapshots_batch);
     suite_add_tcase(s, tc);
     tc = tcase_create("pure");
     tcase_add_test(tc, test_vote_pure);

@@ -540,6 +540,21 @@ WIRE_HOT static void bitshuffle_get(const uint8_t *plane, size_t from, size_t le
 #if defined(__SSE2__)
     if (size == 2 && end8 > from)
         j = unbitshuffle16_sse2(plane, from, j, end8 / 8, g, r, 1);
+    /* 4-byte samples: planes 0-15 hold the low halves and planes 16-31 the
+     * high ones, each a 16-bit bit shuffle of its own; two passes of the
+     * 16-bit transpose, a chunk of groups at a time, joined by a shift. */
+    while (size == 4 && end8 > from && j + 2 <= end8 / 8) {
+        uint32_t hi[8 * 32];
+        size_t stop = j + 32 < end8 / 8 ? j + 32 : end8 / 8;
+        size_t done = unbitshuffle16_sse2(plane, from, j, stop, g, r, 1);
+
+        (void)unbitshuffle16_sse2(plane + 16 * g, 8 * j, j, done, g, hi, 1);
+        for (size_t i = 0; i < 8 * (done - j); i++)
+            r[8 * j - from + i] |= hi[i] << 16;
+        j = done;
+        if (done < stop)
+            break;                      /* one group left: the loop below */
+    }
 #endif
     for (; j < end8 / 8; j++) {
         uint32_t v[8] = { 0 };

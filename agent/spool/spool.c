@@ -393,17 +393,15 @@ static void index_remove(struct spool *sp, size_t idx)
 
 /* ---- verification ---- */
 
-/* Read and verify the file; on success *env (malloc'd) and header fields. */
-/* Open a spool file and verify it as load_file does, reading the envelope in
- * pieces: on success *fd_out is positioned at the envelope's first byte and
- * owned by the caller.  One piece of memory instead of the whole envelope. */
-static int open_file_checked(int dirfd, const char *name, uint64_t want_seq, int *fd_out,
-                             size_t *len)
+/* Open a spool file and check its header against the file: magic, version,
+ * header CRC, the sequence number its name promises, and an envelope length
+ * within bounds that matches the file's size.  On success *fd_out is
+ * positioned at the envelope's first byte and owned by the caller. */
+static int open_header_checked(int dirfd, const char *name, uint64_t want_seq, int *fd_out,
+                               uint8_t hdr[HDR_LEN], uint64_t *len)
 {
-    uint8_t hdr[HDR_LEN], piece[4096];
     struct stat st;
-    uint64_t l, at;
-    uint32_t crc = 0;
+    uint64_t l;
     int rc = SPOOL_ECORRUPT;
     int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
 
@@ -422,6 +420,28 @@ static int open_file_checked(int dirfd, const char *name, uint64_t want_seq, int
     if (get_le(hdr + 8, 8) != want_seq || l > SPOOL_MAX_ENVELOPE ||
         (uint64_t)st.st_size != HDR_LEN + l)
         goto out;
+    *fd_out = fd;
+    *len = l;
+    return SPOOL_OK;
+out:
+    close(fd);
+    return rc;
+}
+
+/* Open a spool file and verify it as load_file does, reading the envelope in
+ * pieces: on success *fd_out is positioned at the envelope's first byte and
+ * owned by the caller.  One piece of memory instead of the whole envelope. */
+static int open_file_checked(int dirfd, const char *name, uint64_t want_seq, int *fd_out,
+                             size_t *len)
+{
+    uint8_t hdr[HDR_LEN], piece[4096];
+    uint64_t l, at;
+    uint32_t crc = 0;
+    int rc, fd;
+
+    if ((rc = open_header_checked(dirfd, name, want_seq, &fd, hdr, &l)) != SPOOL_OK)
+        return rc;
+    rc = SPOOL_ECORRUPT;
     for (at = 0; at < l;) {
         size_t k = l - at < sizeof piece ? (size_t)(l - at) : sizeof piece;
         if (read_all(fd, piece, k) < 0)
@@ -443,31 +463,18 @@ out:
     return rc;
 }
 
+/* Read and verify the file; on success *env (malloc'd) and header fields. */
 static int load_file(int dirfd, const char *name, uint64_t want_seq, uint8_t *prio,
                      uint8_t **env, size_t *len)
 {
     uint8_t hdr[HDR_LEN];
     uint8_t *buf = NULL;
-    struct stat st;
     uint64_t l;
-    int rc = SPOOL_ECORRUPT;
-    int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+    int rc, fd;
 
-    if (fd < 0)
-        return errno == ENOENT ? SPOOL_ENOENT : SPOOL_EIO;
-    if (fstat(fd, &st) < 0) {
-        rc = SPOOL_EIO;
-        goto out;
-    }
-    if (st.st_size < HDR_LEN || read_all(fd, hdr, HDR_LEN) < 0)
-        goto out;
-    if (memcmp(hdr, HDR_MAGIC, 4) != 0 || get_le(hdr + 4, 2) != HDR_VERSION ||
-        (uint32_t)get_le(hdr + 36, 4) != crc32c(hdr, 36))
-        goto out;
-    l = get_le(hdr + 24, 8);
-    if (get_le(hdr + 8, 8) != want_seq || l > SPOOL_MAX_ENVELOPE ||
-        (uint64_t)st.st_size != HDR_LEN + l)
-        goto out;
+    if ((rc = open_header_checked(dirfd, name, want_seq, &fd, hdr, &l)) != SPOOL_OK)
+        return rc;
+    rc = SPOOL_ECORRUPT;
     buf = malloc(l ? l : 1);
     if (!buf) {
         rc = SPOOL_ENOMEM;

@@ -73,6 +73,18 @@ void db_thread_release(void)
     }
 }
 
+/* libpq's notices (a server's farewell, warnings) go to the server's log with
+ * its timestamp and level rather than raw to stderr. */
+static void db_notice(void *arg, const char *message)
+{
+    size_t n = strlen(message);
+
+    (void)arg;
+    if (n && message[n - 1] == '\n')
+        n--;
+    srv_log("warn", "db: %.*s", (int)n, message);
+}
+
 PGconn *db_connect(const char *conninfo)
 {
     /* dbname is expanded (URI or key=value); application_name labels us in
@@ -94,7 +106,26 @@ PGconn *db_connect(const char *conninfo)
         PQfinish(c);
         return NULL;
     }
+    PQsetNoticeProcessor(c, db_notice, NULL);
     return c;
+}
+
+/* Whether an idle connection still has its server.  A restarted or stopped
+ * PostgreSQL ends its sessions while they sit idle in the pool, and libpq
+ * learns of it only when it next reads: the first read takes the server's
+ * farewell (FATAL 57P01, handed to the notice processor), the second meets
+ * the closed socket.  Both reads are non-blocking, so a live connection
+ * costs two recv() calls that find nothing; a dead one is replaced before a
+ * statement is sent to it, instead of failing that request with 503. */
+static int conn_alive(PGconn *c)
+{
+    if (PQstatus(c) != CONNECTION_OK)
+        return 0;
+    if (PQtransactionStatus(c) != PQTRANS_IDLE)
+        return 1;       /* inside a transaction: its statements must fail */
+    if (!PQconsumeInput(c) || !PQconsumeInput(c))
+        return 0;
+    return PQstatus(c) == CONNECTION_OK;
 }
 
 static struct db_conn *conn_get(void)
@@ -103,7 +134,7 @@ static struct db_conn *conn_get(void)
 
     pthread_once(&g_once, key_create);
     dc = pthread_getspecific(g_key);
-    if (dc && PQstatus(dc->c) == CONNECTION_OK)
+    if (dc && conn_alive(dc->c))
         return dc;
     if (dc)
         db_thread_release();

@@ -5,7 +5,7 @@
 # agent uploads a backlog while the database is restarted FAULT_PG_RESTARTS
 # times (3) and once stopped for FAULT_PG_DOWN_S seconds (5).  While it is
 # down the server must answer 503 (not crash, not 2xx); afterwards it must
-# reconnect by itself, and the invariant (tests/fault/check.py) must hold
+# reconnect by itself, answer on every pool thread at once, and the invariant (tests/fault/check.py) must hold
 # with no gaps: a refused upload stays in the agent's spool.
 #
 # Environment: BUILD (as scripts/test.sh gives it).  DATABASE_URL is ignored.
@@ -93,6 +93,15 @@ fl_spooled $DEV >>"$IT_TMP/seen"
 pg_ctl_ -l "$PG_HOME/server.log" -w -t 60 start || it_fail pg-restart "see pg log"
 it_wait_http "$BASE/healthz" 30 && it_pass "server reconnects by itself" ||
     it_fail "server reconnects by itself" "healthz not 200 within 30 s"
+# Each pool thread held a connection the restart ended: the first request
+# on every thread must still be answered, not refused with 503.
+codes=$(for ((k = 0; k < 16; k++)); do
+    curl -s -o /dev/null -w '%{http_code}\n' -H "Authorization: Bearer $TOKEN" \
+        "$BASE/api/v1/snapshots?limit=1" &
+done; wait)
+bad=$(printf '%s\n' "$codes" | grep -vc '^200$')
+[ "$bad" -eq 0 ] && it_pass "every pool thread answers after the restart (16 requests)" ||
+    it_fail "every pool thread answers after the restart" "$(printf '%s ' $codes)"
 fl_agent_kill9
 fl_verdict "PostgreSQL restarted and stopped during ingest" $DEV --seen "$IT_TMP/seen" --no-gaps
 grep -q -E 'AddressSanitizer|runtime error' "$IT_TMP"/server-*.log &&

@@ -1,8 +1,9 @@
 /* check_db.c - the migration runner against a real PostgreSQL: applying
- * twice is a no-op, a database newer than the files is refused, and the
- * conninfo rewrite used to point at another database, array literals and
- * reading columns by name.  The database cases need DATABASE_URL and skip
- * without it. */
+ * twice is a no-op, a database newer than the files is refused; a pooled
+ * connection the database ended is replaced before a statement is sent to
+ * it; and the conninfo rewrite used to point at another database, array
+ * literals and reading columns by name.  The database cases need
+ * DATABASE_URL and skip without it. */
 #include <check.h>
 #include <dirent.h>
 #include <stdlib.h>
@@ -188,6 +189,36 @@ START_TEST(test_unreachable_database)
 }
 END_TEST
 
+/* A restarted PostgreSQL ends the sessions idle in the pool.  The next
+ * statement on that thread must find the connection dead before it sends
+ * and reconnect, not fail its request with SRV_EUNAVAIL (503). */
+START_TEST(test_terminated_connection_replaced)
+{
+    static const struct db_sql pid_sql = { "db_test_backend_pid", "SELECT pg_backend_pid()", 0 };
+    PGresult *r = NULL;
+    char sql[128];
+    long pid, pid2;
+
+    TESTDB_REQUIRE();
+    ck_assert_int_eq(db_init(testdb_conninfo), 0);
+    ck_assert_int_eq(db_exec_own(&pid_sql, NULL, NULL, NULL, 0, &r), SRV_OK);
+    pid = atol(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    snprintf(sql, sizeof sql, "SELECT pg_terminate_backend(%ld)", pid);
+    ck_assert_int_eq(count_rows(sql), 0);   /* 't' reads as 0 */
+    /* pg_terminate_backend returns before the backend has gone: wait. */
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM pg_stat_activity WHERE pid = %ld", pid);
+    for (int i = 0; i < 200 && count_rows(sql) != 0; i++)
+        usleep(10000);
+    ck_assert_int_eq(db_exec_own(&pid_sql, NULL, NULL, NULL, 0, &r), SRV_OK);
+    pid2 = atol(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    ck_assert_int_ne(pid2, pid);
+    db_thread_release();
+    db_shutdown();
+}
+END_TEST
+
 Suite *db_suite(void);
 Suite *db_suite(void)
 {
@@ -205,6 +236,7 @@ Suite *db_suite(void)
     tcase_add_test(tc, test_migrate_twice);
     tcase_add_test(tc, test_newer_schema_refused);
     tcase_add_test(tc, test_unreachable_database);
+    tcase_add_test(tc, test_terminated_connection_replaced);
     suite_add_tcase(s, tc);
     return s;
 }

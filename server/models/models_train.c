@@ -646,7 +646,7 @@ static int fit_fewshot(const struct trainset *t, const unsigned char *use, const
     }
     /* reference rows are labeled rows already: no weak labels from them */
     d = (struct fewshot_data){ t->X, (uint32_t)N, t->d, lab, t->weight, dom, in->n_classes,
-                               dev, ref, -1 };
+                               dev, ref, -1, NULL };
     models_fewshot_defaults(&p);
     /* the relations set's map shares the device's parameter flash */
     rc = models_fewshot_fit_budget(&d, &p, MODELS_FEWSHOT_PARAM_BYTES - relations_map_bytes(t), &fm,
@@ -1405,7 +1405,10 @@ static int train_version(int64_t id, int kind, int transfer, const char *request
                             json_string("not measurable: no normal window was held out"));
     json_object_set_new(tr->metrics, "evaluation",
                         models__evaluation(t.X, t.y, t.weight, t.group, t.n, t.d, &t.fs, in, &tf,
-                                           refit.ctx ? &refit : NULL));
+                                           refit.ctx ? &refit : NULL,
+                                           t.dev ? &(struct models_devref){ t.dev, t.ref, t.sched,
+                                                                            t.n_dev }
+                                                 : NULL));
     if (kind == MODEL_FEWSHOT)
         json_object_set_new(tr->metrics, "transfer",
                         tf.report ? json_incref(tf.report)

@@ -523,6 +523,50 @@ START_TEST(test_models)
         ck_assert_int_eq(http(&f, "GET", path, NULL, 0, f.token, &rep), 200);
         ck_assert_ptr_nonnull(strstr(rep.body, "precursor_model_rel_basis"));
         free(rep.body);
+        /* Each device its own reference: every device of the version has
+         * windows labeled normal, so each gets a blob of its own, bound to
+         * it, and the server's prediction for its windows, on which the
+         * learner's own per-device prediction agrees */
+        ck_assert_ptr_nonnull(json_object_get(met, "device_reference"));
+        ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(met, "device_reference"),
+                                                            "own_reference")), N_DEV);
+        ck_assert_ptr_nonnull(json_object_get(ev, "device_reference"));
+        snprintf(path, sizeof path, "/api/v1/models/%ld/devices", id);
+        ck_assert_int_eq(http(&f, "GET", path, NULL, 0, f.token, &rep), 200);
+        j = testsrv_json(&rep);
+        free(rep.body);
+        ck_assert_int_eq(json_array_size(json_object_get(j, "items")), N_DEV);
+        for (size_t i = 0; i < N_DEV; i++) {
+            json_t *it = json_array_get(json_object_get(j, "items"), i), *pr = json_object_get(it, "predictions");
+            char dev[16];
+            uint8_t dg[32];
+
+            snprintf(dev, sizeof dev, "dev-%zu", i);
+            ck_assert_str_eq(json_string_value(json_object_get(it, "device_id")), dev);
+            ck_assert(json_is_true(json_object_get(it, "own_reference")));
+            ck_assert_int_gt(json_integer_value(json_object_get(it, "reference_windows")), 0);
+            ck_assert_int_gt(json_integer_value(json_object_get(pr, "windows")), 0);
+            ck_assert_int_eq(json_integer_value(json_object_get(pr, "learner_agrees")),
+                             json_integer_value(json_object_get(pr, "windows")));
+            ck_assert_int_eq(json_array_size(json_object_get(pr, "scores")),
+                             (size_t)json_integer_value(json_object_get(pr, "windows")));
+            snprintf(path, sizeof path, "/api/v1/models/%ld/blob?device=%s", id, dev);
+            ck_assert_int_eq(http(&f, "GET", path, NULL, 0, f.token, &rep), 200);
+            ck_assert_uint_eq(rep.body[5], 5);
+            ck_assert_int_eq(model_load((const uint8_t *)rep.body, rep.len, pk, layout, mod), MODEL_EDEVICE);
+            ck_assert_int_eq(model_device_digest(dev, dg), 0);
+            ck_assert_int_eq(model_load_device((const uint8_t *)rep.body, rep.len, pk, layout, dg, mod), 0);
+            ck_assert_uint_eq(mod->ref_windows,
+                              (uint32_t)json_integer_value(json_object_get(it, "reference_windows")));
+            free(rep.body);
+        }
+        json_decref(j);
+        snprintf(path, sizeof path, "/api/v1/models/%ld/blob?device=dev-9", id);
+        ck_assert_int_eq(http(&f, "GET", path, NULL, 0, f.token, &rep), 404);
+        free(rep.body);
+        snprintf(path, sizeof path, "/api/v1/models/%ld/blob?device=a%%2Fb", id);
+        ck_assert_int_eq(http(&f, "GET", path, NULL, 0, f.token, &rep), 400);
+        free(rep.body);
         json_decref(m);
 
         /* Normal labels cut to each snapshot's first window (8 in all):

@@ -403,42 +403,80 @@ static int respond_column(struct srv_request *rq, struct srv_response *rs, const
     return SRV_OK;
 }
 
+/* The blob made for device dev of the model in the path (binary result,
+ * column "blob"); answers 400 / 404 itself. */
+static int device_blob(struct srv_request *rq, struct srv_response *rs, const char *dev,
+                       PGresult **out)
+{
+    const char *vals[2];
+    PGresult *r = NULL;
+    char idb[24];
+    int err;
+
+    if (!text_valid_device_id(dev))
+        return srv_fail(rs, SRV_EBADREQ, "device must be a device id");
+    if ((err = load(rq, rs, 0, &r)) != SRV_OK)
+        return err;
+    snprintf(idb, sizeof idb, "%s", db_text_or(r, 0, "id", ""));
+    PQclear(r);
+    r = NULL;
+    vals[0] = idb;
+    vals[1] = dev;
+    if ((err = models__exec(M_DEVICE_BLOB, vals, NULL, NULL, 1, &r)) != SRV_OK)
+        return err;
+    if (PQntuples(r) != 1 || db_isnull(r, 0, "blob")) {
+        PQclear(r);
+        return srv_fail(rs, SRV_ENOTFOUND, "no blob of its own for this device: it runs the "
+                        "model's (GET /api/v1/models/{id}/devices)");
+    }
+    *out = r;
+    return SRV_OK;
+}
+
 int models_api_header(struct srv_request *rq, struct srv_response *rs)
 {
-    return respond_column(rq, rs, "header", 0, "text/x-c");
+    const char *dev = rq->query ? rq->query(rq, "device") : NULL;
+    struct model *m;
+    PGresult *r = NULL;
+    char *h = NULL;
+    size_t hlen;
+    int err;
+
+    if (!dev)
+        return respond_column(rq, rs, "header", 0, "text/x-c");
+    /* the header of one device's blob: its reference as the center */
+    if ((err = device_blob(rq, rs, dev, &r)) != SRV_OK)
+        return err;
+    if (!(m = malloc(sizeof *m))) {
+        PQclear(r);
+        return SRV_ENOMEM;
+    }
+    err = model_parse((const uint8_t *)db_text(r, 0, "blob"), (size_t)db_len(r, 0, "blob"), m) ==
+                  MODEL_OK &&
+                  models_emit_header(m, "precursor_model", &h, &hlen) == MODEL_OK
+              ? SRV_OK : SRV_EINTERNAL;
+    PQclear(r);
+    free(m);
+    if (err != SRV_OK)
+        return err;
+    rs->body = h;
+    rs->body_len = hlen;
+    rs->status = 200;
+    rs->content_type = "text/x-c";
+    return SRV_OK;
 }
 
 int models_api_blob(struct srv_request *rq, struct srv_response *rs)
 {
     const char *dev = rq->query ? rq->query(rq, "device") : NULL;
-    const char *vals[2];
     PGresult *r = NULL;
     int err;
 
     if (!dev)
         return respond_column(rq, rs, "blob", 1, "application/octet-stream");
     /* the blob made for one device (its own reference as the center) */
-    if (!text_valid_device_id(dev))
-        return srv_fail(rs, SRV_EBADREQ, "device must be a device id");
-    if ((err = load(rq, rs, 0, &r)) != SRV_OK)
+    if ((err = device_blob(rq, rs, dev, &r)) != SRV_OK)
         return err;
-    vals[0] = db_text_or(r, 0, "id", "");
-    vals[1] = dev;
-    {
-        char idb[24];
-
-        snprintf(idb, sizeof idb, "%s", vals[0]);
-        PQclear(r);
-        r = NULL;
-        vals[0] = idb;
-        if ((err = models__exec(M_DEVICE_BLOB, vals, NULL, NULL, 1, &r)) != SRV_OK)
-            return err;
-    }
-    if (PQntuples(r) != 1 || db_isnull(r, 0, "blob")) {
-        PQclear(r);
-        return srv_fail(rs, SRV_ENOTFOUND, "no blob of its own for this device: it runs the "
-                        "model's (GET /api/v1/models/{id}/devices)");
-    }
     rs->body_len = (size_t)db_len(r, 0, "blob");
     if (!(rs->body = malloc(rs->body_len ? rs->body_len : 1))) {
         PQclear(r);

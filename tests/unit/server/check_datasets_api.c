@@ -561,6 +561,24 @@ START_TEST(test_models)
             free(rep.body);
         }
         json_decref(j);
+        /* firmware for one device: the header of its blob, its own center */
+        {
+            char *whole;
+
+            snprintf(path, sizeof path, "/api/v1/models/%ld/header", id);
+            ck_assert_int_eq(http(&f, "GET", path, NULL, 0, f.token, &rep), 200);
+            whole = rep.body;
+            snprintf(path, sizeof path, "/api/v1/models/%ld/header?device=dev-1", id);
+            ck_assert_int_eq(http(&f, "GET", path, NULL, 0, f.token, &rep), 200);
+            ck_assert_ptr_nonnull(strstr(rep.body, "precursor_model_score"));
+            ck_assert_ptr_nonnull(strstr(rep.body, "precursor_model_rel_basis"));
+            ck_assert_str_ne(rep.body, whole);
+            free(rep.body);
+            free(whole);
+            snprintf(path, sizeof path, "/api/v1/models/%ld/header?device=dev-9", id);
+            ck_assert_int_eq(http(&f, "GET", path, NULL, 0, f.token, &rep), 404);
+            free(rep.body);
+        }
         snprintf(path, sizeof path, "/api/v1/models/%ld/blob?device=dev-9", id);
         ck_assert_int_eq(http(&f, "GET", path, NULL, 0, f.token, &rep), 404);
         free(rep.body);

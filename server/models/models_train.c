@@ -1062,10 +1062,11 @@ static void trained_release(struct trained *tr)
     free(tr->devs);
 }
 
-/* Windows whose prediction a device's record lists one by one; past it
- * only the counts (the record is a check a device can replay, not a copy
- * of the version). */
+/* Windows whose prediction a device's record lists one by one, and all
+ * devices' records together; past them only the counts (the record is a
+ * check a device can replay, not a copy of the version). */
 #define DEVICE_PRED_MAX 4096u
+#define DEVICE_PRED_TOTAL 65536u
 
 /* The server's prediction for device k's windows with the model dm (that
  * device's center): per window (version order) its row, class and score,
@@ -1073,7 +1074,7 @@ static void trained_release(struct trained *tr)
  * learner's own per-device prediction (models_fewshot_predict_device)
  * classes alike, which must be all of them. */
 static json_t *device_predictions(const struct trainset *t, const struct fewshot_model *fm,
-                                  const struct model *dm, uint32_t k)
+                                  const struct model *dm, uint32_t k, size_t *left)
 {
     json_t *rows = json_array(), *cls = json_array(), *sc = json_array(), *j;
     size_t n = 0, alarms = 0, agree = 0;
@@ -1095,7 +1096,8 @@ static json_t *device_predictions(const struct trainset *t, const struct fewshot
         c = model_classify(dm, x, t->d, NULL);
         alarms += score >= dm->threshold;
         agree += models_fewshot_predict_device(fm, k, x, NULL) == c;
-        if (n++ < DEVICE_PRED_MAX) {
+        if (n++ < DEVICE_PRED_MAX && *left > 0) {
+            --*left;
             json_array_append_new(rows, json_integer((json_int_t)i));
             json_array_append_new(cls, json_integer(c));
             json_array_append_new(sc, json_real((double)score));
@@ -1104,7 +1106,7 @@ static json_t *device_predictions(const struct trainset *t, const struct fewshot
     j = json_pack("{s:I,s:I,s:I,s:f,s:o,s:o,s:o,s:b}", "windows", (json_int_t)n, "alarms",
                   (json_int_t)alarms, "learner_agrees", (json_int_t)agree, "threshold",
                   (double)dm->threshold, "rows", rows, "classes", cls, "scores", sc,
-                  "truncated", n > DEVICE_PRED_MAX);
+                  "truncated", n > json_array_size(rows));
     return j;
 }
 
@@ -1118,7 +1120,7 @@ static int device_refs_build(const struct trainset *t, const struct fewshot_mode
 {
     struct model *dm = malloc(sizeof *dm);
     uint32_t own = 0;
-    size_t ref_total = 0;
+    size_t ref_total = 0, left = DEVICE_PRED_TOTAL;
     uint8_t sk[64], pk[32];
     int err = SRV_ENOMEM;
 
@@ -1149,7 +1151,7 @@ static int device_refs_build(const struct trainset *t, const struct fewshot_mode
             ref_total += dr->ref_windows;
         }
         err = SRV_ENOMEM;
-        if (!(dr->pred = device_predictions(t, fm, dm, k)))
+        if (!(dr->pred = device_predictions(t, fm, dm, k, &left)))
             goto out;
     }
     *summary = json_pack("{s:i,s:i,s:I,s:s,s:s}", "devices", (int)t->n_dev, "own_reference",

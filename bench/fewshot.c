@@ -45,7 +45,7 @@
 #include "schema/spectral.h"
 #include "server/models/models.h"
 #include "server/models/models_fewshot.h"
-#include "server/models/models_relations.h"
+#include "server/datasets/ds_relations.h"
 
 #define SHOTS 5
 #define MAX_LINE 4096
@@ -428,7 +428,7 @@ static int bearing_make(struct corpus *c)
 
 /* A process fault breaks the relations between channels; a set-point change
  * moves related channels together and keeps them (schema/relations.h).  The
- * map (models_relations_fit: principal subspace of the standardised window
+ * map (ds_relations_fit: principal subspace of the standardised window
  * means up to 90% of the variance, the usual rule, set before any run) is
  * fitted without labels, on every window (V_REL: the unlabeled pool, faults
  * included) or on the machines' commissioning windows only (V_REL_COMM:
@@ -441,7 +441,7 @@ static double g_rel_keep = RELATIONS_VAR_KEEP;   /* --rel-keep: a sensitivity ch
 static void relations_build(struct corpus *c, enum view v, const uint8_t *fit)
 {
     struct relations_fit rf;
-    if (models_relations_fit(c->win_mean, c->n, c->n_ch, fit, g_rel_keep, &rf) != 0) {
+    if (ds_relations_fit(c->win_mean, c->n, c->n_ch, fit, g_rel_keep, &rf) != 0) {
         fprintf(stderr, "fewshot: relation fit failed\n");
         exit(1);
     }
@@ -459,7 +459,7 @@ static void relations_build(struct corpus *c, enum view v, const uint8_t *fit)
         }
     }
     free(scratch);
-    g_rel_bytes[v] = models_relations_bytes(&rf.map);
+    g_rel_bytes[v] = ds_relations_bytes(&rf.map);
     printf("%s: %s fitted on %u windows: %u of %u components (%.1f%% of the variance), "
            "%u bytes of map\n", c->name, c->fs[v].name, nfit, rf.map.rank, c->n_ch, 100 * rf.explained,
            g_rel_bytes[v]);

@@ -18,7 +18,7 @@
 #include "schema/featureset.h"
 #include "server/db/db.h"
 #include "schema/model.h"
-#include "server/models/models_relations.h"
+#include "server/datasets/ds_relations.h"
 #include "server/srv/srv.h"
 
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -225,7 +225,7 @@ static int rel_prepare(struct ds_export *e, const char **why)
         rc = SRV_EUNPROCESSABLE;
         goto out;
     }
-    if (models_relations_fit(means, (uint32_t)k, C, use, RELATIONS_VAR_KEEP, e->rel) != MODEL_OK) {
+    if (ds_relations_fit(means, (uint32_t)k, C, use, RELATIONS_VAR_KEEP, e->rel) != MODEL_OK) {
         *why = "fitting the relations map failed";
         rc = SRV_EUNPROCESSABLE;
         goto out;

@@ -25,7 +25,7 @@
 
 #include "schema/featureset.h"
 #include "server/models/models_fewshot.h"
-#include "server/models/models_relations.h"
+#include "server/datasets/ds_relations.h"
 #include "schema/model.h"
 #include "server/datasets/datasets.h"
 #include "server/db/db.h"
@@ -368,7 +368,7 @@ static int relations_refit(const struct trainset *t, const unsigned char *fit_ro
         free(use);
         return MODEL_ETOOFEW;
     }
-    rc = models_relations_fit(t->means, (uint32_t)t->n, t->channels, use, RELATIONS_VAR_KEEP, fit);
+    rc = ds_relations_fit(t->means, (uint32_t)t->n, t->channels, use, RELATIONS_VAR_KEEP, fit);
     free(use);
     if (rc != MODEL_OK)
         return rc;
@@ -414,7 +414,7 @@ static int relations_eval_features(void *ctx, const size_t *rows, uint32_t n, ui
 /* The device bytes of the relations set's map (0 for the other sets). */
 static uint32_t relations_map_bytes(const struct trainset *t)
 {
-    return t->rel ? models_relations_bytes(&t->rel->map) : 0u;
+    return t->rel ? ds_relations_bytes(&t->rel->map) : 0u;
 }
 
 static int load_features(struct ds_reader *rd, uint16_t set, const struct featureset_kin *kin,
@@ -1288,6 +1288,42 @@ static const char *version_unfit(int kind, const char *requested, const struct d
     return NULL;
 }
 
+/* The relations set: the map of normal operation, fitted without labels
+ * on the windows assumed normal, and the vectors every fit and figure
+ * reads; the evaluation's per-fold refit into *refit. */
+static int relations_prepare(const struct ds_info *in, struct trainset *t,
+                             struct models_refit *refit, const char **why)
+{
+    static _Thread_local char rel_why[256];
+    int rc, err;
+
+    if ((err = relations_mark_scheduled(in, t)) != SRV_OK) {
+        *why = "reading the version's scheduled baseline snapshots failed";
+        return err;
+    }
+    rc = relations_refit(t, NULL, NULL, 0, t->rel, &t->rel_fit_rows, t->X);
+    if (rc != MODEL_OK) {
+        snprintf(rel_why, sizeof rel_why,
+                 rc == MODEL_ETOOFEW
+                     ? "the relations set fits its map on windows assumed normal (labeled "
+                       "normal by a human, or from scheduled baseline snapshots): the version "
+                       "has %zu, it needs at least %zu"
+                     : "fitting the relations map failed (%zu windows assumed normal, %zu "
+                       "needed)",
+                 t->rel_fit_rows, relations_min_fit(t->channels));
+        *why = rel_why;
+        return rc == MODEL_ENOMEM ? SRV_ENOMEM : SRV_EUNPROCESSABLE;
+    }
+    if (relations_map_bytes(t) + 1024u > MODELS_FEWSHOT_PARAM_BYTES) {
+        *why = "the relations map leaves less than 1 KB of the device's 7 KB of parameters "
+               "for the model: too many channels";
+        return SRV_EUNPROCESSABLE;
+    }
+    refit->ctx = t;
+    refit->param_bytes = MODELS_FEWSHOT_PARAM_BYTES - relations_map_bytes(t);
+    return SRV_OK;
+}
+
 /* Features, cross-validation and the final fit on everything into tr;
  * *why says what failed when it is not the default. */
 static int train_version(int64_t id, int kind, int transfer, const char *requested,
@@ -1298,7 +1334,6 @@ static int train_version(int64_t id, int kind, int transfer, const char *request
     const struct ds_info *in = ds_reader_info(rd);
     const char *unfit = version_unfit(kind, requested, in), *kin_why = NULL;
     struct models_refit refit = { relations_eval_features, NULL, 0 };
-    static _Thread_local char rel_why[256];
     struct featureset_kin kin = FEATURESET_NO_KIN;
     struct trainset t = { 0 };
     struct calib cal = { 0 };
@@ -1331,38 +1366,8 @@ static int train_version(int64_t id, int kind, int transfer, const char *request
                    : "reading the windows failed";
         goto out;
     }
-    if (set == FEATURESET_RELATIONS) {
-        /* the map of normal operation, fitted without labels on the windows
-         * assumed normal; the vectors every fit and figure below reads */
-        int rc;
-
-        if ((err = relations_mark_scheduled(in, &t)) != SRV_OK) {
-            *why = "reading the version's scheduled baseline snapshots failed";
-            goto out;
-        }
-        rc = relations_refit(&t, NULL, NULL, 0, t.rel, &t.rel_fit_rows, t.X);
-        if (rc != MODEL_OK) {
-            err = rc == MODEL_ENOMEM ? SRV_ENOMEM : SRV_EUNPROCESSABLE;
-            snprintf(rel_why, sizeof rel_why,
-                     rc == MODEL_ETOOFEW
-                         ? "the relations set fits its map on windows assumed normal (labeled "
-                           "normal by a human, or from scheduled baseline snapshots): the version "
-                           "has %zu, it needs at least %zu"
-                         : "fitting the relations map failed (%zu windows assumed normal, %zu "
-                           "needed)",
-                     t.rel_fit_rows, relations_min_fit(t.channels));
-            *why = rel_why;
-            goto out;
-        }
-        if (relations_map_bytes(&t) + 1024u > MODELS_FEWSHOT_PARAM_BYTES) {
-            err = SRV_EUNPROCESSABLE;
-            *why = "the relations map leaves less than 1 KB of the device's 7 KB of parameters "
-                   "for the model: too many channels";
-            goto out;
-        }
-        refit.ctx = &t;
-        refit.param_bytes = MODELS_FEWSHOT_PARAM_BYTES - relations_map_bytes(&t);
-    }
+    if (set == FEATURESET_RELATIONS && (err = relations_prepare(in, &t, &refit, why)) != SRV_OK)
+        goto out;
     /* Each device its own reference: which device every window is from and
      * which of them show its normal operation. */
     if (kind == MODEL_FEWSHOT && (err = load_devices(in, &t)) != SRV_OK) {

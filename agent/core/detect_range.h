@@ -30,6 +30,7 @@ struct detect_range {
     uint32_t age;               /* frames in the current block */
     uint16_t records;           /* records so far (saturates): prior weight while few */
     uint8_t have_prev;
+    uint8_t since;              /* frames since the last record (saturates at 255) */
 };
 
 void detect_range_init(struct detect_range *r);

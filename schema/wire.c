@@ -679,6 +679,7 @@ struct frame_out {
     ZSTD_outBuffer ob;
     const struct wire_file *f;      /* NULL: ob has room for the whole frame */
     uint64_t appended;              /* bytes of ob appended to f so far */
+    size_t block, room;             /* through a chunk: zstd's block, its compressed bound */
 };
 
 static int frame_flush(struct frame_out *o)
@@ -692,19 +693,35 @@ static int frame_flush(struct frame_out *o)
     return WIRE_OK;
 }
 
-/* Feed in to the stream; mode ZSTD_e_end also flushes the frame's end. */
+/* Feed in to the stream; mode ZSTD_e_end also flushes the frame's end.
+ * Through a chunk, the input goes a block at a time (zstd then compresses
+ * at most one block per call) and the chunk is emptied before a call when
+ * a block's bound does not fit: zstd compresses straight into the chunk
+ * and never touches the output buffer it would otherwise keep in its
+ * context, which would stay resident there between snapshots. */
 static int stream_feed(ZSTD_CCtx *cctx, struct frame_out *o, const void *p, size_t len,
                        ZSTD_EndDirective mode)
 {
-    ZSTD_inBuffer in = { p, len, 0 };
+    size_t done = 0;
 
     for (;;) {
-        size_t r = ZSTD_compressStream2(cctx, &o->ob, &in, mode);
+        size_t give = len - done, r;
         int rc;
 
+        if (o->f != NULL) {
+            if (give > o->block)
+                give = o->block;
+            if (o->ob.size - o->ob.pos < o->room && (rc = frame_flush(o)) != 0)
+                return rc;
+        }
+        ZSTD_inBuffer in = { give ? (const uint8_t *)p + done : p, give, 0 };
+        ZSTD_EndDirective m = done + give == len ? mode : ZSTD_e_continue;
+
+        r = ZSTD_compressStream2(cctx, &o->ob, &in, m);
         if (ZSTD_isError(r))
             return WIRE_EINTERNAL;
-        if (mode == ZSTD_e_end ? r == 0 : in.pos == in.size)
+        done += in.pos;
+        if (done == len && (mode != ZSTD_e_end || r == 0))
             return WIRE_OK;
         if (o->ob.pos == o->ob.size) {
             if (o->f == NULL)
@@ -803,6 +820,9 @@ static int stream_run(ZSTD_CCtx *cctx, const struct stream_job *j, struct frame_
         return WIRE_EINTERNAL;
     if (wlog == 0 || wlog > WIRE_MAX_WINDOW_LOG)
         wlog = WIRE_MAX_WINDOW_LOG;
+    /* zstd's blocks are at most its window (smaller ones for small inputs) */
+    o->block = (size_t)1 << wlog < ZSTD_BLOCKSIZE_MAX ? (size_t)1 << wlog : ZSTD_BLOCKSIZE_MAX;
+    o->room = ZSTD_compressBound(o->block);
     if (ZSTD_isError(ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, j->level)) ||
         ZSTD_isError(ZSTD_CCtx_setParameter(cctx, ZSTD_c_contentSizeFlag, 1)) ||
         ZSTD_isError(ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 1)) ||
@@ -860,8 +880,7 @@ int wire_encode_v2_planes_stream(struct ZSTD_CCtx_s *cctx, const struct wire_met
     if (out_cap < j.header_len + ZSTD_compressBound((j.content + 15) & ~(size_t)15) + WIRE_SIG_LEN)
         return WIRE_ETOOBIG;
     write_header(m, flags, j.pl.version, j.pl.block_log, j.header_len, buf);
-    o = (struct frame_out){ { buf + j.header_len, out_cap - j.header_len - WIRE_SIG_LEN, 0 },
-                            NULL, 0 };
+    o = (struct frame_out){ .ob = { buf + j.header_len, out_cap - j.header_len - WIRE_SIG_LEN, 0 } };
     if ((rc = stream_run(cctx, &j, &o)) != 0)
         return rc;
     z = o.ob.pos;
@@ -901,7 +920,7 @@ int wire_encode_v2_planes_file(struct ZSTD_CCtx_s *cctx, const struct wire_meta 
     /* The header goes out first, through the chunk, with a payload length
      * of 0: the frame's length is known at its end, then patched in. */
     write_header(m, flags, j.pl.version, j.pl.block_log, j.header_len, chunk);
-    o = (struct frame_out){ { chunk, WIRE_FILE_CHUNK, j.header_len }, f, 0 };
+    o = (struct frame_out){ .ob = { chunk, WIRE_FILE_CHUNK, j.header_len }, .f = f };
     if ((rc = stream_run(cctx, &j, &o)) != 0 || (rc = frame_flush(&o)) != 0)
         return rc;
     z = o.appended - j.header_len;

@@ -7,9 +7,12 @@
  * frames are in the ring; its window is then encoded straight from the ring
  * (no copy of it: the encoder reads the two pieces a wrapped ring holds),
  * signed and handed to the sink.  Every buffer is sized and allocated in
- * pipeline_init(), the encoder's too (one zstd context, scratch and envelope
- * buffer for the largest window, reused): nothing is allocated per sample or
- * per snapshot.
+ * pipeline_init(), the encoder's too (one zstd context and a scratch for the
+ * largest window, reused): nothing is allocated per sample or per snapshot.
+ * The spool takes the envelope as it is encoded (a 32 KB chunk at a time
+ * into its temporary file, signed read back from there), so no buffer of an
+ * envelope's size exists; a sink without that (put only) gets an envelope
+ * buffer, allocated once here too.
  *
  * Memory: the encoder's zstd context uses a 16 KiB window and 4096-entry
  * tables (about 120 KB instead of 1.3 MB at level 3's own sizes for a 320 KB
@@ -137,12 +140,13 @@ static void *emitter_main(void *arg);
 
 /* Give the whole pages of a buffer back to the kernel; its contents are not
  * needed again (the next snapshot rewrites it), and the next touch of a page
- * maps a zeroed one.  The encoder's buffers (content, envelope, integer
- * codes: about 0.6 MB for a 1 s, 8-channel, 10 kHz window) are touched for
- * the few milliseconds of an encode and spool write, then sit idle until the
- * next trigger: private memory the device would otherwise hold between
- * snapshots (docs/BENCHMARKS.md, agent memory).  The buffers stay allocated:
- * nothing is allocated in the snapshot path. */
+ * maps a zeroed one.  The encoder's buffers (its scratch: the predictor
+ * records, one channel's plane, the predictors' working area and the output
+ * chunk, about 0.14 MB for a 1 s, 8-channel, 10 kHz window; integer codes
+ * for integer sources) are touched for the few milliseconds of an encode,
+ * then sit idle until the next trigger: private memory the device would
+ * otherwise hold between snapshots (docs/BENCHMARKS.md, agent memory).  The
+ * buffers stay allocated: nothing is allocated in the snapshot path. */
 static void release_pages(void *buf, size_t len)
 {
     uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);

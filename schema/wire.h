@@ -309,9 +309,10 @@ int wire_encode_v2_planes_file(struct ZSTD_CCtx_s *cctx, const struct wire_meta 
  * hashes the message twice (the nonce from the key's prefix and the message,
  * then the challenge from R, the public key and the message), so the file
  * is read twice; both readings are also hashed with BLAKE2b and must agree
- * (WIRE_EIO otherwise), because a signature whose two hashes saw different
- * bytes would give away the secret key to whoever also saw the signature of
- * either version.  The public key is sk's second half, as libsodium takes it. */
+ * (WIRE_EIO otherwise, and sig is zeroed), because a signature whose nonce
+ * came from one message and challenge from another gives away the secret
+ * key to whoever also sees the honest signature of the first.  The public
+ * key is sk's second half, as libsodium takes it. */
 int wire_sign_file(const struct wire_file *f, uint64_t len, const uint8_t sk[WIRE_SK_LEN],
                    void *buf, size_t buf_cap, uint8_t sig[WIRE_SIG_LEN]);
 

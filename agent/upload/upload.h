@@ -8,7 +8,7 @@
  * 401, 408, 429, 5xx and network errors retry with exponential back-off and
  * full jitter, honouring Retry-After on 429/503.  Every heartbeat_s seconds a
  * JSON heartbeat signed with the device key (Ed25519, detached) goes to
- * /api/v1/heartbeats.  Runs in its own thread; spool_put() wakes it.
+ * /api/v1/heartbeats.  Runs in its own thread; a put into the spool wakes it.
  *
  * Functions return 0 or a negative UPLOAD_E* code. */
 #ifndef PRECURSOR_UPLOAD_H

@@ -5,9 +5,15 @@
  * score does not depend on the declaration; the list's errors are clear. */
 #include <check.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "agent/command/command.h"
+#include "agent/config/config.h"
 #include "agent/config/detect_opts.h"
 #include "agent/core/detect.h"
 
@@ -201,6 +207,53 @@ START_TEST(list_parsing)
 }
 END_TEST
 
+/* End to end through replay: --manipulated is resolved against the CSV's
+ * header when the source is open; an unknown name stops replay before any
+ * row is scored, a known one (or an index) runs. */
+START_TEST(replay_resolves_names)
+{
+    char dir[] = "/tmp/manipXXXXXX", in[64], out[64];
+    static struct agent_config c;
+    atomic_int stop = 0;
+    FILE *f;
+    long i, rows = 0;
+    char line[256];
+
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(in, sizeof(in), "%s/in.csv", dir);
+    snprintf(out, sizeof(out), "%s/out.csv", dir);
+    f = fopen(in, "w");
+    ck_assert_ptr_nonnull(f);
+    fprintf(f, "timestamp,VC101_pos,FT104\n");
+    for (i = 0; i < 100; i++)
+        fprintf(f, "%ld,%g,%g\n", 1700000000 + i, 40.0 + (i >= 50 ? 15.0 : 0.0),
+                2.0 + 0.001 * (double)(i % 7));
+    fclose(f);
+    agent_config_defaults(&c, AGENT_CMD_REPLAY);
+    snprintf(c.input, sizeof(c.input), "%s", in);
+    snprintf(c.scores, sizeof(c.scores), "%s", out);
+    snprintf(c.manipulated, sizeof(c.manipulated), "VC102_pos");
+    ck_assert_int_eq(command_replay(&c, &stop), 1);
+    f = fopen(out, "r");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_ptr_null(fgets(line, sizeof(line), f));   /* nothing scored */
+    fclose(f);
+    snprintf(c.manipulated, sizeof(c.manipulated), "VC101_pos");
+    ck_assert_int_eq(command_replay(&c, &stop), 0);
+    snprintf(c.manipulated, sizeof(c.manipulated), "1");
+    ck_assert_int_eq(command_replay(&c, &stop), 0);
+    f = fopen(out, "r");
+    ck_assert_ptr_nonnull(f);
+    while (fgets(line, sizeof(line), f))
+        rows++;
+    fclose(f);
+    ck_assert_int_eq(rows, 101);                        /* header and one row per row */
+    unlink(in);
+    unlink(out);
+    rmdir(dir);
+}
+END_TEST
+
 Suite *detect_manip_suite(void);
 
 Suite *detect_manip_suite(void)
@@ -214,6 +267,7 @@ Suite *detect_manip_suite(void)
     tcase_add_test(tc, fault_without_move);
     tcase_add_test(tc, fault_during_settle);
     tcase_add_test(tc, list_parsing);
+    tcase_add_test(tc, replay_resolves_names);
     suite_add_tcase(s, tc);
     return s;
 }

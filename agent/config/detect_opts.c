@@ -161,9 +161,15 @@ int detect_opts_manipulated(struct detect_config *c, const char *list,
         return -2;
     }
     while (*p) {
-        size_t n = strcspn(p, ","), i;
+        size_t n, i, end;
         unsigned ch = channels;
 
+        /* "a, b" in a config line: blanks around an entry are not its name */
+        while (*p == ' ' || *p == '\t')
+            p++;
+        end = n = strcspn(p, ",");
+        while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+            n--;
         if (n == 0) {
             snprintf(err, errlen, "manipulated: empty entry in '%.200s'", list);
             return -2;
@@ -198,7 +204,7 @@ int detect_opts_manipulated(struct detect_config *c, const char *list,
             return -2;
         }
         mask |= (uint64_t)1 << ch;
-        p += n;
+        p += end;
         if (*p == ',' && *++p == '\0') {
             snprintf(err, errlen, "manipulated: trailing comma in '%.200s'", list);
             return -2;

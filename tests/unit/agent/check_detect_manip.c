@@ -177,6 +177,9 @@ START_TEST(list_parsing)
     ck_assert_int_eq(detect_opts_manipulated(&c, "VC101_pos,PT401", names, NCH, err,
                                              sizeof(err)), 0);
     ck_assert_uint_eq(c.manipulated, 0x5u);
+    ck_assert_int_eq(detect_opts_manipulated(&c, " PT401 ,\tVC101_pos", names, NCH, err,
+                                             sizeof(err)), 0);     /* blanks around entries */
+    ck_assert_uint_eq(c.manipulated, 0x5u);
     /* an index where no channel has that name; a name first */
     ck_assert_int_eq(detect_opts_manipulated(&c, "1,3", names, NCH, err, sizeof(err)), 0);
     ck_assert_uint_eq(c.manipulated, (1u << 1) | (1u << 5));

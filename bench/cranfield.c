@@ -10,6 +10,9 @@
  *
  * Methods, each a stream of triggers:
  *   agent     detect_step with the default configuration (+ key=value)
+ *   agent_mv  the same with the rig's manipulated variables declared: the
+ *             valve positions x20-x22 (VC501, VC302 air, VC101 water), by their names in the
+ *             corpus's channel table (manipulated=LIST replaces the list)
  *   pca_t2    Hotelling T-squared on the principal components that hold 90 %
  *             of the variance, standardised and trained on the first 20 % of
  *             the run's normal rows; limit: chi-square 99 %
@@ -46,6 +49,7 @@
 
 struct run {
     char name[128];
+    char chan[NCH][65];         /* channel names from the header */
     size_t rows;
     float *x;                   /* rows * NCH */
     unsigned char *label;
@@ -76,6 +80,17 @@ static int read_run(const char *dir, const char *file, struct run *r)
     if (!fgets(line, sizeof(line), f)) {
         fclose(f);
         return -1;
+    }
+    {
+        char *p = strchr(line, ',');    /* after the timestamp */
+        unsigned c;
+
+        for (c = 0; c < NCH && p; c++) {
+            size_t n = strcspn(++p, ",\r\n");
+
+            snprintf(r->chan[c], sizeof(r->chan[c]), "%.*s", (int)(n < 64 ? n : 64), p);
+            p = strchr(p, ',');
+        }
     }
     while (fgets(line, sizeof(line), f)) {
         char *p = line, *end;
@@ -346,8 +361,12 @@ int main(int argc, char **argv)
 {
     static struct run runs[32];
     struct detect_config cfg;
-    struct tally tal[3] = { { "agent", 0, 0, 0, 0, 0, 0, 0 }, { "pca_t2", 0, 0, 0, 0, 0, 0, 0 },
-                            { "pca_t2q", 0, 0, 0, 0, 0, 0, 0 } };
+    struct tally tal[4] = { { "agent", 0, 0, 0, 0, 0, 0, 0 }, { "pca_t2", 0, 0, 0, 0, 0, 0, 0 },
+                            { "pca_t2q", 0, 0, 0, 0, 0, 0, 0 },
+                            { "agent_mv", 0, 0, 0, 0, 0, 0, 0 } };
+    /* The rig's actuator positions, from its channel table (not from where
+     * anything triggers): VC501, VC302 (air), VC101 (water). */
+    const char *mv_list = "x20_VC501_valve_pos[%],x21_VC302_valve_pos[%],x22_VC101_valve_pos[%]";
     const char *dir = getenv("CRANFIELD_DIR");
     unsigned n_runs, i;
     int a = 1;
@@ -367,6 +386,10 @@ int main(int argc, char **argv)
         }
         memcpy(key, argv[a], (size_t)(eq - argv[a]));
         key[eq - argv[a]] = '\0';
+        if (!strcmp(key, "manipulated")) {
+            mv_list = eq + 1;
+            continue;
+        }
         if (detect_opts_set(&cfg, key, eq + 1)) {
             fprintf(stderr, "bad option %s\n", argv[a]);
             return 2;
@@ -378,12 +401,12 @@ int main(int argc, char **argv)
     }
     for (i = 0; i < n_runs; i++) {
         struct run *r = &runs[i];
-        struct detect_config res = cfg;
+        struct detect_config res = cfg, cfg_mv = cfg;
         size_t need = detect_arena_size(&cfg, NCH), train_rows = 0, f;
-        void *arena = malloc(need);
-        struct detect *d;
+        void *arena = malloc(need), *arena_mv = malloc(need);
+        struct detect *d, *d_mv;
         struct pca m;
-        unsigned char *trig[3];
+        unsigned char *trig[4];
         int64_t last[3] = { -1, -1, -1 };
         double hold;
         unsigned k;
@@ -392,15 +415,27 @@ int main(int argc, char **argv)
             fprintf(stderr, "cranfield: cannot read %s/%s\n", dir, r->name);
             return 1;
         }
+        {
+            const char *names[NCH];
+            char err[256];
+
+            for (k = 0; k < NCH; k++)
+                names[k] = r->chan[k];
+            if (detect_opts_manipulated(&cfg_mv, mv_list, names, NCH, err, sizeof(err)) != 0) {
+                fprintf(stderr, "cranfield: %s\n", err);
+                return 2;
+            }
+        }
         detect_config_resolve(&res, 1.0);
         hold = res.hold_off_s;
         d = detect_init(&cfg, NCH, 1.0, arena, need);
-        if (!d) {
+        d_mv = detect_init(&cfg_mv, NCH, 1.0, arena_mv, need);
+        if (!d || !d_mv) {
             fprintf(stderr, "cranfield: detector config refused\n");
             return 1;
         }
         pca_train(r, &train_rows, &m);
-        for (k = 0; k < 3; k++)
+        for (k = 0; k < 4; k++)
             trig[k] = calloc(r->rows, 1);
         for (f = 0; f < r->rows; f++) {
             struct detect_result res_f;
@@ -410,6 +445,11 @@ int main(int argc, char **argv)
             trig[0][f] = res_f.triggered;
             if (res_f.triggered && getenv("CRANFIELD_VERBOSE"))
                 printf("trigger %s t=%zu label=%d %s ch=%u\n", r->name, f, r->label[f],
+                       detect_name(res_f.detector), res_f.channel);
+            detect_step(d_mv, x, (int64_t)f * 1000000, &res_f);
+            trig[3][f] = res_f.triggered;
+            if (res_f.triggered && getenv("CRANFIELD_VERBOSE"))
+                printf("trigger_mv %s t=%zu label=%d %s ch=%u\n", r->name, f, r->label[f],
                        detect_name(res_f.detector), res_f.channel);
             for (k = 1; k < 3; k++) {
                 double s = pca_stat(&m, x, k == 2);
@@ -421,7 +461,7 @@ int main(int argc, char **argv)
                 }
             }
         }
-        for (k = 0; k < 3; k++) {
+        for (k = 0; k < 4; k++) {
             struct tally one = tal[k];
 
             memset(&one.caught, 0, sizeof(one) - sizeof(one.name));
@@ -432,10 +472,14 @@ int main(int argc, char **argv)
             free(trig[k]);
         }
         free(arena);
+        free(arena_mv);
         free(r->x);
         free(r->label);
     }
-    for (i = 0; i < 3; i++)
+    printf("cranfield: agent_mv declares manipulated=%s\n", mv_list);
+    print_tally(&tal[0]);
+    print_tally(&tal[3]);
+    for (i = 1; i < 3; i++)
         print_tally(&tal[i]);
     return 0;
 }

@@ -1,6 +1,7 @@
 /* command.c - the set-up `run` and `replay` share: source, pipeline
  * configuration, the spool sink, and the release of what they built. */
 #include "agent/command/command_int.h"
+#include "agent/config/detect_opts.h"
 
 #include <string.h>
 
@@ -139,6 +140,16 @@ int command_parts_start(struct command_parts *cp, const struct agent_config *c, 
 {
     int rc;
 
+    if (c->manipulated[0]) {
+        const char *names[WIRE_MAX_CHANNELS];
+        unsigned i;
+
+        for (i = 0; i < cp->src->channels; i++)
+            names[i] = cp->src->chan[i].name;
+        if (detect_opts_manipulated(&cp->pc.detect, c->manipulated, names, cp->src->channels,
+                                    err, errlen) != 0)
+            return -1;
+    }
     /* "auto" settings take the profile's values at the source's rate here,
      * once: the model's alert count and trigger hold-off and the heartbeat
      * read pc.detect, and -1 s (auto) is no hold-off at all. */

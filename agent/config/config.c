@@ -77,6 +77,7 @@ static const struct opt opts[] = {
     { "model", S(model_file), NULL, BOTH, "signed model blob (schema/MODEL.md) for the model detector; refused unless signed by --model-key for this channel layout" },
     { "model-key", S(model_key_file), NULL, BOTH, "the server's model-signing Ed25519 public key: 32 raw bytes, hex or base64" },
     { "scores", S(scores), NULL, RPL, "replay output CSV: timestamp,anomaly_score,trigger (required)" },
+    { "manipulated", S(manipulated), NULL, BOTH, "comma list of manipulated variables (valve positions, set-points, commands; channel names, or 0-based indices): a trigger never names one, and after a significant move of one the level triggers of all channels wait hold_off_s for the plant to settle while the multivariate one keeps running; the exported score is unchanged (docs/DETECTORS.md)" },
     { "trigger-score", B(trigger_score), "false", RPL, "add a 4th column, trigger_score: the score the trigger acts on (after novelty and quiet period); anomaly_score is the calibrated surprise, never gated" },
 };
 

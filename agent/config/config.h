@@ -66,6 +66,9 @@ struct agent_config {
 
     char scores[AGENT_PATH_MAX];           /* replay: OUT.csv */
     char config_file[AGENT_PATH_MAX];
+    /* manipulated channels, a comma list of names or 0-based indices,
+     * resolved against the source's channels when it is open ("" = none) */
+    char manipulated[WIRE_MAX_CHANNELS * (WIRE_MAX_NAME + 1)];
 
     struct detect_config detect;
 };

@@ -144,6 +144,80 @@ int detect_opts_set(struct detect_config *c, const char *key, const char *value)
     return -1;
 }
 
+int detect_opts_manipulated(struct detect_config *c, const char *list,
+                            const char *const *names, unsigned channels,
+                            char *err, size_t errlen)
+{
+    uint64_t mask = 0;
+    const char *p = list;
+
+    if (!c || !list) {
+        snprintf(err, errlen, "manipulated: no list");
+        return -2;
+    }
+    if (channels < 1 || channels > DETECT_MAX_CHANNELS) {
+        snprintf(err, errlen, "manipulated: the stream has %u channels (1..%d)", channels,
+                 DETECT_MAX_CHANNELS);
+        return -2;
+    }
+    while (*p) {
+        size_t n, i, end;
+        unsigned ch = channels;
+
+        /* "a, b" in a config line: blanks around an entry are not its name */
+        while (*p == ' ' || *p == '\t')
+            p++;
+        end = n = strcspn(p, ",");
+        while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+            n--;
+        if (n == 0) {
+            snprintf(err, errlen, "manipulated: empty entry in '%.200s'", list);
+            return -2;
+        }
+        for (i = 0; names && i < channels; i++) {
+            if (names[i] && strlen(names[i]) == n && !strncmp(names[i], p, n)) {
+                ch = (unsigned)i;
+                break;
+            }
+        }
+        if (ch == channels) {
+            unsigned long x = 0;
+            size_t k;
+
+            for (k = 0; k < n && p[k] >= '0' && p[k] <= '9' && x < 100000; k++)
+                x = x * 10 + (unsigned long)(p[k] - '0');
+            if (k != n) {
+                snprintf(err, errlen, "manipulated: no channel named '%.*s'%s", (int)(n < 80 ? n : 80),
+                         p, names ? "" : " (channels are given by 0-based index here)");
+                return -2;
+            }
+            if (x >= channels) {
+                snprintf(err, errlen, "manipulated: channel index %lu beyond the stream's %u "
+                         "channels (0-based)", x, channels);
+                return -2;
+            }
+            ch = (unsigned)x;
+        }
+        if ((mask >> ch) & 1u) {
+            snprintf(err, errlen, "manipulated: channel '%.*s' given twice", (int)(n < 80 ? n : 80),
+                     p);
+            return -2;
+        }
+        mask |= (uint64_t)1 << ch;
+        p += end;
+        if (*p == ',' && *++p == '\0') {
+            snprintf(err, errlen, "manipulated: trailing comma in '%.200s'", list);
+            return -2;
+        }
+    }
+    if (channels < 64 ? mask == ((uint64_t)1 << channels) - 1 : mask == ~(uint64_t)0) {
+        snprintf(err, errlen, "manipulated: every channel declared, none left to watch");
+        return -2;
+    }
+    c->manipulated = mask;
+    return 0;
+}
+
 void detect_opts_help(FILE *f)
 {
     struct detect_config d, proc, vib;

@@ -14,6 +14,16 @@
  * unchanged).  Cross-field checks (rearm <= threshold) are detect_init's. */
 int detect_opts_set(struct detect_config *c, const char *key, const char *value);
 
+/* Resolve a comma list of manipulated channels (names, or 0-based indices
+ * where no channel has that name) against the stream's channel names
+ * (names may be NULL: indices only) into c->manipulated.  Returns 0 (an
+ * empty list clears it) or -2 with err saying which entry and why (unknown
+ * name, index beyond the stream, a repeat, every channel declared); c is
+ * then unchanged. */
+int detect_opts_manipulated(struct detect_config *c, const char *list,
+                            const char *const *names, unsigned channels,
+                            char *err, size_t errlen);
+
 /* One line per key with its shipped default, for --help. */
 void detect_opts_help(FILE *f);
 

@@ -241,6 +241,12 @@ struct detect {
     struct tailcal cal_ctx;
     struct detect_range *rg;            /* [channels], NULL unless DETECT_RANGE */
     float *u_range;                     /* [channels]: -ln p of this frame's value beyond it */
+    /* Manipulated variables (cfg.manipulated): a move of one is a level z
+     * beyond z_move (what the trigger calls significant on any channel);
+     * the level and feature triggers are held until settle_until_us. */
+    float z_move;
+    int settling;
+    int64_t settle_until_us;
 };
 
 void detect_config_defaults(struct detect_config *cfg)
@@ -259,6 +265,7 @@ void detect_config_defaults(struct detect_config *cfg)
     cfg->quiet_frames = 200;
     cfg->novelty_half = 500;
     cfg->profile = DETECT_PROFILE_AUTO;
+    cfg->manipulated = 0;
 }
 
 const char *detect_profile_name(uint32_t profile)
@@ -333,6 +340,8 @@ static int config_ok(const struct detect_config *c, unsigned channels)
         return 0;
     if (c->profile > DETECT_PROFILE_VIBRATION)
         return 0;
+    if (channels < 64 && (c->manipulated >> channels) != 0)
+        return 0;               /* a manipulated channel the stream does not have */
     if (c->lik_short > MAX_WINDOW || c->lik_long < 2 || c->lik_long > 100000000u ||
         c->quiet_frames > 100000000u || c->novelty_half > 100000000u)
         return 0;
@@ -423,6 +432,28 @@ static float zero_above(float n)
     return n > 1.0f ? logf(88.0f / n) : 1.0f;
 }
 
+static float detect_surprise_n(float z, int sides, float trials, float per_second);
+
+/* The level z of a manipulated channel that counts as a move: the z at which
+ * a level crossing of any channel is significant to the trigger (SIGNIFICANT,
+ * a chance of 1e-5 a second over all channels' level scores).  Found once,
+ * by bisection (the surprise is monotone in z). */
+static float move_z(const struct detect *d)
+{
+    float lo = 0.0f, hi = 64.0f;
+    int i;
+
+    for (i = 0; i < 40; i++) {
+        float mid = 0.5f * (lo + hi);
+
+        if (detect_surprise_n(mid, 2, d->trials_level, d->fps_level) >= SIGNIFICANT)
+            hi = mid;
+        else
+            lo = mid;
+    }
+    return hi;
+}
+
 struct detect *detect_init(const struct detect_config *cfg_in, unsigned channels,
                            double rate, void *arena, size_t arena_len)
 {
@@ -502,6 +533,8 @@ struct detect *detect_init(const struct detect_config *cfg_in, unsigned channels
     d->cal_multi.ln_zero = zero_above(d->fps_level);
     d->cal_ctx.ln_zero = zero_above(d->fps_level);
     d->cal_level.fit_tail = d->cal_feat.fit_tail = d->cal_ctx.fit_tail = 1;
+    if (cfg->manipulated)
+        d->z_move = move_z(d);
     for (c = 0; c < channels; c++) {
         /* Bands at 5 % and 25 % of the rate: "low" machine harmonics and the
          * high band where bearing fault impulses ring. */
@@ -1417,11 +1450,46 @@ static float significance(const struct detect *d, uint8_t det, unsigned channel)
     return s;
 }
 
+/* A significant move of a manipulated channel (its level z against its own
+ * baseline beyond z_move, after the level's warm-up) is an operator's or the
+ * control system's action, not a fault, and the plant's transient after it
+ * is expected: the level and feature triggers of every channel are held for
+ * hold_off_s from the move's last significant sample, the time the trigger
+ * itself holds off the aftermath of an event.  The multivariate detector
+ * keeps its trigger (a relation among the process channels that breaks
+ * during the settle is still news), except where the channel it names is a
+ * manipulated one.  A move is no alarm: no hold-off, cap, home or repeat
+ * memory is touched. */
+static void manipulated_moves(struct detect *d, int64_t t_us, struct detect_result *r)
+{
+    uint64_t m = d->cfg.manipulated;
+    unsigned c;
+
+    if (d->frames <= LEVEL_YOUNG)
+        return;
+    for (c = 0; m != 0; c++, m >>= 1) {
+        if ((m & 1u) && d->ch[c].zl_now > d->z_move) {
+            d->settling = 1;
+            d->settle_until_us = t_us + d->hold_off_us;
+            /* held from this frame on */
+            if (r->detector == DETECT_LEVEL || r->detector == DETECT_FEATURE) {
+                r->trigger_score = 0.0f;
+                r->channel = 0;
+                r->detector = 0;
+            }
+        }
+    }
+}
+
 void detect_step(struct detect *d, const float *frame, int64_t t_us,
                  struct detect_result *out)
 {
     struct detect_result r;
     uint32_t en = d->cfg.enable;
+    /* Channels whose level and feature scores are not offered to the
+     * trigger: the manipulated ones, and all of them while the plant
+     * settles after a move of one (0 without manipulated channels). */
+    uint64_t held = d->cfg.manipulated;
     int eval, full;
     unsigned c;
 
@@ -1431,25 +1499,34 @@ void detect_step(struct detect *d, const float *frame, int64_t t_us,
     d->frames++;
     full = d->frames >= d->cfg.window;
     eval = full && (d->frames % d->hop) == 0;
+    if (held && d->settling) {
+        if (t_us - d->settle_until_us < 0)
+            held = ~(uint64_t)0;
+        else
+            d->settling = 0;
+    }
 
     for (c = 0; c < d->channels; c++) {
         uint8_t det;
         float s = channel_score(d, c, frame[c], eval, &det);
 
         d->floor[c] = d->ch[c].floor_now;
-        if (det != 0 && (s > r.trigger_score || r.detector == 0)) {
+        if (det != 0 && (s > r.trigger_score || r.detector == 0) && !((held >> c) & 1u)) {
             r.trigger_score = s;
             r.channel = (uint16_t)c;
             r.detector = det;
         }
     }
+    if (held)
+        manipulated_moves(d, t_us, &r);
     if (d->mv) {
         unsigned mc = 0;
         float s;
 
         d->mv_z = detect_multi_step(d->mv, frame, d->floor, &mc);
         s = multi_trigger_score(d);
-        if (s > r.trigger_score || r.detector == 0) {
+        /* A relation broken by a manipulated channel alone is its own move. */
+        if ((s > r.trigger_score || r.detector == 0) && !((d->cfg.manipulated >> mc) & 1u)) {
             r.trigger_score = s;
             r.channel = (uint16_t)mc;
             r.detector = DETECT_MULTI;

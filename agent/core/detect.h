@@ -51,6 +51,14 @@ struct detect_config {
                                  * of the recent peak surprise that a new one must exceed;
                                  * 0 = stage off */
     uint32_t profile;           /* enum detect_profile */
+    /* Manipulated variables (actuator positions, set-points, commands the
+     * control system or an operator sets), bit c = channel c; 0 = none.
+     * They act on the trigger only (docs/DETECTORS.md): a trigger never
+     * names one, and after a significant move of one the level and feature
+     * triggers of every channel are held for hold_off_s (the settle) while
+     * the multivariate one keeps running.  The exported score is the same
+     * with or without them. */
+    uint64_t manipulated;
 };
 
 #define DETECT_LEVEL   0x1u

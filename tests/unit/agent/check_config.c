@@ -176,6 +176,7 @@ START_TEST(test_replay_and_help)
         "--sim-equipment", "--sim-seed", "--sim-fault-every", "--sim-speed", "--sim-fault-log",
         "--duration", "--ring-s", "--pre-s", "--post-s", "--merge", "--on-trigger",
         "--alarm-fifo", "--alarm-socket", "--heartbeat-s", "--config", "threshold",
+        "--manipulated",
         "[default 60]", "[default sim]" };
     for (size_t i = 0; i < sizeof(must) / sizeof(must[0]); i++)
         ck_assert_msg(strstr(buf, must[i]) != NULL, "--help lacks %s", must[i]);

@@ -72,7 +72,10 @@ export async function logOut() {
 // answers 401 that are dropped.
 const SIGNED_IN_KEY = 'precursor.signedIn';
 function rememberSignedIn(yes) {
-  try { if (yes) localStorage.setItem(SIGNED_IN_KEY, '1'); else localStorage.removeItem(SIGNED_IN_KEY); } catch { /* no storage: no hint */ }
+  try {
+    if (yes === (localStorage.getItem(SIGNED_IN_KEY) === '1')) return;   // a write per load costs a ms or two
+    if (yes) localStorage.setItem(SIGNED_IN_KEY, '1'); else localStorage.removeItem(SIGNED_IN_KEY);
+  } catch { /* no storage: no hint */ }
 }
 export const probablySignedIn = () => { try { return localStorage.getItem(SIGNED_IN_KEY) === '1'; } catch { return false; } };
 

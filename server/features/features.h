@@ -102,7 +102,10 @@ int features_api_spectrum(struct srv_request *rq, struct srv_response *rs);
  * parked, so the pool thread that owns it keeps serving its other
  * connections (features_spectrum_park.c); the route table's park entry. */
 extern const struct srv_park features_api_spectrum_park;
-/* End that thread (after http_stop: no request parks any more). */
+/* End that thread (after http_stop: no request parks any more); the next
+ * parked request starts it again. */
 void features_spectrum_stop(void);
+/* Requests computed on that thread so far (tests: the route did park). */
+unsigned long features_spectrum_handed(void);
 
 #endif

@@ -40,6 +40,7 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t wake = PTHREAD_COND_INITIALIZER;
 static struct spec_job *head, *tail;
 static unsigned queued;
+static unsigned long handed;    /* jobs ever handed to the thread */
 static int started, stopping;
 static pthread_t thread;
 
@@ -137,6 +138,7 @@ static int spec_start(struct srv_request *rq, struct srv_response *rs,
         head = j;
     tail = j;
     queued++;
+    handed++;
     pthread_cond_signal(&wake);
     pthread_mutex_unlock(&lock);
     *parked = j;
@@ -175,4 +177,19 @@ void features_spectrum_stop(void)
     pthread_mutex_unlock(&lock);
     if (was)
         pthread_join(thread, NULL);
+    /* its database connection went with it; a server started again in this
+     * process (the tests) starts a new one */
+    pthread_mutex_lock(&lock);
+    started = stopping = 0;
+    pthread_mutex_unlock(&lock);
+}
+
+unsigned long features_spectrum_handed(void)
+{
+    unsigned long n;
+
+    pthread_mutex_lock(&lock);
+    n = handed;
+    pthread_mutex_unlock(&lock);
+    return n;
 }

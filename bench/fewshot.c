@@ -5,7 +5,7 @@
  *   bench-fewshot [--data DIR] [--corpus cranfield|bearing|both] [--trials N]
  *                 [--inductive] [--protos N] [--rounds N] [--shrink S]
  *                 [--ref-weight W] [--max-features N] [--budget BYTES]
- *                 [--rel-keep F]
+ *                 [--rel-keep F] [--server-reference]
  *
  * cranfield: DIR/cranfield-mpf (default DIR: $PRECURSOR_DATA, else
  *   ../shared/data): 64 s windows (stride 32 s) of the 24 process channels;
@@ -45,7 +45,7 @@
 #include "schema/spectral.h"
 #include "server/models/models.h"
 #include "server/models/models_fewshot.h"
-#include "server/models/models_relations.h"
+#include "server/datasets/ds_relations.h"
 
 #define SHOTS 5
 #define MAX_LINE 4096
@@ -428,7 +428,7 @@ static int bearing_make(struct corpus *c)
 
 /* A process fault breaks the relations between channels; a set-point change
  * moves related channels together and keeps them (schema/relations.h).  The
- * map (models_relations_fit: principal subspace of the standardised window
+ * map (ds_relations_fit: principal subspace of the standardised window
  * means up to 90% of the variance, the usual rule, set before any run) is
  * fitted without labels, on every window (V_REL: the unlabeled pool, faults
  * included) or on the machines' commissioning windows only (V_REL_COMM:
@@ -441,7 +441,7 @@ static double g_rel_keep = RELATIONS_VAR_KEEP;   /* --rel-keep: a sensitivity ch
 static void relations_build(struct corpus *c, enum view v, const uint8_t *fit)
 {
     struct relations_fit rf;
-    if (models_relations_fit(c->win_mean, c->n, c->n_ch, fit, g_rel_keep, &rf) != 0) {
+    if (ds_relations_fit(c->win_mean, c->n, c->n_ch, fit, g_rel_keep, &rf) != 0) {
         fprintf(stderr, "fewshot: relation fit failed\n");
         exit(1);
     }
@@ -459,7 +459,7 @@ static void relations_build(struct corpus *c, enum view v, const uint8_t *fit)
         }
     }
     free(scratch);
-    g_rel_bytes[v] = models_relations_bytes(&rf.map);
+    g_rel_bytes[v] = ds_relations_bytes(&rf.map);
     printf("%s: %s fitted on %u windows: %u of %u components (%.1f%% of the variance), "
            "%u bytes of map\n", c->name, c->fs[v].name, nfit, rf.map.rank, c->n_ch, 100 * rf.explained,
            g_rel_bytes[v]);
@@ -610,6 +610,7 @@ static float *g_xref[NVIEW];   /* each view centred and scaled on the devices' r
 /* Device budget for a few-shot model's parameters: the server's (7 KB of
  * the device's 8 KB of flash; the rest is the score code). */
 static size_t g_budget = FEWSHOT_PARAM_BYTES;
+static int g_server_ref;        /* --server-reference: labeled normal windows join their machine's reference */
 
 static void run_trial(const struct corpus *c, int bearing, uint32_t t, int inductive,
                       struct tally *tl, size_t model_bytes[])
@@ -641,6 +642,12 @@ static void run_trial(const struct corpus *c, int bearing, uint32_t t, int induc
             lab[idx[s]] = (int32_t)k;
         }
     }
+    /* --server-reference: the reference as the server's training takes
+     * it (server/models/models_train.c): a machine's windows labeled normal
+     * by a human join its commissioning ones */
+    uint8_t *sref = malloc(c->n);
+    for (uint32_t i = 0; i < c->n; i++)
+        sref[i] = (uint8_t)(c->reference[i] || (g_server_ref && lab[i] == 0));
     for (int meth = 0; meth < M_COUNT; meth++) {
         const struct method *me = &methods[meth];
         const struct fset *f = &c->fs[me->v];
@@ -656,11 +663,11 @@ static void run_trial(const struct corpus *c, int bearing, uint32_t t, int induc
             float *xs = f->x;
             int32_t *ls = lab;
             uint32_t *ds = c->device;
-            uint8_t *rs = c->reference;
+            uint8_t *rs = sref;
             uint32_t nr = c->n;
             if (me->ref) {
                 d.device = c->device;
-                d.reference = c->reference;
+                d.reference = sref;
                 d.reference_class = 0;
             }
             if (inductive) {           /* the labeled recordings' windows and the commissioning ones */
@@ -674,7 +681,7 @@ static void run_trial(const struct corpus *c, int bearing, uint32_t t, int induc
                         memcpy(xs + (size_t)nr * f->nf, f->x + (size_t)i * f->nf, f->nf * sizeof *xs);
                         ls[nr] = lab[i];
                         ds[nr] = c->device[i];
-                        rs[nr++] = c->reference[i];
+                        rs[nr++] = sref[i];
                     }
                 d.x = xs;
                 d.label = ls;
@@ -737,6 +744,7 @@ static void run_trial(const struct corpus *c, int bearing, uint32_t t, int induc
     free(pred);
     free(truth);
     free(labeled_group);
+    free(sref);
 }
 
 static void report(const struct corpus *c, const struct tally *tl, uint32_t trials,
@@ -834,9 +842,10 @@ int main(int argc, char **argv)
                                           { "max-features", required_argument, NULL, 'f' },
                                           { "budget", required_argument, NULL, 'b' },
                                           { "rel-keep", required_argument, NULL, 'k' },
+                                          { "server-reference", no_argument, NULL, 'S' },
                                           { NULL, 0, NULL, 0 } };
     models_fewshot_defaults(&g_params);
-    for (int o; (o = getopt_long(argc, argv, "d:c:t:ip:r:s:w:f:b:k:", opts, NULL)) != -1;) {
+    for (int o; (o = getopt_long(argc, argv, "d:c:t:ip:r:s:w:f:b:k:S", opts, NULL)) != -1;) {
         if (o == 'p')
             g_params.protos = (uint32_t)atoi(optarg);
         else if (o == 'r')
@@ -851,6 +860,8 @@ int main(int argc, char **argv)
             g_budget = (size_t)atol(optarg);
         else if (o == 'k')
             g_rel_keep = atof(optarg);
+        else if (o == 'S')
+            g_server_ref = 1;
         else if (o == 'd')
             dir = optarg;
         else if (o == 'c')

@@ -157,6 +157,14 @@ function evaluationView(m) {
       (d.prototypes ? `, ${d.prototypes} prototypes` : '') +
       `; the feature window takes ${d.window_ram_bytes} bytes and the feature set's scratch ${d.feature_scratch_bytes}.`));
   }
+  if (mt.device_reference) {
+    // each device centred on its own reference windows, served its own blob
+    const r = mt.device_reference;
+    box.append(el('p', { id: 'eval-device-reference', class: 'hint' },
+      `Each device its own reference: ${r.own_reference} of ${r.devices} device${r.devices === 1 ? '' : 's'} ` +
+      `had reference windows (${r.reference_windows} in all) and get a blob centred on them; ` +
+      'any other device runs the model\'s own center.'));
+  }
   const fv = featuresView(m);
   if (fv) box.append(fv);
   const tv = transferView(mt, ev);

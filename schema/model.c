@@ -8,13 +8,13 @@
  *   off  size  field
  *     0     4  magic "PRMD"
  *     4     1  version major (2; 1 refused: it recorded no feature set)
- *     5     1  version minor (0..4, what the blob uses; readers accept any)
+ *     5     1  version minor (0..5, what the blob uses; readers accept any)
  *     6     1  kind (1 anomaly, 2 centroid, 3 fewshot: nearest prototype)
  *     7     1  channel_count (1..64)
  *     8     2  n_features (1..512)
  *    10     2  n_classes (anomaly 1, centroid 2..32)
  *    12     2  normal_class (< n_classes, or 0xFFFF)
- *    14     2  flags (0; readers refuse unknown bits)
+ *    14     2  flags (0, or MODEL_FLAG_DEVICE; readers refuse unknown bits)
  *    16     4  model version (server's id)
  *    20     2  fewshot: n_selected, features it reads (0 = all; else 0)
  *    22     2  reserved (0)
@@ -34,8 +34,10 @@
  *              mean[C], scale[C], basis[C][rank] (floats, C = channel_count);
  *              K = 4 + 4 (2 + rank) C
  *              (K = 0 for the other sets)
- *  120+K  4*P  params
- *  120+K+4P 64  Ed25519 signature over every byte before it
+ *  120+K   D   MODEL_FLAG_DEVICE only (D = 36): SHA-256 of the device id,
+ *              u32 reference windows (>= 1); D = 0 otherwise
+ *  120+K+D 4*P  params
+ *  ...+4P  64  Ed25519 signature over every byte before it
  *
  * model_score() and the C header the server generates for a model
  * (server/models/models_header.c) are kept statement for statement alike:
@@ -61,7 +63,8 @@
     X(MODEL_ETOOFEW, "model_too_few", "too few training examples")           \
     X(MODEL_EINVAL, "model_invalid", "invalid argument")                     \
     X(MODEL_ENOMEM, "model_nomem", "out of memory")                          \
-    X(MODEL_EFEATURES, "model_features", "model needs a feature set this reader cannot compute")
+    X(MODEL_EFEATURES, "model_features", "model needs a feature set this reader cannot compute") \
+    X(MODEL_EDEVICE, "model_device", "model made for another device (its reference center is that device's)")
 
 const char *model_strerror(int err)
 {
@@ -400,6 +403,12 @@ int model_check(const struct model *m)
         return MODEL_EFIELD;
     if (m->kind != MODEL_FEWSHOT && m->n_selected != 0)
         return MODEL_EFIELD;
+    /* one device's blob: a few-shot center moved to its reference, which
+     * rests on at least one window */
+    if ((m->flags & ~MODEL_FLAG_DEVICE) != 0 ||
+        ((m->flags & MODEL_FLAG_DEVICE) && (m->kind != MODEL_FEWSHOT || m->ref_windows < 1)) ||
+        (!(m->flags & MODEL_FLAG_DEVICE) && m->ref_windows != 0))
+        return MODEL_EFIELD;
     /* inverse deviations and the anomaly scale must be positive (fewshot's
      * scales: fewshot_check, wherever its selection puts them) */
     for (uint32_t i = 0; m->kind != MODEL_FEWSHOT && i < m->n_features; i++)
@@ -445,10 +454,27 @@ const char *model_features_unsupported(const struct model *m)
     return 0;
 }
 
+uint32_t model_device_len(const struct model *m)
+{
+    return (m->flags & MODEL_FLAG_DEVICE) ? MODEL_DEVICE_LEN : 0u;
+}
+
+int model_device_digest(const char *device_id, uint8_t out[MODEL_DEVICE_DIGEST_LEN])
+{
+    size_t n;
+
+    if (!device_id || !out || (n = strnlen(device_id, 65)) < 1 || n > 64)
+        return MODEL_EINVAL;
+    if (sodium_init() < 0)
+        return MODEL_ENOMEM;
+    crypto_hash_sha256(out, (const uint8_t *)device_id, n);
+    return MODEL_OK;
+}
+
 int model_encode(struct model *m, const uint8_t sk[MODEL_SK_LEN], uint8_t **out, size_t *out_len)
 {
     uint8_t *b;
-    size_t len, kin;
+    size_t len, kin, dev;
     int rc;
 
     if (!m || !sk || !out || !out_len)
@@ -458,7 +484,8 @@ int model_encode(struct model *m, const uint8_t sk[MODEL_SK_LEN], uint8_t **out,
     if (sodium_init() < 0)
         return MODEL_ENOMEM;
     kin = m->features.id == FEATURESET_ENVELOPE ? MODEL_KIN_LEN : model_relations_len(m);
-    len = MODEL_FIXED_LEN + kin + 4u * (size_t)m->param_count + MODEL_SIG_LEN;
+    dev = model_device_len(m);
+    len = MODEL_FIXED_LEN + kin + dev + 4u * (size_t)m->param_count + MODEL_SIG_LEN;
     b = calloc(1, len);
     if (!b)
         return MODEL_ENOMEM;
@@ -466,7 +493,8 @@ int model_encode(struct model *m, const uint8_t sk[MODEL_SK_LEN], uint8_t **out,
     memcpy(b, MODEL_MAGIC, 4);
     b[4] = MODEL_VERSION_MAJOR;
     /* the minor that says what a blob uses, so 2.0 blobs stay byte for byte what they were */
-    b[5] = m->features.id == FEATURESET_RELATIONS ? 4
+    b[5] = dev                                   ? 5
+           : m->features.id == FEATURESET_RELATIONS ? 4
            : m->n_selected                       ? 3
            : kin                                 ? 2
            : m->kind == MODEL_FEWSHOT            ? 1
@@ -476,7 +504,7 @@ int model_encode(struct model *m, const uint8_t sk[MODEL_SK_LEN], uint8_t **out,
     put16(b + 8, m->n_features);
     put16(b + 10, m->n_classes);
     put16(b + 12, m->normal_class);
-    put16(b + 14, 0);
+    put16(b + 14, m->flags);
     put32(b + 16, m->version);
     put16(b + 20, m->n_selected);
     put16(b + 22, 0);
@@ -501,8 +529,12 @@ int model_encode(struct model *m, const uint8_t sk[MODEL_SK_LEN], uint8_t **out,
         putf(b + 132, m->features.kin.pitch_d);
         putf(b + 136, m->features.kin.contact_deg);
     }
+    if (dev) {
+        memcpy(b + MODEL_FIXED_LEN + kin, m->device, MODEL_DEVICE_DIGEST_LEN);
+        put32(b + MODEL_FIXED_LEN + kin + MODEL_DEVICE_DIGEST_LEN, m->ref_windows);
+    }
     for (uint32_t i = 0; i < m->param_count; i++)
-        putf(b + MODEL_FIXED_LEN + kin + 4u * i, m->params[i]);
+        putf(b + MODEL_FIXED_LEN + kin + dev + 4u * i, m->params[i]);
     if (crypto_sign_ed25519_detached(b + len - MODEL_SIG_LEN, NULL, b, len - MODEL_SIG_LEN,
                                      sk) != 0) {
         free(b);
@@ -517,7 +549,8 @@ int model_parse(const uint8_t *buf, size_t len, struct model *out)
 {
     struct model *m;
     uint32_t pc;
-    size_t kin;
+    size_t kin, dev;
+    uint16_t flags;
     int rc;
 
     if (!buf || !out)
@@ -548,12 +581,15 @@ int model_parse(const uint8_t *buf, size_t len, struct model *out)
             return MODEL_EFIELD;
         kin = 4u + 4u * (2u + rank) * C;
     }
-    if (len < MODEL_FIXED_LEN + kin + 4u * (size_t)pc + MODEL_SIG_LEN)
-        return MODEL_ETRUNCATED;
-    if (len != MODEL_FIXED_LEN + kin + 4u * (size_t)pc + MODEL_SIG_LEN)
-        return MODEL_EFIELD;    /* trailing bytes: not what a v2 writer makes */
-    if (get16(buf + 14) != 0 || get16(buf + 22) != 0)
+    /* flags before they size anything: an unknown bit is refused here */
+    flags = get16(buf + 14);
+    if ((flags & ~MODEL_FLAG_DEVICE) != 0 || get16(buf + 22) != 0)
         return MODEL_EFIELD;
+    dev = (flags & MODEL_FLAG_DEVICE) ? MODEL_DEVICE_LEN : 0u;
+    if (len < MODEL_FIXED_LEN + kin + dev + 4u * (size_t)pc + MODEL_SIG_LEN)
+        return MODEL_ETRUNCATED;
+    if (len != MODEL_FIXED_LEN + kin + dev + 4u * (size_t)pc + MODEL_SIG_LEN)
+        return MODEL_EFIELD;    /* trailing bytes: not what a v2 writer makes */
     m = calloc(1, sizeof *m);
     if (!m)
         return MODEL_ENOMEM;
@@ -569,6 +605,11 @@ int model_parse(const uint8_t *buf, size_t len, struct model *out)
     m->threshold = getf(buf + 96);
     m->param_count = pc;
     m->n_selected = get16(buf + 20);
+    m->flags = flags;
+    if (dev) {
+        memcpy(m->device, buf + MODEL_FIXED_LEN + kin, MODEL_DEVICE_DIGEST_LEN);
+        m->ref_windows = get32(buf + MODEL_FIXED_LEN + kin + MODEL_DEVICE_DIGEST_LEN);
+    }
     /* fewshot: P from param_count = (S) + 2S + P(S + 1), S the features it
      * reads; model_check confirms it */
     if (m->kind == MODEL_FEWSHOT && m->n_features > 0) {
@@ -595,7 +636,7 @@ int model_parse(const uint8_t *buf, size_t len, struct model *out)
         m->features.kin.contact_deg = getf(buf + 136);
     }
     for (uint32_t i = 0; i < pc; i++)
-        m->params[i] = getf(buf + MODEL_FIXED_LEN + kin + 4u * i);
+        m->params[i] = getf(buf + MODEL_FIXED_LEN + kin + dev + 4u * i);
     rc = model_check(m);
     if (rc == 0)
         memcpy(out, m, sizeof *m);
@@ -622,6 +663,12 @@ int model_verify(const uint8_t *buf, size_t len, const uint8_t pk[MODEL_PK_LEN])
 int model_load(const uint8_t *buf, size_t len, const uint8_t trusted_pk[MODEL_PK_LEN],
                const uint8_t *layout, struct model *out)
 {
+    return model_load_device(buf, len, trusted_pk, layout, NULL, out);
+}
+
+int model_load_device(const uint8_t *buf, size_t len, const uint8_t trusted_pk[MODEL_PK_LEN],
+                      const uint8_t *layout, const uint8_t *device, struct model *out)
+{
     int rc;
 
     if (!trusted_pk || !out)
@@ -634,6 +681,11 @@ int model_load(const uint8_t *buf, size_t len, const uint8_t trusted_pk[MODEL_PK
         return rc;
     if (layout && memcmp(layout, out->layout, MODEL_LAYOUT_LEN) != 0)
         return MODEL_ELAYOUT;
+    /* another device's center would score this machine against the wrong
+     * normal: refused, as is any device's blob by a reader that says none */
+    if ((out->flags & MODEL_FLAG_DEVICE) &&
+        (!device || memcmp(device, out->device, MODEL_DEVICE_DIGEST_LEN) != 0))
+        return MODEL_EDEVICE;
     if (model_features_unsupported(out))
         return MODEL_EFEATURES;
     return MODEL_OK;

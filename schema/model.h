@@ -27,8 +27,11 @@
 /* 2.1: kind 3 (few-shot nearest prototype); a 2.0 reader refuses it by kind.
  * 2.2: feature set 3 (envelope), whose kinematics precede the parameters.
  * 2.3: n_selected (a few-shot model reads a selection of the vector).
- * 2.4: feature set 4 (relations), whose map precedes the parameters. */
-#define MODEL_VERSION_MINOR 4
+ * 2.4: feature set 4 (relations), whose map precedes the parameters.
+ * 2.5: flag MODEL_FLAG_DEVICE (a few-shot blob made for one device, its
+ *      reference as the center), whose device section precedes the
+ *      parameters; a 2.4 reader refuses it by its flags. */
+#define MODEL_VERSION_MINOR 5
 
 #define MODEL_FIXED_LEN 120         /* bytes before the parameters */
 #define MODEL_SIG_LEN 64
@@ -45,8 +48,16 @@
  * (floats, C = channel_count, rank < C), before the parameters */
 #define MODEL_REL_MAX_FLOATS (RELATIONS_MAX_CH * (RELATIONS_MAX_CH + 1u))
 #define MODEL_REL_MAX_LEN (4u + 4u * MODEL_REL_MAX_FLOATS)
+/* Flag bit 0: the blob is one device's (fewshot only): its center is the
+ * median of that device's reference windows, and a device section (the
+ * SHA-256 of the device id, then u32 reference windows >= 1) follows the
+ * set's section.  A reader refuses the blob unless it is that device. */
+#define MODEL_FLAG_DEVICE 0x0001u
+#define MODEL_DEVICE_LEN 36         /* SHA-256 of the device id, u32 reference windows */
+#define MODEL_DEVICE_DIGEST_LEN 32
 /* the kinematics and the map never come together (one set per blob) */
-#define MODEL_MAX_BLOB (MODEL_FIXED_LEN + MODEL_REL_MAX_LEN + 4u * MODEL_MAX_PARAMS + MODEL_SIG_LEN)
+#define MODEL_MAX_BLOB (MODEL_FIXED_LEN + MODEL_REL_MAX_LEN + MODEL_DEVICE_LEN + \
+                        4u * MODEL_MAX_PARAMS + MODEL_SIG_LEN)
 #define MODEL_NO_CLASS 0xFFFFu
 #define MODEL_MAX_PROTOS 64         /* prototypes of a few-shot model, all classes */
 
@@ -68,7 +79,8 @@ enum model_error {
     MODEL_ETOOFEW = -8,         /* training: too few examples (of a class) */
     MODEL_EINVAL = -9,          /* bad argument */
     MODEL_ENOMEM = -10,
-    MODEL_EFEATURES = -11       /* a feature set this reader cannot compute */
+    MODEL_EFEATURES = -11,      /* a feature set this reader cannot compute */
+    MODEL_EDEVICE = -12         /* made for another device (MODEL_FLAG_DEVICE) */
 };
 
 /* A model in memory.  params is laid out by kind:
@@ -84,6 +96,9 @@ struct model {
     uint16_t normal_class;          /* classifiers: class scoring 0; MODEL_NO_CLASS if none */
     uint16_t n_protos;              /* fewshot: P (set by model_parse, or by the trainer) */
     uint16_t n_selected;            /* fewshot: features it reads, S < n_features; 0 = all */
+    uint16_t flags;                 /* MODEL_FLAG_DEVICE or 0 */
+    uint32_t ref_windows;           /* MODEL_FLAG_DEVICE: the device's reference windows (>= 1) */
+    uint8_t device[MODEL_DEVICE_DIGEST_LEN];   /* MODEL_FLAG_DEVICE: SHA-256 of its device id */
     uint32_t version;               /* the server's model id */
     int64_t created_us;
     uint8_t layout[MODEL_LAYOUT_LEN];
@@ -144,9 +159,22 @@ int model_parse(const uint8_t *buf, size_t len, struct model *out);
 /* Pure Ed25519 over every byte before the last 64, by pk. */
 int model_verify(const uint8_t *buf, size_t len, const uint8_t pk[MODEL_PK_LEN]);
 /* What the agent calls: parse, verify by trusted_pk, and when layout is not
- * NULL refuse a model for another channel layout (MODEL_ELAYOUT). */
+ * NULL refuse a model for another channel layout (MODEL_ELAYOUT).  A blob
+ * made for one device (MODEL_FLAG_DEVICE) is refused (MODEL_EDEVICE): a
+ * reader that does not say which device it is cannot take it. */
 int model_load(const uint8_t *buf, size_t len, const uint8_t trusted_pk[MODEL_PK_LEN],
                const uint8_t *layout, struct model *out);
+/* model_load for the device whose id digest (model_device_digest) is
+ * device: a blob made for another device is refused (MODEL_EDEVICE); a blob
+ * for no device in particular is taken as model_load takes it.  device NULL:
+ * model_load. */
+int model_load_device(const uint8_t *buf, size_t len, const uint8_t trusted_pk[MODEL_PK_LEN],
+                      const uint8_t *layout, const uint8_t *device, struct model *out);
+/* SHA-256 of a device id's bytes (1..64 of them), as a device section
+ * carries it. */
+int model_device_digest(const char *device_id, uint8_t out[MODEL_DEVICE_DIGEST_LEN]);
+/* Bytes of the device section a blob of m carries (0 unless MODEL_FLAG_DEVICE). */
+uint32_t model_device_len(const struct model *m);
 
 /* Bytes of the map section a blob of m carries (0 unless set "relations"). */
 uint32_t model_relations_len(const struct model *m);

@@ -11,7 +11,7 @@
  * z_t projected out of it: r_t = z_t - B B^T z_t.  A set-point move inside
  * the subspace leaves r_t unchanged.
  *
- * The map is fitted on the server (models_relations_fit, from windows of
+ * The map is fitted on the server (ds_relations_fit, from windows of
  * normal operation: no labels) and computed here, by the server and the
  * device alike: no heap, no libc I/O, only <math.h>; the caller hands in
  * relations_scratch_floats() floats.  Parameters: (2 + rank) * n_ch floats.

@@ -49,7 +49,8 @@ enum wire_error {
     WIRE_ESIGNATURE = -6,   /* signature does not verify */
     WIRE_EFRAME = -7,       /* zstd frame bad, no declared content size, or wrong size */
     WIRE_ENOMEM = -8,
-    WIRE_EINTERNAL = -9
+    WIRE_EINTERNAL = -9,
+    WIRE_EIO = -10          /* the caller's file (struct wire_file) failed, or read back changed */
 };
 
 /* physical = code * scale + offset, in unit.  v2 carries scale and offset on
@@ -270,6 +271,50 @@ int wire_encode_v2_planes_stream(struct ZSTD_CCtx_s *cctx, const struct wire_met
                                  const struct wire_planes *src, const uint8_t sk[WIRE_SK_LEN],
                                  int level, uint16_t flags, void *scratch, size_t scratch_cap,
                                  uint8_t *out, size_t out_cap, size_t *out_len);
+
+/* An envelope written to a file as it is made, instead of into a buffer
+ * that holds it whole: the caller's storage (the agent's spool file), seen
+ * through three calls.  Offsets count from the envelope's first byte.  Each
+ * returns 0 on success, anything else on failure (the caller says why, e.g.
+ * in its log, as only it knows the errno). */
+struct wire_file {
+    int (*append)(void *ctx, const void *p, size_t len);        /* at the end */
+    int (*patch)(void *ctx, uint64_t off, const void *p, size_t len);  /* bytes written before */
+    int (*read)(void *ctx, uint64_t off, void *p, size_t len);  /* bytes written before */
+    void *ctx;
+};
+
+/* The chunk of scratch the file encoder hands zstd's output through, and
+ * the piece it reads the envelope back in to sign it. */
+#define WIRE_FILE_CHUNK (32u * 1024u)
+
+/* wire_encode_v2_planes_stream into a file: the header is appended with a
+ * payload length of 0, the zstd frame a chunk at a time as zstd makes it,
+ * then the payload length is patched in, the envelope so far read back and
+ * signed (wire_sign_file) and the signature appended.  The same envelope,
+ * byte for byte, as wire_encode_v2_planes_stream writes into a buffer; no
+ * buffer of the envelope's size anywhere.  scratch holds
+ * wire_encode_v2_file_scratch_bound(m) bytes; *out_len is the envelope's
+ * length (the file holds exactly that many bytes when this returns 0).  On
+ * failure the file holds a partial envelope, which the caller discards. */
+size_t wire_encode_v2_file_scratch_bound(const struct wire_meta *m);
+int wire_encode_v2_planes_file(struct ZSTD_CCtx_s *cctx, const struct wire_meta *m,
+                               const struct wire_planes *src, const uint8_t sk[WIRE_SK_LEN],
+                               int level, uint16_t flags, void *scratch, size_t scratch_cap,
+                               const struct wire_file *f, size_t *out_len);
+
+/* The pure Ed25519 signature (RFC 8032; the same bytes as libsodium's
+ * crypto_sign_ed25519_detached) of the first len bytes of f, read back in
+ * pieces of buf_cap bytes (at least 64) instead of held whole.  Pure Ed25519
+ * hashes the message twice (the nonce from the key's prefix and the message,
+ * then the challenge from R, the public key and the message), so the file
+ * is read twice; both readings are also hashed with BLAKE2b and must agree
+ * (WIRE_EIO otherwise, and sig is zeroed), because a signature whose nonce
+ * came from one message and challenge from another gives away the secret
+ * key to whoever also sees the honest signature of the first.  The public
+ * key is sk's second half, as libsodium takes it. */
+int wire_sign_file(const struct wire_file *f, uint64_t len, const uint8_t sk[WIRE_SK_LEN],
+                   void *buf, size_t buf_cap, uint8_t sig[WIRE_SIG_LEN]);
 
 /* Decoder scratch for m: the decompressed payload (0 for v1, whose decoder
  * needs one channel plane and allocates it). */

@@ -82,6 +82,7 @@ static const struct srv_route routes[] = {
     { "GET",    "/api/v1/models/{id}",                            models_api_get,            SRV_USERS,                SRV_BODY_NONE,     NULL },
     { "GET",    "/api/v1/models/{id}/header",                     models_api_header,         SRV_USERS,                SRV_BODY_NONE,     NULL },
     { "GET",    "/api/v1/models/{id}/blob",                       models_api_blob,           SRV_USERS,                SRV_BODY_NONE,     NULL },
+    { "GET",    "/api/v1/models/{id}/devices",                    models_api_devices,        SRV_USERS,                SRV_BODY_NONE,     NULL },
     /* model deployment: assign, list; device-signed config poll and blob */
     { "POST",   "/api/v1/models/{id}/deploy",                     deploy_api_create,         SRV_ADMIN | SRV_ML,       SRV_BODY_JSON,     NULL },
     { "GET",    "/api/v1/models/{id}/deployments",                deploy_api_list,           SRV_USERS,                SRV_BODY_NONE,     NULL },

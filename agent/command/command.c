@@ -73,9 +73,64 @@ static int sink_put(void *ctx, uint64_t seq, const struct wire_meta *m,
     return rc;
 }
 
+/* The streamed put: the encoder writes the envelope into the spool's
+ * temporary file as it makes it (spool_stream_*), so the agent never holds
+ * a snapshot's envelope in memory (docs/BENCHMARKS.md, agent memory). */
+static int stream_append(void *ctx, const void *p, size_t len)
+{
+    return spool_stream_append(ctx, p, len);
+}
+
+static int stream_patch(void *ctx, uint64_t off, const void *p, size_t len)
+{
+    return spool_stream_patch(ctx, off, p, len);
+}
+
+static int stream_read(void *ctx, uint64_t off, void *p, size_t len)
+{
+    return spool_stream_read(ctx, off, p, len);
+}
+
+static int sink_begin(void *ctx, uint64_t seq, struct wire_file *f)
+{
+    int rc = spool_stream_begin(ctx, seq);
+
+    if (rc != 0) {
+        fprintf(stderr, "agent: spool put seq %llu: %s\n", (unsigned long long)seq,
+                spool_strerror(rc));
+        return rc;
+    }
+    *f = (struct wire_file){ stream_append, stream_patch, stream_read, ctx };
+    return 0;
+}
+
+static int sink_commit(void *ctx, uint64_t seq, const struct wire_meta *m, size_t len)
+{
+    float s = m->score < 0 ? 0 : m->score > 1 ? 1 : m->score;
+    int rc;
+
+    (void)len;                  /* the spool counted what was appended */
+    rc = spool_stream_commit(ctx, (uint8_t)(s * 255.0f));
+    if (rc == SPOOL_EDROPPED) {
+        fprintf(stderr, "agent: snapshot seq %llu dropped by the spool cap\n",
+                (unsigned long long)seq);
+        return 0;
+    }
+    if (rc != 0)
+        fprintf(stderr, "agent: spool put seq %llu: %s\n", (unsigned long long)seq,
+                spool_strerror(rc));
+    return rc;
+}
+
+static void sink_abort(void *ctx, uint64_t seq)
+{
+    (void)seq;
+    spool_stream_abort(ctx);
+}
+
 struct pipeline_sink command_spool_sink(struct spool *sp)
 {
-    struct pipeline_sink s = { sink_next_seq, sink_put, sp };
+    struct pipeline_sink s = { sink_next_seq, sink_put, sp, sink_begin, sink_commit, sink_abort };
     return s;
 }
 

@@ -41,7 +41,7 @@ struct opt {
 
 static const struct opt opts[] = {
     { "config", S(config_file), NULL, BOTH, "read `key = value` lines from FILE first; flags override it" },
-    { "device-id", S(device_id), NULL, RUN, "device id, [A-Za-z0-9._-], at most 64 bytes (required for run)" },
+    { "device-id", S(device_id), NULL, BOTH, "device id, [A-Za-z0-9._-], at most 64 bytes (required for run; replay: the device a per-device model blob is for)" },
     { "server", S(server), NULL, RUN, "server base URL, e.g. http://host:8080 (required for run)" },
     { "key-dir", S(key_dir), NULL, BOTH, "key pair folder (default ./var/agent/<device-id>)" },
     { "spool", S(spool_dir), NULL, BOTH, "spool folder (default <key-dir>/spool for run; none for replay)" },
@@ -475,6 +475,10 @@ int agent_config_check(const struct agent_config *c, enum agent_cmd cmd,
             return AGENT_CONFIG_EUSAGE;
         }
     } else {
+        if (c->device_id[0] && (!device_id_ok(c->device_id) || strlen(c->device_id) > WIRE_MAX_NAME)) {
+            snprintf(err, errlen, "device-id '%s': only A-Z a-z 0-9 . _ -", c->device_id);
+            return AGENT_CONFIG_EUSAGE;
+        }
         if (c->input[0] == '\0' && strcmp(c->source, "csv") != 0) {
             /* stdin is fine for CSV and binary alike; nothing to check */
         }

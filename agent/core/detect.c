@@ -1263,7 +1263,7 @@ static void quiet_period(struct detect *d, struct detect_result *r)
 /* Trigger: warm-up, hysteresis, hold-off, cap.  A baseline of a few samples
  * has no scale yet (the tenth sample of plain noise can be "10 sigma"
  * against it), so the warm-up also lasts LEVEL_YOUNG frames. */
-static float significance(const struct detect *d, uint8_t det);
+static float significance(const struct detect *d, uint8_t det, unsigned channel);
 
 static void trigger_decide(struct detect *d, int64_t t_us, struct detect_result *r)
 {
@@ -1272,7 +1272,8 @@ static void trigger_decide(struct detect *d, int64_t t_us, struct detect_result 
     } else if (!d->armed) {
         if (r->trigger_score < d->cfg.rearm)
             d->armed = 1;
-    } else if (r->trigger_score >= d->cfg.threshold && significance(d, r->detector) >= SIGNIFICANT) {
+    } else if (r->trigger_score >= d->cfg.threshold &&
+               significance(d, r->detector, r->channel) >= SIGNIFICANT) {
         int held = d->have_trigger &&
                    t_us - d->t_last_trigger < d->hold_off_us;
         int novel = d->cfg.lik_short == 0 && d->cfg.novelty_half > 0;
@@ -1381,11 +1382,15 @@ static float exported_score(struct detect *d, int eval)
     return s;
 }
 
-/* The trigger's significance: the frame's surprise on the normal table alone
- * (a repeat of a known spike is still significant; flood control is the
- * trigger's business: novelty, repeat memory, hold-off, cap).  Only computed
- * on a crossing. */
-static float significance(const struct detect *d, uint8_t det)
+/* The trigger's significance: the crossing's surprise on the normal table
+ * alone (a repeat of a known spike is still significant; flood control is
+ * the trigger's business: novelty, repeat memory, hold-off, cap).  Only
+ * computed on a crossing.  A level or feature crossing is judged by the z
+ * of the channel it names, counted as one of the scores of all channels:
+ * judged by the frame's largest z (any channel's), a small crossing of one
+ * channel was passed by another channel's large move (two of the cranfield
+ * false triggers, docs/DETECTORS.md). */
+static float significance(const struct detect *d, uint8_t det, unsigned channel)
 {
     float s = 0.0f, t;
 
@@ -1394,6 +1399,12 @@ static float significance(const struct detect *d, uint8_t det)
      * by its full calibration (empirical tail included). */
     if (det == DETECT_MULTI && d->process)
         return d->score_multi_cal;
+    if (det == DETECT_LEVEL)
+        return d->ch[channel].zl_now > 0.0f ?
+            detect_surprise_n(d->ch[channel].zl_now, 2, d->trials_level, d->fps_level) : 0.0f;
+    if (det == DETECT_FEATURE)
+        return d->ch[channel].zf_now > 0.0f ?
+            detect_surprise_n(d->ch[channel].zf_now, 2, d->trials_feat, d->fps_feat) : 0.0f;
     if (d->z_level > 0.0f)
         s = detect_surprise_n(d->z_level, 2, d->trials_level, d->fps_level);
     if (d->z_feat > 0.0f &&

@@ -16,6 +16,16 @@
 #ifndef BETA_CLIP
 #define BETA_CLIP 3.0f
 #endif
+/* Records of a value that creeps beyond the range (a slow drift, a machine
+ * cooling a little further every sample) come in clusters, and only the
+ * cluster's first record is a chance of 2 / (n + 1): the next ones follow
+ * from the data's autocorrelation (extreme-value theory's runs
+ * declustering).  A record fewer than RANGE_RUN frames after the last one
+ * counts by its overshoot alone; RANGE_RUN is the level detector's run of
+ * samples that makes a new level (SHIFT_RUN). */
+#ifndef RANGE_RUN
+#define RANGE_RUN 8u
+#endif
 #ifndef BETA_AFTER
 #define BETA_AFTER 32.0f
 #endif
@@ -24,6 +34,7 @@ void detect_range_init(struct detect_range *r)
 {
     memset(r, 0, sizeof(*r));
     r->beta = BETA_PRIOR;
+    r->since = 255u;            /* no record yet: the first one starts a cluster */
 }
 
 /* A value beyond the range: -ln p of its overshoot, learned afterwards. */
@@ -39,9 +50,10 @@ static float record(struct detect_range *r, float x, float floor, uint32_t half)
         float n = (float)r->age + (r->have_prev ? (float)half : 0.0f);
         float w = 1.0f / ((float)r->records + 1.0f + BETA_PRIOR_N);
 
-        /* -ln p: 2 / (n + 1) to be a record at all, e^(-over / beta) to
-         * overshoot this far; judged before the overshoot is learned. */
-        u = logf(0.5f * (n + 1.0f)) + over / r->beta;
+        /* -ln p: 2 / (n + 1) to be a record at all (not for the later
+         * records of a cluster), e^(-over / beta) to overshoot this far;
+         * judged before the overshoot is learned. */
+        u = (r->since < RANGE_RUN ? 0.0f : logf(0.5f * (n + 1.0f))) + over / r->beta;
         if (n >= BETA_AFTER) {
             if (w < 1.0f / BETA_MEM)
                 w = 1.0f / BETA_MEM;
@@ -68,8 +80,12 @@ float detect_range_step(struct detect_range *r, float x, float floor, uint32_t h
         r->age = 1;
         return 0.0f;
     }
-    if (x > r->all_hi || x < r->all_lo)
+    if (r->since < 255u)
+        r->since++;
+    if (x > r->all_hi || x < r->all_lo) {
         u = record(r, x, floor, half);
+        r->since = 0;
+    }
     if (x < r->lo)
         r->lo = x;
     if (x > r->hi)

@@ -10,6 +10,9 @@
  * the overshoot as a share of the range, with the mean overshoot of this
  * channel's past records as the scale (NAB's "spatial anomaly" rule calls a
  * value 5 % beyond the range seen an anomaly; that share is the prior).
+ * Records of autocorrelated data come in clusters (a slow drift makes one
+ * every few samples): a record fewer than 8 frames after the last one is
+ * judged by its overshoot alone (detect_range.c).
  *
  * Bounded memory: the range is that of two blocks of `half` frames, the
  * current and the last complete one, so it covers between `half` and
@@ -30,6 +33,7 @@ struct detect_range {
     uint32_t age;               /* frames in the current block */
     uint16_t records;           /* records so far (saturates): prior weight while few */
     uint8_t have_prev;
+    uint8_t since;              /* frames since the last record (saturates at 255) */
 };
 
 void detect_range_init(struct detect_range *r);

@@ -25,6 +25,8 @@ struct agent_model_slot {
     double rate;
     struct model *cur, *prev, *spare;   /* three buffers, rotated on install */
     int have_key;                       /* 0 until a key is set (first contact) */
+    int have_device;                    /* device set: blobs made for it are taken */
+    uint8_t device[MODEL_DEVICE_DIGEST_LEN];
     int mode;                           /* AGENT_MODEL_ACTIVE / _SHADOW */
     char refusal[200];
     /* The running window: per channel a circular buffer of `window`
@@ -317,7 +319,8 @@ int agent_model_slot_load(struct agent_model_slot *s, const uint8_t *blob, size_
     if (!s->have_key)
         return refuse(s, MODEL_ESIGNATURE, NULL);   /* nothing is trusted before a key is pinned */
     /* spare is never the model being stepped: no lock while it is filled. */
-    rc = model_load(blob, len, s->pk, s->layout, s->spare);
+    rc = model_load_device(blob, len, s->pk, s->layout, s->have_device ? s->device : NULL,
+                           s->spare);
     if ((rc = refuse(s, rc, rc == 0 || rc == MODEL_EFEATURES ? s->spare : NULL)) != 0)
         return rc;
     if ((rc = grow_buffers(s, (size_t)s->channels * s->spare->features.window,
@@ -568,6 +571,22 @@ static int slot_step_hook(void *ctx, const float *frame, float *score)
     return (active ? PIPELINE_MODEL_ACTIVE : 0) | (alarm ? PIPELINE_MODEL_ALARM : 0);
 }
 
+int agent_model_slot_set_device(struct agent_model_slot *s, const char *device_id)
+{
+    uint8_t d[MODEL_DEVICE_DIGEST_LEN];
+    int rc;
+
+    if (!s)
+        return MODEL_EINVAL;
+    if ((rc = model_device_digest(device_id, d)) != 0)
+        return rc;
+    pthread_mutex_lock(&s->mu);
+    memcpy(s->device, d, sizeof d);
+    s->have_device = 1;
+    pthread_mutex_unlock(&s->mu);
+    return 0;
+}
+
 static void hook_into(struct agent_model_slot *s, struct pipeline_config *pc)
 {
     agent_model_slot_set_hold_off(s, pc->detect.hold_off_s);
@@ -584,6 +603,19 @@ static int slot_for_source(const struct source *src, const uint8_t pk[MODEL_PK_L
     if ((rc = agent_model_layout_of(src, layout)) != 0 ||
         (rc = agent_model_slot_new(pk, layout, src->channels, src->rate, s)) != 0)
         snprintf(err, errlen, "model slot: %s", model_strerror(rc));
+    return rc;
+}
+
+/* The device the slot takes per-device blobs for: --device-id when given. */
+static int slot_device(struct agent_model_slot *s, const struct agent_config *c, char *err,
+                       size_t errlen)
+{
+    int rc;
+
+    if (!c->device_id[0])
+        return 0;
+    if ((rc = agent_model_slot_set_device(s, c->device_id)) != 0)
+        snprintf(err, errlen, "model slot: device id: %s", model_strerror(rc));
     return rc;
 }
 
@@ -611,6 +643,10 @@ int agent_model_setup(const struct agent_config *c, const struct source *src,
     }
     if ((rc = slot_for_source(src, pk, &s, err, errlen)) != 0)
         return rc;
+    if ((rc = slot_device(s, c, err, errlen)) != 0) {
+        agent_model_slot_free(s);
+        return rc;
+    }
     rc = agent_model_slot_load_file(s, c->model_file);
     if (rc != 0) {
         agent_model_slot_refusal(s, why, sizeof why);
@@ -683,6 +719,10 @@ int agent_model_setup_runtime(const struct agent_config *c, const struct source 
     }
     if ((rc = slot_for_source(src, pk, &s, err, errlen)) != 0)
         return rc;
+    if ((rc = slot_device(s, c, err, errlen)) != 0) {
+        agent_model_slot_free(s);
+        return rc;
+    }
     s->have_key = have_key;
     if (have_key && c->key_dir[0])
         restore_kept(s, c->key_dir);

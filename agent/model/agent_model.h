@@ -63,6 +63,12 @@ int agent_model_slot_new(const uint8_t trusted_pk[MODEL_PK_LEN],
                          struct agent_model_slot **out);
 void agent_model_slot_free(struct agent_model_slot *s);
 
+/* The device this slot runs on (its id, 1..64 bytes): a blob made for one
+ * device (schema/MODEL.md, MODEL_FLAG_DEVICE: its center is that device's
+ * reference) is installed only when it names this one.  Without it such a
+ * blob is refused (MODEL_EDEVICE). */
+int agent_model_slot_set_device(struct agent_model_slot *s, const char *device_id);
+
 /* Verify and install a blob (in mode AGENT_MODEL_ACTIVE unless set after);
  * on any error (MODEL_E*) the current model stays and
  * agent_model_slot_refusal() says why. */

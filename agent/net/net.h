@@ -118,7 +118,7 @@ struct net_request {
      * time: a file is sent without holding it in memory. */
     int body_fd;
     long long body_offset;
-    uint32_t connect_timeout_s; /* 0 -> 10 */
+    uint32_t connect_timeout_s; /* name lookup and TCP connect; 0 -> 10 */
     uint32_t timeout_s;         /* the whole request; 0 -> 60 */
     uint64_t max_send_bps;      /* 0 = unlimited */
     const atomic_bool *abort;   /* set -> NET_EABORTED within ~0.1 s; may be NULL */
@@ -138,5 +138,14 @@ struct net_response {
 
 /* One request; an answer of any status returns 0 with rs->status set. */
 int net_request(struct net_client *c, const struct net_request *rq, struct net_response *rs);
+
+/* How host names are looked up: getaddrinfo, unless a test puts a slow or
+ * failing stand-in here to show that connect_timeout_s and the abort flag
+ * bound the lookup too.  NULL restores getaddrinfo.  Not thread-safe: set it
+ * before requests run. */
+struct addrinfo;
+typedef int (*net_resolver_fn)(const char *host, const char *port, const struct addrinfo *hints,
+                               struct addrinfo **res);
+void net_set_resolver(net_resolver_fn fn);
 
 #endif

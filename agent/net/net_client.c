@@ -18,6 +18,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -357,17 +358,149 @@ void net_client_close(struct net_client *c)
     c->in_pos = c->in_len = 0;
 }
 
+/* ---- name lookup that a deadline and the abort flag can cut short ----
+ *
+ * getaddrinfo() blocks for as long as the resolver likes (resolv.conf's
+ * timeouts and attempts: 10 s and more with a dead name server), and nothing
+ * interrupts it.  A name is therefore looked up on a thread of its own while
+ * the caller waits in SLICE_MS slices; a caller that gives up leaves, and the
+ * lookup's thread frees what it found when it ends.  An address given as
+ * digits needs no lookup and no thread. */
+
+static net_resolver_fn resolver = getaddrinfo;
+
+void net_set_resolver(net_resolver_fn fn)
+{
+    resolver = fn ? fn : getaddrinfo;
+}
+
+struct lookup {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int refs;                       /* the caller and the thread; last one out frees */
+    int done, rc;
+    struct addrinfo *res;
+    net_resolver_fn fn;
+    char host[HOST_MAX + 1], port[8];
+};
+
+static void lookup_unref(struct lookup *l)
+{
+    int last;
+
+    pthread_mutex_lock(&l->mu);
+    last = --l->refs == 0;
+    pthread_mutex_unlock(&l->mu);
+    if (!last)
+        return;
+    if (l->res)
+        freeaddrinfo(l->res);
+    pthread_cond_destroy(&l->cv);
+    pthread_mutex_destroy(&l->mu);
+    free(l);
+}
+
+static void *lookup_run(void *arg)
+{
+    struct lookup *l = arg;
+    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM }, *res = NULL;
+    int rc = l->fn(l->host, l->port, &hints, &res);
+
+    pthread_mutex_lock(&l->mu);
+    l->rc = rc;
+    l->res = rc == 0 ? res : NULL;
+    l->done = 1;
+    pthread_cond_signal(&l->cv);
+    pthread_mutex_unlock(&l->mu);
+    lookup_unref(l);
+    return NULL;
+}
+
+/* The finished lookup's answer, handed to the caller; l is released. */
+static int resolve_result(struct lookup *l, const char *host, struct addrinfo **out,
+                          char *err, size_t errlen)
+{
+    int rc = l->rc;
+
+    *out = l->res;
+    l->res = NULL;
+    if (rc != 0)
+        snprintf(err, errlen, "%.64s: %s", host, gai_strerror(rc));
+    lookup_unref(l);
+    return rc == 0 ? 0 : NET_ERESOLVE;
+}
+
+/* 0 with *out (freeaddrinfo it), NET_ERESOLVE, NET_ETIMEDOUT or NET_EABORTED. */
+static int resolve(struct net_client *c, const char *host, const char *port, int64_t deadline,
+                   struct addrinfo **out, char *err, size_t errlen)
+{
+    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                              .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV };
+    struct lookup *l;
+    pthread_attr_t attr;
+    pthread_t th;
+    int rc = 0;
+
+    if (getaddrinfo(host, port, &hints, out) == 0)
+        return 0;
+    if (strlen(host) > HOST_MAX || strlen(port) >= sizeof l->port || !(l = calloc(1, sizeof *l))) {
+        snprintf(err, errlen, "%.64s: cannot look up", host);
+        return NET_ERESOLVE;
+    }
+    pthread_mutex_init(&l->mu, NULL);
+    pthread_cond_init(&l->cv, NULL);
+    l->refs = 2;
+    l->fn = resolver;
+    strcpy(l->host, host);
+    strcpy(l->port, port);
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&attr, 128 * 1024);   /* glibc's lookups need well under this */
+    if (pthread_create(&th, &attr, lookup_run, l) != 0) {
+        pthread_attr_destroy(&attr);
+        lookup_run(l);              /* no thread to spare: look up here, uninterruptibly */
+        return resolve_result(l, host, out, err, errlen);
+    }
+    pthread_attr_destroy(&attr);
+    pthread_mutex_lock(&l->mu);
+    while (!l->done) {
+        int64_t left = deadline - mono_ms();
+        struct timespec ts;
+
+        if (c->abort && atomic_load(c->abort)) {
+            rc = NET_EABORTED;
+            break;
+        }
+        if (left <= 0) {
+            rc = NET_ETIMEDOUT;
+            break;
+        }
+        clock_gettime(CLOCK_REALTIME, &ts);
+        left = left < SLICE_MS ? left : SLICE_MS;
+        ts.tv_nsec += (long)(left % 1000) * 1000000L;
+        ts.tv_sec += (time_t)(left / 1000) + ts.tv_nsec / 1000000000L;
+        ts.tv_nsec %= 1000000000L;
+        pthread_cond_timedwait(&l->cv, &l->mu, &ts);
+    }
+    pthread_mutex_unlock(&l->mu);
+    if (rc != 0) {
+        snprintf(err, errlen, "looking up %.64s: %s", host, net_strerror(rc));
+        lookup_unref(l);
+        return rc;
+    }
+    return resolve_result(l, host, out, err, errlen);
+}
+
 static int tcp_connect(struct net_client *c, const char *host, const char *port,
                        int64_t connect_deadline, char *err, size_t errlen)
 {
-    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM }, *res, *a;
+    int64_t dl = connect_deadline < c->deadline_ms ? connect_deadline : c->deadline_ms;
+    struct addrinfo *res, *a;
     int rc, last = NET_ECONNECT;
 
-    rc = getaddrinfo(host, port, &hints, &res);
-    if (rc != 0) {
-        snprintf(err, errlen, "%.64s: %s", host, gai_strerror(rc));
-        return NET_ERESOLVE;
-    }
+    rc = resolve(c, host, port, dl, &res, err, errlen);
+    if (rc != 0)
+        return rc;
     for (a = res; a; a = a->ai_next) {
         int fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
         int one = 1, soerr = 0;
@@ -381,8 +514,7 @@ static int tcp_connect(struct net_client *c, const char *host, const char *port,
             continue;
         }
         c->fd = fd;
-        rc = wait_fd(c, fd, POLLOUT,
-                     connect_deadline < c->deadline_ms ? connect_deadline : c->deadline_ms);
+        rc = wait_fd(c, fd, POLLOUT, dl);
         if (rc == 0 && (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0 || soerr != 0)) {
             snprintf(err, errlen, "connect %.64s:%s: %s", host, port, strerror(soerr ? soerr : errno));
             rc = NET_ECONNECT;

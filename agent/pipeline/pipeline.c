@@ -7,9 +7,12 @@
  * frames are in the ring; its window is then encoded straight from the ring
  * (no copy of it: the encoder reads the two pieces a wrapped ring holds),
  * signed and handed to the sink.  Every buffer is sized and allocated in
- * pipeline_init(), the encoder's too (one zstd context, scratch and envelope
- * buffer for the largest window, reused): nothing is allocated per sample or
- * per snapshot.
+ * pipeline_init(), the encoder's too (one zstd context and a scratch for the
+ * largest window, reused): nothing is allocated per sample or per snapshot.
+ * The spool takes the envelope as it is encoded (a 32 KB chunk at a time
+ * into its temporary file, signed read back from there), so no buffer of an
+ * envelope's size exists; a sink without that (put only) gets an envelope
+ * buffer, allocated once here too.
  *
  * Memory: the encoder's zstd context uses a 16 KiB window and 4096-entry
  * tables (about 120 KB instead of 1.3 MB at level 3's own sizes for a 320 KB
@@ -137,12 +140,13 @@ static void *emitter_main(void *arg);
 
 /* Give the whole pages of a buffer back to the kernel; its contents are not
  * needed again (the next snapshot rewrites it), and the next touch of a page
- * maps a zeroed one.  The encoder's buffers (content, envelope, integer
- * codes: about 0.6 MB for a 1 s, 8-channel, 10 kHz window) are touched for
- * the few milliseconds of an encode and spool write, then sit idle until the
- * next trigger: private memory the device would otherwise hold between
- * snapshots (docs/BENCHMARKS.md, agent memory).  The buffers stay allocated:
- * nothing is allocated in the snapshot path. */
+ * maps a zeroed one.  The encoder's buffers (its scratch: the predictor
+ * records, one channel's plane, the predictors' working area and the output
+ * chunk, about 0.14 MB for a 1 s, 8-channel, 10 kHz window; integer codes
+ * for integer sources) are touched for the few milliseconds of an encode,
+ * then sit idle until the next trigger: private memory the device would
+ * otherwise hold between snapshots (docs/BENCHMARKS.md, agent memory).  The
+ * buffers stay allocated: nothing is allocated in the snapshot path. */
 static void release_pages(void *buf, size_t len)
 {
     uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
@@ -166,16 +170,23 @@ static int encoder_init(struct pipeline *p, size_t win_bytes)
     longest->channel_count = (uint8_t)p->channels;
     longest->post_samples = p->cap.max_n;
     p->win_bytes = win_bytes;
-    p->env_cap = wire_encode_v2_bound(longest);
-    /* One channel's plane at a time into zstd (wire_encode_v2_planes_stream):
-     * a device holds one plane of scratch, not the whole content. */
-    p->enc_scratch_cap = wire_encode_v2_stream_scratch_bound(longest);
+    /* One channel's plane at a time into zstd: a device holds one plane of
+     * scratch, not the whole content.  A sink that takes the envelope as it
+     * is made (the spool) gets it through a chunk of the scratch
+     * (wire_encode_v2_planes_file) and no envelope buffer is allocated;
+     * another sink gets it whole, in a buffer of the envelope's bound. */
+    if (p->cfg.sink.begin != NULL) {
+        p->enc_scratch_cap = wire_encode_v2_file_scratch_bound(longest);
+    } else {
+        p->enc_scratch_cap = wire_encode_v2_stream_scratch_bound(longest);
+        p->env_cap = wire_encode_v2_bound(longest);
+        p->env = malloc(p->env_cap);
+    }
     free(longest);
     p->enc_scratch = malloc(p->enc_scratch_cap);
-    p->env = malloc(p->env_cap);
     p->cctx = ZSTD_createCCtx();
-    if (p->env_cap == 0 || p->enc_scratch_cap == 0 || p->enc_scratch == NULL ||
-        p->env == NULL || p->cctx == NULL)
+    if (p->enc_scratch_cap == 0 || p->enc_scratch == NULL || p->cctx == NULL ||
+        (p->cfg.sink.begin == NULL && (p->env_cap == 0 || p->env == NULL)))
         return PIPELINE_ENOMEM;
     if (ZSTD_isError(ZSTD_CCtx_setParameter(p->cctx, ZSTD_c_windowLog, ENC_WINDOW_LOG)) ||
         ZSTD_isError(ZSTD_CCtx_setParameter(p->cctx, ZSTD_c_hashLog, ENC_HASH_LOG)) ||
@@ -393,21 +404,42 @@ static void encode_and_put(struct pipeline *p, const struct capture_window *c, i
         }
         src = (struct wire_planes){ p->conv, NULL, count, count };
     }
-    enc = wire_encode_v2_planes_stream(p->cctx, &m, &src, p->sk, p->cfg.zstd_level,
-                                WIRE_FLAGS_V2_DEFAULT, p->enc_scratch, p->enc_scratch_cap, p->env,
-                                p->env_cap, &env_len);
+    if (p->cfg.sink.begin != NULL) {
+        /* Into the sink's file as it is made, then signed read back from it:
+         * the envelope is never in memory whole. */
+        struct wire_file f;
+        int opened = p->cfg.sink.begin(p->cfg.sink.ctx, seq, &f) == 0;
+
+        enc = opened ? wire_encode_v2_planes_file(p->cctx, &m, &src, p->sk, p->cfg.zstd_level,
+                                                  WIRE_FLAGS_V2_DEFAULT, p->enc_scratch,
+                                                  p->enc_scratch_cap, &f, &env_len)
+                     : -1;
+        if (opened && enc != 0) {
+            fprintf(stderr, "agent: snapshot seq %llu not encoded: %s\n",
+                    (unsigned long long)seq, wire_strerror(enc));
+            p->cfg.sink.abort(p->cfg.sink.ctx, seq);
+        }
+    } else {
+        enc = wire_encode_v2_planes_stream(p->cctx, &m, &src, p->sk, p->cfg.zstd_level,
+                                           WIRE_FLAGS_V2_DEFAULT, p->enc_scratch,
+                                           p->enc_scratch_cap, p->env, p->env_cap, &env_len);
+    }
     pthread_mutex_lock(&p->mu);
     p->encoding = 0;
     pthread_cond_broadcast(&p->cv);
     pthread_mutex_unlock(&p->mu);
-    /* The scratch and codes are done with before the spool's write and
-     * fsync, which take longer than the encode; the envelope after it. */
+    /* The scratch and codes are done with before the spool's fsyncs, which
+     * take longer than the encode; an envelope buffer after the put. */
     release_pages(p->enc_scratch, p->enc_scratch_cap);
     if (p->conv)
         release_pages(p->conv, (size_t)p->cap.max_n * p->channels *
                                    wire_sample_size(p->src->wire_type));
-    *ok = enc == 0 && p->cfg.sink.put(p->cfg.sink.ctx, seq, &m, p->env, env_len) == 0;
-    release_pages(p->env, p->env_cap);
+    if (p->cfg.sink.begin != NULL) {
+        *ok = enc == 0 && p->cfg.sink.commit(p->cfg.sink.ctx, seq, &m, env_len) == 0;
+    } else {
+        *ok = enc == 0 && p->cfg.sink.put(p->cfg.sink.ctx, seq, &m, p->env, env_len) == 0;
+        release_pages(p->env, p->env_cap);
+    }
 }
 
 /* Emitter thread: encodes and sinks the window described by p->job; the
@@ -466,7 +498,7 @@ static void emit_capture(struct pipeline *p, uint64_t total)
     struct capture_window w;
 
     capture_close(&p->cap, total, &w);
-    if (p->cfg.sink.put == NULL || !p->have_key) {
+    if ((p->cfg.sink.put == NULL && p->cfg.sink.begin == NULL) || !p->have_key) {
         pthread_mutex_lock(&p->mu);
         p->st.snapshots++;      /* replay without a spool: counted, nothing to keep */
         pthread_mutex_unlock(&p->mu);

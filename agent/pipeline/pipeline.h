@@ -5,8 +5,9 @@
  * loop allocates nothing.  On a trigger the local action (agent/action/:
  * --on-trigger command, alarm line to a FIFO or UNIX socket) starts at once;
  * the snapshot is cut from the ring when its post-trigger samples have
- * arrived (agent/core/capture.h), encoded and signed (wire_encode_v2_ctx, one
- * reusable zstd context) and handed to the sink (the spool).  With
+ * arrived (agent/core/capture.h), encoded and signed (one reusable zstd
+ * context) and handed to the sink (the spool, which takes it as it is
+ * encoded).  With
  * capture_every_s the pipeline also captures a window now and then without
  * any trigger (detector "schedule"): the baseline of normal operation that
  * models are trained from. */
@@ -32,12 +33,20 @@ enum pipeline_error {
 };
 
 /* Where snapshots go.  next_seq() gives the number the next one must carry;
- * put() copies the envelope (the caller frees its buffer). */
+ * put() copies the envelope (the caller frees its buffer).  A sink with
+ * begin() takes the envelope as it is encoded instead, and the pipeline
+ * holds no buffer of an envelope's size (the spool's: agent/command):
+ * begin() opens seq's file and fills *f, the encoder writes and reads the
+ * envelope through it (wire_encode_v2_planes_file), then commit() keeps it
+ * (returns as put does) or abort() throws it away (the encode failed). */
 struct pipeline_sink {
     uint64_t (*next_seq)(void *ctx);
     int (*put)(void *ctx, uint64_t seq, const struct wire_meta *m,
                const uint8_t *env, size_t len);
     void *ctx;
+    int (*begin)(void *ctx, uint64_t seq, struct wire_file *f);
+    int (*commit)(void *ctx, uint64_t seq, const struct wire_meta *m, size_t len);
+    void (*abort)(void *ctx, uint64_t seq);
 };
 
 /* A run-time model (agent/model), stepped with every frame after the
@@ -64,7 +73,7 @@ struct pipeline_config {
     const char *on_trigger;         /* sh -c command; NULL/"" = none; copied */
     const char *alarm_fifo;         /* NULL/"" = none; copied */
     const char *alarm_socket;       /* NULL/"" = none; copied */
-    struct pipeline_sink sink;      /* put NULL = snapshots only counted */
+    struct pipeline_sink sink;      /* put and begin NULL = snapshots only counted */
     FILE *scores;                   /* replay: "timestamp,anomaly_score,trigger" rows; borrowed */
     int scores_trigger;             /* 1: a 4th column, trigger_score (detect_result) */
     struct upload_counters *counters;   /* samples/triggers for heartbeats; borrowed, may be NULL */

@@ -67,6 +67,12 @@ struct spool {
 
     uint64_t spooled, uploaded, dropped, quarantined, dead;
     bool woken;
+
+    /* the producer's streamed put (spool_stream_*), touched by it alone */
+    int wfd;                    /* <seq>.snap.tmp, -1 when none is open */
+    uint64_t wseq, wlen;        /* its seq; envelope bytes appended */
+    uint64_t wcrc_at;           /* wcrc is the CRC32C of the envelope's first wcrc_at bytes */
+    uint32_t wcrc;
 };
 
 /* ---- CRC32C (Castagnoli), table driven: cheap, no dependency ---- */
@@ -168,6 +174,40 @@ static int read_all(int fd, uint8_t *p, size_t n)
             return -1;
         p += r;
         n -= (size_t)r;
+    }
+    return 0;
+}
+
+static int pwrite_all(int fd, const uint8_t *p, size_t n, uint64_t off)
+{
+    while (n > 0) {
+        ssize_t w = pwrite(fd, p, n, (off_t)off);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        p += w;
+        n -= (size_t)w;
+        off += (uint64_t)w;
+    }
+    return 0;
+}
+
+static int pread_all(int fd, uint8_t *p, size_t n, uint64_t off)
+{
+    while (n > 0) {
+        ssize_t r = pread(fd, p, n, (off_t)off);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        if (r == 0)
+            return -1;
+        p += r;
+        n -= (size_t)r;
+        off += (uint64_t)r;
     }
     return 0;
 }
@@ -432,7 +472,7 @@ out:
  * pieces: on success *fd_out is positioned at the envelope's first byte and
  * owned by the caller.  One piece of memory instead of the whole envelope. */
 static int open_file_checked(int dirfd, const char *name, uint64_t want_seq, int *fd_out,
-                             size_t *len)
+                             uint8_t *prio, size_t *len)
 {
     uint8_t hdr[HDR_LEN], piece[4096];
     uint64_t l, at;
@@ -456,6 +496,8 @@ static int open_file_checked(int dirfd, const char *name, uint64_t want_seq, int
         goto out;
     }
     *fd_out = fd;
+    if (prio)
+        *prio = hdr[6];
     *len = l;
     return SPOOL_OK;
 out:
@@ -556,9 +598,9 @@ static int scan(struct spool *sp)
         const char *nm = de->d_name;
         size_t nl = strlen(nm);
         uint64_t seq;
-        uint8_t prio, *env;
+        uint8_t prio;
         size_t len;
-        int kind, lr;
+        int kind, lr, fd_env;
 
         if (nl > 4 && strcmp(nm + nl - 4, ".tmp") == 0) {
             /* Never renamed: its number was never uploaded, reuse is safe. */
@@ -579,7 +621,8 @@ static int scan(struct spool *sp)
             }
             continue;
         }
-        lr = load_file(sp->dirfd, nm, seq, &prio, &env, &len);
+        /* verified in pieces: opening a full spool holds no envelope */
+        lr = open_file_checked(sp->dirfd, nm, seq, &fd_env, &prio, &len);
         if (lr == SPOOL_ECORRUPT) {
             /* The gap is durable before the file moves, as for every removal. */
             gap_add_mem(sp, seq, SPOOL_GAP_QUARANTINED);
@@ -595,7 +638,7 @@ static int scan(struct spool *sp)
             rc = lr;
             break;
         }
-        free(env);
+        close(fd_env);
         rc = index_insert(sp, (struct entry){ seq, HDR_LEN + len, prio, false });
         if (rc != 0)
             break;
@@ -631,7 +674,7 @@ int spool_open(const char *dir, uint64_t cap_bytes, struct spool **out)
     sp = calloc(1, sizeof *sp);
     if (!sp)
         return SPOOL_ENOMEM;
-    sp->dirfd = sp->qfd = sp->deadfd = -1;
+    sp->dirfd = sp->qfd = sp->deadfd = sp->wfd = -1;
     sp->cap = cap_bytes;
     pthread_mutex_init(&sp->mu, NULL);
     pthread_condattr_init(&ca);
@@ -675,6 +718,7 @@ void spool_close(struct spool *sp)
 {
     if (!sp)
         return;
+    spool_stream_abort(sp);
     if (sp->dirfd >= 0)
         close(sp->dirfd);
     if (sp->qfd >= 0)
@@ -741,29 +785,42 @@ static int cmp_size_desc(const void *a, const void *b)
     return x < y ? 1 : x > y ? -1 : 0;
 }
 
-int spool_put(struct spool *sp, uint64_t seq, uint8_t priority,
-              const uint8_t *env, size_t len)
+static void header_make(uint8_t hdr[HDR_LEN], uint64_t seq, uint8_t priority, uint64_t len,
+                        uint32_t env_crc)
 {
-    uint8_t hdr[HDR_LEN];
-    char name[NAME_LEN + 1];
     struct timespec ts;
+
+    memcpy(hdr, HDR_MAGIC, 4);
+    put_le(hdr + 4, HDR_VERSION, 2);
+    hdr[6] = priority;
+    hdr[7] = 0;
+    put_le(hdr + 8, seq, 8);
+    clock_gettime(CLOCK_REALTIME, &ts);
+    put_le(hdr + 16, (uint64_t)((int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000), 8);
+    put_le(hdr + 24, len, 8);
+    put_le(hdr + 32, env_crc, 4);
+    put_le(hdr + 36, crc32c(hdr, 36), 4);
+}
+
+/* One put with mu held, for spool_put and spool_stream_commit: the cap
+ * policy (evict, or drop this snapshot), then place() makes the file
+ * <name> durable, then the index and next_seq.  Written under the lock: one
+ * producer, and the consumer only waits behind it for the length of one
+ * fsync. */
+static int put_locked(struct spool *sp, uint64_t seq, uint8_t priority, uint64_t len,
+                      int (*place)(struct spool *sp, const char *name, void *arg), void *arg)
+{
+    char name[NAME_LEN + 1];
     size_t *victims = NULL;
     long nv;
     int rc;
 
-    if (!sp || (!env && len) || len > SPOOL_MAX_ENVELOPE)
-        return len > SPOOL_MAX_ENVELOPE ? SPOOL_ETOOBIG : SPOOL_EINVAL;
-    pthread_mutex_lock(&sp->mu);
-    if (seq != sp->next_seq) {
-        rc = SPOOL_EINVAL;
-        goto out;
-    }
+    if (seq != sp->next_seq)
+        return SPOOL_EINVAL;
     victims = malloc((sp->n + 1) * sizeof *victims);
-    if (!victims) {
-        rc = SPOOL_ENOMEM;
-        goto out;
-    }
-    nv = choose_victims(sp, HDR_LEN + (uint64_t)len, priority, victims);
+    if (!victims)
+        return SPOOL_ENOMEM;
+    nv = choose_victims(sp, HDR_LEN + len, priority, victims);
     if (nv < 0) {
         /* The new snapshot is the lowest: record its number as a gap. */
         gap_add_mem(sp, seq, SPOOL_GAP_DROPPED);
@@ -792,21 +849,8 @@ int spool_put(struct spool *sp, uint64_t seq, uint8_t priority,
             sp->dropped++;
         }
     }
-
-    memcpy(hdr, HDR_MAGIC, 4);
-    put_le(hdr + 4, HDR_VERSION, 2);
-    hdr[6] = priority;
-    hdr[7] = 0;
-    put_le(hdr + 8, seq, 8);
-    clock_gettime(CLOCK_REALTIME, &ts);
-    put_le(hdr + 16, (uint64_t)((int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000), 8);
-    put_le(hdr + 24, len, 8);
-    put_le(hdr + 32, crc32c(env, len), 4);
-    put_le(hdr + 36, crc32c(hdr, 36), 4);
     snap_name(name, sizeof name, seq);
-    /* Written under the lock: one producer, and the consumer only waits
-     * behind it for the length of one fsync. */
-    rc = durable_write(sp->dirfd, name, hdr, HDR_LEN, env, len);
+    rc = place(sp, name, arg);
     if (rc != 0)
         goto out;
     rc = index_insert(sp, (struct entry){ seq, HDR_LEN + len, priority, false });
@@ -816,9 +860,203 @@ int spool_put(struct spool *sp, uint64_t seq, uint8_t priority,
     sp->spooled++;
     pthread_cond_broadcast(&sp->cv);
 out:
-    pthread_mutex_unlock(&sp->mu);
     free(victims);
     return rc;
+}
+
+struct whole_put {
+    const uint8_t *hdr, *env;
+    size_t len;
+};
+
+static int place_whole(struct spool *sp, const char *name, void *arg)
+{
+    const struct whole_put *w = arg;
+
+    return durable_write(sp->dirfd, name, w->hdr, HDR_LEN, w->env, w->len);
+}
+
+int spool_put(struct spool *sp, uint64_t seq, uint8_t priority,
+              const uint8_t *env, size_t len)
+{
+    uint8_t hdr[HDR_LEN];
+    struct whole_put w = { hdr, env, len };
+    int rc;
+
+    if (!sp || (!env && len) || len > SPOOL_MAX_ENVELOPE)
+        return len > SPOOL_MAX_ENVELOPE ? SPOOL_ETOOBIG : SPOOL_EINVAL;
+    header_make(hdr, seq, priority, len, crc32c(env, len));
+    pthread_mutex_lock(&sp->mu);
+    rc = put_locked(sp, seq, priority, len, place_whole, &w);
+    pthread_mutex_unlock(&sp->mu);
+    return rc;
+}
+
+/* ---- streamed put ---- */
+
+static void stream_tmp_name(char *buf, size_t cap, uint64_t seq)
+{
+    char name[NAME_LEN + 1];
+
+    snap_name(name, sizeof name, seq);
+    snprintf(buf, cap, "%s.tmp", name);
+}
+
+int spool_stream_begin(struct spool *sp, uint64_t seq)
+{
+    static const uint8_t zero[HDR_LEN];
+    char tmp[NAME_LEN + 16];
+    int fd;
+
+    if (!sp)
+        return SPOOL_EINVAL;
+    if (sp->wfd >= 0)
+        spool_stream_abort(sp);     /* a put left open: its bytes are not this one's */
+    if (seq != spool_next_seq(sp))
+        return SPOOL_EINVAL;
+    stream_tmp_name(tmp, sizeof tmp, seq);
+    fd = openat(sp->dirfd, tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        fprintf(stderr, "spool: create %s: %s\n", tmp, strerror(errno));
+        return SPOOL_EIO;
+    }
+    /* The header's place; its length and CRC are written at the commit. */
+    if (write_all(fd, zero, HDR_LEN) < 0) {
+        fprintf(stderr, "spool: write %s: %s\n", tmp, strerror(errno));
+        close(fd);
+        unlinkat(sp->dirfd, tmp, 0);
+        return SPOOL_EIO;
+    }
+    sp->wfd = fd;
+    sp->wseq = seq;
+    sp->wlen = sp->wcrc_at = 0;
+    sp->wcrc = 0;
+    return SPOOL_OK;
+}
+
+static int stream_io_failed(struct spool *sp, const char *what)
+{
+    fprintf(stderr, "spool: %s %020" PRIu64 ".snap.tmp: %s\n", what, sp->wseq, strerror(errno));
+    return SPOOL_EIO;
+}
+
+int spool_stream_append(struct spool *sp, const void *p, size_t len)
+{
+    if (!sp || sp->wfd < 0 || (!p && len))
+        return SPOOL_EINVAL;
+    if (len > SPOOL_MAX_ENVELOPE - sp->wlen)
+        return SPOOL_ETOOBIG;
+    if (pwrite_all(sp->wfd, p, len, HDR_LEN + sp->wlen) < 0)
+        return stream_io_failed(sp, "write");
+    if (sp->wcrc_at == sp->wlen) {
+        sp->wcrc = crc32c_more(sp->wcrc, p, len);
+        sp->wcrc_at += len;
+    }
+    sp->wlen += len;
+    return SPOOL_OK;
+}
+
+int spool_stream_patch(struct spool *sp, uint64_t off, const void *p, size_t len)
+{
+    if (!sp || sp->wfd < 0 || !p || off > sp->wlen || len > sp->wlen - off)
+        return SPOOL_EINVAL;
+    if (pwrite_all(sp->wfd, p, len, HDR_LEN + off) < 0)
+        return stream_io_failed(sp, "write");
+    if (off < sp->wcrc_at) {
+        sp->wcrc_at = 0;        /* the CRC starts again from the next reading */
+        sp->wcrc = 0;
+    }
+    return SPOOL_OK;
+}
+
+int spool_stream_read(struct spool *sp, uint64_t off, void *p, size_t len)
+{
+    if (!sp || sp->wfd < 0 || !p || off > sp->wlen || len > sp->wlen - off)
+        return SPOOL_EINVAL;
+    if (pread_all(sp->wfd, p, len, HDR_LEN + off) < 0)
+        return stream_io_failed(sp, "read");
+    if (off == sp->wcrc_at) {
+        sp->wcrc = crc32c_more(sp->wcrc, p, len);
+        sp->wcrc_at += len;
+    }
+    return SPOOL_OK;
+}
+
+struct stream_put {
+    const char *tmp;
+};
+
+static int place_stream(struct spool *sp, const char *name, void *arg)
+{
+    const struct stream_put *w = arg;
+
+    if (renameat(sp->dirfd, w->tmp, sp->dirfd, name) < 0) {
+        fprintf(stderr, "spool: rename %s: %s\n", w->tmp, strerror(errno));
+        return SPOOL_EIO;
+    }
+    if (fsync(sp->dirfd) < 0) {
+        /* as durable_write: renamed but not known durable, so not counted */
+        fprintf(stderr, "spool: fsync dir: %s\n", strerror(errno));
+        return SPOOL_EIO;
+    }
+    return SPOOL_OK;
+}
+
+int spool_stream_commit(struct spool *sp, uint8_t priority)
+{
+    uint8_t hdr[HDR_LEN], piece[4096];
+    char tmp[NAME_LEN + 16];
+    struct stream_put w = { tmp };
+    int rc, fd;
+
+    if (!sp || sp->wfd < 0)
+        return SPOOL_EINVAL;
+    fd = sp->wfd;
+    stream_tmp_name(tmp, sizeof tmp, sp->wseq);
+    /* The CRC was kept up as the envelope was written and read back; a
+     * caller that patched bytes and did not read them back gets it from
+     * the file. */
+    if (sp->wcrc_at != sp->wlen) {
+        sp->wcrc = 0;
+        for (uint64_t at = 0; at < sp->wlen;) {
+            size_t k = sp->wlen - at < sizeof piece ? (size_t)(sp->wlen - at) : sizeof piece;
+            if (pread_all(fd, piece, k, HDR_LEN + at) < 0) {
+                rc = stream_io_failed(sp, "read");
+                goto fail;
+            }
+            sp->wcrc = crc32c_more(sp->wcrc, piece, k);
+            at += k;
+        }
+    }
+    /* The tmp file is nobody else's: written and fsynced outside the lock. */
+    header_make(hdr, sp->wseq, priority, sp->wlen, sp->wcrc);
+    if (pwrite_all(fd, hdr, HDR_LEN, 0) < 0 || fsync(fd) < 0) {
+        rc = stream_io_failed(sp, "write");
+        goto fail;
+    }
+    close(fd);
+    sp->wfd = -1;
+    pthread_mutex_lock(&sp->mu);
+    rc = put_locked(sp, sp->wseq, priority, sp->wlen, place_stream, &w);
+    pthread_mutex_unlock(&sp->mu);
+    if (rc != 0)
+        unlinkat(sp->dirfd, tmp, 0);    /* dropped by the cap, or not placed */
+    return rc;
+fail:
+    spool_stream_abort(sp);
+    return rc;
+}
+
+void spool_stream_abort(struct spool *sp)
+{
+    char tmp[NAME_LEN + 16];
+
+    if (!sp || sp->wfd < 0)
+        return;
+    close(sp->wfd);
+    sp->wfd = -1;
+    stream_tmp_name(tmp, sizeof tmp, sp->wseq);
+    unlinkat(sp->dirfd, tmp, 0);
 }
 
 /* spool_take and spool_take_fd: the oldest waiting snapshot, read whole
@@ -853,7 +1091,7 @@ static int take(struct spool *sp, uint64_t *seq, uint8_t **env, int *fd, size_t 
             rc = load_file(sp->dirfd, name, s, &prio, &buf, &l);
         } else {
             int f = -1;
-            rc = open_file_checked(sp->dirfd, name, s, &f, &l);
+            rc = open_file_checked(sp->dirfd, name, s, &f, NULL, &l);
             if (rc == SPOOL_OK)
                 *fd = f;
         }

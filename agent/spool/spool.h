@@ -81,6 +81,27 @@ uint64_t spool_next_seq(struct spool *sp);
 int spool_put(struct spool *sp, uint64_t seq, uint8_t priority,
               const uint8_t *env, size_t len);
 
+/* A put written as the envelope is made, so that the producer never holds
+ * an envelope whole (the agent's encoder streams it: wire_encode_v2_planes_file).
+ * spool_stream_begin(seq) creates `<name>.tmp` (seq must be
+ * spool_next_seq()); append, patch and read work on the envelope's bytes
+ * (offsets from its first byte; patch and read within what was appended);
+ * spool_stream_commit() writes the header (length, CRC32C: kept up while the
+ * envelope was appended and read back, so it costs no further reading),
+ * fsyncs the file, then under the lock applies the cap policy, renames it
+ * and fsyncs the folder exactly as spool_put does, with the same returns.
+ * spool_stream_abort() removes the file (a failed encode: seq not used).
+ * A crash at any point before the rename leaves only the `.tmp`, which
+ * spool_open() removes.  Producer only, one stream at a time; the file does
+ * not count against the cap until it is committed (disk may briefly hold
+ * the cap plus the one being written). */
+int spool_stream_begin(struct spool *sp, uint64_t seq);
+int spool_stream_append(struct spool *sp, const void *p, size_t len);
+int spool_stream_patch(struct spool *sp, uint64_t off, const void *p, size_t len);
+int spool_stream_read(struct spool *sp, uint64_t off, void *p, size_t len);
+int spool_stream_commit(struct spool *sp, uint8_t priority);
+void spool_stream_abort(struct spool *sp);
+
 /* Consumer side: the oldest waiting snapshot (lowest seq), read and
  * verified.  On success *env is malloc'd and owned by the caller; the
  * snapshot is marked in flight (the cap never evicts it) until spool_done(),

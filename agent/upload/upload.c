@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #define RESP_MAX 1024               /* response body kept for the dead-letter reason */
+#define FINAL_HB_TIMEOUT_S 2        /* the last heartbeat, sent while the agent stops */
 
 struct upload {
     struct upload_config cfg;       /* strings below are our copies */
@@ -36,6 +37,7 @@ struct upload {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     atomic_bool stop;
+    int final;                      /* the last heartbeat: not aborted by stop, short timeouts */
 
     struct net_client *net;
     uint64_t rng;
@@ -118,7 +120,7 @@ static const char *gap_kind_name(int k)
 }
 
 char *upload_heartbeat_json(const struct upload_config *cfg, struct spool *sp,
-                            struct upload_counters *c, uint64_t uptime_s)
+                            struct upload_counters *c, uint64_t uptime_s, int stopping)
 {
     struct spool_stats st;
     struct spool_gap *gaps;
@@ -164,6 +166,8 @@ char *upload_heartbeat_json(const struct upload_config *cfg, struct spool *sp,
                         cfg->model_version ? json_string(cfg->model_version) : json_null());
     if (cfg->heartbeat_fill)
         cfg->heartbeat_fill(cfg->heartbeat_ctx, o);
+    if (stopping)
+        json_object_set_new(o, "stopping", json_true());
     out = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(o);
     return out;
@@ -193,6 +197,12 @@ static long post(struct upload *u, const char *url, const uint8_t *body, int bod
         .connect_timeout_s = 10, .timeout_s = u->cfg.timeout_s,
         .max_send_bps = u->cfg.max_send_bytes_per_s, .abort = &u->stop, .truncate = 1,
     };
+
+    if (u->final) {
+        rq.abort = NULL;
+        rq.connect_timeout_s = FINAL_HB_TIMEOUT_S;
+        rq.timeout_s = FINAL_HB_TIMEOUT_S;
+    }
     struct net_response rs = { .body = (uint8_t *)u->resp, .body_cap = sizeof u->resp };
     int rc;
 
@@ -226,7 +236,7 @@ static int send_heartbeat(struct upload *u)
         ts = u->hb_last_ms + 1;
     clock_gettime(CLOCK_MONOTONIC, &now);
     body = upload_heartbeat_json(&u->cfg, u->sp, u->c,
-                                 (uint64_t)(now.tv_sec - u->started.tv_sec));
+                                 (uint64_t)(now.tv_sec - u->started.tv_sec), u->final);
     if (!body)
         return UPLOAD_ENOMEM;
     /* Device id, timestamp and every byte of the body, so a captured
@@ -355,6 +365,14 @@ static void *run(void *arg)
             break;
         }
         }
+    }
+    /* The server learns the spool's state as it is left (files waiting,
+     * gaps) and that the stop was deliberate, instead of seeing the device
+     * go stale a heartbeat interval later.  Bounded: a stop waits at most
+     * FINAL_HB_TIMEOUT_S for an unreachable server. */
+    if (u->cfg.heartbeat_s) {
+        u->final = 1;
+        send_heartbeat(u);
     }
     return NULL;
 }

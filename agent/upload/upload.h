@@ -8,7 +8,7 @@
  * 401, 408, 429, 5xx and network errors retry with exponential back-off and
  * full jitter, honouring Retry-After on 429/503.  Every heartbeat_s seconds a
  * JSON heartbeat signed with the device key (Ed25519, detached) goes to
- * /api/v1/heartbeats.  Runs in its own thread; spool_put() wakes it.
+ * /api/v1/heartbeats.  Runs in its own thread; a put into the spool wakes it.
  *
  * Functions return 0 or a negative UPLOAD_E* code. */
 #ifndef PRECURSOR_UPLOAD_H
@@ -77,9 +77,11 @@ uint64_t upload_backoff_ms(uint32_t attempt, uint32_t base_ms, uint32_t cap_ms,
  * number (HTTP dates are treated as absent). */
 long upload_parse_retry_after(const char *value);
 
-/* The heartbeat JSON body (malloc'd, caller frees) for the current state. */
+/* The heartbeat JSON body (malloc'd, caller frees) for the current state;
+ * stopping adds "stopping": true (the agent's last heartbeat before it
+ * stops, docs/FLEET.md). */
 char *upload_heartbeat_json(const struct upload_config *cfg, struct spool *sp,
-                            struct upload_counters *c, uint64_t uptime_s);
+                            struct upload_counters *c, uint64_t uptime_s, int stopping);
 
 struct upload;
 
@@ -87,7 +89,9 @@ struct upload;
  * *out is owned by the caller. */
 int upload_start(const struct upload_config *cfg, struct spool *sp,
                  struct upload_counters *c, struct upload **out);
-/* Stop (interrupting a back-off wait or a transfer), join and free. */
+/* Stop (interrupting a back-off wait or a transfer), send one last heartbeat
+ * ("stopping": true; at most FINAL_HB_TIMEOUT_S, see upload.c) when
+ * heartbeats are on, join and free. */
 void upload_stop(struct upload *u);
 
 const char *upload_strerror(int err);

@@ -218,6 +218,7 @@ int ds_api_export(struct srv_request *rq, struct srv_response *rs)
 {
     struct ds_export *e = NULL;
     enum ds_format f;
+    const char *why = NULL;
     int64_t id;
     int err, v;
 
@@ -225,8 +226,13 @@ int ds_api_export(struct srv_request *rq, struct srv_response *rs)
         return err;
     if (ds__format_parse(rq->query ? rq->query(rq, "format") : NULL, &f) != SRV_OK)
         return srv_fail(rs, SRV_EBADREQ, "format must be npz, jsonl or csv");
-    if ((err = ds__export_open(id, v, f, &e)) != SRV_OK)
-        return err == SRV_ENOTFOUND ? srv_fail(rs, err, "no such dataset version") : err;
+    /* features=relations: F holds the relation features (refused, with
+     * why, before the first byte when the version cannot give them) */
+    if ((err = ds__export_open_features(id, v, f, rq->query ? rq->query(rq, "features") : NULL, &e,
+                                        &why)) != SRV_OK)
+        return err == SRV_ENOTFOUND ? srv_fail(rs, err, "no such dataset version")
+               : why            ? srv_fail(rs, err, why)
+                                : err;
     rs->status = 200;
     rs->content_type = ds__format_ctype(f);
     rs->stream = export_stream;

@@ -9,6 +9,7 @@
  * over the version's window rows; X and F decode samples. */
 #include "server/datasets/ds_int.h"
 
+#include <math.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,8 @@
 
 #include "schema/featureset.h"
 #include "server/db/db.h"
+#include "schema/model.h"
+#include "server/datasets/ds_relations.h"
 #include "server/srv/srv.h"
 
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -44,6 +47,13 @@ struct ds_export {
     int in_array;
     int done;
     int64_t rows_done, rows_total;
+    /* features=relations: F through this map of normal operation (NULL:
+     * the version's own set), fitted on rel_fit_rows windows; the
+     * set's scratch */
+    struct relations_fit *rel;
+    size_t rel_fit_rows;
+    float *rel_scratch;
+    size_t rel_ns;
 };
 
 int ds__format_parse(const char *s, enum ds_format *out)
@@ -89,7 +99,12 @@ static int npz_sink(void *ctx, const void *buf, size_t len)
     return ex_put(ctx, buf, len);
 }
 
-int ds__export_open(int64_t dataset_id, int version, enum ds_format f, struct ds_export **out)
+static int rel_prepare(struct ds_export *e, const char **why);
+
+/* features: NULL, or "relations" (rel_prepare, before the npz writer
+ * exists: a refusal leaves nothing half made) */
+static int export_open(int64_t dataset_id, int version, enum ds_format f, const char *features,
+                       struct ds_export **out, const char **why)
 {
     struct ds_export *e = calloc(1, sizeof *e);
     int err;
@@ -103,6 +118,10 @@ int ds__export_open(int64_t dataset_id, int version, enum ds_format f, struct ds
     }
     e->in = ds_reader_info(e->rd);
     e->rows_total = f == DS_FMT_NPZ ? e->in->n_windows * (N_ARRAYS - 1) : e->in->n_windows;
+    if (features && (err = rel_prepare(e, why)) != SRV_OK) {
+        ds__export_free(e);
+        return err;
+    }
     if (f == DS_FMT_NPZ) {
         e->files = json_object();
         if (!e->files || ds_npz_open(npz_sink, e, &e->z) != DS_OK) {
@@ -114,6 +133,139 @@ int ds__export_open(int64_t dataset_id, int version, enum ds_format f, struct ds
     return SRV_OK;
 }
 
+int ds__export_open(int64_t dataset_id, int version, enum ds_format f, struct ds_export **out)
+{
+    const char *why;
+
+    return export_open(dataset_id, version, f, NULL, out, &why);
+}
+
+static void rel_spec(const struct ds_export *e, struct featureset_spec *fs);
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* F as relations: one pass over the version's windows for their channel
+ * means and which of them are assumed normal (labeled normal by a human, or
+ * of a scheduled baseline snapshot labeled normal by any source: the
+ * training's rule, models_train.c), then the map fitted on those as the
+ * training fits it (same rows, same order: the same map), all before the
+ * first byte of the answer. */
+static int rel_prepare(struct ds_export *e, const char **why)
+{
+    static _Thread_local char buf[200];
+    const struct ds_info *in = e->in;
+    uint32_t C = in->channel_count, W = in->window_samples;
+    size_t n = in->n_windows > 0 ? (size_t)in->n_windows : 0, k = 0, nfit = 0, ns = 0;
+    size_t need = C + 1u > 10u ? C + 1u : 10u;
+    char db[24], vb[16];
+    const char *vals[2] = { db, vb };
+    PGresult *r = NULL;
+    int64_t *sched = NULL;
+    float *means = NULL;
+    uint8_t *use = NULL;
+    struct ds_row row;
+    const float *x;
+    int rc = SRV_ENOMEM;
+
+    if (C < 2 || C > RELATIONS_MAX_CH || W < FEATURESET_MIN_WINDOW || W > FEATURESET_MAX_WINDOW ||
+        n == 0) {
+        *why = "the relations set needs 2..64 channels, windows of 8..65536 samples and a window";
+        return SRV_EUNPROCESSABLE;
+    }
+    snprintf(db, sizeof db, "%lld", (long long)in->dataset_id);
+    snprintf(vb, sizeof vb, "%d", in->version);
+    if (ds__exec(DS_SQL_SCHEDULED, vals, 0, &r) != SRV_OK)
+        return SRV_EINTERNAL;
+    ns = (size_t)PQntuples(r);
+    means = malloc(n * C * sizeof *means);
+    use = calloc(n, 1);
+    sched = malloc((ns ? ns : 1) * sizeof *sched);
+    if (!(e->rel = calloc(1, sizeof *e->rel)) || !means || !use || !sched)
+        goto out;
+    for (size_t i = 0; i < ns; i++)
+        sched[i] = db_int64(r, (int)i, "snapshot_id");
+    while ((rc = ds_reader_next(e->rd, &row, &x)) == 1) {
+        int normal, ok;
+
+        rc = SRV_EINTERNAL;
+        if (k == n)
+            goto out;
+        ok = 1;
+        for (uint32_t c = 0; c < C; c++) {
+            double sum = 0.0;
+            uint32_t m = 0;
+
+            for (uint32_t i = 0; i < W; i++)
+                if (isfinite(x[(size_t)c * W + i])) {
+                    sum += x[(size_t)c * W + i];
+                    m++;
+                }
+            means[k * C + c] = m ? (float)(sum / m) : NAN;
+            ok &= m > 0;
+        }
+        normal = in->normal_class >= 0 && row.cls == in->normal_class &&
+                 ((strcmp(row.source, "rule") != 0 && strcmp(row.source, "vote") != 0) ||
+                  bsearch(&row.snapshot_id, sched, ns, sizeof *sched, cmp_i64));
+        use[k] = (uint8_t)(normal && ok);
+        nfit += use[k];
+        k++;
+    }
+    if (rc < 0)
+        goto out;
+    e->rel_fit_rows = nfit;
+    if (nfit < need) {
+        snprintf(buf, sizeof buf, "the relations set fits its map on windows assumed normal "
+                 "(labeled normal by a human, or from scheduled baseline snapshots): the version "
+                 "has %zu, it needs at least %zu", nfit, need);
+        *why = buf;
+        rc = SRV_EUNPROCESSABLE;
+        goto out;
+    }
+    if (ds_relations_fit(means, (uint32_t)k, C, use, RELATIONS_VAR_KEEP, e->rel) != MODEL_OK) {
+        *why = "fitting the relations map failed";
+        rc = SRV_EUNPROCESSABLE;
+        goto out;
+    }
+    {
+        struct featureset_spec fs;
+
+        rel_spec(e, &fs);
+        e->rel_ns = featureset_scratch_floats(&fs);
+        rc = SRV_ENOMEM;
+        if (!(e->rel_scratch = malloc((e->rel_ns ? e->rel_ns : 1) * sizeof *e->rel_scratch)))
+            goto out;
+    }
+    ds_reader_rewind(e->rd);
+    rc = SRV_OK;
+out:
+    PQclear(r);
+    free(means);
+    free(use);
+    free(sched);
+    return rc;
+}
+
+int ds__export_open_features(int64_t dataset_id, int version, enum ds_format f,
+                             const char *features, struct ds_export **out, const char **why)
+{
+    *why = NULL;
+    if (!features)
+        return ds__export_open(dataset_id, version, f, out);
+    if (strcmp(features, "relations") != 0) {
+        *why = "features must be relations (or absent: the version's own set)";
+        return SRV_EBADREQ;
+    }
+    if (f != DS_FMT_NPZ) {
+        *why = "features=relations needs format=npz (its F array)";
+        return SRV_EBADREQ;
+    }
+    return export_open(dataset_id, version, f, features, out, why);
+}
+
 void ds__export_free(struct ds_export *e)
 {
     if (!e)
@@ -121,6 +273,8 @@ void ds__export_free(struct ds_export *e)
     if (e->z)
         ds_npz_abort(e->z);
     ds_reader_free(e->rd);
+    free(e->rel);
+    free(e->rel_scratch);
     json_decref(e->files);
     free(e->manifest);
     srv_buf_free(&e->out);
@@ -182,6 +336,54 @@ static json_t *channels_json(const struct ds_info *in)
     return ch;
 }
 
+/* The relations set as spec (its map in e->rel). */
+static void rel_spec(const struct ds_export *e, struct featureset_spec *fs)
+{
+    *fs = (struct featureset_spec){ FEATURESET_RELATIONS, FEATURESET_RELATIONS_VERSION,
+                                    e->in->window_samples, e->in->window_samples,
+                                    (float)e->in->sample_rate, FEATURESET_NO_KIN, &e->rel->map };
+}
+
+static json_t *floats_json(const float *v, size_t n)
+{
+    json_t *a = json_array();
+
+    for (size_t i = 0; a && i < n; i++)
+        json_array_append_new(a, json_real((double)v[i]));
+    return a;
+}
+
+/* manifest.features for F as relations: the set, its columns and the map
+ * (floats printed with 10 significant digits: each reads back as the same
+ * float), so a loader can compute the same vector from X. */
+static json_t *rel_feature_json(const struct ds_export *e)
+{
+    const struct ds_info *in = e->in;
+    const struct relations_map *m = &e->rel->map;
+    json_t *names = json_array();
+
+    for (unsigned c = 0; names && c < in->channel_count; c++)
+        for (unsigned k = 0; k < 2; k++)
+            json_array_append_new(names, json_sprintf("%s.%s", in->channel_names[c],
+                                                      featureset_feature_name(FEATURESET_RELATIONS,
+                                                                              FEATURESET_RELATIONS_VERSION, k)));
+    if (names)
+        json_array_append_new(names, json_string(featureset_feature_name(FEATURESET_RELATIONS,
+                                                                         FEATURESET_RELATIONS_VERSION, 2)));
+    return json_pack("{s:s,s:i,s:i,s:i,s:i,s:f,s:o,s:{s:i,s:o,s:o,s:o,s:f,s:f,s:I,s:s}}",
+                     "set", "relations", "id", FEATURESET_RELATIONS, "version",
+                     FEATURESET_RELATIONS_VERSION, "window", (int)in->window_samples, "hop",
+                     (int)in->window_samples, "sample_rate", in->sample_rate, "names", names, "map",
+                     "rank", (int)m->rank, "mean", floats_json(m->mean, m->n_ch), "scale",
+                     floats_json(m->scale, m->n_ch), "basis",
+                     floats_json(m->basis, (size_t)m->n_ch * m->rank), "explained",
+                     e->rel->explained, "variance_kept", RELATIONS_VAR_KEEP, "fit_windows",
+                     (json_int_t)e->rel_fit_rows, "fit_on",
+                     "windows labeled normal by a human and windows of scheduled baseline "
+                     "snapshots labeled normal by any source (as a relations model of this "
+                     "version fits its map)");
+}
+
 /* The manifest: everything a loader needs to trust and weigh the arrays.
  * Built from the version's summary and the entries' hashes only, so it is
  * as reproducible as the arrays. */
@@ -209,7 +411,7 @@ static char *build_manifest(struct ds_export *e)
                   "channels", channels_json(in), "window", json_object_get(def, "window"),
                   "split", json_object_get(def, "split"), "filter", json_object_get(def, "filter"));
     if (m)
-        json_object_set_new(m, "features", (json_t *)ds_feature_json(in));
+        json_object_set_new(m, "features", e->rel ? rel_feature_json(e) : (json_t *)ds_feature_json(in));
     if (m)
         s = json_dumps(m, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(10));
 out:
@@ -276,7 +478,9 @@ static int npz_entry_begin(struct ds_export *e)
     if (e->stage == A_CLASSES)
         shape[0] = in->n_classes;
     if (e->stage == A_F)
-        shape[1] = ds_feature_count(in);
+        shape[1] = e->rel ? featureset_count(FEATURESET_RELATIONS, FEATURESET_RELATIONS_VERSION,
+                                             in->channel_count)
+                          : ds_feature_count(in);
     if ((drc = ds_npz_begin(e->z, array_names[e->stage], descr[e->stage], isz[e->stage],
                             shape, e->stage == A_X ? 3 : e->stage == A_F ? 2 : 1)) != DS_OK)
         return npz_err(drc);
@@ -323,7 +527,15 @@ static int npz_f_step(struct ds_export *e)
         return rc;
     if (rc == 0)
         return npz_entry_done(e);
-    if (n == 0 || n > sizeof f / sizeof f[0])
+    if (e->rel) {
+        struct featureset_spec fs;
+
+        rel_spec(e, &fs);
+        n = featureset_count(fs.id, fs.version, e->in->channel_count);
+        if (featureset_compute(&fs, x, e->in->window_samples, e->in->channel_count, e->rel_scratch,
+                               e->rel_ns, f) != FEATURESET_OK)
+            return SRV_EINTERNAL;
+    } else if (n == 0 || n > sizeof f / sizeof f[0])
         memset(f, 0, sizeof f);     /* out of the set's range: F has no columns */
     else if (ds_window_features(e->in, x, f) != DS_OK)
         return SRV_EINTERNAL;

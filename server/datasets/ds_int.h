@@ -28,6 +28,7 @@ enum ds_stmt {
     DS_SQL_JOB_FINISH,      /* job, status, bytes, sha hex, error */
     DS_SQL_JOB_CANCEL,      /* job -> status after */
     DS_SQL_FIND_DEF,        /* definition -> id of the oldest dataset with exactly it */
+    DS_SQL_SCHEDULED,       /* id, v -> snapshot_id of its scheduled baselines, ascending */
     DS_SQL_COUNT
 };
 
@@ -61,6 +62,14 @@ const char *ds__format_ext(enum ds_format f);
  * file to an internal buffer that ds__export_take drains. */
 struct ds_export;
 int ds__export_open(int64_t dataset_id, int version, enum ds_format f, struct ds_export **out);
+/* The same with F computed by feature set `features` ("relations": the
+ * relation features through a map of normal operation fitted on the
+ * version's windows it assumes normal, exactly as a relations model of the
+ * version fits it, the map in the manifest; NULL: the version's own set).
+ * npz only.  SRV_EUNPROCESSABLE with *why when the version cannot give
+ * them (channels, too few normal windows), SRV_EBADREQ for another name. */
+int ds__export_open_features(int64_t dataset_id, int version, enum ds_format f,
+                             const char *features, struct ds_export **out, const char **why);
 /* Next piece: 1 produced bytes, 0 finished, negative SRV_E* on error. */
 int ds__export_step(struct ds_export *e);
 /* Bytes produced and not yet taken (pointer valid until the next step). */

@@ -215,6 +215,9 @@ static const char *job_format(const struct srv_request *rq, enum ds_format *f)
         why = "format must be npz, jsonl or csv";
     else if (ds__format_parse(json_string_value(fmt), f) != SRV_OK)
         why = "format must be npz, jsonl or csv";
+    else if (json_object_get(body, "features"))
+        why = "features is for the streamed export (GET .../export?format=npz&features=relations), "
+              "not for jobs";
     json_decref(body);
     return why;
 }

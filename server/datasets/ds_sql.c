@@ -9,6 +9,13 @@
 #include "server/srv/srv.h"
 
 static const struct db_sql stmts[DS_SQL_COUNT] = {
+    /* The version's scheduled baseline snapshots (detector "schedule"):
+     * windows assumed normal with a normal label from any source, as the
+     * relations set's training takes them (server/models/models_train.c). */
+    [DS_SQL_SCHEDULED] = { "ds_scheduled",
+        "SELECT s.id AS snapshot_id FROM snapshots s WHERE s.detector = 'schedule' AND s.id IN"
+        " (SELECT snapshot_id FROM dataset_windows WHERE dataset_id = $1::bigint AND version = $2::int)"
+        " ORDER BY s.id", 2 },
     [DS_SQL_CREATE] = { "ds_create",
         "INSERT INTO datasets (name, definition, created_by) VALUES ($1, $2::jsonb, $3) "
         "RETURNING id", 3 },

@@ -36,18 +36,24 @@ static const struct db_sql stmts[D_COUNT] = {
     [D_MATCHED] = { "deploy_matched",
         "SELECT count(*) AS matched FROM devices d"
         " WHERE deployment_for_device(d.id, d.equipment_type, d.site) = $1::bigint", 1 },
-    /* The device's key and state, and the deployment in force for it. */
+    /* The device's key and state, and the deployment in force for it: the
+     * blob made for this device (its own reference as the few-shot center,
+     * model_device_refs) when training made one, else the model's. */
     [D_DEVICE] = { "deploy_device",
         "SELECT encode(d.public_key, 'hex') AS public_key, d.status, dep.id AS deployment,"
-        " dep.model_id, encode(sha256(m.blob), 'hex') AS sha256, octet_length(m.blob) AS bytes,"
-        " m.kind, dep.mode"
+        " dep.model_id, encode(sha256(coalesce(r.blob, m.blob)), 'hex') AS sha256,"
+        " octet_length(coalesce(r.blob, m.blob)) AS bytes, m.kind, dep.mode,"
+        " r.blob IS NOT NULL AS own_reference, coalesce(r.reference_windows, 0) AS reference_windows"
         " FROM devices d"
         " LEFT JOIN model_deployments dep"
         "  ON dep.id = deployment_for_device(d.id, d.equipment_type, d.site)"
         " LEFT JOIN models m ON m.id = dep.model_id AND m.status = 'done'"
+        " LEFT JOIN model_device_refs r ON r.model_id = m.id AND r.device_id = d.id"
         " WHERE d.id = $1", 1 },
     [D_BLOB] = { "deploy_blob",
-        "SELECT m.blob FROM models m WHERE m.id = $1::bigint AND m.status = 'done'", 1 },
+        "SELECT coalesce(r.blob, m.blob) AS blob FROM models m"
+        " LEFT JOIN model_device_refs r ON r.model_id = m.id AND r.device_id = $2"
+        " WHERE m.id = $1::bigint AND m.status = 'done'", 2 },
     [D_LIST] = { "deploy_list",
         "SELECT id, model_id, array_to_json(device_ids)::text AS devices, equipment_type, site,"
         " created_by, (extract(epoch FROM created_at) * 1000000)::bigint AS created_us, mode, forced,"
@@ -493,13 +499,15 @@ int deploy_api_device_config(struct srv_request *rq, struct srv_response *rs)
     if ((err = device_auth(rq, rs, &r)) != SRV_OK)
         return err;
     if (deployed(r))
-        model = json_pack("{s:I,s:I,s:s,s:I,s:s,s:s}",
+        model = json_pack("{s:I,s:I,s:s,s:I,s:s,s:s,s:b,s:I}",
                           "id", (json_int_t)db_int64(r, 0, "model_id"),
                           "deployment", (json_int_t)db_int64(r, 0, "deployment"),
                           "sha256", db_text_or(r, 0, "sha256", ""),
                           "bytes", (json_int_t)db_int64(r, 0, "bytes"),
                           "kind", db_text_or(r, 0, "kind", ""),
-                          "mode", db_text_or(r, 0, "mode", "active"));
+                          "mode", db_text_or(r, 0, "mode", "active"),
+                          "own_reference", db_bool(r, 0, "own_reference"),
+                          "reference_windows", (json_int_t)db_int64(r, 0, "reference_windows"));
     PQclear(r);
     /* The key lets an agent without --model-key pin it on first contact. */
     if ((err = models_signing_key(sk, pk)) != SRV_OK) {
@@ -520,7 +528,7 @@ int deploy_api_device_model(struct srv_request *rq, struct srv_response *rs)
 {
     PGresult *r = NULL;
     char idb[24];
-    const char *vals[1] = { idb };
+    const char *vals[2] = { idb, rq->params[0] };
     int err;
 
     if ((err = device_auth(rq, rs, &r)) != SRV_OK)

@@ -143,6 +143,7 @@ struct json_t;
  * drops, dead_lettered, upload_errors (null when the heartbeat lacks them),
  * heartbeat_age_s, and health: "ok", "degraded" (drops, dead letters or a
  * spool backlog), "stale" (no heartbeat for FLEET_HEARTBEAT_STALE_S),
+ * "stopped" (the latest heartbeat was the agent's last, "stopping": true),
  * "unknown" (never sent one), "pending" or "revoked".  hb_body borrowed (may
  * be NULL); times in microseconds since the epoch.  New reference or NULL. */
 struct json_t *fleet_device_health(const char *status, const struct json_t *hb_body,

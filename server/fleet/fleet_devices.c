@@ -50,6 +50,7 @@ json_t *fleet_device_health(const char *status, const json_t *hb_body, int64_t h
     json_int_t files = 0, dropped = 0, dead = 0;
     int have = json_is_object(hb_body) && hb_received_us > 0;
     int64_t age_s = have ? (now_us - hb_received_us) / 1000000 : -1;
+    const char *word;
     json_t *o;
 
     o = json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}",
@@ -65,8 +66,12 @@ json_t *fleet_device_health(const char *status, const json_t *hb_body, int64_t h
         return NULL;
     json_object_set_new(o, "heartbeat_age_s", have && age_s >= 0 ? json_integer(age_s)
                                                                   : json_null());
-    json_object_set_new(o, "health",
-                        json_string(fleet_device_health_word(status, have, age_s < 0 ? 0 : age_s,
-                                                             files, dropped, dead)));
+    word = fleet_device_health_word(status, have, age_s < 0 ? 0 : age_s, files, dropped, dead);
+    /* The agent's last heartbeat says it stopped on purpose: that, rather
+     * than "stale" an interval later, unless the device is not active. */
+    if (have && json_is_true(json_object_get(hb_body, "stopping")) &&
+        strcmp(word, "pending") != 0 && strcmp(word, "revoked") != 0)
+        word = "stopped";
+    json_object_set_new(o, "health", json_string(word));
     return o;
 }

@@ -99,6 +99,22 @@ static const struct db_sql stmts[M_COUNT] = {
     [M_SCHEDULED] = { "models_scheduled",
         "SELECT DISTINCT w.snapshot_id FROM dataset_windows w JOIN snapshots s ON s.id = w.snapshot_id"
         " WHERE w.dataset_id = $1::bigint AND w.version = $2::int AND s.detector = 'schedule'", 2 },
+    /* Which device each of the version's snapshots is from, and whether it
+     * is a scheduled baseline: each device's reference windows. */
+    [M_SNAP_DEVICES] = { "models_snap_devices",
+        "SELECT s.id AS snapshot_id, s.device_id, s.detector = 'schedule' AS scheduled"
+        " FROM snapshots s WHERE s.id IN (SELECT snapshot_id FROM dataset_windows"
+        "  WHERE dataset_id = $1::bigint AND version = $2::int) ORDER BY s.id", 2 },
+    [M_DEVICE_REF] = { "models_device_ref",
+        "INSERT INTO model_device_refs (model_id, device_id, reference_windows, blob, predictions)"
+        " VALUES ($1::bigint, $2, $3::int, $4::bytea, $5::jsonb)", 5 },
+    [M_DEVICE_REFS] = { "models_device_refs",
+        "SELECT device_id, reference_windows, encode(sha256(blob), 'hex') AS sha256,"
+        " octet_length(blob) AS bytes, predictions::text AS predictions"
+        " FROM model_device_refs WHERE model_id = $1::bigint ORDER BY device_id", 1 },
+    [M_DEVICE_BLOB] = { "models_device_blob",
+        "SELECT r.blob FROM model_device_refs r JOIN models m ON m.id = r.model_id"
+        " WHERE r.model_id = $1::bigint AND r.device_id = $2 AND m.status = 'done'", 2 },
 };
 
 int models__exec(enum models_stmt s, const char *const *vals, const int *lens, const int *fmts,
@@ -387,14 +403,135 @@ static int respond_column(struct srv_request *rq, struct srv_response *rs, const
     return SRV_OK;
 }
 
+/* The blob made for device dev of the model in the path (binary result,
+ * column "blob"); answers 400 / 404 itself. */
+static int device_blob(struct srv_request *rq, struct srv_response *rs, const char *dev,
+                       PGresult **out)
+{
+    const char *vals[2];
+    PGresult *r = NULL;
+    char idb[24];
+    int err;
+
+    if (!text_valid_device_id(dev))
+        return srv_fail(rs, SRV_EBADREQ, "device must be a device id");
+    if ((err = load(rq, rs, 0, &r)) != SRV_OK)
+        return err;
+    snprintf(idb, sizeof idb, "%s", db_text_or(r, 0, "id", ""));
+    PQclear(r);
+    r = NULL;
+    vals[0] = idb;
+    vals[1] = dev;
+    if ((err = models__exec(M_DEVICE_BLOB, vals, NULL, NULL, 1, &r)) != SRV_OK)
+        return err;
+    if (PQntuples(r) != 1 || db_isnull(r, 0, "blob")) {
+        PQclear(r);
+        return srv_fail(rs, SRV_ENOTFOUND, "no blob of its own for this device: it runs the "
+                        "model's (GET /api/v1/models/{id}/devices)");
+    }
+    *out = r;
+    return SRV_OK;
+}
+
 int models_api_header(struct srv_request *rq, struct srv_response *rs)
 {
-    return respond_column(rq, rs, "header", 0, "text/x-c");
+    const char *dev = rq->query ? rq->query(rq, "device") : NULL;
+    struct model *m;
+    PGresult *r = NULL;
+    char *h = NULL;
+    size_t hlen;
+    int err;
+
+    if (!dev)
+        return respond_column(rq, rs, "header", 0, "text/x-c");
+    /* the header of one device's blob: its reference as the center */
+    if ((err = device_blob(rq, rs, dev, &r)) != SRV_OK)
+        return err;
+    if (!(m = malloc(sizeof *m))) {
+        PQclear(r);
+        return SRV_ENOMEM;
+    }
+    err = model_parse((const uint8_t *)db_text(r, 0, "blob"), (size_t)db_len(r, 0, "blob"), m) ==
+                  MODEL_OK &&
+                  models_emit_header(m, "precursor_model", &h, &hlen) == MODEL_OK
+              ? SRV_OK : SRV_EINTERNAL;
+    PQclear(r);
+    free(m);
+    if (err != SRV_OK)
+        return err;
+    rs->body = h;
+    rs->body_len = hlen;
+    rs->status = 200;
+    rs->content_type = "text/x-c";
+    return SRV_OK;
 }
 
 int models_api_blob(struct srv_request *rq, struct srv_response *rs)
 {
-    return respond_column(rq, rs, "blob", 1, "application/octet-stream");
+    const char *dev = rq->query ? rq->query(rq, "device") : NULL;
+    PGresult *r = NULL;
+    int err;
+
+    if (!dev)
+        return respond_column(rq, rs, "blob", 1, "application/octet-stream");
+    /* the blob made for one device (its own reference as the center) */
+    if ((err = device_blob(rq, rs, dev, &r)) != SRV_OK)
+        return err;
+    rs->body_len = (size_t)db_len(r, 0, "blob");
+    if (!(rs->body = malloc(rs->body_len ? rs->body_len : 1))) {
+        PQclear(r);
+        return SRV_ENOMEM;
+    }
+    memcpy(rs->body, db_text(r, 0, "blob"), rs->body_len);
+    PQclear(r);
+    rs->status = 200;
+    rs->content_type = "application/octet-stream";
+    return SRV_OK;
+}
+
+int models_api_devices(struct srv_request *rq, struct srv_response *rs)
+{
+    PGresult *r = NULL;
+    const char *vals[1];
+    char idb[24];
+    json_t *items, *j;
+    int err;
+
+    if ((err = load(rq, rs, 0, &r)) != SRV_OK)
+        return err;
+    snprintf(idb, sizeof idb, "%s", db_text_or(r, 0, "id", ""));
+    PQclear(r);
+    r = NULL;
+    vals[0] = idb;
+    if ((err = models__exec(M_DEVICE_REFS, vals, NULL, NULL, 0, &r)) != SRV_OK)
+        return err;
+    if (!(items = json_array())) {
+        PQclear(r);
+        return SRV_ENOMEM;
+    }
+    for (int i = 0; i < PQntuples(r); i++) {
+        json_t *pred = json_loads(db_text_or(r, i, "predictions", "null"), 0, NULL);
+        int own = !db_isnull(r, i, "sha256");
+        json_t *o = json_pack("{s:s,s:I,s:b,s:s,s:o}", "device_id",
+                              db_text_or(r, i, "device_id", ""), "reference_windows",
+                              (json_int_t)db_int64(r, i, "reference_windows"), "own_reference", own,
+                              "center", own ? "the median of its reference windows"
+                                            : "the model's (no reference windows)",
+                              "predictions", pred ? pred : json_null());
+
+        if (o && own) {
+            json_object_set_new(o, "sha256", json_string(db_text_or(r, i, "sha256", "")));
+            json_object_set_new(o, "bytes", json_integer((json_int_t)db_int64(r, i, "bytes")));
+        }
+        if (!o || json_array_append_new(items, o) != 0) {
+            PQclear(r);
+            json_decref(items);
+            return SRV_ENOMEM;
+        }
+    }
+    PQclear(r);
+    j = json_pack("{s:o}", "items", items);
+    return srv_respond_json_take(rs, 200, j);
 }
 
 int models_api_signing_key(struct srv_request *rq, struct srv_response *rs)

@@ -24,7 +24,13 @@ int models_api_get(struct srv_request *rq, struct srv_response *rs);
 /* GET /api/v1/models: every model, newest first (models_list.c). */
 int models_api_list(struct srv_request *rq, struct srv_response *rs);
 int models_api_header(struct srv_request *rq, struct srv_response *rs);
+/* ?device=<id>: the blob made for that device (404 when it has none: it
+ * runs the model's). */
 int models_api_blob(struct srv_request *rq, struct srv_response *rs);
+/* GET /api/v1/models/{id}/devices: per device of a few-shot model's version,
+ * its reference windows, its own blob's sha256 and bytes (when it has
+ * one) and the server's prediction for its windows. */
+int models_api_devices(struct srv_request *rq, struct srv_response *rs);
 int models_api_signing_key(struct srv_request *rq, struct srv_response *rs);
 
 /* Key file to use (copied; serve's --model-key-file); NULL:

@@ -198,19 +198,33 @@ static int fold(const struct fewshot_data *d, const uint32_t *group, uint32_t g,
                 const struct fewshot_params *p, uint32_t knn_k, uint32_t budget, int32_t *pred)
 {
     int32_t *lab = malloc(d->n_rows * sizeof *lab);
+    uint8_t *ref = d->device && d->reference ? malloc(d->n_rows) : NULL;
     int rc;
-    if (!lab)
+    if (!lab || (d->device && d->reference && !ref)) {
+        free(lab);
+        free(ref);
         return MODEL_ENOMEM;
+    }
     for (uint32_t i = 0; i < d->n_rows; i++)
         lab[i] = group[i] == g && on_target(d, i) ? FEWSHOT_UNLABELED : d->label[i];
+    /* the held-out group keeps only the references no label founds */
+    for (uint32_t i = 0; ref && i < d->n_rows; i++)
+        ref[i] = (uint8_t)(d->reference[i] && (group[i] != g || !on_target(d, i) ||
+                                               !d->reference_label_free ||
+                                               d->reference_label_free[i]));
     struct fewshot_data train = *d;
     train.label = lab;
+    if (ref)
+        train.reference = ref;
     if (how == EVAL_FEWSHOT) {
         struct fewshot_model m;
         if ((rc = models_fewshot_fit_budget(&train, p, budget, &m, NULL)) == 0) {
+            /* each row as its device computes it: on its own reference */
             for (uint32_t i = 0; i < d->n_rows; i++)
                 if (group[i] == g && on_target(d, i))
-                    pred[i] = models_fewshot_predict(&m, d->x + (size_t)i * d->n_feat, NULL);
+                    pred[i] = d->device ? models_fewshot_predict_device(&m, d->device[i],
+                                                                        d->x + (size_t)i * d->n_feat, NULL)
+                                        : models_fewshot_predict(&m, d->x + (size_t)i * d->n_feat, NULL);
             models_fewshot_release(&m);
         }
     } else {
@@ -223,6 +237,7 @@ static int fold(const struct fewshot_data *d, const uint32_t *group, uint32_t g,
         }
     }
     free(lab);
+    free(ref);
     return rc;
 }
 

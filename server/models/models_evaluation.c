@@ -141,7 +141,8 @@ static json_t *transfer_json(const struct models_transfer *tf, size_t n_tf, size
 json_t *models__evaluation(const float *X0, const int *y, const float *weight,
                            const uint32_t *group, size_t n0, uint16_t d,
                            const struct featureset_spec *fs, const struct ds_info *in,
-                           const struct models_transfer *tf, const struct models_refit *refit)
+                           const struct models_transfer *tf, const struct models_refit *refit,
+                           const struct models_devref *dr)
 {
     struct fewshot_data fd = { 0 }, sd, td;
     size_t *vrows = malloc((n0 ? n0 : 1) * sizeof *vrows);
@@ -158,9 +159,11 @@ json_t *models__evaluation(const float *X0, const int *y, const float *weight,
     uint32_t *fold = malloc(rows * sizeof *fold), ds = 0, *dom = NULL;
     float *X = malloc(rows * d * sizeof *X), *tw = NULL;
     float *S = NULL;
+    uint32_t *dev = dr && dr->dev ? malloc(rows * sizeof *dev) : NULL;
+    uint8_t *ref = dr && dr->dev ? calloc(rows, 1) : NULL, *rfree = dr && dr->dev ? calloc(rows, 1) : NULL;
     json_t *j = NULL, *base, *learner;
 
-    if (!lab || !fold || !X || !vrows)
+    if (!lab || !fold || !X || !vrows || (dr && dr->dev && (!dev || !ref || !rfree)))
         goto out;
     for (size_t i = 0; i < n0; i += stride ? stride : 1, n++) {
         vrows[n] = i;
@@ -171,6 +174,11 @@ json_t *models__evaluation(const float *X0, const int *y, const float *weight,
             weak++;
         }
         fold[n] = group[i] % EVAL_MAX_FOLDS;
+        if (dev) {
+            dev[n] = dr->dev[i];
+            ref[n] = dr->ref[i];
+            rfree[n] = dr->ref_free[i];
+        }
     }
     rr.n = (uint32_t)n;
     /* The related rows after the target's, each one in every fold's
@@ -189,13 +197,16 @@ json_t *models__evaluation(const float *X0, const int *y, const float *weight,
         dom[r] = tf->domain[i];
         fold[r] = 0;
         n_tf_lab += tf->label[i] >= 0;
+        if (dev)
+            dev[r] = dr->n_dev + tf->domain[i];     /* no reference: its domain's center */
     }
     if (in->n_classes < 2 || in->n_classes > FEWSHOT_MAX_CLASSES) {
         j = json_pack("{s:n,s:s}", "fewshot", "reason",
                       "needs 2..32 classes: with one there is nothing to tell apart");
         goto out;
     }
-    fd = (struct fewshot_data){ X, (uint32_t)n, d, lab, NULL, NULL, in->n_classes, NULL, NULL, -1 };
+    fd = (struct fewshot_data){ X, (uint32_t)n, d, lab, NULL, NULL, in->n_classes, dev, ref, -1,
+                                rfree };
     base = json_array();
     json_array_append_new(base, run_one(&fd, fold, EVAL_KNN, "3-NN", "the model's", in, erp));
     json_array_append_new(base, run_one(&fd, fold, EVAL_CENTROID, "centroid", "the model's", in, erp));
@@ -231,6 +242,12 @@ json_t *models__evaluation(const float *X0, const int *y, const float *weight,
         json_object_set_new(j, "fewshot", with);
     }
     json_decref(learner);
+    if (j && dev)
+        json_object_set_new(j, "device_reference",
+                            json_string("the few-shot learner centres each device's windows on its "
+                                        "reference windows, as the device's blob does; a held-out "
+                                        "group keeps only its scheduled baselines as reference (a "
+                                        "human's normal label is hidden with the fold)"));
     if (j && refit)
         json_object_set_new(j, "features_refit_per_fold",
                             json_string("the feature map is fitted in every fold on the windows "
@@ -243,5 +260,8 @@ out:
     free(X);
     free(dom);
     free(tw);
+    free(dev);
+    free(ref);
+    free(rfree);
     return j;
 }

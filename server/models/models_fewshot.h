@@ -57,6 +57,12 @@ struct fewshot_data {
     const uint32_t *device;         /* any id per row */
     const uint8_t *reference;       /* 1 = a reference row of its device; NULL = every row is */
     int32_t reference_class;        /* the normal class reference rows are weak labels of, or -1 */
+    /* Leave-one-group-out (models_eval_logo): the reference rows that stay
+     * references when their group is held out, because they are assumed
+     * normal without anyone's label (scheduled baselines); a reference that
+     * rests on a label (a human's "normal") is hidden with the label.
+     * NULL: every reference row stays. */
+    const uint8_t *reference_label_free;
 };
 
 struct fewshot_params {

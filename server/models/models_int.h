@@ -19,6 +19,10 @@ enum models_stmt {
     M_KINEMATICS,   /* dataset, version -> the distinct shaft speeds and bearings of its machines (<= 2) */
     M_RELATED,      /* dataset, version, classes -> related types, shared classes, labeled snapshots */
     M_SCHEDULED,    /* dataset, version -> snapshot_id of its scheduled baseline snapshots */
+    M_SNAP_DEVICES, /* dataset, version -> snapshot_id, device_id, scheduled, by snapshot_id */
+    M_DEVICE_REF,   /* model, device, reference windows, blob (NULL) or NULL, predictions */
+    M_DEVICE_REFS,  /* model -> its devices' references (no blobs) */
+    M_DEVICE_BLOB,  /* model, device -> the blob made for it */
     M_COUNT
 };
 
@@ -118,10 +122,20 @@ struct models_refit {
     void *ctx;
     uint32_t param_bytes;
 };
-/* refit NULL: X is every row's vector, the same in every fold. */
+/* refit NULL: X is every row's vector, the same in every fold.  Each
+ * device its own reference (few-shot; dev NULL: none): the version rows'
+ * devices, their reference rows (ref) and of those the ones no label founds
+ * (ref_free: scheduled baselines), which alone stay references of a
+ * held-out group. */
+struct models_devref {
+    const uint32_t *dev;
+    const uint8_t *ref, *ref_free;
+    uint32_t n_dev;
+};
 json_t *models__evaluation(const float *X, const int *y, const float *weight,
                            const uint32_t *group, size_t n, uint16_t d,
                            const struct featureset_spec *fs, const struct ds_info *in,
-                           const struct models_transfer *tf, const struct models_refit *refit);
+                           const struct models_transfer *tf, const struct models_refit *refit,
+                           const struct models_devref *dr);
 
 #endif

@@ -25,7 +25,7 @@
 
 #include "schema/featureset.h"
 #include "server/models/models_fewshot.h"
-#include "server/models/models_relations.h"
+#include "server/datasets/ds_relations.h"
 #include "schema/model.h"
 #include "server/datasets/datasets.h"
 #include "server/db/db.h"
@@ -81,6 +81,28 @@ struct trainset {
     uint32_t channels;
     struct relations_fit *rel;
     size_t rel_fit_rows;
+    /* Each device its own reference (few-shot): per version row its
+     * device (index into dev_names), whether it is a reference window of
+     * that device (labeled normal by a human, or from a scheduled baseline
+     * snapshot and labeled normal by any source: the rows the relations map
+     * assumes normal too) and whether it is from a scheduled baseline
+     * (assumed normal without anyone's label: a held-out fold may still
+     * centre on it). */
+    uint32_t *dev;
+    unsigned char *ref, *sched;
+    char (*dev_names)[65];
+    uint32_t n_dev;
+};
+
+/* What the model does on one device of the version: its reference
+ * windows, the blob made for it (none without a reference: it runs the
+ * model's own center) and the server's prediction for its windows. */
+struct device_ref {
+    char id[65];
+    uint32_t ref_windows;
+    uint8_t *blob;
+    size_t blob_len;
+    json_t *pred;
 };
 
 static void trainset_free(struct trainset *t)
@@ -96,6 +118,10 @@ static void trainset_free(struct trainset *t)
     free(t->rel);
     free(t->tf_label);
     free(t->tf_domain);
+    free(t->dev);
+    free(t->ref);
+    free(t->sched);
+    free(t->dev_names);
 }
 
 /* Append the transferred rows of tf behind the version's. */
@@ -239,6 +265,73 @@ static int relations_mark_scheduled(const struct ds_info *in, struct trainset *t
     return SRV_OK;
 }
 
+static int cmp_snap_dev(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+static int cmp_name(const void *a, const void *b)
+{
+    return strcmp((const char *)a, (const char *)b);
+}
+
+/* Each row's device and whether it is one of that device's reference
+ * windows (struct trainset).  A device id is 1..64 bytes (devices.id). */
+static int load_devices(const struct ds_info *in, struct trainset *t)
+{
+    char db[24], vb[16];
+    const char *vals[2] = { db, vb };
+    PGresult *r = NULL;
+    struct snapdev { int64_t snap; uint32_t dev; int sched; } *sd = NULL;
+    size_t k, nd = 0;
+    int rc = SRV_ENOMEM;
+
+    snprintf(db, sizeof db, "%lld", (long long)in->dataset_id);
+    snprintf(vb, sizeof vb, "%d", in->version);
+    if (models__exec(M_SNAP_DEVICES, vals, NULL, NULL, 0, &r) != SRV_OK)
+        return SRV_EINTERNAL;
+    k = (size_t)PQntuples(r);
+    sd = malloc((k ? k : 1) * sizeof *sd);
+    t->dev_names = malloc((k ? k : 1) * sizeof *t->dev_names);
+    t->dev = malloc((t->n ? t->n : 1) * sizeof *t->dev);
+    t->ref = calloc(t->n ? t->n : 1, 1);
+    t->sched = calloc(t->n ? t->n : 1, 1);
+    if (!sd || !t->dev_names || !t->dev || !t->ref || !t->sched)
+        goto out;
+    for (size_t i = 0; i < k; i++)
+        snprintf(t->dev_names[i], sizeof t->dev_names[i], "%s", db_text_or(r, (int)i, "device_id", ""));
+    qsort(t->dev_names, k, sizeof *t->dev_names, cmp_name);
+    for (size_t i = 0; i < k; i++)
+        if (i == 0 || strcmp(t->dev_names[i], t->dev_names[nd - 1]) != 0)
+            memmove(t->dev_names[nd++], t->dev_names[i], sizeof *t->dev_names);
+    for (size_t i = 0; i < k; i++) {
+        const char *id = db_text_or(r, (int)i, "device_id", "");
+        char (*hit)[65] = bsearch(id, t->dev_names, nd, sizeof *t->dev_names, cmp_name);
+
+        sd[i] = (struct snapdev){ db_int64(r, (int)i, "snapshot_id"),
+                                  hit ? (uint32_t)(hit - t->dev_names) : 0,
+                                  db_bool(r, (int)i, "scheduled") };
+    }
+    t->n_dev = (uint32_t)nd;
+    rc = SRV_EINTERNAL;
+    for (size_t i = 0; i < t->n; i++) {
+        const struct snapdev *h = bsearch(&t->snap[i], sd, k, sizeof *sd, cmp_snap_dev);
+        int normal = in->normal_class >= 0 && t->y[i] == in->normal_class;
+
+        if (!h)
+            goto out;           /* a window of no snapshot: the version changed under us */
+        t->dev[i] = h->dev;
+        t->sched[i] = (unsigned char)h->sched;
+        t->ref[i] = (unsigned char)(normal && (t->weight[i] == 1.0f || h->sched));
+    }
+    rc = SRV_OK;
+out:
+    PQclear(r);
+    free(sd);
+    return rc;
+}
+
 /* The fewest windows the map is fitted on: a correlation of C channels
  * from fewer than C + 1 rows has no residual subspace to speak of, and ten
  * is the least a principal subspace is worth estimating from. */
@@ -275,7 +368,7 @@ static int relations_refit(const struct trainset *t, const unsigned char *fit_ro
         free(use);
         return MODEL_ETOOFEW;
     }
-    rc = models_relations_fit(t->means, (uint32_t)t->n, t->channels, use, RELATIONS_VAR_KEEP, fit);
+    rc = ds_relations_fit(t->means, (uint32_t)t->n, t->channels, use, RELATIONS_VAR_KEEP, fit);
     free(use);
     if (rc != MODEL_OK)
         return rc;
@@ -321,7 +414,7 @@ static int relations_eval_features(void *ctx, const size_t *rows, uint32_t n, ui
 /* The device bytes of the relations set's map (0 for the other sets). */
 static uint32_t relations_map_bytes(const struct trainset *t)
 {
-    return t->rel ? models_relations_bytes(&t->rel->map) : 0u;
+    return t->rel ? ds_relations_bytes(&t->rel->map) : 0u;
 }
 
 static int load_features(struct ds_reader *rd, uint16_t set, const struct featureset_kin *kin,
@@ -494,9 +587,14 @@ static int fit_anomaly(const struct trainset *t, const unsigned char *use, const
 /* Nearest prototypes from the rows selected by use[] (NULL: all) as
  * labeled and every other row as unlabeled data (its label hidden), within
  * the device's flash budget for parameters; *protos gets the prototypes per
- * class it took. */
+ * class it took.  With the version's devices (t->dev) every row is centred
+ * on its device's reference windows: those selected by use[], and of the
+ * rows outside it (a held-out fold) only the scheduled baselines, which are
+ * assumed normal without anyone's label.  fm_out (may be NULL) keeps the
+ * fitted learner, whose per-device centers the device blobs carry. */
 static int fit_fewshot(const struct trainset *t, const unsigned char *use, const struct ds_info *in,
-                       struct model *m, const char **why, uint32_t *protos)
+                       struct model *m, const char **why, uint32_t *protos,
+                       struct fewshot_model *fm_out)
 {
     struct fewshot_params p;
     struct fewshot_model fm;
@@ -504,18 +602,30 @@ static int fit_fewshot(const struct trainset *t, const unsigned char *use, const
     size_t N = t->n + t->n_tf;
     int32_t *lab = malloc(N * sizeof *lab);
     uint32_t *dom = t->n_tf ? calloc(N, sizeof *dom) : NULL;
+    uint32_t *dev = t->dev ? malloc(N * sizeof *dev) : NULL;
+    uint8_t *ref = t->dev ? calloc(N, 1) : NULL;
     int rc;
 
     size_t nl = 0, keep;
 
-    if (!lab || (t->n_tf && !dom)) {
+    if (!lab || (t->n_tf && !dom) || (t->dev && (!dev || !ref))) {
         free(lab);
         free(dom);
+        free(dev);
+        free(ref);
         return SRV_ENOMEM;
+    }
+    for (size_t i = 0; dev && i < N; i++) {
+        /* borrowed rows: one pseudo-device per domain, no reference (their
+         * domain's pooled center) */
+        dev[i] = i < t->n ? t->dev[i] : t->n_dev + (dom ? dom[i] : 0u);
+        ref[i] = i < t->n && t->ref[i] && (!use || use[i] || t->sched[i]);
     }
     for (size_t i = 0; i < t->n_tf; i++) {
         lab[t->n + i] = t->tf_label[i];
         dom[t->n + i] = t->tf_domain[i];
+        if (dev)
+            dev[t->n + i] = t->n_dev + t->tf_domain[i];
     }
     for (size_t i = 0; i < t->n; i++)
         nl += !((use && !use[i]) || t->y[i] < 0);
@@ -534,14 +644,17 @@ static int fit_fewshot(const struct trainset *t, const unsigned char *use, const
                 seen[t->y[i]]++;
         }
     }
+    /* reference rows are labeled rows already: no weak labels from them */
     d = (struct fewshot_data){ t->X, (uint32_t)N, t->d, lab, t->weight, dom, in->n_classes,
-                               NULL, NULL, -1 };
+                               dev, ref, -1, NULL };
     models_fewshot_defaults(&p);
     /* the relations set's map shares the device's parameter flash */
     rc = models_fewshot_fit_budget(&d, &p, MODELS_FEWSHOT_PARAM_BYTES - relations_map_bytes(t), &fm,
                                    protos);
     free(lab);
     free(dom);
+    free(dev);
+    free(ref);
     if (rc == MODEL_OK) {
         m->features = t->fs;
         m->features.rel = NULL;
@@ -557,7 +670,10 @@ static int fit_fewshot(const struct trainset *t, const unsigned char *use, const
         }
         rc = models_fewshot_export(&fm, in->normal_class >= 0 ? (uint16_t)in->normal_class
                                                              : MODEL_NO_CLASS, m);
-        models_fewshot_release(&fm);
+        if (rc == MODEL_OK && fm_out)
+            *fm_out = fm;
+        else
+            models_fewshot_release(&fm);
     }
     if (rc == MODEL_ETOOFEW)
         *why = "a class has no human-labeled training window (rules' labels support a class, "
@@ -566,6 +682,15 @@ static int fit_fewshot(const struct trainset *t, const unsigned char *use, const
         *why = "one prototype per class on the fewest features a model may read (24, or all "
                "when fewer) does not fit the device's 7 KB of parameters: too many classes";
     return rc == MODEL_OK ? SRV_OK : rc == MODEL_ENOMEM ? SRV_ENOMEM : SRV_EUNPROCESSABLE;
+}
+
+/* A few-shot model's center replaced by another (n_sel floats): the blob
+ * one device gets, whose center is its reference (models_fewshot_center). */
+static void model_set_center(struct model *m, const float *center)
+{
+    uint32_t S = m->n_selected ? m->n_selected : m->n_features;
+
+    memcpy(m->params + (m->n_selected ? S : 0u), center, S * sizeof *center);
 }
 
 /* Train on the rows selected by use[] (NULL: all). */
@@ -577,7 +702,7 @@ static int fit(const struct trainset *t, const unsigned char *use, int kind, con
     size_t i, k = 0;
 
     if (kind == MODEL_FEWSHOT)
-        return fit_fewshot(t, use, in, m, why, NULL);
+        return fit_fewshot(t, use, in, m, why, NULL, NULL);
     if (kind == MODEL_ANOMALY) {
         rc = fit_anomaly(t, use, in, m, cal);
         if (rc == MODEL_ETOOFEW)
@@ -648,8 +773,11 @@ static int cv_score(const struct trainset *t, int kind, const struct ds_info *in
             use[i] = t->group[i] % cv->folds != f;
         /* the relations map is fitted on the training folds' normal rows
          * only: a held-out window never shapes the map it is read through */
+        struct fewshot_model fm = { 0 };
+
         if ((t->rel && relations_refit(t, use, NULL, 0, tf.rel, NULL, Xf) != MODEL_OK) ||
-            fit(&tf, use, kind, in, m, &why, NULL) != SRV_OK) {
+            (kind == MODEL_FEWSHOT ? fit_fewshot(&tf, use, in, m, &why, NULL, &fm)
+                                   : fit(&tf, use, kind, in, m, &why, NULL)) != SRV_OK) {
             cv->skipped++;
             continue;
         }
@@ -658,11 +786,16 @@ static int cv_score(const struct trainset *t, int kind, const struct ds_info *in
 
             if (use[i])
                 continue;
+            /* each held-out window as its device computes it: on its own
+             * reference (its scheduled baselines) or the model's center */
+            if (kind == MODEL_FEWSHOT && t->dev)
+                model_set_center(m, models_fewshot_center(&fm, t->dev[i]));
             scored[i] = 1;
             alarm[i] = model_score(m, x, t->d) >= m->threshold;
             if (kind != MODEL_ANOMALY && model_classify(m, x, t->d, NULL) == t->y[i])
                 cv->correct++;
         }
+        models_fewshot_release(&fm);
     }
     if (Xf) {
         free(Xf);
@@ -912,6 +1045,8 @@ struct trained {
     size_t blob_len;
     char *header;
     json_t *metrics, *tv;
+    struct device_ref *devs;        /* few-shot: one per device of the version */
+    uint32_t n_devs;
 };
 
 static void trained_release(struct trained *tr)
@@ -920,6 +1055,117 @@ static void trained_release(struct trained *tr)
     free(tr->header);
     json_decref(tr->metrics);
     json_decref(tr->tv);
+    for (uint32_t k = 0; tr->devs && k < tr->n_devs; k++) {
+        free(tr->devs[k].blob);
+        json_decref(tr->devs[k].pred);
+    }
+    free(tr->devs);
+}
+
+/* Windows whose prediction a device's record lists one by one, and all
+ * devices' records together; past them only the counts (the record is a
+ * check a device can replay, not a copy of the version). */
+#define DEVICE_PRED_MAX 4096u
+#define DEVICE_PRED_TOTAL 65536u
+
+/* The server's prediction for device k's windows with the model dm (that
+ * device's center): per window (version order) its row, class and score,
+ * exactly what the device's blob computes; and how many windows the
+ * learner's own per-device prediction (models_fewshot_predict_device)
+ * classes alike, which must be all of them. */
+static json_t *device_predictions(const struct trainset *t, const struct fewshot_model *fm,
+                                  const struct model *dm, uint32_t k, size_t *left)
+{
+    json_t *rows = json_array(), *cls = json_array(), *sc = json_array(), *j;
+    size_t n = 0, alarms = 0, agree = 0;
+
+    if (!rows || !cls || !sc) {
+        json_decref(rows);
+        json_decref(cls);
+        json_decref(sc);
+        return NULL;
+    }
+    for (size_t i = 0; i < t->n; i++) {
+        const float *x = t->X + i * t->d;
+        float score;
+        int c;
+
+        if (t->dev[i] != k)
+            continue;
+        score = model_score(dm, x, t->d);
+        c = model_classify(dm, x, t->d, NULL);
+        alarms += score >= dm->threshold;
+        agree += models_fewshot_predict_device(fm, k, x, NULL) == c;
+        if (n++ < DEVICE_PRED_MAX && *left > 0) {
+            --*left;
+            json_array_append_new(rows, json_integer((json_int_t)i));
+            json_array_append_new(cls, json_integer(c));
+            json_array_append_new(sc, json_real((double)score));
+        }
+    }
+    j = json_pack("{s:I,s:I,s:I,s:f,s:o,s:o,s:o,s:b}", "windows", (json_int_t)n, "alarms",
+                  (json_int_t)alarms, "learner_agrees", (json_int_t)agree, "threshold",
+                  (double)dm->threshold, "rows", rows, "classes", cls, "scores", sc,
+                  "truncated", n > json_array_size(rows));
+    return j;
+}
+
+/* Per device of the version (few-shot): its reference windows, the blob
+ * made for it when it has any (m, packaged, with that device's center,
+ * flagged and bound to its id: schema/MODEL.md v2.5) and the server's
+ * prediction for its windows with the center it runs.  *summary:
+ * metrics.device_reference. */
+static int device_refs_build(const struct trainset *t, const struct fewshot_model *fm,
+                             const struct model *m, struct trained *tr, json_t **summary)
+{
+    struct model *dm = malloc(sizeof *dm);
+    uint32_t own = 0;
+    size_t ref_total = 0, left = DEVICE_PRED_TOTAL;
+    uint8_t sk[64], pk[32];
+    int err = SRV_ENOMEM;
+
+    *summary = NULL;
+    if (!dm || !(tr->devs = calloc(t->n_dev ? t->n_dev : 1, sizeof *tr->devs)))
+        goto out;
+    if (models_signing_key(sk, pk) != SRV_OK) {
+        err = SRV_EINTERNAL;
+        goto out;
+    }
+    tr->n_devs = t->n_dev;
+    for (uint32_t k = 0; k < t->n_dev; k++) {
+        struct device_ref *dr = &tr->devs[k];
+
+        snprintf(dr->id, sizeof dr->id, "%s", t->dev_names[k]);
+        for (size_t i = 0; i < t->n; i++)
+            dr->ref_windows += t->dev[i] == k && t->ref[i];
+        *dm = *m;
+        model_set_center(dm, models_fewshot_center(fm, k));
+        if (dr->ref_windows > 0) {
+            dm->flags = MODEL_FLAG_DEVICE;
+            dm->ref_windows = dr->ref_windows;
+            err = SRV_EINTERNAL;
+            if (model_device_digest(dr->id, dm->device) != MODEL_OK ||
+                model_encode(dm, sk, &dr->blob, &dr->blob_len) != MODEL_OK)
+                goto out;
+            own++;
+            ref_total += dr->ref_windows;
+        }
+        err = SRV_ENOMEM;
+        if (!(dr->pred = device_predictions(t, fm, dm, k, &left)))
+            goto out;
+    }
+    *summary = json_pack("{s:i,s:i,s:I,s:s,s:s}", "devices", (int)t->n_dev, "own_reference",
+                         (int)own, "reference_windows", (json_int_t)ref_total, "reference",
+                         "a device's windows labeled normal by a human and its scheduled baseline "
+                         "snapshots' windows labeled normal by any source; its blob's center is "
+                         "their median (GET /api/v1/models/{id}/devices)",
+                         "fallback", "a device without reference windows (or not in the version) "
+                         "runs the model's own blob: the median of every device's reference windows");
+    err = *summary ? SRV_OK : SRV_ENOMEM;
+out:
+    sodium_memzero(sk, sizeof sk);
+    free(dm);
+    return err;
 }
 
 /* Identity, layout, signature and header of a fitted model. */
@@ -1042,6 +1288,42 @@ static const char *version_unfit(int kind, const char *requested, const struct d
     return NULL;
 }
 
+/* The relations set: the map of normal operation, fitted without labels
+ * on the windows assumed normal, and the vectors every fit and figure
+ * reads; the evaluation's per-fold refit into *refit. */
+static int relations_prepare(const struct ds_info *in, struct trainset *t,
+                             struct models_refit *refit, const char **why)
+{
+    static _Thread_local char rel_why[256];
+    int rc, err;
+
+    if ((err = relations_mark_scheduled(in, t)) != SRV_OK) {
+        *why = "reading the version's scheduled baseline snapshots failed";
+        return err;
+    }
+    rc = relations_refit(t, NULL, NULL, 0, t->rel, &t->rel_fit_rows, t->X);
+    if (rc != MODEL_OK) {
+        snprintf(rel_why, sizeof rel_why,
+                 rc == MODEL_ETOOFEW
+                     ? "the relations set fits its map on windows assumed normal (labeled "
+                       "normal by a human, or from scheduled baseline snapshots): the version "
+                       "has %zu, it needs at least %zu"
+                     : "fitting the relations map failed (%zu windows assumed normal, %zu "
+                       "needed)",
+                 t->rel_fit_rows, relations_min_fit(t->channels));
+        *why = rel_why;
+        return rc == MODEL_ENOMEM ? SRV_ENOMEM : SRV_EUNPROCESSABLE;
+    }
+    if (relations_map_bytes(t) + 1024u > MODELS_FEWSHOT_PARAM_BYTES) {
+        *why = "the relations map leaves less than 1 KB of the device's 7 KB of parameters "
+               "for the model: too many channels";
+        return SRV_EUNPROCESSABLE;
+    }
+    refit->ctx = t;
+    refit->param_bytes = MODELS_FEWSHOT_PARAM_BYTES - relations_map_bytes(t);
+    return SRV_OK;
+}
+
 /* Features, cross-validation and the final fit on everything into tr;
  * *why says what failed when it is not the default. */
 static int train_version(int64_t id, int kind, int transfer, const char *requested,
@@ -1052,12 +1334,12 @@ static int train_version(int64_t id, int kind, int transfer, const char *request
     const struct ds_info *in = ds_reader_info(rd);
     const char *unfit = version_unfit(kind, requested, in), *kin_why = NULL;
     struct models_refit refit = { relations_eval_features, NULL, 0 };
-    static _Thread_local char rel_why[256];
     struct featureset_kin kin = FEATURESET_NO_KIN;
     struct trainset t = { 0 };
     struct calib cal = { 0 };
     struct models_budget b;
     struct model *m = NULL;
+    struct fewshot_model fm = { 0 };
     uint16_t set;
     int err;
 
@@ -1084,37 +1366,13 @@ static int train_version(int64_t id, int kind, int transfer, const char *request
                    : "reading the windows failed";
         goto out;
     }
-    if (set == FEATURESET_RELATIONS) {
-        /* the map of normal operation, fitted without labels on the windows
-         * assumed normal; the vectors every fit and figure below reads */
-        int rc;
-
-        if ((err = relations_mark_scheduled(in, &t)) != SRV_OK) {
-            *why = "reading the version's scheduled baseline snapshots failed";
-            goto out;
-        }
-        rc = relations_refit(&t, NULL, NULL, 0, t.rel, &t.rel_fit_rows, t.X);
-        if (rc != MODEL_OK) {
-            err = rc == MODEL_ENOMEM ? SRV_ENOMEM : SRV_EUNPROCESSABLE;
-            snprintf(rel_why, sizeof rel_why,
-                     rc == MODEL_ETOOFEW
-                         ? "the relations set fits its map on windows assumed normal (labeled "
-                           "normal by a human, or from scheduled baseline snapshots): the version "
-                           "has %zu, it needs at least %zu"
-                         : "fitting the relations map failed (%zu windows assumed normal, %zu "
-                           "needed)",
-                     t.rel_fit_rows, relations_min_fit(t.channels));
-            *why = rel_why;
-            goto out;
-        }
-        if (relations_map_bytes(&t) + 1024u > MODELS_FEWSHOT_PARAM_BYTES) {
-            err = SRV_EUNPROCESSABLE;
-            *why = "the relations map leaves less than 1 KB of the device's 7 KB of parameters "
-                   "for the model: too many channels";
-            goto out;
-        }
-        refit.ctx = &t;
-        refit.param_bytes = MODELS_FEWSHOT_PARAM_BYTES - relations_map_bytes(&t);
+    if (set == FEATURESET_RELATIONS && (err = relations_prepare(in, &t, &refit, why)) != SRV_OK)
+        goto out;
+    /* Each device its own reference: which device every window is from and
+     * which of them show its normal operation. */
+    if (kind == MODEL_FEWSHOT && (err = load_devices(in, &t)) != SRV_OK) {
+        *why = "reading the version's devices failed";
+        goto out;
     }
     /* Transfer: the few-shot learner also learns from related equipment
      * types' labels of the classes they share with this version's.  Not
@@ -1135,7 +1393,8 @@ static int train_version(int64_t id, int kind, int transfer, const char *request
         err = SRV_ENOMEM;
         goto out;
     }
-    if ((err = fit(&t, NULL, kind, in, m, why, &cal)) != SRV_OK)
+    if ((err = kind == MODEL_FEWSHOT ? fit_fewshot(&t, NULL, in, m, why, NULL, &fm)
+                                     : fit(&t, NULL, kind, in, m, why, &cal)) != SRV_OK)
         goto out;
     if (kind != MODEL_ANOMALY) {
         /* The classifier has no calibration set: its prediction is the
@@ -1153,7 +1412,10 @@ static int train_version(int64_t id, int kind, int transfer, const char *request
                             json_string("not measurable: no normal window was held out"));
     json_object_set_new(tr->metrics, "evaluation",
                         models__evaluation(t.X, t.y, t.weight, t.group, t.n, t.d, &t.fs, in, &tf,
-                                           refit.ctx ? &refit : NULL));
+                                           refit.ctx ? &refit : NULL,
+                                           t.dev ? &(struct models_devref){ t.dev, t.ref, t.sched,
+                                                                            t.n_dev }
+                                                 : NULL));
     if (kind == MODEL_FEWSHOT)
         json_object_set_new(tr->metrics, "transfer",
                         tf.report ? json_incref(tf.report)
@@ -1173,6 +1435,15 @@ static int train_version(int64_t id, int kind, int transfer, const char *request
         *why = "encoding the model failed";
         goto out;
     }
+    if (kind == MODEL_FEWSHOT) {
+        json_t *summary;
+
+        if ((err = device_refs_build(&t, &fm, m, tr, &summary)) != SRV_OK) {
+            *why = "making the devices' blobs failed";
+            goto out;
+        }
+        json_object_set_new(tr->metrics, "device_reference", summary);
+    }
     if (!(tr->tv = test_vector(m))) {
         err = SRV_ENOMEM;
         goto out;
@@ -1183,8 +1454,33 @@ static int train_version(int64_t id, int kind, int transfer, const char *request
 out:
     trainset_free(&t);
     models__transfer_release(&tf);
+    models_fewshot_release(&fm);
     free(m);
     return err;
+}
+
+/* Each device's record (model_device_refs), before the model is done: a
+ * deployment never finds a finished model without its devices' blobs. */
+static int device_refs_store(int64_t id, const struct trained *tr)
+{
+    char idb[24], nb[16];
+
+    snprintf(idb, sizeof idb, "%lld", (long long)id);
+    for (uint32_t k = 0; k < tr->n_devs; k++) {
+        const struct device_ref *dr = &tr->devs[k];
+        char *pred = json_dumps(dr->pred, JSON_COMPACT);
+        const char *vals[5] = { idb, dr->id, nb, (const char *)dr->blob, pred };
+        int lens[5] = { 0, 0, 0, (int)dr->blob_len, 0 }, fmts[5] = { 0, 0, 0, 1, 0 }, err;
+
+        if (!pred)
+            return SRV_ENOMEM;
+        snprintf(nb, sizeof nb, "%u", dr->ref_windows);
+        err = models__exec(M_DEVICE_REF, vals, lens, fmts, 0, NULL);
+        free(pred);
+        if (err != SRV_OK)
+            return err;
+    }
+    return SRV_OK;
 }
 
 int models_train(int64_t id)
@@ -1222,6 +1518,8 @@ int models_train(int64_t id)
               !(tvs = json_dumps(tr.tv, JSON_COMPACT | JSON_SORT_KEYS))))
         err = SRV_ENOMEM;
     ds_reader_free(rd);
+    if (err == SRV_OK && (err = device_refs_store(id, &tr)) != SRV_OK)
+        why = "storing the devices' blobs failed";
     if (err == SRV_OK) {
         err = model_store(id, mets, tvs, &tr);
     } else {

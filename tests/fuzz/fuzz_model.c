@@ -6,7 +6,8 @@
  * the signature still reach the bounds checks, and scores the test input of
  * anything that parsed; a relations model's map is hostile data too, so its
  * features are computed from a fixed window through the blob's map.  Seed
- * corpus: tests/fuzz/corpus/model/ (good_relations_v2_4: a set-4 blob).
+ * corpus: tests/fuzz/corpus/model/ (good_relations_v2_4: a set-4 blob;
+ * device_v2_5: the same made for device "dev-a", loaded as that device too).
  *
  * Build and run by hand, from the repository root:
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -I. tests/fuzz/fuzz_model.c \
@@ -22,7 +23,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static struct model g_m;
-static uint8_t g_pk[MODEL_PK_LEN];
+static uint8_t g_pk[MODEL_PK_LEN], g_dev[MODEL_DEVICE_DIGEST_LEN];
 static int g_init;
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -37,9 +38,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (sodium_init() < 0)
             abort();
         crypto_sign_ed25519_seed_keypair(g_pk, sk, seed);
+        if (model_device_digest("dev-a", g_dev) != 0)
+            abort();
         g_init = 1;
     }
     (void)model_load(data, size, g_pk, NULL, &g_m);
+    (void)model_load_device(data, size, g_pk, NULL, g_dev, &g_m);
     if (model_parse(data, size, &g_m) == 0) {
         static float win[8192], scratch[8192], out[MODEL_MAX_FEATURES];
         struct relations_map rm;

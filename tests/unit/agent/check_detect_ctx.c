@@ -1,6 +1,7 @@
 /* check_detect_ctx.c - contextual novelty (a pattern broken inside the usual
- * range scores; its routine does not) and the trigger's home (a plant back at
- * the level it had before an event is no new event). */
+ * range scores; its routine does not), the trigger's home (a plant back at
+ * the level it had before an event is no new event) and the significance of
+ * the channel a crossing names. */
 #include <check.h>
 #include <math.h>
 #include <stdint.h>
@@ -113,6 +114,49 @@ START_TEST(home_return_is_no_event)
 }
 END_TEST
 
+/* A crossing is judged by the channel it names: channel 0's 4.6-sigma blip
+ * (trigger score above the threshold, not significant on its own with two
+ * channels at 1 Hz) comes one frame after channel 1 returned home from a
+ * 480-sigma excursion, which is no news to the trigger but still the frame's
+ * largest z.  Judged by that z (the frame's largest, any channel's), the
+ * blip fired; a 12-sigma blip later does fire. */
+START_TEST(significance_of_named_channel)
+{
+    struct detect_config c;
+    struct detect *d;
+    struct detect_result r;
+    float x[2];
+    long i, at_away = 0, at_blip = 0, at_big = 0;
+
+    detect_config_defaults(&c);
+    d = detect_init(&c, 2, 1.0, arena, sizeof(arena));
+    ck_assert_ptr_nonnull(d);
+    for (i = 0; i < 7000; i++) {
+        /* noise: uniform, 0.2 wide; its scale (1.2533 x mean abs deviation) is 0.0627 */
+        x[0] = (float)(10.0 + 0.2 * (uniform() - 0.5));
+        x[1] = (float)(20.0 + ((i >= 2000 && i < 4000) ? 30.0 : 0.0) + 0.2 * (uniform() - 0.5));
+        if (i == 4001)
+            x[0] = 10.0f + 4.6f * 0.0627f;
+        if (i == 6000)
+            x[0] = 10.0f + 12.0f * 0.0627f;
+        detect_step(d, x, (int64_t)i * 1000000, &r);
+        if (i == 4001)
+            ck_assert_float_ge(r.trigger_score, c.threshold);   /* it did cross */
+        if (!r.triggered)
+            continue;
+        if (i >= 2000 && i < 2100)
+            at_away++;
+        else if (i >= 4000 && i < 4600)
+            at_blip++;
+        else if (i >= 6000 && i < 6010)
+            at_big++;
+    }
+    ck_assert_int_eq(at_away, 1);
+    ck_assert_int_eq(at_blip, 0);
+    ck_assert_int_eq(at_big, 1);
+}
+END_TEST
+
 /* The context and range detectors' room is held only where they run
  * (process rates). */
 START_TEST(arena_by_rate)
@@ -144,6 +188,7 @@ Suite *detect_ctx_suite(void)
     tcase_add_test(tc, ctx_pattern_break);
     tcase_add_test(tc, ctx_exported_score);
     tcase_add_test(tc, home_return_is_no_event);
+    tcase_add_test(tc, significance_of_named_channel);
     tcase_add_test(tc, arena_by_rate);
     suite_add_tcase(s, tc);
     return s;

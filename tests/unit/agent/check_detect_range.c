@@ -52,6 +52,37 @@ START_TEST(range_record_chance)
 }
 END_TEST
 
+/* Records in a cluster: a value creeping beyond the range (each sample a
+ * record by a hair) is a chance of 2 / (n + 1) once, at the cluster's first
+ * record; the next records fewer than RANGE_RUN (8) frames apart count by
+ * their overshoot alone, and a record after a longer pause starts a new
+ * cluster. */
+START_TEST(range_records_cluster)
+{
+    struct detect_range r;
+    float u;
+    int i;
+
+    detect_range_init(&r);
+    for (i = 0; i < 999; i++)
+        detect_range_step(&r, (float)(i % 2), 0.01f, 50000);
+    u = detect_range_step(&r, 1.001f, 0.01f, 50000);    /* first of a cluster */
+    ck_assert_float_gt(u, logf(400.0f));
+    for (i = 0; i < 5; i++) {                           /* creeping on */
+        u = detect_range_step(&r, 1.002f + 0.001f * (float)i, 0.01f, 50000);
+        ck_assert_float_lt(u, 0.5f);
+        ck_assert_float_gt(u, 0.0f);
+        detect_range_step(&r, 0.5f, 0.01f, 50000);
+    }
+    /* a jump beyond the creep, inside the cluster: its overshoot still counts */
+    ck_assert_float_gt(detect_range_step(&r, 1.5f, 0.01f, 50000), 5.0f);
+    for (i = 0; i < 8; i++)
+        ck_assert_float_eq(detect_range_step(&r, 0.5f, 0.01f, 50000), 0.0f);
+    u = detect_range_step(&r, 1.501f, 0.01f, 50000);    /* after 8 frames: a new cluster */
+    ck_assert_float_gt(u, logf(400.0f));
+}
+END_TEST
+
 /* Bounded memory: the range is that of the current and the last complete
  * block; a spike is forgotten two blocks later, not before. */
 START_TEST(range_forgets_by_blocks)
@@ -243,6 +274,7 @@ Suite *detect_range_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, range_record_chance);
     tcase_add_test(tc, range_forgets_by_blocks);
+    tcase_add_test(tc, range_records_cluster);
     tcase_add_test(tc, exported_spike);
     tcase_add_test(tc, exported_level_shift);
     tcase_add_test(tc, exported_changed_pattern);

@@ -274,7 +274,7 @@ START_TEST(fewshot_model_in_slot)
                 X[i * d + j] = gk->f[j] + (float)(i / 10) * (j % 2 ? 1.0f : -1.0f) +
                                0.05f * (float)((i * 7 + (int)j * 3) % 5);
         }
-        fd = (struct fewshot_data){ X, ROWS, d, lab, NULL, NULL, 3, NULL, NULL, -1 };
+        fd = (struct fewshot_data){ X, ROWS, d, lab, NULL, NULL, 3, NULL, NULL, -1, NULL };
         models_fewshot_defaults(&p);
         if (shipped) {
             fd.device = devs;
@@ -297,8 +297,27 @@ START_TEST(fewshot_model_in_slot)
         m->features.hop = TESTMODEL_HOP;
         m->features.sample_rate = (float)src->rate;
         ck_assert_int_eq(agent_model_layout_of(src, m->layout), 0);
+        if (shipped) {
+            /* served as the server serves it: blob v2.5, bound to its device */
+            m->flags = MODEL_FLAG_DEVICE;
+            m->ref_windows = 5;
+            ck_assert_int_eq(model_device_digest("dev-1", m->device), 0);
+        }
         ck_assert_int_eq(model_encode(m, srv_sk, &b, &lb), 0);
         ck_assert_int_eq(agent_model_slot_new(srv_pk, m->layout, src->channels, src->rate, &s), 0);
+        if (shipped) {
+            char why[200];
+
+            /* a slot that names no device, or another one, refuses it */
+            ck_assert_int_eq(agent_model_slot_load(s, b, lb), MODEL_EDEVICE);
+            agent_model_slot_refusal(s, why, sizeof why);
+            ck_assert_ptr_nonnull(strstr(why, "another device"));
+            ck_assert_int_eq(agent_model_slot_set_device(s, "dev-2"), 0);
+            ck_assert_int_eq(agent_model_slot_load(s, b, lb), MODEL_EDEVICE);
+            ck_assert_int_eq(agent_model_slot_version(s), 0);
+            ck_assert_int_eq(agent_model_slot_set_device(s, ""), MODEL_EINVAL);
+            ck_assert_int_eq(agent_model_slot_set_device(s, "dev-1"), 0);
+        }
         ck_assert_int_eq(agent_model_slot_load(s, b, lb), 0);
         /* the window ends where a hop ends (as in golden_features_streamed) */
         for (unsigned i = 0; i < 3 * TESTMODEL_HOP + 5 + 27; i++) {

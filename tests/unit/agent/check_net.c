@@ -6,6 +6,7 @@
  * whole-request timeout, the abort flag, the send-rate cap, refused
  * connections and a plain proxy (absolute-form request line). */
 #include <arpa/inet.h>
+#include <netdb.h>
 #include <check.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -679,6 +680,103 @@ START_TEST(test_connect_timeout)
 }
 END_TEST
 
+/* Stand-in resolvers: one that hangs like a dead name server (it returns
+ * only when the test releases it), one that maps every name to loopback. */
+static atomic_int hung_calls;
+static atomic_bool hung_release;
+
+static int resolver_hangs(const char *host, const char *port, const struct addrinfo *hints,
+                          struct addrinfo **res)
+{
+    (void)host, (void)port, (void)hints, (void)res;
+    atomic_fetch_add(&hung_calls, 1);
+    while (!atomic_load(&hung_release))
+        usleep(10 * 1000);
+    return EAI_AGAIN;
+}
+
+static int resolver_loopback(const char *host, const char *port, const struct addrinfo *hints,
+                             struct addrinfo **res)
+{
+    (void)host;
+    return getaddrinfo("127.0.0.1", port, hints, res);
+}
+
+/* A lookup that never answers is cut by connect_timeout_s and by the abort
+ * flag, as a connect is; the agent's stop is not held by a dead resolver. */
+START_TEST(test_lookup_bounded)
+{
+    struct net_client *c;
+    struct net_response rs = { 0 };
+    struct net_request rq = { .method = "GET", .url = "http://collector.invalid:8080/",
+                              .connect_timeout_s = 1, .timeout_s = 30 };
+    pthread_t th;
+    int64_t t0, took;
+
+    atomic_store(&hung_calls, 0);
+    atomic_store(&hung_release, 0);
+    net_set_resolver(resolver_hangs);
+    ck_assert_int_eq(net_client_new(NULL, NULL, &c), 0);
+    t0 = now_ms();
+    ck_assert_int_eq(net_request(c, &rq, &rs), NET_ETIMEDOUT);
+    took = now_ms() - t0;
+    ck_assert_int_ge(took, 900);
+    ck_assert_msg(took < 5000, "a hung lookup held the request %lld ms", (long long)took);
+    ck_assert_ptr_nonnull(strstr(rs.err, "looking up collector.invalid"));
+
+    rq.connect_timeout_s = 20;
+    rq.abort = &abort_flag;
+    atomic_store(&abort_flag, 0);
+    t0 = now_ms();
+    pthread_create(&th, NULL, set_abort, NULL);
+    ck_assert_int_eq(net_request(c, &rq, &rs), NET_EABORTED);
+    ck_assert_int_lt(now_ms() - t0, 3000);
+    pthread_join(th, NULL);
+    ck_assert_int_eq(atomic_load(&hung_calls), 2);
+    /* the abandoned lookups end later and free what they hold (ASan: no leak) */
+    atomic_store(&hung_release, 1);
+    usleep(100 * 1000);
+    net_client_free(c);
+    net_set_resolver(NULL);
+}
+END_TEST
+
+/* A name goes through the resolver and its answer is used; an address
+ * written as digits never reaches it. */
+START_TEST(test_lookup_answer_used)
+{
+    struct net_client *c;
+    struct net_response rs = { 0 };
+    uint8_t body[64];
+    char url[96];
+    struct net_request rq = { .method = "GET", .url = url, .timeout_s = 10 };
+
+    srv.ans[0] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+    srv.nans = 1;
+    srv_start();
+    net_set_resolver(resolver_hangs);   /* would hang: digits must not reach it */
+    atomic_store(&hung_calls, 0);
+    atomic_store(&hung_release, 0);
+    snprintf(url, sizeof url, "http://127.0.0.1:%u/", srv.port);
+    rs.body = body;
+    rs.body_cap = sizeof body;
+    ck_assert_int_eq(net_client_new(NULL, NULL, &c), 0);
+    ck_assert_int_eq(net_request(c, &rq, &rs), 0);
+    ck_assert_int_eq(rs.status, 200);
+    ck_assert_int_eq(atomic_load(&hung_calls), 0);
+    atomic_store(&hung_release, 1);
+    net_client_close(c);
+
+    net_set_resolver(resolver_loopback);
+    snprintf(url, sizeof url, "http://collector.invalid:%u/", srv.port);
+    ck_assert_int_eq(net_request(c, &rq, &rs), 0);
+    ck_assert_int_eq(rs.status, 200);
+    ck_assert_str_eq((char *)rs.body, "ok");
+    net_client_free(c);
+    net_set_resolver(NULL);
+}
+END_TEST
+
 START_TEST(test_refused_and_bad_url)
 {
     struct net_client *c;
@@ -793,6 +891,8 @@ Suite *net_suite(void)
     tcase_add_test(io, test_refused_and_bad_url);
     tcase_add_test(io, test_plain_proxy);
     tcase_add_test(io, test_connect_proxy_refused);
+    tcase_add_test(io, test_lookup_bounded);
+    tcase_add_test(io, test_lookup_answer_used);
     suite_add_tcase(s, io);
     return s;
 }

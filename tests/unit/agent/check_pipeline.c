@@ -49,6 +49,10 @@ struct kept {
     uint64_t next;
     uint8_t *env[8];
     size_t len[8];
+    /* streamed (begin/commit, as the spool takes them): the one in hand */
+    uint8_t *file;
+    size_t file_len, file_cap, appends, biggest_append;
+    int begun;
 };
 
 static uint64_t kept_seq(void *ctx)
@@ -72,6 +76,83 @@ static int kept_put(void *ctx, uint64_t seq, const struct wire_meta *m, const ui
     return 0;
 }
 
+static int kept_append(void *ctx, const void *p, size_t len)
+{
+    struct kept *k = ctx;
+
+    ck_assert(k->begun);
+    if (k->file_len + len > k->file_cap) {
+        k->file_cap = (k->file_len + len) * 2;
+        k->file = realloc(k->file, k->file_cap);
+        ck_assert_ptr_nonnull(k->file);
+    }
+    memcpy(k->file + k->file_len, p, len);
+    k->file_len += len;
+    k->appends++;
+    if (len > k->biggest_append)
+        k->biggest_append = len;
+    return 0;
+}
+
+static int kept_patch(void *ctx, uint64_t off, const void *p, size_t len)
+{
+    struct kept *k = ctx;
+
+    ck_assert_uint_le(off + len, k->file_len);
+    memcpy(k->file + off, p, len);
+    return 0;
+}
+
+static int kept_read(void *ctx, uint64_t off, void *p, size_t len)
+{
+    struct kept *k = ctx;
+
+    ck_assert_uint_le(off + len, k->file_len);
+    memcpy(p, k->file + off, len);
+    return 0;
+}
+
+static int kept_begin(void *ctx, uint64_t seq, struct wire_file *f)
+{
+    struct kept *k = ctx;
+
+    ck_assert_uint_eq(seq, k->next);
+    ck_assert(!k->begun);
+    k->begun = 1;
+    k->file = NULL;
+    k->file_len = k->file_cap = 0;
+    *f = (struct wire_file){ kept_append, kept_patch, kept_read, k };
+    return 0;
+}
+
+static int kept_commit(void *ctx, uint64_t seq, const struct wire_meta *m, size_t len)
+{
+    struct kept *k = ctx;
+
+    ck_assert(k->begun);
+    ck_assert_uint_eq(seq, k->next);
+    ck_assert_uint_eq(m->seq, seq);
+    ck_assert_uint_eq(len, k->file_len);
+    ck_assert_int_lt(k->n, 8);
+    k->env[k->n] = k->file;
+    k->len[k->n] = len;
+    k->file = NULL;
+    k->begun = 0;
+    k->n++;
+    k->next++;
+    return 0;
+}
+
+static void kept_abort(void *ctx, uint64_t seq)
+{
+    struct kept *k = ctx;
+
+    (void)seq;
+    free(k->file);
+    k->file = NULL;
+    k->begun = 0;
+}
+
 static uint8_t pk[WIRE_PK_LEN], sk[WIRE_SK_LEN];
 
 static void base_config(struct pipeline_config *pc, struct kept *k)
@@ -89,6 +170,15 @@ static void base_config(struct pipeline_config *pc, struct kept *k)
     pc->sink.put = kept_put;
     pc->sink.ctx = k;
     k->next = 1;
+}
+
+/* The same sink taking each envelope as it is encoded (put is not called). */
+static void streamed_sink(struct pipeline_config *pc)
+{
+    pc->sink.put = NULL;
+    pc->sink.begin = kept_begin;
+    pc->sink.commit = kept_commit;
+    pc->sink.abort = kept_abort;
 }
 
 /* Parses, verifies and decodes snapshot i; checks it against data[]. */
@@ -426,7 +516,7 @@ START_TEST(test_ring_as_short_as_window)
     static const size_t spikes[] = { 5900, 8250, 10777 };   /* after warm-up */
     static const uint8_t kinds[] = { WIRE_F32, WIRE_I16 };
 
-    for (int t = 0; t < 2; t++) {
+    for (int t = 0; t < 4; t++) {
         struct pipeline_config pc;
         struct pipeline_stats st;
         struct pipeline *p = NULL;
@@ -436,14 +526,16 @@ START_TEST(test_ring_as_short_as_window)
 
         fill_noise();
         for (size_t i = 0; i < TOTAL * CH; i++)
-            data[i] = kinds[t] == WIRE_I16 ? nearbyintf(data[i] * 3000) : data[i];
+            data[i] = kinds[t % 2] == WIRE_I16 ? nearbyintf(data[i] * 3000) : data[i];
         for (size_t j = 0; j < 3; j++)
-            data[spikes[j] * CH + 0] += kinds[t] == WIRE_I16 ? 30000.0f : 20.0f;
+            data[spikes[j] * CH + 0] += kinds[t % 2] == WIRE_I16 ? 30000.0f : 20.0f;
         base_config(&pc, &k);
         pc.ring_s = 1.5;                          /* = pre_s + post_s */
         pc.detect.hold_off_s = 0.2f;
+        if (t >= 2)
+            streamed_sink(&pc);                   /* the spool's way */
         src = synth_open();
-        src->wire_type = kinds[t];
+        src->wire_type = kinds[t % 2];
         ck_assert_int_eq(pipeline_init(&pc, src, &p, err, sizeof(err)), 0);
         ck_assert_int_eq(pipeline_run(p, NULL), 0);
         pipeline_get_stats(p, &st);
@@ -459,7 +551,7 @@ START_TEST(test_ring_as_short_as_window)
 
             ck_assert_int_eq(wire_parse(k.env[i], k.len[i], &m, &v), 0);
             ck_assert_int_eq(wire_verify(k.env[i], k.len[i], pk), 0);
-            ck_assert_uint_eq(m.sample_type, kinds[t]);
+            ck_assert_uint_eq(m.sample_type, kinds[t % 2]);
             ck_assert_uint_eq(m.pre_samples + m.post_samples, 1500);
             first = (uint64_t)((m.trigger_time_us - T0) / 1000) - m.pre_samples;
             ck_assert_uint_ne(first % 1500, 0);   /* wrapped in the ring */
@@ -468,8 +560,8 @@ START_TEST(test_ring_as_short_as_window)
             for (unsigned c = 0; c < CH; c++)
                 for (uint32_t j = 0; j < 1500; j++) {
                     float want = data[(first + j) * CH + c];
-                    float got = kinds[t] == WIRE_I16 ? ((int16_t *)out)[c * 1500 + j]
-                                                     : ((float *)out)[c * 1500 + j];
+                    float got = kinds[t % 2] == WIRE_I16 ? ((int16_t *)out)[c * 1500 + j]
+                                                         : ((float *)out)[c * 1500 + j];
                     ck_assert_msg(got == (want > 32767 ? 32767 : want),
                                   "snapshot %d channel %u sample %u differs", i, c, j);
                 }
@@ -477,6 +569,52 @@ START_TEST(test_ring_as_short_as_window)
         }
         kept_free(&k);
     }
+}
+END_TEST
+
+/* A sink that takes the envelope as it is encoded (the spool's way) gets
+ * the bytes a buffer sink gets, byte for byte, for the same input: the same
+ * header, frame and signature; written a chunk at a time, never whole. */
+START_TEST(test_streamed_sink_same_envelopes)
+{
+    static const size_t spikes[] = { 5900, 8250, 10777 };
+    struct kept k[2] = { { 0 }, { 0 } };
+
+    fill_noise();
+    for (size_t j = 0; j < 3; j++)
+        data[spikes[j] * CH + 1] += 20.0f;
+    for (int streamed = 0; streamed < 2; streamed++) {
+        struct pipeline_config pc;
+        struct pipeline_stats st;
+        struct pipeline *p = NULL;
+        struct source *src;
+        char err[256];
+
+        base_config(&pc, &k[streamed]);
+        pc.detect.hold_off_s = 0.2f;
+        if (streamed)
+            streamed_sink(&pc);
+        src = synth_open();
+        ck_assert_int_eq(pipeline_init(&pc, src, &p, err, sizeof(err)), 0);
+        ck_assert_int_eq(pipeline_run(p, NULL), 0);
+        pipeline_get_stats(p, &st);
+        pipeline_free(p);
+        src->close(src);
+        ck_assert_uint_eq(st.sink_errors, 0);
+        ck_assert_uint_eq(st.snapshots, 3);
+    }
+    ck_assert_int_eq(k[0].n, 3);
+    ck_assert_int_eq(k[1].n, 3);
+    for (int i = 0; i < 3; i++) {
+        ck_assert_uint_eq(k[1].len[i], k[0].len[i]);
+        ck_assert_msg(memcmp(k[1].env[i], k[0].env[i], k[0].len[i]) == 0,
+                      "snapshot %d: streamed envelope differs", i);
+        ck_assert_int_eq(wire_verify(k[1].env[i], k[1].len[i], pk), 0);
+    }
+    ck_assert_uint_le(k[1].biggest_append, WIRE_FILE_CHUNK);
+    ck_assert_uint_ge(k[1].appends, 3 * 3);
+    kept_free(&k[0]);
+    kept_free(&k[1]);
 }
 END_TEST
 
@@ -521,6 +659,7 @@ Suite *pipeline_suite(void)
     tcase_add_test(tc, test_scores_with_trigger_score);
     tcase_add_test(tc, test_cut_short_at_end);
     tcase_add_test(tc, test_ring_as_short_as_window);
+    tcase_add_test(tc, test_streamed_sink_same_envelopes);
     tcase_add_test(tc, test_bad_config_refused);
     tcase_add_test(tc, test_scheduled_capture_on_normal_data);
     tcase_add_test(tc, test_trigger_takes_over_scheduled_capture);

@@ -1,7 +1,8 @@
 /* check_spool.c - the spool: round trip, crash leftovers (temp files,
  * truncated, corrupt, bad header) quarantined and counted, sequence numbers
  * across re-open, the cap policy's order, dead letters, and removals a crash
- * interrupted after their commit point. */
+ * interrupted after their commit point; the first four also with every
+ * envelope put streamed (spool_stream_*), and the streamed put's edges. */
 #include <check.h>
 #include <dirent.h>
 #include <fcntl.h>
@@ -10,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "agent/spool/spool.h"
@@ -47,11 +49,44 @@ static uint8_t *env_for(uint64_t seq, size_t n)
     return b;
 }
 
+/* 1: put() streams its envelope (spool_stream_*) as the agent's encoder
+ * does; the tests that loop over both set it from _i. */
+static int g_streamed;
+
+/* As wire_encode_v2_planes_file writes: appended in pieces with a
+ * placeholder the length field's way, patched, read back twice (the
+ * signature's two passes), the last bytes appended, committed. */
+static int put_streamed(struct spool *sp, uint64_t seq, uint8_t prio, const uint8_t *b, size_t n)
+{
+    size_t tail = n < 64 ? n : 64, body = n - tail, fix = body < 4 ? body : 4;
+    uint8_t junk[4] = { 0xde, 0xad, 0xbe, 0xef }, back[997];
+    int rc = spool_stream_begin(sp, seq);
+
+    if (rc != 0)
+        return rc;
+    if (fix && spool_stream_append(sp, junk, fix) != 0)
+        return -100;
+    for (size_t at = fix; at < body; at += sizeof back) {
+        size_t k = body - at < sizeof back ? body - at : sizeof back;
+        ck_assert_int_eq(spool_stream_append(sp, b + at, k), 0);
+    }
+    if (fix)
+        ck_assert_int_eq(spool_stream_patch(sp, 0, b, fix), 0);
+    for (int pass = 0; pass < 2; pass++)
+        for (size_t at = 0; at < body; at += sizeof back) {
+            size_t k = body - at < sizeof back ? body - at : sizeof back;
+            ck_assert_int_eq(spool_stream_read(sp, at, back, k), 0);
+            ck_assert(memcmp(back, b + at, k) == 0);
+        }
+    ck_assert_int_eq(spool_stream_append(sp, b + body, tail), 0);
+    return spool_stream_commit(sp, prio);
+}
+
 static int put(struct spool *sp, uint8_t prio, size_t n)
 {
     uint64_t seq = spool_next_seq(sp);
     uint8_t *b = env_for(seq, n);
-    int rc = spool_put(sp, seq, prio, b, n);
+    int rc = g_streamed ? put_streamed(sp, seq, prio, b, n) : spool_put(sp, seq, prio, b, n);
     free(b);
     return rc;
 }
@@ -100,6 +135,7 @@ static void check_take(struct spool *sp, uint64_t want, size_t n)
 
 START_TEST(test_round_trip)
 {
+    g_streamed = _i;
     struct spool *sp;
     struct spool_stats st;
 
@@ -146,6 +182,7 @@ END_TEST
 /* Everything uploaded and deleted: the next number must still not be reused. */
 START_TEST(test_seq_persists_when_empty)
 {
+    g_streamed = _i;
     struct spool *sp;
     ck_assert_int_eq(spool_open(dir, 0, &sp), 0);
     for (int i = 0; i < 5; i++)
@@ -175,6 +212,7 @@ static void write_bytes(const char *p, const void *b, size_t n, int flags)
 
 START_TEST(test_crash_leftovers_quarantined)
 {
+    g_streamed = _i;
     struct spool *sp;
     struct spool_stats st;
     struct spool_gap g[8];
@@ -317,6 +355,7 @@ END_TEST
 
 START_TEST(test_cap_policy_order)
 {
+    g_streamed = _i;
     struct spool *sp;
     struct spool_stats st;
     struct spool_gap g[8];
@@ -446,19 +485,109 @@ START_TEST(test_interrupted_eviction_finished)
 }
 END_TEST
 
+/* The streamed put's own edges: a wrong seq refused; abort removes the
+ * temporary file and uses no number; a crash while streaming (the process
+ * gone with the file open) leaves only the .tmp, removed on open, the number
+ * reused; a patch nobody read back still gets the right CRC (the commit
+ * reads the file); patch and read stay within what was appended; nothing is
+ * left open by spool_close. */
+START_TEST(test_stream_edges)
+{
+    struct spool *sp;
+    struct spool_stats st;
+    char p[600], tmp[620];
+    uint8_t *b = env_for(1, 9000), piece[16];
+    pid_t pid;
+    int status;
+
+    ck_assert_int_eq(spool_open(dir, 0, &sp), 0);
+    ck_assert_int_eq(spool_stream_begin(sp, 2), SPOOL_EINVAL);
+    ck_assert_int_eq(spool_stream_append(sp, b, 10), SPOOL_EINVAL);     /* none open */
+    ck_assert_int_eq(spool_stream_commit(sp, 1), SPOOL_EINVAL);
+    path_of(p, sizeof p, NULL, 1);
+    snprintf(tmp, sizeof tmp, "%s.tmp", p);
+
+    ck_assert_int_eq(spool_stream_begin(sp, 1), 0);
+    ck_assert(exists(tmp));
+    ck_assert_int_eq(spool_stream_append(sp, b, 100), 0);
+    ck_assert_int_eq(spool_stream_patch(sp, 98, b, 3), SPOOL_EINVAL);   /* past the end */
+    ck_assert_int_eq(spool_stream_read(sp, 101, piece, 0), SPOOL_EINVAL);
+    ck_assert_int_eq(spool_stream_read(sp, 90, piece, 11), SPOOL_EINVAL);
+    spool_stream_abort(sp);
+    ck_assert(!exists(tmp));
+    ck_assert_uint_eq(spool_next_seq(sp), 1);
+
+    /* a crash in the middle of a streamed put */
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        if (spool_stream_begin(sp, 1) != 0 || spool_stream_append(sp, b, 5000) != 0)
+            _exit(1);
+        _exit(0);
+    }
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    spool_close(sp);
+    ck_assert(exists(tmp));
+    ck_assert_int_eq(spool_open(dir, 0, &sp), 0);
+    ck_assert(!exists(tmp));
+    spool_get_stats(sp, &st);
+    ck_assert_uint_eq(st.files, 0);
+    ck_assert_uint_eq(st.quarantined, 0);
+    ck_assert_uint_eq(st.next_seq, 1);
+
+    /* patched, never read back: the commit's CRC comes from the file */
+    ck_assert_int_eq(spool_stream_begin(sp, 1), 0);
+    memset(piece, 0, sizeof piece);
+    ck_assert_int_eq(spool_stream_append(sp, piece, sizeof piece), 0);
+    ck_assert_int_eq(spool_stream_append(sp, b + sizeof piece, 9000 - sizeof piece), 0);
+    ck_assert_int_eq(spool_stream_patch(sp, 0, b, sizeof piece), 0);
+    ck_assert_int_eq(spool_stream_commit(sp, 3), 0);
+    ck_assert(!exists(tmp));
+    ck_assert(exists(p));
+    /* read back from an offset other than the CRC's: still from the file */
+    {
+        uint8_t *b2 = env_for(2, 5000);
+        ck_assert_int_eq(spool_stream_begin(sp, 2), 0);
+        ck_assert_int_eq(spool_stream_append(sp, b2, 5000), 0);
+        ck_assert_int_eq(spool_stream_patch(sp, 10, b2 + 10, 4), 0);
+        ck_assert_int_eq(spool_stream_read(sp, 100, piece, sizeof piece), 0);
+        ck_assert_int_eq(spool_stream_commit(sp, 3), 0);
+        free(b2);
+    }
+    /* left open at close: removed */
+    ck_assert_int_eq(spool_stream_begin(sp, 3), 0);
+    ck_assert_int_eq(spool_stream_append(sp, b, 10), 0);
+    spool_close(sp);
+    path_of(p, sizeof p, NULL, 3);
+    snprintf(tmp, sizeof tmp, "%s.tmp", p);
+    ck_assert(!exists(tmp));
+
+    ck_assert_int_eq(spool_open(dir, 0, &sp), 0);
+    spool_get_stats(sp, &st);
+    ck_assert_uint_eq(st.files, 2);
+    ck_assert_uint_eq(st.quarantined, 0);
+    check_take(sp, 1, 9000);
+    check_take(sp, 2, 5000);
+    spool_close(sp);
+    free(b);
+}
+END_TEST
+
 Suite *spool_suite(void)
 {
     Suite *s = suite_create("spool");
     TCase *tc = tcase_create("spool");
     tcase_add_checked_fixture(tc, mk_dir, teardown);
-    tcase_add_test(tc, test_round_trip);
-    tcase_add_test(tc, test_seq_persists_when_empty);
-    tcase_add_test(tc, test_crash_leftovers_quarantined);
+    tcase_add_loop_test(tc, test_round_trip, 0, 2);
+    tcase_add_loop_test(tc, test_seq_persists_when_empty, 0, 2);
+    tcase_add_loop_test(tc, test_crash_leftovers_quarantined, 0, 2);
     tcase_add_test(tc, test_corrupt_on_take);
     tcase_add_test(tc, test_take_fd);
-    tcase_add_test(tc, test_cap_policy_order);
+    tcase_add_loop_test(tc, test_cap_policy_order, 0, 2);
     tcase_add_test(tc, test_dead_letter);
     tcase_add_test(tc, test_interrupted_eviction_finished);
+    tcase_add_test(tc, test_stream_edges);
     suite_add_tcase(s, tc);
     return s;
 }

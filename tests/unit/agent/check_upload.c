@@ -1,8 +1,8 @@
 /* check_upload.c - the uploader against a tiny scripted HTTP server
  * (libmicrohttpd, in this process): 201 deletes, 500 retries then
  * succeeds, 429 with Retry-After is waited out (measured), 409
- * dead-letters, heartbeats are signed over the exact body; and the
- * back-off function itself, deterministic under a seeded RNG. */
+ * dead-letters, heartbeats are signed over the exact body, a stop sends
+ * a last one; and the back-off function itself, deterministic under a seeded RNG. */
 #include <check.h>
 #include <inttypes.h>
 #include <jansson.h>
@@ -152,7 +152,8 @@ static void setup(void)
 static void teardown(void)
 {
     char cmd[600];
-    MHD_stop_daemon(srv.d);
+    if (srv.d)
+        MHD_stop_daemon(srv.d);
     spool_close(sp);
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0)
@@ -400,6 +401,52 @@ START_TEST(test_heartbeat_signed)
 }
 END_TEST
 
+/* A stop sends one last heartbeat, "stopping": true, holding the spool as
+ * it is left (a waiting file the server refused), even though stop cuts
+ * the uploads in flight short; and a stop with the server gone still ends
+ * within the last heartbeat's bound. */
+START_TEST(test_last_heartbeat_on_stop)
+{
+    struct upload *u;
+    struct req *hb = NULL;
+    json_t *j;
+    json_error_t err;
+    int64_t t0;
+
+    srv.script[0] = (struct reply){ 503, "30" };
+    srv.nscript = 1;
+    put_n(1, 10);
+    u = start(10, 100, 3600);       /* one heartbeat at start, the next in an hour */
+    for (int i = 0; i < 800 && count_path("/api/v1/snapshots") < 1; i++)
+        usleep(10000);
+    ck_assert_uint_eq(count_path("/api/v1/snapshots"), 1);
+    upload_stop(u);
+    ck_assert_uint_eq(count_path("/api/v1/heartbeats"), 2);
+    for (size_t i = 0; i < srv.nreq; i++)
+        if (strcmp(srv.reqs[i].path, "/api/v1/heartbeats") == 0)
+            hb = &srv.reqs[i];
+    j = json_loadb((const char *)hb->body, hb->len, 0, &err);
+    ck_assert_ptr_nonnull(j);
+    ck_assert(json_is_true(json_object_get(j, "stopping")));
+    ck_assert_int_eq(json_integer_value(json_object_get(j, "spool_files")), 1);
+    ck_assert_int_eq(json_integer_value(json_object_get(j, "uploaded")), 0);
+    json_decref(j);
+    j = json_loadb((const char *)srv.reqs[0].body, srv.reqs[0].len, 0, &err);
+    ck_assert_ptr_nonnull(j);
+    ck_assert_ptr_null(json_object_get(j, "stopping"));     /* only the last says so */
+    json_decref(j);
+
+    /* No server at all: the stop still ends, bounded by the last heartbeat. */
+    MHD_stop_daemon(srv.d);
+    srv.d = NULL;
+    u = start(10, 100, 3600);
+    usleep(200 * 1000);
+    t0 = now_ms();
+    upload_stop(u);
+    ck_assert_int_lt(now_ms() - t0, 5000);
+}
+END_TEST
+
 Suite *upload_suite(void)
 {
     Suite *s = suite_create("upload");
@@ -414,6 +461,7 @@ Suite *upload_suite(void)
     tcase_add_test(tc, test_429_retry_after_honoured);
     tcase_add_test(tc, test_409_dead_letters);
     tcase_add_test(tc, test_heartbeat_signed);
+    tcase_add_test(tc, test_last_heartbeat_on_stop);
     suite_add_tcase(s, pure);
     suite_add_tcase(s, tc);
     return s;

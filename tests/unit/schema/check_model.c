@@ -397,6 +397,111 @@ START_TEST(relations_blob)
 }
 END_TEST
 
+/* Blob v2.5: one device's blob.  The relations model above with its
+ * center moved to a device's reference, flagged and bound to the device
+ * id: the device it names loads it and scores it as the same parameters;
+ * any other reader refuses it. */
+static struct model *device_model(const char *device_id)
+{
+    struct model *m = relations_model();
+
+    m->flags = MODEL_FLAG_DEVICE;
+    m->ref_windows = 5;
+    ck_assert_int_eq(model_device_digest(device_id, m->device), 0);
+    for (uint32_t i = 0; i < m->n_features; i++)
+        m->params[i] += 0.25f;                  /* center: its own reference */
+    return m;
+}
+
+START_TEST(device_blob)
+{
+    struct model *m = device_model("dev-a"), *r = calloc(1, sizeof *r), *plain = relations_model();
+    const uint32_t maplen = 4u + 4u * 3u * 2u;
+    uint8_t *b, *pb, da[32], db[32], gold[1024];
+    float x[5] = { 0.5f, -1.0f, 2.0f, 0.0f, 1.5f };
+    size_t len, plen, glen;
+    FILE *f;
+
+    keys_seed(0, g_pk, g_sk);
+    ck_assert_int_eq(model_device_digest("dev-a", da), 0);
+    ck_assert_int_eq(model_device_digest("dev-b", db), 0);
+    /* the digest is SHA-256 of the id's bytes */
+    {
+        uint8_t h[32];
+
+        crypto_hash_sha256(h, (const uint8_t *)"dev-a", 5);
+        ck_assert_int_eq(memcmp(h, da, 32), 0);
+    }
+    ck_assert_int_eq(model_device_digest("", da), MODEL_EINVAL);
+    ck_assert_int_eq(model_device_digest("dev-a", da), 0);
+    ck_assert_uint_eq(model_device_len(m), MODEL_DEVICE_LEN);
+    ck_assert_int_eq(model_encode(m, g_sk, &b, &len), 0);
+    ck_assert_uint_eq(len, MODEL_FIXED_LEN + maplen + MODEL_DEVICE_LEN + 4u * 22u + MODEL_SIG_LEN);
+    ck_assert_uint_eq(b[5], 5);
+    ck_assert_uint_eq(b[14], MODEL_FLAG_DEVICE);
+    ck_assert_int_eq(memcmp(b + MODEL_FIXED_LEN + maplen, da, 32), 0);
+    ck_assert_uint_eq(b[MODEL_FIXED_LEN + maplen + 32], 5);
+    f = fopen(CORPUS_DIR "/device_v2_5", "rb");        /* the format, bit for bit */
+    ck_assert_ptr_nonnull(f);
+    glen = fread(gold, 1, sizeof gold, f);
+    fclose(f);
+    ck_assert_uint_eq(glen, len);
+    ck_assert_int_eq(memcmp(gold, b, len), 0);
+    /* the device it names loads it; another device, or a reader that
+     * names none, refuses it */
+    ck_assert_int_eq(model_load_device(b, len, g_pk, m->layout, da, r), 0);
+    ck_assert_uint_eq(r->flags, MODEL_FLAG_DEVICE);
+    ck_assert_uint_eq(r->ref_windows, 5);
+    ck_assert_int_eq(memcmp(r->params, m->params, 22 * sizeof(float)), 0);
+    ck_assert_int_eq(model_load_device(b, len, g_pk, m->layout, db, r), MODEL_EDEVICE);
+    ck_assert_int_eq(model_load(b, len, g_pk, m->layout, r), MODEL_EDEVICE);
+    ck_assert_str_eq(model_errcode(MODEL_EDEVICE), "model_device");
+    /* the plain model loads everywhere, with or without a device */
+    ck_assert_int_eq(model_encode(plain, g_sk, &pb, &plen), 0);
+    ck_assert_uint_eq(pb[5], 4);                /* byte for byte what 2.4 wrote */
+    ck_assert_int_eq(model_load_device(pb, plen, g_pk, NULL, db, r), 0);
+    ck_assert_int_eq(model_load(pb, plen, g_pk, NULL, r), 0);
+    /* the same model but for the center: the score is the same formula on
+     * the moved center, i.e. the plain model's at x - 0.25 */
+    {
+        float y[5];
+
+        ck_assert_int_eq(model_load_device(b, len, g_pk, NULL, da, r), 0);
+        for (int i = 0; i < 5; i++)
+            y[i] = x[i] - 0.25f;
+        ck_assert(model_score(r, x, 5) == model_score(plain, y, 5));
+    }
+    /* A 2.4 reader refuses it by its flags (non-zero refused); without the
+     * flag its device section would be read as parameters: refused by the
+     * length instead. */
+    b[14] = 0;
+    ck_assert_int_eq(model_parse(b, len, r), MODEL_EFIELD);
+    b[14] = 0x02;                               /* an unknown flag */
+    ck_assert_int_eq(model_parse(b, len, r), MODEL_EFIELD);
+    b[14] = MODEL_FLAG_DEVICE;
+    ck_assert_int_eq(model_parse(b, len - 4, r), MODEL_ETRUNCATED);
+    ck_assert_int_eq(model_parse(b, MODEL_FIXED_LEN + maplen + 20 + MODEL_SIG_LEN, r), MODEL_ETRUNCATED);
+    b[MODEL_FIXED_LEN + maplen + 32] = 0;       /* a reference of no window */
+    ck_assert_int_eq(model_parse(b, len, r), MODEL_EFIELD);
+    /* never encoded: a device blob of another kind, or without windows */
+    m->ref_windows = 0;
+    ck_assert_int_eq(model_check(m), MODEL_EFIELD);
+    m->ref_windows = 5;
+    m->flags = 0;
+    ck_assert_int_eq(model_check(m), MODEL_EFIELD);  /* windows without the flag */
+    free(m);
+    m = anomaly_model();
+    m->flags = MODEL_FLAG_DEVICE;
+    m->ref_windows = 1;
+    ck_assert_int_eq(model_check(m), MODEL_EFIELD);
+    free(m);
+    free(plain);
+    free(b);
+    free(pb);
+    free(r);
+}
+END_TEST
+
 START_TEST(anomaly_score_formula)
 {
     struct model *m = anomaly_model();
@@ -610,6 +715,11 @@ START_TEST(corpus_regen)
         WRITE("good_relations_v2_4", fb, flen);
         free(fb);
         free(fm);
+        fm = device_model("dev-a");
+        ck_assert_int_eq(model_encode(fm, g_sk, &fb, &flen), 0);
+        WRITE("device_v2_5", fb, flen);
+        free(fb);
+        free(fm);
     }
     WRITE("trunc_header", b, 50);
     WRITE("trunc_params", b, len - 70);
@@ -641,6 +751,7 @@ Suite *model_suite(void)
     tcase_add_test(tc, fewshot_selected_blob);
     tcase_add_test(tc, fewshot_blob);
     tcase_add_test(tc, relations_blob);
+    tcase_add_test(tc, device_blob);
     tcase_add_test(tc, range_checks);
     tcase_add_test(tc, blob_round_trip_and_refusals);
     tcase_add_test(tc, corpus_replay);

@@ -760,6 +760,273 @@ START_TEST(test_stream_matches_whole)
 }
 END_TEST
 
+/* ---- envelopes written to a file ----------------------------------------- */
+
+/* A wire_file in memory, with the failures a disk has: an append, a patch or
+ * a read that fails, and a second reading that differs from the first. */
+struct memfile {
+    uint8_t *buf;
+    size_t len, cap;
+    size_t max_chunk;               /* largest append seen */
+    int appends, fail_append_at;    /* fail the n-th append (1-based); 0 = never */
+    int fail_patch, fail_read;
+    int reads, flip_read_at;        /* flip a bit of the n-th read (1-based); 0 = never */
+};
+
+static int mf_append(void *ctx, const void *p, size_t len)
+{
+    struct memfile *f = ctx;
+
+    if (++f->appends == f->fail_append_at)
+        return -1;
+    if (f->len + len > f->cap) {
+        f->cap = (f->len + len) * 2;
+        f->buf = realloc(f->buf, f->cap);
+        ck_assert_ptr_nonnull(f->buf);
+    }
+    memcpy(f->buf + f->len, p, len);
+    f->len += len;
+    if (len > f->max_chunk)
+        f->max_chunk = len;
+    return 0;
+}
+
+static int mf_patch(void *ctx, uint64_t off, const void *p, size_t len)
+{
+    struct memfile *f = ctx;
+
+    ck_assert_uint_le(off + len, f->len);
+    if (f->fail_patch)
+        return -1;
+    memcpy(f->buf + off, p, len);
+    return 0;
+}
+
+static int mf_read(void *ctx, uint64_t off, void *p, size_t len)
+{
+    struct memfile *f = ctx;
+
+    ck_assert_uint_le(off + len, f->len);
+    if (f->fail_read)
+        return -1;
+    memcpy(p, f->buf + off, len);
+    if (++f->reads == f->flip_read_at && len > 0)
+        ((uint8_t *)p)[len - 1] ^= 1;   /* this reading differs; the file does not */
+    return 0;
+}
+
+static struct wire_file mf_file(struct memfile *f)
+{
+    struct wire_file wf = { mf_append, mf_patch, mf_read, f };
+    return wf;
+}
+
+/* wire_sign_file gives crypto_sign_ed25519_detached's bytes: many keys
+ * (random seeds), messages of every length around the pieces' edges and
+ * random ones up to 300 KB, read back in pieces of 64 bytes to 32 KB. */
+START_TEST(test_sign_file_matches_libsodium)
+{
+    static const size_t pieces[] = { 64, 65, 1000, 4096, WIRE_FILE_CHUNK };
+    size_t lens[40], nlens = 0;
+    uint64_t seed = 0x5eed;
+    uint8_t *piece = malloc(WIRE_FILE_CHUNK);
+
+    ck_assert_int_ge(sodium_init(), 0);
+    ck_assert_ptr_nonnull(piece);
+    for (size_t l = 0; l <= 3; l++)
+        lens[nlens++] = l;
+    for (size_t p = 0; p < sizeof pieces / sizeof pieces[0]; p++) {
+        lens[nlens++] = pieces[p] - 1;
+        lens[nlens++] = pieces[p];
+        lens[nlens++] = pieces[p] + 1;
+        lens[nlens++] = 2 * pieces[p];
+    }
+    while (nlens < sizeof lens / sizeof lens[0])
+        lens[nlens++] = (size_t)(lcg(&seed) % 300000);
+    for (int key = 0; key < 64; key++) {
+        uint8_t pk[WIRE_PK_LEN], sk[WIRE_SK_LEN], want[WIRE_SIG_LEN], got[WIRE_SIG_LEN];
+        uint8_t kseed[32];
+        size_t len = lens[key % nlens];
+        struct memfile mf = { 0 };
+        struct wire_file wf = mf_file(&mf);
+
+        for (int i = 0; i < 32; i++)
+            kseed[i] = (uint8_t)lcg(&seed);
+        crypto_sign_ed25519_seed_keypair(pk, sk, kseed);
+        mf.buf = malloc(len + 1);
+        mf.len = mf.cap = len;
+        ck_assert_ptr_nonnull(mf.buf);
+        for (size_t i = 0; i < len; i++)
+            mf.buf[i] = (uint8_t)lcg(&seed);
+        ck_assert_int_eq(crypto_sign_ed25519_detached(want, NULL, mf.buf, len, sk), 0);
+        for (size_t p = 0; p < sizeof pieces / sizeof pieces[0]; p++) {
+            memset(got, 0xa5, sizeof got);
+            ck_assert_int_eq(wire_sign_file(&wf, len, sk, piece, pieces[p], got), WIRE_OK);
+            ck_assert_msg(memcmp(got, want, WIRE_SIG_LEN) == 0,
+                          "key %d, %zu bytes, pieces of %zu: not libsodium's signature", key,
+                          len, pieces[p]);
+        }
+        ck_assert_int_eq(crypto_sign_ed25519_verify_detached(got, mf.buf, len, pk), 0);
+        free(mf.buf);
+    }
+    /* every length of the remaining keys' messages, one piece size each */
+    for (size_t i = 0; i < nlens; i++) {
+        uint8_t pk[WIRE_PK_LEN], sk[WIRE_SK_LEN], want[WIRE_SIG_LEN], got[WIRE_SIG_LEN];
+        struct memfile mf = { 0 };
+        struct wire_file wf = mf_file(&mf);
+
+        crypto_sign_ed25519_keypair(pk, sk);
+        mf.buf = malloc(lens[i] + 1);
+        mf.len = mf.cap = lens[i];
+        ck_assert_ptr_nonnull(mf.buf);
+        randombytes_buf(mf.buf, lens[i]);
+        ck_assert_int_eq(crypto_sign_ed25519_detached(want, NULL, mf.buf, lens[i], sk), 0);
+        ck_assert_int_eq(wire_sign_file(&wf, lens[i], sk, piece, pieces[i % 5], got), WIRE_OK);
+        ck_assert(memcmp(got, want, WIRE_SIG_LEN) == 0);
+        free(mf.buf);
+    }
+    free(piece);
+}
+END_TEST
+
+/* A reading that fails, or a second reading that differs from the first
+ * (the nonce would come from one message and the challenge from another):
+ * no signature, the output zeroed; a piece shorter than 64 bytes refused. */
+START_TEST(test_sign_file_refuses_unsteady_reads)
+{
+    uint8_t piece[4096], sig[WIRE_SIG_LEN], zero[WIRE_SIG_LEN] = { 0 };
+    struct memfile mf = { 0 };
+    struct wire_file wf = mf_file(&mf);
+    size_t len = 20000;
+
+    keys_init();
+    mf.buf = malloc(len);
+    mf.len = mf.cap = len;
+    ck_assert_ptr_nonnull(mf.buf);
+    memset(mf.buf, 7, len);
+    mf.flip_read_at = 7;            /* pieces of 4096: the second reading's second */
+    memset(sig, 1, sizeof sig);
+    ck_assert_int_eq(wire_sign_file(&wf, len, g_sk, piece, sizeof piece, sig), WIRE_EIO);
+    ck_assert(memcmp(sig, zero, sizeof sig) == 0);
+    mf.flip_read_at = 0;
+    mf.fail_read = 1;
+    ck_assert_int_eq(wire_sign_file(&wf, len, g_sk, piece, sizeof piece, sig), WIRE_EIO);
+    mf.fail_read = 0;
+    ck_assert_int_eq(wire_sign_file(&wf, len, g_sk, piece, 63, sig), WIRE_EFIELD);
+    ck_assert_int_eq(wire_sign_file(&wf, len, g_sk, piece, sizeof piece, sig), WIRE_OK);
+    ck_assert_int_eq(crypto_sign_ed25519_verify_detached(sig, mf.buf, len, g_pk), 0);
+    free(mf.buf);
+}
+END_TEST
+
+/* The file encoder writes exactly the bytes the streaming encoder writes
+ * into a buffer (header, frame and signature), through appends no larger
+ * than its chunk: int16 and float32, 1 and 8 channels, every v2 flag set,
+ * from one piece and from a wrapped ring, with zstd's own sizes and with the
+ * agent's small window (16 KiB blocks); an append, a patch or a read that
+ * fails is WIRE_EIO; a scratch one byte short is refused. */
+START_TEST(test_file_matches_stream)
+{
+    static const uint8_t kinds[] = { WIRE_I16, WIRE_F32 };
+    static const uint16_t flagsets[] = { WIRE_FLAGS_V2_DEFAULT, WIRE_FLAG_PREDICT,
+                                         WIRE_FLAG_PREDICT | WIRE_FLAG_SHUFFLE, WIRE_FLAG_SHUFFLE, 0 };
+    static const unsigned chans[] = { 1, 8 };
+    const uint32_t n = 3 * 4096 + 100, cap = n + 37;
+
+    keys_init();
+    for (int small = 0; small < 2; small++) {
+        ZSTD_CCtx *cctx = ZSTD_createCCtx();
+
+        ck_assert_ptr_nonnull(cctx);
+        if (small) {
+            ck_assert(!ZSTD_isError(ZSTD_CCtx_setParameter(cctx, ZSTD_c_windowLog, 14)));
+            ck_assert(!ZSTD_isError(ZSTD_CCtx_setParameter(cctx, ZSTD_c_hashLog, 12)));
+            ck_assert(!ZSTD_isError(ZSTD_CCtx_setParameter(cctx, ZSTD_c_chainLog, 12)));
+        }
+        for (size_t t = 0; t < 2; t++)
+            for (size_t ci = 0; ci < 2; ci++) {
+                unsigned C = chans[ci];
+                struct wire_meta m;
+                meta_fill(&m, kinds[t], C, 1000, n - 1000);
+                size_t size = wire_sample_size(kinds[t]);
+                size_t sscap = wire_encode_v2_stream_scratch_bound(&m);
+                size_t fscap = wire_encode_v2_file_scratch_bound(&m);
+                size_t ocap = wire_encode_v2_bound(&m), len, len2;
+                uint8_t *planar = samples_make(&m, 11 + t, 3), *ring = malloc(C * cap * size);
+                uint8_t *sscratch = malloc(sscap), *fscratch = malloc(fscap), *a = malloc(ocap);
+
+                ck_assert(ring && sscratch && fscratch && a);
+                ck_assert_uint_eq(fscap, sscap + WIRE_FILE_CHUNK);
+                /* the ring split at 4096: the window's head at the ring's end */
+                size_t head = 4096, start = cap - head;
+                for (unsigned c = 0; c < C; c++) {
+                    memcpy(ring + (c * cap + start) * size, planar + c * n * size, head * size);
+                    memcpy(ring + c * cap * size, planar + (c * n + head) * size,
+                           (n - head) * size);
+                }
+                for (size_t fi = 0; fi < sizeof flagsets / sizeof flagsets[0]; fi++) {
+                    uint16_t fl = flagsets[fi];
+                    struct wire_planes whole_src = { planar, NULL, n, n };
+                    struct wire_planes ring_src = { ring + start * size, ring, head, cap };
+                    const struct wire_planes *src =
+                        (fl & WIRE_FLAG_PREDICT) ? &ring_src : &whole_src;
+                    struct memfile mf = { 0 };
+                    struct wire_file wf = mf_file(&mf);
+
+                    ck_assert_int_eq(wire_encode_v2_planes_stream(cctx, &m, src, g_sk, 0, fl,
+                                                                  sscratch, sscap, a, ocap, &len),
+                                     WIRE_OK);
+                    ck_assert_int_eq(wire_encode_v2_planes_file(cctx, &m, src, g_sk, 0, fl,
+                                                                fscratch, fscap, &wf, &len2),
+                                     WIRE_OK);
+                    ck_assert_msg(len2 == len && mf.len == len,
+                                  "file %zu (%zu written) and buffer %zu bytes (type %u, %u "
+                                  "channels, flags %#x, small window %d)", len2, mf.len, len,
+                                  kinds[t], C, fl, small);
+                    ck_assert_msg(memcmp(mf.buf, a, len) == 0,
+                                  "file and buffer envelopes differ (type %u, %u channels, "
+                                  "flags %#x, small window %d)", kinds[t], C, fl, small);
+                    ck_assert_uint_le(mf.max_chunk, WIRE_FILE_CHUNK);
+                    /* streamed a chunk at a time, then the signature */
+                    ck_assert_int_ge(mf.appends, (len - WIRE_SIG_LEN + WIRE_FILE_CHUNK - 1) /
+                                                     WIRE_FILE_CHUNK + 1);
+                    free(mf.buf);
+                }
+                struct wire_planes whole_src = { planar, NULL, n, n };
+                struct memfile mf = { 0 };
+                struct wire_file wf = mf_file(&mf);
+                ck_assert_int_eq(wire_encode_v2_planes_file(cctx, &m, &whole_src, g_sk, 0,
+                                                            WIRE_FLAGS_V2_DEFAULT, fscratch,
+                                                            fscap - 1, &wf, &len2),
+                                 WIRE_ETOOBIG);
+                for (int fail = 0; fail < 4; fail++) {
+                    mf = (struct memfile){ 0 };
+                    if (fail == 0)
+                        mf.fail_append_at = 1;      /* the header's chunk */
+                    else if (fail == 1)
+                        mf.fail_patch = 1;
+                    else if (fail == 2)
+                        mf.fail_read = 1;
+                    else
+                        mf.flip_read_at = 1;        /* first reading differs from the second */
+                    ck_assert_int_eq(wire_encode_v2_planes_file(cctx, &m, &whole_src, g_sk, 0,
+                                                                WIRE_FLAGS_V2_DEFAULT, fscratch,
+                                                                fscap, &wf, &len2),
+                                     WIRE_EIO);
+                    free(mf.buf);
+                }
+                /* the context is usable by the buffer encoder after a failure */
+                ck_assert_int_eq(wire_encode_v2_planes_stream(cctx, &m, &whole_src, g_sk, 0,
+                                                              WIRE_FLAGS_V2_DEFAULT, sscratch,
+                                                              sscap, a, ocap, &len),
+                                 WIRE_OK);
+                free(planar), free(ring), free(sscratch), free(fscratch), free(a);
+            }
+        ZSTD_freeCCtx(cctx);
+    }
+}
+END_TEST
+
 Suite *wire2_suite(void);
 
 Suite *wire2_suite(void)
@@ -779,6 +1046,9 @@ Suite *wire2_suite(void)
     tcase_add_test(tc, test_lanes_match_scalar);
     tcase_add_test(tc, test_planes_from_ring);
     tcase_add_test(tc, test_stream_matches_whole);
+    tcase_add_test(tc, test_file_matches_stream);
+    tcase_add_test(tc, test_sign_file_matches_libsodium);
+    tcase_add_test(tc, test_sign_file_refuses_unsteady_reads);
     tcase_add_test(hostile, test_hostile_header);
     tcase_add_test(hostile, test_hostile_records);
     tcase_add_test(golden, test_vectors_v2);

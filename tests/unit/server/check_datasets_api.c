@@ -523,6 +523,128 @@ START_TEST(test_models)
         ck_assert_int_eq(http(&f, "GET", path, NULL, 0, f.token, &rep), 200);
         ck_assert_ptr_nonnull(strstr(rep.body, "precursor_model_rel_basis"));
         free(rep.body);
+        /* Each device its own reference: every device of the version has
+         * windows labeled normal, so each gets a blob of its own, bound to
+         * it, and the server's prediction for its windows, on which the
+         * learner's own per-device prediction agrees */
+        ck_assert_ptr_nonnull(json_object_get(met, "device_reference"));
+        ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(met, "device_reference"),
+                                                            "own_reference")), N_DEV);
+        ck_assert_ptr_nonnull(json_object_get(ev, "device_reference"));
+        snprintf(path, sizeof path, "/api/v1/models/%ld/devices", id);
+        ck_assert_int_eq(http(&f, "GET", path, NULL, 0, f.token, &rep), 200);
+        j = testsrv_json(&rep);
+        free(rep.body);
+        ck_assert_int_eq(json_array_size(json_object_get(j, "items")), N_DEV);
+        for (size_t i = 0; i < N_DEV; i++) {
+            json_t *it = json_array_get(json_object_get(j, "items"), i), *pr = json_object_get(it, "predictions");
+            char dev[16];
+            uint8_t dg[32];
+
+            snprintf(dev, sizeof dev, "dev-%zu", i);
+            ck_assert_str_eq(json_string_value(json_object_get(it, "device_id")), dev);
+            ck_assert(json_is_true(json_object_get(it, "own_reference")));
+            ck_assert_int_gt(json_integer_value(json_object_get(it, "reference_windows")), 0);
+            ck_assert_int_gt(json_integer_value(json_object_get(pr, "windows")), 0);
+            ck_assert_int_eq(json_integer_value(json_object_get(pr, "learner_agrees")),
+                             json_integer_value(json_object_get(pr, "windows")));
+            ck_assert_int_eq(json_array_size(json_object_get(pr, "scores")),
+                             (size_t)json_integer_value(json_object_get(pr, "windows")));
+            snprintf(path, sizeof path, "/api/v1/models/%ld/blob?device=%s", id, dev);
+            ck_assert_int_eq(http(&f, "GET", path, NULL, 0, f.token, &rep), 200);
+            ck_assert_uint_eq(rep.body[5], 5);
+            ck_assert_int_eq(model_load((const uint8_t *)rep.body, rep.len, pk, layout, mod), MODEL_EDEVICE);
+            ck_assert_int_eq(model_device_digest(dev, dg), 0);
+            ck_assert_int_eq(model_load_device((const uint8_t *)rep.body, rep.len, pk, layout, dg, mod), 0);
+            ck_assert_uint_eq(mod->ref_windows,
+                              (uint32_t)json_integer_value(json_object_get(it, "reference_windows")));
+            free(rep.body);
+        }
+        json_decref(j);
+        /* firmware for one device: the header of its blob, its own center */
+        {
+            char *whole;
+
+            snprintf(path, sizeof path, "/api/v1/models/%ld/header", id);
+            ck_assert_int_eq(http(&f, "GET", path, NULL, 0, f.token, &rep), 200);
+            whole = rep.body;
+            snprintf(path, sizeof path, "/api/v1/models/%ld/header?device=dev-1", id);
+            ck_assert_int_eq(http(&f, "GET", path, NULL, 0, f.token, &rep), 200);
+            ck_assert_ptr_nonnull(strstr(rep.body, "precursor_model_score"));
+            ck_assert_ptr_nonnull(strstr(rep.body, "precursor_model_rel_basis"));
+            ck_assert_str_ne(rep.body, whole);
+            free(rep.body);
+            free(whole);
+            snprintf(path, sizeof path, "/api/v1/models/%ld/header?device=dev-9", id);
+            ck_assert_int_eq(http(&f, "GET", path, NULL, 0, f.token, &rep), 404);
+            free(rep.body);
+        }
+        /* The export's F as relations: the map fitted as the model's was
+         * (same windows, same order: the blob's map, float for float, in
+         * the manifest), F row for row the vector featureset_compute gives
+         * X's window through it */
+        {
+            json_t *shas, *man, *map;
+            char *mtext;
+            size_t xb, xo, fo, nw;
+            struct relations_map rmap;
+            struct featureset_spec rfs;
+            float fv[5], scratch[512];
+
+            ck_assert_int_eq(http(&f, "GET", "/api/v1/datasets/1/versions/1/export?format=npz&features=relations",
+                                  NULL, 0, f.token, &rep), 200);
+            read_npz(rep.body, rep.len, &shas, &mtext, &xb);
+            free(rep.body);
+            man = json_loads(mtext, 0, NULL);
+            ck_assert_ptr_nonnull(man);
+            map = json_object_get(json_object_get(man, "features"), "map");
+            ck_assert_str_eq(json_string_value(json_object_get(json_object_get(man, "features"), "set")),
+                             "relations");
+            ck_assert_int_eq(json_array_size(json_object_get(json_object_get(man, "features"), "names")), 5);
+            ck_assert_uint_eq(json_integer_value(json_object_get(map, "rank")), mod->rel_rank);
+            for (size_t i = 0; i < 2; i++) {
+                ck_assert((float)json_real_value(json_array_get(json_object_get(map, "mean"), i)) ==
+                          mod->rel[i]);
+                ck_assert((float)json_real_value(json_array_get(json_object_get(map, "scale"), i)) ==
+                          mod->rel[2 + i]);
+            }
+            for (size_t i = 0; i < 2 * mod->rel_rank; i++)
+                ck_assert((float)json_real_value(json_array_get(json_object_get(map, "basis"), i)) ==
+                          mod->rel[4 + i]);
+            model_feature_spec(mod, &rmap, &rfs);
+            ck_assert_uint_le(featureset_scratch_floats(&rfs), 512);
+            xo = 10 + (size_t)((uint8_t)g_x_npy[8] | (uint8_t)g_x_npy[9] << 8);
+            fo = 10 + (size_t)((uint8_t)g_f_npy[8] | (uint8_t)g_f_npy[9] << 8);
+            nw = (g_x_len - xo) / (4 * 2 * 64);
+            ck_assert_ptr_nonnull(strstr(g_f_npy + 10, "'shape': (48, 5)"));
+            ck_assert_uint_eq(g_f_len - fo, nw * 5 * 4);
+            for (size_t i = 0; i < nw; i++) {
+                float xw[2 * 64];
+
+                memcpy(xw, g_x_npy + xo + i * sizeof xw, sizeof xw);
+                ck_assert_int_eq(featureset_compute(&rfs, xw, 64, 2, scratch, 512, fv), FEATURESET_OK);
+                ck_assert(memcmp(fv, g_f_npy + fo + i * 5 * 4, sizeof fv) == 0);
+            }
+            free(g_x_npy);
+            free(g_f_npy);
+            g_x_npy = g_f_npy = NULL;
+            free(mtext);
+            json_decref(man);
+            json_decref(shas);
+            /* refused before the first byte: another set, another format */
+            ck_assert_int_eq(http(&f, "GET", "/api/v1/datasets/1/versions/1/export?format=npz&features=stats",
+                                  NULL, 0, f.token, &rep), 400);
+            free(rep.body);
+            ck_assert_int_eq(http(&f, "GET", "/api/v1/datasets/1/versions/1/export?format=csv&features=relations",
+                                  NULL, 0, f.token, &rep), 400);
+            free(rep.body);
+        }
+        snprintf(path, sizeof path, "/api/v1/models/%ld/blob?device=dev-9", id);
+        ck_assert_int_eq(http(&f, "GET", path, NULL, 0, f.token, &rep), 404);
+        free(rep.body);
+        snprintf(path, sizeof path, "/api/v1/models/%ld/blob?device=a%%2Fb", id);
+        ck_assert_int_eq(http(&f, "GET", path, NULL, 0, f.token, &rep), 400);
+        free(rep.body);
         json_decref(m);
 
         /* Normal labels cut to each snapshot's first window (8 in all):
@@ -543,6 +665,11 @@ START_TEST(test_models)
         ck_assert_msg(strstr(json_string_value(json_object_get(m, "error")), "the version has 8, it needs at least 10"),
                       "%s", json_string_value(json_object_get(m, "error")));
         json_decref(m);
+        /* the export refuses the same with the same count, before any byte */
+        ck_assert_int_eq(http(&f, "GET", "/api/v1/datasets/1/versions/2/export?format=npz&features=relations",
+                              NULL, 0, f.token, &rep), 422);
+        ck_assert_ptr_nonnull(strstr(rep.body, "the version has 8, it needs at least 10"));
+        free(rep.body);
     }
     ck_assert_int_eq(http(&f, "GET", "/api/v1/models/777", NULL, 0, f.token, &rep), 404);
     free(rep.body);

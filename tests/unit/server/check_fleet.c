@@ -639,6 +639,14 @@ START_TEST(test_device_health_fields)
     ck_assert_int_eq(json_integer_value(json_object_get(j, "heartbeat_age_s")), 10);
     ck_assert_str_eq(json_string_value(json_object_get(j, "health")), "ok");
     json_decref(j);
+    /* the agent's last heartbeat: stopped on purpose, not stale later */
+    json_object_set_new(hb, "stopping", json_true());
+    j = fleet_device_health("active", hb, 1000000, 1000000 + 1000000LL * (FLEET_HEARTBEAT_STALE_S + 5));
+    ck_assert_str_eq(json_string_value(json_object_get(j, "health")), "stopped");
+    json_decref(j);
+    j = fleet_device_health("revoked", hb, 1000000, 11000000);
+    ck_assert_str_eq(json_string_value(json_object_get(j, "health")), "revoked");
+    json_decref(j);
     json_decref(hb);
 
     TESTDB_REQUIRE();

@@ -21,75 +21,21 @@
 #include "server/ingest/ingest.h"
 #include "server/routes.h"
 #include "server/text/text.h"
-#include "testdb.h"
+#include "testsrv.h"
 
 #define SECRET "test-enroll-secret"
 
 struct fx {
-    struct srv_config cfg;
-    struct http_server *hs;
-    char base[64];
+    struct testsrv s;
     char token[AUTH_TOKEN_LEN + 1];
     uint8_t pk[WIRE_PK_LEN], sk[WIRE_SK_LEN];
 };
 
-struct reply {
-    long status;
-    char *body;
-    size_t len;
-};
-
-static size_t on_data(char *p, size_t sz, size_t n, void *ud)
-{
-    struct reply *r = ud;
-    char *nb = realloc(r->body, r->len + sz * n + 1);
-
-    if (!nb)
-        return 0;
-    memcpy(nb + r->len, p, sz * n);
-    r->body = nb;
-    r->len += sz * n;
-    r->body[r->len] = '\0';
-    return sz * n;
-}
-
 /* One request; body may be NULL.  Returns the status, fills rep. */
 static long http(struct fx *f, const char *method, const char *path, const void *body,
-                 size_t len, const char *auth, struct reply *rep)
+                 size_t len, const char *auth, struct testsrv_reply *rep)
 {
-    CURL *c = curl_easy_init();
-    struct curl_slist *h = NULL;
-    char url[512], hdr[256];
-
-    memset(rep, 0, sizeof *rep);
-    snprintf(url, sizeof url, "%s%s", f->base, path);
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, rep);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 20L);
-    if (body) {
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-        h = curl_slist_append(h, "Content-Type: application/octet-stream");
-    }
-    if (auth) {
-        snprintf(hdr, sizeof hdr, "Authorization: Bearer %s", auth);
-        h = curl_slist_append(h, hdr);
-    }
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    ck_assert_int_eq(curl_easy_perform(c), CURLE_OK);
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &rep->status);
-    curl_slist_free_all(h);
-    curl_easy_cleanup(c);
-    return rep->status;
-}
-
-static json_t *reply_json(const struct reply *r)
-{
-    json_t *j = json_loads(r->body ? r->body : "", 0, NULL);
-    ck_assert_msg(j != NULL, "reply is not JSON: %s", r->body ? r->body : "(empty)");
-    return j;
+    return testsrv_request(&f->s, method, path, body, len, auth, NULL, rep);
 }
 
 static const char *err_code(json_t *j)
@@ -112,39 +58,22 @@ static int64_t count(const char *table_sql)
 
 static void fx_start(struct fx *f)
 {
-    uint8_t sha[32];
-    int64_t token_id;
-    int applied, newest;
-
     memset(f, 0, sizeof *f);
-    ck_assert_int_eq(auth_init(), 0);
-    ck_assert_int_eq(db_migrate(testdb_conninfo, testdb_migrations, &applied, &newest), 0);
-    ck_assert_int_eq(db_init(testdb_conninfo), 0);
-    ck_assert_int_eq(auth_token_new(f->token, sizeof f->token, sha), 0);
-    ck_assert_int_eq(auth_token_insert("test", "ml", sha, &token_id), 0);
-    db_thread_release();
+    testsrv_db();
+    testsrv_add_token("ml", f->token, sizeof f->token);
     crypto_sign_keypair(f->pk, f->sk);
-    f->cfg.database_url = testdb_conninfo;
-    f->cfg.port = 0;
-    f->cfg.threads = 2;
-    f->cfg.max_body = 1u << 20;
-    f->cfg.enroll_secret = (const uint8_t *)SECRET;
-    f->cfg.enroll_secret_len = strlen(SECRET);
-    routes_configure(&f->cfg);
-    ck_assert_int_eq(http_start(&f->cfg, &f->hs), 0);
-    snprintf(f->base, sizeof f->base, "http://127.0.0.1:%u", http_port(f->hs));
+    testsrv_listen(&f->s, SECRET);
 }
 
 static void fx_stop(struct fx *f)
 {
-    http_stop(f->hs);
-    db_shutdown();
+    testsrv_stop(&f->s);
 }
 
 static long do_register(struct fx *f, const char *dev, const uint8_t *pk, const char *secret)
 {
     char k64[64], body[512];
-    struct reply rep;
+    struct testsrv_reply rep;
     long st;
 
     text_b64_encode(pk, WIRE_PK_LEN, k64, sizeof k64);
@@ -193,7 +122,7 @@ START_TEST(test_register)
 {
     struct fx f;
     uint8_t pk2[WIRE_PK_LEN], sk2[WIRE_SK_LEN];
-    struct reply rep;
+    struct testsrv_reply rep;
     json_t *j;
     char k64[64];
 
@@ -209,7 +138,7 @@ START_TEST(test_register)
     free(rep.body);
     /* The device view shows the key we registered, standard base64. */
     ck_assert_int_eq(http(&f, "GET", "/api/v1/devices/reg-1", NULL, 0, f.token, &rep), 200);
-    j = reply_json(&rep);
+    j = testsrv_json(&rep);
     text_b64_encode(f.pk, WIRE_PK_LEN, k64, sizeof k64);
     ck_assert_str_eq(json_string_value(json_object_get(j, "public_key")), k64);
     json_decref(j);
@@ -217,7 +146,7 @@ START_TEST(test_register)
     ck_assert_int_eq(http(&f, "GET", "/api/v1/devices/reg-2", NULL, 0, f.token, &rep), 404);
     free(rep.body);
     ck_assert_int_eq(http(&f, "GET", "/api/v1/devices", NULL, 0, f.token, &rep), 200);
-    j = reply_json(&rep);
+    j = testsrv_json(&rep);
     ck_assert_int_ge(json_array_size(json_object_get(j, "items")), 1);
     json_decref(j);
     free(rep.body);
@@ -228,7 +157,7 @@ END_TEST
 START_TEST(test_ingest_contract)
 {
     struct fx f;
-    struct reply rep;
+    struct testsrv_reply rep;
     uint8_t *e1, *e2, *raw;
     size_t l1, l2;
     json_t *j, *item;
@@ -240,7 +169,7 @@ START_TEST(test_ingest_contract)
     ck_assert_int_eq(do_register(&f, "ing-1", f.pk, SECRET), 201);
     e1 = envelope("ing-1", 1, 0.0f, f.sk, &l1);
     ck_assert_int_eq(http(&f, "POST", "/api/v1/snapshots", e1, l1, NULL, &rep), 201);
-    j = reply_json(&rep);
+    j = testsrv_json(&rep);
     id = json_integer_value(json_object_get(j, "id"));
     ck_assert_int_gt(id, 0);
     ck_assert_str_eq(json_string_value(json_object_get(j, "device_id")), "ing-1");
@@ -250,7 +179,7 @@ START_TEST(test_ingest_contract)
 
     /* Same bytes again: 200 and the same id. */
     ck_assert_int_eq(http(&f, "POST", "/api/v1/snapshots", e1, l1, NULL, &rep), 200);
-    j = reply_json(&rep);
+    j = testsrv_json(&rep);
     ck_assert_int_eq(json_integer_value(json_object_get(j, "id")), id);
     json_decref(j);
     free(rep.body);
@@ -258,7 +187,7 @@ START_TEST(test_ingest_contract)
     /* Same seq, other bytes: 409. */
     e2 = envelope("ing-1", 1, 5.0f, f.sk, &l2);
     ck_assert_int_eq(http(&f, "POST", "/api/v1/snapshots", e2, l2, NULL, &rep), 409);
-    j = reply_json(&rep);
+    j = testsrv_json(&rep);
     ck_assert_str_eq(err_code(j), "conflict");
     json_decref(j);
     free(rep.body);
@@ -272,7 +201,7 @@ START_TEST(test_ingest_contract)
                           &rep), 401);
     free(rep.body);
     ck_assert_int_eq(http(&f, "GET", "/api/v1/snapshots?limit=1000", NULL, 0, f.token, &rep), 200);
-    j = reply_json(&rep);
+    j = testsrv_json(&rep);
     ck_assert_uint_eq(json_array_size(json_object_get(j, "items")), 1);
     item = json_array_get(json_object_get(j, "items"), 0);
     ck_assert_int_eq(json_integer_value(json_object_get(item, "id")), id);
@@ -301,7 +230,7 @@ START_TEST(test_ingest_contract)
     ck_assert_int_eq(http(&f, "GET", "/api/v1/snapshots/999999", NULL, 0, f.token, &rep), 404);
     free(rep.body);
     ck_assert_int_eq(http(&f, "GET", "/api/v1/nothing", NULL, 0, f.token, &rep), 404);
-    j = reply_json(&rep);
+    j = testsrv_json(&rep);
     ck_assert_str_eq(err_code(j), "not_found");
     json_decref(j);
     free(rep.body);
@@ -314,7 +243,7 @@ END_TEST
 START_TEST(test_pagination)
 {
     struct fx f;
-    struct reply rep;
+    struct testsrv_reply rep;
     json_t *j;
     char path[128], next[32];
     int seq, pages = 0, seen = 0;
@@ -333,7 +262,7 @@ START_TEST(test_pagination)
     do {
         snprintf(path, sizeof path, "/api/v1/snapshots?limit=2&after=%s", next);
         ck_assert_int_eq(http(&f, "GET", path, NULL, 0, f.token, &rep), 200);
-        j = reply_json(&rep);
+        j = testsrv_json(&rep);
         seen += (int)json_array_size(json_object_get(j, "items"));
         if (json_is_string(json_object_get(j, "next")))
             snprintf(next, sizeof next, "%s", json_string_value(json_object_get(j, "next")));
@@ -355,7 +284,7 @@ END_TEST
 START_TEST(test_stored_many)
 {
     struct fx f;
-    struct reply rep;
+    struct testsrv_reply rep;
     uint8_t *e[3];
     size_t l[3];
     int64_t id[3], ask[4];
@@ -370,7 +299,7 @@ START_TEST(test_stored_many)
 
         e[i] = envelope("many-1", (uint64_t)i + 1, (float)i, f.sk, &l[i]);
         ck_assert_int_eq(http(&f, "POST", "/api/v1/snapshots", e[i], l[i], NULL, &rep), 201);
-        j = reply_json(&rep);
+        j = testsrv_json(&rep);
         id[i] = (int64_t)json_integer_value(json_object_get(j, "id"));
         ck_assert_int_gt(id[i], 0);
         json_decref(j);
@@ -430,7 +359,7 @@ static uint8_t *replace_payload(const uint8_t *e, size_t len, const uint8_t *pay
 START_TEST(test_bad_input)
 {
     struct fx f;
-    struct reply rep;
+    struct testsrv_reply rep;
     uint8_t *e, *bad, *frame;
     uint8_t pk2[WIRE_PK_LEN], sk2[WIRE_SK_LEN];
     size_t l, lb, fcap, flen;
@@ -448,7 +377,7 @@ START_TEST(test_bad_input)
     memcpy(bad, e, l);
     bad[l - 1] ^= 1;
     ck_assert_int_eq(http(&f, "POST", "/api/v1/snapshots", bad, l, NULL, &rep), 403);
-    j = reply_json(&rep);
+    j = testsrv_json(&rep);
     ck_assert_str_eq(err_code(j), "bad_signature");
     json_decref(j);
     free(rep.body);
@@ -463,7 +392,7 @@ START_TEST(test_bad_input)
 
     /* Truncated. */
     ck_assert_int_eq(http(&f, "POST", "/api/v1/snapshots", e, l / 2, NULL, &rep), 400);
-    j = reply_json(&rep);
+    j = testsrv_json(&rep);
     ck_assert_str_eq(err_code(j), "bad_envelope");
     json_decref(j);
     free(rep.body);
@@ -473,7 +402,7 @@ START_TEST(test_bad_input)
     /* Unknown device. */
     bad = envelope("ghost-1", 1, 0.0f, f.sk, &lb);
     ck_assert_int_eq(http(&f, "POST", "/api/v1/snapshots", bad, lb, NULL, &rep), 403);
-    j = reply_json(&rep);
+    j = testsrv_json(&rep);
     ck_assert_str_eq(err_code(j), "unknown_device");
     json_decref(j);
     free(rep.body);
@@ -494,7 +423,7 @@ START_TEST(test_bad_input)
     ZSTD_freeCCtx(cc);
     bad = replace_payload(e, l, frame, flen, f.sk, &lb);
     ck_assert_int_eq(http(&f, "POST", "/api/v1/snapshots", bad, lb, NULL, &rep), 400);
-    j = reply_json(&rep);
+    j = testsrv_json(&rep);
     ck_assert_str_eq(err_code(j), "bad_frame");
     json_decref(j);
     free(rep.body);
@@ -504,7 +433,7 @@ START_TEST(test_bad_input)
     /* Body over --max-body (1 MiB here): 413 from Content-Length. */
     bad = calloc(1, (1u << 20) + 1);
     ck_assert_int_eq(http(&f, "POST", "/api/v1/snapshots", bad, (1u << 20) + 1, NULL, &rep), 413);
-    j = reply_json(&rep);
+    j = testsrv_json(&rep);
     ck_assert_str_eq(err_code(j), "too_large");
     json_decref(j);
     free(rep.body);
@@ -536,7 +465,7 @@ static size_t slow_read(char *buf, size_t sz, size_t n, void *ud)
 START_TEST(test_oversize_refused_before_body)
 {
     struct fx f;
-    struct reply rep = { 0 };
+    struct testsrv_reply rep = { 0 };
     struct curl_slist *h = NULL;
     size_t sent = 0;
     char url[128];
@@ -544,14 +473,14 @@ START_TEST(test_oversize_refused_before_body)
 
     TESTDB_REQUIRE();
     fx_start(&f);
-    snprintf(url, sizeof url, "%s/api/v1/snapshots", f.base);
+    snprintf(url, sizeof url, "%s/api/v1/snapshots", f.s.base);
     c = curl_easy_init();
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_POST, 1L);
     curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(64u << 20));
     curl_easy_setopt(c, CURLOPT_READFUNCTION, slow_read);
     curl_easy_setopt(c, CURLOPT_READDATA, &sent);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, testsrv_on_data);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &rep);
     curl_easy_setopt(c, CURLOPT_EXPECT_100_TIMEOUT_MS, 10000L);
     h = curl_slist_append(h, "Content-Type: application/octet-stream");
@@ -570,7 +499,7 @@ END_TEST
 START_TEST(test_heartbeat_and_health)
 {
     struct fx f;
-    struct reply rep;
+    struct testsrv_reply rep;
     const char *hb = "{\"uptime_s\":12,\"spool_depth\":0}";
     uint8_t sig[WIRE_SIG_LEN], *msg;
     size_t mlen;
@@ -598,13 +527,13 @@ START_TEST(test_heartbeat_and_health)
     h = curl_slist_append(h, hdr2);
     h = curl_slist_append(h, hdr3);
     h = curl_slist_append(h, "Content-Type: application/json");
-    snprintf(url, sizeof url, "%s/api/v1/heartbeats", f.base);
+    snprintf(url, sizeof url, "%s/api/v1/heartbeats", f.s.base);
     memset(&rep, 0, sizeof rep);
     c = curl_easy_init();
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, hb);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, testsrv_on_data);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &rep);
     ck_assert_int_eq(curl_easy_perform(c), CURLE_OK);
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &rep.status);
@@ -622,7 +551,7 @@ START_TEST(test_heartbeat_and_health)
     curl_easy_cleanup(c);
     free(rep.body);
     ck_assert_int_eq(http(&f, "GET", "/api/v1/devices/hb-1", NULL, 0, f.token, &rep), 200);
-    j = reply_json(&rep);
+    j = testsrv_json(&rep);
     ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(json_object_get(
         j, "heartbeat"), "body"), "uptime_s")), 12);
     ck_assert(json_is_string(json_object_get(j, "last_seen")));

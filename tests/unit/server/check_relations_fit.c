@@ -2,7 +2,7 @@
  * a relation two channels keep, reads a set-point move that keeps it as
  * normal and a move that breaks it as a residual, fits only the rows it is
  * told to, and refuses what it cannot fit. */
-#include "server/models/models_relations.h"
+#include "server/datasets/ds_relations.h"
 
 #include <check.h>
 #include <math.h>
@@ -30,12 +30,12 @@ START_TEST(finds_the_relation_and_reads_windows_by_it)
     static float means[ROWS * C];
     struct relations_fit rf;
     plant(means, ROWS);
-    ck_assert_int_eq(models_relations_fit(means, ROWS, C, NULL, RELATIONS_VAR_KEEP, &rf), 0);
+    ck_assert_int_eq(ds_relations_fit(means, ROWS, C, NULL, RELATIONS_VAR_KEEP, &rf), 0);
     /* eigenvalues about 2, 1, 0: two components kept, the residual is the
      * direction (1, -1, 0)/sqrt 2 in standardised units */
     ck_assert_uint_eq(rf.map.rank, 2);
     ck_assert(rf.explained > 0.99);
-    ck_assert_uint_eq(models_relations_bytes(&rf.map), (2 + 2) * C * 4);
+    ck_assert_uint_eq(ds_relations_bytes(&rf.map), (2 + 2) * C * 4);
     for (uint32_t k = 0; k < 2; k++) {
         double nn = 0, along = 0;
         for (uint32_t c = 0; c < C; c++)
@@ -76,8 +76,8 @@ START_TEST(fits_only_the_rows_it_is_told)
         use[i] = i < ROWS;
     for (uint32_t i = ROWS; i < 2 * ROWS; i++)
         means[i * C + 1] = 40 + (float)i;   /* a fault: x1 off the relation */
-    ck_assert_int_eq(models_relations_fit(normal, ROWS, C, NULL, RELATIONS_VAR_KEEP, &a), 0);
-    ck_assert_int_eq(models_relations_fit(means, 2 * ROWS, C, use, RELATIONS_VAR_KEEP, &b), 0);
+    ck_assert_int_eq(ds_relations_fit(normal, ROWS, C, NULL, RELATIONS_VAR_KEEP, &a), 0);
+    ck_assert_int_eq(ds_relations_fit(means, 2 * ROWS, C, use, RELATIONS_VAR_KEEP, &b), 0);
     ck_assert_uint_eq(a.map.rank, b.map.rank);
     for (uint32_t c = 0; c < C; c++) {
         ck_assert_float_eq(a.mean[c], b.mean[c]);
@@ -91,16 +91,16 @@ START_TEST(refuses_what_it_cannot_fit)
     static float means[ROWS * C];
     struct relations_fit rf;
     plant(means, ROWS);
-    ck_assert_int_eq(models_relations_fit(means, 2, C, NULL, 0.9, &rf), MODEL_EINVAL);
-    ck_assert_int_eq(models_relations_fit(means, ROWS, 1, NULL, 0.9, &rf), MODEL_EINVAL);
-    ck_assert_int_eq(models_relations_fit(means, ROWS, RELATIONS_MAX_CH + 1, NULL, 0.9, &rf), MODEL_EINVAL);
-    ck_assert_int_eq(models_relations_fit(means, ROWS, C, NULL, 1.0, &rf), MODEL_EINVAL);
-    ck_assert_int_eq(models_relations_fit(NULL, ROWS, C, NULL, 0.9, &rf), MODEL_EINVAL);
+    ck_assert_int_eq(ds_relations_fit(means, 2, C, NULL, 0.9, &rf), MODEL_EINVAL);
+    ck_assert_int_eq(ds_relations_fit(means, ROWS, 1, NULL, 0.9, &rf), MODEL_EINVAL);
+    ck_assert_int_eq(ds_relations_fit(means, ROWS, RELATIONS_MAX_CH + 1, NULL, 0.9, &rf), MODEL_EINVAL);
+    ck_assert_int_eq(ds_relations_fit(means, ROWS, C, NULL, 1.0, &rf), MODEL_EINVAL);
+    ck_assert_int_eq(ds_relations_fit(NULL, ROWS, C, NULL, 0.9, &rf), MODEL_EINVAL);
     uint8_t use[ROWS] = { 0 };
     use[0] = use[1] = 1;
-    ck_assert_int_eq(models_relations_fit(means, ROWS, C, use, 0.9, &rf), MODEL_EINVAL);
+    ck_assert_int_eq(ds_relations_fit(means, ROWS, C, use, 0.9, &rf), MODEL_EINVAL);
     means[7 * C + 2] = NAN;
-    ck_assert_int_eq(models_relations_fit(means, ROWS, C, NULL, 0.9, &rf), MODEL_EINVAL);
+    ck_assert_int_eq(ds_relations_fit(means, ROWS, C, NULL, 0.9, &rf), MODEL_EINVAL);
 }
 END_TEST
 

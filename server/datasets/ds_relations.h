@@ -1,5 +1,7 @@
-/* models_relations.h - fitting the relation map (schema/relations.h) the
+/* ds_relations.h - fitting the relation map (schema/relations.h) the
  * server ships with a model: no labels, only windows of normal operation.
+ * Here, below both, because a relations model's training (server/models)
+ * and the dataset export's relation features (ds_export.c) fit the same map.
  *
  * From each fit window's per-channel means (one row per window): every
  * channel's mean and standard deviation over the rows, the eigenvectors of
@@ -11,8 +13,8 @@
  * windows become part of "normal" and stop showing in the residual.
  *
  * Returns 0 or a negative MODEL_E* code (schema/model.h). */
-#ifndef PRECURSOR_MODELS_RELATIONS_H
-#define PRECURSOR_MODELS_RELATIONS_H
+#ifndef PRECURSOR_DS_RELATIONS_H
+#define PRECURSOR_DS_RELATIONS_H
 
 #include <stdint.h>
 
@@ -32,10 +34,10 @@ struct relations_fit {
 
 /* Fit on the rows of means (n_rows x n_ch, row-major) where use[i] != 0
  * (use NULL: every row); at least 3 rows.  var_keep in (0, 1). */
-int models_relations_fit(const float *means, uint32_t n_rows, uint32_t n_ch, const uint8_t *use,
+int ds_relations_fit(const float *means, uint32_t n_rows, uint32_t n_ch, const uint8_t *use,
                          double var_keep, struct relations_fit *out);
 
 /* Bytes of parameters a device holds for the map: (2 + rank) * n_ch floats. */
-uint32_t models_relations_bytes(const struct relations_map *m);
+uint32_t ds_relations_bytes(const struct relations_map *m);
 
 #endif

@@ -1,6 +1,6 @@
-/* models_relations.c - the relation map of normal operation, fitted on
- * window means without labels (see models_relations.h). */
-#include "server/models/models_relations.h"
+/* ds_relations.c - the relation map of normal operation, fitted on
+ * window means without labels (see ds_relations.h). */
+#include "server/datasets/ds_relations.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -51,7 +51,7 @@ static void jacobi(double *a, uint32_t n, double *w, double *v)
         w[i] = a[i * n + i];
 }
 
-int models_relations_fit(const float *means, uint32_t n_rows, uint32_t n_ch, const uint8_t *use,
+int ds_relations_fit(const float *means, uint32_t n_rows, uint32_t n_ch, const uint8_t *use,
                          double var_keep, struct relations_fit *out)
 {
     if (!means || !out || n_ch < 2 || n_ch > RELATIONS_MAX_CH || !(var_keep > 0 && var_keep < 1))
@@ -124,7 +124,7 @@ out:
     return rc;
 }
 
-uint32_t models_relations_bytes(const struct relations_map *m)
+uint32_t ds_relations_bytes(const struct relations_map *m)
 {
     return (2u + m->rank) * m->n_ch * (uint32_t)sizeof(float);
 }

@@ -1,0 +1,234 @@
+#!/usr/bin/env bash
+# model_device_ref.sh - each device its own reference, end to end with real
+# parts.  Three agents replay recordings of one kind of machine and upload
+# scheduled baseline snapshots: dref-a runs at one set-point, dref-b at
+# another (an offset and a gain on both channels), both with an injected
+# fault at the end; dref-c only ever shows the fault.  Snapshots are labeled
+# normal or fault by time; a few-shot model is trained on the version.  The
+# server then holds, per device, the reference windows it centred that
+# device on, a blob made for it (blob v2.5, bound to its id) when it has any,
+# and its prediction for that device's windows.  Checked:
+#   - dref-a and dref-b get blobs of their own, dref-c (no normal window: no
+#     reference) none, and runs the model's;
+#   - deployed to all three, each agent installs exactly the blob the server
+#     made for it (its kept blob's SHA-256), dref-c the model's;
+#   - a device's blob is refused by another device (offline replay);
+#   - the agent, replaying each device's windows of the version (its own
+#     samples, from the npz export) with the blob it was served, scores every
+#     window as the server predicted for that device: the same score to the
+#     scores file's 6 decimals and the same alarm decision on every window.
+set -uo pipefail
+. "$(dirname "$0")/lib/common.sh"
+
+it_ml_setup
+RATE=512
+NOW=$(date +%s)
+W=64                    # samples per window: 0.125 s, a power of two (the spectral set)
+
+cat >"$IT_TMP/gen.py" <<'PY'
+import math, random, sys
+# out, start unix s, seconds, seed, offset, gain, fault_from_s (-1: none)
+out, t0, secs, seed = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
+off, gain, fault = float(sys.argv[5]), float(sys.argv[6]), float(sys.argv[7])
+rate = 512
+rnd = random.Random(seed)
+with open(out, "w") as f:
+    f.write("timestamp,vib_x,vib_y\n")
+    for i in range(int(secs * rate)):
+        t = i / rate
+        x = 0.5 * math.sin(2 * math.pi * 29.7 * t) + 0.15 * math.sin(2 * math.pi * 59.4 * t) + rnd.gauss(0, 0.3)
+        y = 0.4 * math.cos(2 * math.pi * 29.7 * t) + rnd.gauss(0, 0.25)
+        if fault >= 0 and t >= fault:
+            ph = (t * 37.0) % 1.0 / 37.0           # an impact every 1/37 s ringing at 180 Hz
+            x += 2.5 * math.exp(-ph * 200.0) * math.sin(2 * math.pi * 180.0 * ph)
+        f.write("%.6f,%.6f,%.6f\n" % (t0 + t, off + gain * x, off + gain * y))
+PY
+TA=$((NOW - 3000)); TB=$((NOW - 2000)); TC=$((NOW - 1000))
+python3 "$IT_TMP/gen.py" "$IT_TMP/a.csv" $TA 80 1 0.0 1.0 60 &&
+python3 "$IT_TMP/gen.py" "$IT_TMP/b.csv" $TB 80 2 3.0 1.6 60 &&
+python3 "$IT_TMP/gen.py" "$IT_TMP/c.csv" $TC 20 3 1.0 1.2 0 ||
+    { it_fail "recordings" "generator failed"; it_finish; }
+
+(cd "$IT_TMP/run" && exec "$SERVER_BIN" serve --port "$PORT" --enroll-secret-file "$IT_TMP/enroll-secret" \
+    --device-rate 0 --migrations-dir "$IT_ROOT/migrations" --schema-dir "$IT_ROOT/schema") >>"$IT_TMP/server.log" 2>&1 &
+IT_PIDS+=($!)
+it_wait_http "$BASE/healthz" 30 || { it_fail server-up "$(tail -n 5 "$IT_TMP/server.log")"; it_finish; }
+
+# Scheduled baselines tile each recording with 1 s snapshots (8 windows each).
+AGENT_ARGS=(--server "$BASE" --source csv --input - --rate $RATE --detectors level --hold-off-s 1
+            --max-per-hour 0 --pre-s 0.5 --post-s 0.5 --ring-s 5 --heartbeat-s 1 --config-poll-s 1
+            --enroll-secret-file "$IT_TMP/enroll-secret")
+for d in a b c; do
+    mkdir -p "$IT_TMP/$d/keys" "$IT_TMP/$d/spool"
+    "$AGENT_BIN" run --device-id "dref-$d" --key-dir "$IT_TMP/$d/keys" --spool "$IT_TMP/$d/spool" \
+        "${AGENT_ARGS[@]}" --capture-every-s 1 <"$IT_TMP/$d.csv" >>"$IT_TMP/$d.log" 2>&1
+done
+it_http GET "$BASE/api/v1/snapshots?limit=1000" "$IT_TMP/list.json" "${AML[@]}" >/dev/null
+read -r NA NB NC < <(python3 - "$IT_TMP/list.json" <<'PY'
+import collections, json, sys
+c = collections.Counter(it["device_id"] for it in json.load(open(sys.argv[1]))["items"] if it["detector"] == "schedule")
+print(c["dref-a"], c["dref-b"], c["dref-c"])
+PY
+)
+[ "${NA:-0}" -ge 60 ] && [ "${NB:-0}" -ge 60 ] && [ "${NC:-0}" -ge 12 ] &&
+    it_pass "scheduled baselines uploaded: $NA / $NB / $NC" ||
+    { it_fail "scheduled baselines" "$NA/$NB/$NC $(tail -n 3 "$IT_TMP/a.log" | tr '\n' ' ')"; it_finish; }
+
+# ---- labels by time: normal before the fault, fault after; a snapshot across the edge unlabeled --
+python3 - "$IT_TMP/list.json" $((TA + 60)) $((TB + 60)) $TC >"$IT_TMP/labels" <<'PY'
+import datetime, json, sys
+fault = {"dref-a": float(sys.argv[2]), "dref-b": float(sys.argv[3]), "dref-c": float(sys.argv[4])}
+for it in json.load(open(sys.argv[1]))["items"]:
+    if it["device_id"] not in fault:
+        continue
+    t = datetime.datetime.fromisoformat(it["trigger_time"].replace("Z", "+00:00")).timestamp()
+    pre, post = it["pre_samples"] / it["sample_rate"], it["post_samples"] / it["sample_rate"]
+    start, end = t - pre, t + post
+    cls = "normal" if end <= fault[it["device_id"]] + 1e-3 else "bearing_outer_race" if start >= fault[it["device_id"]] - 1e-3 else None
+    if cls:
+        print(it["id"], pre + post, cls)
+PY
+while read -r id dur cls; do
+    it_http POST "$BASE/api/v1/snapshots/$id/labels" "$IT_TMP/l.json" "${AOP[@]}" \
+        -d "{\"start_s\":0,\"end_s\":$dur,\"channels\":[0,1],\"class\":\"$cls\"}" >/dev/null
+done <"$IT_TMP/labels"
+it_http POST "$BASE/api/v1/datasets" "$IT_TMP/ds.json" "${AML[@]}" -d '{"name":"dref",
+  "filter":{"sources":["human"]},"window":{"length_s":0.125,"stride_s":0.125,"edge":"majority"},
+  "split":{"by":"device","fractions":[1,0,0],"seed":1}}' >/dev/null
+DS=$(it_json "$IT_TMP/ds.json" 'd["id"]' 2>/dev/null)
+code=$(it_http POST "$BASE/api/v1/datasets/$DS/versions" "$IT_TMP/v.json" "${AML[@]}")
+[ "$code" = 201 ] || { it_fail "dataset version" "$code $(cat "$IT_TMP/v.json")"; it_finish; }
+code=$(it_http POST "$BASE/api/v1/models" "$IT_TMP/m.json" "${AML[@]}" -d "{\"dataset_id\":$DS,\"version\":1,\"kind\":\"fewshot\"}")
+MID=$(it_json "$IT_TMP/m.json" 'd["id"]' 2>/dev/null)
+for ((i = 0; i < 600; i++)); do
+    it_http GET "$BASE/api/v1/models/$MID" "$IT_TMP/model.json" "${AML[@]}" >/dev/null
+    st=$(it_json "$IT_TMP/model.json" 'd["status"]' 2>/dev/null); [ "$st" = done ] || [ "$st" = failed ] && break; sleep 0.5
+done
+[ "$code" = 202 ] && [ "$st" = done ] && it_pass "few-shot model $MID trained ($(it_json "$IT_TMP/model.json" 'd["metrics"]["features"]["set"]') set)" ||
+    { it_fail "few-shot model trained" "$code $st $(head -c 400 "$IT_TMP/model.json")"; it_finish; }
+
+# ---- what the server holds per device --------------------------------------------------------
+it_http GET "$BASE/api/v1/models/$MID/devices" "$IT_TMP/devs.json" "${AML[@]}" >/dev/null
+own=$(it_json "$IT_TMP/devs.json" '" ".join("%s:%d:%d" % (x["device_id"], x["own_reference"], x["reference_windows"]) for x in d["items"])')
+ok=$(it_json "$IT_TMP/devs.json" 'int(len(d["items"]) == 3 and [x["own_reference"] for x in d["items"]] == [True, True, False] and d["items"][0]["reference_windows"] >= 400 and d["items"][2]["reference_windows"] == 0 and all(x["predictions"]["learner_agrees"] == x["predictions"]["windows"] > 0 for x in d["items"]))')
+[ "$ok" = 1 ] && it_pass "per device: own reference for dref-a and dref-b, none for dref-c ($own); the learner's own prediction agrees with the blob's on every window" ||
+    it_fail "per-device references" "$own $(head -c 600 "$IT_TMP/devs.json")"
+ok=$(it_json "$IT_TMP/model.json" 'int(d["metrics"]["device_reference"]["own_reference"] == 2 and d["metrics"]["device_reference"]["devices"] == 3)')
+[ "$ok" = 1 ] && it_pass "metrics.device_reference: 2 of 3 devices with their own reference" ||
+    it_fail "metrics.device_reference" "$(it_json "$IT_TMP/model.json" 'd["metrics"].get("device_reference")')"
+it_http GET "$BASE/api/v1/models/$MID/blob" "$IT_TMP/model.blob" "${AML[@]}" >/dev/null
+for d in a b; do
+    it_http GET "$BASE/api/v1/models/$MID/blob?device=dref-$d" "$IT_TMP/$d.blob" "${AML[@]}" >/dev/null
+done
+code=$(it_http GET "$BASE/api/v1/models/$MID/blob?device=dref-c" "$IT_TMP/c.err" "${AML[@]}")
+[ "$code" = 404 ] && it_pass "dref-c has no blob of its own (404): it runs the model's" || it_fail "no blob for dref-c" "$code"
+it_http GET "$BASE/api/v1/models/signing-key" "$IT_TMP/key.json" "${AML[@]}" >/dev/null
+it_json "$IT_TMP/key.json" 'd["public_key_hex"]' >"$IT_TMP/model.key"
+cp "$IT_TMP/model.blob" "$IT_TMP/c.blob"
+
+# ---- deployed: every agent installs the blob the server made for it ---------------------------
+code=$(it_http POST "$BASE/api/v1/models/$MID/deploy" "$IT_TMP/dep.json" "${AML[@]}" -d '{"devices":["dref-a","dref-b","dref-c"]}')
+[ "$code" = 201 ] || it_fail "deploy" "$code $(cat "$IT_TMP/dep.json")"
+for d in a b c; do
+    fifo="$IT_TMP/$d.fifo"; mkfifo "$fifo"
+    "$AGENT_BIN" run --device-id "dref-$d" --key-dir "$IT_TMP/$d/keys" --spool "$IT_TMP/$d/spool" \
+        "${AGENT_ARGS[@]}" --detectors model <"$fifo" >>"$IT_TMP/$d-deploy.log" 2>&1 &
+    pid=$!
+    exec 7>"$fifo"
+    head -n 1 "$IT_TMP/$d.csv" >&7
+    for ((i = 0; i < 60; i++)); do grep -q "model $MID installed" "$IT_TMP/$d-deploy.log" && break; sleep 0.5; done
+    exec 7>&-
+    wait "$pid"
+    kept=$(sha256sum <"$IT_TMP/$d/keys/model.blob" 2>/dev/null | cut -d' ' -f1)
+    want=$(sha256sum <"$IT_TMP/$d.blob" | cut -d' ' -f1)
+    [ -n "$kept" ] && [ "$kept" = "$want" ] &&
+        it_pass "dref-$d installed model $MID, the blob made for it ($( [ $d = c ] && echo "the model's own" || echo "its own reference"))" ||
+        it_fail "dref-$d installed its blob" "kept ${kept:-none} want $want; $(grep -i model "$IT_TMP/$d-deploy.log" | tail -n 2 | tr '\n' ' ')"
+done
+[ "$(sha256sum <"$IT_TMP/a.blob" | cut -d' ' -f1)" != "$(sha256sum <"$IT_TMP/b.blob" | cut -d' ' -f1)" ] &&
+[ "$(sha256sum <"$IT_TMP/a.blob" | cut -d' ' -f1)" != "$(sha256sum <"$IT_TMP/model.blob" | cut -d' ' -f1)" ] &&
+    it_pass "the three blobs differ" || it_fail "the three blobs differ"
+
+# ---- the device's decisions on its own windows are the server's ------------------------------
+it_http GET "$BASE/api/v1/datasets/$DS/versions/1/export?format=npz" "$IT_TMP/v.npz" "${AML[@]}" >/dev/null
+python3 - "$IT_TMP/v.npz" "$IT_TMP" <<'PY' || it_fail "npz read" "see above"
+import struct, sys, zipfile
+def npy(z, name):
+    b = z.read(name)
+    hl = struct.unpack("<H", b[8:10])[0]
+    hdr = eval(b[10:10 + hl].decode("latin1"))
+    return hdr, b[10 + hl:]
+z = zipfile.ZipFile(sys.argv[1])
+hx, bx = npy(z, "X.npy")
+hg, bg = npy(z, "groups.npy")
+n, c, t = hx["shape"]
+x = struct.unpack("<%df" % (n * c * t), bx)
+groups = [bg[i * 64:(i + 1) * 64].rstrip(b"\0").decode() for i in range(n)]
+for dev in sorted(set(groups)):
+    rows = [i for i in range(n) if groups[i] == dev]
+    with open("%s/%s.rows" % (sys.argv[2], dev), "w") as f:
+        f.write(" ".join(map(str, rows)))
+    with open("%s/%s.windows.csv" % (sys.argv[2], dev), "w") as f:
+        f.write("timestamp,vib_x,vib_y\n")
+        k = 0
+        for i in rows:
+            for s in range(t):
+                # the float32 values exactly (%.17g of their double)
+                f.write("%.6f,%.17g,%.17g\n" % (1700000000 + k / 512.0, x[(i * c + 0) * t + s], x[(i * c + 1) * t + s]))
+                k += 1
+PY
+for d in a b c; do
+    "$AGENT_BIN" replay --input "$IT_TMP/dref-$d.windows.csv" --format csv --rate $RATE --detectors model \
+        --model "$IT_TMP/$d.blob" --model-key "$IT_TMP/model.key" --device-id "dref-$d" \
+        --scores "$IT_TMP/$d.scores.csv" >"$IT_TMP/$d.replay.log" 2>&1 ||
+        it_fail "replay dref-$d" "$(tail -n 2 "$IT_TMP/$d.replay.log")"
+    res=$(python3 - "$IT_TMP/devs.json" "dref-$d" "$IT_TMP/$d.scores.csv" "$IT_TMP/dref-$d.rows" $W <<'PY'
+import csv, json, sys
+item = [x for x in json.load(open(sys.argv[1]))["items"] if x["device_id"] == sys.argv[2]][0]
+p, W = item["predictions"], int(sys.argv[5])
+rows = list(map(int, open(sys.argv[4]).read().split()))
+s = [float(r["anomaly_score"]) for r in csv.DictReader(open(sys.argv[3]))]
+agent = [s[(k + 1) * W - 1] for k in range(len(s) // W)]
+thr = p["threshold"]
+same_rows = p["rows"] == rows[:len(p["rows"])] and p["windows"] == len(rows)
+n = len(p["scores"])
+worst = max(abs(a - b) for a, b in zip(agent, p["scores"]))
+# the agent's printed score is rounded to 6 decimals: its decision is read
+# from it only where that rounding cannot flip it
+dec = sum(1 for a, b in zip(agent, p["scores"]) if abs(b - thr) > 1e-6 and (a >= thr) != (b >= thr))
+alarms_agent = sum(1 for a in agent[:n] if a >= thr)
+print(int(same_rows and len(agent) == n and worst <= 5.01e-7 and dec == 0), n, p["alarms"], alarms_agent, "%.1e" % worst)
+PY
+)
+    read -r ok n sa aa worst <<<"$res"
+    [ "$ok" = 1 ] && it_pass "dref-$d: the agent scores its $n windows as the server predicted (largest difference $worst, the scores file's rounding; alarms $aa of $n, server $sa)" ||
+        it_fail "dref-$d: agent == server per window" "$res"
+done
+# What the reference is for: dref-b's normal windows through the model's own
+# center (the pooled one) against its own (reported, not a target).
+"$AGENT_BIN" replay --input "$IT_TMP/dref-b.windows.csv" --format csv --rate $RATE --detectors model \
+    --model "$IT_TMP/model.blob" --model-key "$IT_TMP/model.key" --device-id dref-b \
+    --scores "$IT_TMP/b-pooled.scores.csv" >/dev/null 2>&1
+it_log "dref-b alarms: own reference $(python3 - "$IT_TMP/b.scores.csv" "$IT_TMP/b-pooled.scores.csv" $W <<'PY'
+import csv, sys
+W = int(sys.argv[3])
+def alarms(p):
+    s = [float(r["anomaly_score"]) for r in csv.DictReader(open(p))]
+    return sum(1 for k in range(len(s) // W) if s[(k + 1) * W - 1] >= 0.5), len(s) // W
+print("%d of %d windows, the model's center %d of %d" % (alarms(sys.argv[1]) + alarms(sys.argv[2])))
+PY
+)"
+
+# ---- another device's blob is refused -------------------------------------------------------
+"$AGENT_BIN" replay --input "$IT_TMP/dref-b.windows.csv" --format csv --rate $RATE --detectors model \
+    --model "$IT_TMP/a.blob" --model-key "$IT_TMP/model.key" --device-id dref-b \
+    --scores "$IT_TMP/x.scores.csv" >"$IT_TMP/wrong.log" 2>&1
+rc=$?
+[ $rc != 0 ] && grep -q "another device" "$IT_TMP/wrong.log" && it_pass "dref-a's blob refused on dref-b: $(tail -n 1 "$IT_TMP/wrong.log")" ||
+    it_fail "another device's blob refused" "rc $rc $(tail -n 2 "$IT_TMP/wrong.log")"
+"$AGENT_BIN" replay --input "$IT_TMP/dref-b.windows.csv" --format csv --rate $RATE --detectors model \
+    --model "$IT_TMP/a.blob" --model-key "$IT_TMP/model.key" --scores "$IT_TMP/x.scores.csv" >"$IT_TMP/none.log" 2>&1
+rc=$?
+[ $rc != 0 ] && grep -q "another device" "$IT_TMP/none.log" && it_pass "a device's blob refused by a replay that names no device" ||
+    it_fail "device blob refused without --device-id" "rc $rc $(tail -n 2 "$IT_TMP/none.log")"
+it_finish

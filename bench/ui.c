@@ -12,9 +12,15 @@
  *       auth-free path, no work), the samples JSON and the samples binary
  *       form of the whole snapshot at PX columns, interleaved, on kept-alive
  *       connections; prints p50/p95/p99 of each and the median over runs.
+ *   bench-ui decimate [--channels 8] [--samples 1000000] [--px 1600] [--reps 200]
+ *       the samples answer's own work, in process: the binary answer
+ *       (decimate_bin_write, min/max pyramid built once) of the whole
+ *       snapshot and of REPS zoomed windows (an eighth of it, moving), on
+ *       the same noisy sines as make; prints the best and the median.
  *
  * No database access of its own: it talks to a running server like a
- * browser does, so what it measures includes the HTTP layer. */
+ * browser does, so what it measures includes the HTTP layer (decimate
+ * excepted). */
 #include <curl/curl.h>
 #include <math.h>
 #include <sodium.h>
@@ -24,12 +30,14 @@
 #include <time.h>
 
 #include "schema/wire.h"
+#include "server/decimate/decimate.h"
 
 static int usage(void)
 {
     fprintf(stderr,
             "usage: bench-ui make --out FILE --device-id ID [--channels N] [--samples N] [--rate HZ]\n"
             "       bench-ui latency --base URL --token T --snapshot ID [--px N] [--n N] [--runs N]\n"
+            "       bench-ui decimate [--channels N] [--samples N] [--px N] [--reps N]\n"
             "(bench/ui.sh runs both against a server of its own)\n");
     return 2;
 }
@@ -230,6 +238,62 @@ done:
     return rc;
 }
 
+static int cmd_decimate(int argc, char **argv)
+{
+    long ch = opt_long(argc, argv, "--channels", 8, 1, WIRE_MAX_CHANNELS);
+    long n = opt_long(argc, argv, "--samples", 1000000, DECIMATE_PYR_MIN_N, 1L << 26);
+    long px = opt_long(argc, argv, "--px", 1600, 1, DECIMATE_PX_MAX);
+    long reps = opt_long(argc, argv, "--reps", 200, 1, 100000);
+    int16_t *x = malloc((size_t)(ch * n) * sizeof *x);
+    double *whole = malloc((size_t)reps * sizeof *whole), *zoom = malloc((size_t)reps * sizeof *zoom);
+    struct decimate_src src;
+    struct decimate_pyramid *pyr;
+    struct decimate_bin_info info = { 10000, (uint32_t)(n / 2) };
+    size_t cap, sink_sum = 0;
+    uint8_t *out;
+    long r, c, i;
+
+    if (!x || !whole || !zoom)
+        return 1;
+    /* a noisy sine per channel, as make's */
+    for (c = 0; c < ch; c++)
+        for (i = 0; i < n; i++)
+            x[c * n + i] = (int16_t)(3000 * sin(2 * M_PI * 50 * (double)i / 10000 + c) +
+                                     (double)((i * 2654435761u + (unsigned long)c) % 401) - 200);
+    src.samples = x;
+    src.sample_type = WIRE_I16;
+    src.n = (size_t)n;
+    src.channels = (unsigned)ch;
+    src.pyr = NULL;
+    src.pyr = pyr = decimate_pyramid_build(&src, NULL);
+    cap = decimate_bin_size(&src, 0, (size_t)n, (unsigned)px);
+    if (!pyr || !cap || !(out = malloc(cap)))
+        return 1;
+    for (r = 0; r < reps; r++) {
+        size_t a = (size_t)(r * 7919) % (size_t)(n / 2), b = a + (size_t)n / 8, len;
+        double t0 = now_ms();
+
+        len = decimate_bin_write(&src, &info, 0, (size_t)n, (unsigned)px, out, cap);
+        whole[r] = now_ms() - t0;
+        sink_sum += len + out[len - 1];
+        t0 = now_ms();
+        len = decimate_bin_write(&src, &info, a, b, (unsigned)px, out, cap);
+        zoom[r] = now_ms() - t0;
+        sink_sum += len;
+    }
+    qsort(whole, (size_t)reps, sizeof *whole, cmp_d);
+    qsort(zoom, (size_t)reps, sizeof *zoom, cmp_d);
+    printf("decimate %ld ch x %ld i16 samples, px=%ld, %ld reps: whole best %.3f ms median %.3f ms;"
+           " an eighth, moving: best %.3f ms median %.3f ms (%zu)\n", ch, n, px, reps, whole[0],
+           whole[reps / 2], zoom[0], zoom[reps / 2], sink_sum % 10);
+    decimate_pyramid_free(pyr);
+    free(out);
+    free(x);
+    free(whole);
+    free(zoom);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2)
@@ -238,5 +302,7 @@ int main(int argc, char **argv)
         return cmd_make(argc - 2, argv + 2);
     if (strcmp(argv[1], "latency") == 0)
         return cmd_latency(argc - 2, argv + 2);
+    if (strcmp(argv[1], "decimate") == 0)
+        return cmd_decimate(argc - 2, argv + 2);
     return usage();
 }

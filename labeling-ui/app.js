@@ -5,13 +5,13 @@
 // pages.  Plain ES modules, served flat from labeling-ui/dist/ with uPlot
 // copied beside them by scripts/ui-build.sh.
 import { byId, showError } from './dom.js';
-import { session, loadSession, logOut, isAdmin } from './session.js';
+import { session, loadSession, logOut, isAdmin, probablySignedIn, preloadClasses } from './session.js';
 import { matchRoute } from './router.js';
 import { startBanner, refreshBanner } from './banner.js';
 import { showDemo, setShowDemo } from './demo.js';
 import { showLogin } from './page-login.js';
 import { showQueue } from './page-queue.js';
-import { showSnapshot, closeSnapshot } from './page-snapshot.js';
+import { showSnapshot, closeSnapshot, preloadSnapshot } from './page-snapshot.js';
 import { showUsers } from './page-users.js';
 import { showRules } from './page-rules.js';
 import { showOps } from './page-ops.js';
@@ -58,8 +58,17 @@ function toLogin(msg) {
 }
 
 async function start() {
+  const signedIn = loadSession();     // first on the wire: it decides what shows
+  // A page opened by someone signed in: the label classes, and on a
+  // snapshot its own requests, go out now, beside the session's, not one
+  // round trip later.
+  if (probablySignedIn()) {
+    preloadClasses();
+    const first = matchRoute(location.hash);
+    if (first.page === 'snapshot') preloadSnapshot(first.params.id);
+  }
   try {
-    await loadSession();
+    await signedIn;
   } catch (e) {
     if (e.status === 401) return toLogin();
     if (session.me) showSignedIn();
@@ -67,8 +76,10 @@ async function start() {
     return;
   }
   showSignedIn();
-  startBanner();
-  route();
+  // The banner's figures (a query over months of alerts) wait for the page
+  // asked for to be shown: they are not what the operator opened the page
+  // for, and on the server they would compete with its requests.
+  Promise.resolve(route()).finally(startBanner);
 }
 
 byId('logout').addEventListener('click', async () => {

@@ -42,11 +42,33 @@ function snapshotHead(v, meta, equipmentType) {
     el('div', { id: 'status' }));
 }
 
-// Metadata, labels, context and the whole snapshot's samples at once, and
-// the label classes if they are still on their way (session.js).
+// Metadata, labels, context and the whole snapshot's samples at once.
 function load(id, px) {
   return Promise.all([api('GET', `/api/v1/snapshots/${id}`), api('GET', `/api/v1/snapshots/${id}/labels`),
-    api('GET', `/api/v1/snapshots/${id}/context`), fetchSamples(id, `px=${px}`), session.classesLoaded]);
+    api('GET', `/api/v1/snapshots/${id}/context`), fetchSamples(id, `px=${px}`)]);
+}
+
+// The page's frame, laid out first so that the plot width (hence px) is
+// known before anything is asked for.
+function layFrame() {
+  const f = {
+    plotsBox: el('div', { class: 'plots' }), overviewBox: el('div', { class: 'overview' }),
+    sideBox: el('div', { class: 'side' }), headBox: el('div', { class: 'card' }, el('span', { class: 'muted' }, 'Loading…')),
+  };
+  showPage(f.headBox, el('div', { class: 'snap' }, el('div', { class: 'card' }, f.overviewBox, f.plotsBox), f.sideBox));
+  f.width = () => plotWidth(f.plotsBox.clientWidth);
+  return f;
+}
+
+// Laid out and asked for before the session has answered (app.js, on a
+// page opened on snapshot id): showSnapshot takes it over when its frame is
+// still the one shown.
+let early = null;
+export function preloadSnapshot(id) {
+  const frame = layFrame();
+  const answers = load(id, firstPx(frame.width()));
+  answers.catch(() => {});    // not signed in after all: the login page shows, nothing waits
+  early = { id, frame, answers };
 }
 
 // The classes offered for a snapshot: the untyped ones and those of its
@@ -62,17 +84,20 @@ async function classesFor(equipmentType) {
 export async function showSnapshot(id) {
   performance.mark('snapshot-nav', { detail: { id } });
   crumbs(`Snapshot #${id}`);
-  // Lay the frame out first so the plot width (hence px) is known, then ask
-  // for everything at once: one round trip to a drawn snapshot.
-  const plotsBox = el('div', { class: 'plots' });
-  const overviewBox = el('div', { class: 'overview' });
-  const sideBox = el('div', { class: 'side' });
-  const headBox = el('div', { class: 'card' }, el('span', { class: 'muted' }, 'Loading…'));
-  showPage(headBox, el('div', { class: 'snap' }, el('div', { class: 'card' }, overviewBox, plotsBox), sideBox));
-  const width = () => plotWidth(plotsBox.clientWidth);
+  // Everything at once: one round trip to a drawn snapshot (already on its
+  // way when the page opened here), and the label classes if they are
+  // still on theirs (session.js).
+  let frame, answers;
+  if (early && early.id === id && early.frame.plotsBox.isConnected) ({ frame, answers } = early);
+  early = null;
+  if (!frame) {
+    frame = layFrame();
+    answers = load(id, firstPx(frame.width()));
+  }
+  const { plotsBox, overviewBox, sideBox, headBox, width } = frame;
   let meta, labels, ctx, full, classes;
   try {
-    [meta, labels, ctx, full] = await load(id, firstPx(width()));
+    [[meta, labels, ctx, full]] = await Promise.all([answers, session.classesLoaded]);
     performance.mark('snapshot-fetched', { detail: { id } });
     classes = await classesFor(ctx.equipment_type);
   } catch (e) { showError(e.message); return; }

@@ -15,35 +15,68 @@ export const stillCurrent = (epoch) => epoch === session.epoch && !!session.me;
 
 // Throws the API's error; status 401 when nobody is logged in (the probe
 // answers 200 {"authenticated": false} then, so the browser logs no error
-// before login).  The classes are asked for only once someone is, and not
+// before login).  The classes are asked for only once someone is (or beside
+// this call, preloadClasses, when someone probably is), and not
 // waited for here: the page shown asks for its own data meanwhile, and the
 // one that names classes (the snapshot page) awaits session.classesLoaded,
 // which rejects with the API's error.
 export async function loadSession() {
-  const me = await api('GET', '/api/v1/session');
+  let me, classes;
+  try {
+    me = await api('GET', '/api/v1/session');
+  } finally {
+    classes = classesEarly;         // asked for beside this call, if at all
+    classesEarly = null;
+  }
   if (!me.authenticated) {
     session.me = null;
+    rememberSignedIn(false);
     const e = new Error('not logged in');
     e.status = 401;
     throw e;
   }
   session.me = me;
   setCsrf(me.csrf);
-  session.classesLoaded = api('GET', '/api/v1/classes').then((j) => { session.classes = j.items; });
+  rememberSignedIn(true);
+  session.classesLoaded = (classes || api('GET', '/api/v1/classes')).then((j) => { session.classes = j.items; });
   session.classesLoaded.catch(() => {});    // reported by the page that awaits it
+}
+
+// The classes asked for beside GET /session by a page opened signed in
+// (app.js); loadSession takes them over.
+let classesEarly = null;
+export function preloadClasses() {
+  classesEarly = api('GET', '/api/v1/classes');
+  classesEarly.catch(() => {});     // a stale hint: loadSession drops them
 }
 
 export async function logIn(username, password) {
   session.me = await api('POST', '/api/v1/session', { username, password });
   session.epoch++;
   setCsrf(session.me.csrf);
+  rememberSignedIn(true);
 }
 
 export async function logOut() {
   session.epoch++;        // before the DELETE: answers in flight are stale from now
   session.me = null;
+  rememberSignedIn(false);
   await api('DELETE', '/api/v1/session').catch(() => {});
   setCsrf(null);
 }
+
+// Whether this browser was signed in when the page last knew (the session
+// cookie itself is HttpOnly): a page opened on a snapshot then asks for the
+// snapshot's data beside GET /session instead of after it (app.js).  Only
+// a hint: the session's answer still decides, and a stale hint costs a few
+// answers 401 that are dropped.
+const SIGNED_IN_KEY = 'precursor.signedIn';
+function rememberSignedIn(yes) {
+  try {
+    if (yes === (localStorage.getItem(SIGNED_IN_KEY) === '1')) return;   // a write per load costs a ms or two
+    if (yes) localStorage.setItem(SIGNED_IN_KEY, '1'); else localStorage.removeItem(SIGNED_IN_KEY);
+  } catch { /* no storage: no hint */ }
+}
+export const probablySignedIn = () => { try { return localStorage.getItem(SIGNED_IN_KEY) === '1'; } catch { return false; } };
 
 export const isAdmin = () => !!session.me && session.me.role === 'admin';

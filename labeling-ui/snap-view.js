@@ -20,8 +20,9 @@ import { nextUnlabeled } from './page-queue.js';
 
 // The spectra follow the window once it has rested this long: they cost
 // the server two FFTs of the window for the channel shown (tens of ms for a
-// million samples), and the server thread computing them also serves the
-// connection the next window's samples may be asked on.
+// million samples), CPU the next window's samples would share.  (The server
+// computes them on a thread of their own, so they no longer hold up the
+// connection thread those samples may be asked on.)
 const SPECTRA_AFTER_MS = 300;
 
 // Whether the waveforms' y scales are locked: on unless the operator

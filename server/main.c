@@ -177,6 +177,7 @@ static int start_modules(const struct server_options *o, const char *url)
 
 static void stop_modules(void)
 {
+    features_spectrum_stop();   /* after http_stop: no spectrum request parks */
     features_worker_stop();
     deploy_watch_stop();
     fleet_stop();

@@ -102,7 +102,7 @@ static const struct srv_route routes[] = {
     { "POST",   "/api/v1/devices/{id}/asset",                     taxonomy_api_device_asset, SRV_ADMIN | SRV_OPERATOR, SRV_BODY_JSON,     NULL },
     { "GET",    "/api/v1/bearings",                               taxonomy_api_bearings,     SRV_USERS,                SRV_BODY_NONE,     NULL },
     { "GET",    "/api/v1/snapshots/{id}/features",                features_api_get,          SRV_USERS,                SRV_BODY_NONE,     NULL },
-    { "GET",    "/api/v1/snapshots/{id}/spectrum",                features_api_spectrum,     SRV_USERS,                SRV_BODY_NONE,     NULL },
+    { "GET",    "/api/v1/snapshots/{id}/spectrum",                features_api_spectrum,     SRV_USERS,                SRV_BODY_NONE,     &features_api_spectrum_park },
     { "GET",    "/api/v1/snapshots/{id}/weak-label",              rules_api_weak_label,      SRV_USERS,                SRV_BODY_NONE,     NULL },
     { "GET",    "/api/v1/rules",                                  rules_api_list,            SRV_USERS,                SRV_BODY_NONE,     NULL },
     { "POST",   "/api/v1/rules",                                  rules_api_create,          SRV_ADMIN | SRV_OPERATOR, SRV_BODY_JSON,     NULL },

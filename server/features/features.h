@@ -98,5 +98,14 @@ void features_bearing_tones(const struct feat_bearing *b, double fr, double out[
  * per channel the amplitude and envelope spectra of a span, with shaft and
  * bearing markers from the device's asset or type (features_spectrum.c). */
 int features_api_spectrum(struct srv_request *rq, struct srv_response *rs);
+/* The same answer computed on a thread of its own while the connection is
+ * parked, so the pool thread that owns it keeps serving its other
+ * connections (features_spectrum_park.c); the route table's park entry. */
+extern const struct srv_park features_api_spectrum_park;
+/* End that thread (after http_stop: no request parks any more); the next
+ * parked request starts it again. */
+void features_spectrum_stop(void);
+/* Requests computed on that thread so far (tests: the route did park). */
+unsigned long features_spectrum_handed(void);
 
 #endif

@@ -71,6 +71,8 @@ struct http_req {
     void *job;              /* parked (suspended) by the route's start, see srv_park */
     const char *set_cookie; /* from the handler's response (login, logout) */
     unsigned retry_after;   /* from the handler's response, for 429/503 */
+    const char *cache_control;  /* from the handler's response; NULL: no-store */
+    const char *etag;           /* from the handler's response; NULL: none */
     unsigned status;
     size_t out_bytes;
     struct timespec t0;
@@ -127,7 +129,9 @@ static enum MHD_Result send_bytes(struct http_req *r, unsigned status, const cha
     }
     if (ctype)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
-    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    MHD_add_response_header(resp, "Cache-Control", r->cache_control ? r->cache_control : "no-store");
+    if (r->etag)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, r->etag);
     add_security_headers(r, resp, ctype);
     if (r->set_cookie)
         MHD_add_response_header(resp, "Set-Cookie", r->set_cookie);
@@ -458,6 +462,8 @@ static enum MHD_Result respond(struct http_req *r, int err, struct srv_response 
     if (rs->stream)
         return send_stream(r, rs);
     r->set_cookie = rs->set_cookie[0] ? rs->set_cookie : NULL;
+    r->cache_control = rs->cache_control;
+    r->etag = rs->etag[0] ? rs->etag : NULL;
     return send_bytes(r, rs->status ? rs->status : 200, rs->content_type,
                       rs->body ? rs->body : (char *)"", rs->body ? rs->body_len : 0,
                       rs->body_static || !rs->body);

@@ -140,6 +140,11 @@ struct srv_response {
     char *err_message_owned;
     char set_cookie[256];       /* sent as Set-Cookie when not empty */
     unsigned retry_after;       /* seconds; sent as Retry-After when > 0 */
+    /* Caching: an answer is "no-store" unless the handler names a
+     * Cache-Control (static files: "no-cache", kept and revalidated), and
+     * carries etag (a quoted validator) when not empty. */
+    const char *cache_control;
+    char etag[72];
     /* Streamed body (optional, e.g. dataset exports): when stream is set,
      * body is ignored and the http layer pulls the answer in chunks, so
      * memory does not grow with its size.  stream writes up to max bytes at

@@ -1,7 +1,13 @@
 /* ui.c - see ui.h.  Files are read per request: they are small, the page
- * loads a handful, and a rebuilt UI shows without restarting the server. */
+ * loads a handful, and a rebuilt UI shows without restarting the server.
+ * Each answer carries its content's hash as ETag and "no-cache": the
+ * browser keeps the file and asks again on every load, answered 304 with no
+ * body while the file is unchanged (and the script's compiled code, which
+ * Chromium keeps only for cached scripts, is reused); a rebuilt UI is a
+ * different hash, so it shows at the next load as before. */
 #include <errno.h>
 #include <fcntl.h>
+#include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,6 +102,50 @@ out:
     return err;
 }
 
+/* The quoted validator of body: the first 128 bits of its SHA-256, hex. */
+static void content_etag(const char *body, size_t len, char *out, size_t cap)
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char sha[SHA256_DIGEST_LENGTH];
+    size_t i, o = 0;
+
+    SHA256((const unsigned char *)body, len, sha);
+    if (cap < UI_ETAG_LEN + 1)
+        return;
+    out[o++] = '"';
+    for (i = 0; i < 16; i++) {
+        out[o++] = hex[sha[i] >> 4];
+        out[o++] = hex[sha[i] & 15];
+    }
+    out[o++] = '"';
+    out[o] = '\0';
+}
+
+int ui_etag_matches(const char *if_none_match, const char *etag)
+{
+    const char *p = if_none_match;
+    size_t n = strlen(etag);
+
+    if (!p || !*etag)
+        return 0;
+    /* a list of validators (RFC 9110 13.1.2: weak comparison), or "*" */
+    while (*p) {
+        size_t len;
+
+        while (*p == ' ' || *p == '\t' || *p == ',')
+            p++;
+        if (*p == '*')
+            return 1;
+        if (strncmp(p, "W/", 2) == 0)
+            p += 2;
+        len = strcspn(p, ", \t");
+        if (len == n && memcmp(p, etag, n) == 0)
+            return 1;
+        p += len;
+    }
+    return 0;
+}
+
 static int serve(const struct srv_request *rq, struct srv_response *rs, const char *name)
 {
     char dist[4096];
@@ -112,6 +162,14 @@ static int serve(const struct srv_request *rq, struct srv_response *rs, const ch
         err = read_file(rq->cfg->ui_dir, name, &body, &len);
     if (err != SRV_OK)
         return srv_fail(rs, err, "no such file");
+    content_etag(body, len, rs->etag, sizeof rs->etag);
+    rs->cache_control = "no-cache";
+    if (ui_etag_matches(rq->header ? rq->header(rq, "If-None-Match") : NULL, rs->etag)) {
+        free(body);
+        rs->status = 304;
+        rs->content_type = ui_content_type(name);
+        return SRV_OK;
+    }
     rs->status = 200;
     rs->content_type = ui_content_type(name);
     rs->body = body;

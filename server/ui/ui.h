@@ -16,6 +16,12 @@ int ui_name_ok(const char *name);
 /* Content type for a file name by extension, or NULL. */
 const char *ui_content_type(const char *name);
 
+/* Length of a file's ETag: 32 hex digits in quotes. */
+#define UI_ETAG_LEN 34
+
+/* 1 when an If-None-Match header's value names etag (or is "*"). */
+int ui_etag_matches(const char *if_none_match, const char *etag);
+
 int ui_index(struct srv_request *rq, struct srv_response *rs);
 int ui_file(struct srv_request *rq, struct srv_response *rs);
 

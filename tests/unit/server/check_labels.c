@@ -1,7 +1,8 @@
 /* check_labels.c - label bodies are parsed and bounded before they reach
  * the database (required fields, spans, channels, classes, confidence, text
  * lengths), checked against their snapshot, and the UI's static file names
- * and the session cookie are parsed strictly.  With DATABASE_URL: failed
+ * and the session cookie are parsed strictly; the UI's files are revalidated
+ * by ETag.  With DATABASE_URL: failed
  * logins are limited per client address as well as per username, and the
  * users API answers admins only. */
 #include <check.h>
@@ -9,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "server/auth/auth.h"
 #include "server/labels/labels.h"
@@ -148,6 +150,86 @@ START_TEST(test_ui_names)
     ck_assert_int_eq(ui_name_ok(""), 0);
     ck_assert_int_eq(ui_name_ok(NULL), 0);
     ck_assert_str_eq(ui_content_type("a.js"), "text/javascript; charset=utf-8");
+}
+END_TEST
+
+/* The UI's files carry their content's hash as ETag and are kept by the
+ * browser and revalidated ("no-cache"), not fetched whole on every load: the
+ * same file asked for with its ETag is 304 with no body, a changed file is
+ * 200 with a new ETag, every other answer stays no-store (NULL). */
+static const char *inm_header(const struct srv_request *rq, const char *key)
+{
+    return strcasecmp(key, "If-None-Match") == 0 ? rq->conn : NULL;
+}
+
+static int ui_get(const char *dir, const char *inm, struct srv_response *rs)
+{
+    static struct srv_config cfg;
+    struct srv_request rq;
+
+    memset(&rq, 0, sizeof rq);
+    memset(rs, 0, sizeof *rs);
+    cfg.ui_dir = dir;
+    rq.cfg = &cfg;
+    rq.method = "GET";
+    rq.header = inm_header;
+    rq.conn = (void *)inm;
+    return ui_index(&rq, rs);
+}
+
+static void put_file(const char *dir, const char *text)
+{
+    char path[512];
+    FILE *f;
+
+    snprintf(path, sizeof path, "%s/index.html", dir);
+    f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+START_TEST(test_ui_revalidate)
+{
+    char dir[] = "/tmp/check-ui-XXXXXX", path[512], etag[sizeof ((struct srv_response *)0)->etag];
+    char weak[100], list[200];
+    struct srv_response rs;
+
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    put_file(dir, "<!doctype html><p>one</p>");
+    ck_assert_int_eq(ui_get(dir, NULL, &rs), SRV_OK);
+    ck_assert_uint_eq(rs.status, 200);
+    ck_assert_uint_eq(rs.body_len, strlen("<!doctype html><p>one</p>"));
+    ck_assert_str_eq(rs.cache_control, "no-cache");
+    ck_assert_uint_eq(strlen(rs.etag), UI_ETAG_LEN);
+    ck_assert(rs.etag[0] == '"' && rs.etag[UI_ETAG_LEN - 1] == '"');
+    snprintf(etag, sizeof etag, "%s", rs.etag);
+    srv_response_release(&rs);
+    /* unchanged: 304, no body, the same validator */
+    ck_assert_int_eq(ui_get(dir, etag, &rs), SRV_OK);
+    ck_assert_uint_eq(rs.status, 304);
+    ck_assert_ptr_null(rs.body);
+    ck_assert_str_eq(rs.etag, etag);
+    srv_response_release(&rs);
+    /* weak form and lists match too (RFC 9110's weak comparison) */
+    snprintf(weak, sizeof weak, "W/%s", etag);
+    snprintf(list, sizeof list, "\"0000\", %s", weak);
+    ck_assert_int_eq(ui_etag_matches(weak, etag), 1);
+    ck_assert_int_eq(ui_etag_matches(list, etag), 1);
+    ck_assert_int_eq(ui_etag_matches("*", etag), 1);
+    ck_assert_int_eq(ui_etag_matches("\"0000\"", etag), 0);
+    ck_assert_int_eq(ui_etag_matches("", etag), 0);
+    ck_assert_int_eq(ui_etag_matches(NULL, etag), 0);
+    /* a rebuilt UI: the old validator no longer matches, the new file comes */
+    put_file(dir, "<!doctype html><p>two</p>");
+    ck_assert_int_eq(ui_get(dir, etag, &rs), SRV_OK);
+    ck_assert_uint_eq(rs.status, 200);
+    ck_assert_uint_eq(rs.body_len, strlen("<!doctype html><p>two</p>"));
+    ck_assert_str_ne(rs.etag, etag);
+    srv_response_release(&rs);
+    snprintf(path, sizeof path, "%s/index.html", dir);
+    unlink(path);
+    rmdir(dir);
 }
 END_TEST
 
@@ -376,6 +458,7 @@ Suite *labels_suite(void)
     tcase_add_test(tc, test_patch);
     tcase_add_test(tc, test_check_against_snapshot);
     tcase_add_test(tc, test_ui_names);
+    tcase_add_test(tc, test_ui_revalidate);
     tcase_add_test(tc, test_cookie_parse);
     suite_add_tcase(s, tc);
     tc = tcase_create("db");

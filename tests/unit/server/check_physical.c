@@ -321,6 +321,44 @@ static uint8_t *slurp(const char *path, size_t *len)
     return b;
 }
 
+static const char *spec_query(const struct srv_request *rq, const char *key)
+{
+    return strcmp(key, "bins") == 0 ? "64" : NULL;
+}
+
+/* The spectrum route over HTTP, computed on the spectra thread while its
+ * connection is parked, answers what its handler answers on the calling
+ * thread, byte for byte; and its refusals are the handler's too. */
+static void spectrum_parked_same(const struct testsrv *srv, const char *token, json_int_t id)
+{
+    struct testsrv_reply rep;
+    struct srv_request rq;
+    struct srv_response rs;
+    char path[160], idb[32];
+    unsigned long handed = features_spectrum_handed();
+
+    snprintf(path, sizeof path, "/api/v1/snapshots/%lld/spectrum?bins=64", (long long)id);
+    ck_assert_int_eq(req(srv, "GET", path, NULL, token, &rep), 200);
+    ck_assert_uint_eq(features_spectrum_handed(), handed + 1);     /* it did park */
+    snprintf(idb, sizeof idb, "%lld", (long long)id);
+    memset(&rq, 0, sizeof rq);
+    memset(&rs, 0, sizeof rs);
+    rq.params[0] = idb;
+    rq.query = spec_query;
+    rq.role = SRV_ROLE_ML;
+    ck_assert_int_eq(features_api_spectrum(&rq, &rs), SRV_OK);
+    ck_assert_uint_eq(rs.body_len, rep.len);
+    ck_assert(memcmp(rs.body, rep.body, rep.len) == 0);
+    srv_response_release(&rs);
+    free(rep.body);
+    snprintf(path, sizeof path, "/api/v1/snapshots/%lld/spectrum?bins=3", (long long)id);
+    ck_assert_int_eq(req(srv, "GET", path, NULL, token, &rep), 400);
+    free(rep.body);
+    ck_assert_int_eq(req(srv, "GET", "/api/v1/snapshots/999999999/spectrum", NULL, token, &rep),
+                     404);
+    free(rep.body);
+}
+
 /* The golden vectors through the server: v1 and v2 ingest, and the samples
  * endpoint serves the v2 int16 vector as code * scale + offset (the v1 one
  * as its codes). */
@@ -380,6 +418,7 @@ START_TEST(test_golden_vectors_served)
                               want);
             }
         }
+        spectrum_parked_same(&srv, token, json_integer_value(json_object_get(j, "snapshot_id")));
         if (v == 1)   /* the second channel's offset is not zero: not codes */
             ck_assert(m.channels[1].offset != 0 && m.channels[1].scale != 1);
         json_decref(j);

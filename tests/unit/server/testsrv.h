@@ -19,6 +19,7 @@
 
 #include "server/auth/auth.h"
 #include "server/db/db.h"
+#include "server/features/features.h"
 #include "server/http/http.h"
 #include "server/routes.h"
 #include "server/text/text.h"
@@ -76,6 +77,7 @@ static inline void testsrv_stop(struct testsrv *t)
 {
     http_stop(t->hs);
     t->hs = NULL;
+    features_spectrum_stop();   /* as the server does after http_stop */
     db_shutdown();
 }
 

@@ -24,6 +24,12 @@
 
 #define EX_ROWS_PER_STEP 256
 #define N_ARRAYS 8
+/* F is computed from the samples the X pass has decoded anyway and held
+ * until its entry, up to this many bytes (8,000 windows of 4 channels take
+ * 0.9 MB); the windows past it are decoded a second time in F's own pass,
+ * as all of them were before, so memory stays bounded whatever the
+ * version's size. */
+#define EX_F_CACHE_BYTES (4u << 20)
 
 enum { A_X, A_Y, A_CLASSES, A_GROUPS, A_SPLIT, A_SNAP, A_START, A_F };
 
@@ -44,6 +50,12 @@ struct ds_export {
     int in_array;
     int done;
     int64_t rows_done, rows_total;
+    unsigned nf;                /* F's columns (ds_feature_count) */
+    float *fscratch;            /* the feature set's working memory, once */
+    size_t fscratch_n;
+    float *fcache;              /* F of the first fcache_rows windows, from the X pass */
+    size_t fcache_rows, fcache_cap;
+    int64_t fcache_next_row;    /* the row after the last one cached */
 };
 
 int ds__format_parse(const char *s, enum ds_format *out)
@@ -104,8 +116,18 @@ int ds__export_open(int64_t dataset_id, int version, enum ds_format f, struct ds
     e->in = ds_reader_info(e->rd);
     e->rows_total = f == DS_FMT_NPZ ? e->in->n_windows * (N_ARRAYS - 1) : e->in->n_windows;
     if (f == DS_FMT_NPZ) {
+        e->nf = ds_feature_count(e->in);
+        e->fscratch_n = e->nf ? ds_feature_scratch_floats(e->in) : 0;
+        if (e->nf) {
+            uint64_t want = (uint64_t)e->in->n_windows * e->nf * sizeof *e->fcache;
+
+            e->fcache_cap = (size_t)((want < EX_F_CACHE_BYTES ? want : EX_F_CACHE_BYTES) /
+                                     (e->nf * sizeof *e->fcache));
+        }
         e->files = json_object();
-        if (!e->files || ds_npz_open(npz_sink, e, &e->z) != DS_OK) {
+        if (!e->files || ds_npz_open(npz_sink, e, &e->z) != DS_OK ||
+            (e->fscratch_n && !(e->fscratch = malloc(e->fscratch_n * sizeof *e->fscratch))) ||
+            (e->fcache_cap && !(e->fcache = malloc(e->fcache_cap * e->nf * sizeof *e->fcache)))) {
             ds__export_free(e);
             return SRV_ENOMEM;
         }
@@ -122,6 +144,8 @@ void ds__export_free(struct ds_export *e)
         ds_npz_abort(e->z);
     ds_reader_free(e->rd);
     json_decref(e->files);
+    free(e->fscratch);
+    free(e->fcache);
     free(e->manifest);
     srv_buf_free(&e->out);
     free(e);
@@ -292,7 +316,19 @@ static int npz_entry_begin(struct ds_export *e)
     return npz_entry_done(e);
 }
 
-/* One window's samples into X. */
+/* One window's model features (schema/featureset.h, the function the
+ * agent runs): what a model of this version is trained on.  Out of the
+ * set's range F has no columns. */
+static int window_features(struct ds_export *e, const float *x, float *f)
+{
+    if (e->nf == 0)
+        return SRV_OK;
+    return ds_window_features_scratch(e->in, x, e->fscratch, e->fscratch_n, f) == DS_OK
+               ? SRV_OK : SRV_EINTERNAL;
+}
+
+/* One window's samples into X, and its features into the cache while it
+ * has room. */
 static int npz_x_step(struct ds_export *e)
 {
     struct ds_row row;
@@ -305,29 +341,43 @@ static int npz_x_step(struct ds_export *e)
         return npz_entry_done(e);
     if ((drc = ds_npz_data(e->z, x, (size_t)e->in->channel_count * e->in->window_samples * 4)) != DS_OK)
         return npz_err(drc);
+    if (e->fcache_rows < e->fcache_cap) {
+        if ((rc = window_features(e, x, e->fcache + e->fcache_rows * e->nf)) != SRV_OK)
+            return rc;
+        e->fcache_rows++;
+        e->fcache_next_row = row.row + 1;
+    }
     e->rows_done++;
     return 1;
 }
 
-/* One window's model features into F (schema/featureset.h, the function
- * the agent runs): what a model of this version is trained on. */
+/* F: the cached windows' features in one piece, then one window at a time
+ * for the rest (decoded again). */
 static int npz_f_step(struct ds_export *e)
 {
     float f[FEATURESET_MAX_CHANNELS * FEATURESET_MAX_PER_CHANNEL];
-    unsigned n = ds_feature_count(e->in);
     struct ds_row row;
     const float *x;
     int rc, drc;
 
-    if ((rc = ds_reader_next(e->rd, &row, &x)) < 0)
+    if (e->fcache_rows > 0) {
+        if ((drc = ds_npz_data(e->z, e->fcache, e->fcache_rows * e->nf * sizeof *e->fcache)) != DS_OK)
+            return npz_err(drc);
+        e->rows_done += (int64_t)e->fcache_rows;
+        e->fcache_rows = 0;
+        ds_reader_seek(e->rd, e->fcache_next_row);
+        return 1;
+    }
+    if (e->nf > sizeof f / sizeof f[0])
+        return SRV_EINTERNAL;
+    /* no columns: the rows are walked (the count must agree), not decoded */
+    if ((rc = ds_reader_next(e->rd, &row, e->nf ? &x : NULL)) < 0)
         return rc;
     if (rc == 0)
         return npz_entry_done(e);
-    if (n == 0 || n > sizeof f / sizeof f[0])
-        memset(f, 0, sizeof f);     /* out of the set's range: F has no columns */
-    else if (ds_window_features(e->in, x, f) != DS_OK)
-        return SRV_EINTERNAL;
-    if ((drc = ds_npz_data(e->z, f, (size_t)n * sizeof f[0])) != DS_OK)
+    if ((rc = window_features(e, x, f)) != SRV_OK)
+        return rc;
+    if ((drc = ds_npz_data(e->z, f, (size_t)e->nf * sizeof f[0])) != DS_OK)
         return npz_err(drc);
     e->rows_done++;
     return 1;

@@ -186,6 +186,12 @@ void ds_reader_rewind(struct ds_reader *r)
     r->next_row = 0;
 }
 
+void ds_reader_seek(struct ds_reader *r, int64_t row)
+{
+    ds_reader_rewind(r);
+    r->next_row = row;
+}
+
 /* Grow *p to hold need bytes (kept: snapshots of a version are alike). */
 static int reserve(void **p, size_t *cap, size_t need)
 {
@@ -440,6 +446,11 @@ int ds_reader_next(struct ds_reader *r, struct ds_row *row, const float **x)
             return err;
         if ((size_t)row->start_sample + T > r->snap_n)
             return SRV_EINTERNAL;
+        if (T == r->snap_n) {
+            /* the window is the whole snapshot, laid out as x is */
+            *x = r->snap;
+            return 1;
+        }
         for (c = 0; c < r->info.channel_count; c++)
             memcpy(r->x + c * T, r->snap + c * r->snap_n + row->start_sample, T * sizeof *r->x);
         *x = r->x;

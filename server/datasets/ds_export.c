@@ -30,6 +30,18 @@
  * as all of them were before, so memory stays bounded whatever the
  * version's size. */
 #define EX_F_CACHE_BYTES (4u << 20)
+/* Likewise the window rows' fields the five small arrays hold, when all of
+ * them fit (87,000 windows): those passes then read no page of rows, which
+ * were 16 queries each for 8,000 windows, the export waiting on each. */
+#define EX_ROW_CACHE_BYTES (2u << 20)
+
+/* What the small arrays need of a window row. */
+struct ex_row {
+    int64_t snapshot_id, start_us;
+    uint32_t group;
+    int16_t cls;
+    int8_t split;
+};
 
 enum { A_X, A_Y, A_CLASSES, A_GROUPS, A_SPLIT, A_SNAP, A_START, A_F };
 
@@ -56,6 +68,9 @@ struct ds_export {
     float *fcache;              /* F of the first fcache_rows windows, from the X pass */
     size_t fcache_rows, fcache_cap;
     int64_t fcache_next_row;    /* the row after the last one cached */
+    struct ex_row *rows;        /* every window row, from the X pass, when they fit */
+    size_t rows_n, rows_i;      /* cached; the next one a small array's pass reads */
+    int rows_all;               /* rows holds the version's every row, in order */
 };
 
 int ds__format_parse(const char *s, enum ds_format *out)
@@ -124,6 +139,12 @@ int ds__export_open(int64_t dataset_id, int version, enum ds_format f, struct ds
             e->fcache_cap = (size_t)((want < EX_F_CACHE_BYTES ? want : EX_F_CACHE_BYTES) /
                                      (e->nf * sizeof *e->fcache));
         }
+        if (e->in->n_windows > 0 &&
+            (uint64_t)e->in->n_windows <= EX_ROW_CACHE_BYTES / sizeof *e->rows &&
+            !(e->rows = malloc((size_t)e->in->n_windows * sizeof *e->rows))) {
+            ds__export_free(e);
+            return SRV_ENOMEM;
+        }
         e->files = json_object();
         if (!e->files || ds_npz_open(npz_sink, e, &e->z) != DS_OK ||
             (e->fscratch_n && !(e->fscratch = malloc(e->fscratch_n * sizeof *e->fscratch))) ||
@@ -146,6 +167,7 @@ void ds__export_free(struct ds_export *e)
     json_decref(e->files);
     free(e->fscratch);
     free(e->fcache);
+    free(e->rows);
     free(e->manifest);
     srv_buf_free(&e->out);
     free(e);
@@ -305,6 +327,7 @@ static int npz_entry_begin(struct ds_export *e)
                             shape, e->stage == A_X ? 3 : e->stage == A_F ? 2 : 1)) != DS_OK)
         return npz_err(drc);
     e->in_array = 1;
+    e->rows_i = 0;
     ds_reader_rewind(e->rd);
     if (e->stage != A_CLASSES)
         return 1;
@@ -337,10 +360,17 @@ static int npz_x_step(struct ds_export *e)
 
     if ((rc = ds_reader_next(e->rd, &row, &x)) < 0)
         return rc;
-    if (rc == 0)
+    if (rc == 0) {
+        e->rows_all = e->rows && (int64_t)e->rows_n == e->in->n_windows;
         return npz_entry_done(e);
+    }
     if ((drc = ds_npz_data(e->z, x, (size_t)e->in->channel_count * e->in->window_samples * 4)) != DS_OK)
         return npz_err(drc);
+    /* (a row past the summary's count failed in ds_npz_data above; cls is
+     * below DS_MAX_CLASSES, checked by the reader) */
+    if (e->rows && (int64_t)e->rows_n < e->in->n_windows)
+        e->rows[e->rows_n++] = (struct ex_row){ row.snapshot_id, row.start_us, row.group,
+                                                (int16_t)row.cls, (int8_t)row.split };
     if (e->fcache_rows < e->fcache_cap) {
         if ((rc = window_features(e, x, e->fcache + e->fcache_rows * e->nf)) != SRV_OK)
             return rc;
@@ -384,7 +414,7 @@ static int npz_f_step(struct ds_export *e)
 }
 
 /* The current stage's field of one row, as the array stores it. */
-static size_t row_field(const struct ds_export *e, const struct ds_row *row, char buf[64])
+static size_t row_field(const struct ds_export *e, const struct ex_row *row, char *buf)
 {
     int64_t v64;
 
@@ -397,11 +427,43 @@ static size_t row_field(const struct ds_export *e, const struct ds_row *row, cha
     }
 }
 
+/* Up to EX_ROWS_PER_STEP rows of a small array, written in one piece:
+ * from the rows the X pass kept when it kept them all, else read again. */
+static int npz_rows_step(struct ds_export *e)
+{
+    char buf[EX_ROWS_PER_STEP * 64];
+    size_t len = 0;
+    int drc, rc = 1, k;
+
+    for (k = 0; k < EX_ROWS_PER_STEP; k++) {
+        struct ex_row cur;
+
+        if (e->rows_all) {
+            if (e->rows_i == e->rows_n) {
+                rc = 0;
+                break;
+            }
+            cur = e->rows[e->rows_i++];
+        } else {
+            struct ds_row row;
+
+            if ((rc = ds_reader_next(e->rd, &row, NULL)) <= 0)
+                break;
+            cur = (struct ex_row){ row.snapshot_id, row.start_us, row.group, (int16_t)row.cls,
+                                   (int8_t)row.split };
+        }
+        len += row_field(e, &cur, buf + len);
+        e->rows_done++;
+    }
+    if (rc < 0)
+        return rc;
+    if (len > 0 && (drc = ds_npz_data(e->z, buf, len)) != DS_OK)
+        return npz_err(drc);
+    return rc == 0 ? npz_entry_done(e) : 1;
+}
+
 static int npz_step(struct ds_export *e)
 {
-    struct ds_row row;
-    int drc, rc, k;
-
     if (e->stage == N_ARRAYS)
         return npz_finish(e);
     if (!e->in_array)
@@ -410,20 +472,7 @@ static int npz_step(struct ds_export *e)
         return npz_x_step(e);
     if (e->stage == A_F)
         return npz_f_step(e);
-    for (k = 0; k < EX_ROWS_PER_STEP; k++) {
-        char buf[64];
-        size_t n;
-
-        if ((rc = ds_reader_next(e->rd, &row, NULL)) < 0)
-            return rc;
-        if (rc == 0)
-            return npz_entry_done(e);
-        n = row_field(e, &row, buf);
-        if ((drc = ds_npz_data(e->z, buf, n)) != DS_OK)
-            return npz_err(drc);
-        e->rows_done++;
-    }
-    return 1;
+    return npz_rows_step(e);
 }
 
 static const char *const split_names[DS_SPLITS] = { "train", "validation", "test" };

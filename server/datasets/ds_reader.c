@@ -46,6 +46,7 @@ struct ds_reader {
     struct ds_info info;
     char **groups;
     PGresult *page;
+    PGresult *next_page;        /* the page after it, read early for the prefetch's ids */
     int page_i;
     int64_t next_row;
     PGresult *batch;            /* envelopes of the next snapshots, in row order */
@@ -75,6 +76,7 @@ void ds_reader_free(struct ds_reader *r)
     free(r->groups);
     prefetch_stop(&r->pre);
     PQclear(r->page);
+    PQclear(r->next_page);
     PQclear(r->batch);
     free(r->snap);
     free(r->raw);
@@ -181,9 +183,23 @@ const char *ds_reader_group(const struct ds_reader *r, uint32_t g)
 void ds_reader_rewind(struct ds_reader *r)
 {
     PQclear(r->page);
-    r->page = NULL;
+    PQclear(r->next_page);
+    r->page = r->next_page = NULL;
     r->page_i = 0;
     r->next_row = 0;
+}
+
+/* The page of window rows from row `from` on. */
+static int page_load(const struct ds_reader *r, int64_t from, PGresult **out)
+{
+    char idb[24], vb[16], fb[24], lb[16];
+    const char *vals[4] = { idb, vb, fb, lb };
+
+    snprintf(idb, sizeof idb, "%lld", (long long)r->info.dataset_id);
+    snprintf(vb, sizeof vb, "%d", r->info.version);
+    snprintf(fb, sizeof fb, "%lld", (long long)from);
+    snprintf(lb, sizeof lb, "%d", DS_PAGE);
+    return ds__exec(DS_SQL_WINDOWS_PAGE, vals, 0, out);
 }
 
 void ds_reader_seek(struct ds_reader *r, int64_t row)
@@ -340,22 +356,49 @@ static int prefetch_take(struct ds_prefetch *p, int64_t id, PGresult **res, int 
     return got;
 }
 
-/* The distinct snapshots of the page's rows after the last row of snapshot
- * last (from the current row on), in row order, at most cap of them. */
-static size_t ids_after(const struct ds_reader *r, int64_t last, int64_t *ids, size_t cap)
+/* Snapshot of row k of the current page (from its first unread row on)
+ * followed by the next page; -1 past them.  The next page is read when the
+ * walk reaches the end of a full current page: without it the batch after
+ * each page's last one was fetched while the export waited. */
+static int64_t seq_snapshot(struct ds_reader *r, int k)
 {
-    int i, j = -1, rows = PQntuples(r->page);
+    int rows = PQntuples(r->page);
+
+    if (k < rows)
+        return db_int64(r->page, k, "snapshot_id");
+    if (rows < DS_PAGE)
+        return -1;
+    if (!r->next_page) {
+        PGresult *np = NULL;
+
+        if (page_load(r, db_int64(r->page, rows - 1, "row") + 1, &np) != SRV_OK)
+            return -1;     /* nothing asked ahead; the page is read again when needed */
+        r->next_page = np;
+    }
+    return k - rows < PQntuples(r->next_page) ? db_int64(r->next_page, k - rows, "snapshot_id")
+                                              : -1;
+}
+
+/* The distinct snapshots of the rows after the last row of snapshot last
+ * (from the current row on, into the next page), in row order, at most
+ * cap of them. */
+static size_t ids_after(struct ds_reader *r, int64_t last, int64_t *ids, size_t cap)
+{
+    int k, j = -1, first = r->page_i > 0 ? r->page_i - 1 : 0;
+    int64_t s;
     size_t n = 0;
 
-    for (i = r->page_i - 1; i < rows; i++)
-        if (i >= 0 && db_int64(r->page, i, "snapshot_id") == last)
-            j = i;
-    for (i = j + 1; j >= 0 && i < rows && n < cap; i++) {
-        int64_t s = db_int64(r->page, i, "snapshot_id");
-
+    /* rows of one snapshot are adjacent: its last row ends the run that
+     * starts at its first */
+    for (k = first; (s = seq_snapshot(r, k)) >= 0; k++) {
+        if (s == last)
+            j = k;
+        else if (j >= 0)
+            break;
+    }
+    for (k = j + 1; j >= 0 && n < cap && (s = seq_snapshot(r, k)) >= 0; k++)
         if (s != last && (n == 0 || s != ids[n - 1]))
             ids[n++] = s;
-    }
     return n;
 }
 
@@ -409,18 +452,12 @@ int ds_reader_next(struct ds_reader *r, struct ds_row *row, const float **x)
     int err, i;
 
     if (!r->page || r->page_i >= PQntuples(r->page)) {
-        char idb[24], vb[16], fb[24], lb[16];
-        const char *vals[4] = { idb, vb, fb, lb };
-
         if (r->page && PQntuples(r->page) < DS_PAGE)
             return 0;
         PQclear(r->page);
-        r->page = NULL;
-        snprintf(idb, sizeof idb, "%lld", (long long)r->info.dataset_id);
-        snprintf(vb, sizeof vb, "%d", r->info.version);
-        snprintf(fb, sizeof fb, "%lld", (long long)r->next_row);
-        snprintf(lb, sizeof lb, "%d", DS_PAGE);
-        if ((err = ds__exec(DS_SQL_WINDOWS_PAGE, vals, 0, &r->page)) != SRV_OK)
+        r->page = r->next_page;     /* read from the row after this page's last */
+        r->next_page = NULL;
+        if (!r->page && (err = page_load(r, r->next_row, &r->page)) != SRV_OK)
             return err;
         r->page_i = 0;
         if (PQntuples(r->page) == 0)

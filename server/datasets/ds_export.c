@@ -25,15 +25,14 @@
 #define EX_ROWS_PER_STEP 256
 #define N_ARRAYS 8
 /* F is computed from the samples the X pass has decoded anyway and held
- * until its entry, up to this many bytes (8,000 windows of 4 channels take
- * 0.9 MB); the windows past it are decoded a second time in F's own pass,
- * as all of them were before, so memory stays bounded whatever the
- * version's size. */
-#define EX_F_CACHE_BYTES (4u << 20)
-/* Likewise the window rows' fields the five small arrays hold, when all of
- * them fit (87,000 windows): those passes then read no page of rows, which
- * were 16 queries each for 8,000 windows, the export waiting on each. */
-#define EX_ROW_CACHE_BYTES (2u << 20)
+ * until its entry, up to ds__mem_limits.f_cache bytes (4 MB: 8,000 windows
+ * of 4 channels take 0.9 MB); the windows past it are decoded a second time
+ * in F's own pass, as all of them were before, so memory stays bounded
+ * whatever the version's size.  Likewise the window rows' fields the five
+ * small arrays hold, when all of them fit in .row_cache (2 MB: 87,000
+ * windows): those passes then read no page of rows, which were 16 queries
+ * each for 8,000 windows, the export waiting on each. */
+struct ds_mem_limits ds__mem_limits = DS_MEM_LIMITS_DEFAULT;
 
 /* What the small arrays need of a window row. */
 struct ex_row {
@@ -136,11 +135,12 @@ int ds__export_open(int64_t dataset_id, int version, enum ds_format f, struct ds
         if (e->nf) {
             uint64_t want = (uint64_t)e->in->n_windows * e->nf * sizeof *e->fcache;
 
-            e->fcache_cap = (size_t)((want < EX_F_CACHE_BYTES ? want : EX_F_CACHE_BYTES) /
-                                     (e->nf * sizeof *e->fcache));
+            uint64_t cap = ds__mem_limits.f_cache;
+
+            e->fcache_cap = (size_t)((want < cap ? want : cap) / (e->nf * sizeof *e->fcache));
         }
         if (e->in->n_windows > 0 &&
-            (uint64_t)e->in->n_windows <= EX_ROW_CACHE_BYTES / sizeof *e->rows &&
+            (uint64_t)e->in->n_windows <= ds__mem_limits.row_cache / sizeof *e->rows &&
             !(e->rows = malloc((size_t)e->in->n_windows * sizeof *e->rows))) {
             ds__export_free(e);
             return SRV_ENOMEM;

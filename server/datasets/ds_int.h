@@ -83,6 +83,18 @@ void ds__job_file(int64_t id, enum ds_format fmt, char *out, size_t cap);
 int ds__param_version(const struct srv_request *rq, int64_t *id, int *version,
                       struct srv_response *rs);
 
+/* Memory an export and its reader keep beyond one page of rows and one
+ * batch of envelopes, in bytes: the F values the X pass computes (the rest
+ * are computed again in F's pass), the window rows it keeps for the small
+ * arrays (all of them or none), and the samples the reader's prefetch
+ * thread decodes ahead (the rest of a batch the caller decodes).  Tests
+ * shrink them to walk the paths past them; nothing else writes them. */
+struct ds_mem_limits {
+    size_t f_cache, row_cache, decoded;
+};
+#define DS_MEM_LIMITS_DEFAULT { 4u << 20, 2u << 20, 4u << 20 }
+extern struct ds_mem_limits ds__mem_limits;
+
 /* The version's manifest.json, computing it (a full npz pass into a hash)
  * and caching it the first time.  *out malloc'd. */
 int ds__manifest(int64_t dataset_id, int version, char **out, size_t *len);

@@ -57,6 +57,8 @@ struct ds_export {
     char *manifest;
     struct srv_buf out;         /* produced; bytes before out_off are taken */
     size_t out_off;
+    char *direct;               /* ds__export_read's buffer while a step runs */
+    size_t direct_cap, direct_len;
     int stage;                  /* npz: array index, N_ARRAYS = manifest; text: 0 header, 1 rows */
     int in_array;
     int done;
@@ -104,8 +106,20 @@ static struct srv_buf *out_buf(struct ds_export *e)
     return &e->out;
 }
 
+/* Produced bytes: straight into the reader's buffer while it has room and
+ * nothing is pending before them, else into out. */
 static int ex_put(struct ds_export *e, const void *buf, size_t len)
 {
+    if (e->direct && e->out_off == e->out.len) {
+        size_t n = e->direct_cap - e->direct_len < len ? e->direct_cap - e->direct_len : len;
+
+        memcpy(e->direct + e->direct_len, buf, n);
+        e->direct_len += n;
+        buf = (const char *)buf + n;
+        len -= n;
+    }
+    if (len == 0)
+        return 0;
     srv_buf_put(out_buf(e), buf, len);
     return e->out.oom ? -1 : 0;
 }
@@ -182,6 +196,39 @@ const char *ds__export_pending(struct ds_export *e, size_t *len)
 void ds__export_consume(struct ds_export *e, size_t n)
 {
     e->out_off += n;
+}
+
+ssize_t ds__export_read(struct ds_export *e, char *buf, size_t max)
+{
+    size_t len;
+    const char *p = ds__export_pending(e, &len);
+    int rc = 1;
+
+    if (len > 0) {
+        len = len < max ? len : max;
+        memcpy(buf, p, len);
+        ds__export_consume(e, len);
+        return (ssize_t)len;
+    }
+    /* nothing pending: the steps write into buf itself (one copy of every
+     * byte fewer), what does not fit stays pending for the next read */
+    e->direct = buf;
+    e->direct_cap = max;
+    e->direct_len = 0;
+    while (e->direct_len < max && e->out_off == e->out.len && (rc = ds__export_step(e)) == 1)
+        ;
+    e->direct = NULL;
+    if (rc < 0)
+        return rc;
+    if (e->direct_len > 0)
+        return (ssize_t)e->direct_len;
+    if (rc == 0)
+        return 0;
+    p = ds__export_pending(e, &len);
+    len = len < max ? len : max;
+    memcpy(buf, p, len);
+    ds__export_consume(e, len);
+    return (ssize_t)len;
 }
 
 void ds__export_progress(const struct ds_export *e, int64_t *done, int64_t *total)

@@ -9,6 +9,7 @@
 #include <libpq-fe.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "server/datasets/datasets.h"
 
@@ -66,6 +67,10 @@ int ds__export_step(struct ds_export *e);
 /* Bytes produced and not yet taken (pointer valid until the next step). */
 const char *ds__export_pending(struct ds_export *e, size_t *len);
 void ds__export_consume(struct ds_export *e, size_t n);
+/* The next bytes into buf (at most max, max > 0): what is pending, else
+ * what the next steps produce, written there directly.  > 0 bytes, 0 at
+ * the end, negative SRV_E* on error. */
+ssize_t ds__export_read(struct ds_export *e, char *buf, size_t max);
 /* Windows handled so far / in total (over all passes). */
 void ds__export_progress(const struct ds_export *e, int64_t *done, int64_t *total);
 /* The manifest once an npz export finished (NUL-terminated; borrowed). */

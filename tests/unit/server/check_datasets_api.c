@@ -606,8 +606,10 @@ static void reader_walk(int64_t id, int64_t seek_row, int64_t *rows)
     free(dec);
 }
 
-/* The npz of version (id, 1) through the export stream (malloc'd). */
-static char *export_npz(int64_t id, size_t *len)
+/* The npz of version (id, 1) through the export stream (malloc'd): taken
+ * step by step (read_max 0, as export jobs do) or read into a buffer of
+ * read_max bytes at a time (as the HTTP stream does). */
+static char *export_npz(int64_t id, size_t read_max, size_t *len)
 {
     struct ds_export *e = NULL;
     char *out = NULL;
@@ -617,15 +619,28 @@ static char *export_npz(int64_t id, size_t *len)
 
     *len = 0;
     ck_assert_int_eq(ds__export_open(id, 1, DS_FMT_NPZ, &e), 0);
-    while ((rc = ds__export_step(e)) == 1) {
-        p = ds__export_pending(e, &n);
-        out = realloc(out, *len + n + 1);
-        ck_assert_ptr_nonnull(out);
-        memcpy(out + *len, p, n);
-        *len += n;
-        ds__export_consume(e, n);
+    if (read_max == 0) {
+        while ((rc = ds__export_step(e)) == 1) {
+            p = ds__export_pending(e, &n);
+            out = realloc(out, *len + n + 1);
+            ck_assert_ptr_nonnull(out);
+            memcpy(out + *len, p, n);
+            *len += n;
+            ds__export_consume(e, n);
+        }
+        ck_assert_int_eq(rc, 0);
+    } else {
+        ssize_t got;
+
+        do {
+            out = realloc(out, *len + read_max);
+            ck_assert_ptr_nonnull(out);
+            got = ds__export_read(e, out + *len, read_max);
+            ck_assert_int_ge(got, 0);
+            ck_assert_uint_le((size_t)got, read_max);
+            *len += (size_t)got;
+        } while (got > 0);
     }
-    ck_assert_int_eq(rc, 0);
     ds__export_free(e);
     return out;
 }
@@ -637,7 +652,8 @@ static char *export_npz(int64_t id, size_t *len)
  * next batch fetched (and decoded) ahead, also when the prefetch thread may
  * decode only part of a batch or none of it.  The npz is the same bytes
  * whatever the export may keep: F and the rows from the X pass, part of F,
- * or nothing (every array read again, as before they were kept). */
+ * or nothing (every array read again, as before they were kept), and
+ * whether it is taken step by step or read into buffers of any size. */
 START_TEST(test_reader_batches)
 {
     static const char whole_body[] =
@@ -650,8 +666,8 @@ START_TEST(test_reader_batches)
     struct testsrv_reply rep;
     json_t *j;
     int64_t id, whole, rows = 0;
-    char *npz[3];
-    size_t npz_len[3];
+    char *npz[5];
+    size_t npz_len[5];
     int k;
 
     TESTDB_REQUIRE();
@@ -685,20 +701,23 @@ START_TEST(test_reader_batches)
         ck_assert_int_eq(rows, N_DEV * SNAPS_PER_DEV * 14);
     }
     ds__mem_limits = dflt;
-    for (k = 0; k < 3; k++) {
+    for (k = 0; k < 5; k++) {
         if (k == 1)     /* F of 100 windows kept, no rows, 3 snapshots decoded ahead */
             ds__mem_limits = (struct ds_mem_limits){ 100 * 2 * 7 * sizeof(float), 0, 3 * snap_bytes };
         if (k == 2)
             ds__mem_limits = (struct ds_mem_limits){ 0, 0, 0 };
-        npz[k] = export_npz(id, &npz_len[k]);
+        if (k == 3)
+            ds__mem_limits = dflt;
+        /* steps, then reads of 64 KiB (the stream's) and of 1000 bytes */
+        npz[k] = export_npz(id, k < 3 ? 0 : k == 3 ? 65536 : 1000, &npz_len[k]);
     }
     ds__mem_limits = dflt;
     ck_assert_uint_gt(npz_len[0], (size_t)N_DEV * SNAPS_PER_DEV * 14 * 4 * 2 * 64 * 4);
-    for (k = 1; k < 3; k++) {
+    for (k = 1; k < 5; k++) {
         ck_assert_uint_eq(npz_len[k], npz_len[0]);
         ck_assert_mem_eq(npz[k], npz[0], npz_len[0]);
     }
-    for (k = 0; k < 3; k++)
+    for (k = 0; k < 5; k++)
         free(npz[k]);
     fx_stop(&f);
 }

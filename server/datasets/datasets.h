@@ -148,10 +148,11 @@ struct ds_row {
 
 /* Reads a version's windows a page at a time and, when asked, their samples
  * (each snapshot decoded once: windows come ordered by snapshot), so memory
- * is one page, two batches of envelopes (at most 8 MB each) and one decoded
- * snapshot whatever the version's size.  Uses the calling thread's database
- * connection, and a thread of its own with its own connection that fetches
- * the next batch of envelopes while the caller decodes. */
+ * is two pages, two batches of envelopes (at most 8 MB each) with their
+ * samples decoded (at most 4 MB each) and one decoded snapshot whatever the
+ * version's size.  Uses the calling thread's database connection, and a
+ * thread of its own with its own connection that fetches and decodes the
+ * next batch of envelopes while the caller reads this one. */
 struct ds_reader;
 
 /* SRV_ENOTFOUND for an unknown dataset or version, else 0 or SRV_E*. */

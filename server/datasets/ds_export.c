@@ -1,12 +1,15 @@
 /* ds_export.c - a stored version as npz, jsonl or csv, produced in small
- * steps (one window of samples, or one page of rows) into a buffer the
- * caller drains: the HTTP stream callback and the export-job thread drive
- * the same code, and memory stays one window plus one page plus one decoded
- * snapshot whatever the version's size.
+ * steps (one window of samples, or 256 rows) into a buffer the caller
+ * drains (or straight into the caller's, ds__export_read): the HTTP stream
+ * callback and the export-job thread drive the same code, and memory stays
+ * bounded whatever the version's size (the reader's, and the caches below,
+ * ds__mem_limits).
  *
  * npz entries in order: X, y, classes, groups, split, snapshot_id, start_us,
- * F, manifest.json (schema/EXPORT.md).  Each per-window array is one pass
- * over the version's window rows; X and F decode samples. */
+ * F, manifest.json (schema/EXPORT.md).  Only X's pass decodes samples: it
+ * also computes F and keeps the rows the small arrays need, whose passes
+ * then read nothing again (past the caches' limits they read the rows, and
+ * F decodes, again). */
 #include "server/datasets/ds_int.h"
 
 #include <sodium.h>

@@ -2,8 +2,9 @@
  * then its window rows a page at a time in export order and, when asked,
  * each window's samples cut out of the snapshot (decoded once per snapshot:
  * rows come ordered by snapshot).  Export and training both read versions
- * this way, so memory is one page, one batch of envelopes (at most
- * DS_BATCH_BYTES) and one decoded snapshot whatever the version's size.
+ * this way, so memory is two pages, two batches of envelopes (at most
+ * DS_BATCH_BYTES each) and their decoded samples (ds__mem_limits.decoded
+ * each) and one decoded snapshot whatever the version's size.
  *
  * Envelopes come DS_BATCH_IDS at a time in one round trip
  * (ingest_stored_many) and are decoded with one zstd context and buffers
@@ -13,8 +14,8 @@
  * with its own connection: PostgreSQL reading and sending the envelopes and
  * this thread decoding them took about as long each, one after the other.
  * That thread also decodes the batch it fetched (up to 4 MB of samples:
- * ds__mem_limits.decoded), so the caller, which hashes, zips and sends what it reads, finds
- * the samples ready: decoding was a fifth of its time. */
+ * ds__mem_limits.decoded), so the caller, which zips and sends what it
+ * reads, finds the samples ready: decoding was a fifth of its time. */
 #include "server/datasets/ds_int.h"
 
 #if defined(__GLIBC__)

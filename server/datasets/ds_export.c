@@ -109,8 +109,8 @@ static struct srv_buf *out_buf(struct ds_export *e)
     return &e->out;
 }
 
-/* Produced bytes: straight into the reader's buffer while it has room and
- * nothing is pending before them, else into out. */
+/* Produced bytes: straight into ds__export_read's buffer while it has room
+ * and nothing is pending before them, else into out. */
 static int ex_put(struct ds_export *e, const void *buf, size_t len)
 {
     if (e->direct && e->out_off == e->out.len) {
@@ -151,7 +151,6 @@ int ds__export_open(int64_t dataset_id, int version, enum ds_format f, struct ds
         e->fscratch_n = e->nf ? ds_feature_scratch_floats(e->in) : 0;
         if (e->nf) {
             uint64_t want = (uint64_t)e->in->n_windows * e->nf * sizeof *e->fcache;
-
             uint64_t cap = ds__mem_limits.f_cache;
 
             e->fcache_cap = (size_t)((want < cap ? want : cap) / (e->nf * sizeof *e->fcache));

@@ -10,9 +10,12 @@
 #     just handing out the same snapshots (the baseline: our export also
 #     decodes, converts to float32 and zips);
 #   - the server's peak resident memory (VmHWM) before and after the export.
-# Usage: DATABASE_URL=... BUILD=build/rel bench/export.sh [N_SNAPSHOTS]
-# (PERF=FILE records the server with perf during the export; KEEP_NPZ=FILE
-# keeps the exported bytes.)
+# Both are timed once the server's features worker has computed the seeded
+# snapshots' features, in RUNS rounds (default 3) of export then \copy; the
+# figures are per round and the medians.
+# Usage: DATABASE_URL=... BUILD=build/rel [RUNS=3] bench/export.sh [N_SNAPSHOTS]
+# (PERF=FILE records the server with perf during the first export;
+# KEEP_NPZ=FILE keeps the first export's bytes.)
 # (build without sanitizers: make BUILD=build/rel build/rel/bin/precursor-server
 #  build/rel/bin/precursor-agent).  Needs psql on PATH.
 set -uo pipefail
@@ -77,37 +80,58 @@ t0=$(now)
 curl -s "${A[@]}" -X POST "$BASE/api/v1/datasets/$DS/versions" >"$TMP/v.json"
 t1=$(now)
 grep -q '"version":1' "$TMP/v.json" || { echo "version failed: $(cat "$TMP/v.json")" >&2; exit 1; }
+# The same conditions for both sides: the server's features worker computes
+# the features of every snapshot just seeded (in this process and in its own
+# PostgreSQL backend), so the export and \copy are timed only once it has
+# caught up (a minute at most), and then in alternating rounds.
+for i in $(seq 600); do
+    left=$(psql "$DATABASE_URL" -Atqc "SELECT count(*) FROM snapshots s WHERE NOT EXISTS
+        (SELECT 1 FROM feature_jobs j WHERE j.snapshot_id = s.id)" 2>/dev/null || echo 1)
+    [ "${left:-1}" = 0 ] && break; sleep 0.1
+done
+[ "${left:-1}" = 0 ] || echo "warning: features worker still behind ($left snapshots)" >&2
 hwm0=$(awk '/VmHWM/ {print $2}' /proc/$SPID/status)
-
-PERF_PID=
-if [ -n "${PERF:-}" ]; then     # PERF=FILE: perf record -g of the server during the export
-    perf record -g -o "$PERF" -p "$SPID" >/dev/null 2>&1 &
-    PERF_PID=$!
-    sleep 0.5
-fi
-t2=$(now)
-curl -s -o "$TMP/x.npz" "${A[@]}" "$BASE/api/v1/datasets/$DS/versions/1/export?format=npz"
-t3=$(now)
-[ -n "$PERF_PID" ] && { kill -INT "$PERF_PID"; wait "$PERF_PID" 2>/dev/null; }
-[ -n "${KEEP_NPZ:-}" ] && cp "$TMP/x.npz" "$KEEP_NPZ"   # KEEP_NPZ=FILE: keep the export to compare
+RUNS=${RUNS:-3}
+: >"$TMP/rounds"
+for r in $(seq "$RUNS"); do
+    PERF_PID=
+    if [ -n "${PERF:-}" ] && [ "$r" = 1 ]; then  # PERF=FILE: perf record -g of the server during the first export
+        perf record -g -o "$PERF" -p "$SPID" >/dev/null 2>&1 &
+        PERF_PID=$!
+        sleep 0.5
+    fi
+    t2=$(now)
+    curl -s -o "$TMP/x.npz" "${A[@]}" "$BASE/api/v1/datasets/$DS/versions/1/export?format=npz"
+    t3=$(now)
+    [ -n "$PERF_PID" ] && { kill -INT "$PERF_PID"; wait "$PERF_PID" 2>/dev/null; }
+    # KEEP_NPZ=FILE: keep the (first) export to compare
+    [ -n "${KEEP_NPZ:-}" ] && [ "$r" = 1 ] && cp "$TMP/x.npz" "$KEEP_NPZ"
+    bytes=$(stat -c %s "$TMP/x.npz")
+    rm -f "$TMP/x.npz"
+    t4=$(now)
+    psql "$DATABASE_URL" -q -c "\\copy (SELECT s.envelope FROM snapshots s WHERE s.id IN (SELECT DISTINCT snapshot_id FROM dataset_windows WHERE dataset_id = $DS AND version = 1) ORDER BY s.id) TO '$TMP/copy.bin' WITH (FORMAT binary)"
+    t5=$(now)
+    cbytes=$(stat -c %s "$TMP/copy.bin")
+    rm -f "$TMP/copy.bin"
+    echo "$bytes $t2 $t3 $cbytes $t4 $t5 $(cut -d' ' -f1 /proc/loadavg)" >>"$TMP/rounds"
+done
 hwm1=$(awk '/VmHWM/ {print $2}' /proc/$SPID/status)
-bytes=$(stat -c %s "$TMP/x.npz")
-rm -f "$TMP/x.npz"
 
-t4=$(now)
-psql "$DATABASE_URL" -q -c "\\copy (SELECT s.envelope FROM snapshots s WHERE s.id IN (SELECT DISTINCT snapshot_id FROM dataset_windows WHERE dataset_id = $DS AND version = 1) ORDER BY s.id) TO '$TMP/copy.bin' WITH (FORMAT binary)"
-t5=$(now)
-cbytes=$(stat -c %s "$TMP/copy.bin")
-rm -f "$TMP/copy.bin"
-
-python3 - "$N" "$bytes" "$t2" "$t3" "$cbytes" "$t4" "$t5" "$hwm0" "$hwm1" "$t0" "$t1" <<'EOF'
-import sys
-n, b, t2, t3, cb, t4, t5, h0, h1, t0, t1 = sys.argv[1:]
-b, cb = int(b), int(cb)
-e, c = float(t3) - float(t2), float(t5) - float(t4)
+python3 - "$N" "$hwm0" "$hwm1" "$t0" "$t1" "$TMP/rounds" <<'EOF'
+import statistics, sys
+n, h0, h1, t0, t1, rounds = sys.argv[1:]
 print("snapshots=%s version_create_s=%.2f" % (n, float(t1) - float(t0)))
-print("export_npz bytes=%d s=%.2f MB/s=%.1f" % (b, e, b / e / 1e6))
-print("psql_copy_envelopes bytes=%d s=%.2f MB/s=%.1f" % (cb, c, cb / c / 1e6))
-print("ratio export/copy MB/s=%.2f  (export writes float32 samples, copy the zstd envelopes)" % ((b / e) / (cb / c)))
+ratios, emb, cmb = [], [], []
+for i, line in enumerate(open(rounds)):
+    b, t2, t3, cb, t4, t5, load = line.split()
+    b, cb = int(b), int(cb)
+    e, c = float(t3) - float(t2), float(t5) - float(t4)
+    emb.append(b / e / 1e6); cmb.append(cb / c / 1e6); ratios.append(emb[-1] / cmb[-1])
+    print("round %d: export_npz bytes=%d s=%.2f MB/s=%.1f  psql_copy_envelopes bytes=%d s=%.2f MB/s=%.1f"
+          "  ratio=%.2f  load1=%s" % (i + 1, b, e, emb[-1], cb, c, cmb[-1], ratios[-1], load))
+print("export_npz median MB/s=%.1f" % statistics.median(emb))
+print("psql_copy_envelopes median MB/s=%.1f" % statistics.median(cmb))
+print("ratio export/copy MB/s=%.2f  (median of %d rounds; export writes float32 samples, copy the zstd envelopes)"
+      % (statistics.median(ratios), len(ratios)))
 print("server VmHWM before=%s kB after=%s kB growth=%d kB" % (h0, h1, int(h1) - int(h0)))
 EOF

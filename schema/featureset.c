@@ -191,10 +191,28 @@ static double sample_at(const float *x, uint32_t i, double *last)
     return *last;
 }
 
+/* The stats set's features of one channel from its sums (shared by the
+ * scalar and the paired loops, so both end in the same operations). */
+static void stats_finish(double m1, double m2, double m4, double peak, double e_lo, double e_hi,
+                         uint32_t n, float out[FEATURESET_STATS_NFEAT])
+{
+    double var = m2 / (double)n, c4 = m4 / (double)n, rms, tiny;
+
+    tiny = TINY_ABS + TINY_REL * fabs(m1);
+    rms = sqrt(var);
+    out[0] = (float)m1;
+    out[1] = (float)log(rms + tiny);
+    out[2] = (float)log(peak + tiny);
+    out[3] = (float)log((peak + tiny) / (rms + tiny));
+    out[4] = (float)log((c4 + tiny * tiny) / (var * var + tiny * tiny));
+    out[5] = (float)log(e_lo / (double)(n - 3) + tiny * tiny);
+    out[6] = (float)log(e_hi / (double)(n - 1) + tiny * tiny);
+}
+
 static void stats_channel(const float *x, uint32_t n, float out[FEATURESET_STATS_NFEAT])
 {
     double m1 = 0.0, m2 = 0.0, m4 = 0.0, peak = 0.0, e_lo = 0.0, e_hi = 0.0, last = 0.0;
-    double h0 = 0.0, h1 = 0.0, h2 = 0.0, var, c4, rms, tiny;
+    double h0 = 0.0, h1 = 0.0, h2 = 0.0;
     uint32_t i;
 
     for (i = 0; i < n; i++)
@@ -220,18 +238,145 @@ static void stats_channel(const float *x, uint32_t n, float out[FEATURESET_STATS
         h1 = h0;
         h0 = v;
     }
-    var = m2 / (double)n;
-    c4 = m4 / (double)n;
-    tiny = TINY_ABS + TINY_REL * fabs(m1);
-    rms = sqrt(var);
-    out[0] = (float)m1;
-    out[1] = (float)log(rms + tiny);
-    out[2] = (float)log(peak + tiny);
-    out[3] = (float)log((peak + tiny) / (rms + tiny));
-    out[4] = (float)log((c4 + tiny * tiny) / (var * var + tiny * tiny));
-    out[5] = (float)log(e_lo / (double)(n - 3) + tiny * tiny);
-    out[6] = (float)log(e_hi / (double)(n - 1) + tiny * tiny);
+    stats_finish(m1, m2, m4, peak, e_lo, e_hi, n, out);
 }
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+
+/* Channels in pairs, one in each lane of a pair of doubles, and two pairs
+ * in one loop where there are four: every lane runs stats_channel's
+ * operations in stats_channel's order, so the features are bit for bit the
+ * same (nothing is fused or reordered: x86-64 has no FMA unless asked for,
+ * and each lane's sums stay sequential).  Four channels' dependency chains
+ * side by side and half the instructions make it about three times as fast
+ * where a server exports or trains on many windows. */
+#define STATS_MAX_PAIRS 2
+
+/* Channel a's and b's sample i as a pair; a non-finite one is the lane's
+ * last finite sample (0 before any), as sample_at does it.  When the
+ * caller has seen every sample finite, the replacement is skipped. */
+static inline __attribute__((always_inline)) __m128d pair_at(const float *xa, const float *xb,
+                                                             uint32_t i, __m128d *last, int finite)
+{
+    __m128d v = _mm_cvtps_pd(_mm_unpacklo_ps(_mm_load_ss(xa + i), _mm_load_ss(xb + i)));
+    __m128d ok;
+
+    if (finite)
+        return v;
+    /* finite <=> v - v == 0 (inf - inf and NaN are NaN) */
+    ok = _mm_cmpeq_pd(_mm_sub_pd(v, v), _mm_setzero_pd());
+    v = _mm_or_pd(_mm_and_pd(ok, v), _mm_andnot_pd(ok, *last));
+    *last = v;
+    return v;
+}
+
+static inline __attribute__((always_inline)) void
+stats_pairs(const float *const *x, uint32_t n, float *const *out, int np, int finite)
+{
+    const __m128d sign = _mm_set1_pd(-0.0), quarter = _mm_set1_pd(0.25);
+    __m128d m1[STATS_MAX_PAIRS], m2[STATS_MAX_PAIRS], m4[STATS_MAX_PAIRS];
+    __m128d peak[STATS_MAX_PAIRS], e_lo[STATS_MAX_PAIRS], e_hi[STATS_MAX_PAIRS];
+    __m128d last[STATS_MAX_PAIRS], h0[STATS_MAX_PAIRS], h1[STATS_MAX_PAIRS], h2[STATS_MAX_PAIRS];
+    uint32_t i;
+    int p;
+
+    for (p = 0; p < np; p++) {
+        m1[p] = m2[p] = m4[p] = peak[p] = e_lo[p] = e_hi[p] = _mm_setzero_pd();
+        last[p] = h0[p] = h1[p] = h2[p] = _mm_setzero_pd();
+    }
+    /* (the loops over p are unrolled: the pairs' chains side by side) */
+    for (i = 0; i < n; i++)
+#pragma GCC unroll 2
+        for (p = 0; p < np; p++)
+            m1[p] = _mm_add_pd(m1[p], pair_at(x[2 * p], x[2 * p + 1], i, &last[p], finite));
+    for (p = 0; p < np; p++) {
+        m1[p] = _mm_div_pd(m1[p], _mm_set1_pd((double)n));
+        last[p] = _mm_setzero_pd();
+    }
+    for (i = 0; i < n; i++) {
+#pragma GCC unroll 2
+        for (p = 0; p < np; p++) {
+            __m128d v = pair_at(x[2 * p], x[2 * p + 1], i, &last[p], finite);
+            __m128d y = _mm_sub_pd(v, m1[p]), y2 = _mm_mul_pd(y, y);
+
+            m2[p] = _mm_add_pd(m2[p], y2);
+            m4[p] = _mm_add_pd(m4[p], _mm_mul_pd(y2, y2));
+            /* max(|y|, peak) is |y| > peak ? |y| : peak, the scalar test */
+            peak[p] = _mm_max_pd(_mm_andnot_pd(sign, y), peak[p]);
+            if (i >= 1) {
+                __m128d dd = _mm_sub_pd(v, h0[p]);
+
+                e_hi[p] = _mm_add_pd(e_hi[p], _mm_mul_pd(dd, dd));
+            }
+            if (i >= 3) {
+                /* s / 4 and s * 0.25 are the same real number, rounded once */
+                __m128d s4 = _mm_add_pd(_mm_add_pd(_mm_add_pd(v, h0[p]), h1[p]), h2[p]);
+                __m128d av = _mm_sub_pd(_mm_mul_pd(s4, quarter), m1[p]);
+
+                e_lo[p] = _mm_add_pd(e_lo[p], _mm_mul_pd(av, av));
+            }
+            h2[p] = h1[p];
+            h1[p] = h0[p];
+            h0[p] = v;
+        }
+    }
+    for (p = 0; p < np; p++) {
+        double a[2], b[2], c[2], d[2], e[2], f[2];
+
+        _mm_storeu_pd(a, m1[p]);
+        _mm_storeu_pd(b, m2[p]);
+        _mm_storeu_pd(c, m4[p]);
+        _mm_storeu_pd(d, peak[p]);
+        _mm_storeu_pd(e, e_lo[p]);
+        _mm_storeu_pd(f, e_hi[p]);
+        stats_finish(a[0], b[0], c[0], d[0], e[0], f[0], n, out[2 * p]);
+        stats_finish(a[1], b[1], c[1], d[1], e[1], f[1], n, out[2 * p + 1]);
+    }
+}
+
+/* Every sample of x[0, n) finite (then no sample needs replacing). */
+static int all_finite(const float *x, uint32_t n)
+{
+    const __m128i expo = _mm_set1_epi32(0x7f800000);
+    __m128i bad = _mm_setzero_si128();
+    uint32_t i = 0;
+
+    for (; i + 4 <= n; i += 4) {
+        __m128i b = _mm_and_si128(_mm_castps_si128(_mm_loadu_ps(x + i)), expo);
+
+        bad = _mm_or_si128(bad, _mm_cmpeq_epi32(b, expo));
+    }
+    for (; i < n; i++)
+        if (!isfinite(x[i]))
+            return 0;
+    return _mm_movemask_epi8(bad) == 0;
+}
+
+/* Channels c0 .. c0 + 2 np - 1 of the window (np pairs), each at stride. */
+static void stats_channels(const float *x, size_t stride, uint32_t n, float *out, unsigned per,
+                           int np)
+{
+    const float *xs[2 * STATS_MAX_PAIRS];
+    float *os[2 * STATS_MAX_PAIRS];
+    int k, finite = 1;
+
+    for (k = 0; k < 2 * np; k++) {
+        xs[k] = x + (size_t)k * stride;
+        os[k] = out + (size_t)k * per;
+        finite = finite && all_finite(xs[k], n);
+    }
+    /* constant arguments: four loops, each without the tests it needs not */
+    if (np == 2 && finite)
+        stats_pairs(xs, n, os, 2, 1);
+    else if (np == 2)
+        stats_pairs(xs, n, os, 2, 0);
+    else if (finite)
+        stats_pairs(xs, n, os, 1, 1);
+    else
+        stats_pairs(xs, n, os, 1, 0);
+}
+#endif
 
 /* The spectral and envelope sets' configuration: a function of the spec alone. */
 static void spectral_setup(const struct featureset_spec *spec, struct spectral_config *c)
@@ -324,6 +469,15 @@ int featureset_compute(const struct featureset_spec *spec, const float *x, size_
         float *oc = out + (size_t)c * per;
 
         if (spec->id == FEATURESET_STATS) {
+#if defined(__SSE2__)
+            if (c + 1 < channels) {
+                int np = c + 3 < channels ? 2 : 1;
+
+                stats_channels(xc, stride, spec->window, oc, per, np);
+                c += 2u * (unsigned)np - 1u;
+                continue;
+            }
+#endif
             stats_channel(xc, spec->window, oc);
         } else {
             float tmp[FEATURESET_MAX_PER_CHANNEL];

@@ -148,10 +148,11 @@ struct ds_row {
 
 /* Reads a version's windows a page at a time and, when asked, their samples
  * (each snapshot decoded once: windows come ordered by snapshot), so memory
- * is one page, two batches of envelopes (at most 8 MB each) and one decoded
- * snapshot whatever the version's size.  Uses the calling thread's database
- * connection, and a thread of its own with its own connection that fetches
- * the next batch of envelopes while the caller decodes. */
+ * is two pages, two batches of envelopes (at most 8 MB each) with their
+ * samples decoded (at most 4 MB each) and one decoded snapshot whatever the
+ * version's size.  Uses the calling thread's database connection, and a
+ * thread of its own with its own connection that fetches and decodes the
+ * next batch of envelopes while the caller reads this one. */
 struct ds_reader;
 
 /* SRV_ENOTFOUND for an unknown dataset or version, else 0 or SRV_E*. */
@@ -159,6 +160,8 @@ int ds_reader_open(int64_t dataset_id, int version, struct ds_reader **out);
 const struct ds_info *ds_reader_info(const struct ds_reader *r);
 const char *ds_reader_group(const struct ds_reader *r, uint32_t g);  /* "" when out of range */
 void ds_reader_rewind(struct ds_reader *r);
+/* The next ds_reader_next starts at the first window row >= row. */
+void ds_reader_seek(struct ds_reader *r, int64_t row);
 /* 1 with *row (and *x: channel_count * window_samples floats, channel-major,
  * valid until the next call) filled; 0 at the end; negative SRV_E* on error.
  * x may be NULL when the samples are not needed. */
@@ -188,6 +191,12 @@ void ds_feature_spec(const struct ds_info *in, struct featureset_spec *fs);
 unsigned ds_feature_count(const struct ds_info *in);
 /* One window (x as ds_reader_next gives it) -> ds_feature_count floats. */
 int ds_window_features(const struct ds_info *in, const float *x, float *out);
+/* The same with the set's working memory from the caller (a loop over
+ * windows allocates it once): ds_feature_scratch_floats floats (0: none,
+ * scratch may be NULL). */
+size_t ds_feature_scratch_floats(const struct ds_info *in);
+int ds_window_features_scratch(const struct ds_info *in, const float *x, float *scratch,
+                               size_t scratch_floats, float *out);
 /* {"set","id","version","window","hop","sample_rate","names":[...]} as a
  * new jansson reference (json_t *). */
 void *ds_feature_json(const struct ds_info *in);

@@ -185,28 +185,19 @@ int ds_api_version_get(struct srv_request *rq, struct srv_response *rs)
 static ssize_t export_stream(void *ctx, uint64_t pos, char *buf, size_t max)
 {
     struct ds_export *e = ctx;
-    const char *p;
-    size_t len;
-    int rc;
+    ssize_t n;
 
     (void)pos;
-    for (;;) {
-        p = ds__export_pending(e, &len);
-        if (len > 0)
-            break;
-        rc = ds__export_step(e);
-        if (rc == 0)
-            return SRV_STREAM_END;
-        if (rc < 0) {
-            srv_log("error", "datasets: export failed mid-stream: %s", srv_err_code(rc));
-            return SRV_STREAM_ERROR;
-        }
+    if (max == 0)
+        return 0;
+    n = ds__export_read(e, buf, max);
+    if (n == 0)
+        return SRV_STREAM_END;
+    if (n < 0) {
+        srv_log("error", "datasets: export failed mid-stream: %s", srv_err_code((int)n));
+        return SRV_STREAM_ERROR;
     }
-    if (len > max)
-        len = max;
-    memcpy(buf, p, len);
-    ds__export_consume(e, len);
-    return (ssize_t)len;
+    return n;
 }
 
 static void export_stream_free(void *ctx)

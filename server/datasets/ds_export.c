@@ -1,12 +1,15 @@
 /* ds_export.c - a stored version as npz, jsonl or csv, produced in small
- * steps (one window of samples, or one page of rows) into a buffer the
- * caller drains: the HTTP stream callback and the export-job thread drive
- * the same code, and memory stays one window plus one page plus one decoded
- * snapshot whatever the version's size.
+ * steps (one window of samples, or 256 rows) into a buffer the caller
+ * drains (or straight into the caller's, ds__export_read): the HTTP stream
+ * callback and the export-job thread drive the same code, and memory stays
+ * bounded whatever the version's size (the reader's, and the caches below,
+ * ds__mem_limits).
  *
  * npz entries in order: X, y, classes, groups, split, snapshot_id, start_us,
- * F, manifest.json (schema/EXPORT.md).  Each per-window array is one pass
- * over the version's window rows; X and F decode samples. */
+ * F, manifest.json (schema/EXPORT.md).  Only X's pass decodes samples: it
+ * also computes F and keeps the rows the small arrays need, whose passes
+ * then read nothing again (past the caches' limits they read the rows, and
+ * F decodes, again). */
 #include "server/datasets/ds_int.h"
 
 #include <math.h>
@@ -27,6 +30,23 @@
 
 #define EX_ROWS_PER_STEP 256
 #define N_ARRAYS 8
+/* F is computed from the samples the X pass has decoded anyway and held
+ * until its entry, up to ds__mem_limits.f_cache bytes (4 MB: 8,000 windows
+ * of 4 channels take 0.9 MB); the windows past it are decoded a second time
+ * in F's own pass, as all of them were before, so memory stays bounded
+ * whatever the version's size.  Likewise the window rows' fields the five
+ * small arrays hold, when all of them fit in .row_cache (2 MB: 87,000
+ * windows): those passes then read no page of rows, which were 16 queries
+ * each for 8,000 windows, the export waiting on each. */
+struct ds_mem_limits ds__mem_limits = DS_MEM_LIMITS_DEFAULT;
+
+/* What the small arrays need of a window row. */
+struct ex_row {
+    int64_t snapshot_id, start_us;
+    uint32_t group;
+    int16_t cls;
+    int8_t split;
+};
 
 enum { A_X, A_Y, A_CLASSES, A_GROUPS, A_SPLIT, A_SNAP, A_START, A_F };
 
@@ -43,6 +63,8 @@ struct ds_export {
     char *manifest;
     struct srv_buf out;         /* produced; bytes before out_off are taken */
     size_t out_off;
+    char *direct;               /* ds__export_read's buffer while a step runs */
+    size_t direct_cap, direct_len;
     int stage;                  /* npz: array index, N_ARRAYS = manifest; text: 0 header, 1 rows */
     int in_array;
     int done;
@@ -54,6 +76,15 @@ struct ds_export {
     size_t rel_fit_rows;
     float *rel_scratch;
     size_t rel_ns;
+    unsigned nf;                /* F's columns (ds_feature_count) */
+    float *fscratch;            /* the feature set's working memory, once */
+    size_t fscratch_n;
+    float *fcache;              /* F of the first fcache_rows windows, from the X pass */
+    size_t fcache_rows, fcache_cap;
+    int64_t fcache_next_row;    /* the row after the last one cached */
+    struct ex_row *rows;        /* every window row, from the X pass, when they fit */
+    size_t rows_n, rows_i;      /* cached; the next one a small array's pass reads */
+    int rows_all;               /* rows holds the version's every row, in order */
 };
 
 int ds__format_parse(const char *s, enum ds_format *out)
@@ -88,8 +119,20 @@ static struct srv_buf *out_buf(struct ds_export *e)
     return &e->out;
 }
 
+/* Produced bytes: straight into ds__export_read's buffer while it has room
+ * and nothing is pending before them, else into out. */
 static int ex_put(struct ds_export *e, const void *buf, size_t len)
 {
+    if (e->direct && e->out_off == e->out.len) {
+        size_t n = e->direct_cap - e->direct_len < len ? e->direct_cap - e->direct_len : len;
+
+        memcpy(e->direct + e->direct_len, buf, n);
+        e->direct_len += n;
+        buf = (const char *)buf + n;
+        len -= n;
+    }
+    if (len == 0)
+        return 0;
     srv_buf_put(out_buf(e), buf, len);
     return e->out.oom ? -1 : 0;
 }
@@ -123,8 +166,26 @@ static int export_open(int64_t dataset_id, int version, enum ds_format f, const 
         return err;
     }
     if (f == DS_FMT_NPZ) {
+        e->nf = e->rel ? featureset_count(FEATURESET_RELATIONS, FEATURESET_RELATIONS_VERSION,
+                                          e->in->channel_count)
+                       : ds_feature_count(e->in);
+        e->fscratch_n = e->nf && !e->rel ? ds_feature_scratch_floats(e->in) : 0;
+        if (e->nf) {
+            uint64_t want = (uint64_t)e->in->n_windows * e->nf * sizeof *e->fcache;
+            uint64_t cap = ds__mem_limits.f_cache;
+
+            e->fcache_cap = (size_t)((want < cap ? want : cap) / (e->nf * sizeof *e->fcache));
+        }
+        if (e->in->n_windows > 0 &&
+            (uint64_t)e->in->n_windows <= ds__mem_limits.row_cache / sizeof *e->rows &&
+            !(e->rows = malloc((size_t)e->in->n_windows * sizeof *e->rows))) {
+            ds__export_free(e);
+            return SRV_ENOMEM;
+        }
         e->files = json_object();
-        if (!e->files || ds_npz_open(npz_sink, e, &e->z) != DS_OK) {
+        if (!e->files || ds_npz_open(npz_sink, e, &e->z) != DS_OK ||
+            (e->fscratch_n && !(e->fscratch = malloc(e->fscratch_n * sizeof *e->fscratch))) ||
+            (e->fcache_cap && !(e->fcache = malloc(e->fcache_cap * e->nf * sizeof *e->fcache)))) {
             ds__export_free(e);
             return SRV_ENOMEM;
         }
@@ -276,6 +337,9 @@ void ds__export_free(struct ds_export *e)
     free(e->rel);
     free(e->rel_scratch);
     json_decref(e->files);
+    free(e->fscratch);
+    free(e->fcache);
+    free(e->rows);
     free(e->manifest);
     srv_buf_free(&e->out);
     free(e);
@@ -290,6 +354,39 @@ const char *ds__export_pending(struct ds_export *e, size_t *len)
 void ds__export_consume(struct ds_export *e, size_t n)
 {
     e->out_off += n;
+}
+
+ssize_t ds__export_read(struct ds_export *e, char *buf, size_t max)
+{
+    size_t len;
+    const char *p = ds__export_pending(e, &len);
+    int rc = 1;
+
+    if (len > 0) {
+        len = len < max ? len : max;
+        memcpy(buf, p, len);
+        ds__export_consume(e, len);
+        return (ssize_t)len;
+    }
+    /* nothing pending: the steps write into buf itself (one copy of every
+     * byte fewer), what does not fit stays pending for the next read */
+    e->direct = buf;
+    e->direct_cap = max;
+    e->direct_len = 0;
+    while (e->direct_len < max && e->out_off == e->out.len && (rc = ds__export_step(e)) == 1)
+        ;
+    e->direct = NULL;
+    if (rc < 0)
+        return rc;
+    if (e->direct_len > 0)
+        return (ssize_t)e->direct_len;
+    if (rc == 0)
+        return 0;
+    p = ds__export_pending(e, &len);
+    len = len < max ? len : max;
+    memcpy(buf, p, len);
+    ds__export_consume(e, len);
+    return (ssize_t)len;
 }
 
 void ds__export_progress(const struct ds_export *e, int64_t *done, int64_t *total)
@@ -478,13 +575,12 @@ static int npz_entry_begin(struct ds_export *e)
     if (e->stage == A_CLASSES)
         shape[0] = in->n_classes;
     if (e->stage == A_F)
-        shape[1] = e->rel ? featureset_count(FEATURESET_RELATIONS, FEATURESET_RELATIONS_VERSION,
-                                             in->channel_count)
-                          : ds_feature_count(in);
+        shape[1] = e->nf;
     if ((drc = ds_npz_begin(e->z, array_names[e->stage], descr[e->stage], isz[e->stage],
                             shape, e->stage == A_X ? 3 : e->stage == A_F ? 2 : 1)) != DS_OK)
         return npz_err(drc);
     e->in_array = 1;
+    e->rows_i = 0;
     ds_reader_rewind(e->rd);
     if (e->stage != A_CLASSES)
         return 1;
@@ -496,7 +592,28 @@ static int npz_entry_begin(struct ds_export *e)
     return npz_entry_done(e);
 }
 
-/* One window's samples into X. */
+/* One window's model features (schema/featureset.h, the function the
+ * agent runs): what a model of this version is trained on, or with
+ * features=relations the relation features through e->rel's map.  Out of
+ * the set's range F has no columns. */
+static int window_features(struct ds_export *e, const float *x, float *f)
+{
+    if (e->nf == 0)
+        return SRV_OK;
+    if (e->rel) {
+        struct featureset_spec fs;
+
+        rel_spec(e, &fs);
+        return featureset_compute(&fs, x, e->in->window_samples, e->in->channel_count,
+                                  e->rel_scratch, e->rel_ns, f) == FEATURESET_OK
+                   ? SRV_OK : SRV_EINTERNAL;
+    }
+    return ds_window_features_scratch(e->in, x, e->fscratch, e->fscratch_n, f) == DS_OK
+               ? SRV_OK : SRV_EINTERNAL;
+}
+
+/* One window's samples into X, and its features into the cache while it
+ * has room. */
 static int npz_x_step(struct ds_export *e)
 {
     struct ds_row row;
@@ -505,48 +622,61 @@ static int npz_x_step(struct ds_export *e)
 
     if ((rc = ds_reader_next(e->rd, &row, &x)) < 0)
         return rc;
-    if (rc == 0)
+    if (rc == 0) {
+        e->rows_all = e->rows && (int64_t)e->rows_n == e->in->n_windows;
         return npz_entry_done(e);
+    }
     if ((drc = ds_npz_data(e->z, x, (size_t)e->in->channel_count * e->in->window_samples * 4)) != DS_OK)
         return npz_err(drc);
+    /* (a row past the summary's count failed in ds_npz_data above; cls is
+     * below DS_MAX_CLASSES, checked by the reader) */
+    if (e->rows && (int64_t)e->rows_n < e->in->n_windows)
+        e->rows[e->rows_n++] = (struct ex_row){ row.snapshot_id, row.start_us, row.group,
+                                                (int16_t)row.cls, (int8_t)row.split };
+    if (e->fcache_rows < e->fcache_cap) {
+        if ((rc = window_features(e, x, e->fcache + e->fcache_rows * e->nf)) != SRV_OK)
+            return rc;
+        e->fcache_rows++;
+        e->fcache_next_row = row.row + 1;
+    }
     e->rows_done++;
     return 1;
 }
 
-/* One window's model features into F (schema/featureset.h, the function
- * the agent runs): what a model of this version is trained on. */
+/* F: the cached windows' features in one piece, then one window at a time
+ * for the rest (decoded again). */
 static int npz_f_step(struct ds_export *e)
 {
     float f[FEATURESET_MAX_CHANNELS * FEATURESET_MAX_PER_CHANNEL];
-    unsigned n = ds_feature_count(e->in);
     struct ds_row row;
     const float *x;
     int rc, drc;
 
-    if ((rc = ds_reader_next(e->rd, &row, &x)) < 0)
+    if (e->fcache_rows > 0) {
+        if ((drc = ds_npz_data(e->z, e->fcache, e->fcache_rows * e->nf * sizeof *e->fcache)) != DS_OK)
+            return npz_err(drc);
+        e->rows_done += (int64_t)e->fcache_rows;
+        e->fcache_rows = 0;
+        ds_reader_seek(e->rd, e->fcache_next_row);
+        return 1;
+    }
+    if (e->nf > sizeof f / sizeof f[0])
+        return SRV_EINTERNAL;
+    /* no columns: the rows are walked (the count must agree), not decoded */
+    if ((rc = ds_reader_next(e->rd, &row, e->nf ? &x : NULL)) < 0)
         return rc;
     if (rc == 0)
         return npz_entry_done(e);
-    if (e->rel) {
-        struct featureset_spec fs;
-
-        rel_spec(e, &fs);
-        n = featureset_count(fs.id, fs.version, e->in->channel_count);
-        if (featureset_compute(&fs, x, e->in->window_samples, e->in->channel_count, e->rel_scratch,
-                               e->rel_ns, f) != FEATURESET_OK)
-            return SRV_EINTERNAL;
-    } else if (n == 0 || n > sizeof f / sizeof f[0])
-        memset(f, 0, sizeof f);     /* out of the set's range: F has no columns */
-    else if (ds_window_features(e->in, x, f) != DS_OK)
-        return SRV_EINTERNAL;
-    if ((drc = ds_npz_data(e->z, f, (size_t)n * sizeof f[0])) != DS_OK)
+    if ((rc = window_features(e, x, f)) != SRV_OK)
+        return rc;
+    if ((drc = ds_npz_data(e->z, f, (size_t)e->nf * sizeof f[0])) != DS_OK)
         return npz_err(drc);
     e->rows_done++;
     return 1;
 }
 
 /* The current stage's field of one row, as the array stores it. */
-static size_t row_field(const struct ds_export *e, const struct ds_row *row, char buf[64])
+static size_t row_field(const struct ds_export *e, const struct ex_row *row, char *buf)
 {
     int64_t v64;
 
@@ -559,11 +689,43 @@ static size_t row_field(const struct ds_export *e, const struct ds_row *row, cha
     }
 }
 
+/* Up to EX_ROWS_PER_STEP rows of a small array, written in one piece:
+ * from the rows the X pass kept when it kept them all, else read again. */
+static int npz_rows_step(struct ds_export *e)
+{
+    char buf[EX_ROWS_PER_STEP * 64];
+    size_t len = 0;
+    int drc, rc = 1, k;
+
+    for (k = 0; k < EX_ROWS_PER_STEP; k++) {
+        struct ex_row cur;
+
+        if (e->rows_all) {
+            if (e->rows_i == e->rows_n) {
+                rc = 0;
+                break;
+            }
+            cur = e->rows[e->rows_i++];
+        } else {
+            struct ds_row row;
+
+            if ((rc = ds_reader_next(e->rd, &row, NULL)) <= 0)
+                break;
+            cur = (struct ex_row){ row.snapshot_id, row.start_us, row.group, (int16_t)row.cls,
+                                   (int8_t)row.split };
+        }
+        len += row_field(e, &cur, buf + len);
+        e->rows_done++;
+    }
+    if (rc < 0)
+        return rc;
+    if (len > 0 && (drc = ds_npz_data(e->z, buf, len)) != DS_OK)
+        return npz_err(drc);
+    return rc == 0 ? npz_entry_done(e) : 1;
+}
+
 static int npz_step(struct ds_export *e)
 {
-    struct ds_row row;
-    int drc, rc, k;
-
     if (e->stage == N_ARRAYS)
         return npz_finish(e);
     if (!e->in_array)
@@ -572,20 +734,7 @@ static int npz_step(struct ds_export *e)
         return npz_x_step(e);
     if (e->stage == A_F)
         return npz_f_step(e);
-    for (k = 0; k < EX_ROWS_PER_STEP; k++) {
-        char buf[64];
-        size_t n;
-
-        if ((rc = ds_reader_next(e->rd, &row, NULL)) < 0)
-            return rc;
-        if (rc == 0)
-            return npz_entry_done(e);
-        n = row_field(e, &row, buf);
-        if ((drc = ds_npz_data(e->z, buf, n)) != DS_OK)
-            return npz_err(drc);
-        e->rows_done++;
-    }
-    return 1;
+    return npz_rows_step(e);
 }
 
 static const char *const split_names[DS_SPLITS] = { "train", "validation", "test" };

@@ -43,22 +43,35 @@ unsigned ds_feature_count(const struct ds_info *in)
     return in->channel_count * featureset_per_channel(fs.id, fs.version);
 }
 
-int ds_window_features(const struct ds_info *in, const float *x, float *out)
+size_t ds_feature_scratch_floats(const struct ds_info *in)
 {
     struct featureset_spec fs;
 
-    size_t ns;
-    float *scratch;
-    int rc;
+    ds_feature_spec(in, &fs);
+    return featureset_scratch_floats(&fs);
+}
+
+int ds_window_features_scratch(const struct ds_info *in, const float *x, float *scratch,
+                               size_t scratch_floats, float *out)
+{
+    struct featureset_spec fs;
 
     ds_feature_spec(in, &fs);
-    ns = featureset_scratch_floats(&fs);
-    scratch = ns ? malloc(ns * sizeof *scratch) : NULL;
+    return featureset_compute(&fs, x, in->window_samples, in->channel_count, scratch,
+                              scratch_floats, out) == FEATURESET_OK ? DS_OK : DS_EINVAL;
+}
+
+int ds_window_features(const struct ds_info *in, const float *x, float *out)
+{
+    size_t ns = ds_feature_scratch_floats(in);
+    float *scratch = ns ? malloc(ns * sizeof *scratch) : NULL;
+    int rc;
+
     if (ns && !scratch)
         return DS_ENOMEM;
-    rc = featureset_compute(&fs, x, in->window_samples, in->channel_count, scratch, ns, out);
+    rc = ds_window_features_scratch(in, x, scratch, ns, out);
     free(scratch);
-    return rc == FEATURESET_OK ? DS_OK : DS_EINVAL;
+    return rc;
 }
 
 void *ds_feature_json(const struct ds_info *in)

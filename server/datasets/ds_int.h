@@ -9,6 +9,7 @@
 #include <libpq-fe.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "server/datasets/datasets.h"
 
@@ -75,6 +76,10 @@ int ds__export_step(struct ds_export *e);
 /* Bytes produced and not yet taken (pointer valid until the next step). */
 const char *ds__export_pending(struct ds_export *e, size_t *len);
 void ds__export_consume(struct ds_export *e, size_t n);
+/* The next bytes into buf (at most max, max > 0): what is pending, else
+ * what the next steps produce, written there directly.  > 0 bytes, 0 at
+ * the end, negative SRV_E* on error. */
+ssize_t ds__export_read(struct ds_export *e, char *buf, size_t max);
 /* Windows handled so far / in total (over all passes). */
 void ds__export_progress(const struct ds_export *e, int64_t *done, int64_t *total);
 /* The manifest once an npz export finished (NUL-terminated; borrowed). */
@@ -91,6 +96,18 @@ int ds__param_id(const struct srv_request *rq, int64_t *out, struct srv_response
 void ds__job_file(int64_t id, enum ds_format fmt, char *out, size_t cap);
 int ds__param_version(const struct srv_request *rq, int64_t *id, int *version,
                       struct srv_response *rs);
+
+/* Memory an export and its reader keep beyond one page of rows and one
+ * batch of envelopes, in bytes: the F values the X pass computes (the rest
+ * are computed again in F's pass), the window rows it keeps for the small
+ * arrays (all of them or none), and the samples the reader's prefetch
+ * thread decodes ahead (the rest of a batch the caller decodes).  Tests
+ * shrink them to walk the paths past them; nothing else writes them. */
+struct ds_mem_limits {
+    size_t f_cache, row_cache, decoded;
+};
+#define DS_MEM_LIMITS_DEFAULT { 4u << 20, 2u << 20, 4u << 20 }
+extern struct ds_mem_limits ds__mem_limits;
 
 /* The version's manifest.json, computing it (a full npz pass into a hash)
  * and caching it the first time.  *out malloc'd. */

@@ -2,8 +2,9 @@
  * then its window rows a page at a time in export order and, when asked,
  * each window's samples cut out of the snapshot (decoded once per snapshot:
  * rows come ordered by snapshot).  Export and training both read versions
- * this way, so memory is one page, one batch of envelopes (at most
- * DS_BATCH_BYTES) and one decoded snapshot whatever the version's size.
+ * this way, so memory is two pages, two batches of envelopes (at most
+ * DS_BATCH_BYTES each) and their decoded samples (ds__mem_limits.decoded
+ * each) and one decoded snapshot whatever the version's size.
  *
  * Envelopes come DS_BATCH_IDS at a time in one round trip
  * (ingest_stored_many) and are decoded with one zstd context and buffers
@@ -11,9 +12,15 @@
  * snapshot made the export a quarter of PostgreSQL's own speed.  The next
  * batch is fetched while this one is decoded, on a thread of the reader's
  * with its own connection: PostgreSQL reading and sending the envelopes and
- * this thread decoding them took about as long each, one after the other. */
+ * this thread decoding them took about as long each, one after the other.
+ * That thread also decodes the batch it fetched (up to 4 MB of samples:
+ * ds__mem_limits.decoded), so the caller, which zips and sends what it
+ * reads, finds the samples ready: decoding was a fifth of its time. */
 #include "server/datasets/ds_int.h"
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,9 +35,31 @@
 #define DS_PAGE 512
 #define DS_BATCH_IDS 64
 #define DS_BATCH_BYTES (8u << 20)
+/* Samples (float32) of a batch are decoded on the prefetch thread up to
+ * ds__mem_limits.decoded bytes (4 MB); the rest of a batch past it, or a
+ * snapshot larger, is decoded by the caller.  Two such buffers at most (the
+ * batch read and the one decoded ahead). */
 
-/* The batch asked ahead: ids[0, n) while busy, then res (or err) until the
- * reader takes it.  Everything under mu. */
+/* What decoding needs, kept between snapshots (one per thread). */
+struct ds_decoder {
+    ZSTD_DCtx *dctx;
+    void *raw;                  /* decoded samples of the wire type */
+    size_t raw_cap;
+    void *scratch;              /* the v2 decoder's payload */
+    size_t scratch_cap;
+};
+
+/* A batch's first rows decoded: row i's samples (channel-major, n[i] per
+ * channel) at f + off[i], for i < rows. */
+struct ds_decoded {
+    float *f;
+    size_t cap;                 /* bytes allocated */
+    size_t off[DS_BATCH_IDS], n[DS_BATCH_IDS];
+    int rows;
+};
+
+/* The batch asked ahead: ids[0, n) while busy, then res (or err) and its
+ * decoded rows until the reader takes them.  Everything under mu. */
 struct ds_prefetch {
     pthread_t thread;
     pthread_mutex_t mu;
@@ -40,24 +69,26 @@ struct ds_prefetch {
     size_t n;
     PGresult *res;
     int err;
+    unsigned channels;          /* the version's (set before the thread starts) */
+    struct ds_decoder dec;      /* the thread's own */
+    struct ds_decoded done;
 };
 
 struct ds_reader {
     struct ds_info info;
     char **groups;
     PGresult *page;
+    PGresult *next_page;        /* the page after it, read early for the prefetch's ids */
     int page_i;
     int64_t next_row;
     PGresult *batch;            /* envelopes of the next snapshots, in row order */
     int batch_i;
+    struct ds_decoded bdec;     /* the batch's rows the prefetch thread decoded */
     int64_t cur_snap;
+    const float *cur;           /* its samples: snap, or in bdec */
     float *snap;                /* channel-major, info.channel_count * snap_n */
-    size_t snap_n, snap_cap;    /* samples per channel; floats allocated */
-    void *raw;                  /* decoded samples of the wire type */
-    size_t raw_cap;
-    void *scratch;              /* the v2 decoder's payload, kept between snapshots */
-    size_t scratch_cap;
-    ZSTD_DCtx *dctx;
+    size_t snap_n, snap_cap;    /* samples per channel; bytes allocated */
+    struct ds_decoder dec;
     float *x;                   /* one window */
     struct ds_prefetch pre;
 };
@@ -75,13 +106,23 @@ void ds_reader_free(struct ds_reader *r)
     free(r->groups);
     prefetch_stop(&r->pre);
     PQclear(r->page);
+    PQclear(r->next_page);
     PQclear(r->batch);
+    free(r->bdec.f);
     free(r->snap);
-    free(r->raw);
-    free(r->scratch);
-    ZSTD_freeDCtx(r->dctx);
+    free(r->dec.raw);
+    free(r->dec.scratch);
+    ZSTD_freeDCtx(r->dec.dctx);
     free(r->x);
     free(r);
+#if defined(__GLIBC__)
+    /* A reader held megabytes (two batches, their samples) in the arenas
+     * of the request's thread and of its prefetch thread; freed, glibc
+     * keeps them resident, and with exports landing on different worker
+     * threads each arena kept its own: the server's resident set grew by
+     * an export's buffers per worker.  Given back now (a few ms). */
+    malloc_trim(0);
+#endif
 }
 
 static int info_from_summary(struct ds_reader *r, const char *text)
@@ -157,13 +198,14 @@ int ds_reader_open(int64_t dataset_id, int version, struct ds_reader **out)
     PQclear(res);
     if (err == SRV_OK &&
         (!(r->x = malloc((size_t)r->info.channel_count * r->info.window_samples * sizeof *r->x)) ||
-         !(r->dctx = ZSTD_createDCtx())))
+         !(r->dec.dctx = ZSTD_createDCtx())))
         err = SRV_ENOMEM;
     if (err != SRV_OK) {
         ds_reader_free(r);
         return err;
     }
     r->cur_snap = -1;
+    r->pre.channels = r->info.channel_count;
     *out = r;
     return SRV_OK;
 }
@@ -181,9 +223,29 @@ const char *ds_reader_group(const struct ds_reader *r, uint32_t g)
 void ds_reader_rewind(struct ds_reader *r)
 {
     PQclear(r->page);
-    r->page = NULL;
+    PQclear(r->next_page);
+    r->page = r->next_page = NULL;
     r->page_i = 0;
     r->next_row = 0;
+}
+
+/* The page of window rows from row `from` on. */
+static int page_load(const struct ds_reader *r, int64_t from, PGresult **out)
+{
+    char idb[24], vb[16], fb[24], lb[16];
+    const char *vals[4] = { idb, vb, fb, lb };
+
+    snprintf(idb, sizeof idb, "%lld", (long long)r->info.dataset_id);
+    snprintf(vb, sizeof vb, "%d", r->info.version);
+    snprintf(fb, sizeof fb, "%lld", (long long)from);
+    snprintf(lb, sizeof lb, "%d", DS_PAGE);
+    return ds__exec(DS_SQL_WINDOWS_PAGE, vals, 0, out);
+}
+
+void ds_reader_seek(struct ds_reader *r, int64_t row)
+{
+    ds_reader_rewind(r);
+    r->next_row = row;
 }
 
 /* Grow *p to hold need bytes (kept: snapshots of a version are alike). */
@@ -200,37 +262,88 @@ static int reserve(void **p, size_t *cap, size_t need)
     return SRV_OK;
 }
 
-/* Decode one envelope into r->snap; checks it still has the version's
- * layout (the database is outside input too). */
-static int decode_snapshot(struct ds_reader *r, int64_t id, const uint8_t *env, size_t len)
+/* Samples per channel of an envelope with the version's layout; 0 when it
+ * does not parse as one (the database is outside input too). */
+static size_t env_samples(unsigned channels, const uint8_t *env, size_t len)
 {
     struct wire_meta m;
     struct wire_view v;
-    size_t need, n, floats, scratch;
 
-    r->cur_snap = -1;
-    if (wire_parse(env, len, &m, &v) != WIRE_OK || (need = wire_samples_bytes(&m)) == 0 ||
-        m.channel_count != r->info.channel_count)
+    if (wire_parse(env, len, &m, &v) != WIRE_OK || wire_samples_bytes(&m) == 0 ||
+        m.channel_count != channels)
+        return 0;
+    return (size_t)m.pre_samples + m.post_samples;
+}
+
+/* Decode an envelope env_samples accepted into out (its channels x
+ * samples, in physical units: code * scale + offset, wire v2). */
+static int decode_into(struct ds_decoder *d, const uint8_t *env, size_t len, float *out)
+{
+    struct wire_meta m;
+    struct wire_view v;
+    size_t need, scratch;
+
+    if (wire_parse(env, len, &m, &v) != WIRE_OK || (need = wire_samples_bytes(&m)) == 0)
         return SRV_EINTERNAL;
-    n = (size_t)m.pre_samples + m.post_samples;
-    floats = n * m.channel_count;
     scratch = wire_decode_scratch_bound(&m);
-    if (reserve(&r->raw, &r->raw_cap, need) != SRV_OK ||
-        reserve((void **)&r->snap, &r->snap_cap, floats * sizeof *r->snap) != SRV_OK ||
-        (scratch && reserve(&r->scratch, &r->scratch_cap, scratch) != SRV_OK))
+    if (reserve(&d->raw, &d->raw_cap, need) != SRV_OK ||
+        (scratch && reserve(&d->scratch, &d->scratch_cap, scratch) != SRV_OK))
         return SRV_ENOMEM;
-    if (wire_decode_samples_scratch(r->dctx, &m, &v, r->scratch, scratch ? r->scratch_cap : 0,
-                                    r->raw, need) != WIRE_OK) {
+    if (wire_decode_samples_scratch(d->dctx, &m, &v, d->scratch, scratch ? d->scratch_cap : 0,
+                                    d->raw, need) != WIRE_OK) {
         /* a failed frame may leave the context mid-stream */
-        ZSTD_DCtx_reset(r->dctx, ZSTD_reset_session_only);
+        ZSTD_DCtx_reset(d->dctx, ZSTD_reset_session_only);
         return SRV_EINTERNAL;
     }
-    /* physical units: code * scale + offset of each channel (wire v2) */
-    if (wire_to_physical(&m, r->raw, r->snap) != WIRE_OK)
+    return wire_to_physical(&m, d->raw, out) == WIRE_OK ? SRV_OK : SRV_EINTERNAL;
+}
+
+/* Decode one envelope into r->snap. */
+static int decode_snapshot(struct ds_reader *r, int64_t id, const uint8_t *env, size_t len)
+{
+    size_t n = env_samples(r->info.channel_count, env, len);
+    int err;
+
+    r->cur_snap = -1;
+    if (n == 0)
         return SRV_EINTERNAL;
+    if (reserve((void **)&r->snap, &r->snap_cap, n * r->info.channel_count * sizeof *r->snap) != SRV_OK)
+        return SRV_ENOMEM;
+    if ((err = decode_into(&r->dec, env, len, r->snap)) != SRV_OK)
+        return err;
+    r->cur = r->snap;
     r->snap_n = n;
     r->cur_snap = id;
     return SRV_OK;
+}
+
+/* The prefetch thread: decode res's first rows into p->done while they fit
+ * in ds__mem_limits.decoded; it stops at the first it cannot (too large, or an
+ * error the reader then meets and reports on its own decode). */
+static void prefetch_decode(struct ds_prefetch *p, const PGresult *res)
+{
+    struct ds_decoded *d = &p->done;
+    size_t at = 0, limit = ds__mem_limits.decoded;
+    int i, rows = PQntuples(res);
+
+    d->rows = 0;
+    if (!p->dec.dctx && !(p->dec.dctx = ZSTD_createDCtx()))
+        return;
+    for (i = 0; i < rows && i < DS_BATCH_IDS; i++) {
+        const uint8_t *env = (const uint8_t *)db_text(res, i, "envelope");
+        size_t len = (size_t)db_len(res, i, "envelope");
+        size_t n = env ? env_samples(p->channels, env, len) : 0;
+        size_t bytes = n * p->channels * sizeof *d->f;
+
+        if (n == 0 || bytes > limit - at ||
+            reserve((void **)&d->f, &d->cap, at + bytes) != SRV_OK ||
+            decode_into(&p->dec, env, len, (float *)((char *)d->f + at)) != SRV_OK)
+            break;
+        d->off[i] = at / sizeof *d->f;
+        d->n[i] = n;
+        d->rows = i + 1;
+        at += bytes;
+    }
 }
 
 static void *prefetch_main(void *arg)
@@ -246,8 +359,11 @@ static void *prefetch_main(void *arg)
         if (p->quit)
             break;
         pthread_mutex_unlock(&p->mu);
-        /* ids and n are not touched by the reader while busy */
+        /* ids, n and done are not touched by the reader while busy */
         err = ingest_stored_many(p->ids, p->n, DS_BATCH_BYTES, &res);
+        p->done.rows = 0;
+        if (err == SRV_OK)
+            prefetch_decode(p, res);
         pthread_mutex_lock(&p->mu);
         p->res = res;
         p->err = err;
@@ -282,6 +398,12 @@ static void prefetch_stop(struct ds_prefetch *p)
     PQclear(p->res);
     p->res = NULL;
     p->started = 0;
+    free(p->done.f);
+    free(p->dec.raw);
+    free(p->dec.scratch);
+    ZSTD_freeDCtx(p->dec.dctx);
+    memset(&p->done, 0, sizeof p->done);
+    memset(&p->dec, 0, sizeof p->dec);
 }
 
 /* Ask for ids[0, n) ahead; without a thread (it could not start) nothing
@@ -289,6 +411,7 @@ static void prefetch_stop(struct ds_prefetch *p)
 static void prefetch_ask(struct ds_prefetch *p, const int64_t *ids, size_t n)
 {
     if (!p->started) {
+        p->done.rows = 0;
         if (pthread_mutex_init(&p->mu, NULL) != 0)
             return;
         if (pthread_cond_init(&p->cv, NULL) != 0) {
@@ -313,9 +436,11 @@ static void prefetch_ask(struct ds_prefetch *p, const int64_t *ids, size_t n)
     pthread_mutex_unlock(&p->mu);
 }
 
-/* The batch asked ahead when it starts with id: 1 and *res, *err taken;
- * else 0 (and a batch that does not fit is dropped). */
-static int prefetch_take(struct ds_prefetch *p, int64_t id, PGresult **res, int *err)
+/* The batch asked ahead when it starts with id: 1 and *res, *err and its
+ * decoded rows taken (into *dec, whose buffer goes to the thread for the
+ * next batch); else 0 (and a batch that does not fit is dropped). */
+static int prefetch_take(struct ds_prefetch *p, int64_t id, PGresult **res, int *err,
+                         struct ds_decoded *dec)
 {
     int got;
 
@@ -324,8 +449,13 @@ static int prefetch_take(struct ds_prefetch *p, int64_t id, PGresult **res, int 
     prefetch_wait(p);
     got = p->ids[0] == id;
     if (got) {
+        struct ds_decoded spare = *dec;
+
         *res = p->res;
         *err = p->err;
+        *dec = p->done;
+        p->done = spare;
+        p->done.rows = 0;
     } else {
         PQclear(p->res);
     }
@@ -334,22 +464,49 @@ static int prefetch_take(struct ds_prefetch *p, int64_t id, PGresult **res, int 
     return got;
 }
 
-/* The distinct snapshots of the page's rows after the last row of snapshot
- * last (from the current row on), in row order, at most cap of them. */
-static size_t ids_after(const struct ds_reader *r, int64_t last, int64_t *ids, size_t cap)
+/* Snapshot of row k of the current page (from its first unread row on)
+ * followed by the next page; -1 past them.  The next page is read when the
+ * walk reaches the end of a full current page: without it the batch after
+ * each page's last one was fetched while the export waited. */
+static int64_t seq_snapshot(struct ds_reader *r, int k)
 {
-    int i, j = -1, rows = PQntuples(r->page);
+    int rows = PQntuples(r->page);
+
+    if (k < rows)
+        return db_int64(r->page, k, "snapshot_id");
+    if (rows < DS_PAGE)
+        return -1;
+    if (!r->next_page) {
+        PGresult *np = NULL;
+
+        if (page_load(r, db_int64(r->page, rows - 1, "row") + 1, &np) != SRV_OK)
+            return -1;     /* nothing asked ahead; the page is read again when needed */
+        r->next_page = np;
+    }
+    return k - rows < PQntuples(r->next_page) ? db_int64(r->next_page, k - rows, "snapshot_id")
+                                              : -1;
+}
+
+/* The distinct snapshots of the rows after the last row of snapshot last
+ * (from the current row on, into the next page), in row order, at most
+ * cap of them. */
+static size_t ids_after(struct ds_reader *r, int64_t last, int64_t *ids, size_t cap)
+{
+    int k, j = -1, first = r->page_i > 0 ? r->page_i - 1 : 0;
+    int64_t s;
     size_t n = 0;
 
-    for (i = r->page_i - 1; i < rows; i++)
-        if (i >= 0 && db_int64(r->page, i, "snapshot_id") == last)
-            j = i;
-    for (i = j + 1; j >= 0 && i < rows && n < cap; i++) {
-        int64_t s = db_int64(r->page, i, "snapshot_id");
-
+    /* rows of one snapshot are adjacent: its last row ends the run that
+     * starts at its first */
+    for (k = first; (s = seq_snapshot(r, k)) >= 0; k++) {
+        if (s == last)
+            j = k;
+        else if (j >= 0)
+            break;
+    }
+    for (k = j + 1; j >= 0 && n < cap && (s = seq_snapshot(r, k)) >= 0; k++)
         if (s != last && (n == 0 || s != ids[n - 1]))
             ids[n++] = s;
-    }
     return n;
 }
 
@@ -365,7 +522,9 @@ static int batch_fetch(struct ds_reader *r, int64_t id)
     PQclear(r->batch);
     r->batch = NULL;
     r->batch_i = 0;
-    if (!prefetch_take(&r->pre, id, &r->batch, &err)) {
+    r->bdec.rows = 0;
+    r->cur_snap = -1;           /* r->cur may point into bdec, which is swapped now */
+    if (!prefetch_take(&r->pre, id, &r->batch, &err, &r->bdec)) {
         ids[0] = id;
         n = ids_after(r, id, ids + 1, DS_BATCH_IDS - 1) + 1;
         err = ingest_stored_many(ids, n, DS_BATCH_BYTES, &r->batch);
@@ -392,8 +551,15 @@ static int load_snapshot(struct ds_reader *r, int64_t id)
         srv_log("error", "datasets: snapshot %lld of a version is gone", (long long)id);
         return SRV_EINTERNAL;
     }
-    err = decode_snapshot(r, id, (const uint8_t *)db_text(r->batch, r->batch_i, "envelope"),
-                          (size_t)db_len(r->batch, r->batch_i, "envelope"));
+    if (r->batch_i < r->bdec.rows) {
+        r->cur = r->bdec.f + r->bdec.off[r->batch_i];
+        r->snap_n = r->bdec.n[r->batch_i];
+        r->cur_snap = id;
+        err = SRV_OK;
+    } else {
+        err = decode_snapshot(r, id, (const uint8_t *)db_text(r->batch, r->batch_i, "envelope"),
+                              (size_t)db_len(r->batch, r->batch_i, "envelope"));
+    }
     r->batch_i++;
     return err;
 }
@@ -403,18 +569,12 @@ int ds_reader_next(struct ds_reader *r, struct ds_row *row, const float **x)
     int err, i;
 
     if (!r->page || r->page_i >= PQntuples(r->page)) {
-        char idb[24], vb[16], fb[24], lb[16];
-        const char *vals[4] = { idb, vb, fb, lb };
-
         if (r->page && PQntuples(r->page) < DS_PAGE)
             return 0;
         PQclear(r->page);
-        r->page = NULL;
-        snprintf(idb, sizeof idb, "%lld", (long long)r->info.dataset_id);
-        snprintf(vb, sizeof vb, "%d", r->info.version);
-        snprintf(fb, sizeof fb, "%lld", (long long)r->next_row);
-        snprintf(lb, sizeof lb, "%d", DS_PAGE);
-        if ((err = ds__exec(DS_SQL_WINDOWS_PAGE, vals, 0, &r->page)) != SRV_OK)
+        r->page = r->next_page;     /* read from the row after this page's last */
+        r->next_page = NULL;
+        if (!r->page && (err = page_load(r, r->next_row, &r->page)) != SRV_OK)
             return err;
         r->page_i = 0;
         if (PQntuples(r->page) == 0)
@@ -440,8 +600,13 @@ int ds_reader_next(struct ds_reader *r, struct ds_row *row, const float **x)
             return err;
         if ((size_t)row->start_sample + T > r->snap_n)
             return SRV_EINTERNAL;
+        if (T == r->snap_n) {
+            /* the window is the whole snapshot, laid out as x is */
+            *x = r->cur;
+            return 1;
+        }
         for (c = 0; c < r->info.channel_count; c++)
-            memcpy(r->x + c * T, r->snap + c * r->snap_n + row->start_sample, T * sizeof *r->x);
+            memcpy(r->x + c * T, r->cur + c * r->snap_n + row->start_sample, T * sizeof *r->x);
         *x = r->x;
     }
     return 1;

@@ -166,6 +166,51 @@ START_TEST(refusals_say_why)
 }
 END_TEST
 
+/* A window of several channels gives each channel's features exactly as
+ * that channel alone does: the stats set computes channels in pairs where
+ * the CPU allows (featureset.c), and a pair must be bit for bit the single
+ * channel's loop, non-finite samples, large offsets, odd channel counts and
+ * a stride past the window included. */
+START_TEST(stats_channels_together_equal_alone)
+{
+    enum { W = 1000, STRIDE = 1003, MAXC = 5 };
+    static float x[MAXC * STRIDE];
+    struct featureset_spec fs = { FEATURESET_STATS, FEATURESET_STATS_VERSION, W, W, 2000.0f,
+                                  FEATURESET_NO_KIN, NULL };
+    float together[MAXC * FEATURESET_STATS_NFEAT], alone[FEATURESET_STATS_NFEAT];
+    uint32_t seed = 12345u;
+
+    for (unsigned c = 0; c < MAXC; c++) {
+        for (unsigned i = 0; i < STRIDE; i++) {
+            float noise;
+
+            seed = seed * 1664525u + 1013904223u;
+            noise = (float)(seed >> 8) / 16777216.0f - 0.5f;
+            /* channel 1 sits on a large offset; 2 is nearly flat */
+            x[c * STRIDE + i] = c == 1 ? 1.0e5f + noise : c == 2 ? 1.0f + 1e-6f * noise
+                                                      : sinf(0.01f * (float)(i * (c + 1))) + noise;
+        }
+    }
+    x[0] = NAN;                         /* before any finite sample */
+    x[STRIDE + 17] = INFINITY;
+    x[STRIDE + 18] = -INFINITY;
+    x[3 * STRIDE + W - 1] = NAN;        /* the last sample */
+    x[4 * STRIDE + 500] = NAN;
+    for (unsigned channels = 1; channels <= MAXC; channels++) {
+        ck_assert_int_eq(featureset_compute(&fs, x, STRIDE, channels, NULL, 0, together), 0);
+        for (unsigned c = 0; c < channels; c++) {
+            ck_assert_int_eq(featureset_compute(&fs, x + c * STRIDE, STRIDE, 1, NULL, 0, alone), 0);
+            for (unsigned k = 0; k < FEATURESET_STATS_NFEAT; k++)
+                ck_assert_msg(memcmp(&together[c * FEATURESET_STATS_NFEAT + k], &alone[k],
+                                     sizeof alone[k]) == 0,
+                              "%u channels: channel %u feature %u: %a together, %a alone",
+                              channels, c, k, (double)together[c * FEATURESET_STATS_NFEAT + k],
+                              (double)alone[k]);
+        }
+    }
+}
+END_TEST
+
 /* Scale and offset behave as the definition says: the mean follows an
  * offset and nothing else does; a gain moves the log energies by log(gain). */
 START_TEST(offset_and_gain)
@@ -289,6 +334,7 @@ Suite *featureset_suite(void)
     tcase_add_test(tc, envelope_set_defects);
     tcase_add_test(tc, refusals_say_why);
     tcase_add_test(tc, offset_and_gain);
+    tcase_add_test(tc, stats_channels_together_equal_alone);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -8,6 +8,7 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <check.h>
+#include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -207,6 +208,79 @@ static void write_npz(struct membuf *m)
     ck_assert_int_eq(ds_npz_close(z), 0);
 }
 
+/* Each entry's SHA-256 (computed on the writer's hashing thread, from a
+ * ring of 1 MB blocks) is the hash of the entry's bytes as read back, for
+ * entries that fill the ring more than once, end exactly on a block, are
+ * empty, or come in odd pieces. */
+START_TEST(npz_entry_hashes)
+{
+    /* with the 128-byte .npy header: 1 MB - 128 ends the entry on a block */
+    static const size_t sizes[] = { 5u * 1048576u + 12345u, 1048576u - 128u, 0, 777, 2u * 1048576u };
+    enum { N = sizeof sizes / sizeof sizes[0] };
+    struct membuf m;
+    struct ds_npz *z;
+    uint8_t *data, got[N][32], want[32];
+    size_t k;
+    int entries = 0;
+    struct archive *r;
+    struct archive_entry *e;
+
+    data = malloc(sizes[0]);
+    ck_assert_ptr_nonnull(data);
+    for (k = 0; k < sizes[0]; k++)
+        data[k] = (uint8_t)(k * 2654435761u >> 13);
+    memset(&m, 0, sizeof m);
+    ck_assert_int_eq(ds_npz_open(mem_sink, &m, &z), 0);
+    for (k = 0; k < N; k++) {
+        char name[16];
+        size_t at = 0, piece = 1;
+        uint64_t shape[1] = { sizes[k] };
+
+        snprintf(name, sizeof name, "e%zu", k);
+        if (sizes[k] == 0) {
+            ck_assert_int_eq(ds_npz_file(z, name, NULL, 0), 0);
+        } else {
+            ck_assert_int_eq(ds_npz_begin(z, name, "|u1", 1, shape, 1), 0);
+            while (at < sizes[k]) {
+                size_t n = piece < sizes[k] - at ? piece : sizes[k] - at;
+
+                ck_assert_int_eq(ds_npz_data(z, data + at, n), 0);
+                at += n;
+                piece = piece * 3 + 7;
+            }
+        }
+        ck_assert_int_eq(ds_npz_last_sha256(z, got[k]), 0);
+    }
+    ck_assert_int_eq(ds_npz_close(z), 0);
+    r = archive_read_new();
+    archive_read_support_format_zip(r);
+    ck_assert_int_eq(archive_read_open_memory(r, m.p, m.len), ARCHIVE_OK);
+    while (archive_read_next_header(r, &e) == ARCHIVE_OK) {
+        size_t len = (size_t)archive_entry_size(e), at = 0;
+        uint8_t *buf = malloc(len ? len : 1);
+
+        ck_assert_int_lt(entries, N);
+        ck_assert_ptr_nonnull(buf);
+        while (at < len) {
+            la_ssize_t g = archive_read_data(r, buf + at, len - at);
+
+            ck_assert_int_gt(g, 0);
+            at += (size_t)g;
+        }
+        if (len > 0)    /* the data after the 128-byte header is what was given */
+            ck_assert_mem_eq(buf + 128, data, sizes[entries]);
+        SHA256(buf, len, want);
+        ck_assert_mem_eq(got[entries], want, 32);
+        free(buf);
+        entries++;
+    }
+    archive_read_free(r);
+    ck_assert_int_eq(entries, N);
+    free(data);
+    free(m.p);
+}
+END_TEST
+
 START_TEST(npz_identical_and_readable)
 {
     struct membuf a, b;
@@ -288,6 +362,7 @@ Suite *datasets_suite(void)
     tcase_add_test(tc, split_two_groups_nearest);
     tcase_add_test(tc, class_weights);
     tcase_add_test(tc, npz_identical_and_readable);
+    tcase_add_test(tc, npz_entry_hashes);
     suite_add_tcase(s, tc);
     return s;
 }

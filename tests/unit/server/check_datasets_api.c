@@ -20,6 +20,7 @@
 #include "schema/wire.h"
 #include "server/auth/auth.h"
 #include "server/datasets/datasets.h"
+#include "server/datasets/ds_int.h"
 #include "server/db/db.h"
 #include "server/http/http.h"
 #include "server/ingest/ingest.h"
@@ -678,21 +679,123 @@ START_TEST(test_models)
 }
 END_TEST
 
-/* The reader over more snapshots than one batch of envelopes and more
- * windows than one page (168 snapshots, 672 windows, several per snapshot):
- * every window's samples are the ones decoded straight from its stored
- * envelope, in export order, with the next batch fetched ahead. */
-START_TEST(test_reader_batches)
+/* Every window of version (id, 1) through the reader: its samples are the
+ * ones decoded straight from its stored envelope, in export order (2
+ * channels); *rows counted, one row at seek_row read again after a seek. */
+static void reader_walk(int64_t id, int64_t seek_row, int64_t *rows)
 {
-    struct fx f;
-    struct testsrv_reply rep;
     struct ds_reader *rd = NULL;
     struct ds_row row;
     const float *x;
-    float *dec = NULL;
-    json_t *j;
-    int64_t id, rows = 0;
+    float *dec = malloc(2 * NS * sizeof *dec), *at_seek = NULL;
+    int64_t seek_snap = -1;
+    uint32_t seek_start = 0, T;
     int rc;
+
+    ck_assert_ptr_nonnull(dec);
+    ck_assert_int_eq(ds_reader_open(id, 1, &rd), 0);
+    T = ds_reader_info(rd)->window_samples;
+    *rows = 0;
+    while ((rc = ds_reader_next(rd, &row, &x)) == 1) {
+        PGresult *r = NULL;
+        const uint8_t *env;
+        size_t len;
+        struct wire_meta m;
+        struct wire_view v;
+        unsigned c;
+
+        ck_assert_int_eq(row.row, *rows);
+        ck_assert_int_eq(ingest_stored(row.snapshot_id, &r, &env, &len), 0);
+        ck_assert_int_eq(wire_parse(env, len, &m, &v), 0);
+        ck_assert_int_eq(wire_decode_samples(&m, &v, dec, 2 * NS * sizeof *dec), 0);
+        for (c = 0; c < 2; c++)
+            ck_assert_mem_eq(x + c * T, dec + c * NS + row.start_sample, T * sizeof *x);
+        if (row.row == seek_row) {
+            at_seek = malloc(2 * T * sizeof *at_seek);
+            ck_assert_ptr_nonnull(at_seek);
+            memcpy(at_seek, x, 2 * T * sizeof *x);
+            seek_snap = row.snapshot_id;
+            seek_start = row.start_sample;
+        }
+        PQclear(r);
+        (*rows)++;
+    }
+    ck_assert_int_eq(rc, 0);
+    ck_assert_ptr_nonnull(at_seek);
+    ds_reader_seek(rd, seek_row);
+    ck_assert_int_eq(ds_reader_next(rd, &row, &x), 1);
+    ck_assert_int_eq(row.row, seek_row);
+    ck_assert_int_eq(row.snapshot_id, seek_snap);
+    ck_assert_uint_eq(row.start_sample, seek_start);
+    ck_assert_mem_eq(x, at_seek, 2 * T * sizeof *x);
+    ds_reader_free(rd);
+    free(at_seek);
+    free(dec);
+}
+
+/* The npz of version (id, 1) through the export stream (malloc'd): taken
+ * step by step (read_max 0, as export jobs do) or read into a buffer of
+ * read_max bytes at a time (as the HTTP stream does). */
+static char *export_npz(int64_t id, size_t read_max, size_t *len)
+{
+    struct ds_export *e = NULL;
+    char *out = NULL;
+    const char *p;
+    size_t n;
+    int rc;
+
+    *len = 0;
+    ck_assert_int_eq(ds__export_open(id, 1, DS_FMT_NPZ, &e), 0);
+    if (read_max == 0) {
+        while ((rc = ds__export_step(e)) == 1) {
+            p = ds__export_pending(e, &n);
+            out = realloc(out, *len + n + 1);
+            ck_assert_ptr_nonnull(out);
+            memcpy(out + *len, p, n);
+            *len += n;
+            ds__export_consume(e, n);
+        }
+        ck_assert_int_eq(rc, 0);
+    } else {
+        ssize_t got;
+
+        do {
+            out = realloc(out, *len + read_max);
+            ck_assert_ptr_nonnull(out);
+            got = ds__export_read(e, out + *len, read_max);
+            ck_assert_int_ge(got, 0);
+            ck_assert_uint_le((size_t)got, read_max);
+            *len += (size_t)got;
+        } while (got > 0);
+    }
+    ds__export_free(e);
+    return out;
+}
+
+/* The reader over more snapshots than one batch of envelopes and more
+ * windows than one page (168 snapshots, 672 windows, several per snapshot;
+ * then one whole-snapshot window each): every window's samples are the
+ * ones decoded straight from its stored envelope, in export order, with the
+ * next batch fetched (and decoded) ahead, also when the prefetch thread may
+ * decode only part of a batch or none of it.  The npz is the same bytes
+ * whatever the export may keep: F and the rows from the X pass, part of F,
+ * or nothing (every array read again, as before they were kept), and
+ * whether it is taken step by step or read into buffers of any size. */
+START_TEST(test_reader_batches)
+{
+    static const char whole_body[] =
+        "{\"name\":\"whole\",\"filter\":{\"sources\":[\"human\"]},"
+        "\"window\":{\"length_s\":0.256,\"stride_s\":0.256},"
+        "\"split\":{\"by\":\"device\",\"fractions\":[0.5,0.25,0.25],\"seed\":7}}";
+    const struct ds_mem_limits dflt = DS_MEM_LIMITS_DEFAULT;
+    const size_t snap_bytes = 2 * NS * sizeof(float);
+    struct fx f;
+    struct testsrv_reply rep;
+    json_t *j;
+    int64_t id, whole, rows = 0;
+    char *npz[5];
+    size_t npz_len[5];
+    int k;
 
     TESTDB_REQUIRE();
     fx_start(&f);
@@ -704,42 +807,45 @@ START_TEST(test_reader_batches)
     testsrv_sql("INSERT INTO labels (snapshot_id, start_s, end_s, channels, class, created_by) "
                 "SELECT id, 0, 0.256, '{0}', CASE WHEN seq % 100 = 3 THEN 'imbalance' ELSE 'normal' END,"
                 " 'alice' FROM snapshots WHERE seq > 100");
-    ck_assert_int_eq(post_json(&f, "/api/v1/datasets", ds_body, f.token, &rep), 201);
-    j = testsrv_json(&rep);
-    id = json_integer_value(json_object_get(j, "id"));
-    json_decref(j);
-    free(rep.body);
-    {
+    for (k = 0; k < 2; k++) {
         char path[128];
 
-        snprintf(path, sizeof path, "/api/v1/datasets/%lld/versions", (long long)id);
+        ck_assert_int_eq(post_json(&f, "/api/v1/datasets", k ? whole_body : ds_body, f.token, &rep), 201);
+        j = testsrv_json(&rep);
+        (k ? &whole : &id)[0] = json_integer_value(json_object_get(j, "id"));
+        json_decref(j);
+        free(rep.body);
+        snprintf(path, sizeof path, "/api/v1/datasets/%lld/versions", (long long)(k ? whole : id));
         ck_assert_int_eq(post_json(&f, path, NULL, f.token, &rep), 201);
         free(rep.body);
     }
-    ck_assert_int_eq(ds_reader_open(id, 1, &rd), 0);
-    ck_assert_uint_eq(ds_reader_info(rd)->window_samples, 64);
-    dec = malloc(2 * NS * sizeof *dec);
-    ck_assert_ptr_nonnull(dec);
-    while ((rc = ds_reader_next(rd, &row, &x)) == 1) {
-        PGresult *r = NULL;
-        const uint8_t *env;
-        size_t len;
-        struct wire_meta m;
-        struct wire_view v;
-        unsigned c;
-
-        ck_assert_int_eq(ingest_stored(row.snapshot_id, &r, &env, &len), 0);
-        ck_assert_int_eq(wire_parse(env, len, &m, &v), 0);
-        ck_assert_int_eq(wire_decode_samples(&m, &v, dec, 2 * NS * sizeof *dec), 0);
-        for (c = 0; c < 2; c++)
-            ck_assert_mem_eq(x + c * 64, dec + c * NS + row.start_sample, 64 * sizeof *x);
-        PQclear(r);
-        rows++;
+    /* all decoded ahead, then 3 snapshots of a batch at most, then none */
+    for (k = 0; k < 3; k++) {
+        ds__mem_limits.decoded = k == 0 ? dflt.decoded : k == 1 ? 3 * snap_bytes : 0;
+        reader_walk(id, 300, &rows);
+        ck_assert_int_eq(rows, N_DEV * SNAPS_PER_DEV * 14 * 4);
+        reader_walk(whole, 100, &rows);
+        ck_assert_int_eq(rows, N_DEV * SNAPS_PER_DEV * 14);
     }
-    ck_assert_int_eq(rc, 0);
-    ck_assert_int_eq(rows, N_DEV * SNAPS_PER_DEV * 14 * 4);
-    ds_reader_free(rd);
-    free(dec);
+    ds__mem_limits = dflt;
+    for (k = 0; k < 5; k++) {
+        if (k == 1)     /* F of 100 windows kept, no rows, 3 snapshots decoded ahead */
+            ds__mem_limits = (struct ds_mem_limits){ 100 * 2 * 7 * sizeof(float), 0, 3 * snap_bytes };
+        if (k == 2)
+            ds__mem_limits = (struct ds_mem_limits){ 0, 0, 0 };
+        if (k == 3)
+            ds__mem_limits = dflt;
+        /* steps, then reads of 64 KiB (the stream's) and of 1000 bytes */
+        npz[k] = export_npz(id, k < 3 ? 0 : k == 3 ? 65536 : 1000, &npz_len[k]);
+    }
+    ds__mem_limits = dflt;
+    ck_assert_uint_gt(npz_len[0], (size_t)N_DEV * SNAPS_PER_DEV * 14 * 4 * 2 * 64 * 4);
+    for (k = 1; k < 5; k++) {
+        ck_assert_uint_eq(npz_len[k], npz_len[0]);
+        ck_assert_mem_eq(npz[k], npz[0], npz_len[0]);
+    }
+    for (k = 0; k < 5; k++)
+        free(npz[k]);
     fx_stop(&f);
 }
 END_TEST

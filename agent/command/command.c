@@ -56,14 +56,20 @@ static uint64_t sink_next_seq(void *ctx)
     return spool_next_seq(ctx);
 }
 
-static int sink_put(void *ctx, uint64_t seq, const struct wire_meta *m,
-                    const uint8_t *env, size_t len)
+/* A snapshot's spool priority: its score on 0..255 (the cap drops the
+ * lowest first, docs/SPOOL.md). */
+static uint8_t spool_priority(const struct wire_meta *m)
 {
     float s = m->score < 0 ? 0 : m->score > 1 ? 1 : m->score;
-    int rc = spool_put(ctx, seq, (uint8_t)(s * 255.0f), env, len);
 
+    return (uint8_t)(s * 255.0f);
+}
+
+/* What a put into the spool came to, said once: a drop by the cap is not
+ * an error (the spool counted it as a gap). */
+static int spool_put_result(uint64_t seq, int rc)
+{
     if (rc == SPOOL_EDROPPED) {
-        /* The cap policy chose this one; the spool counted it as a gap. */
         fprintf(stderr, "agent: snapshot seq %llu dropped by the spool cap\n",
                 (unsigned long long)seq);
         return 0;
@@ -72,6 +78,12 @@ static int sink_put(void *ctx, uint64_t seq, const struct wire_meta *m,
         fprintf(stderr, "agent: spool put seq %llu: %s\n", (unsigned long long)seq,
                 spool_strerror(rc));
     return rc;
+}
+
+static int sink_put(void *ctx, uint64_t seq, const struct wire_meta *m,
+                    const uint8_t *env, size_t len)
+{
+    return spool_put_result(seq, spool_put(ctx, seq, spool_priority(m), env, len));
 }
 
 /* The streamed put: the encoder writes the envelope into the spool's
@@ -97,8 +109,7 @@ static int sink_begin(void *ctx, uint64_t seq, struct wire_file *f)
     int rc = spool_stream_begin(ctx, seq);
 
     if (rc != 0) {
-        fprintf(stderr, "agent: spool put seq %llu: %s\n", (unsigned long long)seq,
-                spool_strerror(rc));
+        spool_put_result(seq, rc);      /* never a cap drop: that is decided at commit */
         return rc;
     }
     *f = (struct wire_file){ stream_append, stream_patch, stream_read, ctx };
@@ -107,20 +118,8 @@ static int sink_begin(void *ctx, uint64_t seq, struct wire_file *f)
 
 static int sink_commit(void *ctx, uint64_t seq, const struct wire_meta *m, size_t len)
 {
-    float s = m->score < 0 ? 0 : m->score > 1 ? 1 : m->score;
-    int rc;
-
     (void)len;                  /* the spool counted what was appended */
-    rc = spool_stream_commit(ctx, (uint8_t)(s * 255.0f));
-    if (rc == SPOOL_EDROPPED) {
-        fprintf(stderr, "agent: snapshot seq %llu dropped by the spool cap\n",
-                (unsigned long long)seq);
-        return 0;
-    }
-    if (rc != 0)
-        fprintf(stderr, "agent: spool put seq %llu: %s\n", (unsigned long long)seq,
-                spool_strerror(rc));
-    return rc;
+    return spool_put_result(seq, spool_stream_commit(ctx, spool_priority(m)));
 }
 
 static void sink_abort(void *ctx, uint64_t seq)

@@ -546,16 +546,10 @@ int deploy_api_device_model(struct srv_request *rq, struct srv_response *rs)
         PQclear(r);
         return srv_fail(rs, SRV_ENOTFOUND, "no model is deployed to this device");
     }
-    rs->body_len = (size_t)db_len(r, 0, "blob");
-    if (!(rs->body = malloc(rs->body_len ? rs->body_len : 1))) {
-        PQclear(r);
-        return SRV_ENOMEM;
-    }
-    memcpy(rs->body, db_text(r, 0, "blob"), rs->body_len);
+    err = srv_respond_copy(rs, 200, "application/octet-stream", db_text(r, 0, "blob"),
+                           (size_t)db_len(r, 0, "blob"));
     PQclear(r);
-    rs->status = 200;
-    rs->content_type = "application/octet-stream";
-    return SRV_OK;
+    return err;
 }
 
 /* ---- fleet view ----------------------------------------------------------------- */

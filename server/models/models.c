@@ -391,16 +391,10 @@ static int respond_column(struct srv_request *rq, struct srv_response *rs, const
         PQclear(r);
         return srv_fail(rs, SRV_ECONFLICT, "the model has not finished training");
     }
-    rs->body_len = (size_t)db_len(r, 0, col);
-    if (!(rs->body = malloc(rs->body_len ? rs->body_len : 1))) {
-        PQclear(r);
-        return SRV_ENOMEM;
-    }
-    memcpy(rs->body, db_text(r, 0, col), rs->body_len);
+    err = srv_respond_copy(rs, 200, ctype, db_text(r, 0, col),
+                           (size_t)db_len(r, 0, col));
     PQclear(r);
-    rs->status = 200;
-    rs->content_type = ctype;
-    return SRV_OK;
+    return err;
 }
 
 /* The blob made for device dev of the model in the path (binary result,
@@ -477,16 +471,10 @@ int models_api_blob(struct srv_request *rq, struct srv_response *rs)
     /* the blob made for one device (its own reference as the center) */
     if ((err = device_blob(rq, rs, dev, &r)) != SRV_OK)
         return err;
-    rs->body_len = (size_t)db_len(r, 0, "blob");
-    if (!(rs->body = malloc(rs->body_len ? rs->body_len : 1))) {
-        PQclear(r);
-        return SRV_ENOMEM;
-    }
-    memcpy(rs->body, db_text(r, 0, "blob"), rs->body_len);
+    err = srv_respond_copy(rs, 200, "application/octet-stream", db_text(r, 0, "blob"),
+                           (size_t)db_len(r, 0, "blob"));
     PQclear(r);
-    rs->status = 200;
-    rs->content_type = "application/octet-stream";
-    return SRV_OK;
+    return err;
 }
 
 int models_api_devices(struct srv_request *rq, struct srv_response *rs)

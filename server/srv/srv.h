@@ -232,6 +232,10 @@ int srv_failf(struct srv_response *rs, int err, const char *fmt, ...)
 struct json_t;
 /* Serialise j into rs->body (compact) and drop the reference to j. */
 int srv_respond_json_take(struct srv_response *rs, unsigned status, struct json_t *j);
+/* A copy of len bytes at p as the whole answer (a stored blob, header or
+ * column; the caller may free its source at once).  SRV_OK or SRV_ENOMEM. */
+int srv_respond_copy(struct srv_response *rs, unsigned status, const char *content_type,
+                     const void *p, size_t len);
 /* The request body as JSON (duplicate keys refused); NULL when empty or not
  * JSON.  The caller decrefs. */
 struct json_t *srv_body_json(const struct srv_request *rq);

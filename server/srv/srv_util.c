@@ -32,6 +32,20 @@ int srv_respond_json_take(struct srv_response *rs, unsigned status, struct json_
     return SRV_OK;
 }
 
+int srv_respond_copy(struct srv_response *rs, unsigned status, const char *content_type,
+                     const void *p, size_t len)
+{
+    if (!(rs->body = malloc(len ? len : 1)))
+        return SRV_ENOMEM;
+    if (len)
+        memcpy(rs->body, p, len);
+    rs->body_len = len;
+    rs->body_static = 0;
+    rs->status = status;
+    rs->content_type = content_type;
+    return SRV_OK;
+}
+
 int srv_fail(struct srv_response *rs, int err, const char *message)
 {
     rs->err_message = message;

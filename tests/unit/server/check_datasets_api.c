@@ -792,7 +792,7 @@ START_TEST(test_reader_batches)
     struct fx f;
     struct testsrv_reply rep;
     json_t *j;
-    int64_t id, whole, rows = 0;
+    int64_t id = 0, whole = 0, rows = 0;
     char *npz[5];
     size_t npz_len[5];
     int k;
@@ -812,7 +812,7 @@ START_TEST(test_reader_batches)
 
         ck_assert_int_eq(post_json(&f, "/api/v1/datasets", k ? whole_body : ds_body, f.token, &rep), 201);
         j = testsrv_json(&rep);
-        (k ? &whole : &id)[0] = json_integer_value(json_object_get(j, "id"));
+        *(k ? &whole : &id) = json_integer_value(json_object_get(j, "id"));
         json_decref(j);
         free(rep.body);
         snprintf(path, sizeof path, "/api/v1/datasets/%lld/versions", (long long)(k ? whole : id));

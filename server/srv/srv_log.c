@@ -3,6 +3,8 @@
  * interleave. */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -29,6 +31,19 @@ static int escape_controls(char *line, size_t n, size_t cap, const char *msg)
         }
     }
     return (int)n;
+}
+
+int srv_log_debug(void)
+{
+    /* Read once: the environment does not change under a running server. */
+    static int cached = -1;
+    const char *v;
+
+    if (cached < 0) {
+        v = getenv("PRECURSOR_LOG_DEBUG");
+        cached = v && *v && strcmp(v, "0") != 0;
+    }
+    return cached;
 }
 
 void srv_log(const char *level, const char *fmt, ...)

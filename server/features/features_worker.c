@@ -299,6 +299,7 @@ static double g_next_sweep;
 static int worker_pass(void *arg)
 {
     int64_t last = g_floor;
+    double t0;
     int n;
 
     (void)arg;
@@ -314,7 +315,10 @@ static int worker_pass(void *arg)
         }
         g_next_sweep = mono_s() + FEATURES_SWEEP_S;
     }
+    t0 = mono_s();
     n = features_worker_pass_range(FEATURES_BATCH, g_floor, INT64_MAX, g_after, &last);
+    if (srv_log_debug() && n > 0)
+        srv_log("debug", "features pass: %d snapshots in %.2fms", n, (mono_s() - t0) * 1e3);
     g_floor = last;
     if (g_first && n >= 0) {
         /* Below the first pass's ids, every snapshot was done. */

@@ -69,13 +69,37 @@ int ingest_api_post(struct srv_request *rq, struct srv_response *rs)
     return post_start(rq, rs, NULL, &job);     /* no waker: never parks */
 }
 
+static double ms_between(const struct timespec *a, const struct timespec *b)
+{
+    return (double)(b->tv_sec - a->tv_sec) * 1e3 + (double)(b->tv_nsec - a->tv_nsec) / 1e6;
+}
+
+/* Where a parked upload's time went, for finding a slow tail: the checks
+ * up to the queue, the wait for a committer, the batch's transaction, and
+ * from its commit until this connection's pool thread ran again. */
+static void log_stages(const struct ingest_job *job)
+{
+    struct timespec now;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    srv_log("debug", "ingest stages: checks=%.2fms queue=%.2fms commit=%.2fms batch=%u resume=%.2fms",
+            ms_between(&job->t0, &job->row.t_queued),
+            ms_between(&job->row.t_queued, &job->row.t_taken),
+            ms_between(&job->row.t_taken, &job->row.t_committed), job->row.batch_n,
+            ms_between(&job->row.t_committed, &now));
+}
+
 static int post_finish(struct srv_request *rq, struct srv_response *rs, void *parked)
 {
     struct ingest_job *job = parked;
     struct ingest_result res;
     struct timespec t0 = job->t0;
     const char *why = NULL;
-    int err = ingest_envelope_finish(job, &res, &why);
+    int err;
+
+    if (srv_log_debug())
+        log_stages(job);
+    err = ingest_envelope_finish(job, &res, &why);
 
     return respond(rq, rs, err, &res, why, &t0);
 }

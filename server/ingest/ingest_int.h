@@ -36,6 +36,8 @@ struct ingest_row {
     int inserted;
     int64_t id;
     int done;
+    unsigned batch_n;                   /* rows in its batch (debug timings) */
+    struct timespec t_queued, t_taken, t_committed;
     /* Set for an asynchronous submit: called by the committer, without its
      * lock held, once the row's transaction ended (then the row is the
      * submitter's again). */

@@ -276,6 +276,9 @@ int srv_find_dir(const char *flag, const char *rel, const char *marker,
                  char *out, size_t cap);
 
 /* One log line on stderr: time, level, message.  printf-style. */
+/* 1 when PRECURSOR_LOG_DEBUG is set (to anything but "" or "0"): lines
+ * too many for every day, e.g. each upload's stage timings. */
+int srv_log_debug(void);
 void srv_log(const char *level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 

@@ -2,7 +2,10 @@
  * buffer first and written with one call so lines from worker threads do not
  * interleave. */
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -29,6 +32,22 @@ static int escape_controls(char *line, size_t n, size_t cap, const char *msg)
         }
     }
     return (int)n;
+}
+
+int srv_log_debug(void)
+{
+    /* Read once: the environment does not change under a running server.
+     * Every thread may ask first; they all compute the same answer. */
+    static _Atomic int cached = -1;
+    int v = atomic_load_explicit(&cached, memory_order_relaxed);
+    const char *e;
+
+    if (v < 0) {
+        e = getenv("PRECURSOR_LOG_DEBUG");
+        v = e && *e && strcmp(e, "0") != 0;
+        atomic_store_explicit(&cached, v, memory_order_relaxed);
+    }
+    return v;
 }
 
 void srv_log(const char *level, const char *fmt, ...)

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <zstd.h>
 
 #include "schema/devmsg.h"
@@ -627,6 +628,33 @@ START_TEST(test_group_commit_devices)
 }
 END_TEST
 
+/* The committers connect and run their batch statements once, with no
+ * rows and rolled back, before any upload: that warm-up must store
+ * nothing and draw no id from the sequence. */
+START_TEST(test_committer_warm_up_writes_nothing)
+{
+    const char *seq_sql = "SELECT CASE WHEN is_called THEN last_value ELSE 0 END"
+                          " FROM snapshots_id_seq";
+    const char *warmed_sql = "SELECT count(*) FROM pg_stat_activity WHERE datname ="
+                             " current_database() AND state = 'idle' AND query = 'ROLLBACK'";
+    int64_t seq0, snaps0, seqs0;
+    int i;
+
+    TESTDB_REQUIRE();
+    seq0 = count(seq_sql);
+    snaps0 = count("SELECT count(*) FROM snapshots");
+    seqs0 = count("SELECT count(*) FROM snapshot_seqs");
+    ck_assert_int_eq(ingest_commit_start(testdb_conninfo, 2, 4096, 16), 0);
+    for (i = 0; i < 500 && count(warmed_sql) < 2; i++)
+        usleep(10000);
+    ck_assert_int_ge(count(warmed_sql), 2);   /* both warmed with no upload yet */
+    ingest_commit_stop();
+    ck_assert_int_eq(count(seq_sql), seq0);
+    ck_assert_int_eq(count("SELECT count(*) FROM snapshots"), snaps0);
+    ck_assert_int_eq(count("SELECT count(*) FROM snapshot_seqs"), seqs0);
+}
+END_TEST
+
 Suite *ingest_suite(void);
 Suite *ingest_suite(void)
 {
@@ -642,6 +670,7 @@ Suite *ingest_suite(void)
     tcase_add_test(tc, test_bad_input);
     tcase_add_test(tc, test_oversize_refused_before_body);
     tcase_add_test(tc, test_heartbeat_and_health);
+    tcase_add_test(tc, test_committer_warm_up_writes_nothing);
     /* last: it leaves snapshots that the counts above do not expect */
     tcase_add_test(tc, test_group_commit_devices);
     suite_add_tcase(s, tc);

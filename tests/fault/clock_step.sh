@@ -44,12 +44,27 @@ for step in -1d +365d -3650d +0 -2h +30d; do
     fl_spooled $DEV >>"$IT_TMP/seen"
 done
 sleep 2
-# Restart under a clock a day behind the one it stopped with.
+# The highest seq the device has made: stored, or still in its spool.
+max_seq() {
+    local st f m=0
+    st=$($CHECK "$BASE" "$TOKEN" "$DEV" --state 2>/dev/null) &&
+        m=$(sed -E 's/.*last=([0-9]+) .*/\1/' <<<"$st")
+    f=$(fl_spooled $DEV | sort | tail -n 1)
+    [ -n "$f" ] && [ $((10#${f%.snap})) -gt "$m" ] && m=$((10#${f%.snap}))
+    echo "$m"
+}
+# Restart under a clock a day behind the one it stopped with, and keep it
+# there until the restarted agent has cut a snapshot (a loaded machine may
+# take far longer than the few seconds an idle one needs to start and warm up).
 echo "-1d" >"$OFFSET"
 fl_spooled $DEV >>"$IT_TMP/seen"
 fl_agent_kill9
+before=$(max_seq)
 fl_agent_start $DEV "$BASE" --sim-fault-every 0.3
-sleep 3
+for ((i = 0; i < 120; i++)); do
+    sleep 1
+    [ "$(max_seq)" -gt "$before" ] && [ "$i" -ge 2 ] && break
+done
 echo "+1d" >"$OFFSET"
 sleep 2
 fl_spooled $DEV >>"$IT_TMP/seen"

@@ -7,6 +7,7 @@
 
 #include "agent/core/detect.h"
 #include "agent/config/detect_opts.h"
+#include "testnoise.h"
 
 #define RATE 1000.0
 #define US(i) ((int64_t)(i) * 1000)     /* frame i at RATE */
@@ -17,14 +18,7 @@ static uint64_t rng = 88172645463325252ull;
 
 static double gauss(void)
 {
-    /* xorshift + Box-Muller: reproducible noise without libc rand state */
-    double u1, u2;
-
-    rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17;
-    u1 = ((rng >> 11) + 1.0) / 9007199254740993.0;
-    rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17;
-    u2 = (rng >> 11) / 9007199254740992.0;
-    return sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2);
+    return testnoise_gauss(&rng);
 }
 
 static struct detect *make(struct detect_config *c, unsigned channels)

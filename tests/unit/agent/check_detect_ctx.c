@@ -10,14 +10,14 @@
 #include "agent/core/detect.h"
 #include "agent/core/detect_ctx.h"
 #include "agent/core/detect_range.h"
+#include "testnoise.h"
 
 static unsigned char arena[1 << 18];
 static uint64_t rng = 0x2545F4914F6CDD1Dull;
 
 static double uniform(void)
 {
-    rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17;
-    return (double)(rng >> 11) / 9007199254740992.0;
+    return testnoise_uniform(&rng);
 }
 
 /* A saw-tooth of period 8 through every symbol: after a few cycles each

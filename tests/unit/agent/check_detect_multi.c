@@ -8,6 +8,7 @@
 
 #include "agent/core/detect.h"
 #include "agent/core/detect_multi.h"
+#include "testnoise.h"
 
 #define RATE 1.0
 #define CH 4
@@ -17,13 +18,7 @@ static uint64_t rng = 0x2545F4914F6CDD1Dull;
 
 static double gauss(void)
 {
-    double u1, u2;
-
-    rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17;
-    u1 = ((rng >> 11) + 1.0) / 9007199254740993.0;
-    rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17;
-    u2 = (rng >> 11) / 9007199254740992.0;
-    return sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2);
+    return testnoise_gauss(&rng);
 }
 
 /* Flow, current and pressure follow one load factor u (a pump).  From frame

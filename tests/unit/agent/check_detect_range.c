@@ -9,19 +9,14 @@
 
 #include "agent/core/detect.h"
 #include "agent/core/detect_range.h"
+#include "testnoise.h"
 
 static unsigned char arena[1 << 18];
 static uint64_t rng = 0xD1B54A32D192ED03ull;
 
 static double gauss(void)
 {
-    double u1, u2;
-
-    rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17;
-    u1 = ((rng >> 11) + 1.0) / 9007199254740993.0;
-    rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17;
-    u2 = (rng >> 11) / 9007199254740992.0;
-    return sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2);
+    return testnoise_gauss(&rng);
 }
 
 /* Inside the range: no surprise.  Just beyond it after n values: the chance

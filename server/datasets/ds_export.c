@@ -255,19 +255,7 @@ static int rel_prepare(struct ds_export *e, const char **why)
         rc = SRV_EINTERNAL;
         if (k == n)
             goto out;
-        ok = 1;
-        for (uint32_t c = 0; c < C; c++) {
-            double sum = 0.0;
-            uint32_t m = 0;
-
-            for (uint32_t i = 0; i < W; i++)
-                if (isfinite(x[(size_t)c * W + i])) {
-                    sum += x[(size_t)c * W + i];
-                    m++;
-                }
-            means[k * C + c] = m ? (float)(sum / m) : NAN;
-            ok &= m > 0;
-        }
+        ok = ds_relations_window_means(x, C, W, means + k * C);
         normal = in->normal_class >= 0 && row.cls == in->normal_class &&
                  ((strcmp(row.source, "rule") != 0 && strcmp(row.source, "vote") != 0) ||
                   bsearch(&row.snapshot_id, sched, ns, sizeof *sched, cmp_i64));

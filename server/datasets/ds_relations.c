@@ -124,6 +124,26 @@ out:
     return rc;
 }
 
+int ds_relations_window_means(const float *x, uint32_t n_ch, uint32_t n_samples, float *out)
+{
+    int all = 1;
+
+    for (uint32_t c = 0; c < n_ch; c++) {
+        const float *ch = x + (size_t)c * n_samples;
+        double sum = 0.0;
+        uint32_t k = 0;
+
+        for (uint32_t i = 0; i < n_samples; i++)
+            if (isfinite(ch[i])) {
+                sum += ch[i];
+                k++;
+            }
+        out[c] = k ? (float)(sum / k) : NAN;
+        all &= k > 0;
+    }
+    return all;
+}
+
 uint32_t ds_relations_bytes(const struct relations_map *m)
 {
     return (2u + m->rank) * m->n_ch * (uint32_t)sizeof(float);

@@ -37,6 +37,11 @@ struct relations_fit {
 int ds_relations_fit(const float *means, uint32_t n_rows, uint32_t n_ch, const uint8_t *use,
                          double var_keep, struct relations_fit *out);
 
+/* One fit row: each channel's mean over the finite samples of a window
+ * (n_ch x n_samples, channel-major) into out[n_ch]; NAN for a channel with
+ * none.  Returns whether every channel had one (a row fit may use). */
+int ds_relations_window_means(const float *x, uint32_t n_ch, uint32_t n_samples, float *out);
+
 /* Bytes of parameters a device holds for the map: (2 + rank) * n_ch floats. */
 uint32_t ds_relations_bytes(const struct relations_map *m);
 

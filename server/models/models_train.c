@@ -201,18 +201,8 @@ static int load_relations(struct ds_reader *rd, struct ds_info *in, struct train
         if (t->n == cap)
             goto out;
         memcpy(t->raw + t->n * per_row, x, per_row * sizeof *x);
-        for (uint32_t c = 0; c < C; c++) {
-            double sum = 0.0;
-            uint32_t k = 0;
-
-            for (uint32_t i = 0; i < W; i++)
-                if (isfinite(x[(size_t)c * W + i])) {
-                    sum += x[(size_t)c * W + i];
-                    k++;
-                }
-            /* a channel with no finite sample: no mean, and no fit row */
-            t->means[t->n * C + c] = k ? (float)(sum / k) : NAN;
-        }
+        /* a channel with no finite sample: no mean, and no fit row */
+        ds_relations_window_means(x, C, W, t->means + t->n * C);
         t->y[t->n] = row.cls;
         t->group[t->n] = row.group;
         t->snap[t->n] = row.snapshot_id;

@@ -73,7 +73,6 @@ static void fx_start(struct fx *f)
     for (d = 0; d < N_DEV; d++) {
         uint8_t pk[32], sk[64];
         char dev[16];
-        struct testsrv_reply rep;
 
         crypto_sign_keypair(pk, sk);
         snprintf(dev, sizeof dev, "dev-%d", d);
@@ -81,33 +80,16 @@ static void fx_start(struct fx *f)
         for (s = 0; s < SNAPS_PER_DEV; s++) {
             struct wire_meta m;
             float x[2 * NS];
-            uint8_t *env = NULL;
-            size_t len;
 
-            memset(&m, 0, sizeof m);
-            snprintf(m.device_id, sizeof m.device_id, "%s", dev);
-            m.seq = (uint64_t)s + 1;
-            m.trigger_time_us = 1714564800000000LL + (int64_t)(d * 10 + s) * 1000000;
-            m.sample_rate = 1000.0;
-            m.sample_type = WIRE_F32;
-            m.channel_count = 2;
-            m.pre_samples = 64;
-            m.post_samples = NS - 64;
-            snprintf(m.detector, sizeof m.detector, "threshold");
-            m.score = 0.5f;
-            snprintf(m.channels[0].name, sizeof m.channels[0].name, "vib_x");
-            snprintf(m.channels[0].unit, sizeof m.channels[0].unit, "g");
-            snprintf(m.channels[1].name, sizeof m.channels[1].name, "vib_y");
-            snprintf(m.channels[1].unit, sizeof m.channels[1].unit, "g");
+            testsrv_meta_2ch(&m, dev, (uint64_t)s + 1,
+                             1714564800000000LL + (int64_t)(d * 10 + s) * 1000000, NS, "vib_x",
+                             "vib_y");
             for (i = 0; i < 2 * NS; i++) {
                 float noise = (float)((i * 7919 + d * 131 + s * 17) % 101) / 1000.0f;
 
                 x[i] = noise + (s == 2 ? 2.0f * (float)((i % 20) < 10 ? 1 : -1) : 0.0f);
             }
-            ck_assert_int_eq(wire_encode(&m, x, sk, 0, &env, &len), 0);
-            ck_assert_int_eq(http(f, "POST", "/api/v1/snapshots", (const char *)env, len, NULL, &rep), 201);
-            free(rep.body);
-            free(env);
+            testsrv_upload(&f->srv, &m, x, sk);
         }
     }
     /* Human labels over each whole snapshot; a weak rule label too (it is

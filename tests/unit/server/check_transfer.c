@@ -199,26 +199,10 @@ static void device_upload(struct fx *f, const char *dev, const char *ch0, const 
     testsrv_register(&f->srv, dev, pk, SECRET);
     for (int s = 0; s < 4; s++) {
         struct wire_meta m;
-        struct testsrv_reply rep;
         float x[2 * NS];
-        uint8_t *env = NULL;
-        size_t len;
 
-        memset(&m, 0, sizeof m);
-        snprintf(m.device_id, sizeof m.device_id, "%s", dev);
-        m.seq = (uint64_t)s + 1;
-        m.trigger_time_us = 1714564800000000LL + (int64_t)(salt * 10 + s) * 1000000;
-        m.sample_rate = 1000.0;
-        m.sample_type = WIRE_F32;
-        m.channel_count = 2;
-        m.pre_samples = 64;
-        m.post_samples = NS - 64;
-        snprintf(m.detector, sizeof m.detector, "threshold");
-        m.score = 0.5f;
-        snprintf(m.channels[0].name, sizeof m.channels[0].name, "%s", ch0);
-        snprintf(m.channels[0].unit, sizeof m.channels[0].unit, "g");
-        snprintf(m.channels[1].name, sizeof m.channels[1].name, "%s", ch1);
-        snprintf(m.channels[1].unit, sizeof m.channels[1].unit, "g");
+        testsrv_meta_2ch(&m, dev, (uint64_t)s + 1,
+                         1714564800000000LL + (int64_t)(salt * 10 + s) * 1000000, NS, ch0, ch1);
         for (int c = 0; c < 2; c++)
             for (int i = 0; i < NS; i++) {
                 double t = i / 1000.0, ph = fmod(t * 60.0, 1.0) / 60.0;
@@ -227,11 +211,7 @@ static void device_upload(struct fx *f, const char *dev, const char *ch0, const 
 
                 x[c * NS + i] = gain * (float)(noise + 0.3 * sin(2 * M_PI * 25.0 * t) + hit);
             }
-        ck_assert_int_eq(wire_encode(&m, x, sk, 0, &env, &len), 0);
-        ck_assert_int_eq(testsrv_request(&f->srv, "POST", "/api/v1/snapshots", (const char *)env,
-                                         len, NULL, NULL, &rep), 201);
-        free(rep.body);
-        free(env);
+        testsrv_upload(&f->srv, &m, x, sk);
     }
 }
 

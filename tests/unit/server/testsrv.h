@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "schema/wire.h"
 #include "server/auth/auth.h"
 #include "server/db/db.h"
 #include "server/features/features.h"
@@ -209,6 +210,45 @@ static inline void testsrv_register(const struct testsrv *t, const char *dev, co
     ck_assert_int_eq(testsrv_request(t, "POST", "/api/v1/devices/register", body, strlen(body),
                                      NULL, NULL, &rep), 201);
     free(rep.body);
+}
+
+/* The metadata of a two-channel float32 snapshot at 1 kHz, as the suites'
+ * devices upload it: ns samples per channel (64 before the trigger),
+ * channels ch0 and ch1 in g. */
+static inline void testsrv_meta_2ch(struct wire_meta *m, const char *dev, uint64_t seq,
+                                    int64_t trigger_time_us, uint32_t ns, const char *ch0,
+                                    const char *ch1)
+{
+    memset(m, 0, sizeof *m);
+    snprintf(m->device_id, sizeof m->device_id, "%s", dev);
+    m->seq = seq;
+    m->trigger_time_us = trigger_time_us;
+    m->sample_rate = 1000.0;
+    m->sample_type = WIRE_F32;
+    m->channel_count = 2;
+    m->pre_samples = 64;
+    m->post_samples = ns - 64;
+    snprintf(m->detector, sizeof m->detector, "threshold");
+    m->score = 0.5f;
+    snprintf(m->channels[0].name, sizeof m->channels[0].name, "%s", ch0);
+    snprintf(m->channels[0].unit, sizeof m->channels[0].unit, "g");
+    snprintf(m->channels[1].name, sizeof m->channels[1].name, "%s", ch1);
+    snprintf(m->channels[1].unit, sizeof m->channels[1].unit, "g");
+}
+
+/* Sign the samples with sk and upload them; expects 201. */
+static inline void testsrv_upload(const struct testsrv *t, const struct wire_meta *m,
+                                  const void *samples, const uint8_t *sk)
+{
+    struct testsrv_reply rep;
+    uint8_t *env = NULL;
+    size_t len;
+
+    ck_assert_int_eq(wire_encode(m, samples, sk, 0, &env, &len), 0);
+    ck_assert_int_eq(testsrv_request(t, "POST", "/api/v1/snapshots", (const char *)env, len,
+                                     NULL, NULL, &rep), 201);
+    free(rep.body);
+    free(env);
 }
 
 #endif

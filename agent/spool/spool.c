@@ -161,23 +161,6 @@ static int write_all(int fd, const uint8_t *p, size_t n)
     return 0;
 }
 
-static int read_all(int fd, uint8_t *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t r = read(fd, p, n);
-        if (r < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        if (r == 0)
-            return -1;
-        p += r;
-        n -= (size_t)r;
-    }
-    return 0;
-}
-
 static int pwrite_all(int fd, const uint8_t *p, size_t n, uint64_t off)
 {
     while (n > 0) {
@@ -208,6 +191,24 @@ static int pread_all(int fd, uint8_t *p, size_t n, uint64_t off)
         p += r;
         n -= (size_t)r;
         off += (uint64_t)r;
+    }
+    return 0;
+}
+
+/* CRC-32C of len bytes of fd from off, read in pieces: a file checked
+ * without holding it.  0, or -1 when it cannot be read whole. */
+static int file_crc32c(int fd, uint64_t off, uint64_t len, uint32_t *crc)
+{
+    uint8_t piece[4096];
+
+    *crc = 0;
+    for (uint64_t at = 0; at < len;) {
+        size_t k = len - at < sizeof piece ? (size_t)(len - at) : sizeof piece;
+
+        if (pread_all(fd, piece, k, off + at) < 0)
+            return -1;
+        *crc = crc32c_more(*crc, piece, k);
+        at += k;
     }
     return 0;
 }
@@ -451,7 +452,7 @@ static int open_header_checked(int dirfd, const char *name, uint64_t want_seq, i
         rc = SPOOL_EIO;
         goto out;
     }
-    if (st.st_size < HDR_LEN || read_all(fd, hdr, HDR_LEN) < 0)
+    if (st.st_size < HDR_LEN || pread_all(fd, hdr, HDR_LEN, 0) < 0)
         goto out;
     if (memcmp(hdr, HDR_MAGIC, 4) != 0 || get_le(hdr + 4, 2) != HDR_VERSION ||
         (uint32_t)get_le(hdr + 36, 4) != crc32c(hdr, 36))
@@ -474,22 +475,15 @@ out:
 static int open_file_checked(int dirfd, const char *name, uint64_t want_seq, int *fd_out,
                              uint8_t *prio, size_t *len)
 {
-    uint8_t hdr[HDR_LEN], piece[4096];
-    uint64_t l, at;
-    uint32_t crc = 0;
+    uint8_t hdr[HDR_LEN];
+    uint64_t l;
+    uint32_t crc;
     int rc, fd;
 
     if ((rc = open_header_checked(dirfd, name, want_seq, &fd, hdr, &l)) != SPOOL_OK)
         return rc;
     rc = SPOOL_ECORRUPT;
-    for (at = 0; at < l;) {
-        size_t k = l - at < sizeof piece ? (size_t)(l - at) : sizeof piece;
-        if (read_all(fd, piece, k) < 0)
-            goto out;
-        crc = crc32c_more(crc, piece, k);
-        at += k;
-    }
-    if (crc != (uint32_t)get_le(hdr + 32, 4))
+    if (file_crc32c(fd, HDR_LEN, l, &crc) < 0 || crc != (uint32_t)get_le(hdr + 32, 4))
         goto out;
     if (lseek(fd, HDR_LEN, SEEK_SET) != HDR_LEN) {
         rc = SPOOL_EIO;
@@ -522,7 +516,7 @@ static int load_file(int dirfd, const char *name, uint64_t want_seq, uint8_t *pr
         rc = SPOOL_ENOMEM;
         goto out;
     }
-    if (read_all(fd, buf, l) < 0 || crc32c(buf, l) != (uint32_t)get_le(hdr + 32, 4))
+    if (pread_all(fd, buf, l, HDR_LEN) < 0 || crc32c(buf, l) != (uint32_t)get_le(hdr + 32, 4))
         goto out;
     *prio = hdr[6];
     *env = buf;
@@ -1004,7 +998,7 @@ static int place_stream(struct spool *sp, const char *name, void *arg)
 
 int spool_stream_commit(struct spool *sp, uint8_t priority)
 {
-    uint8_t hdr[HDR_LEN], piece[4096];
+    uint8_t hdr[HDR_LEN];
     char tmp[NAME_LEN + 16];
     struct stream_put w = { tmp };
     int rc, fd;
@@ -1016,17 +1010,9 @@ int spool_stream_commit(struct spool *sp, uint8_t priority)
     /* The CRC was kept up as the envelope was written and read back; a
      * caller that patched bytes and did not read them back gets it from
      * the file. */
-    if (sp->wcrc_at != sp->wlen) {
-        sp->wcrc = 0;
-        for (uint64_t at = 0; at < sp->wlen;) {
-            size_t k = sp->wlen - at < sizeof piece ? (size_t)(sp->wlen - at) : sizeof piece;
-            if (pread_all(fd, piece, k, HDR_LEN + at) < 0) {
-                rc = stream_io_failed(sp, "read");
-                goto fail;
-            }
-            sp->wcrc = crc32c_more(sp->wcrc, piece, k);
-            at += k;
-        }
+    if (sp->wcrc_at != sp->wlen && file_crc32c(fd, HDR_LEN, sp->wlen, &sp->wcrc) < 0) {
+        rc = stream_io_failed(sp, "read");
+        goto fail;
     }
     /* The tmp file is nobody else's: written and fsynced outside the lock. */
     header_make(hdr, sp->wseq, priority, sp->wlen, sp->wcrc);

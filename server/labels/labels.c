@@ -105,18 +105,6 @@ static int opt_string(const json_t *body, const char *key, size_t max, const cha
     return 0;
 }
 
-static int valid_class_name(const char *s)
-{
-    size_t i, n = strlen(s);
-
-    if (n == 0 || n > LABELS_CLASS_MAX)
-        return 0;
-    for (i = 0; i < n; i++)
-        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_'))
-            return 0;
-    return 1;
-}
-
 /* start_s and end_s, both or neither (then required unless partial). */
 static const char *parse_span(const json_t *body, int partial, struct labels_input *in)
 {
@@ -172,7 +160,7 @@ static const char *parse_class(const json_t *body, int partial, struct labels_in
     if (opt_string(body, "class", LABELS_CLASS_MAX, &in->class_name, &why,
                    "class must be a class name") != 0)
         return why;
-    if (in->class_name && !valid_class_name(in->class_name))
+    if (in->class_name && !text_valid_name(in->class_name))
         return "class must be a class name";
     if (!in->class_name && !partial)
         return "class is required";

@@ -76,18 +76,6 @@ static int q(int i, const char *const *vals, PGresult **out)
     return db_exec_own(&taxonomy_sql[i], vals, NULL, NULL, 0, out);
 }
 
-static int valid_type_name(const char *s)
-{
-    size_t i, n = s ? strlen(s) : 0;
-
-    if (n < 1 || n > 64)
-        return 0;
-    for (i = 0; i < n; i++)
-        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_'))
-            return 0;
-    return 1;
-}
-
 static json_t *body_object(const struct srv_request *rq)
 {
     json_t *j = srv_body_json(rq);
@@ -132,8 +120,8 @@ int taxonomy_api_type_put(struct srv_request *rq, struct srv_response *rs)
     if (!j)
         return srv_fail(rs, SRV_EBADREQ, "body must be a JSON object");
     vals[0] = json_string_value(json_object_get(j, "name"));
-    if (!valid_type_name(vals[0]) || srv_json_opt_string(j, "parent", 64, &vals[1]) != 0 ||
-        (vals[1] && !valid_type_name(vals[1])) ||
+    if (!text_valid_name(vals[0]) || srv_json_opt_string(j, "parent", 64, &vals[1]) != 0 ||
+        (vals[1] && !text_valid_name(vals[1])) ||
         srv_json_opt_string(j, "description", 2000, &vals[2]) != 0) {
         json_decref(j);
         return srv_fail(rs, SRV_EBADREQ, "name and parent must match [a-z0-9_]{1,64}, "
@@ -170,7 +158,7 @@ int taxonomy_api_mode_create(struct srv_request *rq, struct srv_response *rs)
         return srv_fail(rs, SRV_EBADREQ, "body must be a JSON object");
     vals[0] = json_string_value(json_object_get(j, "equipment_type"));
     vals[4] = json_string_value(json_object_get(j, "class"));
-    if (!valid_type_name(vals[0]) || !valid_type_name(vals[4]) ||
+    if (!text_valid_name(vals[0]) || !text_valid_name(vals[4]) ||
         srv_json_opt_string(j, "mode", 200, &vals[1]) != 0 || !vals[1] || !*vals[1] ||
         srv_json_opt_string(j, "mechanism", 200, &vals[2]) != 0 ||
         srv_json_opt_string(j, "cause", 200, &vals[3]) != 0) {
@@ -208,7 +196,7 @@ int taxonomy_api_asset_put(struct srv_request *rq, struct srv_response *rs)
         return srv_fail(rs, SRV_EBADREQ, "body must be a JSON object");
     vals[0] = json_string_value(json_object_get(j, "id"));
     vals[1] = json_string_value(json_object_get(j, "equipment_type"));
-    if (!text_valid_device_id(vals[0]) || !valid_type_name(vals[1]) ||
+    if (!text_valid_device_id(vals[0]) || !text_valid_name(vals[1]) ||
         srv_json_opt_string(j, "site", 64, &vals[2]) != 0 ||
         srv_json_opt_string(j, "description", 2000, &vals[3]) != 0) {
         json_decref(j);
@@ -267,7 +255,7 @@ int taxonomy_api_type_classes(struct srv_request *rq, struct srv_response *rs)
     json_t *items;
     int err;
 
-    if (!valid_type_name(vals[0]))
+    if (!text_valid_name(vals[0]))
         return srv_fail(rs, SRV_EBADREQ, "type name must match [a-z0-9_]{1,64}");
     err = q(TQ_TYPE_CLASSES, vals, &r);
     if (err != SRV_OK)

@@ -10,6 +10,7 @@
 #include "server/db/db.h"
 #include "server/taxonomy/taxonomy.h"
 #include "server/taxonomy/taxonomy_int.h"
+#include "server/text/text.h"
 
 enum { KQ_TYPE_SHAFT, KQ_TYPE_BEARING, KQ_ASSET_SHAFT, KQ_ASSET_BEARING, KQ_CLASS_INSERT,
        KQ_COUNT };
@@ -123,18 +124,6 @@ int taxonomy__kin_store(const struct taxonomy_kin *k, int is_asset, const char *
     return err;
 }
 
-static int valid_class_name(const char *s)
-{
-    size_t i, n = s ? strlen(s) : 0;
-
-    if (n < 1 || n > 64)
-        return 0;
-    for (i = 0; i < n; i++)
-        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_'))
-            return 0;
-    return 1;
-}
-
 /* POST /api/v1/taxonomy/classes {name, description, equipment_type} */
 int taxonomy_api_class_create(struct srv_request *rq, struct srv_response *rs)
 {
@@ -148,9 +137,9 @@ int taxonomy_api_class_create(struct srv_request *rq, struct srv_response *rs)
         return srv_fail(rs, SRV_EBADREQ, "body must be a JSON object");
     }
     vals[0] = json_string_value(json_object_get(j, "name"));
-    if (!valid_class_name(vals[0]) || srv_json_opt_string(j, "description", 2000, &vals[1]) != 0 ||
+    if (!text_valid_name(vals[0]) || srv_json_opt_string(j, "description", 2000, &vals[1]) != 0 ||
         srv_json_opt_string(j, "equipment_type", 64, &vals[2]) != 0 ||
-        (vals[2] && !valid_class_name(vals[2]))) {
+        (vals[2] && !text_valid_name(vals[2]))) {
         json_decref(j);
         return srv_fail(rs, SRV_EBADREQ, "need name ([a-z0-9_]{1,64}); description at most 2000 "
                         "bytes; equipment_type, when given, a type name");

@@ -32,4 +32,9 @@ int text_parse_limit(const char *s, int def, int max, int *out);
 /* Device ids: [A-Za-z0-9._-]{1,64}, as in the wire format. */
 int text_valid_device_id(const char *s);
 
+/* Names the operators give things that end up in URLs, exports and C
+ * identifiers (equipment types, failure classes): [a-z0-9_]{1,64}. */
+#define TEXT_NAME_MAX 64
+int text_valid_name(const char *s);
+
 #endif

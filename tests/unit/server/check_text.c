@@ -114,6 +114,28 @@ START_TEST(test_device_ids)
 }
 END_TEST
 
+/* Type and class names: lower-case identifiers, as URLs, exports and the
+ * model header's C names need them. */
+START_TEST(test_names)
+{
+    char long_name[70];
+
+    ck_assert(text_valid_name("inner_race"));
+    ck_assert(text_valid_name("pump2"));
+    ck_assert(!text_valid_name(""));
+    ck_assert(!text_valid_name(NULL));
+    ck_assert(!text_valid_name("Inner"));
+    ck_assert(!text_valid_name("inner-race"));
+    ck_assert(!text_valid_name("a b"));
+    memset(long_name, 'a', TEXT_NAME_MAX);
+    long_name[TEXT_NAME_MAX] = '\0';
+    ck_assert(text_valid_name(long_name));
+    long_name[TEXT_NAME_MAX] = 'a';
+    long_name[TEXT_NAME_MAX + 1] = '\0';
+    ck_assert(!text_valid_name(long_name));
+}
+END_TEST
+
 Suite *text_suite(void);
 Suite *text_suite(void)
 {
@@ -125,6 +147,7 @@ Suite *text_suite(void)
     tcase_add_test(tc, test_rfc3339);
     tcase_add_test(tc, test_ids_and_cursors);
     tcase_add_test(tc, test_device_ids);
+    tcase_add_test(tc, test_names);
     suite_add_tcase(s, tc);
     return s;
 }

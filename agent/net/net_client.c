@@ -222,11 +222,13 @@ static int wait_fd(struct net_client *c, int fd, short ev, int64_t deadline)
     }
 }
 
-/* Read some bytes from the socket: >0, 0 at the peer's close, <0 NET_E*. */
-static long sock_read(struct net_client *c, void *buf, size_t len)
+/* Move some bytes through the socket, reading into rbuf or writing wbuf
+ * (the other NULL), waiting for readiness up to the deadline: >0, 0 at the
+ * peer's close (reading), <0 NET_E*. */
+static long sock_io(struct net_client *c, void *rbuf, const void *wbuf, size_t len)
 {
     for (;;) {
-        ssize_t n = recv(c->fd, buf, len, 0);
+        ssize_t n = rbuf ? recv(c->fd, rbuf, len, 0) : send(c->fd, wbuf, len, MSG_NOSIGNAL);
         int w;
 
         if (n >= 0)
@@ -235,26 +237,19 @@ static long sock_read(struct net_client *c, void *buf, size_t len)
             continue;
         if (errno != EAGAIN && errno != EWOULDBLOCK)
             return NET_EIO;
-        if ((w = wait_fd(c, c->fd, POLLIN, c->deadline_ms)) != 0)
+        if ((w = wait_fd(c, c->fd, rbuf ? POLLIN : POLLOUT, c->deadline_ms)) != 0)
             return w;
     }
 }
 
+static long sock_read(struct net_client *c, void *buf, size_t len)
+{
+    return sock_io(c, buf, NULL, len);
+}
+
 static long sock_write(struct net_client *c, const void *buf, size_t len)
 {
-    for (;;) {
-        ssize_t n = send(c->fd, buf, len, MSG_NOSIGNAL);
-        int w;
-
-        if (n >= 0)
-            return (long)n;
-        if (errno == EINTR)
-            continue;
-        if (errno != EAGAIN && errno != EWOULDBLOCK)
-            return NET_EIO;
-        if ((w = wait_fd(c, c->fd, POLLOUT, c->deadline_ms)) != 0)
-            return w;
-    }
+    return sock_io(c, NULL, buf, len);
 }
 
 /* mbed TLS's BIO: the same waits; the reason is kept in c->fail. */

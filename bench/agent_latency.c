@@ -50,6 +50,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench/bench.h"
+
 extern char **environ;
 
 #define CHANNELS 4
@@ -115,22 +117,6 @@ static void sleep_until(int64_t t_mono_ns)
 
     while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
         ;
-}
-
-static int write_all(int fd, const void *buf, size_t len)
-{
-    const char *p = buf;
-
-    while (len > 0) {
-        ssize_t w = write(fd, p, len);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        len -= (size_t)w;
-    }
-    return 0;
 }
 
 /* ---- the stalled server: accepts, reads, never answers ------------------ */
@@ -377,7 +363,7 @@ static int run_scenario(const char *server, size_t triggers, int idx, struct run
         /* Stamped just before the write: the write's own cost counts. */
         if (spike)
             spike_t[(k - WARMUP_CHUNKS) / SPIKE_EVERY] = now_ns(CLOCK_REALTIME);
-        if (write_all(lfd, frame, sizeof(frame)) != 0) {
+        if (bench_write_all(lfd, frame, sizeof(frame)) != 0) {
             fprintf(stderr, "agent_latency: agent stopped reading (see %s)\n", logp);
             break;
         }

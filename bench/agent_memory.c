@@ -52,6 +52,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench/bench.h"
+
 extern char **environ;
 
 #define CHANNELS 8
@@ -82,22 +84,6 @@ static float noise(void)
         s += (float)((rng * 0x2545f4914f6cdd1dull) >> 40) / 16777216.0f - 0.5f;
     }
     return s;
-}
-
-static int write_all(int fd, const void *buf, size_t len)
-{
-    const char *p = buf;
-
-    while (len > 0) {
-        ssize_t w = write(fd, p, len);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        len -= (size_t)w;
-    }
-    return 0;
 }
 
 static double status_kb(const char *status, const char *key)
@@ -294,7 +280,7 @@ static int run_agent(const char *ring_s, const char *url, int idx, struct mem *m
         if (b % 100 == 55)          /* 5.5 s, 15.5 s, ...: one spike each */
             for (size_t c = 0; c < CHANNELS; c++)
                 blk[c] += 40.0f;
-        if (write_all(pfd[1], blk, sizeof(blk)) != 0)
+        if (bench_write_all(pfd[1], blk, sizeof(blk)) != 0)
             break;
         if (b % 10 == 9) {
             double a = anon_now(pid);

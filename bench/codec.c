@@ -27,6 +27,7 @@
  *   bench/codec.sh          (the whole comparison, with the command-line tools)
  */
 #include "agent/source/source.h"
+#include "bench/bench.h"
 #include "schema/wire.h"
 #include "schema/wire_int.h"
 
@@ -62,15 +63,9 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 static double median(double *v, int n)
 {
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    qsort(v, (size_t)n, sizeof *v, bench_cmp_double);
     return v[n / 2];
 }
 

@@ -20,22 +20,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench/bench.h"
+
 #define RUNS 7
-
-static double now_s(void)
-{
-    struct timespec t;
-
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
-static int cmpd(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-
-    return (x > y) - (x < y);
-}
 
 struct msg {
     const uint8_t *p;
@@ -101,13 +88,13 @@ static double time_us(int (*fn)(const struct msg *), const struct msg *m, unsign
     unsigned r, i;
 
     for (r = 0; r < RUNS; r++) {
-        double t0 = now_s();
+        double t0 = bench_now_s();
 
         for (i = 0; i < n; i++)
             sink += fn(m);
-        v[r] = (now_s() - t0) * 1e6 / n;
+        v[r] = (bench_now_s() - t0) * 1e6 / n;
     }
-    qsort(v, RUNS, sizeof v[0], cmpd);
+    qsort(v, RUNS, sizeof v[0], bench_cmp_double);
     return v[RUNS / 2];
 }
 

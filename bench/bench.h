@@ -1,0 +1,48 @@
+/* bench.h - the few helpers every benchmark program wants: a monotonic
+ * clock in seconds, a qsort comparator for medians, and a write that
+ * finishes.  Static inline, included by the programs under bench/ that use
+ * them. */
+#ifndef PRECURSOR_BENCH_H
+#define PRECURSOR_BENCH_H
+
+#include <errno.h>
+#include <stddef.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Wall-clock seconds on the monotonic clock (for rates and latencies). */
+static inline double bench_now_s(void)
+{
+    struct timespec t;
+
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* qsort comparator of doubles, ascending. */
+static inline int bench_cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+
+    return (x > y) - (x < y);
+}
+
+/* All len bytes to fd, through EINTR and short writes: 0 or -1. */
+static inline int bench_write_all(int fd, const void *buf, size_t len)
+{
+    const char *p = buf;
+
+    while (len > 0) {
+        ssize_t w = write(fd, p, len);
+
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        p += w;
+        len -= (size_t)w;
+    }
+    return 0;
+}
+
+#endif

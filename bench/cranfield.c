@@ -22,6 +22,9 @@
  * trigger is at least the agent's own hold-off old (the profile's, or
  * hold_off_s=): the comparison is of detectors, not of alarm-flood rules.
  *
+ * CRANFIELD_VERBOSE (any value) lists the triggers, =2 also every crossing of the
+ * default row with its scores (fired or suppressed).
+ *
  * Figures, over all files:
  *   recall    events with a trigger in [start, end)
  *   fph       triggers on normal rows (label 0) per hour of normal data; the
@@ -368,6 +371,12 @@ int main(int argc, char **argv)
      * anything triggers): VC501, VC302 (air), VC101 (water). */
     const char *mv_list = "x20_VC501_valve_pos[%],x21_VC302_valve_pos[%],x22_VC101_valve_pos[%]";
     const char *dir = getenv("CRANFIELD_DIR");
+    /* CRANFIELD_VERBOSE: set, lists the triggers of both agent rows; 2 also
+     * every crossing of the default row, fired or suppressed (hold-off, cap,
+     * repeat), with its trigger score and exported score: a rule that removes
+     * one false trigger often lets a suppressed one through. */
+    const char *verbose_env = getenv("CRANFIELD_VERBOSE");
+    int verbose = !verbose_env ? 0 : atoi(verbose_env) >= 2 ? 2 : 1;
     unsigned n_runs, i;
     int a = 1;
 
@@ -443,12 +452,16 @@ int main(int argc, char **argv)
 
             detect_step(d, x, (int64_t)f * 1000000, &res_f);
             trig[0][f] = res_f.triggered;
-            if (res_f.triggered && getenv("CRANFIELD_VERBOSE"))
+            if (res_f.triggered && verbose)
                 printf("trigger %s t=%zu label=%d %s ch=%u\n", r->name, f, r->label[f],
                        detect_name(res_f.detector), res_f.channel);
+            if ((res_f.triggered || res_f.suppressed) && verbose >= 2)
+                printf("crossing %s t=%zu label=%d %s ch=%u fired=%u trigger_score=%.3f "
+                       "score=%.3f\n", r->name, f, r->label[f], detect_name(res_f.detector),
+                       res_f.channel, res_f.triggered, res_f.trigger_score, res_f.score);
             detect_step(d_mv, x, (int64_t)f * 1000000, &res_f);
             trig[3][f] = res_f.triggered;
-            if (res_f.triggered && getenv("CRANFIELD_VERBOSE"))
+            if (res_f.triggered && verbose)
                 printf("trigger_mv %s t=%zu label=%d %s ch=%u\n", r->name, f, r->label[f],
                        detect_name(res_f.detector), res_f.channel);
             for (k = 1; k < 3; k++) {

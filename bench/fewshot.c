@@ -65,7 +65,7 @@
  * "stats" v1 (what the server's classifier reads) and the set a "fewshot"
  * model is trained on and the device computes: "envelope" v1 where the
  * kinematics are known (bearing), "spectral" v1 where not (cranfield). */
-enum view { V_PROJECT, V_SIMPLE, V_STATS, V_SHIPPED, V_REL, V_REL_COMM, V_REL_PROJECT, V_RELC_PROJECT, V_CORR, V_RELC_CORR, NVIEW };
+enum view { V_PROJECT, V_SIMPLE, V_STATS, V_SHIPPED, V_REL, V_REL_COMM, V_REL_PROJECT, V_RELC_PROJECT, V_CORR, V_RELC_CORR, V_RELC_TREND, V_REL_TRIM, NVIEW };
 /* views extracted window by window; the relation views are fitted on the
  * whole corpus after loading (relations_build) */
 #define NPUSH (V_SHIPPED + 1)
@@ -438,6 +438,8 @@ static int bearing_make(struct corpus *c)
 static uint32_t g_rel_bytes[NVIEW];
 static double g_rel_keep = RELATIONS_VAR_KEEP;   /* --rel-keep: a sensitivity check, not a knob */
 
+static struct relations_fit g_rf_comm;   /* the commissioning-fitted map, for the trend view */
+
 static void relations_build(struct corpus *c, enum view v, const uint8_t *fit)
 {
     struct relations_fit rf;
@@ -448,7 +450,7 @@ static void relations_build(struct corpus *c, enum view v, const uint8_t *fit)
     uint32_t nf = RELATIONS_NFEAT(c->n_ch), nfit = 0;
     size_t ns = relations_scratch_floats(&rf.map);
     float *scratch = xrealloc(NULL, ns * sizeof *scratch);
-    c->fs[v] = (struct fset){ v == V_REL ? "relations" : "relations-commissioning", nf,
+    c->fs[v] = (struct fset){ v == V_REL ? "relations" : v == V_REL_TRIM ? "relations-trimmed" : "relations-commissioning", nf,
                               xrealloc(NULL, (size_t)c->n * nf * sizeof(float)) };
     for (uint32_t i = 0; i < c->n; i++) {
         nfit += !fit || fit[i];
@@ -459,6 +461,12 @@ static void relations_build(struct corpus *c, enum view v, const uint8_t *fit)
         }
     }
     free(scratch);
+    if (v == V_REL_COMM) {
+        g_rf_comm = rf;
+        g_rf_comm.map.mean = g_rf_comm.mean;
+        g_rf_comm.map.scale = g_rf_comm.scale;
+        g_rf_comm.map.basis = g_rf_comm.basis;
+    }
     g_rel_bytes[v] = ds_relations_bytes(&rf.map);
     printf("%s: %s fitted on %u windows: %u of %u components (%.1f%% of the variance), "
            "%u bytes of map\n", c->name, c->fs[v].name, nfit, rf.map.rank, c->n_ch, 100 * rf.explained,
@@ -476,10 +484,39 @@ static void relations_views(struct corpus *c)
         c->fs[V_RELC_PROJECT] = (struct fset){ "relations-commissioning+project", 0, NULL };
         c->fs[V_CORR] = (struct fset){ "correlations", 0, NULL };
         c->fs[V_RELC_CORR] = (struct fset){ "relations-commissioning+correlations", 0, NULL };
+        c->fs[V_RELC_TREND] = (struct fset){ "relations-commissioning+trend", 0, NULL };
+        c->fs[V_REL_TRIM] = (struct fset){ "relations-trimmed", 0, NULL };
         return;
     }
     relations_build(c, V_REL, NULL);
     relations_build(c, V_REL_COMM, c->reference);
+    {
+        /* The map refitted on the plentiful unlabeled windows that the
+         * commissioning map finds normal: a window joins the fit when its
+         * squared prediction error is at most the largest of the
+         * commissioning windows' (set before its run). */
+        uint32_t nfc = c->fs[V_REL_COMM].nf;
+        float lim = -INFINITY;
+        uint8_t *use = xrealloc(NULL, c->n);
+        for (uint32_t i = 0; i < c->n; i++)
+            if (c->reference[i] && c->fs[V_REL_COMM].x[(size_t)i * nfc + nfc - 1] > lim)
+                lim = c->fs[V_REL_COMM].x[(size_t)i * nfc + nfc - 1];
+        for (uint32_t i = 0; i < c->n; i++)
+            use[i] = c->reference[i] || c->fs[V_REL_COMM].x[(size_t)i * nfc + nfc - 1] <= lim;
+        uint32_t nn = 0, nfault = 0;
+        for (uint32_t i = 0; i < c->n; i++) {
+            nn += use[i];
+            nfault += use[i] && c->truth[i] != 0;
+        }
+        printf("%s: trimmed fit: %u windows (%u of them faults, counted after the fit)\n", c->name, nn, nfault);
+        struct relations_fit keep = g_rf_comm;
+        relations_build(c, V_REL_TRIM, use);
+        g_rf_comm = keep;
+        g_rf_comm.map.mean = g_rf_comm.mean;
+        g_rf_comm.map.scale = g_rf_comm.scale;
+        g_rf_comm.map.basis = g_rf_comm.basis;
+        free(use);
+    }
     g_rel_bytes[V_REL_PROJECT] = g_rel_bytes[V_REL];
     g_rel_bytes[V_RELC_PROJECT] = g_rel_bytes[V_REL_COMM];
     g_rel_bytes[V_RELC_CORR] = g_rel_bytes[V_REL_COMM];
@@ -524,6 +561,43 @@ static void relations_views(struct corpus *c)
         memcpy(oc, c->fs[V_REL_COMM].x + (size_t)i * nr, nr * sizeof(float));
         memcpy(oc + nr, o, npair * sizeof(float));
     }
+    /* Rates of change: per channel, the least-squares slope of its
+     * relation residual within the window times the window's length (how
+     * far the broken relation moved in it, in the map's standardised
+     * units), joined to the commissioning-fitted residuals.  A gradual
+     * closure drifts the residual; a set-point move inside the normal
+     * subspace does not.  Bench only (set before its run). */
+    const struct relations_map *rm = &g_rf_comm.map;
+    uint32_t R = rm->rank;
+    g_rel_bytes[V_RELC_TREND] = g_rel_bytes[V_REL_COMM];
+    c->fs[V_RELC_TREND] = (struct fset){ "relations-commissioning+trend", nr + C,
+                                         xrealloc(NULL, (size_t)c->n * (nr + C) * sizeof(float)) };
+    double *zt = xrealloc(NULL, (size_t)C * W * sizeof *zt), tbar = (W - 1) / 2.0, tss = 0;
+    for (uint32_t t = 0; t < W; t++)
+        tss += (t - tbar) * (t - tbar);
+    for (uint32_t i = 0; i < c->n; i++) {
+        const float *x = c->win_x + (size_t)i * C * W;
+        float *o = c->fs[V_RELC_TREND].x + (size_t)i * (nr + C);
+        memcpy(o, c->fs[V_REL_COMM].x + (size_t)i * nr, nr * sizeof(float));
+        for (uint32_t t = 0; t < W; t++) {
+            double proj[RELATIONS_MAX_CH] = { 0 };
+            for (uint32_t a = 0; a < C; a++)
+                zt[a * W + t] = (x[a * W + t] - rm->mean[a]) / rm->scale[a];
+            for (uint32_t q = 0; q < R; q++)
+                for (uint32_t a = 0; a < C; a++)
+                    proj[q] += rm->basis[a * R + q] * zt[a * W + t];
+            for (uint32_t a = 0; a < C; a++)
+                for (uint32_t q = 0; q < R; q++)
+                    zt[a * W + t] -= rm->basis[a * R + q] * proj[q];
+        }
+        for (uint32_t a = 0; a < C; a++) {
+            double sxy = 0;
+            for (uint32_t t = 0; t < W; t++)
+                sxy += (t - tbar) * zt[a * W + t];
+            o[nr + a] = (float)(sxy / tss * W);
+        }
+    }
+    free(zt);
 }
 
 /* ---------------- the trials ---------------- */
@@ -580,6 +654,18 @@ static const struct method {
     { "centroid (rel. comm. fit+project)", V_RELC_PROJECT, 0, 0 },
     { "3-NN (correlations)", V_CORR, 3, 0 },
     { "centroid (correlations)", V_CORR, 0, 0 },
+    { "fewshot, no ref (rel. comm. fit+trend)", V_RELC_TREND, -1, 0 },
+    { "fewshot, device ref (rel. comm. fit+trend)", V_RELC_TREND, -1, 1 },
+    { "3-NN (rel. comm. fit+trend)", V_RELC_TREND, 3, 0 },
+    { "centroid (rel. comm. fit+trend)", V_RELC_TREND, 0, 0 },
+    { "3-NN, device ref (rel. comm. fit+trend)", V_RELC_TREND, 3, 1 },
+    { "centroid, device ref (rel. comm. fit+trend)", V_RELC_TREND, 0, 1 },
+    { "fewshot, no ref (relations, trimmed fit)", V_REL_TRIM, -1, 0 },
+    { "fewshot, device ref (relations, trimmed fit)", V_REL_TRIM, -1, 1 },
+    { "3-NN (relations, trimmed fit)", V_REL_TRIM, 3, 0 },
+    { "centroid (relations, trimmed fit)", V_REL_TRIM, 0, 0 },
+    { "3-NN, device ref (relations, trimmed fit)", V_REL_TRIM, 3, 1 },
+    { "centroid, device ref (relations, trimmed fit)", V_REL_TRIM, 0, 1 },
     { "3-NN (rel. comm. fit+corr.)", V_RELC_CORR, 3, 0 },
     { "centroid (rel. comm. fit+corr.)", V_RELC_CORR, 0, 0 },
 };
@@ -588,6 +674,7 @@ static const struct method {
 struct tally {
     uint32_t hits, n, ch[FEWSHOT_MAX_CLASSES], cn[FEWSHOT_MAX_CLASSES], fa, nn, det, nf;
     uint32_t n_sel, n_protos;  /* the few-shot model's size (last trial) */
+    uint32_t conf[FEWSHOT_MAX_CLASSES][FEWSHOT_MAX_CLASSES];   /* truth x prediction */
     double acc_min, acc_max;
 };
 
@@ -726,6 +813,9 @@ static void run_trial(const struct corpus *c, int bearing, uint32_t t, int induc
         struct eval_report r;
         models_eval_tally(truth, pred, c->n, K, 0, &r);
         struct tally *a = &tl[meth];
+        for (uint32_t i = 0; i < c->n; i++)
+            if (truth[i] >= 0 && pred[i] >= 0)
+                a->conf[truth[i]][pred[i]]++;
         a->hits += r.accuracy.hits;
         a->n += r.accuracy.n;
         double acc = r.accuracy.n ? (double)r.accuracy.hits / r.accuracy.n : 0;
@@ -781,6 +871,15 @@ static void report(const struct corpus *c, const struct tally *tl, uint32_t tria
             }
         }
         printf(" | lowest %s %.0f%%\n", c->class_names[lowk], 100 * low);
+        if (methods[m].k < 0 && methods[m].ref && (methods[m].v == V_REL_COMM || methods[m].v == V_SHIPPED || methods[m].v == V_RELC_TREND || methods[m].v == V_REL_TRIM)) {
+            printf("  confusion (rows truth, columns predicted, in class order):\n");
+            for (uint32_t k = 0; k < c->n_classes; k++) {
+                printf("    %-20s", c->class_names[k]);
+                for (uint32_t q = 0; q < c->n_classes; q++)
+                    printf(" %5u", a->conf[k][q]);
+                printf("\n");
+            }
+        }
     }
     printf("best baseline: %s %.1f%%\n", best_name, 100 * best);
     for (int m = 0; m < M_COUNT; m++)
@@ -843,9 +942,10 @@ int main(int argc, char **argv)
                                           { "budget", required_argument, NULL, 'b' },
                                           { "rel-keep", required_argument, NULL, 'k' },
                                           { "server-reference", no_argument, NULL, 'S' },
+                                          { "propagate", required_argument, NULL, 'P' },
                                           { NULL, 0, NULL, 0 } };
     models_fewshot_defaults(&g_params);
-    for (int o; (o = getopt_long(argc, argv, "d:c:t:ip:r:s:w:f:b:k:S", opts, NULL)) != -1;) {
+    for (int o; (o = getopt_long(argc, argv, "d:c:t:ip:r:s:w:f:b:k:SP:", opts, NULL)) != -1;) {
         if (o == 'p')
             g_params.protos = (uint32_t)atoi(optarg);
         else if (o == 'r')
@@ -862,6 +962,8 @@ int main(int argc, char **argv)
             g_rel_keep = atof(optarg);
         else if (o == 'S')
             g_server_ref = 1;
+        else if (o == 'P')
+            g_params.propagate = (uint32_t)atoi(optarg);
         else if (o == 'd')
             dir = optarg;
         else if (o == 'c')

@@ -75,6 +75,14 @@ struct fewshot_params {
     uint32_t max_features;          /* keep the features the metric ranks first; 0 = all */
     float reference_weight;         /* label weight of a device's reference rows as the
                                      * reference_class (0: not labels) */
+    /* Label spreading over every row instead of the self-training rounds
+     * (0: self-training).  A graph of each row's `propagate` nearest rows
+     * in the learned metric (self-tuning Gaussian weights), the labels
+     * spread along it (Zhou et al. 2004, alpha 0.99), each class's mass
+     * normalised so a class with many weak labels does not flood the
+     * others; an unlabeled row joins its best class when the second's
+     * score is below margin x the best's, at pseudo_weight. */
+    uint32_t propagate;
 };
 
 void models_fewshot_defaults(struct fewshot_params *p);

@@ -440,10 +440,12 @@ static double g_rel_keep = RELATIONS_VAR_KEEP;   /* --rel-keep: a sensitivity ch
 
 static struct relations_fit g_rf_comm;   /* the commissioning-fitted map, for the trend view */
 
-static void relations_build(struct corpus *c, enum view v, const uint8_t *fit)
+static void relations_build(struct corpus *c, enum view v, const uint8_t *fit, int trimmed)
 {
     struct relations_fit rf;
-    if (ds_relations_fit(c->win_mean, c->n, c->n_ch, fit, g_rel_keep, &rf) != 0) {
+    uint32_t n_trim = 0;
+    if ((trimmed ? ds_relations_fit_trimmed(c->win_mean, c->n, c->n_ch, fit, NULL, g_rel_keep, &rf, &n_trim)
+                 : ds_relations_fit(c->win_mean, c->n, c->n_ch, fit, g_rel_keep, &rf)) != 0) {
         fprintf(stderr, "fewshot: relation fit failed\n");
         exit(1);
     }
@@ -453,7 +455,7 @@ static void relations_build(struct corpus *c, enum view v, const uint8_t *fit)
     c->fs[v] = (struct fset){ v == V_REL ? "relations" : v == V_REL_TRIM ? "relations-trimmed" : "relations-commissioning", nf,
                               xrealloc(NULL, (size_t)c->n * nf * sizeof(float)) };
     for (uint32_t i = 0; i < c->n; i++) {
-        nfit += !fit || fit[i];
+        nfit += trimmed ? 0 : !fit || fit[i];
         if (relations_features(&rf.map, c->win_x + (size_t)i * c->n_ch * c->win, c->win, c->win, scratch, ns,
                                c->fs[v].x + (size_t)i * nf) != 0) {
             fprintf(stderr, "fewshot: relation features failed\n");
@@ -461,6 +463,21 @@ static void relations_build(struct corpus *c, enum view v, const uint8_t *fit)
         }
     }
     free(scratch);
+    if (trimmed) {
+        /* what the second fit took, with the faults among them (counted
+         * here, never read by the fit) */
+        uint32_t nfault = 0;
+        float lim = -INFINITY;
+        nfit = n_trim;
+        const struct fset *fc = &c->fs[V_REL_COMM];
+        for (uint32_t i = 0; i < c->n; i++)
+            if (fit[i] && fc->x[(size_t)i * fc->nf + fc->nf - 1] > lim)
+                lim = fc->x[(size_t)i * fc->nf + fc->nf - 1];
+        for (uint32_t i = 0; i < c->n; i++)
+            nfault += c->truth[i] != 0 && fc->x[(size_t)i * fc->nf + fc->nf - 1] <= lim;
+        printf("%s: trimmed fit: %u windows, about %u of them faults (the truth, read only to say so)\n",
+               c->name, n_trim, nfault);
+    }
     if (v == V_REL_COMM) {
         g_rf_comm = rf;
         g_rf_comm.map.mean = g_rf_comm.mean;
@@ -488,35 +505,12 @@ static void relations_views(struct corpus *c)
         c->fs[V_REL_TRIM] = (struct fset){ "relations-trimmed", 0, NULL };
         return;
     }
-    relations_build(c, V_REL, NULL);
-    relations_build(c, V_REL_COMM, c->reference);
-    {
-        /* The map refitted on the plentiful unlabeled windows that the
-         * commissioning map finds normal: a window joins the fit when its
-         * squared prediction error is at most the largest of the
-         * commissioning windows' (set before its run). */
-        uint32_t nfc = c->fs[V_REL_COMM].nf;
-        float lim = -INFINITY;
-        uint8_t *use = xrealloc(NULL, c->n);
-        for (uint32_t i = 0; i < c->n; i++)
-            if (c->reference[i] && c->fs[V_REL_COMM].x[(size_t)i * nfc + nfc - 1] > lim)
-                lim = c->fs[V_REL_COMM].x[(size_t)i * nfc + nfc - 1];
-        for (uint32_t i = 0; i < c->n; i++)
-            use[i] = c->reference[i] || c->fs[V_REL_COMM].x[(size_t)i * nfc + nfc - 1] <= lim;
-        uint32_t nn = 0, nfault = 0;
-        for (uint32_t i = 0; i < c->n; i++) {
-            nn += use[i];
-            nfault += use[i] && c->truth[i] != 0;
-        }
-        printf("%s: trimmed fit: %u windows (%u of them faults, counted after the fit)\n", c->name, nn, nfault);
-        struct relations_fit keep = g_rf_comm;
-        relations_build(c, V_REL_TRIM, use);
-        g_rf_comm = keep;
-        g_rf_comm.map.mean = g_rf_comm.mean;
-        g_rf_comm.map.scale = g_rf_comm.scale;
-        g_rf_comm.map.basis = g_rf_comm.basis;
-        free(use);
-    }
+    relations_build(c, V_REL, NULL, 0);
+    relations_build(c, V_REL_COMM, c->reference, 0);
+    /* The map refitted on the plentiful unlabeled windows that the
+     * commissioning map finds normal (ds_relations_fit_trimmed; set before
+     * its run): what the server fits. */
+    relations_build(c, V_REL_TRIM, c->reference, 1);
     g_rel_bytes[V_REL_PROJECT] = g_rel_bytes[V_REL];
     g_rel_bytes[V_RELC_PROJECT] = g_rel_bytes[V_REL_COMM];
     g_rel_bytes[V_RELC_CORR] = g_rel_bytes[V_REL_COMM];

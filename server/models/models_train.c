@@ -78,6 +78,7 @@ struct trainset {
      * map X was computed with */
     float *raw, *means;
     unsigned char *normal;
+    int normal_class;           /* the version's, or -1 */
     uint32_t channels;
     struct relations_fit *rel;
     size_t rel_fit_rows;
@@ -183,6 +184,7 @@ static int load_relations(struct ds_reader *rd, struct ds_info *in, struct train
     t->fs = (struct featureset_spec){ FEATURESET_RELATIONS, FEATURESET_RELATIONS_VERSION, W, W,
                                       (float)in->sample_rate, FEATURESET_NO_KIN, NULL };
     t->channels = C;
+    t->normal_class = in->normal_class;
     if (cap == 0 || cap > MODELS_MAX_WINDOWS || C < 2 || C > RELATIONS_MAX_CH ||
         W < FEATURESET_MIN_WINDOW || W > FEATURESET_MAX_WINDOW || !(in->sample_rate > 0) ||
         cap * per_row * sizeof(float) > RELATIONS_MAX_RAW_BYTES)
@@ -331,19 +333,26 @@ static size_t relations_min_fit(uint32_t channels)
 }
 
 /* Fit the map on the rows assumed normal where fit_row (NULL: all) allows,
- * into *fit; the vectors of rows[0..n) (NULL: every row, n = t->n) into X.
- * MODEL_ETOOFEW when fewer than relations_min_fit rows qualify. */
+ * and the rows there nobody labeled a fault that the first map finds
+ * normal (ds_relations_fit_trimmed), into *fit; the vectors of rows[0..n)
+ * (NULL: every row, n = t->n) into X.  MODEL_ETOOFEW when fewer than
+ * relations_min_fit rows are assumed normal.  *fit_rows: the rows of the
+ * map's final fit. */
 static int relations_refit(const struct trainset *t, const unsigned char *fit_row, const size_t *rows,
                            size_t n, struct relations_fit *fit, size_t *fit_rows, float *X)
 {
-    unsigned char *use = malloc(t->n ? t->n : 1);
+    unsigned char *use = malloc(t->n ? t->n : 1), *cand = malloc(t->n ? t->n : 1);
     size_t nfit = 0, ns;
+    uint32_t n_final = 0;
     float *scratch;
     struct featureset_spec fs = t->fs;
     int rc;
 
-    if (!use)
+    if (!use || !cand) {
+        free(use);
+        free(cand);
         return MODEL_ENOMEM;
+    }
     for (size_t i = 0; i < t->n; i++) {
         int ok = t->normal[i] && (!fit_row || fit_row[i]);
 
@@ -351,15 +360,22 @@ static int relations_refit(const struct trainset *t, const unsigned char *fit_ro
             ok = isfinite(t->means[i * t->channels + c]);
         use[i] = (unsigned char)ok;
         nfit += (size_t)ok;
+        cand[i] = (unsigned char)((!fit_row || fit_row[i]) &&
+                                  (t->y[i] < 0 || t->y[i] == t->normal_class));
     }
     if (fit_rows)
         *fit_rows = nfit;
     if (nfit < relations_min_fit(t->channels)) {
         free(use);
+        free(cand);
         return MODEL_ETOOFEW;
     }
-    rc = ds_relations_fit(t->means, (uint32_t)t->n, t->channels, use, RELATIONS_VAR_KEEP, fit);
+    rc = ds_relations_fit_trimmed(t->means, (uint32_t)t->n, t->channels, use, cand,
+                                  RELATIONS_VAR_KEEP, fit, &n_final);
+    if (rc == MODEL_OK && fit_rows)
+        *fit_rows = n_final;
     free(use);
+    free(cand);
     if (rc != MODEL_OK)
         return rc;
     fs.rel = &fit->map;
@@ -1258,8 +1274,10 @@ static json_t *features_json(const struct trainset *t, const struct featureset_s
                                       "fit_windows", (json_int_t)t->rel_fit_rows, "fit_on",
                                       "windows labeled normal by a human and windows of scheduled "
                                       "baseline snapshots (detector schedule) labeled normal by "
-                                      "any source; in cross-validation and the evaluation, only "
-                                      "those outside the held-out fold"));
+                                      "any source, then refitted with the windows nobody labeled "
+                                      "a fault that the first map finds normal; in "
+                                      "cross-validation and the evaluation, only those outside "
+                                      "the held-out fold"));
     return j;
 }
 

@@ -65,7 +65,7 @@
  * "stats" v1 (what the server's classifier reads) and the set a "fewshot"
  * model is trained on and the device computes: "envelope" v1 where the
  * kinematics are known (bearing), "spectral" v1 where not (cranfield). */
-enum view { V_PROJECT, V_SIMPLE, V_STATS, V_SHIPPED, V_REL, V_REL_COMM, V_REL_PROJECT, V_RELC_PROJECT, V_CORR, V_RELC_CORR, V_RELC_TREND, V_REL_TRIM, NVIEW };
+enum view { V_PROJECT, V_SIMPLE, V_STATS, V_SHIPPED, V_REL, V_REL_COMM, V_REL_PROJECT, V_RELC_PROJECT, V_CORR, V_RELC_CORR, V_RELC_TREND, V_REL_TRIM, V_RELD_COMM, V_RELD_TRIM, NVIEW };
 /* views extracted window by window; the relation views are fitted on the
  * whole corpus after loading (relations_build) */
 #define NPUSH (V_SHIPPED + 1)
@@ -490,6 +490,69 @@ static void relations_build(struct corpus *c, enum view v, const uint8_t *fit, i
            g_rel_bytes[v]);
 }
 
+/* Relations after each device's own reference: the map fitted on window
+ * means centred on the median of their device's commissioning windows
+ * (between-machine set-point offsets out of the fit, so its components
+ * are spent on how a machine moves, not where each one sits); a device
+ * reads it with its own mean, the fit's plus its median, which a
+ * per-device blob could carry.  Fitted on the commissioning windows, or
+ * trimmed (ds_relations_fit_trimmed).  Set before its run. */
+static void relations_build_centred(struct corpus *c, enum view v, int trimmed)
+{
+    uint32_t C = c->n_ch, nd = 0, nf = RELATIONS_NFEAT(C), n_fit = 0;
+    for (uint32_t i = 0; i < c->n; i++)
+        nd = c->device[i] + 1 > nd ? c->device[i] + 1 : nd;
+    float *med = xrealloc(NULL, (size_t)nd * C * sizeof *med), *cm = xrealloc(NULL, (size_t)c->n * C * sizeof *cm);
+    float *v_ = xrealloc(NULL, c->n * sizeof *v_);
+    for (uint32_t k = 0; k < nd; k++)
+        for (uint32_t a = 0; a < C; a++) {
+            uint32_t m = 0;
+            for (uint32_t i = 0; i < c->n; i++)
+                if (c->device[i] == k && c->reference[i])
+                    v_[m++] = c->win_mean[(size_t)i * C + a];
+            for (uint32_t x = 1; x < m; x++)        /* insertion sort: 5 values */
+                for (uint32_t y = x; y > 0 && v_[y - 1] > v_[y]; y--) {
+                    float t = v_[y];
+                    v_[y] = v_[y - 1];
+                    v_[y - 1] = t;
+                }
+            med[(size_t)k * C + a] = m ? v_[m / 2] : 0.0f;
+        }
+    for (uint32_t i = 0; i < c->n; i++)
+        for (uint32_t a = 0; a < C; a++)
+            cm[(size_t)i * C + a] = c->win_mean[(size_t)i * C + a] - med[(size_t)c->device[i] * C + a];
+    struct relations_fit rf;
+    int rc = trimmed ? ds_relations_fit_trimmed(cm, c->n, C, c->reference, NULL, g_rel_keep, &rf, &n_fit)
+                     : ds_relations_fit(cm, c->n, C, c->reference, g_rel_keep, &rf);
+    if (rc != 0) {
+        fprintf(stderr, "fewshot: centred relation fit failed\n");
+        exit(1);
+    }
+    size_t ns = relations_scratch_floats(&rf.map);
+    float *scratch = xrealloc(NULL, ns * sizeof *scratch), mean_d[RELATIONS_MAX_CH];
+    c->fs[v] = (struct fset){ trimmed ? "relations-device-centred-trimmed" : "relations-device-centred", nf,
+                              xrealloc(NULL, (size_t)c->n * nf * sizeof(float)) };
+    for (uint32_t i = 0; i < c->n; i++) {
+        struct relations_map m = rf.map;
+        for (uint32_t a = 0; a < C; a++)
+            mean_d[a] = rf.mean[a] + med[(size_t)c->device[i] * C + a];
+        m.mean = mean_d;
+        if (relations_features(&m, c->win_x + (size_t)i * C * c->win, c->win, c->win, scratch, ns,
+                               c->fs[v].x + (size_t)i * nf) != 0) {
+            fprintf(stderr, "fewshot: relation features failed\n");
+            exit(1);
+        }
+    }
+    g_rel_bytes[v] = ds_relations_bytes(&rf.map);
+    printf("%s: %s: %u of %u components (%.1f%% of the variance), %u bytes of map%s%u\n", c->name,
+           c->fs[v].name, rf.map.rank, C, 100 * rf.explained, g_rel_bytes[v],
+           trimmed ? ", fitted on " : "", trimmed ? n_fit : 0);
+    free(scratch);
+    free(med);
+    free(cm);
+    free(v_);
+}
+
 /* The relation views and their concatenation with the project features;
  * empty (nf 0) for single-channel corpora. */
 static void relations_views(struct corpus *c)
@@ -503,6 +566,8 @@ static void relations_views(struct corpus *c)
         c->fs[V_RELC_CORR] = (struct fset){ "relations-commissioning+correlations", 0, NULL };
         c->fs[V_RELC_TREND] = (struct fset){ "relations-commissioning+trend", 0, NULL };
         c->fs[V_REL_TRIM] = (struct fset){ "relations-trimmed", 0, NULL };
+        c->fs[V_RELD_COMM] = (struct fset){ "relations-device-centred", 0, NULL };
+        c->fs[V_RELD_TRIM] = (struct fset){ "relations-device-centred-trimmed", 0, NULL };
         return;
     }
     relations_build(c, V_REL, NULL, 0);
@@ -511,6 +576,8 @@ static void relations_views(struct corpus *c)
      * commissioning map finds normal (ds_relations_fit_trimmed; set before
      * its run): what the server fits. */
     relations_build(c, V_REL_TRIM, c->reference, 1);
+    relations_build_centred(c, V_RELD_COMM, 0);
+    relations_build_centred(c, V_RELD_TRIM, 1);
     g_rel_bytes[V_REL_PROJECT] = g_rel_bytes[V_REL];
     g_rel_bytes[V_RELC_PROJECT] = g_rel_bytes[V_REL_COMM];
     g_rel_bytes[V_RELC_CORR] = g_rel_bytes[V_REL_COMM];
@@ -660,6 +727,18 @@ static const struct method {
     { "centroid (relations, trimmed fit)", V_REL_TRIM, 0, 0 },
     { "3-NN, device ref (relations, trimmed fit)", V_REL_TRIM, 3, 1 },
     { "centroid, device ref (relations, trimmed fit)", V_REL_TRIM, 0, 1 },
+    { "fewshot, no ref (relations, device-centred)", V_RELD_COMM, -1, 0 },
+    { "fewshot, device ref (relations, device-centred)", V_RELD_COMM, -1, 1 },
+    { "3-NN (relations, device-centred)", V_RELD_COMM, 3, 0 },
+    { "centroid (relations, device-centred)", V_RELD_COMM, 0, 0 },
+    { "3-NN, device ref (relations, device-centred)", V_RELD_COMM, 3, 1 },
+    { "centroid, device ref (relations, device-centred)", V_RELD_COMM, 0, 1 },
+    { "fewshot, no ref (relations, dev.-centred trimmed)", V_RELD_TRIM, -1, 0 },
+    { "fewshot, device ref (relations, dev.-centred trimmed)", V_RELD_TRIM, -1, 1 },
+    { "3-NN (relations, dev.-centred trimmed)", V_RELD_TRIM, 3, 0 },
+    { "centroid (relations, dev.-centred trimmed)", V_RELD_TRIM, 0, 0 },
+    { "3-NN, device ref (relations, dev.-centred trimmed)", V_RELD_TRIM, 3, 1 },
+    { "centroid, device ref (relations, dev.-centred trimmed)", V_RELD_TRIM, 0, 1 },
     { "3-NN (rel. comm. fit+corr.)", V_RELC_CORR, 3, 0 },
     { "centroid (rel. comm. fit+corr.)", V_RELC_CORR, 0, 0 },
 };
@@ -865,7 +944,7 @@ static void report(const struct corpus *c, const struct tally *tl, uint32_t tria
             }
         }
         printf(" | lowest %s %.0f%%\n", c->class_names[lowk], 100 * low);
-        if (methods[m].k < 0 && methods[m].ref && (methods[m].v == V_REL_COMM || methods[m].v == V_SHIPPED || methods[m].v == V_RELC_TREND || methods[m].v == V_REL_TRIM)) {
+        if (methods[m].k < 0 && methods[m].ref && (methods[m].v == V_REL_COMM || methods[m].v == V_SHIPPED || methods[m].v == V_RELC_TREND || methods[m].v == V_REL_TRIM || methods[m].v == V_RELD_COMM || methods[m].v == V_RELD_TRIM)) {
             printf("  confusion (rows truth, columns predicted, in class order):\n");
             for (uint32_t k = 0; k < c->n_classes; k++) {
                 printf("    %-20s", c->class_names[k]);

@@ -5,7 +5,8 @@
  *   bench-fewshot [--data DIR] [--corpus cranfield|bearing|both] [--trials N]
  *                 [--inductive] [--protos N] [--rounds N] [--shrink S]
  *                 [--ref-weight W] [--max-features N] [--budget BYTES]
- *                 [--rel-keep F] [--server-reference]
+ *                 [--rel-keep F] [--server-reference] [--propagate K]
+ *                 [--header-out FILE]
  *
  * cranfield: DIR/cranfield-mpf (default DIR: $PRECURSOR_DATA, else
  *   ../shared/data): 64 s windows (stride 32 s) of the 24 process channels;
@@ -26,8 +27,16 @@
  *
  * cranfield also has relation views (schema/relations.h): each window in the
  * residual subspace of a linear model of normal operation, the map fitted
- * without labels on every window or on the commissioning windows only, and
- * within-window channel-pair correlations; the baselines read them too.
+ * without labels on every window, on the commissioning windows only, on
+ * those and the windows the commissioning map finds normal (the trimmed
+ * fit, what the server fits: ds_relations_fit_trimmed), or on means centred
+ * on each machine's commissioning; the residuals' trend within the window;
+ * within-window channel-pair correlations.  The baselines read them too.
+ *
+ * --propagate K: the learner spreads labels over a K-nearest-row graph
+ * instead of self-training (models_fewshot.h).  --header-out FILE: the C
+ * header of one device's blob of the shipped cranfield row (device ref,
+ * trimmed relations), for its flash and RAM on the device.
  *
  * Few-shot learner: all windows are its unlabeled data (their labels are
  * never read), unless --inductive, which gives it only the labeled
@@ -439,6 +448,8 @@ static uint32_t g_rel_bytes[NVIEW];
 static double g_rel_keep = RELATIONS_VAR_KEEP;   /* --rel-keep: a sensitivity check, not a knob */
 
 static struct relations_fit g_rf_comm;   /* the commissioning-fitted map, for the trend view */
+static struct relations_fit g_rf_trim;   /* the trimmed map: what the server fits (--header-out) */
+static const char *g_header_out;         /* --header-out: the C header of what ships, last trial */
 
 static void relations_build(struct corpus *c, enum view v, const uint8_t *fit, int trimmed)
 {
@@ -477,6 +488,12 @@ static void relations_build(struct corpus *c, enum view v, const uint8_t *fit, i
             nfault += c->truth[i] != 0 && fc->x[(size_t)i * fc->nf + fc->nf - 1] <= lim;
         printf("%s: trimmed fit: %u windows, about %u of them faults (the truth, read only to say so)\n",
                c->name, n_trim, nfault);
+    }
+    if (v == V_REL_TRIM) {
+        g_rf_trim = rf;
+        g_rf_trim.map.mean = g_rf_trim.mean;
+        g_rf_trim.map.scale = g_rf_trim.scale;
+        g_rf_trim.map.basis = g_rf_trim.basis;
     }
     if (v == V_REL_COMM) {
         g_rf_comm = rf;
@@ -863,6 +880,39 @@ static void run_trial(const struct corpus *c, int bearing, uint32_t t, int induc
             for (uint32_t i = 0; rc == 0 && i < c->n; i++)
                 pred[i] = me->ref ? models_fewshot_predict_device(&m, c->device[i], f->x + (size_t)i * f->nf, NULL)
                                   : models_fewshot_predict(&m, f->x + (size_t)i * f->nf, NULL);
+            if (rc == 0 && g_header_out && me->v == V_REL_TRIM && me->ref && !inductive) {
+                /* the header of one device's blob (the first tested
+                 * window's machine), its map the trimmed one: for the
+                 * device's flash and RAM (make m4's flags) */
+                static struct model mo;
+                uint32_t dev = 0;
+                char *hdr;
+                size_t hl;
+                for (uint32_t i = 0; i < c->n; i++)
+                    if (truth[i] >= 0) {
+                        dev = c->device[i];
+                        break;
+                    }
+                memset(&mo, 0, sizeof mo);
+                mo.channel_count = (uint8_t)c->n_ch;
+                mo.features = (struct featureset_spec){ FEATURESET_RELATIONS, FEATURESET_RELATIONS_VERSION,
+                                                        c->win, c->win, 1.0f, FEATURESET_NO_KIN, NULL };
+                mo.rel_rank = g_rf_trim.map.rank;
+                memcpy(mo.rel, g_rf_trim.mean, c->n_ch * sizeof(float));
+                memcpy(mo.rel + c->n_ch, g_rf_trim.scale, c->n_ch * sizeof(float));
+                memcpy(mo.rel + 2 * c->n_ch, g_rf_trim.basis, (size_t)c->n_ch * mo.rel_rank * sizeof(float));
+                FILE *hf;
+                if (models_fewshot_export_device(&m, dev, 0, &mo) != 0 ||
+                    models_emit_header(&mo, "pm", &hdr, &hl) != 0 || !(hf = fopen(g_header_out, "w"))) {
+                    fprintf(stderr, "fewshot: --header-out failed\n");
+                    exit(1);
+                }
+                fwrite(hdr, 1, hl, hf);
+                fclose(hf);
+                free(hdr);
+                printf("%s: header of %s (device %u) in %s: %zu bytes of parameters and map\n", c->name,
+                       me->name, dev, g_header_out, models_fewshot_bytes(&m) + g_rel_bytes[me->v]);
+            }
             if (rc == 0) {
                 size_t by = models_fewshot_bytes(&m) + g_rel_bytes[me->v];
                 model_bytes[meth] = by > model_bytes[meth] ? by : model_bytes[meth];
@@ -1016,9 +1066,10 @@ int main(int argc, char **argv)
                                           { "rel-keep", required_argument, NULL, 'k' },
                                           { "server-reference", no_argument, NULL, 'S' },
                                           { "propagate", required_argument, NULL, 'P' },
+                                          { "header-out", required_argument, NULL, 'H' },
                                           { NULL, 0, NULL, 0 } };
     models_fewshot_defaults(&g_params);
-    for (int o; (o = getopt_long(argc, argv, "d:c:t:ip:r:s:w:f:b:k:SP:", opts, NULL)) != -1;) {
+    for (int o; (o = getopt_long(argc, argv, "d:c:t:ip:r:s:w:f:b:k:SP:H:", opts, NULL)) != -1;) {
         if (o == 'p')
             g_params.protos = (uint32_t)atoi(optarg);
         else if (o == 'r')
@@ -1037,6 +1088,8 @@ int main(int argc, char **argv)
             g_server_ref = 1;
         else if (o == 'P')
             g_params.propagate = (uint32_t)atoi(optarg);
+        else if (o == 'H')
+            g_header_out = optarg;
         else if (o == 'd')
             dir = optarg;
         else if (o == 'c')

@@ -561,9 +561,9 @@ static void relations_build_centred(struct corpus *c, enum view v, int trimmed)
         }
     }
     g_rel_bytes[v] = ds_relations_bytes(&rf.map);
-    printf("%s: %s: %u of %u components (%.1f%% of the variance), %u bytes of map%s%u\n", c->name,
-           c->fs[v].name, rf.map.rank, C, 100 * rf.explained, g_rel_bytes[v],
-           trimmed ? ", fitted on " : "", trimmed ? n_fit : 0);
+    printf("%s: %s fitted on %u windows: %u of %u components (%.1f%% of the variance), %u bytes of map\n",
+           c->name, c->fs[v].name, trimmed ? n_fit : REF_WINDOWS * c->n_groups, rf.map.rank, C,
+           100 * rf.explained, g_rel_bytes[v]);
     free(scratch);
     free(med);
     free(cm);
@@ -987,7 +987,9 @@ static void report(const struct corpus *c, const struct tally *tl, uint32_t tria
                a->nn ? 100.0 * a->fa / a->nn : 0);
         for (uint32_t k = 0; k < c->n_classes; k++) {
             double rk = a->cn[k] ? (double)a->ch[k] / a->cn[k] : 0;
-            printf(" %s %.0f%% (n=%u)", c->class_names[k], 100 * rk, a->cn[k]);
+            double rlo, rhi;
+            models_eval_wilson(a->ch[k], a->cn[k], &rlo, &rhi);
+            printf(" %s %.0f%% [%.0f, %.0f] (n=%u)", c->class_names[k], 100 * rk, 100 * rlo, 100 * rhi, a->cn[k]);
             if (a->cn[k] && rk < low) {
                 low = rk;
                 lowk = k;

@@ -74,7 +74,7 @@
  * "stats" v1 (what the server's classifier reads) and the set a "fewshot"
  * model is trained on and the device computes: "envelope" v1 where the
  * kinematics are known (bearing), "spectral" v1 where not (cranfield). */
-enum view { V_PROJECT, V_SIMPLE, V_STATS, V_SHIPPED, V_REL, V_REL_COMM, V_REL_PROJECT, V_RELC_PROJECT, V_CORR, V_RELC_CORR, V_RELC_TREND, V_REL_TRIM, V_RELD_COMM, V_RELD_TRIM, NVIEW };
+enum view { V_PROJECT, V_SIMPLE, V_STATS, V_SHIPPED, V_REL, V_REL_COMM, V_REL_PROJECT, V_RELC_PROJECT, V_CORR, V_RELC_CORR, V_RELC_TREND, V_REL_TRIM, V_RELD_COMM, V_RELD_TRIM, V_REL_TRIM_S, NVIEW };
 /* views extracted window by window; the relation views are fitted on the
  * whole corpus after loading (relations_build) */
 #define NPUSH (V_SHIPPED + 1)
@@ -449,13 +449,17 @@ static double g_rel_keep = RELATIONS_VAR_KEEP;   /* --rel-keep: a sensitivity ch
 
 static struct relations_fit g_rf_comm;   /* the commissioning-fitted map, for the trend view */
 static struct relations_fit g_rf_trim;   /* the trimmed map: what the server fits (--header-out) */
+static uint8_t *g_trim_mask;             /* the windows of its final fit (V_REL_TRIM_S's scale rows) */
 static const char *g_header_out;         /* --header-out: the C header of what ships, last trial */
 
 static void relations_build(struct corpus *c, enum view v, const uint8_t *fit, int trimmed)
 {
     struct relations_fit rf;
     uint32_t n_trim = 0;
-    if ((trimmed ? ds_relations_fit_trimmed(c->win_mean, c->n, c->n_ch, fit, NULL, g_rel_keep, &rf, &n_trim)
+    if (trimmed)
+        g_trim_mask = xrealloc(g_trim_mask, c->n);
+    if ((trimmed ? ds_relations_fit_trimmed(c->win_mean, c->n, c->n_ch, fit, NULL, g_rel_keep, &rf, &n_trim,
+                                            g_trim_mask)
                  : ds_relations_fit(c->win_mean, c->n, c->n_ch, fit, g_rel_keep, &rf)) != 0) {
         fprintf(stderr, "fewshot: relation fit failed\n");
         exit(1);
@@ -539,7 +543,7 @@ static void relations_build_centred(struct corpus *c, enum view v, int trimmed)
         for (uint32_t a = 0; a < C; a++)
             cm[(size_t)i * C + a] = c->win_mean[(size_t)i * C + a] - med[(size_t)c->device[i] * C + a];
     struct relations_fit rf;
-    int rc = trimmed ? ds_relations_fit_trimmed(cm, c->n, C, c->reference, NULL, g_rel_keep, &rf, &n_fit)
+    int rc = trimmed ? ds_relations_fit_trimmed(cm, c->n, C, c->reference, NULL, g_rel_keep, &rf, &n_fit, NULL)
                      : ds_relations_fit(cm, c->n, C, c->reference, g_rel_keep, &rf);
     if (rc != 0) {
         fprintf(stderr, "fewshot: centred relation fit failed\n");
@@ -585,6 +589,7 @@ static void relations_views(struct corpus *c)
         c->fs[V_REL_TRIM] = (struct fset){ "relations-trimmed", 0, NULL };
         c->fs[V_RELD_COMM] = (struct fset){ "relations-device-centred", 0, NULL };
         c->fs[V_RELD_TRIM] = (struct fset){ "relations-device-centred-trimmed", 0, NULL };
+        c->fs[V_REL_TRIM_S] = (struct fset){ "relations-trimmed", 0, NULL };
         return;
     }
     relations_build(c, V_REL, NULL, 0);
@@ -593,6 +598,9 @@ static void relations_views(struct corpus *c)
      * commissioning map finds normal (ds_relations_fit_trimmed; set before
      * its run): what the server fits. */
     relations_build(c, V_REL_TRIM, c->reference, 1);
+    /* the same features; the learner measures its scale on the map's fit windows */
+    c->fs[V_REL_TRIM_S] = c->fs[V_REL_TRIM];
+    g_rel_bytes[V_REL_TRIM_S] = g_rel_bytes[V_REL_TRIM];
     relations_build_centred(c, V_RELD_COMM, 0);
     relations_build_centred(c, V_RELD_TRIM, 1);
     g_rel_bytes[V_REL_PROJECT] = g_rel_bytes[V_REL];
@@ -756,6 +764,8 @@ static const struct method {
     { "centroid (relations, dev.-centred trimmed)", V_RELD_TRIM, 0, 0 },
     { "3-NN, device ref (relations, dev.-centred trimmed)", V_RELD_TRIM, 3, 1 },
     { "centroid, device ref (relations, dev.-centred trimmed)", V_RELD_TRIM, 0, 1 },
+    { "fewshot, device ref (relations, trimmed, scale on fit windows)", V_REL_TRIM_S, -1, 1 },
+    { "fewshot, no ref (relations, trimmed, scale on fit windows)", V_REL_TRIM_S, -1, 0 },
     { "3-NN (rel. comm. fit+corr.)", V_RELC_CORR, 3, 0 },
     { "centroid (rel. comm. fit+corr.)", V_RELC_CORR, 0, 0 },
 };
@@ -842,22 +852,27 @@ static void run_trial(const struct corpus *c, int bearing, uint32_t t, int induc
             uint32_t *ds = c->device;
             uint8_t *rs = sref;
             uint32_t nr = c->n;
+            uint8_t *ss = me->v == V_REL_TRIM_S ? g_trim_mask : NULL;
             if (me->ref) {
                 d.device = c->device;
                 d.reference = sref;
                 d.reference_class = 0;
             }
+            d.scale_rows = ss;
             if (inductive) {           /* the labeled recordings' windows and the commissioning ones */
                 xs = malloc((size_t)c->n * f->nf * sizeof *xs);
                 ls = malloc(c->n * sizeof *ls);
                 ds = malloc(c->n * sizeof *ds);
                 rs = malloc(c->n * sizeof *rs);
+                ss = ss ? malloc(c->n) : NULL;
                 nr = 0;
                 for (uint32_t i = 0; i < c->n; i++)
                     if (labeled_group[c->group[i]] || (me->ref && c->reference[i])) {
                         memcpy(xs + (size_t)nr * f->nf, f->x + (size_t)i * f->nf, f->nf * sizeof *xs);
                         ls[nr] = lab[i];
                         ds[nr] = c->device[i];
+                        if (ss)
+                            ss[nr] = g_trim_mask[i];
                         rs[nr++] = sref[i];
                     }
                 d.x = xs;
@@ -867,6 +882,7 @@ static void run_trial(const struct corpus *c, int bearing, uint32_t t, int induc
                     d.device = ds;
                     d.reference = rs;
                 }
+                d.scale_rows = ss;
             }
             uint32_t used;
             /* the relation map is flash too: the model gets what it leaves */
@@ -876,6 +892,7 @@ static void run_trial(const struct corpus *c, int bearing, uint32_t t, int induc
                 free(ls);
                 free(ds);
                 free(rs);
+                free(ss);
             }
             for (uint32_t i = 0; rc == 0 && i < c->n; i++)
                 pred[i] = me->ref ? models_fewshot_predict_device(&m, c->device[i], f->x + (size_t)i * f->nf, NULL)
@@ -996,7 +1013,7 @@ static void report(const struct corpus *c, const struct tally *tl, uint32_t tria
             }
         }
         printf(" | lowest %s %.0f%%\n", c->class_names[lowk], 100 * low);
-        if (methods[m].k < 0 && methods[m].ref && (methods[m].v == V_REL_COMM || methods[m].v == V_SHIPPED || methods[m].v == V_RELC_TREND || methods[m].v == V_REL_TRIM || methods[m].v == V_RELD_COMM || methods[m].v == V_RELD_TRIM)) {
+        if (methods[m].k < 0 && methods[m].ref && (methods[m].v == V_REL_COMM || methods[m].v == V_SHIPPED || methods[m].v == V_RELC_TREND || methods[m].v == V_REL_TRIM || methods[m].v == V_RELD_COMM || methods[m].v == V_RELD_TRIM || methods[m].v == V_REL_TRIM_S)) {
             printf("  confusion (rows truth, columns predicted, in class order):\n");
             for (uint32_t k = 0; k < c->n_classes; k++) {
                 printf("    %-20s", c->class_names[k]);

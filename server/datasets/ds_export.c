@@ -280,7 +280,7 @@ static int rel_prepare(struct ds_export *e, const char **why)
         uint32_t n_final = 0;
 
         if (ds_relations_fit_trimmed(means, (uint32_t)k, C, use, cand, RELATIONS_VAR_KEEP, e->rel,
-                                     &n_final) != MODEL_OK) {
+                                     &n_final, NULL) != MODEL_OK) {
             *why = "fitting the relations map failed";
             rc = SRV_EUNPROCESSABLE;
             goto out;

@@ -155,7 +155,7 @@ static int row_finite(const float *row, uint32_t n_ch)
 
 int ds_relations_fit_trimmed(const float *means, uint32_t n_rows, uint32_t n_ch,
                              const uint8_t *normal, const uint8_t *candidate, double var_keep,
-                             struct relations_fit *out, uint32_t *fit_rows)
+                             struct relations_fit *out, uint32_t *fit_rows, uint8_t *fit_mask)
 {
     struct relations_fit *first;
     uint8_t *use;
@@ -192,6 +192,8 @@ int ds_relations_fit_trimmed(const float *means, uint32_t n_rows, uint32_t n_ch,
     rc = ds_relations_fit(means, n_rows, n_ch, use, var_keep, out);
     if (rc == MODEL_OK && fit_rows)
         *fit_rows = n_use;
+    if (rc == MODEL_OK && fit_mask)
+        memcpy(fit_mask, use, n_rows);
 out:
     free(first);
     free(use);

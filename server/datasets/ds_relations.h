@@ -45,11 +45,12 @@ int ds_relations_fit(const float *means, uint32_t n_rows, uint32_t n_ch, const u
  * on the union, once.  A machine's normal operation spans more than its
  * commissioning period (set-points move over a run); faults still break
  * the relations the first map holds and stay out, unless slight enough to
- * look normal to it.  *fit_rows (may be NULL): the rows of the second fit.
+ * look normal to it.  *fit_rows and fit_mask[n_rows] (either may be NULL):
+ * how many rows the second fit took, and which.
  * Rows with a non-finite mean are never used. */
 int ds_relations_fit_trimmed(const float *means, uint32_t n_rows, uint32_t n_ch,
                              const uint8_t *normal, const uint8_t *candidate, double var_keep,
-                             struct relations_fit *out, uint32_t *fit_rows);
+                             struct relations_fit *out, uint32_t *fit_rows, uint8_t *fit_mask);
 
 /* One fit row: each channel's mean over the finite samples of a window
  * (n_ch x n_samples, channel-major) into out[n_ch]; NAN for a channel with

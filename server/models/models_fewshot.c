@@ -94,6 +94,11 @@ static int is_reference(const struct fewshot_data *d, uint32_t i)
     return !d->reference || d->reference[i];
 }
 
+static int is_scale_row(const struct fewshot_data *d, uint32_t i)
+{
+    return d->scale_rows ? d->scale_rows[i] != 0 : is_reference(d, i);
+}
+
 static int cmp_u32(const void *a, const void *b)
 {
     uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
@@ -209,11 +214,11 @@ static int reference_build(const struct fewshot_data *d, struct reference *r)
             continue;
         int any_ref = 0;
         for (uint32_t i = 0; i < n; i++)
-            any_ref |= row_domain(d, i) == dom && is_reference(d, i);
+            any_ref |= row_domain(d, i) == dom && is_scale_row(d, i);
         for (uint32_t j = 0; j < F; j++) {
             uint32_t m = 0;
             for (uint32_t i = 0; i < n; i++)
-                if (row_domain(d, i) == dom && (is_reference(d, i) || !any_ref))
+                if (row_domain(d, i) == dom && (is_scale_row(d, i) || !any_ref))
                     v[m++] = d->x[(size_t)i * F + j];
             float c, s;
             robust_stats(v, m, &c, &s);

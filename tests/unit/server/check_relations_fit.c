@@ -142,14 +142,15 @@ static void trimmed_plant(float *means, uint8_t *normal, uint8_t *cand, uint8_t 
 START_TEST(trimmed_fit_takes_the_normal_it_was_not_told)
 {
     static float means[T_ROWS * C];
-    static uint8_t normal[T_ROWS], cand[T_ROWS], expect[T_ROWS];
+    static uint8_t normal[T_ROWS], cand[T_ROWS], expect[T_ROWS], mask[T_ROWS];
     struct relations_fit got, want, first;
     uint32_t n = 0;
 
     trimmed_plant(means, normal, cand, expect);
     ck_assert_int_eq(ds_relations_fit_trimmed(means, T_ROWS, C, normal, cand, RELATIONS_VAR_KEEP,
-                                              &got, &n), 0);
+                                              &got, &n, mask), 0);
     ck_assert_uint_eq(n, T_COMM + T_GOOD);
+    ck_assert(memcmp(mask, expect, sizeof mask) == 0);
     ck_assert_int_eq(ds_relations_fit(means, T_ROWS, C, expect, RELATIONS_VAR_KEEP, &want), 0);
     ck_assert_uint_eq(got.map.rank, want.map.rank);
     ck_assert(memcmp(got.mean, want.mean, sizeof got.mean) == 0);
@@ -161,20 +162,20 @@ START_TEST(trimmed_fit_takes_the_normal_it_was_not_told)
     /* every row offered (candidate NULL): the held-back on-relation rows
      * join too; the faults and the broken row still do not */
     ck_assert_int_eq(ds_relations_fit_trimmed(means, T_ROWS, C, normal, NULL, RELATIONS_VAR_KEEP,
-                                              &got, &n), 0);
+                                              &got, &n, NULL), 0);
     ck_assert_uint_eq(n, T_COMM + T_GOOD + T_HELD);
     /* nothing offered: the plain fit on the normal rows, float for float */
     memset(cand, 0, sizeof cand);
     ck_assert_int_eq(ds_relations_fit_trimmed(means, T_ROWS, C, normal, cand, RELATIONS_VAR_KEEP,
-                                              &got, &n), 0);
+                                              &got, &n, NULL), 0);
     ck_assert_uint_eq(n, T_COMM);
     ck_assert(memcmp(got.mean, first.mean, sizeof got.mean) == 0);
     ck_assert(memcmp(got.basis, first.basis, sizeof got.basis) == 0);
     /* refusals: no normal rows marked, too few of them */
-    ck_assert_int_eq(ds_relations_fit_trimmed(means, T_ROWS, C, NULL, cand, 0.9, &got, &n), MODEL_EINVAL);
+    ck_assert_int_eq(ds_relations_fit_trimmed(means, T_ROWS, C, NULL, cand, 0.9, &got, &n, NULL), MODEL_EINVAL);
     memset(normal, 0, sizeof normal);
     normal[0] = normal[1] = 1;
-    ck_assert_int_eq(ds_relations_fit_trimmed(means, T_ROWS, C, normal, NULL, 0.9, &got, &n), MODEL_EINVAL);
+    ck_assert_int_eq(ds_relations_fit_trimmed(means, T_ROWS, C, normal, NULL, 0.9, &got, &n, NULL), MODEL_EINVAL);
 }
 END_TEST
 

@@ -36,7 +36,8 @@
  * --propagate K: the learner spreads labels over a K-nearest-row graph
  * instead of self-training (models_fewshot.h).  --header-out FILE: the C
  * header of one device's blob of the shipped cranfield row (device ref,
- * trimmed relations), for its flash and RAM on the device.
+ * trimmed relations, the scale on the map's fit windows), for its flash and
+ * RAM on the device.
  *
  * Few-shot learner: all windows are its unlabeled data (their labels are
  * never read), unless --inductive, which gives it only the labeled
@@ -897,7 +898,7 @@ static void run_trial(const struct corpus *c, int bearing, uint32_t t, int induc
             for (uint32_t i = 0; rc == 0 && i < c->n; i++)
                 pred[i] = me->ref ? models_fewshot_predict_device(&m, c->device[i], f->x + (size_t)i * f->nf, NULL)
                                   : models_fewshot_predict(&m, f->x + (size_t)i * f->nf, NULL);
-            if (rc == 0 && g_header_out && me->v == V_REL_TRIM && me->ref && !inductive) {
+            if (rc == 0 && g_header_out && me->v == V_REL_TRIM_S && me->ref && !inductive) {
                 /* the header of one device's blob (the first tested
                  * window's machine), its map the trimmed one: for the
                  * device's flash and RAM (make m4's flags) */

@@ -5,7 +5,8 @@
  *   bench-fewshot [--data DIR] [--corpus cranfield|bearing|both] [--trials N]
  *                 [--inductive] [--protos N] [--rounds N] [--shrink S]
  *                 [--ref-weight W] [--max-features N] [--budget BYTES]
- *                 [--rel-keep F] [--server-reference]
+ *                 [--rel-keep F] [--server-reference] [--propagate K]
+ *                 [--header-out FILE]
  *
  * cranfield: DIR/cranfield-mpf (default DIR: $PRECURSOR_DATA, else
  *   ../shared/data): 64 s windows (stride 32 s) of the 24 process channels;
@@ -26,8 +27,17 @@
  *
  * cranfield also has relation views (schema/relations.h): each window in the
  * residual subspace of a linear model of normal operation, the map fitted
- * without labels on every window or on the commissioning windows only, and
- * within-window channel-pair correlations; the baselines read them too.
+ * without labels on every window, on the commissioning windows only, on
+ * those and the windows the commissioning map finds normal (the trimmed
+ * fit, what the server fits: ds_relations_fit_trimmed), or on means centred
+ * on each machine's commissioning; the residuals' trend within the window;
+ * within-window channel-pair correlations.  The baselines read them too.
+ *
+ * --propagate K: the learner spreads labels over a K-nearest-row graph
+ * instead of self-training (models_fewshot.h).  --header-out FILE: the C
+ * header of one device's blob of the shipped cranfield row (device ref,
+ * trimmed relations, the scale on the map's fit windows), for its flash and
+ * RAM on the device.
  *
  * Few-shot learner: all windows are its unlabeled data (their labels are
  * never read), unless --inductive, which gives it only the labeled
@@ -65,7 +75,7 @@
  * "stats" v1 (what the server's classifier reads) and the set a "fewshot"
  * model is trained on and the device computes: "envelope" v1 where the
  * kinematics are known (bearing), "spectral" v1 where not (cranfield). */
-enum view { V_PROJECT, V_SIMPLE, V_STATS, V_SHIPPED, V_REL, V_REL_COMM, V_REL_PROJECT, V_RELC_PROJECT, V_CORR, V_RELC_CORR, NVIEW };
+enum view { V_PROJECT, V_SIMPLE, V_STATS, V_SHIPPED, V_REL, V_REL_COMM, V_REL_PROJECT, V_RELC_PROJECT, V_CORR, V_RELC_CORR, V_RELC_TREND, V_REL_TRIM, V_RELD_COMM, V_RELD_TRIM, V_REL_TRIM_S, NVIEW };
 /* views extracted window by window; the relation views are fitted on the
  * whole corpus after loading (relations_build) */
 #define NPUSH (V_SHIPPED + 1)
@@ -438,20 +448,30 @@ static int bearing_make(struct corpus *c)
 static uint32_t g_rel_bytes[NVIEW];
 static double g_rel_keep = RELATIONS_VAR_KEEP;   /* --rel-keep: a sensitivity check, not a knob */
 
-static void relations_build(struct corpus *c, enum view v, const uint8_t *fit)
+static struct relations_fit g_rf_comm;   /* the commissioning-fitted map, for the trend view */
+static struct relations_fit g_rf_trim;   /* the trimmed map: what the server fits (--header-out) */
+static uint8_t *g_trim_mask;             /* the windows of its final fit (V_REL_TRIM_S's scale rows) */
+static const char *g_header_out;         /* --header-out: the C header of what ships, last trial */
+
+static void relations_build(struct corpus *c, enum view v, const uint8_t *fit, int trimmed)
 {
     struct relations_fit rf;
-    if (ds_relations_fit(c->win_mean, c->n, c->n_ch, fit, g_rel_keep, &rf) != 0) {
+    uint32_t n_trim = 0;
+    if (trimmed)
+        g_trim_mask = xrealloc(g_trim_mask, c->n);
+    if ((trimmed ? ds_relations_fit_trimmed(c->win_mean, c->n, c->n_ch, fit, NULL, g_rel_keep, &rf, &n_trim,
+                                            g_trim_mask)
+                 : ds_relations_fit(c->win_mean, c->n, c->n_ch, fit, g_rel_keep, &rf)) != 0) {
         fprintf(stderr, "fewshot: relation fit failed\n");
         exit(1);
     }
     uint32_t nf = RELATIONS_NFEAT(c->n_ch), nfit = 0;
     size_t ns = relations_scratch_floats(&rf.map);
     float *scratch = xrealloc(NULL, ns * sizeof *scratch);
-    c->fs[v] = (struct fset){ v == V_REL ? "relations" : "relations-commissioning", nf,
+    c->fs[v] = (struct fset){ v == V_REL ? "relations" : v == V_REL_TRIM ? "relations-trimmed" : "relations-commissioning", nf,
                               xrealloc(NULL, (size_t)c->n * nf * sizeof(float)) };
     for (uint32_t i = 0; i < c->n; i++) {
-        nfit += !fit || fit[i];
+        nfit += trimmed ? 0 : !fit || fit[i];
         if (relations_features(&rf.map, c->win_x + (size_t)i * c->n_ch * c->win, c->win, c->win, scratch, ns,
                                c->fs[v].x + (size_t)i * nf) != 0) {
             fprintf(stderr, "fewshot: relation features failed\n");
@@ -459,10 +479,100 @@ static void relations_build(struct corpus *c, enum view v, const uint8_t *fit)
         }
     }
     free(scratch);
+    if (trimmed) {
+        /* what the second fit took, with the faults among them (counted
+         * here, never read by the fit) */
+        uint32_t nfault = 0;
+        float lim = -INFINITY;
+        nfit = n_trim;
+        const struct fset *fc = &c->fs[V_REL_COMM];
+        for (uint32_t i = 0; i < c->n; i++)
+            if (fit[i] && fc->x[(size_t)i * fc->nf + fc->nf - 1] > lim)
+                lim = fc->x[(size_t)i * fc->nf + fc->nf - 1];
+        for (uint32_t i = 0; i < c->n; i++)
+            nfault += c->truth[i] != 0 && fc->x[(size_t)i * fc->nf + fc->nf - 1] <= lim;
+        printf("%s: trimmed fit: %u windows, about %u of them faults (the truth, read only to say so)\n",
+               c->name, n_trim, nfault);
+    }
+    if (v == V_REL_TRIM) {
+        g_rf_trim = rf;
+        g_rf_trim.map.mean = g_rf_trim.mean;
+        g_rf_trim.map.scale = g_rf_trim.scale;
+        g_rf_trim.map.basis = g_rf_trim.basis;
+    }
+    if (v == V_REL_COMM) {
+        g_rf_comm = rf;
+        g_rf_comm.map.mean = g_rf_comm.mean;
+        g_rf_comm.map.scale = g_rf_comm.scale;
+        g_rf_comm.map.basis = g_rf_comm.basis;
+    }
     g_rel_bytes[v] = ds_relations_bytes(&rf.map);
     printf("%s: %s fitted on %u windows: %u of %u components (%.1f%% of the variance), "
            "%u bytes of map\n", c->name, c->fs[v].name, nfit, rf.map.rank, c->n_ch, 100 * rf.explained,
            g_rel_bytes[v]);
+}
+
+/* Relations after each device's own reference: the map fitted on window
+ * means centred on the median of their device's commissioning windows
+ * (between-machine set-point offsets out of the fit, so its components
+ * are spent on how a machine moves, not where each one sits); a device
+ * reads it with its own mean, the fit's plus its median, which a
+ * per-device blob could carry.  Fitted on the commissioning windows, or
+ * trimmed (ds_relations_fit_trimmed).  Set before its run. */
+static void relations_build_centred(struct corpus *c, enum view v, int trimmed)
+{
+    uint32_t C = c->n_ch, nd = 0, nf = RELATIONS_NFEAT(C), n_fit = 0;
+    for (uint32_t i = 0; i < c->n; i++)
+        nd = c->device[i] + 1 > nd ? c->device[i] + 1 : nd;
+    float *med = xrealloc(NULL, (size_t)nd * C * sizeof *med), *cm = xrealloc(NULL, (size_t)c->n * C * sizeof *cm);
+    float *v_ = xrealloc(NULL, c->n * sizeof *v_);
+    for (uint32_t k = 0; k < nd; k++)
+        for (uint32_t a = 0; a < C; a++) {
+            uint32_t m = 0;
+            for (uint32_t i = 0; i < c->n; i++)
+                if (c->device[i] == k && c->reference[i])
+                    v_[m++] = c->win_mean[(size_t)i * C + a];
+            for (uint32_t x = 1; x < m; x++)        /* insertion sort: 5 values */
+                for (uint32_t y = x; y > 0 && v_[y - 1] > v_[y]; y--) {
+                    float t = v_[y];
+                    v_[y] = v_[y - 1];
+                    v_[y - 1] = t;
+                }
+            med[(size_t)k * C + a] = m ? v_[m / 2] : 0.0f;
+        }
+    for (uint32_t i = 0; i < c->n; i++)
+        for (uint32_t a = 0; a < C; a++)
+            cm[(size_t)i * C + a] = c->win_mean[(size_t)i * C + a] - med[(size_t)c->device[i] * C + a];
+    struct relations_fit rf;
+    int rc = trimmed ? ds_relations_fit_trimmed(cm, c->n, C, c->reference, NULL, g_rel_keep, &rf, &n_fit, NULL)
+                     : ds_relations_fit(cm, c->n, C, c->reference, g_rel_keep, &rf);
+    if (rc != 0) {
+        fprintf(stderr, "fewshot: centred relation fit failed\n");
+        exit(1);
+    }
+    size_t ns = relations_scratch_floats(&rf.map);
+    float *scratch = xrealloc(NULL, ns * sizeof *scratch), mean_d[RELATIONS_MAX_CH];
+    c->fs[v] = (struct fset){ trimmed ? "relations-device-centred-trimmed" : "relations-device-centred", nf,
+                              xrealloc(NULL, (size_t)c->n * nf * sizeof(float)) };
+    for (uint32_t i = 0; i < c->n; i++) {
+        struct relations_map m = rf.map;
+        for (uint32_t a = 0; a < C; a++)
+            mean_d[a] = rf.mean[a] + med[(size_t)c->device[i] * C + a];
+        m.mean = mean_d;
+        if (relations_features(&m, c->win_x + (size_t)i * C * c->win, c->win, c->win, scratch, ns,
+                               c->fs[v].x + (size_t)i * nf) != 0) {
+            fprintf(stderr, "fewshot: relation features failed\n");
+            exit(1);
+        }
+    }
+    g_rel_bytes[v] = ds_relations_bytes(&rf.map);
+    printf("%s: %s fitted on %u windows: %u of %u components (%.1f%% of the variance), %u bytes of map\n",
+           c->name, c->fs[v].name, trimmed ? n_fit : REF_WINDOWS * c->n_groups, rf.map.rank, C,
+           100 * rf.explained, g_rel_bytes[v]);
+    free(scratch);
+    free(med);
+    free(cm);
+    free(v_);
 }
 
 /* The relation views and their concatenation with the project features;
@@ -476,10 +586,24 @@ static void relations_views(struct corpus *c)
         c->fs[V_RELC_PROJECT] = (struct fset){ "relations-commissioning+project", 0, NULL };
         c->fs[V_CORR] = (struct fset){ "correlations", 0, NULL };
         c->fs[V_RELC_CORR] = (struct fset){ "relations-commissioning+correlations", 0, NULL };
+        c->fs[V_RELC_TREND] = (struct fset){ "relations-commissioning+trend", 0, NULL };
+        c->fs[V_REL_TRIM] = (struct fset){ "relations-trimmed", 0, NULL };
+        c->fs[V_RELD_COMM] = (struct fset){ "relations-device-centred", 0, NULL };
+        c->fs[V_RELD_TRIM] = (struct fset){ "relations-device-centred-trimmed", 0, NULL };
+        c->fs[V_REL_TRIM_S] = (struct fset){ "relations-trimmed", 0, NULL };
         return;
     }
-    relations_build(c, V_REL, NULL);
-    relations_build(c, V_REL_COMM, c->reference);
+    relations_build(c, V_REL, NULL, 0);
+    relations_build(c, V_REL_COMM, c->reference, 0);
+    /* The map refitted on the plentiful unlabeled windows that the
+     * commissioning map finds normal (ds_relations_fit_trimmed; set before
+     * its run): what the server fits. */
+    relations_build(c, V_REL_TRIM, c->reference, 1);
+    /* the same features; the learner measures its scale on the map's fit windows */
+    c->fs[V_REL_TRIM_S] = c->fs[V_REL_TRIM];
+    g_rel_bytes[V_REL_TRIM_S] = g_rel_bytes[V_REL_TRIM];
+    relations_build_centred(c, V_RELD_COMM, 0);
+    relations_build_centred(c, V_RELD_TRIM, 1);
     g_rel_bytes[V_REL_PROJECT] = g_rel_bytes[V_REL];
     g_rel_bytes[V_RELC_PROJECT] = g_rel_bytes[V_REL_COMM];
     g_rel_bytes[V_RELC_CORR] = g_rel_bytes[V_REL_COMM];
@@ -524,6 +648,43 @@ static void relations_views(struct corpus *c)
         memcpy(oc, c->fs[V_REL_COMM].x + (size_t)i * nr, nr * sizeof(float));
         memcpy(oc + nr, o, npair * sizeof(float));
     }
+    /* Rates of change: per channel, the least-squares slope of its
+     * relation residual within the window times the window's length (how
+     * far the broken relation moved in it, in the map's standardised
+     * units), joined to the commissioning-fitted residuals.  A gradual
+     * closure drifts the residual; a set-point move inside the normal
+     * subspace does not.  Bench only (set before its run). */
+    const struct relations_map *rm = &g_rf_comm.map;
+    uint32_t R = rm->rank;
+    g_rel_bytes[V_RELC_TREND] = g_rel_bytes[V_REL_COMM];
+    c->fs[V_RELC_TREND] = (struct fset){ "relations-commissioning+trend", nr + C,
+                                         xrealloc(NULL, (size_t)c->n * (nr + C) * sizeof(float)) };
+    double *zt = xrealloc(NULL, (size_t)C * W * sizeof *zt), tbar = (W - 1) / 2.0, tss = 0;
+    for (uint32_t t = 0; t < W; t++)
+        tss += (t - tbar) * (t - tbar);
+    for (uint32_t i = 0; i < c->n; i++) {
+        const float *x = c->win_x + (size_t)i * C * W;
+        float *o = c->fs[V_RELC_TREND].x + (size_t)i * (nr + C);
+        memcpy(o, c->fs[V_REL_COMM].x + (size_t)i * nr, nr * sizeof(float));
+        for (uint32_t t = 0; t < W; t++) {
+            double proj[RELATIONS_MAX_CH] = { 0 };
+            for (uint32_t a = 0; a < C; a++)
+                zt[a * W + t] = (x[a * W + t] - rm->mean[a]) / rm->scale[a];
+            for (uint32_t q = 0; q < R; q++)
+                for (uint32_t a = 0; a < C; a++)
+                    proj[q] += rm->basis[a * R + q] * zt[a * W + t];
+            for (uint32_t a = 0; a < C; a++)
+                for (uint32_t q = 0; q < R; q++)
+                    zt[a * W + t] -= rm->basis[a * R + q] * proj[q];
+        }
+        for (uint32_t a = 0; a < C; a++) {
+            double sxy = 0;
+            for (uint32_t t = 0; t < W; t++)
+                sxy += (t - tbar) * zt[a * W + t];
+            o[nr + a] = (float)(sxy / tss * W);
+        }
+    }
+    free(zt);
 }
 
 /* ---------------- the trials ---------------- */
@@ -580,6 +741,32 @@ static const struct method {
     { "centroid (rel. comm. fit+project)", V_RELC_PROJECT, 0, 0 },
     { "3-NN (correlations)", V_CORR, 3, 0 },
     { "centroid (correlations)", V_CORR, 0, 0 },
+    { "fewshot, no ref (rel. comm. fit+trend)", V_RELC_TREND, -1, 0 },
+    { "fewshot, device ref (rel. comm. fit+trend)", V_RELC_TREND, -1, 1 },
+    { "3-NN (rel. comm. fit+trend)", V_RELC_TREND, 3, 0 },
+    { "centroid (rel. comm. fit+trend)", V_RELC_TREND, 0, 0 },
+    { "3-NN, device ref (rel. comm. fit+trend)", V_RELC_TREND, 3, 1 },
+    { "centroid, device ref (rel. comm. fit+trend)", V_RELC_TREND, 0, 1 },
+    { "fewshot, no ref (relations, trimmed fit)", V_REL_TRIM, -1, 0 },
+    { "fewshot, device ref (relations, trimmed fit)", V_REL_TRIM, -1, 1 },
+    { "3-NN (relations, trimmed fit)", V_REL_TRIM, 3, 0 },
+    { "centroid (relations, trimmed fit)", V_REL_TRIM, 0, 0 },
+    { "3-NN, device ref (relations, trimmed fit)", V_REL_TRIM, 3, 1 },
+    { "centroid, device ref (relations, trimmed fit)", V_REL_TRIM, 0, 1 },
+    { "fewshot, no ref (relations, device-centred)", V_RELD_COMM, -1, 0 },
+    { "fewshot, device ref (relations, device-centred)", V_RELD_COMM, -1, 1 },
+    { "3-NN (relations, device-centred)", V_RELD_COMM, 3, 0 },
+    { "centroid (relations, device-centred)", V_RELD_COMM, 0, 0 },
+    { "3-NN, device ref (relations, device-centred)", V_RELD_COMM, 3, 1 },
+    { "centroid, device ref (relations, device-centred)", V_RELD_COMM, 0, 1 },
+    { "fewshot, no ref (relations, dev.-centred trimmed)", V_RELD_TRIM, -1, 0 },
+    { "fewshot, device ref (relations, dev.-centred trimmed)", V_RELD_TRIM, -1, 1 },
+    { "3-NN (relations, dev.-centred trimmed)", V_RELD_TRIM, 3, 0 },
+    { "centroid (relations, dev.-centred trimmed)", V_RELD_TRIM, 0, 0 },
+    { "3-NN, device ref (relations, dev.-centred trimmed)", V_RELD_TRIM, 3, 1 },
+    { "centroid, device ref (relations, dev.-centred trimmed)", V_RELD_TRIM, 0, 1 },
+    { "fewshot, device ref (relations, trimmed, scale on fit windows)", V_REL_TRIM_S, -1, 1 },
+    { "fewshot, no ref (relations, trimmed, scale on fit windows)", V_REL_TRIM_S, -1, 0 },
     { "3-NN (rel. comm. fit+corr.)", V_RELC_CORR, 3, 0 },
     { "centroid (rel. comm. fit+corr.)", V_RELC_CORR, 0, 0 },
 };
@@ -588,6 +775,7 @@ static const struct method {
 struct tally {
     uint32_t hits, n, ch[FEWSHOT_MAX_CLASSES], cn[FEWSHOT_MAX_CLASSES], fa, nn, det, nf;
     uint32_t n_sel, n_protos;  /* the few-shot model's size (last trial) */
+    uint32_t conf[FEWSHOT_MAX_CLASSES][FEWSHOT_MAX_CLASSES];   /* truth x prediction */
     double acc_min, acc_max;
 };
 
@@ -665,22 +853,27 @@ static void run_trial(const struct corpus *c, int bearing, uint32_t t, int induc
             uint32_t *ds = c->device;
             uint8_t *rs = sref;
             uint32_t nr = c->n;
+            uint8_t *ss = me->v == V_REL_TRIM_S ? g_trim_mask : NULL;
             if (me->ref) {
                 d.device = c->device;
                 d.reference = sref;
                 d.reference_class = 0;
             }
+            d.scale_rows = ss;
             if (inductive) {           /* the labeled recordings' windows and the commissioning ones */
                 xs = malloc((size_t)c->n * f->nf * sizeof *xs);
                 ls = malloc(c->n * sizeof *ls);
                 ds = malloc(c->n * sizeof *ds);
                 rs = malloc(c->n * sizeof *rs);
+                ss = ss ? malloc(c->n) : NULL;
                 nr = 0;
                 for (uint32_t i = 0; i < c->n; i++)
                     if (labeled_group[c->group[i]] || (me->ref && c->reference[i])) {
                         memcpy(xs + (size_t)nr * f->nf, f->x + (size_t)i * f->nf, f->nf * sizeof *xs);
                         ls[nr] = lab[i];
                         ds[nr] = c->device[i];
+                        if (ss)
+                            ss[nr] = g_trim_mask[i];
                         rs[nr++] = sref[i];
                     }
                 d.x = xs;
@@ -690,6 +883,7 @@ static void run_trial(const struct corpus *c, int bearing, uint32_t t, int induc
                     d.device = ds;
                     d.reference = rs;
                 }
+                d.scale_rows = ss;
             }
             uint32_t used;
             /* the relation map is flash too: the model gets what it leaves */
@@ -699,10 +893,44 @@ static void run_trial(const struct corpus *c, int bearing, uint32_t t, int induc
                 free(ls);
                 free(ds);
                 free(rs);
+                free(ss);
             }
             for (uint32_t i = 0; rc == 0 && i < c->n; i++)
                 pred[i] = me->ref ? models_fewshot_predict_device(&m, c->device[i], f->x + (size_t)i * f->nf, NULL)
                                   : models_fewshot_predict(&m, f->x + (size_t)i * f->nf, NULL);
+            if (rc == 0 && g_header_out && me->v == V_REL_TRIM_S && me->ref && !inductive) {
+                /* the header of one device's blob (the first tested
+                 * window's machine), its map the trimmed one: for the
+                 * device's flash and RAM (make m4's flags) */
+                static struct model mo;
+                uint32_t dev = 0;
+                char *hdr;
+                size_t hl;
+                for (uint32_t i = 0; i < c->n; i++)
+                    if (truth[i] >= 0) {
+                        dev = c->device[i];
+                        break;
+                    }
+                memset(&mo, 0, sizeof mo);
+                mo.channel_count = (uint8_t)c->n_ch;
+                mo.features = (struct featureset_spec){ FEATURESET_RELATIONS, FEATURESET_RELATIONS_VERSION,
+                                                        c->win, c->win, 1.0f, FEATURESET_NO_KIN, NULL };
+                mo.rel_rank = g_rf_trim.map.rank;
+                memcpy(mo.rel, g_rf_trim.mean, c->n_ch * sizeof(float));
+                memcpy(mo.rel + c->n_ch, g_rf_trim.scale, c->n_ch * sizeof(float));
+                memcpy(mo.rel + 2 * c->n_ch, g_rf_trim.basis, (size_t)c->n_ch * mo.rel_rank * sizeof(float));
+                FILE *hf;
+                if (models_fewshot_export_device(&m, dev, 0, &mo) != 0 ||
+                    models_emit_header(&mo, "pm", &hdr, &hl) != 0 || !(hf = fopen(g_header_out, "w"))) {
+                    fprintf(stderr, "fewshot: --header-out failed\n");
+                    exit(1);
+                }
+                fwrite(hdr, 1, hl, hf);
+                fclose(hf);
+                free(hdr);
+                printf("%s: header of %s (device %u) in %s: %zu bytes of parameters and map\n", c->name,
+                       me->name, dev, g_header_out, models_fewshot_bytes(&m) + g_rel_bytes[me->v]);
+            }
             if (rc == 0) {
                 size_t by = models_fewshot_bytes(&m) + g_rel_bytes[me->v];
                 model_bytes[meth] = by > model_bytes[meth] ? by : model_bytes[meth];
@@ -726,6 +954,9 @@ static void run_trial(const struct corpus *c, int bearing, uint32_t t, int induc
         struct eval_report r;
         models_eval_tally(truth, pred, c->n, K, 0, &r);
         struct tally *a = &tl[meth];
+        for (uint32_t i = 0; i < c->n; i++)
+            if (truth[i] >= 0 && pred[i] >= 0)
+                a->conf[truth[i]][pred[i]]++;
         a->hits += r.accuracy.hits;
         a->n += r.accuracy.n;
         double acc = r.accuracy.n ? (double)r.accuracy.hits / r.accuracy.n : 0;
@@ -774,13 +1005,24 @@ static void report(const struct corpus *c, const struct tally *tl, uint32_t tria
                a->nn ? 100.0 * a->fa / a->nn : 0);
         for (uint32_t k = 0; k < c->n_classes; k++) {
             double rk = a->cn[k] ? (double)a->ch[k] / a->cn[k] : 0;
-            printf(" %s %.0f%% (n=%u)", c->class_names[k], 100 * rk, a->cn[k]);
+            double rlo, rhi;
+            models_eval_wilson(a->ch[k], a->cn[k], &rlo, &rhi);
+            printf(" %s %.0f%% [%.0f, %.0f] (n=%u)", c->class_names[k], 100 * rk, 100 * rlo, 100 * rhi, a->cn[k]);
             if (a->cn[k] && rk < low) {
                 low = rk;
                 lowk = k;
             }
         }
         printf(" | lowest %s %.0f%%\n", c->class_names[lowk], 100 * low);
+        if (methods[m].k < 0 && methods[m].ref && (methods[m].v == V_REL_COMM || methods[m].v == V_SHIPPED || methods[m].v == V_RELC_TREND || methods[m].v == V_REL_TRIM || methods[m].v == V_RELD_COMM || methods[m].v == V_RELD_TRIM || methods[m].v == V_REL_TRIM_S)) {
+            printf("  confusion (rows truth, columns predicted, in class order):\n");
+            for (uint32_t k = 0; k < c->n_classes; k++) {
+                printf("    %-20s", c->class_names[k]);
+                for (uint32_t q = 0; q < c->n_classes; q++)
+                    printf(" %5u", a->conf[k][q]);
+                printf("\n");
+            }
+        }
     }
     printf("best baseline: %s %.1f%%\n", best_name, 100 * best);
     for (int m = 0; m < M_COUNT; m++)
@@ -843,9 +1085,11 @@ int main(int argc, char **argv)
                                           { "budget", required_argument, NULL, 'b' },
                                           { "rel-keep", required_argument, NULL, 'k' },
                                           { "server-reference", no_argument, NULL, 'S' },
+                                          { "propagate", required_argument, NULL, 'P' },
+                                          { "header-out", required_argument, NULL, 'H' },
                                           { NULL, 0, NULL, 0 } };
     models_fewshot_defaults(&g_params);
-    for (int o; (o = getopt_long(argc, argv, "d:c:t:ip:r:s:w:f:b:k:S", opts, NULL)) != -1;) {
+    for (int o; (o = getopt_long(argc, argv, "d:c:t:ip:r:s:w:f:b:k:SP:H:", opts, NULL)) != -1;) {
         if (o == 'p')
             g_params.protos = (uint32_t)atoi(optarg);
         else if (o == 'r')
@@ -862,6 +1106,10 @@ int main(int argc, char **argv)
             g_rel_keep = atof(optarg);
         else if (o == 'S')
             g_server_ref = 1;
+        else if (o == 'P')
+            g_params.propagate = (uint32_t)atoi(optarg);
+        else if (o == 'H')
+            g_header_out = optarg;
         else if (o == 'd')
             dir = optarg;
         else if (o == 'c')

@@ -227,7 +227,7 @@ static int rel_prepare(struct ds_export *e, const char **why)
     PGresult *r = NULL;
     int64_t *sched = NULL;
     float *means = NULL;
-    uint8_t *use = NULL;
+    uint8_t *use = NULL, *cand = NULL;
     struct ds_row row;
     const float *x;
     int rc = SRV_ENOMEM;
@@ -244,8 +244,9 @@ static int rel_prepare(struct ds_export *e, const char **why)
     ns = (size_t)PQntuples(r);
     means = malloc(n * C * sizeof *means);
     use = calloc(n, 1);
+    cand = calloc(n, 1);
     sched = malloc((ns ? ns : 1) * sizeof *sched);
-    if (!(e->rel = calloc(1, sizeof *e->rel)) || !means || !use || !sched)
+    if (!(e->rel = calloc(1, sizeof *e->rel)) || !means || !use || !cand || !sched)
         goto out;
     for (size_t i = 0; i < ns; i++)
         sched[i] = db_int64(r, (int)i, "snapshot_id");
@@ -260,6 +261,7 @@ static int rel_prepare(struct ds_export *e, const char **why)
                  ((strcmp(row.source, "rule") != 0 && strcmp(row.source, "vote") != 0) ||
                   bsearch(&row.snapshot_id, sched, ns, sizeof *sched, cmp_i64));
         use[k] = (uint8_t)(normal && ok);
+        cand[k] = (uint8_t)(row.cls < 0 || row.cls == in->normal_class);
         nfit += use[k];
         k++;
     }
@@ -274,10 +276,16 @@ static int rel_prepare(struct ds_export *e, const char **why)
         rc = SRV_EUNPROCESSABLE;
         goto out;
     }
-    if (ds_relations_fit(means, (uint32_t)k, C, use, RELATIONS_VAR_KEEP, e->rel) != MODEL_OK) {
-        *why = "fitting the relations map failed";
-        rc = SRV_EUNPROCESSABLE;
-        goto out;
+    {
+        uint32_t n_final = 0;
+
+        if (ds_relations_fit_trimmed(means, (uint32_t)k, C, use, cand, RELATIONS_VAR_KEEP, e->rel,
+                                     &n_final, NULL) != MODEL_OK) {
+            *why = "fitting the relations map failed";
+            rc = SRV_EUNPROCESSABLE;
+            goto out;
+        }
+        e->rel_fit_rows = n_final;
     }
     {
         struct featureset_spec fs;
@@ -294,6 +302,7 @@ out:
     PQclear(r);
     free(means);
     free(use);
+    free(cand);
     free(sched);
     return rc;
 }
@@ -465,8 +474,9 @@ static json_t *rel_feature_json(const struct ds_export *e)
                      e->rel->explained, "variance_kept", RELATIONS_VAR_KEEP, "fit_windows",
                      (json_int_t)e->rel_fit_rows, "fit_on",
                      "windows labeled normal by a human and windows of scheduled baseline "
-                     "snapshots labeled normal by any source (as a relations model of this "
-                     "version fits its map)");
+                     "snapshots labeled normal by any source, then refitted with the windows "
+                     "nobody labeled a fault that the first map finds normal (as a relations "
+                     "model of this version fits its map)");
 }
 
 /* The manifest: everything a loader needs to trust and weigh the arrays.

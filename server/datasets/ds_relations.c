@@ -124,6 +124,82 @@ out:
     return rc;
 }
 
+/* The squared prediction error of one row of means in map m (the
+ * residual of its standardised means outside the principal subspace). */
+static double row_spe(const struct relations_map *m, const float *row)
+{
+    double z[RELATIONS_MAX_CH], proj[RELATIONS_MAX_CH] = { 0 }, spe = 0;
+
+    for (uint32_t a = 0; a < m->n_ch; a++)
+        z[a] = (row[a] - m->mean[a]) / m->scale[a];
+    for (uint32_t a = 0; a < m->n_ch; a++)
+        for (uint32_t q = 0; q < m->rank; q++)
+            proj[q] += m->basis[a * m->rank + q] * z[a];
+    for (uint32_t a = 0; a < m->n_ch; a++) {
+        double r = z[a];
+
+        for (uint32_t q = 0; q < m->rank; q++)
+            r -= m->basis[a * m->rank + q] * proj[q];
+        spe += r * r;
+    }
+    return spe;
+}
+
+static int row_finite(const float *row, uint32_t n_ch)
+{
+    for (uint32_t a = 0; a < n_ch; a++)
+        if (!isfinite(row[a]))
+            return 0;
+    return 1;
+}
+
+int ds_relations_fit_trimmed(const float *means, uint32_t n_rows, uint32_t n_ch,
+                             const uint8_t *normal, const uint8_t *candidate, double var_keep,
+                             struct relations_fit *out, uint32_t *fit_rows, uint8_t *fit_mask)
+{
+    struct relations_fit *first;
+    uint8_t *use;
+    double lim = -1.0;
+    uint32_t n_use = 0;
+    int rc;
+
+    if (!means || !out || !normal || n_ch < 2 || n_ch > RELATIONS_MAX_CH)
+        return MODEL_EINVAL;
+    first = malloc(sizeof *first);
+    use = calloc(n_rows ? n_rows : 1, 1);
+    if (!first || !use) {
+        free(first);
+        free(use);
+        return MODEL_ENOMEM;
+    }
+    for (uint32_t i = 0; i < n_rows; i++)
+        use[i] = (uint8_t)(normal[i] && row_finite(means + (size_t)i * n_ch, n_ch));
+    if ((rc = ds_relations_fit(means, n_rows, n_ch, use, var_keep, first)) != MODEL_OK)
+        goto out;
+    for (uint32_t i = 0; i < n_rows; i++)
+        if (use[i]) {
+            double e = row_spe(&first->map, means + (size_t)i * n_ch);
+            lim = e > lim ? e : lim;
+        }
+    for (uint32_t i = 0; i < n_rows; i++) {
+        const float *row = means + (size_t)i * n_ch;
+
+        if (!use[i] && (!candidate || candidate[i]) && row_finite(row, n_ch) &&
+            row_spe(&first->map, row) <= lim)
+            use[i] = 1;
+        n_use += use[i];
+    }
+    rc = ds_relations_fit(means, n_rows, n_ch, use, var_keep, out);
+    if (rc == MODEL_OK && fit_rows)
+        *fit_rows = n_use;
+    if (rc == MODEL_OK && fit_mask)
+        memcpy(fit_mask, use, n_rows);
+out:
+    free(first);
+    free(use);
+    return rc;
+}
+
 int ds_relations_window_means(const float *x, uint32_t n_ch, uint32_t n_samples, float *out)
 {
     int all = 1;

@@ -37,6 +37,21 @@ struct relations_fit {
 int ds_relations_fit(const float *means, uint32_t n_rows, uint32_t n_ch, const uint8_t *use,
                          double var_keep, struct relations_fit *out);
 
+/* The map of normal operation from the few windows assumed normal and the
+ * many nobody vouched for.  Fitted first on the rows where normal[i] != 0
+ * (as ds_relations_fit); then every row where candidate[i] != 0 (candidate
+ * NULL: every row) whose squared prediction error in that map is at most
+ * the largest of the normal rows' joins them, and the map is fitted again
+ * on the union, once.  A machine's normal operation spans more than its
+ * commissioning period (set-points move over a run); faults still break
+ * the relations the first map holds and stay out, unless slight enough to
+ * look normal to it.  *fit_rows and fit_mask[n_rows] (either may be NULL):
+ * how many rows the second fit took, and which.
+ * Rows with a non-finite mean are never used. */
+int ds_relations_fit_trimmed(const float *means, uint32_t n_rows, uint32_t n_ch,
+                             const uint8_t *normal, const uint8_t *candidate, double var_keep,
+                             struct relations_fit *out, uint32_t *fit_rows, uint8_t *fit_mask);
+
 /* One fit row: each channel's mean over the finite samples of a window
  * (n_ch x n_samples, channel-major) into out[n_ch]; NAN for a channel with
  * none.  Returns whether every channel had one (a row fit may use). */

@@ -275,8 +275,9 @@ int models_eval_logo_refit(const struct fewshot_data *d, const uint32_t *group,
     uint32_t cls_groups[FEWSHOT_MAX_CLASSES] = { 0 };
     uint32_t budget = refit && refit->param_bytes ? refit->param_bytes : FEWSHOT_PARAM_BYTES;
     float *xk = refit ? malloc((size_t)d->n_rows * d->n_feat * sizeof *xk) : NULL;
+    uint8_t *sk = refit && refit->scale_rows ? malloc(d->n_rows) : NULL;
     int rc = MODEL_ENOMEM;
-    if (!pred || !truth || !gs || (refit && !xk))
+    if (!pred || !truth || !gs || (refit && !xk) || (refit && refit->scale_rows && !sk))
         goto done;
     for (uint32_t i = 0; i < d->n_rows; i++) {
         pred[i] = -1;
@@ -304,6 +305,10 @@ int models_eval_logo_refit(const struct fewshot_data *d, const uint32_t *group,
             /* this fold's features, fitted without its rows */
             frc = refit->features(refit->ctx, gs[k], xk);
             dk.x = xk;
+            if (frc == 0 && sk) {
+                frc = refit->scale_rows(refit->ctx, gs[k], sk);
+                dk.scale_rows = sk;
+            }
         }
         if (frc == 0)
             frc = fold(&dk, group, gs[k], how, p, knn_k, budget, pred);
@@ -332,5 +337,6 @@ done:
     free(truth);
     free(gs);
     free(xk);
+    free(sk);
     return rc;
 }

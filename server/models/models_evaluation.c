@@ -94,6 +94,13 @@ static int rows_features(void *ctx, uint32_t held, float *x)
     return rr->refit->features(rr->refit->ctx, rr->rows, rr->n, held, x);
 }
 
+static int rows_scale(void *ctx, uint32_t held, uint8_t *out)
+{
+    const struct rows_refit *rr = ctx;
+
+    return rr->refit->scale_rows(rr->refit->ctx, rr->rows, rr->n, held, out);
+}
+
 /* One learner's LOGO report as JSON, or a refusal when it could not run. */
 static json_t *run_one(const struct fewshot_data *fd, const uint32_t *fold, enum eval_learner how,
                        const char *name, const char *features, const struct ds_info *in,
@@ -147,7 +154,8 @@ json_t *models__evaluation(const float *X0, const int *y, const float *weight,
     struct fewshot_data fd = { 0 }, sd, td;
     size_t *vrows = malloc((n0 ? n0 : 1) * sizeof *vrows);
     struct rows_refit rr = { refit, vrows, 0 };
-    struct eval_refit er = { rows_features, &rr, refit ? refit->param_bytes : 0 };
+    struct eval_refit er = { rows_features, &rr, refit ? refit->param_bytes : 0,
+                             refit && refit->scale_rows ? rows_scale : NULL };
     const struct eval_refit *erp = refit ? &er : NULL;
     size_t stride = (n0 + EVAL_MAX_ROWS - 1) / EVAL_MAX_ROWS, n = 0, weak = 0;
     /* Related rows carry vectors computed once; features refitted in every
@@ -206,7 +214,7 @@ json_t *models__evaluation(const float *X0, const int *y, const float *weight,
         goto out;
     }
     fd = (struct fewshot_data){ X, (uint32_t)n, d, lab, NULL, NULL, in->n_classes, dev, ref, -1,
-                                rfree };
+                                rfree, NULL };
     base = json_array();
     json_array_append_new(base, run_one(&fd, fold, EVAL_KNN, "3-NN", "the model's", in, erp));
     json_array_append_new(base, run_one(&fd, fold, EVAL_CENTROID, "centroid", "the model's", in, erp));

@@ -22,6 +22,7 @@ void models_fewshot_defaults(struct fewshot_params *p)
     p->shrink = 0.5f;
     p->max_features = 0;
     p->reference_weight = 0.5f;
+    p->propagate = 0;
 }
 
 static float row_weight(const struct fewshot_data *d, uint32_t i)
@@ -91,6 +92,11 @@ static float median_of(float *v, uint32_t n)
 static int is_reference(const struct fewshot_data *d, uint32_t i)
 {
     return !d->reference || d->reference[i];
+}
+
+static int is_scale_row(const struct fewshot_data *d, uint32_t i)
+{
+    return d->scale_rows ? d->scale_rows[i] != 0 : is_reference(d, i);
 }
 
 static int cmp_u32(const void *a, const void *b)
@@ -208,11 +214,11 @@ static int reference_build(const struct fewshot_data *d, struct reference *r)
             continue;
         int any_ref = 0;
         for (uint32_t i = 0; i < n; i++)
-            any_ref |= row_domain(d, i) == dom && is_reference(d, i);
+            any_ref |= row_domain(d, i) == dom && is_scale_row(d, i);
         for (uint32_t j = 0; j < F; j++) {
             uint32_t m = 0;
             for (uint32_t i = 0; i < n; i++)
-                if (row_domain(d, i) == dom && (is_reference(d, i) || !any_ref))
+                if (row_domain(d, i) == dom && (is_scale_row(d, i) || !any_ref))
                     v[m++] = d->x[(size_t)i * F + j];
             float c, s;
             robust_stats(v, m, &c, &s);
@@ -427,6 +433,116 @@ static int self_train_round(const struct fewshot_data *d, const struct fewshot_p
     return 0;
 }
 
+#define SPREAD_ALPHA 0.99f          /* how far labels travel against how much they stay (Zhou et al.) */
+#define SPREAD_ITERS 30u
+
+/* Label spreading (models_fewshot_params.propagate): every row's k nearest
+ * rows in z (n x F) with self-tuning Gaussian weights exp(-d2 / (s_i s_j)),
+ * s_i the distance to row i's k-th neighbour (a dense region and a sparse
+ * one both get neighbours that count), symmetrised; the labeled rows'
+ * weights spread along the normalised graph; each class's total then
+ * scaled to one (class mass normalisation: a device's many weak normal
+ * labels would otherwise claim every row between them and a fault); a row
+ * without a label takes its best class when it wins by the margin. */
+static int spread_labels(const struct fewshot_data *d, const struct fewshot_params *p, uint32_t F,
+                         const float *z, int32_t *lab, float *w)
+{
+    uint32_t n = d->n_rows, K = d->n_classes, k = p->propagate < n - 1 ? p->propagate : n - 1;
+    uint32_t *nb = malloc((size_t)n * k * sizeof *nb);
+    float *nd = malloc((size_t)n * k * sizeof *nd), *sc = malloc(n * sizeof *sc);
+    float *deg = calloc(n, sizeof *deg);
+    float *Y = calloc((size_t)n * K, sizeof *Y), *Fa = malloc((size_t)n * K * sizeof *Fa);
+    float *Fb = malloc((size_t)n * K * sizeof *Fb);
+    int rc = MODEL_ENOMEM;
+    if (!nb || !nd || !sc || !deg || !Y || !Fa || !Fb)
+        goto out;
+    rc = 0;
+    if (k == 0)
+        goto out;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t *bi = nb + (size_t)i * k, m = 0;
+        float *di = nd + (size_t)i * k;
+        for (uint32_t t = 0; t < n; t++) {
+            if (t == i)
+                continue;
+            float e = dist2(z + (size_t)i * F, z + (size_t)t * F, F);
+            if (m == k && e >= di[k - 1])
+                continue;
+            uint32_t q = m < k ? m++ : k - 1;   /* insertion into the sorted k best */
+            while (q > 0 && di[q - 1] > e) {
+                di[q] = di[q - 1];
+                bi[q] = bi[q - 1];
+                q--;
+            }
+            di[q] = e;
+            bi[q] = t;
+        }
+        sc[i] = sqrtf(di[k - 1]) + 1e-12f;
+    }
+    /* weights in place of the distances; W = (A + A^T) / 2 is applied as
+     * half of every directed edge each way */
+    for (uint32_t i = 0; i < n; i++)
+        for (uint32_t q = 0; q < k; q++) {
+            uint32_t j = nb[(size_t)i * k + q];
+            float e = expf(-nd[(size_t)i * k + q] / (sc[i] * sc[j]));
+            nd[(size_t)i * k + q] = 0.5f * e;
+            deg[i] += 0.5f * e;
+            deg[j] += 0.5f * e;
+        }
+    for (uint32_t i = 0; i < n; i++) {
+        sc[i] = deg[i] > 0 ? 1.0f / sqrtf(deg[i]) : 0.0f;   /* D^-1/2 */
+        if (lab[i] >= 0)
+            Y[(size_t)i * K + lab[i]] = w[i];
+    }
+    memcpy(Fa, Y, (size_t)n * K * sizeof *Fa);
+    for (uint32_t it = 0; it < SPREAD_ITERS; it++) {
+        memset(Fb, 0, (size_t)n * K * sizeof *Fb);
+        for (uint32_t i = 0; i < n; i++)
+            for (uint32_t q = 0; q < k; q++) {
+                uint32_t j = nb[(size_t)i * k + q];
+                float e = nd[(size_t)i * k + q] * sc[i] * sc[j];
+                for (uint32_t c = 0; c < K; c++) {
+                    Fb[(size_t)i * K + c] += e * Fa[(size_t)j * K + c];
+                    Fb[(size_t)j * K + c] += e * Fa[(size_t)i * K + c];
+                }
+            }
+        for (size_t t = 0; t < (size_t)n * K; t++)
+            Fa[t] = SPREAD_ALPHA * Fb[t] + (1.0f - SPREAD_ALPHA) * Y[t];
+    }
+    double mass[FEWSHOT_MAX_CLASSES] = { 0 };
+    for (uint32_t i = 0; i < n; i++)
+        for (uint32_t c = 0; c < K; c++)
+            mass[c] += Fa[(size_t)i * K + c];
+    for (uint32_t i = 0; i < n; i++) {
+        if (lab[i] >= 0)
+            continue;
+        float best = 0, second = 0;
+        int32_t bc = -1;
+        for (uint32_t c = 0; c < K; c++) {
+            float v = mass[c] > 0 ? (float)(Fa[(size_t)i * K + c] / mass[c]) : 0.0f;
+            if (v > best) {
+                second = best;
+                best = v;
+                bc = (int32_t)c;
+            } else if (v > second)
+                second = v;
+        }
+        if (bc >= 0 && second < p->margin * best) {
+            lab[i] = bc;
+            w[i] = p->pseudo_weight;
+        }
+    }
+out:
+    free(nb);
+    free(nd);
+    free(sc);
+    free(deg);
+    free(Y);
+    free(Fa);
+    free(Fb);
+    return rc;
+}
+
 /* k prototypes of one class's rows (idx[n]): farthest-point start from the
  * heaviest row, then weighted Lloyd iterations. */
 static void class_prototypes(const float *z, const float *w, const uint32_t *idx, uint32_t n,
@@ -577,9 +693,13 @@ int models_fewshot_fit(const struct fewshot_data *d, const struct fewshot_params
         m.scale[s] = ref.dom_scale[j] * mult[s];
     }
     standardise(d, &ref, m.sel, mult, S, z);
-    for (uint32_t r = 0; r < p->rounds; r++)
-        if ((rc = self_train_round(d, p, S, z, lab, w)) != 0)
+    if (p->propagate) {
+        if ((rc = spread_labels(d, p, S, z, lab, w)) != 0)
             goto refdone;
+    } else
+        for (uint32_t r = 0; r < p->rounds; r++)
+            if ((rc = self_train_round(d, p, S, z, lab, w)) != 0)
+                goto refdone;
     if ((rc = build_prototypes(d, S, p->protos, z, lab, w, &m)) != 0)
         goto refdone;
     if (d->device) {

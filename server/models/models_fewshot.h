@@ -63,6 +63,10 @@ struct fewshot_data {
      * rests on a label (a human's "normal") is hidden with the label.
      * NULL: every reference row stays. */
     const uint8_t *reference_label_free;
+    /* The rows each domain's scale is measured on (NULL: its reference
+     * rows, as above): e.g. every window a map of normal operation was
+     * fitted on, many more than a commissioning period. */
+    const uint8_t *scale_rows;
 };
 
 struct fewshot_params {
@@ -75,6 +79,14 @@ struct fewshot_params {
     uint32_t max_features;          /* keep the features the metric ranks first; 0 = all */
     float reference_weight;         /* label weight of a device's reference rows as the
                                      * reference_class (0: not labels) */
+    /* Label spreading over every row instead of the self-training rounds
+     * (0: self-training).  A graph of each row's `propagate` nearest rows
+     * in the learned metric (self-tuning Gaussian weights), the labels
+     * spread along it (Zhou et al. 2004, alpha 0.99), each class's mass
+     * normalised so a class with many weak labels does not flood the
+     * others; an unlabeled row joins its best class when the second's
+     * score is below margin x the best's, at pseudo_weight. */
+    uint32_t propagate;
 };
 
 void models_fewshot_defaults(struct fewshot_params *p);
@@ -217,6 +229,10 @@ struct eval_refit {
     int (*features)(void *ctx, uint32_t held, float *x);
     void *ctx;
     uint32_t param_bytes;
+    /* The learner's scale rows (struct fewshot_data) in that fold, what was
+     * fitted with the features (the map's fit windows), into rows[n_rows];
+     * called right after features for the same fold.  NULL: none. */
+    int (*scale_rows)(void *ctx, uint32_t held, uint8_t *rows);
 };
 
 /* models_eval_logo with the features refitted in each fold (refit NULL:

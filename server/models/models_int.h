@@ -121,6 +121,9 @@ struct models_refit {
     int (*features)(void *ctx, const size_t *rows, uint32_t n, uint32_t held, float *x);
     void *ctx;
     uint32_t param_bytes;
+    /* the learner's scale rows among rows[0..n) in that fold (the map's
+     * fit windows), right after features for it; NULL: none */
+    int (*scale_rows)(void *ctx, const size_t *rows, uint32_t n, uint32_t held, uint8_t *out);
 };
 /* refit NULL: X is every row's vector, the same in every fold.  Each
  * device its own reference (few-shot; dev NULL: none): the version rows'

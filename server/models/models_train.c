@@ -78,8 +78,14 @@ struct trainset {
      * map X was computed with */
     float *raw, *means;
     unsigned char *normal;
+    int normal_class;           /* the version's, or -1 */
     uint32_t channels;
     struct relations_fit *rel;
+    /* the rows the map was last fitted on (ds_relations_fit_trimmed): the
+     * few-shot learner measures its per-feature scale on them, normal
+     * operation's spread of the residuals; rel_fold_fit: the same for the
+     * evaluation's fold being refitted */
+    unsigned char *rel_fit, *rel_fold_fit;
     size_t rel_fit_rows;
     /* Each device its own reference (few-shot): per version row its
      * device (index into dev_names), whether it is a reference window of
@@ -116,6 +122,8 @@ static void trainset_free(struct trainset *t)
     free(t->means);
     free(t->normal);
     free(t->rel);
+    free(t->rel_fit);
+    free(t->rel_fold_fit);
     free(t->tf_label);
     free(t->tf_domain);
     free(t->dev);
@@ -183,6 +191,7 @@ static int load_relations(struct ds_reader *rd, struct ds_info *in, struct train
     t->fs = (struct featureset_spec){ FEATURESET_RELATIONS, FEATURESET_RELATIONS_VERSION, W, W,
                                       (float)in->sample_rate, FEATURESET_NO_KIN, NULL };
     t->channels = C;
+    t->normal_class = in->normal_class;
     if (cap == 0 || cap > MODELS_MAX_WINDOWS || C < 2 || C > RELATIONS_MAX_CH ||
         W < FEATURESET_MIN_WINDOW || W > FEATURESET_MAX_WINDOW || !(in->sample_rate > 0) ||
         cap * per_row * sizeof(float) > RELATIONS_MAX_RAW_BYTES)
@@ -193,8 +202,11 @@ static int load_relations(struct ds_reader *rd, struct ds_info *in, struct train
     t->means = malloc(cap * C * sizeof *t->means);
     t->normal = calloc(cap, 1);
     t->rel = calloc(1, sizeof *t->rel);
+    t->rel_fit = calloc(cap, 1);
+    t->rel_fold_fit = calloc(cap, 1);
     rc = SRV_ENOMEM;
-    if (trainset_alloc(t, cap) != SRV_OK || !t->raw || !t->means || !t->normal || !t->rel)
+    if (trainset_alloc(t, cap) != SRV_OK || !t->raw || !t->means || !t->normal || !t->rel ||
+        !t->rel_fit || !t->rel_fold_fit)
         goto out;
     while ((rc = ds_reader_next(rd, &row, &x)) == 1) {
         rc = SRV_EINTERNAL;
@@ -331,19 +343,28 @@ static size_t relations_min_fit(uint32_t channels)
 }
 
 /* Fit the map on the rows assumed normal where fit_row (NULL: all) allows,
- * into *fit; the vectors of rows[0..n) (NULL: every row, n = t->n) into X.
- * MODEL_ETOOFEW when fewer than relations_min_fit rows qualify. */
+ * and the rows there nobody labeled a fault that the first map finds
+ * normal (ds_relations_fit_trimmed), into *fit; the vectors of rows[0..n)
+ * (NULL: every row, n = t->n) into X.  MODEL_ETOOFEW when fewer than
+ * relations_min_fit rows are assumed normal.  *fit_rows (may be NULL) and
+ * fit_mask[t->n] (may be NULL): how many rows the map's final fit took,
+ * and which. */
 static int relations_refit(const struct trainset *t, const unsigned char *fit_row, const size_t *rows,
-                           size_t n, struct relations_fit *fit, size_t *fit_rows, float *X)
+                           size_t n, struct relations_fit *fit, size_t *fit_rows, float *X,
+                           unsigned char *fit_mask)
 {
-    unsigned char *use = malloc(t->n ? t->n : 1);
+    unsigned char *use = malloc(t->n ? t->n : 1), *cand = malloc(t->n ? t->n : 1);
     size_t nfit = 0, ns;
+    uint32_t n_final = 0;
     float *scratch;
     struct featureset_spec fs = t->fs;
     int rc;
 
-    if (!use)
+    if (!use || !cand) {
+        free(use);
+        free(cand);
         return MODEL_ENOMEM;
+    }
     for (size_t i = 0; i < t->n; i++) {
         int ok = t->normal[i] && (!fit_row || fit_row[i]);
 
@@ -351,15 +372,22 @@ static int relations_refit(const struct trainset *t, const unsigned char *fit_ro
             ok = isfinite(t->means[i * t->channels + c]);
         use[i] = (unsigned char)ok;
         nfit += (size_t)ok;
+        cand[i] = (unsigned char)((!fit_row || fit_row[i]) &&
+                                  (t->y[i] < 0 || t->y[i] == t->normal_class));
     }
     if (fit_rows)
         *fit_rows = nfit;
     if (nfit < relations_min_fit(t->channels)) {
         free(use);
+        free(cand);
         return MODEL_ETOOFEW;
     }
-    rc = ds_relations_fit(t->means, (uint32_t)t->n, t->channels, use, RELATIONS_VAR_KEEP, fit);
+    rc = ds_relations_fit_trimmed(t->means, (uint32_t)t->n, t->channels, use, cand,
+                                  RELATIONS_VAR_KEEP, fit, &n_final, fit_mask);
+    if (rc == MODEL_OK && fit_rows)
+        *fit_rows = n_final;
     free(use);
+    free(cand);
     if (rc != MODEL_OK)
         return rc;
     fs.rel = &fit->map;
@@ -392,13 +420,25 @@ static int relations_eval_features(void *ctx, const size_t *rows, uint32_t n, ui
     if (fit_row && fit) {
         for (size_t i = 0; i < t->n; i++)
             fit_row[i] = t->group[i] % MODELS_EVAL_FOLDS != held;
-        rc = relations_refit(t, fit_row, rows, n, fit, NULL, x);
+        rc = relations_refit(t, fit_row, rows, n, fit, NULL, x, t->rel_fold_fit);
         if (rc == MODEL_EINVAL)
             rc = MODEL_ETOOFEW;         /* this fold untested, the others still are */
     }
     free(fit_row);
     free(fit);
     return rc;
+}
+
+/* The learner's scale rows of the fold relations_eval_features has just
+ * fitted (models_refit.scale_rows): the rows its map was fitted on. */
+static int relations_eval_scale(void *ctx, const size_t *rows, uint32_t n, uint32_t held,
+                                uint8_t *out)
+{
+    const struct trainset *t = ctx;
+
+    for (uint32_t k = 0; k < n; k++)
+        out[k] = t->rel_fold_fit[rows[k]];
+    return MODEL_OK;
 }
 
 /* The device bytes of the relations set's map (0 for the other sets). */
@@ -594,17 +634,23 @@ static int fit_fewshot(const struct trainset *t, const unsigned char *use, const
     uint32_t *dom = t->n_tf ? calloc(N, sizeof *dom) : NULL;
     uint32_t *dev = t->dev ? malloc(N * sizeof *dev) : NULL;
     uint8_t *ref = t->dev ? calloc(N, 1) : NULL;
+    /* the relations set: the scale of normal operation from every window
+     * its map was fitted on, not only the reference windows */
+    uint8_t *scale = t->rel_fit ? calloc(N, 1) : NULL;
     int rc;
 
     size_t nl = 0, keep;
 
-    if (!lab || (t->n_tf && !dom) || (t->dev && (!dev || !ref))) {
+    if (!lab || (t->n_tf && !dom) || (t->dev && (!dev || !ref)) || (t->rel_fit && !scale)) {
         free(lab);
         free(dom);
         free(dev);
         free(ref);
+        free(scale);
         return SRV_ENOMEM;
     }
+    if (scale)
+        memcpy(scale, t->rel_fit, t->n);
     for (size_t i = 0; dev && i < N; i++) {
         /* borrowed rows: one pseudo-device per domain, no reference (their
          * domain's pooled center) */
@@ -636,7 +682,7 @@ static int fit_fewshot(const struct trainset *t, const unsigned char *use, const
     }
     /* reference rows are labeled rows already: no weak labels from them */
     d = (struct fewshot_data){ t->X, (uint32_t)N, t->d, lab, t->weight, dom, in->n_classes,
-                               dev, ref, -1, NULL };
+                               dev, ref, -1, NULL, scale };
     models_fewshot_defaults(&p);
     /* the relations set's map shares the device's parameter flash */
     rc = models_fewshot_fit_budget(&d, &p, MODELS_FEWSHOT_PARAM_BYTES - relations_map_bytes(t), &fm,
@@ -645,6 +691,7 @@ static int fit_fewshot(const struct trainset *t, const unsigned char *use, const
     free(dom);
     free(dev);
     free(ref);
+    free(scale);
     if (rc == MODEL_OK) {
         m->features = t->fs;
         m->features.rel = NULL;
@@ -750,7 +797,10 @@ static int cv_score(const struct trainset *t, int kind, const struct ds_info *in
     struct trainset tf = *t;             /* relations: this fold's vectors and map */
     float *Xf = NULL;
 
-    if (t->rel && (!(Xf = malloc(t->n * t->d * sizeof *Xf)) || !(tf.rel = malloc(sizeof *tf.rel)))) {
+    if (t->rel && (!(Xf = malloc(t->n * t->d * sizeof *Xf)) || !(tf.rel = malloc(sizeof *tf.rel)) ||
+                   !(tf.rel_fit = malloc(t->n ? t->n : 1)))) {
+        if (t->rel && tf.rel != t->rel)
+            free(tf.rel);
         free(Xf);
         free(use);
         free(m);
@@ -765,7 +815,7 @@ static int cv_score(const struct trainset *t, int kind, const struct ds_info *in
          * only: a held-out window never shapes the map it is read through */
         struct fewshot_model fm = { 0 };
 
-        if ((t->rel && relations_refit(t, use, NULL, 0, tf.rel, NULL, Xf) != MODEL_OK) ||
+        if ((t->rel && relations_refit(t, use, NULL, 0, tf.rel, NULL, Xf, tf.rel_fit) != MODEL_OK) ||
             (kind == MODEL_FEWSHOT ? fit_fewshot(&tf, use, in, m, &why, NULL, &fm)
                                    : fit(&tf, use, kind, in, m, &why, NULL)) != SRV_OK) {
             cv->skipped++;
@@ -790,6 +840,7 @@ static int cv_score(const struct trainset *t, int kind, const struct ds_info *in
     if (Xf) {
         free(Xf);
         free(tf.rel);
+        free(tf.rel_fit);
     }
     free(use);
     free(m);
@@ -1258,8 +1309,10 @@ static json_t *features_json(const struct trainset *t, const struct featureset_s
                                       "fit_windows", (json_int_t)t->rel_fit_rows, "fit_on",
                                       "windows labeled normal by a human and windows of scheduled "
                                       "baseline snapshots (detector schedule) labeled normal by "
-                                      "any source; in cross-validation and the evaluation, only "
-                                      "those outside the held-out fold"));
+                                      "any source, then refitted with the windows nobody labeled "
+                                      "a fault that the first map finds normal; in "
+                                      "cross-validation and the evaluation, only those outside "
+                                      "the held-out fold"));
     return j;
 }
 
@@ -1291,7 +1344,7 @@ static int relations_prepare(const struct ds_info *in, struct trainset *t,
         *why = "reading the version's scheduled baseline snapshots failed";
         return err;
     }
-    rc = relations_refit(t, NULL, NULL, 0, t->rel, &t->rel_fit_rows, t->X);
+    rc = relations_refit(t, NULL, NULL, 0, t->rel, &t->rel_fit_rows, t->X, t->rel_fit);
     if (rc != MODEL_OK) {
         snprintf(rel_why, sizeof rel_why,
                  rc == MODEL_ETOOFEW
@@ -1323,7 +1376,7 @@ static int train_version(int64_t id, int kind, int transfer, const char *request
     struct models_transfer tf = { 0 };
     const struct ds_info *in = ds_reader_info(rd);
     const char *unfit = version_unfit(kind, requested, in), *kin_why = NULL;
-    struct models_refit refit = { relations_eval_features, NULL, 0 };
+    struct models_refit refit = { relations_eval_features, NULL, 0, relations_eval_scale };
     struct featureset_kin kin = FEATURESET_NO_KIN;
     struct trainset t = { 0 };
     struct calib cal = { 0 };

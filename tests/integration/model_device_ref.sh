@@ -16,7 +16,9 @@
 #   - the agent, replaying each device's windows of the version (its own
 #     samples, from the npz export) with the blob it was served, scores every
 #     window as the server predicted for that device: the same score to the
-#     scores file's 6 decimals and the same alarm decision on every window.
+#     scores file's 6 decimals and the same alarm decision on every window;
+#   - the same for a few-shot model on the relations set, whose map the
+#     server fits and the blob carries.
 set -uo pipefail
 . "$(dirname "$0")/lib/common.sh"
 
@@ -177,12 +179,7 @@ for dev in sorted(set(groups)):
                 f.write("%.6f,%.17g,%.17g\n" % (1700000000 + k / 512.0, x[(i * c + 0) * t + s], x[(i * c + 1) * t + s]))
                 k += 1
 PY
-for d in a b c; do
-    "$AGENT_BIN" replay --input "$IT_TMP/dref-$d.windows.csv" --format csv --rate $RATE --detectors model \
-        --model "$IT_TMP/$d.blob" --model-key "$IT_TMP/model.key" --device-id "dref-$d" \
-        --scores "$IT_TMP/$d.scores.csv" >"$IT_TMP/$d.replay.log" 2>&1 ||
-        it_fail "replay dref-$d" "$(tail -n 2 "$IT_TMP/$d.replay.log")"
-    res=$(python3 - "$IT_TMP/devs.json" "dref-$d" "$IT_TMP/$d.scores.csv" "$IT_TMP/dref-$d.rows" $W <<'PY'
+cat >"$IT_TMP/cmp.py" <<'PY'
 import csv, json, sys
 item = [x for x in json.load(open(sys.argv[1]))["items"] if x["device_id"] == sys.argv[2]][0]
 p, W = item["predictions"], int(sys.argv[5])
@@ -199,11 +196,22 @@ dec = sum(1 for a, b in zip(agent, p["scores"]) if abs(b - thr) > 1e-6 and (a >=
 alarms_agent = sum(1 for a in agent[:n] if a >= thr)
 print(int(same_rows and len(agent) == n and worst <= 5.01e-7 and dec == 0), n, p["alarms"], alarms_agent, "%.1e" % worst)
 PY
-)
-    read -r ok n sa aa worst <<<"$res"
-    [ "$ok" = 1 ] && it_pass "dref-$d: the agent scores its $n windows as the server predicted (largest difference $worst, the scores file's rounding; alarms $aa of $n, server $sa)" ||
-        it_fail "dref-$d: agent == server per window" "$res"
-done
+# replay_compare MODEL_ID DEVS_JSON BLOB_SUFFIX: each device's windows through
+# the blob it was served, against the server's stored prediction for it
+replay_compare() {
+    local mid=$1 devs=$2 sfx=$3 d res ok n sa aa worst
+    for d in a b c; do
+        "$AGENT_BIN" replay --input "$IT_TMP/dref-$d.windows.csv" --format csv --rate $RATE --detectors model \
+            --model "$IT_TMP/$d$sfx.blob" --model-key "$IT_TMP/model.key" --device-id "dref-$d" \
+            --scores "$IT_TMP/$d$sfx.scores.csv" >"$IT_TMP/$d$sfx.replay.log" 2>&1 ||
+            it_fail "replay dref-$d (model $mid)" "$(tail -n 2 "$IT_TMP/$d$sfx.replay.log")"
+        res=$(python3 "$IT_TMP/cmp.py" "$devs" "dref-$d" "$IT_TMP/$d$sfx.scores.csv" "$IT_TMP/dref-$d.rows" $W)
+        read -r ok n sa aa worst <<<"$res"
+        [ "$ok" = 1 ] && it_pass "model $mid, dref-$d: the agent scores its $n windows as the server predicted (largest difference $worst, the scores file's rounding; alarms $aa of $n, server $sa)" ||
+            it_fail "model $mid, dref-$d: agent == server per window" "$res"
+    done
+}
+replay_compare "$MID" "$IT_TMP/devs.json" ""
 # What the reference is for: dref-b's normal windows through the model's own
 # center (the pooled one) against its own (reported, not a target).
 "$AGENT_BIN" replay --input "$IT_TMP/dref-b.windows.csv" --format csv --rate $RATE --detectors model \
@@ -231,4 +239,25 @@ rc=$?
 rc=$?
 [ $rc != 0 ] && grep -q "another device" "$IT_TMP/none.log" && it_pass "a device's blob refused by a replay that names no device" ||
     it_fail "device blob refused without --device-id" "rc $rc $(tail -n 2 "$IT_TMP/none.log")"
+
+# ---- the same for a relations model: the server fits the map of normal operation (first on
+# the windows assumed normal, then with those nobody labeled a fault that it finds normal), the
+# blob carries it, and the agent computes the features through it --------------------------------
+code=$(it_http POST "$BASE/api/v1/models" "$IT_TMP/mr.json" "${AML[@]}" -d "{\"dataset_id\":$DS,\"version\":1,\"kind\":\"fewshot\",\"feature_set\":\"relations\"}")
+MR=$(it_json "$IT_TMP/mr.json" 'd["id"]' 2>/dev/null)
+for ((i = 0; i < 600; i++)); do
+    it_http GET "$BASE/api/v1/models/$MR" "$IT_TMP/modelr.json" "${AML[@]}" >/dev/null
+    st=$(it_json "$IT_TMP/modelr.json" 'd["status"]' 2>/dev/null); [ "$st" = done ] || [ "$st" = failed ] && break; sleep 0.5
+done
+if [ "$code" = 202 ] && [ "$st" = done ]; then
+    it_pass "relations model $MR trained (map rank $(it_json "$IT_TMP/modelr.json" 'd["metrics"]["features"]["relations"]["rank"]'), fitted on $(it_json "$IT_TMP/modelr.json" 'd["metrics"]["features"]["relations"]["fit_windows"]') windows)"
+    it_http GET "$BASE/api/v1/models/$MR/devices" "$IT_TMP/devsr.json" "${AML[@]}" >/dev/null
+    it_http GET "$BASE/api/v1/models/$MR/blob" "$IT_TMP/cr.blob" "${AML[@]}" >/dev/null
+    for d in a b; do
+        it_http GET "$BASE/api/v1/models/$MR/blob?device=dref-$d" "$IT_TMP/${d}r.blob" "${AML[@]}" >/dev/null
+    done
+    replay_compare "$MR" "$IT_TMP/devsr.json" "r"
+else
+    it_fail "relations model trained" "$code $st $(head -c 400 "$IT_TMP/modelr.json")"
+fi
 it_finish

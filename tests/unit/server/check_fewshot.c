@@ -109,6 +109,116 @@ START_TEST(transfer_through_domain_standardisation)
 }
 END_TEST
 
+/* Two interleaved half-moons, five labels at one end of each: the far end
+ * of a moon lies nearer the other moon's labels than its own, so a label
+ * must travel along its moon through the unlabeled rows to get there.
+ * Label spreading (propagate > 0) carries it; the result is still a
+ * nearest-prototype model of the same shape. */
+START_TEST(label_spreading_follows_the_unlabeled_rows)
+{
+    enum { N = 600 };
+    static float x[2 * N];
+    static int32_t y[N], lab[N];
+    struct fewshot_params p;
+    struct fewshot_model m;
+    uint32_t ok_spread = 0, ok_self = 0, n = 0, a_seen = 0, b_seen = 0;
+
+    for (int i = 0; i < N; i++) {
+        int cls = i % 2;
+        double th = 3.141592653589793 * (i / 2) / (N / 2 - 1);
+        y[i] = cls;
+        x[2 * i] = (float)(3 * (cls ? 1 - cos(th) : cos(th)) + 0.15 * nrm());
+        x[2 * i + 1] = (float)(3 * (cls ? 0.5 - sin(th) : sin(th)) + 0.15 * nrm());
+        /* labels: class 0 near theta = pi (its left end), class 1 near theta = 0 (its left end) */
+        lab[i] = FEWSHOT_UNLABELED;
+        if (cls == 0 && i / 2 >= N / 2 - 5 && a_seen < 5) {
+            lab[i] = 0;
+            a_seen++;
+        } else if (cls == 1 && i / 2 < 5 && b_seen < 5) {
+            lab[i] = 1;
+            b_seen++;
+        }
+    }
+    struct fewshot_data d = { .x = x, .n_rows = N, .n_feat = 2, .label = lab, .n_classes = 2 };
+    models_fewshot_defaults(&p);
+    ck_assert_uint_eq(p.propagate, 0);            /* off unless asked */
+    ck_assert_int_eq(models_fewshot_fit(&d, &p, &m), 0);
+    for (int i = 0; i < N; i++)
+        if (lab[i] < 0)
+            ok_self += models_fewshot_predict(&m, x + 2 * i, NULL) == y[i];
+    models_fewshot_release(&m);
+    p.propagate = 10;
+    ck_assert_int_eq(models_fewshot_fit(&d, &p, &m), 0);
+    for (int i = 0; i < N; i++)
+        if (lab[i] < 0) {
+            ok_spread += models_fewshot_predict(&m, x + 2 * i, NULL) == y[i];
+            n++;
+        }
+    ck_assert_uint_eq(models_fewshot_bytes(&m), 4 * (2 * 2 + m.n_protos * (2 + 1)));
+    models_fewshot_release(&m);
+    /* measured: 572 of 590 spread, 406 by self-training's nearest labeled row */
+    ck_assert_uint_ge(ok_spread, n * 90 / 100);
+    ck_assert_uint_gt(ok_spread, ok_self);
+}
+END_TEST
+
+/* The scale a model measures distances in: by default the spread of the
+ * reference rows; with scale_rows, the spread of those rows instead (a map
+ * of normal operation's fit windows, many more than a commissioning).
+ * Uniform metric (shrink 0) so the scale is the spread alone: 1 / (1.4826
+ * MAD) of the rows it is measured on. */
+START_TEST(scale_rows_set_the_spread)
+{
+    enum { N = 200 };
+    static float x[N];
+    static int32_t lab[N];
+    static uint8_t ref[N], wide[N];
+    static uint32_t dev[N];
+    struct fewshot_params p;
+    struct fewshot_model m;
+
+    for (int i = 0; i < N; i++) {
+        /* reference rows 0..19 within +-0.5 (MAD 0.25), the rest within +-4 */
+        double u = ((i * 37) % 100) / 99.0 - 0.5;
+        x[i] = (float)(i < 20 ? u : 8 * u);
+        lab[i] = i == 0 ? 0 : i == N - 1 ? 1 : FEWSHOT_UNLABELED;
+        ref[i] = i < 20;
+        wide[i] = 1;
+        dev[i] = 0;
+    }
+    x[N - 1] = 3.0f;
+    struct fewshot_data d = { .x = x, .n_rows = N, .n_feat = 1, .label = lab, .n_classes = 2,
+                              .device = dev, .reference = ref, .reference_class = -1 };
+    models_fewshot_defaults(&p);
+    p.shrink = 0;
+    ck_assert_int_eq(models_fewshot_fit(&d, &p, &m), 0);
+    float narrow_scale = m.scale[0];
+    models_fewshot_release(&m);
+    d.scale_rows = wide;
+    ck_assert_int_eq(models_fewshot_fit(&d, &p, &m), 0);
+    /* the wide rows spread about 6.4 times as far: the scale shrinks by as much */
+    ck_assert(narrow_scale / m.scale[0] > 4.0f && narrow_scale / m.scale[0] < 10.0f);
+    {
+        float v[N], med, mad;
+        memcpy(v, x, sizeof v);
+        for (int a = 1; a < N; a++)          /* insertion sort: the median and MAD by definition */
+            for (int b = a; b > 0 && v[b - 1] > v[b]; b--) {
+                float t = v[b]; v[b] = v[b - 1]; v[b - 1] = t;
+            }
+        med = v[N / 2];
+        for (int a = 0; a < N; a++)
+            v[a] = fabsf(x[a] - med);
+        for (int a = 1; a < N; a++)
+            for (int b = a; b > 0 && v[b - 1] > v[b]; b--) {
+                float t = v[b]; v[b] = v[b - 1]; v[b - 1] = t;
+            }
+        mad = 1.4826f * v[N / 2];
+        ck_assert_float_eq_tol(m.scale[0], 1.0f / mad, 1e-5f);
+    }
+    models_fewshot_release(&m);
+}
+END_TEST
+
 START_TEST(bad_input_refused)
 {
     float x[4] = { 0, 1, NAN, 3 };
@@ -267,6 +377,8 @@ Suite *fewshot_suite(void)
     tcase_add_test(tc, prototypes_hold_a_class_in_two_forms);
     tcase_add_test(tc, transfer_through_domain_standardisation);
     tcase_add_test(tc, bad_input_refused);
+    tcase_add_test(tc, label_spreading_follows_the_unlabeled_rows);
+    tcase_add_test(tc, scale_rows_set_the_spread);
     tcase_add_test(tc, device_reference_removes_an_offset);
     tcase_add_test(tc, wilson_interval);
     tcase_add_test(tc, tally_refuses_thin_figures);

@@ -168,6 +168,18 @@ void ds_reader_seek(struct ds_reader *r, int64_t row);
 int ds_reader_next(struct ds_reader *r, struct ds_row *row, const float **x);
 void ds_reader_free(struct ds_reader *r);
 
+/* Stored snapshots by id, in the order given (ids with no snapshot are
+ * passed over), each decoded with the version's layout: each(ctx, id, x,
+ * samples) with x its channel_count x samples floats (channel-major, valid
+ * for the call), for every snapshot of in's channel count and sample rate
+ * and at least window_samples long; the others (and envelopes that do not
+ * decode) only counted in *skipped (may be NULL).  Memory: one batch of
+ * envelopes (8 MB at most) and one decoded snapshot.  A non-zero return of
+ * each stops the walk and is returned; else 0 or SRV_E*. */
+int ds_snapshots_read(const struct ds_info *in, const int64_t *ids, size_t n,
+                      int (*each)(void *ctx, int64_t id, const float *x, size_t samples),
+                      void *ctx, size_t *skipped);
+
 /* Transfer (ds_transfer.c): freeze a version of the windows human-labeled
  * on equipment type `type` with one of classes[n_classes], cut as the
  * target version's definition cuts them, all in one split, in a dataset

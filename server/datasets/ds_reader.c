@@ -611,3 +611,79 @@ int ds_reader_next(struct ds_reader *r, struct ds_row *row, const float **x)
     }
     return 1;
 }
+
+/* Stored snapshots outside any version, with a version's layout (a
+ * relations model's unlabeled candidates, models_train.c): envelopes
+ * DS_BATCH_IDS at a time through ingest_stored_many, decoded one at a time
+ * with one context and buffers, so memory is one batch of envelopes and one
+ * decoded snapshot.  Sequential: the candidates are few next to a version. */
+int ds_snapshots_read(const struct ds_info *in, const int64_t *ids, size_t n,
+                      int (*each)(void *ctx, int64_t id, const float *x, size_t samples),
+                      void *ctx, size_t *skipped)
+{
+    struct ds_decoder dec = { 0 };
+    float *snap = NULL;
+    size_t snap_cap = 0, off = 0;
+    int err = SRV_OK;
+
+    if (skipped)
+        *skipped = 0;
+    if (!(dec.dctx = ZSTD_createDCtx()))
+        return SRV_ENOMEM;
+    while (err == SRV_OK && off < n) {
+        PGresult *res = NULL;
+        size_t want = n - off < DS_BATCH_IDS ? n - off : DS_BATCH_IDS, got = 0;
+        int rows;
+
+        if ((err = ingest_stored_many(ids + off, want, DS_BATCH_BYTES, &res)) != SRV_OK) {
+            PQclear(res);
+            break;
+        }
+        rows = PQntuples(res);
+        for (int i = 0; err == SRV_OK && i < rows; i++) {
+            int64_t id = db_int64(res, i, "id");
+            const uint8_t *env = (const uint8_t *)db_text(res, i, "envelope");
+            size_t len = (size_t)db_len(res, i, "envelope");
+            size_t ns = db_isnull(res, i, "envelope") ? 0 : env_samples(in->channel_count, env, len);
+            struct wire_meta m;
+            struct wire_view v;
+
+            /* another layout (channels, rate) than the version's: not its
+             * windows; the database is outside input too */
+            if (ns < in->window_samples || wire_parse(env, len, &m, &v) != WIRE_OK ||
+                m.sample_rate != in->sample_rate) {
+                if (skipped)
+                    (*skipped)++;
+                continue;
+            }
+            if ((err = reserve((void **)&snap, &snap_cap, ns * in->channel_count * sizeof *snap)) ==
+                    SRV_OK &&
+                (err = decode_into(&dec, env, len, snap)) != SRV_OK) {
+                if (skipped)
+                    (*skipped)++;
+                err = SRV_OK;       /* one unreadable envelope does not stop the rest */
+                continue;
+            }
+            if (err == SRV_OK)
+                err = each(ctx, id, snap, ns);
+        }
+        /* the batch ends at its last row's id (ids without a snapshot have
+         * no row); none at all: none of these exist */
+        if (rows > 0) {
+            int64_t last = db_int64(res, rows - 1, "id");
+
+            while (got < want && ids[off + got] != last)
+                got++;
+            got++;
+        } else {
+            got = want;
+        }
+        off += got;
+        PQclear(res);
+    }
+    ZSTD_freeDCtx(dec.dctx);
+    free(dec.raw);
+    free(dec.scratch);
+    free(snap);
+    return err;
+}

@@ -309,6 +309,8 @@ int models_eval_logo_refit(const struct fewshot_data *d, const uint32_t *group,
                 frc = refit->scale_rows(refit->ctx, gs[k], sk);
                 dk.scale_rows = sk;
             }
+            if (frc == 0 && refit->scale_extra)
+                frc = refit->scale_extra(refit->ctx, gs[k], &dk.scale_x, &dk.n_scale_x);
         }
         if (frc == 0)
             frc = fold(&dk, group, gs[k], how, p, knn_k, budget, pred);

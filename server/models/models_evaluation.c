@@ -101,6 +101,13 @@ static int rows_scale(void *ctx, uint32_t held, uint8_t *out)
     return rr->refit->scale_rows(rr->refit->ctx, rr->rows, rr->n, held, out);
 }
 
+static int rows_scale_extra(void *ctx, uint32_t held, const float **x, uint32_t *n)
+{
+    const struct rows_refit *rr = ctx;
+
+    return rr->refit->scale_extra(rr->refit->ctx, held, x, n);
+}
+
 /* One learner's LOGO report as JSON, or a refusal when it could not run. */
 static json_t *run_one(const struct fewshot_data *fd, const uint32_t *fold, enum eval_learner how,
                        const char *name, const char *features, const struct ds_info *in,
@@ -155,7 +162,8 @@ json_t *models__evaluation(const float *X0, const int *y, const float *weight,
     size_t *vrows = malloc((n0 ? n0 : 1) * sizeof *vrows);
     struct rows_refit rr = { refit, vrows, 0 };
     struct eval_refit er = { rows_features, &rr, refit ? refit->param_bytes : 0,
-                             refit && refit->scale_rows ? rows_scale : NULL };
+                             refit && refit->scale_rows ? rows_scale : NULL,
+                             refit && refit->scale_extra ? rows_scale_extra : NULL };
     const struct eval_refit *erp = refit ? &er : NULL;
     size_t stride = (n0 + EVAL_MAX_ROWS - 1) / EVAL_MAX_ROWS, n = 0, weak = 0;
     /* Related rows carry vectors computed once; features refitted in every
@@ -214,7 +222,7 @@ json_t *models__evaluation(const float *X0, const int *y, const float *weight,
         goto out;
     }
     fd = (struct fewshot_data){ X, (uint32_t)n, d, lab, NULL, NULL, in->n_classes, dev, ref, -1,
-                                rfree, NULL };
+                                rfree, NULL, NULL, 0 };
     base = json_array();
     json_array_append_new(base, run_one(&fd, fold, EVAL_KNN, "3-NN", "the model's", in, erp));
     json_array_append_new(base, run_one(&fd, fold, EVAL_CENTROID, "centroid", "the model's", in, erp));

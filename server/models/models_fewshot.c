@@ -50,6 +50,9 @@ static int data_check(const struct fewshot_data *d)
             if (!isfinite(d->x[(size_t)i * d->n_feat + j]))
                 return MODEL_EINVAL;
     }
+    for (size_t k = 0; d->scale_x && k < (size_t)d->n_scale_x * d->n_feat; k++)
+        if (!isfinite(d->scale_x[k]))
+            return MODEL_EINVAL;
     return 0;
 }
 
@@ -146,7 +149,7 @@ static float row_center(const struct fewshot_data *d, const struct reference *r,
 static int reference_build(const struct fewshot_data *d, struct reference *r)
 {
     uint32_t F = d->n_feat, n = d->n_rows;
-    float *v = malloc((size_t)n * sizeof *v);
+    float *v = malloc(((size_t)n + (d->scale_x ? d->n_scale_x : 0)) * sizeof *v);
     memset(r, 0, sizeof *r);
     r->dom_center = calloc((size_t)MAX_DOMAINS * F, sizeof *r->dom_center);
     r->dom_scale = calloc((size_t)MAX_DOMAINS * F, sizeof *r->dom_scale);
@@ -213,13 +216,17 @@ static int reference_build(const struct fewshot_data *d, struct reference *r)
         if (!r->dom_seen[dom])
             continue;
         int any_ref = 0;
+        uint32_t n_extra = dom == 0 && d->scale_x ? d->n_scale_x : 0;
         for (uint32_t i = 0; i < n; i++)
             any_ref |= row_domain(d, i) == dom && is_scale_row(d, i);
+        any_ref |= n_extra > 0;
         for (uint32_t j = 0; j < F; j++) {
             uint32_t m = 0;
             for (uint32_t i = 0; i < n; i++)
                 if (row_domain(d, i) == dom && (is_scale_row(d, i) || !any_ref))
                     v[m++] = d->x[(size_t)i * F + j];
+            for (uint32_t i = 0; i < n_extra; i++)
+                v[m++] = d->scale_x[(size_t)i * F + j];
             float c, s;
             robust_stats(v, m, &c, &s);
             r->dom_center[(size_t)dom * F + j] = c;

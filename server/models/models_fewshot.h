@@ -67,6 +67,13 @@ struct fewshot_data {
      * rows, as above): e.g. every window a map of normal operation was
      * fitted on, many more than a commissioning period. */
     const uint8_t *scale_rows;
+    /* More rows of normal operation for the target domain's scale only
+     * (n_scale_x x n_feat, row-major; NULL / 0: none): windows that were
+     * fitted with the features (a map's unlabeled candidates it took) but
+     * are no rows of the learner: never labeled, never self-trained on,
+     * never scored.  They count as scale rows of domain 0. */
+    const float *scale_x;
+    uint32_t n_scale_x;
 };
 
 struct fewshot_params {
@@ -233,6 +240,9 @@ struct eval_refit {
      * fitted with the features (the map's fit windows), into rows[n_rows];
      * called right after features for the same fold.  NULL: none. */
     int (*scale_rows)(void *ctx, uint32_t held, uint8_t *rows);
+    /* That fold's extra scale rows (struct fewshot_data's scale_x), right
+     * after scale_rows; NULL: none. */
+    int (*scale_extra)(void *ctx, uint32_t held, const float **x, uint32_t *n);
 };
 
 /* models_eval_logo with the features refitted in each fold (refit NULL:

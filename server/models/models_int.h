@@ -20,6 +20,7 @@ enum models_stmt {
     M_RELATED,      /* dataset, version, classes -> related types, shared classes, labeled snapshots */
     M_SCHEDULED,    /* dataset, version -> snapshot_id of its scheduled baseline snapshots */
     M_SNAP_DEVICES, /* dataset, version -> snapshot_id, device_id, scheduled, by snapshot_id */
+    M_UNLABELED_POOL, /* dataset, version, cap -> id: its devices' scheduled baselines outside it */
     M_DEVICE_REF,   /* model, device, reference windows, blob (NULL) or NULL, predictions */
     M_DEVICE_REFS,  /* model -> its devices' references (no blobs) */
     M_DEVICE_BLOB,  /* model, device -> the blob made for it */
@@ -124,6 +125,9 @@ struct models_refit {
     /* the learner's scale rows among rows[0..n) in that fold (the map's
      * fit windows), right after features for it; NULL: none */
     int (*scale_rows)(void *ctx, const size_t *rows, uint32_t n, uint32_t held, uint8_t *out);
+    /* that fold's extra scale rows, no rows of the version (the map's
+     * unlabeled candidates it took: fewshot_data.scale_x); NULL: none */
+    int (*scale_extra)(void *ctx, uint32_t held, const float **x, uint32_t *n);
 };
 /* refit NULL: X is every row's vector, the same in every fold.  Each
  * device its own reference (few-shot; dev NULL: none): the version rows'

@@ -50,6 +50,20 @@
 /* The relations set keeps every window's samples while it fits its map
  * (the features are a function of the map): at most this many bytes. */
 #define RELATIONS_MAX_RAW_BYTES ((size_t)512 << 20)
+/* The relations set's unlabeled candidates (relations_load_pool): at most
+ * this many windows and bytes of their samples, beside the version's.
+ * 4,096 windows estimate a correlation of 64 channels well and are 16 times
+ * cranfield's 256 commissioning windows; 128 MiB keeps the pool a quarter
+ * of what the version's own windows may take. */
+#define RELATIONS_POOL_MAX_WINDOWS 4096u
+#define RELATIONS_POOL_MAX_BYTES ((size_t)128 << 20)
+
+/* The extra scale rows of the map fitted last (fewshot_data.scale_x): the
+ * vectors of the unlabeled candidates it took. */
+struct pool_scale {
+    float *x;
+    size_t n;
+};
 
 /* Every window of the version as a feature row, in version order. */
 struct trainset {
@@ -87,6 +101,16 @@ struct trainset {
      * evaluation's fold being refitted */
     unsigned char *rel_fit, *rel_fold_fit;
     size_t rel_fit_rows;
+    /* The relations set's unlabeled candidates: windows of the version's
+     * devices' scheduled baseline snapshots that are not in the version
+     * (relations_load_pool).  Their means follow the version's in means
+     * (rows n .. n + n_pool - 1, as do rel_fit and rel_fold_fit); they are
+     * candidates of every trimmed refit and, when the map takes them, scale
+     * rows of the learner (pool_fit: the final map's, pool_fold: the fold
+     * fitted last), never rows of the learner nor of the evaluation. */
+    float *pool_raw;
+    size_t n_pool, pool_snapshots, pool_skipped;
+    struct pool_scale pool_fit, *pool_fold;
     /* Each device its own reference (few-shot): per version row its
      * device (index into dev_names), whether it is a reference window of
      * that device (labeled normal by a human, or from a scheduled baseline
@@ -130,6 +154,11 @@ static void trainset_free(struct trainset *t)
     free(t->ref);
     free(t->sched);
     free(t->dev_names);
+    free(t->pool_raw);
+    free(t->pool_fit.x);
+    if (t->pool_fold)
+        free(t->pool_fold->x);
+    free(t->pool_fold);
 }
 
 /* Append the transferred rows of tf behind the version's. */
@@ -267,6 +296,115 @@ static int relations_mark_scheduled(const struct ds_info *in, struct trainset *t
     return SRV_OK;
 }
 
+/* relations_load_pool's walk: up to per_snap windows of each snapshot. */
+struct pool_load {
+    struct trainset *t;
+    float *means;
+    size_t cap, per_snap;
+};
+
+/* One candidate snapshot: its whole windows (hop = window, from its first
+ * sample, as the version's), every one when it has at most per_snap, else
+ * per_snap of them spread evenly over it. */
+static int pool_take(void *ctx, int64_t id, const float *x, size_t samples)
+{
+    struct pool_load *pl = ctx;
+    struct trainset *t = pl->t;
+    size_t C = t->channels, T = t->fs.window, nw = samples / T;
+    size_t take = nw < pl->per_snap ? nw : pl->per_snap;
+
+    (void)id;
+    for (size_t j = 0; j < take && t->n_pool < pl->cap; j++) {
+        size_t w = take == nw ? j : j * nw / take;
+        float *dst = t->pool_raw + t->n_pool * C * T;
+
+        for (size_t c = 0; c < C; c++)
+            memcpy(dst + c * T, x + c * samples + w * T, T * sizeof *dst);
+        ds_relations_window_means(dst, (uint32_t)C, (uint32_t)T, pl->means + t->n_pool * C);
+        t->n_pool++;
+    }
+    t->pool_snapshots++;
+    return SRV_OK;
+}
+
+/* The relations set's unlabeled candidates (struct trainset): the version's
+ * devices' scheduled baseline snapshots (detector "schedule", the agents'
+ * --capture-every-s) that are not in the version, received up to its
+ * freeze, spread evenly over their time, within RELATIONS_POOL_MAX_WINDOWS
+ * and RELATIONS_POOL_MAX_BYTES.  A version holds labeled windows only: the
+ * many windows nobody labeled reach the map this way. */
+static int relations_load_pool(const struct ds_info *in, struct trainset *t)
+{
+    char db[24], vb[16], cb[24];
+    const char *vals[3] = { db, vb, cb };
+    size_t C = t->channels, T = t->fs.window, per_row = C * T * sizeof(float);
+    size_t cap = RELATIONS_POOL_MAX_BYTES / per_row, N;
+    struct pool_load pl = { t, NULL, 0, 1 };
+    PGresult *r = NULL;
+    int64_t *ids = NULL;
+    size_t k;
+    float *means;
+    unsigned char *f1, *f2;
+    int err;
+
+    if (cap > RELATIONS_POOL_MAX_WINDOWS)
+        cap = RELATIONS_POOL_MAX_WINDOWS;
+    if (cap == 0)
+        return SRV_OK;
+    snprintf(db, sizeof db, "%lld", (long long)in->dataset_id);
+    snprintf(vb, sizeof vb, "%d", in->version);
+    snprintf(cb, sizeof cb, "%zu", cap);
+    if (models__exec(M_UNLABELED_POOL, vals, NULL, NULL, 0, &r) != SRV_OK)
+        return SRV_EINTERNAL;
+    k = (size_t)PQntuples(r);
+    if (k == 0) {
+        PQclear(r);
+        return SRV_OK;
+    }
+    if (!(ids = malloc(k * sizeof *ids))) {
+        PQclear(r);
+        return SRV_ENOMEM;
+    }
+    for (size_t i = 0; i < k; i++)
+        ids[i] = db_int64(r, (int)i, "id");
+    PQclear(r);
+    /* the windows each snapshot may give so that all of them fit the cap */
+    pl.per_snap = cap / k > 0 ? cap / k : 1;
+    pl.cap = k * pl.per_snap < cap ? k * pl.per_snap : cap;
+    t->pool_raw = malloc(pl.cap * per_row);
+    pl.means = malloc(pl.cap * C * sizeof *pl.means);
+    err = SRV_ENOMEM;
+    if (!t->pool_raw || !pl.means)
+        goto out;
+    if ((err = ds_snapshots_read(in, ids, k, pool_take, &pl, &t->pool_skipped)) != SRV_OK)
+        goto out;
+    /* the candidates' means behind the version's, and room for them in
+     * the fit masks */
+    N = t->n + t->n_pool;
+    err = SRV_ENOMEM;
+    if (!(means = realloc(t->means, (N ? N : 1) * C * sizeof *means)))
+        goto out;
+    t->means = means;
+    memcpy(t->means + t->n * C, pl.means, t->n_pool * C * sizeof *means);
+    if (!(f1 = realloc(t->rel_fit, N ? N : 1)))
+        goto out;
+    t->rel_fit = f1;
+    if (!(f2 = realloc(t->rel_fold_fit, N ? N : 1)))
+        goto out;
+    t->rel_fold_fit = f2;
+    memset(t->rel_fit, 0, N);
+    memset(t->rel_fold_fit, 0, N);
+    if (!(t->pool_fit.x = malloc((t->n_pool ? t->n_pool : 1) * t->d * sizeof(float))) ||
+        !(t->pool_fold = calloc(1, sizeof *t->pool_fold)) ||
+        !(t->pool_fold->x = malloc((t->n_pool ? t->n_pool : 1) * t->d * sizeof(float))))
+        goto out;
+    err = SRV_OK;
+out:
+    free(ids);
+    free(pl.means);
+    return err;
+}
+
 static int cmp_snap_dev(const void *a, const void *b)
 {
     int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
@@ -351,9 +489,10 @@ static size_t relations_min_fit(uint32_t channels)
  * and which. */
 static int relations_refit(const struct trainset *t, const unsigned char *fit_row, const size_t *rows,
                            size_t n, struct relations_fit *fit, size_t *fit_rows, float *X,
-                           unsigned char *fit_mask)
+                           unsigned char *fit_mask, struct pool_scale *pool)
 {
-    unsigned char *use = malloc(t->n ? t->n : 1), *cand = malloc(t->n ? t->n : 1);
+    size_t N = t->n + t->n_pool;
+    unsigned char *use = malloc(N ? N : 1), *cand = malloc(N ? N : 1);
     size_t nfit = 0, ns;
     uint32_t n_final = 0;
     float *scratch;
@@ -375,6 +514,12 @@ static int relations_refit(const struct trainset *t, const unsigned char *fit_ro
         cand[i] = (unsigned char)((!fit_row || fit_row[i]) &&
                                   (t->y[i] < 0 || t->y[i] == t->normal_class));
     }
+    /* the unlabeled windows outside the version: candidates only, in every
+     * fold (no test row is one of them) */
+    for (size_t i = t->n; i < N; i++) {
+        use[i] = 0;
+        cand[i] = 1;
+    }
     if (fit_rows)
         *fit_rows = nfit;
     if (nfit < relations_min_fit(t->channels)) {
@@ -382,7 +527,7 @@ static int relations_refit(const struct trainset *t, const unsigned char *fit_ro
         free(cand);
         return MODEL_ETOOFEW;
     }
-    rc = ds_relations_fit_trimmed(t->means, (uint32_t)t->n, t->channels, use, cand,
+    rc = ds_relations_fit_trimmed(t->means, (uint32_t)N, t->channels, use, cand,
                                   RELATIONS_VAR_KEEP, fit, &n_final, fit_mask);
     if (rc == MODEL_OK && fit_rows)
         *fit_rows = n_final;
@@ -403,6 +548,22 @@ static int relations_refit(const struct trainset *t, const unsigned char *fit_ro
             return MODEL_EINVAL;
         }
     }
+    /* the candidates outside the version the map took: the learner's scale
+     * reads them too */
+    if (pool) {
+        pool->n = 0;
+        for (size_t k = 0; fit_mask && k < t->n_pool; k++) {
+            if (!fit_mask[t->n + k])
+                continue;
+            if (featureset_compute(&fs, t->pool_raw + k * t->channels * t->fs.window, t->fs.window,
+                                   t->channels, scratch, ns, pool->x + pool->n * t->d) !=
+                FEATURESET_OK) {
+                free(scratch);
+                return MODEL_EINVAL;
+            }
+            pool->n++;
+        }
+    }
     free(scratch);
     return MODEL_OK;
 }
@@ -420,7 +581,7 @@ static int relations_eval_features(void *ctx, const size_t *rows, uint32_t n, ui
     if (fit_row && fit) {
         for (size_t i = 0; i < t->n; i++)
             fit_row[i] = t->group[i] % MODELS_EVAL_FOLDS != held;
-        rc = relations_refit(t, fit_row, rows, n, fit, NULL, x, t->rel_fold_fit);
+        rc = relations_refit(t, fit_row, rows, n, fit, NULL, x, t->rel_fold_fit, t->pool_fold);
         if (rc == MODEL_EINVAL)
             rc = MODEL_ETOOFEW;         /* this fold untested, the others still are */
     }
@@ -438,6 +599,17 @@ static int relations_eval_scale(void *ctx, const size_t *rows, uint32_t n, uint3
 
     for (uint32_t k = 0; k < n; k++)
         out[k] = t->rel_fold_fit[rows[k]];
+    return MODEL_OK;
+}
+
+/* The extra scale rows of that fold (models_refit.scale_extra). */
+static int relations_eval_scale_extra(void *ctx, uint32_t held, const float **x, uint32_t *n)
+{
+    const struct trainset *t = ctx;
+
+    (void)held;
+    *x = t->pool_fold && t->pool_fold->n ? t->pool_fold->x : NULL;
+    *n = t->pool_fold ? (uint32_t)t->pool_fold->n : 0u;
     return MODEL_OK;
 }
 
@@ -682,7 +854,10 @@ static int fit_fewshot(const struct trainset *t, const unsigned char *use, const
     }
     /* reference rows are labeled rows already: no weak labels from them */
     d = (struct fewshot_data){ t->X, (uint32_t)N, t->d, lab, t->weight, dom, in->n_classes,
-                               dev, ref, -1, NULL, scale };
+                               dev, ref, -1, NULL, scale,
+                               /* the map's unlabeled candidates it took: scale rows only */
+                               scale && t->pool_fit.n ? t->pool_fit.x : NULL,
+                               scale ? (uint32_t)t->pool_fit.n : 0u };
     models_fewshot_defaults(&p);
     /* the relations set's map shares the device's parameter flash */
     rc = models_fewshot_fit_budget(&d, &p, MODELS_FEWSHOT_PARAM_BYTES - relations_map_bytes(t), &fm,
@@ -798,7 +973,7 @@ static int cv_score(const struct trainset *t, int kind, const struct ds_info *in
     float *Xf = NULL;
 
     if (t->rel && (!(Xf = malloc(t->n * t->d * sizeof *Xf)) || !(tf.rel = malloc(sizeof *tf.rel)) ||
-                   !(tf.rel_fit = malloc(t->n ? t->n : 1)))) {
+                   !(tf.rel_fit = malloc(t->n + t->n_pool ? t->n + t->n_pool : 1)))) {
         if (t->rel && tf.rel != t->rel)
             free(tf.rel);
         free(Xf);
@@ -815,8 +990,14 @@ static int cv_score(const struct trainset *t, int kind, const struct ds_info *in
          * only: a held-out window never shapes the map it is read through */
         struct fewshot_model fm = { 0 };
 
-        if ((t->rel && relations_refit(t, use, NULL, 0, tf.rel, NULL, Xf, tf.rel_fit) != MODEL_OK) ||
-            (kind == MODEL_FEWSHOT ? fit_fewshot(&tf, use, in, m, &why, NULL, &fm)
+        if (t->rel && relations_refit(t, use, NULL, 0, tf.rel, NULL, Xf, tf.rel_fit,
+                                      t->pool_fold) != MODEL_OK) {
+            cv->skipped++;
+            continue;
+        }
+        if (t->pool_fold)
+            tf.pool_fit = *t->pool_fold;    /* the fold map's candidates, its scale rows */
+        if ((kind == MODEL_FEWSHOT ? fit_fewshot(&tf, use, in, m, &why, NULL, &fm)
                                    : fit(&tf, use, kind, in, m, &why, NULL)) != SRV_OK) {
             cv->skipped++;
             continue;
@@ -1301,18 +1482,35 @@ static json_t *features_json(const struct trainset *t, const struct featureset_s
                                       "contact_deg", (double)fs->kin.contact_deg));
     else if (j && kin_why)
         json_object_set_new(j, "kinematics_reason", json_string(kin_why));
-    if (j && fs->id == FEATURESET_RELATIONS && t->rel)
-        json_object_set_new(j, "relations",
-                            json_pack("{s:i,s:i,s:f,s:f,s:I,s:s}", "channels", (int)t->channels,
-                                      "rank", (int)t->rel->map.rank, "explained",
-                                      t->rel->explained, "variance_kept", RELATIONS_VAR_KEEP,
-                                      "fit_windows", (json_int_t)t->rel_fit_rows, "fit_on",
-                                      "windows labeled normal by a human and windows of scheduled "
-                                      "baseline snapshots (detector schedule) labeled normal by "
-                                      "any source, then refitted with the windows nobody labeled "
-                                      "a fault that the first map finds normal; in "
-                                      "cross-validation and the evaluation, only those outside "
-                                      "the held-out fold"));
+    if (j && fs->id == FEATURESET_RELATIONS && t->rel) {
+        json_t *rel = json_pack("{s:i,s:i,s:f,s:f,s:I,s:s}", "channels", (int)t->channels,
+                                "rank", (int)t->rel->map.rank, "explained",
+                                t->rel->explained, "variance_kept", RELATIONS_VAR_KEEP,
+                                "fit_windows", (json_int_t)t->rel_fit_rows, "fit_on",
+                                "windows labeled normal by a human and windows of scheduled "
+                                "baseline snapshots (detector schedule) labeled normal by "
+                                "any source, then refitted with the windows nobody labeled "
+                                "a fault that the first map finds normal: the version's and "
+                                "the unlabeled windows of its devices' scheduled baseline "
+                                "snapshots received up to the version's freeze; in "
+                                "cross-validation and the evaluation, the version's only "
+                                "outside the held-out fold");
+        /* the unlabeled windows outside the version: how many were read as
+         * candidates, from how many snapshots, how many the final map (and
+         * so the learner's scale) took */
+        json_t *u = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I}", "windows", (json_int_t)t->n_pool,
+                              "fit_windows", (json_int_t)t->pool_fit.n, "snapshots",
+                              (json_int_t)t->pool_snapshots, "snapshots_skipped",
+                              (json_int_t)t->pool_skipped, "max_windows",
+                              (json_int_t)RELATIONS_POOL_MAX_WINDOWS, "max_bytes",
+                              (json_int_t)RELATIONS_POOL_MAX_BYTES);
+
+        if (rel && u)
+            json_object_set_new(rel, "unlabeled", u);
+        else
+            json_decref(u);
+        json_object_set_new(j, "relations", rel);
+    }
     return j;
 }
 
@@ -1344,7 +1542,12 @@ static int relations_prepare(const struct ds_info *in, struct trainset *t,
         *why = "reading the version's scheduled baseline snapshots failed";
         return err;
     }
-    rc = relations_refit(t, NULL, NULL, 0, t->rel, &t->rel_fit_rows, t->X, t->rel_fit);
+    if ((err = relations_load_pool(in, t)) != SRV_OK) {
+        *why = "reading the devices' unlabeled scheduled baseline snapshots failed";
+        return err;
+    }
+    rc = relations_refit(t, NULL, NULL, 0, t->rel, &t->rel_fit_rows, t->X, t->rel_fit,
+                         t->n_pool ? &t->pool_fit : NULL);
     if (rc != MODEL_OK) {
         snprintf(rel_why, sizeof rel_why,
                  rc == MODEL_ETOOFEW
@@ -1376,7 +1579,8 @@ static int train_version(int64_t id, int kind, int transfer, const char *request
     struct models_transfer tf = { 0 };
     const struct ds_info *in = ds_reader_info(rd);
     const char *unfit = version_unfit(kind, requested, in), *kin_why = NULL;
-    struct models_refit refit = { relations_eval_features, NULL, 0, relations_eval_scale };
+    struct models_refit refit = { relations_eval_features, NULL, 0, relations_eval_scale,
+                                  relations_eval_scale_extra };
     struct featureset_kin kin = FEATURESET_NO_KIN;
     struct trainset t = { 0 };
     struct calib cal = { 0 };

@@ -274,7 +274,7 @@ START_TEST(fewshot_model_in_slot)
                 X[i * d + j] = gk->f[j] + (float)(i / 10) * (j % 2 ? 1.0f : -1.0f) +
                                0.05f * (float)((i * 7 + (int)j * 3) % 5);
         }
-        fd = (struct fewshot_data){ X, ROWS, d, lab, NULL, NULL, 3, NULL, NULL, -1, NULL, NULL };
+        fd = (struct fewshot_data){ X, ROWS, d, lab, NULL, NULL, 3, NULL, NULL, -1, NULL, NULL, NULL, 0 };
         models_fewshot_defaults(&p);
         if (shipped) {
             fd.device = devs;

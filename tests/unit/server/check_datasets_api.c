@@ -38,6 +38,7 @@ struct fx {
     char token[AUTH_TOKEN_LEN + 1];
     char op_token[AUTH_TOKEN_LEN + 1];
     char dir[256];
+    uint8_t sk[N_DEV][64];          /* each device's signing key, to upload more */
 };
 
 static long http(struct fx *f, const char *method, const char *path, const char *body,
@@ -75,6 +76,7 @@ static void fx_start(struct fx *f)
         char dev[16];
 
         crypto_sign_keypair(pk, sk);
+        memcpy(f->sk[d], sk, sizeof sk);
         snprintf(dev, sizeof dev, "dev-%d", d);
         testsrv_register(&f->srv, dev, pk, SECRET);
         for (s = 0; s < SNAPS_PER_DEV; s++) {
@@ -832,6 +834,150 @@ START_TEST(test_reader_batches)
 }
 END_TEST
 
+/* Unlabeled scheduled baselines (detector "schedule") of device d, seq
+ * from..from + n - 1: the quiet noise of the normal snapshots, at other seqs. */
+static void upload_baselines(struct fx *f, int d, int from, int n)
+{
+    char dev[16];
+
+    snprintf(dev, sizeof dev, "dev-%d", d);
+    for (int s = from; s < from + n; s++) {
+        struct wire_meta m;
+        float x[2 * NS];
+
+        testsrv_meta_2ch(&m, dev, (uint64_t)s, 1714564900000000LL + (int64_t)(d * 100 + s) * 1000000,
+                         NS, "vib_x", "vib_y");
+        snprintf(m.detector, sizeof m.detector, "schedule");
+        for (int i = 0; i < 2 * NS; i++)
+            x[i] = (float)((i * 7919 + d * 131 + s * 17) % 101) / 1000.0f;
+        testsrv_upload(&f->srv, &m, x, f->sk[d]);
+    }
+}
+
+/* Train a relations fewshot model on (1, version) and wait for it. */
+static json_t *train_relations(struct fx *f, int version, long *id)
+{
+    struct testsrv_reply rep;
+    char body[160], path[64];
+    json_t *j, *m;
+
+    snprintf(body, sizeof body, "{\"dataset_id\":1,\"version\":%d,\"kind\":\"fewshot\","
+             "\"feature_set\":\"relations\"}", version);
+    ck_assert_int_eq(post_json(f, "/api/v1/models", body, f->token, &rep), 202);
+    j = testsrv_json(&rep);
+    *id = (long)json_integer_value(json_object_get(j, "id"));
+    json_decref(j);
+    free(rep.body);
+    snprintf(path, sizeof path, "/api/v1/models/%ld", *id);
+    m = wait_for(f, path, "status", "done");
+    ck_assert_msg(strcmp(json_string_value(json_object_get(m, "status")), "done") == 0, "%s",
+                  json_string_value(json_object_get(m, "error")));
+    return m;
+}
+
+static json_t *unlabeled_of(json_t *m)
+{
+    return json_object_get(fs_rel(json_object_get(json_object_get(m, "metrics"), "features")),
+                           "unlabeled");
+}
+
+/* The model's blob, loaded (its map in rel[], its parameters in params[]). */
+static void load_blob(struct fx *f, long id, struct model *mod)
+{
+    struct testsrv_reply rep;
+    const char *names[2] = { "vib_x", "vib_y" }, *units[2] = { "g", "g" };
+    uint8_t pk[32], layout[32];
+    char path[64];
+    json_t *j;
+
+    ck_assert_int_eq(http(f, "GET", "/api/v1/models/signing-key", NULL, 0, f->token, &rep), 200);
+    j = testsrv_json(&rep);
+    ck_assert_int_eq(text_b64_decode_exact(json_string_value(json_object_get(j, "public_key")), pk, 32), 0);
+    json_decref(j);
+    free(rep.body);
+    ck_assert_int_eq(model_layout_digest(names, units, 2, layout), 0);
+    snprintf(path, sizeof path, "/api/v1/models/%ld/blob", id);
+    ck_assert_int_eq(http(f, "GET", path, NULL, 0, f->token, &rep), 200);
+    ck_assert_int_eq(model_load((const uint8_t *)rep.body, rep.len, pk, layout, mod), 0);
+    free(rep.body);
+}
+
+/* A relations model's map also sees the devices' unlabeled scheduled
+ * baselines (a version holds labeled windows only): those received up to
+ * the version's freeze are candidates of its trimmed refit, counted in the
+ * model's metrics; one received later is not read, so training the same
+ * version again gives the same model. */
+START_TEST(test_models_unlabeled_baselines)
+{
+    struct fx f;
+    struct testsrv_reply rep;
+    struct model *a = malloc(sizeof *a), *b = malloc(sizeof *b), *c = malloc(sizeof *c);
+    json_t *m1, *m2, *m3, *u;
+    long id1, id2, id3;
+    json_int_t fit1, fit2;
+
+    TESTDB_REQUIRE();
+    ck_assert_ptr_nonnull(a);
+    ck_assert_ptr_nonnull(b);
+    ck_assert_ptr_nonnull(c);
+    fx_start(&f);
+    ck_assert_int_eq(post_json(&f, "/api/v1/datasets", ds_body, f.token, &rep), 201);
+    free(rep.body);
+    /* version 1 is frozen before any baseline is received */
+    ck_assert_int_eq(post_json(&f, "/api/v1/datasets/1/versions", NULL, f.token, &rep), 201);
+    free(rep.body);
+    for (int d = 0; d < N_DEV; d++)
+        upload_baselines(&f, d, 10, 4);
+    /* version 2: the same labeled windows (nobody labeled the baselines) */
+    ck_assert_int_eq(post_json(&f, "/api/v1/datasets/1/versions", NULL, f.token, &rep), 201);
+    free(rep.body);
+
+    m1 = train_relations(&f, 1, &id1);
+    u = unlabeled_of(m1);
+    ck_assert_ptr_nonnull(u);
+    ck_assert_int_eq(json_integer_value(json_object_get(u, "windows")), 0);
+    ck_assert_int_eq(json_integer_value(json_object_get(u, "fit_windows")), 0);
+    fit1 = json_integer_value(json_object_get(fs_rel(json_object_get(json_object_get(m1, "metrics"),
+                                                                     "features")), "fit_windows"));
+
+    m2 = train_relations(&f, 2, &id2);
+    u = unlabeled_of(m2);
+    /* 16 snapshots of 256 samples, 4 windows of 64 each */
+    ck_assert_int_eq(json_integer_value(json_object_get(u, "snapshots")), 4 * N_DEV);
+    ck_assert_int_eq(json_integer_value(json_object_get(u, "windows")), 16 * N_DEV);
+    ck_assert_int_gt(json_integer_value(json_object_get(u, "fit_windows")), 0);
+    fit2 = json_integer_value(json_object_get(fs_rel(json_object_get(json_object_get(m2, "metrics"),
+                                                                     "features")), "fit_windows"));
+    ck_assert_int_eq(fit2, fit1 + json_integer_value(json_object_get(u, "fit_windows")));
+    /* the same labeled windows, another map: refitted with the baselines */
+    ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(m1, "metrics"), "windows_trained")),
+                     json_integer_value(json_object_get(json_object_get(m2, "metrics"), "windows_trained")));
+    load_blob(&f, id1, a);
+    load_blob(&f, id2, b);
+    ck_assert_uint_eq(a->features.id, FEATURESET_RELATIONS);
+    ck_assert(memcmp(a->rel, b->rel, sizeof a->rel) != 0);
+
+    /* a baseline received after version 2's freeze is not read: the same
+     * version trained again is the same model, parameter for parameter */
+    upload_baselines(&f, 0, 20, 3);
+    m3 = train_relations(&f, 2, &id3);
+    ck_assert(json_equal(unlabeled_of(m3), unlabeled_of(m2)));
+    load_blob(&f, id3, c);
+    ck_assert_uint_eq(c->rel_rank, b->rel_rank);
+    ck_assert(memcmp(c->rel, b->rel, sizeof c->rel) == 0);
+    ck_assert_uint_eq(c->param_count, b->param_count);
+    ck_assert(memcmp(c->params, b->params, c->param_count * sizeof *c->params) == 0);
+    ck_assert(c->threshold == b->threshold);
+    json_decref(m1);
+    json_decref(m2);
+    json_decref(m3);
+    free(a);
+    free(b);
+    free(c);
+    fx_stop(&f);
+}
+END_TEST
+
 Suite *datasets_api_suite(void);
 Suite *datasets_api_suite(void)
 {
@@ -858,6 +1004,11 @@ Suite *datasets_api_suite(void)
     tcase_add_unchecked_fixture(tc, testdb_setup, testdb_teardown);
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_models);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("unlabeled");
+    tcase_add_unchecked_fixture(tc, testdb_setup, testdb_teardown);
+    tcase_set_timeout(tc, 180);
+    tcase_add_test(tc, test_models_unlabeled_baselines);
     suite_add_tcase(s, tc);
     return s;
 }

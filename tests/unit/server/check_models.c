@@ -312,7 +312,7 @@ START_TEST(fewshot_export_and_budget)
     enum { K = 3, LAB = 5, UNL = 90, NR = K * LAB + UNL };
     static float X[NR * D];
     int32_t lab[NR], truth[NR];
-    struct fewshot_data d = { X, NR, D, lab, NULL, NULL, K, NULL, NULL, -1, NULL, NULL };
+    struct fewshot_data d = { X, NR, D, lab, NULL, NULL, K, NULL, NULL, -1, NULL, NULL, NULL, 0 };
     struct fewshot_params p;
     struct fewshot_model fm;
     struct model *m = calloc(1, sizeof *m);
@@ -368,7 +368,7 @@ START_TEST(fewshot_selection_blob_and_header)
     static uint32_t dev[NR];
     static uint8_t ref[NR];
     static const int informative[3] = { 5, 17, 40 };
-    struct fewshot_data d = { X, NR, F, lab, NULL, NULL, K, dev, ref, 0, NULL, NULL };
+    struct fewshot_data d = { X, NR, F, lab, NULL, NULL, K, dev, ref, 0, NULL, NULL, NULL, 0 };
     struct fewshot_params p;
     struct fewshot_model fm;
     struct model *m = calloc(1, sizeof *m);
@@ -517,7 +517,7 @@ START_TEST(golden_relations_header)
                 X[i * d + j] = gk->f[j] + (float)(i / 10) * (j % 2 ? 1.0f : -1.0f) +
                                0.05f * (float)((i * 7 + (int)j * 3) % 5);
         }
-        fd = (struct fewshot_data){ X, ROWS, d, lab, NULL, NULL, 3, NULL, NULL, -1, NULL, NULL };
+        fd = (struct fewshot_data){ X, ROWS, d, lab, NULL, NULL, 3, NULL, NULL, -1, NULL, NULL, NULL, 0 };
         models_fewshot_defaults(&p);
         ck_assert_int_eq(models_fewshot_fit_budget(&fd, &p, 7168, &fm, NULL), 0);
         m = calloc(1, sizeof *m);

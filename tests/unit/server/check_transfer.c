@@ -153,9 +153,9 @@ START_TEST(logo_never_tests_transferred_rows)
         grp[i] = tgt ? (uint32_t)(i % 3) : (uint32_t)(i % 5);
     }
     models_fewshot_defaults(&p);
-    struct fewshot_data d = { x, N, F, lab, w, dom, 2, NULL, NULL, -1, NULL, NULL };
+    struct fewshot_data d = { x, N, F, lab, w, dom, 2, NULL, NULL, -1, NULL, NULL, NULL, 0 };
     ck_assert_int_eq(models_eval_logo(&d, grp, EVAL_FEWSHOT, &p, 0, -1, with), 0);
-    struct fewshot_data dt = { x, NT, F, lab, NULL, NULL, 2, NULL, NULL, -1, NULL, NULL };
+    struct fewshot_data dt = { x, NT, F, lab, NULL, NULL, 2, NULL, NULL, -1, NULL, NULL, NULL, 0 };
     ck_assert_int_eq(models_eval_logo(&dt, grp, EVAL_FEWSHOT, &p, 0, -1, without), 0);
     /* the target's three groups, its 30 windows: nothing more is tested */
     ck_assert_uint_eq(with->n_groups, 3);

@@ -108,6 +108,14 @@ function featuresView(m) {
   const g = (v) => Number(Number(v).toPrecision(6));
   if (k) parts.push(`bearing defect energies at ${g(k.shaft_hz)} Hz, ${k.bearing_balls} × ${g(k.ball_mm)} mm on ${g(k.pitch_mm)} mm, ${g(k.contact_deg)}°`);
   else if (f && f.kinematics_reason) parts.push(`no defect frequencies: ${f.kinematics_reason}`);
+  // the relations set's map of normal operation: what it was fitted on,
+  // with the devices' unlabeled scheduled baselines it read beside the version
+  const r = f && f.relations;
+  if (r) {
+    const u = r.unlabeled;
+    parts.push(`relations map of rank ${r.rank} over ${r.channels} channels, fitted on ${r.fit_windows} windows` +
+      (u ? ` (${u.fit_windows} of them from the ${u.windows} unlabeled windows of ${u.snapshots} scheduled baseline snapshots the devices sent before the version was frozen)` : ''));
+  }
   return el('p', { id: 'eval-features', class: 'hint' }, `Features: ${parts.join('; ')}.`);
 }
 

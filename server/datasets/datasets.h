@@ -180,6 +180,29 @@ int ds_snapshots_read(const struct ds_info *in, const int64_t *ids, size_t n,
                       int (*each)(void *ctx, int64_t id, const float *x, size_t samples),
                       void *ctx, size_t *skipped);
 
+/* The unlabeled windows of a version's devices: the windows of their
+ * scheduled baseline snapshots (detector "schedule", the agents'
+ * --capture-every-s) that the version does not hold, not demo ones,
+ * received up to the version's freeze (so a version reads the same ones
+ * every time), within DS_UNLABELED_MAX_WINDOWS and DS_UNLABELED_MAX_BYTES of
+ * samples: the snapshots spread evenly over the time they were received,
+ * each giving as many whole windows (hop = window) as keeps the total
+ * within the cap, spread over it.  A relations map's candidates (training
+ * and the export fit the same map from them: ds_relations_fit_trimmed).
+ * 4,096 windows estimate a correlation of 64 channels well and are 16 times
+ * cranfield's 256 commissioning windows; 128 MiB keeps them a quarter of
+ * what a relations training may hold of the version's own windows. */
+#define DS_UNLABELED_MAX_WINDOWS 4096u
+#define DS_UNLABELED_MAX_BYTES ((size_t)128 << 20)
+struct ds_unlabeled {
+    float *raw;                 /* n x channels x window (channel-major); NULL unless kept */
+    float *means;               /* n x channels: each channel's window mean (ds_relations_window_means) */
+    size_t n, snapshots, skipped;   /* windows; snapshots read; passed over (another layout) */
+};
+/* keep_samples: also the windows' samples (raw).  0 or SRV_E* (*u empty). */
+int ds_unlabeled_read(const struct ds_info *in, int keep_samples, struct ds_unlabeled *u);
+void ds_unlabeled_free(struct ds_unlabeled *u);
+
 /* Transfer (ds_transfer.c): freeze a version of the windows human-labeled
  * on equipment type `type` with one of classes[n_classes], cut as the
  * target version's definition cuts them, all in one split, in a dataset

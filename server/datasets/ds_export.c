@@ -74,6 +74,7 @@ struct ds_export {
      * set's scratch */
     struct relations_fit *rel;
     size_t rel_fit_rows;
+    size_t rel_unlabeled;       /* the devices' unlabeled windows among its candidates */
     float *rel_scratch;
     size_t rel_ns;
     unsigned nf;                /* F's columns (ds_feature_count) */
@@ -277,6 +278,34 @@ static int rel_prepare(struct ds_export *e, const char **why)
         goto out;
     }
     {
+        /* the devices' unlabeled windows behind the version's, candidates
+         * only: as the training fits the map (models_train.c) */
+        struct ds_unlabeled u;
+        float *m2;
+        uint8_t *u2, *c2;
+
+        if ((rc = ds_unlabeled_read(in, 0, &u)) != SRV_OK)
+            goto out;
+        rc = SRV_ENOMEM;
+        if ((m2 = realloc(means, (k + u.n) * C * sizeof *means)))
+            means = m2;
+        if ((u2 = realloc(use, k + u.n)))
+            use = u2;
+        if ((c2 = realloc(cand, k + u.n)))
+            cand = c2;
+        if (!m2 || !u2 || !c2) {
+            ds_unlabeled_free(&u);
+            goto out;
+        }
+        if (u.n)
+            memcpy(means + k * C, u.means, u.n * C * sizeof *means);
+        memset(use + k, 0, u.n);
+        memset(cand + k, 1, u.n);
+        e->rel_unlabeled = u.n;
+        k += u.n;
+        ds_unlabeled_free(&u);
+    }
+    {
         uint32_t n_final = 0;
 
         if (ds_relations_fit_trimmed(means, (uint32_t)k, C, use, cand, RELATIONS_VAR_KEEP, e->rel,
@@ -464,7 +493,7 @@ static json_t *rel_feature_json(const struct ds_export *e)
     if (names)
         json_array_append_new(names, json_string(featureset_feature_name(FEATURESET_RELATIONS,
                                                                          FEATURESET_RELATIONS_VERSION, 2)));
-    return json_pack("{s:s,s:i,s:i,s:i,s:i,s:f,s:o,s:{s:i,s:o,s:o,s:o,s:f,s:f,s:I,s:s}}",
+    return json_pack("{s:s,s:i,s:i,s:i,s:i,s:f,s:o,s:{s:i,s:o,s:o,s:o,s:f,s:f,s:I,s:I,s:s}}",
                      "set", "relations", "id", FEATURESET_RELATIONS, "version",
                      FEATURESET_RELATIONS_VERSION, "window", (int)in->window_samples, "hop",
                      (int)in->window_samples, "sample_rate", in->sample_rate, "names", names, "map",
@@ -472,11 +501,14 @@ static json_t *rel_feature_json(const struct ds_export *e)
                      floats_json(m->scale, m->n_ch), "basis",
                      floats_json(m->basis, (size_t)m->n_ch * m->rank), "explained",
                      e->rel->explained, "variance_kept", RELATIONS_VAR_KEEP, "fit_windows",
-                     (json_int_t)e->rel_fit_rows, "fit_on",
+                     (json_int_t)e->rel_fit_rows, "unlabeled_windows",
+                     (json_int_t)e->rel_unlabeled, "fit_on",
                      "windows labeled normal by a human and windows of scheduled baseline "
                      "snapshots labeled normal by any source, then refitted with the windows "
-                     "nobody labeled a fault that the first map finds normal (as a relations "
-                     "model of this version fits its map)");
+                     "nobody labeled a fault that the first map finds normal: the version's and "
+                     "the unlabeled windows of its devices' scheduled baseline snapshots "
+                     "received up to its freeze (as a relations model of this version fits "
+                     "its map)");
 }
 
 /* The manifest: everything a loader needs to trust and weigh the arrays.

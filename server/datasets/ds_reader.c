@@ -28,6 +28,7 @@
 #include <zstd.h>
 
 #include "schema/wire.h"
+#include "server/datasets/ds_relations.h"
 #include "server/db/db.h"
 #include "server/ingest/ingest.h"
 #include "server/srv/srv.h"
@@ -686,4 +687,93 @@ int ds_snapshots_read(const struct ds_info *in, const int64_t *ids, size_t n,
     free(dec.scratch);
     free(snap);
     return err;
+}
+
+/* ds_unlabeled_read's walk: up to per_snap windows of each snapshot. */
+struct unlabeled_walk {
+    const struct ds_info *in;
+    struct ds_unlabeled *u;
+    size_t cap, per_snap;
+};
+
+/* One snapshot: its whole windows (hop = window, from its first sample, as
+ * a version's), every one when it has at most per_snap, else per_snap of
+ * them spread evenly over it. */
+static int unlabeled_take(void *ctx, int64_t id, const float *x, size_t samples)
+{
+    struct unlabeled_walk *w = ctx;
+    struct ds_unlabeled *u = w->u;
+    size_t C = w->in->channel_count, T = w->in->window_samples, nw = samples / T;
+    size_t take = nw < w->per_snap ? nw : w->per_snap;
+    float *win = NULL;
+
+    (void)id;
+    if (!u->raw && !(win = malloc(C * T * sizeof *win)))
+        return SRV_ENOMEM;
+    for (size_t j = 0; j < take && u->n < w->cap; j++) {
+        size_t at = take == nw ? j : j * nw / take;
+        float *dst = u->raw ? u->raw + u->n * C * T : win;
+
+        for (size_t c = 0; c < C; c++)
+            memcpy(dst + c * T, x + c * samples + at * T, T * sizeof *dst);
+        ds_relations_window_means(dst, (uint32_t)C, (uint32_t)T, u->means + u->n * C);
+        u->n++;
+    }
+    u->snapshots++;
+    free(win);
+    return SRV_OK;
+}
+
+int ds_unlabeled_read(const struct ds_info *in, int keep_samples, struct ds_unlabeled *u)
+{
+    char db[24], vb[16], cb[24];
+    const char *vals[3] = { db, vb, cb };
+    size_t C = in->channel_count, T = in->window_samples, per_row = C * T * sizeof(float);
+    size_t cap = per_row ? DS_UNLABELED_MAX_BYTES / per_row : 0, k;
+    struct unlabeled_walk w = { in, u, 0, 1 };
+    PGresult *r = NULL;
+    int64_t *ids;
+    int err;
+
+    memset(u, 0, sizeof *u);
+    if (cap > DS_UNLABELED_MAX_WINDOWS)
+        cap = DS_UNLABELED_MAX_WINDOWS;
+    if (cap == 0 || C == 0 || T == 0)
+        return SRV_OK;
+    snprintf(db, sizeof db, "%lld", (long long)in->dataset_id);
+    snprintf(vb, sizeof vb, "%d", in->version);
+    snprintf(cb, sizeof cb, "%zu", cap);
+    if (ds__exec(DS_SQL_UNLABELED, vals, 0, &r) != SRV_OK)
+        return SRV_EINTERNAL;
+    if ((k = (size_t)PQntuples(r)) == 0) {
+        PQclear(r);
+        return SRV_OK;
+    }
+    if (!(ids = malloc(k * sizeof *ids))) {
+        PQclear(r);
+        return SRV_ENOMEM;
+    }
+    for (size_t i = 0; i < k; i++)
+        ids[i] = db_int64(r, (int)i, "id");
+    PQclear(r);
+    /* the windows each snapshot may give so that all of them fit the cap */
+    w.per_snap = cap / k > 0 ? cap / k : 1;
+    w.cap = k * w.per_snap < cap ? k * w.per_snap : cap;
+    err = SRV_ENOMEM;
+    if ((keep_samples && !(u->raw = malloc(w.cap * per_row))) ||
+        !(u->means = malloc(w.cap * C * sizeof *u->means)))
+        goto out;
+    err = ds_snapshots_read(in, ids, k, unlabeled_take, &w, &u->skipped);
+out:
+    free(ids);
+    if (err != SRV_OK)
+        ds_unlabeled_free(u);
+    return err;
+}
+
+void ds_unlabeled_free(struct ds_unlabeled *u)
+{
+    free(u->raw);
+    free(u->means);
+    memset(u, 0, sizeof *u);
 }

@@ -105,23 +105,6 @@ static const struct db_sql stmts[M_COUNT] = {
         "SELECT s.id AS snapshot_id, s.device_id, s.detector = 'schedule' AS scheduled"
         " FROM snapshots s WHERE s.id IN (SELECT snapshot_id FROM dataset_windows"
         "  WHERE dataset_id = $1::bigint AND version = $2::int) ORDER BY s.id", 2 },
-    /* The unlabeled candidates of a relations model's map: its devices'
-     * scheduled baseline snapshots (not demo ones) that are not in the
-     * version, received up to the version's freeze (a retrain reads the
-     * same), at most $3 of them spread evenly over time (every n/$3-th in
-     * the order received): a machine's normal operation over its whole
-     * history, not only its last days. */
-    [M_UNLABELED_POOL] = { "models_unlabeled_pool",
-        "WITH vs AS (SELECT DISTINCT snapshot_id FROM dataset_windows"
-        "  WHERE dataset_id = $1::bigint AND version = $2::int),"
-        " c AS (SELECT s.id, row_number() OVER (ORDER BY s.received_at, s.id) AS k,"
-        "  count(*) OVER () AS n FROM snapshots s"
-        "  JOIN dataset_versions v ON v.dataset_id = $1::bigint AND v.version = $2::int"
-        "  WHERE s.detector = 'schedule' AND NOT s.demo AND s.received_at <= v.created_at"
-        "   AND s.device_id IN (SELECT device_id FROM snapshots WHERE id IN (SELECT snapshot_id FROM vs))"
-        "   AND s.id NOT IN (SELECT snapshot_id FROM vs))"
-        " SELECT id FROM c WHERE n <= $3::bigint"
-        "  OR k = 1 OR (k - 1) * $3::bigint / n <> (k - 2) * $3::bigint / n ORDER BY k", 3 },
     [M_DEVICE_REF] = { "models_device_ref",
         "INSERT INTO model_device_refs (model_id, device_id, reference_windows, blob, predictions)"
         " VALUES ($1::bigint, $2, $3::int, $4::bytea, $5::jsonb)", 5 },

@@ -20,7 +20,6 @@ enum models_stmt {
     M_RELATED,      /* dataset, version, classes -> related types, shared classes, labeled snapshots */
     M_SCHEDULED,    /* dataset, version -> snapshot_id of its scheduled baseline snapshots */
     M_SNAP_DEVICES, /* dataset, version -> snapshot_id, device_id, scheduled, by snapshot_id */
-    M_UNLABELED_POOL, /* dataset, version, cap -> id: its devices' scheduled baselines outside it */
     M_DEVICE_REF,   /* model, device, reference windows, blob (NULL) or NULL, predictions */
     M_DEVICE_REFS,  /* model -> its devices' references (no blobs) */
     M_DEVICE_BLOB,  /* model, device -> the blob made for it */

@@ -50,14 +50,6 @@
 /* The relations set keeps every window's samples while it fits its map
  * (the features are a function of the map): at most this many bytes. */
 #define RELATIONS_MAX_RAW_BYTES ((size_t)512 << 20)
-/* The relations set's unlabeled candidates (relations_load_pool): at most
- * this many windows and bytes of their samples, beside the version's.
- * 4,096 windows estimate a correlation of 64 channels well and are 16 times
- * cranfield's 256 commissioning windows; 128 MiB keeps the pool a quarter
- * of what the version's own windows may take. */
-#define RELATIONS_POOL_MAX_WINDOWS 4096u
-#define RELATIONS_POOL_MAX_BYTES ((size_t)128 << 20)
-
 /* The extra scale rows of the map fitted last (fewshot_data.scale_x): the
  * vectors of the unlabeled candidates it took. */
 struct pool_scale {
@@ -296,88 +288,26 @@ static int relations_mark_scheduled(const struct ds_info *in, struct trainset *t
     return SRV_OK;
 }
 
-/* relations_load_pool's walk: up to per_snap windows of each snapshot. */
-struct pool_load {
-    struct trainset *t;
-    float *means;
-    size_t cap, per_snap;
-};
-
-/* One candidate snapshot: its whole windows (hop = window, from its first
- * sample, as the version's), every one when it has at most per_snap, else
- * per_snap of them spread evenly over it. */
-static int pool_take(void *ctx, int64_t id, const float *x, size_t samples)
-{
-    struct pool_load *pl = ctx;
-    struct trainset *t = pl->t;
-    size_t C = t->channels, T = t->fs.window, nw = samples / T;
-    size_t take = nw < pl->per_snap ? nw : pl->per_snap;
-
-    (void)id;
-    for (size_t j = 0; j < take && t->n_pool < pl->cap; j++) {
-        size_t w = take == nw ? j : j * nw / take;
-        float *dst = t->pool_raw + t->n_pool * C * T;
-
-        for (size_t c = 0; c < C; c++)
-            memcpy(dst + c * T, x + c * samples + w * T, T * sizeof *dst);
-        ds_relations_window_means(dst, (uint32_t)C, (uint32_t)T, pl->means + t->n_pool * C);
-        t->n_pool++;
-    }
-    t->pool_snapshots++;
-    return SRV_OK;
-}
-
-/* The relations set's unlabeled candidates (struct trainset): the version's
- * devices' scheduled baseline snapshots (detector "schedule", the agents'
- * --capture-every-s) that are not in the version, received up to its
- * freeze, spread evenly over their time, within RELATIONS_POOL_MAX_WINDOWS
- * and RELATIONS_POOL_MAX_BYTES.  A version holds labeled windows only: the
- * many windows nobody labeled reach the map this way. */
+/* The relations set's unlabeled candidates (struct trainset): the windows
+ * of the version's devices' scheduled baseline snapshots that it does not
+ * hold, received up to its freeze (ds_unlabeled_read: its caps and
+ * choice).  A version holds labeled windows only: the many windows nobody
+ * labeled reach the map this way. */
 static int relations_load_pool(const struct ds_info *in, struct trainset *t)
 {
-    char db[24], vb[16], cb[24];
-    const char *vals[3] = { db, vb, cb };
-    size_t C = t->channels, T = t->fs.window, per_row = C * T * sizeof(float);
-    size_t cap = RELATIONS_POOL_MAX_BYTES / per_row, N;
-    struct pool_load pl = { t, NULL, 0, 1 };
-    PGresult *r = NULL;
-    int64_t *ids = NULL;
-    size_t k;
+    struct ds_unlabeled u;
+    size_t C = t->channels, N;
     float *means;
     unsigned char *f1, *f2;
     int err;
 
-    if (cap > RELATIONS_POOL_MAX_WINDOWS)
-        cap = RELATIONS_POOL_MAX_WINDOWS;
-    if (cap == 0)
-        return SRV_OK;
-    snprintf(db, sizeof db, "%lld", (long long)in->dataset_id);
-    snprintf(vb, sizeof vb, "%d", in->version);
-    snprintf(cb, sizeof cb, "%zu", cap);
-    if (models__exec(M_UNLABELED_POOL, vals, NULL, NULL, 0, &r) != SRV_OK)
-        return SRV_EINTERNAL;
-    k = (size_t)PQntuples(r);
-    if (k == 0) {
-        PQclear(r);
-        return SRV_OK;
-    }
-    if (!(ids = malloc(k * sizeof *ids))) {
-        PQclear(r);
-        return SRV_ENOMEM;
-    }
-    for (size_t i = 0; i < k; i++)
-        ids[i] = db_int64(r, (int)i, "id");
-    PQclear(r);
-    /* the windows each snapshot may give so that all of them fit the cap */
-    pl.per_snap = cap / k > 0 ? cap / k : 1;
-    pl.cap = k * pl.per_snap < cap ? k * pl.per_snap : cap;
-    t->pool_raw = malloc(pl.cap * per_row);
-    pl.means = malloc(pl.cap * C * sizeof *pl.means);
-    err = SRV_ENOMEM;
-    if (!t->pool_raw || !pl.means)
-        goto out;
-    if ((err = ds_snapshots_read(in, ids, k, pool_take, &pl, &t->pool_skipped)) != SRV_OK)
-        goto out;
+    if ((err = ds_unlabeled_read(in, 1, &u)) != SRV_OK)
+        return err;
+    t->pool_raw = u.raw;            /* the trainset's from here */
+    u.raw = NULL;
+    t->n_pool = u.n;
+    t->pool_snapshots = u.snapshots;
+    t->pool_skipped = u.skipped;
     /* the candidates' means behind the version's, and room for them in
      * the fit masks */
     N = t->n + t->n_pool;
@@ -385,7 +315,8 @@ static int relations_load_pool(const struct ds_info *in, struct trainset *t)
     if (!(means = realloc(t->means, (N ? N : 1) * C * sizeof *means)))
         goto out;
     t->means = means;
-    memcpy(t->means + t->n * C, pl.means, t->n_pool * C * sizeof *means);
+    if (t->n_pool)
+        memcpy(t->means + t->n * C, u.means, t->n_pool * C * sizeof *means);
     if (!(f1 = realloc(t->rel_fit, N ? N : 1)))
         goto out;
     t->rel_fit = f1;
@@ -400,8 +331,7 @@ static int relations_load_pool(const struct ds_info *in, struct trainset *t)
         goto out;
     err = SRV_OK;
 out:
-    free(ids);
-    free(pl.means);
+    ds_unlabeled_free(&u);
     return err;
 }
 
@@ -1502,8 +1432,8 @@ static json_t *features_json(const struct trainset *t, const struct featureset_s
                               "fit_windows", (json_int_t)t->pool_fit.n, "snapshots",
                               (json_int_t)t->pool_snapshots, "snapshots_skipped",
                               (json_int_t)t->pool_skipped, "max_windows",
-                              (json_int_t)RELATIONS_POOL_MAX_WINDOWS, "max_bytes",
-                              (json_int_t)RELATIONS_POOL_MAX_BYTES);
+                              (json_int_t)DS_UNLABELED_MAX_WINDOWS, "max_bytes",
+                              (json_int_t)DS_UNLABELED_MAX_BYTES);
 
         if (rel && u)
             json_object_set_new(rel, "unlabeled", u);

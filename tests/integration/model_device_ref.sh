@@ -250,7 +250,7 @@ for ((i = 0; i < 600; i++)); do
     st=$(it_json "$IT_TMP/modelr.json" 'd["status"]' 2>/dev/null); [ "$st" = done ] || [ "$st" = failed ] && break; sleep 0.5
 done
 if [ "$code" = 202 ] && [ "$st" = done ]; then
-    it_pass "relations model $MR trained (map rank $(it_json "$IT_TMP/modelr.json" 'd["metrics"]["features"]["relations"]["rank"]'), fitted on $(it_json "$IT_TMP/modelr.json" 'd["metrics"]["features"]["relations"]["fit_windows"]') windows)"
+    it_pass "relations model $MR trained (map rank $(it_json "$IT_TMP/modelr.json" 'd["metrics"]["features"]["relations"]["rank"]'), fitted on $(it_json "$IT_TMP/modelr.json" 'd["metrics"]["features"]["relations"]["fit_windows"]') windows, $(it_json "$IT_TMP/modelr.json" '"%d of them from the %d unlabeled windows of %d scheduled baselines outside the version" % tuple(d["metrics"]["features"]["relations"]["unlabeled"][k] for k in ("fit_windows", "windows", "snapshots"))'))"
     it_http GET "$BASE/api/v1/models/$MR/devices" "$IT_TMP/devsr.json" "${AML[@]}" >/dev/null
     it_http GET "$BASE/api/v1/models/$MR/blob" "$IT_TMP/cr.blob" "${AML[@]}" >/dev/null
     for d in a b; do

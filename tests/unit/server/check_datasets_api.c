@@ -956,6 +956,38 @@ START_TEST(test_models_unlabeled_baselines)
     load_blob(&f, id2, b);
     ck_assert_uint_eq(a->features.id, FEATURESET_RELATIONS);
     ck_assert(memcmp(a->rel, b->rel, sizeof a->rel) != 0);
+    /* the export's relation features fit the same map from the same
+     * windows: the model's, float for float */
+    {
+        json_t *shas, *man, *map;
+        char *mtext;
+        size_t xb;
+
+        ck_assert_int_eq(http(&f, "GET", "/api/v1/datasets/1/versions/2/export?format=npz&features=relations",
+                              NULL, 0, f.token, &rep), 200);
+        read_npz(rep.body, rep.len, &shas, &mtext, &xb);
+        free(rep.body);
+        man = json_loads(mtext, 0, NULL);
+        ck_assert_ptr_nonnull(man);
+        map = json_object_get(json_object_get(man, "features"), "map");
+        ck_assert_int_eq(json_integer_value(json_object_get(map, "unlabeled_windows")), 16 * N_DEV);
+        ck_assert_int_eq(json_integer_value(json_object_get(map, "fit_windows")), fit2);
+        ck_assert_uint_eq(json_integer_value(json_object_get(map, "rank")), b->rel_rank);
+        for (size_t i = 0; i < 2; i++) {
+            ck_assert((float)json_real_value(json_array_get(json_object_get(map, "mean"), i)) == b->rel[i]);
+            ck_assert((float)json_real_value(json_array_get(json_object_get(map, "scale"), i)) ==
+                      b->rel[2 + i]);
+        }
+        for (size_t i = 0; i < 2 * b->rel_rank; i++)
+            ck_assert((float)json_real_value(json_array_get(json_object_get(map, "basis"), i)) ==
+                      b->rel[4 + i]);
+        free(g_x_npy);
+        free(g_f_npy);
+        g_x_npy = g_f_npy = NULL;
+        free(mtext);
+        json_decref(man);
+        json_decref(shas);
+    }
 
     /* a baseline received after version 2's freeze is not read: the same
      * version trained again is the same model, parameter for parameter */

@@ -5,7 +5,7 @@
  *   bench-fewshot [--data DIR] [--corpus cranfield|bearing|both] [--trials N]
  *                 [--inductive] [--protos N] [--rounds N] [--shrink S]
  *                 [--ref-weight W] [--max-features N] [--budget BYTES]
- *                 [--rel-keep F] [--server-reference] [--propagate K]
+ *                 [--rel-keep F] [--server-reference] [--server-map] [--propagate K]
  *                 [--header-out FILE]
  *
  * cranfield: DIR/cranfield-mpf (default DIR: $PRECURSOR_DATA, else
@@ -799,8 +799,62 @@ static float *g_xref[NVIEW];   /* each view centred and scaled on the devices' r
  * the device's 8 KB of flash; the rest is the score code). */
 static size_t g_budget = FEWSHOT_PARAM_BYTES;
 static int g_server_ref;        /* --server-reference: labeled normal windows join their machine's reference */
+static int g_server_map;        /* --server-map: the trimmed map refitted per trial as the server fits it */
 
-static void run_trial(const struct corpus *c, int bearing, uint32_t t, int inductive,
+/* --server-map: the trimmed map (V_REL_TRIM, V_REL_TRIM_S) as the server's
+ * training fits it from a trial's labels (server/models/models_train.c):
+ * first on the windows assumed normal, the commissioning ones (scheduled
+ * baselines labeled normal) and those a human labeled normal; then with
+ * every window not labeled a fault (the version's unlabeled rows and the
+ * devices' unlabeled baselines: here every other window, each machine's
+ * sent as a scheduled baseline before the freeze) that the first map
+ * finds normal.  The views' vectors are rewritten in place, with their
+ * device-referenced copies for the baselines. */
+static void server_map_refit(struct corpus *c, const int32_t *lab)
+{
+    uint8_t *fit = xrealloc(NULL, c->n), *cand = xrealloc(NULL, c->n);
+    struct relations_fit rf;
+    uint32_t n_trim = 0, nf = c->fs[V_REL_TRIM].nf;
+    for (uint32_t i = 0; i < c->n; i++) {
+        fit[i] = (uint8_t)(c->reference[i] || lab[i] == 0);
+        cand[i] = (uint8_t)(lab[i] <= 0);
+    }
+    if (ds_relations_fit_trimmed(c->win_mean, c->n, c->n_ch, fit, cand, g_rel_keep, &rf, &n_trim,
+                                 g_trim_mask) != 0) {
+        fprintf(stderr, "fewshot: relation fit failed\n");
+        exit(1);
+    }
+    size_t ns = relations_scratch_floats(&rf.map);
+    float *scratch = xrealloc(NULL, (ns ? ns : 1) * sizeof *scratch);
+    for (uint32_t i = 0; i < c->n; i++)
+        if (relations_features(&rf.map, c->win_x + (size_t)i * c->n_ch * c->win, c->win, c->win, scratch, ns,
+                               c->fs[V_REL_TRIM].x + (size_t)i * nf) != 0) {
+            fprintf(stderr, "fewshot: relation features failed\n");
+            exit(1);
+        }
+    free(scratch);
+    g_rf_trim = rf;
+    g_rf_trim.map.mean = g_rf_trim.mean;
+    g_rf_trim.map.scale = g_rf_trim.scale;
+    g_rf_trim.map.basis = g_rf_trim.basis;
+    g_rel_bytes[V_REL_TRIM] = g_rel_bytes[V_REL_TRIM_S] = ds_relations_bytes(&rf.map);
+    const enum view vs[2] = { V_REL_TRIM, V_REL_TRIM_S };
+    for (int k = 0; k < 2; k++) {
+        struct fewshot_data dr = { .x = c->fs[vs[k]].x, .n_rows = c->n, .n_feat = nf, .label = c->truth,
+                                   .n_classes = c->n_classes, .device = c->device,
+                                   .reference = c->reference, .reference_class = -1 };
+        if (models_fewshot_referenced(&dr, g_xref[vs[k]]) != 0) {
+            fprintf(stderr, "fewshot: referencing %s failed\n", c->fs[vs[k]].name);
+            exit(1);
+        }
+    }
+    printf("%s: server map: trimmed fit on %u windows (rank %u, %u bytes of map)\n", c->name, n_trim,
+           rf.map.rank, g_rel_bytes[V_REL_TRIM]);
+    free(fit);
+    free(cand);
+}
+
+static void run_trial(struct corpus *c, int bearing, uint32_t t, int inductive,
                       struct tally *tl, size_t model_bytes[])
 {
     uint32_t K = c->n_classes, lg[FEWSHOT_MAX_CLASSES];
@@ -836,6 +890,8 @@ static void run_trial(const struct corpus *c, int bearing, uint32_t t, int induc
     uint8_t *sref = malloc(c->n);
     for (uint32_t i = 0; i < c->n; i++)
         sref[i] = (uint8_t)(c->reference[i] || (g_server_ref && lab[i] == 0));
+    if (g_server_map && c->fs[V_REL_TRIM].nf)
+        server_map_refit(c, lab);
     for (int meth = 0; meth < M_COUNT; meth++) {
         const struct method *me = &methods[meth];
         const struct fset *f = &c->fs[me->v];
@@ -1085,11 +1141,12 @@ int main(int argc, char **argv)
                                           { "budget", required_argument, NULL, 'b' },
                                           { "rel-keep", required_argument, NULL, 'k' },
                                           { "server-reference", no_argument, NULL, 'S' },
+                                          { "server-map", no_argument, NULL, 'M' },
                                           { "propagate", required_argument, NULL, 'P' },
                                           { "header-out", required_argument, NULL, 'H' },
                                           { NULL, 0, NULL, 0 } };
     models_fewshot_defaults(&g_params);
-    for (int o; (o = getopt_long(argc, argv, "d:c:t:ip:r:s:w:f:b:k:SP:H:", opts, NULL)) != -1;) {
+    for (int o; (o = getopt_long(argc, argv, "d:c:t:ip:r:s:w:f:b:k:SMP:H:", opts, NULL)) != -1;) {
         if (o == 'p')
             g_params.protos = (uint32_t)atoi(optarg);
         else if (o == 'r')
@@ -1106,6 +1163,8 @@ int main(int argc, char **argv)
             g_rel_keep = atof(optarg);
         else if (o == 'S')
             g_server_ref = 1;
+        else if (o == 'M')
+            g_server_map = 1;
         else if (o == 'P')
             g_params.propagate = (uint32_t)atoi(optarg);
         else if (o == 'H')

@@ -57,6 +57,13 @@ struct ds_decoder {
  * thread, decoded into the batch's buffer, or the reader's to decode. */
 enum { ROW_FREE = 0, ROW_BUSY, ROW_DONE, ROW_READER };
 
+/* A batch asked ahead: not sent yet, its query running, its answer in (or
+ * its error), or dropped by the reader (then closed). */
+enum { FETCH_NONE = 0, FETCH_ASKED, FETCH_BUSY, FETCH_DONE, FETCH_DROPPED };
+
+#define DS_AHEAD 2                      /* batches asked ahead of the reader's */
+#define DS_SLOTS (DS_AHEAD + 1)
+
 /* A batch of envelopes (res, rows of it) and the samples of the rows the
  * prefetch thread decoded: row i's (channel-major, n[i] per channel) at
  * f + off[i] once state[i] is ROW_DONE.  Rows are claimed in order (rows
@@ -76,30 +83,31 @@ struct ds_batch {
     size_t cap, used;           /* bytes allocated, bytes claimed */
     unsigned char state[DS_BATCH_IDS];
     size_t off[DS_BATCH_IDS], n[DS_BATCH_IDS];
+    /* asked ahead: its snapshots, and where its query is */
+    int64_t ids[DS_BATCH_IDS];
+    size_t n_ids;
+    int fetch;                  /* FETCH_* */
+    int err;                    /* the query's, once FETCH_DONE */
 };
 
 /* The prefetch thread and what it shares with the reader, all under mu.
- * The reader asks for the batch after the one it takes (ids[0, n), asked
- * set); the thread sends the query, decodes rows of the reader's batch
- * (cur) while PostgreSQL answers, then takes the answer into next and
- * decodes rows of it until the reader takes it.  The reader takes next
- * when it needs its first snapshot, and closes a batch it leaves (no more
- * claims, the row in hand finished) so that slot can be asked into again. */
+ * The reader asks for the DS_AHEAD batches after the one it reads (cur)
+ * into the queue q; the thread sends their queries one after the other,
+ * and while PostgreSQL answers, and when idle, decodes rows of cur and of
+ * the queued batches that have come, nearest first.  The reader takes q[0]
+ * when it needs its first snapshot, and closes the batch it leaves (no more
+ * claims, the row in hand finished) so its slot can be asked into again. */
 struct ds_prefetch {
     pthread_t thread;
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int inited, started, quit;
-    int asked;                  /* ids set, not sent yet */
-    int fetching;               /* asked, the answer not in next yet */
-    int64_t ids[DS_BATCH_IDS];
-    size_t n;                   /* 0: nothing asked ahead */
-    int err;
     unsigned channels;          /* the version's (set before the thread starts) */
     struct ds_decoder dec;      /* the thread's own */
-    struct ds_batch slot[2];
+    struct ds_batch slot[DS_SLOTS];
     struct ds_batch *cur;       /* the reader's batch, when it is a slot */
-    struct ds_batch *next;      /* the batch asked ahead */
+    struct ds_batch *q[DS_AHEAD];
+    int nq;
 };
 
 struct ds_reader {
@@ -388,7 +396,7 @@ static int prefetch_help(struct ds_prefetch *p, struct ds_batch *b)
     const uint8_t *env;
     int i, ok;
 
-    if (!b || !b->res || p->quit || b->full || b->claim >= b->rows)
+    if (!b || b->fetch != FETCH_DONE || !b->res || p->quit || b->full || b->claim >= b->rows)
         return 0;
     i = b->claim;
     env = (const uint8_t *)db_text(b->res, i, "envelope");
@@ -417,14 +425,51 @@ static int prefetch_help(struct ds_prefetch *p, struct ds_batch *b)
     return 1;
 }
 
-/* Something for the thread to do (mu held): a batch to fetch, rows of the
- * reader's batch, or rows of the batch asked ahead once it has come. */
+/* One row decoded for the reader, the nearest first: its batch, then the
+ * batches asked ahead that have come; 0 when there is nothing to decode. */
+static int prefetch_help_any(struct ds_prefetch *p)
+{
+    int i;
+
+    if (prefetch_help(p, p->cur))
+        return 1;
+    for (i = 0; i < p->nq; i++)
+        if (prefetch_help(p, p->q[i]))
+            return 1;
+    return 0;
+}
+
+/* The batch to ask PostgreSQL for now: the first asked one, once every
+ * batch before it in the queue has come (one query at a time). */
+static struct ds_batch *prefetch_to_send(const struct ds_prefetch *p)
+{
+    int i;
+
+    for (i = 0; i < p->nq; i++) {
+        if (p->q[i]->fetch == FETCH_ASKED)
+            return p->q[i];
+        if (p->q[i]->fetch != FETCH_DONE)
+            return NULL;
+    }
+    return NULL;
+}
+
+/* Rows to decode (mu held), as prefetch_help_any would find them. */
+static int batch_open_rows(const struct ds_batch *b)
+{
+    return b && b->fetch == FETCH_DONE && b->res && !b->full && b->claim < b->rows;
+}
+
 static int prefetch_has_work(const struct ds_prefetch *p)
 {
-    const struct ds_batch *c = p->cur, *x = p->fetching ? NULL : p->next;
+    int i;
 
-    return p->asked || (c && c->res && !c->full && c->claim < c->rows) ||
-           (x && x->res && !x->full && x->claim < x->rows);
+    if (prefetch_to_send(p) || batch_open_rows(p->cur))
+        return 1;
+    for (i = 0; i < p->nq; i++)
+        if (batch_open_rows(p->q[i]))
+            return 1;
+    return 0;
 }
 
 static void *prefetch_main(void *arg)
@@ -433,23 +478,24 @@ static void *prefetch_main(void *arg)
 
     pthread_mutex_lock(&p->mu);
     for (;;) {
+        struct ds_batch *b;
+
         while (!p->quit && !prefetch_has_work(p))
             pthread_cond_wait(&p->cv, &p->mu);
         if (p->quit)
             break;
-        if (p->asked) {
-            struct ds_batch *b = p->next;
+        if ((b = prefetch_to_send(p))) {
             PGresult *res = NULL;
             int err;
 
-            /* ids, n and next are not touched by the reader while fetching */
-            p->asked = 0;
+            /* b's ids are not touched by the reader while it is fetched */
+            b->fetch = FETCH_BUSY;
             pthread_mutex_unlock(&p->mu);
-            err = ingest_stored_many_send(p->ids, p->n, DS_BATCH_BYTES);
+            err = ingest_stored_many_send(b->ids, b->n_ids, DS_BATCH_BYTES);
             pthread_mutex_lock(&p->mu);
-            /* while PostgreSQL reads and sends them: rows of the reader's
-             * batch, taking in what has come between them */
-            while (err == SRV_OK && prefetch_help(p, p->cur)) {
+            /* while PostgreSQL reads and sends them: rows for the reader,
+             * taking in what has come between them */
+            while (err == SRV_OK && prefetch_help_any(p)) {
                 pthread_mutex_unlock(&p->mu);
                 db_poll_own();
                 pthread_mutex_lock(&p->mu);
@@ -463,24 +509,16 @@ static void *prefetch_main(void *arg)
                 res = NULL;
             }
             batch_reset(b, res);
-            p->err = err;
-            p->fetching = 0;
+            b->err = err;
+            b->fetch = FETCH_DONE;
             pthread_cond_broadcast(&p->cv);
             continue;
         }
-        if (!prefetch_help(p, p->cur))
-            (void)prefetch_help(p, p->fetching ? NULL : p->next);
+        (void)prefetch_help_any(p);
     }
     pthread_mutex_unlock(&p->mu);
     db_thread_release();
     return NULL;
-}
-
-/* Wait for the batch in flight, if any (mu held). */
-static void prefetch_wait(struct ds_prefetch *p)
-{
-    while (p->fetching)
-        pthread_cond_wait(&p->cv, &p->mu);
 }
 
 static void prefetch_stop(struct ds_prefetch *p)
@@ -495,12 +533,13 @@ static void prefetch_stop(struct ds_prefetch *p)
         pthread_join(p->thread, NULL);
         p->started = 0;
     }
-    for (i = 0; i < 2; i++) {
+    for (i = 0; i < DS_SLOTS; i++) {
         PQclear(p->slot[i].res);
         free(p->slot[i].f);
     }
     memset(p->slot, 0, sizeof p->slot);
-    p->cur = p->next = NULL;
+    p->cur = NULL;
+    p->nq = 0;
     free(p->dec.raw);
     free(p->dec.scratch);
     ZSTD_freeDCtx(p->dec.dctx);
@@ -512,28 +551,42 @@ static void prefetch_stop(struct ds_prefetch *p)
     }
 }
 
-/* Ask for ids[0, n) ahead, into the slot the reader is not reading (closed
- * by batch_close when the reader left it, or never used); without a thread
- * (it could not start) nothing is asked and the reader fetches on its own. */
-static void prefetch_ask(struct ds_prefetch *p, const int64_t *ids, size_t n)
+/* Ask for ids[0, n) ahead, after the batches asked already, into a slot
+ * neither the reader's nor queued (closed by batch_close when the reader
+ * left it, or never used); 0 when the queue is full or there is no thread
+ * (it could not start: the reader then fetches on its own). */
+static int prefetch_ask(struct ds_prefetch *p, const int64_t *ids, size_t n)
 {
-    if (!p->inited)
-        return;
+    struct ds_batch *b = NULL;
+    int i, k;
+
+    if (!p->inited || n == 0 || n > DS_BATCH_IDS)
+        return 0;
     if (!p->started) {
         if (pthread_create(&p->thread, NULL, prefetch_main, p) != 0)
-            return;
+            return 0;
         p->started = 1;
     }
     pthread_mutex_lock(&p->mu);
-    prefetch_wait(p);
-    p->next = p->cur == &p->slot[0] ? &p->slot[1] : &p->slot[0];
-    batch_reset(p->next, NULL);
-    memcpy(p->ids, ids, n * sizeof *ids);
-    p->n = n;
-    p->asked = 1;
-    p->fetching = 1;
-    pthread_cond_broadcast(&p->cv);
+    for (i = 0; i < DS_SLOTS && !b && p->nq < DS_AHEAD; i++) {
+        b = &p->slot[i];
+        if (b == p->cur)
+            b = NULL;
+        for (k = 0; b && k < p->nq; k++)
+            if (p->q[k] == b)
+                b = NULL;
+    }
+    if (b) {
+        batch_reset(b, NULL);
+        memcpy(b->ids, ids, n * sizeof *ids);
+        b->n_ids = n;
+        b->err = SRV_OK;
+        b->fetch = FETCH_ASKED;
+        p->q[p->nq++] = b;
+        pthread_cond_broadcast(&p->cv);
+    }
     pthread_mutex_unlock(&p->mu);
+    return b != NULL;
 }
 
 /* The reader leaves b: no more rows of it claimed, the one the thread has
@@ -552,33 +605,79 @@ static void batch_close(struct ds_prefetch *p, struct ds_batch *b)
     pf_unlock(p);
     PQclear(b->res);
     batch_reset(b, NULL);
+    b->fetch = FETCH_NONE;
 }
 
-/* The batch asked ahead when it starts with id: 1, *b and *err (the batch
- * now the reader's; the thread may go on decoding its rows); else 0, and
- * the batch, which does not fit, is dropped. */
+/* Every batch asked ahead dropped (the reader went elsewhere): those not
+ * sent yet forgotten, the one in flight waited for, all closed. */
+static void prefetch_drop(struct ds_prefetch *p)
+{
+    struct ds_batch *q[DS_AHEAD];
+    int i, n;
+
+    if (!p->started)
+        return;
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        int busy = 0;
+        for (i = 0; i < p->nq; i++)
+            busy |= p->q[i]->fetch == FETCH_BUSY;
+        if (!busy)
+            break;
+        pthread_cond_wait(&p->cv, &p->mu);
+    }
+    n = p->nq;
+    memcpy(q, p->q, sizeof q);
+    for (i = 0; i < n; i++)         /* the thread neither sends nor claims now */
+        q[i]->fetch = FETCH_DROPPED;
+    p->nq = 0;
+    pthread_mutex_unlock(&p->mu);
+    for (i = 0; i < n; i++)
+        batch_close(p, q[i]);
+}
+
+/* The first batch asked ahead when it starts with id: 1, *b and *err (the
+ * batch now the reader's; the thread may go on decoding its rows); else 0,
+ * and every batch asked ahead, which does not fit, is dropped. */
 static int prefetch_take(struct ds_prefetch *p, int64_t id, struct ds_batch **b, int *err)
 {
     struct ds_batch *x;
 
-    if (!p->started || p->n == 0)
+    if (!p->started)
         return 0;
     pthread_mutex_lock(&p->mu);
-    prefetch_wait(p);
-    x = p->next;
-    p->next = NULL;
-    p->n = 0;
-    if (p->ids[0] != id) {
+    if (p->nq == 0) {
         pthread_mutex_unlock(&p->mu);
-        batch_close(p, x);
         return 0;
     }
+    x = p->q[0];
+    while (x->fetch != FETCH_DONE)
+        pthread_cond_wait(&p->cv, &p->mu);
+    if (x->ids[0] != id) {
+        pthread_mutex_unlock(&p->mu);
+        prefetch_drop(p);
+        return 0;
+    }
+    memmove(p->q, p->q + 1, (size_t)(p->nq - 1) * sizeof *p->q);
+    p->nq--;
     *b = x;
-    *err = p->err;
+    *err = x->err;
     p->cur = x;
     pthread_cond_broadcast(&p->cv);
     pthread_mutex_unlock(&p->mu);
     return 1;
+}
+
+/* The last snapshot asked ahead (mu not needed: only the reader asks), or
+ * -1 when nothing is. */
+static int64_t prefetch_last_asked(const struct ds_prefetch *p)
+{
+    const struct ds_batch *b;
+
+    if (p->nq == 0)
+        return -1;
+    b = p->q[p->nq - 1];
+    return b->ids[b->n_ids - 1];
 }
 
 /* Snapshot of row k of the current page (from its first unread row on)
@@ -627,12 +726,16 @@ static size_t ids_after(struct ds_reader *r, int64_t last, int64_t *ids, size_t 
     return n;
 }
 
-/* The batch that starts with snapshot id: the one asked ahead when it does,
- * else fetched now (the distinct snapshots of the rest of the page); then
- * the batch after it is asked for. */
+/* The batch that starts with snapshot id: the first asked ahead when it
+ * does, else fetched now (the distinct snapshots of the rest of the page);
+ * then the batches after the last asked are asked for, DS_AHEAD in all:
+ * the thread sends the next query as soon as one answer is in, without
+ * waiting for the reader (whose turn, on a loaded machine, may be long in
+ * coming).  A batch that comes back short (DS_BATCH_BYTES) does not end
+ * where the next asked starts: those are dropped at their take. */
 static int batch_fetch(struct ds_reader *r, int64_t id)
 {
-    int64_t ids[DS_BATCH_IDS];
+    int64_t ids[DS_BATCH_IDS], last;
     PGresult *res = NULL;
     size_t n = 0;
     int err = SRV_OK, rows;
@@ -654,9 +757,11 @@ static int batch_fetch(struct ds_reader *r, int64_t id)
     }
     if (err != SRV_OK || (rows = PQntuples(r->batch->res)) == 0)
         return err;
-    n = ids_after(r, db_int64(r->batch->res, rows - 1, "id"), ids, DS_BATCH_IDS);
-    if (n > 0)
-        prefetch_ask(&r->pre, ids, n);
+    last = prefetch_last_asked(&r->pre);
+    if (last < 0)
+        last = db_int64(r->batch->res, rows - 1, "id");
+    while ((n = ids_after(r, last, ids, DS_BATCH_IDS)) > 0 && prefetch_ask(&r->pre, ids, n))
+        last = ids[n - 1];
     return SRV_OK;
 }
 

@@ -2,7 +2,7 @@
  * then its window rows a page at a time in export order and, when asked,
  * each window's samples cut out of the snapshot (decoded once per snapshot:
  * rows come ordered by snapshot).  Export and training both read versions
- * this way, so memory is two pages, two batches of envelopes (at most
+ * this way, so memory is two pages, three batches of envelopes (at most
  * DS_BATCH_BYTES each) and their decoded samples (ds__mem_limits.decoded
  * each) and one decoded snapshot whatever the version's size.
  *
@@ -10,8 +10,11 @@
  * (ingest_stored_many) and are decoded with one zstd context and buffers
  * kept for the reader's life: a query, a context and three allocations per
  * snapshot made the export a quarter of PostgreSQL's own speed.  The next
- * batch is asked for as soon as the reader takes one, on a thread of the
- * reader's with its own connection, and decoded by both threads: its rows
+ * two batches are asked for as soon as the reader takes one, from a thread
+ * of the reader's with its own connection, which sends the next query as
+ * soon as an answer is in (waiting for the reader's turn to ask left
+ * PostgreSQL idle a scheduler's wake-up or two per batch on a loaded
+ * machine); and a batch is decoded by both threads: its rows
  * are claimed in order by whichever is free, the prefetch thread (up to
  * ds__mem_limits.decoded of samples, into a buffer of the batch) or the
  * reader when it reaches a row nobody has claimed.  The thread sends the
@@ -37,12 +40,15 @@
 #include "server/srv/srv.h"
 
 #define DS_PAGE 512
-#define DS_BATCH_IDS 64
+/* Three batches are in memory (the reader's and DS_AHEAD = 2 asked ahead),
+ * each with its decoded samples: 43 snapshots a batch keeps that to what the
+ * two batches of 64 held before the second one ahead (3 x 43 ~ 2 x 64); at
+ * 64 the server's peak at 33,000 windows passed 64 MB. */
+#define DS_BATCH_IDS 43
 #define DS_BATCH_BYTES (8u << 20)
-/* Samples (float32) the prefetch thread decodes go in a buffer of
- * ds__mem_limits.decoded bytes (4 MB) per batch, two at most (the batch
- * read and the one asked ahead); rows past it, or larger, the reader
- * decodes into its own snapshot buffer. */
+/* Samples (float32) the prefetch thread decodes go in a buffer of the
+ * batch, sized to its rows up to ds__mem_limits.decoded bytes (4 MB); rows
+ * past it, or larger, the reader decodes into its own snapshot buffer. */
 
 /* What decoding needs, kept between snapshots (one per thread). */
 struct ds_decoder {
@@ -69,9 +75,9 @@ enum { FETCH_NONE = 0, FETCH_ASKED, FETCH_BUSY, FETCH_DONE, FETCH_DROPPED };
  * f + off[i] once state[i] is ROW_DONE.  Rows are claimed in order (rows
  * [0, claim) are), each by whichever thread is free first: the prefetch
  * thread, or the reader when it reaches a row nobody has claimed (it then
- * decodes it into its own buffer).  f is allocated once, at
- * ds__mem_limits.decoded bytes, and never moved: the reader reads rows
- * from it while the thread decodes the next.  claim, busy, full, used and
+ * decodes it into its own buffer).  f is sized when the batch comes in
+ * (batch_room) and not moved after: the reader reads rows from it while
+ * the thread decodes the next.  claim, busy, full, used and
  * state under the prefetch's mu while the thread may see the batch. */
 struct ds_batch {
     PGresult *res;
@@ -392,7 +398,7 @@ static void batch_reset(struct ds_batch *b, PGresult *res)
  * does not parse: the reader decodes it and the rest, and reports). */
 static int prefetch_help(struct ds_prefetch *p, struct ds_batch *b)
 {
-    size_t len, n, bytes, at, limit = ds__mem_limits.decoded;
+    size_t len, n, bytes, at;
     const uint8_t *env;
     int i, ok;
 
@@ -403,8 +409,6 @@ static int prefetch_help(struct ds_prefetch *p, struct ds_batch *b)
     len = (size_t)db_len(b->res, i, "envelope");
     n = env ? env_samples(p->channels, env, len) : 0;
     bytes = n * p->channels * sizeof(float);
-    if (!b->f && limit > 0 && (b->f = malloc(limit)))
-        b->cap = limit;
     if (n == 0 || bytes > b->cap - b->used || (!p->dec.dctx && !(p->dec.dctx = ZSTD_createDCtx()))) {
         b->full = 1;
         return 0;
@@ -423,6 +427,28 @@ static int prefetch_help(struct ds_prefetch *p, struct ds_batch *b)
     b->busy = 0;
     pthread_cond_broadcast(&p->cv);
     return 1;
+}
+
+/* b's buffer made to hold its rows' samples, up to ds__mem_limits.decoded
+ * (none of its rows is decoded yet: it may move).  Sized to what the batch
+ * needs, not to the limit: the buffer of a slot is reused from batch to
+ * batch and malloc hands back memory already touched, so three buffers at
+ * the limit were 12 MB resident where the batches need 2 MB each. */
+static void batch_room(struct ds_prefetch *p, struct ds_batch *b)
+{
+    size_t need = 0, limit = ds__mem_limits.decoded;
+    int i;
+
+    for (i = 0; i < b->rows && need < limit; i++) {
+        const uint8_t *env = (const uint8_t *)db_text(b->res, i, "envelope");
+        size_t n = env ? env_samples(p->channels, env, (size_t)db_len(b->res, i, "envelope")) : 0;
+
+        need += n * p->channels * sizeof(float);
+    }
+    if (need > limit)
+        need = limit;
+    if (need > b->cap && reserve((void **)&b->f, &b->cap, need) != SRV_OK)
+        b->full = 1;
 }
 
 /* One row decoded for the reader, the nearest first: its batch, then the
@@ -509,6 +535,7 @@ static void *prefetch_main(void *arg)
                 res = NULL;
             }
             batch_reset(b, res);
+            batch_room(p, b);
             b->err = err;
             b->fetch = FETCH_DONE;
             pthread_cond_broadcast(&p->cv);

@@ -272,8 +272,11 @@ void db_poll_own(void)
 
     pthread_once(&g_once, key_create);
     dc = pthread_getspecific(g_key);
-    if (dc)
-        (void)PQconsumeInput(dc->c);
+    /* read what has come and parse it into the result being built: read
+     * alone, it piles up in libpq's input buffer, which grows to hold it
+     * all and never shrinks */
+    if (dc && PQconsumeInput(dc->c))
+        (void)PQisBusy(dc->c);
 }
 
 int db_wait_own(const struct db_sql *st, PGresult **out)

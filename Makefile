@@ -35,7 +35,9 @@ ALL_LDFLAGS += -fsanitize=$(SAN)
 endif
 # ThreadSanitizer cannot run ifunc resolvers (they run before its runtime is
 # up, and the program dies at start): the codec's AVX2 clones, chosen by
-# ifunc, are left out of TSan builds, which then test the portable loops.
+# ifunc, are left out of TSan builds, which then test the portable loops;
+# so are the hand-written AVX paths picked at run time (the codec's 4-byte
+# bit unshuffle, the stats features), whose SSE2 and scalar twins TSan runs.
 ifneq ($(findstring thread,$(SAN)),)
 ALL_CFLAGS += -DWIRE_NO_CLONES
 endif

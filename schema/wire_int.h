@@ -51,4 +51,12 @@ int wire__unpredict_group16(const uint8_t *records, size_t rec_stride, const uin
 int wire__unpredict_planes(const uint8_t *content, unsigned channels, size_t n, uint8_t type,
                            unsigned block_log, int layout, void *out, void *work);
 
+/* Bit-shuffled residuals [from, from + len) of an n-sample plane of size (2
+ * or 4) byte samples into r: the fastest way this CPU has, and the portable
+ * transpose alone (the unit suite holds the SIMD paths to it bit for bit). */
+void wire__bitshuffle_get(const uint8_t *plane, size_t from, size_t len, size_t n, size_t size,
+                          uint32_t *r);
+void wire__bitshuffle_get_portable(const uint8_t *plane, size_t from, size_t len, size_t n,
+                                   size_t size, uint32_t *r);
+
 #endif

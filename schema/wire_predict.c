@@ -25,6 +25,13 @@
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
+/* Hand-written AVX2 code (the int16 lanes, the 4-byte bit unshuffle) is
+ * compiled with target("avx2") and called only where the CPU has it; TSan
+ * builds (WIRE_NO_CLONES) leave it out with the clones. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(WIRE_NO_CLONES)
+#include <immintrin.h>
+#define WIRE_GROUP_AVX2 1
+#endif
 
 #define HIST WIRE_MAX_ORDER              /* history samples kept before a block */
 
@@ -531,12 +538,111 @@ static size_t unbitshuffle16_sse2(const uint8_t *plane, size_t from, size_t j0, 
 }
 #endif
 
+#if defined(WIRE_GROUP_AVX2)
+static int have_avx2(void)
+{
+    static int have = -1;
+
+    if (have < 0)
+        have = __builtin_cpu_supports("avx2") ? 1 : 0;
+    return have;
+}
+
+/* 4-byte residuals, 32 at a time (four groups), all 32 planes in one pass
+ * (the SSE2 way is two 16-bit passes and a join).  Plane p's bytes for the
+ * four groups are one dword; the planes of sample byte k (8 k .. 8 k + 7)
+ * make register m[k], arranged so that byte 8 h + b is plane 8 k + b's byte
+ * for group j + h.  Its movemask then holds, in byte h, bit 7 of each of
+ * them: byte k of sample 8 h + 7 of the four groups.  A byte shuffle of the
+ * four masks gives those four samples whole; adding each byte to itself
+ * moves bit 6 up for samples 8 h + 6, and so on.  The eight steps' samples
+ * are transposed to rows of 8 in order.  Returns the group it stopped at
+ * (fewer than four left before j1), for the code after it. */
+__attribute__((target("avx2")))
+static size_t unbitshuffle32_avx2(const uint8_t *plane, size_t from, size_t j0, size_t j1, size_t g,
+                                  uint32_t *r)
+{
+    /* in each 128-bit half, dword b (plane b, group h in byte h) to byte 4 h + b */
+    const __m256i by_group = _mm256_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15,
+                                              0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    /* then group h's planes 0-3 (low half) and 4-7 (high half) side by side */
+    const __m256i halves = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    /* masks m0..m3 as dwords to dword h = byte h of each, i.e. sample 8 h + t */
+    const __m128i join = _mm_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    size_t j = j0;
+
+    for (; j + 4 <= j1; j += 4) {
+        uint32_t *v = r + 8 * j - from;
+        __m256i m[4];
+        __m128i x[8];
+
+        for (unsigned k = 0; k < 4; k++) {
+            uint32_t d[8];
+            for (unsigned b = 0; b < 8; b++)
+                memcpy(&d[b], plane + (size_t)(8 * k + b) * g + j, 4);
+            /* from registers, not a reload of d (which stalls the store forwarding) */
+            __m256i y = _mm256_setr_epi32((int)d[0], (int)d[1], (int)d[2], (int)d[3], (int)d[4],
+                                          (int)d[5], (int)d[6], (int)d[7]);
+            m[k] = _mm256_permutevar8x32_epi32(_mm256_shuffle_epi8(y, by_group), halves);
+        }
+        for (int t = 7; t >= 0; t--) {
+            __m128i q = _mm_setr_epi32(_mm256_movemask_epi8(m[0]), _mm256_movemask_epi8(m[1]),
+                                       _mm256_movemask_epi8(m[2]), _mm256_movemask_epi8(m[3]));
+            x[t] = _mm_shuffle_epi8(q, join);
+            for (unsigned k = 0; k < 4; k++)
+                m[k] = _mm256_add_epi8(m[k], m[k]);
+        }
+        /* x[t]'s dword h is sample 8 h + t: rows t = 0-3 | 4-7 transposed,
+         * each 128-bit half on its own, give samples 8 h .. 8 h + 7 */
+        __m256i y0 = _mm256_set_m128i(x[4], x[0]), y1 = _mm256_set_m128i(x[5], x[1]);
+        __m256i y2 = _mm256_set_m128i(x[6], x[2]), y3 = _mm256_set_m128i(x[7], x[3]);
+        __m256i a0 = _mm256_unpacklo_epi32(y0, y1), a1 = _mm256_unpackhi_epi32(y0, y1);
+        __m256i a2 = _mm256_unpacklo_epi32(y2, y3), a3 = _mm256_unpackhi_epi32(y2, y3);
+        _mm256_storeu_si256((__m256i *)(void *)(v + 0), _mm256_unpacklo_epi64(a0, a2));
+        _mm256_storeu_si256((__m256i *)(void *)(v + 8), _mm256_unpackhi_epi64(a0, a2));
+        _mm256_storeu_si256((__m256i *)(void *)(v + 16), _mm256_unpacklo_epi64(a1, a3));
+        _mm256_storeu_si256((__m256i *)(void *)(v + 24), _mm256_unpackhi_epi64(a1, a3));
+    }
+    return j;
+}
+#endif
+
+/* The portable transpose, groups [j, j1) (and then the samples after n8). */
+static void bitshuffle_get_rest(const uint8_t *plane, size_t from, size_t len, size_t n, size_t size,
+                                size_t j, uint32_t *r)
+{
+    size_t n8 = n & ~(size_t)7, g = n8 / 8, end8 = from + len < n8 ? from + len : n8;
+
+    for (; j < end8 / 8; j++) {
+        uint32_t v[8] = { 0 };
+        for (size_t k = 0; k < size; k++) {
+            uint64_t x = 0;
+            for (unsigned b = 0; b < 8; b++)
+                x |= (uint64_t)plane[(8 * k + b) * g + j] << (8 * b);
+            x = transpose8(x);
+            for (unsigned t = 0; t < 8; t++)
+                v[t] |= (uint32_t)((x >> (8 * t)) & 0xff) << (8 * k);
+        }
+        memcpy(r + 8 * j - from, v, sizeof v);
+    }
+    for (size_t i = end8 > from ? end8 : from; i < from + len; i++) {
+        uint32_t u = 0;
+        for (size_t k = 0; k < size; k++)
+            u |= (uint32_t)plane[n8 * size + (i - n8) * size + k] << (8 * k);
+        r[i - from] = u;
+    }
+}
+
 WIRE_HOT static void bitshuffle_get(const uint8_t *plane, size_t from, size_t len, size_t n, size_t size,
                            uint32_t *r)
 {
     size_t n8 = n & ~(size_t)7, g = n8 / 8, end8 = from + len < n8 ? from + len : n8;
     size_t j = from / 8;
 
+#if defined(WIRE_GROUP_AVX2)
+    if (size == 4 && end8 > from && have_avx2())
+        j = unbitshuffle32_avx2(plane, from, j, end8 / 8, g, r);
+#endif
 #if defined(__SSE2__)
     if (size == 2 && end8 > from)
         j = unbitshuffle16_sse2(plane, from, j, end8 / 8, g, r, 1);
@@ -556,24 +662,19 @@ WIRE_HOT static void bitshuffle_get(const uint8_t *plane, size_t from, size_t le
             break;                      /* one group left: the loop below */
     }
 #endif
-    for (; j < end8 / 8; j++) {
-        uint32_t v[8] = { 0 };
-        for (size_t k = 0; k < size; k++) {
-            uint64_t x = 0;
-            for (unsigned b = 0; b < 8; b++)
-                x |= (uint64_t)plane[(8 * k + b) * g + j] << (8 * b);
-            x = transpose8(x);
-            for (unsigned t = 0; t < 8; t++)
-                v[t] |= (uint32_t)((x >> (8 * t)) & 0xff) << (8 * k);
-        }
-        memcpy(r + 8 * j - from, v, sizeof v);
-    }
-    for (size_t i = end8 > from ? end8 : from; i < from + len; i++) {
-        uint32_t u = 0;
-        for (size_t k = 0; k < size; k++)
-            u |= (uint32_t)plane[n8 * size + (i - n8) * size + k] << (8 * k);
-        r[i - from] = u;
-    }
+    bitshuffle_get_rest(plane, from, len, n, size, j, r);
+}
+
+void wire__bitshuffle_get(const uint8_t *plane, size_t from, size_t len, size_t n, size_t size,
+                          uint32_t *r)
+{
+    bitshuffle_get(plane, from, len, n, size, r);
+}
+
+void wire__bitshuffle_get_portable(const uint8_t *plane, size_t from, size_t len, size_t n,
+                                   size_t size, uint32_t *r)
+{
+    bitshuffle_get_rest(plane, from, len, n, size, from / 8, r);
 }
 
 /* Residuals r[0, len) to plane positions [from, from + len) of an n-sample
@@ -860,11 +961,6 @@ int wire__unpredict_plane(const uint8_t *records, const uint8_t *plane, size_t n
  * of every channel of the group; HIST rows of history before the block. */
 #define WIRE__LANES 8
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(WIRE_NO_CLONES)
-#include <immintrin.h>
-#define WIRE_GROUP_AVX2 1
-#endif
-
 struct group {
     int32_t *x8;        /* HIST + block rows of samples */
     uint32_t *r8;       /* block rows of residuals (zigzagged) */
@@ -955,11 +1051,7 @@ static void lpc_rebuild16_lanes(const int32_t taps[8][WIRE__LANES], const int32_
 
 int wire__group16_available(void)
 {
-    static int have = -1;
-
-    if (have < 0)
-        have = __builtin_cpu_supports("avx2") ? 1 : 0;
-    return have;
+    return have_avx2();
 }
 #else
 int wire__group16_available(void) { return 0; }

@@ -2,7 +2,7 @@
  * then its window rows a page at a time in export order and, when asked,
  * each window's samples cut out of the snapshot (decoded once per snapshot:
  * rows come ordered by snapshot).  Export and training both read versions
- * this way, so memory is two pages, two batches of envelopes (at most
+ * this way, so memory is two pages, three batches of envelopes (at most
  * DS_BATCH_BYTES each) and their decoded samples (ds__mem_limits.decoded
  * each) and one decoded snapshot whatever the version's size.
  *
@@ -10,12 +10,19 @@
  * (ingest_stored_many) and are decoded with one zstd context and buffers
  * kept for the reader's life: a query, a context and three allocations per
  * snapshot made the export a quarter of PostgreSQL's own speed.  The next
- * batch is fetched while this one is decoded, on a thread of the reader's
- * with its own connection: PostgreSQL reading and sending the envelopes and
- * this thread decoding them took about as long each, one after the other.
- * That thread also decodes the batch it fetched (up to 4 MB of samples:
- * ds__mem_limits.decoded), so the caller, which zips and sends what it
- * reads, finds the samples ready: decoding was a fifth of its time. */
+ * two batches are asked for as soon as the reader takes one, from a thread
+ * of the reader's with its own connection, which sends the next query as
+ * soon as an answer is in (waiting for the reader's turn to ask left
+ * PostgreSQL idle a scheduler's wake-up or two per batch on a loaded
+ * machine); and a batch is decoded by both threads: its rows
+ * are claimed in order by whichever is free, the prefetch thread (up to
+ * ds__mem_limits.decoded of samples, into a buffer of the batch) or the
+ * reader when it reaches a row nobody has claimed.  The thread sends the
+ * query and decodes rows of the reader's batch while PostgreSQL answers it,
+ * then rows of the batch that came until the reader takes it: fetching a
+ * batch took longer than decoding it, and with the thread fetching then
+ * decoding, one after the other, the reader waited for it about 40% of an
+ * export and PostgreSQL sat idle during each decode. */
 #include "server/datasets/ds_int.h"
 
 #if defined(__GLIBC__)
@@ -34,12 +41,15 @@
 #include "server/srv/srv.h"
 
 #define DS_PAGE 512
-#define DS_BATCH_IDS 64
+/* Three batches are in memory (the reader's and DS_AHEAD = 2 asked ahead),
+ * each with its decoded samples: 43 snapshots a batch keeps that to what the
+ * two batches of 64 held before the second one ahead (3 x 43 ~ 2 x 64); at
+ * 64 the server's peak at 33,000 windows passed 64 MB. */
+#define DS_BATCH_IDS 43
 #define DS_BATCH_BYTES (8u << 20)
-/* Samples (float32) of a batch are decoded on the prefetch thread up to
- * ds__mem_limits.decoded bytes (4 MB); the rest of a batch past it, or a
- * snapshot larger, is decoded by the caller.  Two such buffers at most (the
- * batch read and the one decoded ahead). */
+/* Samples (float32) the prefetch thread decodes go in a buffer of the
+ * batch, sized to its rows up to ds__mem_limits.decoded bytes (4 MB); rows
+ * past it, or larger, the reader decodes into its own snapshot buffer. */
 
 /* What decoding needs, kept between snapshots (one per thread). */
 struct ds_decoder {
@@ -50,29 +60,61 @@ struct ds_decoder {
     size_t scratch_cap;
 };
 
-/* A batch's first rows decoded: row i's samples (channel-major, n[i] per
- * channel) at f + off[i], for i < rows. */
-struct ds_decoded {
-    float *f;
-    size_t cap;                 /* bytes allocated */
-    size_t off[DS_BATCH_IDS], n[DS_BATCH_IDS];
+/* A batch row's decode: not claimed yet, being decoded by the prefetch
+ * thread, decoded into the batch's buffer, or the reader's to decode. */
+enum { ROW_FREE = 0, ROW_BUSY, ROW_DONE, ROW_READER };
+
+/* A batch asked ahead: not sent yet, its query running, its answer in (or
+ * its error), or dropped by the reader (then closed). */
+enum { FETCH_NONE = 0, FETCH_ASKED, FETCH_BUSY, FETCH_DONE, FETCH_DROPPED };
+
+#define DS_AHEAD 2                      /* batches asked ahead of the reader's */
+#define DS_SLOTS (DS_AHEAD + 1)
+
+/* A batch of envelopes (res, rows of it) and the samples of the rows the
+ * prefetch thread decoded: row i's (channel-major, n[i] per channel) at
+ * f + off[i] once state[i] is ROW_DONE.  Rows are claimed in order (rows
+ * [0, claim) are), each by whichever thread is free first: the prefetch
+ * thread, or the reader when it reaches a row nobody has claimed (it then
+ * decodes it into its own buffer).  f is sized when the batch comes in
+ * (batch_room) and not moved after: the reader reads rows from it while
+ * the thread decodes the next.  claim, busy, full, used and
+ * state under the prefetch's mu while the thread may see the batch. */
+struct ds_batch {
+    PGresult *res;
     int rows;
+    int claim;
+    int busy;                   /* a row of it is being decoded by the thread */
+    int full;                   /* the thread stopped: the next row did not fit */
+    float *f;
+    size_t cap, used;           /* bytes allocated, bytes claimed */
+    unsigned char state[DS_BATCH_IDS];
+    size_t off[DS_BATCH_IDS], n[DS_BATCH_IDS];
+    /* asked ahead: its snapshots, and where its query is */
+    int64_t ids[DS_BATCH_IDS];
+    size_t n_ids;
+    int fetch;                  /* FETCH_* */
+    int err;                    /* the query's, once FETCH_DONE */
 };
 
-/* The batch asked ahead: ids[0, n) while busy, then res (or err) and its
- * decoded rows until the reader takes them.  Everything under mu. */
+/* The prefetch thread and what it shares with the reader, all under mu.
+ * The reader asks for the DS_AHEAD batches after the one it reads (cur)
+ * into the queue q; the thread sends their queries one after the other,
+ * and while PostgreSQL answers, and when idle, decodes rows of cur and of
+ * the queued batches that have come, nearest first.  The reader takes q[0]
+ * when it needs its first snapshot, and closes the batch it leaves (no more
+ * claims, the row in hand finished) so its slot can be asked into again. */
 struct ds_prefetch {
     pthread_t thread;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    int started, busy, quit;
-    int64_t ids[DS_BATCH_IDS];
-    size_t n;
-    PGresult *res;
-    int err;
+    int inited, started, quit;
     unsigned channels;          /* the version's (set before the thread starts) */
     struct ds_decoder dec;      /* the thread's own */
-    struct ds_decoded done;
+    struct ds_batch slot[DS_SLOTS];
+    struct ds_batch *cur;       /* the reader's batch, when it is a slot */
+    struct ds_batch *q[DS_AHEAD];
+    int nq;
 };
 
 struct ds_reader {
@@ -82,11 +124,11 @@ struct ds_reader {
     PGresult *next_page;        /* the page after it, read early for the prefetch's ids */
     int page_i;
     int64_t next_row;
-    PGresult *batch;            /* envelopes of the next snapshots, in row order */
+    struct ds_batch *batch;     /* envelopes of the next snapshots, in row order */
+    struct ds_batch own;        /* a batch the reader fetched itself */
     int batch_i;
-    struct ds_decoded bdec;     /* the batch's rows the prefetch thread decoded */
     int64_t cur_snap;
-    const float *cur;           /* its samples: snap, or in bdec */
+    const float *cur;           /* its samples: snap, or in the batch's f */
     float *snap;                /* channel-major, info.channel_count * snap_n */
     size_t snap_n, snap_cap;    /* samples per channel; bytes allocated */
     struct ds_decoder dec;
@@ -108,8 +150,7 @@ void ds_reader_free(struct ds_reader *r)
     prefetch_stop(&r->pre);
     PQclear(r->page);
     PQclear(r->next_page);
-    PQclear(r->batch);
-    free(r->bdec.f);
+    PQclear(r->own.res);
     free(r->snap);
     free(r->dec.raw);
     free(r->dec.scratch);
@@ -207,6 +248,12 @@ int ds_reader_open(int64_t dataset_id, int version, struct ds_reader **out)
     }
     r->cur_snap = -1;
     r->pre.channels = r->info.channel_count;
+    if (pthread_mutex_init(&r->pre.mu, NULL) == 0) {
+        if (pthread_cond_init(&r->pre.cv, NULL) == 0)
+            r->pre.inited = 1;
+        else
+            pthread_mutex_destroy(&r->pre.mu);
+    }
     *out = r;
     return SRV_OK;
 }
@@ -318,151 +365,347 @@ static int decode_snapshot(struct ds_reader *r, int64_t id, const uint8_t *env, 
     return SRV_OK;
 }
 
-/* The prefetch thread: decode res's first rows into p->done while they fit
- * in ds__mem_limits.decoded; it stops at the first it cannot (too large, or an
- * error the reader then meets and reports on its own decode). */
-static void prefetch_decode(struct ds_prefetch *p, const PGresult *res)
+/* The prefetch's lock; without it (its mutex could not be made) nothing
+ * is shared: no thread, and the reader decodes every row itself. */
+static void pf_lock(struct ds_prefetch *p)
 {
-    struct ds_decoded *d = &p->done;
-    size_t at = 0, limit = ds__mem_limits.decoded;
-    int i, rows = PQntuples(res);
+    if (p->inited)
+        pthread_mutex_lock(&p->mu);
+}
 
-    d->rows = 0;
-    if (!p->dec.dctx && !(p->dec.dctx = ZSTD_createDCtx()))
-        return;
-    for (i = 0; i < rows && i < DS_BATCH_IDS; i++) {
-        const uint8_t *env = (const uint8_t *)db_text(res, i, "envelope");
-        size_t len = (size_t)db_len(res, i, "envelope");
-        size_t n = env ? env_samples(p->channels, env, len) : 0;
-        size_t bytes = n * p->channels * sizeof *d->f;
+static void pf_unlock(struct ds_prefetch *p)
+{
+    if (p->inited)
+        pthread_mutex_unlock(&p->mu);
+}
 
-        if (n == 0 || bytes > limit - at ||
-            reserve((void **)&d->f, &d->cap, at + bytes) != SRV_OK ||
-            decode_into(&p->dec, env, len, (float *)((char *)d->f + at)) != SRV_OK)
-            break;
-        d->off[i] = at / sizeof *d->f;
-        d->n[i] = n;
-        d->rows = i + 1;
-        at += bytes;
+/* b made the batch of res (NULL: none), no row claimed; its buffer kept. */
+static void batch_reset(struct ds_batch *b, PGresult *res)
+{
+    int rows = res ? PQntuples(res) : 0;
+
+    b->res = res;
+    b->rows = rows < DS_BATCH_IDS ? rows : DS_BATCH_IDS;
+    b->claim = 0;
+    b->busy = 0;
+    b->full = 0;
+    b->used = 0;
+    memset(b->state, ROW_FREE, sizeof b->state);
+}
+
+/* The prefetch thread, mu held: claim b's next row and decode it into b->f
+ * (mu released meanwhile).  0 when there is none to claim, or the thread
+ * stops on this batch (its row does not fit what is left of the buffer, or
+ * does not parse: the reader decodes it and the rest, and reports). */
+static int prefetch_help(struct ds_prefetch *p, struct ds_batch *b)
+{
+    size_t len, n, bytes, at;
+    const uint8_t *env;
+    int i, ok;
+
+    if (!b || b->fetch != FETCH_DONE || !b->res || p->quit || b->full || b->claim >= b->rows)
+        return 0;
+    i = b->claim;
+    env = (const uint8_t *)db_text(b->res, i, "envelope");
+    len = (size_t)db_len(b->res, i, "envelope");
+    n = env ? env_samples(p->channels, env, len) : 0;
+    bytes = n * p->channels * sizeof(float);
+    if (n == 0 || bytes > b->cap - b->used || (!p->dec.dctx && !(p->dec.dctx = ZSTD_createDCtx()))) {
+        b->full = 1;
+        return 0;
     }
+    b->claim++;
+    b->state[i] = ROW_BUSY;
+    b->busy = 1;
+    at = b->used;
+    b->used += bytes;
+    pthread_mutex_unlock(&p->mu);
+    ok = decode_into(&p->dec, env, len, (float *)(void *)((char *)b->f + at)) == SRV_OK;
+    pthread_mutex_lock(&p->mu);
+    b->off[i] = at / sizeof(float);
+    b->n[i] = n;
+    b->state[i] = ok ? ROW_DONE : ROW_READER;   /* an error: the reader meets it again */
+    b->busy = 0;
+    pthread_cond_broadcast(&p->cv);
+    return 1;
+}
+
+/* b's buffer made to hold its rows' samples, up to ds__mem_limits.decoded
+ * (none of its rows is decoded yet: it may move).  Sized to what the batch
+ * needs, not to the limit: the buffer of a slot is reused from batch to
+ * batch and malloc hands back memory already touched, so three buffers at
+ * the limit were 12 MB resident where the batches need 2 MB each. */
+static void batch_room(struct ds_prefetch *p, struct ds_batch *b)
+{
+    size_t need = 0, limit = ds__mem_limits.decoded;
+    int i;
+
+    for (i = 0; i < b->rows && need < limit; i++) {
+        const uint8_t *env = (const uint8_t *)db_text(b->res, i, "envelope");
+        size_t n = env ? env_samples(p->channels, env, (size_t)db_len(b->res, i, "envelope")) : 0;
+
+        need += n * p->channels * sizeof(float);
+    }
+    if (need > limit)
+        need = limit;
+    if (need > b->cap && reserve((void **)&b->f, &b->cap, need) != SRV_OK)
+        b->full = 1;
+}
+
+/* One row decoded for the reader, the nearest first: its batch, then the
+ * batches asked ahead that have come; 0 when there is nothing to decode. */
+static int prefetch_help_any(struct ds_prefetch *p)
+{
+    int i;
+
+    if (prefetch_help(p, p->cur))
+        return 1;
+    for (i = 0; i < p->nq; i++)
+        if (prefetch_help(p, p->q[i]))
+            return 1;
+    return 0;
+}
+
+/* The batch to ask PostgreSQL for now: the first asked one, once every
+ * batch before it in the queue has come (one query at a time). */
+static struct ds_batch *prefetch_to_send(const struct ds_prefetch *p)
+{
+    int i;
+
+    for (i = 0; i < p->nq; i++) {
+        if (p->q[i]->fetch == FETCH_ASKED)
+            return p->q[i];
+        if (p->q[i]->fetch != FETCH_DONE)
+            return NULL;
+    }
+    return NULL;
+}
+
+/* Rows to decode (mu held), as prefetch_help_any would find them. */
+static int batch_open_rows(const struct ds_batch *b)
+{
+    return b && b->fetch == FETCH_DONE && b->res && !b->full && b->claim < b->rows;
+}
+
+static int prefetch_has_work(const struct ds_prefetch *p)
+{
+    int i;
+
+    if (prefetch_to_send(p) || batch_open_rows(p->cur))
+        return 1;
+    for (i = 0; i < p->nq; i++)
+        if (batch_open_rows(p->q[i]))
+            return 1;
+    return 0;
 }
 
 static void *prefetch_main(void *arg)
 {
     struct ds_prefetch *p = arg;
-    PGresult *res;
-    int err;
 
     pthread_mutex_lock(&p->mu);
     for (;;) {
-        while (!p->quit && !p->busy)
+        struct ds_batch *b;
+
+        while (!p->quit && !prefetch_has_work(p))
             pthread_cond_wait(&p->cv, &p->mu);
         if (p->quit)
             break;
-        pthread_mutex_unlock(&p->mu);
-        /* ids, n and done are not touched by the reader while busy */
-        err = ingest_stored_many(p->ids, p->n, DS_BATCH_BYTES, &res);
-        p->done.rows = 0;
-        if (err == SRV_OK)
-            prefetch_decode(p, res);
-        pthread_mutex_lock(&p->mu);
-        p->res = res;
-        p->err = err;
-        p->busy = 0;
-        pthread_cond_broadcast(&p->cv);
+        if ((b = prefetch_to_send(p))) {
+            PGresult *res = NULL;
+            int err;
+
+            /* b's ids are not touched by the reader while it is fetched */
+            b->fetch = FETCH_BUSY;
+            pthread_mutex_unlock(&p->mu);
+            err = ingest_stored_many_send(b->ids, b->n_ids, DS_BATCH_BYTES);
+            pthread_mutex_lock(&p->mu);
+            /* while PostgreSQL reads and sends them: rows for the reader,
+             * taking in what has come between them */
+            while (err == SRV_OK && prefetch_help_any(p)) {
+                pthread_mutex_unlock(&p->mu);
+                db_poll_own();
+                pthread_mutex_lock(&p->mu);
+            }
+            pthread_mutex_unlock(&p->mu);
+            if (err == SRV_OK)
+                err = ingest_stored_many_wait(&res);
+            pthread_mutex_lock(&p->mu);
+            if (err != SRV_OK) {
+                PQclear(res);
+                res = NULL;
+            }
+            batch_reset(b, res);
+            batch_room(p, b);
+            b->err = err;
+            b->fetch = FETCH_DONE;
+            pthread_cond_broadcast(&p->cv);
+            continue;
+        }
+        (void)prefetch_help_any(p);
     }
     pthread_mutex_unlock(&p->mu);
     db_thread_release();
     return NULL;
 }
 
-/* Wait for the batch in flight, if any; its answer stays in p->res. */
-static void prefetch_wait(struct ds_prefetch *p)
-{
-    pthread_mutex_lock(&p->mu);
-    while (p->busy)
-        pthread_cond_wait(&p->cv, &p->mu);
-    pthread_mutex_unlock(&p->mu);
-}
-
 static void prefetch_stop(struct ds_prefetch *p)
 {
-    if (!p->started)
-        return;
-    pthread_mutex_lock(&p->mu);
-    p->quit = 1;
-    pthread_cond_broadcast(&p->cv);
-    pthread_mutex_unlock(&p->mu);
-    pthread_join(p->thread, NULL);
-    pthread_mutex_destroy(&p->mu);
-    pthread_cond_destroy(&p->cv);
-    PQclear(p->res);
-    p->res = NULL;
-    p->started = 0;
-    free(p->done.f);
+    int i;
+
+    if (p->started) {
+        pthread_mutex_lock(&p->mu);
+        p->quit = 1;
+        pthread_cond_broadcast(&p->cv);
+        pthread_mutex_unlock(&p->mu);
+        pthread_join(p->thread, NULL);
+        p->started = 0;
+    }
+    for (i = 0; i < DS_SLOTS; i++) {
+        PQclear(p->slot[i].res);
+        free(p->slot[i].f);
+    }
+    memset(p->slot, 0, sizeof p->slot);
+    p->cur = NULL;
+    p->nq = 0;
     free(p->dec.raw);
     free(p->dec.scratch);
     ZSTD_freeDCtx(p->dec.dctx);
-    memset(&p->done, 0, sizeof p->done);
     memset(&p->dec, 0, sizeof p->dec);
+    if (p->inited) {
+        pthread_cond_destroy(&p->cv);
+        pthread_mutex_destroy(&p->mu);
+        p->inited = 0;
+    }
 }
 
-/* Ask for ids[0, n) ahead; without a thread (it could not start) nothing
- * is asked and the reader fetches on its own. */
-static void prefetch_ask(struct ds_prefetch *p, const int64_t *ids, size_t n)
+/* Ask for ids[0, n) ahead, after the batches asked already, into a slot
+ * neither the reader's nor queued (closed by batch_close when the reader
+ * left it, or never used); 0 when the queue is full or there is no thread
+ * (it could not start: the reader then fetches on its own). */
+static int prefetch_ask(struct ds_prefetch *p, const int64_t *ids, size_t n)
 {
+    struct ds_batch *b = NULL;
+    int i, k;
+
+    if (!p->inited || n == 0 || n > DS_BATCH_IDS)
+        return 0;
     if (!p->started) {
-        p->done.rows = 0;
-        if (pthread_mutex_init(&p->mu, NULL) != 0)
-            return;
-        if (pthread_cond_init(&p->cv, NULL) != 0) {
-            pthread_mutex_destroy(&p->mu);
-            return;
-        }
-        if (pthread_create(&p->thread, NULL, prefetch_main, p) != 0) {
-            pthread_cond_destroy(&p->cv);
-            pthread_mutex_destroy(&p->mu);
-            return;
-        }
+        if (pthread_create(&p->thread, NULL, prefetch_main, p) != 0)
+            return 0;
         p->started = 1;
     }
-    prefetch_wait(p);
     pthread_mutex_lock(&p->mu);
-    PQclear(p->res);
-    p->res = NULL;
-    memcpy(p->ids, ids, n * sizeof *ids);
-    p->n = n;
-    p->busy = 1;
-    pthread_cond_broadcast(&p->cv);
+    for (i = 0; i < DS_SLOTS && !b && p->nq < DS_AHEAD; i++) {
+        b = &p->slot[i];
+        if (b == p->cur)
+            b = NULL;
+        for (k = 0; b && k < p->nq; k++)
+            if (p->q[k] == b)
+                b = NULL;
+    }
+    if (b) {
+        batch_reset(b, NULL);
+        memcpy(b->ids, ids, n * sizeof *ids);
+        b->n_ids = n;
+        b->err = SRV_OK;
+        b->fetch = FETCH_ASKED;
+        p->q[p->nq++] = b;
+        pthread_cond_broadcast(&p->cv);
+    }
     pthread_mutex_unlock(&p->mu);
+    return b != NULL;
 }
 
-/* The batch asked ahead when it starts with id: 1 and *res, *err and its
- * decoded rows taken (into *dec, whose buffer goes to the thread for the
- * next batch); else 0 (and a batch that does not fit is dropped). */
-static int prefetch_take(struct ds_prefetch *p, int64_t id, PGresult **res, int *err,
-                         struct ds_decoded *dec)
+/* The reader leaves b: no more rows of it claimed, the one the thread has
+ * in hand finished, its envelopes freed. */
+static void batch_close(struct ds_prefetch *p, struct ds_batch *b)
 {
-    int got;
+    if (!b)
+        return;
+    pf_lock(p);
+    if (b->claim < b->rows)
+        b->claim = b->rows;
+    while (b->busy)
+        pthread_cond_wait(&p->cv, &p->mu);
+    if (p->cur == b)
+        p->cur = NULL;
+    pf_unlock(p);
+    PQclear(b->res);
+    batch_reset(b, NULL);
+    b->fetch = FETCH_NONE;
+}
 
-    if (!p->started || p->n == 0)
-        return 0;
-    prefetch_wait(p);
-    got = p->ids[0] == id;
-    if (got) {
-        struct ds_decoded spare = *dec;
+/* Every batch asked ahead dropped (the reader went elsewhere): those not
+ * sent yet forgotten, the one in flight waited for, all closed. */
+static void prefetch_drop(struct ds_prefetch *p)
+{
+    struct ds_batch *q[DS_AHEAD];
+    int i, n;
 
-        *res = p->res;
-        *err = p->err;
-        *dec = p->done;
-        p->done = spare;
-        p->done.rows = 0;
-    } else {
-        PQclear(p->res);
+    if (!p->started)
+        return;
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        int busy = 0;
+        for (i = 0; i < p->nq; i++)
+            busy |= p->q[i]->fetch == FETCH_BUSY;
+        if (!busy)
+            break;
+        pthread_cond_wait(&p->cv, &p->mu);
     }
-    p->res = NULL;
-    p->n = 0;
-    return got;
+    n = p->nq;
+    memcpy(q, p->q, sizeof q);
+    for (i = 0; i < n; i++)         /* the thread neither sends nor claims now */
+        q[i]->fetch = FETCH_DROPPED;
+    p->nq = 0;
+    pthread_mutex_unlock(&p->mu);
+    for (i = 0; i < n; i++)
+        batch_close(p, q[i]);
+}
+
+/* The first batch asked ahead when it starts with id: 1, *b and *err (the
+ * batch now the reader's; the thread may go on decoding its rows); else 0,
+ * and every batch asked ahead, which does not fit, is dropped. */
+static int prefetch_take(struct ds_prefetch *p, int64_t id, struct ds_batch **b, int *err)
+{
+    struct ds_batch *x;
+
+    if (!p->started)
+        return 0;
+    pthread_mutex_lock(&p->mu);
+    if (p->nq == 0) {
+        pthread_mutex_unlock(&p->mu);
+        return 0;
+    }
+    x = p->q[0];
+    while (x->fetch != FETCH_DONE)
+        pthread_cond_wait(&p->cv, &p->mu);
+    if (x->ids[0] != id) {
+        pthread_mutex_unlock(&p->mu);
+        prefetch_drop(p);
+        return 0;
+    }
+    memmove(p->q, p->q + 1, (size_t)(p->nq - 1) * sizeof *p->q);
+    p->nq--;
+    *b = x;
+    *err = x->err;
+    p->cur = x;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    return 1;
+}
+
+/* The last snapshot asked ahead (mu not needed: only the reader asks), or
+ * -1 when nothing is. */
+static int64_t prefetch_last_asked(const struct ds_prefetch *p)
+{
+    const struct ds_batch *b;
+
+    if (p->nq == 0)
+        return -1;
+    b = p->q[p->nq - 1];
+    return b->ids[b->n_ids - 1];
 }
 
 /* Snapshot of row k of the current page (from its first unread row on)
@@ -511,58 +754,83 @@ static size_t ids_after(struct ds_reader *r, int64_t last, int64_t *ids, size_t 
     return n;
 }
 
-/* The batch that starts with snapshot id: the one asked ahead when it does,
- * else fetched now (the distinct snapshots of the rest of the page); then
- * the batch after it is asked for. */
+/* The batch that starts with snapshot id: the first asked ahead when it
+ * does, else fetched now (the distinct snapshots of the rest of the page);
+ * then the batches after the last asked are asked for, DS_AHEAD in all:
+ * the thread sends the next query as soon as one answer is in, without
+ * waiting for the reader (whose turn, on a loaded machine, may be long in
+ * coming).  A batch that comes back short (DS_BATCH_BYTES) does not end
+ * where the next asked starts: those are dropped at their take. */
 static int batch_fetch(struct ds_reader *r, int64_t id)
 {
-    int64_t ids[DS_BATCH_IDS];
+    int64_t ids[DS_BATCH_IDS], last;
+    PGresult *res = NULL;
     size_t n = 0;
     int err = SRV_OK, rows;
 
-    PQclear(r->batch);
+    batch_close(&r->pre, r->batch);
     r->batch = NULL;
     r->batch_i = 0;
-    r->bdec.rows = 0;
-    r->cur_snap = -1;           /* r->cur may point into bdec, which is swapped now */
-    if (!prefetch_take(&r->pre, id, &r->batch, &err, &r->bdec)) {
+    r->cur_snap = -1;           /* r->cur may point into the batch left */
+    if (!prefetch_take(&r->pre, id, &r->batch, &err)) {
         ids[0] = id;
         n = ids_after(r, id, ids + 1, DS_BATCH_IDS - 1) + 1;
-        err = ingest_stored_many(ids, n, DS_BATCH_BYTES, &r->batch);
+        err = ingest_stored_many(ids, n, DS_BATCH_BYTES, &res);
+        if (err != SRV_OK) {
+            PQclear(res);
+            res = NULL;
+        }
+        batch_reset(&r->own, res);
+        r->batch = &r->own;
     }
-    if (err != SRV_OK || (rows = PQntuples(r->batch)) == 0)
+    if (err != SRV_OK || (rows = PQntuples(r->batch->res)) == 0)
         return err;
-    n = ids_after(r, db_int64(r->batch, rows - 1, "id"), ids, DS_BATCH_IDS);
-    if (n > 0)
-        prefetch_ask(&r->pre, ids, n);
+    last = prefetch_last_asked(&r->pre);
+    if (last < 0)
+        last = db_int64(r->batch->res, rows - 1, "id");
+    while ((n = ids_after(r, last, ids, DS_BATCH_IDS)) > 0 && prefetch_ask(&r->pre, ids, n))
+        last = ids[n - 1];
     return SRV_OK;
 }
 
 static int load_snapshot(struct ds_reader *r, int64_t id)
 {
-    int err;
+    struct ds_batch *b = r->batch;
+    int err, i, st = ROW_READER;
 
-    if (!r->batch || r->batch_i >= PQntuples(r->batch) ||
-        db_int64(r->batch, r->batch_i, "id") != id) {
+    if (!b || !b->res || r->batch_i >= PQntuples(b->res) ||
+        db_int64(b->res, r->batch_i, "id") != id) {
         if ((err = batch_fetch(r, id)) != SRV_OK)
             return err;
+        b = r->batch;
     }
-    if (!r->batch || PQntuples(r->batch) == 0 || db_int64(r->batch, r->batch_i, "id") != id ||
-        db_isnull(r->batch, r->batch_i, "envelope")) {
+    if (!b || PQntuples(b->res) == 0 || r->batch_i >= PQntuples(b->res) ||
+        db_int64(b->res, r->batch_i, "id") != id || db_isnull(b->res, r->batch_i, "envelope")) {
         srv_log("error", "datasets: snapshot %lld of a version is gone", (long long)id);
         return SRV_EINTERNAL;
     }
-    if (r->batch_i < r->bdec.rows) {
-        r->cur = r->bdec.f + r->bdec.off[r->batch_i];
-        r->snap_n = r->bdec.n[r->batch_i];
-        r->cur_snap = id;
-        err = SRV_OK;
-    } else {
-        err = decode_snapshot(r, id, (const uint8_t *)db_text(r->batch, r->batch_i, "envelope"),
-                              (size_t)db_len(r->batch, r->batch_i, "envelope"));
+    i = r->batch_i++;
+    if (b != &r->own && i < b->rows) {
+        /* rows are read in order: one nobody has claimed is the reader's */
+        pf_lock(&r->pre);
+        while (b->state[i] == ROW_BUSY)
+            pthread_cond_wait(&r->pre.cv, &r->pre.mu);
+        if (b->state[i] == ROW_FREE) {
+            b->state[i] = ROW_READER;
+            if (b->claim <= i)
+                b->claim = i + 1;
+        }
+        st = b->state[i];
+        pf_unlock(&r->pre);
     }
-    r->batch_i++;
-    return err;
+    if (st == ROW_DONE) {
+        r->cur = b->f + b->off[i];
+        r->snap_n = b->n[i];
+        r->cur_snap = id;
+        return SRV_OK;
+    }
+    return decode_snapshot(r, id, (const uint8_t *)db_text(b->res, i, "envelope"),
+                           (size_t)db_len(b->res, i, "envelope"));
 }
 
 int ds_reader_next(struct ds_reader *r, struct ds_row *row, const float **x)

@@ -178,33 +178,21 @@ static int conn_prepare(struct db_conn *dc, const char *name, const char *sql, i
     return SRV_OK;
 }
 
-int db_exec_sql(const char *name, const char *sql, int nparams,
-                const char *const *values, const int *lengths, const int *formats,
-                int binary_result, PGresult **out)
+/* The answer r (NULL: none) to statement name: SRV_OK with *out = r, or
+ * the error it stands for (r cleared, a lost connection released). */
+static int result_take(const char *name, PGresult *r, PGresult **out)
 {
-    struct db_conn *dc = conn_get();
-    PGresult *r;
-    ExecStatusType st;
+    ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+    struct db_conn *dc = pthread_getspecific(g_key);
     const char *state;
     int err;
 
-    if (!dc)
-        return SRV_EUNAVAIL;
-    err = conn_prepare(dc, name, sql, nparams);
-    if (err != SRV_OK) {
-        if (PQstatus(dc->c) == CONNECTION_OK)
-            return err;
-        db_thread_release();
-        return SRV_EUNAVAIL;
-    }
-    r = PQexecPrepared(dc->c, name, nparams, values, lengths, formats, binary_result ? 1 : 0);
-    st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
     if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
         *out = r;
         return SRV_OK;
     }
     state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
-    if (PQstatus(dc->c) != CONNECTION_OK) {
+    if (!dc || PQstatus(dc->c) != CONNECTION_OK) {
         srv_log("error", "db: %s: connection lost", name);
         err = SRV_EUNAVAIL;
         db_thread_release();
@@ -223,6 +211,91 @@ int db_exec_sql(const char *name, const char *sql, int nparams,
     }
     PQclear(r);
     return err;
+}
+
+/* This thread's connection with name prepared on it, or NULL and *err. */
+static struct db_conn *conn_for(const char *name, const char *sql, int nparams, int *err)
+{
+    struct db_conn *dc = conn_get();
+
+    if (!dc) {
+        *err = SRV_EUNAVAIL;
+        return NULL;
+    }
+    *err = conn_prepare(dc, name, sql, nparams);
+    if (*err != SRV_OK) {
+        if (PQstatus(dc->c) != CONNECTION_OK) {
+            db_thread_release();
+            *err = SRV_EUNAVAIL;
+        }
+        return NULL;
+    }
+    return dc;
+}
+
+int db_exec_sql(const char *name, const char *sql, int nparams,
+                const char *const *values, const int *lengths, const int *formats,
+                int binary_result, PGresult **out)
+{
+    int err;
+    struct db_conn *dc = conn_for(name, sql, nparams, &err);
+
+    if (!dc)
+        return err;
+    return result_take(name, PQexecPrepared(dc->c, name, nparams, values, lengths, formats,
+                                            binary_result ? 1 : 0), out);
+}
+
+int db_send_own(const struct db_sql *st, const char *const *values, const int *lengths,
+                const int *formats, int binary_result)
+{
+    int err;
+    struct db_conn *dc = conn_for(st->name, st->sql, st->n, &err);
+
+    if (!dc)
+        return err;
+    if (!PQsendQueryPrepared(dc->c, st->name, st->n, values, lengths, formats,
+                             binary_result ? 1 : 0)) {
+        /* nothing was sent; drain whatever the failed attempt left */
+        PGresult *r;
+
+        while ((r = PQgetResult(dc->c)))
+            PQclear(r);
+        return result_take(st->name, NULL, &r);
+    }
+    return SRV_OK;
+}
+
+void db_poll_own(void)
+{
+    struct db_conn *dc;
+
+    pthread_once(&g_once, key_create);
+    dc = pthread_getspecific(g_key);
+    /* read what has come and parse it into the result being built: read
+     * alone, it piles up in libpq's input buffer, which grows to hold it
+     * all and never shrinks */
+    if (dc && PQconsumeInput(dc->c))
+        (void)PQisBusy(dc->c);
+}
+
+int db_wait_own(const struct db_sql *st, PGresult **out)
+{
+    struct db_conn *dc;
+    PGresult *r, *first = NULL;
+
+    pthread_once(&g_once, key_create);
+    dc = pthread_getspecific(g_key);
+    if (!dc)
+        return result_take(st->name, NULL, out);
+    /* one statement, one result; PQgetResult ends with NULL when it is in */
+    while ((r = PQgetResult(dc->c))) {
+        if (!first)
+            first = r;
+        else
+            PQclear(r);
+    }
+    return result_take(st->name, first, out);
 }
 
 int db_exec_own(const struct db_sql *st, const char *const *values, const int *lengths,

@@ -41,6 +41,18 @@ struct db_sql {
 int db_exec_own(const struct db_sql *st, const char *const *values, const int *lengths,
                 const int *formats, int binary_result, PGresult **out);
 
+/* db_exec_own in two halves, for a thread with work to do while PostgreSQL
+ * runs the statement and sends its answer: db_send_own sends it (SRV_OK, or
+ * the error db_exec_own would give), db_wait_own waits for its answer
+ * (exactly as db_exec_own returns it; after every successful send, and
+ * nothing else on this thread's connection between), and db_poll_own in
+ * between takes what has arrived, so the server is not held up on a full
+ * socket. */
+int db_send_own(const struct db_sql *st, const char *const *values, const int *lengths,
+                const int *formats, int binary_result);
+void db_poll_own(void);
+int db_wait_own(const struct db_sql *st, PGresult **out);
+
 /* Columns by name (db_row.c): the text value of row's column name, NULL
  * when SQL NULL (or, a bug, when the result has no such column: logged).
  * The numeric readers answer 0 for NULL; db_bool is 1 only for 't'. */

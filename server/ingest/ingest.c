@@ -51,7 +51,7 @@ int ingest_stored(int64_t id, PGresult **r, const uint8_t **buf, size_t *len)
     return SRV_OK;
 }
 
-int ingest_stored_many(const int64_t *ids, size_t n, size_t max_bytes, PGresult **r)
+int ingest_stored_many_send(const int64_t *ids, size_t n, size_t max_bytes)
 {
     struct srv_buf arr = { 0 };
     char budget[24];
@@ -59,7 +59,6 @@ int ingest_stored_many(const int64_t *ids, size_t n, size_t max_bytes, PGresult 
     size_t i;
     int err;
 
-    *r = NULL;
     db_array_begin(&arr);
     for (i = 0; i < n; i++)
         db_array_int64(&arr, ids[i]);
@@ -71,9 +70,23 @@ int ingest_stored_many(const int64_t *ids, size_t n, size_t max_bytes, PGresult 
     snprintf(budget, sizeof budget, "%zu", max_bytes);
     vals[0] = arr.p;
     vals[1] = budget;
-    err = db_exec_own(&ingest__sql[INGEST_SQL_STORED_MANY], vals, NULL, NULL, 1, r);
+    err = db_send_own(&ingest__sql[INGEST_SQL_STORED_MANY], vals, NULL, NULL, 1);
     srv_buf_free(&arr);
     return err;
+}
+
+int ingest_stored_many_wait(PGresult **r)
+{
+    *r = NULL;
+    return db_wait_own(&ingest__sql[INGEST_SQL_STORED_MANY], r);
+}
+
+int ingest_stored_many(const int64_t *ids, size_t n, size_t max_bytes, PGresult **r)
+{
+    int err = ingest_stored_many_send(ids, n, max_bytes);
+
+    *r = NULL;
+    return err == SRV_OK ? ingest_stored_many_wait(r) : err;
 }
 
 /* Look up (device, seq).  *found 0 when absent; else *id and *same. */

@@ -71,6 +71,12 @@ int ingest_stored(int64_t id, PGresult **r, const uint8_t **buf, size_t *len);
  * snapshot has no row.  *r (binary result: columns "id", digits as text,
  * and "envelope") is the caller's to PQclear, also on error. */
 int ingest_stored_many(const int64_t *ids, size_t n, size_t max_bytes, PGresult **r);
+/* The same in two halves (db_send_own, db_wait_own): the query sent, then
+ * its answer waited for, with other work between on the same thread; every
+ * successful send is followed by its wait, and nothing else on this
+ * thread's connection between. */
+int ingest_stored_many_send(const int64_t *ids, size_t n, size_t max_bytes);
+int ingest_stored_many_wait(PGresult **r);
 
 /* Map a WIRE_E* code to the SRV_E* code the API answers with. */
 int ingest_wire_error(int wire_err);

@@ -167,13 +167,13 @@ START_TEST(refusals_say_why)
 END_TEST
 
 /* A window of several channels gives each channel's features exactly as
- * that channel alone does: the stats set computes channels in pairs where
- * the CPU allows (featureset.c), and a pair must be bit for bit the single
- * channel's loop, non-finite samples, large offsets, odd channel counts and
+ * that channel alone does: the stats set computes channels in fours (AVX)
+ * or pairs (SSE2) where the CPU allows (featureset.c), and each must be bit
+ * for bit the single channel's loop, non-finite samples, large offsets, odd channel counts and
  * a stride past the window included. */
 START_TEST(stats_channels_together_equal_alone)
 {
-    enum { W = 1000, STRIDE = 1003, MAXC = 5 };
+    enum { W = 1000, STRIDE = 1003, MAXC = 9 };
     static float x[MAXC * STRIDE];
     struct featureset_spec fs = { FEATURESET_STATS, FEATURESET_STATS_VERSION, W, W, 2000.0f,
                                   FEATURESET_NO_KIN, NULL };
@@ -186,8 +186,8 @@ START_TEST(stats_channels_together_equal_alone)
 
             seed = seed * 1664525u + 1013904223u;
             noise = (float)(seed >> 8) / 16777216.0f - 0.5f;
-            /* channel 1 sits on a large offset; 2 is nearly flat */
-            x[c * STRIDE + i] = c == 1 ? 1.0e5f + noise : c == 2 ? 1.0f + 1e-6f * noise
+            /* channels 1 and 6 sit on a large offset; 2 and 7 are nearly flat */
+            x[c * STRIDE + i] = c % 5 == 1 ? 1.0e5f + noise : c % 5 == 2 ? 1.0f + 1e-6f * noise
                                                       : sinf(0.01f * (float)(i * (c + 1))) + noise;
         }
     }
@@ -196,10 +196,15 @@ START_TEST(stats_channels_together_equal_alone)
     x[STRIDE + 18] = -INFINITY;
     x[3 * STRIDE + W - 1] = NAN;        /* the last sample */
     x[4 * STRIDE + 500] = NAN;
-    for (unsigned channels = 1; channels <= MAXC; channels++) {
-        ck_assert_int_eq(featureset_compute(&fs, x, STRIDE, channels, NULL, 0, together), 0);
+    /* from channel 0: non-finite samples in most groups; from 5: every
+     * sample finite (the loops without the replacement) */
+    for (unsigned from = 0; from <= 5; from += 5)
+    for (unsigned channels = 1; channels <= MAXC - from; channels++) {
+        ck_assert_int_eq(featureset_compute(&fs, x + from * STRIDE, STRIDE, channels, NULL, 0,
+                                            together), 0);
         for (unsigned c = 0; c < channels; c++) {
-            ck_assert_int_eq(featureset_compute(&fs, x + c * STRIDE, STRIDE, 1, NULL, 0, alone), 0);
+            ck_assert_int_eq(featureset_compute(&fs, x + (from + c) * STRIDE, STRIDE, 1, NULL, 0,
+                                                alone), 0);
             for (unsigned k = 0; k < FEATURESET_STATS_NFEAT; k++)
                 ck_assert_msg(memcmp(&together[c * FEATURESET_STATS_NFEAT + k], &alone[k],
                                      sizeof alone[k]) == 0,

@@ -235,13 +235,17 @@ START_TEST(profiles_by_rate)
     p = c;
     p.profile = DETECT_PROFILE_AUTO;
     detect_config_resolve(&p, 1.0);
-    ck_assert_uint_eq(p.enable, DETECT_LEVEL | DETECT_MULTI | DETECT_CONTEXT | DETECT_RANGE);
+    ck_assert_uint_eq(p.enable, DETECT_LEVEL | DETECT_MULTI | DETECT_CONTEXT | DETECT_RANGE |
+                                DETECT_SEQUENCE);
     p = c;
     p.profile = DETECT_PROFILE_AUTO;
     detect_config_resolve(&p, 5000.0);
     ck_assert_uint_eq(p.enable, DETECT_LEVEL | DETECT_FEATURE | DETECT_MULTI);
     ck_assert_int_eq(detect_opts_set(&c, "detectors", "range,level"), 0);
     ck_assert_uint_eq(c.enable, DETECT_LEVEL | DETECT_RANGE);
+    ck_assert_int_eq(detect_opts_set(&c, "detectors", "sequence"), 0);
+    ck_assert_uint_eq(c.enable, DETECT_SEQUENCE);
+    ck_assert_int_eq(detect_opts_set(&c, "detectors", "sequences"), -2);
 }
 END_TEST
 

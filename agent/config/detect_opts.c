@@ -116,7 +116,7 @@ int detect_opts_set(struct detect_config *c, const char *key, const char *value)
         return parse_profile(value, &c->profile);
     if (!strcmp(key, "detectors") && is_auto(value)) {
         c->enable = (c->enable & DETECT_MODEL) | DETECT_LEVEL | DETECT_FEATURE | DETECT_MULTI |
-                    DETECT_CONTEXT | DETECT_RANGE | DETECT_SEQUENCE | DETECT_ENABLE_AUTO;
+                    DETECT_CONTEXT | DETECT_RANGE | DETECT_ENABLE_AUTO;
         return 0;
     }
     if (!strcmp(key, "threshold"))
@@ -255,7 +255,7 @@ void detect_opts_help(FILE *f)
     fprintf(f, "  novelty_half=%u    half-life in frames of the recent peak a new surprise must beat (0 = off)\n",
             (unsigned)d.novelty_half);
     fprintf(f, "  detectors=auto    comma list of level, feature, model, multi, context, range, "
-            "sequence (auto: process level,multi,context,range,sequence; vibration "
-            "level,feature,multi; multi scores with 2+ correlated channels; context, range and "
-            "sequence add to the exported score only)\n");
+            "sequence (auto: process level,multi,context,range; vibration level,feature,multi; "
+            "multi scores with 2+ correlated channels; context, range and sequence add to the "
+            "exported score only; sequence is not in any profile)\n");
 }

@@ -263,7 +263,7 @@ void detect_config_defaults(struct detect_config *cfg)
     cfg->window = 0;
     cfg->warmup_s = 5.0f;
     cfg->enable = DETECT_LEVEL | DETECT_FEATURE | DETECT_MULTI | DETECT_CONTEXT |
-                  DETECT_RANGE | DETECT_SEQUENCE | DETECT_ENABLE_AUTO;
+                  DETECT_RANGE | DETECT_ENABLE_AUTO;
     cfg->lik_short = 0;
     cfg->lik_long = 2000;
     cfg->quiet_frames = 200;
@@ -548,8 +548,8 @@ struct detect *detect_init(const struct detect_config *cfg_in, unsigned channels
     /* Not the sequence detector: its p-value is already the stream's own
      * chance of such a run (Good-Turing), and the tail fit, which extends
      * the empirical tail at the stream's heaviness beyond its largest -ln p,
-     * flattened the runs that go beyond it (NAB development half 59.95 with
-     * it, 60.44 without; docs/BENCHMARKS.md). */
+     * flattened the runs that go beyond it (NAB development half 59.61 with
+     * it, 61.62 without; docs/BENCHMARKS.md). */
     d->cal_seq.fit_tail = 0;
     if (cfg->manipulated)
         d->z_move = move_z(d);

@@ -40,36 +40,51 @@ static void halve_counts(struct detect_seq *s)
         s->total[k] = total;
         s->once[k] = (uint16_t)once;
     }
+    s->since = 0;
 }
 
-/* The sample's eighth of the range of the last one to two blocks: a range
+/* The symbols' scale from the range of the last one to two blocks: a range
  * that does not follow the level, so a cycle's values keep their symbols
- * (CAD OSE quantises by the file's range, which a stream does not have). */
+ * (CAD OSE quantises by the file's range, which a stream does not have).
+ * At least 8 resolution steps wide. */
+static void rescale(struct detect_seq *s, float floor)
+{
+    float lo = s->lo < s->prev_lo ? s->lo : s->prev_lo;
+    float hi = s->hi > s->prev_hi ? s->hi : s->prev_hi;
+    float width = hi - lo;
+
+    if (width < 8.0f * floor)
+        width = 8.0f * floor;
+    s->all_lo = lo;
+    s->scale = width > 0.0f ? 8.0f / width : 0.0f;
+    s->floor = floor;
+}
+
+/* The sample's eighth of that range; the scale is recomputed only when it
+ * changes (a value beyond the range, a new block, a new resolution). */
 static unsigned symbol_of(struct detect_seq *s, float x, float floor)
 {
-    float lo, hi, width;
     int q;
 
-    if (s->seen == 0)
+    if (s->seen == 0) {
         s->lo = s->hi = s->prev_lo = s->prev_hi = x;
-    if (x < s->lo)
-        s->lo = x;
-    if (x > s->hi)
-        s->hi = x;
-    lo = s->lo < s->prev_lo ? s->lo : s->prev_lo;
-    hi = s->hi > s->prev_hi ? s->hi : s->prev_hi;
+        rescale(s, floor);
+    }
+    if (x < s->lo || x > s->hi || floor != s->floor) {
+        if (x < s->lo)
+            s->lo = x;
+        if (x > s->hi)
+            s->hi = x;
+        rescale(s, floor);
+    }
     if (++s->age >= DETECT_SEQ_BLOCK) {
         s->prev_lo = s->lo;
         s->prev_hi = s->hi;
         s->lo = s->hi = x;
         s->age = 0;
+        rescale(s, floor);
     }
-    width = hi - lo;
-    if (width < 8.0f * floor)
-        width = 8.0f * floor;
-    if (!(width > 0.0f))
-        return 0;
-    q = (int)((x - lo) / width * 8.0f);
+    q = (int)((x - s->all_lo) * s->scale);
     return q < 0 ? 0u : q > 7 ? 7u : (unsigned)q;
 }
 
@@ -82,41 +97,59 @@ float detect_seq_step(struct detect_seq *s, float x, float floor)
         int judged = 0, full = 0;
         unsigned k;
 
+        /* Unrolled: the masks and rows become constants (about a third of
+         * the instructions of the loop). */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC unroll 8
+#elif defined(__clang__)
+#pragma unroll
+#endif
         for (k = 0; k < DETECT_SEQ_ORDERS; k++) {
             /* The n-gram of k + 2 symbols, in its length's row. */
             uint32_t key = gram & ((UINT32_C(1) << (3u * k + 6u)) - 1u);
-            uint8_t *c = &s->cnt[k * DETECT_SEQ_ROW +
-                                 (unsigned)((key * 2654435761u) >> (32u - ROW_BITS))];
+            uint8_t *cell = &s->cnt[k * DETECT_SEQ_ROW +
+                                    (unsigned)((key * 2654435761u) >> (32u - ROW_BITS))];
+            unsigned c = *cell;
 
-            if (*c == 0 && !judged) {
-                /* Good-Turing: the chance that the next n-gram of this
-                 * length is one never seen is about the share of the
-                 * counts held by n-grams seen once (plus one, so a stream
-                 * that has shown none yet is not certain of it). */
-                p = ((float)s->once[k] + 1.0f) / ((float)s->total[k] + 1.0f);
-                if (p > 1.0f)
-                    p = 1.0f;
-                judged = 1;
+            if (c <= 1u) {
+                if (c == 1u) {
+                    s->once[k]--;
+                } else {
+                    if (!judged) {
+                        /* Good-Turing: the chance that the next n-gram of
+                         * this length is one never seen is about the share
+                         * of the counts held by n-grams seen once (plus
+                         * one, so a stream that has shown none yet is not
+                         * certain of it). */
+                        p = ((float)s->once[k] + 1.0f) /
+                            ((float)(s->total[k] + s->since) + 1.0f);
+                        if (p > 1.0f)
+                            p = 1.0f;
+                        judged = 1;
+                    }
+                    s->once[k]++;
+                }
             }
-            if (*c == 0)
-                s->once[k]++;
-            else if (*c == 1)
-                s->once[k]--;
-            if (*c == 255u) {
+            if (c == 255u)
                 full = 1;
-            } else {
-                (*c)++;
-                s->total[k]++;
-            }
+            else
+                *cell = (uint8_t)(c + 1u);
         }
+        s->since++;
         if (full)
             halve_counts(s);
         /* A run of samples each new at some length: the chance of the run
          * is the product of theirs (a day that keeps its shape but not its
-         * level makes n-grams of a few symbols new sample after sample,
-         * each about as often as a noisy stream does). */
+         * level makes n-grams new sample after sample, each about as often
+         * as a noisy stream does).  A sample new only at a length where
+         * new n-grams are the usual thing (p >= 1/e, the bound below which
+         * the calibration sees any surprise at all, as for the context
+         * detector) continues the run and adds nothing: a young table on
+         * plain noise made runs of p ~ 0.5 that multiplied to 1e-6. */
         if (judged) {
-            s->run = s->run > 0.0f ? s->run * p : p;
+            float f = p < 0.36787944f ? p : 1.0f;
+
+            s->run = s->run > 0.0f ? s->run * f : f;
             if (s->run < 1e-30f)
                 s->run = 1e-30f;
             p = s->run;

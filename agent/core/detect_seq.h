@@ -7,24 +7,26 @@
  * that skips its dip, or a shape that changes, makes sequences that are new
  * at some length even when every value and every short step is familiar.
  *
- * Here each sample's symbol (the context detector's eighth of the channel's
- * recent range, passed in) closes DETECT_SEQ_ORDERS n-grams: the symbol
- * with the 1, 2, ... DETECT_SEQ_ORDERS symbols before it.  Each n-gram is
- * hashed with its length into one table of DETECT_SEQ_SLOTS byte counts; an
- * n-gram whose count is 0 is new.  A new n-gram is no surprise in itself (a
- * noisy stream makes new long n-grams all the time): the surprise is its
- * chance in this stream, the share of past samples whose n-gram of that
- * length was new, which needs no scale and no distribution (as the range
- * detector's record chance).  n-grams nest, so a sample new at length k is
- * new at every longer length: its p-value is the novelty share of the
- * shortest length at which it is new (1 if it is new at none).
+ * Here each sample becomes one of 8 symbols, its eighth of the range of the
+ * last one to two blocks of DETECT_SEQ_BLOCK frames (a range that does not
+ * follow the level, so a cycle keeps its symbols), and closes
+ * DETECT_SEQ_ORDERS n-grams: the symbol with the 1, 2, ... DETECT_SEQ_ORDERS
+ * symbols before it.  Each length has a row of DETECT_SEQ_ROW byte counts,
+ * the n-gram hashed into it; a count of 0 is an n-gram never seen.  A new
+ * n-gram is no surprise in itself (a noisy stream makes new long n-grams
+ * all the time): its chance is the Good-Turing estimate, the share of that
+ * length's counts held by n-grams seen once.  n-grams nest, so a sample new
+ * at length k is new at every longer one: its p is that of the shortest
+ * length at which it is new.  A run of novel samples multiplies their p
+ * (those at least 1/e add nothing), and the run's product is the p-value.
  *
- * Bounded memory: a count that reaches 255 halves every count, so an n-gram
- * seen once is forgotten after a halving or two and a busy stream forgets
- * faster; the shares remember DETECT_SEQ_MEM samples.
+ * Bounded memory: a count that reaches 255 halves every count of the
+ * channel, rounded up (an n-gram once seen stays seen; its weight fades).
  *
- * Portable core: no heap, no I/O; sizeof(struct detect_seq) bytes per
- * channel (DETECT_SEQ_SLOTS + 4 DETECT_SEQ_ORDERS + 8), held by the caller. */
+ * Portable core: no heap, no I/O; sizeof(struct detect_seq) =
+ * DETECT_SEQ_SLOTS + 48 + 6 DETECT_SEQ_ORDERS bytes per channel (1620 with
+ * the defaults), held by the caller.  docs/DETECTORS.md has why and what
+ * it was measured to do. */
 #ifndef PRECURSOR_DETECT_SEQ_H
 #define PRECURSOR_DETECT_SEQ_H
 
@@ -44,12 +46,16 @@
 
 struct detect_seq {
     float lo, hi, prev_lo, prev_hi;     /* the range of this block and of the last one */
+    float all_lo, scale;                /* the two together: symbol = (x - all_lo) scale */
+    float floor;                        /* the resolution the scale was set with */
     uint32_t age;                       /* frames in this block */
     float run;                          /* product of the p-values of the novel run so far */
     uint32_t hist;                      /* the last DETECT_SEQ_ORDERS symbols, 3 bits each */
     uint32_t seen;                      /* symbols so far (saturates) */
-    /* Per length: the sum of its counts and how many of them are 1. */
+    /* Per length: the sum of its counts (at the last halving, plus the
+     * samples since, one count each) and how many of them are 1. */
     uint32_t total[DETECT_SEQ_ORDERS];
+    uint32_t since;
     uint16_t once[DETECT_SEQ_ORDERS];
     uint8_t cnt[DETECT_SEQ_SLOTS];      /* DETECT_SEQ_ROW per length */
 };

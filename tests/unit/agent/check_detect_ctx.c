@@ -158,8 +158,8 @@ START_TEST(significance_of_named_channel)
 }
 END_TEST
 
-/* The context, range and sequence detectors' room is held only where they
- * run (process rates). */
+/* The context and range detectors' room is held only where they run
+ * (process rates); the sequence detector's only when asked for. */
 START_TEST(arena_by_rate)
 {
     struct detect_config c;
@@ -169,13 +169,15 @@ START_TEST(arena_by_rate)
     fast = detect_arena_size_at(&c, 8, 10000.0);
     slow = detect_arena_size_at(&c, 8, 1.0);
     ck_assert_uint_eq(slow - fast, 8 * sizeof(struct detect_ctx) +
-                      8 * sizeof(struct detect_range) + 8 * sizeof(float) +
-                      8 * sizeof(struct detect_seq));
+                      8 * sizeof(struct detect_range) + 8 * sizeof(float));
     ck_assert_uint_eq(detect_arena_size(&c, 8), slow);
     ck_assert_ptr_nonnull(detect_init(&c, 8, 10000.0, arena, fast));
     ck_assert_ptr_null(detect_init(&c, 8, 1.0, arena, fast));
     ck_assert_ptr_nonnull(detect_init(&c, 8, 1.0, arena, slow));
     ck_assert_uint_eq(detect_arena_size_at(&c, 8, 0.0), 0);
+    c.enable |= DETECT_SEQUENCE;
+    ck_assert_uint_eq(detect_arena_size_at(&c, 8, 1.0) - slow, 8 * sizeof(struct detect_seq));
+    ck_assert_uint_eq(detect_arena_size_at(&c, 8, 10000.0), fast);
 }
 END_TEST
 

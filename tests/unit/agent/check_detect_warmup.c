@@ -235,8 +235,7 @@ START_TEST(profiles_by_rate)
     p = c;
     p.profile = DETECT_PROFILE_AUTO;
     detect_config_resolve(&p, 1.0);
-    ck_assert_uint_eq(p.enable, DETECT_LEVEL | DETECT_MULTI | DETECT_CONTEXT | DETECT_RANGE |
-                                DETECT_SEQUENCE);
+    ck_assert_uint_eq(p.enable, DETECT_LEVEL | DETECT_MULTI | DETECT_CONTEXT | DETECT_RANGE);
     p = c;
     p.profile = DETECT_PROFILE_AUTO;
     detect_config_resolve(&p, 5000.0);

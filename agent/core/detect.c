@@ -366,9 +366,10 @@ static int multi_on(const struct detect_config *cfg, unsigned channels)
     return (cfg->enable & DETECT_MULTI) && channels >= 2;
 }
 
-/* with_ctx, with_range: room for the context and the range detectors (last
- * in the arena, so the rest of the layout does not depend on them; they run
- * in the process profile only, see detect_config_resolve). */
+/* Room for the context, sequence and range detectors only where enable has
+ * them (last in the arena, so the rest of the layout does not depend on
+ * them; context and range run in the process profile only, see
+ * detect_config_resolve, and sequence only when named). */
 static size_t arena_size(const struct detect_config *cfg, unsigned channels, uint32_t enable)
 {
     int with_ctx = (enable & DETECT_CONTEXT) != 0;
@@ -860,8 +861,9 @@ static float calibrated(struct tailcal *t, float z, int sides, float trials,
     return s;
 }
 
-/* The contextual detector's calibrated score: p is the frame's smallest
- * p-value over channels, its model's own probability; the empirical tail
+/* The contextual (and the sequence) detector's calibrated score, on its own
+ * tail t: p is the frame's smallest p-value over channels, its model's own
+ * probability; the empirical tail
  * of -ln p in this stream may only make it less surprising (a stream whose
  * sequences never settle stops scoring each new one as rare).  Cheap for
  * the ordinary frame: a p above 1/e lands in the lowest bin (-ln p < 1)
@@ -1409,7 +1411,7 @@ static float exported_score(struct detect *d, int eval)
         if (t > s)
             s = t;
     }
-    if ((d->cfg.enable & DETECT_CONTEXT) && d->frames > LEVEL_YOUNG) {
+    if (d->cx && d->frames > LEVEL_YOUNG) {
         float p = 1.0f, t;
 
         for (c = 0; c < d->channels; c++)

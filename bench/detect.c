@@ -47,12 +47,12 @@ static double median(double *v)
 int main(void)
 {
     float *in = malloc(sizeof(float) * FRAMES * CH);
-    struct detect_config proc, proc_no_ctx;
+    struct detect_config proc, proc_no_ctx, proc_seq;
     struct detect_config cfg, no_multi, no_range;
     size_t dlen, rlen, i;
     void *darena, *rarena;
     double t_plain[RUNS], t_path[RUNS], t_detect[RUNS], t_no_multi[RUNS], t_no_range[RUNS];
-    double t_proc[RUNS], t_proc_no_ctx[RUNS];
+    double t_proc[RUNS], t_proc_no_ctx[RUNS], t_proc_seq[RUNS];
     volatile float sink = 0;
     uint64_t seed = 1;
     unsigned long triggers = 0;
@@ -82,7 +82,12 @@ int main(void)
     proc_no_ctx.enable = DETECT_LEVEL | DETECT_MULTI | DETECT_RANGE;
     no_range = proc;
     no_range.enable = DETECT_LEVEL | DETECT_MULTI | DETECT_CONTEXT;
-    dlen = detect_arena_size(&cfg, CH);     /* room for every profile timed below */
+    /* The sequence detector (in no profile) on top of the process profile:
+     * its cost is the difference. */
+    proc_seq = proc;
+    proc_seq.enable = DETECT_LEVEL | DETECT_MULTI | DETECT_CONTEXT | DETECT_RANGE |
+                      DETECT_SEQUENCE;
+    dlen = detect_arena_size(&proc_seq, CH);        /* room for every set timed below */
     rlen = ring_arena_size(CH, RATE * 10);
     darena = malloc(dlen);
     rarena = malloc(rlen);
@@ -153,6 +158,14 @@ int main(void)
             triggers += r.triggered;
         }
         t_proc_no_ctx[run] = now_ns() - t0;
+
+        d = detect_init(&proc_seq, CH, RATE, darena, dlen);
+        t0 = now_ns();
+        for (i = 0; i < FRAMES; i++) {
+            detect_step(d, in + i * CH, (int64_t)i * 100, &r);
+            triggers += r.triggered;
+        }
+        t_proc_seq[run] = now_ns() - t0;
     }
     {
         double n = (double)FRAMES * CH;
@@ -169,12 +182,17 @@ int main(void)
                (median(t_proc) - median(t_no_range)) / n);
         printf("detect context_cost ns_per_sample_channel=%.3f\n",
                (median(t_proc) - median(t_proc_no_ctx)) / n);
+        printf("detect process_profile+sequence ns_per_sample_channel=%.3f\n",
+               median(t_proc_seq) / n);
+        printf("detect sequence_cost ns_per_sample_channel=%.3f\n",
+               (median(t_proc_seq) - median(t_proc)) / n);
         printf("detect ratio_to_plain_read=%.1f\n", path / plain);
         printf("detect arena_bytes=%zu multi_state_bytes=%zu\n", detect_arena_size_at(&cfg, CH, RATE),
                detect_multi_size(CH));
-        printf("detect arena_bytes_process=%zu\n", detect_arena_size_at(&proc, CH, RATE));
+        printf("detect arena_bytes_process=%zu arena_bytes_process+sequence=%zu\n",
+               detect_arena_size_at(&proc, CH, RATE), detect_arena_size_at(&proc_seq, CH, RATE));
         printf("detect channels=%d rate=%d seconds=%d runs=%d triggers_per_run=%lu sink=%g\n",
-               CH, RATE, SECONDS, RUNS, triggers / (6 * RUNS), (double)sink);
+               CH, RATE, SECONDS, RUNS, triggers / (7 * RUNS), (double)sink);
     }
     free(in);
     free(darena);

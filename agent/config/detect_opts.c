@@ -61,6 +61,8 @@ static int parse_detectors(const char *v, uint32_t *out)
             mask |= DETECT_CONTEXT;
         else if (n == 5 && !strncmp(p, "range", 5))
             mask |= DETECT_RANGE;
+        else if (n == 8 && !strncmp(p, "sequence", 8))
+            mask |= DETECT_SEQUENCE;
         else
             return -2;
         p += n;
@@ -252,8 +254,8 @@ void detect_opts_help(FILE *f)
             (unsigned)d.quiet_frames);
     fprintf(f, "  novelty_half=%u    half-life in frames of the recent peak a new surprise must beat (0 = off)\n",
             (unsigned)d.novelty_half);
-    fprintf(f, "  detectors=auto    comma list of level, feature, model, multi, context, range "
-            "(auto: process level,multi,context,range; vibration level,feature,multi; "
-            "multi scores with 2+ correlated channels; context and range add to the exported "
-            "score only)\n");
+    fprintf(f, "  detectors=auto    comma list of level, feature, model, multi, context, range, "
+            "sequence (auto: process level,multi,context,range; vibration level,feature,multi; "
+            "multi scores with 2+ correlated channels; context, range and sequence add to the "
+            "exported score only; sequence is not in any profile)\n");
 }

@@ -44,6 +44,7 @@
 #include "agent/core/detect.h"
 #include "agent/core/detect_multi.h"
 #include "agent/core/detect_ctx.h"
+#include "agent/core/detect_seq.h"
 #include "agent/core/detect_range.h"
 
 #include <math.h>
@@ -195,6 +196,7 @@ struct chan {
     float feat_z_level;         /* for the model vector */
     float home_mean, home_scale;        /* the level before the last event (trigger path) */
     float p_ctx;                /* p-value of this frame's symbol in its context */
+    float p_seq;                /* p-value of this frame's n-grams being new */
 };
 
 struct detect {
@@ -239,6 +241,8 @@ struct detect {
     float score_multi_cal;              /* the multivariate detector's, this frame */
     struct detect_ctx *cx;              /* [channels], NULL unless DETECT_CONTEXT */
     struct tailcal cal_ctx;
+    struct detect_seq *sq;              /* [channels], NULL unless DETECT_SEQUENCE */
+    struct tailcal cal_seq;
     struct detect_range *rg;            /* [channels], NULL unless DETECT_RANGE */
     float *u_range;                     /* [channels]: -ln p of this frame's value beyond it */
     /* Manipulated variables (cfg.manipulated): a move of one is a level z
@@ -310,7 +314,7 @@ void detect_config_resolve(struct detect_config *cfg, double rate)
         if (proc)
             cfg->enable &= ~DETECT_FEATURE;
         else
-            cfg->enable &= ~(DETECT_CONTEXT | DETECT_RANGE);
+            cfg->enable &= ~(DETECT_CONTEXT | DETECT_RANGE | DETECT_SEQUENCE);
     }
 }
 
@@ -347,7 +351,7 @@ static int config_ok(const struct detect_config *c, unsigned channels)
         return 0;
     if ((c->enable & ~DETECT_ENABLE_AUTO) == 0 ||
         (c->enable & ~(DETECT_LEVEL | DETECT_FEATURE | DETECT_MODEL | DETECT_MULTI |
-                       DETECT_CONTEXT | DETECT_RANGE | DETECT_ENABLE_AUTO)))
+                       DETECT_CONTEXT | DETECT_RANGE | DETECT_SEQUENCE | DETECT_ENABLE_AUTO)))
         return 0;
     return 1;
 }
@@ -362,12 +366,16 @@ static int multi_on(const struct detect_config *cfg, unsigned channels)
     return (cfg->enable & DETECT_MULTI) && channels >= 2;
 }
 
-/* with_ctx, with_range: room for the context and the range detectors (last
- * in the arena, so the rest of the layout does not depend on them; they run
- * in the process profile only, see detect_config_resolve). */
-static size_t arena_size(const struct detect_config *cfg, unsigned channels, int with_ctx,
-                         int with_range)
+/* Room for the context, sequence and range detectors only where enable has
+ * them (last in the arena, so the rest of the layout does not depend on
+ * them; context and range run in the process profile only, see
+ * detect_config_resolve, and sequence only when named). */
+static size_t arena_size(const struct detect_config *cfg, unsigned channels, uint32_t enable)
 {
+    int with_ctx = (enable & DETECT_CONTEXT) != 0;
+    int with_seq = (enable & DETECT_SEQUENCE) != 0;
+    int with_range = (enable & DETECT_RANGE) != 0;
+
     return align8(sizeof(struct detect)) +
            align8(sizeof(struct chan) * channels) +
            align8(sizeof(int64_t) * cap_slots(cfg)) +
@@ -375,6 +383,7 @@ static size_t arena_size(const struct detect_config *cfg, unsigned channels, int
            align8(sizeof(float) * channels) +
            (multi_on(cfg, channels) ? align8(detect_multi_size(channels)) : 0) +
            (with_ctx ? align8(sizeof(struct detect_ctx) * channels) : 0) +
+           (with_seq ? align8(sizeof(struct detect_seq) * channels) : 0) +
            (with_range ? align8(sizeof(struct detect_range) * channels) +
                          align8(sizeof(float) * channels) : 0) +
            8;   /* room to align an arbitrary arena pointer */
@@ -384,8 +393,7 @@ size_t detect_arena_size(const struct detect_config *cfg, unsigned channels)
 {
     if (!cfg || !config_ok(cfg, channels))
         return 0;
-    return arena_size(cfg, channels, (cfg->enable & DETECT_CONTEXT) != 0,
-                      (cfg->enable & DETECT_RANGE) != 0);
+    return arena_size(cfg, channels, cfg->enable);
 }
 
 size_t detect_arena_size_at(const struct detect_config *cfg, unsigned channels, double rate)
@@ -396,8 +404,7 @@ size_t detect_arena_size_at(const struct detect_config *cfg, unsigned channels, 
         return 0;
     r = *cfg;
     detect_config_resolve(&r, rate);
-    return arena_size(cfg, channels, (r.enable & DETECT_CONTEXT) != 0,
-                      (r.enable & DETECT_RANGE) != 0);
+    return arena_size(cfg, channels, r.enable);
 }
 
 static void biquad_bandpass(struct biquad *q, double rate, float f0)
@@ -493,6 +500,12 @@ struct detect *detect_init(const struct detect_config *cfg_in, unsigned channels
             detect_ctx_init(&d->cx[c]);
         p += align8(sizeof(struct detect_ctx) * channels);
     }
+    if (cfg->enable & DETECT_SEQUENCE) {
+        d->sq = (struct detect_seq *)p;
+        for (c = 0; c < channels; c++)
+            detect_seq_init(&d->sq[c]);
+        p += align8(sizeof(struct detect_seq) * channels);
+    }
     if (cfg->enable & DETECT_RANGE) {
         d->rg = (struct detect_range *)p;
         for (c = 0; c < channels; c++)
@@ -531,8 +544,14 @@ struct detect *detect_init(const struct detect_config *cfg_in, unsigned channels
     d->cal_level.ln_zero = zero_above(d->fps_level);
     d->cal_feat.ln_zero = zero_above(d->fps_feat);
     d->cal_multi.ln_zero = zero_above(d->fps_level);
-    d->cal_ctx.ln_zero = zero_above(d->fps_level);
+    d->cal_ctx.ln_zero = d->cal_seq.ln_zero = zero_above(d->fps_level);
     d->cal_level.fit_tail = d->cal_feat.fit_tail = d->cal_ctx.fit_tail = 1;
+    /* Not the sequence detector: its p-value is already the stream's own
+     * chance of such a run (Good-Turing), and the tail fit, which extends
+     * the empirical tail at the stream's heaviness beyond its largest -ln p,
+     * flattened the runs that go beyond it (NAB development half 59.61 with
+     * it, 61.62 without; docs/BENCHMARKS.md). */
+    d->cal_seq.fit_tail = 0;
     if (cfg->manipulated)
         d->z_move = move_z(d);
     for (c = 0; c < channels; c++) {
@@ -565,6 +584,7 @@ const char *detect_name(uint8_t detector)
     case DETECT_MULTI: return "multi";
     case DETECT_CONTEXT: return "context";
     case DETECT_RANGE: return "range";
+    case DETECT_SEQUENCE: return "sequence";
     default: return "none";
     }
 }
@@ -841,15 +861,15 @@ static float calibrated(struct tailcal *t, float z, int sides, float trials,
     return s;
 }
 
-/* The contextual detector's calibrated score: p is the frame's smallest
- * p-value over channels, its model's own probability; the empirical tail
+/* The contextual (and the sequence) detector's calibrated score, on its own
+ * tail t: p is the frame's smallest p-value over channels, its model's own
+ * probability; the empirical tail
  * of -ln p in this stream may only make it less surprising (a stream whose
  * sequences never settle stops scoring each new one as rare).  Cheap for
  * the ordinary frame: a p above 1/e lands in the lowest bin (-ln p < 1)
  * without a log, and one too common to score is not calibrated. */
-static float ctx_calibrated(struct detect *d, float p)
+static float ctx_calibrated(struct detect *d, struct tailcal *t, float p)
 {
-    struct tailcal *t = &d->cal_ctx;
     float u = p < 0.36787944f ? -logf(p) : 0.0f, ln_p, share, s = 0.0f, L = 0.0f;
 
     if (u > 0.0f && (-u <= t->ln_zero || u > TAIL_L)) {
@@ -1217,6 +1237,8 @@ static float channel_score(struct detect *d, unsigned c, float x, int eval, uint
     if (d->cx)
         ch->p_ctx = detect_ctx_step(&d->cx[c], x, ch->lvl.mean, ch->floor_now,
                                     d->cfg.level_alpha);
+    if (d->sq)
+        ch->p_seq = detect_seq_step(&d->sq[c], x, ch->floor_now);
     if (d->rg)
         d->u_range[c] = detect_range_step(&d->rg[c], x, ch->floor_now, RANGE_HALF);
     if (en & (DETECT_FEATURE | DETECT_MODEL)) {
@@ -1395,7 +1417,16 @@ static float exported_score(struct detect *d, int eval)
         for (c = 0; c < d->channels; c++)
             if (d->ch[c].p_ctx < p)
                 p = d->ch[c].p_ctx;
-        if ((t = ctx_calibrated(d, p)) > s)
+        if ((t = ctx_calibrated(d, &d->cal_ctx, p)) > s)
+            s = t;
+    }
+    if (d->sq && d->frames > LEVEL_YOUNG) {
+        float p = 1.0f, t;
+
+        for (c = 0; c < d->channels; c++)
+            if (d->ch[c].p_seq < p)
+                p = d->ch[c].p_seq;
+        if ((t = ctx_calibrated(d, &d->cal_seq, p)) > s)
             s = t;
     }
     if (d->rg && d->frames > LEVEL_YOUNG) {

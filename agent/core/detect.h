@@ -67,6 +67,7 @@ struct detect_config {
 #define DETECT_MULTI   0x8u     /* multivariate (detect_multi.h); needs 2+ channels */
 #define DETECT_CONTEXT 0x10u    /* contextual novelty (detect_ctx.h); process profile */
 #define DETECT_RANGE   0x20u    /* a value beyond the range seen (detect_range.h); process profile */
+#define DETECT_SEQUENCE 0x40u   /* n-grams never seen (detect_seq.h); in no profile, opt-in */
 /* In enable: the set is the default one, to be fitted to the rate's profile
  * (process data have no waveform, so no feature detector there). */
 #define DETECT_ENABLE_AUTO 0x80000000u

@@ -10,6 +10,7 @@
 #include "agent/core/detect.h"
 #include "agent/core/detect_ctx.h"
 #include "agent/core/detect_range.h"
+#include "agent/core/detect_seq.h"
 #include "testnoise.h"
 
 static unsigned char arena[1 << 18];
@@ -158,7 +159,7 @@ START_TEST(significance_of_named_channel)
 END_TEST
 
 /* The context and range detectors' room is held only where they run
- * (process rates). */
+ * (process rates); the sequence detector's only when asked for. */
 START_TEST(arena_by_rate)
 {
     struct detect_config c;
@@ -174,6 +175,9 @@ START_TEST(arena_by_rate)
     ck_assert_ptr_null(detect_init(&c, 8, 1.0, arena, fast));
     ck_assert_ptr_nonnull(detect_init(&c, 8, 1.0, arena, slow));
     ck_assert_uint_eq(detect_arena_size_at(&c, 8, 0.0), 0);
+    c.enable |= DETECT_SEQUENCE;
+    ck_assert_uint_eq(detect_arena_size_at(&c, 8, 1.0) - slow, 8 * sizeof(struct detect_seq));
+    ck_assert_uint_eq(detect_arena_size_at(&c, 8, 10000.0), fast);
 }
 END_TEST
 

@@ -242,6 +242,9 @@ START_TEST(profiles_by_rate)
     ck_assert_uint_eq(p.enable, DETECT_LEVEL | DETECT_FEATURE | DETECT_MULTI);
     ck_assert_int_eq(detect_opts_set(&c, "detectors", "range,level"), 0);
     ck_assert_uint_eq(c.enable, DETECT_LEVEL | DETECT_RANGE);
+    ck_assert_int_eq(detect_opts_set(&c, "detectors", "sequence"), 0);
+    ck_assert_uint_eq(c.enable, DETECT_SEQUENCE);
+    ck_assert_int_eq(detect_opts_set(&c, "detectors", "sequences"), -2);
 }
 END_TEST
 

@@ -329,6 +329,10 @@ static int job_stored(struct ingest_job *j, int err, int inserted, int64_t id)
         if (err != SRV_OK)
             return err;
     }
+    if (inserted)
+        /* Committed: the feature worker may have it without reading it
+         * back (or, when this is not kept, reads it as before). */
+        ingest_handoff_put(id, j->buf, j->len);
     j->res.id = id;
     snprintf(j->res.device_id, sizeof j->res.device_id, "%s", j->m->device_id);
     j->res.seq = j->m->seq;
@@ -352,6 +356,8 @@ static int job_run(struct ingest_job *j, const uint8_t *buf, size_t len,
     int err, werr, found = 0, same = 0, inserted = 0;
 
     out->stage = INGEST_STAGE_PARSE;
+    j->buf = buf;
+    j->len = len;
     /* wire_meta holds 64 channels of names: keep it off worker stacks. */
     m = j->m = calloc(1, sizeof *m);
     if (!m)

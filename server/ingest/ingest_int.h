@@ -51,6 +51,8 @@ struct ingest_row {
 struct wire_meta;
 struct ingest_job {
     struct wire_meta *m;            /* owned; the row borrows from it */
+    const uint8_t *buf;             /* the envelope, borrowed until the answer */
+    size_t len;
     struct ingest_row row;
     uint8_t sha[32];
     struct ingest_result res;

@@ -329,10 +329,13 @@ static int job_stored(struct ingest_job *j, int err, int inserted, int64_t id)
         if (err != SRV_OK)
             return err;
     }
-    if (inserted)
-        /* Committed: the feature worker may have it without reading it
-         * back (or, when this is not kept, reads it as before). */
-        ingest_handoff_put(id, j->buf, j->len);
+    if (inserted && j->row.handoff) {
+        /* Stored on this thread (no committer): committed now, the copy
+         * goes to the feature worker.  The committer hands over its rows'
+         * copies itself. */
+        ingest__handoff_put_owned(id, j->row.handoff, j->row.handoff_len);
+        j->row.handoff = NULL;
+    }
     j->res.id = id;
     snprintf(j->res.device_id, sizeof j->res.device_id, "%s", j->m->device_id);
     j->res.seq = j->m->seq;
@@ -356,8 +359,6 @@ static int job_run(struct ingest_job *j, const uint8_t *buf, size_t len,
     int err, werr, found = 0, same = 0, inserted = 0;
 
     out->stage = INGEST_STAGE_PARSE;
-    j->buf = buf;
-    j->len = len;
     /* wire_meta holds 64 channels of names: keep it off worker stacks. */
     m = j->m = calloc(1, sizeof *m);
     if (!m)
@@ -443,6 +444,10 @@ static int job_run(struct ingest_job *j, const uint8_t *buf, size_t len,
     err = row_fill(&j->row, buf, len, m, j->sha);
     if (err != SRV_OK)
         return err;
+    /* New bytes on their way to the store: the features worker's copy,
+     * made here on the pool thread rather than in the committer. */
+    j->row.handoff = ingest__handoff_copy(buf, len);
+    j->row.handoff_len = len;
     if (suspend) {
         j->row.wake = j->wake;
         j->row.wake_ctx = j->wake_ctx;
@@ -461,6 +466,7 @@ static int job_run(struct ingest_job *j, const uint8_t *buf, size_t len,
 
 static void job_free(struct ingest_job *j)
 {
+    free(j->row.handoff);       /* not stored, or not handed over */
     free(j->row.chans);
     free(j->m);
     free(j);

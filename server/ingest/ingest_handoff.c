@@ -16,6 +16,8 @@
 #include <pthread.h>
 
 #include "server/ingest/ingest.h"
+#include "server/ingest/ingest_int.h"
+#include "server/srv/srv.h"
 
 /* Entries at most, whatever the byte budget: small envelopes must not make
  * the linear scans below long. */
@@ -56,24 +58,37 @@ static int fits_locked(size_t len)
     return h_budget > 0 && h_n < HANDOFF_MAX_ENTRIES && len <= h_budget - h_bytes;
 }
 
-int ingest_handoff_put(int64_t id, const uint8_t *buf, size_t len)
+uint8_t *ingest__handoff_copy(const uint8_t *buf, size_t len)
 {
     uint8_t *copy;
-    int kept = 0;
+    int fits;
 
     pthread_mutex_lock(&h_mu);
-    if (!fits_locked(len)) {
-        if (h_budget > 0)
-            h_refused++;
-        pthread_mutex_unlock(&h_mu);
-        return 0;
-    }
+    fits = fits_locked(len);
+    if (!fits && h_budget > 0)
+        h_refused++;
     pthread_mutex_unlock(&h_mu);
-    /* The copy outside the lock; whether it still fits is asked again. */
+    if (!fits)
+        return NULL;
+    /* The copy outside the lock; whether it still fits is asked again
+     * when it is put. */
     copy = malloc(len ? len : 1);
-    if (!copy)
-        return 0;
-    memcpy(copy, buf, len);
+    if (copy)
+        memcpy(copy, buf, len);
+    return copy;
+}
+
+int ingest_handoff_put(int64_t id, const uint8_t *buf, size_t len)
+{
+    uint8_t *copy = ingest__handoff_copy(buf, len);
+
+    return copy ? ingest__handoff_put_owned(id, copy, len) : 0;
+}
+
+int ingest__handoff_put_owned(int64_t id, uint8_t *copy, size_t len)
+{
+    int kept = 0;
+
     pthread_mutex_lock(&h_mu);
     if (fits_locked(len)) {
         h_e[h_n].id = id;
@@ -155,4 +170,16 @@ void ingest_handoff_stats(struct ingest_handoff_stats *s)
     s->taken = h_taken;
     s->refused = h_refused;
     pthread_mutex_unlock(&h_mu);
+}
+
+void ingest__handoff_rows(struct ingest_row *const *rows, unsigned n)
+{
+    unsigned i;
+
+    for (i = 0; i < n; i++) {
+        if (!rows[i]->handoff || !rows[i]->inserted || rows[i]->err != SRV_OK)
+            continue;
+        ingest__handoff_put_owned(rows[i]->id, rows[i]->handoff, rows[i]->handoff_len);
+        rows[i]->handoff = NULL;
+    }
 }

@@ -1,7 +1,8 @@
 /* features_worker.c - the background thread that computes the features of
  * every new snapshot off the ingest path: it polls for snapshots without a
- * feature_jobs row, reads their stored envelopes (up to FEATURES_BATCH in one
- * round trip), decodes each, stores one snapshot_features row per channel
+ * feature_jobs row, takes their envelopes from the ingest handoff (the copy
+ * the upload left in memory) or, for those not held there, reads them back
+ * (up to FEATURES_BATCH in one round trip), decodes each, stores one snapshot_features row per channel
  * and records the jobs (one statement for the whole pass), and calls the
  * registered after() (the rules' evaluation) once for the pass.  Per
  * snapshot that was ten statements, each a round trip and a commit: the

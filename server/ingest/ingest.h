@@ -10,7 +10,8 @@
  * decompression (the only time the samples are decompressed) -> store the
  * envelope as received with its metadata and SHA-256, through the group
  * committer.  Returns only after the row is committed (synchronous_commit
- * on). */
+ * on).  A new row's envelope is also copied to the features worker's
+ * handoff (below), put there by the committer before its COMMIT. */
 #ifndef PRECURSOR_INGEST_H
 #define PRECURSOR_INGEST_H
 

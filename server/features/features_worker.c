@@ -32,6 +32,17 @@ static __thread ZSTD_DCtx *g_dctx;
 /* Envelopes of this thread's last pass that came from the upload's handoff
  * rather than the database (debug timings). */
 static __thread size_t g_pass_from_memory;
+/* Where the last pass's time went (debug timings): the pending ids, the
+ * features (decode, FFTs, the one statement of rows), the after(). */
+static __thread double g_pass_ms[3];
+
+static double mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
 
 
 /* The rows of one pass, as the text arrays of FQ_PUT_MANY: one element per
@@ -210,8 +221,10 @@ int features_worker_pass_range(int batch, int64_t above, int64_t upto, features_
     const char *vals[3] = { lim, lo, hi };
     PGresult *r = NULL;
     int64_t top = 0, *ids = NULL;
+    double t0 = mono_ms(), t1, t2;
     int i, n, err;
 
+    g_pass_ms[0] = g_pass_ms[1] = g_pass_ms[2] = 0;
     if (last) {
         /* Read before the pending ids: every id up to top that is visible
          * now is visible to that query too. */
@@ -235,10 +248,15 @@ int features_worker_pass_range(int batch, int64_t above, int64_t upto, features_
     for (i = 0; i < n && err == SRV_OK; i++)
         ids[i] = db_int64(r, i, "id");
     g_pass_from_memory = 0;
+    t1 = mono_ms();
     if (err == SRV_OK && n > 0)
         err = features_many(g_dctx, ids, (size_t)n, &g_pass_from_memory);
+    t2 = mono_ms();
     if (err == SRV_OK && n > 0 && after)
         err = after(ids, (size_t)n);
+    g_pass_ms[0] = t1 - t0;
+    g_pass_ms[1] = t2 - t1;
+    g_pass_ms[2] = mono_ms() - t2;
     if (err == SRV_OK && n > 0 && last)
         *last = ids[n - 1];
     free(ids);
@@ -361,8 +379,9 @@ static int worker_pass(void *arg)
     t0 = mono_s();
     n = features_worker_pass_range(FEATURES_BATCH, g_floor, INT64_MAX, g_after, &last);
     if (srv_log_debug() && n > 0)
-        srv_log("debug", "features pass: %d snapshots in %.2fms, %zu handed over", n,
-                (mono_s() - t0) * 1e3, g_pass_from_memory);
+        srv_log("debug", "features pass: %d snapshots in %.2fms, %zu handed over"
+                " (pending %.2fms, features %.2fms, after %.2fms)", n, (mono_s() - t0) * 1e3,
+                g_pass_from_memory, g_pass_ms[0], g_pass_ms[1], g_pass_ms[2]);
     g_floor = last;
     if (g_first && n >= 0) {
         /* Below the first pass's ids, every snapshot was done. */

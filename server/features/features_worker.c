@@ -2,9 +2,10 @@
  * every new snapshot off the ingest path: it polls for snapshots without a
  * feature_jobs row, takes their envelopes from the ingest handoff (the copy
  * the upload left in memory) or, for those not held there, reads them back
- * (up to FEATURES_BATCH in one round trip), decodes each, stores one snapshot_features row per channel
- * and records the jobs (one statement for the whole pass), and calls the
- * registered after() (the rules' evaluation) once for the pass.  Per
+ * (up to FEATURES_BATCH in one round trip), decodes each, stores one
+ * snapshot_features row per channel and records the jobs (one statement for
+ * the whole pass), and calls the registered after() (the rules'
+ * evaluation) once for the pass.  Per
  * snapshot that was ten statements, each a round trip and a commit: the
  * PostgreSQL backend's CPU for them was several times the server's own cost
  * of an upload (docs/BENCHMARKS.md).

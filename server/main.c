@@ -239,7 +239,7 @@ static int cmd_serve(const struct server_options *o)
     if (http_start(&cfg, &hs) != SRV_OK)
         goto out;
     /* Features, then rules, for each new snapshot: off the ingest path. */
-    features_worker_start(1000, rules_eval_snapshots);
+    features_worker_start(1000, (size_t)o->features_memory_mb << 20, rules_eval_snapshots);
     /* Active models over their alarm budget: rolled back per device. */
     deploy_watch_start(5000);
     srv_log("info", "listening on port %u with %u threads, max body %zu bytes",

@@ -91,6 +91,10 @@ static const struct row rows[] = {
       "group-commit threads/connections (default 2)" },
     { "batch-max", "N", OPT_SERVE, UINT, 1, 512, F(batch_max),
       "snapshots per commit transaction (default 256)" },
+    { "features-memory", "MB", OPT_SERVE, UINT, 0, 4096, F(features_memory_mb),
+      "new snapshots' envelopes held for the features\n"
+      "worker, so it need not read them back (default\n"
+      "32; 0: it reads every one from the database)" },
     { "username", "NAME", OPT_USER_ADD | OPT_USER_ADMIN, TEXT, 0, 0, F(username),
       "the login's name (1..64 bytes)" },
     { "id", "N", OPT_TOKEN_ADMIN, U64, 0, 0, F(id), "the token's id (see token list)" },
@@ -130,6 +134,7 @@ void options_defaults(struct server_options *o)
     o->queue_max = 4096;
     o->committers = 2;
     o->batch_max = 256;
+    o->features_memory_mb = 32;
     o->uses = 1;
     o->seed = ALERTS_DEMO_SEED;
 }

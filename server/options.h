@@ -37,6 +37,7 @@ struct server_options {
     unsigned retention_days;
     double device_rate, device_burst;
     unsigned queue_max, committers, batch_max;
+    unsigned features_memory_mb;    /* the features worker's handoff */
     /* user add, token create */
     const char *username, *role, *name;
     /* enroll create */

@@ -59,7 +59,8 @@ int features_from_envelope_ctx(struct ZSTD_DCtx_s *dctx, const uint8_t *buf, siz
 typedef int (*features_after_fn)(const int64_t *snapshot_ids, size_t n);
 
 /* One pass of the worker: features for up to batch snapshots that have no
- * feature_jobs row yet (their envelopes read in one round trip, every
+ * feature_jobs row yet (their envelopes taken from the ingest handoff when
+ * it holds them, the others read in one round trip, every
  * channel's row and every job row written in one statement), then after
  * (may be NULL) for all of them.  How many
  * snapshots it took (>= 0), or a negative SRV_E* code. */
@@ -73,9 +74,13 @@ int features_worker_pass_range(int batch, int64_t above, int64_t upto, features_
 /* Start the background thread (a pass, then a wait of poll_ms when there
  * was nothing to do, 0: 1000 ms; a short wait after a pass that was not
  * full; waits while the ingest queue holds a burst), at a lower scheduling
- * priority than the HTTP threads.  0, or SRV_EINTERNAL when the thread cannot start.  A second
- * start while running does nothing. */
-int features_worker_start(unsigned poll_ms, features_after_fn after);
+ * priority than the HTTP threads.  Up to handoff_bytes of new snapshots'
+ * envelopes are kept in memory for it by the upload that stored them
+ * (ingest_handoff; 0: none, every envelope is read back from the database,
+ * as any beyond that budget and any stored before the start are).  0, or
+ * SRV_EINTERNAL when the thread cannot start.  A second start while running
+ * does nothing. */
+int features_worker_start(unsigned poll_ms, size_t handoff_bytes, features_after_fn after);
 /* Stop the thread and wait for its pass to end; safe when not running. */
 void features_worker_stop(void);
 

@@ -1,9 +1,11 @@
 /* features_worker.c - the background thread that computes the features of
  * every new snapshot off the ingest path: it polls for snapshots without a
- * feature_jobs row, reads their stored envelopes (up to FEATURES_BATCH in one
- * round trip), decodes each, stores one snapshot_features row per channel
- * and records the jobs (one statement for the whole pass), and calls the
- * registered after() (the rules' evaluation) once for the pass.  Per
+ * feature_jobs row, takes their envelopes from the ingest handoff (the copy
+ * the upload left in memory) or, for those not held there, reads them back
+ * (up to FEATURES_BATCH in one round trip), decodes each, stores one
+ * snapshot_features row per channel and records the jobs (one statement for
+ * the whole pass), and calls the registered after() (the rules'
+ * evaluation) once for the pass.  Per
  * snapshot that was ten statements, each a round trip and a commit: the
  * PostgreSQL backend's CPU for them was several times the server's own cost
  * of an upload (docs/BENCHMARKS.md).
@@ -28,6 +30,20 @@
 
 /* The worker thread's decompression context (NULL elsewhere: one per call). */
 static __thread ZSTD_DCtx *g_dctx;
+/* Envelopes of this thread's last pass that came from the upload's handoff
+ * rather than the database (debug timings). */
+static __thread size_t g_pass_from_memory;
+/* Where the last pass's time went (debug timings): the pending ids, the
+ * features (decode, FFTs, the one statement of rows), the after(). */
+static __thread double g_pass_ms[3];
+
+static double mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
 
 
 /* The rows of one pass, as the text arrays of FQ_PUT_MANY: one element per
@@ -105,20 +121,60 @@ static void put_snapshot(struct put_rows *p, int64_t id, const struct feat_chann
         srv_log("warn", "features: snapshot %" PRId64 ": %s", id, why);
 }
 
+/* One snapshot's features from its envelope into the pass's rows (an
+ * envelope that cannot be decoded is recorded as such).  SRV_OK or
+ * SRV_ENOMEM. */
+static int features_one(struct put_rows *p, struct ZSTD_DCtx_s *dctx, int64_t id,
+                        const uint8_t *buf, size_t len)
+{
+    struct feat_channel *fc = NULL;
+    size_t nch = 0;
+    int ferr = features_from_envelope_ctx(dctx, buf, len, &fc, &nch);
+
+    if (ferr != SRV_ENOMEM)
+        put_snapshot(p, id, fc, ferr == SRV_OK ? nch : 0,
+                     ferr == SRV_OK ? NULL : "envelope could not be decoded");
+    free(fc);
+    return ferr == SRV_ENOMEM ? ferr : SRV_OK;
+}
+
 /* Features of the snapshots ids[0..n) (ascending), stored in one statement
- * with their job rows.  Their envelopes come in as few round trips as the
- * byte budget allows (one for small ones). */
+ * with their job rows.  The envelopes the upload handed over in memory
+ * (ingest_handoff) are used as they are; the rest come from the database in
+ * as few round trips as the byte budget allows (one for small ones).  Both
+ * are the same bytes: the envelope as received is what is stored.
+ * *from_memory gets how many were handed over. */
 #define PASS_ENVELOPE_BYTES (8u << 20)
 
-static int features_many(struct ZSTD_DCtx_s *dctx, const int64_t *ids, size_t n)
+static int features_many(struct ZSTD_DCtx_s *dctx, const int64_t *ids_in, size_t n_in,
+                         size_t *from_memory)
 {
     struct put_rows p;
     const char *vals[PUT_COLS];
     char *own[PUT_COLS] = { NULL };
-    size_t at = 0, k;
+    uint8_t **held = calloc(n_in ? n_in : 1, sizeof *held);
+    size_t *held_len = calloc(n_in ? n_in : 1, sizeof *held_len);
+    int64_t *ids = malloc((n_in ? n_in : 1) * sizeof *ids);
+    size_t at = 0, k, n = 0;
     int err = SRV_OK;
 
+    *from_memory = 0;
     put_begin(&p);
+    if (!held || !held_len || !ids)
+        err = SRV_ENOMEM;
+    if (err == SRV_OK)
+        *from_memory = ingest_handoff_take(ids_in, n_in, held, held_len);
+    /* The handed-over ones first; ids keeps the rest, still ascending. */
+    for (k = 0; k < n_in && err == SRV_OK; k++) {
+        if (held[k])
+            err = features_one(&p, dctx, ids_in[k], held[k], held_len[k]);
+        else
+            ids[n++] = ids_in[k];
+    }
+    for (k = 0; held && k < n_in; k++)
+        free(held[k]);
+    free(held);
+    free(held_len);
     while (at < n && err == SRV_OK) {
         PGresult *r = NULL;
         int row, rows;
@@ -127,23 +183,16 @@ static int features_many(struct ZSTD_DCtx_s *dctx, const int64_t *ids, size_t n)
         rows = err == SRV_OK ? PQntuples(r) : 0;
         for (row = 0; row < rows && err == SRV_OK; row++) {
             int64_t id = strtoll(db_text(r, row, "id"), NULL, 10);
-            struct feat_channel *fc = NULL;
-            size_t nch = 0;
-            int ferr;
 
             /* ids with no row before this one: deleted since the pass began */
             while (at < n && ids[at] != id)
                 put_snapshot(&p, ids[at++], NULL, 0, "snapshot vanished");
             if (at == n)
                 break;
-            ferr = features_from_envelope_ctx(dctx, (const uint8_t *)db_text(r, row, "envelope"),
-                                              (size_t)db_len(r, row, "envelope"), &fc, &nch);
-            if (ferr == SRV_ENOMEM)
-                err = ferr;
-            else
-                put_snapshot(&p, ids[at++], fc, ferr == SRV_OK ? nch : 0,
-                             ferr == SRV_OK ? NULL : "envelope could not be decoded");
-            free(fc);
+            err = features_one(&p, dctx, ids[at], (const uint8_t *)db_text(r, row, "envelope"),
+                               (size_t)db_len(r, row, "envelope"));
+            if (err == SRV_OK)
+                at++;
         }
         PQclear(r);
         if (rows == 0)      /* none of the rest exists any more */
@@ -162,6 +211,7 @@ static int features_many(struct ZSTD_DCtx_s *dctx, const int64_t *ids, size_t n)
     for (k = 0; k < PUT_COLS; k++)
         free(own[k]);
     put_free(&p);
+    free(ids);
     return err;
 }
 
@@ -172,8 +222,10 @@ int features_worker_pass_range(int batch, int64_t above, int64_t upto, features_
     const char *vals[3] = { lim, lo, hi };
     PGresult *r = NULL;
     int64_t top = 0, *ids = NULL;
+    double t0 = mono_ms(), t1, t2;
     int i, n, err;
 
+    g_pass_ms[0] = g_pass_ms[1] = g_pass_ms[2] = 0;
     if (last) {
         /* Read before the pending ids: every id up to top that is visible
          * now is visible to that query too. */
@@ -196,10 +248,16 @@ int features_worker_pass_range(int batch, int64_t above, int64_t upto, features_
         err = SRV_ENOMEM;
     for (i = 0; i < n && err == SRV_OK; i++)
         ids[i] = db_int64(r, i, "id");
+    g_pass_from_memory = 0;
+    t1 = mono_ms();
     if (err == SRV_OK && n > 0)
-        err = features_many(g_dctx, ids, (size_t)n);
+        err = features_many(g_dctx, ids, (size_t)n, &g_pass_from_memory);
+    t2 = mono_ms();
     if (err == SRV_OK && n > 0 && after)
         err = after(ids, (size_t)n);
+    g_pass_ms[0] = t1 - t0;
+    g_pass_ms[1] = t2 - t1;
+    g_pass_ms[2] = mono_ms() - t2;
     if (err == SRV_OK && n > 0 && last)
         *last = ids[n - 1];
     free(ids);
@@ -312,13 +370,19 @@ static int worker_pass(void *arg)
         if (sweep(g_swept_to[0], g_floor) >= 0) {
             g_swept_to[0] = g_swept_to[1];
             g_swept_to[1] = g_floor;
+            /* No pass or sweep looks at these ids again: what the handoff
+             * still holds of them was done from the database (or
+             * elsewhere) and only takes room. */
+            ingest_handoff_forget_upto(g_swept_to[0]);
         }
         g_next_sweep = mono_s() + FEATURES_SWEEP_S;
     }
     t0 = mono_s();
     n = features_worker_pass_range(FEATURES_BATCH, g_floor, INT64_MAX, g_after, &last);
     if (srv_log_debug() && n > 0)
-        srv_log("debug", "features pass: %d snapshots in %.2fms", n, (mono_s() - t0) * 1e3);
+        srv_log("debug", "features pass: %d snapshots in %.2fms, %zu handed over"
+                " (pending %.2fms, features %.2fms, after %.2fms)", n, (mono_s() - t0) * 1e3,
+                g_pass_from_memory, g_pass_ms[0], g_pass_ms[1], g_pass_ms[2]);
     g_floor = last;
     if (g_first && n >= 0) {
         /* Below the first pass's ids, every snapshot was done. */
@@ -344,21 +408,30 @@ static struct srv_worker g_worker = {
     .finish = worker_finish,
 };
 
-int features_worker_start(unsigned poll_ms, features_after_fn after)
+int features_worker_start(unsigned poll_ms, size_t handoff_bytes, features_after_fn after)
 {
+    if (g_worker.started)
+        return SRV_OK;
     g_after = after;
     g_floor = 0;
     g_swept_to[0] = g_swept_to[1] = 0;
     g_first = 1;
     g_next_sweep = 0;
     g_worker.period_ms = poll_ms ? poll_ms : 1000;
-    if (srv_worker_start(&g_worker) != 0)
+    /* Before the thread: every snapshot stored from now on may be handed
+     * over; the ones stored before (a restart) are read back. */
+    ingest_handoff_configure(handoff_bytes);
+    if (srv_worker_start(&g_worker) != 0) {
+        ingest_handoff_configure(0);
         return SRV_EINTERNAL;
-    srv_log("info", "features: worker started (poll %u ms)", g_worker.period_ms);
+    }
+    srv_log("info", "features: worker started (poll %u ms, handoff %zu MB)", g_worker.period_ms,
+            handoff_bytes >> 20);
     return SRV_OK;
 }
 
 void features_worker_stop(void)
 {
     srv_worker_stop(&g_worker);
+    ingest_handoff_configure(0);
 }

@@ -342,6 +342,13 @@ static int job_stored(struct ingest_job *j, int err, int inserted, int64_t id)
         if (err != SRV_OK)
             return err;
     }
+    if (inserted && j->row.handoff) {
+        /* Stored on this thread (no committer): committed now, the copy
+         * goes to the feature worker.  The committer hands over its rows'
+         * copies itself. */
+        ingest__handoff_put_owned(id, j->row.handoff, j->row.handoff_len);
+        j->row.handoff = NULL;
+    }
     j->res.id = id;
     snprintf(j->res.device_id, sizeof j->res.device_id, "%s", j->m->device_id);
     j->res.seq = j->m->seq;
@@ -450,6 +457,10 @@ static int job_run(struct ingest_job *j, const uint8_t *buf, size_t len,
     err = row_fill(&j->row, buf, len, m, j->sha);
     if (err != SRV_OK)
         return err;
+    /* New bytes on their way to the store: the features worker's copy,
+     * made here on the pool thread rather than in the committer. */
+    j->row.handoff = ingest__handoff_copy(buf, len);
+    j->row.handoff_len = len;
     if (suspend) {
         j->row.wake = j->wake;
         j->row.wake_ctx = j->wake_ctx;
@@ -468,6 +479,7 @@ static int job_run(struct ingest_job *j, const uint8_t *buf, size_t len,
 
 static void job_free(struct ingest_job *j)
 {
+    free(j->row.handoff);       /* not stored, or not handed over */
     free(j->row.chans);
     free(j->m);
     free(j);

@@ -10,7 +10,8 @@
  * decompression (the only time the samples are decompressed) -> store the
  * envelope as received with its metadata and SHA-256, through the group
  * committer.  Returns only after the row is committed (synchronous_commit
- * on). */
+ * on).  A new row's envelope is also copied to the features worker's
+ * handoff (below), put there by the committer before its COMMIT. */
 #ifndef PRECURSOR_INGEST_H
 #define PRECURSOR_INGEST_H
 
@@ -77,6 +78,31 @@ int ingest_stored_many(const int64_t *ids, size_t n, size_t max_bytes, PGresult 
  * thread's connection between. */
 int ingest_stored_many_send(const int64_t *ids, size_t n, size_t max_bytes);
 int ingest_stored_many_wait(PGresult **r);
+
+/* The handoff (ingest_handoff.c): the envelope of each snapshot stored by
+ * this process, copied after its row committed (a new row only, not a
+ * repeat), kept in memory for the one reader of every new snapshot, the
+ * feature worker, in front of the stored rows: what is not here (budget
+ * full, a restart, forgotten) is read from the database as before.
+ * Off (budget 0) until configured, so a process without that reader keeps
+ * nothing.  Thread-safe. */
+struct ingest_handoff_stats {
+    size_t entries, bytes, budget;
+    unsigned long kept, taken, refused;     /* since the last configure */
+};
+/* Forget everything and keep at most max_bytes of envelopes from now on
+ * (0: keep none). */
+void ingest_handoff_configure(size_t max_bytes);
+/* Keep a copy of the stored snapshot id's envelope: 1, or 0 when off or
+ * it does not fit the budget (nothing is made room for). */
+int ingest_handoff_put(int64_t id, const uint8_t *buf, size_t len);
+/* Take (remove) the kept envelopes of ids[0..n), which must be ascending:
+ * bufs[k] (malloc'd, the caller frees) and lens[k] for the ones kept, NULL
+ * and 0 for the rest.  How many were kept. */
+size_t ingest_handoff_take(const int64_t *ids, size_t n, uint8_t **bufs, size_t *lens);
+/* Drop what is kept for every id <= id (the reader will not ask again). */
+void ingest_handoff_forget_upto(int64_t id);
+void ingest_handoff_stats(struct ingest_handoff_stats *s);
 
 /* Map a WIRE_E* code to the SRV_E* code the API answers with. */
 int ingest_wire_error(int wire_err);

@@ -461,6 +461,11 @@ static int run_batch_multi(PGconn *c, struct ingest_row **rows, unsigned n)
     }
     if (err != SRV_OK)
         goto out;
+    /* Before the COMMIT, so the features worker cannot find a row of this
+     * batch whose envelope is not held yet (and read it back).  Should the
+     * COMMIT fail, what is held under these ids is never asked for and
+     * goes with the worker's next sweep. */
+    ingest__handoff_rows(uniq, nu);
     /* Sorted by device then seq: the last inserted row of a device's run
      * has its highest new seq.  One statement for every device (it locks
      * them in id order itself). */
@@ -597,6 +602,9 @@ static void *committer_main(void *arg)
         for (i = 0; i < n; i++)
             if (rows[i]->err == SRV_OK && rows[i]->inserted)
                 fleet_cache_note_seq(rows[i]->dev, rows[i]->seq_num);
+        /* Rows committed alone (their id came with the COMMIT's answer):
+         * handed over now, before their uploaders are woken. */
+        ingest__handoff_rows(rows, n);
         /* A synchronous submitter may free its row as soon as done is set
          * and the lock is released: take the wakes first. */
         pthread_mutex_lock(&q_mu);

@@ -28,6 +28,12 @@ struct ingest_row {
     char seq[24], tt[24], rate[40], stype[8], nch[8], pre[16], post[16], score[32];
     char *chans;                        /* owned (json_dumps) */
     const char *dev;                    /* borrowed from the caller's meta */
+    /* A copy of the envelope for the features worker's handoff (NULL:
+     * none), made before the row is queued and handed over by whoever
+     * learns the row's id (the committer, before its COMMIT when it can:
+     * the worker must not find the row before the copy), else freed. */
+    uint8_t *handoff;
+    size_t handoff_len;
     int64_t seq_num;
     const char *vals[INGEST_NPARAMS];
     int lens[INGEST_NPARAMS], fmts[INGEST_NPARAMS];
@@ -60,6 +66,14 @@ struct ingest_job {
     void *wake_ctx;
     struct timespec t0;             /* when the request reached ingest (metrics) */
 };
+
+/* The handoff's halves (ingest_handoff.c): a copy of buf when the budget
+ * has room for it now (else NULL, counted as refused), and the put of such a
+ * copy, which takes it (kept, or freed when it no longer fits): 1 kept. */
+uint8_t *ingest__handoff_copy(const uint8_t *buf, size_t len);
+int ingest__handoff_put_owned(int64_t id, uint8_t *copy, size_t len);
+/* Hand over every inserted row's copy (rows[0..n), ids known). */
+void ingest__handoff_rows(struct ingest_row *const *rows, unsigned n);
 
 /* Queue row and wait until its transaction committed or failed.  0 with
  * row->err/inserted/id set, SRV_EOVERLOAD when the queue is full, or

@@ -3,7 +3,9 @@
 # times (10): an agent uploads a backlog slowly while the server dies at random
 # points (mid-request, mid-transaction) and is restarted at once.  Afterwards:
 # the invariant (tests/fault/check.py) with no gaps allowed, since nothing was
-# dropped on purpose, and every spool file seen during the test is stored.
+# dropped on purpose, and every spool file seen during the test is stored;
+# then every stored snapshot gets its features (the worker's catch-up after
+# a restart: what a killed server held in memory for it is read back).
 #
 # Environment: BUILD, DATABASE_URL (as scripts/test.sh gives them).
 set -uo pipefail
@@ -34,4 +36,20 @@ fl_agent_kill9
 [ "${before:-0}" -gt 0 ] && it_pass "ingest went on between kills ($before stored)" ||
     it_fail "ingest went on between kills" "nothing stored"
 fl_verdict "server SIGKILL x$KILLS during ingest" $DEV --seen "$IT_TMP/seen" --no-gaps
+# Every stored snapshot gets its features, also the ones whose envelope a
+# killed server held in memory for its features worker: the restarted
+# server's worker reads those back from the database.
+pending=-1
+for ((i = 0; i < 120; i++)); do
+    pending=$(psql "$DATABASE_URL" -Atc "SELECT count(*) FROM snapshots s WHERE s.device_id = '$DEV'
+        AND NOT EXISTS (SELECT 1 FROM feature_jobs j WHERE j.snapshot_id = s.id)" 2>/dev/null)
+    [ "$pending" = 0 ] && break
+    sleep 0.5
+done
+done_n=$(psql "$DATABASE_URL" -Atc "SELECT count(*) FROM snapshots s JOIN feature_jobs j
+    ON j.snapshot_id = s.id WHERE s.device_id = '$DEV' AND j.error IS NULL" 2>/dev/null)
+[ "$pending" = 0 ] && [ "${done_n:-0}" -gt 0 ] &&
+    it_pass "features computed for every stored snapshot after the kills ($done_n)" ||
+    it_fail "features computed for every stored snapshot after the kills" \
+        "$pending without features, ${done_n:-?} done"
 it_finish

@@ -14,9 +14,11 @@
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "schema/wire.h"
 #include "server/features/features.h"
+#include "server/ingest/ingest.h"
 #include "server/labels/labels.h"
 #include "server/srv/srv.h"
 #include "testdb.h"
@@ -483,6 +485,175 @@ START_TEST(test_worker_pass)
 }
 END_TEST
 
+/* Every stored column of a snapshot's feature rows, as one text. */
+static char *features_text(int id)
+{
+    char q[512];
+
+    snprintf(q, sizeof q,
+             "SELECT string_agg(concat_ws(' ', channel, mean, std, rms, peak, crest, kurtosis,"
+             " dominant_hz, bin_hz, spectrum::text), ';' ORDER BY channel)"
+             " FROM snapshot_features WHERE snapshot_id = %d", id);
+    return value(q);
+}
+
+static void same_features(int a, int b)
+{
+    char *x = features_text(a), *y = features_text(b);
+
+    ck_assert_msg(strcmp(x, "NULL") != 0, "snapshot %d has no features", a);
+    ck_assert_msg(strcmp(x, y) == 0, "%d: %s\n%d: %s", a, x, b, y);
+    free(x);
+    free(y);
+}
+
+/* The envelope the upload handed over (ingest_handoff) and the one read
+ * back from the database give the same rows; a handoff whose budget is
+ * full refuses, and that snapshot is read back; every pending snapshot gets
+ * its features and its job row either way; what the worker will not ask
+ * for again is dropped. */
+START_TEST(test_worker_handoff)
+{
+    struct ingest_handoff_stats st;
+    uint8_t *env = NULL, *held[2];
+    size_t len = 0, held_len[2];
+    int64_t last = 0, two[2] = { 30, 31 };
+    PGresult *r;
+
+    TESTDB_REQUIRE();
+    ck_assert_int_eq(db_migrate(testdb_conninfo, testdb_migrations, NULL, NULL), 0);
+    ck_assert_int_eq(db_init(testdb_conninfo), 0);
+    g_admin = db_connect(testdb_conninfo);
+    ck_assert_ptr_nonnull(g_admin);
+    r = PQexec(g_admin, "INSERT INTO devices (id, public_key) VALUES"
+                        " ('d1', decode(repeat('00', 32), 'hex')) ON CONFLICT DO NOTHING");
+    ck_assert_int_eq(PQresultStatus(r), PGRES_COMMAND_OK);
+    PQclear(r);
+    two_tone_envelope(&env, &len);
+
+    /* 20 from memory only (its stored envelope made unreadable: had the
+     * worker read it back, the job would say so), 21 from the database. */
+    ingest_handoff_configure(1u << 20);
+    add_snapshot(20, env, len);
+    add_snapshot(21, env, len);
+    PQclear(PQexec(g_admin, "UPDATE snapshots SET envelope = '\\x00'::bytea WHERE id = 20"));
+    ck_assert_int_eq(ingest_handoff_put(20, env, len), 1);
+    ck_assert_int_eq(features_worker_pass_range(10, 19, INT64_MAX, NULL, &last), 2);
+    ck_assert_int_eq(last, 21);
+    value_is("SELECT coalesce(error, 'ok') FROM feature_jobs WHERE snapshot_id = 20", "ok");
+    value_is("SELECT coalesce(error, 'ok') FROM feature_jobs WHERE snapshot_id = 21", "ok");
+    same_features(20, 21);
+    value_is("SELECT string_agg(channel || ':' || round(dominant_hz), ',' ORDER BY channel)"
+             " FROM snapshot_features WHERE snapshot_id = 20", "accel_x:125,accel_y:750");
+    ingest_handoff_stats(&st);
+    ck_assert_uint_eq(st.taken, 1);
+    ck_assert_uint_eq(st.entries, 0);
+    ck_assert_uint_eq(st.bytes, 0);
+
+    /* Room for one envelope: the second is refused, read back, and both
+     * come out as the first two did. */
+    ingest_handoff_configure(len + len / 2);
+    add_snapshot(22, env, len);
+    add_snapshot(23, env, len);
+    ck_assert_int_eq(ingest_handoff_put(22, env, len), 1);
+    ck_assert_int_eq(ingest_handoff_put(23, env, len), 0);
+    ingest_handoff_stats(&st);
+    ck_assert_uint_eq(st.kept, 1);
+    ck_assert_uint_eq(st.refused, 1);
+    ck_assert_int_eq(features_worker_pass_range(10, 21, INT64_MAX, NULL, &last), 2);
+    ingest_handoff_stats(&st);
+    ck_assert_uint_eq(st.taken, 1);
+    ck_assert_uint_eq(st.entries, 0);
+    same_features(22, 21);
+    same_features(23, 21);
+    /* the taken entry freed its room */
+    ck_assert_int_eq(ingest_handoff_put(24, env, len), 1);
+    /* nothing skipped: every snapshot has its job row */
+    value_is("SELECT count(*) FROM snapshots s WHERE NOT EXISTS"
+             " (SELECT 1 FROM feature_jobs j WHERE j.snapshot_id = s.id)", "0");
+
+    /* Held for ids the worker will not ask for again: dropped. */
+    ingest_handoff_configure(1u << 20);
+    ck_assert_int_eq(ingest_handoff_put(30, env, len), 1);
+    ck_assert_int_eq(ingest_handoff_put(31, env, len), 1);
+    ingest_handoff_forget_upto(30);
+    ingest_handoff_stats(&st);
+    ck_assert_uint_eq(st.entries, 1);
+    ck_assert_uint_eq(st.bytes, len);
+    ck_assert_uint_eq(ingest_handoff_take(two, 2, held, held_len), 1);
+    ck_assert_ptr_null(held[0]);
+    ck_assert_ptr_nonnull(held[1]);
+    ck_assert_uint_eq(held_len[1], len);
+    ck_assert_mem_eq(held[1], env, len);
+    free(held[1]);
+    /* off: keeps nothing, and forgets what it held */
+    ck_assert_int_eq(ingest_handoff_put(32, env, len), 1);
+    ingest_handoff_configure(0);
+    ck_assert_int_eq(ingest_handoff_put(33, env, len), 0);
+    ingest_handoff_stats(&st);
+    ck_assert_uint_eq(st.entries + st.bytes + st.refused, 0);
+    free(env);
+    PQfinish(g_admin);
+    g_admin = NULL;
+    db_shutdown();
+}
+END_TEST
+
+/* The worker as the server runs it, with uploads' envelopes handed over
+ * while it runs: every snapshot gets its features, the held ones are
+ * used, and the handoff is empty once it caught up. */
+START_TEST(test_worker_thread_handoff)
+{
+    struct ingest_handoff_stats st;
+    uint8_t *env = NULL;
+    size_t len = 0;
+    char *left = NULL;
+    int id, i;
+
+    TESTDB_REQUIRE();
+    ck_assert_int_eq(db_migrate(testdb_conninfo, testdb_migrations, NULL, NULL), 0);
+    ck_assert_int_eq(db_init(testdb_conninfo), 0);
+    g_admin = db_connect(testdb_conninfo);
+    ck_assert_ptr_nonnull(g_admin);
+    PQclear(PQexec(g_admin, "INSERT INTO devices (id, public_key) VALUES"
+                            " ('d1', decode(repeat('00', 32), 'hex')) ON CONFLICT DO NOTHING"));
+    two_tone_envelope(&env, &len);
+    /* stored before the start (as before a restart): read back */
+    add_snapshot(100, env, len);
+    ck_assert_int_eq(features_worker_start(50, 1u << 20, NULL), SRV_OK);
+    for (id = 101; id <= 140; id++) {
+        /* held before its row is visible, so that no pass can find the
+         * row first (an upload hands over right after its commit) */
+        ck_assert_int_eq(ingest_handoff_put(id, env, len), 1);
+        add_snapshot(id, env, len);
+    }
+    for (i = 0; i < 600; i++) {
+        free(left);
+        left = value("SELECT count(*) FROM snapshots s WHERE NOT EXISTS"
+                     " (SELECT 1 FROM feature_jobs j WHERE j.snapshot_id = s.id)");
+        if (strcmp(left, "0") == 0)
+            break;
+        usleep(20000);
+    }
+    ingest_handoff_stats(&st);
+    features_worker_stop();
+    ck_assert_str_eq(left, "0");
+    free(left);
+    ck_assert_uint_eq(st.kept, 40);
+    ck_assert_uint_eq(st.taken, 40);
+    ck_assert_uint_eq(st.entries, 0);
+    value_is("SELECT count(*) FROM feature_jobs WHERE snapshot_id BETWEEN 100 AND 140"
+             " AND error IS NULL", "41");
+    same_features(100, 140);
+    ingest_handoff_stats(&st);
+    ck_assert_uint_eq(st.budget, 0);    /* stopped: off */
+    free(env);
+    PQfinish(g_admin);
+    g_admin = NULL;
+    db_shutdown();
+}
+END_TEST
+
 Suite *features_suite(void);
 Suite *features_suite(void)
 {
@@ -502,6 +673,8 @@ Suite *features_suite(void)
     tcase_add_unchecked_fixture(tc, testdb_setup, testdb_teardown);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_worker_pass);
+    tcase_add_test(tc, test_worker_handoff);
+    tcase_add_test(tc, test_worker_thread_handoff);
     suite_add_tcase(s, tc);
     return s;
 }

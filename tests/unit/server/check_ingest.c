@@ -5,6 +5,7 @@
  * DATABASE_URL (a fresh database per run); skips without it. */
 #include <check.h>
 #include <curl/curl.h>
+#include <endian.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -237,6 +238,56 @@ START_TEST(test_ingest_contract)
     free(rep.body);
     free(e1);
     free(e2);
+    fx_stop(&f);
+}
+END_TEST
+
+/* The features worker's handoff: a stored upload leaves a copy of exactly
+ * its bytes under its id once committed; a repeat (200) or a conflict (409)
+ * adds nothing; with the handoff off nothing is kept. */
+START_TEST(test_handoff_after_commit)
+{
+    struct fx f;
+    struct testsrv_reply rep;
+    struct ingest_handoff_stats st;
+    uint8_t *e1, *e2, *e3, *held[1];
+    size_t l1, l2, l3, held_len[1];
+    json_t *j;
+    int64_t id;
+
+    TESTDB_REQUIRE();
+    fx_start(&f);
+    ck_assert_int_eq(do_register(&f, "hand-1", f.pk, SECRET), 201);
+    ingest_handoff_configure(1u << 20);
+    e1 = envelope("hand-1", 1, 0.0f, f.sk, &l1);
+    ck_assert_int_eq(http(&f, "POST", "/api/v1/snapshots", e1, l1, NULL, &rep), 201);
+    j = testsrv_json(&rep);
+    id = json_integer_value(json_object_get(j, "id"));
+    json_decref(j);
+    free(rep.body);
+    ck_assert_int_eq(http(&f, "POST", "/api/v1/snapshots", e1, l1, NULL, &rep), 200);
+    free(rep.body);
+    e2 = envelope("hand-1", 1, 5.0f, f.sk, &l2);
+    ck_assert_int_eq(http(&f, "POST", "/api/v1/snapshots", e2, l2, NULL, &rep), 409);
+    free(rep.body);
+    ingest_handoff_stats(&st);
+    ck_assert_uint_eq(st.kept, 1);
+    ck_assert_uint_eq(st.entries, 1);
+    ck_assert_uint_eq(st.bytes, l1);
+    ck_assert_uint_eq(ingest_handoff_take(&id, 1, held, held_len), 1);
+    ck_assert_uint_eq(held_len[0], l1);
+    ck_assert_mem_eq(held[0], e1, l1);
+    free(held[0]);
+    /* off: stored as before, nothing held */
+    ingest_handoff_configure(0);
+    e3 = envelope("hand-1", 2, 0.0f, f.sk, &l3);
+    ck_assert_int_eq(http(&f, "POST", "/api/v1/snapshots", e3, l3, NULL, &rep), 201);
+    free(rep.body);
+    ingest_handoff_stats(&st);
+    ck_assert_uint_eq(st.kept + st.entries + st.refused, 0);
+    free(e1);
+    free(e2);
+    free(e3);
     fx_stop(&f);
 }
 END_TEST
@@ -605,6 +656,7 @@ START_TEST(test_group_commit_devices)
     TESTDB_REQUIRE();
     fx_start(&f);
     ck_assert_int_eq(ingest_commit_start(testdb_conninfo, 2, 4096, 16), 0);
+    ingest_handoff_configure(16u << 20);
     for (i = 0; i < GC_DEVICES; i++) {
         snprintf(args[i].dev, sizeof args[i].dev, "gc-%d", i);
         crypto_sign_keypair(args[i].pk, args[i].sk);
@@ -621,6 +673,38 @@ START_TEST(test_group_commit_devices)
     ingest_commit_stop();
     ck_assert_int_eq(count("SELECT count(*) FROM snapshots WHERE device_id LIKE 'gc-%'"),
                      GC_DEVICES * GC_PER_DEVICE);
+    {
+        /* Through the committers too, every stored row was handed over
+         * once, under the id it was stored with. */
+        struct ingest_handoff_stats st;
+        PGconn *c = db_connect(testdb_conninfo);
+        PGresult *r = PQexecParams(c, "SELECT id, envelope FROM snapshots WHERE device_id"
+                                      " LIKE 'gc-%' ORDER BY id", 0, NULL, NULL, NULL, NULL, 1);
+        int64_t ids[GC_DEVICES * GC_PER_DEVICE];
+        uint8_t *held[GC_DEVICES * GC_PER_DEVICE];
+        size_t held_len[GC_DEVICES * GC_PER_DEVICE];
+        int k;
+
+        ingest_handoff_stats(&st);
+        ck_assert_uint_eq(st.kept, GC_DEVICES * GC_PER_DEVICE);
+        ck_assert_int_eq(PQntuples(r), GC_DEVICES * GC_PER_DEVICE);
+        for (k = 0; k < GC_DEVICES * GC_PER_DEVICE; k++) {
+            uint64_t be;
+
+            memcpy(&be, PQgetvalue(r, k, 0), 8);
+            ids[k] = (int64_t)be64toh(be);
+        }
+        ck_assert_uint_eq(ingest_handoff_take(ids, GC_DEVICES * GC_PER_DEVICE, held, held_len),
+                          GC_DEVICES * GC_PER_DEVICE);
+        for (k = 0; k < GC_DEVICES * GC_PER_DEVICE; k++) {
+            ck_assert_uint_eq(held_len[k], (size_t)PQgetlength(r, k, 1));
+            ck_assert_mem_eq(held[k], PQgetvalue(r, k, 1), held_len[k]);
+            free(held[k]);
+        }
+        PQclear(r);
+        PQfinish(c);
+        ingest_handoff_configure(0);
+    }
     snprintf(q, sizeof q, "SELECT count(*) FROM devices WHERE id LIKE 'gc-%%' AND last_seq = %d"
              " AND last_seen IS NOT NULL", GC_PER_DEVICE);
     ck_assert_int_eq(count(q), GC_DEVICES);
@@ -665,6 +749,7 @@ Suite *ingest_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_register);
     tcase_add_test(tc, test_ingest_contract);
+    tcase_add_test(tc, test_handoff_after_commit);
     tcase_add_test(tc, test_pagination);
     tcase_add_test(tc, test_stored_many);
     tcase_add_test(tc, test_bad_input);

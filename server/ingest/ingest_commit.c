@@ -42,6 +42,7 @@ static pthread_cond_t done_cv = PTHREAD_COND_INITIALIZER;   /* a batch finished 
 static struct ingest_row *q_head, *q_tail;
 static unsigned q_len, q_max, batch_max;
 static int running, stopping;
+static int held;                /* ingest__commit_hold: tests only */
 static unsigned nthreads;
 static pthread_t threads[COMMIT_MAX_THREADS];
 static char *conninfo;
@@ -553,7 +554,7 @@ static void *committer_main(void *arg)
         int err;
 
         pthread_mutex_lock(&q_mu);
-        while (!q_head && !stopping)
+        while ((!q_head || held) && !stopping)
             pthread_cond_wait(&q_cv, &q_mu);
         if (!q_head && stopping) {
             pthread_mutex_unlock(&q_mu);
@@ -658,6 +659,14 @@ int ingest_commit_start(const char *ci, unsigned committers, unsigned queue_max,
     metrics_ingest_queue(ingest_queue_depth, q_max, nthreads);
     srv_log("info", "ingest: %u committer(s), batch %u, queue %u", nthreads, batch_max, q_max);
     return SRV_OK;
+}
+
+void ingest__commit_hold(int on)
+{
+    pthread_mutex_lock(&q_mu);
+    held = on;
+    pthread_cond_broadcast(&q_cv);
+    pthread_mutex_unlock(&q_mu);
 }
 
 void ingest_commit_stop(void)

@@ -87,4 +87,9 @@ int ingest__commit_running(void);
  * SRV_EUNAVAIL as above, suspend not called. */
 int ingest__commit_submit_async(struct ingest_row *row, void (*suspend)(void *ctx));
 
+/* Tests: while held (on != 0) the committers take nothing from the queue,
+ * so rows queued meanwhile go in batches of batch_max when it is released,
+ * whatever the machine's speed.  A stop releases it. */
+void ingest__commit_hold(int on);
+
 #endif

@@ -6,7 +6,6 @@
  * sequence far ahead, enrollment tokens, approve/revoke/rotate, the
  * /metrics text, and slow or lying clients.  Needs DATABASE_URL; skips without it. */
 #include <check.h>
-#include <curl/curl.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <sodium.h>
@@ -23,163 +22,59 @@
 
 #include "schema/wire.h"
 #include "server/auth/auth.h"
-#include "server/db/db.h"
 #include "server/fleet/fleet.h"
-#include "server/http/http.h"
 #include "server/ingest/ingest.h"
 #include "server/ingest/ingest_int.h"
-#include "server/options.h"
-#include "server/routes.h"
 #include "server/text/text.h"
 #include "server/metrics/metrics.h"
-#include "testdb.h"
+#include "testsrv.h"
+
+#define FX_THREADS 16   /* http pool threads, enough for the concurrent uploads */
 
 struct fx {
-    struct srv_config cfg;
-    struct http_server *hs;
-    char base[64];
+    struct testsrv s;
     char admin[AUTH_TOKEN_LEN + 1];
 };
 
-struct reply {
-    long status;
-    char body[8192];
-    size_t len;
-    char retry_after[16];
-};
-
-static size_t on_data(char *p, size_t sz, size_t n, void *ud)
-{
-    struct reply *r = ud;
-    size_t take = sz * n;
-
-    if (take > sizeof r->body - 1 - r->len)
-        take = sizeof r->body - 1 - r->len;
-    memcpy(r->body + r->len, p, take);
-    r->len += take;
-    r->body[r->len] = '\0';
-    return sz * n;
-}
-
-static size_t on_header(char *p, size_t sz, size_t n, void *ud)
-{
-    struct reply *r = ud;
-
-    if (sz * n > 13 && strncasecmp(p, "Retry-After: ", 13) == 0)
-        snprintf(r->retry_after, sizeof r->retry_after, "%.*s", (int)strcspn(p + 13, "\r\n"),
-                 p + 13);
-    return sz * n;
-}
-
+/* One request into rep, freeing the body of its previous one first: a test
+ * starts rep at { 0 }, reuses it and frees rep.body once at the end. */
 static long http(const struct fx *f, const char *method, const char *path, const void *body,
-                 size_t len, const char *auth, struct reply *rep)
+                 size_t len, const char *auth, struct testsrv_reply *rep)
 {
-    CURL *c = curl_easy_init();
-    struct curl_slist *h = NULL;
-    char url[512], hdr[256];
-
-    memset(rep, 0, sizeof *rep);
-    snprintf(url, sizeof url, "%s%s", f->base, path);
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, rep);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, rep);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    if (body) {
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-    }
-    if (auth) {
-        snprintf(hdr, sizeof hdr, "Authorization: Bearer %s", auth);
-        h = curl_slist_append(h, hdr);
-    }
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    if (curl_easy_perform(c) == CURLE_OK)
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &rep->status);
-    curl_slist_free_all(h);
-    curl_easy_cleanup(c);
-    return rep->status;
+    free(rep->body);
+    return testsrv_request(&f->s, method, path, body, len, auth, NULL, rep);
 }
 
-static const char *err_code(const struct reply *r)
+static const char *err_code(const struct testsrv_reply *r)
 {
     static char code[64];
-    json_t *j = json_loads(r->body, 0, NULL);
+    json_t *j = testsrv_json(r);
 
     snprintf(code, sizeof code, "%s",
-             j ? json_string_value(json_object_get(json_object_get(j, "error"), "code")) ?: "-"
-               : "-");
+             json_string_value(json_object_get(json_object_get(j, "error"), "code")) ?: "-");
     json_decref(j);
     return code;
 }
 
-static int64_t scalar(const char *sql)
+/* The server as `serve` runs it with flags, and an admin token. */
+static void fx_start(struct fx *f, unsigned threads, const char *const *flags, int nflags)
 {
-    PGconn *c = db_connect(testdb_conninfo);
-    PGresult *r = PQexec(c, sql);
-    int64_t n = -1;
-
-    if (r && PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
-        n = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-    PQclear(r);
-    PQfinish(c);
-    return n;
-}
-
-static unsigned fx_threads = 16;   /* http pool threads for the next fx_start */
-
-static void fx_start(struct fx *f, const char *const *flags, int nflags)
-{
-    struct server_options o;
-    struct fleet_settings fs;
-    char *argv[16];
-    uint8_t sha[32];
-    int64_t token_id;
-    int applied, newest, i;
-
     memset(f, 0, sizeof *f);
-    for (i = 0; i < nflags; i++)
-        argv[i] = (char *)flags[i];
-    /* The serve command's options, applied as serve applies them. */
-    options_defaults(&o);
-    ck_assert_int_eq(options_parse(OPT_SERVE, nflags, argv, &o), 0);
-    fs = (struct fleet_settings){ o.agent_binary, o.retention_days, o.device_rate,
-                                  o.device_burst };
-    fleet_configure(&fs);
-    ck_assert_int_eq(auth_init(), 0);
-    ck_assert_int_eq(db_migrate(testdb_conninfo, testdb_migrations, &applied, &newest), 0);
-    ck_assert_int_eq(db_init(testdb_conninfo), 0);
-    ck_assert_int_eq(auth_token_new(f->admin, sizeof f->admin, sha), 0);
-    ck_assert_int_eq(auth_token_insert("admin", "admin", sha, &token_id), 0);
-    db_thread_release();
-    f->cfg.database_url = testdb_conninfo;
-    f->cfg.threads = fx_threads;
-    f->cfg.max_body = 1u << 20;
-    f->cfg.conn_timeout_s = o.conn_timeout_s;
-    ck_assert_int_eq(ingest_commit_start(testdb_conninfo, o.committers, o.queue_max, o.batch_max),
-                     0);
-    ck_assert_int_eq(fleet_start(testdb_conninfo), 0);
-    routes_configure(&f->cfg);
-    ck_assert_int_eq(http_start(&f->cfg, &f->hs), 0);
-    snprintf(f->base, sizeof f->base, "http://127.0.0.1:%u", http_port(f->hs));
+    testsrv_db();
+    testsrv_add_token("admin", f->admin, sizeof f->admin);
+    testsrv_serve(&f->s, NULL, threads, flags, nflags);
 }
 
 static void fx_stop(struct fx *f)
 {
-    http_stop(f->hs);
-    fleet_stop();
-    ingest_commit_stop();
-    db_shutdown();
+    testsrv_stop(&f->s);
 }
 
 /* A token through the API, then a device enrolled with it. */
 static void enroll(struct fx *f, const char *dev, const uint8_t pk[32], int pre_approved,
                    long want)
 {
-    struct reply rep;
+    struct testsrv_reply rep = { 0 };
     char body[512], k64[64];
     json_t *j;
     const char *tok;
@@ -188,7 +83,7 @@ static void enroll(struct fx *f, const char *dev, const uint8_t pk[32], int pre_
              pre_approved ? "true" : "false");
     ck_assert_int_eq(http(f, "POST", "/api/v1/enrollment-tokens", body, strlen(body), f->admin,
                           &rep), 201);
-    j = json_loads(rep.body, 0, NULL);
+    j = testsrv_json(&rep);
     tok = json_string_value(json_object_get(j, "token"));
     ck_assert_ptr_nonnull(tok);
     text_b64_encode(pk, 32, k64, sizeof k64);
@@ -197,6 +92,7 @@ static void enroll(struct fx *f, const char *dev, const uint8_t pk[32], int pre_
     json_decref(j);
     ck_assert_int_eq(http(f, "POST", "/api/v1/devices/enroll", body, strlen(body), NULL, &rep),
                      want);
+    free(rep.body);
 }
 
 static uint8_t *envelope(const char *dev, uint64_t seq, float bias, const uint8_t *sk,
@@ -207,19 +103,7 @@ static uint8_t *envelope(const char *dev, uint64_t seq, float bias, const uint8_
     uint8_t *out = NULL;
     int i;
 
-    memset(&m, 0, sizeof m);
-    snprintf(m.device_id, sizeof m.device_id, "%s", dev);
-    m.seq = seq;
-    m.trigger_time_us = 1714564800123456LL;
-    m.sample_rate = 1000.0;
-    m.sample_type = WIRE_F32;
-    m.channel_count = 2;
-    m.pre_samples = 100;
-    m.post_samples = 156;
-    snprintf(m.detector, sizeof m.detector, "threshold");
-    m.score = 0.5f;
-    snprintf(m.channels[0].name, sizeof m.channels[0].name, "x");
-    snprintf(m.channels[1].name, sizeof m.channels[1].name, "y");
+    testsrv_meta_2ch(&m, dev, seq, 1714564800123456LL, 256, "x", "y");
     for (i = 0; i < 2 * 256; i++)
         samples[i] = bias + (float)(i % 23) * 0.5f;
     ck_assert_int_eq(wire_encode(&m, samples, sk, 0, &out, len), 0);
@@ -239,13 +123,13 @@ static void corrupt_and_resign(uint8_t *e, size_t len, const uint8_t *sk)
 START_TEST(test_pipeline_order)
 {
     struct fx f;
-    struct reply rep;
+    struct testsrv_reply rep = { 0 };
     uint8_t pk[32], sk[64], pk2[32], sk2[64], pk3[32], sk3[64];
     uint8_t *e;
     size_t l;
 
     TESTDB_REQUIRE();
-    fx_start(&f, NULL, 0);
+    fx_start(&f, FX_THREADS, NULL, 0);
     crypto_sign_keypair(pk, sk);
     crypto_sign_keypair(pk2, sk2);
     /* Unknown device, wrong key: the lookup comes first. */
@@ -287,8 +171,9 @@ START_TEST(test_pipeline_order)
     ck_assert_int_eq(http(&f, "POST", "/api/v1/snapshots", e, l, NULL, &rep), 422);
     ck_assert_str_eq(err_code(&rep), "seq_out_of_range");
     free(e);
-    ck_assert_int_eq(scalar("SELECT count(*) FROM snapshots"), 1);
-    ck_assert_int_eq(scalar("SELECT count(*) FROM snapshot_seqs"), 1);
+    ck_assert_int_eq(testsrv_scalar("SELECT count(*) FROM snapshots"), 1);
+    ck_assert_int_eq(testsrv_scalar("SELECT count(*) FROM snapshot_seqs"), 1);
+    free(rep.body);
     fx_stop(&f);
 }
 END_TEST
@@ -303,10 +188,10 @@ struct up_arg {
 static void *upload_thread(void *p)
 {
     struct up_arg *a = p;
-    struct reply *rep = malloc(sizeof *rep);
+    struct testsrv_reply rep = { 0 };
 
-    a->status = rep ? http(a->f, "POST", "/api/v1/snapshots", a->e, a->l, NULL, rep) : 0;
-    free(rep);
+    a->status = http(a->f, "POST", "/api/v1/snapshots", a->e, a->l, NULL, &rep);
+    free(rep.body);
     return NULL;
 }
 
@@ -331,13 +216,13 @@ START_TEST(test_group_commit_and_idempotency)
     struct up_arg a[N];
     pthread_t t[N];
     uint8_t pk[32], sk[64];
-    struct reply rep;
+    struct testsrv_reply rep = { 0 };
     char *text;
     size_t tl;
     int i;
 
     TESTDB_REQUIRE();
-    fx_start(&f, flags, 4);
+    fx_start(&f, FX_THREADS, flags, 4);
     crypto_sign_keypair(pk, sk);
     enroll(&f, "gc-1", pk, 1, 201);
     /* The committer waits until all N are queued: on a slow or loaded
@@ -357,8 +242,8 @@ START_TEST(test_group_commit_and_idempotency)
         pthread_join(t[i], NULL);
         ck_assert_int_eq(a[i].status, 201);
     }
-    ck_assert_int_eq(scalar("SELECT count(*) FROM snapshots WHERE device_id = 'gc-1'"), N);
-    ck_assert_int_eq(scalar("SELECT last_seq FROM devices WHERE id = 'gc-1'"), N);
+    ck_assert_int_eq(testsrv_scalar("SELECT count(*) FROM snapshots WHERE device_id = 'gc-1'"), N);
+    ck_assert_int_eq(testsrv_scalar("SELECT last_seq FROM devices WHERE id = 'gc-1'"), N);
     ck_assert_int_eq(metrics_render(16, &text, &tl), 0);
     ck_assert_uint_eq(metric(text, "precursor_ingest_commit_rows_total"), N);
     /* Batched: the N queued rows in one transaction. */
@@ -367,9 +252,10 @@ START_TEST(test_group_commit_and_idempotency)
     /* Replays: 200, nothing new. */
     for (i = 0; i < 3; i++)
         ck_assert_int_eq(http(&f, "POST", "/api/v1/snapshots", a[i].e, a[i].l, NULL, &rep), 200);
-    ck_assert_int_eq(scalar("SELECT count(*) FROM snapshots WHERE device_id = 'gc-1'"), N);
+    ck_assert_int_eq(testsrv_scalar("SELECT count(*) FROM snapshots WHERE device_id = 'gc-1'"), N);
     for (i = 0; i < N; i++)
         free(a[i].e);
+    free(rep.body);
     fx_stop(&f);
 }
 END_TEST
@@ -396,7 +282,7 @@ START_TEST(test_batch_repeats_and_conflicts)
     t = calloc(N, sizeof *t);
     ck_assert_ptr_nonnull(a);
     ck_assert_ptr_nonnull(t);
-    fx_start(&f, flags, 4);
+    fx_start(&f, FX_THREADS, flags, 4);
     for (d = 0; d < NDEV; d++) {
         crypto_sign_keypair(pk[d], sk[d]);
         enroll(&f, devs[d], pk[d], 1, 201);
@@ -428,12 +314,12 @@ START_TEST(test_batch_repeats_and_conflicts)
     for (d = 0; d < NDEV; d++) {
         snprintf(sql, sizeof sql, "SELECT count(*) FROM snapshots WHERE device_id = '%s'",
                  devs[d]);
-        ck_assert_int_eq(scalar(sql), NSEQ);
+        ck_assert_int_eq(testsrv_scalar(sql), NSEQ);
         snprintf(sql, sizeof sql, "SELECT count(*) FROM snapshot_seqs WHERE device_id = '%s'",
                  devs[d]);
-        ck_assert_int_eq(scalar(sql), NSEQ);
+        ck_assert_int_eq(testsrv_scalar(sql), NSEQ);
         snprintf(sql, sizeof sql, "SELECT last_seq FROM devices WHERE id = '%s'", devs[d]);
-        ck_assert_int_eq(scalar(sql), NSEQ);
+        ck_assert_int_eq(testsrv_scalar(sql), NSEQ);
     }
     for (i = 0; i < N; i++)
         free(a[i].e);
@@ -460,8 +346,7 @@ START_TEST(test_parked_uploads_share_commits)
     int i;
 
     TESTDB_REQUIRE();
-    fx_threads = 1;
-    fx_start(&f, flags, 4);
+    fx_start(&f, 1, flags, 4);
     crypto_sign_keypair(pk, sk);
     enroll(&f, "park-1", pk, 1, 201);
     for (i = 0; i < N; i++) {
@@ -474,8 +359,8 @@ START_TEST(test_parked_uploads_share_commits)
         pthread_join(t[i], NULL);
         ck_assert_int_eq(a[i].status, 201);
     }
-    ck_assert_int_eq(scalar("SELECT count(*) FROM snapshots WHERE device_id = 'park-1'"), N);
-    ck_assert_int_eq(scalar("SELECT last_seq FROM devices WHERE id = 'park-1'"), N);
+    ck_assert_int_eq(testsrv_scalar("SELECT count(*) FROM snapshots WHERE device_id = 'park-1'"), N);
+    ck_assert_int_eq(testsrv_scalar("SELECT last_seq FROM devices WHERE id = 'park-1'"), N);
     ck_assert_int_eq(metrics_render(16, &text, &tl), 0);
     ck_assert_uint_eq(metric(text, "precursor_ingest_commit_rows_total"), N);
     batches = metric(text, "precursor_ingest_commit_batches_total");
@@ -491,14 +376,15 @@ START_TEST(test_rate_limit_retry_after)
 {
     static const char *const flags[] = { "--device-rate", "0.5", "--device-burst", "2" };
     struct fx f;
-    struct reply rep;
+    struct testsrv_reply rep = { 0 };
     uint8_t pk[32], sk[64];
     uint8_t *e;
+    char retry_after[16];
     size_t l;
     int i;
 
     TESTDB_REQUIRE();
-    fx_start(&f, flags, 4);
+    fx_start(&f, FX_THREADS, flags, 4);
     crypto_sign_keypair(pk, sk);
     enroll(&f, "rl-1", pk, 1, 201);
     for (i = 1; i <= 3; i++) {
@@ -510,9 +396,11 @@ START_TEST(test_rate_limit_retry_after)
     }
     ck_assert_int_eq(rep.status, 429);
     ck_assert_str_eq(err_code(&rep), "rate_limited");
-    ck_assert_int_ge(atoi(rep.retry_after), 1);
-    ck_assert_int_le(atoi(rep.retry_after), 2);
-    ck_assert_int_eq(scalar("SELECT count(*) FROM snapshots WHERE device_id = 'rl-1'"), 2);
+    ck_assert(testsrv_header(&rep, "Retry-After", retry_after, sizeof retry_after));
+    ck_assert_int_ge(atoi(retry_after), 1);
+    ck_assert_int_le(atoi(retry_after), 2);
+    ck_assert_int_eq(testsrv_scalar("SELECT count(*) FROM snapshots WHERE device_id = 'rl-1'"), 2);
+    free(rep.body);
     fx_stop(&f);
 }
 END_TEST
@@ -520,7 +408,7 @@ END_TEST
 START_TEST(test_enroll_approve_revoke_rotate)
 {
     struct fx f;
-    struct reply rep;
+    struct testsrv_reply rep = { 0 };
     uint8_t pk[32], sk[64], pk2[32], sk2[64], sig[64];
     char msg[256], body[512], k64[64], s64[128];
     size_t ml, l;
@@ -528,11 +416,11 @@ START_TEST(test_enroll_approve_revoke_rotate)
     int64_t ts;
 
     TESTDB_REQUIRE();
-    fx_start(&f, NULL, 0);
+    fx_start(&f, FX_THREADS, NULL, 0);
     crypto_sign_keypair(pk, sk);
     crypto_sign_keypair(pk2, sk2);
     enroll(&f, "life-1", pk, 0, 201);
-    ck_assert_int_eq(scalar("SELECT count(*) FROM devices WHERE id = 'life-1' AND status = "
+    ck_assert_int_eq(testsrv_scalar("SELECT count(*) FROM devices WHERE id = 'life-1' AND status = "
                             "'pending' AND site = 's1' AND tags = '{a,b}'"), 1);
     /* Only admins approve. */
     ck_assert_int_eq(http(&f, "POST", "/api/v1/devices/life-1/approve", NULL, 0, NULL, &rep), 401);
@@ -583,9 +471,10 @@ START_TEST(test_enroll_approve_revoke_rotate)
     free(e);
     ck_assert_int_eq(http(&f, "POST", "/api/v1/devices/life-1/approve", NULL, 0, f.admin, &rep),
                      409);
-    ck_assert_int_eq(scalar("SELECT count(*) FROM snapshots WHERE device_id = 'life-1'"), 2);
+    ck_assert_int_eq(testsrv_scalar("SELECT count(*) FROM snapshots WHERE device_id = 'life-1'"), 2);
     /* The same id with another key: 409. */
     enroll(&f, "life-1", pk, 1, 409);
+    free(rep.body);
     fx_stop(&f);
 }
 END_TEST
@@ -593,12 +482,12 @@ END_TEST
 START_TEST(test_metrics_text)
 {
     struct fx f;
-    struct reply rep;
+    struct testsrv_reply rep = { 0 };
     FILE *p;
     int rc;
 
     TESTDB_REQUIRE();
-    fx_start(&f, NULL, 0);
+    fx_start(&f, FX_THREADS, NULL, 0);
     ck_assert_int_eq(http(&f, "POST", "/api/v1/snapshots", "x", 1, NULL, &rep), 400);
     ck_assert_int_eq(http(&f, "GET", "/metrics", NULL, 0, NULL, &rep), 200);
     ck_assert_ptr_nonnull(strstr(rep.body, "precursor_ingest_rejects_total{reason=\"bad_envelope\"} 1\n"));
@@ -614,6 +503,7 @@ START_TEST(test_metrics_text)
         rc = pclose(p);
         ck_assert_msg(rc == 0, "promtool check metrics failed (%d)", rc);
     }
+    free(rep.body);
     fx_stop(&f);
 }
 END_TEST
@@ -624,11 +514,9 @@ END_TEST
 START_TEST(test_device_health_fields)
 {
     struct fx f;
-    struct reply rep;
+    struct testsrv_reply rep = { 0 };
     uint8_t pk[32], sk[64];
     json_t *j, *hb;
-    PGconn *c;
-    PGresult *r;
 
     ck_assert_str_eq(fleet_device_health_word("revoked", 1, 0, 0, 0, 0), "revoked");
     ck_assert_str_eq(fleet_device_health_word("pending", 0, 0, 0, 0, 0), "pending");
@@ -659,29 +547,26 @@ START_TEST(test_device_health_fields)
     json_decref(hb);
 
     TESTDB_REQUIRE();
-    fx_start(&f, NULL, 0);
+    fx_start(&f, FX_THREADS, NULL, 0);
     crypto_sign_keypair(pk, sk);
     enroll(&f, "health-1", pk, 1, 201);
     ck_assert_int_eq(http(&f, "GET", "/api/v1/devices/health-1", NULL, 0, f.admin, &rep), 200);
-    j = json_loads(rep.body, 0, NULL);
+    j = testsrv_json(&rep);
     ck_assert_str_eq(json_string_value(json_object_get(j, "health")), "unknown");
     json_decref(j);
-    c = db_connect(testdb_conninfo);
-    r = PQexec(c, "INSERT INTO heartbeats (device_id, body, received_at) VALUES ('health-1', "
-                  "'{\"agent_version\":\"0.9\",\"spool_files\":7,\"dropped\":2}', now())");
-    ck_assert_int_eq(PQresultStatus(r), PGRES_COMMAND_OK);
-    PQclear(r);
-    PQfinish(c);
+    testsrv_sql("INSERT INTO heartbeats (device_id, body, received_at) VALUES ('health-1', "
+                "'{\"agent_version\":\"0.9\",\"spool_files\":7,\"dropped\":2}', now())");
     ck_assert_int_eq(http(&f, "GET", "/api/v1/devices?limit=1000", NULL, 0, f.admin, &rep), 200);
     ck_assert_ptr_nonnull(strstr(rep.body, "\"health-1\""));
     ck_assert_int_eq(http(&f, "GET", "/api/v1/devices/health-1", NULL, 0, f.admin, &rep), 200);
-    j = json_loads(rep.body, 0, NULL);
+    j = testsrv_json(&rep);
     ck_assert_str_eq(json_string_value(json_object_get(j, "agent_version")), "0.9");
     ck_assert_int_eq(json_integer_value(json_object_get(j, "spool_depth")), 7);
     ck_assert_int_eq(json_integer_value(json_object_get(j, "drops")), 2);
     ck_assert_str_eq(json_string_value(json_object_get(j, "health")), "degraded");
     ck_assert_ptr_nonnull(json_object_get(json_object_get(j, "heartbeat"), "body"));
     json_decref(j);
+    free(rep.body);
     fx_stop(&f);
 }
 END_TEST
@@ -695,7 +580,7 @@ static int raw_connect(const struct fx *f)
 
     memset(&a, 0, sizeof a);
     a.sin_family = AF_INET;
-    a.sin_port = htons((uint16_t)http_port(f->hs));
+    a.sin_port = htons((uint16_t)http_port(f->s.hs));
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     ck_assert_int_ge(s, 0);
     ck_assert_int_eq(connect(s, (struct sockaddr *)&a, sizeof a), 0);
@@ -710,7 +595,7 @@ static int raw_connect(const struct fx *f)
 START_TEST(test_body_lies_about_length)
 {
     struct fx f;
-    struct reply rep;
+    struct testsrv_reply rep = { 0 };
     uint8_t pk[32], sk[64], *e;
     char hdr[256], ans[2048];
     size_t l;
@@ -718,7 +603,7 @@ START_TEST(test_body_lies_about_length)
     int s, s2;
 
     TESTDB_REQUIRE();
-    fx_start(&f, NULL, 0);
+    fx_start(&f, FX_THREADS, NULL, 0);
     crypto_sign_keypair(pk, sk);
     enroll(&f, "liar-1", pk, 1, 201);
     e = envelope("liar-1", 1, 0, sk, &l);
@@ -746,9 +631,10 @@ START_TEST(test_body_lies_about_length)
     ck_assert_int_eq(http(&f, "POST", "/api/v1/snapshots", e, l, NULL, &rep), 201);
     close(s2);
     free(e);
-    ck_assert_int_eq(scalar("SELECT count(*) FROM snapshot_seqs WHERE device_id = 'liar-1'"), 1);
-    ck_assert_int_eq(scalar("SELECT count(*) FROM snapshot_seqs WHERE device_id = 'liar-1' "
+    ck_assert_int_eq(testsrv_scalar("SELECT count(*) FROM snapshot_seqs WHERE device_id = 'liar-1'"), 1);
+    ck_assert_int_eq(testsrv_scalar("SELECT count(*) FROM snapshot_seqs WHERE device_id = 'liar-1' "
                             "AND seq = 2"), 1);
+    free(rep.body);
     fx_stop(&f);
 }
 END_TEST
@@ -781,7 +667,7 @@ START_TEST(test_slow_client_timeout)
 {
     static const char *const flags[] = { "--conn-timeout", "2" };
     struct fx f;
-    struct reply rep;
+    struct testsrv_reply rep = { 0 };
     uint8_t pk[32], sk[64], *e, *e2;
     char hdr[256];
     size_t l, l2, sent = 0;
@@ -789,8 +675,8 @@ START_TEST(test_slow_client_timeout)
     int s, s2, i, stalled_closed = 0;
 
     TESTDB_REQUIRE();
-    fx_start(&f, flags, 2);
-    ck_assert_uint_eq(f.cfg.conn_timeout_s, 2);
+    fx_start(&f, FX_THREADS, flags, 2);
+    ck_assert_uint_eq(f.s.cfg.conn_timeout_s, 2);
     crypto_sign_keypair(pk, sk);
     enroll(&f, "slow-1", pk, 1, 201);
     e = envelope("slow-1", 1, 0, sk, &l);
@@ -833,9 +719,10 @@ START_TEST(test_slow_client_timeout)
     close(s2);
     free(e);
     free(e2);
-    ck_assert_int_eq(scalar("SELECT count(*) FROM snapshot_seqs WHERE device_id = 'slow-1'"), 1);
-    ck_assert_int_eq(scalar("SELECT count(*) FROM snapshot_seqs WHERE device_id = 'slow-1' "
+    ck_assert_int_eq(testsrv_scalar("SELECT count(*) FROM snapshot_seqs WHERE device_id = 'slow-1'"), 1);
+    ck_assert_int_eq(testsrv_scalar("SELECT count(*) FROM snapshot_seqs WHERE device_id = 'slow-1' "
                             "AND seq = 2"), 1);
+    free(rep.body);
     fx_stop(&f);
 }
 END_TEST

@@ -1,12 +1,14 @@
 /* testsrv.h - the server in-process for the suites that speak real HTTP to
  * it: http_start on an ephemeral port against testdb's database, a libcurl
  * request helper that keeps status, body and headers, JSON reply parsing,
- * API tokens, device registration and the model-signing key file.
+ * one-value SQL queries, API tokens, device registration and the
+ * model-signing key file.  testsrv_serve starts it as `serve` does with
+ * given flags: the group committer and fleet workers too.
  *
  * Static inline functions (a suite need not use them all), included like
  * testdb.h, which it includes.  A test calls testsrv_db(), adds what it
- * needs on its own connection (tokens), then testsrv_listen();
- * testsrv_stop() undoes both. */
+ * needs on its own connection (tokens), then testsrv_listen() or
+ * testsrv_serve(); testsrv_stop() undoes both. */
 #ifndef PRECURSOR_TESTSRV_H
 #define PRECURSOR_TESTSRV_H
 
@@ -16,12 +18,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "schema/wire.h"
 #include "server/auth/auth.h"
 #include "server/db/db.h"
 #include "server/features/features.h"
+#include "server/fleet/fleet.h"
 #include "server/http/http.h"
+#include "server/ingest/ingest.h"
+#include "server/options.h"
 #include "server/routes.h"
 #include "server/text/text.h"
 #include "server/models/models.h"
@@ -33,6 +39,7 @@ struct testsrv {
     struct srv_config cfg;
     struct http_server *hs;
     char base[64];
+    int modules;    /* testsrv_serve started the committer and fleet workers */
 };
 
 /* body is malloc'd (the caller frees it); headers are kept as received, cut
@@ -55,9 +62,10 @@ static inline void testsrv_db(void)
     ck_assert_int_eq(db_init(testdb_conninfo), 0);
 }
 
-/* Start serving on an ephemeral port; secret is the enrollment secret
- * (borrowed: it must outlive the server). */
-static inline void testsrv_listen(struct testsrv *t, const char *secret)
+/* The server's configuration on an ephemeral port with threads pool
+ * threads; secret is the enrollment secret (borrowed: it must outlive the
+ * server). */
+static inline void testsrv__config(struct testsrv *t, const char *secret, unsigned threads)
 {
     memset(t, 0, sizeof *t);
     /* The server's threads open their own connections; the test's own is
@@ -65,13 +73,54 @@ static inline void testsrv_listen(struct testsrv *t, const char *secret)
     db_thread_release();
     t->cfg.database_url = testdb_conninfo;
     t->cfg.port = 0;
-    t->cfg.threads = 2;
+    t->cfg.threads = threads;
     t->cfg.max_body = 1u << 20;
     t->cfg.enroll_secret = (const uint8_t *)secret;
     t->cfg.enroll_secret_len = secret ? strlen(secret) : 0;
+}
+
+static inline void testsrv__http_start(struct testsrv *t)
+{
     routes_configure(&t->cfg);
     ck_assert_int_eq(http_start(&t->cfg, &t->hs), 0);
     snprintf(t->base, sizeof t->base, "http://127.0.0.1:%u", http_port(t->hs));
+}
+
+/* Start serving on an ephemeral port; secret is the enrollment secret
+ * (borrowed: it must outlive the server). */
+static inline void testsrv_listen(struct testsrv *t, const char *secret)
+{
+    testsrv__config(t, secret, 2);
+    testsrv__http_start(t);
+}
+
+/* Start serving as `serve` does with these flags (its own option table:
+ * --committers, --batch-max, --conn-timeout, --device-rate ...): the fleet
+ * settings, the group committer and the fleet workers, then http with
+ * threads pool threads.  testsrv_stop stops them all. */
+static inline void testsrv_serve(struct testsrv *t, const char *secret, unsigned threads,
+                                 const char *const *flags, int nflags)
+{
+    struct server_options o;
+    struct fleet_settings fs;
+    char *argv[16];
+    int i;
+
+    ck_assert_int_le(nflags, (int)(sizeof argv / sizeof argv[0]));
+    for (i = 0; i < nflags; i++)
+        argv[i] = (char *)flags[i];   /* getopt may permute the copy */
+    options_defaults(&o);
+    ck_assert_int_eq(options_parse(OPT_SERVE, nflags, argv, &o), 0);
+    fs = (struct fleet_settings){ o.agent_binary, o.retention_days, o.device_rate,
+                                  o.device_burst };
+    fleet_configure(&fs);
+    testsrv__config(t, secret, threads);
+    t->cfg.conn_timeout_s = o.conn_timeout_s;
+    ck_assert_int_eq(ingest_commit_start(testdb_conninfo, o.committers, o.queue_max, o.batch_max),
+                     0);
+    ck_assert_int_eq(fleet_start(testdb_conninfo), 0);
+    t->modules = 1;
+    testsrv__http_start(t);
 }
 
 static inline void testsrv_stop(struct testsrv *t)
@@ -79,6 +128,11 @@ static inline void testsrv_stop(struct testsrv *t)
     http_stop(t->hs);
     t->hs = NULL;
     features_spectrum_stop();   /* as the server does after http_stop */
+    if (t->modules) {
+        fleet_stop();
+        ingest_commit_stop();   /* after http_stop: no upload waits on it */
+        t->modules = 0;
+    }
     db_shutdown();
 }
 
@@ -129,6 +183,7 @@ static inline long testsrv_request(const struct testsrv *t, const char *method, 
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, testsrv_on_header);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, rep);
     curl_easy_setopt(c, CURLOPT_TIMEOUT, TESTSRV_TIMEOUT_S);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);   /* tests call it from many threads */
     if (body) {
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
         curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
@@ -157,6 +212,43 @@ static inline json_t *testsrv_json(const struct testsrv_reply *r)
 
     ck_assert_msg(j != NULL, "reply is not JSON: %s", r->body ? r->body : "(empty)");
     return j;
+}
+
+/* The value of header name (case-insensitive) into out, cut at cap - 1
+ * bytes; 1 when the reply has it, else 0 and out empty. */
+static inline int testsrv_header(const struct testsrv_reply *r, const char *name, char *out,
+                                 size_t cap)
+{
+    size_t n = strlen(name);
+    const char *p = r->headers;
+
+    out[0] = '\0';
+    while (*p) {
+        if (strncasecmp(p, name, n) == 0 && p[n] == ':') {
+            p += n + 1;
+            p += strspn(p, " \t");
+            snprintf(out, cap, "%.*s", (int)strcspn(p, "\r\n"), p);
+            return 1;
+        }
+        p += strcspn(p, "\n");
+        p += *p == '\n';
+    }
+    return 0;
+}
+
+/* One integer from a query on a connection of its own: the first column of
+ * its only row, or -1 when it fails or returns other than one row. */
+static inline int64_t testsrv_scalar(const char *sql)
+{
+    PGconn *c = db_connect(testdb_conninfo);
+    PGresult *r = PQexec(c, sql);
+    int64_t n = -1;
+
+    if (r && PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
+        n = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    PQfinish(c);
+    return n;
 }
 
 /* Run one statement on a connection of its own (the server's are busy). */
@@ -197,19 +289,28 @@ static inline void testsrv_model_key(const char *path)
 }
 
 /* Register device dev with public key pk (32 bytes) by the enrollment
- * secret; expects 201. */
-static inline void testsrv_register(const struct testsrv *t, const char *dev, const uint8_t *pk,
-                             const char *secret)
+ * secret; returns the status. */
+static inline long testsrv_register_status(const struct testsrv *t, const char *dev,
+                                           const uint8_t *pk, const char *secret)
 {
     char k64[64], body[512];
     struct testsrv_reply rep;
+    long st;
 
     text_b64_encode(pk, 32, k64, sizeof k64);
     snprintf(body, sizeof body, "{\"device_id\":\"%s\",\"public_key\":\"%s\",\"enroll_secret\":\"%s\"}",
              dev, k64, secret);
-    ck_assert_int_eq(testsrv_request(t, "POST", "/api/v1/devices/register", body, strlen(body),
-                                     NULL, NULL, &rep), 201);
+    st = testsrv_request(t, "POST", "/api/v1/devices/register", body, strlen(body), NULL, NULL,
+                         &rep);
     free(rep.body);
+    return st;
+}
+
+/* The same; expects 201. */
+static inline void testsrv_register(const struct testsrv *t, const char *dev, const uint8_t *pk,
+                             const char *secret)
+{
+    ck_assert_int_eq(testsrv_register_status(t, dev, pk, secret), 201);
 }
 
 /* The metadata of a two-channel float32 snapshot at 1 kHz, as the suites'

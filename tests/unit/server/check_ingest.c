@@ -45,19 +45,6 @@ static const char *err_code(json_t *j)
     return json_string_value(json_object_get(json_object_get(j, "error"), "code"));
 }
 
-static int64_t count(const char *table_sql)
-{
-    PGconn *c = db_connect(testdb_conninfo);
-    PGresult *r = PQexec(c, table_sql);
-    int64_t n = -1;
-
-    if (r && PQresultStatus(r) == PGRES_TUPLES_OK)
-        n = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-    PQclear(r);
-    PQfinish(c);
-    return n;
-}
-
 static void fx_start(struct fx *f)
 {
     memset(f, 0, sizeof *f);
@@ -70,20 +57,6 @@ static void fx_start(struct fx *f)
 static void fx_stop(struct fx *f)
 {
     testsrv_stop(&f->s);
-}
-
-static long do_register(struct fx *f, const char *dev, const uint8_t *pk, const char *secret)
-{
-    char k64[64], body[512];
-    struct testsrv_reply rep;
-    long st;
-
-    text_b64_encode(pk, WIRE_PK_LEN, k64, sizeof k64);
-    snprintf(body, sizeof body, "{\"device_id\":\"%s\",\"public_key\":\"%s\",\"enroll_secret\":\"%s\"}",
-             dev, k64, secret);
-    st = http(f, "POST", "/api/v1/devices/register", body, strlen(body), NULL, &rep);
-    free(rep.body);
-    return st;
 }
 
 static void make_meta(struct wire_meta *m, const char *dev, uint64_t seq)
@@ -130,12 +103,12 @@ START_TEST(test_register)
 
     TESTDB_REQUIRE();
     fx_start(&f);
-    ck_assert_int_eq(do_register(&f, "reg-1", f.pk, SECRET), 201);
-    ck_assert_int_eq(do_register(&f, "reg-1", f.pk, SECRET), 200);
+    ck_assert_int_eq(testsrv_register_status(&f.s, "reg-1", f.pk, SECRET), 201);
+    ck_assert_int_eq(testsrv_register_status(&f.s, "reg-1", f.pk, SECRET), 200);
     crypto_sign_keypair(pk2, sk2);
-    ck_assert_int_eq(do_register(&f, "reg-1", pk2, SECRET), 409);
-    ck_assert_int_eq(do_register(&f, "reg-2", pk2, "wrong"), 403);
-    ck_assert_int_eq(do_register(&f, "bad id", pk2, SECRET), 400);
+    ck_assert_int_eq(testsrv_register_status(&f.s, "reg-1", pk2, SECRET), 409);
+    ck_assert_int_eq(testsrv_register_status(&f.s, "reg-2", pk2, "wrong"), 403);
+    ck_assert_int_eq(testsrv_register_status(&f.s, "bad id", pk2, SECRET), 400);
     ck_assert_int_eq(http(&f, "POST", "/api/v1/devices/register", "{", 1, NULL, &rep), 400);
     free(rep.body);
     /* The device view shows the key we registered, standard base64. */
@@ -168,7 +141,7 @@ START_TEST(test_ingest_contract)
 
     TESTDB_REQUIRE();
     fx_start(&f);
-    ck_assert_int_eq(do_register(&f, "ing-1", f.pk, SECRET), 201);
+    ck_assert_int_eq(testsrv_register_status(&f.s, "ing-1", f.pk, SECRET), 201);
     e1 = envelope("ing-1", 1, 0.0f, f.sk, &l1);
     ck_assert_int_eq(http(&f, "POST", "/api/v1/snapshots", e1, l1, NULL, &rep), 201);
     j = testsrv_json(&rep);
@@ -193,7 +166,7 @@ START_TEST(test_ingest_contract)
     ck_assert_str_eq(err_code(j), "conflict");
     json_decref(j);
     free(rep.body);
-    ck_assert_int_eq(count("SELECT count(*) FROM snapshots WHERE device_id = 'ing-1'"), 1);
+    ck_assert_int_eq(testsrv_scalar("SELECT count(*) FROM snapshots WHERE device_id = 'ing-1'"), 1);
 
     /* Read API: auth required, list, one item, raw byte-identical. */
     ck_assert_int_eq(http(&f, "GET", "/api/v1/snapshots", NULL, 0, NULL, &rep), 401);
@@ -257,7 +230,7 @@ START_TEST(test_handoff_after_commit)
 
     TESTDB_REQUIRE();
     fx_start(&f);
-    ck_assert_int_eq(do_register(&f, "hand-1", f.pk, SECRET), 201);
+    ck_assert_int_eq(testsrv_register_status(&f.s, "hand-1", f.pk, SECRET), 201);
     ingest_handoff_configure(1u << 20);
     e1 = envelope("hand-1", 1, 0.0f, f.sk, &l1);
     ck_assert_int_eq(http(&f, "POST", "/api/v1/snapshots", e1, l1, NULL, &rep), 201);
@@ -302,7 +275,7 @@ START_TEST(test_pagination)
 
     TESTDB_REQUIRE();
     fx_start(&f);
-    ck_assert_int_eq(do_register(&f, "page-1", f.pk, SECRET), 201);
+    ck_assert_int_eq(testsrv_register_status(&f.s, "page-1", f.pk, SECRET), 201);
     for (seq = 1; seq <= 5; seq++) {
         size_t l;
         uint8_t *e = envelope("page-1", (uint64_t)seq, (float)seq, f.sk, &l);
@@ -324,7 +297,7 @@ START_TEST(test_pagination)
         free(rep.body);
         pages++;
     } while (next[0] && pages < 10);
-    ck_assert_int_eq(seen, (int)count("SELECT count(*) FROM snapshots"));
+    ck_assert_int_eq(seen, (int)testsrv_scalar("SELECT count(*) FROM snapshots"));
     ck_assert_int_ge(pages, 3);
     fx_stop(&f);
 }
@@ -345,7 +318,7 @@ START_TEST(test_stored_many)
 
     TESTDB_REQUIRE();
     fx_start(&f);
-    ck_assert_int_eq(do_register(&f, "many-1", f.pk, SECRET), 201);
+    ck_assert_int_eq(testsrv_register_status(&f.s, "many-1", f.pk, SECRET), 201);
     for (i = 0; i < 3; i++) {
         json_t *j;
 
@@ -421,7 +394,7 @@ START_TEST(test_bad_input)
 
     TESTDB_REQUIRE();
     fx_start(&f);
-    ck_assert_int_eq(do_register(&f, "bad-1", f.pk, SECRET), 201);
+    ck_assert_int_eq(testsrv_register_status(&f.s, "bad-1", f.pk, SECRET), 201);
     e = envelope("bad-1", 1, 0.0f, f.sk, &l);
 
     /* Wrong signature: one flipped bit in the signature. */
@@ -491,7 +464,7 @@ START_TEST(test_bad_input)
     free(rep.body);
     free(bad);
 
-    ck_assert_int_eq(count("SELECT count(*) FROM snapshots WHERE device_id = 'bad-1'"), 0);
+    ck_assert_int_eq(testsrv_scalar("SELECT count(*) FROM snapshots WHERE device_id = 'bad-1'"), 0);
     /* The server still serves, and the valid one still goes in. */
     ck_assert_int_eq(http(&f, "POST", "/api/v1/snapshots", e, l, NULL, &rep), 201);
     free(rep.body);
@@ -565,7 +538,7 @@ START_TEST(test_heartbeat_and_health)
     fx_start(&f);
     ck_assert_int_eq(http(&f, "GET", "/healthz", NULL, 0, NULL, &rep), 200);
     free(rep.body);
-    ck_assert_int_eq(do_register(&f, "hb-1", f.pk, SECRET), 201);
+    ck_assert_int_eq(testsrv_register_status(&f.s, "hb-1", f.pk, SECRET), 201);
     /* signed over device id, timestamp and body (schema/devmsg.h) */
     ck_assert_int_eq(devmsg_heartbeat("hb-1", ts, (const uint8_t *)hb, strlen(hb), &msg, &mlen),
                      0);
@@ -660,7 +633,7 @@ START_TEST(test_group_commit_devices)
     for (i = 0; i < GC_DEVICES; i++) {
         snprintf(args[i].dev, sizeof args[i].dev, "gc-%d", i);
         crypto_sign_keypair(args[i].pk, args[i].sk);
-        ck_assert_int_eq(do_register(&f, args[i].dev, args[i].pk, SECRET), 201);
+        ck_assert_int_eq(testsrv_register_status(&f.s, args[i].dev, args[i].pk, SECRET), 201);
         args[i].newest_first = i == 0;
         args[i].failures = 0;
     }
@@ -671,7 +644,7 @@ START_TEST(test_group_commit_devices)
         ck_assert_int_eq(args[i].failures, 0);
     }
     ingest_commit_stop();
-    ck_assert_int_eq(count("SELECT count(*) FROM snapshots WHERE device_id LIKE 'gc-%'"),
+    ck_assert_int_eq(testsrv_scalar("SELECT count(*) FROM snapshots WHERE device_id LIKE 'gc-%'"),
                      GC_DEVICES * GC_PER_DEVICE);
     {
         /* Through the committers too, every stored row was handed over
@@ -707,7 +680,7 @@ START_TEST(test_group_commit_devices)
     }
     snprintf(q, sizeof q, "SELECT count(*) FROM devices WHERE id LIKE 'gc-%%' AND last_seq = %d"
              " AND last_seen IS NOT NULL", GC_PER_DEVICE);
-    ck_assert_int_eq(count(q), GC_DEVICES);
+    ck_assert_int_eq(testsrv_scalar(q), GC_DEVICES);
     fx_stop(&f);
 }
 END_TEST
@@ -725,17 +698,17 @@ START_TEST(test_committer_warm_up_writes_nothing)
     int i;
 
     TESTDB_REQUIRE();
-    seq0 = count(seq_sql);
-    snaps0 = count("SELECT count(*) FROM snapshots");
-    seqs0 = count("SELECT count(*) FROM snapshot_seqs");
+    seq0 = testsrv_scalar(seq_sql);
+    snaps0 = testsrv_scalar("SELECT count(*) FROM snapshots");
+    seqs0 = testsrv_scalar("SELECT count(*) FROM snapshot_seqs");
     ck_assert_int_eq(ingest_commit_start(testdb_conninfo, 2, 4096, 16), 0);
-    for (i = 0; i < 500 && count(warmed_sql) < 2; i++)
+    for (i = 0; i < 500 && testsrv_scalar(warmed_sql) < 2; i++)
         usleep(10000);
-    ck_assert_int_ge(count(warmed_sql), 2);   /* both warmed with no upload yet */
+    ck_assert_int_ge(testsrv_scalar(warmed_sql), 2);   /* both warmed with no upload yet */
     ingest_commit_stop();
-    ck_assert_int_eq(count(seq_sql), seq0);
-    ck_assert_int_eq(count("SELECT count(*) FROM snapshots"), snaps0);
-    ck_assert_int_eq(count("SELECT count(*) FROM snapshot_seqs"), seqs0);
+    ck_assert_int_eq(testsrv_scalar(seq_sql), seq0);
+    ck_assert_int_eq(testsrv_scalar("SELECT count(*) FROM snapshots"), snaps0);
+    ck_assert_int_eq(testsrv_scalar("SELECT count(*) FROM snapshot_seqs"), seqs0);
 }
 END_TEST
 

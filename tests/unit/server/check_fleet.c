@@ -99,15 +99,9 @@ static uint8_t *envelope(const char *dev, uint64_t seq, float bias, const uint8_
                          size_t *len)
 {
     struct wire_meta m;
-    float samples[2 * 256];
-    uint8_t *out = NULL;
-    int i;
 
     testsrv_meta_2ch(&m, dev, seq, 1714564800123456LL, 256, "x", "y");
-    for (i = 0; i < 2 * 256; i++)
-        samples[i] = bias + (float)(i % 23) * 0.5f;
-    ck_assert_int_eq(wire_encode(&m, samples, sk, 0, &out, len), 0);
-    return out;
+    return testsrv_envelope(&m, bias, sk, len);
 }
 
 /* Damage the last payload byte before the signature and sign again: the

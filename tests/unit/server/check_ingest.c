@@ -82,15 +82,9 @@ static uint8_t *envelope(const char *dev, uint64_t seq, float bias, const uint8_
                          size_t *len)
 {
     struct wire_meta m;
-    float samples[2 * 256];
-    uint8_t *out = NULL;
-    int i;
 
     make_meta(&m, dev, seq);
-    for (i = 0; i < 2 * 256; i++)
-        samples[i] = bias + (float)(i % 17) * 0.25f;
-    ck_assert_int_eq(wire_encode(&m, samples, sk, 0, &out, len), 0);
-    return out;
+    return testsrv_envelope(&m, bias, sk, len);
 }
 
 START_TEST(test_register)

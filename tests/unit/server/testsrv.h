@@ -337,6 +337,23 @@ static inline void testsrv_meta_2ch(struct wire_meta *m, const char *dev, uint64
     snprintf(m->channels[1].unit, sizeof m->channels[1].unit, "g");
 }
 
+/* The envelope of m (at most 512 samples in all) signed with sk, malloc'd
+ * into *len bytes: its samples a sawtooth raised by bias, so that another
+ * bias makes other bytes for the same seq. */
+static inline uint8_t *testsrv_envelope(const struct wire_meta *m, float bias, const uint8_t *sk,
+                                        size_t *len)
+{
+    float samples[2 * 256];
+    size_t n = (size_t)m->channel_count * (m->pre_samples + m->post_samples), i;
+    uint8_t *out = NULL;
+
+    ck_assert_uint_le(n, sizeof samples / sizeof samples[0]);
+    for (i = 0; i < n; i++)
+        samples[i] = bias + (float)(i % 17) * 0.25f;
+    ck_assert_int_eq(wire_encode(m, samples, sk, 0, &out, len), 0);
+    return out;
+}
+
 /* Sign the samples with sk and upload them; expects 201. */
 static inline void testsrv_upload(const struct testsrv *t, const struct wire_meta *m,
                                   const void *samples, const uint8_t *sk)

@@ -353,7 +353,8 @@ START_TEST(test_parked_uploads_share_commits)
         pthread_join(t[i], NULL);
         ck_assert_int_eq(a[i].status, 201);
     }
-    ck_assert_int_eq(testsrv_scalar("SELECT count(*) FROM snapshots WHERE device_id = 'park-1'"), N);
+    ck_assert_int_eq(testsrv_scalar("SELECT count(*) FROM snapshots "
+                                    "WHERE device_id = 'park-1'"), N);
     ck_assert_int_eq(testsrv_scalar("SELECT last_seq FROM devices WHERE id = 'park-1'"), N);
     ck_assert_int_eq(metrics_render(16, &text, &tl), 0);
     ck_assert_uint_eq(metric(text, "precursor_ingest_commit_rows_total"), N);
@@ -415,7 +416,7 @@ START_TEST(test_enroll_approve_revoke_rotate)
     crypto_sign_keypair(pk2, sk2);
     enroll(&f, "life-1", pk, 0, 201);
     ck_assert_int_eq(testsrv_scalar("SELECT count(*) FROM devices WHERE id = 'life-1' AND status = "
-                            "'pending' AND site = 's1' AND tags = '{a,b}'"), 1);
+                                    "'pending' AND site = 's1' AND tags = '{a,b}'"), 1);
     /* Only admins approve. */
     ck_assert_int_eq(http(&f, "POST", "/api/v1/devices/life-1/approve", NULL, 0, NULL, &rep), 401);
     ck_assert_int_eq(http(&f, "POST", "/api/v1/devices/nope/approve", NULL, 0, f.admin, &rep), 404);
@@ -465,7 +466,8 @@ START_TEST(test_enroll_approve_revoke_rotate)
     free(e);
     ck_assert_int_eq(http(&f, "POST", "/api/v1/devices/life-1/approve", NULL, 0, f.admin, &rep),
                      409);
-    ck_assert_int_eq(testsrv_scalar("SELECT count(*) FROM snapshots WHERE device_id = 'life-1'"), 2);
+    ck_assert_int_eq(testsrv_scalar("SELECT count(*) FROM snapshots "
+                                    "WHERE device_id = 'life-1'"), 2);
     /* The same id with another key: 409. */
     enroll(&f, "life-1", pk, 1, 409);
     free(rep.body);
@@ -625,9 +627,10 @@ START_TEST(test_body_lies_about_length)
     ck_assert_int_eq(http(&f, "POST", "/api/v1/snapshots", e, l, NULL, &rep), 201);
     close(s2);
     free(e);
-    ck_assert_int_eq(testsrv_scalar("SELECT count(*) FROM snapshot_seqs WHERE device_id = 'liar-1'"), 1);
+    ck_assert_int_eq(testsrv_scalar("SELECT count(*) FROM snapshot_seqs "
+                                    "WHERE device_id = 'liar-1'"), 1);
     ck_assert_int_eq(testsrv_scalar("SELECT count(*) FROM snapshot_seqs WHERE device_id = 'liar-1' "
-                            "AND seq = 2"), 1);
+                                    "AND seq = 2"), 1);
     free(rep.body);
     fx_stop(&f);
 }
@@ -713,9 +716,10 @@ START_TEST(test_slow_client_timeout)
     close(s2);
     free(e);
     free(e2);
-    ck_assert_int_eq(testsrv_scalar("SELECT count(*) FROM snapshot_seqs WHERE device_id = 'slow-1'"), 1);
+    ck_assert_int_eq(testsrv_scalar("SELECT count(*) FROM snapshot_seqs "
+                                    "WHERE device_id = 'slow-1'"), 1);
     ck_assert_int_eq(testsrv_scalar("SELECT count(*) FROM snapshot_seqs WHERE device_id = 'slow-1' "
-                            "AND seq = 2"), 1);
+                                    "AND seq = 2"), 1);
     free(rep.body);
     fx_stop(&f);
 }

@@ -45,17 +45,6 @@ static long http(const struct fx *f, const char *method, const char *path, const
     return testsrv_request(&f->s, method, path, body, len, auth, NULL, rep);
 }
 
-static const char *err_code(const struct testsrv_reply *r)
-{
-    static char code[64];
-    json_t *j = testsrv_json(r);
-
-    snprintf(code, sizeof code, "%s",
-             json_string_value(json_object_get(json_object_get(j, "error"), "code")) ?: "-");
-    json_decref(j);
-    return code;
-}
-
 /* The server as `serve` runs it with flags, and an admin token. */
 static void fx_start(struct fx *f, unsigned threads, const char *const *flags, int nflags)
 {
@@ -129,7 +118,7 @@ START_TEST(test_pipeline_order)
     /* Unknown device, wrong key: the lookup comes first. */
     e = envelope("ord-x", 1, 0, sk2, &l);
     ck_assert_int_eq(http(&f, "POST", "/api/v1/snapshots", e, l, NULL, &rep), 403);
-    ck_assert_str_eq(err_code(&rep), "unknown_device");
+    ck_assert_str_eq(testsrv_error_code(&rep), "unknown_device");
     free(e);
     /* Pending device: refused before its signature is looked at.  (Its own
      * key: a key held by one device may not enroll another.) */
@@ -137,7 +126,7 @@ START_TEST(test_pipeline_order)
     enroll(&f, "ord-p", pk3, 0, 201);
     e = envelope("ord-p", 1, 0, sk2, &l);
     ck_assert_int_eq(http(&f, "POST", "/api/v1/snapshots", e, l, NULL, &rep), 403);
-    ck_assert_str_eq(err_code(&rep), "device_not_active");
+    ck_assert_str_eq(testsrv_error_code(&rep), "device_not_active");
     free(e);
     enroll(&f, "ord-a", pk, 1, 201);
     e = envelope("ord-a", 1, 0, sk, &l);
@@ -146,7 +135,7 @@ START_TEST(test_pipeline_order)
     /* Wrong key and a used seq: the signature comes before the seq check. */
     e = envelope("ord-a", 1, 9, sk2, &l);
     ck_assert_int_eq(http(&f, "POST", "/api/v1/snapshots", e, l, NULL, &rep), 403);
-    ck_assert_str_eq(err_code(&rep), "bad_signature");
+    ck_assert_str_eq(testsrv_error_code(&rep), "bad_signature");
     free(e);
     /* Used seq and an undecodable frame: the seq check comes before
      * decompression (409, not 400). */
@@ -158,12 +147,12 @@ START_TEST(test_pipeline_order)
     e = envelope("ord-a", 2, 7, sk, &l);
     corrupt_and_resign(e, l, sk);
     ck_assert_int_eq(http(&f, "POST", "/api/v1/snapshots", e, l, NULL, &rep), 400);
-    ck_assert_str_eq(err_code(&rep), "bad_frame");
+    ck_assert_str_eq(testsrv_error_code(&rep), "bad_frame");
     free(e);
     /* Far ahead of the last stored seq: 422. */
     e = envelope("ord-a", 1 + FLEET_SEQ_AHEAD_MAX + 5, 0, sk, &l);
     ck_assert_int_eq(http(&f, "POST", "/api/v1/snapshots", e, l, NULL, &rep), 422);
-    ck_assert_str_eq(err_code(&rep), "seq_out_of_range");
+    ck_assert_str_eq(testsrv_error_code(&rep), "seq_out_of_range");
     free(e);
     ck_assert_int_eq(testsrv_scalar("SELECT count(*) FROM snapshots"), 1);
     ck_assert_int_eq(testsrv_scalar("SELECT count(*) FROM snapshot_seqs"), 1);
@@ -390,7 +379,7 @@ START_TEST(test_rate_limit_retry_after)
             ck_assert_int_eq(rep.status, 201);
     }
     ck_assert_int_eq(rep.status, 429);
-    ck_assert_str_eq(err_code(&rep), "rate_limited");
+    ck_assert_str_eq(testsrv_error_code(&rep), "rate_limited");
     ck_assert(testsrv_header(&rep, "Retry-After", retry_after, sizeof retry_after));
     ck_assert_int_ge(atoi(retry_after), 1);
     ck_assert_int_le(atoi(retry_after), 2);
@@ -453,7 +442,7 @@ START_TEST(test_enroll_approve_revoke_rotate)
     /* The old key no longer uploads (the cache was invalidated); the new does. */
     e = envelope("life-1", 2, 0, sk, &l);
     ck_assert_int_eq(http(&f, "POST", "/api/v1/snapshots", e, l, NULL, &rep), 403);
-    ck_assert_str_eq(err_code(&rep), "bad_signature");
+    ck_assert_str_eq(testsrv_error_code(&rep), "bad_signature");
     free(e);
     e = envelope("life-1", 2, 0, sk2, &l);
     ck_assert_int_eq(http(&f, "POST", "/api/v1/snapshots", e, l, NULL, &rep), 201);
@@ -462,7 +451,7 @@ START_TEST(test_enroll_approve_revoke_rotate)
                      200);
     e = envelope("life-1", 3, 0, sk2, &l);
     ck_assert_int_eq(http(&f, "POST", "/api/v1/snapshots", e, l, NULL, &rep), 403);
-    ck_assert_str_eq(err_code(&rep), "device_not_active");
+    ck_assert_str_eq(testsrv_error_code(&rep), "device_not_active");
     free(e);
     ck_assert_int_eq(http(&f, "POST", "/api/v1/devices/life-1/approve", NULL, 0, f.admin, &rep),
                      409);

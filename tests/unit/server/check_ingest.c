@@ -40,11 +40,6 @@ static long http(struct fx *f, const char *method, const char *path, const void 
     return testsrv_request(&f->s, method, path, body, len, auth, NULL, rep);
 }
 
-static const char *err_code(json_t *j)
-{
-    return json_string_value(json_object_get(json_object_get(j, "error"), "code"));
-}
-
 static void fx_start(struct fx *f)
 {
     memset(f, 0, sizeof *f);
@@ -156,9 +151,7 @@ START_TEST(test_ingest_contract)
     /* Same seq, other bytes: 409. */
     e2 = envelope("ing-1", 1, 5.0f, f.sk, &l2);
     ck_assert_int_eq(http(&f, "POST", "/api/v1/snapshots", e2, l2, NULL, &rep), 409);
-    j = testsrv_json(&rep);
-    ck_assert_str_eq(err_code(j), "conflict");
-    json_decref(j);
+    ck_assert_str_eq(testsrv_error_code(&rep), "conflict");
     free(rep.body);
     ck_assert_int_eq(testsrv_scalar("SELECT count(*) FROM snapshots WHERE device_id = 'ing-1'"), 1);
 
@@ -199,9 +192,7 @@ START_TEST(test_ingest_contract)
     ck_assert_int_eq(http(&f, "GET", "/api/v1/snapshots/999999", NULL, 0, f.token, &rep), 404);
     free(rep.body);
     ck_assert_int_eq(http(&f, "GET", "/api/v1/nothing", NULL, 0, f.token, &rep), 404);
-    j = testsrv_json(&rep);
-    ck_assert_str_eq(err_code(j), "not_found");
-    json_decref(j);
+    ck_assert_str_eq(testsrv_error_code(&rep), "not_found");
     free(rep.body);
     free(e1);
     free(e2);
@@ -382,7 +373,6 @@ START_TEST(test_bad_input)
     uint8_t *e, *bad, *frame;
     uint8_t pk2[WIRE_PK_LEN], sk2[WIRE_SK_LEN];
     size_t l, lb, fcap, flen;
-    json_t *j;
     char plain[2 * 256 * 4];
     ZSTD_CCtx *cc;
 
@@ -396,9 +386,7 @@ START_TEST(test_bad_input)
     memcpy(bad, e, l);
     bad[l - 1] ^= 1;
     ck_assert_int_eq(http(&f, "POST", "/api/v1/snapshots", bad, l, NULL, &rep), 403);
-    j = testsrv_json(&rep);
-    ck_assert_str_eq(err_code(j), "bad_signature");
-    json_decref(j);
+    ck_assert_str_eq(testsrv_error_code(&rep), "bad_signature");
     free(rep.body);
     free(bad);
 
@@ -411,9 +399,7 @@ START_TEST(test_bad_input)
 
     /* Truncated. */
     ck_assert_int_eq(http(&f, "POST", "/api/v1/snapshots", e, l / 2, NULL, &rep), 400);
-    j = testsrv_json(&rep);
-    ck_assert_str_eq(err_code(j), "bad_envelope");
-    json_decref(j);
+    ck_assert_str_eq(testsrv_error_code(&rep), "bad_envelope");
     free(rep.body);
     ck_assert_int_eq(http(&f, "POST", "/api/v1/snapshots", "", 0, NULL, &rep), 400);
     free(rep.body);
@@ -421,9 +407,7 @@ START_TEST(test_bad_input)
     /* Unknown device. */
     bad = envelope("ghost-1", 1, 0.0f, f.sk, &lb);
     ck_assert_int_eq(http(&f, "POST", "/api/v1/snapshots", bad, lb, NULL, &rep), 403);
-    j = testsrv_json(&rep);
-    ck_assert_str_eq(err_code(j), "unknown_device");
-    json_decref(j);
+    ck_assert_str_eq(testsrv_error_code(&rep), "unknown_device");
     free(rep.body);
     free(bad);
 
@@ -442,9 +426,7 @@ START_TEST(test_bad_input)
     ZSTD_freeCCtx(cc);
     bad = replace_payload(e, l, frame, flen, f.sk, &lb);
     ck_assert_int_eq(http(&f, "POST", "/api/v1/snapshots", bad, lb, NULL, &rep), 400);
-    j = testsrv_json(&rep);
-    ck_assert_str_eq(err_code(j), "bad_frame");
-    json_decref(j);
+    ck_assert_str_eq(testsrv_error_code(&rep), "bad_frame");
     free(rep.body);
     free(bad);
     free(frame);
@@ -452,9 +434,7 @@ START_TEST(test_bad_input)
     /* Body over --max-body (1 MiB here): 413 from Content-Length. */
     bad = calloc(1, (1u << 20) + 1);
     ck_assert_int_eq(http(&f, "POST", "/api/v1/snapshots", bad, (1u << 20) + 1, NULL, &rep), 413);
-    j = testsrv_json(&rep);
-    ck_assert_str_eq(err_code(j), "too_large");
-    json_decref(j);
+    ck_assert_str_eq(testsrv_error_code(&rep), "too_large");
     free(rep.body);
     free(bad);
 

@@ -214,6 +214,19 @@ static inline json_t *testsrv_json(const struct testsrv_reply *r)
     return j;
 }
 
+/* The reply's error code ({"error":{"code":...}}), "-" when it has none;
+ * fails the test when the body is not JSON.  Valid until the next call. */
+static inline const char *testsrv_error_code(const struct testsrv_reply *r)
+{
+    static char code[64];
+    json_t *j = testsrv_json(r);
+    const char *c = json_string_value(json_object_get(json_object_get(j, "error"), "code"));
+
+    snprintf(code, sizeof code, "%s", c ? c : "-");
+    json_decref(j);
+    return code;
+}
+
 /* The value of header name (case-insensitive) into out, cut at cap - 1
  * bytes; 1 when the reply has it, else 0 and out empty. */
 static inline int testsrv_header(const struct testsrv_reply *r, const char *name, char *out,

@@ -101,7 +101,7 @@ static const struct row rows[] = {
       "deployment watcher, fleet maintenance) run at\n"
       "nice N below the request path; 20: the idle\n"
       "class, only on a core nothing else wants\n"
-      "(default 20; 0: like any other thread)" },
+      "(default 10; 0: like any other thread)" },
     { "username", "NAME", OPT_USER_ADD | OPT_USER_ADMIN, TEXT, 0, 0, F(username),
       "the login's name (1..64 bytes)" },
     { "id", "N", OPT_TOKEN_ADMIN, U64, 0, 0, F(id), "the token's id (see token list)" },

@@ -19,7 +19,8 @@
 # the p99 at half the peak), DRAIN (1: after each run, wait until the
 # server's features worker has caught up with what the run stored, up to
 # DRAIN_MAX_S, 600 s: the next run must not pay for this one's backlog;
-# drained=no on the line when it did not finish).
+# drained=no on the line when it did not finish; drain_s: how long after the
+# loadgen ended the last stored snapshot had its features, in seconds).
 #
 # Prints one line per run and the medians; each run's rate is also divided
 # by the round's COPY rate.  Costs per stored snapshot, from /proc (each run
@@ -114,7 +115,7 @@ one_run() {  # server-binary label round [rate]
     local ticks stored dticks=0 pgt=0
     ticks=$(awk '{ print $14 + $15 }' "/proc/$SRV_PID/stat")
     stored=$(( $(count_snapshots) - before ))
-    local drained=yes
+    local drained=yes drain_start=$EPOCHREALTIME drain_s=
     if [ "$DRAIN" = 1 ]; then
         # Until done: a server that leaves a backlog hands its cost to the
         # next run (DRAIN_MAX_S, 600, bounds a stuck one).
@@ -123,13 +124,15 @@ one_run() {  # server-binary label round [rate]
             [ $SECONDS -ge $until ] && { drained=no; break; }
             sleep 0.5
         done
+        drain_s=$(awk -v a="$drain_start" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')
         dticks=$(awk '{ print $14 + $15 }' "/proc/$SRV_PID/stat")
         pgt=$(pg_ticks)
     fi
     kill "$SRV_PID"; wait "$SRV_PID" 2>/dev/null || true; SRV_PID=
     echo "$line server_cpu_us_per_snapshot=$(per_snapshot "$ticks" "$stored")" \
         "drained_cpu_us_per_snapshot=$(per_snapshot "$dticks" "$stored")" \
-        "pg_cpu_us_per_snapshot=$(per_snapshot "$pgt" "$stored")" "drained=$drained"
+        "pg_cpu_us_per_snapshot=$(per_snapshot "$pgt" "$stored")" "drained=$drained" \
+        ${drain_s:+"drain_s=$drain_s"}
 }
 
 field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p" <<<"$2"; }

@@ -34,6 +34,7 @@
 #include "server/rules/rules.h"
 #include "server/session/session.h"
 #include "server/srv/srv.h"
+#include "server/srv/srv_worker.h"
 #include "server/tls/tls.h"
 
 #define EXIT_USAGE 2
@@ -168,6 +169,8 @@ static int start_modules(const struct server_options *o, const char *url)
     sodium_memzero(sk, sizeof sk);
     fleet_configure(&fs);
     ds_set_export_limits(o->export_retention_h, o->export_quota_mb);
+    /* Before the first background pass starts (fleet_start below). */
+    srv_worker_set_background((int)o->background_nice);
     if (db_init(url) != SRV_OK)
         return -1;
     if (ingest_commit_start(url, o->committers, o->queue_max, o->batch_max) != SRV_OK)

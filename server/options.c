@@ -7,6 +7,7 @@
 
 #include "server/alerts/alerts.h"
 #include "server/options.h"
+#include "server/srv/srv_worker.h"
 
 #define ALL (OPT_SERVE | OPT_MIGRATE | OPT_USER_ADD | OPT_TOKEN_CREATE | OPT_ENROLL_CREATE | \
              OPT_DEMO_HISTORY | OPT_TOKEN_ADMIN | OPT_USER_ADMIN)
@@ -95,6 +96,12 @@ static const struct row rows[] = {
       "new snapshots' envelopes held for the features\n"
       "worker, so it need not read them back (default\n"
       "32; 0: it reads every one from the database)" },
+    { "background-nice", "N", OPT_SERVE, UINT, 0, 20, F(background_nice),
+      "the background passes (features worker,\n"
+      "deployment watcher, fleet maintenance) run at\n"
+      "nice N below the request path; 20: the idle\n"
+      "class, only on a core nothing else wants\n"
+      "(default 10; 0: like any other thread)" },
     { "username", "NAME", OPT_USER_ADD | OPT_USER_ADMIN, TEXT, 0, 0, F(username),
       "the login's name (1..64 bytes)" },
     { "id", "N", OPT_TOKEN_ADMIN, U64, 0, 0, F(id), "the token's id (see token list)" },
@@ -135,6 +142,7 @@ void options_defaults(struct server_options *o)
     o->committers = 2;
     o->batch_max = 256;
     o->features_memory_mb = 32;
+    o->background_nice = SRV_WORKER_NICE_DEFAULT;
     o->uses = 1;
     o->seed = ALERTS_DEMO_SEED;
 }

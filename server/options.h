@@ -38,6 +38,7 @@ struct server_options {
     double device_rate, device_burst;
     unsigned queue_max, committers, batch_max;
     unsigned features_memory_mb;    /* the features worker's handoff */
+    unsigned background_nice;       /* srv_worker_set_background */
     /* user add, token create */
     const char *username, *role, *name;
     /* enroll create */

@@ -281,9 +281,6 @@ int features_worker_pass(int batch, features_after_fn after)
  * back, cost PostgreSQL three times as much per snapshot as full ones
  * (docs/BENCHMARKS.md).  Features then come at most this much later. */
 #define FEATURES_SHORT_PASS_MS 250
-/* On a small machine the worker's FFTs competed with ingest for the same
- * cores (docs/BENCHMARKS.md): its thread runs this much nicer. */
-#define FEATURES_WORKER_NICE 10
 
 static features_after_fn g_after;
 
@@ -404,7 +401,7 @@ static void worker_finish(void)
 }
 
 static struct srv_worker g_worker = {
-    .name = "features", .nice = FEATURES_WORKER_NICE, .pass = worker_pass,
+    .name = "features", .pass = worker_pass,
     .finish = worker_finish,
 };
 

@@ -1,6 +1,8 @@
 /* srv_worker.c - start, wait and stop for the server's background passes
  * (srv_worker.h). */
 #include <errno.h>
+#include <pthread.h>
+#include <sched.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -10,15 +12,38 @@
 #include "server/srv/srv.h"
 #include "server/srv/srv_worker.h"
 
+static int g_background = SRV_WORKER_NICE_DEFAULT;
+
+void srv_worker_set_background(int level)
+{
+    g_background = level < 0 ? 0 : level > SRV_WORKER_IDLE ? SRV_WORKER_IDLE : level;
+}
+
+/* Linux keeps a nice value and a scheduling class per thread: a worker that
+ * competes with ingest for the same cores can yield to it without the
+ * process doing so.  Failing to is logged, not fatal: the worker then runs
+ * like any other thread. */
+static void lower_priority(const struct srv_worker *w)
+{
+    if (g_background == SRV_WORKER_IDLE) {
+        struct sched_param param = { .sched_priority = 0 };
+        int rc = pthread_setschedparam(pthread_self(), SCHED_IDLE, &param);
+
+        if (rc != 0)
+            srv_log("warn", "%s: cannot move the worker to the idle class: %s", w->name,
+                    strerror(rc));
+    } else if (g_background > 0
+               && setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), g_background) != 0) {
+        srv_log("warn", "%s: cannot lower the worker's priority: %s", w->name, strerror(errno));
+    }
+}
+
 static void *worker_main(void *arg)
 {
     struct srv_worker *w = arg;
     struct timespec until;
 
-    /* Linux keeps a nice value per thread: a worker that competes with
-     * ingest for the same cores can yield to it without the process doing so. */
-    if (w->nice != 0 && setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), w->nice) != 0)
-        srv_log("warn", "%s: cannot lower the worker's priority: %s", w->name, strerror(errno));
+    lower_priority(w);
     pthread_mutex_lock(&w->lock);
     while (w->running) {
         int more;

@@ -1,10 +1,12 @@
 /* check_srv_worker.c - the background pass runner: a pass that has more work
  * runs again at once, an idle one sleeps its period, stop wakes the sleep
- * and waits for the pass in progress, and finish runs on the worker's own
- * thread. */
+ * and waits for the pass in progress, finish runs on the worker's own
+ * thread, and the thread runs at the background level it was given. */
 #include <check.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -101,6 +103,53 @@ START_TEST(test_stop_never_started)
 }
 END_TEST
 
+static atomic_int seen_policy, seen_nice;
+
+static int note_priority_pass(void *arg)
+{
+    (void)arg;
+    atomic_store(&seen_nice, getpriority(PRIO_PROCESS, (id_t)gettid()));
+    atomic_store(&seen_policy, sched_getscheduler(0));      /* 0: this thread */
+    atomic_fetch_add(&passes, 1);
+    return 0;
+}
+
+static void pass_once_at(int level)
+{
+    struct srv_worker w = { .name = "test", .period_ms = 3600u * 1000u,
+                            .pass = note_priority_pass };
+
+    atomic_store(&passes, 0);
+    atomic_store(&seen_policy, -1);
+    srv_worker_set_background(level);
+    ck_assert_int_eq(srv_worker_start(&w), 0);
+    wait_passes(1);
+    srv_worker_stop(&w);
+    ck_assert_int_eq(atomic_load(&passes), 1);
+}
+
+START_TEST(test_background_priority)
+{
+    /* The level is the worker thread's own: the caller's stays as it was. */
+    int caller_nice = getpriority(PRIO_PROCESS, (id_t)gettid());
+
+    pass_once_at(SRV_WORKER_IDLE);
+    ck_assert_int_eq(atomic_load(&seen_policy), SCHED_IDLE);
+
+    pass_once_at(19);
+    ck_assert_int_eq(atomic_load(&seen_policy), SCHED_OTHER);
+    ck_assert_int_eq(atomic_load(&seen_nice), 19);
+
+    pass_once_at(0);                                /* 0: left as created */
+    ck_assert_int_eq(atomic_load(&seen_policy), SCHED_OTHER);
+    ck_assert_int_eq(atomic_load(&seen_nice), caller_nice);
+
+    ck_assert_int_eq(sched_getscheduler(0), SCHED_OTHER);
+    ck_assert_int_eq(getpriority(PRIO_PROCESS, (id_t)gettid()), caller_nice);
+    srv_worker_set_background(SRV_WORKER_NICE_DEFAULT);
+}
+END_TEST
+
 Suite *srv_worker_suite(void);
 Suite *srv_worker_suite(void)
 {
@@ -110,6 +159,7 @@ Suite *srv_worker_suite(void)
     tcase_add_test(tc, test_more_runs_again_then_sleeps);
     tcase_add_test(tc, test_period_repeats_and_restart);
     tcase_add_test(tc, test_stop_never_started);
+    tcase_add_test(tc, test_background_priority);
     suite_add_tcase(s, tc);
     return s;
 }

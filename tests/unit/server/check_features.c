@@ -247,6 +247,22 @@ static int record_after(const int64_t *ids, size_t n)
     return SRV_OK;
 }
 
+/* The worker suites' database: migrated, the server's pool, the test's
+ * own connection (g_admin) and device d1 for the snapshots to belong to. */
+static void worker_db(void)
+{
+    PGresult *r;
+
+    ck_assert_int_eq(db_migrate(testdb_conninfo, testdb_migrations, NULL, NULL), 0);
+    ck_assert_int_eq(db_init(testdb_conninfo), 0);
+    g_admin = db_connect(testdb_conninfo);
+    ck_assert_ptr_nonnull(g_admin);
+    r = PQexec(g_admin, "INSERT INTO devices (id, public_key) VALUES"
+                        " ('d1', decode(repeat('00', 32), 'hex')) ON CONFLICT DO NOTHING");
+    ck_assert_int_eq(PQresultStatus(r), PGRES_COMMAND_OK);
+    PQclear(r);
+}
+
 static void add_snapshot(int id, const uint8_t *env, size_t len)
 {
     char idb[16];
@@ -363,17 +379,9 @@ START_TEST(test_worker_pass)
 {
     uint8_t *env = NULL;
     size_t len = 0;
-    PGresult *r;
 
     TESTDB_REQUIRE();
-    ck_assert_int_eq(db_migrate(testdb_conninfo, testdb_migrations, NULL, NULL), 0);
-    ck_assert_int_eq(db_init(testdb_conninfo), 0);
-    g_admin = db_connect(testdb_conninfo);
-    ck_assert_ptr_nonnull(g_admin);
-    r = PQexec(g_admin, "INSERT INTO devices (id, public_key) VALUES"
-                        " ('d1', decode(repeat('00', 32), 'hex'))");
-    ck_assert_int_eq(PQresultStatus(r), PGRES_COMMAND_OK);
-    PQclear(r);
+    worker_db();
     two_tone_envelope(&env, &len);
     add_snapshot(1, env, len);
     add_snapshot(2, env, len / 2);      /* truncated: recorded, never retried */
@@ -518,17 +526,9 @@ START_TEST(test_worker_handoff)
     uint8_t *env = NULL, *held[2];
     size_t len = 0, held_len[2];
     int64_t last = 0, two[2] = { 30, 31 };
-    PGresult *r;
 
     TESTDB_REQUIRE();
-    ck_assert_int_eq(db_migrate(testdb_conninfo, testdb_migrations, NULL, NULL), 0);
-    ck_assert_int_eq(db_init(testdb_conninfo), 0);
-    g_admin = db_connect(testdb_conninfo);
-    ck_assert_ptr_nonnull(g_admin);
-    r = PQexec(g_admin, "INSERT INTO devices (id, public_key) VALUES"
-                        " ('d1', decode(repeat('00', 32), 'hex')) ON CONFLICT DO NOTHING");
-    ck_assert_int_eq(PQresultStatus(r), PGRES_COMMAND_OK);
-    PQclear(r);
+    worker_db();
     two_tone_envelope(&env, &len);
 
     /* 20 from memory only (its stored envelope made unreadable: had the
@@ -611,12 +611,7 @@ START_TEST(test_worker_thread_handoff)
     int id, i;
 
     TESTDB_REQUIRE();
-    ck_assert_int_eq(db_migrate(testdb_conninfo, testdb_migrations, NULL, NULL), 0);
-    ck_assert_int_eq(db_init(testdb_conninfo), 0);
-    g_admin = db_connect(testdb_conninfo);
-    ck_assert_ptr_nonnull(g_admin);
-    PQclear(PQexec(g_admin, "INSERT INTO devices (id, public_key) VALUES"
-                            " ('d1', decode(repeat('00', 32), 'hex')) ON CONFLICT DO NOTHING"));
+    worker_db();
     two_tone_envelope(&env, &len);
     /* stored before the start (as before a restart): read back */
     add_snapshot(100, env, len);

@@ -226,6 +226,26 @@ static json_t *wait_for(struct fx *f, const char *path, const char *key, const c
     return NULL;
 }
 
+/* POST /api/v1/models with body (202), wait for the training to finish and
+ * fail the test unless it is done; the model's JSON, its id in *id. */
+static json_t *train_model(struct fx *f, const char *body, long *id)
+{
+    struct testsrv_reply rep;
+    char path[64];
+    json_t *j, *m;
+
+    ck_assert_int_eq(post_json(f, "/api/v1/models", body, f->token, &rep), 202);
+    j = testsrv_json(&rep);
+    *id = (long)json_integer_value(json_object_get(j, "id"));
+    json_decref(j);
+    free(rep.body);
+    snprintf(path, sizeof path, "/api/v1/models/%ld", *id);
+    m = wait_for(f, path, "status", "done");
+    ck_assert_msg(strcmp(json_string_value(json_object_get(m, "status")), "done") == 0, "%s",
+                  json_string_value(json_object_get(m, "error")));
+    return m;
+}
+
 START_TEST(test_datasets_contract)
 {
     struct fx f;
@@ -414,15 +434,7 @@ START_TEST(test_models)
         long id;
 
         snprintf(body, sizeof body, "{\"dataset_id\":1,\"version\":1,\"kind\":\"%s\"}", kinds[k]);
-        ck_assert_int_eq(post_json(&f, "/api/v1/models", body, f.token, &rep), 202);
-        j = testsrv_json(&rep);
-        id = (long)json_integer_value(json_object_get(j, "id"));
-        json_decref(j);
-        free(rep.body);
-        snprintf(path, sizeof path, "/api/v1/models/%ld", id);
-        m = wait_for(&f, path, "status", "done");
-        ck_assert_msg(strcmp(json_string_value(json_object_get(m, "status")), "done") == 0, "%s",
-                      json_string_value(json_object_get(m, "error")));
+        m = train_model(&f, body, &id);
         /* Quiet vs. square wave is easy: grouped CV must find it. */
         ck_assert(json_real_value(json_object_get(json_object_get(m, "metrics"), "recall")) > 0.9);
         ck_assert(json_real_value(json_object_get(json_object_get(m, "metrics"), "precision")) > 0.9);
@@ -461,17 +473,8 @@ START_TEST(test_models)
         struct relations_map rm;
         struct featureset_spec spec;
 
-        ck_assert_int_eq(post_json(&f, "/api/v1/models",
-                                   "{\"dataset_id\":1,\"version\":1,\"kind\":\"fewshot\","
-                                   "\"feature_set\":\"relations\"}", f.token, &rep), 202);
-        j = testsrv_json(&rep);
-        id = (long)json_integer_value(json_object_get(j, "id"));
-        json_decref(j);
-        free(rep.body);
-        snprintf(path, sizeof path, "/api/v1/models/%ld", id);
-        m = wait_for(&f, path, "status", "done");
-        ck_assert_msg(strcmp(json_string_value(json_object_get(m, "status")), "done") == 0, "%s",
-                      json_string_value(json_object_get(m, "error")));
+        m = train_model(&f, "{\"dataset_id\":1,\"version\":1,\"kind\":\"fewshot\","
+                            "\"feature_set\":\"relations\"}", &id);
         met = json_object_get(m, "metrics");
         fs = json_object_get(met, "features");
         ck_assert_str_eq(json_string_value(json_object_get(fs, "set")), "relations");
@@ -857,22 +860,11 @@ static void upload_baselines(struct fx *f, int d, int from, int n)
 /* Train a relations fewshot model on (1, version) and wait for it. */
 static json_t *train_relations(struct fx *f, int version, long *id)
 {
-    struct testsrv_reply rep;
-    char body[160], path[64];
-    json_t *j, *m;
+    char body[160];
 
     snprintf(body, sizeof body, "{\"dataset_id\":1,\"version\":%d,\"kind\":\"fewshot\","
              "\"feature_set\":\"relations\"}", version);
-    ck_assert_int_eq(post_json(f, "/api/v1/models", body, f->token, &rep), 202);
-    j = testsrv_json(&rep);
-    *id = (long)json_integer_value(json_object_get(j, "id"));
-    json_decref(j);
-    free(rep.body);
-    snprintf(path, sizeof path, "/api/v1/models/%ld", *id);
-    m = wait_for(f, path, "status", "done");
-    ck_assert_msg(strcmp(json_string_value(json_object_get(m, "status")), "done") == 0, "%s",
-                  json_string_value(json_object_get(m, "error")));
-    return m;
+    return train_model(f, body, id);
 }
 
 static json_t *unlabeled_of(json_t *m)

@@ -310,15 +310,16 @@ static int reserve(void **p, size_t *cap, size_t need)
     return SRV_OK;
 }
 
-/* Samples per channel of an envelope with the version's layout; 0 when it
- * does not parse as one (the database is outside input too). */
-static size_t env_samples(unsigned channels, const uint8_t *env, size_t len)
+/* Samples per channel of an envelope with the version's layout (channels,
+ * and rate unless 0); 0 when it does not parse as one (the database is
+ * outside input too). */
+static size_t env_samples(unsigned channels, double rate, const uint8_t *env, size_t len)
 {
     struct wire_meta m;
     struct wire_view v;
 
     if (wire_parse(env, len, &m, &v) != WIRE_OK || wire_samples_bytes(&m) == 0 ||
-        m.channel_count != channels)
+        m.channel_count != channels || (rate != 0.0 && m.sample_rate != rate))
         return 0;
     return (size_t)m.pre_samples + m.post_samples;
 }
@@ -349,7 +350,7 @@ static int decode_into(struct ds_decoder *d, const uint8_t *env, size_t len, flo
 /* Decode one envelope into r->snap. */
 static int decode_snapshot(struct ds_reader *r, int64_t id, const uint8_t *env, size_t len)
 {
-    size_t n = env_samples(r->info.channel_count, env, len);
+    size_t n = env_samples(r->info.channel_count, 0.0, env, len);
     int err;
 
     r->cur_snap = -1;
@@ -408,7 +409,7 @@ static int prefetch_help(struct ds_prefetch *p, struct ds_batch *b)
     i = b->claim;
     env = (const uint8_t *)db_text(b->res, i, "envelope");
     len = (size_t)db_len(b->res, i, "envelope");
-    n = env ? env_samples(p->channels, env, len) : 0;
+    n = env ? env_samples(p->channels, 0.0, env, len) : 0;
     bytes = n * p->channels * sizeof(float);
     if (n == 0 || bytes > b->cap - b->used || (!p->dec.dctx && !(p->dec.dctx = ZSTD_createDCtx()))) {
         b->full = 1;
@@ -442,7 +443,7 @@ static void batch_room(struct ds_prefetch *p, struct ds_batch *b)
 
     for (i = 0; i < b->rows && need < limit; i++) {
         const uint8_t *env = (const uint8_t *)db_text(b->res, i, "envelope");
-        size_t n = env ? env_samples(p->channels, env, (size_t)db_len(b->res, i, "envelope")) : 0;
+        size_t n = env ? env_samples(p->channels, 0.0, env, (size_t)db_len(b->res, i, "envelope")) : 0;
 
         need += n * p->channels * sizeof(float);
     }
@@ -913,14 +914,12 @@ int ds_snapshots_read(const struct ds_info *in, const int64_t *ids, size_t n,
             int64_t id = db_int64(res, i, "id");
             const uint8_t *env = (const uint8_t *)db_text(res, i, "envelope");
             size_t len = (size_t)db_len(res, i, "envelope");
-            size_t ns = db_isnull(res, i, "envelope") ? 0 : env_samples(in->channel_count, env, len);
-            struct wire_meta m;
-            struct wire_view v;
+            size_t ns = db_isnull(res, i, "envelope")
+                            ? 0 : env_samples(in->channel_count, in->sample_rate, env, len);
 
             /* another layout (channels, rate) than the version's: not its
-             * windows; the database is outside input too */
-            if (ns < in->window_samples || wire_parse(env, len, &m, &v) != WIRE_OK ||
-                m.sample_rate != in->sample_rate) {
+             * windows */
+            if (ns < in->window_samples) {
                 if (skipped)
                     (*skipped)++;
                 continue;
@@ -957,11 +956,13 @@ int ds_snapshots_read(const struct ds_info *in, const int64_t *ids, size_t n,
     return err;
 }
 
-/* ds_unlabeled_read's walk: up to per_snap windows of each snapshot. */
+/* ds_unlabeled_read's walk: up to per_snap windows of each snapshot; win,
+ * one window's room when the samples are not kept. */
 struct unlabeled_walk {
     const struct ds_info *in;
     struct ds_unlabeled *u;
     size_t cap, per_snap;
+    float *win;
 };
 
 /* One snapshot: its whole windows (hop = window, from its first sample, as
@@ -973,14 +974,11 @@ static int unlabeled_take(void *ctx, int64_t id, const float *x, size_t samples)
     struct ds_unlabeled *u = w->u;
     size_t C = w->in->channel_count, T = w->in->window_samples, nw = samples / T;
     size_t take = nw < w->per_snap ? nw : w->per_snap;
-    float *win = NULL;
 
     (void)id;
-    if (!u->raw && !(win = malloc(C * T * sizeof *win)))
-        return SRV_ENOMEM;
     for (size_t j = 0; j < take && u->n < w->cap; j++) {
         size_t at = take == nw ? j : j * nw / take;
-        float *dst = u->raw ? u->raw + u->n * C * T : win;
+        float *dst = u->raw ? u->raw + u->n * C * T : w->win;
 
         for (size_t c = 0; c < C; c++)
             memcpy(dst + c * T, x + c * samples + at * T, T * sizeof *dst);
@@ -988,7 +986,6 @@ static int unlabeled_take(void *ctx, int64_t id, const float *x, size_t samples)
         u->n++;
     }
     u->snapshots++;
-    free(win);
     return SRV_OK;
 }
 
@@ -998,7 +995,7 @@ int ds_unlabeled_read(const struct ds_info *in, int keep_samples, struct ds_unla
     const char *vals[3] = { db, vb, cb };
     size_t C = in->channel_count, T = in->window_samples, per_row = C * T * sizeof(float);
     size_t cap = per_row ? DS_UNLABELED_MAX_BYTES / per_row : 0, k;
-    struct unlabeled_walk w = { in, u, 0, 1 };
+    struct unlabeled_walk w = { in, u, 0, 1, NULL };
     PGresult *r = NULL;
     int64_t *ids;
     int err;
@@ -1028,11 +1025,12 @@ int ds_unlabeled_read(const struct ds_info *in, int keep_samples, struct ds_unla
     w.per_snap = cap / k > 0 ? cap / k : 1;
     w.cap = k * w.per_snap < cap ? k * w.per_snap : cap;
     err = SRV_ENOMEM;
-    if ((keep_samples && !(u->raw = malloc(w.cap * per_row))) ||
+    if ((keep_samples ? !(u->raw = malloc(w.cap * per_row)) : !(w.win = malloc(per_row))) ||
         !(u->means = malloc(w.cap * C * sizeof *u->means)))
         goto out;
     err = ds_snapshots_read(in, ids, k, unlabeled_take, &w, &u->skipped);
 out:
+    free(w.win);
     free(ids);
     if (err != SRV_OK)
         ds_unlabeled_free(u);

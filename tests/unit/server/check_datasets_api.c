@@ -246,6 +246,39 @@ static json_t *train_model(struct fx *f, const char *body, long *id)
     return m;
 }
 
+/* The relations export of (1, version): its manifest's map must be mod's
+ * (the model's blob loaded), float for float.  The manifest (the caller
+ * decrefs it) for further checks; X and F are left in g_x_npy and g_f_npy. */
+static json_t *relations_export_manifest(struct fx *f, int version, const struct model *mod)
+{
+    struct testsrv_reply rep;
+    char path[96], *mtext;
+    json_t *shas, *man, *map;
+    size_t xb;
+
+    snprintf(path, sizeof path, "/api/v1/datasets/1/versions/%d/export?format=npz&features=relations",
+             version);
+    ck_assert_int_eq(http(f, "GET", path, NULL, 0, f->token, &rep), 200);
+    read_npz(rep.body, rep.len, &shas, &mtext, &xb);
+    free(rep.body);
+    man = json_loads(mtext, 0, NULL);
+    ck_assert_ptr_nonnull(man);
+    free(mtext);
+    json_decref(shas);
+    map = json_object_get(json_object_get(man, "features"), "map");
+    ck_assert_uint_eq(json_integer_value(json_object_get(map, "rank")), mod->rel_rank);
+    for (size_t i = 0; i < 2; i++) {
+        ck_assert((float)json_real_value(json_array_get(json_object_get(map, "mean"), i)) ==
+                  mod->rel[i]);
+        ck_assert((float)json_real_value(json_array_get(json_object_get(map, "scale"), i)) ==
+                  mod->rel[2 + i]);
+    }
+    for (size_t i = 0; i < 2 * mod->rel_rank; i++)
+        ck_assert((float)json_real_value(json_array_get(json_object_get(map, "basis"), i)) ==
+                  mod->rel[4 + i]);
+    return man;
+}
+
 START_TEST(test_datasets_contract)
 {
     struct fx f;
@@ -572,33 +605,16 @@ START_TEST(test_models)
          * the manifest), F row for row the vector featureset_compute gives
          * X's window through it */
         {
-            json_t *shas, *man, *map;
-            char *mtext;
-            size_t xb, xo, fo, nw;
+            json_t *man;
+            size_t xo, fo, nw;
             struct relations_map rmap;
             struct featureset_spec rfs;
             float fv[5], scratch[512];
 
-            ck_assert_int_eq(http(&f, "GET", "/api/v1/datasets/1/versions/1/export?format=npz&features=relations",
-                                  NULL, 0, f.token, &rep), 200);
-            read_npz(rep.body, rep.len, &shas, &mtext, &xb);
-            free(rep.body);
-            man = json_loads(mtext, 0, NULL);
-            ck_assert_ptr_nonnull(man);
-            map = json_object_get(json_object_get(man, "features"), "map");
+            man = relations_export_manifest(&f, 1, mod);
             ck_assert_str_eq(json_string_value(json_object_get(json_object_get(man, "features"), "set")),
                              "relations");
             ck_assert_int_eq(json_array_size(json_object_get(json_object_get(man, "features"), "names")), 5);
-            ck_assert_uint_eq(json_integer_value(json_object_get(map, "rank")), mod->rel_rank);
-            for (size_t i = 0; i < 2; i++) {
-                ck_assert((float)json_real_value(json_array_get(json_object_get(map, "mean"), i)) ==
-                          mod->rel[i]);
-                ck_assert((float)json_real_value(json_array_get(json_object_get(map, "scale"), i)) ==
-                          mod->rel[2 + i]);
-            }
-            for (size_t i = 0; i < 2 * mod->rel_rank; i++)
-                ck_assert((float)json_real_value(json_array_get(json_object_get(map, "basis"), i)) ==
-                          mod->rel[4 + i]);
             model_feature_spec(mod, &rmap, &rfs);
             ck_assert_uint_le(featureset_scratch_floats(&rfs), 512);
             xo = 10 + (size_t)((uint8_t)g_x_npy[8] | (uint8_t)g_x_npy[9] << 8);
@@ -616,9 +632,7 @@ START_TEST(test_models)
             free(g_x_npy);
             free(g_f_npy);
             g_x_npy = g_f_npy = NULL;
-            free(mtext);
             json_decref(man);
-            json_decref(shas);
             /* refused before the first byte: another set, another format */
             ck_assert_int_eq(http(&f, "GET", "/api/v1/datasets/1/versions/1/export?format=npz&features=stats",
                                   NULL, 0, f.token, &rep), 400);
@@ -951,34 +965,15 @@ START_TEST(test_models_unlabeled_baselines)
     /* the export's relation features fit the same map from the same
      * windows: the model's, float for float */
     {
-        json_t *shas, *man, *map;
-        char *mtext;
-        size_t xb;
+        json_t *man = relations_export_manifest(&f, 2, b), *map;
 
-        ck_assert_int_eq(http(&f, "GET", "/api/v1/datasets/1/versions/2/export?format=npz&features=relations",
-                              NULL, 0, f.token, &rep), 200);
-        read_npz(rep.body, rep.len, &shas, &mtext, &xb);
-        free(rep.body);
-        man = json_loads(mtext, 0, NULL);
-        ck_assert_ptr_nonnull(man);
         map = json_object_get(json_object_get(man, "features"), "map");
         ck_assert_int_eq(json_integer_value(json_object_get(map, "unlabeled_windows")), 16 * N_DEV);
         ck_assert_int_eq(json_integer_value(json_object_get(map, "fit_windows")), fit2);
-        ck_assert_uint_eq(json_integer_value(json_object_get(map, "rank")), b->rel_rank);
-        for (size_t i = 0; i < 2; i++) {
-            ck_assert((float)json_real_value(json_array_get(json_object_get(map, "mean"), i)) == b->rel[i]);
-            ck_assert((float)json_real_value(json_array_get(json_object_get(map, "scale"), i)) ==
-                      b->rel[2 + i]);
-        }
-        for (size_t i = 0; i < 2 * b->rel_rank; i++)
-            ck_assert((float)json_real_value(json_array_get(json_object_get(map, "basis"), i)) ==
-                      b->rel[4 + i]);
         free(g_x_npy);
         free(g_f_npy);
         g_x_npy = g_f_npy = NULL;
-        free(mtext);
         json_decref(man);
-        json_decref(shas);
     }
 
     /* a baseline received after version 2's freeze is not read: the same

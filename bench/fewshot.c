@@ -6,7 +6,7 @@
  *                 [--inductive] [--protos N] [--rounds N] [--shrink S]
  *                 [--ref-weight W] [--max-features N] [--budget BYTES]
  *                 [--rel-keep F] [--server-reference] [--server-map] [--propagate K]
- *                 [--trim-limit box|max]
+ *                 [--trim-limit box|max] [--trim-conf P]
  *                 [--header-out FILE]
  *
  * cranfield: DIR/cranfield-mpf (default DIR: $PRECURSOR_DATA, else
@@ -39,6 +39,8 @@
  * the normal windows' largest in-sample SPE; "box" the control limit of
  * process monitoring, Box's g chi2_h at 99% on their cross-validated SPE
  * (measured against "max" and not shipped: docs/BENCHMARKS.md).
+ * --trim-conf P: that limit's confidence (default 0.99, fixed before its
+ * first run): a sensitivity check only, never the choice.
  *
  * --propagate K: the learner spreads labels over a K-nearest-row graph
  * instead of self-training (models_fewshot.h).  --header-out FILE: the C
@@ -460,6 +462,7 @@ static struct relations_fit g_rf_trim;   /* the trimmed map: what the server fit
 static uint8_t *g_trim_mask;             /* the windows of its final fit (V_REL_TRIM_S's scale rows) */
 static const char *g_header_out;         /* --header-out: the C header of what ships, last trial */
 static enum relations_limit g_trim_limit = RELATIONS_LIMIT_DEFAULT;   /* --trim-limit */
+static double g_trim_conf = RELATIONS_LIMIT_CONF;   /* --trim-conf: a sensitivity check, not a knob */
 
 /* The trimmed fit as the bench runs it (the limit --trim-limit names),
  * with what it took said: the windows, the limit, and how many of the
@@ -470,17 +473,21 @@ static int trimmed_fit(const struct corpus *c, const char *what, const float *me
     uint8_t *m = mask ? mask : xrealloc(NULL, c->n ? c->n : 1);
     double lim = 0;
     uint32_t nfault = 0, nadd = 0;
-    int rc = ds_relations_fit_trimmed_by(means, c->n, c->n_ch, normal, cand, g_rel_keep, g_trim_limit, rf, n_fit,
-                                         m, &lim);
+    int rc = ds_relations_fit_trimmed_by(means, c->n, c->n_ch, normal, cand, g_rel_keep, g_trim_limit, g_trim_conf, rf,
+                                         n_fit, m, &lim);
     if (rc == 0) {
         for (uint32_t i = 0; i < c->n; i++)
             if (m[i] && !normal[i]) {
                 nadd++;
                 nfault += c->truth[i] != 0;
             }
+        char how[48];
+        if (g_trim_limit == RELATIONS_LIMIT_MAX)
+            snprintf(how, sizeof how, "largest in-sample");
+        else
+            snprintf(how, sizeof how, "Box %g%%", 100 * g_trim_conf);
         printf("%s: %s: trimmed fit (%s limit, SPE <= %.3g): %u windows, %u added, %u of them faults "
-               "(the truth, read only to say so)\n", c->name, what,
-               g_trim_limit == RELATIONS_LIMIT_MAX ? "largest in-sample" : "Box 99%", lim, *n_fit, nadd, nfault);
+               "(the truth, read only to say so)\n", c->name, what, how, lim, *n_fit, nadd, nfault);
     }
     if (!mask)
         free(m);
@@ -1164,9 +1171,10 @@ int main(int argc, char **argv)
                                           { "propagate", required_argument, NULL, 'P' },
                                           { "header-out", required_argument, NULL, 'H' },
                                           { "trim-limit", required_argument, NULL, 'L' },
+                                          { "trim-conf", required_argument, NULL, 'C' },
                                           { NULL, 0, NULL, 0 } };
     models_fewshot_defaults(&g_params);
-    for (int o; (o = getopt_long(argc, argv, "d:c:t:ip:r:s:w:f:b:k:SMP:H:L:", opts, NULL)) != -1;) {
+    for (int o; (o = getopt_long(argc, argv, "d:c:t:ip:r:s:w:f:b:k:SMP:H:L:C:", opts, NULL)) != -1;) {
         if (o == 'p')
             g_params.protos = (uint32_t)atoi(optarg);
         else if (o == 'r')
@@ -1195,6 +1203,12 @@ int main(int argc, char **argv)
                 return 2;
             }
             g_trim_limit = strcmp(optarg, "max") == 0 ? RELATIONS_LIMIT_MAX : RELATIONS_LIMIT_BOX;
+        } else if (o == 'C') {
+            g_trim_conf = atof(optarg);
+            if (!(g_trim_conf > 0 && g_trim_conf < 1)) {
+                fprintf(stderr, "fewshot: --trim-conf in (0, 1)\n");
+                return 2;
+            }
         }
         else if (o == 'd')
             dir = optarg;

@@ -283,12 +283,13 @@ int ds_relations_fit_trimmed(const float *means, uint32_t n_rows, uint32_t n_ch,
                              struct relations_fit *out, uint32_t *fit_rows, uint8_t *fit_mask)
 {
     return ds_relations_fit_trimmed_by(means, n_rows, n_ch, normal, candidate, var_keep,
-                                       RELATIONS_LIMIT_DEFAULT, out, fit_rows, fit_mask, NULL);
+                                       RELATIONS_LIMIT_DEFAULT, RELATIONS_LIMIT_CONF, out, fit_rows,
+                                       fit_mask, NULL);
 }
 
 int ds_relations_fit_trimmed_by(const float *means, uint32_t n_rows, uint32_t n_ch,
                                 const uint8_t *normal, const uint8_t *candidate, double var_keep,
-                                enum relations_limit how, struct relations_fit *out,
+                                enum relations_limit how, double conf, struct relations_fit *out,
                                 uint32_t *fit_rows, uint8_t *fit_mask, double *limit)
 {
     struct relations_fit *first;
@@ -298,7 +299,7 @@ int ds_relations_fit_trimmed_by(const float *means, uint32_t n_rows, uint32_t n_
     int rc;
 
     if (!means || !out || !normal || n_ch < 2 || n_ch > RELATIONS_MAX_CH ||
-        (how != RELATIONS_LIMIT_BOX && how != RELATIONS_LIMIT_MAX))
+        (how != RELATIONS_LIMIT_BOX && how != RELATIONS_LIMIT_MAX) || !(conf > 0 && conf < 1))
         return MODEL_EINVAL;
     first = malloc(sizeof *first);
     use = calloc(n_rows ? n_rows : 1, 1);
@@ -326,7 +327,7 @@ int ds_relations_fit_trimmed_by(const float *means, uint32_t n_rows, uint32_t n_
         }
         if ((rc = normal_rows_spe(means, n_rows, n_ch, use, n_normal, var_keep, &first->map, spe)) != MODEL_OK)
             goto out;
-        lim = ds_relations_spe_limit(spe, n_normal, RELATIONS_LIMIT_CONF);
+        lim = ds_relations_spe_limit(spe, n_normal, conf);
         if (!isfinite(lim)) {
             rc = MODEL_EINVAL;
             goto out;

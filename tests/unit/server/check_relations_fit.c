@@ -289,7 +289,7 @@ START_TEST(trimmed_fit_admits_under_the_control_limit)
     ck_assert(lim_box > 0 && lim_max > 0);
 
     ck_assert_int_eq(ds_relations_fit_trimmed_by(means, A_ROWS, C, normal, NULL, RELATIONS_VAR_KEEP,
-                                                 RELATIONS_LIMIT_BOX, &got, &n, mask, &lim), 0);
+                                                 RELATIONS_LIMIT_BOX, 0.99, &got, &n, mask, &lim), 0);
     ck_assert(fabs(lim - lim_box) <= 1e-9 * lim_box);
     for (uint32_t i = 0; i < A_ROWS; i++) {
         double e = spe_of(&first.map, means + i * C);
@@ -304,7 +304,7 @@ START_TEST(trimmed_fit_admits_under_the_control_limit)
     ck_assert(n_box > A_NORMAL && n_box < A_ROWS);   /* some candidates in, some out */
 
     ck_assert_int_eq(ds_relations_fit_trimmed_by(means, A_ROWS, C, normal, NULL, RELATIONS_VAR_KEEP,
-                                                 RELATIONS_LIMIT_MAX, &got, &n, mask, &lim), 0);
+                                                 RELATIONS_LIMIT_MAX, 0.99, &got, &n, mask, &lim), 0);
     ck_assert(fabs(lim - lim_max) <= 1e-9 * lim_max);
     for (uint32_t i = 0; i < A_ROWS; i++) {
         ck_assert(mask[i] == (normal[i] || spe_of(&first.map, means + i * C) <= lim_max));
@@ -317,7 +317,9 @@ START_TEST(trimmed_fit_admits_under_the_control_limit)
     ck_assert_int_eq(ds_relations_fit_trimmed(means, A_ROWS, C, normal, NULL, RELATIONS_VAR_KEEP, &got, &n, mask), 0);
     ck_assert_uint_eq(n, RELATIONS_LIMIT_DEFAULT == RELATIONS_LIMIT_BOX ? n_box : n_max);
     ck_assert_int_eq(ds_relations_fit_trimmed_by(means, A_ROWS, C, normal, NULL, RELATIONS_VAR_KEEP,
-                                                 (enum relations_limit)7, &got, &n, mask, &lim), MODEL_EINVAL);
+                                                 (enum relations_limit)7, 0.99, &got, &n, mask, &lim), MODEL_EINVAL);
+    ck_assert_int_eq(ds_relations_fit_trimmed_by(means, A_ROWS, C, normal, NULL, RELATIONS_VAR_KEEP,
+                                                 RELATIONS_LIMIT_BOX, 1.0, &got, &n, mask, &lim), MODEL_EINVAL);
 }
 END_TEST
 

@@ -77,9 +77,9 @@ int ds_relations_fit_trimmed(const float *means, uint32_t n_rows, uint32_t n_ch,
                              struct relations_fit *out, uint32_t *fit_rows, uint8_t *fit_mask);
 
 /* The same with the limit named (the bench compares them) and, for
- * RELATIONS_LIMIT_BOX, its confidence conf in (0, 1) (RELATIONS_LIMIT_CONF
- * unless a sensitivity check says otherwise); *limit (may be NULL): the
- * SPE limit the candidates were held to. */
+ * RELATIONS_LIMIT_BOX, its confidence conf in (0, 1) (RELATIONS_LIMIT_CONF;
+ * other values are for sensitivity checks); *limit (may be NULL): the SPE
+ * limit the candidates were held to. */
 int ds_relations_fit_trimmed_by(const float *means, uint32_t n_rows, uint32_t n_ch,
                                 const uint8_t *normal, const uint8_t *candidate, double var_keep,
                                 enum relations_limit how, double conf, struct relations_fit *out,

@@ -153,17 +153,153 @@ static int row_finite(const float *row, uint32_t n_ch)
     return 1;
 }
 
+/* The regularized lower incomplete gamma function P(a, x), a > 0: its
+ * series below a + 1, Lentz's continued fraction for 1 - P above (where
+ * each converges fast).  lgamma_r, not lgamma: training runs on worker
+ * threads and lgamma writes a global. */
+static double gamma_p(double a, double x)
+{
+    int sign;
+    double lg, h;
+
+    if (x <= 0)
+        return 0.0;
+    lg = a * log(x) - x - lgamma_r(a, &sign);
+    if (x < a + 1.0) {
+        double ap = a, del = 1.0 / a, sum = del;
+
+        for (int k = 0; k < 10000 && fabs(del) > fabs(sum) * 1e-17; k++) {
+            ap += 1.0;
+            del *= x / ap;
+            sum += del;
+        }
+        return sum * exp(lg);
+    }
+    double b = x + 1.0 - a, c = 1.0 / 1e-300, d = 1.0 / b;
+    h = d;
+    for (int k = 1; k < 10000; k++) {
+        double an = -k * (k - a), del;
+
+        b += 2.0;
+        d = an * d + b;
+        d = fabs(d) < 1e-300 ? 1e-300 : d;
+        c = b + an / c;
+        c = fabs(c) < 1e-300 ? 1e-300 : c;
+        d = 1.0 / d;
+        del = d * c;
+        h *= del;
+        if (fabs(del - 1.0) < 1e-16)
+            break;
+    }
+    return 1.0 - exp(lg) * h;
+}
+
+double ds_chi2_quantile(double dof, double conf)
+{
+    double lo = 0.0, hi;
+
+    if (!(dof > 0 && dof < 1e9 && conf > 0 && conf < 1))
+        return NAN;
+    /* bracket, then bisect: P is monotone in x, so this cannot go astray */
+    hi = dof + 10.0 * sqrt(2.0 * dof) + 10.0;
+    while (gamma_p(dof / 2, hi / 2) < conf)
+        hi *= 2.0;
+    for (int k = 0; k < 200 && hi - lo > 1e-13 * hi; k++) {
+        double mid = 0.5 * (lo + hi);
+
+        if (gamma_p(dof / 2, mid / 2) < conf)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return 0.5 * (lo + hi);
+}
+
+double ds_relations_spe_limit(const double *spe, uint32_t n, double conf)
+{
+    double m = 0.0, v = 0.0;
+
+    if (!spe || n < 2 || !(conf > 0 && conf < 1))
+        return NAN;
+    for (uint32_t i = 0; i < n; i++) {
+        if (!isfinite(spe[i]) || spe[i] < 0)
+            return NAN;
+        m += spe[i];
+    }
+    m /= n;
+    for (uint32_t i = 0; i < n; i++)
+        v += (spe[i] - m) * (spe[i] - m);
+    v /= n - 1;
+    if (!(m > 0) || !(v > 0))
+        return m;
+    return v / (2.0 * m) * ds_chi2_quantile(2.0 * m * m / v, conf);
+}
+
+/* The normal rows' (use[i] != 0) SPE for Box's limit: each in the map
+ * fitted on the normal rows outside its fold (the k-th normal row in fold
+ * k mod K, K = min(RELATIONS_LIMIT_FOLDS, n)), so it is measured as a
+ * candidate's is, in a map it did not shape; in map m (in-sample) when
+ * there are too few rows for a fold's fit (fewer than 4).  Into spe[n]. */
+static int normal_rows_spe(const float *means, uint32_t n_rows, uint32_t n_ch, const uint8_t *use,
+                           uint32_t n, double var_keep, const struct relations_map *m, double *spe)
+{
+    uint32_t K = n < RELATIONS_LIMIT_FOLDS ? n : RELATIONS_LIMIT_FOLDS, k;
+    uint8_t *train;
+    struct relations_fit *fold;
+    int rc = MODEL_OK;
+
+    if (n < 4) {
+        k = 0;
+        for (uint32_t i = 0; i < n_rows; i++)
+            if (use[i])
+                spe[k++] = row_spe(m, means + (size_t)i * n_ch);
+        return MODEL_OK;
+    }
+    train = calloc(n_rows ? n_rows : 1, 1);
+    fold = malloc(sizeof *fold);
+    if (!train || !fold) {
+        free(train);
+        free(fold);
+        return MODEL_ENOMEM;
+    }
+    for (uint32_t f = 0; f < K && rc == MODEL_OK; f++) {
+        k = 0;
+        for (uint32_t i = 0; i < n_rows; i++)
+            train[i] = (uint8_t)(use[i] && k++ % K != f);
+        if ((rc = ds_relations_fit(means, n_rows, n_ch, train, var_keep, fold)) != MODEL_OK)
+            break;
+        k = 0;
+        for (uint32_t i = 0; i < n_rows; i++)
+            if (use[i] && k++ % K == f)
+                spe[k - 1] = row_spe(&fold->map, means + (size_t)i * n_ch);
+    }
+    free(train);
+    free(fold);
+    return rc;
+}
+
 int ds_relations_fit_trimmed(const float *means, uint32_t n_rows, uint32_t n_ch,
                              const uint8_t *normal, const uint8_t *candidate, double var_keep,
                              struct relations_fit *out, uint32_t *fit_rows, uint8_t *fit_mask)
 {
+    return ds_relations_fit_trimmed_by(means, n_rows, n_ch, normal, candidate, var_keep,
+                                       RELATIONS_LIMIT_DEFAULT, RELATIONS_LIMIT_CONF, out, fit_rows,
+                                       fit_mask, NULL);
+}
+
+int ds_relations_fit_trimmed_by(const float *means, uint32_t n_rows, uint32_t n_ch,
+                                const uint8_t *normal, const uint8_t *candidate, double var_keep,
+                                enum relations_limit how, double conf, struct relations_fit *out,
+                                uint32_t *fit_rows, uint8_t *fit_mask, double *limit)
+{
     struct relations_fit *first;
     uint8_t *use;
-    double lim = -1.0;
-    uint32_t n_use = 0;
+    double lim = -1.0, *spe = NULL;
+    uint32_t n_use = 0, n_normal = 0;
     int rc;
 
-    if (!means || !out || !normal || n_ch < 2 || n_ch > RELATIONS_MAX_CH)
+    if (!means || !out || !normal || n_ch < 2 || n_ch > RELATIONS_MAX_CH ||
+        (how != RELATIONS_LIMIT_BOX && how != RELATIONS_LIMIT_MAX) || !(conf > 0 && conf < 1))
         return MODEL_EINVAL;
     first = malloc(sizeof *first);
     use = calloc(n_rows ? n_rows : 1, 1);
@@ -172,15 +308,31 @@ int ds_relations_fit_trimmed(const float *means, uint32_t n_rows, uint32_t n_ch,
         free(use);
         return MODEL_ENOMEM;
     }
-    for (uint32_t i = 0; i < n_rows; i++)
+    for (uint32_t i = 0; i < n_rows; i++) {
         use[i] = (uint8_t)(normal[i] && row_finite(means + (size_t)i * n_ch, n_ch));
+        n_normal += use[i];
+    }
     if ((rc = ds_relations_fit(means, n_rows, n_ch, use, var_keep, first)) != MODEL_OK)
         goto out;
-    for (uint32_t i = 0; i < n_rows; i++)
-        if (use[i]) {
-            double e = row_spe(&first->map, means + (size_t)i * n_ch);
-            lim = e > lim ? e : lim;
+    if (how == RELATIONS_LIMIT_MAX) {
+        for (uint32_t i = 0; i < n_rows; i++)
+            if (use[i]) {
+                double e = row_spe(&first->map, means + (size_t)i * n_ch);
+                lim = e > lim ? e : lim;
+            }
+    } else {
+        if (!(spe = calloc(n_normal, sizeof *spe))) {
+            rc = MODEL_ENOMEM;
+            goto out;
         }
+        if ((rc = normal_rows_spe(means, n_rows, n_ch, use, n_normal, var_keep, &first->map, spe)) != MODEL_OK)
+            goto out;
+        lim = ds_relations_spe_limit(spe, n_normal, conf);
+        if (!isfinite(lim)) {
+            rc = MODEL_EINVAL;
+            goto out;
+        }
+    }
     for (uint32_t i = 0; i < n_rows; i++) {
         const float *row = means + (size_t)i * n_ch;
 
@@ -194,7 +346,10 @@ int ds_relations_fit_trimmed(const float *means, uint32_t n_rows, uint32_t n_ch,
         *fit_rows = n_use;
     if (rc == MODEL_OK && fit_mask)
         memcpy(fit_mask, use, n_rows);
+    if (rc == MODEL_OK && limit)
+        *limit = lim;
 out:
+    free(spe);
     free(first);
     free(use);
     return rc;

@@ -37,20 +37,63 @@ struct relations_fit {
 int ds_relations_fit(const float *means, uint32_t n_rows, uint32_t n_ch, const uint8_t *use,
                          double var_keep, struct relations_fit *out);
 
+/* The limit on a candidate's squared prediction error (SPE) under which
+ * the trimmed refit takes it as normal.
+ * RELATIONS_LIMIT_MAX: the largest in-sample SPE of the normal rows.
+ * Biased low (each row shaped the map it is measured in) and as erratic as
+ * the one row farthest out, but what the server fits with: the standard
+ * limit below was measured against it and did not earn its place
+ * (docs/BENCHMARKS.md, "Five-shot failure modes", third round of
+ * 2026-12-07).
+ * RELATIONS_LIMIT_BOX: the control limit of process monitoring at
+ * RELATIONS_LIMIT_CONF, Box's approximation SPE ~ g chi2(h) with g and h
+ * matched to the mean and variance of the normal rows' cross-validated
+ * SPE (ds_relations_spe_limit; each normal row's SPE in the map fitted
+ * without its fold, so the limit describes a window the map has not seen,
+ * as every candidate is).  An option (the bench's --trim-limit box). */
+enum relations_limit { RELATIONS_LIMIT_BOX, RELATIONS_LIMIT_MAX };
+
+/* The limit ds_relations_fit_trimmed uses (server training, every
+ * evaluation fold, the export: one function, so one map). */
+#define RELATIONS_LIMIT_DEFAULT RELATIONS_LIMIT_MAX
+/* Box's confidence: fixed before it was first measured, not tuned. */
+#define RELATIONS_LIMIT_CONF 0.99
+/* Folds of the cross-validated SPE (fewer when fewer normal rows). */
+#define RELATIONS_LIMIT_FOLDS 10u
+
 /* The map of normal operation from the few windows assumed normal and the
  * many nobody vouched for.  Fitted first on the rows where normal[i] != 0
  * (as ds_relations_fit); then every row where candidate[i] != 0 (candidate
  * NULL: every row) whose squared prediction error in that map is at most
- * the largest of the normal rows' joins them, and the map is fitted again
- * on the union, once.  A machine's normal operation spans more than its
- * commissioning period (set-points move over a run); faults still break
- * the relations the first map holds and stay out, unless slight enough to
- * look normal to it.  *fit_rows and fit_mask[n_rows] (either may be NULL):
- * how many rows the second fit took, and which.
- * Rows with a non-finite mean are never used. */
+ * the largest of the normal rows' (RELATIONS_LIMIT_DEFAULT) joins them,
+ * and the map is fitted again on the union, once.  A machine's normal
+ * operation spans more than its commissioning period (set-points move over
+ * a run); faults still break the relations the first map holds and stay
+ * out, unless slight enough to look normal to it.  *fit_rows and
+ * fit_mask[n_rows] (either may be NULL): how many rows the second fit
+ * took, and which.  Rows with a non-finite mean are never used. */
 int ds_relations_fit_trimmed(const float *means, uint32_t n_rows, uint32_t n_ch,
                              const uint8_t *normal, const uint8_t *candidate, double var_keep,
                              struct relations_fit *out, uint32_t *fit_rows, uint8_t *fit_mask);
+
+/* The same with the limit named (the bench compares them) and, for
+ * RELATIONS_LIMIT_BOX, its confidence conf in (0, 1) (RELATIONS_LIMIT_CONF;
+ * other values are for sensitivity checks); *limit (may be NULL): the SPE
+ * limit the candidates were held to. */
+int ds_relations_fit_trimmed_by(const float *means, uint32_t n_rows, uint32_t n_ch,
+                                const uint8_t *normal, const uint8_t *candidate, double var_keep,
+                                enum relations_limit how, double conf, struct relations_fit *out,
+                                uint32_t *fit_rows, uint8_t *fit_mask, double *limit);
+
+/* Box's control limit on n >= 2 SPE values of normal operation at
+ * confidence conf in (0, 1): g chi2_h(conf), g = v / 2m, h = 2m^2 / v, m
+ * and v their mean and variance (n - 1).  When they do not vary (v = 0)
+ * the limit is m.  NAN for bad input. */
+double ds_relations_spe_limit(const double *spe, uint32_t n, double conf);
+
+/* The conf quantile of the chi-square distribution with dof > 0 degrees
+ * of freedom (not necessarily whole), conf in (0, 1); NAN otherwise. */
+double ds_chi2_quantile(double dof, double conf);
 
 /* One fit row: each channel's mean over the finite samples of a window
  * (n_ch x n_samples, channel-major) into out[n_ch]; NAN for a channel with

@@ -2,7 +2,9 @@
  * a relation two channels keep, reads a set-point move that keeps it as
  * normal and a move that breaks it as a residual, fits only the rows it is
  * told to, refits with the rows nobody vouched for that the first map finds
- * normal (and only those), and refuses what it cannot fit. */
+ * normal (and only those), holds them to a control limit on the squared
+ * prediction error computed as the textbooks do, and refuses what it
+ * cannot fit. */
 #include "server/datasets/ds_relations.h"
 
 #include <check.h>
@@ -179,6 +181,148 @@ START_TEST(trimmed_fit_takes_the_normal_it_was_not_told)
 }
 END_TEST
 
+/* The chi-square quantile against printed tables (4 decimals), the closed
+ * form of 2 degrees of freedom (-2 ln(1 - p)), and fractional degrees of
+ * freedom against a Simpson integration of the density (python3, the
+ * density integrated on u = sqrt(x), 10^5 panels: another computation than
+ * the series and continued fraction here). */
+START_TEST(chi2_quantile_matches_the_tables)
+{
+    static const struct { double dof, p, x, tol; } t[] = {
+        { 1, 0.99, 6.6349, 5e-5 },   { 2, 0.99, 9.2103, 5e-5 },   { 5, 0.99, 15.0863, 5e-5 },
+        { 10, 0.99, 23.2093, 5e-5 }, { 30, 0.99, 50.8922, 5e-5 }, { 1, 0.95, 3.8415, 5e-5 },
+        { 4, 0.95, 9.4877, 5e-5 },   { 2.5, 0.99, 10.3112443917, 1e-8 }, { 7.3, 0.95, 14.5025461395, 1e-8 },
+    };
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
+        ck_assert_msg(fabs(ds_chi2_quantile(t[i].dof, t[i].p) - t[i].x) < t[i].tol, "dof %g p %g: %.10g", t[i].dof,
+                      t[i].p, ds_chi2_quantile(t[i].dof, t[i].p));
+    for (double p = 0.5; p < 0.9995; p += 0.0625)
+        ck_assert(fabs(ds_chi2_quantile(2, p) + 2 * log(1 - p)) < 1e-9);
+    ck_assert(isnan(ds_chi2_quantile(0, 0.99)));
+    ck_assert(isnan(ds_chi2_quantile(3, 1.0)));
+    ck_assert(isnan(ds_chi2_quantile(3, 0.0)));
+    ck_assert(isnan(ds_chi2_quantile(NAN, 0.5)));
+}
+END_TEST
+
+/* Box's limit by hand: SPE 0, 2, 4 have mean 2 and variance 4, so g = 4 /
+ * (2 * 2) = 1 and h = 2 * 2^2 / 4 = 2: the limit is chi2_2(0.99) = -2 ln
+ * 0.01 = 9.21034.  1 and 3: mean 2, variance 2, g = 0.5, h = 4: 0.5 *
+ * 13.2767 (table).  Values that do not vary: their value. */
+START_TEST(spe_limit_by_hand)
+{
+    const double a[] = { 0, 2, 4 }, b[] = { 3, 1 }, c[] = { 1.5, 1.5, 1.5 }, bad[] = { 1, -1, 2 };
+
+    ck_assert(fabs(ds_relations_spe_limit(a, 3, 0.99) - 9.21034037) < 1e-7);
+    ck_assert(fabs(ds_relations_spe_limit(b, 2, 0.99) - 0.5 * 13.2767) < 5e-5);
+    ck_assert(ds_relations_spe_limit(c, 3, 0.99) == 1.5);
+    ck_assert(isnan(ds_relations_spe_limit(a, 1, 0.99)));
+    ck_assert(isnan(ds_relations_spe_limit(bad, 3, 0.99)));
+    ck_assert(isnan(ds_relations_spe_limit(NULL, 3, 0.99)));
+    ck_assert(isnan(ds_relations_spe_limit(a, 3, 1.0)));
+}
+END_TEST
+
+/* A row's squared prediction error in map m, written here from the
+ * definition (standardise, take out the principal subspace, sum the
+ * squares of what is left). */
+static double spe_of(const struct relations_map *m, const float *row)
+{
+    double z[C], r2 = 0;
+
+    for (uint32_t a = 0; a < m->n_ch; a++)
+        z[a] = (row[a] - m->mean[a]) / m->scale[a];
+    for (uint32_t a = 0; a < m->n_ch; a++) {
+        double r = z[a];
+
+        for (uint32_t q = 0; q < m->rank; q++) {
+            double p = 0;
+
+            for (uint32_t b = 0; b < m->n_ch; b++)
+                p += m->basis[b * m->rank + q] * z[b];
+            r -= m->basis[a * m->rank + q] * p;
+        }
+        r2 += r * r;
+    }
+    return r2;
+}
+
+/* The refit's admission on candidates graded off the relation (offsets
+ * 0.01 x 1.08^j, j < 60, against the normal rows' noise of 0.1): with
+ * Box's limit, exactly the normal rows and the candidates whose SPE in
+ * the first map is within g chi2_h(0.99) of the normal rows' SPE
+ * cross-validated in 10 folds (the k-th normal row in fold k mod 10), all
+ * recomputed here; with the old limit, those within the normal rows'
+ * largest in-sample SPE.  The two limits differ on this plant, so the
+ * admitted sets do. */
+enum { A_NORMAL = 40, A_CAND = 60, A_ROWS = A_NORMAL + A_CAND };
+
+START_TEST(trimmed_fit_admits_under_the_control_limit)
+{
+    static float means[A_ROWS * C];
+    static uint8_t normal[A_ROWS], mask[A_ROWS], train[A_ROWS];
+    struct relations_fit first, fold, got;
+    double spe[A_NORMAL], lim_box, lim_max = 0, lim;
+    uint32_t n, n_box = 0, n_max = 0;
+
+    for (uint32_t i = 0; i < A_ROWS; i++) {
+        int nor = i < A_NORMAL;
+        double u = nor ? sin(0.37 * i) * 3 : 2.5 * sin(0.91 * i + 1), v = nor ? cos(1.13 * i + 0.4) * 2 : 1.5 * cos(0.53 * i);
+        double off = nor ? 0.1 * sin(7.1 * i) : 0.01 * pow(1.08, i - A_NORMAL);
+
+        means[i * C] = (float)u;
+        means[i * C + 1] = (float)(2 * u + 5 + off);
+        means[i * C + 2] = (float)v;
+        normal[i] = (uint8_t)nor;
+    }
+    ck_assert_int_eq(ds_relations_fit(means, A_ROWS, C, normal, RELATIONS_VAR_KEEP, &first), 0);
+    for (uint32_t f = 0; f < 10; f++) {
+        for (uint32_t i = 0; i < A_ROWS; i++)
+            train[i] = (uint8_t)(i < A_NORMAL && i % 10 != f);
+        ck_assert_int_eq(ds_relations_fit(means, A_ROWS, C, train, RELATIONS_VAR_KEEP, &fold), 0);
+        for (uint32_t i = f; i < A_NORMAL; i += 10)
+            spe[i] = spe_of(&fold.map, means + i * C);
+    }
+    lim_box = ds_relations_spe_limit(spe, A_NORMAL, 0.99);
+    for (uint32_t i = 0; i < A_NORMAL; i++)
+        lim_max = fmax(lim_max, spe_of(&first.map, means + i * C));
+    ck_assert(lim_box > 0 && lim_max > 0);
+
+    ck_assert_int_eq(ds_relations_fit_trimmed_by(means, A_ROWS, C, normal, NULL, RELATIONS_VAR_KEEP,
+                                                 RELATIONS_LIMIT_BOX, 0.99, &got, &n, mask, &lim), 0);
+    ck_assert(fabs(lim - lim_box) <= 1e-9 * lim_box);
+    for (uint32_t i = 0; i < A_ROWS; i++) {
+        double e = spe_of(&first.map, means + i * C);
+        /* a hair's margin either side of the limit: the float rounding of
+         * two ways to compute one SPE must not decide the test */
+        if (!normal[i] && fabs(e - lim_box) < 1e-6 * lim_box)
+            continue;
+        ck_assert_msg(mask[i] == (normal[i] || e <= lim_box), "row %u: SPE %g, limit %g", i, e, lim_box);
+        n_box += mask[i];
+    }
+    ck_assert_uint_eq(n, n_box);
+    ck_assert(n_box > A_NORMAL && n_box < A_ROWS);   /* some candidates in, some out */
+
+    ck_assert_int_eq(ds_relations_fit_trimmed_by(means, A_ROWS, C, normal, NULL, RELATIONS_VAR_KEEP,
+                                                 RELATIONS_LIMIT_MAX, 0.99, &got, &n, mask, &lim), 0);
+    ck_assert(fabs(lim - lim_max) <= 1e-9 * lim_max);
+    for (uint32_t i = 0; i < A_ROWS; i++) {
+        ck_assert(mask[i] == (normal[i] || spe_of(&first.map, means + i * C) <= lim_max));
+        n_max += mask[i];
+    }
+    ck_assert_uint_eq(n, n_max);
+    ck_assert_uint_ne(n_box, n_max);
+
+    /* the default is one of the two, and the plain entry point is it */
+    ck_assert_int_eq(ds_relations_fit_trimmed(means, A_ROWS, C, normal, NULL, RELATIONS_VAR_KEEP, &got, &n, mask), 0);
+    ck_assert_uint_eq(n, RELATIONS_LIMIT_DEFAULT == RELATIONS_LIMIT_BOX ? n_box : n_max);
+    ck_assert_int_eq(ds_relations_fit_trimmed_by(means, A_ROWS, C, normal, NULL, RELATIONS_VAR_KEEP,
+                                                 (enum relations_limit)7, 0.99, &got, &n, mask, &lim), MODEL_EINVAL);
+    ck_assert_int_eq(ds_relations_fit_trimmed_by(means, A_ROWS, C, normal, NULL, RELATIONS_VAR_KEEP,
+                                                 RELATIONS_LIMIT_BOX, 1.0, &got, &n, mask, &lim), MODEL_EINVAL);
+}
+END_TEST
+
 Suite *relations_fit_suite(void)
 {
     Suite *s = suite_create("relations_fit");
@@ -188,6 +332,9 @@ Suite *relations_fit_suite(void)
     tcase_add_test(tc, fits_only_the_rows_it_is_told);
     tcase_add_test(tc, refuses_what_it_cannot_fit);
     tcase_add_test(tc, trimmed_fit_takes_the_normal_it_was_not_told);
+    tcase_add_test(tc, chi2_quantile_matches_the_tables);
+    tcase_add_test(tc, spe_limit_by_hand);
+    tcase_add_test(tc, trimmed_fit_admits_under_the_control_limit);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -325,20 +325,6 @@ static int run_agent(const char *ring_s, const char *url, int idx, struct mem *m
     return isnan(m->rss_kb) ? -1 : 0;
 }
 
-static double median(double *v, int n)
-{
-    double s[16];
-
-    memcpy(s, v, (size_t)n * sizeof(double));
-    for (int i = 1; i < n; i++)
-        for (int j = i; j > 0 && s[j - 1] > s[j]; j--) {
-            double x = s[j];
-            s[j] = s[j - 1];
-            s[j - 1] = x;
-        }
-    return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
-}
-
 static int closed_port(void)
 {
     struct sockaddr_in sa;
@@ -409,8 +395,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "agent_memory: --poll-us 50..999999\n");
         return 2;
     }
-    if (runs < 1 || runs > 16) {
-        fprintf(stderr, "agent_memory: runs 1..16\n");
+    if (runs < 1 || runs > BENCH_MEDIAN_MAX) {
+        fprintf(stderr, "agent_memory: runs 1..%d\n", BENCH_MEDIAN_MAX);
         return 2;
     }
     if (agent_path[0] == '\0') {
@@ -434,7 +420,8 @@ int main(int argc, char **argv)
         snprintf(url, sizeof(url), "http://127.0.0.1:%d", port);
 
     for (int c = 0; c < 2; c++) {
-        double hwm[16], anon[16], rss[16], peak[16], polled[16];
+        double hwm[BENCH_MEDIAN_MAX], anon[BENCH_MEDIAN_MAX], rss[BENCH_MEDIAN_MAX];
+        double peak[BENCH_MEDIAN_MAX], polled[BENCH_MEDIAN_MAX];
         for (int r = 0; r < runs; r++) {
             struct mem m;
             if (run_agent(rings[c], url, c * 16 + r, &m) != 0) {
@@ -456,11 +443,11 @@ int main(int argc, char **argv)
             peak[r] = m.anon_peak_kb;
             polled[r] = m.anon_polled_kb;
         }
-        med_polled[c] = median(polled, runs);
-        med_peak[c] = median(peak, runs);
-        med_hwm[c] = median(hwm, runs);
-        med_anon[c] = median(anon, runs);
-        med_rss[c] = median(rss, runs);
+        med_polled[c] = bench_median(polled, runs);
+        med_peak[c] = bench_median(peak, runs);
+        med_hwm[c] = bench_median(hwm, runs);
+        med_anon[c] = bench_median(anon, runs);
+        med_rss[c] = bench_median(rss, runs);
     }
     /* 1 MB = 10^6 bytes throughout; /proc's kB are 1024 bytes. */
     double hwm_mb = med_hwm[1] * 1024 / 1e6, anon_mb = med_anon[1] * 1024 / 1e6;

@@ -1,12 +1,14 @@
 /* bench.h - the few helpers every benchmark program wants: a monotonic
- * clock in seconds, a qsort comparator for medians, and a write that
- * finishes.  Static inline, included by the programs under bench/ that use
- * them. */
+ * clock in seconds, a qsort comparator for medians, the median of a few
+ * runs and a write that finishes.  Static inline, included by the
+ * programs under bench/ that use them. */
 #ifndef PRECURSOR_BENCH_H
 #define PRECURSOR_BENCH_H
 
 #include <errno.h>
+#include <math.h>
 #include <stddef.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -25,6 +27,28 @@ static inline int bench_cmp_double(const void *a, const void *b)
     double x = *(const double *)a, y = *(const double *)b;
 
     return (x > y) - (x < y);
+}
+
+/* Most runs bench_median takes (the agent benchmarks' --runs limit). */
+#define BENCH_MEDIAN_MAX 16
+
+/* The median of n runs' figures (1 <= n <= BENCH_MEDIAN_MAX; NAN otherwise),
+ * the mean of the middle two when n is even.  Sorted in a copy: the caller
+ * keeps each run's figure where it put it. */
+static inline double bench_median(const double *v, int n)
+{
+    double s[BENCH_MEDIAN_MAX];
+
+    if (n < 1 || n > BENCH_MEDIAN_MAX)
+        return NAN;
+    memcpy(s, v, (size_t)n * sizeof(double));
+    for (int i = 1; i < n; i++)
+        for (int j = i; j > 0 && s[j - 1] > s[j]; j--) {
+            double x = s[j];
+            s[j] = s[j - 1];
+            s[j - 1] = x;
+        }
+    return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
 }
 
 /* All len bytes to fd, through EINTR and short writes: 0 or -1. */

@@ -1,7 +1,7 @@
 /* bench.h - the few helpers every benchmark program wants: a monotonic
  * clock in seconds, a qsort comparator for medians, the median of a few
- * runs and a write that finishes.  Static inline, included by the
- * programs under bench/ that use them. */
+ * runs, a write that finishes, and key=value arguments split.  Static
+ * inline, included by the programs under bench/ that use them. */
 #ifndef PRECURSOR_BENCH_H
 #define PRECURSOR_BENCH_H
 
@@ -66,6 +66,21 @@ static inline int bench_write_all(int fd, const void *buf, size_t len)
         p += w;
         len -= (size_t)w;
     }
+    return 0;
+}
+
+/* A "key=value" argument split: the key copied into key (cap bytes, NUL
+ * included), *value pointing into arg after the '='.  0, or -1 when arg
+ * has no '=' or its key does not fit. */
+static inline int bench_key_value(const char *arg, char *key, size_t cap, const char **value)
+{
+    const char *eq = strchr(arg, '=');
+
+    if (!eq || (size_t)(eq - arg) >= cap)
+        return -1;
+    memcpy(key, arg, (size_t)(eq - arg));
+    key[eq - arg] = '\0';
+    *value = eq + 1;
     return 0;
 }
 

@@ -11,10 +11,6 @@ FL_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$FL_HERE/../integration/lib/common.sh"
 CHECK="python3 $FL_HERE/check.py"
 
-fl_free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
-
 # fl_setup: migrate DATABASE_URL, make an API token and an enrollment secret.
 fl_setup() {
     [ -x "$AGENT_BIN" ] || { it_fail setup "$AGENT_BIN not built"; return 1; }
@@ -26,8 +22,21 @@ fl_setup() {
     [ -n "$TOKEN" ] || { it_fail token "$(tail -n 3 "$IT_TMP/token.log")"; return 1; }
     SECRET=$IT_TMP/enroll-secret
     (umask 077; openssl rand -hex 24 >"$SECRET")
-    FL_PORT=$(fl_free_port)
+    FL_PORT=$(it_free_port)
     BASE="http://127.0.0.1:$FL_PORT"
+}
+
+# fl_server_up: fl_setup and the server's first start; ends the script with
+# a FAIL when either fails (what each fault test starts with).
+fl_server_up() {
+    fl_setup || it_finish
+    fl_server_start || { it_fail server-up "$(tail -n 5 "$IT_TMP/server-1.log")"; it_finish; }
+}
+
+# fl_sleep_between LO HI: a random pause of LO to HI seconds, so that a
+# repeated fault meets the work at a different point each time.
+fl_sleep_between() {
+    sleep "$(python3 -c 'import random, sys; print(round(random.uniform(float(sys.argv[1]), float(sys.argv[2])), 3))' "$1" "$2")"
 }
 
 SERVER_PID=

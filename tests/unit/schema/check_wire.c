@@ -184,6 +184,18 @@ static void meta_eq(const struct wire_meta *a, const struct wire_meta *b)
     }
 }
 
+/* The full reader path gives back what was encoded: m's metadata and the
+ * samples s.  *got is the metadata read (for the caller's own checks). */
+static void decodes_to(const uint8_t *env, size_t len, const struct wire_meta *m, const void *s,
+                       struct wire_meta *got)
+{
+    void *out = decode_all(env, len, got);
+
+    meta_eq(m, got);
+    ck_assert(memcmp(out, s, wire_samples_bytes(m)) == 0);
+    free(out);
+}
+
 /* ---- round trips -------------------------------------------------------- */
 
 START_TEST(test_roundtrip)
@@ -194,7 +206,7 @@ START_TEST(test_roundtrip)
     struct wire_meta m, got;
     uint8_t *env = NULL;
     size_t len;
-    void *s, *out;
+    void *s;
 
     keys_init();
     meta_fill(&m, type, 3, 1000, 1234);
@@ -205,11 +217,8 @@ START_TEST(test_roundtrip)
     m.trigger_time_us = INT64_MIN;
     s = samples_make(&m, 7 + (uint64_t)_i);
     ck_assert_int_eq(wire_encode_flags(&m, s, g_sk, 0, flags, &env, &len), WIRE_OK);
-    out = decode_all(env, len, &got);
+    decodes_to(env, len, &m, s, &got);
     ck_assert_uint_eq(got.flags, flags);
-    meta_eq(&m, &got);
-    ck_assert(memcmp(out, s, wire_samples_bytes(&m)) == 0);
-    free(out);
     free(env);
     free(s);
 }
@@ -281,7 +290,7 @@ START_TEST(test_roundtrip_default_and_levels)
     struct wire_meta m, got;
     uint8_t *env = NULL;
     size_t len;
-    void *s, *out;
+    void *s;
 
     keys_init();
     meta_fill(&m, WIRE_F32, WIRE_MAX_CHANNELS, 0, 5000);
@@ -290,11 +299,8 @@ START_TEST(test_roundtrip_default_and_levels)
     s = samples_make(&m, 99);
     for (int level = -5; level <= 19; level += 6) {
         ck_assert_int_eq(wire_encode(&m, s, g_sk, level, &env, &len), WIRE_OK);
-        out = decode_all(env, len, &got);
+        decodes_to(env, len, &m, s, &got);
         ck_assert_uint_eq(got.flags, WIRE_FLAGS_DEFAULT);
-        meta_eq(&m, &got);
-        ck_assert(memcmp(out, s, wire_samples_bytes(&m)) == 0);
-        free(out);
         free(env);
     }
     free(s);
@@ -445,7 +451,7 @@ START_TEST(test_versions)
     struct wire_view v;
     size_t len, len2;
     uint8_t *env, *ext;
-    void *s, *out;
+    void *s;
 
     keys_init();
     env = env_make(&m, WIRE_FLAGS_DEFAULT, &len, &s);
@@ -467,10 +473,7 @@ START_TEST(test_versions)
     env[5] = 9;                                       /* minor 9: still read */
     env[54] = 0xab;                                   /* reserved bytes it may use */
     resign(env, len);
-    out = decode_all(env, len, &got);
-    meta_eq(&m, &got);
-    ck_assert(memcmp(out, s, wire_samples_bytes(&m)) == 0);
-    free(out);
+    decodes_to(env, len, &m, s, &got);
 
     /* a later minor's extension bytes after the strings are skipped */
     {
@@ -482,10 +485,7 @@ START_TEST(test_versions)
         memcpy(ext + hl + 5, env + hl, len - hl);
         wr32(ext + 8, hl + 5);
         resign(ext, len2);
-        out = decode_all(ext, len2, &got);
-        meta_eq(&m, &got);
-        ck_assert(memcmp(out, s, wire_samples_bytes(&m)) == 0);
-        free(out);
+        decodes_to(ext, len2, &m, s, &got);
         free(ext);
     }
 

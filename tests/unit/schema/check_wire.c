@@ -22,7 +22,6 @@
 
 #include "tests/unit/schema/testwire.h"
 
-#define VEC_DIR "tests/vectors"
 #define CORPUS_DIR "tests/fuzz/corpus/wire"
 
 /* ---- helpers ------------------------------------------------------------ */
@@ -861,7 +860,7 @@ START_TEST(test_vectors)
         struct wire_meta m, got;
         uint8_t *env = NULL, *file, *again = NULL;
         size_t len, flen, alen;
-        char path[512], *txt, *ftxt;
+        char *txt, *ftxt;
         void *s, *out;
 
         vec_meta(vs, &m);
@@ -871,10 +870,7 @@ START_TEST(test_vectors)
         txt = describe(vs, &m, s, env, len);
 
         if (regen && *regen) {
-            snprintf(path, sizeof path, "%s/%s.prsn", regen, vs->name);
-            file_write(path, env, len);
-            snprintf(path, sizeof path, "%s/%s.txt", regen, vs->name);
-            file_write(path, txt, strlen(txt));
+            vector_write(regen, vs->name, env, len, txt);
             free(txt);
             free(env);
             free(s);
@@ -882,13 +878,11 @@ START_TEST(test_vectors)
         }
 
         /* (a) the file decodes to the described metadata and samples */
-        snprintf(path, sizeof path, VEC_DIR "/%s.prsn", vs->name);
-        file = file_read(path, &flen);
+        file = vector_read(vs->name, "prsn", &flen);
         out = decode_all(file, flen, &got);
         meta_eq(&m, &got);
         ck_assert(memcmp(out, s, wire_samples_bytes(&m)) == 0);
-        snprintf(path, sizeof path, VEC_DIR "/%s.txt", vs->name);
-        ftxt = (char *)file_read(path, &alen);
+        ftxt = (char *)vector_read(vs->name, "txt", &alen);
         {
             char *gtxt = describe(vs, &got, out, file, flen);
             ck_assert_str_eq(ftxt, gtxt);   /* metadata and checksums as described */

@@ -93,19 +93,28 @@ static double status_kb(const char *status, const char *key)
     return p != NULL ? strtod(p + strlen(key), NULL) : NAN;
 }
 
-/* RssAnon of pid now, in kB; NAN if unreadable. */
-static double anon_now(pid_t pid)
+/* /proc/PID/status into status (cap bytes, NUL-terminated; empty if
+ * unreadable, so that status_kb answers NAN). */
+static void read_status(pid_t pid, char *status, size_t cap)
 {
-    char proc[64], status[4096];
+    char proc[64];
     ssize_t n;
     int fd;
 
     snprintf(proc, sizeof(proc), "/proc/%ld/status", (long)pid);
     fd = open(proc, O_RDONLY);
-    n = fd >= 0 ? read(fd, status, sizeof(status) - 1) : -1;
+    n = fd >= 0 ? read(fd, status, cap - 1) : -1;
     if (fd >= 0)
         close(fd);
     status[n > 0 ? n : 0] = '\0';
+}
+
+/* RssAnon of pid now, in kB; NAN if unreadable. */
+static double anon_now(pid_t pid)
+{
+    char status[4096];
+
+    read_status(pid, status, sizeof(status));
     return status_kb(status, "RssAnon:");
 }
 
@@ -219,12 +228,11 @@ static void sleep_ms(long ms)
 
 static int run_agent(const char *ring_s, const char *url, int idx, struct mem *m)
 {
-    char dir[600], keys[700], spool[700], logp[700], marker[760], proc[64], status[4096];
+    char dir[600], keys[700], spool[700], logp[700], marker[760], status[4096];
     static float blk[BLOCK * CHANNELS];
     posix_spawn_file_actions_t fa;
-    int pfd[2], fd;
+    int pfd[2];
     pid_t pid;
-    ssize_t n;
     FILE *lf;
 
     memset(m, 0, sizeof(*m));
@@ -291,12 +299,7 @@ static int run_agent(const char *ring_s, const char *url, int idx, struct mem *m
     /* The pipe is drained when write returns; give the last capture and its
      * spool write a moment, then read the figures while the agent is alive. */
     sleep_ms(1500);
-    snprintf(proc, sizeof(proc), "/proc/%ld/status", (long)pid);
-    fd = open(proc, O_RDONLY);
-    n = fd >= 0 ? read(fd, status, sizeof(status) - 1) : -1;
-    if (fd >= 0)
-        close(fd);
-    status[n > 0 ? n : 0] = '\0';
+    read_status(pid, status, sizeof(status));
     m->rss_kb = status_kb(status, "VmRSS:");
     m->hwm_kb = status_kb(status, "VmHWM:");
     m->anon_kb = status_kb(status, "RssAnon:");

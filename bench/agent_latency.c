@@ -533,15 +533,8 @@ int main(int argc, char **argv)
                 BENCH_MEDIAN_MAX);
         return 2;
     }
-    if (agent_path[0] == '\0') {
-        const char *slash = strrchr(argv[0], '/');
-        snprintf(agent_path, sizeof(agent_path), "%.*sprecursor-agent",
-                 slash ? (int)(slash - argv[0] + 1) : 0, argv[0]);
-    }
-    if (access(agent_path, X_OK) != 0) {
-        fprintf(stderr, "agent_latency: %s: not built\n", agent_path);
+    if (bench_agent_path(agent_path, sizeof(agent_path), argv[0], "agent_latency") != 0)
         return 1;
-    }
     signal(SIGPIPE, SIG_IGN);
     if (rt_prio > 0) {
         /* The bench's own clock readings and its alarm reader must not be

@@ -402,15 +402,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "agent_memory: runs 1..%d\n", BENCH_MEDIAN_MAX);
         return 2;
     }
-    if (agent_path[0] == '\0') {
-        const char *slash = strrchr(argv[0], '/');
-        snprintf(agent_path, sizeof(agent_path), "%.*sprecursor-agent",
-                 slash ? (int)(slash - argv[0] + 1) : 0, argv[0]);
-    }
-    if (access(agent_path, X_OK) != 0) {
-        fprintf(stderr, "agent_memory: %s: not built\n", agent_path);
+    if (bench_agent_path(agent_path, sizeof(agent_path), argv[0], "agent_memory") != 0)
         return 1;
-    }
     signal(SIGPIPE, SIG_IGN);
     snprintf(work, sizeof(work), "%s/precursor-memory-XXXXXX", t && *t ? t : P_tmpdir);
     if (mkdtemp(work) == NULL || (port = closed_port()) < 0) {

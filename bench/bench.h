@@ -1,13 +1,15 @@
 /* bench.h - the few helpers every benchmark program wants: a monotonic
  * clock in seconds, a qsort comparator for medians, the median of a few
- * runs, a write that finishes, and key=value arguments split.  Static
- * inline, included by the programs under bench/ that use them. */
+ * runs, a write that finishes, key=value arguments split, and the agent
+ * the agent benchmarks run.  Static inline, included by the programs under
+ * bench/ that use them. */
 #ifndef PRECURSOR_BENCH_H
 #define PRECURSOR_BENCH_H
 
 #include <errno.h>
 #include <math.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -81,6 +83,24 @@ static inline int bench_key_value(const char *arg, char *key, size_t cap, const 
     memcpy(key, arg, (size_t)(eq - arg));
     key[eq - arg] = '\0';
     *value = eq + 1;
+    return 0;
+}
+
+/* The agent binary an agent benchmark runs: path as given (--agent), or,
+ * when empty, precursor-agent beside the benchmark program (argv0's
+ * folder), so that a build folder's bench runs that build's agent.  0, or
+ * -1 with "<prog>: <path>: not built" said when it is not executable. */
+static inline int bench_agent_path(char *path, size_t cap, const char *argv0, const char *prog)
+{
+    if (path[0] == '\0') {
+        const char *slash = strrchr(argv0, '/');
+
+        snprintf(path, cap, "%.*sprecursor-agent", slash ? (int)(slash - argv0 + 1) : 0, argv0);
+    }
+    if (access(path, X_OK) != 0) {
+        fprintf(stderr, "%s: %s: not built\n", prog, path);
+        return -1;
+    }
     return 0;
 }
 

@@ -81,6 +81,28 @@ fl_agent_term() {
 }
 fl_spooled() { ls "$IT_TMP/$1/spool" 2>/dev/null | grep -E '^[0-9]{20}\.snap$' || true; }
 
+# fl_backlog_start DEV: an agent DEV that triggers often and uploads slowly
+# (20 kB/s), so a backlog waits in its spool for the server-side faults to
+# meet; $IT_TMP/seen starts empty (fl_faults adds the spool files it sees).
+fl_backlog_start() {
+    : >"$IT_TMP/seen"
+    fl_agent_start "$1" "$BASE" --sim-fault-every 0.3 --upload-max-bps 20000
+}
+
+# fl_faults DEV N LO HI COMMAND...: N times, after a random pause of LO to
+# HI seconds, note DEV's spool files in $IT_TMP/seen (check.py --seen: each
+# must end up stored) and run COMMAND, the fault; FL_FAULTS_OK counts the
+# times COMMAND succeeded.
+fl_faults() {
+    local dev=$1 n=$2 lo=$3 hi=$4 k; shift 4
+    FL_FAULTS_OK=0
+    for ((k = 0; k < n; k++)); do
+        fl_sleep_between "$lo" "$hi"
+        fl_spooled "$dev" >>"$IT_TMP/seen"
+        "$@" && FL_FAULTS_OK=$((FL_FAULTS_OK + 1))
+    done
+}
+
 # fl_drain DEV: run the agent without injected faults until its spool is
 # empty and its latest heartbeat says so and covers every stored seq.
 fl_drain() {

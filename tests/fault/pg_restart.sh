@@ -66,15 +66,10 @@ export DATABASE_URL="host=127.0.0.1 port=$PG_PORT user=postgres password=$PG_PW 
 fl_server_up
 
 DEV=fault-pg
-: >"$IT_TMP/seen"
-fl_agent_start $DEV "$BASE" --sim-fault-every 0.3 --upload-max-bps 20000
+fl_backlog_start $DEV
 sleep 3
-ok=0
-for ((k = 0; k < RESTARTS; k++)); do
-    fl_sleep_between 0.5 2.0
-    fl_spooled $DEV >>"$IT_TMP/seen"
-    pg_ctl_ -m fast -w -t 60 restart && ok=$((ok + 1))
-done
+fl_faults $DEV "$RESTARTS" 0.5 2.0 pg_ctl_ -m fast -w -t 60 restart
+ok=$FL_FAULTS_OK
 [ "$ok" -eq "$RESTARTS" ] && it_pass "PostgreSQL restarted $RESTARTS times during ingest" ||
     it_fail "PostgreSQL restarted during ingest" "$ok of $RESTARTS restarts worked"
 

@@ -17,16 +17,11 @@ it_env >/dev/null || { it_fail setup "no database"; it_finish; }
 fl_server_up
 
 DEV=fault-srvkill
-: >"$IT_TMP/seen"
-fl_agent_start $DEV "$BASE" --sim-fault-every 0.3 --upload-max-bps 20000
+fl_backlog_start $DEV
 sleep 2
-restarts=0
-for ((k = 0; k < KILLS; k++)); do
-    fl_sleep_between 0.3 1.5
-    fl_spooled $DEV >>"$IT_TMP/seen"
-    fl_server_kill9
-    fl_server_start && restarts=$((restarts + 1))
-done
+kill_and_restart() { fl_server_kill9; fl_server_start; }
+fl_faults $DEV "$KILLS" 0.3 1.5 kill_and_restart
+restarts=$FL_FAULTS_OK
 fl_spooled $DEV >>"$IT_TMP/seen"
 before=$(fl_stored $DEV)
 fl_agent_kill9

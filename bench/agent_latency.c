@@ -502,20 +502,6 @@ static struct pct baseline_spawn(size_t n)
     return percentiles(lat, k);
 }
 
-static double median3(double *v, int n)
-{
-    double s[16];
-
-    memcpy(s, v, (size_t)n * sizeof(double));
-    for (int i = 1; i < n; i++)
-        for (int j = i; j > 0 && s[j - 1] > s[j]; j--) {
-            double x = s[j];
-            s[j] = s[j - 1];
-            s[j - 1] = x;
-        }
-    return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
-}
-
 int main(int argc, char **argv)
 {
     size_t triggers = 200;
@@ -542,19 +528,13 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (triggers < 1 || triggers > MAX_TRIGGERS / 2 || runs < 1 || runs > 16) {
-        fprintf(stderr, "agent_latency: triggers 1..%d, runs 1..16\n", MAX_TRIGGERS / 2);
+    if (triggers < 1 || triggers > MAX_TRIGGERS / 2 || runs < 1 || runs > BENCH_MEDIAN_MAX) {
+        fprintf(stderr, "agent_latency: triggers 1..%d, runs 1..%d\n", MAX_TRIGGERS / 2,
+                BENCH_MEDIAN_MAX);
         return 2;
     }
-    if (agent_path[0] == '\0') {
-        const char *slash = strrchr(argv[0], '/');
-        snprintf(agent_path, sizeof(agent_path), "%.*sprecursor-agent",
-                 slash ? (int)(slash - argv[0] + 1) : 0, argv[0]);
-    }
-    if (access(agent_path, X_OK) != 0) {
-        fprintf(stderr, "agent_latency: %s: not built\n", agent_path);
+    if (bench_agent_path(agent_path, sizeof(agent_path), argv[0], "agent_latency") != 0)
         return 1;
-    }
     signal(SIGPIPE, SIG_IGN);
     if (rt_prio > 0) {
         /* The bench's own clock readings and its alarm reader must not be
@@ -604,7 +584,8 @@ int main(int argc, char **argv)
     const char *names[2] = { "refused", "stalled" };
     const char *urls[2] = { refused, stalled };
     for (int s = 0; s < 2; s++) {
-        double a50[16], a99[16], f50[16], f99[16];
+        double a50[BENCH_MEDIAN_MAX], a99[BENCH_MEDIAN_MAX], f50[BENCH_MEDIAN_MAX];
+        double f99[BENCH_MEDIAN_MAX];
         for (int r = 0; r < runs; r++) {
             struct run_result res;
             if (run_scenario(urls[s], triggers, s * 16 + r, &res) != 0) {
@@ -631,14 +612,14 @@ int main(int argc, char **argv)
             f50[r] = res.alarm.p50_us;
             f99[r] = res.alarm.p99_us;
         }
-        double ma50 = median3(a50, runs), ma99 = median3(a99, runs);
+        double ma50 = bench_median(a50, runs), ma99 = bench_median(a99, runs);
         printf("latency %s action p50=%.0f us p99=%.0f us alarm p50=%.0f us p99=%.0f us "
                "(median of %d runs; target p99 <= 10000 us: %s)\n",
-               names[s], ma50, ma99, median3(f50, runs), median3(f99, runs), runs,
+               names[s], ma50, ma99, bench_median(f50, runs), bench_median(f99, runs), runs,
                ma99 <= 10000 ? "met" : "MISSED");
         printf("latency %s action/pipe p50=%.1fx action/spawn p50=%.2fx alarm/pipe p50=%.1fx\n",
                names[s], ma50 / pipe_b.p50_us, ma50 / spawn_b.p50_us,
-               median3(f50, runs) / pipe_b.p50_us);
+               bench_median(f50, runs) / pipe_b.p50_us);
     }
     atomic_store(&st.stop, 1);
     pthread_join(sth, NULL);

@@ -93,19 +93,28 @@ static double status_kb(const char *status, const char *key)
     return p != NULL ? strtod(p + strlen(key), NULL) : NAN;
 }
 
-/* RssAnon of pid now, in kB; NAN if unreadable. */
-static double anon_now(pid_t pid)
+/* /proc/PID/status into status (cap bytes, NUL-terminated; empty if
+ * unreadable, so that status_kb answers NAN). */
+static void read_status(pid_t pid, char *status, size_t cap)
 {
-    char proc[64], status[4096];
+    char proc[64];
     ssize_t n;
     int fd;
 
     snprintf(proc, sizeof(proc), "/proc/%ld/status", (long)pid);
     fd = open(proc, O_RDONLY);
-    n = fd >= 0 ? read(fd, status, sizeof(status) - 1) : -1;
+    n = fd >= 0 ? read(fd, status, cap - 1) : -1;
     if (fd >= 0)
         close(fd);
     status[n > 0 ? n : 0] = '\0';
+}
+
+/* RssAnon of pid now, in kB; NAN if unreadable. */
+static double anon_now(pid_t pid)
+{
+    char status[4096];
+
+    read_status(pid, status, sizeof(status));
     return status_kb(status, "RssAnon:");
 }
 
@@ -219,12 +228,11 @@ static void sleep_ms(long ms)
 
 static int run_agent(const char *ring_s, const char *url, int idx, struct mem *m)
 {
-    char dir[600], keys[700], spool[700], logp[700], marker[760], proc[64], status[4096];
+    char dir[600], keys[700], spool[700], logp[700], marker[760], status[4096];
     static float blk[BLOCK * CHANNELS];
     posix_spawn_file_actions_t fa;
-    int pfd[2], fd;
+    int pfd[2];
     pid_t pid;
-    ssize_t n;
     FILE *lf;
 
     memset(m, 0, sizeof(*m));
@@ -291,12 +299,7 @@ static int run_agent(const char *ring_s, const char *url, int idx, struct mem *m
     /* The pipe is drained when write returns; give the last capture and its
      * spool write a moment, then read the figures while the agent is alive. */
     sleep_ms(1500);
-    snprintf(proc, sizeof(proc), "/proc/%ld/status", (long)pid);
-    fd = open(proc, O_RDONLY);
-    n = fd >= 0 ? read(fd, status, sizeof(status) - 1) : -1;
-    if (fd >= 0)
-        close(fd);
-    status[n > 0 ? n : 0] = '\0';
+    read_status(pid, status, sizeof(status));
     m->rss_kb = status_kb(status, "VmRSS:");
     m->hwm_kb = status_kb(status, "VmHWM:");
     m->anon_kb = status_kb(status, "RssAnon:");
@@ -323,20 +326,6 @@ static int run_agent(const char *ring_s, const char *url, int idx, struct mem *m
         fclose(lf);
     }
     return isnan(m->rss_kb) ? -1 : 0;
-}
-
-static double median(double *v, int n)
-{
-    double s[16];
-
-    memcpy(s, v, (size_t)n * sizeof(double));
-    for (int i = 1; i < n; i++)
-        for (int j = i; j > 0 && s[j - 1] > s[j]; j--) {
-            double x = s[j];
-            s[j] = s[j - 1];
-            s[j - 1] = x;
-        }
-    return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
 }
 
 static int closed_port(void)
@@ -409,19 +398,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "agent_memory: --poll-us 50..999999\n");
         return 2;
     }
-    if (runs < 1 || runs > 16) {
-        fprintf(stderr, "agent_memory: runs 1..16\n");
+    if (runs < 1 || runs > BENCH_MEDIAN_MAX) {
+        fprintf(stderr, "agent_memory: runs 1..%d\n", BENCH_MEDIAN_MAX);
         return 2;
     }
-    if (agent_path[0] == '\0') {
-        const char *slash = strrchr(argv[0], '/');
-        snprintf(agent_path, sizeof(agent_path), "%.*sprecursor-agent",
-                 slash ? (int)(slash - argv[0] + 1) : 0, argv[0]);
-    }
-    if (access(agent_path, X_OK) != 0) {
-        fprintf(stderr, "agent_memory: %s: not built\n", agent_path);
+    if (bench_agent_path(agent_path, sizeof(agent_path), argv[0], "agent_memory") != 0)
         return 1;
-    }
     signal(SIGPIPE, SIG_IGN);
     snprintf(work, sizeof(work), "%s/precursor-memory-XXXXXX", t && *t ? t : P_tmpdir);
     if (mkdtemp(work) == NULL || (port = closed_port()) < 0) {
@@ -434,7 +416,8 @@ int main(int argc, char **argv)
         snprintf(url, sizeof(url), "http://127.0.0.1:%d", port);
 
     for (int c = 0; c < 2; c++) {
-        double hwm[16], anon[16], rss[16], peak[16], polled[16];
+        double hwm[BENCH_MEDIAN_MAX], anon[BENCH_MEDIAN_MAX], rss[BENCH_MEDIAN_MAX];
+        double peak[BENCH_MEDIAN_MAX], polled[BENCH_MEDIAN_MAX];
         for (int r = 0; r < runs; r++) {
             struct mem m;
             if (run_agent(rings[c], url, c * 16 + r, &m) != 0) {
@@ -456,11 +439,11 @@ int main(int argc, char **argv)
             peak[r] = m.anon_peak_kb;
             polled[r] = m.anon_polled_kb;
         }
-        med_polled[c] = median(polled, runs);
-        med_peak[c] = median(peak, runs);
-        med_hwm[c] = median(hwm, runs);
-        med_anon[c] = median(anon, runs);
-        med_rss[c] = median(rss, runs);
+        med_polled[c] = bench_median(polled, runs);
+        med_peak[c] = bench_median(peak, runs);
+        med_hwm[c] = bench_median(hwm, runs);
+        med_anon[c] = bench_median(anon, runs);
+        med_rss[c] = bench_median(rss, runs);
     }
     /* 1 MB = 10^6 bytes throughout; /proc's kB are 1024 bytes. */
     double hwm_mb = med_hwm[1] * 1024 / 1e6, anon_mb = med_anon[1] * 1024 / 1e6;

@@ -42,6 +42,7 @@
 
 #include "agent/core/detect.h"
 #include "agent/config/detect_opts.h"
+#include "bench/bench.h"
 
 #define NCH 24
 #define MAX_EV 4
@@ -387,19 +388,17 @@ int main(int argc, char **argv)
     detect_config_defaults(&cfg);
     for (; a < argc; a++) {
         char key[64];
-        const char *eq = strchr(argv[a], '=');
+        const char *value;
 
-        if (!eq || (size_t)(eq - argv[a]) >= sizeof(key)) {
+        if (bench_key_value(argv[a], key, sizeof(key), &value) != 0) {
             fprintf(stderr, "bad option %s\n", argv[a]);
             return 2;
         }
-        memcpy(key, argv[a], (size_t)(eq - argv[a]));
-        key[eq - argv[a]] = '\0';
         if (!strcmp(key, "manipulated")) {
-            mv_list = eq + 1;
+            mv_list = value;
             continue;
         }
-        if (detect_opts_set(&cfg, key, eq + 1)) {
+        if (detect_opts_set(&cfg, key, value)) {
             fprintf(stderr, "bad option %s\n", argv[a]);
             return 2;
         }

@@ -14,6 +14,7 @@
 #include "agent/core/detect.h"
 #include "agent/config/detect_opts.h"
 #include "agent/source/source.h"
+#include "bench/bench.h"
 
 #define BLOCK 256
 
@@ -36,15 +37,10 @@ int main(int argc, char **argv)
     detect_config_defaults(&cfg);
     for (a = 3; a < argc; a++) {
         char key[64];
-        const char *eq = strchr(argv[a], '=');
+        const char *value;
 
-        if (!eq || (size_t)(eq - argv[a]) >= sizeof(key)) {
-            fprintf(stderr, "bad option %s\n", argv[a]);
-            return 2;
-        }
-        memcpy(key, argv[a], (size_t)(eq - argv[a]));
-        key[eq - argv[a]] = '\0';
-        if (detect_opts_set(&cfg, key, eq + 1)) {
+        if (bench_key_value(argv[a], key, sizeof(key), &value) != 0 ||
+            detect_opts_set(&cfg, key, value)) {
             fprintf(stderr, "bad option %s\n", argv[a]);
             return 2;
         }

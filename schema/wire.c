@@ -512,33 +512,29 @@ static int encode_check(const struct wire_meta *m, const void *samples, const ui
     return WIRE_OK;
 }
 
-int wire_encode_flags(const struct wire_meta *m, const void *samples,
-                      const uint8_t sk[WIRE_SK_LEN], int level, uint16_t flags,
-                      uint8_t **out, size_t *out_len)
+/* The signature wire_encode_ctx and wire_encode_v2_ctx share. */
+typedef int ctx_encoder(struct ZSTD_CCtx_s *cctx, const struct wire_meta *m, const void *samples,
+                        const uint8_t sk[WIRE_SK_LEN], int level, uint16_t flags, void *scratch,
+                        size_t scratch_cap, uint8_t *out, size_t out_cap, size_t *out_len);
+
+/* The allocating encoders (wire_encode_flags, wire_encode_v2) are their
+ * _ctx form given a zstd context, scratch_cap bytes of scratch and out_cap
+ * of output for one call; *out is the caller's only when it succeeded. */
+static int encode_alloc(ctx_encoder *encode, const struct wire_meta *m, const void *samples,
+                        const uint8_t *sk, int level, uint16_t flags, size_t scratch_cap,
+                        size_t out_cap, uint8_t **out, size_t *out_len)
 {
-    uint8_t *tmp = NULL, *buf = NULL;
-    ZSTD_CCtx *cctx = NULL;
-    size_t header_len, bytes, cap, len = 0;
+    void *scratch = malloc(scratch_cap);
+    uint8_t *buf = malloc(out_cap);
+    ZSTD_CCtx *cctx = ZSTD_createCCtx();
+    size_t len = 0;
     int rc;
 
-    struct enc_plan pl = { 1, 0, 0, flags };
-
-    if (!out || !out_len)
-        return WIRE_EFIELD;
-    rc = encode_check(m, samples, sk, &level, &pl, &header_len);
-    if (rc < 0)
-        return rc;
-    bytes = wire_samples_bytes(m);
-    cap = header_len + ZSTD_compressBound(bytes) + WIRE_SIG_LEN;
-    tmp = malloc(bytes);
-    buf = malloc(cap);
-    cctx = ZSTD_createCCtx();
-    if (!tmp || !buf || !cctx) {
+    if (!scratch || !buf || !cctx) {
         rc = WIRE_ENOMEM;
         goto out;
     }
-    struct wire_planes src = whole(m, samples);
-    rc = encode_into(cctx, m, &src, sk, level, &pl, header_len, tmp, NULL, buf, cap, &len);
+    rc = encode(cctx, m, samples, sk, level, flags, scratch, scratch_cap, buf, out_cap, &len);
     if (rc < 0)
         goto out;
     *out = buf;
@@ -546,9 +542,28 @@ int wire_encode_flags(const struct wire_meta *m, const void *samples,
     buf = NULL;
 out:
     ZSTD_freeCCtx(cctx);
-    free(tmp);
+    free(scratch);
     free(buf);
     return rc;
+}
+
+int wire_encode_flags(const struct wire_meta *m, const void *samples,
+                      const uint8_t sk[WIRE_SK_LEN], int level, uint16_t flags,
+                      uint8_t **out, size_t *out_len)
+{
+    struct enc_plan pl = { 1, 0, 0, flags };
+    size_t header_len, bytes;
+    int rc;
+
+    if (!out || !out_len)
+        return WIRE_EFIELD;
+    /* checked here too: the buffers are sized by the header's length */
+    rc = encode_check(m, samples, sk, &level, &pl, &header_len);
+    if (rc < 0)
+        return rc;
+    bytes = wire_samples_bytes(m);
+    return encode_alloc(wire_encode_ctx, m, samples, sk, level, flags, bytes,
+                        header_len + ZSTD_compressBound(bytes) + WIRE_SIG_LEN, out, out_len);
 }
 
 size_t wire_encode_bound(size_t samples_bytes)
@@ -1033,11 +1048,7 @@ int wire_encode_v2(const struct wire_meta *m, const void *samples,
                    const uint8_t sk[WIRE_SK_LEN], int level, uint16_t flags,
                    uint8_t **out, size_t *out_len)
 {
-    size_t scap, ocap, len = 0;
-    void *scratch = NULL;
-    uint8_t *buf = NULL;
-    ZSTD_CCtx *cctx = NULL;
-    int rc;
+    size_t scap, ocap;
 
     if (!m || !out || !out_len)
         return WIRE_EFIELD;
@@ -1045,24 +1056,8 @@ int wire_encode_v2(const struct wire_meta *m, const void *samples,
     ocap = wire_encode_v2_bound(m);
     if (scap == 0 || ocap == 0)
         return wire_samples_bytes(m) == 0 ? WIRE_ETOOBIG : WIRE_EFIELD;
-    scratch = malloc(scap);
-    buf = malloc(ocap);
-    cctx = ZSTD_createCCtx();
-    if (!scratch || !buf || !cctx) {
-        rc = WIRE_ENOMEM;
-        goto out;
-    }
-    rc = wire_encode_v2_ctx(cctx, m, samples, sk, level, flags, scratch, scap, buf, ocap, &len);
-    if (rc < 0)
-        goto out;
-    *out = buf;
-    *out_len = len;
-    buf = NULL;
-out:
-    ZSTD_freeCCtx(cctx);
-    free(scratch);
-    free(buf);
-    return rc;
+    return encode_alloc(wire_encode_v2_ctx, m, samples, sk, level, flags, scap, ocap, out,
+                        out_len);
 }
 
 /* --- parse --------------------------------------------------------------- */

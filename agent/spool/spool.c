@@ -146,21 +146,8 @@ static int parse_name(const char *name, uint64_t *seq, bool exact)
     return 0;
 }
 
-static int write_all(int fd, const uint8_t *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
+/* Every write of the spool goes to a place it names (the files it creates
+ * are written from offset 0), so one loop serves them all. */
 static int pwrite_all(int fd, const uint8_t *p, size_t n, uint64_t off)
 {
     while (n > 0) {
@@ -227,7 +214,7 @@ static int durable_write(int dirfd, const char *name, const uint8_t *a, size_t a
         fprintf(stderr, "spool: create %s: %s\n", tmp, strerror(errno));
         return SPOOL_EIO;
     }
-    if (write_all(fd, a, alen) < 0 || (blen && write_all(fd, b, blen) < 0) ||
+    if (pwrite_all(fd, a, alen, 0) < 0 || (blen && pwrite_all(fd, b, blen, alen) < 0) ||
         fsync(fd) < 0) {
         fprintf(stderr, "spool: write %s: %s\n", tmp, strerror(errno));
         close(fd);
@@ -915,7 +902,7 @@ int spool_stream_begin(struct spool *sp, uint64_t seq)
         return SPOOL_EIO;
     }
     /* The header's place; its length and CRC are written at the commit. */
-    if (write_all(fd, zero, HDR_LEN) < 0) {
+    if (pwrite_all(fd, zero, HDR_LEN, 0) < 0) {
         fprintf(stderr, "spool: write %s: %s\n", tmp, strerror(errno));
         close(fd);
         unlinkat(sp->dirfd, tmp, 0);

@@ -344,6 +344,21 @@ static int load(const struct srv_request *rq, struct srv_response *rs, int binar
     return SRV_OK;
 }
 
+/* The id of the model in the path as the text of a statement's parameter,
+ * once load() has found the model (404 otherwise), for the statements that
+ * read what belongs to it. */
+static int load_id(const struct srv_request *rq, struct srv_response *rs, char idb[24])
+{
+    PGresult *r = NULL;
+    int err;
+
+    if ((err = load(rq, rs, 0, &r)) != SRV_OK)
+        return err;
+    snprintf(idb, 24, "%s", db_text_or(r, 0, "id", ""));
+    PQclear(r);
+    return SRV_OK;
+}
+
 /* A JSON column as its value, null when SQL NULL. */
 static json_t *json_column(const PGresult *r, const char *name)
 {
@@ -409,11 +424,8 @@ static int device_blob(struct srv_request *rq, struct srv_response *rs, const ch
 
     if (!text_valid_device_id(dev))
         return srv_fail(rs, SRV_EBADREQ, "device must be a device id");
-    if ((err = load(rq, rs, 0, &r)) != SRV_OK)
+    if ((err = load_id(rq, rs, idb)) != SRV_OK)
         return err;
-    snprintf(idb, sizeof idb, "%s", db_text_or(r, 0, "id", ""));
-    PQclear(r);
-    r = NULL;
     vals[0] = idb;
     vals[1] = dev;
     if ((err = models__exec(M_DEVICE_BLOB, vals, NULL, NULL, 1, &r)) != SRV_OK)
@@ -485,11 +497,8 @@ int models_api_devices(struct srv_request *rq, struct srv_response *rs)
     json_t *items, *j;
     int err;
 
-    if ((err = load(rq, rs, 0, &r)) != SRV_OK)
+    if ((err = load_id(rq, rs, idb)) != SRV_OK)
         return err;
-    snprintf(idb, sizeof idb, "%s", db_text_or(r, 0, "id", ""));
-    PQclear(r);
-    r = NULL;
     vals[0] = idb;
     if ((err = models__exec(M_DEVICE_REFS, vals, NULL, NULL, 0, &r)) != SRV_OK)
         return err;

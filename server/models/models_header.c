@@ -157,6 +157,32 @@ static void emit_anomaly(FILE *f, const struct model *m, const struct names *nm)
         p, up, p, p, up, p);
 }
 
+/* What the distance models' classify ends with once d2[] holds each
+ * class's squared distance (model.c's softmax of -d2/2, the nearest class
+ * returned), and their score: one text, so the two cannot drift apart. */
+static void emit_softmax_and_score(FILE *f, const struct model *m, const struct names *nm)
+{
+    const char *p = nm->p, *up = nm->up;
+
+    fprintf(f,
+        "    dmin = d2[0];\n"
+        "    for (k = 1; k < %s_N_CLASSES; k++) {\n"
+        "        if (d2[k] < dmin) {\n            dmin = d2[k];\n            best = (int)k;\n        }\n    }\n"
+        "    for (k = 0; k < %s_N_CLASSES; k++) {\n"
+        "        p[k] = expf(-0.5f * (d2[k] - dmin));\n        sum += p[k];\n    }\n"
+        "    for (k = 0; k < %s_N_CLASSES; k++)\n        p[k] = p[k] / sum;\n"
+        "    return best;\n}\n\n",
+        up, up, up);
+    fprintf(f,
+        "static inline float %s_score(const float *x)\n{\n"
+        "    float p[%s_N_CLASSES];\n    int best = %s_classify(x, p);\n\n",
+        p, up, p);
+    if (m->normal_class < m->n_classes)
+        fprintf(f, "    (void)best;\n    return 1.0f - p[%s_NORMAL_CLASS];\n}\n\n", up);
+    else
+        fprintf(f, "    return p[best];\n}\n\n");
+}
+
 static void emit_centroid(FILE *f, const struct model *m, const struct names *nm)
 {
     const char *p = nm->p, *up = nm->up;
@@ -173,23 +199,9 @@ static void emit_centroid(FILE *f, const struct model *m, const struct names *nm
         "    for (k = 0; k < %s_N_CLASSES; k++) {\n        float s = 0.0f;\n"
         "        for (i = 0; i < %s_N_FEATURES; i++) {\n"
         "            float z = (x[i] - %s_mean[i]) * %s_inv_std[i] - %s_centroid[k * %s_N_FEATURES + i];\n"
-        "            s += z * z;\n        }\n        d2[k] = s;\n    }\n"
-        "    dmin = d2[0];\n"
-        "    for (k = 1; k < %s_N_CLASSES; k++) {\n"
-        "        if (d2[k] < dmin) {\n            dmin = d2[k];\n            best = (int)k;\n        }\n    }\n"
-        "    for (k = 0; k < %s_N_CLASSES; k++) {\n"
-        "        p[k] = expf(-0.5f * (d2[k] - dmin));\n        sum += p[k];\n    }\n"
-        "    for (k = 0; k < %s_N_CLASSES; k++)\n        p[k] = p[k] / sum;\n"
-        "    return best;\n}\n\n",
-        p, up, up, up, up, p, p, p, up, up, up, up);
-    fprintf(f,
-        "static inline float %s_score(const float *x)\n{\n"
-        "    float p[%s_N_CLASSES];\n    int best = %s_classify(x, p);\n\n",
-        p, up, p);
-    if (m->normal_class < m->n_classes)
-        fprintf(f, "    (void)best;\n    return 1.0f - p[%s_NORMAL_CLASS];\n}\n\n", up);
-    else
-        fprintf(f, "    return p[best];\n}\n\n");
+        "            s += z * z;\n        }\n        d2[k] = s;\n    }\n",
+        p, up, up, up, up, p, p, p, up);
+    emit_softmax_and_score(f, m, nm);
 }
 
 /* Nearest prototype: per class the distance to its nearest prototype, then
@@ -221,23 +233,9 @@ static void emit_fewshot(FILE *f, const struct model *m, const struct names *nm)
         "        for (i = 0; i < %s_N_SELECTED; i++) {\n"
         "            float z = (%s - %s_center[i]) * %s_scale[i] - %s_proto[q * %s_N_SELECTED + i];\n"
         "            s += z * z;\n        }\n"
-        "        if (s < d2[k])\n            d2[k] = s;\n    }\n"
-        "    dmin = d2[0];\n"
-        "    for (k = 1; k < %s_N_CLASSES; k++) {\n"
-        "        if (d2[k] < dmin) {\n            dmin = d2[k];\n            best = (int)k;\n        }\n    }\n"
-        "    for (k = 0; k < %s_N_CLASSES; k++) {\n"
-        "        p[k] = expf(-0.5f * (d2[k] - dmin));\n        sum += p[k];\n    }\n"
-        "    for (k = 0; k < %s_N_CLASSES; k++)\n        p[k] = p[k] / sum;\n"
-        "    return best;\n}\n\n",
-        p, up, up, up, up, p, up, xi, p, p, p, up, up, up, up);
-    fprintf(f,
-        "static inline float %s_score(const float *x)\n{\n"
-        "    float p[%s_N_CLASSES];\n    int best = %s_classify(x, p);\n\n",
-        p, up, p);
-    if (m->normal_class < m->n_classes)
-        fprintf(f, "    (void)best;\n    return 1.0f - p[%s_NORMAL_CLASS];\n}\n\n", up);
-    else
-        fprintf(f, "    return p[best];\n}\n\n");
+        "        if (s < d2[k])\n            d2[k] = s;\n    }\n",
+        p, up, up, up, up, p, up, xi, p, p, p, up);
+    emit_softmax_and_score(f, m, nm);
 }
 
 /* The test vector with the score model_score gives it, and the self test. */

@@ -3,7 +3,6 @@
  * trained from, how many deployments name it).  The metrics carry their
  * support as counts (tp, fp, fn, tn, windows_scored): a precision is read
  * with the number of windows behind it. */
-#include <jansson.h>
 #include <stdio.h>
 
 #include "server/db/db.h"
@@ -32,7 +31,6 @@ int models_api_list(struct srv_request *rq, struct srv_response *rs)
     char lim[16];
     const char *vals[1] = { lim };
     PGresult *r = NULL;
-    json_t *items;
     int limit, err;
 
     if (text_parse_limit(rq->query ? rq->query(rq, "limit") : NULL, MODELS_LIST_DEFAULT,
@@ -41,9 +39,7 @@ int models_api_list(struct srv_request *rq, struct srv_response *rs)
     snprintf(lim, sizeof lim, "%d", limit);
     if ((err = db_exec_own(&list_sql[ML_LIST], vals, NULL, NULL, 0, &r)) != SRV_OK)
         return err;
-    items = json_loads(db_text_or(r, 0, "items", "[]"), 0, NULL);
+    err = srv_respond_items(rs, db_text_or(r, 0, "items", "[]"));
     PQclear(r);
-    if (!items)
-        return SRV_ENOMEM;
-    return srv_respond_json_take(rs, 200, json_pack("{s:o}", "items", items));
+    return err;
 }

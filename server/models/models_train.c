@@ -252,6 +252,18 @@ out:
     return rc;
 }
 
+/* Statement st on the dataset version in: its dataset id as $1, its
+ * number as $2 (what the per-version statements below take). */
+static int exec_version(enum models_stmt st, const struct ds_info *in, PGresult **r)
+{
+    char db[24], vb[16];
+    const char *vals[2] = { db, vb };
+
+    snprintf(db, sizeof db, "%lld", (long long)in->dataset_id);
+    snprintf(vb, sizeof vb, "%d", in->version);
+    return models__exec(st, vals, NULL, NULL, 0, r);
+}
+
 /* Windows of the agents' scheduled baseline snapshots (detector
  * "schedule") whose label in the version is the normal class, from any
  * source (a rule's too: a baseline taken on a schedule is normal unless
@@ -259,15 +271,11 @@ out:
  * windows only, so an unlabeled baseline snapshot is not among them. */
 static int relations_mark_scheduled(const struct ds_info *in, struct trainset *t)
 {
-    char db[24], vb[16];
-    const char *vals[2] = { db, vb };
     PGresult *r = NULL;
     int64_t *ids;
     size_t k;
 
-    snprintf(db, sizeof db, "%lld", (long long)in->dataset_id);
-    snprintf(vb, sizeof vb, "%d", in->version);
-    if (models__exec(M_SCHEDULED, vals, NULL, NULL, 0, &r) != SRV_OK)
+    if (exec_version(M_SCHEDULED, in, &r) != SRV_OK)
         return SRV_EINTERNAL;
     k = (size_t)PQntuples(r);
     ids = malloc((k ? k : 1) * sizeof *ids);
@@ -350,16 +358,12 @@ static int cmp_name(const void *a, const void *b)
  * windows (struct trainset).  A device id is 1..64 bytes (devices.id). */
 static int load_devices(const struct ds_info *in, struct trainset *t)
 {
-    char db[24], vb[16];
-    const char *vals[2] = { db, vb };
     PGresult *r = NULL;
     struct snapdev { int64_t snap; uint32_t dev; int sched; } *sd = NULL;
     size_t k, nd = 0;
     int rc = SRV_ENOMEM;
 
-    snprintf(db, sizeof db, "%lld", (long long)in->dataset_id);
-    snprintf(vb, sizeof vb, "%d", in->version);
-    if (models__exec(M_SNAP_DEVICES, vals, NULL, NULL, 0, &r) != SRV_OK)
+    if (exec_version(M_SNAP_DEVICES, in, &r) != SRV_OK)
         return SRV_EINTERNAL;
     k = (size_t)PQntuples(r);
     sd = malloc((k ? k : 1) * sizeof *sd);
@@ -609,15 +613,11 @@ out:
 int models__version_kinematics(const struct ds_info *in, struct featureset_kin *kin,
                                const char **why)
 {
-    char db[24], vb[16];
-    const char *vals[2] = { db, vb };
     PGresult *r = NULL;
     int ok = 0;
 
-    snprintf(db, sizeof db, "%lld", (long long)in->dataset_id);
-    snprintf(vb, sizeof vb, "%d", in->version);
     *why = "reading the taxonomy's kinematics failed";
-    if (models__exec(M_KINEMATICS, vals, NULL, NULL, 0, &r) != SRV_OK)
+    if (exec_version(M_KINEMATICS, in, &r) != SRV_OK)
         return 0;
     if (PQntuples(r) != 1)
         *why = "the version's machines turn at different speeds or carry different bearings";

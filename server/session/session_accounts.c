@@ -50,17 +50,14 @@ static const struct db_sql accounts_sql[AQ_COUNT] = {
 int session_tokens_list(struct srv_request *rq, struct srv_response *rs)
 {
     PGresult *r = NULL;
-    json_t *items;
     int err;
 
     (void)rq;
     if ((err = db_exec_own(&accounts_sql[AQ_TOKENS], NULL, NULL, NULL, 0, &r)) != SRV_OK)
         return err;
-    items = json_loads(db_text_or(r, 0, "items", "[]"), 0, NULL);
+    err = srv_respond_items(rs, db_text_or(r, 0, "items", "[]"));
     PQclear(r);
-    if (!items)
-        return SRV_ENOMEM;
-    return srv_respond_json_take(rs, 200, json_pack("{s:o}", "items", items));
+    return err;
 }
 
 /* Run a one-row UPDATE on the {id} of the path: 0 with r, or 404. */

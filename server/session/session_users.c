@@ -65,18 +65,15 @@ int session_username_ok(const char *s)
 int session_users_list(struct srv_request *rq, struct srv_response *rs)
 {
     PGresult *r = NULL;
-    json_t *items;
     int err;
 
     if ((err = need_admin(rq, rs)) != SRV_OK)
         return err;
     if ((err = db_exec_own(&users_sql[UQ_LIST], NULL, NULL, NULL, 0, &r)) != SRV_OK)
         return err;
-    items = json_loads(db_text_or(r, 0, "items", "[]"), 0, NULL);
+    err = srv_respond_items(rs, db_text_or(r, 0, "items", "[]"));
     PQclear(r);
-    if (!items)
-        return SRV_ENOMEM;
-    return srv_respond_json_take(rs, 200, json_pack("{s:o}", "items", items));
+    return err;
 }
 
 /* The body of POST /api/v1/users, checked: strings borrowed from j. */

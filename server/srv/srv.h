@@ -232,6 +232,10 @@ int srv_failf(struct srv_response *rs, int err, const char *fmt, ...)
 struct json_t;
 /* Serialise j into rs->body (compact) and drop the reference to j. */
 int srv_respond_json_take(struct srv_response *rs, unsigned status, struct json_t *j);
+/* 200 {"items": [...]} for a listing whose statement builds its items as
+ * one JSON array (json_agg; items_json is read, not kept).  SRV_ENOMEM when
+ * it does not parse. */
+int srv_respond_items(struct srv_response *rs, const char *items_json);
 /* A copy of len bytes at p as the whole answer (a stored blob, header or
  * column; the caller may free its source at once).  SRV_OK or SRV_ENOMEM. */
 int srv_respond_copy(struct srv_response *rs, unsigned status, const char *content_type,

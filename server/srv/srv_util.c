@@ -32,6 +32,15 @@ int srv_respond_json_take(struct srv_response *rs, unsigned status, struct json_
     return SRV_OK;
 }
 
+int srv_respond_items(struct srv_response *rs, const char *items_json)
+{
+    json_t *items = json_loads(items_json, 0, NULL);
+
+    if (!items)
+        return SRV_ENOMEM;
+    return srv_respond_json_take(rs, 200, json_pack("{s:o}", "items", items));
+}
+
 int srv_respond_copy(struct srv_response *rs, unsigned status, const char *content_type,
                      const void *p, size_t len)
 {

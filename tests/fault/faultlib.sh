@@ -11,10 +11,6 @@ FL_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$FL_HERE/../integration/lib/common.sh"
 CHECK="python3 $FL_HERE/check.py"
 
-fl_free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
-
 # fl_setup: migrate DATABASE_URL, make an API token and an enrollment secret.
 fl_setup() {
     [ -x "$AGENT_BIN" ] || { it_fail setup "$AGENT_BIN not built"; return 1; }
@@ -26,8 +22,21 @@ fl_setup() {
     [ -n "$TOKEN" ] || { it_fail token "$(tail -n 3 "$IT_TMP/token.log")"; return 1; }
     SECRET=$IT_TMP/enroll-secret
     (umask 077; openssl rand -hex 24 >"$SECRET")
-    FL_PORT=$(fl_free_port)
+    FL_PORT=$(it_free_port)
     BASE="http://127.0.0.1:$FL_PORT"
+}
+
+# fl_server_up: fl_setup and the server's first start; ends the script with
+# a FAIL when either fails (what each fault test starts with).
+fl_server_up() {
+    fl_setup || it_finish
+    fl_server_start || { it_fail server-up "$(tail -n 5 "$IT_TMP/server-1.log")"; it_finish; }
+}
+
+# fl_sleep_between LO HI: a random pause of LO to HI seconds, so that a
+# repeated fault meets the work at a different point each time.
+fl_sleep_between() {
+    sleep "$(python3 -c 'import random, sys; print(round(random.uniform(float(sys.argv[1]), float(sys.argv[2])), 3))' "$1" "$2")"
 }
 
 SERVER_PID=
@@ -71,6 +80,28 @@ fl_agent_term() {
     fl_agent_kill9
 }
 fl_spooled() { ls "$IT_TMP/$1/spool" 2>/dev/null | grep -E '^[0-9]{20}\.snap$' || true; }
+
+# fl_backlog_start DEV: an agent DEV that triggers often and uploads slowly
+# (20 kB/s), so a backlog waits in its spool for the server-side faults to
+# meet; $IT_TMP/seen starts empty (fl_faults adds the spool files it sees).
+fl_backlog_start() {
+    : >"$IT_TMP/seen"
+    fl_agent_start "$1" "$BASE" --sim-fault-every 0.3 --upload-max-bps 20000
+}
+
+# fl_faults DEV N LO HI COMMAND...: N times, after a random pause of LO to
+# HI seconds, note DEV's spool files in $IT_TMP/seen (check.py --seen: each
+# must end up stored) and run COMMAND, the fault; FL_FAULTS_OK counts the
+# times COMMAND succeeded.
+fl_faults() {
+    local dev=$1 n=$2 lo=$3 hi=$4 k; shift 4
+    FL_FAULTS_OK=0
+    for ((k = 0; k < n; k++)); do
+        fl_sleep_between "$lo" "$hi"
+        fl_spooled "$dev" >>"$IT_TMP/seen"
+        "$@" && FL_FAULTS_OK=$((FL_FAULTS_OK + 1))
+    done
+}
 
 # fl_drain DEV: run the agent without injected faults until its spool is
 # empty and its latest heartbeat says so and covers every stored seq.

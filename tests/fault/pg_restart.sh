@@ -30,7 +30,7 @@ as_owner() {
 }
 [ "$(id -u)" -eq 0 ] && chown postgres "$PG_HOME"
 chmod 0700 "$PG_HOME"
-PG_PORT=$(fl_free_port)
+PG_PORT=$(it_free_port)
 PG_PW=$(openssl rand -hex 16)
 pg_ctl_() { as_owner "$(pgbin pg_ctl)" -D "$PG_HOME/data" "$@" >>"$IT_TMP/pg_ctl.log" 2>&1; }
 pg_cleanup() {
@@ -63,19 +63,13 @@ CONF
 pg_ctl_ -l "$PG_HOME/server.log" -w -t 60 start || { it_fail pg-start "see $PG_HOME/server.log"; it_finish; }
 export DATABASE_URL="host=127.0.0.1 port=$PG_PORT user=postgres password=$PG_PW dbname=postgres"
 
-fl_setup || it_finish
-fl_server_start || { it_fail server-up "$(tail -n 5 "$IT_TMP/server-1.log")"; it_finish; }
+fl_server_up
 
 DEV=fault-pg
-: >"$IT_TMP/seen"
-fl_agent_start $DEV "$BASE" --sim-fault-every 0.3 --upload-max-bps 20000
+fl_backlog_start $DEV
 sleep 3
-ok=0
-for ((k = 0; k < RESTARTS; k++)); do
-    sleep "$(python3 -c 'import random; print(round(random.uniform(0.5, 2.0), 3))')"
-    fl_spooled $DEV >>"$IT_TMP/seen"
-    pg_ctl_ -m fast -w -t 60 restart && ok=$((ok + 1))
-done
+fl_faults $DEV "$RESTARTS" 0.5 2.0 pg_ctl_ -m fast -w -t 60 restart
+ok=$FL_FAULTS_OK
 [ "$ok" -eq "$RESTARTS" ] && it_pass "PostgreSQL restarted $RESTARTS times during ingest" ||
     it_fail "PostgreSQL restarted during ingest" "$ok of $RESTARTS restarts worked"
 

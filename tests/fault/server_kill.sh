@@ -14,20 +14,14 @@ IT_NAME=fault-server-kill
 KILLS=${FAULT_SERVER_KILLS:-10}
 
 it_env >/dev/null || { it_fail setup "no database"; it_finish; }
-fl_setup || it_finish
-fl_server_start || { it_fail server-up "$(tail -n 5 "$IT_TMP/server-1.log")"; it_finish; }
+fl_server_up
 
 DEV=fault-srvkill
-: >"$IT_TMP/seen"
-fl_agent_start $DEV "$BASE" --sim-fault-every 0.3 --upload-max-bps 20000
+fl_backlog_start $DEV
 sleep 2
-restarts=0
-for ((k = 0; k < KILLS; k++)); do
-    sleep "$(python3 -c 'import random; print(round(random.uniform(0.3, 1.5), 3))')"
-    fl_spooled $DEV >>"$IT_TMP/seen"
-    fl_server_kill9
-    fl_server_start && restarts=$((restarts + 1))
-done
+kill_and_restart() { fl_server_kill9; fl_server_start; }
+fl_faults $DEV "$KILLS" 0.3 1.5 kill_and_restart
+restarts=$FL_FAULTS_OK
 fl_spooled $DEV >>"$IT_TMP/seen"
 before=$(fl_stored $DEV)
 fl_agent_kill9

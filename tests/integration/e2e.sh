@@ -11,16 +11,11 @@ set -uo pipefail
 . "$(dirname "$0")/lib/common.sh"
 WIRE="python3 $IT_ROOT/tests/integration/lib/wire.py"
 
-it_env || { it_fail setup "no database"; it_finish; }
-for b in "$SERVER_BIN" "$AGENT_BIN"; do
-    [ -x "$b" ] || { it_fail setup "$b not built"; it_finish; }
-done
+it_setup "$SERVER_BIN" "$AGENT_BIN"
 DEV=sim-e2e-1
 
 # ---- server -----------------------------------------------------------------
-if ! "$SERVER_BIN" migrate >"$IT_TMP/migrate.log" 2>&1; then
-    it_fail migrate "$(tail -n 3 "$IT_TMP/migrate.log")"; it_finish
-fi
+it_migrate
 it_pass migrate
 TOKEN=$("$SERVER_BIN" token create --name e2e --role ml 2>"$IT_TMP/token.log" | tail -n1 | tr -d '[:space:]')
 [ -n "$TOKEN" ] || { it_fail token "$(tail -n 3 "$IT_TMP/token.log")"; it_finish; }

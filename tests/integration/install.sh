@@ -8,11 +8,8 @@
 set -uo pipefail
 . "$(dirname "$0")/lib/common.sh"
 
-it_env || { it_fail setup "no database"; it_finish; }
-for b in "$SERVER_BIN" "$AGENT_BIN"; do
-    [ -x "$b" ] || { it_fail setup "$b not built"; it_finish; }
-done
-"$SERVER_BIN" migrate >"$IT_TMP/migrate.log" 2>&1 || { it_fail migrate "$(tail -n 3 "$IT_TMP/migrate.log")"; it_finish; }
+it_setup "$SERVER_BIN" "$AGENT_BIN"
+it_migrate
 ADMIN=$("$SERVER_BIN" token create --name it-admin --role admin 2>/dev/null | tail -n1)
 AUTH=(-H "Authorization: Bearer $ADMIN")
 it_spawn server "$SERVER_BIN" serve --port "$PORT" --agent-binary "$AGENT_BIN"

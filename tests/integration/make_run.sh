@@ -11,10 +11,7 @@
 set -uo pipefail
 . "$(dirname "$0")/lib/common.sh"
 
-it_env || { it_fail setup "no database"; it_finish; }
-for b in "$SERVER_BIN" "$AGENT_BIN"; do
-    [ -x "$b" ] || { it_fail setup "$b not built"; it_finish; }
-done
+it_setup "$SERVER_BIN" "$AGENT_BIN"
 command -v make >/dev/null || { it_fail setup "make missing"; it_finish; }
 
 VAR="$IT_TMP/var"

@@ -14,11 +14,8 @@ N=${STORM_DEVICES:-1000}
 SECS=${STORM_SECONDS:-20}
 LOADGEN="$BUILD/bin/precursor-loadgen"
 
-it_env || { it_fail setup "no database"; it_finish; }
-for b in "$SERVER_BIN" "$LOADGEN"; do
-    [ -x "$b" ] || { it_fail setup "$b not built"; it_finish; }
-done
-"$SERVER_BIN" migrate >"$IT_TMP/migrate.log" 2>&1 || { it_fail migrate "$(tail -n 3 "$IT_TMP/migrate.log")"; it_finish; }
+it_setup "$SERVER_BIN" "$LOADGEN"
+it_migrate
 pw=$(openssl rand -hex 16)
 printf '%s\n' "$pw" | "$SERVER_BIN" user add --username storm-admin --role admin >/dev/null 2>&1 ||
     { it_fail setup "user add"; it_finish; }

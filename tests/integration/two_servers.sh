@@ -9,13 +9,9 @@
 set -uo pipefail
 . "$(dirname "$0")/lib/common.sh"
 
-it_env || { it_fail setup "no database"; it_finish; }
-for b in "$SERVER_BIN" "$AGENT_BIN"; do
-    [ -x "$b" ] || { it_fail setup "$b not built"; it_finish; }
-done
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
-P1=$PORT; P2=$(free_port); LB=$(free_port)
-"$SERVER_BIN" migrate >"$IT_TMP/migrate.log" 2>&1 || { it_fail migrate "$(tail -n 3 "$IT_TMP/migrate.log")"; it_finish; }
+it_setup "$SERVER_BIN" "$AGENT_BIN"
+P1=$PORT; P2=$(it_free_port); LB=$(it_free_port)
+it_migrate
 (umask 077; openssl rand -hex 24 >"$IT_TMP/secret")
 it_spawn s1 "$SERVER_BIN" serve --port "$P1" --enroll-secret-file "$IT_TMP/secret"
 S1=${IT_PIDS[-1]}

@@ -9,9 +9,8 @@
 set -uo pipefail
 . "$(dirname "$0")/lib/common.sh"
 
-it_env || { it_fail setup "no database"; it_finish; }
-[ -x "$SERVER_BIN" ] || { it_fail setup "$SERVER_BIN not built"; it_finish; }
-"$SERVER_BIN" migrate >"$IT_TMP/migrate.log" 2>&1 || { it_fail migrate "$(tail -n 3 "$IT_TMP/migrate.log")"; it_finish; }
+it_setup "$SERVER_BIN"
+it_migrate
 TOKEN=$("$SERVER_BIN" token create --name vectors --role ml 2>/dev/null | tail -n1 | tr -d '[:space:]')
 (umask 077; openssl rand -hex 24 >"$IT_TMP/enroll-secret")
 it_spawn server "$SERVER_BIN" serve --port "$PORT" --enroll-secret-file "$IT_TMP/enroll-secret"

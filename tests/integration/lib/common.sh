@@ -61,6 +61,11 @@ it_spawn() {
     IT_PIDS+=($!)
 }
 
+# it_free_port: a loopback port nobody listens on (the kernel's pick).
+it_free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
 # When run alone: a database of our own and a free port.
 it_env() {
     if [ -z "${DATABASE_URL:-}" ]; then
@@ -68,7 +73,7 @@ it_env() {
         DATABASE_URL=$("$IT_ROOT/scripts/pg.sh" newdb "precursor_it_${IT_NAME//[^a-z0-9]/_}") || return 1
     fi
     if [ -z "${PORT:-}" ]; then
-        PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+        PORT=$(it_free_port)
     fi
     export DATABASE_URL PORT
     # From here on the password is in $IT_TMP/pgpass, not on command lines.
@@ -97,20 +102,31 @@ it_http() {
     curl -s -X "$m" -o "$out" -w '%{http_code}' "$@" "$url" 2>/dev/null || echo 000
 }
 
+# it_setup BIN...: the environment (it_env) and each BIN built; ends the
+# script with a FAIL when either is missing, the way every test starts.
+it_setup() {
+    local b
+    it_env || { it_fail setup "no database"; it_finish; }
+    for b in "$@"; do
+        [ -x "$b" ] || { it_fail setup "$b not built"; it_finish; }
+    done
+}
+
+# it_migrate: the migrations applied to the test's database; ends the script
+# with a FAIL and the log's last lines when they fail.
+it_migrate() {
+    "$SERVER_BIN" migrate >"$IT_TMP/migrate.log" 2>&1 ||
+        { it_fail migrate "$(tail -n 3 "$IT_TMP/migrate.log")"; it_finish; }
+}
+
 # it_ml_setup: the set-up the ML-path tests (datasets, deploy) share: the
 # environment, both binaries built, migrations applied, an ml and an operator
 # token (ML, OP; curl header arrays AML, AOP), an enrollment secret in
 # $IT_TMP/enroll-secret and $IT_TMP/run for the server to run in.  Ends the
 # script with a FAIL when any of it is missing.
 it_ml_setup() {
-    local b
-    it_env || { it_fail setup "no database"; it_finish; }
-    for b in "$SERVER_BIN" "$AGENT_BIN"; do
-        [ -x "$b" ] || { it_fail setup "$b not built"; it_finish; }
-    done
-    if ! "$SERVER_BIN" migrate >"$IT_TMP/migrate.log" 2>&1; then
-        it_fail migrate "$(tail -n 3 "$IT_TMP/migrate.log")"; it_finish
-    fi
+    it_setup "$SERVER_BIN" "$AGENT_BIN"
+    it_migrate
     ML=$("$SERVER_BIN" token create --name ml --role ml 2>/dev/null | tail -n1 | tr -d '[:space:]')
     OP=$("$SERVER_BIN" token create --name op --role operator 2>/dev/null | tail -n1 | tr -d '[:space:]')
     [ -n "$ML" ] && [ -n "$OP" ] || { it_fail tokens; it_finish; }

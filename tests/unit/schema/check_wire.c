@@ -22,7 +22,6 @@
 
 #include "tests/unit/schema/testwire.h"
 
-#define VEC_DIR "tests/vectors"
 #define CORPUS_DIR "tests/fuzz/corpus/wire"
 
 /* ---- helpers ------------------------------------------------------------ */
@@ -184,6 +183,18 @@ static void meta_eq(const struct wire_meta *a, const struct wire_meta *b)
     }
 }
 
+/* The full reader path gives back what was encoded: m's metadata and the
+ * samples s.  *got is the metadata read (for the caller's own checks). */
+static void decodes_to(const uint8_t *env, size_t len, const struct wire_meta *m, const void *s,
+                       struct wire_meta *got)
+{
+    void *out = decode_all(env, len, got);
+
+    meta_eq(m, got);
+    ck_assert(memcmp(out, s, wire_samples_bytes(m)) == 0);
+    free(out);
+}
+
 /* ---- round trips -------------------------------------------------------- */
 
 START_TEST(test_roundtrip)
@@ -194,7 +205,7 @@ START_TEST(test_roundtrip)
     struct wire_meta m, got;
     uint8_t *env = NULL;
     size_t len;
-    void *s, *out;
+    void *s;
 
     keys_init();
     meta_fill(&m, type, 3, 1000, 1234);
@@ -205,11 +216,8 @@ START_TEST(test_roundtrip)
     m.trigger_time_us = INT64_MIN;
     s = samples_make(&m, 7 + (uint64_t)_i);
     ck_assert_int_eq(wire_encode_flags(&m, s, g_sk, 0, flags, &env, &len), WIRE_OK);
-    out = decode_all(env, len, &got);
+    decodes_to(env, len, &m, s, &got);
     ck_assert_uint_eq(got.flags, flags);
-    meta_eq(&m, &got);
-    ck_assert(memcmp(out, s, wire_samples_bytes(&m)) == 0);
-    free(out);
     free(env);
     free(s);
 }
@@ -281,7 +289,7 @@ START_TEST(test_roundtrip_default_and_levels)
     struct wire_meta m, got;
     uint8_t *env = NULL;
     size_t len;
-    void *s, *out;
+    void *s;
 
     keys_init();
     meta_fill(&m, WIRE_F32, WIRE_MAX_CHANNELS, 0, 5000);
@@ -290,11 +298,8 @@ START_TEST(test_roundtrip_default_and_levels)
     s = samples_make(&m, 99);
     for (int level = -5; level <= 19; level += 6) {
         ck_assert_int_eq(wire_encode(&m, s, g_sk, level, &env, &len), WIRE_OK);
-        out = decode_all(env, len, &got);
+        decodes_to(env, len, &m, s, &got);
         ck_assert_uint_eq(got.flags, WIRE_FLAGS_DEFAULT);
-        meta_eq(&m, &got);
-        ck_assert(memcmp(out, s, wire_samples_bytes(&m)) == 0);
-        free(out);
         free(env);
     }
     free(s);
@@ -445,7 +450,7 @@ START_TEST(test_versions)
     struct wire_view v;
     size_t len, len2;
     uint8_t *env, *ext;
-    void *s, *out;
+    void *s;
 
     keys_init();
     env = env_make(&m, WIRE_FLAGS_DEFAULT, &len, &s);
@@ -467,10 +472,7 @@ START_TEST(test_versions)
     env[5] = 9;                                       /* minor 9: still read */
     env[54] = 0xab;                                   /* reserved bytes it may use */
     resign(env, len);
-    out = decode_all(env, len, &got);
-    meta_eq(&m, &got);
-    ck_assert(memcmp(out, s, wire_samples_bytes(&m)) == 0);
-    free(out);
+    decodes_to(env, len, &m, s, &got);
 
     /* a later minor's extension bytes after the strings are skipped */
     {
@@ -482,10 +484,7 @@ START_TEST(test_versions)
         memcpy(ext + hl + 5, env + hl, len - hl);
         wr32(ext + 8, hl + 5);
         resign(ext, len2);
-        out = decode_all(ext, len2, &got);
-        meta_eq(&m, &got);
-        ck_assert(memcmp(out, s, wire_samples_bytes(&m)) == 0);
-        free(out);
+        decodes_to(ext, len2, &m, s, &got);
         free(ext);
     }
 
@@ -861,7 +860,7 @@ START_TEST(test_vectors)
         struct wire_meta m, got;
         uint8_t *env = NULL, *file, *again = NULL;
         size_t len, flen, alen;
-        char path[512], *txt, *ftxt;
+        char *txt, *ftxt;
         void *s, *out;
 
         vec_meta(vs, &m);
@@ -871,10 +870,7 @@ START_TEST(test_vectors)
         txt = describe(vs, &m, s, env, len);
 
         if (regen && *regen) {
-            snprintf(path, sizeof path, "%s/%s.prsn", regen, vs->name);
-            file_write(path, env, len);
-            snprintf(path, sizeof path, "%s/%s.txt", regen, vs->name);
-            file_write(path, txt, strlen(txt));
+            vector_write(regen, vs->name, env, len, txt);
             free(txt);
             free(env);
             free(s);
@@ -882,13 +878,11 @@ START_TEST(test_vectors)
         }
 
         /* (a) the file decodes to the described metadata and samples */
-        snprintf(path, sizeof path, VEC_DIR "/%s.prsn", vs->name);
-        file = file_read(path, &flen);
+        file = vector_read(vs->name, "prsn", &flen);
         out = decode_all(file, flen, &got);
         meta_eq(&m, &got);
         ck_assert(memcmp(out, s, wire_samples_bytes(&m)) == 0);
-        snprintf(path, sizeof path, VEC_DIR "/%s.txt", vs->name);
-        ftxt = (char *)file_read(path, &alen);
+        ftxt = (char *)vector_read(vs->name, "txt", &alen);
         {
             char *gtxt = describe(vs, &got, out, file, flen);
             ck_assert_str_eq(ftxt, gtxt);   /* metadata and checksums as described */

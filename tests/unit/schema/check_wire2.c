@@ -18,7 +18,6 @@
 
 #include "tests/unit/schema/testwire.h"
 
-#define VEC_DIR "tests/vectors"
 #define VEC_LEVEL 3
 
 static void meta_fill(struct wire_meta *m, uint8_t type, uint8_t channels, uint32_t pre,
@@ -511,7 +510,7 @@ START_TEST(test_vectors_v2)
         struct wire_meta m, got;
         uint8_t *env, *file, *again;
         size_t len, flen, alen;
-        char path[512], *txt, *ftxt, *gtxt;
+        char *txt, *ftxt, *gtxt;
         void *s, *out;
 
         vec_meta(vs, &m);
@@ -522,19 +521,14 @@ START_TEST(test_vectors_v2)
         m.block_log = WIRE_BLOCK_LOG_DEFAULT;
         txt = describe(vs, &m, s, env, len);
         if (regen && *regen) {
-            snprintf(path, sizeof path, "%s/%s.prsn", regen, vs->name);
-            file_write(path, env, len);
-            snprintf(path, sizeof path, "%s/%s.txt", regen, vs->name);
-            file_write(path, txt, strlen(txt));
+            vector_write(regen, vs->name, env, len, txt);
             free(txt), free(env), free(s);
             continue;
         }
-        snprintf(path, sizeof path, VEC_DIR "/%s.prsn", vs->name);
-        file = file_read(path, &flen);
+        file = vector_read(vs->name, "prsn", &flen);
         out = decode_all(file, flen, &got);
         ck_assert(memcmp(out, s, wire_samples_bytes(&m)) == 0);
-        snprintf(path, sizeof path, VEC_DIR "/%s.txt", vs->name);
-        ftxt = (char *)file_read(path, &alen);
+        ftxt = (char *)vector_read(vs->name, "txt", &alen);
         gtxt = describe(vs, &got, out, file, flen);
         ck_assert_str_eq(ftxt, gtxt);
         ck_assert_int_eq(wire_encode_v2(&got, out, g_sk, VEC_LEVEL, got.flags, &again, &alen),

@@ -1,7 +1,7 @@
 /* testwire.h - what the wire suites (check_wire.c for v1, check_wire2.c for
  * v2) share: the golden vectors' signing key, a deterministic generator,
  * re-signing a tampered envelope, the full reader path, and the vector
- * files' hex and file helpers.  Static inline functions, included by each
+ * files' hex, file, read and regenerate helpers.  Static inline functions, included by each
  * suite (each uses its own subset). */
 #ifndef PRECURSOR_TESTWIRE_H
 #define PRECURSOR_TESTWIRE_H
@@ -11,8 +11,13 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "schema/wire.h"
+
+/* Read relative to the current directory: the runner starts from the
+ * repository root. */
+#define TESTWIRE_VEC_DIR "tests/vectors"
 
 static uint8_t g_pk[WIRE_PK_LEN], g_sk[WIRE_SK_LEN];
 
@@ -95,6 +100,29 @@ static inline void file_write(const char *path, const void *b, size_t n)
     ck_assert_msg(f != NULL, "cannot write %s", path);
     ck_assert_uint_eq(fwrite(b, 1, n, f), n);
     ck_assert_int_eq(fclose(f), 0);
+}
+
+/* A golden vector's file, tests/vectors/<name>.<ext>, read whole. */
+static inline uint8_t *vector_read(const char *name, const char *ext, size_t *n)
+{
+    char path[512];
+
+    snprintf(path, sizeof path, TESTWIRE_VEC_DIR "/%s.%s", name, ext);
+    return file_read(path, n);
+}
+
+/* With WIRE_REGEN_VECTORS=<dir> the vector tests write each vector afresh
+ * instead of checking it: its envelope as <dir>/<name>.prsn and its
+ * description as <dir>/<name>.txt. */
+static inline void vector_write(const char *dir, const char *name, const uint8_t *env,
+                                size_t len, const char *txt)
+{
+    char path[512];
+
+    snprintf(path, sizeof path, "%s/%s.prsn", dir, name);
+    file_write(path, env, len);
+    snprintf(path, sizeof path, "%s/%s.txt", dir, name);
+    file_write(path, txt, strlen(txt));
 }
 
 #endif

@@ -21,27 +21,8 @@
 
 static PGconn *g_admin;
 
-static void sql(const char *q)
-{
-    PGresult *r = PQexec(g_admin, q);
-
-    ck_assert_msg(r && (PQresultStatus(r) == PGRES_COMMAND_OK ||
-                        PQresultStatus(r) == PGRES_TUPLES_OK), "%s: %s", q,
-                  PQerrorMessage(g_admin));
-    PQclear(r);
-}
-
-static void value_is(const char *q, const char *want)
-{
-    PGresult *r = PQexec(g_admin, q);
-    const char *v;
-
-    ck_assert_msg(r && PQresultStatus(r) == PGRES_TUPLES_OK, "%s: %s", q,
-                  PQerrorMessage(g_admin));
-    v = PQntuples(r) ? (PQgetisnull(r, 0, 0) ? "NULL" : PQgetvalue(r, 0, 0)) : "none";
-    ck_assert_msg(strcmp(v, want) == 0, "%s: got %s want %s", q, v, want);
-    PQclear(r);
-}
+static void sql(const char *q) { testdb_sql(g_admin, q); }
+static void value_is(const char *q, const char *want) { testdb_value_is(g_admin, q, want); }
 
 /* Query parameters for the handlers: a NULL-terminated key, value list. */
 static const char *const *g_query;

@@ -282,24 +282,8 @@ static void add_snapshot(int id, const uint8_t *env, size_t len)
     PQclear(r);
 }
 
-static char *value(const char *q)
-{
-    PGresult *r = PQexec(g_admin, q);
-    char *v;
-
-    ck_assert_msg(PQresultStatus(r) == PGRES_TUPLES_OK, "%s: %s", q, PQerrorMessage(g_admin));
-    v = strdup(PQntuples(r) == 0 ? "none" : PQgetisnull(r, 0, 0) ? "NULL" : PQgetvalue(r, 0, 0));
-    PQclear(r);
-    return v;
-}
-
-static void value_is(const char *q, const char *want)
-{
-    char *v = value(q);
-
-    ck_assert_msg(strcmp(v, want) == 0, "%s: got %s want %s", q, v, want);
-    free(v);
-}
+static char *value(const char *q) { return testdb_value(g_admin, q); }
+static void value_is(const char *q, const char *want) { testdb_value_is(g_admin, q, want); }
 
 /* GET /api/v1/snapshots/{id}/features as the route table calls it: the
  * status, and for 200 the second channel's name and dominant frequency. */

@@ -22,36 +22,9 @@
 
 static PGconn *g_admin;
 
-static void sql(const char *q)
-{
-    PGresult *r = PQexec(g_admin, q);
-
-    ck_assert_msg(r && (PQresultStatus(r) == PGRES_COMMAND_OK ||
-                        PQresultStatus(r) == PGRES_TUPLES_OK), "%s: %s", q,
-                  PQerrorMessage(g_admin));
-    PQclear(r);
-}
-
-static char *sql_value(const char *q)
-{
-    PGresult *r = PQexec(g_admin, q);
-    char *v;
-
-    ck_assert_msg(r && PQresultStatus(r) == PGRES_TUPLES_OK, "%s: %s", q,
-                  PQerrorMessage(g_admin));
-    v = PQntuples(r) ? strdup(PQgetisnull(r, 0, 0) ? "NULL" : PQgetvalue(r, 0, 0))
-                     : strdup("none");
-    PQclear(r);
-    return v;
-}
-
-static void value_is(const char *q, const char *want)
-{
-    char *v = sql_value(q);
-
-    ck_assert_msg(strcmp(v, want) == 0, "%s: got %s want %s", q, v, want);
-    free(v);
-}
+static void sql(const char *q) { testdb_sql(g_admin, q); }
+static char *sql_value(const char *q) { return testdb_value(g_admin, q); }
+static void value_is(const char *q, const char *want) { testdb_value_is(g_admin, q, want); }
 
 static int64_t add_rule(const char *name, const char *expr, const char *cls, double w)
 {

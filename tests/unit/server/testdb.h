@@ -3,10 +3,13 @@
  * With DATABASE_URL set, each test case creates its own database (name from
  * the pid and a random number), applies the migrations, and drops it again
  * in teardown; without DATABASE_URL the DB-backed tests skip with a message.
- * Static functions: included by each suite that needs them. */
+ * Also the checks a suite makes on its own connection to that database
+ * (testdb_sql, testdb_value, testdb_value_is).  Static functions: included
+ * by each suite that needs them. */
 #ifndef PRECURSOR_TESTDB_H
 #define PRECURSOR_TESTDB_H
 
+#include <check.h>
 #include <libpq-fe.h>
 #include <limits.h>
 #include <sodium.h>
@@ -74,6 +77,39 @@ static void testdb_teardown(void)
     snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s WITH (FORCE)", testdb_name);
     testdb_admin(sql);
     testdb_name[0] = '\0';
+}
+
+/* Run q on c; it must succeed (a command, or rows). */
+static inline void testdb_sql(PGconn *c, const char *q)
+{
+    PGresult *r = PQexec(c, q);
+
+    ck_assert_msg(r && (PQresultStatus(r) == PGRES_COMMAND_OK ||
+                        PQresultStatus(r) == PGRES_TUPLES_OK), "%s: %s", q, PQerrorMessage(c));
+    PQclear(r);
+}
+
+/* The first column of q's first row on c as text (malloc'd): "NULL" for
+ * SQL NULL, "none" when there is no row, so that a check names each. */
+static inline char *testdb_value(PGconn *c, const char *q)
+{
+    PGresult *r = PQexec(c, q);
+    char *v;
+
+    ck_assert_msg(r && PQresultStatus(r) == PGRES_TUPLES_OK, "%s: %s", q, PQerrorMessage(c));
+    v = strdup(PQntuples(r) == 0 ? "none" : PQgetisnull(r, 0, 0) ? "NULL" : PQgetvalue(r, 0, 0));
+    PQclear(r);
+    ck_assert_ptr_nonnull(v);
+    return v;
+}
+
+/* testdb_value(c, q) is want; the failure names the query. */
+static inline void testdb_value_is(PGconn *c, const char *q, const char *want)
+{
+    char *v = testdb_value(c, q);
+
+    ck_assert_msg(strcmp(v, want) == 0, "%s: got %s want %s", q, v, want);
+    free(v);
 }
 
 /* In a test: skip (pass with a message) when no database is configured. */

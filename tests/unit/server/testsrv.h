@@ -268,11 +268,8 @@ static inline int64_t testsrv_scalar(const char *sql)
 static inline void testsrv_sql(const char *q)
 {
     PGconn *c = db_connect(testdb_conninfo);
-    PGresult *r = PQexec(c, q);
 
-    ck_assert_msg(r && (PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK),
-                  "%s: %s", q, PQerrorMessage(c));
-    PQclear(r);
+    testdb_sql(c, q);
     PQfinish(c);
 }
 

@@ -81,7 +81,7 @@
 #define ZIP_MODE 0100644u
 #define ZIP_SIZE_MAX (UINT64_C(1) << 62)
 
-/* 30 + 2 x 15 bytes of the extra fields + the zip64 one, and the name */
+/* Record and extra field sizes, their headers included. */
 #define LOCAL_FIXED 30
 #define EXTRA_UT 9
 #define EXTRA_UX 15

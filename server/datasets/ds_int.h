@@ -141,6 +141,11 @@ struct ds_zip_limits {
 #define DS_ZIP_LIMITS_DEFAULT { 0xffffffffu, 0xffffffffu, 0xffffu }
 extern struct ds_zip_limits ds__zip_limits;
 
+/* Nonzero: npz writers opened from now on hash (SHA-256, CRC-32) inline, as
+ * when their hashing thread cannot be started.  Tests set it to walk that
+ * path; nothing else writes it. */
+extern int ds__npz_inline_hash;
+
 /* The version's manifest.json, computing it (a full npz pass into a hash)
  * and caching it the first time.  *out malloc'd. */
 int ds__manifest(int64_t dataset_id, int version, char **out, size_t *len);

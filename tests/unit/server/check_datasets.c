@@ -358,6 +358,50 @@ START_TEST(npz_identical_and_readable)
 }
 END_TEST
 
+/* Hashed inline (no hashing thread), the writer makes the same bytes: the
+ * same CRC-32 in every data descriptor, and the same SHA-256 of each entry. */
+START_TEST(npz_inline_hash_same_bytes)
+{
+    struct membuf a, b;
+    static const uint64_t shape[1] = { 3000001 };
+    uint8_t *data = malloc(3000001), sha[2][32];
+
+    ck_assert_ptr_nonnull(data);
+    for (size_t k = 0; k < 3000001; k++)
+        data[k] = (uint8_t)(k * 2654435761u >> 11);
+    for (int mode = 0; mode < 2; mode++) {
+        struct membuf *m = mode ? &b : &a;
+        struct ds_npz *z;
+
+        ds__npz_inline_hash = mode;
+        memset(m, 0, sizeof *m);
+        ck_assert_int_eq(ds_npz_open(mem_sink, m, &z), 0);
+        ck_assert_int_eq(ds_npz_begin(z, "big", "|u1", 1, shape, 1), 0);
+        ck_assert_int_eq(ds_npz_data(z, data, 1000000), 0);
+        ck_assert_int_eq(ds_npz_data(z, data + 1000000, 2000001), 0);
+        ck_assert_int_eq(ds_npz_last_sha256(z, sha[mode]), 0);
+        ck_assert_int_eq(ds_npz_file(z, "manifest.json", "{}", 2), 0);
+        ck_assert_int_eq(ds_npz_close(z), 0);
+    }
+    ds__npz_inline_hash = 0;
+    ck_assert_uint_eq(a.len, b.len);
+    ck_assert_mem_eq(a.p, b.p, a.len);
+    ck_assert_mem_eq(sha[0], sha[1], 32);
+    free(a.p);
+    free(b.p);
+    write_npz(&a);
+    ds__npz_inline_hash = 1;
+    write_npz(&b);
+    ds__npz_inline_hash = 0;
+    ck_assert_uint_eq(a.len, b.len);
+    ck_assert_mem_eq(a.p, b.p, a.len);
+    read_npz_back(&b);
+    free(a.p);
+    free(b.p);
+    free(data);
+}
+END_TEST
+
 /* The same npz with every zip64 record (the writer's limits shrunk to
  * nothing): numpy and libarchive read the same arrays. */
 START_TEST(npz_zip64_readable)
@@ -389,6 +433,7 @@ Suite *datasets_suite(void)
     tcase_add_test(tc, npz_identical_and_readable);
     tcase_add_test(tc, npz_entry_hashes);
     tcase_add_test(tc, npz_zip64_readable);
+    tcase_add_test(tc, npz_inline_hash_same_bytes);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -11,7 +11,7 @@
  * computed on a thread of the writer's own, from copies of the bytes in a
  * ring of HASH_BLOCKS blocks: the hash was 40% of the exporting thread's
  * time, which also zips, sends and (for X) reads the samples; the copy costs
- * a tenth of the hash, and the CRC (libdeflate's) a tenth of the hash on
+ * a tenth of the hash, and the CRC (libdeflate's) an eighth of the hash on
  * bytes the hash has just brought into the cache.  The writer waits for the
  * thread only at the end of each entry, where the zip's data descriptor
  * needs the CRC, and hashes inline when the thread cannot be started. */

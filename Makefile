@@ -14,9 +14,13 @@ BUILD ?= build
 SAN ?=
 CC ?= cc
 
-PKGS := libmicrohttpd libpq libzstd libsodium libcrypto jansson libcurl fftw3f libarchive
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKGS := libmicrohttpd libpq libzstd libsodium libcrypto jansson libcurl fftw3f libdeflate
+# The unit tests read exports back with readers of their own: libarchive's
+# zip reader and zlib's CRC-32 (the server links neither).
+TEST_PKGS := libarchive zlib
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) $(TEST_PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+TEST_PKG_LIBS := $(shell pkg-config --libs $(TEST_PKGS) 2>/dev/null)
 # mbed TLS (the agent's TLS, agent/net) ships no pkg-config file in Debian 12.
 MBEDTLS_LIBS := -lmbedtls -lmbedx509 -lmbedcrypto
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
@@ -132,7 +136,7 @@ $(call obj,tests/unit/runner.c): ALL_CFLAGS += -I$(BUILD)/gen
 
 $(UNIT_BIN): $(call obj,tests/unit/runner.c $(UNIT_SRC)) $(SERVER_LIB) $(AGENT_LIB) $(SCHEMA_LIB)
 	@mkdir -p $(@D)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(CHECK_LIBS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(TEST_PKG_LIBS) $(CHECK_LIBS)
 
 $(BUILD)/bin/bench-%: $(call obj,bench/%.c) $(AGENT_LIB) $(SERVER_LIB) $(SCHEMA_LIB)
 	@mkdir -p $(@D)

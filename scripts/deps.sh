@@ -25,7 +25,9 @@ PACKAGES=(
     check                # unit tests
     libsubunit-dev       # Check's pkg-config links -lsubunit
     libfftw3-dev         # server: spectra behind the per-snapshot features
-    libarchive-dev       # server: dataset exports
+    libdeflate-dev       # server: the CRC-32 of the npz export's zip entries (carry-less multiply)
+    libarchive-dev       # unit tests: an independent zip reader of npz exports
+    zlib1g-dev           # unit tests: an independent CRC-32 for the npz's zip
     postgresql           # the private development/test cluster (scripts/pg.sh)
     zstd                 # tests: an independent decompressor for stored payloads
     flac                 # make bench: bench/codec.sh compares the snapshot codec with flac --best

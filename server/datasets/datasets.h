@@ -4,9 +4,8 @@
  * The pieces here know no HTTP and no PostgreSQL: the policy functions turn
  * labeled snapshots into windows and assign whole groups (device, asset, day,
  * equipment type) to train/validation/test, seeded and reproducible; the
- * export writer turns rows into the bytes of an .npz (a zip of .npy files,
- * written with libarchive, fixed timestamps, so the same rows give the same
- * bytes) in steps, so a streamed response pulls a chunk at a time and memory
+ * export writer turns rows into the bytes of an .npz (a zip of stored .npy
+ * files, fixed timestamps, so the same rows give the same bytes) in steps, so a streamed response pulls a chunk at a time and memory
  * does not grow with the dataset.  Formats: docs/DATASETS.md and
  * schema/EXPORT.md.
  *
@@ -24,7 +23,7 @@ enum ds_error {
     DS_EINVAL = -1,         /* a policy or argument out of range */
     DS_ETOOFEW = -2,        /* a class has too few examples for the split asked */
     DS_ENOMEM = -3,
-    DS_EARCHIVE = -4,       /* libarchive refused (message logged) */
+    DS_EARCHIVE = -4,       /* the archive's sink refused its bytes (logged) */
     DS_ESTATE = -5          /* writer used out of order */
 };
 

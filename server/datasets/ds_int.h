@@ -110,6 +110,42 @@ struct ds_mem_limits {
 #define DS_MEM_LIMITS_DEFAULT { 4u << 20, 2u << 20, 4u << 20 }
 extern struct ds_mem_limits ds__mem_limits;
 
+/* The zip container of the npz export (ds_zip.c): stored entries whose
+ * size is given up front and whose CRC-32 the caller gives at the end,
+ * written front to back into a sink, zip64 records where a value does not
+ * fit.  DS_EARCHIVE when the sink refuses (the writer then only frees),
+ * DS_ESTATE out of order, DS_EINVAL past a bound. */
+#define DS_ZIP_MAX_NAME 255
+#define DS_ZIP_MAX_ENTRIES 4096
+struct ds_zip;
+/* mtime: every entry's (Unix time, 0 .. 2^32 - 1). */
+int ds__zip_open(ds_sink_fn sink, void *ctx, int64_t mtime, struct ds_zip **out);
+int ds__zip_begin(struct ds_zip *z, const char *name, uint64_t size);
+int ds__zip_data(struct ds_zip *z, const void *buf, size_t len);
+/* After exactly size bytes: crc is the CRC-32 of them (ds__zip_crc32). */
+int ds__zip_end(struct ds_zip *z, uint32_t crc);
+/* The central directory and end records; frees z whatever happens.
+ * ds__zip_abort frees without writing. */
+int ds__zip_close(struct ds_zip *z);
+void ds__zip_abort(struct ds_zip *z);
+/* The zip's CRC-32 (zlib's convention: start from 0, chain the result). */
+uint32_t ds__zip_crc32(uint32_t crc, const void *buf, size_t len);
+/* Values from which the zip64 fields are used: an entry's size, an offset
+ * (or the central directory's size), the number of entries.  Tests shrink
+ * them to walk the zip64 records with small archives; a writer keeps the
+ * values it was opened with. */
+struct ds_zip_limits {
+    uint64_t size, offset;
+    uint64_t entries;
+};
+#define DS_ZIP_LIMITS_DEFAULT { 0xffffffffu, 0xffffffffu, 0xffffu }
+extern struct ds_zip_limits ds__zip_limits;
+
+/* Nonzero: npz writers opened from now on hash (SHA-256, CRC-32) inline, as
+ * when their hashing thread cannot be started.  Tests set it to walk that
+ * path; nothing else writes it. */
+extern int ds__npz_inline_hash;
+
 /* The version's manifest.json, computing it (a full npz pass into a hash)
  * and caching it the first time.  *out malloc'd. */
 int ds__manifest(int64_t dataset_id, int version, char **out, size_t *len);

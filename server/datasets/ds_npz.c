@@ -1,29 +1,29 @@
-/* ds_npz.c - .npz export writer: a zip (libarchive, stored entries) of .npy
- * arrays, written in steps into a caller's sink.
+/* ds_npz.c - .npz export writer: a zip of stored .npy entries (ds_zip.c),
+ * written in steps into a caller's sink.
  *
  * Byte-identical re-exports need every byte fixed: entries are stored (no
  * compressor version differences), every entry has the same mtime, owner 0
- * and mode 0644, sizes are declared up front (no data descriptors), and
- * libarchive writes unblocked (no padding to a block size).  The .npy header
- * is version 1.0, padded with spaces to a multiple of 64 bytes as numpy
- * itself writes it.
+ * and mode 0644, and sizes are declared up front.  The .npy header is
+ * version 1.0, padded with spaces to a multiple of 64 bytes as numpy itself
+ * writes it.
  *
- * Every entry's SHA-256 (for the manifest) is computed on a thread of the
- * writer's own, from copies of the bytes in a ring of HASH_BLOCKS blocks:
- * the hash was 40% of the exporting thread's time, which also zips, sends
- * and (for X) reads the samples; the copy costs a tenth of the hash.  The
- * writer waits for the thread only at the end of each entry, and hashes
- * inline when the thread cannot be started. */
+ * Every entry's SHA-256 (for the manifest) and CRC-32 (for the zip) are
+ * computed on a thread of the writer's own, from copies of the bytes in a
+ * ring of HASH_BLOCKS blocks: the hash was 40% of the exporting thread's
+ * time, which also zips, sends and (for X) reads the samples; the copy costs
+ * a tenth of the hash, and the CRC (libdeflate's) an eighth of the hash on
+ * bytes the hash has just brought into the cache.  The writer waits for the
+ * thread only at the end of each entry, where the zip's data descriptor
+ * needs the CRC, and hashes inline when the thread cannot be started. */
 #include "server/datasets/datasets.h"
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <openssl/evp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "server/datasets/ds_int.h"
 #include "server/srv/srv.h"
 
 #define HASH_BLOCK (1u << 20)
@@ -46,21 +46,20 @@ struct npz_hasher {
     unsigned head, count;
     size_t fill;
     uint8_t digest[32];
+    uint32_t crc;               /* the entry's so far; final once done */
     int done, err;
 };
 
 struct ds_npz {
-    struct archive *a;
-    ds_sink_fn sink;
-    void *ctx;
+    struct ds_zip *zip;
     int in_entry;
     uint64_t left;              /* data bytes the open entry still needs */
     /* OpenSSL's SHA-256 (the CPU's SHA extensions): with libsodium's every
      * byte exported was hashed at a third of the speed, 35% of an export. */
     EVP_MD_CTX *sha;
     uint8_t last_sha[32];
+    uint32_t crc;               /* inline hashing: the entry's CRC-32 so far */
     int have_sha;
-    int sink_err;
     struct npz_hasher h;
 };
 
@@ -84,6 +83,8 @@ static void *hasher_main(void *arg)
         if (EVP_DigestUpdate(z->sha, h->block[i], h->len[i]) != 1 ||
             (fin && EVP_DigestFinal_ex(z->sha, h->digest, NULL) != 1))
             bad = 1;
+        /* crc is the thread's alone between sha_begin and done */
+        h->crc = ds__zip_crc32(h->crc, h->block[i], h->len[i]);
         pthread_mutex_lock(&h->mu);
         h->err |= bad;
         h->head = (h->head + 1) % HASH_BLOCKS;
@@ -97,11 +98,15 @@ static void *hasher_main(void *arg)
 }
 
 /* Start the thread and its blocks; without them hashing stays inline. */
+int ds__npz_inline_hash;
+
 static void hasher_start(struct ds_npz *z)
 {
     struct npz_hasher *h = &z->h;
     int i;
 
+    if (ds__npz_inline_hash)
+        return;
     for (i = 0; i < HASH_BLOCKS; i++)
         if (!(h->block[i] = malloc(HASH_BLOCK)))
             goto fail;
@@ -171,6 +176,8 @@ static int sha_begin(struct ds_npz *z)
         return DS_ENOMEM;
     z->h.fill = 0;
     z->h.done = 0;
+    z->h.crc = 0;
+    z->crc = 0;
     return DS_OK;
 }
 
@@ -178,8 +185,10 @@ static int sha_update(struct ds_npz *z, const uint8_t *p, size_t len)
 {
     struct npz_hasher *h = &z->h;
 
-    if (!h->started)
+    if (!h->started) {
+        z->crc = ds__zip_crc32(z->crc, p, len);
         return EVP_DigestUpdate(z->sha, p, len) == 1 ? DS_OK : DS_EINVAL;
+    }
     while (len > 0) {
         unsigned i;
         size_t n = HASH_BLOCK - h->fill < len ? HASH_BLOCK - h->fill : len;
@@ -199,7 +208,8 @@ static int sha_update(struct ds_npz *z, const uint8_t *p, size_t len)
     return DS_OK;
 }
 
-/* The entry's digest into z->last_sha, once the thread has hashed it all. */
+/* The entry's digest into z->last_sha and its CRC-32 into z->crc, once the
+ * thread has hashed it all. */
 static int sha_end(struct ds_npz *z)
 {
     struct npz_hasher *h = &z->h;
@@ -212,82 +222,49 @@ static int sha_end(struct ds_npz *z)
     while (!h->done)
         pthread_cond_wait(&h->cv, &h->mu);
     memcpy(z->last_sha, h->digest, sizeof z->last_sha);
+    z->crc = h->crc;
     err = h->err;
     h->err = 0;
     pthread_mutex_unlock(&h->mu);
     return err ? DS_EINVAL : DS_OK;
 }
 
-static la_ssize_t npz_write_cb(struct archive *a, void *ud, const void *buf, size_t len)
+/* A zip writer's refusal, logged once where it happened. */
+static int zip_err(int rc, const char *what)
 {
-    struct ds_npz *z = ud;
-
-    (void)a;
-    if (z->sink(z->ctx, buf, len) != 0) {
-        z->sink_err = 1;
-        return -1;
-    }
-    return (la_ssize_t)len;
-}
-
-static int arch_err(struct ds_npz *z, const char *what)
-{
-    srv_log("error", "npz: %s: %s", what, archive_error_string(z->a) ? archive_error_string(z->a) : "?");
-    return DS_EARCHIVE;
+    if (rc == DS_EARCHIVE)
+        srv_log("error", "npz: %s: the sink refused the bytes", what);
+    return rc;
 }
 
 int ds_npz_open(ds_sink_fn sink, void *ctx, struct ds_npz **out)
 {
     struct ds_npz *z;
+    int rc;
 
     if (!sink || !out)
         return DS_EINVAL;
     z = calloc(1, sizeof *z);
     if (!z)
         return DS_ENOMEM;
-    z->sink = sink;
-    z->ctx = ctx;
-    z->sha = EVP_MD_CTX_new();
-    z->a = z->sha ? archive_write_new() : NULL;
-    if (!z->a) {
-        EVP_MD_CTX_free(z->sha);
+    if (!(z->sha = EVP_MD_CTX_new())) {
         free(z);
         return DS_ENOMEM;
     }
-    hasher_start(z);
-    if (archive_write_set_format_zip(z->a) != ARCHIVE_OK ||
-        archive_write_set_options(z->a, "zip:compression=store") != ARCHIVE_OK ||
-        archive_write_set_bytes_per_block(z->a, 0) != ARCHIVE_OK ||
-        archive_write_set_bytes_in_last_block(z->a, 1) != ARCHIVE_OK ||
-        archive_write_open2(z->a, z, NULL, npz_write_cb, NULL, NULL) != ARCHIVE_OK) {
-        int rc = arch_err(z, "open");
-        archive_write_free(z->a);
-        hasher_stop(z);
+    if ((rc = ds__zip_open(sink, ctx, DS_NPZ_MTIME, &z->zip)) != DS_OK) {
         EVP_MD_CTX_free(z->sha);
         free(z);
         return rc;
     }
+    hasher_start(z);
     *out = z;
     return DS_OK;
 }
 
 static int entry_start(struct ds_npz *z, const char *name, uint64_t size)
 {
-    struct archive_entry *e = archive_entry_new();
-    int rc = DS_OK;
+    int rc = zip_err(ds__zip_begin(z->zip, name, size), "entry header");
 
-    if (!e)
-        return DS_ENOMEM;
-    archive_entry_set_pathname(e, name);
-    archive_entry_set_filetype(e, AE_IFREG);
-    archive_entry_set_perm(e, 0644);
-    archive_entry_set_size(e, (la_int64_t)size);
-    archive_entry_set_mtime(e, DS_NPZ_MTIME, 0);
-    archive_entry_set_uid(e, 0);
-    archive_entry_set_gid(e, 0);
-    if (archive_write_header(z->a, e) != ARCHIVE_OK)
-        rc = arch_err(z, "entry header");
-    archive_entry_free(e);
     if (rc == DS_OK)
         rc = sha_begin(z);
     if (rc == DS_OK) {
@@ -298,32 +275,33 @@ static int entry_start(struct ds_npz *z, const char *name, uint64_t size)
     return rc;
 }
 
+/* The entry's last byte is out: its hash and CRC, then the zip's data
+ * descriptor. */
+static int entry_finish(struct ds_npz *z)
+{
+    int rc;
+
+    z->in_entry = 0;
+    if (sha_end(z) != DS_OK)
+        return DS_EINVAL;
+    if ((rc = zip_err(ds__zip_end(z->zip, z->crc), "entry end")) != DS_OK)
+        return rc;
+    z->have_sha = 1;
+    return DS_OK;
+}
+
 static int put(struct ds_npz *z, const void *buf, size_t len)
 {
-    const uint8_t *p = buf;
+    int rc;
 
     if (!z->in_entry || len > z->left)
         return DS_ESTATE;
-    if (sha_update(z, p, len) != DS_OK)
+    if (sha_update(z, buf, len) != DS_OK)
         return DS_EINVAL;
-    while (len > 0) {
-        la_ssize_t w = archive_write_data(z->a, p, len);
-
-        if (w <= 0)
-            return arch_err(z, "data");
-        p += w;
-        len -= (size_t)w;
-        z->left -= (uint64_t)w;
-    }
-    if (z->left == 0) {
-        if (archive_write_finish_entry(z->a) != ARCHIVE_OK)
-            return arch_err(z, "finish entry");
-        if (sha_end(z) != DS_OK)
-            return DS_EINVAL;
-        z->have_sha = 1;
-        z->in_entry = 0;
-    }
-    return DS_OK;
+    if ((rc = zip_err(ds__zip_data(z->zip, buf, len), "data")) != DS_OK)
+        return rc;
+    z->left -= len;
+    return z->left == 0 ? entry_finish(z) : DS_OK;
 }
 
 int ds_npz_begin(struct ds_npz *z, const char *name, const char *descr, size_t itemsize,
@@ -379,16 +357,9 @@ int ds_npz_file(struct ds_npz *z, const char *name, const void *buf, size_t len)
     if (!z || z->in_entry || !name || (!buf && len))
         return DS_ESTATE;
     rc = entry_start(z, name, len);
-    if (rc == DS_OK && len == 0) {
-        z->in_entry = 0;
-        if (archive_write_finish_entry(z->a) != ARCHIVE_OK)
-            return arch_err(z, "finish entry");
-        if (sha_end(z) != DS_OK)
-            return DS_EINVAL;
-        z->have_sha = 1;
-        return DS_OK;
-    }
-    return rc == DS_OK ? put(z, buf, len) : rc;
+    if (rc == DS_OK)
+        rc = len == 0 ? entry_finish(z) : put(z, buf, len);
+    return rc;
 }
 
 int ds_npz_last_sha256(const struct ds_npz *z, uint8_t out[32])
@@ -401,15 +372,16 @@ int ds_npz_last_sha256(const struct ds_npz *z, uint8_t out[32])
 
 int ds_npz_close(struct ds_npz *z)
 {
-    int rc = DS_OK;
+    int rc;
 
     if (!z)
         return DS_EINVAL;
-    if (z->in_entry)
+    if (z->in_entry) {
+        ds__zip_abort(z->zip);
         rc = DS_ESTATE;
-    else if (archive_write_close(z->a) != ARCHIVE_OK)
-        rc = arch_err(z, "close");
-    archive_write_free(z->a);
+    } else {
+        rc = zip_err(ds__zip_close(z->zip), "close");
+    }
     hasher_stop(z);
     EVP_MD_CTX_free(z->sha);
     free(z);
@@ -420,8 +392,7 @@ void ds_npz_abort(struct ds_npz *z)
 {
     if (!z)
         return;
-    archive_write_fail(z->a);
-    archive_write_free(z->a);
+    ds__zip_abort(z->zip);
     hasher_stop(z);
     EVP_MD_CTX_free(z->sha);
     free(z);

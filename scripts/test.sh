@@ -37,6 +37,15 @@ if [ -f "$ROOT/tests/lsan.supp" ]; then
     export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$ROOT/tests/lsan.supp:print_suppressions=0}
 fi
 
+# The unit tests read dataset exports back with numpy through $PYTHON.  A
+# python3 first on PATH without numpy (a virtualenv, say) would make them skip
+# that check: prefer Debian's, which scripts/deps.sh gives python3-numpy.
+if [ -z "${PYTHON:-}" ]; then
+    for py in python3 /usr/bin/python3; do
+        if "$py" -c 'import numpy' >/dev/null 2>&1; then export PYTHON=$py; break; fi
+    done
+fi
+
 passed=0
 failed=0
 failures=()

@@ -118,7 +118,11 @@ grep -q '"device_id":"sim-' "$DOC/block-1.out" && ! grep -q '"demo":true' "$DOC/
     it_fail "README's listing shows the live fleet" "$(head -c 300 "$DOC/block-1.out")"
 
 # ---- small things a newcomer trips over ---------------------------------------------
-code=$(it_http POST "$BASE/api/v1/datasets/1/versions" "$IT_TMP/v2.json" -H "Authorization: Bearer $TOKEN" \
+# The README's dataset (the newest named "bearings"): on a database an earlier
+# run left behind, dataset 1 may be another definition.
+it_http GET "$BASE/api/v1/datasets" "$IT_TMP/datasets.json" -H "Authorization: Bearer $TOKEN" >/dev/null
+DSID=$(it_json "$IT_TMP/datasets.json" 'max(x["id"] for x in d["items"] if x["name"] == "bearings")' 2>/dev/null || echo 1)
+code=$(it_http POST "$BASE/api/v1/datasets/$DSID/versions" "$IT_TMP/v2.json" -H "Authorization: Bearer $TOKEN" \
     -H 'Content-Type: application/json' -d '{}')
 [ "$code" = 201 ] && it_pass "POST .../versions with a body of {} is accepted (201)" ||
     it_fail "POST .../versions with {}" "$code $(cat "$IT_TMP/v2.json")"

@@ -215,6 +215,13 @@ const struct srv_route *srv_route_match(const struct srv_route *table, size_t n,
                                         const char *params[SRV_MAX_PARAMS],
                                         int *err);
 
+/* The methods the table serves on path, as an Allow header's value
+ * ("GET, HEAD, POST"; HEAD wherever GET is), into out (NUL-terminated,
+ * only whole names when cap is short); caps_buf as for srv_route_match.
+ * Returns the length written, 0 when no route has that path. */
+size_t srv_route_allow(const struct srv_route *table, size_t n, const char *path,
+                       char *caps_buf, size_t caps_cap, char *out, size_t cap);
+
 /* The role gate, then the handler: SRV_EFORBIDDEN (the handler not called)
  * when a token route's roles leave out rq->role. */
 int srv_route_allows(const struct srv_route *r, enum srv_role role);

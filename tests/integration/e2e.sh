@@ -35,6 +35,10 @@ fi
 code=$(it_http GET "$BASE/healthz" "$IT_TMP/h.json")
 [ "$code" = 200 ] && [ "$(it_json "$IT_TMP/h.json" 'd["status"]')" = ok ] &&
     it_pass healthz || it_fail healthz "$code $(cat "$IT_TMP/h.json")"
+code=$(it_http DELETE "$BASE/api/v1/snapshots" "$IT_TMP/m.json" -D "$IT_TMP/m.head")
+[ "$code" = 405 ] && [ "$(it_json "$IT_TMP/m.json" 'd["error"]["code"]')" = method_not_allowed ] &&
+    grep -qi '^Allow: GET, HEAD, POST' "$IT_TMP/m.head" &&
+    it_pass "wrong method -> 405 JSON with Allow" || it_fail "wrong method -> 405 with Allow" "$code $(cat "$IT_TMP/m.head" "$IT_TMP/m.json")"
 
 # ---- authentication -------------------------------------------------------------
 code=$(it_http GET "$BASE/api/v1/snapshots" "$IT_TMP/e.json")

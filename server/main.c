@@ -163,6 +163,11 @@ static int start_modules(const struct server_options *o, const char *url)
     if (models_signing_key(sk, pk) == SRV_OK) {
         sodium_bin2hex(model_pk_hex, sizeof model_pk_hex, pk, sizeof pk);
         fleet_set_install_model_key(model_pk_hex);
+    } else if (o->model_key_file) {
+        /* A key named and not readable is a mistake to stop at, not a
+         * server whose every model route answers 500. */
+        srv_log("error", "refusing to start: --model-key-file names no usable key");
+        return -1;
     } else {
         srv_log("warn", "no model-signing key: install.sh will not give one");
     }

@@ -27,6 +27,14 @@ TOKEN=$("$SERVER_BIN" token create --name e2e --role ml 2>"$IT_TMP/token.log" | 
 AUTH=(-H "Authorization: Bearer $TOKEN")
 (umask 077; openssl rand -hex 24 >"$IT_TMP/enroll-secret")
 
+# A model key named but missing stops serve at once (exit 1), not 500s later.
+timeout 30 "$SERVER_BIN" serve --port "$PORT" --model-key-file "$IT_TMP/no-such.key" \
+    >"$IT_TMP/nokey.log" 2>&1
+rc=$?
+[ "$rc" = 1 ] && grep -q 'model-key-file' "$IT_TMP/nokey.log" &&
+    it_pass "serve with an unreadable --model-key-file exits 1 at start" ||
+    it_fail "serve with an unreadable --model-key-file" "rc=$rc $(tail -n 2 "$IT_TMP/nokey.log")"
+
 it_spawn server "$SERVER_BIN" serve --port "$PORT" \
     --enroll-secret-file "$IT_TMP/enroll-secret"
 if ! it_wait_http "$BASE/healthz" 30; then

@@ -563,6 +563,22 @@ static void usage(FILE *f)
     fprintf(f, "DATABASE_URL and PORT are read from the environment when the flags are absent.\n");
 }
 
+/* Every subcommand of one command name ("user": add, disable, passwd). */
+static void subcommands_usage(const char *name, FILE *f)
+{
+    const char *lead = "usage:";
+    size_t i;
+
+    for (i = 0; i < NCOMMANDS; i++) {
+        if (strcmp(commands[i].name, name) != 0)
+            continue;
+        fprintf(f, "%-6s precursor-server %s %s%s%s\n", lead, name, commands[i].sub,
+                *commands[i].synopsis ? " " : "", commands[i].synopsis);
+        lead = "";
+    }
+    fprintf(f, "precursor-server %s SUBCOMMAND --help prints its options.\n", name);
+}
+
 static void command_help(const struct command *c, FILE *f)
 {
     fprintf(f, "usage: precursor-server %s%s%s %s\n%s\nOptions:\n", c->name, c->sub ? " " : "",
@@ -606,14 +622,21 @@ int main(int argc, char **argv)
     }
     skip = 2;
     if (c->sub) {
-        /* "user --help" helps too; anything else must name the subcommand. */
+        /* "user --help" lists every user subcommand; anything else must
+         * name one. */
         if (argc >= 3 && (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0)) {
-            command_help(c, stdout);
+            if (c + 1 < commands + NCOMMANDS && strcmp(c[1].name, c->name) == 0)
+                subcommands_usage(c->name, stdout);
+            else
+                command_help(c, stdout);    /* the only one: its options at once */
             return 0;
         }
         if (argc < 3 || strcmp(argv[2], c->sub) != 0) {
-            fprintf(stderr, "precursor-server: usage: precursor-server %s %s %s\n", c->name,
-                    c->sub, c->synopsis);
+            if (argc < 3)
+                fprintf(stderr, "precursor-server: %s needs a subcommand\n", c->name);
+            else
+                fprintf(stderr, "precursor-server: unknown subcommand %s %s\n", c->name, argv[2]);
+            subcommands_usage(c->name, stderr);
             return EXIT_USAGE;
         }
         skip = 3;

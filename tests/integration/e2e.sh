@@ -27,6 +27,14 @@ TOKEN=$("$SERVER_BIN" token create --name e2e --role ml 2>"$IT_TMP/token.log" | 
 AUTH=(-H "Authorization: Bearer $TOKEN")
 (umask 077; openssl rand -hex 24 >"$IT_TMP/enroll-secret")
 
+# A command of several subcommands names them all; a missing one is a usage error.
+help=$("$SERVER_BIN" user --help 2>&1); missing=""
+for c in "user add" "user disable" "user passwd"; do grep -q "$c" <<<"$help" || missing="$missing [$c]"; done
+"$SERVER_BIN" token >"$IT_TMP/token-usage.log" 2>&1; rc=$?
+[ -z "$missing" ] && [ "$rc" = 2 ] && grep -q "token revoke --id" "$IT_TMP/token-usage.log" &&
+    it_pass "user --help lists every subcommand; token alone exits 2 naming them" ||
+    it_fail "subcommand usage" "missing$missing rc=$rc $(head -n 2 "$IT_TMP/token-usage.log")"
+
 # A model key named but missing stops serve at once (exit 1), not 500s later.
 timeout 30 "$SERVER_BIN" serve --port "$PORT" --model-key-file "$IT_TMP/no-such.key" \
     >"$IT_TMP/nokey.log" 2>&1

@@ -8,6 +8,42 @@
 
 #include "agent/config/config.h"
 
+/* Every detector option the help prints, with the default it prints, is
+ * one the parser takes, and the help text lines up under one column. */
+START_TEST(test_detector_help_is_what_is_accepted)
+{
+    static struct agent_config c;
+    char buf[16384], err[256], *line, *save = NULL;
+    FILE *f = tmpfile();
+    int in_detectors = 0, rows = 0;
+    size_t n;
+
+    agent_config_help(f, AGENT_CMD_RUN);
+    rewind(f);
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    agent_config_defaults(&c, AGENT_CMD_RUN);
+    for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        char key[64], value[64];
+
+        if (strncmp(line, "detector options", 16) == 0) {
+            in_detectors = 1;
+            continue;
+        }
+        if (!in_detectors)
+            continue;
+        ck_assert_msg(sscanf(line, "  %63[a-z_]=%63s", key, value) == 2, "row '%s'", line);
+        ck_assert_msg(strlen(line) > 21 && line[20] == ' ' && line[21] != ' ',
+                      "row '%s' out of column", line);
+        ck_assert_msg(agent_config_set(&c, key, value, err, sizeof err) == 0,
+                      "help prints %s=%s, the parser says %s", key, value, err);
+        rows++;
+    }
+    ck_assert_int_ge(rows, 13);
+}
+END_TEST
+
 Suite *config_suite(void);
 
 static char cfg_path[256];
@@ -194,6 +230,7 @@ Suite *config_suite(void)
     tcase_add_test(tc, test_bad_values);
     tcase_add_test(tc, test_bad_file);
     tcase_add_test(tc, test_replay_and_help);
+    tcase_add_test(tc, test_detector_help_is_what_is_accepted);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -445,7 +445,7 @@ static enum MHD_Result final_call(struct http_req *r)
 
         err = r->srv->cfg->authenticate ? r->srv->cfg->authenticate(&rq, authz) : SRV_EUNAUTH;
         if (err != SRV_OK)
-            return send_error(r, err, NULL);
+            return send_error(r, err, rq.auth_message);
     }
     if (r->route->park && srv_route_allows(r->route, rq.role) && park_begin(r->srv)) {
         const struct srv_waker w = { park, unpark, r };

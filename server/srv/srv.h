@@ -125,6 +125,8 @@ struct srv_request {
     int64_t user_id;                        /* > 0 when a session cookie authenticated */
     char user_name[65];                     /* that session's username */
     char client_addr[64];                   /* peer address ("" unknown), for rate limits */
+    const char *auth_message;               /* static: why authenticate refused; NULL: the
+                                             * error code's own message */
 };
 
 /* What a handler answers on success.  body is malloc'd and taken by the http

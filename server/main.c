@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "server/alerts/alerts.h"
 #include "server/auth/auth.h"
@@ -125,6 +126,26 @@ static char *read_secret(const char *path, size_t *len)
     return secret;
 }
 
+/* The pages import uPlot: present in a build (scripts/ui-build.sh copies
+ * uPlot.min.css beside the bundle, into dist/ or the folder given), or beside
+ * the sources by hand.  Without it every page stays blank, which an operator
+ * would otherwise learn from the browser's console only. */
+static void ui_check(const char *dir)
+{
+    static const char *const has_uplot[] = { "dist/uPlot.min.css", "uPlot.min.css",
+                                             "uPlot.esm.js" };
+    char path[PATH_MAX + 32];
+    size_t i;
+
+    for (i = 0; i < sizeof has_uplot / sizeof has_uplot[0]; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, has_uplot[i]);
+        if (access(path, R_OK) == 0)
+            return;
+    }
+    srv_log("warn", "labeling UI %s: no dist/ and no uPlot beside the sources, so the pages "
+            "will not load; run scripts/ui-build.sh", dir);
+}
+
 /* The folders and documents serve finds at start; dir buffers are the
  * caller's (cfg points into them). */
 static void find_assets(const struct server_options *o, struct srv_config *cfg, char *schema_dir,
@@ -143,8 +164,13 @@ static void find_assets(const struct server_options *o, struct srv_config *cfg, 
         srv_log("warn", "schema/openapi.json not found: GET /api/v1/openapi.json answers 404");
     cfg->openapi = *openapi;
     cfg->openapi_len = len;
-    if (srv_find_dir(o->ui_dir, "labeling-ui", "index.html", ui_dir, PATH_MAX) == 0)
+    if (srv_find_dir(o->ui_dir, "labeling-ui", "index.html", ui_dir, PATH_MAX) == 0) {
         cfg->ui_dir = ui_dir;
+        ui_check(ui_dir);
+    } else {
+        srv_log("warn", "labeling UI: no index.html %s%s: GET / answers 404",
+                o->ui_dir ? "in " : "found (use --ui-dir)", o->ui_dir ? o->ui_dir : "");
+    }
 }
 
 /* The modules with state of their own, in the order they start; stopped in

@@ -35,13 +35,18 @@ for c in "user add" "user disable" "user passwd"; do grep -q "$c" <<<"$help" || 
     it_pass "user --help lists every subcommand; token alone exits 2 naming them" ||
     it_fail "subcommand usage" "missing$missing rc=$rc $(head -n 2 "$IT_TMP/token-usage.log")"
 
-# A model key named but missing stops serve at once (exit 1), not 500s later.
+# A model key named but missing stops serve at once (exit 1), not 500s later;
+# a UI folder of sources without uPlot is named in a warning before that.
+mkdir -p "$IT_TMP/ui-src" && cp "$IT_ROOT/labeling-ui/index.html" "$IT_TMP/ui-src/"
 timeout 30 "$SERVER_BIN" serve --port "$PORT" --model-key-file "$IT_TMP/no-such.key" \
-    >"$IT_TMP/nokey.log" 2>&1
+    --ui-dir "$IT_TMP/ui-src" >"$IT_TMP/nokey.log" 2>&1
 rc=$?
 [ "$rc" = 1 ] && grep -q 'model-key-file' "$IT_TMP/nokey.log" &&
     it_pass "serve with an unreadable --model-key-file exits 1 at start" ||
     it_fail "serve with an unreadable --model-key-file" "rc=$rc $(tail -n 2 "$IT_TMP/nokey.log")"
+grep -q "ui-src: no dist/ and no uPlot" "$IT_TMP/nokey.log" &&
+    it_pass "serve warns when the labeling UI has no build and no uPlot" ||
+    it_fail "serve warns about a UI without uPlot" "$(grep -i ui "$IT_TMP/nokey.log")"
 
 it_spawn server "$SERVER_BIN" serve --port "$PORT" \
     --enroll-secret-file "$IT_TMP/enroll-secret"

@@ -34,6 +34,10 @@ fi
     it_pass "agent binary downloaded" || it_fail "agent binary downloaded"
 grep -q '^device-id = inst-1$' "$PFX/etc/precursor/agent.conf" 2>/dev/null &&
     it_pass "config written" || it_fail "config written"
+grep -q '^source = sim$' "$PFX/etc/precursor/agent.conf" && grep -q '^#   source = csv' "$PFX/etc/precursor/agent.conf" &&
+    "$PFX/usr/local/bin/precursor-agent" replay --config "$PFX/etc/precursor/agent.conf" --help >/dev/null &&
+    it_pass "config says the source is the simulator and how to name the device's own" ||
+    it_fail "config names the source" "$(cat "$PFX/etc/precursor/agent.conf")"
 [ -f "$PFX/etc/systemd/system/precursor-agent.service" ] &&
     it_pass "systemd unit written under the prefix" || it_fail "systemd unit written under the prefix"
 mode=$(stat -c %a "$PFX/var/lib/precursor/keys/device.key" 2>/dev/null)

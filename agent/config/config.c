@@ -222,10 +222,6 @@ int agent_config_set(struct agent_config *c, const char *key, const char *value,
 
     if (o != NULL)
         return opt_apply(c, o, value, err, errlen);
-    if (value == NULL) {
-        snprintf(err, errlen, "unknown option %s (or it needs a value)", key);
-        return -1;
-    }
     /* Detector keys are snake_case; accept the flag spelling too. */
     if (strlen(key) >= sizeof(dkey)) {
         snprintf(err, errlen, "unknown option %s", key);
@@ -234,6 +230,17 @@ int agent_config_set(struct agent_config *c, const char *key, const char *value,
     for (i = 0; key[i] != '\0'; i++)
         dkey[i] = key[i] == '-' ? '_' : key[i];
     dkey[i] = '\0';
+    if (value == NULL) {
+        /* Ask the detector on a copy whether it knows the key at all. */
+        struct detect_config probe = c->detect;
+
+        if (detect_opts_set(&probe, dkey, "") == -1) {
+            snprintf(err, errlen, "unknown option %s", key);
+            return -1;
+        }
+        snprintf(err, errlen, "option %s needs a value", key);
+        return -2;
+    }
     rc = detect_opts_set(&c->detect, dkey, value);
     if (rc == -1)
         snprintf(err, errlen, "unknown option %s", key);

@@ -142,6 +142,15 @@ static void expect_error(enum agent_cmd cmd, int argc, char **argv, const char *
     ck_assert_msg(strstr(err, needle) != NULL, "error '%s' lacks '%s'", err, needle);
 }
 
+static void expect_error_not(enum agent_cmd cmd, int argc, char **argv, const char *needle)
+{
+    static struct agent_config c;
+    char err[256] = "";
+
+    ck_assert_int_eq(parse(&c, cmd, err, sizeof(err), argc, argv), AGENT_CONFIG_EUSAGE);
+    ck_assert_msg(strstr(err, needle) == NULL, "error '%s' has '%s'", err, needle);
+}
+
 START_TEST(test_bad_values)
 {
     char *a1[] = { "--device-id", "d", "--server", "s", "--pre-s", "abc" };
@@ -156,6 +165,8 @@ START_TEST(test_bad_values)
     char *a10[] = { "--device-id", "d", "--server", "s", "--channels", "2.5" };
     char *a11[] = { "--device-id", "d", "--server", "s", "--pre-s" };
     char *a12[] = { "--device-id", "d", "--server", "s", "--merge", "maybe" };
+    char *a13[] = { "--device-id", "d", "--server", "s", "--bogus" };
+    char *a14[] = { "--device-id", "d", "--server", "s", "--threshold" };
 
     expect_error(AGENT_CMD_RUN, 6, a1, "pre-s: bad value 'abc'");
     expect_error(AGENT_CMD_RUN, 6, a2, "unknown option bogus");
@@ -169,6 +180,11 @@ START_TEST(test_bad_values)
     expect_error(AGENT_CMD_RUN, 6, a10, "want an integer");
     expect_error(AGENT_CMD_RUN, 5, a11, "needs a value");
     expect_error(AGENT_CMD_RUN, 6, a12, "unexpected argument 'maybe'");
+    /* Last on the line: an unknown option is called unknown, a known one
+     * (a detector's too) is said to need its value. */
+    expect_error(AGENT_CMD_RUN, 5, a13, "unknown option bogus");
+    expect_error_not(AGENT_CMD_RUN, 5, a13, "needs a value");
+    expect_error(AGENT_CMD_RUN, 5, a14, "option threshold needs a value");
 }
 END_TEST
 

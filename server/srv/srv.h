@@ -253,6 +253,11 @@ struct json_t *srv_body_json(const struct srv_request *rq);
  * bytes, -1 otherwise. */
 int srv_json_opt_string(const struct json_t *obj, const char *key, size_t max,
                         const char **out);
+/* The first member of obj not named in known (NULL-terminated), borrowed
+ * from obj; NULL when every member is known.  For bodies where a misspelt
+ * field would silently change what is made (an enrollment token without
+ * its expiry). */
+const char *srv_json_unknown_key(const struct json_t *obj, const char *const *known);
 /* The demo= query parameter of the listings that leave the demo history out
  * unless asked (queue, snapshots, operational metrics): absent, "exclude",
  * "0" or "false" -> "0"; "include", "1" or "true" -> "1"; "only" -> "2", as

@@ -311,6 +311,21 @@ START_TEST(test_datasets_contract)
     free(rep.body);
     ck_assert_int_eq(post_json(&f, "/api/v1/datasets", "{\"name\":\"x\"}", f.token, &rep), 400);
     free(rep.body);
+    /* A misspelt key is refused by name, at any level, rather than dropped
+     * (a dropped filter would widen the set without a word). */
+    ck_assert_int_eq(post_json(&f, "/api/v1/datasets",
+                               "{\"name\":\"x\",\"filter\":{\"equipment_type\":[\"pump\"]},"
+                               "\"window\":{\"length_s\":1,\"stride_s\":1},"
+                               "\"split\":{\"by\":\"device\",\"fractions\":[1,0,0]}}",
+                               f.token, &rep), 400);
+    ck_assert_msg(strstr(rep.body, "unknown field in filter") && strstr(rep.body, "equipment_type"),
+                  "%s", rep.body);
+    free(rep.body);
+    ck_assert_int_eq(post_json(&f, "/api/v1/datasets", "{\"name\":\"x\",\"filters\":{}}", f.token,
+                               &rep), 400);
+    ck_assert_msg(strstr(rep.body, "unknown field") && strstr(rep.body, "filters"), "%s", rep.body);
+    free(rep.body);
+    ck_assert_int_eq(testsrv_scalar("SELECT count(*) FROM datasets"), 0);
     ck_assert_int_eq(post_json(&f, "/api/v1/datasets", ds_body, f.token, &rep), 201);
     j = testsrv_json(&rep);
     id = json_integer_value(json_object_get(j, "id"));

@@ -535,44 +535,55 @@ struct command {
     int (*run)(const struct server_options *o);
     const char *synopsis;
     const char *about;
+    const char *summary;        /* one line for the command list */
 };
 
 static const struct command commands[] = {
     { "serve", NULL, OPT_SERVE, cmd_serve, "[options]",
       "Applies pending migrations (under an advisory lock), then serves HTTP until\n"
       "SIGINT or SIGTERM.  Exits 2 when the database schema is newer than the newest\n"
-      "migration known." },
+      "migration known.",
+      "run the server (migrations first)" },
     { "migrate", NULL, OPT_MIGRATE, cmd_migrate, "[--database-url URL] [--migrations-dir DIR]",
       "Applies every migrations/NNNN_name.sql not yet recorded in schema_migrations,\n"
       "each in its own transaction, under a PostgreSQL advisory lock.  Exits 2 when\n"
-      "the database records a version newer than the newest file." },
+      "the database records a version newer than the newest file.",
+      "apply pending migrations and exit" },
     { "user", "add", OPT_USER_ADD, cmd_user_add, "--username NAME --role admin|operator|ml",
-      "Reads the password from the first line of stdin and stores its Argon2id hash." },
+      "Reads the password from the first line of stdin and stores its Argon2id hash.",
+      "add a login (password on stdin)" },
     { "user", "disable", OPT_USER_ADMIN, cmd_user_disable, "--username NAME",
       "Disables the user: no login, every session ended, the user's API tokens\n"
-      "revoked." },
+      "revoked.",
+      "disable a login, end its sessions" },
     { "user", "passwd", OPT_USER_ADMIN, cmd_user_passwd, "--username NAME",
       "Reads a new password from the first line of stdin (at least 10 characters,\n"
-      "not the username, not a common password); every session of the user ends." },
+      "not the username, not a common password); every session of the user ends.",
+      "set a new password (on stdin)" },
     { "token", "create", OPT_TOKEN_CREATE, cmd_token_create, "--name NAME [--role ml|operator|admin]",
       "Prints a new API token once (use as 'Authorization: Bearer TOKEN'); only its\n"
-      "SHA-256 is stored.  Default role: ml." },
+      "SHA-256 is stored.  Default role: ml.",
+      "make an API token (printed once)" },
     { "token", "list", OPT_TOKEN_ADMIN, cmd_token_list, "",
       "Prints every API token as JSON: id, name, role, owner, created, last used,\n"
-      "revoked.  Never the token." },
+      "revoked.  Never the token.",
+      "list API tokens as JSON" },
     { "token", "revoke", OPT_TOKEN_ADMIN, cmd_token_revoke, "--id N",
-      "Revokes the token: refused from its next request on." },
+      "Revokes the token: refused from its next request on.",
+      "revoke an API token" },
     { "enroll", "create", OPT_ENROLL_CREATE, cmd_enroll_create,
       "[--equipment-type T] [--site S] [--tags a,b] [--uses N | --reusable] [--expires 24h]\n"
       "                                      [--pre-approved]",
       "Prints a new enrollment token once; devices install with\n"
       "  curl -fsS 'http://SERVER/install.sh?token=TOKEN' | sh\n"
       "Default: one use, no expiry, devices pending until approved\n"
-      "(POST /api/v1/devices/{id}/approve)." },
+      "(POST /api/v1/devices/{id}/approve).",
+      "make an enrollment token for devices" },
     { "demo-history", NULL, OPT_DEMO_HISTORY, cmd_demo_history, "[--seed N]",
       "Adds six months of synthetic alert history with dispositions and devices\n"
       "(demo-*, marked as demo data) so the operational pages show something on a\n"
-      "fresh database; does nothing when they are present already." },
+      "fresh database; does nothing when they are present already.",
+      "seed the marked demo history" },
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
@@ -583,9 +594,13 @@ static void usage(FILE *f)
 
     fprintf(f, "usage: precursor-server COMMAND [options]\n       precursor-server COMMAND --help\n"
                "Commands:\n");
-    for (i = 0; i < NCOMMANDS; i++)
-        fprintf(f, "  %s%s%s\n", commands[i].name, commands[i].sub ? " " : "",
-                commands[i].sub ? commands[i].sub : "");
+    for (i = 0; i < NCOMMANDS; i++) {
+        char name[32];
+
+        snprintf(name, sizeof name, "%s%s%s", commands[i].name, commands[i].sub ? " " : "",
+                 commands[i].sub ? commands[i].sub : "");
+        fprintf(f, "  %-16s %s\n", name, commands[i].summary);
+    }
     fprintf(f, "DATABASE_URL and PORT are read from the environment when the flags are absent.\n");
 }
 

@@ -56,6 +56,9 @@ code=$(it_http GET "$BASE/install.sh?token=$TOK" "$IT_TMP/e.json")
 [ "$code" = 403 ] && grep -q "used up" "$IT_TMP/e.json" && it_pass "used-up token -> 403" || it_fail "used-up token -> 403" "$code"
 code=$(it_http GET "$BASE/install.sh?token=pen_$(printf '0%.0s' $(seq 64))" "$IT_TMP/e.json")
 [ "$code" = 403 ] && grep -q "unknown" "$IT_TMP/e.json" && it_pass "unknown token -> 403" || it_fail "unknown token -> 403" "$code"
+code=$(it_http GET "$BASE/install.sh" "$IT_TMP/e.json")
+[ "$code" = 403 ] && grep -q "needs ?token=" "$IT_TMP/e.json" && it_pass "no token -> 403 saying a token is needed" ||
+    it_fail "no token -> 403" "$code $(cat "$IT_TMP/e.json")"
 psql "$DATABASE_URL" -qc "UPDATE enrollment_tokens SET uses_left = 5, expires_at = now() - interval '1 s'" >/dev/null 2>&1
 code=$(it_http GET "$BASE/install.sh?token=$TOK" "$IT_TMP/e.json")
 [ "$code" = 403 ] && grep -q "expired" "$IT_TMP/e.json" && it_pass "expired token -> 403" || it_fail "expired token -> 403" "$code"

@@ -229,7 +229,9 @@ START_TEST(test_replay_and_help)
         "--duration", "--ring-s", "--pre-s", "--post-s", "--merge", "--on-trigger",
         "--alarm-fifo", "--alarm-socket", "--heartbeat-s", "--config", "threshold",
         "--manipulated",
-        "[default 60]", "[default sim]" };
+        "[default 60]", "[default sim]",
+        /* text options say what they take */
+        "--config FILE ", "--server URL ", "--key-dir DIR ", "--enroll-secret-file FILE " };
     for (size_t i = 0; i < sizeof(must) / sizeof(must[0]); i++)
         ck_assert_msg(strstr(buf, must[i]) != NULL, "--help lacks %s", must[i]);
 }

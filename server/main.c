@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include "server/alerts/alerts.h"
@@ -293,6 +294,29 @@ out:
     return rc;
 }
 
+/* fgets from stdin; at a terminal, first a prompt on stderr and the echo
+ * off, so a password typed by hand is neither invisible-waited-for nor
+ * shown.  Scripts that pipe it in see no difference. */
+static char *read_line_quietly(char *buf, int cap, const char *user)
+{
+    struct termios old, quiet;
+    int tty = isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &old) == 0;
+    char *got;
+
+    if (tty) {
+        fprintf(stderr, "password for %s: ", user);
+        quiet = old;
+        quiet.c_lflag &= ~(tcflag_t)ECHO;
+        tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+    }
+    got = fgets(buf, cap, stdin);
+    if (tty) {
+        tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+        fputc('\n', stderr);
+    }
+    return got;
+}
+
 static int cmd_user_add(const struct server_options *o)
 {
     char pw[AUTH_PASSWORD_MAX + 2], hash[256];
@@ -310,7 +334,7 @@ static int cmd_user_add(const struct server_options *o)
         return EXIT_USAGE;
     if (auth_init() != SRV_OK)
         return 1;
-    if (!fgets(pw, sizeof pw, stdin)) {
+    if (!read_line_quietly(pw, sizeof pw, o->username)) {
         fprintf(stderr, "precursor-server: no password on stdin\n");
         return 1;
     }
@@ -351,11 +375,11 @@ static int cmd_user_add(const struct server_options *o)
 
 /* The first line of stdin, without its line end, into pw.  0 or -1 after a
  * message. */
-static int read_password(char *pw, size_t cap)
+static int read_password(char *pw, size_t cap, const char *user)
 {
     size_t n;
 
-    if (!fgets(pw, (int)cap, stdin)) {
+    if (!read_line_quietly(pw, (int)cap, user)) {
         fprintf(stderr, "precursor-server: no password on stdin\n");
         return -1;
     }
@@ -380,7 +404,7 @@ static int cmd_user_admin(const struct server_options *o, int disable)
     }
     if (!(url = database_url(o)))
         return EXIT_USAGE;
-    if (auth_init() != SRV_OK || (!disable && read_password(pw, sizeof pw) != 0))
+    if (auth_init() != SRV_OK || (!disable && read_password(pw, sizeof pw, o->username) != 0))
         return 1;
     if (!disable && auth_password_policy(pw, o->username)) {
         fprintf(stderr, "precursor-server: %s\n", auth_password_policy(pw, o->username));
@@ -550,15 +574,17 @@ static const struct command commands[] = {
       "the database records a version newer than the newest file.",
       "apply pending migrations and exit" },
     { "user", "add", OPT_USER_ADD, cmd_user_add, "--username NAME --role admin|operator|ml",
-      "Reads the password from the first line of stdin and stores its Argon2id hash.",
+      "Reads the password from the first line of stdin (at a terminal: asked for,\n"
+      "not echoed) and stores its Argon2id hash.",
       "add a login (password on stdin)" },
     { "user", "disable", OPT_USER_ADMIN, cmd_user_disable, "--username NAME",
       "Disables the user: no login, every session ended, the user's API tokens\n"
       "revoked.",
       "disable a login, end its sessions" },
     { "user", "passwd", OPT_USER_ADMIN, cmd_user_passwd, "--username NAME",
-      "Reads a new password from the first line of stdin (at least 10 characters,\n"
-      "not the username, not a common password); every session of the user ends.",
+      "Reads a new password from the first line of stdin (at a terminal: asked for,\n"
+      "not echoed): at least 10 characters, not the username, not a common\n"
+      "password.  Every session of the user ends.",
       "set a new password (on stdin)" },
     { "token", "create", OPT_TOKEN_CREATE, cmd_token_create, "--name NAME [--role ml|operator|admin]",
       "Prints a new API token once (use as 'Authorization: Bearer TOKEN'); only its\n"

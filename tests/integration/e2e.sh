@@ -35,6 +35,37 @@ for c in "user add" "user disable" "user passwd"; do grep -q "$c" <<<"$help" || 
     it_pass "user --help lists every subcommand; token alone exits 2 naming them" ||
     it_fail "subcommand usage" "missing$missing rc=$rc $(head -n 2 "$IT_TMP/token-usage.log")"
 
+# At a terminal, user add asks for the password and does not echo it.
+out=$(python3 - "$SERVER_BIN" <<'PY' 2>&1
+import os, pty, select, sys, time
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(sys.argv[1], [sys.argv[1], "user", "add", "--username", "e2e-tty", "--role", "operator"])
+seen = b""
+for _ in range(100):                      # the prompt, within 10 s
+    if select.select([fd], [], [], 0.1)[0]:
+        seen += os.read(fd, 4096)
+    if b"password for e2e-tty" in seen:
+        break
+os.write(fd, b"e2e-tty-secret-7391\n")
+deadline = time.time() + 60                # Argon2id under sanitizers takes a while
+while time.time() < deadline:
+    if not select.select([fd], [], [], 1)[0]:
+        continue
+    try:
+        d = os.read(fd, 4096)
+    except OSError:
+        break
+    if not d:
+        break
+    seen += d
+_, st = os.waitpid(pid, 0)
+print(seen.decode(errors="replace").replace("\r", ""), "status", os.waitstatus_to_exitcode(st))
+PY
+)
+grep -q "password for e2e-tty" <<<"$out" && grep -q "created" <<<"$out" && ! grep -q "e2e-tty-secret" <<<"$out" &&
+    it_pass "user add at a terminal: asks, does not echo" || it_fail "user add at a terminal" "$out"
+
 # A model key named but missing stops serve at once (exit 1), not 500s later;
 # a UI folder of sources without uPlot is named in a warning before that.
 mkdir -p "$IT_TMP/ui-src" && cp "$IT_ROOT/labeling-ui/index.html" "$IT_TMP/ui-src/"

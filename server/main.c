@@ -304,10 +304,13 @@ static char *read_line_quietly(char *buf, int cap, const char *user)
     char *got;
 
     if (tty) {
-        fprintf(stderr, "password for %s: ", user);
+        /* Echo off before the prompt: TCSAFLUSH drops what was typed ahead,
+         * so nothing typed after the prompt may be lost to it. */
         quiet = old;
         quiet.c_lflag &= ~(tcflag_t)ECHO;
         tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+        fprintf(stderr, "password for %s: ", user);
+        fflush(stderr);
     }
     got = fgets(buf, cap, stdin);
     if (tty) {

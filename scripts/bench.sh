@@ -9,6 +9,8 @@
 # machine and the commit, and keeps the output in $BUILD/bench-results.txt,
 # from which figures are copied into docs/BENCHMARKS.md with the command.
 set -euo pipefail
+# --help prints the comment above and starts nothing.
+case "${1:-}" in -h|--help) sed -n '2,/^[^#]/s/^# \{0,1\}//p' "$0" | sed '/^set /d'; exit 0 ;; esac
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 BUILD=${BUILD:-build/bench}

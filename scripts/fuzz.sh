@@ -10,6 +10,8 @@
 # libFuzzer finds go to build/fuzz/corpus/NAME (copy the interesting ones into
 # the committed corpus by hand).
 set -euo pipefail
+# --help prints the comment above and starts nothing.
+case "${1:-}" in -h|--help) sed -n '2,/^[^#]/s/^# \{0,1\}//p' "$0" | sed '/^set /d'; exit 0 ;; esac
 cd "$(dirname "$0")/.."
 
 mode=fuzz

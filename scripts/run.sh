@@ -14,6 +14,9 @@
 # Env: BUILD (default build), PORT (8080), PRECURSOR_VAR (default var/: the
 # tests run a stack of their own elsewhere).
 set -euo pipefail
+# --help prints the comment above and starts nothing.
+case "${1:-}" in -h|--help) sed -n '2,/^[^#]/s/^# \{0,1\}//p' "$0" | sed '/^set /d'; exit 0 ;; esac
+[ $# -eq 0 ] || { echo "run.sh: takes no arguments (PORT, DATABASE_URL from the environment; --help)" >&2; exit 2; }
 
 # Ctrl-C goes to the terminal's whole foreground process group: to make as
 # well, which then ends with "Interrupt" and status 130 whatever this script

@@ -11,6 +11,8 @@
 # rest are cheap.  A data race or a lock-order inversion fails the run
 # (halt_on_error).  CI runs this after `make test` (.ci/run).
 set -uo pipefail
+# --help prints the comment above and starts nothing.
+case "${1:-}" in -h|--help) sed -n '2,/^[^#]/s/^# \{0,1\}//p' "$0" | sed '/^set /d'; exit 0 ;; esac
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 BUILD=${TSAN_BUILD:-build/tsan}

@@ -9,6 +9,9 @@
 # imports them (tests/ui); the bundle only saves the browser a request per
 # module.  No third-party code is committed; dist/ is git-ignored.
 set -euo pipefail
+# --help prints the comment above and starts nothing.
+case "${1:-}" in -h|--help) sed -n '2,/^[^#]/s/^# \{0,1\}//p' "$0" | sed '/^set /d'; exit 0 ;; esac
+[ $# -eq 0 ] || { echo "ui-build.sh: takes no arguments (--help)" >&2; exit 2; }
 cd "$(dirname "$0")/../labeling-ui"
 if [ ! -d node_modules/uplot ] || [ ! -d node_modules/esbuild ] ||
    [ package-lock.json -nt node_modules/.package-lock.json ]; then

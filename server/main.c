@@ -18,6 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <termios.h>
+#include <unistd.h>
 
 #include "server/alerts/alerts.h"
 #include "server/auth/auth.h"
@@ -125,6 +127,26 @@ static char *read_secret(const char *path, size_t *len)
     return secret;
 }
 
+/* The pages import uPlot: present in a build (scripts/ui-build.sh copies
+ * uPlot.min.css beside the bundle, into dist/ or the folder given), or beside
+ * the sources by hand.  Without it every page stays blank, which an operator
+ * would otherwise learn from the browser's console only. */
+static void ui_check(const char *dir)
+{
+    static const char *const has_uplot[] = { "dist/uPlot.min.css", "uPlot.min.css",
+                                             "uPlot.esm.js" };
+    char path[PATH_MAX + 32];
+    size_t i;
+
+    for (i = 0; i < sizeof has_uplot / sizeof has_uplot[0]; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, has_uplot[i]);
+        if (access(path, R_OK) == 0)
+            return;
+    }
+    srv_log("warn", "labeling UI %s: no dist/ and no uPlot beside the sources, so the pages "
+            "will not load; run scripts/ui-build.sh", dir);
+}
+
 /* The folders and documents serve finds at start; dir buffers are the
  * caller's (cfg points into them). */
 static void find_assets(const struct server_options *o, struct srv_config *cfg, char *schema_dir,
@@ -143,8 +165,13 @@ static void find_assets(const struct server_options *o, struct srv_config *cfg, 
         srv_log("warn", "schema/openapi.json not found: GET /api/v1/openapi.json answers 404");
     cfg->openapi = *openapi;
     cfg->openapi_len = len;
-    if (srv_find_dir(o->ui_dir, "labeling-ui", "index.html", ui_dir, PATH_MAX) == 0)
+    if (srv_find_dir(o->ui_dir, "labeling-ui", "index.html", ui_dir, PATH_MAX) == 0) {
         cfg->ui_dir = ui_dir;
+        ui_check(ui_dir);
+    } else {
+        srv_log("warn", "labeling UI: no index.html %s%s: GET / answers 404",
+                o->ui_dir ? "in " : "found (use --ui-dir)", o->ui_dir ? o->ui_dir : "");
+    }
 }
 
 /* The modules with state of their own, in the order they start; stopped in
@@ -163,6 +190,11 @@ static int start_modules(const struct server_options *o, const char *url)
     if (models_signing_key(sk, pk) == SRV_OK) {
         sodium_bin2hex(model_pk_hex, sizeof model_pk_hex, pk, sizeof pk);
         fleet_set_install_model_key(model_pk_hex);
+    } else if (o->model_key_file) {
+        /* A key named and not readable is a mistake to stop at, not a
+         * server whose every model route answers 500. */
+        srv_log("error", "refusing to start: --model-key-file names no usable key");
+        return -1;
     } else {
         srv_log("warn", "no model-signing key: install.sh will not give one");
     }
@@ -262,6 +294,32 @@ out:
     return rc;
 }
 
+/* fgets from stdin; at a terminal, first a prompt on stderr and the echo
+ * off, so a password typed by hand is neither invisible-waited-for nor
+ * shown.  Scripts that pipe it in see no difference. */
+static char *read_line_quietly(char *buf, int cap, const char *user)
+{
+    struct termios old, quiet;
+    int tty = isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &old) == 0;
+    char *got;
+
+    if (tty) {
+        /* Echo off before the prompt: TCSAFLUSH drops what was typed ahead,
+         * so nothing typed after the prompt may be lost to it. */
+        quiet = old;
+        quiet.c_lflag &= ~(tcflag_t)ECHO;
+        tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+        fprintf(stderr, "password for %s: ", user);
+        fflush(stderr);
+    }
+    got = fgets(buf, cap, stdin);
+    if (tty) {
+        tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+        fputc('\n', stderr);
+    }
+    return got;
+}
+
 static int cmd_user_add(const struct server_options *o)
 {
     char pw[AUTH_PASSWORD_MAX + 2], hash[256];
@@ -279,7 +337,7 @@ static int cmd_user_add(const struct server_options *o)
         return EXIT_USAGE;
     if (auth_init() != SRV_OK)
         return 1;
-    if (!fgets(pw, sizeof pw, stdin)) {
+    if (!read_line_quietly(pw, sizeof pw, o->username)) {
         fprintf(stderr, "precursor-server: no password on stdin\n");
         return 1;
     }
@@ -320,11 +378,11 @@ static int cmd_user_add(const struct server_options *o)
 
 /* The first line of stdin, without its line end, into pw.  0 or -1 after a
  * message. */
-static int read_password(char *pw, size_t cap)
+static int read_password(char *pw, size_t cap, const char *user)
 {
     size_t n;
 
-    if (!fgets(pw, (int)cap, stdin)) {
+    if (!read_line_quietly(pw, (int)cap, user)) {
         fprintf(stderr, "precursor-server: no password on stdin\n");
         return -1;
     }
@@ -349,7 +407,7 @@ static int cmd_user_admin(const struct server_options *o, int disable)
     }
     if (!(url = database_url(o)))
         return EXIT_USAGE;
-    if (auth_init() != SRV_OK || (!disable && read_password(pw, sizeof pw) != 0))
+    if (auth_init() != SRV_OK || (!disable && read_password(pw, sizeof pw, o->username) != 0))
         return 1;
     if (!disable && auth_password_policy(pw, o->username)) {
         fprintf(stderr, "precursor-server: %s\n", auth_password_policy(pw, o->username));
@@ -504,44 +562,57 @@ struct command {
     int (*run)(const struct server_options *o);
     const char *synopsis;
     const char *about;
+    const char *summary;        /* one line for the command list */
 };
 
 static const struct command commands[] = {
     { "serve", NULL, OPT_SERVE, cmd_serve, "[options]",
       "Applies pending migrations (under an advisory lock), then serves HTTP until\n"
       "SIGINT or SIGTERM.  Exits 2 when the database schema is newer than the newest\n"
-      "migration known." },
+      "migration known.",
+      "run the server (migrations first)" },
     { "migrate", NULL, OPT_MIGRATE, cmd_migrate, "[--database-url URL] [--migrations-dir DIR]",
       "Applies every migrations/NNNN_name.sql not yet recorded in schema_migrations,\n"
       "each in its own transaction, under a PostgreSQL advisory lock.  Exits 2 when\n"
-      "the database records a version newer than the newest file." },
+      "the database records a version newer than the newest file.",
+      "apply pending migrations and exit" },
     { "user", "add", OPT_USER_ADD, cmd_user_add, "--username NAME --role admin|operator|ml",
-      "Reads the password from the first line of stdin and stores its Argon2id hash." },
+      "Reads the password from the first line of stdin (at a terminal: asked for,\n"
+      "not echoed) and stores its Argon2id hash.",
+      "add a login (password on stdin)" },
     { "user", "disable", OPT_USER_ADMIN, cmd_user_disable, "--username NAME",
       "Disables the user: no login, every session ended, the user's API tokens\n"
-      "revoked." },
+      "revoked.",
+      "disable a login, end its sessions" },
     { "user", "passwd", OPT_USER_ADMIN, cmd_user_passwd, "--username NAME",
-      "Reads a new password from the first line of stdin (at least 10 characters,\n"
-      "not the username, not a common password); every session of the user ends." },
+      "Reads a new password from the first line of stdin (at a terminal: asked for,\n"
+      "not echoed): at least 10 characters, not the username, not a common\n"
+      "password.  Every session of the user ends.",
+      "set a new password (on stdin)" },
     { "token", "create", OPT_TOKEN_CREATE, cmd_token_create, "--name NAME [--role ml|operator|admin]",
       "Prints a new API token once (use as 'Authorization: Bearer TOKEN'); only its\n"
-      "SHA-256 is stored.  Default role: ml." },
+      "SHA-256 is stored.  Default role: ml.",
+      "make an API token (printed once)" },
     { "token", "list", OPT_TOKEN_ADMIN, cmd_token_list, "",
       "Prints every API token as JSON: id, name, role, owner, created, last used,\n"
-      "revoked.  Never the token." },
+      "revoked.  Never the token.",
+      "list API tokens as JSON" },
     { "token", "revoke", OPT_TOKEN_ADMIN, cmd_token_revoke, "--id N",
-      "Revokes the token: refused from its next request on." },
+      "Revokes the token: refused from its next request on.",
+      "revoke an API token" },
     { "enroll", "create", OPT_ENROLL_CREATE, cmd_enroll_create,
       "[--equipment-type T] [--site S] [--tags a,b] [--uses N | --reusable] [--expires 24h]\n"
       "                                      [--pre-approved]",
       "Prints a new enrollment token once; devices install with\n"
       "  curl -fsS 'http://SERVER/install.sh?token=TOKEN' | sh\n"
       "Default: one use, no expiry, devices pending until approved\n"
-      "(POST /api/v1/devices/{id}/approve)." },
+      "(POST /api/v1/devices/{id}/approve).",
+      "make an enrollment token for devices" },
     { "demo-history", NULL, OPT_DEMO_HISTORY, cmd_demo_history, "[--seed N]",
       "Adds six months of synthetic alert history with dispositions and devices\n"
       "(demo-*, marked as demo data) so the operational pages show something on a\n"
-      "fresh database; does nothing when they are present already." },
+      "fresh database; does nothing when they are present already.",
+      "seed the marked demo history" },
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
@@ -552,10 +623,30 @@ static void usage(FILE *f)
 
     fprintf(f, "usage: precursor-server COMMAND [options]\n       precursor-server COMMAND --help\n"
                "Commands:\n");
-    for (i = 0; i < NCOMMANDS; i++)
-        fprintf(f, "  %s%s%s\n", commands[i].name, commands[i].sub ? " " : "",
-                commands[i].sub ? commands[i].sub : "");
+    for (i = 0; i < NCOMMANDS; i++) {
+        char name[32];
+
+        snprintf(name, sizeof name, "%s%s%s", commands[i].name, commands[i].sub ? " " : "",
+                 commands[i].sub ? commands[i].sub : "");
+        fprintf(f, "  %-16s %s\n", name, commands[i].summary);
+    }
     fprintf(f, "DATABASE_URL and PORT are read from the environment when the flags are absent.\n");
+}
+
+/* Every subcommand of one command name ("user": add, disable, passwd). */
+static void subcommands_usage(const char *name, FILE *f)
+{
+    const char *lead = "usage:";
+    size_t i;
+
+    for (i = 0; i < NCOMMANDS; i++) {
+        if (strcmp(commands[i].name, name) != 0)
+            continue;
+        fprintf(f, "%-6s precursor-server %s %s%s%s\n", lead, name, commands[i].sub,
+                *commands[i].synopsis ? " " : "", commands[i].synopsis);
+        lead = "";
+    }
+    fprintf(f, "precursor-server %s SUBCOMMAND --help prints its options.\n", name);
 }
 
 static void command_help(const struct command *c, FILE *f)
@@ -601,14 +692,21 @@ int main(int argc, char **argv)
     }
     skip = 2;
     if (c->sub) {
-        /* "user --help" helps too; anything else must name the subcommand. */
+        /* "user --help" lists every user subcommand; anything else must
+         * name one. */
         if (argc >= 3 && (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0)) {
-            command_help(c, stdout);
+            if (c + 1 < commands + NCOMMANDS && strcmp(c[1].name, c->name) == 0)
+                subcommands_usage(c->name, stdout);
+            else
+                command_help(c, stdout);    /* the only one: its options at once */
             return 0;
         }
         if (argc < 3 || strcmp(argv[2], c->sub) != 0) {
-            fprintf(stderr, "precursor-server: usage: precursor-server %s %s %s\n", c->name,
-                    c->sub, c->synopsis);
+            if (argc < 3)
+                fprintf(stderr, "precursor-server: %s needs a subcommand\n", c->name);
+            else
+                fprintf(stderr, "precursor-server: unknown subcommand %s %s\n", c->name, argv[2]);
+            subcommands_usage(c->name, stderr);
             return EXIT_USAGE;
         }
         skip = 3;

@@ -56,8 +56,9 @@ static const struct row rows[] = {
       "and this PEM private key (both or neither)" },
     { "model-key-file", "FILE", OPT_SERVE, TEXT, 0, 0, F(model_key_file),
       "Ed25519 key that signs model blobs (64 bytes:\n"
-      "seed and public key); default\n"
-      "var/model-signing.key, made on first use" },
+      "seed and public key, or the 32-byte seed);\n"
+      "serve stops at start when it is unreadable;\n"
+      "default var/model-signing.key, made on first\nuse" },
     { "conn-timeout", "S", OPT_SERVE, UINT, 1, 3600, F(conn_timeout_s),
       "idle connection timeout; also a body still\n"
       "under 1 KB/s after S seconds is cut (slow\n"

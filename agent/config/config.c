@@ -222,10 +222,6 @@ int agent_config_set(struct agent_config *c, const char *key, const char *value,
 
     if (o != NULL)
         return opt_apply(c, o, value, err, errlen);
-    if (value == NULL) {
-        snprintf(err, errlen, "unknown option %s (or it needs a value)", key);
-        return -1;
-    }
     /* Detector keys are snake_case; accept the flag spelling too. */
     if (strlen(key) >= sizeof(dkey)) {
         snprintf(err, errlen, "unknown option %s", key);
@@ -234,6 +230,17 @@ int agent_config_set(struct agent_config *c, const char *key, const char *value,
     for (i = 0; key[i] != '\0'; i++)
         dkey[i] = key[i] == '-' ? '_' : key[i];
     dkey[i] = '\0';
+    if (value == NULL) {
+        /* Ask the detector on a copy whether it knows the key at all. */
+        struct detect_config probe = c->detect;
+
+        if (detect_opts_set(&probe, dkey, "") == -1) {
+            snprintf(err, errlen, "unknown option %s", key);
+            return -1;
+        }
+        snprintf(err, errlen, "option %s needs a value", key);
+        return -2;
+    }
     rc = detect_opts_set(&c->detect, dkey, value);
     if (rc == -1)
         snprintf(err, errlen, "unknown option %s", key);
@@ -495,6 +502,25 @@ int agent_config_check(const struct agent_config *c, enum agent_cmd cmd,
     return AGENT_CONFIG_OK;
 }
 
+/* What a text option's value is, for the help's left column ("S" else). */
+static const char *metavar(const char *name)
+{
+    static const char *const names[][2] = {
+        { "config", "FILE" }, { "device-id", "ID" }, { "server", "URL" }, { "key-dir", "DIR" },
+        { "spool", "DIR" }, { "enroll-secret-file", "FILE" }, { "source", "KIND" },
+        { "format", "KIND" }, { "input", "FILE" }, { "sim-equipment", "KIND" },
+        { "sim-fault-log", "FILE" }, { "on-trigger", "CMD" }, { "alarm-fifo", "PATH" },
+        { "alarm-socket", "PATH" }, { "ca-file", "PEM" }, { "pin-sha256", "PINS" },
+        { "model", "FILE" }, { "model-key", "FILE" }, { "scores", "OUT.csv" },
+        { "manipulated", "CH,..." },
+    };
+
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (strcmp(names[i][0], name) == 0)
+            return names[i][1];
+    return "S";
+}
+
 void agent_config_help(FILE *f, enum agent_cmd cmd)
 {
     if (cmd == AGENT_CMD_REPLAY)
@@ -513,14 +539,14 @@ void agent_config_help(FILE *f, enum agent_cmd cmd)
 
         if (!(o->cmds & cmd))
             continue;
-        snprintf(left, sizeof(left), "--%s%s", o->name,
-                 o->type == OPT_BOOL ? "" : o->type == OPT_STR ? " S" : " N");
-        fprintf(f, "  %-24s %s", left, o->help);
+        snprintf(left, sizeof(left), "--%s%s%s", o->name, o->type == OPT_BOOL ? "" : " ",
+                 o->type == OPT_BOOL ? "" : o->type == OPT_STR ? metavar(o->name) : "N");
+        fprintf(f, "  %-26s %s", left, o->help);
         if (o->def != NULL)
             fprintf(f, " [default %s]", o->def);
         fputc('\n', f);
     }
-    fprintf(f, "  %-24s %s\n", "--help", "print this help");
+    fprintf(f, "  %-26s %s\n", "--help", "print this help");
     fprintf(f, "\ndetector options (as --key value flags, `-` or `_` alike, or config lines):\n");
     detect_opts_help(f);
 }

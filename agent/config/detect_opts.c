@@ -6,6 +6,8 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -220,42 +222,62 @@ int detect_opts_manipulated(struct detect_config *c, const char *list,
     return 0;
 }
 
+/* One line of the help: key=default, aligned, then what it does. */
+static void help_row(FILE *f, const char *key, const char *def, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void help_row(FILE *f, const char *key, const char *def, const char *fmt, ...)
+{
+    char left[48];
+    va_list ap;
+
+    snprintf(left, sizeof left, "%s=%s", key, def);
+    fprintf(f, "  %-18s ", left);
+    va_start(ap, fmt);
+    vfprintf(f, fmt, ap);
+    va_end(ap);
+    fputc('\n', f);
+}
+
 void detect_opts_help(FILE *f)
 {
     struct detect_config d, proc, vib;
+    char v[32];
 
     detect_config_defaults(&d);
     proc = vib = d;
     detect_config_resolve(&proc, 1.0);
     detect_config_resolve(&vib, 10000.0);
-    fprintf(f, "  profile=%s         defaults by rate: process below %g Hz, vibration above\n",
-            detect_profile_name(d.profile), DETECT_PROCESS_MAX_HZ);
-    fprintf(f, "  threshold=%g      trigger when the trigger score (0..1) reaches this and the "
-            "surprise is significant\n",
-            (double)d.threshold);
-    fprintf(f, "  rearm=%g          re-arm the trigger when the trigger score falls below this\n",
-            (double)d.rearm);
-    fprintf(f, "  hold_off_s=auto   no new trigger this many seconds after one "
-            "(process %g, vibration %g)\n", (double)proc.hold_off_s, (double)vib.hold_off_s);
-    fprintf(f, "  max_per_hour=auto triggers per sliding hour, then suppressed, 0 = no cap "
-            "(process %u, vibration %u)\n", (unsigned)proc.max_per_hour,
-            (unsigned)vib.max_per_hour);
-    fprintf(f, "  level_alpha=%g  EWMA weight of the level/variance baseline per sample\n",
-            (double)d.level_alpha);
-    fprintf(f, "  window=auto       samples in the short-window feature detector "
-            "(process %u, vibration %u)\n", (unsigned)proc.window, (unsigned)vib.window);
-    fprintf(f, "  warmup_s=%g         no trigger during the first seconds of data\n",
-            (double)d.warmup_s);
-    fprintf(f, "  lik_short=%u         frames in the likelihood stage's short mean (0 = raw scores)\n",
-            (unsigned)d.lik_short);
-    fprintf(f, "  lik_long=%u       frames in its long-term mean and variance of the raw score\n",
-            (unsigned)d.lik_long);
-    fprintf(f, "  quiet_frames=%u    frames the trigger score is held at 0 after reaching the threshold\n",
-            (unsigned)d.quiet_frames);
-    fprintf(f, "  novelty_half=%u    half-life in frames of the recent peak a new surprise must beat (0 = off)\n",
-            (unsigned)d.novelty_half);
-    fprintf(f, "  detectors=auto    comma list of level, feature, model, multi, context, range, "
-            "sequence (auto: process level,multi,context,range; vibration level,feature,multi; "
-            "multi scores with 2+ correlated channels; context, range and sequence add to the "
-            "exported score only; sequence is not in any profile)\n");
+    help_row(f, "profile", detect_profile_name(d.profile),
+             "defaults by rate: process below %g Hz, vibration above", DETECT_PROCESS_MAX_HZ);
+    snprintf(v, sizeof v, "%g", (double)d.threshold);
+    help_row(f, "threshold", v, "trigger when the trigger score (0..1) reaches this and the "
+             "surprise is significant");
+    snprintf(v, sizeof v, "%g", (double)d.rearm);
+    help_row(f, "rearm", v, "re-arm the trigger when the trigger score falls below this");
+    help_row(f, "hold_off_s", "auto", "no new trigger this many seconds after one "
+             "(process %g, vibration %g)", (double)proc.hold_off_s, (double)vib.hold_off_s);
+    help_row(f, "max_per_hour", "auto", "triggers per sliding hour, then suppressed, 0 = no cap "
+             "(process %u, vibration %u)", (unsigned)proc.max_per_hour,
+             (unsigned)vib.max_per_hour);
+    snprintf(v, sizeof v, "%g", (double)d.level_alpha);
+    help_row(f, "level_alpha", v, "EWMA weight of the level/variance baseline per sample");
+    help_row(f, "window", "auto", "samples in the short-window feature detector "
+             "(process %u, vibration %u)", (unsigned)proc.window, (unsigned)vib.window);
+    snprintf(v, sizeof v, "%g", (double)d.warmup_s);
+    help_row(f, "warmup_s", v, "no trigger during the first seconds of data");
+    snprintf(v, sizeof v, "%u", (unsigned)d.lik_short);
+    help_row(f, "lik_short", v, "frames in the likelihood stage's short mean (0 = raw scores)");
+    snprintf(v, sizeof v, "%u", (unsigned)d.lik_long);
+    help_row(f, "lik_long", v, "frames in its long-term mean and variance of the raw score");
+    snprintf(v, sizeof v, "%u", (unsigned)d.quiet_frames);
+    help_row(f, "quiet_frames", v, "frames the trigger score is held at 0 after reaching the "
+             "threshold");
+    snprintf(v, sizeof v, "%u", (unsigned)d.novelty_half);
+    help_row(f, "novelty_half", v, "half-life in frames of the recent peak a new surprise must "
+             "beat (0 = off)");
+    help_row(f, "detectors", "auto", "comma list of level, feature, model, multi, context, range, "
+             "sequence (auto: process level,multi,context,range; vibration level,feature,multi; "
+             "multi scores with 2+ correlated channels; context, range and sequence add to the "
+             "exported score only; sequence is not in any profile)");
 }

@@ -35,6 +35,26 @@ static void usage(FILE *f)
                "key with the enrollment token.  The private key never leaves DIR.\n");
 }
 
+/* The variable an option names; NULL for an unknown one. */
+static const char **enroll_option(const char *name, const char **server, const char **token,
+                                  const char **dev, const char **dir, const char **ca_file,
+                                  const char **pin)
+{
+    if (!strcmp(name, "--server"))
+        return server;
+    if (!strcmp(name, "--token"))
+        return token;
+    if (!strcmp(name, "--device-id"))
+        return dev;
+    if (!strcmp(name, "--key-dir"))
+        return dir;
+    if (!strcmp(name, "--ca-file"))
+        return ca_file;
+    if (!strcmp(name, "--pin-sha256"))
+        return pin;
+    return NULL;
+}
+
 int enroll_main(int argc, char **argv)
 {
     const char *server = NULL, *token = NULL, *dev = NULL, *dir = NULL;
@@ -47,38 +67,47 @@ int enroll_main(int argc, char **argv)
     int i, rc = 1;
 
     for (i = 0; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL, *eq;
+        const char **slot;
+        char name[32];
+        size_t n;
 
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             usage(stdout);
             return 0;
         }
-        if (!v) {
+        /* --name VALUE or --name=VALUE, as run and replay take them. */
+        eq = strchr(a, '=');
+        n = eq ? (size_t)(eq - a) : strlen(a);
+        snprintf(name, sizeof name, "%.*s", (int)(n < sizeof name ? n : sizeof name - 1), a);
+        if (!(slot = enroll_option(name, &server, &token, &dev, &dir, &ca_file, &pin))) {
+            fprintf(stderr, "precursor-agent enroll: unknown option %s (see --help)\n", name);
+            return 2;
+        }
+        if (eq) {
+            v = eq + 1;
+        } else if (!v) {
             fprintf(stderr, "precursor-agent enroll: %s needs a value\n", a);
             return 2;
+        } else {
+            i++;
         }
-        if (!strcmp(a, "--server"))
-            server = v;
-        else if (!strcmp(a, "--token"))
-            token = v;
-        else if (!strcmp(a, "--device-id"))
-            dev = v;
-        else if (!strcmp(a, "--key-dir"))
-            dir = v;
-        else if (!strcmp(a, "--ca-file"))
-            ca_file = v;
-        else if (!strcmp(a, "--pin-sha256"))
-            pin = v;
-        else {
-            fprintf(stderr, "precursor-agent enroll: unknown option %s\n", a);
-            usage(stderr);
-            return 2;
-        }
-        i++;
+        *slot = v;
     }
-    if (!server || !token || !dev || !dir || !valid_id(dev) || strlen(token) > 128 ||
+    if (!server || !token || !dev || !dir) {
+        fprintf(stderr, "precursor-agent enroll: %s is required (see --help)\n",
+                !server ? "--server" : !token ? "--token" : !dev ? "--device-id" : "--key-dir");
+        return 2;
+    }
+    if (!valid_id(dev)) {
+        fprintf(stderr, "precursor-agent enroll: --device-id '%s': 1..64 of A-Z a-z 0-9 . _ -\n",
+                dev);
+        return 2;
+    }
+    if (strlen(token) > 128 ||
         strspn(token, "abcdefghijklmnopqrstuvwxyz0123456789_") != strlen(token)) {
-        usage(stderr);
+        fprintf(stderr, "precursor-agent enroll: --token is not an enrollment token "
+                        "(pen_ and 64 hex digits, as enroll create prints it)\n");
         return 2;
     }
     if (pin && !upload_pin_valid(pin)) {

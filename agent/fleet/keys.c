@@ -280,7 +280,7 @@ int keys_register(const char *dir, const char *server, const char *device_id,
     json_t *j;
     char *json;
     unsigned delay_ms = 1000;
-    int rc;
+    int rc, have_secret;
 
     rc = read_secret(secret_file, secret, sizeof(secret), err, errlen);
     if (rc != 0)
@@ -294,6 +294,7 @@ int keys_register(const char *dir, const char *server, const char *device_id,
                   "enroll_secret", secret);
     json = j != NULL ? json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
+    have_secret = secret[0] != '\0';
     sodium_memzero(secret, sizeof(secret));
     if (json == NULL) {
         snprintf(err, errlen, "out of memory");
@@ -315,6 +316,9 @@ int keys_register(const char *dir, const char *server, const char *device_id,
                                                 status != 429)) {
             snprintf(err, errlen, "registration of %s refused (HTTP %ld%s): %.300s", device_id,
                      status,
+                     status == 403 && !have_secret
+                         ? ": not enrolled and no --enroll-secret-file; enroll it first "
+                           "(precursor-agent enroll --token, docs/FLEET.md) or give the secret" :
                      status == 403 ? ", enrollment secret wrong" :
                      status == 409 ? ", this device id is registered with another key" : "",
                      reply);

@@ -258,7 +258,7 @@ int alerts_api_list(struct srv_request *rq, struct srv_response *rs)
     int limit, i, err;
 
     if (text_parse_limit(lim_s, 50, 500, &limit) != 0)
-        return srv_fail(rs, SRV_EBADREQ, "limit must be 1..500");
+        return srv_fail(rs, SRV_EBADREQ, "limit must be an integer in 1..500");
     if (after_s && text_parse_id(after_s, &before) != 0)
         return srv_fail(rs, SRV_EBADREQ, "before must be an alert id");
     snprintf(lim, sizeof lim, "%d", limit);

@@ -1,10 +1,14 @@
 /* ds_definition.c - a dataset definition as a client sends it, checked and
- * normalised into the one form stored (defaults written out, keys the
- * server does not know dropped), so that two definitions meaning the same
- * thing hash the same when a version is frozen from them. */
+ * normalised into the one form stored (defaults written out), so that two
+ * definitions meaning the same thing hash the same when a version is frozen
+ * from them.  A key the server does not know is refused, not dropped: a
+ * misspelt filter ("equipment_type" for "equipment_types") would otherwise
+ * widen the training set without a word. */
 #include "server/datasets/ds_int.h"
+#include "server/srv/srv.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 const char *const ds__sources[DS_N_SOURCES] = { "human", "rule", "vote", "disposition" };
@@ -22,6 +26,20 @@ int ds__source_index(const char *s)
 static const char bad_filter[] =
     "filter: sources, classes, equipment_types, sites are string lists; "
     "min_confidence in [0, 1]; from/to timestamps";
+
+/* NULL when every member of obj is in known; else *why names the first
+ * other one (a per-thread buffer: the pool's threads define at once). */
+static const char *unknown_field(const json_t *obj, const char *where,
+                                 const char *const *known, const char *fields)
+{
+    static _Thread_local char why[256];
+    const char *k = json_is_object(obj) ? srv_json_unknown_key(obj, known) : NULL;
+
+    if (!k)
+        return NULL;
+    snprintf(why, sizeof why, "unknown field %s\"%.48s\"; the fields are %s", where, k, fields);
+    return why;
+}
 
 static int str_array_ok(const json_t *a, size_t max_items, size_t max_len)
 {
@@ -42,6 +60,10 @@ static json_t *window_normalise(const json_t *w, const char **why)
     double len_s, stride_s;
     const char *edge;
 
+    static const char *const known[] = { "length_s", "stride_s", "edge", NULL };
+
+    if ((*why = unknown_field(w, "in window ", known, "length_s, stride_s and edge")))
+        return NULL;
     if (!json_is_object(w) || !json_is_number(json_object_get(w, "length_s")) ||
         !json_is_number(json_object_get(w, "stride_s")))
         return *why = "window needs length_s and stride_s", NULL;
@@ -82,6 +104,10 @@ static json_t *split_normalise(const json_t *sp, const char **why)
     json_t *v;
     json_int_t seed, minps;
 
+    static const char *const known[] = { "by", "fractions", "seed", "min_per_split", NULL };
+
+    if ((*why = unknown_field(sp, "in split ", known, "by, fractions, seed and min_per_split")))
+        return NULL;
     if (!json_is_object(sp) || !json_is_string(json_object_get(sp, "by")))
         return *why = "split needs by", NULL;
     by = json_string_value(json_object_get(sp, "by"));
@@ -148,10 +174,15 @@ static const char *filter_optional(const json_t *f, json_t *nf)
 
 static json_t *filter_normalise(const json_t *f, const char **why)
 {
-    json_t *nf = json_object(), *v;
+    static const char *const known[] = { "sources", "min_confidence", "classes",
+                                         "equipment_types", "sites", "from", "to", NULL };
+    json_t *nf, *v;
     double conf = 0;
 
-    if (!nf)
+    if ((*why = unknown_field(f, "in filter ", known, "sources, min_confidence, classes, "
+                              "equipment_types, sites, from and to")))
+        return NULL;
+    if (!(nf = json_object()))
         return *why = "out of memory", NULL;
     if ((*why = filter_sources(f, nf)))
         goto bad;
@@ -176,6 +207,10 @@ json_t *ds__definition(const json_t *body, const char **why)
     const json_t *f = json_object_get(body, "filter"), *name = json_object_get(body, "name");
     json_t *nw = NULL, *ns = NULL, *nf = NULL;
 
+    static const char *const known[] = { "name", "filter", "window", "split", NULL };
+
+    if ((*why = unknown_field(body, "", known, "name, filter, window and split")))
+        return NULL;
     if (!json_is_object(body) || !json_is_string(name) || json_string_length(name) == 0 ||
         json_string_length(name) > 200)
         return *why = "name must be a string of 1..200 characters", NULL;

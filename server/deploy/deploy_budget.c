@@ -280,9 +280,16 @@ int deploy_api_budget_patch(struct srv_request *rq, struct srv_response *rs)
         json_decref(body);
         return srv_fail(rs, SRV_EBADREQ, "body must be a JSON object");
     }
+    /* Fields left out keep their value; a body with none of them (a
+     * misspelt name) changes nothing and must not answer as if it had. */
+    if (!json_object_get(body, "per_operator_hour") && !json_object_get(body, "devices_per_operator") &&
+        !json_object_get(body, "rollback_after_s")) {
+        json_decref(body);
+        return srv_fail(rs, SRV_EBADREQ, "give per_operator_hour, devices_per_operator or "
+                        "rollback_after_s");
+    }
     if ((err = models_budget_get(&b)) != SRV_OK)
         goto out;
-    /* Fields left out keep their value. */
     if ((v = json_object_get(body, "per_operator_hour")) && !json_is_number(v))
         goto bad;
     if (v)

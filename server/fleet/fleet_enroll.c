@@ -194,6 +194,9 @@ int fleet_api_token_create(struct srv_request *rq, struct srv_response *rs)
     struct fleet_token_spec spec = { 0 };
     json_t *j, *tags, *exp, *t;
     char tagbuf[TAGS_MAX], tok[TOKEN_LEN + 1], base[300], *cmd = NULL;
+    static const char *const token_fields[] = { "equipment_type", "site", "tags", "uses",
+                                                "reusable", "expires_in", "pre_approved", NULL };
+    const char *bad_key;
     size_t used = 0, i;
     int err;
 
@@ -202,8 +205,18 @@ int fleet_api_token_create(struct srv_request *rq, struct srv_response *rs)
         json_decref(j);
         return srv_fail(rs, SRV_EBADREQ, "body must be a JSON object");
     }
-    spec.equipment_type = json_string_value(json_object_get(j, "equipment_type"));
-    spec.site = json_string_value(json_object_get(j, "site"));
+    /* "expires" for "expires_in" (the CLI's flag is --expires) must not make
+     * a token that never expires. */
+    if ((bad_key = srv_json_unknown_key(j, token_fields)) != NULL) {
+        err = srv_failf(rs, SRV_EBADREQ, "unknown field \"%.64s\"; the fields are equipment_type, "
+                        "site, tags, uses, reusable, expires_in and pre_approved", bad_key);
+        goto out;
+    }
+    if ((srv_json_opt_string(j, "equipment_type", 64, &spec.equipment_type) != 0 ||
+         srv_json_opt_string(j, "site", 64, &spec.site) != 0)) {
+        err = srv_fail(rs, SRV_EBADREQ, "equipment_type and site must be strings");
+        goto out;
+    }
     spec.reusable = json_is_true(json_object_get(j, "reusable"));
     spec.pre_approved = json_is_true(json_object_get(j, "pre_approved"));
     spec.uses = 1;

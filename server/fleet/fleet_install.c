@@ -117,6 +117,9 @@ int fleet_api_install_sh(struct srv_request *rq, struct srv_response *rs)
     size_t len;
     int err;
 
+    if (!tok || !*tok)
+        return srv_fail(rs, SRV_EENROLL, "install.sh needs ?token= with an enrollment token "
+                        "(precursor-server enroll create)");
     err = fleet__token_check(tok, &why);
     if (err != SRV_OK)
         return srv_fail(rs, err, why);

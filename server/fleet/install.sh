@@ -55,6 +55,12 @@ device-id = $DEVICE_ID
 server = $SERVER
 key-dir = $STATE_DIR/keys
 spool = $STATE_DIR/spool
+# Where the samples come from.  Until this names the device's own input the
+# agent runs its built-in simulator and uploads simulated faults:
+#   source = csv     (timestamp,<channel>,... lines; input = FILE, else stdin)
+#   source = i16le   (or f32le: raw binary; also rate = HZ, channels = N, input = FILE)
+# precursor-agent run --help lists every option and its default.
+source = sim
 EOF
 if [ -n "$MODEL_KEY" ]; then
     printf '%s\n' "$MODEL_KEY" > "$ETC_DIR/model-signing.pub"

@@ -57,6 +57,7 @@ struct http_req {
     struct MHD_Connection *mc;
     const struct srv_route *route;
     int route_err;
+    char allow[64];         /* 405: the path's methods, sent as Allow */
     const char *params[SRV_MAX_PARAMS];
     char *caps;
     uint8_t *body;
@@ -135,6 +136,8 @@ static enum MHD_Result send_bytes(struct http_req *r, unsigned status, const cha
     add_security_headers(r, resp, ctype);
     if (r->set_cookie)
         MHD_add_response_header(resp, "Set-Cookie", r->set_cookie);
+    if (status == 405 && r->allow[0])
+        MHD_add_response_header(resp, "Allow", r->allow);
     if (r->retry_after) {
         char ra[16];
 
@@ -259,6 +262,15 @@ static enum MHD_Result first_call(struct http_req *r)
     http_conn_phase(&r->srv->conns, r->conn, HTTP_CONN_BODY);
     r->route = srv_route_match(r->srv->cfg->routes, r->srv->cfg->nroutes, r->method, r->path,
                                r->caps, strlen(r->path) + 1, r->params, &r->route_err);
+    if (!r->route && r->route_err == SRV_EMETHOD) {
+        char takes[128];
+
+        /* RFC 9110 wants a 405 to say what the resource does take. */
+        srv_route_allow(r->srv->cfg->routes, r->srv->cfg->nroutes, r->path, r->caps,
+                        strlen(r->path) + 1, r->allow, sizeof r->allow);
+        snprintf(takes, sizeof takes, "method not allowed on this route; it takes %s", r->allow);
+        return send_error(r, SRV_EMETHOD, takes);
+    }
     if (!r->route)
         return send_error(r, r->route_err, NULL);
     if (query_refused(r, &why))
@@ -433,7 +445,7 @@ static enum MHD_Result final_call(struct http_req *r)
 
         err = r->srv->cfg->authenticate ? r->srv->cfg->authenticate(&rq, authz) : SRV_EUNAUTH;
         if (err != SRV_OK)
-            return send_error(r, err, NULL);
+            return send_error(r, err, rq.auth_message);
     }
     if (r->route->park && srv_route_allows(r->route, rq.role) && park_begin(r->srv)) {
         const struct srv_waker w = { park, unpark, r };

@@ -156,7 +156,7 @@ static int queue_params(const struct srv_request *rq, struct queue_params *p,
     if (!query_lengths_ok(rq, rs))
         return SRV_EBADREQ;
     if (text_parse_limit(rq->query(rq, "limit"), 50, LABELS_QUEUE_LIMIT_MAX, &limit) != 0)
-        return srv_fail(rs, SRV_EBADREQ, "limit must be in [1, 500]");
+        return srv_fail(rs, SRV_EBADREQ, "limit must be an integer in 1..500");
     if ((s = query_text(rq, "offset", 9))) {
         char *end;
         long o = strtol(s, &end, 10);

@@ -143,8 +143,14 @@ int session_auth(struct srv_request *rq)
 {
     struct session_row s;
     uint8_t sha[32];
+    char cookie[SESSION_HEX_LEN + 1];
     int err = session_find(rq, &s, sha);
 
+    /* A well-formed cookie that finds no session: it expired, was ended,
+     * or is not ours; the browser should log in, not look for a token. */
+    if (err == SRV_EUNAUTH && rq->header &&
+        session_cookie_value(rq->header(rq, "Cookie"), cookie, sizeof cookie) == 0)
+        rq->auth_message = "session expired or unknown: log in again";
     if (err != SRV_OK)
         return err;
     if (strcmp(rq->method, "GET") != 0 && strcmp(rq->method, "HEAD") != 0) {
@@ -153,8 +159,12 @@ int session_auth(struct srv_request *rq)
         /* The cookie rides along with any cross-site request the browser
          * makes; the token only with ours, since only our page can read it. */
         if (!t || strlen(t) != SESSION_HEX_LEN ||
-            sodium_memcmp(t, s.csrf, SESSION_HEX_LEN) != 0)
+            sodium_memcmp(t, s.csrf, SESSION_HEX_LEN) != 0) {
+            /* Not "not allowed for this role": the role may well be. */
+            rq->auth_message = "missing or wrong X-CSRF-Token: a session changes state only "
+                               "with the csrf its login answered";
             return SRV_EFORBIDDEN;
+        }
     }
     rq->role = s.role;
     rq->user_id = s.user_id;

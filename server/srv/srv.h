@@ -125,6 +125,8 @@ struct srv_request {
     int64_t user_id;                        /* > 0 when a session cookie authenticated */
     char user_name[65];                     /* that session's username */
     char client_addr[64];                   /* peer address ("" unknown), for rate limits */
+    const char *auth_message;               /* static: why authenticate refused; NULL: the
+                                             * error code's own message */
 };
 
 /* What a handler answers on success.  body is malloc'd and taken by the http
@@ -215,6 +217,13 @@ const struct srv_route *srv_route_match(const struct srv_route *table, size_t n,
                                         const char *params[SRV_MAX_PARAMS],
                                         int *err);
 
+/* The methods the table serves on path, as an Allow header's value
+ * ("GET, HEAD, POST"; HEAD wherever GET is), into out (NUL-terminated,
+ * only whole names when cap is short); caps_buf as for srv_route_match.
+ * Returns the length written, 0 when no route has that path. */
+size_t srv_route_allow(const struct srv_route *table, size_t n, const char *path,
+                       char *caps_buf, size_t caps_cap, char *out, size_t cap);
+
 /* The role gate, then the handler: SRV_EFORBIDDEN (the handler not called)
  * when a token route's roles leave out rq->role. */
 int srv_route_allows(const struct srv_route *r, enum srv_role role);
@@ -248,6 +257,11 @@ struct json_t *srv_body_json(const struct srv_request *rq);
  * bytes, -1 otherwise. */
 int srv_json_opt_string(const struct json_t *obj, const char *key, size_t max,
                         const char **out);
+/* The first member of obj not named in known (NULL-terminated), borrowed
+ * from obj; NULL when every member is known.  For bodies where a misspelt
+ * field would silently change what is made (an enrollment token without
+ * its expiry). */
+const char *srv_json_unknown_key(const struct json_t *obj, const char *const *known);
 /* The demo= query parameter of the listings that leave the demo history out
  * unless asked (queue, snapshots, operational metrics): absent, "exclude",
  * "0" or "false" -> "0"; "include", "1" or "true" -> "1"; "only" -> "2", as

@@ -2,6 +2,7 @@
  * method and path against a table, how its caller authenticates, and the
  * role gate in front of its handler.  The table itself is at the top of the
  * server (server/routes.c), the one place that names every handler. */
+#include <stdio.h>
 #include <string.h>
 
 #include "server/srv/srv.h"
@@ -108,4 +109,35 @@ const struct srv_route *srv_route_match(const struct srv_route *r, size_t n,
     }
     *err = path_seen ? SRV_EMETHOD : SRV_ENOTFOUND;
     return NULL;
+}
+
+size_t srv_route_allow(const struct srv_route *r, size_t n, const char *path,
+                       char *caps_buf, size_t caps_cap, char *out, size_t cap)
+{
+    /* One fixed order, so the header reads the same whatever the table's. */
+    static const char *const methods[] = { "GET", "POST", "PUT", "PATCH", "DELETE" };
+    size_t used = 0, m, i;
+
+    if (cap == 0)
+        return 0;
+    out[0] = '\0';
+    for (m = 0; m < sizeof methods / sizeof methods[0]; m++) {
+        for (i = 0; i < n; i++) {
+            const char *tmp[SRV_MAX_PARAMS] = { NULL, NULL };
+            const char *add = strcmp(methods[m], "GET") == 0 ? "GET, HEAD" : methods[m];
+            int w;
+
+            if (strcmp(r[i].method, methods[m]) != 0 ||
+                !route_path_match(r[i].pattern, path, caps_buf, caps_cap, tmp))
+                continue;
+            w = snprintf(out + used, cap - used, "%s%s", used ? ", " : "", add);
+            if (w < 0 || (size_t)w >= cap - used) {
+                out[used] = '\0';   /* what fitted, whole names only */
+                return used;
+            }
+            used += (size_t)w;
+            break;
+        }
+    }
+    return used;
 }

@@ -119,6 +119,21 @@ int srv_json_opt_string(const json_t *obj, const char *key, size_t max, const ch
     return 0;
 }
 
+const char *srv_json_unknown_key(const json_t *obj, const char *const *known)
+{
+    const char *key;
+    json_t *v;
+    size_t i;
+
+    json_object_foreach((json_t *)obj, key, v) {
+        for (i = 0; known[i] && strcmp(known[i], key) != 0; i++)
+            ;
+        if (!known[i])
+            return key;
+    }
+    return NULL;
+}
+
 void srv_response_release(struct srv_response *rs)
 {
     if (!rs->body_static)

@@ -22,6 +22,58 @@ TOKEN=$("$SERVER_BIN" token create --name e2e --role ml 2>"$IT_TMP/token.log" | 
 AUTH=(-H "Authorization: Bearer $TOKEN")
 (umask 077; openssl rand -hex 24 >"$IT_TMP/enroll-secret")
 
+# A command of several subcommands names them all; a missing one is a usage error.
+help=$("$SERVER_BIN" user --help 2>&1); missing=""
+for c in "user add" "user disable" "user passwd"; do grep -q "$c" <<<"$help" || missing="$missing [$c]"; done
+"$SERVER_BIN" token >"$IT_TMP/token-usage.log" 2>&1; rc=$?
+[ -z "$missing" ] && [ "$rc" = 2 ] && grep -q "token revoke --id" "$IT_TMP/token-usage.log" &&
+    it_pass "user --help lists every subcommand; token alone exits 2 naming them" ||
+    it_fail "subcommand usage" "missing$missing rc=$rc $(head -n 2 "$IT_TMP/token-usage.log")"
+
+# At a terminal, user add asks for the password and does not echo it.
+out=$(python3 - "$SERVER_BIN" <<'PY' 2>&1
+import os, pty, select, sys, time
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(sys.argv[1], [sys.argv[1], "user", "add", "--username", "e2e-tty", "--role", "operator"])
+seen = b""
+for _ in range(100):                      # the prompt, within 10 s
+    if select.select([fd], [], [], 0.1)[0]:
+        seen += os.read(fd, 4096)
+    if b"password for e2e-tty" in seen:
+        break
+os.write(fd, b"e2e-tty-secret-7391\n")
+deadline = time.time() + 60                # Argon2id under sanitizers takes a while
+while time.time() < deadline:
+    if not select.select([fd], [], [], 1)[0]:
+        continue
+    try:
+        d = os.read(fd, 4096)
+    except OSError:
+        break
+    if not d:
+        break
+    seen += d
+_, st = os.waitpid(pid, 0)
+print(seen.decode(errors="replace").replace("\r", ""), "status", os.waitstatus_to_exitcode(st))
+PY
+)
+grep -q "password for e2e-tty" <<<"$out" && grep -q "created" <<<"$out" && ! grep -q "e2e-tty-secret" <<<"$out" &&
+    it_pass "user add at a terminal: asks, does not echo" || it_fail "user add at a terminal" "$out"
+
+# A model key named but missing stops serve at once (exit 1), not 500s later;
+# a UI folder of sources without uPlot is named in a warning before that.
+mkdir -p "$IT_TMP/ui-src" && cp "$IT_ROOT/labeling-ui/index.html" "$IT_TMP/ui-src/"
+timeout 30 "$SERVER_BIN" serve --port "$PORT" --model-key-file "$IT_TMP/no-such.key" \
+    --ui-dir "$IT_TMP/ui-src" >"$IT_TMP/nokey.log" 2>&1
+rc=$?
+[ "$rc" = 1 ] && grep -q 'model-key-file' "$IT_TMP/nokey.log" &&
+    it_pass "serve with an unreadable --model-key-file exits 1 at start" ||
+    it_fail "serve with an unreadable --model-key-file" "rc=$rc $(tail -n 2 "$IT_TMP/nokey.log")"
+grep -q "ui-src: no dist/ and no uPlot" "$IT_TMP/nokey.log" &&
+    it_pass "serve warns when the labeling UI has no build and no uPlot" ||
+    it_fail "serve warns about a UI without uPlot" "$(grep -i ui "$IT_TMP/nokey.log")"
+
 it_spawn server "$SERVER_BIN" serve --port "$PORT" \
     --enroll-secret-file "$IT_TMP/enroll-secret"
 if ! it_wait_http "$BASE/healthz" 30; then
@@ -30,6 +82,10 @@ fi
 code=$(it_http GET "$BASE/healthz" "$IT_TMP/h.json")
 [ "$code" = 200 ] && [ "$(it_json "$IT_TMP/h.json" 'd["status"]')" = ok ] &&
     it_pass healthz || it_fail healthz "$code $(cat "$IT_TMP/h.json")"
+code=$(it_http DELETE "$BASE/api/v1/snapshots" "$IT_TMP/m.json" -D "$IT_TMP/m.head")
+[ "$code" = 405 ] && [ "$(it_json "$IT_TMP/m.json" 'd["error"]["code"]')" = method_not_allowed ] &&
+    grep -qi '^Allow: GET, HEAD, POST' "$IT_TMP/m.head" &&
+    it_pass "wrong method -> 405 JSON with Allow" || it_fail "wrong method -> 405 with Allow" "$code $(cat "$IT_TMP/m.head" "$IT_TMP/m.json")"
 
 # ---- authentication -------------------------------------------------------------
 code=$(it_http GET "$BASE/api/v1/snapshots" "$IT_TMP/e.json")

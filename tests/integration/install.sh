@@ -31,6 +31,10 @@ fi
     it_pass "agent binary downloaded" || it_fail "agent binary downloaded"
 grep -q '^device-id = inst-1$' "$PFX/etc/precursor/agent.conf" 2>/dev/null &&
     it_pass "config written" || it_fail "config written"
+grep -q '^source = sim$' "$PFX/etc/precursor/agent.conf" && grep -q '^#   source = csv' "$PFX/etc/precursor/agent.conf" &&
+    "$PFX/usr/local/bin/precursor-agent" replay --config "$PFX/etc/precursor/agent.conf" --help >/dev/null &&
+    it_pass "config says the source is the simulator and how to name the device's own" ||
+    it_fail "config names the source" "$(cat "$PFX/etc/precursor/agent.conf")"
 [ -f "$PFX/etc/systemd/system/precursor-agent.service" ] &&
     it_pass "systemd unit written under the prefix" || it_fail "systemd unit written under the prefix"
 mode=$(stat -c %a "$PFX/var/lib/precursor/keys/device.key" 2>/dev/null)
@@ -49,6 +53,9 @@ code=$(it_http GET "$BASE/install.sh?token=$TOK" "$IT_TMP/e.json")
 [ "$code" = 403 ] && grep -q "used up" "$IT_TMP/e.json" && it_pass "used-up token -> 403" || it_fail "used-up token -> 403" "$code"
 code=$(it_http GET "$BASE/install.sh?token=pen_$(printf '0%.0s' $(seq 64))" "$IT_TMP/e.json")
 [ "$code" = 403 ] && grep -q "unknown" "$IT_TMP/e.json" && it_pass "unknown token -> 403" || it_fail "unknown token -> 403" "$code"
+code=$(it_http GET "$BASE/install.sh" "$IT_TMP/e.json")
+[ "$code" = 403 ] && grep -q "needs ?token=" "$IT_TMP/e.json" && it_pass "no token -> 403 saying a token is needed" ||
+    it_fail "no token -> 403" "$code $(cat "$IT_TMP/e.json")"
 psql "$DATABASE_URL" -qc "UPDATE enrollment_tokens SET uses_left = 5, expires_at = now() - interval '1 s'" >/dev/null 2>&1
 code=$(it_http GET "$BASE/install.sh?token=$TOK" "$IT_TMP/e.json")
 [ "$code" = 403 ] && grep -q "expired" "$IT_TMP/e.json" && it_pass "expired token -> 403" || it_fail "expired token -> 403" "$code"

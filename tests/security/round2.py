@@ -490,7 +490,7 @@ def export_files():
         {"start_s": 0, "end_s": 0.001, "channels": [0], "class": "normal"}).encode(), admin)
     cat.result(sid and st in (200, 201), "M5: a labeled snapshot", "got %d %s" % (st, data[:100]))
     st, data, _ = cat.request("POST", "/api/v1/datasets", json.dumps({
-        "name": "r2-exports-%d" % tag, "filter": {"devices": [dev]},
+        "name": "r2-exports-%d" % tag,
         "window": {"length_s": 0.001, "stride_s": 0.001},
         "split": {"by": "device", "fractions": [1, 0, 0], "seed": 1,
                   "min_per_split": 1}}).encode(), ml)

@@ -133,6 +133,16 @@ static int parse_args(int argc, char **argv)
             usage(stdout);
             exit(0);
         }
+        static const char *const known[] = { "--url", "--credentials", "--devices", "--seconds",
+                                             "--snapshot-bytes", "--presign", "--rate" };
+        size_t k;
+
+        for (k = 0; k < sizeof known / sizeof known[0] && strcmp(a, known[k]) != 0; k++)
+            ;
+        if (k == sizeof known / sizeof known[0]) {
+            fprintf(stderr, "precursor-loadgen: unknown argument %s (see --help)\n", a);
+            return -1;
+        }
         if (i + 1 >= argc) {
             fprintf(stderr, "precursor-loadgen: %s needs a value\n", a);
             return -1;
@@ -167,6 +177,9 @@ static int parse_args(int argc, char **argv)
         }
     }
     if (!o.url || !o.devices || !o.seconds || !o.snapshot_bytes) {
+        fprintf(stderr, "precursor-loadgen: %s is required\n",
+                !o.url ? "--url" : !o.devices ? "--devices" : !o.seconds ? "--seconds"
+                                                                       : "--snapshot-bytes");
         usage(stderr);
         return -1;
     }

@@ -8,6 +8,42 @@
 
 #include "agent/config/config.h"
 
+/* Every detector option the help prints, with the default it prints, is
+ * one the parser takes, and the help text lines up under one column. */
+START_TEST(test_detector_help_is_what_is_accepted)
+{
+    static struct agent_config c;
+    char buf[16384], err[256], *line, *save = NULL;
+    FILE *f = tmpfile();
+    int in_detectors = 0, rows = 0;
+    size_t n;
+
+    agent_config_help(f, AGENT_CMD_RUN);
+    rewind(f);
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    agent_config_defaults(&c, AGENT_CMD_RUN);
+    for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        char key[64], value[64];
+
+        if (strncmp(line, "detector options", 16) == 0) {
+            in_detectors = 1;
+            continue;
+        }
+        if (!in_detectors)
+            continue;
+        ck_assert_msg(sscanf(line, "  %63[a-z_]=%63s", key, value) == 2, "row '%s'", line);
+        ck_assert_msg(strlen(line) > 21 && line[20] == ' ' && line[21] != ' ',
+                      "row '%s' out of column", line);
+        ck_assert_msg(agent_config_set(&c, key, value, err, sizeof err) == 0,
+                      "help prints %s=%s, the parser says %s", key, value, err);
+        rows++;
+    }
+    ck_assert_int_ge(rows, 13);
+}
+END_TEST
+
 Suite *config_suite(void);
 
 static char cfg_path[256];
@@ -106,6 +142,15 @@ static void expect_error(enum agent_cmd cmd, int argc, char **argv, const char *
     ck_assert_msg(strstr(err, needle) != NULL, "error '%s' lacks '%s'", err, needle);
 }
 
+static void expect_error_not(enum agent_cmd cmd, int argc, char **argv, const char *needle)
+{
+    static struct agent_config c;
+    char err[256] = "";
+
+    ck_assert_int_eq(parse(&c, cmd, err, sizeof(err), argc, argv), AGENT_CONFIG_EUSAGE);
+    ck_assert_msg(strstr(err, needle) == NULL, "error '%s' has '%s'", err, needle);
+}
+
 START_TEST(test_bad_values)
 {
     char *a1[] = { "--device-id", "d", "--server", "s", "--pre-s", "abc" };
@@ -120,6 +165,8 @@ START_TEST(test_bad_values)
     char *a10[] = { "--device-id", "d", "--server", "s", "--channels", "2.5" };
     char *a11[] = { "--device-id", "d", "--server", "s", "--pre-s" };
     char *a12[] = { "--device-id", "d", "--server", "s", "--merge", "maybe" };
+    char *a13[] = { "--device-id", "d", "--server", "s", "--bogus" };
+    char *a14[] = { "--device-id", "d", "--server", "s", "--threshold" };
 
     expect_error(AGENT_CMD_RUN, 6, a1, "pre-s: bad value 'abc'");
     expect_error(AGENT_CMD_RUN, 6, a2, "unknown option bogus");
@@ -133,6 +180,11 @@ START_TEST(test_bad_values)
     expect_error(AGENT_CMD_RUN, 6, a10, "want an integer");
     expect_error(AGENT_CMD_RUN, 5, a11, "needs a value");
     expect_error(AGENT_CMD_RUN, 6, a12, "unexpected argument 'maybe'");
+    /* Last on the line: an unknown option is called unknown, a known one
+     * (a detector's too) is said to need its value. */
+    expect_error(AGENT_CMD_RUN, 5, a13, "unknown option bogus");
+    expect_error_not(AGENT_CMD_RUN, 5, a13, "needs a value");
+    expect_error(AGENT_CMD_RUN, 5, a14, "option threshold needs a value");
 }
 END_TEST
 
@@ -177,7 +229,9 @@ START_TEST(test_replay_and_help)
         "--duration", "--ring-s", "--pre-s", "--post-s", "--merge", "--on-trigger",
         "--alarm-fifo", "--alarm-socket", "--heartbeat-s", "--config", "threshold",
         "--manipulated",
-        "[default 60]", "[default sim]" };
+        "[default 60]", "[default sim]",
+        /* text options say what they take */
+        "--config FILE ", "--server URL ", "--key-dir DIR ", "--enroll-secret-file FILE " };
     for (size_t i = 0; i < sizeof(must) / sizeof(must[0]); i++)
         ck_assert_msg(strstr(buf, must[i]) != NULL, "--help lacks %s", must[i]);
 }
@@ -194,6 +248,7 @@ Suite *config_suite(void)
     tcase_add_test(tc, test_bad_values);
     tcase_add_test(tc, test_bad_file);
     tcase_add_test(tc, test_replay_and_help);
+    tcase_add_test(tc, test_detector_help_is_what_is_accepted);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "agent/fleet/enroll.h"
 #include "agent/fleet/keys.h"
 
 Suite *keys_suite(void);
@@ -235,6 +236,43 @@ START_TEST(test_unusable_folder)
 }
 END_TEST
 
+/* `precursor-agent enroll` refuses a usage error with status 2 before it
+ * makes a key: an unknown option is named as such (not "needs a value"),
+ * a missing one is named, --name=value works as it does for run. */
+static int enroll_args(const char *a0, const char *a1, const char *a2, const char *a3,
+                       const char *a4, const char *a5, const char *a6, const char *a7)
+{
+    char *argv[9] = { (char *)a0, (char *)a1, (char *)a2, (char *)a3, (char *)a4, (char *)a5,
+                      (char *)a6, (char *)a7, NULL };
+    int argc = 0;
+
+    while (argc < 8 && argv[argc])
+        argc++;
+    return enroll_main(argc, argv);
+}
+
+START_TEST(test_enroll_usage_errors_make_no_key)
+{
+    static const char tok[] = "pen_0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    struct stat st;
+
+    ck_assert_int_eq(enroll_args("--bogus", NULL, NULL, NULL, NULL, NULL, NULL, NULL), 2);
+    ck_assert_int_eq(enroll_args("--server", "http://127.0.0.1:9", "--token", tok, "--key-dir",
+                                 kdir, NULL, NULL), 2);                  /* no --device-id */
+    ck_assert_int_eq(enroll_args("--server=http://127.0.0.1:9", "--token", tok, "--device-id",
+                                 "a b", "--key-dir", kdir, NULL), 2);    /* bad id */
+    ck_assert_int_eq(enroll_args("--server=http://127.0.0.1:9", "--token=NOT-A-TOKEN",
+                                 "--device-id=d1", "--key-dir", kdir, NULL, NULL, NULL), 2);
+    ck_assert_int_eq(enroll_args("--server", NULL, NULL, NULL, NULL, NULL, NULL, NULL), 2);
+    ck_assert_int_ne(stat(kdir, &st), 0);
+    /* Well formed: past the usage checks, the key made, then refused by
+     * the network (nothing listens on port 9 of loopback): 1, not 2. */
+    ck_assert_int_eq(enroll_args("--server=http://127.0.0.1:9", "--token", tok,
+                                 "--device-id=d1", "--key-dir", kdir, NULL, NULL), 1);
+    ck_assert_int_eq(stat(kdir, &st), 0);
+}
+END_TEST
+
 Suite *keys_suite(void)
 {
     Suite *s = suite_create("keys");
@@ -245,6 +283,7 @@ Suite *keys_suite(void)
     tcase_add_test(tc, test_reload_same_key);
     tcase_add_test(tc, test_corrupt_key_is_an_error);
     tcase_add_test(tc, test_unusable_folder);
+    tcase_add_test(tc, test_enroll_usage_errors_make_no_key);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -228,6 +228,19 @@ static json_t *wait_for(struct fx *f, const char *path, const char *key, const c
 
 /* POST /api/v1/models with body (202), wait for the training to finish and
  * fail the test unless it is done; the model's JSON, its id in *id. */
+/* A timestamp field written as the whole API writes them: RFC 3339 in UTC,
+ * "2026-01-02T03:04:05.678901Z", not PostgreSQL's "2026-01-02 03:04:05+00". */
+static void assert_rfc3339z(const json_t *obj, const char *key)
+{
+    const char *t = json_string_value(json_object_get(obj, key));
+    int y, mo, d, h, mi, sec, us, n = 0;
+
+    ck_assert_msg(t != NULL, "%s missing", key);
+    ck_assert_msg(sscanf(t, "%4d-%2d-%2dT%2d:%2d:%2d.%6dZ%n", &y, &mo, &d, &h, &mi, &sec, &us, &n) == 7 &&
+                      n == 27 && t[n] == '\0',
+                  "%s is '%s'", key, t);
+}
+
 static json_t *train_model(struct fx *f, const char *body, long *id)
 {
     struct testsrv_reply rep;
@@ -243,6 +256,8 @@ static json_t *train_model(struct fx *f, const char *body, long *id)
     m = wait_for(f, path, "status", "done");
     ck_assert_msg(strcmp(json_string_value(json_object_get(m, "status")), "done") == 0, "%s",
                   json_string_value(json_object_get(m, "error")));
+    assert_rfc3339z(m, "created_at");
+    assert_rfc3339z(m, "finished_at");
     return m;
 }
 
@@ -296,6 +311,21 @@ START_TEST(test_datasets_contract)
     free(rep.body);
     ck_assert_int_eq(post_json(&f, "/api/v1/datasets", "{\"name\":\"x\"}", f.token, &rep), 400);
     free(rep.body);
+    /* A misspelt key is refused by name, at any level, rather than dropped
+     * (a dropped filter would widen the set without a word). */
+    ck_assert_int_eq(post_json(&f, "/api/v1/datasets",
+                               "{\"name\":\"x\",\"filter\":{\"equipment_type\":[\"pump\"]},"
+                               "\"window\":{\"length_s\":1,\"stride_s\":1},"
+                               "\"split\":{\"by\":\"device\",\"fractions\":[1,0,0]}}",
+                               f.token, &rep), 400);
+    ck_assert_msg(strstr(rep.body, "unknown field in filter") && strstr(rep.body, "equipment_type"),
+                  "%s", rep.body);
+    free(rep.body);
+    ck_assert_int_eq(post_json(&f, "/api/v1/datasets", "{\"name\":\"x\",\"filters\":{}}", f.token,
+                               &rep), 400);
+    ck_assert_msg(strstr(rep.body, "unknown field") && strstr(rep.body, "filters"), "%s", rep.body);
+    free(rep.body);
+    ck_assert_int_eq(testsrv_scalar("SELECT count(*) FROM datasets"), 0);
     ck_assert_int_eq(post_json(&f, "/api/v1/datasets", ds_body, f.token, &rep), 201);
     j = testsrv_json(&rep);
     id = json_integer_value(json_object_get(j, "id"));
@@ -323,6 +353,12 @@ START_TEST(test_datasets_contract)
      * what the hash covers, or how, shows here. */
     ck_assert_str_eq(json_string_value(json_object_get(j, "content_sha256")),
                      "aa3cef839713e9a533dc0366b551603e31e758ffb498e89accf88aba854d505f");
+    assert_rfc3339z(j, "created_at");
+    json_decref(j);
+    free(rep.body);
+    ck_assert_int_eq(http(&f, "GET", "/api/v1/datasets", NULL, 0, f.token, &rep), 200);
+    j = testsrv_json(&rep);
+    assert_rfc3339z(json_array_get(json_object_get(j, "items"), 0), "created_at");
     json_decref(j);
     free(rep.body);
     testsrv_sql("DO $$ BEGIN IF EXISTS (SELECT grp FROM dataset_windows GROUP BY grp "
@@ -385,6 +421,7 @@ START_TEST(test_datasets_contract)
     json_decref(j);
     j = wait_for(&f, path, "status", "done");
     ck_assert_str_eq(json_string_value(json_object_get(j, "status")), "done");
+    assert_rfc3339z(j, "created_at");
     ck_assert(json_real_value(json_object_get(j, "percent")) == 100.0);
     json_decref(j);
     strcat(path, "/file");

@@ -347,6 +347,9 @@ START_TEST(test_shadow_promote_rollback)
     free(rep.body);
     ck_assert_int_eq(http(&f, "PATCH", "/api/v1/alarm-budget", "{\"rollback_after_s\":\"x\"}", admin, NULL, &rep), 400);
     free(rep.body);
+    /* None of the budget's fields (a misspelt one): 400, not a 200 that changed nothing. */
+    ck_assert_int_eq(http(&f, "PATCH", "/api/v1/alarm-budget", "{\"per_operator_hours\":240}", admin, NULL, &rep), 400);
+    free(rep.body);
     ck_assert_int_eq(http(&f, "PATCH", "/api/v1/alarm-budget",
                           "{\"per_operator_hour\":240,\"devices_per_operator\":1,\"rollback_after_s\":100}",
                           admin, NULL, &rep), 200);

@@ -397,7 +397,7 @@ START_TEST(test_enroll_approve_revoke_rotate)
     char msg[256], body[512], k64[64], s64[128];
     size_t ml, l;
     uint8_t *e;
-    int64_t ts;
+    int64_t ts, ntok;
 
     TESTDB_REQUIRE();
     fx_start(&f, FX_THREADS, NULL, 0);
@@ -406,6 +406,17 @@ START_TEST(test_enroll_approve_revoke_rotate)
     enroll(&f, "life-1", pk, 0, 201);
     ck_assert_int_eq(testsrv_scalar("SELECT count(*) FROM devices WHERE id = 'life-1' AND status = "
                                     "'pending' AND site = 's1' AND tags = '{a,b}'"), 1);
+    /* A misspelt field is refused, not dropped: "expires" (the CLI's word)
+     * would otherwise make a token that never expires. */
+    ntok = testsrv_scalar("SELECT count(*) FROM enrollment_tokens");
+    snprintf(body, sizeof body, "{\"expires\":\"24h\"}");
+    ck_assert_int_eq(http(&f, "POST", "/api/v1/enrollment-tokens", body, strlen(body), f.admin,
+                          &rep), 400);
+    ck_assert_msg(strstr(rep.body, "unknown field") && strstr(rep.body, "expires"), "%s", rep.body);
+    snprintf(body, sizeof body, "{\"site\":7}");
+    ck_assert_int_eq(http(&f, "POST", "/api/v1/enrollment-tokens", body, strlen(body), f.admin,
+                          &rep), 400);
+    ck_assert_int_eq(testsrv_scalar("SELECT count(*) FROM enrollment_tokens"), ntok);
     /* Only admins approve. */
     ck_assert_int_eq(http(&f, "POST", "/api/v1/devices/life-1/approve", NULL, 0, NULL, &rep), 401);
     ck_assert_int_eq(http(&f, "POST", "/api/v1/devices/nope/approve", NULL, 0, f.admin, &rep), 404);

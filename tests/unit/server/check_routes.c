@@ -63,6 +63,34 @@ START_TEST(test_match_misses)
 }
 END_TEST
 
+/* A 405 names what the path takes (the Allow header, RFC 9110). */
+START_TEST(test_allow_lists_the_paths_methods)
+{
+    char caps[256], allow[64], tiny[8];
+    size_t n;
+    const struct srv_route *t = routes_table(&n);
+
+    ck_assert_uint_eq(srv_route_allow(t, n, "/healthz", caps, sizeof caps, allow, sizeof allow),
+                      strlen("GET, HEAD"));
+    ck_assert_str_eq(allow, "GET, HEAD");
+    srv_route_allow(t, n, "/api/v1/session", caps, sizeof caps, allow, sizeof allow);
+    ck_assert_str_eq(allow, "GET, HEAD, POST, DELETE");
+    srv_route_allow(t, n, "/api/v1/snapshots", caps, sizeof caps, allow, sizeof allow);
+    ck_assert_str_eq(allow, "GET, HEAD, POST");
+    srv_route_allow(t, n, "/api/v1/labels/7", caps, sizeof caps, allow, sizeof allow);
+    ck_assert_str_eq(allow, "PATCH, DELETE");
+    srv_route_allow(t, n, "/api/v1/devices/d1/approve", caps, sizeof caps, allow, sizeof allow);
+    ck_assert_str_eq(allow, "POST");
+    ck_assert_uint_eq(srv_route_allow(t, n, "/nope", caps, sizeof caps, allow, sizeof allow), 0);
+    ck_assert_str_eq(allow, "");
+    /* Short of room: whole names only, never half of one. */
+    srv_route_allow(t, n, "/api/v1/session", caps, sizeof caps, tiny, sizeof tiny);
+    ck_assert_str_eq(tiny, "");
+    srv_route_allow(t, n, "/healthz", caps, sizeof caps, allow, 10);
+    ck_assert_str_eq(allow, "GET, HEAD");
+}
+END_TEST
+
 START_TEST(test_match_caps_bounded)
 {
     const char *params[SRV_MAX_PARAMS] = { NULL, NULL };
@@ -324,6 +352,7 @@ Suite *routes_suite(void)
     tcase_add_test(tc, test_match_static_and_params);
     tcase_add_test(tc, test_match_misses);
     tcase_add_test(tc, test_match_caps_bounded);
+    tcase_add_test(tc, test_allow_lists_the_paths_methods);
     tcase_add_test(tc, test_error_table);
     tcase_add_test(tc, test_openapi_covers_routes);
     tcase_add_test(tc, test_openapi_roles);

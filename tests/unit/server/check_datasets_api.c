@@ -311,20 +311,43 @@ START_TEST(test_datasets_contract)
     free(rep.body);
     ck_assert_int_eq(post_json(&f, "/api/v1/datasets", "{\"name\":\"x\"}", f.token, &rep), 400);
     free(rep.body);
-    /* A misspelt key is refused by name, at any level, rather than dropped
-     * (a dropped filter would widen the set without a word). */
+    /* A key the server does not know, at any level, is left out of the
+     * stored definition and named in the answer (a misspelt filter widens
+     * the set: the client must hear of it); a client's own extra key still
+     * defines the dataset, as it always did. */
     ck_assert_int_eq(post_json(&f, "/api/v1/datasets",
-                               "{\"name\":\"x\",\"filter\":{\"equipment_type\":[\"pump\"]},"
-                               "\"window\":{\"length_s\":1,\"stride_s\":1},"
-                               "\"split\":{\"by\":\"device\",\"fractions\":[1,0,0]}}",
-                               f.token, &rep), 400);
-    ck_assert_msg(strstr(rep.body, "unknown field in filter") && strstr(rep.body, "equipment_type"),
-                  "%s", rep.body);
+                               "{\"name\":\"x\",\"note\":\"mine\","
+                               "\"filter\":{\"equipment_type\":[\"pump\"]},"
+                               "\"window\":{\"length_s\":1,\"stride_s\":1,\"hop\":2},"
+                               "\"split\":{\"by\":\"device\",\"fractions\":[1,0,0],\"k\":1}}",
+                               f.token, &rep), 201);
+    j = testsrv_json(&rep);
+    ck_assert_msg(json_array_size(json_object_get(j, "ignored")) == 4, "%s", rep.body);
+    for (i = 0; i < 4; i++) {
+        static const char *const want[] = { "note", "window.hop", "split.k",
+                                            "filter.equipment_type" };
+        size_t n;
+
+        for (n = 0; n < 4; n++)
+            if (strcmp(json_string_value(json_array_get(json_object_get(j, "ignored"), n)),
+                       want[i]) == 0)
+                break;
+        ck_assert_msg(n < 4, "%s not in %s", want[i], rep.body);
+    }
+    json_decref(j);
     free(rep.body);
-    ck_assert_int_eq(post_json(&f, "/api/v1/datasets", "{\"name\":\"x\",\"filters\":{}}", f.token,
-                               &rep), 400);
-    ck_assert_msg(strstr(rep.body, "unknown field") && strstr(rep.body, "filters"), "%s", rep.body);
+    ck_assert_int_eq(testsrv_scalar("SELECT count(*) FROM datasets WHERE definition::text LIKE "
+                                    "'%equipment_type\"%' OR definition::text LIKE '%note%' OR "
+                                    "definition::text LIKE '%hop%'"), 0);
+    ck_assert_int_eq(testsrv_scalar("SELECT count(*) FROM datasets WHERE definition::text LIKE "
+                                    "'%min_confidence%'"), 1);
+    /* A definition without unknown keys has no "ignored". */
+    ck_assert_int_eq(post_json(&f, "/api/v1/datasets", ds_body, f.token, &rep), 201);
+    j = testsrv_json(&rep);
+    ck_assert_ptr_null(json_object_get(j, "ignored"));
+    json_decref(j);
     free(rep.body);
+    testsrv_sql("DELETE FROM datasets");
     ck_assert_int_eq(testsrv_scalar("SELECT count(*) FROM datasets"), 0);
     ck_assert_int_eq(post_json(&f, "/api/v1/datasets", ds_body, f.token, &rep), 201);
     j = testsrv_json(&rep);

@@ -54,6 +54,14 @@ const status = (page, re) => page.waitForFunction((src) => new RegExp(src).test(
     const left = await page.textContent('#left');
     check('queue shows how many are left', /^\d+ left to label$/.test(left), left);
     await shot(page, 'ui-queue.png', true);
+    // A filter that matches nothing says so (it used to leave an empty table).
+    const fromDate = '.filters label:has-text("From") input';
+    await page.fill(fromDate, '2099-01-01');
+    await page.waitForSelector('#queue-empty', { timeout: 10000 });
+    const empty = await page.textContent('#queue-empty');
+    await page.fill(fromDate, '');
+    await page.waitForSelector('#queue tbody tr.row', { timeout: 10000 });
+    check('an empty queue page says why', /matches these filters/.test(empty), empty);
 
     // open the first (highest score, unlabeled) snapshot
     const id = Number(await page.getAttribute('#queue tbody tr.row', 'data-id'));

@@ -192,6 +192,12 @@ async function featuresSettled() {
     check('the banner is red', bg === 'rgb(185, 28, 28)', bg);
     await shot(page, 'ui-metrics.png', true);
 
+    // Logging out takes the banner with it: the login form shows none of the fleet's figures.
+    await page.click('#logout');
+    await page.waitForSelector('#login', { timeout: 10000 });
+    await sleep(300);
+    check('the red banner is gone after logout', !(await page.$('#ft-banner')), 'banner still shown over the login form');
+
     check('no errors in the browser console', consoleErrors.length === 0, consoleErrors.join(' | '));
   });
   finish(t);

@@ -114,13 +114,21 @@ export async function showDeployments(modelId) {
     },
   }, el('label', {}, 'Model', el('input', { type: 'number', name: 'model', min: 1, value: modelId || '' })),
   el('button', { type: 'submit' }, 'Show'));
-  let budget, rollbacks, deps = null;
+  let budget, rollbacks, deps = null, model = null;
   try {
     [budget, rollbacks] = await Promise.all([api('GET', '/api/v1/alarm-budget'),
       api('GET', '/api/v1/rollbacks' + (modelId ? `?model_id=${modelId}` : ''))]);
-    if (modelId) deps = await api('GET', `/api/v1/models/${modelId}/deployments`);
+    // The model itself too: GET .../deployments answers an empty list for a
+    // model that does not exist, which read "Model 999 is not deployed".
+    if (modelId) {
+      [model, deps] = await Promise.all([api('GET', `/api/v1/models/${modelId}`).catch((e) => {
+        if (e.status === 404) return null;
+        throw e;
+      }), api('GET', `/api/v1/models/${modelId}/deployments`)]);
+    }
   } catch (e) { showError(e.message); return; }
-  const cards = !deps ? [] : deps.items.length
+  const cards = !deps ? [] : !model ? [el('p', { class: 'error', id: 'no-such-model' }, `There is no model ${modelId}.`)]
+    : deps.items.length
     ? deps.items.map((d) => deploymentCard(modelId, d, deps.rollbacks || []))
     : [el('p', { class: 'muted' }, `Model ${modelId} is not deployed.`)];
   showPage(el('h2', {}, 'Model deployments'), pick, el('div', { id: 'deployments' }, cards),

@@ -219,7 +219,10 @@ async function showDetail(m, box) {
 function transferNote(m) {
   const t = m.metrics && m.metrics.transfer;
   if (m.kind !== 'fewshot' || !t) return null;
-  return el('div', { class: 'hint transfer' }, t.enabled ? `transfer: ${t.windows} windows from ${t.types_used} type${t.types_used === 1 ? '' : 's'}` : 'transfer off');
+  if (!t.enabled) return el('div', { class: 'hint transfer' }, 'transfer off');
+  // on, but no related type had a window to lend: "0 windows from 0 types" read like a fault
+  if (!t.types_used) return el('div', { class: 'hint transfer' }, 'transfer: no related window used');
+  return el('div', { class: 'hint transfer' }, `transfer: ${t.windows} windows from ${t.types_used} type${t.types_used === 1 ? '' : 's'}`);
 }
 
 export async function showModels() {

@@ -488,10 +488,10 @@ async function unknownModel(page, consoleErrors) {
     await fleetPage(page);
     const dsId = await datasetsPage(page);
     await modelsPage(page, dsId);
-    await unknownModel(page, consoleErrors);
     const bearingDs = await demoBearingDataset();
     await fewshotEvaluation(page, bearingDs || dsId, bearingDs ? 'envelope' : null);
     await revokeFromFleet(page);
+    await unknownModel(page, consoleErrors);
     check('no errors in the browser console', consoleErrors.length === 0, consoleErrors.join(' | '));
   });
   finish(t);

@@ -66,9 +66,13 @@ function deploymentCard(modelId, dep, rollbacks) {
     dep.mode === 'shadow' && canDeploy() ? promoteButton(modelId, dep, out) : null, out);
 }
 
-function budgetCard(b) {
+// note: what the last Save did, shown under the form.
+function budgetCard(b, note) {
   const field = (name, value, step) => el('label', {}, name.replace(/_/g, ' '),
     el('input', { type: 'number', name, value, step, min: 0, disabled: !isAdmin() }));
+  // One line for the outcome: a refusal replaces the last one instead of
+  // piling up under the form, and a save says it was saved.
+  const out = el('p', { id: 'budget-note', class: 'muted' }, note || '');
   const form = el('form', {
     class: 'filters', onsubmit: async (ev) => {
       ev.preventDefault();
@@ -79,8 +83,8 @@ function budgetCard(b) {
           devices_per_operator: Number(f.get('devices_per_operator')),
           rollback_after_s: Number(f.get('rollback_after_s')),
         });
-        showDeployments(currentModel);
-      } catch (e) { form.append(el('p', { class: 'error' }, e.message)); }
+        showDeployments(currentModel, 'Alarm budget saved.');
+      } catch (e) { out.textContent = e.message; out.className = 'error'; }
     },
   }, field('per_operator_hour', b.per_operator_hour, 'any'), field('devices_per_operator', b.devices_per_operator, 1),
   field('rollback_after_s', b.rollback_after_s, 'any'), isAdmin() ? el('button', { type: 'submit' }, 'Save') : null);
@@ -89,7 +93,7 @@ function budgetCard(b) {
       `(${b.per_operator_hour} per operator-hour, ISA-18.2 suggests ${b.isa18_2_default_per_operator_hour}, ` +
       `over ${b.devices_per_operator || `${b.active_devices} active`} device(s)); at most one per hold-off. ` +
       `An active model over its share for ${fmtDuration(b.rollback_after_s)} of a device's running time ` +
-      'is rolled back on that device.'), form);
+      'is rolled back on that device.'), form, out);
 }
 
 function rollbacksCard(items) {
@@ -104,7 +108,7 @@ function rollbacksCard(items) {
 
 let currentModel = null;
 
-export async function showDeployments(modelId) {
+export async function showDeployments(modelId, budgetNote) {
   currentModel = modelId || null;
   crumbs(modelId ? `Deployments of model ${modelId}` : 'Deployments');
   const pick = el('form', {
@@ -132,5 +136,5 @@ export async function showDeployments(modelId) {
     ? deps.items.map((d) => deploymentCard(modelId, d, deps.rollbacks || []))
     : [el('p', { class: 'muted' }, `Model ${modelId} is not deployed.`)];
   showPage(el('h2', {}, 'Model deployments'), pick, el('div', { id: 'deployments' }, cards),
-    budgetCard(budget), rollbacksCard(rollbacks.items));
+    budgetCard(budget, budgetNote), rollbacksCard(rollbacks.items));
 }

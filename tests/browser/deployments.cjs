@@ -53,6 +53,9 @@ const body = async (p) => (await apiGet(p)).body;
       saved = (await body('/api/v1/alarm-budget')).per_operator_hour;
     }
     check('admin changes the alarm budget from the page', saved === 700, `API says ${saved}`);
+    await page.waitForSelector('#budget-note:has-text("saved")', { timeout: 10000 }).catch(() => {});
+    const savedNote = await page.textContent('#budget-note').catch(() => '');
+    check('the page says the budget was saved', savedNote === 'Alarm budget saved.', savedNote);
     check('no console errors', errors.length === 0, errors.join(' | '));
   });
   finish(t);

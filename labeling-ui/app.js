@@ -7,7 +7,7 @@
 import { byId, showError } from './dom.js';
 import { session, loadSession, logOut, isAdmin, probablySignedIn, preloadClasses } from './session.js';
 import { matchRoute } from './router.js';
-import { startBanner, refreshBanner } from './banner.js';
+import { startBanner, refreshBanner, clearBanner } from './banner.js';
 import { showDemo, setShowDemo } from './demo.js';
 import { showLogin } from './page-login.js';
 import { showQueue } from './page-queue.js';
@@ -51,6 +51,7 @@ function showSignedIn() {
 }
 
 function toLogin(msg) {
+  clearBanner();
   byId('who').textContent = '';
   byId('logout').hidden = true;
   byId('demo-switch').hidden = true;

@@ -4,16 +4,24 @@
 // changes it (a disposition, a visit to the metrics page).
 import { api } from './http.js';
 import { el, byId } from './dom.js';
-import { session } from './session.js';
+import { session, sessionEpoch, stillCurrent } from './session.js';
 import { demoParam } from './demo.js';
 
 const REFRESH_MS = 5 * 60 * 1000;
 let timer = null;
 
+// Gone at logout: the login form shows no figures of the fleet.
+export function clearBanner() {
+  const b = byId('ft-banner');
+  if (b) b.remove();
+}
+
 export async function refreshBanner() {
   let m;
-  if (!session.me) return;      // logged out: the timer keeps running, the API would say 401
+  if (!session.me) return clearBanner();   // logged out: the timer keeps running, the API would say 401
+  const epoch = sessionEpoch();
   try { m = await api('GET', `/api/v1/metrics/operational?bucket=week&demo=${demoParam()}`); } catch (e) { return; }
+  if (!stillCurrent(epoch)) return;        // an answer that lands after a logout is not shown
   let b = byId('ft-banner');
   if (!m.warning) { if (b) b.remove(); return; }
   if (!b) {

@@ -80,7 +80,8 @@ async function showVersions(d, box) {
   box.replaceChildren(el('h3', {}, `${d.name}: versions`), el('p', {}, freeze, note),
     el('table', { class: 'versions', id: `versions-${d.id}` },
       el('thead', {}, el('tr', {}, ['version', 'windows', 'content sha256', 'frozen', 'export'].map((h) => el('th', {}, h)))),
-      el('tbody', {}, (full.versions || []).map((v) => versionRow(d.id, v)))));
+      el('tbody', {}, (full.versions || []).length ? full.versions.map((v) => versionRow(d.id, v))
+        : el('tr', {}, el('td', { colspan: 5, class: 'muted' }, 'No version frozen yet: freeze one to export it or train on it.')))));
 }
 
 function createForm(done) {
@@ -103,7 +104,11 @@ export async function showDatasets(openId) {
   let list;
   try { list = await api('GET', '/api/v1/datasets'); } catch (e) { showError(e.message); return; }
   const detail = el('div', { class: 'card', id: 'ds-detail' }, el('p', { class: 'muted' }, 'Pick a dataset to see its versions.'));
-  const rows = list.items.map((d) => el('tr', { class: 'row', 'data-dataset': d.id, tabindex: 0, onclick: () => showVersions(d, detail) },
+  // A row opens on click, or on Enter once tabbed to (it takes the focus).
+  const rows = list.items.map((d) => el('tr', {
+    class: 'row', 'data-dataset': d.id, tabindex: 0, onclick: () => showVersions(d, detail),
+    onkeydown: (ev) => { if (ev.key === 'Enter') { ev.preventDefault(); showVersions(d, detail); } },
+  },
     el('td', {}, `#${d.id}`), el('td', {}, d.name), el('td', {}, summary(d.definition)),
     el('td', {}, dash(d.versions)), el('td', {}, fmtTime(d.created_at))));
   showPage(el('h2', {}, 'Datasets'), createForm((id) => showDatasets(id)),

@@ -66,9 +66,13 @@ function deploymentCard(modelId, dep, rollbacks) {
     dep.mode === 'shadow' && canDeploy() ? promoteButton(modelId, dep, out) : null, out);
 }
 
-function budgetCard(b) {
+// note: what the last Save did, shown under the form.
+function budgetCard(b, note) {
   const field = (name, value, step) => el('label', {}, name.replace(/_/g, ' '),
     el('input', { type: 'number', name, value, step, min: 0, disabled: !isAdmin() }));
+  // One line for the outcome: a refusal replaces the last one instead of
+  // piling up under the form, and a save says it was saved.
+  const out = el('p', { id: 'budget-note', class: 'muted' }, note || '');
   const form = el('form', {
     class: 'filters', onsubmit: async (ev) => {
       ev.preventDefault();
@@ -79,8 +83,8 @@ function budgetCard(b) {
           devices_per_operator: Number(f.get('devices_per_operator')),
           rollback_after_s: Number(f.get('rollback_after_s')),
         });
-        showDeployments(currentModel);
-      } catch (e) { form.append(el('p', { class: 'error' }, e.message)); }
+        showDeployments(currentModel, 'Alarm budget saved.');
+      } catch (e) { out.textContent = e.message; out.className = 'error'; }
     },
   }, field('per_operator_hour', b.per_operator_hour, 'any'), field('devices_per_operator', b.devices_per_operator, 1),
   field('rollback_after_s', b.rollback_after_s, 'any'), isAdmin() ? el('button', { type: 'submit' }, 'Save') : null);
@@ -89,7 +93,7 @@ function budgetCard(b) {
       `(${b.per_operator_hour} per operator-hour, ISA-18.2 suggests ${b.isa18_2_default_per_operator_hour}, ` +
       `over ${b.devices_per_operator || `${b.active_devices} active`} device(s)); at most one per hold-off. ` +
       `An active model over its share for ${fmtDuration(b.rollback_after_s)} of a device's running time ` +
-      'is rolled back on that device.'), form);
+      'is rolled back on that device.'), form, out);
 }
 
 function rollbacksCard(items) {
@@ -104,7 +108,7 @@ function rollbacksCard(items) {
 
 let currentModel = null;
 
-export async function showDeployments(modelId) {
+export async function showDeployments(modelId, budgetNote) {
   currentModel = modelId || null;
   crumbs(modelId ? `Deployments of model ${modelId}` : 'Deployments');
   const pick = el('form', {
@@ -114,15 +118,23 @@ export async function showDeployments(modelId) {
     },
   }, el('label', {}, 'Model', el('input', { type: 'number', name: 'model', min: 1, value: modelId || '' })),
   el('button', { type: 'submit' }, 'Show'));
-  let budget, rollbacks, deps = null;
+  let budget, rollbacks, deps = null, model = null;
   try {
     [budget, rollbacks] = await Promise.all([api('GET', '/api/v1/alarm-budget'),
       api('GET', '/api/v1/rollbacks' + (modelId ? `?model_id=${modelId}` : ''))]);
-    if (modelId) deps = await api('GET', `/api/v1/models/${modelId}/deployments`);
+    // The model itself too: GET .../deployments answers an empty list for a
+    // model that does not exist, which read "Model 999 is not deployed".
+    if (modelId) {
+      [model, deps] = await Promise.all([api('GET', `/api/v1/models/${modelId}`).catch((e) => {
+        if (e.status === 404) return null;
+        throw e;
+      }), api('GET', `/api/v1/models/${modelId}/deployments`)]);
+    }
   } catch (e) { showError(e.message); return; }
-  const cards = !deps ? [] : deps.items.length
+  const cards = !deps ? [] : !model ? [el('p', { class: 'error', id: 'no-such-model' }, `There is no model ${modelId}.`)]
+    : deps.items.length
     ? deps.items.map((d) => deploymentCard(modelId, d, deps.rollbacks || []))
     : [el('p', { class: 'muted' }, `Model ${modelId} is not deployed.`)];
   showPage(el('h2', {}, 'Model deployments'), pick, el('div', { id: 'deployments' }, cards),
-    budgetCard(budget), rollbacksCard(rollbacks.items));
+    budgetCard(budget, budgetNote), rollbacksCard(rollbacks.items));
 }

@@ -55,7 +55,8 @@ function deviceRow(d, done) {
     el('td', { title: fmtTime(d.last_seen) }, d.heartbeat_age_s !== null && d.heartbeat_age_s !== undefined ? ago(d.heartbeat_age_s) : fmtTime(d.last_seen) || '—'),
     el('td', { class: 'spool' }, dash(d.spool_depth)), el('td', { class: 'drops' }, dash(d.drops)),
     el('td', {}, dash(d.agent_version)),
-    el('td', {}, model.assigned ? el('a', { href: '#/models' }, `#${model.assigned}`) : '—'),
+    // the model's deployments page: how it runs on this device and the others
+    el('td', {}, model.assigned ? el('a', { href: `#/deployments/${model.assigned}`, class: 'model-assigned' }, `#${model.assigned}`) : '—'),
     el('td', {}, model.running !== null && model.running !== undefined ? `#${model.running}` : dash(d.model_version)),
     el('td', {}, actions(d, done)));
 }

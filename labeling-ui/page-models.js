@@ -9,8 +9,8 @@
 // without the borrowed windows, and where they came from), and the
 // features the model reads with what it takes on the device.
 // GET /models, GET /models/{id}, GET /models/{id}/deployments.
-// Deploying, shadow runs and rollbacks have their own page once the API
-// has them; this page shows the deployments the API lists.
+// How each deployment runs per device, promotion and rollbacks are on the
+// model's deployments page (page-deployments.js), linked from its detail.
 import { api } from './http.js';
 import { el, crumbs, showPage, showError } from './dom.js';
 import { fmtTime, dash, withSupport } from './format.js';
@@ -209,7 +209,9 @@ async function showDetail(m, box) {
     const [full, d] = await Promise.all([api('GET', `/api/v1/models/${m.id}`),
       api('GET', `/api/v1/models/${m.id}/deployments`)]);
     box.replaceChildren(evaluationView(full),
-      el('h3', {}, `Model #${m.id}: deployments`), deploymentsList(d.items));
+      el('h3', {}, `Model #${m.id}: deployments`), deploymentsList(d.items),
+      el('p', {}, el('a', { href: `#/deployments/${m.id}`, id: 'model-deployments-link' },
+        'How it runs on each device, promotion and rollbacks ›')));
   } catch (e) { box.replaceChildren(el('p', { class: 'error' }, e.message)); }
 }
 
@@ -217,7 +219,10 @@ async function showDetail(m, box) {
 function transferNote(m) {
   const t = m.metrics && m.metrics.transfer;
   if (m.kind !== 'fewshot' || !t) return null;
-  return el('div', { class: 'hint transfer' }, t.enabled ? `transfer: ${t.windows} windows from ${t.types_used} type${t.types_used === 1 ? '' : 's'}` : 'transfer off');
+  if (!t.enabled) return el('div', { class: 'hint transfer' }, 'transfer off');
+  // on, but no related type had a window to lend: "0 windows from 0 types" read like a fault
+  if (!t.types_used) return el('div', { class: 'hint transfer' }, 'transfer: no related window used');
+  return el('div', { class: 'hint transfer' }, `transfer: ${t.windows} windows from ${t.types_used} type${t.types_used === 1 ? '' : 's'}`);
 }
 
 export async function showModels() {
@@ -225,7 +230,11 @@ export async function showModels() {
   let list;
   try { list = await api('GET', '/api/v1/models'); } catch (e) { showError(e.message); return; }
   const detail = el('div', { class: 'card', id: 'model-detail' }, el('p', { class: 'muted' }, 'Pick a model to see its evaluation and deployments.'));
-  const rows = list.items.map((m) => el('tr', { class: 'row', 'data-model': m.id, tabindex: 0, onclick: () => showDetail(m, detail) },
+  // A row opens on click, or on Enter once tabbed to (it takes the focus).
+  const rows = list.items.map((m) => el('tr', {
+    class: 'row', 'data-model': m.id, tabindex: 0, onclick: () => showDetail(m, detail),
+    onkeydown: (ev) => { if (ev.key === 'Enter') { ev.preventDefault(); showDetail(m, detail); } },
+  },
     el('td', {}, `#${m.id}`), el('td', {}, m.kind, transferNote(m)),
     el('td', {}, el('span', { class: `pill ${m.status === 'done' ? 'done' : 'todo'}` }, m.status), m.error ? el('div', { class: 'error' }, m.error) : null),
     el('td', {}, `${m.dataset_name || `dataset #${m.dataset_id}`} v${m.version}`),

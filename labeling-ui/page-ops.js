@@ -50,8 +50,9 @@ function controls(m) {
 function followThrough(m) {
   const last = m.buckets.filter((b) => b.follow_through !== null).slice(-1)[0];
   if (!m.warning) {
-    const now = last ? pct(last.follow_through) : '—';
-    return el('div', { class: 'ft-ok', id: 'ft-ok' }, `Follow-through ${now}: no falling trend.`);
+    // With no bucket to measure, "Follow-through —: no falling trend" said nothing.
+    return el('div', { class: 'ft-ok', id: 'ft-ok' }, last ? `Follow-through ${pct(last.follow_through)}: no falling trend.`
+      : 'Follow-through: nothing to measure yet: every alert in the range is pending or a duplicate, or there is none.');
   }
   return el('div', { class: 'ft-warning', id: 'ft-warning', role: 'alert' },
     el('div', { class: 'big' }, `Follow-through ${last ? pct(last.follow_through) : ''}`), el('div', {}, m.warning),

@@ -82,6 +82,16 @@ function queueRow(s) {
   el('td', {}, `${s.channel_count} ch × ${s.duration_s.toFixed(2)} s`));
 }
 
+// An empty page says why: the filters, the demo switch, or nothing uploaded yet.
+function emptyRow(q) {
+  const filtered = ['device', 'equipment_type', 'site', 'min_score', 'from', 'to'].some((k) => Q[k] !== '') || Q.unlabeled;
+  const why = Q.offset > 0 && q.total > 0 ? 'No snapshot on this page: go back a page.'
+    : filtered ? 'No snapshot matches these filters.'
+      : 'No snapshot yet: devices upload one when a detector triggers.' +
+        (demoParam() === 'exclude' ? ' The demo history stays hidden unless "show demo data" is ticked.' : '');
+  return el('tr', { id: 'queue-empty' }, el('td', { colspan: COLUMNS.length, class: 'muted' }, why));
+}
+
 function pager(total) {
   const go = (offset) => { Q.offset = offset; showQueue(); };
   return el('p', {},
@@ -109,7 +119,7 @@ export async function showQueue() {
   if (!current()) return;
   const table = el('table', { id: 'queue' },
     el('thead', {}, el('tr', {}, COLUMNS.map((h) => el('th', {}, h)))),
-    el('tbody', {}, q.items.map(queueRow)));
+    el('tbody', {}, q.items.length ? q.items.map(queueRow) : emptyRow(q)));
   showPage(filterBar(q), table, pager(q.total));
   decorateQueue(table);
 }

@@ -37,8 +37,12 @@ function byTypeCell(r) {
 }
 
 function toggleButton(r) {
+  // A refusal (an ml user: rules need an operator) is said on the page, not
+  // left as an unhandled rejection with the button doing nothing.
   const toggle = async () => {
-    await api('PATCH', `/api/v1/rules/${r.id}`, { enabled: !r.enabled });
+    try {
+      await api('PATCH', `/api/v1/rules/${r.id}`, { enabled: !r.enabled });
+    } catch (e) { showRules(`${r.name}: ${e.message}`, true); return; }
     showRules(`${r.name} ${r.enabled ? 'disabled' : 'enabled'}`);
   };
   return el('button', { onclick: toggle }, r.enabled ? 'Disable' : 'Enable');
@@ -46,7 +50,7 @@ function toggleButton(r) {
 
 function ruleRow(r, editor) {
   return el('tr', { 'data-rule': r.id, 'data-name': r.name },
-    el('td', {}, r.name), el('td', {}, el('code', {}, r.expr)), el('td', {}, r.class), el('td', {}, String(r.weight)),
+    el('td', { class: 'name' }, r.name), el('td', { class: 'expr' }, el('code', {}, r.expr)), el('td', {}, r.class), el('td', {}, String(r.weight)),
     el('td', {}, r.enabled ? 'on' : el('span', { class: 'muted' }, 'off')),
     el('td', { class: 'num' }, String(r.hits ?? '—')),
     el('td', { class: 'num cov' }, pct(r.coverage)), el('td', { class: 'num' }, pct(r.overlap)),
@@ -65,7 +69,7 @@ function rulesTable(rules, editor) {
     el('tbody', {}, rows.length ? rows : [none]));
 }
 
-export async function showRules(note) {
+export async function showRules(note, isErr) {
   crumbs('Rules');
   let list, classes;
   try {
@@ -73,6 +77,6 @@ export async function showRules(note) {
   } catch (e) { showError(e.message); return; }
   const editor = ruleEditor(classes.items, (msg) => showRules(msg));
   const defs = el('dl', { class: 'card defs' }, DEFINITIONS.flatMap(([t, d]) => [el('dt', {}, t), el('dd', {}, d)]));
-  showPage(el('h2', {}, 'Rules (labeling functions)'), el('p', { class: 'muted', id: 'rule-note' }, note || ''),
+  showPage(el('h2', {}, 'Rules (labeling functions)'), el('p', { class: isErr ? 'error' : 'muted', id: 'rule-note', role: isErr ? 'alert' : null }, note || ''),
     rulesTable(list.items, editor), editor.node, defs);
 }

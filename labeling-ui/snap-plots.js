@@ -116,9 +116,16 @@ function drawLabels(view, u, X, ch, isOverview) {
     ctx.fillStyle = color(i + 3) + '33';
     ctx.fillRect(X(l.start_s), top, X(l.end_s) - X(l.start_s), u.bbox.height);
     if (isOverview) continue;
+    // uPlot leaves the context right-aligned from its y axis: without
+    // setting it, the class name ended at the span's start, over the axis.
+    // At the plot's foot: its top left holds the channel's name.
+    ctx.save();
     ctx.fillStyle = '#111';
     ctx.font = `${11 * dpr}px sans-serif`;
-    ctx.fillText(l.class, X(l.start_s) + 3, top + 12 * dpr);
+    ctx.textAlign = 'left';
+    ctx.textBaseline = 'alphabetic';
+    ctx.fillText(l.class, Math.max(X(l.start_s), u.bbox.left) + 3, top + u.bbox.height - 4 * dpr);
+    ctx.restore();
   }
 }
 
@@ -126,6 +133,11 @@ function drawOverlay(view, u, ch, isOverview) {
   const ctx = u.ctx, top = u.bbox.top, hgt = u.bbox.height;
   const X = (t) => u.valToPos(t, 'x', true);
   ctx.save();
+  // Spans that begin or end outside the view are cut at the plot's edges,
+  // not painted over the axis.
+  ctx.beginPath();
+  ctx.rect(u.bbox.left, top, u.bbox.width, hgt);
+  ctx.clip();
   drawLabels(view, u, X, ch, isOverview);
   const p = view.pending;
   if (p && (isOverview || view.selected.has(ch))) {

@@ -53,6 +53,17 @@ const body = async (p) => (await apiGet(p)).body;
       saved = (await body('/api/v1/alarm-budget')).per_operator_hour;
     }
     check('admin changes the alarm budget from the page', saved === 700, `API says ${saved}`);
+    await page.waitForSelector('#budget-note:has-text("saved")', { timeout: 10000 }).catch(() => {});
+    const savedNote = await page.textContent('#budget-note').catch(() => '');
+    check('the page says the budget was saved', savedNote === 'Alarm budget saved.', savedNote);
+    // the Fleet page's "model assigned" leads to that model's deployments page
+    const dev = await body('/api/v1/devices/loop-dev-1');
+    await page.click('#fleet-link');
+    await page.waitForSelector('#fleet tr[data-device="loop-dev-1"]', { timeout: 10000 });
+    const assignedHref = await page.getAttribute('#fleet tr[data-device="loop-dev-1"] a.model-assigned', 'href').catch(() => null);
+    check('Fleet: the assigned model links to its deployments page',
+      dev && dev.model && dev.model.assigned && assignedHref === `#/deployments/${dev.model.assigned}`,
+      `${assignedHref} vs ${JSON.stringify(dev && dev.model)}`);
     check('no console errors', errors.length === 0, errors.join(' | '));
   });
   finish(t);

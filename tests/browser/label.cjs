@@ -11,7 +11,7 @@
 // the main views' screenshots, e.g. docs), CHROMIUM (default
 // /usr/bin/chromium).  Prints PASS/FAIL lines; exit status 1 on any failure.
 'use strict';
-const { BASE, ARTIFACTS, run, finish, login, apiGet, shot: shotAny } = require('./lib.cjs');
+const { BASE, ARTIFACTS, sleep, run, finish, login, apiGet, shot: shotAny } = require('./lib.cjs');
 
 // An artifact always; the main views also into SHOT_DIR when asked.
 const shot = (page, name, main) => shotAny(page, name, { main, fullPage: false });
@@ -54,6 +54,14 @@ const status = (page, re) => page.waitForFunction((src) => new RegExp(src).test(
     const left = await page.textContent('#left');
     check('queue shows how many are left', /^\d+ left to label$/.test(left), left);
     await shot(page, 'ui-queue.png', true);
+    // A filter that matches nothing says so (it used to leave an empty table).
+    const fromDate = '.filters label:has-text("From") input';
+    await page.fill(fromDate, '2099-01-01');
+    await page.waitForSelector('#queue-empty', { timeout: 10000 });
+    const empty = await page.textContent('#queue-empty');
+    await page.fill(fromDate, '');
+    await page.waitForSelector('#queue tbody tr.row', { timeout: 10000 });
+    check('an empty queue page says why', /matches these filters/.test(empty), empty);
 
     // open the first (highest score, unlabeled) snapshot
     const id = Number(await page.getAttribute('#queue tbody tr.row', 'data-id'));
@@ -126,11 +134,36 @@ const status = (page, re) => page.waitForFunction((src) => new RegExp(src).test(
         `${byKeys.start_s}..${byKeys.end_s} vs ${dur * 7 / 16}..${dur * 11 / 16}`);
     } else fail('label with class key 2', JSON.stringify(items));
 
-    // reload: both still there
+    // reload: both still there.  Every class name drawn on a waveform is
+    // recorded: it must start inside the plot, never over the y axis (uPlot
+    // leaves the canvas right-aligned, which put the name left of its span).
+    await page.addInitScript(() => {
+      window.labelTexts = [];
+      const fillText = CanvasRenderingContext2D.prototype.fillText;
+      CanvasRenderingContext2D.prototype.fillText = function (text, x, ...rest) {
+        const chan = this.canvas.closest && this.canvas.closest('.plots .chan');
+        const over = chan && chan.querySelector('.u-over');
+        if (over) window.labelTexts.push({ text: String(text), x, align: this.textAlign, left: over.offsetLeft * devicePixelRatio });
+        return fillText.call(this, text, x, ...rest);
+      };
+    });
     await page.reload();
     await page.waitForSelector('#labels li[data-label]', { timeout: 10000 });
     const shown = await page.locator('#labels li[data-label]').count();
     check('both labels shown after reload', shown === 2, `${shown} shown`);
+    const classNames = new Set(items.map((l) => l.class));
+    const namesDrawn = async () => (await page.evaluate(() => window.labelTexts.splice(0))).filter((d) => classNames.has(d.text));
+    const inside = (ds) => ds.length > 0 && ds.every((d) => (d.align === 'left' || d.align === 'start') && d.x >= d.left);
+    await sleep(300);
+    const whole = await namesDrawn();
+    // zoomed in twice the mouse label begins left of the view: its name still starts inside
+    await page.keyboard.press('+');
+    await page.keyboard.press('+');
+    await sleep(1000);
+    const zoomed = await namesDrawn();
+    check('label names drawn inside the plot, whole view and zoomed past a span\'s start', inside(whole) && inside(zoomed),
+      JSON.stringify({ whole: whole.slice(0, 4), zoomed: zoomed.slice(0, 4) }));
+    await page.keyboard.press('0');
 
     // delete the first (the mouse label, earliest start) and undo
     await page.keyboard.press('Escape');

@@ -316,6 +316,8 @@ async function datasetsPage(page) {
   const dsId = Number(await page.getAttribute('#datasets tbody tr[data-dataset]', 'data-dataset'));
   await page.click(`#datasets tr[data-dataset="${dsId}"]`);
   await page.waitForSelector('button[data-act="freeze"]', { timeout: 10000 });
+  const noVersion = await page.textContent(`#versions-${dsId} tbody`);
+  check('Datasets: a definition with no version says so', /No version frozen yet/.test(noVersion), noVersion);
   await page.click('button[data-act="freeze"]');
   await page.waitForSelector(`#versions-${dsId} tr[data-version="1"]`, { timeout: 30000 });
   pass('Datasets: created from the page and a version frozen');
@@ -353,9 +355,14 @@ async function modelsPage(page, dsId) {
   const mt = model && model.metrics;
   check('Models: precision with its support, as the API counts it',
     model.status === 'done' && mt && prec.includes(`(n = ${mt.tp + mt.fp})`), `${model && model.status} ${prec} ${JSON.stringify(mt)}`);
-  await page.click(`#models tr[data-model="${m.body.id}"]`);
+  // by keyboard, as the queue's rows open: Tab to the row, Enter
+  await page.focus(`#models tr[data-model="${m.body.id}"]`);
+  await page.keyboard.press('Enter');
   await page.waitForSelector('#model-detail h3', { timeout: 10000 });
-  pass('Models: a model\'s deployments open');
+  await page.waitForSelector('#model-deployments-link', { timeout: 10000 });
+  const depHref = await page.getAttribute('#model-deployments-link', 'href');
+  check('Models: a model opens by Enter, its deployments with a link to its deployments page',
+    depHref === `#/deployments/${m.body.id}`, depHref);
   await noNulls(page, 'Models page');
   await shot(page, 'ui-models.png');
 }
@@ -450,6 +457,20 @@ async function fewshotEvaluation(page, dsId, wantSet) {
   await shot(page, 'ui-models-evaluation.png');
 }
 
+// The deployments page of a model that does not exist says so (the
+// deployments' API answers it an empty list, which read "not deployed").
+// Drops the one console error chromium logs for GET /models/{id}'s 404.
+async function unknownModel(page, consoleErrors) {
+  const before = consoleErrors.length;
+  await page.evaluate(() => { location.hash = '#/deployments/999999'; });
+  await page.waitForSelector('#no-such-model', { timeout: 10000 });
+  const text = await page.textContent('#deployments');
+  const extra = consoleErrors.splice(before).filter((e) => !/status of 404/.test(e));
+  consoleErrors.push(...extra);
+  check('Deployments: a model that does not exist is said so, not "not deployed"',
+    /There is no model 999999/.test(text) && !/not deployed/.test(text), text);
+}
+
 (async () => {
   // every console error counts, from the first visit (logged out, answered
   // 200 by the session probe) to the end
@@ -470,6 +491,7 @@ async function fewshotEvaluation(page, dsId, wantSet) {
     const bearingDs = await demoBearingDataset();
     await fewshotEvaluation(page, bearingDs || dsId, bearingDs ? 'envelope' : null);
     await revokeFromFleet(page);
+    await unknownModel(page, consoleErrors);
     check('no errors in the browser console', consoleErrors.length === 0, consoleErrors.join(' | '));
   });
   finish(t);

@@ -65,6 +65,34 @@ async function featuresSettled() {
     const demoAfter = (await apiGet(`/api/v1/rules/${demo.id}`)).body;
     check('rules page lists the rules with coverage', between(demoRow, demo.coverage, demoAfter.coverage), `row says ${demoRow}, API ${demo.coverage}..${demoAfter.coverage}`);
 
+    // At 1280 px the table fits the window and each expression keeps a
+    // readable width (it used to shrink to a few letters a line, the table
+    // running past the window's edge).
+    await page.setViewportSize({ width: 1280, height: 800 });
+    const fit = await page.evaluate(() => ({
+      over: document.documentElement.scrollWidth - innerWidth,
+      expr: Math.min(...[...document.querySelectorAll('#rules td.expr')].map((td) => td.getBoundingClientRect().width)),
+    }));
+    check('rules table fits 1280 px with its expressions readable', fit.over <= 0 && fit.expr >= 150, JSON.stringify(fit));
+    await page.setViewportSize({ width: 1400, height: 900 });
+
+    // A refused Disable (an ml user's: rules need an operator) says why on
+    // the page instead of doing nothing with an unhandled rejection.
+    const refusal = { error: { code: 'forbidden', message: 'needs the operator or admin role' } };
+    await page.route('**/api/v1/rules/*', (r) => (r.request().method() === 'PATCH'
+      ? r.fulfill({ status: 403, contentType: 'application/json', body: JSON.stringify(refusal) }) : r.continue()));
+    const errorsBefore = consoleErrors.length;
+    await page.click(`#rules tr[data-rule="${demo.id}"] button:has-text("Disable")`);
+    await page.waitForSelector('#rule-note.error', { timeout: 10000 });
+    const refusedNote = await page.textContent('#rule-note');
+    await page.unroute('**/api/v1/rules/*');
+    // the one error line allowed: chromium's own "Failed to load resource" for the 403
+    const newErrors = consoleErrors.splice(errorsBefore).filter((e) => !/status of 403/.test(e));
+    check('a refused Disable is shown on the page, the rule left on',
+      refusedNote.includes(refusal.error.message) && newErrors.length === 0 &&
+        (await page.textContent(`#rules tr[data-rule="${demo.id}"] td:nth-child(5)`)) === 'on',
+      `note "${refusedNote}", errors ${newErrors.join(' | ')}`);
+
     // a parse error: an operand is missing where the '=>' stands
     const bad = 'kurtosis(ch("accel_x")) > 4 and => bearing_outer_race';
     await page.fill('#rule-name', 'browser rule');
@@ -163,6 +191,12 @@ async function featuresSettled() {
     const bg = await page.$eval('#ft-warning', (e) => getComputedStyle(e).backgroundColor).catch(() => '');
     check('the banner is red', bg === 'rgb(185, 28, 28)', bg);
     await shot(page, 'ui-metrics.png', true);
+
+    // Logging out takes the banner with it: the login form shows none of the fleet's figures.
+    await page.click('#logout');
+    await page.waitForSelector('#login', { timeout: 10000 });
+    await sleep(300);
+    check('the red banner is gone after logout', !(await page.$('#ft-banner')), 'banner still shown over the login form');
 
     check('no errors in the browser console', consoleErrors.length === 0, consoleErrors.join(' | '));
   });

@@ -5,7 +5,9 @@
 // and another by keyboard only (zoom, pan, m, class key, Enter); reload and
 // see both, as the REST API stores them; the audit trail of a delete and its
 // undo; CSRF; an operator refused the admin users page (page and API); an
-// admin who adds a user who then logs in; log out and be refused.
+// admin who adds a user and sets their password in the page (typed twice,
+// checked before it is sent, the server's refusal shown), the user logging
+// in with it; log out and be refused.
 // Env: BASE, USERNAME/PASSWORD (an operator), ADMIN_USERNAME/ADMIN_PASSWORD,
 // TOKEN (ml token), ARTIFACTS (screenshots), SHOT_DIR (optional: copies of
 // the main views' screenshots, e.g. docs), CHROMIUM (default
@@ -25,13 +27,14 @@ const status = (page, re) => page.waitForFunction((src) => new RegExp(src).test(
 
 (async () => {
   // The wrong password, the CSRF check, the operator's visit to the admin
-  // page and the request after logout answer 401 and 403 on purpose, and
+  // page, the request after logout and a password the server finds too weak
+  // answer 400, 401 and 403 on purpose, and
   // chromium logs those loads; only there are they let through.  The page
   // itself, before login (the session probe) and after, logs nothing.
   let refusalsExpected = false;
   const t = await run({
     name: 'browser', failureShot: 'ui-failure.png',
-    allowConsole: (text) => refusalsExpected && /Failed to load resource: .* (401|403)/.test(text),
+    allowConsole: (text) => refusalsExpected && /Failed to load resource: .* (400|401|403)/.test(text),
   }, async ({ page, ctx, errors: consoleErrors, pass, fail, check }) => {
     // logged out: the API refuses, the page shows the login form
     const anon = await apiGet('/api/v1/queue', null);
@@ -227,10 +230,57 @@ const status = (page, re) => page.waitForFunction((src) => new RegExp(src).test(
     check('users page: tokens table, disable buttons, own password form',
       lifecycle.tokens && lifecycle.disable && lifecycle.own, JSON.stringify(lifecycle));
     await shot(page, 'ui-users.png', true);
+
+    // the admin sets operator2's password in the page, no dialog: typed
+    // twice, hidden; too short or two different ones refused before anything
+    // is sent; the server's own refusal shown in the row
+    const pwSent = [];
+    page.on('request', (r) => { if (/\/api\/v1\/users\/\d+\/password$/.test(r.url())) pwSent.push(r.url()); });
+    let dialogs = 0;
+    page.on('dialog', (d) => { dialogs++; d.dismiss().catch(() => {}); });
+    await page.click('#users button[data-password="operator2"]');
+    await page.waitForSelector('#set-password-row[data-password-for="operator2"] #set-password-form', { timeout: 10000 });
+    const types = await page.$$eval('#set-password-form input', (is) => is.map((i) => i.type));
+    check('Set password: a form in the page, the password asked twice and hidden as typed',
+      types.length === 2 && types.every((x) => x === 'password') && dialogs === 0, `${JSON.stringify(types)}, ${dialogs} dialogs`);
+    const setPassword = async (a, b) => {
+      await page.evaluate(() => { document.getElementById('set-password-error').textContent = ''; });
+      await page.fill('#set-password', a);
+      await page.fill('#set-password-again', b);
+      await page.click('#set-password-form button[type=submit]');
+    };
+    const pwError = async () => {
+      await page.waitForFunction(() => document.getElementById('set-password-error').textContent !== '', null, { timeout: 10000 });
+      return page.textContent('#set-password-error');
+    };
+    await setPassword('short-pw9', 'short-pw9');
+    const tooShort = await pwError();
+    await setPassword('pw-first-try-1', 'pw-first-try-2');
+    const differ = await pwError();
+    await sleep(300);
+    check('Set password: 9 characters, or two different passwords, refused in the page and never sent',
+      /at least 10 characters/.test(tooShort) && /differ/.test(differ) && pwSent.length === 0,
+      `${tooShort} | ${differ} | ${pwSent.length} sent`);
+    refusalsExpected = true;
+    await setPassword('aaaaaaaaaaaa', 'aaaaaaaaaaaa');
+    const serverSaid = await pwError();
+    refusalsExpected = false;
+    check('Set password: the server\'s refusal (too few different characters) shown in the row',
+      /too few different characters/.test(serverSaid) && pwSent.length === 1, `${serverSaid} | ${pwSent.length} sent`);
+    const setPw = 'pw2-' + Math.random().toString(36).slice(2, 14);
+    await setPassword(setPw, setPw);
+    await page.waitForFunction(() => /new password for operator2/.test(document.getElementById('user-note').textContent), null, { timeout: 10000 });
+    check('Set password: sent once checked, and the page says so', pwSent.length === 2 && dialogs === 0 &&
+      !(await page.isVisible('#set-password-row')), `${pwSent.length} sent, ${dialogs} dialogs`);
     await page.click('#logout');
+    refusalsExpected = true;
     await login(page, 'operator2', newPw);
+    await page.waitForFunction(() => document.getElementById('login-error').textContent.length > 0, null, { timeout: 10000 });
+    refusalsExpected = false;
+    pass('operator2\'s password before the admin set it is refused');
+    await login(page, 'operator2', setPw);
     await page.waitForSelector('#queue tbody tr.row', { timeout: 10000 });
-    pass('the new user logs in and sees the queue');
+    pass('the new user logs in with the password the admin set and sees the queue');
 
     check('no errors in the browser console', consoleErrors.length === 0, consoleErrors.join(' | '));
   });

@@ -44,6 +44,16 @@ const PAGES = [
       checkTableBoxes(check, `${hash} at 800 px`, await tableBoxes(page), wantWide);
     }
     await shot(page, 'ui-narrow-users.png', { main: false, fullPage: false });
+    // the header wraps its parts rather than push the page sideways, with a
+    // long page name and a long user name (loop-admin's pushed it by 12 px)
+    const model = (await api('GET', '/api/v1/models')).body.items[0];
+    await page.evaluate((h) => { location.hash = h; }, `#/deployments/${model.id}`);
+    await page.waitForSelector('#alarm-budget', { timeout: 15000 });
+    const header = await page.evaluate(() => {
+      document.getElementById('who').textContent = 'a-rather-long-user-name (operator)';
+      return { over: document.documentElement.scrollWidth - innerWidth, crumbs: document.getElementById('crumbs').textContent };
+    });
+    check('the header wraps a long page name and user name instead of scrolling the page', header.over <= 0, JSON.stringify(header));
     // the snapshot view: its side panel goes under the plots (no table)
     const snap = (await api('GET', '/api/v1/queue?limit=1')).body.items[0];
     await page.evaluate((h) => { location.hash = h; }, `#/snapshot/${snap.id}`);

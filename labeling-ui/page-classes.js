@@ -150,7 +150,7 @@ function classesCard(classes, tax, done) {
       el('thead', {}, el('tr', {}, ['class', 'type', 'description'].map((h) => el('th', {}, h)))),
       el('tbody', {}, classes.map((c) => el('tr', { 'data-class': c.name },
         el('td', {}, c.name), el('td', {}, c.equipment_type || 'every type'), el('td', {}, dash(c.description)))))),
-    el('p', { class: 'hint' }, 'In a snapshot, keys 1-9 pick the classes of its equipment type in this order.'), f);
+    el('p', { class: 'hint' }, 'In a snapshot, keys 1-9 pick the classes of its equipment type in this order, and c any of them by number or name.'), f);
 }
 
 function assetsCard(tax, bearings, done) {

@@ -2,7 +2,9 @@
 // labeling-ui/node_modules; no browser is downloaded) against a running
 // server, the way an operator works: a logged-out request refused; log in; the
 // queue; a span labeled by mouse (drag on chosen channels, class key, Enter)
-// and another by keyboard only (zoom, pan, m, class key, Enter); reload and
+// and another by keyboard only (zoom, pan, m, class key, Enter); the classes
+// past the ninth picked by the chooser (c); a focused slider and select
+// keeping their arrows; reload and
 // see both, as the REST API stores them; the audit trail of a delete and its
 // undo; CSRF; an operator refused the admin users page (page and API); an
 // admin who adds a user and sets their password in the page (typed twice,
@@ -107,6 +109,54 @@ const status = (page, re) => page.waitForFunction((src) => new RegExp(src).test(
     for (const k of ['Escape', '0', '+', '+', 'ArrowRight', 'm', '2', 'Enter']) await page.keyboard.press(k);
     await labelsShown(page, 2);
     pass('label 2 saved with the keyboard only (0 + + → m 2 Enter)');
+
+    // Every class has a key: without an equipment type all classes are
+    // offered, more than nine; 1-9 pick the first nine and c, the chooser,
+    // any of them by its number or a few letters of its name.
+    const offered = await page.$$eval('#classes button[data-class]', (bs) => bs.map((b) => [b.dataset.class, b.querySelector('kbd').textContent]));
+    check('no equipment type: every class offered, each numbered in order (more than nine)',
+      offered.length >= 11 && offered.every(([, k], i) => k === String(i + 1)) && offered.some(([c]) => c === 'blockage'), JSON.stringify(offered));
+    const picked = () => page.evaluate(() => ({
+      sel: (document.querySelector('#classes button.sel') || {}).dataset?.class, form: document.getElementById('f-class').value,
+      focus: document.activeElement.id || document.activeElement.tagName,
+    }));
+    await page.keyboard.press('c');
+    const chooserFocused = await page.evaluate(() => document.activeElement.id);
+    await page.keyboard.type('10');
+    await page.keyboard.press('Enter');
+    const tenth = await picked();
+    await page.keyboard.press('c');
+    await page.keyboard.type('bloc');
+    await page.keyboard.press('Enter');
+    const byName = await picked();
+    check('c, 10, Enter picks the tenth class; c, "bloc", Enter picks blockage; the keys then are the view\'s again',
+      chooserFocused === 'class-find' && tenth.sel === offered[9][0] && tenth.form === offered[9][0] &&
+      byName.sel === 'blockage' && byName.form === 'blockage' && byName.focus === 'BODY', JSON.stringify({ chooserFocused, tenth, byName }));
+
+    // A focused form control keeps its own keys: ← moves the Confidence
+    // slider and → the class select, and the view does not pan; Escape
+    // leaves the select and → pans again.
+    const drawn = () => page.evaluate(() => performance.getEntriesByName('view-drawn').length);
+    await sleep(500);
+    const drawn0 = await drawn();
+    await page.focus('#f-conf');
+    await page.keyboard.press('ArrowLeft');
+    await page.keyboard.press('ArrowLeft');
+    const conf = await page.inputValue('#f-conf');
+    await page.keyboard.press('1');     // the slider does not keep digits: the first class, so → has one to move to
+    await page.focus('#f-class');
+    const cls0 = await page.inputValue('#f-class');
+    await page.keyboard.press('ArrowRight');
+    const cls1 = await page.inputValue('#f-class');
+    await sleep(800);
+    const drawn1 = await drawn();
+    check('← on the focused Confidence slider moves it and 1 still picks a class; → on the focused class select moves it; the view stays',
+      conf === '0.9' && cls0 === offered[0][0] && cls1 === offered[1][0] && drawn1 === drawn0,
+      JSON.stringify({ conf, cls0, cls1, drawn0, drawn1 }));
+    await page.keyboard.press('Escape');
+    await page.keyboard.press('ArrowRight');
+    await page.waitForFunction((n) => performance.getEntriesByName('view-drawn').length > n, drawn1, { timeout: 10000 })
+      .then(() => pass('Escape leaves the select; → pans the view again'), (e) => fail('Escape leaves the select; → pans the view again', e.message));
 
     // zoom in by keyboard until the server sends raw samples
     for (let i = 0; i < 12; i++) await page.keyboard.press('+');

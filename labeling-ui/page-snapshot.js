@@ -3,7 +3,7 @@
 // 'snapshot-drawn' and 'snapshot-interactive', from navigation start).
 // The view itself is snap-view.js.
 import { api, fetchSamples } from './http.js';
-import { el, crumbs, showPage, showError } from './dom.js';
+import { el, crumbs, showPage } from './dom.js';
 import { fmtTime } from './format.js';
 import { session } from './session.js';
 import { plotWidth, firstPx } from './range.js';
@@ -121,6 +121,14 @@ async function classesFor(equipmentType) {
   } catch (e) { return session.classes; }
 }
 
+// A snapshot that cannot be shown (deleted, a mistyped id): what the server
+// said, and the way back to the queue.
+function showSnapshotError(id, e) {
+  showPage(el('div', { class: 'card', id: 'snapshot-error' },
+    el('p', { class: 'error' }, `Snapshot #${id}: ${e.message}${e.status === 404 ? ' (deleted, or a mistyped id)' : ''}.`),
+    el('p', {}, el('a', { href: '#/queue', id: 'snapshot-back' }, 'Back to the queue'))));
+}
+
 export async function showSnapshot(id) {
   performance.mark('snapshot-nav', { detail: { id } });
   crumbs(`Snapshot #${id}`);
@@ -140,7 +148,10 @@ export async function showSnapshot(id) {
     [[meta, labels, ctx, full]] = await Promise.all([answers, session.classesLoaded]);
     performance.mark('snapshot-fetched', { detail: { id } });
     classes = await classesFor(ctx.equipment_type);
-  } catch (e) { showError(e.message); return; }
+  } catch (e) {
+    if (location.hash.startsWith(snapshotHash(id))) showSnapshotError(id, e);
+    return;
+  }
   if (!location.hash.startsWith(snapshotHash(id))) return;     // navigated away meanwhile
   for (const [i, c] of full.channels.entries()) Object.assign(c, meta.channels[i] || {});
   const v = new SnapshotView(id, meta, labels.items, plotsBox, overviewBox);

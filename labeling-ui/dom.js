@@ -18,9 +18,31 @@ export function el(tag, attrs = {}, ...kids) {
 
 export const byId = (id) => document.getElementById(id);
 
+// A table scrolls sideways inside a box of its own, header row and all, so
+// that a narrow window scrolls the table and never the whole page (its
+// cells stay on one line: a wrapped time or id reads worse than a scroll).
+// Every table reaches the page through showPage or place, which box it.
+const SCROLL_BOX = 'table-scroll';
+
+function boxTables(nodes) {
+  return nodes.map((n) => {
+    if (!n || n.nodeType !== Node.ELEMENT_NODE) return n;
+    if (n.tagName === 'TABLE') return el('div', { class: SCROLL_BOX }, n);
+    for (const t of n.querySelectorAll('table')) {
+      if (t.parentElement.classList.contains(SCROLL_BOX)) continue;
+      const box = el('div', { class: SCROLL_BOX });
+      t.replaceWith(box);
+      box.append(t);
+    }
+    return n;
+  });
+}
+
 // The page's main area: every page replaces its content.
 export const mainBox = () => byId('app');
-export function showPage(...nodes) { mainBox().replaceChildren(...nodes); }
+export function showPage(...nodes) { mainBox().replaceChildren(...boxTables(nodes)); }
+// A part of the page (a detail card, say) replaced after the page is shown.
+export function place(box, ...nodes) { box.replaceChildren(...boxTables(nodes)); }
 export function showError(message) { showPage(el('p', { class: 'error' }, message)); }
 
 // The page's name in the header.

@@ -150,7 +150,7 @@ function classesCard(classes, tax, done) {
       el('thead', {}, el('tr', {}, ['class', 'type', 'description'].map((h) => el('th', {}, h)))),
       el('tbody', {}, classes.map((c) => el('tr', { 'data-class': c.name },
         el('td', {}, c.name), el('td', {}, c.equipment_type || 'every type'), el('td', {}, dash(c.description)))))),
-    el('p', { class: 'hint' }, 'In a snapshot, keys 1-9 pick the classes of its equipment type in this order.'), f);
+    el('p', { class: 'hint' }, 'In a snapshot, keys 1-9 pick the classes of its equipment type in this order, and c any of them by number or name.'), f);
 }
 
 function assetsCard(tax, bearings, done) {
@@ -167,11 +167,13 @@ function assetsCard(tax, bearings, done) {
   return el('div', { class: 'card' }, el('h3', {}, 'Assets'),
     el('table', { id: 'assets' },
       el('thead', {}, el('tr', {}, ['asset', 'type', 'site', 'shaft Hz', 'bearing', 'defect frequencies', 'devices'].map((h) => el('th', {}, h)))),
-      el('tbody', {}, tax.assets.map((a) => el('tr', { 'data-asset': a.id },
+      el('tbody', {}, tax.assets.length ? tax.assets.map((a) => el('tr', { 'data-asset': a.id },
         el('td', {}, a.id), el('td', {}, a.equipment_type), el('td', {}, dash(a.site)), el('td', {}, dash(a.shaft_hz)),
         el('td', {}, bearingText(a.bearing, a.bearing_designation)),
         defectsCell(turns(a).bearing, turns(a).shaft_hz),
-        el('td', {}, a.devices.join(', ') || '—'))))),
+        el('td', {}, a.devices.join(', ') || '—')))
+        : el('tr', { id: 'assets-empty' }, el('td', { colspan: 7, class: 'muted' },
+          'No asset yet: save one with the form below, then assign devices to it.')))),
     el('p', { class: 'hint' }, "An asset's shaft speed and bearing win over its type's (its defect frequencies are computed from what wins). " +
       'Pick a bearing from the table of common bearings (GET /api/v1/bearings) or type its geometry. Assign a device with POST /api/v1/devices/{id}/asset.'), f);
 }

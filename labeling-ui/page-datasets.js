@@ -4,7 +4,7 @@
 // or admin role, and the page says so when the server refuses
 // (docs/DATASETS.md).
 import { api } from './http.js';
-import { el, crumbs, showPage, showError } from './dom.js';
+import { el, crumbs, showPage, showError, place } from './dom.js';
 import { fmtTime, dash } from './format.js';
 
 const POLL_MS = 300;
@@ -77,7 +77,7 @@ async function showVersions(d, box) {
       } catch (e) { note.textContent = ` ${e.message}`; note.className = 'error'; }
     },
   }, 'Freeze a new version');
-  box.replaceChildren(el('h3', {}, `${d.name}: versions`), el('p', {}, freeze, note),
+  place(box, el('h3', {}, `${d.name}: versions`), el('p', {}, freeze, note),
     el('table', { class: 'versions', id: `versions-${d.id}` },
       el('thead', {}, el('tr', {}, ['version', 'windows', 'content sha256', 'frozen', 'export'].map((h) => el('th', {}, h)))),
       el('tbody', {}, (full.versions || []).length ? full.versions.map((v) => versionRow(d.id, v))

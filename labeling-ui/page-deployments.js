@@ -6,7 +6,7 @@
 // server refuses with the numbers while they miss); the fleet's alarm
 // budget (admins change it) and the rollbacks it caused.
 import { api } from './http.js';
-import { el, crumbs, showPage, showError } from './dom.js';
+import { el, crumbs, showPage, showError, place } from './dom.js';
 import { fmtTime } from './format.js';
 import { isAdmin, session } from './session.js';
 import { rateVerdict, fmtFrac, fmtRate, fmtDuration, fmtPredicted } from './deploy-rates.js';
@@ -42,7 +42,7 @@ function promoteButton(modelId, dep, out) {
         showDeployments(modelId);
       } catch (e) {
         const devs = (e.body && e.body.devices) || [];
-        out.replaceChildren(el('p', { class: 'error', role: 'alert' }, `Promotion refused: ${e.message}`),
+        place(out, el('p', { class: 'error', role: 'alert' }, `Promotion refused: ${e.message}`),
           devs.length ? el('table', { class: 'grid' }, el('tr', {}, HEAD.map((h) => el('th', {}, h))),
             devs.map((d) => deviceRow({ status: d.refusal ? 'refused' : 'ok', ...d }))) : null);
       }

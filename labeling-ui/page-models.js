@@ -12,7 +12,7 @@
 // How each deployment runs per device, promotion and rollbacks are on the
 // model's deployments page (page-deployments.js), linked from its detail.
 import { api } from './http.js';
-import { el, crumbs, showPage, showError } from './dom.js';
+import { el, crumbs, showPage, showError, place } from './dom.js';
 import { fmtTime, dash, withSupport } from './format.js';
 
 // "71.0 % [62.1, 78.6]" with its support, or "refused" (the reason is listed
@@ -208,7 +208,7 @@ async function showDetail(m, box) {
   try {
     const [full, d] = await Promise.all([api('GET', `/api/v1/models/${m.id}`),
       api('GET', `/api/v1/models/${m.id}/deployments`)]);
-    box.replaceChildren(evaluationView(full),
+    place(box, evaluationView(full),
       el('h3', {}, `Model #${m.id}: deployments`), deploymentsList(d.items),
       el('p', {}, el('a', { href: `#/deployments/${m.id}`, id: 'model-deployments-link' },
         'How it runs on each device, promotion and rollbacks ›')));

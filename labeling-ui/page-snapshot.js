@@ -3,7 +3,7 @@
 // 'snapshot-drawn' and 'snapshot-interactive', from navigation start).
 // The view itself is snap-view.js.
 import { api, fetchSamples } from './http.js';
-import { el, crumbs, showPage, showError } from './dom.js';
+import { el, crumbs, showPage } from './dom.js';
 import { fmtTime } from './format.js';
 import { session } from './session.js';
 import { plotWidth, firstPx } from './range.js';
@@ -14,9 +14,11 @@ import { alertCard } from './alerts.js';
 import { SpectrumPanel } from './snap-spectrum.js';
 import { weakLabelCard } from './snap-rules.js';
 import { classesForType } from './taxonomy.js';
+import { findClass } from './keys.js';
 
 const KEYS_HINT = 'Drag on a waveform, or m for the whole view, to mark a span · [ ] move its start, { } its end ' +
-  '(the view follows) · 1-9 class · Enter save · Esc cancel · ←/→ pan · +/− zoom · 0 whole · n next unlabeled · u undo';
+  '(the view follows) · 1-9 class, c any class by name or number · Enter save · Esc cancel · ←/→ pan · +/− zoom · ' +
+  '0 whole · n next unlabeled · u undo';
 
 let current = null;
 
@@ -25,19 +27,57 @@ export function closeSnapshot() {
   if (current) { current.destroy(); current = null; }
 }
 
-// The header: what the snapshot is, the class buttons (keys 1-9: the
-// classes of its equipment type, in their order), the status line.
+// The class chooser (key c): a class's number or a few letters of its name,
+// Enter picks it and gives the keys back to the view; while typing, the
+// buttons it could mean are marked.  Escape leaves it (keys.js).
+function classChooser(v) {
+  const input = el('input', {
+    id: 'class-find', type: 'text', size: 16, autocomplete: 'off', spellcheck: 'false',
+    placeholder: 'name or number', 'aria-label': 'class by name or number (key c)',
+  });
+  const found = () => findClass(v.classes.map((c) => c.name), input.value);
+  const mark = (indexes) => document.querySelectorAll('#classes button[data-class]')
+    .forEach((b, i) => b.classList.toggle('match', indexes.includes(i)));
+  input.addEventListener('input', () => {
+    const f = found();
+    mark(f.index !== undefined ? [f.index] : f.candidates);
+    v.status(f.index !== undefined ? `Enter picks ${v.classes[f.index].name}`
+      : f.candidates.length ? `${f.candidates.length} classes match: type more` : 'no class matches');
+  });
+  input.addEventListener('keydown', (ev) => {
+    if (ev.key !== 'Enter') return;
+    ev.preventDefault();
+    const f = found();
+    if (f.index === undefined) {
+      v.status(f.candidates.length ? `${f.candidates.length} classes match: type more` : 'no class matches', true);
+      return;
+    }
+    v.pickClass(v.classes[f.index].name);
+    input.blur();
+    v.status(`class ${v.classes[f.index].name}: Enter saves`);
+  });
+  input.addEventListener('blur', () => { input.value = ''; mark([]); });
+  return el('label', { class: 'class-find', title: 'key c: a class by its number or a few letters of its name, then Enter' },
+    el('kbd', {}, 'c'), input);
+}
+
+// The header: what the snapshot is, the class buttons (the classes of its
+// equipment type, in their order: keys 1-9 pick the first nine, c any of
+// them), the status line.  A button clicked with the mouse gives the keys
+// back to the view (Enter saves, not clicks it again); one reached by Tab
+// keeps them, as a focused control does.
 function snapshotHead(v, meta, equipmentType) {
-  const classButton = (c, i) => el('button',
-    { 'data-class': c.name, title: c.description, onclick: () => v.pickClass(c.name) },
-    i < 9 ? el('kbd', {}, String(i + 1)) : null, c.name);
+  const classButton = (c, i) => el('button', {
+    'data-class': c.name, title: c.description,
+    onclick: (ev) => { v.pickClass(c.name); if (ev.detail > 0) ev.currentTarget.blur(); },
+  }, el('kbd', {}, String(i + 1)), c.name);
   return el('div', { class: 'card', id: 'snap-head' },
     el('strong', {}, `${meta.device_id} · seq ${meta.seq}`), ' · ', fmtTime(meta.trigger_time), ' · ',
     `${meta.detector} score ${Number(meta.score).toFixed(3)}`, ' · ', `${meta.sample_rate} Hz`,
     meta.demo ? el('span', { class: 'pill demo', title: 'demo history (make run), not the live fleet' }, 'demo') : null,
     el('div', { class: 'classes', id: 'classes', 'data-equipment-type': equipmentType || '' },
       el('span', { class: 'hint' }, equipmentType ? `classes of ${equipmentType}: ` : 'all classes (no equipment type): '),
-      v.classes.map(classButton)),
+      v.classes.map(classButton), classChooser(v)),
     el('div', { class: 'hint' }, KEYS_HINT),
     el('div', { id: 'status' }));
 }
@@ -81,6 +121,14 @@ async function classesFor(equipmentType) {
   } catch (e) { return session.classes; }
 }
 
+// A snapshot that cannot be shown (deleted, a mistyped id): what the server
+// said, and the way back to the queue.
+function showSnapshotError(id, e) {
+  showPage(el('div', { class: 'card', id: 'snapshot-error' },
+    el('p', { class: 'error' }, `Snapshot #${id}: ${e.message}${e.status === 404 ? ' (deleted, or a mistyped id)' : ''}.`),
+    el('p', {}, el('a', { href: '#/queue', id: 'snapshot-back' }, 'Back to the queue'))));
+}
+
 export async function showSnapshot(id) {
   performance.mark('snapshot-nav', { detail: { id } });
   crumbs(`Snapshot #${id}`);
@@ -100,7 +148,10 @@ export async function showSnapshot(id) {
     [[meta, labels, ctx, full]] = await Promise.all([answers, session.classesLoaded]);
     performance.mark('snapshot-fetched', { detail: { id } });
     classes = await classesFor(ctx.equipment_type);
-  } catch (e) { showError(e.message); return; }
+  } catch (e) {
+    if (location.hash.startsWith(snapshotHash(id))) showSnapshotError(id, e);
+    return;
+  }
   if (!location.hash.startsWith(snapshotHash(id))) return;     // navigated away meanwhile
   for (const [i, c] of full.channels.entries()) Object.assign(c, meta.channels[i] || {});
   const v = new SnapshotView(id, meta, labels.items, plotsBox, overviewBox);

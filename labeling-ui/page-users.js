@@ -7,6 +7,12 @@ import { el, crumbs, showPage } from './dom.js';
 import { fmtTime } from './format.js';
 
 const ROLES = ['operator', 'ml', 'admin'];
+// The server's shortest password, in bytes (SESSION_PASSWORD_MIN in
+// server/session/session.h; it counts strlen of the UTF-8): checked here
+// before a password is sent, the server's other rules (not the username,
+// enough different characters, not a common one) answered by it.
+const PASSWORD_MIN = 10;
+const bytes = (s) => new TextEncoder().encode(s).length;
 
 function refused(e) {
   return el('div', { class: 'card forbidden', id: 'forbidden' },
@@ -21,8 +27,8 @@ function addUserForm() {
       name: 'username', id: 'new-username', required: true, maxlength: 64, pattern: '[A-Za-z0-9._\\-]+',
       autocomplete: 'off',
     })),
-    el('label', {}, 'Password (10+ characters, not a common one)', el('input', {
-      name: 'password', id: 'new-password', type: 'password', required: true, minlength: 10,
+    el('label', {}, `Password (${PASSWORD_MIN}+ characters, not a common one)`, el('input', {
+      name: 'password', id: 'new-password', type: 'password', required: true, minlength: PASSWORD_MIN,
       autocomplete: 'new-password',
     })),
     el('label', {}, 'Role',
@@ -48,20 +54,60 @@ function action(label, attrs, act) {
   return b;
 }
 
+// What is wrong with a new password and its confirmation before the server
+// is asked, or '' (the server says the rest).
+function passwordProblem(pw, again) {
+  if (bytes(pw) < PASSWORD_MIN) return `The password is too short: at least ${PASSWORD_MIN} characters.`;
+  if (pw !== again) return 'The two passwords differ: type the same one twice.';
+  return '';
+}
+
+// An admin sets a user's password in a row under the user's: the password
+// twice, hidden as typed, checked before it is sent; the server's refusal
+// shown in the row.  One such row at a time.
+function passwordRow(u) {
+  const err = el('p', { class: 'error', id: 'set-password-error', role: 'alert' });
+  const field = (name, label, extra) => el('label', {}, label, el('input', {
+    name, type: 'password', required: true, autocomplete: 'new-password', ...extra,
+  }));
+  const form = el('form', { class: 'filters', id: 'set-password-form' },
+    field('password', `New password for ${u.username} (${PASSWORD_MIN}+ characters, not a common one)`,
+      { id: 'set-password' }),
+    field('again', 'The same again', { id: 'set-password-again' }),
+    el('button', { class: 'primary', type: 'submit' }, 'Set password'),
+    el('button', { type: 'button', onclick: () => row.remove() }, 'Cancel'), err);
+  const row = el('tr', { id: 'set-password-row', 'data-password-for': u.username },
+    el('td', { colspan: 4, class: 'form-cell' }, form));
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    const pw = form.password.value;
+    const problem = passwordProblem(pw, form.again.value);
+    if (problem) { err.textContent = problem; return; }
+    err.textContent = '';
+    try {
+      await api('POST', `/api/v1/users/${u.id}/password`, { password: pw });
+      showUsers(`new password for ${u.username}; their sessions ended`);
+    } catch (e) { err.textContent = `Refused: ${e.message}`; }
+  });
+  return row;
+}
+
 function userActions(u) {
   if (u.disabled) return el('td', {}, 'disabled');
+  const open = (ev) => {
+    const old = document.getElementById('set-password-row');
+    if (old) old.remove();
+    const row = passwordRow(u);
+    ev.target.closest('tr').after(row);
+    row.querySelector('input').focus();
+  };
   return el('td', {},
     action('Disable', { class: 'danger', 'data-disable': u.username }, async () => {
       if (!window.confirm(`Disable ${u.username}? Their sessions end and their tokens are revoked.`)) return '';
       await api('POST', `/api/v1/users/${u.id}/disable`);
       return `disabled ${u.username}`;
     }),
-    action('Set password', { 'data-password': u.username }, async () => {
-      const pw = window.prompt(`New password for ${u.username} (10+ characters, not a common one)`);
-      if (!pw) return '';
-      await api('POST', `/api/v1/users/${u.id}/password`, { password: pw });
-      return `new password for ${u.username}; their sessions ended`;
-    }));
+    el('button', { type: 'button', 'data-password': u.username, onclick: open }, 'Set password'));
 }
 
 function usersTable(users) {

@@ -12,7 +12,7 @@ function textField(label, id) {
 }
 
 function newLabelCard(view) {
-  const classOption = (c, i) => el('option', { value: c.name }, `${i < 9 ? i + 1 + ' ' : ''}${c.name}`);
+  const classOption = (c, i) => el('option', { value: c.name }, `${i + 1} ${c.name}`);
   return el('div', { class: 'card' }, el('h3', {}, 'New label'),
     el('div', {}, 'Span: ', el('span', { id: 'form-span' }, NO_SPAN)),
     el('label', {}, 'Class', el('select', { id: 'f-class', onchange: (ev) => view.pickClass(ev.target.value) },

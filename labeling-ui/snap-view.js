@@ -11,7 +11,7 @@ import { moveSpanEdge, followEdge } from './spans.js';
 import { clampView, zoomView, panView, viewPx, viewQuery } from './range.js';
 import { channelData } from './series.js';
 import { makeSpan, spanChannels, newLabelBody } from './spans.js';
-import { keyAction, isTextField } from './keys.js';
+import { keyAction } from './keys.js';
 import { latestOnly } from './latest.js';
 import { overviewPlot, channelPlots, yLockBar } from './snap-plots.js';
 import { LabelList } from './snap-labels.js';
@@ -43,6 +43,7 @@ const RUN = {
   whole: (v) => v.setView(0, v.duration),
   next: (v) => v.next(),
   undo: (v) => v.undoLast(),
+  'find-class': () => { const f = byId('class-find'); if (f) { f.focus(); f.select(); } },
 };
 
 export class SnapshotView {
@@ -172,7 +173,7 @@ export class SnapshotView {
     this.redraw();
     showFormSpan(this.pending);
     const chans = [...this.selected].join(', ');
-    this.status(`span ${fmtSpan(span.start_s, span.end_s, 4)} on channels ${chans}: pick a class (1-9), Enter saves`);
+    this.status(`span ${fmtSpan(span.start_s, span.end_s, 4)} on channels ${chans}: pick a class (1-9, or c), Enter saves`);
   }
 
   clearSpan() {
@@ -198,7 +199,7 @@ export class SnapshotView {
 
   async save() {
     if (!this.pending) return this.status('drag on a waveform to mark a span first', true);
-    if (!this.klass) return this.status('pick a class first (keys 1-9)', true);
+    if (!this.klass) return this.status('pick a class first (keys 1-9, or c and its name or number)', true);
     const body = newLabelBody(this.pending, this.selected, this.klass, readLabelForm());
     try {
       const l = await this.labels.create(body);
@@ -233,11 +234,13 @@ export class SnapshotView {
 
   next() { return nextUnlabeled(this.id); }
 
+  // A focused form control keeps its own keys (keys.js): the slider its
+  // arrows, a text field everything but Escape.
   key(e) {
     const t = e.target;
     const a = keyAction({
       key: e.key, ctrlKey: e.ctrlKey, metaKey: e.metaKey, altKey: e.altKey,
-      inText: !!t && isTextField(t.tagName, t.type),
+      tagName: t && t.tagName, type: t && t.type,
     });
     if (!a) return;
     if (a.action === 'blur') { t.blur(); return; }

@@ -8,11 +8,12 @@
 //    deployment the device returned to shows the predicted alarm fraction,
 //    the API's number;
 //  - the alarm budget card shows the fleet setting; an admin saves a change
-//    and the API has it.
+//    and the API has it;
+//  - 800 px wide, its tables scroll in their own boxes, never the page.
 // Env: BASE, ADMIN_USERNAME/ADMIN_PASSWORD, TOKEN (ml token), BAD (model
 // id), CHROMIUM.  Prints PASS/FAIL lines; exit status 1 on any failure.
 'use strict';
-const { BASE, run, finish, login, apiGet } = require('./lib.cjs');
+const { BASE, run, finish, login, apiGet, tableBoxes, checkTableBoxes } = require('./lib.cjs');
 
 const body = async (p) => (await apiGet(p)).body;
 
@@ -56,6 +57,10 @@ const body = async (p) => (await apiGet(p)).body;
     await page.waitForSelector('#budget-note:has-text("saved")', { timeout: 10000 }).catch(() => {});
     const savedNote = await page.textContent('#budget-note').catch(() => '');
     check('the page says the budget was saved', savedNote === 'Alarm budget saved.', savedNote);
+    // 800 px wide: the deployments' tables scroll in their own boxes, not the page
+    await page.setViewportSize({ width: 800, height: 800 });
+    checkTableBoxes(check, 'the deployments page at 800 px', await tableBoxes(page), true);
+    await page.setViewportSize({ width: 1400, height: 900 });
     // the Fleet page's "model assigned" leads to that model's deployments page
     const dev = await body('/api/v1/devices/loop-dev-1');
     await page.click('#fleet-link');

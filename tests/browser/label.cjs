@@ -2,10 +2,14 @@
 // labeling-ui/node_modules; no browser is downloaded) against a running
 // server, the way an operator works: a logged-out request refused; log in; the
 // queue; a span labeled by mouse (drag on chosen channels, class key, Enter)
-// and another by keyboard only (zoom, pan, m, class key, Enter); reload and
+// and another by keyboard only (zoom, pan, m, class key, Enter); the classes
+// past the ninth picked by the chooser (c); a focused slider and select
+// keeping their arrows; reload and
 // see both, as the REST API stores them; the audit trail of a delete and its
 // undo; CSRF; an operator refused the admin users page (page and API); an
-// admin who adds a user who then logs in; log out and be refused.
+// admin who adds a user and sets their password in the page (typed twice,
+// checked before it is sent, the server's refusal shown), the user logging
+// in with it; log out and be refused.
 // Env: BASE, USERNAME/PASSWORD (an operator), ADMIN_USERNAME/ADMIN_PASSWORD,
 // TOKEN (ml token), ARTIFACTS (screenshots), SHOT_DIR (optional: copies of
 // the main views' screenshots, e.g. docs), CHROMIUM (default
@@ -25,13 +29,14 @@ const status = (page, re) => page.waitForFunction((src) => new RegExp(src).test(
 
 (async () => {
   // The wrong password, the CSRF check, the operator's visit to the admin
-  // page and the request after logout answer 401 and 403 on purpose, and
+  // page, the request after logout and a password the server finds too weak
+  // answer 400, 401 and 403 on purpose, and
   // chromium logs those loads; only there are they let through.  The page
   // itself, before login (the session probe) and after, logs nothing.
   let refusalsExpected = false;
   const t = await run({
     name: 'browser', failureShot: 'ui-failure.png',
-    allowConsole: (text) => refusalsExpected && /Failed to load resource: .* (401|403)/.test(text),
+    allowConsole: (text) => refusalsExpected && /Failed to load resource: .* (400|401|403)/.test(text),
   }, async ({ page, ctx, errors: consoleErrors, pass, fail, check }) => {
     // logged out: the API refuses, the page shows the login form
     const anon = await apiGet('/api/v1/queue', null);
@@ -104,6 +109,54 @@ const status = (page, re) => page.waitForFunction((src) => new RegExp(src).test(
     for (const k of ['Escape', '0', '+', '+', 'ArrowRight', 'm', '2', 'Enter']) await page.keyboard.press(k);
     await labelsShown(page, 2);
     pass('label 2 saved with the keyboard only (0 + + → m 2 Enter)');
+
+    // Every class has a key: without an equipment type all classes are
+    // offered, more than nine; 1-9 pick the first nine and c, the chooser,
+    // any of them by its number or a few letters of its name.
+    const offered = await page.$$eval('#classes button[data-class]', (bs) => bs.map((b) => [b.dataset.class, b.querySelector('kbd').textContent]));
+    check('no equipment type: every class offered, each numbered in order (more than nine)',
+      offered.length >= 11 && offered.every(([, k], i) => k === String(i + 1)) && offered.some(([c]) => c === 'blockage'), JSON.stringify(offered));
+    const picked = () => page.evaluate(() => ({
+      sel: (document.querySelector('#classes button.sel') || {}).dataset?.class, form: document.getElementById('f-class').value,
+      focus: document.activeElement.id || document.activeElement.tagName,
+    }));
+    await page.keyboard.press('c');
+    const chooserFocused = await page.evaluate(() => document.activeElement.id);
+    await page.keyboard.type('10');
+    await page.keyboard.press('Enter');
+    const tenth = await picked();
+    await page.keyboard.press('c');
+    await page.keyboard.type('bloc');
+    await page.keyboard.press('Enter');
+    const byName = await picked();
+    check('c, 10, Enter picks the tenth class; c, "bloc", Enter picks blockage; the keys then are the view\'s again',
+      chooserFocused === 'class-find' && tenth.sel === offered[9][0] && tenth.form === offered[9][0] &&
+      byName.sel === 'blockage' && byName.form === 'blockage' && byName.focus === 'BODY', JSON.stringify({ chooserFocused, tenth, byName }));
+
+    // A focused form control keeps its own keys: ← moves the Confidence
+    // slider and → the class select, and the view does not pan; Escape
+    // leaves the select and → pans again.
+    const drawn = () => page.evaluate(() => performance.getEntriesByName('view-drawn').length);
+    await sleep(500);
+    const drawn0 = await drawn();
+    await page.focus('#f-conf');
+    await page.keyboard.press('ArrowLeft');
+    await page.keyboard.press('ArrowLeft');
+    const conf = await page.inputValue('#f-conf');
+    await page.keyboard.press('1');     // the slider does not keep digits: the first class, so → has one to move to
+    await page.focus('#f-class');
+    const cls0 = await page.inputValue('#f-class');
+    await page.keyboard.press('ArrowRight');
+    const cls1 = await page.inputValue('#f-class');
+    await sleep(800);
+    const drawn1 = await drawn();
+    check('← on the focused Confidence slider moves it and 1 still picks a class; → on the focused class select moves it; the view stays',
+      conf === '0.9' && cls0 === offered[0][0] && cls1 === offered[1][0] && drawn1 === drawn0,
+      JSON.stringify({ conf, cls0, cls1, drawn0, drawn1 }));
+    await page.keyboard.press('Escape');
+    await page.keyboard.press('ArrowRight');
+    await page.waitForFunction((n) => performance.getEntriesByName('view-drawn').length > n, drawn1, { timeout: 10000 })
+      .then(() => pass('Escape leaves the select; → pans the view again'), (e) => fail('Escape leaves the select; → pans the view again', e.message));
 
     // zoom in by keyboard until the server sends raw samples
     for (let i = 0; i < 12; i++) await page.keyboard.press('+');
@@ -227,10 +280,57 @@ const status = (page, re) => page.waitForFunction((src) => new RegExp(src).test(
     check('users page: tokens table, disable buttons, own password form',
       lifecycle.tokens && lifecycle.disable && lifecycle.own, JSON.stringify(lifecycle));
     await shot(page, 'ui-users.png', true);
+
+    // the admin sets operator2's password in the page, no dialog: typed
+    // twice, hidden; too short or two different ones refused before anything
+    // is sent; the server's own refusal shown in the row
+    const pwSent = [];
+    page.on('request', (r) => { if (/\/api\/v1\/users\/\d+\/password$/.test(r.url())) pwSent.push(r.url()); });
+    let dialogs = 0;
+    page.on('dialog', (d) => { dialogs++; d.dismiss().catch(() => {}); });
+    await page.click('#users button[data-password="operator2"]');
+    await page.waitForSelector('#set-password-row[data-password-for="operator2"] #set-password-form', { timeout: 10000 });
+    const types = await page.$$eval('#set-password-form input', (is) => is.map((i) => i.type));
+    check('Set password: a form in the page, the password asked twice and hidden as typed',
+      types.length === 2 && types.every((x) => x === 'password') && dialogs === 0, `${JSON.stringify(types)}, ${dialogs} dialogs`);
+    const setPassword = async (a, b) => {
+      await page.evaluate(() => { document.getElementById('set-password-error').textContent = ''; });
+      await page.fill('#set-password', a);
+      await page.fill('#set-password-again', b);
+      await page.click('#set-password-form button[type=submit]');
+    };
+    const pwError = async () => {
+      await page.waitForFunction(() => document.getElementById('set-password-error').textContent !== '', null, { timeout: 10000 });
+      return page.textContent('#set-password-error');
+    };
+    await setPassword('short-pw9', 'short-pw9');
+    const tooShort = await pwError();
+    await setPassword('pw-first-try-1', 'pw-first-try-2');
+    const differ = await pwError();
+    await sleep(300);
+    check('Set password: 9 characters, or two different passwords, refused in the page and never sent',
+      /at least 10 characters/.test(tooShort) && /differ/.test(differ) && pwSent.length === 0,
+      `${tooShort} | ${differ} | ${pwSent.length} sent`);
+    refusalsExpected = true;
+    await setPassword('aaaaaaaaaaaa', 'aaaaaaaaaaaa');
+    const serverSaid = await pwError();
+    refusalsExpected = false;
+    check('Set password: the server\'s refusal (too few different characters) shown in the row',
+      /too few different characters/.test(serverSaid) && pwSent.length === 1, `${serverSaid} | ${pwSent.length} sent`);
+    const setPw = 'pw2-' + Math.random().toString(36).slice(2, 14);
+    await setPassword(setPw, setPw);
+    await page.waitForFunction(() => /new password for operator2/.test(document.getElementById('user-note').textContent), null, { timeout: 10000 });
+    check('Set password: sent once checked, and the page says so', pwSent.length === 2 && dialogs === 0 &&
+      !(await page.isVisible('#set-password-row')), `${pwSent.length} sent, ${dialogs} dialogs`);
     await page.click('#logout');
+    refusalsExpected = true;
     await login(page, 'operator2', newPw);
+    await page.waitForFunction(() => document.getElementById('login-error').textContent.length > 0, null, { timeout: 10000 });
+    refusalsExpected = false;
+    pass('operator2\'s password before the admin set it is refused');
+    await login(page, 'operator2', setPw);
     await page.waitForSelector('#queue tbody tr.row', { timeout: 10000 });
-    pass('the new user logs in and sees the queue');
+    pass('the new user logs in with the password the admin set and sees the queue');
 
     check('no errors in the browser console', consoleErrors.length === 0, consoleErrors.join(' | '));
   });

@@ -104,10 +104,72 @@ async function run(opts, body) {
   return t;
 }
 
+// The page's tables as a narrow window shows them (docs/UI.md: every table
+// scrolls sideways in its own box, never the page): how far the page itself
+// runs past the window (pageOver, > 0: it scrolls sideways), and per table
+// whether it sits in its box (boxed), is wider than it (wide) and, for a
+// wide one, how far scrolling the box to its end moved the header row and
+// the body (scrolled, bodyScrolled: the same when they move together),
+// whether the page moved instead (pageScrollX), whether the header row is
+// inside the box's rectangle (headerInBox) and, for a box that also scrolls
+// down, whether the header row stays at its top (headerStays).  Each box is
+// put back where it was.
+async function tableBoxes(page) {
+  return page.evaluate(async () => {
+    const frame = () => new Promise((r) => requestAnimationFrame(() => r()));
+    const left = (e) => (e ? e.getBoundingClientRect().left : null);
+    const out = { pageOver: document.documentElement.scrollWidth - innerWidth, tables: [] };
+    // uPlot's legends are tables of its own, drawn within the chart's width
+    for (const t of document.querySelectorAll('#app table:not(.u-legend)')) {
+      const box = t.parentElement;
+      const r = { table: t.id || t.className || 'table', boxed: box.classList.contains('table-scroll'), wide: false };
+      out.tables.push(r);
+      if (!r.boxed) { r.wide = t.getBoundingClientRect().right > innerWidth; continue; }
+      r.wide = box.scrollWidth > box.clientWidth + 1;
+      if (!r.wide) continue;
+      r.overflowX = getComputedStyle(box).overflowX;
+      const th = t.querySelector('th'), td = t.querySelector('td');
+      const before = [left(th), left(td)];
+      box.scrollLeft = box.scrollWidth;
+      await frame();
+      r.scrolled = before[0] - left(th);
+      r.bodyScrolled = td ? before[1] - left(td) : r.scrolled;
+      r.pageScrollX = window.scrollX;
+      const b = box.getBoundingClientRect(), h = th.getBoundingClientRect();
+      r.headerInBox = h.top >= b.top - 1 && h.bottom <= b.bottom + 1;
+      box.scrollLeft = 0;
+      if (box.scrollHeight > box.clientHeight + 1) {
+        box.scrollTop = box.scrollHeight;
+        await frame();
+        r.headerStays = Math.abs(th.getBoundingClientRect().top - box.getBoundingClientRect().top) <= 1;
+        box.scrollTop = 0;
+      }
+    }
+    return out;
+  });
+}
+
+// The checks on tableBoxes' answer for one page: the page does not scroll
+// sideways; every table is in its box; each wide one scrolls in it, header
+// row and body together, the page staying put.  wantWide: the page has a
+// table wider than the window (so the check above is not empty).  A page
+// without tables gets the first check only.
+function checkTableBoxes(check, where, boxes, wantWide) {
+  const wide = boxes.tables.filter((x) => x.wide);
+  check(`${where}: the page does not scroll sideways`, boxes.pageOver <= 0, JSON.stringify(boxes));
+  if (!boxes.tables.length && !wantWide) return;
+  check(`${where}: every table scrolls in its own box, header row with it${wantWide ? ` (${wide.length} wider than the window)` : ''}`,
+    boxes.tables.every((x) => x.boxed) && (!wantWide || wide.length > 0) &&
+    wide.every((x) => x.overflowX === 'auto' && x.scrolled > 0 && Math.abs(x.bodyScrolled - x.scrolled) <= 1 &&
+      x.pageScrollX === 0 && x.headerInBox && x.headerStays !== false), JSON.stringify(boxes.tables));
+}
+
 // The count line, and the exit status: 1 on any failure.
 function finish(t) {
   console.log(`${t.passes} passed, ${t.fails} failed`);
   process.exit(t.fails ? 1 : 0);
 }
 
-module.exports = { BASE, ARTIFACTS, SHOT_DIR, sleep, run, finish, login, api, apiGet, shot, captureErrors, reporter };
+module.exports = {
+  BASE, ARTIFACTS, SHOT_DIR, sleep, run, finish, login, api, apiGet, shot, captureErrors, reporter, tableBoxes, checkTableBoxes,
+};

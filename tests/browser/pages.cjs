@@ -2,8 +2,8 @@
 // real browser (Debian chromium through playwright-core, launched as
 // label.cjs does), against a server holding the demo history and a live
 // simulated agent's snapshots:
-//  - Classes: an asset with shaft speed and bearing geometry and a class
-//    added through the page's forms, listed after;
+//  - Classes: the empty assets table says so; an asset with shaft speed and
+//    bearing geometry and a class added through the page's forms, listed after;
 //  - the snapshot view of a demo bearing snapshot on that asset: spectrum
 //    and envelope spectrum beside a normal snapshot of the same machine,
 //    each row on one y scale, shaft and bearing markers, the rules' votes
@@ -17,6 +17,8 @@
 //  - Models: a trained model with its metrics and their support, and its
 //    deployments;
 //  - a queue answer that arrives after logout does not replace the login form;
+//  - a snapshot or a model that does not exist is said so (the snapshot's
+//    page with a link back to the queue);
 //  - no page shows "null", "undefined" or "NaN", and the console stays clean.
 // Env: BASE, USERNAME/PASSWORD (operator), ADMIN_USERNAME/ADMIN_PASSWORD,
 // TOKEN (ml token), OPTOKEN (operator token), ADMINTOKEN, ARTIFACTS, SHOT_DIR (optional:
@@ -44,6 +46,8 @@ async function noNulls(page, where) {
 async function classesPage(page) {
   await page.click('#classes-link');
   await page.waitForSelector('#types tbody tr', { timeout: 10000 });
+  const noAssets = await page.textContent('#assets tbody');
+  check('Classes page: the assets table says it is empty before the first asset', /No asset yet/.test(noAssets), noAssets);
   await page.fill('#asset-form [name=aid]', 'demo-fan-7');
   await page.selectOption('#asset-form [name=atype]', 'rotating');
   for (const [k, v] of [['shaft', '25'], ['balls', '9'], ['ball', '7.94'], ['pitch', '39.04'], ['contact', '0']]) {
@@ -471,6 +475,23 @@ async function unknownModel(page, consoleErrors) {
     /There is no model 999999/.test(text) && !/not deployed/.test(text), text);
 }
 
+// A snapshot that does not exist: the server's answer and a way back to
+// the queue, which the link leads to.  Drops the console errors chromium
+// logs for its 404s.
+async function unknownSnapshot(page, consoleErrors) {
+  const before = consoleErrors.length;
+  await page.evaluate(() => { location.hash = '#/snapshot/99999999'; });
+  await page.waitForSelector('#snapshot-error', { timeout: 10000 });
+  const text = await page.textContent('#snapshot-error');
+  const href = await page.getAttribute('#snapshot-error a#snapshot-back', 'href');
+  await page.click('#snapshot-back');
+  await page.waitForSelector('#queue', { timeout: 10000 });
+  const extra = consoleErrors.splice(before).filter((e) => !/status of 404/.test(e));
+  consoleErrors.push(...extra);
+  check('a snapshot that does not exist: the server\'s answer and a link back to the queue that works',
+    /Snapshot #99999999: no such snapshot/.test(text) && href === '#/queue', `${text} | ${href}`);
+}
+
 (async () => {
   // every console error counts, from the first visit (logged out, answered
   // 200 by the session probe) to the end
@@ -492,6 +513,7 @@ async function unknownModel(page, consoleErrors) {
     await fewshotEvaluation(page, bearingDs || dsId, bearingDs ? 'envelope' : null);
     await revokeFromFleet(page);
     await unknownModel(page, consoleErrors);
+    await unknownSnapshot(page, consoleErrors);
     check('no errors in the browser console', consoleErrors.length === 0, consoleErrors.join(' | '));
   });
   finish(t);

@@ -88,7 +88,8 @@ $(shell mkdir -p $(BUILD) && echo '$(FLAGS_NOW)' | cmp -s - $(FLAGS_FILE) || ech
 # only when its text changes, included by the programs' main.c alone, so a
 # new commit recompiles three files and relinks, not the whole tree.
 VERSION_H := $(BUILD)/gen/version.h
-$(shell scripts/version.sh $(VERSION_H) >&2)
+VERSION_ERR := $(shell scripts/version.sh $(VERSION_H) 2>&1)
+$(if $(VERSION_ERR),$(error $(VERSION_ERR)))
 VERSION_USERS := $(call obj,agent/main.c server/main.c tools/loadgen/main.c)
 $(VERSION_USERS): $(VERSION_H)
 $(VERSION_USERS): ALL_CFLAGS += -I$(BUILD)/gen

@@ -11,9 +11,12 @@ out=$1
 top=$(cd "$(dirname "$0")/.." && pwd -P)
 
 version=$(tr -d ' \t\r\n' < "$top/VERSION")
-case $version in
-    ''|*[!0-9A-Za-z.+-]*) echo "version.sh: VERSION must hold one version like 1.2.3" >&2; exit 1 ;;
-esac
+# MAJOR.MINOR.PATCH, then at most a semver suffix (-rc.1, +build): it goes
+# into C strings and heartbeats as it is.
+if ! [[ $version =~ ^[0-9]+\.[0-9]+\.[0-9]+[0-9A-Za-z.+-]*$ ]] || [ ${#version} -gt 32 ]; then
+    echo "version.sh: VERSION holds '$version', not one version like 1.2.3" >&2
+    exit 1
+fi
 git=
 if command -v git >/dev/null &&
    [ "$(git -C "$top" rev-parse --show-toplevel 2>/dev/null)" = "$top" ]; then

@@ -84,6 +84,16 @@ FLAGS_FILE := $(BUILD)/.flags
 FLAGS_NOW := $(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS)
 $(shell mkdir -p $(BUILD) && echo '$(FLAGS_NOW)' | cmp -s - $(FLAGS_FILE) || echo '$(FLAGS_NOW)' > $(FLAGS_FILE))
 
+# The version (VERSION, and git describe in a checkout): a header rewritten
+# only when its text changes, included by the programs' main.c alone, so a
+# new commit recompiles three files and relinks, not the whole tree.
+VERSION_H := $(BUILD)/gen/version.h
+VERSION_ERR := $(shell scripts/version.sh $(VERSION_H) 2>&1)
+$(if $(VERSION_ERR),$(error $(VERSION_ERR)))
+VERSION_USERS := $(call obj,agent/main.c server/main.c tools/loadgen/main.c)
+$(VERSION_USERS): $(VERSION_H)
+$(VERSION_USERS): ALL_CFLAGS += -I$(BUILD)/gen
+
 $(BUILD)/obj/%.o: %.c $(FLAGS_FILE)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@

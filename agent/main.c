@@ -14,6 +14,7 @@
 #include "agent/command/command.h"
 #include "agent/config/config.h"
 #include "agent/fleet/enroll.h"
+#include "version.h"
 
 static atomic_int stop_flag;
 
@@ -28,7 +29,8 @@ static void usage(FILE *f)
     fprintf(f, "usage: precursor-agent run    --device-id ID --server URL [options]\n"
                "       precursor-agent enroll --server URL --token TOKEN --device-id ID --key-dir DIR\n"
                "       precursor-agent replay --input FILE --scores OUT.csv [options]\n"
-               "       precursor-agent run --help | enroll --help | replay --help   (every option, with defaults)\n");
+               "       precursor-agent run --help | enroll --help | replay --help   (every option, with defaults)\n"
+               "       precursor-agent --version   (this build's version, as heartbeats report it)\n");
 }
 
 int main(int argc, char **argv)
@@ -39,6 +41,10 @@ int main(int argc, char **argv)
     char err[512];
     int rc;
 
+    if (argc >= 2 && !strcmp(argv[1], "--version")) {
+        printf("precursor-agent %s\n", PRECURSOR_VERSION_TEXT);
+        return 0;
+    }
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
         !strcmp(argv[1], "help")) {
         usage(argc < 2 ? stderr : stdout);
@@ -69,6 +75,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "precursor-agent %s: %s (see --help)\n", argv[1], err);
         return 2;
     }
+    cfg.agent_version = PRECURSOR_VERSION_TEXT;     /* heartbeats say which build runs */
 
     /* Memory (docs/BENCHMARKS.md): glibc gives each thread that allocates an
      * arena of its own, and each keeps what was freed in it; one arena for

@@ -122,16 +122,15 @@ export async function showDeployments(modelId, budgetNote) {
   try {
     [budget, rollbacks] = await Promise.all([api('GET', '/api/v1/alarm-budget'),
       api('GET', '/api/v1/rollbacks' + (modelId ? `?model_id=${modelId}` : ''))]);
-    // The model itself too: GET .../deployments answers an empty list for a
-    // model that does not exist, which read "Model 999 is not deployed".
+    // A model that does not exist answers 404 on both: said as such, not
+    // as "Model 999 is not deployed" nor as a failed page.
     if (modelId) {
-      [model, deps] = await Promise.all([api('GET', `/api/v1/models/${modelId}`).catch((e) => {
-        if (e.status === 404) return null;
-        throw e;
-      }), api('GET', `/api/v1/models/${modelId}/deployments`)]);
+      const absent = (e) => { if (e.status === 404) return null; throw e; };
+      [model, deps] = await Promise.all([api('GET', `/api/v1/models/${modelId}`).catch(absent),
+        api('GET', `/api/v1/models/${modelId}/deployments`).catch(absent)]);
     }
   } catch (e) { showError(e.message); return; }
-  const cards = !deps ? [] : !model ? [el('p', { class: 'error', id: 'no-such-model' }, `There is no model ${modelId}.`)]
+  const cards = !modelId ? [] : !model || !deps ? [el('p', { class: 'error', id: 'no-such-model' }, `There is no model ${modelId}.`)]
     : deps.items.length
     ? deps.items.map((d) => deploymentCard(modelId, d, deps.rollbacks || []))
     : [el('p', { class: 'muted' }, `Model ${modelId} is not deployed.`)];

@@ -54,7 +54,8 @@ function deviceRow(d, done) {
     el('td', {}, dash(d.equipment_type)), el('td', {}, dash(d.site)),
     el('td', { title: fmtTime(d.last_seen) }, d.heartbeat_age_s !== null && d.heartbeat_age_s !== undefined ? ago(d.heartbeat_age_s) : fmtTime(d.last_seen) || '—'),
     el('td', { class: 'spool' }, dash(d.spool_depth)), el('td', { class: 'drops' }, dash(d.drops)),
-    el('td', {}, dash(d.agent_version)),
+    // the build the device runs, from its signed heartbeat (docs/FLEET.md)
+    el('td', { class: 'agent-version' }, dash(d.agent_version)),
     // the model's deployments page: how it runs on this device and the others
     el('td', {}, model.assigned ? el('a', { href: `#/deployments/${model.assigned}`, class: 'model-assigned' }, `#${model.assigned}`) : '—'),
     el('td', {}, model.running !== null && model.running !== undefined ? `#${model.running}` : dash(d.model_version)),

@@ -7,6 +7,7 @@
  *   token create    create an API token (printed once, stored as SHA-256)
  *   enroll create   create an enrollment token for devices (printed once)
  *   demo-history    fill the database with a marked demo history
+ *   --version       print "precursor-server VERSION (git DESCRIBE)" and exit
  *
  * Exit codes: 0 success, 1 failure, 2 usage error or a database schema newer
  * than this binary knows. */
@@ -38,6 +39,7 @@
 #include "server/srv/srv.h"
 #include "server/srv/srv_worker.h"
 #include "server/tls/tls.h"
+#include "version.h"
 
 #define EXIT_USAGE 2
 #define SECRET_MAX 4096
@@ -234,6 +236,7 @@ static int cmd_serve(const struct server_options *o)
         return EXIT_USAGE;
     if (options_port(o, &cfg.port) != 0)
         return EXIT_USAGE;
+    cfg.version = PRECURSOR_VERSION_TEXT;
     cfg.threads = o->threads;
     cfg.max_body = o->max_body;
     cfg.conn_timeout_s = o->conn_timeout_s;
@@ -630,7 +633,8 @@ static void usage(FILE *f)
                  commands[i].sub ? commands[i].sub : "");
         fprintf(f, "  %-16s %s\n", name, commands[i].summary);
     }
-    fprintf(f, "DATABASE_URL and PORT are read from the environment when the flags are absent.\n");
+    fprintf(f, "DATABASE_URL and PORT are read from the environment when the flags are absent.\n"
+               "precursor-server --version prints this build's version.\n");
 }
 
 /* Every subcommand of one command name ("user": add, disable, passwd). */
@@ -671,6 +675,10 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         usage(stdout);
+        return 0;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("precursor-server %s\n", PRECURSOR_VERSION_TEXT);
         return 0;
     }
     /* The command of that name and subcommand; else the first of the name,

@@ -60,6 +60,7 @@ static void *net_main(void *arg)
     }
     struct upload_config uc = {
         .server_url = c->server, .device_id = c->device_id,
+        .agent_version = c->agent_version,
         .detector_version = "precursor-detect-1", .model_version = NULL,
         .max_send_bytes_per_s = c->upload_max_bps,
         .heartbeat_s = (uint32_t)c->heartbeat_s,

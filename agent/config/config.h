@@ -22,6 +22,7 @@ enum agent_cmd {
 };
 
 struct agent_config {
+    const char *agent_version;             /* this build's, for heartbeats; static; may be NULL */
     char device_id[WIRE_MAX_NAME + 1];
     char server[AGENT_PATH_MAX];
     char key_dir[AGENT_PATH_MAX];          /* "" = ./var/agent/<device-id> */

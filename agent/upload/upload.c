@@ -160,6 +160,10 @@ char *upload_heartbeat_json(const struct upload_config *cfg, struct spool *sp,
     free(gaps);
     if (!o)
         return NULL;
+    /* Signed with the rest of the body: a device cannot be made to claim
+     * another build on the way.  Absent (not null) when unknown, as before. */
+    if (cfg->agent_version)
+        json_object_set_new(o, "agent_version", json_string(cfg->agent_version));
     json_object_set_new(o, "detector_version",
                         cfg->detector_version ? json_string(cfg->detector_version) : json_null());
     json_object_set_new(o, "model_version",
@@ -394,6 +398,7 @@ static void free_upload(struct upload *u)
     free(u->url_hb);
     free((char *)u->cfg.server_url);
     free((char *)u->cfg.device_id);
+    free((char *)u->cfg.agent_version);
     free((char *)u->cfg.detector_version);
     free((char *)u->cfg.model_version);
     free((char *)u->cfg.ca_file);
@@ -428,6 +433,7 @@ int upload_start(const struct upload_config *cfg, struct spool *sp,
     u->cfg = *cfg;
     u->cfg.server_url = dup_or_null(cfg->server_url);
     u->cfg.device_id = dup_or_null(cfg->device_id);
+    u->cfg.agent_version = dup_or_null(cfg->agent_version);
     u->cfg.detector_version = dup_or_null(cfg->detector_version);
     u->cfg.model_version = dup_or_null(cfg->model_version);
     u->cfg.ca_file = dup_or_null(cfg->ca_file);
@@ -452,6 +458,7 @@ int upload_start(const struct upload_config *cfg, struct spool *sp,
     u->url_hb = malloc(ul + 32);
     rc = net_client_new(cfg->ca_file, cfg->pin_sha256, &u->net);
     if (!u->cfg.server_url || !u->cfg.device_id || !u->url_snap || !u->url_hb ||
+        (cfg->agent_version && !u->cfg.agent_version) ||
         (cfg->detector_version && !u->cfg.detector_version) ||
         (cfg->model_version && !u->cfg.model_version) || (cfg->ca_file && !u->cfg.ca_file) ||
         (cfg->pin_sha256 && !u->cfg.pin_sha256)) {

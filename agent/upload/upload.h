@@ -42,6 +42,7 @@ struct upload_config {
     const char *server_url;     /* "https://host:port", no trailing path; copied */
     const char *device_id;      /* copied */
     uint8_t secret_key[64];     /* libsodium Ed25519 secret key; copied, wiped on stop */
+    const char *agent_version;     /* the build ("0.7.0 (git abc1234)"); copied; may be NULL */
     const char *detector_version;  /* copied; may be NULL */
     const char *model_version;     /* copied; may be NULL */
     uint64_t max_send_bytes_per_s; /* 0 = unlimited */

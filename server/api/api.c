@@ -85,7 +85,10 @@ int api_healthz(struct srv_request *rq, struct srv_response *rs)
     PQclear(r);
     if (err != SRV_OK)
         return srv_fail(rs, SRV_EUNAVAIL, "database does not answer");
-    return srv_respond_json_take(rs, 200, json_pack("{s:s}", "status", "ok"));
+    /* "version": which build answers (a fleet's rollouts, bug reports);
+     * absent when the embedder set none. */
+    return srv_respond_json_take(rs, 200, json_pack("{s:s,s:s*}", "status", "ok",
+                                                    "version", rq->cfg->version));
 }
 
 int api_openapi(struct srv_request *rq, struct srv_response *rs)

@@ -405,6 +405,15 @@ int deploy_api_list(struct srv_request *rq, struct srv_response *rs)
         return srv_fail(rs, SRV_ENOTFOUND, "no such model");
     snprintf(idb, sizeof idb, "%" PRId64, id);
     vals[0] = idb;
+    /* A model that does not exist is a 404, as GET /api/v1/models/{id}
+     * says, not an empty list that reads as "never deployed". */
+    if ((err = dexec(D_MODEL, vals, NULL, NULL, 0, &r)) != SRV_OK)
+        return err;
+    n = PQntuples(r);
+    PQclear(r);
+    r = NULL;
+    if (n != 1)
+        return srv_fail(rs, SRV_ENOTFOUND, "no such model");
     if ((err = dexec(D_LIST, vals, NULL, NULL, 0, &r)) != SRV_OK)
         return err;
     n = PQntuples(r);

@@ -72,6 +72,7 @@ struct srv_route;
 
 struct srv_config {
     const char *database_url;   /* libpq conninfo or URI */
+    const char *version;        /* this build's, for /healthz; static; may be NULL */
     unsigned port;              /* 0: ephemeral (tests) */
     unsigned threads;
     size_t max_body;

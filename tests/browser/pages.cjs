@@ -280,6 +280,8 @@ async function fleetPage(page) {
   check('Fleet: the live device, no demo devices by default', ids.includes('pump-07') && !ids.some((d) => d.startsWith('demo-')), ids.join());
   const health = await page.textContent('#fleet tr[data-device="pump-07"] td.health');
   check('Fleet: health, spool and drops from the heartbeat', health.trim() !== '' && health.trim() !== '—', health);
+  const version = await page.textContent('#fleet tr[data-device="pump-07"] td.agent-version');
+  check('Fleet: the agent build the device runs, from its heartbeat', /^\d+\.\d+\.\d+\S*( \(git [^)]+\))?$/.test(version.trim()), version);
   await page.check('#show-demo');
   await page.waitForSelector('#fleet tr[data-device="demo-bearing-2"]', { timeout: 10000 });
   ids = await page.$$eval('#fleet tbody tr', (rs) => rs.map((r) => r.dataset.device));

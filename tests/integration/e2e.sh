@@ -14,6 +14,21 @@ WIRE="python3 $IT_ROOT/tests/integration/lib/wire.py"
 it_setup "$SERVER_BIN" "$AGENT_BIN"
 DEV=sim-e2e-1
 
+# ---- versions: one line each, exit 0, the same build for every program -------------------
+LOADGEN_BIN="$BUILD/bin/precursor-loadgen"
+for b in "$SERVER_BIN" "$AGENT_BIN" "$LOADGEN_BIN"; do
+    name=$(basename "$b")
+    out=$("$b" --version 2>&1); rc=$?
+    [ "$rc" = 0 ] && [ "$(wc -l <<<"$out")" = 1 ] &&
+        grep -Eq "^$name [0-9]+\.[0-9]+\.[0-9]+[^ ]*( \(git [0-9A-Za-z._-]+\))?\$" <<<"$out" &&
+        [ "${out#"$name "}" = "$("$SERVER_BIN" --version | sed 's/^precursor-server //')" ] &&
+        it_pass "$name --version: $out" || it_fail "$name --version" "rc=$rc $out"
+    help=$("$b" --help 2>&1)     # whole: grep -q in a pipe would cut a long help short (SIGPIPE)
+    grep -q -- "--version" <<<"$help" && it_pass "$name --help mentions --version" ||
+        it_fail "$name --help mentions --version"
+done
+AGENT_VERSION=$("$AGENT_BIN" --version | sed 's/^precursor-agent //')
+
 # ---- server -----------------------------------------------------------------
 it_migrate
 it_pass migrate
@@ -82,6 +97,12 @@ fi
 code=$(it_http GET "$BASE/healthz" "$IT_TMP/h.json")
 [ "$code" = 200 ] && [ "$(it_json "$IT_TMP/h.json" 'd["status"]')" = ok ] &&
     it_pass healthz || it_fail healthz "$code $(cat "$IT_TMP/h.json")"
+[ "precursor-server $(it_json "$IT_TMP/h.json" 'd["version"]')" = "$("$SERVER_BIN" --version)" ] &&
+    it_pass "healthz says the server's version" || it_fail "healthz version" "$(cat "$IT_TMP/h.json")"
+code=$(it_http GET "$BASE/api/v1/models/999999/deployments" "$IT_TMP/nm.json" "${AUTH[@]}")
+[ "$code" = 404 ] && [ "$(it_json "$IT_TMP/nm.json" 'd["error"]["code"]')" = not_found ] &&
+    it_pass "deployments of a model that does not exist -> 404 JSON" ||
+    it_fail "deployments of an unknown model -> 404" "$code $(cat "$IT_TMP/nm.json")"
 code=$(it_http DELETE "$BASE/api/v1/snapshots" "$IT_TMP/m.json" -D "$IT_TMP/m.head")
 [ "$code" = 405 ] && [ "$(it_json "$IT_TMP/m.json" 'd["error"]["code"]')" = method_not_allowed ] &&
     grep -qi '^Allow: GET, HEAD, POST' "$IT_TMP/m.head" &&
@@ -122,6 +143,14 @@ it_pass "snapshots listed ($n after ${i}s)"
 kill -TERM "$AGENT_PID" 2>/dev/null
 for ((i = 0; i < 100; i++)); do kill -0 "$AGENT_PID" 2>/dev/null || break; sleep 0.1; done
 kill -0 "$AGENT_PID" 2>/dev/null && it_fail "agent stops on SIGTERM" || it_pass "agent stops on SIGTERM"
+
+# Its heartbeats (the first at start, the last as it stopped) say which
+# build it runs: the fleet list shows what its --version prints.
+code=$(it_http GET "$BASE/api/v1/devices" "$IT_TMP/devices.json" "${AUTH[@]}")
+got=$(it_json "$IT_TMP/devices.json" "[x for x in d['items'] if x['id'] == '$DEV'][0]['agent_version']" 2>/dev/null)
+[ "$code" = 200 ] && [ -n "$AGENT_VERSION" ] && [ "$got" = "$AGENT_VERSION" ] &&
+    it_pass "GET /api/v1/devices: agent_version $got from the heartbeat" ||
+    it_fail "agent_version in GET /api/v1/devices" "$code want '$AGENT_VERSION' got '$got'"
 
 # ---- the listed fields ---------------------------------------------------------------
 it_json "$IT_TMP/list.json" 'd["items"][0]' >"$IT_TMP/item.json"

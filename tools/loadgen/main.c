@@ -41,6 +41,7 @@
 #include <time.h>
 
 #include "schema/wire.h"
+#include "version.h"
 
 #define LG_MAX_DEVICES 4096
 #define LG_MAX_SECONDS 86400
@@ -101,6 +102,7 @@ static void usage(FILE *f)
                "  --presign K         encode K envelopes per device before timing (default 0)\n"
                "  --rate R            pace the fleet at R snapshots/s in all, latency counted\n"
                "                      from when each upload was due (default 0: flat out)\n"
+               "  --version           print this build's version and exit\n"
                "prints: snapshots_per_s=X p50_ms=Y p99_ms=Z errors=E\n");
 }
 
@@ -131,6 +133,10 @@ static int parse_args(int argc, char **argv)
 
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             usage(stdout);
+            exit(0);
+        }
+        if (strcmp(a, "--version") == 0) {
+            printf("precursor-loadgen %s\n", PRECURSOR_VERSION_TEXT);
             exit(0);
         }
         static const char *const known[] = { "--url", "--credentials", "--devices", "--seconds",

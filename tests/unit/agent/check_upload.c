@@ -170,6 +170,7 @@ static struct upload *start(uint32_t base_ms, uint32_t cap_ms, uint32_t hb_s)
     cfg.server_url = url;
     cfg.device_id = "dev-1";
     memcpy(cfg.secret_key, sk, 64);
+    cfg.agent_version = "0.7.0 (git abc1234)";
     cfg.detector_version = "det-1";
     cfg.backoff_base_ms = base_ms;
     cfg.backoff_cap_ms = cap_ms;
@@ -396,6 +397,8 @@ START_TEST(test_heartbeat_signed)
     ck_assert_int_eq(json_integer_value(json_object_get(j, "uploaded")), 1);
     ck_assert_int_eq(json_integer_value(json_object_get(j, "last_seq")), 1);
     ck_assert_str_eq(json_string_value(json_object_get(j, "detector_version")), "det-1");
+    /* which build runs, inside the signed body (verified above) */
+    ck_assert_str_eq(json_string_value(json_object_get(j, "agent_version")), "0.7.0 (git abc1234)");
     ck_assert(json_is_array(json_object_get(j, "gaps")));
     json_decref(j);
 }

@@ -241,6 +241,13 @@ START_TEST(test_deploy_fetch_and_view)
     j = body_json(&rep);
     ck_assert_int_eq(json_array_size(json_object_get(j, "items")), 2);
     json_decref(j);
+    /* A model that does not exist: 404 with the JSON error, as
+     * GET /api/v1/models/{id} answers, not an empty list. */
+    ck_assert_int_eq(http(&f, "GET", "/api/v1/models/999999/deployments", NULL, f.ml, NULL, &rep), 404);
+    j = body_json(&rep);
+    ck_assert_str_eq(json_string_value(json_object_get(json_object_get(j, "error"), "code")),
+                     "not_found");
+    json_decref(j);
 
     /* Fleet view: assigned from the deployment, running from the heartbeat. */
     ck_assert_int_eq(http(&f, "GET", "/api/v1/devices/dep-1", NULL, f.ml, NULL, &rep), 200);

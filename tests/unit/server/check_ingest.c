@@ -15,6 +15,8 @@
 #include <unistd.h>
 #include <zstd.h>
 
+#include "agent/spool/spool.h"
+#include "agent/upload/upload.h"
 #include "schema/devmsg.h"
 #include "schema/wire.h"
 #include "server/auth/auth.h"
@@ -511,6 +513,10 @@ START_TEST(test_heartbeat_and_health)
     TESTDB_REQUIRE();
     fx_start(&f);
     ck_assert_int_eq(http(&f, "GET", "/healthz", NULL, 0, NULL, &rep), 200);
+    j = testsrv_json(&rep);
+    ck_assert_str_eq(json_string_value(json_object_get(j, "status")), "ok");
+    ck_assert_str_eq(json_string_value(json_object_get(j, "version")), TESTSRV_VERSION);
+    json_decref(j);
     free(rep.body);
     ck_assert_int_eq(testsrv_register_status(&f.s, "hb-1", f.pk, SECRET), 201);
     /* signed over device id, timestamp and body (schema/devmsg.h) */
@@ -556,6 +562,121 @@ START_TEST(test_heartbeat_and_health)
     ck_assert(json_is_string(json_object_get(j, "last_seen")));
     json_decref(j);
     free(rep.body);
+    fx_stop(&f);
+}
+END_TEST
+
+/* The agent's own heartbeat (agent/upload: the JSON it builds, signed as it
+ * signs it) carries the build's version; the server keeps it, and the
+ * fleet list shows it as agent_version, where an operator looks for which
+ * build each device runs.  An agent that sets none sends no field, shown
+ * as null. */
+static char *agent_heartbeat(const char *dev, const char *version)
+{
+    const char *t = getenv("TMPDIR");
+    struct upload_config uc = { .device_id = dev, .agent_version = version,
+                                .detector_version = "precursor-detect-1" };
+    struct upload_counters c;
+    struct spool *sp;
+    char dir[256], cmd[300], *body;
+
+    memset(&c, 0, sizeof c);
+    snprintf(dir, sizeof dir, "%s/hb-version-XXXXXX", t && *t ? t : P_tmpdir);
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    ck_assert_int_eq(spool_open(dir, 0, &sp), 0);
+    body = upload_heartbeat_json(&uc, sp, &c, 5, 0);
+    spool_close(sp);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(cmd), 0);
+    ck_assert_ptr_nonnull(body);
+    return body;
+}
+
+static long post_heartbeat(struct fx *f, const char *dev, const uint8_t *sk, const char *body)
+{
+    struct testsrv_reply rep;
+    int64_t ts = (int64_t)time(NULL) * 1000;
+    uint8_t sig[WIRE_SIG_LEN], *msg;
+    size_t mlen;
+    char sig64[128], h_dev[160], h_sig[160], h_ts[80];
+    const char *hdrs[] = { h_dev, h_sig, h_ts, NULL };
+
+    ck_assert_int_eq(devmsg_heartbeat(dev, ts, (const uint8_t *)body, strlen(body), &msg, &mlen),
+                     0);
+    crypto_sign_detached(sig, NULL, msg, mlen, sk);
+    free(msg);
+    text_b64_encode(sig, sizeof sig, sig64, sizeof sig64);
+    snprintf(h_dev, sizeof h_dev, "X-Precursor-Device: %s", dev);
+    snprintf(h_sig, sizeof h_sig, "X-Precursor-Signature: %s", sig64);
+    snprintf(h_ts, sizeof h_ts, "X-Precursor-Timestamp: %lld", (long long)ts);
+    testsrv_request(&f->s, "POST", "/api/v1/heartbeats", body, strlen(body), NULL, hdrs, &rep);
+    free(rep.body);
+    return rep.status;
+}
+
+static json_t *listed_device(struct fx *f, const char *dev)
+{
+    struct testsrv_reply rep;
+    json_t *j, *items, *d, *found = NULL;
+    size_t i;
+
+    ck_assert_int_eq(http(f, "GET", "/api/v1/devices", NULL, 0, f->token, &rep), 200);
+    j = testsrv_json(&rep);
+    free(rep.body);
+    items = json_object_get(j, "items");
+    json_array_foreach(items, i, d) {
+        const char *id = json_string_value(json_object_get(d, "id"));
+
+        if (id && strcmp(id, dev) == 0)
+            found = json_incref(d);
+    }
+    json_decref(j);
+    ck_assert_msg(found != NULL, "%s is not in GET /api/v1/devices", dev);
+    return found;
+}
+
+START_TEST(test_heartbeat_agent_version)
+{
+    struct fx f;
+    uint8_t pk2[32], sk2[64];
+    char *body;
+    json_t *d;
+
+    TESTDB_REQUIRE();
+    fx_start(&f);
+    crypto_sign_keypair(pk2, sk2);
+    ck_assert_int_eq(testsrv_register_status(&f.s, "ver-1", f.pk, SECRET), 201);
+    ck_assert_int_eq(testsrv_register_status(&f.s, "ver-2", pk2, SECRET), 201);
+
+    body = agent_heartbeat("ver-1", "0.7.0 (git abc1234)");
+    d = json_loads(body, 0, NULL);
+    ck_assert_str_eq(json_string_value(json_object_get(d, "agent_version")),
+                     "0.7.0 (git abc1234)");
+    json_decref(d);
+    ck_assert_int_eq(post_heartbeat(&f, "ver-1", f.sk, body), 204);
+    free(body);
+    d = listed_device(&f, "ver-1");
+    ck_assert_str_eq(json_string_value(json_object_get(d, "agent_version")),
+                     "0.7.0 (git abc1234)");
+    ck_assert_str_eq(json_string_value(json_object_get(d, "health")), "ok");
+    json_decref(d);
+
+    /* No version set: no field sent, null shown; never another device's. */
+    body = agent_heartbeat("ver-2", NULL);
+    ck_assert_ptr_null(strstr(body, "agent_version"));
+    ck_assert_int_eq(post_heartbeat(&f, "ver-2", sk2, body), 204);
+    free(body);
+    d = listed_device(&f, "ver-2");
+    ck_assert(json_is_null(json_object_get(d, "agent_version")));
+    json_decref(d);
+
+    /* The version is under the signature: claimed by another key, refused. */
+    body = agent_heartbeat("ver-2", "9.9.9 (git forged)");
+    ck_assert_int_eq(post_heartbeat(&f, "ver-2", f.sk, body), 403);
+    free(body);
+    d = listed_device(&f, "ver-2");
+    ck_assert(json_is_null(json_object_get(d, "agent_version")));
+    json_decref(d);
     fx_stop(&f);
 }
 END_TEST
@@ -702,6 +823,7 @@ Suite *ingest_suite(void)
     tcase_add_test(tc, test_bad_input);
     tcase_add_test(tc, test_oversize_refused_before_body);
     tcase_add_test(tc, test_heartbeat_and_health);
+    tcase_add_test(tc, test_heartbeat_agent_version);
     tcase_add_test(tc, test_committer_warm_up_writes_nothing);
     /* last: it leaves snapshots that the counts above do not expect */
     tcase_add_test(tc, test_group_commit_devices);

@@ -35,6 +35,9 @@
 
 #define TESTSRV_TIMEOUT_S 30L
 
+/* What the test server says it is in /healthz (serve: the build's version). */
+#define TESTSRV_VERSION "0.0.0 (git test)"
+
 struct testsrv {
     struct srv_config cfg;
     struct http_server *hs;
@@ -72,6 +75,7 @@ static inline void testsrv__config(struct testsrv *t, const char *secret, unsign
      * not needed while it runs. */
     db_thread_release();
     t->cfg.database_url = testdb_conninfo;
+    t->cfg.version = TESTSRV_VERSION;
     t->cfg.port = 0;
     t->cfg.threads = threads;
     t->cfg.max_body = 1u << 20;

@@ -37,15 +37,12 @@ static void note_unknown(const json_t *obj, const char *where, const char *const
 {
     const char *key;
     json_t *v;
-    size_t i;
     char path[128];
 
     if (!ignored || !json_is_object(obj))
         return;
     json_object_foreach((json_t *)obj, key, v) {
-        for (i = 0; known[i] && strcmp(known[i], key) != 0; i++)
-            ;
-        if (known[i] || json_array_size(ignored) >= DS_IGNORED_MAX)
+        if (srv_json_known(key, known) || json_array_size(ignored) >= DS_IGNORED_MAX)
             continue;
         snprintf(path, sizeof path, "%s%.64s", where, key);
         json_array_append_new(ignored, json_string(path));

@@ -258,6 +258,8 @@ struct json_t *srv_body_json(const struct srv_request *rq);
  * bytes, -1 otherwise. */
 int srv_json_opt_string(const struct json_t *obj, const char *key, size_t max,
                         const char **out);
+/* Whether key is one of known (NULL-terminated). */
+int srv_json_known(const char *key, const char *const *known);
 /* The first member of obj not named in known (NULL-terminated), borrowed
  * from obj; NULL when every member is known.  For bodies where a misspelt
  * field would silently change what is made (an enrollment token without

@@ -119,16 +119,21 @@ int srv_json_opt_string(const json_t *obj, const char *key, size_t max, const ch
     return 0;
 }
 
+int srv_json_known(const char *key, const char *const *known)
+{
+    for (size_t i = 0; known[i]; i++)
+        if (strcmp(known[i], key) == 0)
+            return 1;
+    return 0;
+}
+
 const char *srv_json_unknown_key(const json_t *obj, const char *const *known)
 {
     const char *key;
     json_t *v;
-    size_t i;
 
     json_object_foreach((json_t *)obj, key, v) {
-        for (i = 0; known[i] && strcmp(known[i], key) != 0; i++)
-            ;
-        if (!known[i])
+        if (!srv_json_known(key, known))
             return key;
     }
     return NULL;

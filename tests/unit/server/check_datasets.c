@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "testmembuf.h"
+
 START_TEST(window_edges)
 {
     struct ds_snapshot s = { 5, 1000000, 100.0, 1000, 0 };
@@ -160,25 +162,6 @@ START_TEST(class_weights)
     ck_assert_double_eq(wt[2], 0.0);
 }
 END_TEST
-
-struct membuf {
-    uint8_t *p;
-    size_t len, cap;
-};
-
-static int mem_sink(void *ctx, const void *buf, size_t len)
-{
-    struct membuf *m = ctx;
-
-    if (m->len + len > m->cap) {
-        m->cap = (m->len + len) * 2;
-        m->p = realloc(m->p, m->cap);
-        ck_assert_ptr_nonnull(m->p);
-    }
-    memcpy(m->p + m->len, buf, len);
-    m->len += len;
-    return 0;
-}
 
 /* N=3 windows, C=2, T=4. */
 static void write_npz(struct membuf *m)

@@ -15,28 +15,7 @@
 #include <zlib.h>
 
 #include "server/datasets/ds_int.h"
-
-struct membuf {
-    uint8_t *p;
-    size_t len, cap;
-    size_t fail_at;             /* refuse a write reaching past this (0: never) */
-};
-
-static int mem_sink(void *ctx, const void *buf, size_t len)
-{
-    struct membuf *m = ctx;
-
-    if (m->fail_at && m->len + len > m->fail_at)
-        return -1;
-    if (m->len + len > m->cap) {
-        m->cap = (m->len + len) * 2;
-        m->p = realloc(m->p, m->cap);
-        ck_assert_ptr_nonnull(m->p);
-    }
-    memcpy(m->p + m->len, buf, len);
-    m->len += len;
-    return 0;
-}
+#include "testmembuf.h"
 
 static uint64_t rng_state = 88172645463325252ull;
 

@@ -118,19 +118,16 @@ export async function showDeployments(modelId, budgetNote) {
     },
   }, el('label', {}, 'Model', el('input', { type: 'number', name: 'model', min: 1, value: modelId || '' })),
   el('button', { type: 'submit' }, 'Show'));
-  let budget, rollbacks, deps = null, model = null;
+  let budget, rollbacks, deps = null;
   try {
-    [budget, rollbacks] = await Promise.all([api('GET', '/api/v1/alarm-budget'),
-      api('GET', '/api/v1/rollbacks' + (modelId ? `?model_id=${modelId}` : ''))]);
-    // A model that does not exist answers 404 on both: said as such, not
-    // as "Model 999 is not deployed" nor as a failed page.
-    if (modelId) {
-      const absent = (e) => { if (e.status === 404) return null; throw e; };
-      [model, deps] = await Promise.all([api('GET', `/api/v1/models/${modelId}`).catch(absent),
-        api('GET', `/api/v1/models/${modelId}/deployments`).catch(absent)]);
-    }
+    // The deployments of a model that does not exist answer 404: said as
+    // such, not as "Model 999 is not deployed" nor as a failed page.
+    const absent = (e) => { if (e.status === 404) return null; throw e; };
+    [budget, rollbacks, deps] = await Promise.all([api('GET', '/api/v1/alarm-budget'),
+      api('GET', '/api/v1/rollbacks' + (modelId ? `?model_id=${modelId}` : '')),
+      modelId ? api('GET', `/api/v1/models/${modelId}/deployments`).catch(absent) : null]);
   } catch (e) { showError(e.message); return; }
-  const cards = !modelId ? [] : !model || !deps ? [el('p', { class: 'error', id: 'no-such-model' }, `There is no model ${modelId}.`)]
+  const cards = !modelId ? [] : !deps ? [el('p', { class: 'error', id: 'no-such-model' }, `There is no model ${modelId}.`)]
     : deps.items.length
     ? deps.items.map((d) => deploymentCard(modelId, d, deps.rollbacks || []))
     : [el('p', { class: 'muted' }, `Model ${modelId} is not deployed.`)];

@@ -6,7 +6,7 @@
  *                 [--inductive] [--protos N] [--rounds N] [--shrink S]
  *                 [--ref-weight W] [--max-features N] [--budget BYTES]
  *                 [--rel-keep F] [--server-reference] [--server-map] [--propagate K]
- *                 [--trim-limit box|max] [--trim-conf P]
+ *                 [--trim-limit box|max] [--trim-conf P] [--label-guard on|off]
  *                 [--header-out FILE]
  *
  * cranfield: DIR/cranfield-mpf (default DIR: $PRECURSOR_DATA, else
@@ -41,6 +41,11 @@
  * (measured against "max" and not shipped: docs/BENCHMARKS.md).
  * --trim-conf P: that limit's confidence (default 0.99, fixed before its
  * first run): a sensitivity check only, never the choice.
+ * --label-guard on|off: whether the server map's refit admits a candidate
+ * only if its nearest window among those assumed normal and those labeled
+ * a fault is one assumed normal ("on", the default and the server's:
+ * ds_relations_fit_trimmed; "off", the refit before it, for the same-run
+ * comparison: docs/BENCHMARKS.md, fourth round of 2026-12-07).
  *
  * --propagate K: the learner spreads labels over a K-nearest-row graph
  * instead of self-training (models_fewshot.h).  --header-out FILE: the C
@@ -463,18 +468,20 @@ static uint8_t *g_trim_mask;             /* the windows of its final fit (V_REL_
 static const char *g_header_out;         /* --header-out: the C header of what ships, last trial */
 static enum relations_limit g_trim_limit = RELATIONS_LIMIT_DEFAULT;   /* --trim-limit */
 static double g_trim_conf = RELATIONS_LIMIT_CONF;   /* --trim-conf: a sensitivity check, not a knob */
+static int g_label_guard = 1;            /* --label-guard: the server map's refit guarded by the fault labels */
 
 /* The trimmed fit as the bench runs it (the limit --trim-limit names),
  * with what it took said: the windows, the limit, and how many of the
  * windows it added are faults (the truth, read only to say so). */
 static int trimmed_fit(const struct corpus *c, const char *what, const float *means, const uint8_t *normal,
-                       const uint8_t *cand, struct relations_fit *rf, uint32_t *n_fit, uint8_t *mask)
+                       const uint8_t *cand, const uint8_t *fault, struct relations_fit *rf, uint32_t *n_fit,
+                       uint8_t *mask)
 {
     uint8_t *m = mask ? mask : xrealloc(NULL, c->n ? c->n : 1);
     double lim = 0;
     uint32_t nfault = 0, nadd = 0;
-    int rc = ds_relations_fit_trimmed_by(means, c->n, c->n_ch, normal, cand, g_rel_keep, g_trim_limit, g_trim_conf, rf,
-                                         n_fit, m, &lim);
+    int rc = ds_relations_fit_guarded(means, c->n, c->n_ch, normal, cand, fault, g_rel_keep, g_trim_limit,
+                                      g_trim_conf, rf, n_fit, m, &lim);
     if (rc == 0) {
         for (uint32_t i = 0; i < c->n; i++)
             if (m[i] && !normal[i]) {
@@ -486,8 +493,9 @@ static int trimmed_fit(const struct corpus *c, const char *what, const float *me
             snprintf(how, sizeof how, "largest in-sample");
         else
             snprintf(how, sizeof how, "Box %g%%", 100 * g_trim_conf);
-        printf("%s: %s: trimmed fit (%s limit, SPE <= %.3g): %u windows, %u added, %u of them faults "
-               "(the truth, read only to say so)\n", c->name, what, how, lim, *n_fit, nadd, nfault);
+        printf("%s: %s: trimmed fit (%s limit, SPE <= %.3g%s): %u windows, %u added, %u of them faults "
+               "(the truth, read only to say so)\n", c->name, what, how, lim, fault ? ", label guard" : "",
+               *n_fit, nadd, nfault);
     }
     if (!mask)
         free(m);
@@ -500,7 +508,7 @@ static void relations_build(struct corpus *c, enum view v, const uint8_t *fit, i
     uint32_t n_trim = 0;
     if (trimmed)
         g_trim_mask = xrealloc(g_trim_mask, c->n);
-    if ((trimmed ? trimmed_fit(c, "commissioning map", c->win_mean, fit, NULL, &rf, &n_trim, g_trim_mask)
+    if ((trimmed ? trimmed_fit(c, "commissioning map", c->win_mean, fit, NULL, NULL, &rf, &n_trim, g_trim_mask)
                  : ds_relations_fit(c->win_mean, c->n, c->n_ch, fit, g_rel_keep, &rf)) != 0) {
         fprintf(stderr, "fewshot: relation fit failed\n");
         exit(1);
@@ -571,7 +579,7 @@ static void relations_build_centred(struct corpus *c, enum view v, int trimmed)
         for (uint32_t a = 0; a < C; a++)
             cm[(size_t)i * C + a] = c->win_mean[(size_t)i * C + a] - med[(size_t)c->device[i] * C + a];
     struct relations_fit rf;
-    int rc = trimmed ? trimmed_fit(c, "device-centred map", cm, c->reference, NULL, &rf, &n_fit, NULL)
+    int rc = trimmed ? trimmed_fit(c, "device-centred map", cm, c->reference, NULL, NULL, &rf, &n_fit, NULL)
                      : ds_relations_fit(cm, c->n, C, c->reference, g_rel_keep, &rf);
     if (rc != 0) {
         fprintf(stderr, "fewshot: centred relation fit failed\n");
@@ -839,14 +847,16 @@ static int g_server_map;        /* --server-map: the trimmed map refitted per tr
  * device-referenced copies for the baselines. */
 static void server_map_refit(struct corpus *c, const int32_t *lab)
 {
-    uint8_t *fit = xrealloc(NULL, c->n), *cand = xrealloc(NULL, c->n);
+    uint8_t *fit = xrealloc(NULL, c->n), *cand = xrealloc(NULL, c->n), *fault = xrealloc(NULL, c->n);
     struct relations_fit rf;
     uint32_t n_trim = 0, nf = c->fs[V_REL_TRIM].nf;
     for (uint32_t i = 0; i < c->n; i++) {
         fit[i] = (uint8_t)(c->reference[i] || lab[i] == 0);
         cand[i] = (uint8_t)(lab[i] <= 0);
+        fault[i] = (uint8_t)(lab[i] > 0);
     }
-    if (trimmed_fit(c, "server map", c->win_mean, fit, cand, &rf, &n_trim, g_trim_mask) != 0) {
+    if (trimmed_fit(c, "server map", c->win_mean, fit, cand, g_label_guard ? fault : NULL, &rf, &n_trim,
+                    g_trim_mask) != 0) {
         fprintf(stderr, "fewshot: relation fit failed\n");
         exit(1);
     }
@@ -877,6 +887,7 @@ static void server_map_refit(struct corpus *c, const int32_t *lab)
     printf("%s: server map: trimmed fit on %u windows (rank %u, %u bytes of map)\n", c->name, n_trim,
            rf.map.rank, g_rel_bytes[V_REL_TRIM]);
     free(fit);
+    free(fault);
     free(cand);
 }
 
@@ -1172,9 +1183,10 @@ int main(int argc, char **argv)
                                           { "header-out", required_argument, NULL, 'H' },
                                           { "trim-limit", required_argument, NULL, 'L' },
                                           { "trim-conf", required_argument, NULL, 'C' },
+                                          { "label-guard", required_argument, NULL, 'G' },
                                           { NULL, 0, NULL, 0 } };
     models_fewshot_defaults(&g_params);
-    for (int o; (o = getopt_long(argc, argv, "d:c:t:ip:r:s:w:f:b:k:SMP:H:L:C:", opts, NULL)) != -1;) {
+    for (int o; (o = getopt_long(argc, argv, "d:c:t:ip:r:s:w:f:b:k:SMP:H:L:C:G:", opts, NULL)) != -1;) {
         if (o == 'p')
             g_params.protos = (uint32_t)atoi(optarg);
         else if (o == 'r')
@@ -1193,6 +1205,13 @@ int main(int argc, char **argv)
             g_server_ref = 1;
         else if (o == 'M')
             g_server_map = 1;
+        else if (o == 'G') {
+            if (strcmp(optarg, "on") != 0 && strcmp(optarg, "off") != 0) {
+                fprintf(stderr, "fewshot: --label-guard on|off\n");
+                return 2;
+            }
+            g_label_guard = strcmp(optarg, "on") == 0;
+        }
         else if (o == 'P')
             g_params.propagate = (uint32_t)atoi(optarg);
         else if (o == 'H')

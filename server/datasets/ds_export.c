@@ -228,7 +228,7 @@ static int rel_prepare(struct ds_export *e, const char **why)
     PGresult *r = NULL;
     int64_t *sched = NULL;
     float *means = NULL;
-    uint8_t *use = NULL, *cand = NULL;
+    uint8_t *use = NULL, *cand = NULL, *fault = NULL;
     struct ds_row row;
     const float *x;
     int rc = SRV_ENOMEM;
@@ -246,8 +246,9 @@ static int rel_prepare(struct ds_export *e, const char **why)
     means = malloc(n * C * sizeof *means);
     use = calloc(n, 1);
     cand = calloc(n, 1);
+    fault = calloc(n, 1);
     sched = malloc((ns ? ns : 1) * sizeof *sched);
-    if (!(e->rel = calloc(1, sizeof *e->rel)) || !means || !use || !cand || !sched)
+    if (!(e->rel = calloc(1, sizeof *e->rel)) || !means || !use || !cand || !fault || !sched)
         goto out;
     for (size_t i = 0; i < ns; i++)
         sched[i] = db_int64(r, (int)i, "snapshot_id");
@@ -263,6 +264,7 @@ static int rel_prepare(struct ds_export *e, const char **why)
                   bsearch(&row.snapshot_id, sched, ns, sizeof *sched, cmp_i64));
         use[k] = (uint8_t)(normal && ok);
         cand[k] = (uint8_t)(row.cls < 0 || row.cls == in->normal_class);
+        fault[k] = (uint8_t)(row.cls >= 0 && row.cls != in->normal_class);
         nfit += use[k];
         k++;
     }
@@ -282,7 +284,7 @@ static int rel_prepare(struct ds_export *e, const char **why)
          * only: as the training fits the map (models_train.c) */
         struct ds_unlabeled u;
         float *m2;
-        uint8_t *u2, *c2;
+        uint8_t *u2, *c2, *f2;
 
         if ((rc = ds_unlabeled_read(in, 0, &u)) != SRV_OK)
             goto out;
@@ -293,7 +295,9 @@ static int rel_prepare(struct ds_export *e, const char **why)
             use = u2;
         if ((c2 = realloc(cand, k + u.n)))
             cand = c2;
-        if (!m2 || !u2 || !c2) {
+        if ((f2 = realloc(fault, k + u.n)))
+            fault = f2;
+        if (!m2 || !u2 || !c2 || !f2) {
             ds_unlabeled_free(&u);
             goto out;
         }
@@ -301,6 +305,7 @@ static int rel_prepare(struct ds_export *e, const char **why)
             memcpy(means + k * C, u.means, u.n * C * sizeof *means);
         memset(use + k, 0, u.n);
         memset(cand + k, 1, u.n);
+        memset(fault + k, 0, u.n);
         e->rel_unlabeled = u.n;
         k += u.n;
         ds_unlabeled_free(&u);
@@ -308,7 +313,7 @@ static int rel_prepare(struct ds_export *e, const char **why)
     {
         uint32_t n_final = 0;
 
-        if (ds_relations_fit_trimmed(means, (uint32_t)k, C, use, cand, RELATIONS_VAR_KEEP, e->rel,
+        if (ds_relations_fit_trimmed(means, (uint32_t)k, C, use, cand, fault, RELATIONS_VAR_KEEP, e->rel,
                                      &n_final, NULL) != MODEL_OK) {
             *why = "fitting the relations map failed";
             rc = SRV_EUNPROCESSABLE;
@@ -332,6 +337,7 @@ out:
     free(means);
     free(use);
     free(cand);
+    free(fault);
     free(sched);
     return rc;
 }

@@ -279,12 +279,13 @@ static int normal_rows_spe(const float *means, uint32_t n_rows, uint32_t n_ch, c
 }
 
 int ds_relations_fit_trimmed(const float *means, uint32_t n_rows, uint32_t n_ch,
-                             const uint8_t *normal, const uint8_t *candidate, double var_keep,
-                             struct relations_fit *out, uint32_t *fit_rows, uint8_t *fit_mask)
+                             const uint8_t *normal, const uint8_t *candidate, const uint8_t *fault,
+                             double var_keep, struct relations_fit *out, uint32_t *fit_rows,
+                             uint8_t *fit_mask)
 {
-    return ds_relations_fit_trimmed_by(means, n_rows, n_ch, normal, candidate, var_keep,
-                                       RELATIONS_LIMIT_DEFAULT, RELATIONS_LIMIT_CONF, out, fit_rows,
-                                       fit_mask, NULL);
+    return ds_relations_fit_guarded(means, n_rows, n_ch, normal, candidate, fault, var_keep,
+                                    RELATIONS_LIMIT_DEFAULT, RELATIONS_LIMIT_CONF, out, fit_rows,
+                                    fit_mask, NULL);
 }
 
 int ds_relations_fit_trimmed_by(const float *means, uint32_t n_rows, uint32_t n_ch,
@@ -292,10 +293,46 @@ int ds_relations_fit_trimmed_by(const float *means, uint32_t n_rows, uint32_t n_
                                 enum relations_limit how, double conf, struct relations_fit *out,
                                 uint32_t *fit_rows, uint8_t *fit_mask, double *limit)
 {
+    return ds_relations_fit_guarded(means, n_rows, n_ch, normal, candidate, NULL, var_keep, how, conf,
+                                    out, fit_rows, fit_mask, limit);
+}
+
+/* Whether row's nearest among the reference rows ref[0..n_ref) (indices
+ * into means) is one of the first n_normal, in the units of map m (each
+ * channel standardised by its mean and scale).  Ties go to normal. */
+static int nearest_is_normal(const struct relations_map *m, const float *means, const float *row,
+                             const uint32_t *ref, uint32_t n_normal, uint32_t n_ref)
+{
+    double best_normal = INFINITY, best_fault = INFINITY;
+
+    for (uint32_t k = 0; k < n_ref; k++) {
+        const float *r = means + (size_t)ref[k] * m->n_ch;
+        double d = 0;
+
+        for (uint32_t a = 0; a < m->n_ch; a++) {
+            double e = (row[a] - r[a]) / m->scale[a];
+
+            d += e * e;
+        }
+        if (k < n_normal)
+            best_normal = d < best_normal ? d : best_normal;
+        else
+            best_fault = d < best_fault ? d : best_fault;
+    }
+    return best_normal <= best_fault;
+}
+
+int ds_relations_fit_guarded(const float *means, uint32_t n_rows, uint32_t n_ch,
+                             const uint8_t *normal, const uint8_t *candidate, const uint8_t *fault,
+                             double var_keep, enum relations_limit how, double conf,
+                             struct relations_fit *out, uint32_t *fit_rows, uint8_t *fit_mask,
+                             double *limit)
+{
     struct relations_fit *first;
     uint8_t *use;
+    uint32_t *ref = NULL;
     double lim = -1.0, *spe = NULL;
-    uint32_t n_use = 0, n_normal = 0;
+    uint32_t n_use = 0, n_normal = 0, n_ref = 0;
     int rc;
 
     if (!means || !out || !normal || n_ch < 2 || n_ch > RELATIONS_MAX_CH ||
@@ -333,12 +370,37 @@ int ds_relations_fit_trimmed_by(const float *means, uint32_t n_rows, uint32_t n_
             goto out;
         }
     }
+    /* The guard's references: the rows assumed normal, then the rows
+     * labeled a fault (finite, not also assumed normal).  Taken before any
+     * candidate joins, so admission does not depend on row order. */
+    if (fault) {
+        uint32_t n_fault = 0;
+
+        for (uint32_t i = 0; i < n_rows; i++)
+            n_fault += (uint32_t)(fault[i] && !use[i] && row_finite(means + (size_t)i * n_ch, n_ch));
+        if (n_fault) {
+            if (!(ref = malloc(((size_t)n_normal + n_fault) * sizeof *ref))) {
+                rc = MODEL_ENOMEM;
+                goto out;
+            }
+            for (uint32_t i = 0; i < n_rows; i++)
+                if (use[i])
+                    ref[n_ref++] = i;
+            for (uint32_t i = 0; i < n_rows; i++)
+                if (fault[i] && !use[i] && row_finite(means + (size_t)i * n_ch, n_ch))
+                    ref[n_ref++] = i;
+        }
+    }
     for (uint32_t i = 0; i < n_rows; i++) {
         const float *row = means + (size_t)i * n_ch;
 
-        if (!use[i] && (!candidate || candidate[i]) && row_finite(row, n_ch) &&
-            row_spe(&first->map, row) <= lim)
-            use[i] = 1;
+        if (!use[i] && (!candidate || candidate[i]) && (!fault || !fault[i]) &&
+            row_finite(row, n_ch) && row_spe(&first->map, row) <= lim &&
+            (!ref || nearest_is_normal(&first->map, means, row, ref, n_normal, n_ref)))
+            use[i] = 2;
+    }
+    for (uint32_t i = 0; i < n_rows; i++) {
+        use[i] = (uint8_t)(use[i] != 0);
         n_use += use[i];
     }
     rc = ds_relations_fit(means, n_rows, n_ch, use, var_keep, out);
@@ -349,6 +411,7 @@ int ds_relations_fit_trimmed_by(const float *means, uint32_t n_rows, uint32_t n_
     if (rc == MODEL_OK && limit)
         *limit = lim;
 out:
+    free(ref);
     free(spe);
     free(first);
     free(use);

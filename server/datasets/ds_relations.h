@@ -65,25 +65,45 @@ enum relations_limit { RELATIONS_LIMIT_BOX, RELATIONS_LIMIT_MAX };
  * many nobody vouched for.  Fitted first on the rows where normal[i] != 0
  * (as ds_relations_fit); then every row where candidate[i] != 0 (candidate
  * NULL: every row) whose squared prediction error in that map is at most
- * the largest of the normal rows' (RELATIONS_LIMIT_DEFAULT) joins them,
- * and the map is fitted again on the union, once.  A machine's normal
- * operation spans more than its commissioning period (set-points move over
- * a run); faults still break the relations the first map holds and stay
- * out, unless slight enough to look normal to it.  *fit_rows and
- * fit_mask[n_rows] (either may be NULL): how many rows the second fit
+ * the largest of the normal rows' (RELATIONS_LIMIT_DEFAULT), and whose
+ * nearest row among the normal ones and those labeled a fault (fault[i]
+ * != 0; fault NULL: none) is a normal one (ds_relations_fit_guarded),
+ * joins them, and the map is fitted again on the union, once.  A machine's
+ * normal operation spans more than its commissioning period (set-points
+ * move over a run); faults still break the relations the first map holds
+ * and stay out, unless slight enough to look normal to it, and then the
+ * operator's fault labels keep out those that look like them.  *fit_rows
+ * and fit_mask[n_rows] (either may be NULL): how many rows the second fit
  * took, and which.  Rows with a non-finite mean are never used. */
 int ds_relations_fit_trimmed(const float *means, uint32_t n_rows, uint32_t n_ch,
-                             const uint8_t *normal, const uint8_t *candidate, double var_keep,
-                             struct relations_fit *out, uint32_t *fit_rows, uint8_t *fit_mask);
+                             const uint8_t *normal, const uint8_t *candidate, const uint8_t *fault,
+                             double var_keep, struct relations_fit *out, uint32_t *fit_rows,
+                             uint8_t *fit_mask);
 
-/* The same with the limit named (the bench compares them) and, for
- * RELATIONS_LIMIT_BOX, its confidence conf in (0, 1) (RELATIONS_LIMIT_CONF;
- * other values are for sensitivity checks); *limit (may be NULL): the SPE
- * limit the candidates were held to. */
+/* Without the labels' guard, with the limit named (the bench compares
+ * them) and, for RELATIONS_LIMIT_BOX, its confidence conf in (0, 1)
+ * (RELATIONS_LIMIT_CONF; other values are for sensitivity checks); *limit
+ * (may be NULL): the SPE limit the candidates were held to. */
 int ds_relations_fit_trimmed_by(const float *means, uint32_t n_rows, uint32_t n_ch,
                                 const uint8_t *normal, const uint8_t *candidate, double var_keep,
                                 enum relations_limit how, double conf, struct relations_fit *out,
                                 uint32_t *fit_rows, uint8_t *fit_mask, double *limit);
+
+/* Both: the limit named and the labels' guard.  fault (may be NULL) marks the rows
+ * labeled a fault (any fault class; never candidates).  A candidate under
+ * the limit joins only if its nearest row, among the rows assumed normal
+ * and those labeled a fault, is one assumed normal (Euclidean, on the
+ * means standardised by the first map's mean and scale): a window the
+ * operator's labels place with a fault is not taken as normal operation.
+ * With fault NULL or marking no finite row, ds_relations_fit_trimmed_by.
+ * Measured against the unguarded refit before it became the default
+ * (docs/BENCHMARKS.md, "Five-shot failure modes", fourth round of
+ * 2026-12-07). */
+int ds_relations_fit_guarded(const float *means, uint32_t n_rows, uint32_t n_ch,
+                             const uint8_t *normal, const uint8_t *candidate, const uint8_t *fault,
+                             double var_keep, enum relations_limit how, double conf,
+                             struct relations_fit *out, uint32_t *fit_rows, uint8_t *fit_mask,
+                             double *limit);
 
 /* Box's control limit on n >= 2 SPE values of normal operation at
  * confidence conf in (0, 1): g chi2_h(conf), g = v / 2m, h = 2m^2 / v, m

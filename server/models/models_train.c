@@ -426,16 +426,17 @@ static int relations_refit(const struct trainset *t, const unsigned char *fit_ro
                            unsigned char *fit_mask, struct pool_scale *pool)
 {
     size_t N = t->n + t->n_pool;
-    unsigned char *use = malloc(N ? N : 1), *cand = malloc(N ? N : 1);
+    unsigned char *use = malloc(N ? N : 1), *cand = malloc(N ? N : 1), *fault = malloc(N ? N : 1);
     size_t nfit = 0, ns;
     uint32_t n_final = 0;
     float *scratch;
     struct featureset_spec fs = t->fs;
     int rc;
 
-    if (!use || !cand) {
+    if (!use || !cand || !fault) {
         free(use);
         free(cand);
+        free(fault);
         return MODEL_ENOMEM;
     }
     for (size_t i = 0; i < t->n; i++) {
@@ -447,26 +448,32 @@ static int relations_refit(const struct trainset *t, const unsigned char *fit_ro
         nfit += (size_t)ok;
         cand[i] = (unsigned char)((!fit_row || fit_row[i]) &&
                                   (t->y[i] < 0 || t->y[i] == t->normal_class));
+        /* the fold's fault labels guard the refit (never a test row's) */
+        fault[i] = (unsigned char)((!fit_row || fit_row[i]) && t->y[i] >= 0 &&
+                                   t->y[i] != t->normal_class);
     }
     /* the unlabeled windows outside the version: candidates only, in every
      * fold (no test row is one of them) */
     for (size_t i = t->n; i < N; i++) {
         use[i] = 0;
         cand[i] = 1;
+        fault[i] = 0;
     }
     if (fit_rows)
         *fit_rows = nfit;
     if (nfit < relations_min_fit(t->channels)) {
         free(use);
         free(cand);
+        free(fault);
         return MODEL_ETOOFEW;
     }
-    rc = ds_relations_fit_trimmed(t->means, (uint32_t)N, t->channels, use, cand,
+    rc = ds_relations_fit_trimmed(t->means, (uint32_t)N, t->channels, use, cand, fault,
                                   RELATIONS_VAR_KEEP, fit, &n_final, fit_mask);
     if (rc == MODEL_OK && fit_rows)
         *fit_rows = n_final;
     free(use);
     free(cand);
+    free(fault);
     if (rc != MODEL_OK)
         return rc;
     fs.rel = &fit->map;

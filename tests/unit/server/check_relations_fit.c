@@ -149,7 +149,7 @@ START_TEST(trimmed_fit_takes_the_normal_it_was_not_told)
     uint32_t n = 0;
 
     trimmed_plant(means, normal, cand, expect);
-    ck_assert_int_eq(ds_relations_fit_trimmed(means, T_ROWS, C, normal, cand, RELATIONS_VAR_KEEP,
+    ck_assert_int_eq(ds_relations_fit_trimmed(means, T_ROWS, C, normal, cand, NULL, RELATIONS_VAR_KEEP,
                                               &got, &n, mask), 0);
     ck_assert_uint_eq(n, T_COMM + T_GOOD);
     ck_assert(memcmp(mask, expect, sizeof mask) == 0);
@@ -163,21 +163,21 @@ START_TEST(trimmed_fit_takes_the_normal_it_was_not_told)
     ck_assert(first.mean[0] != got.mean[0]);
     /* every row offered (candidate NULL): the held-back on-relation rows
      * join too; the faults and the broken row still do not */
-    ck_assert_int_eq(ds_relations_fit_trimmed(means, T_ROWS, C, normal, NULL, RELATIONS_VAR_KEEP,
+    ck_assert_int_eq(ds_relations_fit_trimmed(means, T_ROWS, C, normal, NULL, NULL, RELATIONS_VAR_KEEP,
                                               &got, &n, NULL), 0);
     ck_assert_uint_eq(n, T_COMM + T_GOOD + T_HELD);
     /* nothing offered: the plain fit on the normal rows, float for float */
     memset(cand, 0, sizeof cand);
-    ck_assert_int_eq(ds_relations_fit_trimmed(means, T_ROWS, C, normal, cand, RELATIONS_VAR_KEEP,
+    ck_assert_int_eq(ds_relations_fit_trimmed(means, T_ROWS, C, normal, cand, NULL, RELATIONS_VAR_KEEP,
                                               &got, &n, NULL), 0);
     ck_assert_uint_eq(n, T_COMM);
     ck_assert(memcmp(got.mean, first.mean, sizeof got.mean) == 0);
     ck_assert(memcmp(got.basis, first.basis, sizeof got.basis) == 0);
     /* refusals: no normal rows marked, too few of them */
-    ck_assert_int_eq(ds_relations_fit_trimmed(means, T_ROWS, C, NULL, cand, 0.9, &got, &n, NULL), MODEL_EINVAL);
+    ck_assert_int_eq(ds_relations_fit_trimmed(means, T_ROWS, C, NULL, cand, NULL, 0.9, &got, &n, NULL), MODEL_EINVAL);
     memset(normal, 0, sizeof normal);
     normal[0] = normal[1] = 1;
-    ck_assert_int_eq(ds_relations_fit_trimmed(means, T_ROWS, C, normal, NULL, 0.9, &got, &n, NULL), MODEL_EINVAL);
+    ck_assert_int_eq(ds_relations_fit_trimmed(means, T_ROWS, C, normal, NULL, NULL, 0.9, &got, &n, NULL), MODEL_EINVAL);
 }
 END_TEST
 
@@ -314,12 +314,92 @@ START_TEST(trimmed_fit_admits_under_the_control_limit)
     ck_assert_uint_ne(n_box, n_max);
 
     /* the default is one of the two, and the plain entry point is it */
-    ck_assert_int_eq(ds_relations_fit_trimmed(means, A_ROWS, C, normal, NULL, RELATIONS_VAR_KEEP, &got, &n, mask), 0);
+    ck_assert_int_eq(ds_relations_fit_trimmed(means, A_ROWS, C, normal, NULL, NULL, RELATIONS_VAR_KEEP, &got, &n, mask), 0);
     ck_assert_uint_eq(n, RELATIONS_LIMIT_DEFAULT == RELATIONS_LIMIT_BOX ? n_box : n_max);
     ck_assert_int_eq(ds_relations_fit_trimmed_by(means, A_ROWS, C, normal, NULL, RELATIONS_VAR_KEEP,
                                                  (enum relations_limit)7, 0.99, &got, &n, mask, &lim), MODEL_EINVAL);
     ck_assert_int_eq(ds_relations_fit_trimmed_by(means, A_ROWS, C, normal, NULL, RELATIONS_VAR_KEEP,
                                                  RELATIONS_LIMIT_BOX, 1.0, &got, &n, mask, &lim), MODEL_EINVAL);
+}
+END_TEST
+
+/* The labels' guard.  40 commissioning rows and 60 candidates on the
+ * relation around the usual operating point; 20 candidates on the
+ * relation too (the first map cannot tell them from normal: SPE under the
+ * limit) but where the third channel sits far off, at 8, as do 5 rows the
+ * operator labeled a fault.  Unguarded, the 20 join the map; guarded, the
+ * labels keep them out and the rest is the same fit.  A fault mask that
+ * marks nothing, or only rows that are also normal, changes nothing. */
+enum { G_COMM = 40, G_GOOD = 60, G_LIKE = 20, G_FAULT = 5, G_ROWS = G_COMM + G_GOOD + G_LIKE + G_FAULT };
+
+START_TEST(label_guard_keeps_the_look_alikes_of_labeled_faults_out)
+{
+    static float means[G_ROWS * C];
+    static uint8_t normal[G_ROWS], cand[G_ROWS], fault[G_ROWS], mask[G_ROWS], expect[G_ROWS];
+    struct relations_fit got, want;
+    uint32_t n = 0;
+
+    for (uint32_t i = 0; i < G_ROWS; i++) {
+        double u, v, off = 0;
+
+        if (i < G_COMM) {
+            u = sin(0.37 * i) * 3;
+            v = cos(1.13 * i + 0.4) * 2;
+            off = 0.1 * sin(7.1 * i);
+        } else if (i < G_COMM + G_GOOD) {
+            u = 2.5 * sin(0.91 * i + 1);
+            v = 1.5 * cos(0.53 * i);
+        } else if (i < G_COMM + G_GOOD + G_LIKE) {
+            u = 2.5 * sin(0.91 * i + 1);
+            v = 8 + 0.3 * sin(1.7 * i);
+        } else {
+            u = -2.0 + (i - (G_COMM + G_GOOD + G_LIKE));    /* -2 .. 2 */
+            v = 8 + 0.3 * cos(1.3 * i);
+        }
+        means[i * C] = (float)u;
+        means[i * C + 1] = (float)(2 * u + 5 + off);
+        means[i * C + 2] = (float)v;
+        normal[i] = (uint8_t)(i < G_COMM);
+        fault[i] = (uint8_t)(i >= G_COMM + G_GOOD + G_LIKE);
+        cand[i] = (uint8_t)!normal[i] && !fault[i];
+        expect[i] = (uint8_t)(i < G_COMM + G_GOOD);
+    }
+
+    /* unguarded: the look-alikes are normal to the first map */
+    ck_assert_int_eq(ds_relations_fit_trimmed(means, G_ROWS, C, normal, cand, NULL, RELATIONS_VAR_KEEP,
+                                              &got, &n, mask), 0);
+    ck_assert_uint_eq(n, G_COMM + G_GOOD + G_LIKE);
+
+    /* guarded: exactly the commissioning rows and the usual candidates,
+     * the fit on them float for float */
+    ck_assert_int_eq(ds_relations_fit_trimmed(means, G_ROWS, C, normal, cand, fault, RELATIONS_VAR_KEEP,
+                                              &got, &n, mask), 0);
+    ck_assert_uint_eq(n, G_COMM + G_GOOD);
+    ck_assert(memcmp(mask, expect, sizeof mask) == 0);
+    ck_assert_int_eq(ds_relations_fit(means, G_ROWS, C, expect, RELATIONS_VAR_KEEP, &want), 0);
+    ck_assert(memcmp(got.mean, want.mean, sizeof got.mean) == 0);
+    ck_assert(memcmp(got.basis, want.basis, sizeof got.basis) == 0);
+
+    /* a fault row is never admitted, even when offered as a candidate */
+    memset(cand, 1, sizeof cand);
+    ck_assert_int_eq(ds_relations_fit_trimmed(means, G_ROWS, C, normal, cand, fault, RELATIONS_VAR_KEEP,
+                                              &got, &n, mask), 0);
+    for (uint32_t i = G_COMM + G_GOOD + G_LIKE; i < G_ROWS; i++)
+        ck_assert(!mask[i]);
+
+    /* a mask with no fault row outside the normal ones: the unguarded fit */
+    memset(fault, 0, sizeof fault);
+    fault[0] = fault[1] = 1;
+    for (uint32_t i = 0; i < G_ROWS; i++)
+        cand[i] = (uint8_t)!normal[i];
+    ck_assert_int_eq(ds_relations_fit_trimmed(means, G_ROWS, C, normal, cand, fault, RELATIONS_VAR_KEEP,
+                                              &got, &n, NULL), 0);
+    ck_assert_uint_eq(n, G_ROWS);    /* every row is on the relation */
+    ck_assert_int_eq(ds_relations_fit_trimmed_by(means, G_ROWS, C, normal, cand, RELATIONS_VAR_KEEP,
+                                                 RELATIONS_LIMIT_DEFAULT, RELATIONS_LIMIT_CONF, &want, &n,
+                                                 NULL, NULL), 0);
+    ck_assert_uint_eq(n, G_ROWS);
+    ck_assert(memcmp(got.basis, want.basis, sizeof got.basis) == 0);
 }
 END_TEST
 
@@ -335,6 +415,7 @@ Suite *relations_fit_suite(void)
     tcase_add_test(tc, chi2_quantile_matches_the_tables);
     tcase_add_test(tc, spe_limit_by_hand);
     tcase_add_test(tc, trimmed_fit_admits_under_the_control_limit);
+    tcase_add_test(tc, label_guard_keeps_the_look_alikes_of_labeled_faults_out);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -15,6 +15,7 @@ set -uo pipefail
 . "$(dirname "$0")/lib/common.sh"
 
 it_ml_setup
+python3 "$IT_ROOT/tests/integration/lib/api_times.py" --self-test || IT_FAILS=$((IT_FAILS + 1))
 ADM=$("$SERVER_BIN" token create --name adm --role admin 2>/dev/null | tail -n1 | tr -d '[:space:]')
 SPARE=$("$SERVER_BIN" token create --name spare --role ml 2>/dev/null | tail -n1 | tr -d '[:space:]')
 [ -n "$ADM" ] && [ -n "$SPARE" ] || { it_fail "admin token"; it_finish; }
@@ -62,6 +63,21 @@ code2=$(it_http PATCH "$BASE/api/v1/labels/$LABEL" "$IT_TMP/ans-label-patch.json
     -d '{"notes":"edited by the timestamps test"}')
 [ "$code" = 201 ] && [ "$code2" = 200 ] && it_pass "label $LABEL created and edited" ||
     it_fail "label create/edit" "$code $code2 $(cat "$IT_TMP/ans-label-create.json" "$IT_TMP/ans-label-patch.json")"
+
+# An audit row kept before answers had one form holds the label's times in
+# PostgreSQL's forms (json_build_object's offset, the text form): the history
+# answers them in the one form, the same instants.
+psql "$DATABASE_URL" -qAt -v ON_ERROR_STOP=1 >"$IT_TMP/psql.log" 2>&1 <<SQL
+INSERT INTO label_audit (label_id, snapshot_id, action, actor, row)
+SELECT label_id, snapshot_id, 'update', 'before-one-form', row || jsonb_build_object(
+    'created_at', '2026-01-02T08:49:05.123456+05:45', 'updated_at', '2026-01-02 03:04:06.5+00')
+FROM label_audit WHERE label_id = $LABEL ORDER BY id LIMIT 1;
+SQL
+it_http GET "$BASE/api/v1/labels/$LABEL/history" "$IT_TMP/history.json" "${AML[@]}" >/dev/null
+got=$(it_json "$IT_TMP/history.json" '[(e["row"]["created_at"], e["row"]["updated_at"]) for e in d["items"] if e["actor"] == "before-one-form"]' 2>/dev/null)
+[ "$got" = '[["2026-01-02T03:04:05.123456Z", "2026-01-02T03:04:06.500000Z"]]' ] &&
+    it_pass "label history: an audit row kept in PostgreSQL's forms answers in the one form" ||
+    it_fail "label history of an old audit row" "$got $(cat "$IT_TMP/psql.log") $(head -c 600 "$IT_TMP/history.json")"
 
 # ---- a rule, users, a session, a revoked token, an enrollment token --------------
 code=$(it_http POST "$BASE/api/v1/rules" "$IT_TMP/ans-rule.json" "${AOP[@]}" \
@@ -167,7 +183,7 @@ TZQ="from=2026-01-01&to=2026-12-31T23:59:59Z"
     echo "$G/api/v1/classes${T}/api/v1/classes${T}ml${T}0"
     echo "$G/api/v1/snapshots/{id}/labels${T}/api/v1/snapshots/$SNAP/labels${T}ml${T}2"
     echo "$G/api/v1/snapshots/{id}/labels${T}/api/v1/snapshots/$DEMO_SNAP/labels${T}ml${T}0"
-    echo "$G/api/v1/labels/{id}/history${T}/api/v1/labels/$LABEL/history${T}ml${T}4"
+    echo "$G/api/v1/labels/{id}/history${T}/api/v1/labels/$LABEL/history${T}ml${T}7"
     echo "$G/api/v1/snapshots/{id}/samples${T}/api/v1/snapshots/$SNAP/samples?px=64${T}ml${T}0"
     echo "$G/api/v1/snapshots/{id}/context${T}/api/v1/snapshots/$SNAP/context${T}session${T}1"
     echo "$G/api/v1/tokens${T}/api/v1/tokens${T}admin${T}3"

@@ -2,6 +2,7 @@
 """api_times.py - every timestamp the REST API answers, in one form.
 
     api_times.py OPENAPI BASE PLAN
+    api_times.py --self-test
 
 PLAN has one line per request, tab-separated:
 
@@ -71,7 +72,25 @@ def fetch(base, path, role):
         return e.code, e.headers.get("Content-Type", ""), e.read()
 
 
+def self_test():
+    """The check itself: what it must refuse and what it must take."""
+    refused = ["2026-12-07T12:00:00.123456+00:00", "2026-12-07 12:00:00.123456+00",
+               "2026-12-07T17:45:00.5+05:45", "2026-12-07 12:00:00", "2026-12-07T12:00:00z",
+               "2026-12-07T12:00:00.1234567Z"]
+    taken = ["2026-12-07T12:00:00.123456Z", "2026-12-07T12:00:00Z"]
+    ignored = ["2026-12-07", "sim-2026-12-07", "12:00:00", "v2026-12-07T12:00"]
+    doc = {"a": refused, "b": {"c": taken}, "d": ignored}
+    found = dict((v, p) for p, v in timestamps(doc))
+    ok = (set(found) == set(refused + taken) and
+          not any(STRICT.match(v) for v in refused) and all(STRICT.match(v) for v in taken))
+    print("%s %s: the check refuses +00:00, offsets and PostgreSQL's text form, takes Z" %
+          ("PASS" if ok else "FAIL", NAME))
+    return 0 if ok else 1
+
+
 def main():
+    if sys.argv[1:] == ["--self-test"]:
+        return self_test()
     openapi, base, plan_file = sys.argv[1:4]
     spec = json.load(open(openapi))
     routes = {p for p, ops in spec["paths"].items() if "get" in ops}

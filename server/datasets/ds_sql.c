@@ -8,12 +8,6 @@
 #include "server/db/db.h"
 #include "server/srv/srv.h"
 
-/* A timestamp as the rest of the API writes it (RFC 3339, UTC, "Z", as
- * text_rfc3339): PostgreSQL's own text form ("2026-01-02 03:04:05.6+00")
- * is no RFC 3339 and some clients refuse it. */
-#define DS_RFC3339(col, name) \
-    "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') AS " name
-
 static const struct db_sql stmts[DS_SQL_COUNT] = {
     /* The version's scheduled baseline snapshots (detector "schedule"):
      * windows assumed normal with a normal label from any source, as the
@@ -43,15 +37,15 @@ static const struct db_sql stmts[DS_SQL_COUNT] = {
         "INSERT INTO datasets (name, definition, created_by) VALUES ($1, $2::jsonb, $3) "
         "RETURNING id", 3 },
     [DS_SQL_LIST] = { "ds_list",
-        "SELECT d.id, d.name, d.definition::text AS definition, " DS_RFC3339("d.created_at", "created_at") ", "
+        "SELECT d.id, d.name, d.definition::text AS definition, " DB_RFC3339("d.created_at") " AS created_at, "
         "(SELECT count(*) FROM dataset_versions v WHERE v.dataset_id = d.id) AS versions "
         "FROM datasets d ORDER BY d.id", 0 },
     [DS_SQL_GET] = { "ds_get",
-        "SELECT id, name, definition::text AS definition, " DS_RFC3339("created_at", "created_at")
+        "SELECT id, name, definition::text AS definition, " DB_RFC3339("created_at") " AS created_at"
         " FROM datasets WHERE id = $1", 1 },
     [DS_SQL_VERSIONS] = { "ds_versions",
         "SELECT version, encode(content_sha256, 'hex') AS content_sha256, n_windows, "
-        DS_RFC3339("created_at", "created_at") " "
+        DB_RFC3339("created_at") " AS created_at "
         "FROM dataset_versions WHERE dataset_id = $1 ORDER BY version", 1 },
     /* The label-gathering query: human labels (spans), then weak labels
      * (rule, vote, disposition from the domain tables) on snapshots no human
@@ -101,7 +95,7 @@ static const struct db_sql stmts[DS_SQL_COUNT] = {
     [DS_SQL_VERSION_GET] = { "ds_version_get",
         "SELECT encode(v.content_sha256, 'hex') AS content_sha256, v.n_windows,"
         " v.summary::text AS summary, v.manifest, d.definition::text AS definition, "
-        DS_RFC3339("v.created_at", "created_at")
+        DB_RFC3339("v.created_at") " AS created_at"
         " FROM dataset_versions v JOIN datasets d ON d.id = v.dataset_id"
         " WHERE v.dataset_id = $1 AND v.version = $2", 2 },
     [DS_SQL_WINDOWS_PAGE] = { "ds_windows_page",
@@ -116,8 +110,8 @@ static const struct db_sql stmts[DS_SQL_COUNT] = {
         " VALUES ($1, $2, $3, $4, $5) RETURNING id", 5 },
     [DS_SQL_JOB_GET] = { "ds_job_get",
         "SELECT id, dataset_id, version, format, status, rows_total, rows_done, bytes,"
-        " encode(sha256, 'hex') AS sha256, error, " DS_RFC3339("created_at", "created_at") ","
-        " " DS_RFC3339("finished_at", "finished_at")
+        " encode(sha256, 'hex') AS sha256, error, " DB_RFC3339("created_at") " AS created_at,"
+        " " DB_RFC3339("finished_at") " AS finished_at"
         " FROM export_jobs WHERE id = $1", 1 },
     [DS_SQL_JOB_PROGRESS] = { "ds_job_progress",
         "UPDATE export_jobs SET rows_done = $2, bytes = $3,"

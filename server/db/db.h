@@ -64,6 +64,16 @@ int64_t db_int64(const PGresult *r, int row, const char *name);
 double db_double(const PGresult *r, int row, const char *name);
 int db_bool(const PGresult *r, int row, const char *name);
 
+/* A timestamptz as every JSON answer of the API writes it: RFC 3339 in UTC
+ * with Z and microseconds, "2026-12-07T12:00:00.123456Z" (the form of
+ * text_rfc3339, and of schema/openapi.json).  PostgreSQL's own forms depend
+ * on the session's TimeZone ("2026-12-07 17:45:00.123456+05:45" as text,
+ * "...+00:00" inside json_build_object), so every time column that reaches
+ * an answer as text goes through this, also inside json_build_object.  col
+ * is an SQL expression in a string literal; NULL stays NULL. */
+#define DB_RFC3339(col) \
+    "to_char((" col ") AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+
 /* PostgreSQL array literals, the one way to pass a list as one parameter
  * (db_row.c): db_array_begin, elements, db_array_end, into a struct srv_buf
  * (which may hold other text before).  Text elements are always quoted with

@@ -16,13 +16,14 @@
 #include "server/labels/labels_int.h"
 #include "server/session/session.h"
 
-/* One label as the API shows it; times as timestamptz. */
+/* One label as the API shows it (and as its audit rows keep it). */
 #define LABELS_ROW_JSON \
     "json_build_object('id', l.id, 'snapshot_id', l.snapshot_id, 'start_s', l.start_s," \
     " 'end_s', l.end_s, 'channels', to_json(l.channels), 'class', l.class," \
     " 'confidence', l.confidence, 'notes', l.notes, 'failure_mode', l.failure_mode," \
     " 'mechanism', l.mechanism, 'cause', l.cause, 'created_by', l.created_by," \
-    " 'created_at', l.created_at, 'updated_by', l.updated_by, 'updated_at', l.updated_at)"
+    " 'created_at', " DB_RFC3339("l.created_at") ", 'updated_by', l.updated_by," \
+    " 'updated_at', " DB_RFC3339("l.updated_at") ")"
 
 enum {
     LQ_SNAPSHOT_META, LQ_CLASSES, LQ_CLASS_ACTIVE, LQ_LIST, LQ_GET, LQ_INSERT, LQ_UPDATE,
@@ -81,9 +82,11 @@ static const struct db_sql labels_sql[] = {
         "  AND o.id <> l.id))"
         " SELECT l.id FROM l", 2 },
     [LQ_HISTORY] = { "labels_history",
-        "SELECT json_build_object('id', id, 'label_id', label_id, 'action', action,"
-        " 'actor', actor, 'at', at, 'row', row) AS entry FROM label_audit"
-        " WHERE label_id = $1::bigint ORDER BY id", 1 },
+        "SELECT json_build_object('id', a.id, 'label_id', a.label_id, 'action', a.action,"
+        " 'actor', a.actor, 'at', " DB_RFC3339("a.at") ", 'row', a.row || jsonb_build_object("
+        "  'created_at', " DB_RFC3339("(a.row->>'created_at')::timestamptz") ","
+        "  'updated_at', " DB_RFC3339("(a.row->>'updated_at')::timestamptz") ")) AS entry"
+        " FROM label_audit a WHERE a.label_id = $1::bigint ORDER BY a.id", 1 },
 };
 
 /* ---- parsing and checks (pure) ------------------------------------------- */

@@ -22,8 +22,9 @@ static const struct db_sql queue_sql[] = {
      * sort; the counts ride along on every row (window functions). */
     [QQ_QUEUE] = { "labels_queue",
         "SELECT json_build_object('id', s.id, 'device_id', s.device_id, 'seq', s.seq,"
-        "  'trigger_time', s.trigger_time, 'score', s.score, 'detector', s.detector,"
-        "  'equipment_type', d.equipment_type, 'site', d.site, 'labeled_at', s.labeled_at,"
+        "  'trigger_time', " DB_RFC3339("s.trigger_time") ", 'score', s.score,"
+        "  'detector', s.detector, 'equipment_type', d.equipment_type, 'site', d.site,"
+        "  'labeled_at', " DB_RFC3339("s.labeled_at") ","
         "  'channel_count', s.channel_count, 'demo', s.demo,"
         "  'duration_s', (s.pre_samples + s.post_samples) / s.sample_rate) AS item,"
         " count(*) OVER () AS total,"
@@ -59,12 +60,12 @@ static const struct db_sql queue_sql[] = {
         "WITH me AS (SELECT s.id, s.device_id, d.equipment_type FROM snapshots s"
         "  JOIN devices d ON d.id = s.device_id WHERE s.id = $1::bigint)"
         " SELECT json_build_object('device', coalesce((SELECT json_agg(x) FROM (SELECT s.id, s.device_id,"
-        "   s.trigger_time, s.score, s.labeled_at IS NOT NULL AS labeled,"
+        "   " DB_RFC3339("s.trigger_time") " AS trigger_time, s.score, s.labeled_at IS NOT NULL AS labeled,"
         "   (SELECT array_agg(DISTINCT class) FROM labels WHERE snapshot_id = s.id) AS classes"
         "   FROM snapshots s, me WHERE s.device_id = me.device_id AND s.id <> me.id"
         "   ORDER BY s.trigger_time DESC LIMIT $2::int) x), '[]'),"
         "  'equipment', coalesce((SELECT json_agg(y) FROM (SELECT s.id, s.device_id,"
-        "   s.trigger_time, s.score, s.labeled_at IS NOT NULL AS labeled,"
+        "   " DB_RFC3339("s.trigger_time") " AS trigger_time, s.score, s.labeled_at IS NOT NULL AS labeled,"
         "   (SELECT array_agg(DISTINCT class) FROM labels WHERE snapshot_id = s.id) AS classes"
         "   FROM snapshots s JOIN devices d ON d.id = s.device_id, me"
         "   WHERE d.equipment_type = me.equipment_type AND s.device_id <> me.device_id"
@@ -74,14 +75,14 @@ static const struct db_sql queue_sql[] = {
          * person labeled normal, of the same device first, else of the
          * same equipment type */
         "  'reference', (SELECT json_build_object('id', s.id, 'device_id', s.device_id,"
-        "   'trigger_time', s.trigger_time, 'same_device', s.device_id = me.device_id)"
+        "   'trigger_time', " DB_RFC3339("s.trigger_time") ", 'same_device', s.device_id = me.device_id)"
         "   FROM snapshots s JOIN devices d ON d.id = s.device_id, me"
         "   WHERE s.id <> me.id"
         "    AND (s.device_id = me.device_id OR d.equipment_type = me.equipment_type)"
         "    AND EXISTS (SELECT 1 FROM labels l WHERE l.snapshot_id = s.id AND l.class = 'normal')"
         "   ORDER BY (s.device_id = me.device_id) DESC, s.trigger_time DESC LIMIT 1),"
         "  'labeled', coalesce((SELECT json_agg(json_build_object('id', z.id, 'device_id', z.device_id,"
-        "   'trigger_time', z.trigger_time, 'class', z.class, 'same_device', z.same_device,"
+        "   'trigger_time', " DB_RFC3339("z.trigger_time") ", 'class', z.class, 'same_device', z.same_device,"
         "   'demo', z.demo) ORDER BY z.class, z.trigger_time DESC) FROM (SELECT x.*,"
         "   row_number() OVER (PARTITION BY x.class ORDER BY x.trigger_time DESC, x.id DESC) AS n"
         /* from the labels, far fewer than the type's snapshots */

@@ -23,12 +23,6 @@
 #include "server/srv/srv.h"
 #include "server/text/text.h"
 
-/* A timestamp as the rest of the API writes it (RFC 3339, UTC, "Z", as
- * text_rfc3339): PostgreSQL's own text form ("2026-01-02 03:04:05.6+00")
- * is no RFC 3339 and some clients refuse it. */
-#define MODELS_RFC3339(col, name) \
-    "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') AS " name
-
 #define MODELS_RUNNING_MAX 2
 
 static char key_file[512];
@@ -44,8 +38,8 @@ static const struct db_sql stmts[M_COUNT] = {
         " WHERE dataset_id = $1 AND version = $2 RETURNING id", 6 },
     [M_GET] = { "models_get",
         "SELECT id, dataset_id, version, kind, transfer, status, metrics::text AS metrics,"
-        " test_vector::text AS test_vector, error, " MODELS_RFC3339("created_at", "created_at") ","
-        " " MODELS_RFC3339("finished_at", "finished_at") ", header, blob"
+        " test_vector::text AS test_vector, error, " DB_RFC3339("created_at") " AS created_at,"
+        " " DB_RFC3339("finished_at") " AS finished_at, header, blob"
         " FROM models WHERE id = $1", 1 },
     [M_CLAIM] = { "models_claim",
         "UPDATE models SET status = 'training' WHERE id = $1 AND status = 'queued'"

@@ -22,8 +22,8 @@ static const struct db_sql list_sql[ML_COUNT] = {
         " SELECT m.id, m.dataset_id, d.name AS dataset_name, m.version, m.kind, m.transfer, m.status,"
         "  m.metrics, m.error, m.created_by,"
         /* RFC 3339 with "Z", as GET /api/v1/models/{id} and the rest of the API */
-        "  to_char(m.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') AS created_at,"
-        "  to_char(m.finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') AS finished_at,"
+        "  " DB_RFC3339("m.created_at") " AS created_at,"
+        "  " DB_RFC3339("m.finished_at") " AS finished_at,"
         "  (SELECT count(*) FROM model_deployments md WHERE md.model_id = m.id) AS deployments"
         " FROM models m LEFT JOIN datasets d ON d.id = m.dataset_id"
         " ORDER BY m.id DESC LIMIT $1::int) x", 1 },

@@ -25,12 +25,13 @@ static const struct db_sql accounts_sql[AQ_COUNT] = {
     /* never the digest: what a token is for, whose, and when it was used */
     [AQ_TOKENS] = { "session_tokens_list",
         "SELECT coalesce(json_agg(json_build_object('id', k.id, 'name', k.name, 'role', k.role,"
-        " 'username', u.username, 'created_at', k.created_at, 'last_used_at', k.last_used_at,"
-        " 'revoked_at', k.revoked_at) ORDER BY k.id), '[]') AS items"
+        " 'username', u.username, 'created_at', " DB_RFC3339("k.created_at") ","
+        " 'last_used_at', " DB_RFC3339("k.last_used_at") ","
+        " 'revoked_at', " DB_RFC3339("k.revoked_at") ") ORDER BY k.id), '[]') AS items"
         " FROM api_tokens k LEFT JOIN users u ON u.id = k.user_id", 0 },
     [AQ_TOKEN_REVOKE] = { "session_token_revoke",
         "UPDATE api_tokens SET revoked_at = coalesce(revoked_at, now())"
-        " WHERE id = $1::bigint RETURNING id, revoked_at", 1 },
+        " WHERE id = $1::bigint RETURNING id, " DB_RFC3339("revoked_at") " AS revoked_at", 1 },
     [AQ_USER_DISABLE] = { "session_user_disable",
         "UPDATE users SET disabled_at = coalesce(disabled_at, now())"
         " WHERE id = $1::bigint RETURNING id, username", 1 },

@@ -19,7 +19,7 @@ static const struct db_sql users_sql[] = {
     /* the page's rows as one JSON array, built next to the columns */
     [UQ_LIST] = { "session_users_list",
         "SELECT coalesce(json_agg(json_build_object('id', id, 'username', username,"
-        " 'role', role, 'created_at', created_at, 'disabled', disabled_at IS NOT NULL)"
+        " 'role', role, 'created_at', " DB_RFC3339("created_at") ", 'disabled', disabled_at IS NOT NULL)"
         " ORDER BY username), '[]') AS items FROM users", 0 },
     [UQ_INSERT] = { "session_user_insert",
         "INSERT INTO users (username, role, password_hash) VALUES ($1, $2, $3) "

@@ -80,8 +80,8 @@ const status = (page, re) => page.waitForFunction((src) => new RegExp(src).test(
     // panel's cards say so in words, never "null"
     await page.waitForSelector('#weak-label', { timeout: 10000 });
     const text = await page.evaluate(() => document.body.innerText);
-    const bad = text.match(/.{0,40}\b(null|undefined|NaN)\b.{0,40}/);
-    check('snapshot view (nothing suggested, nothing in force): no "null", "undefined" or "NaN" shown', !bad, bad && bad[0]);
+    const bad = text.match(/.{0,40}\b(null|undefined|NaN|Invalid Date)\b.{0,40}/);
+    check('snapshot view (nothing suggested, nothing in force): no "null", "undefined", "NaN" or "Invalid Date" shown', !bad, bad && bad[0]);
     await page.waitForTimeout(300);
 
     // label 1, by mouse: all channels but 1 (when there is one), drag from
@@ -279,6 +279,17 @@ const status = (page, re) => page.waitForFunction((src) => new RegExp(src).test(
     }));
     check('users page: tokens table, disable buttons, own password form',
       lifecycle.tokens && lifecycle.disable && lifecycle.own, JSON.stringify(lifecycle));
+    // the API's times (RFC 3339, UTC, Z, microseconds) read as the instants
+    // they are: each token's created and last used, as the page shows them
+    const times = await page.evaluate(async () => {
+      const items = (await (await fetch('/api/v1/tokens')).json()).items;
+      const text = document.querySelector('#tokens').innerText;
+      const shown = items.flatMap((t) => [t.created_at, t.last_used_at]).filter((x) => x);
+      return { n: shown.length, invalid: /Invalid Date/.test(text),
+               missing: shown.filter((x) => !/Z$/.test(x) || !text.includes(new Date(x).toLocaleString())) };
+    });
+    check('users page: the tokens\' created and last-used times (UTC, Z) shown as those instants',
+      times.n > 0 && !times.invalid && times.missing.length === 0, JSON.stringify(times));
     await shot(page, 'ui-users.png', true);
 
     // the admin sets operator2's password in the page, no dialog: typed

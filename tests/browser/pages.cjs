@@ -19,7 +19,8 @@
 //  - a queue answer that arrives after logout does not replace the login form;
 //  - a snapshot or a model that does not exist is said so (the snapshot's
 //    page with a link back to the queue);
-//  - no page shows "null", "undefined" or "NaN", and the console stays clean.
+//  - no page shows "null", "undefined", "NaN" or "Invalid Date" (a time it
+//    could not read), and the console stays clean.
 // Env: BASE, USERNAME/PASSWORD (operator), ADMIN_USERNAME/ADMIN_PASSWORD,
 // TOKEN (ml token), OPTOKEN (operator token), ADMINTOKEN, ARTIFACTS, SHOT_DIR (optional:
 // the main views copied there as docs/ui-*.png), CHROMIUM.  Prints
@@ -36,11 +37,11 @@ async function login(page, user, pw, load = true) {
   await page.waitForSelector('#logout:not([hidden])', { timeout: 10000 });
 }
 
-// The page's visible text has no null, undefined or NaN.
+// The page's visible text has no null, undefined, NaN or Invalid Date.
 async function noNulls(page, where) {
   const text = await page.evaluate(() => document.body.innerText);
-  const bad = text.match(/.{0,40}\b(null|undefined|NaN)\b.{0,40}/);
-  check(`${where}: no "null", "undefined" or "NaN" shown`, !bad, bad && bad[0]);
+  const bad = text.match(/.{0,40}\b(null|undefined|NaN|Invalid Date)\b.{0,40}/);
+  check(`${where}: no "null", "undefined", "NaN" or "Invalid Date" shown`, !bad, bad && bad[0]);
 }
 
 async function classesPage(page) {

@@ -11,6 +11,13 @@ test('fmtTime: empty for no time, the locale form otherwise', () => {
   assert.equal(fmtTime(s), new Date(s).toLocaleString());
 });
 
+test('fmtTime: the API\'s one form (UTC, Z, microseconds) reads as that instant', () => {
+  const s = '2026-12-07T23:59:59.123456Z';
+  assert.ok(!Number.isNaN(Date.parse(s)));
+  assert.equal(Date.parse(s), Date.UTC(2026, 11, 7, 23, 59, 59, 123));
+  assert.equal(fmtTime(s), new Date(Date.UTC(2026, 11, 7, 23, 59, 59, 123)).toLocaleString());
+});
+
 test('pct: one decimal and a unit; a dash when unknown', () => {
   assert.equal(pct(0.1234), '12.3 %');
   assert.equal(pct(0), '0.0 %');

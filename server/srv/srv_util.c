@@ -274,7 +274,7 @@ size_t srv_ignored_header(const json_t *ignored, char *out, size_t cap)
         out[len] = len == 0 ? '[' : ',';
         for (p = one; *p; p++) {
             if (*p == 0x7f) {
-                memcpy(out + at, "\\u007f", 6);
+                memcpy(out + at, "\\u007F", 6);
                 at += 6;
             } else {
                 out[at++] = *p;

@@ -211,7 +211,7 @@ static void collect_ignored(const json_t *obj, char *path, size_t plen, size_t c
 json_t *srv_json_ignored(const struct srv_request *rq, const json_t *body,
                          const char *const *known)
 {
-    char path[256], *names;
+    char path[256], who[96] = "", *names;
     json_t *out;
     size_t total = 0;
 
@@ -227,19 +227,13 @@ json_t *srv_json_ignored(const struct srv_request *rq, const json_t *body,
      * SRV_IGNORED_MAX of SRV_IGNORED_KEY_MAX bytes), escaped to ASCII, and
      * srv_log escapes control bytes of the path. */
     names = json_dumps(out, JSON_COMPACT | JSON_ENSURE_ASCII);
-    if (!rq)
-        srv_log("warn", "%zu unknown key%s ignored: %s", total, total == 1 ? "" : "s",
-                names ? names : "?");
-    else if (rq->user_name[0])
-        srv_log("warn", "%s %.128s by %.64s: %zu unknown key%s ignored: %s", rq->method,
-                rq->path ? rq->path : "-", rq->user_name, total, total == 1 ? "" : "s", names ? names : "?");
-    else if (rq->token_id > 0)
-        srv_log("warn", "%s %.128s by token %lld: %zu unknown key%s ignored: %s", rq->method,
-                rq->path ? rq->path : "-", (long long)rq->token_id, total, total == 1 ? "" : "s",
-                names ? names : "?");
-    else
-        srv_log("warn", "%s %.128s: %zu unknown key%s ignored: %s", rq->method,
-                rq->path ? rq->path : "-", total, total == 1 ? "" : "s", names ? names : "?");
+    if (rq && rq->user_name[0])
+        snprintf(who, sizeof who, " by %.64s", rq->user_name);
+    else if (rq && rq->token_id > 0)
+        snprintf(who, sizeof who, " by token %lld", (long long)rq->token_id);
+    srv_log("warn", "%s %.128s%s: %zu unknown key%s ignored: %s",
+            rq && rq->method ? rq->method : "-", rq && rq->path ? rq->path : "-", who, total,
+            total == 1 ? "" : "s", names ? names : "?");
     free(names);
     return out;
 }
@@ -290,6 +284,11 @@ size_t srv_ignored_header(const json_t *ignored, char *out, size_t cap)
     return len;
 }
 
+static int json_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
 /* rs->ignored as the first member of rs's JSON object body: our own
  * answer, so valid JSON, and an object's members have no order.  0, or -1
  * when the body is no object or memory ran out (it is left as it was). */
@@ -302,12 +301,12 @@ static int splice_ignored(struct srv_response *rs)
     if (!rs->body || !rs->content_type ||
         strncmp(rs->content_type, "application/json", 16) != 0)
         return -1;
-    while (at < len && strchr(" \t\r\n", rs->body[at]))
+    while (at < len && json_space(rs->body[at]))
         at++;
     if (at == len || rs->body[at] != '{')
         return -1;
     at++;
-    for (n = at; n < len && strchr(" \t\r\n", rs->body[n]); n++)
+    for (n = at; n < len && json_space(rs->body[n]); n++)
         ;
     empty = n < len && rs->body[n] == '}';
     if (!(names = json_dumps(rs->ignored, JSON_COMPACT)))

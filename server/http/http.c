@@ -470,20 +470,19 @@ static enum MHD_Result respond(struct http_req *r, int err, struct srv_response 
 
     if (err != SRV_OK) {
         r->retry_after = rs->retry_after;
-        ret = send_error(r, err,
-                                         rs->err_message_owned ? rs->err_message_owned
-                                                              : rs->err_message);
+        ret = send_error(r, err, rs->err_message_owned ? rs->err_message_owned
+                                                       : rs->err_message);
         srv_response_release(rs);
         return ret;
     }
     free(rs->err_message_owned);
-    /* Body keys the handler ignored and its answer does not name (a 204):
-     * the header names them. */
+    /* Body keys the handler ignored: into its JSON object answer, or else
+     * (a 204) into a header (schema/openapi.json, info). */
     if (srv_response_take_ignored(rs, ignored_keys, sizeof ignored_keys) > 0)
         r->ignored_keys = ignored_keys;
-    if (rs->stream)
+    if (rs->stream) {
         ret = send_stream(r, rs);
-    else {
+    } else {
         r->set_cookie = rs->set_cookie[0] ? rs->set_cookie : NULL;
         r->cache_control = rs->cache_control;
         r->etag = rs->etag[0] ? rs->etag : NULL;

@@ -92,8 +92,11 @@ int alerts_api_ack(struct srv_request *rq, struct srv_response *rs)
     json_t *j;
     int err;
 
+    static const char *const ack_fields[] = { NULL };  /* no body is read */
+
     if (text_parse_id(rq->params[0], &id) != 0)
         return srv_fail(rs, SRV_EBADREQ, "alert id must be a positive integer");
+    srv_body_ignored(rq, rs, ack_fields);
     snprintf(idb, sizeof idb, "%" PRId64, id);
     auth_actor(rq, who, sizeof who);
     err = q(AQ_ACK, vals, &r);
@@ -178,6 +181,9 @@ int alerts_api_disposition(struct srv_request *rq, struct srv_response *rs)
     json_t *j;
     int err;
 
+    static const char *const dispo_fields[] = { "disposition", "work_order", "outcome", "class",
+                                                NULL };
+
     if (text_parse_id(rq->params[0], &id) != 0)
         return srv_fail(rs, SRV_EBADREQ, "alert id must be a positive integer");
     j = srv_body_json(rq);
@@ -186,8 +192,10 @@ int alerts_api_disposition(struct srv_request *rq, struct srv_response *rs)
         return srv_fail(rs, SRV_EBADREQ, "body must be a JSON object");
     }
     if ((err = dispo_parse(j, &d, rs)) == SRV_OK &&
-        (!d.cls || (err = class_known(d.cls, rs)) == SRV_OK))
+        (!d.cls || (err = class_known(d.cls, rs)) == SRV_OK)) {
+        rs->ignored = srv_json_ignored(rq, j, dispo_fields);
         err = dispo_store(rq, id, &d, rs);
+    }
     json_decref(j);
     return err;
 }

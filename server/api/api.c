@@ -114,6 +114,9 @@ int api_device_register(struct srv_request *rq, struct srv_response *rs)
     PGresult *r = NULL;
     int err, status;
 
+    static const char *const register_fields[] = { "device_id", "public_key", "enroll_secret",
+                                                   NULL };
+
     if (!j || !json_is_object(j)) {
         json_decref(j);
         return srv_fail(rs, SRV_EBADREQ, "body must be a JSON object");
@@ -158,6 +161,8 @@ int api_device_register(struct srv_request *rq, struct srv_response *rs)
         }
         status = 200;
     }
+    /* Looked at once the secret is proven: no log lines for strangers. */
+    rs->ignored = srv_json_ignored(rq, j, register_fields);
     err = srv_respond_json_take(rs, (unsigned)status,
                                 json_pack("{s:s,s:s}", "device_id", dev, "status",
                                           status == 201 ? "active" : known.status));

@@ -160,8 +160,11 @@ int ds_api_version_create(struct srv_request *rq, struct srv_response *rs)
     int64_t id;
     int err, version = 0;
 
+    static const char *const version_fields[] = { NULL };    /* no body is read */
+
     if ((err = ds__param_id(rq, &id, rs)) != SRV_OK)
         return err;
+    srv_body_ignored(rq, rs, version_fields);
     auth_actor(rq, by, sizeof by);
     err = ds__version_create(id, by, &version, &why);
     if (err == SRV_ENOTFOUND) {

@@ -204,10 +204,13 @@ static void *job_main(void *arg)
 
 /* The body's format (npz when absent; the body may be absent too): NULL,
  * or what is wrong. */
-static const char *job_format(const struct srv_request *rq, enum ds_format *f)
+static const char *job_format(const struct srv_request *rq, struct srv_response *rs,
+                              enum ds_format *f)
 {
     json_t *body = srv_body_json(rq), *fmt;
     const char *why = NULL;
+
+    static const char *const job_fields[] = { "format", NULL };
 
     if (rq->body_len && !json_is_object(body))
         why = "body must be a JSON object";
@@ -218,6 +221,8 @@ static const char *job_format(const struct srv_request *rq, enum ds_format *f)
     else if (json_object_get(body, "features"))
         why = "features is for the streamed export (GET .../export?format=npz&features=relations), "
               "not for jobs";
+    else
+        rs->ignored = srv_json_ignored(rq, body, job_fields);
     json_decref(body);
     return why;
 }
@@ -268,7 +273,7 @@ int ds_api_job_create(struct srv_request *rq, struct srv_response *rs)
 
     if ((err = ds__param_version(rq, &j.dataset_id, &j.version, rs)) != SRV_OK)
         return err;
-    if ((why = job_format(rq, &j.fmt)))
+    if ((why = job_format(rq, rs, &j.fmt)))
         return srv_fail(rs, SRV_EBADREQ, why);
     if ((err = ds_reader_open(j.dataset_id, j.version, &rd)) != SRV_OK)
         return err == SRV_ENOTFOUND ? srv_fail(rs, err, "no such dataset version") : err;

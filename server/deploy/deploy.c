@@ -285,14 +285,18 @@ int deploy_api_create(struct srv_request *rq, struct srv_response *rs)
     long long matched = 0;
     int err, force = 0;
 
+    static const char *const deploy_fields[] = { "devices", "equipment_type", "site", "mode",
+                                                 "force", NULL };
+
     memset(&t, 0, sizeof t);
     if (!rq->params[0] || text_parse_id(rq->params[0], &id) != 0)
         return srv_fail(rs, SRV_ENOTFOUND, "no such model");
     body = srv_body_json(rq);
     if (!json_is_object(body))
         err = srv_fail(rs, SRV_EBADREQ, "body must be a JSON object");
-    else if ((err = target_parse(body, &t, rs)) == SRV_OK)
-        err = mode_parse(body, &mode, &force, rs);
+    else if ((err = target_parse(body, &t, rs)) == SRV_OK &&
+             (err = mode_parse(body, &mode, &force, rs)) == SRV_OK)
+        rs->ignored = srv_json_ignored(rq, body, deploy_fields);
     snprintf(idb, sizeof idb, "%" PRId64, id);
     if (err == SRV_OK)
         err = model_ready(idb, rs, &pred);

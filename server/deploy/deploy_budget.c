@@ -276,6 +276,9 @@ int deploy_api_budget_patch(struct srv_request *rq, struct srv_response *rs)
     char by[80];
     int err;
 
+    static const char *const budget_fields[] = { "per_operator_hour", "devices_per_operator",
+                                                 "rollback_after_s", NULL };
+
     if (!json_is_object(body)) {
         json_decref(body);
         return srv_fail(rs, SRV_EBADREQ, "body must be a JSON object");
@@ -288,6 +291,7 @@ int deploy_api_budget_patch(struct srv_request *rq, struct srv_response *rs)
         return srv_fail(rs, SRV_EBADREQ, "give per_operator_hour, devices_per_operator or "
                         "rollback_after_s");
     }
+    rs->ignored = srv_json_ignored(rq, body, budget_fields);
     if ((err = models_budget_get(&b)) != SRV_OK)
         goto out;
     if ((v = json_object_get(body, "per_operator_hour")) && !json_is_number(v))

@@ -308,6 +308,8 @@ int fleet_api_device_enroll(struct srv_request *rq, struct srv_response *rs)
     PGresult *r = NULL;
     int err, code = 201;
 
+    static const char *const enroll_fields[] = { "token", "device_id", "public_key", NULL };
+
     if (!j || !json_is_object(j)) {
         json_decref(j);
         return srv_fail(rs, SRV_EBADREQ, "body must be a JSON object");
@@ -365,6 +367,8 @@ int fleet_api_device_enroll(struct srv_request *rq, struct srv_response *rs)
     code = 200;
 answer:
     fleet_cache_invalidate(dev);
+    /* Looked at only on success: a refused stranger writes no such line. */
+    rs->ignored = srv_json_ignored(rq, j, enroll_fields);
     err = srv_respond_json_take(rs, (unsigned)code,
                                 json_pack("{s:s,s:s}", "device_id", dev, "status", status));
 out:
@@ -375,6 +379,7 @@ out:
 
 static int set_status(struct srv_request *rq, struct srv_response *rs, const char *action)
 {
+    static const char *const status_fields[] = { NULL };   /* no body is read */
     const char *dev = rq->params[0];
     const char *vals[2] = { dev, action };
     uint8_t pk[FLEET_PK_LEN];
@@ -384,6 +389,7 @@ static int set_status(struct srv_request *rq, struct srv_response *rs, const cha
 
     if (!text_valid_device_id(dev))
         return srv_fail(rs, SRV_ENOTFOUND, "no such device");
+    srv_body_ignored(rq, rs, status_fields);
     err = db_exec_own(&fleet__sql[FLEET_SQL_DEVICE_STATUS], vals, NULL, NULL, 0, &r);
     if (err != SRV_OK)
         return err;
@@ -454,6 +460,8 @@ int fleet_api_device_rotate(struct srv_request *rq, struct srv_response *rs)
     PGresult *r = NULL;
     int err;
 
+    static const char *const rotate_fields[] = { "public_key", "signature", "timestamp", NULL };
+
     if (!text_valid_device_id(dev))
         return srv_fail(rs, SRV_ENOTFOUND, "no such device");
     err = device_key(dev, old, status, sizeof status);
@@ -466,6 +474,7 @@ int fleet_api_device_rotate(struct srv_request *rq, struct srv_response *rs)
     err = fleet_rotate_parse(dev, rq->body, rq->body_len, old, fleet_now_ms(), &rot, rs);
     if (err != SRV_OK)
         return err;
+    srv_body_ignored(rq, rs, rotate_fields);    /* signed by the device: no stranger's */
     err = key_holder(rot.new_pk, holder, sizeof holder);
     if (err < 0)
         return err;

@@ -74,6 +74,7 @@ struct http_req {
     unsigned retry_after;   /* from the handler's response, for 429/503 */
     const char *cache_control;  /* from the handler's response; NULL: no-store */
     const char *etag;           /* from the handler's response; NULL: none */
+    const char *ignored_keys;   /* SRV_IGNORED_HEADER's value while answering; NULL: none */
     unsigned status;
     size_t out_bytes;
     struct timespec t0;
@@ -136,6 +137,8 @@ static enum MHD_Result send_bytes(struct http_req *r, unsigned status, const cha
     add_security_headers(r, resp, ctype);
     if (r->set_cookie)
         MHD_add_response_header(resp, "Set-Cookie", r->set_cookie);
+    if (r->ignored_keys)
+        MHD_add_response_header(resp, SRV_IGNORED_HEADER, r->ignored_keys);
     if (status == 405 && r->allow[0])
         MHD_add_response_header(resp, "Allow", r->allow);
     if (r->retry_after) {
@@ -462,23 +465,33 @@ static enum MHD_Result final_call(struct http_req *r)
 
 static enum MHD_Result respond(struct http_req *r, int err, struct srv_response *rs)
 {
+    char ignored_keys[SRV_IGNORED_HEADER_MAX];
+    enum MHD_Result ret;
+
     if (err != SRV_OK) {
         r->retry_after = rs->retry_after;
-        enum MHD_Result ret = send_error(r, err,
-                                         rs->err_message_owned ? rs->err_message_owned
-                                                              : rs->err_message);
+        ret = send_error(r, err, rs->err_message_owned ? rs->err_message_owned
+                                                       : rs->err_message);
         srv_response_release(rs);
         return ret;
     }
     free(rs->err_message_owned);
-    if (rs->stream)
-        return send_stream(r, rs);
-    r->set_cookie = rs->set_cookie[0] ? rs->set_cookie : NULL;
-    r->cache_control = rs->cache_control;
-    r->etag = rs->etag[0] ? rs->etag : NULL;
-    return send_bytes(r, rs->status ? rs->status : 200, rs->content_type,
-                      rs->body ? rs->body : (char *)"", rs->body ? rs->body_len : 0,
-                      rs->body_static || !rs->body);
+    /* Body keys the handler ignored: into its JSON object answer, or else
+     * (a 204) into a header (schema/openapi.json, info). */
+    if (srv_response_take_ignored(rs, ignored_keys, sizeof ignored_keys) > 0)
+        r->ignored_keys = ignored_keys;
+    if (rs->stream) {
+        ret = send_stream(r, rs);
+    } else {
+        r->set_cookie = rs->set_cookie[0] ? rs->set_cookie : NULL;
+        r->cache_control = rs->cache_control;
+        r->etag = rs->etag[0] ? rs->etag : NULL;
+        ret = send_bytes(r, rs->status ? rs->status : 200, rs->content_type,
+                         rs->body ? rs->body : (char *)"", rs->body ? rs->body_len : 0,
+                         rs->body_static || !rs->body);
+    }
+    r->ignored_keys = NULL;
+    return ret;
 }
 
 /* Past the connection timeout, a body that has averaged under

@@ -459,6 +459,10 @@ static int label_store(const struct label_op *w, const char *id,
 static int label_write(const struct label_op *w, struct srv_request *rq,
                        struct srv_response *rs)
 {
+    static const char *const label_fields[] = { "start_s", "end_s", "channels", "class",
+                                                "confidence", "notes", "failure_mode",
+                                                "mechanism", "cause", NULL };
+
     char id[24], snap[24], actor[200];
     struct labels_snap m;
     struct labels_input in;
@@ -473,6 +477,7 @@ static int label_write(const struct label_op *w, struct srv_request *rq,
         err = srv_fail(rs, err, why);
         goto out;
     }
+    rs->ignored = srv_json_ignored(rq, j, label_fields);
     if (w->partial)
         err = label_snapshot(id, snap, sizeof snap, rs);
     else

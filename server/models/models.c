@@ -279,6 +279,9 @@ int models_api_create(struct srv_request *rq, struct srv_response *rs)
     int64_t id;
     int err;
 
+    static const char *const model_fields[] = { "dataset_id", "version", "kind", "feature_set",
+                                                "transfer", NULL };
+
     if (!json_is_integer(ds) || !json_is_integer(v) || !kind ||
         (strcmp(kind, "anomaly") != 0 && strcmp(kind, "classifier") != 0 &&
          strcmp(kind, "fewshot") != 0) ||
@@ -299,6 +302,7 @@ int models_api_create(struct srv_request *rq, struct srv_response *rs)
         json_decref(body);
         return srv_fail(rs, SRV_EBADREQ, "feature_set may be \"relations\", with kind fewshot");
     }
+    rs->ignored = srv_json_ignored(rq, body, model_fields);
     snprintf(dsb, sizeof dsb, "%lld", (long long)json_integer_value(ds));
     snprintf(vb, sizeof vb, "%lld", (long long)json_integer_value(v));
     auth_actor(rq, by, sizeof by);

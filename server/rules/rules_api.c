@@ -186,9 +186,12 @@ static int valid_name(const char *n)
 /* The body's fields over what in holds: the defaults when creating (every
  * field must then be given but weight and enabled), the stored rule when
  * updating (any field may be left out).  Then the expression is checked. */
-static int read_rule(struct srv_response *rs, json_t *j, int updating, struct rule_in *in)
+static int read_rule(const struct srv_request *rq, struct srv_response *rs, json_t *j,
+                     int updating, struct rule_in *in)
 {
     json_t *name = json_object_get(j, "name"), *expr = json_object_get(j, "expr");
+
+    static const char *const rule_fields[] = { "name", "expr", "weight", "enabled", NULL };
 
     if (name || !updating) {
         in->name = json_string_value(name);
@@ -202,6 +205,7 @@ static int read_rule(struct srv_response *rs, json_t *j, int updating, struct ru
     }
     if (read_weight(j, &in->weight) != 0 || read_enabled(j, &in->enabled) != 0)
         return srv_fail(rs, SRV_EBADREQ, "weight must be a number in (0, 100], enabled a boolean");
+    rs->ignored = srv_json_ignored(rq, j, rule_fields);
     snprintf(in->weight_text, sizeof in->weight_text, "%.6g", in->weight);
     return check_expr(rs, in->expr, in->cls, sizeof in->cls);
 }
@@ -255,7 +259,7 @@ int rules_api_create(struct srv_request *rq, struct srv_response *rs)
         json_decref(j);
         return srv_fail(rs, SRV_EBADREQ, "body must be a JSON object");
     }
-    err = read_rule(rs, j, 0, &in);
+    err = read_rule(rq, rs, j, 0, &in);
     if (err != SRV_OK)
         goto out;
     rule_params(&in, vals);
@@ -334,7 +338,7 @@ int rules_api_update(struct srv_request *rq, struct srv_response *rs)
     }
     err = stored_rule(rs, id, &in, &old);
     if (err == SRV_OK)
-        err = read_rule(rs, j, 1, &in);
+        err = read_rule(rq, rs, j, 1, &in);
     if (err != SRV_OK)
         goto out;
     snprintf(idb, sizeof idb, "%" PRId64, id);
@@ -389,10 +393,13 @@ int rules_api_validate(struct srv_request *rq, struct srv_response *rs)
     const char *const *chans;
     size_t i, n;
 
+    static const char *const validate_fields[] = { "expr", NULL };
+
     if (!expr) {
         json_decref(j);
         return srv_fail(rs, SRV_EBADREQ, "body must be {\"expr\": \"...\"}");
     }
+    rs->ignored = srv_json_ignored(rq, j, validate_fields);
     if (rules_expr_compile(expr, &x, &e) != 0) {
         out = json_pack("{s:b,s:{s:i,s:s}}", "valid", 0, "error", "position", e.pos,
                         "message", e.msg);

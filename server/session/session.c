@@ -353,6 +353,8 @@ int session_login(struct srv_request *rq, struct srv_response *rs)
     json_t *j;
     int err;
 
+    static const char *const login_fields[] = { "username", "password", NULL };
+
     /* A cross-site form cannot send application/json without a CORS
      * preflight we never grant: this stops login CSRF. */
     if (!ctype || strncasecmp(ctype, "application/json", 16) != 0)
@@ -364,6 +366,8 @@ int session_login(struct srv_request *rq, struct srv_response *rs)
         err = srv_fail(rs, SRV_EBADREQ, "username and password required");
     else if ((err = login_check(rq, user, pw, &uid, &role, rs)) == SRV_OK &&
              (err = session_start(rq, uid, csrf, rs)) == SRV_OK) {
+        /* Looked at once the caller is known: no log lines for strangers. */
+        rs->ignored = srv_json_ignored(rq, j, login_fields);
         err = respond_session(rs, user, role, csrf);
         srv_log("info", "session: %s logged in", user);
     }

@@ -170,6 +170,9 @@ int session_user_password(struct srv_request *rq, struct srv_response *rs)
     int64_t id;
     int err;
 
+    static const char *const password_fields[] = { "password", NULL };
+
+    rs->ignored = srv_json_ignored(rq, j, password_fields);
     if (text_parse_id(rq->params[0], &id) != 0)
         err = srv_fail(rs, SRV_EBADREQ, "id must be a positive integer");
     else if (!pw)
@@ -192,9 +195,12 @@ int session_password_change(struct srv_request *rq, struct srv_response *rs)
     char user[SESSION_USERNAME_MAX + 1], hash[crypto_pwhash_STRBYTES + 1];
     int err;
 
+    static const char *const change_fields[] = { "current_password", "new_password", NULL };
+
     if (rq->user_id <= 0)
         return srv_fail(rs, SRV_EBADREQ, "an API token has no password: log in to change yours");
     j = srv_body_json(rq);
+    rs->ignored = srv_json_ignored(rq, j, change_fields);
     cur = json_string_value(json_object_get(j, "current_password"));
     pw = json_string_value(json_object_get(j, "new_password"));
     if (!cur || !pw)

@@ -102,11 +102,14 @@ int session_user_create(struct srv_request *rq, struct srv_response *rs)
     int64_t id = 0;
     int err;
 
+    static const char *const user_fields[] = { "username", "password", "role", NULL };
+
     if ((err = need_admin(rq, rs)) != SRV_OK)
         return err;
     j = srv_body_json(rq);
     if ((err = user_body(j, &user, &pw, &role, rs)) != SRV_OK)
         goto out;
+    rs->ignored = srv_json_ignored(rq, j, user_fields);
     if (auth_password_hash(pw, hash, sizeof hash) != 0) {
         err = SRV_EINTERNAL;
         goto out;

@@ -160,7 +160,22 @@ struct srv_response {
     void (*stream_free)(void *ctx);
     void *stream_ctx;
     uint64_t stream_size;
+    /* Keys of the request body the handler did not use (srv_json_ignored;
+     * a JSON array, owned; NULL: none).  A success answer names them once:
+     * as the member "ignored" of a JSON object body, else (a 204) in the
+     * SRV_IGNORED_HEADER header.  Error answers leave them out. */
+    struct json_t *ignored;
 };
+
+/* Bounds of what an ignored-keys list names, so a body of 64 KiB of keys
+ * makes neither a long answer nor a long log line: the first
+ * SRV_IGNORED_MAX keys, each cut to SRV_IGNORED_KEY_MAX bytes (at a UTF-8
+ * character); the header holds as many whole names as fit in
+ * SRV_IGNORED_HEADER_MAX bytes. */
+#define SRV_IGNORED_MAX 16
+#define SRV_IGNORED_KEY_MAX 64
+#define SRV_IGNORED_HEADER "Precursor-Ignored-Keys"
+#define SRV_IGNORED_HEADER_MAX 1024
 
 #define SRV_STREAM_END ((ssize_t)-1)
 #define SRV_STREAM_ERROR ((ssize_t)-2)
@@ -265,6 +280,30 @@ int srv_json_known(const char *key, const char *const *known);
  * field would silently change what is made (an enrollment token without
  * its expiry). */
 const char *srv_json_unknown_key(const struct json_t *obj, const char *const *known);
+/* The keys of body not named in known (NULL-terminated), as a new JSON
+ * array of at most SRV_IGNORED_MAX names, or NULL when there are none (or
+ * body is no object, or memory ran out).  A known entry "a.b" says the
+ * member "a" is an object with a fixed key set, so its members are checked
+ * too and named "a.b"; a member without such entries is taken whole.  When
+ * some are found they are logged once, at warn, with the route and the
+ * caller.  The policy of every JSON body that does not refuse them
+ * (schema/openapi.json, info): store the result in rs->ignored. */
+struct json_t *srv_json_ignored(const struct srv_request *rq, const struct json_t *body,
+                                const char *const *known);
+/* The same for a handler that reads its body elsewhere or not at all:
+ * parses rq's body (nothing when it is empty or no JSON object) into
+ * rs->ignored. */
+void srv_body_ignored(const struct srv_request *rq, struct srv_response *rs,
+                      const char *const *known);
+/* The SRV_IGNORED_HEADER value for ignored: a compact JSON array, ASCII
+ * only, of as many whole names as fit in cap - 1 bytes, into out.  0 when
+ * not even one fits or ignored is empty. */
+size_t srv_ignored_header(const struct json_t *ignored, char *out, size_t cap);
+/* For the http layer answering rs without error: a 2xx answer with
+ * rs->ignored names them as "ignored" in its JSON object body, or else
+ * returns the SRV_IGNORED_HEADER value written into out (0: no header).
+ * Drops rs->ignored either way. */
+size_t srv_response_take_ignored(struct srv_response *rs, char *out, size_t cap);
 /* The demo= query parameter of the listings that leave the demo history out
  * unless asked (queue, snapshots, operational metrics): absent, "exclude",
  * "0" or "false" -> "0"; "include", "1" or "true" -> "1"; "only" -> "2", as

@@ -139,8 +139,221 @@ const char *srv_json_unknown_key(const json_t *obj, const char *const *known)
     return NULL;
 }
 
+/* The longest prefix of s within max bytes that ends on a character
+ * boundary (s is valid UTF-8: jansson checks keys). */
+static size_t utf8_cut(const char *s, size_t max)
+{
+    size_t n = strlen(s);
+
+    if (n <= max)
+        return n;
+    n = max;
+    while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+        n--;
+    return n;
+}
+
+/* Whether some known entry names a member of the object at path ("a."
+ * prefix), i.e. that object's key set is fixed and checked too. */
+static int known_below(const char *path, size_t len, const char *const *known)
+{
+    for (size_t i = 0; known[i]; i++)
+        if (strncmp(known[i], path, len) == 0 && known[i][len] == '.')
+            return 1;
+    return 0;
+}
+
+/* Every member of obj not known, as prefix + key, onto out (up to
+ * SRV_IGNORED_MAX); *total counts them all.  A key with a dot in it is
+ * never known: "a.b" in the list means member b of object a. */
+static void collect_ignored(const json_t *obj, char *path, size_t plen, size_t cap,
+                            const char *const *known, json_t *out, size_t *total)
+{
+    const char *key;
+    json_t *v;
+
+    json_object_foreach((json_t *)obj, key, v) {
+        size_t klen = strlen(key);
+        int fits = plen + klen < cap;
+
+        if (fits) {
+            memcpy(path + plen, key, klen + 1);
+            if (!strchr(key, '.') && srv_json_known(path, known)) {
+                if (json_is_object(v) && known_below(path, plen + klen, known)) {
+                    path[plen + klen] = '.';
+                    collect_ignored(v, path, plen + klen + 1, cap, known, out, total);
+                }
+                continue;
+            }
+        }
+        ++*total;
+        if (json_array_size(out) < SRV_IGNORED_MAX) {
+            char name[SRV_IGNORED_KEY_MAX + 1];
+            size_t n;
+
+            /* the prefix (known keys, short) then the key, cut to the bound */
+            path[plen] = '\0';
+            n = utf8_cut(path, SRV_IGNORED_KEY_MAX);
+            memcpy(name, path, n);
+            if (n == plen) {
+                size_t k = utf8_cut(key, SRV_IGNORED_KEY_MAX - n);
+
+                memcpy(name + n, key, k);
+                n += k;
+            }
+            name[n] = '\0';
+            json_array_append_new(out, json_string(name));
+        }
+    }
+    path[plen] = '\0';
+}
+
+json_t *srv_json_ignored(const struct srv_request *rq, const json_t *body,
+                         const char *const *known)
+{
+    char path[256], who[96] = "", *names;
+    json_t *out;
+    size_t total = 0;
+
+    if (!json_is_object(body) || !(out = json_array()))
+        return NULL;
+    path[0] = '\0';
+    collect_ignored(body, path, 0, sizeof path, known, out, &total);
+    if (total == 0) {
+        json_decref(out);
+        return NULL;
+    }
+    /* Once per request, bounded: the names are the answer's (at most
+     * SRV_IGNORED_MAX of SRV_IGNORED_KEY_MAX bytes), escaped to ASCII, and
+     * srv_log escapes control bytes of the path. */
+    names = json_dumps(out, JSON_COMPACT | JSON_ENSURE_ASCII);
+    if (rq && rq->user_name[0])
+        snprintf(who, sizeof who, " by %.64s", rq->user_name);
+    else if (rq && rq->token_id > 0)
+        snprintf(who, sizeof who, " by token %lld", (long long)rq->token_id);
+    srv_log("warn", "%s %.128s%s: %zu unknown key%s ignored: %s",
+            rq && rq->method ? rq->method : "-", rq && rq->path ? rq->path : "-", who, total,
+            total == 1 ? "" : "s", names ? names : "?");
+    free(names);
+    return out;
+}
+
+void srv_body_ignored(const struct srv_request *rq, struct srv_response *rs,
+                      const char *const *known)
+{
+    json_t *body = srv_body_json(rq);
+
+    json_decref(rs->ignored);
+    rs->ignored = srv_json_ignored(rq, body, known);
+    json_decref(body);
+}
+
+size_t srv_ignored_header(const json_t *ignored, char *out, size_t cap)
+{
+    size_t i, len = 0;
+    json_t *v;
+
+    json_array_foreach(ignored, i, v) {
+        /* Each name as its own JSON string, ASCII only (DEL too: no header
+         * byte), kept only when it fits whole with the closing bracket. */
+        char *one = json_dumps(v, JSON_ENCODE_ANY | JSON_ENSURE_ASCII), *p;
+        size_t n = 0, at = len + 1;
+
+        for (p = one; p && *p; p++)
+            n += *p == 0x7f ? 6 : 1;
+        if (!one || at + n + 2 > cap) {
+            free(one);
+            break;
+        }
+        out[len] = len == 0 ? '[' : ',';
+        for (p = one; *p; p++) {
+            if (*p == 0x7f) {
+                memcpy(out + at, "\\u007F", 6);
+                at += 6;
+            } else {
+                out[at++] = *p;
+            }
+        }
+        len = at;
+        free(one);
+    }
+    if (len == 0)
+        return 0;
+    out[len++] = ']';
+    out[len] = '\0';
+    return len;
+}
+
+static int json_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/* rs->ignored as the first member of rs's JSON object body: our own
+ * answer, so valid JSON, and an object's members have no order.  0, or -1
+ * when the body is no object or memory ran out (it is left as it was). */
+static int splice_ignored(struct srv_response *rs)
+{
+    char *names, *body;
+    size_t at = 0, n, len = rs->body_len;
+    int empty;
+
+    if (!rs->body || !rs->content_type ||
+        strncmp(rs->content_type, "application/json", 16) != 0)
+        return -1;
+    while (at < len && json_space(rs->body[at]))
+        at++;
+    if (at == len || rs->body[at] != '{')
+        return -1;
+    at++;
+    for (n = at; n < len && json_space(rs->body[n]); n++)
+        ;
+    empty = n < len && rs->body[n] == '}';
+    if (!(names = json_dumps(rs->ignored, JSON_COMPACT)))
+        return -1;
+    n = strlen(names);
+    /* {"ignored":<names>,<the rest> */
+    if (!(body = malloc(len + n + sizeof "\"ignored\":,"))) {
+        free(names);
+        return -1;
+    }
+    memcpy(body, rs->body, at);
+    len = at;
+    memcpy(body + len, "\"ignored\":", 10);
+    len += 10;
+    memcpy(body + len, names, n);
+    len += n;
+    if (!empty)
+        body[len++] = ',';
+    memcpy(body + len, rs->body + at, rs->body_len - at);
+    len += rs->body_len - at;
+    body[len] = '\0';
+    free(names);
+    if (!rs->body_static)
+        free(rs->body);
+    rs->body = body;
+    rs->body_len = len;
+    rs->body_static = 0;
+    return 0;
+}
+
+size_t srv_response_take_ignored(struct srv_response *rs, char *out, size_t cap)
+{
+    unsigned status = rs->status ? rs->status : 200;
+    size_t n = 0;
+
+    if (rs->ignored && json_array_size(rs->ignored) > 0 && status >= 200 && status < 300 &&
+        !rs->stream && splice_ignored(rs) != 0)
+        n = srv_ignored_header(rs->ignored, out, cap);
+    json_decref(rs->ignored);
+    rs->ignored = NULL;
+    return n;
+}
+
 void srv_response_release(struct srv_response *rs)
 {
+    json_decref(rs->ignored);
+    rs->ignored = NULL;
     if (!rs->body_static)
         free(rs->body);
     free(rs->err_message_owned);

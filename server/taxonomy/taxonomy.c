@@ -117,6 +117,9 @@ int taxonomy_api_type_put(struct srv_request *rq, struct srv_response *rs)
     PGresult *r = NULL;
     int err;
 
+    static const char *const type_fields[] = { "name", "parent", "description",
+                                               TAXONOMY_KIN_FIELDS, NULL };
+
     if (!j)
         return srv_fail(rs, SRV_EBADREQ, "body must be a JSON object");
     vals[0] = json_string_value(json_object_get(j, "name"));
@@ -131,6 +134,7 @@ int taxonomy_api_type_put(struct srv_request *rq, struct srv_response *rs)
         json_decref(j);
         return err;
     }
+    rs->ignored = srv_json_ignored(rq, j, type_fields);
     err = q(TQ_TYPE_PUT, vals, &r);
     if (err == SRV_OK && PQntuples(r) == 1)
         err = taxonomy__kin_store(&kin, 0, vals[0]);
@@ -154,6 +158,9 @@ int taxonomy_api_mode_create(struct srv_request *rq, struct srv_response *rs)
     PGresult *r = NULL;
     int err;
 
+    static const char *const mode_fields[] = { "equipment_type", "class", "mode", "mechanism",
+                                               "cause", NULL };
+
     if (!j)
         return srv_fail(rs, SRV_EBADREQ, "body must be a JSON object");
     vals[0] = json_string_value(json_object_get(j, "equipment_type"));
@@ -166,6 +173,7 @@ int taxonomy_api_mode_create(struct srv_request *rq, struct srv_response *rs)
         return srv_fail(rs, SRV_EBADREQ, "need equipment_type and class ([a-z0-9_]{1,64}), mode "
                         "(1..200 bytes); mechanism and cause at most 200 bytes");
     }
+    rs->ignored = srv_json_ignored(rq, j, mode_fields);
     if (!vals[2])
         vals[2] = "";
     if (!vals[3])
@@ -192,6 +200,9 @@ int taxonomy_api_asset_put(struct srv_request *rq, struct srv_response *rs)
     PGresult *r = NULL;
     int err;
 
+    static const char *const asset_fields[] = { "id", "equipment_type", "site", "description",
+                                                TAXONOMY_KIN_FIELDS, NULL };
+
     if (!j)
         return srv_fail(rs, SRV_EBADREQ, "body must be a JSON object");
     vals[0] = json_string_value(json_object_get(j, "id"));
@@ -207,6 +218,7 @@ int taxonomy_api_asset_put(struct srv_request *rq, struct srv_response *rs)
         json_decref(j);
         return err;
     }
+    rs->ignored = srv_json_ignored(rq, j, asset_fields);
     err = q(TQ_ASSET_PUT, vals, &r);
     if (err == SRV_OK && PQntuples(r) == 1)
         err = taxonomy__kin_store(&kin, 1, vals[0]);
@@ -228,6 +240,8 @@ int taxonomy_api_device_asset(struct srv_request *rq, struct srv_response *rs)
     PGresult *r = NULL;
     int err;
 
+    static const char *const device_asset_fields[] = { "asset_id", NULL };
+
     if (!j)
         return srv_fail(rs, SRV_EBADREQ, "body must be a JSON object");
     vals[0] = rq->params[0];
@@ -236,6 +250,7 @@ int taxonomy_api_device_asset(struct srv_request *rq, struct srv_response *rs)
         json_decref(j);
         return srv_fail(rs, SRV_EBADREQ, "device id and asset_id must match [A-Za-z0-9._-]{1,64}");
     }
+    rs->ignored = srv_json_ignored(rq, j, device_asset_fields);
     err = q(TQ_DEVICE_ASSET, vals, &r);
     if (err == SRV_OK && PQntuples(r) != 1)
         err = srv_fail(rs, SRV_ENOTFOUND, "no such device or asset");

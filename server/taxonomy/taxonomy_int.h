@@ -23,6 +23,10 @@ struct taxonomy_kin {
  * message set.  bearing_designation (a designation of the table of
  * bearings) stands for the bearing object: one or the other. */
 int taxonomy__kin_parse(const json_t *body, struct taxonomy_kin *k, struct srv_response *rs);
+/* The body keys taxonomy__kin_parse reads, for a known-keys list: the
+ * bearing's geometry is a fixed key set, so its members are checked too. */
+#define TAXONOMY_KIN_FIELDS "shaft_hz", "bearing", "bearing.balls", "bearing.ball_mm", \
+    "bearing.pitch_mm", "bearing.contact_deg", "bearing_designation"
 
 /* Store what *k gives on equipment type or asset key (is_asset). */
 int taxonomy__kin_store(const struct taxonomy_kin *k, int is_asset, const char *key);

@@ -132,6 +132,8 @@ int taxonomy_api_class_create(struct srv_request *rq, struct srv_response *rs)
     PGresult *r = NULL;
     int err;
 
+    static const char *const class_fields[] = { "name", "description", "equipment_type", NULL };
+
     if (!json_is_object(j)) {
         json_decref(j);
         return srv_fail(rs, SRV_EBADREQ, "body must be a JSON object");
@@ -144,6 +146,7 @@ int taxonomy_api_class_create(struct srv_request *rq, struct srv_response *rs)
         return srv_fail(rs, SRV_EBADREQ, "need name ([a-z0-9_]{1,64}); description at most 2000 "
                         "bytes; equipment_type, when given, a type name");
     }
+    rs->ignored = srv_json_ignored(rq, j, class_fields);
     err = db_exec_own(&kin_sql[KQ_CLASS_INSERT], vals, NULL, NULL, 0, &r);
     if (err == SRV_ECONFLICT)
         err = srv_fail(rs, SRV_ECONFLICT, "a class of this name exists");

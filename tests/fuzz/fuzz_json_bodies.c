@@ -14,6 +14,7 @@
  * positive code or success without a status, or an error code outside the
  * error table.  Seeds: tests/fuzz/corpus/json_bodies/.
  */
+#include <jansson.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,6 +94,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         if (rc == 0 && (rs.status < 100 || rs.status > 599))
             abort();
+        if (rc == 0) {
+            /* As the http layer answers: the keys the handler ignored go
+             * into its JSON answer (which must stay JSON) or a header. */
+            char hdr[SRV_IGNORED_HEADER_MAX];
+            json_t *back;
+
+            srv_response_take_ignored(&rs, hdr, sizeof hdr);
+            if (rs.body && rs.content_type && strstr(rs.content_type, "json")) {
+                if (!(back = json_loadb(rs.body, rs.body_len, 0, NULL)))
+                    abort();
+                json_decref(back);
+            }
+        }
         srv_response_release(&rs);
         free(body);
     }

@@ -7,7 +7,8 @@
 # browser session, an expired session, the forge helper (forge.c) - then
 # runs catalogue.py (access matrix from schema/openapi.json, SQL injection,
 # path traversal, oversized input, slow clients, zstd bombs, replays, a
-# revoked device, forged model blobs) and tls.sh (HTTPS and pinning).
+# revoked device, forged model blobs), bodies.py (unknown keys in JSON
+# bodies), round2.py and tls.sh (HTTPS and pinning).
 # Prints `PASS name` / `FAIL name: why`; exits non-zero on any failure.
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -80,6 +81,8 @@ export ENROLL_SECRET=$(cat "$SECRET")
 # The operator's login, for the case that logging in (open to anyone) is not refused.
 export SESSION_USER=sec-op SESSION_PASSWORD=$PW
 python3 "$HERE/catalogue.py" || IT_FAILS=$((IT_FAILS + 1))
+# Unknown keys in JSON bodies: named in each route's answer, logged once.
+SERVER_LOG=$IT_TMP/server.log python3 "$HERE/bodies.py" || IT_FAILS=$((IT_FAILS + 1))
 # Round two (docs/SECURITY.md, "Round two"): slow and greedy clients last,
 # since they take connection slots for up to a minute.
 SERVER_LOG=$IT_TMP/server.log AGENT_SERVED=$AGENT_SERVED TOKEN_SPARE=$TOKEN_SPARE SERVER_BIN=$SERVER_BIN python3 "$HERE/round2.py" ||

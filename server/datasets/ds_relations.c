@@ -297,29 +297,40 @@ int ds_relations_fit_trimmed_by(const float *means, uint32_t n_rows, uint32_t n_
                                     out, fit_rows, fit_mask, limit);
 }
 
+/* The squared distance of rows a and b in the units of map m (each
+ * channel over its scale), or a value above stop once it passes stop
+ * (the caller only asks whether it is within). */
+static double scaled_dist2(const struct relations_map *m, const float *a, const float *b, double stop)
+{
+    double d = 0;
+
+    for (uint32_t c = 0; c < m->n_ch && d <= stop; c++) {
+        double e = (a[c] - b[c]) / m->scale[c];
+
+        d += e * e;
+    }
+    return d;
+}
+
 /* Whether row's nearest among the reference rows ref[0..n_ref) (indices
- * into means) is one of the first n_normal, in the units of map m (each
- * channel standardised by its mean and scale).  Ties go to normal. */
+ * into means) is one of the first n_normal, in the units of map m.  Ties
+ * go to normal.  The fault rows are few (rare events), the normal ones may
+ * be thousands: the nearest fault first, then the normal rows until one is
+ * as near, each distance abandoned once it is farther. */
 static int nearest_is_normal(const struct relations_map *m, const float *means, const float *row,
                              const uint32_t *ref, uint32_t n_normal, uint32_t n_ref)
 {
-    double best_normal = INFINITY, best_fault = INFINITY;
+    double best_fault = INFINITY;
 
-    for (uint32_t k = 0; k < n_ref; k++) {
-        const float *r = means + (size_t)ref[k] * m->n_ch;
-        double d = 0;
+    for (uint32_t k = n_normal; k < n_ref; k++) {
+        double d = scaled_dist2(m, row, means + (size_t)ref[k] * m->n_ch, best_fault);
 
-        for (uint32_t a = 0; a < m->n_ch; a++) {
-            double e = (row[a] - r[a]) / m->scale[a];
-
-            d += e * e;
-        }
-        if (k < n_normal)
-            best_normal = d < best_normal ? d : best_normal;
-        else
-            best_fault = d < best_fault ? d : best_fault;
+        best_fault = d < best_fault ? d : best_fault;
     }
-    return best_normal <= best_fault;
+    for (uint32_t k = 0; k < n_normal; k++)
+        if (scaled_dist2(m, row, means + (size_t)ref[k] * m->n_ch, best_fault) <= best_fault)
+            return 1;
+    return 0;
 }
 
 int ds_relations_fit_guarded(const float *means, uint32_t n_rows, uint32_t n_ch,

@@ -231,8 +231,11 @@ void agent_config_defaults(struct agent_config *c, enum agent_cmd cmd)
     detect_config_defaults(&c->detect);
 }
 
+/* config_set's answer for an option only the other command takes. */
+#define CONFIG_OTHER_CMD (-3)
+
 /* agent_config_set for the commands in cmds: an option none of them takes
- * is -3, with foreign_option's reason in err, and c untouched. */
+ * is CONFIG_OTHER_CMD, with foreign_option's reason in err, c untouched. */
 static int config_set(struct agent_config *c, unsigned cmds, const char *key,
                       const char *value, char *err, size_t errlen)
 {
@@ -243,7 +246,7 @@ static int config_set(struct agent_config *c, unsigned cmds, const char *key,
 
     if (o != NULL && !(o->cmds & cmds)) {
         foreign_option(o, (enum agent_cmd)cmds, err, errlen);
-        return -3;
+        return CONFIG_OTHER_CMD;
     }
     if (o != NULL)
         return opt_apply(c, o, value, err, errlen);
@@ -340,7 +343,7 @@ int agent_config_load_file(struct agent_config *c, enum agent_cmd cmd, const cha
             break;
         }
         rc = config_set(c, cmd, key, value, sub, sizeof(sub));
-        if (rc == -3) {
+        if (rc == CONFIG_OTHER_CMD) {
             /* One file serves run and replay alike (a device's agent.conf
              * replayed on a laptop): the other command's keys are skipped,
              * said once each on stderr, never an error. */
@@ -443,7 +446,7 @@ int agent_config_parse(struct agent_config *c, enum agent_cmd cmd,
         if (!strcmp(key, "config"))
             continue;
         rc = config_set(c, cmd, key, value, sub, sizeof(sub));
-        if (rc == -3) {
+        if (rc == CONFIG_OTHER_CMD) {
             /* A flag is typed for this run: one the command would ignore
              * (--server to replay, which never uploads) is a mistake. */
             snprintf(err, errlen, "%s", sub);

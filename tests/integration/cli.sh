@@ -72,6 +72,13 @@ expect_usage "run --format (replay's) says run's is --source" \
 expect_usage "replay --bogus: unknown option, exit 2" "unknown option bogus" \
     "${A[@]}" replay --input in.csv --scores s.csv --bogus 1
 
+# Bad input is named as such, not as a missing file.
+printf 'timestamp,value\n1600000000,1\n1600000001,one\n' >bad.csv
+"${A[@]}" replay --input bad.csv --scores s4.csv >/dev/null 2>err.txt; rc=$?
+[ "$rc" = 1 ] && grep -q "bad.csv: line 3" err.txt && ! grep -q "No such file" err.txt &&
+    it_pass "replay of a file with a bad row names the row (exit 1)" ||
+    it_fail "replay of a file with a bad row" "exit $rc: $(cat err.txt)"
+
 # ---- --help lists each command's own options only -------------------------------------
 "${A[@]}" replay --help >replay-help.txt 2>&1
 "${A[@]}" run --help >run-help.txt 2>&1

@@ -30,6 +30,7 @@ static void usage(FILE *f)
                "       precursor-agent enroll --server URL --token TOKEN --device-id ID --key-dir DIR\n"
                "       precursor-agent replay --input FILE --scores OUT.csv [options]\n"
                "       precursor-agent run --help | enroll --help | replay --help   (every option, with defaults)\n"
+               "       precursor-agent run|replay ... --check   (check the options and --config file, start nothing)\n"
                "       precursor-agent --version   (this build's version, as heartbeats report it)\n");
 }
 
@@ -74,6 +75,10 @@ int main(int argc, char **argv)
     if (rc != 0) {
         fprintf(stderr, "precursor-agent %s: %s (see --help)\n", argv[1], err);
         return 2;
+    }
+    if (cfg.check_only) {       /* a config file checked before it is rolled out */
+        printf("precursor-agent %s: ok\n", argv[1]);
+        return 0;
     }
     cfg.agent_version = PRECURSOR_VERSION_TEXT;     /* heartbeats say which build runs */
 

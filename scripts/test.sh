@@ -78,10 +78,13 @@ else
 fi
 
 DB_TAG=${TEST_DB_TAG:+_${TEST_DB_TAG//[^a-zA-Z0-9_]/_}}
+# newdb NAME: a fresh database, its URL in $url.  Not called as $(newdb):
+# the name must reach dbs in this shell for cleanup to drop it (through a
+# command substitution, every database a run made was left behind).
 newdb() {
     local name="$1$DB_TAG"
     dbs+=("$name")
-    scripts/pg.sh newdb "$name"
+    url=$(scripts/pg.sh newdb "$name")
 }
 
 free_port() {
@@ -100,7 +103,7 @@ run_unit() {
         fail "unit (no $bin: build it first)"
         return
     fi
-    url=$(newdb precursor_test_unit) || { fail "unit (no database)"; return; }
+    newdb precursor_test_unit || { fail "unit (no database)"; return; }
     echo "== unit: $bin"
     DATABASE_URL="$url" timeout -k 10 "$UNIT_TIMEOUT" "$bin" 2>&1 | tee "$log"
     local rc=${PIPESTATUS[0]}
@@ -127,7 +130,7 @@ run_script() {
     name=$(basename "$(dirname "$script")")_$(basename "$script" .sh)
     name=${name//[^a-zA-Z0-9_]/_}
     log="$LOGS/$name.log"
-    url=$(newdb "precursor_test_$(tr 'A-Z' 'a-z' <<<"$name")") || { fail "$name (no database)"; return; }
+    newdb "precursor_test_$(tr 'A-Z' 'a-z' <<<"$name")" || { fail "$name (no database)"; return; }
     port=$(free_port)
     echo "== $script (port $port)"
     BUILD="$BUILD" DATABASE_URL="$url" PORT="$port" \

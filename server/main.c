@@ -528,7 +528,12 @@ static int cmd_enroll_create(const struct server_options *o)
     spec.equipment_type = o->equipment_type;
     spec.site = o->site;
     spec.tags = o->tags;
-    spec.uses = (int)o->uses;
+    /* --uses beside --reusable would be ignored: the token had no limit. */
+    if (o->uses && o->reusable) {
+        fprintf(stderr, "precursor-server: enroll create: give --uses N or --reusable, not both\n");
+        return EXIT_USAGE;
+    }
+    spec.uses = o->uses ? (int)o->uses : 1;
     spec.reusable = o->reusable;
     spec.pre_approved = o->pre_approved;
     if (o->expires && fleet_parse_duration(o->expires, &spec.expires_s) != SRV_OK) {

@@ -144,8 +144,47 @@ void options_defaults(struct server_options *o)
     o->batch_max = 256;
     o->features_memory_mb = 32;
     o->background_nice = SRV_WORKER_NICE_DEFAULT;
-    o->uses = 1;
+    o->uses = 0;        /* not given: enroll create makes one use of it, or refuses it beside --reusable */
     o->seed = ALERTS_DEMO_SEED;
+}
+
+/* The commands of a set of command bits as the command line names them,
+ * "serve" or "user add or token create", for messages. */
+static void cmd_names(unsigned cmds, char *buf, size_t len)
+{
+    static const struct { unsigned bit; const char *name; } names[] = {
+        { OPT_SERVE, "serve" }, { OPT_MIGRATE, "migrate" }, { OPT_USER_ADD, "user add" },
+        { OPT_TOKEN_CREATE, "token create" }, { OPT_ENROLL_CREATE, "enroll create" },
+        { OPT_DEMO_HISTORY, "demo-history" }, { OPT_TOKEN_ADMIN, "token list/revoke" },
+        { OPT_USER_ADMIN, "user disable/passwd" },
+    };
+    size_t used = 0;
+
+    buf[0] = '\0';
+    for (size_t i = 0; i < sizeof names / sizeof names[0] && used < len; i++)
+        if (cmds & names[i].bit)
+            used += (size_t)snprintf(buf + used, len - used, "%s%s", used ? " or " : "",
+                                     names[i].name);
+}
+
+/* An option this command does not take: say whose it is when it is
+ * another command's (`migrate --port 80`), so it does not read as a typo. */
+static void unknown_option(unsigned cmd, const char *arg)
+{
+    size_t n = strcspn(arg, "=");
+    char whose[160], mine[64];
+
+    for (size_t i = 0; i < NROWS; i++) {
+        if (strncmp(arg, "--", 2) != 0 || strlen(rows[i].name) != n - 2 ||
+            strncmp(arg + 2, rows[i].name, n - 2) != 0)
+            continue;
+        cmd_names(rows[i].cmds, whose, sizeof whose);
+        cmd_names(cmd, mine, sizeof mine);
+        fprintf(stderr, "precursor-server: --%s is an option of %s, not of %s\n", rows[i].name,
+                whose, mine);
+        return;
+    }
+    fprintf(stderr, "precursor-server: unknown option %s\n", arg);
 }
 
 static int bad(const struct row *r, const char *why)
@@ -229,7 +268,7 @@ int options_parse(unsigned cmd, int argc, char **argv, struct server_options *o)
             fprintf(stderr, "precursor-server: %s needs a value\n", args[optind - 1]);
             err = -1;
         } else {
-            fprintf(stderr, "precursor-server: unknown option %s\n", args[optind - 1]);
+            unknown_option(cmd, args[optind - 1]);
             err = -1;
         }
     }

@@ -43,7 +43,7 @@ struct server_options {
     const char *username, *role, *name;
     /* enroll create */
     const char *equipment_type, *site, *tags;
-    unsigned uses;
+    unsigned uses;                  /* 0: not given (one use) */
     int reusable, pre_approved;
     const char *expires;            /* "30m", "24h", "7d" or seconds */
     /* demo-history */

@@ -27,7 +27,12 @@ int command_open_source(const struct agent_config *c, FILE *fault_log, int64_t s
     } else {
         rc = source_bin_open(in, c->source, c->channels, c->rate, start_us, out);
     }
-    if (rc != 0)
+    /* The file sources say why in source_open_error(); their codes are
+     * SOURCE_E*, not errno values (SOURCE_EFORMAT read as ENOENT said "No
+     * such file or directory" of a file with a bad row). */
+    if (rc != 0 && strcmp(c->source, "sim") != 0 && source_open_error()[0] != '\0')
+        snprintf(err, errlen, "cannot open %s source: %s", c->source, source_open_error());
+    else if (rc != 0)
         snprintf(err, errlen, "cannot open %s source %s%s%s", c->source,
                  in ? in : "(stdin)", rc < -1 && -rc < 200 ? ": " : "",
                  rc < -1 && -rc < 200 ? strerror(-rc) : "");

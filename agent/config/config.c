@@ -25,7 +25,9 @@ struct opt {
     size_t size;                /* OPT_STR: buffer size */
     double min, max;            /* numeric range, inclusive */
     const char *def;            /* default as text; NULL = empty */
-    unsigned cmds;              /* AGENT_CMD_* it applies to (help only) */
+    unsigned cmds;              /* AGENT_CMD_* it applies to: listed in their --help,
+                                   refused as a flag of the other, ignored with a
+                                   warning as a config file line of the other */
     const char *help;
 };
 
@@ -93,6 +95,23 @@ static const struct opt *opt_find(const char *name, enum agent_cmd cmd)
         if (strcmp(opts[i].name, name) == 0)
             return &opts[i];
     return NULL;
+}
+
+static const char *cmd_name(unsigned cmd)
+{
+    return cmd == AGENT_CMD_REPLAY ? "replay" : "run";
+}
+
+/* The one-line reason an option of the other command is not taken by cmd.
+ * "source" and "format" name the same setting in the two commands; say so. */
+static void foreign_option(const struct opt *o, enum agent_cmd cmd, char *err, size_t errlen)
+{
+    const char *own = !strcmp(o->name, "source") ? "; replay's input format is --format"
+                      : !strcmp(o->name, "format") ? "; run's sample source is --source"
+                                                   : "";
+
+    snprintf(err, errlen, "--%s is an option of `precursor-agent %s`, not of %s%s", o->name,
+             cmd_name(o->cmds), cmd_name(cmd), own);
 }
 
 static int parse_double(const char *s, double *out)
@@ -212,14 +231,23 @@ void agent_config_defaults(struct agent_config *c, enum agent_cmd cmd)
     detect_config_defaults(&c->detect);
 }
 
-int agent_config_set(struct agent_config *c, const char *key, const char *value,
-                     char *err, size_t errlen)
+/* config_set's answer for an option only the other command takes. */
+#define CONFIG_OTHER_CMD (-3)
+
+/* agent_config_set for the commands in cmds: an option none of them takes
+ * is CONFIG_OTHER_CMD, with foreign_option's reason in err, c untouched. */
+static int config_set(struct agent_config *c, unsigned cmds, const char *key,
+                      const char *value, char *err, size_t errlen)
 {
-    const struct opt *o = opt_find(key, AGENT_CMD_RUN | AGENT_CMD_REPLAY);
+    const struct opt *o = opt_find(key, (enum agent_cmd)cmds);
     char dkey[64];
     size_t i;
     int rc;
 
+    if (o != NULL && !(o->cmds & cmds)) {
+        foreign_option(o, (enum agent_cmd)cmds, err, errlen);
+        return CONFIG_OTHER_CMD;
+    }
     if (o != NULL)
         return opt_apply(c, o, value, err, errlen);
     /* Detector keys are snake_case; accept the flag spelling too. */
@@ -253,6 +281,12 @@ int agent_config_set(struct agent_config *c, const char *key, const char *value,
     return rc;
 }
 
+int agent_config_set(struct agent_config *c, const char *key, const char *value,
+                     char *err, size_t errlen)
+{
+    return config_set(c, AGENT_CMD_RUN | AGENT_CMD_REPLAY, key, value, err, errlen);
+}
+
 static char *trim(char *s)
 {
     char *e;
@@ -265,7 +299,7 @@ static char *trim(char *s)
     return s;
 }
 
-int agent_config_load_file(struct agent_config *c, const char *path,
+int agent_config_load_file(struct agent_config *c, enum agent_cmd cmd, const char *path,
                            char *err, size_t errlen)
 {
     FILE *f = fopen(path, "r");
@@ -308,7 +342,19 @@ int agent_config_load_file(struct agent_config *c, const char *path,
             rc = AGENT_CONFIG_EUSAGE;
             break;
         }
-        if (agent_config_set(c, key, value, sub, sizeof(sub)) != 0) {
+        rc = config_set(c, cmd, key, value, sub, sizeof(sub));
+        if (rc == CONFIG_OTHER_CMD) {
+            /* One file serves run and replay alike (a device's agent.conf
+             * replayed on a laptop): the other command's keys are skipped,
+             * said once each on stderr, never an error. */
+            fprintf(stderr, "precursor-agent %s: config %s:%u: ignoring %s (an option of "
+                            "`precursor-agent %s` only)\n", cmd_name(cmd), path, lineno, key,
+                    cmd == AGENT_CMD_RUN ? "replay" : "run");
+            c->config_keys_ignored++;
+            rc = 0;
+            continue;
+        }
+        if (rc != 0) {
             snprintf(err, errlen, "config %s:%u: %s", path, lineno, sub);
             rc = AGENT_CONFIG_EUSAGE;
             break;
@@ -376,23 +422,37 @@ int agent_config_parse(struct agent_config *c, enum agent_cmd cmd,
             snprintf(err, errlen, "unexpected argument '%s'", argv[i]);
             return AGENT_CONFIG_EUSAGE;
         }
+        if (!strcmp(argv[i], "--check")) {
+            c->check_only = 1;
+            continue;
+        }
         used = flag_at(argc, argv, i, key, sizeof(key), &value, cmd);
         if (!strcmp(key, "config")) {
             if (value == NULL) {
                 snprintf(err, errlen, "option config needs a value");
                 return AGENT_CONFIG_EUSAGE;
             }
-            rc = agent_config_load_file(c, value, err, errlen);
+            rc = agent_config_load_file(c, cmd, value, err, errlen);
             if (rc != 0)
                 return rc;
             snprintf(c->config_file, sizeof(c->config_file), "%s", value);
         }
     }
     for (i = 0; i < argc; i += used) {
+        used = 1;
+        if (!strcmp(argv[i], "--check"))
+            continue;
         used = flag_at(argc, argv, i, key, sizeof(key), &value, cmd);
         if (!strcmp(key, "config"))
             continue;
-        if (agent_config_set(c, key, value, sub, sizeof(sub)) != 0) {
+        rc = config_set(c, cmd, key, value, sub, sizeof(sub));
+        if (rc == CONFIG_OTHER_CMD) {
+            /* A flag is typed for this run: one the command would ignore
+             * (--server to replay, which never uploads) is a mistake. */
+            snprintf(err, errlen, "%s", sub);
+            return AGENT_CONFIG_EUSAGE;
+        }
+        if (rc != 0) {
             snprintf(err, errlen, "--%s: %s", key, sub);
             return AGENT_CONFIG_EUSAGE;
         }
@@ -532,7 +592,9 @@ void agent_config_help(FILE *f, enum agent_cmd cmd)
                    "Reads samples, detects on the device, captures and spools snapshots,\n"
                    "uploads them and sends heartbeats.\n");
     fprintf(f, "\nEvery option is also a `key = value` line in the --config file\n"
-               "(`#` starts a comment); a flag overrides the file.\n\noptions:\n");
+               "(`#` starts a comment); a flag overrides the file.  One file may serve\n"
+               "run and replay: a line naming the other command's option is skipped\n"
+               "with a warning (as a flag, that option is an error).\n\noptions:\n");
     for (size_t i = 0; i < N_OPTS; i++) {
         const struct opt *o = &opts[i];
         char left[64];
@@ -546,6 +608,7 @@ void agent_config_help(FILE *f, enum agent_cmd cmd)
             fprintf(f, " [default %s]", o->def);
         fputc('\n', f);
     }
+    fprintf(f, "  %-26s %s\n", "--check", "check the options and the config file, print `ok` and exit 0 (exit 2 with the reason otherwise); start nothing");
     fprintf(f, "  %-26s %s\n", "--help", "print this help");
     fprintf(f, "\ndetector options (as --key value flags, `-` or `_` alike, or config lines):\n");
     detect_opts_help(f);

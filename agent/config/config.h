@@ -67,6 +67,8 @@ struct agent_config {
 
     char scores[AGENT_PATH_MAX];           /* replay: OUT.csv */
     char config_file[AGENT_PATH_MAX];
+    unsigned config_keys_ignored;          /* lines of the file for the other command */
+    int check_only;                        /* --check: parse, report, start nothing */
     /* manipulated channels, a comma list of names or 0-based indices,
      * resolved against the source's channels when it is open ("" = none) */
     char manipulated[WIRE_MAX_CHANNELS * (WIRE_MAX_NAME + 1)];
@@ -81,16 +83,20 @@ enum agent_config_result {
 };
 
 void agent_config_defaults(struct agent_config *c, enum agent_cmd cmd);
-/* Set one option by name (without "--"); value NULL for a bare flag.
- * Returns 0, -1 unknown key, -2 bad value; err says which and why. */
+/* Set one option by name (without "--"), of either command; value NULL for
+ * a bare flag.  Returns 0, -1 unknown key, -2 bad value; err says which and
+ * why. */
 int agent_config_set(struct agent_config *c, const char *key, const char *value,
                      char *err, size_t errlen);
-/* Read `key = value` lines; `#` starts a comment. */
-int agent_config_load_file(struct agent_config *c, const char *path,
+/* Read `key = value` lines for cmd; `#` starts a comment.  A key only the
+ * other command takes is skipped with a warning on stderr (one file may
+ * serve both) and counted in c->config_keys_ignored. */
+int agent_config_load_file(struct agent_config *c, enum agent_cmd cmd, const char *path,
                            char *err, size_t errlen);
 /* argv after the sub-command: finds --config first, loads it, then applies
  * every flag over it, then derives defaults that depend on other options
- * (key-dir, spool).  Returns an agent_config_result. */
+ * (key-dir, spool).  A flag only the other command takes is a usage error
+ * naming it and that command.  Returns an agent_config_result. */
 int agent_config_parse(struct agent_config *c, enum agent_cmd cmd,
                        int argc, char **argv, char *err, size_t errlen);
 /* Checks that need every option at once (pre+post fit in the ring, ...). */

@@ -3,9 +3,10 @@
 # free port and database, a user, a real agent with the simulator at high
 # speed for a few seconds to make snapshots, then label.cjs drives Debian's
 # chromium through playwright-core.  Env: BUILD (folder with bin/),
-# DATABASE_URL (a fresh database), SHOT_DIR (also copy the screenshots of the
-# main views there, e.g. SHOT_DIR=docs).  Screenshots are kept as artifacts
-# in $BUILD/test-artifacts/browser/.  Prints PASS/FAIL lines, exits non-zero
+# DATABASE_URL (its server: the test makes a database of its own there),
+# SHOT_DIR (also copy the screenshots of the main views there, e.g.
+# SHOT_DIR=docs).  Screenshots are kept as artifacts in
+# $BUILD/test-artifacts/browser/.  Prints PASS/FAIL lines, exits non-zero
 # on failure.
 set -uo pipefail
 . "$(dirname "$0")/../integration/lib/common.sh"

@@ -1,8 +1,12 @@
 # common.sh - shared helpers for tests/integration/*.sh (sourced, not run).
 #
 # Every integration test runs real processes against a real PostgreSQL.  It
-# gets BUILD, DATABASE_URL (a database of its own) and PORT from
-# scripts/test.sh; run alone, it makes them itself.  Results are lines
+# gets BUILD, DATABASE_URL and PORT from scripts/test.sh; run alone, it makes
+# them itself.  Either way it_env makes a scratch database of its own on the
+# server DATABASE_URL names (the private cluster without one) and drops it
+# when the script exits, passed, failed or interrupted: a test never meets
+# rows an earlier run or another test left, and leaves none (the role needs
+# CREATEDB, as for scripts/pg.sh newdb).  Results are lines
 # `PASS name` / `FAIL name: why`; the script exits non-zero on any FAIL.
 # Processes started with it_spawn are stopped when the script exits.
 
@@ -37,6 +41,7 @@ it_cleanup() {
         wait "$p" 2>/dev/null || true
     done
     IT_PIDS=()
+    it_drop_db
     if [ -n "${IT_KEEP:-}" ]; then
         echo "# kept $IT_TMP" >&2
     else
@@ -66,12 +71,41 @@ it_free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }
 
-# When run alone: a database of our own and a free port.
+# The scratch database: made by it_env, dropped by it_cleanup through the
+# URL it was made from (a database cannot drop itself).
+IT_DB_NAME=
+IT_DB_SERVER_URL=
+
+it_drop_db() {
+    [ -n "$IT_DB_NAME" ] || return 0
+    if [ -n "$IT_DB_SERVER_URL" ]; then
+        DATABASE_URL=$IT_DB_SERVER_URL "$IT_ROOT/scripts/pg.sh" dropdb "$IT_DB_NAME" >/dev/null 2>&1 ||
+            echo "# could not drop database $IT_DB_NAME" >&2
+    else
+        env -u DATABASE_URL "$IT_ROOT/scripts/pg.sh" dropdb "$IT_DB_NAME" >/dev/null 2>&1 ||
+            echo "# could not drop database $IT_DB_NAME" >&2
+    fi
+    IT_DB_NAME=
+}
+
+# A database of our own (always: the one given may hold an earlier run's
+# rows) and, unless given, a free port.  TEST_DB_TAG and the shell's pid
+# keep two runs on one server apart.
 it_env() {
+    local tag=${TEST_DB_TAG:+_${TEST_DB_TAG//[^a-zA-Z0-9_]/_}} name url
     if [ -z "${DATABASE_URL:-}" ]; then
         "$IT_ROOT/scripts/pg.sh" start >&2 || return 1
-        DATABASE_URL=$("$IT_ROOT/scripts/pg.sh" newdb "precursor_it_${IT_NAME//[^a-z0-9]/_}") || return 1
     fi
+    name=$(tr 'A-Z' 'a-z' <<<"precursor_it_${IT_NAME//[^a-zA-Z0-9]/_}${tag}")
+    name="${name:0:50}_$$"
+    IT_DB_SERVER_URL=${DATABASE_URL:-}
+    if [ -n "$IT_DB_SERVER_URL" ]; then
+        url=$("$IT_ROOT/scripts/pg.sh" newdb "$name") || return 1
+    else
+        url=$(env -u DATABASE_URL "$IT_ROOT/scripts/pg.sh" newdb "$name") || return 1
+    fi
+    IT_DB_NAME=$name
+    DATABASE_URL=$url
     if [ -z "${PORT:-}" ]; then
         PORT=$(it_free_port)
     fi

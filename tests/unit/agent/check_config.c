@@ -237,6 +237,173 @@ START_TEST(test_replay_and_help)
 }
 END_TEST
 
+/* The options one command's --help lists, each as "--name". */
+static size_t help_options(enum agent_cmd cmd, char names[][64], size_t max)
+{
+    char buf[16384], *line, *save = NULL;
+    FILE *f = tmpfile();
+    size_t n, count = 0;
+
+    ck_assert_ptr_nonnull(f);
+    agent_config_help(f, cmd);
+    rewind(f);
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        if (strncmp(line, "detector options", 16) == 0)
+            break;
+        if (strncmp(line, "  --", 4) != 0 || count == max)
+            continue;
+        ck_assert_int_eq(sscanf(line, "  %63[-a-z0-9]", names[count]), 1);
+        count++;
+    }
+    return count;
+}
+
+static int listed(char names[][64], size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(names[i], name) == 0)
+            return 1;
+    return 0;
+}
+
+/* Each command takes every option its --help lists and refuses, naming the
+ * option and the command it belongs to, every one only the other's lists:
+ * `replay --server URL` must not look as if it uploaded. */
+START_TEST(test_other_commands_options_refused)
+{
+    static char run[64][64], rpl[64][64];
+    static struct agent_config c;
+    size_t nrun = help_options(AGENT_CMD_RUN, run, 64);
+    size_t nrpl = help_options(AGENT_CMD_REPLAY, rpl, 64);
+    size_t refused = 0, shared = 0;
+    char err[256];
+
+    ck_assert_uint_ge(nrun, 30);
+    ck_assert_uint_ge(nrpl, 20);
+    for (int side = 0; side < 2; side++) {
+        enum agent_cmd cmd = side ? AGENT_CMD_REPLAY : AGENT_CMD_RUN;
+        char (*own)[64] = side ? rpl : run, (*other)[64] = side ? run : rpl;
+        size_t nown = side ? nrpl : nrun, nother = side ? nrun : nrpl;
+        const char *other_name = side ? "`precursor-agent run`" : "`precursor-agent replay`";
+
+        for (size_t i = 0; i < nother; i++) {
+            /* What the command needs, then the other's option. */
+            char *run_argv[] = { "--device-id", "d", "--server", "http://s", other[i], "1" };
+            char *rpl_argv[] = { "--input", "in.csv", "--scores", "out.csv", other[i], "1" };
+            char want[96];
+            int rc;
+
+            if (listed(own, nown, other[i]))
+                continue;
+            err[0] = '\0';
+            rc = parse(&c, cmd, err, sizeof err, 6, side ? rpl_argv : run_argv);
+            snprintf(want, sizeof want, "%s is an option of %s", other[i], other_name);
+            ck_assert_msg(rc == AGENT_CONFIG_EUSAGE && strstr(err, want) != NULL,
+                          "%s %s: rc %d, '%s'", side ? "replay" : "run", other[i], rc, err);
+            ck_assert_ptr_null(strchr(err, '\n'));
+            refused++;
+        }
+        for (size_t i = 0; i < nown; i++) {
+            char *argv[] = { own[i], "1" };
+
+            if (!listed(other, nother, own[i]))
+                continue;
+            /* Shared: whatever the value makes of it, never refused as foreign. */
+            err[0] = '\0';
+            parse(&c, cmd, err, sizeof err, 2, argv);
+            ck_assert_msg(strstr(err, "is an option of") == NULL && strstr(err, "unknown") == NULL,
+                          "%s %s: '%s'", side ? "replay" : "run", own[i], err);
+            shared++;
+        }
+    }
+    ck_assert_uint_ge(refused, 20);     /* run's upload, sim and action options; replay's */
+    ck_assert_uint_ge(shared, 2 * 15);
+    /* Named in the task as what users mix up, in either spelling. */
+    {
+        char *a1[] = { "--input", "x.csv", "--scores", "o.csv", "--server=http://srv:8080" };
+        char *a2[] = { "--input", "x.csv", "--scores", "o.csv", "--spool-cap-mb", "10" };
+        char *a3[] = { "--device-id", "d", "--server", "s", "--scores", "o.csv" };
+        char *a4[] = { "--device-id", "d", "--server", "s", "--trigger-score" };
+        char *a5[] = { "--input", "x.csv", "--scores", "o.csv", "--source", "csv" };
+
+        expect_error(AGENT_CMD_REPLAY, 5, a1, "--server is an option of `precursor-agent run`, not of replay");
+        expect_error(AGENT_CMD_REPLAY, 6, a2, "--spool-cap-mb is an option of `precursor-agent run`");
+        expect_error(AGENT_CMD_RUN, 6, a3, "--scores is an option of `precursor-agent replay`, not of run");
+        expect_error(AGENT_CMD_RUN, 5, a4, "--trigger-score is an option of `precursor-agent replay`");
+        expect_error(AGENT_CMD_REPLAY, 6, a5, "replay's input format is --format");
+    }
+}
+END_TEST
+
+/* One config file for a device's run and for replaying its recordings: the
+ * other command's keys are skipped (counted, warned on stderr), the shared
+ * ones apply, and a bad value is still an error. */
+START_TEST(test_shared_config_file)
+{
+    static struct agent_config c;
+    char err[256] = "";
+    char *rpl[] = { "--config", NULL, "--input", "x.csv", "--scores", "o.csv" };
+    char *run[] = { "--config", NULL };
+
+    write_cfg("device-id = gw3\n"
+              "server = http://a:1\n"
+              "source = sim\n"
+              "spool-cap-mb = 10\n"
+              "on-trigger = logger x\n"
+              "pre-s = 1\n"
+              "threshold = 0.8\n"
+              "format = csv\n"
+              "trigger-score = true\n");
+    rpl[1] = run[1] = cfg_path;
+    ck_assert_int_eq(parse(&c, AGENT_CMD_REPLAY, err, sizeof err, 6, rpl), 0);
+    ck_assert_uint_eq(c.config_keys_ignored, 4);
+    ck_assert_str_eq(c.server, "");
+    ck_assert_str_eq(c.source, "csv");              /* not the simulator the file names for run */
+    ck_assert_str_eq(c.on_trigger, "");
+    ck_assert_str_eq(c.device_id, "gw3");
+    ck_assert_double_eq(c.pre_s, 1);
+    ck_assert_float_eq_tol(c.detect.threshold, 0.8f, 1e-6f);
+    ck_assert_int_eq(c.trigger_score, 1);
+
+    ck_assert_int_eq(parse(&c, AGENT_CMD_RUN, err, sizeof err, 2, run), 0);
+    ck_assert_uint_eq(c.config_keys_ignored, 2);
+    ck_assert_str_eq(c.source, "sim");
+    ck_assert_str_eq(c.server, "http://a:1");
+    ck_assert_int_eq(c.trigger_score, 0);
+    unlink(cfg_path);
+
+    write_cfg("server = http://a:1\npre-s = soon\n");
+    rpl[1] = cfg_path;
+    expect_error(AGENT_CMD_REPLAY, 6, rpl, ":2: option pre-s: bad value 'soon'");
+    unlink(cfg_path);
+}
+END_TEST
+
+/* --check parses like a start would and asks for nothing more; it is a
+ * flag, never a config line (a file must not stop every start). */
+START_TEST(test_check_flag)
+{
+    static struct agent_config c;
+    char err[256] = "";
+    char *ok[] = { "--check", "--input", "x.csv", "--scores", "o.csv" };
+    char *bad[] = { "--input", "x.csv", "--check", "--server", "s" };
+    char *file[] = { "--config", NULL, "--input", "x.csv", "--scores", "o.csv" };
+
+    ck_assert_int_eq(parse(&c, AGENT_CMD_REPLAY, err, sizeof err, 5, ok), 0);
+    ck_assert_int_eq(c.check_only, 1);
+    ck_assert_int_eq(parse(&c, AGENT_CMD_REPLAY, err, sizeof err, 2, ok + 1), AGENT_CONFIG_EUSAGE);
+    ck_assert_int_eq(c.check_only, 0);
+    expect_error(AGENT_CMD_REPLAY, 5, bad, "--server is an option of");
+    write_cfg("check = true\n");
+    file[1] = cfg_path;
+    expect_error(AGENT_CMD_REPLAY, 6, file, ":1: unknown option check");
+    unlink(cfg_path);
+}
+END_TEST
+
 Suite *config_suite(void)
 {
     Suite *s = suite_create("config");
@@ -249,6 +416,9 @@ Suite *config_suite(void)
     tcase_add_test(tc, test_bad_file);
     tcase_add_test(tc, test_replay_and_help);
     tcase_add_test(tc, test_detector_help_is_what_is_accepted);
+    tcase_add_test(tc, test_other_commands_options_refused);
+    tcase_add_test(tc, test_shared_config_file);
+    tcase_add_test(tc, test_check_flag);
     suite_add_tcase(s, tc);
     return s;
 }

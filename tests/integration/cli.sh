@@ -1,0 +1,258 @@
+#!/usr/bin/env bash
+# cli.sh - the command lines as a user types them: each command of
+# precursor-agent takes its own options and refuses the other's with exit 2
+# and one line naming the option and the command it belongs to (replay
+# --server would otherwise read as if replay uploaded); the options run and
+# replay share work in both; one config file serves both (the other
+# command's keys skipped with a warning); every example command line of
+# README.md and docs/*.md that runs `precursor-agent run` or `replay` parses
+# (--check), and every flag the docs name after either command is one its
+# --help lists.  The server's commands name another command's option as such.
+# Needs the binaries, no database and no port.
+set -uo pipefail
+. "$(dirname "$0")/lib/common.sh"
+
+for b in "$AGENT_BIN" "$SERVER_BIN"; do
+    [ -x "$b" ] || { it_fail setup "$b not built"; it_finish; }
+done
+cd "$IT_TMP" || exit 1
+
+# expect_usage NAME WANT COMMAND...: exit 2, stderr exactly one line holding WANT.
+expect_usage() {
+    local name=$1 want=$2 rc lines
+    shift 2
+    "$@" >out.txt 2>err.txt
+    rc=$?
+    lines=$(wc -l <err.txt)
+    if [ "$rc" = 2 ] && [ "$lines" = 1 ] && grep -qF -- "$want" err.txt && [ ! -s out.txt ]; then
+        it_pass "$name"
+    else
+        it_fail "$name" "exit $rc, $lines lines: $(head -c 300 err.txt)"
+    fi
+}
+
+# A short recording with a spike, for replays that run to the end.
+python3 - <<'PY'
+import math
+with open("in.csv", "w") as f:
+    f.write("timestamp,value\n")
+    for i in range(4000):
+        v = math.sin(i / 7.0) + (8.0 if i == 3000 else 0.0)
+        f.write("%d,%.4f\n" % (1600000000 + i, v))
+PY
+
+# ---- each command refuses the other's options ---------------------------------------
+A=("$AGENT_BIN")
+expect_usage "replay --server (run's) exits 2 naming it and run" \
+    "precursor-agent replay: --server is an option of \`precursor-agent run\`, not of replay" \
+    "${A[@]}" replay --input in.csv --scores s.csv --server http://127.0.0.1:9
+expect_usage "replay --spool-cap-mb=10 (run's, = spelling) exits 2" \
+    "--spool-cap-mb is an option of \`precursor-agent run\`" \
+    "${A[@]}" replay --input in.csv --scores s.csv --spool-cap-mb=10
+expect_usage "replay --enroll-secret-file (run's) exits 2" \
+    "--enroll-secret-file is an option of \`precursor-agent run\`" \
+    "${A[@]}" replay --input in.csv --scores s.csv --enroll-secret-file x
+expect_usage "replay --on-trigger (run's action) exits 2" \
+    "--on-trigger is an option of \`precursor-agent run\`" \
+    "${A[@]}" replay --input in.csv --scores s.csv --on-trigger true
+expect_usage "replay --source says replay's is --format" \
+    "replay's input format is --format" \
+    "${A[@]}" replay --input in.csv --scores s.csv --source csv
+expect_usage "run --scores (replay's) exits 2 naming it and replay" \
+    "precursor-agent run: --scores is an option of \`precursor-agent replay\`, not of run" \
+    "${A[@]}" run --device-id d --server http://127.0.0.1:9 --scores s.csv
+expect_usage "run --trigger-score (replay's flag) exits 2" \
+    "--trigger-score is an option of \`precursor-agent replay\`" \
+    "${A[@]}" run --device-id d --server http://127.0.0.1:9 --trigger-score
+expect_usage "run --format (replay's) says run's is --source" \
+    "run's sample source is --source" \
+    "${A[@]}" run --device-id d --server http://127.0.0.1:9 --format csv
+[ ! -e s.csv ] && it_pass "a refused replay writes no scores file" || it_fail "a refused replay writes no scores file"
+# The same usage error as any other: an unknown option, a missing value.
+expect_usage "replay --bogus: unknown option, exit 2" "unknown option bogus" \
+    "${A[@]}" replay --input in.csv --scores s.csv --bogus 1
+
+# Bad input is named as such, not as a missing file.
+printf 'timestamp,value\n1600000000,1\n1600000001,one\n' >bad.csv
+"${A[@]}" replay --input bad.csv --scores s4.csv >/dev/null 2>err.txt; rc=$?
+[ "$rc" = 1 ] && grep -q "bad.csv: line 3" err.txt && ! grep -q "No such file" err.txt &&
+    it_pass "replay of a file with a bad row names the row (exit 1)" ||
+    it_fail "replay of a file with a bad row" "exit $rc: $(cat err.txt)"
+
+# ---- --help lists each command's own options only -------------------------------------
+"${A[@]}" replay --help >replay-help.txt 2>&1
+"${A[@]}" run --help >run-help.txt 2>&1
+bad=""
+for f in --server --source --sim-seed --spool-cap-mb --upload-max-bps --on-trigger \
+    --heartbeat-s --enroll-secret-file --ca-file --pin-sha256 --duration; do
+    grep -q -- "^  $f " replay-help.txt && bad="$bad replay:$f"
+done
+for f in --scores --format --trigger-score; do
+    grep -q -- "^  $f " run-help.txt && bad="$bad run:$f"
+done
+for f in --input --rate --channels --spool --key-dir --model --manipulated --pre-s --check; do
+    grep -q -- "^  $f " replay-help.txt && grep -q -- "^  $f " run-help.txt || bad="$bad both:$f"
+done
+[ -z "$bad" ] && it_pass "--help of run and of replay list their own options (and the shared ones)" ||
+    it_fail "--help lists only the command's own options" "$bad"
+
+# ---- shared options work in both -----------------------------------------------------
+if "${A[@]}" replay --input in.csv --format csv --rate 100 --channels 1 --scores s1.csv \
+        --device-id cli-1 --key-dir keys --spool sp --ring-s 20 --pre-s 1 --post-s 1 --merge \
+        --max-window-s 10 --zstd-level 1 --capture-every-s 0 --threshold 0.99 >/dev/null 2>r1.err &&
+        [ "$(wc -l <s1.csv)" = 4001 ] && [ -d sp ]; then
+    it_pass "replay with the options it shares with run: 4000 scores, spool made"
+else
+    it_fail "replay with the shared options" "$(tail -n 3 r1.err)"
+fi
+out=$("${A[@]}" run --device-id cli-1 --server http://127.0.0.1:9 --key-dir keys --spool sp2 \
+        --source csv --input in.csv --rate 100 --ring-s 20 --pre-s 1 --post-s 1 --merge \
+        --max-window-s 10 --zstd-level 1 --threshold 0.99 --check 2>&1); rc=$?
+[ "$rc" = 0 ] && [ "$out" = "precursor-agent run: ok" ] && [ ! -e sp2 ] &&
+    it_pass "run --check with the shared options: ok, exit 0, nothing started" ||
+    it_fail "run --check with the shared options" "exit $rc: $out"
+
+# ---- one config file for both ------------------------------------------------------
+cat >shared.conf <<'EOF'
+# a device's file, used for replaying its recordings too
+device-id = cli-2
+server = http://127.0.0.1:9
+source = sim
+spool-cap-mb = 64
+pre-s = 1
+post-s = 1
+ring-s = 20
+trigger-score = true
+EOF
+"${A[@]}" replay --config shared.conf --input in.csv --rate 100 --scores s2.csv >/dev/null 2>r2.err; rc=$?
+warn=$(grep -c "ignoring .* (an option of \`precursor-agent run\` only)" r2.err)
+[ "$rc" = 0 ] && [ "$warn" = 3 ] && [ "$(head -n1 s2.csv)" = "timestamp,anomaly_score,trigger,trigger_score" ] &&
+    it_pass "replay --config of a run file: 3 run keys skipped with a warning each, shared ones applied" ||
+    it_fail "replay --config of a run file" "exit $rc, $warn warnings: $(head -n 5 r2.err)"
+out=$("${A[@]}" run --config shared.conf --check 2>&1); rc=$?
+[ "$rc" = 0 ] && grep -q "ignoring trigger-score (an option of \`precursor-agent replay\` only)" <<<"$out" &&
+    it_pass "run --config with a replay key: skipped with a warning" ||
+    it_fail "run --config with a replay key" "exit $rc: $out"
+{ cat shared.conf; echo "pre-s = x"; } >bad.conf
+"${A[@]}" replay --config bad.conf --input in.csv --scores s3.csv >/dev/null 2>r3.err; rc=$?
+[ "$rc" = 2 ] && [ "$(grep -vc ignoring r3.err)" = 1 ] && grep -q "bad.conf:10: option pre-s: bad value 'x'" r3.err &&
+    it_pass "a bad value in the shared file is still an error (exit 2)" ||
+    it_fail "a bad value in the shared file" "exit $rc: $(cat r3.err)"
+
+# ---- the documented command lines ---------------------------------------------------------
+: >empty.conf
+python3 - "$IT_ROOT" "$AGENT_BIN" >docs.txt 2>&1 <<'PY'
+"""Every `precursor-agent run|replay` command line of README.md and docs/*.md.
+
+Code blocks (fenced or indented) hold examples: each is run with --check and
+must say ok; a config file it names that does not exist here is replaced by
+an empty one, and `a|b|c` (a choice the text leaves to the reader) by its
+first word.  A synopsis (a line with [optional] parts) and an inline code
+span are not complete commands; of them and of the examples, every --flag
+must be one that command's --help lists (or a detector key).
+Prints `ok|NAME` or `fail|NAME|WHY`."""
+import glob, os, re, shlex, subprocess, sys
+
+root, agent = sys.argv[1], sys.argv[2]
+files = [os.path.join(root, "README.md")] + sorted(glob.glob(os.path.join(root, "docs", "*.md")))
+helps = {}
+for cmd in ("run", "replay"):
+    text = subprocess.run([agent, cmd, "--help"], capture_output=True, text=True).stdout
+    own, _, det = text.partition("detector options")
+    flags = set(re.findall(r"^  (--[a-z0-9-]+)", own, re.M))
+    flags |= {"--" + k.replace("_", "-") for k in re.findall(r"^  ([a-z_0-9]+)=", det, re.M)}
+    helps[cmd] = flags
+
+def commands(path):
+    """(line number, text, is_example) for each command line in the file."""
+    lines = open(path, encoding="utf-8").read().split("\n")
+    out, fenced, i = [], False, 0
+    while i < len(lines):
+        line = lines[i]
+        if line.lstrip().startswith("```"):
+            fenced = not fenced
+            i += 1
+            continue
+        block = fenced or (line.startswith("    ") and (i == 0 or lines[i - 1].strip() == ""
+                                                       or lines[i - 1].startswith("    ")))
+        start = i
+        if block:
+            text = line
+            while text.endswith("\\") and i + 1 < len(lines):
+                i += 1
+                text = text[:-1] + " " + lines[i].strip()
+            m = re.search(r"(?:^|\s)(\S*precursor-agent)\s+(run|replay)\b(.*)", text)
+            if m and "[" in text:
+                # a synopsis goes on over indented lines without a backslash
+                while (i + 1 < len(lines) and lines[i + 1].startswith(" ") and
+                       "precursor-agent" not in lines[i + 1] and not lines[i + 1].lstrip().startswith("```")):
+                    i += 1
+                    text += " " + lines[i].strip()
+                m = re.search(r"(?:^|\s)(\S*precursor-agent)\s+(run|replay)\b(.*)", text)
+            if m:
+                out.append((start + 1, m.group(2) + m.group(3), True))
+        else:
+            # inline spans may run over a line break
+            para = line
+            for m in re.finditer(r"`[^`]*precursor-agent\s+(run|replay)\b([^`]*)`?",
+                                 para + " " + (lines[i + 1] if i + 1 < len(lines) else "")):
+                if m.start() < len(line):
+                    out.append((start + 1, m.group(1) + m.group(2), False))
+        i += 1
+    return out
+
+examples = 0
+for path in files:
+    rel = os.path.relpath(path, root)
+    for lineno, text, is_example in commands(path):
+        name = "%s:%d" % (rel, lineno)
+        cmd = text.split()[0]               # "run", "replay", or "run|replay" for both
+        cmds = [c for c in cmd.split("|") if c in helps]
+        synopsis = "[" in text or " ... " in text or not is_example or len(cmds) != 1
+        named = set(re.findall(r"(?<![\w-])(--[a-z][a-z0-9-]*)", text))
+        unknown = sorted(f for f in named if any(f not in helps[c] for c in cmds))
+        if not cmds or unknown:
+            print("fail|%s: %s names %s|not in `precursor-agent %s --help`"
+                  % (name, cmd, " ".join(unknown), cmd))
+            continue
+        if synopsis:
+            print("ok|%s: the flags named after `precursor-agent %s` are in its --help" % (name, cmd))
+            continue
+        argv = shlex.split(text)
+        for k, a in enumerate(argv):
+            if "|" in a and not a.startswith("-") and k > 0 and argv[k - 1].startswith("--"):
+                argv[k] = a.split("|")[0]
+            if k > 0 and argv[k - 1] == "--config" and not os.path.exists(a):
+                argv[k] = "empty.conf"
+        r = subprocess.run([agent] + argv + ["--check"], capture_output=True, text=True)
+        examples += 1
+        if r.returncode == 0 and r.stdout.strip() == "precursor-agent %s: ok" % cmd:
+            print("ok|%s: `precursor-agent %s ...` parses (--check)" % (name, cmd))
+        else:
+            print("fail|%s: `precursor-agent %s`|exit %d: %s" % (name, " ".join(argv)[:120],
+                  r.returncode, r.stderr.strip()[:200]))
+print("count|%d" % examples)
+PY
+n_examples=0
+while IFS='|' read -r kind a b; do
+    case "$kind" in
+    ok) it_pass "docs $a" ;;
+    fail) it_fail "docs $a" "$b" ;;
+    count) n_examples=$a ;;
+    *) it_fail "docs extraction" "$kind $a $b" ;;
+    esac
+done <docs.txt
+[ "$n_examples" -ge 2 ] && it_pass "docs: $n_examples example command lines run with --check" ||
+    it_fail "docs: example command lines found" "$n_examples"
+
+# ---- the server: another command's option is named as such ---------------------------------
+"$SERVER_BIN" migrate --port 80 >out.txt 2>err.txt; rc=$?
+[ "$rc" = 2 ] && [ "$(head -n 1 err.txt)" = "precursor-server: --port is an option of serve, not of migrate" ] &&
+    it_pass "server migrate --port: exit 2, named an option of serve" ||
+    it_fail "server migrate --port" "exit $rc: $(cat err.txt)"
+DATABASE_URL="host=/nonexistent" "$SERVER_BIN" enroll create --uses 3 --reusable >out.txt 2>err.txt; rc=$?
+[ "$rc" = 2 ] && grep -q "give --uses N or --reusable, not both" err.txt &&
+    it_pass "server enroll create --uses with --reusable: exit 2 (the limit would be ignored)" ||
+    it_fail "server enroll create --uses with --reusable" "exit $rc: $(cat err.txt)"
+
+it_finish

@@ -220,6 +220,12 @@ int fleet_api_token_create(struct srv_request *rq, struct srv_response *rs)
     spec.reusable = json_is_true(json_object_get(j, "reusable"));
     spec.pre_approved = json_is_true(json_object_get(j, "pre_approved"));
     spec.uses = 1;
+    if (spec.reusable && json_object_get(j, "uses")) {
+        /* a reusable token has no use limit: refused, as the CLI refuses
+         * --uses beside --reusable, rather than dropping the limit */
+        err = srv_fail(rs, SRV_EBADREQ, "give uses or reusable, not both");
+        goto out;
+    }
     if ((t = json_object_get(j, "uses")) != NULL) {
         if (!json_is_integer(t) || json_integer_value(t) < 1 || json_integer_value(t) > 1000000) {
             err = srv_fail(rs, SRV_EBADREQ, "uses must be an integer in 1..1000000");

@@ -416,6 +416,11 @@ START_TEST(test_enroll_approve_revoke_rotate)
     snprintf(body, sizeof body, "{\"site\":7}");
     ck_assert_int_eq(http(&f, "POST", "/api/v1/enrollment-tokens", body, strlen(body), f.admin,
                           &rep), 400);
+    /* A use limit on a reusable token would be dropped: refused. */
+    snprintf(body, sizeof body, "{\"uses\":3,\"reusable\":true}");
+    ck_assert_int_eq(http(&f, "POST", "/api/v1/enrollment-tokens", body, strlen(body), f.admin,
+                          &rep), 400);
+    ck_assert_msg(strstr(rep.body, "not both"), "%s", rep.body);
     ck_assert_int_eq(testsrv_scalar("SELECT count(*) FROM enrollment_tokens"), ntok);
     /* Only admins approve. */
     ck_assert_int_eq(http(&f, "POST", "/api/v1/devices/life-1/approve", NULL, 0, NULL, &rep), 401);

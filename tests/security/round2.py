@@ -676,25 +676,37 @@ def app_role():
         os.write(fd, open(ENV["PGPASSFILE"], "rb").read())
     os.close(fd)
     env = dict(os.environ, PGPASSFILE=passfile)
-    port = free_port()
-    log = open(os.path.join(ENV["IT_TMP"], "server-app.log"), "wb")
-    proc = subprocess.Popen([server, "serve", "--port", str(port), "--database-url", owner,
-                             "--app-database-url", app, "--enroll-secret-file",
-                             os.path.join(ENV["IT_TMP"], "enroll-secret")],
-                            env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        up = False
-        for _ in range(150):
+    logpath = os.path.join(ENV["IT_TMP"], "server-app.log")
+    log = open(logpath, "wb")
+    # Up to three starts: a server that exits before it answers (the free
+    # port taken by another process between free_port and its bind, on a
+    # busy machine) is started again on another port; one that runs but
+    # does not answer is waited for up to 90 s.
+    proc, up = None, False
+    for _attempt in range(3):
+        port = free_port()
+        proc = subprocess.Popen([server, "serve", "--port", str(port), "--database-url", owner,
+                                 "--app-database-url", app, "--enroll-secret-file",
+                                 os.path.join(ENV["IT_TMP"], "enroll-secret")],
+                                env=env, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 90
+        while not up and proc.poll() is None and time.time() < deadline:
             try:
                 c = http.client.HTTPConnection(HOST, port, timeout=5)
                 c.request("GET", "/healthz")
                 up = c.getresponse().status == 200
                 c.close()
             except OSError:
-                pass
-            if up:
-                break
-            time.sleep(0.2)
+                time.sleep(0.2)
+        if up or proc.poll() is None:
+            break
+    try:
+        if not up:
+            log.flush()
+            tail = open(logpath, "rb").read()[-600:].decode("utf-8", "replace")
+            cat.result(False, "least privilege: serve answers through --app-database-url (as %s)" % role,
+                       "the server did not answer /healthz (exit %s): %s" % (proc.poll(), tail))
+            return
         c = http.client.HTTPConnection(HOST, port, timeout=30)
         c.request("GET", "/api/v1/snapshots?limit=1", headers={"Authorization": "Bearer " + ENV["TOKEN_ML"]})
         st = c.getresponse().status

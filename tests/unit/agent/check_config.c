@@ -293,7 +293,7 @@ START_TEST(test_other_commands_options_refused)
             /* What the command needs, then the other's option. */
             char *run_argv[] = { "--device-id", "d", "--server", "http://s", other[i], "1" };
             char *rpl_argv[] = { "--input", "in.csv", "--scores", "out.csv", other[i], "1" };
-            char want[96];
+            char want[4096 + 64];   /* an option name is at most a help line */
             int rc;
 
             if (listed(own, nown, other[i]))

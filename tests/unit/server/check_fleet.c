@@ -314,7 +314,11 @@ END_TEST
 
 /* One pool thread, many concurrent uploads: a worker that waited for the
  * committer would serve them one at a time (one row per transaction); a
- * parked connection frees it, so the uploads share transactions. */
+ * parked connection frees it, so the uploads share transactions.  The
+ * committer is held until all N are queued, which the one worker can only
+ * do if it parked each connection instead of waiting: without the hold, on
+ * a loaded machine the uploads could arrive one commit apart each and the
+ * batch count would say nothing (one CI run saw 32 of 32). */
 START_TEST(test_parked_uploads_share_commits)
 {
     enum { N = 32 };
@@ -336,8 +340,13 @@ START_TEST(test_parked_uploads_share_commits)
         a[i].f = &f;
         a[i].e = envelope("park-1", (uint64_t)i + 1, (float)i, sk, &a[i].l);
     }
+    ingest__commit_hold(1);
     for (i = 0; i < N; i++)
         ck_assert_int_eq(pthread_create(&t[i], NULL, upload_thread, &a[i]), 0);
+    for (i = 0; i < 3000 && ingest_queue_depth() < N; i++)
+        usleep(10 * 1000);
+    ck_assert_uint_eq(ingest_queue_depth(), N);
+    ingest__commit_hold(0);
     for (i = 0; i < N; i++) {
         pthread_join(t[i], NULL);
         ck_assert_int_eq(a[i].status, 201);

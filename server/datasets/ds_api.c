@@ -41,17 +41,14 @@ int ds__param_version(const struct srv_request *rq, int64_t *id, int *version,
 
 int ds_api_create(struct srv_request *rq, struct srv_response *rs)
 {
-    json_t *body = NULL, *def = NULL, *ignored = json_array(), *ans;
+    json_t *body = NULL, *def = NULL;
     const char *why = "body must be a JSON object", *vals[3];
     char by[80], *defs = NULL;
     PGresult *r = NULL;
     int err;
 
-    if (!ignored)
-        return srv_fail(rs, SRV_ENOMEM, NULL);
-    if (!(body = srv_body_json(rq)) || !(def = ds__definition(body, ignored, &why))) {
+    if (!(body = srv_body_json(rq)) || !(def = ds__definition(body, &why))) {
         json_decref(body);
-        json_decref(ignored);
         return srv_fail(rs, SRV_EBADREQ, why);
     }
     auth_actor(rq, by, sizeof by);
@@ -63,22 +60,13 @@ int ds_api_create(struct srv_request *rq, struct srv_response *rs)
     if (err == SRV_OK) {
         /* Keys it does not know were left out of the definition: the client
          * hears which (a misspelt filter widens the set). */
-        ans = json_pack("{s:I}", "id", (json_int_t)db_int64(r, 0, "id"));
-        if (ans && json_array_size(ignored) > 0) {
-            char *names = json_dumps(ignored, JSON_COMPACT);
-
-            srv_log("warn", "dataset %s defined by %s: unknown fields ignored: %s",
-                    db_text_or(r, 0, "id", "?"), by, names ? names : "?");
-            free(names);
-            json_object_set(ans, "ignored", ignored);
-        }
-        err = srv_respond_json_take(rs, 201, ans);
+        rs->ignored = srv_json_ignored(rq, body, ds__definition_fields);
+        err = srv_respond_json_take(rs, 201, json_pack("{s:I}", "id", (json_int_t)db_int64(r, 0, "id")));
     }
     PQclear(r);
     free(defs);
     json_decref(def);
     json_decref(body);
-    json_decref(ignored);
     return err;
 }
 

@@ -2,12 +2,11 @@
  * normalised into the one form stored (defaults written out), so that two
  * definitions meaning the same thing hash the same when a version is frozen
  * from them.  A key the server does not know is left out of the stored form
- * and named in the caller's list of ignored fields, which the API answers
- * with: a misspelt filter ("equipment_type" for "equipment_types") widens the
+ * and named in the answer (ds__definition_fields, srv_json_ignored): a
+ * misspelt filter ("equipment_type" for "equipment_types") widens the
  * training set, and the client must hear of it.  Not refused: clients that
  * sent a key of their own before (a description, say) keep working. */
 #include "server/datasets/ds_int.h"
-#include "server/srv/srv.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -29,25 +28,13 @@ static const char bad_filter[] =
     "filter: sources, classes, equipment_types, sites are string lists; "
     "min_confidence in [0, 1]; from/to timestamps";
 
-/* Every member of obj not in known, as "<where><key>", onto ignored (a
- * JSON array; NULL: the caller does not ask).  Object members only: a
- * value of the wrong type is the normalisers' error. */
-static void note_unknown(const json_t *obj, const char *where, const char *const *known,
-                         json_t *ignored)
-{
-    const char *key;
-    json_t *v;
-    char path[128];
-
-    if (!ignored || !json_is_object(obj))
-        return;
-    json_object_foreach((json_t *)obj, key, v) {
-        if (srv_json_known(key, known) || json_array_size(ignored) >= DS_IGNORED_MAX)
-            continue;
-        snprintf(path, sizeof path, "%s%.64s", where, key);
-        json_array_append_new(ignored, json_string(path));
-    }
-}
+const char *const ds__definition_fields[] = {
+    "name", "filter", "window", "split",
+    "window.length_s", "window.stride_s", "window.edge",
+    "split.by", "split.fractions", "split.seed", "split.min_per_split",
+    "filter.sources", "filter.min_confidence", "filter.classes", "filter.equipment_types",
+    "filter.sites", "filter.from", "filter.to", NULL
+};
 
 static int str_array_ok(const json_t *a, size_t max_items, size_t max_len)
 {
@@ -63,14 +50,11 @@ static int str_array_ok(const json_t *a, size_t max_items, size_t max_len)
 }
 
 /* {"length_s","stride_s","edge"} with the edge defaulted; NULL and *why. */
-static json_t *window_normalise(const json_t *w, json_t *ignored, const char **why)
+static json_t *window_normalise(const json_t *w, const char **why)
 {
     double len_s, stride_s;
     const char *edge;
 
-    static const char *const known[] = { "length_s", "stride_s", "edge", NULL };
-
-    note_unknown(w, "window.", known, ignored);
     if (!json_is_object(w) || !json_is_number(json_object_get(w, "length_s")) ||
         !json_is_number(json_object_get(w, "stride_s")))
         return *why = "window needs length_s and stride_s", NULL;
@@ -105,15 +89,12 @@ static const char *fractions_check(const json_t *fr)
 }
 
 /* {"by","fractions","seed","min_per_split"} with the defaults; NULL and *why. */
-static json_t *split_normalise(const json_t *sp, json_t *ignored, const char **why)
+static json_t *split_normalise(const json_t *sp, const char **why)
 {
     const char *by;
     json_t *v;
     json_int_t seed, minps;
 
-    static const char *const known[] = { "by", "fractions", "seed", "min_per_split", NULL };
-
-    note_unknown(sp, "split.", known, ignored);
     if (!json_is_object(sp) || !json_is_string(json_object_get(sp, "by")))
         return *why = "split needs by", NULL;
     by = json_string_value(json_object_get(sp, "by"));
@@ -178,14 +159,11 @@ static const char *filter_optional(const json_t *f, json_t *nf)
     return NULL;
 }
 
-static json_t *filter_normalise(const json_t *f, json_t *ignored, const char **why)
+static json_t *filter_normalise(const json_t *f, const char **why)
 {
-    static const char *const known[] = { "sources", "min_confidence", "classes",
-                                         "equipment_types", "sites", "from", "to", NULL };
     json_t *nf, *v;
     double conf = 0;
 
-    note_unknown(f, "filter.", known, ignored);
     if (!(nf = json_object()))
         return *why = "out of memory", NULL;
     if ((*why = filter_sources(f, nf)))
@@ -206,22 +184,19 @@ bad:
     return NULL;
 }
 
-json_t *ds__definition(const json_t *body, json_t *ignored, const char **why)
+json_t *ds__definition(const json_t *body, const char **why)
 {
     const json_t *f = json_object_get(body, "filter"), *name = json_object_get(body, "name");
     json_t *nw = NULL, *ns = NULL, *nf = NULL;
 
-    static const char *const known[] = { "name", "filter", "window", "split", NULL };
-
-    note_unknown(body, "", known, ignored);
     if (!json_is_object(body) || !json_is_string(name) || json_string_length(name) == 0 ||
         json_string_length(name) > 200)
         return *why = "name must be a string of 1..200 characters", NULL;
     if (f && !json_is_object(f))
         return *why = "filter must be an object", NULL;
-    if (!(nw = window_normalise(json_object_get(body, "window"), ignored, why)) ||
-        !(ns = split_normalise(json_object_get(body, "split"), ignored, why)) ||
-        !(nf = filter_normalise(f, ignored, why))) {
+    if (!(nw = window_normalise(json_object_get(body, "window"), why)) ||
+        !(ns = split_normalise(json_object_get(body, "split"), why)) ||
+        !(nf = filter_normalise(f, why))) {
         json_decref(nw);
         json_decref(ns);
         return NULL;

@@ -53,10 +53,11 @@ int ds__source_index(const char *s);            /* -1 when unknown */
 int ds__version_create(int64_t dataset_id, const char *created_by, int *version, char **why);
 
 /* Parse and normalise a dataset definition body; NULL and *why on error.
- * Keys the server does not know are left out and, when ignored is a JSON
- * array, named on it ("filter.equipment_type"; at most DS_IGNORED_MAX). */
-#define DS_IGNORED_MAX 32
-json_t *ds__definition(const json_t *body, json_t *ignored, const char **why);
+ * Keys the server does not know are left out; ds__definition_fields lists
+ * the ones it knows, nested ones dotted, for srv_json_ignored to name the
+ * rest ("filter.equipment_type"). */
+extern const char *const ds__definition_fields[];
+json_t *ds__definition(const json_t *body, const char **why);
 
 enum ds_format { DS_FMT_NPZ, DS_FMT_JSONL, DS_FMT_CSV };
 int ds__format_parse(const char *s, enum ds_format *out);

@@ -42,7 +42,7 @@ static json_t *transfer_definition(int64_t target_ds, int target_v, const char *
     json_decref(tdef);
     if (!body)
         return NULL;
-    def = ds__definition(body, NULL, why);
+    def = ds__definition(body, why);
     json_decref(body);
     return def;
 }

@@ -408,10 +408,7 @@ int ds_relations_fit_guarded(const float *means, uint32_t n_rows, uint32_t n_ch,
         if (!use[i] && (!candidate || candidate[i]) && (!fault || !fault[i]) &&
             row_finite(row, n_ch) && row_spe(&first->map, row) <= lim &&
             (!ref || nearest_is_normal(&first->map, means, row, ref, n_normal, n_ref)))
-            use[i] = 2;
-    }
-    for (uint32_t i = 0; i < n_rows; i++) {
-        use[i] = (uint8_t)(use[i] != 0);
+            use[i] = 1;
         n_use += use[i];
     }
     rc = ds_relations_fit(means, n_rows, n_ch, use, var_keep, out);

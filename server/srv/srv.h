@@ -255,8 +255,18 @@ int srv_failf(struct srv_response *rs, int err, const char *fmt, ...)
 
 /* Helpers for handlers building responses. */
 struct json_t;
-/* Serialise j into rs->body (compact) and drop the reference to j. */
+/* Serialise j into rs->body (compact, srv_json_dumps) and drop the
+ * reference to j. */
 int srv_respond_json_take(struct srv_response *rs, unsigned status, struct json_t *j);
+/* json_dumps(j, flags) with every real in its shortest form that reads back
+ * as the same double: 0.1, not jansson's 0.10000000000000001 (it prints 17
+ * digits, which round-trips but shows a client the binary fraction).  A
+ * real keeps a '.' or an exponent, so it stays a real.  malloc'd; NULL when
+ * memory ran out. */
+char *srv_json_dumps(const struct json_t *j, size_t flags);
+/* The same rewrite of a JSON text in place (a number token only where it
+ * has a '.' or an exponent; strings untouched).  Returns the new length. */
+size_t srv_json_shorten_reals(char *text, size_t len);
 /* 200 {"items": [...]} for a listing whose statement builds its items as
  * one JSON array (json_agg; items_json is read, not kept).  SRV_ENOMEM when
  * it does not parse. */

@@ -14,13 +14,100 @@
 
 #include "server/srv/srv.h"
 
+/* The shortest of %.1g .. %.17g that strtod reads back as d, spelt as
+ * jansson spells a real (no '+' or leading zeros in the exponent, and a
+ * ".0" when neither '.' nor 'e' is left), into out (at least 32 bytes).
+ * Round-tripping is monotonic in the precision (more digits, correctly
+ * rounded, are never farther), so a binary search finds the shortest. */
+static size_t shortest_real(double d, char *out)
+{
+    char buf[40], *e;
+    int lo = 1, hi = 17, p;
+
+    while (lo < hi) {
+        p = (lo + hi) / 2;
+        snprintf(buf, sizeof buf, "%.*g", p, d);
+        if (strtod(buf, NULL) == d)
+            hi = p;
+        else
+            lo = p + 1;
+    }
+    snprintf(buf, sizeof buf, "%.*g", lo, d);
+    if ((e = strchr(buf, 'e')) != NULL)
+        snprintf(e + 1, sizeof buf - (size_t)(e + 1 - buf), "%d", atoi(e + 1));
+    else if (!strchr(buf, '.'))
+        strcat(buf, ".0");
+    strcpy(out, buf);
+    return strlen(out);
+}
+
+size_t srv_json_shorten_reals(char *text, size_t len)
+{
+    size_t r = 0, w = 0, end, n;
+    char tok[40], best[40];
+    int real;
+
+    while (r < len) {
+        char c = text[r];
+
+        if (c == '"') {
+            /* A string, copied as it is: its escapes cannot end it early. */
+            text[w++] = text[r++];
+            while (r < len && text[r] != '"') {
+                if (text[r] == '\\' && r + 1 < len)
+                    text[w++] = text[r++];
+                text[w++] = text[r++];
+            }
+            if (r < len)
+                text[w++] = text[r++];
+            continue;
+        }
+        if (c != '-' && (c < '0' || c > '9')) {
+            text[w++] = text[r++];
+            continue;
+        }
+        real = 0;
+        for (end = r; end < len && strchr("0123456789+-.eE", text[end]) != NULL && text[end]; end++)
+            if (text[end] == '.' || text[end] == 'e' || text[end] == 'E')
+                real = 1;
+        n = end - r;
+        /* %.17g pads only a value that needs it, so jansson's short tokens
+         * are already their shortest; one too long for tok is left alone. */
+        if (real && n > 6 && n < sizeof tok) {
+            memcpy(tok, text + r, n);
+            tok[n] = '\0';
+            if (shortest_real(strtod(tok, NULL), best) < n) {
+                memcpy(text + w, best, strlen(best));
+                w += strlen(best);
+                r = end;
+                continue;
+            }
+        }
+        memmove(text + w, text + r, n);
+        w += n;
+        r = end;
+    }
+    if (w < len)
+        text[w] = '\0';
+    return w;
+}
+
+char *srv_json_dumps(const struct json_t *j, size_t flags)
+{
+    char *s = json_dumps(j, flags);
+
+    if (s)
+        srv_json_shorten_reals(s, strlen(s));
+    return s;
+}
+
 int srv_respond_json_take(struct srv_response *rs, unsigned status, struct json_t *j)
 {
     char *s;
 
     if (!j)
         return SRV_ENOMEM;
-    s = json_dumps(j, JSON_COMPACT);
+    s = srv_json_dumps(j, JSON_COMPACT);
     json_decref(j);
     if (!s)
         return SRV_ENOMEM;

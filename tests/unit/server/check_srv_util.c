@@ -6,6 +6,8 @@
 #include <check.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -355,6 +357,59 @@ START_TEST(test_body_ignored)
 }
 END_TEST
 
+/* A JSON answer shows each real as its shortest decimal that reads back as
+ * the same double, still a real; strings and integers are not touched. */
+START_TEST(test_reals_shortest)
+{
+    json_t *j = json_pack("{s:f,s:f,s:f,s:f,s:f,s:f,s:I,s:s,s:[f,f]}", "a", 0.1, "b", 1.0 / 3,
+                          "c", 71.1, "d", 1e-05, "e", -2.5e20, "f", 3.0, "i",
+                          (json_int_t)12345678901234567LL, "s", "0.10000000000000001 \"1.1\\",
+                          "v", 0.7, 1e300);
+    char *s = srv_json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+
+    ck_assert_str_eq(s, "{\"a\":0.1,\"b\":0.3333333333333333,\"c\":71.1,\"d\":1e-5,"
+                        "\"e\":-2.5e20,\"f\":3.0,\"i\":12345678901234567,"
+                        "\"s\":\"0.10000000000000001 \\\"1.1\\\\\","
+                        "\"v\":[0.7,1e300]}");
+    free(s);
+    json_decref(j);
+}
+END_TEST
+
+/* Every double, whatever its bits, reads back the same after the rewrite,
+ * and the text never grows. */
+START_TEST(test_reals_round_trip)
+{
+    uint64_t x = 0x9e3779b97f4a7c15ULL;
+    int i;
+
+    for (i = 0; i < 20000; i++) {
+        double d, back;
+        json_t *j, *k;
+        char *plain, *s;
+
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        memcpy(&d, &x, sizeof d);
+        if (!isfinite(d))
+            continue;
+        if (i % 4 == 0)     /* decimals of a few digits, the common case */
+            d = (double)(int64_t)(x % 2000001) / 1000.0 - 1000.0;
+        j = json_pack("[f]", d);
+        plain = json_dumps(j, JSON_COMPACT);
+        s = srv_json_dumps(j, JSON_COMPACT);
+        ck_assert_uint_le(strlen(s), strlen(plain));
+        k = json_loads(s, 0, NULL);
+        ck_assert_msg(k && json_is_real(json_array_get(k, 0)), "%s not a real", s);
+        back = json_real_value(json_array_get(k, 0));
+        ck_assert_msg(memcmp(&back, &d, sizeof d) == 0, "%.17g came back %.17g from %s", d, back, s);
+        json_decref(k);
+        json_decref(j);
+        free(plain);
+        free(s);
+    }
+}
+END_TEST
+
 Suite *srv_util_suite(void);
 Suite *srv_util_suite(void)
 {
@@ -369,6 +424,10 @@ Suite *srv_util_suite(void)
     tcase_add_test(tc, test_header_value);
     tcase_add_test(tc, test_answer_names_them_once);
     tcase_add_test(tc, test_body_ignored);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("reals");
+    tcase_add_test(tc, test_reals_shortest);
+    tcase_add_test(tc, test_reals_round_trip);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -133,7 +133,7 @@ run_script() {
     newdb "precursor_test_$(tr 'A-Z' 'a-z' <<<"$name")" || { fail "$name (no database)"; return; }
     port=$(free_port)
     echo "== $script (port $port)"
-    BUILD="$BUILD" DATABASE_URL="$url" PORT="$port" \
+    BUILD="$BUILD" DATABASE_URL="$url" IT_DB_FRESH=1 PORT="$port" \
         timeout -k 10 "$SCRIPT_TIMEOUT" "$script" 2>&1 | tee "$log"
     rc=${PIPESTATUS[0]}
     p=$(grep -c -E '^PASS( |$)' "$log")

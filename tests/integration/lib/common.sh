@@ -88,21 +88,31 @@ it_drop_db() {
     IT_DB_NAME=
 }
 
-# A database of our own (always: the one given may hold an earlier run's
-# rows) and, unless given, a free port.  TEST_DB_TAG and the shell's pid
+# A database of our own (the one given may hold an earlier run's rows,
+# unless IT_DB_FRESH says scripts/test.sh just made it) and, unless given, a
+# free port.  TEST_DB_TAG and the shell's pid
 # keep two runs on one server apart.
 it_env() {
     local tag=${TEST_DB_TAG:+_${TEST_DB_TAG//[^a-zA-Z0-9_]/_}} name url
     if [ -z "${DATABASE_URL:-}" ]; then
         "$IT_ROOT/scripts/pg.sh" start >&2 || return 1
     fi
-    name=$(tr 'A-Z' 'a-z' <<<"precursor_it_${IT_NAME//[^a-zA-Z0-9]/_}${tag}")
-    name="${name:0:50}_$$"
-    IT_DB_SERVER_URL=${DATABASE_URL:-}
-    if [ -n "$IT_DB_SERVER_URL" ]; then
-        url=$("$IT_ROOT/scripts/pg.sh" newdb "$name") || return 1
+    # scripts/test.sh has just made this script a database of its own and
+    # drops it afterwards: use it as it is rather than make a second one.
+    # Once: a script this one runs makes its own.
+    if [ -n "${IT_DB_FRESH:-}" ] && [ -n "${DATABASE_URL:-}" ]; then
+        url=$DATABASE_URL
+        name=
+        unset IT_DB_FRESH
     else
-        url=$(env -u DATABASE_URL "$IT_ROOT/scripts/pg.sh" newdb "$name") || return 1
+        name=$(tr 'A-Z' 'a-z' <<<"precursor_it_${IT_NAME//[^a-zA-Z0-9]/_}${tag}")
+        name="${name:0:50}_$$"
+        IT_DB_SERVER_URL=${DATABASE_URL:-}
+        if [ -n "$IT_DB_SERVER_URL" ]; then
+            url=$("$IT_ROOT/scripts/pg.sh" newdb "$name") || return 1
+        else
+            url=$(env -u DATABASE_URL "$IT_ROOT/scripts/pg.sh" newdb "$name") || return 1
+        fi
     fi
     IT_DB_NAME=$name
     DATABASE_URL=$url

@@ -14,25 +14,27 @@
 
 #include "server/srv/srv.h"
 
-/* The shortest of %.1g .. %.17g that strtod reads back as d, spelt as
- * jansson spells a real (no '+' or leading zeros in the exponent, and a
- * ".0" when neither '.' nor 'e' is left), into out (at least 32 bytes).
- * Round-tripping is monotonic in the precision (more digits, correctly
- * rounded, are never farther), so a binary search finds the shortest. */
+/* The shortest decimal that strtod reads back as d, spelt as jansson
+ * spells a real (no '+' or leading zeros in the exponent, and a ".0" when
+ * neither '.' nor 'e' is left), into out (at least 32 bytes).  No search is
+ * needed: decimals of up to 15 significant digits are at least 1e-15 of d
+ * apart, more than the 2^-52 of d that read back as d, so when %.15g (which
+ * drops trailing zeros) reads back it is the only such decimal and the
+ * shortest; else 16 digits, else the 17 that always do.  (A subnormal,
+ * coarser than 2^-52 of itself, may keep more digits than it needs; it
+ * still reads back.) */
 static size_t shortest_real(double d, char *out)
 {
     char buf[40], *e;
-    int lo = 1, hi = 17, p;
+    int p;
 
-    while (lo < hi) {
-        p = (lo + hi) / 2;
+    for (p = 15; p < 17; p++) {
         snprintf(buf, sizeof buf, "%.*g", p, d);
         if (strtod(buf, NULL) == d)
-            hi = p;
-        else
-            lo = p + 1;
+            break;
     }
-    snprintf(buf, sizeof buf, "%.*g", lo, d);
+    if (p == 17)
+        snprintf(buf, sizeof buf, "%.17g", d);
     if ((e = strchr(buf, 'e')) != NULL)
         snprintf(e + 1, sizeof buf - (size_t)(e + 1 - buf), "%d", atoi(e + 1));
     else if (!strchr(buf, '.'))

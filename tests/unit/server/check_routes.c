@@ -1,7 +1,8 @@
 /* check_routes.c - the route table, the matcher, the error table, and the
  * promise that schema/openapi.json documents every route the server
- * registers (path and method) with the roles it admits (x-roles), and that
- * every handler refuses the roles its x-roles leaves out. */
+ * registers (path and method) with the roles it admits (x-roles), the 401
+ * and 403 its gate answers and the unknown body keys its success answers
+ * name, and that every handler refuses the roles its x-roles leaves out. */
 #include <check.h>
 #include <jansson.h>
 #include <limits.h>
@@ -265,6 +266,16 @@ START_TEST(test_openapi_roles)
             ck_assert_msg(json_is_array(json_object_get(op, "security")),
                           "%s %s takes a token but documents no security", r[i].method,
                           r[i].pattern);
+            /* What the gate in front of the handler answers: 401 without
+             * credentials; 403 for a role x-roles leaves out, or a
+             * session's state-changing request without its X-CSRF-Token. */
+            ck_assert_msg(json_object_get(json_object_get(op, "responses"), "401") != NULL,
+                          "%s %s takes a token but documents no 401", r[i].method,
+                          r[i].pattern);
+            if (r[i].roles != SRV_USERS || strcmp(r[i].method, "GET") != 0)
+                ck_assert_msg(json_object_get(json_object_get(op, "responses"), "403") != NULL,
+                              "%s %s can answer 403 (role or X-CSRF-Token) but documents none",
+                              r[i].method, r[i].pattern);
             break;
         }
     }

@@ -1,7 +1,8 @@
 /* check_routes.c - the route table, the matcher, the error table, and the
  * promise that schema/openapi.json documents every route the server
- * registers (path and method) with the roles it admits (x-roles), and that
- * every handler refuses the roles its x-roles leaves out. */
+ * registers (path and method) with the roles it admits (x-roles), the 401
+ * and 403 its gate answers and the unknown body keys its success answers
+ * name, and that every handler refuses the roles its x-roles leaves out. */
 #include <check.h>
 #include <jansson.h>
 #include <limits.h>
@@ -265,6 +266,16 @@ START_TEST(test_openapi_roles)
             ck_assert_msg(json_is_array(json_object_get(op, "security")),
                           "%s %s takes a token but documents no security", r[i].method,
                           r[i].pattern);
+            /* What the gate in front of the handler answers: 401 without
+             * credentials; 403 for a role x-roles leaves out, or a
+             * session's state-changing request without its X-CSRF-Token. */
+            ck_assert_msg(json_object_get(json_object_get(op, "responses"), "401") != NULL,
+                          "%s %s takes a token but documents no 401", r[i].method,
+                          r[i].pattern);
+            if (r[i].roles != SRV_USERS || strcmp(r[i].method, "GET") != 0)
+                ck_assert_msg(json_object_get(json_object_get(op, "responses"), "403") != NULL,
+                              "%s %s can answer 403 (role or X-CSRF-Token) but documents none",
+                              r[i].method, r[i].pattern);
             break;
         }
     }
@@ -287,6 +298,133 @@ START_TEST(test_openapi_roles)
             }
         }
     }
+    json_decref(doc);
+}
+END_TEST
+
+/* A "$ref" to "#/components/..." as the object it names, else node itself
+ * (borrowed; NULL when the reference leads nowhere). */
+static json_t *resolve(json_t *doc, json_t *node)
+{
+    const char *ref = json_string_value(json_object_get(node, "$ref"));
+    char part[128];
+    json_t *at = doc;
+
+    if (!ref)
+        return node;
+    if (strncmp(ref, "#/", 2) != 0)
+        return NULL;
+    for (ref += 2; at && *ref;) {
+        size_t n = strcspn(ref, "/");
+
+        if (n >= sizeof part)
+            return NULL;
+        memcpy(part, ref, n);
+        part[n] = '\0';
+        at = json_object_get(at, part);
+        ref += n + (ref[n] == '/');
+    }
+    return at;
+}
+
+static int schema_type_is(json_t *doc, json_t *schema, const char *type)
+{
+    schema = resolve(doc, schema);
+    return json_is_object(schema) &&
+           json_is_string(json_object_get(schema, "type")) &&
+           strcmp(json_string_value(json_object_get(schema, "type")), type) == 0;
+}
+
+/* What a success answer documents of the unknown keys: 1 when its JSON
+ * object lists "ignored" as an array of strings, or (a 204) it has the
+ * Precursor-Ignored-Keys header as a string; 0 when it names neither. */
+static int success_names_ignored(json_t *doc, const char *code, json_t *resp)
+{
+    json_t *schema, *ignored;
+
+    resp = resolve(doc, resp);
+    if (strcmp(code, "204") == 0) {
+        json_t *h = resolve(doc, json_object_get(json_object_get(resp, "headers"),
+                                                 SRV_IGNORED_HEADER));
+
+        return json_is_object(h) && schema_type_is(doc, json_object_get(h, "schema"), "string");
+    }
+    schema = resolve(doc, json_object_get(json_object_get(json_object_get(resp, "content"),
+                                                          "application/json"), "schema"));
+    if (!schema_type_is(doc, schema, "object"))
+        return 0;
+    ignored = resolve(doc, json_object_get(json_object_get(schema, "properties"), "ignored"));
+    return schema_type_is(doc, ignored, "array") &&
+           schema_type_is(doc, json_object_get(ignored, "items"), "string");
+}
+
+/* The unknown-keys policy (info.description) for clients to rely on: every
+ * success answer to a JSON body documents how it names the keys the server
+ * did without, "ignored" in a JSON object or the header on a 204; the routes
+ * the info names as different document what they do instead, and the info
+ * still names them.  A JSON route added without it fails here. */
+START_TEST(test_openapi_ignored_keys)
+{
+    static const struct {
+        const char *method, *pattern;
+        int refuses;    /* 1: an unknown key is a 400; 0: the body is kept as sent */
+    } differ[] = { { "POST", "/api/v1/enrollment-tokens", 1 },
+                   { "POST", "/api/v1/heartbeats", 0 } };
+    json_t *doc = load_openapi(), *op, *responses, *resp;
+    const char *info, *code;
+    const struct srv_route *r;
+    size_t n, i, k, checked = 0;
+
+    info = json_string_value(json_object_get(json_object_get(doc, "info"), "description"));
+    ck_assert_ptr_nonnull(info);
+    for (k = 0; k < sizeof differ / sizeof differ[0]; k++)
+        ck_assert_msg(strstr(info, differ[k].pattern) != NULL,
+                      "info.description no longer names %s %s as an exception", differ[k].method,
+                      differ[k].pattern);
+    r = routes_table(&n);
+    for (i = 0; i < n; i++) {
+        int other = -1, successes = 0;
+
+        if (r[i].body != SRV_BODY_JSON)
+            continue;
+        for (k = 0; k < sizeof differ / sizeof differ[0]; k++)
+            if (strcmp(r[i].method, differ[k].method) == 0 &&
+                strcmp(r[i].pattern, differ[k].pattern) == 0)
+                other = differ[k].refuses;
+        op = route_op(doc, &r[i]);
+        responses = json_object_get(op, "responses");
+        ck_assert_msg(json_is_object(responses), "%s %s documents no responses", r[i].method,
+                      r[i].pattern);
+        json_object_foreach(responses, code, resp) {
+            if (code[0] != '2')
+                continue;
+            successes++;
+            if (other < 0)
+                ck_assert_msg(success_names_ignored(doc, code, resp),
+                              "%s %s: its %s answer must document the unknown keys it ignored "
+                              "(\"ignored\": IgnoredKeys, or the %s header on a 204)",
+                              r[i].method, r[i].pattern, code, SRV_IGNORED_HEADER);
+            else
+                ck_assert_msg(!success_names_ignored(doc, code, resp),
+                              "%s %s ignores no keys (info) but its %s answer says it does",
+                              r[i].method, r[i].pattern, code);
+        }
+        ck_assert_msg(successes > 0, "%s %s documents no success answer", r[i].method,
+                      r[i].pattern);
+        if (other == 1) {
+            json_t *body = resolve(doc, json_object_get(json_object_get(json_object_get(
+                json_object_get(op, "requestBody"), "content"), "application/json"), "schema"));
+
+            ck_assert_msg(json_is_false(json_object_get(body, "additionalProperties")) &&
+                          json_object_get(responses, "400") != NULL,
+                          "%s %s refuses unknown keys: its body schema must say "
+                          "additionalProperties false and it must document 400",
+                          r[i].method, r[i].pattern);
+        }
+        checked++;
+    }
+    /* 31 JSON routes when this was written */
+    ck_assert_uint_ge(checked, 25);
     json_decref(doc);
 }
 END_TEST
@@ -356,6 +494,7 @@ Suite *routes_suite(void)
     tcase_add_test(tc, test_error_table);
     tcase_add_test(tc, test_openapi_covers_routes);
     tcase_add_test(tc, test_openapi_roles);
+    tcase_add_test(tc, test_openapi_ignored_keys);
     tcase_add_test(tc, test_roles_enforced);
     suite_add_tcase(s, tc);
     return s;

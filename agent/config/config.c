@@ -528,6 +528,13 @@ int agent_config_check(const struct agent_config *c, enum agent_cmd cmd,
                  c->max_window_s, c->pre_s + c->post_s);
         return AGENT_CONFIG_EUSAGE;
     }
+    /* detect_init refuses it too, but only once the source is open and with
+     * no reason given; --check is where a config file learns why. */
+    if (!(c->detect.rearm <= c->detect.threshold)) {
+        snprintf(err, errlen, "rearm (%g) must not be above threshold (%g)",
+                 (double)c->detect.rearm, (double)c->detect.threshold);
+        return AGENT_CONFIG_EUSAGE;
+    }
     if (c->alarm_fifo[0] && c->alarm_socket[0]) {
         snprintf(err, errlen, "give alarm-fifo or alarm-socket, not both");
         return AGENT_CONFIG_EUSAGE;

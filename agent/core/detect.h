@@ -103,9 +103,9 @@ void detect_config_defaults(struct detect_config *cfg);
 void detect_config_resolve(struct detect_config *cfg, double rate);
 const char *detect_profile_name(uint32_t profile);   /* "auto", "process", "vibration" */
 /* Arena bytes for any rate (an upper bound), and for this rate: the context
- * and range detectors (1056 and 40 bytes a channel) only run in the process
- * profile, so a caller that knows the rate need not hold their room at
- * vibration rates. */
+ * and range detectors (1056 and 40 bytes a channel) are in the process
+ * profile's set only (they run at other rates only when named), so a caller
+ * that knows the rate need not hold their room at vibration rates. */
 size_t detect_arena_size(const struct detect_config *cfg, unsigned channels);
 size_t detect_arena_size_at(const struct detect_config *cfg, unsigned channels, double rate);
 /* Returns NULL if arena is too small or the config out of range. */

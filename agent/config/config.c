@@ -52,7 +52,7 @@ static const struct opt opts[] = {
     { "format", S(source), "csv", RPL, "input format: csv|i16le|f32le" },
     { "input", S(input), NULL, BOTH, "input file for csv/i16le/f32le (default stdin)" },
     { "channels", U(channels, 1, WIRE_MAX_CHANNELS), "1", BOTH, "channels in binary input" },
-    { "rate", D(rate, 0, 1e7), "0", BOTH, "sample rate in Hz; 0 = the source's own (sim 2000, csv estimated; binary needs it)" },
+    { "rate", D(rate, 0, 1e7), "0", BOTH, "sample rate in Hz; 0 = the source's own (sim 2000, csv the median timestamp step of its first 64 rows; binary needs it); the detectors' profile follows it" },
     { "sim-equipment", S(sim_equipment), "bearing", RUN, "simulated equipment: bearing|motor|pump" },
     { "sim-seed", U64(sim_seed), "1", RUN, "simulator seed (noise and fault times)" },
     { "sim-fault-every", D(sim_fault_every_s, 0.1, 1e9), "20", RUN, "mean seconds between injected faults" },
@@ -76,10 +76,10 @@ static const struct opt opts[] = {
     { "upload-max-bps", U64(upload_max_bps), "0", RUN, "upload bandwidth cap in bytes/s (0 = unlimited)" },
     { "ca-file", S(ca_file), NULL, RUN, "extra CA bundle (PEM) for an https server" },
     { "pin-sha256", S(pin_sha256), NULL, RUN, "pin the server's public key: sha256//BASE64 of its SubjectPublicKeyInfo (several joined by ;); a server with another key is refused even if its certificate verifies" },
-    { "model", S(model_file), NULL, BOTH, "signed model blob (schema/MODEL.md) for the model detector; refused unless signed by --model-key for this channel layout" },
+    { "model", S(model_file), NULL, BOTH, "signed model blob (schema/MODEL.md), scored beside the detectors with its own features, windows and threshold; refused unless signed by --model-key for this channel layout" },
     { "model-key", S(model_key_file), NULL, BOTH, "the server's model-signing Ed25519 public key: 32 raw bytes, hex or base64" },
     { "scores", S(scores), NULL, RPL, "replay output CSV: timestamp,anomaly_score,trigger (required)" },
-    { "manipulated", S(manipulated), NULL, BOTH, "comma list of manipulated variables (valve positions, set-points, commands; channel names, or 0-based indices): a trigger never names one, and after a significant move of one the level triggers of all channels wait hold_off_s for the plant to settle while the multivariate one keeps running; the exported score is unchanged (docs/DETECTORS.md)" },
+    { "manipulated", S(manipulated), NULL, BOTH, "comma list of manipulated variables (valve positions, set-points, commands; channel names, or 0-based indices): a trigger never names one, and after a significant move of one the level and feature triggers of all channels wait hold_off_s for the plant to settle while the multivariate one keeps running; the exported score is unchanged (docs/DETECTORS.md)" },
     { "trigger-score", B(trigger_score), "false", RPL, "add a 4th column, trigger_score: the score the trigger acts on (after novelty and quiet period); anomaly_score is the calibrated surprise, never gated" },
 };
 
@@ -526,6 +526,13 @@ int agent_config_check(const struct agent_config *c, enum agent_cmd cmd,
     if (c->max_window_s < c->pre_s + c->post_s) {
         snprintf(err, errlen, "max-window-s (%g s) is shorter than pre-s + post-s (%g s)",
                  c->max_window_s, c->pre_s + c->post_s);
+        return AGENT_CONFIG_EUSAGE;
+    }
+    /* detect_init refuses it too, but only once the source is open and with
+     * no reason given; --check is where a config file learns why. */
+    if (!(c->detect.rearm <= c->detect.threshold)) {
+        snprintf(err, errlen, "rearm (%g) must not be above threshold (%g)",
+                 (double)c->detect.rearm, (double)c->detect.threshold);
         return AGENT_CONFIG_EUSAGE;
     }
     if (c->alarm_fifo[0] && c->alarm_socket[0]) {

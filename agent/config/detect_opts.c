@@ -249,12 +249,14 @@ void detect_opts_help(FILE *f)
     detect_config_resolve(&proc, 1.0);
     detect_config_resolve(&vib, 10000.0);
     help_row(f, "profile", detect_profile_name(d.profile),
-             "defaults by rate: process below %g Hz, vibration above", DETECT_PROCESS_MAX_HZ);
+             "auto|process|vibration; auto: by the stream's rate, process below %g Hz, "
+             "vibration from it", DETECT_PROCESS_MAX_HZ);
     snprintf(v, sizeof v, "%g", (double)d.threshold);
     help_row(f, "threshold", v, "trigger when the trigger score (0..1) reaches this and the "
              "surprise is significant");
     snprintf(v, sizeof v, "%g", (double)d.rearm);
-    help_row(f, "rearm", v, "re-arm the trigger when the trigger score falls below this");
+    help_row(f, "rearm", v, "re-arm the trigger when the trigger score falls below this "
+             "(at most threshold)");
     help_row(f, "hold_off_s", "auto", "no new trigger this many seconds after one "
              "(process %g, vibration %g)", (double)proc.hold_off_s, (double)vib.hold_off_s);
     help_row(f, "max_per_hour", "auto", "triggers per sliding hour, then suppressed, 0 = no cap "
@@ -265,9 +267,11 @@ void detect_opts_help(FILE *f)
     help_row(f, "window", "auto", "samples in the short-window feature detector "
              "(process %u, vibration %u)", (unsigned)proc.window, (unsigned)vib.window);
     snprintf(v, sizeof v, "%g", (double)d.warmup_s);
-    help_row(f, "warmup_s", v, "no trigger during the first seconds of data");
+    help_row(f, "warmup_s", v, "no trigger during the first seconds of data (nor in the first 32 "
+             "frames, whatever this says)");
     snprintf(v, sizeof v, "%u", (unsigned)d.lik_short);
-    help_row(f, "lik_short", v, "frames in the likelihood stage's short mean (0 = raw scores)");
+    help_row(f, "lik_short", v, "frames in the likelihood stage's short mean (0 = stage off: "
+             "the novelty stage acts)");
     snprintf(v, sizeof v, "%u", (unsigned)d.lik_long);
     help_row(f, "lik_long", v, "frames in its long-term mean and variance of the raw score");
     snprintf(v, sizeof v, "%u", (unsigned)d.quiet_frames);
@@ -275,9 +279,10 @@ void detect_opts_help(FILE *f)
              "threshold");
     snprintf(v, sizeof v, "%u", (unsigned)d.novelty_half);
     help_row(f, "novelty_half", v, "half-life in frames of the recent peak a new surprise must "
-             "beat (0 = off)");
+             "beat (0 = off, and the repeat memory with it)");
     help_row(f, "detectors", "auto", "comma list of level, feature, model, multi, context, range, "
              "sequence (auto: process level,multi,context,range; vibration level,feature,multi; "
              "multi scores with 2+ correlated channels; context, range and sequence add to the "
-             "exported score only; sequence is not in any profile)");
+             "exported score only; sequence is not in any profile; model is the core's hook, which the "
+             "agent leaves empty: --model runs whatever this says)");
 }

@@ -8,10 +8,13 @@
 
 #include "agent/core/detect.h"
 
-/* Set one key of c from its text: threshold, rearm, hold_off_s, max_per_hour,
- * level_alpha, window, warmup_s, lik_short, lik_long, quiet_frames,
- * novelty_half, detectors (comma list of level, feature, model).  Returns 0, -1 for an unknown key, -2 for a bad value (c is then
- * unchanged).  Cross-field checks (rearm <= threshold) are detect_init's. */
+/* Set one key of c from its text: profile, threshold, rearm, hold_off_s,
+ * max_per_hour, level_alpha, window, warmup_s, lik_short, lik_long,
+ * quiet_frames, novelty_half, detectors (comma list of level, feature,
+ * model, multi, context, range, sequence).  "auto" is taken by profile,
+ * hold_off_s, max_per_hour, window and detectors.  Returns 0, -1 for an
+ * unknown key, -2 for a bad value (c is then unchanged).  Cross-field checks
+ * (rearm <= threshold) are detect_init's and agent_config_check's. */
 int detect_opts_set(struct detect_config *c, const char *key, const char *value);
 
 /* Resolve a comma list of manipulated channels (names, or 0-based indices

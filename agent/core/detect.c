@@ -19,6 +19,8 @@
  *            (process profile; exported score only).
  *   range    detect_range.c: a value beyond the range the channel showed
  *            (process profile; exported score only).
+ *   sequence detect_seq.c: n-grams of symbols never seen (in no profile,
+ *            only when named; exported score only).
  *
  * Two scores leave each frame (docs/DETECTORS.md).  The exported score is
  * each detector's frame z as a calibrated surprise (the larger of its normal

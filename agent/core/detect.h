@@ -39,12 +39,12 @@ struct detect_config {
     float level_alpha;          /* EWMA smoothing of the level/variance detector */
     uint32_t window;            /* samples in the short-window feature detector; 0 = profile */
     float warmup_s;             /* no trigger before this much data */
-    uint32_t enable;            /* DETECT_LEVEL | DETECT_FEATURE | DETECT_MODEL | DETECT_MULTI */
+    uint32_t enable;            /* DETECT_* detectors below, DETECT_ENABLE_AUTO: the profile's */
     /* Likelihood stage (docs/DETECTORS.md).  The raw level and
      * feature scores of each channel are turned into the probability that
      * their short-term mean is as high as it is, given their own long-term
      * distribution; counted in frames so 5-minute and 10 kHz data both work. */
-    uint32_t lik_short;         /* frames in the short mean; 0 = stage off (raw scores) */
+    uint32_t lik_short;         /* frames in the short mean; 0 = stage off (novelty instead) */
     uint32_t lik_long;          /* frames in the long-term mean and variance */
     uint32_t quiet_frames;      /* after a detection the score is held low this many frames */
     uint32_t novelty_half;      /* novelty stage (used when lik_short = 0): half-life in frames
@@ -103,9 +103,9 @@ void detect_config_defaults(struct detect_config *cfg);
 void detect_config_resolve(struct detect_config *cfg, double rate);
 const char *detect_profile_name(uint32_t profile);   /* "auto", "process", "vibration" */
 /* Arena bytes for any rate (an upper bound), and for this rate: the context
- * and range detectors (1056 and 40 bytes a channel) only run in the process
- * profile, so a caller that knows the rate need not hold their room at
- * vibration rates. */
+ * and range detectors (1056 and 40 bytes a channel) are in the process
+ * profile's set only (they run at other rates only when named), so a caller
+ * that knows the rate need not hold their room at vibration rates. */
 size_t detect_arena_size(const struct detect_config *cfg, unsigned channels);
 size_t detect_arena_size_at(const struct detect_config *cfg, unsigned channels, double rate);
 /* Returns NULL if arena is too small or the config out of range. */
@@ -115,7 +115,8 @@ void detect_set_model(struct detect *d, const struct detect_model *m);
 /* One frame (channels floats); t_us is the frame's timestamp. */
 void detect_step(struct detect *d, const float *frame, int64_t t_us,
                  struct detect_result *out);
-const char *detect_name(uint8_t detector);   /* "level", "feature", "model", "multi", "context", "range" */
+const char *detect_name(uint8_t detector);   /* "level", "feature", "model", "multi", "context",
+                                              * "range", "sequence" */
 /* Calibrated score of a z: two-sided normal tail probability (one-sided if
  * sides is 1), as the chance per second of `per_second` such scores, turned
  * into S = -log10 and S / (S + 5).  Monotone in z, never exactly 0 for z > 0. */

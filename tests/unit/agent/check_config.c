@@ -167,6 +167,7 @@ START_TEST(test_bad_values)
     char *a12[] = { "--device-id", "d", "--server", "s", "--merge", "maybe" };
     char *a13[] = { "--device-id", "d", "--server", "s", "--bogus" };
     char *a14[] = { "--device-id", "d", "--server", "s", "--threshold" };
+    char *a15[] = { "--input", "x.csv", "--scores", "o.csv", "--threshold", "0.04" };
 
     expect_error(AGENT_CMD_RUN, 6, a1, "pre-s: bad value 'abc'");
     expect_error(AGENT_CMD_RUN, 6, a2, "unknown option bogus");
@@ -185,6 +186,9 @@ START_TEST(test_bad_values)
     expect_error(AGENT_CMD_RUN, 5, a13, "unknown option bogus");
     expect_error_not(AGENT_CMD_RUN, 5, a13, "needs a value");
     expect_error(AGENT_CMD_RUN, 5, a14, "option threshold needs a value");
+    /* Below the default rearm: said at parse time (--check), not only as a
+     * detector "out of range" once the source is open. */
+    expect_error(AGENT_CMD_REPLAY, 6, a15, "rearm (0.05) must not be above threshold (0.04)");
 }
 END_TEST
 

@@ -7,6 +7,7 @@
  *                 [--ref-weight W] [--max-features N] [--budget BYTES]
  *                 [--rel-keep F] [--server-reference] [--server-map] [--propagate K]
  *                 [--trim-limit box|max] [--trim-conf P] [--label-guard on|off]
+ *                 [--trim-t2 on|off]
  *                 [--header-out FILE]
  *
  * cranfield: DIR/cranfield-mpf (default DIR: $PRECURSOR_DATA, else
@@ -46,6 +47,9 @@
  * a fault is one assumed normal ("on", the default and the server's:
  * ds_relations_fit_trimmed; "off", the refit before it, for the same-run
  * comparison: docs/BENCHMARKS.md, fourth round of 2026-12-07).
+ * --trim-t2 on|off: whether every trimmed refit also holds a candidate to
+ * the largest T-squared of the windows assumed normal in the first map
+ * (RELATIONS_LIMIT_T2; docs/BENCHMARKS.md, fifth round of 2026-12-07).
  *
  * Under each learner row's confusion matrix: recall by the fault's severity
  * (class right / called any fault), where the corpus grades it.
@@ -527,6 +531,7 @@ static const char *g_header_out;         /* --header-out: the C header of what s
 static enum relations_limit g_trim_limit = RELATIONS_LIMIT_DEFAULT;   /* --trim-limit */
 static double g_trim_conf = RELATIONS_LIMIT_CONF;   /* --trim-conf: a sensitivity check, not a knob */
 static int g_label_guard = 1;            /* --label-guard: the server map's refit guarded by the fault labels */
+static int g_trim_t2 = 0;                /* --trim-t2: the refit's T-squared limit beside the SPE's */
 
 /* The trimmed fit as the bench runs it (the limit --trim-limit names),
  * with what it took said: the windows, the limit, and how many of the
@@ -538,7 +543,8 @@ static int trimmed_fit(const struct corpus *c, const char *what, const float *me
     uint8_t *m = mask ? mask : xrealloc(NULL, c->n ? c->n : 1);
     double lim = 0;
     uint32_t nfault = 0, nadd = 0;
-    int rc = ds_relations_fit_guarded(means, c->n, c->n_ch, normal, cand, fault, g_rel_keep, g_trim_limit,
+    int rc = ds_relations_fit_guarded(means, c->n, c->n_ch, normal, cand, fault, g_rel_keep,
+                                      (unsigned)g_trim_limit | (g_trim_t2 ? RELATIONS_LIMIT_T2 : 0u),
                                       g_trim_conf, rf, n_fit, m, &lim);
     if (rc == 0) {
         for (uint32_t i = 0; i < c->n; i++)
@@ -551,8 +557,9 @@ static int trimmed_fit(const struct corpus *c, const char *what, const float *me
             snprintf(how, sizeof how, "largest in-sample");
         else
             snprintf(how, sizeof how, "Box %g%%", 100 * g_trim_conf);
-        printf("%s: %s: trimmed fit (%s limit, SPE <= %.3g%s): %u windows, %u added, %u of them faults "
-               "(the truth, read only to say so)\n", c->name, what, how, lim, fault ? ", label guard" : "",
+        printf("%s: %s: trimmed fit (%s limit, SPE <= %.3g%s%s): %u windows, %u added, %u of them faults "
+               "(the truth, read only to say so)\n", c->name, what, how, lim, g_trim_t2 ? ", T-squared limit" : "",
+               fault ? ", label guard" : "",
                *n_fit, nadd, nfault);
     }
     if (!mask)
@@ -1269,9 +1276,10 @@ int main(int argc, char **argv)
                                           { "trim-limit", required_argument, NULL, 'L' },
                                           { "trim-conf", required_argument, NULL, 'C' },
                                           { "label-guard", required_argument, NULL, 'G' },
+                                          { "trim-t2", required_argument, NULL, 'T' },
                                           { NULL, 0, NULL, 0 } };
     models_fewshot_defaults(&g_params);
-    for (int o; (o = getopt_long(argc, argv, "d:c:t:ip:r:s:w:f:b:k:SMP:H:L:C:G:", opts, NULL)) != -1;) {
+    for (int o; (o = getopt_long(argc, argv, "d:c:t:ip:r:s:w:f:b:k:SMP:H:L:C:G:T:", opts, NULL)) != -1;) {
         if (o == 'p')
             g_params.protos = (uint32_t)atoi(optarg);
         else if (o == 'r')
@@ -1296,6 +1304,12 @@ int main(int argc, char **argv)
                 return 2;
             }
             g_label_guard = strcmp(optarg, "on") == 0;
+        } else if (o == 'T') {
+            if (strcmp(optarg, "on") != 0 && strcmp(optarg, "off") != 0) {
+                fprintf(stderr, "fewshot: --trim-t2 on|off\n");
+                return 2;
+            }
+            g_trim_t2 = strcmp(optarg, "on") == 0;
         }
         else if (o == 'P')
             g_params.propagate = (uint32_t)atoi(optarg);

@@ -112,6 +112,8 @@ int ds_relations_fit(const float *means, uint32_t n_rows, uint32_t n_ch, const u
         for (uint32_t q = 0; q < k; q++)
             out->basis[a * k + q] = (float)V[a * C + order[q]];
     }
+    for (uint32_t q = 0; q < k; q++)
+        out->eig[q] = w[order[q]];
     out->explained = tot > 0 ? acc / tot : 0;
     out->map = (struct relations_map){ C, k, out->mean, out->scale, out->basis };
     rc = 0;
@@ -143,6 +145,26 @@ static double row_spe(const struct relations_map *m, const float *row)
         spe += r * r;
     }
     return spe;
+}
+
+/* Hotelling's T-squared of one row of means in fit f: its scores on the
+ * kept components, each squared over its eigenvalue (a component of no
+ * variance counts only when the row leaves it). */
+static double row_t2(const struct relations_fit *f, const float *row)
+{
+    const struct relations_map *m = &f->map;
+    double z[RELATIONS_MAX_CH], t2 = 0;
+
+    for (uint32_t a = 0; a < m->n_ch; a++)
+        z[a] = (row[a] - m->mean[a]) / m->scale[a];
+    for (uint32_t q = 0; q < m->rank; q++) {
+        double t = 0;
+
+        for (uint32_t a = 0; a < m->n_ch; a++)
+            t += m->basis[a * m->rank + q] * z[a];
+        t2 += f->eig[q] > 1e-12 ? t * t / f->eig[q] : (t * t > 1e-12 ? INFINITY : 0.0);
+    }
+    return t2;
 }
 
 static int row_finite(const float *row, uint32_t n_ch)
@@ -335,17 +357,19 @@ static int nearest_is_normal(const struct relations_map *m, const float *means, 
 
 int ds_relations_fit_guarded(const float *means, uint32_t n_rows, uint32_t n_ch,
                              const uint8_t *normal, const uint8_t *candidate, const uint8_t *fault,
-                             double var_keep, enum relations_limit how, double conf,
+                             double var_keep, unsigned how, double conf,
                              struct relations_fit *out, uint32_t *fit_rows, uint8_t *fit_mask,
                              double *limit)
 {
     struct relations_fit *first;
     uint8_t *use;
     uint32_t *ref = NULL;
-    double lim = -1.0, *spe = NULL;
+    double lim = -1.0, t2_lim = INFINITY, *spe = NULL;
     uint32_t n_use = 0, n_normal = 0, n_ref = 0;
+    int t2 = (how & RELATIONS_LIMIT_T2) != 0;
     int rc;
 
+    how &= ~(unsigned)RELATIONS_LIMIT_T2;
     if (!means || !out || !normal || n_ch < 2 || n_ch > RELATIONS_MAX_CH ||
         (how != RELATIONS_LIMIT_BOX && how != RELATIONS_LIMIT_MAX) || !(conf > 0 && conf < 1))
         return MODEL_EINVAL;
@@ -381,6 +405,14 @@ int ds_relations_fit_guarded(const float *means, uint32_t n_rows, uint32_t n_ch,
             goto out;
         }
     }
+    if (t2) {
+        t2_lim = 0.0;
+        for (uint32_t i = 0; i < n_rows; i++)
+            if (use[i]) {
+                double e = row_t2(first, means + (size_t)i * n_ch);
+                t2_lim = e > t2_lim ? e : t2_lim;
+            }
+    }
     /* The guard's references: the rows assumed normal, then the rows
      * labeled a fault (finite, not also assumed normal).  Taken before any
      * candidate joins, so admission does not depend on row order. */
@@ -407,6 +439,7 @@ int ds_relations_fit_guarded(const float *means, uint32_t n_rows, uint32_t n_ch,
 
         if (!use[i] && (!candidate || candidate[i]) && (!fault || !fault[i]) &&
             row_finite(row, n_ch) && row_spe(&first->map, row) <= lim &&
+            (!t2 || row_t2(first, row) <= t2_lim) &&
             (!ref || nearest_is_normal(&first->map, means, row, ref, n_normal, n_ref)))
             use[i] = 1;
         n_use += use[i];

@@ -30,6 +30,7 @@ struct relations_fit {
     float mean[RELATIONS_MAX_CH], scale[RELATIONS_MAX_CH];
     float basis[RELATIONS_MAX_CH * RELATIONS_MAX_CH];
     double explained;               /* the variance the kept components explain, 0..1 */
+    double eig[RELATIONS_MAX_CH];   /* the kept components' eigenvalues (standardised units) */
 };
 
 /* Fit on the rows of means (n_rows x n_ch, row-major) where use[i] != 0
@@ -52,6 +53,11 @@ int ds_relations_fit(const float *means, uint32_t n_rows, uint32_t n_ch, const u
  * without its fold, so the limit describes a window the map has not seen,
  * as every candidate is).  An option (the bench's --trim-limit box). */
 enum relations_limit { RELATIONS_LIMIT_BOX, RELATIONS_LIMIT_MAX };
+/* Or'ed into a limit: a candidate must also keep its Hotelling T-squared
+ * in the first map (inside the principal subspace: the sum of its scores
+ * squared over their eigenvalues) at most the largest of the normal rows'
+ * (the bench's --trim-t2 on). */
+#define RELATIONS_LIMIT_T2 0x100
 
 /* The limit ds_relations_fit_trimmed uses (server training, every
  * evaluation fold, the export: one function, so one map). */
@@ -101,7 +107,7 @@ int ds_relations_fit_trimmed_by(const float *means, uint32_t n_rows, uint32_t n_
  * 2026-12-07). */
 int ds_relations_fit_guarded(const float *means, uint32_t n_rows, uint32_t n_ch,
                              const uint8_t *normal, const uint8_t *candidate, const uint8_t *fault,
-                             double var_keep, enum relations_limit how, double conf,
+                             double var_keep, unsigned how, double conf,
                              struct relations_fit *out, uint32_t *fit_rows, uint8_t *fit_mask,
                              double *limit);
 

@@ -3,8 +3,8 @@
  * normal and a move that breaks it as a residual, fits only the rows it is
  * told to, refits with the rows nobody vouched for that the first map finds
  * normal (and only those), holds them to a control limit on the squared
- * prediction error computed as the textbooks do, and refuses what it
- * cannot fit. */
+ * prediction error computed as the textbooks do (and, as an option, to
+ * one on Hotelling's T-squared), and refuses what it cannot fit. */
 #include "server/datasets/ds_relations.h"
 
 #include <check.h>
@@ -403,6 +403,105 @@ START_TEST(label_guard_keeps_the_look_alikes_of_labeled_faults_out)
 }
 END_TEST
 
+/* The T-squared limit (RELATIONS_LIMIT_T2, a bench option).  40
+ * commissioning rows and 60 usual candidates on the relation around the
+ * usual operating point, 20 candidates on the relation too but far along
+ * it (x0 at 9, three times farther than normal operation went): their
+ * SPE is under the limit, so the SPE alone admits them; their T-squared
+ * (the scores over the eigenvalues, computed here by hand from the
+ * first map's basis and eigenvalues) is beyond the largest of the
+ * commissioning rows', so the second statistic keeps them out. */
+enum { Q_COMM = 40, Q_GOOD = 60, Q_FAR = 20, Q_ROWS = Q_COMM + Q_GOOD + Q_FAR };
+
+static double t2_of(const struct relations_fit *f, const float *row)
+{
+    double z[C], t2 = 0;
+
+    for (uint32_t a = 0; a < C; a++)
+        z[a] = (row[a] - f->map.mean[a]) / f->map.scale[a];
+    for (uint32_t q = 0; q < f->map.rank; q++) {
+        double t = 0;
+
+        for (uint32_t a = 0; a < C; a++)
+            t += f->map.basis[a * f->map.rank + q] * z[a];
+        t2 += t * t / f->eig[q];
+    }
+    return t2;
+}
+
+START_TEST(t2_limit_keeps_out_what_goes_beyond_normal_along_the_relations)
+{
+    static float means[Q_ROWS * C];
+    static uint8_t normal[Q_ROWS], mask[Q_ROWS];
+    struct relations_fit first, got;
+    double spe_lim = 0, t2_lim = 0, eig_sum = 0;
+    uint32_t n = 0, n_want = 0;
+
+    /* Whole periods over the 40 commissioning rows: x0, x2 and the
+     * relation's noise uncorrelated there, so the first map's residual
+     * is the relation's own direction; the far rows sit on the relation. */
+    for (uint32_t i = 0; i < Q_ROWS; i++) {
+        double ph = 2 * M_PI * i / Q_COMM, u, v, noise;
+
+        if (i < Q_COMM) {
+            u = 3 * sin(ph);
+            v = 2 * cos(3 * ph);
+            noise = 0.5 * sin(7 * ph);
+        } else if (i < Q_COMM + Q_GOOD) {
+            u = 2.5 * sin(0.91 * i + 1);
+            v = 1.5 * cos(0.53 * i);
+            noise = 0.3 * sin(7.1 * i);
+        } else {
+            u = 9 + 0.5 * sin(1.3 * i);
+            v = 1.5 * cos(0.53 * i);
+            noise = 0;
+        }
+        means[i * C] = (float)u;
+        means[i * C + 1] = (float)(2 * u + 5 + noise);
+        means[i * C + 2] = (float)v;
+        normal[i] = (uint8_t)(i < Q_COMM);
+    }
+    ck_assert_int_eq(ds_relations_fit(means, Q_ROWS, C, normal, RELATIONS_VAR_KEEP, &first), 0);
+    ck_assert_uint_eq(first.map.rank, 2);
+    for (uint32_t q = 0; q < first.map.rank; q++) {
+        ck_assert(first.eig[q] > 0.5);
+        eig_sum += first.eig[q];
+    }
+    ck_assert(first.eig[0] >= first.eig[1]);
+    ck_assert(eig_sum > 0.99 * C * first.explained && eig_sum < 1.01 * C * first.explained);
+    for (uint32_t i = 0; i < Q_COMM; i++) {
+        double e = spe_of(&first.map, means + i * C), t = t2_of(&first, means + i * C);
+
+        spe_lim = e > spe_lim ? e : spe_lim;
+        t2_lim = t > t2_lim ? t : t2_lim;
+    }
+
+    /* the SPE alone: the far rows are on the relation and join */
+    ck_assert_int_eq(ds_relations_fit_trimmed_by(means, Q_ROWS, C, normal, NULL, RELATIONS_VAR_KEEP,
+                                                 RELATIONS_LIMIT_MAX, 0.99, &got, &n, mask, NULL), 0);
+    for (uint32_t i = Q_COMM + Q_GOOD; i < Q_ROWS; i++) {
+        ck_assert(spe_of(&first.map, means + i * C) <= spe_lim);
+        ck_assert(mask[i]);
+    }
+
+    /* both limits: exactly the rows under both, the far ones out */
+    ck_assert_int_eq(ds_relations_fit_trimmed_by(means, Q_ROWS, C, normal, NULL, RELATIONS_VAR_KEEP,
+                                                 RELATIONS_LIMIT_MAX | RELATIONS_LIMIT_T2, 0.99, &got, &n,
+                                                 mask, NULL), 0);
+    for (uint32_t i = 0; i < Q_ROWS; i++) {
+        int want = normal[i] || (spe_of(&first.map, means + i * C) <= spe_lim &&
+                                 t2_of(&first, means + i * C) <= t2_lim);
+
+        ck_assert_msg(mask[i] == want, "row %u", i);
+        n_want += (uint32_t)want;
+    }
+    ck_assert_uint_eq(n, n_want);
+    for (uint32_t i = Q_COMM + Q_GOOD; i < Q_ROWS; i++)
+        ck_assert(!mask[i]);
+    ck_assert(n > Q_COMM);           /* usual candidates still join */
+}
+END_TEST
+
 Suite *relations_fit_suite(void)
 {
     Suite *s = suite_create("relations_fit");
@@ -416,6 +515,7 @@ Suite *relations_fit_suite(void)
     tcase_add_test(tc, spe_limit_by_hand);
     tcase_add_test(tc, trimmed_fit_admits_under_the_control_limit);
     tcase_add_test(tc, label_guard_keeps_the_look_alikes_of_labeled_faults_out);
+    tcase_add_test(tc, t2_limit_keeps_out_what_goes_beyond_normal_along_the_relations);
     suite_add_tcase(s, tc);
     return s;
 }

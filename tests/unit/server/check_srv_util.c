@@ -412,6 +412,45 @@ START_TEST(test_reals_round_trip)
 }
 END_TEST
 
+/* Strings full of what a number is made of, quotes and backslashes
+ * included, beside reals and integers: the rewrite changes no value. */
+START_TEST(test_reals_leave_strings_alone)
+{
+    static const char alphabet[] = "0123456789.eE+-\"\\ {}[],:u";
+    uint64_t x = 0x2545f4914f6cdd1dULL;
+    int i;
+
+    for (i = 0; i < 2000; i++) {
+        json_t *j = json_object(), *back;
+        char key[24], str[40], *s;
+        double d;
+        int k;
+
+        for (k = 0; k < 4; k++) {
+            size_t n, c;
+
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            n = x % (sizeof str - 1);
+            for (c = 0; c < n; c++) {
+                x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+                str[c] = alphabet[x % (sizeof alphabet - 1)];
+            }
+            str[n] = '\0';
+            snprintf(key, sizeof key, "%.*s%d", (int)(x % 9), str, k);
+            d = (double)(int64_t)(x % 100000) / 7.0;
+            json_object_set_new(j, key, k % 2 ? json_string(str) : json_pack("[f,I,s]", d,
+                                                                             (json_int_t)(x >> 20), str));
+        }
+        s = srv_json_dumps(j, JSON_COMPACT);
+        back = json_loads(s, 0, NULL);
+        ck_assert_msg(back && json_equal(back, j), "%s", s);
+        json_decref(back);
+        json_decref(j);
+        free(s);
+    }
+}
+END_TEST
+
 Suite *srv_util_suite(void);
 Suite *srv_util_suite(void)
 {
@@ -430,6 +469,7 @@ Suite *srv_util_suite(void)
     tc = tcase_create("reals");
     tcase_add_test(tc, test_reals_shortest);
     tcase_add_test(tc, test_reals_round_trip);
+    tcase_add_test(tc, test_reals_leave_strings_alone);
     suite_add_tcase(s, tc);
     return s;
 }

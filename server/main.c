@@ -4,7 +4,11 @@
  *   serve           apply pending migrations, then answer HTTP until SIGINT/SIGTERM
  *   migrate         apply pending migrations and exit
  *   user add        create a login (password read from stdin, Argon2id)
+ *   user disable    disable a login, end its sessions, revoke its tokens
+ *   user passwd     set a login's password (read from stdin)
  *   token create    create an API token (printed once, stored as SHA-256)
+ *   token list      print the API tokens as JSON (never the token)
+ *   token revoke    revoke an API token by id
  *   enroll create   create an enrollment token for devices (printed once)
  *   demo-history    fill the database with a marked demo history
  *   --version       print "precursor-server VERSION (git DESCRIBE)" and exit

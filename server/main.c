@@ -4,7 +4,11 @@
  *   serve           apply pending migrations, then answer HTTP until SIGINT/SIGTERM
  *   migrate         apply pending migrations and exit
  *   user add        create a login (password read from stdin, Argon2id)
+ *   user disable    disable a login, end its sessions, revoke its tokens
+ *   user passwd     set a login's password (read from stdin)
  *   token create    create an API token (printed once, stored as SHA-256)
+ *   token list      print the API tokens as JSON (never the token)
+ *   token revoke    revoke an API token by id
  *   enroll create   create an enrollment token for devices (printed once)
  *   demo-history    fill the database with a marked demo history
  *   --version       print "precursor-server VERSION (git DESCRIBE)" and exit
@@ -588,11 +592,11 @@ static const struct command commands[] = {
       "Reads the password from the first line of stdin (at a terminal: asked for,\n"
       "not echoed) and stores its Argon2id hash.",
       "add a login (password on stdin)" },
-    { "user", "disable", OPT_USER_ADMIN, cmd_user_disable, "--username NAME",
+    { "user", "disable", OPT_USER_DISABLE, cmd_user_disable, "--username NAME",
       "Disables the user: no login, every session ended, the user's API tokens\n"
       "revoked.",
       "disable a login, end its sessions" },
-    { "user", "passwd", OPT_USER_ADMIN, cmd_user_passwd, "--username NAME",
+    { "user", "passwd", OPT_USER_PASSWD, cmd_user_passwd, "--username NAME",
       "Reads a new password from the first line of stdin (at a terminal: asked for,\n"
       "not echoed): at least 10 characters, not the username, not a common\n"
       "password.  Every session of the user ends.",
@@ -601,11 +605,11 @@ static const struct command commands[] = {
       "Prints a new API token once (use as 'Authorization: Bearer TOKEN'); only its\n"
       "SHA-256 is stored.  Default role: ml.",
       "make an API token (printed once)" },
-    { "token", "list", OPT_TOKEN_ADMIN, cmd_token_list, "",
+    { "token", "list", OPT_TOKEN_LIST, cmd_token_list, "",
       "Prints every API token as JSON: id, name, role, owner, created, last used,\n"
       "revoked.  Never the token.",
       "list API tokens as JSON" },
-    { "token", "revoke", OPT_TOKEN_ADMIN, cmd_token_revoke, "--id N",
+    { "token", "revoke", OPT_TOKEN_REVOKE, cmd_token_revoke, "--id N",
       "Revokes the token: refused from its next request on.",
       "revoke an API token" },
     { "enroll", "create", OPT_ENROLL_CREATE, cmd_enroll_create,

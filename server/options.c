@@ -10,7 +10,8 @@
 #include "server/srv/srv_worker.h"
 
 #define ALL (OPT_SERVE | OPT_MIGRATE | OPT_USER_ADD | OPT_TOKEN_CREATE | OPT_ENROLL_CREATE | \
-             OPT_DEMO_HISTORY | OPT_TOKEN_ADMIN | OPT_USER_ADMIN)
+             OPT_DEMO_HISTORY | OPT_TOKEN_LIST | OPT_TOKEN_REVOKE | OPT_USER_DISABLE | \
+             OPT_USER_PASSWD)
 #define DB_CMDS ALL
 
 enum kind { TEXT, UINT, NUM, FLAG, U64 };
@@ -103,9 +104,9 @@ static const struct row rows[] = {
       "nice N below the request path; 20: the idle\n"
       "class, only on a core nothing else wants\n"
       "(default 10; 0: like any other thread)" },
-    { "username", "NAME", OPT_USER_ADD | OPT_USER_ADMIN, TEXT, 0, 0, F(username),
-      "the login's name (1..64 bytes)" },
-    { "id", "N", OPT_TOKEN_ADMIN, U64, 0, 0, F(id), "the token's id (see token list)" },
+    { "username", "NAME", OPT_USER_ADD | OPT_USER_DISABLE | OPT_USER_PASSWD, TEXT, 0, 0,
+      F(username), "the login's name (1..64 bytes)" },
+    { "id", "N", OPT_TOKEN_REVOKE, U64, 0, 0, F(id), "the token's id (see token list)" },
     { "role", "ROLE", OPT_USER_ADD | OPT_TOKEN_CREATE, TEXT, 0, 0, F(role),
       "admin, operator or ml (token create: default ml)" },
     { "name", "NAME", OPT_TOKEN_CREATE, TEXT, 0, 0, F(name), "what the token is for (1..128 bytes)" },
@@ -155,8 +156,9 @@ static void cmd_names(unsigned cmds, char *buf, size_t len)
     static const struct { unsigned bit; const char *name; } names[] = {
         { OPT_SERVE, "serve" }, { OPT_MIGRATE, "migrate" }, { OPT_USER_ADD, "user add" },
         { OPT_TOKEN_CREATE, "token create" }, { OPT_ENROLL_CREATE, "enroll create" },
-        { OPT_DEMO_HISTORY, "demo-history" }, { OPT_TOKEN_ADMIN, "token list/revoke" },
-        { OPT_USER_ADMIN, "user disable/passwd" },
+        { OPT_DEMO_HISTORY, "demo-history" }, { OPT_TOKEN_LIST, "token list" },
+        { OPT_TOKEN_REVOKE, "token revoke" }, { OPT_USER_DISABLE, "user disable" },
+        { OPT_USER_PASSWD, "user passwd" },
     };
     size_t used = 0;
 

@@ -8,7 +8,10 @@
 #include <stdint.h>
 #include <stdio.h>
 
-/* The commands, as bits: an option belongs to the commands it names. */
+/* The commands, as bits: an option belongs to the commands it names.  One
+ * bit per command, never one for two: a row then reaches only commands that
+ * read it, and the others refuse it by name instead of ignoring it
+ * (`token list --id 3`). */
 enum options_cmd {
     OPT_SERVE = 1u << 0,
     OPT_MIGRATE = 1u << 1,
@@ -16,8 +19,10 @@ enum options_cmd {
     OPT_TOKEN_CREATE = 1u << 3,
     OPT_ENROLL_CREATE = 1u << 4,
     OPT_DEMO_HISTORY = 1u << 5,
-    OPT_TOKEN_ADMIN = 1u << 6,      /* token list, token revoke */
-    OPT_USER_ADMIN = 1u << 7        /* user disable, user passwd */
+    OPT_TOKEN_LIST = 1u << 6,
+    OPT_TOKEN_REVOKE = 1u << 7,
+    OPT_USER_DISABLE = 1u << 8,
+    OPT_USER_PASSWD = 1u << 9
 };
 
 struct server_options {

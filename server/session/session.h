@@ -1,7 +1,10 @@
 /* session.h - browser logins: a session cookie (HttpOnly, SameSite=Strict,
  * Secure behind TLS), a CSRF token the page echoes in X-CSRF-Token on every
- * state-changing request, and failed logins counted per user, per client
- * address and in total to slow down guessing.
+ * state-changing request, and failed logins counted to slow down guessing:
+ * per (username, client address), since the pair's last success and over
+ * 15 minutes (5 free, then a wait of 1 s doubling up to 15 minutes), and per
+ * address over any usernames (20 in 5 minutes).  No count spans addresses,
+ * so failures elsewhere never lock a user out.
  *
  * The server's authenticator (server/routes.c) calls session_auth() for
  * routes that take an API token when the request carries no Authorization

@@ -7,7 +7,8 @@
 # command's keys skipped with a warning); every example command line of
 # README.md and docs/*.md that runs `precursor-agent run` or `replay` parses
 # (--check), and every flag the docs name after either command is one its
-# --help lists.  The server's commands name another command's option as such.
+# --help lists.  The server's commands name another command's option as such,
+# and each --help lists exactly the options its command reads.
 # Needs the binaries, no database and no port.
 set -uo pipefail
 . "$(dirname "$0")/lib/common.sh"
@@ -250,6 +251,37 @@ done <docs.txt
 [ "$rc" = 2 ] && [ "$(head -n 1 err.txt)" = "precursor-server: --port is an option of serve, not of migrate" ] &&
     it_pass "server migrate --port: exit 2, named an option of serve" ||
     it_fail "server migrate --port" "exit $rc: $(cat err.txt)"
+# token list shares no row with token revoke: --id would be ignored there.
+"$SERVER_BIN" token list --id 3 >out.txt 2>err.txt; rc=$?
+[ "$rc" = 2 ] && [ "$(head -n 1 err.txt)" = "precursor-server: --id is an option of token revoke, not of token list" ] &&
+    [ ! -s out.txt ] &&
+    it_pass "server token list --id: exit 2, named an option of token revoke" ||
+    it_fail "server token list --id" "exit $rc: $(cat err.txt)"
+"$SERVER_BIN" user disable --role admin --username x >out.txt 2>err.txt; rc=$?
+[ "$rc" = 2 ] && [ "$(head -n 1 err.txt)" = "precursor-server: --role is an option of user add or token create, not of user disable" ] &&
+    it_pass "server user disable --role: exit 2, named an option of user add or token create" ||
+    it_fail "server user disable --role" "exit $rc: $(cat err.txt)"
+# Each command's --help lists exactly the options it reads (and --help).
+bad=""
+while IFS='|' read -r cmd want; do
+    # shellcheck disable=SC2086
+    got=$("$SERVER_BIN" $cmd --help 2>&1 | sed -n 's/^  \(--[a-z0-9-]*\).*/\1/p' | sort | xargs)
+    want=$(printf '%s\n' --database-url --help $want | sort | xargs)
+    [ "$got" = "$want" ] || bad="$bad [$cmd lists: $got]"
+done <<'EOF'
+serve|--app-database-url --migrations-dir --port --threads --max-body --ui-dir --schema-dir --enroll-secret-file --tls-cert --tls-key --model-key-file --conn-timeout --header-timeout --max-conns --max-conns-per-ip --body-memory --export-retention-h --export-quota-mb --agent-binary --retention-days --device-rate --device-burst --ingest-queue --committers --batch-max --features-memory --background-nice
+migrate|--migrations-dir
+user add|--username --role
+user disable|--username
+user passwd|--username
+token create|--role --name
+token list|
+token revoke|--id
+enroll create|--equipment-type --site --tags --uses --reusable --expires --pre-approved
+demo-history|--seed
+EOF
+[ -z "$bad" ] && it_pass "server: each command's --help lists exactly the options it reads" ||
+    it_fail "server: --help lists exactly the options read" "$bad"
 DATABASE_URL="host=/nonexistent" "$SERVER_BIN" enroll create --uses 3 --reusable >out.txt 2>err.txt; rc=$?
 [ "$rc" = 2 ] && grep -q "give --uses N or --reusable, not both" err.txt &&
     it_pass "server enroll create --uses with --reusable: exit 2 (the limit would be ignored)" ||

@@ -1,6 +1,6 @@
-/* check_tls.c - the server's TLS flags and PEM checks (server/tls) and the
- * agent's public-key pin syntax (upload_pin_valid): what is refused before
- * any handshake.  The handshakes themselves are tested with real processes
+/* check_tls.c - the server's TLS flags and PEM checks (server/tls), its
+ * option table (server/options.c) and the agent's public-key pin syntax
+ * (upload_pin_valid): what is refused before any handshake.  The handshakes themselves are tested with real processes
  * in tests/security/tls.sh. */
 #include <check.h>
 #include <stdio.h>
@@ -174,6 +174,48 @@ START_TEST(test_options_table)
 }
 END_TEST
 
+/* Each command takes, and its --help lists, only the options it reads:
+ * token list has no --id (token revoke's), so `token list --id 3` is
+ * refused, not ignored. */
+START_TEST(test_options_per_command)
+{
+    char a0[] = "--id", a1[] = "3", a2[] = "--username", a3[] = "x", a4[] = "--role";
+    char a5[] = "admin";
+    char *argv[2], *help = NULL;
+    struct server_options o;
+    size_t len = 0;
+    FILE *f;
+
+    argv[0] = a0; argv[1] = a1;
+    options_defaults(&o);
+    ck_assert_int_eq(options_parse(OPT_TOKEN_LIST, 2, argv, &o), -1);
+    ck_assert_int_eq(options_parse(OPT_TOKEN_REVOKE, 2, argv, &o), 0);
+    ck_assert_uint_eq(o.id, 3);
+    argv[0] = a2; argv[1] = a3;
+    ck_assert_int_eq(options_parse(OPT_USER_DISABLE, 2, argv, &o), 0);
+    ck_assert_int_eq(options_parse(OPT_USER_PASSWD, 2, argv, &o), 0);
+    ck_assert_int_eq(options_parse(OPT_TOKEN_LIST, 2, argv, &o), -1);
+    argv[0] = a4; argv[1] = a5;
+    ck_assert_int_eq(options_parse(OPT_USER_DISABLE, 2, argv, &o), -1);
+    ck_assert_int_eq(options_parse(OPT_TOKEN_CREATE, 2, argv, &o), 0);
+
+    f = open_memstream(&help, &len);
+    ck_assert_ptr_nonnull(f);
+    options_help(OPT_TOKEN_LIST, f);
+    fclose(f);
+    ck_assert_ptr_nonnull(strstr(help, "--database-url"));
+    ck_assert_ptr_null(strstr(help, "--id"));
+    free(help);
+    help = NULL;
+    f = open_memstream(&help, &len);
+    ck_assert_ptr_nonnull(f);
+    options_help(OPT_TOKEN_REVOKE, f);
+    fclose(f);
+    ck_assert_ptr_nonnull(strstr(help, "--id N"));
+    free(help);
+}
+END_TEST
+
 START_TEST(test_pin_syntax)
 {
     static const char one[] = "sha256//47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=";
@@ -203,6 +245,7 @@ Suite *tls_suite(void)
     tcase_add_test(tc, test_pem_read_bounds);
     tcase_add_test(tc, test_load_pair);
     tcase_add_test(tc, test_options_table);
+    tcase_add_test(tc, test_options_per_command);
     tcase_add_test(tc, test_pin_syntax);
     suite_add_tcase(s, tc);
     return s;

@@ -664,8 +664,8 @@ static void subcommands_usage(const char *name, FILE *f)
 
 static void command_help(const struct command *c, FILE *f)
 {
-    fprintf(f, "usage: precursor-server %s%s%s %s\n%s\nOptions:\n", c->name, c->sub ? " " : "",
-            c->sub ? c->sub : "", c->synopsis, c->about);
+    fprintf(f, "usage: precursor-server %s%s%s%s%s\n%s\nOptions:\n", c->name, c->sub ? " " : "",
+            c->sub ? c->sub : "", c->synopsis[0] ? " " : "", c->synopsis, c->about);
     options_help(c->opts, f);
     if (c->opts & (OPT_SERVE | OPT_MIGRATE))
         fputs(where_help, f);

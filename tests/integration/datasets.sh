@@ -144,10 +144,7 @@ msg=$(it_json "$IT_TMP/e.json" 'd["error"]["message"]' 2>/dev/null)
 # ---- export job: progress, file, cancel leaves nothing -----------------------------------------
 code=$(it_http POST "$U/export-jobs" "$IT_TMP/j.json" "${AML[@]}" -d '{"format":"npz"}')
 JOB=$(it_json "$IT_TMP/j.json" 'd["id"]' 2>/dev/null)
-for ((i = 0; i < 100; i++)); do
-    it_http GET "$BASE/api/v1/export-jobs/$JOB" "$IT_TMP/js.json" "${AML[@]}" >/dev/null
-    st=$(it_json "$IT_TMP/js.json" 'd["status"]'); [ "$st" = done ] || [ "$st" = failed ] && break; sleep 0.1
-done
+st=$(it_wait_done "$BASE/api/v1/export-jobs/$JOB" "$IT_TMP/js.json" 100 0.1 "${AML[@]}")
 it_http GET "$BASE/api/v1/export-jobs/$JOB/file" "$IT_TMP/job.npz" "${AML[@]}" >/dev/null
 [ "$code" = 202 ] && [ "$st" = done ] && [ "$(it_json "$IT_TMP/js.json" 'd["percent"]')" = 100.0 ] &&
     [ "$(sha256sum <"$IT_TMP/job.npz" | cut -d' ' -f1)" = "$h1" ] &&
@@ -173,10 +170,7 @@ fi
 # ---- a model, its blob verified by openssl with the published key -----------------------------
 code=$(it_http POST "$BASE/api/v1/models" "$IT_TMP/m.json" "${AML[@]}" -d "{\"dataset_id\":$DS,\"version\":1,\"kind\":\"classifier\"}")
 MID=$(it_json "$IT_TMP/m.json" 'd["id"]' 2>/dev/null)
-for ((i = 0; i < 100; i++)); do
-    it_http GET "$BASE/api/v1/models/$MID" "$IT_TMP/ms.json" "${AML[@]}" >/dev/null
-    st=$(it_json "$IT_TMP/ms.json" 'd["status"]'); [ "$st" = done ] || [ "$st" = failed ] && break; sleep 0.2
-done
+st=$(it_wait_done "$BASE/api/v1/models/$MID" "$IT_TMP/ms.json" 100 0.2 "${AML[@]}")
 [ "$code" = 202 ] && [ "$st" = done ] &&
     it_pass "model trained ($(it_json "$IT_TMP/ms.json" '"precision %s recall %s, %.2f alerts/operator-hour" % (d["metrics"]["precision"], d["metrics"]["recall"], d["metrics"]["prediction"]["expected_alerts_per_operator_hour"])'))" ||
     it_fail "model trained" "$code $(cat "$IT_TMP/ms.json")"

@@ -73,13 +73,10 @@ code=$(it_http POST "$BASE/api/v1/datasets/$DS/versions" "$IT_TMP/v.json" "${AML
 [ "$code" = 201 ] || { it_fail "dataset version" "$code $(cat "$IT_TMP/v.json")"; it_finish; }
 
 train() {   # prints the model id once trained
-    local code mid st i
+    local code mid st
     code=$(it_http POST "$BASE/api/v1/models" "$IT_TMP/m.json" "${AML[@]}" -d "{\"dataset_id\":$DS,\"version\":1,\"kind\":\"anomaly\"}")
     mid=$(it_json "$IT_TMP/m.json" 'd["id"]' 2>/dev/null)
-    for ((i = 0; i < 150; i++)); do
-        it_http GET "$BASE/api/v1/models/$mid" "$IT_TMP/ms.json" "${AML[@]}" >/dev/null
-        st=$(it_json "$IT_TMP/ms.json" 'd["status"]' 2>/dev/null); [ "$st" = done ] || [ "$st" = failed ] && break; sleep 0.2
-    done
+    st=$(it_wait_done "$BASE/api/v1/models/$mid" "$IT_TMP/ms.json" 150 0.2 "${AML[@]}")
     [ "$code" = 202 ] && [ "$st" = done ] && echo "$mid"
 }
 M1=$(train)

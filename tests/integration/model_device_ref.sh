@@ -102,10 +102,7 @@ code=$(it_http POST "$BASE/api/v1/datasets/$DS/versions" "$IT_TMP/v.json" "${AML
 [ "$code" = 201 ] || { it_fail "dataset version" "$code $(cat "$IT_TMP/v.json")"; it_finish; }
 code=$(it_http POST "$BASE/api/v1/models" "$IT_TMP/m.json" "${AML[@]}" -d "{\"dataset_id\":$DS,\"version\":1,\"kind\":\"fewshot\"}")
 MID=$(it_json "$IT_TMP/m.json" 'd["id"]' 2>/dev/null)
-for ((i = 0; i < 600; i++)); do
-    it_http GET "$BASE/api/v1/models/$MID" "$IT_TMP/model.json" "${AML[@]}" >/dev/null
-    st=$(it_json "$IT_TMP/model.json" 'd["status"]' 2>/dev/null); [ "$st" = done ] || [ "$st" = failed ] && break; sleep 0.5
-done
+st=$(it_wait_done "$BASE/api/v1/models/$MID" "$IT_TMP/model.json" 600 0.5 "${AML[@]}")
 [ "$code" = 202 ] && [ "$st" = done ] && it_pass "few-shot model $MID trained ($(it_json "$IT_TMP/model.json" 'd["metrics"]["features"]["set"]') set)" ||
     { it_fail "few-shot model trained" "$code $st $(head -c 400 "$IT_TMP/model.json")"; it_finish; }
 
@@ -245,10 +242,7 @@ rc=$?
 # blob carries it, and the agent computes the features through it --------------------------------
 code=$(it_http POST "$BASE/api/v1/models" "$IT_TMP/mr.json" "${AML[@]}" -d "{\"dataset_id\":$DS,\"version\":1,\"kind\":\"fewshot\",\"feature_set\":\"relations\"}")
 MR=$(it_json "$IT_TMP/mr.json" 'd["id"]' 2>/dev/null)
-for ((i = 0; i < 600; i++)); do
-    it_http GET "$BASE/api/v1/models/$MR" "$IT_TMP/modelr.json" "${AML[@]}" >/dev/null
-    st=$(it_json "$IT_TMP/modelr.json" 'd["status"]' 2>/dev/null); [ "$st" = done ] || [ "$st" = failed ] && break; sleep 0.5
-done
+st=$(it_wait_done "$BASE/api/v1/models/$MR" "$IT_TMP/modelr.json" 600 0.5 "${AML[@]}")
 if [ "$code" = 202 ] && [ "$st" = done ]; then
     it_pass "relations model $MR trained (map rank $(it_json "$IT_TMP/modelr.json" 'd["metrics"]["features"]["relations"]["rank"]'), fitted on $(it_json "$IT_TMP/modelr.json" 'd["metrics"]["features"]["relations"]["fit_windows"]') windows, $(it_json "$IT_TMP/modelr.json" '"%d of them from the %d unlabeled windows of %d scheduled baselines outside the version" % tuple(d["metrics"]["features"]["relations"]["unlabeled"][k] for k in ("fit_windows", "windows", "snapshots"))'))"
     it_http GET "$BASE/api/v1/models/$MR/devices" "$IT_TMP/devsr.json" "${AML[@]}" >/dev/null

@@ -116,13 +116,10 @@ dataset() {   # name, from, to -> dataset id with a frozen version 1
 }
 iso() { date -u -d "@$1" +%Y-%m-%dT%H:%M:%SZ; }
 train() {   # dataset id -> model id once trained
-    local code mid st i
+    local code mid st
     code=$(it_http POST "$BASE/api/v1/models" "$IT_TMP/m.json" "${AML[@]}" -d "{\"dataset_id\":$1,\"version\":1,\"kind\":\"anomaly\"}")
     mid=$(it_json "$IT_TMP/m.json" 'd["id"]' 2>/dev/null)
-    for ((i = 0; i < 600; i++)); do
-        it_http GET "$BASE/api/v1/models/$mid" "$IT_TMP/ms-$mid.json" "${AML[@]}" >/dev/null
-        st=$(it_json "$IT_TMP/ms-$mid.json" 'd["status"]' 2>/dev/null); [ "$st" = done ] || [ "$st" = failed ] && break; sleep 0.5
-    done
+    st=$(it_wait_done "$BASE/api/v1/models/$mid" "$IT_TMP/ms-$mid.json" 600 0.5 "${AML[@]}")
     [ "$code" = 202 ] && [ "$st" = done ] && echo "$mid"
 }
 DS=$(dataset "loop normal" "$(iso $((NOW - 7300)))" "$(iso $((NOW - 6000)))")

@@ -131,18 +131,12 @@ code2=$(it_http POST "$BASE/api/v1/datasets/$DS/versions" "$IT_TMP/ans-version.j
 code=$(it_http POST "$BASE/api/v1/datasets/$DS/versions/1/export-jobs" "$IT_TMP/ans-job.json" "${AML[@]}" \
     -d '{"format":"jsonl"}')
 JOB=$(it_json "$IT_TMP/ans-job.json" 'd["id"]' 2>/dev/null)
-for ((i = 0; i < 300; i++)); do
-    it_http GET "$BASE/api/v1/export-jobs/$JOB" "$IT_TMP/job.json" "${AML[@]}" >/dev/null
-    st=$(it_json "$IT_TMP/job.json" 'd["status"]' 2>/dev/null); [ "$st" = done ] || [ "$st" = failed ] && break; sleep 0.2
-done
+st=$(it_wait_done "$BASE/api/v1/export-jobs/$JOB" "$IT_TMP/job.json" 300 0.2 "${AML[@]}")
 [ "$st" = done ] && it_pass "export job $JOB done" || it_fail "export job" "$code $(cat "$IT_TMP/job.json")"
 
 code=$(it_http POST "$BASE/api/v1/models" "$IT_TMP/ans-model.json" "${AML[@]}" -d "{\"dataset_id\":$DS,\"version\":1,\"kind\":\"anomaly\"}")
 MODEL=$(it_json "$IT_TMP/ans-model.json" 'd["id"]' 2>/dev/null)
-for ((i = 0; i < 600; i++)); do
-    it_http GET "$BASE/api/v1/models/$MODEL" "$IT_TMP/model.json" "${AML[@]}" >/dev/null
-    st=$(it_json "$IT_TMP/model.json" 'd["status"]' 2>/dev/null); [ "$st" = done ] || [ "$st" = failed ] && break; sleep 0.2
-done
+st=$(it_wait_done "$BASE/api/v1/models/$MODEL" "$IT_TMP/model.json" 600 0.2 "${AML[@]}")
 [ "$st" = done ] && it_pass "model $MODEL trained" || { it_fail "model trained" "$code $(head -c 400 "$IT_TMP/model.json")"; it_finish; }
 code=$(it_http POST "$BASE/api/v1/models/$MODEL/deploy" "$IT_TMP/ans-deploy.json" "${AML[@]}" -d "{\"devices\":[\"$DEV\"]}")
 [ "$code" = 201 ] && it_pass "model $MODEL deployed to $DEV" || it_fail "deploy" "$code $(cat "$IT_TMP/ans-deploy.json")"

@@ -146,6 +146,21 @@ it_http() {
     curl -s -X "$m" -o "$out" -w '%{http_code}' "$@" "$url" 2>/dev/null || echo 000
 }
 
+# it_wait_done URL OUTFILE TRIES PAUSE [curl args...]: GET URL until its
+# "status" is done or failed (a model's training, an export job), at most
+# TRIES times PAUSE seconds apart; the last answer stays in OUTFILE and its
+# status is printed.
+it_wait_done() {
+    local url=$1 out=$2 tries=$3 pause=$4 st= i; shift 4
+    for ((i = 0; i < tries; i++)); do
+        it_http GET "$url" "$out" "$@" >/dev/null
+        st=$(it_json "$out" 'd["status"]' 2>/dev/null)
+        [ "$st" = done ] || [ "$st" = failed ] && break
+        sleep "$pause"
+    done
+    echo "$st"
+}
+
 # it_setup BIN...: the environment (it_env) and each BIN built; ends the
 # script with a FAIL when either is missing, the way every test starts.
 it_setup() {

@@ -127,8 +127,12 @@ out:
 }
 
 /* The squared prediction error of one row of means in map m (the
- * residual of its standardised means outside the principal subspace). */
-static double row_spe(const struct relations_map *m, const float *row)
+ * residual of its standardised means outside the principal subspace) and,
+ * when t2 is not NULL, its Hotelling T-squared inside it: the scores on
+ * the kept components, each squared over its eigenvalue eig[q] (a
+ * component of no variance counts only when the row leaves it). */
+static double row_stats(const struct relations_map *m, const double *eig, const float *row,
+                        double *t2)
 {
     double z[RELATIONS_MAX_CH], proj[RELATIONS_MAX_CH] = { 0 }, spe = 0;
 
@@ -144,27 +148,20 @@ static double row_spe(const struct relations_map *m, const float *row)
             r -= m->basis[a * m->rank + q] * proj[q];
         spe += r * r;
     }
+    if (t2) {
+        *t2 = 0;
+        for (uint32_t q = 0; q < m->rank; q++) {
+            double tt = proj[q] * proj[q];
+
+            *t2 += eig[q] > 1e-12 ? tt / eig[q] : (tt > 1e-12 ? INFINITY : 0.0);
+        }
+    }
     return spe;
 }
 
-/* Hotelling's T-squared of one row of means in fit f: its scores on the
- * kept components, each squared over its eigenvalue (a component of no
- * variance counts only when the row leaves it). */
-static double row_t2(const struct relations_fit *f, const float *row)
+static double row_spe(const struct relations_map *m, const float *row)
 {
-    const struct relations_map *m = &f->map;
-    double z[RELATIONS_MAX_CH], t2 = 0;
-
-    for (uint32_t a = 0; a < m->n_ch; a++)
-        z[a] = (row[a] - m->mean[a]) / m->scale[a];
-    for (uint32_t q = 0; q < m->rank; q++) {
-        double t = 0;
-
-        for (uint32_t a = 0; a < m->n_ch; a++)
-            t += m->basis[a * m->rank + q] * z[a];
-        t2 += f->eig[q] > 1e-12 ? t * t / f->eig[q] : (t * t > 1e-12 ? INFINITY : 0.0);
-    }
-    return t2;
+    return row_stats(m, NULL, row, NULL);
 }
 
 static int row_finite(const float *row, uint32_t n_ch)
@@ -409,7 +406,9 @@ int ds_relations_fit_guarded(const float *means, uint32_t n_rows, uint32_t n_ch,
         t2_lim = 0.0;
         for (uint32_t i = 0; i < n_rows; i++)
             if (use[i]) {
-                double e = row_t2(first, means + (size_t)i * n_ch);
+                double e;
+
+                row_stats(&first->map, first->eig, means + (size_t)i * n_ch, &e);
                 t2_lim = e > t2_lim ? e : t2_lim;
             }
     }
@@ -436,10 +435,11 @@ int ds_relations_fit_guarded(const float *means, uint32_t n_rows, uint32_t n_ch,
     }
     for (uint32_t i = 0; i < n_rows; i++) {
         const float *row = means + (size_t)i * n_ch;
+        double t = 0.0;     /* its T-squared, when asked; else under t2_lim's infinity */
 
         if (!use[i] && (!candidate || candidate[i]) && (!fault || !fault[i]) &&
-            row_finite(row, n_ch) && row_spe(&first->map, row) <= lim &&
-            (!t2 || row_t2(first, row) <= t2_lim) &&
+            row_finite(row, n_ch) && row_stats(&first->map, first->eig, row, t2 ? &t : NULL) <= lim &&
+            t <= t2_lim &&
             (!ref || nearest_is_normal(&first->map, means, row, ref, n_normal, n_ref)))
             use[i] = 1;
         n_use += use[i];

@@ -264,9 +264,6 @@ int srv_respond_json_take(struct srv_response *rs, unsigned status, struct json_
  * real keeps a '.' or an exponent, so it stays a real.  malloc'd; NULL when
  * memory ran out. */
 char *srv_json_dumps(const struct json_t *j, size_t flags);
-/* The same rewrite of a JSON text in place (a number token only where it
- * has a '.' or an exponent; strings untouched).  Returns the new length. */
-size_t srv_json_shorten_reals(char *text, size_t len);
 /* 200 {"items": [...]} for a listing whose statement builds its items as
  * one JSON array (json_agg; items_json is read, not kept).  SRV_ENOMEM when
  * it does not parse. */

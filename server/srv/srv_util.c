@@ -43,7 +43,9 @@ static size_t shortest_real(double d, char *out)
     return strlen(out);
 }
 
-size_t srv_json_shorten_reals(char *text, size_t len)
+/* The rewrite, in place on jansson's text: a number token only where it
+ * has a '.' or an exponent; strings untouched.  Returns the new length. */
+static size_t shorten_reals(char *text, size_t len)
 {
     size_t r = 0, w = 0, end, n;
     char tok[40], best[40];
@@ -99,7 +101,7 @@ char *srv_json_dumps(const struct json_t *j, size_t flags)
     char *s = json_dumps(j, flags);
 
     if (s)
-        srv_json_shorten_reals(s, strlen(s));
+        shorten_reals(s, strlen(s));
     return s;
 }
 

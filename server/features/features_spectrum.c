@@ -37,24 +37,12 @@
 enum { SQ_KINEMATICS, SQ_COUNT };
 
 static const struct db_sql spec_sql[SQ_COUNT] = {
-    /* $1 snapshot: the kinematics of its device's asset, else its type */
+    /* $1 snapshot: the kinematics of its device (migration 0083: its asset's,
+     * else its type's) */
     [SQ_KINEMATICS] = { "features_kinematics",
-        "SELECT d.equipment_type, d.asset_id,"
-        " coalesce(a.shaft_hz, t.shaft_hz) AS shaft_hz,"
-        " CASE WHEN a.shaft_hz IS NOT NULL THEN 'asset' WHEN t.shaft_hz IS NOT NULL"
-        "  THEN 'equipment_type' END AS shaft_from,"
-        " CASE WHEN a.bearing_balls IS NOT NULL THEN 'asset'"
-        "  WHEN t.bearing_balls IS NOT NULL THEN 'equipment_type' END AS bearing_from,"
-        " coalesce(a.bearing_balls, t.bearing_balls) AS balls,"
-        " CASE WHEN a.bearing_balls IS NOT NULL THEN a.bearing_ball_mm ELSE t.bearing_ball_mm END"
-        "  AS ball_mm,"
-        " CASE WHEN a.bearing_balls IS NOT NULL THEN a.bearing_pitch_mm ELSE t.bearing_pitch_mm END"
-        "  AS pitch_mm,"
-        " CASE WHEN a.bearing_balls IS NOT NULL THEN a.bearing_contact_deg"
-        "  ELSE t.bearing_contact_deg END AS contact_deg"
-        " FROM snapshots s JOIN devices d ON d.id = s.device_id"
-        " LEFT JOIN assets a ON a.id = d.asset_id"
-        " LEFT JOIN equipment_types t ON t.name = d.equipment_type"
+        "SELECT k.equipment_type, k.asset_id, k.shaft_hz, k.shaft_from, k.bearing_from,"
+        " k.balls, k.ball_mm, k.pitch_mm, k.contact_deg"
+        " FROM snapshots s JOIN device_kinematics k ON k.device_id = s.device_id"
         " WHERE s.id = $1::bigint", 1 },
 };
 

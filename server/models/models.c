@@ -50,21 +50,14 @@ static const struct db_sql stmts[M_COUNT] = {
     [M_FAILED] = { "models_failed",
         "UPDATE models SET status = 'failed', error = $2, finished_at = now() WHERE id = $1", 2 },
     /* How the version's machines turn, an asset's values winning over its
-     * type's (as the spectrum endpoint reads them): one row when they agree. */
+     * type's (the view device_kinematics, as the spectrum endpoint reads
+     * them): one row when they agree. */
     [M_KINEMATICS] = { "models_kinematics",
-        "SELECT DISTINCT coalesce(a.shaft_hz, t.shaft_hz) AS shaft_hz,"
-        " coalesce(a.bearing_balls, t.bearing_balls) AS balls,"
-        " CASE WHEN a.bearing_balls IS NOT NULL THEN a.bearing_ball_mm ELSE t.bearing_ball_mm END"
-        "  AS ball_mm,"
-        " CASE WHEN a.bearing_balls IS NOT NULL THEN a.bearing_pitch_mm ELSE t.bearing_pitch_mm END"
-        "  AS pitch_mm,"
-        " CASE WHEN a.bearing_balls IS NOT NULL THEN a.bearing_contact_deg"
-        "  ELSE t.bearing_contact_deg END AS contact_deg"
+        "SELECT DISTINCT k.shaft_hz, k.balls, k.ball_mm, k.pitch_mm, k.contact_deg"
         " FROM (SELECT DISTINCT snapshot_id FROM dataset_windows"
         "  WHERE dataset_id = $1::bigint AND version = $2::int) w"
-        " JOIN snapshots s ON s.id = w.snapshot_id JOIN devices d ON d.id = s.device_id"
-        " LEFT JOIN assets a ON a.id = d.asset_id"
-        " LEFT JOIN equipment_types t ON t.name = d.equipment_type LIMIT 2", 2 },
+        " JOIN snapshots s ON s.id = w.snapshot_id"
+        " JOIN device_kinematics k ON k.device_id = s.device_id LIMIT 2", 2 },
     /* Transfer: the equipment types related to the version's (the taxonomy's
      * taxonomy_related_types: ancestors, siblings and their subtrees) whose
      * failure modes, their own or inherited from an ancestor, record a class

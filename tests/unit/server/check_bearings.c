@@ -79,6 +79,37 @@ static double order(json_t *b, const char *which)
     return json_number_value(json_object_get(json_object_get(b, "orders"), which));
 }
 
+/* What the spectra and model training read (the view device_kinematics,
+ * migration 0083): an asset's shaft speed wins over its type's, and its
+ * bearing geometry wins as a whole, never mixed with the type's; a device
+ * without an asset has its type's. */
+static void kinematics_precedence(void)
+{
+    PGconn *c = db_connect(testdb_conninfo);
+    const char *key = "'\\x" "0000000000000000000000000000000000000000000000000000000000000000'";
+    char q[512];
+
+    ck_assert_ptr_nonnull(c);
+    testdb_sql(c, "INSERT INTO equipment_types (name, shaft_hz, bearing_balls, bearing_ball_mm,"
+                  " bearing_pitch_mm, bearing_contact_deg) VALUES ('kin_type', 25, 9, 7.94, 39.04, 0)");
+    testdb_sql(c, "INSERT INTO assets (id, equipment_type, shaft_hz) VALUES ('kin-a', 'kin_type', 30)");
+    testdb_sql(c, "INSERT INTO assets (id, equipment_type, bearing_balls, bearing_ball_mm,"
+                  " bearing_pitch_mm, bearing_contact_deg) VALUES ('kin-b', 'kin_type', 12, 10, 60, 25)");
+    snprintf(q, sizeof q, "INSERT INTO devices (id, public_key, equipment_type, asset_id) VALUES"
+             " ('kin-1', %s, 'kin_type', 'kin-a'), ('kin-2', %s, 'kin_type', 'kin-b'),"
+             " ('kin-3', %s, 'kin_type', NULL)", key, key, key);
+    testdb_sql(c, q);
+    testdb_value_is(c, "SELECT concat_ws(' ', shaft_hz, shaft_from, balls, ball_mm, pitch_mm,"
+                       " contact_deg, bearing_from) FROM device_kinematics WHERE device_id = 'kin-1'",
+                    "30 asset 9 7.94 39.04 0 equipment_type");
+    testdb_value_is(c, "SELECT concat_ws(' ', shaft_hz, shaft_from, balls, ball_mm, pitch_mm,"
+                       " contact_deg, bearing_from) FROM device_kinematics WHERE device_id = 'kin-2'",
+                    "25 equipment_type 12 10 60 25 asset");
+    testdb_value_is(c, "SELECT concat_ws(' ', shaft_hz, shaft_from, balls, bearing_from)"
+                       " FROM device_kinematics WHERE device_id = 'kin-3'", "25 equipment_type 9 equipment_type");
+    PQfinish(c);
+}
+
 START_TEST(test_bearings_api)
 {
     struct fx f;
@@ -173,6 +204,7 @@ START_TEST(test_bearings_api)
     ck_assert(json_is_null(json_object_get(find(json_object_get(j, "assets"), "id", "fan-1"), "bearing")));
     json_decref(j);
     testsrv_stop(&f.srv);
+    kinematics_precedence();
 }
 END_TEST
 

@@ -15,6 +15,7 @@ import { SpectrumPanel } from './snap-spectrum.js';
 import { weakLabelCard } from './snap-rules.js';
 import { classesForType } from './taxonomy.js';
 import { findClass } from './keys.js';
+import { demoParam } from './demo.js';
 
 const KEYS_HINT = 'Drag on a waveform, or m for the whole view, to mark a span · [ ] move its start, { } its end ' +
   '(the view follows) · 1-9 class, c any class by name or number · Enter save · Esc cancel · ←/→ pan · +/− zoom · ' +
@@ -85,7 +86,7 @@ function snapshotHead(v, meta, equipmentType) {
 // Metadata, labels, context and the whole snapshot's samples at once.
 function load(id, px) {
   return Promise.all([api('GET', `/api/v1/snapshots/${id}`), api('GET', `/api/v1/snapshots/${id}/labels`),
-    api('GET', `/api/v1/snapshots/${id}/context`), fetchSamples(id, `px=${px}`)]);
+    api('GET', `/api/v1/snapshots/${id}/context?demo=${demoParam()}`), fetchSamples(id, `px=${px}`)]);
 }
 
 // The page's frame, laid out first so that the plot width (hence px) is

@@ -95,7 +95,7 @@ export class SpectrumPanel {
   compareSelect(ctx) {
     const groups = [];
     const notRef = (c) => !this.ref || c.id !== this.ref.id;
-    if (this.ref) groups.push(['normal reference', [[this.ref, `normal #${this.ref.id} (${this.ref.same_device ? 'same device' : this.ref.device_id})`]]]);
+    if (this.ref) groups.push(['normal reference', [[this.ref, `normal #${this.ref.id} (${this.ref.same_device ? 'same device' : this.ref.device_id})${this.ref.demo ? ' · demo' : ''}`]]]);
     const labeled = (ctx.labeled || []).filter(notRef).map((c) => [{ ...c, labeled: c.class },
       `${c.class} · #${c.id} ${c.device_id}${c.same_device ? ' (same device)' : ''} · ${fmtTime(c.trigger_time)}${c.demo ? ' · demo' : ''}`]);
     if (labeled.length) groups.push([`labeled, newest of each class (${ctx.equipment_type || 'this device'})`, labeled]);
@@ -122,7 +122,8 @@ export class SpectrumPanel {
     }
     const what = this.ref.normal ? 'the newest snapshot labeled normal on '
       : this.ref.labeled ? `a snapshot labeled ${this.ref.labeled} on ` : 'a snapshot of ';
-    const where = this.ref.same_device ? 'the same device' : `the same equipment type (${this.ref.device_id})`;
+    const where = (this.ref.same_device ? 'the same device' : `the same equipment type (${this.ref.device_id})`)
+      + (this.ref.demo ? ', from the demo history' : '');
     this.refBox.replaceChildren('Right: ', what, where, ', ',
       el('a', { href: snapshotHash(this.ref.id) }, `#${this.ref.id}`), ` (${fmtTime(this.ref.trigger_time)}), whole snapshot.`);
   }

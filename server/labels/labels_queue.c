@@ -55,27 +55,34 @@ static const struct db_sql queue_sql[] = {
     /* Context of snapshot $1: the device's latest $2 others, the same
      * equipment type's latest $2 on other devices, a normal reference, and
      * the latest $3 labeled of each class on the device or its type (what
-     * the spectra may be compared with). */
+     * the spectra may be compared with).  $4 demo (srv_query_demo) filters
+     * the two lists, as it does every listing of snapshots, except that a
+     * demo snapshot's neighbours are always its own history; the
+     * comparisons keep demo ones, marked, as a reference may be all the
+     * type has. */
     [QQ_CONTEXT] = { "labels_context",
-        "WITH me AS (SELECT s.id, s.device_id, d.equipment_type FROM snapshots s"
+        "WITH me AS (SELECT s.id, s.device_id, s.demo, d.equipment_type FROM snapshots s"
         "  JOIN devices d ON d.id = s.device_id WHERE s.id = $1::bigint)"
         " SELECT json_build_object('device', coalesce((SELECT json_agg(x) FROM (SELECT s.id, s.device_id,"
         "   " DB_RFC3339("s.trigger_time") " AS trigger_time, s.score, s.labeled_at IS NOT NULL AS labeled,"
         "   (SELECT array_agg(DISTINCT class) FROM labels WHERE snapshot_id = s.id) AS classes"
         "   FROM snapshots s, me WHERE s.device_id = me.device_id AND s.id <> me.id"
+        "    AND ($4::int = 1 OR s.demo = ($4::int = 2) OR me.demo)"
         "   ORDER BY s.trigger_time DESC LIMIT $2::int) x), '[]'),"
         "  'equipment', coalesce((SELECT json_agg(y) FROM (SELECT s.id, s.device_id,"
         "   " DB_RFC3339("s.trigger_time") " AS trigger_time, s.score, s.labeled_at IS NOT NULL AS labeled,"
         "   (SELECT array_agg(DISTINCT class) FROM labels WHERE snapshot_id = s.id) AS classes"
         "   FROM snapshots s JOIN devices d ON d.id = s.device_id, me"
         "   WHERE d.equipment_type = me.equipment_type AND s.device_id <> me.device_id"
+        "    AND ($4::int = 1 OR s.demo = ($4::int = 2) OR me.demo)"
         "   ORDER BY s.trigger_time DESC LIMIT $2::int) y), '[]'),"
         "  'equipment_type', (SELECT equipment_type FROM me),"
         /* what normal looks like on this machine: the newest snapshot a
          * person labeled normal, of the same device first, else of the
          * same equipment type */
         "  'reference', (SELECT json_build_object('id', s.id, 'device_id', s.device_id,"
-        "   'trigger_time', " DB_RFC3339("s.trigger_time") ", 'same_device', s.device_id = me.device_id)"
+        "   'trigger_time', " DB_RFC3339("s.trigger_time") ", 'same_device', s.device_id = me.device_id,"
+        "   'demo', s.demo)"
         "   FROM snapshots s JOIN devices d ON d.id = s.device_id, me"
         "   WHERE s.id <> me.id"
         "    AND (s.device_id = me.device_id OR d.equipment_type = me.equipment_type)"
@@ -92,7 +99,7 @@ static const struct db_sql queue_sql[] = {
         "    JOIN devices d ON d.id = s.device_id, me WHERE s.id <> me.id"
         "    AND (s.device_id = me.device_id OR d.equipment_type = me.equipment_type)) x) z"
         "   WHERE z.n <= $3::int), '[]')) AS context"
-        " FROM me", 3 },
+        " FROM me", 4 },
 };
 
 static const char *query_text(const struct srv_request *rq, const char *key, size_t max)
@@ -228,11 +235,13 @@ int labels_queue(struct srv_request *rq, struct srv_response *rs)
 int labels_context(struct srv_request *rq, struct srv_response *rs)
 {
     char id[24];
-    const char *vals[3] = { id, "10", "3" };
+    const char *vals[4] = { id, "10", "3", NULL };
     PGresult *r = NULL;
     int err;
 
     if ((err = labels_id_param(rq, id, sizeof id, rs)) != SRV_OK)
+        return err;
+    if ((err = srv_query_demo(rq, rs, &vals[3])) != SRV_OK)
         return err;
     if ((err = db_exec_own(&queue_sql[QQ_CONTEXT], vals, NULL, NULL, 0, &r)) != SRV_OK)
         return err;

@@ -3,8 +3,9 @@
  * lengths), checked against their snapshot, and the UI's static file names
  * and the session cookie are parsed strictly; the UI's files are revalidated
  * by ETag.  With DATABASE_URL: failed
- * logins are limited per client address as well as per username, and the
- * users API answers admins only. */
+ * logins are limited per client address as well as per username, the
+ * users API answers admins only, and a snapshot's context leaves the demo
+ * history out as the listings do. */
 #include <check.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -16,7 +17,7 @@
 #include "server/labels/labels.h"
 #include "server/session/session.h"
 #include "server/ui/ui.h"
-#include "testdb.h"
+#include "testsrv.h"
 
 static int parse(const char *text, int partial, struct labels_input *in, const char **why)
 {
@@ -446,6 +447,115 @@ START_TEST(test_users_admin_only)
 }
 END_TEST
 
+/* ---- GET /api/v1/snapshots/{id}/context and the demo history ---------- */
+
+#define CTX_SECRET "context-enroll-secret"
+
+static void ctx_device(const struct testsrv *srv, const char *dev, int first)
+{
+    uint8_t pk[32], sk[64];
+    float x[2 * 128];
+
+    crypto_sign_keypair(pk, sk);
+    testsrv_register(srv, dev, pk, CTX_SECRET);
+    for (int i = 0; i < 2 * 128; i++)
+        x[i] = (float)(i % 13) * 0.1f;
+    for (int s = 0; s < 2; s++) {
+        struct wire_meta m;
+
+        testsrv_meta_2ch(&m, dev, (uint64_t)s + 1,
+                         1714564800000000LL + (int64_t)(first + s) * 1000000, 128, "a", "b");
+        testsrv_upload(srv, &m, x, sk);
+    }
+}
+
+/* The lists of snapshot id's context (with the query q): how many in
+ * "device" and "equipment", how many of those are demo, and whether the
+ * reference is a demo one (-1: none). */
+struct ctx_counts {
+    int device, equipment, demo, ref_demo;
+};
+
+static struct ctx_counts ctx_get(const struct testsrv *srv, const char *token, int64_t id,
+                                 const char *q)
+{
+    struct ctx_counts n = { 0, 0, 0, -1 };
+    struct testsrv_reply rep;
+    char path[128];
+    json_t *j, *it, *ref;
+    size_t i;
+
+    snprintf(path, sizeof path, "/api/v1/snapshots/%lld/context%s", (long long)id, q);
+    ck_assert_int_eq(testsrv_request(srv, "GET", path, NULL, 0, token, NULL, &rep), 200);
+    j = testsrv_json(&rep);
+    free(rep.body);
+    n.device = (int)json_array_size(json_object_get(j, "device"));
+    n.equipment = (int)json_array_size(json_object_get(j, "equipment"));
+    json_array_foreach(json_object_get(j, "equipment"), i, it) {
+        char sql[128];
+
+        snprintf(sql, sizeof sql, "SELECT demo::int FROM snapshots WHERE id = %lld",
+                 (long long)json_integer_value(json_object_get(it, "id")));
+        n.demo += (int)testsrv_scalar(sql);
+    }
+    ref = json_object_get(j, "reference");
+    if (json_is_object(ref))
+        n.ref_demo = json_is_true(json_object_get(ref, "demo"));
+    json_decref(j);
+    return n;
+}
+
+START_TEST(test_context_demo)
+{
+    struct testsrv srv;
+    struct testsrv_reply rep;
+    char token[AUTH_TOKEN_LEN + 1];
+    struct ctx_counts n;
+    int64_t live, demo;
+
+    TESTDB_REQUIRE();
+    memset(&srv, 0, sizeof srv);
+    testsrv_db();
+    testsrv_add_token("operator", token, sizeof token);
+    testsrv_listen(&srv, CTX_SECRET);
+    ctx_device(&srv, "ctx-live-1", 0);
+    ctx_device(&srv, "ctx-live-2", 10);
+    ctx_device(&srv, "ctx-demo-1", 20);
+    testsrv_sql("UPDATE devices SET equipment_type = 'fan'");
+    testsrv_sql("UPDATE devices SET demo = true WHERE id = 'ctx-demo-1'");
+    testsrv_sql("UPDATE snapshots SET demo = true WHERE device_id = 'ctx-demo-1'");
+    /* the only snapshot labeled normal is a demo one */
+    testsrv_sql("INSERT INTO labels (snapshot_id, start_s, end_s, channels, class, created_by)"
+                " SELECT id, 0, 0.1, '{0}', 'normal', 'alice' FROM snapshots"
+                " WHERE device_id = 'ctx-demo-1' AND seq = 1");
+    live = testsrv_scalar("SELECT id FROM snapshots WHERE device_id = 'ctx-live-1' AND seq = 1");
+    demo = testsrv_scalar("SELECT id FROM snapshots WHERE device_id = 'ctx-demo-1' AND seq = 2");
+
+    /* a live snapshot: its type's demo snapshots are left out by default */
+    n = ctx_get(&srv, token, live, "");
+    ck_assert_int_eq(n.device, 1);
+    ck_assert_int_eq(n.equipment, 2);
+    ck_assert_int_eq(n.demo, 0);
+    /* ... yet the reference may be one, and says so */
+    ck_assert_int_eq(n.ref_demo, 1);
+    n = ctx_get(&srv, token, live, "?demo=include");
+    ck_assert_int_eq(n.equipment, 4);
+    ck_assert_int_eq(n.demo, 2);
+    n = ctx_get(&srv, token, live, "?demo=only");
+    ck_assert_int_eq(n.equipment, 2);
+    ck_assert_int_eq(n.demo, 2);
+    /* a demo snapshot's neighbours are its own history whatever demo says */
+    n = ctx_get(&srv, token, demo, "");
+    ck_assert_int_eq(n.device, 1);
+    ck_assert_int_eq(n.equipment, 4);
+    ck_assert_int_eq(testsrv_request(&srv, "GET", "/api/v1/snapshots/1/context?demo=maybe", NULL, 0,
+                                     token, NULL, &rep), 400);
+    ck_assert_str_eq(testsrv_error_code(&rep), "bad_request");
+    free(rep.body);
+    testsrv_stop(&srv);
+}
+END_TEST
+
 Suite *labels_suite(void);
 Suite *labels_suite(void)
 {
@@ -466,6 +576,7 @@ Suite *labels_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_login_limit_per_client);
     tcase_add_test(tc, test_users_admin_only);
+    tcase_add_test(tc, test_context_demo);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -29,7 +29,7 @@ const PAGES = {
   ops: () => showOps(),
   fleet: () => showFleet(),
   datasets: () => showDatasets(),
-  models: () => showModels(),
+  models: (p) => showModels(p.model),
   classes: () => showClasses(),
   deployments: (p) => showDeployments(p.model),
 };

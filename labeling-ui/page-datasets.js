@@ -1,11 +1,13 @@
 // page-datasets.js - the ML team's datasets in the browser: definitions,
-// their frozen versions, and exports with a progress bar and a download
-// link.  Reading is open to every role; freezing and exporting take the ml
-// or admin role, and the page says so when the server refuses
+// their frozen versions, exports with a progress bar and a download link,
+// and a model trained on a version (the models page then follows it).
+// Reading is open to every role; freezing, exporting and training take the
+// ml or admin role, and the page says so when the server refuses
 // (docs/DATASETS.md).
 import { api } from './http.js';
 import { el, crumbs, showPage, showError, place } from './dom.js';
 import { fmtTime, dash } from './format.js';
+import { modelHash } from './router.js';
 
 const POLL_MS = 300;
 const TEMPLATE = {
@@ -54,6 +56,38 @@ async function exportVersion(id, v, format, box) {
   }
 }
 
+// Train a model on one version: POST /api/v1/models, then its page, which
+// follows the training.  A few-shot model may read the relations between
+// channels instead of each channel's features, and borrows related
+// equipment types' labels unless transfer is unticked.
+function trainControl(id, v) {
+  const kind = el('select', { 'data-act': 'train-kind' },
+    [['fewshot', 'few-shot classifier'], ['classifier', 'classifier'], ['anomaly', 'anomaly (normal only)']]
+      .map(([k, text]) => el('option', { value: k }, text)));
+  const relations = el('input', { type: 'checkbox', 'data-act': 'train-relations' });
+  const transfer = el('input', { type: 'checkbox', 'data-act': 'train-transfer', checked: true });
+  const fewshotOnly = el('span', { class: 'hint' },
+    el('label', { title: 'the residuals of a map of normal operation across channels (process data)' }, relations, ' relations'), ' ',
+    el('label', { title: 'labels of related equipment types that share a failure mode' }, transfer, ' transfer'));
+  const note = el('span', { class: 'hint' });
+  kind.onchange = () => { fewshotOnly.hidden = kind.value !== 'fewshot'; };
+  const train = async () => {
+    const body = { dataset_id: id, version: v, kind: kind.value };
+    if (kind.value === 'fewshot') {
+      if (relations.checked) body.feature_set = 'relations';
+      body.transfer = transfer.checked;
+    }
+    note.className = 'hint';
+    note.textContent = ' starting…';
+    try {
+      const r = await api('POST', '/api/v1/models', body);
+      location.hash = modelHash(r.id);
+    } catch (e) { note.className = 'error'; note.textContent = ` ${e.message}`; }
+  };
+  return el('span', { class: 'train-box' }, kind, ' ', fewshotOnly, ' ',
+    el('button', { 'data-act': 'train', onclick: train }, 'Train'), note);
+}
+
 function versionRow(id, ver) {
   const box = el('span', { class: 'export-box' });
   const format = el('select', {}, ['npz', 'jsonl', 'csv'].map((f) => el('option', { value: f }, f)));
@@ -61,7 +95,8 @@ function versionRow(id, ver) {
     el('td', {}, `v${ver.version}`), el('td', {}, dash(ver.n_windows)),
     el('td', { class: 'mono', title: ver.content_sha256 }, (ver.content_sha256 || '').slice(0, 12)),
     el('td', {}, fmtTime(ver.created_at)),
-    el('td', {}, format, ' ', el('button', { 'data-act': 'export', onclick: () => exportVersion(id, ver.version, format.value, box) }, 'Export'), ' ', box));
+    el('td', {}, format, ' ', el('button', { 'data-act': 'export', onclick: () => exportVersion(id, ver.version, format.value, box) }, 'Export'), ' ', box),
+    el('td', {}, trainControl(id, ver.version)));
 }
 
 async function showVersions(d, box) {
@@ -79,9 +114,9 @@ async function showVersions(d, box) {
   }, 'Freeze a new version');
   place(box, el('h3', {}, `${d.name}: versions`), el('p', {}, freeze, note),
     el('table', { class: 'versions', id: `versions-${d.id}` },
-      el('thead', {}, el('tr', {}, ['version', 'windows', 'content sha256', 'frozen', 'export'].map((h) => el('th', {}, h)))),
+      el('thead', {}, el('tr', {}, ['version', 'windows', 'content sha256', 'frozen', 'export', 'train a model (ml, admin)'].map((h) => el('th', {}, h)))),
       el('tbody', {}, (full.versions || []).length ? full.versions.map((v) => versionRow(d.id, v))
-        : el('tr', {}, el('td', { colspan: 5, class: 'muted' }, 'No version frozen yet: freeze one to export it or train on it.')))));
+        : el('tr', {}, el('td', { colspan: 6, class: 'muted' }, 'No version frozen yet: freeze one to export it or train on it.')))));
 }
 
 function createForm(done) {

@@ -8,12 +8,21 @@
 // what transfer from related equipment brought (the learner with and
 // without the borrowed windows, and where they came from), and the
 // features the model reads with what it takes on the device.
-// GET /models, GET /models/{id}, GET /models/{id}/deployments.
+// GET /models, GET /models/{id}, GET /models/{id}/deployments.  '#/models/N'
+// opens model N; while a model trains the list is asked again until it is
+// done, so a model trained from the datasets page is followed here.
 // How each deployment runs per device, promotion and rollbacks are on the
 // model's deployments page (page-deployments.js), linked from its detail.
 import { api } from './http.js';
 import { el, crumbs, showPage, showError, place } from './dom.js';
 import { fmtTime, dash, withSupport } from './format.js';
+import { matchRoute, modelHash } from './router.js';
+import { sessionEpoch, stillCurrent } from './session.js';
+import { followUntilMoved } from './follow.js';
+
+const FOLLOW_MS = 2000;
+const unfinished = (m) => m.status === 'queued' || m.status === 'training';
+let shown = { seq: 0, open: null };     // the latest showModels and the model it opened
 
 // "71.0 % [62.1, 78.6]" with its support, or "refused" (the reason is listed
 // below the tables, and in the cell's title).
@@ -204,6 +213,7 @@ function deploymentsList(items) {
 }
 
 async function showDetail(m, box) {
+  shown.open = m.id;
   box.replaceChildren(el('p', { class: 'muted' }, 'Loading…'));
   try {
     const [full, d] = await Promise.all([api('GET', `/api/v1/models/${m.id}`),
@@ -225,15 +235,37 @@ function transferNote(m) {
   return el('div', { class: 'hint transfer' }, `transfer: ${t.windows} windows from ${t.types_used} type${t.types_used === 1 ? '' : 's'}`);
 }
 
-export async function showModels() {
+// The statuses of a list, to tell whether anything moved.
+const statuses = (list) => list.items.map((m) => `${m.id}:${m.status}`).join(' ');
+
+// While a model of the list trains and this page is still the one shown,
+// ask again every FOLLOW_MS; show the page anew once a status moves.
+function follow(list, seq, epoch) {
+  followUntilMoved({
+    state: list,
+    unfinished: (l) => l.items.some(unfinished),
+    key: statuses,
+    wait: () => new Promise((r) => setTimeout(r, FOLLOW_MS)),
+    current: () => seq === shown.seq && stillCurrent(epoch) && matchRoute(location.hash).page === 'models',
+    fetch: () => api('GET', '/api/v1/models'),
+    changed: () => showModels(shown.open),
+  });
+}
+
+export async function showModels(openId = null) {
   crumbs('Models');
+  const seq = ++shown.seq, epoch = sessionEpoch();
+  shown.open = null;
   let list;
   try { list = await api('GET', '/api/v1/models'); } catch (e) { showError(e.message); return; }
+  if (seq !== shown.seq) return;      // another showModels since
   const detail = el('div', { class: 'card', id: 'model-detail' }, el('p', { class: 'muted' }, 'Pick a model to see its evaluation and deployments.'));
-  // A row opens on click, or on Enter once tabbed to (it takes the focus).
+  // A row opens on click, or on Enter once tabbed to (it takes the focus);
+  // the address names it, without loading the page again.
+  const open = (m) => { history.replaceState(null, '', modelHash(m.id)); showDetail(m, detail); };
   const rows = list.items.map((m) => el('tr', {
-    class: 'row', 'data-model': m.id, tabindex: 0, onclick: () => showDetail(m, detail),
-    onkeydown: (ev) => { if (ev.key === 'Enter') { ev.preventDefault(); showDetail(m, detail); } },
+    class: 'row', 'data-model': m.id, tabindex: 0, onclick: () => open(m),
+    onkeydown: (ev) => { if (ev.key === 'Enter') { ev.preventDefault(); open(m); } },
   },
     el('td', {}, `#${m.id}`), el('td', {}, m.kind, transferNote(m)),
     el('td', {}, el('span', { class: `pill ${m.status === 'done' ? 'done' : 'todo'}` }, m.status), m.error ? el('div', { class: 'error' }, m.error) : null),
@@ -242,11 +274,18 @@ export async function showModels() {
     el('td', {}, dash(m.deployments)), el('td', {}, fmtTime(m.finished_at || m.created_at))));
   showPage(el('h2', {}, 'Models'),
     el('p', { class: 'hint' }, 'Cross-validated over whole split groups; n is the number of windows each ratio rests on. ' +
-      'Train one with POST /api/v1/models {"dataset_id","version","kind"}, kind anomaly, classifier or fewshot (ml, admin); ' +
-      'a fewshot model also learns from related equipment types\' labels of shared failure modes unless "transfer": false.'),
+      'Train one from a dataset version on the Datasets page, or with POST /api/v1/models {"dataset_id","version","kind"}, ' +
+      'kind anomaly, classifier or fewshot (ml, admin); a fewshot model also learns from related equipment types\' labels ' +
+      'of shared failure modes unless "transfer": false.'),
     el('table', { id: 'models' },
       el('thead', {}, el('tr', {}, ['id', 'kind', 'status', 'trained from', 'precision', 'recall', 'windows scored',
         'alerts per operator hour', 'deployments', 'when'].map((h) => el('th', {}, h)))),
       el('tbody', {}, rows.length ? rows : [el('tr', {}, el('td', { colspan: 10, class: 'muted' }, 'No models yet.'))])),
     detail);
+  if (openId !== null) {
+    const m = list.items.find((x) => x.id === openId);
+    if (m) showDetail(m, detail);
+    else place(detail, el('p', { class: 'error' }, `Model #${openId}: no such model.`));
+  }
+  follow(list, seq, epoch);
 }

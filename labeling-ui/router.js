@@ -9,7 +9,7 @@ const ROUTES = [
   { page: 'ops', re: /^#\/ops/ },
   { page: 'fleet', re: /^#\/fleet/ },
   { page: 'datasets', re: /^#\/datasets/ },
-  { page: 'models', re: /^#\/models/ },
+  { page: 'models', re: /^#\/models(?:\/(\d+))?/, params: (m) => ({ model: m[1] ? Number(m[1]) : null }) },
   { page: 'classes', re: /^#\/classes/ },
   { page: 'deployments', re: /^#\/deployments(?:\/(\d+))?/, params: (m) => ({ model: m[1] ? Number(m[1]) : null }) },
 ];
@@ -25,3 +25,4 @@ export function matchRoute(hash) {
 }
 
 export const snapshotHash = (id) => `#/snapshot/${id}`;
+export const modelHash = (id) => `#/models/${id}`;

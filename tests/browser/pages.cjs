@@ -345,31 +345,46 @@ async function datasetsPage(page) {
   return dsId;
 }
 
+// A model trained from the datasets page (still open on version 1): the
+// page goes to the model's address, and the models page follows the
+// training to its end without a reload.
 async function modelsPage(page, dsId) {
-  const m = await api('POST', '/api/v1/models', { dataset_id: dsId, version: 1, kind: 'classifier' });
-  check('a model is queued for training', m.status === 202 || m.status === 201, JSON.stringify(m.body));
-  let model = null;
-  for (let i = 0; i < 120 && m.body && m.body.id; i++) {
-    model = (await api('GET', `/api/v1/models/${m.body.id}`)).body;
-    if (model.status === 'done' || model.status === 'failed') break;
-    await sleep(1000);
-  }
+  const row = `#versions-${dsId} tr[data-version="1"]`;
+  await page.selectOption(`${row} select[data-act="train-kind"]`, 'classifier');
+  const hidden = await page.isHidden(`${row} input[data-act="train-transfer"]`);
+  check('Datasets: transfer and relations are offered for few-shot models only', hidden, `hidden ${hidden}`);
+  await page.click(`${row} button[data-act="train"]`);
+  await page.waitForFunction(() => /^#\/models\/\d+$/.test(location.hash), null, { timeout: 10000 });
+  const id = Number((await page.evaluate(() => location.hash)).split('/')[2]);
+  const queued = (await api('GET', `/api/v1/models/${id}`)).body;
+  check('Datasets: Train queues a classifier on the version and opens its page',
+    queued && queued.kind === 'classifier' && queued.dataset_id === dsId && queued.version === 1, JSON.stringify(queued));
+  await page.waitForSelector(`#models tr[data-model="${id}"]`, { timeout: 10000 });
+  await page.waitForFunction((i) => {
+    const r = document.querySelector(`#models tr[data-model="${i}"] .pill`);
+    return r && (r.textContent === 'done' || r.textContent === 'failed');
+  }, id, { timeout: 120000 });
+  await page.waitForSelector('#model-detail #model-eval', { timeout: 10000 });
+  const model = (await api('GET', `/api/v1/models/${id}`)).body;
+  const pill = await page.textContent(`#models tr[data-model="${id}"] .pill`);
+  check('Models: the page follows the training to its end, no reload, and opens the model',
+    model.status === 'done' && pill === 'done', `${model.status} ${pill} ${model.error}`);
   const list = await api('GET', '/api/v1/models');
-  check('GET /api/v1/models lists it', list.status === 200 && list.body.items.some((x) => x.id === m.body.id), JSON.stringify(list.body));
+  check('GET /api/v1/models lists it', list.status === 200 && list.body.items.some((x) => x.id === id), JSON.stringify(list.body));
   await page.click('#models-link');
-  await page.waitForSelector(`#models tr[data-model="${m.body.id}"]`, { timeout: 10000 });
-  const prec = await page.textContent(`#models tr[data-model="${m.body.id}"] td.precision`);
+  await page.waitForSelector(`#models tr[data-model="${id}"]`, { timeout: 10000 });
+  const prec = await page.textContent(`#models tr[data-model="${id}"] td.precision`);
   const mt = model && model.metrics;
   check('Models: precision with its support, as the API counts it',
     model.status === 'done' && mt && prec.includes(`(n = ${mt.tp + mt.fp})`), `${model && model.status} ${prec} ${JSON.stringify(mt)}`);
   // by keyboard, as the queue's rows open: Tab to the row, Enter
-  await page.focus(`#models tr[data-model="${m.body.id}"]`);
+  await page.focus(`#models tr[data-model="${id}"]`);
   await page.keyboard.press('Enter');
   await page.waitForSelector('#model-detail h3', { timeout: 10000 });
   await page.waitForSelector('#model-deployments-link', { timeout: 10000 });
   const depHref = await page.getAttribute('#model-deployments-link', 'href');
   check('Models: a model opens by Enter, its deployments with a link to its deployments page',
-    depHref === `#/deployments/${m.body.id}`, depHref);
+    depHref === `#/deployments/${id}`, depHref);
   await noNulls(page, 'Models page');
   await shot(page, 'ui-models.png');
 }

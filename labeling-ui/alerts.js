@@ -5,6 +5,7 @@ import { api } from './http.js';
 import { el } from './dom.js';
 import { fmtTime } from './format.js';
 import { refreshBanner } from './banner.js';
+import { canOperate, OPERATE_NOTE } from './session.js';
 
 // [value, button text, what it means]
 const DISPOSITIONS = [
@@ -54,8 +55,14 @@ export async function decorateQueue(table) {
 }
 
 // The row's own click and Enter open the snapshot, so the buttons keep
-// their events to themselves.
+// their events to themselves.  A role that may not close alerts (ml) sees
+// the state alone.
 function fillQueueCell(td, id, a) {
+  if (!canOperate()) {
+    td.replaceChildren(statePill(a));
+    td.title = `closing an alert ${OPERATE_NOTE}`;
+    return;
+  }
   const btn = ([d, label, title]) => el('button', {
     class: dispoClass(a, d), 'data-dispo': d, title: `${label}: ${title}`,
     onclick: async (ev) => {
@@ -111,6 +118,14 @@ async function renderAlertCard(card, id, note) {
   const ackedNote = a && a.acknowledged_at
     ? [el('div', { class: 'hint' }, `acknowledged ${fmtTime(a.acknowledged_at)}`)]
     : [];
+  if (!canOperate()) {
+    // read only: what was recorded, and who may record more
+    const recorded = [['Work order', a && a.work_order], ['Outcome', a && a.outcome]]
+      .filter(([, v]) => v).map(([k, v]) => el('div', {}, `${k}: ${v}`));
+    card.replaceChildren(el('h3', {}, 'Alert ', statePill(a)), ...ackedNote, ...recorded,
+      el('p', { class: 'hint', id: 'alert-read-only' }, `Acknowledging an alert and recording its disposition ${OPERATE_NOTE}.`));
+    return;
+  }
   card.replaceChildren(el('h3', {}, 'Alert ', statePill(a)), ...ackedNote,
     el('p', { class: 'dispos' }, ackButton(card, id, a, status), ' ', ...buttons),
     el('label', {}, 'Work order', wo), el('label', {}, 'Outcome', outcome), status,

@@ -10,6 +10,7 @@
 import { api } from './http.js';
 import { el, crumbs, showPage, showError } from './dom.js';
 import { dash } from './format.js';
+import { canOperate, OPERATE_NOTE } from './session.js';
 import { defectText, assetKinematics, findBearing } from './taxonomy.js';
 
 const num = (v) => (v === '' || v === undefined ? undefined : Number(v));
@@ -91,7 +92,9 @@ function input(name, attrs = {}) {
 }
 
 // A small form that POSTs its fields; done(message) re-renders the page.
+// None (null) for a role that may not write the taxonomy (ml).
 function form(id, title, fields, toBody, path, done) {
+  if (!canOperate()) return null;
   const err = el('span', { class: 'error' });
   const f = el('form', { class: 'filters', id }, ...fields, el('button', { class: 'primary', type: 'submit' }, title), err);
   f.addEventListener('submit', async (ev) => {
@@ -110,7 +113,7 @@ function typesCard(tax, bearings, done) {
     el('label', {}, 'Description', input('description')), ...kin.fields],
   (x) => ({ name: x.name.value, ...(x.parent.value ? { parent: x.parent.value } : {}), ...(x.description.value ? { description: x.description.value } : {}), ...kinematics(x, bearings) }),
   '/api/v1/taxonomy/types', done);
-  kin.watch(f);
+  if (f) kin.watch(f);
   return el('div', { class: 'card' }, el('h3', {}, 'Equipment types'),
     el('table', { id: 'types' },
       el('thead', {}, el('tr', {}, ['type', 'parent', 'shaft Hz', 'bearing', 'defect frequencies', 'description'].map((h) => el('th', {}, h)))),
@@ -161,7 +164,7 @@ function assetsCard(tax, bearings, done) {
     el('label', {}, 'Site', input('asite')), ...kin.fields],
   (x) => ({ id: x.aid.value, equipment_type: x.atype.value, ...(x.asite.value ? { site: x.asite.value } : {}), ...kinematics(x, bearings) }),
   '/api/v1/taxonomy/assets', done);
-  kin.watch(f);
+  if (f) kin.watch(f);
   // what the asset turns at: its own figures, else its type's
   const turns = (a) => assetKinematics(a, tax.types);
   return el('div', { class: 'card' }, el('h3', {}, 'Assets'),
@@ -173,7 +176,7 @@ function assetsCard(tax, bearings, done) {
         defectsCell(turns(a).bearing, turns(a).shaft_hz),
         el('td', {}, a.devices.join(', ') || '—')))
         : el('tr', { id: 'assets-empty' }, el('td', { colspan: 7, class: 'muted' },
-          'No asset yet: save one with the form below, then assign devices to it.')))),
+          f ? 'No asset yet: save one with the form below, then assign devices to it.' : 'No asset yet.')))),
     el('p', { class: 'hint' }, "An asset's shaft speed and bearing win over its type's (its defect frequencies are computed from what wins). " +
       'Pick a bearing from the table of common bearings (GET /api/v1/bearings) or type its geometry. Assign a device with POST /api/v1/devices/{id}/asset.'), f);
 }
@@ -186,6 +189,8 @@ export async function showClasses(note) {
       api('GET', '/api/v1/bearings')]);
   } catch (e) { showError(e.message); return; }
   const done = (msg) => showClasses(msg);
-  showPage(el('h2', {}, 'Classes and taxonomy'), el('p', { class: 'muted', id: 'tx-note' }, note || ''), bearingList(bearings.items),
+  const readOnly = canOperate() ? null
+    : el('p', { class: 'hint', id: 'tx-read-only' }, `Read only: adding classes, equipment types, failure modes and assets ${OPERATE_NOTE}.`);
+  showPage(el('h2', {}, 'Classes and taxonomy'), readOnly, el('p', { class: 'muted', id: 'tx-note' }, note || ''), bearingList(bearings.items),
     classesCard(classes.items, tax, done), typesCard(tax, bearings.items, done), modesCard(tax, done), assetsCard(tax, bearings.items, done));
 }

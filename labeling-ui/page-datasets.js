@@ -8,6 +8,7 @@ import { api } from './http.js';
 import { el, crumbs, showPage, showError, place } from './dom.js';
 import { fmtTime, dash } from './format.js';
 import { modelHash } from './router.js';
+import { canModel, MODEL_NOTE } from './session.js';
 
 const POLL_MS = 300;
 const TEMPLATE = {
@@ -88,6 +89,7 @@ function trainControl(id, v) {
     el('button', { 'data-act': 'train', onclick: train }, 'Train'), note);
 }
 
+// Exporting and training columns for a role that may (ml, admin) only.
 function versionRow(id, ver) {
   const box = el('span', { class: 'export-box' });
   const format = el('select', {}, ['npz', 'jsonl', 'csv'].map((f) => el('option', { value: f }, f)));
@@ -95,9 +97,13 @@ function versionRow(id, ver) {
     el('td', {}, `v${ver.version}`), el('td', {}, dash(ver.n_windows)),
     el('td', { class: 'mono', title: ver.content_sha256 }, (ver.content_sha256 || '').slice(0, 12)),
     el('td', {}, fmtTime(ver.created_at)),
-    el('td', {}, format, ' ', el('button', { 'data-act': 'export', onclick: () => exportVersion(id, ver.version, format.value, box) }, 'Export'), ' ', box),
-    el('td', {}, trainControl(id, ver.version)));
+    canModel() ? [
+      el('td', {}, format, ' ', el('button', { 'data-act': 'export', onclick: () => exportVersion(id, ver.version, format.value, box) }, 'Export'), ' ', box),
+      el('td', {}, trainControl(id, ver.version))] : null);
 }
+
+const VERSION_HEAD = ['version', 'windows', 'content sha256', 'frozen'];
+const READ_ONLY = `Read only: creating a dataset, freezing a version, exporting and training ${MODEL_NOTE}.`;
 
 async function showVersions(d, box) {
   let full;
@@ -112,17 +118,19 @@ async function showVersions(d, box) {
       } catch (e) { note.textContent = ` ${e.message}`; note.className = 'error'; }
     },
   }, 'Freeze a new version');
-  place(box, el('h3', {}, `${d.name}: versions`), el('p', {}, freeze, note),
+  const head = canModel() ? [...VERSION_HEAD, 'export', 'train a model'] : VERSION_HEAD;
+  place(box, el('h3', {}, `${d.name}: versions`), canModel() ? el('p', {}, freeze, note) : null,
     el('table', { class: 'versions', id: `versions-${d.id}` },
-      el('thead', {}, el('tr', {}, ['version', 'windows', 'content sha256', 'frozen', 'export', 'train a model (ml, admin)'].map((h) => el('th', {}, h)))),
+      el('thead', {}, el('tr', {}, head.map((h) => el('th', {}, h)))),
       el('tbody', {}, (full.versions || []).length ? full.versions.map((v) => versionRow(d.id, v))
-        : el('tr', {}, el('td', { colspan: 6, class: 'muted' }, 'No version frozen yet: freeze one to export it or train on it.')))));
+        : el('tr', {}, el('td', { colspan: head.length, class: 'muted' },
+          canModel() ? 'No version frozen yet: freeze one to export it or train on it.' : 'No version frozen yet.')))));
 }
 
 function createForm(done) {
   const text = el('textarea', { id: 'ds-definition', rows: 7, cols: 70 }, JSON.stringify(TEMPLATE, null, 2));
   const err = el('span', { class: 'error', id: 'ds-error' });
-  return el('details', { class: 'card' }, el('summary', {}, 'New dataset (ml, admin)'),
+  return el('details', { class: 'card' }, el('summary', {}, 'New dataset'),
     el('p', { class: 'hint' }, 'The definition as POST /api/v1/datasets takes it (docs/DATASETS.md).'), text,
     el('p', {}, el('button', {
       class: 'primary', id: 'ds-create',
@@ -146,7 +154,8 @@ export async function showDatasets(openId) {
   },
     el('td', {}, `#${d.id}`), el('td', {}, d.name), el('td', {}, summary(d.definition)),
     el('td', {}, dash(d.versions)), el('td', {}, fmtTime(d.created_at))));
-  showPage(el('h2', {}, 'Datasets'), createForm((id) => showDatasets(id)),
+  showPage(el('h2', {}, 'Datasets'),
+    canModel() ? createForm((id) => showDatasets(id)) : el('p', { class: 'hint', id: 'ds-read-only' }, READ_ONLY),
     el('table', { id: 'datasets' },
       el('thead', {}, el('tr', {}, ['id', 'name', 'definition', 'versions', 'created'].map((h) => el('th', {}, h)))),
       el('tbody', {}, rows.length ? rows : [el('tr', {}, el('td', { colspan: 5, class: 'muted' }, 'No datasets yet.'))])),

@@ -8,12 +8,11 @@
 import { api } from './http.js';
 import { el, crumbs, showPage, showError, place } from './dom.js';
 import { fmtTime } from './format.js';
-import { isAdmin, session } from './session.js';
+import { isAdmin, canModel } from './session.js';
 import { rateVerdict, fmtFrac, fmtRate, fmtDuration, fmtPredicted } from './deploy-rates.js';
 
 const HEAD = ['device', 'status', 'mode', 'ran', 'windows', 'alarm fraction (observed / predicted)',
   'alerts per day (observed / predicted / budget)', 'verdict'];
-const canDeploy = () => !!session.me && (session.me.role === 'admin' || session.me.role === 'ml');
 
 // rb: the rollback of this device's deployment, if any: its numbers are
 // the ones that mattered (the device reports the model afresh afterwards).
@@ -63,7 +62,7 @@ function deploymentCard(modelId, dep, rollbacks) {
     devs.length ? el('table', { class: 'grid' }, el('tr', {}, HEAD.map((h) => el('th', {}, h))),
       devs.map((d) => deviceRow(d, d.status === 'rolled_back' ? rbOf(d.device_id) : null)))
       : el('p', { class: 'muted' }, 'No device has this deployment in force (a newer one replaced it).'),
-    dep.mode === 'shadow' && canDeploy() ? promoteButton(modelId, dep, out) : null, out);
+    dep.mode === 'shadow' && canModel() ? promoteButton(modelId, dep, out) : null, out);
 }
 
 // note: what the last Save did, shown under the form.
@@ -87,7 +86,8 @@ function budgetCard(b, note) {
       } catch (e) { out.textContent = e.message; out.className = 'error'; }
     },
   }, field('per_operator_hour', b.per_operator_hour, 'any'), field('devices_per_operator', b.devices_per_operator, 1),
-  field('rollback_after_s', b.rollback_after_s, 'any'), isAdmin() ? el('button', { type: 'submit' }, 'Save') : null);
+  field('rollback_after_s', b.rollback_after_s, 'any'),
+  isAdmin() ? el('button', { type: 'submit' }, 'Save') : el('span', { class: 'hint', id: 'budget-read-only' }, 'changing it needs the admin role'));
   return el('div', { class: 'card', id: 'alarm-budget' }, el('h3', {}, 'Alarm budget'),
     el('p', { class: 'def' }, `A device's share: ${fmtRate(b.device_per_hour)} alerts per hour ` +
       `(${b.per_operator_hour} per operator-hour, ISA-18.2 suggests ${b.isa18_2_default_per_operator_hour}, ` +

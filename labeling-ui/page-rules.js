@@ -5,6 +5,7 @@ import { api } from './http.js';
 import { el, crumbs, showPage, showError } from './dom.js';
 import { pct } from './format.js';
 import { ruleEditor } from './rule-editor.js';
+import { canOperate, OPERATE_NOTE } from './session.js';
 
 const COLUMNS = ['name', 'rule', 'class', 'weight', 'enabled', 'hits', 'coverage', 'overlap', 'conflict', 'accuracy',
   'labeled hits', 'by equipment type', ''];
@@ -58,7 +59,7 @@ function ruleRow(r, editor) {
     el('td', { class: 'num acc' }, accuracyCell(r)),
     el('td', { class: 'num' }, String(r.labeled_hits ?? '—')),
     el('td', { class: 'bytype' }, byTypeCell(r)),
-    el('td', {}, el('button', { onclick: () => editor.load(r) }, 'Edit'), ' ', toggleButton(r)));
+    el('td', {}, editor ? [el('button', { onclick: () => editor.load(r) }, 'Edit'), ' ', toggleButton(r)] : null));
 }
 
 function rulesTable(rules, editor) {
@@ -75,8 +76,11 @@ export async function showRules(note, isErr) {
   try {
     [list, classes] = await Promise.all([api('GET', '/api/v1/rules'), api('GET', '/api/v1/classes')]);
   } catch (e) { showError(e.message); return; }
-  const editor = ruleEditor(classes.items, (msg) => showRules(msg));
+  // A role that may not write rules (ml) reads them: no editor, no buttons.
+  const editor = canOperate() ? ruleEditor(classes.items, (msg) => showRules(msg)) : null;
   const defs = el('dl', { class: 'card defs' }, DEFINITIONS.flatMap(([t, d]) => [el('dt', {}, t), el('dd', {}, d)]));
   showPage(el('h2', {}, 'Rules (labeling functions)'), el('p', { class: isErr ? 'error' : 'muted', id: 'rule-note', role: isErr ? 'alert' : null }, note || ''),
-    rulesTable(list.items, editor), editor.node, defs);
+    rulesTable(list.items, editor),
+    editor ? editor.node : el('p', { class: 'hint', id: 'rules-read-only' }, `Read only: writing, changing and switching rules ${OPERATE_NOTE}.`),
+    defs);
 }

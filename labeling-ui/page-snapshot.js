@@ -5,7 +5,7 @@
 import { api, fetchSamples } from './http.js';
 import { el, crumbs, showPage } from './dom.js';
 import { fmtTime } from './format.js';
-import { session } from './session.js';
+import { session, canOperate, OPERATE_NOTE } from './session.js';
 import { plotWidth, firstPx } from './range.js';
 import { snapshotHash } from './router.js';
 import { SnapshotView } from './snap-view.js';
@@ -20,6 +20,8 @@ import { demoParam } from './demo.js';
 const KEYS_HINT = 'Drag on a waveform, or m for the whole view, to mark a span · [ ] move its start, { } its end ' +
   '(the view follows) · 1-9 class, c any class by name or number · Enter save · Esc cancel · ←/→ pan · +/− zoom · ' +
   '0 whole · n next unlabeled · u undo';
+// For a role that may not label (ml): the keys that move through snapshots.
+const READ_KEYS_HINT = 'Drag on the overview picks the window · ←/→ pan · +/− zoom · 0 whole · n next unlabeled';
 
 let current = null;
 
@@ -76,10 +78,12 @@ function snapshotHead(v, meta, equipmentType) {
     el('strong', {}, `${meta.device_id} · seq ${meta.seq}`), ' · ', fmtTime(meta.trigger_time), ' · ',
     `${meta.detector} score ${Number(meta.score).toFixed(3)}`, ' · ', `${meta.sample_rate} Hz`,
     meta.demo ? el('span', { class: 'pill demo', title: 'demo history (make run), not the live fleet' }, 'demo') : null,
-    el('div', { class: 'classes', id: 'classes', 'data-equipment-type': equipmentType || '' },
-      el('span', { class: 'hint' }, equipmentType ? `classes of ${equipmentType}: ` : 'all classes (no equipment type): '),
-      v.classes.map(classButton), classChooser(v)),
-    el('div', { class: 'hint' }, KEYS_HINT),
+    canOperate()
+      ? el('div', { class: 'classes', id: 'classes', 'data-equipment-type': equipmentType || '' },
+        el('span', { class: 'hint' }, equipmentType ? `classes of ${equipmentType}: ` : 'all classes (no equipment type): '),
+        v.classes.map(classButton), classChooser(v))
+      : el('p', { class: 'hint', id: 'label-read-only' }, `Read only: labeling ${OPERATE_NOTE}.`),
+    el('div', { class: 'hint' }, canOperate() ? KEYS_HINT : READ_KEYS_HINT),
     el('div', { id: 'status' }));
 }
 

@@ -80,3 +80,15 @@ function rememberSignedIn(yes) {
 export const probablySignedIn = () => { try { return localStorage.getItem(SIGNED_IN_KEY) === '1'; } catch { return false; } };
 
 export const isAdmin = () => !!session.me && session.me.role === 'admin';
+
+// What each role may write, as the server's routes allow it
+// (server/routes.c): labels, alert acknowledgements and dispositions, rules
+// and the taxonomy take an operator or an admin; datasets, exports,
+// training and deployments the ml role or an admin.  A page offers a write
+// only to a role that may make it, and says who may, rather than show a
+// button that always ends in a 403.
+const hasRole = (...roles) => !!session.me && roles.includes(session.me.role);
+export const canOperate = () => hasRole('operator', 'admin');
+export const canModel = () => hasRole('ml', 'admin');
+export const OPERATE_NOTE = 'needs the operator or admin role';
+export const MODEL_NOTE = 'needs the ml or admin role';

@@ -4,6 +4,7 @@
 import { el, byId } from './dom.js';
 import { fmtSpan, fmtTime } from './format.js';
 import { contextCard } from './context.js';
+import { canOperate } from './session.js';
 
 const NO_SPAN = 'none: drag on a waveform';
 
@@ -27,7 +28,7 @@ function newLabelCard(view) {
 
 export function sidePanel(view, ctx) {
   return el('div', { class: 'side' },
-    newLabelCard(view),
+    canOperate() ? newLabelCard(view) : null,
     el('div', { class: 'card' }, el('h3', {}, 'Labels'), el('ul', { class: 'labels', id: 'labels' })),
     contextCard(ctx));
 }
@@ -56,7 +57,7 @@ export function showLabelList(items, onDelete) {
   if (!ul) return;
   ul.replaceChildren(...items.map((l) => el('li', { 'data-label': l.id },
     el('strong', {}, l.class), ` ${fmtSpan(l.start_s, l.end_s, 3)} · ch ${l.channels.join(',')} · ${l.created_by} `,
-    el('span', { class: 'hint' }, fmtTime(l.created_at)), ' ',
-    el('button', { title: 'delete', onclick: () => onDelete(l) }, '✕'))));
+    el('span', { class: 'hint' }, fmtTime(l.created_at)),
+    canOperate() ? [' ', el('button', { title: 'delete', onclick: () => onDelete(l) }, '✕')] : null)));
   if (!items.length) ul.append(el('li', { class: 'muted' }, 'no labels yet'));
 }

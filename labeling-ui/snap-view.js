@@ -6,7 +6,7 @@
 import { fetchSamples } from './http.js';
 import { byId } from './dom.js';
 import { fmtSpan } from './format.js';
-import { session } from './session.js';
+import { session, canOperate, OPERATE_NOTE } from './session.js';
 import { moveSpanEdge, followEdge } from './spans.js';
 import { clampView, zoomView, panView, viewPx, viewQuery } from './range.js';
 import { channelData } from './series.js';
@@ -198,6 +198,7 @@ export class SnapshotView {
   }
 
   async save() {
+    if (!canOperate()) return this.status(`Read only: labeling ${OPERATE_NOTE}`, true);
     if (!this.pending) return this.status('drag on a waveform to mark a span first', true);
     if (!this.klass) return this.status('pick a class first (keys 1-9, or c and its name or number)', true);
     const body = newLabelBody(this.pending, this.selected, this.klass, readLabelForm());

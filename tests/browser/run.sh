@@ -32,6 +32,10 @@ echo "$PASSWORD" | "$SERVER_BIN" user add --username "$USERNAME" --role operator
 ADMIN_PASSWORD=$(openssl rand -hex 12)
 echo "$ADMIN_PASSWORD" | "$SERVER_BIN" user add --username admin1 --role admin 2>>"$IT_TMP/user.log" ||
     { it_fail user "$(cat "$IT_TMP/user.log")"; it_finish; }
+# an ml user: roles.cjs checks what the pages offer a role that reads labels
+ML_PASSWORD=$(openssl rand -hex 12)
+echo "$ML_PASSWORD" | "$SERVER_BIN" user add --username ml1 --role ml 2>>"$IT_TMP/user.log" ||
+    { it_fail user "$(cat "$IT_TMP/user.log")"; it_finish; }
 TOKEN=$("$SERVER_BIN" token create --name browser-test --role ml 2>/dev/null | tail -n1 | tr -d '[:space:]')
 OPTOKEN=$("$SERVER_BIN" token create --name browser-operator --role operator 2>/dev/null | tail -n1 | tr -d '[:space:]')
 ADMINTOKEN=$("$SERVER_BIN" token create --name browser-admin --role admin 2>/dev/null | tail -n1 | tr -d '[:space:]')
@@ -71,6 +75,9 @@ BASE="$BASE" USERNAME="$USERNAME" PASSWORD="$PASSWORD" TOKEN="$TOKEN" ARTIFACTS=
 BASE="$BASE" USERNAME="$USERNAME" PASSWORD="$PASSWORD" ADMIN_USERNAME=admin1 \
     ADMIN_PASSWORD="$ADMIN_PASSWORD" TOKEN="$TOKEN" OPTOKEN="$OPTOKEN" ADMINTOKEN="$ADMINTOKEN" ARTIFACTS="$ARTIFACTS" \
     SHOT_DIR="${SHOT_DIR:-}" node "$IT_ROOT/tests/browser/pages.cjs" || IT_FAILS=$((IT_FAILS + 1))
+# Then what each role is offered: no write the server would refuse it (roles.cjs)
+BASE="$BASE" USERNAME="$USERNAME" PASSWORD="$PASSWORD" ML_USERNAME=ml1 ML_PASSWORD="$ML_PASSWORD" \
+    TOKEN="$TOKEN" ARTIFACTS="$ARTIFACTS" node "$IT_ROOT/tests/browser/roles.cjs" || IT_FAILS=$((IT_FAILS + 1))
 # Then every page again in a window 800 px wide (narrow.cjs): tables scroll
 # in their own boxes, never the page
 BASE="$BASE" ADMIN_USERNAME=admin1 ADMIN_PASSWORD="$ADMIN_PASSWORD" TOKEN="$TOKEN" ARTIFACTS="$ARTIFACTS" \

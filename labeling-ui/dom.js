@@ -25,7 +25,9 @@ export const byId = (id) => document.getElementById(id);
 const SCROLL_BOX = 'table-scroll';
 
 function boxTables(nodes) {
-  return nodes.map((n) => {
+  // null and undefined are skipped, as el() skips them: replaceChildren
+  // would show them as the text "null"
+  return nodes.filter((n) => n !== null && n !== undefined).map((n) => {
     if (!n || n.nodeType !== Node.ELEMENT_NODE) return n;
     if (n.tagName === 'TABLE') return el('div', { class: SCROLL_BOX }, n);
     for (const t of n.querySelectorAll('table')) {

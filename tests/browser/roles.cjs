@@ -37,6 +37,14 @@ async function open(page, hash, ready) {
 
 const count = (page, sel) => page.locator(sel).count();
 
+// The page's visible text has no null, undefined or NaN (a part a role is
+// not offered must leave nothing behind).
+async function noNulls(page, check, where) {
+  const text = await page.evaluate(() => document.body.innerText);
+  const bad = text.match(/.{0,40}\b(null|undefined|NaN)\b.{0,40}/);
+  check(`${where}: no "null", "undefined" or "NaN" shown`, !bad, bad && bad[0]);
+}
+
 (async () => {
   const t = await run({ name: 'browser-roles', viewport: { width: 1280, height: 900 }, failureShot: 'ui-roles-failure.png' },
     async ({ page, errors, check }) => {
@@ -70,6 +78,7 @@ const count = (page, sel) => page.locator(sel).count();
     const labels = (await apiGet(`/api/v1/snapshots/${snap.id}/labels`)).body.items.length;
     check('ml, snapshot: Enter says labeling is not theirs and sends nothing',
       /Read only: labeling needs the operator or admin role/.test(status) && labels === before, `${status} (${before} labels, then ${labels})`);
+    await noNulls(page, check, 'ml, snapshot');
     await shot(page, 'ui-roles-ml-snapshot.png', { main: false });
 
     await open(page, '#/rules', '#rules tbody tr');
@@ -78,11 +87,13 @@ const count = (page, sel) => page.locator(sel).count();
         /writing, changing and switching rules needs the operator or admin role/.test(await page.textContent('#rules-read-only')),
       `${await count(page, '#rules button')} buttons, ${await count(page, '#rule-form')} editors`);
 
+    await noNulls(page, check, 'ml, rules');
     await open(page, '#/classes', '#types tbody tr');
     check('ml, Classes: no forms, and it says who may add to the taxonomy',
       (await count(page, '#app form')) === 0 && /needs the operator or admin role/.test(await page.textContent('#tx-read-only')),
       `${await count(page, '#app form')} forms`);
 
+    await noNulls(page, check, 'ml, Classes');
     await open(page, '#/datasets', `#datasets tr[data-dataset="${ds.id}"]`);
     await page.click(`#datasets tr[data-dataset="${ds.id}"]`);
     await page.waitForSelector(`#versions-${ds.id} tbody tr[data-version]`, { timeout: 10000 });
@@ -103,6 +114,7 @@ const count = (page, sel) => page.locator(sel).count();
       (await count(page, '#ds-create, [data-act=freeze], [data-act=export], [data-act=train]')) === 0 &&
         !heads.includes('export') && /needs the ml or admin role/.test(await page.textContent('#ds-read-only')),
       heads.join());
+    await noNulls(page, check, 'operator, Datasets');
     await shot(page, 'ui-roles-operator-datasets.png', { main: false });
     await open(page, '#/rules', '#rules tbody tr');
     check('operator, rules: Edit, Disable and the editor offered',

@@ -6,11 +6,13 @@ import { el, crumbs, showPage, showError } from './dom.js';
 import { pct } from './format.js';
 import { ruleEditor } from './rule-editor.js';
 import { canOperate, OPERATE_NOTE } from './session.js';
+import { demoParam } from './demo.js';
 
 const COLUMNS = ['name', 'rule', 'class', 'weight', 'enabled', 'hits', 'coverage', 'overlap', 'conflict', 'accuracy',
   'labeled hits', 'by equipment type', ''];
 const DEFINITIONS = [
-  ['coverage', 'share of all stored snapshots the rule fires on'],
+  ['coverage', 'share of all stored snapshots the rule fires on (the demo history\'s counted only while "show demo data" is ticked, ' +
+    'as everywhere; so are the figures below)'],
   ['overlap', 'share of all snapshots where it fires together with another enabled rule'],
   ['conflict', 'share of all snapshots where another enabled rule fires for a different class'],
   ['accuracy', 'among its hits with human labels, the share whose human classes include the rule\'s class ' +
@@ -65,7 +67,8 @@ function ruleRow(r, editor) {
 function rulesTable(rules, editor) {
   const rows = rules.map((r) => ruleRow(r, editor));
   const none = el('tr', {}, el('td', { colspan: COLUMNS.length, class: 'muted' }, 'no rules yet: write one below'));
-  return el('table', { id: 'rules' },
+  // data-demo: whether the figures count the demo history (demo.js)
+  return el('table', { id: 'rules', 'data-demo': demoParam() },
     el('thead', {}, el('tr', {}, COLUMNS.map((h) => el('th', {}, h)))),
     el('tbody', {}, rows.length ? rows : [none]));
 }
@@ -74,7 +77,7 @@ export async function showRules(note, isErr) {
   crumbs('Rules');
   let list, classes;
   try {
-    [list, classes] = await Promise.all([api('GET', '/api/v1/rules'), api('GET', '/api/v1/classes')]);
+    [list, classes] = await Promise.all([api('GET', `/api/v1/rules?demo=${demoParam()}`), api('GET', '/api/v1/classes')]);
   } catch (e) { showError(e.message); return; }
   // A role that may not write rules (ml) reads them: no editor, no buttons.
   const editor = canOperate() ? ruleEditor(classes.items, (msg) => showRules(msg)) : null;

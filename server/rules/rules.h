@@ -38,13 +38,15 @@ struct rules_vote_out {
 void rules_vote(const struct rules_vote_in *v, size_t n, const char *disposition_cls,
                 struct rules_vote_out *out);
 
-/* Statistics of one rule as fractions of all snapshots. */
+/* Statistics of one rule as fractions of all snapshots, the demo history
+ * counted as demo says (srv_query_demo's mode: "0" without it, "1" with it,
+ * "2" it alone). */
 struct rules_stats {
     int64_t snapshots, hits, overlapping, conflicting, labeled, agreeing;
     double coverage, overlap, conflict;
     double accuracy;        /* NaN when no hit has a human label */
 };
-int rules_stats_get(int64_t rule_id, struct rules_stats *out);
+int rules_stats_get(int64_t rule_id, const char *demo, struct rules_stats *out);
 
 /* A rule's figures on one equipment type, over the snapshots it applies to
  * (those with features on every channel it reads), with the counts behind
@@ -61,7 +63,8 @@ struct rules_type_stats {
     char refused[96];
 };
 /* Up to cap types into out, *n written.  0, SRV_ENOTFOUND or SRV_E*. */
-int rules_stats_by_type(int64_t rule_id, struct rules_type_stats *out, size_t cap, size_t *n);
+int rules_stats_by_type(int64_t rule_id, const char *demo, struct rules_type_stats *out, size_t cap,
+                        size_t *n);
 
 /* Evaluate rule_id over every snapshot that has features, replace its hits
  * and re-vote the snapshots whose hits changed.  0 or SRV_E*. */

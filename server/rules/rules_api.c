@@ -33,15 +33,30 @@ static json_t *num_or_null(double v)
     return isfinite(v) ? json_real(v) : json_null();
 }
 
+/* The demo= of a rule's figures (srv_query_demo's mode).  Unlike the
+ * listings, whose default leaves the demo history out, a rule's figures are
+ * over every stored snapshot unless asked: they were so before demo= was
+ * taken here, and the UI always asks. */
+static int rules_demo(const struct srv_request *rq, struct srv_response *rs, const char **demo)
+{
+    const char *v = rq->query ? rq->query(rq, "demo") : NULL;
+
+    if (!v || !*v) {
+        *demo = "1";
+        return SRV_OK;
+    }
+    return srv_query_demo(rq, rs, demo);
+}
+
 /* The rule's figures per equipment type where it applies, with the counts
  * behind each and the reason an accuracy is withheld. */
-static json_t *by_type_json(int64_t id)
+static json_t *by_type_json(int64_t id, const char *demo)
 {
     struct rules_type_stats ts[RULES_MAX_TYPES];
     size_t n = 0;
     json_t *a;
 
-    if (rules_stats_by_type(id, ts, RULES_MAX_TYPES, &n) != SRV_OK || !(a = json_array()))
+    if (rules_stats_by_type(id, demo, ts, RULES_MAX_TYPES, &n) != SRV_OK || !(a = json_array()))
         return json_null();
     for (size_t i = 0; i < n; i++) {
         const struct rules_type_stats *t = &ts[i];
@@ -60,8 +75,8 @@ static json_t *by_type_json(int64_t id)
     return a;
 }
 
-/* A stored rule row (RULE_COLS) with its statistics. */
-static json_t *rule_json(const PGresult *r, int i)
+/* A stored rule row (RULE_COLS) with its statistics (demo: rules_demo). */
+static json_t *rule_json(const PGresult *r, int i, const char *demo)
 {
     int64_t id = db_int64(r, i, "id");
     struct rules_stats st;
@@ -75,7 +90,7 @@ static json_t *rule_json(const PGresult *r, int i)
                   "class", db_text(r, i, "class"), "weight", db_double(r, i, "weight"),
                   "enabled", db_bool(r, i, "enabled"), "created_by", db_text(r, i, "created_by"),
                   "created_at", ca, "updated_at", ua);
-    if (j && rules_stats_get(id, &st) == SRV_OK) {
+    if (j && rules_stats_get(id, demo, &st) == SRV_OK) {
         json_object_set_new(j, "coverage", json_real(st.coverage));
         json_object_set_new(j, "overlap", json_real(st.overlap));
         json_object_set_new(j, "conflict", json_real(st.conflict));
@@ -83,7 +98,7 @@ static json_t *rule_json(const PGresult *r, int i)
         json_object_set_new(j, "hits", json_integer(st.hits));
         json_object_set_new(j, "snapshots", json_integer(st.snapshots));
         json_object_set_new(j, "labeled_hits", json_integer(st.labeled));
-        json_object_set_new(j, "by_equipment_type", by_type_json(id));
+        json_object_set_new(j, "by_equipment_type", by_type_json(id, demo));
     }
     return j;
 }
@@ -228,7 +243,7 @@ static int write_rule(struct srv_response *rs, enum rules_q q, const char *const
     return err == SRV_ECONFLICT ? srv_fail(rs, err, "a rule with this name exists") : err;
 }
 
-static int respond_rule(struct srv_response *rs, unsigned status, int64_t id)
+static int respond_rule(struct srv_response *rs, unsigned status, int64_t id, const char *demo)
 {
     PGresult *r = NULL;
     json_t *j;
@@ -240,7 +255,7 @@ static int respond_rule(struct srv_response *rs, unsigned status, int64_t id)
         PQclear(r);
         return srv_fail(rs, SRV_ENOTFOUND, "no such rule");
     }
-    j = rule_json(r, 0);
+    j = rule_json(r, 0, demo);
     PQclear(r);
     return srv_respond_json_take(rs, status, j);
 }
@@ -282,14 +297,16 @@ int rules_api_list(struct srv_request *rq, struct srv_response *rs)
 {
     PGresult *r = NULL;
     json_t *items;
-    int i, err = rules_q(RQ_RULES_LIST, NULL, &r);
+    const char *demo;
+    int i, err = rules_demo(rq, rs, &demo);
 
-    (void)rq;
+    if (err == SRV_OK)
+        err = rules_q(RQ_RULES_LIST, NULL, &r);
     if (err != SRV_OK)
         return err;
     items = json_array();
     for (i = 0; items && i < PQntuples(r); i++)
-        json_array_append_new(items, rule_json(r, i));
+        json_array_append_new(items, rule_json(r, i, demo));
     PQclear(r);
     return srv_respond_json_take(rs, 200, json_pack("{s:o}", "items", items));
 }
@@ -297,9 +314,12 @@ int rules_api_list(struct srv_request *rq, struct srv_response *rs)
 int rules_api_get(struct srv_request *rq, struct srv_response *rs)
 {
     int64_t id;
+    const char *demo;
     int err = path_id(rq, rs, "rule id must be a positive integer", &id);
 
-    return err == SRV_OK ? respond_rule(rs, 200, id) : err;
+    if (err == SRV_OK)
+        err = rules_demo(rq, rs, &demo);
+    return err == SRV_OK ? respond_rule(rs, 200, id, demo) : err;
 }
 
 /* The stored rule id as the starting point of an update: in borrows from
@@ -325,10 +345,12 @@ int rules_api_update(struct srv_request *rq, struct srv_response *rs)
     PGresult *old = NULL, *r = NULL;
     struct rule_in in = { 0 };
     char idb[24];
-    const char *vals[6] = { idb };
+    const char *vals[6] = { idb }, *demo;
     int64_t id;
     int err = path_id(rq, rs, "rule id must be a positive integer", &id);
 
+    if (err == SRV_OK)
+        err = rules_demo(rq, rs, &demo);
     if (err != SRV_OK)
         return err;
     j = srv_body_json(rq);
@@ -349,7 +371,7 @@ int rules_api_update(struct srv_request *rq, struct srv_response *rs)
     if (err == SRV_OK)
         err = rules_eval_rule(id);
     if (err == SRV_OK)
-        err = respond_rule(rs, 200, id);
+        err = respond_rule(rs, 200, id, demo);
 out:
     PQclear(old);
     PQclear(r);

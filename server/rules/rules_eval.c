@@ -350,11 +350,15 @@ static double fraction(int64_t part, int64_t whole)
     return whole > 0 ? (double)part / (double)whole : 0;
 }
 
-int rules_stats_get(int64_t rule_id, struct rules_stats *out)
+int rules_stats_get(int64_t rule_id, const char *demo, struct rules_stats *out)
 {
+    char idb[24];
+    const char *vals[2] = { idb, demo };
     PGresult *r = NULL;
-    int err = rules_q_id(RQ_STATS, rule_id, &r);
+    int err;
 
+    snprintf(idb, sizeof idb, "%" PRId64, rule_id);
+    err = rules_q(RQ_STATS, vals, &r);
     if (err != SRV_OK)
         return err;
     if (PQntuples(r) != 1) {
@@ -417,10 +421,11 @@ static int rule_channels(int64_t rule_id, char **arr_out)
     return *arr_out ? SRV_OK : SRV_ENOMEM;
 }
 
-int rules_stats_by_type(int64_t rule_id, struct rules_type_stats *out, size_t cap, size_t *n)
+int rules_stats_by_type(int64_t rule_id, const char *demo, struct rules_type_stats *out, size_t cap,
+                        size_t *n)
 {
     char idb[24], *arr = NULL;
-    const char *vals[2] = { idb, NULL };
+    const char *vals[3] = { idb, NULL, demo };
     PGresult *r = NULL;
     int err = rule_channels(rule_id, &arr);
 

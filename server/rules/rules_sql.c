@@ -78,29 +78,34 @@ static const struct db_sql qs[RQ_COUNT] = {
         " (SELECT coalesce(json_agg(DISTINCT l.class), '[]') FROM labels l"
         "  WHERE l.snapshot_id = $1::bigint)::text AS human"
         " FROM (SELECT 1) one LEFT JOIN weak_labels w ON w.snapshot_id = $1::bigint", 1 },
+    /* $2 demo (srv_query_demo): the snapshots counted, and so the hits
+     * (the other rules' hits and the labels are those on the hits) */
     [RQ_STATS] = { "rules_stats",
         "WITH r AS (SELECT class FROM rules WHERE id = $1::bigint),"
-        " mine AS (SELECT snapshot_id FROM rule_hits WHERE rule_id = $1::bigint),"
+        " mine AS (SELECT h.snapshot_id FROM rule_hits h JOIN snapshots s ON s.id = h.snapshot_id"
+        "  WHERE h.rule_id = $1::bigint AND ($2::int = 1 OR s.demo = ($2::int = 2))),"
         " other AS (SELECT h.snapshot_id, ro.class FROM rule_hits h"
         "  JOIN rules ro ON ro.id = h.rule_id JOIN mine m ON m.snapshot_id = h.snapshot_id"
         "  WHERE h.rule_id <> $1::bigint AND ro.enabled),"
         " human AS (SELECT DISTINCT l.snapshot_id, l.class FROM labels l"
         "  JOIN mine m ON m.snapshot_id = l.snapshot_id)"
-        " SELECT (SELECT count(*) FROM snapshots) AS snapshots,"
+        " SELECT (SELECT count(*) FROM snapshots WHERE $2::int = 1 OR demo = ($2::int = 2)) AS snapshots,"
         " (SELECT count(*) FROM mine) AS hits,"
         " (SELECT count(DISTINCT snapshot_id) FROM other) AS overlapping,"
         " (SELECT count(DISTINCT snapshot_id) FROM other"
         "  WHERE class <> (SELECT class FROM r)) AS conflicting,"
         " (SELECT count(DISTINCT snapshot_id) FROM human) AS labeled,"
         " (SELECT count(DISTINCT snapshot_id) FROM human"
-        "  WHERE class = (SELECT class FROM r)) AS agreeing", 1 },
+        "  WHERE class = (SELECT class FROM r)) AS agreeing", 2 },
     /* Where the rule applies: snapshots with features that have every
      * channel it reads, grouped by their device's equipment type ('' for
-     * none), so pumps do not dilute a rule on a bearing's accel_x. */
+     * none), so pumps do not dilute a rule on a bearing's accel_x.  $3 demo
+     * (srv_query_demo). */
     [RQ_STATS_BY_TYPE] = { "rules_stats_by_type",
         "WITH a AS (SELECT s.id, COALESCE(d.equipment_type, '') AS et FROM snapshots s"
         "  LEFT JOIN devices d ON d.id = s.device_id"
-        "  WHERE EXISTS (SELECT 1 FROM snapshot_features f WHERE f.snapshot_id = s.id)"
+        "  WHERE ($3::int = 1 OR s.demo = ($3::int = 2))"
+        "  AND EXISTS (SELECT 1 FROM snapshot_features f WHERE f.snapshot_id = s.id)"
         "  AND (SELECT count(DISTINCT f.channel) FROM snapshot_features f"
         "   WHERE f.snapshot_id = s.id AND f.channel = ANY($2::text[])) = cardinality($2::text[])),"
         " r AS (SELECT class FROM rules WHERE id = $1::bigint)"
@@ -111,7 +116,7 @@ static const struct db_sql qs[RQ_COUNT] = {
         "  (SELECT 1 FROM labels l WHERE l.snapshot_id = a.id AND l.class = (SELECT class FROM r)))"
         "  AS agreeing"
         " FROM a LEFT JOIN rule_hits h ON h.snapshot_id = a.id AND h.rule_id = $1::bigint"
-        " GROUP BY a.et ORDER BY a.et", 2 },
+        " GROUP BY a.et ORDER BY a.et", 3 },
     [RQ_UNKNOWN_CHANNELS] = { "rules_unknown_channels",
         "SELECT c AS channel FROM unnest($1::text[]) c WHERE EXISTS (SELECT 1 FROM snapshot_features)"
         " AND NOT EXISTS (SELECT 1 FROM snapshot_features f WHERE f.channel = c)", 1 },

@@ -115,7 +115,7 @@ START_TEST(test_stats_by_equipment_type)
         sql(q);
     }
     a = add_rule("A", "kurtosis(ch(\"accel_x\")) > 6 => bearing_outer_race", "bearing_outer_race", 1);
-    ck_assert_int_eq(rules_stats_by_type(a, ts, 4, &n), 0);
+    ck_assert_int_eq(rules_stats_by_type(a, "1", ts, 4, &n), 0);
     ck_assert_uint_eq(n, 1);
     ck_assert_str_eq(ts[0].equipment_type, "centrifugal_pump");
     ck_assert_int_eq(ts[0].snapshots, 10);
@@ -129,7 +129,7 @@ START_TEST(test_stats_by_equipment_type)
     s = add_rule("S", "score > 0.45 => bearing_outer_race", "bearing_outer_race", 1);
     sql("INSERT INTO labels (snapshot_id, start_s, end_s, channels, class, created_by) VALUES"
         " (1, 0, 1, '{0}', 'bearing_outer_race', 't'), (3, 0, 1, '{0}', 'bearing_outer_race', 't')");
-    ck_assert_int_eq(rules_stats_by_type(s, ts, 4, &n), 0);
+    ck_assert_int_eq(rules_stats_by_type(s, "1", ts, 4, &n), 0);
     ck_assert_uint_eq(n, 2);
     ck_assert_str_eq(ts[0].equipment_type, "centrifugal_pump");
     ck_assert_int_eq(ts[0].hits, 10);
@@ -142,7 +142,7 @@ START_TEST(test_stats_by_equipment_type)
     ck_assert_int_eq(ts[1].snapshots, 5);
     ck_assert_int_eq(ts[1].hits, 5);
     ck_assert_int_eq(ts[1].labeled, 0);
-    ck_assert_int_eq(rules_stats_by_type(999999, ts, 4, &n), SRV_ENOTFOUND);
+    ck_assert_int_eq(rules_stats_by_type(999999, "1", ts, 4, &n), SRV_ENOTFOUND);
     done();
 }
 END_TEST
@@ -161,7 +161,7 @@ START_TEST(test_stats_hand_computed)
 
     /* A: hits 7..10 = 4/10; overlaps with B or C on 8,9,10 = 3/10; conflicts
      * (B, another class) on 8,9,10 = 3/10; labeled hits 7,8,9, agreeing 7,9 */
-    ck_assert_int_eq(rules_stats_get(a, &st), 0);
+    ck_assert_int_eq(rules_stats_get(a, "1", &st), 0);
     ck_assert_int_eq(st.snapshots, 10);
     ck_assert_int_eq(st.hits, 4);
     ck_assert_double_eq_tol(st.coverage, 0.4, 1e-12);
@@ -169,27 +169,65 @@ START_TEST(test_stats_hand_computed)
     ck_assert_double_eq_tol(st.conflict, 0.3, 1e-12);
     ck_assert_double_eq_tol(st.accuracy, 2.0 / 3.0, 1e-12);
     /* B: 8,9,10; overlap 3/10 (A); conflict 3/10; labeled 8,9, agreeing 8 */
-    ck_assert_int_eq(rules_stats_get(b, &st), 0);
+    ck_assert_int_eq(rules_stats_get(b, "1", &st), 0);
     ck_assert_double_eq_tol(st.coverage, 0.3, 1e-12);
     ck_assert_double_eq_tol(st.overlap, 0.3, 1e-12);
     ck_assert_double_eq_tol(st.conflict, 0.3, 1e-12);
     ck_assert_double_eq_tol(st.accuracy, 0.5, 1e-12);
     /* C: 9,10; overlap 2/10 (A and B); conflict 2/10 (B); labeled 9 agrees */
-    ck_assert_int_eq(rules_stats_get(c, &st), 0);
+    ck_assert_int_eq(rules_stats_get(c, "1", &st), 0);
     ck_assert_double_eq_tol(st.coverage, 0.2, 1e-12);
     ck_assert_double_eq_tol(st.overlap, 0.2, 1e-12);
     ck_assert_double_eq_tol(st.conflict, 0.2, 1e-12);
     ck_assert_double_eq_tol(st.accuracy, 1.0, 1e-12);
     /* D: 1 only; nobody else fires there, and no human label: accuracy null */
-    ck_assert_int_eq(rules_stats_get(d, &st), 0);
+    ck_assert_int_eq(rules_stats_get(d, "1", &st), 0);
     ck_assert_double_eq_tol(st.coverage, 0.1, 1e-12);
     ck_assert_double_eq(st.overlap, 0);
     ck_assert(isnan(st.accuracy));
     /* disabling B removes its conflicts from A's numbers */
     sql("UPDATE rules SET enabled = false WHERE name = 'B'");
-    ck_assert_int_eq(rules_stats_get(a, &st), 0);
+    ck_assert_int_eq(rules_stats_get(a, "1", &st), 0);
     ck_assert_double_eq_tol(st.overlap, 0.2, 1e-12);
     ck_assert_double_eq(st.conflict, 0);
+    done();
+}
+END_TEST
+
+/* demo= as the UI's switch sends it: snapshots 9 and 10 marked demo.  A
+ * (7..10) without them hits 7 and 8 of 8 snapshots, overlaps B on 8,
+ * labeled 7 (agrees) and 8 (does not); with them alone, 9 and 10 of 2. */
+START_TEST(test_stats_demo)
+{
+    struct rules_stats st;
+    struct rules_type_stats ts[4];
+    size_t n;
+    int64_t a;
+
+    TESTDB_REQUIRE();
+    fixture();
+    sql("UPDATE snapshots SET demo = true WHERE id IN (9, 10)");
+    a = add_rule("A", "kurtosis(ch(\"accel_x\")) > 6 => bearing_outer_race", "bearing_outer_race", 1);
+    add_rule("B", "rms(ch(\"accel_x\")) < 2.5 => imbalance", "imbalance", 1);
+    ck_assert_int_eq(rules_stats_get(a, "0", &st), 0);
+    ck_assert_int_eq(st.snapshots, 8);
+    ck_assert_int_eq(st.hits, 2);
+    ck_assert_double_eq_tol(st.coverage, 0.25, 1e-12);
+    ck_assert_double_eq_tol(st.overlap, 0.125, 1e-12);
+    ck_assert_double_eq_tol(st.conflict, 0.125, 1e-12);
+    ck_assert_double_eq_tol(st.accuracy, 0.5, 1e-12);
+    ck_assert_int_eq(rules_stats_get(a, "2", &st), 0);
+    ck_assert_int_eq(st.snapshots, 2);
+    ck_assert_int_eq(st.hits, 2);
+    ck_assert_double_eq_tol(st.accuracy, 1.0, 1e-12);
+    ck_assert_int_eq(rules_stats_get(a, "1", &st), 0);
+    ck_assert_int_eq(st.snapshots, 10);
+    ck_assert_int_eq(st.hits, 4);
+    ck_assert_int_eq(rules_stats_by_type(a, "0", ts, 4, &n), 0);
+    ck_assert_uint_eq(n, 1);
+    ck_assert_int_eq(ts[0].snapshots, 8);
+    ck_assert_int_eq(ts[0].hits, 2);
+    ck_assert_int_eq(ts[0].labeled, 2);
     done();
 }
 END_TEST
@@ -357,6 +395,7 @@ Suite *rules_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_stats_hand_computed);
     tcase_add_test(tc, test_stats_by_equipment_type);
+    tcase_add_test(tc, test_stats_demo);
     tcase_add_test(tc, test_vote_provenance_db);
     tcase_add_test(tc, test_taxonomy_cycle_refused);
     tcase_add_test(tc, test_eval_snapshots_batch);

@@ -4,7 +4,7 @@
 import uPlot from './uPlot.esm.js';
 import { api } from './http.js';
 import { el, crumbs, showPage, showError, mainBox } from './dom.js';
-import { pct } from './format.js';
+import { pct, fmtDay } from './format.js';
 import { refreshBanner } from './banner.js';
 import { demoParam } from './demo.js';
 
@@ -102,7 +102,7 @@ function bucketRow(b) {
   const rate = b.alerts_per_operator_hour;
   const ack = b.median_time_to_ack_s;
   return el('tr', {},
-    el('td', {}, b.start.slice(0, 10)), num('', String(b.alerts)),
+    el('td', {}, fmtDay(b.start)), num('', String(b.alerts)),
     num(ftLow ? ' bad' : '', pct(b.follow_through)),
     num('', pct(b.operational_precision)),
     num(rateClass(rate), rate === null ? '—' : rate.toFixed(2)),

@@ -3,7 +3,7 @@
 // the session, so coming back from a snapshot shows the same page.
 import { api } from './http.js';
 import { el, crumbs, showPage, showError } from './dom.js';
-import { fmtTime } from './format.js';
+import { fmtTime, localDay } from './format.js';
 import { snapshotHash, matchRoute } from './router.js';
 import { decorateQueue } from './alerts.js';
 import { demoParam } from './demo.js';
@@ -16,12 +16,13 @@ const Q = {
 };
 const COLUMNS = ['', 'id', 'device', 'equipment', 'site', 'trigger time', 'score', 'detector', 'shape'];
 
-// Dates are whole days: "to" includes its day.
+// Dates are whole days of the reader's, as the trigger times show: "to"
+// includes its day.
 function queueQuery() {
   const p = new URLSearchParams({ sort: Q.sort, limit: PAGE_ROWS, offset: Q.offset });
   for (const k of ['device', 'equipment_type', 'site', 'min_score']) if (Q[k] !== '') p.set(k, Q[k]);
-  if (Q.from) p.set('from', Date.parse(Q.from) / 1000);
-  if (Q.to) p.set('to', Date.parse(Q.to) / 1000 + 86400);
+  if (Q.from) p.set('from', localDay(Q.from).start);
+  if (Q.to) p.set('to', localDay(Q.to).end);
   if (Q.unlabeled) p.set('unlabeled', 1);
   p.set('demo', demoParam());
   return p;

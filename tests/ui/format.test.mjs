@@ -1,7 +1,7 @@
 // format.test.mjs - how numbers and times read on the pages.
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { fmtTime, pct, fmtSpan } from '../../labeling-ui/format.js';
+import { fmtTime, fmtDay, localDay, pct, fmtSpan } from '../../labeling-ui/format.js';
 
 test('fmtTime: empty for no time, the locale form otherwise', () => {
   assert.equal(fmtTime(''), '');
@@ -44,4 +44,31 @@ test('withSupport: the ratio and the count behind it', async () => {
   const { withSupport } = await import('../../labeling-ui/format.js');
   assert.equal(withSupport(5, 6), '0.83 (n = 6)');
   assert.equal(withSupport(0, 0), '— (n = 0)');
+});
+
+// West of Greenwich, where a UTC midnight is the evening before.
+const inZone = (tz, f) => {
+  const old = process.env.TZ;
+  process.env.TZ = tz;
+  try { return f(); } finally { if (old === undefined) delete process.env.TZ; else process.env.TZ = old; }
+};
+
+test('fmtDay: a UTC day (a bucket\'s start) in the locale\'s date form, as fmtTime writes it, that day wherever the reader is', () => {
+  assert.equal(fmtDay(''), '');
+  inZone('America/Los_Angeles', () => {
+    const day = fmtDay('2026-06-07T00:00:00Z');
+    assert.equal(day, new Date(2026, 5, 7, 12).toLocaleDateString());
+    assert.ok(fmtTime('2026-06-07T19:00:00Z').startsWith(day), `${fmtTime('2026-06-07T19:00:00Z')} / ${day}`);
+    assert.notEqual(day, '2026-06-07');
+  });
+});
+
+test('localDay: a date field\'s day is the reader\'s, from local midnight to the next', () => {
+  inZone('America/New_York', () => {
+    assert.deepEqual(localDay('2026-12-07'), { start: Date.UTC(2026, 11, 7, 5) / 1000, end: Date.UTC(2026, 11, 8, 5) / 1000 });
+    // the day summer time ends is 25 hours long
+    const d = localDay('2026-11-01');
+    assert.equal(d.end - d.start, 25 * 3600);
+  });
+  inZone('UTC', () => assert.deepEqual(localDay('2026-12-07'), { start: Date.UTC(2026, 11, 7) / 1000, end: Date.UTC(2026, 11, 8) / 1000 }));
 });

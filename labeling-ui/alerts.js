@@ -50,7 +50,11 @@ export async function decorateQueue(table) {
     return [Number(r.dataset.id), td];
   }));
   let byId;
-  try { byId = await alertsById([...cells.keys()]); } catch (e) { return; }
+  try { byId = await alertsById([...cells.keys()]); } catch (e) {
+    // said once, in the column's head, rather than an empty column
+    head.querySelector('.alert-col').append(el('div', { class: 'error', id: 'alerts-error' }, `not loaded: ${e.message}`));
+    return;
+  }
   for (const [id, td] of cells) fillQueueCell(td, id, byId.get(id));
 }
 
@@ -140,7 +144,7 @@ function ackButton(card, id, a, status) {
       try {
         await api('POST', `/api/v1/alerts/${id}/ack`);
         renderAlertCard(card, id, 'acknowledged');
-      } catch (e) { status.textContent = e.message; }
+      } catch (e) { status.textContent = e.message; status.className = 'error'; }
     },
   }, acked ? 'Acknowledged' : 'Acknowledge');
 }

@@ -52,7 +52,11 @@ async function exportVersion(id, v, format, box) {
         `download ${format} (${(j.bytes / 1024).toFixed(0)} KiB)`));
       return;
     }
-    if (j.status !== 'queued' && j.status !== 'running') return;
+    if (j.status !== 'queued' && j.status !== 'running') {
+      // failed or cancelled: the server's reason, in words
+      if (j.error) box.append(' ', el('span', { class: 'error export-error' }, j.error));
+      return;
+    }
     await new Promise((r) => setTimeout(r, POLL_MS));
   }
 }

@@ -49,7 +49,7 @@ function addUserForm() {
 function action(label, attrs, act) {
   const b = el('button', Object.assign({ type: 'button' }, attrs), label);
   b.addEventListener('click', async () => {
-    try { showUsers(await act()); } catch (e) { showUsers(`${label}: ${e.message}`); }
+    try { showUsers(await act()); } catch (e) { showUsers(`${label}: ${e.message}`, true); }
   });
   return b;
 }
@@ -156,13 +156,13 @@ function ownPasswordForm() {
   return form;
 }
 
-export async function showUsers(note) {
+export async function showUsers(note, isErr) {
   crumbs('Users');
   let list, tokens;
   try {
     list = await api('GET', '/api/v1/users');
     tokens = await api('GET', '/api/v1/tokens');
   } catch (e) { showPage(refused(e), ownPasswordForm()); return; }
-  showPage(el('h2', {}, 'Users'), addUserForm(), el('p', { class: 'muted', id: 'user-note' }, note || ''),
+  showPage(el('h2', {}, 'Users'), addUserForm(), el('p', { class: isErr ? 'error' : 'muted', id: 'user-note' }, note || ''),
     usersTable(list.items), el('h2', {}, 'API tokens'), tokensTable(tokens.items), ownPasswordForm());
 }

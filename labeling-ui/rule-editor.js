@@ -68,7 +68,8 @@ class RuleEditor {
     if (!text.trim()) { this.result.replaceChildren(); return false; }
     let v;
     try { v = await api('POST', '/api/v1/rules/validate', { expr: text }); } catch (e) {
-      this.result.textContent = e.message;
+      this.result.className = 'rule-check bad';
+      this.result.replaceChildren(el('div', { class: 'error', id: 'rule-error' }, e.message));
       return false;
     }
     if (my !== this.seq) return false;

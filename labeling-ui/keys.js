@@ -31,8 +31,10 @@ const ACTIONS = {
 // the page keys, space and its type-to-find letters) and leaves Enter (save)
 // and Escape (leave it) to the view; the others keep only the keys they act
 // on: a slider its arrows, Home, End and page keys, a checkbox its space, a
-// button Enter and space.  Every other key stays the view's (a digit picks a
-// class with the Confidence slider focused; an arrow moves the slider).
+// button Enter and space, a link Enter (it follows the link: the header's
+// pages, the context's snapshots; the view took it to save, and the link
+// went nowhere).  Every other key stays the view's (a digit picks a class
+// with the Confidence slider focused; an arrow moves the slider).
 const ARROWS = ['ArrowLeft', 'ArrowRight', 'ArrowUp', 'ArrowDown'];
 const MOVES = [...ARROWS, 'Home', 'End', 'PageUp', 'PageDown'];
 const KEPT = {
@@ -41,17 +43,19 @@ const KEPT = {
   radio: new Set([' ', ...ARROWS]),
   button: new Set(['Enter', ' ']),
   select: new Set([...MOVES, ' ']),
+  link: new Set(['Enter']),
 };
 const BUTTON_INPUTS = new Set(['button', 'submit', 'reset', 'image', 'file', 'color']);
 
 // What the focused element (tagName, and type for an input) is, for keys:
-// 'typing', 'select', 'range', 'checkbox', 'radio', 'button', or null (no
-// form control: the page, a plot, a link).
+// 'typing', 'select', 'range', 'checkbox', 'radio', 'button', 'link', or
+// null (no control: the page, a plot).
 export function controlKind(tagName, type) {
   switch (tagName) {
     case 'TEXTAREA': return 'typing';
     case 'SELECT': return 'select';
     case 'BUTTON': return 'button';
+    case 'A': return 'link';
     case 'INPUT':
       if (type === 'range' || type === 'checkbox' || type === 'radio') return type;
       return BUTTON_INPUTS.has(type) ? 'button' : 'typing';

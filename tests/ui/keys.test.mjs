@@ -92,10 +92,18 @@ test('a checkbox keeps its space, a button Enter and space; the rest are the vie
   }
 });
 
+test('a link keeps Enter (it follows the link, saves nothing); the rest are the view\'s', () => {
+  const LINK = ['A', undefined];
+  assert.equal(press('Enter', {}, LINK), null);
+  assert.deepEqual(press('ArrowRight', {}, LINK), { action: 'pan', arg: 0.25 });
+  assert.deepEqual(press('1', {}, LINK), { action: 'class', arg: 0 });
+  assert.deepEqual(press('Escape', {}, LINK), { action: 'clear', arg: undefined });
+});
+
 test('controlKind: what a focused element is for keys', () => {
   const want = [[TEXT, 'typing'], [AREA, 'typing'], [['INPUT', 'number'], 'typing'], [['INPUT', 'date'], 'typing'],
     [RANGE, 'range'], [CHECKBOX, 'checkbox'], [['INPUT', 'radio'], 'radio'], [SELECT, 'select'], [BUTTON, 'button'],
-    [['INPUT', 'submit'], 'button'], [['BODY', undefined], null], [['A', undefined], null], [['DIV', undefined], null]];
+    [['INPUT', 'submit'], 'button'], [['BODY', undefined], null], [['A', undefined], 'link'], [['DIV', undefined], null]];
   for (const [[tag, type], kind] of want) assert.equal(controlKind(tag, type), kind, `${tag} ${type}`);
   assert.equal(controlKeeps(null, 'ArrowLeft'), false);
   assert.equal(controlKeeps('select', 'z', false), false);

@@ -5,6 +5,7 @@
 import { api } from './http.js';
 import { el, crumbs, showPage } from './dom.js';
 import { fmtTime } from './format.js';
+import { session } from './session.js';
 
 const ROLES = ['operator', 'ml', 'admin'];
 // The server's shortest password, in bytes (SESSION_PASSWORD_MIN in
@@ -101,8 +102,10 @@ function userActions(u) {
     ev.target.closest('tr').after(row);
     row.querySelector('input').focus();
   };
+  // the server refuses an admin's disabling of their own account (409)
+  const self = !!session.me && session.me.username === u.username;
   return el('td', {},
-    action('Disable', { class: 'danger', 'data-disable': u.username }, async () => {
+    self ? el('span', { class: 'hint', id: 'self-note', title: 'an admin cannot disable their own account' }, 'you') : action('Disable', { class: 'danger', 'data-disable': u.username }, async () => {
       if (!window.confirm(`Disable ${u.username}? Their sessions end and their tokens are revoked.`)) return '';
       await api('POST', `/api/v1/users/${u.id}/disable`);
       return `disabled ${u.username}`;

@@ -12,7 +12,8 @@
 //    Train, and says they need the ml or admin role; the rules page still
 //    offers Edit and Disable, the queue its dispositions;
 //  - no console error: nothing is sent that the server refuses.
-// Env: BASE, USERNAME/PASSWORD (an operator), ML_USERNAME/ML_PASSWORD,
+//  - admin: no Disable on their own row in the users page (a 409).
+// Env: BASE, USERNAME/PASSWORD (an operator), ML_USERNAME/ML_PASSWORD, ADMIN_USERNAME/ADMIN_PASSWORD,
 // TOKEN (ml token), ARTIFACTS, CHROMIUM.  Prints PASS/FAIL lines; exit
 // status 1 on any failure.
 'use strict';
@@ -119,6 +120,18 @@ async function noNulls(page, check, where) {
     await open(page, '#/rules', '#rules tbody tr');
     check('operator, rules: Edit, Disable and the editor offered',
       (await count(page, '#rules button:has-text("Edit")')) > 0 && (await count(page, '#rule-form')) === 1, 'missing');
+    await signOut(page);
+
+    // ---- admin -----------------------------------------------------------
+    // the server refuses an admin's disabling of their own account
+    await signIn(page, process.env.ADMIN_USERNAME, process.env.ADMIN_PASSWORD);
+    await open(page, '#/admin/users', '#users tbody tr');
+    const me = process.env.ADMIN_USERNAME;
+    check('admin, users: no Disable on their own row, Disable on the others\'',
+      (await count(page, `#users tr[data-user="${me}"] [data-disable]`)) === 0 &&
+        (await count(page, `#users tr[data-user="${me}"] [data-password]`)) === 1 &&
+        (await count(page, `#users tr[data-user="${process.env.USERNAME}"] [data-disable]`)) === 1,
+      await page.textContent(`#users tr[data-user="${me}"]`));
 
     check('no errors in the browser console', errors.length === 0, errors.join(' | '));
   });

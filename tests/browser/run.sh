@@ -77,7 +77,8 @@ BASE="$BASE" USERNAME="$USERNAME" PASSWORD="$PASSWORD" ADMIN_USERNAME=admin1 \
     SHOT_DIR="${SHOT_DIR:-}" node "$IT_ROOT/tests/browser/pages.cjs" || IT_FAILS=$((IT_FAILS + 1))
 # Then what each role is offered: no write the server would refuse it (roles.cjs)
 BASE="$BASE" USERNAME="$USERNAME" PASSWORD="$PASSWORD" ML_USERNAME=ml1 ML_PASSWORD="$ML_PASSWORD" \
-    TOKEN="$TOKEN" ARTIFACTS="$ARTIFACTS" node "$IT_ROOT/tests/browser/roles.cjs" || IT_FAILS=$((IT_FAILS + 1))
+    ADMIN_USERNAME=admin1 ADMIN_PASSWORD="$ADMIN_PASSWORD" TOKEN="$TOKEN" ARTIFACTS="$ARTIFACTS" \
+    node "$IT_ROOT/tests/browser/roles.cjs" || IT_FAILS=$((IT_FAILS + 1))
 # Then the server's rarer refusals, made up in the browser, shown in words (errors.cjs)
 BASE="$BASE" ADMIN_USERNAME=admin1 ADMIN_PASSWORD="$ADMIN_PASSWORD" TOKEN="$TOKEN" ARTIFACTS="$ARTIFACTS" \
     node "$IT_ROOT/tests/browser/errors.cjs" || IT_FAILS=$((IT_FAILS + 1))

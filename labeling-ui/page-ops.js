@@ -81,13 +81,14 @@ const refLines = (lines) => (u) => {
   ctx.restore();
 };
 
-function actorsCard(rows, key, share, what) {
+// rows' key names each row (device_id, rule); head is its column's name.
+function actorsCard(rows, key, head, share, what) {
   return el('div', { class: 'card' },
     el('h3', {}, `Bad actors: top ${what}`),
     el('p', { class: 'def' },
       `The 10 ${what} with the most alerts in the range; together ${pct(share)} of all alerts.`),
     el('table', { class: 'small', id: `actors-${what}` },
-      el('thead', {}, el('tr', {}, el('th', {}, key), el('th', {}, 'alerts'), el('th', {}, 'share'))),
+      el('thead', {}, el('tr', {}, el('th', {}, head), el('th', {}, 'alerts'), el('th', {}, 'share'))),
       el('tbody', {}, rows.map((r) => el('tr', {}, el('td', {}, r[key]),
         el('td', { class: 'num' }, String(r.alerts)), el('td', { class: 'num' }, pct(r.share)))))));
 }
@@ -162,8 +163,8 @@ export async function showOps() {
   for (const [k, c] of Object.entries(CHARTS)) [cards[k], boxes[k]] = chartCard(m, c);
   const width = Math.max(420, Math.min(620, Math.floor((mainBox().clientWidth || 1240) / 2) - 40));
   const actors = el('div', { class: 'charts' },
-    actorsCard(m.bad_actors.devices, 'device_id', m.bad_actors.devices_top10_share, 'devices'),
-    actorsCard(m.bad_actors.rules, 'rule', m.bad_actors.rules_top10_share, 'rules'));
+    actorsCard(m.bad_actors.devices, 'device_id', 'device', m.bad_actors.devices_top10_share, 'devices'),
+    actorsCard(m.bad_actors.rules, 'rule', 'rule', m.bad_actors.rules_top10_share, 'rules'));
   showPage(el('h2', {}, 'Operational metrics'), followThrough(m), controls(m),
     el('div', { class: 'charts' }, Object.values(cards)), actors,
     el('div', { class: 'card' }, el('h3', {}, `Per ${m.bucket}`), bucketTable(m.buckets)));

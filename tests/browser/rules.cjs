@@ -201,6 +201,11 @@ async function featuresSettled() {
       `${JSON.stringify(lastB.counts)} -> ${JSON.stringify(lastA.counts)}`);
     const cells = await page.$$eval('#ops-table tbody tr:last-child td', (tds) => tds.map((t) => t.textContent));
     check('metrics table shows the newest bucket as the API does', Number(cells[8]) === lastA.counts.action_taken && Number(cells[1]) === lastA.alerts, cells.join('|'));
+    // dates as every page writes them (format.js fmtDay), and headers in words, not the API's keys
+    const bucketDay = new Date(lastA.start).toLocaleDateString(undefined, { timeZone: 'UTC' });
+    const actorsHead = await page.$$eval('#actors-devices th', (ths) => ths.map((th) => th.textContent));
+    check('metrics table: bucket days in the pages\' date form, bad actors\' headers in words',
+      cells[0] === bucketDay && actorsHead[0] === 'device', `${cells[0]} (want ${bucketDay}); ${actorsHead.join('|')}`);
     const legend = await page.$$eval('#chart-ft .u-legend .u-series', (s) => s.map((x) => x.textContent));
     check('follow-through chart drawn with its series', legend.some((t) => /follow-through/.test(t)) && (await page.$$('#chart-rate canvas')).length === 1, legend.join('|'));
     const warned = after.body.warning && await page.isVisible('#ft-warning') && await page.isVisible('#ft-banner');

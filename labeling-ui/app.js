@@ -5,7 +5,8 @@
 // pages.  Plain ES modules, served flat from labeling-ui/dist/ with uPlot
 // copied beside them by scripts/ui-build.sh.
 import { byId, showError } from './dom.js';
-import { session, loadSession, logOut, isAdmin, probablySignedIn, preloadClasses } from './session.js';
+import { whenUnauthorized } from './http.js';
+import { session, loadSession, logOut, endSession, isAdmin, probablySignedIn, preloadClasses } from './session.js';
 import { matchRoute } from './router.js';
 import { startBanner, refreshBanner, clearBanner } from './banner.js';
 import { showDemo, setShowDemo } from './demo.js';
@@ -54,6 +55,7 @@ function toLogin(msg) {
   clearBanner();
   byId('who').textContent = '';
   byId('logout').hidden = true;
+  byId('users-link').hidden = true;
   byId('demo-switch').hidden = true;
   showLogin(start, msg);
 }
@@ -82,6 +84,20 @@ async function start() {
   // for, and on the server they would compete with its requests.
   Promise.resolve(route()).finally(startBanner);
 }
+
+// A session that ended on the server while the page was open (12 h, or a
+// new password set): the next answer is a 401, and the login form comes
+// back with why, instead of the API's "missing or invalid bearer token" on
+// the page; logging in again shows the page the address names.  Shown
+// after the page that asked has handled its refusal (a task later), so
+// that its error does not replace the form.
+const SESSION_ENDED = 'Your session has ended (it expired, or your password was changed): log in again.';
+whenUnauthorized(() => {
+  if (!session.me) return;          // not signed in: a login refused, a stale preload
+  closeSnapshot();
+  endSession();
+  setTimeout(() => toLogin(SESSION_ENDED), 0);
+});
 
 byId('logout').addEventListener('click', async () => {
   closeSnapshot();        // its keys and timers go with the page

@@ -7,8 +7,17 @@ import { LITTLE_ENDIAN, parseSamples } from './samples.js';
 let csrf = null;
 export function setCsrf(token) { csrf = token || null; }
 
+// Called on every 401: a session that ended on the server (expired, or its
+// password changed) is told by the next request's answer (app.js shows the
+// login form again).
+let onUnauthorized = null;
+export function whenUnauthorized(f) { onUnauthorized = f; }
+
 async function apiError(r) {
   const j = await r.json().catch(() => ({}));
+  // after the body is read: the caller's handling of this error follows
+  // in the same task, before the one the handler queues
+  if (r.status === 401 && onUnauthorized) onUnauthorized();
   const e = new Error((j.error && j.error.message) || r.statusText);
   e.status = r.status;
   e.body = j;   // the numbers some refusals carry (a 409 on promotion)

@@ -57,6 +57,15 @@ export async function logIn(username, password) {
   rememberSignedIn(true);
 }
 
+// The server ended the session (it expired, or the password changed):
+// forgotten here as at logout, without asking the server again.
+export function endSession() {
+  session.epoch++;
+  session.me = null;
+  rememberSignedIn(false);
+  setCsrf(null);
+}
+
 export async function logOut() {
   session.epoch++;        // before the DELETE: answers in flight are stale from now
   session.me = null;

@@ -7,7 +7,10 @@
 //  - the queue's alert column when the alerts cannot be read;
 //  - a dataset export whose job failed: its reason beside the bar;
 //  - a refused Acknowledge in the snapshot view's alert card, as an error;
-//  - the rule editor's check refused (not a parse error).
+//  - the rule editor's check refused (not a parse error);
+//  - a session that ends on the server while the page is open (its cookie
+//    gone): the login form comes back saying so, not the API's "missing or
+//    invalid bearer token", and logging in again shows the page asked for.
 // Env: BASE, ADMIN_USERNAME/ADMIN_PASSWORD, TOKEN (ml token), ARTIFACTS,
 // CHROMIUM.  Prints PASS/FAIL lines; exit status 1 on any failure.
 'use strict';
@@ -27,7 +30,7 @@ async function open(page, hash, ready) {
   // chromium logs each made-up refusal as a failed load: those are allowed
   const t = await run({
     name: 'browser-errors', viewport: { width: 1280, height: 900 }, failureShot: 'ui-errors-failure.png',
-    allowConsole: (text) => /status of (403|409|503)/.test(text),
+    allowConsole: (text) => /status of (401|403|409|503)/.test(text),
   }, async ({ page, errors, check }) => {
     const snap = (await apiGet('/api/v1/queue?limit=1')).body.items[0];
     const ds = (await apiGet('/api/v1/datasets')).body.items.find((d) => d.versions > 0);
@@ -77,6 +80,24 @@ async function open(page, hash, ready) {
     const ruleErr = await page.textContent('#rule-check');
     check('rules: a refused check is shown as an error, in words',
       (await page.$('#rule-check.bad #rule-error')) !== null && /database unavailable/.test(ruleErr), ruleErr);
+
+    await page.unroute('**/api/v1/rules/validate');
+
+    // the session ends on the server (expired, a new password): its cookie goes
+    await page.context().clearCookies();
+    await page.evaluate(() => { location.hash = '#/fleet'; });
+    await page.waitForSelector('#login', { timeout: 10000 }).catch(() => {});
+    const ended = await page.evaluate(() => ({
+      form: !!document.getElementById('login'), why: (document.getElementById('login-error') || {}).textContent || '',
+      page: document.getElementById('app').textContent.slice(0, 120), who: document.getElementById('who').textContent,
+    }));
+    check('a session ended on the server: the login form again, saying why, nobody shown as signed in',
+      ended.form && /session has ended/.test(ended.why) && !/bearer/.test(ended.page) && ended.who === '', JSON.stringify(ended));
+    if (ended.form) {
+      await login(page, process.env.ADMIN_USERNAME, process.env.ADMIN_PASSWORD);
+      await page.waitForSelector('#fleet', { timeout: 10000 }).catch(() => {});
+      check('logging in again shows the page asked for', (await page.$('#fleet')) !== null, await page.evaluate(() => location.hash));
+    }
 
     check('no errors in the browser console', errors.length === 0, errors.join(' | '));
   });

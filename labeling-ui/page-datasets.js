@@ -162,8 +162,10 @@ export async function showDatasets(openId) {
     canModel() ? createForm((id) => showDatasets(id)) : el('p', { class: 'hint', id: 'ds-read-only' }, READ_ONLY),
     el('table', { id: 'datasets' },
       el('thead', {}, el('tr', {}, ['id', 'name', 'definition', 'versions', 'created'].map((h) => el('th', {}, h)))),
-      el('tbody', {}, rows.length ? rows : [el('tr', {}, el('td', { colspan: 5, class: 'muted' }, 'No datasets yet.'))])),
-    detail);
+      el('tbody', {}, rows.length ? rows : [el('tr', { id: 'datasets-empty' }, el('td', { colspan: 5, class: 'muted' },
+        canModel() ? 'No datasets yet: define one under New dataset above.' : 'No datasets yet.'))])),
+    // "Pick a dataset" under an empty list offered nothing to pick
+    rows.length ? detail : null);
   const open = list.items.find((d) => d.id === openId) || (list.items.length === 1 ? list.items[0] : null);
   if (open) showVersions(open, detail);
 }

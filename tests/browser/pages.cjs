@@ -317,6 +317,11 @@ async function revokeFromFleet(page) {
 async function datasetsPage(page) {
   await page.click('#datasets-link');
   await page.waitForSelector('#ds-create', { state: 'attached', timeout: 10000 });
+  const empty = await page.evaluate(() => ({
+    row: (document.getElementById('datasets-empty') || {}).textContent || '', detail: !!document.getElementById('ds-detail'),
+  }));
+  check('Datasets: an empty list says how to begin, and offers no dataset to pick',
+    /No datasets yet: define one under New dataset above/.test(empty.row) && !empty.detail, JSON.stringify(empty));
   await page.click('details.card summary');
   await page.click('#ds-create');
   await page.waitForSelector('#datasets tbody tr[data-dataset]', { timeout: 10000 });

@@ -105,8 +105,9 @@ static int cmd_make(int argc, char **argv)
 
             x[c * n + i] = (int16_t)v;
         }
-        /* the kind of one-sample event decimation must not lose */
-        x[c * n + n / 2 + 997 * (c + 1)] = 32000;
+        /* the kind of one-sample event decimation must not lose, after
+         * the trigger, wrapped into a short snapshot */
+        x[c * n + (n / 2 + 997 * (c + 1)) % n] = 32000;
     }
     if (wire_encode(m, x, sk, 0, &env, &len) != WIRE_OK) {
         fprintf(stderr, "bench-ui: wire_encode failed\n");

@@ -40,6 +40,7 @@ VAR=${PRECURSOR_VAR:-$ROOT/var}
 CREDS="$VAR/demo-credentials"
 SECRET="$VAR/enroll-secret"
 LOG="$VAR/log"
+SHOWVAR=${VAR#"$ROOT"/}      # var, or the PRECURSOR_VAR named, in what is printed
 
 # id:simulator:seed:fault-every(s):equipment type (taxonomy):site -- rare faults, but often
 # enough to see some in a minute.
@@ -112,11 +113,11 @@ DBURL=$(scripts/pg.sh url)
 # visible to every user of the machine.
 export DATABASE_URL="$DBURL"
 "$SERVER" migrate >>"$LOG/migrate.log" 2>&1 ||
-    { tail -n 20 "$LOG/migrate.log" >&2; die "migrations failed (var/log/migrate.log)"; }
+    { tail -n 20 "$LOG/migrate.log" >&2; die "migrations failed ($SHOWVAR/log/migrate.log)"; }
 # Once per database: months of alert history marked as demo data, so the
 # rules and operational metrics pages have something to show (docs/RULES.md).
 "$SERVER" demo-history >>"$LOG/demo-history.log" 2>&1 ||
-    say "no demo history (var/log/demo-history.log); the pages fill as the fleet runs"
+    say "no demo history ($SHOWVAR/log/demo-history.log); the pages fill as the fleet runs"
 
 # ---- first start: credentials and enrollment secret ---------------------
 rand() { openssl rand -base64 48 | tr -dc 'A-Za-z0-9' | cut -c1-"$1"; }
@@ -141,7 +142,7 @@ operator_token() {
     local t
     t=$("$SERVER" token create --name operator --role operator 2>>"$LOG/setup.log" |
         tail -n1 | tr -d '[:space:]') || true
-    [ -n "$t" ] || die "could not create the operator token (var/log/setup.log)"
+    [ -n "$t" ] || die "could not create the operator token ($SHOWVAR/log/setup.log)"
     echo "$t"
 }
 
@@ -152,17 +153,17 @@ if [ ! -s "$CREDS" ] || ! grep -qxF "database_url=$DBURL" "$CREDS"; then
     if ! printf '%s\n' "$pw" | "$SERVER" user add \
             --username admin --role admin >>"$LOG/setup.log" 2>&1; then
         tail -n 5 "$LOG/setup.log" >&2
-        die "could not create the admin user (var/log/setup.log); if it exists from an earlier run, use its password or a fresh database"
+        die "could not create the admin user ($SHOWVAR/log/setup.log); if it exists from an earlier run, use its password or a fresh database"
     fi
     token=$("$SERVER" token create --name ml-team --role ml 2>>"$LOG/setup.log" |
             tail -n1 | tr -d '[:space:]') || true
-    [ -n "$token" ] || die "could not create the API token (var/log/setup.log)"
+    [ -n "$token" ] || die "could not create the API token ($SHOWVAR/log/setup.log)"
     optoken=$(operator_token)
     printf 'admin_user=admin\nadmin_password=%s\napi_token=%s\noperator_token=%s\ndatabase_url=%s\n' \
         "$pw" "$token" "$optoken" "$DBURL" | write_private "$CREDS"
 elif ! grep -q '^operator_token=' "$CREDS"; then
     # A file from before operator tokens: keep the rest, add one.
-    say "adding an operator API token to var/demo-credentials"
+    say "adding an operator API token to $SHOWVAR/demo-credentials"
     optoken=$(operator_token)
     { grep -v '^database_url=' "$CREDS"; echo "operator_token=$optoken"; grep '^database_url=' "$CREDS"; } |
         write_private "$CREDS"
@@ -200,7 +201,7 @@ supervise() {
             rc=0
             wait "${pids[$i]}" 2>/dev/null || rc=$?
             [ $((SECONDS - started_at[$i])) -ge 60 ] && backoff[$i]=1
-            say_log "${names[$i]} exited (status $rc, var/log/${names[$i]}.log); restarting in ${backoff[$i]} s"
+            say_log "${names[$i]} exited (status $rc, $SHOWVAR/log/${names[$i]}.log); restarting in ${backoff[$i]} s"
             pids[$i]=0
             due[$i]=$((SECONDS + backoff[$i]))
             backoff[$i]=$((backoff[$i] * 2 > 60 ? 60 : backoff[$i] * 2))
@@ -221,8 +222,8 @@ URL="http://127.0.0.1:$PORT"
 start server "$SERVER" serve --port "$PORT" --enroll-secret-file "$SECRET" "${ui_args[@]}"
 for i in $(seq 1 150); do
     curl -fsS -o /dev/null "$URL/healthz" 2>/dev/null && break
-    kill -0 "${pids[0]}" 2>/dev/null || { tail -n 20 "$LOG/server.log" >&2; die "the server exited (var/log/server.log)"; }
-    [ "$i" -eq 150 ] && die "the server did not answer $URL/healthz in 30 s (var/log/server.log)"
+    kill -0 "${pids[0]}" 2>/dev/null || { tail -n 20 "$LOG/server.log" >&2; die "the server exited ($SHOWVAR/log/server.log)"; }
+    [ "$i" -eq 150 ] && die "the server did not answer $URL/healthz in 30 s ($SHOWVAR/log/server.log)"
     sleep 0.2
 done
 
@@ -239,9 +240,9 @@ for a in "${FLEET[@]}"; do
                   --expires 1h --pre-approved 2>>"$LOG/enroll.log" | tail -n 1 | tr -d '[:space:]')
         if [ -z "$tok" ] || ! "$AGENT" enroll --server "$URL" --token "$tok" --device-id "$id" \
                 --key-dir "$dir/keys" >>"$LOG/enroll.log" 2>&1; then
-            say "$id: enrollment with a token failed (var/log/enroll.log); trying the enrollment secret"
+            say "$id: enrollment with a token failed ($SHOWVAR/log/enroll.log); trying the enrollment secret"
             grep -q '409' "$LOG/enroll.log" &&
-                say "$id is known to the database under another key: var/agents was removed but not the database; 'make stop && rm -rf var' starts afresh"
+                say "$id is known to the database under another key: $SHOWVAR/agents was removed but not the database; 'make stop && rm -rf $SHOWVAR' starts afresh"
         fi
     fi
     start "$id" "$AGENT" run --device-id "$id" --server "$URL" \
@@ -254,11 +255,11 @@ cat <<EOF
 
 Precursor is running.
   URL:          $URL   (labeling UI; health: $URL/healthz)
-  credentials:  var/demo-credentials  (admin login, ML and operator API tokens, database URL)
-  fleet:        ${#FLEET[@]} simulated agents (var/agents/<id>); logs in var/log/; restarted if they exit
+  credentials:  $SHOWVAR/demo-credentials  (admin login, ML and operator API tokens, database URL)
+  fleet:        ${#FLEET[@]} simulated agents ($SHOWVAR/agents/<id>); logs in $SHOWVAR/log/; restarted if they exit
   demo data:    months of demo history (demo-* devices), hidden unless asked:
                 "show demo data" in the UI, demo=include in the API
-  try:          curl -H "Authorization: Bearer \$(sed -n 's/^api_token=//p' var/demo-credentials)" $URL/api/v1/snapshots
+  try:          curl -H "Authorization: Bearer \$(sed -n 's/^api_token=//p' $SHOWVAR/demo-credentials)" $URL/api/v1/snapshots
   stop:         Ctrl-C
 
 EOF

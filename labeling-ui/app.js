@@ -13,7 +13,7 @@ import { showDemo, setShowDemo } from './demo.js';
 import { showLogin } from './page-login.js';
 import { showQueue } from './page-queue.js';
 import { showSnapshot, closeSnapshot, preloadSnapshot } from './page-snapshot.js';
-import { showUsers } from './page-users.js';
+import { showUsers, showAccount } from './page-users.js';
 import { showRules } from './page-rules.js';
 import { showOps } from './page-ops.js';
 import { showFleet } from './page-fleet.js';
@@ -26,6 +26,7 @@ const PAGES = {
   queue: () => showQueue(),
   snapshot: (p) => showSnapshot(p.id),
   users: () => showUsers(),
+  account: () => showAccount(),
   rules: () => showRules(),
   ops: () => showOps(),
   fleet: () => showFleet(),

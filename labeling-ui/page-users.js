@@ -159,6 +159,16 @@ function ownPasswordForm() {
   return form;
 }
 
+// Everyone's own page (the header's user name links here): who they are
+// and their password, whatever their role.
+export function showAccount() {
+  crumbs('Account');
+  const me = session.me;
+  showPage(el('h2', {}, 'My account'),
+    el('p', { id: 'account-who' }, `Signed in as ${me.username}, role ${me.role}.`),
+    ownPasswordForm());
+}
+
 export async function showUsers(note, isErr) {
   crumbs('Users');
   let list, tokens;

@@ -5,6 +5,7 @@
 const ROUTES = [
   { page: 'snapshot', re: /^#\/snapshot\/(\d+)/, params: (m) => ({ id: Number(m[1]) }) },
   { page: 'users', re: /^#\/admin\/users/ },
+  { page: 'account', re: /^#\/account/ },
   { page: 'rules', re: /^#\/rules/ },
   { page: 'ops', re: /^#\/ops/ },
   { page: 'fleet', re: /^#\/fleet/ },

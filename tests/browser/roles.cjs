@@ -13,6 +13,8 @@
 //    offers Edit and Disable, the queue its dispositions;
 //  - no console error: nothing is sent that the server refuses.
 //  - admin: no Disable on their own row in the users page (a 409).
+//  - everyone: their name in the header opens their account page, where
+//    they change their own password (the operator's is checked).
 // Env: BASE, USERNAME/PASSWORD (an operator), ML_USERNAME/ML_PASSWORD, ADMIN_USERNAME/ADMIN_PASSWORD,
 // TOKEN (ml token), ARTIFACTS, CHROMIUM.  Prints PASS/FAIL lines; exit
 // status 1 on any failure.
@@ -120,6 +122,13 @@ async function noNulls(page, check, where) {
     await open(page, '#/rules', '#rules tbody tr');
     check('operator, rules: Edit, Disable and the editor offered',
       (await count(page, '#rules button:has-text("Edit")')) > 0 && (await count(page, '#rule-form')) === 1, 'missing');
+    // their own password, from their name in the header, whatever the role
+    await page.click('#who');
+    await page.waitForSelector('#own-password-form', { timeout: 10000 });
+    const acct = await page.textContent('#account-who');
+    check('operator: their name in the header opens their account, with the change of their own password',
+      acct.includes(process.env.USERNAME) && /role operator/.test(acct) && (await count(page, '#forbidden')) === 0, acct);
+    await noNulls(page, check, 'operator, account');
     await signOut(page);
 
     // ---- admin -----------------------------------------------------------

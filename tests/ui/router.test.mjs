@@ -6,6 +6,7 @@ import { matchRoute, snapshotHash, modelHash } from '../../labeling-ui/router.js
 test('each page has its hash', () => {
   assert.deepEqual(matchRoute('#/snapshot/42'), { page: 'snapshot', params: { id: 42 } });
   assert.deepEqual(matchRoute('#/admin/users'), { page: 'users', params: {} });
+  assert.deepEqual(matchRoute('#/account'), { page: 'account', params: {} });
   assert.deepEqual(matchRoute('#/rules'), { page: 'rules', params: {} });
   assert.deepEqual(matchRoute('#/ops'), { page: 'ops', params: {} });
   for (const p of ['fleet', 'datasets', 'classes']) assert.deepEqual(matchRoute(`#/${p}`), { page: p, params: {} });

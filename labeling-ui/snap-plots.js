@@ -74,6 +74,10 @@ function yRange(view, ranges, ch) {
   return (u, lo, hi) => (view.yLocked ? ranges[ch] : uPlot.rangeNum(lo, hi, 0.1, true));
 }
 
+// The time axis's ticks with their unit: seconds from the snapshot's start
+// (toFixed then + drops float noise such as 0.30000000000000004).
+const secondsTicks = (u, splits) => splits.map((v) => `${+v.toFixed(6)} s`);
+
 // One plot per channel, cursors in sync, the time axis under the last.
 export function channelPlots(view, full, width, box) {
   const n = full.channels.length;
@@ -87,7 +91,7 @@ export function channelPlots(view, full, width, box) {
       width, height, padding: [6, 24, 0, 0], legend: { show: false },
       cursor: { sync: { key: sync.key }, drag: { x: true, y: false, setScale: false } },
       scales: { x: { time: false }, y: { range: yRange(view, ranges, ch) } },
-      axes: [{ show: ch === n - 1, size: 30 }, { size: 55 }],
+      axes: [{ show: ch === n - 1, size: 30, values: secondsTicks }, { size: 55 }],
       series: [{}, { stroke: color(ch), width: 1 }, { stroke: color(ch), width: 1 }],
       bands: [{ series: [1, 2], fill: color(ch) + '55' }],
       hooks: {

@@ -62,7 +62,8 @@ function deploymentCard(modelId, dep, rollbacks) {
     devs.length ? el('table', { class: 'grid' }, el('tr', {}, HEAD.map((h) => el('th', {}, h))),
       devs.map((d) => deviceRow(d, d.status === 'rolled_back' ? rbOf(d.device_id) : null)))
       : el('p', { class: 'muted' }, 'No device has this deployment in force (a newer one replaced it).'),
-    dep.mode === 'shadow' && canModel() ? promoteButton(modelId, dep, out) : null, out);
+    dep.mode !== 'shadow' ? null : canModel() ? promoteButton(modelId, dep, out)
+      : el('p', { class: 'hint promote-read-only' }, 'Promoting it to active needs the ml or admin role.'), out);
 }
 
 // note: what the last Save did, shown under the form.

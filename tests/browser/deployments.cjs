@@ -9,9 +9,10 @@
 //    the API's number;
 //  - the alarm budget card shows the fleet setting; an admin saves a change
 //    and the API has it;
-//  - 800 px wide, its tables scroll in their own boxes, never the page.
-// Env: BASE, ADMIN_USERNAME/ADMIN_PASSWORD, TOKEN (ml token), BAD (model
-// id), CHROMIUM.  Prints PASS/FAIL lines; exit status 1 on any failure.
+//  - 800 px wide, its tables scroll in their own boxes, never the page;
+//  - an operator sees the shadow deployment without Promote, and why.
+// Env: BASE, ADMIN_USERNAME/ADMIN_PASSWORD, OP_USERNAME/OP_PASSWORD, TOKEN
+// (ml token), BAD (model id), CHROMIUM.  Prints PASS/FAIL lines; exit status 1 on any failure.
 'use strict';
 const { BASE, run, finish, login, apiGet, tableBoxes, checkTableBoxes } = require('./lib.cjs');
 
@@ -69,6 +70,16 @@ const body = async (p) => (await apiGet(p)).body;
     check('Fleet: the assigned model links to its deployments page',
       dev && dev.model && dev.model.assigned && assignedHref === `#/deployments/${dev.model.assigned}`,
       `${assignedHref} vs ${JSON.stringify(dev && dev.model)}`);
+    // an operator sees the shadow deployment without Promote, and why
+    await page.click('#logout');
+    await login(page, process.env.OP_USERNAME, process.env.OP_PASSWORD);
+    await page.waitForSelector('#logout:not([hidden])', { timeout: 10000 });
+    await page.evaluate((h) => { location.hash = h; }, `#/deployments/${process.env.BAD}`);
+    await page.waitForSelector(`#deployment-${back.id}`, { timeout: 10000 });
+    const card = page.locator(`#deployment-${back.id}`);
+    const line = await card.locator('.promote-read-only').innerText().catch(() => '');
+    check('operator: a shadow deployment without Promote, saying it needs the ml or admin role',
+      (await card.locator('button').count()) === 0 && /needs the ml or admin role/.test(line), JSON.stringify(line));
     check('no console errors', errors.length === 0, errors.join(' | '));
   });
   finish(t);

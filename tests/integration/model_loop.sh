@@ -244,7 +244,10 @@ it_http GET "$BASE/api/v1/models/$MQ/deployments" "$IT_TMP/dq.json" "${AML[@]}" 
 if [ -x "${CHROMIUM:-/usr/bin/chromium}" ] && [ -d "$IT_ROOT/labeling-ui/node_modules/playwright-core" ]; then
     APW=$(openssl rand -hex 12)
     echo "$APW" | "$SERVER_BIN" user add --username loop-admin --role admin >/dev/null 2>&1
-    BASE="$BASE" ADMIN_USERNAME=loop-admin ADMIN_PASSWORD="$APW" TOKEN="$ML" BAD="$MQ" \
+    OPW=$(openssl rand -hex 12)
+    echo "$OPW" | "$SERVER_BIN" user add --username loop-operator --role operator >/dev/null 2>&1
+    BASE="$BASE" ADMIN_USERNAME=loop-admin ADMIN_PASSWORD="$APW" OP_USERNAME=loop-operator OP_PASSWORD="$OPW" \
+        TOKEN="$ML" BAD="$MQ" \
         node "$IT_ROOT/tests/browser/deployments.cjs" || IT_FAILS=$((IT_FAILS + 1))
 else
     it_fail "deployments page in a browser" "needs chromium and labeling-ui/node_modules (scripts/ui-build.sh)"

@@ -15,10 +15,20 @@ const COLUMNS = ['device', 'status', 'health', 'equipment', 'site', 'last seen',
   'agent', 'model assigned', 'model running', ''];
 
 function ago(s) {
-  if (s === null || s === undefined) return '—';
+  if (s === null || s === undefined || !Number.isFinite(s)) return '—';
+  s = Math.max(0, Math.round(s));
   if (s < 120) return `${s} s ago`;
   if (s < 7200) return `${Math.round(s / 60)} min ago`;
-  return `${Math.round(s / 3600)} h ago`;
+  if (s < 172800) return `${Math.round(s / 3600)} h ago`;
+  return `${Math.round(s / 86400)} d ago`;
+}
+
+// How long ago a device was last heard of: its heartbeat's age (the
+// server's clock), else its last upload's time against ours; the time
+// itself is in the cell's title.
+function lastHeard(d) {
+  if (d.heartbeat_age_s !== null && d.heartbeat_age_s !== undefined) return ago(d.heartbeat_age_s);
+  return d.last_seen ? ago((Date.now() - Date.parse(d.last_seen)) / 1000) : '—';
 }
 
 export const REVOKE_CONFIRM = (id) => `Revoke ${id}? From now on its uploads and heartbeats are refused. ` +
@@ -52,7 +62,7 @@ function deviceRow(d, done) {
     el('td', {}, el('span', { class: `pill ${d.status === 'active' ? 'done' : 'todo'}` }, d.status)),
     el('td', { class: 'health' }, dash(d.health)),
     el('td', {}, dash(d.equipment_type)), el('td', {}, dash(d.site)),
-    el('td', { title: fmtTime(d.last_seen) }, d.heartbeat_age_s !== null && d.heartbeat_age_s !== undefined ? ago(d.heartbeat_age_s) : fmtTime(d.last_seen) || '—'),
+    el('td', { title: fmtTime(d.last_seen) }, lastHeard(d)),
     el('td', { class: 'spool' }, dash(d.spool_depth)), el('td', { class: 'drops' }, dash(d.drops)),
     // the build the device runs, from its signed heartbeat (docs/FLEET.md)
     el('td', { class: 'agent-version' }, dash(d.agent_version)),

@@ -132,10 +132,12 @@ static int parse_u64(const char *s, uint64_t *out)
     char *end;
     unsigned long long v;
 
-    if (*s == '-' || *s == '\0')
+    /* Decimal only: base 0 read "010" as 8 and "0x10" as 16, so a seed or a
+     * bandwidth cap typed with a leading zero silently became another number. */
+    if (*s < '0' || *s > '9')
         return -1;
     errno = 0;
-    v = strtoull(s, &end, 0);
+    v = strtoull(s, &end, 10);
     if (*end != '\0' || errno != 0)
         return -1;
     *out = v;
@@ -199,8 +201,8 @@ static int opt_apply(struct agent_config *c, const struct opt *o, const char *va
         return 0;
     case OPT_U64:
         if (parse_u64(value, &u) != 0) {
-            snprintf(err, errlen, "option %s: bad value '%s' (want an unsigned integer)",
-                     o->name, value);
+            snprintf(err, errlen, "option %s: bad value '%s' (want a whole number, decimal "
+                     "digits only)", o->name, value);
             return -2;
         }
         memcpy(field, &u, sizeof(u));
@@ -272,8 +274,13 @@ static int config_set(struct agent_config *c, unsigned cmds, const char *key,
     rc = detect_opts_set(&c->detect, dkey, value);
     if (rc == -1)
         snprintf(err, errlen, "unknown option %s", key);
-    else if (rc == -2)
-        snprintf(err, errlen, "detector option %s: bad value '%s'", key, value);
+    else if (rc == -2) {
+        char want[128];
+        const char *w = detect_opts_want(dkey, want, sizeof(want));
+
+        snprintf(err, errlen, "detector option %s: bad value '%s'%s%s%s", key, value,
+                 w ? " (want " : "", w ? w : "", w ? ")" : "");
+    }
     else if (rc != 0) {
         snprintf(err, errlen, "detector option %s: error %d", key, rc);
         rc = -2;
@@ -398,7 +405,10 @@ static int flag_at(int argc, char **argv, int i, char *key, size_t keylen,
         *value = NULL;
         return 1;
     }
-    if (i + 1 >= argc) {
+    /* The next word is the value unless it is a flag itself: `--device-id
+     * --server URL` is a device id left out, not a device named "--server"
+     * (a value that starts with "--" can still be given as --key=--value). */
+    if (i + 1 >= argc || strncmp(argv[i + 1], "--", 2) == 0) {
         *value = NULL;
         return 1;
     }
@@ -418,8 +428,19 @@ int agent_config_parse(struct agent_config *c, enum agent_cmd cmd,
         used = 1;
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
             return AGENT_CONFIG_HELP;
-        if (strncmp(argv[i], "--", 2) != 0) {
-            snprintf(err, errlen, "unexpected argument '%s'", argv[i]);
+        if (strncmp(argv[i], "--", 2) != 0 || argv[i][2] == '\0' || argv[i][2] == '=') {
+            const struct opt *prev = NULL;
+
+            /* A word after a bare switch (`--merge maybe`) is that switch's
+             * misspelt value more often than a stray argument: name it. */
+            if (i > 0 && strncmp(argv[i - 1], "--", 2) == 0 && !strchr(argv[i - 1], '='))
+                prev = opt_find(argv[i - 1] + 2, cmd);
+            if (prev != NULL && prev->type == OPT_BOOL)
+                snprintf(err, errlen, "unexpected argument '%s' after --%s (a switch: "
+                         "--%s alone, or --%s=true|false)", argv[i], prev->name, prev->name,
+                         prev->name);
+            else
+                snprintf(err, errlen, "unexpected argument '%s'", argv[i]);
             return AGENT_CONFIG_EUSAGE;
         }
         if (!strcmp(argv[i], "--check")) {
@@ -429,7 +450,7 @@ int agent_config_parse(struct agent_config *c, enum agent_cmd cmd,
         used = flag_at(argc, argv, i, key, sizeof(key), &value, cmd);
         if (!strcmp(key, "config")) {
             if (value == NULL) {
-                snprintf(err, errlen, "option config needs a value");
+                snprintf(err, errlen, "--config: option config needs a value");
                 return AGENT_CONFIG_EUSAGE;
             }
             rc = agent_config_load_file(c, cmd, value, err, errlen);

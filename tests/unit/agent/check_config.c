@@ -192,6 +192,44 @@ START_TEST(test_bad_values)
 }
 END_TEST
 
+/* What an engineer mistypes on a command line: a flag whose value was left
+ * out before the next flag, a word after a switch, a lone "--", a number in
+ * octal or hex, a detector value out of its range: each one line naming the
+ * flag, never a value taken from the next flag or a silently other number. */
+START_TEST(test_mistyped_command_lines)
+{
+    static struct agent_config c;
+    char err[256] = "";
+    char *a1[] = { "--device-id", "--server", "s" };
+    char *a2[] = { "--device-id", "d", "--server", "s", "--ring-s", "--check" };
+    char *a3[] = { "--device-id", "d", "--server", "s", "--config", "--check" };
+    char *a4[] = { "--device-id", "d", "--server", "s", "--merge", "maybe" };
+    char *a5[] = { "--device-id", "d", "--server", "s", "--", "--check" };
+    char *a6[] = { "--device-id", "d", "--server", "s", "--sim-seed", "0x10" };
+    char *a7[] = { "--device-id", "d", "--server", "s", "--threshold", "2" };
+    char *a8[] = { "--device-id", "d", "--server", "s", "--window", "3" };
+    char *a9[] = { "--device-id", "d", "--server", "s", "--profile", "fast" };
+    char *a10[] = { "--device-id", "d", "--server", "s", "--sim-seed", "010",
+                    "--upload-max-bps", "0100000", "--device-id=--d" };
+
+    expect_error(AGENT_CMD_RUN, 3, a1, "--device-id: option device-id needs a value");
+    expect_error(AGENT_CMD_RUN, 6, a2, "--ring-s: option ring-s needs a value");
+    expect_error(AGENT_CMD_RUN, 6, a3, "--config: option config needs a value");
+    expect_error(AGENT_CMD_RUN, 6, a4, "unexpected argument 'maybe' after --merge");
+    expect_error(AGENT_CMD_RUN, 6, a5, "unexpected argument '--'");
+    expect_error(AGENT_CMD_RUN, 6, a6, "sim-seed: bad value '0x10' (want a whole number");
+    expect_error(AGENT_CMD_RUN, 6, a7, "threshold: bad value '2' (want a number from 1e-06 to 1)");
+    expect_error(AGENT_CMD_RUN, 6, a8, "(want a whole number from 4 to 65536, or auto)");
+    expect_error(AGENT_CMD_RUN, 6, a9, "(want auto, process or vibration)");
+    /* Decimal, leading zeros and all; a value may still start with "--"
+     * when it is joined to its flag by '='. */
+    ck_assert_int_eq(parse(&c, AGENT_CMD_RUN, err, sizeof(err), 9, a10), 0);
+    ck_assert_uint_eq(c.sim_seed, 10);
+    ck_assert_uint_eq(c.upload_max_bps, 100000);
+    ck_assert_str_eq(c.device_id, "--d");
+}
+END_TEST
+
 START_TEST(test_bad_file)
 {
     char *argv[] = { "--config", NULL, "--device-id", "d", "--server", "s" };
@@ -417,6 +455,7 @@ Suite *config_suite(void)
     tcase_add_test(tc, test_file_then_flags);
     tcase_add_test(tc, test_bare_bool_and_detector_dash);
     tcase_add_test(tc, test_bad_values);
+    tcase_add_test(tc, test_mistyped_command_lines);
     tcase_add_test(tc, test_bad_file);
     tcase_add_test(tc, test_replay_and_help);
     tcase_add_test(tc, test_detector_help_is_what_is_accepted);

@@ -570,6 +570,11 @@ int agent_config_check(const struct agent_config *c, enum agent_cmd cmd,
             snprintf(err, errlen, "--server is required");
             return AGENT_CONFIG_EUSAGE;
         }
+        if (!upload_url_valid(c->server)) {
+            snprintf(err, errlen, "server '%.200s': want http://HOST[:PORT] or "
+                     "https://HOST[:PORT] (no quotes, blanks or user:password@)", c->server);
+            return AGENT_CONFIG_EUSAGE;
+        }
     } else {
         if (c->device_id[0] && (!device_id_ok(c->device_id) || strlen(c->device_id) > WIRE_MAX_NAME)) {
             snprintf(err, errlen, "device-id '%s': only A-Z a-z 0-9 . _ -", c->device_id);

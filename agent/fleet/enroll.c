@@ -86,7 +86,8 @@ int enroll_main(int argc, char **argv)
         }
         if (eq) {
             v = eq + 1;
-        } else if (!v) {
+        } else if (!v || !strncmp(v, "--", 2)) {
+            /* `--server --token T`: the server left out, not a server "--token" */
             fprintf(stderr, "precursor-agent enroll: %s needs a value\n", a);
             return 2;
         } else {
@@ -97,6 +98,11 @@ int enroll_main(int argc, char **argv)
     if (!server || !token || !dev || !dir) {
         fprintf(stderr, "precursor-agent enroll: %s is required (see --help)\n",
                 !server ? "--server" : !token ? "--token" : !dev ? "--device-id" : "--key-dir");
+        return 2;
+    }
+    if (!upload_url_valid(server)) {
+        fprintf(stderr, "precursor-agent enroll: --server '%.200s': want http://HOST[:PORT] or "
+                        "https://HOST[:PORT]\n", server);
         return 2;
     }
     if (!valid_id(dev)) {

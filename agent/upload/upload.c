@@ -386,6 +386,11 @@ int upload_pin_valid(const char *pin)
     return net_pin_valid(pin);
 }
 
+int upload_url_valid(const char *url)
+{
+    return net_url_valid(url);
+}
+
 static char *dup_or_null(const char *s)
 {
     return s ? strdup(s) : NULL;

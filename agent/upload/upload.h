@@ -101,4 +101,9 @@ const char *upload_strerror(int err);
  * server's SubjectPublicKeyInfo), joined by ';'?  1 or 0. */
 int upload_pin_valid(const char *pin);
 
+/* Is url a server base URL the uploader can reach: http[s]://host[:port]
+ * (a path may follow)?  1 or 0.  Checked when the options are parsed, so a
+ * mistyped --server is a usage error, not a registration retried forever. */
+int upload_url_valid(const char *url);
+
 #endif

@@ -344,6 +344,12 @@ int agent_config_load_file(struct agent_config *c, enum agent_cmd cmd, const cha
         *eq = '\0';
         key = trim(key);
         value = trim(eq + 1);
+        if (*key == '\0') {
+            snprintf(err, errlen, "config %s:%u: expected `key = value`, found no key", path,
+                     lineno);
+            rc = AGENT_CONFIG_EUSAGE;
+            break;
+        }
         if (!strcmp(key, "config")) {
             snprintf(err, errlen, "config %s:%u: config files do not nest", path, lineno);
             rc = AGENT_CONFIG_EUSAGE;

@@ -260,6 +260,12 @@ START_TEST(test_bad_file)
     write_cfg("ring-s = -4\n");
     expect_error(AGENT_CMD_RUN, 6, argv, ":1: option ring-s: bad value '-4'");
     unlink(cfg_path);
+    write_cfg("pre-s = 1\n = 5\n");
+    expect_error(AGENT_CMD_RUN, 6, argv, ":2: expected `key = value`, found no key");
+    unlink(cfg_path);
+    write_cfg("threshold = 5\n");
+    expect_error(AGENT_CMD_RUN, 6, argv, ":1: detector option threshold: bad value '5' (want");
+    unlink(cfg_path);
     argv[1] = "/nonexistent/precursor.conf";
     expect_error(AGENT_CMD_RUN, 6, argv, "No such file");
 }

@@ -413,7 +413,7 @@ static int csv_next(struct source *s, float *samples, int64_t *t_us, size_t cap,
     int rc = 0;
 
     c->ts_n = 0;
-    if (c->failed)
+    if (c->failed && c->ahead_pos >= c->ahead_n)
         return c->failed;
     if (!samples || !t_us || !n || cap == 0) {
         snprintf(s->err, sizeof(s->err), "next: no room for frames");
@@ -429,8 +429,9 @@ static int csv_next(struct source *s, float *samples, int64_t *t_us, size_t cap,
         c->ahead_pos++;
         i++;
     }
-    /* Wait for the first row only; after it take what is ready now. */
-    while (i < cap) {
+    /* Wait for the first row only; after it take what is ready now.  Not
+     * past a bad row found while reading ahead. */
+    while (i < cap && !c->failed) {
         rc = next_row(s, c, samples + i * s->channels, &t_us[i], c->ts[i],
                       i == 0 ? WAIT_STOP : WAIT_NONE);
         if (rc != 0)
@@ -440,10 +441,14 @@ static int csv_next(struct source *s, float *samples, int64_t *t_us, size_t cap,
     if (rc == LINE_LATER)
         rc = 0;                 /* i == 0 here only after a signal: reported as the end */
     if (rc < 0) {
-        /* Frames before the bad line are not handed out: the error is the
-         * answer, and it is sticky. */
+        /* The good rows before the bad line are handed out first (they
+         * were dropped, up to a block of them, unscored and never in a
+         * snapshot); the error is the next call's answer, and sticky. */
         c->failed = rc;
-        return rc;
+        if (i == 0)
+            return rc;
+    } else if (c->failed && i == 0) {
+        return c->failed;
     }
     if (i == 0)
         return SOURCE_EOF;
@@ -508,8 +513,13 @@ static int read_ahead(struct source *s, struct csv *c, double rate_hint)
             break;
         c->ahead_n++;
     }
-    if (rc < 0)
+    /* A bad row among the first: the rows before it are still the stream's
+     * (scored, then the error), as they are further on; with none before
+     * it the open fails with the error. */
+    if (rc < 0 && c->ahead_n == 0)
         return rc;
+    if (rc < 0)
+        c->failed = rc;
     for (i = 1; i < c->ahead_n; i++) {
         int64_t dt = c->ahead_t[i] - c->ahead_t[i - 1];
 

@@ -450,6 +450,44 @@ START_TEST(test_dead_letter)
 }
 END_TEST
 
+/* A server that refuses everything (a revoked device answers 403) moves
+ * every snapshot to dead/: only the newest 32 stay there, with their
+ * reasons, so the spool's disk stays bounded; every number is still a
+ * reported gap and the next number is unchanged after a re-open. */
+START_TEST(test_dead_letters_bounded)
+{
+    struct spool *sp;
+    struct spool_gap g[4];
+    size_t ng;
+    uint64_t total = 0;
+    char p[600];
+
+    ck_assert_int_eq(spool_open(dir, 0, &sp), 0);
+    for (uint64_t seq = 1; seq <= 50; seq++) {
+        ck_assert_int_eq(put(sp, 1, 64), 0);
+        check_take(sp, seq, 64);
+        ck_assert_int_eq(spool_dead_letter(sp, seq, "http 403: revoked"), 0);
+    }
+    ck_assert_int_eq(count_in("dead"), 2 * 32);      /* .snap and .reason each */
+    path_of(p, sizeof p, "dead", 18);
+    ck_assert(!exists(p));
+    path_of(p, sizeof p, "dead", 19);
+    ck_assert(exists(p));
+    strcat(p, ".reason");
+    ck_assert(exists(p));
+    spool_close(sp);
+
+    ck_assert_int_eq(spool_open(dir, 0, &sp), 0);
+    ck_assert_uint_eq(spool_next_seq(sp), 51);
+    ck_assert_int_eq(spool_gaps(sp, g, 4, &ng, &total), 0);
+    ck_assert_uint_eq(ng, 1);
+    ck_assert_uint_eq(g[0].first, 1);
+    ck_assert_uint_eq(g[0].last, 50);
+    ck_assert_int_eq(g[0].kind, SPOOL_GAP_DEAD);
+    spool_close(sp);
+}
+END_TEST
+
 /* A crash after the gap was recorded but before the file left: the open
  * finishes the removal, so the snapshot is not uploaded after being
  * reported as dropped. */
@@ -586,6 +624,7 @@ Suite *spool_suite(void)
     tcase_add_test(tc, test_take_fd);
     tcase_add_loop_test(tc, test_cap_policy_order, 0, 2);
     tcase_add_test(tc, test_dead_letter);
+    tcase_add_test(tc, test_dead_letters_bounded);
     tcase_add_test(tc, test_interrupted_eviction_finished);
     tcase_add_test(tc, test_stream_edges);
     suite_add_tcase(s, tc);

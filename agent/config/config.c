@@ -530,6 +530,20 @@ int agent_config_check(const struct agent_config *c, enum agent_cmd cmd,
         snprintf(err, errlen, "replay reads a file: format csv, i16le or f32le");
         return AGENT_CONFIG_EUSAGE;
     }
+    /* Options the source would ignore: the simulator with an input file ran
+     * simulated data in place of the file's (sim is run's default source, so
+     * a forgotten --source csv uploaded a simulation as the plant's data). */
+    if (is_sim && c->input[0]) {
+        snprintf(err, errlen, "--input is read by --source csv, i16le or f32le, and the source "
+                 "is sim (the default): name the input's format with --source");
+        return AGENT_CONFIG_EUSAGE;
+    }
+    if (c->channels != 1 && strcmp(c->source, "i16le") && strcmp(c->source, "f32le")) {
+        snprintf(err, errlen, "--channels is for binary input (i16le, f32le): %s",
+                 is_sim ? "the simulator has its own channels"
+                        : "a CSV names its channels in its header");
+        return AGENT_CONFIG_EUSAGE;
+    }
     if ((!strcmp(c->source, "i16le") || !strcmp(c->source, "f32le")) && c->rate <= 0) {
         snprintf(err, errlen, "binary input needs --rate (and --channels)");
         return AGENT_CONFIG_EUSAGE;

@@ -221,6 +221,22 @@ START_TEST(test_mistyped_command_lines)
     expect_error(AGENT_CMD_RUN, 6, a7, "threshold: bad value '2' (want a number from 1e-06 to 1)");
     expect_error(AGENT_CMD_RUN, 6, a8, "(want a whole number from 4 to 65536, or auto)");
     expect_error(AGENT_CMD_RUN, 6, a9, "(want auto, process or vibration)");
+    /* Options the source would ignore are refused, not run past: an input
+     * file with the default source (the simulator would run instead of the
+     * file), channels for a CSV or the simulator. */
+    {
+        char *b1[] = { "--device-id", "d", "--server", "http://s", "--input", "plant.csv" };
+        char *b2[] = { "--device-id", "d", "--server", "http://s", "--source", "csv",
+                       "--channels", "4" };
+        char *b3[] = { "--input", "x.csv", "--scores", "o.csv", "--channels", "3" };
+        char *b4[] = { "--device-id", "d", "--server", "http://s", "--source", "f32le",
+                       "--channels", "4", "--rate", "100", "--input", "x.f32" };
+
+        expect_error(AGENT_CMD_RUN, 6, b1, "--input is read by --source csv, i16le or f32le");
+        expect_error(AGENT_CMD_RUN, 8, b2, "--channels is for binary input");
+        expect_error(AGENT_CMD_REPLAY, 6, b3, "a CSV names its channels in its header");
+        ck_assert_int_eq(parse(&c, AGENT_CMD_RUN, err, sizeof(err), 12, b4), 0);
+    }
     /* A server URL the uploader could never use is refused when parsed (and
      * so by --check), not retried as a registration for ever. */
     {

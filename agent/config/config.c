@@ -59,7 +59,7 @@ static const struct opt opts[] = {
     { "sim-speed", D(sim_speed, 0, 1e6), "1", RUN, "simulator pacing: 1 = real time, 0 = as fast as possible" },
     { "sim-adc-full-scale", D(sim_adc_full_scale, 0, 1e6), "0", RUN, "simulate a 16-bit ADC of +- this many g: int16 snapshots with a scale (0 = float32)" },
     { "sim-fault-log", S(sim_fault_log), NULL, RUN, "append one line `t_us,kind` per injected fault to FILE" },
-    { "duration", D(duration_s, 0, 1e12), "0", RUN, "stop after this many seconds of samples; 0 = forever" },
+    { "duration", D(duration_s, 0, 1e12), "0", RUN, "simulator: stop after this many seconds of samples; 0 = forever (a file source ends with its input)" },
     { "ring-s", D(ring_s, 0.01, 3600), "60", BOTH, "seconds of samples kept in memory" },
     { "pre-s", D(pre_s, 0, 3600), "5", BOTH, "seconds captured before the trigger" },
     { "post-s", D(post_s, 0.001, 3600), "5", BOTH, "seconds captured from the trigger on" },
@@ -536,6 +536,11 @@ int agent_config_check(const struct agent_config *c, enum agent_cmd cmd,
     if (is_sim && c->input[0]) {
         snprintf(err, errlen, "--input is read by --source csv, i16le or f32le, and the source "
                  "is sim (the default): name the input's format with --source");
+        return AGENT_CONFIG_EUSAGE;
+    }
+    if (!is_sim && c->duration_s > 0) {
+        snprintf(err, errlen, "--duration is the simulator's: the %s source ends with its input",
+                 c->source);
         return AGENT_CONFIG_EUSAGE;
     }
     if (c->channels != 1 && strcmp(c->source, "i16le") && strcmp(c->source, "f32le")) {

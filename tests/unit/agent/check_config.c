@@ -235,6 +235,12 @@ START_TEST(test_mistyped_command_lines)
         expect_error(AGENT_CMD_RUN, 6, b1, "--input is read by --source csv, i16le or f32le");
         expect_error(AGENT_CMD_RUN, 8, b2, "--channels is for binary input");
         expect_error(AGENT_CMD_REPLAY, 6, b3, "a CSV names its channels in its header");
+        {
+            char *b5[] = { "--device-id", "d", "--server", "http://s", "--source", "csv",
+                           "--duration", "5" };
+
+            expect_error(AGENT_CMD_RUN, 8, b5, "--duration is the simulator's");
+        }
         ck_assert_int_eq(parse(&c, AGENT_CMD_RUN, err, sizeof(err), 12, b4), 0);
     }
     /* A server URL the uploader could never use is refused when parsed (and

@@ -581,6 +581,12 @@ int agent_config_check(const struct agent_config *c, enum agent_cmd cmd,
                  (double)c->detect.rearm, (double)c->detect.threshold);
         return AGENT_CONFIG_EUSAGE;
     }
+    /* agent_model_setup refuses it too, once the source is open: --check
+     * said ok and the agent then exited 1. */
+    if (c->model_file[0] && !c->model_key_file[0]) {
+        snprintf(err, errlen, "--model needs --model-key (the server's model-signing public key)");
+        return AGENT_CONFIG_EUSAGE;
+    }
     if (c->alarm_fifo[0] && c->alarm_socket[0]) {
         snprintf(err, errlen, "give alarm-fifo or alarm-socket, not both");
         return AGENT_CONFIG_EUSAGE;

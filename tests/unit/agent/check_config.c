@@ -241,6 +241,11 @@ START_TEST(test_mistyped_command_lines)
 
             expect_error(AGENT_CMD_RUN, 8, b5, "--duration is the simulator's");
         }
+        {
+            char *b6[] = { "--input", "x.csv", "--scores", "o.csv", "--model", "m.blob" };
+
+            expect_error(AGENT_CMD_REPLAY, 6, b6, "--model needs --model-key");
+        }
         ck_assert_int_eq(parse(&c, AGENT_CMD_RUN, err, sizeof(err), 12, b4), 0);
     }
     /* A server URL the uploader could never use is refused when parsed (and

@@ -31,8 +31,9 @@
 
 /* How read_line may wait for bytes. */
 enum wait_mode {
-    WAIT_BLOCK,                 /* open and read-ahead: until a line or end of input */
-    WAIT_STOP,                  /* first row of a block: may be cut short by a signal */
+    WAIT_BLOCK,                 /* until a line or end of input, whatever signal comes */
+    WAIT_STOP,                  /* header, read-ahead, first row of a block: may be cut
+                                   short by a signal */
     WAIT_NONE                   /* rows already in hand: only bytes ready now */
 };
 #define LINE_LATER 2            /* read_line: no complete line without waiting */
@@ -506,9 +507,13 @@ static int read_ahead(struct source *s, struct csv *c, double rate_hint)
         s->rate = rate_hint;
         return 0;
     }
+    /* WAIT_STOP: a stream written a row at a time (1 Hz plant data on a
+     * pipe) takes a minute to give 64 rows, and a SIGTERM meanwhile must end
+     * the wait (it was retried, and the agent stopped only when the rows
+     * came); the rate is then the rows' so far. */
     while (c->ahead_n < AHEAD) {
         rc = next_row(s, c, c->ahead + c->ahead_n * s->channels, &c->ahead_t[c->ahead_n],
-                      c->ahead_ts[c->ahead_n], WAIT_BLOCK);
+                      c->ahead_ts[c->ahead_n], WAIT_STOP);
         if (rc != 0)
             break;
         c->ahead_n++;
@@ -564,10 +569,15 @@ int source_csv_fopen(FILE *f, const char *name, double rate_hint, struct source 
     c->fd = fileno(f);
     snprintf(c->name, sizeof(c->name), "%s", name ? name : "csv");
 
-    rc = read_line(c, &line, WAIT_BLOCK, s->err, sizeof(s->err));
+    rc = read_line(c, &line, WAIT_STOP, s->err, sizeof(s->err));
     if (rc == 0) {
         snprintf(s->err, sizeof(s->err), "%s: empty input, expected a header line", c->name);
         rc = SOURCE_EFORMAT;
+    }
+    if (rc == LINE_LATER) {
+        /* A signal (the agent asked to stop) before the header came. */
+        snprintf(s->err, sizeof(s->err), "%s: interrupted before the header line", c->name);
+        rc = SOURCE_EIO;
     }
     if (rc == 1)
         rc = parse_header(s, c, line, s->err, sizeof(s->err));

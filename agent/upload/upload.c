@@ -70,6 +70,13 @@ enum upload_verdict upload_classify(long s)
     }
 }
 
+enum upload_verdict upload_classify_answer(long s, const char *body)
+{
+    if (s == 403 && body != NULL && strstr(body, "\"device_not_active\"") != NULL)
+        return UPLOAD_RETRY;
+    return upload_classify(s);
+}
+
 static uint64_t xorshift64s(uint64_t *s)
 {
     uint64_t x = *s ? *s : 0x9E3779B97F4A7C15ull;
@@ -331,7 +338,7 @@ static void *run(void *arg)
         }
         status = post(u, u->url_snap, NULL, fd, len, hdrs);
         close(fd);
-        switch (upload_classify(status)) {
+        switch (upload_classify_answer(status, u->resp)) {
         case UPLOAD_DONE:
             attempt = 0;
             rc = spool_done(u->sp, seq);
@@ -362,7 +369,10 @@ static void *run(void *arg)
                     ra = (long)u->cfg.retry_after_cap_s;
                 delay = (uint64_t)ra * 1000;
             }
-            if (status)
+            if (status >= 400 && status < 500)     /* why: pending approval, unauthorized */
+                fprintf(stderr, "upload: snapshot %" PRIu64 " answered %ld: %.200s; retry in %"
+                        PRIu64 " ms\n", seq, status, u->resp, delay);
+            else if (status)
                 fprintf(stderr, "upload: snapshot %" PRIu64 " answered %ld, retry in %" PRIu64
                         " ms\n", seq, status, delay);
             retry_at = mono_ms() + (int64_t)delay;

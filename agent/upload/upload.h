@@ -67,6 +67,12 @@ enum upload_verdict {
     UPLOAD_DEAD = 3             /* never succeeds: dead-letter */
 };
 enum upload_verdict upload_classify(long http_status);
+/* The same with the answer's body, which the status alone cannot tell:
+ * a 403 `device_not_active` (the device is pending an admin's approval, as
+ * every device installed with a token that does not pre-approve is at
+ * first) is retried, not dead-lettered: the snapshots wait for the approval
+ * under the spool cap.  body may be NULL. */
+enum upload_verdict upload_classify_answer(long http_status, const char *body);
 
 /* Full-jitter back-off before retry number `attempt` (0-based):
  * uniform in [0, min(cap, base * 2^attempt)] milliseconds, drawn from

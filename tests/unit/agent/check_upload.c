@@ -29,6 +29,7 @@ Suite *upload_suite(void);
 struct reply {
     unsigned status;
     const char *retry_after;       /* NULL: no header */
+    const char *body;              /* NULL: {} */
 };
 
 struct req {
@@ -69,7 +70,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 {
     struct conn *cn = *ctx;
     struct MHD_Response *r;
-    struct reply rep = { 201, NULL };
+    struct reply rep = { 201, NULL, NULL };
     enum MHD_Result ret;
     const char *h;
 
@@ -107,7 +108,9 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         snprintf(q->ts, sizeof q->ts, "%s", h ? h : "");
     }
     pthread_mutex_unlock(&srv.mu);
-    r = MHD_create_response_from_buffer(2, (void *)"{}", MHD_RESPMEM_PERSISTENT);
+    r = rep.body ? MHD_create_response_from_buffer(strlen(rep.body), (void *)rep.body,
+                                                   MHD_RESPMEM_PERSISTENT)
+                 : MHD_create_response_from_buffer(2, (void *)"{}", MHD_RESPMEM_PERSISTENT);
     if (rep.retry_after)
         MHD_add_response_header(r, "Retry-After", rep.retry_after);
     ret = MHD_queue_response(c, rep.status, r);
@@ -293,9 +296,9 @@ START_TEST(test_500_retries_then_succeeds)
     struct upload *u;
     struct spool_stats st;
 
-    srv.script[0] = (struct reply){ 500, NULL };
-    srv.script[1] = (struct reply){ 503, NULL };
-    srv.script[2] = (struct reply){ 201, NULL };
+    srv.script[0] = (struct reply){ 500, NULL, NULL };
+    srv.script[1] = (struct reply){ 503, NULL, NULL };
+    srv.script[2] = (struct reply){ 201, NULL, NULL };
     srv.nscript = 3;
     put_n(1, 100);
     u = start(20, 100, 0);
@@ -310,12 +313,46 @@ START_TEST(test_500_retries_then_succeeds)
 }
 END_TEST
 
+/* A device installed with a token that does not pre-approve it is pending
+ * until an admin approves it, and the server answers its uploads 403
+ * device_not_active meanwhile.  They wait and go up once it is approved;
+ * every one of them was dead-lettered, never to reach the server.  Another
+ * 403 (a bad signature) is still final. */
+START_TEST(test_403_pending_retries_until_approved)
+{
+    static const char pending[] =
+        "{\"error\":{\"code\":\"device_not_active\",\"message\":\"device is pending approval\"}}";
+    static const char badsig[] =
+        "{\"error\":{\"code\":\"bad_signature\",\"message\":\"signature does not verify\"}}";
+    struct upload *u;
+    struct spool_stats st;
+
+    srv.script[0] = (struct reply){ 403, NULL, pending };
+    srv.script[1] = (struct reply){ 403, NULL, pending };
+    srv.script[2] = (struct reply){ 201, NULL, NULL };
+    srv.script[3] = (struct reply){ 403, NULL, badsig };
+    srv.nscript = 4;
+    put_n(2, 100);
+    u = start(20, 100, 0);
+    ck_assert_int_eq(drain(), 0);
+    upload_stop(u);
+    spool_get_stats(sp, &st);
+    ck_assert_uint_eq(st.uploaded, 1);
+    ck_assert_uint_eq(st.dead_lettered, 1);
+    ck_assert_uint_eq(count_path("/api/v1/snapshots"), 4);
+    ck_assert_int_eq(memcmp(srv.reqs[0].body, srv.reqs[2].body, 100), 0);
+    ck_assert_int_eq(upload_classify_answer(403, pending), UPLOAD_RETRY);
+    ck_assert_int_eq(upload_classify_answer(403, badsig), UPLOAD_DEAD);
+    ck_assert_int_eq(upload_classify_answer(403, NULL), UPLOAD_DEAD);
+}
+END_TEST
+
 START_TEST(test_429_retry_after_honoured)
 {
     struct upload *u;
     int64_t gap;
 
-    srv.script[0] = (struct reply){ 429, "1" };
+    srv.script[0] = (struct reply){ 429, "1", NULL };
     srv.nscript = 1;
     put_n(1, 100);
     u = start(5, 20, 0);            /* back-off alone would retry within 20 ms */
@@ -335,7 +372,7 @@ START_TEST(test_409_dead_letters)
     struct spool_stats st;
     char p[600];
 
-    srv.script[0] = (struct reply){ 409, NULL };
+    srv.script[0] = (struct reply){ 409, NULL, NULL };
     srv.nscript = 1;
     put_n(2, 100);
     u = start(10, 100, 0);
@@ -416,7 +453,7 @@ START_TEST(test_last_heartbeat_on_stop)
     json_error_t err;
     int64_t t0;
 
-    srv.script[0] = (struct reply){ 503, "30" };
+    srv.script[0] = (struct reply){ 503, "30", NULL };
     srv.nscript = 1;
     put_n(1, 10);
     u = start(10, 100, 3600);       /* one heartbeat at start, the next in an hour */
@@ -460,6 +497,7 @@ Suite *upload_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_201_deletes_in_order);
+    tcase_add_test(tc, test_403_pending_retries_until_approved);
     tcase_add_test(tc, test_500_retries_then_succeeds);
     tcase_add_test(tc, test_429_retry_after_honoured);
     tcase_add_test(tc, test_409_dead_letters);

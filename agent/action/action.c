@@ -5,6 +5,7 @@
  * forged) followed by fixed slots that each trigger overwrites in place. */
 #include "agent/action/action.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <spawn.h>
@@ -33,6 +34,7 @@ struct action {
     pid_t children[MAX_CHILDREN];
     int alarm_fd;
     int alarm_is_sock;
+    int alarm_said;             /* the current run of drops was logged */
     struct action_stats st;
 };
 
@@ -227,6 +229,21 @@ static int alarm_connect(struct action *a)
     return -1;
 }
 
+/* The first alarm line dropped after one went through (or the first of
+ * all) says why on stderr, once: a mistyped --alarm-fifo was otherwise only
+ * a count in the exit log.  After the actions, so it costs them nothing. */
+static void alarm_dropped(struct action *a, const char *why, int err)
+{
+    a->st.alarm_drops++;
+    if (a->alarm_said)
+        return;
+    a->alarm_said = 1;
+    fprintf(stderr, "agent: alarm %s %s: %s%s%s; alarm lines are dropped and counted until "
+                    "one goes through\n", a->alarm_fifo ? "fifo" : "socket",
+            a->alarm_fifo ? a->alarm_fifo : a->alarm_socket, why, err ? ": " : "",
+            err ? strerror(err) : "");
+}
+
 static void send_alarm(struct action *a, const struct action_event *ev)
 {
     char line[ALARM_LINE_MAX];
@@ -234,13 +251,16 @@ static void send_alarm(struct action *a, const struct action_event *ev)
     ssize_t w;
 
     if (n <= 0) {
-        a->st.alarm_drops++;
+        alarm_dropped(a, "line does not fit", 0);
         return;
     }
-    if (a->alarm_fd < 0)
-        a->alarm_fd = alarm_connect(a);
     if (a->alarm_fd < 0) {
-        a->st.alarm_drops++;
+        errno = 0;
+        a->alarm_fd = alarm_connect(a);
+    }
+    if (a->alarm_fd < 0) {
+        /* ENXIO: a FIFO nobody reads yet */
+        alarm_dropped(a, errno == ENXIO ? "no reader" : "cannot open", errno == ENXIO ? 0 : errno);
         return;
     }
     if (a->alarm_is_sock)
@@ -248,10 +268,12 @@ static void send_alarm(struct action *a, const struct action_event *ev)
     else
         w = write(a->alarm_fd, line, (size_t)n);   /* SIGPIPE is ignored by the agent */
     if (w != n) {
-        a->st.alarm_drops++;
+        alarm_dropped(a, "reader gone or not keeping up", w < 0 ? errno : 0);
         close(a->alarm_fd);     /* reader gone or full: reconnect on the next alarm */
         a->alarm_fd = -1;
+        return;
     }
+    a->alarm_said = 0;
 }
 
 void action_fire(struct action *a, const struct action_event *ev)

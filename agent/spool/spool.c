@@ -30,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -740,6 +741,17 @@ int spool_open(const char *dir, uint64_t cap_bytes, struct spool **out)
         rc = SPOOL_EIO;
         goto fail;
     }
+    /* One writer per folder, before anything is touched: a second agent on
+     * the same spool (a unit running and one started by hand with the same
+     * config) removed the first one's .tmp as it wrote it and handed out its
+     * sequence numbers again.  The lock goes with the folder's descriptor
+     * (spool_close, or the process's end however it ends). */
+    if (flock(sp->dirfd, LOCK_EX | LOCK_NB) < 0) {
+        rc = errno == EWOULDBLOCK ? SPOOL_EBUSY : SPOOL_EIO;
+        if (rc == SPOOL_EIO)
+            fprintf(stderr, "spool: lock %s: %s\n", dir, strerror(errno));
+        goto fail;
+    }
     hw = read_small(sp->dirfd, "hiwater");
     if (hw) {
         unsigned long long v;
@@ -1340,6 +1352,7 @@ const char *spool_strerror(int err)
     case SPOOL_EDROPPED: return "dropped by the disk cap";
     case SPOOL_ECORRUPT: return "corrupt spool file";
     case SPOOL_ETIMEDOUT: return "timed out";
+    case SPOOL_EBUSY: return "in use by another agent (one spool folder per running agent)";
     }
     return "unknown spool error";
 }

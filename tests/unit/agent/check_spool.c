@@ -450,6 +450,32 @@ START_TEST(test_dead_letter)
 }
 END_TEST
 
+/* One spool folder, one writer: a second open while the first is held (a
+ * second agent with the same config) is refused before it touches anything:
+ * it removed the first one's .tmp as it was written and handed out its
+ * numbers again.  Once the first is closed the folder opens. */
+START_TEST(test_second_open_refused)
+{
+    struct spool *sp, *sp2 = NULL;
+    char p[600];
+
+    ck_assert_int_eq(spool_open(dir, 0, &sp), 0);
+    ck_assert_int_eq(put(sp, 1, 64), 0);
+    ck_assert_int_eq(spool_stream_begin(sp, spool_next_seq(sp)), 0);
+    ck_assert_int_eq(spool_open(dir, 0, &sp2), SPOOL_EBUSY);
+    ck_assert_ptr_null(sp2);
+    snprintf(p, sizeof p, "%s/%020d.snap.tmp", dir, 2);
+    ck_assert_msg(exists(p), "the first writer's %s was removed", p);
+    spool_stream_abort(sp);
+    ck_assert_str_eq(spool_strerror(SPOOL_EBUSY),
+                     "in use by another agent (one spool folder per running agent)");
+    spool_close(sp);
+    ck_assert_int_eq(spool_open(dir, 0, &sp2), 0);
+    ck_assert_uint_eq(spool_next_seq(sp2), 2);
+    spool_close(sp2);
+}
+END_TEST
+
 /* A server that refuses everything (a revoked device answers 403) moves
  * every snapshot to dead/: only the newest 32 stay there, with their
  * reasons, so the spool's disk stays bounded; every number is still a
@@ -625,6 +651,7 @@ Suite *spool_suite(void)
     tcase_add_loop_test(tc, test_cap_policy_order, 0, 2);
     tcase_add_test(tc, test_dead_letter);
     tcase_add_test(tc, test_dead_letters_bounded);
+    tcase_add_test(tc, test_second_open_refused);
     tcase_add_test(tc, test_interrupted_eviction_finished);
     tcase_add_test(tc, test_stream_edges);
     suite_add_tcase(s, tc);

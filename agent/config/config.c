@@ -319,6 +319,7 @@ int agent_config_load_file(struct agent_config *c, enum agent_cmd cmd, const cha
         snprintf(err, errlen, "config %s: %s", path, strerror(errno));
         return AGENT_CONFIG_EUSAGE;
     }
+    errno = 0;
     while (fgets(line, sizeof(line), f) != NULL) {
         char *hash, *eq, *key, *value;
         size_t len = strlen(line);
@@ -374,7 +375,8 @@ int agent_config_load_file(struct agent_config *c, enum agent_cmd cmd, const cha
         }
     }
     if (rc == 0 && ferror(f)) {
-        snprintf(err, errlen, "config %s: read error", path);
+        /* errno from the failed read: "Is a directory" says more than "read error" */
+        snprintf(err, errlen, "config %s: %s", path, errno ? strerror(errno) : "read error");
         rc = AGENT_CONFIG_EUSAGE;
     }
     fclose(f);

@@ -295,6 +295,8 @@ START_TEST(test_bad_file)
     unlink(cfg_path);
     argv[1] = "/nonexistent/precursor.conf";
     expect_error(AGENT_CMD_RUN, 6, argv, "No such file");
+    argv[1] = "/";
+    expect_error(AGENT_CMD_RUN, 6, argv, "config /: Is a directory");
 }
 END_TEST
 

@@ -45,6 +45,7 @@ struct upload {
 
     char resp[RESP_MAX + 1];
     size_t resp_len;
+    char net_err[160];          /* why the last request had no answer */
     long retry_after;               /* seconds from the last response, -1 if none */
     /* Heartbeat timestamps (schema/devmsg.h) follow the server's clock: the
      * server takes them only within DEVMSG_FRESH_S of its own, and a device
@@ -221,7 +222,9 @@ static long post(struct upload *u, const char *url, const uint8_t *body, int bod
     rc = net_request(u->net, &rq, &rs);
     u->resp_len = rs.body_len;
     if (rc != 0) {
-        if (!atomic_load(&u->stop))
+        snprintf(u->net_err, sizeof u->net_err, "%s", rs.err);
+        /* A snapshot's line is the retry's, which also says when (run) */
+        if (!atomic_load(&u->stop) && body_fd < 0)
             fprintf(stderr, "upload: %s: %s\n", url, rs.err);
         return 0;
     }
@@ -375,6 +378,9 @@ static void *run(void *arg)
             else if (status)
                 fprintf(stderr, "upload: snapshot %" PRIu64 " answered %ld, retry in %" PRIu64
                         " ms\n", seq, status, delay);
+            else if (!atomic_load(&u->stop))
+                fprintf(stderr, "upload: snapshot %" PRIu64 " not sent to %s: %s; retry in %" PRIu64
+                        " ms\n", seq, u->url_snap, u->net_err, delay);
             retry_at = mono_ms() + (int64_t)delay;
             break;
         }

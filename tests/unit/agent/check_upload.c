@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -347,6 +348,49 @@ START_TEST(test_403_pending_retries_until_approved)
 }
 END_TEST
 
+/* The server down: each attempt is one line that names the snapshot, the
+ * URL, why, and when the next try is (it was the URL and the reason only,
+ * the same as a heartbeat's). */
+START_TEST(test_server_down_says_snapshot_and_retry)
+{
+    struct upload *u;
+    struct spool_stats st;
+    char log[600], line[512], want[128];
+    int saved = dup(2), fd, lines = 0;
+    FILE *f;
+
+    MHD_stop_daemon(srv.d);         /* nothing listens on srv.port now */
+    srv.d = NULL;
+    snprintf(log, sizeof log, "%s/stderr.log", dir);
+    fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    ck_assert_int_ge(fd, 0);
+    fflush(stderr);
+    dup2(fd, 2);
+    close(fd);
+    put_n(1, 100);
+    u = start(20, 100, 0);
+    usleep(400000);
+    upload_stop(u);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    spool_get_stats(sp, &st);
+    ck_assert_uint_eq(st.files, 1);             /* still waiting, nothing lost */
+    ck_assert_uint_eq(st.dead_lettered, 0);
+    snprintf(want, sizeof want, "upload: snapshot 1 not sent to http://127.0.0.1:%u/api/v1/"
+             "snapshots: ", srv.port);
+    f = fopen(log, "r");
+    ck_assert_ptr_nonnull(f);
+    while (fgets(line, sizeof line, f) != NULL) {
+        ck_assert_msg(strncmp(line, want, strlen(want)) == 0 && strstr(line, "; retry in "),
+                      "log line '%s'", line);
+        lines++;
+    }
+    fclose(f);
+    ck_assert_int_ge(lines, 2);
+}
+END_TEST
+
 START_TEST(test_429_retry_after_honoured)
 {
     struct upload *u;
@@ -498,6 +542,7 @@ Suite *upload_suite(void)
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_201_deletes_in_order);
     tcase_add_test(tc, test_403_pending_retries_until_approved);
+    tcase_add_test(tc, test_server_down_says_snapshot_and_retry);
     tcase_add_test(tc, test_500_retries_then_succeeds);
     tcase_add_test(tc, test_429_retry_after_honoured);
     tcase_add_test(tc, test_409_dead_letters);

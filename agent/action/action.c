@@ -87,12 +87,24 @@ int action_configured(const struct action *a)
     return a->on_trigger != NULL || a->alarm_fifo != NULL || a->alarm_socket != NULL;
 }
 
+/* A relay command that fails (a typo, a device gone) said nothing unless
+ * the command itself did: say its status. */
+static void child_done(int status)
+{
+    if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
+        fprintf(stderr, "agent: on-trigger command exited with status %d\n", WEXITSTATUS(status));
+    else if (WIFSIGNALED(status))
+        fprintf(stderr, "agent: on-trigger command killed by signal %d\n", WTERMSIG(status));
+}
+
 void action_reap(struct action *a)
 {
     for (int i = 0; i < MAX_CHILDREN; i++) {
         int status;
-        if (a->children[i] > 0 && waitpid(a->children[i], &status, WNOHANG) == a->children[i])
+        if (a->children[i] > 0 && waitpid(a->children[i], &status, WNOHANG) == a->children[i]) {
             a->children[i] = 0;
+            child_done(status);
+        }
     }
 }
 
@@ -293,9 +305,12 @@ void action_free(struct action *a)
 {
     if (a == NULL)
         return;
-    for (int i = 0; i < MAX_CHILDREN; i++)
-        if (a->children[i] > 0)
-            waitpid(a->children[i], NULL, 0);
+    for (int i = 0; i < MAX_CHILDREN; i++) {
+        int status;
+
+        if (a->children[i] > 0 && waitpid(a->children[i], &status, 0) == a->children[i])
+            child_done(status);
+    }
     if (a->alarm_fd >= 0)
         close(a->alarm_fd);
     free(a->envp);

@@ -444,6 +444,40 @@ START_TEST(test_missing_fifo_said_once)
 }
 END_TEST
 
+/* An on-trigger command that fails is said on stderr, with its status,
+ * once per failing run (it was silent: "action errors" counts only the
+ * commands that could not be started). */
+START_TEST(test_failing_command_said)
+{
+    struct pipeline_config pc;
+    struct pipeline_stats st;
+    char log[640], line[512];
+    int saved = dup(2), fd, said = 0;
+    FILE *f;
+
+    snprintf(log, sizeof(log), "%s/stderr.log", dir);
+    fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_ge(saved, 0);
+    fflush(stderr);
+    dup2(fd, 2);
+    close(fd);
+    base_config(&pc);
+    pc.on_trigger = "exit 3";
+    st = run(&pc);              /* pipeline_free waits for the commands */
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    ck_assert_uint_eq(st.action_errors, 0);
+    f = fopen(log, "r");
+    ck_assert_ptr_nonnull(f);
+    while (fgets(line, sizeof(line), f) != NULL)
+        said += strcmp(line, "agent: on-trigger command exited with status 3\n") == 0;
+    fclose(f);
+    ck_assert_int_eq(said, (int)st.triggers);
+}
+END_TEST
+
 Suite *action_suite(void)
 {
     Suite *s = suite_create("action");
@@ -458,6 +492,7 @@ Suite *action_suite(void)
     tcase_add_test(tc, test_socket_one_datagram_per_trigger);
     tcase_add_test(tc, test_fifo_without_reader_does_not_block);
     tcase_add_test(tc, test_missing_fifo_said_once);
+    tcase_add_test(tc, test_failing_command_said);
     tcase_add_test(tc, test_missing_socket_counts_drops);
     suite_add_tcase(s, tc);
     return s;

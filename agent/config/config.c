@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "agent/config/detect_opts.h"
 #include "agent/upload/upload.h"
@@ -606,6 +607,13 @@ int agent_config_check(const struct agent_config *c, enum agent_cmd cmd,
         if (!upload_url_valid(c->server)) {
             snprintf(err, errlen, "server '%.200s': want http://HOST[:PORT] or "
                      "https://HOST[:PORT] (no quotes, blanks or user:password@)", c->server);
+            return AGENT_CONFIG_EUSAGE;
+        }
+        /* A pin or a CA with plain HTTP checks nothing: the device would run
+         * believing its server authenticated. */
+        if ((c->pin_sha256[0] || c->ca_file[0]) && strncasecmp(c->server, "https://", 8) != 0) {
+            snprintf(err, errlen, "--%s is for an https:// server; the server is %.200s",
+                     c->pin_sha256[0] ? "pin-sha256" : "ca-file", c->server);
             return AGENT_CONFIG_EUSAGE;
         }
     } else {

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "agent/fleet/enroll.h"
 #include "agent/fleet/keys.h"
@@ -103,6 +104,11 @@ int enroll_main(int argc, char **argv)
     if (!upload_url_valid(server)) {
         fprintf(stderr, "precursor-agent enroll: --server '%.200s': want http://HOST[:PORT] or "
                         "https://HOST[:PORT]\n", server);
+        return 2;
+    }
+    if ((pin || ca_file) && strncasecmp(server, "https://", 8) != 0) {
+        fprintf(stderr, "precursor-agent enroll: --%s is for an https:// server; the server is "
+                        "%.200s\n", pin ? "pin-sha256" : "ca-file", server);
         return 2;
     }
     if (!valid_id(dev)) {

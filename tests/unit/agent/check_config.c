@@ -248,6 +248,18 @@ START_TEST(test_mistyped_command_lines)
         }
         ck_assert_int_eq(parse(&c, AGENT_CMD_RUN, err, sizeof(err), 12, b4), 0);
     }
+    /* A pin or a CA file with a plain-HTTP server checks nothing. */
+    {
+        char *p1[] = { "--device-id", "d", "--server", "http://s",
+                       "--pin-sha256", "sha256//AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=" };
+        char *p2[] = { "--device-id", "d", "--server", "http://s", "--ca-file", "ca.pem" };
+        char *p3[] = { "--device-id", "d", "--server", "HTTPS://s", "--ca-file", "ca.pem",
+                       "--pin-sha256", "sha256//AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=" };
+
+        expect_error(AGENT_CMD_RUN, 6, p1, "--pin-sha256 is for an https:// server");
+        expect_error(AGENT_CMD_RUN, 6, p2, "--ca-file is for an https:// server");
+        ck_assert_msg(parse(&c, AGENT_CMD_RUN, err, sizeof(err), 8, p3) == 0, "%s", err);
+    }
     /* A server URL the uploader could never use is refused when parsed (and
      * so by --check), not retried as a registration for ever. */
     {

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "agent/spool/spool.h"
+#include "agent/command/command_int.h"
 
 Suite *spool_suite(void);
 
@@ -476,6 +477,46 @@ START_TEST(test_second_open_refused)
 }
 END_TEST
 
+/* A snapshot the cap drops, put through the agent's sink: not an error,
+ * and one line on stderr, not the spool's and the agent's both. */
+START_TEST(test_cap_drop_said_once)
+{
+    struct spool *sp;
+    struct pipeline_sink sink;
+    struct wire_meta m;
+    uint8_t *env = env_for(1, 4096);
+    char log[600], line[512];
+    int saved = dup(2), fd, lines = 0;
+    FILE *f;
+
+    ck_assert_int_eq(spool_open(dir, 1024, &sp), 0);
+    sink = command_spool_sink(sp);
+    memset(&m, 0, sizeof m);
+    snprintf(log, sizeof log, "%s.log", dir);
+    fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    ck_assert_int_ge(fd, 0);
+    fflush(stderr);
+    dup2(fd, 2);
+    close(fd);
+    ck_assert_int_eq(sink.put(sink.ctx, sink.next_seq(sink.ctx), &m, env, 4096), 0);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    free(env);
+    f = fopen(log, "r");
+    ck_assert_ptr_nonnull(f);
+    while (fgets(line, sizeof line, f) != NULL) {
+        ck_assert_msg(strstr(line, "snapshot 1 dropped") != NULL, "line '%s'", line);
+        lines++;
+    }
+    fclose(f);
+    unlink(log);
+    ck_assert_int_eq(lines, 1);
+    ck_assert_uint_eq(spool_next_seq(sp), 2);
+    spool_close(sp);
+}
+END_TEST
+
 /* A server that refuses everything (a revoked device answers 403) moves
  * every snapshot to dead/: only the newest 32 stay there, with their
  * reasons, so the spool's disk stays bounded; every number is still a
@@ -652,6 +693,7 @@ Suite *spool_suite(void)
     tcase_add_test(tc, test_dead_letter);
     tcase_add_test(tc, test_dead_letters_bounded);
     tcase_add_test(tc, test_second_open_refused);
+    tcase_add_test(tc, test_cap_drop_said_once);
     tcase_add_test(tc, test_interrupted_eviction_finished);
     tcase_add_test(tc, test_stream_edges);
     suite_add_tcase(s, tc);

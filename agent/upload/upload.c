@@ -73,7 +73,11 @@ enum upload_verdict upload_classify(long s)
 
 enum upload_verdict upload_classify_answer(long s, const char *body)
 {
-    if (s == 403 && body != NULL && strstr(body, "\"device_not_active\"") != NULL)
+    /* Both mend without the agent: an admin approves the device, or enrolls
+     * it (again) on a server that does not know it yet (a rebuilt database,
+     * a device moved from a lab server); the snapshots wait for that. */
+    if (s == 403 && body != NULL && (strstr(body, "\"device_not_active\"") != NULL ||
+                                     strstr(body, "\"unknown_device\"") != NULL))
         return UPLOAD_RETRY;
     return upload_classify(s);
 }

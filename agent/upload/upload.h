@@ -70,8 +70,9 @@ enum upload_verdict upload_classify(long http_status);
 /* The same with the answer's body, which the status alone cannot tell:
  * a 403 `device_not_active` (the device is pending an admin's approval, as
  * every device installed with a token that does not pre-approve is at
- * first) is retried, not dead-lettered: the snapshots wait for the approval
- * under the spool cap.  body may be NULL. */
+ * first) or `unknown_device` (the server does not know the device yet) is
+ * retried, not dead-lettered: the snapshots wait for the approval or the
+ * enrollment under the spool cap.  body may be NULL. */
 enum upload_verdict upload_classify_answer(long http_status, const char *body);
 
 /* Full-jitter back-off before retry number `attempt` (0-based):

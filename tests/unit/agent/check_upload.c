@@ -344,6 +344,9 @@ START_TEST(test_403_pending_retries_until_approved)
     ck_assert_int_eq(memcmp(srv.reqs[0].body, srv.reqs[2].body, 100), 0);
     ck_assert_int_eq(upload_classify_answer(403, pending), UPLOAD_RETRY);
     ck_assert_int_eq(upload_classify_answer(403, badsig), UPLOAD_DEAD);
+    ck_assert_int_eq(upload_classify_answer(403, "{\"error\":{\"code\":\"unknown_device\","
+                                                 "\"message\":\"device is not registered\"}}"),
+                     UPLOAD_RETRY);
     ck_assert_int_eq(upload_classify_answer(403, NULL), UPLOAD_DEAD);
 }
 END_TEST

@@ -71,7 +71,7 @@ static const struct opt opts[] = {
     { "on-trigger", S(on_trigger), NULL, RUN, "command run at once on a trigger (event in PRECURSOR_* env)" },
     { "alarm-fifo", S(alarm_fifo), NULL, RUN, "FIFO to write one alarm line to per trigger (non-blocking)" },
     { "alarm-socket", S(alarm_socket), NULL, RUN, "UNIX datagram socket to send one alarm line to per trigger" },
-    { "heartbeat-s", D(heartbeat_s, 1, 86400), "60", RUN, "seconds between heartbeats" },
+    { "heartbeat-s", D(heartbeat_s, 1, 86400), "60", RUN, "whole seconds between heartbeats" },
     { "config-poll-s", D(config_poll_s, 0, 86400), "300", RUN, "seconds between config polls, which fetch a model deployed to this device (0 = never poll)" },
     { "spool-cap-mb", D(spool_cap_mb, 0, 1e7), "256", RUN, "disk cap for waiting snapshots in MB (0 = none): lowest priority dropped first, then oldest; a new snapshot of lower priority than all waiting ones is itself dropped; every drop counted and reported in heartbeats (docs/SPOOL.md)" },
     { "upload-max-bps", U64(upload_max_bps), "0", RUN, "upload bandwidth cap in bytes/s (0 = unlimited)" },
@@ -588,6 +588,11 @@ int agent_config_check(const struct agent_config *c, enum agent_cmd cmd,
      * said ok and the agent then exited 1. */
     if (c->model_file[0] && !c->model_key_file[0]) {
         snprintf(err, errlen, "--model needs --model-key (the server's model-signing public key)");
+        return AGENT_CONFIG_EUSAGE;
+    }
+    /* The uploader counts heartbeats in whole seconds: 1.5 ran as 1. */
+    if (c->heartbeat_s != floor(c->heartbeat_s)) {
+        snprintf(err, errlen, "heartbeat-s %g: want whole seconds", c->heartbeat_s);
         return AGENT_CONFIG_EUSAGE;
     }
     if (c->alarm_fifo[0] && c->alarm_socket[0]) {

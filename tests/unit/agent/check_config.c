@@ -242,6 +242,11 @@ START_TEST(test_mistyped_command_lines)
             expect_error(AGENT_CMD_RUN, 8, b5, "--duration is the simulator's");
         }
         {
+            char *b7[] = { "--device-id", "d", "--server", "http://s", "--heartbeat-s", "1.5" };
+
+            expect_error(AGENT_CMD_RUN, 6, b7, "heartbeat-s 1.5: want whole seconds");
+        }
+        {
             char *b6[] = { "--input", "x.csv", "--scores", "o.csv", "--model", "m.blob" };
 
             expect_error(AGENT_CMD_REPLAY, 6, b6, "--model needs --model-key");

@@ -5,6 +5,7 @@
  * forged) followed by fixed slots that each trigger overwrites in place. */
 #include "agent/action/action.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <spawn.h>
@@ -33,6 +34,7 @@ struct action {
     pid_t children[MAX_CHILDREN];
     int alarm_fd;
     int alarm_is_sock;
+    int alarm_said;             /* the current run of drops was logged */
     struct action_stats st;
 };
 
@@ -85,12 +87,24 @@ int action_configured(const struct action *a)
     return a->on_trigger != NULL || a->alarm_fifo != NULL || a->alarm_socket != NULL;
 }
 
+/* A relay command that fails (a typo, a device gone) said nothing unless
+ * the command itself did: say its status. */
+static void child_done(int status)
+{
+    if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
+        fprintf(stderr, "agent: on-trigger command exited with status %d\n", WEXITSTATUS(status));
+    else if (WIFSIGNALED(status))
+        fprintf(stderr, "agent: on-trigger command killed by signal %d\n", WTERMSIG(status));
+}
+
 void action_reap(struct action *a)
 {
     for (int i = 0; i < MAX_CHILDREN; i++) {
         int status;
-        if (a->children[i] > 0 && waitpid(a->children[i], &status, WNOHANG) == a->children[i])
+        if (a->children[i] > 0 && waitpid(a->children[i], &status, WNOHANG) == a->children[i]) {
             a->children[i] = 0;
+            child_done(status);
+        }
     }
 }
 
@@ -227,6 +241,21 @@ static int alarm_connect(struct action *a)
     return -1;
 }
 
+/* The first alarm line dropped after one went through (or the first of
+ * all) says why on stderr, once: a mistyped --alarm-fifo was otherwise only
+ * a count in the exit log.  After the actions, so it costs them nothing. */
+static void alarm_dropped(struct action *a, const char *why, int err)
+{
+    a->st.alarm_drops++;
+    if (a->alarm_said)
+        return;
+    a->alarm_said = 1;
+    fprintf(stderr, "agent: alarm %s %s: %s%s%s; alarm lines are dropped and counted until "
+                    "one goes through\n", a->alarm_fifo ? "fifo" : "socket",
+            a->alarm_fifo ? a->alarm_fifo : a->alarm_socket, why, err ? ": " : "",
+            err ? strerror(err) : "");
+}
+
 static void send_alarm(struct action *a, const struct action_event *ev)
 {
     char line[ALARM_LINE_MAX];
@@ -234,13 +263,16 @@ static void send_alarm(struct action *a, const struct action_event *ev)
     ssize_t w;
 
     if (n <= 0) {
-        a->st.alarm_drops++;
+        alarm_dropped(a, "line does not fit", 0);
         return;
     }
-    if (a->alarm_fd < 0)
-        a->alarm_fd = alarm_connect(a);
     if (a->alarm_fd < 0) {
-        a->st.alarm_drops++;
+        errno = 0;
+        a->alarm_fd = alarm_connect(a);
+    }
+    if (a->alarm_fd < 0) {
+        /* ENXIO: a FIFO nobody reads yet */
+        alarm_dropped(a, errno == ENXIO ? "no reader" : "cannot open", errno == ENXIO ? 0 : errno);
         return;
     }
     if (a->alarm_is_sock)
@@ -248,10 +280,12 @@ static void send_alarm(struct action *a, const struct action_event *ev)
     else
         w = write(a->alarm_fd, line, (size_t)n);   /* SIGPIPE is ignored by the agent */
     if (w != n) {
-        a->st.alarm_drops++;
+        alarm_dropped(a, "reader gone or not keeping up", w < 0 ? errno : 0);
         close(a->alarm_fd);     /* reader gone or full: reconnect on the next alarm */
         a->alarm_fd = -1;
+        return;
     }
+    a->alarm_said = 0;
 }
 
 void action_fire(struct action *a, const struct action_event *ev)
@@ -271,9 +305,12 @@ void action_free(struct action *a)
 {
     if (a == NULL)
         return;
-    for (int i = 0; i < MAX_CHILDREN; i++)
-        if (a->children[i] > 0)
-            waitpid(a->children[i], NULL, 0);
+    for (int i = 0; i < MAX_CHILDREN; i++) {
+        int status;
+
+        if (a->children[i] > 0 && waitpid(a->children[i], &status, 0) == a->children[i])
+            child_done(status);
+    }
     if (a->alarm_fd >= 0)
         close(a->alarm_fd);
     free(a->envp);

@@ -186,7 +186,14 @@ int command_run(const struct agent_config *c, atomic_int *stop)
     clock_gettime(CLOCK_REALTIME, &now);
     if (command_open_source(c, fault_log, (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000,
                             &cp.src, err, sizeof(err)) != 0) {
-        fprintf(stderr, "agent: %s\n", err);
+        if (atomic_load(stop)) {
+            /* SIGTERM while a CSV stream had not sent its header yet: a stop
+             * asked for, not a failure (systemd would call it one). */
+            fprintf(stderr, "agent: stopped before the source sent its first line\n");
+            status = 0;
+        } else {
+            fprintf(stderr, "agent: %s\n", err);
+        }
         goto out;
     }
     command_pipeline_config(c, &cp.pc);

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "agent/config/detect_opts.h"
 #include "agent/upload/upload.h"
@@ -59,7 +60,7 @@ static const struct opt opts[] = {
     { "sim-speed", D(sim_speed, 0, 1e6), "1", RUN, "simulator pacing: 1 = real time, 0 = as fast as possible" },
     { "sim-adc-full-scale", D(sim_adc_full_scale, 0, 1e6), "0", RUN, "simulate a 16-bit ADC of +- this many g: int16 snapshots with a scale (0 = float32)" },
     { "sim-fault-log", S(sim_fault_log), NULL, RUN, "append one line `t_us,kind` per injected fault to FILE" },
-    { "duration", D(duration_s, 0, 1e12), "0", RUN, "stop after this many seconds of samples; 0 = forever" },
+    { "duration", D(duration_s, 0, 1e12), "0", RUN, "simulator: stop after this many seconds of samples; 0 = forever (a file source ends with its input)" },
     { "ring-s", D(ring_s, 0.01, 3600), "60", BOTH, "seconds of samples kept in memory" },
     { "pre-s", D(pre_s, 0, 3600), "5", BOTH, "seconds captured before the trigger" },
     { "post-s", D(post_s, 0.001, 3600), "5", BOTH, "seconds captured from the trigger on" },
@@ -70,7 +71,7 @@ static const struct opt opts[] = {
     { "on-trigger", S(on_trigger), NULL, RUN, "command run at once on a trigger (event in PRECURSOR_* env)" },
     { "alarm-fifo", S(alarm_fifo), NULL, RUN, "FIFO to write one alarm line to per trigger (non-blocking)" },
     { "alarm-socket", S(alarm_socket), NULL, RUN, "UNIX datagram socket to send one alarm line to per trigger" },
-    { "heartbeat-s", D(heartbeat_s, 1, 86400), "60", RUN, "seconds between heartbeats" },
+    { "heartbeat-s", D(heartbeat_s, 1, 86400), "60", RUN, "whole seconds between heartbeats" },
     { "config-poll-s", D(config_poll_s, 0, 86400), "300", RUN, "seconds between config polls, which fetch a model deployed to this device (0 = never poll)" },
     { "spool-cap-mb", D(spool_cap_mb, 0, 1e7), "256", RUN, "disk cap for waiting snapshots in MB (0 = none): lowest priority dropped first, then oldest; a new snapshot of lower priority than all waiting ones is itself dropped; every drop counted and reported in heartbeats (docs/SPOOL.md)" },
     { "upload-max-bps", U64(upload_max_bps), "0", RUN, "upload bandwidth cap in bytes/s (0 = unlimited)" },
@@ -132,10 +133,12 @@ static int parse_u64(const char *s, uint64_t *out)
     char *end;
     unsigned long long v;
 
-    if (*s == '-' || *s == '\0')
+    /* Decimal only: base 0 read "010" as 8 and "0x10" as 16, so a seed or a
+     * bandwidth cap typed with a leading zero silently became another number. */
+    if (*s < '0' || *s > '9')
         return -1;
     errno = 0;
-    v = strtoull(s, &end, 0);
+    v = strtoull(s, &end, 10);
     if (*end != '\0' || errno != 0)
         return -1;
     *out = v;
@@ -199,8 +202,8 @@ static int opt_apply(struct agent_config *c, const struct opt *o, const char *va
         return 0;
     case OPT_U64:
         if (parse_u64(value, &u) != 0) {
-            snprintf(err, errlen, "option %s: bad value '%s' (want an unsigned integer)",
-                     o->name, value);
+            snprintf(err, errlen, "option %s: bad value '%s' (want a whole number, decimal "
+                     "digits only)", o->name, value);
             return -2;
         }
         memcpy(field, &u, sizeof(u));
@@ -272,8 +275,13 @@ static int config_set(struct agent_config *c, unsigned cmds, const char *key,
     rc = detect_opts_set(&c->detect, dkey, value);
     if (rc == -1)
         snprintf(err, errlen, "unknown option %s", key);
-    else if (rc == -2)
-        snprintf(err, errlen, "detector option %s: bad value '%s'", key, value);
+    else if (rc == -2) {
+        char want[128];
+        const char *w = detect_opts_want(dkey, want, sizeof(want));
+
+        snprintf(err, errlen, "detector option %s: bad value '%s'%s%s%s", key, value,
+                 w ? " (want " : "", w ? w : "", w ? ")" : "");
+    }
     else if (rc != 0) {
         snprintf(err, errlen, "detector option %s: error %d", key, rc);
         rc = -2;
@@ -312,6 +320,7 @@ int agent_config_load_file(struct agent_config *c, enum agent_cmd cmd, const cha
         snprintf(err, errlen, "config %s: %s", path, strerror(errno));
         return AGENT_CONFIG_EUSAGE;
     }
+    errno = 0;
     while (fgets(line, sizeof(line), f) != NULL) {
         char *hash, *eq, *key, *value;
         size_t len = strlen(line);
@@ -337,6 +346,12 @@ int agent_config_load_file(struct agent_config *c, enum agent_cmd cmd, const cha
         *eq = '\0';
         key = trim(key);
         value = trim(eq + 1);
+        if (*key == '\0') {
+            snprintf(err, errlen, "config %s:%u: expected `key = value`, found no key", path,
+                     lineno);
+            rc = AGENT_CONFIG_EUSAGE;
+            break;
+        }
         if (!strcmp(key, "config")) {
             snprintf(err, errlen, "config %s:%u: config files do not nest", path, lineno);
             rc = AGENT_CONFIG_EUSAGE;
@@ -361,7 +376,8 @@ int agent_config_load_file(struct agent_config *c, enum agent_cmd cmd, const cha
         }
     }
     if (rc == 0 && ferror(f)) {
-        snprintf(err, errlen, "config %s: read error", path);
+        /* errno from the failed read: "Is a directory" says more than "read error" */
+        snprintf(err, errlen, "config %s: %s", path, errno ? strerror(errno) : "read error");
         rc = AGENT_CONFIG_EUSAGE;
     }
     fclose(f);
@@ -398,7 +414,10 @@ static int flag_at(int argc, char **argv, int i, char *key, size_t keylen,
         *value = NULL;
         return 1;
     }
-    if (i + 1 >= argc) {
+    /* The next word is the value unless it is a flag itself: `--device-id
+     * --server URL` is a device id left out, not a device named "--server"
+     * (a value that starts with "--" can still be given as --key=--value). */
+    if (i + 1 >= argc || strncmp(argv[i + 1], "--", 2) == 0) {
         *value = NULL;
         return 1;
     }
@@ -418,8 +437,19 @@ int agent_config_parse(struct agent_config *c, enum agent_cmd cmd,
         used = 1;
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
             return AGENT_CONFIG_HELP;
-        if (strncmp(argv[i], "--", 2) != 0) {
-            snprintf(err, errlen, "unexpected argument '%s'", argv[i]);
+        if (strncmp(argv[i], "--", 2) != 0 || argv[i][2] == '\0' || argv[i][2] == '=') {
+            const struct opt *prev = NULL;
+
+            /* A word after a bare switch (`--merge maybe`) is that switch's
+             * misspelt value more often than a stray argument: name it. */
+            if (i > 0 && strncmp(argv[i - 1], "--", 2) == 0 && !strchr(argv[i - 1], '='))
+                prev = opt_find(argv[i - 1] + 2, cmd);
+            if (prev != NULL && prev->type == OPT_BOOL)
+                snprintf(err, errlen, "unexpected argument '%s' after --%s (a switch: "
+                         "--%s alone, or --%s=true|false)", argv[i], prev->name, prev->name,
+                         prev->name);
+            else
+                snprintf(err, errlen, "unexpected argument '%s'", argv[i]);
             return AGENT_CONFIG_EUSAGE;
         }
         if (!strcmp(argv[i], "--check")) {
@@ -429,7 +459,7 @@ int agent_config_parse(struct agent_config *c, enum agent_cmd cmd,
         used = flag_at(argc, argv, i, key, sizeof(key), &value, cmd);
         if (!strcmp(key, "config")) {
             if (value == NULL) {
-                snprintf(err, errlen, "option config needs a value");
+                snprintf(err, errlen, "--config: option config needs a value");
                 return AGENT_CONFIG_EUSAGE;
             }
             rc = agent_config_load_file(c, cmd, value, err, errlen);
@@ -503,6 +533,25 @@ int agent_config_check(const struct agent_config *c, enum agent_cmd cmd,
         snprintf(err, errlen, "replay reads a file: format csv, i16le or f32le");
         return AGENT_CONFIG_EUSAGE;
     }
+    /* Options the source would ignore: the simulator with an input file ran
+     * simulated data in place of the file's (sim is run's default source, so
+     * a forgotten --source csv uploaded a simulation as the plant's data). */
+    if (is_sim && c->input[0]) {
+        snprintf(err, errlen, "--input is read by --source csv, i16le or f32le, and the source "
+                 "is sim (the default): name the input's format with --source");
+        return AGENT_CONFIG_EUSAGE;
+    }
+    if (!is_sim && c->duration_s > 0) {
+        snprintf(err, errlen, "--duration is the simulator's: the %s source ends with its input",
+                 c->source);
+        return AGENT_CONFIG_EUSAGE;
+    }
+    if (c->channels != 1 && strcmp(c->source, "i16le") && strcmp(c->source, "f32le")) {
+        snprintf(err, errlen, "--channels is for binary input (i16le, f32le): %s",
+                 is_sim ? "the simulator has its own channels"
+                        : "a CSV names its channels in its header");
+        return AGENT_CONFIG_EUSAGE;
+    }
     if ((!strcmp(c->source, "i16le") || !strcmp(c->source, "f32le")) && c->rate <= 0) {
         snprintf(err, errlen, "binary input needs --rate (and --channels)");
         return AGENT_CONFIG_EUSAGE;
@@ -535,6 +584,17 @@ int agent_config_check(const struct agent_config *c, enum agent_cmd cmd,
                  (double)c->detect.rearm, (double)c->detect.threshold);
         return AGENT_CONFIG_EUSAGE;
     }
+    /* agent_model_setup refuses it too, once the source is open: --check
+     * said ok and the agent then exited 1. */
+    if (c->model_file[0] && !c->model_key_file[0]) {
+        snprintf(err, errlen, "--model needs --model-key (the server's model-signing public key)");
+        return AGENT_CONFIG_EUSAGE;
+    }
+    /* The uploader counts heartbeats in whole seconds: 1.5 ran as 1. */
+    if (c->heartbeat_s != floor(c->heartbeat_s)) {
+        snprintf(err, errlen, "heartbeat-s %g: want whole seconds", c->heartbeat_s);
+        return AGENT_CONFIG_EUSAGE;
+    }
     if (c->alarm_fifo[0] && c->alarm_socket[0]) {
         snprintf(err, errlen, "give alarm-fifo or alarm-socket, not both");
         return AGENT_CONFIG_EUSAGE;
@@ -547,6 +607,18 @@ int agent_config_check(const struct agent_config *c, enum agent_cmd cmd,
         }
         if (c->server[0] == '\0') {
             snprintf(err, errlen, "--server is required");
+            return AGENT_CONFIG_EUSAGE;
+        }
+        if (!upload_url_valid(c->server)) {
+            snprintf(err, errlen, "server '%.200s': want http://HOST[:PORT] or "
+                     "https://HOST[:PORT] (no quotes, blanks or user:password@)", c->server);
+            return AGENT_CONFIG_EUSAGE;
+        }
+        /* A pin or a CA with plain HTTP checks nothing: the device would run
+         * believing its server authenticated. */
+        if ((c->pin_sha256[0] || c->ca_file[0]) && strncasecmp(c->server, "https://", 8) != 0) {
+            snprintf(err, errlen, "--%s is for an https:// server; the server is %.200s",
+                     c->pin_sha256[0] ? "pin-sha256" : "ca-file", c->server);
             return AGENT_CONFIG_EUSAGE;
         }
     } else {

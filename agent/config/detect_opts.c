@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -90,6 +91,57 @@ static int parse_profile(const char *v, uint32_t *out)
     return -2;
 }
 
+/* The numeric keys and their ranges: one table for the parser and for the
+ * range an error names (detect_opts_want). */
+struct numeric_key {
+    const char *key;
+    size_t off;
+    int is_float;               /* else a whole number (uint32_t) */
+    double lo, hi;
+};
+
+#define NF(k, lo, hi) { #k, offsetof(struct detect_config, k), 1, lo, hi }
+#define NU(k, lo, hi) { #k, offsetof(struct detect_config, k), 0, lo, hi }
+static const struct numeric_key numeric[] = {
+    NF(threshold, 1e-6, 1.0),
+    NF(rearm, 0.0, 1.0),
+    NF(hold_off_s, 0.0, 1e6),
+    NU(max_per_hour, 0, 100000),
+    NF(level_alpha, 1e-9, 0.999),
+    NU(window, 4, 65536),
+    NF(warmup_s, 0.0, 1e8),
+    NU(lik_short, 0, 65536),
+    NU(lik_long, 2, 100000000),
+    NU(quiet_frames, 0, 100000000),
+    NU(novelty_half, 0, 100000000),
+};
+#define N_NUMERIC (sizeof(numeric) / sizeof(numeric[0]))
+
+const char *detect_opts_want(const char *key, char *buf, size_t len)
+{
+    static const char *const auto_keys[] = { "hold_off_s", "max_per_hour", "window" };
+    const char *or_auto = "";
+
+    if (!key || !buf || len == 0)
+        return NULL;
+    if (!strcmp(key, "profile"))
+        return "auto, process or vibration";
+    if (!strcmp(key, "detectors"))
+        return "auto, or a comma list of level, feature, model, multi, context, range, sequence";
+    for (size_t i = 0; i < sizeof(auto_keys) / sizeof(auto_keys[0]); i++)
+        if (!strcmp(key, auto_keys[i]))
+            or_auto = ", or auto";
+    for (size_t i = 0; i < N_NUMERIC; i++) {
+        if (strcmp(key, numeric[i].key) != 0)
+            continue;
+        snprintf(buf, len, "%s from %g to %g%s", numeric[i].is_float ? "a number"
+                                                                      : "a whole number",
+                 numeric[i].lo, numeric[i].hi, or_auto);
+        return buf;
+    }
+    return NULL;
+}
+
 static int is_auto(const char *v)
 {
     return v && !strcmp(v, "auto");
@@ -121,28 +173,17 @@ int detect_opts_set(struct detect_config *c, const char *key, const char *value)
                     DETECT_CONTEXT | DETECT_RANGE | DETECT_ENABLE_AUTO;
         return 0;
     }
-    if (!strcmp(key, "threshold"))
-        return parse_float(value, 1e-6, 1.0, &c->threshold);
-    if (!strcmp(key, "rearm"))
-        return parse_float(value, 0.0, 1.0, &c->rearm);
-    if (!strcmp(key, "hold_off_s"))
-        return parse_float(value, 0.0, 1e6, &c->hold_off_s);
-    if (!strcmp(key, "max_per_hour"))
-        return parse_u32(value, 0, 100000, &c->max_per_hour);
-    if (!strcmp(key, "level_alpha"))
-        return parse_float(value, 1e-9, 0.999, &c->level_alpha);
-    if (!strcmp(key, "window"))
-        return parse_u32(value, 4, 65536, &c->window);
-    if (!strcmp(key, "warmup_s"))
-        return parse_float(value, 0.0, 1e8, &c->warmup_s);
-    if (!strcmp(key, "lik_short"))
-        return parse_u32(value, 0, 65536, &c->lik_short);
-    if (!strcmp(key, "lik_long"))
-        return parse_u32(value, 2, 100000000, &c->lik_long);
-    if (!strcmp(key, "quiet_frames"))
-        return parse_u32(value, 0, 100000000, &c->quiet_frames);
-    if (!strcmp(key, "novelty_half"))
-        return parse_u32(value, 0, 100000000, &c->novelty_half);
+    for (size_t i = 0; i < N_NUMERIC; i++) {
+        const struct numeric_key *k = &numeric[i];
+        char *field = (char *)c + k->off;
+
+        if (strcmp(key, k->key) != 0)
+            continue;
+        if (k->is_float)
+            return parse_float(value, k->lo, k->hi, (float *)(void *)field);
+        return parse_u32(value, (unsigned long)k->lo, (unsigned long)k->hi,
+                         (uint32_t *)(void *)field);
+    }
     if (!strcmp(key, "detectors"))
         return parse_detectors(value, &c->enable);
     return -1;

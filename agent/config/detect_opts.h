@@ -17,6 +17,10 @@
  * (rearm <= threshold) are detect_init's and agent_config_check's. */
 int detect_opts_set(struct detect_config *c, const char *key, const char *value);
 
+/* What key takes, for an error message ("a number from 1e-06 to 1"), in buf
+ * or a static text; NULL for a key detect_opts_set does not know. */
+const char *detect_opts_want(const char *key, char *buf, size_t len);
+
 /* Resolve a comma list of manipulated channels (names, or 0-based indices
  * where no channel has that name) against the stream's channel names
  * (names may be NULL: indices only) into c->manipulated.  Returns 0 (an

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "agent/fleet/enroll.h"
 #include "agent/fleet/keys.h"
@@ -86,7 +87,8 @@ int enroll_main(int argc, char **argv)
         }
         if (eq) {
             v = eq + 1;
-        } else if (!v) {
+        } else if (!v || !strncmp(v, "--", 2)) {
+            /* `--server --token T`: the server left out, not a server "--token" */
             fprintf(stderr, "precursor-agent enroll: %s needs a value\n", a);
             return 2;
         } else {
@@ -97,6 +99,16 @@ int enroll_main(int argc, char **argv)
     if (!server || !token || !dev || !dir) {
         fprintf(stderr, "precursor-agent enroll: %s is required (see --help)\n",
                 !server ? "--server" : !token ? "--token" : !dev ? "--device-id" : "--key-dir");
+        return 2;
+    }
+    if (!upload_url_valid(server)) {
+        fprintf(stderr, "precursor-agent enroll: --server '%.200s': want http://HOST[:PORT] or "
+                        "https://HOST[:PORT]\n", server);
+        return 2;
+    }
+    if ((pin || ca_file) && strncasecmp(server, "https://", 8) != 0) {
+        fprintf(stderr, "precursor-agent enroll: --%s is for an https:// server; the server is "
+                        "%.200s\n", pin ? "pin-sha256" : "ca-file", server);
         return 2;
     }
     if (!valid_id(dev)) {

@@ -95,6 +95,10 @@ int net_chunked_feed(struct net_chunked *c, uint8_t *buf, size_t len, size_t *us
 /* Is pin one or more "sha256//" + 44 base64 characters, joined by ';'? */
 int net_pin_valid(const char *pin);
 
+/* Is url one the client can request: http[s]://host[:port][/path], the port
+ * 1..65535, no credentials, no blanks or control characters?  1 or 0. */
+int net_url_valid(const char *url);
+
 /* ---- the client ---- */
 
 struct net_client;

@@ -137,6 +137,13 @@ static int parse_url(const char *s, struct url *u, int want_path)
     return 0;
 }
 
+int net_url_valid(const char *url)
+{
+    struct url u;
+
+    return url != NULL && parse_url(url, &u, 1) == 0;
+}
+
 static const char *env_either(const char *a, const char *b)
 {
     const char *v = getenv(a);

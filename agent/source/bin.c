@@ -24,6 +24,7 @@ struct bin {
     size_t have;                /* bytes of an incomplete frame kept at buf[0] */
     int eof;
     int failed;
+    char name[128];             /* the file, or "stdin": errors name it as the CSV source's do */
     unsigned char buf[BUF_BYTES];
 };
 
@@ -74,7 +75,7 @@ static int bin_next(struct source *s, float *samples, int64_t *t_us, size_t cap,
             return SOURCE_EOF;
         }
         if (r < 0) {
-            snprintf(s->err, sizeof(s->err), "read failed: %s", strerror(errno));
+            snprintf(s->err, sizeof(s->err), "%s: read failed: %s", b->name, strerror(errno));
             b->failed = SOURCE_EIO;
             return b->failed;
         }
@@ -84,7 +85,7 @@ static int bin_next(struct source *s, float *samples, int64_t *t_us, size_t cap,
     if (frames == 0) {
         if (got > 0) {
             snprintf(s->err, sizeof(s->err),
-                     "truncated frame %llu at the end: %zu of %zu bytes",
+                     "%s: truncated frame %llu at the end: %zu of %zu bytes", b->name,
                      (unsigned long long)b->frames, got, b->frame_bytes);
             b->failed = SOURCE_EFORMAT;
             return b->failed;
@@ -174,6 +175,7 @@ int source_bin_open(const char *path, const char *format, unsigned channels,
         }
         b->own = 1;
     }
+    snprintf(b->name, sizeof(b->name), "%s", b->own ? path : "stdin");
     b->fd = fileno(b->f);
     b->f32 = f32;
     b->frame_bytes = (size_t)channels * (f32 ? 4u : 2u);

@@ -31,8 +31,9 @@
 
 /* How read_line may wait for bytes. */
 enum wait_mode {
-    WAIT_BLOCK,                 /* open and read-ahead: until a line or end of input */
-    WAIT_STOP,                  /* first row of a block: may be cut short by a signal */
+    WAIT_BLOCK,                 /* until a line or end of input, whatever signal comes */
+    WAIT_STOP,                  /* header, read-ahead, first row of a block: may be cut
+                                   short by a signal */
     WAIT_NONE                   /* rows already in hand: only bytes ready now */
 };
 #define LINE_LATER 2            /* read_line: no complete line without waiting */
@@ -413,7 +414,7 @@ static int csv_next(struct source *s, float *samples, int64_t *t_us, size_t cap,
     int rc = 0;
 
     c->ts_n = 0;
-    if (c->failed)
+    if (c->failed && c->ahead_pos >= c->ahead_n)
         return c->failed;
     if (!samples || !t_us || !n || cap == 0) {
         snprintf(s->err, sizeof(s->err), "next: no room for frames");
@@ -429,8 +430,9 @@ static int csv_next(struct source *s, float *samples, int64_t *t_us, size_t cap,
         c->ahead_pos++;
         i++;
     }
-    /* Wait for the first row only; after it take what is ready now. */
-    while (i < cap) {
+    /* Wait for the first row only; after it take what is ready now.  Not
+     * past a bad row found while reading ahead. */
+    while (i < cap && !c->failed) {
         rc = next_row(s, c, samples + i * s->channels, &t_us[i], c->ts[i],
                       i == 0 ? WAIT_STOP : WAIT_NONE);
         if (rc != 0)
@@ -440,10 +442,14 @@ static int csv_next(struct source *s, float *samples, int64_t *t_us, size_t cap,
     if (rc == LINE_LATER)
         rc = 0;                 /* i == 0 here only after a signal: reported as the end */
     if (rc < 0) {
-        /* Frames before the bad line are not handed out: the error is the
-         * answer, and it is sticky. */
+        /* The good rows before the bad line are handed out first (they
+         * were dropped, up to a block of them, unscored and never in a
+         * snapshot); the error is the next call's answer, and sticky. */
         c->failed = rc;
-        return rc;
+        if (i == 0)
+            return rc;
+    } else if (c->failed && i == 0) {
+        return c->failed;
     }
     if (i == 0)
         return SOURCE_EOF;
@@ -501,15 +507,24 @@ static int read_ahead(struct source *s, struct csv *c, double rate_hint)
         s->rate = rate_hint;
         return 0;
     }
+    /* WAIT_STOP: a stream written a row at a time (1 Hz plant data on a
+     * pipe) takes a minute to give 64 rows, and a SIGTERM meanwhile must end
+     * the wait (it was retried, and the agent stopped only when the rows
+     * came); the rate is then the rows' so far. */
     while (c->ahead_n < AHEAD) {
         rc = next_row(s, c, c->ahead + c->ahead_n * s->channels, &c->ahead_t[c->ahead_n],
-                      c->ahead_ts[c->ahead_n], WAIT_BLOCK);
+                      c->ahead_ts[c->ahead_n], WAIT_STOP);
         if (rc != 0)
             break;
         c->ahead_n++;
     }
-    if (rc < 0)
+    /* A bad row among the first: the rows before it are still the stream's
+     * (scored, then the error), as they are further on; with none before
+     * it the open fails with the error. */
+    if (rc < 0 && c->ahead_n == 0)
         return rc;
+    if (rc < 0)
+        c->failed = rc;
     for (i = 1; i < c->ahead_n; i++) {
         int64_t dt = c->ahead_t[i] - c->ahead_t[i - 1];
 
@@ -554,10 +569,15 @@ int source_csv_fopen(FILE *f, const char *name, double rate_hint, struct source 
     c->fd = fileno(f);
     snprintf(c->name, sizeof(c->name), "%s", name ? name : "csv");
 
-    rc = read_line(c, &line, WAIT_BLOCK, s->err, sizeof(s->err));
+    rc = read_line(c, &line, WAIT_STOP, s->err, sizeof(s->err));
     if (rc == 0) {
         snprintf(s->err, sizeof(s->err), "%s: empty input, expected a header line", c->name);
         rc = SOURCE_EFORMAT;
+    }
+    if (rc == LINE_LATER) {
+        /* A signal (the agent asked to stop) before the header came. */
+        snprintf(s->err, sizeof(s->err), "%s: interrupted before the header line", c->name);
+        rc = SOURCE_EIO;
     }
     if (rc == 1)
         rc = parse_header(s, c, line, s->err, sizeof(s->err));

@@ -30,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -40,6 +41,11 @@
 #define NAME_DIGITS 20
 #define NAME_LEN (NAME_DIGITS + 5)   /* "<20 digits>.snap" */
 #define STATE_MAX 65536              /* bound for hiwater/gaps files */
+/* Snapshots kept in dead/ and in quarantine/ each, the newest: their numbers
+ * are in `gaps` already, the files are only for a person to look at, and a
+ * server that refuses every upload (a revoked device: 403) would otherwise
+ * fill the disk past --spool-cap-mb a snapshot at a time. */
+#define KEPT_MAX 32
 
 struct entry {
     uint64_t seq;
@@ -516,6 +522,65 @@ out:
     return rc;
 }
 
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+    return (x > y) - (x < y);
+}
+
+/* Keep the newest KEPT_MAX snapshots of dead/ or quarantine/ (dirfd), each
+ * with its .reason.  Never the highest one, so the next sequence number
+ * (one above the highest name there, among others) is unchanged. */
+static void prune_kept(int dirfd, const char *what)
+{
+    uint64_t *seqs = NULL, s;
+    size_t n = 0, cap = 0, removed = 0;
+    int fd = dup(dirfd);
+    DIR *d;
+    struct dirent *de;
+
+    if (fd < 0)
+        return;
+    d = fdopendir(fd);
+    if (!d) {
+        close(fd);
+        return;
+    }
+    rewinddir(d);
+    while ((de = readdir(d)) != NULL) {
+        if (parse_name(de->d_name, &s, true) != 0)
+            continue;
+        if (n == cap) {
+            uint64_t *g = realloc(seqs, (cap ? cap * 2 : 64) * sizeof(*seqs));
+
+            if (!g)
+                break;
+            seqs = g;
+            cap = cap ? cap * 2 : 64;
+        }
+        seqs[n++] = s;
+    }
+    closedir(d);
+    if (n > KEPT_MAX) {
+        qsort(seqs, n, sizeof(*seqs), cmp_u64);
+        for (size_t i = 0; i + KEPT_MAX < n; i++) {
+            char name[NAME_LEN + 16];
+
+            snap_name(name, sizeof name, seqs[i]);
+            if (unlinkat(dirfd, name, 0) == 0)
+                removed++;
+            strcat(name, ".reason");
+            unlinkat(dirfd, name, 0);
+        }
+        fsync(dirfd);
+        fprintf(stderr, "spool: %zu older snapshot%s removed from %s/ (the newest %d kept; "
+                        "their numbers stay in gaps)\n", removed, removed == 1 ? "" : "s", what,
+                KEPT_MAX);
+    }
+    free(seqs);
+}
+
 /* Move a bad file to quarantine/ (replacing an older one of the same name). */
 static void quarantine_file(struct spool *sp, const char *name)
 {
@@ -527,6 +592,7 @@ static void quarantine_file(struct spool *sp, const char *name)
     fsync(sp->dirfd);
     sp->quarantined++;
     fprintf(stderr, "spool: %s failed verification, moved to quarantine/\n", name);
+    prune_kept(sp->qfd, "quarantine");
 }
 
 static uint64_t max_name_in(int dirfd)
@@ -673,6 +739,17 @@ int spool_open(const char *dir, uint64_t cap_bytes, struct spool **out)
         (sp->deadfd = open_subdir(sp->dirfd, "dead")) < 0) {
         fprintf(stderr, "spool: open %s: %s\n", dir, strerror(errno));
         rc = SPOOL_EIO;
+        goto fail;
+    }
+    /* One writer per folder, before anything is touched: a second agent on
+     * the same spool (a unit running and one started by hand with the same
+     * config) removed the first one's .tmp as it wrote it and handed out its
+     * sequence numbers again.  The lock goes with the folder's descriptor
+     * (spool_close, or the process's end however it ends). */
+    if (flock(sp->dirfd, LOCK_EX | LOCK_NB) < 0) {
+        rc = errno == EWOULDBLOCK ? SPOOL_EBUSY : SPOOL_EIO;
+        if (rc == SPOOL_EIO)
+            fprintf(stderr, "spool: lock %s: %s\n", dir, strerror(errno));
         goto fail;
     }
     hw = read_small(sp->dirfd, "hiwater");
@@ -1188,6 +1265,7 @@ int spool_dead_letter(struct spool *sp, uint64_t seq, const char *reason)
     index_remove(sp, idx);
     sp->dead++;
     fprintf(stderr, "spool: snapshot %" PRIu64 " dead-lettered: %s\n", seq, reason);
+    prune_kept(sp->deadfd, "dead");
 out:
     pthread_mutex_unlock(&sp->mu);
     return rc;
@@ -1274,6 +1352,7 @@ const char *spool_strerror(int err)
     case SPOOL_EDROPPED: return "dropped by the disk cap";
     case SPOOL_ECORRUPT: return "corrupt spool file";
     case SPOOL_ETIMEDOUT: return "timed out";
+    case SPOOL_EBUSY: return "in use by another agent (one spool folder per running agent)";
     }
     return "unknown spool error";
 }

@@ -32,7 +32,8 @@ enum spool_error {
     SPOOL_ETOOBIG = -5,     /* envelope larger than SPOOL_MAX_ENVELOPE or the cap */
     SPOOL_EDROPPED = -6,    /* cap reached: this snapshot itself was dropped (seq used, gap recorded) */
     SPOOL_ECORRUPT = -7,    /* file failed its header or checksum (it was quarantined) */
-    SPOOL_ETIMEDOUT = -8    /* spool_wait: nothing arrived in time */
+    SPOOL_ETIMEDOUT = -8,   /* spool_wait: nothing arrived in time */
+    SPOOL_EBUSY = -9        /* spool_open: another spool handle (another agent) has the folder */
 };
 
 /* Why a sequence number will never reach the server. */

@@ -45,6 +45,7 @@ struct upload {
 
     char resp[RESP_MAX + 1];
     size_t resp_len;
+    char net_err[160];          /* why the last request had no answer */
     long retry_after;               /* seconds from the last response, -1 if none */
     /* Heartbeat timestamps (schema/devmsg.h) follow the server's clock: the
      * server takes them only within DEVMSG_FRESH_S of its own, and a device
@@ -68,6 +69,17 @@ enum upload_verdict upload_classify(long s)
          * it later, so keep it. */
         return UPLOAD_RETRY;
     }
+}
+
+enum upload_verdict upload_classify_answer(long s, const char *body)
+{
+    /* Both mend without the agent: an admin approves the device, or enrolls
+     * it (again) on a server that does not know it yet (a rebuilt database,
+     * a device moved from a lab server); the snapshots wait for that. */
+    if (s == 403 && body != NULL && (strstr(body, "\"device_not_active\"") != NULL ||
+                                     strstr(body, "\"unknown_device\"") != NULL))
+        return UPLOAD_RETRY;
+    return upload_classify(s);
 }
 
 static uint64_t xorshift64s(uint64_t *s)
@@ -214,7 +226,9 @@ static long post(struct upload *u, const char *url, const uint8_t *body, int bod
     rc = net_request(u->net, &rq, &rs);
     u->resp_len = rs.body_len;
     if (rc != 0) {
-        if (!atomic_load(&u->stop))
+        snprintf(u->net_err, sizeof u->net_err, "%s", rs.err);
+        /* A snapshot's line is the retry's, which also says when (run) */
+        if (!atomic_load(&u->stop) && body_fd < 0)
             fprintf(stderr, "upload: %s: %s\n", url, rs.err);
         return 0;
     }
@@ -331,7 +345,7 @@ static void *run(void *arg)
         }
         status = post(u, u->url_snap, NULL, fd, len, hdrs);
         close(fd);
-        switch (upload_classify(status)) {
+        switch (upload_classify_answer(status, u->resp)) {
         case UPLOAD_DONE:
             attempt = 0;
             rc = spool_done(u->sp, seq);
@@ -362,9 +376,15 @@ static void *run(void *arg)
                     ra = (long)u->cfg.retry_after_cap_s;
                 delay = (uint64_t)ra * 1000;
             }
-            if (status)
+            if (status >= 400 && status < 500)     /* why: pending approval, unauthorized */
+                fprintf(stderr, "upload: snapshot %" PRIu64 " answered %ld: %.200s; retry in %"
+                        PRIu64 " ms\n", seq, status, u->resp, delay);
+            else if (status)
                 fprintf(stderr, "upload: snapshot %" PRIu64 " answered %ld, retry in %" PRIu64
                         " ms\n", seq, status, delay);
+            else if (!atomic_load(&u->stop))
+                fprintf(stderr, "upload: snapshot %" PRIu64 " not sent to %s: %s; retry in %" PRIu64
+                        " ms\n", seq, u->url_snap, u->net_err, delay);
             retry_at = mono_ms() + (int64_t)delay;
             break;
         }
@@ -384,6 +404,11 @@ static void *run(void *arg)
 int upload_pin_valid(const char *pin)
 {
     return net_pin_valid(pin);
+}
+
+int upload_url_valid(const char *url)
+{
+    return net_url_valid(url);
 }
 
 static char *dup_or_null(const char *s)

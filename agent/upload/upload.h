@@ -67,6 +67,13 @@ enum upload_verdict {
     UPLOAD_DEAD = 3             /* never succeeds: dead-letter */
 };
 enum upload_verdict upload_classify(long http_status);
+/* The same with the answer's body, which the status alone cannot tell:
+ * a 403 `device_not_active` (the device is pending an admin's approval, as
+ * every device installed with a token that does not pre-approve is at
+ * first) or `unknown_device` (the server does not know the device yet) is
+ * retried, not dead-lettered: the snapshots wait for the approval or the
+ * enrollment under the spool cap.  body may be NULL. */
+enum upload_verdict upload_classify_answer(long http_status, const char *body);
 
 /* Full-jitter back-off before retry number `attempt` (0-based):
  * uniform in [0, min(cap, base * 2^attempt)] milliseconds, drawn from
@@ -100,5 +107,10 @@ const char *upload_strerror(int err);
 /* Is pin one or more "sha256//" + 44 base64 characters (a SHA-256 of the
  * server's SubjectPublicKeyInfo), joined by ';'?  1 or 0. */
 int upload_pin_valid(const char *pin);
+
+/* Is url a server base URL the uploader can reach: http[s]://host[:port]
+ * (a path may follow)?  1 or 0.  Checked when the options are parsed, so a
+ * mistyped --server is a usage error, not a registration retried forever. */
+int upload_url_valid(const char *url);
 
 #endif

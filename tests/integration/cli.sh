@@ -8,7 +8,8 @@
 # README.md and docs/*.md that runs `precursor-agent run` or `replay` parses
 # (--check), and every flag the docs name after either command is one its
 # --help lists.  The server's commands name another command's option as such,
-# and each --help lists exactly the options its command reads.
+# and each --help lists exactly the options its command reads.  A SIGTERM while
+# a live CSV stream is being opened ends `run` at once with exit 0.
 # Needs the binaries, no database and no port.
 set -uo pipefail
 . "$(dirname "$0")/lib/common.sh"
@@ -245,6 +246,34 @@ while IFS='|' read -r kind a b; do
 done <docs.txt
 [ "$n_examples" -ge 2 ] && it_pass "docs: $n_examples example command lines run with --check" ||
     it_fail "docs: example command lines found" "$n_examples"
+
+# ---- SIGTERM while a live CSV stream is still being opened ---------------------------------
+# Without --rate the open reads 64 rows ahead for the rate: a minute of a 1 Hz
+# stream written a row at a time.  A stop then (systemd's SIGTERM) must end the
+# agent at once and cleanly, also before the header came; it waited for the rows.
+for pre in header none; do
+    fifo=live-$pre.fifo
+    rm -f "$fifo"; mkfifo "$fifo"
+    "$AGENT_BIN" run --device-id cli-live --server http://127.0.0.1:9 --key-dir keys-live \
+        --source csv --input "$fifo" --config-poll-s 0 >live.out 2>live.err &
+    apid=$!
+    exec 7>"$fifo"
+    [ "$pre" = header ] && printf 'timestamp,v\n1600000000,1\n1600000001,2\n' >&7
+    sleep 1
+    kill -TERM "$apid"
+    for _ in $(seq 50); do kill -0 "$apid" 2>/dev/null || break; sleep 0.1; done
+    if kill -0 "$apid" 2>/dev/null; then
+        it_fail "SIGTERM while a live CSV ($pre) is opened" "still running 5 s later"
+        kill -KILL "$apid" 2>/dev/null
+        wait "$apid" 2>/dev/null
+    else
+        wait "$apid"
+        rc=$?
+        [ "$rc" = 0 ] && it_pass "SIGTERM while a live CSV ($pre) is opened: exit 0 within 5 s" ||
+            it_fail "SIGTERM while a live CSV ($pre) is opened" "exit $rc: $(tail -n 2 live.err)"
+    fi
+    exec 7>&-
+done
 
 # ---- the server: another command's option is named as such ---------------------------------
 "$SERVER_BIN" migrate --port 80 >out.txt 2>err.txt; rc=$?

@@ -403,6 +403,81 @@ START_TEST(test_missing_socket_counts_drops)
 }
 END_TEST
 
+/* A mistyped --alarm-fifo was only "alarm drops N" in the exit log: the
+ * first drop of a run of them says why, once, naming the path. */
+START_TEST(test_missing_fifo_said_once)
+{
+    struct pipeline_config pc;
+    struct pipeline_stats st;
+    char path[600], log[640], line[512];
+    int saved = dup(2), fd, said = 0;
+    FILE *f;
+
+    /* Each spike larger than the last: several triggers, not one and its
+     * repeats held by the repeat memory. */
+    for (size_t k = 0, at = FIRST_SPIKE; at < TOTAL; at += SPIKE_EVERY, k++)
+        data[at * CH + 1] += 20.0f * (float)k;
+    snprintf(path, sizeof(path), "%s/no-such.fifo", dir);
+    snprintf(log, sizeof(log), "%s/stderr.log", dir);
+    fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_ge(saved, 0);
+    fflush(stderr);
+    dup2(fd, 2);
+    close(fd);
+    base_config(&pc);
+    pc.alarm_fifo = path;
+    st = run(&pc);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    ck_assert_uint_ge(st.triggers, 2);
+    ck_assert_uint_eq(st.alarm_drops, st.triggers);
+    f = fopen(log, "r");
+    ck_assert_ptr_nonnull(f);
+    while (fgets(line, sizeof(line), f) != NULL)
+        if (strstr(line, "agent: alarm fifo ") && strstr(line, path) &&
+            strstr(line, "cannot open: No such file or directory"))
+            said++;
+    fclose(f);
+    ck_assert_int_eq(said, 1);
+}
+END_TEST
+
+/* An on-trigger command that fails is said on stderr, with its status,
+ * once per failing run (it was silent: "action errors" counts only the
+ * commands that could not be started). */
+START_TEST(test_failing_command_said)
+{
+    struct pipeline_config pc;
+    struct pipeline_stats st;
+    char log[640], line[512];
+    int saved = dup(2), fd, said = 0;
+    FILE *f;
+
+    snprintf(log, sizeof(log), "%s/stderr.log", dir);
+    fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_ge(saved, 0);
+    fflush(stderr);
+    dup2(fd, 2);
+    close(fd);
+    base_config(&pc);
+    pc.on_trigger = "exit 3";
+    st = run(&pc);              /* pipeline_free waits for the commands */
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    ck_assert_uint_eq(st.action_errors, 0);
+    f = fopen(log, "r");
+    ck_assert_ptr_nonnull(f);
+    while (fgets(line, sizeof(line), f) != NULL)
+        said += strcmp(line, "agent: on-trigger command exited with status 3\n") == 0;
+    fclose(f);
+    ck_assert_int_eq(said, (int)st.triggers);
+}
+END_TEST
+
 Suite *action_suite(void)
 {
     Suite *s = suite_create("action");
@@ -416,6 +491,8 @@ Suite *action_suite(void)
     tcase_add_test(tc, test_alarm_line_escaping);
     tcase_add_test(tc, test_socket_one_datagram_per_trigger);
     tcase_add_test(tc, test_fifo_without_reader_does_not_block);
+    tcase_add_test(tc, test_missing_fifo_said_once);
+    tcase_add_test(tc, test_failing_command_said);
     tcase_add_test(tc, test_missing_socket_counts_drops);
     suite_add_tcase(s, tc);
     return s;

@@ -105,6 +105,10 @@ START_TEST(truncated_last_frame)
     ck_assert_uint_eq(n, 5);
     ck_assert_int_eq(s->next(s, v, t, 32, &n), SOURCE_EFORMAT);
     ck_assert_ptr_nonnull(strstr(s->err, "truncated frame 5"));
+    /* named by its file, as a CSV's errors are (it said "source: truncated
+     * frame 5 ...", which file not said) */
+    ck_assert_msg(strncmp(s->err, path, strlen(path)) == 0 && s->err[strlen(path)] == ':',
+                  "'%s' does not start with the file's name", s->err);
     s->close(s);
     unlink(path);
 }

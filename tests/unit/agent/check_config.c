@@ -123,7 +123,7 @@ START_TEST(test_bare_bool_and_detector_dash)
 {
     static struct agent_config c;
     char err[256] = "";
-    char *argv[] = { "--device-id", "d", "--server", "s", "--merge", "--hold-off-s", "3",
+    char *argv[] = { "--device-id", "d", "--server", "http://s", "--merge", "--hold-off-s", "3",
                      "--on-trigger", "logger alarm" };
 
     ck_assert_int_eq(parse(&c, AGENT_CMD_RUN, err, sizeof(err), 9, argv), 0);
@@ -153,20 +153,20 @@ static void expect_error_not(enum agent_cmd cmd, int argc, char **argv, const ch
 
 START_TEST(test_bad_values)
 {
-    char *a1[] = { "--device-id", "d", "--server", "s", "--pre-s", "abc" };
-    char *a2[] = { "--device-id", "d", "--server", "s", "--bogus", "1" };
-    char *a3[] = { "--device-id", "d", "--server", "s", "--threshold", "high" };
-    char *a4[] = { "--device-id", "d", "--server", "s", "--pre-s", "40", "--post-s", "30" };
-    char *a5[] = { "--server", "s" };
-    char *a6[] = { "--device-id", "bad/id", "--server", "s" };
-    char *a7[] = { "--device-id", "d", "--server", "s", "--channels", "0" };
-    char *a8[] = { "--device-id", "d", "--server", "s", "--source", "mqtt" };
+    char *a1[] = { "--device-id", "d", "--server", "http://s", "--pre-s", "abc" };
+    char *a2[] = { "--device-id", "d", "--server", "http://s", "--bogus", "1" };
+    char *a3[] = { "--device-id", "d", "--server", "http://s", "--threshold", "high" };
+    char *a4[] = { "--device-id", "d", "--server", "http://s", "--pre-s", "40", "--post-s", "30" };
+    char *a5[] = { "--server", "http://s" };
+    char *a6[] = { "--device-id", "bad/id", "--server", "http://s" };
+    char *a7[] = { "--device-id", "d", "--server", "http://s", "--channels", "0" };
+    char *a8[] = { "--device-id", "d", "--server", "http://s", "--source", "mqtt" };
     char *a9[] = { "--input", "x.csv" };
-    char *a10[] = { "--device-id", "d", "--server", "s", "--channels", "2.5" };
-    char *a11[] = { "--device-id", "d", "--server", "s", "--pre-s" };
-    char *a12[] = { "--device-id", "d", "--server", "s", "--merge", "maybe" };
-    char *a13[] = { "--device-id", "d", "--server", "s", "--bogus" };
-    char *a14[] = { "--device-id", "d", "--server", "s", "--threshold" };
+    char *a10[] = { "--device-id", "d", "--server", "http://s", "--channels", "2.5" };
+    char *a11[] = { "--device-id", "d", "--server", "http://s", "--pre-s" };
+    char *a12[] = { "--device-id", "d", "--server", "http://s", "--merge", "maybe" };
+    char *a13[] = { "--device-id", "d", "--server", "http://s", "--bogus" };
+    char *a14[] = { "--device-id", "d", "--server", "http://s", "--threshold" };
     char *a15[] = { "--input", "x.csv", "--scores", "o.csv", "--threshold", "0.04" };
 
     expect_error(AGENT_CMD_RUN, 6, a1, "pre-s: bad value 'abc'");
@@ -192,9 +192,110 @@ START_TEST(test_bad_values)
 }
 END_TEST
 
+/* What an engineer mistypes on a command line: a flag whose value was left
+ * out before the next flag, a word after a switch, a lone "--", a number in
+ * octal or hex, a detector value out of its range: each one line naming the
+ * flag, never a value taken from the next flag or a silently other number. */
+START_TEST(test_mistyped_command_lines)
+{
+    static struct agent_config c;
+    char err[256] = "";
+    char *a1[] = { "--device-id", "--server", "http://s" };
+    char *a2[] = { "--device-id", "d", "--server", "http://s", "--ring-s", "--check" };
+    char *a3[] = { "--device-id", "d", "--server", "http://s", "--config", "--check" };
+    char *a4[] = { "--device-id", "d", "--server", "http://s", "--merge", "maybe" };
+    char *a5[] = { "--device-id", "d", "--server", "http://s", "--", "--check" };
+    char *a6[] = { "--device-id", "d", "--server", "http://s", "--sim-seed", "0x10" };
+    char *a7[] = { "--device-id", "d", "--server", "http://s", "--threshold", "2" };
+    char *a8[] = { "--device-id", "d", "--server", "http://s", "--window", "3" };
+    char *a9[] = { "--device-id", "d", "--server", "http://s", "--profile", "fast" };
+    char *a10[] = { "--device-id", "d", "--server", "http://s", "--sim-seed", "010",
+                    "--upload-max-bps", "0100000", "--device-id=--d" };
+
+    expect_error(AGENT_CMD_RUN, 3, a1, "--device-id: option device-id needs a value");
+    expect_error(AGENT_CMD_RUN, 6, a2, "--ring-s: option ring-s needs a value");
+    expect_error(AGENT_CMD_RUN, 6, a3, "--config: option config needs a value");
+    expect_error(AGENT_CMD_RUN, 6, a4, "unexpected argument 'maybe' after --merge");
+    expect_error(AGENT_CMD_RUN, 6, a5, "unexpected argument '--'");
+    expect_error(AGENT_CMD_RUN, 6, a6, "sim-seed: bad value '0x10' (want a whole number");
+    expect_error(AGENT_CMD_RUN, 6, a7, "threshold: bad value '2' (want a number from 1e-06 to 1)");
+    expect_error(AGENT_CMD_RUN, 6, a8, "(want a whole number from 4 to 65536, or auto)");
+    expect_error(AGENT_CMD_RUN, 6, a9, "(want auto, process or vibration)");
+    /* Options the source would ignore are refused, not run past: an input
+     * file with the default source (the simulator would run instead of the
+     * file), channels for a CSV or the simulator. */
+    {
+        char *b1[] = { "--device-id", "d", "--server", "http://s", "--input", "plant.csv" };
+        char *b2[] = { "--device-id", "d", "--server", "http://s", "--source", "csv",
+                       "--channels", "4" };
+        char *b3[] = { "--input", "x.csv", "--scores", "o.csv", "--channels", "3" };
+        char *b4[] = { "--device-id", "d", "--server", "http://s", "--source", "f32le",
+                       "--channels", "4", "--rate", "100", "--input", "x.f32" };
+
+        expect_error(AGENT_CMD_RUN, 6, b1, "--input is read by --source csv, i16le or f32le");
+        expect_error(AGENT_CMD_RUN, 8, b2, "--channels is for binary input");
+        expect_error(AGENT_CMD_REPLAY, 6, b3, "a CSV names its channels in its header");
+        {
+            char *b5[] = { "--device-id", "d", "--server", "http://s", "--source", "csv",
+                           "--duration", "5" };
+
+            expect_error(AGENT_CMD_RUN, 8, b5, "--duration is the simulator's");
+        }
+        {
+            char *b7[] = { "--device-id", "d", "--server", "http://s", "--heartbeat-s", "1.5" };
+
+            expect_error(AGENT_CMD_RUN, 6, b7, "heartbeat-s 1.5: want whole seconds");
+        }
+        {
+            char *b6[] = { "--input", "x.csv", "--scores", "o.csv", "--model", "m.blob" };
+
+            expect_error(AGENT_CMD_REPLAY, 6, b6, "--model needs --model-key");
+        }
+        ck_assert_int_eq(parse(&c, AGENT_CMD_RUN, err, sizeof(err), 12, b4), 0);
+    }
+    /* A pin or a CA file with a plain-HTTP server checks nothing. */
+    {
+        char *p1[] = { "--device-id", "d", "--server", "http://s",
+                       "--pin-sha256", "sha256//AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=" };
+        char *p2[] = { "--device-id", "d", "--server", "http://s", "--ca-file", "ca.pem" };
+        char *p3[] = { "--device-id", "d", "--server", "HTTPS://s", "--ca-file", "ca.pem",
+                       "--pin-sha256", "sha256//AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=" };
+
+        expect_error(AGENT_CMD_RUN, 6, p1, "--pin-sha256 is for an https:// server");
+        expect_error(AGENT_CMD_RUN, 6, p2, "--ca-file is for an https:// server");
+        ck_assert_msg(parse(&c, AGENT_CMD_RUN, err, sizeof(err), 8, p3) == 0, "%s", err);
+    }
+    /* A server URL the uploader could never use is refused when parsed (and
+     * so by --check), not retried as a registration for ever. */
+    {
+        static const char *bad[] = { "pump-server", "\"http://h:8080\"", "ftp://h",
+                                     "http://h:99999", "http://u:p@h", "http://h :1" };
+        static const char *good[] = { "http://h", "https://h:8443/", "http://[::1]:8080" };
+
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+            char *a[] = { "--device-id", "d", "--server", (char *)bad[i] };
+
+            expect_error(AGENT_CMD_RUN, 4, a, "want http://HOST[:PORT] or https://HOST[:PORT]");
+        }
+        for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+            char *a[] = { "--device-id", "d", "--server", (char *)good[i] };
+
+            ck_assert_msg(parse(&c, AGENT_CMD_RUN, err, sizeof(err), 4, a) == 0, "%s: %s",
+                          good[i], err);
+        }
+    }
+    /* Decimal, leading zeros and all; a value may still start with "--"
+     * when it is joined to its flag by '='. */
+    ck_assert_int_eq(parse(&c, AGENT_CMD_RUN, err, sizeof(err), 9, a10), 0);
+    ck_assert_uint_eq(c.sim_seed, 10);
+    ck_assert_uint_eq(c.upload_max_bps, 100000);
+    ck_assert_str_eq(c.device_id, "--d");
+}
+END_TEST
+
 START_TEST(test_bad_file)
 {
-    char *argv[] = { "--config", NULL, "--device-id", "d", "--server", "s" };
+    char *argv[] = { "--config", NULL, "--device-id", "d", "--server", "http://s" };
 
     write_cfg("pre-s = 1\nthis line has no equals\n");
     argv[1] = cfg_path;
@@ -203,8 +304,16 @@ START_TEST(test_bad_file)
     write_cfg("ring-s = -4\n");
     expect_error(AGENT_CMD_RUN, 6, argv, ":1: option ring-s: bad value '-4'");
     unlink(cfg_path);
+    write_cfg("pre-s = 1\n = 5\n");
+    expect_error(AGENT_CMD_RUN, 6, argv, ":2: expected `key = value`, found no key");
+    unlink(cfg_path);
+    write_cfg("threshold = 5\n");
+    expect_error(AGENT_CMD_RUN, 6, argv, ":1: detector option threshold: bad value '5' (want");
+    unlink(cfg_path);
     argv[1] = "/nonexistent/precursor.conf";
     expect_error(AGENT_CMD_RUN, 6, argv, "No such file");
+    argv[1] = "/";
+    expect_error(AGENT_CMD_RUN, 6, argv, "config /: Is a directory");
 }
 END_TEST
 
@@ -329,8 +438,8 @@ START_TEST(test_other_commands_options_refused)
     {
         char *a1[] = { "--input", "x.csv", "--scores", "o.csv", "--server=http://srv:8080" };
         char *a2[] = { "--input", "x.csv", "--scores", "o.csv", "--spool-cap-mb", "10" };
-        char *a3[] = { "--device-id", "d", "--server", "s", "--scores", "o.csv" };
-        char *a4[] = { "--device-id", "d", "--server", "s", "--trigger-score" };
+        char *a3[] = { "--device-id", "d", "--server", "http://s", "--scores", "o.csv" };
+        char *a4[] = { "--device-id", "d", "--server", "http://s", "--trigger-score" };
         char *a5[] = { "--input", "x.csv", "--scores", "o.csv", "--source", "csv" };
 
         expect_error(AGENT_CMD_REPLAY, 5, a1, "--server is an option of `precursor-agent run`, not of replay");
@@ -393,7 +502,7 @@ START_TEST(test_check_flag)
     static struct agent_config c;
     char err[256] = "";
     char *ok[] = { "--check", "--input", "x.csv", "--scores", "o.csv" };
-    char *bad[] = { "--input", "x.csv", "--check", "--server", "s" };
+    char *bad[] = { "--input", "x.csv", "--check", "--server", "http://s" };
     char *file[] = { "--config", NULL, "--input", "x.csv", "--scores", "o.csv" };
 
     ck_assert_int_eq(parse(&c, AGENT_CMD_REPLAY, err, sizeof err, 5, ok), 0);
@@ -417,6 +526,7 @@ Suite *config_suite(void)
     tcase_add_test(tc, test_file_then_flags);
     tcase_add_test(tc, test_bare_bool_and_detector_dash);
     tcase_add_test(tc, test_bad_values);
+    tcase_add_test(tc, test_mistyped_command_lines);
     tcase_add_test(tc, test_bad_file);
     tcase_add_test(tc, test_replay_and_help);
     tcase_add_test(tc, test_detector_help_is_what_is_accepted);

@@ -4,9 +4,11 @@
 #include <check.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -175,6 +177,113 @@ START_TEST(late_bad_line_after_many_rows)
 }
 END_TEST
 
+/* The good rows before a bad one reach the caller, then the error: among
+ * the rows read ahead at open and beyond them, in one block of next().
+ * They were dropped with it (up to a block of rows never scored, and
+ * replay's scores file a block short of the bad line). */
+static void expect_rows_then_error(long good_rows, const char *needle)
+{
+    size_t cap = 8192, len = 0;
+    char *text = malloc(cap);
+    static float all[1024];
+    static int64_t t_all[1024];
+    struct source *s = NULL;
+    float v[64];
+    int64_t t[64];
+    size_t n = 0;
+    FILE *f;
+    int rc;
+
+    ck_assert_ptr_nonnull(text);
+    len += (size_t)snprintf(text + len, cap - len, "timestamp,v\n");
+    for (long i = 0; i < good_rows; i++)
+        len += (size_t)snprintf(text + len, cap - len, "%ld,%ld\n", 100 + i, i % 5);
+    snprintf(text + len, cap - len, "%ld,\n%ld,1\n", 100 + good_rows, 101 + good_rows);
+    f = mem(text);
+    ck_assert_int_eq(source_csv_fopen(f, "rows", 0, &s), 0);
+    rc = drain(s, all, t_all, 1024, &n);
+    ck_assert_int_eq(rc, SOURCE_EFORMAT);
+    ck_assert_msg(strstr(s->err, needle) != NULL, "'%s' lacks '%s'", s->err, needle);
+    ck_assert_uint_eq(n, (size_t)good_rows);
+    ck_assert_int_eq(t_all[good_rows - 1], (100 + good_rows - 1) * INT64_C(1000000));
+    ck_assert_float_eq(all[good_rows - 1], (float)((good_rows - 1) % 5));
+    ck_assert_int_eq(s->next(s, v, t, 64, &n), SOURCE_EFORMAT);     /* sticky */
+    s->close(s);
+    fclose(f);
+    free(text);
+}
+
+START_TEST(good_rows_before_a_bad_one_are_handed_out)
+{
+    expect_rows_then_error(5, "line 7: empty value for v");         /* among the rows ahead */
+    expect_rows_then_error(63, "line 65: empty value for v");       /* the last row ahead */
+    expect_rows_then_error(200, "line 202: empty value for v");     /* in a block after them */
+}
+END_TEST
+
+static void on_alarm(int sig)
+{
+    (void)sig;
+}
+
+/* A signal 0.3 s from now that interrupts a blocked read (no SA_RESTART),
+ * as the agent's SIGTERM handler does. */
+static void alarm_soon(void)
+{
+    struct sigaction sa;
+    struct itimerval it = { { 0, 0 }, { 0, 300000 } };
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_alarm;
+    sigemptyset(&sa.sa_mask);
+    ck_assert_int_eq(sigaction(SIGALRM, &sa, NULL), 0);
+    ck_assert_int_eq(setitimer(ITIMER_REAL, &it, NULL), 0);
+}
+
+/* A stream written a row at a time, without --rate: the open reads up to
+ * 64 rows ahead for the rate, a minute of 1 Hz data.  A signal (the agent's
+ * SIGTERM) ends that wait with the rows so far; it was retried, and a
+ * stopped agent went on waiting until the rows came. */
+START_TEST(signal_ends_the_wait_at_open)
+{
+    int fds[2];
+    struct source *s = NULL;
+    struct timespec t0, t1;
+    float v[8];
+    int64_t t[8];
+    size_t n = 0;
+    FILE *f;
+    static const char rows[] = "timestamp,a\n100,1\n101,2\n102,3\n";
+
+    ck_assert_int_eq(pipe(fds), 0);
+    ck_assert_int_eq(write(fds[1], rows, sizeof(rows) - 1), (ssize_t)(sizeof(rows) - 1));
+    f = fdopen(fds[0], "r");
+    ck_assert_ptr_nonnull(f);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    alarm_soon();
+    ck_assert_int_eq(source_csv_fopen(f, "pipe", 0, &s), 0);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    ck_assert_double_lt((double)(t1.tv_sec - t0.tv_sec), 2.0);
+    ck_assert_double_eq_tol(s->rate, 1.0, 1e-9);
+    ck_assert_int_eq(s->next(s, v, t, 8, &n), 0);
+    ck_assert_uint_eq(n, 3);
+    ck_assert_float_eq(v[2], 3.0f);
+    s->close(s);
+    fclose(f);
+    close(fds[1]);
+
+    /* Before the header: the open fails at once, saying why. */
+    ck_assert_int_eq(pipe(fds), 0);
+    f = fdopen(fds[0], "r");
+    ck_assert_ptr_nonnull(f);
+    alarm_soon();
+    ck_assert_int_lt(source_csv_fopen(f, "pipe", 0, &s), 0);
+    ck_assert_ptr_nonnull(strstr(source_open_error(), "interrupted before the header line"));
+    fclose(f);
+    close(fds[1]);
+}
+END_TEST
+
 START_TEST(overlong_line)
 {
     char *text = malloc(20000);
@@ -340,6 +449,8 @@ Suite *csv_suite(void)
     tcase_add_test(tc, crlf_and_no_final_newline);
     tcase_add_test(tc, bad_lines_name_their_number);
     tcase_add_test(tc, late_bad_line_after_many_rows);
+    tcase_add_test(tc, good_rows_before_a_bad_one_are_handed_out);
+    tcase_add_test(tc, signal_ends_the_wait_at_open);
     tcase_add_test(tc, overlong_line);
     tcase_add_test(tc, many_channels_and_limits);
     tcase_add_test(tc, open_missing_file);

@@ -264,6 +264,15 @@ START_TEST(test_enroll_usage_errors_make_no_key)
     ck_assert_int_eq(enroll_args("--server=http://127.0.0.1:9", "--token=NOT-A-TOKEN",
                                  "--device-id=d1", "--key-dir", kdir, NULL, NULL, NULL), 2);
     ck_assert_int_eq(enroll_args("--server", NULL, NULL, NULL, NULL, NULL, NULL, NULL), 2);
+    /* A server left out before the next flag, and one that is no URL: usage
+     * errors, not a key made and a request to "--token" or "foo". */
+    ck_assert_int_eq(enroll_args("--server", "--token", tok, "--device-id=d1", "--key-dir", kdir,
+                                 NULL, NULL), 2);
+    ck_assert_int_eq(enroll_args("--server", "foo", "--token", tok, "--device-id=d1", "--key-dir",
+                                 kdir, NULL), 2);
+    /* A CA file for a plain-HTTP server would check nothing. */
+    ck_assert_int_eq(enroll_args("--server=http://127.0.0.1:9", "--token", tok, "--device-id=d1",
+                                 "--key-dir", kdir, "--ca-file=ca.pem", NULL), 2);
     ck_assert_int_ne(stat(kdir, &st), 0);
     /* Well formed: past the usage checks, the key made, then refused by
      * the network (nothing listens on port 9 of loopback): 1, not 2. */

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "agent/spool/spool.h"
+#include "agent/command/command_int.h"
 
 Suite *spool_suite(void);
 
@@ -450,6 +451,110 @@ START_TEST(test_dead_letter)
 }
 END_TEST
 
+/* One spool folder, one writer: a second open while the first is held (a
+ * second agent with the same config) is refused before it touches anything:
+ * it removed the first one's .tmp as it was written and handed out its
+ * numbers again.  Once the first is closed the folder opens. */
+START_TEST(test_second_open_refused)
+{
+    struct spool *sp, *sp2 = NULL;
+    char p[600];
+
+    ck_assert_int_eq(spool_open(dir, 0, &sp), 0);
+    ck_assert_int_eq(put(sp, 1, 64), 0);
+    ck_assert_int_eq(spool_stream_begin(sp, spool_next_seq(sp)), 0);
+    ck_assert_int_eq(spool_open(dir, 0, &sp2), SPOOL_EBUSY);
+    ck_assert_ptr_null(sp2);
+    snprintf(p, sizeof p, "%s/%020d.snap.tmp", dir, 2);
+    ck_assert_msg(exists(p), "the first writer's %s was removed", p);
+    spool_stream_abort(sp);
+    ck_assert_str_eq(spool_strerror(SPOOL_EBUSY),
+                     "in use by another agent (one spool folder per running agent)");
+    spool_close(sp);
+    ck_assert_int_eq(spool_open(dir, 0, &sp2), 0);
+    ck_assert_uint_eq(spool_next_seq(sp2), 2);
+    spool_close(sp2);
+}
+END_TEST
+
+/* A snapshot the cap drops, put through the agent's sink: not an error,
+ * and one line on stderr, not the spool's and the agent's both. */
+START_TEST(test_cap_drop_said_once)
+{
+    struct spool *sp;
+    struct pipeline_sink sink;
+    struct wire_meta m;
+    uint8_t *env = env_for(1, 4096);
+    char log[600], line[512];
+    int saved = dup(2), fd, lines = 0;
+    FILE *f;
+
+    ck_assert_int_eq(spool_open(dir, 1024, &sp), 0);
+    sink = command_spool_sink(sp);
+    memset(&m, 0, sizeof m);
+    snprintf(log, sizeof log, "%s.log", dir);
+    fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    ck_assert_int_ge(fd, 0);
+    fflush(stderr);
+    dup2(fd, 2);
+    close(fd);
+    ck_assert_int_eq(sink.put(sink.ctx, sink.next_seq(sink.ctx), &m, env, 4096), 0);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    free(env);
+    f = fopen(log, "r");
+    ck_assert_ptr_nonnull(f);
+    while (fgets(line, sizeof line, f) != NULL) {
+        ck_assert_msg(strstr(line, "snapshot 1 dropped") != NULL, "line '%s'", line);
+        lines++;
+    }
+    fclose(f);
+    unlink(log);
+    ck_assert_int_eq(lines, 1);
+    ck_assert_uint_eq(spool_next_seq(sp), 2);
+    spool_close(sp);
+}
+END_TEST
+
+/* A server that refuses everything (a revoked device answers 403) moves
+ * every snapshot to dead/: only the newest 32 stay there, with their
+ * reasons, so the spool's disk stays bounded; every number is still a
+ * reported gap and the next number is unchanged after a re-open. */
+START_TEST(test_dead_letters_bounded)
+{
+    struct spool *sp;
+    struct spool_gap g[4];
+    size_t ng;
+    uint64_t total = 0;
+    char p[600];
+
+    ck_assert_int_eq(spool_open(dir, 0, &sp), 0);
+    for (uint64_t seq = 1; seq <= 50; seq++) {
+        ck_assert_int_eq(put(sp, 1, 64), 0);
+        check_take(sp, seq, 64);
+        ck_assert_int_eq(spool_dead_letter(sp, seq, "http 403: revoked"), 0);
+    }
+    ck_assert_int_eq(count_in("dead"), 2 * 32);      /* .snap and .reason each */
+    path_of(p, sizeof p, "dead", 18);
+    ck_assert(!exists(p));
+    path_of(p, sizeof p, "dead", 19);
+    ck_assert(exists(p));
+    strcat(p, ".reason");
+    ck_assert(exists(p));
+    spool_close(sp);
+
+    ck_assert_int_eq(spool_open(dir, 0, &sp), 0);
+    ck_assert_uint_eq(spool_next_seq(sp), 51);
+    ck_assert_int_eq(spool_gaps(sp, g, 4, &ng, &total), 0);
+    ck_assert_uint_eq(ng, 1);
+    ck_assert_uint_eq(g[0].first, 1);
+    ck_assert_uint_eq(g[0].last, 50);
+    ck_assert_int_eq(g[0].kind, SPOOL_GAP_DEAD);
+    spool_close(sp);
+}
+END_TEST
+
 /* A crash after the gap was recorded but before the file left: the open
  * finishes the removal, so the snapshot is not uploaded after being
  * reported as dropped. */
@@ -586,6 +691,9 @@ Suite *spool_suite(void)
     tcase_add_test(tc, test_take_fd);
     tcase_add_loop_test(tc, test_cap_policy_order, 0, 2);
     tcase_add_test(tc, test_dead_letter);
+    tcase_add_test(tc, test_dead_letters_bounded);
+    tcase_add_test(tc, test_second_open_refused);
+    tcase_add_test(tc, test_cap_drop_said_once);
     tcase_add_test(tc, test_interrupted_eviction_finished);
     tcase_add_test(tc, test_stream_edges);
     suite_add_tcase(s, tc);

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -29,6 +30,7 @@ Suite *upload_suite(void);
 struct reply {
     unsigned status;
     const char *retry_after;       /* NULL: no header */
+    const char *body;              /* NULL: {} */
 };
 
 struct req {
@@ -69,7 +71,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 {
     struct conn *cn = *ctx;
     struct MHD_Response *r;
-    struct reply rep = { 201, NULL };
+    struct reply rep = { 201, NULL, NULL };
     enum MHD_Result ret;
     const char *h;
 
@@ -107,7 +109,9 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         snprintf(q->ts, sizeof q->ts, "%s", h ? h : "");
     }
     pthread_mutex_unlock(&srv.mu);
-    r = MHD_create_response_from_buffer(2, (void *)"{}", MHD_RESPMEM_PERSISTENT);
+    r = rep.body ? MHD_create_response_from_buffer(strlen(rep.body), (void *)rep.body,
+                                                   MHD_RESPMEM_PERSISTENT)
+                 : MHD_create_response_from_buffer(2, (void *)"{}", MHD_RESPMEM_PERSISTENT);
     if (rep.retry_after)
         MHD_add_response_header(r, "Retry-After", rep.retry_after);
     ret = MHD_queue_response(c, rep.status, r);
@@ -293,9 +297,9 @@ START_TEST(test_500_retries_then_succeeds)
     struct upload *u;
     struct spool_stats st;
 
-    srv.script[0] = (struct reply){ 500, NULL };
-    srv.script[1] = (struct reply){ 503, NULL };
-    srv.script[2] = (struct reply){ 201, NULL };
+    srv.script[0] = (struct reply){ 500, NULL, NULL };
+    srv.script[1] = (struct reply){ 503, NULL, NULL };
+    srv.script[2] = (struct reply){ 201, NULL, NULL };
     srv.nscript = 3;
     put_n(1, 100);
     u = start(20, 100, 0);
@@ -310,12 +314,92 @@ START_TEST(test_500_retries_then_succeeds)
 }
 END_TEST
 
+/* A device installed with a token that does not pre-approve it is pending
+ * until an admin approves it, and the server answers its uploads 403
+ * device_not_active meanwhile.  They wait and go up once it is approved;
+ * every one of them was dead-lettered, never to reach the server.  Another
+ * 403 (a bad signature) is still final. */
+START_TEST(test_403_pending_retries_until_approved)
+{
+    static const char pending[] =
+        "{\"error\":{\"code\":\"device_not_active\",\"message\":\"device is pending approval\"}}";
+    static const char badsig[] =
+        "{\"error\":{\"code\":\"bad_signature\",\"message\":\"signature does not verify\"}}";
+    struct upload *u;
+    struct spool_stats st;
+
+    srv.script[0] = (struct reply){ 403, NULL, pending };
+    srv.script[1] = (struct reply){ 403, NULL, pending };
+    srv.script[2] = (struct reply){ 201, NULL, NULL };
+    srv.script[3] = (struct reply){ 403, NULL, badsig };
+    srv.nscript = 4;
+    put_n(2, 100);
+    u = start(20, 100, 0);
+    ck_assert_int_eq(drain(), 0);
+    upload_stop(u);
+    spool_get_stats(sp, &st);
+    ck_assert_uint_eq(st.uploaded, 1);
+    ck_assert_uint_eq(st.dead_lettered, 1);
+    ck_assert_uint_eq(count_path("/api/v1/snapshots"), 4);
+    ck_assert_int_eq(memcmp(srv.reqs[0].body, srv.reqs[2].body, 100), 0);
+    ck_assert_int_eq(upload_classify_answer(403, pending), UPLOAD_RETRY);
+    ck_assert_int_eq(upload_classify_answer(403, badsig), UPLOAD_DEAD);
+    ck_assert_int_eq(upload_classify_answer(403, "{\"error\":{\"code\":\"unknown_device\","
+                                                 "\"message\":\"device is not registered\"}}"),
+                     UPLOAD_RETRY);
+    ck_assert_int_eq(upload_classify_answer(403, NULL), UPLOAD_DEAD);
+}
+END_TEST
+
+/* The server down: each attempt is one line that names the snapshot, the
+ * URL, why, and when the next try is (it was the URL and the reason only,
+ * the same as a heartbeat's). */
+START_TEST(test_server_down_says_snapshot_and_retry)
+{
+    struct upload *u;
+    struct spool_stats st;
+    char log[600], line[512], want[128];
+    int saved = dup(2), fd, lines = 0;
+    FILE *f;
+
+    MHD_stop_daemon(srv.d);         /* nothing listens on srv.port now */
+    srv.d = NULL;
+    snprintf(log, sizeof log, "%s/stderr.log", dir);
+    fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    ck_assert_int_ge(fd, 0);
+    fflush(stderr);
+    dup2(fd, 2);
+    close(fd);
+    put_n(1, 100);
+    u = start(20, 100, 0);
+    usleep(400000);
+    upload_stop(u);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    spool_get_stats(sp, &st);
+    ck_assert_uint_eq(st.files, 1);             /* still waiting, nothing lost */
+    ck_assert_uint_eq(st.dead_lettered, 0);
+    snprintf(want, sizeof want, "upload: snapshot 1 not sent to http://127.0.0.1:%u/api/v1/"
+             "snapshots: ", srv.port);
+    f = fopen(log, "r");
+    ck_assert_ptr_nonnull(f);
+    while (fgets(line, sizeof line, f) != NULL) {
+        ck_assert_msg(strncmp(line, want, strlen(want)) == 0 && strstr(line, "; retry in "),
+                      "log line '%s'", line);
+        lines++;
+    }
+    fclose(f);
+    ck_assert_int_ge(lines, 2);
+}
+END_TEST
+
 START_TEST(test_429_retry_after_honoured)
 {
     struct upload *u;
     int64_t gap;
 
-    srv.script[0] = (struct reply){ 429, "1" };
+    srv.script[0] = (struct reply){ 429, "1", NULL };
     srv.nscript = 1;
     put_n(1, 100);
     u = start(5, 20, 0);            /* back-off alone would retry within 20 ms */
@@ -335,7 +419,7 @@ START_TEST(test_409_dead_letters)
     struct spool_stats st;
     char p[600];
 
-    srv.script[0] = (struct reply){ 409, NULL };
+    srv.script[0] = (struct reply){ 409, NULL, NULL };
     srv.nscript = 1;
     put_n(2, 100);
     u = start(10, 100, 0);
@@ -416,7 +500,7 @@ START_TEST(test_last_heartbeat_on_stop)
     json_error_t err;
     int64_t t0;
 
-    srv.script[0] = (struct reply){ 503, "30" };
+    srv.script[0] = (struct reply){ 503, "30", NULL };
     srv.nscript = 1;
     put_n(1, 10);
     u = start(10, 100, 3600);       /* one heartbeat at start, the next in an hour */
@@ -460,6 +544,8 @@ Suite *upload_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_201_deletes_in_order);
+    tcase_add_test(tc, test_403_pending_retries_until_approved);
+    tcase_add_test(tc, test_server_down_says_snapshot_and_retry);
     tcase_add_test(tc, test_500_retries_then_succeeds);
     tcase_add_test(tc, test_429_retry_after_honoured);
     tcase_add_test(tc, test_409_dead_letters);

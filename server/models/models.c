@@ -23,7 +23,7 @@
 #include "server/srv/srv.h"
 #include "server/text/text.h"
 
-#define MODELS_RUNNING_MAX 2
+int models__training_max = 2;
 
 static char key_file[512];
 static pthread_mutex_t key_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -226,24 +226,32 @@ static void *train_main(void *arg)
     return NULL;
 }
 
-/* Train model id in a thread of its own.  Bounded: beyond the cap the
- * request is refused (503, Retry-After) and the row is marked failed, so
- * no model stays queued forever. */
-static int train_start(int64_t id, struct srv_response *rs)
+/* One of the models__training_max training slots, taken before the model's
+ * row is inserted: a request refused for want of one (503, Retry-After)
+ * leaves nothing behind, as a 503 promises, rather than a failed model the
+ * client never got the id of. */
+static int slot_take(struct srv_response *rs)
+{
+    if (atomic_fetch_add(&running, 1) >= models__training_max) {
+        atomic_fetch_sub(&running, 1);
+        rs->retry_after = 30;
+        return srv_fail(rs, SRV_EOVERLOAD, "too many models training; retry after Retry-After");
+    }
+    return SRV_OK;
+}
+
+/* Train model id in a thread of its own, in the slot slot_take() took (the
+ * thread gives it back when it ends). */
+static int train_start(int64_t id)
 {
     int64_t *idp;
     pthread_t th;
     pthread_attr_t at;
     int started;
 
-    if (atomic_fetch_add(&running, 1) >= MODELS_RUNNING_MAX) {
-        atomic_fetch_sub(&running, 1);
-        models__mark_failed(id, "too many models training; submit again later");
-        rs->retry_after = 30;
-        return srv_fail(rs, SRV_EOVERLOAD, "too many models training; retry after Retry-After");
-    }
     if (!(idp = malloc(sizeof *idp))) {
         atomic_fetch_sub(&running, 1);
+        models__mark_failed(id, "out of memory");
         return SRV_ENOMEM;
     }
     *idp = id;
@@ -306,17 +314,23 @@ int models_api_create(struct srv_request *rq, struct srv_response *rs)
     /* transfer from related equipment: the few-shot learner's, on unless refused */
     vals[4] = strcmp(kind, "fewshot") == 0 && !json_is_false(tf) ? "true" : "false";
     vals[5] = fsj && json_is_string(fsj) ? "relations" : NULL;
+    if ((err = slot_take(rs)) != SRV_OK) {
+        json_decref(body);
+        return err;
+    }
     err = models__exec(M_INSERT, vals, NULL, NULL, 0, &r);
     json_decref(body);
-    if (err != SRV_OK)
-        return err;
-    if (PQntuples(r) != 1) {
+    if (err == SRV_OK && PQntuples(r) != 1) {
         PQclear(r);
-        return srv_fail(rs, SRV_ENOTFOUND, "no such dataset version");
+        err = srv_fail(rs, SRV_ENOTFOUND, "no such dataset version");
+    }
+    if (err != SRV_OK) {
+        atomic_fetch_sub(&running, 1);
+        return err;
     }
     id = db_int64(r, 0, "id");
     PQclear(r);
-    if ((err = train_start(id, rs)) != SRV_OK)
+    if ((err = train_start(id)) != SRV_OK)
         return err;
     return srv_respond_json_take(rs, 202, json_pack("{s:I}", "id", (json_int_t)id));
 }

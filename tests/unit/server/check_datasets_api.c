@@ -26,6 +26,7 @@
 #include "server/ingest/ingest.h"
 #include "server/text/text.h"
 #include "server/models/models.h"
+#include "server/models/models_int.h"
 #include "testsrv.h"
 
 #define SECRET "test-enroll-secret"
@@ -521,6 +522,19 @@ START_TEST(test_models)
     free(rep.body);
     ck_assert_int_eq(post_json(&f, "/api/v1/models", "{\"dataset_id\":1,\"version\":1,\"kind\":\"tree\"}",
                                f.token, &rep), 400);
+    free(rep.body);
+    /* No training slot free: 503 with Retry-After, and nothing stored (a
+     * client that got no id must not find a failed model in the list). */
+    models__training_max = 0;
+    ck_assert_int_eq(post_json(&f, "/api/v1/models", "{\"dataset_id\":1,\"version\":1,\"kind\":\"anomaly\"}",
+                               f.token, &rep), 503);
+    ck_assert_ptr_nonnull(strcasestr(rep.headers, "Retry-After:"));
+    free(rep.body);
+    models__training_max = 2;
+    ck_assert_int_eq(http(&f, "GET", "/api/v1/models", NULL, 0, f.token, &rep), 200);
+    j = testsrv_json(&rep);
+    ck_assert_int_eq(json_array_size(json_object_get(j, "items")), 0);
+    json_decref(j);
     free(rep.body);
     for (k = 0; k < 2; k++) {
         char body[128];

@@ -312,6 +312,36 @@ START_TEST(test_datasets_contract)
     free(rep.body);
     ck_assert_int_eq(post_json(&f, "/api/v1/datasets", "{\"name\":\"x\"}", f.token, &rep), 400);
     free(rep.body);
+    /* A filter refused names the key at fault, a time bound PostgreSQL
+     * cannot read included: refused when defined (nothing stored), not
+     * at every freeze. */
+    {
+        static const char *const bad[][2] = {
+            { "\"min_confidence\":2", "filter.min_confidence" },
+            { "\"sources\":\"human\"", "filter.sources" },
+            { "\"equipment_types\":[\"\"]", "filter.equipment_types" },
+            { "\"sites\":\"plant-1\"", "filter.sites" },
+            { "\"classes\":[1]", "filter.classes" },
+            { "\"from\":3", "filter.from" },
+            { "\"to\":\"the day after\"", "filter.to" },
+            { "\"from\":\"2026-13-45\"", "filter.from" },
+        };
+        char body[512];
+
+        for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+            snprintf(body, sizeof body, "{\"name\":\"x\",\"filter\":{%s},"
+                     "\"window\":{\"length_s\":1,\"stride_s\":1},"
+                     "\"split\":{\"by\":\"device\",\"fractions\":[1,0,0]}}", bad[i][0]);
+            ck_assert_int_eq(post_json(&f, "/api/v1/datasets", body, f.token, &rep), 400);
+            j = testsrv_json(&rep);
+            k = json_string_value(json_object_get(json_object_get(j, "error"), "message"));
+            ck_assert_msg(k && strncmp(k, bad[i][1], strlen(bad[i][1])) == 0,
+                          "%s: %s", bad[i][0], rep.body);
+            json_decref(j);
+            free(rep.body);
+        }
+        ck_assert_int_eq(testsrv_scalar("SELECT count(*) FROM datasets"), 0);
+    }
     /* A key the server does not know, at any level, is left out of the
      * stored definition and named in the answer (a misspelt filter widens
      * the set: the client must hear of it); a client's own extra key still

@@ -296,17 +296,47 @@ int labels_query_double(const struct srv_request *rq, const char *key, double de
     return (*end || errno || !isfinite(*out)) ? -1 : 0;
 }
 
-/* {"items":[<column col of every row>]} */
+/* A label as the API answers it keeps its reals reals: json_build_object
+ * prints a float8 of integral value as 0, where the API promises 0.0
+ * (schema/openapi.json, info: a reader tells a real from an integer), so
+ * span and confidence are made reals again for srv_json_dumps. */
+static void label_reals(json_t *l)
+{
+    static const char *const reals[] = { "start_s", "end_s", "confidence" };
+    json_t *v;
+    size_t k;
+
+    for (k = 0; json_is_object(l) && k < sizeof reals / sizeof reals[0]; k++)
+        if (json_is_integer(v = json_object_get(l, reals[k])))
+            json_object_set_new(l, reals[k], json_real((double)json_integer_value(v)));
+}
+
+/* The JSON a statement built for a label (or a history entry, whose "row"
+ * is the label as it was); NULL when it does not parse. */
+static json_t *label_json(const char *text)
+{
+    json_t *l = json_loads(text, 0, NULL);
+
+    label_reals(l);
+    label_reals(json_object_get(l, "row"));
+    return l;
+}
+
+/* {"items":[<column col of every row>]}: labels, or history entries whose
+ * "row" is the label as it was. */
 static int respond_items(const PGresult *r, const char *col, struct srv_response *rs)
 {
-    struct srv_buf b = { 0 };
+    json_t *items = json_array(), *it;
     int i;
 
-    srv_buf_puts(&b, "{\"items\":[");
-    for (i = 0; i < PQntuples(r); i++)
-        srv_buf_printf(&b, "%s%s", i ? "," : "", db_text_or(r, i, col, "null"));
-    srv_buf_puts(&b, "]}");
-    return labels_respond_buf(&b, 200, rs);
+    for (i = 0; items && i < PQntuples(r); i++) {
+        if (!(it = label_json(db_text_or(r, i, col, "null")))) {
+            json_decref(items);
+            return SRV_ENOMEM;
+        }
+        json_array_append_new(items, it);
+    }
+    return srv_respond_json_take(rs, 200, items ? json_pack("{s:o}", "items", items) : NULL);
 }
 
 int labels_class_active(const char *name, int *active)
@@ -448,7 +478,9 @@ static int label_store(const struct label_op *w, const char *id,
     vals[10] = actor;
     err = db_exec_own(&labels_sql[w->stmt], vals, NULL, NULL, 0, &r);
     if (err == SRV_OK)
-        err = labels_respond_row(r, "label", w->status, w->missing_err, w->missing_msg, rs);
+        err = PQntuples(r) != 1 ? srv_fail(rs, w->missing_err, w->missing_msg)
+                                : srv_respond_json_take(rs, w->status,
+                                                        label_json(db_text_or(r, 0, "label", "")));
     PQclear(r);
     srv_buf_free(&chans);
     return err;

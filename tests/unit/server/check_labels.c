@@ -556,6 +556,49 @@ START_TEST(test_context_demo)
 }
 END_TEST
 
+/* A label's span and confidence are reals in every answer, 0.0 and 1.0
+ * included (schema/openapi.json, info: a real keeps its '.'), though the
+ * statement that builds the label prints a float8 of integral value as 0. */
+START_TEST(test_label_reals)
+{
+    struct testsrv srv;
+    struct testsrv_reply rep;
+    char token[AUTH_TOKEN_LEN + 1], path[96];
+    int64_t snap, label;
+
+    TESTDB_REQUIRE();
+    memset(&srv, 0, sizeof srv);
+    testsrv_db();
+    testsrv_add_token("operator", token, sizeof token);
+    testsrv_listen(&srv, CTX_SECRET);
+    ctx_device(&srv, "reals-1", 0);
+    snap = testsrv_scalar("SELECT min(id) FROM snapshots WHERE device_id = 'reals-1'");
+    snprintf(path, sizeof path, "/api/v1/snapshots/%lld/labels", (long long)snap);
+    ck_assert_int_eq(testsrv_request(&srv, "POST", path,
+                                     "{\"start_s\":0,\"end_s\":0.0625,\"channels\":[0],"
+                                     "\"class\":\"normal\"}", 60, token, NULL, &rep), 201);
+    ck_assert_msg(strstr(rep.body, "\"start_s\":0.0,") && strstr(rep.body, "\"confidence\":1.0"),
+                  "%s", rep.body);
+    free(rep.body);
+    label = testsrv_scalar("SELECT max(id) FROM labels");
+    ck_assert_int_eq(testsrv_request(&srv, "GET", path, NULL, 0, token, NULL, &rep), 200);
+    ck_assert_msg(strstr(rep.body, "\"start_s\":0.0,") && strstr(rep.body, "\"end_s\":0.0625"),
+                  "%s", rep.body);
+    free(rep.body);
+    snprintf(path, sizeof path, "/api/v1/labels/%lld", (long long)label);
+    ck_assert_int_eq(testsrv_request(&srv, "PATCH", path, "{\"confidence\":0}", 16, token, NULL,
+                                     &rep), 200);
+    ck_assert_msg(strstr(rep.body, "\"confidence\":0.0"), "%s", rep.body);
+    free(rep.body);
+    snprintf(path, sizeof path, "/api/v1/labels/%lld/history", (long long)label);
+    ck_assert_int_eq(testsrv_request(&srv, "GET", path, NULL, 0, token, NULL, &rep), 200);
+    ck_assert_msg(strstr(rep.body, "\"start_s\":0.0,") && strstr(rep.body, "\"confidence\":0.0"),
+                  "%s", rep.body);
+    free(rep.body);
+    testsrv_stop(&srv);
+}
+END_TEST
+
 Suite *labels_suite(void);
 Suite *labels_suite(void)
 {
@@ -577,6 +620,7 @@ Suite *labels_suite(void)
     tcase_add_test(tc, test_login_limit_per_client);
     tcase_add_test(tc, test_users_admin_only);
     tcase_add_test(tc, test_context_demo);
+    tcase_add_test(tc, test_label_reals);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -171,6 +171,9 @@ static int model_ready(const char *idb, struct srv_response *rs, struct deploy_p
         return err;
     if (PQntuples(r) != 1)
         err = srv_fail(rs, SRV_ENOTFOUND, "no such model");
+    else if (strcmp(db_text_or(r, 0, "status", ""), "failed") == 0)
+        err = srv_fail(rs, SRV_ECONFLICT,
+                       "the model failed to train (GET /api/v1/models/{id}: error): deploy another");
     else if (strcmp(db_text_or(r, 0, "status", ""), "done") != 0)
         err = srv_fail(rs, SRV_ECONFLICT, "the model has not finished training");
     else

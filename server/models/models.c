@@ -415,8 +415,13 @@ static int respond_column(struct srv_request *rq, struct srv_response *rs, const
     if ((err = load(rq, rs, binary, &r)) != SRV_OK)
         return err;
     if (db_isnull(r, 0, col)) {
+        /* a failed model never will: say so and why, not "wait" */
+        err = strcmp(db_text_or(r, 0, "status", ""), "failed") == 0
+                  ? srv_failf(rs, SRV_ECONFLICT, "the model failed to train (%.300s): train another",
+                              db_text_or(r, 0, "error", "no reason recorded"))
+                  : srv_fail(rs, SRV_ECONFLICT, "the model has not finished training");
         PQclear(r);
-        return srv_fail(rs, SRV_ECONFLICT, "the model has not finished training");
+        return err;
     }
     err = srv_respond_copy(rs, 200, ctype, db_text(r, 0, col),
                            (size_t)db_len(r, 0, col));

@@ -566,6 +566,28 @@ START_TEST(test_models)
     ck_assert_int_eq(json_array_size(json_object_get(j, "items")), 0);
     json_decref(j);
     free(rep.body);
+    /* A failed model's blob, header and deployment say it failed and why,
+     * not "has not finished training" (it never will). */
+    {
+        int64_t fid;
+
+        testsrv_sql("INSERT INTO models (dataset_id, version, kind, created_by, status, error)"
+                    " VALUES (1, 1, 'anomaly', 'test', 'failed', 'no windows labeled normal')");
+        fid = testsrv_scalar("SELECT max(id) FROM models");
+        snprintf(path, sizeof path, "/api/v1/models/%lld/blob", (long long)fid);
+        ck_assert_int_eq(http(&f, "GET", path, NULL, 0, f.token, &rep), 409);
+        ck_assert_msg(strstr(rep.body, "failed to train (no windows labeled normal)"), "%s", rep.body);
+        free(rep.body);
+        snprintf(path, sizeof path, "/api/v1/models/%lld/header", (long long)fid);
+        ck_assert_int_eq(http(&f, "GET", path, NULL, 0, f.token, &rep), 409);
+        ck_assert_msg(strstr(rep.body, "failed to train"), "%s", rep.body);
+        free(rep.body);
+        snprintf(path, sizeof path, "/api/v1/models/%lld/deploy", (long long)fid);
+        ck_assert_int_eq(post_json(&f, path, "{\"devices\":[\"dev-0\"]}", f.token, &rep), 409);
+        ck_assert_msg(strstr(rep.body, "failed to train"), "%s", rep.body);
+        free(rep.body);
+        testsrv_sql("DELETE FROM models");
+    }
     for (k = 0; k < 2; k++) {
         char body[128];
         long id;

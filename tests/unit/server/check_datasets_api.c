@@ -616,6 +616,36 @@ START_TEST(test_models)
         free(rep.body);
         json_decref(m);
     }
+    /* The list pages newest first: next is the before of the page after,
+     * null on the last; a before that is no id is refused. */
+    {
+        int64_t first, second;
+
+        ck_assert_int_eq(http(&f, "GET", "/api/v1/models?limit=1", NULL, 0, f.token, &rep), 200);
+        j = testsrv_json(&rep);
+        ck_assert_int_eq(json_array_size(json_object_get(j, "items")), 1);
+        first = json_integer_value(json_object_get(json_array_get(json_object_get(j, "items"), 0), "id"));
+        ck_assert_int_eq(json_integer_value(json_object_get(j, "next")), first);
+        json_decref(j);
+        free(rep.body);
+        snprintf(path, sizeof path, "/api/v1/models?limit=1&before=%lld", (long long)first);
+        ck_assert_int_eq(http(&f, "GET", path, NULL, 0, f.token, &rep), 200);
+        j = testsrv_json(&rep);
+        second = json_integer_value(json_object_get(json_array_get(json_object_get(j, "items"), 0), "id"));
+        ck_assert_int_lt(second, first);
+        ck_assert(json_is_null(json_object_get(j, "next")));      /* the two trained above */
+        json_decref(j);
+        free(rep.body);
+        snprintf(path, sizeof path, "/api/v1/models?limit=1&before=%lld", (long long)second);
+        ck_assert_int_eq(http(&f, "GET", path, NULL, 0, f.token, &rep), 200);
+        j = testsrv_json(&rep);
+        ck_assert_int_eq(json_array_size(json_object_get(j, "items")), 0);
+        ck_assert(json_is_null(json_object_get(j, "next")));
+        json_decref(j);
+        free(rep.body);
+        ck_assert_int_eq(http(&f, "GET", "/api/v1/models?before=x", NULL, 0, f.token, &rep), 400);
+        free(rep.body);
+    }
     /* The relations set by name: fewshot only, its map fitted on the
      * windows labeled normal, carried by the blob, refitted in every fold */
     ck_assert_int_eq(post_json(&f, "/api/v1/models",

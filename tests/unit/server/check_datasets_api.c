@@ -645,6 +645,9 @@ START_TEST(test_models)
         free(rep.body);
         ck_assert_int_eq(http(&f, "GET", "/api/v1/models?before=x", NULL, 0, f.token, &rep), 400);
         free(rep.body);
+        ck_assert_int_eq(http(&f, "GET", "/api/v1/models?offset=1", NULL, 0, f.token, &rep), 400);
+        ck_assert_ptr_nonnull(strstr(rep.body, "before="));
+        free(rep.body);
     }
     /* The relations set by name: fewshot only, its map fitted on the
      * windows labeled normal, carried by the blob, refitted in every fold */

@@ -195,7 +195,9 @@ json_t *ds__definition(const json_t *body, const char **why)
     const json_t *f = json_object_get(body, "filter"), *name = json_object_get(body, "name");
     json_t *nw = NULL, *ns = NULL, *nf = NULL;
 
-    if (!json_is_object(body) || !json_is_string(name) || json_string_length(name) == 0 ||
+    if (!json_is_object(body))
+        return *why = "body must be a JSON object", NULL;
+    if (!json_is_string(name) || json_string_length(name) == 0 ||
         json_string_length(name) > 200)
         return *why = "name must be a string of 1..200 characters", NULL;
     if (f && !json_is_object(f))

@@ -205,6 +205,15 @@ static size_t route_limit(const struct http_req *r)
     }
 }
 
+/* 413 naming the route's limit, so the client knows what to cut to. */
+static enum MHD_Result send_too_big(struct http_req *r)
+{
+    char msg[96];
+
+    snprintf(msg, sizeof msg, "request body over this route's limit of %zu bytes", r->limit);
+    return send_error(r, SRV_ETOOBIG, msg);
+}
+
 struct query_count {
     unsigned n;
     int too_long;
@@ -285,7 +294,7 @@ static enum MHD_Result first_call(struct http_req *r)
 
         /* libmicrohttpd has parsed it already; refuse before reading. */
         if (end == cl || *end != '\0' || v > r->limit)
-            return send_error(r, SRV_ETOOBIG, "request body over the limit");
+            return send_too_big(r);
         r->declared = v;
     }
     return reserve_body(r, cl != NULL);
@@ -438,7 +447,7 @@ static enum MHD_Result final_call(struct http_req *r)
 
     http_conn_phase(&r->srv->conns, r->conn, HTTP_CONN_BUSY);
     if (r->overflow)
-        return send_error(r, SRV_ETOOBIG, "request body over the limit");
+        return send_too_big(r);
     if (r->refused)
         return send_error(r, SRV_EENVELOPE, "the envelope's own length is not its Content-Length");
     request_init(r, &rq);

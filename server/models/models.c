@@ -271,7 +271,7 @@ static int train_start(int64_t id)
 int models_api_create(struct srv_request *rq, struct srv_response *rs)
 {
     json_t *body = srv_body_json(rq);
-    const char *kind = json_string_value(json_object_get(body, "kind")), *vals[6];
+    const char *kind = json_string_value(json_object_get(body, "kind")), *vals[6], *why;
     json_t *fsj = json_object_get(body, "feature_set");
     json_t *ds = json_object_get(body, "dataset_id"), *v = json_object_get(body, "version");
     json_t *tf = json_object_get(body, "transfer");
@@ -283,13 +283,19 @@ int models_api_create(struct srv_request *rq, struct srv_response *rs)
     static const char *const model_fields[] = { "dataset_id", "version", "kind", "feature_set",
                                                 "transfer", NULL };
 
-    if (!json_is_integer(ds) || !json_is_integer(v) || !kind ||
-        (strcmp(kind, "anomaly") != 0 && strcmp(kind, "classifier") != 0 &&
-         strcmp(kind, "fewshot") != 0) ||
-        json_integer_value(ds) < 1 || json_integer_value(v) < 1 ||
-        json_integer_value(v) > 1000000000) {
+    /* each refusal names the field to change */
+    why = !json_is_object(body) ? "body must be a JSON object"
+        : !json_is_integer(ds) || json_integer_value(ds) < 1
+            ? "dataset_id must be a dataset's id, a positive integer (GET /api/v1/datasets)"
+        : !json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 1000000000
+            ? "version must be a version of the dataset, an integer from 1 (GET /api/v1/datasets/{id})"
+        : !kind || (strcmp(kind, "anomaly") != 0 && strcmp(kind, "classifier") != 0 &&
+                    strcmp(kind, "fewshot") != 0)
+            ? "kind must be anomaly, classifier or fewshot"
+            : NULL;
+    if (why) {
         json_decref(body);
-        return srv_fail(rs, SRV_EBADREQ, "needs dataset_id, version and kind anomaly|classifier|fewshot");
+        return srv_fail(rs, SRV_EBADREQ, why);
     }
     if (tf && !json_is_boolean(tf)) {
         json_decref(body);

@@ -312,6 +312,9 @@ START_TEST(test_datasets_contract)
     free(rep.body);
     ck_assert_int_eq(post_json(&f, "/api/v1/datasets", "{\"name\":\"x\"}", f.token, &rep), 400);
     free(rep.body);
+    ck_assert_int_eq(post_json(&f, "/api/v1/datasets", "[]", f.token, &rep), 400);
+    ck_assert_ptr_nonnull(strstr(rep.body, "body must be a JSON object"));
+    free(rep.body);
     /* A filter refused names the key at fault, a time bound PostgreSQL
      * cannot read included: refused when defined (nothing stored), not
      * at every freeze. */
@@ -341,6 +344,20 @@ START_TEST(test_datasets_contract)
             free(rep.body);
         }
         ck_assert_int_eq(testsrv_scalar("SELECT count(*) FROM datasets"), 0);
+    }
+    /* A body over the limit: 413 naming the limit, as JSON. */
+    {
+        size_t big = 70 * 1024;
+        char *body = malloc(big + 1);
+
+        ck_assert_ptr_nonnull(body);
+        memset(body, ' ', big);
+        body[big] = '\0';
+        ck_assert_int_eq(post_json(&f, "/api/v1/datasets", body, f.token, &rep), 413);
+        ck_assert_str_eq(testsrv_error_code(&rep), "too_large");
+        ck_assert_msg(strstr(rep.body, "limit of 65536 bytes"), "%s", rep.body);
+        free(rep.body);
+        free(body);
     }
     /* A key the server does not know, at any level, is left out of the
      * stored definition and named in the answer (a misspelt filter widens
@@ -550,9 +567,22 @@ START_TEST(test_models)
     ck_assert_int_eq(post_json(&f, "/api/v1/models", "{\"dataset_id\":1,\"version\":5,\"kind\":\"anomaly\"}",
                                f.token, &rep), 404);
     free(rep.body);
-    ck_assert_int_eq(post_json(&f, "/api/v1/models", "{\"dataset_id\":1,\"version\":1,\"kind\":\"tree\"}",
-                               f.token, &rep), 400);
-    free(rep.body);
+    /* each refusal names the field to change */
+    {
+        static const char *const bad[][2] = {
+            { "{\"dataset_id\":1,\"version\":1,\"kind\":\"tree\"}", "kind must be" },
+            { "{\"dataset_id\":\"1\",\"version\":1,\"kind\":\"anomaly\"}", "dataset_id must be" },
+            { "{\"dataset_id\":1,\"kind\":\"anomaly\"}", "version must be" },
+            { "{\"dataset_id\":1,\"version\":0,\"kind\":\"anomaly\"}", "version must be" },
+            { "[1]", "body must be a JSON object" },
+        };
+
+        for (k = 0; k < (int)(sizeof bad / sizeof bad[0]); k++) {
+            ck_assert_int_eq(post_json(&f, "/api/v1/models", bad[k][0], f.token, &rep), 400);
+            ck_assert_msg(strstr(rep.body, bad[k][1]), "%s: %s", bad[k][0], rep.body);
+            free(rep.body);
+        }
+    }
     /* No training slot free: 503 with Retry-After, and nothing stored (a
      * client that got no id must not find a failed model in the list). */
     models__training_max = 0;

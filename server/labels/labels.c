@@ -115,6 +115,8 @@ static const char *parse_span(const json_t *body, int partial, struct labels_inp
 
     if (!js && !je)
         return partial ? NULL : "start_s and end_s are required";
+    if (!js || !je)
+        return "start_s and end_s go together: give both (seconds from the snapshot's first sample)";
     if (!json_is_number(js) || !json_is_number(je))
         return "start_s and end_s must both be numbers";
     in->has_span = 1;

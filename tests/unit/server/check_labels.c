@@ -114,6 +114,10 @@ START_TEST(test_patch)
     ck_assert_int_eq(parse("{}", 1, &in, &why), 0);
     /* a span only as a pair */
     ck_assert_int_eq(parse("{\"start_s\":1}", 1, &in, &why), SRV_EBADREQ);
+    ck_assert_ptr_nonnull(strstr(why, "go together"));
+    ck_assert_int_eq(parse("{\"end_s\":1,\"channels\":[0],\"class\":\"other\"}", 0, &in, &why),
+                     SRV_EBADREQ);
+    ck_assert_ptr_nonnull(strstr(why, "go together"));
     ck_assert_int_eq(parse("{\"start_s\":1,\"end_s\":2}", 1, &in, &why), 0);
 }
 END_TEST

@@ -47,7 +47,6 @@ static int filter_times_check(const json_t *def, struct srv_response *rs)
     static const char *const keys[] = { "from", "to" };
     const json_t *f = json_object_get(def, "filter");
     PGresult *r = NULL;
-    char why[160];
     int k, err;
 
     for (k = 0; k < 2; k++) {
@@ -58,11 +57,9 @@ static int filter_times_check(const json_t *def, struct srv_response *rs)
         err = ds__exec(DS_SQL_TIME_CHECK, vals, 0, &r);
         PQclear(r);
         r = NULL;
-        if (err == SRV_EDB) {
-            snprintf(why, sizeof why, "filter.%s is not a timestamp PostgreSQL reads "
-                     "(2026-12-07T12:00:00Z, with Z or an offset)", keys[k]);
-            return srv_fail(rs, SRV_EBADREQ, why);
-        }
+        if (err == SRV_EDB)
+            return srv_failf(rs, SRV_EBADREQ, "filter.%s is not a timestamp PostgreSQL reads "
+                             "(2026-12-07T12:00:00Z, with Z or an offset)", keys[k]);
         if (err != SRV_OK)
             return err;
     }

@@ -430,6 +430,11 @@ START_TEST(test_shadow_promote_rollback)
     ck_assert_str_eq(json_string_value(json_object_get(d, "status")), "running");
     ck_assert_str_eq(json_string_value(json_object_get(d, "mode_reported")), "shadow");
     ck_assert(json_real_value(json_object_get(d, "observed_alerts_per_day")) == 240.0);
+    /* counts are integers, as in the rollbacks list */
+    ck_assert_msg(json_is_integer(json_object_get(d, "windows")) &&
+                  json_is_integer(json_object_get(d, "above_threshold")) &&
+                  json_is_integer(json_object_get(d, "alerts")), "windows %s",
+                  json_is_real(json_object_get(d, "windows")) ? "real" : "?");
     json_decref(j);
     /* At 120/day (within 2x and the budget) promotion goes through. */
     heartbeat_model("dep-1", "shadow", 3600, 5, 3600);

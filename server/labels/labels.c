@@ -273,17 +273,6 @@ int labels_respond_buf(struct srv_buf *b, unsigned status, struct srv_response *
     return SRV_OK;
 }
 
-int labels_respond_row(const PGresult *r, const char *col, unsigned status, int missing_err,
-                       const char *missing_msg, struct srv_response *rs)
-{
-    struct srv_buf b = { 0 };
-
-    if (PQntuples(r) != 1)
-        return srv_fail(rs, missing_err, missing_msg);
-    srv_buf_puts(&b, db_text_or(r, 0, col, "null"));
-    return labels_respond_buf(&b, status, rs);
-}
-
 int labels_query_double(const struct srv_request *rq, const char *key, double def, double *out)
 {
     const char *s = rq->query ? rq->query(rq, key) : NULL;
@@ -298,30 +287,35 @@ int labels_query_double(const struct srv_request *rq, const char *key, double de
     return (*end || errno || !isfinite(*out)) ? -1 : 0;
 }
 
-/* A label as the API answers it keeps its reals reals: json_build_object
- * prints a float8 of integral value as 0, where the API promises 0.0
- * (schema/openapi.json, info: a reader tells a real from an integer), so
- * span and confidence are made reals again for srv_json_dumps. */
-static void label_reals(json_t *l)
+/* labels_sql_json's walk: every integer under one of the real keys, in
+ * objects and arrays at any depth, becomes the real it stands for. */
+static void reals_deep(json_t *j)
 {
-    static const char *const reals[] = { "start_s", "end_s", "confidence" };
+    static const char *const reals[] = { "start_s", "end_s", "confidence", "score",
+                                         "duration_s" };
+    const char *key;
     json_t *v;
-    size_t k;
+    size_t i, k;
 
-    for (k = 0; json_is_object(l) && k < sizeof reals / sizeof reals[0]; k++)
-        if (json_is_integer(v = json_object_get(l, reals[k])))
-            json_object_set_new(l, reals[k], json_real((double)json_integer_value(v)));
+    if (json_is_array(j)) {
+        json_array_foreach(j, i, v)
+            reals_deep(v);
+        return;
+    }
+    json_object_foreach(j, key, v) {
+        for (k = 0; k < sizeof reals / sizeof reals[0]; k++)
+            if (strcmp(key, reals[k]) == 0 && json_is_integer(v))
+                json_object_set_new(j, key, json_real((double)json_integer_value(v)));
+        reals_deep(json_object_get(j, key));
+    }
 }
 
-/* The JSON a statement built for a label (or a history entry, whose "row"
- * is the label as it was); NULL when it does not parse. */
-static json_t *label_json(const char *text)
+json_t *labels_sql_json(const char *text)
 {
-    json_t *l = json_loads(text, 0, NULL);
+    json_t *j = json_loads(text, 0, NULL);
 
-    label_reals(l);
-    label_reals(json_object_get(l, "row"));
-    return l;
+    reals_deep(j);
+    return j;
 }
 
 /* {"items":[<column col of every row>]}: labels, or history entries whose
@@ -332,7 +326,7 @@ static int respond_items(const PGresult *r, const char *col, struct srv_response
     int i;
 
     for (i = 0; items && i < PQntuples(r); i++) {
-        if (!(it = label_json(db_text_or(r, i, col, "null")))) {
+        if (!(it = labels_sql_json(db_text_or(r, i, col, "null")))) {
             json_decref(items);
             return SRV_ENOMEM;
         }
@@ -482,7 +476,7 @@ static int label_store(const struct label_op *w, const char *id,
     if (err == SRV_OK)
         err = PQntuples(r) != 1 ? srv_fail(rs, w->missing_err, w->missing_msg)
                                 : srv_respond_json_take(rs, w->status,
-                                                        label_json(db_text_or(r, 0, "label", "")));
+                                                        labels_sql_json(db_text_or(r, 0, "label", "")));
     PQclear(r);
     srv_buf_free(&chans);
     return err;

@@ -560,9 +560,10 @@ START_TEST(test_context_demo)
 }
 END_TEST
 
-/* A label's span and confidence are reals in every answer, 0.0 and 1.0
- * included (schema/openapi.json, info: a real keeps its '.'), though the
- * statement that builds the label prints a float8 of integral value as 0. */
+/* A label's span and confidence, a snapshot's score and duration are reals
+ * in every answer, 0.0 and 1.0 included (schema/openapi.json, info: a real
+ * keeps its '.'), though the statements that build them print a float of
+ * integral value as 0. */
 START_TEST(test_label_reals)
 {
     struct testsrv srv;
@@ -598,6 +599,24 @@ START_TEST(test_label_reals)
     ck_assert_int_eq(testsrv_request(&srv, "GET", path, NULL, 0, token, NULL, &rep), 200);
     ck_assert_msg(strstr(rep.body, "\"start_s\":0.0,") && strstr(rep.body, "\"confidence\":0.0"),
                   "%s", rep.body);
+    free(rep.body);
+    /* the queue and a snapshot's context: a score of 1 and a 1 s snapshot */
+    testsrv_sql("UPDATE snapshots SET score = 1, sample_rate = pre_samples + post_samples");
+    ck_assert_int_eq(testsrv_request(&srv, "GET", "/api/v1/queue", NULL, 0, token, NULL, &rep), 200);
+    ck_assert_msg(strstr(rep.body, "\"score\":1.0,") && strstr(rep.body, "\"duration_s\":1.0"),
+                  "%s", rep.body);
+    {
+        json_t *q = testsrv_json(&rep);
+
+        ck_assert(json_is_integer(json_object_get(q, "total")) &&
+                  json_is_integer(json_object_get(q, "left")) &&
+                  json_is_object(json_object_get(q, "facets")));
+        json_decref(q);
+    }
+    free(rep.body);
+    snprintf(path, sizeof path, "/api/v1/snapshots/%lld/context", (long long)snap);
+    ck_assert_int_eq(testsrv_request(&srv, "GET", path, NULL, 0, token, NULL, &rep), 200);
+    ck_assert_msg(strstr(rep.body, "\"score\":1.0"), "%s", rep.body);
     free(rep.body);
     testsrv_stop(&srv);
 }

@@ -141,6 +141,10 @@ static enum MHD_Result send_bytes(struct http_req *r, unsigned status, const cha
         MHD_add_response_header(resp, SRV_IGNORED_HEADER, r->ignored_keys);
     if (status == 405 && r->allow[0])
         MHD_add_response_header(resp, "Allow", r->allow);
+    /* RFC 7235: a 401 names the scheme it wants; Bearer does not make a
+     * browser prompt for a password, as Basic would. */
+    if (status == 401)
+        MHD_add_response_header(resp, "WWW-Authenticate", "Bearer realm=\"precursor\"");
     if (r->retry_after) {
         char ra[16];
 

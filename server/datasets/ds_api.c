@@ -39,6 +39,33 @@ int ds__param_version(const struct srv_request *rq, int64_t *id, int *version,
 
 /* ---- datasets ------------------------------------------------------------ */
 
+/* The filter's from and to as PostgreSQL reads them (any form it takes,
+ * kept as written): one it cannot read is refused now, naming the key,
+ * rather than stored to fail every freeze with 400. */
+static int filter_times_check(const json_t *def, struct srv_response *rs)
+{
+    static const char *const keys[] = { "from", "to" };
+    const json_t *f = json_object_get(def, "filter");
+    PGresult *r = NULL;
+    int k, err;
+
+    for (k = 0; k < 2; k++) {
+        const char *vals[1] = { json_string_value(json_object_get(f, keys[k])) };
+
+        if (!vals[0])
+            continue;
+        err = ds__exec(DS_SQL_TIME_CHECK, vals, 0, &r);
+        PQclear(r);
+        r = NULL;
+        if (err == SRV_EDB)
+            return srv_failf(rs, SRV_EBADREQ, "filter.%s is not a timestamp PostgreSQL reads "
+                             "(2026-12-07T12:00:00Z, with Z or an offset)", keys[k]);
+        if (err != SRV_OK)
+            return err;
+    }
+    return SRV_OK;
+}
+
 int ds_api_create(struct srv_request *rq, struct srv_response *rs)
 {
     json_t *body = NULL, *def = NULL;
@@ -50,6 +77,11 @@ int ds_api_create(struct srv_request *rq, struct srv_response *rs)
     if (!(body = srv_body_json(rq)) || !(def = ds__definition(body, &why))) {
         json_decref(body);
         return srv_fail(rs, SRV_EBADREQ, why);
+    }
+    if ((err = filter_times_check(def, rs)) != SRV_OK) {
+        json_decref(def);
+        json_decref(body);
+        return err;
     }
     auth_actor(rq, by, sizeof by);
     defs = json_dumps(def, JSON_COMPACT | JSON_SORT_KEYS);

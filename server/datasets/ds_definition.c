@@ -24,10 +24,6 @@ int ds__source_index(const char *s)
     return -1;
 }
 
-static const char bad_filter[] =
-    "filter: sources, classes, equipment_types, sites are string lists; "
-    "min_confidence in [0, 1]; from/to timestamps";
-
 const char *const ds__definition_fields[] = {
     "name", "filter", "window", "split",
     "window.length_s", "window.stride_s", "window.edge",
@@ -126,19 +122,29 @@ static const char *filter_sources(const json_t *f, json_t *nf)
         return NULL;
     }
     if (!str_array_ok(v, DS_N_SOURCES, 16))
-        return bad_filter;
+        return "filter.sources must be a list of human, rule, vote, disposition";
     json_array_foreach(v, i, e)
         if (ds__source_index(json_string_value(e)) < 0)
-            return "filter sources must be among human, rule, vote, disposition";
+            return "filter.sources must be among human, rule, vote, disposition";
     json_object_set(nf, "sources", v);
     return NULL;
 }
 
-/* The filter's optional lists and time bounds, copied when valid. */
+/* The filter's optional lists and time bounds, copied when valid; a
+ * refusal names the key at fault. */
 static const char *filter_optional(const json_t *f, json_t *nf)
 {
     static const char *const lists[] = { "classes", "equipment_types", "sites" };
     static const char *const times[] = { "from", "to" };
+    static const char *const bad_list[] = {
+        "filter.classes must be a list of at most 256 class names (1..64 characters)",
+        "filter.equipment_types must be a list of at most 256 equipment types (1..64 characters)",
+        "filter.sites must be a list of at most 256 sites (1..64 characters)",
+    };
+    static const char *const bad_time[] = {
+        "filter.from must be a timestamp string of at most 64 characters (2026-12-07T12:00:00Z)",
+        "filter.to must be a timestamp string of at most 64 characters (2026-12-07T12:00:00Z)",
+    };
     json_t *v;
     size_t k;
 
@@ -146,14 +152,14 @@ static const char *filter_optional(const json_t *f, json_t *nf)
         if (!(v = f ? json_object_get(f, lists[k]) : NULL) || json_is_null(v))
             continue;
         if (!str_array_ok(v, 256, 64))
-            return bad_filter;
+            return bad_list[k];
         json_object_set(nf, lists[k], v);
     }
     for (k = 0; k < 2; k++) {
         if (!(v = f ? json_object_get(f, times[k]) : NULL) || json_is_null(v))
             continue;
         if (!json_is_string(v) || json_string_length(v) > 64)
-            return bad_filter;
+            return bad_time[k];
         json_object_set(nf, times[k], v);
     }
     return NULL;
@@ -171,7 +177,7 @@ static json_t *filter_normalise(const json_t *f, const char **why)
     if ((v = f ? json_object_get(f, "min_confidence") : NULL)) {
         conf = json_is_number(v) ? json_number_value(v) : -1;
         if (!(conf >= 0 && conf <= 1)) {
-            *why = bad_filter;
+            *why = "filter.min_confidence must be a number in [0, 1]";
             goto bad;
         }
     }
@@ -189,7 +195,9 @@ json_t *ds__definition(const json_t *body, const char **why)
     const json_t *f = json_object_get(body, "filter"), *name = json_object_get(body, "name");
     json_t *nw = NULL, *ns = NULL, *nf = NULL;
 
-    if (!json_is_object(body) || !json_is_string(name) || json_string_length(name) == 0 ||
+    if (!json_is_object(body))
+        return *why = "body must be a JSON object", NULL;
+    if (!json_is_string(name) || json_string_length(name) == 0 ||
         json_string_length(name) > 200)
         return *why = "name must be a string of 1..200 characters", NULL;
     if (f && !json_is_object(f))

@@ -36,6 +36,9 @@ static const struct db_sql stmts[DS_SQL_COUNT] = {
     [DS_SQL_CREATE] = { "ds_create",
         "INSERT INTO datasets (name, definition, created_by) VALUES ($1, $2::jsonb, $3) "
         "RETURNING id", 3 },
+    /* a filter's from/to as the gathering query will read it, checked
+     * when the definition is stored rather than at every freeze */
+    [DS_SQL_TIME_CHECK] = { "ds_time_check", "SELECT $1::timestamptz AS t", 1 },
     [DS_SQL_LIST] = { "ds_list",
         "SELECT d.id, d.name, d.definition::text AS definition, " DB_RFC3339("d.created_at") " AS created_at, "
         "(SELECT count(*) FROM dataset_versions v WHERE v.dataset_id = d.id) AS versions "

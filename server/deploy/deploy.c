@@ -25,7 +25,7 @@
 
 #define LIST_DETAILED 10               /* deployments listed with their devices */
 
-enum { D_MODEL, D_INSERT, D_MATCHED, D_DEVICE, D_BLOB, D_LIST, D_TARGETS, D_DEP_DEVICES, D_COUNT };
+enum { D_MODEL, D_INSERT, D_MATCHED, D_UNKNOWN, D_DEVICE, D_BLOB, D_LIST, D_TARGETS, D_DEP_DEVICES, D_COUNT };
 static const struct db_sql stmts[D_COUNT] = {
     [D_MODEL] = { "deploy_model",
         "SELECT status, metrics::text AS metrics FROM models WHERE id = $1::bigint", 1 },
@@ -39,6 +39,11 @@ static const struct db_sql stmts[D_COUNT] = {
     /* The device's key and state, and the deployment in force for it: the
      * blob made for this device (its own reference as the few-shot center,
      * model_device_refs) when training made one, else the model's. */
+    /* the ids of a device list that no device has (yet): a typo reaches
+     * nothing, and the client hears of it */
+    [D_UNKNOWN] = { "deploy_unknown",
+        "SELECT coalesce(json_agg(x ORDER BY x), '[]')::text AS unknown FROM unnest($1::text[]) x"
+        " WHERE NOT EXISTS (SELECT 1 FROM devices d WHERE d.id = x)", 1 },
     [D_DEVICE] = { "deploy_device",
         "SELECT encode(d.public_key, 'hex') AS public_key, d.status, dep.id AS deployment,"
         " dep.model_id, encode(sha256(coalesce(r.blob, m.blob)), 'hex') AS sha256,"
@@ -171,6 +176,9 @@ static int model_ready(const char *idb, struct srv_response *rs, struct deploy_p
         return err;
     if (PQntuples(r) != 1)
         err = srv_fail(rs, SRV_ENOTFOUND, "no such model");
+    else if (strcmp(db_text_or(r, 0, "status", ""), "failed") == 0)
+        err = srv_fail(rs, SRV_ECONFLICT,
+                       "the model failed to train (GET /api/v1/models/{id}: error): deploy another");
     else if (strcmp(db_text_or(r, 0, "status", ""), "done") != 0)
         err = srv_fail(rs, SRV_ECONFLICT, "the model has not finished training");
     else
@@ -234,6 +242,21 @@ static int promotion_check(const char *idb, const struct target *t, const struct
 }
 
 /* Insert the deployment; *dep its id, *matched the devices it reaches. */
+/* The ids of t's device list no device has, as a JSON array (NULL for a
+ * group, or when the statement failed: the deployment is stored anyway). */
+static json_t *unknown_devices(const struct target *t)
+{
+    const char *vals[1] = { t->devices.p };
+    PGresult *r = NULL;
+    json_t *j;
+
+    if (!t->devices.len || dexec(D_UNKNOWN, vals, NULL, NULL, 0, &r) != SRV_OK)
+        return NULL;
+    j = json_loads(db_text_or(r, 0, "unknown", "[]"), 0, NULL);
+    PQclear(r);
+    return j;
+}
+
 static int deployment_insert(const char *idb, const struct target *t, const char *by,
                              const char *mode, int forced, int64_t *dep, long long *matched)
 {
@@ -309,10 +332,16 @@ int deploy_api_create(struct srv_request *rq, struct srv_response *rs)
              (err = deployment_insert(idb, &t, by, mode, force, &dep, &matched)) == SRV_OK) {
         srv_log("info", "deploy: model %" PRId64 " deployment %" PRId64 " (%s%s) by %s, %lld devices now",
                 id, dep, mode, force ? ", forced" : "", by, matched);
-        err = srv_respond_json_take(rs, 201, json_pack("{s:I,s:I,s:I,s:s,s:b}", "id", (json_int_t)dep,
-                                                       "model_id", (json_int_t)id,
-                                                       "devices_matched", (json_int_t)matched,
-                                                       "mode", mode, "forced", force));
+        json_t *ans = json_pack("{s:I,s:I,s:I,s:s,s:b}", "id", (json_int_t)dep,
+                                "model_id", (json_int_t)id, "devices_matched", (json_int_t)matched,
+                                "mode", mode, "forced", force);
+        json_t *unknown = unknown_devices(&t);
+
+        if (ans && unknown)
+            json_object_set_new(ans, "unknown_devices", unknown);
+        else
+            json_decref(unknown);
+        err = srv_respond_json_take(rs, 201, ans);
     }
     srv_buf_free(&t.devices);
     json_decref(body);

@@ -12,6 +12,7 @@
 #include "server/deploy/deploy_int.h"
 
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,14 +80,22 @@ double deploy__observed_per_day(const struct deploy_dev_stats *st)
     return st->run_s > 0 ? st->alerts / st->run_s * 86400.0 : 0.0;
 }
 
+/* A count the device reported (windows, alarms) as an integer, as the
+ * rollbacks list shows the same counts; a device's non-integral or huge
+ * number stays the real it sent. */
+static json_t *count_json(double v)
+{
+    return v == floor(v) && fabs(v) < 9007199254740992.0 ? json_integer((json_int_t)v) : json_real(v);
+}
+
 json_t *deploy__rates_json(const char *device_id, const struct deploy_dev_stats *st,
                            const struct deploy_pred *p, const struct models_budget *b)
 {
-    json_t *o = json_pack("{s:s,s:o,s:f,s:f,s:f,s:f,s:f}", "device_id", device_id,
+    json_t *o = json_pack("{s:s,s:o,s:o,s:o,s:f,s:o,s:f}", "device_id", device_id,
                           "mode_reported", st->found ? json_string(st->active ? "active" : "shadow")
                                                      : json_null(),
-                          "windows", st->windows, "above_threshold", st->above, "run_s", st->run_s,
-                          "alerts", st->alerts,
+                          "windows", count_json(st->windows), "above_threshold", count_json(st->above),
+                          "run_s", st->run_s, "alerts", count_json(st->alerts),
                           "budget_alerts_per_day",
                           models_budget_device_per_hour(b, st->hold_off_s) * 24.0);
 

@@ -30,6 +30,16 @@ static json_t *str_or_null(const json_t *body, const char *key)
     return json_string(s);
 }
 
+/* model_version: the running model's version, an integer once the agent
+ * polls its config (agent/fleet/config_poll.c), or the text it was started
+ * with; either as sent. */
+static json_t *model_version_or_null(const json_t *body)
+{
+    const json_t *v = json_object_get(body, "model_version");
+
+    return json_is_integer(v) ? json_integer(json_integer_value(v)) : str_or_null(body, "model_version");
+}
+
 const char *fleet_device_health_word(const char *status, int have_heartbeat, int64_t age_s,
                                      int64_t spool_files, int64_t dropped, int64_t dead)
 {
@@ -56,7 +66,7 @@ json_t *fleet_device_health(const char *status, const json_t *hb_body, int64_t h
     o = json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}",
                   "agent_version", str_or_null(hb_body, "agent_version"),
                   "detector_version", str_or_null(hb_body, "detector_version"),
-                  "model_version", str_or_null(hb_body, "model_version"),
+                  "model_version", model_version_or_null(hb_body),
                   "spool_depth", int_or_null(hb_body, "spool_files", &files),
                   "spool_bytes", int_or_null(hb_body, "spool_bytes", NULL),
                   "drops", int_or_null(hb_body, "dropped", &dropped),

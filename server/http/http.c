@@ -141,6 +141,10 @@ static enum MHD_Result send_bytes(struct http_req *r, unsigned status, const cha
         MHD_add_response_header(resp, SRV_IGNORED_HEADER, r->ignored_keys);
     if (status == 405 && r->allow[0])
         MHD_add_response_header(resp, "Allow", r->allow);
+    /* RFC 7235: a 401 names the scheme it wants; Bearer does not make a
+     * browser prompt for a password, as Basic would. */
+    if (status == 401)
+        MHD_add_response_header(resp, "WWW-Authenticate", "Bearer realm=\"precursor\"");
     if (r->retry_after) {
         char ra[16];
 
@@ -203,6 +207,15 @@ static size_t route_limit(const struct http_req *r)
     case SRV_BODY_ENVELOPE: return r->srv->cfg->max_body;
     default: return 0;
     }
+}
+
+/* 413 naming the route's limit, so the client knows what to cut to. */
+static enum MHD_Result send_too_big(struct http_req *r)
+{
+    char msg[96];
+
+    snprintf(msg, sizeof msg, "request body over this route's limit of %zu bytes", r->limit);
+    return send_error(r, SRV_ETOOBIG, msg);
 }
 
 struct query_count {
@@ -285,7 +298,7 @@ static enum MHD_Result first_call(struct http_req *r)
 
         /* libmicrohttpd has parsed it already; refuse before reading. */
         if (end == cl || *end != '\0' || v > r->limit)
-            return send_error(r, SRV_ETOOBIG, "request body over the limit");
+            return send_too_big(r);
         r->declared = v;
     }
     return reserve_body(r, cl != NULL);
@@ -438,7 +451,7 @@ static enum MHD_Result final_call(struct http_req *r)
 
     http_conn_phase(&r->srv->conns, r->conn, HTTP_CONN_BUSY);
     if (r->overflow)
-        return send_error(r, SRV_ETOOBIG, "request body over the limit");
+        return send_too_big(r);
     if (r->refused)
         return send_error(r, SRV_EENVELOPE, "the envelope's own length is not its Content-Length");
     request_init(r, &rq);

@@ -115,6 +115,8 @@ static const char *parse_span(const json_t *body, int partial, struct labels_inp
 
     if (!js && !je)
         return partial ? NULL : "start_s and end_s are required";
+    if (!js || !je)
+        return "start_s and end_s go together: give both (seconds from the snapshot's first sample)";
     if (!json_is_number(js) || !json_is_number(je))
         return "start_s and end_s must both be numbers";
     in->has_span = 1;
@@ -271,17 +273,6 @@ int labels_respond_buf(struct srv_buf *b, unsigned status, struct srv_response *
     return SRV_OK;
 }
 
-int labels_respond_row(const PGresult *r, const char *col, unsigned status, int missing_err,
-                       const char *missing_msg, struct srv_response *rs)
-{
-    struct srv_buf b = { 0 };
-
-    if (PQntuples(r) != 1)
-        return srv_fail(rs, missing_err, missing_msg);
-    srv_buf_puts(&b, db_text_or(r, 0, col, "null"));
-    return labels_respond_buf(&b, status, rs);
-}
-
 int labels_query_double(const struct srv_request *rq, const char *key, double def, double *out)
 {
     const char *s = rq->query ? rq->query(rq, key) : NULL;
@@ -296,17 +287,52 @@ int labels_query_double(const struct srv_request *rq, const char *key, double de
     return (*end || errno || !isfinite(*out)) ? -1 : 0;
 }
 
-/* {"items":[<column col of every row>]} */
+/* labels_sql_json's walk: every integer under one of the real keys, in
+ * objects and arrays at any depth, becomes the real it stands for. */
+static void reals_deep(json_t *j)
+{
+    static const char *const reals[] = { "start_s", "end_s", "confidence", "score",
+                                         "duration_s" };
+    const char *key;
+    json_t *v;
+    size_t i, k;
+
+    if (json_is_array(j)) {
+        json_array_foreach(j, i, v)
+            reals_deep(v);
+        return;
+    }
+    json_object_foreach(j, key, v) {
+        for (k = 0; k < sizeof reals / sizeof reals[0]; k++)
+            if (strcmp(key, reals[k]) == 0 && json_is_integer(v))
+                json_object_set_new(j, key, json_real((double)json_integer_value(v)));
+        reals_deep(json_object_get(j, key));
+    }
+}
+
+json_t *labels_sql_json(const char *text)
+{
+    json_t *j = json_loads(text, 0, NULL);
+
+    reals_deep(j);
+    return j;
+}
+
+/* {"items":[<column col of every row>]}: labels, or history entries whose
+ * "row" is the label as it was. */
 static int respond_items(const PGresult *r, const char *col, struct srv_response *rs)
 {
-    struct srv_buf b = { 0 };
+    json_t *items = json_array(), *it;
     int i;
 
-    srv_buf_puts(&b, "{\"items\":[");
-    for (i = 0; i < PQntuples(r); i++)
-        srv_buf_printf(&b, "%s%s", i ? "," : "", db_text_or(r, i, col, "null"));
-    srv_buf_puts(&b, "]}");
-    return labels_respond_buf(&b, 200, rs);
+    for (i = 0; items && i < PQntuples(r); i++) {
+        if (!(it = labels_sql_json(db_text_or(r, i, col, "null")))) {
+            json_decref(items);
+            return SRV_ENOMEM;
+        }
+        json_array_append_new(items, it);
+    }
+    return srv_respond_json_take(rs, 200, items ? json_pack("{s:o}", "items", items) : NULL);
 }
 
 int labels_class_active(const char *name, int *active)
@@ -448,7 +474,9 @@ static int label_store(const struct label_op *w, const char *id,
     vals[10] = actor;
     err = db_exec_own(&labels_sql[w->stmt], vals, NULL, NULL, 0, &r);
     if (err == SRV_OK)
-        err = labels_respond_row(r, "label", w->status, w->missing_err, w->missing_msg, rs);
+        err = PQntuples(r) != 1 ? srv_fail(rs, w->missing_err, w->missing_msg)
+                                : srv_respond_json_take(rs, w->status,
+                                                        labels_sql_json(db_text_or(r, 0, "label", "")));
     PQclear(r);
     srv_buf_free(&chans);
     return err;

@@ -32,12 +32,12 @@ int labels_snapshot_meta(const char *id, struct labels_snap *m, struct srv_respo
 /* Answer with the text of b (JSON) and status; b is taken either way. */
 int labels_respond_buf(struct srv_buf *b, unsigned status, struct srv_response *rs);
 
-/* Answer with the SQL-made JSON in column col of r's single row; no row is
- * missing_err with missing_msg, which the caller chooses because an empty
- * result means different things (an insert that stored nothing is internal,
- * an update or read of what is not there is a 404). */
-int labels_respond_row(const PGresult *r, const char *col, unsigned status, int missing_err,
-                       const char *missing_msg, struct srv_response *rs);
+/* JSON a statement built (json_build_object), parsed, with the values of
+ * the keys that are reals in these answers (spans, confidence, score,
+ * duration) made reals again wherever they are: PostgreSQL prints a float
+ * of integral value as 10, where the API promises 10.0 (schema/openapi.json,
+ * info).  NULL when text does not parse. */
+struct json_t *labels_sql_json(const char *text);
 
 /* Query parameter key as a finite number; def when absent or empty.
  * 0 or -1. */

@@ -2,6 +2,7 @@
  * filters, how many are left) and GET /api/v1/snapshots/{id}/context (the
  * device's and the equipment type's recent snapshots).  The SQL builds the
  * JSON of every item; this file bounds the filters and assembles the page. */
+#include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -205,8 +206,8 @@ static int queue_params(const struct srv_request *rq, struct queue_params *p,
 int labels_queue(struct srv_request *rq, struct srv_response *rs)
 {
     struct queue_params p;
-    struct srv_buf b = { 0 };
     PGresult *r = NULL, *f = NULL;
+    json_t *items, *j;
     int err, i, n;
 
     if ((err = queue_params(rq, &p, rs)) != SRV_OK)
@@ -218,18 +219,18 @@ int labels_queue(struct srv_request *rq, struct srv_response *rs)
         return err;
     }
     n = PQntuples(r);
-    srv_buf_puts(&b, "{\"items\":[");
-    for (i = 0; i < n; i++)
-        srv_buf_printf(&b, "%s%s", i ? "," : "", db_text_or(r, i, "item", "null"));
+    items = json_array();
+    for (i = 0; items && i < n; i++)
+        json_array_append_new(items, labels_sql_json(db_text_or(r, i, "item", "null")));
     /* An empty page past the end has no row to carry the counts, which
      * reads as 0 and is only off for that page. */
-    srv_buf_printf(&b, "],\"total\":%s,\"left\":%s,\"facets\":%s}",
-                   n ? db_text_or(r, 0, "total", "0") : "0",
-                   n ? db_text_or(r, 0, "unlabeled", "0") : "0",
-                   db_text_or(f, 0, "facets", "{}"));
+    j = items ? json_pack("{s:o,s:I,s:I,s:o}", "items", items,
+                          "total", (json_int_t)(n ? db_int64(r, 0, "total") : 0),
+                          "left", (json_int_t)(n ? db_int64(r, 0, "unlabeled") : 0),
+                          "facets", labels_sql_json(db_text_or(f, 0, "facets", "{}"))) : NULL;
     PQclear(r);
     PQclear(f);
-    return labels_respond_buf(&b, 200, rs);
+    return srv_respond_json_take(rs, 200, j);
 }
 
 int labels_context(struct srv_request *rq, struct srv_response *rs)
@@ -245,7 +246,9 @@ int labels_context(struct srv_request *rq, struct srv_response *rs)
         return err;
     if ((err = db_exec_own(&queue_sql[QQ_CONTEXT], vals, NULL, NULL, 0, &r)) != SRV_OK)
         return err;
-    err = labels_respond_row(r, "context", 200, SRV_ENOTFOUND, "no such snapshot", rs);
+    err = PQntuples(r) != 1 ? srv_fail(rs, SRV_ENOTFOUND, "no such snapshot")
+                            : srv_respond_json_take(rs, 200,
+                                                    labels_sql_json(db_text_or(r, 0, "context", "")));
     PQclear(r);
     return err;
 }

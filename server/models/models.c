@@ -23,7 +23,7 @@
 #include "server/srv/srv.h"
 #include "server/text/text.h"
 
-#define MODELS_RUNNING_MAX 2
+int models__training_max = 2;
 
 static char key_file[512];
 static pthread_mutex_t key_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -226,24 +226,32 @@ static void *train_main(void *arg)
     return NULL;
 }
 
-/* Train model id in a thread of its own.  Bounded: beyond the cap the
- * request is refused (503, Retry-After) and the row is marked failed, so
- * no model stays queued forever. */
-static int train_start(int64_t id, struct srv_response *rs)
+/* One of the models__training_max training slots, taken before the model's
+ * row is inserted: a request refused for want of one (503, Retry-After)
+ * leaves nothing behind, as a 503 promises, rather than a failed model the
+ * client never got the id of. */
+static int slot_take(struct srv_response *rs)
+{
+    if (atomic_fetch_add(&running, 1) >= models__training_max) {
+        atomic_fetch_sub(&running, 1);
+        rs->retry_after = 30;
+        return srv_fail(rs, SRV_EOVERLOAD, "too many models training; retry after Retry-After");
+    }
+    return SRV_OK;
+}
+
+/* Train model id in a thread of its own, in the slot slot_take() took (the
+ * thread gives it back when it ends). */
+static int train_start(int64_t id)
 {
     int64_t *idp;
     pthread_t th;
     pthread_attr_t at;
     int started;
 
-    if (atomic_fetch_add(&running, 1) >= MODELS_RUNNING_MAX) {
-        atomic_fetch_sub(&running, 1);
-        models__mark_failed(id, "too many models training; submit again later");
-        rs->retry_after = 30;
-        return srv_fail(rs, SRV_EOVERLOAD, "too many models training; retry after Retry-After");
-    }
     if (!(idp = malloc(sizeof *idp))) {
         atomic_fetch_sub(&running, 1);
+        models__mark_failed(id, "out of memory");
         return SRV_ENOMEM;
     }
     *idp = id;
@@ -263,7 +271,7 @@ static int train_start(int64_t id, struct srv_response *rs)
 int models_api_create(struct srv_request *rq, struct srv_response *rs)
 {
     json_t *body = srv_body_json(rq);
-    const char *kind = json_string_value(json_object_get(body, "kind")), *vals[6];
+    const char *kind = json_string_value(json_object_get(body, "kind")), *vals[6], *why;
     json_t *fsj = json_object_get(body, "feature_set");
     json_t *ds = json_object_get(body, "dataset_id"), *v = json_object_get(body, "version");
     json_t *tf = json_object_get(body, "transfer");
@@ -275,13 +283,19 @@ int models_api_create(struct srv_request *rq, struct srv_response *rs)
     static const char *const model_fields[] = { "dataset_id", "version", "kind", "feature_set",
                                                 "transfer", NULL };
 
-    if (!json_is_integer(ds) || !json_is_integer(v) || !kind ||
-        (strcmp(kind, "anomaly") != 0 && strcmp(kind, "classifier") != 0 &&
-         strcmp(kind, "fewshot") != 0) ||
-        json_integer_value(ds) < 1 || json_integer_value(v) < 1 ||
-        json_integer_value(v) > 1000000000) {
+    /* each refusal names the field to change */
+    why = !json_is_object(body) ? "body must be a JSON object"
+        : !json_is_integer(ds) || json_integer_value(ds) < 1
+            ? "dataset_id must be a dataset's id, a positive integer (GET /api/v1/datasets)"
+        : !json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 1000000000
+            ? "version must be a version of the dataset, an integer from 1 (GET /api/v1/datasets/{id})"
+        : !kind || (strcmp(kind, "anomaly") != 0 && strcmp(kind, "classifier") != 0 &&
+                    strcmp(kind, "fewshot") != 0)
+            ? "kind must be anomaly, classifier or fewshot"
+            : NULL;
+    if (why) {
         json_decref(body);
-        return srv_fail(rs, SRV_EBADREQ, "needs dataset_id, version and kind anomaly|classifier|fewshot");
+        return srv_fail(rs, SRV_EBADREQ, why);
     }
     if (tf && !json_is_boolean(tf)) {
         json_decref(body);
@@ -306,17 +320,23 @@ int models_api_create(struct srv_request *rq, struct srv_response *rs)
     /* transfer from related equipment: the few-shot learner's, on unless refused */
     vals[4] = strcmp(kind, "fewshot") == 0 && !json_is_false(tf) ? "true" : "false";
     vals[5] = fsj && json_is_string(fsj) ? "relations" : NULL;
+    if ((err = slot_take(rs)) != SRV_OK) {
+        json_decref(body);
+        return err;
+    }
     err = models__exec(M_INSERT, vals, NULL, NULL, 0, &r);
     json_decref(body);
-    if (err != SRV_OK)
-        return err;
-    if (PQntuples(r) != 1) {
+    if (err == SRV_OK && PQntuples(r) != 1) {
         PQclear(r);
-        return srv_fail(rs, SRV_ENOTFOUND, "no such dataset version");
+        err = srv_fail(rs, SRV_ENOTFOUND, "no such dataset version");
+    }
+    if (err != SRV_OK) {
+        atomic_fetch_sub(&running, 1);
+        return err;
     }
     id = db_int64(r, 0, "id");
     PQclear(r);
-    if ((err = train_start(id, rs)) != SRV_OK)
+    if ((err = train_start(id)) != SRV_OK)
         return err;
     return srv_respond_json_take(rs, 202, json_pack("{s:I}", "id", (json_int_t)id));
 }
@@ -401,8 +421,13 @@ static int respond_column(struct srv_request *rq, struct srv_response *rs, const
     if ((err = load(rq, rs, binary, &r)) != SRV_OK)
         return err;
     if (db_isnull(r, 0, col)) {
+        /* a failed model never will: say so and why, not "wait" */
+        err = strcmp(db_text_or(r, 0, "status", ""), "failed") == 0
+                  ? srv_failf(rs, SRV_ECONFLICT, "the model failed to train (%.300s): train another",
+                              db_text_or(r, 0, "error", "no reason recorded"))
+                  : srv_fail(rs, SRV_ECONFLICT, "the model has not finished training");
         PQclear(r);
-        return srv_fail(rs, SRV_ECONFLICT, "the model has not finished training");
+        return err;
     }
     err = srv_respond_copy(rs, 200, ctype, db_text(r, 0, col),
                            (size_t)db_len(r, 0, col));

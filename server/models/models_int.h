@@ -33,6 +33,10 @@ int models__exec(enum models_stmt s, const char *const *vals, const int *lens, c
 /* Record why model id will not be trained (best effort). */
 void models__mark_failed(int64_t id, const char *why);
 
+/* How many trainings may run at once (2); a POST beyond it is refused with
+ * 503 before any model row exists.  A variable so the tests can fill it. */
+extern int models__training_max;
+
 /* The device's budget for one model (issue 7): flash and RAM; the few-shot
  * learner keeps its parameters within MODELS_FEWSHOT_PARAM_BYTES, the rest
  * of the flash is for the score code. */

@@ -26,6 +26,7 @@
 #include "server/ingest/ingest.h"
 #include "server/text/text.h"
 #include "server/models/models.h"
+#include "server/models/models_int.h"
 #include "testsrv.h"
 
 #define SECRET "test-enroll-secret"
@@ -311,6 +312,53 @@ START_TEST(test_datasets_contract)
     free(rep.body);
     ck_assert_int_eq(post_json(&f, "/api/v1/datasets", "{\"name\":\"x\"}", f.token, &rep), 400);
     free(rep.body);
+    ck_assert_int_eq(post_json(&f, "/api/v1/datasets", "[]", f.token, &rep), 400);
+    ck_assert_ptr_nonnull(strstr(rep.body, "body must be a JSON object"));
+    free(rep.body);
+    /* A filter refused names the key at fault, a time bound PostgreSQL
+     * cannot read included: refused when defined (nothing stored), not
+     * at every freeze. */
+    {
+        static const char *const bad[][2] = {
+            { "\"min_confidence\":2", "filter.min_confidence" },
+            { "\"sources\":\"human\"", "filter.sources" },
+            { "\"equipment_types\":[\"\"]", "filter.equipment_types" },
+            { "\"sites\":\"plant-1\"", "filter.sites" },
+            { "\"classes\":[1]", "filter.classes" },
+            { "\"from\":3", "filter.from" },
+            { "\"to\":\"the day after\"", "filter.to is not a timestamp PostgreSQL reads" },
+            { "\"from\":\"2026-13-45\"", "filter.from is not a timestamp PostgreSQL reads" },
+        };
+        char body[512];
+
+        for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+            snprintf(body, sizeof body, "{\"name\":\"x\",\"filter\":{%s},"
+                     "\"window\":{\"length_s\":1,\"stride_s\":1},"
+                     "\"split\":{\"by\":\"device\",\"fractions\":[1,0,0]}}", bad[i][0]);
+            ck_assert_int_eq(post_json(&f, "/api/v1/datasets", body, f.token, &rep), 400);
+            j = testsrv_json(&rep);
+            k = json_string_value(json_object_get(json_object_get(j, "error"), "message"));
+            ck_assert_msg(k && strncmp(k, bad[i][1], strlen(bad[i][1])) == 0,
+                          "%s: %s", bad[i][0], rep.body);
+            json_decref(j);
+            free(rep.body);
+        }
+        ck_assert_int_eq(testsrv_scalar("SELECT count(*) FROM datasets"), 0);
+    }
+    /* A body over the limit: 413 naming the limit, as JSON. */
+    {
+        size_t big = 70 * 1024;
+        char *body = malloc(big + 1);
+
+        ck_assert_ptr_nonnull(body);
+        memset(body, ' ', big);
+        body[big] = '\0';
+        ck_assert_int_eq(post_json(&f, "/api/v1/datasets", body, f.token, &rep), 413);
+        ck_assert_str_eq(testsrv_error_code(&rep), "too_large");
+        ck_assert_msg(strstr(rep.body, "limit of 65536 bytes"), "%s", rep.body);
+        free(rep.body);
+        free(body);
+    }
     /* A key the server does not know, at any level, is left out of the
      * stored definition and named in the answer (a misspelt filter widens
      * the set: the client must hear of it); a client's own extra key still
@@ -519,9 +567,57 @@ START_TEST(test_models)
     ck_assert_int_eq(post_json(&f, "/api/v1/models", "{\"dataset_id\":1,\"version\":5,\"kind\":\"anomaly\"}",
                                f.token, &rep), 404);
     free(rep.body);
-    ck_assert_int_eq(post_json(&f, "/api/v1/models", "{\"dataset_id\":1,\"version\":1,\"kind\":\"tree\"}",
-                               f.token, &rep), 400);
+    /* each refusal names the field to change */
+    {
+        static const char *const bad[][2] = {
+            { "{\"dataset_id\":1,\"version\":1,\"kind\":\"tree\"}", "kind must be" },
+            { "{\"dataset_id\":\"1\",\"version\":1,\"kind\":\"anomaly\"}", "dataset_id must be" },
+            { "{\"dataset_id\":1,\"kind\":\"anomaly\"}", "version must be" },
+            { "{\"dataset_id\":1,\"version\":0,\"kind\":\"anomaly\"}", "version must be" },
+            { "[1]", "body must be a JSON object" },
+        };
+
+        for (k = 0; k < (int)(sizeof bad / sizeof bad[0]); k++) {
+            ck_assert_int_eq(post_json(&f, "/api/v1/models", bad[k][0], f.token, &rep), 400);
+            ck_assert_msg(strstr(rep.body, bad[k][1]), "%s: %s", bad[k][0], rep.body);
+            free(rep.body);
+        }
+    }
+    /* No training slot free: 503 with Retry-After, and nothing stored (a
+     * client that got no id must not find a failed model in the list). */
+    models__training_max = 0;
+    ck_assert_int_eq(post_json(&f, "/api/v1/models", "{\"dataset_id\":1,\"version\":1,\"kind\":\"anomaly\"}",
+                               f.token, &rep), 503);
+    ck_assert_ptr_nonnull(strcasestr(rep.headers, "Retry-After:"));
     free(rep.body);
+    models__training_max = 2;
+    ck_assert_int_eq(http(&f, "GET", "/api/v1/models", NULL, 0, f.token, &rep), 200);
+    j = testsrv_json(&rep);
+    ck_assert_int_eq(json_array_size(json_object_get(j, "items")), 0);
+    json_decref(j);
+    free(rep.body);
+    /* A failed model's blob, header and deployment say it failed and why,
+     * not "has not finished training" (it never will). */
+    {
+        int64_t fid;
+
+        testsrv_sql("INSERT INTO models (dataset_id, version, kind, created_by, status, error)"
+                    " VALUES (1, 1, 'anomaly', 'test', 'failed', 'no windows labeled normal')");
+        fid = testsrv_scalar("SELECT max(id) FROM models");
+        snprintf(path, sizeof path, "/api/v1/models/%lld/blob", (long long)fid);
+        ck_assert_int_eq(http(&f, "GET", path, NULL, 0, f.token, &rep), 409);
+        ck_assert_msg(strstr(rep.body, "failed to train (no windows labeled normal)"), "%s", rep.body);
+        free(rep.body);
+        snprintf(path, sizeof path, "/api/v1/models/%lld/header", (long long)fid);
+        ck_assert_int_eq(http(&f, "GET", path, NULL, 0, f.token, &rep), 409);
+        ck_assert_msg(strstr(rep.body, "failed to train"), "%s", rep.body);
+        free(rep.body);
+        snprintf(path, sizeof path, "/api/v1/models/%lld/deploy", (long long)fid);
+        ck_assert_int_eq(post_json(&f, path, "{\"devices\":[\"dev-0\"]}", f.token, &rep), 409);
+        ck_assert_msg(strstr(rep.body, "failed to train"), "%s", rep.body);
+        free(rep.body);
+        testsrv_sql("DELETE FROM models");
+    }
     for (k = 0; k < 2; k++) {
         char body[128];
         long id;
@@ -549,6 +645,39 @@ START_TEST(test_models)
         ck_assert_ptr_nonnull(strstr(rep.body, "precursor_model_score"));
         free(rep.body);
         json_decref(m);
+    }
+    /* The list pages newest first: next is the before of the page after,
+     * null on the last; a before that is no id is refused. */
+    {
+        int64_t first, second;
+
+        ck_assert_int_eq(http(&f, "GET", "/api/v1/models?limit=1", NULL, 0, f.token, &rep), 200);
+        j = testsrv_json(&rep);
+        ck_assert_int_eq(json_array_size(json_object_get(j, "items")), 1);
+        first = json_integer_value(json_object_get(json_array_get(json_object_get(j, "items"), 0), "id"));
+        ck_assert_int_eq(json_integer_value(json_object_get(j, "next")), first);
+        json_decref(j);
+        free(rep.body);
+        snprintf(path, sizeof path, "/api/v1/models?limit=1&before=%lld", (long long)first);
+        ck_assert_int_eq(http(&f, "GET", path, NULL, 0, f.token, &rep), 200);
+        j = testsrv_json(&rep);
+        second = json_integer_value(json_object_get(json_array_get(json_object_get(j, "items"), 0), "id"));
+        ck_assert_int_lt(second, first);
+        ck_assert(json_is_null(json_object_get(j, "next")));      /* the two trained above */
+        json_decref(j);
+        free(rep.body);
+        snprintf(path, sizeof path, "/api/v1/models?limit=1&before=%lld", (long long)second);
+        ck_assert_int_eq(http(&f, "GET", path, NULL, 0, f.token, &rep), 200);
+        j = testsrv_json(&rep);
+        ck_assert_int_eq(json_array_size(json_object_get(j, "items")), 0);
+        ck_assert(json_is_null(json_object_get(j, "next")));
+        json_decref(j);
+        free(rep.body);
+        ck_assert_int_eq(http(&f, "GET", "/api/v1/models?before=x", NULL, 0, f.token, &rep), 400);
+        free(rep.body);
+        ck_assert_int_eq(http(&f, "GET", "/api/v1/models?offset=1", NULL, 0, f.token, &rep), 400);
+        ck_assert_ptr_nonnull(strstr(rep.body, "before="));
+        free(rep.body);
     }
     /* The relations set by name: fewshot only, its map fitted on the
      * windows labeled normal, carried by the blob, refitted in every fold */

@@ -174,6 +174,8 @@ START_TEST(test_deploy_fetch_and_view)
     ck_assert_int_eq(http(&f, "POST", "/api/v1/models/1/deploy", "{\"devices\":[\"dep-1\"]}", f.ml, NULL, &rep), 201);
     j = body_json(&rep);
     ck_assert_int_eq(json_integer_value(json_object_get(j, "devices_matched")), 1);
+    ck_assert_int_eq(json_array_size(json_object_get(j, "unknown_devices")), 0);
+    ck_assert_ptr_nonnull(json_object_get(j, "unknown_devices"));
     json_decref(j);
 
     /* The device sees it, with the blob's hash; the blob verifies with the
@@ -283,6 +285,20 @@ START_TEST(test_deploy_fetch_and_view)
     ck_assert(json_is_true(json_object_get(m, "in_sync")));
     ck_assert_str_eq(json_string_value(json_object_get(json_object_get(m, "refused"), "reason")),
                      "bad_signature");
+    json_decref(j);
+    /* A device list naming an id no device has: stored (a device may
+     * enroll under it later), and the answer names it; a group has none. */
+    ck_assert_int_eq(http(&f, "POST", "/api/v1/models/1/deploy", "{\"devices\":[\"dep-1\",\"dep-l\"]}",
+                          f.ml, NULL, &rep), 201);
+    j = body_json(&rep);
+    ck_assert_int_eq(json_integer_value(json_object_get(j, "devices_matched")), 1);
+    ck_assert_int_eq(json_array_size(json_object_get(j, "unknown_devices")), 1);
+    ck_assert_str_eq(json_string_value(json_array_get(json_object_get(j, "unknown_devices"), 0)), "dep-l");
+    json_decref(j);
+    ck_assert_int_eq(http(&f, "POST", "/api/v1/models/1/deploy", "{\"site\":\"nowhere\"}", f.ml, NULL,
+                          &rep), 201);
+    j = body_json(&rep);
+    ck_assert_ptr_null(json_object_get(j, "unknown_devices"));
     json_decref(j);
     free(blob);
     fx_stop(&f);
@@ -414,6 +430,11 @@ START_TEST(test_shadow_promote_rollback)
     ck_assert_str_eq(json_string_value(json_object_get(d, "status")), "running");
     ck_assert_str_eq(json_string_value(json_object_get(d, "mode_reported")), "shadow");
     ck_assert(json_real_value(json_object_get(d, "observed_alerts_per_day")) == 240.0);
+    /* counts are integers, as in the rollbacks list */
+    ck_assert_msg(json_is_integer(json_object_get(d, "windows")) &&
+                  json_is_integer(json_object_get(d, "above_threshold")) &&
+                  json_is_integer(json_object_get(d, "alerts")), "windows %s",
+                  json_is_real(json_object_get(d, "windows")) ? "real" : "?");
     json_decref(j);
     /* At 120/day (within 2x and the budget) promotion goes through. */
     heartbeat_model("dep-1", "shadow", 3600, 5, 3600);

@@ -545,6 +545,13 @@ START_TEST(test_device_health_fields)
     ck_assert_int_eq(json_integer_value(json_object_get(j, "spool_depth")), 4);
     ck_assert_int_eq(json_integer_value(json_object_get(j, "heartbeat_age_s")), 10);
     ck_assert_str_eq(json_string_value(json_object_get(j, "health")), "ok");
+    ck_assert_str_eq(json_string_value(json_object_get(j, "model_version")), "m7");
+    json_decref(j);
+    /* an agent that polls its config reports the running model's version
+     * as a number: shown as such, not as null */
+    json_object_set_new(hb, "model_version", json_integer(5));
+    j = fleet_device_health("active", hb, 1000000, 11000000);
+    ck_assert_int_eq(json_integer_value(json_object_get(j, "model_version")), 5);
     json_decref(j);
     /* the agent's last heartbeat: stopped on purpose, not stale later */
     json_object_set_new(hb, "stopping", json_true());

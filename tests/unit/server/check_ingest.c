@@ -182,6 +182,19 @@ START_TEST(test_ingest_contract)
     free(rep.body);
     ck_assert_int_eq(http(&f, "GET", "/api/v1/snapshots?after=x", NULL, 0, f.token, &rep), 400);
     free(rep.body);
+    /* The listings page by cursor: an offset, which would answer the first
+     * page again and again, is refused with how to page. */
+    ck_assert_int_eq(http(&f, "GET", "/api/v1/snapshots?limit=1&offset=1", NULL, 0, f.token, &rep), 400);
+    ck_assert_ptr_nonnull(strstr(rep.body, "after="));
+    free(rep.body);
+    ck_assert_int_eq(http(&f, "GET", "/api/v1/devices?offset=100", NULL, 0, f.token, &rep), 400);
+    ck_assert_ptr_nonnull(strstr(rep.body, "after="));
+    free(rep.body);
+    /* No token: 401 naming the scheme it wants (RFC 7235), as JSON. */
+    ck_assert_int_eq(http(&f, "GET", "/api/v1/snapshots", NULL, 0, NULL, &rep), 401);
+    ck_assert_ptr_nonnull(strcasestr(rep.headers, "WWW-Authenticate: Bearer"));
+    ck_assert_str_eq(testsrv_error_code(&rep), "unauthorized");
+    free(rep.body);
     snprintf(path, sizeof path, "/api/v1/snapshots/%lld/raw", (long long)id);
     ck_assert_int_eq(http(&f, "GET", path, NULL, 0, f.token, &rep), 200);
     ck_assert_uint_eq(rep.len, l1);

@@ -219,8 +219,9 @@ int command_run(const struct agent_config *c, atomic_int *stop)
         pthread_mutex_destroy(&net.mu);
         goto out;
     }
-    fprintf(stderr, "agent: %s running: %s source, %u channels at %g Hz, spool %s\n",
-            c->device_id, c->source, cp.src->channels, cp.src->rate, c->spool_dir);
+    fprintf(stderr, "agent: %s running: %s source, %u channel%s at %g Hz, spool %s\n",
+            c->device_id, c->source, cp.src->channels, cp.src->channels == 1 ? "" : "s",
+            cp.src->rate, c->spool_dir);
 
     rc = pipeline_run(cp.p, stop);
     if (rc != 0)

@@ -375,6 +375,14 @@ static int parse_header(struct source *s, struct csv *c, char *line, char *err, 
                 return SOURCE_EFORMAT;
             }
             memcpy(ch->name, field, nlen + 1);
+            /* A name is how labels, rules, datasets and --detectors name a
+             * channel: two of one name could never be told apart. */
+            for (unsigned k = 0; k + 1 < col; k++)
+                if (strcmp(s->chan[k].name, ch->name) == 0) {
+                    snprintf(err, errlen, "%s: line 1: column %u: channel name \"%s\" is column "
+                             "%u's too", c->name, col + 1, ch->name, k + 2);
+                    return SOURCE_EFORMAT;
+                }
         }
         col++;
         if (!comma)

@@ -157,6 +157,8 @@ START_TEST(bad_lines_name_their_number)
     expect_error("timestamp\n1\n", "line 1: header needs");
     expect_error("", "empty input");
     expect_error("timestamp,a[g\n1,1\n", "closing ']'");
+    /* one name, one channel: labels and rules name channels by it */
+    expect_error("timestamp,a[g],b,a [bar]\n1,1,2,3\n", "line 1: column 4: channel name \"a\" is column 2's too");
 }
 END_TEST
 

@@ -77,6 +77,7 @@
 #include "server/models/models.h"
 #include "server/models/models_fewshot.h"
 #include "server/datasets/ds_relations.h"
+#include "server/srv/srv.h"
 
 #define SHOTS 5
 #define MAX_LINE 4096
@@ -1158,7 +1159,7 @@ static void report(const struct corpus *c, const struct tally *tl, uint32_t tria
         const struct tally *a = &tl[m];
         if (c->fs[methods[m].v].nf == 0)
             continue;
-        models_eval_wilson(a->hits, a->n, &lo, &hi);
+        srv_wilson95(a->hits, a->n, &lo, &hi);
         double acc = a->n ? (double)a->hits / a->n : 0, low = 1;
         uint32_t lowk = 0;
         if (methods[m].k >= 0 && acc > best) {
@@ -1172,7 +1173,7 @@ static void report(const struct corpus *c, const struct tally *tl, uint32_t tria
         for (uint32_t k = 0; k < c->n_classes; k++) {
             double rk = a->cn[k] ? (double)a->ch[k] / a->cn[k] : 0;
             double rlo, rhi;
-            models_eval_wilson(a->ch[k], a->cn[k], &rlo, &rhi);
+            srv_wilson95(a->ch[k], a->cn[k], &rlo, &rhi);
             printf(" %s %.0f%% [%.0f, %.0f] (n=%u)", c->class_names[k], 100 * rk, 100 * rlo, 100 * rhi, a->cn[k]);
             if (a->cn[k] && rk < low) {
                 low = rk;

@@ -10,21 +10,7 @@
 #include <string.h>
 
 #include "schema/model.h"
-
-void models_eval_wilson(uint32_t hits, uint32_t n, double *lo, double *hi)
-{
-    const double z = 1.959963984540054;
-    if (n == 0) {
-        *lo = 0;
-        *hi = 1;
-        return;
-    }
-    double p = (double)hits / n, z2n = z * z / n;
-    double c = (p + z2n / 2) / (1 + z2n);
-    double h = z * sqrt(p * (1 - p) / n + z2n / (4.0 * n)) / (1 + z2n);
-    *lo = c - h < 0 ? 0 : c - h;
-    *hi = c + h > 1 ? 1 : c + h;
-}
+#include "server/srv/srv.h"
 
 static void figure(struct eval_figure *f, uint32_t hits, uint32_t n, uint32_t min_n, const char *what)
 {
@@ -37,7 +23,7 @@ static void figure(struct eval_figure *f, uint32_t hits, uint32_t n, uint32_t mi
     }
     f->ok = 1;
     f->value = (double)hits / n;
-    models_eval_wilson(hits, n, &f->lo, &f->hi);
+    srv_wilson95(hits, n, &f->lo, &f->hi);
 }
 
 void models_eval_tally(const int32_t *truth, const int32_t *pred, uint32_t n, uint32_t n_classes,

@@ -191,8 +191,6 @@ struct eval_figure {
     char why[96];
 };
 
-/* Wilson score interval (z = 1.96) of hits out of n; n = 0 gives [0, 1]. */
-void models_eval_wilson(uint32_t hits, uint32_t n, double *lo, double *hi);
 
 #define EVAL_MIN_TEST 10u           /* windows behind an accuracy */
 #define EVAL_MIN_CLASS_TEST 5u      /* windows of a class behind its recall */

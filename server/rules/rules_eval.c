@@ -15,6 +15,7 @@
 #include "server/features/features.h"
 #include "server/rules/rules_expr.h"
 #include "server/rules/rules_int.h"
+#include "server/srv/srv.h"
 
 #define RULES_PAGE 200
 #define RULES_MAX_RULES 1000
@@ -379,17 +380,6 @@ int rules_stats_get(int64_t rule_id, const char *demo, struct rules_stats *out)
     return SRV_OK;
 }
 
-/* 95% Wilson score interval of k out of n (n > 0). */
-static void wilson(int64_t k, int64_t n, double *lo, double *hi)
-{
-    const double z = 1.959963984540054;
-    double p = (double)k / (double)n, z2n = z * z / (double)n;
-    double c = (p + z2n / 2) / (1 + z2n);
-    double h = z * sqrt(p * (1 - p) / (double)n + z2n / (4.0 * (double)n)) / (1 + z2n);
-    *lo = c - h < 0 ? 0 : c - h;
-    *hi = c + h > 1 ? 1 : c + h;
-}
-
 /* The channels rule_id reads, as a PostgreSQL text[] literal (malloc'd). */
 static int rule_channels(int64_t rule_id, char **arr_out)
 {
@@ -454,7 +444,7 @@ int rules_stats_by_type(int64_t rule_id, const char *demo, struct rules_type_sta
             continue;
         }
         t->accuracy = (double)t->agreeing / (double)t->labeled;
-        wilson(t->agreeing, t->labeled, &t->acc_lo, &t->acc_hi);
+        srv_wilson95((uint64_t)t->agreeing, (uint64_t)t->labeled, &t->acc_lo, &t->acc_hi);
     }
     PQclear(r);
     *n = k;

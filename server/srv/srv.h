@@ -345,6 +345,11 @@ int srv_find_dir(const char *flag, const char *rel, const char *marker,
 /* One log line on stderr: time, level, message.  printf-style. */
 /* 1 when PRECURSOR_LOG_DEBUG is set (to anything but "" or "0"): lines
  * too many for every day, e.g. each upload's stage timings. */
+/* The 95% Wilson score interval of hits out of n (z = 1.96); n = 0 gives
+ * [0, 1].  Its ends are exact where the formula's are: 0 when no hit, 1
+ * when every one (rounding would say 0.9999999999999999). */
+void srv_wilson95(uint64_t hits, uint64_t n, double *lo, double *hi);
+
 int srv_log_debug(void);
 void srv_log(const char *level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <jansson.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -502,4 +503,22 @@ int srv_find_dir(const char *flag, const char *rel, const char *marker,
             return put(out, cap, cand, NULL) ? 0 : -ENOENT;
     }
     return -ENOENT;
+}
+
+void srv_wilson95(uint64_t hits, uint64_t n, double *lo, double *hi)
+{
+    const double z = 1.959963984540054;
+    double p, z2n, c, h;
+
+    if (n == 0) {
+        *lo = 0;
+        *hi = 1;
+        return;
+    }
+    p = (double)hits / (double)n;
+    z2n = z * z / (double)n;
+    c = (p + z2n / 2) / (1 + z2n);
+    h = z * sqrt(p * (1 - p) / (double)n + z2n / (4.0 * (double)n)) / (1 + z2n);
+    *lo = hits == 0 || c - h < 0 ? 0 : c - h;
+    *hi = hits >= n || c + h > 1 ? 1 : c + h;
 }

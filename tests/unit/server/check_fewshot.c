@@ -4,6 +4,7 @@
  * Wilson interval against hand-computed values, and the refusals when the
  * labels cannot support a figure. */
 #include "server/models/models_fewshot.h"
+#include "server/srv/srv.h"
 
 #include <check.h>
 #include <math.h>
@@ -307,12 +308,18 @@ END_TEST
 START_TEST(wilson_interval)
 {
     double lo, hi;
-    models_eval_wilson(8, 10, &lo, &hi);
+    srv_wilson95(8, 10, &lo, &hi);
     ck_assert_double_eq_tol(lo, 0.4902, 1e-3);
     ck_assert_double_eq_tol(hi, 0.9433, 1e-3);
-    models_eval_wilson(0, 5, &lo, &hi);
+    srv_wilson95(0, 5, &lo, &hi);
     ck_assert_double_eq_tol(lo, 0.0, 1e-9);
     ck_assert_double_eq_tol(hi, 0.4345, 1e-3);
+    /* every one a hit: the upper end is 1 exactly, not 1 less an ulp */
+    for (uint64_t n = 1; n <= 500; n++) {
+        srv_wilson95(n, n, &lo, &hi);
+        ck_assert(hi == 1.0);
+        ck_assert(lo > 0.0 && lo < 1.0);
+    }
 }
 END_TEST
 

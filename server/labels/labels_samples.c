@@ -214,12 +214,26 @@ static void put_json_string(struct srv_buf *b, const char *s)
     json_decref(j);
 }
 
+/* A sample (a float32, or an int16 times its scale, both within the 9
+ * significant digits that read a float32 back) or a time, after sep: a
+ * real keeps a '.' or an exponent, as in every JSON answer (schema/
+ * openapi.json, info), so 12 is written 12.0. */
+static void put_value(struct srv_buf *b, const char *sep, double v)
+{
+    char tok[40];
+    int n = snprintf(tok, sizeof tok, "%s%.9g", sep, v);
+
+    if (n > 0 && !strpbrk(tok + strlen(sep), ".en"))
+        memcpy(tok + n, ".0", 3);
+    srv_buf_puts(b, tok);
+}
+
 static void put_doubles(struct srv_buf *b, const double *v, unsigned n)
 {
     unsigned c;
 
     for (c = 0; c < n; c++)
-        srv_buf_printf(b, "%s%.9g", c ? "," : "", v[c]);
+        put_value(b, c ? "," : "", v[c]);
 }
 
 /* One channel's object: name, unit, and its values (raw) or min and max
@@ -237,7 +251,7 @@ static void put_channel(struct srv_buf *b, const struct decimate_src *src,
     if (raw) {
         srv_buf_puts(b, ",\"values\":[");
         for (i = i0; i < i1; i++)
-            srv_buf_printf(b, "%s%.9g", i > i0 ? "," : "", decimate_value(src, ch, i));
+            put_value(b, i > i0 ? "," : "", decimate_value(src, ch, i));
     } else {
         decimate_minmax(src, ch, i0, i1, px, mn, mx);
         srv_buf_puts(b, ",\"min\":[");
@@ -257,26 +271,27 @@ static int respond_json(const char *id, const struct decimate_src *src,
     double *mn = raw ? NULL : malloc(px * sizeof *mn), *mx = raw ? NULL : malloc(px * sizeof *mx);
     size_t i;
     unsigned c;
+    char rate[40], trigger[40];
 
     if (!raw && (!mn || !mx)) {
         free(mn);
         free(mx);
         return SRV_ENOMEM;
     }
-    srv_buf_printf(&b, "{\"snapshot_id\":%s,\"sample_rate\":%.17g,\"samples\":%zu,"
-                   "\"pre_samples\":%u,\"trigger_s\":%.17g,\"i0\":%zu,\"i1\":%zu,"
-                   "\"mode\":\"%s\",\"px\":%u,\"t\":[", id, mp->sample_rate, src->n,
-                   mp->pre_samples, mp->pre_samples / mp->sample_rate, i0, i1,
-                   raw ? "raw" : "minmax", px);
+    srv_json_real(mp->sample_rate, rate);
+    srv_json_real(mp->pre_samples / mp->sample_rate, trigger);
+    srv_buf_printf(&b, "{\"snapshot_id\":%s,\"sample_rate\":%s,\"samples\":%zu,"
+                   "\"pre_samples\":%u,\"trigger_s\":%s,\"i0\":%zu,\"i1\":%zu,"
+                   "\"mode\":\"%s\",\"px\":%u,\"t\":[", id, rate, src->n,
+                   mp->pre_samples, trigger, i0, i1, raw ? "raw" : "minmax", px);
     /* t: each sample's time when raw, each column's first sample's time
      * when decimated. */
     if (raw)
         for (i = i0; i < i1; i++)
-            srv_buf_printf(&b, "%s%.9g", i > i0 ? "," : "", (double)i / mp->sample_rate);
+            put_value(&b, i > i0 ? "," : "", (double)i / mp->sample_rate);
     else
         for (c = 0; c < px; c++)
-            srv_buf_printf(&b, "%s%.9g", c ? "," : "",
-                           (double)decimate_col_start(i0, i1, px, c) / mp->sample_rate);
+            put_value(&b, c ? "," : "", (double)decimate_col_start(i0, i1, px, c) / mp->sample_rate);
     srv_buf_puts(&b, "],\"channels\":[");
     for (c = 0; c < src->channels; c++)
         put_channel(&b, src, mp, c, i0, i1, px, raw, mn, mx);

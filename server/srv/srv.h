@@ -345,6 +345,12 @@ int srv_find_dir(const char *flag, const char *rel, const char *marker,
 /* One log line on stderr: time, level, message.  printf-style. */
 /* 1 when PRECURSOR_LOG_DEBUG is set (to anything but "" or "0"): lines
  * too many for every day, e.g. each upload's stage timings. */
+/* A finite real as every JSON answer spells it (schema/openapi.json, info):
+ * the shortest decimal that reads back as d, keeping a '.' or an exponent
+ * (3.0, 1e-05 as 1e-5); into out, at least 32 bytes; returns its length.
+ * For answers written by hand rather than through srv_json_dumps. */
+size_t srv_json_real(double d, char *out);
+
 /* The 95% Wilson score interval of hits out of n (z = 1.96); n = 0 gives
  * [0, 1].  Its ends are exact where the formula's are: 0 when no hit, 1
  * when every one (rounding would say 0.9999999999999999). */

@@ -24,7 +24,7 @@
  * shortest; else 16 digits, else the 17 that always do.  (A subnormal,
  * coarser than 2^-52 of itself, may keep more digits than it needs; it
  * still reads back.) */
-static size_t shortest_real(double d, char *out)
+size_t srv_json_real(double d, char *out)
 {
     char buf[40], *e;
     int p;
@@ -81,7 +81,7 @@ static size_t shorten_reals(char *text, size_t len)
         if (real && n > 6 && n < sizeof tok) {
             memcpy(tok, text + r, n);
             tok[n] = '\0';
-            if (shortest_real(strtod(tok, NULL), best) < n) {
+            if (srv_json_real(strtod(tok, NULL), best) < n) {
                 memcpy(text + w, best, strlen(best));
                 w += strlen(best);
                 r = end;

@@ -416,8 +416,13 @@ START_TEST(test_golden_vectors_served)
                 ck_assert_msg(fabs(got - want) < 1e-6 * (1 + fabs(want)),
                               "%s channel %u sample %zu: %g, want %g", vecs[v].file, c, t, got,
                               want);
+                /* a real, whole or not (raw codes are whole: 12.0, not 12) */
+                ck_assert(json_is_real(json_array_get(vals, t)));
             }
         }
+        ck_assert(json_is_real(json_object_get(j, "sample_rate")));
+        ck_assert(json_is_real(json_object_get(j, "trigger_s")));
+        ck_assert(json_is_real(json_array_get(json_object_get(j, "t"), 0)));
         spectrum_parked_same(&srv, token, json_integer_value(json_object_get(j, "snapshot_id")));
         if (v == 1)   /* the second channel's offset is not zero: not codes */
             ck_assert(m.channels[1].offset != 0 && m.channels[1].scale != 1);

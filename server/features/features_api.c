@@ -12,7 +12,7 @@
 #include "server/text/text.h"
 
 /* PostgreSQL's {a,b} array text is JSON once the braces are brackets; NULL
- * when it is not. */
+ * when it is not.  Its numbers are reals, 0 too (answered 0.0). */
 static json_t *spectrum_json(const char *text)
 {
     char *txt = text ? strdup(text) : NULL, *b = txt ? strchr(txt, '{') : NULL;
@@ -22,7 +22,7 @@ static json_t *spectrum_json(const char *text)
     if (b && e) {
         *b = '[';
         *e = ']';
-        spec = json_loads(txt, 0, NULL);
+        spec = json_loads(txt, JSON_DECODE_INT_AS_REAL, NULL);
     }
     free(txt);
     return spec;

@@ -307,6 +307,9 @@ static void api_get_is(const char *id, unsigned status, const char *chan, double
         ck_assert_str_eq(json_string_value(json_object_get(c, "channel")), chan);
         ck_assert(fabs(json_real_value(json_object_get(c, "dominant_hz")) - hz) < 1.0);
         ck_assert_uint_eq(json_array_size(json_object_get(c, "spectrum")), 64);
+        /* every bin a real, a bin of 0 too (0.0): the API's reals keep a '.' */
+        for (size_t k = 0; k < 64; k++)
+            ck_assert(json_is_real(json_array_get(json_object_get(c, "spectrum"), k)));
         json_decref(j);
     }
     srv_response_release(&rs);
@@ -413,6 +416,9 @@ START_TEST(test_worker_pass)
         value_is("SELECT count(*) FROM snapshot_features WHERE snapshot_id IN (4, 5)", "4");
         value_is("SELECT count(*) FROM snapshot_features WHERE snapshot_id IN (6, 7)", "0");
     }
+    /* a bin of exactly 0 (a silent band) is stored as PostgreSQL writes it, "0" */
+    value_is("UPDATE snapshot_features SET spectrum[1] = 0 WHERE snapshot_id = 1 RETURNING 'ok'",
+             "ok");
     api_get_is("1", 200, "accel_y", 750.0);
     api_get_is("2", 404, NULL, 0);
     api_get_is("x", 400, NULL, 0);

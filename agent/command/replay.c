@@ -92,7 +92,8 @@ int command_replay(const struct agent_config *c, atomic_int *stop)
     pipeline_get_stats(cp.p, &st);
     fprintf(stderr, "replay: %llu rows, %llu triggers, %llu snapshots%s\n",
             (unsigned long long)st.frames, (unsigned long long)st.triggers,
-            (unsigned long long)st.snapshots, cp.sp != NULL ? " spooled" : "");
+            (unsigned long long)st.snapshots,
+            cp.sp != NULL ? " spooled" : " captured (kept nowhere: --spool DIR keeps them)");
     status = st.sink_errors == 0 ? 0 : 1;
 out:
     command_parts_release(&cp);

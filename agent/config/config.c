@@ -74,7 +74,7 @@ static const struct opt opts[] = {
     { "heartbeat-s", D(heartbeat_s, 1, 86400), "60", RUN, "whole seconds between heartbeats" },
     { "config-poll-s", D(config_poll_s, 0, 86400), "300", RUN, "seconds between config polls, which fetch a model deployed to this device (0 = never poll)" },
     { "spool-cap-mb", D(spool_cap_mb, 0, 1e7), "256", RUN, "disk cap for waiting snapshots in MB (0 = none): lowest priority dropped first, then oldest; a new snapshot of lower priority than all waiting ones is itself dropped; every drop counted and reported in heartbeats (docs/SPOOL.md)" },
-    { "upload-max-bps", U64(upload_max_bps), "0", RUN, "upload bandwidth cap in bytes/s (0 = unlimited)" },
+    { "upload-max-bps", U64(upload_max_bps), "0", RUN, "upload bandwidth cap in bytes/s (0 = unlimited); a snapshot's request timeout grows by its time at the cap" },
     { "ca-file", S(ca_file), NULL, RUN, "extra CA bundle (PEM) for an https server" },
     { "pin-sha256", S(pin_sha256), NULL, RUN, "pin the server's public key: sha256//BASE64 of its SubjectPublicKeyInfo (several joined by ;); a server with another key is refused even if its certificate verifies" },
     { "model", S(model_file), NULL, BOTH, "signed model blob (schema/MODEL.md), scored beside the detectors with its own features, windows and threshold; refused unless signed by --model-key for this channel layout" },

@@ -219,6 +219,14 @@ static long post(struct upload *u, const char *url, const uint8_t *body, int bod
         rq.connect_timeout_s = FINAL_HB_TIMEOUT_S;
         rq.timeout_s = FINAL_HB_TIMEOUT_S;
     }
+    else if (rq.max_send_bps > 0 && len / rq.max_send_bps > 0) {
+        /* The timeout bounds the whole request: under a bandwidth cap it
+         * is the time the body takes at the cap, plus the usual, or a
+         * snapshot larger than cap x timeout could never go. */
+        uint64_t send_s = len / rq.max_send_bps + 1, t = send_s + rq.timeout_s;
+
+        rq.timeout_s = t > UINT32_MAX ? UINT32_MAX : (uint32_t)t;
+    }
     struct net_response rs = { .body = (uint8_t *)u->resp, .body_cap = sizeof u->resp };
     int rc;
 

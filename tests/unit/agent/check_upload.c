@@ -164,7 +164,8 @@ static void teardown(void)
         fprintf(stderr, "cleanup failed\n");
 }
 
-static struct upload *start(uint32_t base_ms, uint32_t cap_ms, uint32_t hb_s)
+static struct upload *start_with(uint32_t base_ms, uint32_t cap_ms, uint32_t hb_s,
+                                 uint32_t timeout_s, uint64_t max_bps)
 {
     struct upload_config cfg = { 0 };
     struct upload *u;
@@ -179,10 +180,16 @@ static struct upload *start(uint32_t base_ms, uint32_t cap_ms, uint32_t hb_s)
     cfg.backoff_base_ms = base_ms;
     cfg.backoff_cap_ms = cap_ms;
     cfg.heartbeat_s = hb_s;
-    cfg.timeout_s = 10;
+    cfg.timeout_s = timeout_s;
+    cfg.max_send_bytes_per_s = max_bps;
     cfg.rng_seed = 42;
     ck_assert_int_eq(upload_start(&cfg, sp, &counters, &u), 0);
     return u;
+}
+
+static struct upload *start(uint32_t base_ms, uint32_t cap_ms, uint32_t hb_s)
+{
+    return start_with(base_ms, cap_ms, hb_s, 10, 0);
 }
 
 static void put_n(int n, size_t len)
@@ -289,6 +296,25 @@ START_TEST(test_201_deletes_in_order)
         ck_assert_uint_eq(srv.reqs[i].len, 500);
         ck_assert_uint_eq(srv.reqs[i].body[0], (uint8_t)(i + 1));   /* oldest first */
     }
+}
+END_TEST
+
+/* Under a bandwidth cap a snapshot larger than cap x timeout still goes:
+ * the timeout covers the time its body takes at the cap (12 kB at 6 kB/s
+ * is 2 s, past a 1 s timeout that alone would cut every try). */
+START_TEST(test_capped_upload_outlasts_the_timeout)
+{
+    struct upload *u;
+    struct spool_stats st;
+
+    put_n(1, 12000);
+    u = start_with(10, 100, 0, 1, 6000);
+    ck_assert_int_eq(drain(), 0);
+    upload_stop(u);
+    spool_get_stats(sp, &st);
+    ck_assert_uint_eq(st.uploaded, 1);
+    ck_assert_uint_eq(srv.nreq, 1);
+    ck_assert_uint_eq(srv.reqs[0].len, 12000);
 }
 END_TEST
 
@@ -546,6 +572,7 @@ Suite *upload_suite(void)
     tcase_add_test(tc, test_201_deletes_in_order);
     tcase_add_test(tc, test_403_pending_retries_until_approved);
     tcase_add_test(tc, test_server_down_says_snapshot_and_retry);
+    tcase_add_test(tc, test_capped_upload_outlasts_the_timeout);
     tcase_add_test(tc, test_500_retries_then_succeeds);
     tcase_add_test(tc, test_429_retry_after_honoured);
     tcase_add_test(tc, test_409_dead_letters);

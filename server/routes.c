@@ -73,6 +73,7 @@ static const struct srv_route routes[] = {
     { "GET",    "/api/v1/datasets/{id}/versions/{v}/export",      ds_api_export,             SRV_USERS,                SRV_BODY_NONE,     NULL },
     { "GET",    "/api/v1/datasets/{id}/versions/{v}/manifest",    ds_api_manifest,           SRV_USERS,                SRV_BODY_NONE,     NULL },
     { "POST",   "/api/v1/datasets/{id}/versions/{v}/export-jobs", ds_api_job_create_bounded, SRV_ADMIN | SRV_ML,       SRV_BODY_JSON,     NULL },
+    { "GET",    "/api/v1/export-jobs",                            ds_api_job_list,           SRV_USERS,                SRV_BODY_NONE,     NULL },
     { "GET",    "/api/v1/export-jobs/{id}",                       ds_api_job_get,            SRV_USERS,                SRV_BODY_NONE,     NULL },
     { "DELETE", "/api/v1/export-jobs/{id}",                       ds_api_job_delete,         SRV_ADMIN | SRV_ML,       SRV_BODY_NONE,     NULL },
     { "GET",    "/api/v1/export-jobs/{id}/file",                  ds_api_job_file_kept,      SRV_USERS,                SRV_BODY_NONE,     NULL },

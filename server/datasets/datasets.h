@@ -248,6 +248,11 @@ int ds_api_export(struct srv_request *rq, struct srv_response *rs);
 int ds_api_manifest(struct srv_request *rq, struct srv_response *rs);
 int ds_api_job_create(struct srv_request *rq, struct srv_response *rs);
 int ds_api_job_get(struct srv_request *rq, struct srv_response *rs);
+/* GET /api/v1/export-jobs: newest first, ?dataset_id= narrows, paged by
+ * before= / next (DS_JOB_LIST_DEFAULT, at most DS_JOB_LIST_MAX a page). */
+#define DS_JOB_LIST_DEFAULT 50
+#define DS_JOB_LIST_MAX 500
+int ds_api_job_list(struct srv_request *rq, struct srv_response *rs);
 int ds_api_job_cancel(struct srv_request *rq, struct srv_response *rs);
 int ds_api_job_file(struct srv_request *rq, struct srv_response *rs);
 

@@ -26,6 +26,7 @@ enum ds_stmt {
     DS_SQL_MANIFEST_SET,    /* id, v, manifest */
     DS_SQL_JOB_INSERT,      /* id, v, format, rows_total, by -> job id */
     DS_SQL_JOB_GET,         /* job -> row */
+    DS_SQL_JOB_LIST,        /* dataset or NULL, before id or NULL, limit -> rows, newest first */
     DS_SQL_JOB_PROGRESS,    /* job, rows_done, bytes -> status */
     DS_SQL_JOB_FINISH,      /* job, status, bytes, sha hex, error */
     DS_SQL_JOB_CANCEL,      /* job -> status after */

@@ -23,6 +23,7 @@
 #include "server/auth/auth.h"
 #include "server/db/db.h"
 #include "server/srv/srv.h"
+#include "server/text/text.h"
 
 #define DS_JOBS_MAX 4           /* export jobs running at once */
 
@@ -312,31 +313,93 @@ static int job_load(const struct srv_request *rq, struct srv_response *rs, PGres
     return SRV_OK;
 }
 
+/* One job's answer from row i of a DS_SQL_JOB_GET or DS_SQL_JOB_LIST result. */
+static json_t *job_json(const PGresult *r, int i)
+{
+    int64_t total = db_int64(r, i, "rows_total"), done = db_int64(r, i, "rows_done");
+    json_t *j = json_pack("{s:I,s:I,s:i,s:s,s:s,s:I,s:I,s:f,s:I,s:s}",
+                          "id", (json_int_t)db_int64(r, i, "id"),
+                          "dataset_id", (json_int_t)db_int64(r, i, "dataset_id"),
+                          "version", (int)db_int64(r, i, "version"),
+                          "format", db_text_or(r, i, "format", ""), "status", db_text_or(r, i, "status", ""),
+                          "rows_total", (json_int_t)total, "rows_done", (json_int_t)done,
+                          "percent", total > 0 ? 100.0 * (double)done / (double)total : 0.0,
+                          "bytes", (json_int_t)db_int64(r, i, "bytes"),
+                          "created_at", db_text_or(r, i, "created_at", ""));
+
+    if (j && db_text(r, i, "sha256"))
+        json_object_set_new(j, "sha256", json_string(db_text(r, i, "sha256")));
+    if (j && db_text(r, i, "error"))
+        json_object_set_new(j, "error", json_string(db_text(r, i, "error")));
+    return j;
+}
+
 int ds_api_job_get(struct srv_request *rq, struct srv_response *rs)
 {
     PGresult *r = NULL;
-    int64_t total, done;
     json_t *j;
     int err;
 
     if ((err = job_load(rq, rs, &r)) != SRV_OK)
         return err;
-    total = db_int64(r, 0, "rows_total");
-    done = db_int64(r, 0, "rows_done");
-    j = json_pack("{s:I,s:I,s:i,s:s,s:s,s:I,s:I,s:f,s:I,s:s}",
-                  "id", (json_int_t)db_int64(r, 0, "id"),
-                  "dataset_id", (json_int_t)db_int64(r, 0, "dataset_id"),
-                  "version", (int)db_int64(r, 0, "version"),
-                  "format", db_text_or(r, 0, "format", ""), "status", db_text_or(r, 0, "status", ""),
-                  "rows_total", (json_int_t)total, "rows_done", (json_int_t)done,
-                  "percent", total > 0 ? 100.0 * (double)done / (double)total : 0.0,
-                  "bytes", (json_int_t)db_int64(r, 0, "bytes"),
-                  "created_at", db_text_or(r, 0, "created_at", ""));
-    if (j && db_text(r, 0, "sha256"))
-        json_object_set_new(j, "sha256", json_string(db_text(r, 0, "sha256")));
-    if (j && db_text(r, 0, "error"))
-        json_object_set_new(j, "error", json_string(db_text(r, 0, "error")));
+    j = job_json(r, 0);
     PQclear(r);
+    return srv_respond_json_take(rs, 200, j);
+}
+
+/* GET /api/v1/export-jobs[?dataset_id=&limit=&before=]: the jobs, newest
+ * first, each as GET /api/v1/export-jobs/{id} answers it, so that a job
+ * whose id was lost (a client restarted) can be found again; paged by id
+ * as the models are (next: the before of the next page, null on the last). */
+int ds_api_job_list(struct srv_request *rq, struct srv_response *rs)
+{
+    const char *q_ds = rq->query ? rq->query(rq, "dataset_id") : NULL;
+    const char *q_before = rq->query ? rq->query(rq, "before") : NULL;
+    char dsb[24], befb[24], lim[16];
+    const char *vals[3] = { NULL, NULL, lim };
+    PGresult *r = NULL;
+    json_t *items, *j;
+    int64_t v;
+    int limit, i, n, err;
+
+    if (text_parse_limit(rq->query ? rq->query(rq, "limit") : NULL, DS_JOB_LIST_DEFAULT,
+                         DS_JOB_LIST_MAX, &limit) != 0)
+        return srv_failf(rs, SRV_EBADREQ, "limit must be an integer in 1..%d", DS_JOB_LIST_MAX);
+    if (q_ds) {
+        if (text_parse_id(q_ds, &v) != 0)
+            return srv_fail(rs, SRV_EBADREQ, "dataset_id must be a positive integer");
+        snprintf(dsb, sizeof dsb, "%lld", (long long)v);
+        vals[0] = dsb;
+    }
+    if (q_before) {
+        if (text_parse_id(q_before, &v) != 0)
+            return srv_fail(rs, SRV_EBADREQ, "before must be an export job id (the next of a previous page)");
+        snprintf(befb, sizeof befb, "%lld", (long long)v);
+        vals[1] = befb;
+    }
+    if (rq->query && rq->query(rq, "offset"))
+        return srv_fail(rs, SRV_EBADREQ,
+                        "offset is not taken by this listing: page with before=<the next of the previous page>");
+    snprintf(lim, sizeof lim, "%d", limit + 1);     /* one more: whether a page follows */
+    if ((err = ds__exec(DS_SQL_JOB_LIST, vals, 0, &r)) != SRV_OK)
+        return err;
+    n = PQntuples(r);
+    items = json_array();
+    for (i = 0; items && i < n && i < limit; i++) {
+        json_t *one = job_json(r, i);
+
+        if (!one || json_array_append_new(items, one) != 0) {
+            json_decref(items);
+            items = NULL;
+        }
+    }
+    j = items ? json_pack("{s:o,s:o}", "items", items,
+                          "next", n > limit ? json_integer((json_int_t)db_int64(r, limit - 1, "id"))
+                                            : json_null())
+              : NULL;
+    PQclear(r);
+    if (!j)
+        return SRV_ENOMEM;
     return srv_respond_json_take(rs, 200, j);
 }
 

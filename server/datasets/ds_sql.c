@@ -116,6 +116,12 @@ static const struct db_sql stmts[DS_SQL_COUNT] = {
         " encode(sha256, 'hex') AS sha256, error, " DB_RFC3339("created_at") " AS created_at,"
         " " DB_RFC3339("finished_at") " AS finished_at"
         " FROM export_jobs WHERE id = $1", 1 },
+    [DS_SQL_JOB_LIST] = { "ds_job_list",
+        "SELECT id, dataset_id, version, format, status, rows_total, rows_done, bytes,"
+        " encode(sha256, 'hex') AS sha256, error, " DB_RFC3339("created_at") " AS created_at,"
+        " " DB_RFC3339("finished_at") " AS finished_at"
+        " FROM export_jobs WHERE ($1::bigint IS NULL OR dataset_id = $1::bigint)"
+        " AND ($2::bigint IS NULL OR id < $2::bigint) ORDER BY id DESC LIMIT $3::int", 3 },
     [DS_SQL_JOB_PROGRESS] = { "ds_job_progress",
         "UPDATE export_jobs SET rows_done = $2, bytes = $3,"
         " status = CASE WHEN status = 'queued' THEN 'running' ELSE status END"

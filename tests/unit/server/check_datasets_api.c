@@ -501,6 +501,42 @@ START_TEST(test_datasets_contract)
     ck_assert(memcmp(rep.body, rep2.body, rep.len) == 0);
     free(rep2.body);
     free(rep.body);
+
+    /* A job whose id was lost is found in the list: newest first, paged
+     * by before / next, narrowed to a dataset. */
+    snprintf(path, sizeof path, "/api/v1/datasets/%lld/versions/1/export-jobs", (long long)id);
+    ck_assert_int_eq(post_json(&f, path, "{\"format\":\"csv\"}", f.token, &rep2), 202);
+    free(rep2.body);
+    ck_assert_int_eq(http(&f, "GET", "/api/v1/export-jobs?limit=1", NULL, 0, f.token, &rep2), 200);
+    j = testsrv_json(&rep2);
+    free(rep2.body);
+    ck_assert_uint_eq(json_array_size(json_object_get(j, "items")), 1);
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(json_object_get(j, "items"), 0),
+                                                       "format")), "csv");
+    ck_assert(json_is_integer(json_object_get(j, "next")));
+    snprintf(path, sizeof path, "/api/v1/export-jobs?limit=1&before=%lld",
+             (long long)json_integer_value(json_object_get(j, "next")));
+    json_decref(j);
+    ck_assert_int_eq(http(&f, "GET", path, NULL, 0, f.token, &rep2), 200);
+    j = testsrv_json(&rep2);
+    free(rep2.body);
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(json_object_get(j, "items"), 0),
+                                                       "status")), "done");
+    ck_assert(json_is_real(json_object_get(json_array_get(json_object_get(j, "items"), 0), "percent")));
+    ck_assert(json_is_null(json_object_get(j, "next")));
+    json_decref(j);
+    snprintf(path, sizeof path, "/api/v1/export-jobs?dataset_id=%lld", (long long)id + 1000);
+    ck_assert_int_eq(http(&f, "GET", path, NULL, 0, f.token, &rep2), 200);
+    j = testsrv_json(&rep2);
+    free(rep2.body);
+    ck_assert_uint_eq(json_array_size(json_object_get(j, "items")), 0);
+    json_decref(j);
+    ck_assert_int_eq(http(&f, "GET", "/api/v1/export-jobs?limit=0", NULL, 0, f.token, &rep2), 400);
+    free(rep2.body);
+    ck_assert_int_eq(http(&f, "GET", "/api/v1/export-jobs?offset=5", NULL, 0, f.token, &rep2), 400);
+    free(rep2.body);
+    ck_assert_int_eq(http(&f, "GET", "/api/v1/export-jobs?dataset_id=x", NULL, 0, f.token, &rep2), 400);
+    free(rep2.body);
     fx_stop(&f);
 }
 END_TEST

@@ -93,25 +93,40 @@ function trainControl(id, v) {
     el('button', { 'data-act': 'train', onclick: train }, 'Train'), note);
 }
 
+// The newest finished export of each format of version v (jobs: GET
+// /api/v1/export-jobs, newest first), as links to their files: what was
+// exported before can be downloaded again, by every role.
+function filesCell(id, v, jobs) {
+  const newest = new Map();
+  for (const j of jobs) if (j.version === v && j.status === 'done' && !newest.has(j.format)) newest.set(j.format, j);
+  if (!newest.size) return el('td', { class: 'files muted' }, '—');
+  return el('td', { class: 'files' }, [...newest.values()].flatMap((j, i) => [i ? ' · ' : '',
+    el('a', { href: `/api/v1/export-jobs/${j.id}/file`, download: `dataset-${id}-v${v}.${j.format}`, class: 'file',
+      title: `export job ${j.id}, ${fmtTime(j.created_at)}` }, `${j.format} (${Math.max(1, Math.round(j.bytes / 1024))} KiB)`)]));
+}
+
 // Exporting and training columns for a role that may (ml, admin) only.
-function versionRow(id, ver) {
+function versionRow(id, ver, jobs) {
   const box = el('span', { class: 'export-box' });
   const format = el('select', {}, ['npz', 'jsonl', 'csv'].map((f) => el('option', { value: f }, f)));
   return el('tr', { 'data-version': ver.version },
     el('td', {}, `v${ver.version}`), el('td', {}, dash(ver.n_windows)),
     el('td', { class: 'mono', title: ver.content_sha256 }, (ver.content_sha256 || '').slice(0, 12)),
-    el('td', {}, fmtTime(ver.created_at)),
+    el('td', {}, fmtTime(ver.created_at)), filesCell(id, ver.version, jobs),
     canModel() ? [
       el('td', {}, format, ' ', el('button', { 'data-act': 'export', onclick: () => exportVersion(id, ver.version, format.value, box) }, 'Export'), ' ', box),
       el('td', {}, trainControl(id, ver.version))] : null);
 }
 
-const VERSION_HEAD = ['version', 'windows', 'content sha256', 'frozen'];
+const VERSION_HEAD = ['version', 'windows', 'content sha256', 'frozen', 'exported files'];
 const READ_ONLY = `Read only: creating a dataset, freezing a version, exporting and training ${MODEL_NOTE}.`;
 
 async function showVersions(d, box) {
-  let full;
-  try { full = await api('GET', `/api/v1/datasets/${d.id}`); } catch (e) { box.replaceChildren(el('p', { class: 'error' }, e.message)); return; }
+  let full, jobs;
+  try {
+    [full, jobs] = await Promise.all([api('GET', `/api/v1/datasets/${d.id}`),
+      api('GET', `/api/v1/export-jobs?dataset_id=${d.id}&limit=500`)]);
+  } catch (e) { box.replaceChildren(el('p', { class: 'error' }, e.message)); return; }
   const note = el('span', { class: 'hint' });
   const freeze = el('button', {
     'data-act': 'freeze',
@@ -126,7 +141,7 @@ async function showVersions(d, box) {
   place(box, el('h3', {}, `${d.name}: versions`), canModel() ? el('p', {}, freeze, note) : null,
     el('table', { class: 'versions', id: `versions-${d.id}` },
       el('thead', {}, el('tr', {}, head.map((h) => el('th', {}, h)))),
-      el('tbody', {}, (full.versions || []).length ? full.versions.map((v) => versionRow(d.id, v))
+      el('tbody', {}, (full.versions || []).length ? full.versions.map((v) => versionRow(d.id, v, jobs.items))
         : el('tr', {}, el('td', { colspan: head.length, class: 'muted' },
           canModel() ? 'No version frozen yet: freeze one to export it or train on it.' : 'No version frozen yet.')))));
 }

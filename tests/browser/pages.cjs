@@ -345,6 +345,13 @@ async function datasetsPage(page) {
   }, href);
   check('Datasets: the export\'s progress bar reaches 100 % and the file downloads (npz: a zip)',
     Number(prog) === 100 && file[0] === 200 && file[1] > 1000 && file[2] === 'PK', `progress ${prog}, ${JSON.stringify(file)}`);
+  // shown again, the version lists the file among its exported ones
+  await page.click(`#datasets tr[data-dataset="${dsId}"]`);
+  await page.waitForSelector(`#versions-${dsId} tr[data-version="1"] td.files a.file`, { timeout: 10000 });
+  const kept = await page.getAttribute(`#versions-${dsId} tr[data-version="1"] td.files a.file`, 'href');
+  const keptText = await page.textContent(`#versions-${dsId} tr[data-version="1"] td.files`);
+  check('Datasets: a version lists its exported files, the export just made among them (GET /api/v1/export-jobs)',
+    kept === href && /^npz \(\d+ KiB\)$/.test(keptText), `${kept} vs ${href}: ${keptText}`);
   await noNulls(page, 'Datasets page');
   await shot(page, 'ui-datasets.png');
   return dsId;

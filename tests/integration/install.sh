@@ -4,7 +4,10 @@
 # with PRECURSOR_PREFIX, the agent binary downloaded from the server, the key
 # pair made on the "device" (the private key only in the prefix), the device
 # pending until approved, then uploading, then revoked (403, nothing more
-# stored).  Also the token refusals: unknown, used up, expired.
+# stored).  Also the token refusals: unknown, used up, expired; failures that
+# leave nothing installed (enrollment refused, server unreachable, another
+# digest, no sha256sum, not root); nothing world-writable under umask 000;
+# and the installer run again on the installed machine (an upgrade).
 set -uo pipefail
 . "$(dirname "$0")/lib/common.sh"
 
@@ -21,8 +24,9 @@ case "$TOK" in pen_*) it_pass "enroll create prints a token" ;; *) it_fail "enro
 
 # ---- the one-liner into a prefix -------------------------------------------------
 PFX="$IT_TMP/root"
-if curl -fsS "$BASE/install.sh?token=$TOK" | PRECURSOR_PREFIX="$PFX" PRECURSOR_DEVICE_ID=inst-1 sh \
-        >"$IT_TMP/install.log" 2>&1; then
+# umask 000: a device's shell may have any; the installer sets its own.
+if (umask 000; curl -fsS "$BASE/install.sh?token=$TOK" | PRECURSOR_PREFIX="$PFX" PRECURSOR_DEVICE_ID=inst-1 sh \
+        >"$IT_TMP/install.log" 2>&1); then
     it_pass "install.sh runs into a prefix"
 else
     it_fail "install.sh runs into a prefix" "$(tail -n 5 "$IT_TMP/install.log")"
@@ -47,6 +51,84 @@ code=$(it_http GET "$BASE/api/v1/devices/inst-1" "$IT_TMP/d.json" "${AUTH[@]}")
 pub=$(python3 -c 'import base64,sys; print(base64.b64encode(open(sys.argv[1],"rb").read()).decode())' "$PFX/var/lib/precursor/keys/device.pub")
 [ "$(it_json "$IT_TMP/d.json" 'd["public_key"]')" = "$pub" ] &&
     it_pass "server holds the device's public key" || it_fail "server holds the device's public key"
+
+ww=$(find "$PFX" -perm -o+w | head -n 3)
+[ -z "$ww" ] && [ "$(stat -c %a "$PFX/etc/precursor/agent.conf")" = 644 ] &&
+    [ "$(stat -c %a "$PFX/var/lib/precursor/keys")" = 700 ] &&
+    it_pass "under umask 000 nothing is world-writable (agent.conf 0644, keys/ 0700)" ||
+    it_fail "modes under umask 000" "world-writable: $ww"
+grep -q "config $PFX/etc/precursor/agent.conf" "$IT_TMP/install.log" &&
+    grep -q "inst-1 is pending" "$IT_TMP/install.log" && grep -q "approve" "$IT_TMP/install.log" &&
+    it_pass "installer says where things went and that the device waits for approval" ||
+    it_fail "installer's closing lines" "$(cat "$IT_TMP/install.log")"
+
+# ---- failures leave nothing behind ----------------------------------------------
+# nothing: no file under the prefix (no binary, no keys, no config)
+nothing() { [ -z "$(find "$1" -type f 2>/dev/null | head -n 1)" ]; }
+T2=$("$SERVER_BIN" enroll create --uses 1 2>/dev/null | tail -n1)
+curl -fsS -o "$IT_TMP/i2.sh" "$BASE/install.sh?token=$T2"
+PRECURSOR_PREFIX="$IT_TMP/r2" PRECURSOR_DEVICE_ID=inst-2 sh "$IT_TMP/i2.sh" >/dev/null 2>&1
+# the same script again: its token is used up by the time it enrolls
+if PRECURSOR_PREFIX="$IT_TMP/r3" PRECURSOR_DEVICE_ID=inst-3 sh "$IT_TMP/i2.sh" >"$IT_TMP/r3.log" 2>&1; then
+    it_fail "enrollment refused -> non-zero" "$(cat "$IT_TMP/r3.log")"
+else
+    grep -q "used up" "$IT_TMP/r3.log" && grep -q "nothing installed" "$IT_TMP/r3.log" && nothing "$IT_TMP/r3" &&
+        it_pass "enrollment refused: non-zero, says why, nothing installed (no binary, no keys)" ||
+        it_fail "enrollment refused leaves nothing" "$(cat "$IT_TMP/r3.log"; find "$IT_TMP/r3" -type f)"
+fi
+sed "s|^SERVER=.*|SERVER='http://127.0.0.1:1'|" "$IT_TMP/i2.sh" >"$IT_TMP/i2-nonet.sh"
+if PRECURSOR_PREFIX="$IT_TMP/r4" sh "$IT_TMP/i2-nonet.sh" >"$IT_TMP/r4.log" 2>&1; then
+    it_fail "server unreachable -> non-zero"
+else
+    grep -q "cannot download" "$IT_TMP/r4.log" && nothing "$IT_TMP/r4" &&
+        it_pass "server unreachable: non-zero, says so, nothing installed" ||
+        it_fail "server unreachable" "$(cat "$IT_TMP/r4.log"; find "$IT_TMP/r4" -type f)"
+fi
+sed "s|^AGENT_SHA256=.*|AGENT_SHA256='$(printf '0%.0s' $(seq 64))'|" "$IT_TMP/i2.sh" >"$IT_TMP/i2-digest.sh"
+if PRECURSOR_PREFIX="$IT_TMP/r7" sh "$IT_TMP/i2-digest.sh" >"$IT_TMP/r7.log" 2>&1; then
+    it_fail "download with another digest -> non-zero"
+else
+    grep -q "SHA-256 is .*not running it" "$IT_TMP/r7.log" && nothing "$IT_TMP/r7" &&
+        it_pass "download with another digest: non-zero, says so, nothing installed" ||
+        it_fail "download with another digest" "$(cat "$IT_TMP/r7.log"; find "$IT_TMP/r7" -type f)"
+fi
+# a device without sha256sum and openssl: the check is refused before anything is written
+mkdir -p "$IT_TMP/tools"
+for c in sh curl id uname hostname tr cut od sed head mktemp rm rmdir mkdir chmod mv cp cat printf find; do
+    p=$(command -v "$c") && ln -sf "$p" "$IT_TMP/tools/$c"
+done
+if PATH="$IT_TMP/tools" PRECURSOR_PREFIX="$IT_TMP/r5" sh "$IT_TMP/i2.sh" >"$IT_TMP/r5.log" 2>&1; then
+    it_fail "no sha256sum -> non-zero"
+else
+    grep -q "needs sha256sum or openssl" "$IT_TMP/r5.log" && nothing "$IT_TMP/r5" &&
+        it_pass "no sha256sum or openssl: non-zero, says so, nothing installed" ||
+        it_fail "no sha256sum" "$(cat "$IT_TMP/r5.log")"
+fi
+# not root, no prefix: refused before anything (never reaches the real /etc)
+if id nobody >/dev/null 2>&1 && command -v setpriv >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    if setpriv --reuid=nobody --regid=nogroup --clear-groups env -u PRECURSOR_PREFIX sh <"$IT_TMP/i2.sh" \
+            >"$IT_TMP/r6.log" 2>&1; then
+        it_fail "not root -> non-zero"
+    else
+        grep -q "must run as root" "$IT_TMP/r6.log" && it_pass "not root without a prefix: non-zero, says to use root or PRECURSOR_PREFIX" ||
+            it_fail "not root" "$(cat "$IT_TMP/r6.log")"
+    fi
+fi
+
+# ---- run again on the installed machine: an upgrade ----------------------------
+echo "# kept across upgrades" >>"$PFX/etc/precursor/agent.conf"
+cp "$PFX/var/lib/precursor/keys/device.key" "$IT_TMP/key.before"
+T3=$("$SERVER_BIN" enroll create --uses 1 2>/dev/null | tail -n1)
+if curl -fsS "$BASE/install.sh?token=$T3" | PRECURSOR_PREFIX="$PFX" sh >"$IT_TMP/again.log" 2>&1; then
+    grep -q "^# kept across upgrades$" "$PFX/etc/precursor/agent.conf" &&
+        grep -q '^device-id = inst-1$' "$PFX/etc/precursor/agent.conf" &&
+        cmp -s "$IT_TMP/key.before" "$PFX/var/lib/precursor/keys/device.key" &&
+        cmp -s "$PFX/usr/local/bin/precursor-agent" "$AGENT_BIN" && grep -q "agent inst-1 installed" "$IT_TMP/again.log" &&
+        it_pass "installer run again: same device id and key, agent.conf kept, binary in place" ||
+        it_fail "installer run again" "$(cat "$IT_TMP/again.log")"
+else
+    it_fail "installer run again on an installed machine" "$(cat "$IT_TMP/again.log")"
+fi
 
 # ---- token refusals --------------------------------------------------------------
 code=$(it_http GET "$BASE/install.sh?token=$TOK" "$IT_TMP/e.json")

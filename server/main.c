@@ -559,6 +559,39 @@ static int cmd_enroll_create(const struct server_options *o)
     return 0;
 }
 
+static int cmd_enroll_revoke(const struct server_options *o)
+{
+    const char *url = database_url(o);
+    int err;
+
+    if (!url)
+        return EXIT_USAGE;
+    if (!o->enroll_token) {
+        fprintf(stderr, "precursor-server: enroll revoke: --token is required\n");
+        return EXIT_USAGE;
+    }
+    if (auth_init() != SRV_OK || db_init(url) != SRV_OK)
+        return 1;
+    err = fleet_token_revoke(o->enroll_token);
+    db_shutdown();
+    if (err == SRV_EBADREQ) {
+        fprintf(stderr, "precursor-server: enroll revoke: --token is not an enrollment token "
+                        "(pen_ and 64 hex digits, as enroll create printed it)\n");
+        return EXIT_USAGE;
+    }
+    if (err == SRV_ENOTFOUND) {
+        fprintf(stderr, "precursor-server: enroll revoke: no such token, or revoked already\n");
+        return 1;
+    }
+    if (err != SRV_OK) {
+        fprintf(stderr, "precursor-server: enroll revoke: %s\n", srv_err_message(err));
+        return 1;
+    }
+    fprintf(stderr, "enrollment token revoked: install.sh and enrollment refuse it; devices "
+                    "it enrolled stay as they are\n");
+    return 0;
+}
+
 static int cmd_demo_history(const struct server_options *o)
 {
     const char *url = database_url(o);
@@ -620,6 +653,11 @@ static const struct command commands[] = {
       "Default: one use, no expiry, devices pending until approved\n"
       "(POST /api/v1/devices/{id}/approve).",
       "make an enrollment token for devices" },
+    { "enroll", "revoke", OPT_ENROLL_REVOKE, cmd_enroll_revoke, "--token pen_...",
+      "Revokes the enrollment token: install.sh and enrollment refuse it from now\n"
+      "on (403 \"enrollment token revoked\").  Devices it enrolled stay as they are:\n"
+      "revoke those one by one (POST /api/v1/devices/{id}/revoke).",
+      "revoke an enrollment token" },
     { "demo-history", NULL, OPT_DEMO_HISTORY, cmd_demo_history, "[--seed N]",
       "Adds six months of synthetic alert history with dispositions and devices\n"
       "(demo-*, marked as demo data) so the operational pages show something on a\n"

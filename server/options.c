@@ -11,7 +11,7 @@
 
 #define ALL (OPT_SERVE | OPT_MIGRATE | OPT_USER_ADD | OPT_TOKEN_CREATE | OPT_ENROLL_CREATE | \
              OPT_DEMO_HISTORY | OPT_TOKEN_LIST | OPT_TOKEN_REVOKE | OPT_USER_DISABLE | \
-             OPT_USER_PASSWD)
+             OPT_USER_PASSWD | OPT_ENROLL_REVOKE)
 #define DB_CMDS ALL
 
 enum kind { TEXT, UINT, NUM, FLAG, U64 };
@@ -121,6 +121,8 @@ static const struct row rows[] = {
       "lifetime like 30m, 24h, 7d or seconds\n(default: none)" },
     { "pre-approved", NULL, OPT_ENROLL_CREATE, FLAG, 0, 0, F(pre_approved),
       "devices are active at once instead of pending" },
+    { "token", "pen_...", OPT_ENROLL_REVOKE, TEXT, 0, 0, F(enroll_token),
+      "the enrollment token, as enroll create printed it" },
     { "seed", "N", OPT_DEMO_HISTORY, U64, 0, 0, F(seed),
       "seed of the generated history (same seed,\nsame history; default: a fixed one)" },
     { "help", NULL, ALL, FLAG, 0, 0, F(help), "this text" },
@@ -158,7 +160,7 @@ static void cmd_names(unsigned cmds, char *buf, size_t len)
         { OPT_TOKEN_CREATE, "token create" }, { OPT_ENROLL_CREATE, "enroll create" },
         { OPT_DEMO_HISTORY, "demo-history" }, { OPT_TOKEN_LIST, "token list" },
         { OPT_TOKEN_REVOKE, "token revoke" }, { OPT_USER_DISABLE, "user disable" },
-        { OPT_USER_PASSWD, "user passwd" },
+        { OPT_USER_PASSWD, "user passwd" }, { OPT_ENROLL_REVOKE, "enroll revoke" },
     };
     size_t used = 0;
 

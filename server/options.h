@@ -22,7 +22,8 @@ enum options_cmd {
     OPT_TOKEN_LIST = 1u << 6,
     OPT_TOKEN_REVOKE = 1u << 7,
     OPT_USER_DISABLE = 1u << 8,
-    OPT_USER_PASSWD = 1u << 9
+    OPT_USER_PASSWD = 1u << 9,
+    OPT_ENROLL_REVOKE = 1u << 10
 };
 
 struct server_options {
@@ -51,6 +52,7 @@ struct server_options {
     unsigned uses;                  /* 0: not given (one use) */
     int reusable, pre_approved;
     const char *expires;            /* "30m", "24h", "7d" or seconds */
+    const char *enroll_token;       /* enroll revoke --token */
     /* demo-history */
     uint64_t seed;
     /* token revoke */

@@ -87,6 +87,9 @@ struct fleet_token_spec {
 /* Create a token on this thread's connection; prints nothing.  tok gets the
  * token (cap > AUTH_TOKEN_LEN). */
 int fleet_token_create(const struct fleet_token_spec *spec, char *tok, size_t cap);
+/* Revokes the enrollment token tok: SRV_OK, SRV_EBADREQ for one not of the
+ * form pen_<64 hex>, SRV_ENOTFOUND for one never made (or revoked already). */
+int fleet_token_revoke(const char *tok);
 
 /* "24h", "30m", "7d", "3600" (seconds) -> seconds.  0 or SRV_EBADREQ. */
 int fleet_parse_duration(const char *s, long long *out);

@@ -156,6 +156,24 @@ int fleet_token_create(const struct fleet_token_spec *spec, char *tok, size_t ca
     return err;
 }
 
+int fleet_token_revoke(const char *tok)
+{
+    uint8_t sha[32];
+    const char *vals[1] = { (const char *)sha };
+    int lens[1] = { 32 }, fmts[1] = { 1 };
+    PGresult *r = NULL;
+    int err;
+
+    if (!token_well_formed(tok))
+        return SRV_EBADREQ;
+    auth_sha256(tok, TOKEN_LEN, sha);
+    err = db_exec_own(&fleet__sql[FLEET_SQL_TOKEN_REVOKE], vals, lens, fmts, 0, &r);
+    if (err == SRV_OK && PQntuples(r) != 1)
+        err = SRV_ENOTFOUND;
+    PQclear(r);
+    return err;
+}
+
 int fleet__token_check(const char *tok, const char **why)
 {
     uint8_t sha[32];

@@ -12,6 +12,7 @@ enum fleet_sql_id {
     FLEET_SQL_DEVICE_KEY,       /* id -> public_key (bytea), status, last_seq */
     FLEET_SQL_TOKEN_INSERT,     /* sha, type, site, tags, uses, expires_s, pre -> id */
     FLEET_SQL_TOKEN_STATE,      /* sha -> id, revoked, expired, used_up */
+    FLEET_SQL_TOKEN_REVOKE,     /* sha -> id (none when unknown or revoked already) */
     FLEET_SQL_DEVICE_ENROLL,    /* sha, id, public_key -> id, status when enrolled */
     FLEET_SQL_DEVICE_STATUS,    /* id, 'approve'|'revoke' -> status */
     FLEET_SQL_DEVICE_ROTATE,    /* id, new key, old key, ts_ms -> key_generation */

@@ -307,6 +307,7 @@ token create|--role --name
 token list|
 token revoke|--id
 enroll create|--equipment-type --site --tags --uses --reusable --expires --pre-approved
+enroll revoke|--token
 demo-history|--seed
 EOF
 [ -z "$bad" ] && it_pass "server: each command's --help lists exactly the options it reads" ||

@@ -4,7 +4,8 @@
 # with PRECURSOR_PREFIX, the agent binary downloaded from the server, the key
 # pair made on the "device" (the private key only in the prefix), the device
 # pending until approved, then uploading, then revoked (403, nothing more
-# stored).  Also the token refusals: unknown, used up, expired; failures that
+# stored).  Also the token refusals: unknown, mistyped, used up, revoked
+# (enroll revoke), expired; failures that
 # leave nothing installed (enrollment refused, server unreachable, another
 # digest, no sha256sum, not root); nothing world-writable under umask 000;
 # and the installer run again on the installed machine (an upgrade).
@@ -138,6 +139,19 @@ code=$(it_http GET "$BASE/install.sh?token=pen_$(printf '0%.0s' $(seq 64))" "$IT
 code=$(it_http GET "$BASE/install.sh" "$IT_TMP/e.json")
 [ "$code" = 403 ] && grep -q "needs ?token=" "$IT_TMP/e.json" && it_pass "no token -> 403 saying a token is needed" ||
     it_fail "no token -> 403" "$code $(cat "$IT_TMP/e.json")"
+code=$(it_http GET "$BASE/install.sh?token=${TOK%?}" "$IT_TMP/e.json")
+[ "$code" = 403 ] && grep -q "malformed" "$IT_TMP/e.json" && it_pass "mistyped (cut) token -> 403 malformed" ||
+    it_fail "mistyped token -> 403" "$code $(cat "$IT_TMP/e.json")"
+T4=$("$SERVER_BIN" enroll create --reusable 2>/dev/null | tail -n1)
+"$SERVER_BIN" enroll revoke --token "$T4" 2>"$IT_TMP/rv.log" && grep -q "revoked" "$IT_TMP/rv.log" &&
+    code=$(it_http GET "$BASE/install.sh?token=$T4" "$IT_TMP/e.json") && [ "$code" = 403 ] &&
+    grep -q "enrollment token revoked" "$IT_TMP/e.json" &&
+    it_pass "enroll revoke: the token's install.sh -> 403 revoked" ||
+    it_fail "enroll revoke" "$(cat "$IT_TMP/rv.log" "$IT_TMP/e.json")"
+"$SERVER_BIN" enroll revoke --token "$T4" 2>/dev/null; rc1=$?
+"$SERVER_BIN" enroll revoke --token "${T4%?}" 2>/dev/null; rc2=$?
+[ "$rc1" = 1 ] && [ "$rc2" = 2 ] && it_pass "enroll revoke: revoked already -> exit 1, not a token -> exit 2" ||
+    it_fail "enroll revoke exit codes" "$rc1 $rc2"
 psql "$DATABASE_URL" -qc "UPDATE enrollment_tokens SET uses_left = 5, expires_at = now() - interval '1 s'" >/dev/null 2>&1
 code=$(it_http GET "$BASE/install.sh?token=$TOK" "$IT_TMP/e.json")
 [ "$code" = 403 ] && grep -q "expired" "$IT_TMP/e.json" && it_pass "expired token -> 403" || it_fail "expired token -> 403" "$code"

@@ -8,7 +8,8 @@
 # (enroll revoke), expired; failures that
 # leave nothing installed (enrollment refused, server unreachable, another
 # digest, no sha256sum, not root); nothing world-writable under umask 000;
-# and the installer run again on the installed machine (an upgrade).
+# and the installer run again on the installed machine (an upgrade) and on
+# one whose device was revoked.
 set -uo pipefail
 . "$(dirname "$0")/lib/common.sh"
 
@@ -181,4 +182,29 @@ sleep 4
 after=$(psql "$DATABASE_URL" -Atc "SELECT count(*) FROM snapshots WHERE device_id = 'inst-1'")
 grep -q "POST /api/v1/snapshots 403" "$IT_TMP/server.log" && [ "$before" = "$after" ] &&
     it_pass "revoked device: uploads 403, nothing stored" || it_fail "revoked device" "$before -> $after"
+
+# ---- the revoked machine installed again, as docs/FLEET.md says ------------------
+T5=$("$SERVER_BIN" enroll create --uses 2 2>/dev/null | tail -n1)
+cp "$PFX/usr/local/bin/precursor-agent" "$IT_TMP/bin.before"
+if curl -fsS "$BASE/install.sh?token=$T5" | PRECURSOR_PREFIX="$PFX" sh >"$IT_TMP/rev.log" 2>&1 ||
+        [ -z "$(cat "$IT_TMP/rev.log")" ]; then
+    it_fail "installer on a revoked machine -> non-zero" "$(cat "$IT_TMP/rev.log")"
+else
+    grep -q "inst-1 is revoked, which is final: remove .*keys and .*agent.conf" "$IT_TMP/rev.log" &&
+        grep -q '^device-id = inst-1$' "$PFX/etc/precursor/agent.conf" &&
+        cmp -s "$IT_TMP/key.before" "$PFX/var/lib/precursor/keys/device.key" &&
+        it_pass "installer on a revoked machine: non-zero, says what to remove, changes nothing" ||
+        it_fail "installer on a revoked machine" "$(cat "$IT_TMP/rev.log")"
+fi
+rm -rf "$PFX/var/lib/precursor/keys" "$PFX/etc/precursor/agent.conf"
+if curl -fsS "$BASE/install.sh?token=$T5" | PRECURSOR_PREFIX="$PFX" sh >"$IT_TMP/rev2.log" 2>&1; then
+    id2=$(sed -n 's/^device-id = //p' "$PFX/etc/precursor/agent.conf")
+    code=$(it_http GET "$BASE/api/v1/devices/$id2" "$IT_TMP/d2.json" "${AUTH[@]}")
+    [ -n "$id2" ] && [ "$id2" != inst-1 ] && [ "$code" = 200 ] &&
+        [ "$(it_json "$IT_TMP/d2.json" 'd["status"]')" = pending ] &&
+        it_pass "keys and agent.conf removed: installs again under a new id ($id2), pending" ||
+        it_fail "installed again after revocation" "$id2 $code $(cat "$IT_TMP/d2.json")"
+else
+    it_fail "installed again after revocation" "$(cat "$IT_TMP/rev2.log")"
+fi
 it_finish

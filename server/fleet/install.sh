@@ -70,7 +70,10 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 1' HUP INT TERM
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/precursor-install.XXXXXX") || die 'cannot make a temporary folder'
+# The download waits under the state folder, not /tmp: the agent runs from
+# it to enroll, and many a gateway mounts /tmp noexec.
+mkdir -p "$STATE_DIR"
+TMP=$(mktemp -d "$STATE_DIR/.install.XXXXXX") || die "cannot make a temporary folder in $STATE_DIR"
 if ! fetch "$SERVER/downloads/precursor-agent-$ARCH" "$TMP/precursor-agent"; then
     die "cannot download $SERVER/downloads/precursor-agent-$ARCH (the server serves the agent for its own architecture only; PRECURSOR_ARCH names another): nothing installed"
 fi
@@ -79,7 +82,6 @@ if [ "$got" != "$AGENT_SHA256" ]; then
     die "the downloaded agent's SHA-256 is $got, not $AGENT_SHA256: not running it, nothing installed"
 fi
 chmod 0755 "$TMP/precursor-agent"
-mkdir -p "$STATE_DIR"
 # The key pair is made here; only the public key goes to the server.
 if ! "$TMP/precursor-agent" enroll --server "$SERVER" --token "$TOKEN" \
         --device-id "$DEVICE_ID" --key-dir "$KEY_DIR" >"$TMP/enroll.out"; then

@@ -69,6 +69,8 @@ grep -q "config $PFX/etc/precursor/agent.conf" "$IT_TMP/install.log" &&
 nothing() { [ -z "$(find "$1" -type f 2>/dev/null | head -n 1)" ]; }
 T2=$("$SERVER_BIN" enroll create --uses 1 2>/dev/null | tail -n1)
 curl -fsS -o "$IT_TMP/i2.sh" "$BASE/install.sh?token=$T2"
+T8=$("$SERVER_BIN" enroll create --uses 1 2>/dev/null | tail -n1)
+curl -fsS -o "$IT_TMP/i8.sh" "$BASE/install.sh?token=$T8"
 PRECURSOR_PREFIX="$IT_TMP/r2" PRECURSOR_DEVICE_ID=inst-2 sh "$IT_TMP/i2.sh" >/dev/null 2>&1
 # the same script again: its token is used up by the time it enrolls
 if PRECURSOR_PREFIX="$IT_TMP/r3" PRECURSOR_DEVICE_ID=inst-3 sh "$IT_TMP/i2.sh" >"$IT_TMP/r3.log" 2>&1; then
@@ -105,6 +107,20 @@ else
     grep -q "needs sha256sum or openssl" "$IT_TMP/r5.log" && nothing "$IT_TMP/r5" &&
         it_pass "no sha256sum or openssl: non-zero, says so, nothing installed" ||
         it_fail "no sha256sum" "$(cat "$IT_TMP/r5.log")"
+fi
+# /tmp mounted noexec, as on many a gateway (in a mount namespace of its own)
+if [ "$(id -u)" = 0 ] && command -v unshare >/dev/null 2>&1; then
+    mkdir -p "$IT_TMP/noexec"
+    unshare -m sh -c 'mount -t tmpfs -o noexec none "$1" || exit 99
+        TMPDIR="$1" PRECURSOR_PREFIX="$2" PRECURSOR_DEVICE_ID=inst-ne sh "$3"' sh \
+        "$IT_TMP/noexec" "$IT_TMP/r8" "$IT_TMP/i8.sh" >"$IT_TMP/r8.log" 2>&1 </dev/null
+    rc=$?
+    if [ "$rc" != 99 ]; then      # 99: no mount here, nothing to learn
+        [ "$rc" = 0 ] && grep -q '"status":"pending"' "$IT_TMP/r8.log" &&
+            [ -x "$IT_TMP/r8/usr/local/bin/precursor-agent" ] &&
+            it_pass "TMPDIR mounted noexec: installs all the same" ||
+            it_fail "TMPDIR mounted noexec" "exit $rc: $(cat "$IT_TMP/r8.log")"
+    fi
 fi
 # not root, no prefix: refused before anything (never reaches the real /etc)
 if id nobody >/dev/null 2>&1 && command -v setpriv >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then

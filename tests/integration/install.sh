@@ -148,6 +148,51 @@ else
     it_fail "installer run again on an installed machine" "$(cat "$IT_TMP/again.log")"
 fi
 
+# ---- a root install under systemd, and again (the upgrade restarts the unit) -------
+# No prefix, as on a device, but in a mount namespace of its own: /etc, /usr/local
+# and /var/lib are overlays whose changes land in $IT_TMP/sd, /run a fresh tmpfs
+# with /run/systemd/system, and systemctl a stand-in that logs what it is asked.
+sd_install() {
+    unshare -m sh -c '
+        S=$1
+        for d in etc usr/local var/lib; do
+            mkdir -p "$S/u/$d" "$S/w/$d"
+            mount -t overlay overlay -o "lowerdir=/$d,upperdir=$S/u/$d,workdir=$S/w/$d" "/$d" || exit 99
+        done
+        mount -t tmpfs none /run && mkdir -p /run/systemd/system || exit 99
+        curl -fsS "$2" | PATH="$S/bin:$PATH" PRECURSOR_DEVICE_ID=inst-sd sh' sh "$IT_TMP/sd" "$1" </dev/null
+}
+if [ "$(id -u)" = 0 ] && command -v unshare >/dev/null 2>&1; then
+    mkdir -p "$IT_TMP/sd/bin"
+    host_before=$(ls -d /etc/precursor /var/lib/precursor /usr/local/bin/precursor-agent 2>/dev/null)
+    printf '#!/bin/sh\necho "systemctl $*" >>"%s"\n' "$IT_TMP/sd/systemctl.log" >"$IT_TMP/sd/bin/systemctl"
+    chmod +x "$IT_TMP/sd/bin/systemctl"
+    T6=$("$SERVER_BIN" enroll create --uses 1 2>/dev/null | tail -n1)
+    sd_install "$BASE/install.sh?token=$T6" >"$IT_TMP/sd1.log" 2>&1; rc=$?
+    if [ "$rc" != 99 ]; then
+        unit="$IT_TMP/sd/u/etc/systemd/system/precursor-agent.service"
+        [ "$rc" = 0 ] && grep -q "agent inst-sd running under systemd" "$IT_TMP/sd1.log" &&
+            grep -q '^ExecStart=/usr/local/bin/precursor-agent run --config /etc/precursor/agent.conf$' "$unit" &&
+            grep -q '^Restart=always$' "$unit" && grep -q '^CPUSchedulingPolicy=fifo$' "$unit" &&
+            [ "$(stat -c %a "$unit")" = 644 ] &&
+            [ "$(stat -c %a "$IT_TMP/sd/u/var/lib/precursor/keys/device.key")" = 600 ] &&
+            [ -x "$IT_TMP/sd/u/usr/local/bin/precursor-agent" ] &&
+            grep -qx "systemctl daemon-reload" "$IT_TMP/sd/systemctl.log" &&
+            grep -qx "systemctl enable precursor-agent.service" "$IT_TMP/sd/systemctl.log" &&
+            grep -qx "systemctl restart precursor-agent.service" "$IT_TMP/sd/systemctl.log" &&
+            it_pass "root install: unit written as documented, enabled and started" ||
+            it_fail "root install under systemd" "exit $rc: $(cat "$IT_TMP/sd1.log" "$IT_TMP/sd/systemctl.log")"
+        T7=$("$SERVER_BIN" enroll create --uses 1 2>/dev/null | tail -n1)
+        sd_install "$BASE/install.sh?token=$T7" >"$IT_TMP/sd2.log" 2>&1; rc=$?
+        [ "$rc" = 0 ] && grep -q "kept /etc/precursor/agent.conf" "$IT_TMP/sd2.log" &&
+            [ "$(grep -cx "systemctl restart precursor-agent.service" "$IT_TMP/sd/systemctl.log")" = 2 ] &&
+            it_pass "root install run again: the unit is restarted, so the new binary runs" ||
+            it_fail "root install run again" "exit $rc: $(cat "$IT_TMP/sd2.log" "$IT_TMP/sd/systemctl.log")"
+        [ "$(ls -d /etc/precursor /var/lib/precursor /usr/local/bin/precursor-agent 2>/dev/null)" = "$host_before" ] ||
+            it_fail "the root install stayed in its namespace"
+    fi
+fi
+
 # ---- token refusals --------------------------------------------------------------
 code=$(it_http GET "$BASE/install.sh?token=$TOK" "$IT_TMP/e.json")
 [ "$code" = 403 ] && grep -q "used up" "$IT_TMP/e.json" && it_pass "used-up token -> 403" || it_fail "used-up token -> 403" "$code"

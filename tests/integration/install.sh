@@ -108,6 +108,24 @@ else
         it_pass "no sha256sum or openssl: non-zero, says so, nothing installed" ||
         it_fail "no sha256sum" "$(cat "$IT_TMP/r5.log")"
 fi
+# the fallbacks: wget for curl, openssl for sha256sum; and neither fetcher
+rm -f "$IT_TMP/tools/curl"
+if command -v wget >/dev/null 2>&1 && command -v openssl >/dev/null 2>&1; then
+    ln -sf "$(command -v wget)" "$IT_TMP/tools/wget"
+    ln -sf "$(command -v openssl)" "$IT_TMP/tools/openssl"
+    T9=$("$SERVER_BIN" enroll create --uses 1 2>/dev/null | tail -n1)
+    curl -fsS -o "$IT_TMP/i9.sh" "$BASE/install.sh?token=$T9"
+    PATH="$IT_TMP/tools" PRECURSOR_PREFIX="$IT_TMP/r9" PRECURSOR_DEVICE_ID=inst-9 sh "$IT_TMP/i9.sh" \
+        >"$IT_TMP/r9.log" 2>&1 && cmp -s "$IT_TMP/r9/usr/local/bin/precursor-agent" "$AGENT_BIN" &&
+        it_pass "no curl, no sha256sum: wget and openssl do" || it_fail "wget and openssl" "$(cat "$IT_TMP/r9.log")"
+    rm -f "$IT_TMP/tools/wget"
+fi
+if PATH="$IT_TMP/tools" PRECURSOR_PREFIX="$IT_TMP/r10" sh "$IT_TMP/i2.sh" >"$IT_TMP/r10.log" 2>&1; then
+    it_fail "no curl or wget -> non-zero"
+else
+    grep -q "needs curl or wget" "$IT_TMP/r10.log" && nothing "$IT_TMP/r10" &&
+        it_pass "no curl or wget: non-zero, says so, nothing installed" || it_fail "no curl or wget" "$(cat "$IT_TMP/r10.log")"
+fi
 # /tmp mounted noexec, as on many a gateway (in a mount namespace of its own)
 if [ "$(id -u)" = 0 ] && command -v unshare >/dev/null 2>&1; then
     mkdir -p "$IT_TMP/noexec"

@@ -48,7 +48,8 @@ sha256_of() {
 # An agent installed before: keep its device id, so a second run upgrades
 # that device instead of enrolling its key under a new id (refused 409).
 if [ -z "${PRECURSOR_DEVICE_ID:-}" ] && [ -f "$ETC_DIR/agent.conf" ]; then
-    PRECURSOR_DEVICE_ID=$(sed -n 's/^device-id *= *//p' "$ETC_DIR/agent.conf" | head -n 1)
+    PRECURSOR_DEVICE_ID=$(sed -n 's/^[[:space:]]*device-id[[:space:]]*=[[:space:]]*\([^[:space:]]*\).*/\1/p' \
+                          "$ETC_DIR/agent.conf" | head -n 1)
 fi
 if [ -z "${PRECURSOR_DEVICE_ID:-}" ]; then
     h=$(hostname 2>/dev/null | tr -cd 'A-Za-z0-9._-' | cut -c1-40)

@@ -95,10 +95,9 @@ if [ "$STATUS" = revoked ]; then
 fi
 NEW_KEYS=
 NEW_STATE=
-mkdir -p "$BIN_DIR" "$ETC_DIR"
-cp "$TMP/precursor-agent" "$BIN_DIR/precursor-agent.part"
-chmod 0755 "$BIN_DIR/precursor-agent.part"
-mv -f "$BIN_DIR/precursor-agent.part" "$BIN_DIR/precursor-agent"
+# The config first: it records the device id, so a run cut short from here
+# on, run again, finishes this device rather than enrolling its key anew.
+mkdir -p "$ETC_DIR"
 if [ -n "$MODEL_KEY" ]; then
     printf '%s\n' "$MODEL_KEY" > "$ETC_DIR/model-signing.pub"
 fi
@@ -124,6 +123,10 @@ if [ -n "$MODEL_KEY" ]; then
 fi
 mv -f "$ETC_DIR/agent.conf.part" "$ETC_DIR/agent.conf"
 fi
+mkdir -p "$BIN_DIR"
+cp "$TMP/precursor-agent" "$BIN_DIR/precursor-agent.part"
+chmod 0755 "$BIN_DIR/precursor-agent.part"
+mv -f "$BIN_DIR/precursor-agent.part" "$BIN_DIR/precursor-agent"
 UNIT="[Unit]
 Description=Precursor edge agent
 After=network-online.target

@@ -151,6 +151,19 @@ if id nobody >/dev/null 2>&1 && command -v setpriv >/dev/null 2>&1 && [ "$(id -u
     fi
 fi
 
+# an install cut short after enrolling (here: the binary's folder cannot be made) and
+# run again, the same script with its token now used up, finishes the same device
+T11=$("$SERVER_BIN" enroll create --uses 1 2>/dev/null | tail -n1)
+curl -fsS -o "$IT_TMP/i11.sh" "$BASE/install.sh?token=$T11"
+mkdir -p "$IT_TMP/r11/usr/local" && : >"$IT_TMP/r11/usr/local/bin"
+PRECURSOR_PREFIX="$IT_TMP/r11" sh "$IT_TMP/i11.sh" >"$IT_TMP/r11.log" 2>&1 && it_fail "install cut short -> non-zero"
+rm -f "$IT_TMP/r11/usr/local/bin"
+id11=$(sed -n 's/^device-id = //p' "$IT_TMP/r11/etc/precursor/agent.conf" 2>/dev/null)
+PRECURSOR_PREFIX="$IT_TMP/r11" sh "$IT_TMP/i11.sh" >"$IT_TMP/r11b.log" 2>&1 && [ -n "$id11" ] &&
+    cmp -s "$IT_TMP/r11/usr/local/bin/precursor-agent" "$AGENT_BIN" && grep -q "agent $id11 installed" "$IT_TMP/r11b.log" &&
+    it_pass "install cut short after enrolling: run again, it finishes the same device" ||
+    it_fail "install cut short, run again" "$id11: $(cat "$IT_TMP/r11.log" "$IT_TMP/r11b.log")"
+
 # ---- run again on the installed machine: an upgrade ----------------------------
 echo "# kept across upgrades" >>"$PFX/etc/precursor/agent.conf"
 cp "$PFX/var/lib/precursor/keys/device.key" "$IT_TMP/key.before"

@@ -126,8 +126,19 @@ else
     grep -q "needs curl or wget" "$IT_TMP/r10.log" && nothing "$IT_TMP/r10" &&
         it_pass "no curl or wget: non-zero, says so, nothing installed" || it_fail "no curl or wget" "$(cat "$IT_TMP/r10.log")"
 fi
+# Mount namespaces with tmpfs and overlay mounts, where this machine allows them
+# (root, not in a container that forbids them): else the tests below are skipped.
+can_ns() {
+    mkdir -p "$IT_TMP/probe/l" "$IT_TMP/probe/u" "$IT_TMP/probe/w" "$IT_TMP/probe/m"
+    [ "$(id -u)" = 0 ] && command -v unshare >/dev/null 2>&1 &&
+        unshare -m sh -c 'mount -t tmpfs none "$1/m" && umount "$1/m" &&
+            mount -t overlay overlay -o "lowerdir=$1/l,upperdir=$1/u,workdir=$1/w" "$1/m"' sh \
+            "$IT_TMP/probe" >/dev/null 2>&1
+}
+NS=0
+can_ns && NS=1 || it_log "no mount namespaces here: the noexec and root-install tests are skipped"
 # /tmp mounted noexec, as on many a gateway (in a mount namespace of its own)
-if [ "$(id -u)" = 0 ] && command -v unshare >/dev/null 2>&1; then
+if [ "$NS" = 1 ]; then
     mkdir -p "$IT_TMP/noexec"
     unshare -m sh -c 'mount -t tmpfs -o noexec none "$1" || exit 99
         TMPDIR="$1" PRECURSOR_PREFIX="$2" PRECURSOR_DEVICE_ID=inst-ne sh "$3"' sh \
@@ -141,7 +152,7 @@ if [ "$(id -u)" = 0 ] && command -v unshare >/dev/null 2>&1; then
     fi
 fi
 # not root, no prefix: refused before anything (never reaches the real /etc)
-if id nobody >/dev/null 2>&1 && command -v setpriv >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+if id nobody >/dev/null 2>&1 && getent group nogroup >/dev/null && command -v setpriv >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
     if setpriv --reuid=nobody --regid=nogroup --clear-groups env -u PRECURSOR_PREFIX sh <"$IT_TMP/i2.sh" \
             >"$IT_TMP/r6.log" 2>&1; then
         it_fail "not root -> non-zero"
@@ -193,7 +204,7 @@ sd_install() {
         mount -t tmpfs none /run && mkdir -p /run/systemd/system || exit 99
         curl -fsS "$2" | PATH="$S/bin:$PATH" PRECURSOR_DEVICE_ID=inst-sd sh' sh "$IT_TMP/sd" "$1" </dev/null
 }
-if [ "$(id -u)" = 0 ] && command -v unshare >/dev/null 2>&1; then
+if [ "$NS" = 1 ]; then
     mkdir -p "$IT_TMP/sd/bin"
     host_before=$(ls -d /etc/precursor /var/lib/precursor /usr/local/bin/precursor-agent 2>/dev/null)
     printf '#!/bin/sh\necho "systemctl $*" >>"%s"\n' "$IT_TMP/sd/systemctl.log" >"$IT_TMP/sd/bin/systemctl"

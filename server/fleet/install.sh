@@ -76,7 +76,7 @@ trap 'exit 1' HUP INT TERM
 mkdir -p "$STATE_DIR"
 TMP=$(mktemp -d "$STATE_DIR/.install.XXXXXX") || die "cannot make a temporary folder in $STATE_DIR"
 if ! fetch "$SERVER/downloads/precursor-agent-$ARCH" "$TMP/precursor-agent"; then
-    die "cannot download $SERVER/downloads/precursor-agent-$ARCH (the server serves the agent for its own architecture only; PRECURSOR_ARCH names another): nothing installed"
+    die "cannot download $SERVER/downloads/precursor-agent-$ARCH (is the server reachable from here? it serves the agent for its own architecture only, and this one is $ARCH): nothing installed"
 fi
 got=$(sha256_of "$TMP/precursor-agent")
 if [ "$got" != "$AGENT_SHA256" ]; then

@@ -254,6 +254,45 @@ START_TEST(test_options_table)
 }
 END_TEST
 
+/* A number is written in decimal digits: strtod's other spellings (space,
+ * hex, exponent, a fraction for a count) gave --port 0x10 as port 16. */
+START_TEST(test_options_numbers_strict)
+{
+    static const char *const refused[] = { "0x10", " 80", "80 ", "8e3", "80.0", "+80", "", "-1",
+                                           "1e1", ".5" };
+    char flag[] = "--port", rate[] = "--device-rate", val[16];
+    char *argv[2] = { flag, val };
+    struct server_options o;
+    size_t i;
+
+    for (i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        snprintf(val, sizeof val, "%s", refused[i]);
+        options_defaults(&o);
+        argv[0] = flag;
+        ck_assert_msg(options_parse(OPT_SERVE, 2, argv, &o) == -1, "--port '%s'", val);
+        argv[0] = rate;
+        ck_assert_msg(options_parse(OPT_SERVE, 2, argv, &o) == -1 || strcmp(val, "80.0") == 0,
+                      "--device-rate '%s'", val);
+    }
+    argv[0] = (char *)"--id";
+    snprintf(val, sizeof val, " 3");
+    ck_assert_int_eq(options_parse(OPT_TOKEN_REVOKE, 2, argv, &o), -1);
+    snprintf(val, sizeof val, "+3");
+    ck_assert_int_eq(options_parse(OPT_TOKEN_REVOKE, 2, argv, &o), -1);
+    snprintf(val, sizeof val, "3");
+    ck_assert_int_eq(options_parse(OPT_TOKEN_REVOKE, 2, argv, &o), 0);
+    ck_assert_uint_eq(o.id, 3);
+    snprintf(val, sizeof val, "18100");
+    argv[0] = flag;
+    ck_assert_int_eq(options_parse(OPT_SERVE, 2, argv, &o), 0);
+    ck_assert_uint_eq(o.port, 18100);
+    snprintf(val, sizeof val, "2.5");
+    argv[0] = rate;
+    ck_assert_int_eq(options_parse(OPT_SERVE, 2, argv, &o), 0);
+    ck_assert(o.device_rate == 2.5);
+}
+END_TEST
+
 /* Each command takes, and its --help lists, only the options it reads:
  * token list has no --id (token revoke's), so `token list --id 3` is
  * refused, not ignored. */
@@ -326,6 +365,7 @@ Suite *tls_suite(void)
     tcase_add_test(tc, test_load_pair);
     tcase_add_test(tc, test_pair_must_match);
     tcase_add_test(tc, test_options_table);
+    tcase_add_test(tc, test_options_numbers_strict);
     tcase_add_test(tc, test_options_per_command);
     tcase_add_test(tc, test_pin_syntax);
     suite_add_tcase(s, tc);

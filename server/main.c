@@ -582,12 +582,10 @@ static int cmd_token_create(const struct server_options *o)
 static int cmd_enroll_create(const struct server_options *o)
 {
     struct fleet_token_spec spec = { 0 };
-    const char *url = database_url(o);
+    const char *url;
     char tok[128];
     int err;
 
-    if (!url)
-        return EXIT_USAGE;
     spec.equipment_type = o->equipment_type;
     spec.site = o->site;
     spec.tags = o->tags;
@@ -603,6 +601,9 @@ static int cmd_enroll_create(const struct server_options *o)
         fprintf(stderr, "precursor-server: --expires like 30m, 24h, 7d or seconds\n");
         return EXIT_USAGE;
     }
+    /* The command line first: its mistakes are named even without a database. */
+    if (!(url = database_url(o)))
+        return EXIT_USAGE;
     if (auth_init() != SRV_OK || db_init(url) != SRV_OK)
         return 1;
     err = fleet_token_create(&spec, tok, sizeof tok);

@@ -315,6 +315,15 @@ DATABASE_URL="host=/nonexistent" "$SERVER_BIN" enroll create --uses 3 --reusable
 [ "$rc" = 2 ] && grep -q "give --uses N or --reusable, not both" err.txt &&
     it_pass "server enroll create --uses with --reusable: exit 2 (the limit would be ignored)" ||
     it_fail "server enroll create --uses with --reusable" "exit $rc: $(cat err.txt)"
+# The command line's own mistakes are named first, also where no database is set.
+env -u DATABASE_URL "$SERVER_BIN" enroll create --uses 3 --reusable >out.txt 2>err.txt; rc=$?
+[ "$rc" = 2 ] && grep -q "give --uses N or --reusable, not both" err.txt &&
+    it_pass "server enroll create --uses with --reusable, no database: the conflict named" ||
+    it_fail "server enroll create --uses with --reusable, no database" "exit $rc: $(cat err.txt)"
+env -u DATABASE_URL "$SERVER_BIN" enroll create --expires 3x >out.txt 2>err.txt; rc=$?
+[ "$rc" = 2 ] && grep -q -- "--expires like 30m" err.txt &&
+    it_pass "server enroll create --expires 3x, no database: the duration named" ||
+    it_fail "server enroll create --expires 3x, no database" "exit $rc: $(cat err.txt)"
 
 # ---- serve: what a flag names must be there, before anything is migrated ----------------------
 # A folder or file named by a flag and not there stops serve with exit 1 and a

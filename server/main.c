@@ -271,6 +271,11 @@ static int start_modules(const struct server_options *o, const char *url)
 
 static void stop_modules(void)
 {
+    /* After http_stop, so no new job comes; before the database goes: an
+     * export job removes its .part file and fails its row, a model still
+     * training after a while is marked failed, and neither stays 'running'. */
+    ds_jobs_stop(5000);
+    models_training_stop(10000);
     features_spectrum_stop();   /* after http_stop: no spectrum request parks */
     features_worker_stop();
     deploy_watch_stop();

@@ -15,7 +15,10 @@
  *
  * Exit codes: 0 success, 1 failure, 2 usage error or a database schema newer
  * than this binary knows. */
+#include <arpa/inet.h>
+#include <errno.h>
 #include <limits.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sodium.h>
@@ -23,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
@@ -166,6 +170,35 @@ static int secret_mode_check(const char *flag, const char *path)
     if (st.st_mode & (S_IRGRP | S_IROTH))
         srv_log("warn", "--%s %s is readable by group or others: chmod 600 it", flag, path);
     return 0;
+}
+
+/* Is the port free?  Tried before the migrations, so a second server or a
+ * port below 1024 is named at once and nothing runs first; libmicrohttpd's
+ * own bind later still decides (this is a look, not a reservation).  0, or
+ * -1 after a message saying what to change. */
+static int port_check(unsigned port)
+{
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_ANY),
+                             .sin_port = htons((uint16_t)port) };
+    int fd, one = 1, rc = 0;
+
+    if (port == 0 || (fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+        return 0;
+    /* As libmicrohttpd binds: a port in TIME_WAIT is free. */
+    (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        if (errno == EADDRINUSE)
+            fprintf(stderr, "precursor-server: port %u is in use (another server?): stop it or "
+                    "give --port\n", port);
+        else if (errno == EACCES)
+            fprintf(stderr, "precursor-server: port %u needs privileges (below 1024): give "
+                    "--port 8080, or the binary CAP_NET_BIND_SERVICE\n", port);
+        else
+            fprintf(stderr, "precursor-server: cannot bind port %u: %s\n", port, strerror(errno));
+        rc = -1;
+    }
+    close(fd);
+    return rc;
 }
 
 /* The pages import uPlot: present in a build (scripts/ui-build.sh copies
@@ -325,7 +358,7 @@ static int cmd_serve(const struct server_options *o)
         srv_log("warn", "no --enroll-secret-file: device registration is refused");
     }
     rc = 1;
-    if (find_assets(o, &cfg, schema_dir, ui_dir, &openapi) != 0)
+    if (find_assets(o, &cfg, schema_dir, ui_dir, &openapi) != 0 || port_check(cfg.port) != 0)
         goto out;
     rc = run_migrations(cfg.database_url, o->migrations_dir);
     if (rc != 0)

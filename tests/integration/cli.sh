@@ -344,6 +344,24 @@ done <<'EOF2'
 --agent-binary ./no-agent|--agent-binary ./no-agent: not a readable file
 --enroll-secret-file shared-secret|--enroll-secret-file shared-secret is writable by group or others: chmod 600 it
 EOF2
+# A port another process listens on is named before the migrations (it was
+# "cannot listen" after them, and after the modules started).
+why=$(python3 - "$SERVER_BIN" <<'PY'
+import os, socket, subprocess, sys
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen()
+port = s.getsockname()[1]
+env = dict(os.environ, DATABASE_URL="host=/nonexistent")
+p = subprocess.run([sys.argv[1], "serve", "--port", str(port)], env=env, capture_output=True,
+                   text=True, timeout=30)
+ok = (p.returncode == 1 and "port %d is in use" % port in p.stderr
+      and "connect failed" not in p.stderr)
+print("" if ok else "exit %d: %s" % (p.returncode, p.stderr[-300:]))
+PY
+)
+[ -z "$why" ] && it_pass "serve on a port in use: exit 1 before the database, named" ||
+    it_fail "serve on a port in use" "$why"
 # A TLS key that is not the certificate's: named at load (exit 2), not as a
 # port it "cannot listen on" after the migrations ran.
 if command -v openssl >/dev/null; then

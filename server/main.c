@@ -15,7 +15,10 @@
  *
  * Exit codes: 0 success, 1 failure, 2 usage error or a database schema newer
  * than this binary knows. */
+#include <arpa/inet.h>
+#include <errno.h>
 #include <limits.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sodium.h>
@@ -23,6 +26,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -53,7 +58,10 @@ static const char where_help[] =
     "Folders: --migrations-dir, --schema-dir and --ui-dir default to migrations/,\n"
     "schema/ and labeling-ui/ under the working directory (the repository root for\n"
     "make run and make test); failing that, under the parents of the binary's own\n"
-    "location (build/bin or build/NAME/bin inside the repository).\n";
+    "location (build/bin or build/NAME/bin inside the repository).  A folder or\n"
+    "file that a flag names must be there: serve stops at start otherwise, as it\n"
+    "does for a secret file (--enroll-secret-file, --model-key-file, --tls-key)\n"
+    "that group or others may write.\n";
 
 static const char *database_url(const struct server_options *o)
 {
@@ -95,7 +103,11 @@ static int run_migrations(const char *url, const char *flag_dir)
     int applied = 0, newest = 0, err;
 
     if (srv_find_dir(flag_dir, "migrations", "0001_devices_snapshots.sql", dir, sizeof dir) != 0) {
-        fprintf(stderr, "precursor-server: migrations folder not found (use --migrations-dir)\n");
+        if (flag_dir)
+            fprintf(stderr, "precursor-server: --migrations-dir %s: no readable "
+                    "0001_devices_snapshots.sql there\n", flag_dir);
+        else
+            fprintf(stderr, "precursor-server: migrations folder not found (use --migrations-dir)\n");
         return 1;
     }
     err = db_migrate(url, dir, &applied, &newest);
@@ -133,6 +145,62 @@ static char *read_secret(const char *path, size_t *len)
     return secret;
 }
 
+static int readable_file(const char *path)
+{
+    struct stat st;
+
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode) && access(path, R_OK) == 0;
+}
+
+/* A secret that others on the machine may change is one an attacker sets
+ * (the enrollment secret, the model-signing key, the TLS key): refused.  One
+ * they may read is a leak worth a line, not a stop (a container may mount
+ * it 0644).  0, or -1 after a message naming the flag and the fix. */
+static int secret_mode_check(const char *flag, const char *path)
+{
+    struct stat st;
+
+    if (!path || stat(path, &st) != 0)
+        return 0;   /* missing: the reader names it */
+    if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+        fprintf(stderr, "precursor-server: --%s %s is writable by group or others: chmod 600 it\n",
+                flag, path);
+        return -1;
+    }
+    if (st.st_mode & (S_IRGRP | S_IROTH))
+        srv_log("warn", "--%s %s is readable by group or others: chmod 600 it", flag, path);
+    return 0;
+}
+
+/* Is the port free?  Tried before the migrations, so a second server or a
+ * port below 1024 is named at once and nothing runs first; libmicrohttpd's
+ * own bind later still decides (this is a look, not a reservation).  0, or
+ * -1 after a message saying what to change. */
+static int port_check(unsigned port)
+{
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_ANY),
+                             .sin_port = htons((uint16_t)port) };
+    int fd, one = 1, rc = 0;
+
+    if (port == 0 || (fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+        return 0;
+    /* As libmicrohttpd binds: a port in TIME_WAIT is free. */
+    (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        if (errno == EADDRINUSE)
+            fprintf(stderr, "precursor-server: port %u is in use (another server?): stop it or "
+                    "give --port\n", port);
+        else if (errno == EACCES)
+            fprintf(stderr, "precursor-server: port %u needs privileges (below 1024): give "
+                    "--port 8080, or the binary CAP_NET_BIND_SERVICE\n", port);
+        else
+            fprintf(stderr, "precursor-server: cannot bind port %u: %s\n", port, strerror(errno));
+        rc = -1;
+    }
+    close(fd);
+    return rc;
+}
+
 /* The pages import uPlot: present in a build (scripts/ui-build.sh copies
  * uPlot.min.css beside the bundle, into dist/ or the folder given), or beside
  * the sources by hand.  Without it every page stays blank, which an operator
@@ -154,9 +222,12 @@ static void ui_check(const char *dir)
 }
 
 /* The folders and documents serve finds at start; dir buffers are the
- * caller's (cfg points into them). */
-static void find_assets(const struct server_options *o, struct srv_config *cfg, char *schema_dir,
-                        char *ui_dir, char **openapi)
+ * caller's (cfg points into them).  One not found by default is a warning
+ * (a server may run without its UI); one a flag names and that is not there
+ * is a typo to stop at, before anything is migrated or started: -1 after a
+ * message naming the flag. */
+static int find_assets(const struct server_options *o, struct srv_config *cfg, char *schema_dir,
+                       char *ui_dir, char **openapi)
 {
     char path[PATH_MAX + 32];
     size_t len = 0;
@@ -167,6 +238,11 @@ static void find_assets(const struct server_options *o, struct srv_config *cfg, 
         *openapi = read_file(path, OPENAPI_MAX, &len);
         cfg->schema_dir = schema_dir;
     }
+    if (!*openapi && o->schema_dir) {
+        fprintf(stderr, "precursor-server: --schema-dir %s: no readable openapi.json there\n",
+                o->schema_dir);
+        return -1;
+    }
     if (!*openapi)
         srv_log("warn", "schema/openapi.json not found: GET /api/v1/openapi.json answers 404");
     cfg->openapi = *openapi;
@@ -174,10 +250,20 @@ static void find_assets(const struct server_options *o, struct srv_config *cfg, 
     if (srv_find_dir(o->ui_dir, "labeling-ui", "index.html", ui_dir, PATH_MAX) == 0) {
         cfg->ui_dir = ui_dir;
         ui_check(ui_dir);
+    } else if (o->ui_dir) {
+        fprintf(stderr, "precursor-server: --ui-dir %s: no readable index.html there\n",
+                o->ui_dir);
+        return -1;
     } else {
-        srv_log("warn", "labeling UI: no index.html %s%s: GET / answers 404",
-                o->ui_dir ? "in " : "found (use --ui-dir)", o->ui_dir ? o->ui_dir : "");
+        srv_log("warn", "labeling UI: no index.html found (use --ui-dir): GET / answers 404");
     }
+    /* install.sh would fail on every device, long after the start. */
+    if (o->agent_binary && !readable_file(o->agent_binary)) {
+        fprintf(stderr, "precursor-server: --agent-binary %s: not a readable file\n",
+                o->agent_binary);
+        return -1;
+    }
+    return 0;
 }
 
 /* The modules with state of their own, in the order they start; stopped in
@@ -218,6 +304,11 @@ static int start_modules(const struct server_options *o, const char *url)
 
 static void stop_modules(void)
 {
+    /* After http_stop, so no new job comes; before the database goes: an
+     * export job removes its .part file and fails its row, a model still
+     * training after a while is marked failed, and neither stays 'running'. */
+    ds_jobs_stop(5000);
+    models_training_stop(10000);
     features_spectrum_stop();   /* after http_stop: no spectrum request parks */
     features_worker_stop();
     deploy_watch_stop();
@@ -249,6 +340,10 @@ static int cmd_serve(const struct server_options *o)
     cfg.max_conns_per_ip = o->max_conns_per_ip;
     cfg.body_memory = (size_t)o->body_memory_mb << 20;
     routes_configure(&cfg);
+    if (secret_mode_check("enroll-secret-file", o->enroll_secret_file) != 0 ||
+        secret_mode_check("model-key-file", o->model_key_file) != 0 ||
+        secret_mode_check("tls-key", o->tls_key) != 0)
+        return 1;
     if (tls_load(o->tls_cert, o->tls_key) != TLS_OK || auth_init() != SRV_OK)
         return tls_cert_pem() ? 1 : EXIT_USAGE;
     cfg.tls = tls_cert_pem() != NULL;
@@ -262,13 +357,15 @@ static int cmd_serve(const struct server_options *o)
     } else {
         srv_log("warn", "no --enroll-secret-file: device registration is refused");
     }
+    rc = 1;
+    if (find_assets(o, &cfg, schema_dir, ui_dir, &openapi) != 0 || port_check(cfg.port) != 0)
+        goto out;
     rc = run_migrations(cfg.database_url, o->migrations_dir);
     if (rc != 0)
         goto out;
     /* Least privilege: the owner migrates, a role with row rights serves. */
     if (o->app_database_url)
         cfg.database_url = o->app_database_url;
-    find_assets(o, &cfg, schema_dir, ui_dir, &openapi);
     rc = 1;
     if (start_modules(o, cfg.database_url) != 0)
         goto out;
@@ -523,12 +620,10 @@ static int cmd_token_create(const struct server_options *o)
 static int cmd_enroll_create(const struct server_options *o)
 {
     struct fleet_token_spec spec = { 0 };
-    const char *url = database_url(o);
+    const char *url;
     char tok[128];
     int err;
 
-    if (!url)
-        return EXIT_USAGE;
     spec.equipment_type = o->equipment_type;
     spec.site = o->site;
     spec.tags = o->tags;
@@ -544,6 +639,9 @@ static int cmd_enroll_create(const struct server_options *o)
         fprintf(stderr, "precursor-server: --expires like 30m, 24h, 7d or seconds\n");
         return EXIT_USAGE;
     }
+    /* The command line first: its mistakes are named even without a database. */
+    if (!(url = database_url(o)))
+        return EXIT_USAGE;
     if (auth_init() != SRV_OK || db_init(url) != SRV_OK)
         return 1;
     err = fleet_token_create(&spec, tok, sizeof tok);

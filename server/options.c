@@ -216,11 +216,16 @@ static int set(const struct row *r, const char *val, struct server_options *o)
     if (r->kind == U64) {
         unsigned long long v = strtoull(val, &end, 10);
 
-        if (errno || *end || *val == '-')
+        if (errno || *end || strspn(val, "0123456789") != strlen(val))
             return bad(r, "must be a whole number");
         *(uint64_t *)p = v;
         return 0;
     }
+    /* strtod takes " 80", "0x1F90", "8e3" and "80.0" for a port; a whole
+     * number here is its decimal digits, a rate digits and a point. */
+    if (strspn(val, r->kind == UINT ? "0123456789" : "0123456789.") != strlen(val) ||
+        *val == '.')
+        return bad(r, r->kind == UINT ? "must be a whole number" : "must be a decimal number");
     d = strtod(val, &end);
     if (errno || *end || d < r->lo || d > r->hi || d != d) {
         char why[96];

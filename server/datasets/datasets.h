@@ -259,6 +259,12 @@ int ds_api_job_file(struct srv_request *rq, struct srv_response *rs);
 /* Where export jobs write their files (default "var/exports"); copied. */
 void ds_set_export_dir(const char *dir);
 
+/* serve is stopping: each running export job ends at its next step, its
+ * .part file removed and its row failed with the reason (not left 'running'
+ * for ever, holding quota); waits up to wait_ms for them.  The jobs still
+ * running then (logged), 0 when none. */
+int ds_jobs_stop(unsigned wait_ms);
+
 /* Export files: kept DS_EXPORT_RETENTION_H after their job finished, at most
  * DS_EXPORT_QUOTA_MB in all (ds_retention.c); 0 keeps a default. */
 #define DS_EXPORT_RETENTION_H 72

@@ -36,6 +36,9 @@ enum ds_stmt {
     DS_SQL_COUNT
 };
 
+/* Export jobs run again after ds_jobs_stop (the tests, which stop and go on). */
+void ds__jobs_resume(void);
+
 /* Run one of the statements above (db_exec_own on its table entry). */
 int ds__exec(enum ds_stmt s, const char *const *vals, int binary, PGresult **out);
 /* The DS_SQL_VERSION_GET row of one version: SRV_ENOTFOUND when there is

@@ -29,6 +29,9 @@
 
 static char export_dir[512] = "var/exports";
 static atomic_int jobs_running;
+static atomic_int jobs_stopping;    /* serve is stopping: every job ends, its file removed */
+
+#define JOB_STOPPED_WHY "the server stopped during the export; start the job again"
 
 void ds_set_export_dir(const char *dir)
 {
@@ -145,6 +148,10 @@ static const char *job_write(const struct job *j, struct job_file *f)
     if (ds__export_open(j->dataset_id, j->version, j->fmt, &e) != SRV_OK)
         return "cannot open the version";
     while (!why && (rc = ds__export_step(e)) == 1) {
+        if (atomic_load(&jobs_stopping)) {
+            why = JOB_STOPPED_WHY;
+            break;
+        }
         if ((why = job_drain(e, f)) || now_s() - last <= 0.25)
             continue;
         last = now_s();
@@ -194,6 +201,9 @@ static void *job_main(void *arg)
         unlink(part);
         if (!f.cancelled)
             job_finish(j, "failed", f.bytes, NULL, why);
+        if (why && strcmp(why, JOB_STOPPED_WHY) == 0)
+            srv_log("info", "datasets: export job %lld ended by the stop, file removed",
+                    (long long)j->id);
         else
             srv_log("info", "datasets: export job %lld cancelled, file removed", (long long)j->id);
     }
@@ -201,6 +211,27 @@ static void *job_main(void *arg)
     atomic_fetch_sub(&jobs_running, 1);
     free(j);
     return NULL;
+}
+
+int ds_jobs_stop(unsigned wait_ms)
+{
+    unsigned waited = 0;
+    int left;
+
+    atomic_store(&jobs_stopping, 1);
+    while ((left = atomic_load(&jobs_running)) > 0 && waited < wait_ms) {
+        usleep(50 * 1000);
+        waited += 50;
+    }
+    if (left > 0)
+        srv_log("warn", "datasets: %d export job(s) still running at stop; their rows stay "
+                "'running' and their .part files in %s", left, export_dir);
+    return left;
+}
+
+void ds__jobs_resume(void)
+{
+    atomic_store(&jobs_stopping, 0);
 }
 
 /* The body's format (npz when absent; the body may be absent too): NULL,

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "server/db/db.h"
+#include "server/metrics/metrics.h"
 #include "server/srv/srv.h"
 
 #define DB_PREPARED_MAX 512     /* distinct statements one connection prepares */
@@ -98,10 +99,24 @@ PGconn *db_connect(const char *conninfo)
         return NULL;
     }
     if (PQstatus(c) != CONNECTION_OK) {
-        char *m = PQerrorMessage(c), *nl;
+        char *m = PQerrorMessage(c), *r, *w;
 
-        if ((nl = strchr(m, '\n')) && nl[1] == '\0')
-            *nl = '\0';
+        /* libpq's message runs over lines ("...failed: Connection refused\n\tIs
+         * the server running..."): one line of the log, the hint after "; ". */
+        for (r = w = m; *r; r++) {
+            if (*r == '\n' || *r == '\t') {
+                while (r[1] == '\n' || r[1] == '\t')
+                    r++;
+                if (r[1] && w > m) {
+                    *w++ = ';';
+                    *w++ = ' ';
+                }
+                continue;
+            }
+            *w++ = *r;
+        }
+        *w = '\0';
+        metrics_db_connect_failed();
         srv_log("error", "db: connect failed: %s", m);
         PQfinish(c);
         return NULL;

@@ -55,6 +55,17 @@ void metrics_ingest_queue(unsigned (*depth)(void), unsigned capacity, unsigned t
 }
 
 static atomic_ullong model_rollbacks_total;
+static atomic_ullong db_connect_failures_total;
+
+void metrics_db_connect_failed(void)
+{
+    atomic_fetch_add(&db_connect_failures_total, 1);
+}
+
+unsigned long long metrics_db_connect_failures(void)
+{
+    return atomic_load(&db_connect_failures_total);
+}
 
 void metrics_model_rollback(void)
 {
@@ -107,11 +118,16 @@ int metrics_render(unsigned worker_threads, char **out, size_t *len)
             "# TYPE precursor_ingest_queue_capacity gauge\n"
             "precursor_ingest_queue_capacity %u\n",
         depth ? depth() : 0, atomic_load(&queue_capacity));
-    srv_buf_printf(&b, "# HELP precursor_db_pool_connections Database connections by user.\n"
+    srv_buf_printf(&b, "# HELP precursor_db_pool_connections Database connections by user "
+            "(the pool's size, one per thread).\n"
             "# TYPE precursor_db_pool_connections gauge\n"
             "precursor_db_pool_connections{pool=\"http_workers\"} %u\n"
-            "precursor_db_pool_connections{pool=\"committers\"} %u\n",
-        worker_threads, atomic_load(&committers));
+            "precursor_db_pool_connections{pool=\"committers\"} %u\n"
+            "# HELP precursor_db_connect_failures_total Connections to PostgreSQL that could not "
+            "be made (the database down, refusing or unreachable).\n"
+            "# TYPE precursor_db_connect_failures_total counter\n"
+            "precursor_db_connect_failures_total %llu\n",
+        worker_threads, atomic_load(&committers), atomic_load(&db_connect_failures_total));
     srv_buf_printf(&b, "# HELP precursor_model_rollbacks_total Active models rolled back on a device "
             "for exceeding the alarm budget (since start; all: GET /api/v1/rollbacks).\n"
             "# TYPE precursor_model_rollbacks_total counter\n"

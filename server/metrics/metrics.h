@@ -18,6 +18,12 @@ void metrics_commit_batch(unsigned n);
  * number of committer threads (each a database connection). */
 void metrics_ingest_queue(unsigned (*depth)(void), unsigned capacity, unsigned threads);
 
+/* A connection to PostgreSQL could not be made (server/db): counted, since
+ * precursor_db_pool_connections is the pool's size and stays so while the
+ * database is away; a rate of these is the outage. */
+void metrics_db_connect_failed(void);
+unsigned long long metrics_db_connect_failures(void);
+
 /* Render everything; *out malloc'd text, *len its length.  0 or SRV_ENOMEM. */
 /* A model rolled back on a device (server/deploy): counted for /metrics. */
 void metrics_model_rollback(void);

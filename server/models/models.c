@@ -215,15 +215,58 @@ int models_signing_key(uint8_t sk[64], uint8_t pk[32])
 
 /* ---- routes -------------------------------------------------------------- */
 
+/* The models training now, so a stop can say which never finished. */
+#define TRAINING_IDS 16
+static pthread_mutex_t training_mu = PTHREAD_MUTEX_INITIALIZER;
+static int64_t training_ids[TRAINING_IDS];
+
+static void training_mark(int64_t id, int64_t was)
+{
+    pthread_mutex_lock(&training_mu);
+    for (size_t i = 0; i < TRAINING_IDS; i++)
+        if (training_ids[i] == was) {
+            training_ids[i] = id;
+            break;
+        }
+    pthread_mutex_unlock(&training_mu);
+}
+
 static void *train_main(void *arg)
 {
     int64_t id = *(int64_t *)arg;
 
     free(arg);
+    training_mark(id, 0);
     (void)models_train(id);
+    training_mark(0, id);
     db_thread_release();
     atomic_fetch_sub(&running, 1);
     return NULL;
+}
+
+int models_training_stop(unsigned wait_ms)
+{
+    unsigned waited = 0;
+    int left = 0;
+
+    while (atomic_load(&running) > 0 && waited < wait_ms) {
+        usleep(50 * 1000);
+        waited += 50;
+    }
+    pthread_mutex_lock(&training_mu);
+    for (size_t i = 0; i < TRAINING_IDS; i++) {
+        if (!training_ids[i])
+            continue;
+        /* The thread ends with the process: its row would say 'training'
+         * for ever and no client would learn to start it again. */
+        models__mark_failed(training_ids[i], "the server stopped during training; train it again");
+        srv_log("warn", "models: model %lld was still training at stop: marked failed",
+                (long long)training_ids[i]);
+        training_ids[i] = 0;
+        left++;
+    }
+    pthread_mutex_unlock(&training_mu);
+    return left;
 }
 
 /* One of the models__training_max training slots, taken before the model's

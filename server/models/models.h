@@ -41,6 +41,11 @@ void models_set_key_file(const char *path);
 /* The signing key pair, loaded or generated once.  0 or SRV_E*. */
 int models_signing_key(uint8_t sk[64], uint8_t pk[32]);
 
+/* serve is stopping: waits up to wait_ms for the models training in threads
+ * of their own, then marks each still training failed with the reason (its
+ * thread ends with the process).  How many were so marked. */
+int models_training_stop(unsigned wait_ms);
+
 /* Train model id now, in the calling thread (the worker and the tests). */
 int models_train(int64_t id);
 

@@ -9,6 +9,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
 #include "server/tls/tls.h"
 
 static char *g_cert, *g_key;
@@ -22,6 +27,8 @@ const char *tls_strerror(int err)
     case TLS_ETOOBIG: return "file larger than 64 KiB";
     case TLS_EFORMAT: return "not a PEM file of the expected kind";
     case TLS_EUSAGE: return "--tls-cert and --tls-key go together";
+    case TLS_EMISMATCH: return "the key is not the certificate's";
+    case TLS_EENCRYPTED: return "the key is encrypted (a passphrase); give it unencrypted, mode 0600";
     default: return "unknown error";
     }
 }
@@ -135,6 +142,39 @@ static void wipe_free(char *p, size_t n)
     free(p);
 }
 
+/* A key file asks for no passphrase here: OpenSSL would otherwise prompt on
+ * the terminal, which a service has not. */
+static int no_passphrase(char *buf, int size, int rwflag, void *u)
+{
+    (void)buf; (void)size; (void)rwflag; (void)u;
+    return -1;
+}
+
+int tls_pair_check(const char *cert_pem, const char *key_pem)
+{
+    BIO *cb = BIO_new_mem_buf(cert_pem, -1), *kb = BIO_new_mem_buf(key_pem, -1);
+    X509 *x = cb ? PEM_read_bio_X509(cb, NULL, no_passphrase, NULL) : NULL;
+    EVP_PKEY *k = NULL;
+    int err = TLS_OK;
+
+    if (!x) {
+        err = TLS_EFORMAT;
+    } else if (strstr(key_pem, "ENCRYPTED")) {
+        err = TLS_EENCRYPTED;
+    } else if (!kb || !(k = PEM_read_bio_PrivateKey(kb, NULL, no_passphrase, NULL))) {
+        err = TLS_EFORMAT;
+    } else if (X509_check_private_key(x, k) != 1) {
+        err = TLS_EMISMATCH;
+    }
+    /* libmicrohttpd's own errors later should not meet ours in the queue. */
+    ERR_clear_error();
+    EVP_PKEY_free(k);
+    X509_free(x);
+    BIO_free(kb);
+    BIO_free(cb);
+    return err;
+}
+
 int tls_load(const char *cert, const char *key)
 {
     struct stat st;
@@ -153,6 +193,18 @@ int tls_load(const char *cert, const char *key)
     }
     if ((err = tls_pem_read(key, "PRIVATE KEY", &g_key, &g_key_len)) != TLS_OK) {
         fprintf(stderr, "precursor-server: --tls-key %s: %s\n", key, tls_strerror(err));
+        tls_release();
+        return err;
+    }
+    if ((err = tls_pair_check(g_cert, g_key)) != TLS_OK) {
+        if (err == TLS_EFORMAT)
+            fprintf(stderr, "precursor-server: --tls-cert %s: the first certificate (the leaf) "
+                    "cannot be parsed\n", cert);
+        else if (err == TLS_EMISMATCH)
+            fprintf(stderr, "precursor-server: --tls-key %s is not the key of the first "
+                    "certificate (the leaf) in --tls-cert %s\n", key, cert);
+        else
+            fprintf(stderr, "precursor-server: --tls-key %s: %s\n", key, tls_strerror(err));
         tls_release();
         return err;
     }

@@ -18,6 +18,8 @@ enum tls_error {
     TLS_ETOOBIG = -2,       /* over TLS_PEM_MAX */
     TLS_EFORMAT = -3,       /* not PEM of the expected kind */
     TLS_EUSAGE = -4,        /* one of the pair given without the other, no value */
+    TLS_EMISMATCH = -5,     /* the key is not the (leaf) certificate's */
+    TLS_EENCRYPTED = -6,    /* the key asks for a passphrase */
 };
 
 const char *tls_strerror(int err);
@@ -31,9 +33,16 @@ int tls_pem_check(const char *pem, size_t len, const char *want);
  * (taken by the caller).  0 or TLS_EIO/TLS_ETOOBIG/TLS_EFORMAT. */
 int tls_pem_read(const char *path, const char *want, char **out, size_t *out_len);
 
+/* Do the first certificate of cert_pem and the key of key_pem (NUL-terminated
+ * PEM) parse, and is the key the certificate's?  TLS_OK, TLS_EFORMAT,
+ * TLS_EENCRYPTED or TLS_EMISMATCH.  A swapped or mismatched pair is found
+ * here, before serve migrates or listens, not as a failure to listen. */
+int tls_pair_check(const char *cert_pem, const char *key_pem);
+
 /* Load the certificate and key files named by --tls-cert and --tls-key:
- * both or neither (NULL, NULL: plain HTTP, TLS_OK).  TLS_OK, or an error
- * after a message on stderr. */
+ * both or neither (NULL, NULL: plain HTTP, TLS_OK), each bounded and PEM of
+ * its kind, the key the certificate's (tls_pair_check).  TLS_OK, or an
+ * error after a message on stderr. */
 int tls_load(const char *cert, const char *key);
 
 /* The loaded certificate (chain) and key as NUL-terminated PEM, owned by the

@@ -316,5 +316,66 @@ DATABASE_URL="host=/nonexistent" "$SERVER_BIN" enroll create --uses 3 --reusable
 [ "$rc" = 2 ] && grep -q "give --uses N or --reusable, not both" err.txt &&
     it_pass "server enroll create --uses with --reusable: exit 2 (the limit would be ignored)" ||
     it_fail "server enroll create --uses with --reusable" "exit $rc: $(cat err.txt)"
+# The command line's own mistakes are named first, also where no database is set.
+env -u DATABASE_URL "$SERVER_BIN" enroll create --uses 3 --reusable >out.txt 2>err.txt; rc=$?
+[ "$rc" = 2 ] && grep -q "give --uses N or --reusable, not both" err.txt &&
+    it_pass "server enroll create --uses with --reusable, no database: the conflict named" ||
+    it_fail "server enroll create --uses with --reusable, no database" "exit $rc: $(cat err.txt)"
+env -u DATABASE_URL "$SERVER_BIN" enroll create --expires 3x >out.txt 2>err.txt; rc=$?
+[ "$rc" = 2 ] && grep -q -- "--expires like 30m" err.txt &&
+    it_pass "server enroll create --expires 3x, no database: the duration named" ||
+    it_fail "server enroll create --expires 3x, no database" "exit $rc: $(cat err.txt)"
+
+# ---- serve: what a flag names must be there, before anything is migrated ----------------------
+# A folder or file named by a flag and not there stops serve with exit 1 and a
+# line naming the flag (it was a warning, or nothing, and the server then
+# answered 404 or served an install.sh that failed on every device); checked
+# before the database is touched, which here is not even reachable.
+printf 'not-a-secret\n' >shared-secret && chmod 666 shared-secret
+while IFS='|' read -r flags want; do
+    # shellcheck disable=SC2086
+    DATABASE_URL="host=/nonexistent" "$SERVER_BIN" serve --port 0 $flags >out.txt 2>err.txt; rc=$?
+    [ "$rc" = 1 ] && grep -qF -- "$want" err.txt && ! grep -q "connect failed" err.txt &&
+        it_pass "serve $flags: exit 1 before the database, naming it" ||
+        it_fail "serve $flags: exit 1 naming it" "exit $rc: $(tail -n 3 err.txt)"
+done <<'EOF2'
+--ui-dir ./no-ui|--ui-dir ./no-ui: no readable index.html there
+--schema-dir ./no-schema|--schema-dir ./no-schema: no readable openapi.json there
+--migrations-dir ./no-migrations|--migrations-dir ./no-migrations: no readable 0001_devices_snapshots.sql
+--agent-binary ./no-agent|--agent-binary ./no-agent: not a readable file
+--enroll-secret-file shared-secret|--enroll-secret-file shared-secret is writable by group or others: chmod 600 it
+EOF2
+# A port another process listens on is named before the migrations (it was
+# "cannot listen" after them, and after the modules started).
+why=$(python3 - "$SERVER_BIN" <<'PY'
+import os, socket, subprocess, sys
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen()
+port = s.getsockname()[1]
+env = dict(os.environ, DATABASE_URL="host=/nonexistent")
+p = subprocess.run([sys.argv[1], "serve", "--port", str(port)], env=env, capture_output=True,
+                   text=True, timeout=30)
+ok = (p.returncode == 1 and "port %d is in use" % port in p.stderr
+      and "connect failed" not in p.stderr)
+print("" if ok else "exit %d: %s" % (p.returncode, p.stderr[-300:]))
+PY
+)
+[ -z "$why" ] && it_pass "serve on a port in use: exit 1 before the database, named" ||
+    it_fail "serve on a port in use" "$why"
+# A TLS key that is not the certificate's: named at load (exit 2), not as a
+# port it "cannot listen on" after the migrations ran.
+if command -v openssl >/dev/null; then
+    for n in a b; do
+        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$n.key" \
+            -out "$n.crt" -days 1 -subj /CN=localhost >/dev/null 2>&1
+    done
+    DATABASE_URL="host=/nonexistent" "$SERVER_BIN" serve --port 0 --tls-cert a.crt --tls-key b.key \
+        >out.txt 2>err.txt; rc=$?
+    [ "$rc" = 2 ] && grep -qF "tls-key b.key is not the key of the first certificate" err.txt &&
+        ! grep -q "connect failed" err.txt &&
+        it_pass "serve with a TLS key not the certificate's: exit 2 at load, both named" ||
+        it_fail "serve with a mismatched TLS pair" "exit $rc: $(tail -n 3 err.txt)"
+fi
 
 it_finish

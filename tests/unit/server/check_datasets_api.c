@@ -9,6 +9,7 @@
 #include <archive_entry.h>
 #include <check.h>
 #include <curl/curl.h>
+#include <dirent.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -537,6 +538,32 @@ START_TEST(test_datasets_contract)
     free(rep2.body);
     ck_assert_int_eq(http(&f, "GET", "/api/v1/export-jobs?dataset_id=x", NULL, 0, f.token, &rep2), 400);
     free(rep2.body);
+
+    /* A job running when serve stops ends at its next step: its row failed
+     * with the reason, no .part file left (it stayed 'running', holding
+     * quota, with its half file, for ever). */
+    ck_assert_int_eq(ds_jobs_stop(5000), 0);
+    snprintf(path, sizeof path, "/api/v1/datasets/%lld/versions/1/export-jobs", (long long)id);
+    ck_assert_int_eq(post_json(&f, path, "{\"format\":\"npz\"}", f.token, &rep2), 202);
+    j = testsrv_json(&rep2);
+    free(rep2.body);
+    snprintf(path, sizeof path, "/api/v1/export-jobs/%lld",
+             (long long)json_integer_value(json_object_get(j, "id")));
+    json_decref(j);
+    j = wait_for(&f, path, "status", "done");
+    ck_assert_str_eq(json_string_value(json_object_get(j, "status")), "failed");
+    ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(j, "error")), "server stopped"));
+    json_decref(j);
+    {
+        DIR *d = opendir(f.dir);
+        struct dirent *de;
+
+        ck_assert_ptr_nonnull(d);
+        while ((de = readdir(d)))
+            ck_assert_msg(!strstr(de->d_name, ".part"), "%s left behind", de->d_name);
+        closedir(d);
+    }
+    ds__jobs_resume();
     fx_stop(&f);
 }
 END_TEST

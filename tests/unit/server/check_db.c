@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "server/db/db.h"
+#include "server/metrics/metrics.h"
 #include "server/srv/srv.h"
 #include "testdb.h"
 
@@ -181,9 +182,17 @@ START_TEST(test_unreachable_database)
 {
     int applied, newest;
 
+    unsigned long long failed = metrics_db_connect_failures();
+    PGconn *c;
+
     TESTDB_REQUIRE();
     ck_assert_int_eq(db_migrate("host=127.0.0.1 port=1 connect_timeout=2", testdb_migrations,
                                 &applied, &newest), SRV_EUNAVAIL);
+    /* Counted for /metrics: the pool's gauge alone showed a full pool. */
+    ck_assert_uint_gt(metrics_db_connect_failures(), failed);
+    c = db_connect("host=127.0.0.1 port=1 connect_timeout=2");
+    ck_assert_ptr_null(c);
+    ck_assert_uint_eq(metrics_db_connect_failures(), failed + 2);
     ck_assert_int_eq(db_migrate(testdb_conninfo, "/nonexistent-dir", &applied, &newest),
                      SRV_EMIGRATION);
 }

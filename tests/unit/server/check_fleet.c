@@ -503,6 +503,7 @@ START_TEST(test_metrics_text)
     ck_assert_ptr_nonnull(strstr(rep.body, "precursor_ingest_rejects_total{reason=\"bad_envelope\"} 1\n"));
     ck_assert_ptr_nonnull(strstr(rep.body, "precursor_ingest_latency_seconds_count 1\n"));
     ck_assert_ptr_nonnull(strstr(rep.body, "precursor_ingest_queue_depth 0\n"));
+    ck_assert_ptr_nonnull(strstr(rep.body, "\nprecursor_db_connect_failures_total "));
     if (system("command -v promtool >/dev/null 2>&1") != 0) {
         fprintf(stderr, "SKIP promtool check: promtool not installed (Debian package prometheus)\n");
     } else {

@@ -8,6 +8,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
 #include "agent/upload/upload.h"
 #include "server/options.h"
 #include "server/tls/tls.h"
@@ -91,8 +95,83 @@ START_TEST(test_pem_read_bounds)
 }
 END_TEST
 
+/* A real self-signed P-256 certificate and its key as PEM (malloc'd),
+ * the key encrypted under a passphrase when asked. */
+static void make_pair(char **cert_pem, char **key_pem, int encrypted)
+{
+    EVP_PKEY *k = EVP_EC_gen("P-256");
+    X509 *x = X509_new();
+    BIO *cb = BIO_new(BIO_s_mem()), *kb = BIO_new(BIO_s_mem());
+    char *p;
+    long n;
+
+    ck_assert_ptr_nonnull(k);
+    ck_assert_ptr_nonnull(x);
+    X509_set_version(x, 2);
+    ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
+    X509_gmtime_adj(X509_getm_notBefore(x), 0);
+    X509_gmtime_adj(X509_getm_notAfter(x), 3600);
+    X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC,
+                               (const unsigned char *)"localhost", -1, -1, 0);
+    X509_set_issuer_name(x, X509_get_subject_name(x));
+    X509_set_pubkey(x, k);
+    ck_assert_int_gt(X509_sign(x, k, EVP_sha256()), 0);
+    ck_assert_int_eq(PEM_write_bio_X509(cb, x), 1);
+    if (encrypted)
+        ck_assert_int_eq(PEM_write_bio_PKCS8PrivateKey(kb, k, EVP_aes_256_cbc(), "pass", 4,
+                                                       NULL, NULL), 1);
+    else
+        ck_assert_int_eq(PEM_write_bio_PrivateKey(kb, k, NULL, NULL, 0, NULL, NULL), 1);
+    n = BIO_get_mem_data(cb, &p);
+    *cert_pem = strndup(p, (size_t)n);
+    n = BIO_get_mem_data(kb, &p);
+    *key_pem = strndup(p, (size_t)n);
+    BIO_free(cb);
+    BIO_free(kb);
+    X509_free(x);
+    EVP_PKEY_free(k);
+}
+
+/* A key that is not the certificate's, one under a passphrase, a file that
+ * only looks like PEM: refused at load, so serve stops before it migrates
+ * (it stopped only when libmicrohttpd could not listen, after migrating). */
+START_TEST(test_pair_must_match)
+{
+    char *c1, *k1, *c2, *k2, *c3, *k3;
+    char cp[512], kp[512];
+    int fd;
+
+    make_pair(&c1, &k1, 0);
+    make_pair(&c2, &k2, 0);
+    make_pair(&c3, &k3, 1);
+    ck_assert_int_eq(tls_pair_check(c1, k1), TLS_OK);
+    ck_assert_int_eq(tls_pair_check(c1, k2), TLS_EMISMATCH);
+    ck_assert_int_eq(tls_pair_check(c3, k3), TLS_EENCRYPTED);
+    ck_assert_int_eq(tls_pair_check(cert, k1), TLS_EFORMAT);
+    ck_assert_int_eq(tls_pair_check(c1, key), TLS_EFORMAT);
+    tmp_template(cp, sizeof cp, "check_tls_c");
+    tmp_template(kp, sizeof kp, "check_tls_k");
+    fd = mkstemp(cp);
+    close(fd);
+    fd = mkstemp(kp);
+    close(fd);
+    write_file(cp, c1, strlen(c1));
+    write_file(kp, k2, strlen(k2));
+    ck_assert_int_eq(tls_load(cp, kp), TLS_EMISMATCH);
+    ck_assert_ptr_null(tls_cert_pem());
+    ck_assert_ptr_null(tls_key_pem());
+    write_file(kp, k1, strlen(k1));
+    ck_assert_int_eq(tls_load(cp, kp), TLS_OK);
+    tls_release();
+    unlink(cp);
+    unlink(kp);
+    free(c1); free(k1); free(c2); free(k2); free(c3); free(k3);
+}
+END_TEST
+
 START_TEST(test_load_pair)
 {
+    char *cert_real, *key_real;
     char cp[512], kp[512];
     char a0[] = "--port", a1[] = "8443", a2[] = "--tls-cert", a4[] = "--threads", a5[] = "2";
     char a3[512], a6[600];
@@ -107,8 +186,9 @@ START_TEST(test_load_pair)
     close(fd);
     fd = mkstemp(kp);
     close(fd);
-    write_file(cp, cert, strlen(cert));
-    write_file(kp, key, strlen(key));
+    make_pair(&cert_real, &key_real, 0);
+    write_file(cp, cert_real, strlen(cert_real));
+    write_file(kp, key_real, strlen(key_real));
     /* The serve options carry the pair, in both spellings of a value. */
     snprintf(a3, sizeof a3, "%s", cp);
     snprintf(a6, sizeof a6, "--tls-key=%s", kp);
@@ -124,7 +204,7 @@ START_TEST(test_load_pair)
     ck_assert_uint_eq(o.threads, 2);
     ck_assert_int_eq(tls_load(o.tls_cert, o.tls_key), TLS_OK);
     ck_assert_ptr_nonnull(tls_cert_pem());
-    ck_assert_str_eq(tls_key_pem(), key);
+    ck_assert_str_eq(tls_key_pem(), key_real);
     tls_release();
     ck_assert_ptr_null(tls_cert_pem());
     ck_assert_ptr_null(tls_key_pem());
@@ -171,6 +251,45 @@ START_TEST(test_options_table)
     ck_assert_int_eq(options_parse(OPT_SERVE, 2, argv, &o), -1);
     ck_assert_int_eq(options_parse(OPT_USER_ADD, 2, argv, &o), 0);
     ck_assert_str_eq(o.username, "x");
+}
+END_TEST
+
+/* A number is written in decimal digits: strtod's other spellings (space,
+ * hex, exponent, a fraction for a count) gave --port 0x10 as port 16. */
+START_TEST(test_options_numbers_strict)
+{
+    static const char *const refused[] = { "0x10", " 80", "80 ", "8e3", "80.0", "+80", "", "-1",
+                                           "1e1", ".5" };
+    char flag[] = "--port", rate[] = "--device-rate", val[16];
+    char *argv[2] = { flag, val };
+    struct server_options o;
+    size_t i;
+
+    for (i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        snprintf(val, sizeof val, "%s", refused[i]);
+        options_defaults(&o);
+        argv[0] = flag;
+        ck_assert_msg(options_parse(OPT_SERVE, 2, argv, &o) == -1, "--port '%s'", val);
+        argv[0] = rate;
+        ck_assert_msg(options_parse(OPT_SERVE, 2, argv, &o) == -1 || strcmp(val, "80.0") == 0,
+                      "--device-rate '%s'", val);
+    }
+    argv[0] = (char *)"--id";
+    snprintf(val, sizeof val, " 3");
+    ck_assert_int_eq(options_parse(OPT_TOKEN_REVOKE, 2, argv, &o), -1);
+    snprintf(val, sizeof val, "+3");
+    ck_assert_int_eq(options_parse(OPT_TOKEN_REVOKE, 2, argv, &o), -1);
+    snprintf(val, sizeof val, "3");
+    ck_assert_int_eq(options_parse(OPT_TOKEN_REVOKE, 2, argv, &o), 0);
+    ck_assert_uint_eq(o.id, 3);
+    snprintf(val, sizeof val, "18100");
+    argv[0] = flag;
+    ck_assert_int_eq(options_parse(OPT_SERVE, 2, argv, &o), 0);
+    ck_assert_uint_eq(o.port, 18100);
+    snprintf(val, sizeof val, "2.5");
+    argv[0] = rate;
+    ck_assert_int_eq(options_parse(OPT_SERVE, 2, argv, &o), 0);
+    ck_assert(o.device_rate == 2.5);
 }
 END_TEST
 
@@ -244,7 +363,9 @@ Suite *tls_suite(void)
     tcase_add_test(tc, test_pem_check);
     tcase_add_test(tc, test_pem_read_bounds);
     tcase_add_test(tc, test_load_pair);
+    tcase_add_test(tc, test_pair_must_match);
     tcase_add_test(tc, test_options_table);
+    tcase_add_test(tc, test_options_numbers_strict);
     tcase_add_test(tc, test_options_per_command);
     tcase_add_test(tc, test_pin_syntax);
     suite_add_tcase(s, tc);

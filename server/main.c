@@ -432,9 +432,14 @@ static int cmd_user_add(const struct server_options *o)
     size_t n;
     int err, rc = 1;
 
-    if (!o->username || strlen(o->username) > 64 || auth_role_parse(o->role) == SRV_ROLE_NONE) {
+    if (!o->username || strlen(o->username) > 64 || !o->role) {
         fprintf(stderr, "precursor-server: user add needs --username (1..64 bytes) and --role "
                         "admin|operator|ml\n");
+        return EXIT_USAGE;
+    }
+    if (auth_role_parse(o->role) == SRV_ROLE_NONE) {
+        fprintf(stderr, "precursor-server: user add: --role %s is none of admin, operator or ml\n",
+                o->role);
         return EXIT_USAGE;
     }
     if (!(url = database_url(o)))
@@ -594,9 +599,14 @@ static int cmd_token_create(const struct server_options *o)
     int64_t id;
     int err, rc = 1;
 
-    if (!o->name || strlen(o->name) > 128 || auth_role_parse(role) == SRV_ROLE_NONE) {
+    if (!o->name || strlen(o->name) > 128) {
         fprintf(stderr, "precursor-server: token create needs --name (1..128 bytes) and a --role "
                         "of ml, operator or admin\n");
+        return EXIT_USAGE;
+    }
+    if (auth_role_parse(role) == SRV_ROLE_NONE) {
+        fprintf(stderr, "precursor-server: token create: --role %s is none of ml, operator or admin\n",
+                role);
         return EXIT_USAGE;
     }
     if (!(url = database_url(o)))

@@ -290,6 +290,14 @@ done
 [ "$rc" = 2 ] && [ "$(head -n 1 err.txt)" = "precursor-server: --role is an option of user add or token create, not of user disable" ] &&
     it_pass "server user disable --role: exit 2, named an option of user add or token create" ||
     it_fail "server user disable --role" "exit $rc: $(cat err.txt)"
+# A role that is none of the three is named, before any database is looked for.
+for c in "user add --username bob" "token create --name bob"; do
+    # shellcheck disable=SC2086
+    "$SERVER_BIN" $c --role boss >out.txt 2>err.txt; rc=$?
+    [ "$rc" = 2 ] && grep -q -- "--role boss is none of" err.txt && [ ! -s out.txt ] &&
+        it_pass "server $c --role boss: exit 2, the value named" ||
+        it_fail "server $c --role boss" "exit $rc: $(cat err.txt)"
+done
 # Each command's --help lists exactly the options it reads (and --help).
 bad=""
 while IFS='|' read -r cmd want; do

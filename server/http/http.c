@@ -36,6 +36,7 @@
 #define HTTP_QUERY_MAX 32           /* query parameters per request */
 #define HTTP_QUERY_VALUE_MAX 1024
 #define HTTP_PATH_MAX 2048
+#define HTTP_UNAVAIL_RETRY_S 5      /* Retry-After of a 503 while the database is away */
 
 struct http_server {
     struct MHD_Daemon *d;
@@ -483,6 +484,10 @@ static enum MHD_Result respond(struct http_req *r, int err, struct srv_response 
 
     if (err != SRV_OK) {
         r->retry_after = rs->retry_after;
+        /* The database away: come back in a few seconds (the pool
+         * reconnects by itself), as every 503 of ours says when. */
+        if (err == SRV_EUNAVAIL && !r->retry_after)
+            r->retry_after = HTTP_UNAVAIL_RETRY_S;
         ret = send_error(r, err, rs->err_message_owned ? rs->err_message_owned
                                                        : rs->err_message);
         srv_response_release(rs);

@@ -77,9 +77,11 @@ ok=$FL_FAULTS_OK
 fl_spooled $DEV >>"$IT_TMP/seen"
 pg_ctl_ -m immediate -w stop
 sleep 1
-code=$(curl -s -o /dev/null -w '%{http_code}' "$BASE/healthz")
+code=$(curl -s -o /dev/null -D "$IT_TMP/down.hdr" -w '%{http_code}' "$BASE/healthz")
 [ "$code" = 503 ] && it_pass "healthz 503 while the database is down" ||
     it_fail "healthz 503 while the database is down" "got $code"
+grep -qi '^Retry-After: 5' "$IT_TMP/down.hdr" && it_pass "the 503 says when to come back (Retry-After: 5)" ||
+    it_fail "Retry-After on the database's 503" "$(cat "$IT_TMP/down.hdr")"
 sleep "$DOWN_S"
 kill -0 "$SERVER_PID" 2>/dev/null && it_pass "server survives ${DOWN_S}s without its database" ||
     it_fail "server survives without its database" "$(tail -n 3 "$IT_TMP/server-1.log")"

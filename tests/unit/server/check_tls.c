@@ -222,6 +222,8 @@ START_TEST(test_load_pair)
     ck_assert_ptr_null(tls_cert_pem());
     unlink(cp);
     unlink(kp);
+    free(cert_real);
+    free(key_real);
 }
 END_TEST
 

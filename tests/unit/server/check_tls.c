@@ -97,6 +97,18 @@ END_TEST
 
 /* A real self-signed P-256 certificate and its key as PEM (malloc'd),
  * the key encrypted under a passphrase when asked. */
+/* n bytes of a memory BIO (not NUL-terminated: strndup would read past
+ * them), as a C string. */
+static char *bytes_z(const char *p, long n)
+{
+    char *s = malloc((size_t)n + 1);
+
+    ck_assert_ptr_nonnull(s);
+    memcpy(s, p, (size_t)n);
+    s[n] = '\0';
+    return s;
+}
+
 static void make_pair(char **cert_pem, char **key_pem, int encrypted)
 {
     EVP_PKEY *k = EVP_EC_gen("P-256");
@@ -123,9 +135,9 @@ static void make_pair(char **cert_pem, char **key_pem, int encrypted)
     else
         ck_assert_int_eq(PEM_write_bio_PrivateKey(kb, k, NULL, NULL, 0, NULL, NULL), 1);
     n = BIO_get_mem_data(cb, &p);
-    *cert_pem = strndup(p, (size_t)n);
+    *cert_pem = bytes_z(p, n);
     n = BIO_get_mem_data(kb, &p);
-    *key_pem = strndup(p, (size_t)n);
+    *key_pem = bytes_z(p, n);
     BIO_free(cb);
     BIO_free(kb);
     X509_free(x);

@@ -22,12 +22,6 @@
 #define API_LIMIT_DEFAULT 50
 #define API_LIMIT_MAX 1000
 
-/* The listings page with a cursor.  An unknown query parameter is ignored
- * elsewhere, but an offset would be a trap: every page would be the first,
- * and a client looping until a short page would never end. */
-static const char no_offset[] =
-    "offset is not taken by this listing: page with after=<the next of the previous page>";
-
 /* Snapshot columns as the API shows them (snapshot_item reads them). */
 #define SNAPSHOT_COLS \
     "id, device_id, seq, (extract(epoch FROM trigger_time) * 1000000)::bigint AS trigger_us," \
@@ -325,8 +319,8 @@ int api_snapshots_list(struct srv_request *rq, struct srv_response *rs)
 
     if ((err = srv_query_demo(rq, rs, &vals[2])) != SRV_OK)
         return err;
-    if (rq->query(rq, "offset"))
-        return srv_fail(rs, SRV_EBADREQ, no_offset);
+    if ((err = srv_query_no_offset(rq, rs, "after")) != SRV_OK)
+        return err;
     if (text_parse_limit(rq->query(rq, "limit"), API_LIMIT_DEFAULT, API_LIMIT_MAX, &limit) != 0)
         return srv_fail(rs, SRV_EBADREQ, "limit must be an integer in 1..1000");
     if (text_parse_cursor(rq->query(rq, "after"), &after) != 0)
@@ -445,8 +439,8 @@ int api_devices_list(struct srv_request *rq, struct srv_response *rs)
     PGresult *r = NULL;
     int err;
 
-    if (rq->query(rq, "offset"))
-        return srv_fail(rs, SRV_EBADREQ, no_offset);
+    if ((err = srv_query_no_offset(rq, rs, "after")) != SRV_OK)
+        return err;
     if (text_parse_limit(rq->query(rq, "limit"), API_LIMIT_DEFAULT * 2, API_LIMIT_MAX,
                          &limit) != 0)
         return srv_fail(rs, SRV_EBADREQ, "limit must be an integer in 1..1000");

@@ -408,9 +408,8 @@ int ds_api_job_list(struct srv_request *rq, struct srv_response *rs)
         snprintf(befb, sizeof befb, "%lld", (long long)v);
         vals[1] = befb;
     }
-    if (rq->query && rq->query(rq, "offset"))
-        return srv_fail(rs, SRV_EBADREQ,
-                        "offset is not taken by this listing: page with before=<the next of the previous page>");
+    if ((err = srv_query_no_offset(rq, rs, "before")) != SRV_OK)
+        return err;
     snprintf(lim, sizeof lim, "%d", limit + 1);     /* one more: whether a page follows */
     if ((err = ds__exec(DS_SQL_JOB_LIST, vals, 0, &r)) != SRV_OK)
         return err;

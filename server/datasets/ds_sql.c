@@ -8,6 +8,12 @@
 #include "server/db/db.h"
 #include "server/srv/srv.h"
 
+/* An export job as its answer reads it (ds_jobs.c, job_json). */
+#define JOB_COLS \
+    "id, dataset_id, version, format, status, rows_total, rows_done, bytes," \
+    " encode(sha256, 'hex') AS sha256, error, " DB_RFC3339("created_at") " AS created_at," \
+    " " DB_RFC3339("finished_at") " AS finished_at"
+
 static const struct db_sql stmts[DS_SQL_COUNT] = {
     /* The version's scheduled baseline snapshots (detector "schedule"):
      * windows assumed normal with a normal label from any source, as the
@@ -112,15 +118,9 @@ static const struct db_sql stmts[DS_SQL_COUNT] = {
         "INSERT INTO export_jobs (dataset_id, version, format, rows_total, created_by)"
         " VALUES ($1, $2, $3, $4, $5) RETURNING id", 5 },
     [DS_SQL_JOB_GET] = { "ds_job_get",
-        "SELECT id, dataset_id, version, format, status, rows_total, rows_done, bytes,"
-        " encode(sha256, 'hex') AS sha256, error, " DB_RFC3339("created_at") " AS created_at,"
-        " " DB_RFC3339("finished_at") " AS finished_at"
-        " FROM export_jobs WHERE id = $1", 1 },
+        "SELECT " JOB_COLS " FROM export_jobs WHERE id = $1", 1 },
     [DS_SQL_JOB_LIST] = { "ds_job_list",
-        "SELECT id, dataset_id, version, format, status, rows_total, rows_done, bytes,"
-        " encode(sha256, 'hex') AS sha256, error, " DB_RFC3339("created_at") " AS created_at,"
-        " " DB_RFC3339("finished_at") " AS finished_at"
-        " FROM export_jobs WHERE ($1::bigint IS NULL OR dataset_id = $1::bigint)"
+        "SELECT " JOB_COLS " FROM export_jobs WHERE ($1::bigint IS NULL OR dataset_id = $1::bigint)"
         " AND ($2::bigint IS NULL OR id < $2::bigint) ORDER BY id DESC LIMIT $3::int", 3 },
     [DS_SQL_JOB_PROGRESS] = { "ds_job_progress",
         "UPDATE export_jobs SET rows_done = $2, bytes = $3,"

@@ -46,9 +46,8 @@ int models_api_list(struct srv_request *rq, struct srv_response *rs)
     if (text_parse_limit(rq->query ? rq->query(rq, "limit") : NULL, MODELS_LIST_DEFAULT,
                          MODELS_LIST_MAX, &limit) != 0)
         return srv_fail(rs, SRV_EBADREQ, "limit must be an integer in 1..1000");
-    if (rq->query && rq->query(rq, "offset"))
-        return srv_fail(rs, SRV_EBADREQ,
-                        "offset is not taken by this listing: page with before=<the next of the previous page>");
+    if ((err = srv_query_no_offset(rq, rs, "before")) != SRV_OK)
+        return err;
     if (b) {
         if (text_parse_id(b, &before) != 0)
             return srv_fail(rs, SRV_EBADREQ, "before must be a model id (the next of a previous page)");

@@ -345,6 +345,13 @@ int srv_find_dir(const char *flag, const char *rel, const char *marker,
 /* One log line on stderr: time, level, message.  printf-style. */
 /* 1 when PRECURSOR_LOG_DEBUG is set (to anything but "" or "0"): lines
  * too many for every day, e.g. each upload's stage timings. */
+/* A listing paged by a cursor (the query parameter `cursor`: after,
+ * before) refuses an offset: an unknown parameter is ignored elsewhere, but
+ * there every page would be the first and a client looping until a short
+ * page would never end.  SRV_OK, or SRV_EBADREQ saying how to page. */
+int srv_query_no_offset(const struct srv_request *rq, struct srv_response *rs,
+                        const char *cursor);
+
 /* A finite real as every JSON answer spells it (schema/openapi.json, info):
  * the shortest decimal that reads back as d, keeping a '.' or an exponent
  * (3.0, 1e-05 as 1e-5); into out, at least 32 bytes; returns its length.

@@ -189,6 +189,15 @@ int srv_query_demo(const struct srv_request *rq, struct srv_response *rs,
     return srv_fail(rs, SRV_EBADREQ, "demo must be exclude, include or only");
 }
 
+int srv_query_no_offset(const struct srv_request *rq, struct srv_response *rs,
+                        const char *cursor)
+{
+    if (!rq->query || !rq->query(rq, "offset"))
+        return SRV_OK;
+    return srv_failf(rs, SRV_EBADREQ, "offset is not taken by this listing: page with "
+                     "%s=<the next of the previous page>", cursor);
+}
+
 json_t *srv_body_json(const struct srv_request *rq)
 {
     json_error_t je;

@@ -117,6 +117,9 @@ function featuresView(m) {
   const g = (v) => Number(Number(v).toPrecision(6));
   if (k) parts.push(`bearing defect energies at ${g(k.shaft_hz)} Hz, ${k.bearing_balls} × ${g(k.ball_mm)} mm on ${g(k.pitch_mm)} mm, ${g(k.contact_deg)}°`);
   else if (f && f.kinematics_reason) parts.push(`no defect frequencies: ${f.kinematics_reason}`);
+  if (f && f.set_reason) parts.push(`no spectrum: ${f.set_reason}`);
+  // a spectral set reads a power of two of each window: how much of it
+  if (f && f.window_reason) parts.push(f.window_reason);
   // the relations set's map of normal operation: what it was fitted on,
   // with the devices' unlabeled scheduled baselines it read beside the version
   const r = f && f.relations;

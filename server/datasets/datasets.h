@@ -218,8 +218,13 @@ int ds_transfer_version(int64_t target_ds, int target_v, const char *type,
 struct featureset_spec;
 /* The feature set (schema/featureset.h) models of this version are trained
  * on and the export's F array holds: "stats" over non-overlapping windows
- * of the version's length at its sample rate. */
+ * of the version's length at its sample rate; the spectral sets (a few-shot
+ * model's) over the first ds_spectral_window samples of each. */
 void ds_feature_spec(const struct ds_info *in, struct featureset_spec *fs);
+/* The window a spectral set reads of a window_samples-long one: the largest
+ * power of two <= it (at most FEATURESET_MAX_WINDOW); below 64, the length
+ * itself (too short for a spectrum). */
+uint32_t ds_spectral_window(uint32_t window_samples);
 /* Features per window (channels x per channel); 0 when the version's
  * windows are out of the set's range. */
 unsigned ds_feature_count(const struct ds_info *in);

@@ -10,10 +10,25 @@
 
 #include "schema/featureset.h"
 
+uint32_t ds_spectral_window(uint32_t window_samples)
+{
+    uint32_t n = 64;
+
+    if (window_samples < 64)
+        return window_samples;          /* too short for a spectrum: refused downstream */
+    while (n * 2 <= window_samples && n * 2 <= FEATURESET_MAX_WINDOW)
+        n *= 2;
+    return n;
+}
+
 void ds_feature_spec(const struct ds_info *in, struct featureset_spec *fs)
 {
     /* Non-overlapping windows of the version's length: the device scores
-     * one window every `window` samples, as the version cut them. */
+     * one window every `window` samples, as the version cut them.  The
+     * spectral sets need a power of two for their FFT: they read the first
+     * ds_spectral_window samples of each window (a 0.25 s window at 12 kHz,
+     * 3000 samples, gives 2048), and the device scores one such window every
+     * as many samples. */
     fs->kin = (struct featureset_kin)FEATURESET_NO_KIN;
     if (in->feature_set == FEATURESET_SPECTRAL) {
         /* asked for by a training run (a few-shot model on vibration) */
@@ -28,8 +43,9 @@ void ds_feature_spec(const struct ds_info *in, struct featureset_spec *fs)
         fs->id = FEATURESET_STATS;
         fs->version = FEATURESET_STATS_VERSION;
     }
-    fs->window = in->window_samples;
-    fs->hop = in->window_samples;
+    fs->window = fs->id == FEATURESET_STATS ? in->window_samples
+                                             : ds_spectral_window(in->window_samples);
+    fs->hop = fs->window;
     fs->sample_rate = (float)in->sample_rate;
 }
 

@@ -647,7 +647,8 @@ int models__version_kinematics(const struct ds_info *in, struct featureset_kin *
 
 /* The feature set a kind trains on: "relations" when the request named it;
  * otherwise the few-shot learner reads spectra
- * where the window allows an FFT (a power of two, 64 samples or more), with
+ * where the window allows an FFT (64 samples or more; of a window that is
+ * not a power of two, the largest power of two it holds: ds_spectral_window), with
  * the bearing defect energies when the taxonomy says how the machines turn
  * (set "envelope"), else without (set "spectral", *why says what was
  * missing); the other kinds the moments set their blobs and the export's F
@@ -655,7 +656,7 @@ int models__version_kinematics(const struct ds_info *in, struct featureset_kin *
 static uint16_t kind_feature_set(int kind, const char *requested, const struct ds_info *in,
                                  struct featureset_kin *kin, const char **why)
 {
-    uint32_t w = in->window_samples;
+    uint32_t w = ds_spectral_window(in->window_samples);
     struct featureset_spec fs = { FEATURESET_ENVELOPE, FEATURESET_ENVELOPE_VERSION, w, w,
                                   (float)in->sample_rate, FEATURESET_NO_KIN, NULL };
 
@@ -663,8 +664,13 @@ static uint16_t kind_feature_set(int kind, const char *requested, const struct d
     /* asked for by name (POST /api/v1/models "feature_set", fewshot only) */
     if (requested && strcmp(requested, "relations") == 0)
         return FEATURESET_RELATIONS;
-    if (kind != MODEL_FEWSHOT || w < 64 || w > FEATURESET_MAX_WINDOW || (w & (w - 1)) != 0)
+    if (kind != MODEL_FEWSHOT)
         return FEATURESET_STATS;
+    if (w < 64) {
+        *why = "the version's windows are shorter than 64 samples: too short for a spectrum, "
+               "the moments set instead";
+        return FEATURESET_STATS;
+    }
     if (!models__version_kinematics(in, &fs.kin, why))
         return FEATURESET_SPECTRAL;
     if (featureset_unsupported(&fs, in->channel_count)) {
@@ -1405,7 +1411,7 @@ static json_t *device_json(const struct model *m, const struct featureset_spec *
 /* metrics.features: the set, its window, hop and rate, and for a spectral
  * set the kinematics it read, or why it read none. */
 static json_t *features_json(const struct trainset *t, const struct featureset_spec *fs,
-                             const char *kin_why)
+                             const struct ds_info *in, const char *kin_why)
 {
     json_t *j = json_pack("{s:s,s:i,s:i,s:i,s:i,s:f}", "set", featureset_name(fs->id), "id",
                           fs->id, "version", fs->version, "window", (int)fs->window, "hop",
@@ -1418,7 +1424,20 @@ static json_t *features_json(const struct trainset *t, const struct featureset_s
                                       (double)fs->kin.ball_d, "pitch_mm", (double)fs->kin.pitch_d,
                                       "contact_deg", (double)fs->kin.contact_deg));
     else if (j && kin_why)
-        json_object_set_new(j, "kinematics_reason", json_string(kin_why));
+        json_object_set_new(j, fs->id == FEATURESET_STATS ? "set_reason" : "kinematics_reason",
+                            json_string(kin_why));
+    /* a spectral set reads a power of two of each window: say how much */
+    if (j && fs->window != in->window_samples) {
+        char why[256];
+
+        snprintf(why, sizeof why,
+                 "the version's windows are %u samples and an FFT takes a power of two: the "
+                 "features read the first %u samples of each (%.4g s); the device scores one "
+                 "such window every %u samples",
+                 (unsigned)in->window_samples, (unsigned)fs->window,
+                 (double)fs->window / (double)fs->sample_rate, (unsigned)fs->hop);
+        json_object_set_new(j, "window_reason", json_string(why));
+    }
     if (j && fs->id == FEATURESET_RELATIONS && t->rel) {
         json_t *rel = json_pack("{s:i,s:i,s:f,s:f,s:I,s:s}", "channels", (int)t->channels,
                                 "rank", (int)t->rel->map.rank, "explained",
@@ -1614,7 +1633,7 @@ static int train_version(int64_t id, int kind, int transfer, const char *request
         fs.rel = t.rel ? &t.rel->map : NULL;
         json_object_set_new(tr->metrics, "device", device_json(m, &fs, in));
     }
-    json_object_set_new(tr->metrics, "features", features_json(&t, &t.fs, kin_why));
+    json_object_set_new(tr->metrics, "features", features_json(&t, &t.fs, in, kin_why));
     if ((err = model_package(m, id, in, tr)) != SRV_OK) {
         *why = "encoding the model failed";
         goto out;

@@ -150,7 +150,9 @@ done
 
 # ---- the device's decisions on its own windows are the server's ------------------------------
 it_http GET "$BASE/api/v1/datasets/$DS/versions/1/export?format=npz" "$IT_TMP/v.npz" "${AML[@]}" >/dev/null
-python3 - "$IT_TMP/v.npz" "$IT_TMP" <<'PY' || it_fail "npz read" "see above"
+# npz.py NPZ OUTDIR KEEP SUFFIX: each device's windows of the export as a
+# stream of their first KEEP samples (all: 0), and the export rows they are
+cat >"$IT_TMP/npz.py" <<'PY'
 import struct, sys, zipfile
 def npy(z, name):
     b = z.read(name)
@@ -161,21 +163,23 @@ z = zipfile.ZipFile(sys.argv[1])
 hx, bx = npy(z, "X.npy")
 hg, bg = npy(z, "groups.npy")
 n, c, t = hx["shape"]
+keep, sfx = int(sys.argv[3]) or t, sys.argv[4]
 x = struct.unpack("<%df" % (n * c * t), bx)
 groups = [bg[i * 64:(i + 1) * 64].rstrip(b"\0").decode() for i in range(n)]
 for dev in sorted(set(groups)):
     rows = [i for i in range(n) if groups[i] == dev]
-    with open("%s/%s.rows" % (sys.argv[2], dev), "w") as f:
+    with open("%s/%s%s.rows" % (sys.argv[2], dev, sfx), "w") as f:
         f.write(" ".join(map(str, rows)))
-    with open("%s/%s.windows.csv" % (sys.argv[2], dev), "w") as f:
+    with open("%s/%s%s.windows.csv" % (sys.argv[2], dev, sfx), "w") as f:
         f.write("timestamp,vib_x,vib_y\n")
         k = 0
         for i in rows:
-            for s in range(t):
+            for s in range(keep):
                 # the float32 values exactly (%.17g of their double)
                 f.write("%.6f,%.17g,%.17g\n" % (1700000000 + k / 512.0, x[(i * c + 0) * t + s], x[(i * c + 1) * t + s]))
                 k += 1
 PY
+python3 "$IT_TMP/npz.py" "$IT_TMP/v.npz" "$IT_TMP" 0 "" || it_fail "npz read" "see above"
 cat >"$IT_TMP/cmp.py" <<'PY'
 import csv, json, sys
 item = [x for x in json.load(open(sys.argv[1]))["items"] if x["device_id"] == sys.argv[2]][0]
@@ -193,16 +197,17 @@ dec = sum(1 for a, b in zip(agent, p["scores"]) if abs(b - thr) > 1e-6 and (a >=
 alarms_agent = sum(1 for a in agent[:n] if a >= thr)
 print(int(same_rows and len(agent) == n and worst <= 5.01e-7 and dec == 0), n, p["alarms"], alarms_agent, "%.1e" % worst)
 PY
-# replay_compare MODEL_ID DEVS_JSON BLOB_SUFFIX: each device's windows through
-# the blob it was served, against the server's stored prediction for it
+# replay_compare MODEL_ID DEVS_JSON BLOB_SUFFIX [WINDOWS_SUFFIX SAMPLES]: each
+# device's windows through the blob it was served, against the server's
+# stored prediction for it
 replay_compare() {
-    local mid=$1 devs=$2 sfx=$3 d res ok n sa aa worst
+    local mid=$1 devs=$2 sfx=$3 wsfx=${4:-} w=${5:-$W} d res ok n sa aa worst
     for d in a b c; do
-        "$AGENT_BIN" replay --input "$IT_TMP/dref-$d.windows.csv" --format csv --rate $RATE --detectors model \
+        "$AGENT_BIN" replay --input "$IT_TMP/dref-$d$wsfx.windows.csv" --format csv --rate $RATE --detectors model \
             --model "$IT_TMP/$d$sfx.blob" --model-key "$IT_TMP/model.key" --device-id "dref-$d" \
             --scores "$IT_TMP/$d$sfx.scores.csv" >"$IT_TMP/$d$sfx.replay.log" 2>&1 ||
             it_fail "replay dref-$d (model $mid)" "$(tail -n 2 "$IT_TMP/$d$sfx.replay.log")"
-        res=$(python3 "$IT_TMP/cmp.py" "$devs" "dref-$d" "$IT_TMP/$d$sfx.scores.csv" "$IT_TMP/dref-$d.rows" $W)
+        res=$(python3 "$IT_TMP/cmp.py" "$devs" "dref-$d" "$IT_TMP/$d$sfx.scores.csv" "$IT_TMP/dref-$d$wsfx.rows" $w)
         read -r ok n sa aa worst <<<"$res"
         [ "$ok" = 1 ] && it_pass "model $mid, dref-$d: the agent scores its $n windows as the server predicted (largest difference $worst, the scores file's rounding; alarms $aa of $n, server $sa)" ||
             it_fail "model $mid, dref-$d: agent == server per window" "$res"
@@ -253,5 +258,31 @@ if [ "$code" = 202 ] && [ "$st" = done ]; then
     replay_compare "$MR" "$IT_TMP/devsr.json" "r"
 else
     it_fail "relations model trained" "$code $st $(head -c 400 "$IT_TMP/modelr.json")"
+fi
+
+# ---- windows that are not a power of two: 0.1875 s at 512 Hz is 96 samples; the spectral set
+# reads the first 64 of each, the model page says so, and the device, scoring every 64
+# samples, decides as the server predicted on those 64 ------------------------------------------
+it_http POST "$BASE/api/v1/datasets" "$IT_TMP/ds3.json" "${AML[@]}" -d '{"name":"dref-96",
+  "filter":{"sources":["human"]},"window":{"length_s":0.1875,"stride_s":0.1875,"edge":"majority"},
+  "split":{"by":"device","fractions":[1,0,0],"seed":1}}' >/dev/null
+D3=$(it_json "$IT_TMP/ds3.json" 'd["id"]' 2>/dev/null)
+it_http POST "$BASE/api/v1/datasets/$D3/versions" "$IT_TMP/v3.json" "${AML[@]}" >/dev/null
+code=$(it_http POST "$BASE/api/v1/models" "$IT_TMP/m3.json" "${AML[@]}" -d "{\"dataset_id\":$D3,\"version\":1,\"kind\":\"fewshot\"}")
+M3=$(it_json "$IT_TMP/m3.json" 'd["id"]' 2>/dev/null)
+st=$(it_wait_done "$BASE/api/v1/models/$M3" "$IT_TMP/model3.json" 600 0.5 "${AML[@]}")
+ok=$(it_json "$IT_TMP/model3.json" 'int(d["metrics"]["features"]["set"] == "spectral" and d["metrics"]["features"]["window"] == 64 and d["metrics"]["features"]["hop"] == 64 and "first 64 samples" in d["metrics"]["features"]["window_reason"])' 2>/dev/null)
+if [ "$code" = 202 ] && [ "$st" = done ] && [ "$ok" = 1 ]; then
+    it_pass "96-sample windows: model $M3 reads the spectral set on 64 ($(it_json "$IT_TMP/model3.json" 'd["metrics"]["features"]["window_reason"]'))"
+    it_http GET "$BASE/api/v1/models/$M3/devices" "$IT_TMP/devs3.json" "${AML[@]}" >/dev/null
+    it_http GET "$BASE/api/v1/models/$M3/blob" "$IT_TMP/c3.blob" "${AML[@]}" >/dev/null
+    for d in a b; do
+        it_http GET "$BASE/api/v1/models/$M3/blob?device=dref-$d" "$IT_TMP/${d}3.blob" "${AML[@]}" >/dev/null
+    done
+    it_http GET "$BASE/api/v1/datasets/$D3/versions/1/export?format=npz" "$IT_TMP/v3.npz" "${AML[@]}" >/dev/null
+    python3 "$IT_TMP/npz.py" "$IT_TMP/v3.npz" "$IT_TMP" 64 "-96" || it_fail "npz read (96)" "see above"
+    replay_compare "$M3" "$IT_TMP/devs3.json" "3" "-96" 64
+else
+    it_fail "96-sample windows: spectral set on 64" "$code $st $(head -c 600 "$IT_TMP/model3.json")"
 fi
 it_finish

@@ -479,6 +479,64 @@ START_TEST(golden_features_server)
 }
 END_TEST
 
+/* A version's window that is not a power of two: the spectral sets read its
+ * first power-of-two samples, so a golden window followed by other samples
+ * (the rest of a longer window, in each channel's row) still computes the
+ * golden vector, and the spec the blob records says window = hop = that. */
+START_TEST(spectral_window_not_a_power_of_two)
+{
+    static struct featgolden g[FEATGOLDEN_MAX];
+    static struct ds_info in;
+    static float x[FEATGOLDEN_MAX_CH * 2 * FEATGOLDEN_MAX_W];
+    float got[FEATGOLDEN_MAX_CH * FEATURESET_MAX_PER_CHANNEL];
+    int n = featgolden_read(g, FEATGOLDEN_MAX), tested = 0;
+
+    ck_assert_uint_eq(ds_spectral_window(3000), 2048);
+    ck_assert_uint_eq(ds_spectral_window(2048), 2048);
+    ck_assert_uint_eq(ds_spectral_window(96), 64);
+    ck_assert_uint_eq(ds_spectral_window(64), 64);
+    ck_assert_uint_eq(ds_spectral_window(63), 63);
+    ck_assert_uint_eq(ds_spectral_window(1000000), FEATURESET_MAX_WINDOW);
+    for (int k = 0; k < n; k++) {
+        struct featureset_spec fs;
+        uint32_t w = g[k].spec.window, longer = w + w / 2 + 7;
+
+        if (g[k].spec.id != FEATURESET_SPECTRAL && g[k].spec.id != FEATURESET_ENVELOPE)
+            continue;
+        ck_assert_uint_le(longer, 2 * FEATGOLDEN_MAX_W);
+        memset(&in, 0, sizeof in);
+        in.channel_count = g[k].channels;
+        in.window_samples = longer;
+        in.sample_rate = g[k].spec.sample_rate;
+        in.feature_set = g[k].spec.id;
+        in.feature_kin = g[k].spec.kin;
+        for (unsigned c = 0; c < g[k].channels; c++)
+            for (uint32_t i = 0; i < longer; i++)   /* the tail: a loud tone the vector must not see */
+                x[c * longer + i] = i < w ? g[k].x[c * w + i] : (float)(50.0 * sin(0.9 * i));
+        ds_feature_spec(&in, &fs);
+        ck_assert_uint_eq(fs.window, w);
+        ck_assert_uint_eq(fs.hop, w);
+        ck_assert_int_eq(ds_window_features(&in, x, got), 0);
+        featgolden_assert_equal(got, &g[k], "server, first power of two of a longer window");
+        tested++;
+    }
+    ck_assert_int_ge(tested, 1);
+    /* the moments set reads the whole window, whatever its length */
+    memset(&in, 0, sizeof in);
+    in.channel_count = 1;
+    in.window_samples = 3000;
+    in.sample_rate = 12000.0;
+    {
+        struct featureset_spec fs;
+
+        ds_feature_spec(&in, &fs);
+        ck_assert_uint_eq(fs.id, FEATURESET_STATS);
+        ck_assert_uint_eq(fs.window, 3000);
+        ck_assert_uint_eq(fs.hop, 3000);
+    }
+}
+END_TEST
+
 /* The relations set end to end on the server's side: a few-shot model
  * learned around each golden relations vector, its map in the blob and in
  * the generated header.  The header scores the blob's bits (header
@@ -620,6 +678,7 @@ Suite *models_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, anomaly_known_answers);
     tcase_add_test(tc, golden_features_server);
+    tcase_add_test(tc, spectral_window_not_a_power_of_two);
     tcase_add_test(tc, golden_relations_header);
     tcase_add_test(tc, threshold_calibration);
     tcase_add_test(tc, centroid_known_answers);

@@ -35,7 +35,9 @@
  *              K = 4 + 4 (2 + rank) C
  *              (K = 0 for the other sets)
  *  120+K   D   MODEL_FLAG_DEVICE only (D = 36): SHA-256 of the device id,
- *              u32 reference windows (>= 1); D = 0 otherwise
+ *              u32 reference windows (>= 1; 0 only with feature set 3: the
+ *              model's center at that device's own shaft speed and bearing);
+ *              D = 0 otherwise
  *  120+K+D 4*P  params
  *  ...+4P  64  Ed25519 signature over every byte before it
  *
@@ -404,9 +406,12 @@ int model_check(const struct model *m)
     if (m->kind != MODEL_FEWSHOT && m->n_selected != 0)
         return MODEL_EFIELD;
     /* one device's blob: a few-shot center moved to its reference, which
-     * rests on at least one window */
+     * rests on at least one window, or (envelope set) the model's center
+     * read at that device's own shaft speed and bearing */
     if ((m->flags & ~MODEL_FLAG_DEVICE) != 0 ||
-        ((m->flags & MODEL_FLAG_DEVICE) && (m->kind != MODEL_FEWSHOT || m->ref_windows < 1)) ||
+        ((m->flags & MODEL_FLAG_DEVICE) &&
+         (m->kind != MODEL_FEWSHOT ||
+          (m->ref_windows < 1 && m->features.id != FEATURESET_ENVELOPE))) ||
         (!(m->flags & MODEL_FLAG_DEVICE) && m->ref_windows != 0))
         return MODEL_EFIELD;
     /* inverse deviations and the anomaly scale must be positive (fewshot's

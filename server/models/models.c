@@ -51,13 +51,13 @@ static const struct db_sql stmts[M_COUNT] = {
         "UPDATE models SET status = 'failed', error = $2, finished_at = now() WHERE id = $1", 2 },
     /* How the version's machines turn, an asset's values winning over its
      * type's (the view device_kinematics, as the spectrum endpoint reads
-     * them): one row when they agree. */
+     * them): per snapshot of the version, its device's. */
     [M_KINEMATICS] = { "models_kinematics",
-        "SELECT DISTINCT k.shaft_hz, k.balls, k.ball_mm, k.pitch_mm, k.contact_deg"
-        " FROM (SELECT DISTINCT snapshot_id FROM dataset_windows"
-        "  WHERE dataset_id = $1::bigint AND version = $2::int) w"
-        " JOIN snapshots s ON s.id = w.snapshot_id"
-        " JOIN device_kinematics k ON k.device_id = s.device_id LIMIT 2", 2 },
+        "SELECT s.id AS snapshot_id, s.device_id, k.shaft_hz, k.balls, k.ball_mm, k.pitch_mm,"
+        " k.contact_deg FROM snapshots s"
+        " LEFT JOIN device_kinematics k ON k.device_id = s.device_id"
+        " WHERE s.id IN (SELECT snapshot_id FROM dataset_windows"
+        "  WHERE dataset_id = $1::bigint AND version = $2::int) ORDER BY s.id", 2 },
     /* Transfer: the equipment types related to the version's (the taxonomy's
      * taxonomy_related_types: ancestors, siblings and their subtrees) whose
      * failure modes, their own or inherited from an ancestor, record a class
@@ -574,12 +574,15 @@ int models_api_devices(struct srv_request *rq, struct srv_response *rs)
     }
     for (int i = 0; i < PQntuples(r); i++) {
         json_t *pred = json_loads(db_text_or(r, i, "predictions", "null"), 0, NULL);
-        int own = !db_isnull(r, i, "sha256");
-        json_t *o = json_pack("{s:s,s:I,s:b,s:s,s:o}", "device_id",
+        /* a blob of its own: centred on its reference windows, or (envelope
+         * set) the model's center read at its own shaft speed and bearing */
+        int own = !db_isnull(r, i, "sha256"), refs = db_int64(r, i, "reference_windows") > 0;
+        json_t *o = json_pack("{s:s,s:I,s:b,s:b,s:s,s:o}", "device_id",
                               db_text_or(r, i, "device_id", ""), "reference_windows",
-                              (json_int_t)db_int64(r, i, "reference_windows"), "own_reference", own,
-                              "center", own ? "the median of its reference windows"
-                                            : "the model's (no reference windows)",
+                              (json_int_t)db_int64(r, i, "reference_windows"), "own_reference",
+                              own && refs, "own_blob", own, "center",
+                              own && refs ? "the median of its reference windows"
+                                          : "the model's (no reference windows)",
                               "predictions", pred ? pred : json_null());
 
         if (o && own) {

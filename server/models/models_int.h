@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "schema/featureset.h"
 #include "server/models/models.h"
 
 enum models_stmt {
@@ -102,11 +103,28 @@ int models__transfer_load(const struct ds_info *target, const struct featureset_
                           int64_t model_id, struct models_transfer *t);
 void models__transfer_release(struct models_transfer *t);
 
-/* The version's shaft speed and bearing (models_train.c): 1 and *kin when
- * every machine in it has both and they agree, else 0 and *why. */
-struct featureset_kin;
-int models__version_kinematics(const struct ds_info *in, struct featureset_kin *kin,
-                               const char **why);
+/* How the version's machines turn (models_train.c): per snapshot of the
+ * version, its device's shaft speed and bearing (the view
+ * device_kinematics).  A fleet's machines need not turn alike: each
+ * window's envelope features are read at its own machine's defect
+ * frequencies, and a device that turns otherwise than the model's blob
+ * gets a blob of its own. */
+#define MODELS_MAX_KINS 256
+struct models_kinmap {
+    size_t n;                               /* snapshots */
+    int64_t *snap;                          /* ascending */
+    uint16_t *idx;                          /* per snapshot, into kins */
+    struct featureset_kin kins[MODELS_MAX_KINS];
+    unsigned n_kins;
+    unsigned modal;                         /* the one of the most snapshots: the model's blob */
+};
+/* 1 and *km filled when every snapshot's machine has a shaft speed and a
+ * bearing (at most MODELS_MAX_KINS different ones), else 0 and *why;
+ * release *km either way. */
+int models__version_kinmap(const struct ds_info *in, struct models_kinmap *km, const char **why);
+/* The kinematics of a snapshot's machine, NULL when it is not in km. */
+const struct featureset_kin *models__kinmap_find(const struct models_kinmap *km, int64_t snapshot_id);
+void models__kinmap_release(struct models_kinmap *km);
 
 /* The evaluation every training run stores (models_evaluation.c): LOGO of
  * the few-shot learner and the baselines on the same windows, figures with

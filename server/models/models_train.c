@@ -114,6 +114,10 @@ struct trainset {
     unsigned char *ref, *sched;
     char (*dev_names)[65];
     uint32_t n_dev;
+    /* set "envelope": how each row's machine turns (index into km->kins;
+     * t->fs.kin is km's modal one, the model's blob's) */
+    const struct models_kinmap *km;
+    uint16_t *kin_idx;
 };
 
 /* What the model does on one device of the version: its reference
@@ -146,6 +150,7 @@ static void trainset_free(struct trainset *t)
     free(t->ref);
     free(t->sched);
     free(t->dev_names);
+    free(t->kin_idx);
     free(t->pool_raw);
     free(t->pool_fit.x);
     if (t->pool_fold)
@@ -560,7 +565,7 @@ static uint32_t relations_map_bytes(const struct trainset *t)
     return t->rel ? ds_relations_bytes(&t->rel->map) : 0u;
 }
 
-static int load_features(struct ds_reader *rd, uint16_t set, const struct featureset_kin *kin,
+static int load_features(struct ds_reader *rd, uint16_t set, const struct models_kinmap *km,
                          struct trainset *t)
 {
     struct ds_info *in = malloc(sizeof *in);
@@ -575,7 +580,8 @@ static int load_features(struct ds_reader *rd, uint16_t set, const struct featur
     /* the version's summary with the feature set this kind trains on */
     *in = *ds_reader_info(rd);
     in->feature_set = set;
-    in->feature_kin = *kin;
+    in->feature_kin = set == FEATURESET_ENVELOPE ? km->kins[km->modal]
+                                                 : (struct featureset_kin)FEATURESET_NO_KIN;
     if (set == FEATURESET_RELATIONS) {
         rc = load_relations(rd, in, t);
         goto out;
@@ -594,12 +600,28 @@ static int load_features(struct ds_reader *rd, uint16_t set, const struct featur
     t->group = malloc(cap * sizeof *t->group);
     t->snap = malloc(cap * sizeof *t->snap);
     t->weight = malloc(cap * sizeof *t->weight);
+    if (set == FEATURESET_ENVELOPE) {
+        t->km = km;
+        t->kin_idx = malloc(cap * sizeof *t->kin_idx);
+    }
     rc = SRV_ENOMEM;
-    if (!t->X || !t->y || !t->group || !t->snap || !t->weight)
+    if (!t->X || !t->y || !t->group || !t->snap || !t->weight ||
+        (set == FEATURESET_ENVELOPE && !t->kin_idx))
         goto out;
     while ((rc = ds_reader_next(rd, &row, &x)) == 1) {
         rc = SRV_EINTERNAL;
-        if (t->n == cap || ds_window_features(in, x, t->X + t->n * t->d) != DS_OK)
+        if (t->n == cap)
+            goto out;
+        /* each window read at its own machine's defect frequencies */
+        if (set == FEATURESET_ENVELOPE) {
+            const struct featureset_kin *k = models__kinmap_find(km, row.snapshot_id);
+
+            if (!k)
+                goto out;       /* a snapshot the taxonomy query did not see: the version moved */
+            in->feature_kin = *k;
+            t->kin_idx[t->n] = (uint16_t)(k - km->kins);
+        }
+        if (ds_window_features(in, x, t->X + t->n * t->d) != DS_OK)
             goto out;
         t->y[t->n] = row.cls;
         t->group[t->n] = row.group;
@@ -616,33 +638,95 @@ out:
     return rc;
 }
 
-/* The version's shaft speed and bearing from the taxonomy (models_int.h). */
-int models__version_kinematics(const struct ds_info *in, struct featureset_kin *kin,
-                               const char **why)
+/* How the version's machines turn, from the taxonomy (models_int.h). */
+int models__version_kinmap(const struct ds_info *in, struct models_kinmap *km, const char **why)
 {
+    static _Thread_local char kin_why[192];
     PGresult *r = NULL;
+    size_t count[MODELS_MAX_KINS] = { 0 }, n;
     int ok = 0;
 
+    memset(km, 0, sizeof *km);
     *why = "reading the taxonomy's kinematics failed";
     if (exec_version(M_KINEMATICS, in, &r) != SRV_OK)
         return 0;
-    if (PQntuples(r) != 1)
-        *why = "the version's machines turn at different speeds or carry different bearings";
-    else if (db_isnull(r, 0, "shaft_hz") || db_isnull(r, 0, "balls") || db_isnull(r, 0, "ball_mm") ||
-             db_isnull(r, 0, "pitch_mm"))
-        *why = "the taxonomy has no shaft speed and bearing geometry for the version's machines";
-    else {
-        kin->shaft_hz = (float)db_double(r, 0, "shaft_hz");
-        kin->n_elements = (uint32_t)db_int64(r, 0, "balls");
-        kin->ball_d = (float)db_double(r, 0, "ball_mm");
-        kin->pitch_d = (float)db_double(r, 0, "pitch_mm");
-        kin->contact_deg = db_isnull(r, 0, "contact_deg") ? 0.0f
-                                                          : (float)db_double(r, 0, "contact_deg");
-        *why = NULL;
-        ok = 1;
+    n = (size_t)PQntuples(r);
+    km->snap = malloc((n ? n : 1) * sizeof *km->snap);
+    km->idx = malloc((n ? n : 1) * sizeof *km->idx);
+    if (!km->snap || !km->idx) {
+        *why = "out of memory reading the taxonomy's kinematics";
+        goto out;
     }
+    for (size_t i = 0; i < n; i++) {
+        struct featureset_kin k;
+        unsigned j;
+
+        if (db_isnull(r, (int)i, "shaft_hz") || db_isnull(r, (int)i, "balls") ||
+            db_isnull(r, (int)i, "ball_mm") || db_isnull(r, (int)i, "pitch_mm")) {
+            snprintf(kin_why, sizeof kin_why,
+                     "the taxonomy has no shaft speed and bearing geometry for device %.64s",
+                     db_text_or(r, (int)i, "device_id", "?"));
+            *why = kin_why;
+            goto out;
+        }
+        k = (struct featureset_kin){ (float)db_double(r, (int)i, "shaft_hz"),
+                                     (uint32_t)db_int64(r, (int)i, "balls"),
+                                     (float)db_double(r, (int)i, "ball_mm"),
+                                     (float)db_double(r, (int)i, "pitch_mm"),
+                                     db_isnull(r, (int)i, "contact_deg")
+                                         ? 0.0f
+                                         : (float)db_double(r, (int)i, "contact_deg") };
+        for (j = 0; j < km->n_kins && memcmp(&km->kins[j], &k, sizeof k) != 0; j++)
+            ;
+        if (j == km->n_kins) {
+            if (j == MODELS_MAX_KINS) {
+                *why = "the version's machines turn in more than 256 different ways";
+                goto out;
+            }
+            km->kins[km->n_kins++] = k;
+        }
+        km->snap[i] = db_int64(r, (int)i, "snapshot_id");
+        km->idx[i] = (uint16_t)j;
+        count[j]++;
+    }
+    if (n == 0) {
+        *why = "the version has no snapshot";
+        goto out;
+    }
+    km->n = n;
+    for (unsigned j = 1; j < km->n_kins; j++)
+        if (count[j] > count[km->modal])
+            km->modal = j;
+    *why = NULL;
+    ok = 1;
+out:
     PQclear(r);
     return ok;
+}
+
+static int cmp_snap_id(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+    return (x > y) - (x < y);
+}
+
+const struct featureset_kin *models__kinmap_find(const struct models_kinmap *km, int64_t snapshot_id)
+{
+    const int64_t *hit = km->n ? bsearch(&snapshot_id, km->snap, km->n, sizeof *km->snap,
+                                         cmp_snap_id)
+                               : NULL;
+
+    return hit ? &km->kins[km->idx[hit - km->snap]] : NULL;
+}
+
+void models__kinmap_release(struct models_kinmap *km)
+{
+    free(km->snap);
+    free(km->idx);
+    km->snap = NULL;
+    km->idx = NULL;
+    km->n = 0;
 }
 
 /* The feature set a kind trains on: "relations" when the request named it;
@@ -654,7 +738,7 @@ int models__version_kinematics(const struct ds_info *in, struct featureset_kin *
  * missing); the other kinds the moments set their blobs and the export's F
  * were made with. */
 static uint16_t kind_feature_set(int kind, const char *requested, const struct ds_info *in,
-                                 struct featureset_kin *kin, const char **why)
+                                 struct models_kinmap *km, const char **why)
 {
     uint32_t w = ds_spectral_window(in->window_samples);
     struct featureset_spec fs = { FEATURESET_ENVELOPE, FEATURESET_ENVELOPE_VERSION, w, w,
@@ -671,13 +755,19 @@ static uint16_t kind_feature_set(int kind, const char *requested, const struct d
                "the moments set instead";
         return FEATURESET_STATS;
     }
-    if (!models__version_kinematics(in, &fs.kin, why))
-        return FEATURESET_SPECTRAL;
-    if (featureset_unsupported(&fs, in->channel_count)) {
-        *why = featureset_unsupported(&fs, in->channel_count);
+    if (!models__version_kinmap(in, km, why)) {
+        models__kinmap_release(km);
         return FEATURESET_SPECTRAL;
     }
-    *kin = fs.kin;
+    /* every machine's defect frequencies must be readable at this rate */
+    for (unsigned j = 0; j < km->n_kins; j++) {
+        fs.kin = km->kins[j];
+        if (featureset_unsupported(&fs, in->channel_count)) {
+            *why = featureset_unsupported(&fs, in->channel_count);
+            models__kinmap_release(km);
+            return FEATURESET_SPECTRAL;
+        }
+    }
     return FEATURESET_ENVELOPE;
 }
 
@@ -1275,16 +1365,34 @@ static json_t *device_predictions(const struct trainset *t, const struct fewshot
     return j;
 }
 
+/* Whether device k's machine turns otherwise than the model's blob says
+ * (set "envelope"); 1 and *kin its own kinematics when it does. */
+static int device_kin(const struct trainset *t, uint32_t k, struct featureset_kin *kin)
+{
+    if (!t->km || !t->kin_idx)
+        return 0;
+    for (size_t i = 0; i < t->n; i++)
+        if (t->dev[i] == k) {
+            if (t->kin_idx[i] == t->km->modal)
+                return 0;
+            *kin = t->km->kins[t->kin_idx[i]];
+            return 1;
+        }
+    return 0;
+}
+
 /* Per device of the version (few-shot): its reference windows, the blob
- * made for it when it has any (m, packaged, with that device's center,
- * flagged and bound to its id: schema/MODEL.md v2.5) and the server's
+ * made for it when it has any or turns otherwise than the model's blob
+ * says (m, packaged, with that device's center and kinematics, flagged and
+ * bound to its id: schema/MODEL.md v2.5) and the server's
  * prediction for its windows with the center it runs.  *summary:
  * metrics.device_reference. */
 static int device_refs_build(const struct trainset *t, const struct fewshot_model *fm,
                              const struct model *m, struct trained *tr, json_t **summary)
 {
     struct model *dm = malloc(sizeof *dm);
-    uint32_t own = 0;
+    uint32_t own = 0, own_kins = 0;
+    int own_kin;
     size_t ref_total = 0, left = DEVICE_PRED_TOTAL;
     uint8_t sk[64], pk[32];
     int err = SRV_ENOMEM;
@@ -1305,14 +1413,18 @@ static int device_refs_build(const struct trainset *t, const struct fewshot_mode
             dr->ref_windows += t->dev[i] == k && t->ref[i];
         *dm = *m;
         model_set_center(dm, models_fewshot_center(fm, k));
-        if (dr->ref_windows > 0) {
+        /* a machine that turns otherwise than the model's blob says: its
+         * blob reads its own defect frequencies, as its rows were read */
+        own_kin = device_kin(t, k, &dm->features.kin);
+        if (dr->ref_windows > 0 || own_kin) {
             dm->flags = MODEL_FLAG_DEVICE;
             dm->ref_windows = dr->ref_windows;
             err = SRV_EINTERNAL;
             if (model_device_digest(dr->id, dm->device) != MODEL_OK ||
                 model_encode(dm, sk, &dr->blob, &dr->blob_len) != MODEL_OK)
                 goto out;
-            own++;
+            own += dr->ref_windows > 0;
+            own_kins += own_kin;
             ref_total += dr->ref_windows;
         }
         err = SRV_ENOMEM;
@@ -1326,6 +1438,8 @@ static int device_refs_build(const struct trainset *t, const struct fewshot_mode
                          "their median (GET /api/v1/models/{id}/devices)",
                          "fallback", "a device without reference windows (or not in the version) "
                          "runs the model's own blob: the median of every device's reference windows");
+    if (*summary && t->km)
+        json_object_set_new(*summary, "own_kinematics", json_integer((json_int_t)own_kins));
     err = *summary ? SRV_OK : SRV_ENOMEM;
 out:
     sodium_memzero(sk, sizeof sk);
@@ -1423,6 +1537,18 @@ static json_t *features_json(const struct trainset *t, const struct featureset_s
                                       "bearing_balls", (int)fs->kin.n_elements, "ball_mm",
                                       (double)fs->kin.ball_d, "pitch_mm", (double)fs->kin.pitch_d,
                                       "contact_deg", (double)fs->kin.contact_deg));
+    /* the machines of a fleet turn alike or not: how many ways, and that
+     * each window was read at its own machine's defect frequencies */
+    if (j && fs->id == FEATURESET_ENVELOPE && t->km) {
+        double lo = t->km->kins[0].shaft_hz, hi = lo;
+
+        for (unsigned k = 1; k < t->km->n_kins; k++) {
+            lo = fmin(lo, t->km->kins[k].shaft_hz);
+            hi = fmax(hi, t->km->kins[k].shaft_hz);
+        }
+        json_object_set_new(j, "kinematics_distinct", json_integer((json_int_t)t->km->n_kins));
+        json_object_set_new(j, "shaft_hz_range", json_pack("[f,f]", lo, hi));
+    }
     else if (j && kin_why)
         json_object_set_new(j, fs->id == FEATURESET_STATS ? "set_reason" : "kinematics_reason",
                             json_string(kin_why));
@@ -1537,7 +1663,7 @@ static int train_version(int64_t id, int kind, int transfer, const char *request
     const char *unfit = version_unfit(kind, requested, in), *kin_why = NULL;
     struct models_refit refit = { relations_eval_features, NULL, 0, relations_eval_scale,
                                   relations_eval_scale_extra };
-    struct featureset_kin kin = FEATURESET_NO_KIN;
+    struct models_kinmap *km = NULL;
     struct trainset t = { 0 };
     struct calib cal = { 0 };
     struct models_budget b;
@@ -1558,8 +1684,12 @@ static int train_version(int64_t id, int kind, int transfer, const char *request
         *why = unfit;
         return SRV_EUNPROCESSABLE;
     }
-    set = kind_feature_set(kind, requested, in, &kin, &kin_why);
-    if ((err = load_features(rd, set, &kin, &t)) != SRV_OK) {
+    if (!(km = calloc(1, sizeof *km))) {
+        err = SRV_ENOMEM;
+        goto out;
+    }
+    set = kind_feature_set(kind, requested, in, km, &kin_why);
+    if ((err = load_features(rd, set, km, &t)) != SRV_OK) {
         *why = err == SRV_EUNPROCESSABLE
                    ? set == FEATURESET_RELATIONS
                          ? "version too large for the relations set (it keeps every window's "
@@ -1656,6 +1786,9 @@ static int train_version(int64_t id, int kind, int transfer, const char *request
     json_object_set_new(tr->metrics, "blob_bytes", json_integer((json_int_t)tr->blob_len));
 out:
     trainset_free(&t);
+    if (km)
+        models__kinmap_release(km);
+    free(km);
     models__transfer_release(&tf);
     models_fewshot_release(&fm);
     free(m);

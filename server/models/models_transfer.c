@@ -119,6 +119,7 @@ static int read_type(const struct ds_info *target, const struct featureset_spec 
     struct ds_row row;
     const float *x;
     float *feat = NULL;
+    struct models_kinmap *km = NULL;
     unsigned map[64], per = featureset_per_channel(fs->id, fs->version);
     size_t n0 = t->n, seen = 0, stride, labeled = 0, normal = 0;
     int rc;
@@ -142,8 +143,17 @@ static int read_type(const struct ds_info *target, const struct featureset_spec 
         *why = "it lacks one of the target's channels (matched by name and unit)";
         goto out;
     }
-    if (fs->id == FEATURESET_ENVELOPE && !models__version_kinematics(rin, &rin->feature_kin, why))
-        goto out;               /* *why: the envelope set needs its own speed and bearing */
+    /* the envelope set reads each of its windows at its own machine's
+     * defect frequencies, as the target's */
+    if (fs->id == FEATURESET_ENVELOPE) {
+        if (!(km = calloc(1, sizeof *km))) {
+            rc = SRV_ENOMEM;
+            goto out;
+        }
+        if (!models__version_kinmap(rin, km, why))
+            goto out;           /* *why: the envelope set needs its own speed and bearing */
+        rin->feature_kin = km->kins[km->modal];
+    }
     if (ds_feature_count(rin) != rin->channel_count * per) {
         *why = "the target's feature set does not apply to its windows";
         goto out;
@@ -161,6 +171,15 @@ static int read_type(const struct ds_info *target, const struct featureset_spec 
         lab = models__transfer_label(target, rin->classes[row.cls], shared, n_shared);
         if (lab == MODELS_TRANSFER_DROP)
             continue;
+        if (km) {
+            const struct featureset_kin *k = models__kinmap_find(km, row.snapshot_id);
+
+            if (!k) {
+                rc = SRV_EINTERNAL;
+                break;
+            }
+            rin->feature_kin = *k;
+        }
         if (ds_window_features(rin, x, feat) != DS_OK) {
             rc = SRV_EINTERNAL;
             break;
@@ -191,6 +210,9 @@ static int read_type(const struct ds_info *target, const struct featureset_spec 
         t->n = n0;
     }
 out:
+    if (km)
+        models__kinmap_release(km);
+    free(km);
     free(feat);
     free(rin);
     ds_reader_free(rd);

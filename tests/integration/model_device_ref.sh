@@ -285,4 +285,46 @@ if [ "$code" = 202 ] && [ "$st" = done ] && [ "$ok" = 1 ]; then
 else
     it_fail "96-sample windows: spectral set on 64" "$code $st $(head -c 600 "$IT_TMP/model3.json")"
 fi
+
+# ---- machines that turn at different speeds: dref-a and dref-b at 10 Hz, dref-c at 12 Hz, one
+# bearing.  The envelope set reads each window at its own machine's defect frequencies; the
+# model's blob carries the speed of most snapshots (10 Hz), and dref-c, which has no reference
+# windows, gets a blob of its own all the same (the model's center, its own speed) ----------------
+tx=$(it_http POST "$BASE/api/v1/taxonomy/types" "$IT_TMP/ty.json" "${AOP[@]}" -d '{"name":"dref_machine",
+  "bearing":{"balls":9,"ball_mm":7.94,"pitch_mm":39.04,"contact_deg":0}}')
+for d in a b c; do
+    hz=10; [ $d = c ] && hz=12
+    tx="$tx $(it_http POST "$BASE/api/v1/taxonomy/assets" "$IT_TMP/as.json" "${AOP[@]}" \
+        -d "{\"id\":\"dref-asset-$d\",\"equipment_type\":\"dref_machine\",\"shaft_hz\":$hz}")"
+    tx="$tx $(it_http POST "$BASE/api/v1/devices/dref-$d/asset" "$IT_TMP/da.json" "${AOP[@]}" \
+        -d "{\"asset_id\":\"dref-asset-$d\"}")"
+done
+[ "$tx" = "200 200 200 200 200 200 200" ] || it_fail "taxonomy: type, assets, devices' assets" "$tx $(cat "$IT_TMP/da.json")"
+code=$(it_http POST "$BASE/api/v1/models" "$IT_TMP/m4.json" "${AML[@]}" -d "{\"dataset_id\":$DS,\"version\":1,\"kind\":\"fewshot\"}")
+M4=$(it_json "$IT_TMP/m4.json" 'd["id"]' 2>/dev/null)
+st=$(it_wait_done "$BASE/api/v1/models/$M4" "$IT_TMP/model4.json" 600 0.5 "${AML[@]}")
+ok=$(it_json "$IT_TMP/model4.json" 'int(d["metrics"]["features"]["set"] == "envelope" and d["metrics"]["features"]["kinematics_distinct"] == 2 and abs(d["metrics"]["features"]["kinematics"]["shaft_hz"] - 10) < 1e-6 and d["metrics"]["features"]["shaft_hz_range"] == [10, 12] and d["metrics"]["device_reference"]["own_kinematics"] == 1)' 2>/dev/null)
+if [ "$code" = 202 ] && [ "$st" = done ] && [ "$ok" = 1 ]; then
+    it_pass "two shaft speeds: model $M4 reads the envelope set, each window at its machine's speed (the model's blob at 10 Hz)"
+    it_http GET "$BASE/api/v1/models/$M4/devices" "$IT_TMP/devs4.json" "${AML[@]}" >/dev/null
+    ok=$(it_json "$IT_TMP/devs4.json" 'int([(x["own_reference"], x["own_blob"]) for x in d["items"]] == [(True, True), (True, True), (False, True)])')
+    [ "$ok" = 1 ] && it_pass "dref-c, no reference windows, gets a blob of its own for its 12 Hz" ||
+        it_fail "dref-c's own blob" "$(head -c 400 "$IT_TMP/devs4.json")"
+    for d in a b c; do
+        it_http GET "$BASE/api/v1/models/$M4/blob?device=dref-$d" "$IT_TMP/${d}4.blob" "${AML[@]}" >/dev/null
+    done
+    replay_compare "$M4" "$IT_TMP/devs4.json" "4"
+    # dref-c's windows through the model's own blob (10 Hz) are read at the wrong defect
+    # frequencies: its blob is what makes the device score as the server predicted
+    it_http GET "$BASE/api/v1/models/$M4/blob" "$IT_TMP/c4m.blob" "${AML[@]}" >/dev/null
+    "$AGENT_BIN" replay --input "$IT_TMP/dref-c.windows.csv" --format csv --rate $RATE --detectors model \
+        --model "$IT_TMP/c4m.blob" --model-key "$IT_TMP/model.key" --device-id dref-c \
+        --scores "$IT_TMP/c4m.scores.csv" >/dev/null 2>&1
+    read -r ok n sa aa worst <<<"$(python3 "$IT_TMP/cmp.py" "$IT_TMP/devs4.json" dref-c "$IT_TMP/c4m.scores.csv" "$IT_TMP/dref-c.rows" $W)"
+    [ "$ok" = 0 ] && [ -n "$worst" ] &&
+        it_pass "dref-c through the model's 10 Hz blob scores otherwise than predicted (largest difference $worst): its own blob is what keeps the device and the server agreed" ||
+        it_fail "the model's blob on dref-c differs" "ok=$ok worst=$worst"
+else
+    it_fail "two shaft speeds: envelope set per machine" "$code $st $(head -c 900 "$IT_TMP/model4.json")"
+fi
 it_finish

@@ -495,6 +495,36 @@ START_TEST(device_blob)
     m->ref_windows = 1;
     ck_assert_int_eq(model_check(m), MODEL_EFIELD);
     free(m);
+    /* the envelope set: a device's blob without reference windows is the
+     * model's center read at that device's own shaft speed and bearing,
+     * and it round-trips bound to its device */
+    m = fewshot_model();
+    m->features = (struct featureset_spec){ FEATURESET_ENVELOPE, FEATURESET_ENVELOPE_VERSION, 64, 64,
+                                            1000.0f, { 12.0f, 9u, 7.94f, 39.04f, 0.0f }, NULL };
+    m->flags = MODEL_FLAG_DEVICE;
+    m->ref_windows = 0;
+    ck_assert_int_eq(model_device_digest("pump-7", m->device), 0);
+    ck_assert_int_eq(model_check(m), MODEL_OK);
+    {
+        uint8_t *eb = NULL, dev[MODEL_DEVICE_DIGEST_LEN];
+        size_t elen = 0;
+        struct model *er = calloc(1, sizeof *er);
+
+        ck_assert_ptr_nonnull(er);
+        ck_assert_int_eq(model_encode(m, g_sk, &eb, &elen), MODEL_OK);
+        ck_assert_int_eq(model_parse(eb, elen, er), MODEL_OK);
+        ck_assert_uint_eq(er->ref_windows, 0);
+        ck_assert_float_eq(er->features.kin.shaft_hz, 12.0f);
+        ck_assert_int_eq(model_device_digest("pump-7", dev), 0);
+        ck_assert_mem_eq(er->device, dev, MODEL_DEVICE_DIGEST_LEN);
+        free(eb);
+        free(er);
+    }
+    m->features.id = FEATURESET_SPECTRAL;       /* any other set: still refused */
+    m->features.version = FEATURESET_SPECTRAL_VERSION;
+    m->features.kin = (struct featureset_kin)FEATURESET_NO_KIN;
+    ck_assert_int_eq(model_check(m), MODEL_EFIELD);
+    free(m);
     free(plain);
     free(b);
     free(pb);

@@ -3,17 +3,26 @@
  * carries the token, the device id and the public key only.  On 200/201 the
  * `registered` marker is written so `precursor-agent run` does not try the
  * enrollment-secret registration. */
+#include <errno.h>
+#include <fcntl.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "agent/fleet/enroll.h"
 #include "agent/fleet/keys.h"
 #include "agent/upload/upload.h"
 
 #define ENROLL_REPLY_MAX 4096
+/* A token is 68 characters; a file much longer is not a token file. */
+#define TOKEN_FILE_MAX 4096
+/* The token without argv (where every local user reads it in ps), named as
+ * the installer's PRECURSOR_* variables are. */
+#define TOKEN_ENV "PRECURSOR_ENROLL_TOKEN"
 
 static int valid_id(const char *s)
 {
@@ -29,22 +38,88 @@ static int valid_id(const char *s)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: precursor-agent enroll --server URL --token TOKEN --device-id ID\n"
-               "                              --key-dir DIR [--ca-file PEM]\n"
-               "                              [--pin-sha256 sha256//BASE64[;...]]\n"
+    fprintf(f, "usage: precursor-agent enroll --server URL --device-id ID --key-dir DIR\n"
+               "                              (--token-file PATH | --token TOKEN)\n"
+               "                              [--ca-file PEM] [--pin-sha256 sha256//BASE64[;...]]\n"
                "Generates the device key pair in DIR (if absent) and registers the public\n"
-               "key with the enrollment token.  The private key never leaves DIR.\n");
+               "key with the enrollment token.  The private key never leaves DIR.\n"
+               "The token, one of:\n"
+               "  --token-file PATH   read from the file (- : standard input), trailing\n"
+               "                      newline trimmed; keep the file mode 0600\n"
+               "  " TOKEN_ENV "  the environment variable, when neither option is given\n"
+               "  --token TOKEN       on the command line, where every user of this machine\n"
+               "                      sees it (ps): a warning says so\n");
+}
+
+/* The token from path ("-": standard input) into out, the trailing newline
+ * (and blanks) trimmed.  0, or -1 with the reason printed. */
+static int read_token_file(const char *path, char *out, size_t cap)
+{
+    int is_stdin = strcmp(path, "-") == 0;
+    const char *what = is_stdin ? "- (standard input)" : path;
+    int fd = is_stdin ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    size_t n = 0;
+
+    if (fd < 0) {
+        fprintf(stderr, "precursor-agent enroll: --token-file %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    /* fstat of what was opened, not stat of the name: the file read is the
+     * file judged. */
+    if (!is_stdin && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+        (st.st_mode & (S_IRGRP | S_IROTH)) != 0)
+        fprintf(stderr, "precursor-agent enroll: warning: --token-file %s is readable by others "
+                        "than its owner (mode %03o): chmod 600 it\n", path,
+                (unsigned)(st.st_mode & 0777));
+    for (;;) {
+        ssize_t r = read(fd, out + n, cap - 1 - n);
+
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            fprintf(stderr, "precursor-agent enroll: --token-file %s: %s\n", what,
+                    strerror(errno));
+            goto fail;
+        }
+        if (r == 0)
+            break;
+        n += (size_t)r;
+        if (n == cap - 1) {
+            fprintf(stderr, "precursor-agent enroll: --token-file %s: longer than %zu bytes: "
+                            "not a token\n", what, cap - 1);
+            goto fail;
+        }
+    }
+    if (!is_stdin)
+        close(fd);
+    while (n > 0 && strchr("\n\r \t", out[n - 1]))
+        n--;
+    out[n] = '\0';
+    if (n == 0) {
+        fprintf(stderr, "precursor-agent enroll: --token-file %s is empty: it should hold the "
+                        "enrollment token (pen_...)\n", what);
+        return -1;
+    }
+    return 0;
+fail:
+    if (!is_stdin)
+        close(fd);
+    sodium_memzero(out, cap);
+    return -1;
 }
 
 /* The variable an option names; NULL for an unknown one. */
 static const char **enroll_option(const char *name, const char **server, const char **token,
-                                  const char **dev, const char **dir, const char **ca_file,
-                                  const char **pin)
+                                  const char **token_file, const char **dev, const char **dir,
+                                  const char **ca_file, const char **pin)
 {
     if (!strcmp(name, "--server"))
         return server;
     if (!strcmp(name, "--token"))
         return token;
+    if (!strcmp(name, "--token-file"))
+        return token_file;
     if (!strcmp(name, "--device-id"))
         return dev;
     if (!strcmp(name, "--key-dir"))
@@ -58,14 +133,16 @@ static const char **enroll_option(const char *name, const char **server, const c
 
 int enroll_main(int argc, char **argv)
 {
-    const char *server = NULL, *token = NULL, *dev = NULL, *dir = NULL;
-    const char *ca_file = NULL, *pin = NULL;
+    const char *server = NULL, *token = NULL, *token_file = NULL, *dev = NULL, *dir = NULL;
+    const char *ca_file = NULL, *pin = NULL, *env_token = getenv(TOKEN_ENV);
+    char token_from[300];           /* where the token came from, for messages */
+    char token_buf[TOKEN_FILE_MAX];
     char err[512], k64[sodium_base64_ENCODED_LEN(WIRE_PK_LEN, sodium_base64_VARIANT_ORIGINAL)];
     char url[2048], body[1024];
     char reply[ENROLL_REPLY_MAX];
     struct keys k;
     long status = 0;
-    int i, rc = 1;
+    int i, net_rc, rc = 1;
 
     for (i = 0; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL, *eq;
@@ -81,7 +158,8 @@ int enroll_main(int argc, char **argv)
         eq = strchr(a, '=');
         n = eq ? (size_t)(eq - a) : strlen(a);
         snprintf(name, sizeof name, "%.*s", (int)(n < sizeof name ? n : sizeof name - 1), a);
-        if (!(slot = enroll_option(name, &server, &token, &dev, &dir, &ca_file, &pin))) {
+        if (!(slot = enroll_option(name, &server, &token, &token_file, &dev, &dir, &ca_file,
+                                   &pin))) {
             fprintf(stderr, "precursor-agent enroll: unknown option %s (see --help)\n", name);
             return 2;
         }
@@ -96,9 +174,29 @@ int enroll_main(int argc, char **argv)
         }
         *slot = v;
     }
-    if (!server || !token || !dev || !dir) {
+    /* One source of the token: with two, which one was meant is a guess. */
+    if (env_token && !*env_token)
+        env_token = NULL;       /* set but empty: as if unset (said below if nothing else) */
+    if ((token != NULL) + (token_file != NULL) + (env_token != NULL) > 1) {
+        fprintf(stderr, "precursor-agent enroll: the token is given twice (%s): give one of "
+                        "--token-file, " TOKEN_ENV " or --token\n",
+                token && token_file ? "--token and --token-file"
+                : token ? "--token and " TOKEN_ENV : "--token-file and " TOKEN_ENV);
+        return 2;
+    }
+    if (!server || !dev || !dir) {
         fprintf(stderr, "precursor-agent enroll: %s is required (see --help)\n",
-                !server ? "--server" : !token ? "--token" : !dev ? "--device-id" : "--key-dir");
+                !server ? "--server" : !dev ? "--device-id" : "--key-dir");
+        return 2;
+    }
+    if (!token && !token_file && !env_token) {
+        if (getenv(TOKEN_ENV))
+            fprintf(stderr, "precursor-agent enroll: " TOKEN_ENV " is empty and neither "
+                            "--token-file nor --token is given\n");
+        else
+            fprintf(stderr, "precursor-agent enroll: the enrollment token is required: "
+                            "--token-file PATH (- for standard input), " TOKEN_ENV " or --token "
+                            "(see --help)\n");
         return 2;
     }
     if (!upload_url_valid(server)) {
@@ -116,16 +214,32 @@ int enroll_main(int argc, char **argv)
                 dev);
         return 2;
     }
-    if (strlen(token) > 128 ||
-        strspn(token, "abcdefghijklmnopqrstuvwxyz0123456789_") != strlen(token)) {
-        fprintf(stderr, "precursor-agent enroll: --token is not an enrollment token "
-                        "(pen_ and 64 hex digits, as enroll create prints it)\n");
-        return 2;
-    }
     if (pin && !upload_pin_valid(pin)) {
         fprintf(stderr, "precursor-agent enroll: --pin-sha256 must be sha256//BASE64[;...]\n");
         return 2;
     }
+    if (token_file) {
+        if (read_token_file(token_file, token_buf, sizeof token_buf) != 0)
+            return 2;
+        token = token_buf;
+        snprintf(token_from, sizeof token_from, "the token in %.200s",
+                 strcmp(token_file, "-") ? token_file : "standard input");
+    } else {
+        snprintf(token_from, sizeof token_from, "%s", env_token ? TOKEN_ENV : "--token");
+        if (env_token)
+            token = env_token;
+    }
+    if (strlen(token) > 128 ||
+        strspn(token, "abcdefghijklmnopqrstuvwxyz0123456789_") != strlen(token)) {
+        fprintf(stderr, "precursor-agent enroll: %s is not an enrollment token "
+                        "(pen_ and 64 hex digits, as enroll create prints it)\n", token_from);
+        sodium_memzero(token_buf, sizeof token_buf);
+        return 2;
+    }
+    if (!token_file && !env_token)
+        fprintf(stderr, "precursor-agent enroll: warning: a --token on the command line is "
+                        "visible to every user of this machine (ps); give it with --token-file "
+                        "PATH, --token-file - (standard input) or " TOKEN_ENV "\n");
     if (sodium_init() < 0)
         return 1;
     if (keys_load_or_create(dir, &k, err, sizeof err) != KEYS_OK) {
@@ -141,7 +255,10 @@ int enroll_main(int argc, char **argv)
         return 2;
     }
     /* Enrollment checks the server as uploads will: same CA, same pin. */
-    if (keys_post_json(url, body, ca_file, pin, &status, reply, sizeof reply) != 0) {
+    net_rc = keys_post_json(url, body, ca_file, pin, &status, reply, sizeof reply);
+    sodium_memzero(body, sizeof body);
+    sodium_memzero(token_buf, sizeof token_buf);
+    if (net_rc != 0) {
         fprintf(stderr, "precursor-agent enroll: %s: %s\n", url, reply);
     } else if (status == 200 || status == 201) {
         if (keys_mark_registered(dir) != 0)

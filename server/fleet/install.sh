@@ -83,8 +83,9 @@ if [ "$got" != "$AGENT_SHA256" ]; then
     die "the downloaded agent's SHA-256 is $got, not $AGENT_SHA256: not running it, nothing installed"
 fi
 chmod 0755 "$TMP/precursor-agent"
-# The key pair is made here; only the public key goes to the server.
-if ! "$TMP/precursor-agent" enroll --server "$SERVER" --token "$TOKEN" \
+# The key pair is made here; only the public key goes to the server.  The
+# token goes in the environment, not argv, where every user sees it in ps.
+if ! PRECURSOR_ENROLL_TOKEN="$TOKEN" "$TMP/precursor-agent" enroll --server "$SERVER" \
         --device-id "$DEVICE_ID" --key-dir "$KEY_DIR" >"$TMP/enroll.out"; then
     die "enrollment of $DEVICE_ID refused or failed (above): nothing installed"
 fi

@@ -282,6 +282,74 @@ START_TEST(test_enroll_usage_errors_make_no_key)
 }
 END_TEST
 
+/* The token kept out of argv: --token-file (- for standard input) or
+ * PRECURSOR_ENROLL_TOKEN.  A missing or empty file, and two sources at once,
+ * are usage errors (2) before any key is made; a good file gets as far as
+ * the network (1). */
+START_TEST(test_enroll_token_sources)
+{
+    static const char tok[] = "pen_0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    char tf[700], empty[700], blank[700];
+    struct stat st;
+    FILE *f;
+
+    snprintf(tf, sizeof tf, "%s/token", dir);
+    snprintf(empty, sizeof empty, "%s/empty", dir);
+    snprintf(blank, sizeof blank, "%s/blank", dir);
+    f = fopen(tf, "w");
+    ck_assert_ptr_nonnull(f);
+    fprintf(f, "%s\n", tok);             /* as `enroll create > file` leaves it */
+    ck_assert_int_eq(fclose(f), 0);
+    ck_assert_int_eq(chmod(tf, 0600), 0);
+    f = fopen(empty, "w");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(fclose(f), 0);
+    f = fopen(blank, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("\n", f);
+    ck_assert_int_eq(fclose(f), 0);
+    unsetenv("PRECURSOR_ENROLL_TOKEN");
+
+    /* No token at all, a missing file, an empty one, one holding a newline only. */
+    ck_assert_int_eq(enroll_args("--server=http://127.0.0.1:9", "--device-id=d1", "--key-dir",
+                                 kdir, NULL, NULL, NULL, NULL), 2);
+    ck_assert_int_eq(enroll_args("--server=http://127.0.0.1:9", "--device-id=d1", "--key-dir",
+                                 kdir, "--token-file", "/nonexistent/token", NULL, NULL), 2);
+    ck_assert_int_eq(enroll_args("--server=http://127.0.0.1:9", "--device-id=d1", "--key-dir",
+                                 kdir, "--token-file", empty, NULL, NULL), 2);
+    ck_assert_int_eq(enroll_args("--server=http://127.0.0.1:9", "--device-id=d1", "--key-dir",
+                                 kdir, "--token-file", blank, NULL, NULL), 2);
+    /* Two sources: which one was meant is not guessed. */
+    ck_assert_int_eq(enroll_args("--server=http://127.0.0.1:9", "--device-id=d1", "--key-dir",
+                                 kdir, "--token-file", tf, "--token", tok), 2);
+    ck_assert_int_eq(setenv("PRECURSOR_ENROLL_TOKEN", tok, 1), 0);
+    ck_assert_int_eq(enroll_args("--server=http://127.0.0.1:9", "--device-id=d1", "--key-dir",
+                                 kdir, "--token-file", tf, NULL, NULL), 2);
+    ck_assert_int_eq(enroll_args("--server=http://127.0.0.1:9", "--device-id=d1", "--key-dir",
+                                 kdir, "--token", tok, NULL, NULL), 2);
+    /* Set but empty: as if unset, so the flag alone is fine... */
+    ck_assert_int_eq(setenv("PRECURSOR_ENROLL_TOKEN", "", 1), 0);
+    ck_assert_int_eq(enroll_args("--server=http://127.0.0.1:9", "--device-id=d1", "--key-dir",
+                                 kdir, NULL, NULL, NULL, NULL), 2);
+    /* ...and an environment token that is not one is refused as such. */
+    ck_assert_int_eq(setenv("PRECURSOR_ENROLL_TOKEN", "pen-NOT-A-TOKEN", 1), 0);
+    ck_assert_int_eq(enroll_args("--server=http://127.0.0.1:9", "--device-id=d1", "--key-dir",
+                                 kdir, NULL, NULL, NULL, NULL), 2);
+    ck_assert_int_ne(stat(kdir, &st), 0);
+
+    /* Each source alone, well formed: past the checks to the network. */
+    ck_assert_int_eq(setenv("PRECURSOR_ENROLL_TOKEN", tok, 1), 0);
+    ck_assert_int_eq(enroll_args("--server=http://127.0.0.1:9", "--device-id=d1", "--key-dir",
+                                 kdir, NULL, NULL, NULL, NULL), 1);
+    unsetenv("PRECURSOR_ENROLL_TOKEN");
+    ck_assert_int_eq(enroll_args("--server=http://127.0.0.1:9", "--device-id=d1", "--key-dir",
+                                 kdir, "--token-file", tf, NULL, NULL), 1);
+    ck_assert_int_eq(enroll_args("--server=http://127.0.0.1:9", "--device-id=d1", "--key-dir",
+                                 kdir, "--token-file=" , NULL, NULL, NULL), 2);
+    ck_assert_int_eq(stat(kdir, &st), 0);
+}
+END_TEST
+
 Suite *keys_suite(void)
 {
     Suite *s = suite_create("keys");
@@ -293,6 +361,7 @@ Suite *keys_suite(void)
     tcase_add_test(tc, test_corrupt_key_is_an_error);
     tcase_add_test(tc, test_unusable_folder);
     tcase_add_test(tc, test_enroll_usage_errors_make_no_key);
+    tcase_add_test(tc, test_enroll_token_sources);
     suite_add_tcase(s, tc);
     return s;
 }

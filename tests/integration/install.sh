@@ -64,6 +64,22 @@ grep -q "config $PFX/etc/precursor/agent.conf" "$IT_TMP/install.log" &&
     it_pass "installer says where things went and that the device waits for approval" ||
     it_fail "installer's closing lines" "$(cat "$IT_TMP/install.log")"
 
+# The marker names the server and id it was enrolled with; the same key folder
+# pointed at a server under another name is not taken as registered there: the
+# agent tries to register, is refused without a secret and says to enroll.
+M="$PFX/var/lib/precursor/keys/registered"
+grep -qx "server=$BASE" "$M" && grep -qx "device-id=inst-1" "$M" &&
+    it_pass "the registered marker names the server and the device id" || it_fail "marker" "$(cat "$M")"
+cp "$M" "$IT_TMP/marker.before"
+other=${BASE/127.0.0.1/localhost}
+timeout 30 "$PFX/usr/local/bin/precursor-agent" run --config "$PFX/etc/precursor/agent.conf" \
+    --server "$other" --source sim --spool "$IT_TMP/moved-spool" >"$IT_TMP/moved.log" 2>&1; rc=$?
+[ "$rc" = 1 ] && grep -q "registered as device inst-1 with server $BASE, not as inst-1 with $other: registering anew" "$IT_TMP/moved.log" &&
+    grep -q "fatal: registration of inst-1 refused (HTTP 403: not enrolled with this server.*precursor-agent enroll" "$IT_TMP/moved.log" &&
+    cmp -s "$M" "$IT_TMP/marker.before" &&
+    it_pass "config names another server: not taken as registered, says to enroll, marker kept" ||
+    it_fail "config names another server" "exit $rc: $(cat "$IT_TMP/moved.log")"
+
 # ---- failures leave nothing behind ----------------------------------------------
 # nothing: no file under the prefix (no binary, no keys, no config)
 nothing() { [ -z "$(find "$1" -type f 2>/dev/null | head -n 1)" ]; }

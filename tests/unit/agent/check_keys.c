@@ -350,6 +350,94 @@ START_TEST(test_enroll_token_sources)
 }
 END_TEST
 
+/* The `registered` marker names what was registered: the same server (up
+ * to a trailing '/' and case), id and key match; another of any is
+ * KEYS_MARKER_OTHER with a message naming what the marker holds; an older
+ * agent's "ok" (or an empty file made by hand) names nothing and is taken as
+ * a match. */
+START_TEST(test_marker_names_its_registration)
+{
+    struct keys k, other;
+    char err[256] = "", what[400], text[512], p[700];
+    uint8_t pk2[WIRE_PK_LEN];
+    struct stat st;
+    size_t n;
+
+    ck_assert_int_eq(keys_load_or_create(kdir, &k, err, sizeof(err)), 0);
+    ck_assert_int_eq(keys_registration(kdir, "http://a:8080", "d1", k.pk, what, sizeof(what)),
+                     KEYS_MARKER_NONE);
+
+    ck_assert_int_eq(keys_mark_registered(kdir, "http://a:8080/", "d1", k.pk), 0);
+    path_in(p, sizeof(p), "registered");
+    ck_assert_int_eq(stat(p, &st), 0);
+    ck_assert_msg((st.st_mode & 07777) == 0644, "marker mode %o", st.st_mode & 07777);
+    n = read_file("registered", text, sizeof(text) - 1);
+    text[n] = '\0';
+    ck_assert_msg(strncmp(text, "ok\n", 3) == 0, "an older agent's reading: '%s'", text);
+    ck_assert_msg(strstr(text, "\nserver=http://a:8080\n") && strstr(text, "\ndevice-id=d1\n") &&
+                  strstr(text, "\npublic-key="), "marker '%s'", text);
+
+    ck_assert_int_eq(keys_registration(kdir, "http://a:8080", "d1", k.pk, what, sizeof(what)),
+                     KEYS_MARKER_MATCH);
+    ck_assert_int_eq(keys_registration(kdir, "HTTP://A:8080/", "d1", k.pk, what, sizeof(what)),
+                     KEYS_MARKER_MATCH);
+    ck_assert_int_eq(keys_registration(kdir, "http://a:8080", "d1", NULL, what, sizeof(what)),
+                     KEYS_MARKER_MATCH);
+    /* Another server, another id, another scheme, another key. */
+    ck_assert_int_eq(keys_registration(kdir, "http://b:8080", "d1", k.pk, what, sizeof(what)),
+                     KEYS_MARKER_OTHER);
+    ck_assert_msg(strstr(what, "http://a:8080") && strstr(what, "d1"), "what '%s'", what);
+    ck_assert_int_eq(keys_registration(kdir, "http://a:8080", "d2", k.pk, what, sizeof(what)),
+                     KEYS_MARKER_OTHER);
+    ck_assert_int_eq(keys_registration(kdir, "https://a:8080", "d1", k.pk, what, sizeof(what)),
+                     KEYS_MARKER_OTHER);
+    ck_assert_int_eq(keys_registration(kdir, "http://a:80801", "d1", k.pk, what, sizeof(what)),
+                     KEYS_MARKER_OTHER);
+    ck_assert_int_eq(keys_registration(kdir, "http://a:8080", "d", k.pk, what, sizeof(what)),
+                     KEYS_MARKER_OTHER);
+    memcpy(pk2, k.pk, sizeof(pk2));
+    pk2[0] ^= 1;
+    ck_assert_int_eq(keys_registration(kdir, "http://a:8080", "d1", pk2, what, sizeof(what)),
+                     KEYS_MARKER_OTHER);
+    ck_assert_msg(strstr(what, "another key") != NULL, "what '%s'", what);
+    /* Written anew for the new registration: a temporary name, renamed. */
+    ck_assert_int_eq(keys_mark_registered(kdir, "http://b:8080", "d2", pk2), 0);
+    ck_assert_int_eq(keys_registration(kdir, "http://b:8080", "d2", pk2, what, sizeof(what)),
+                     KEYS_MARKER_MATCH);
+    ck_assert_int_eq(keys_registration(kdir, "http://a:8080", "d1", k.pk, what, sizeof(what)),
+                     KEYS_MARKER_OTHER);
+    ck_assert_int_eq(stray_entries(), 1);       /* the marker, no temporary */
+
+    /* The upgrade path: what older agents wrote, and what a bench or a
+     * person makes by hand. */
+    write_file("registered", "ok\n", 3);
+    ck_assert_int_eq(keys_registration(kdir, "http://a:8080", "d1", k.pk, what, sizeof(what)),
+                     KEYS_MARKER_LEGACY);
+    write_file("registered", "", 0);
+    ck_assert_int_eq(keys_registration(kdir, "http://b:8080", "d9", k.pk, what, sizeof(what)),
+                     KEYS_MARKER_LEGACY);
+    /* Half a marker (a server, no id) is not a match for anything; CRLF
+     * line ends (edited on another system) are read. */
+    write_file("registered", "server=http://a:8080\n", strlen("server=http://a:8080\n"));
+    ck_assert_int_eq(keys_registration(kdir, "http://a:8080", "d1", k.pk, what, sizeof(what)),
+                     KEYS_MARKER_OTHER);
+    {
+        static const char crlf[] = "ok\r\nserver=http://a:8080\r\ndevice-id=d1\r\n";
+        write_file("registered", crlf, strlen(crlf));
+    }
+    ck_assert_int_eq(keys_registration(kdir, "http://a:8080", "d1", k.pk, what, sizeof(what)),
+                     KEYS_MARKER_MATCH);
+
+    /* Another folder has no marker. */
+    snprintf(kdir, sizeof(kdir), "%s/var/dev-2", dir);
+    ck_assert_int_eq(keys_load_or_create(kdir, &other, err, sizeof(err)), 0);
+    ck_assert_int_eq(keys_registration(kdir, "http://a:8080", "d1", other.pk, what,
+                                       sizeof(what)), KEYS_MARKER_NONE);
+    keys_wipe(&k);
+    keys_wipe(&other);
+}
+END_TEST
+
 Suite *keys_suite(void)
 {
     Suite *s = suite_create("keys");
@@ -362,6 +450,7 @@ Suite *keys_suite(void)
     tcase_add_test(tc, test_unusable_folder);
     tcase_add_test(tc, test_enroll_usage_errors_make_no_key);
     tcase_add_test(tc, test_enroll_token_sources);
+    tcase_add_test(tc, test_marker_names_its_registration);
     suite_add_tcase(s, tc);
     return s;
 }

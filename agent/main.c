@@ -27,7 +27,7 @@ static void on_signal(int sig)
 static void usage(FILE *f)
 {
     fprintf(f, "usage: precursor-agent run    --device-id ID --server URL [options]\n"
-               "       precursor-agent enroll --server URL --token TOKEN --device-id ID --key-dir DIR\n"
+               "       precursor-agent enroll --server URL --token-file PATH|- --device-id ID --key-dir DIR\n"
                "       precursor-agent replay --input FILE --scores OUT.csv [options]\n"
                "       precursor-agent run --help | enroll --help | replay --help   (every option, with defaults)\n"
                "       precursor-agent run|replay ... --check   (check the options and --config file, start nothing)\n"

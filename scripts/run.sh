@@ -238,8 +238,8 @@ for a in "${FLEET[@]}"; do
     if [ ! -e "$dir/keys/registered" ]; then
         tok=$("$SERVER" enroll create --equipment-type "$etype" --site "$site" --uses 1 \
                   --expires 1h --pre-approved 2>>"$LOG/enroll.log" | tail -n 1 | tr -d '[:space:]')
-        if [ -z "$tok" ] || ! "$AGENT" enroll --server "$URL" --token "$tok" --device-id "$id" \
-                --key-dir "$dir/keys" >>"$LOG/enroll.log" 2>&1; then
+        if [ -z "$tok" ] || ! PRECURSOR_ENROLL_TOKEN="$tok" "$AGENT" enroll --server "$URL" \
+                --device-id "$id" --key-dir "$dir/keys" >>"$LOG/enroll.log" 2>&1; then
             say "$id: enrollment with a token failed ($SHOWVAR/log/enroll.log); trying the enrollment secret"
             grep -q '409' "$LOG/enroll.log" &&
                 say "$id is known to the database under another key: $SHOWVAR/agents was removed but not the database; 'make stop && rm -rf $SHOWVAR' starts afresh"

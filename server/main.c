@@ -757,7 +757,8 @@ static const struct command commands[] = {
       "[--equipment-type T] [--site S] [--tags a,b] [--uses N | --reusable] [--expires 24h]\n"
       "                                      [--pre-approved]",
       "Prints a new enrollment token once; devices install with\n"
-      "  curl -fsS 'http://SERVER/install.sh?token=TOKEN' | sh\n"
+      "  curl -fsS -o precursor-install.sh 'http://SERVER/install.sh?token=TOKEN' &&\n"
+      "    sh precursor-install.sh\n"
       "Default: one use, no expiry, devices pending until approved\n"
       "(POST /api/v1/devices/{id}/approve).",
       "make an enrollment token for devices" },

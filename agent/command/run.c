@@ -41,10 +41,25 @@ static void *net_main(void *arg)
 {
     struct net *n = arg;
     const struct agent_config *c = n->c;
-    char err[512];
+    char err[512], what[400];
+    enum keys_marker mark;
     int rc;
 
-    if (!keys_registered(c->key_dir)) {
+    mark = keys_registration(c->key_dir, c->server, c->device_id, n->keys->pk, what,
+                             sizeof(what));
+    if (mark == KEYS_MARKER_LEGACY) {
+        /* An older agent's marker names nothing: taken as this config's, and
+         * written so, so that a later change of server or id is seen. */
+        if (keys_mark_registered(c->key_dir, c->server, c->device_id, n->keys->pk) != 0)
+            fprintf(stderr, "agent: cannot rewrite the registration marker in %s: %s\n",
+                    c->key_dir, strerror(errno));
+    } else if (mark == KEYS_MARKER_OTHER) {
+        /* Another server (or the same under another id or key) does not know
+         * this device: uploads would be refused forever. */
+        fprintf(stderr, "agent: %s was registered as %s, not as %s with %s: registering anew\n",
+                c->key_dir, what, c->device_id, c->server);
+    }
+    if (mark == KEYS_MARKER_NONE || mark == KEYS_MARKER_OTHER) {
         keys_tls(c->ca_file[0] ? c->ca_file : NULL, c->pin_sha256[0] ? c->pin_sha256 : NULL);
         rc = keys_register(c->key_dir, c->server, c->device_id, n->keys,
                            c->enroll_secret_file, n->stop, err, sizeof(err));

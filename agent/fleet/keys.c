@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -184,11 +185,87 @@ void keys_wipe(struct keys *k)
     sodium_memzero(k, sizeof(*k));
 }
 
-int keys_registered(const char *dir)
-{
-    char p[1100];
+#define MARKER_MAX 4096
 
-    return path_join(p, sizeof(p), dir, "registered") == 0 && access(p, F_OK) == 0;
+/* A server URL's length without trailing '/'. */
+static size_t server_len(const char *s)
+{
+    size_t n = strlen(s);
+
+    while (n > 0 && s[n - 1] == '/')
+        n--;
+    return n;
+}
+
+static int same_server(const char *a, size_t alen, const char *b)
+{
+    return alen == server_len(b) && strncasecmp(a, b, alen) == 0;
+}
+
+/* The value of "name=" in the marker's lines, as pointer and length; NULL
+ * when absent. */
+static const char *marker_value(const char *text, const char *name, size_t *len)
+{
+    size_t n = strlen(name);
+    const char *line = text;
+
+    while (*line) {
+        const char *end = strchr(line, '\n');
+        size_t ll = end ? (size_t)(end - line) : strlen(line);
+
+        if (ll > n && strncmp(line, name, n) == 0 && line[n] == '=') {
+            *len = ll - n - 1;
+            if (*len > 0 && line[n + 1 + *len - 1] == '\r')
+                (*len)--;
+            return line + n + 1;
+        }
+        line += ll + (end != NULL);
+    }
+    return NULL;
+}
+
+enum keys_marker keys_registration(const char *dir, const char *server, const char *device_id,
+                                   const uint8_t pk[WIRE_PK_LEN], char *what, size_t cap)
+{
+    char p[1100], text[MARKER_MAX], b64[sodium_base64_ENCODED_LEN(WIRE_PK_LEN,
+                                                                 sodium_base64_VARIANT_ORIGINAL)];
+    const char *srv, *dev, *key;
+    size_t n, srv_len = 0, dev_len = 0, key_len = 0;
+    FILE *f;
+
+    if (cap > 0)
+        what[0] = '\0';
+    if (path_join(p, sizeof(p), dir, "registered") != 0 || (f = fopen(p, "r")) == NULL)
+        return KEYS_MARKER_NONE;
+    n = fread(text, 1, sizeof(text) - 1, f);
+    fclose(f);
+    text[n] = '\0';
+    srv = marker_value(text, "server", &srv_len);
+    dev = marker_value(text, "device-id", &dev_len);
+    key = marker_value(text, "public-key", &key_len);
+    /* Written before the marker named anything ("ok", or a file made by
+     * hand): registered, with what the config says then. */
+    if (srv == NULL && dev == NULL && key == NULL)
+        return KEYS_MARKER_LEGACY;
+    if (srv == NULL || dev == NULL || !same_server(srv, srv_len, server) ||
+        dev_len != strlen(device_id) || strncmp(dev, device_id, dev_len) != 0) {
+        /* Bounded: the marker is a file anyone with the folder can edit. */
+        int dl = dev ? (int)(dev_len < 64 ? dev_len : 64) : 1;
+        int sl = srv ? (int)(srv_len < 300 ? srv_len : 300) : 1;
+
+        snprintf(what, cap, "device %.*s with server %.*s", dl, dev ? dev : "?", sl,
+                 srv ? srv : "?");
+        return KEYS_MARKER_OTHER;
+    }
+    if (pk != NULL && key != NULL) {
+        sodium_bin2base64(b64, sizeof(b64), pk, WIRE_PK_LEN, sodium_base64_VARIANT_ORIGINAL);
+        if (key_len != strlen(b64) || strncmp(key, b64, key_len) != 0) {
+            snprintf(what, cap, "device %s with server %.300s, but another key", device_id,
+                     server);
+            return KEYS_MARKER_OTHER;
+        }
+    }
+    return KEYS_MARKER_MATCH;
 }
 
 static int read_secret(const char *path, char *out, size_t cap, char *err, size_t errlen)
@@ -246,9 +323,22 @@ int keys_post_json(const char *url, const char *json, const char *ca_file, const
     return 0;
 }
 
-int keys_mark_registered(const char *dir)
+int keys_mark_registered(const char *dir, const char *server, const char *device_id,
+                         const uint8_t pk[WIRE_PK_LEN])
 {
-    return write_atomic(dir, "registered", (const uint8_t *)"ok\n", 3, 0644);
+    char text[MARKER_MAX], b64[sodium_base64_ENCODED_LEN(WIRE_PK_LEN,
+                                                          sodium_base64_VARIANT_ORIGINAL)];
+    int n;
+
+    sodium_bin2base64(b64, sizeof(b64), pk, WIRE_PK_LEN, sodium_base64_VARIANT_ORIGINAL);
+    /* "ok" first: an older agent reads only that the file is there. */
+    n = snprintf(text, sizeof(text), "ok\nserver=%.*s\ndevice-id=%s\npublic-key=%s\n",
+                 (int)server_len(server), server, device_id, b64);
+    if (n < 0 || (size_t)n >= sizeof(text)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    return write_atomic(dir, "registered", (const uint8_t *)text, (size_t)n, 0644);
 }
 
 static void sleep_stoppable(unsigned ms, atomic_int *stop)
@@ -306,7 +396,7 @@ int keys_register(const char *dir, const char *server, const char *device_id,
         int net = keys_post_json(url, json, tls_ca_file, tls_pin, &status, reply, sizeof(reply));
 
         if (status == 200 || status == 201) {
-            if (keys_mark_registered(dir) != 0)
+            if (keys_mark_registered(dir, server, device_id, k->pk) != 0)
                 snprintf(err, errlen, "registered, but cannot write marker in %s: %s", dir,
                          strerror(errno));
             rc = 0;
@@ -317,8 +407,9 @@ int keys_register(const char *dir, const char *server, const char *device_id,
             snprintf(err, errlen, "registration of %s refused (HTTP %ld%s): %.300s", device_id,
                      status,
                      status == 403 && !have_secret
-                         ? ": not enrolled and no --enroll-secret-file; enroll it first "
-                           "(precursor-agent enroll --token, docs/FLEET.md) or give the secret" :
+                         ? ": not enrolled with this server and no --enroll-secret-file; "
+                           "enroll it first (precursor-agent enroll --token-file, "
+                           "docs/FLEET.md) or give the secret" :
                      status == 403 ? ", enrollment secret wrong" :
                      status == 409 ? ", this device id is registered with another key" : "",
                      reply);

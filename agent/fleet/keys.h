@@ -4,8 +4,12 @@
  * 64 bytes, mode 0600, written to a temporary name, fsynced and renamed so a
  * crash never leaves half a key) and `device.pub` (32 bytes) beside it.
  * Registration POSTs {"device_id","public_key","enroll_secret"} to
- * /api/v1/devices/register; once the server accepted it a `registered` marker
- * is written so later starts skip it. */
+ * /api/v1/devices/register; once the server accepted it (or accepted
+ * `precursor-agent enroll`) a `registered` marker is written so later starts
+ * skip it.  The marker names what was registered: the server, the device id
+ * and the public key, one `name=value` a line; a start whose config names
+ * another server or id (or whose key was replaced) registers anew instead of
+ * uploading to a server that does not know it. */
 #ifndef PRECURSOR_KEYS_H
 #define PRECURSOR_KEYS_H
 
@@ -34,8 +38,21 @@ struct keys {
 int keys_load_or_create(const char *dir, struct keys *k, char *err, size_t errlen);
 void keys_wipe(struct keys *k);
 
-/* Has registration already succeeded for this key folder? */
-int keys_registered(const char *dir);
+/* What the key folder's `registered` marker says of a registration as
+ * device_id with server and key pk. */
+enum keys_marker {
+    KEYS_MARKER_NONE = 0,   /* no marker: never registered from this folder */
+    KEYS_MARKER_MATCH,      /* registered as this device, with this server and key */
+    KEYS_MARKER_LEGACY,     /* an older agent's marker ("ok"): names nothing, taken as a match */
+    KEYS_MARKER_OTHER       /* registered as another device, or with another server or key */
+};
+
+/* Reads the marker.  For KEYS_MARKER_OTHER, what (cap bytes) says what it
+ * names, e.g. "device d1 with server http://a:8080" or "another key", for
+ * the log. Servers compare without a trailing '/' and ignoring case (scheme
+ * and host are case-blind). */
+enum keys_marker keys_registration(const char *dir, const char *server, const char *device_id,
+                                   const uint8_t pk[WIRE_PK_LEN], char *what, size_t cap);
 
 /* CA bundle and public-key pin (NULL: none) for keys_register's request,
  * borrowed; the same checks the uploader makes. */
@@ -49,8 +66,10 @@ void keys_tls(const char *ca_file, const char *pin_sha256);
 int keys_post_json(const char *url, const char *json, const char *ca_file, const char *pin,
                    long *status, char *reply, size_t reply_cap);
 
-/* Record, durably, that this key folder is registered (keys_registered). */
-int keys_mark_registered(const char *dir);
+/* Record, durably, that this key folder's key pk is registered as device_id
+ * with server (keys_registration). */
+int keys_mark_registered(const char *dir, const char *server, const char *device_id,
+                         const uint8_t pk[WIRE_PK_LEN]);
 
 /* Register; retries network errors and 5xx with exponential back-off (1 s to
  * 60 s) until success, a refusal, or *stop.  secret_file may be NULL (empty

@@ -281,7 +281,10 @@ int fleet_api_token_create(struct srv_request *rq, struct srv_response *rs)
     if (err != SRV_OK)
         goto out;
     fleet__base_url(rq, base, sizeof base);
-    if (asprintf(&cmd, "curl -fsS '%s/install.sh?token=%s' | sh", base, tok) < 0) {
+    /* Downloaded, then run: in `curl ... | sh` a failed download is an
+     * empty script, exit 0, and automation takes the device as installed. */
+    if (asprintf(&cmd, "curl -fsS -o precursor-install.sh '%s/install.sh?token=%s' && "
+                       "sh precursor-install.sh", base, tok) < 0) {
         err = SRV_ENOMEM;
         goto out;
     }

@@ -7,7 +7,10 @@
 # command's keys skipped with a warning); every example command line of
 # README.md and docs/*.md that runs `precursor-agent run` or `replay` parses
 # (--check), and every flag the docs name after either command is one its
-# --help lists.  The server's commands name another command's option as such,
+# --help lists.  `enroll` takes its token from --token-file (- for standard
+# input) or PRECURSOR_ENROLL_TOKEN, warns for --token (ps shows it) and for a
+# token file others can read, and refuses a missing or empty file and two
+# sources at once.  The server's commands name another command's option as such,
 # and each --help lists exactly the options its command reads.  A SIGTERM while
 # a live CSV stream is being opened ends `run` at once with exit 0.
 # Needs the binaries, no database and no port.
@@ -140,6 +143,47 @@ out=$("${A[@]}" run --config shared.conf --check 2>&1); rc=$?
 [ "$rc" = 2 ] && [ "$(grep -vc ignoring r3.err)" = 1 ] && grep -q "bad.conf:10: option pre-s: bad value 'x'" r3.err &&
     it_pass "a bad value in the shared file is still an error (exit 2)" ||
     it_fail "a bad value in the shared file" "exit $rc: $(cat r3.err)"
+
+# ---- enroll: the token out of argv -------------------------------------------------------
+# --token-file (- for standard input) or PRECURSOR_ENROLL_TOKEN; --token works and
+# warns; the mistakes are one line, exit 2, before a key is made.
+ENR=("$AGENT_BIN" enroll --server http://127.0.0.1:9 --device-id d1 --key-dir "$IT_TMP/enroll-keys")
+ETOK=pen_0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
+(umask 077; printf '%s\n' "$ETOK" >tok.txt; : >tok-empty.txt)
+"$AGENT_BIN" enroll --help >out.txt 2>&1 && grep -q -- "--token-file PATH" out.txt &&
+    grep -q PRECURSOR_ENROLL_TOKEN out.txt && grep -q "sees it (ps)" out.txt &&
+    it_pass "enroll --help names --token-file, PRECURSOR_ENROLL_TOKEN and why not --token" ||
+    it_fail "enroll --help" "$(cat out.txt)"
+expect_usage "enroll --token-file missing: exit 2 naming the file" \
+    "--token-file nofile: No such file or directory" "${ENR[@]}" --token-file nofile
+expect_usage "enroll --token-file empty: exit 2" "--token-file tok-empty.txt is empty" \
+    "${ENR[@]}" --token-file tok-empty.txt
+expect_usage "enroll --token with --token-file: exit 2" \
+    "the token is given twice (--token and --token-file)" "${ENR[@]}" --token-file tok.txt --token "$ETOK"
+expect_usage "enroll --token-file with PRECURSOR_ENROLL_TOKEN set: exit 2" \
+    "the token is given twice (--token-file and PRECURSOR_ENROLL_TOKEN)" \
+    env PRECURSOR_ENROLL_TOKEN="$ETOK" "${ENR[@]}" --token-file tok.txt
+expect_usage "enroll without a token: exit 2 naming the three ways" \
+    "--token-file PATH (- for standard input), PRECURSOR_ENROLL_TOKEN or --token" env -u PRECURSOR_ENROLL_TOKEN "${ENR[@]}"
+[ ! -e "$IT_TMP/enroll-keys" ] && it_pass "enroll's token mistakes make no key" || it_fail "enroll's token mistakes made a key"
+# Well formed, each way reaches the (absent) server: exit 1; only --token warns.
+enroll_way() {   # NAME WARNS COMMAND...
+    local name=$1 warns=$2 rc n
+    shift 2
+    "$@" >out.txt 2>err.txt
+    rc=$?
+    n=$(grep -c "visible to every user of this machine (ps); give it with --token-file PATH, --token-file - (standard input) or PRECURSOR_ENROLL_TOKEN" err.txt)
+    [ "$rc" = 1 ] && grep -q "127.0.0.1:9/api/v1/devices/enroll" err.txt && [ "$n" = "$warns" ] &&
+        it_pass "$name" || it_fail "$name" "exit $rc: $(cat err.txt)"
+}
+enroll_way "enroll --token-file FILE: no warning" 0 "${ENR[@]}" --token-file tok.txt
+enroll_way "enroll --token-file - (standard input): no warning" 0 sh -c '"$@" <tok.txt' sh "${ENR[@]}" --token-file -
+enroll_way "enroll with PRECURSOR_ENROLL_TOKEN: no warning" 0 env PRECURSOR_ENROLL_TOKEN="$ETOK" "${ENR[@]}"
+enroll_way "enroll --token: works, one line warns that ps shows it" 1 "${ENR[@]}" --token "$ETOK"
+chmod 644 tok.txt
+"${ENR[@]}" --token-file tok.txt >out.txt 2>err.txt
+grep -q "warning: --token-file tok.txt is readable by others than its owner (mode 644): chmod 600 it" err.txt &&
+    it_pass "enroll --token-file readable by others: a warning" || it_fail "enroll --token-file 0644" "$(cat err.txt)"
 
 # ---- the documented command lines ---------------------------------------------------------
 : >empty.conf

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # install.sh - one-line install, as a device would do it, into a temporary
-# prefix: an enrollment token made with the admin CLI, `curl install.sh | sh`
-# with PRECURSOR_PREFIX, the agent binary downloaded from the server, the key
+# prefix: an enrollment token made with the admin CLI, the documented
+# `curl -fsS -o precursor-install.sh URL && sh precursor-install.sh` with
+# PRECURSOR_PREFIX (and `curl URL | sh`, which works too), the agent binary downloaded from the server, the key
 # pair made on the "device" (the private key only in the prefix), the device
 # pending until approved, then uploading, then revoked (403, nothing more
 # stored).  Also the token refusals: unknown, mistyped, used up, revoked
@@ -9,7 +10,10 @@
 # leave nothing installed (enrollment refused, server unreachable, another
 # digest, no sha256sum, not root); nothing world-writable under umask 000;
 # and the installer run again on the installed machine (an upgrade) and on
-# one whose device was revoked.
+# one whose device was revoked.  The one-liner exits non-zero when the
+# download fails; a script cut short runs nothing; the token never is in
+# the agent's argv; the registered marker names the server and id, and the
+# agent pointed at another server does not take itself as registered there.
 set -uo pipefail
 . "$(dirname "$0")/lib/common.sh"
 
@@ -26,8 +30,10 @@ case "$TOK" in pen_*) it_pass "enroll create prints a token" ;; *) it_fail "enro
 
 # ---- the one-liner into a prefix -------------------------------------------------
 PFX="$IT_TMP/root"
+mkdir -p "$IT_TMP/dl"
 # umask 000: a device's shell may have any; the installer sets its own.
-if (umask 000; curl -fsS "$BASE/install.sh?token=$TOK" | PRECURSOR_PREFIX="$PFX" PRECURSOR_DEVICE_ID=inst-1 sh \
+if (umask 000; cd "$IT_TMP/dl" && export PRECURSOR_PREFIX="$PFX" PRECURSOR_DEVICE_ID=inst-1 &&
+        curl -fsS -o precursor-install.sh "$BASE/install.sh?token=$TOK" && sh precursor-install.sh \
         >"$IT_TMP/install.log" 2>&1); then
     it_pass "install.sh runs into a prefix"
 else
@@ -63,6 +69,70 @@ grep -q "config $PFX/etc/precursor/agent.conf" "$IT_TMP/install.log" &&
     grep -q "inst-1 is pending" "$IT_TMP/install.log" && grep -q "approve" "$IT_TMP/install.log" &&
     it_pass "installer says where things went and that the device waits for approval" ||
     it_fail "installer's closing lines" "$(cat "$IT_TMP/install.log")"
+
+# The marker names the server and id it was enrolled with; the same key folder
+# pointed at a server under another name is not taken as registered there: the
+# agent tries to register, is refused without a secret and says to enroll.
+M="$PFX/var/lib/precursor/keys/registered"
+grep -qx "server=$BASE" "$M" && grep -qx "device-id=inst-1" "$M" &&
+    it_pass "the registered marker names the server and the device id" || it_fail "marker" "$(cat "$M")"
+cp "$M" "$IT_TMP/marker.before"
+other=${BASE/127.0.0.1/localhost}
+timeout 30 "$PFX/usr/local/bin/precursor-agent" run --config "$PFX/etc/precursor/agent.conf" \
+    --server "$other" --source sim --spool "$IT_TMP/moved-spool" >"$IT_TMP/moved.log" 2>&1; rc=$?
+[ "$rc" = 1 ] && grep -q "registered as device inst-1 with server $BASE, not as inst-1 with $other: registering anew" "$IT_TMP/moved.log" &&
+    grep -q "fatal: registration of inst-1 refused (HTTP 403: not enrolled with this server.*precursor-agent enroll" "$IT_TMP/moved.log" &&
+    cmp -s "$M" "$IT_TMP/marker.before" &&
+    it_pass "config names another server: not taken as registered, says to enroll, marker kept" ||
+    it_fail "config names another server" "exit $rc: $(cat "$IT_TMP/moved.log")"
+
+# The one-liner as the server prints it: a download that fails (here the used-up
+# token's 403, then a server that is not there) is a non-zero exit, nothing run;
+# `curl | sh` would have exited 0.
+mkdir -p "$IT_TMP/ol"
+code=$(it_http POST "$BASE/api/v1/enrollment-tokens" "$IT_TMP/ol.json" "${AUTH[@]}" \
+       -H 'Content-Type: application/json' -d '{"uses":1}')
+cmd=$(it_json "$IT_TMP/ol.json" 'd["install"]')
+case "$cmd" in
+"curl -fsS -o precursor-install.sh '$BASE/install.sh?token=pen_"*"' && sh precursor-install.sh")
+    it_pass "the install command the server answers downloads, then runs" ;;
+*) it_fail "the install command the server answers" "$code $cmd" ;;
+esac
+bad=${cmd/token=pen_/token=pen_0}
+(cd "$IT_TMP/ol" && export PRECURSOR_PREFIX="$IT_TMP/ol/root" && eval "$bad") >"$IT_TMP/ol.log" 2>&1; rc1=$?
+(cd "$IT_TMP/ol" && export PRECURSOR_PREFIX="$IT_TMP/ol/root" && eval "${cmd/$BASE/http://127.0.0.1:1}") \
+    >>"$IT_TMP/ol.log" 2>&1; rc2=$?
+[ "$rc1" = 22 ] && [ "$rc2" = 7 ] && [ ! -e "$IT_TMP/ol/root" ] && [ ! -e "$IT_TMP/ol/precursor-install.sh" ] &&
+    it_pass "the one-liner fails when its download fails (403: exit 22, no server: exit 7), nothing run" ||
+    it_fail "the one-liner on a failed download" "exit $rc1 $rc2: $(cat "$IT_TMP/ol.log")"
+(cd "$IT_TMP/ol" && export PRECURSOR_PREFIX="$IT_TMP/ol/root" PRECURSOR_DEVICE_ID=inst-ol && eval "$cmd") \
+    >"$IT_TMP/ol2.log" 2>&1 && [ -x "$IT_TMP/ol/root/usr/local/bin/precursor-agent" ] &&
+    it_pass "the install command the server answers installs" || it_fail "the answered install command" "$(cat "$IT_TMP/ol2.log")"
+# The token reaches the agent in its environment, not on its command line
+# (where ps shows it to every user); enroll says nothing about it then.
+S="$IT_TMP/dl/precursor-install.sh"
+grep -q 'PRECURSOR_ENROLL_TOKEN="$TOKEN" "$TMP/precursor-agent" enroll' "$S" && ! grep -q -- '--token' "$S" &&
+    ! grep -q "visible to every user" "$IT_TMP/install.log" &&
+    it_pass "the installer passes the token to enroll outside argv" || it_fail "installer's token" "$(grep -n enroll "$S")"
+# A script cut short (curl | sh runs what arrived) runs nothing: no folder made,
+# no key, no request; cut inside its function it is a syntax error.
+len=$(wc -c <"$S")
+start=$(grep -b '^precursor_install() {$' "$S" | cut -d: -f1)
+trunc_ok=1
+[ -n "$start" ] || { trunc_ok=0; it_log "no precursor_install() in the served script"; start=0; }
+for n in $((start + 30)) $(((start + len) / 3)) $(((start + len) / 2)) $((len * 3 / 4)) $((len - 40)); do
+    rm -rf "$IT_TMP/tr"
+    head -c "$n" "$S" | PRECURSOR_PREFIX="$IT_TMP/tr" PRECURSOR_DEVICE_ID=inst-tr sh >"$IT_TMP/tr.log" 2>&1; rc=$?
+    { [ "$rc" != 0 ] && [ ! -e "$IT_TMP/tr" ]; } || { trunc_ok=0; it_log "cut at $n of $len: exit $rc, $(ls "$IT_TMP/tr" 2>&1)"; }
+done
+# ...and cut just before its last line (the call), it does nothing at all.
+rm -rf "$IT_TMP/tr"
+sed '$d' "$S" | PRECURSOR_PREFIX="$IT_TMP/tr" sh >"$IT_TMP/tr.log" 2>&1; rc=$?
+[ "$trunc_ok" = 1 ] && [ "$rc" = 0 ] && [ ! -e "$IT_TMP/tr" ] &&
+    it_pass "a downloaded script cut short runs nothing (non-zero when cut inside it)" ||
+    it_fail "a downloaded script cut short" "exit $rc: $(cat "$IT_TMP/tr.log")"
+code=$(it_http GET "$BASE/api/v1/devices/inst-tr" "$IT_TMP/tr.json" "${AUTH[@]}")
+[ "$code" = 404 ] || it_fail "a cut script enrolled nothing" "$code"
 
 # ---- failures leave nothing behind ----------------------------------------------
 # nothing: no file under the prefix (no binary, no keys, no config)
@@ -261,6 +331,10 @@ code=$(it_http GET "$BASE/install.sh?token=$TOK" "$IT_TMP/e.json")
 [ "$code" = 403 ] && grep -q "expired" "$IT_TMP/e.json" && it_pass "expired token -> 403" || it_fail "expired token -> 403" "$code"
 
 # ---- pending: uploads refused; approved: uploads stored -------------------------------
+# As an older agent left it: the marker says "ok" and nothing more.  It is taken
+# as registered for this config (else the pending device would be refused
+# registering without a secret and stop) and rewritten to name it.
+printf 'ok\n' >"$M"
 "$PFX/usr/local/bin/precursor-agent" run --config "$PFX/etc/precursor/agent.conf" \
     --source sim --sim-speed 20 --sim-fault-every 2 --pre-s 0.2 --post-s 0.2 --ring-s 2 \
     >"$IT_TMP/agent.log" 2>&1 &
@@ -276,6 +350,9 @@ for ((i = 0; i < 60; i++)); do
     sleep 1
 done
 [ "$n" -gt 0 ] && it_pass "approved device uploads ($n stored)" || it_fail "approved device uploads" "$(tail -n 5 "$IT_TMP/agent.log")"
+grep -qx "server=$BASE" "$M" && grep -qx "device-id=inst-1" "$M" &&
+    it_pass "an older agent's marker (\"ok\") works for the same config and is rewritten to name it" ||
+    it_fail "older marker" "$(cat "$M")"
 
 code=$(it_http POST "$BASE/api/v1/devices/inst-1/revoke" "$IT_TMP/a.json" "${AUTH[@]}")
 [ "$code" = 200 ] && it_pass "revoke -> 200" || it_fail "revoke" "$code"

@@ -282,6 +282,162 @@ START_TEST(test_enroll_usage_errors_make_no_key)
 }
 END_TEST
 
+/* The token kept out of argv: --token-file (- for standard input) or
+ * PRECURSOR_ENROLL_TOKEN.  A missing or empty file, and two sources at once,
+ * are usage errors (2) before any key is made; a good file gets as far as
+ * the network (1). */
+START_TEST(test_enroll_token_sources)
+{
+    static const char tok[] = "pen_0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    char tf[700], empty[700], blank[700];
+    struct stat st;
+    FILE *f;
+
+    snprintf(tf, sizeof tf, "%s/token", dir);
+    snprintf(empty, sizeof empty, "%s/empty", dir);
+    snprintf(blank, sizeof blank, "%s/blank", dir);
+    f = fopen(tf, "w");
+    ck_assert_ptr_nonnull(f);
+    fprintf(f, "%s\n", tok);             /* as `enroll create > file` leaves it */
+    ck_assert_int_eq(fclose(f), 0);
+    ck_assert_int_eq(chmod(tf, 0600), 0);
+    f = fopen(empty, "w");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(fclose(f), 0);
+    f = fopen(blank, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("\n", f);
+    ck_assert_int_eq(fclose(f), 0);
+    unsetenv("PRECURSOR_ENROLL_TOKEN");
+
+    /* No token at all, a missing file, an empty one, one holding a newline only. */
+    ck_assert_int_eq(enroll_args("--server=http://127.0.0.1:9", "--device-id=d1", "--key-dir",
+                                 kdir, NULL, NULL, NULL, NULL), 2);
+    ck_assert_int_eq(enroll_args("--server=http://127.0.0.1:9", "--device-id=d1", "--key-dir",
+                                 kdir, "--token-file", "/nonexistent/token", NULL, NULL), 2);
+    ck_assert_int_eq(enroll_args("--server=http://127.0.0.1:9", "--device-id=d1", "--key-dir",
+                                 kdir, "--token-file", empty, NULL, NULL), 2);
+    ck_assert_int_eq(enroll_args("--server=http://127.0.0.1:9", "--device-id=d1", "--key-dir",
+                                 kdir, "--token-file", blank, NULL, NULL), 2);
+    /* Two sources: which one was meant is not guessed. */
+    ck_assert_int_eq(enroll_args("--server=http://127.0.0.1:9", "--device-id=d1", "--key-dir",
+                                 kdir, "--token-file", tf, "--token", tok), 2);
+    ck_assert_int_eq(setenv("PRECURSOR_ENROLL_TOKEN", tok, 1), 0);
+    ck_assert_int_eq(enroll_args("--server=http://127.0.0.1:9", "--device-id=d1", "--key-dir",
+                                 kdir, "--token-file", tf, NULL, NULL), 2);
+    ck_assert_int_eq(enroll_args("--server=http://127.0.0.1:9", "--device-id=d1", "--key-dir",
+                                 kdir, "--token", tok, NULL, NULL), 2);
+    /* Set but empty: as if unset, so the flag alone is fine... */
+    ck_assert_int_eq(setenv("PRECURSOR_ENROLL_TOKEN", "", 1), 0);
+    ck_assert_int_eq(enroll_args("--server=http://127.0.0.1:9", "--device-id=d1", "--key-dir",
+                                 kdir, NULL, NULL, NULL, NULL), 2);
+    /* ...and an environment token that is not one is refused as such. */
+    ck_assert_int_eq(setenv("PRECURSOR_ENROLL_TOKEN", "pen-NOT-A-TOKEN", 1), 0);
+    ck_assert_int_eq(enroll_args("--server=http://127.0.0.1:9", "--device-id=d1", "--key-dir",
+                                 kdir, NULL, NULL, NULL, NULL), 2);
+    ck_assert_int_ne(stat(kdir, &st), 0);
+
+    /* Each source alone, well formed: past the checks to the network. */
+    ck_assert_int_eq(setenv("PRECURSOR_ENROLL_TOKEN", tok, 1), 0);
+    ck_assert_int_eq(enroll_args("--server=http://127.0.0.1:9", "--device-id=d1", "--key-dir",
+                                 kdir, NULL, NULL, NULL, NULL), 1);
+    unsetenv("PRECURSOR_ENROLL_TOKEN");
+    ck_assert_int_eq(enroll_args("--server=http://127.0.0.1:9", "--device-id=d1", "--key-dir",
+                                 kdir, "--token-file", tf, NULL, NULL), 1);
+    ck_assert_int_eq(enroll_args("--server=http://127.0.0.1:9", "--device-id=d1", "--key-dir",
+                                 kdir, "--token-file=" , NULL, NULL, NULL), 2);
+    ck_assert_int_eq(stat(kdir, &st), 0);
+}
+END_TEST
+
+/* The `registered` marker names what was registered: the same server (up
+ * to a trailing '/' and case), id and key match; another of any is
+ * KEYS_MARKER_OTHER with a message naming what the marker holds; an older
+ * agent's "ok" (or an empty file made by hand) names nothing and is taken as
+ * a match. */
+START_TEST(test_marker_names_its_registration)
+{
+    struct keys k, other;
+    char err[256] = "", what[400], text[512], p[700];
+    uint8_t pk2[WIRE_PK_LEN];
+    struct stat st;
+    size_t n;
+
+    ck_assert_int_eq(keys_load_or_create(kdir, &k, err, sizeof(err)), 0);
+    ck_assert_int_eq(keys_registration(kdir, "http://a:8080", "d1", k.pk, what, sizeof(what)),
+                     KEYS_MARKER_NONE);
+
+    ck_assert_int_eq(keys_mark_registered(kdir, "http://a:8080/", "d1", k.pk), 0);
+    path_in(p, sizeof(p), "registered");
+    ck_assert_int_eq(stat(p, &st), 0);
+    ck_assert_msg((st.st_mode & 07777) == 0644, "marker mode %o", st.st_mode & 07777);
+    n = read_file("registered", text, sizeof(text) - 1);
+    text[n] = '\0';
+    ck_assert_msg(strncmp(text, "ok\n", 3) == 0, "an older agent's reading: '%s'", text);
+    ck_assert_msg(strstr(text, "\nserver=http://a:8080\n") && strstr(text, "\ndevice-id=d1\n") &&
+                  strstr(text, "\npublic-key="), "marker '%s'", text);
+
+    ck_assert_int_eq(keys_registration(kdir, "http://a:8080", "d1", k.pk, what, sizeof(what)),
+                     KEYS_MARKER_MATCH);
+    ck_assert_int_eq(keys_registration(kdir, "HTTP://A:8080/", "d1", k.pk, what, sizeof(what)),
+                     KEYS_MARKER_MATCH);
+    ck_assert_int_eq(keys_registration(kdir, "http://a:8080", "d1", NULL, what, sizeof(what)),
+                     KEYS_MARKER_MATCH);
+    /* Another server, another id, another scheme, another key. */
+    ck_assert_int_eq(keys_registration(kdir, "http://b:8080", "d1", k.pk, what, sizeof(what)),
+                     KEYS_MARKER_OTHER);
+    ck_assert_msg(strstr(what, "http://a:8080") && strstr(what, "d1"), "what '%s'", what);
+    ck_assert_int_eq(keys_registration(kdir, "http://a:8080", "d2", k.pk, what, sizeof(what)),
+                     KEYS_MARKER_OTHER);
+    ck_assert_int_eq(keys_registration(kdir, "https://a:8080", "d1", k.pk, what, sizeof(what)),
+                     KEYS_MARKER_OTHER);
+    ck_assert_int_eq(keys_registration(kdir, "http://a:80801", "d1", k.pk, what, sizeof(what)),
+                     KEYS_MARKER_OTHER);
+    ck_assert_int_eq(keys_registration(kdir, "http://a:8080", "d", k.pk, what, sizeof(what)),
+                     KEYS_MARKER_OTHER);
+    memcpy(pk2, k.pk, sizeof(pk2));
+    pk2[0] ^= 1;
+    ck_assert_int_eq(keys_registration(kdir, "http://a:8080", "d1", pk2, what, sizeof(what)),
+                     KEYS_MARKER_OTHER);
+    ck_assert_msg(strstr(what, "another key") != NULL, "what '%s'", what);
+    /* Written anew for the new registration: a temporary name, renamed. */
+    ck_assert_int_eq(keys_mark_registered(kdir, "http://b:8080", "d2", pk2), 0);
+    ck_assert_int_eq(keys_registration(kdir, "http://b:8080", "d2", pk2, what, sizeof(what)),
+                     KEYS_MARKER_MATCH);
+    ck_assert_int_eq(keys_registration(kdir, "http://a:8080", "d1", k.pk, what, sizeof(what)),
+                     KEYS_MARKER_OTHER);
+    ck_assert_int_eq(stray_entries(), 1);       /* the marker, no temporary */
+
+    /* The upgrade path: what older agents wrote, and what a bench or a
+     * person makes by hand. */
+    write_file("registered", "ok\n", 3);
+    ck_assert_int_eq(keys_registration(kdir, "http://a:8080", "d1", k.pk, what, sizeof(what)),
+                     KEYS_MARKER_LEGACY);
+    write_file("registered", "", 0);
+    ck_assert_int_eq(keys_registration(kdir, "http://b:8080", "d9", k.pk, what, sizeof(what)),
+                     KEYS_MARKER_LEGACY);
+    /* Half a marker (a server, no id) is not a match for anything; CRLF
+     * line ends (edited on another system) are read. */
+    write_file("registered", "server=http://a:8080\n", strlen("server=http://a:8080\n"));
+    ck_assert_int_eq(keys_registration(kdir, "http://a:8080", "d1", k.pk, what, sizeof(what)),
+                     KEYS_MARKER_OTHER);
+    {
+        static const char crlf[] = "ok\r\nserver=http://a:8080\r\ndevice-id=d1\r\n";
+        write_file("registered", crlf, strlen(crlf));
+    }
+    ck_assert_int_eq(keys_registration(kdir, "http://a:8080", "d1", k.pk, what, sizeof(what)),
+                     KEYS_MARKER_MATCH);
+
+    /* Another folder has no marker. */
+    snprintf(kdir, sizeof(kdir), "%s/var/dev-2", dir);
+    ck_assert_int_eq(keys_load_or_create(kdir, &other, err, sizeof(err)), 0);
+    ck_assert_int_eq(keys_registration(kdir, "http://a:8080", "d1", other.pk, what,
+                                       sizeof(what)), KEYS_MARKER_NONE);
+    keys_wipe(&k);
+    keys_wipe(&other);
+}
+END_TEST
+
 Suite *keys_suite(void)
 {
     Suite *s = suite_create("keys");
@@ -293,6 +449,8 @@ Suite *keys_suite(void)
     tcase_add_test(tc, test_corrupt_key_is_an_error);
     tcase_add_test(tc, test_unusable_folder);
     tcase_add_test(tc, test_enroll_usage_errors_make_no_key);
+    tcase_add_test(tc, test_enroll_token_sources);
+    tcase_add_test(tc, test_marker_names_its_registration);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -10,6 +10,7 @@
  *   token list      print the API tokens as JSON (never the token)
  *   token revoke    revoke an API token by id
  *   enroll create   create an enrollment token for devices (printed once)
+ *   enroll revoke   revoke an enrollment token (its devices stay as they are)
  *   demo-history    fill the database with a marked demo history
  *   --version       print "precursor-server VERSION (git DESCRIBE)" and exit
  *

@@ -364,6 +364,23 @@ demo-history|--seed
 EOF
 [ -z "$bad" ] && it_pass "server: each command's --help lists exactly the options it reads" ||
     it_fail "server: --help lists exactly the options read" "$bad"
+# precursor-loadgen: its --help has a line for every option its parser takes.
+LOADGEN_BIN="$BUILD/bin/precursor-loadgen"
+if [ -x "$LOADGEN_BIN" ]; then
+    got=$("$LOADGEN_BIN" --help 2>&1 | sed -n 's/^  \(--[a-z0-9-]*\).*/\1/p' | sort | xargs)
+    want=$(printf '%s\n' --url --devices --seconds --snapshot-bytes --credentials --presign --rate \
+               --version --help | sort | xargs)
+    [ "$got" = "$want" ] && it_pass "loadgen: --help has a line for every option it takes" ||
+        it_fail "loadgen: --help lists every option" "lists: $got"
+    bad=""
+    for f in $want; do
+        [ "$f" = --help ] || [ "$f" = --version ] && continue
+        "$LOADGEN_BIN" "$f" >/dev/null 2>err.txt
+        grep -q "unknown argument" err.txt && bad="$bad $f"
+    done
+    [ -z "$bad" ] && it_pass "loadgen: every option its --help lists is one it takes" ||
+        it_fail "loadgen: --help lists an option it refuses" "$bad"
+fi
 DATABASE_URL="host=/nonexistent" "$SERVER_BIN" enroll create --uses 3 --reusable >out.txt 2>err.txt; rc=$?
 [ "$rc" = 2 ] && grep -q "give --uses N or --reusable, not both" err.txt &&
     it_pass "server enroll create --uses with --reusable: exit 2 (the limit would be ignored)" ||

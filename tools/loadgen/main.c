@@ -97,13 +97,22 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: precursor-loadgen --url URL --devices N --seconds S --snapshot-bytes B\n"
                "                         [--credentials FILE] [--presign K] [--rate R]\n"
+               "  --url URL           the server's base URL, e.g. http://127.0.0.1:8080\n"
+               "  --devices N         devices enrolled and uploading, one connection each\n"
+               "                      (1..%u)\n"
+               "  --seconds S         how long the uploads run (1..%u)\n"
+               "  --snapshot-bytes B  about this many bytes per signed envelope (%u..%u)\n"
                "  --credentials FILE  admin_user=, admin_password= (and api_token=) lines\n"
                "                      (default var/demo-credentials)\n"
                "  --presign K         encode K envelopes per device before timing (default 0)\n"
                "  --rate R            pace the fleet at R snapshots/s in all, latency counted\n"
                "                      from when each upload was due (default 0: flat out)\n"
                "  --version           print this build's version and exit\n"
-               "prints: snapshots_per_s=X p50_ms=Y p99_ms=Z errors=E\n");
+               "  --help              this text\n"
+               "prints: snapshots_per_s=X p50_ms=Y p99_ms=Z errors=E\n"
+               "        (with --rate, one more field: p99_from_due_ms=W)\n",
+            (unsigned)LG_MAX_DEVICES, (unsigned)LG_MAX_SECONDS, (unsigned)LG_MIN_BYTES,
+            (unsigned)LG_MAX_BYTES);
 }
 
 static int parse_u(const char *flag, const char *s, unsigned long long lo,

@@ -119,6 +119,68 @@ static const char ds_body[] =
     "\"window\":{\"length_s\":0.064,\"stride_s\":0.064},"
     "\"split\":{\"by\":\"device\",\"fractions\":[0.5,0.25,0.25],\"seed\":7}}";
 
+/* The ids of a GET /api/v1/datasets answer's items, in order, as "1,2,3",
+ * and its next (0 when null). */
+static void datasets_page(struct fx *f, const char *path, char *ids, size_t cap, int64_t *next)
+{
+    struct testsrv_reply rep;
+    json_t *j, *items;
+    size_t i, n = 0;
+
+    ck_assert_int_eq(http(f, "GET", path, NULL, 0, f->token, &rep), 200);
+    j = testsrv_json(&rep);
+    free(rep.body);
+    items = json_object_get(j, "items");
+    ids[0] = '\0';
+    for (i = 0; i < json_array_size(items); i++)
+        n += (size_t)snprintf(ids + n, cap - n, "%s%lld", i ? "," : "",
+                              (long long)json_integer_value(json_object_get(json_array_get(items, i), "id")));
+    /* next is there on every page: null on the last */
+    ck_assert(json_is_null(json_object_get(j, "next")) || json_is_integer(json_object_get(j, "next")));
+    *next = json_integer_value(json_object_get(j, "next"));
+    json_decref(j);
+}
+
+/* GET /api/v1/datasets pages as the export jobs do (limit, before, next;
+ * offset refused), the newest page first; a page is oldest first, as the
+ * unpaged list was.  first is the one dataset there is; three more are
+ * added for the test and removed after. */
+static void check_datasets_paged(struct fx *f, int64_t first)
+{
+    static const char *const bad[] = { "/api/v1/datasets?limit=0", "/api/v1/datasets?limit=501",
+                                       "/api/v1/datasets?before=x", "/api/v1/datasets?before=0",
+                                       "/api/v1/datasets?offset=1" };
+    struct testsrv_reply rep;
+    char path[96], ids[96], want[96];
+    int64_t next;
+    size_t k;
+
+    testsrv_sql("INSERT INTO datasets (name, definition, created_by)"
+                " SELECT 'paged-' || g, '{}', 'test' FROM generate_series(1, 3) g");
+    datasets_page(f, "/api/v1/datasets", ids, sizeof ids, &next);
+    snprintf(want, sizeof want, "%lld,%lld,%lld,%lld", (long long)first, (long long)first + 1,
+             (long long)first + 2, (long long)first + 3);
+    ck_assert_str_eq(ids, want);
+    ck_assert_int_eq(next, 0);
+    datasets_page(f, "/api/v1/datasets?limit=3", ids, sizeof ids, &next);
+    snprintf(want, sizeof want, "%lld,%lld,%lld", (long long)first + 1, (long long)first + 2,
+             (long long)first + 3);
+    ck_assert_str_eq(ids, want);
+    ck_assert_int_eq(next, first + 1);
+    snprintf(path, sizeof path, "/api/v1/datasets?limit=3&before=%lld", (long long)next);
+    datasets_page(f, path, ids, sizeof ids, &next);
+    snprintf(want, sizeof want, "%lld", (long long)first);
+    ck_assert_str_eq(ids, want);
+    ck_assert_int_eq(next, 0);
+    for (k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        ck_assert_int_eq(http(f, "GET", bad[k], NULL, 0, f->token, &rep), 400);
+        ck_assert_msg(strstr(rep.body, k < 2 ? "1..500" : k < 4 ? "dataset id" : "before="), "%s: %s",
+                      bad[k], rep.body);
+        free(rep.body);
+    }
+    testsrv_sql("DELETE FROM datasets WHERE name LIKE 'paged-%'");
+}
+
 /* X.npy and F.npy as read back (malloc'd; freed by check_f_is_features). */
 static char *g_x_npy, *g_f_npy;
 static size_t g_x_len, g_f_len;
@@ -433,6 +495,7 @@ START_TEST(test_datasets_contract)
     assert_rfc3339z(json_array_get(json_object_get(j, "items"), 0), "created_at");
     json_decref(j);
     free(rep.body);
+    check_datasets_paged(&f, id);
     testsrv_sql("DO $$ BEGIN IF EXISTS (SELECT grp FROM dataset_windows GROUP BY grp "
                 "HAVING count(DISTINCT split) > 1) THEN RAISE 'group in two splits'; END IF; END $$");
 

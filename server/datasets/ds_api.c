@@ -70,7 +70,7 @@ int ds_api_create(struct srv_request *rq, struct srv_response *rs)
 {
     json_t *body = NULL, *def = NULL;
     const char *why = "body must be a JSON object", *vals[3];
-    char by[80], *defs = NULL;
+    char by[AUTH_ACTOR_MAX], *defs = NULL;
     PGresult *r = NULL;
     int err;
 
@@ -211,7 +211,7 @@ int ds_api_get(struct srv_request *rq, struct srv_response *rs)
 
 int ds_api_version_create(struct srv_request *rq, struct srv_response *rs)
 {
-    char by[80], *why = NULL;
+    char by[AUTH_ACTOR_MAX], *why = NULL;
     int64_t id;
     int err, version = 0;
 

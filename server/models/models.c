@@ -318,7 +318,7 @@ int models_api_create(struct srv_request *rq, struct srv_response *rs)
     json_t *fsj = json_object_get(body, "feature_set");
     json_t *ds = json_object_get(body, "dataset_id"), *v = json_object_get(body, "version");
     json_t *tf = json_object_get(body, "transfer");
-    char dsb[24], vb[16], by[80];
+    char dsb[24], vb[16], by[AUTH_ACTOR_MAX];
     PGresult *r = NULL;
     int64_t id;
     int err;

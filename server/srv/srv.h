@@ -120,6 +120,7 @@ struct srv_request {
     const struct srv_config *cfg;
     enum srv_role role;                     /* set for SRV_AUTH_TOKEN routes */
     int64_t token_id;
+    char token_name[129];                   /* that token's name (api_tokens.name), for who did what */
     srv_lookup_fn header;                   /* NULL when absent */
     srv_lookup_fn query;
     void *conn;                             /* owned by the http layer */

@@ -496,6 +496,11 @@ START_TEST(test_datasets_contract)
     json_decref(j);
     free(rep.body);
     check_datasets_paged(&f, id);
+    /* who made the dataset and its version: the ml token, by name and id */
+    snprintf(path, sizeof path, "SELECT count(*) FROM datasets d JOIN dataset_versions v"
+             " ON v.dataset_id = d.id, api_tokens k WHERE d.id = %lld AND k.name = 'ml'"
+             " AND d.created_by = 'token:ml#' || k.id AND v.created_by = d.created_by", (long long)id);
+    ck_assert_int_eq(testsrv_scalar(path), 1);
     testsrv_sql("DO $$ BEGIN IF EXISTS (SELECT grp FROM dataset_windows GROUP BY grp "
                 "HAVING count(DISTINCT split) > 1) THEN RAISE 'group in two splits'; END IF; END $$");
 

@@ -24,6 +24,7 @@
 #include "server/text/text.h"
 
 int models__training_max = 2;
+void (*models__training_started)(int64_t id);
 
 static char key_file[512];
 static pthread_mutex_t key_mu = PTHREAD_MUTEX_INITIALIZER;

@@ -11,10 +11,12 @@
 #include <curl/curl.h>
 #include <dirent.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "schema/model.h"
@@ -303,6 +305,47 @@ static void assert_rfc3339z(const json_t *obj, const char *key)
     ck_assert_msg(sscanf(t, "%4d-%2d-%2dT%2d:%2d:%2d.%6dZ%n", &y, &mo, &d, &h, &mi, &sec, &us, &n) == 7 &&
                       n == 27 && t[n] == '\0',
                   "%s is '%s'", key, t);
+}
+
+/* models__training_started for the stop test: holds the training on its
+ * thread, its row saying 'training', until hold_release. */
+static pthread_mutex_t hold_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t hold_cv = PTHREAD_COND_INITIALIZER;
+static int64_t hold_id;             /* the model held, 0 before */
+static int hold_open;
+
+static void hold_training(int64_t id)
+{
+    pthread_mutex_lock(&hold_mu);
+    hold_id = id;
+    pthread_cond_broadcast(&hold_cv);
+    while (!hold_open)
+        pthread_cond_wait(&hold_cv, &hold_mu);
+    pthread_mutex_unlock(&hold_mu);
+}
+
+/* The model the hook holds, waiting up to 60 s for one (0: none came). */
+static int64_t hold_wait(void)
+{
+    struct timespec until;
+    int64_t id;
+
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 60;
+    pthread_mutex_lock(&hold_mu);
+    while (!hold_id && pthread_cond_timedwait(&hold_cv, &hold_mu, &until) == 0)
+        ;
+    id = hold_id;
+    pthread_mutex_unlock(&hold_mu);
+    return id;
+}
+
+static void hold_release(void)
+{
+    pthread_mutex_lock(&hold_mu);
+    hold_open = 1;
+    pthread_cond_broadcast(&hold_cv);
+    pthread_mutex_unlock(&hold_mu);
 }
 
 static json_t *train_model(struct fx *f, const char *body, long *id)
@@ -995,6 +1038,56 @@ START_TEST(test_models)
     }
     ck_assert_int_eq(http(&f, "GET", "/api/v1/models/777", NULL, 0, f.token, &rep), 404);
     free(rep.body);
+
+    /* A training still running when serve stops (models_training_stop, here
+     * without waiting for it to end) is failed, saying why and what to do:
+     * its thread ends with the process, and its row would say 'training'
+     * for ever, a client polling it never learning to train again. */
+    {
+        long sid;
+        json_t *item;
+
+        models__training_started = hold_training;
+        ck_assert_int_eq(post_json(&f, "/api/v1/models", "{\"dataset_id\":1,\"version\":1,\"kind\":\"anomaly\"}",
+                                   f.token, &rep), 202);
+        j = testsrv_json(&rep);
+        sid = (long)json_integer_value(json_object_get(j, "id"));
+        json_decref(j);
+        free(rep.body);
+        ck_assert_int_eq(hold_wait(), sid);
+        snprintf(path, sizeof path, "/api/v1/models/%ld", sid);
+        ck_assert_int_eq(http(&f, "GET", path, NULL, 0, f.token, &rep), 200);
+        j = testsrv_json(&rep);
+        free(rep.body);
+        ck_assert_str_eq(json_string_value(json_object_get(j, "status")), "training");
+        json_decref(j);
+        ck_assert_int_eq(models_training_stop(0), 1);
+        ck_assert_int_eq(http(&f, "GET", path, NULL, 0, f.token, &rep), 200);
+        j = testsrv_json(&rep);
+        free(rep.body);
+        ck_assert_str_eq(json_string_value(json_object_get(j, "status")), "failed");
+        ck_assert_str_eq(json_string_value(json_object_get(j, "error")),
+                         "the server stopped during training; train it again");
+        assert_rfc3339z(j, "finished_at");
+        json_decref(j);
+        /* the Models page's list says the same, and who asked (auth_actor) */
+        ck_assert_int_eq(http(&f, "GET", "/api/v1/models?limit=1", NULL, 0, f.token, &rep), 200);
+        j = testsrv_json(&rep);
+        free(rep.body);
+        item = json_array_get(json_object_get(j, "items"), 0);
+        ck_assert_int_eq(json_integer_value(json_object_get(item, "id")), sid);
+        ck_assert_str_eq(json_string_value(json_object_get(item, "status")), "failed");
+        ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(item, "error")), "server stopped"));
+        snprintf(path, sizeof path, "token:ml#%lld",
+                 (long long)testsrv_scalar("SELECT min(id) FROM api_tokens WHERE name = 'ml'"));
+        ck_assert_str_eq(json_string_value(json_object_get(item, "created_by")), path);
+        json_decref(j);
+        /* In serve the process ends here; the fixture lets the thread go and
+         * waits for it, so the server stops clean. */
+        hold_release();
+        models__training_started = NULL;
+        ck_assert_int_eq(models_training_stop(60000), 0);
+    }
     free(mod);
     fx_stop(&f);
 }

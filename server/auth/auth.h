@@ -52,10 +52,9 @@ int auth_token_insert(const char *name, const char *role, const uint8_t sha[32],
  * an alert's acknowledged_by and disposed_by): the username of a browser
  * session, else "token:<name>#<id>" for an API token: its name for a person
  * to read, its id because names repeat (a token made again under the same
- * name) and the id is what GET /api/v1/tokens and a revocation name.  A
- * username is [A-Za-z0-9._-], so it never reads as a token.  From the
- * request alone (auth_bearer read the name): no database trip.  Returns
- * buf, which AUTH_ACTOR_MAX bytes always hold whole. */
+ * name) and the id is what GET /api/v1/tokens and a revocation name.
+ * From the request alone (auth_bearer read the name): no database trip.
+ * Returns buf, which AUTH_ACTOR_MAX bytes always hold whole. */
 #define AUTH_ACTOR_MAX 160      /* "token:" + a name of 128 bytes + "#" + 19 digits + NUL */
 const char *auth_actor(const struct srv_request *rq, char *buf, size_t cap);
 

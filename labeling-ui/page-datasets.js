@@ -163,8 +163,17 @@ function createForm(done) {
 
 export async function showDatasets(openId) {
   crumbs('Datasets');
-  let list;
-  try { list = await api('GET', '/api/v1/datasets'); } catch (e) { showError(e.message); return; }
+  // Every dataset, oldest first: the server pages from the newest back,
+  // each page oldest first, so each page goes before the ones already had.
+  const list = { items: [] };
+  try {
+    for (let before = 0; ;) {
+      const page = await api('GET', `/api/v1/datasets?limit=500${before ? `&before=${before}` : ''}`);
+      list.items = page.items.concat(list.items);
+      if (!page.next) break;
+      before = page.next;
+    }
+  } catch (e) { showError(e.message); return; }
   const detail = el('div', { class: 'card', id: 'ds-detail' }, el('p', { class: 'muted' }, 'Pick a dataset to see its versions.'));
   // A row opens on click, or on Enter once tabbed to (it takes the focus).
   const rows = list.items.map((d) => el('tr', {

@@ -76,8 +76,10 @@ export async function showFleet(note, isErr) {
   crumbs('Fleet');
   let items = [];
   try {
+    // every device, the demo ones too (the server leaves them out unless
+    // asked): the page hides them itself and says how many it hid
     for (let after = ''; ;) {
-      const page = await api('GET', `/api/v1/devices?limit=1000${after ? `&after=${encodeURIComponent(after)}` : ''}`);
+      const page = await api('GET', `/api/v1/devices?limit=1000&demo=include${after ? `&after=${encodeURIComponent(after)}` : ''}`);
       items = items.concat(page.items);
       if (!page.next) break;
       after = page.next;

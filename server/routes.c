@@ -125,7 +125,7 @@ const struct srv_route *routes_table(size_t *n)
 
 int routes_authenticate(struct srv_request *rq, const char *authorization)
 {
-    return authorization ? auth_bearer(authorization, &rq->role, &rq->token_id)
+    return authorization ? auth_bearer(rq, authorization)
                          : session_auth(rq);
 }
 

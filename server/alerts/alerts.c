@@ -85,7 +85,7 @@ static json_t *ts_json(const PGresult *r, int row, const char *col)
 
 int alerts_api_ack(struct srv_request *rq, struct srv_response *rs)
 {
-    char idb[24], who[80];
+    char idb[24], who[AUTH_ACTOR_MAX];
     const char *vals[2] = { idb, who };
     PGresult *r = NULL;
     int64_t id;
@@ -147,7 +147,7 @@ static int class_known(const char *cls, struct srv_response *rs)
 static int dispo_store(const struct srv_request *rq, int64_t id, const struct dispo *d,
                        struct srv_response *rs)
 {
-    char idb[24], who[80];
+    char idb[24], who[AUTH_ACTOR_MAX];
     const char *vals[6] = { idb, who, d->disp, d->work_order, d->outcome, d->cls };
     PGresult *r = NULL;
     json_t *res;

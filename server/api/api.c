@@ -41,7 +41,7 @@ enum {
     API_DEVICE_INSERT,      /* id, public_key -> id when new */
     API_SNAPSHOTS_LIST,     /* after id, limit -> rows */
     API_SNAPSHOT_GET,       /* id -> row */
-    API_DEVICES_LIST,       /* after id, limit -> rows */
+    API_DEVICES_LIST,       /* after id, limit, demo (srv_query_demo) -> rows */
     API_DEVICE_GET,         /* id -> row */
     API_HEARTBEAT_UPSERT    /* device, jsonb body */
 };
@@ -60,7 +60,8 @@ static const struct db_sql sql[] = {
     [API_DEVICES_LIST] = { "api_devices_list",
         "SELECT " DEVICE_COLS " FROM devices d"
         " LEFT JOIN heartbeats h ON h.device_id = d.id"
-        " WHERE d.id > $1 ORDER BY d.id LIMIT $2::int", 2 },
+        " WHERE d.id > $1 AND ($3::int = 1 OR d.demo = ($3::int = 2))"
+        " ORDER BY d.id LIMIT $2::int", 3 },
     [API_DEVICE_GET] = { "api_device_get",
         "SELECT " DEVICE_COLS " FROM devices d"
         " LEFT JOIN heartbeats h ON h.device_id = d.id WHERE d.id = $1", 1 },
@@ -435,10 +436,13 @@ int api_devices_list(struct srv_request *rq, struct srv_response *rs)
     const char *after = rq->query(rq, "after");
     int limit;
     char lim_s[16];
-    const char *vals[2];
+    const char *vals[3];
     PGresult *r = NULL;
     int err;
 
+    /* the demo devices only when asked, as the snapshots */
+    if ((err = srv_query_demo(rq, rs, &vals[2])) != SRV_OK)
+        return err;
     if ((err = srv_query_no_offset(rq, rs, "after")) != SRV_OK)
         return err;
     if (text_parse_limit(rq->query(rq, "limit"), API_LIMIT_DEFAULT * 2, API_LIMIT_MAX,

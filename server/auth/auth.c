@@ -20,12 +20,12 @@ static const struct db_sql auth_sql[] = {
     /* A token of a disabled user is no token; last_used_at is written at
      * most once a minute, so a busy token costs no write per request. */
     [AUTH_TOKEN_LOOKUP] = { "auth_token_lookup",
-        "WITH t AS (SELECT k.id, k.role, k.last_used_at FROM api_tokens k"
+        "WITH t AS (SELECT k.id, k.role, k.name, k.last_used_at FROM api_tokens k"
         "  LEFT JOIN users u ON u.id = k.user_id"
         "  WHERE k.token_sha256 = $1::bytea AND k.revoked_at IS NULL AND u.disabled_at IS NULL),"
         " used AS (UPDATE api_tokens SET last_used_at = now() FROM t WHERE api_tokens.id = t.id"
         "  AND (t.last_used_at IS NULL OR t.last_used_at < now() - interval '1 minute'))"
-        " SELECT id, role FROM t", 1 },
+        " SELECT id, role, name FROM t", 1 },
     [AUTH_TOKEN_INSERT] = { "auth_token_insert",
         "INSERT INTO api_tokens (name, role, token_sha256) "
         "VALUES ($1, $2, $3::bytea) RETURNING id", 3 },
@@ -114,7 +114,7 @@ int auth_secret_equal(const uint8_t *a, size_t alen, const uint8_t *b, size_t bl
     return sodium_memcmp(ha, hb, sizeof ha) == 0;
 }
 
-int auth_bearer(const char *authorization, enum srv_role *role, int64_t *token_id)
+int auth_bearer(struct srv_request *rq, const char *authorization)
 {
     const char *tok;
     uint8_t sha[32];
@@ -139,8 +139,9 @@ int auth_bearer(const char *authorization, enum srv_role *role, int64_t *token_i
         PQclear(r);
         return SRV_EUNAUTH;
     }
-    *token_id = db_int64(r, 0, "id");
-    *role = auth_role_parse(db_text(r, 0, "role"));
+    rq->token_id = db_int64(r, 0, "id");
+    rq->role = auth_role_parse(db_text(r, 0, "role"));
+    snprintf(rq->token_name, sizeof rq->token_name, "%s", db_text_or(r, 0, "name", ""));
     PQclear(r);
     return SRV_OK;
 }
@@ -165,7 +166,7 @@ const char *auth_actor(const struct srv_request *rq, char *buf, size_t cap)
     if (rq->user_id > 0 && rq->user_name[0])
         snprintf(buf, cap, "%s", rq->user_name);
     else
-        snprintf(buf, cap, "token:%" PRId64, rq->token_id);
+        snprintf(buf, cap, "token:%s#%" PRId64, rq->token_name, rq->token_id);
     return buf;
 }
 

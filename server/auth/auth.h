@@ -38,17 +38,24 @@ const char *auth_password_policy(const char *password, const char *username);
  * (both hashed first so their lengths do not leak).  1 when equal. */
 int auth_secret_equal(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen);
 
-/* Check "Authorization: Bearer <token>" against api_tokens; fills role and
- * token id.  SRV_EUNAUTH when absent, malformed or unknown. */
-int auth_bearer(const char *authorization, enum srv_role *role, int64_t *token_id);
+/* Check "Authorization: Bearer <token>" against api_tokens; fills rq's
+ * role, token_id and token_name.  SRV_EUNAUTH when absent, malformed or
+ * unknown. */
+int auth_bearer(struct srv_request *rq, const char *authorization);
 
 /* Store a new API token by its SHA-256 (from auth_token_new) under name and
  * role ("admin" | "operator" | "ml").  0 and *id, or a database error. */
 int auth_token_insert(const char *name, const char *role, const uint8_t sha[32], int64_t *id);
 
-/* Who a request is, in the short form alerts and rules record: the
- * username of a browser session, else "token:<id>" (no database trip; see
- * session_actor for the form with the token's name).  Returns buf. */
+/* Who a request is, in the one form every column that records who made or
+ * changed something holds (created_by, updated_by, a label's audit actor,
+ * an alert's acknowledged_by and disposed_by): the username of a browser
+ * session, else "token:<name>#<id>" for an API token: its name for a person
+ * to read, its id because names repeat (a token made again under the same
+ * name) and the id is what GET /api/v1/tokens and a revocation name.
+ * From the request alone (auth_bearer read the name): no database trip.
+ * Returns buf, which AUTH_ACTOR_MAX bytes always hold whole. */
+#define AUTH_ACTOR_MAX 160      /* "token:" + a name of 128 bytes + "#" + 19 digits + NUL */
 const char *auth_actor(const struct srv_request *rq, char *buf, size_t cap);
 
 #endif

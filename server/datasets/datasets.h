@@ -245,6 +245,11 @@ void *ds_feature_json(const struct ds_info *in);
 struct srv_request;
 struct srv_response;
 int ds_api_create(struct srv_request *rq, struct srv_response *rs);
+/* GET /api/v1/datasets: paged by before= / next as the export jobs are
+ * (DS_LIST_DEFAULT, at most DS_LIST_MAX a page), the newest page first; a
+ * page's items stay oldest first, as the list was before it was paged. */
+#define DS_LIST_DEFAULT 100
+#define DS_LIST_MAX 500
 int ds_api_list(struct srv_request *rq, struct srv_response *rs);
 int ds_api_get(struct srv_request *rq, struct srv_response *rs);
 int ds_api_version_create(struct srv_request *rq, struct srv_response *rs);

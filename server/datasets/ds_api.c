@@ -70,7 +70,7 @@ int ds_api_create(struct srv_request *rq, struct srv_response *rs)
 {
     json_t *body = NULL, *def = NULL;
     const char *why = "body must be a JSON object", *vals[3];
-    char by[80], *defs = NULL;
+    char by[AUTH_ACTOR_MAX], *defs = NULL;
     PGresult *r = NULL;
     int err;
 
@@ -110,23 +110,58 @@ static json_t *dataset_json(const PGresult *r, int i)
                      "created_at", db_text_or(r, i, "created_at", ""));
 }
 
+/* GET /api/v1/datasets[?limit=&before=]: paged by id as the export jobs and
+ * the models are (next: the before of the next page, null on the last),
+ * the newest page first.  A page's items are oldest first, as the whole
+ * list was before it was paged: a client of that list that reads one page
+ * sees what it saw, and one that pages puts each page before the last. */
 int ds_api_list(struct srv_request *rq, struct srv_response *rs)
 {
+    const char *q_before = rq->query ? rq->query(rq, "before") : NULL;
+    char lim[16], befb[24];
+    const char *vals[2] = { lim, NULL };
     PGresult *r = NULL;
-    json_t *items;
-    int err, i;
+    json_t *items, *j;
+    int64_t v;
+    int limit, skip, n, i, err;
 
-    if ((err = ds__exec(DS_SQL_LIST, NULL, 0, &r)) != SRV_OK)
+    if (text_parse_limit(rq->query ? rq->query(rq, "limit") : NULL, DS_LIST_DEFAULT, DS_LIST_MAX,
+                         &limit) != 0)
+        return srv_failf(rs, SRV_EBADREQ, "limit must be an integer in 1..%d", DS_LIST_MAX);
+    if ((err = srv_query_no_offset(rq, rs, "before")) != SRV_OK)
         return err;
+    if (q_before) {
+        if (text_parse_id(q_before, &v) != 0)
+            return srv_fail(rs, SRV_EBADREQ, "before must be a dataset id (the next of a previous page)");
+        snprintf(befb, sizeof befb, "%lld", (long long)v);
+        vals[1] = befb;
+    }
+    snprintf(lim, sizeof lim, "%d", limit + 1);     /* one more: whether a page follows */
+    if ((err = ds__exec(DS_SQL_LIST, vals, 0, &r)) != SRV_OK)
+        return err;
+    /* the extra row, when there is one, is the oldest: first in the page */
+    n = PQntuples(r);
+    skip = n > limit ? n - limit : 0;
     items = json_array();
-    for (i = 0; items && i < PQntuples(r); i++) {
+    for (i = skip; items && i < n; i++) {
         json_t *d = dataset_json(r, i);
 
-        json_object_set_new(d, "versions", json_integer(db_int64(r, i, "versions")));
-        json_array_append_new(items, d);
+        if (d && json_object_set_new(d, "versions", json_integer(db_int64(r, i, "versions"))) != 0) {
+            json_decref(d);
+            d = NULL;
+        }
+        if (!d || json_array_append_new(items, d) != 0) {
+            json_decref(items);
+            items = NULL;
+        }
     }
+    j = items ? json_pack("{s:o,s:o}", "items", items,
+                          "next", skip ? json_integer((json_int_t)db_int64(r, skip, "id")) : json_null())
+              : NULL;
     PQclear(r);
-    return srv_respond_json_take(rs, 200, items ? json_pack("{s:o}", "items", items) : NULL);
+    if (!j)
+        return SRV_ENOMEM;
+    return srv_respond_json_take(rs, 200, j);
 }
 
 static json_t *versions_json(const PGresult *v)
@@ -176,7 +211,7 @@ int ds_api_get(struct srv_request *rq, struct srv_response *rs)
 
 int ds_api_version_create(struct srv_request *rq, struct srv_response *rs)
 {
-    char by[80], *why = NULL;
+    char by[AUTH_ACTOR_MAX], *why = NULL;
     int64_t id;
     int err, version = 0;
 

@@ -16,7 +16,7 @@
 enum ds_stmt {
     DS_SQL_CREATE,          /* name, definition, created_by -> id */
     DS_SQL_TIME_CHECK,      /* text -> the timestamptz PostgreSQL reads in it (or an error) */
-    DS_SQL_LIST,            /* -> id, name, definition, created_at, versions */
+    DS_SQL_LIST,            /* limit, before id or NULL -> id, name, definition, created_at, versions */
     DS_SQL_GET,             /* id -> id, name, definition, created_at */
     DS_SQL_VERSIONS,        /* id -> version, sha, n_windows, created_at */
     DS_SQL_GATHER,          /* the label-gathering query (ds__gather) */

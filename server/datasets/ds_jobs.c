@@ -264,7 +264,7 @@ static const char *job_format(const struct srv_request *rq, struct srv_response 
 static int job_start(const struct srv_request *rq, const struct job *tmpl, int64_t rows_total,
                      int64_t *job_id)
 {
-    char idb[24], vb[16], tb[24], by[80];
+    char idb[24], vb[16], tb[24], by[AUTH_ACTOR_MAX];
     const char *vals[5] = { idb, vb, ds__format_ext(tmpl->fmt), tb, by };
     PGresult *r = NULL;
     struct job *j = NULL;

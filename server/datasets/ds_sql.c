@@ -45,10 +45,14 @@ static const struct db_sql stmts[DS_SQL_COUNT] = {
     /* a filter's from/to as the gathering query will read it, checked
      * when the definition is stored rather than at every freeze */
     [DS_SQL_TIME_CHECK] = { "ds_time_check", "SELECT $1::timestamptz AS t", 1 },
+    /* $1 limit, $2 before (NULL: from the newest): the newest page, given
+     * oldest first as the unpaged list was */
     [DS_SQL_LIST] = { "ds_list",
-        "SELECT d.id, d.name, d.definition::text AS definition, " DB_RFC3339("d.created_at") " AS created_at, "
+        "SELECT * FROM (SELECT d.id, d.name, d.definition::text AS definition, "
+        DB_RFC3339("d.created_at") " AS created_at, "
         "(SELECT count(*) FROM dataset_versions v WHERE v.dataset_id = d.id) AS versions "
-        "FROM datasets d ORDER BY d.id", 0 },
+        "FROM datasets d WHERE $2::bigint IS NULL OR d.id < $2::bigint"
+        " ORDER BY d.id DESC LIMIT $1::int) p ORDER BY id", 2 },
     [DS_SQL_GET] = { "ds_get",
         "SELECT id, name, definition::text AS definition, " DB_RFC3339("created_at") " AS created_at"
         " FROM datasets WHERE id = $1", 1 },

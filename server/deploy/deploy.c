@@ -302,7 +302,7 @@ int deploy_api_create(struct srv_request *rq, struct srv_response *rs)
     json_t *body = NULL;
     struct target t;
     struct deploy_pred pred;
-    char idb[24], by[80];
+    char idb[24], by[AUTH_ACTOR_MAX];
     const char *mode = "shadow";
     int64_t id, dep = 0;
     long long matched = 0;

@@ -282,7 +282,7 @@ int deploy_api_budget_patch(struct srv_request *rq, struct srv_response *rs)
 {
     json_t *body = srv_body_json(rq), *v;
     struct models_budget b;
-    char by[80];
+    char by[AUTH_ACTOR_MAX];
     int err;
 
     static const char *const budget_fields[] = { "per_operator_hour", "devices_per_operator",

@@ -81,6 +81,7 @@ static struct spec_job *job_new(const struct srv_request *rq)
     j->rq.role = rq->role;
     j->rq.user_id = rq->user_id;
     j->rq.token_id = rq->token_id;
+    memcpy(j->rq.token_name, rq->token_name, sizeof j->rq.token_name);
     j->rq.params[0] = j->id;
     j->rq.query = job_query;
     return j;

@@ -10,11 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "server/auth/auth.h"
 #include "server/db/db.h"
 #include "server/text/text.h"
 #include "server/labels/labels.h"
 #include "server/labels/labels_int.h"
-#include "server/session/session.h"
 
 /* One label as the API shows it (and as its audit rows keep it). */
 #define LABELS_ROW_JSON \
@@ -491,7 +491,7 @@ static int label_write(const struct label_op *w, struct srv_request *rq,
                                                 "confidence", "notes", "failure_mode",
                                                 "mechanism", "cause", NULL };
 
-    char id[24], snap[24], actor[200];
+    char id[24], snap[24], actor[AUTH_ACTOR_MAX];
     struct labels_snap m;
     struct labels_input in;
     const char *why = NULL;
@@ -516,10 +516,9 @@ static int label_write(const struct label_op *w, struct srv_request *rq,
         err = srv_fail(rs, err, why);
         goto out;
     }
-    if ((in.class_name && (err = class_known(in.class_name, rs)) != SRV_OK) ||
-        (err = session_actor(rq, actor, sizeof actor)) != SRV_OK)
+    if (in.class_name && (err = class_known(in.class_name, rs)) != SRV_OK)
         goto out;
-    err = label_store(w, id, &in, actor, rs);
+    err = label_store(w, id, &in, auth_actor(rq, actor, sizeof actor), rs);
 out:
     json_decref(j);
     return err;
@@ -537,13 +536,12 @@ int labels_update(struct srv_request *rq, struct srv_response *rs)
 
 int labels_delete(struct srv_request *rq, struct srv_response *rs)
 {
-    char id[24], actor[200];
-    const char *vals[2] = { id, actor };
+    char id[24], actor[AUTH_ACTOR_MAX];
+    const char *vals[2] = { id, auth_actor(rq, actor, sizeof actor) };
     PGresult *r = NULL;
     int err;
 
-    if ((err = labels_id_param(rq, id, sizeof id, rs)) != SRV_OK ||
-        (err = session_actor(rq, actor, sizeof actor)) != SRV_OK)
+    if ((err = labels_id_param(rq, id, sizeof id, rs)) != SRV_OK)
         return err;
     if ((err = db_exec_own(&labels_sql[LQ_DELETE], vals, NULL, NULL, 0, &r)) != SRV_OK)
         return err;

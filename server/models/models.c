@@ -24,6 +24,7 @@
 #include "server/text/text.h"
 
 int models__training_max = 2;
+void (*models__training_started)(int64_t id);
 
 static char key_file[512];
 static pthread_mutex_t key_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -318,7 +319,7 @@ int models_api_create(struct srv_request *rq, struct srv_response *rs)
     json_t *fsj = json_object_get(body, "feature_set");
     json_t *ds = json_object_get(body, "dataset_id"), *v = json_object_get(body, "version");
     json_t *tf = json_object_get(body, "transfer");
-    char dsb[24], vb[16], by[80];
+    char dsb[24], vb[16], by[AUTH_ACTOR_MAX];
     PGresult *r = NULL;
     int64_t id;
     int err;

@@ -60,7 +60,7 @@ struct models_budget {
     int devices_per_operator;       /* 0: every active device */
     double rollback_after_s;
     long active_devices;
-    char updated_by[80];
+    char updated_by[160];           /* as auth_actor writes it (AUTH_ACTOR_MAX) */
     int64_t updated_us;
 };
 

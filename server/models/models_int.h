@@ -38,6 +38,11 @@ void models__mark_failed(int64_t id, const char *why);
  * 503 before any model row exists.  A variable so the tests can fill it. */
 extern int models__training_max;
 
+/* Called on a training's thread once its model's row says 'training', before
+ * the work; NULL (nothing called) in the server.  The tests hold a training
+ * there, to stop the server under a training that is surely running. */
+extern void (*models__training_started)(int64_t id);
+
 /* The device's budget for one model (issue 7): flash and RAM; the few-shot
  * learner keeps its parameters within MODELS_FEWSHOT_PARAM_BYTES, the rest
  * of the flash is for the score code. */

@@ -1846,6 +1846,8 @@ int models_train(int64_t id)
     if (!db_isnull(r, 0, "feature_set"))
         snprintf(requested, sizeof requested, "%s", db_text_or(r, 0, "feature_set", ""));
     PQclear(r);
+    if (models__training_started)
+        models__training_started(id);
     if ((err = ds_reader_open(dsid, version, &rd)) != SRV_OK)
         why = "dataset version unreadable";
     else if ((err = train_version(id, kind, transfer, requested[0] ? requested : NULL, rd, &tr,

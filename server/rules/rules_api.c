@@ -264,7 +264,7 @@ int rules_api_create(struct srv_request *rq, struct srv_response *rs)
 {
     json_t *j = srv_body_json(rq);
     struct rule_in in = { .weight = 1, .enabled = 1 };
-    char who[80];
+    char who[AUTH_ACTOR_MAX];
     const char *vals[6];
     PGresult *r = NULL;
     int64_t id;

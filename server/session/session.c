@@ -18,10 +18,9 @@
 
 #define SESSION_HEX_LEN 64
 
-/* Logins, sessions and the token name of an actor.  Cookie digests are
- * passed as binary ($1::bytea). */
+/* Logins and sessions.  Cookie digests are passed as binary ($1::bytea). */
 enum {
-    SQ_LOGIN_USER, SQ_LOGIN_FAILS, SQ_LOGIN_RECORD, SQ_CREATE, SQ_FIND, SQ_END, SQ_TOKEN_NAME
+    SQ_LOGIN_USER, SQ_LOGIN_FAILS, SQ_LOGIN_RECORD, SQ_CREATE, SQ_FIND, SQ_END
 };
 
 static const struct db_sql session_sql[] = {
@@ -52,8 +51,6 @@ static const struct db_sql session_sql[] = {
         "SELECT u.id, u.username, u.role, s.csrf FROM sessions s JOIN users u ON u.id = s.user_id"
         " WHERE s.token_sha256 = $1::bytea AND s.expires_at > now() AND u.disabled_at IS NULL", 1 },
     [SQ_END] = { "session_end", "DELETE FROM sessions WHERE token_sha256 = $1::bytea", 1 },
-    [SQ_TOKEN_NAME] = { "session_token_name",
-        "SELECT name FROM api_tokens WHERE id = $1::bigint", 1 },
 };
 
 static char dummy_hash[crypto_pwhash_STRBYTES];
@@ -169,30 +166,6 @@ int session_auth(struct srv_request *rq)
     rq->role = s.role;
     rq->user_id = s.user_id;
     snprintf(rq->user_name, sizeof rq->user_name, "%s", s.username);
-    return SRV_OK;
-}
-
-int session_actor(const struct srv_request *rq, char *out, size_t cap)
-{
-    char id[24];
-    const char *vals[1] = { id };
-    PGresult *r = NULL;
-    int err;
-
-    if (rq->user_id > 0) {
-        snprintf(out, cap, "%s", rq->user_name);
-        return SRV_OK;
-    }
-    snprintf(id, sizeof id, "%lld", (long long)rq->token_id);
-    err = db_exec_own(&session_sql[SQ_TOKEN_NAME], vals, NULL, NULL, 0, &r);
-    if (err != SRV_OK)
-        return err;
-    if (PQntuples(r) != 1) {
-        PQclear(r);
-        return SRV_EUNAUTH;
-    }
-    snprintf(out, cap, "token:%s", db_text_or(r, 0, "name", ""));
-    PQclear(r);
     return SRV_OK;
 }
 
@@ -384,16 +357,13 @@ int session_get(struct srv_request *rq, struct srv_response *rs)
     const char *authz = rq->header ? rq->header(rq, "Authorization") : NULL;
     struct session_row s;
     uint8_t sha[32];
-    char actor[200];
+    char actor[AUTH_ACTOR_MAX];
     int err;
 
     if (authz) {
-        err = auth_bearer(authz, &rq->role, &rq->token_id);
-        if (err == SRV_OK)
-            err = session_actor(rq, actor, sizeof actor);
-        if (err != SRV_OK)
+        if ((err = auth_bearer(rq, authz)) != SRV_OK)
             return err;
-        return respond_session(rs, actor, rq->role, NULL);
+        return respond_session(rs, auth_actor(rq, actor, sizeof actor), rq->role, NULL);
     }
     err = session_find(rq, &s, sha);
     if (err == SRV_EUNAUTH)

@@ -41,10 +41,6 @@ unsigned session_backoff_s(long n);
  * database error. */
 int session_auth(struct srv_request *rq);
 
-/* Who did it, for labels and their audit trail: the username of a session,
- * "token:<name>" for an API token.  0 or a negative code. */
-int session_actor(const struct srv_request *rq, char *out, size_t cap);
-
 /* POST /api/v1/session {"username","password"} -> 200 {"username","role","csrf"}
  * and the cookie; GET /api/v1/session -> the same for the current session;
  * DELETE /api/v1/session -> 204 and an expired cookie. */

@@ -120,6 +120,7 @@ struct srv_request {
     const struct srv_config *cfg;
     enum srv_role role;                     /* set for SRV_AUTH_TOKEN routes */
     int64_t token_id;
+    char token_name[129];                   /* that token's name (api_tokens.name), for who did what */
     srv_lookup_fn header;                   /* NULL when absent */
     srv_lookup_fn query;
     void *conn;                             /* owned by the http layer */
@@ -312,8 +313,8 @@ size_t srv_ignored_header(const struct json_t *ignored, char *out, size_t cap);
  * Drops rs->ignored either way. */
 size_t srv_response_take_ignored(struct srv_response *rs, char *out, size_t cap);
 /* The demo= query parameter of the listings that leave the demo history out
- * unless asked (queue, snapshots, operational metrics): absent, "exclude",
- * "0" or "false" -> "0"; "include", "1" or "true" -> "1"; "only" -> "2", as
+ * unless asked (queue, snapshots, devices, operational metrics): absent,
+ * "exclude", "0" or "false" -> "0"; "include", "1" or "true" -> "1"; "only" -> "2", as
  * the statements' ($N::int = 1 OR demo = ($N::int = 2)) takes it.  0 with
  * *sql_mode static, or SRV_EBADREQ with the message set. */
 int srv_query_demo(const struct srv_request *rq, struct srv_response *rs,

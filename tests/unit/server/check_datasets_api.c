@@ -11,10 +11,12 @@
 #include <curl/curl.h>
 #include <dirent.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "schema/model.h"
@@ -118,6 +120,68 @@ static const char ds_body[] =
     "{\"name\":\"bearings\",\"filter\":{\"sources\":[\"human\"]},"
     "\"window\":{\"length_s\":0.064,\"stride_s\":0.064},"
     "\"split\":{\"by\":\"device\",\"fractions\":[0.5,0.25,0.25],\"seed\":7}}";
+
+/* The ids of a GET /api/v1/datasets answer's items, in order, as "1,2,3",
+ * and its next (0 when null). */
+static void datasets_page(struct fx *f, const char *path, char *ids, size_t cap, int64_t *next)
+{
+    struct testsrv_reply rep;
+    json_t *j, *items;
+    size_t i, n = 0;
+
+    ck_assert_int_eq(http(f, "GET", path, NULL, 0, f->token, &rep), 200);
+    j = testsrv_json(&rep);
+    free(rep.body);
+    items = json_object_get(j, "items");
+    ids[0] = '\0';
+    for (i = 0; i < json_array_size(items); i++)
+        n += (size_t)snprintf(ids + n, cap - n, "%s%lld", i ? "," : "",
+                              (long long)json_integer_value(json_object_get(json_array_get(items, i), "id")));
+    /* next is there on every page: null on the last */
+    ck_assert(json_is_null(json_object_get(j, "next")) || json_is_integer(json_object_get(j, "next")));
+    *next = json_integer_value(json_object_get(j, "next"));
+    json_decref(j);
+}
+
+/* GET /api/v1/datasets pages as the export jobs do (limit, before, next;
+ * offset refused), the newest page first; a page is oldest first, as the
+ * unpaged list was.  first is the one dataset there is; three more are
+ * added for the test and removed after. */
+static void check_datasets_paged(struct fx *f, int64_t first)
+{
+    static const char *const bad[] = { "/api/v1/datasets?limit=0", "/api/v1/datasets?limit=501",
+                                       "/api/v1/datasets?before=x", "/api/v1/datasets?before=0",
+                                       "/api/v1/datasets?offset=1" };
+    struct testsrv_reply rep;
+    char path[96], ids[96], want[96];
+    int64_t next;
+    size_t k;
+
+    testsrv_sql("INSERT INTO datasets (name, definition, created_by)"
+                " SELECT 'paged-' || g, '{}', 'test' FROM generate_series(1, 3) g");
+    datasets_page(f, "/api/v1/datasets", ids, sizeof ids, &next);
+    snprintf(want, sizeof want, "%lld,%lld,%lld,%lld", (long long)first, (long long)first + 1,
+             (long long)first + 2, (long long)first + 3);
+    ck_assert_str_eq(ids, want);
+    ck_assert_int_eq(next, 0);
+    datasets_page(f, "/api/v1/datasets?limit=3", ids, sizeof ids, &next);
+    snprintf(want, sizeof want, "%lld,%lld,%lld", (long long)first + 1, (long long)first + 2,
+             (long long)first + 3);
+    ck_assert_str_eq(ids, want);
+    ck_assert_int_eq(next, first + 1);
+    snprintf(path, sizeof path, "/api/v1/datasets?limit=3&before=%lld", (long long)next);
+    datasets_page(f, path, ids, sizeof ids, &next);
+    snprintf(want, sizeof want, "%lld", (long long)first);
+    ck_assert_str_eq(ids, want);
+    ck_assert_int_eq(next, 0);
+    for (k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        ck_assert_int_eq(http(f, "GET", bad[k], NULL, 0, f->token, &rep), 400);
+        ck_assert_msg(strstr(rep.body, k < 2 ? "1..500" : k < 4 ? "dataset id" : "before="), "%s: %s",
+                      bad[k], rep.body);
+        free(rep.body);
+    }
+    testsrv_sql("DELETE FROM datasets WHERE name LIKE 'paged-%'");
+}
 
 /* X.npy and F.npy as read back (malloc'd; freed by check_f_is_features). */
 static char *g_x_npy, *g_f_npy;
@@ -241,6 +305,47 @@ static void assert_rfc3339z(const json_t *obj, const char *key)
     ck_assert_msg(sscanf(t, "%4d-%2d-%2dT%2d:%2d:%2d.%6dZ%n", &y, &mo, &d, &h, &mi, &sec, &us, &n) == 7 &&
                       n == 27 && t[n] == '\0',
                   "%s is '%s'", key, t);
+}
+
+/* models__training_started for the stop test: holds the training on its
+ * thread, its row saying 'training', until hold_release. */
+static pthread_mutex_t hold_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t hold_cv = PTHREAD_COND_INITIALIZER;
+static int64_t hold_id;             /* the model held, 0 before */
+static int hold_open;
+
+static void hold_training(int64_t id)
+{
+    pthread_mutex_lock(&hold_mu);
+    hold_id = id;
+    pthread_cond_broadcast(&hold_cv);
+    while (!hold_open)
+        pthread_cond_wait(&hold_cv, &hold_mu);
+    pthread_mutex_unlock(&hold_mu);
+}
+
+/* The model the hook holds, waiting up to 60 s for one (0: none came). */
+static int64_t hold_wait(void)
+{
+    struct timespec until;
+    int64_t id;
+
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 60;
+    pthread_mutex_lock(&hold_mu);
+    while (!hold_id && pthread_cond_timedwait(&hold_cv, &hold_mu, &until) == 0)
+        ;
+    id = hold_id;
+    pthread_mutex_unlock(&hold_mu);
+    return id;
+}
+
+static void hold_release(void)
+{
+    pthread_mutex_lock(&hold_mu);
+    hold_open = 1;
+    pthread_cond_broadcast(&hold_cv);
+    pthread_mutex_unlock(&hold_mu);
 }
 
 static json_t *train_model(struct fx *f, const char *body, long *id)
@@ -433,6 +538,12 @@ START_TEST(test_datasets_contract)
     assert_rfc3339z(json_array_get(json_object_get(j, "items"), 0), "created_at");
     json_decref(j);
     free(rep.body);
+    check_datasets_paged(&f, id);
+    /* who made the dataset and its version: the ml token, by name and id */
+    snprintf(path, sizeof path, "SELECT count(*) FROM datasets d JOIN dataset_versions v"
+             " ON v.dataset_id = d.id, api_tokens k WHERE d.id = %lld AND k.name = 'ml'"
+             " AND d.created_by = 'token:ml#' || k.id AND v.created_by = d.created_by", (long long)id);
+    ck_assert_int_eq(testsrv_scalar(path), 1);
     testsrv_sql("DO $$ BEGIN IF EXISTS (SELECT grp FROM dataset_windows GROUP BY grp "
                 "HAVING count(DISTINCT split) > 1) THEN RAISE 'group in two splits'; END IF; END $$");
 
@@ -927,6 +1038,56 @@ START_TEST(test_models)
     }
     ck_assert_int_eq(http(&f, "GET", "/api/v1/models/777", NULL, 0, f.token, &rep), 404);
     free(rep.body);
+
+    /* A training still running when serve stops (models_training_stop, here
+     * without waiting for it to end) is failed, saying why and what to do:
+     * its thread ends with the process, and its row would say 'training'
+     * for ever, a client polling it never learning to train again. */
+    {
+        long sid;
+        json_t *item;
+
+        models__training_started = hold_training;
+        ck_assert_int_eq(post_json(&f, "/api/v1/models", "{\"dataset_id\":1,\"version\":1,\"kind\":\"anomaly\"}",
+                                   f.token, &rep), 202);
+        j = testsrv_json(&rep);
+        sid = (long)json_integer_value(json_object_get(j, "id"));
+        json_decref(j);
+        free(rep.body);
+        ck_assert_int_eq(hold_wait(), sid);
+        snprintf(path, sizeof path, "/api/v1/models/%ld", sid);
+        ck_assert_int_eq(http(&f, "GET", path, NULL, 0, f.token, &rep), 200);
+        j = testsrv_json(&rep);
+        free(rep.body);
+        ck_assert_str_eq(json_string_value(json_object_get(j, "status")), "training");
+        json_decref(j);
+        ck_assert_int_eq(models_training_stop(0), 1);
+        ck_assert_int_eq(http(&f, "GET", path, NULL, 0, f.token, &rep), 200);
+        j = testsrv_json(&rep);
+        free(rep.body);
+        ck_assert_str_eq(json_string_value(json_object_get(j, "status")), "failed");
+        ck_assert_str_eq(json_string_value(json_object_get(j, "error")),
+                         "the server stopped during training; train it again");
+        assert_rfc3339z(j, "finished_at");
+        json_decref(j);
+        /* the Models page's list says the same, and who asked (auth_actor) */
+        ck_assert_int_eq(http(&f, "GET", "/api/v1/models?limit=1", NULL, 0, f.token, &rep), 200);
+        j = testsrv_json(&rep);
+        free(rep.body);
+        item = json_array_get(json_object_get(j, "items"), 0);
+        ck_assert_int_eq(json_integer_value(json_object_get(item, "id")), sid);
+        ck_assert_str_eq(json_string_value(json_object_get(item, "status")), "failed");
+        ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(item, "error")), "server stopped"));
+        snprintf(path, sizeof path, "token:ml#%lld",
+                 (long long)testsrv_scalar("SELECT min(id) FROM api_tokens WHERE name = 'ml'"));
+        ck_assert_str_eq(json_string_value(json_object_get(item, "created_by")), path);
+        json_decref(j);
+        /* In serve the process ends here; the fixture lets the thread go and
+         * waits for it, so the server stops clean. */
+        hold_release();
+        models__training_started = NULL;
+        ck_assert_int_eq(models_training_stop(60000), 0);
+    }
     free(mod);
     fx_stop(&f);
 }

@@ -116,6 +116,41 @@ START_TEST(test_register)
     ck_assert_int_ge(json_array_size(json_object_get(j, "items")), 1);
     json_decref(j);
     free(rep.body);
+    /* A demo device is listed only when asked, as the snapshots are. */
+    ck_assert_int_eq(testsrv_register_status(&f.s, "demo-reg-3", pk2, SECRET), 201);
+    testsrv_sql("UPDATE devices SET demo = true WHERE id = 'demo-reg-3'");
+    {
+        static const struct {
+            const char *path, *ids;
+        } cases[] = {
+            { "/api/v1/devices", "reg-1" },
+            { "/api/v1/devices?demo=exclude", "reg-1" },
+            { "/api/v1/devices?demo=include", "demo-reg-3,reg-1" },
+            { "/api/v1/devices?demo=1", "demo-reg-3,reg-1" },
+            { "/api/v1/devices?demo=only", "demo-reg-3" },
+        };
+        size_t c, i;
+
+        for (c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+            char ids[64] = "";
+
+            ck_assert_int_eq(http(&f, "GET", cases[c].path, NULL, 0, f.token, &rep), 200);
+            j = testsrv_json(&rep);
+            free(rep.body);
+            for (i = 0; i < json_array_size(json_object_get(j, "items")); i++) {
+                json_t *d = json_array_get(json_object_get(j, "items"), i);
+                const char *id = json_string_value(json_object_get(d, "id"));
+
+                snprintf(ids + strlen(ids), sizeof ids - strlen(ids), "%s%s", i ? "," : "", id);
+                ck_assert(json_is_true(json_object_get(d, "demo")) == (strncmp(id, "demo-", 5) == 0));
+            }
+            ck_assert_msg(strcmp(ids, cases[c].ids) == 0, "%s: %s", cases[c].path, ids);
+            json_decref(j);
+        }
+    }
+    ck_assert_int_eq(http(&f, "GET", "/api/v1/devices?demo=maybe", NULL, 0, f.token, &rep), 400);
+    ck_assert_ptr_nonnull(strstr(rep.body, "demo must be"));
+    free(rep.body);
     fx_stop(&f);
 }
 END_TEST

@@ -600,6 +600,32 @@ START_TEST(test_label_reals)
     ck_assert_msg(strstr(rep.body, "\"start_s\":0.0,") && strstr(rep.body, "\"confidence\":0.0"),
                   "%s", rep.body);
     free(rep.body);
+    /* Who did it, as every table records it (auth_actor): the token's name
+     * to read and its id, since a second token may carry the same name. */
+    {
+        char token2[AUTH_TOKEN_LEN + 1], want[64], want2[64], q[256];
+
+        snprintf(want, sizeof want, "token:operator#%lld",
+                 (long long)testsrv_scalar("SELECT max(id) FROM api_tokens WHERE name = 'operator'"));
+        testsrv_add_token("operator", token2, sizeof token2);
+        snprintf(want2, sizeof want2, "token:operator#%lld",
+                 (long long)testsrv_scalar("SELECT max(id) FROM api_tokens WHERE name = 'operator'"));
+        snprintf(path, sizeof path, "/api/v1/labels/%lld", (long long)label);
+        ck_assert_int_eq(testsrv_request(&srv, "PATCH", path, "{\"confidence\":0.5}", 18, token2, NULL,
+                                         &rep), 200);
+        free(rep.body);
+        snprintf(q, sizeof q, "SELECT count(*) FROM labels WHERE id = %lld AND created_by = '%s'"
+                 " AND updated_by = '%s'", (long long)label, want, want2);
+        ck_assert_int_eq(testsrv_scalar(q), 1);
+        snprintf(q, sizeof q, "SELECT count(*) FROM label_audit WHERE label_id = %lld"
+                 " AND actor IN ('%s', '%s')", (long long)label, want, want2);
+        ck_assert_int_eq(testsrv_scalar(q), 3);
+        /* and GET /api/v1/session names a token's caller the same way */
+        ck_assert_int_eq(testsrv_request(&srv, "GET", "/api/v1/session", NULL, 0, token2, NULL, &rep),
+                         200);
+        ck_assert_msg(strstr(rep.body, want2), "%s", rep.body);
+        free(rep.body);
+    }
     /* the queue and a snapshot's context: a score of 1 and a 1 s snapshot */
     testsrv_sql("UPDATE snapshots SET score = 1, sample_rate = pre_samples + post_samples");
     ck_assert_int_eq(testsrv_request(&srv, "GET", "/api/v1/queue", NULL, 0, token, NULL, &rep), 200);

@@ -163,15 +163,14 @@ function createForm(done) {
 
 export async function showDatasets(openId) {
   crumbs('Datasets');
-  // Every dataset, oldest first: the server pages from the newest back,
-  // each page oldest first, so each page goes before the ones already had.
+  // Every dataset, oldest first, a page at a time.
   const list = { items: [] };
   try {
-    for (let before = 0; ;) {
-      const page = await api('GET', `/api/v1/datasets?limit=500${before ? `&before=${before}` : ''}`);
-      list.items = page.items.concat(list.items);
+    for (let after = 0; ;) {
+      const page = await api('GET', `/api/v1/datasets?limit=500${after ? `&after=${after}` : ''}`);
+      list.items = list.items.concat(page.items);
       if (!page.next) break;
-      before = page.next;
+      after = page.next;
     }
   } catch (e) { showError(e.message); return; }
   const detail = el('div', { class: 'card', id: 'ds-detail' }, el('p', { class: 'muted' }, 'Pick a dataset to see its versions.'));

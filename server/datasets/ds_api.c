@@ -110,40 +110,37 @@ static json_t *dataset_json(const PGresult *r, int i)
                      "created_at", db_text_or(r, i, "created_at", ""));
 }
 
-/* GET /api/v1/datasets[?limit=&before=]: paged by id as the export jobs and
- * the models are (next: the before of the next page, null on the last),
- * the newest page first.  A page's items are oldest first, as the whole
- * list was before it was paged: a client of that list that reads one page
- * sees what it saw, and one that pages puts each page before the last. */
+/* GET /api/v1/datasets[?limit=&after=]: oldest first, as the list was
+ * before it was paged, and paged as the snapshots and the devices are (next:
+ * the after of the next page, null on the last): up to a page of datasets,
+ * the answer a client of the unpaged list knew, with "next": null. */
 int ds_api_list(struct srv_request *rq, struct srv_response *rs)
 {
-    const char *q_before = rq->query ? rq->query(rq, "before") : NULL;
-    char lim[16], befb[24];
+    const char *q_after = rq->query ? rq->query(rq, "after") : NULL;
+    char lim[16], aftb[24];
     const char *vals[2] = { lim, NULL };
     PGresult *r = NULL;
     json_t *items, *j;
     int64_t v;
-    int limit, skip, n, i, err;
+    int limit, n, i, err;
 
     if (text_parse_limit(rq->query ? rq->query(rq, "limit") : NULL, DS_LIST_DEFAULT, DS_LIST_MAX,
                          &limit) != 0)
         return srv_failf(rs, SRV_EBADREQ, "limit must be an integer in 1..%d", DS_LIST_MAX);
-    if ((err = srv_query_no_offset(rq, rs, "before")) != SRV_OK)
+    if ((err = srv_query_no_offset(rq, rs, "after")) != SRV_OK)
         return err;
-    if (q_before) {
-        if (text_parse_id(q_before, &v) != 0)
-            return srv_fail(rs, SRV_EBADREQ, "before must be a dataset id (the next of a previous page)");
-        snprintf(befb, sizeof befb, "%lld", (long long)v);
-        vals[1] = befb;
+    if (q_after) {
+        if (text_parse_id(q_after, &v) != 0)
+            return srv_fail(rs, SRV_EBADREQ, "after must be a dataset id (the next of a previous page)");
+        snprintf(aftb, sizeof aftb, "%lld", (long long)v);
+        vals[1] = aftb;
     }
     snprintf(lim, sizeof lim, "%d", limit + 1);     /* one more: whether a page follows */
     if ((err = ds__exec(DS_SQL_LIST, vals, 0, &r)) != SRV_OK)
         return err;
-    /* the extra row, when there is one, is the oldest: first in the page */
-    n = PQntuples(r);
-    skip = n > limit ? n - limit : 0;
+    n = PQntuples(r) > limit ? limit : PQntuples(r);
     items = json_array();
-    for (i = skip; items && i < n; i++) {
+    for (i = 0; items && i < n; i++) {
         json_t *d = dataset_json(r, i);
 
         if (d && json_object_set_new(d, "versions", json_integer(db_int64(r, i, "versions"))) != 0) {
@@ -155,8 +152,9 @@ int ds_api_list(struct srv_request *rq, struct srv_response *rs)
             items = NULL;
         }
     }
-    j = items ? json_pack("{s:o,s:o}", "items", items,
-                          "next", skip ? json_integer((json_int_t)db_int64(r, skip, "id")) : json_null())
+    j = items ? json_pack("{s:o,s:o}", "items", items, "next",
+                          PQntuples(r) > limit ? json_integer((json_int_t)db_int64(r, n - 1, "id"))
+                                               : json_null())
               : NULL;
     PQclear(r);
     if (!j)

@@ -51,8 +51,8 @@ static const struct db_sql stmts[DS_SQL_COUNT] = {
         "SELECT * FROM (SELECT d.id, d.name, d.definition::text AS definition, "
         DB_RFC3339("d.created_at") " AS created_at, "
         "(SELECT count(*) FROM dataset_versions v WHERE v.dataset_id = d.id) AS versions "
-        "FROM datasets d WHERE $2::bigint IS NULL OR d.id < $2::bigint"
-        " ORDER BY d.id DESC LIMIT $1::int) p ORDER BY id", 2 },
+        "FROM datasets d WHERE $2::bigint IS NULL OR d.id > $2::bigint"
+        " ORDER BY d.id LIMIT $1::int) p ORDER BY id", 2 },
     [DS_SQL_GET] = { "ds_get",
         "SELECT id, name, definition::text AS definition, " DB_RFC3339("created_at") " AS created_at"
         " FROM datasets WHERE id = $1", 1 },

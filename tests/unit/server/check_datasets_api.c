@@ -143,14 +143,14 @@ static void datasets_page(struct fx *f, const char *path, char *ids, size_t cap,
     json_decref(j);
 }
 
-/* GET /api/v1/datasets pages as the export jobs do (limit, before, next;
- * offset refused), the newest page first; a page is oldest first, as the
- * unpaged list was.  first is the one dataset there is; three more are
- * added for the test and removed after. */
+/* GET /api/v1/datasets pages as the snapshots and devices do (limit,
+ * after, next; offset refused), oldest first as the unpaged list was.
+ * first is the one dataset there is; three more are added for the test and
+ * removed after. */
 static void check_datasets_paged(struct fx *f, int64_t first)
 {
     static const char *const bad[] = { "/api/v1/datasets?limit=0", "/api/v1/datasets?limit=501",
-                                       "/api/v1/datasets?before=x", "/api/v1/datasets?before=0",
+                                       "/api/v1/datasets?after=x", "/api/v1/datasets?after=0",
                                        "/api/v1/datasets?offset=1" };
     struct testsrv_reply rep;
     char path[96], ids[96], want[96];
@@ -165,18 +165,21 @@ static void check_datasets_paged(struct fx *f, int64_t first)
     ck_assert_str_eq(ids, want);
     ck_assert_int_eq(next, 0);
     datasets_page(f, "/api/v1/datasets?limit=3", ids, sizeof ids, &next);
-    snprintf(want, sizeof want, "%lld,%lld,%lld", (long long)first + 1, (long long)first + 2,
-             (long long)first + 3);
+    snprintf(want, sizeof want, "%lld,%lld,%lld", (long long)first, (long long)first + 1,
+             (long long)first + 2);
     ck_assert_str_eq(ids, want);
-    ck_assert_int_eq(next, first + 1);
-    snprintf(path, sizeof path, "/api/v1/datasets?limit=3&before=%lld", (long long)next);
+    ck_assert_int_eq(next, first + 2);
+    snprintf(path, sizeof path, "/api/v1/datasets?limit=3&after=%lld", (long long)next);
     datasets_page(f, path, ids, sizeof ids, &next);
-    snprintf(want, sizeof want, "%lld", (long long)first);
+    snprintf(want, sizeof want, "%lld", (long long)first + 3);
     ck_assert_str_eq(ids, want);
+    ck_assert_int_eq(next, 0);
+    /* exactly a page: no next */
+    datasets_page(f, "/api/v1/datasets?limit=4", ids, sizeof ids, &next);
     ck_assert_int_eq(next, 0);
     for (k = 0; k < sizeof bad / sizeof bad[0]; k++) {
         ck_assert_int_eq(http(f, "GET", bad[k], NULL, 0, f->token, &rep), 400);
-        ck_assert_msg(strstr(rep.body, k < 2 ? "1..500" : k < 4 ? "dataset id" : "before="), "%s: %s",
+        ck_assert_msg(strstr(rep.body, k < 2 ? "1..500" : k < 4 ? "dataset id" : "after="), "%s: %s",
                       bad[k], rep.body);
         free(rep.body);
     }

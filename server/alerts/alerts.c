@@ -254,7 +254,7 @@ static json_t *alert_json(const PGresult *r, int i)
 int alerts_api_list(struct srv_request *rq, struct srv_response *rs)
 {
     const char *lim_s = rq->query ? rq->query(rq, "limit") : NULL;
-    const char *after_s = rq->query ? rq->query(rq, "before") : NULL;
+    const char *before_s = rq->query ? rq->query(rq, "before") : NULL;
     const char *open_s = rq->query ? rq->query(rq, "open") : NULL;
     const char *ids_s = rq->query ? rq->query(rq, "ids") : NULL;
     char lim[16], bef[24];
@@ -267,7 +267,9 @@ int alerts_api_list(struct srv_request *rq, struct srv_response *rs)
 
     if (text_parse_limit(lim_s, 50, 500, &limit) != 0)
         return srv_fail(rs, SRV_EBADREQ, "limit must be an integer in 1..500");
-    if (after_s && text_parse_id(after_s, &before) != 0)
+    if ((err = srv_query_no_offset(rq, rs, "before")) != SRV_OK)
+        return err;
+    if (before_s && text_parse_id(before_s, &before) != 0)
         return srv_fail(rs, SRV_EBADREQ, "before must be an alert id");
     snprintf(lim, sizeof lim, "%d", limit);
     snprintf(bef, sizeof bef, "%" PRId64, before);

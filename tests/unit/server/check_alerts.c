@@ -206,6 +206,14 @@ START_TEST(test_ignored_after_window)
      * ignored although acknowledged late */
     ck_assert_int_eq(call(alerts_api_ack, "2", NULL, NULL), SRV_OK);
     ck_assert_int_eq(call(alerts_api_ack, "1", NULL, NULL), SRV_OK);
+    /* the listing pages with before: an offset would answer the first
+     * page again, so it is refused as on the other cursor listings */
+    {
+        static const char *const q_offset[] = { "offset", "1", NULL };
+
+        g_query = q_offset;
+        ck_assert_int_eq(call(alerts_api_list, NULL, NULL, &j), SRV_EBADREQ);
+    }
     g_query = q_ids;
     ck_assert_int_eq(call(alerts_api_list, NULL, NULL, &j), SRV_OK);
     items = json_object_get(j, "items");

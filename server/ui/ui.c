@@ -27,7 +27,8 @@ static const struct {
     { ".svg", "image/svg+xml" },
     { ".png", "image/png" },
     { ".ico", "image/x-icon" },
-    { ".json", "application/json" },
+    /* no .json: the UI reads none, and package.json and its lock file
+     * beside the sources are the build's, not the browser's */
 };
 
 const char *ui_content_type(const char *name)

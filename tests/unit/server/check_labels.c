@@ -152,6 +152,8 @@ START_TEST(test_ui_names)
     ck_assert_int_eq(ui_name_ok("x%2f.js"), 0);
     ck_assert_int_eq(ui_name_ok("passwd"), 0);
     ck_assert_int_eq(ui_name_ok("x.c"), 0);
+    ck_assert_int_eq(ui_name_ok("package.json"), 0);          /* the build's, not served */
+    ck_assert_int_eq(ui_name_ok("package-lock.json"), 0);
     ck_assert_int_eq(ui_name_ok(""), 0);
     ck_assert_int_eq(ui_name_ok(NULL), 0);
     ck_assert_str_eq(ui_content_type("a.js"), "text/javascript; charset=utf-8");

@@ -116,13 +116,13 @@ function featuresView(m) {
   // the blob's figures are float32: shown to the precision they were given in
   const g = (v) => Number(Number(v).toPrecision(6));
   if (k) parts.push(`bearing defect energies at ${g(k.shaft_hz)} Hz, ${k.bearing_balls} × ${g(k.ball_mm)} mm on ${g(k.pitch_mm)} mm, ${g(k.contact_deg)}°`);
+  else if (f && f.kinematics_reason) parts.push(`no defect frequencies: ${f.kinematics_reason}`);
   // a fleet whose machines turn differently: each read at its own speed
   if (k && f.kinematics_distinct > 1) {
     const [lo, hi] = f.shaft_hz_range || [];
     parts.push(`the machines turn ${f.kinematics_distinct} ways (${g(lo)} to ${g(hi)} Hz): each window read at its own machine's defect frequencies, ` +
-      'the figure above is the model's own blob's and a device that turns otherwise gets a blob of its own');
+      "the speed above is the model's own blob's, and a device that turns otherwise gets a blob of its own");
   }
-  else if (f && f.kinematics_reason) parts.push(`no defect frequencies: ${f.kinematics_reason}`);
   if (f && f.set_reason) parts.push(`no spectrum: ${f.set_reason}`);
   // a spectral set reads a power of two of each window: how much of it
   if (f && f.window_reason) parts.push(f.window_reason);

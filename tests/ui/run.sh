@@ -16,6 +16,16 @@ command -v node >/dev/null || { fail "node not found"; echo "0 passed, 1 failed"
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 
+# Every module parses: most need the DOM and are only loaded by the browser
+# tests, which a syntax error would stop at the bundling step.
+for f in ../../labeling-ui/*.js; do
+    if node --check "$f" >"$out" 2>&1; then
+        passed=$((passed + 1)); echo "PASS ui: syntax: $(basename "$f")"
+    else
+        fail "syntax: $(basename "$f")"; sed 's/^/    /' "$out"
+    fi
+done
+
 for f in ./*.test.mjs; do
     name=$(basename "$f" .test.mjs)
     node --test-reporter=tap "$f" >"$out" 2>&1

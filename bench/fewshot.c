@@ -7,7 +7,7 @@
  *                 [--ref-weight W] [--max-features N] [--budget BYTES]
  *                 [--rel-keep F] [--server-reference] [--server-map] [--propagate K]
  *                 [--trim-limit box|max] [--trim-conf P] [--label-guard on|off]
- *                 [--trim-t2 on|off]
+ *                 [--trim-t2 on|off] [--bearing-window N] [--seed N]
  *                 [--header-out FILE]
  *
  * cranfield: DIR/cranfield-mpf (default DIR: $PRECURSOR_DATA, else
@@ -179,6 +179,23 @@ static void corpus_push(struct corpus *c, int32_t truth, uint32_t group, uint32_
 
 /* Simple spectral features of the issue's baseline: rms, kurtosis, crest and
  * 16 linear FFT band energies (log) of one channel's frame. */
+/* RMS, kurtosis and crest of n samples into out[0..2] (simple_spectral's). */
+static void simple_moments(const float *x, uint32_t n, float *out)
+{
+    double m = 0, m2 = 0, m4 = 0, pk = 0;
+    for (uint32_t i = 0; i < n; i++)
+        m += x[i] / n;
+    for (uint32_t i = 0; i < n; i++) {
+        double d = x[i] - m;
+        m2 += d * d / n;
+        m4 += d * d * d * d / n;
+        pk = fabs(d) > pk ? fabs(d) : pk;
+    }
+    out[0] = (float)sqrt(m2);
+    out[1] = m2 > 0 ? (float)(m4 / (m2 * m2)) : 0;
+    out[2] = m2 > 0 ? (float)(pk / sqrt(m2)) : 0;
+}
+
 static void simple_spectral(const float *x, uint32_t n, float *scratch, float *power, float *out)
 {
     double m = 0, m2 = 0, m4 = 0, pk = 0;
@@ -408,8 +425,39 @@ static const char *const br_names[] = { "normal", "inner_race", "outer_race", "b
 #define BR_FS 12000.0f
 #define BR_N 4096
 static const struct spectral_bearing br_6205 = { 9, 7.94f, 39.04f, 0.0f };
+/* --bearing-window N (64..4096): the bearing windows' length.  The default
+ * 4096 is a power of two; 3000 is 0.25 s at 12 kHz, the windows the issue's
+ * user cut.  What reads a spectrum reads as the server does: the first
+ * power of two of the window (ds_spectral_window); the moments (stats, and
+ * the simple baseline's RMS, kurtosis and crest) read all of it, and the
+ * baseline's 16 bands come from its spectrum zero-padded to BR_N. */
+static uint32_t g_br_n = BR_N;
 
+static uint32_t pow2_floor(uint32_t n)
+{
+    uint32_t p = 64;
+
+    while (p * 2 <= n)
+        p *= 2;
+    return p;
+}
+
+/* One random stream for the generator and the label draws, in the order
+ * the corpora run: the figures of one corpus depend on whether the other
+ * ran first.  --seed N starts it elsewhere (splitmix64 of N), to see how
+ * much of a figure is the draw; without it, the stream every recorded
+ * figure came from. */
 static uint64_t rng_state = 88172645463325252ull;
+
+static void rng_seed(uint64_t n)
+{
+    uint64_t z = n + 0x9E3779B97F4A7C15ull;
+
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z ^= z >> 31;
+    rng_state = z ? z : 88172645463325252ull;
+}
 static double urand(void)
 {
     rng_state ^= rng_state << 13;
@@ -423,7 +471,7 @@ static double nrand(void)
     return sqrt(-2 * log(u)) * cos(6.283185307179586 * v);
 }
 
-/* One 4096-sample window of class cls at shaft speed fr, severity sev (1..3),
+/* One window (g_br_n samples) of class cls at shaft speed fr, severity sev (1..3),
  * outer-race load zone zone (0 in the zone, 1 at 90 degrees: weaker, and
  * modulated by the shaft as the load passes). */
 static void bearing_window(int cls, double fr, int sev, int zone, float *x)
@@ -432,7 +480,7 @@ static void bearing_window(int cls, double fr, int sev, int zone, float *x)
     spectral_defect_freqs(&br_6205, (float)fr, f);
     double res = 3400.0 + 300.0 * urand(), damp = 1200.0 + 200.0 * sev;
     double amp = sev == 1 ? 0.6 : sev == 2 ? 1.0 : 1.5, phase = urand() * 6.283185307179586;
-    for (int i = 0; i < BR_N; i++) {
+    for (uint32_t i = 0; i < g_br_n; i++) {
         double t = i / BR_FS;
         x[i] = (float)(0.25 * sin(6.283185307179586 * fr * t + phase) +
                        0.08 * sin(2 * 6.283185307179586 * fr * t) + 0.15 * nrand());
@@ -440,7 +488,7 @@ static void bearing_window(int cls, double fr, int sev, int zone, float *x)
     if (cls == 0)
         return;
     double rate = cls == 1 ? f[SPECTRAL_BPFI] : cls == 2 ? f[SPECTRAL_BPFO] : 2 * f[SPECTRAL_BSF];
-    for (double t0 = urand() / rate; t0 < BR_N / BR_FS; t0 += (1.0 + 0.015 * nrand()) / rate) {
+    for (double t0 = urand() / rate; t0 < g_br_n / BR_FS; t0 += (1.0 + 0.015 * nrand()) / rate) {
         double a = amp;
         if (cls == 1)          /* the inner race turns through the load zone */
             a *= 0.5 * (1 + cos(6.283185307179586 * fr * t0));
@@ -448,7 +496,7 @@ static void bearing_window(int cls, double fr, int sev, int zone, float *x)
             a *= 0.35 * (1 + 0.8 * cos(6.283185307179586 * fr * t0));
         else if (cls == 3)     /* the ball in and out of the load zone, at cage speed */
             a *= 0.6 * (1 + cos(6.283185307179586 * f[SPECTRAL_FTF] * t0));
-        for (int i = (int)(t0 * BR_FS) + 1; i < BR_N && i < (int)(t0 * BR_FS) + 200; i++) {
+        for (int i = (int)(t0 * BR_FS) + 1; i < (int)g_br_n && i < (int)(t0 * BR_FS) + 200; i++) {
             double dt = i / BR_FS - t0;
             x[i] += (float)(a * exp(-dt * damp) * sin(6.283185307179586 * res * dt));
         }
@@ -461,7 +509,8 @@ static int bearing_make(struct corpus *c)
     c->name = "bearing-sim";
     c->n_classes = 4;
     c->class_names = br_names;
-    struct spectral_config sc = { .fs = BR_FS, .n = BR_N, .log_bands = 8, .f_lo = 20.0f,
+    uint32_t n2 = pow2_floor(g_br_n);       /* what a spectral set reads of the window */
+    struct spectral_config sc = { .fs = BR_FS, .n = n2, .log_bands = 8, .f_lo = 20.0f,
                                   .order_bands = 6, .sk_seg = 64, .has_bearing = 1,
                                   .bearing = br_6205 };
     sc.shaft_hz = 30.0f;
@@ -474,7 +523,7 @@ static int bearing_make(struct corpus *c)
     size_t ns = spectral_scratch_floats(&sc), nx = extractor_scratch(BR_N, BR_FS) + 64;
     ns = ns > nx ? ns : nx;     /* the envelope set's scratch is the spectral set's (SK segment 64) */
     float *scratch = malloc((ns + 2 * BR_N) * sizeof *scratch), *pw = malloc((BR_N / 2 + 1) * sizeof *pw);
-    static float x[BR_N];
+    static float x[BR_N], xpad[BR_N];
     float f0[64], f1[19], f2[FEATURESET_STATS_NFEAT], f3[FEATURESET_ENVELOPE_NFEAT];
     /* a recording: one class at one speed, severity and zone; 20 windows each */
     for (int cls = 0; cls < 4; cls++)
@@ -491,13 +540,21 @@ static int bearing_make(struct corpus *c)
                         if (spectral_features(&sc, x, scratch, ns, f0) != 0)
                             return -1;
                         f0[0] = logf(f0[0]);
-                        simple_spectral(x, BR_N, scratch, pw, f1);
+                        if (g_br_n == BR_N) {
+                            simple_spectral(x, BR_N, scratch, pw, f1);
+                        } else {
+                            /* moments of the whole window, bands of its zero-padded spectrum */
+                            memset(xpad, 0, sizeof xpad);
+                            memcpy(xpad, x, g_br_n * sizeof *x);
+                            simple_spectral(xpad, BR_N, scratch, pw, f1);
+                            simple_moments(x, g_br_n, f1);
+                        }
                         struct featureset_kin kin = { sc.shaft_hz, br_6205.n_elements,
                                                       br_6205.ball_d, br_6205.pitch_d,
                                                       br_6205.contact_deg };
 
-                        extractor(FEATURESET_STATS, x, BR_N, BR_FS, NULL, 0, NULL, f2);
-                        extractor(FEATURESET_ENVELOPE, x, BR_N, BR_FS, scratch, ns, &kin, f3);
+                        extractor(FEATURESET_STATS, x, g_br_n, BR_FS, NULL, 0, NULL, f2);
+                        extractor(FEATURESET_ENVELOPE, x, n2, BR_FS, scratch, ns, &kin, f3);
                         const float *fx[NPUSH] = { f0, f1, f2, f3 };
                         /* each speed is a machine; its commissioning: the first
                          * windows of its healthy recording */
@@ -1278,9 +1335,11 @@ int main(int argc, char **argv)
                                           { "trim-conf", required_argument, NULL, 'C' },
                                           { "label-guard", required_argument, NULL, 'G' },
                                           { "trim-t2", required_argument, NULL, 'T' },
+                                          { "bearing-window", required_argument, NULL, 'W' },
+                                          { "seed", required_argument, NULL, 'R' },
                                           { NULL, 0, NULL, 0 } };
     models_fewshot_defaults(&g_params);
-    for (int o; (o = getopt_long(argc, argv, "d:c:t:ip:r:s:w:f:b:k:SMP:H:L:C:G:T:", opts, NULL)) != -1;) {
+    for (int o; (o = getopt_long(argc, argv, "d:c:t:ip:r:s:w:f:b:k:SMP:H:L:C:G:T:W:R:", opts, NULL)) != -1;) {
         if (o == 'p')
             g_params.protos = (uint32_t)atoi(optarg);
         else if (o == 'r')
@@ -1311,6 +1370,15 @@ int main(int argc, char **argv)
                 return 2;
             }
             g_trim_t2 = strcmp(optarg, "on") == 0;
+        }
+        else if (o == 'R')
+            rng_seed(strtoull(optarg, NULL, 10));
+        else if (o == 'W') {
+            g_br_n = (uint32_t)atoi(optarg);
+            if (g_br_n < 64 || g_br_n > BR_N) {
+                fprintf(stderr, "fewshot: --bearing-window 64..%d\n", BR_N);
+                return 2;
+            }
         }
         else if (o == 'P')
             g_params.propagate = (uint32_t)atoi(optarg);

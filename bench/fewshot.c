@@ -427,17 +427,17 @@ static const char *const br_names[] = { "normal", "inner_race", "outer_race", "b
 static const struct spectral_bearing br_6205 = { 9, 7.94f, 39.04f, 0.0f };
 /* --bearing-window N (64..4096): the bearing windows' length.  The default
  * 4096 is a power of two; 3000 is 0.25 s at 12 kHz, the windows the issue's
- * user cut.  What reads a spectrum reads as the server does: the first
- * power of two of the window (ds_spectral_window); the moments (stats, and
- * the simple baseline's RMS, kurtosis and crest) read all of it, and the
- * baseline's 16 bands come from its spectrum zero-padded to BR_N. */
+ * user cut.  Every view reads all of a window: the spectral ones zero-pad
+ * it to the next power of two as the shipped sets do (schema/spectral.h),
+ * the simple baseline's 16 bands come from its spectrum zero-padded to
+ * BR_N and its moments from its own samples. */
 static uint32_t g_br_n = BR_N;
 
-static uint32_t pow2_floor(uint32_t n)
+static uint32_t pow2_ceil(uint32_t n)
 {
     uint32_t p = 64;
 
-    while (p * 2 <= n)
+    while (p < n)
         p *= 2;
     return p;
 }
@@ -509,8 +509,9 @@ static int bearing_make(struct corpus *c)
     c->name = "bearing-sim";
     c->n_classes = 4;
     c->class_names = br_names;
-    uint32_t n2 = pow2_floor(g_br_n);       /* what a spectral set reads of the window */
-    struct spectral_config sc = { .fs = BR_FS, .n = n2, .log_bands = 8, .f_lo = 20.0f,
+    uint32_t n2 = pow2_ceil(g_br_n);        /* the FFT a window is zero-padded to */
+    struct spectral_config sc = { .fs = BR_FS, .n = n2, .len = n2 == g_br_n ? 0 : g_br_n,
+                                  .log_bands = 8, .f_lo = 20.0f,
                                   .order_bands = 6, .sk_seg = 64, .has_bearing = 1,
                                   .bearing = br_6205 };
     sc.shaft_hz = 30.0f;
@@ -554,7 +555,7 @@ static int bearing_make(struct corpus *c)
                                                       br_6205.contact_deg };
 
                         extractor(FEATURESET_STATS, x, g_br_n, BR_FS, NULL, 0, NULL, f2);
-                        extractor(FEATURESET_ENVELOPE, x, n2, BR_FS, scratch, ns, &kin, f3);
+                        extractor(FEATURESET_ENVELOPE, x, g_br_n, BR_FS, scratch, ns, &kin, f3);
                         const float *fx[NPUSH] = { f0, f1, f2, f3 };
                         /* each speed is a machine; its commissioning: the first
                          * windows of its healthy recording */

@@ -21,26 +21,29 @@
  * with t = 2^-40 + 2^-20 |m|: a floor that keeps a flat channel finite and
  * scales with its level.
  *
- * Set "spectral" version 1 (schema/spectral.c, in float), per channel, the
- * window a power of two n in 64..65536 at rate fs:
+ * Set "spectral" version 1 (schema/spectral.c, in float), per channel, a
+ * window of w samples in 64..65536 at rate fs, its FFT of n points, n the
+ * smallest power of two >= w (a window that is not a power of two has its
+ * mean removed and its Hann taper over its own w samples, then zeros up to
+ * n; with w = n nothing is padded, the set as it always was):
  *   0 log_rms       log10(rms + 2^-40) of the mean-removed window
  *   1 kurtosis      excess kurtosis
  *   2 crest         peak / rms
  *   3..13 band_k    log10 energy fraction of 11 bands on a log grid from
- *                   f_lo = max(fs / 256, 2 fs / n) to fs/2 (Hann-windowed
+ *                   f_lo = max(fs / 256, 2 fs / w) to fs/2 (Hann-windowed
  *                   power spectrum; a fraction is floored at 1e-12)
  *   14 sk_max       the largest spectral kurtosis over an STFT of
- *                   min(64, n / 4)-point segments (impulsive energy: bearing
- *                   impacts, cavitation)
+ *                   segments of the largest power of two <= min(64, w / 4)
+ *                   points (impulsive energy: bearing impacts, cavitation)
  *   15 sk_freq      its frequency / (fs/2)
- * The grid is set by fs and n alone, so the device computes the training's
+ * The grid is set by fs and w alone, so the device computes the training's
  * bands from the blob's spec.
  *
  * Set "envelope" version 1 (schema/spectral.c), per channel, the window as
  * for "spectral", with the shaft speed and bearing geometry of spec->kin
  * (the blob records them):
  *   0 log_rms, 1 kurtosis, 2 crest   as above
- *   3..10 band_k    8 log bands from max(fs / 256, 2 fs / n) to fs/2
+ *   3..10 band_k    8 log bands from max(fs / 256, 2 fs / w) to fs/2
  *   11..16 order_k  energy fraction of orders [k + 0.5, k + 1.5), k = 0..5
  *   17 sk_max, 18 sk_freq            as above
  *   19..26          the envelope spectrum (band-pass +-2 STFT bins around
@@ -141,9 +144,8 @@ const char *featureset_unsupported(const struct featureset_spec *spec, unsigned 
                    : "feature set version newer than this agent computes";
     if (spec->window < FEATURESET_MIN_WINDOW || spec->window > FEATURESET_MAX_WINDOW)
         return "feature window length out of range";
-    if ((spec->id == FEATURESET_SPECTRAL || spec->id == FEATURESET_ENVELOPE) &&
-        (spec->window < 64 || !spectral_is_pow2(spec->window)))
-        return "spectral feature window not a power of two in 64..65536";
+    if ((spec->id == FEATURESET_SPECTRAL || spec->id == FEATURESET_ENVELOPE) && spec->window < 64)
+        return "spectral feature window shorter than 64 samples";
     if (spec->hop < 1 || spec->hop > spec->window)
         return "feature hop out of range (1..window)";
     if (!(spec->sample_rate > 0.0f) || !isfinite(spec->sample_rate))
@@ -484,10 +486,17 @@ static void spectral_setup(const struct featureset_spec *spec, struct spectral_c
 
     memset(c, 0, sizeof *c);
     c->fs = spec->sample_rate;
-    c->n = spec->window;
+    /* a window that is not a power of two is zero-padded to the next one */
+    c->n = 64;
+    while (c->n < spec->window && c->n < SPECTRAL_MAX_N)
+        c->n *= 2;
+    c->len = c->n == spec->window ? 0 : spec->window;
     c->log_bands = FEATURESET_SPECTRAL_BANDS;
     c->f_lo = f_lo > two_bins ? f_lo : two_bins;
-    c->sk_seg = spec->window / 4 < 64 ? spec->window / 4 : 64;
+    /* the largest power of two <= window / 4, at most 64 */
+    c->sk_seg = 64;
+    while (c->sk_seg > spec->window / 4)
+        c->sk_seg /= 2;
     if (spec->id == FEATURESET_ENVELOPE) {
         c->log_bands = 8;
         c->shaft_hz = spec->kin.shaft_hz;

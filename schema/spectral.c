@@ -104,21 +104,31 @@ static int all_finite(const float *x, uint32_t n)
 
 int spectral_power(const float *x, uint32_t n, float *scratch, float *power)
 {
-    if (!x || !scratch || !power || n < 4 || n > SPECTRAL_MAX_N || !spectral_is_pow2(n))
+    return spectral_power_padded(x, n, n, scratch, power);
+}
+
+/* The frame's len samples windowed over their own length, then zeros up
+ * to n: with len == n every operation is the unpadded one's. */
+int spectral_power_padded(const float *x, uint32_t len, uint32_t n, float *scratch, float *power)
+{
+    if (!x || !scratch || !power || n < 4 || n > SPECTRAL_MAX_N || !spectral_is_pow2(n) ||
+        len < 4 || len > n)
         return SPECTRAL_EINVAL;
-    if (!all_finite(x, n))
+    if (!all_finite(x, len))
         return SPECTRAL_ENONFINITE;
     float mean = 0, sw2 = 0;
-    for (uint32_t i = 0; i < n; i++)
+    for (uint32_t i = 0; i < len; i++)
         mean += x[i];
-    mean /= (float)n;
-    for (uint32_t i = 0; i < n; i++) {
-        float w = 0.5f - 0.5f * cosf(TWO_PI * (float)i / (float)n);
+    mean /= (float)len;
+    for (uint32_t i = 0; i < len; i++) {
+        float w = 0.5f - 0.5f * cosf(TWO_PI * (float)i / (float)len);
         scratch[i] = (x[i] - mean) * w;
         sw2 += w * w;
     }
+    for (uint32_t i = len; i < n; i++)
+        scratch[i] = 0.0f;
     spectral_rfft(scratch, n);
-    float norm = 1.0f / ((float)n * sw2);
+    float norm = 1.0f / ((float)len * sw2);
     power[0] = scratch[0] * scratch[0] * norm;
     power[n / 2] = scratch[1] * scratch[1] * norm;
     for (uint32_t k = 1; k < n / 2; k++)
@@ -190,17 +200,26 @@ int spectral_kurtosis(const float *x, uint32_t n, uint32_t seg, float *scratch, 
 int spectral_envelope(const float *x, uint32_t n, float fs, float lo, float hi, float *scratch,
                       float *env_power)
 {
+    return spectral_envelope_padded(x, n, n, fs, lo, hi, scratch, env_power);
+}
+
+/* The analytic signal of the zero-padded frame's band; the envelope's
+ * power over the frame's own len samples, padded as spectral_power_padded
+ * pads them. */
+int spectral_envelope_padded(const float *x, uint32_t len, uint32_t n, float fs, float lo, float hi,
+                             float *scratch, float *env_power)
+{
     if (!x || !scratch || !env_power || n < 4 || n > SPECTRAL_MAX_N || !spectral_is_pow2(n) ||
-        !(fs > 0) || !(lo >= 0) || !(hi > lo))
+        len < 4 || len > n || !(fs > 0) || !(lo >= 0) || !(hi > lo))
         return SPECTRAL_EINVAL;
-    if (!all_finite(x, n))
+    if (!all_finite(x, len))
         return SPECTRAL_ENONFINITE;
     float mean = 0;
-    for (uint32_t i = 0; i < n; i++)
+    for (uint32_t i = 0; i < len; i++)
         mean += x[i];
-    mean /= (float)n;
+    mean /= (float)len;
     for (uint32_t i = 0; i < n; i++) {
-        scratch[2 * i] = x[i] - mean;
+        scratch[2 * i] = i < len ? x[i] - mean : 0.0f;
         scratch[2 * i + 1] = 0;
     }
     spectral_fft(scratch, n, 0);
@@ -214,7 +233,7 @@ int spectral_envelope(const float *x, uint32_t n, float fs, float lo, float hi, 
     spectral_fft(scratch, n, 1);
     for (uint32_t i = 0; i < n; i++)     /* i <= 2i: reads stay ahead of writes */
         scratch[i] = sqrtf(scratch[2 * i] * scratch[2 * i] + scratch[2 * i + 1] * scratch[2 * i + 1]);
-    return spectral_power(scratch, n, scratch + n, env_power);
+    return spectral_power_padded(scratch, len, n, scratch + n, env_power);
 }
 
 int spectral_defect_freqs(const struct spectral_bearing *b, float shaft_hz, float *out)
@@ -271,7 +290,11 @@ int spectral_config_check(const struct spectral_config *c)
         return SPECTRAL_EINVAL;
     if (c->log_bands && (!(c->f_lo > 0) || !(c->f_lo < c->fs / 2)))
         return SPECTRAL_EINVAL;
-    if (c->sk_seg < 8 || !spectral_is_pow2(c->sk_seg) || c->sk_seg > c->n / 4)
+    /* a frame of len samples pads to n, the next power of two */
+    if (c->len != 0 && (c->len > c->n || c->len <= c->n / 2))
+        return SPECTRAL_EINVAL;
+    if (c->sk_seg < 8 || !spectral_is_pow2(c->sk_seg) ||
+        c->sk_seg > (c->len ? c->len : c->n) / 4)
         return SPECTRAL_EINVAL;
     if (!(c->env_lo >= 0) || !(c->env_hi >= c->env_lo) || c->env_hi > c->fs / 2)
         return SPECTRAL_EINVAL;
@@ -338,15 +361,15 @@ int spectral_features(const struct spectral_config *c, const float *x, float *sc
         return SPECTRAL_EINVAL;
     if (scratch_floats < spectral_scratch_floats(c))
         return SPECTRAL_ESCRATCH;
-    uint32_t n = c->n, nbin = n / 2 + 1, k = 0;
+    uint32_t n = c->n, len = c->len ? c->len : c->n, nbin = n / 2 + 1, k = 0;
     float *power = scratch, *env = power + nbin, *sk = env + nbin, *work = sk + c->sk_seg / 2 + 1;
-    if ((rc = spectral_power(x, n, work, power)) != 0)
+    if ((rc = spectral_power_padded(x, len, n, work, power)) != 0)
         return rc;
     float total = 0;
     for (uint32_t b = 1; b < nbin; b++)
         total += power[b];
     float tmp[SPECTRAL_TIME_FEATURES + SPECTRAL_SK_FEATURES + SPECTRAL_DEFECT_FEATURES + 2 * SPECTRAL_MAX_BANDS];
-    time_features(x, n, tmp);
+    time_features(x, len, tmp);
     k = SPECTRAL_TIME_FEATURES;
     if (c->log_bands) {
         spectral_log_bands(power, n, c->fs, c->f_lo, c->fs / 2 + c->fs / (float)n, c->log_bands, tmp + k);
@@ -358,7 +381,7 @@ int spectral_features(const struct spectral_config *c, const float *x, float *sc
         for (uint32_t j = 0; j < c->order_bands; j++, k++)
             tmp[k] = log_frac(tmp[k], total);
     }
-    if ((rc = spectral_kurtosis(x, n, c->sk_seg, work, sk)) != 0)
+    if ((rc = spectral_kurtosis(x, len, c->sk_seg, work, sk)) != 0)
         return rc;
     uint32_t best = 1;
     for (uint32_t b = 1; b < c->sk_seg / 2; b++)
@@ -369,7 +392,7 @@ int spectral_features(const struct spectral_config *c, const float *x, float *sc
     if (c->has_bearing && c->shaft_hz > 0) {
         float lo, hi, f[SPECTRAL_NDEFECTS], mean_env = 0;
         envelope_band(c, (float)best * c->fs / (float)c->sk_seg, &lo, &hi);
-        if ((rc = spectral_envelope(x, n, c->fs, lo, hi, work, env)) != 0)
+        if ((rc = spectral_envelope_padded(x, len, n, c->fs, lo, hi, work, env)) != 0)
             return rc;
         for (uint32_t b = 1; b < nbin; b++)
             mean_env += env[b];

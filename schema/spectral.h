@@ -56,6 +56,9 @@ struct spectral_config {
     float env_lo, env_hi;           /* envelope band-pass, Hz; 0, 0 = around the SK maximum */
     int has_bearing;                /* geometry below is valid: defect energies computed */
     struct spectral_bearing bearing;
+    /* Samples in the frame when it is not a power of two: n/2 < len <= n,
+     * windowed over its own length and zero-padded to n (0: n, no padding) */
+    uint32_t len;
 };
 
 /* Feature layout of spectral_features (count by spectral_feature_count):
@@ -86,6 +89,12 @@ int spectral_rfft(float *x, uint32_t n);
 /* One-sided power spectrum (n/2 + 1 bins, see the conventions above) of n
  * samples; scratch holds n floats. */
 int spectral_power(const float *x, uint32_t n, float *scratch, float *power);
+/* The same of a frame of len samples (4 <= len <= n): mean removed and Hann
+ * window over its len samples, then zeros up to n (a power of two).  The
+ * bins are n's, finer than the frame resolves: a 3000-sample frame keeps
+ * every sample rather than the 2048 a power of two would keep.  len == n is
+ * spectral_power, bit for bit. */
+int spectral_power_padded(const float *x, uint32_t len, uint32_t n, float *scratch, float *power);
 
 /* Energy in nb bands with log-spaced edges f_lo * (f_hi/f_lo)^(j/nb); a bin
  * belongs to the band whose half-open interval holds its frequency. */
@@ -106,6 +115,10 @@ int spectral_kurtosis(const float *x, uint32_t n, uint32_t seg, float *scratch, 
  * envelope.  env_power has n/2 + 1 bins; scratch holds 2n floats. */
 int spectral_envelope(const float *x, uint32_t n, float fs, float lo, float hi, float *scratch,
                       float *env_power);
+/* The same of a frame of len samples zero-padded to n: the envelope's power
+ * over its first len samples, as spectral_power_padded takes them. */
+int spectral_envelope_padded(const float *x, uint32_t len, uint32_t n, float fs, float lo, float hi,
+                             float *scratch, float *env_power);
 
 /* The four defect frequencies in Hz at shaft speed shaft_hz (out[SPECTRAL_NDEFECTS]). */
 int spectral_defect_freqs(const struct spectral_bearing *b, float shaft_hz, float *out);

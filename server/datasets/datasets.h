@@ -221,9 +221,9 @@ struct featureset_spec;
  * of the version's length at its sample rate; the spectral sets (a few-shot
  * model's) over the first ds_spectral_window samples of each. */
 void ds_feature_spec(const struct ds_info *in, struct featureset_spec *fs);
-/* The window a spectral set reads of a window_samples-long one: the largest
- * power of two <= it (at most FEATURESET_MAX_WINDOW); below 64, the length
- * itself (too short for a spectrum). */
+/* The window a spectral set reads of a window_samples-long one: all of it
+ * (zero-padded to a power of two by the set), up to FEATURESET_MAX_WINDOW;
+ * below 64 samples the length itself, too short for a spectrum. */
 uint32_t ds_spectral_window(uint32_t window_samples);
 /* Features per window (channels x per channel); 0 when the version's
  * windows are out of the set's range. */

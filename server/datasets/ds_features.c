@@ -12,23 +12,16 @@
 
 uint32_t ds_spectral_window(uint32_t window_samples)
 {
-    uint32_t n = 64;
-
-    if (window_samples < 64)
-        return window_samples;          /* too short for a spectrum: refused downstream */
-    while (n * 2 <= window_samples && n * 2 <= FEATURESET_MAX_WINDOW)
-        n *= 2;
-    return n;
+    return window_samples < FEATURESET_MAX_WINDOW ? window_samples : FEATURESET_MAX_WINDOW;
 }
 
 void ds_feature_spec(const struct ds_info *in, struct featureset_spec *fs)
 {
     /* Non-overlapping windows of the version's length: the device scores
      * one window every `window` samples, as the version cut them.  The
-     * spectral sets need a power of two for their FFT: they read the first
-     * ds_spectral_window samples of each window (a 0.25 s window at 12 kHz,
-     * 3000 samples, gives 2048), and the device scores one such window every
-     * as many samples. */
+     * spectral sets zero-pad a window that is not a power of two to the
+     * next one (schema/spectral.h), so they read all of it, up to their
+     * 65536 samples (ds_spectral_window). */
     fs->kin = (struct featureset_kin)FEATURESET_NO_KIN;
     if (in->feature_set == FEATURESET_SPECTRAL) {
         /* asked for by a training run (a few-shot model on vibration) */

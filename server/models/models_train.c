@@ -731,8 +731,9 @@ void models__kinmap_release(struct models_kinmap *km)
 
 /* The feature set a kind trains on: "relations" when the request named it;
  * otherwise the few-shot learner reads spectra
- * where the window allows an FFT (64 samples or more; of a window that is
- * not a power of two, the largest power of two it holds: ds_spectral_window), with
+ * where the window allows a spectrum (64 samples or more; one that is not a
+ * power of two zero-padded to the next, one over 65536 samples read on its
+ * first 65536: ds_spectral_window), with
  * the bearing defect energies when the taxonomy says how the machines turn
  * (set "envelope"), else without (set "spectral", *why says what was
  * missing); the other kinds the moments set their blobs and the export's F
@@ -1557,7 +1558,7 @@ static json_t *features_json(const struct trainset *t, const struct featureset_s
         char why[256];
 
         snprintf(why, sizeof why,
-                 "the version's windows are %u samples and an FFT takes a power of two: the "
+                 "the version's windows are %u samples, more than the spectral sets read: the "
                  "features read the first %u samples of each (%.4g s); the device scores one "
                  "such window every %u samples",
                  (unsigned)in->window_samples, (unsigned)fs->window,

@@ -246,7 +246,9 @@ END_TEST
  * energy lands in the log band whose edges (f_lo (fs/2 / f_lo)^(j/11),
  * derived here by hand) hold its frequency; a gain moves log_rms by
  * log10(gain) and no band; impacts raise spectral kurtosis above a tone's;
- * and the set refuses without scratch or on a window that is no power of two. */
+ * a window that is no power of two (1000 samples, zero-padded to 1024)
+ * puts the tone in the same band; the set refuses without scratch or on a
+ * window shorter than 64 samples. */
 START_TEST(spectral_set_properties)
 {
     struct featureset_spec fs = { FEATURESET_SPECTRAL, FEATURESET_SPECTRAL_VERSION, 1024, 1024, 8192.0f, FEATURESET_NO_KIN, NULL };
@@ -279,8 +281,23 @@ START_TEST(spectral_set_properties)
         x[i] = 0.01f * sinf((float)i) + ((i % 128) < 8 ? sinf((float)(2.0 * M_PI * 2000.0 * i / 8192.0)) : 0.0f);
     ck_assert_int_eq(featureset_compute(&fs, x, 1024, 1, scratch, ns, c), 0);
     ck_assert_float_gt(c[14], a[14] + 1.0f);
-    fs.window = 1000;
-    ck_assert_str_eq(featureset_unsupported(&fs, 1), "spectral feature window not a power of two in 64..65536");
+    fs.window = fs.hop = 1000;
+    ck_assert_ptr_null(featureset_unsupported(&fs, 1));
+    ns = featureset_scratch_floats(&fs);
+    ck_assert_uint_le(ns, 8192);
+    for (int i = 0; i < 1000; i++)
+        x[i] = sinf((float)(2.0 * M_PI * tone * i / 8192.0));
+    ck_assert_int_eq(featureset_compute(&fs, x, 1000, 1, scratch, ns, c), 0);
+    best = 3;
+    for (int k = 3; k < 14; k++)
+        if (c[k] > c[best])
+            best = k;
+    /* f_lo = max(fs / 256, 2 fs / 1000) = 32 Hz still: the same band */
+    ck_assert_int_eq(best - 3, band);
+    ck_assert_float_eq_tol(c[best], 0.0f, 0.01f);
+    ck_assert_float_eq_tol(c[0], (float)log10(1.0 / sqrt(2.0)), 2e-3f);
+    fs.window = fs.hop = 63;
+    ck_assert_str_eq(featureset_unsupported(&fs, 1), "spectral feature window shorter than 64 samples");
     ck_assert_str_eq(featureset_feature_name(FEATURESET_SPECTRAL, 1, 14), "sk_max");
 }
 END_TEST

@@ -181,7 +181,7 @@ START_TEST(bad_arguments_refused)
 }
 END_TEST
 
-static FILE *open_reference(void)
+static FILE *open_reference_arg(const char *arg)
 {
     const char *cands[] = { getenv("PYTHON"), "python3", "/usr/bin/python3" };
     char cmd[512];
@@ -192,10 +192,15 @@ static FILE *open_reference(void)
         snprintf(cmd, sizeof cmd, "%s -c 'import numpy' >/dev/null 2>&1", cands[i]);
         if (system(cmd) != 0)
             continue;
-        snprintf(cmd, sizeof cmd, "%s tests/unit/schema/spectral_ref.py", cands[i]);
+        snprintf(cmd, sizeof cmd, "%s tests/unit/schema/spectral_ref.py %s", cands[i], arg);
         return popen(cmd, "r");
     }
     return NULL;
+}
+
+static FILE *open_reference(void)
+{
+    return open_reference_arg("");
 }
 
 static void read_doubles(FILE *f, double *v, int n)
@@ -246,6 +251,45 @@ START_TEST(numpy_golden)
 }
 END_TEST
 
+/* A frame that is not a power of two: its 1000 samples zero-padded to
+ * 1024, against numpy's rfft(..., n) of the same windowed samples; the
+ * envelope's power over the frame's own samples. */
+START_TEST(numpy_golden_padded)
+{
+    FILE *f = open_reference_arg("padded");
+    double head[6];
+
+    if (!f) {
+        fprintf(stderr, "check_spectral: SKIP numpy golden (padded): no python3 with numpy\n");
+        return;
+    }
+    read_doubles(f, head, 6);
+    int n = (int)head[0], seg = (int)head[1], len = (int)head[5];
+    ck_assert_int_eq(n, 1024);
+    ck_assert_int_eq(len, 1000);
+    static double xd[1000], pw[513], sk[33], env[513];
+    static float x[1000], s[2048], p[513], skg[33], eg[513];
+    read_doubles(f, xd, len);
+    read_doubles(f, pw, n / 2 + 1);
+    read_doubles(f, sk, seg / 2 + 1);
+    read_doubles(f, env, n / 2 + 1);
+    ck_assert_int_eq(pclose(f), 0);
+    for (int i = 0; i < len; i++)
+        x[i] = (float)xd[i];
+    ck_assert_int_eq(spectral_power_padded(x, (uint32_t)len, (uint32_t)n, s, p), 0);
+    near_all(p, pw, n / 2 + 1, 1e-5);
+    ck_assert_int_eq(spectral_kurtosis(x, (uint32_t)len, (uint32_t)seg, s, skg), 0);
+    for (int k = 0; k <= seg / 2; k++)
+        ck_assert_double_eq_tol(skg[k], sk[k], 1e-3 * fmax(1.0, fabs(sk[k])));
+    ck_assert_int_eq(spectral_envelope_padded(x, (uint32_t)len, (uint32_t)n, (float)head[2],
+                                              (float)head[3], (float)head[4], s, eg), 0);
+    near_all(eg, env, n / 2 + 1, 1e-4);
+    /* a padded frame is no unpadded one: refused where it cannot be */
+    ck_assert_int_eq(spectral_power_padded(x, 1000, 1000, s, p), SPECTRAL_EINVAL);
+    ck_assert_int_eq(spectral_power_padded(x, 1025, 1024, s, p), SPECTRAL_EINVAL);
+}
+END_TEST
+
 Suite *spectral_suite(void)
 {
     Suite *s = suite_create("spectral");
@@ -258,6 +302,7 @@ Suite *spectral_suite(void)
     tcase_add_test(tc, defect_frequencies_of_6205);
     tcase_add_test(tc, features_find_outer_race_defect);
     tcase_add_test(tc, bad_arguments_refused);
+    tcase_add_test(tc, numpy_golden_padded);
     tcase_add_test(tc, numpy_golden);
     tcase_set_timeout(tc, 30);
     suite_add_tcase(s, tc);

@@ -3,7 +3,12 @@
 (not our code): a deterministic test frame and, for it, the one-sided
 power spectrum, the spectral kurtosis and the envelope spectrum with the
 conventions of schema/spectral.h.  Prints whitespace-separated numbers:
-n seg fs lo hi, the frame (n), power (n/2+1), sk (seg/2+1), env (n/2+1)."""
+n seg fs lo hi, the frame (n), power (n/2+1), sk (seg/2+1), env (n/2+1).
+With the argument "padded": the frame's first 1000 samples zero-padded to
+n (spectral_power_padded, spectral_envelope_padded), and the header gains
+len: n seg fs lo hi len, the frame (len), power, sk, env as above."""
+import sys
+
 import numpy as np
 
 n, seg, fs, lo, hi = 1024, 64, 8192.0, 1500.0, 2500.0
@@ -17,10 +22,10 @@ for t0 in np.arange(0.001, n / fs, 1 / 93.0):
 x = x.astype(np.float32).astype(np.float64)
 
 
-def power(v):
+def power(v, nfft=None):
     m = len(v)
     w = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(m) / m)
-    X = np.fft.rfft((v - v.mean()) * w)
+    X = np.fft.rfft((v - v.mean()) * w, nfft or m)
     p = np.abs(X) ** 2 / (m * np.sum(w * w))
     p[1:-1] *= 2
     return p
@@ -37,12 +42,17 @@ def kurt(v):
 
 
 def envelope(v):
-    X = np.fft.fft(v - v.mean())
+    X = np.fft.fft(v - v.mean(), n)
     f = np.arange(n) * fs / n
     keep = (np.arange(n) > 0) & (np.arange(n) < n // 2) & (f >= lo) & (f <= hi)
     a = np.fft.ifft(np.where(keep, 2 * X, 0))
-    return power(np.abs(a))
+    return power(np.abs(a)[:len(v)], n)
 
 
-out = [n, seg, fs, lo, hi] + list(x) + list(power(x)) + list(kurt(x)) + list(envelope(x))
+if sys.argv[1:] == ["padded"]:
+    v = x[:1000]
+    out = [n, seg, fs, lo, hi, len(v)] + list(v) + list(power(v, n)) + list(kurt(v)) + \
+        list(envelope(v))
+else:
+    out = [n, seg, fs, lo, hi] + list(x) + list(power(x)) + list(kurt(x)) + list(envelope(x))
 print(" ".join(repr(float(v)) for v in out))

@@ -6,7 +6,9 @@
  * one kept-alive connection).  A 2xx deletes the spool file; a 4xx
  * that can never succeed (400, 403, 404, 409, 413, 422) dead-letters it;
  * 401, 408, 429, 5xx and network errors retry with exponential back-off and
- * full jitter, honouring Retry-After on 429/503.  Every heartbeat_s seconds a
+ * full jitter, honouring Retry-After on 429/503.  A 403 `unknown_device` (the
+ * server forgot the device) is retried too, and the device registered again
+ * through upload_config.reregister when the agent can.  Every heartbeat_s seconds a
  * JSON heartbeat signed with the device key (Ed25519, detached) goes to
  * /api/v1/heartbeats.  Runs in its own thread; a put into the spool wakes it.
  *

@@ -4,7 +4,9 @@
  * The sample path never waits on the network: registration and uploads run
  * in a thread of their own while the pipeline detects and spools from the
  * first sample on; snapshots wait in the spool until the device is
- * registered and the server answers. */
+ * registered and the server answers.  A server that forgets the device later
+ * (`unknown_device`) is registered with again by the uploader when the agent
+ * has the enrollment secret (upload_config.reregister). */
 #include "agent/command/command.h"
 #include "agent/command/command_int.h"
 
@@ -37,6 +39,18 @@ struct net {
     pthread_mutex_t mu;
 };
 
+/* upload_config.reregister: the server forgot the device; register it again
+ * as net_main did the first time, with the same id and key (one request: the
+ * uploader decides when to try again). */
+static int reregister(void *ctx, const atomic_bool *abort, char *err, size_t errlen)
+{
+    struct net *n = ctx;
+    const struct agent_config *c = n->c;
+
+    return keys_register_once(c->key_dir, c->server, c->device_id, n->keys,
+                              c->enroll_secret_file, abort, err, errlen) == KEYS_OK ? 0 : -1;
+}
+
 static void *net_main(void *arg)
 {
     struct net *n = arg;
@@ -59,8 +73,9 @@ static void *net_main(void *arg)
         fprintf(stderr, "agent: %s was registered as %s, not as %s with %s: registering anew\n",
                 c->key_dir, what, c->device_id, c->server);
     }
+    /* For the first registration and for any later one (reregister). */
+    keys_tls(c->ca_file[0] ? c->ca_file : NULL, c->pin_sha256[0] ? c->pin_sha256 : NULL);
     if (mark == KEYS_MARKER_NONE || mark == KEYS_MARKER_OTHER) {
-        keys_tls(c->ca_file[0] ? c->ca_file : NULL, c->pin_sha256[0] ? c->pin_sha256 : NULL);
         rc = keys_register(c->key_dir, c->server, c->device_id, n->keys,
                            c->enroll_secret_file, n->stop, err, sizeof(err));
         if (rc == KEYS_EREFUSED || rc == KEYS_EIO || rc == KEYS_EINVAL) {
@@ -81,6 +96,9 @@ static void *net_main(void *arg)
         .heartbeat_s = (uint32_t)c->heartbeat_s,
         .ca_file = c->ca_file[0] ? c->ca_file : NULL,
         .pin_sha256 = c->pin_sha256[0] ? c->pin_sha256 : NULL,
+        /* Without a secret the uploader can only say what to run. */
+        .reregister = c->enroll_secret_file[0] ? reregister : NULL, .reregister_ctx = n,
+        .key_dir = c->key_dir,
     };
     memcpy(uc.secret_key, n->keys->sk, sizeof(uc.secret_key));
     pthread_mutex_lock(&n->mu);
@@ -253,6 +271,11 @@ int command_run(const struct agent_config *c, atomic_int *stop)
     if (atomic_load(&net.fatal))
         status = 1;
     log_stats(cp.p, cp.sp);
+    if (atomic_load(&counters.reregistrations) > 0)
+        fprintf(stderr, "agent: registered again %llu time%s with a server that had forgotten "
+                        "the device\n",
+                (unsigned long long)atomic_load(&counters.reregistrations),
+                atomic_load(&counters.reregistrations) == 1 ? "" : "s");
     log_model(cp.ms);
 out:
     command_parts_release(&cp);

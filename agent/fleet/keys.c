@@ -295,14 +295,16 @@ static int read_secret(const char *path, char *out, size_t cap, char *err, size_
     return 0;
 }
 
-int keys_post_json(const char *url, const char *json, const char *ca_file, const char *pin,
-                   long *status, char *reply, size_t reply_cap)
+/* keys_post_json, cut short when *abort is set (abort may be NULL). */
+static int post_json(const char *url, const char *json, const char *ca_file, const char *pin,
+                     const atomic_bool *abort, long *status, char *reply, size_t reply_cap)
 {
     struct net_client *c;
     struct net_request rq = {
         .method = "POST", .url = url, .headers = "Content-Type: application/json\r\n",
         .body = json, .body_len = strlen(json), .connect_timeout_s = 10, .timeout_s = 30,
         .truncate = 1,          /* only the start of a body is kept: it is for messages */
+        .abort = abort,
     };
     struct net_response rs = { .body = (uint8_t *)reply, .body_cap = reply_cap };
     int rc;
@@ -321,6 +323,12 @@ int keys_post_json(const char *url, const char *json, const char *ca_file, const
     }
     *status = rs.status;
     return 0;
+}
+
+int keys_post_json(const char *url, const char *json, const char *ca_file, const char *pin,
+                   long *status, char *reply, size_t reply_cap)
+{
+    return post_json(url, json, ca_file, pin, NULL, status, reply, reply_cap);
 }
 
 int keys_mark_registered(const char *dir, const char *server, const char *device_id,
@@ -360,64 +368,116 @@ void keys_tls(const char *ca_file, const char *pin_sha256)
     tls_pin = pin_sha256;
 }
 
-int keys_register(const char *dir, const char *server, const char *device_id,
-                  const struct keys *k, const char *secret_file, atomic_int *stop,
-                  char *err, size_t errlen)
+/* The registration request's body, malloc'd; NULL (err says why) when the
+ * secret cannot be read or memory is short.  *have_secret: one was given. */
+static char *register_body(const char *device_id, const struct keys *k, const char *secret_file,
+                           int *have_secret, int *rc, char *err, size_t errlen)
 {
     char secret[SECRET_MAX], b64[sodium_base64_ENCODED_LEN(WIRE_PK_LEN,
                                                             sodium_base64_VARIANT_ORIGINAL)];
-    char url[1200];
     json_t *j;
     char *json;
-    unsigned delay_ms = 1000;
-    int rc, have_secret;
 
-    rc = read_secret(secret_file, secret, sizeof(secret), err, errlen);
-    if (rc != 0)
-        return rc;
-    if (snprintf(url, sizeof(url), "%s/api/v1/devices/register", server) >= (int)sizeof(url)) {
-        snprintf(err, errlen, "server URL too long");
-        return KEYS_EINVAL;
-    }
+    *rc = read_secret(secret_file, secret, sizeof(secret), err, errlen);
+    if (*rc != 0)
+        return NULL;
     sodium_bin2base64(b64, sizeof(b64), k->pk, WIRE_PK_LEN, sodium_base64_VARIANT_ORIGINAL);
     j = json_pack("{s:s, s:s, s:s}", "device_id", device_id, "public_key", b64,
                   "enroll_secret", secret);
     json = j != NULL ? json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
-    have_secret = secret[0] != '\0';
+    *have_secret = secret[0] != '\0';
     sodium_memzero(secret, sizeof(secret));
     if (json == NULL) {
         snprintf(err, errlen, "out of memory");
+        *rc = KEYS_EINVAL;
+    }
+    return json;
+}
+
+/* One request: KEYS_OK (marker written), KEYS_ENET (no answer, or one that
+ * may change: 5xx, 408, 429; reply says which) or KEYS_EREFUSED (err). */
+static int register_attempt(const char *url, const char *json, int have_secret, const char *dir,
+                            const char *server, const char *device_id, const struct keys *k,
+                            const atomic_bool *abort, char *reply, size_t reply_cap,
+                            char *err, size_t errlen)
+{
+    long status = 0;
+    int net = post_json(url, json, tls_ca_file, tls_pin, abort, &status, reply, reply_cap);
+
+    if (status == 200 || status == 201) {
+        if (keys_mark_registered(dir, server, device_id, k->pk) != 0)
+            snprintf(err, errlen, "registered, but cannot write marker in %s: %s", dir,
+                     strerror(errno));
+        return KEYS_OK;
+    }
+    if (status == 403 || status == 409 || (status >= 400 && status < 500 && status != 408 &&
+                                            status != 429)) {
+        snprintf(err, errlen, "registration of %s refused (HTTP %ld%s): %.300s", device_id,
+                 status,
+                 status == 403 && !have_secret
+                     ? ": not enrolled with this server and no --enroll-secret-file; "
+                       "enroll it first (precursor-agent enroll --token-file, "
+                       "docs/FLEET.md) or give the secret" :
+                 status == 403 ? ", enrollment secret wrong" :
+                 status == 409 ? ", this device id is registered with another key" : "",
+                 reply);
+        return KEYS_EREFUSED;
+    }
+    if (net == 0)
+        snprintf(reply, reply_cap, "server error (HTTP %ld)", status);
+    return KEYS_ENET;
+}
+
+int keys_register_once(const char *dir, const char *server, const char *device_id,
+                       const struct keys *k, const char *secret_file, const atomic_bool *abort,
+                       char *err, size_t errlen)
+{
+    char url[1200], reply[1024];
+    char *json;
+    int rc, have_secret = 0;
+
+    if (errlen > 0)
+        err[0] = '\0';
+    if (snprintf(url, sizeof(url), "%s/api/v1/devices/register", server) >= (int)sizeof(url)) {
+        snprintf(err, errlen, "server URL too long");
         return KEYS_EINVAL;
     }
+    json = register_body(device_id, k, secret_file, &have_secret, &rc, err, errlen);
+    if (json == NULL)
+        return rc;
+    rc = register_attempt(url, json, have_secret, dir, server, device_id, k, abort, reply,
+                          sizeof(reply), err, errlen);
+    if (rc == KEYS_ENET)
+        snprintf(err, errlen, "%s: %s", url, reply);
+    free(json);
+    return rc;
+}
+
+int keys_register(const char *dir, const char *server, const char *device_id,
+                  const struct keys *k, const char *secret_file, atomic_int *stop,
+                  char *err, size_t errlen)
+{
+    char url[1200];
+    char *json;
+    unsigned delay_ms = 1000;
+    int rc, have_secret = 0;
+
+    if (snprintf(url, sizeof(url), "%s/api/v1/devices/register", server) >= (int)sizeof(url)) {
+        snprintf(err, errlen, "server URL too long");
+        return KEYS_EINVAL;
+    }
+    json = register_body(device_id, k, secret_file, &have_secret, &rc, err, errlen);
+    if (json == NULL)
+        return rc;
     for (;;) {
         char reply[1024];
-        long status = 0;
-        int net = keys_post_json(url, json, tls_ca_file, tls_pin, &status, reply, sizeof(reply));
 
-        if (status == 200 || status == 201) {
-            if (keys_mark_registered(dir, server, device_id, k->pk) != 0)
-                snprintf(err, errlen, "registered, but cannot write marker in %s: %s", dir,
-                         strerror(errno));
-            rc = 0;
+        rc = register_attempt(url, json, have_secret, dir, server, device_id, k, NULL, reply,
+                              sizeof(reply), err, errlen);
+        if (rc != KEYS_ENET)
             break;
-        }
-        if (status == 403 || status == 409 || (status >= 400 && status < 500 && status != 408 &&
-                                                status != 429)) {
-            snprintf(err, errlen, "registration of %s refused (HTTP %ld%s): %.300s", device_id,
-                     status,
-                     status == 403 && !have_secret
-                         ? ": not enrolled with this server and no --enroll-secret-file; "
-                           "enroll it first (precursor-agent enroll --token-file, "
-                           "docs/FLEET.md) or give the secret" :
-                     status == 403 ? ", enrollment secret wrong" :
-                     status == 409 ? ", this device id is registered with another key" : "",
-                     reply);
-            rc = KEYS_EREFUSED;
-            break;
-        }
-        fprintf(stderr, "agent: register %s: %s; retrying in %u ms\n", url,
-                net != 0 ? reply : "server error", delay_ms);
+        fprintf(stderr, "agent: register %s: %s; retrying in %u ms\n", url, reply, delay_ms);
         sleep_stoppable(delay_ms, stop);
         if (stop != NULL && atomic_load(stop)) {
             snprintf(err, errlen, "stopped before registration succeeded");

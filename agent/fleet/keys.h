@@ -78,4 +78,15 @@ int keys_register(const char *dir, const char *server, const char *device_id,
                   const struct keys *k, const char *secret_file, atomic_int *stop,
                   char *err, size_t errlen);
 
+/* One registration request, as keys_register makes each: KEYS_OK when the
+ * server accepted it (the marker written), KEYS_ENET when it did not answer or
+ * answered what may pass (5xx, 408, 429), KEYS_EREFUSED for a refusal,
+ * KEYS_EIO/KEYS_EINVAL when the secret file cannot be read; err says why.
+ * Setting *abort (may be NULL) cuts the request short.  For an agent whose
+ * server forgot it (agent/upload: `unknown_device`), which retries on its own
+ * schedule. */
+int keys_register_once(const char *dir, const char *server, const char *device_id,
+                       const struct keys *k, const char *secret_file, const atomic_bool *abort,
+                       char *err, size_t errlen);
+
 #endif

@@ -54,6 +54,8 @@ struct upload {
      * which the next must exceed. */
     int64_t skew_ms;
     int64_t hb_last_ms;
+    long hb_status;                 /* the last heartbeat's answer, 0 if none */
+    struct upload_forgot forgot;    /* re-registration with a server that forgot the device */
 };
 
 enum upload_verdict upload_classify(long s)
@@ -80,6 +82,46 @@ enum upload_verdict upload_classify_answer(long s, const char *body)
                                      strstr(body, "\"unknown_device\"") != NULL))
         return UPLOAD_RETRY;
     return upload_classify(s);
+}
+
+int upload_answer_forgotten(long s, const char *body)
+{
+    json_t *j, *code;
+    int yes;
+
+    if (s != 403 || body == NULL)
+        return 0;
+    /* The code, parsed: a message that quotes "unknown_device" is not one. */
+    j = json_loads(body, 0, NULL);
+    code = json_object_get(json_object_get(j, "error"), "code");
+    yes = json_is_string(code) && strcmp(json_string_value(code), "unknown_device") == 0;
+    json_decref(j);
+    return yes;
+}
+
+enum upload_forgot_action upload_forgot_decide(struct upload_forgot *st, long s,
+                                               const char *body, int can_register,
+                                               int64_t now_ms, uint32_t base_ms,
+                                               uint32_t cap_ms, uint64_t *rng)
+{
+    uint64_t wait_ms;
+
+    if (!upload_answer_forgotten(s, body) || now_ms < st->next_ms)
+        return UPLOAD_FORGOT_NOTHING;
+    if (!can_register) {
+        st->next_ms = now_ms + (int64_t)UPLOAD_FORGOT_HINT_S * 1000;
+        return UPLOAD_FORGOT_HINT;
+    }
+    /* The snapshots' own back-off, never under its base: a fleet that a
+     * rebuilt server forgot comes back spread out, and a device whose
+     * registration keeps failing asks ever more rarely, up to the cap. */
+    wait_ms = upload_backoff_ms(st->attempt, base_ms, cap_ms, rng);
+    if (wait_ms < base_ms)
+        wait_ms = base_ms;
+    st->next_ms = now_ms + (int64_t)wait_ms;
+    if (st->attempt < 63)
+        st->attempt++;
+    return UPLOAD_FORGOT_REGISTER;
 }
 
 static uint64_t xorshift64s(uint64_t *s)
@@ -152,7 +194,7 @@ char *upload_heartbeat_json(const struct upload_config *cfg, struct spool *sp,
                                             "first", (json_int_t)gaps[i].first,
                                             "last", (json_int_t)gaps[i].last,
                                             "kind", gap_kind_name(gaps[i].kind)));
-    o = json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:o}",
+    o = json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:o}",
                   "device_id", cfg->device_id ? cfg->device_id : "",
                   "time", (json_int_t)time(NULL),
                   "uptime_s", (json_int_t)uptime_s,
@@ -164,6 +206,7 @@ char *upload_heartbeat_json(const struct upload_config *cfg, struct spool *sp,
                   "quarantined", (json_int_t)st.quarantined,
                   "dead_lettered", (json_int_t)st.dead_lettered,
                   "upload_errors", (json_int_t)atomic_load(&c->upload_errors),
+                  "reregistrations", (json_int_t)atomic_load(&c->reregistrations),
                   "spool_files", (json_int_t)st.files,
                   "spool_bytes", (json_int_t)st.bytes,
                   "last_seq", (json_int_t)(st.next_seq - 1),
@@ -258,6 +301,7 @@ static int send_heartbeat(struct upload *u)
     int64_t ts = realtime_ms() + u->skew_ms;
     long status;
 
+    u->hb_status = 0;
     if (ts <= u->hb_last_ms)
         ts = u->hb_last_ms + 1;
     clock_gettime(CLOCK_MONOTONIC, &now);
@@ -281,6 +325,7 @@ static int send_heartbeat(struct upload *u)
              "X-Precursor-Signature: %s\r\nX-Precursor-Timestamp: %lld\r\n",
              u->cfg.device_id, b64, (long long)ts);
     status = post(u, u->url_hb, (const uint8_t *)body, -1, strlen(body), hdrs);
+    u->hb_status = status;
     free(body);
     if (status >= 200 && status < 300) {
         u->hb_last_ms = ts;
@@ -312,6 +357,47 @@ static void sleep_until(struct upload *u, int64_t deadline_ms)
     pthread_mutex_unlock(&u->mu);
 }
 
+/* After an answer (status, body in u->resp): when it says the server has
+ * forgotten the device, register again or say what to run, as
+ * upload_forgot_decide allows.  1 when the device is registered again: what
+ * waits may go at once. */
+static int on_forgotten(struct upload *u, long status)
+{
+    char err[600];
+    int64_t now = mono_ms();
+
+    switch (upload_forgot_decide(&u->forgot, status, u->resp, u->cfg.reregister != NULL, now,
+                                 u->cfg.backoff_base_ms, u->cfg.backoff_cap_ms, &u->rng)) {
+    case UPLOAD_FORGOT_NOTHING:
+        return 0;
+    case UPLOAD_FORGOT_HINT:
+        fprintf(stderr, "upload: server %s does not know device %s and the agent has no "
+                "--enroll-secret-file to register again: enroll it there (precursor-agent "
+                "enroll --server %s --device-id %s --key-dir %s --token-file PATH, with a token "
+                "from precursor-server enroll create); snapshots wait in the spool (said again "
+                "in %d s)\n", u->cfg.server_url, u->cfg.device_id, u->cfg.server_url,
+                u->cfg.device_id, u->cfg.key_dir ? u->cfg.key_dir : "DIR", UPLOAD_FORGOT_HINT_S);
+        return 0;
+    case UPLOAD_FORGOT_REGISTER:
+        break;
+    }
+    fprintf(stderr, "upload: server does not know device %s: registering again\n",
+            u->cfg.device_id);
+    err[0] = '\0';
+    if (u->cfg.reregister(u->cfg.reregister_ctx, &u->stop, err, sizeof err) != 0) {
+        if (!atomic_load(&u->stop))
+            fprintf(stderr, "upload: registering %s again failed: %s; next try in %" PRId64
+                    " ms at the earliest\n", u->cfg.device_id, err[0] ? err : "no reason given",
+                    u->forgot.next_ms - now);
+        return 0;
+    }
+    u->forgot.attempt = 0;
+    atomic_fetch_add(&u->c->reregistrations, 1);
+    fprintf(stderr, "upload: registered %s again with %s; uploading what waits%s%s\n",
+            u->cfg.device_id, u->cfg.server_url, err[0] ? "; " : "", err);
+    return 1;
+}
+
 static void *run(void *arg)
 {
     struct upload *u = arg;
@@ -330,6 +416,13 @@ static void *run(void *arg)
         if (u->cfg.heartbeat_s && now >= next_hb) {
             send_heartbeat(u);
             next_hb = mono_ms() + (int64_t)u->cfg.heartbeat_s * 1000;
+            if (on_forgotten(u, u->hb_status)) {
+                /* Known again: the spool goes now, and so does a heartbeat
+                 * that tells the server the device's state. */
+                attempt = 0;
+                retry_at = 0;
+                next_hb = mono_ms();
+            }
             continue;
         }
         if (now < retry_at) {
@@ -372,10 +465,21 @@ static void *run(void *arg)
             break;
         }
         case UPLOAD_RETRY: {
-            uint64_t delay = upload_backoff_ms(attempt, u->cfg.backoff_base_ms,
-                                               u->cfg.backoff_cap_ms, &u->rng);
+            uint64_t delay;
+
             atomic_fetch_add(&u->c->upload_errors, 1);
             spool_release(u->sp, seq);
+            if (on_forgotten(u, status)) {
+                /* The same snapshot again, at once: the server stores a
+                 * (device, seq) once whatever reaches it twice. */
+                attempt = 0;
+                retry_at = 0;
+                if (u->cfg.heartbeat_s)
+                    next_hb = mono_ms();
+                break;
+            }
+            delay = upload_backoff_ms(attempt, u->cfg.backoff_base_ms, u->cfg.backoff_cap_ms,
+                                      &u->rng);
             if (attempt < 63)
                 attempt++;
             if ((status == 429 || status == 503) && u->retry_after >= 0) {
@@ -436,6 +540,7 @@ static void free_upload(struct upload *u)
     free((char *)u->cfg.model_version);
     free((char *)u->cfg.ca_file);
     free((char *)u->cfg.pin_sha256);
+    free((char *)u->cfg.key_dir);
     sodium_memzero(u->cfg.secret_key, sizeof u->cfg.secret_key);
     pthread_cond_destroy(&u->cv);
     pthread_mutex_destroy(&u->mu);
@@ -471,6 +576,7 @@ int upload_start(const struct upload_config *cfg, struct spool *sp,
     u->cfg.model_version = dup_or_null(cfg->model_version);
     u->cfg.ca_file = dup_or_null(cfg->ca_file);
     u->cfg.pin_sha256 = dup_or_null(cfg->pin_sha256);
+    u->cfg.key_dir = dup_or_null(cfg->key_dir);
     if (!u->cfg.backoff_base_ms)
         u->cfg.backoff_base_ms = 1000;
     if (!u->cfg.backoff_cap_ms)
@@ -494,7 +600,7 @@ int upload_start(const struct upload_config *cfg, struct spool *sp,
         (cfg->agent_version && !u->cfg.agent_version) ||
         (cfg->detector_version && !u->cfg.detector_version) ||
         (cfg->model_version && !u->cfg.model_version) || (cfg->ca_file && !u->cfg.ca_file) ||
-        (cfg->pin_sha256 && !u->cfg.pin_sha256)) {
+        (cfg->pin_sha256 && !u->cfg.pin_sha256) || (cfg->key_dir && !u->cfg.key_dir)) {
         free_upload(u);
         return UPLOAD_ENOMEM;
     }

@@ -6,7 +6,9 @@
  * one kept-alive connection).  A 2xx deletes the spool file; a 4xx
  * that can never succeed (400, 403, 404, 409, 413, 422) dead-letters it;
  * 401, 408, 429, 5xx and network errors retry with exponential back-off and
- * full jitter, honouring Retry-After on 429/503.  Every heartbeat_s seconds a
+ * full jitter, honouring Retry-After on 429/503.  A 403 `unknown_device` (the
+ * server forgot the device) is retried too, and the device registered again
+ * through upload_config.reregister when the agent can.  Every heartbeat_s seconds a
  * JSON heartbeat signed with the device key (Ed25519, detached) goes to
  * /api/v1/heartbeats.  Runs in its own thread; a put into the spool wakes it.
  *
@@ -36,6 +38,7 @@ struct upload_counters {
     atomic_uint_least64_t triggers;
     atomic_uint_least64_t upload_errors; /* failed attempts (network or non-2xx) */
     atomic_uint_least64_t heartbeats;   /* acknowledged by the server */
+    atomic_uint_least64_t reregistrations; /* registered again with a server that forgot the device */
 };
 
 struct upload_config {
@@ -58,6 +61,17 @@ struct upload_config {
      * model (agent/fleet/config_poll.h); called on the uploader thread.  May be NULL. */
     void (*heartbeat_fill)(void *ctx, void *json_object);
     void *heartbeat_ctx;
+    /* The server answered an upload or a heartbeat 403 `unknown_device`: it
+     * has forgotten the device (its database rebuilt, or restored from a
+     * backup older than the device's registration).  Registers the device
+     * again with the same id and key (agent/fleet/keys.h); 0 when the server
+     * accepted it, else -1 with err saying why.  Called on the uploader
+     * thread, at most once per back-off (upload_forgot_decide); abort is set
+     * when the uploader stops.  NULL: the agent cannot register by itself (it
+     * has no enrollment secret), and says once an hour what to run instead. */
+    int (*reregister)(void *ctx, const atomic_bool *abort, char *err, size_t errlen);
+    void *reregister_ctx;
+    const char *key_dir;        /* for that line (`enroll --key-dir`); copied; may be NULL */
 };
 
 /* What to do with a snapshot after an HTTP status (0 = no response). */
@@ -70,10 +84,43 @@ enum upload_verdict upload_classify(long http_status);
 /* The same with the answer's body, which the status alone cannot tell:
  * a 403 `device_not_active` (the device is pending an admin's approval, as
  * every device installed with a token that does not pre-approve is at
- * first) or `unknown_device` (the server does not know the device yet) is
- * retried, not dead-lettered: the snapshots wait for the approval or the
- * enrollment under the spool cap.  body may be NULL. */
+ * first) or `unknown_device` (the server does not know the device: it forgot
+ * it, or it was never enrolled there) is retried, not dead-lettered: the
+ * snapshots wait for the approval or the registration under the spool cap.
+ * body may be NULL. */
 enum upload_verdict upload_classify_answer(long http_status, const char *body);
+
+/* Is this answer a 403 whose JSON error code is `unknown_device`: the
+ * server has no such device at all?  1 or 0.  Only that: a device the
+ * server knows but has not approved or has revoked (`device_not_active`),
+ * a bad signature (`bad_signature`) or any other answer is an operator's
+ * decision or another fault, never a reason to register again. */
+int upload_answer_forgotten(long http_status, const char *body);
+
+#define UPLOAD_FORGOT_HINT_S 3600   /* the no-secret line, at most once per this */
+
+/* What the uploader does about an answer (upload_forgot_decide). */
+enum upload_forgot_action {
+    UPLOAD_FORGOT_NOTHING = 0,  /* not `unknown_device`, or too soon after the last try */
+    UPLOAD_FORGOT_REGISTER,     /* register again now */
+    UPLOAD_FORGOT_HINT          /* cannot register: log what to run */
+};
+
+/* The uploader's memory of its tries; zeroed to start. */
+struct upload_forgot {
+    int64_t next_ms;            /* monotonic; nothing before this */
+    uint32_t attempt;           /* tries since the last success, for the back-off */
+};
+
+/* Decide on an answer (status, body) at monotonic now_ms.  can_register:
+ * the agent has an enrollment secret.  A REGISTER sets the next try at
+ * least one back-off later (upload_backoff_ms at st->attempt, base_ms at
+ * least, drawn from *rng) and counts the attempt; the caller resets
+ * st->attempt on success.  A HINT comes once per UPLOAD_FORGOT_HINT_S. */
+enum upload_forgot_action upload_forgot_decide(struct upload_forgot *st, long http_status,
+                                               const char *body, int can_register,
+                                               int64_t now_ms, uint32_t base_ms,
+                                               uint32_t cap_ms, uint64_t *rng);
 
 /* Full-jitter back-off before retry number `attempt` (0-based):
  * uniform in [0, min(cap, base * 2^attempt)] milliseconds, drawn from

@@ -2,11 +2,15 @@
  * into a 0600 file written atomically (no temporary left behind, whatever the
  * umask), reloaded to the same pair, and a damaged key file is a clear
  * KEYS_EBADKEY with a message, never a crash and never silently replaced by
- * a new identity. */
+ * a new identity; one registration request (keys_register_once) against a
+ * scripted server says which answers may pass and which are refusals. */
 #include <check.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <microhttpd.h>
+#include <pthread.h>
 #include <sodium.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -438,6 +442,117 @@ START_TEST(test_marker_names_its_registration)
 }
 END_TEST
 
+/* ---- one registration request against a scripted server ---- */
+
+static struct {
+    unsigned status;                /* the next answer */
+    const char *body;
+    char got[1024];                 /* the last request's body */
+    pthread_mutex_t mu;
+} reg = { .mu = PTHREAD_MUTEX_INITIALIZER };
+
+static enum MHD_Result reg_handler(void *cls, struct MHD_Connection *c, const char *url,
+                                   const char *method, const char *version, const char *data,
+                                   size_t *data_size, void **ctx)
+{
+    struct MHD_Response *r;
+    enum MHD_Result ret;
+
+    (void)cls; (void)method; (void)version;
+    if (*ctx == NULL) {
+        *ctx = &reg;
+        pthread_mutex_lock(&reg.mu);
+        reg.got[0] = '\0';
+        pthread_mutex_unlock(&reg.mu);
+        return MHD_YES;
+    }
+    if (*data_size) {
+        pthread_mutex_lock(&reg.mu);
+        strncat(reg.got, data, *data_size < sizeof(reg.got) - strlen(reg.got) - 1
+                                   ? *data_size : sizeof(reg.got) - strlen(reg.got) - 1);
+        pthread_mutex_unlock(&reg.mu);
+        *data_size = 0;
+        return MHD_YES;
+    }
+    ck_assert_str_eq(url, "/api/v1/devices/register");
+    r = MHD_create_response_from_buffer(strlen(reg.body), (void *)reg.body,
+                                        MHD_RESPMEM_PERSISTENT);
+    ret = MHD_queue_response(c, reg.status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+/* What an agent whose server forgot it sends: the same id and key with the
+ * secret, once.  201 registers and writes the marker; 5xx, 429 and no
+ * server at all may pass (KEYS_ENET); 403 and 409 are refusals; a set abort
+ * flag ends it at once. */
+START_TEST(test_register_once)
+{
+    struct MHD_Daemon *d;
+    struct keys k;
+    char err[512], url[64], secret[700], what[128];
+    atomic_bool abort_flag = false;
+    uint16_t port;
+
+    ck_assert_int_eq(keys_load_or_create(kdir, &k, err, sizeof(err)), 0);
+    snprintf(secret, sizeof(secret), "%s/secret", dir);
+    {
+        FILE *f = fopen(secret, "w");
+        ck_assert_ptr_nonnull(f);
+        fputs("s3cret\n", f);
+        fclose(f);
+    }
+    d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL, reg_handler, NULL,
+                         MHD_OPTION_END);
+    ck_assert_ptr_nonnull(d);
+    port = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT)->port;
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u", port);
+    keys_tls(NULL, NULL);
+
+    reg.status = 503;
+    reg.body = "{\"error\":{\"code\":\"unavailable\"}}";
+    ck_assert_int_eq(keys_register_once(kdir, url, "dev-1", &k, secret, &abort_flag, err,
+                                        sizeof(err)), KEYS_ENET);
+    ck_assert_ptr_nonnull(strstr(err, "503"));
+    ck_assert_int_eq(keys_registration(kdir, url, "dev-1", k.pk, what, sizeof(what)),
+                     KEYS_MARKER_NONE);
+    reg.status = 429;
+    ck_assert_int_eq(keys_register_once(kdir, url, "dev-1", &k, secret, NULL, err,
+                                        sizeof(err)), KEYS_ENET);
+    reg.status = 403;
+    reg.body = "{\"error\":{\"code\":\"enrollment_refused\"}}";
+    ck_assert_int_eq(keys_register_once(kdir, url, "dev-1", &k, secret, NULL, err,
+                                        sizeof(err)), KEYS_EREFUSED);
+    ck_assert_ptr_nonnull(strstr(err, "enrollment secret wrong"));
+    reg.status = 409;
+    ck_assert_int_eq(keys_register_once(kdir, url, "dev-1", &k, secret, NULL, err,
+                                        sizeof(err)), KEYS_EREFUSED);
+    reg.status = 201;
+    reg.body = "{\"device_id\":\"dev-1\",\"status\":\"active\"}";
+    ck_assert_int_eq(keys_register_once(kdir, url, "dev-1", &k, secret, &abort_flag, err,
+                                        sizeof(err)), KEYS_OK);
+    ck_assert_str_eq(err, "");
+    ck_assert_ptr_nonnull(strstr(reg.got, "\"device_id\":\"dev-1\""));
+    ck_assert_ptr_nonnull(strstr(reg.got, "\"enroll_secret\":\"s3cret\""));
+    ck_assert_int_eq(keys_registration(kdir, url, "dev-1", k.pk, what, sizeof(what)),
+                     KEYS_MARKER_MATCH);
+    /* Stopping: the request is not made (or is cut short). */
+    atomic_store(&abort_flag, true);
+    ck_assert_int_eq(keys_register_once(kdir, url, "dev-1", &k, secret, &abort_flag, err,
+                                        sizeof(err)), KEYS_ENET);
+    MHD_stop_daemon(d);
+    /* Nobody listens now. */
+    ck_assert_int_eq(keys_register_once(kdir, url, "dev-1", &k, secret, NULL, err,
+                                        sizeof(err)), KEYS_ENET);
+    ck_assert_ptr_nonnull(strstr(err, url));
+    /* A secret file that cannot be read: said, no request. */
+    ck_assert_int_eq(keys_register_once(kdir, url, "dev-1", &k, "/nonexistent/secret", NULL,
+                                        err, sizeof(err)), KEYS_EIO);
+    ck_assert_ptr_nonnull(strstr(err, "/nonexistent/secret"));
+    keys_wipe(&k);
+}
+END_TEST
+
 Suite *keys_suite(void)
 {
     Suite *s = suite_create("keys");
@@ -451,6 +566,7 @@ Suite *keys_suite(void)
     tcase_add_test(tc, test_enroll_usage_errors_make_no_key);
     tcase_add_test(tc, test_enroll_token_sources);
     tcase_add_test(tc, test_marker_names_its_registration);
+    tcase_add_test(tc, test_register_once);
     suite_add_tcase(s, tc);
     return s;
 }

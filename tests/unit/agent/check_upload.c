@@ -130,6 +130,11 @@ static void done_cb(void *cls, struct MHD_Connection *c, void **ctx,
     }
 }
 
+/* What the next start() gives as upload_config.reregister (NULL: none),
+ * and how often it was called. */
+static int (*rereg_fn)(void *ctx, const atomic_bool *abort, char *err, size_t errlen);
+static atomic_int rereg_calls;
+
 static char dir[512];
 static struct spool *sp;
 static struct upload_counters counters;
@@ -151,6 +156,8 @@ static void setup(void)
     srv.port = di->port;
     ck_assert_int_ge(sodium_init(), 0);
     crypto_sign_keypair(pk, sk);
+    rereg_fn = NULL;
+    atomic_store(&rereg_calls, 0);
 }
 
 static void teardown(void)
@@ -183,6 +190,8 @@ static struct upload *start_with(uint32_t base_ms, uint32_t cap_ms, uint32_t hb_
     cfg.timeout_s = timeout_s;
     cfg.max_send_bytes_per_s = max_bps;
     cfg.rng_seed = 42;
+    cfg.reregister = rereg_fn;
+    cfg.key_dir = "/var/lib/precursor/keys";
     ck_assert_int_eq(upload_start(&cfg, sp, &counters, &u), 0);
     return u;
 }
@@ -377,6 +386,211 @@ START_TEST(test_403_pending_retries_until_approved)
 }
 END_TEST
 
+static const char forgot_body[] =
+    "{\"error\":{\"code\":\"unknown_device\",\"message\":\"device is not registered\"}}";
+
+/* Which answers lead to registering again: only a 403 whose code is
+ * unknown_device (the server has no such device).  A device the server
+ * knows but has not approved or has revoked, a bad signature, an
+ * unauthorized request or a message that merely quotes the code do not:
+ * those are an operator's decisions or other faults.  Tries are spaced by
+ * the back-off; without a secret the hint comes once an hour. */
+START_TEST(test_forgot_decide)
+{
+    static const char *const not_forgotten[] = {
+        "{\"error\":{\"code\":\"device_not_active\",\"message\":\"device is pending approval\"}}",
+        "{\"error\":{\"code\":\"device_not_active\",\"message\":\"device is revoked\"}}",
+        "{\"error\":{\"code\":\"bad_signature\",\"message\":\"signature does not verify\"}}",
+        "{\"error\":{\"code\":\"enrollment_refused\",\"message\":\"unknown_device\"}}",
+        "{\"error\":{\"code\":\"forbidden\",\"message\":\"not allowed for this role\"}}",
+        "{\"error\":\"unknown_device\"}",
+        "{\"code\":\"unknown_device\"}",
+        "\"unknown_device\"",
+        "{\"error\":{\"code\":\"unknown_device\"", /* cut short: not JSON */
+        "",
+        NULL,
+    };
+    struct upload_forgot st = { 0 };
+    uint64_t rng = 42;
+    int64_t t = 1000000;
+
+    /* Every answer that is not unknown_device, with or without a secret. */
+    for (size_t i = 0; i < sizeof not_forgotten / sizeof not_forgotten[0]; i++) {
+        ck_assert_int_eq(upload_answer_forgotten(403, not_forgotten[i]), 0);
+        ck_assert_int_eq(upload_forgot_decide(&st, 403, not_forgotten[i], 1, t, 1000, 300000,
+                                              &rng), UPLOAD_FORGOT_NOTHING);
+        ck_assert_int_eq(upload_forgot_decide(&st, 403, not_forgotten[i], 0, t, 1000, 300000,
+                                              &rng), UPLOAD_FORGOT_NOTHING);
+    }
+    /* The code on another status is not the server's unknown_device. */
+    for (long status = 0; status < 600; status++) {
+        if (status == 403)
+            continue;
+        ck_assert_int_eq(upload_answer_forgotten(status, forgot_body), 0);
+        ck_assert_int_eq(upload_forgot_decide(&st, status, forgot_body, 1, t, 1000, 300000,
+                                              &rng), UPLOAD_FORGOT_NOTHING);
+    }
+    ck_assert_int_eq(st.attempt, 0);
+    ck_assert_int_eq(upload_answer_forgotten(403, forgot_body), 1);
+    ck_assert_int_eq(upload_answer_forgotten(403, "{\"error\":{\"message\":\"gone\","
+                                                  "\"code\":\"unknown_device\"}}"), 1);
+    /* Still retried, not dead-lettered, while it is mended. */
+    ck_assert_int_eq(upload_classify_answer(403, forgot_body), UPLOAD_RETRY);
+
+    /* With a secret: a try now, none before the back-off has passed (at
+     * least its base), and the next back-off ceiling is higher. */
+    for (int k = 0; k < 12; k++) {
+        int64_t gap;
+
+        ck_assert_int_eq(upload_forgot_decide(&st, 403, forgot_body, 1, t, 1000, 300000, &rng),
+                         UPLOAD_FORGOT_REGISTER);
+        ck_assert_int_eq(st.attempt, (uint32_t)k + 1);
+        gap = st.next_ms - t;
+        ck_assert_int_ge(gap, 1000);
+        ck_assert_int_le(gap, k < 9 ? 1000LL << k : 300000);
+        ck_assert_int_eq(upload_forgot_decide(&st, 403, forgot_body, 1, t, 1000, 300000, &rng),
+                         UPLOAD_FORGOT_NOTHING);
+        ck_assert_int_eq(upload_forgot_decide(&st, 403, forgot_body, 1, st.next_ms - 1, 1000,
+                                              300000, &rng), UPLOAD_FORGOT_NOTHING);
+        ck_assert_int_eq(st.attempt, (uint32_t)k + 1);
+        t = st.next_ms;
+    }
+    /* A success resets the back-off (the uploader does this). */
+    st.attempt = 0;
+    ck_assert_int_eq(upload_forgot_decide(&st, 403, forgot_body, 1, t, 1000, 300000, &rng),
+                     UPLOAD_FORGOT_REGISTER);
+    ck_assert_int_le(st.next_ms - t, 1000);
+
+    /* Without a secret: the hint, then nothing for an hour, then again. */
+    memset(&st, 0, sizeof st);
+    ck_assert_int_eq(upload_forgot_decide(&st, 403, forgot_body, 0, t, 1000, 300000, &rng),
+                     UPLOAD_FORGOT_HINT);
+    for (int64_t dt = 0; dt < UPLOAD_FORGOT_HINT_S * 1000LL; dt += 7919)
+        ck_assert_int_eq(upload_forgot_decide(&st, 403, forgot_body, 0, t + dt, 1000, 300000,
+                                              &rng), UPLOAD_FORGOT_NOTHING);
+    ck_assert_int_eq(upload_forgot_decide(&st, 403, forgot_body, 0,
+                                          t + UPLOAD_FORGOT_HINT_S * 1000LL, 1000, 300000,
+                                          &rng), UPLOAD_FORGOT_HINT);
+    ck_assert_int_eq(st.attempt, 0);
+}
+END_TEST
+
+static int rereg_ok(void *ctx, const atomic_bool *abort, char *err, size_t errlen)
+{
+    (void)ctx; (void)abort; (void)err; (void)errlen;
+    atomic_fetch_add(&rereg_calls, 1);
+    return 0;
+}
+static int rereg_fail(void *ctx, const atomic_bool *abort, char *err, size_t errlen)
+{
+    (void)ctx; (void)abort;
+    atomic_fetch_add(&rereg_calls, 1);
+    snprintf(err, errlen, "registration refused (HTTP 403, enrollment secret wrong)");
+    return -1;
+}
+
+/* The server forgot the device: the uploader registers again once and sends
+ * the same snapshot at once, then the rest; nothing is dead-lettered, and
+ * the heartbeat counts it. */
+START_TEST(test_unknown_device_registers_again)
+{
+    struct upload *u;
+    struct spool_stats st;
+    char *hb;
+
+    srv.script[0] = (struct reply){ 201, NULL, NULL };
+    srv.script[1] = (struct reply){ 403, NULL, forgot_body };
+    srv.nscript = 2;
+    put_n(3, 100);
+    rereg_fn = rereg_ok;
+    u = start(5000, 10000, 0);      /* a back-off would outlast drain() */
+    ck_assert_int_eq(drain(), 0);
+    upload_stop(u);
+    spool_get_stats(sp, &st);
+    ck_assert_uint_eq(st.uploaded, 3);
+    ck_assert_uint_eq(st.dead_lettered, 0);
+    ck_assert_int_eq(atomic_load(&rereg_calls), 1);
+    ck_assert_uint_eq(atomic_load(&counters.reregistrations), 1);
+    ck_assert_uint_eq(count_path("/api/v1/snapshots"), 4);
+    ck_assert_int_eq(memcmp(srv.reqs[1].body, srv.reqs[2].body, 100), 0);  /* seq 2 again */
+    hb = upload_heartbeat_json(&(struct upload_config){ .device_id = "dev-1" }, sp, &counters,
+                               1, 0);
+    ck_assert_ptr_nonnull(strstr(hb, "\"reregistrations\":1"));
+    free(hb);
+}
+END_TEST
+
+/* A registration that fails is not repeated for every answer: at most one
+ * per back-off, and the snapshots stay in the spool. */
+START_TEST(test_unknown_device_tries_spaced)
+{
+    struct upload *u;
+    struct spool_stats st;
+
+    for (int i = 0; i < 16; i++)
+        srv.script[i] = (struct reply){ 403, NULL, forgot_body };
+    srv.nscript = 16;
+    put_n(2, 100);
+    rereg_fn = rereg_fail;
+    u = start(200, 400, 0);
+    usleep(1500000);
+    upload_stop(u);
+    spool_get_stats(sp, &st);
+    ck_assert_uint_eq(st.files, 2);
+    ck_assert_uint_eq(st.dead_lettered, 0);
+    ck_assert_uint_eq(atomic_load(&counters.reregistrations), 0);
+    /* 1.5 s, at least 200 ms apart: the first at once, at most 7 more. */
+    ck_assert_int_ge(atomic_load(&rereg_calls), 2);
+    ck_assert_int_le(atomic_load(&rereg_calls), 8);
+    ck_assert_int_le((int)atomic_load(&rereg_calls), (int)count_path("/api/v1/snapshots"));
+}
+END_TEST
+
+/* No enrollment secret: one line that says what to run, not one per
+ * upload, and the snapshots wait. */
+START_TEST(test_unknown_device_without_secret_says_what_to_run)
+{
+    struct upload *u;
+    struct spool_stats st;
+    char log[600], line[1024];
+    int saved = dup(2), fd, hints = 0;
+    FILE *f;
+
+    for (int i = 0; i < 16; i++)
+        srv.script[i] = (struct reply){ 403, NULL, forgot_body };
+    srv.nscript = 16;
+    snprintf(log, sizeof log, "%s/stderr.log", dir);
+    fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    ck_assert_int_ge(fd, 0);
+    fflush(stderr);
+    dup2(fd, 2);
+    close(fd);
+    put_n(1, 100);
+    rereg_fn = NULL;
+    u = start(100, 200, 0);         /* 16 answers outlast 0.6 s */
+    usleep(600000);
+    upload_stop(u);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    spool_get_stats(sp, &st);
+    ck_assert_uint_eq(st.files, 1);
+    ck_assert_uint_eq(st.dead_lettered, 0);
+    ck_assert_uint_ge(count_path("/api/v1/snapshots"), 3);
+    f = fopen(log, "r");
+    ck_assert_ptr_nonnull(f);
+    while (fgets(line, sizeof line, f) != NULL)
+        if (strstr(line, "does not know device dev-1")) {
+            hints++;
+            ck_assert_msg(strstr(line, "precursor-agent enroll --server http://127.0.0.1:") &&
+                          strstr(line, "--device-id dev-1 --key-dir /var/lib/precursor/keys "
+                                       "--token-file PATH"), "hint '%s'", line);
+        }
+    fclose(f);
+    ck_assert_int_eq(hints, 1);
+}
+END_TEST
+
 /* The server down: each attempt is one line that names the snapshot, the
  * URL, why, and when the next try is (it was the URL and the reason only,
  * the same as a heartbeat's). */
@@ -567,10 +781,14 @@ Suite *upload_suite(void)
     TCase *tc = tcase_create("http");
     tcase_add_test(pure, test_classify);
     tcase_add_test(pure, test_backoff_grows_and_caps);
+    tcase_add_test(pure, test_forgot_decide);
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_201_deletes_in_order);
     tcase_add_test(tc, test_403_pending_retries_until_approved);
+    tcase_add_test(tc, test_unknown_device_registers_again);
+    tcase_add_test(tc, test_unknown_device_tries_spaced);
+    tcase_add_test(tc, test_unknown_device_without_secret_says_what_to_run);
     tcase_add_test(tc, test_server_down_says_snapshot_and_retry);
     tcase_add_test(tc, test_capped_upload_outlasts_the_timeout);
     tcase_add_test(tc, test_500_retries_then_succeeds);

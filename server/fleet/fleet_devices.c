@@ -63,7 +63,7 @@ json_t *fleet_device_health(const char *status, const json_t *hb_body, int64_t h
     const char *word;
     json_t *o;
 
-    o = json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}",
+    o = json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}",
                   "agent_version", str_or_null(hb_body, "agent_version"),
                   "detector_version", str_or_null(hb_body, "detector_version"),
                   "model_version", model_version_or_null(hb_body),
@@ -71,7 +71,11 @@ json_t *fleet_device_health(const char *status, const json_t *hb_body, int64_t h
                   "spool_bytes", int_or_null(hb_body, "spool_bytes", NULL),
                   "drops", int_or_null(hb_body, "dropped", &dropped),
                   "dead_lettered", int_or_null(hb_body, "dead_lettered", &dead),
-                  "upload_errors", int_or_null(hb_body, "upload_errors", NULL));
+                  "upload_errors", int_or_null(hb_body, "upload_errors", NULL),
+                  /* how often the agent registered again with a server that
+                   * had forgotten it (a rebuilt database): null before agents
+                   * reported it */
+                  "reregistrations", int_or_null(hb_body, "reregistrations", NULL));
     if (!o)
         return NULL;
     json_object_set_new(o, "heartbeat_age_s", have && age_s >= 0 ? json_integer(age_s)

@@ -136,6 +136,10 @@ tries=$(grep -c "server does not know device fg-1: registering again" "$IT_TMP/a
 [ "$(it_json "$IT_TMP/hb-fg-1.json" 'd["reregistrations"]')" -ge 1 ] 2>/dev/null && [ "$tries" -le 3 ] &&
     it_pass "the heartbeat counts it (tries: $tries)" ||
     it_fail "reregistrations in the heartbeat" "tries $tries, $(cat "$IT_TMP/hb-fg-1.json")"
+it_http GET "$BASE/api/v1/devices/fg-1" "$IT_TMP/dev-fg-1.json" -H "Authorization: Bearer $ADMIN" >/dev/null
+[ "$(it_json "$IT_TMP/dev-fg-1.json" 'd["reregistrations"]')" -ge 1 ] 2>/dev/null &&
+    it_pass "GET /api/v1/devices/fg-1 shows it: reregistrations $(it_json "$IT_TMP/dev-fg-1.json" 'd["reregistrations"]')" ||
+    it_fail "reregistrations in the device's fields" "$(head -c 400 "$IT_TMP/dev-fg-1.json")"
 grep -q "^server=$BASE$" "$K1/registered" && grep -q "^device-id=fg-1$" "$K1/registered" &&
     grep -q "^public-key=$(base64 -w0 <"$K1/device.pub")$" "$K1/registered" &&
     it_pass "marker names the server, id and key" || it_fail "marker" "$(cat "$K1/registered")"

@@ -547,6 +547,11 @@ START_TEST(test_device_health_fields)
     ck_assert_int_eq(json_integer_value(json_object_get(j, "heartbeat_age_s")), 10);
     ck_assert_str_eq(json_string_value(json_object_get(j, "health")), "ok");
     ck_assert_str_eq(json_string_value(json_object_get(j, "model_version")), "m7");
+    ck_assert(json_is_null(json_object_get(j, "reregistrations")));   /* an older agent's */
+    json_decref(j);
+    json_object_set_new(hb, "reregistrations", json_integer(1));
+    j = fleet_device_health("active", hb, 1000000, 11000000);
+    ck_assert_int_eq(json_integer_value(json_object_get(j, "reregistrations")), 1);
     json_decref(j);
     /* an agent that polls its config reports the running model's version
      * as a number: shown as such, not as null */

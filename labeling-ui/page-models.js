@@ -124,7 +124,7 @@ function featuresView(m) {
       "the speed above is the model's own blob's, and a device that turns otherwise gets a blob of its own");
   }
   if (f && f.set_reason) parts.push(`no spectrum: ${f.set_reason}`);
-  // a spectral set reads a power of two of each window: how much of it
+  // a window longer than the spectral sets read: how much of it they read
   if (f && f.window_reason) parts.push(f.window_reason);
   // the relations set's map of normal operation: what it was fitted on,
   // with the devices' unlabeled scheduled baselines it read beside the version

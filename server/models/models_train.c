@@ -1553,7 +1553,7 @@ static json_t *features_json(const struct trainset *t, const struct featureset_s
     else if (j && kin_why)
         json_object_set_new(j, fs->id == FEATURESET_STATS ? "set_reason" : "kinematics_reason",
                             json_string(kin_why));
-    /* a spectral set reads a power of two of each window: say how much */
+    /* a window longer than the spectral sets read (65536): say how much they read */
     if (j && fs->window != in->window_samples) {
         char why[256];
 

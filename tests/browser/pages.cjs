@@ -401,11 +401,11 @@ async function modelsPage(page, dsId) {
   await shot(page, 'ui-models.png');
 }
 
-// A version of the demo bearing's labeled history in 256-sample windows (a
-// power of two: spectra) split by day, so leave-one-group-out has groups;
-// its machines turn as the asset classesPage gave it (25 Hz, a 6205): the
-// demo has two bearings, and the envelope set needs one speed and bearing
-// for the whole version, so the second is put on the same asset.
+// A version of the demo bearing's labeled history in 256-sample windows
+// split by day, so leave-one-group-out has groups; its machines turn as the
+// asset classesPage gave it (25 Hz, a 6205): the demo has two bearings, and
+// the envelope set needs a speed and a bearing for every machine of the
+// version, so the second is put on the same asset.
 async function demoBearingDataset() {
   const a = await api('POST', '/api/v1/devices/demo-bearing-3/asset', { asset_id: 'demo-fan-7' }, process.env.OPTOKEN);
   check('the second demo bearing assigned to the asset', a.status === 200, JSON.stringify(a.body));

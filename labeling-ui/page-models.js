@@ -115,7 +115,8 @@ function featuresView(m) {
   if (mt.blob_bytes !== undefined) parts.push(`signed blob ${mt.blob_bytes} bytes`);
   // the blob's figures are float32: shown to the precision they were given in
   const g = (v) => Number(Number(v).toPrecision(6));
-  if (k) parts.push(`bearing defect energies at ${g(k.shaft_hz)} Hz, ${k.bearing_balls} × ${g(k.ball_mm)} mm on ${g(k.pitch_mm)} mm, ${g(k.contact_deg)}°`);
+  if (k && k.bearing_balls == null) parts.push(`orders of the shaft at ${g(k.shaft_hz)} Hz; ${k.bearing_reason || 'no bearing geometry: no defect energies'}`);
+  else if (k) parts.push(`bearing defect energies at ${g(k.shaft_hz)} Hz, ${k.bearing_balls} × ${g(k.ball_mm)} mm on ${g(k.pitch_mm)} mm, ${g(k.contact_deg)}°`);
   else if (f && f.kinematics_reason) parts.push(`no defect frequencies: ${f.kinematics_reason}`);
   // a fleet whose machines turn differently: each read at its own speed
   if (k && f.kinematics_distinct > 1) {

@@ -50,6 +50,8 @@
  *                   the spectral kurtosis peak, Hilbert magnitude) at 1x and
  *                   2x BPFO, BPFI, BSF and FTF (+-2 bins), log10 of the ratio
  *                   to the mean envelope power over as many bins
+ * Without a bearing (kin's geometry all 0, the shaft speed known): the
+ * order bands still follow the shaft, and 19..26 are 0.
  * What an analyst reads for a rolling-element bearing: the defect energies
  * follow the shaft speed, so a model learned at one speed reads another.
  *
@@ -164,9 +166,9 @@ const char *featureset_unsupported(const struct featureset_spec *spec, unsigned 
         struct spectral_config c;
 
         spectral_setup(spec, &c);
-        if (spectral_config_check(&c) != 0)
+        if (!(spec->kin.shaft_hz > 0.0f) || spectral_config_check(&c) != 0)
             return "envelope feature set needs a shaft speed below half the sample rate and a "
-                   "valid bearing geometry";
+                   "valid bearing geometry (or none)";
     }
     return 0;
 }
@@ -501,7 +503,10 @@ static void spectral_setup(const struct featureset_spec *spec, struct spectral_c
         c->log_bands = 8;
         c->shaft_hz = spec->kin.shaft_hz;
         c->order_bands = 6;
-        c->has_bearing = 1;
+        /* no geometry at all (every field 0): the order bands without the
+         * defect energies, which read 0 */
+        c->has_bearing = spec->kin.n_elements != 0 || spec->kin.ball_d != 0.0f ||
+                         spec->kin.pitch_d != 0.0f || spec->kin.contact_deg != 0.0f;
         c->bearing = (struct spectral_bearing){ spec->kin.n_elements, spec->kin.ball_d,
                                                 spec->kin.pitch_d, spec->kin.contact_deg };
     }
@@ -535,6 +540,11 @@ static int spectral_channel(const struct featureset_spec *spec, const float *x, 
     if (spectral_features(&c, scratch, scratch + spec->window, scratch_floats - spec->window,
                           out) != 0)
         return FEATURESET_ERANGE;
+    /* the envelope set without a bearing: its defect energies are 0, the
+     * same for every window, so no learner reads anything into them */
+    if (spec->id == FEATURESET_ENVELOPE && !c.has_bearing)
+        for (unsigned k = spectral_feature_count(&c); k < FEATURESET_ENVELOPE_NFEAT; k++)
+            out[k] = 0.0f;
     /* rms spans decades between machines and severities: its log is what
      * a standardised distance can compare */
     out[0] = log10f(out[0] + 9.094947017729282379150390625e-13f);

@@ -123,9 +123,10 @@ struct models_kinmap {
     unsigned n_kins;
     unsigned modal;                         /* the one of the most snapshots: the model's blob */
 };
-/* 1 and *km filled when every snapshot's machine has a shaft speed and a
- * bearing (at most MODELS_MAX_KINS different ones), else 0 and *why;
- * release *km either way. */
+/* 1 and *km filled when every snapshot's machine has a shaft speed (with
+ * its bearing's geometry, or all 0 without one: the envelope set then reads
+ * order bands and no defect energies), at most MODELS_MAX_KINS different
+ * ones, else 0 and *why; release *km either way. */
 int models__version_kinmap(const struct ds_info *in, struct models_kinmap *km, const char **why);
 /* The kinematics of a snapshot's machine, NULL when it is not in km. */
 const struct featureset_kin *models__kinmap_find(const struct models_kinmap *km, int64_t snapshot_id);

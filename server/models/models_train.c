@@ -661,21 +661,26 @@ int models__version_kinmap(const struct ds_info *in, struct models_kinmap *km, c
         struct featureset_kin k;
         unsigned j;
 
-        if (db_isnull(r, (int)i, "shaft_hz") || db_isnull(r, (int)i, "balls") ||
-            db_isnull(r, (int)i, "ball_mm") || db_isnull(r, (int)i, "pitch_mm")) {
-            snprintf(kin_why, sizeof kin_why,
-                     "the taxonomy has no shaft speed and bearing geometry for device %.64s",
+        if (db_isnull(r, (int)i, "shaft_hz")) {
+            snprintf(kin_why, sizeof kin_why, "the taxonomy has no shaft speed for device %.64s",
                      db_text_or(r, (int)i, "device_id", "?"));
             *why = kin_why;
             goto out;
         }
-        k = (struct featureset_kin){ (float)db_double(r, (int)i, "shaft_hz"),
-                                     (uint32_t)db_int64(r, (int)i, "balls"),
-                                     (float)db_double(r, (int)i, "ball_mm"),
-                                     (float)db_double(r, (int)i, "pitch_mm"),
-                                     db_isnull(r, (int)i, "contact_deg")
-                                         ? 0.0f
-                                         : (float)db_double(r, (int)i, "contact_deg") };
+        /* without a bearing the set still reads orders of the shaft speed
+         * (featureset.c: its defect energies are 0) */
+        if (db_isnull(r, (int)i, "balls") || db_isnull(r, (int)i, "ball_mm") ||
+            db_isnull(r, (int)i, "pitch_mm"))
+            k = (struct featureset_kin){ (float)db_double(r, (int)i, "shaft_hz"), 0u, 0.0f, 0.0f,
+                                         0.0f };
+        else
+            k = (struct featureset_kin){ (float)db_double(r, (int)i, "shaft_hz"),
+                                         (uint32_t)db_int64(r, (int)i, "balls"),
+                                         (float)db_double(r, (int)i, "ball_mm"),
+                                         (float)db_double(r, (int)i, "pitch_mm"),
+                                         db_isnull(r, (int)i, "contact_deg")
+                                             ? 0.0f
+                                             : (float)db_double(r, (int)i, "contact_deg") };
         for (j = 0; j < km->n_kins && memcmp(&km->kins[j], &k, sizeof k) != 0; j++)
             ;
         if (j == km->n_kins) {
@@ -1532,7 +1537,15 @@ static json_t *features_json(const struct trainset *t, const struct featureset_s
                           fs->id, "version", fs->version, "window", (int)fs->window, "hop",
                           (int)fs->hop, "sample_rate", (double)fs->sample_rate);
 
-    if (j && fs->id == FEATURESET_ENVELOPE)
+    if (j && fs->id == FEATURESET_ENVELOPE && fs->kin.n_elements == 0)
+        /* the shaft speed without a bearing: order bands, no defect energies */
+        json_object_set_new(j, "kinematics",
+                            json_pack("{s:f,s:n,s:n,s:n,s:n,s:s}", "shaft_hz",
+                                      (double)fs->kin.shaft_hz, "bearing_balls", "ball_mm",
+                                      "pitch_mm", "contact_deg", "bearing_reason",
+                                      "the taxonomy gives no bearing geometry: the features read "
+                                      "orders of the shaft speed, and their defect energies are 0"));
+    else if (j && fs->id == FEATURESET_ENVELOPE)
         json_object_set_new(j, "kinematics",
                             json_pack("{s:f,s:i,s:f,s:f,s:f}", "shaft_hz", (double)fs->kin.shaft_hz,
                                       "bearing_balls", (int)fs->kin.n_elements, "ball_mm",

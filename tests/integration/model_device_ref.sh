@@ -327,4 +327,30 @@ if [ "$code" = 202 ] && [ "$st" = done ] && [ "$ok" = 1 ]; then
 else
     it_fail "two shaft speeds: envelope set per machine" "$code $st $(head -c 900 "$IT_TMP/model4.json")"
 fi
+
+# ---- a shaft speed without a bearing: the envelope set reads orders of the shaft, its defect
+# energies 0, and the devices still score as the server predicted ---------------------------------
+tx=$(it_http POST "$BASE/api/v1/taxonomy/types" "$IT_TMP/ty5.json" "${AOP[@]}" -d '{"name":"dref_nogeo"}')
+for d in a b c; do
+    hz=10; [ $d = c ] && hz=12
+    tx="$tx $(it_http POST "$BASE/api/v1/taxonomy/assets" "$IT_TMP/as.json" "${AOP[@]}" \
+        -d "{\"id\":\"dref-nogeo-$d\",\"equipment_type\":\"dref_nogeo\",\"shaft_hz\":$hz}")"
+    tx="$tx $(it_http POST "$BASE/api/v1/devices/dref-$d/asset" "$IT_TMP/da.json" "${AOP[@]}" \
+        -d "{\"asset_id\":\"dref-nogeo-$d\"}")"
+done
+[ "$tx" = "200 200 200 200 200 200 200" ] || it_fail "taxonomy without a bearing" "$tx $(cat "$IT_TMP/da.json")"
+code=$(it_http POST "$BASE/api/v1/models" "$IT_TMP/m5.json" "${AML[@]}" -d "{\"dataset_id\":$DS,\"version\":1,\"kind\":\"fewshot\"}")
+M5=$(it_json "$IT_TMP/m5.json" 'd["id"]' 2>/dev/null)
+st=$(it_wait_done "$BASE/api/v1/models/$M5" "$IT_TMP/model5.json" 600 0.5 "${AML[@]}")
+ok=$(it_json "$IT_TMP/model5.json" 'int(d["metrics"]["features"]["set"] == "envelope" and d["metrics"]["features"]["kinematics"]["bearing_balls"] is None and "orders" in d["metrics"]["features"]["kinematics"]["bearing_reason"])' 2>/dev/null)
+if [ "$code" = 202 ] && [ "$st" = done ] && [ "$ok" = 1 ]; then
+    it_pass "no bearing geometry: model $M5 reads orders of the shaft speed ($(it_json "$IT_TMP/model5.json" 'd["metrics"]["features"]["kinematics"]["bearing_reason"]'))"
+    it_http GET "$BASE/api/v1/models/$M5/devices" "$IT_TMP/devs5.json" "${AML[@]}" >/dev/null
+    for d in a b c; do
+        it_http GET "$BASE/api/v1/models/$M5/blob?device=dref-$d" "$IT_TMP/${d}5.blob" "${AML[@]}" >/dev/null
+    done
+    replay_compare "$M5" "$IT_TMP/devs5.json" "5"
+else
+    it_fail "no bearing geometry: orders" "$code $st $(head -c 900 "$IT_TMP/model5.json")"
+fi
 it_finish

@@ -308,8 +308,10 @@ END_TEST
  * eight defect features at 1x BPFO; at the inner race's, at 1x BPFI.  The
  * shaft speed is chosen so an impact period is a whole number of samples
  * (112 and 74): otherwise the sampling phase of a 4-sample ringing beats
- * at a low frequency that is no defect's.  Without geometry the set is
- * refused, with the reason. */
+ * at a low frequency that is no defect's.  Without any geometry (every
+ * field 0) the set reads the same orders, bands and kurtosis and 0 for the
+ * defect energies; a geometry in part, or no shaft speed, is refused with
+ * the reason. */
 START_TEST(envelope_set_defects)
 {
     struct featureset_spec fs = { FEATURESET_ENVELOPE, FEATURESET_ENVELOPE_VERSION, 8192, 8192,
@@ -336,9 +338,24 @@ START_TEST(envelope_set_defects)
         ck_assert_int_eq(best, d == 0 ? 19 : 21);      /* bpfo1, bpfi1 */
     }
     ck_assert_str_eq(featureset_feature_name(FEATURESET_ENVELOPE, 1, 19), "bpfo1");
-    fs.kin.n_elements = 0;
+    {
+        float g[FEATURESET_ENVELOPE_NFEAT];
+        struct featureset_spec nogeo = fs;
+
+        nogeo.kin = (struct featureset_kin){ fs.kin.shaft_hz, 0u, 0.0f, 0.0f, 0.0f };
+        ck_assert_ptr_null(featureset_unsupported(&nogeo, 1));
+        ck_assert_uint_le(featureset_scratch_floats(&nogeo), ns);
+        ck_assert_int_eq(featureset_compute(&nogeo, x, 8192, 1, scratch, ns, g), 0);
+        ck_assert_mem_eq(g, f, 19 * sizeof *g);         /* time, bands, orders, kurtosis */
+        for (int k = 19; k < 27; k++)
+            ck_assert_float_eq(g[k], 0.0f);
+        nogeo.kin.shaft_hz = 0.0f;                      /* orders need the shaft speed */
+        ck_assert_str_eq(featureset_unsupported(&nogeo, 1), "envelope feature set needs a shaft "
+                         "speed below half the sample rate and a valid bearing geometry (or none)");
+    }
+    fs.kin.n_elements = 0;                              /* a geometry in part */
     ck_assert_str_eq(featureset_unsupported(&fs, 1), "envelope feature set needs a shaft speed "
-                     "below half the sample rate and a valid bearing geometry");
+                     "below half the sample rate and a valid bearing geometry (or none)");
     ck_assert_int_eq(featureset_compute(&fs, x, 8192, 1, scratch, ns, f), FEATURESET_ERANGE);
 }
 END_TEST

@@ -7,7 +7,7 @@
  *                 [--ref-weight W] [--max-features N] [--budget BYTES]
  *                 [--rel-keep F] [--server-reference] [--server-map] [--propagate K]
  *                 [--trim-limit box|max] [--trim-conf P] [--label-guard on|off]
- *                 [--trim-t2 on|off] [--bearing-window N] [--seed N]
+ *                 [--trim-t2 on|off] [--bearing-window N] [--seed N] [--no-geometry]
  *                 [--header-out FILE]
  *
  * cranfield: DIR/cranfield-mpf (default DIR: $PRECURSOR_DATA, else
@@ -432,6 +432,10 @@ static const struct spectral_bearing br_6205 = { 9, 7.94f, 39.04f, 0.0f };
  * the simple baseline's 16 bands come from its spectrum zero-padded to
  * BR_N and its moments from its own samples. */
 static uint32_t g_br_n = BR_N;
+/* --no-geometry: the shipped set as the server computes it for a machine
+ * whose shaft speed the taxonomy knows and whose bearing it does not: the
+ * orders, no defect energies (they read 0) */
+static int g_no_geometry;
 
 static uint32_t pow2_ceil(uint32_t n)
 {
@@ -553,6 +557,9 @@ static int bearing_make(struct corpus *c)
                         struct featureset_kin kin = { sc.shaft_hz, br_6205.n_elements,
                                                       br_6205.ball_d, br_6205.pitch_d,
                                                       br_6205.contact_deg };
+
+                        if (g_no_geometry)
+                            kin = (struct featureset_kin){ sc.shaft_hz, 0u, 0.0f, 0.0f, 0.0f };
 
                         extractor(FEATURESET_STATS, x, g_br_n, BR_FS, NULL, 0, NULL, f2);
                         extractor(FEATURESET_ENVELOPE, x, g_br_n, BR_FS, scratch, ns, &kin, f3);
@@ -1338,9 +1345,10 @@ int main(int argc, char **argv)
                                           { "trim-t2", required_argument, NULL, 'T' },
                                           { "bearing-window", required_argument, NULL, 'W' },
                                           { "seed", required_argument, NULL, 'R' },
+                                          { "no-geometry", no_argument, NULL, 'N' },
                                           { NULL, 0, NULL, 0 } };
     models_fewshot_defaults(&g_params);
-    for (int o; (o = getopt_long(argc, argv, "d:c:t:ip:r:s:w:f:b:k:SMP:H:L:C:G:T:W:R:", opts, NULL)) != -1;) {
+    for (int o; (o = getopt_long(argc, argv, "d:c:t:ip:r:s:w:f:b:k:SMP:H:L:C:G:T:W:R:N", opts, NULL)) != -1;) {
         if (o == 'p')
             g_params.protos = (uint32_t)atoi(optarg);
         else if (o == 'r')
@@ -1372,6 +1380,8 @@ int main(int argc, char **argv)
             }
             g_trim_t2 = strcmp(optarg, "on") == 0;
         }
+        else if (o == 'N')
+            g_no_geometry = 1;
         else if (o == 'R')
             rng_seed(strtoull(optarg, NULL, 10));
         else if (o == 'W') {

@@ -105,7 +105,8 @@ done
 # The ML snippet ends with numpy.load printing the shape of X and the classes
 # (after the dataset list, which curl prints without a newline), then the
 # machines in train and in test: split by device, one demo bearing in each.
-last=$(ls "$DOC"/block-*.out | tail -n 1)
+last=$(grep -l "np.load" "$DOC"/block-*.sh | head -n 1)
+last=${last%.sh}.out
 tail -n 2 "$last" | head -n 1 | grep -Eq "\([0-9]+, [0-9]+, [0-9]+\) \[b'[a-z_]+'( b'[a-z_]+'){2,}\]$" &&
     it_pass "README's ML snippet prints the npz's shape and three or more classes: $(tail -n 2 "$last" | head -n 1)" ||
     it_fail "README's ML snippet prints a shape and several classes" "$(tail -n 3 "$last")"
@@ -113,6 +114,15 @@ tail -n 1 "$last" | grep -Eq '^train: demo-bearing-[0-9]+ test: demo-bearing-[0-
     [ "$(tail -n 1 "$last" | grep -Eo 'demo-bearing-[0-9]+' | sort -u | wc -l)" = 2 ] &&
     it_pass "README's ML snippet splits by device: $(tail -n 1 "$last")" ||
     it_fail "README's ML snippet splits by device" "$(tail -n 1 "$last")"
+# The five-example snippet: a few-shot model on the envelope set, its
+# evaluation and the baselines' on the same windows, each with an interval.
+five=$(grep -l 'kind.*fewshot' "$DOC"/block-*.sh | head -n 1)
+five=${five%.sh}.out
+grep -Eq '^model [0-9]+: envelope set$' "$five" &&
+    grep -Eq '^fewshot \(the model.s\): accuracy [0-9]+% \[[0-9]+, [0-9]+\] on [0-9]+ windows$' "$five" &&
+    grep -Eq '^3-NN \(simple spectral\): accuracy [0-9]+%' "$five" &&
+    it_pass "README's five-example snippet trains on the envelope set and prints the evaluation: $(head -n 2 "$five" | tr '\n' ' ')" ||
+    it_fail "README's five-example snippet" "$(head -c 400 "$five")"
 grep -q '"device_id":"sim-' "$DOC/block-1.out" && ! grep -q '"demo":true' "$DOC/block-1.out" &&
     it_pass "README's listing shows the live fleet, no demo data" ||
     it_fail "README's listing shows the live fleet" "$(head -c 300 "$DOC/block-1.out")"

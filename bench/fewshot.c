@@ -177,8 +177,6 @@ static void corpus_push(struct corpus *c, int32_t truth, uint32_t group, uint32_
     c->n++;
 }
 
-/* Simple spectral features of the issue's baseline: rms, kurtosis, crest and
- * 16 linear FFT band energies (log) of one channel's frame. */
 /* RMS, kurtosis and crest of n samples into out[0..2] (simple_spectral's). */
 static void simple_moments(const float *x, uint32_t n, float *out)
 {
@@ -196,20 +194,11 @@ static void simple_moments(const float *x, uint32_t n, float *out)
     out[2] = m2 > 0 ? (float)(pk / sqrt(m2)) : 0;
 }
 
+/* Simple spectral features of the issue's baseline: rms, kurtosis, crest and
+ * 16 linear FFT band energies (log) of one channel's frame. */
 static void simple_spectral(const float *x, uint32_t n, float *scratch, float *power, float *out)
 {
-    double m = 0, m2 = 0, m4 = 0, pk = 0;
-    for (uint32_t i = 0; i < n; i++)
-        m += x[i] / n;
-    for (uint32_t i = 0; i < n; i++) {
-        double d = x[i] - m;
-        m2 += d * d / n;
-        m4 += d * d * d * d / n;
-        pk = fabs(d) > pk ? fabs(d) : pk;
-    }
-    out[0] = (float)sqrt(m2);
-    out[1] = m2 > 0 ? (float)(m4 / (m2 * m2)) : 0;
-    out[2] = m2 > 0 ? (float)(pk / sqrt(m2)) : 0;
+    simple_moments(x, n, out);
     spectral_power(x, n, scratch, power);
     for (uint32_t b = 0; b < 16; b++) {
         double e = 0;

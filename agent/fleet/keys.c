@@ -429,6 +429,20 @@ static int register_attempt(const char *url, const char *json, int have_secret, 
     return KEYS_ENET;
 }
 
+/* The registration's URL (into url, cap bytes) and its JSON body
+ * (malloc'd; NULL with *rc and err saying why). */
+static char *register_request(const char *server, const char *device_id, const struct keys *k,
+                              const char *secret_file, char *url, size_t cap, int *have_secret,
+                              int *rc, char *err, size_t errlen)
+{
+    if (snprintf(url, cap, "%s/api/v1/devices/register", server) >= (int)cap) {
+        snprintf(err, errlen, "server URL too long");
+        *rc = KEYS_EINVAL;
+        return NULL;
+    }
+    return register_body(device_id, k, secret_file, have_secret, rc, err, errlen);
+}
+
 int keys_register_once(const char *dir, const char *server, const char *device_id,
                        const struct keys *k, const char *secret_file, const atomic_bool *abort,
                        char *err, size_t errlen)
@@ -439,11 +453,8 @@ int keys_register_once(const char *dir, const char *server, const char *device_i
 
     if (errlen > 0)
         err[0] = '\0';
-    if (snprintf(url, sizeof(url), "%s/api/v1/devices/register", server) >= (int)sizeof(url)) {
-        snprintf(err, errlen, "server URL too long");
-        return KEYS_EINVAL;
-    }
-    json = register_body(device_id, k, secret_file, &have_secret, &rc, err, errlen);
+    json = register_request(server, device_id, k, secret_file, url, sizeof(url), &have_secret, &rc,
+                            err, errlen);
     if (json == NULL)
         return rc;
     rc = register_attempt(url, json, have_secret, dir, server, device_id, k, abort, reply,
@@ -463,11 +474,8 @@ int keys_register(const char *dir, const char *server, const char *device_id,
     unsigned delay_ms = 1000;
     int rc, have_secret = 0;
 
-    if (snprintf(url, sizeof(url), "%s/api/v1/devices/register", server) >= (int)sizeof(url)) {
-        snprintf(err, errlen, "server URL too long");
-        return KEYS_EINVAL;
-    }
-    json = register_body(device_id, k, secret_file, &have_secret, &rc, err, errlen);
+    json = register_request(server, device_id, k, secret_file, url, sizeof(url), &have_secret, &rc,
+                            err, errlen);
     if (json == NULL)
         return rc;
     for (;;) {

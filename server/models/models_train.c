@@ -1371,20 +1371,15 @@ static json_t *device_predictions(const struct trainset *t, const struct fewshot
     return j;
 }
 
-/* Whether device k's machine turns otherwise than the model's blob says
- * (set "envelope"); 1 and *kin its own kinematics when it does. */
-static int device_kin(const struct trainset *t, uint32_t k, struct featureset_kin *kin)
+/* Whether the machine of row i's device turns otherwise than the model's
+ * blob says (set "envelope"; a device's rows all turn alike); 1 and *kin
+ * its own kinematics when it does. */
+static int device_kin(const struct trainset *t, size_t i, struct featureset_kin *kin)
 {
-    if (!t->km || !t->kin_idx)
+    if (!t->km || !t->kin_idx || i >= t->n || t->kin_idx[i] == t->km->modal)
         return 0;
-    for (size_t i = 0; i < t->n; i++)
-        if (t->dev[i] == k) {
-            if (t->kin_idx[i] == t->km->modal)
-                return 0;
-            *kin = t->km->kins[t->kin_idx[i]];
-            return 1;
-        }
-    return 0;
+    *kin = t->km->kins[t->kin_idx[i]];
+    return 1;
 }
 
 /* Per device of the version (few-shot): its reference windows, the blob
@@ -1413,15 +1408,19 @@ static int device_refs_build(const struct trainset *t, const struct fewshot_mode
     tr->n_devs = t->n_dev;
     for (uint32_t k = 0; k < t->n_dev; k++) {
         struct device_ref *dr = &tr->devs[k];
+        size_t first = t->n;            /* the device's first row: how its machine turns */
 
         snprintf(dr->id, sizeof dr->id, "%s", t->dev_names[k]);
-        for (size_t i = 0; i < t->n; i++)
+        for (size_t i = 0; i < t->n; i++) {
             dr->ref_windows += t->dev[i] == k && t->ref[i];
+            if (t->dev[i] == k && first == t->n)
+                first = i;
+        }
         *dm = *m;
         model_set_center(dm, models_fewshot_center(fm, k));
         /* a machine that turns otherwise than the model's blob says: its
          * blob reads its own defect frequencies, as its rows were read */
-        own_kin = device_kin(t, k, &dm->features.kin);
+        own_kin = device_kin(t, first, &dm->features.kin);
         if (dr->ref_windows > 0 || own_kin) {
             dm->flags = MODEL_FLAG_DEVICE;
             dm->ref_windows = dr->ref_windows;

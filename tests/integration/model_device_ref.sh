@@ -260,6 +260,37 @@ else
     it_fail "relations model trained" "$code $st $(head -c 400 "$IT_TMP/modelr.json")"
 fi
 
+# train_fewshot SFX DATASET: a few-shot model of the dataset's version 1, trained to its end:
+# code (the POST's status), MT (its id), st (its final status), $IT_TMP/model$SFX.json
+train_fewshot() {
+    code=$(it_http POST "$BASE/api/v1/models" "$IT_TMP/m$1.json" "${AML[@]}" -d "{\"dataset_id\":$2,\"version\":1,\"kind\":\"fewshot\"}")
+    MT=$(it_json "$IT_TMP/m$1.json" 'd["id"]' 2>/dev/null)
+    st=$(it_wait_done "$BASE/api/v1/models/$MT" "$IT_TMP/model$1.json" 600 0.5 "${AML[@]}")
+}
+# fetch_device_blobs MODEL SFX: the model's devices listing ($IT_TMP/devs$SFX.json) and the
+# blob each of dref-a, -b and -c runs ($IT_TMP/{a,b,c}$SFX.blob): its own, else the model's
+fetch_device_blobs() {
+    local d
+    it_http GET "$BASE/api/v1/models/$1/devices" "$IT_TMP/devs$2.json" "${AML[@]}" >/dev/null
+    for d in a b c; do
+        [ "$(it_http GET "$BASE/api/v1/models/$1/blob?device=dref-$d" "$IT_TMP/$d$2.blob" "${AML[@]}")" = 200 ] ||
+            it_http GET "$BASE/api/v1/models/$1/blob" "$IT_TMP/$d$2.blob" "${AML[@]}" >/dev/null
+    done
+}
+# put_machines TYPE PREFIX: assets PREFIX-a, -b, -c of TYPE turning at 10, 10 and 12 Hz, and
+# dref-a, -b, -c on them; prints the six answers' statuses
+put_machines() {
+    local d hz tx=""
+    for d in a b c; do
+        hz=10; [ $d = c ] && hz=12
+        tx="$tx $(it_http POST "$BASE/api/v1/taxonomy/assets" "$IT_TMP/as.json" "${AOP[@]}" \
+            -d "{\"id\":\"$2-$d\",\"equipment_type\":\"$1\",\"shaft_hz\":$hz}")"
+        tx="$tx $(it_http POST "$BASE/api/v1/devices/dref-$d/asset" "$IT_TMP/da.json" "${AOP[@]}" \
+            -d "{\"asset_id\":\"$2-$d\"}")"
+    done
+    echo $tx
+}
+
 # ---- windows that are not a power of two: 0.1875 s at 512 Hz is 96 samples; the spectral set
 # reads all of each (zero-padded to 128), and the device, scoring every 96 samples, decides as
 # the server predicted ------------------------------------------------------------------------
@@ -268,17 +299,12 @@ it_http POST "$BASE/api/v1/datasets" "$IT_TMP/ds3.json" "${AML[@]}" -d '{"name":
   "split":{"by":"device","fractions":[1,0,0],"seed":1}}' >/dev/null
 D3=$(it_json "$IT_TMP/ds3.json" 'd["id"]' 2>/dev/null)
 it_http POST "$BASE/api/v1/datasets/$D3/versions" "$IT_TMP/v3.json" "${AML[@]}" >/dev/null
-code=$(it_http POST "$BASE/api/v1/models" "$IT_TMP/m3.json" "${AML[@]}" -d "{\"dataset_id\":$D3,\"version\":1,\"kind\":\"fewshot\"}")
-M3=$(it_json "$IT_TMP/m3.json" 'd["id"]' 2>/dev/null)
-st=$(it_wait_done "$BASE/api/v1/models/$M3" "$IT_TMP/model3.json" 600 0.5 "${AML[@]}")
+train_fewshot 3 "$D3"
+M3=$MT
 ok=$(it_json "$IT_TMP/model3.json" 'int(d["metrics"]["features"]["set"] == "spectral" and d["metrics"]["features"]["window"] == 96 and d["metrics"]["features"]["hop"] == 96 and "window_reason" not in d["metrics"]["features"])' 2>/dev/null)
 if [ "$code" = 202 ] && [ "$st" = done ] && [ "$ok" = 1 ]; then
     it_pass "96-sample windows: model $M3 reads the spectral set on all 96 samples of each"
-    it_http GET "$BASE/api/v1/models/$M3/devices" "$IT_TMP/devs3.json" "${AML[@]}" >/dev/null
-    it_http GET "$BASE/api/v1/models/$M3/blob" "$IT_TMP/c3.blob" "${AML[@]}" >/dev/null
-    for d in a b; do
-        it_http GET "$BASE/api/v1/models/$M3/blob?device=dref-$d" "$IT_TMP/${d}3.blob" "${AML[@]}" >/dev/null
-    done
+    fetch_device_blobs "$M3" 3
     it_http GET "$BASE/api/v1/datasets/$D3/versions/1/export?format=npz" "$IT_TMP/v3.npz" "${AML[@]}" >/dev/null
     python3 "$IT_TMP/npz.py" "$IT_TMP/v3.npz" "$IT_TMP" 0 "-96" || it_fail "npz read (96)" "see above"
     replay_compare "$M3" "$IT_TMP/devs3.json" "3" "-96" 96
@@ -292,27 +318,17 @@ fi
 # windows, gets a blob of its own all the same (the model's center, its own speed) ----------------
 tx=$(it_http POST "$BASE/api/v1/taxonomy/types" "$IT_TMP/ty.json" "${AOP[@]}" -d '{"name":"dref_machine",
   "bearing":{"balls":9,"ball_mm":7.94,"pitch_mm":39.04,"contact_deg":0}}')
-for d in a b c; do
-    hz=10; [ $d = c ] && hz=12
-    tx="$tx $(it_http POST "$BASE/api/v1/taxonomy/assets" "$IT_TMP/as.json" "${AOP[@]}" \
-        -d "{\"id\":\"dref-asset-$d\",\"equipment_type\":\"dref_machine\",\"shaft_hz\":$hz}")"
-    tx="$tx $(it_http POST "$BASE/api/v1/devices/dref-$d/asset" "$IT_TMP/da.json" "${AOP[@]}" \
-        -d "{\"asset_id\":\"dref-asset-$d\"}")"
-done
+tx="$tx $(put_machines dref_machine dref-asset)"
 [ "$tx" = "200 200 200 200 200 200 200" ] || it_fail "taxonomy: type, assets, devices' assets" "$tx $(cat "$IT_TMP/da.json")"
-code=$(it_http POST "$BASE/api/v1/models" "$IT_TMP/m4.json" "${AML[@]}" -d "{\"dataset_id\":$DS,\"version\":1,\"kind\":\"fewshot\"}")
-M4=$(it_json "$IT_TMP/m4.json" 'd["id"]' 2>/dev/null)
-st=$(it_wait_done "$BASE/api/v1/models/$M4" "$IT_TMP/model4.json" 600 0.5 "${AML[@]}")
+train_fewshot 4 "$DS"
+M4=$MT
 ok=$(it_json "$IT_TMP/model4.json" 'int(d["metrics"]["features"]["set"] == "envelope" and d["metrics"]["features"]["kinematics_distinct"] == 2 and abs(d["metrics"]["features"]["kinematics"]["shaft_hz"] - 10) < 1e-6 and d["metrics"]["features"]["shaft_hz_range"] == [10, 12] and d["metrics"]["device_reference"]["own_kinematics"] == 1)' 2>/dev/null)
 if [ "$code" = 202 ] && [ "$st" = done ] && [ "$ok" = 1 ]; then
     it_pass "two shaft speeds: model $M4 reads the envelope set, each window at its machine's speed (the model's blob at 10 Hz)"
-    it_http GET "$BASE/api/v1/models/$M4/devices" "$IT_TMP/devs4.json" "${AML[@]}" >/dev/null
+    fetch_device_blobs "$M4" 4
     ok=$(it_json "$IT_TMP/devs4.json" 'int([(x["own_reference"], x["own_blob"]) for x in d["items"]] == [(True, True), (True, True), (False, True)])')
     [ "$ok" = 1 ] && it_pass "dref-c, no reference windows, gets a blob of its own for its 12 Hz" ||
         it_fail "dref-c's own blob" "$(head -c 400 "$IT_TMP/devs4.json")"
-    for d in a b c; do
-        it_http GET "$BASE/api/v1/models/$M4/blob?device=dref-$d" "$IT_TMP/${d}4.blob" "${AML[@]}" >/dev/null
-    done
     replay_compare "$M4" "$IT_TMP/devs4.json" "4"
     # dref-c's windows through the model's own blob (10 Hz) are read at the wrong defect
     # frequencies: its blob is what makes the device score as the server predicted
@@ -331,24 +347,14 @@ fi
 # ---- a shaft speed without a bearing: the envelope set reads orders of the shaft, its defect
 # energies 0, and the devices still score as the server predicted ---------------------------------
 tx=$(it_http POST "$BASE/api/v1/taxonomy/types" "$IT_TMP/ty5.json" "${AOP[@]}" -d '{"name":"dref_nogeo"}')
-for d in a b c; do
-    hz=10; [ $d = c ] && hz=12
-    tx="$tx $(it_http POST "$BASE/api/v1/taxonomy/assets" "$IT_TMP/as.json" "${AOP[@]}" \
-        -d "{\"id\":\"dref-nogeo-$d\",\"equipment_type\":\"dref_nogeo\",\"shaft_hz\":$hz}")"
-    tx="$tx $(it_http POST "$BASE/api/v1/devices/dref-$d/asset" "$IT_TMP/da.json" "${AOP[@]}" \
-        -d "{\"asset_id\":\"dref-nogeo-$d\"}")"
-done
+tx="$tx $(put_machines dref_nogeo dref-nogeo)"
 [ "$tx" = "200 200 200 200 200 200 200" ] || it_fail "taxonomy without a bearing" "$tx $(cat "$IT_TMP/da.json")"
-code=$(it_http POST "$BASE/api/v1/models" "$IT_TMP/m5.json" "${AML[@]}" -d "{\"dataset_id\":$DS,\"version\":1,\"kind\":\"fewshot\"}")
-M5=$(it_json "$IT_TMP/m5.json" 'd["id"]' 2>/dev/null)
-st=$(it_wait_done "$BASE/api/v1/models/$M5" "$IT_TMP/model5.json" 600 0.5 "${AML[@]}")
+train_fewshot 5 "$DS"
+M5=$MT
 ok=$(it_json "$IT_TMP/model5.json" 'int(d["metrics"]["features"]["set"] == "envelope" and d["metrics"]["features"]["kinematics"]["bearing_balls"] is None and "orders" in d["metrics"]["features"]["kinematics"]["bearing_reason"])' 2>/dev/null)
 if [ "$code" = 202 ] && [ "$st" = done ] && [ "$ok" = 1 ]; then
     it_pass "no bearing geometry: model $M5 reads orders of the shaft speed ($(it_json "$IT_TMP/model5.json" 'd["metrics"]["features"]["kinematics"]["bearing_reason"]'))"
-    it_http GET "$BASE/api/v1/models/$M5/devices" "$IT_TMP/devs5.json" "${AML[@]}" >/dev/null
-    for d in a b c; do
-        it_http GET "$BASE/api/v1/models/$M5/blob?device=dref-$d" "$IT_TMP/${d}5.blob" "${AML[@]}" >/dev/null
-    done
+    fetch_device_blobs "$M5" 5
     replay_compare "$M5" "$IT_TMP/devs5.json" "5"
 else
     it_fail "no bearing geometry: orders" "$code $st $(head -c 900 "$IT_TMP/model5.json")"

@@ -47,9 +47,10 @@ static const struct db_sql stmts[M_COUNT] = {
         " RETURNING dataset_id, version, kind, transfer, feature_set", 1 },
     [M_DONE] = { "models_done",
         "UPDATE models SET status = 'done', metrics = $2::jsonb, test_vector = $3::jsonb,"
-        " blob = $4::bytea, header = $5, finished_at = now() WHERE id = $1", 5 },
+        " blob = $4::bytea, header = $5, finished_at = now() WHERE id = $1 AND status = 'training'", 5 },
     [M_FAILED] = { "models_failed",
-        "UPDATE models SET status = 'failed', error = $2, finished_at = now() WHERE id = $1", 2 },
+        "UPDATE models SET status = 'failed', error = $2, finished_at = now()"
+        " WHERE id = $1 AND status IN ('queued', 'training')", 2 },
     /* How the version's machines turn, an asset's values winning over its
      * type's (the view device_kinematics, as the spectrum endpoint reads
      * them): per snapshot of the version, its device's. */

@@ -1090,6 +1090,14 @@ START_TEST(test_models)
         hold_release();
         models__training_started = NULL;
         ck_assert_int_eq(models_training_stop(60000), 0);
+        /* the thread finished after its row was failed: the row stays
+         * failed (what the client was told), not done behind its back */
+        snprintf(path, sizeof path, "/api/v1/models/%ld", sid);
+        ck_assert_int_eq(http(&f, "GET", path, NULL, 0, f.token, &rep), 200);
+        j = testsrv_json(&rep);
+        free(rep.body);
+        ck_assert_str_eq(json_string_value(json_object_get(j, "status")), "failed");
+        json_decref(j);
     }
     free(mod);
     fx_stop(&f);

@@ -6,8 +6,10 @@
  * DATABASE_URL and skip without it. */
 #include <check.h>
 #include <dirent.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "server/db/db.h"
 #include "server/metrics/metrics.h"
@@ -228,6 +230,94 @@ START_TEST(test_terminated_connection_replaced)
 }
 END_TEST
 
+/* Migration 0085 rewrites the actor forms earlier servers wrote into the
+ * one auth_actor writes, where the token is known without doubt, and
+ * leaves the rest as written.  The database is migrated up to 0084 from a
+ * folder of copies, the old forms inserted, then the real folder applied. */
+static void copy_file(const char *src, const char *dst)
+{
+    FILE *in = fopen(src, "rb"), *out = fopen(dst, "wb");
+    char buf[8192];
+    size_t n;
+
+    ck_assert_ptr_nonnull(in);
+    ck_assert_ptr_nonnull(out);
+    while ((n = fread(buf, 1, sizeof buf, in)) > 0)
+        ck_assert_uint_eq(fwrite(buf, 1, n, out), n);
+    fclose(in);
+    ck_assert_int_eq(fclose(out), 0);
+}
+
+START_TEST(test_actor_forms_rewritten)
+{
+    char dir[] = "/tmp/precursor-mig-XXXXXX", src[PATH_MAX + 300], dst[PATH_MAX + 300], sql[512];
+    int applied = -1, newest = -1;
+    struct dirent *e;
+    long ml, gone;
+    DIR *d;
+
+    TESTDB_REQUIRE();
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    ck_assert_ptr_nonnull(d = opendir(testdb_migrations));
+    while ((e = readdir(d)) != NULL) {
+        if (strlen(e->d_name) < 6 || strcmp(e->d_name + strlen(e->d_name) - 4, ".sql") != 0 ||
+            strncmp(e->d_name, "0085", 4) >= 0)
+            continue;
+        snprintf(src, sizeof src, "%s/%s", testdb_migrations, e->d_name);
+        snprintf(dst, sizeof dst, "%s/%s", dir, e->d_name);
+        copy_file(src, dst);
+    }
+    closedir(d);
+    ck_assert_int_eq(db_migrate(testdb_conninfo, dir, &applied, &newest), 0);
+    ck_assert_int_lt(newest, 85);
+    ck_assert_int_eq(count_rows("INSERT INTO api_tokens (name, role, token_sha256) VALUES"
+                                " ('ml', 'ml', sha256('a')), ('twin', 'ml', sha256('b')),"
+                                " ('twin', 'ml', sha256('c')), ('gone', 'ml', sha256('d'))"
+                                " RETURNING 0"), 0);
+    ml = count_rows("SELECT id FROM api_tokens WHERE name = 'ml'");
+    gone = count_rows("SELECT id FROM api_tokens WHERE name = 'gone'");
+    ck_assert_int_eq(count_rows("DELETE FROM api_tokens WHERE name = 'gone' RETURNING 0"), 0);
+    snprintf(sql, sizeof sql,
+             "INSERT INTO rules (name, expr, class, created_by) VALUES"
+             " ('by id', 'rms(0) > 1', 'normal', 'token:%ld'), ('by gone id', 'rms(0) > 1', 'normal', 'token:%ld'),"
+             " ('by user', 'rms(0) > 1', 'normal', 'alice'), ('by new', 'rms(0) > 1', 'normal', 'token:ml#%ld')"
+             " RETURNING 0", ml, gone, ml);
+    ck_assert_int_eq(count_rows(sql), 0);
+    ck_assert_int_eq(count_rows("INSERT INTO labels (snapshot_id, start_s, end_s, channels, class, created_by,"
+                                " updated_by) VALUES (1, 0, 1, '{0}', 'normal', 'token:ml', 'token:twin'),"
+                                " (2, 0, 1, '{0}', 'normal', 'bob', NULL) RETURNING 0"), 0);
+    snprintf(sql, sizeof sql, "INSERT INTO alert_dispositions (snapshot_id, acknowledged_by, disposed_by)"
+             " VALUES (1, 'token:%ld', 'carol') RETURNING 0", ml);
+    ck_assert_int_eq(count_rows(sql), 0);
+
+    ck_assert_int_eq(db_migrate(testdb_conninfo, testdb_migrations, &applied, &newest), 0);
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM rules WHERE name = 'by id' AND created_by = 'token:ml#%ld'", ml);
+    ck_assert_int_eq(count_rows(sql), 1);
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM rules WHERE name = 'by gone id' AND created_by = 'token:%ld'",
+             gone);
+    ck_assert_int_eq(count_rows(sql), 1);      /* the token is gone: kept as written */
+    ck_assert_int_eq(count_rows("SELECT count(*) FROM rules WHERE name = 'by user' AND created_by = 'alice'"), 1);
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM rules WHERE name = 'by new' AND created_by = 'token:ml#%ld'", ml);
+    ck_assert_int_eq(count_rows(sql), 1);
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM labels WHERE snapshot_id = 1 AND created_by = 'token:ml#%ld'"
+             " AND updated_by = 'token:twin'", ml);
+    ck_assert_int_eq(count_rows(sql), 1);      /* two tokens are named twin: which one is not known */
+    ck_assert_int_eq(count_rows("SELECT count(*) FROM labels WHERE snapshot_id = 2 AND created_by = 'bob'"
+                                " AND updated_by IS NULL"), 1);
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM alert_dispositions WHERE acknowledged_by = 'token:ml#%ld'"
+             " AND disposed_by = 'carol'", ml);
+    ck_assert_int_eq(count_rows(sql), 1);
+    for (d = opendir(dir); d && (e = readdir(d)) != NULL;) {
+        snprintf(dst, sizeof dst, "%s/%s", dir, e->d_name);
+        if (e->d_name[0] != '.')
+            unlink(dst);
+    }
+    if (d)
+        closedir(d);
+    rmdir(dir);
+}
+END_TEST
+
 Suite *db_suite(void);
 Suite *db_suite(void)
 {
@@ -246,6 +336,12 @@ Suite *db_suite(void)
     tcase_add_test(tc, test_newer_schema_refused);
     tcase_add_test(tc, test_unreachable_database);
     tcase_add_test(tc, test_terminated_connection_replaced);
+    suite_add_tcase(s, tc);
+    /* a database of its own, migrated in two steps */
+    tc = tcase_create("actor_forms");
+    tcase_add_unchecked_fixture(tc, testdb_setup, testdb_teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_actor_forms_rewritten);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -143,9 +143,10 @@ code=$(it_http GET "$BASE/api/v1/devices/inst-tr" "$IT_TMP/tr.json" "${AUTH[@]}"
 nothing() { [ -z "$(find "$1" -type f 2>/dev/null | head -n 1)" ]; }
 T2=$("$SERVER_BIN" enroll create --uses 1 2>/dev/null | tail -n1)
 # ?token= in the URL still works (tools that only fetch a URL): the same script
-# as by the header, and it installs.
+# as by the header (here given on curl's stdin, as docs/FLEET.md shows to keep
+# it off curl's command line), and it installs.
 curl -fsS -o "$IT_TMP/i2.sh" "$BASE/install.sh?token=$T2"
-curl -fsS -H "Authorization: Bearer $T2" -o "$IT_TMP/i2h.sh" "$BASE/install.sh"
+printf 'Authorization: Bearer %s\n' "$T2" | curl -fsS -H @- -o "$IT_TMP/i2h.sh" "$BASE/install.sh"
 T8=$("$SERVER_BIN" enroll create --uses 1 2>/dev/null | tail -n1)
 curl -fsS -H "Authorization: Bearer $T8" -o "$IT_TMP/i8.sh" "$BASE/install.sh"
 PRECURSOR_PREFIX="$IT_TMP/r2" PRECURSOR_DEVICE_ID=inst-2 sh "$IT_TMP/i2.sh" >"$IT_TMP/r2.log" 2>&1 &&

@@ -110,9 +110,9 @@ static int agent_sha256(char hex[65])
 }
 
 /* The enrollment token of an install.sh request, from "Authorization:
- * Bearer T" (kept out of access logs, proxies' too, and of the `ps` line of
- * the shell that fetches it) or ?token=T (for tools that only fetch a URL);
- * NULL when neither carries one.  Another scheme in Authorization (a proxy's
+ * Bearer T" (a header stays out of access logs, proxies' too, where a URL's
+ * query is written) or ?token=T (for tools that only fetch a URL); NULL when
+ * neither carries one.  Another scheme in Authorization (a proxy's
  * Basic) is no token and leaves the query to decide.  SRV_EBADREQ when the
  * two are given and differ: which one was meant is not ours to guess. */
 static int install_token(const struct srv_request *rq, const char **tok)

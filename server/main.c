@@ -758,8 +758,10 @@ static const struct command commands[] = {
       "[--equipment-type T] [--site S] [--tags a,b] [--uses N | --reusable] [--expires 24h]\n"
       "                                      [--pre-approved]",
       "Prints a new enrollment token once; devices install with\n"
-      "  curl -fsS -o precursor-install.sh 'http://SERVER/install.sh?token=TOKEN' &&\n"
-      "    sh precursor-install.sh\n"
+      "  curl -fsS -H 'Authorization: Bearer TOKEN' -o precursor-install.sh \\\n"
+      "    'http://SERVER/install.sh' && sh precursor-install.sh\n"
+      "('http://SERVER/install.sh?token=TOKEN' works too, for tools that only fetch a\n"
+      "URL, but puts the token in access logs).\n"
       "Default: one use, no expiry, devices pending until approved\n"
       "(POST /api/v1/devices/{id}/approve).",
       "make an enrollment token for devices" },

@@ -3,8 +3,9 @@
  * An enrollment token ("pen_" + 64 hex, stored only as its SHA-256) carries
  * what the devices it enrolls get: equipment type, site, tags, pending or
  * pre-approved; it is single-use (N uses) or reusable, and may expire.
- * GET /install.sh?token=T answers a POSIX sh script for that token; the
- * script downloads the agent binary this server serves, runs
+ * GET /install.sh (the token as Authorization: Bearer T, or ?token=T)
+ * answers a POSIX sh script for that token; the script downloads the agent
+ * binary this server serves, runs
  * `precursor-agent enroll` (the key pair is generated on the device and only
  * the public key is sent, to POST /api/v1/devices/enroll), writes the
  * agent's config and, when systemd runs and no prefix is given, installs and
@@ -282,9 +283,11 @@ int fleet_api_token_create(struct srv_request *rq, struct srv_response *rs)
         goto out;
     fleet__base_url(rq, base, sizeof base);
     /* Downloaded, then run: in `curl ... | sh` a failed download is an
-     * empty script, exit 0, and automation takes the device as installed. */
-    if (asprintf(&cmd, "curl -fsS -o precursor-install.sh '%s/install.sh?token=%s' && "
-                       "sh precursor-install.sh", base, tok) < 0) {
+     * empty script, exit 0, and automation takes the device as installed.
+     * The token in a header, not the URL: a URL's query is written in
+     * proxies' access logs. */
+    if (asprintf(&cmd, "curl -fsS -H 'Authorization: Bearer %s' -o precursor-install.sh "
+                       "'%s/install.sh' && sh precursor-install.sh", tok, base) < 0) {
         err = SRV_ENOMEM;
         goto out;
     }

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
 
@@ -108,18 +109,48 @@ static int agent_sha256(char hex[65])
     return SRV_OK;
 }
 
+/* The enrollment token of an install.sh request, from "Authorization:
+ * Bearer T" (a header stays out of access logs, proxies' too, where a URL's
+ * query is written) or ?token=T (for tools that only fetch a URL); NULL when
+ * neither carries one.  Another scheme in Authorization (a proxy's
+ * Basic) is no token and leaves the query to decide.  SRV_EBADREQ when the
+ * two are given and differ: which one was meant is not ours to guess. */
+static int install_token(const struct srv_request *rq, const char **tok)
+{
+    const char *authz = rq->header ? rq->header(rq, "Authorization") : NULL;
+    const char *q = rq->query ? rq->query(rq, "token") : NULL;
+    const char *h = NULL;
+
+    if (authz && strncasecmp(authz, "Bearer ", 7) == 0) {
+        h = authz + 7;
+        h += strspn(h, " ");
+    }
+    if (h && !*h)
+        h = NULL;
+    if (q && !*q)
+        q = NULL;
+    if (h && q && strcmp(h, q) != 0)
+        return SRV_EBADREQ;
+    *tok = h ? h : q;
+    return SRV_OK;
+}
+
 int fleet_api_install_sh(struct srv_request *rq, struct srv_response *rs)
 {
-    const char *tok = rq->query(rq, "token");
+    const char *tok = NULL;
     const char *why = "enrollment refused";
     char base[300], sha[65];
-    const char *vals[4] = { base, tok, sha, install_model_key };
+    const char *vals[4] = { base, NULL, sha, install_model_key };
     size_t len;
     int err;
 
-    if (!tok || !*tok)
-        return srv_fail(rs, SRV_EENROLL, "install.sh needs ?token= with an enrollment token "
-                        "(precursor-server enroll create)");
+    if (install_token(rq, &tok) != SRV_OK)
+        return srv_fail(rs, SRV_EBADREQ, "install.sh got two different enrollment tokens, in "
+                        "Authorization: Bearer and in ?token=: give one");
+    if (!tok)
+        return srv_fail(rs, SRV_EENROLL, "install.sh needs ?token= or Authorization: Bearer "
+                        "with an enrollment token (precursor-server enroll create)");
+    vals[1] = tok;
     err = fleet__token_check(tok, &why);
     if (err != SRV_OK)
         return srv_fail(rs, err, why);

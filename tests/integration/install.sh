@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # install.sh - one-line install, as a device would do it, into a temporary
 # prefix: an enrollment token made with the admin CLI, the documented
-# `curl -fsS -o precursor-install.sh URL && sh precursor-install.sh` with
-# PRECURSOR_PREFIX (and `curl URL | sh`, which works too), the agent binary downloaded from the server, the key
+# `curl -fsS -H 'Authorization: Bearer TOKEN' -o precursor-install.sh URL &&
+# sh precursor-install.sh` with PRECURSOR_PREFIX (URL?token=TOKEN and
+# `curl URL | sh` work too), the agent binary downloaded from the server, the key
 # pair made on the "device" (the private key only in the prefix), the device
 # pending until approved, then uploading, then revoked (403, nothing more
 # stored).  Also the token refusals: unknown, mistyped, used up, revoked
@@ -14,6 +15,8 @@
 # download fails; a script cut short runs nothing; the token never is in
 # the agent's argv; the registered marker names the server and id, and the
 # agent pointed at another server does not take itself as registered there.
+# Two different tokens (header and query) are refused, and the server's log
+# never holds a token.
 set -uo pipefail
 . "$(dirname "$0")/lib/common.sh"
 
@@ -33,7 +36,8 @@ PFX="$IT_TMP/root"
 mkdir -p "$IT_TMP/dl"
 # umask 000: a device's shell may have any; the installer sets its own.
 if (umask 000; cd "$IT_TMP/dl" && export PRECURSOR_PREFIX="$PFX" PRECURSOR_DEVICE_ID=inst-1 &&
-        curl -fsS -o precursor-install.sh "$BASE/install.sh?token=$TOK" && sh precursor-install.sh \
+        curl -fsS -H "Authorization: Bearer $TOK" -o precursor-install.sh "$BASE/install.sh" &&
+        sh precursor-install.sh \
         >"$IT_TMP/install.log" 2>&1); then
     it_pass "install.sh runs into a prefix"
 else
@@ -94,11 +98,11 @@ code=$(it_http POST "$BASE/api/v1/enrollment-tokens" "$IT_TMP/ol.json" "${AUTH[@
        -H 'Content-Type: application/json' -d '{"uses":1}')
 cmd=$(it_json "$IT_TMP/ol.json" 'd["install"]')
 case "$cmd" in
-"curl -fsS -o precursor-install.sh '$BASE/install.sh?token=pen_"*"' && sh precursor-install.sh")
+"curl -fsS -H 'Authorization: Bearer pen_"*"' -o precursor-install.sh '$BASE/install.sh' && sh precursor-install.sh")
     it_pass "the install command the server answers downloads, then runs" ;;
 *) it_fail "the install command the server answers" "$code $cmd" ;;
 esac
-bad=${cmd/token=pen_/token=pen_0}
+bad=${cmd/Bearer pen_/Bearer pen_0}
 (cd "$IT_TMP/ol" && export PRECURSOR_PREFIX="$IT_TMP/ol/root" && eval "$bad") >"$IT_TMP/ol.log" 2>&1; rc1=$?
 (cd "$IT_TMP/ol" && export PRECURSOR_PREFIX="$IT_TMP/ol/root" && eval "${cmd/$BASE/http://127.0.0.1:1}") \
     >>"$IT_TMP/ol.log" 2>&1; rc2=$?
@@ -138,10 +142,17 @@ code=$(it_http GET "$BASE/api/v1/devices/inst-tr" "$IT_TMP/tr.json" "${AUTH[@]}"
 # nothing: no file under the prefix (no binary, no keys, no config)
 nothing() { [ -z "$(find "$1" -type f 2>/dev/null | head -n 1)" ]; }
 T2=$("$SERVER_BIN" enroll create --uses 1 2>/dev/null | tail -n1)
+# ?token= in the URL still works (tools that only fetch a URL): the same script
+# as by the header (here given on curl's stdin, as docs/FLEET.md shows to keep
+# it off curl's command line), and it installs.
 curl -fsS -o "$IT_TMP/i2.sh" "$BASE/install.sh?token=$T2"
+printf 'Authorization: Bearer %s\n' "$T2" | curl -fsS -H @- -o "$IT_TMP/i2h.sh" "$BASE/install.sh"
 T8=$("$SERVER_BIN" enroll create --uses 1 2>/dev/null | tail -n1)
-curl -fsS -o "$IT_TMP/i8.sh" "$BASE/install.sh?token=$T8"
-PRECURSOR_PREFIX="$IT_TMP/r2" PRECURSOR_DEVICE_ID=inst-2 sh "$IT_TMP/i2.sh" >/dev/null 2>&1
+curl -fsS -H "Authorization: Bearer $T8" -o "$IT_TMP/i8.sh" "$BASE/install.sh"
+PRECURSOR_PREFIX="$IT_TMP/r2" PRECURSOR_DEVICE_ID=inst-2 sh "$IT_TMP/i2.sh" >"$IT_TMP/r2.log" 2>&1 &&
+    cmp -s "$IT_TMP/i2.sh" "$IT_TMP/i2h.sh" && cmp -s "$IT_TMP/r2/usr/local/bin/precursor-agent" "$AGENT_BIN" &&
+    it_pass "?token= in the URL: the same script as by the header, and it installs" ||
+    it_fail "?token= in the URL" "$(cmp "$IT_TMP/i2.sh" "$IT_TMP/i2h.sh"; tail -n 5 "$IT_TMP/r2.log")"
 # the same script again: its token is used up by the time it enrolls
 if PRECURSOR_PREFIX="$IT_TMP/r3" PRECURSOR_DEVICE_ID=inst-3 sh "$IT_TMP/i2.sh" >"$IT_TMP/r3.log" 2>&1; then
     it_fail "enrollment refused -> non-zero" "$(cat "$IT_TMP/r3.log")"
@@ -184,7 +195,7 @@ if command -v wget >/dev/null 2>&1 && command -v openssl >/dev/null 2>&1; then
     ln -sf "$(command -v wget)" "$IT_TMP/tools/wget"
     ln -sf "$(command -v openssl)" "$IT_TMP/tools/openssl"
     T9=$("$SERVER_BIN" enroll create --uses 1 2>/dev/null | tail -n1)
-    curl -fsS -o "$IT_TMP/i9.sh" "$BASE/install.sh?token=$T9"
+    curl -fsS -H "Authorization: Bearer $T9" -o "$IT_TMP/i9.sh" "$BASE/install.sh"
     PATH="$IT_TMP/tools" PRECURSOR_PREFIX="$IT_TMP/r9" PRECURSOR_DEVICE_ID=inst-9 sh "$IT_TMP/i9.sh" \
         >"$IT_TMP/r9.log" 2>&1 && cmp -s "$IT_TMP/r9/usr/local/bin/precursor-agent" "$AGENT_BIN" &&
         it_pass "no curl, no sha256sum: wget and openssl do" || it_fail "wget and openssl" "$(cat "$IT_TMP/r9.log")"
@@ -235,7 +246,7 @@ fi
 # an install cut short after enrolling (here: the binary's folder cannot be made) and
 # run again, the same script with its token now used up, finishes the same device
 T11=$("$SERVER_BIN" enroll create --uses 1 2>/dev/null | tail -n1)
-curl -fsS -o "$IT_TMP/i11.sh" "$BASE/install.sh?token=$T11"
+curl -fsS -H "Authorization: Bearer $T11" -o "$IT_TMP/i11.sh" "$BASE/install.sh"
 mkdir -p "$IT_TMP/r11/usr/local" && : >"$IT_TMP/r11/usr/local/bin"
 PRECURSOR_PREFIX="$IT_TMP/r11" sh "$IT_TMP/i11.sh" >"$IT_TMP/r11.log" 2>&1 && it_fail "install cut short -> non-zero"
 rm -f "$IT_TMP/r11/usr/local/bin"
@@ -249,7 +260,7 @@ PRECURSOR_PREFIX="$IT_TMP/r11" sh "$IT_TMP/i11.sh" >"$IT_TMP/r11b.log" 2>&1 && [
 echo "# kept across upgrades" >>"$PFX/etc/precursor/agent.conf"
 cp "$PFX/var/lib/precursor/keys/device.key" "$IT_TMP/key.before"
 T3=$("$SERVER_BIN" enroll create --uses 1 2>/dev/null | tail -n1)
-if curl -fsS "$BASE/install.sh?token=$T3" | PRECURSOR_PREFIX="$PFX" sh >"$IT_TMP/again.log" 2>&1; then
+if curl -fsS -H "Authorization: Bearer $T3" "$BASE/install.sh" | PRECURSOR_PREFIX="$PFX" sh >"$IT_TMP/again.log" 2>&1; then
     grep -q "^# kept across upgrades$" "$PFX/etc/precursor/agent.conf" &&
         grep -q '^device-id = inst-1$' "$PFX/etc/precursor/agent.conf" &&
         cmp -s "$IT_TMP/key.before" "$PFX/var/lib/precursor/keys/device.key" &&
@@ -264,6 +275,7 @@ fi
 # No prefix, as on a device, but in a mount namespace of its own: /etc, /usr/local
 # and /var/lib are overlays whose changes land in $IT_TMP/sd, /run a fresh tmpfs
 # with /run/systemd/system, and systemctl a stand-in that logs what it is asked.
+# sd_install URL TOKEN
 sd_install() {
     unshare -m sh -c '
         S=$1
@@ -272,7 +284,8 @@ sd_install() {
             mount -t overlay overlay -o "lowerdir=/$d,upperdir=$S/u/$d,workdir=$S/w/$d" "/$d" || exit 99
         done
         mount -t tmpfs none /run && mkdir -p /run/systemd/system || exit 99
-        curl -fsS "$2" | PATH="$S/bin:$PATH" PRECURSOR_DEVICE_ID=inst-sd sh' sh "$IT_TMP/sd" "$1" </dev/null
+        curl -fsS -H "Authorization: Bearer $3" "$2" | PATH="$S/bin:$PATH" PRECURSOR_DEVICE_ID=inst-sd sh' \
+        sh "$IT_TMP/sd" "$1" "$2" </dev/null
 }
 if [ "$NS" = 1 ]; then
     mkdir -p "$IT_TMP/sd/bin"
@@ -280,7 +293,7 @@ if [ "$NS" = 1 ]; then
     printf '#!/bin/sh\necho "systemctl $*" >>"%s"\n' "$IT_TMP/sd/systemctl.log" >"$IT_TMP/sd/bin/systemctl"
     chmod +x "$IT_TMP/sd/bin/systemctl"
     T6=$("$SERVER_BIN" enroll create --uses 1 2>/dev/null | tail -n1)
-    sd_install "$BASE/install.sh?token=$T6" >"$IT_TMP/sd1.log" 2>&1; rc=$?
+    sd_install "$BASE/install.sh" "$T6" >"$IT_TMP/sd1.log" 2>&1; rc=$?
     if [ "$rc" != 99 ]; then
         unit="$IT_TMP/sd/u/etc/systemd/system/precursor-agent.service"
         [ "$rc" = 0 ] && grep -q "agent inst-sd running under systemd" "$IT_TMP/sd1.log" &&
@@ -295,7 +308,7 @@ if [ "$NS" = 1 ]; then
             it_pass "root install: unit written as documented, enabled and started" ||
             it_fail "root install under systemd" "exit $rc: $(cat "$IT_TMP/sd1.log" "$IT_TMP/sd/systemctl.log")"
         T7=$("$SERVER_BIN" enroll create --uses 1 2>/dev/null | tail -n1)
-        sd_install "$BASE/install.sh?token=$T7" >"$IT_TMP/sd2.log" 2>&1; rc=$?
+        sd_install "$BASE/install.sh" "$T7" >"$IT_TMP/sd2.log" 2>&1; rc=$?
         [ "$rc" = 0 ] && grep -q "kept /etc/precursor/agent.conf" "$IT_TMP/sd2.log" &&
             [ "$(grep -cx "systemctl restart precursor-agent.service" "$IT_TMP/sd/systemctl.log")" = 2 ] &&
             it_pass "root install run again: the unit is restarted, so the new binary runs" ||
@@ -311,11 +324,21 @@ code=$(it_http GET "$BASE/install.sh?token=$TOK" "$IT_TMP/e.json")
 code=$(it_http GET "$BASE/install.sh?token=pen_$(printf '0%.0s' $(seq 64))" "$IT_TMP/e.json")
 [ "$code" = 403 ] && grep -q "unknown" "$IT_TMP/e.json" && it_pass "unknown token -> 403" || it_fail "unknown token -> 403" "$code"
 code=$(it_http GET "$BASE/install.sh" "$IT_TMP/e.json")
-[ "$code" = 403 ] && grep -q "needs ?token=" "$IT_TMP/e.json" && it_pass "no token -> 403 saying a token is needed" ||
+[ "$code" = 403 ] && grep -q "needs ?token= or Authorization: Bearer" "$IT_TMP/e.json" &&
+    it_pass "no token -> 403 saying a token is needed, and both ways to give it" ||
     it_fail "no token -> 403" "$code $(cat "$IT_TMP/e.json")"
 code=$(it_http GET "$BASE/install.sh?token=${TOK%?}" "$IT_TMP/e.json")
 [ "$code" = 403 ] && grep -q "malformed" "$IT_TMP/e.json" && it_pass "mistyped (cut) token -> 403 malformed" ||
     it_fail "mistyped token -> 403" "$code $(cat "$IT_TMP/e.json")"
+code=$(it_http GET "$BASE/install.sh" "$IT_TMP/e.json" -H "Authorization: Bearer ${TOK%?}")
+[ "$code" = 403 ] && grep -q "malformed" "$IT_TMP/e.json" && it_pass "mistyped token in the header -> 403 malformed" ||
+    it_fail "mistyped token in the header -> 403" "$code $(cat "$IT_TMP/e.json")"
+code=$(it_http GET "$BASE/install.sh?token=pen_$(printf '0%.0s' $(seq 64))" "$IT_TMP/e.json" \
+       -H "Authorization: Bearer $TOK")
+[ "$code" = 400 ] && [ "$(it_json "$IT_TMP/e.json" 'd["error"]["code"]')" = bad_request ] &&
+    grep -q "two different enrollment tokens" "$IT_TMP/e.json" &&
+    it_pass "a token in the header and another in ?token= -> 400 saying so" ||
+    it_fail "two different tokens -> 400" "$code $(cat "$IT_TMP/e.json")"
 T4=$("$SERVER_BIN" enroll create --reusable 2>/dev/null | tail -n1)
 "$SERVER_BIN" enroll revoke --token "$T4" 2>"$IT_TMP/rv.log" && grep -q "revoked" "$IT_TMP/rv.log" &&
     code=$(it_http GET "$BASE/install.sh?token=$T4" "$IT_TMP/e.json") && [ "$code" = 403 ] &&
@@ -366,7 +389,7 @@ grep -q "POST /api/v1/snapshots 403" "$IT_TMP/server.log" && [ "$before" = "$aft
 # ---- the revoked machine installed again, as docs/FLEET.md says ------------------
 T5=$("$SERVER_BIN" enroll create --uses 2 2>/dev/null | tail -n1)
 cp "$PFX/usr/local/bin/precursor-agent" "$IT_TMP/bin.before"
-if curl -fsS "$BASE/install.sh?token=$T5" | PRECURSOR_PREFIX="$PFX" sh >"$IT_TMP/rev.log" 2>&1 ||
+if curl -fsS -H "Authorization: Bearer $T5" "$BASE/install.sh" | PRECURSOR_PREFIX="$PFX" sh >"$IT_TMP/rev.log" 2>&1 ||
         [ -z "$(cat "$IT_TMP/rev.log")" ]; then
     it_fail "installer on a revoked machine -> non-zero" "$(cat "$IT_TMP/rev.log")"
 else
@@ -377,7 +400,7 @@ else
         it_fail "installer on a revoked machine" "$(cat "$IT_TMP/rev.log")"
 fi
 rm -rf "$PFX/var/lib/precursor/keys" "$PFX/etc/precursor/agent.conf"
-if curl -fsS "$BASE/install.sh?token=$T5" | PRECURSOR_PREFIX="$PFX" sh >"$IT_TMP/rev2.log" 2>&1; then
+if curl -fsS -H "Authorization: Bearer $T5" "$BASE/install.sh" | PRECURSOR_PREFIX="$PFX" sh >"$IT_TMP/rev2.log" 2>&1; then
     id2=$(sed -n 's/^device-id = //p' "$PFX/etc/precursor/agent.conf")
     code=$(it_http GET "$BASE/api/v1/devices/$id2" "$IT_TMP/d2.json" "${AUTH[@]}")
     [ -n "$id2" ] && [ "$id2" != inst-1 ] && [ "$code" = 200 ] &&
@@ -386,5 +409,16 @@ if curl -fsS "$BASE/install.sh?token=$T5" | PRECURSOR_PREFIX="$PFX" sh >"$IT_TMP
         it_fail "installed again after revocation" "$id2 $code $(cat "$IT_TMP/d2.json")"
 else
     it_fail "installed again after revocation" "$(cat "$IT_TMP/rev2.log")"
+fi
+
+# ---- the server's log never holds an enrollment token -----------------------------
+# Its access lines name the path without the query: a ?token= fetch is logged
+# as GET /install.sh like a header one.
+n=$(grep -c "GET /install.sh " "$IT_TMP/server.log")
+if grep -q "pen_\|token=" "$IT_TMP/server.log"; then
+    it_fail "the server's log holds no enrollment token" "$(grep -m 3 "pen_\|token=" "$IT_TMP/server.log")"
+else
+    [ "$n" -gt 0 ] && it_pass "the server's log holds no enrollment token ($n install.sh fetches logged)" ||
+        it_fail "install.sh fetches logged" "none"
 fi
 it_finish

@@ -489,6 +489,115 @@ START_TEST(test_enroll_approve_revoke_rotate)
 }
 END_TEST
 
+/* One GET /install.sh into rep: token as a Bearer header (NULL: none), query
+ * appended to the path as it is ("" none), extra header lines hdrs. */
+static long install_get(const struct fx *f, const char *token, const char *query,
+                        const char *const *hdrs, struct testsrv_reply *rep)
+{
+    char path[256];
+
+    snprintf(path, sizeof path, "/install.sh%s", query);
+    free(rep->body);
+    return testsrv_request(&f->s, "GET", path, NULL, 0, token, hdrs, rep);
+}
+
+/* The reply's error message ({"error":{"message":...}}) into out. */
+static void error_message(const struct testsrv_reply *rep, char *out, size_t cap)
+{
+    json_t *j = testsrv_json(rep);
+    const char *m = json_string_value(json_object_get(json_object_get(j, "error"), "message"));
+
+    snprintf(out, cap, "%s", m ? m : "");
+    json_decref(j);
+}
+
+/* The enrollment token travels as Authorization: Bearer (out of access logs
+ * and the shell's `ps` line) or, as before, ?token=: the same script either
+ * way, the same refusals, and two different tokens are refused rather than
+ * one of them guessed. */
+START_TEST(test_install_sh_token_header)
+{
+    struct fx f;
+    struct testsrv_reply rep = { 0 }, byq = { 0 };
+    static const char *const basic[] = { "Authorization: Basic dXNlcjpwYXNz", NULL };
+    char body[128], q[128], other[128], bad[72], m1[512], m2[512];
+    json_t *j;
+    const char *inst;
+    char tok[72];
+    int i;
+
+    TESTDB_REQUIRE();
+    fx_start(&f, FX_THREADS, NULL, 0);
+    snprintf(body, sizeof body, "{\"uses\":5}");
+    ck_assert_int_eq(http(&f, "POST", "/api/v1/enrollment-tokens", body, strlen(body), f.admin,
+                          &rep), 201);
+    j = testsrv_json(&rep);
+    snprintf(tok, sizeof tok, "%s", json_string_value(json_object_get(j, "token")));
+    /* The one-liner the API hands out carries the token in the header. */
+    inst = json_string_value(json_object_get(j, "install"));
+    ck_assert_ptr_nonnull(inst);
+    snprintf(m1, sizeof m1, "-H 'Authorization: Bearer %s'", tok);
+    ck_assert_msg(strstr(inst, m1) && strstr(inst, "/install.sh' && sh precursor-install.sh") &&
+                  !strstr(inst, "token="), "%s", inst);
+    json_decref(j);
+
+    snprintf(q, sizeof q, "?token=%s", tok);
+    ck_assert_int_eq(install_get(&f, NULL, q, NULL, &byq), 200);
+    ck_assert_ptr_nonnull(strstr(byq.body, tok));
+    /* The header alone, the header with the same query, and the query
+     * beside another scheme (a proxy's Basic, which is no token): the same
+     * script byte for byte. */
+    ck_assert_int_eq(install_get(&f, tok, "", NULL, &rep), 200);
+    ck_assert_uint_eq(rep.len, byq.len);
+    ck_assert_int_eq(memcmp(rep.body, byq.body, byq.len), 0);
+    ck_assert_int_eq(install_get(&f, tok, q, NULL, &rep), 200);
+    ck_assert_int_eq(memcmp(rep.body, byq.body, byq.len), 0);
+    ck_assert_int_eq(install_get(&f, NULL, q, basic, &rep), 200);
+    ck_assert_int_eq(memcmp(rep.body, byq.body, byq.len), 0);
+
+    /* Two different tokens: 400 JSON saying so, whichever is the good one. */
+    snprintf(other, sizeof other, "?token=pen_%064d", 0);
+    ck_assert_int_eq(install_get(&f, tok, other, NULL, &rep), 400);
+    ck_assert_str_eq(testsrv_error_code(&rep), "bad_request");
+    error_message(&rep, m1, sizeof m1);
+    ck_assert_msg(strstr(m1, "two different") && strstr(m1, "Authorization: Bearer") &&
+                  strstr(m1, "?token="), "%s", m1);
+    ck_assert_int_eq(install_get(&f, other + 7, q, NULL, &rep), 400);
+    ck_assert_str_eq(testsrv_error_code(&rep), "bad_request");
+
+    /* A bad token is refused the same way in the header as in the query:
+     * malformed, unknown, a good one cut short. */
+    for (i = 0; i < 3; i++) {
+        if (i == 0)
+            snprintf(bad, sizeof bad, "not-a-token");
+        else if (i == 1)
+            snprintf(bad, sizeof bad, "pen_%064d", 0);
+        else
+            snprintf(bad, sizeof bad, "%.*s", (int)strlen(tok) - 1, tok);
+        snprintf(q, sizeof q, "?token=%s", bad);
+        ck_assert_int_eq(install_get(&f, NULL, q, NULL, &rep), 403);
+        ck_assert_str_eq(testsrv_error_code(&rep), "enrollment_refused");
+        error_message(&rep, m1, sizeof m1);
+        ck_assert_int_eq(install_get(&f, bad, "", NULL, &rep), 403);
+        ck_assert_str_eq(testsrv_error_code(&rep), "enrollment_refused");
+        error_message(&rep, m2, sizeof m2);
+        ck_assert_str_eq(m1, m2);
+    }
+
+    /* Neither (a Basic header is none): the refusal names both ways. */
+    ck_assert_int_eq(install_get(&f, NULL, "", NULL, &rep), 403);
+    ck_assert_str_eq(testsrv_error_code(&rep), "enrollment_refused");
+    error_message(&rep, m1, sizeof m1);
+    ck_assert_msg(strstr(m1, "?token=") && strstr(m1, "Authorization: Bearer"), "%s", m1);
+    ck_assert_int_eq(install_get(&f, NULL, "", basic, &rep), 403);
+    ck_assert_int_eq(install_get(&f, "", "?token=", NULL, &rep), 403);
+    ck_assert_str_eq(testsrv_error_code(&rep), "enrollment_refused");
+    free(rep.body);
+    free(byq.body);
+    fx_stop(&f);
+}
+END_TEST
+
 START_TEST(test_metrics_text)
 {
     struct fx f;
@@ -764,6 +873,7 @@ Suite *fleet_suite(void)
     tcase_add_test(tc, test_group_commit_and_idempotency);
     tcase_add_test(tc, test_rate_limit_retry_after);
     tcase_add_test(tc, test_enroll_approve_revoke_rotate);
+    tcase_add_test(tc, test_install_sh_token_header);
     tcase_add_test(tc, test_metrics_text);
     tcase_add_test(tc, test_device_health_fields);
     tcase_add_test(tc, test_body_lies_about_length);

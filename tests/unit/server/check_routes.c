@@ -245,7 +245,7 @@ START_TEST(test_openapi_roles)
         switch (srv_route_auth(&r[i])) {
         case SRV_AUTH_NONE:
             /* ["device"] here: the handler itself asks for an enrollment
-             * token in the query (GET /install.sh). */
+             * token, in a Bearer header or the query (GET /install.sh). */
             ck_assert_msg(json_array_size(roles) == 1 &&
                           (roles_has(roles, "anyone") || roles_has(roles, "device")),
                           "%s %s is open: x-roles must be [\"anyone\"] or [\"device\"]",

@@ -5,8 +5,11 @@
  * in a thread of their own while the pipeline detects and spools from the
  * first sample on; snapshots wait in the spool until the device is
  * registered and the server answers.  A server that forgets the device later
- * (`unknown_device`) is registered with again by the uploader when the agent
- * has the enrollment secret (upload_config.reregister). */
+ * (`unknown_device`) is registered with again by whichever request sees it
+ * first, an upload, a heartbeat or a config poll, when the agent has the
+ * enrollment secret: one struct upload_forgotten that the uploader and the
+ * config poll share (one back-off, one registration at a time, one hourly
+ * hint without the secret). */
 #include "agent/command/command.h"
 #include "agent/command/command_int.h"
 
@@ -36,12 +39,14 @@ struct net {
     struct agent_model_slot *ms;        /* NULL: no config poll */
     double hold_off_s;                  /* resolved at the source's rate */
     struct config_poll *cp;
+    struct upload_forgotten *forgotten; /* shared by the uploader and the config poll */
     pthread_mutex_t mu;
 };
 
-/* upload_config.reregister: the server forgot the device; register it again
- * as net_main did the first time, with the same id and key (one request: the
- * uploader decides when to try again). */
+/* upload_forgotten_config.reregister: the server forgot the device; register
+ * it again as net_main did the first time, with the same id and key (one
+ * request: upload_forgotten decides when to try again, and makes it one at
+ * a time whichever thread saw the answer). */
 static int reregister(void *ctx, const atomic_bool *abort, char *err, size_t errlen)
 {
     struct net *n = ctx;
@@ -102,12 +107,24 @@ static void *net_main(void *arg)
     };
     memcpy(uc.secret_key, n->keys->sk, sizeof(uc.secret_key));
     pthread_mutex_lock(&n->mu);
+    {
+        struct upload_forgotten_config fc = {
+            .server_url = c->server, .device_id = c->device_id, .key_dir = c->key_dir,
+            .reregister = uc.reregister, .reregister_ctx = n, .counters = n->counters,
+        };
+
+        rc = upload_forgotten_new(&fc, &n->forgotten);
+        if (rc != 0)   /* then the uploader keeps its own, and polls only log it */
+            fprintf(stderr, "agent: registering again when forgotten: %s\n",
+                    upload_strerror(rc));
+        uc.forgotten = n->forgotten;
+    }
     if (n->ms && !atomic_load(n->stop)) {
         /* Model deployment: poll once registered; heartbeats say what runs. */
         struct config_poll_config pcfg = {
             .server_url = c->server, .device_id = c->device_id, .key_dir = c->key_dir,
             .interval_s = c->config_poll_s, .ca_file = uc.ca_file, .pin_sha256 = uc.pin_sha256,
-            .hold_off_s = n->hold_off_s,
+            .hold_off_s = n->hold_off_s, .forgotten = n->forgotten,
         };
         memcpy(pcfg.secret_key, n->keys->sk, sizeof(pcfg.secret_key));
         rc = config_poll_new(&pcfg, n->ms, &n->cp);
@@ -267,6 +284,7 @@ int command_run(const struct agent_config *c, atomic_int *stop)
     if (net.up != NULL)
         upload_stop(net.up);
     config_poll_free(net.cp);   /* after the uploader: its heartbeats read it */
+    upload_forgotten_free(net.forgotten);   /* after both, who share it */
     pthread_mutex_destroy(&net.mu);
     if (atomic_load(&net.fatal))
         status = 1;

@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <sodium.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,7 +31,7 @@ struct config_poll {
     char key_path[1024];
     pthread_t th;
     int running;
-    atomic_int stop;
+    atomic_bool stop;               /* also cuts a request or a registration short */
     pthread_mutex_t mu;         /* guards the report fields and the wait */
     pthread_cond_t cv;
     /* report */
@@ -141,7 +142,7 @@ static long signed_get(struct config_poll *p, const char *path, struct buf *b)
     char url[1200], dev[200], tsl[200], sig[200], hdrs[640];
     struct net_client *c;
     struct net_request rq = { .method = "GET", .url = url, .headers = hdrs,
-                              .connect_timeout_s = 10, .timeout_s = 30 };
+                              .connect_timeout_s = 10, .timeout_s = 30, .abort = &p->stop };
     struct net_response rs = { .body = b->p, .body_cap = b->cap + 1 };
     int rc;
 
@@ -157,11 +158,30 @@ static long signed_get(struct config_poll *p, const char *path, struct buf *b)
     net_client_free(c);
     if (rc != 0) {
         /* Over the bound is no answer either, as before. */
-        fprintf(stderr, "agent: config poll %s: %s\n", path, rs.err);
+        if (!atomic_load(&p->stop))
+            fprintf(stderr, "agent: config poll %s: %s\n", path, rs.err);
         return 0;
     }
     b->len = rs.body_len;
     return rs.status;
+}
+
+/* signed_get, and when the server answers that it does not know the device:
+ * registered again as the uploader does it (or the hint logged), then the
+ * same GET once more.  A device polling alone (nothing to upload, heartbeats
+ * hours apart) is known again within a poll or two, not at the next
+ * heartbeat. */
+static long signed_get_known(struct config_poll *p, const char *path, struct buf *b)
+{
+    uint64_t gen = p->cfg.forgotten ? upload_forgotten_generation(p->cfg.forgotten) : 0;
+    long st = signed_get(p, path, b);
+
+    /* The client wrote a NUL after the body (net.h): b->p holds cap + 1. */
+    if (st == 403 && p->cfg.forgotten &&
+        upload_forgotten_answer(p->cfg.forgotten, st, (const char *)b->p, gen, &p->stop,
+                                "agent: config poll", "polling again") == 1)
+        st = signed_get(p, path, b);
+    return st;
 }
 
 static void set_refused(struct config_poll *p, uint32_t version, const char *sha, const char *why)
@@ -213,7 +233,7 @@ int config_poll_once(struct config_poll *p)
         return CONFIG_POLL_ENOMEM;
     b.cap = ANSWER_MAX < MODEL_MAX_BLOB ? ANSWER_MAX : MODEL_MAX_BLOB;
     snprintf(path, sizeof path, "/api/v1/devices/%s/config", p->cfg.device_id);
-    st = signed_get(p, path, &b);
+    st = signed_get_known(p, path, &b);
     if (st != 200) {
         if (st)
             fprintf(stderr, "agent: config poll answered %ld: %.*s\n", st,
@@ -263,8 +283,11 @@ int config_poll_once(struct config_poll *p)
     }
     b.cap = MODEL_MAX_BLOB;
     snprintf(path, sizeof path, "/api/v1/devices/%s/model", p->cfg.device_id);
-    st = signed_get(p, path, &b);
+    st = signed_get_known(p, path, &b);
     if (st != 200) {
+        if (st)
+            fprintf(stderr, "agent: model fetch answered %ld: %.*s\n", st,
+                    (int)(b.len < 200 ? b.len : 200), (const char *)b.p);
         rc = CONFIG_POLL_ENET;
         goto out;
     }
@@ -390,7 +413,7 @@ void config_poll_free(struct config_poll *p)
         return;
     if (p->running) {
         pthread_mutex_lock(&p->mu);
-        atomic_store(&p->stop, 1);
+        atomic_store(&p->stop, true);
         pthread_cond_broadcast(&p->cv);
         pthread_mutex_unlock(&p->mu);
         pthread_join(p->th, NULL);

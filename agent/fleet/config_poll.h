@@ -9,6 +9,9 @@
  * comes from --model-key, or is pinned from the first config answer into
  * <key-dir>/model-signing.pub and never replaced afterwards.  What runs,
  * what was kept for roll-back and the last refusal go into every heartbeat.
+ * A 403 `unknown_device` (the server forgot the device) to either GET takes
+ * the uploader's path (struct upload_forgotten, shared with it): the device
+ * registered again when the agent can, then the GET once more.
  *
  * Signed GET (schema/MODEL.md): X-Precursor-Device, X-Precursor-Timestamp
  * (unix seconds) and X-Precursor-Signature, base64 Ed25519 by the device key
@@ -21,6 +24,7 @@
 #include <stdint.h>
 
 struct agent_model_slot;
+struct upload_forgotten;
 
 enum config_poll_error {
     CONFIG_POLL_OK = 0,
@@ -41,6 +45,12 @@ struct config_poll_config {
     const char *ca_file;        /* may be NULL; copied */
     const char *pin_sha256;     /* may be NULL; copied */
     double hold_off_s;          /* the trigger hold-off, reported with the model's counters */
+    /* Shared with the uploader (agent/upload/upload.h): a 403
+     * `unknown_device` registers the device again (or logs the hint) on the
+     * same back-off and the same hourly limit, and the GET goes once more
+     * after a registration that worked.  Borrowed, must outlive
+     * config_poll_free(); NULL: such an answer is only logged. */
+    struct upload_forgotten *forgotten;
 };
 
 /* What the config answer says (parsed by config_poll_parse). */

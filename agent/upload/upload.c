@@ -55,7 +55,11 @@ struct upload {
     int64_t skew_ms;
     int64_t hb_last_ms;
     long hb_status;                 /* the last heartbeat's answer, 0 if none */
-    struct upload_forgot forgot;    /* re-registration with a server that forgot the device */
+    /* Registration again with a server that forgot the device: the
+     * agent's shared one (upload_config.forgotten) or our own. */
+    struct upload_forgotten *forgotten;
+    int own_forgotten;
+    uint64_t sent_gen;              /* its generation when the last request went out */
 };
 
 enum upload_verdict upload_classify(long s)
@@ -161,6 +165,173 @@ long upload_parse_retry_after(const char *v)
     while (*v == ' ' || *v == '\t' || *v == '\r' || *v == '\n')
         v++;
     return digits > 0 && *v == '\0' ? n : -1;
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- a server that forgot the device (shared by the agent's requests) ---- */
+
+struct upload_forgotten {
+    char *server_url, *device_id, *key_dir;
+    uint32_t base_ms, cap_ms;
+    int (*reregister)(void *ctx, const atomic_bool *abort, char *err, size_t errlen);
+    void *reregister_ctx;
+    struct upload_counters *counters;
+    pthread_mutex_t mu;             /* guards all below */
+    pthread_cond_t cv;              /* a registration ended */
+    struct upload_forgot st;
+    uint64_t rng;
+    uint64_t gen;                   /* registrations again that worked */
+    int busy;                       /* a caller is registering now */
+};
+
+static char *dup_or_null(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+int upload_forgotten_new(const struct upload_forgotten_config *cfg, struct upload_forgotten **out)
+{
+    struct upload_forgotten *f;
+    pthread_condattr_t ca;
+    struct timespec now;
+
+    if (!cfg || !cfg->server_url || !cfg->device_id || !out)
+        return UPLOAD_EINVAL;
+    f = calloc(1, sizeof *f);
+    if (!f)
+        return UPLOAD_ENOMEM;
+    f->server_url = strdup(cfg->server_url);
+    f->device_id = strdup(cfg->device_id);
+    f->key_dir = dup_or_null(cfg->key_dir);
+    if (!f->server_url || !f->device_id || (cfg->key_dir && !f->key_dir)) {
+        free(f->server_url);
+        free(f->device_id);
+        free(f->key_dir);
+        free(f);
+        return UPLOAD_ENOMEM;
+    }
+    f->base_ms = cfg->backoff_base_ms ? cfg->backoff_base_ms : 1000;
+    f->cap_ms = cfg->backoff_cap_ms ? cfg->backoff_cap_ms : 300000;
+    f->reregister = cfg->reregister;
+    f->reregister_ctx = cfg->reregister_ctx;
+    f->counters = cfg->counters;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    f->rng = cfg->rng_seed ? cfg->rng_seed
+                           : (uint64_t)now.tv_nsec * 2654435761u ^ (uint64_t)time(NULL);
+    pthread_mutex_init(&f->mu, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&f->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    *out = f;
+    return UPLOAD_OK;
+}
+
+void upload_forgotten_free(struct upload_forgotten *f)
+{
+    if (!f)
+        return;
+    free(f->server_url);
+    free(f->device_id);
+    free(f->key_dir);
+    pthread_cond_destroy(&f->cv);
+    pthread_mutex_destroy(&f->mu);
+    free(f);
+}
+
+uint64_t upload_forgotten_generation(struct upload_forgotten *f)
+{
+    uint64_t g;
+
+    pthread_mutex_lock(&f->mu);
+    g = f->gen;
+    pthread_mutex_unlock(&f->mu);
+    return g;
+}
+
+int upload_forgotten_answer(struct upload_forgotten *f, long status, const char *body,
+                            uint64_t gen, const atomic_bool *abort, const char *who,
+                            const char *next)
+{
+    char err[600];
+    int64_t now, next_ms;
+    int rc;
+
+    /* Parsed once, outside the lock: most answers are not this one. */
+    if (!f || !upload_answer_forgotten(status, body))
+        return 0;
+    pthread_mutex_lock(&f->mu);
+    /* Another caller is registering: its outcome is this one's too, and a
+     * second request meanwhile would race it (two markers written, two
+     * counted).  Checked every 0.1 s for a stop. */
+    while (f->busy && !(abort && atomic_load(abort))) {
+        struct timespec ts;
+        int64_t until = mono_ms() + 100;
+
+        ts.tv_sec = until / 1000;
+        ts.tv_nsec = (long)(until % 1000) * 1000000L;
+        pthread_cond_timedwait(&f->cv, &f->mu, &ts);
+    }
+    if (f->busy || f->gen != gen) {
+        /* Stopped while waiting; or registered again since this request
+         * went out, which the answer predates. */
+        rc = !f->busy;
+        pthread_mutex_unlock(&f->mu);
+        return rc;
+    }
+    now = mono_ms();
+    switch (upload_forgot_decide(&f->st, status, body, f->reregister != NULL, now, f->base_ms,
+                                 f->cap_ms, &f->rng)) {
+    case UPLOAD_FORGOT_NOTHING:
+        pthread_mutex_unlock(&f->mu);
+        return 0;
+    case UPLOAD_FORGOT_HINT:
+        pthread_mutex_unlock(&f->mu);
+        fprintf(stderr, "%s: server %s does not know device %s and the agent has no "
+                "--enroll-secret-file to register again: enroll it there (precursor-agent "
+                "enroll --server %s --device-id %s --key-dir %s --token-file PATH, with a token "
+                "from precursor-server enroll create); snapshots wait in the spool (said again "
+                "in %d s)\n", who, f->server_url, f->device_id, f->server_url, f->device_id,
+                f->key_dir ? f->key_dir : "DIR", UPLOAD_FORGOT_HINT_S);
+        return 0;
+    case UPLOAD_FORGOT_REGISTER:
+        break;
+    }
+    f->busy = 1;
+    next_ms = f->st.next_ms;
+    pthread_mutex_unlock(&f->mu);
+
+    fprintf(stderr, "%s: server does not know device %s: registering again\n", who,
+            f->device_id);
+    err[0] = '\0';
+    rc = f->reregister(f->reregister_ctx, abort, err, sizeof err);
+
+    pthread_mutex_lock(&f->mu);
+    f->busy = 0;
+    if (rc == 0) {
+        f->st.attempt = 0;
+        f->gen++;
+    }
+    pthread_cond_broadcast(&f->cv);
+    pthread_mutex_unlock(&f->mu);
+    if (rc != 0) {
+        if (!(abort && atomic_load(abort)))
+            fprintf(stderr, "%s: registering %s again failed: %s; next try in %" PRId64
+                    " ms at the earliest\n", who, f->device_id, err[0] ? err : "no reason given",
+                    next_ms - now);
+        return 0;
+    }
+    if (f->counters)
+        atomic_fetch_add(&f->counters->reregistrations, 1);
+    fprintf(stderr, "%s: registered %s again with %s; %s%s%s\n", who, f->device_id,
+            f->server_url, next, err[0] ? "; " : "", err);
+    return 1;
 }
 
 static const char *gap_kind_name(int k)
@@ -274,6 +445,7 @@ static long post(struct upload *u, const char *url, const uint8_t *body, int bod
     int rc;
 
     u->retry_after = -1;
+    u->sent_gen = upload_forgotten_generation(u->forgotten);
     rc = net_request(u->net, &rq, &rs);
     u->resp_len = rs.body_len;
     if (rc != 0) {
@@ -337,13 +509,6 @@ static int send_heartbeat(struct upload *u)
     return -1;
 }
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Sleep until the monotonic deadline, or until stopped. */
 static void sleep_until(struct upload *u, int64_t deadline_ms)
 {
@@ -357,45 +522,14 @@ static void sleep_until(struct upload *u, int64_t deadline_ms)
     pthread_mutex_unlock(&u->mu);
 }
 
-/* After an answer (status, body in u->resp): when it says the server has
- * forgotten the device, register again or say what to run, as
- * upload_forgot_decide allows.  1 when the device is registered again: what
- * waits may go at once. */
+/* After an answer (status, body in u->resp) to a request sent at
+ * generation u->sent_gen: when it says the server has forgotten the device,
+ * register again or say what to run (upload_forgotten_answer).  1 when the
+ * device is registered again: what waits may go at once. */
 static int on_forgotten(struct upload *u, long status)
 {
-    char err[600];
-    int64_t now = mono_ms();
-
-    switch (upload_forgot_decide(&u->forgot, status, u->resp, u->cfg.reregister != NULL, now,
-                                 u->cfg.backoff_base_ms, u->cfg.backoff_cap_ms, &u->rng)) {
-    case UPLOAD_FORGOT_NOTHING:
-        return 0;
-    case UPLOAD_FORGOT_HINT:
-        fprintf(stderr, "upload: server %s does not know device %s and the agent has no "
-                "--enroll-secret-file to register again: enroll it there (precursor-agent "
-                "enroll --server %s --device-id %s --key-dir %s --token-file PATH, with a token "
-                "from precursor-server enroll create); snapshots wait in the spool (said again "
-                "in %d s)\n", u->cfg.server_url, u->cfg.device_id, u->cfg.server_url,
-                u->cfg.device_id, u->cfg.key_dir ? u->cfg.key_dir : "DIR", UPLOAD_FORGOT_HINT_S);
-        return 0;
-    case UPLOAD_FORGOT_REGISTER:
-        break;
-    }
-    fprintf(stderr, "upload: server does not know device %s: registering again\n",
-            u->cfg.device_id);
-    err[0] = '\0';
-    if (u->cfg.reregister(u->cfg.reregister_ctx, &u->stop, err, sizeof err) != 0) {
-        if (!atomic_load(&u->stop))
-            fprintf(stderr, "upload: registering %s again failed: %s; next try in %" PRId64
-                    " ms at the earliest\n", u->cfg.device_id, err[0] ? err : "no reason given",
-                    u->forgot.next_ms - now);
-        return 0;
-    }
-    u->forgot.attempt = 0;
-    atomic_fetch_add(&u->c->reregistrations, 1);
-    fprintf(stderr, "upload: registered %s again with %s; uploading what waits%s%s\n",
-            u->cfg.device_id, u->cfg.server_url, err[0] ? "; " : "", err);
-    return 1;
+    return upload_forgotten_answer(u->forgotten, status, u->resp, u->sent_gen, &u->stop,
+                                   "upload", "uploading what waits");
 }
 
 static void *run(void *arg)
@@ -523,14 +657,11 @@ int upload_url_valid(const char *url)
     return net_url_valid(url);
 }
 
-static char *dup_or_null(const char *s)
-{
-    return s ? strdup(s) : NULL;
-}
-
 static void free_upload(struct upload *u)
 {
     net_client_free(u->net);
+    if (u->own_forgotten)
+        upload_forgotten_free(u->forgotten);
     free(u->url_snap);
     free(u->url_hb);
     free((char *)u->cfg.server_url);
@@ -607,6 +738,21 @@ int upload_start(const struct upload_config *cfg, struct spool *sp,
     if (rc != 0) {
         free_upload(u);
         return rc == NET_ENOMEM ? UPLOAD_ENOMEM : UPLOAD_ENET;
+    }
+    u->forgotten = cfg->forgotten;
+    if (!u->forgotten) {
+        struct upload_forgotten_config fc = {
+            .server_url = cfg->server_url, .device_id = cfg->device_id, .key_dir = cfg->key_dir,
+            .backoff_base_ms = u->cfg.backoff_base_ms, .backoff_cap_ms = u->cfg.backoff_cap_ms,
+            .rng_seed = u->rng, .reregister = cfg->reregister,
+            .reregister_ctx = cfg->reregister_ctx, .counters = c,
+        };
+
+        if ((rc = upload_forgotten_new(&fc, &u->forgotten)) != 0) {
+            free_upload(u);
+            return rc;
+        }
+        u->own_forgotten = 1;
     }
     snprintf(u->url_snap, ul + 32, "%.*s/api/v1/snapshots", (int)ul, cfg->server_url);
     snprintf(u->url_hb, ul + 32, "%.*s/api/v1/heartbeats", (int)ul, cfg->server_url);

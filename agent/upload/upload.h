@@ -8,7 +8,8 @@
  * 401, 408, 429, 5xx and network errors retry with exponential back-off and
  * full jitter, honouring Retry-After on 429/503.  A 403 `unknown_device` (the
  * server forgot the device) is retried too, and the device registered again
- * through upload_config.reregister when the agent can.  Every heartbeat_s seconds a
+ * through upload_config.reregister when the agent can (struct
+ * upload_forgotten, which the config poll shares).  Every heartbeat_s seconds a
  * JSON heartbeat signed with the device key (Ed25519, detached) goes to
  * /api/v1/heartbeats.  Runs in its own thread; a put into the spool wakes it.
  *
@@ -41,6 +42,8 @@ struct upload_counters {
     atomic_uint_least64_t reregistrations; /* registered again with a server that forgot the device */
 };
 
+struct upload_forgotten;
+
 struct upload_config {
     const char *server_url;     /* "https://host:port", no trailing path; copied */
     const char *device_id;      /* copied */
@@ -72,6 +75,12 @@ struct upload_config {
     int (*reregister)(void *ctx, const atomic_bool *abort, char *err, size_t errlen);
     void *reregister_ctx;
     const char *key_dir;        /* for that line (`enroll --key-dir`); copied; may be NULL */
+    /* The agent's one memory of a server that forgot the device, shared with
+     * its other requests (the config poll); borrowed, must outlive
+     * upload_stop().  When set, reregister, reregister_ctx and key_dir above
+     * are its and not read here.  NULL: the uploader keeps one of its own
+     * from them, the back-off and rng_seed. */
+    struct upload_forgotten *forgotten;
 };
 
 /* What to do with a snapshot after an HTTP status (0 = no response). */
@@ -121,6 +130,50 @@ enum upload_forgot_action upload_forgot_decide(struct upload_forgot *st, long ht
                                                const char *body, int can_register,
                                                int64_t now_ms, uint32_t base_ms,
                                                uint32_t cap_ms, uint64_t *rng);
+
+/* What every request of the agent signed with the device key shares about a
+ * server that forgot the device: the uploader's uploads and heartbeats and
+ * the config poll's config and model GETs run on two threads, and either
+ * may be the first (or the only one: an agent with nothing to upload and
+ * heartbeats hours apart) to see `unknown_device`.  One back-off between
+ * registrations and one hourly hint however many callers see the answer
+ * (upload_forgot_decide on one struct upload_forgot), and never two
+ * registrations at once: a caller that sees the answer while another
+ * registers waits for that try and takes its outcome. */
+struct upload_forgotten_config {
+    const char *server_url;     /* for the log lines; copied */
+    const char *device_id;      /* copied */
+    const char *key_dir;        /* for the hint (`enroll --key-dir`); copied; may be NULL */
+    uint32_t backoff_base_ms;   /* 0 -> 1000 */
+    uint32_t backoff_cap_ms;    /* 0 -> 300000 */
+    uint64_t rng_seed;          /* jitter seed; 0 -> from the clock */
+    /* As upload_config.reregister: one registration request; NULL when the
+     * agent has no enrollment secret (then the hint).  Called on the thread
+     * of whichever caller's turn it is, one at a time. */
+    int (*reregister)(void *ctx, const atomic_bool *abort, char *err, size_t errlen);
+    void *reregister_ctx;
+    struct upload_counters *counters;  /* reregistrations counted here; borrowed; may be NULL */
+};
+
+int upload_forgotten_new(const struct upload_forgotten_config *cfg, struct upload_forgotten **out);
+void upload_forgotten_free(struct upload_forgotten *f);
+
+/* Registrations again that worked so far: read before a request, given to
+ * upload_forgotten_answer after it. */
+uint64_t upload_forgotten_generation(struct upload_forgotten *f);
+
+/* After an answer (status and its NUL-terminated body, may be NULL) to a
+ * request sent when upload_forgotten_generation said gen: when it is a 403
+ * `unknown_device`, register again or log the hint, as upload_forgot_decide
+ * allows.  who starts the log lines ("upload", "agent: config poll"); next
+ * says what the caller does once registered ("uploading what waits").
+ * Returns 1 when the device is registered again since the request went out,
+ * by this call or by another caller's meanwhile: the caller may send it
+ * again at once; else 0.  abort (may be NULL) cuts a registration or the
+ * wait for another caller's short. */
+int upload_forgotten_answer(struct upload_forgotten *f, long http_status, const char *body,
+                            uint64_t gen, const atomic_bool *abort, const char *who,
+                            const char *next);
 
 /* Full-jitter back-off before retry number `attempt` (0-based):
  * uniform in [0, min(cap, base * 2^attempt)] milliseconds, drawn from

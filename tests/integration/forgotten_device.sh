@@ -11,6 +11,12 @@
 # - without one it says once (not per upload) what to run, keeps its
 #   snapshots in the spool, and they go up once the device is enrolled again
 #   with the command it named;
+# - an agent that only polls its config (nothing to upload: no trigger before
+#   a warm-up longer than the run; heartbeats a day apart) learns it from a
+#   config poll, registers again there within a poll or two, and its polls
+#   succeed again; forgotten a second time, again; the heartbeat it sends as
+#   it stops counts both.  Without a secret such an agent says once what to
+#   run (one line for its polls and its uploader together);
 # - a device the server knows but has not approved, or has revoked
 #   (`device_not_active`), is an operator's decision: no registration.
 #
@@ -144,10 +150,106 @@ grep -q "^server=$BASE$" "$K1/registered" && grep -q "^device-id=fg-1$" "$K1/reg
     grep -q "^public-key=$(base64 -w0 <"$K1/device.pub")$" "$K1/registered" &&
     it_pass "marker names the server, id and key" || it_fail "marker" "$(cat "$K1/registered")"
 
-# ---- without a secret: says what to run, once; keeps the spool -------------------------
+# wait_active ID SECS: until the server knows the device again, active.
+wait_active() {
+    local i
+    for ((i = 0; i < $2 * 5; i++)); do
+        [ "$(q "SELECT status FROM devices WHERE id = '$1'")" = active ] && return 0
+        sleep 0.2
+    done
+    return 1
+}
+
 tok() {
     "$SERVER_BIN" enroll create "$@" 2>/dev/null | tail -n1 | tr -d '[:space:]'
 }
+
+# ---- only the config poll notices -----------------------------------------------------
+# Real-time samples that never trigger (the warm-up outlasts the run) and a
+# config poll every second.  With heartbeats a day apart (one at start),
+# nothing but the poll asks the server anything after the first seconds.
+quiet_agent() {   # NAME ID KEYS SPOOL HEARTBEAT_S [--enroll-secret-file F]
+    local name=$1 id=$2 keys=$3 spool=$4 hb=$5
+    shift 5
+    it_spawn "$name" "$AGENT_BIN" run --device-id "$id" --server "$BASE" \
+        --source sim --sim-seed 7 --sim-speed 1 --sim-fault-every 1e9 --duration 600 \
+        --warmup-s 100000000 --heartbeat-s "$hb" --config-poll-s 1 \
+        --key-dir "$keys" --spool "$spool" "$@"
+}
+K4="$IT_TMP/fg-4/keys"; S4="$IT_TMP/fg-4/spool"
+mkdir -p "$K4" "$S4"
+quiet_agent agent4 fg-4 "$K4" "$S4" 86400 --enroll-secret-file "$IT_TMP/enroll-secret"
+A4=${IT_PIDS[-1]}
+# The first poll pins the server's model-signing key: the poll works.
+for ((i = 0; i < 150; i++)); do
+    [ -s "$K4/model-signing.pub" ] && [ "$(q "SELECT count(*) FROM heartbeats WHERE device_id = 'fg-4'")" = 1 ] && break
+    sleep 0.2
+done
+[ -s "$K4/model-signing.pub" ] && wait_active fg-4 1 &&
+    it_pass "fg-4 (polls only) registered, first poll answered" ||
+    { it_fail "fg-4 registers and polls" "$(tail -n 5 "$IT_TMP/agent4.log" | tr '\n' ' ')"; it_finish; }
+for round in 1 2; do
+    forget fg-4 >/dev/null || { it_fail "forget fg-4 ($round)" "$(cat "$IT_TMP/forget-fg-4.err")"; it_finish; }
+    t0=$(date +%s.%N)
+    # A few poll intervals; the back-off after a registration that worked
+    # starts over at its 1 s base.
+    if wait_active fg-4 8; then
+        it_pass "fg-4 forgotten ($round): registered again by its config poll in $(printf '%.1f' "$(echo "$(date +%s.%N) - $t0" | bc)") s"
+    else
+        it_fail "fg-4 forgotten ($round): registered again" "$(grep -E 'config poll|upload' "$IT_TMP/agent4.log" | tail -n 5 | tr '\n' ' ')"
+    fi
+    pk=$(q "SELECT encode(public_key, 'base64') FROM devices WHERE id = 'fg-4' AND status = 'active'")
+    [ -n "$pk" ] && [ "$pk" = "$(base64 -w0 <"$K4/device.pub")" ] ||
+        it_fail "fg-4 active again with the same key ($round)" "'$pk'"
+    sleep 3     # three more polls, which must all be answered 200
+done
+kill -TERM "$A4" 2>/dev/null
+wait_exit "$A4" 15 || it_fail "fg-4 stops on SIGTERM"
+# Every config answer that is not 200 is a line (agent: config poll answered
+# N / agent: config poll PATH: why); the retry after a registration that
+# worked is not, when it is answered 200.
+regs=$(grep -c "^agent: config poll: server does not know device fg-4: registering again$" "$IT_TMP/agent4.log")
+oks=$(grep -c "^agent: config poll: registered fg-4 again with $BASE; polling again$" "$IT_TMP/agent4.log")
+bad=$(grep -c "^agent: config poll " "$IT_TMP/agent4.log")
+byup=$(grep -c "^upload: .*fg-4\|^upload: snapshot" "$IT_TMP/agent4.log")
+[ "$regs" = 2 ] && [ "$oks" = 2 ] && [ "$bad" = 0 ] && [ "$byup" = 0 ] && [ "$(stored fg-4)" = 0 ] &&
+    it_pass "fg-4: each time the config poll registered it again, its retry and later polls answered 200, no upload involved" ||
+    it_fail "fg-4: config poll registers, then polls succeed" "regs $regs, ok $oks, failed polls $bad, uploader lines $byup, stored $(stored fg-4): $(grep -E 'config poll|upload' "$IT_TMP/agent4.log" | head -n 6 | tr '\n' ' ')"
+q "SELECT body FROM heartbeats WHERE device_id = 'fg-4'" >"$IT_TMP/hb-fg-4.json"
+[ "$(it_json "$IT_TMP/hb-fg-4.json" 'd["reregistrations"]')" = 2 ] 2>/dev/null &&
+    [ "$(it_json "$IT_TMP/hb-fg-4.json" 'd["stopping"]')" = True ] 2>/dev/null &&
+    it_pass "fg-4's last heartbeat counts both: reregistrations 2" ||
+    it_fail "fg-4's last heartbeat counts them" "$(head -c 400 "$IT_TMP/hb-fg-4.json")"
+
+# Such an agent without a secret, heartbeats every second: its polls and its
+# heartbeats both see the answer, and one line between them says what to run.
+K5="$IT_TMP/fg-5/keys"; S5="$IT_TMP/fg-5/spool"
+mkdir -p "$K5" "$S5"
+(umask 077; tok --pre-approved >"$IT_TMP/tok5")
+"$AGENT_BIN" enroll --server "$BASE" --device-id fg-5 --key-dir "$K5" --token-file "$IT_TMP/tok5" \
+    >"$IT_TMP/enroll5.log" 2>&1 || { it_fail "fg-5 enrolls" "$(cat "$IT_TMP/enroll5.log")"; it_finish; }
+quiet_agent agent5 fg-5 "$K5" "$S5" 1
+A5=${IT_PIDS[-1]}
+for ((i = 0; i < 150; i++)); do
+    [ -s "$K5/model-signing.pub" ] && break
+    sleep 0.2
+done
+forget fg-5 >/dev/null || { it_fail "forget fg-5" "$(cat "$IT_TMP/forget-fg-5.err")"; it_finish; }
+sleep 5
+kill -TERM "$A5" 2>/dev/null
+wait_exit "$A5" 15 || it_fail "fg-5 stops on SIGTERM"
+hints=$(grep -c "does not know device fg-5 and the agent has no --enroll-secret-file" "$IT_TMP/agent5.log")
+polls=$(grep -c "^agent: config poll answered 403: .*unknown_device" "$IT_TMP/agent5.log")
+hbs=$(grep -c "^upload: heartbeat answered 403: .*unknown_device" "$IT_TMP/agent5.log")
+hint=$(grep -m1 "does not know device fg-5" "$IT_TMP/agent5.log")
+[ "$hints" = 1 ] && [ "$polls" -ge 3 ] && [ "$hbs" -ge 3 ] &&
+    grep -qE -- "^(agent: config poll|upload): server $BASE does not know device fg-5 and the agent has no --enroll-secret-file" <<<"$hint" &&
+    grep -qF -- "precursor-agent enroll --server $BASE --device-id fg-5 --key-dir $K5 --token-file PATH" <<<"$hint" &&
+    ! grep -q "registering again" "$IT_TMP/agent5.log" &&
+    it_pass "fg-5 (no secret): one line says what to run for $polls polls and $hbs heartbeats refused" ||
+    it_fail "fg-5: one line says what to run" "$hints hints, $polls polls, $hbs heartbeats: $hint"
+
+# ---- without a secret: says what to run, once; keeps the spool -------------------------
 K2="$IT_TMP/fg-2/keys"; S2="$IT_TMP/fg-2/spool"
 mkdir -p "$K2" "$S2"
 (umask 077; tok --pre-approved >"$IT_TMP/tok2")
@@ -214,7 +316,7 @@ refused=$(grep -c "snapshot [0-9]* answered 403.*device_not_active" "$IT_TMP/age
     it_pass "pending, then revoked: $refused uploads refused, no registration, snapshots kept" ||
     it_fail "pending/revoked: no registration" "$refused refused; $(grep -E 'regist' "$IT_TMP/agent3.log" | head -3 | tr '\n' ' ') status $(q "SELECT status FROM devices WHERE id = 'fg-3'")"
 
-for l in agent1 agent2 agent2b agent3 server; do
+for l in agent1 agent2 agent2b agent3 agent4 agent5 server; do
     if grep -q "ERROR: AddressSanitizer\|runtime error:" "$IT_TMP/$l.log"; then
         it_fail "sanitizers quiet ($l)" "$(grep -m1 -A5 'ERROR: AddressSanitizer\|runtime error:' "$IT_TMP/$l.log")"
     fi

@@ -591,6 +591,83 @@ START_TEST(test_unknown_device_without_secret_says_what_to_run)
 }
 END_TEST
 
+/* The uploader and the config poll share one struct upload_forgotten; both
+ * see the answer at once: one registration, not two racing (two markers
+ * written, two counted), and both learn that it worked and send again. */
+static atomic_int rereg_inside, rereg_most;
+
+static int rereg_slow(void *ctx, const atomic_bool *abort, char *err, size_t errlen)
+{
+    int in = atomic_fetch_add(&rereg_inside, 1) + 1;
+
+    (void)ctx; (void)abort; (void)err; (void)errlen;
+    if (in > atomic_load(&rereg_most))
+        atomic_store(&rereg_most, in);
+    atomic_fetch_add(&rereg_calls, 1);
+    usleep(300000);
+    atomic_fetch_sub(&rereg_inside, 1);
+    return 0;
+}
+
+struct answer_arg {
+    struct upload_forgotten *f;
+    uint64_t gen;
+    const char *who;
+    int rc;
+};
+
+static void *answer_thread(void *arg)
+{
+    struct answer_arg *a = arg;
+
+    a->rc = upload_forgotten_answer(a->f, 403, forgot_body, a->gen, NULL, a->who, "again");
+    return NULL;
+}
+
+START_TEST(test_forgotten_shared_one_registration)
+{
+    struct upload_forgotten_config fc = { .server_url = "http://127.0.0.1:1", .device_id = "dev-1",
+                                          .reregister = rereg_slow, .counters = &counters,
+                                          .rng_seed = 42 };
+    struct upload_forgotten *f = NULL;
+    struct answer_arg a[2];
+    pthread_t th[2];
+    uint64_t gen;
+
+    memset(&counters, 0, sizeof counters);
+    atomic_store(&rereg_calls, 0);
+    atomic_store(&rereg_inside, 0);
+    atomic_store(&rereg_most, 0);
+    ck_assert_int_eq(upload_forgotten_new(&fc, &f), 0);
+    gen = upload_forgotten_generation(f);
+    for (int i = 0; i < 2; i++) {
+        a[i] = (struct answer_arg){ f, gen, i ? "agent: config poll" : "upload", -1 };
+        ck_assert_int_eq(pthread_create(&th[i], NULL, answer_thread, &a[i]), 0);
+    }
+    for (int i = 0; i < 2; i++)
+        pthread_join(th[i], NULL);
+    ck_assert_int_eq(a[0].rc, 1);
+    ck_assert_int_eq(a[1].rc, 1);
+    ck_assert_int_eq(atomic_load(&rereg_calls), 1);
+    ck_assert_int_eq(atomic_load(&rereg_most), 1);
+    ck_assert_uint_eq(atomic_load(&counters.reregistrations), 1);
+    ck_assert_uint_eq(upload_forgotten_generation(f), gen + 1);
+    /* An answer to a request sent before that registration is stale: known
+     * again, send once more, without another registration. */
+    ck_assert_int_eq(upload_forgotten_answer(f, 403, forgot_body, gen, NULL, "upload", "again"), 1);
+    ck_assert_int_eq(atomic_load(&rereg_calls), 1);
+    /* Sent after it and still forgotten: a new try, but only after the
+     * back-off (1 s base): not at once. */
+    ck_assert_int_eq(upload_forgotten_answer(f, 403, forgot_body, gen + 1, NULL, "upload",
+                                             "again"), 0);
+    ck_assert_int_eq(atomic_load(&rereg_calls), 1);
+    /* Other answers never register. */
+    ck_assert_int_eq(upload_forgotten_answer(f, 500, forgot_body, gen + 1, NULL, "upload",
+                                             "again"), 0);
+    upload_forgotten_free(f);
+}
+END_TEST
+
 /* The server down: each attempt is one line that names the snapshot, the
  * URL, why, and when the next try is (it was the URL and the reason only,
  * the same as a heartbeat's). */
@@ -782,6 +859,7 @@ Suite *upload_suite(void)
     tcase_add_test(pure, test_classify);
     tcase_add_test(pure, test_backoff_grows_and_caps);
     tcase_add_test(pure, test_forgot_decide);
+    tcase_add_test(pure, test_forgotten_shared_one_registration);
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_201_deletes_in_order);

@@ -81,6 +81,7 @@ static const struct opt opts[] = {
     { "model-key", S(model_key_file), NULL, BOTH, "the server's model-signing Ed25519 public key: 32 raw bytes, hex or base64" },
     { "scores", S(scores), NULL, RPL, "replay output CSV: timestamp,anomaly_score,trigger (required)" },
     { "manipulated", S(manipulated), NULL, BOTH, "comma list of manipulated variables (valve positions, set-points, commands; channel names, or 0-based indices): a trigger never names one, and after a significant move of one the level and feature triggers of all channels wait hold_off_s for the plant to settle while the multivariate one keeps running; the exported score is unchanged (docs/DETECTORS.md)" },
+    { "triggers", S(triggers), NULL, RPL, "also write one row per trigger to this CSV: timestamp,detector,channel,name,anomaly_score,trigger_score (which detector fired on which channel), and print the triggers per hour of stream time and the channels that fired most" },
     { "trigger-score", B(trigger_score), "false", RPL, "add a 4th column, trigger_score: the score the trigger acts on (after novelty and quiet period); anomaly_score is the calibrated surprise, never gated" },
 };
 
@@ -651,6 +652,7 @@ static const char *metavar(const char *name)
         { "sim-fault-log", "FILE" }, { "on-trigger", "CMD" }, { "alarm-fifo", "PATH" },
         { "alarm-socket", "PATH" }, { "ca-file", "PEM" }, { "pin-sha256", "PINS" },
         { "model", "FILE" }, { "model-key", "FILE" }, { "scores", "OUT.csv" },
+        { "triggers", "OUT.csv" },
         { "manipulated", "CH,..." },
     };
 

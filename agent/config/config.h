@@ -66,6 +66,7 @@ struct agent_config {
     char model_key_file[AGENT_PATH_MAX];   /* the server's model-signing public key */
 
     char scores[AGENT_PATH_MAX];           /* replay: OUT.csv */
+    char triggers[AGENT_PATH_MAX];         /* replay: one row per trigger, "" = none */
     char config_file[AGENT_PATH_MAX];
     unsigned config_keys_ignored;          /* lines of the file for the other command */
     int check_only;                        /* --check: parse, report, start nothing */

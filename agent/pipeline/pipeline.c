@@ -74,6 +74,8 @@
 /* Marks a scheduled capture in its window.  Not a detector, so it must stay
  * clear of the DETECT_* bits; only the snapshot's name ("schedule") leaves
  * the pipeline. */
+/* The detectors a trigger can name: DETECT_LEVEL (bit 0) .. DETECT_SEQUENCE (bit 6). */
+#define PIPELINE_DETECTORS 8
 #define SCHEDULED 0x40u
 _Static_assert((SCHEDULED & (DETECT_LEVEL | DETECT_FEATURE | DETECT_MODEL | DETECT_MULTI)) == 0,
                "the schedule's mark collides with a detector");
@@ -126,10 +128,21 @@ struct pipeline {
     float model_frame[WIRE_MAX_CHANNELS];   /* a frame in physical units, for the model */
 
     struct pipeline_stats st;
+    /* triggers by detector (bit index of its DETECT_* flag) and channel */
+    uint64_t trig_by[PIPELINE_DETECTORS][WIRE_MAX_CHANNELS];
     double *lat;                    /* PIPELINE_LAT_SAMPLES, ring of recent */
     struct timespec blk_arrival;
     char err[256];
 };
+
+static unsigned detector_index(uint8_t detector)
+{
+    unsigned i = 0;
+
+    while (i < PIPELINE_DETECTORS - 1 && !(detector & (1u << i)))
+        i++;
+    return i;
+}
 
 static double ts_diff_us(const struct timespec *a, const struct timespec *b)
 {
@@ -571,17 +584,48 @@ static void schedule_step(struct pipeline *p, uint64_t frame, int64_t t_us)
         p->t_next_capture = t_us + p->every_us;
 }
 
+/* Frame i's timestamp as the scores file writes it: the CSV's own text,
+ * else unix seconds with microseconds. */
+static int write_ts(struct pipeline *p, FILE *f, size_t i, int64_t t_us)
+{
+    const char *ts = p->src->ts_text != NULL ? p->src->ts_text(p->src, i) : NULL;
+
+    if (ts != NULL)
+        return fputs(ts, f);
+    return fprintf(f, "%lld.%06lld", (long long)(t_us / 1000000), (long long)(t_us % 1000000));
+}
+
+/* A trigger's row: when, which detector, which channel (index and name),
+ * the exported score and the trigger's own.  Names are the source's (a CSV
+ * header's), written as they are unless they hold a comma or a quote. */
+static int write_trigger(struct pipeline *p, size_t i, int64_t t_us, const struct detect_result *r)
+{
+    const char *name = r->channel < p->channels ? p->src->chan[r->channel].name : "";
+    int rc = write_ts(p, p->cfg.triggers, i, t_us);
+
+    if (rc >= 0)
+        rc = fprintf(p->cfg.triggers, ",%s,%u,", detect_name(r->detector), (unsigned)r->channel);
+    if (rc >= 0 && strpbrk(name, ",\"\r\n") != NULL) {
+        rc = fputc('"', p->cfg.triggers);
+        for (const char *c = name; rc >= 0 && *c; c++)
+            rc = *c == '"' ? fputs("\"\"", p->cfg.triggers) : fputc(*c, p->cfg.triggers);
+        if (rc >= 0)
+            rc = fputc('"', p->cfg.triggers);
+    }
+    else if (rc >= 0)
+        rc = fputs(name, p->cfg.triggers);
+    if (rc >= 0)
+        rc = fprintf(p->cfg.triggers, ",%.6f,%.6f\n", (double)r->score, (double)r->trigger_score);
+    return rc < 0 ? PIPELINE_EIO : 0;
+}
+
 static int write_score(struct pipeline *p, size_t i, int64_t t_us,
                        const struct detect_result *r)
 {
-    const char *ts = p->src->ts_text != NULL ? p->src->ts_text(p->src, i) : NULL;
-    int rc;
+    int rc = write_ts(p, p->cfg.scores, i, t_us);
 
-    if (ts != NULL)
-        rc = fprintf(p->cfg.scores, "%s,%.6f,%d", ts, (double)r->score, r->triggered);
-    else
-        rc = fprintf(p->cfg.scores, "%lld.%06lld,%.6f,%d", (long long)(t_us / 1000000),
-                     (long long)(t_us % 1000000), (double)r->score, r->triggered);
+    if (rc >= 0)
+        rc = fprintf(p->cfg.scores, ",%.6f,%d", (double)r->score, r->triggered);
     if (rc >= 0 && p->cfg.scores_trigger)
         rc = fprintf(p->cfg.scores, ",%.6f", (double)r->trigger_score);
     if (rc >= 0)
@@ -650,6 +694,9 @@ int pipeline_run(struct pipeline *p, atomic_int *stop)
         fputs(p->cfg.scores_trigger ? "timestamp,anomaly_score,trigger,trigger_score\n"
                                     : "timestamp,anomaly_score,trigger\n", p->cfg.scores) < 0)
         return PIPELINE_EIO;
+    if (p->cfg.triggers != NULL &&
+        fputs("timestamp,detector,channel,name,anomaly_score,trigger_score\n", p->cfg.triggers) < 0)
+        return PIPELINE_EIO;
     while (stop == NULL || atomic_load(stop) == 0) {
         size_t n = 0;
         int r = p->src->next(p->src, p->blk, p->blk_t, p->block, &n);
@@ -673,14 +720,24 @@ int pipeline_run(struct pipeline *p, atomic_int *stop)
             detect_step(p->det, frame, p->blk_t[i], &res);
             if (p->cfg.model.step)
                 model_step(p, frame, p->blk_t[i], &res);
-            if (res.triggered)
+            if (res.triggered) {
                 on_trigger(p, f, p->blk_t[i], &res);
+                if (res.channel < WIRE_MAX_CHANNELS)
+                    p->trig_by[detector_index(res.detector)][res.channel]++;
+                if (p->cfg.triggers != NULL && (rc = write_trigger(p, i, p->blk_t[i], &res)) != 0)
+                    goto out;
+            }
             if (p->every_us > 0)
                 schedule_step(p, f, p->blk_t[i]);
             if (capture_due(&p->cap, p->ring.total))
                 emit_capture(p, p->ring.total);
             if (p->cfg.scores != NULL && (rc = write_score(p, i, p->blk_t[i], &res)) != 0)
                 goto out;
+        }
+        if (n > 0) {
+            if (p->st.frames == 0)
+                p->st.t_first_us = p->blk_t[0];
+            p->st.t_last_us = p->blk_t[n - 1];
         }
         p->st.frames += n;
         if (p->cfg.counters != NULL)
@@ -695,7 +752,16 @@ out:
     emitter_drain(p);
     if (p->cfg.scores != NULL && fflush(p->cfg.scores) != 0 && rc == 0)
         rc = PIPELINE_EIO;
+    if (p->cfg.triggers != NULL && fflush(p->cfg.triggers) != 0 && rc == 0)
+        rc = PIPELINE_EIO;
     return rc;
+}
+
+uint64_t pipeline_trigger_count(const struct pipeline *p, uint8_t detector, unsigned channel)
+{
+    if (detector == 0 || channel >= WIRE_MAX_CHANNELS)
+        return 0;
+    return p->trig_by[detector_index(detector)][channel];
 }
 
 static int cmp_double(const void *a, const void *b)

@@ -76,6 +76,9 @@ struct pipeline_config {
     struct pipeline_sink sink;      /* put and begin NULL = snapshots only counted */
     FILE *scores;                   /* replay: "timestamp,anomaly_score,trigger" rows; borrowed */
     int scores_trigger;             /* 1: a 4th column, trigger_score (detect_result) */
+    /* replay: one row per trigger, "timestamp,detector,channel,name,
+     * anomaly_score,trigger_score" (what fired, on which channel); borrowed */
+    FILE *triggers;
     struct upload_counters *counters;   /* samples/triggers for heartbeats; borrowed, may be NULL */
     size_t block_frames;            /* frames per source read; 0 = 1024 */
     struct pipeline_model model;    /* run-time model; step NULL = none */
@@ -94,6 +97,7 @@ struct pipeline_stats {
     uint64_t sink_errors;           /* encode or put failed */
     uint64_t action_errors;         /* spawn failed */
     uint64_t alarm_drops;           /* alarm line not delivered (no reader, full) */
+    int64_t t_first_us, t_last_us;  /* the stream time read (0, 0 before any frame) */
     uint64_t lat_count;             /* trigger-to-action latencies recorded */
     double lat_p50_us, lat_p99_us, lat_max_us;
 };
@@ -108,6 +112,10 @@ int pipeline_init(const struct pipeline_config *cfg, struct source *src,
  * end of input or stop; a pending capture is then cut short and emitted. */
 int pipeline_run(struct pipeline *p, atomic_int *stop);
 void pipeline_get_stats(struct pipeline *p, struct pipeline_stats *st);
+/* Triggers so far by the detector that fired (a DETECT_* bit) and the
+ * channel it named: what a commissioning engineer reads to find the
+ * channels that alarm most. */
+uint64_t pipeline_trigger_count(const struct pipeline *p, uint8_t detector, unsigned channel);
 const char *pipeline_err(const struct pipeline *p);
 void pipeline_free(struct pipeline *p);
 

@@ -84,6 +84,21 @@ printf 'timestamp,value\n1600000000,1\n1600000001,one\n' >bad.csv
     it_pass "replay of a file with a bad row names the row (exit 1)" ||
     it_fail "replay of a file with a bad row" "exit $rc: $(cat err.txt)"
 
+# Commissioning: --triggers lists each trigger with its detector and channel, the same
+# rows the scores file marks, and stderr says the rate per hour and who fired most.
+"${A[@]}" replay --input in.csv --scores s5.csv --triggers t5.csv >/dev/null 2>err.txt; rc=$?
+n_trig=$(awk -F, 'NR > 1 && $3 == 1' s5.csv | wc -l)
+if [ "$rc" = 0 ] && [ "$(head -1 t5.csv)" = "timestamp,detector,channel,name,anomaly_score,trigger_score" ] &&
+    [ "$n_trig" -ge 1 ] && [ "$(($(wc -l <t5.csv) - 1))" = "$n_trig" ] &&
+    [ "$(awk -F, 'NR > 1 && $3 == 1 {print $1}' s5.csv)" = "$(awk -F, 'NR > 1 {print $1}' t5.csv)" ] &&
+    awk -F, 'NR > 1 && $4 != "value" {exit 1}' t5.csv &&
+    grep -q "^replay: 1.11 h of stream time, [0-9.]* triggers per hour$" err.txt &&
+    grep -q "^replay: triggers by detector and channel, most first: [a-z]* value: [0-9]*" err.txt; then
+    it_pass "replay --triggers: one row per trigger, its channel named; rate and top channels on stderr"
+else
+    it_fail "replay --triggers" "exit $rc: $(cat err.txt; head -3 t5.csv)"
+fi
+
 # ---- --help lists each command's own options only -------------------------------------
 "${A[@]}" replay --help >replay-help.txt 2>&1
 "${A[@]}" run --help >run-help.txt 2>&1
@@ -92,7 +107,7 @@ for f in --server --source --sim-seed --spool-cap-mb --upload-max-bps --on-trigg
     --heartbeat-s --enroll-secret-file --ca-file --pin-sha256 --duration; do
     grep -q -- "^  $f " replay-help.txt && bad="$bad replay:$f"
 done
-for f in --scores --format --trigger-score; do
+for f in --scores --format --trigger-score --triggers; do
     grep -q -- "^  $f " run-help.txt && bad="$bad run:$f"
 done
 for f in --input --rate --channels --spool --key-dir --model --manipulated --pre-s --check; do

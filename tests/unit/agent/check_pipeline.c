@@ -336,6 +336,91 @@ START_TEST(test_scores_with_trigger_score)
 }
 END_TEST
 
+/* replay --triggers: one row per trigger, the same count as the scores
+ * file's trigger rows and at the same timestamps, naming the detector and
+ * the channel (its name quoted where it holds a comma); the pipeline counts
+ * them by detector and channel, and knows the stream time it read. */
+START_TEST(test_triggers_file)
+{
+    struct pipeline_config pc;
+    struct pipeline_stats st;
+    struct kept k = { 0 };
+    struct pipeline *p = NULL;
+    struct source *src;
+    char err[256], line[256], want[64][32];
+    FILE *scores = tmpfile(), *trig = tmpfile();
+    long n_want = 0, n_rows = 0;
+    uint64_t counted = 0;
+
+    fill_noise();
+    for (size_t i = 8000; i < TOTAL; i++)
+        data[i * CH + 1] += 5.0f;
+    base_config(&pc, &k);
+    pc.scores = scores;
+    pc.triggers = trig;
+    src = synth_open();
+    snprintf(src->chan[1].name, sizeof(src->chan[1].name), "accel,x");
+    ck_assert_int_eq(pipeline_init(&pc, src, &p, err, sizeof(err)), 0);
+    ck_assert_int_eq(pipeline_run(p, NULL), 0);
+    pipeline_get_stats(p, &st);
+    ck_assert_uint_ge(st.triggers, 1);
+    ck_assert(st.t_last_us > st.t_first_us);
+    ck_assert_int_eq((int)((st.t_last_us - st.t_first_us + 500) / 1000),
+                     (int)((TOTAL - 1) * 1000.0 / RATE + 0.5));
+    for (unsigned ch = 0; ch < CH; ch++)
+        counted += pipeline_trigger_count(p, DETECT_LEVEL, ch) + pipeline_trigger_count(p, DETECT_FEATURE, ch) +
+                   pipeline_trigger_count(p, DETECT_MULTI, ch);
+    ck_assert_uint_eq(counted, st.triggers);
+    ck_assert_uint_ge(pipeline_trigger_count(p, DETECT_LEVEL, 1) + pipeline_trigger_count(p, DETECT_FEATURE, 1) +
+                      pipeline_trigger_count(p, DETECT_MULTI, 1), 1);
+    ck_assert_uint_eq(pipeline_trigger_count(p, 0, 0), 0);
+    pipeline_free(p);
+    src->close(src);
+    rewind(scores);
+    ck_assert_ptr_nonnull(fgets(line, sizeof(line), scores));
+    while (fgets(line, sizeof(line), scores) != NULL) {
+        char *c1 = strchr(line, ','), *c2 = c1 ? strchr(c1 + 1, ',') : NULL;
+
+        ck_assert_ptr_nonnull(c2);
+        if (c2[1] == '1' && n_want < 64) {
+            *c1 = '\0';
+            snprintf(want[n_want++], sizeof want[0], "%.31s", line);
+        }
+    }
+    fclose(scores);
+    rewind(trig);
+    ck_assert_ptr_nonnull(fgets(line, sizeof(line), trig));
+    ck_assert_str_eq(line, "timestamp,detector,channel,name,anomaly_score,trigger_score\n");
+    while (fgets(line, sizeof(line), trig) != NULL) {
+        char ts[32], det[16];
+        unsigned ch;
+        int off = 0;
+        double score, tscore;
+
+        ck_assert_int_eq(sscanf(line, "%31[^,],%15[^,],%u,%n", ts, det, &ch, &off), 3);
+        ck_assert_int_lt(n_rows, n_want);
+        ck_assert_str_eq(ts, want[n_rows]);
+        ck_assert(strcmp(det, "level") == 0 || strcmp(det, "feature") == 0 || strcmp(det, "multi") == 0);
+        ck_assert_uint_lt(ch, CH);
+        if (ch == 1) {
+            ck_assert_int_eq(strncmp(line + off, "\"accel,x\",", 10), 0);
+            off += 10;
+        }
+        else {
+            ck_assert_ptr_nonnull(strchr(line + off, ','));
+            off = (int)(strchr(line + off, ',') - line) + 1;
+        }
+        ck_assert_int_eq(sscanf(line + off, "%lf,%lf", &score, &tscore), 2);
+        ck_assert(score > 0.0 && score <= 1.0 && tscore >= (double)pc.detect.threshold - 1e-6);
+        n_rows++;
+    }
+    fclose(trig);
+    ck_assert_int_eq(n_rows, n_want);
+    ck_assert_int_eq(n_rows, (long)st.triggers);
+    kept_free(&k);
+}
+END_TEST
+
 /* Two spikes 2 s apart, both triggering (short hold-off; the score stays up
  * about 1 s after a spike), the second inside the first's 2.5 s post window:
  * merged into one window capped at max_window_s (3.5 s), or the second held
@@ -657,6 +742,7 @@ Suite *pipeline_suite(void)
     tcase_add_test(tc, test_step_triggers_and_snapshot_matches);
     tcase_add_test(tc, test_merge_and_hold_off);
     tcase_add_test(tc, test_scores_with_trigger_score);
+    tcase_add_test(tc, test_triggers_file);
     tcase_add_test(tc, test_cut_short_at_end);
     tcase_add_test(tc, test_ring_as_short_as_window);
     tcase_add_test(tc, test_streamed_sink_same_envelopes);

@@ -129,7 +129,7 @@ struct pipeline {
 
     struct pipeline_stats st;
     /* triggers by detector (bit index of its DETECT_* flag) and channel */
-    uint64_t trig_by[PIPELINE_DETECTORS][WIRE_MAX_CHANNELS];
+    uint32_t trig_by[PIPELINE_DETECTORS][WIRE_MAX_CHANNELS];
     double *lat;                    /* PIPELINE_LAT_SAMPLES, ring of recent */
     struct timespec blk_arrival;
     char err[256];

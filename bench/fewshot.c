@@ -8,7 +8,7 @@
  *                 [--rel-keep F] [--server-reference] [--server-map] [--propagate K]
  *                 [--trim-limit box|max] [--trim-conf P] [--label-guard on|off]
  *                 [--trim-t2 on|off] [--bearing-window N] [--seed N] [--no-geometry]
- *                 [--header-out FILE]
+ *                 [--speeds RPM,RPM,...] [--shipped envelope|spectral] [--header-out FILE]
  *
  * cranfield: DIR/cranfield-mpf (default DIR: $PRECURSOR_DATA, else
  *   ../shared/data): 64 s windows (stride 32 s) of the 24 process channels;
@@ -21,6 +21,18 @@
  *   harmonics and noise; four speeds x three severities x two outer-race
  *   load zones.  Labeled: 5 windows per class at the smallest severity and
  *   one speed; tested on all other speeds and severities.
+ *   --speeds: the machines' shaft speeds in rpm, 2 to 8 of them, 300..3600
+ *   (default 1797,1772,1750,1730: four speeds within 4%); e.g.
+ *   600,900,1200,1800, a variable-speed fleet.  The first is the speed the
+ *   classes are labeled at.  Nothing else of the generator changes with the
+ *   list: an impact's amplitude and the shaft harmonics' do not grow with
+ *   speed, only their rates and frequencies follow it.
+ *   --shipped: the set in the "shipped set" rows: "envelope" (default) the
+ *   set a fewshot model is trained on where the kinematics are known, at
+ *   each machine's shaft speed (with --no-geometry, without its bearing);
+ *   "spectral" the fixed-Hz set the server falls back to where no shaft
+ *   speed is known, for the same-run comparison of orders and fixed bands
+ *   (docs/BENCHMARKS.md, seventh round of 2026-12-07).
  *
  * Each recording (cranfield) or speed (bearing) is a machine; its first
  * REF_WINDOWS windows are its commissioning period, assumed normal, never
@@ -425,6 +437,42 @@ static uint32_t g_br_n = BR_N;
  * whose shaft speed the taxonomy knows and whose bearing it does not: the
  * orders, no defect energies (they read 0) */
 static int g_no_geometry;
+/* --speeds: each machine's shaft speed, rpm */
+#define BR_MAX_SPEEDS 8
+static double g_rpm[BR_MAX_SPEEDS] = { 1797, 1772, 1750, 1730 };
+static int g_n_speeds = 4;
+/* --shipped spectral: the shipped view is the fixed-Hz set, no kinematics */
+static int g_shipped_spectral;
+
+/* --speeds LIST: 2..BR_MAX_SPEEDS comma-separated rpm, each 300..3600:
+ * a two-pole motor on a drive, 5 to 60 Hz.  Below 5 Hz an order band of
+ * the envelope set, one shaft order wide, spans under two bins of the
+ * 4,096-point spectrum at 12 kHz.  -1 (the list unchanged) otherwise. */
+static int parse_speeds(const char *s)
+{
+    double v[BR_MAX_SPEEDS];
+    int n = 0;
+
+    for (;;) {
+        char *end;
+        if (n == BR_MAX_SPEEDS)
+            return -1;
+        v[n] = strtod(s, &end);
+        if (end == s || !(v[n] >= 300 && v[n] <= 3600))
+            return -1;
+        n++;
+        if (*end == 0)
+            break;
+        if (*end != ',')
+            return -1;
+        s = end + 1;
+    }
+    if (n < 2)
+        return -1;
+    memcpy(g_rpm, v, (size_t)n * sizeof *v);
+    g_n_speeds = n;
+    return 0;
+}
 
 static uint32_t pow2_ceil(uint32_t n)
 {
@@ -498,7 +546,7 @@ static void bearing_window(int cls, double fr, int sev, int zone, float *x)
 
 static int bearing_make(struct corpus *c)
 {
-    static const double rpm[4] = { 1797, 1772, 1750, 1730 };
+    const double *rpm = g_rpm;
     c->name = "bearing-sim";
     c->n_classes = 4;
     c->class_names = br_names;
@@ -512,8 +560,9 @@ static int bearing_make(struct corpus *c)
     c->fs[0] = (struct fset){ "project", nsp, NULL };
     c->fs[1] = (struct fset){ "simple-spectral", 19, NULL };
     c->fs[2] = (struct fset){ "stats", FEATURESET_STATS_NFEAT, NULL };
-    c->fs[3] = (struct fset){ "envelope-v1", FEATURESET_ENVELOPE_NFEAT, NULL };
-    c->group_class = calloc(4 * 3 * 2 * 4, sizeof *c->group_class);
+    c->fs[3] = g_shipped_spectral ? (struct fset){ "spectral-v1", FEATURESET_SPECTRAL_NFEAT, NULL }
+                                  : (struct fset){ "envelope-v1", FEATURESET_ENVELOPE_NFEAT, NULL };
+    c->group_class = calloc(4 * 3 * 2 * (size_t)g_n_speeds, sizeof *c->group_class);
     size_t ns = spectral_scratch_floats(&sc), nx = extractor_scratch(BR_N, BR_FS) + 64;
     ns = ns > nx ? ns : nx;     /* the envelope set's scratch is the spectral set's (SK segment 64) */
     float *scratch = malloc((ns + 2 * BR_N) * sizeof *scratch), *pw = malloc((BR_N / 2 + 1) * sizeof *pw);
@@ -521,7 +570,7 @@ static int bearing_make(struct corpus *c)
     float f0[64], f1[19], f2[FEATURESET_STATS_NFEAT], f3[FEATURESET_ENVELOPE_NFEAT];
     /* a recording: one class at one speed, severity and zone; 20 windows each */
     for (int cls = 0; cls < 4; cls++)
-        for (int sp = 0; sp < 4; sp++)
+        for (int sp = 0; sp < g_n_speeds; sp++)
             for (int sev = 1; sev <= 3; sev++)
                 for (int zone = 0; zone < (cls == 2 ? 2 : 1); zone++) {
                     if (cls == 0 && sev > 1)
@@ -551,7 +600,10 @@ static int bearing_make(struct corpus *c)
                             kin = (struct featureset_kin){ sc.shaft_hz, 0u, 0.0f, 0.0f, 0.0f };
 
                         extractor(FEATURESET_STATS, x, g_br_n, BR_FS, NULL, 0, NULL, f2);
-                        extractor(FEATURESET_ENVELOPE, x, g_br_n, BR_FS, scratch, ns, &kin, f3);
+                        if (g_shipped_spectral)
+                            extractor(FEATURESET_SPECTRAL, x, g_br_n, BR_FS, scratch, ns, NULL, f3);
+                        else
+                            extractor(FEATURESET_ENVELOPE, x, g_br_n, BR_FS, scratch, ns, &kin, f3);
                         const float *fx[NPUSH] = { f0, f1, f2, f3 };
                         /* each speed is a machine; its commissioning: the first
                          * windows of its healthy recording */
@@ -1335,9 +1387,11 @@ int main(int argc, char **argv)
                                           { "bearing-window", required_argument, NULL, 'W' },
                                           { "seed", required_argument, NULL, 'R' },
                                           { "no-geometry", no_argument, NULL, 'N' },
+                                          { "speeds", required_argument, NULL, 'V' },
+                                          { "shipped", required_argument, NULL, 'E' },
                                           { NULL, 0, NULL, 0 } };
     models_fewshot_defaults(&g_params);
-    for (int o; (o = getopt_long(argc, argv, "d:c:t:ip:r:s:w:f:b:k:SMP:H:L:C:G:T:W:R:N", opts, NULL)) != -1;) {
+    for (int o; (o = getopt_long(argc, argv, "d:c:t:ip:r:s:w:f:b:k:SMP:H:L:C:G:T:W:R:NV:E:", opts, NULL)) != -1;) {
         if (o == 'p')
             g_params.protos = (uint32_t)atoi(optarg);
         else if (o == 'r')
@@ -1371,6 +1425,19 @@ int main(int argc, char **argv)
         }
         else if (o == 'N')
             g_no_geometry = 1;
+        else if (o == 'V') {
+            if (parse_speeds(optarg) != 0) {
+                fprintf(stderr, "fewshot: --speeds RPM,RPM,... (2 to %d speeds, each 300..3600 rpm)\n",
+                        BR_MAX_SPEEDS);
+                return 2;
+            }
+        } else if (o == 'E') {
+            if (strcmp(optarg, "envelope") != 0 && strcmp(optarg, "spectral") != 0) {
+                fprintf(stderr, "fewshot: --shipped envelope|spectral\n");
+                return 2;
+            }
+            g_shipped_spectral = strcmp(optarg, "spectral") == 0;
+        }
         else if (o == 'R')
             rng_seed(strtoull(optarg, NULL, 10));
         else if (o == 'W') {
@@ -1407,6 +1474,11 @@ int main(int argc, char **argv)
             inductive = 1;
         else
             return 2;
+    }
+    if (g_shipped_spectral && g_no_geometry) {
+        fprintf(stderr, "fewshot: --no-geometry drops the envelope set's bearing; --shipped spectral reads "
+                        "no kinematics at all\n");
+        return 2;
     }
     if (trials < 1 || trials > 100) {
         fprintf(stderr, "fewshot: --trials 1..100\n");

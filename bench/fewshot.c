@@ -8,7 +8,8 @@
  *                 [--rel-keep F] [--server-reference] [--server-map] [--propagate K]
  *                 [--trim-limit box|max] [--trim-conf P] [--label-guard on|off]
  *                 [--trim-t2 on|off] [--bearing-window N] [--seed N] [--no-geometry]
- *                 [--speeds RPM,RPM,...] [--shipped envelope|spectral] [--header-out FILE]
+ *                 [--speeds RPM,RPM,...] [--shipped envelope|spectral] [--by-machine]
+ *                 [--header-out FILE]
  *
  * cranfield: DIR/cranfield-mpf (default DIR: $PRECURSOR_DATA, else
  *   ../shared/data): 64 s windows (stride 32 s) of the 24 process channels;
@@ -64,7 +65,9 @@
  * (RELATIONS_LIMIT_T2; docs/BENCHMARKS.md, fifth round of 2026-12-07).
  *
  * Under each learner row's confusion matrix: recall by the fault's severity
- * (class right / called any fault), where the corpus grades it.
+ * (class right / called any fault), where the corpus grades it; with
+ * --by-machine, each machine's accuracy and recall by class, with the call
+ * a class is most often mistaken for (bearing: a machine is a speed).
  *
  * --propagate K: the learner spreads labels over a K-nearest-row graph
  * instead of self-training (models_fewshot.h).  --header-out FILE: the C
@@ -140,6 +143,8 @@ struct corpus {
      * fault had gone, for the report by severity only; never read by a
      * method */
     uint8_t *sev;
+    /* bearing: each machine's shaft speed, rpm (NULL: a machine is a recording) */
+    const double *device_rpm;
 };
 
 /* Severity bands of a fault window.  Bearing-sim: the generator's three
@@ -548,6 +553,7 @@ static int bearing_make(struct corpus *c)
 {
     const double *rpm = g_rpm;
     c->name = "bearing-sim";
+    c->device_rpm = g_rpm;
     c->n_classes = 4;
     c->class_names = br_names;
     uint32_t n2 = pow2_ceil(g_br_n);        /* the FFT a window is zero-padded to */
@@ -1001,6 +1007,13 @@ static uint32_t label_group(const struct corpus *c, int bearing, uint32_t cls, u
                 return g;
 }
 
+/* --by-machine: truth x prediction per machine of the rows that print a
+ * confusion matrix (the first BY_DEV machines, the first BY_DEV_K classes) */
+#define BY_DEV 16
+#define BY_DEV_K 8
+static int g_by_machine;
+static uint32_t g_bydev[M_COUNT][BY_DEV][BY_DEV_K][BY_DEV_K];
+
 static struct fewshot_params g_params;
 static float *g_xref[NVIEW];   /* each view centred and scaled on the devices' references */
 
@@ -1224,6 +1237,8 @@ static void run_trial(struct corpus *c, int bearing, uint32_t t, int inductive,
         for (uint32_t i = 0; i < c->n; i++)
             if (truth[i] >= 0 && pred[i] >= 0) {
                 a->conf[truth[i]][pred[i]]++;
+                if (c->device[i] < BY_DEV && truth[i] < BY_DEV_K && pred[i] < BY_DEV_K)
+                    g_bydev[meth][c->device[i]][truth[i]][pred[i]]++;
                 if (truth[i] != 0) {
                     a->sev_n[truth[i]][c->sev[i]]++;
                     a->sev_hit[truth[i]][c->sev[i]] += pred[i] == truth[i];
@@ -1249,6 +1264,44 @@ static void run_trial(struct corpus *c, int bearing, uint32_t t, int inductive,
     free(truth);
     free(labeled_group);
     free(sref);
+}
+
+/* --by-machine: each machine's accuracy and recall by class, and what a
+ * class is most often called instead (where it is ever wrong). */
+static void report_by_machine(const struct corpus *c, uint32_t (*conf)[BY_DEV_K][BY_DEV_K])
+{
+    uint32_t K = c->n_classes < BY_DEV_K ? c->n_classes : BY_DEV_K;
+    printf("    by machine (recall; the call most often made instead):\n");
+    for (uint32_t d = 0; d < BY_DEV; d++) {
+        uint32_t n = 0, h = 0;
+        for (uint32_t k = 0; k < K; k++)
+            for (uint32_t q = 0; q < K; q++) {
+                n += conf[d][k][q];
+                h += k == q ? conf[d][k][q] : 0;
+            }
+        if (n == 0)
+            continue;
+        char who[32];
+        if (c->device_rpm)
+            snprintf(who, sizeof who, "%.0f rpm", c->device_rpm[d]);
+        else
+            snprintf(who, sizeof who, "machine %u", d);
+        printf("    %-20s acc %5.1f%% (n=%u) |", who, 100.0 * h / n, n);
+        for (uint32_t k = 0; k < K; k++) {
+            uint32_t nk = 0, wrong = k;
+            for (uint32_t q = 0; q < K; q++) {
+                nk += conf[d][k][q];
+                if (q != k && conf[d][k][q] > (wrong == k ? 0 : conf[d][k][wrong]))
+                    wrong = q;
+            }
+            if (nk == 0)
+                continue;
+            printf(" %s %.0f%%", c->class_names[k], 100.0 * conf[d][k][k] / nk);
+            if (wrong != k)
+                printf(" (%s %.0f%%)", c->class_names[wrong], 100.0 * conf[d][k][wrong] / nk);
+        }
+        printf("\n");
+    }
 }
 
 static void report(const struct corpus *c, const struct tally *tl, uint32_t trials,
@@ -1314,6 +1367,8 @@ static void report(const struct corpus *c, const struct tally *tl, uint32_t tria
                                100.0 * h[s] / n[s], 100.0 * d[s] / n[s], n[s]);
                 printf("\n");
             }
+            if (g_by_machine)
+                report_by_machine(c, g_bydev[m]);
         }
     }
     printf("best baseline: %s %.1f%%\n", best_name, 100 * best);
@@ -1389,9 +1444,10 @@ int main(int argc, char **argv)
                                           { "no-geometry", no_argument, NULL, 'N' },
                                           { "speeds", required_argument, NULL, 'V' },
                                           { "shipped", required_argument, NULL, 'E' },
+                                          { "by-machine", no_argument, NULL, 'Y' },
                                           { NULL, 0, NULL, 0 } };
     models_fewshot_defaults(&g_params);
-    for (int o; (o = getopt_long(argc, argv, "d:c:t:ip:r:s:w:f:b:k:SMP:H:L:C:G:T:W:R:NV:E:", opts, NULL)) != -1;) {
+    for (int o; (o = getopt_long(argc, argv, "d:c:t:ip:r:s:w:f:b:k:SMP:H:L:C:G:T:W:R:NV:E:Y", opts, NULL)) != -1;) {
         if (o == 'p')
             g_params.protos = (uint32_t)atoi(optarg);
         else if (o == 'r')
@@ -1438,6 +1494,8 @@ int main(int argc, char **argv)
             }
             g_shipped_spectral = strcmp(optarg, "spectral") == 0;
         }
+        else if (o == 'Y')
+            g_by_machine = 1;
         else if (o == 'R')
             rng_seed(strtoull(optarg, NULL, 10));
         else if (o == 'W') {
@@ -1491,6 +1549,7 @@ int main(int argc, char **argv)
         struct tally tl[M_COUNT];
         size_t bytes[M_COUNT] = { 0 };
         memset(tl, 0, sizeof tl);
+        memset(g_bydev, 0, sizeof g_bydev);
         if ((b ? bearing_make(&c) : cranfield_load(dir, &c)) != 0) {
             fprintf(stderr, "fewshot: %s corpus not available: skipped\n", b ? "bearing" : "cranfield");
             continue;

@@ -8,6 +8,7 @@
  *                 [--rel-keep F] [--server-reference] [--server-map] [--propagate K]
  *                 [--trim-limit box|max] [--trim-conf P] [--label-guard on|off]
  *                 [--trim-t2 on|off] [--bearing-window N] [--seed N] [--no-geometry]
+ *                 [--speeds RPM,RPM,...] [--shipped envelope|spectral] [--by-machine]
  *                 [--header-out FILE]
  *
  * cranfield: DIR/cranfield-mpf (default DIR: $PRECURSOR_DATA, else
@@ -21,6 +22,18 @@
  *   harmonics and noise; four speeds x three severities x two outer-race
  *   load zones.  Labeled: 5 windows per class at the smallest severity and
  *   one speed; tested on all other speeds and severities.
+ *   --speeds: the machines' shaft speeds in rpm, 2 to 8 of them, 300..3600
+ *   (default 1797,1772,1750,1730: four speeds within 4%); e.g.
+ *   600,900,1200,1800, a variable-speed fleet.  The first is the speed the
+ *   classes are labeled at.  Nothing else of the generator changes with the
+ *   list: an impact's amplitude and the shaft harmonics' do not grow with
+ *   speed, only their rates and frequencies follow it.
+ *   --shipped: the set in the "shipped set" rows: "envelope" (default) the
+ *   set a fewshot model is trained on where the kinematics are known, at
+ *   each machine's shaft speed (with --no-geometry, without its bearing);
+ *   "spectral" the fixed-Hz set the server falls back to where no shaft
+ *   speed is known, for the same-run comparison of orders and fixed bands
+ *   (docs/BENCHMARKS.md, seventh round of 2026-12-07).
  *
  * Each recording (cranfield) or speed (bearing) is a machine; its first
  * REF_WINDOWS windows are its commissioning period, assumed normal, never
@@ -52,7 +65,9 @@
  * (RELATIONS_LIMIT_T2; docs/BENCHMARKS.md, fifth round of 2026-12-07).
  *
  * Under each learner row's confusion matrix: recall by the fault's severity
- * (class right / called any fault), where the corpus grades it.
+ * (class right / called any fault), where the corpus grades it; with
+ * --by-machine, each machine's accuracy and recall by class, with the call
+ * a class is most often mistaken for (bearing: a machine is a speed).
  *
  * --propagate K: the learner spreads labels over a K-nearest-row graph
  * instead of self-training (models_fewshot.h).  --header-out FILE: the C
@@ -128,6 +143,8 @@ struct corpus {
      * fault had gone, for the report by severity only; never read by a
      * method */
     uint8_t *sev;
+    /* bearing: each machine's shaft speed, rpm (NULL: a machine is a recording) */
+    const double *device_rpm;
 };
 
 /* Severity bands of a fault window.  Bearing-sim: the generator's three
@@ -425,6 +442,42 @@ static uint32_t g_br_n = BR_N;
  * whose shaft speed the taxonomy knows and whose bearing it does not: the
  * orders, no defect energies (they read 0) */
 static int g_no_geometry;
+/* --speeds: each machine's shaft speed, rpm */
+#define BR_MAX_SPEEDS 8
+static double g_rpm[BR_MAX_SPEEDS] = { 1797, 1772, 1750, 1730 };
+static int g_n_speeds = 4;
+/* --shipped spectral: the shipped view is the fixed-Hz set, no kinematics */
+static int g_shipped_spectral;
+
+/* --speeds LIST: 2..BR_MAX_SPEEDS comma-separated rpm, each 300..3600:
+ * a two-pole motor on a drive, 5 to 60 Hz.  Below 5 Hz an order band of
+ * the envelope set, one shaft order wide, spans under two bins of the
+ * 4,096-point spectrum at 12 kHz.  -1 (the list unchanged) otherwise. */
+static int parse_speeds(const char *s)
+{
+    double v[BR_MAX_SPEEDS];
+    int n = 0;
+
+    for (;;) {
+        char *end;
+        if (n == BR_MAX_SPEEDS)
+            return -1;
+        v[n] = strtod(s, &end);
+        if (end == s || !(v[n] >= 300 && v[n] <= 3600))
+            return -1;
+        n++;
+        if (*end == 0)
+            break;
+        if (*end != ',')
+            return -1;
+        s = end + 1;
+    }
+    if (n < 2)
+        return -1;
+    memcpy(g_rpm, v, (size_t)n * sizeof *v);
+    g_n_speeds = n;
+    return 0;
+}
 
 static uint32_t pow2_ceil(uint32_t n)
 {
@@ -498,8 +551,9 @@ static void bearing_window(int cls, double fr, int sev, int zone, float *x)
 
 static int bearing_make(struct corpus *c)
 {
-    static const double rpm[4] = { 1797, 1772, 1750, 1730 };
+    const double *rpm = g_rpm;
     c->name = "bearing-sim";
+    c->device_rpm = g_rpm;
     c->n_classes = 4;
     c->class_names = br_names;
     uint32_t n2 = pow2_ceil(g_br_n);        /* the FFT a window is zero-padded to */
@@ -512,8 +566,9 @@ static int bearing_make(struct corpus *c)
     c->fs[0] = (struct fset){ "project", nsp, NULL };
     c->fs[1] = (struct fset){ "simple-spectral", 19, NULL };
     c->fs[2] = (struct fset){ "stats", FEATURESET_STATS_NFEAT, NULL };
-    c->fs[3] = (struct fset){ "envelope-v1", FEATURESET_ENVELOPE_NFEAT, NULL };
-    c->group_class = calloc(4 * 3 * 2 * 4, sizeof *c->group_class);
+    c->fs[3] = g_shipped_spectral ? (struct fset){ "spectral-v1", FEATURESET_SPECTRAL_NFEAT, NULL }
+                                  : (struct fset){ "envelope-v1", FEATURESET_ENVELOPE_NFEAT, NULL };
+    c->group_class = calloc(4 * 3 * 2 * (size_t)g_n_speeds, sizeof *c->group_class);
     size_t ns = spectral_scratch_floats(&sc), nx = extractor_scratch(BR_N, BR_FS) + 64;
     ns = ns > nx ? ns : nx;     /* the envelope set's scratch is the spectral set's (SK segment 64) */
     float *scratch = malloc((ns + 2 * BR_N) * sizeof *scratch), *pw = malloc((BR_N / 2 + 1) * sizeof *pw);
@@ -521,7 +576,7 @@ static int bearing_make(struct corpus *c)
     float f0[64], f1[19], f2[FEATURESET_STATS_NFEAT], f3[FEATURESET_ENVELOPE_NFEAT];
     /* a recording: one class at one speed, severity and zone; 20 windows each */
     for (int cls = 0; cls < 4; cls++)
-        for (int sp = 0; sp < 4; sp++)
+        for (int sp = 0; sp < g_n_speeds; sp++)
             for (int sev = 1; sev <= 3; sev++)
                 for (int zone = 0; zone < (cls == 2 ? 2 : 1); zone++) {
                     if (cls == 0 && sev > 1)
@@ -551,7 +606,10 @@ static int bearing_make(struct corpus *c)
                             kin = (struct featureset_kin){ sc.shaft_hz, 0u, 0.0f, 0.0f, 0.0f };
 
                         extractor(FEATURESET_STATS, x, g_br_n, BR_FS, NULL, 0, NULL, f2);
-                        extractor(FEATURESET_ENVELOPE, x, g_br_n, BR_FS, scratch, ns, &kin, f3);
+                        if (g_shipped_spectral)
+                            extractor(FEATURESET_SPECTRAL, x, g_br_n, BR_FS, scratch, ns, NULL, f3);
+                        else
+                            extractor(FEATURESET_ENVELOPE, x, g_br_n, BR_FS, scratch, ns, &kin, f3);
                         const float *fx[NPUSH] = { f0, f1, f2, f3 };
                         /* each speed is a machine; its commissioning: the first
                          * windows of its healthy recording */
@@ -949,6 +1007,13 @@ static uint32_t label_group(const struct corpus *c, int bearing, uint32_t cls, u
                 return g;
 }
 
+/* --by-machine: truth x prediction per machine of the rows that print a
+ * confusion matrix (the first BY_DEV machines, the first BY_DEV_K classes) */
+#define BY_DEV 16
+#define BY_DEV_K 8
+static int g_by_machine;
+static uint32_t g_bydev[M_COUNT][BY_DEV][BY_DEV_K][BY_DEV_K];
+
 static struct fewshot_params g_params;
 static float *g_xref[NVIEW];   /* each view centred and scaled on the devices' references */
 
@@ -1172,6 +1237,8 @@ static void run_trial(struct corpus *c, int bearing, uint32_t t, int inductive,
         for (uint32_t i = 0; i < c->n; i++)
             if (truth[i] >= 0 && pred[i] >= 0) {
                 a->conf[truth[i]][pred[i]]++;
+                if (c->device[i] < BY_DEV && truth[i] < BY_DEV_K && pred[i] < BY_DEV_K)
+                    g_bydev[meth][c->device[i]][truth[i]][pred[i]]++;
                 if (truth[i] != 0) {
                     a->sev_n[truth[i]][c->sev[i]]++;
                     a->sev_hit[truth[i]][c->sev[i]] += pred[i] == truth[i];
@@ -1197,6 +1264,44 @@ static void run_trial(struct corpus *c, int bearing, uint32_t t, int inductive,
     free(truth);
     free(labeled_group);
     free(sref);
+}
+
+/* --by-machine: each machine's accuracy and recall by class, and what a
+ * class is most often called instead (where it is ever wrong). */
+static void report_by_machine(const struct corpus *c, uint32_t (*conf)[BY_DEV_K][BY_DEV_K])
+{
+    uint32_t K = c->n_classes < BY_DEV_K ? c->n_classes : BY_DEV_K;
+    printf("    by machine (recall; the call most often made instead):\n");
+    for (uint32_t d = 0; d < BY_DEV; d++) {
+        uint32_t n = 0, h = 0;
+        for (uint32_t k = 0; k < K; k++)
+            for (uint32_t q = 0; q < K; q++) {
+                n += conf[d][k][q];
+                h += k == q ? conf[d][k][q] : 0;
+            }
+        if (n == 0)
+            continue;
+        char who[32];
+        if (c->device_rpm)
+            snprintf(who, sizeof who, "%.0f rpm", c->device_rpm[d]);
+        else
+            snprintf(who, sizeof who, "machine %u", d);
+        printf("    %-20s acc %5.1f%% (n=%u) |", who, 100.0 * h / n, n);
+        for (uint32_t k = 0; k < K; k++) {
+            uint32_t nk = 0, wrong = k;
+            for (uint32_t q = 0; q < K; q++) {
+                nk += conf[d][k][q];
+                if (q != k && conf[d][k][q] > (wrong == k ? 0 : conf[d][k][wrong]))
+                    wrong = q;
+            }
+            if (nk == 0)
+                continue;
+            printf(" %s %.0f%%", c->class_names[k], 100.0 * conf[d][k][k] / nk);
+            if (wrong != k)
+                printf(" (%s %.0f%%)", c->class_names[wrong], 100.0 * conf[d][k][wrong] / nk);
+        }
+        printf("\n");
+    }
 }
 
 static void report(const struct corpus *c, const struct tally *tl, uint32_t trials,
@@ -1262,6 +1367,8 @@ static void report(const struct corpus *c, const struct tally *tl, uint32_t tria
                                100.0 * h[s] / n[s], 100.0 * d[s] / n[s], n[s]);
                 printf("\n");
             }
+            if (g_by_machine)
+                report_by_machine(c, g_bydev[m]);
         }
     }
     printf("best baseline: %s %.1f%%\n", best_name, 100 * best);
@@ -1335,9 +1442,12 @@ int main(int argc, char **argv)
                                           { "bearing-window", required_argument, NULL, 'W' },
                                           { "seed", required_argument, NULL, 'R' },
                                           { "no-geometry", no_argument, NULL, 'N' },
+                                          { "speeds", required_argument, NULL, 'V' },
+                                          { "shipped", required_argument, NULL, 'E' },
+                                          { "by-machine", no_argument, NULL, 'Y' },
                                           { NULL, 0, NULL, 0 } };
     models_fewshot_defaults(&g_params);
-    for (int o; (o = getopt_long(argc, argv, "d:c:t:ip:r:s:w:f:b:k:SMP:H:L:C:G:T:W:R:N", opts, NULL)) != -1;) {
+    for (int o; (o = getopt_long(argc, argv, "d:c:t:ip:r:s:w:f:b:k:SMP:H:L:C:G:T:W:R:NV:E:Y", opts, NULL)) != -1;) {
         if (o == 'p')
             g_params.protos = (uint32_t)atoi(optarg);
         else if (o == 'r')
@@ -1371,6 +1481,21 @@ int main(int argc, char **argv)
         }
         else if (o == 'N')
             g_no_geometry = 1;
+        else if (o == 'V') {
+            if (parse_speeds(optarg) != 0) {
+                fprintf(stderr, "fewshot: --speeds RPM,RPM,... (2 to %d speeds, each 300..3600 rpm)\n",
+                        BR_MAX_SPEEDS);
+                return 2;
+            }
+        } else if (o == 'E') {
+            if (strcmp(optarg, "envelope") != 0 && strcmp(optarg, "spectral") != 0) {
+                fprintf(stderr, "fewshot: --shipped envelope|spectral\n");
+                return 2;
+            }
+            g_shipped_spectral = strcmp(optarg, "spectral") == 0;
+        }
+        else if (o == 'Y')
+            g_by_machine = 1;
         else if (o == 'R')
             rng_seed(strtoull(optarg, NULL, 10));
         else if (o == 'W') {
@@ -1408,6 +1533,11 @@ int main(int argc, char **argv)
         else
             return 2;
     }
+    if (g_shipped_spectral && g_no_geometry) {
+        fprintf(stderr, "fewshot: --no-geometry drops the envelope set's bearing; --shipped spectral reads "
+                        "no kinematics at all\n");
+        return 2;
+    }
     if (trials < 1 || trials > 100) {
         fprintf(stderr, "fewshot: --trials 1..100\n");
         return 2;
@@ -1419,6 +1549,7 @@ int main(int argc, char **argv)
         struct tally tl[M_COUNT];
         size_t bytes[M_COUNT] = { 0 };
         memset(tl, 0, sizeof tl);
+        memset(g_bydev, 0, sizeof g_bydev);
         if ((b ? bearing_make(&c) : cranfield_load(dir, &c)) != 0) {
             fprintf(stderr, "fewshot: %s corpus not available: skipped\n", b ? "bearing" : "cranfield");
             continue;

@@ -13,14 +13,18 @@
 #include "server/labels/labels.h"
 #include "server/labels/labels_int.h"
 
-enum { QQ_QUEUE, QQ_FACETS, QQ_CONTEXT };
+enum { QQ_QUEUE, QQ_FACETS, QQ_CONTEXT, QQ_MODEL };
 
 static const struct db_sql queue_sql[] = {
     /* $1 device, $2 equipment type, $3 site, $4 min score, $5 from us,
-     * $6 to us (NULL: no filter), $7 sort (score|time|device), $8 limit,
-     * $9 offset, $10 1 = unlabeled only, $11 demo (srv_query_demo).
-     * Unlabeled first whatever the
-     * sort; the counts ride along on every row (window functions). */
+     * $6 to us (NULL: no filter), $7 sort (score|time|device|uncertain),
+     * $8 limit, $9 offset, $10 1 = unlabeled only, $11 demo
+     * (srv_query_demo), $12 a done classifier's id (NULL: none): what it
+     * predicted for the snapshot (model_snapshot_predictions) rides along
+     * as prediction, and sort uncertain puts the smallest margin first,
+     * the snapshots it did not predict after them.  Unlabeled first
+     * whatever the sort; the counts ride along on every row (window
+     * functions). */
     [QQ_QUEUE] = { "labels_queue",
         "SELECT json_build_object('id', s.id, 'device_id', s.device_id, 'seq', s.seq,"
         "  'trigger_time', " DB_RFC3339("s.trigger_time") ", 'score', s.score,"
@@ -28,9 +32,12 @@ static const struct db_sql queue_sql[] = {
         "  'labeled_at', " DB_RFC3339("s.labeled_at") ","
         "  'channel_count', s.channel_count, 'demo', s.demo,"
         "  'duration_s', (s.pre_samples + s.post_samples) / s.sample_rate) AS item,"
+        " CASE WHEN p.snapshot_id IS NOT NULL THEN json_build_object('class', p.class,"
+        "  'probability', p.probability, 'margin', p.margin) END AS prediction,"
         " count(*) OVER () AS total,"
         " count(*) FILTER (WHERE s.labeled_at IS NULL) OVER () AS unlabeled"
         " FROM snapshots s JOIN devices d ON d.id = s.device_id"
+        " LEFT JOIN model_snapshot_predictions p ON p.model_id = $12::bigint AND p.snapshot_id = s.id"
         " WHERE ($1::text IS NULL OR s.device_id = $1)"
         "  AND ($2::text IS NULL OR d.equipment_type = $2)"
         "  AND ($3::text IS NULL OR d.site = $3)"
@@ -40,10 +47,12 @@ static const struct db_sql queue_sql[] = {
         "  AND ($10::int = 0 OR s.labeled_at IS NULL)"
         "  AND ($11::int = 1 OR s.demo = ($11::int = 2))"
         " ORDER BY (s.labeled_at IS NOT NULL),"
+        "  CASE WHEN $7 = 'uncertain' THEN p.margin IS NULL END,"
+        "  CASE WHEN $7 = 'uncertain' THEN p.margin END,"
         "  CASE WHEN $7 = 'score' THEN s.score END DESC,"
         "  CASE WHEN $7 = 'device' THEN s.device_id END,"
         "  s.trigger_time DESC, s.id DESC"
-        " LIMIT $8::int OFFSET $9::int", 11 },
+        " LIMIT $8::int OFFSET $9::int", 12 },
     /* $1 demo (srv_query_demo): the facets of the devices the queue lists */
     [QQ_FACETS] = { "labels_queue_facets",
         "WITH d AS (SELECT * FROM devices WHERE $1::int = 1 OR demo = ($1::int = 2))"
@@ -101,6 +110,9 @@ static const struct db_sql queue_sql[] = {
         "    AND (s.device_id = me.device_id OR d.equipment_type = me.equipment_type)) x) z"
         "   WHERE z.n <= $3::int), '[]')) AS context"
         " FROM me", 4 },
+    /* the model a queue reads predictions of: may it have any? */
+    [QQ_MODEL] = { "labels_queue_model",
+        "SELECT kind, status FROM models WHERE id = $1::bigint", 1 },
 };
 
 static const char *query_text(const struct srv_request *rq, const char *key, size_t max)
@@ -132,10 +144,10 @@ static int query_lengths_ok(const struct srv_request *rq, struct srv_response *r
     return 1;
 }
 
-/* The queue's eleven parameters, as text the values point into. */
+/* The queue's twelve parameters, as text the values point into. */
 struct queue_params {
-    char score[32], from[24], to[24], lim[16], off[16];
-    const char *v[11];
+    char score[32], from[24], to[24], lim[16], off[16], model[24];
+    const char *v[12];
 };
 
 /* Query parameter key in unix seconds (as the page's date inputs give
@@ -155,11 +167,55 @@ static int query_time(const struct srv_request *rq, const char *key, char *out, 
     return 0;
 }
 
+/* The model whose predictions the queue shows (model=ID, p->v[11]; NULL
+ * without one): a positive integer, a model that exists, a classifier
+ * (centroid or few-shot: an anomaly model predicts no class) that is done
+ * (only then has it predicted the snapshots).  sort=uncertain needs one. */
+static int queue_model(const struct srv_request *rq, struct queue_params *p, const char *sort,
+                       struct srv_response *rs)
+{
+    const char *s = rq->query ? rq->query(rq, "model") : NULL;
+    const char *kind, *status;
+    PGresult *r = NULL;
+    size_t i;
+    int err;
+
+    p->v[11] = NULL;
+    if (!s) {
+        if (sort && strcmp(sort, "uncertain") == 0)
+            return srv_fail(rs, SRV_EBADREQ, "sort=uncertain needs model (the id of a done "
+                                             "centroid or fewshot model)");
+        return SRV_OK;
+    }
+    for (i = 0; s[i] >= '0' && s[i] <= '9'; i++)
+        ;
+    if (i == 0 || s[i] || i > 18 || strspn(s, "0") == i)
+        return srv_fail(rs, SRV_EBADREQ, "model must be a positive integer");
+    snprintf(p->model, sizeof p->model, "%s", s);
+    p->v[11] = p->model;
+    if ((err = db_exec_own(&queue_sql[QQ_MODEL], &p->v[11], NULL, NULL, 0, &r)) != SRV_OK)
+        return err;
+    if (PQntuples(r) != 1) {
+        PQclear(r);
+        return srv_failf(rs, SRV_ENOTFOUND, "no model %s", p->model);
+    }
+    kind = db_text_or(r, 0, "kind", "");
+    status = db_text_or(r, 0, "status", "");
+    if (strcmp(kind, "anomaly") == 0)
+        err = srv_failf(rs, SRV_EUNPROCESSABLE, "model %s is an anomaly model: it predicts no "
+                        "class (a centroid or fewshot model does)", p->model);
+    else if (strcmp(status, "done") != 0)
+        err = srv_failf(rs, SRV_EUNPROCESSABLE, "model %s is %s, not done: only a done model "
+                        "has predicted the snapshots", p->model, status);
+    PQclear(r);
+    return err;
+}
+
 static int queue_params(const struct srv_request *rq, struct queue_params *p,
                         struct srv_response *rs)
 {
     const char *sort = query_text(rq, "sort", 16), *s;
-    int limit, offset = 0;
+    int limit, offset = 0, err;
     double d;
 
     if (!query_lengths_ok(rq, rs))
@@ -175,8 +231,10 @@ static int queue_params(const struct srv_request *rq, struct queue_params *p,
         offset = (int)o;
     }
     if (sort && strcmp(sort, "score") != 0 && strcmp(sort, "time") != 0 &&
-        strcmp(sort, "device") != 0)
-        return srv_fail(rs, SRV_EBADREQ, "sort must be score, time or device");
+        strcmp(sort, "device") != 0 && strcmp(sort, "uncertain") != 0)
+        return srv_fail(rs, SRV_EBADREQ, "sort must be score, time, device or uncertain");
+    if ((err = queue_model(rq, p, sort, rs)) != SRV_OK)
+        return err;
     p->v[0] = query_text(rq, "device", 64);
     p->v[1] = query_text(rq, "equipment_type", 128);
     p->v[2] = query_text(rq, "site", 128);
@@ -220,8 +278,17 @@ int labels_queue(struct srv_request *rq, struct srv_response *rs)
     }
     n = PQntuples(r);
     items = json_array();
-    for (i = 0; items && i < n; i++)
-        json_array_append_new(items, labels_sql_json(db_text_or(r, i, "item", "null")));
+    for (i = 0; items && i < n; i++) {
+        json_t *item = labels_sql_json(db_text_or(r, i, "item", "null"));
+
+        /* with a model, every item says what it predicted (null: nothing) */
+        if (p.v[11] && json_is_object(item))
+            json_object_set_new(item, "model_prediction",
+                                db_isnull(r, i, "prediction")
+                                    ? json_null()
+                                    : labels_sql_json(db_text_or(r, i, "prediction", "null")));
+        json_array_append_new(items, item);
+    }
     /* An empty page past the end has no row to carry the counts, which
      * reads as 0 and is only off for that page. */
     j = items ? json_pack("{s:o,s:I,s:I,s:o}", "items", items,

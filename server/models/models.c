@@ -45,9 +45,16 @@ static const struct db_sql stmts[M_COUNT] = {
     [M_CLAIM] = { "models_claim",
         "UPDATE models SET status = 'training' WHERE id = $1 AND status = 'queued'"
         " RETURNING dataset_id, version, kind, transfer, feature_set", 1 },
+    /* The model done and, in the same statement, what it predicts for each
+     * snapshot of its version ($6..$9 as arrays, NULL for none: an anomaly
+     * model): a done classifier never lacks them, a failed one never has
+     * them. */
     [M_DONE] = { "models_done",
-        "UPDATE models SET status = 'done', metrics = $2::jsonb, test_vector = $3::jsonb,"
-        " blob = $4::bytea, header = $5, finished_at = now() WHERE id = $1 AND status = 'training'", 5 },
+        "WITH d AS (UPDATE models SET status = 'done', metrics = $2::jsonb,"
+        "  test_vector = $3::jsonb, blob = $4::bytea, header = $5, finished_at = now()"
+        "  WHERE id = $1 AND status = 'training' RETURNING id)"
+        " INSERT INTO model_snapshot_predictions (model_id, snapshot_id, class, probability, margin)"
+        " SELECT d.id, u.* FROM d, unnest($6::bigint[], $7::text[], $8::real[], $9::real[]) AS u", 9 },
     [M_FAILED] = { "models_failed",
         "UPDATE models SET status = 'failed', error = $2, finished_at = now()"
         " WHERE id = $1 AND status IN ('queued', 'training')", 2 },

@@ -15,7 +15,7 @@ enum models_stmt {
     M_INSERT,       /* dataset, version, kind, by, feature_set (NULL: the kind's) -> id (no row: no such version) */
     M_GET,          /* id -> the model's row */
     M_CLAIM,        /* id -> dataset_id, version, kind, feature_set when it was queued */
-    M_DONE,         /* id, metrics, test_vector, blob (binary), header */
+    M_DONE,         /* id, metrics, test_vector, blob (binary), header, per snapshot: ids, classes, probabilities, margins (arrays) */
     M_FAILED,       /* id, error */
     M_KINEMATICS,   /* dataset, version -> the distinct shaft speeds and bearings of its machines (<= 2) */
     M_RELATED,      /* dataset, version, classes -> related types, shared classes, labeled snapshots */

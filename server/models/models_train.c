@@ -1308,6 +1308,11 @@ struct trained {
     json_t *metrics, *tv;
     struct device_ref *devs;        /* few-shot: one per device of the version */
     uint32_t n_devs;
+    /* centroid, few-shot: per snapshot of the version its id, predicted
+     * class, that class's probability and margin (snapshot_predictions),
+     * as PostgreSQL array literals for M_DONE; NULL for an anomaly model */
+    char *pred[4];
+    size_t n_pred;
 };
 
 static void trained_release(struct trained *tr)
@@ -1321,6 +1326,94 @@ static void trained_release(struct trained *tr)
         json_decref(tr->devs[k].pred);
     }
     free(tr->devs);
+    for (int k = 0; k < 4; k++)
+        free(tr->pred[k]);
+}
+
+/* What the model thinks of each snapshot of the version (centroid,
+ * few-shot), for the queue's least-certain-first order: every window
+ * classified as its device computes it (model_classify on the blob that
+ * device runs: for a few-shot model its own center, as
+ * device_predictions), the softmax vectors of a snapshot's windows
+ * averaged; its class is their argmax, probability its value, margin the
+ * top minus the second.  A window with a non-finite probability counts for
+ * nothing, a snapshot of no such window is not predicted.  Rows come
+ * ordered by snapshot (ds_reader). */
+static int snapshot_predictions(const struct trainset *t, const struct model *m,
+                                const struct fewshot_model *fm, const struct ds_info *in,
+                                struct trained *tr)
+{
+    struct model *dm = NULL;
+    struct srv_buf col[4] = { { 0 } };
+    double sum[MODEL_MAX_CLASSES];
+    float p[MODEL_MAX_CLASSES];
+    uint32_t C = m->n_classes, cur = UINT32_MAX;
+    char num[32];
+    int err = SRV_ENOMEM;
+
+    if (C < 2 || C > MODEL_MAX_CLASSES || C > in->n_classes)
+        return SRV_EINTERNAL;
+    if (m->kind == MODEL_FEWSHOT && t->dev) {
+        if (!(dm = malloc(sizeof *dm)))
+            return SRV_ENOMEM;
+        *dm = *m;
+    }
+    for (int k = 0; k < 4; k++)
+        db_array_begin(&col[k]);
+    for (size_t i = 0, j; i < t->n; i = j) {
+        size_t used = 0;
+        uint32_t top = 0, second = 1;
+
+        memset(sum, 0, sizeof sum);
+        for (j = i; j < t->n && t->snap[j] == t->snap[i]; j++) {
+            int finite = 1;
+
+            if (dm && t->dev[j] != cur) {
+                cur = t->dev[j];
+                model_set_center(dm, models_fewshot_center(fm, cur));
+            }
+            (void)model_classify(dm ? dm : m, t->X + j * t->d, t->d, p);
+            for (uint32_t c = 0; c < C; c++)
+                finite &= isfinite(p[c]) != 0;
+            if (!finite)
+                continue;
+            for (uint32_t c = 0; c < C; c++)
+                sum[c] += p[c];
+            used++;
+        }
+        if (used == 0)
+            continue;
+        if (sum[1] > sum[0]) {
+            top = 1;
+            second = 0;
+        }
+        for (uint32_t c = 2; c < C; c++) {
+            if (sum[c] > sum[top]) {
+                second = top;
+                top = c;
+            } else if (sum[c] > sum[second]) {
+                second = c;
+            }
+        }
+        db_array_int64(&col[0], t->snap[i]);
+        db_array_text(&col[1], in->classes[top]);
+        snprintf(num, sizeof num, "%.9g", sum[top] / (double)used);
+        db_array_raw(&col[2], num);
+        snprintf(num, sizeof num, "%.9g", (sum[top] - sum[second]) / (double)used);
+        db_array_raw(&col[3], num);
+        tr->n_pred++;
+    }
+    for (int k = 0; k < 4; k++) {
+        db_array_end(&col[k]);
+        if (!(tr->pred[k] = srv_buf_take(&col[k], NULL)))
+            goto out;
+    }
+    err = SRV_OK;
+out:
+    for (int k = 0; k < 4; k++)
+        srv_buf_free(&col[k]);
+    free(dm);
+    return err;
 }
 
 /* Windows whose prediction a device's record lists one by one, and all
@@ -1480,12 +1573,13 @@ static int model_package(struct model *m, int64_t id, const struct ds_info *in,
 }
 
 /* The finished model's row: metrics and test vector as sorted compact
- * JSON, the blob as bytes. */
+ * JSON, the blob as bytes; with it its snapshots' predictions. */
 static int model_store(int64_t id, const char *mets, const char *tvs, const struct trained *tr)
 {
     char idb[24];
-    const char *vals[5] = { idb, mets, tvs, (const char *)tr->blob, tr->header };
-    int lens[5] = { 0, 0, 0, (int)tr->blob_len, 0 }, fmts[5] = { 0, 0, 0, 1, 0 };
+    const char *vals[9] = { idb, mets, tvs, (const char *)tr->blob, tr->header,
+                            tr->pred[0], tr->pred[1], tr->pred[2], tr->pred[3] };
+    int lens[9] = { 0, 0, 0, (int)tr->blob_len, 0 }, fmts[9] = { 0, 0, 0, 1, 0 };
 
     snprintf(idb, sizeof idb, "%lld", (long long)id);
     return models__exec(M_DONE, vals, lens, fmts, 0, NULL);
@@ -1789,6 +1883,10 @@ static int train_version(int64_t id, int kind, int transfer, const char *request
             goto out;
         }
         json_object_set_new(tr->metrics, "device_reference", summary);
+    }
+    if (kind != MODEL_ANOMALY && (err = snapshot_predictions(&t, m, &fm, in, tr)) != SRV_OK) {
+        *why = "predicting the version's snapshots failed";
+        goto out;
     }
     if (!(tr->tv = test_vector(m))) {
         err = SRV_ENOMEM;

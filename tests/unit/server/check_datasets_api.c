@@ -715,6 +715,193 @@ static json_t *fs_rel(json_t *features)
     return json_object_get(features, "relations");
 }
 
+/* GET path with the ml token: status want, and the error code when it is
+ * not 200. */
+static void queue_refused(struct fx *f, const char *path, long want, const char *code)
+{
+    struct testsrv_reply rep;
+
+    ck_assert_int_eq(http(f, "GET", path, NULL, 0, f->token, &rep), want);
+    ck_assert_str_eq(testsrv_error_code(&rep), code);
+    free(rep.body);
+}
+
+/* The queue's items at path (the caller decrefs the whole answer). */
+static json_t *queue_items(struct fx *f, const char *path, json_t **items)
+{
+    struct testsrv_reply rep;
+    json_t *j;
+
+    ck_assert_int_eq(http(f, "GET", path, NULL, 0, f->token, &rep), 200);
+    j = testsrv_json(&rep);
+    free(rep.body);
+    *items = json_object_get(j, "items");
+    ck_assert_ptr_nonnull(*items);
+    return j;
+}
+
+/* Active learning: a done classifier id (of version 1) predicted every
+ * snapshot of its version, and the queue puts the least certain first.
+ * anomaly_id is a done anomaly model, which predicts no class. */
+static void check_uncertain_queue(struct fx *f, long id, long anomaly_id)
+{
+    char path[160], q[512];
+    json_t *j, *items, *it, *j2, *items2;
+    double last = -1.0;
+    size_t i, n;
+
+    snprintf(q, sizeof q, "SELECT count(*) FROM model_snapshot_predictions WHERE model_id = %ld", id);
+    n = (size_t)testsrv_scalar(q);
+    ck_assert_uint_eq(n, (size_t)testsrv_scalar("SELECT count(DISTINCT snapshot_id) FROM dataset_windows"
+                                                " WHERE dataset_id = 1 AND version = 1"));
+    ck_assert_uint_eq(n, N_DEV * SNAPS_PER_DEV);
+    snprintf(q, sizeof q, "SELECT count(*) FROM model_snapshot_predictions p"
+             " WHERE p.model_id = %ld AND p.probability > 0 AND p.probability <= 1"
+             " AND p.margin >= 0 AND p.margin <= 1 AND p.class IN ('normal', 'imbalance')"
+             " AND p.snapshot_id IN (SELECT snapshot_id FROM dataset_windows"
+             "  WHERE dataset_id = 1 AND version = 1)", id);
+    ck_assert_uint_eq((size_t)testsrv_scalar(q), n);
+    snprintf(q, sizeof q, "SELECT count(*) FROM model_snapshot_predictions WHERE model_id = %ld",
+             anomaly_id);
+    ck_assert_int_eq(testsrv_scalar(q), 0);
+
+    /* least certain first, each item with the table's row */
+    snprintf(path, sizeof path, "/api/v1/queue?sort=uncertain&model=%ld&limit=500", id);
+    j = queue_items(f, path, &items);
+    ck_assert_uint_eq(json_array_size(items), n);
+    json_array_foreach(items, i, it) {
+        json_t *mp = json_object_get(it, "model_prediction");
+        double margin = json_number_value(json_object_get(mp, "margin"));
+
+        ck_assert(json_is_null(json_object_get(it, "labeled_at")));
+        ck_assert(json_is_object(mp));
+        ck_assert_msg(margin >= last, "item %zu: margin %g after %g", i, margin, last);
+        last = margin;
+        snprintf(q, sizeof q, "SELECT count(*) FROM model_snapshot_predictions WHERE model_id = %ld"
+                 " AND snapshot_id = %lld AND class = '%s' AND probability = '%.9g'::real"
+                 " AND margin = '%.9g'::real", id,
+                 (long long)json_integer_value(json_object_get(it, "id")),
+                 json_string_value(json_object_get(mp, "class")),
+                 json_number_value(json_object_get(mp, "probability")), margin);
+        ck_assert_msg(testsrv_scalar(q) == 1, "item %zu differs from the table", i);
+    }
+    json_decref(j);
+
+    /* a model with another sort: the same order as without, predictions added */
+    snprintf(path, sizeof path, "/api/v1/queue?sort=time&model=%ld&limit=500", id);
+    j = queue_items(f, path, &items);
+    j2 = queue_items(f, "/api/v1/queue?sort=time&limit=500", &items2);
+    ck_assert_uint_eq(json_array_size(items), json_array_size(items2));
+    json_array_foreach(items, i, it) {
+        json_t *other = json_array_get(items2, i);
+
+        ck_assert_int_eq(json_integer_value(json_object_get(it, "id")),
+                         json_integer_value(json_object_get(other, "id")));
+        ck_assert(json_is_object(json_object_get(it, "model_prediction")));
+        ck_assert_ptr_null(json_object_get(other, "model_prediction"));
+    }
+    json_decref(j);
+    json_decref(j2);
+
+    /* a snapshot the model did not predict comes after those it did */
+    snprintf(q, sizeof q, "DELETE FROM model_snapshot_predictions WHERE model_id = %ld AND"
+             " snapshot_id = (SELECT min(snapshot_id) FROM model_snapshot_predictions"
+             " WHERE model_id = %ld)", id, id);
+    testsrv_sql(q);
+    snprintf(path, sizeof path, "/api/v1/queue?sort=uncertain&model=%ld&limit=500", id);
+    j = queue_items(f, path, &items);
+    ck_assert_uint_eq(json_array_size(items), n);
+    it = json_array_get(items, n - 1);
+    ck_assert(json_is_null(json_object_get(it, "model_prediction")));
+    ck_assert_int_eq(json_integer_value(json_object_get(it, "id")),
+                     testsrv_scalar("SELECT min(snapshot_id) FROM dataset_windows"
+                                    " WHERE dataset_id = 1 AND version = 1"));
+    for (i = 0; i + 1 < n; i++)
+        ck_assert(json_is_object(json_object_get(json_array_get(items, i), "model_prediction")));
+    json_decref(j);
+
+    /* refusals, each with its code */
+    queue_refused(f, "/api/v1/queue?sort=uncertain", 400, "bad_request");
+    queue_refused(f, "/api/v1/queue?sort=uncertain&model=x1", 400, "bad_request");
+    queue_refused(f, "/api/v1/queue?sort=uncertain&model=0", 400, "bad_request");
+    queue_refused(f, "/api/v1/queue?sort=uncertain&model=-3", 400, "bad_request");
+    queue_refused(f, "/api/v1/queue?model=", 400, "bad_request");
+    queue_refused(f, "/api/v1/queue?sort=uncertain&model=987654", 404, "not_found");
+    snprintf(path, sizeof path, "/api/v1/queue?sort=uncertain&model=%ld", anomaly_id);
+    queue_refused(f, path, 422, "unprocessable");
+    testsrv_sql("INSERT INTO models (dataset_id, version, kind, created_by)"
+                " VALUES (1, 1, 'fewshot', 'test')");
+    snprintf(path, sizeof path, "/api/v1/queue?sort=uncertain&model=%lld",
+             (long long)testsrv_scalar("SELECT max(id) FROM models"));
+    queue_refused(f, path, 422, "unprocessable");
+    testsrv_sql("DELETE FROM models WHERE id = (SELECT max(id) FROM models)");
+}
+
+/* The device-parity invariant: what the table says a snapshot is, the
+ * blob the server serves (mod, a centroid model of the moments set)
+ * computes from the snapshot's windows as the export's F holds them (the
+ * vectors the device computes): softmax vectors averaged, argmax. */
+static void check_prediction_parity(struct fx *f, long id, const struct model *mod)
+{
+    struct testsrv_reply rep;
+    json_t *shas;
+    char *mtext, q[512];
+    size_t xb, fo, nrows, d = mod->n_features;
+    double sum[MODEL_MAX_CLASSES] = { 0 };
+    size_t used = 0, snaps = 0;
+    int64_t cur = -1;
+
+    ck_assert_int_eq(http(f, "GET", "/api/v1/datasets/1/versions/1/export?format=npz", NULL, 0,
+                          f->token, &rep), 200);
+    read_npz(rep.body, rep.len, &shas, &mtext, &xb);
+    free(rep.body);
+    free(mtext);
+    json_decref(shas);
+    fo = 10 + (size_t)((uint8_t)g_f_npy[8] | (uint8_t)g_f_npy[9] << 8);
+    nrows = (g_f_len - fo) / (d * 4);
+    ck_assert_uint_eq(nrows, 48);
+    for (size_t i = 0; i <= nrows; i++) {
+        int64_t snap = -1;
+        float x[MODEL_MAX_FEATURES], p[MODEL_MAX_CLASSES];
+
+        if (i < nrows) {
+            snprintf(q, sizeof q, "SELECT snapshot_id FROM dataset_windows WHERE dataset_id = 1"
+                     " AND version = 1 ORDER BY row OFFSET %zu LIMIT 1", i);
+            snap = testsrv_scalar(q);
+        }
+        if (snap != cur && used > 0) {
+            unsigned top = 0;
+
+            for (unsigned c = 1; c < mod->n_classes; c++)
+                top = sum[c] > sum[top] ? c : top;
+            /* the class by its index in the version's classes */
+            snprintf(q, sizeof q, "SELECT count(*) FROM model_snapshot_predictions p,"
+                     " dataset_versions v WHERE p.model_id = %ld AND p.snapshot_id = %lld"
+                     " AND v.dataset_id = 1 AND v.version = 1"
+                     " AND p.class = v.summary->'classes'->>%u"
+                     " AND abs(p.probability - %.9g) < 1e-5", id, (long long)cur, top,
+                     sum[top] / (double)used);
+            ck_assert_msg(testsrv_scalar(q) == 1, "snapshot %lld: the device predicts class %u",
+                          (long long)cur, top);
+            snaps++;
+            memset(sum, 0, sizeof sum);
+            used = 0;
+        }
+        if (i == nrows)
+            break;
+        cur = snap;
+        memcpy(x, g_f_npy + fo + i * d * 4, d * 4);
+        model_classify(mod, x, (uint32_t)d, p);
+        for (unsigned c = 0; c < mod->n_classes; c++)
+            sum[c] += p[c];
+        used++;
+    }
+    ck_assert_uint_eq(snaps, N_DEV * SNAPS_PER_DEV);
+    free(g_x_npy);
+    free(g_f_npy);
+    g_x_npy = g_f_npy = NULL;
+}
+
 START_TEST(test_models)
 {
     struct fx f;
@@ -726,6 +913,7 @@ START_TEST(test_models)
     char path[128];
     const char *kinds[2] = { "anomaly", "classifier" };
     float x[MODEL_MAX_FEATURES];
+    long anomaly_id = 0;
     int k;
 
     TESTDB_REQUIRE();
@@ -814,6 +1002,15 @@ START_TEST(test_models)
         model_test_input(mod, x);
         ck_assert_float_eq((float)json_real_value(json_object_get(json_object_get(m, "test_vector"), "score")),
                            model_score(mod, x, mod->n_features));
+        if (k == 0) {
+            anomaly_id = id;
+        } else {
+            struct testsrv_reply blob = rep;
+
+            check_prediction_parity(&f, id, mod);
+            check_uncertain_queue(&f, id, anomaly_id);
+            rep = blob;
+        }
         rep.body[10] ^= 1;      /* a flipped bit: the agent's loader refuses it */
         ck_assert_int_eq(model_load((const uint8_t *)rep.body, rep.len, pk, layout, mod), MODEL_ESIGNATURE);
         free(rep.body);
@@ -895,6 +1092,14 @@ START_TEST(test_models)
                          json_integer_value(json_object_get(json_object_get(met, "device"),
                                                             "feature_map_bytes")));
         ck_assert_int_eq(json_array_size(json_object_get(json_object_get(m, "test_vector"), "input")), 5);
+        /* a few-shot model predicted each snapshot of its version too */
+        {
+            char q[256];
+
+            snprintf(q, sizeof q, "SELECT count(*) FROM model_snapshot_predictions WHERE model_id = %ld"
+                     " AND probability > 0 AND probability <= 1 AND margin >= 0 AND margin <= 1", id);
+            ck_assert_int_eq(testsrv_scalar(q), N_DEV * SNAPS_PER_DEV);
+        }
         snprintf(path, sizeof path, "/api/v1/models/%ld/blob", id);
         ck_assert_int_eq(http(&f, "GET", path, NULL, 0, f.token, &rep), 200);
         ck_assert_int_eq(model_load((const uint8_t *)rep.body, rep.len, pk, layout, mod), 0);

@@ -16,6 +16,8 @@
 //    with a progress bar and downloads the file (a zip: npz);
 //  - Models: a trained model with its metrics and their support, and its
 //    deployments;
+//  - Queue: after training, Sort offers "least certain" per done model that
+//    predicts a class, and orders the rows as the API's sort=uncertain does;
 //  - a queue answer that arrives after logout does not replace the login form;
 //  - a snapshot or a model that does not exist is said so (the snapshot's
 //    page with a link back to the queue);
@@ -494,6 +496,47 @@ async function fewshotEvaluation(page, dsId, wantSet) {
 // The deployments page of a model that does not exist says so (the
 // deployments' API answers it an empty list, which read "not deployed").
 // Drops the one console error chromium logs for GET /models/{id}'s 404.
+// Active learning: after training, the queue's Sort offers "least certain"
+// per done centroid or few-shot model; choosing one lists the rows in the
+// API's order (sort=uncertain), the model's predictions by margin, smallest
+// first among the unlabeled, and a column with the model's class.
+async function uncertainQueue(page) {
+  await page.evaluate(() => { location.hash = '#/queue'; });
+  await page.waitForSelector('#queue', { timeout: 10000 });
+  const options = await page.$$eval('#sort option', (os) => os.map((o) => [o.value, o.textContent]));
+  const uncertain = options.filter(([v]) => v.startsWith('uncertain:'));
+  check('Queue: Sort offers "least certain" for a done model that predicts a class',
+    uncertain.length > 0 && uncertain.every(([, text]) => /^least certain \(model #\d+, (classifier|fewshot)\)$/.test(text)),
+    JSON.stringify(options));
+  if (!uncertain.length) return;
+  const id = uncertain[0][0].split(':')[1];
+  await page.selectOption('#sort', uncertain[0][0]);
+  await page.waitForFunction(() => [...document.querySelectorAll('#queue th')].some((th) => th.textContent === 'model says'),
+    null, { timeout: 10000 });
+  const demo = await page.evaluate(() => (localStorage.getItem('precursor.showDemo') === '1' ? 'include' : 'exclude'));
+  const q = (await api('GET', `/api/v1/queue?sort=uncertain&model=${id}&limit=100&demo=${demo}`)).body;
+  const shown = await page.$$eval('#queue tbody tr[data-id]', (rs) => rs.map((r) => Number(r.dataset.id)));
+  const cells = await page.locator('#queue td.prediction').count();
+  const margins = q.items.filter((s) => !s.labeled_at && s.model_prediction).map((s) => s.model_prediction.margin);
+  check('Queue: least certain first, rows in the API\'s order, the model\'s class shown where it predicted',
+    JSON.stringify(shown) === JSON.stringify(q.items.map((s) => s.id)) &&
+      margins.every((m, i) => i === 0 || m >= margins[i - 1]) &&
+      cells === q.items.filter((s) => s.model_prediction).length,
+    JSON.stringify({ shown: shown.slice(0, 10), api: q.items.slice(0, 10).map((s) => s.id), margins: margins.slice(0, 10), cells }));
+  // the model's version is labeled snapshots (demo ones, maybe): ranked after
+  // every unlabeled one, perhaps not on the first page, but predicted
+  const all = (await api('GET', `/api/v1/queue?sort=uncertain&model=${id}&limit=500&demo=include`)).body;
+  const predicted = all.items.filter((s) => s.model_prediction);
+  check('Queue: the model predicted snapshots, each with a class, a probability and a margin',
+    predicted.length > 0 && predicted.every((s) => typeof s.model_prediction.class === 'string' &&
+      s.model_prediction.probability > 0 && s.model_prediction.probability <= 1 &&
+      s.model_prediction.margin >= 0 && s.model_prediction.margin <= 1),
+    JSON.stringify(predicted.slice(0, 3)));
+  await page.selectOption('#sort', 'score');
+  await page.waitForFunction(() => ![...document.querySelectorAll('#queue th')].some((th) => th.textContent === 'model says'),
+    null, { timeout: 10000 });
+}
+
 async function unknownModel(page, consoleErrors) {
   const before = consoleErrors.length;
   await page.evaluate(() => { location.hash = '#/deployments/999999'; });
@@ -541,6 +584,7 @@ async function unknownSnapshot(page, consoleErrors) {
     await modelsPage(page, dsId);
     const bearingDs = await demoBearingDataset();
     await fewshotEvaluation(page, bearingDs || dsId, bearingDs ? 'envelope' : null);
+    await uncertainQueue(page);
     await revokeFromFleet(page);
     await unknownModel(page, consoleErrors);
     await unknownSnapshot(page, consoleErrors);

@@ -902,6 +902,83 @@ static void check_prediction_parity(struct fx *f, long id, const struct model *m
     g_x_npy = g_f_npy = NULL;
 }
 
+/* The same invariant for a few-shot relations model whose every device
+ * runs a blob of its own (dev-0..N_DEV-1): each window of the version (the
+ * export's X, xo its data's offset in g_x_npy, nw windows of 2 x 64)
+ * through the feature map and model of the blob served for its snapshot's
+ * device, the softmax vectors averaged per snapshot, must give the class
+ * and probability the table holds. */
+static void check_device_parity(struct fx *f, long id, const uint8_t pk[32], const uint8_t layout[32],
+                                size_t xo, size_t nw)
+{
+    struct model *dm[N_DEV];
+    struct relations_map rmap[N_DEV];
+    struct featureset_spec rfs[N_DEV];
+    struct testsrv_reply rep;
+    double sum[MODEL_MAX_CLASSES] = { 0 };
+    size_t used = 0, snaps = 0;
+    int64_t cur = -1;
+    char path[128], q[512];
+
+    for (int d = 0; d < N_DEV; d++) {
+        uint8_t dg[32];
+        char dev[16];
+
+        snprintf(dev, sizeof dev, "dev-%d", d);
+        snprintf(path, sizeof path, "/api/v1/models/%ld/blob?device=%s", id, dev);
+        ck_assert_int_eq(http(f, "GET", path, NULL, 0, f->token, &rep), 200);
+        ck_assert_ptr_nonnull(dm[d] = malloc(sizeof *dm[d]));
+        ck_assert_int_eq(model_device_digest(dev, dg), 0);
+        ck_assert_int_eq(model_load_device((const uint8_t *)rep.body, rep.len, pk, layout, dg, dm[d]), 0);
+        free(rep.body);
+        model_feature_spec(dm[d], &rmap[d], &rfs[d]);
+        ck_assert_uint_le(featureset_scratch_floats(&rfs[d]), 512);
+    }
+    for (size_t i = 0; i <= nw; i++) {
+        int64_t snap = -1, d = 0;
+        float xw[2 * 64], fv[MODEL_MAX_FEATURES], p[MODEL_MAX_CLASSES], scratch[512];
+
+        if (i < nw) {
+            snprintf(q, sizeof q, "SELECT snapshot_id FROM dataset_windows WHERE dataset_id = 1"
+                     " AND version = 1 ORDER BY row OFFSET %zu LIMIT 1", i);
+            snap = testsrv_scalar(q);
+            snprintf(q, sizeof q, "SELECT substr(device_id, 5)::int FROM snapshots WHERE id = %lld",
+                     (long long)snap);
+            d = testsrv_scalar(q);
+            ck_assert(d >= 0 && d < N_DEV);
+        }
+        if (snap != cur && used > 0) {
+            unsigned top = 0;
+
+            for (unsigned c = 1; c < dm[0]->n_classes; c++)
+                top = sum[c] > sum[top] ? c : top;
+            snprintf(q, sizeof q, "SELECT count(*) FROM model_snapshot_predictions p,"
+                     " dataset_versions v WHERE p.model_id = %ld AND p.snapshot_id = %lld"
+                     " AND v.dataset_id = 1 AND v.version = 1"
+                     " AND p.class = v.summary->'classes'->>%u"
+                     " AND abs(p.probability - %.9g) < 1e-5", id, (long long)cur, top,
+                     sum[top] / (double)used);
+            ck_assert_msg(testsrv_scalar(q) == 1, "snapshot %lld: its device predicts class %u",
+                          (long long)cur, top);
+            snaps++;
+            memset(sum, 0, sizeof sum);
+            used = 0;
+        }
+        if (i == nw)
+            break;
+        cur = snap;
+        memcpy(xw, g_x_npy + xo + i * sizeof xw, sizeof xw);
+        ck_assert_int_eq(featureset_compute(&rfs[d], xw, 64, 2, scratch, 512, fv), FEATURESET_OK);
+        model_classify(dm[d], fv, dm[d]->n_features, p);
+        for (unsigned c = 0; c < dm[d]->n_classes; c++)
+            sum[c] += p[c];
+        used++;
+    }
+    ck_assert_uint_eq(snaps, N_DEV * SNAPS_PER_DEV);
+    for (int d = 0; d < N_DEV; d++)
+        free(dm[d]);
+}
+
 START_TEST(test_models)
 {
     struct fx f;
@@ -1200,6 +1277,7 @@ START_TEST(test_models)
                 ck_assert_int_eq(featureset_compute(&rfs, xw, 64, 2, scratch, 512, fv), FEATURESET_OK);
                 ck_assert(memcmp(fv, g_f_npy + fo + i * 5 * 4, sizeof fv) == 0);
             }
+            check_device_parity(&f, id, pk, layout, xo, nw);
             free(g_x_npy);
             free(g_f_npy);
             g_x_npy = g_f_npy = NULL;

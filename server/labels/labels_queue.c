@@ -21,7 +21,7 @@ static const struct db_sql queue_sql[] = {
      * $8 limit, $9 offset, $10 1 = unlabeled only, $11 demo
      * (srv_query_demo), $12 a done classifier's id (NULL: none): what it
      * predicted for the snapshot (model_snapshot_predictions) rides along
-     * as prediction, and sort uncertain puts the smallest margin first,
+     * as p_class, p_probability, p_margin (NULL: not predicted), and sort uncertain puts the smallest margin first,
      * the snapshots it did not predict after them.  Unlabeled first
      * whatever the sort; the counts ride along on every row (window
      * functions). */
@@ -32,8 +32,7 @@ static const struct db_sql queue_sql[] = {
         "  'labeled_at', " DB_RFC3339("s.labeled_at") ","
         "  'channel_count', s.channel_count, 'demo', s.demo,"
         "  'duration_s', (s.pre_samples + s.post_samples) / s.sample_rate) AS item,"
-        " CASE WHEN p.snapshot_id IS NOT NULL THEN json_build_object('class', p.class,"
-        "  'probability', p.probability, 'margin', p.margin) END AS prediction,"
+        " p.class AS p_class, p.probability AS p_probability, p.margin AS p_margin,"
         " count(*) OVER () AS total,"
         " count(*) FILTER (WHERE s.labeled_at IS NULL) OVER () AS unlabeled"
         " FROM snapshots s JOIN devices d ON d.id = s.device_id"
@@ -281,12 +280,15 @@ int labels_queue(struct srv_request *rq, struct srv_response *rs)
     for (i = 0; items && i < n; i++) {
         json_t *item = labels_sql_json(db_text_or(r, i, "item", "null"));
 
-        /* with a model, every item says what it predicted (null: nothing) */
+        /* with a model, every item says what it predicted (null: nothing);
+         * the numbers as reals, 1.0 included */
         if (p.v[11] && json_is_object(item))
             json_object_set_new(item, "model_prediction",
-                                db_isnull(r, i, "prediction")
+                                db_isnull(r, i, "p_class")
                                     ? json_null()
-                                    : labels_sql_json(db_text_or(r, i, "prediction", "null")));
+                                    : json_pack("{s:s,s:f,s:f}", "class", db_text(r, i, "p_class"),
+                                                "probability", db_double(r, i, "p_probability"),
+                                                "margin", db_double(r, i, "p_margin")));
         json_array_append_new(items, item);
     }
     /* An empty page past the end has no row to carry the counts, which

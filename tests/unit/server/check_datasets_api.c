@@ -775,6 +775,9 @@ static void check_uncertain_queue(struct fx *f, long id, long anomaly_id)
 
         ck_assert(json_is_null(json_object_get(it, "labeled_at")));
         ck_assert(json_is_object(mp));
+        /* reals in every answer, 1.0 included (schema/openapi.json, info) */
+        ck_assert(json_is_real(json_object_get(mp, "probability")));
+        ck_assert(json_is_real(json_object_get(mp, "margin")));
         ck_assert_msg(margin >= last, "item %zu: margin %g after %g", i, margin, last);
         last = margin;
         snprintf(q, sizeof q, "SELECT count(*) FROM model_snapshot_predictions WHERE model_id = %ld"

@@ -115,6 +115,14 @@ ok=$(it_json "$IT_TMP/devs.json" 'int(len(d["items"]) == 3 and [x["own_reference
 ok=$(it_json "$IT_TMP/model.json" 'int(d["metrics"]["device_reference"]["own_reference"] == 2 and d["metrics"]["device_reference"]["devices"] == 3)')
 [ "$ok" = 1 ] && it_pass "metrics.device_reference: 2 of 3 devices with their own reference" ||
     it_fail "metrics.device_reference" "$(it_json "$IT_TMP/model.json" 'd["metrics"].get("device_reference")')"
+# ---- active learning: what the model makes of each snapshot of its version, least certain first
+# (the queue's order: unlabeled first, then the smallest margin, the snapshots it did not predict
+# after them) -------------------------------------------------------------------------------------
+code=$(it_http GET "$BASE/api/v1/queue?sort=uncertain&model=$MID&limit=500&demo=include" "$IT_TMP/unc.json" "${AML[@]}")
+ok=$(it_json "$IT_TMP/unc.json" 'int((lambda it, k: len([s for s in it if s["model_prediction"]]) > 0 and all(0 < s["model_prediction"]["probability"] <= 1 and 0 <= s["model_prediction"]["margin"] <= 1 for s in it if s["model_prediction"]) and all(k(a) <= k(b) for a, b in zip(it, it[1:])))(d["items"], lambda s: (s["labeled_at"] is not None, s["model_prediction"] is None, s["model_prediction"]["margin"] if s["model_prediction"] else 0)))' 2>/dev/null)
+said=$(it_json "$IT_TMP/unc.json" '(lambda p: "%d snapshots predicted, margins %.3g..%.3g, %d below probability 0.9" % (len(p), min(x["margin"] for x in p), max(x["margin"] for x in p), sum(x["probability"] < 0.9 for x in p)))([s["model_prediction"] for s in d["items"] if s["model_prediction"]])' 2>/dev/null)
+[ "$code" = 200 ] && [ "$ok" = 1 ] && it_pass "queue sort=uncertain&model=$MID: least certain first ($said)" ||
+    it_fail "queue sort=uncertain" "$code $said $(head -c 400 "$IT_TMP/unc.json")"
 it_http GET "$BASE/api/v1/models/$MID/blob" "$IT_TMP/model.blob" "${AML[@]}" >/dev/null
 for d in a b; do
     it_http GET "$BASE/api/v1/models/$MID/blob?device=dref-$d" "$IT_TMP/$d.blob" "${AML[@]}" >/dev/null
@@ -180,6 +188,48 @@ for dev in sorted(set(groups)):
                 k += 1
 PY
 python3 "$IT_TMP/npz.py" "$IT_TMP/v.npz" "$IT_TMP" 0 "" || it_fail "npz read" "see above"
+# The queue's model_prediction is what the devices compute: a snapshot whose windows the
+# server's per-device prediction (the device's own blob) puts all in one class has that class.
+cat >"$IT_TMP/parity.py" <<'PY'
+import json, struct, sys, zipfile
+def npy(z, name):
+    b = z.read(name)
+    hl = struct.unpack("<H", b[8:10])[0]
+    return eval(b[10:10 + hl].decode("latin1")), b[10 + hl:]
+z = zipfile.ZipFile(sys.argv[1])
+hs, bs = npy(z, "snapshot_id.npy")
+hc, bc = npy(z, "classes.npy")
+snap = struct.unpack("<%dq" % hs["shape"][0], bs)
+classes = [bc[i * 64:(i + 1) * 64].rstrip(b"\0").decode() for i in range(hc["shape"][0])]
+per, pnormal = {}, {}
+for item in json.load(open(sys.argv[2]))["items"]:
+    p = item["predictions"]
+    if p["truncated"]:
+        continue
+    for r, c, sc in zip(p["rows"], p["classes"], p["scores"]):
+        per.setdefault(snap[r], set()).add(c)
+        # a classifier's score is 1 - P(normal) (schema/MODEL.md)
+        pnormal.setdefault(snap[r], []).append(1.0 - sc)
+pred = {s["id"]: s["model_prediction"] for s in json.load(open(sys.argv[3]))["items"] if s["model_prediction"]}
+checked = bad = probs = 0
+for sid, cs in per.items():
+    if sid not in pred:
+        continue
+    if len(cs) == 1:
+        checked += 1
+        bad += pred[sid]["class"] != classes[next(iter(cs))]
+    # the snapshot's mean P(normal) is its probability when the class is normal, and the
+    # other's when the version has two classes
+    pn = sum(pnormal[sid]) / len(pnormal[sid])
+    want = pn if pred[sid]["class"] == "normal" else 1.0 - pn if len(classes) == 2 else None
+    if want is not None:
+        probs += 1
+        bad += abs(pred[sid]["probability"] - want) > 2e-5
+print(int(checked > 0 and probs > 0 and bad == 0), checked, probs, bad)
+PY
+read -r ok checked probs bad <<<"$(python3 "$IT_TMP/parity.py" "$IT_TMP/v.npz" "$IT_TMP/devs.json" "$IT_TMP/unc.json")"
+[ "$ok" = 1 ] && it_pass "queue model_prediction: $checked snapshots whose windows the device's blob puts in one class, that class; $probs probabilities the mean of the device's P(normal) per window" ||
+    it_fail "queue model_prediction == the devices'" "classes ${checked:-?} probabilities ${probs:-?} differing ${bad:-?}"
 cat >"$IT_TMP/cmp.py" <<'PY'
 import csv, json, sys
 item = [x for x in json.load(open(sys.argv[1]))["items"] if x["device_id"] == sys.argv[2]][0]

@@ -21,10 +21,10 @@ static const struct db_sql queue_sql[] = {
      * $8 limit, $9 offset, $10 1 = unlabeled only, $11 demo
      * (srv_query_demo), $12 a done classifier's id (NULL: none): what it
      * predicted for the snapshot (model_snapshot_predictions) rides along
-     * as p_class, p_probability, p_margin (NULL: not predicted), and sort uncertain puts the smallest margin first,
-     * the snapshots it did not predict after them.  Unlabeled first
-     * whatever the sort; the counts ride along on every row (window
-     * functions). */
+     * as p_class, p_probability, p_margin (NULL: not predicted), and sort
+     * uncertain puts the smallest margin first, the snapshots it did not
+     * predict after them.  Unlabeled first whatever the sort; the counts
+     * ride along on every row (window functions). */
     [QQ_QUEUE] = { "labels_queue",
         "SELECT json_build_object('id', s.id, 'device_id', s.device_id, 'seq', s.seq,"
         "  'trigger_time', " DB_RFC3339("s.trigger_time") ", 'score', s.score,"

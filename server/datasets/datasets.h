@@ -202,6 +202,34 @@ struct ds_unlabeled {
 int ds_unlabeled_read(const struct ds_info *in, int keep_samples, struct ds_unlabeled *u);
 void ds_unlabeled_free(struct ds_unlabeled *u);
 
+/* The snapshots no label reached of a version's devices, for what a
+ * classifier of the version thinks of them (the queue's least-certain
+ * order, models_train.c): the snapshots of its devices that the version
+ * does not hold, not demo ones, with no human label (labeled_at), received
+ * up to the version's freeze (so a retrain predicts the same ones), the
+ * newest first, at most DS_UNLABELED_SNAPSHOTS_MAX of them and
+ * DS_UNLABELED_SNAPSHOTS_MAX_BYTES of decoded samples.  Each of the
+ * version's layout (channel count, rate) is cut as the version cut its own
+ * (window_samples long, every definition stride from its first sample) and
+ * given to each(ctx, id, device_id, x, n): x its n windows (n x channels x
+ * window, each channel-major as ds_reader_next gives one; valid for the
+ * call).  The others (another layout, shorter than a window, unreadable)
+ * are only counted.  2,000 snapshots are a few weeks of a device's hourly
+ * baselines; 256 MiB of samples keeps the pass within seconds of feature
+ * computation.  A non-zero return of each stops the walk and is returned;
+ * else 0 or SRV_E*. */
+#define DS_UNLABELED_SNAPSHOTS_MAX 2000u
+#define DS_UNLABELED_SNAPSHOTS_MAX_BYTES ((size_t)256 << 20)
+struct ds_unlabeled_stats {
+    size_t snapshots;           /* given to each */
+    size_t skipped;             /* passed over: another layout, too short, unreadable */
+    size_t capped;              /* left out by the caps */
+};
+int ds_unlabeled_snapshots_read(const struct ds_info *in,
+                                int (*each)(void *ctx, int64_t id, const char *device_id,
+                                            const float *x, size_t n),
+                                void *ctx, struct ds_unlabeled_stats *st);
+
 /* Transfer (ds_transfer.c): freeze a version of the windows human-labeled
  * on equipment type `type` with one of classes[n_classes], cut as the
  * target version's definition cuts them, all in one split, in a dataset

@@ -33,6 +33,7 @@ enum ds_stmt {
     DS_SQL_FIND_DEF,        /* definition -> id of the oldest dataset with exactly it */
     DS_SQL_SCHEDULED,       /* id, v -> snapshot_id of its scheduled baselines, ascending */
     DS_SQL_UNLABELED,       /* id, v, cap -> id: its devices' scheduled baselines outside it */
+    DS_SQL_UNLABELED_SNAPSHOTS, /* id, v, cap -> id, device_id, stride_s: no label reached them */
     DS_SQL_COUNT
 };
 

@@ -28,6 +28,7 @@
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -989,15 +990,39 @@ static int unlabeled_take(void *ctx, int64_t id, const float *x, size_t samples)
     return SRV_OK;
 }
 
-int ds_unlabeled_read(const struct ds_info *in, int keep_samples, struct ds_unlabeled *u)
+/* What a DS_SQL_UNLABELED* statement lists for in with cap as its $3: *r
+ * (the caller's to PQclear, also on error) and its rows' ids in *ids
+ * (malloc'd, NULL when none) and *k. */
+static int unlabeled_list(enum ds_stmt st, const struct ds_info *in, size_t cap, PGresult **r,
+                          int64_t **ids, size_t *k)
 {
     char db[24], vb[16], cb[24];
     const char *vals[3] = { db, vb, cb };
+
+    *r = NULL;
+    *ids = NULL;
+    *k = 0;
+    snprintf(db, sizeof db, "%lld", (long long)in->dataset_id);
+    snprintf(vb, sizeof vb, "%d", in->version);
+    snprintf(cb, sizeof cb, "%zu", cap);
+    if (ds__exec(st, vals, 0, r) != SRV_OK)
+        return SRV_EINTERNAL;
+    if ((*k = (size_t)PQntuples(*r)) == 0)
+        return SRV_OK;
+    if (!(*ids = malloc(*k * sizeof **ids)))
+        return SRV_ENOMEM;
+    for (size_t i = 0; i < *k; i++)
+        (*ids)[i] = db_int64(*r, (int)i, "id");
+    return SRV_OK;
+}
+
+int ds_unlabeled_read(const struct ds_info *in, int keep_samples, struct ds_unlabeled *u)
+{
     size_t C = in->channel_count, T = in->window_samples, per_row = C * T * sizeof(float);
     size_t cap = per_row ? DS_UNLABELED_MAX_BYTES / per_row : 0, k;
     struct unlabeled_walk w = { in, u, 0, 1, NULL };
     PGresult *r = NULL;
-    int64_t *ids;
+    int64_t *ids = NULL;
     int err;
 
     memset(u, 0, sizeof *u);
@@ -1005,22 +1030,10 @@ int ds_unlabeled_read(const struct ds_info *in, int keep_samples, struct ds_unla
         cap = DS_UNLABELED_MAX_WINDOWS;
     if (cap == 0 || C == 0 || T == 0)
         return SRV_OK;
-    snprintf(db, sizeof db, "%lld", (long long)in->dataset_id);
-    snprintf(vb, sizeof vb, "%d", in->version);
-    snprintf(cb, sizeof cb, "%zu", cap);
-    if (ds__exec(DS_SQL_UNLABELED, vals, 0, &r) != SRV_OK)
-        return SRV_EINTERNAL;
-    if ((k = (size_t)PQntuples(r)) == 0) {
-        PQclear(r);
-        return SRV_OK;
-    }
-    if (!(ids = malloc(k * sizeof *ids))) {
-        PQclear(r);
-        return SRV_ENOMEM;
-    }
-    for (size_t i = 0; i < k; i++)
-        ids[i] = db_int64(r, (int)i, "id");
+    err = unlabeled_list(DS_SQL_UNLABELED, in, cap, &r, &ids, &k);
     PQclear(r);
+    if (err != SRV_OK || k == 0)
+        return err;
     /* the windows each snapshot may give so that all of them fit the cap */
     w.per_snap = cap / k > 0 ? cap / k : 1;
     w.cap = k * w.per_snap < cap ? k * w.per_snap : cap;
@@ -1034,6 +1047,88 @@ out:
     free(ids);
     if (err != SRV_OK)
         ds_unlabeled_free(u);
+    return err;
+}
+
+/* ds_unlabeled_snapshots_read's walk: the listed ids and their devices
+ * (at, the next one ds_snapshots_read may give), the stride in samples,
+ * the samples decoded so far and one snapshot's windows. */
+struct snapshots_walk {
+    const struct ds_info *in;
+    const int64_t *ids;
+    PGresult *list;
+    size_t n, at, stride, bytes;
+    struct ds_unlabeled_stats *st;
+    int (*each)(void *ctx, int64_t id, const char *device_id, const float *x, size_t n);
+    void *ctx;
+    float *win;
+    size_t win_cap;
+    int full;                   /* the byte cap reached: the rest left out */
+};
+
+/* One snapshot: its windows cut as ds_windows cuts a version's (every
+ * stride from its first sample, each wholly inside it). */
+static int snapshots_take(void *ctx, int64_t id, const float *x, size_t samples)
+{
+    struct snapshots_walk *w = ctx;
+    size_t C = w->in->channel_count, T = w->in->window_samples, bytes = samples * C * sizeof *x;
+    size_t nw = (samples - T) / w->stride + 1;
+    int err;
+
+    /* ids come in the order listed; those with no snapshot were passed */
+    while (w->at < w->n && w->ids[w->at] != id)
+        w->at++;
+    if (w->at == w->n)
+        return SRV_EINTERNAL;
+    if (w->bytes > 0 && w->bytes + bytes > DS_UNLABELED_SNAPSHOTS_MAX_BYTES) {
+        w->full = 1;
+        return 1;
+    }
+    w->bytes += bytes;
+    if ((err = reserve((void **)&w->win, &w->win_cap, nw * C * T * sizeof *w->win)) != SRV_OK)
+        return err;
+    for (size_t j = 0; j < nw; j++)
+        for (size_t c = 0; c < C; c++)
+            memcpy(w->win + (j * C + c) * T, x + c * samples + j * w->stride, T * sizeof *x);
+    w->st->snapshots++;
+    return w->each(w->ctx, id, db_text_or(w->list, (int)w->at++, "device_id", ""), w->win, nw);
+}
+
+int ds_unlabeled_snapshots_read(const struct ds_info *in,
+                                int (*each)(void *ctx, int64_t id, const char *device_id,
+                                            const float *x, size_t n),
+                                void *ctx, struct ds_unlabeled_stats *st)
+{
+    struct snapshots_walk w = { in, NULL, NULL, 0, 0, 0, 0, st, each, ctx, NULL, 0, 0 };
+    int64_t *ids = NULL;
+    size_t total;
+    double stride_s;
+    int err;
+
+    memset(st, 0, sizeof *st);
+    if (in->channel_count == 0 || in->window_samples == 0 || !(in->sample_rate > 0))
+        return SRV_OK;
+    err = unlabeled_list(DS_SQL_UNLABELED_SNAPSHOTS, in, DS_UNLABELED_SNAPSHOTS_MAX, &w.list, &ids,
+                         &w.n);
+    if (err != SRV_OK || w.n == 0)
+        goto out;
+    total = (size_t)db_int64(w.list, 0, "total");
+    stride_s = db_double(w.list, 0, "stride_s");
+    w.ids = ids;
+    w.stride = stride_s > 0 ? (size_t)llround(stride_s * in->sample_rate) : 0;
+    if (w.stride < 1) {
+        err = SRV_EINTERNAL;
+        goto out;
+    }
+    err = ds_snapshots_read(in, ids, w.n, snapshots_take, &w, &st->skipped);
+    if (err == 1 && w.full)
+        err = SRV_OK;
+    /* left out: beyond the count, and what the bytes did not reach */
+    st->capped = total > st->snapshots + st->skipped ? total - st->snapshots - st->skipped : 0;
+out:
+    PQclear(w.list);
+    free(ids);
+    free(w.win);
     return err;
 }
 

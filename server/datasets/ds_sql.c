@@ -14,6 +14,20 @@
     " encode(sha256, 'hex') AS sha256, error, " DB_RFC3339("created_at") " AS created_at," \
     " " DB_RFC3339("finished_at") " AS finished_at"
 
+/* The snapshots of a version's devices ($1 dataset, $2 version) that it
+ * does not hold, not demo ones, received up to its freeze: vs, the
+ * version's snapshots, then a CTE's FROM and WHERE over snapshots s (the
+ * unlabeled readers, ds_reader.c). */
+#define VERSION_OTHERS_WITH \
+    "WITH vs AS (SELECT DISTINCT snapshot_id FROM dataset_windows" \
+    "  WHERE dataset_id = $1::bigint AND version = $2::int),"
+#define VERSION_OTHERS_FROM \
+    " FROM snapshots s" \
+    "  JOIN dataset_versions v ON v.dataset_id = $1::bigint AND v.version = $2::int" \
+    "  WHERE NOT s.demo AND s.received_at <= v.created_at" \
+    "   AND s.device_id IN (SELECT device_id FROM snapshots WHERE id IN (SELECT snapshot_id FROM vs))" \
+    "   AND s.id NOT IN (SELECT snapshot_id FROM vs)"
+
 static const struct db_sql stmts[DS_SQL_COUNT] = {
     /* The version's scheduled baseline snapshots (detector "schedule"):
      * windows assumed normal with a normal label from any source, as the
@@ -29,16 +43,25 @@ static const struct db_sql stmts[DS_SQL_COUNT] = {
      * the order received): a machine's normal operation over its history,
      * not only its last days. */
     [DS_SQL_UNLABELED] = { "ds_unlabeled",
-        "WITH vs AS (SELECT DISTINCT snapshot_id FROM dataset_windows"
-        "  WHERE dataset_id = $1::bigint AND version = $2::int),"
+        VERSION_OTHERS_WITH
         " c AS (SELECT s.id, row_number() OVER (ORDER BY s.received_at, s.id) AS k,"
-        "  count(*) OVER () AS n FROM snapshots s"
-        "  JOIN dataset_versions v ON v.dataset_id = $1::bigint AND v.version = $2::int"
-        "  WHERE s.detector = 'schedule' AND NOT s.demo AND s.received_at <= v.created_at"
-        "   AND s.device_id IN (SELECT device_id FROM snapshots WHERE id IN (SELECT snapshot_id FROM vs))"
-        "   AND s.id NOT IN (SELECT snapshot_id FROM vs))"
+        "  count(*) OVER () AS n" VERSION_OTHERS_FROM " AND s.detector = 'schedule')"
         " SELECT id FROM c WHERE n <= $3::bigint"
         "  OR k = 1 OR (k - 1) * $3::bigint / n <> (k - 2) * $3::bigint / n ORDER BY k", 3 },
+    /* The snapshots no label reached of a version's devices
+     * (ds_unlabeled_snapshots_read): not in the version, not demo, no
+     * human label, received up to the version's freeze (a retrain predicts
+     * the same), the newest first, at most $3 of them; with the stride the
+     * version's windows were cut at (the dataset's definition never
+     * changes) and how many there are in all. */
+    [DS_SQL_UNLABELED_SNAPSHOTS] = { "ds_unlabeled_snapshots",
+        VERSION_OTHERS_WITH
+        " c AS (SELECT s.id, s.device_id, s.received_at" VERSION_OTHERS_FROM
+        "   AND s.labeled_at IS NULL)"
+        " SELECT c.id, c.device_id, (d.definition->'window'->>'stride_s')::float8 AS stride_s,"
+        "  count(*) OVER () AS total"
+        " FROM c JOIN datasets d ON d.id = $1::bigint"
+        " ORDER BY c.received_at DESC, c.id DESC LIMIT $3::bigint", 3 },
     [DS_SQL_CREATE] = { "ds_create",
         "INSERT INTO datasets (name, definition, created_by) VALUES ($1, $2::jsonb, $3) "
         "RETURNING id", 3 },

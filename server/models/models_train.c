@@ -1330,27 +1330,168 @@ static void trained_release(struct trained *tr)
         free(tr->pred[k]);
 }
 
+/* The per-snapshot prediction columns (struct trained's pred) as they
+ * grow, and the softmax vectors of the snapshot being read. */
+struct pred_cols {
+    struct srv_buf col[4];
+    double sum[MODEL_MAX_CLASSES];
+    size_t used;
+};
+
+/* One window of the snapshot being read, classified by m (the blob its
+ * device runs); one with a non-finite probability counts for nothing. */
+static void pred_window(struct pred_cols *p, const struct model *m, const float *x, uint16_t d)
+{
+    float q[MODEL_MAX_CLASSES];
+    int finite = 1;
+
+    (void)model_classify(m, x, d, q);
+    for (uint32_t c = 0; c < m->n_classes; c++)
+        finite &= isfinite(q[c]) != 0;
+    if (!finite)
+        return;
+    for (uint32_t c = 0; c < m->n_classes; c++)
+        p->sum[c] += q[c];
+    p->used++;
+}
+
+/* The snapshot whose windows pred_window took: its row, class the argmax
+ * of their averaged vectors, probability its value, margin the top minus
+ * the second; none when no window counted.  p is then ready for the next.
+ * 1 when a row was added. */
+static int pred_snapshot(struct pred_cols *p, const struct ds_info *in, uint32_t C, int64_t snap)
+{
+    uint32_t top = 0, second = 1;
+    size_t used = p->used;
+    char num[32];
+
+    p->used = 0;
+    if (used == 0)
+        return 0;
+    if (p->sum[1] > p->sum[0]) {
+        top = 1;
+        second = 0;
+    }
+    for (uint32_t c = 2; c < C; c++) {
+        if (p->sum[c] > p->sum[top]) {
+            second = top;
+            top = c;
+        } else if (p->sum[c] > p->sum[second]) {
+            second = c;
+        }
+    }
+    db_array_int64(&p->col[0], snap);
+    db_array_text(&p->col[1], in->classes[top]);
+    snprintf(num, sizeof num, "%.9g", p->sum[top] / (double)used);
+    db_array_raw(&p->col[2], num);
+    snprintf(num, sizeof num, "%.9g", (p->sum[top] - p->sum[second]) / (double)used);
+    db_array_raw(&p->col[3], num);
+    memset(p->sum, 0, sizeof p->sum);
+    return 1;
+}
+
+/* The snapshots no label reached (ds_unlabeled_snapshots_read): each
+ * window's features computed as the version's rows were (load_features:
+ * the set, its window, the device's kinematics for the envelope set) and
+ * classified by the blob its device runs. */
+struct unlabeled_pred {
+    const struct trainset *t;
+    const struct model *m;
+    struct model *dm;               /* few-shot: m with the device's center */
+    const struct fewshot_model *fm;
+    const size_t *first;            /* few-shot: per device its first row */
+    struct ds_info fin;             /* the version's summary with the feature set */
+    float *feat;
+    struct pred_cols *p;
+    size_t n;                       /* rows added */
+};
+
+static int unlabeled_each(void *ctx, int64_t id, const char *device_id, const float *x, size_t n)
+{
+    struct unlabeled_pred *u = ctx;
+    const struct trainset *t = u->t;
+    const struct model *m = u->m;
+    size_t per = (size_t)u->fin.channel_count * u->fin.window_samples;
+
+    if (t->dev && u->dm) {
+        char (*hit)[65] = bsearch(device_id, t->dev_names, t->n_dev, sizeof *t->dev_names,
+                                  cmp_name);
+        uint32_t k;
+
+        if (!hit)
+            return SRV_OK;      /* not one of the version's devices: it has no blob of it */
+        k = (uint32_t)(hit - t->dev_names);
+        model_set_center(u->dm, models_fewshot_center(u->fm, k));
+        m = u->dm;
+        /* its machine turns as its rows in the version do (device_kin) */
+        if (t->km && t->kin_idx)
+            u->fin.feature_kin = t->km->kins[t->kin_idx[u->first[k]]];
+    }
+    for (size_t j = 0; j < n; j++) {
+        if (ds_window_features(&u->fin, x + j * per, u->feat) != DS_OK)
+            return SRV_EINTERNAL;
+        pred_window(u->p, m, u->feat, t->d);
+    }
+    u->n += (size_t)pred_snapshot(u->p, &u->fin, m->n_classes, id);
+    return SRV_OK;
+}
+
+/* The unlabeled part of snapshot_predictions, its counts in *report. */
+static int unlabeled_predictions(const struct trainset *t, const struct model *m,
+                                 struct model *dm, const struct fewshot_model *fm,
+                                 const struct ds_info *in, struct pred_cols *p, json_t *report)
+{
+    struct unlabeled_pred u = { t, m, dm, fm, NULL, *in, NULL, p, 0 };
+    struct ds_unlabeled_stats st;
+    size_t *first = NULL;
+    int err = SRV_ENOMEM;
+
+    u.fin.feature_set = t->fs.id;
+    u.fin.feature_kin = t->km ? t->km->kins[t->km->modal] : (struct featureset_kin)FEATURESET_NO_KIN;
+    if (!(u.feat = malloc((t->d ? t->d : 1) * sizeof *u.feat)))
+        return SRV_ENOMEM;
+    if (t->dev) {
+        if (!(first = malloc((t->n_dev ? t->n_dev : 1) * sizeof *first)))
+            goto out;
+        for (uint32_t k = 0; k < t->n_dev; k++)
+            first[k] = 0;
+        for (size_t i = t->n; i-- > 0;)
+            first[t->dev[i]] = i;
+        u.first = first;
+    }
+    err = ds_unlabeled_snapshots_read(in, unlabeled_each, &u, &st);
+    if (err == SRV_OK) {
+        json_object_set_new(report, "unlabeled_snapshots", json_integer((json_int_t)u.n));
+        json_object_set_new(report, "skipped", json_integer((json_int_t)st.skipped));
+        json_object_set_new(report, "capped", json_integer((json_int_t)st.capped));
+    }
+out:
+    free(first);
+    free(u.feat);
+    return err;
+}
+
 /* What the model thinks of each snapshot of the version (centroid,
  * few-shot), for the queue's least-certain-first order: every window
  * classified as its device computes it (model_classify on the blob that
  * device runs: for a few-shot model its own center, as
  * device_predictions), the softmax vectors of a snapshot's windows
- * averaged; its class is their argmax, probability its value, margin the
- * top minus the second.  A window with a non-finite probability counts for
- * nothing, a snapshot of no such window is not predicted.  Rows come
- * ordered by snapshot (ds_reader). */
+ * averaged (pred_window, pred_snapshot).  Rows come ordered by snapshot
+ * (ds_reader).  Then the same for the snapshots of the version's devices
+ * no label reached (unlabeled_predictions: what to label next), but with
+ * the relations set (its features are residuals of a map fitted on the
+ * version's windows: not predicted).  Their counts: *report
+ * (metrics.snapshot_predictions). */
 static int snapshot_predictions(const struct trainset *t, const struct model *m,
                                 const struct fewshot_model *fm, const struct ds_info *in,
-                                struct trained *tr)
+                                struct trained *tr, json_t **report)
 {
     struct model *dm = NULL;
-    struct srv_buf col[4] = { { 0 } };
-    double sum[MODEL_MAX_CLASSES];
-    float p[MODEL_MAX_CLASSES];
+    struct pred_cols p = { { { 0 } }, { 0 }, 0 };
     uint32_t C = m->n_classes, cur = UINT32_MAX;
-    char num[32];
     int err = SRV_ENOMEM;
 
+    *report = NULL;
     if (C < 2 || C > MODEL_MAX_CLASSES || C > in->n_classes)
         return SRV_EINTERNAL;
     if (m->kind == MODEL_FEWSHOT && t->dev) {
@@ -1359,60 +1500,48 @@ static int snapshot_predictions(const struct trainset *t, const struct model *m,
         *dm = *m;
     }
     for (int k = 0; k < 4; k++)
-        db_array_begin(&col[k]);
+        db_array_begin(&p.col[k]);
     for (size_t i = 0, j; i < t->n; i = j) {
-        size_t used = 0;
-        uint32_t top = 0, second = 1;
-
-        memset(sum, 0, sizeof sum);
         for (j = i; j < t->n && t->snap[j] == t->snap[i]; j++) {
-            int finite = 1;
-
             if (dm && t->dev[j] != cur) {
                 cur = t->dev[j];
                 model_set_center(dm, models_fewshot_center(fm, cur));
             }
-            (void)model_classify(dm ? dm : m, t->X + j * t->d, t->d, p);
-            for (uint32_t c = 0; c < C; c++)
-                finite &= isfinite(p[c]) != 0;
-            if (!finite)
-                continue;
-            for (uint32_t c = 0; c < C; c++)
-                sum[c] += p[c];
-            used++;
+            pred_window(&p, dm ? dm : m, t->X + j * t->d, t->d);
         }
-        if (used == 0)
-            continue;
-        if (sum[1] > sum[0]) {
-            top = 1;
-            second = 0;
-        }
-        for (uint32_t c = 2; c < C; c++) {
-            if (sum[c] > sum[top]) {
-                second = top;
-                top = c;
-            } else if (sum[c] > sum[second]) {
-                second = c;
-            }
-        }
-        db_array_int64(&col[0], t->snap[i]);
-        db_array_text(&col[1], in->classes[top]);
-        snprintf(num, sizeof num, "%.9g", sum[top] / (double)used);
-        db_array_raw(&col[2], num);
-        snprintf(num, sizeof num, "%.9g", (sum[top] - sum[second]) / (double)used);
-        db_array_raw(&col[3], num);
-        tr->n_pred++;
+        tr->n_pred += (size_t)pred_snapshot(&p, in, C, t->snap[i]);
+    }
+    if (!(*report = json_pack("{s:I,s:{s:i,s:I}}", "version_snapshots", (json_int_t)tr->n_pred,
+                              "caps", "snapshots", (int)DS_UNLABELED_SNAPSHOTS_MAX, "bytes",
+                              (json_int_t)DS_UNLABELED_SNAPSHOTS_MAX_BYTES)))
+        goto out;
+    if (t->fs.id == FEATURESET_RELATIONS) {
+        json_object_set_new(*report, "unlabeled_reason",
+                            json_string("not with the relations feature set (its features are "
+                                        "residuals of a map fitted on the version's windows)"));
+    } else {
+        size_t before = tr->n_pred;
+
+        if ((err = unlabeled_predictions(t, m, dm, fm, in, &p, *report)) != SRV_OK)
+            goto out;
+        tr->n_pred = before + (size_t)json_integer_value(json_object_get(*report,
+                                                                         "unlabeled_snapshots"));
+        err = SRV_ENOMEM;
     }
     for (int k = 0; k < 4; k++) {
-        db_array_end(&col[k]);
-        if (!(tr->pred[k] = srv_buf_take(&col[k], NULL)))
+        db_array_end(&p.col[k]);
+        if (!(tr->pred[k] = srv_buf_take(&p.col[k], NULL)))
             goto out;
     }
     err = SRV_OK;
 out:
     for (int k = 0; k < 4; k++)
-        srv_buf_free(&col[k]);
+        srv_buf_free(&p.col[k]);
     free(dm);
+    if (err != SRV_OK) {
+        json_decref(*report);
+        *report = NULL;
+    }
     return err;
 }
 
@@ -1884,9 +2013,14 @@ static int train_version(int64_t id, int kind, int transfer, const char *request
         }
         json_object_set_new(tr->metrics, "device_reference", summary);
     }
-    if (kind != MODEL_ANOMALY && (err = snapshot_predictions(&t, m, &fm, in, tr)) != SRV_OK) {
-        *why = "predicting the version's snapshots failed";
-        goto out;
+    if (kind != MODEL_ANOMALY) {
+        json_t *report;
+
+        if ((err = snapshot_predictions(&t, m, &fm, in, tr, &report)) != SRV_OK) {
+            *why = "predicting the snapshots failed";
+            goto out;
+        }
+        json_object_set_new(tr->metrics, "snapshot_predictions", report);
     }
     if (!(tr->tv = test_vector(m))) {
         err = SRV_ENOMEM;

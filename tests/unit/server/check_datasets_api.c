@@ -740,27 +740,130 @@ static json_t *queue_items(struct fx *f, const char *path, json_t **items)
     return j;
 }
 
+/* What the devices compute of snapshot snap (sum: its windows' softmax
+ * vectors over n_classes, used of them): the argmax, by its index in the
+ * version's classes, and its averaged probability are what the table holds
+ * for model id. */
+static void assert_predicted(long id, int64_t snap, const double *sum, unsigned n_classes,
+                             size_t used)
+{
+    unsigned top = 0;
+    char q[512];
+
+    for (unsigned c = 1; c < n_classes; c++)
+        top = sum[c] > sum[top] ? c : top;
+    snprintf(q, sizeof q, "SELECT count(*) FROM model_snapshot_predictions p,"
+             " dataset_versions v WHERE p.model_id = %ld AND p.snapshot_id = %lld"
+             " AND v.dataset_id = 1 AND v.version = 1"
+             " AND p.class = v.summary->'classes'->>%u"
+             " AND abs(p.probability - %.9g) < 1e-5", id, (long long)snap, top,
+             sum[top] / (double)used);
+    ck_assert_msg(testsrv_scalar(q) == 1, "snapshot %lld: its device predicts class %u",
+                  (long long)snap, top);
+}
+
+/* A snapshot nobody labels (detector "threshold"): quiet, with the
+ * imbalance snapshots' square wave in its second half, so the classifier
+ * is not sure of it.  x: its samples (2 x NS, planar, as uploaded). */
+static void unlabeled_samples(int d, int seq, float *x)
+{
+    for (int i = 0; i < 2 * NS; i++) {
+        float noise = (float)((i * 7919 + d * 131 + seq * 17) % 101) / 1000.0f;
+
+        x[i] = noise + ((i % NS) >= NS / 2 ? 2.0f * (float)((i % 20) < 10 ? 1 : -1) : 0.0f);
+    }
+}
+
+/* Device d uploads it as seq; its id. */
+static int64_t upload_unlabeled(struct fx *f, int d, int seq)
+{
+    struct wire_meta m;
+    float x[2 * NS];
+    char dev[16], q[160];
+
+    snprintf(dev, sizeof dev, "dev-%d", d);
+    testsrv_meta_2ch(&m, dev, (uint64_t)seq, 1714564800000000LL + (int64_t)(d * 10 + seq) * 1000000,
+                     NS, "vib_x", "vib_y");
+    unlabeled_samples(d, seq, x);
+    testsrv_upload(&f->srv, &m, x, f->sk[d]);
+    snprintf(q, sizeof q, "SELECT id FROM snapshots WHERE device_id = '%s' AND seq = %d", dev, seq);
+    return testsrv_scalar(q);
+}
+
+/* test_models' snapshots outside version 1: UNL_DEV's UNL_SEQ, received
+ * before the version was frozen and labeled by nobody (predicted), and its
+ * UNL_LATE_SEQ, received after (not predicted). */
+#define UNL_DEV 1
+#define UNL_SEQ 10
+#define UNL_LATE_SEQ 11
+
+/* The device-parity invariant for the snapshot no label reached
+ * (UNL_DEV's UNL_SEQ, snap): its windows cut as the version cuts its own
+ * (64 samples every 64 from the first), their features as the blob the
+ * server serves (mod, a centroid model of the moments set: the same blob
+ * for every device) computes them on the device, softmax vectors averaged,
+ * argmax: the class and probability the table holds. */
+static void check_unlabeled_parity(long id, const struct model *mod, int64_t snap)
+{
+    struct relations_map rm;
+    struct featureset_spec spec;
+    float x[2 * NS], fv[MODEL_MAX_FEATURES], p[MODEL_MAX_CLASSES];
+    double sum[MODEL_MAX_CLASSES] = { 0 };
+    size_t used = 0;
+
+    unlabeled_samples(UNL_DEV, UNL_SEQ, x);
+    model_feature_spec(mod, &rm, &spec);
+    ck_assert_uint_eq(featureset_scratch_floats(&spec), 0);
+    for (size_t j = 0; j + 64 <= NS; j += 64) {
+        ck_assert_int_eq(featureset_compute(&spec, x + j, NS, 2, NULL, 0, fv), FEATURESET_OK);
+        model_classify(mod, fv, mod->n_features, p);
+        for (unsigned c = 0; c < mod->n_classes; c++)
+            sum[c] += p[c];
+        used++;
+    }
+    ck_assert_uint_eq(used, NS / 64);
+    assert_predicted(id, snap, sum, mod->n_classes, used);
+}
+
 /* Active learning: a done classifier id (of version 1) predicted every
  * snapshot of its version, and the queue puts the least certain first.
  * anomaly_id is a done anomaly model, which predicts no class. */
-static void check_uncertain_queue(struct fx *f, long id, long anomaly_id)
+static void check_uncertain_queue(struct fx *f, long id, long anomaly_id, int64_t unl,
+                                  int64_t late, json_t *metrics)
 {
     char path[160], q[512];
-    json_t *j, *items, *it, *j2, *items2;
+    json_t *j, *items, *it, *j2, *items2, *sp;
     double last = -1.0;
-    size_t i, n;
+    size_t i, n, total;
+    int seen_unl = 0;
 
+    /* every snapshot of the version, and the one of its devices no label
+     * reached before it was frozen; not the one received after */
     snprintf(q, sizeof q, "SELECT count(*) FROM model_snapshot_predictions WHERE model_id = %ld", id);
     n = (size_t)testsrv_scalar(q);
     ck_assert_uint_eq(n, (size_t)testsrv_scalar("SELECT count(DISTINCT snapshot_id) FROM dataset_windows"
-                                                " WHERE dataset_id = 1 AND version = 1"));
-    ck_assert_uint_eq(n, N_DEV * SNAPS_PER_DEV);
+                                                " WHERE dataset_id = 1 AND version = 1") + 1);
+    ck_assert_uint_eq(n, N_DEV * SNAPS_PER_DEV + 1);
     snprintf(q, sizeof q, "SELECT count(*) FROM model_snapshot_predictions p"
              " WHERE p.model_id = %ld AND p.probability > 0 AND p.probability <= 1"
              " AND p.margin >= 0 AND p.margin <= 1 AND p.class IN ('normal', 'imbalance')"
-             " AND p.snapshot_id IN (SELECT snapshot_id FROM dataset_windows"
-             "  WHERE dataset_id = 1 AND version = 1)", id);
+             " AND (p.snapshot_id = %lld OR p.snapshot_id IN (SELECT snapshot_id FROM dataset_windows"
+             "  WHERE dataset_id = 1 AND version = 1))", id, (long long)unl);
     ck_assert_uint_eq((size_t)testsrv_scalar(q), n);
+    snprintf(q, sizeof q, "SELECT count(*) FROM model_snapshot_predictions WHERE model_id = %ld"
+             " AND snapshot_id = %lld", id, (long long)late);
+    ck_assert_int_eq(testsrv_scalar(q), 0);
+    sp = json_object_get(metrics, "snapshot_predictions");
+    ck_assert_ptr_nonnull(sp);
+    ck_assert_int_eq(json_integer_value(json_object_get(sp, "version_snapshots")),
+                     N_DEV * SNAPS_PER_DEV);
+    ck_assert_int_eq(json_integer_value(json_object_get(sp, "unlabeled_snapshots")), 1);
+    ck_assert_int_eq(json_integer_value(json_object_get(sp, "skipped")), 0);
+    ck_assert_int_eq(json_integer_value(json_object_get(sp, "capped")), 0);
+    ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(sp, "caps"), "snapshots")),
+                     DS_UNLABELED_SNAPSHOTS_MAX);
+    /* the queue also lists the late one, after those predicted */
+    total = n + 1;
     snprintf(q, sizeof q, "SELECT count(*) FROM model_snapshot_predictions WHERE model_id = %ld",
              anomaly_id);
     ck_assert_int_eq(testsrv_scalar(q), 0);
@@ -768,12 +871,18 @@ static void check_uncertain_queue(struct fx *f, long id, long anomaly_id)
     /* least certain first, each item with the table's row */
     snprintf(path, sizeof path, "/api/v1/queue?sort=uncertain&model=%ld&limit=500", id);
     j = queue_items(f, path, &items);
-    ck_assert_uint_eq(json_array_size(items), n);
+    ck_assert_uint_eq(json_array_size(items), total);
     json_array_foreach(items, i, it) {
         json_t *mp = json_object_get(it, "model_prediction");
         double margin = json_number_value(json_object_get(mp, "margin"));
 
         ck_assert(json_is_null(json_object_get(it, "labeled_at")));
+        if (i == n) {
+            ck_assert(json_is_null(mp));
+            ck_assert_int_eq(json_integer_value(json_object_get(it, "id")), late);
+            continue;
+        }
+        seen_unl |= json_integer_value(json_object_get(it, "id")) == unl;
         ck_assert(json_is_object(mp));
         /* reals in every answer, 1.0 included (schema/openapi.json, info) */
         ck_assert(json_is_real(json_object_get(mp, "probability")));
@@ -788,6 +897,7 @@ static void check_uncertain_queue(struct fx *f, long id, long anomaly_id)
                  json_number_value(json_object_get(mp, "probability")), margin);
         ck_assert_msg(testsrv_scalar(q) == 1, "item %zu differs from the table", i);
     }
+    ck_assert_msg(seen_unl, "the unlabeled snapshot is not among the ranked ones");
     json_decref(j);
 
     /* a model with another sort: the same order as without, predictions added */
@@ -800,7 +910,8 @@ static void check_uncertain_queue(struct fx *f, long id, long anomaly_id)
 
         ck_assert_int_eq(json_integer_value(json_object_get(it, "id")),
                          json_integer_value(json_object_get(other, "id")));
-        ck_assert(json_is_object(json_object_get(it, "model_prediction")));
+        ck_assert(json_is_object(json_object_get(it, "model_prediction")) ==
+                  (json_integer_value(json_object_get(it, "id")) != late));
         ck_assert_ptr_null(json_object_get(other, "model_prediction"));
     }
     json_decref(j);
@@ -813,12 +924,18 @@ static void check_uncertain_queue(struct fx *f, long id, long anomaly_id)
     testsrv_sql(q);
     snprintf(path, sizeof path, "/api/v1/queue?sort=uncertain&model=%ld&limit=500", id);
     j = queue_items(f, path, &items);
-    ck_assert_uint_eq(json_array_size(items), n);
-    it = json_array_get(items, n - 1);
-    ck_assert(json_is_null(json_object_get(it, "model_prediction")));
-    ck_assert_int_eq(json_integer_value(json_object_get(it, "id")),
-                     testsrv_scalar("SELECT min(snapshot_id) FROM dataset_windows"
-                                    " WHERE dataset_id = 1 AND version = 1"));
+    ck_assert_uint_eq(json_array_size(items), total);
+    /* the last two, in the queue's own order: it and the late one */
+    {
+        int64_t a = json_integer_value(json_object_get(json_array_get(items, n - 1), "id"));
+        int64_t b = json_integer_value(json_object_get(json_array_get(items, n), "id"));
+        int64_t gone = testsrv_scalar("SELECT min(snapshot_id) FROM dataset_windows"
+                                      " WHERE dataset_id = 1 AND version = 1");
+
+        ck_assert((a == gone && b == late) || (a == late && b == gone));
+        ck_assert(json_is_null(json_object_get(json_array_get(items, n - 1), "model_prediction")));
+        ck_assert(json_is_null(json_object_get(json_array_get(items, n), "model_prediction")));
+    }
     for (i = 0; i + 1 < n; i++)
         ck_assert(json_is_object(json_object_get(json_array_get(items, i), "model_prediction")));
     json_decref(j);
@@ -873,19 +990,7 @@ static void check_prediction_parity(struct fx *f, long id, const struct model *m
             snap = testsrv_scalar(q);
         }
         if (snap != cur && used > 0) {
-            unsigned top = 0;
-
-            for (unsigned c = 1; c < mod->n_classes; c++)
-                top = sum[c] > sum[top] ? c : top;
-            /* the class by its index in the version's classes */
-            snprintf(q, sizeof q, "SELECT count(*) FROM model_snapshot_predictions p,"
-                     " dataset_versions v WHERE p.model_id = %ld AND p.snapshot_id = %lld"
-                     " AND v.dataset_id = 1 AND v.version = 1"
-                     " AND p.class = v.summary->'classes'->>%u"
-                     " AND abs(p.probability - %.9g) < 1e-5", id, (long long)cur, top,
-                     sum[top] / (double)used);
-            ck_assert_msg(testsrv_scalar(q) == 1, "snapshot %lld: the device predicts class %u",
-                          (long long)cur, top);
+            assert_predicted(id, cur, sum, mod->n_classes, used);
             snaps++;
             memset(sum, 0, sizeof sum);
             used = 0;
@@ -951,18 +1056,7 @@ static void check_device_parity(struct fx *f, long id, const uint8_t pk[32], con
             ck_assert(d >= 0 && d < N_DEV);
         }
         if (snap != cur && used > 0) {
-            unsigned top = 0;
-
-            for (unsigned c = 1; c < dm[0]->n_classes; c++)
-                top = sum[c] > sum[top] ? c : top;
-            snprintf(q, sizeof q, "SELECT count(*) FROM model_snapshot_predictions p,"
-                     " dataset_versions v WHERE p.model_id = %ld AND p.snapshot_id = %lld"
-                     " AND v.dataset_id = 1 AND v.version = 1"
-                     " AND p.class = v.summary->'classes'->>%u"
-                     " AND abs(p.probability - %.9g) < 1e-5", id, (long long)cur, top,
-                     sum[top] / (double)used);
-            ck_assert_msg(testsrv_scalar(q) == 1, "snapshot %lld: its device predicts class %u",
-                          (long long)cur, top);
+            assert_predicted(id, cur, sum, dm[0]->n_classes, used);
             snaps++;
             memset(sum, 0, sizeof sum);
             used = 0;
@@ -994,6 +1088,7 @@ START_TEST(test_models)
     const char *kinds[2] = { "anomaly", "classifier" };
     float x[MODEL_MAX_FEATURES];
     long anomaly_id = 0;
+    int64_t unl, late;
     int k;
 
     TESTDB_REQUIRE();
@@ -1001,8 +1096,20 @@ START_TEST(test_models)
     fx_start(&f);
     ck_assert_int_eq(post_json(&f, "/api/v1/datasets", ds_body, f.token, &rep), 201);
     free(rep.body);
+    /* a snapshot of one of the version's devices nobody labels, received
+     * before the freeze; another received after it */
+    unl = upload_unlabeled(&f, UNL_DEV, UNL_SEQ);
     ck_assert_int_eq(post_json(&f, "/api/v1/datasets/1/versions", NULL, f.token, &rep), 201);
     free(rep.body);
+    late = upload_unlabeled(&f, UNL_DEV, UNL_LATE_SEQ);
+    {
+        char q[192];
+
+        snprintf(q, sizeof q, "SELECT count(*) FROM snapshots s, dataset_versions v"
+                 " WHERE v.dataset_id = 1 AND v.version = 1 AND s.id = %lld"
+                 " AND s.received_at > v.created_at", (long long)late);
+        ck_assert_int_eq(testsrv_scalar(q), 1);
+    }
     ck_assert_int_eq(http(&f, "GET", "/api/v1/models/signing-key", NULL, 0, f.token, &rep), 200);
     j = testsrv_json(&rep);
     ck_assert_int_eq(text_b64_decode_exact(json_string_value(json_object_get(j, "public_key")), pk, 32), 0);
@@ -1088,7 +1195,8 @@ START_TEST(test_models)
             struct testsrv_reply blob = rep;
 
             check_prediction_parity(&f, id, mod);
-            check_uncertain_queue(&f, id, anomaly_id);
+            check_unlabeled_parity(id, mod, unl);
+            check_uncertain_queue(&f, id, anomaly_id, unl, late, json_object_get(m, "metrics"));
             rep = blob;
         }
         rep.body[10] ^= 1;      /* a flipped bit: the agent's loader refuses it */

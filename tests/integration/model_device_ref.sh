@@ -230,6 +230,64 @@ PY
 read -r ok checked probs bad <<<"$(python3 "$IT_TMP/parity.py" "$IT_TMP/v.npz" "$IT_TMP/devs.json" "$IT_TMP/unc.json")"
 [ "$ok" = 1 ] && it_pass "queue model_prediction: $checked snapshots whose windows the device's blob puts in one class, that class; $probs probabilities the mean of the device's P(normal) per window" ||
     it_fail "queue model_prediction == the devices'" "classes ${checked:-?} probabilities ${probs:-?} differing ${bad:-?}"
+# The snapshots no label reached (the edges' unlabeled ones and the level detector's, of the
+# version's devices, received before its freeze) are ranked too: each one's probability is the
+# mean over its windows, cut as the version cuts its own (W samples every W from the first), of
+# what the blob its device runs computes; replayed by the agent from the samples the server serves.
+python3 - "$IT_TMP/v.npz" "$IT_TMP/unc.json" >"$IT_TMP/unl.list" <<'PY'
+import json, struct, sys, zipfile
+z = zipfile.ZipFile(sys.argv[1])
+b = z.read("snapshot_id.npy")
+hl = struct.unpack("<H", b[8:10])[0]
+h = eval(b[10:10 + hl].decode("latin1"))
+inv = set(struct.unpack("<%dq" % h["shape"][0], b[10 + hl:]))
+items = [s for s in json.load(open(sys.argv[2]))["items"] if s["model_prediction"] and s["id"] not in inv]
+print(len(items))
+for s in items[:4]:
+    p = s["model_prediction"]
+    print(s["id"], s["device_id"], p["class"], "%.9g" % p["probability"])
+PY
+cat >"$IT_TMP/unl.py" <<'PY'
+import json, sys
+# samples.json windows.csv W: the snapshot's windows, W every W from its first sample
+d, W = json.load(open(sys.argv[1])), int(sys.argv[3])
+ch = [c["values"] for c in d["channels"]]
+n = len(ch[0])
+with open(sys.argv[2], "w") as f:
+    f.write("timestamp,vib_x,vib_y\n")
+    k = 0
+    for st in range(0, n - W + 1, W):
+        for s in range(st, st + W):
+            f.write("%.6f,%.17g,%.17g\n" % (1700000000 + k / 512.0, ch[0][s], ch[1][s]))
+            k += 1
+print(k // W)
+PY
+read -r NUNL <"$IT_TMP/unl.list"
+unl_ok=0 unl_bad=0
+while read -r sid dev cls prob; do
+    it_http GET "$BASE/api/v1/snapshots/$sid/samples?px=4096" "$IT_TMP/unl-$sid.json" "${AML[@]}" >/dev/null
+    nw=$(python3 "$IT_TMP/unl.py" "$IT_TMP/unl-$sid.json" "$IT_TMP/unl-$sid.csv" $W)
+    blob="$IT_TMP/${dev#dref-}.blob"
+    [ "$dev" = dref-c ] && blob="$IT_TMP/model.blob"
+    "$AGENT_BIN" replay --input "$IT_TMP/unl-$sid.csv" --format csv --rate $RATE --detectors model \
+        --model "$blob" --model-key "$IT_TMP/model.key" --device-id "$dev" \
+        --scores "$IT_TMP/unl-$sid.scores.csv" >"$IT_TMP/unl-$sid.log" 2>&1
+    # a classifier's score is 1 - P(normal); two classes: the other's is 1 - P(normal)
+    if python3 - "$IT_TMP/unl-$sid.scores.csv" "${nw:-0}" $W "$cls" "$prob" <<'PY'
+import csv, sys
+s = [float(r["anomaly_score"]) for r in csv.DictReader(open(sys.argv[1]))]
+nw, W = int(sys.argv[2]), int(sys.argv[3])
+pn = sum(1.0 - s[(k + 1) * W - 1] for k in range(nw)) / nw
+want = pn if sys.argv[4] == "normal" else 1.0 - pn
+sys.exit(0 if nw > 0 and len(s) == nw * W and abs(float(sys.argv[5]) - want) <= 2e-5 else 1)
+PY
+    then unl_ok=$((unl_ok + 1)); else unl_bad=$((unl_bad + 1)); fi
+done < <(tail -n +2 "$IT_TMP/unl.list")
+said=$(it_json "$IT_TMP/model.json" 'json.dumps(d["metrics"]["snapshot_predictions"], sort_keys=True)' 2>/dev/null)
+ok=$(it_json "$IT_TMP/model.json" "int(d['metrics']['snapshot_predictions']['unlabeled_snapshots'] == ${NUNL:-0})" 2>/dev/null)
+[ "${NUNL:-0}" -gt 0 ] && [ "$unl_ok" -gt 0 ] && [ "$unl_bad" = 0 ] && [ "$ok" = 1 ] &&
+    it_pass "queue model_prediction: $NUNL snapshots no label reached ranked; $unl_ok replayed by their device's agent, the same probability ($said)" ||
+    it_fail "unlabeled snapshots predicted as the devices compute" "ranked ${NUNL:-?} replayed $unl_ok differing $unl_bad metrics $said"
 cat >"$IT_TMP/cmp.py" <<'PY'
 import csv, json, sys
 item = [x for x in json.load(open(sys.argv[1]))["items"] if x["device_id"] == sys.argv[2]][0]

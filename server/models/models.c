@@ -46,9 +46,9 @@ static const struct db_sql stmts[M_COUNT] = {
         "UPDATE models SET status = 'training' WHERE id = $1 AND status = 'queued'"
         " RETURNING dataset_id, version, kind, transfer, feature_set", 1 },
     /* The model done and, in the same statement, what it predicts for each
-     * snapshot of its version ($6..$9 as arrays, NULL for none: an anomaly
-     * model): a done classifier never lacks them, a failed one never has
-     * them. */
+     * snapshot of its version and of its devices' no label reached ($6..$9
+     * as arrays, NULL for none: an anomaly model): a done classifier never
+     * lacks them, a failed one never has them. */
     [M_DONE] = { "models_done",
         "WITH d AS (UPDATE models SET status = 'done', metrics = $2::jsonb,"
         "  test_vector = $3::jsonb, blob = $4::bytea, header = $5, finished_at = now()"

@@ -1308,9 +1308,10 @@ struct trained {
     json_t *metrics, *tv;
     struct device_ref *devs;        /* few-shot: one per device of the version */
     uint32_t n_devs;
-    /* centroid, few-shot: per snapshot of the version its id, predicted
-     * class, that class's probability and margin (snapshot_predictions),
-     * as PostgreSQL array literals for M_DONE; NULL for an anomaly model */
+    /* centroid, few-shot: per snapshot of the version, then per snapshot
+     * of its devices no label reached, its id, predicted class, that
+     * class's probability and margin (snapshot_predictions), as PostgreSQL
+     * array literals for M_DONE; NULL for an anomaly model */
     char *pred[4];
     size_t n_pred;
 };

@@ -762,15 +762,17 @@ static void assert_predicted(long id, int64_t snap, const double *sum, unsigned 
                   (long long)snap, top);
 }
 
-/* A snapshot nobody labels (detector "threshold"): quiet, with the
- * imbalance snapshots' square wave in its second half, so the classifier
- * is not sure of it.  x: its samples (2 x NS, planar, as uploaded). */
+/* A snapshot nobody labels (detector "threshold"): quiet, with a tenth of
+ * the imbalance snapshots' square wave, so that the centroid model is not
+ * sure of it (a probability well inside (0.5, 1)).  x: its samples
+ * (2 x NS, planar, as uploaded). */
+#define UNL_AMP 0.2f
 static void unlabeled_samples(int d, int seq, float *x)
 {
     for (int i = 0; i < 2 * NS; i++) {
         float noise = (float)((i * 7919 + d * 131 + seq * 17) % 101) / 1000.0f;
 
-        x[i] = noise + ((i % NS) >= NS / 2 ? 2.0f * (float)((i % 20) < 10 ? 1 : -1) : 0.0f);
+        x[i] = noise + UNL_AMP * (float)((i % 20) < 10 ? 1 : -1);
     }
 }
 
@@ -822,7 +824,51 @@ static void check_unlabeled_parity(long id, const struct model *mod, int64_t sna
         used++;
     }
     ck_assert_uint_eq(used, NS / 64);
+    /* not sure of it: another feature or window would show */
+    for (unsigned c = 0; c < mod->n_classes; c++)
+        ck_assert_msg(sum[c] / (double)used < 0.99, "class %u: probability %g", c,
+                      sum[c] / (double)used);
     assert_predicted(id, snap, sum, mod->n_classes, used);
+}
+
+/* The same for a few-shot model id whose devices each run a blob of their
+ * own: the blob the server serves for UNL_DEV (its center, its feature
+ * set's spectra) on the unlabeled snapshot's windows. */
+static void check_unlabeled_device_parity(struct fx *f, long id, const uint8_t pk[32],
+                                          const uint8_t layout[32], int64_t snap)
+{
+    struct model *dm = malloc(sizeof *dm);
+    struct relations_map rm;
+    struct featureset_spec spec;
+    struct testsrv_reply rep;
+    float x[2 * NS], fv[MODEL_MAX_FEATURES], p[MODEL_MAX_CLASSES], *scratch;
+    double sum[MODEL_MAX_CLASSES] = { 0 };
+    size_t used = 0, ns;
+    uint8_t dg[32];
+    char path[128], dev[16];
+
+    ck_assert_ptr_nonnull(dm);
+    snprintf(dev, sizeof dev, "dev-%d", UNL_DEV);
+    snprintf(path, sizeof path, "/api/v1/models/%ld/blob?device=%s", id, dev);
+    ck_assert_int_eq(http(f, "GET", path, NULL, 0, f->token, &rep), 200);
+    ck_assert_int_eq(model_device_digest(dev, dg), 0);
+    ck_assert_int_eq(model_load_device((const uint8_t *)rep.body, rep.len, pk, layout, dg, dm), 0);
+    free(rep.body);
+    model_feature_spec(dm, &rm, &spec);
+    ck_assert_uint_ne(spec.id, FEATURESET_STATS);
+    ns = featureset_scratch_floats(&spec);
+    ck_assert_ptr_nonnull(scratch = malloc((ns ? ns : 1) * sizeof *scratch));
+    unlabeled_samples(UNL_DEV, UNL_SEQ, x);
+    for (size_t j = 0; j + 64 <= NS; j += 64) {
+        ck_assert_int_eq(featureset_compute(&spec, x + j, NS, 2, scratch, ns, fv), FEATURESET_OK);
+        model_classify(dm, fv, dm->n_features, p);
+        for (unsigned c = 0; c < dm->n_classes; c++)
+            sum[c] += p[c];
+        used++;
+    }
+    assert_predicted(id, snap, sum, dm->n_classes, used);
+    free(scratch);
+    free(dm);
 }
 
 /* Active learning: a done classifier id (of version 1) predicted every
@@ -1407,6 +1453,18 @@ START_TEST(test_models)
         snprintf(path, sizeof path, "/api/v1/models/%ld/blob?device=a%%2Fb", id);
         ck_assert_int_eq(http(&f, "GET", path, NULL, 0, f.token, &rep), 400);
         free(rep.body);
+        /* the relations set predicts no snapshot outside the version */
+        ck_assert_ptr_nonnull(json_object_get(json_object_get(json_object_get(m, "metrics"),
+                                                              "snapshot_predictions"),
+                                              "unlabeled_reason"));
+        json_decref(m);
+        /* a few-shot model of the spectral set predicts the unlabeled
+         * snapshot as the blob served for its device computes it */
+        m = train_model(&f, "{\"dataset_id\":1,\"version\":1,\"kind\":\"fewshot\"}", &id);
+        ck_assert_int_eq(json_integer_value(json_object_get(
+                             json_object_get(json_object_get(m, "metrics"), "snapshot_predictions"),
+                             "unlabeled_snapshots")), 1);
+        check_unlabeled_device_parity(&f, id, pk, layout, unl);
         json_decref(m);
 
         /* Normal labels cut to each snapshot's first window (8 in all):

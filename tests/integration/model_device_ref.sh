@@ -18,7 +18,11 @@
 #     window as the server predicted for that device: the same score to the
 #     scores file's 6 decimals and the same alarm decision on every window;
 #   - the same for a few-shot model on the relations set, whose map the
-#     server fits and the blob carries.
+#     server fits and the blob carries;
+#   - the snapshots of the version's devices no label reached are ranked by
+#     the least-certain queue with the probability the agent computes on
+#     their windows with its blob (the spectral set, and the envelope set at
+#     the machines' speeds).
 set -uo pipefail
 . "$(dirname "$0")/lib/common.sh"
 
@@ -234,7 +238,7 @@ read -r ok checked probs bad <<<"$(python3 "$IT_TMP/parity.py" "$IT_TMP/v.npz" "
 # version's devices, received before its freeze) are ranked too: each one's probability is the
 # mean over its windows, cut as the version cuts its own (W samples every W from the first), of
 # what the blob its device runs computes; replayed by the agent from the samples the server serves.
-python3 - "$IT_TMP/v.npz" "$IT_TMP/unc.json" >"$IT_TMP/unl.list" <<'PY'
+cat >"$IT_TMP/unl-list.py" <<'PY'
 import json, struct, sys, zipfile
 z = zipfile.ZipFile(sys.argv[1])
 b = z.read("snapshot_id.npy")
@@ -262,32 +266,41 @@ with open(sys.argv[2], "w") as f:
             k += 1
 print(k // W)
 PY
-read -r NUNL <"$IT_TMP/unl.list"
-unl_ok=0 unl_bad=0
-while read -r sid dev cls prob; do
-    it_http GET "$BASE/api/v1/snapshots/$sid/samples?px=4096" "$IT_TMP/unl-$sid.json" "${AML[@]}" >/dev/null
-    nw=$(python3 "$IT_TMP/unl.py" "$IT_TMP/unl-$sid.json" "$IT_TMP/unl-$sid.csv" $W)
-    blob="$IT_TMP/${dev#dref-}.blob"
-    [ "$dev" = dref-c ] && blob="$IT_TMP/model.blob"
-    "$AGENT_BIN" replay --input "$IT_TMP/unl-$sid.csv" --format csv --rate $RATE --detectors model \
-        --model "$blob" --model-key "$IT_TMP/model.key" --device-id "$dev" \
-        --scores "$IT_TMP/unl-$sid.scores.csv" >"$IT_TMP/unl-$sid.log" 2>&1
-    # a classifier's score is 1 - P(normal); two classes: the other's is 1 - P(normal)
-    if python3 - "$IT_TMP/unl-$sid.scores.csv" "${nw:-0}" $W "$cls" "$prob" <<'PY'
+cat >"$IT_TMP/unl-cmp.py" <<'PY'
 import csv, sys
+# a classifier's score is 1 - P(normal); two classes: the other's is 1 - P(normal)
 s = [float(r["anomaly_score"]) for r in csv.DictReader(open(sys.argv[1]))]
 nw, W = int(sys.argv[2]), int(sys.argv[3])
 pn = sum(1.0 - s[(k + 1) * W - 1] for k in range(nw)) / nw
 want = pn if sys.argv[4] == "normal" else 1.0 - pn
 sys.exit(0 if nw > 0 and len(s) == nw * W and abs(float(sys.argv[5]) - want) <= 2e-5 else 1)
 PY
-    then unl_ok=$((unl_ok + 1)); else unl_bad=$((unl_bad + 1)); fi
-done < <(tail -n +2 "$IT_TMP/unl.list")
-said=$(it_json "$IT_TMP/model.json" 'json.dumps(d["metrics"]["snapshot_predictions"], sort_keys=True)' 2>/dev/null)
-ok=$(it_json "$IT_TMP/model.json" "int(d['metrics']['snapshot_predictions']['unlabeled_snapshots'] == ${NUNL:-0})" 2>/dev/null)
-[ "${NUNL:-0}" -gt 0 ] && [ "$unl_ok" -gt 0 ] && [ "$unl_bad" = 0 ] && [ "$ok" = 1 ] &&
-    it_pass "queue model_prediction: $NUNL snapshots no label reached ranked; $unl_ok replayed by their device's agent, the same probability ($said)" ||
-    it_fail "unlabeled snapshots predicted as the devices compute" "ranked ${NUNL:-?} replayed $unl_ok differing $unl_bad metrics $said"
+# unlabeled_compare MODEL_ID MODEL_JSON BLOB_SUFFIX: the model's predictions of the snapshots
+# of version 1's devices that it does not hold, against the agents' replay of them
+unlabeled_compare() {
+    local mid=$1 mjson=$2 sfx=$3 n sid dev cls prob nw blob good=0 bad=0 said ok
+    it_http GET "$BASE/api/v1/queue?sort=uncertain&model=$mid&limit=500&demo=include" "$IT_TMP/unc$sfx.json" "${AML[@]}" >/dev/null
+    python3 "$IT_TMP/unl-list.py" "$IT_TMP/v.npz" "$IT_TMP/unc$sfx.json" >"$IT_TMP/unl$sfx.list"
+    read -r n <"$IT_TMP/unl$sfx.list"
+    while read -r sid dev cls prob; do
+        it_http GET "$BASE/api/v1/snapshots/$sid/samples?px=4096" "$IT_TMP/unl-$sid.json" "${AML[@]}" >/dev/null
+        nw=$(python3 "$IT_TMP/unl.py" "$IT_TMP/unl-$sid.json" "$IT_TMP/unl-$sid.csv" $W)
+        blob="$IT_TMP/${dev#dref-}$sfx.blob"
+        "$AGENT_BIN" replay --input "$IT_TMP/unl-$sid.csv" --format csv --rate $RATE --detectors model \
+            --model "$blob" --model-key "$IT_TMP/model.key" --device-id "$dev" \
+            --scores "$IT_TMP/unl-$sid$sfx.scores.csv" >"$IT_TMP/unl-$sid$sfx.log" 2>&1
+        if python3 "$IT_TMP/unl-cmp.py" "$IT_TMP/unl-$sid$sfx.scores.csv" "${nw:-0}" $W "$cls" "$prob"; then
+            good=$((good + 1))
+        else
+            bad=$((bad + 1))
+        fi
+    done < <(tail -n +2 "$IT_TMP/unl$sfx.list")
+    said=$(it_json "$mjson" 'd["metrics"]["snapshot_predictions"]' 2>/dev/null)
+    ok=$(it_json "$mjson" "int(d['metrics']['snapshot_predictions']['unlabeled_snapshots'] == ${n:-0})" 2>/dev/null)
+    [ "${n:-0}" -gt 0 ] && [ "$good" -gt 0 ] && [ "$bad" = 0 ] && [ "$ok" = 1 ] &&
+        it_pass "model $mid: $n snapshots no label reached ranked; $good replayed by their device's agent, the same probability ($said)" ||
+        it_fail "model $mid: unlabeled snapshots predicted as the devices compute" "ranked ${n:-?} replayed $good differing $bad metrics $said"
+}
 cat >"$IT_TMP/cmp.py" <<'PY'
 import csv, json, sys
 item = [x for x in json.load(open(sys.argv[1]))["items"] if x["device_id"] == sys.argv[2]][0]
@@ -322,6 +335,7 @@ replay_compare() {
     done
 }
 replay_compare "$MID" "$IT_TMP/devs.json" ""
+unlabeled_compare "$MID" "$IT_TMP/model.json" ""
 # What the reference is for: dref-b's normal windows through the model's own
 # center (the pooled one) against its own (reported, not a target).
 "$AGENT_BIN" replay --input "$IT_TMP/dref-b.windows.csv" --format csv --rate $RATE --detectors model \
@@ -438,6 +452,7 @@ if [ "$code" = 202 ] && [ "$st" = done ] && [ "$ok" = 1 ]; then
     [ "$ok" = 1 ] && it_pass "dref-c, no reference windows, gets a blob of its own for its 12 Hz" ||
         it_fail "dref-c's own blob" "$(head -c 400 "$IT_TMP/devs4.json")"
     replay_compare "$M4" "$IT_TMP/devs4.json" "4"
+    unlabeled_compare "$M4" "$IT_TMP/model4.json" "4"
     # dref-c's windows through the model's own blob (10 Hz) are read at the wrong defect
     # frequencies: its blob is what makes the device score as the server predicted
     it_http GET "$BASE/api/v1/models/$M4/blob" "$IT_TMP/c4m.blob" "${AML[@]}" >/dev/null

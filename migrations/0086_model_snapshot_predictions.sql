@@ -1,8 +1,10 @@
--- 0086: what a trained classifier thinks of each snapshot of its version.
+-- 0086: what a trained classifier thinks of each snapshot of its version
+-- and of its devices' snapshots no label reached (received up to the
+-- version's freeze, capped: schema/MODEL.md).
 -- With a handful of labels per class, the snapshot worth a person's time
 -- next is the one the model is least sure of (active learning).  When a
 -- centroid or few-shot model becomes done, training records per snapshot
--- of the version the class the device would predict (model_classify on
+-- the class the device would predict (model_classify on
 -- the blob that device runs, its windows' softmax probabilities averaged),
 -- that class's probability and the margin to the runner-up (top minus
 -- second).  The queue sorts by margin, least certain first

@@ -111,7 +111,7 @@ function filterBar(q, models) {
 // What the model predicts for the row's snapshot: its class and how sure
 // (the margin to the runner-up in the title); a dash when it did not.
 function predictionCell(p) {
-  if (!p) return el('td', { class: 'muted', title: 'not in the model\'s dataset version' }, '—');
+  if (!p) return el('td', { class: 'muted', title: 'not predicted: another device, received after the model\'s version, or beyond its cap' }, '—');
   return el('td', { class: 'prediction', title: `margin ${p.margin.toFixed(3)} to the next class` },
     `${p.class} ${(p.probability * 100).toFixed(0)}%`);
 }

@@ -176,7 +176,7 @@ static int queue_model(const struct srv_request *rq, struct queue_params *p, con
     const char *s = rq->query ? rq->query(rq, "model") : NULL;
     const char *kind, *status;
     PGresult *r = NULL;
-    size_t i;
+    int64_t id;
     int err;
 
     p->v[11] = NULL;
@@ -186,11 +186,9 @@ static int queue_model(const struct srv_request *rq, struct queue_params *p, con
                                              "centroid or fewshot model)");
         return SRV_OK;
     }
-    for (i = 0; s[i] >= '0' && s[i] <= '9'; i++)
-        ;
-    if (i == 0 || s[i] || i > 18 || strspn(s, "0") == i)
+    if (text_parse_id(s, &id) != 0)
         return srv_fail(rs, SRV_EBADREQ, "model must be a positive integer");
-    snprintf(p->model, sizeof p->model, "%s", s);
+    snprintf(p->model, sizeof p->model, "%lld", (long long)id);
     p->v[11] = p->model;
     if ((err = db_exec_own(&queue_sql[QQ_MODEL], &p->v[11], NULL, NULL, 0, &r)) != SRV_OK)
         return err;
